@@ -1,0 +1,25 @@
+"""Hydra/OmegaConf glue shared by every entry point."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = PROJECT_ROOT / "configs"
+
+
+def project_root() -> str:
+    """The folder holding configs/: logs, the local MLflow store and data default to it."""
+    return str(PROJECT_ROOT if CONFIG_DIR.is_dir() else Path(os.getcwd()))
+
+
+def register_resolvers() -> None:
+    """Make `${stockcast_root:}` available before any config is composed."""
+    if not OmegaConf.has_resolver("stockcast_root"):
+        OmegaConf.register_new_resolver("stockcast_root", project_root)
+
+
+register_resolvers()

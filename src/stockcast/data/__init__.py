@@ -1,0 +1,1 @@
+"""Series sources, chronological splitting, scaling statistics and window batching."""

@@ -1,0 +1,122 @@
+"""The prepared folder: split series, scaler and meta.json, enough for train and evaluate alone."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stockcast.data.scaling import fit_scaler
+from stockcast.data.series import Series
+from stockcast.data.sources import load_series
+from stockcast.data.split import SPLITS, SplitData, WindowSpec, naive_one_step_mae, split_series
+from stockcast.errors import ArtifactError
+
+PREPARED_KIND = "stockcast.prepared"
+META_FILE = "meta.json"
+SERIES_FILE = "series.npz"
+SCALER_FILE = "scaler.json"
+
+
+def data_hash(series: list[Series]) -> str:
+    """Content hash of ids, values and dates: two runs on the same data share it."""
+    digest = hashlib.sha256()
+    for item in series:
+        digest.update(item.series_id.encode())
+        digest.update(np.ascontiguousarray(item.values, dtype=np.float64).tobytes())
+        if item.dates is not None:
+            digest.update(np.ascontiguousarray(item.dates).view(np.int64).tobytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class PreparedData:
+    splits: dict[str, SplitData]
+    window: WindowSpec
+    scaler: dict[str, Any]
+    meta: dict[str, Any]
+
+    @property
+    def mase_scale(self) -> float:
+        return float(self.meta["mase_scale"])
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {}
+        for name, split in self.splits.items():
+            arrays[f"{name}_values"] = split.values
+            arrays[f"{name}_offsets"] = split.offsets
+            if split.dates is not None:
+                arrays[f"{name}_dates"] = split.dates.astype("datetime64[ns]")
+        arrays["series_ids"] = np.array(self.splits["train"].series_ids, dtype=str)
+        np.savez(folder / SERIES_FILE, **arrays)
+        (folder / SCALER_FILE).write_text(json.dumps(self.scaler, indent=2))
+        (folder / META_FILE).write_text(json.dumps(self.meta, indent=2, default=str))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> PreparedData:
+        folder = Path(folder)
+        meta = read_prepared_meta(folder)
+        window = WindowSpec(meta["previous_time_window"], meta["next_time_window"])
+        with np.load(folder / SERIES_FILE, allow_pickle=False) as arrays:
+            ids = tuple(str(s) for s in arrays["series_ids"])
+            splits = {
+                name: SplitData(
+                    name=name,
+                    values=arrays[f"{name}_values"],
+                    offsets=arrays[f"{name}_offsets"],
+                    context=0 if name == "train" else window.previous_time_window,
+                    series_ids=ids,
+                    dates=arrays.get(f"{name}_dates"),
+                )
+                for name in SPLITS
+            }
+        scaler = json.loads((folder / SCALER_FILE).read_text())
+        return cls(splits=splits, window=window, scaler=scaler, meta=meta)
+
+
+def read_prepared_meta(folder: str | Path) -> dict[str, Any]:
+    """meta.json of a prepared folder, or one clear error if the folder is not one."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ArtifactError(f"prepared folder {folder} does not exist; run the prepare step first.")
+    meta_path = folder / META_FILE
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    if meta.get("kind") != PREPARED_KIND or not (folder / SERIES_FILE).is_file():
+        raise ArtifactError(
+            f"{folder} is not a prepared folder (no {META_FILE} of kind {PREPARED_KIND!r} with "
+            f"{SERIES_FILE}); point it at the prepare step's output."
+        )
+    return meta
+
+
+def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
+    """Load, split, then fit the scaler on train: the whole data side of a run."""
+    window = WindowSpec(data_cfg["previous_time_window"], data_cfg["next_time_window"])
+    series = load_series(data_cfg)
+    splits = split_series(series, window, data_cfg["split"])
+    scaler = fit_scaler(
+        data_cfg["normalization"], splits["train"].values, float(data_cfg["min_relative_scale"])
+    )
+    n_windows = {name: len(split.window_starts(window)) for name, split in splits.items()}
+    meta = {
+        "kind": PREPARED_KIND,
+        "source": dict(data_cfg),
+        "previous_time_window": window.previous_time_window,
+        "next_time_window": window.next_time_window,
+        "normalization": scaler["kind"],
+        "data_hash": data_hash(series),
+        "series_ids": [item.series_id for item in series],
+        "n_points": int(sum(len(item) for item in series)),
+        "n_windows": n_windows,
+        "mase_scale": naive_one_step_mae(splits["train"]),
+        "has_dates": splits["train"].dates is not None,
+    }
+    return PreparedData(splits=splits, window=window, scaler=scaler, meta=meta)

@@ -1,0 +1,141 @@
+"""Chronological train/val/test split, done before any scaling so nothing leaks backwards."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from stockcast.data.series import Series
+from stockcast.errors import ConfigError, DataError
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """How many past values go in and how many future values come out."""
+
+    previous_time_window: int
+    next_time_window: int
+
+    def __post_init__(self) -> None:
+        for name in ("previous_time_window", "next_time_window"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or value <= 0:
+                raise ConfigError(f"data.{name} is {value!r}; it must be a whole number above 0.")
+
+    @property
+    def length(self) -> int:
+        return self.previous_time_window + self.next_time_window
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """One split of every series, concatenated; `offsets` mark where each series' segment starts.
+
+    Val and test segments begin with `context` values of history from the split before, so their
+    first window's inputs are real data while every target lies inside the split itself.
+    """
+
+    name: str
+    values: np.ndarray
+    offsets: np.ndarray
+    context: int
+    series_ids: tuple[str, ...]
+    dates: np.ndarray | None = None
+
+    def window_starts(self, window: WindowSpec) -> np.ndarray:
+        """Start index of every full window, never crossing from one series into the next."""
+        lengths = np.diff(self.offsets)
+        counts = np.maximum(lengths - window.length + 1, 0)
+        if counts.sum() == 0:
+            return np.zeros(0, dtype=np.int64)
+        # Vectorised concat of ranges [offset_i, offset_i + count_i): no loop over windows.
+        seg_start = np.repeat(self.offsets[:-1], counts)
+        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return (seg_start + within).astype(np.int64)
+
+    def segment(self, index: int) -> np.ndarray:
+        return self.values[self.offsets[index] : self.offsets[index + 1]]
+
+
+def validate_fractions(fractions: Mapping[str, float]) -> dict[str, float]:
+    """Fractions must each lie in (0, 1) and sum to 1."""
+    if set(fractions) != set(SPLITS):
+        raise ConfigError(f"data.split must give exactly {list(SPLITS)}; got {sorted(fractions)}.")
+    values = {name: float(fractions[name]) for name in SPLITS}
+    for name, value in values.items():
+        if not 0.0 < value < 1.0:
+            raise ConfigError(
+                f"data.split.{name} is {value}; each split fraction must be in (0, 1)."
+            )
+    total = sum(values.values())
+    if abs(total - 1.0) > 1e-6:
+        raise ConfigError(f"data.split fractions sum to {total:g}; make them sum to 1.")
+    return values
+
+
+def split_lengths(n: int, fractions: Mapping[str, float]) -> dict[str, int]:
+    n_train = round(n * fractions["train"])
+    n_val = round(n * fractions["val"])
+    return {"train": n_train, "val": n_val, "test": n - n_train - n_val}
+
+
+def split_series(
+    series: Sequence[Series], window: WindowSpec, fractions: Mapping[str, float]
+) -> dict[str, SplitData]:
+    """Cut every series at the same fractions; each split must hold at least one full window."""
+    fractions = validate_fractions(fractions)
+    if not series:
+        raise DataError("the data source gave no series; check the data config.")
+    pieces: dict[str, list[tuple[np.ndarray, np.ndarray | None]]] = {name: [] for name in SPLITS}
+    for item in series:
+        lengths = split_lengths(len(item), fractions)
+        short = {name: size for name, size in lengths.items() if size < window.length}
+        if short:
+            needed = int(np.ceil(window.length / min(fractions[name] for name in short)))
+            raise DataError(
+                f"series {item.series_id!r} has {len(item)} points, so the "
+                + ", ".join(f"{name} split gets {size}" for name, size in short.items())
+                + f"; each split needs at least previous_time_window + next_time_window = "
+                f"{window.length}: use a series of at least {needed} points or smaller windows."
+            )
+        bounds = {
+            "train": (0, lengths["train"]),
+            "val": (
+                lengths["train"] - window.previous_time_window,
+                lengths["train"] + lengths["val"],
+            ),
+            "test": (lengths["train"] + lengths["val"] - window.previous_time_window, len(item)),
+        }
+        for name, (start, stop) in bounds.items():
+            dates = None if item.dates is None else item.dates[start:stop]
+            pieces[name].append((item.values[start:stop], dates))
+    ids = tuple(item.series_id for item in series)
+    has_dates = all(item.dates is not None for item in series)
+    result = {}
+    for name in SPLITS:
+        arrays = [values for values, _ in pieces[name]]
+        offsets = np.concatenate([[0], np.cumsum([len(a) for a in arrays])]).astype(np.int64)
+        result[name] = SplitData(
+            name=name,
+            values=np.concatenate(arrays).astype(np.float64),
+            offsets=offsets,
+            context=0 if name == "train" else window.previous_time_window,
+            series_ids=ids,
+            dates=np.concatenate([d for _, d in pieces[name]]) if has_dates else None,
+        )
+    return result
+
+
+def naive_one_step_mae(split: SplitData) -> float:
+    """In-sample MAE of the one-step naive forecast: the MASE denominator (never across series)."""
+    diffs = [np.abs(np.diff(split.segment(i))) for i in range(len(split.offsets) - 1)]
+    mae = float(np.concatenate(diffs).mean())
+    if not np.isfinite(mae) or mae <= 0.0:
+        raise DataError(
+            "the train split is constant, so MASE has no scale; use data with some movement."
+        )
+    return mae

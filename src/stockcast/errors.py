@@ -1,0 +1,17 @@
+"""User-facing errors: one sentence that says what is wrong and what to do."""
+
+
+class StockcastError(Exception):
+    """A problem the user can fix; entry points print it as one line and exit non-zero."""
+
+
+class DataError(StockcastError, ValueError):
+    """The data or the data config cannot give valid windows."""
+
+
+class ConfigError(StockcastError, ValueError):
+    """A config value is out of range or inconsistent."""
+
+
+class ArtifactError(StockcastError):
+    """A folder is missing or is not the kind of folder a step expects."""

@@ -1,0 +1,2 @@
+"""The pure-torch network (`net`) and its LightningModule (`forecaster`), kept apart so that
+loading a model for prediction never imports Lightning."""

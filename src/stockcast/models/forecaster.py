@@ -1,0 +1,125 @@
+"""The LightningModule: loss, metrics in price units, optimizer. The network knows none of this."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+
+from stockcast.metrics import naive_forecast, pooled_errors
+from stockcast.models.net import PriceForecaster
+
+
+class Forecaster(L.LightningModule):
+    """Trains a PriceForecaster on batches of raw-price windows (inputs then targets per row).
+
+    Training batches may be lists of minibatches: each one gets its own optimizer step (manual
+    optimisation), so one Lightning step can carry many optimizer steps.
+    """
+
+    def __init__(
+        self,
+        net: PriceForecaster,
+        loss: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        scheduler_monitor: str = "val/loss",
+        mase_scale: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"])
+        self.automatic_optimization = False
+        self.net = net
+        self.loss_fn = loss
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.input_size = net.mlp.layers[0].in_features
+        self._outputs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+
+    def forward(self, prices: torch.Tensor) -> torch.Tensor:
+        return self.net(prices)
+
+    def split_window(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return windows[:, : self.input_size], windows[:, self.input_size :]
+
+    def _scaled_loss(self, windows: torch.Tensor) -> torch.Tensor:
+        inputs, targets = self.split_window(windows)
+        forecast, scaled_targets, _, _ = self.net.scaled(inputs, targets)
+        return self.loss_fn(forecast, scaled_targets)
+
+    def training_step(self, batch: torch.Tensor | list[torch.Tensor], batch_idx: int) -> None:
+        optimizer = self.optimizers()
+        minibatches = batch if isinstance(batch, list | tuple) else [batch]
+        losses = []
+        for windows in minibatches:
+            loss = self._scaled_loss(windows)
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            optimizer.step()
+            losses.append(loss.detach())
+        windows_seen = sum(len(windows) for windows in minibatches)
+        self.log(
+            "train/loss",
+            torch.stack(losses).mean(),
+            on_step=False,
+            on_epoch=True,
+            batch_size=windows_seen,
+        )
+
+    def _shared_eval_step(self, stage: str, windows: torch.Tensor) -> None:
+        """One step for val and test: scaled loss for the scheduler, price forecasts for metrics."""
+        inputs, targets = self.split_window(windows)
+        forecast_scaled, scaled_targets, loc, scale = self.net.scaled(inputs, targets)
+        loss = self.loss_fn(forecast_scaled, scaled_targets)
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(windows))
+        forecast = forecast_scaled * scale + loc
+        self._outputs.setdefault(stage, []).append((forecast.detach(), windows.detach()))
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        self._shared_eval_step("val", batch)
+
+    def test_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        self._shared_eval_step("test", batch)
+
+    def predict_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        return self.net(self.split_window(batch)[0])
+
+    def _log_epoch_metrics(self, stage: str) -> None:
+        outputs = self._outputs.pop(stage, [])
+        if not outputs:
+            return
+        forecast = torch.cat([f for f, _ in outputs]).cpu().double().numpy()
+        windows = torch.cat([w for _, w in outputs]).cpu().double().numpy()
+        inputs, actual = windows[:, : self.input_size], windows[:, self.input_size :]
+        scale = self.hparams.mase_scale
+        metrics = {f"{stage}/{k}": v for k, v in pooled_errors(forecast, actual, scale).items()}
+        naive = naive_forecast(inputs, actual.shape[1])
+        metrics[f"{stage}/naive_mase"] = pooled_errors(naive, actual, scale)["mase"]
+        self.log_dict({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch_metrics("test")
+
+    def on_train_epoch_end(self) -> None:
+        scheduler = self.lr_schedulers()
+        if scheduler is None:
+            return
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            value = self.trainer.callback_metrics.get(self.hparams.scheduler_monitor)
+            if value is not None:
+                scheduler.step(value)
+        else:
+            scheduler.step()
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}

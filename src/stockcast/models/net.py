@@ -1,0 +1,127 @@
+"""Pure PyTorch: the MLP and the price-in, price-out network that wraps it. No Lightning here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "silu": nn.SiLU,
+}
+
+
+class MLP(nn.Module):
+    """input_size past values -> hidden layers -> horizon future values (NeuralForecast naming)."""
+
+    def __init__(
+        self,
+        input_size: int,
+        horizon: int,
+        hidden_sizes: Sequence[int] = (100, 100),
+        activation: str = "relu",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"activation {activation!r} is unknown; choose from {list(ACTIVATIONS)}"
+            )
+        layers: list[nn.Module] = []
+        width = input_size
+        for hidden in hidden_sizes:
+            layers += [nn.Linear(width, int(hidden)), ACTIVATIONS[activation]()]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = int(hidden)
+        layers.append(nn.Linear(width, horizon))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class WindowScaler(nn.Module):
+    """Maps raw-price windows to the scale the MLP works in, and forecasts back to prices.
+
+    per_window: each window by its own mean and std (floored relative to its level, so a flat
+    window gives finite output); standard/minmax: fixed train statistics; none: identity.
+    """
+
+    def __init__(
+        self, kind: str, loc: float = 0.0, scale: float = 1.0, min_relative_scale: float = 1e-4
+    ) -> None:
+        super().__init__()
+        self.kind = kind
+        self.min_relative_scale = min_relative_scale
+        self.register_buffer("loc", torch.tensor(float(loc)))
+        self.register_buffer("scale", torch.tensor(float(scale)))
+
+    def statistics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loc, scale) per row, each of shape (batch, 1)."""
+        if self.kind != "per_window":
+            return self.loc.expand(x.shape[0], 1), self.scale.expand(x.shape[0], 1)
+        loc = x.mean(dim=-1, keepdim=True)
+        spread = x.std(dim=-1, keepdim=True, unbiased=False)
+        floor = self.min_relative_scale * loc.abs() + torch.finfo(x.dtype).eps
+        return loc, torch.maximum(spread, floor)
+
+
+class PriceForecaster(nn.Module):
+    """Raw prices in (batch, input_size), raw prices out (batch, horizon): scaling is inside."""
+
+    def __init__(self, mlp: MLP, scaler: WindowScaler) -> None:
+        super().__init__()
+        self.mlp = mlp
+        self.scaler = scaler
+
+    def forward(self, prices: torch.Tensor) -> torch.Tensor:
+        loc, scale = self.scaler.statistics(prices)
+        return self.mlp((prices - loc) / scale) * scale + loc
+
+    def scaled(
+        self, prices: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Forecast and targets in the scaled space (for the loss), plus the statistics used."""
+        loc, scale = self.scaler.statistics(prices)
+        return self.mlp((prices - loc) / scale), (targets - loc) / scale, loc, scale
+
+
+def build_price_forecaster(spec: Mapping[str, Any]) -> PriceForecaster:
+    """Rebuild the network from its JSON spec (what the saved model directory stores)."""
+    mlp = spec["mlp"]
+    scaler = spec["scaler"]
+    return PriceForecaster(
+        MLP(
+            int(mlp["input_size"]),
+            int(mlp["horizon"]),
+            [int(h) for h in mlp["hidden_sizes"]],
+            mlp["activation"],
+            float(mlp["dropout"]),
+        ),
+        WindowScaler(
+            scaler["kind"],
+            float(scaler["loc"]),
+            float(scaler["scale"]),
+            float(scaler["min_relative_scale"]),
+        ),
+    )
+
+
+def network_spec(model_cfg: Mapping[str, Any], scaler: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON-able description `build_price_forecaster` needs."""
+    return {
+        "mlp": {
+            "input_size": int(model_cfg["input_size"]),
+            "horizon": int(model_cfg["horizon"]),
+            "hidden_sizes": [int(h) for h in model_cfg["hidden_sizes"]],
+            "activation": str(model_cfg["activation"]),
+            "dropout": float(model_cfg["dropout"]),
+        },
+        "scaler": dict(scaler),
+    }

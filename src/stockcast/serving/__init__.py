@@ -1,0 +1,1 @@
+"""The MLflow pyfunc model that predict, `mlflow models serve` and Azure endpoints load."""

@@ -1,0 +1,87 @@
+"""Write the trained network as an MLflow model directory: raw prices in, raw prices out."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from stockcast.models.net import PriceForecaster
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
+# What the model needs at serving time; the rest of the project stays out of its environment.
+SERVING_REQUIREMENTS = ("torch", "numpy", "safetensors", "mlflow")
+
+
+def _requirement(name: str) -> str:
+    from importlib.metadata import version
+
+    return f"{name}=={version(name).split('+')[0]}"
+
+
+def save_model_dir(
+    net: PriceForecaster,
+    spec: Mapping[str, Any],
+    path: str | Path,
+    metadata: Mapping[str, Any],
+    input_example: np.ndarray,
+) -> Path:
+    """Save weights (safetensors) + spec next to the pyfunc code; replaces an existing folder."""
+    import mlflow.pyfunc
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.exists():
+        shutil.rmtree(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    input_size, horizon = int(spec["mlp"]["input_size"]), int(spec["mlp"]["horizon"])
+    signature = ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.float64), (-1, input_size))]),
+        outputs=Schema([TensorSpec(np.dtype(np.float64), (-1, horizon))]),
+    )
+    with tempfile.TemporaryDirectory() as staging:
+        weights = Path(staging) / "weights.safetensors"
+        state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+        save_file(state, str(weights))
+        spec_file = Path(staging) / "spec.json"
+        spec_file.write_text(json.dumps(spec, indent=2))
+        mlflow.pyfunc.save_model(
+            path=str(path),
+            python_model=str(PYFUNC_FILE),
+            artifacts={"weights": str(weights), "spec": str(spec_file)},
+            code_paths=[str(PACKAGE_DIR)],
+            signature=signature,
+            input_example=np.asarray(input_example, dtype=np.float64).reshape(-1, input_size),
+            metadata=dict(metadata),
+            pip_requirements=[_requirement(name) for name in SERVING_REQUIREMENTS],
+        )
+    _drop_caches(path)
+    return path
+
+
+def _drop_caches(path: Path) -> None:
+    for cache in path.rglob("__pycache__"):
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def read_model_metadata(path: str | Path) -> dict[str, Any]:
+    """The `metadata` block of an MLflow model directory, without loading the model."""
+    import yaml
+
+    mlmodel = Path(path) / "MLmodel"
+    return dict((yaml.safe_load(mlmodel.read_text()) or {}).get("metadata") or {})
+
+
+def torch_forecast(net: PriceForecaster, prices: np.ndarray) -> np.ndarray:
+    """The forecast the pyfunc returns, computed straight from the network (for checks)."""
+    with torch.inference_mode():
+        return net(torch.as_tensor(prices, dtype=torch.float32)).double().numpy()

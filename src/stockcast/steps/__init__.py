@@ -1,0 +1,2 @@
+"""The pipeline steps. Each is a Hydra task (`python -m stockcast.steps.<name>`) that reads and
+writes plain folders, so the local runner and Azure ML components run exactly the same code."""

@@ -1,0 +1,83 @@
+"""Every config composes and instantiates; Hydra's own features keep working."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+import pytest
+from hydra.errors import MissingConfigException
+from omegaconf import OmegaConf
+
+from stockcast.config import CONFIG_DIR
+from tests.conftest import run_cli
+
+EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+DEBUGS = sorted(p.stem for p in (CONFIG_DIR / "debug").glob("*.yaml") if p.stem != "default")
+
+
+def test_there_are_experiments() -> None:
+    assert {"mlp_w10", "mlp_w30", "mlp_seasonal"} <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+@pytest.mark.parametrize("config_name", ["train", "pipeline"])
+def test_experiment_composes_and_instantiates(make_cfg, experiment: str, config_name: str) -> None:
+    cfg = make_cfg(f"experiment={experiment}", config_name=config_name)
+    OmegaConf.resolve(cfg)
+    assert cfg.model.input_size == cfg.data.previous_time_window
+    assert cfg.model.horizon == cfg.data.next_time_window
+    trainer = hydra.utils.instantiate(cfg.trainer, logger=False, callbacks=[])
+    assert trainer.max_epochs == cfg.trainer.max_epochs
+    for node in cfg.callbacks.values():
+        hydra.utils.instantiate(node)
+    optimizer = hydra.utils.instantiate(cfg.optim.optimizer)
+    assert optimizer.func.__name__ == "Adam" and optimizer.keywords["lr"] == cfg.optim.lr
+
+
+def test_mlp_w10_is_the_original_model(make_cfg) -> None:
+    cfg = make_cfg("experiment=mlp_w10")
+    assert (cfg.data.previous_time_window, cfg.data.next_time_window) == (10, 5)
+    assert list(cfg.model.hidden_sizes) == [100, 100]
+
+
+def test_gbm_defaults_match_the_original_generator(make_cfg) -> None:
+    cfg = make_cfg()
+    assert (cfg.data.length, cfg.data.start_price, cfg.data.drift, cfg.data.volatility) == (
+        500,
+        100.0,
+        1e-4,
+        0.02,
+    )
+    assert cfg.data.normalization == "per_window"
+
+
+def test_experiment_windows_survive_a_data_source_switch(make_cfg) -> None:
+    cfg = make_cfg("experiment=mlp_w30", "data=csv", "data.path=prices.csv")
+    assert cfg.data.source == "csv" and cfg.data.previous_time_window == 30
+
+
+@pytest.mark.parametrize("debug", DEBUGS)
+def test_debug_configs_compose(make_cfg, debug: str) -> None:
+    cfg = make_cfg(f"debug={debug}")
+    assert cfg.task_name == "debug"
+    hydra.utils.instantiate(cfg.trainer, logger=False)
+
+
+def test_unknown_experiment_is_refused_by_hydra(make_cfg) -> None:
+    with pytest.raises(MissingConfigException, match="nope"):
+        make_cfg("experiment=nope")
+
+
+def test_default_paths_live_under_the_project_root(make_cfg) -> None:
+    cfg = make_cfg()
+    root = Path(cfg.paths.root_dir)
+    assert (root / "configs").is_dir()
+    assert cfg.registry.model_name == "pipeline_stock_predictor"
+
+
+def test_hydra_prints_the_job_config(tmp_path: Path) -> None:
+    result = run_cli(["src/train.py", "--cfg", "job", "experiment=mlp_w10"], tmp_path)
+    cfg = OmegaConf.create(result.stdout)
+    assert cfg.data.previous_time_window == 10
+    assert list(cfg.model.hidden_sizes) == [100, 100]

@@ -1,0 +1,192 @@
+"""Data: sources, split without leakage, train-only scaling, windows by gather, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from stockcast.data.prepared import PreparedData, prepare_data
+from stockcast.data.scaling import fit_scaler
+from stockcast.data.series import Series
+from stockcast.data.sources import geometric_brownian_motion, read_csv_series
+from stockcast.data.split import WindowSpec, split_series
+from stockcast.data.windows import WindowBatches, gather_windows, sliding_windows
+from stockcast.errors import ArtifactError, ConfigError, DataError
+from stockcast.steps.common import plain
+
+FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
+
+
+def naive_windows(values: np.ndarray, length: int) -> np.ndarray:
+    """The original per-window Python loop, as the reference."""
+    return np.array([values[i : i + length] for i in range(len(values) - length + 1)])
+
+
+def test_sliding_windows_equal_the_reference_loop_and_share_memory() -> None:
+    values = torch.arange(23, dtype=torch.float64) ** 1.5
+    windows = sliding_windows(values, 7)
+    np.testing.assert_array_equal(windows.numpy(), naive_windows(values.numpy(), 7))
+    assert windows.untyped_storage().data_ptr() == values.untyped_storage().data_ptr()
+
+
+def test_gathered_batches_equal_the_reference_loop() -> None:
+    values = torch.randn(50, dtype=torch.float64)
+    starts = torch.tensor([0, 5, 43, 17])
+    expected = naive_windows(values.numpy(), 7)[starts.numpy()]
+    np.testing.assert_array_equal(gather_windows(values, starts, 7).numpy(), expected)
+
+
+def test_window_batches_cover_every_window_once_per_pass() -> None:
+    values = torch.arange(100, dtype=torch.float32)
+    starts = np.arange(0, 90)
+    batches = WindowBatches(values, starts, 11, 8, steps_per_batch=3, shuffle=True, seed=1)
+    seen = [mb[:, 0] for item in batches for mb in item]
+    assert len(list(batches)) == len(batches) == 4
+    assert sorted(torch.cat(seen).long().tolist()) == list(range(90))
+    first, second = (torch.cat([mb[:, 0] for item in batches for mb in item]) for _ in range(2))
+    assert not torch.equal(first, second), "each pass reshuffles"
+
+
+def _two_series() -> list[Series]:
+    return [
+        Series("a", np.arange(100, dtype=np.float64)),
+        Series("b", 1000 + np.arange(60, dtype=np.float64)),
+    ]
+
+
+def test_windows_never_cross_series_or_split_boundaries() -> None:
+    window = WindowSpec(5, 3)
+    splits = split_series(_two_series(), window, FRACTIONS)
+    # Values encode their position: a_i = i, b_i = 1000 + i, so any crossing shows as a jump.
+    for split in splits.values():
+        windows = naive_windows(split.values, window.length)[split.window_starts(window)]
+        assert (np.diff(windows, axis=1) == 1).all()
+
+
+def test_no_target_leaks_from_a_later_split() -> None:
+    window = WindowSpec(5, 3)
+    series = [Series("a", np.arange(100, dtype=np.float64))]
+    splits = split_series(series, window, FRACTIONS)
+    targets = {}
+    for name, split in splits.items():
+        windows = naive_windows(split.values, window.length)[split.window_starts(window)]
+        targets[name] = windows[:, window.previous_time_window :]
+    assert targets["train"].max() < 60 <= targets["val"].min()
+    assert targets["val"].max() < 80 <= targets["test"].min()
+    assert targets["test"].max() == 99
+    # Val and test windows start with real history from the split before.
+    assert splits["val"].values[0] == 60 - window.previous_time_window
+    assert splits["val"].context == window.previous_time_window
+
+
+def test_scaler_sees_train_only() -> None:
+    window = WindowSpec(5, 3)
+    values = np.arange(100, dtype=np.float64)
+    changed = values.copy()
+    changed[60:] *= 50.0  # a wild val/test regime must not move the scaler
+    for kind in ("standard", "minmax"):
+        scalers = [
+            fit_scaler(
+                kind, split_series([Series("a", v)], window, FRACTIONS)["train"].values, 1e-4
+            )
+            for v in (values, changed)
+        ]
+        assert scalers[0] == scalers[1]
+        assert scalers[0]["loc"] == (np.arange(60).mean() if kind == "standard" else 0.0)
+
+
+def test_csv_with_several_ids_is_windowed_per_series(tmp_path: Path) -> None:
+    path = tmp_path / "prices.csv"
+    rows = []
+    for sid, base in (("X", 10.0), ("Y", 500.0)):
+        dates = pd.date_range("2024-01-01", periods=40, freq="B")
+        rows += [{"Date": d, "Ticker": sid, "Close": base + i} for i, d in enumerate(dates)]
+    pd.DataFrame(rows).sample(frac=1.0, random_state=0).to_csv(path, index=False)
+    series = read_csv_series(path, "Date", "Close", "Ticker")
+    assert [s.series_id for s in series] == ["X", "Y"]
+    assert (np.diff(series[0].values) == 1).all(), "rows are sorted by date within each id"
+    assert series[1].dates[0] == np.datetime64("2024-01-01")
+    window = WindowSpec(4, 2)
+    splits = split_series(series, window, FRACTIONS)
+    for split in splits.values():
+        windows = naive_windows(split.values, window.length)[split.window_starts(window)]
+        assert (np.diff(windows, axis=1) == 1).all()
+
+
+def test_prepared_folder_round_trips(tmp_path: Path, make_cfg) -> None:
+    cfg = make_cfg("data.length=300")
+    prepared = prepare_data(plain(cfg.data))
+    loaded = PreparedData.load(prepared.save(tmp_path / "prepared"))
+    for name in ("train", "val", "test"):
+        np.testing.assert_array_equal(loaded.splits[name].values, prepared.splits[name].values)
+    assert loaded.meta["data_hash"] == prepared.meta["data_hash"]
+    assert loaded.scaler == prepared.scaler and loaded.window == prepared.window
+    again = prepare_data(plain(cfg.data))
+    assert again.meta["data_hash"] == prepared.meta["data_hash"], "same seed, same data"
+
+
+def test_gbm_starts_at_the_start_price_and_is_seeded() -> None:
+    path = geometric_brownian_motion(500, 100.0, 1e-4, 0.02, seed=3)
+    assert path.shape == (500,) and path[0] == 100.0 and (path > 0).all()
+    np.testing.assert_array_equal(path, geometric_brownian_motion(500, 100.0, 1e-4, 0.02, seed=3))
+
+
+# ---- bad input: one clear sentence each ---------------------------------------------------
+
+
+def test_series_too_short_for_a_split(make_cfg) -> None:
+    cfg = make_cfg("data.length=40")
+    with pytest.raises(DataError, match=r"val split gets 6.*at least previous_time_window"):
+        prepare_data(plain(cfg.data))
+
+
+@pytest.mark.parametrize("key", ["previous_time_window", "next_time_window"])
+@pytest.mark.parametrize("value", [0, -3])
+def test_window_must_be_positive(make_cfg, key: str, value: int) -> None:
+    cfg = make_cfg(f"data.{key}={value}")
+    with pytest.raises(ConfigError, match=f"data.{key} is {value}; it must be a whole number"):
+        prepare_data(plain(cfg.data))
+
+
+@pytest.mark.parametrize(
+    ("fractions", "message"),
+    [
+        (["data.split.train=1.0", "data.split.val=0.0", "data.split.test=0.0"], "must be in"),
+        (["data.split.train=0.7", "data.split.val=0.2", "data.split.test=0.2"], "sum to 1.1"),
+    ],
+)
+def test_bad_split_fractions(make_cfg, fractions: list[str], message: str) -> None:
+    cfg = make_cfg(*fractions)
+    with pytest.raises(ConfigError, match=message):
+        prepare_data(plain(cfg.data))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "does not exist"),
+        ("", "is empty"),
+        ("Date,Close\n", "no rows"),
+        ("Day,Price\n2024-01-01,1\n", r"no column 'Close'.*columns are \['Day', 'Price'\]"),
+        ("Date,Close\n2024-01-01,1\n2024-01-02,abc\n", "non-numeric value 'abc'.*data row 2"),
+        ("Date,Close\n2024-01-01,1\n2024-01-02,\n2024-01-03,\n", r"2 missing.*row\(s\) 2, 3"),
+        ("Date,Close\nyesterday,1\n", "unreadable date 'yesterday'"),
+    ],
+)
+def test_bad_csv(tmp_path: Path, content: str | None, message: str) -> None:
+    path = tmp_path / "prices.csv"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(DataError, match=message):
+        read_csv_series(path, "Date", "Close")
+
+
+def test_loading_a_folder_that_is_not_prepared(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="is not a prepared folder"):
+        PreparedData.load(tmp_path)
+    with pytest.raises(ArtifactError, match="does not exist"):
+        PreparedData.load(tmp_path / "missing")

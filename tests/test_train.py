@@ -1,0 +1,147 @@
+"""A real training run end to end: outputs written, model directory loads and agrees."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow.pyfunc
+import numpy as np
+import pytest
+import torch
+
+from stockcast.data.prepared import PreparedData
+from stockcast.models.forecaster import Forecaster
+from stockcast.models.net import build_price_forecaster
+from stockcast.steps.common import flatten
+from tests.conftest import FAST_OVERRIDES, isolated_overrides, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_training_writes_metrics_checkpoint_and_config(trained_run: Path) -> None:
+    summary = json.loads((trained_run / "metrics.json").read_text())
+    for stage in ("val", "test"):
+        assert {"mae", "rmse", "mape", "mase", "naive_mase", "loss"} <= set(summary[stage])
+        assert all(np.isfinite(v) for v in summary[stage].values())
+    assert Path(summary["best_checkpoint"]).is_file()
+    assert (trained_run / "config_resolved.yaml").is_file()
+    assert summary["training_run_id"], "the MLflow logger recorded a run"
+
+
+def test_model_directory_forecast_equals_the_lightning_module(trained_run: Path) -> None:
+    model = mlflow.pyfunc.load_model(str(trained_run / "model"))
+    prepared = PreparedData.load(trained_run / "prepared")
+    window = prepared.window
+    prices = prepared.splits["test"].values[: window.previous_time_window * 3]
+    rows = prices.reshape(3, window.previous_time_window)
+    from_model = model.predict(rows)
+
+    summary = json.loads((trained_run / "metrics.json").read_text())
+    checkpoint = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=False)
+    spec = json.loads((trained_run / "model" / "artifacts" / "spec.json").read_text())
+    net = build_price_forecaster(spec)
+    module = Forecaster(net, torch.nn.MSELoss(), torch.optim.Adam)
+    module.load_state_dict(checkpoint["state_dict"])
+    with torch.no_grad():
+        from_module = module(torch.as_tensor(rows, dtype=torch.float32)).double().numpy()
+    assert from_model.shape == (3, window.next_time_window)
+    np.testing.assert_allclose(from_model, from_module, rtol=0, atol=1e-9)
+    assert np.abs(from_model - rows[:, -1:]).max() < 0.5 * rows.mean(), "forecasts are prices"
+
+
+def test_loading_the_model_imports_no_lightning_and_unpickles_nothing(trained_run: Path) -> None:
+    code = (
+        "import sys, pickle, mlflow.pyfunc\n"
+        "calls = []\n"
+        "real = pickle.load\n"
+        "pickle.load = lambda *a, **k: calls.append(1) or real(*a, **k)\n"
+        f"m = mlflow.pyfunc.load_model({str(trained_run / 'model')!r})\n"
+        "import numpy as np\n"
+        "print(m.predict(np.array([[100.0 + i for i in range(10)]])).shape)\n"
+        "assert not [k for k in sys.modules if k.startswith(('lightning', 'pytorch_lightning'))]\n"
+        "assert not calls, 'pickle.load was used'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "(1, 5)" in result.stdout
+    weights = trained_run / "model" / "artifacts" / "weights.safetensors"
+    assert weights.is_file()
+
+
+def test_mlflow_run_has_params_and_metrics(trained_run: Path) -> None:
+    summary = json.loads((trained_run / "metrics.json").read_text())
+    tmp = trained_run.parent
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp}/mlruns.db")
+    run = client.get_run(summary["training_run_id"])
+    assert run.data.params["data.previous_time_window"] == "10"
+    assert "val/mase" in run.data.metrics
+
+
+def test_fast_dev_run_debug_config(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_cli(
+        [
+            "src/train.py",
+            "debug=fdr",
+            "data.length=300",
+            *isolated_overrides(tmp_path),
+            f"hydra.run.dir={run_dir}",
+        ],
+        tmp_path,
+    )
+    assert (run_dir / "model" / "MLmodel").is_file()
+
+
+def test_csv_training_with_several_ids(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    lines = ["Date,Ticker,Close"]
+    for ticker in ("AAA", "BBB"):
+        prices = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 200)))
+        for day, price in zip(
+            np.arange("2023-01-02", 200, dtype="datetime64[D]"), prices, strict=False
+        ):
+            lines.append(f"{day},{ticker},{price:.4f}")
+    csv = tmp_path / "prices.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    run_dir = tmp_path / "run"
+    run_cli(
+        [
+            "src/train.py",
+            "data=csv",
+            f"data.path={csv}",
+            "data.id_column=Ticker",
+            *FAST_OVERRIDES[1:],
+            *isolated_overrides(tmp_path),
+            f"hydra.run.dir={run_dir}",
+        ],
+        tmp_path,
+    )
+    meta = json.loads((run_dir / "prepared" / "meta.json").read_text())
+    assert meta["series_ids"] == ["AAA", "BBB"] and meta["has_dates"]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.previous_time_window=0", "data.previous_time_window is 0"),
+        ("data.length=30", "each split needs at least"),
+        ("data.split.test=0.5", "sum to 1.35"),
+    ],
+)
+def test_bad_input_is_one_clear_line_before_training(
+    tmp_path: Path, override: str, message: str
+) -> None:
+    result = run_cli(
+        ["src/train.py", override, *isolated_overrides(tmp_path)], tmp_path, check=False
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "mlruns.db").exists(), "refused before any tracking or training"
+
+
+def test_flatten() -> None:
+    assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
