@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import functools
-import logging
+import json
 import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from stockcast.errors import StockcastError
 
 T = TypeVar("T")
-log = logging.getLogger(__name__)
+TIMING_FILE = "timing.json"
 
 
 def user_errors_exit(func: Callable[..., T]) -> Callable[..., T]:
@@ -24,5 +26,23 @@ def user_errors_exit(func: Callable[..., T]) -> Callable[..., T]:
         except StockcastError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
+
+    return wrapper
+
+
+def timed_step(func: Callable[..., T]) -> Callable[..., T]:
+    """Record when the task body starts and ends (timing.json in the run dir), so the runner can
+    split each step's wall time into start-up (imports, config) and work."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from hydra.core.hydra_config import HydraConfig
+
+        entered = time.time()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            out = Path(HydraConfig.get().runtime.output_dir) / TIMING_FILE
+            out.write_text(json.dumps({"entered": entered, "finished": time.time()}))
 
     return wrapper

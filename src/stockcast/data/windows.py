@@ -57,14 +57,17 @@ class WindowBatches:
         return -(-self.num_windows // group)
 
     def __iter__(self) -> Iterator[torch.Tensor | list[torch.Tensor]]:
-        starts = self.starts
+        order = None
         if self.shuffle:
             generator = torch.Generator().manual_seed(self.seed + self._passes)
-            starts = starts[torch.randperm(len(starts), generator=generator)]
+            order = torch.randperm(len(self.starts), generator=generator)
         self._passes += 1
         group = self.batch_size * self.steps_per_batch
-        for begin in range(0, len(starts), group):
-            windows = gather_windows(self.values, starts[begin : begin + group], self.window_length)
+        for begin in range(0, len(self.starts), group):
+            # Index the permutation batch by batch: no shuffled copy of every start.
+            chunk = slice(begin, begin + group)
+            starts = self.starts[chunk] if order is None else self.starts[order[chunk]]
+            windows = gather_windows(self.values, starts, self.window_length)
             if self.steps_per_batch == 1:
                 yield windows
             else:

@@ -12,8 +12,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from stockcast.errors import ArtifactError
 from stockcast.models.net import PriceForecaster
 
+MODEL_KIND = "stockcast.model"
+TRAINING_CONFIG_FILE = "training_config.yaml"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
 # What the model needs at serving time; the rest of the project stays out of its environment.
@@ -74,11 +77,24 @@ def _drop_caches(path: Path) -> None:
 
 
 def read_model_metadata(path: str | Path) -> dict[str, Any]:
-    """The `metadata` block of an MLflow model directory, without loading the model."""
+    """The `metadata` block of a stockcast model directory, or one clear error if it is not one."""
     import yaml
 
-    mlmodel = Path(path) / "MLmodel"
-    return dict((yaml.safe_load(mlmodel.read_text()) or {}).get("metadata") or {})
+    path = Path(path)
+    if not path.is_dir():
+        raise ArtifactError(f"model folder {path} does not exist; run the train step first.")
+    mlmodel = path / "MLmodel"
+    metadata = (
+        (yaml.safe_load(mlmodel.read_text()) or {}).get("metadata") or {}
+        if mlmodel.is_file()
+        else {}
+    )
+    if metadata.get("kind") != MODEL_KIND:
+        raise ArtifactError(
+            f"{path} is not a stockcast model folder (no MLmodel with kind {MODEL_KIND!r}); "
+            "point it at the train step's model output."
+        )
+    return dict(metadata)
 
 
 def torch_forecast(net: PriceForecaster, prices: np.ndarray) -> np.ndarray:

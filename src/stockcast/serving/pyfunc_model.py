@@ -7,6 +7,7 @@ network module, so prediction and serving never import Lightning.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -54,4 +55,7 @@ class PriceForecastModel(PythonModel):
         return forecast.to(torch.float64).numpy()
 
 
+# The signature (a float tensor of prices) is declared when saving; MLflow's type-hint nudge
+# would only add noise to every load.
+warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
 mlflow.models.set_model(PriceForecastModel())

@@ -7,7 +7,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from stockcast.cli import user_errors_exit
+from stockcast.cli import timed_step, user_errors_exit
 from stockcast.config import CONFIG_DIR
 from stockcast.data.prepared import prepare_data
 from stockcast.steps.common import log, plain
@@ -28,6 +28,7 @@ def run_prepare(cfg: DictConfig, output_dir: str | Path | None = None) -> Path:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="pipeline")
 @user_errors_exit
+@timed_step
 def main(cfg: DictConfig) -> None:
     run_prepare(cfg)
 

@@ -10,14 +10,13 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.cli import user_errors_exit
+from stockcast.cli import timed_step, user_errors_exit
 from stockcast.config import CONFIG_DIR
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ConfigError
 from stockcast.provenance import git_commit
+from stockcast.serving.export import MODEL_KIND, TRAINING_CONFIG_FILE
 from stockcast.steps.common import flatten, log, plain, set_threads, write_json
-
-MODEL_KIND = "stockcast.model"
 
 
 def check_windows_match(cfg: DictConfig, prepared: PreparedData) -> None:
@@ -105,6 +104,8 @@ def run_training(
     }
     last_inputs = prepared.splits["test"].values[-prepared.window.previous_time_window :]
     save_model_dir(model.net, spec, model_dir, metadata, last_inputs)
+    # The full training config travels with the model, so the registry can show what made it.
+    (model_dir / TRAINING_CONFIG_FILE).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     summary = {
         **metrics,
         "best_checkpoint": best or None,
@@ -113,7 +114,7 @@ def run_training(
         "model_dir": str(model_dir),
     }
     write_json(output_dir / "metrics.json", summary)
-    (output_dir / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    (output_dir / "config_resolved.yaml").write_text((model_dir / TRAINING_CONFIG_FILE).read_text())
     for logger in loggers:
         if hasattr(logger, "experiment") and run_id:
             logger.experiment.log_artifact(run_id, str(output_dir / "metrics.json"))
@@ -151,6 +152,7 @@ def run_train_step(cfg: DictConfig) -> float | None:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="pipeline")
 @user_errors_exit
+@timed_step
 def main(cfg: DictConfig) -> float | None:
     return run_train_step(cfg)
 

@@ -1,0 +1,120 @@
+"""PNG plots a person would want to read: forecasts against actuals, errors by horizon."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _axis(x: np.ndarray | None, n: int) -> tuple[np.ndarray, str]:
+    return (x, "date") if x is not None else (np.arange(n), "step")
+
+
+def plot_rolling_forecasts(
+    path: str | Path,
+    actual: np.ndarray,
+    forecasts: Mapping[str, np.ndarray],
+    title: str,
+    x: np.ndarray | None = None,
+    ylabel: str = "price",
+) -> Path:
+    """Actual values and forecast lines aligned at their target times (NaN where none)."""
+    plt = _pyplot()
+    xs, xlabel = _axis(x, len(actual))
+    fig, ax = plt.subplots(figsize=(11, 4.5), dpi=110)
+    ax.plot(xs, actual, color="black", linewidth=1.4, label="actual")
+    for (label, values), color in zip(
+        forecasts.items(), ("tab:blue", "tab:orange", "tab:green"), strict=False
+    ):
+        ax.plot(xs, values, color=color, linewidth=1.0, alpha=0.9, label=label)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_error_by_horizon(
+    path: str | Path, per_step_mae: Mapping[str, Sequence[float]], title: str
+) -> Path:
+    """Grouped bars of MAE per horizon step: model against the baselines."""
+    plt = _pyplot()
+    names = list(per_step_mae)
+    horizon = len(next(iter(per_step_mae.values())))
+    steps = np.arange(1, horizon + 1)
+    width = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    for i, name in enumerate(names):
+        ax.bar(steps + (i - (len(names) - 1) / 2) * width, per_step_mae[name], width, label=name)
+    ax.set(title=title, xlabel="horizon step", ylabel="MAE (price units)", xticks=steps)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="best")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_forecast(
+    path: str | Path,
+    history: np.ndarray,
+    forecast: np.ndarray,
+    title: str,
+    history_x: np.ndarray | None = None,
+    forecast_x: np.ndarray | None = None,
+    actual: np.ndarray | None = None,
+) -> Path:
+    """Recent history, the forecast and, when the future is known, the actual values and error."""
+    plt = _pyplot()
+    n_hist, horizon = len(history), len(forecast)
+    if history_x is None or forecast_x is None:
+        history_x, forecast_x = np.arange(-n_hist + 1, 1), np.arange(1, horizon + 1)
+        xlabel = "step (0 = last known value)"
+    else:
+        xlabel = "date"
+    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=110)
+    ax.plot(history_x, history, color="black", linewidth=1.4, label="history")
+    # Join the forecast to the last known value so the line reads as a continuation.
+    joined_x = np.concatenate([history_x[-1:], forecast_x])
+    ax.plot(
+        joined_x,
+        np.concatenate([history[-1:], forecast]),
+        "o-",
+        color="tab:blue",
+        markersize=4,
+        label="forecast",
+    )
+    if actual is not None:
+        ax.plot(
+            joined_x,
+            np.concatenate([history[-1:], actual]),
+            "s--",
+            color="tab:green",
+            markersize=4,
+            label="actual",
+        )
+        mae = float(np.mean(np.abs(np.asarray(forecast) - np.asarray(actual))))
+        title = f"{title}  (MAE {mae:.3f})"
+    ax.axvline(history_x[-1], color="grey", linestyle=":", linewidth=1)
+    ax.set(title=title, xlabel=xlabel, ylabel="price")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,169 @@
+"""The series a forecast starts from: generated, read from a CSV, or given as explicit values.
+
+Every kind ends as an `InputSeries` of raw prices (oldest first) with optional dates, so the
+forecasting code never cares where the numbers came from.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from stockcast.data.series import Series
+from stockcast.errors import ArtifactError, ConfigError, DataError
+
+GENERATED_SOURCES = ("gbm", "seasonal")
+INPUT_KINDS = ("synthetic", "values", "csv", "test_split")
+
+
+@dataclass(frozen=True)
+class InputSeries:
+    """Raw prices, oldest first; `dates` is None when the input has none (steps are numbered)."""
+
+    values: np.ndarray
+    dates: np.ndarray | None
+    description: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def parse_values(raw: Any, key: str = "input.values") -> np.ndarray:
+    """Explicit prices as float64, refusing strings, booleans, NaN and infinities by position."""
+    if isinstance(raw, str | bytes) or not isinstance(raw, Sequence | np.ndarray):
+        raise DataError(f"{key} must be a list of prices such as [101.2,101.9]; got {raw!r}.")
+    values = []
+    for position, item in enumerate(raw, start=1):
+        number = _as_number(item)
+        if number is None:
+            raise DataError(
+                f"{key} holds a non-numeric value {item!r} at position {position}; "
+                "give prices as plain numbers."
+            )
+        if not math.isfinite(number):
+            raise DataError(
+                f"{key} holds {number} at position {position}; give finite prices (no NaN or inf)."
+            )
+        values.append(number)
+    if not values:
+        raise DataError(f"{key} is empty; give the last prices, oldest first.")
+    return np.asarray(values, dtype=np.float64)
+
+
+def _as_number(item: Any) -> float | None:
+    # bool is an int subclass: True is not a price.
+    if isinstance(item, bool) or not isinstance(item, int | float | str | np.number):
+        return None
+    try:
+        return float(item)
+    except ValueError:
+        return None
+
+
+def build_input(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
+    """The input series named by `input.kind`; explicit `input.values` win over any kind."""
+    kind = "values" if input_cfg.get("values") is not None else input_cfg.get("kind")
+    if kind == "values":
+        values = parse_values(input_cfg.get("values"))
+        return InputSeries(values, None, f"{len(values)} given values", {"kind": "values"})
+    if kind == "synthetic":
+        return _synthetic(input_cfg, metadata)
+    if kind == "csv":
+        return _csv(input_cfg)
+    if kind == "test_split":
+        return _test_split(input_cfg, metadata)
+    raise ConfigError(f"input.kind {kind!r} is unknown; choose one of {list(INPUT_KINDS)}.")
+
+
+def _training_source(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    source = metadata.get("data_source")
+    if not isinstance(source, Mapping) or "source" not in source:
+        raise ArtifactError(
+            "the model's metadata has no data_source, so its training data cannot be rebuilt; "
+            "give input=csv or input.values=[...] instead."
+        )
+    return dict(source)
+
+
+def _synthetic(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
+    from stockcast.data.sources import load_series
+
+    source = _training_source(metadata)
+    if source["source"] not in GENERATED_SOURCES:
+        raise ConfigError(
+            f"the model was trained on {source['source']} data ({source.get('path', '')}), not a "
+            "generator, so there is no fresh synthetic series; use input=csv input.path=... or "
+            "input=test_split."
+        )
+    # Seed policy: a path the model never saw, yet reproducible run to run.
+    seed = int(source["seed"]) + 1 if input_cfg.get("seed") is None else int(input_cfg["seed"])
+    length = int(input_cfg.get("length") or source["length"])
+    series = load_series(source | {"seed": seed, "length": length})[0]
+    details = {"kind": "synthetic", "generator": source["source"], "seed": seed, "length": length}
+    return InputSeries(
+        series.values, None, f"fresh {source['source']} series (seed {seed})", details
+    )
+
+
+def _csv(input_cfg: Mapping[str, Any]) -> InputSeries:
+    from stockcast.data.sources import read_csv_series
+
+    path, value_column = input_cfg.get("path"), input_cfg.get("value_column")
+    date_column, id_column = input_cfg.get("date_column"), input_cfg.get("id_column")
+    try:
+        series = read_csv_series(path, date_column, value_column, id_column)
+    except DataError as err:
+        # The reader speaks in terms of the training config (data.*); here the keys are input.*.
+        raise DataError(str(err).replace("data.", "input.")) from None
+    chosen = _pick_series(series, input_cfg.get("series_id"), id_column, must_choose=True)
+    details = {"kind": "csv", "path": str(path), "value_column": value_column}
+    if id_column is not None:
+        details["series_id"] = chosen.series_id
+    label = f"{value_column} from {path}" + (f" ({chosen.series_id})" if id_column else "")
+    return InputSeries(chosen.values, chosen.dates, label, details)
+
+
+def _pick_series(
+    series: list[Series], series_id: Any, id_column: str | None, *, must_choose: bool
+) -> Series:
+    ids = [item.series_id for item in series]
+    if series_id is None:
+        if len(series) > 1 and must_choose:
+            raise ConfigError(
+                f"the file holds {len(series)} series in column {id_column!r}; pick one with "
+                f"input.series_id=... (one of {ids[:10]})."
+            )
+        return series[0]
+    match = [item for item in series if item.series_id == str(series_id)]
+    if not match:
+        raise ConfigError(f"input.series_id {series_id!r} is not in the data; its ids are {ids[:10]}.")
+    return match[0]
+
+
+def _test_split(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
+    from stockcast.data.prepared import data_hash
+    from stockcast.data.sources import load_series
+    from stockcast.data.split import WindowSpec, split_series
+
+    source = _training_source(metadata)
+    series = load_series(source)
+    if metadata.get("data_hash") and data_hash(series) != metadata["data_hash"]:
+        raise ArtifactError(
+            f"the training data ({source['source']} {source.get('path', '')}) has changed since "
+            "the model was trained (its hash differs), so its test split cannot be rebuilt; "
+            "use input=csv instead."
+        )
+    window = WindowSpec(int(metadata["previous_time_window"]), int(metadata["next_time_window"]))
+    test = split_series(series, window, source["split"])["test"]
+    chosen = _pick_series(series, input_cfg.get("series_id"), None, must_choose=False)
+    index = [item.series_id for item in series].index(chosen.series_id)
+    start, stop = int(test.offsets[index]), int(test.offsets[index + 1])
+    dates = None if test.dates is None else test.dates[start:stop]
+    details = {"kind": "test_split", "source": source["source"], "series_id": chosen.series_id}
+    label = f"test split of the training {source['source']} data"
+    return InputSeries(test.values[start:stop], dates, label, details)

@@ -1,0 +1,166 @@
+"""What a prediction run leaves behind: a printed table, CSV and JSON files, optional PNGs."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stockcast.prediction.calendar import format_date
+from stockcast.prediction.forecast import Forecast, LoadedModel, RollingBacktest
+from stockcast.prediction.inputs import InputSeries
+
+FORECAST_CSV = "forecast.csv"
+FORECAST_JSON = "forecast.json"
+FORECAST_PNG = "forecast.png"
+BACKTEST_CSV = "backtest.csv"
+BACKTEST_PNG = "backtest.png"
+
+
+def forecast_rows(result: Forecast) -> list[dict[str, Any]]:
+    """One dict per step: step, date (None without dates), forecast, and actual/error if known."""
+    rows = []
+    for i, value in enumerate(result.forecast):
+        row: dict[str, Any] = {
+            "step": i + 1,
+            "date": None if result.x is None else format_date(result.x[i]),
+            "forecast": float(value),
+        }
+        if result.actual is not None:
+            row["actual"] = float(result.actual[i])
+            row["error"] = float(value - result.actual[i])
+        rows.append(row)
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]], decimals: int) -> str:
+    """Right-aligned columns; the date column only when there are dates."""
+    columns = [c for c in rows[0] if not (c == "date" and rows[0]["date"] is None)]
+    cells = [
+        [f"{row[c]:.{decimals}f}" if isinstance(row[c], float) else str(row[c]) for c in columns]
+        for row in rows
+    ]
+    widths = [max(len(c), *(len(cell[i]) for cell in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(cell, widths, strict=True)) for cell in cells]
+    return "\n".join(lines)
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def summary(
+    model: LoadedModel,
+    model_uri: str,
+    series: InputSeries,
+    result: Forecast,
+    mode: str,
+    backtest: RollingBacktest | None,
+) -> dict[str, Any]:
+    """Everything needed to trace a forecast back to its model and input (forecast.json)."""
+    out: dict[str, Any] = {
+        "model": {
+            "name": model.name,
+            "version": model.version,
+            "aliases": list(model.aliases),
+            "uri": model_uri,
+            "previous_time_window": model.previous_time_window,
+            "next_time_window": model.next_time_window,
+            "data_hash": model.metadata.get("data_hash"),
+        },
+        "input": {**series.details, "description": series.description, "n_values": len(series)},
+        "mode": mode,
+        "input_window": [float(v) for v in result.window],
+        "input_window_dates": None
+        if result.window_x is None
+        else [format_date(d) for d in result.window_x],
+        "date_frequency": result.date_frequency,
+        "forecast": forecast_rows(result),
+    }
+    if result.actual is not None:
+        out["mae"] = float(np.abs(result.forecast - result.actual).mean())
+    if backtest is not None:
+        out["rolling_backtest"] = {
+            "origins": len(backtest.origins),
+            "mae_by_step": backtest.mae_by_step().tolist(),
+            "naive_mae_by_step": backtest.naive_mae_by_step().tolist(),
+        }
+    return out
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(payload, indent=2))
+    return path
+
+
+def backtest_rows(series: InputSeries, backtest: RollingBacktest) -> list[dict[str, Any]]:
+    """Long format: one row per (origin, step) with the target's position or date."""
+    rows = []
+    for i, origin in enumerate(backtest.origins):
+        for k in range(backtest.forecasts.shape[1]):
+            target = int(origin + k)
+            rows.append(
+                {
+                    "origin": int(origin),
+                    "step": k + 1,
+                    "target_index": target,
+                    "target_date": None
+                    if series.dates is None
+                    else format_date(series.dates[target]),
+                    "forecast": float(backtest.forecasts[i, k]),
+                    "actual": float(backtest.actual[i, k]),
+                }
+            )
+    return rows
+
+
+def plot_forecast_png(
+    path: Path, model: LoadedModel, series: InputSeries, result: Forecast, history: int
+) -> Path:
+    """Recent history up to the forecast origin, then the forecast (and actuals when known)."""
+    from stockcast.plotting import plot_forecast
+
+    end = len(series) - (0 if result.actual is None else len(result.actual))
+    start = max(0, end - history)
+    dated = series.dates is not None and result.x is not None
+    return plot_forecast(
+        path,
+        series.values[start:end],
+        result.forecast,
+        f"{model.label}: {series.description}",
+        history_x=series.dates[start:end] if dated else None,
+        forecast_x=result.x if dated else None,
+        actual=result.actual,
+    )
+
+
+def plot_backtest_png(
+    path: Path, model: LoadedModel, series: InputSeries, backtest: RollingBacktest
+) -> Path:
+    """Actual prices over the stretch with the 1-step and last-step rolling forecasts."""
+    from stockcast.plotting import plot_rolling_forecasts
+
+    start = backtest.stretch_start
+    actual = series.values[start:]
+    horizon = backtest.forecasts.shape[1]
+    mae = backtest.mae_by_step()
+    lines = {
+        f"{step}-step-ahead forecast (MAE {mae[step - 1]:.3f})": backtest.aligned(step, len(actual))
+        for step in sorted({1, horizon})
+    }
+    naive = backtest.naive_mae_by_step()
+    title = (
+        f"{model.label}: rolling backtest, {series.description}\n"
+        f"{len(backtest.origins)} origins; naive MAE step 1 {naive[0]:.3f}, "
+        f"step {horizon} {naive[-1]:.3f}"
+    )
+    x = None if series.dates is None else series.dates[start:]
+    return plot_rolling_forecasts(path, actual, lines, title, x=x)

@@ -1,0 +1,132 @@
+"""The predict task: resolve a registered version, build the input, forecast, print and save.
+
+Imports stay light until they are needed: MLflow comes in when the registry is opened, pandas
+only for CSV input or dates, matplotlib only with vis=true. Lightning is never imported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from stockcast.errors import ConfigError
+from stockcast.prediction import outputs
+from stockcast.prediction.calendar import format_date
+from stockcast.prediction.forecast import (
+    Forecast,
+    LoadedModel,
+    check_window_overrides,
+    forecast_held_out,
+    forecast_next,
+    rolling_backtest,
+)
+from stockcast.prediction.inputs import InputSeries, build_input
+
+log = logging.getLogger(__name__)
+MODES = ("forecast", "backtest")
+
+
+def configure_mlflow_client(connection: Any) -> None:
+    """Bound MLflow's HTTP retries and hide its download progress bar (set before first use)."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(connection.timeout_s)))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(int(connection.max_retries)))
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def load_registered_model(cfg: DictConfig, download_dir: Path) -> tuple[LoadedModel, str]:
+    """Resolve version / alias / latest, copy the folder, check it is safe, load the pyfunc."""
+    from stockcast.registry import ModelRegistry
+    from stockcast.serving.export import read_model_metadata
+    from stockcast.serving.loading import load_price_model
+
+    registry_cfg = OmegaConf.to_container(cfg.registry, resolve=True)
+    registry = ModelRegistry.from_config(registry_cfg | {"model_name": cfg.model.name})
+    info = registry.resolve(version=cfg.model.version, alias=cfg.model.alias)
+    folder = registry.download(info, download_dir)
+    metadata = read_model_metadata(folder)
+    model = LoadedModel(
+        name=registry.model_name,
+        version=info.version,
+        aliases=info.aliases,
+        metadata=metadata,
+        pyfunc=load_price_model(folder),
+    )
+    return model, registry.model_uri(info)
+
+
+def run_predict(cfg: DictConfig) -> dict[str, Any]:
+    """The whole task; returns what forecast.json holds."""
+    if cfg.mode not in MODES:
+        raise ConfigError(f"mode {cfg.mode!r} is unknown; choose one of {list(MODES)}.")
+    configure_mlflow_client(cfg.registry_connection)
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="stockcast-model-") as download_dir:
+        model, model_uri = load_registered_model(cfg, Path(download_dir))
+    check_window_overrides(cfg, model.metadata)
+    series = build_input(OmegaConf.to_container(cfg.input, resolve=True), model.metadata)
+
+    backtest = None
+    if cfg.mode == "backtest":
+        result = forecast_held_out(model, series)
+        backtest = rolling_backtest(model, series, int(cfg.backtest.span))
+    else:
+        result = forecast_next(model, series)
+
+    payload = outputs.summary(model, model_uri, series, result, cfg.mode, backtest)
+    rows = payload["forecast"]
+    written = [
+        outputs.write_csv(output_dir / outputs.FORECAST_CSV, rows),
+        outputs.write_json(output_dir / outputs.FORECAST_JSON, payload),
+    ]
+    if backtest is not None:
+        written.append(
+            outputs.write_csv(
+                output_dir / outputs.BACKTEST_CSV, outputs.backtest_rows(series, backtest)
+            )
+        )
+    if cfg.vis:
+        written.append(
+            outputs.plot_forecast_png(
+                output_dir / outputs.FORECAST_PNG, model, series, result, int(cfg.plot.history)
+            )
+        )
+        if backtest is not None:
+            written.append(
+                outputs.plot_backtest_png(output_dir / outputs.BACKTEST_PNG, model, series, backtest)
+            )
+    _print_report(model, series, result, payload, written, int(cfg.print_decimals))
+    return payload
+
+
+def _print_report(
+    model: LoadedModel,
+    series: InputSeries,
+    result: Forecast,
+    payload: dict[str, Any],
+    written: list[Path],
+    decimals: int,
+) -> None:
+    p, h = model.previous_time_window, len(result.forecast)
+    if result.actual is not None:
+        what = f"the last {h} input values (held out), forecast from the {p} before them"
+    else:
+        last = "" if result.window_x is None else f" ({format_date(result.window_x[-1])})"
+        what = f"the next {h} values after the last input value{last}, from the last {p}"
+    print(f"{model.label}: {what}; input: {series.description}")
+    print(outputs.format_table(payload["forecast"], decimals))
+    if "mae" in payload:
+        print(f"MAE of the held-out forecast: {payload['mae']:.{decimals}f}")
+    if "rolling_backtest" in payload:
+        rolling = payload["rolling_backtest"]
+        steps = ", ".join(
+            f"{m:.{decimals}f} (naive {n:.{decimals}f})"
+            for m, n in zip(rolling["mae_by_step"], rolling["naive_mae_by_step"], strict=True)
+        )
+        print(f"rolling backtest over {rolling['origins']} origins, MAE by step: {steps}")
+    print("saved: " + ", ".join(str(p) for p in written))

@@ -1,0 +1,166 @@
+"""Register step: model folder + report -> a new registry version, only if the gate passes.
+
+The gate is a decision, not a crash: a refusal exits 0 with one line saying why.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import yaml
+from omegaconf import DictConfig
+
+from stockcast.cli import timed_step, user_errors_exit
+from stockcast.config import CONFIG_DIR
+from stockcast.errors import ArtifactError
+from stockcast.metrics import pooled_errors
+from stockcast.registry import ModelRegistry, VersionInfo, model_hash
+from stockcast.serving.export import TRAINING_CONFIG_FILE, read_model_metadata
+from stockcast.steps.common import log, write_json
+from stockcast.steps.evaluate import WINDOWS_FILE, read_report
+
+DECISION_FILE = "decision.json"
+# MLflow keeps tag values short; the full config travels with the model as a file.
+MAX_TAG_LENGTH = 5000
+CONFIG_TAG_KEYS = ("data", "model", "optim", "seed", "tags")
+
+
+def compare_with_champion(
+    registry: ModelRegistry,
+    champion: VersionInfo,
+    report_dir: Path,
+    report: dict[str, Any],
+    workdir: Path,
+) -> tuple[float | None, str]:
+    """The champion's MASE on the report's own test windows (None if its windows differ)."""
+    import mlflow.pyfunc
+
+    champion_dir = registry.download(champion, workdir / f"champion_v{champion.version}")
+    meta = read_model_metadata(champion_dir)
+    windows = np.load(report_dir / WINDOWS_FILE)
+    inputs, actual = windows["inputs"], windows["actual"]
+    if (meta["previous_time_window"], meta["next_time_window"]) != (
+        inputs.shape[1],
+        actual.shape[1],
+    ):
+        return None, (
+            f"champion version {champion.version} uses windows {meta['previous_time_window']}/"
+            f"{meta['next_time_window']}, so it cannot be scored on these test windows"
+        )
+    forecast = mlflow.pyfunc.load_model(str(champion_dir)).predict(inputs)
+    return pooled_errors(forecast, actual, report["mase_scale"])["mase"], ""
+
+
+def decide(
+    cfg: DictConfig,
+    registry: ModelRegistry,
+    report_dir: Path,
+    report: dict[str, Any],
+    workdir: Path,
+) -> dict[str, Any]:
+    """Apply the gate: the report's threshold verdict, then the champion comparison."""
+    gate = report["gate"]
+    decision = {"passed": gate["passed"], "reasons": [gate["reason"]], "champion": None}
+    if not gate["passed"] or not cfg.gate.require_beat_champion:
+        return decision
+    champion = registry.champion(cfg.register.alias) if registry.versions() else None
+    if champion is None:
+        decision["reasons"].append("no champion yet")
+        return decision
+    champion_mase, why_not = compare_with_champion(registry, champion, report_dir, report, workdir)
+    decision["champion"] = {"version": champion.version, "test_mase": champion_mase}
+    if champion_mase is None:
+        decision["reasons"].append(why_not)
+        return decision
+    limit = champion_mase * (1.0 + float(cfg.gate.champion_tolerance))
+    mase = gate["test_mase"]
+    beats = mase <= limit
+    decision["passed"] = bool(beats)
+    decision["reasons"].append(
+        f"test MASE {mase:.4f} {'is not worse than' if beats else 'is worse than'} champion "
+        f"version {champion.version}'s {champion_mase:.4f} on the same test windows"
+    )
+    return decision
+
+
+def version_tags(model_dir: Path, report: dict[str, Any]) -> dict[str, str]:
+    metadata = report["model_metadata"]
+    config_path = model_dir / TRAINING_CONFIG_FILE
+    config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
+    compact = json.dumps({k: config.get(k) for k in CONFIG_TAG_KEYS if k in config})
+    pooled = {name: m["pooled"] for name, m in report["metrics"].items()}
+    tags = {
+        "training_run_id": metadata.get("training_run_id") or "",
+        "data_hash": report["data_hash"],
+        "git_commit": metadata.get("git_commit") or "unknown",
+        "previous_time_window": metadata["previous_time_window"],
+        "next_time_window": metadata["next_time_window"],
+        "config": compact[:MAX_TAG_LENGTH],
+        **{f"test_{k}": f"{v:.6g}" for k, v in pooled["model"].items()},
+        **{
+            f"{name}_test_mase": f"{p['mase']:.6g}" for name, p in pooled.items() if name != "model"
+        },
+    }
+    return {key: str(value) for key, value in tags.items()}
+
+
+def run_register(cfg: DictConfig) -> dict[str, Any]:
+    model_dir, report_dir = Path(cfg.register.model_dir), Path(cfg.register.report_dir)
+    read_model_metadata(model_dir)
+    report = read_report(report_dir)
+    digest = model_hash(model_dir)
+    if report["model_hash"] != digest:
+        raise ArtifactError(
+            f"report {report_dir} was made for another model (hash {report['model_hash']}, this "
+            f"model {digest}); evaluate this model folder first."
+        )
+    registry = ModelRegistry.from_config(cfg.registry)
+    output_dir = Path(cfg.paths.output_dir)
+    existing = registry.find_by_hash(digest) if registry.versions() else None
+    if existing is not None:
+        result = {
+            "registered": False,
+            "version": existing.version,
+            "already_registered": True,
+            "message": f"{registry.model_name} version {existing.version} already holds "
+            "this model; nothing registered",
+        }
+    else:
+        decision = decide(cfg, registry, report_dir, report, output_dir)
+        if not decision["passed"]:
+            result = {
+                "registered": False,
+                "version": None,
+                "decision": decision,
+                "message": "not registered: " + "; ".join(decision["reasons"]),
+            }
+        else:
+            extra = [report_dir / "report.json", *(report_dir / p for p in report["plots"])]
+            info, _ = registry.register(model_dir, version_tags(model_dir, report), extra)
+            registry.set_champion(cfg.register.alias, info)
+            result = {
+                "registered": True,
+                "version": info.version,
+                "decision": decision,
+                "message": f"registered {registry.model_name} version {info.version} as "
+                f"{cfg.register.alias} ({'; '.join(decision['reasons'])})",
+            }
+    result |= {"model_name": registry.model_name, "tracking_uri": registry.tracking_uri}
+    write_json(output_dir / DECISION_FILE, result)
+    log.info(result["message"])
+    return result
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="pipeline")
+@user_errors_exit
+@timed_step
+def main(cfg: DictConfig) -> None:
+    run_register(cfg)
+
+
+if __name__ == "__main__":
+    main()

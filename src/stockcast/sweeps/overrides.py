@@ -1,0 +1,23 @@
+"""Small helpers over Hydra override strings (`key=value`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def override_key(override: str) -> str:
+    """The config key an override sets: `+model.x=1` -> `model.x`, `data=csv` -> `data`."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def override_value(override: str) -> str:
+    """The value text of an override (`optim.lr=1e-3` -> `1e-3`); empty for a deletion."""
+    return override.split("=", 1)[1] if "=" in override else ""
+
+
+def last_wins(overrides: Iterable[str]) -> list[str]:
+    """Keep only the last override of each key, in the order the keys first appeared."""
+    by_key: dict[str, str] = {}
+    for override in overrides:
+        by_key[override_key(override)] = override
+    return list(by_key.values())

@@ -1,0 +1,199 @@
+"""The local pipeline: steps alone and together, the gate, idempotent registration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow.pyfunc
+import numpy as np
+import pytest
+
+from stockcast.data.prepared import PreparedData
+from stockcast.registry import ModelRegistry, RegistryError
+from tests.conftest import isolated_overrides, run_cli
+
+pytestmark = pytest.mark.slow
+
+PIPELINE_FAST = ("data.length=400", "trainer.max_epochs=2", "data.batch_size=32")
+
+
+def run_pipeline(tmp: Path, *overrides: str, check: bool = True):
+    # Two epochs make a weak model: keep the threshold out of the way unless a test sets it.
+    if not any(o.startswith("gate.max_mase=") for o in overrides):
+        overrides = ("gate.max_mase=100", *overrides)
+    return run_cli(
+        ["-m", "stockcast.pipeline", *PIPELINE_FAST, *isolated_overrides(tmp), *overrides],
+        tmp,
+        check=check,
+    )
+
+
+def pipeline_dirs(tmp: Path) -> list[Path]:
+    return sorted((tmp / "logs" / "pipeline" / "runs").iterdir())
+
+
+def registry(tmp: Path) -> ModelRegistry:
+    return ModelRegistry(f"sqlite:///{tmp}/mlruns.db", "pipeline_stock_predictor")
+
+
+@pytest.fixture(scope="module")
+def pipeline_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run 1 registers version 1; run 2 (another seed, lenient gate) registers version 2."""
+    tmp = tmp_path_factory.mktemp("pipeline")
+    first = run_pipeline(tmp, "seed=1")
+    assert "registered pipeline_stock_predictor version 1 as champion" in first.stdout
+    second = run_pipeline(tmp, "seed=2", "gate.champion_tolerance=100")
+    assert "registered pipeline_stock_predictor version 2 as champion" in second.stdout
+    return tmp
+
+
+def test_two_runs_register_two_versions_with_tags(pipeline_store: Path) -> None:
+    versions = registry(pipeline_store).versions()
+    assert [v.version for v in versions] == [2, 1]
+    assert versions[0].aliases == ("champion",) and versions[1].aliases == ()
+    tags = versions[0].tags
+    for key in ("training_run_id", "data_hash", "git_commit", "config", "test_mase", "model_hash"):
+        assert tags.get(key), key
+    assert json.loads(tags["config"])["seed"] == 2
+    first_run, second_run = pipeline_dirs(pipeline_store)
+    for run in (first_run, second_run):
+        for step in ("prepare", "train", "evaluate", "register"):
+            assert (run / step).is_dir()
+        assert (run / "train" / "model" / "MLmodel").is_file()
+        assert (run / "evaluate" / "report" / "error_by_horizon.png").stat().st_size > 5000
+
+
+def test_registered_model_loads_after_the_run_folder_is_gone(pipeline_store: Path) -> None:
+    reg = registry(pipeline_store)
+    folder = reg.download(reg.resolve(alias="champion"), pipeline_store / "downloaded")
+    out = mlflow.pyfunc.load_model(str(folder)).predict(np.linspace(100, 101, 10).reshape(1, -1))
+    assert out.shape == (1, 5) and np.isfinite(out).all()
+
+
+def test_gate_refuses_a_model_worse_than_the_champion(pipeline_store: Path) -> None:
+    result = run_pipeline(pipeline_store, "seed=3", "gate.champion_tolerance=-0.999")
+    assert result.returncode == 0
+    assert (
+        "not registered:" in result.stdout and "is worse than champion version 2" in result.stdout
+    )
+    assert [v.version for v in registry(pipeline_store).versions()] == [2, 1]
+
+
+def test_gate_refuses_above_the_threshold(tmp_path: Path) -> None:
+    result = run_pipeline(tmp_path, "gate.max_mase=0.001")
+    assert "not registered: test MASE" in result.stdout
+    assert "is not below the gate's max_mase 0.001" in result.stdout
+    decision = json.loads((pipeline_dirs(tmp_path)[0] / "register" / "decision.json").read_text())
+    assert decision["registered"] is False
+
+
+def test_registering_the_same_folder_twice_creates_no_new_version(pipeline_store: Path) -> None:
+    run = pipeline_dirs(pipeline_store)[0]
+    result = run_cli(
+        [
+            "-m",
+            "stockcast.steps.register",
+            *isolated_overrides(pipeline_store),
+            f"register.model_dir={run / 'train' / 'model'}",
+            f"register.report_dir={run / 'evaluate' / 'report'}",
+            f"hydra.run.dir={pipeline_store / 'again'}",
+        ],
+        pipeline_store,
+    )
+    assert "version 1 already holds this model" in result.stdout + result.stderr
+    assert len(registry(pipeline_store).versions()) == 2
+
+
+def test_report_numbers_match_a_direct_recomputation(pipeline_store: Path) -> None:
+    run = pipeline_dirs(pipeline_store)[0]
+    report = json.loads((run / "evaluate" / "report" / "report.json").read_text())
+    prepared = PreparedData.load(run / "prepare" / "prepared")
+    model = mlflow.pyfunc.load_model(str(run / "train" / "model"))
+    test, p, h = prepared.splits["test"].values, 10, 5
+    windows = np.array([test[i : i + p + h] for i in range(len(test) - p - h + 1)])
+    forecast = model.predict(windows[:, :p])
+    abs_err = np.abs(forecast - windows[:, p:])
+    assert report["n_windows"] == len(windows)
+    np.testing.assert_allclose(report["metrics"]["model"]["per_step"]["mae"], abs_err.mean(0))
+    scale = np.abs(np.diff(prepared.splits["train"].values)).mean()
+    assert report["metrics"]["model"]["pooled"]["mase"] == pytest.approx(abs_err.mean() / scale)
+    naive = np.abs(windows[:, p - 1 : p] - windows[:, p:]).mean()
+    assert report["metrics"]["naive"]["pooled"]["mae"] == pytest.approx(naive)
+
+
+def test_each_step_runs_alone_as_its_command_line(tmp_path: Path) -> None:
+    result = run_pipeline(tmp_path, "pipeline.executor=subprocess")
+    assert "registered pipeline_stock_predictor version 1" in result.stdout
+    assert "start-up s" in result.stdout
+    run = pipeline_dirs(tmp_path)[0]
+    for step in ("prepare", "train", "evaluate", "register"):
+        assert (run / step / "timing.json").is_file(), step
+
+
+def test_a_failed_step_stops_the_run_with_its_name(tmp_path: Path) -> None:
+    result = run_pipeline(tmp_path, "data.length=20", check=False)
+    assert result.returncode == 2
+    assert "step 'prepare' failed" in result.stderr and "each split needs" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_step_given_the_wrong_kind_of_folder(pipeline_store: Path, tmp_path: Path) -> None:
+    run = pipeline_dirs(pipeline_store)[0]
+    prepared = run / "prepare" / "prepared"
+    base = [
+        "-m",
+        "stockcast.steps.evaluate",
+        *isolated_overrides(tmp_path),
+        f"evaluate.output_dir={tmp_path / 'report'}",
+        f"hydra.run.dir={tmp_path / 'h'}",
+    ]
+    wrong_kind = run_cli(
+        [*base, f"evaluate.model_dir={prepared}", f"evaluate.prepared_dir={prepared}"],
+        tmp_path,
+        check=False,
+    )
+    assert wrong_kind.returncode == 2
+    assert "is not a stockcast model folder" in wrong_kind.stderr
+    missing = run_cli(
+        [*base, f"evaluate.model_dir={tmp_path / 'nope'}", f"evaluate.prepared_dir={prepared}"],
+        tmp_path,
+        check=False,
+    )
+    assert "does not exist; run the train step first" in missing.stderr
+    other = tmp_path / "prepared30"
+    run_cli(
+        [
+            "-m",
+            "stockcast.steps.prepare",
+            "data.previous_time_window=30",
+            f"prepare.output_dir={other}",
+            f"hydra.run.dir={tmp_path / 'h2'}",
+            *isolated_overrides(tmp_path),
+        ],
+        tmp_path,
+    )
+    mismatch = run_cli(
+        [*base, f"evaluate.model_dir={run / 'train' / 'model'}", f"evaluate.prepared_dir={other}"],
+        tmp_path,
+        check=False,
+    )
+    assert mismatch.returncode == 2 and "takes 10 values and forecasts 5" in mismatch.stderr
+    assert not (tmp_path / "report").exists(), "refused before doing work"
+
+
+def test_registry_lists_what_exists(pipeline_store: Path, tmp_path: Path) -> None:
+    reg = registry(pipeline_store)
+    with pytest.raises(
+        RegistryError, match=r"has no version 9; .* has version\(s\) 2 \(champion\), 1"
+    ):
+        reg.resolve(version=9)
+    with pytest.raises(RegistryError, match="has no alias 'best'"):
+        reg.resolve(alias="best")
+    other = ModelRegistry(f"sqlite:///{pipeline_store}/mlruns.db", "nope")
+    with pytest.raises(RegistryError, match="registered models here: pipeline_stock_predictor"):
+        other.resolve()
+    missing = ModelRegistry(f"sqlite:///{tmp_path}/none.db", "x")
+    with pytest.raises(RegistryError, match="does not exist; register a model first"):
+        missing.resolve()
+    assert reg.resolve().version == 2
