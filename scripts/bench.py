@@ -1,0 +1,81 @@
+"""`make bench`: training throughput, windowing, start-up and thread-policy benchmarks in one table.
+
+python scripts/bench.py                      # everything, full sizes (a few minutes)
+python scripts/bench.py --quick              # small sizes, about a minute
+python scripts/bench.py --only train,windows
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+from stockcast.bench import BENCHMARKS, BenchOptions, format_table, run_benchmarks
+from stockcast.bench.common import load_average
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument(
+        "--only",
+        default=",".join(BENCHMARKS),
+        help=f"comma-separated subset of {','.join(BENCHMARKS)} (default: all)",
+    )
+    parser.add_argument("--train-points", type=int, help="GBM length for the throughput runs")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds of the training variants")
+    parser.add_argument("--repeats", type=int, help="timed epochs per training variant and round")
+    parser.add_argument("--window-points", type=int, help="series length for the windowing run")
+    parser.add_argument("--loop-points", type=int, help="prefix the Python loop is timed on")
+    parser.add_argument(
+        "--no-validation-row", action="store_true", help="skip the fit-with-validation row"
+    )
+    parser.add_argument(
+        "overrides", nargs="*", help="Hydra overrides for the composed train config (key=value)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    opts = BenchOptions.quick() if args.quick else BenchOptions()
+    for name, value in (
+        ("train_points", args.train_points),
+        ("train_rounds", args.rounds),
+        ("train_repeats", args.repeats),
+        ("window_points", args.window_points),
+        ("loop_points", args.loop_points),
+    ):
+        if value is not None:
+            setattr(opts, name, value)
+    if args.no_validation_row:
+        opts.with_validation = False
+    opts.overrides = list(args.overrides)
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+
+    def progress(name: str) -> None:
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+
+    begin = time.perf_counter()
+    load = load_average()
+    try:
+        rows = run_benchmarks(names, opts, progress)
+    except ValueError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"\nstockcast bench — {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"load average at start {load}, {'quick' if args.quick else 'full'} sizes, "
+        f"{time.perf_counter() - begin:.0f} s\n"
+    )
+    print(format_table(rows))
+    failed = [r for r in rows if r.met is False]
+    print(f"\ntargets: {sum(r.met is True for r in rows)} met, {len(failed)} missed")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,205 @@
+"""Shared pieces: the row type, the table printer, timing and peak-memory helpers, config compose."""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import os
+import statistics
+import tempfile
+import tracemalloc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, open_dict
+
+from stockcast.config import CONFIG_DIR
+
+
+@dataclass
+class BenchOptions:
+    """Sizes for one bench run; `quick()` shrinks everything so it finishes in about a minute."""
+
+    train_points: int = 200_000
+    train_rounds: int = 3  # interleaved rounds over the training variants
+    train_repeats: int = 2  # timed epochs per variant per round, after one warm-up epoch
+    window_points: int = 10_000_000
+    loop_points: int = 1_000_000  # the per-window Python loop runs on this prefix only
+    startup_repeats: int = 3
+    thread_steps: int = 300  # MLP steps per thread-policy case (also bounded by thread_budget_s)
+    thread_budget_s: float = 3.0
+    with_validation: bool = True  # also time one real fit with validation every epoch
+    overrides: list[str] = field(default_factory=list)  # extra Hydra overrides for the configs
+
+    @classmethod
+    def quick(cls) -> BenchOptions:
+        return cls(
+            train_points=40_000,
+            train_rounds=1,
+            train_repeats=2,
+            window_points=1_000_000,
+            loop_points=100_000,
+            startup_repeats=1,
+            thread_steps=100,
+            thread_budget_s=1.0,
+            with_validation=False,
+        )
+
+
+@dataclass
+class Row:
+    """One line of the table. `ratio` is against the row's reference (named in `note`)."""
+
+    bench: str
+    case: str
+    value: float | None
+    unit: str
+    ratio: float | None = None
+    target: str = ""
+    met: bool | None = None
+    note: str = ""
+
+    def result(self) -> str:
+        if self.value is None:
+            return "—"
+        if self.unit == "B":
+            return f"{self.value / 2**20:,.1f} MiB"
+        if self.unit == "s" and self.value < 1:
+            return f"{self.value * 1e3:,.2f} ms"
+        if self.unit in ("s", "ms"):
+            return (
+                f"{self.value:,.3f} {self.unit}"
+                if self.value < 10
+                else f"{self.value:,.1f} {self.unit}"
+            )
+        return f"{self.value:,.0f} {self.unit}"
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    header = ("benchmark", "case", "result", "ratio", "target", "met", "note")
+    cells = [
+        (
+            r.bench,
+            r.case,
+            r.result(),
+            "" if r.ratio is None else f"{r.ratio:,.2f}×",
+            r.target,
+            "" if r.met is None else ("yes" if r.met else "NO"),
+            r.note,
+        )
+        for r in rows
+    ]
+    widths = [max(len(str(c[i])) for c in [header, *cells]) for i in range(len(header))]
+    widths[-1] = 0  # the note column is last and unpadded
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * max(w, len(h)) for h, w in zip(header, widths, strict=True)))
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(cell, widths, strict=True)).rstrip() for cell in cells
+    ]
+    return "\n".join(lines)
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def compose_train_cfg(overrides: Sequence[str] = ()) -> DictConfig:
+    """The project's `train` config composed with Hydra's compose API (as tests/conftest.py does)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose("train", overrides=list(overrides))
+    finally:
+        GlobalHydra.instance().clear()
+    with open_dict(cfg):
+        # ${hydra:runtime.output_dir} only resolves inside @hydra.main; the bench writes nothing.
+        cfg.paths.output_dir = str(Path(tempfile.gettempdir()) / "stockcast-bench")
+    return cfg
+
+
+# --- peak memory -------------------------------------------------------------------------------
+
+
+def _libc() -> Any | None:
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+def fix_malloc_for_rss() -> None:
+    """Make RSS deltas honest: large blocks always mmap'd (returned to the OS on free), heap trimmed.
+
+    glibc otherwise raises its mmap threshold after a big free and serves later big blocks from
+    already-resident heap, so an RSS delta would under-count.
+    """
+    libc = _libc()
+    if libc is not None:
+        m_mmap_threshold = -3
+        libc.mallopt(m_mmap_threshold, 1 << 20)
+
+
+def _status_kib(field_name: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1])
+    raise KeyError(field_name)
+
+
+def _can_reset_hwm() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        _status_kib("VmHWM")
+    except OSError:
+        return False
+    return True
+
+
+@dataclass
+class PeakMemory:
+    method: str = ""
+    peak_bytes: int = 0
+
+
+@contextmanager
+def peak_memory() -> Iterator[PeakMemory]:
+    """Peak memory added by the block.
+
+    Linux: peak RSS (VmHWM, reset through /proc/self/clear_refs) minus RSS before; sees torch and
+    numpy alike. Elsewhere: tracemalloc peak, which does not see torch's allocator.
+    """
+    result = PeakMemory()
+    gc.collect()
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+    if _can_reset_hwm():
+        result.method = "peak RSS delta"
+        base = _status_kib("VmRSS")
+        Path("/proc/self/clear_refs").write_text("5")
+        try:
+            yield result
+        finally:
+            result.peak_bytes = max(0, _status_kib("VmHWM") - base) * 1024
+    else:
+        result.method = "tracemalloc peak"
+        tracemalloc.start()
+        try:
+            yield result
+        finally:
+            result.peak_bytes = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+
+
+def load_average() -> str:
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return "n/a"
+    return f"{one:.2f} (1 min), {five:.2f} (5 min)"

@@ -1,0 +1,159 @@
+"""Windowing a long series: the project's view + gather path against the original Python loop."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from stockcast.bench.common import (
+    BenchOptions,
+    Row,
+    compose_train_cfg,
+    fix_malloc_for_rss,
+    peak_memory,
+)
+
+SPEED_TARGET = 100.0  # × faster than the per-window loop
+MEMORY_TARGET = 2.0  # peak ≤ this × the series itself
+
+
+def python_loop_windows(values: np.ndarray, length: int) -> np.ndarray:
+    """The original code's windowing: one slice per window, then stacked."""
+    return np.array([values[i : i + length] for i in range(len(values) - length + 1)])
+
+
+def bench_windowing(opts: BenchOptions) -> list[Row]:
+    from stockcast.data.sources import geometric_brownian_motion
+    from stockcast.data.windows import WindowBatches, gather_windows, sliding_windows
+
+    cfg = compose_train_cfg(["data=gbm", *opts.overrides]).data
+    length = int(cfg.previous_time_window) + int(cfg.next_time_window)
+    batch, spb = int(cfg.batch_size), int(cfg.steps_per_batch)
+    fix_malloc_for_rss()
+    values = geometric_brownian_motion(
+        opts.window_points, cfg.start_price, cfg.drift, cfg.volatility, int(cfg.seed)
+    )
+    series_bytes = values.nbytes
+    n_windows = len(values) - length + 1
+
+    # The per-window Python loop, on a prefix (too slow and big at full size), scaled linearly.
+    prefix = values[: opts.loop_points]
+    scale = n_windows / (len(prefix) - length + 1)
+    with peak_memory() as loop_mem:
+        begin = time.perf_counter()
+        stacked = python_loop_windows(prefix, length)
+        loop_s = (time.perf_counter() - begin) * scale
+    del stacked
+    loop_peak = loop_mem.peak_bytes * scale
+
+    # The project's windowing: a zero-copy view of every window of the series as given (float64,
+    # like the loop's input), and one training batch gathered by index.
+    gen = torch.Generator().manual_seed(0)
+    with peak_memory() as view_mem:
+        begin = time.perf_counter()
+        series = torch.from_numpy(values)
+        view = sliding_windows(series, length)
+        one = gather_windows(
+            series, torch.randint(0, view.shape[0], (batch,), generator=gen), length
+        )
+        view_s = time.perf_counter() - begin
+    assert view.shape == (n_windows, length) and one.shape == (batch, length)
+    del series, view, one
+
+    # The same, starting from the float32 copy that WindowDataModule holds (made once per fit).
+    with peak_memory() as f32_mem:
+        begin = time.perf_counter()
+        tensor = torch.as_tensor(values, dtype=torch.float32)
+        view = sliding_windows(tensor, length)
+        one = gather_windows(
+            tensor, torch.randint(0, view.shape[0], (batch,), generator=gen), length
+        )
+        f32_s = time.perf_counter() - begin
+    del tensor, view, one
+
+    # A whole shuffled training pass through WindowBatches (every window gathered once).
+    with peak_memory() as pass_mem:
+        begin = time.perf_counter()
+        tensor = torch.as_tensor(values, dtype=torch.float32)
+        batches = WindowBatches(
+            tensor, np.arange(n_windows), length, batch, steps_per_batch=spb, shuffle=True
+        )
+        seen = 0
+        for item in batches:
+            seen += sum(len(b) for b in item) if isinstance(item, list) else len(item)
+        pass_s = time.perf_counter() - begin
+    assert seen == n_windows
+    del tensor, batches
+
+    def mem_row(
+        case: str, peak: float, seconds: float, note: str, method: str, judged: bool = True
+    ) -> list[Row]:
+        return [
+            Row(
+                "windows",
+                f"{case}: time",
+                seconds,
+                "s",
+                loop_s / seconds,
+                target=f"≥ {SPEED_TARGET:.0f}× faster" if judged else "",
+                met=loop_s / seconds >= SPEED_TARGET if judged else None,
+                note=note,
+            ),
+            Row(
+                "windows",
+                f"{case}: peak memory",
+                peak,
+                "B",
+                peak / series_bytes,
+                target=f"≤ {MEMORY_TARGET:.0f}× series" if judged else "",
+                met=peak / series_bytes <= MEMORY_TARGET if judged else None,
+                note=f"{method}; ratio is × the series",
+            ),
+        ]
+
+    points = f"{opts.window_points:,}-point float64 series ({series_bytes / 2**20:,.0f} MiB)"
+    rows = [
+        Row(
+            "windows",
+            "Python loop + np.array: time",
+            loop_s,
+            "s",
+            1.0,
+            note=f"{points}; measured on a {opts.loop_points:,}-point prefix ×{scale:.2f} (linear)",
+        ),
+        Row(
+            "windows",
+            "Python loop + np.array: peak memory",
+            loop_peak,
+            "B",
+            loop_peak / series_bytes,
+            note=f"{loop_mem.method}, prefix ×{scale:.2f}; ratio is × the series",
+        ),
+    ]
+    rows += mem_row(
+        "sliding_windows view + 1 gathered batch",
+        view_mem.peak_bytes,
+        view_s,
+        f"zero-copy view of {n_windows:,} windows of the float64 series + a {batch}-window gather",
+        view_mem.method,
+    )
+    rows += mem_row(
+        "float32 copy (as WindowDataModule) + view + 1 batch",
+        f32_mem.peak_bytes,
+        f32_s,
+        "for reference: the dtype conversion dominates; done once per fit",
+        f32_mem.method,
+        judged=False,
+    )
+    rows += mem_row(
+        f"WindowBatches full shuffled pass (spb={spb})",
+        pass_mem.peak_bytes,
+        pass_s,
+        "for reference, not the windowing target: also shuffles and gathers every window "
+        "(int64 start index + randperm + shuffled copy)",
+        pass_mem.method,
+        judged=False,
+    )
+    return rows

@@ -1,0 +1,77 @@
+"""The bench code runs end to end on tiny sizes and returns well-formed rows (no timing asserts)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stockcast.bench import BENCHMARKS, BenchOptions, Row, format_table, run_benchmarks
+from stockcast.bench.common import compose_train_cfg, peak_memory
+from stockcast.bench.windowing import python_loop_windows
+from stockcast.data.windows import sliding_windows
+
+TINY = BenchOptions(
+    train_points=3_000,
+    train_rounds=1,
+    train_repeats=1,
+    window_points=20_000,
+    loop_points=5_000,
+    startup_repeats=1,
+    thread_steps=5,
+    thread_budget_s=0.2,
+    with_validation=True,
+)
+
+
+def _check(rows: list[Row], bench: str) -> None:
+    assert rows and all(r.bench == bench for r in rows)
+    for row in rows:
+        assert row.value is None or (np.isfinite(row.value) and row.value > 0), row
+        assert row.ratio is None or row.ratio > 0, row
+    assert format_table(rows).count("\n") == len(rows) + 1
+
+
+def test_training_rows_cover_every_variant() -> None:
+    rows = BENCHMARKS["train"](TINY)
+    _check(rows, "train")
+    cases = [r.case for r in rows]
+    assert cases[0].startswith("bare") and rows[0].ratio == 1.0
+    default_spb = compose_train_cfg().data.steps_per_batch
+    assert f"Trainer.fit, steps_per_batch={default_spb} (config)" in cases
+    assert any("steps_per_batch=1" in c for c in cases)
+    assert any("DataLoader(TensorDataset)" in c for c in cases)
+    assert any("validating" in c for c in cases)
+    assert sum(r.met is not None for r in rows) == 1  # only the headline is judged
+
+
+def test_windowing_rows_and_loop_reference() -> None:
+    rows = BENCHMARKS["windows"](TINY)
+    _check(rows, "windows")
+    assert {r.unit for r in rows} == {"s", "B"}
+    values = np.arange(50.0)
+    import torch
+
+    assert np.array_equal(
+        python_loop_windows(values, 7), sliding_windows(torch.from_numpy(values), 7).numpy()
+    )
+
+
+def test_peak_memory_sees_a_large_allocation() -> None:
+    with peak_memory() as mem:
+        block = np.ones(8 * 2**20 // 8)  # 8 MiB, touched
+        del block
+    assert mem.method
+    assert mem.peak_bytes >= 4 * 2**20
+
+
+@pytest.mark.slow
+def test_startup_threads_and_predict_hook_run() -> None:
+    rows = run_benchmarks(["startup", "threads", "predict"], TINY)
+    _check([r for r in rows if r.bench == "startup"], "startup")
+    _check([r for r in rows if r.bench == "threads"], "threads")
+    assert [r.bench for r in rows if r.bench == "predict"] == ["predict"]
+
+
+def test_unknown_benchmark_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown benchmark"):
+        run_benchmarks(["nope"], TINY)
