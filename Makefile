@@ -6,11 +6,18 @@ BIN := $(VENV)/bin
 # Users get their normal torch; CI and CPU-only machines set TORCH_SPEC=torch==2.13.0 (CPU wheel).
 TORCH_SPEC ?= torch
 ARGS ?=
+# The experiment `make train` / `make pipeline` use unless ARGS names one.
+EXPERIMENT ?= mlp_w10
+WITH_EXPERIMENT = $(if $(findstring experiment=,$(ARGS)),,experiment=$(EXPERIMENT)) $(ARGS)
 PYTEST_ARGS ?=
+# The experiment `make train` / `make pipeline` use unless ARGS names one.
+EXPERIMENT ?= mlp_w10
+WITH_EXPERIMENT = $(if $(findstring experiment=,$(ARGS)),,experiment=$(EXPERIMENT)) $(ARGS)
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install train pipeline test lint format bench clean
+.PHONY: help install train pipeline test lint format bench clean submit submit-schedule \
+	schedule-status schedule-disable schedule-enable schedule-delete submit-train deploy tracking-uri
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -25,8 +32,11 @@ $(INSTALLED): setup.cfg pyproject.toml
 
 install: $(INSTALLED) ## create .venv and install stockcast with its dev tools
 
-train: $(INSTALLED) ## train experiment=mlp_w10 locally
-	$(BIN)/python src/train.py experiment=mlp_w10 $(ARGS)
+train: $(INSTALLED) ## train experiment=mlp_w10 locally (ARGS="..." adds Hydra overrides)
+	$(BIN)/python src/train.py $(WITH_EXPERIMENT)
+
+pipeline: $(INSTALLED) ## prepare -> train -> evaluate -> register locally, into the local registry
+	$(BIN)/python -m stockcast.pipeline $(WITH_EXPERIMENT)
 
 test: $(INSTALLED) ## lint, then run the whole test suite (slow end-to-end tests included)
 	$(BIN)/ruff check src tests scripts
@@ -42,6 +52,38 @@ format: $(INSTALLED) ## apply ruff's fixes and formatting
 
 bench: $(INSTALLED) ## throughput, windowing and start-up benchmarks
 	$(BIN)/python scripts/bench.py $(ARGS)
+
+# DRY_RUN=1 writes the YAML under outputs/azureml/ and sends nothing. ARGS takes the same Hydra
+# overrides as local runs plus azureml.* settings, e.g. ARGS="experiment=mlp_w30 azureml.schedule.hour=5".
+DRY_RUN ?=
+SUBMIT := $(BIN)/python scripts/submit.py $(if $(filter-out 0 false no,$(DRY_RUN)),--dry-run)
+
+submit: $(INSTALLED) ## run prepare → train → evaluate → register once on Azure ML (DRY_RUN=1: only write YAML)
+	$(SUBMIT) pipeline $(ARGS)
+
+submit-schedule: $(INSTALLED) ## create or update the daily Azure ML schedule of the pipeline
+	$(SUBMIT) schedule $(ARGS)
+
+schedule-status: $(INSTALLED) ## show whether the Azure ML schedule is enabled, and its trigger
+	$(SUBMIT) schedule-status $(ARGS)
+
+schedule-disable: $(INSTALLED) ## pause the Azure ML schedule
+	$(SUBMIT) schedule-disable $(ARGS)
+
+schedule-enable: $(INSTALLED) ## resume the Azure ML schedule
+	$(SUBMIT) schedule-enable $(ARGS)
+
+schedule-delete: $(INSTALLED) ## delete the Azure ML schedule
+	$(SUBMIT) schedule-delete $(ARGS)
+
+submit-train: $(INSTALLED) ## one standalone Azure ML training job, environment built from environments/train/
+	$(SUBMIT) train $(ARGS)
+
+deploy: $(INSTALLED) ## managed online endpoint for a registered model (ARGS="azureml.endpoint.model_version=2")
+	$(SUBMIT) deploy $(ARGS)
+
+tracking-uri: $(INSTALLED) ## print the workspace's MLflow tracking URI (for registry=azureml on a laptop)
+	@$(BIN)/python scripts/submit.py tracking-uri $(ARGS)
 
 clean: ## remove logs, the local MLflow store and caches (keeps .venv)
 	rm -rf logs outputs mlruns.db mlartifacts optuna.db .pytest_cache .ruff_cache

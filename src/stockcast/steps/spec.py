@@ -2,7 +2,8 @@
 
 A port binds one Hydra key of the step to a folder (or value). The local runner binds ports to
 folders under one pipeline run directory; the Azure ML builder binds the same keys to
-`${{inputs.*}}` / `${{outputs.*}}`. An input takes the output of the same name from a step before.
+`${{inputs.*}}` / `${{outputs.*}}`. An input takes the output of the same name from a step before;
+string inputs are pipeline parameters (locally they come from the config itself).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ STEP_SPECS: tuple[StepSpec, ...] = (
         inputs=(
             Port("model", MLFLOW_MODEL, "evaluate.model_dir"),
             Port("prepared", URI_FOLDER, "evaluate.prepared_dir"),
+            Port("model_name", STRING, "registry.model_name"),
         ),
         outputs=(Port("report", URI_FOLDER, "evaluate.output_dir"),),
     ),
@@ -55,6 +57,7 @@ STEP_SPECS: tuple[StepSpec, ...] = (
         inputs=(
             Port("model", MLFLOW_MODEL, "register.model_dir"),
             Port("report", URI_FOLDER, "register.report_dir"),
+            Port("model_name", STRING, "registry.model_name"),
         ),
     ),
 )

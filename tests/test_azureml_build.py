@@ -1,0 +1,162 @@
+"""Every Azure ML object builds from the composed config and passes the SDK's offline checks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from omegaconf import OmegaConf
+
+from stockcast.azureml.data_source import data_binding
+from stockcast.azureml.endpoint import build_deployment, build_endpoint
+from stockcast.azureml.job import build_training_job
+from stockcast.azureml.pipeline import build_pipeline_job
+from stockcast.azureml.schedule import build_schedule
+from stockcast.azureml.settings import SubmitConfig, compose_submit_config
+from stockcast.azureml.steps import STEPS
+from stockcast.azureml.validation import entity_dict
+from stockcast.config import PROJECT_ROOT
+
+LOCATION = "westeurope"
+USER_OVERRIDES = ("experiment=mlp_w30", "model.hidden_sizes=[64,64]")
+
+
+@pytest.fixture(scope="module")
+def sc() -> SubmitConfig:
+    return compose_submit_config([*USER_OVERRIDES, "azureml.compute.steps.train=gpu-cluster"])
+
+
+@pytest.fixture(scope="module")
+def pipeline_job(sc: SubmitConfig):
+    return build_pipeline_job(sc)
+
+
+def test_pipeline_validates_and_converts_to_rest(pipeline_job) -> None:
+    assert pipeline_job._validate().passed
+    pipeline_job._to_rest_object()
+    assert list(pipeline_job.jobs) == list(STEPS)
+    for node in pipeline_job.jobs.values():
+        assert node.component._validate().passed
+        node.component._to_rest_object()
+
+
+def test_pipeline_wiring_compute_and_rerun(pipeline_job) -> None:
+    jobs = pipeline_job.jobs
+    assert pipeline_job.settings.default_compute == "cpu-cluster"
+    assert pipeline_job.settings.force_rerun is True
+    assert jobs["train"].compute == "gpu-cluster"
+    assert jobs["prepare"].compute is None, "steps without their own cluster use the default"
+    wiring = {
+        step: {name: port.get("path") for name, port in node.get("inputs", {}).items()}
+        for step, node in entity_dict(pipeline_job)["jobs"].items()
+    }
+    assert wiring["train"] == {"prepared": "${{parent.jobs.prepare.outputs.prepared}}"}
+    assert wiring["evaluate"]["model"] == "${{parent.jobs.train.outputs.model}}"
+    assert wiring["register"]["report"] == "${{parent.jobs.evaluate.outputs.report}}"
+    assert wiring["register"]["model_name"] == "${{parent.inputs.model_name}}"
+    assert jobs["prepare"].component.is_deterministic is False, "prepare reads new data daily"
+    types = {
+        step: {name: port.type for name, port in node.component.outputs.items()}
+        for step, node in jobs.items()
+    }
+    assert types["train"] == {"model": "mlflow_model", "train_output": "uri_folder"}
+    assert types["prepare"] == {"prepared": "uri_folder"}
+    assert jobs["register"].component.inputs["model_name"].type == "string"
+
+
+def test_commands_are_the_step_entry_points_with_the_users_overrides(pipeline_job) -> None:
+    for step, node in pipeline_job.jobs.items():
+        command = node.component.command
+        assert command.startswith(f"PYTHONPATH=src python -m stockcast.steps.{step} ")
+        assert "experiment=mlp_w30 'model.hidden_sizes=[64,64]'" in command, "shell-quoted"
+        assert "registry=azureml" in command
+        assert f"hydra.run.dir=outputs/{step}" in command
+        assert "azureml." not in command.replace("registry=azureml", ""), "executor keys stay out"
+    prepare = pipeline_job.jobs["prepare"].component.command
+    assert "data.seed=$(date -u +%Y%m%d)" in prepare
+    assert prepare.endswith("prepare.output_dir=${{outputs.prepared}}")
+    assert "train.model_dir=${{outputs.model}}" in pipeline_job.jobs["train"].component.command
+
+
+def test_asset_source_feeds_a_csv_input_to_prepare() -> None:
+    sc = compose_submit_config(["azureml.data.source=asset"])
+    job = build_pipeline_job(sc)
+    assert entity_dict(job)["inputs"]["raw_data"]["path"] == "azureml:stock_prices@latest"
+    prepare = job.jobs["prepare"]
+    assert prepare.component.inputs["raw_data"].type == "uri_file"
+    assert "data=csv data.path=${{inputs.raw_data}}" in prepare.component.command
+    assert "data.seed" not in prepare.component.command
+    job._to_rest_object()
+
+
+def test_schedule_is_daily_in_the_configured_time_zone(sc: SubmitConfig, pipeline_job) -> None:
+    schedule = build_schedule(sc.azure.schedule, pipeline_job)
+    assert schedule._validate().passed
+    rest = schedule._to_rest_object()
+    assert rest.properties.trigger.frequency.lower() == "day"
+    assert schedule.trigger.schedule.hours == [6] and schedule.trigger.schedule.minutes == [0]
+    assert schedule.trigger.time_zone == "UTC"
+    assert schedule.create_job is pipeline_job
+
+
+def test_cron_schedule_replaces_the_recurrence() -> None:
+    sc = compose_submit_config(
+        [
+            "azureml.schedule.cron='30 5 * * 1-5'",
+            "azureml.schedule.time_zone=W_EUROPE_STANDARD_TIME",
+        ]
+    )
+    schedule = build_schedule(sc.azure.schedule, build_pipeline_job(sc))
+    assert schedule.trigger.expression == "30 5 * * 1-5"
+    assert schedule.trigger.time_zone == "W. Europe Standard Time"
+    schedule._to_rest_object()
+
+
+def test_training_job_builds_its_environment_from_the_docker_context(sc: SubmitConfig) -> None:
+    job = build_training_job(sc)
+    assert job._validate().passed
+    job._to_rest_object()
+    assert job.environment.build.path == str(PROJECT_ROOT / "environments" / "train")
+    assert job.command.startswith("python src/train.py experiment=mlp_w30 ")
+    assert job.compute == "cpu-cluster"
+
+
+def test_endpoint_and_deployment_serve_a_registered_mlflow_model(sc: SubmitConfig) -> None:
+    settings = OmegaConf.merge(sc.azure.endpoint, {"model_version": 2})
+    endpoint = build_endpoint(settings, with_traffic=True)
+    deployment = build_deployment(settings, sc.cfg.registry.model_name)
+    assert endpoint.traffic == {"blue": 100}
+    assert deployment.model == "azureml:pipeline_stock_predictor:2"
+    assert deployment.environment is None and deployment.code_configuration is None, "no-code"
+    endpoint._to_rest_online_endpoint(LOCATION)
+    deployment._to_rest_object(LOCATION)
+
+
+def test_registry_azureml_keeps_the_local_keys_and_reads_the_injected_uri(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "azureml://example/tracking")
+    cfg = compose_submit_config(["registry=azureml"]).cfg
+    local = compose_submit_config([]).cfg
+    assert set(cfg.registry) == set(local.registry)
+    assert cfg.registry.tracking_uri == "azureml://example/tracking"
+    assert cfg.registry.registry_uri == cfg.registry.tracking_uri
+    assert cfg.registry.model_name == local.registry.model_name
+
+
+def test_data_binding_reseeds_synthetic_data_by_date() -> None:
+    binding = data_binding(compose_submit_config([]))
+    assert binding.overrides == ("data.seed=$(date -u +%Y%m%d)",)
+    assert binding.input_path is None
+
+
+def test_local_path_never_imports_azure() -> None:
+    code = (
+        "import sys, stockcast, stockcast.config, stockcast.steps.prepare, stockcast.steps.train\n"
+        "bad = [m for m in sys.modules if m.startswith(('azure', 'azureml'))]\n"
+        "assert not bad, bad\n"
+    )
+    env = os.environ | {"PYTHONPATH": str(PROJECT_ROOT / "src")}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=PROJECT_ROOT)

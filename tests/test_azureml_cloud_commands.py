@@ -1,0 +1,171 @@
+"""The cloud command lines really run: each component's command, with local folders for its
+`${{...}}` bindings, executed by bash from a copy of the code snapshot; together the four register
+a model. This is what catches a broken command before anyone pays for a cloud run.
+"""
+
+from __future__ import annotations
+
+import configparser
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from importlib import metadata
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+from omegaconf import DictConfig
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from stockcast.azureml.command_line import substitute_placeholders
+from stockcast.azureml.job import build_training_job
+from stockcast.azureml.pipeline import build_pipeline_job
+from stockcast.azureml.settings import compose_submit_config
+from stockcast.azureml.steps import STEP_SPECS, STEPS
+from stockcast.config import PROJECT_ROOT
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not all(importlib.util.find_spec(f"stockcast.steps.{step}") for step in STEPS),
+        reason="not every step entry point exists yet",
+    ),
+]
+
+# What Azure ML uploads and runs from: the code, not tests, logs or stores (see .amlignore).
+SNAPSHOT_DIRS = ("src", "configs")
+TINY_RUN = (
+    "data.length=300",
+    "trainer.max_epochs=2",
+    "data.steps_per_batch=2",
+    "data.batch_size=32",
+)
+# A two-epoch model must still pass the gate, so the test sees a registration.
+LENIENT_GATE = ("gate.max_mase=1000", "gate.require_beat_champion=false")
+
+
+def code_snapshot(tmp: Path) -> Path:
+    snapshot = tmp / "snapshot"
+    for name in SNAPSHOT_DIRS:
+        shutil.copytree(
+            PROJECT_ROOT / name,
+            snapshot / name,
+            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "local"),
+        )
+    return snapshot
+
+
+def run_in_snapshot(command: str, snapshot: Path, tracking_uri: str) -> str:
+    """bash -c, as Azure ML runs a command, with the tracking URI Azure ML would inject.
+
+    Returns stderr, which lists every module the run imported (PYTHONPROFILEIMPORTTIME).
+    """
+    env = os.environ | {
+        "PYTHONPROFILEIMPORTTIME": "1",
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "MPLBACKEND": "Agg",
+        "PYTHONWARNINGS": "ignore",
+    }
+    result = subprocess.run(
+        ["bash", "-c", command], cwd=snapshot, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    return result.stderr
+
+
+def step_conda_file(environment: DictConfig) -> Path:
+    """The conda file a step's environment installs, directly or through its Docker context."""
+    if environment.get("conda_file"):
+        return PROJECT_ROOT / environment.conda_file
+    return PROJECT_ROOT / environment.build_context / "conda.yaml"
+
+
+def test_the_four_component_commands_register_a_model(tmp_path: Path) -> None:
+    snapshot = code_snapshot(tmp_path)
+    tracking_uri = f"sqlite:///{tmp_path}/mlruns.db"
+    overrides = [*TINY_RUN, *LENIENT_GATE, f"paths.log_dir={tmp_path}/logs"]
+    sc = compose_submit_config(overrides)
+    job = build_pipeline_job(sc)
+    folders = {
+        port: str(tmp_path / "ports" / port)
+        for spec in STEP_SPECS.values()
+        for port in (*spec.inputs, *spec.outputs)
+    }
+    # A string input carries its value, not a folder.
+    folders["model_name"] = job.jobs["register"].component.inputs["model_name"].default
+
+    for step in STEPS:
+        command = job.jobs[step].component.command
+        stderr = run_in_snapshot(substitute_placeholders(command, folders), snapshot, tracking_uri)
+        assert (snapshot / "outputs" / step).is_dir(), "Hydra's run dir lands under ./outputs"
+        conda_file = step_conda_file(sc.azure.environments.steps[step])
+        missing = imported_requirements(stderr) - declared_closure(conda_file)
+        assert not missing, f"{step} imports {sorted(missing)}, which {conda_file.name} lacks"
+
+    assert (Path(folders["model"]) / "MLmodel").is_file()
+    versions = MlflowClient(tracking_uri).search_model_versions(f"name='{folders['model_name']}'")
+    assert len(versions) == 1
+
+
+def test_the_standalone_training_job_command_runs(tmp_path: Path) -> None:
+    snapshot = code_snapshot(tmp_path)
+    sc = compose_submit_config([*TINY_RUN, f"paths.log_dir={tmp_path}/logs"])
+    command = build_training_job(sc).command
+    run_in_snapshot(substitute_placeholders(command), snapshot, f"sqlite:///{tmp_path}/mlruns.db")
+    assert (snapshot / "outputs" / "train" / "model" / "MLmodel").is_file()
+
+
+def project_requirements() -> set[str]:
+    """The distributions the project itself depends on (setup.cfg install_requires)."""
+    parser = configparser.ConfigParser()
+    parser.read(PROJECT_ROOT / "setup.cfg")
+    lines = parser["options"]["install_requires"].strip().splitlines()
+    return {canonicalize_name(Requirement(line).name) for line in lines}
+
+
+def imported_requirements(stderr: str) -> set[str]:
+    """Which of the project's own dependencies a run imported (PYTHONPROFILEIMPORTTIME lines).
+
+    Only dependencies the project names are judged: optional imports of other packages (rich,
+    attrs, ...) come and go with what is installed. Namespace packages (azure.*) that several
+    distributions share are skipped, as their owner is ambiguous.
+    """
+    modules = {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in stderr.splitlines()
+        if line.startswith("import time:") and line.count("|") == 2
+    }
+    owners = packages_distributions()
+    found = {canonicalize_name(owners[m][0]) for m in modules if len(owners.get(m, ())) == 1}
+    return found & project_requirements()
+
+
+def declared_closure(conda_file: Path) -> set[str]:
+    """The pip packages a step's conda file declares, with everything they depend on."""
+    pip_section = next(
+        d["pip"]
+        for d in yaml.safe_load(conda_file.read_text())["dependencies"]
+        if isinstance(d, dict)
+    )
+    todo = [Requirement(line).name for line in pip_section]
+    seen: set[str] = set()
+    while todo:
+        name = canonicalize_name(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for text in requires:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return seen

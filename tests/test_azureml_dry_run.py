@@ -1,0 +1,144 @@
+"""DRY_RUN writes YAML that the SDK reads back unchanged, with no secret and no local path."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from azure.ai.ml import load_component, load_job, load_online_deployment, load_online_endpoint
+from azure.ai.ml.entities._load_functions import load_schedule
+
+from stockcast.azureml.cli import main
+from stockcast.azureml.steps import STEPS
+from stockcast.config import PROJECT_ROOT
+
+FAKE_SUBSCRIPTION = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
+FAKE_CLIENT_SECRET = "not-a-real-secret-value"
+OVERRIDES = ("experiment=mlp_w30", "model.hidden_sizes=[64,64]", "azureml.compute.steps.train=gpu")
+
+
+@pytest.fixture(scope="module")
+def dry_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every verb's dry run, once, with a workspace and a credential in the environment."""
+    out = tmp_path_factory.mktemp("dry_run")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AZUREML_SUBSCRIPTION_ID", FAKE_SUBSCRIPTION)
+        env.setenv("AZUREML_RESOURCE_GROUP", "rg-forecast")
+        env.setenv("AZUREML_WORKSPACE_NAME", "ws-forecast")
+        env.setenv("AZURE_CLIENT_SECRET", FAKE_CLIENT_SECRET)
+        for verb in ("pipeline", "schedule", "train", "deploy"):
+            main([verb, "--dry-run", *OVERRIDES, f"azureml.dry_run_dir={out}"])
+    return out
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.yaml"))
+
+
+def test_every_file_is_written(dry_run_dir: Path) -> None:
+    names = {p.relative_to(dry_run_dir).as_posix() for p in _yaml_files(dry_run_dir)}
+    assert names == {
+        "pipeline.yaml",
+        "schedule.yaml",
+        "train_job.yaml",
+        "endpoint.yaml",
+        "deployment.yaml",
+        *(f"components/{step}.yaml" for step in STEPS),
+    }
+
+
+def _strings(node: object) -> list[str]:
+    if isinstance(node, dict):
+        return [s for key, value in node.items() for s in (str(key), *_strings(value))]
+    if isinstance(node, list):
+        return [s for item in node for s in _strings(item)]
+    return [str(node)]
+
+
+def test_no_secret_subscription_or_absolute_path_in_yaml(dry_run_dir: Path) -> None:
+    for path in _yaml_files(dry_run_dir):
+        text = path.read_text()
+        assert FAKE_SUBSCRIPTION not in text and FAKE_CLIENT_SECRET not in text, path
+        assert "rg-forecast" not in text and "ws-forecast" not in text, path
+        # Every value and every word of a command: nothing absolute (URIs like azureml:// aside).
+        words = [w for s in _strings(yaml.safe_load(text)) for w in re.split(r"[\s=]+", s)]
+        absolute = [w for w in words if w.startswith(("/", "~")) or re.match(r"^[A-Za-z]:\\", w)]
+        assert not absolute, (path, absolute)
+
+
+def test_pipeline_round_trips_with_its_essentials(dry_run_dir: Path) -> None:
+    loaded = load_job(dry_run_dir / "pipeline.yaml")
+    assert loaded._validate().passed
+    loaded._to_rest_object()
+    dumped = yaml.safe_load((dry_run_dir / "pipeline.yaml").read_text())
+    assert loaded.settings.force_rerun is True
+    assert loaded.settings.default_compute == "cpu-cluster"
+    assert loaded.jobs["train"].compute == "gpu"
+    for step in STEPS:
+        component = loaded.jobs[step].component
+        assert component.command == dumped["jobs"][step]["component"]["command"]
+        assert f"stockcast.steps.{step}" in component.command
+        assert (dry_run_dir / component.code).resolve() == PROJECT_ROOT
+    outputs = loaded.jobs["train"].component.outputs
+    assert {name: port.type for name, port in outputs.items()} == {
+        "model": "mlflow_model",
+        "train_output": "uri_folder",
+    }
+
+
+def test_components_round_trip(dry_run_dir: Path) -> None:
+    pipeline = yaml.safe_load((dry_run_dir / "pipeline.yaml").read_text())
+    for step in STEPS:
+        component = load_component(dry_run_dir / "components" / f"{step}.yaml")
+        assert component._validate().passed
+        component._to_rest_object()
+        assert component.command == pipeline["jobs"][step]["component"]["command"]
+        inline = pipeline["jobs"][step]["component"]
+        assert set(component.inputs) == set(inline.get("inputs", {}))
+        assert set(component.outputs) == set(inline.get("outputs", {}))
+    train = load_component(dry_run_dir / "components" / "train.yaml")
+    context = dry_run_dir / "components" / train.environment.build.path
+    assert (context / "Dockerfile").is_file()
+
+
+def test_schedule_references_the_pipeline_file_and_round_trips(dry_run_dir: Path) -> None:
+    raw = yaml.safe_load((dry_run_dir / "schedule.yaml").read_text())
+    assert raw["create_job"] == "./pipeline.yaml"
+    schedule = load_schedule(dry_run_dir / "schedule.yaml")
+    assert schedule._validate().passed
+    schedule._to_rest_object()
+    assert schedule.trigger.frequency == "day" and schedule.trigger.interval == 1
+    assert schedule.trigger.schedule.hours == [6] and schedule.trigger.schedule.minutes == [0]
+    assert schedule.trigger.time_zone == "UTC"
+    assert schedule.create_job.settings.force_rerun is True
+    assert schedule.create_job.jobs["prepare"].component.command.count("$(date -u +%Y%m%d)") == 1
+
+
+def test_training_job_round_trips(dry_run_dir: Path) -> None:
+    job = load_job(dry_run_dir / "train_job.yaml")
+    job._to_rest_object()
+    assert job.command.startswith("python src/train.py experiment=mlp_w30")
+    assert job.compute == "cpu-cluster"
+    assert (
+        dry_run_dir / job.environment.build.path
+    ).resolve() == PROJECT_ROOT / "environments/train"
+
+
+def test_endpoint_and_deployment_round_trip(dry_run_dir: Path) -> None:
+    endpoint = load_online_endpoint(dry_run_dir / "endpoint.yaml")
+    deployment = load_online_deployment(dry_run_dir / "deployment.yaml")
+    assert endpoint.name == deployment.endpoint_name == "stockcast-forecast"
+    assert deployment.model == "pipeline_stock_predictor@latest"
+    assert deployment.instance_type == "Standard_DS3_v2" and deployment.instance_count == 1
+    endpoint._to_rest_online_endpoint("westeurope")
+    deployment._to_rest_object("westeurope")
+
+
+def test_dry_run_comes_from_the_environment_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DRY_RUN", "1")
+    main(["schedule-disable"])
+    assert "would disable schedule stockcast-daily" in capsys.readouterr().out

@@ -1,0 +1,140 @@
+"""Bad settings are refused on the laptop, in one sentence, before anything is sent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stockcast.azureml import workspace
+from stockcast.azureml.cli import main
+from stockcast.azureml.errors import AzureMLConfigError
+from stockcast.azureml.settings import compose_submit_config
+from stockcast.azureml.workspace import resolve_workspace
+
+WORKSPACE_ENV = (
+    "AZUREML_SUBSCRIPTION_ID",
+    "AZURE_SUBSCRIPTION_ID",
+    "AZUREML_RESOURCE_GROUP",
+    "AZURE_RESOURCE_GROUP",
+    "AZUREML_WORKSPACE_NAME",
+    "AZURE_ML_WORKSPACE",
+    "DRY_RUN",
+)
+
+
+@pytest.fixture
+def no_workspace(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in WORKSPACE_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(workspace, "find_config_json", lambda start: None)
+
+
+def _error_of(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def _one_sentence(message: str) -> None:
+    assert message.endswith(".") and ". " not in message.rstrip(".").replace("e.g. ", "")
+
+
+@pytest.mark.parametrize("verb", ["pipeline", "schedule", "train", "deploy", "schedule-status"])
+def test_missing_workspace_says_what_and_how_to_dry_run(
+    verb: str, no_workspace: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = _error_of([verb], capsys)
+    for needed in ("subscription", "resource group", "workspace name", "DRY_RUN=1"):
+        assert needed in err
+    _one_sentence(err)
+
+
+def test_missing_part_of_the_workspace_is_named(
+    no_workspace: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AZUREML_SUBSCRIPTION_ID", "sub")
+    monkeypatch.setenv("AZUREML_WORKSPACE_NAME", "ws")
+    err = _error_of(["pipeline"], capsys)
+    assert "missing resource group" in err and "subscription" not in err
+
+
+def test_config_json_fills_the_workspace(no_workspace: None, tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps({"subscription_id": "s", "resource_group": "r", "workspace_name": "w"})
+    )
+    sc = compose_submit_config([f"azureml.workspace.config_file={config}"])
+    assert resolve_workspace(sc.azure.workspace, tmp_path) == workspace.WorkspaceRef("s", "r", "w")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["azureml.compute.steps.trian=gpu"], "Unknown compute key 'trian'"),
+        (["+azureml.compute.steps.score=gpu"], "Unknown compute key 'score'"),
+        (["azureml.schedule.hour=25"], "hour=25 must be an integer between 0 and 23"),
+        (["azureml.schedule.minute=-1"], "minute=-1 must be an integer between 0 and 59"),
+        (["azureml.schedule.interval=0"], "interval=0 must be an integer at least 1"),
+        (["azureml.schedule.time_zone=Mars/Olympus"], "Unknown time zone 'Mars/Olympus'"),
+        (["azureml.schedule.cron='0 6 * *'"], "has 4 fields"),
+        (["azureml.schedule.cron='61 6 * * *'"], "invalid minute field '61'"),
+        (["azureml.schedule.cron='0 25 * * *'"], "invalid hour field '25'"),
+        (["azureml.schedule.cron='0 6 * * 1-9'"], "invalid day of week field '1-9'"),
+        (["azureml.schedule.cron='0 6 */0 * *'"], "invalid day of month field '*/0'"),
+        (["azureml.schedule.start_time=tomorrow"], "is not an ISO 8601 time"),
+        (["azureml.data.source=asset"], "is resolved once, when the schedule is created"),
+        (["azureml.data.source=weekly"], "is not one of synthetic, asset"),
+        (["azureml.data.seed_date_format=%Y-%m-%d"], "must produce digits only"),
+        (["experiment=does_not_exist"], "Could not find 'experiment/does_not_exist'"),
+        (["model.no_such_key=1"], "Cannot compose the config"),
+    ],
+)
+def test_bad_schedule_inputs_are_refused(
+    overrides: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = _error_of(["schedule", "--dry-run", *overrides], capsys)
+    assert expected in err
+
+
+def test_docker_context_without_dockerfile_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "conda.yaml").write_text("name: x\n")
+    for verb, key in (("train", "job"), ("pipeline", "steps.train")):
+        override = f"azureml.environments.{key}.build_context={tmp_path}"
+        err = _error_of([verb, "--dry-run", override], capsys)
+        assert "has no Dockerfile" in err
+
+
+def test_asset_source_refuses_a_non_csv_data_config(capsys: pytest.CaptureFixture[str]) -> None:
+    err = _error_of(["pipeline", "--dry-run", "azureml.data.source=asset", "data=gbm"], capsys)
+    assert "use data=csv" in err
+
+
+def test_synthetic_source_needs_a_seeded_data_config(capsys: pytest.CaptureFixture[str]) -> None:
+    err = _error_of(["pipeline", "--dry-run", "data=csv", "data.path=prices.csv"], capsys)
+    assert "has no data.seed" in err
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("azureml.endpoint.name=1-bad", "must be 3-32 letters"),
+        ("azureml.endpoint.deployment=blue-", "must be 3-32 letters"),
+        ("azureml.endpoint.model_version=two", "must be a version number or 'latest'"),
+    ],
+)
+def test_bad_endpoint_settings_are_refused(
+    override: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert expected in _error_of(["deploy", "--dry-run", override], capsys)
+
+
+def test_errors_are_the_projects_user_error_type() -> None:
+    with pytest.raises(AzureMLConfigError):
+        compose_submit_config(["experiment=does_not_exist"])
