@@ -17,6 +17,18 @@ def _pyplot():
     return plt
 
 
+def _finish(plt, fig, ax, path: str | Path, **labels: str) -> Path:
+    """Shared look: labels, light grid, legend, readable dates; then save and free the figure."""
+    ax.set(**labels)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
 def _axis(x: np.ndarray | None, n: int) -> tuple[np.ndarray, str]:
     return (x, "date") if x is not None else (np.arange(n), "step")
 
@@ -38,14 +50,7 @@ def plot_rolling_forecasts(
         forecasts.items(), ("tab:blue", "tab:orange", "tab:green"), strict=False
     ):
         ax.plot(xs, values, color=color, linewidth=1.0, alpha=0.9, label=label)
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _finish(plt, fig, ax, path, title=title, xlabel=xlabel, ylabel=ylabel)
 
 
 def plot_error_by_horizon(
@@ -110,11 +115,4 @@ def plot_forecast(
         mae = float(np.mean(np.abs(np.asarray(forecast) - np.asarray(actual))))
         title = f"{title}  (MAE {mae:.3f})"
     ax.axvline(history_x[-1], color="grey", linestyle=":", linewidth=1)
-    ax.set(title=title, xlabel=xlabel, ylabel="price")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _finish(plt, fig, ax, path, title=title, xlabel=xlabel, ylabel="price")
