@@ -25,9 +25,19 @@ def user_errors_exit(func: Callable[..., T]) -> Callable[..., T]:
             return func(*args, **kwargs)
         except StockcastError as err:
             print(f"error: {err}", file=sys.stderr)
+            if _in_multirun():
+                # Let the sweeper record this job as failed and go on with the others.
+                raise
             sys.exit(2)
 
     return wrapper
+
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def timed_step(func: Callable[..., T]) -> Callable[..., T]:

@@ -16,9 +16,7 @@ def project_root() -> str:
     return str(PROJECT_ROOT if CONFIG_DIR.is_dir() else Path(os.getcwd()))
 
 
-def register_resolvers()
-# Artifact copies here are local folders: MLflow's progress bars only clutter the logs.
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false") -> None:
+def register_resolvers() -> None:
     """Make `${stockcast_root:}` available before any config is composed."""
     if not OmegaConf.has_resolver("stockcast_root"):
         OmegaConf.register_new_resolver("stockcast_root", project_root)

@@ -1,0 +1,182 @@
+"""The sweeper: ask Optuna for a batch of trials, launch them as Hydra jobs, tell the results.
+
+Each batch of `n_jobs` trials goes to the configured launcher (basic, joblib, ...) as one launch,
+so a parallel launcher runs a batch at once. A job's return value (the train task's optimised
+metric) is told to the study; a failed job, or one that returned nothing, is told as FAIL.
+The study lives in `storage` under `study_name`, so rerunning the same command continues it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hydra.core.plugins import Plugins
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from stockcast.errors import ConfigError
+
+if TYPE_CHECKING:
+    import optuna
+    from hydra.core.utils import JobReturn
+    from hydra.plugins.launcher import Launcher
+
+log = logging.getLogger(__name__)
+
+RESULTS_FILE = "optimization_results.yaml"
+DIRECTIONS = ("minimize", "maximize")
+SQLITE_PREFIX = "sqlite:///"
+
+
+def _job_value(ret: JobReturn) -> float | None:
+    """The job's metric, or None if the job failed or returned nothing usable."""
+    try:
+        value = ret.return_value
+    except Exception as err:  # the task's own exception, re-raised by JobReturn
+        log.warning("job %s failed: %s", ret.overrides, err)
+        return None
+    if value is None:
+        log.warning("job %s returned no metric (is optimized_metric set?)", ret.overrides)
+        return None
+    return float(value)
+
+
+class OptunaSweeper(Sweeper):
+    """Hydra Sweeper over an Optuna study (ask/tell); see config.OptunaSweeperConf."""
+
+    def __init__(
+        self,
+        sampler: Any,
+        direction: str,
+        storage: str | None,
+        study_name: str | None,
+        n_trials: int,
+        n_jobs: int,
+        max_failures: int,
+        params: dict[str, str] | None,
+    ) -> None:
+        if direction not in DIRECTIONS:
+            raise ConfigError(f"hydra.sweeper.direction must be one of {DIRECTIONS}.")
+        if n_trials < 1 or n_jobs < 1:
+            raise ConfigError("hydra.sweeper.n_trials and hydra.sweeper.n_jobs must be >= 1.")
+        self.sampler_cfg = sampler
+        self.direction = direction
+        self.storage = storage
+        self.study_name = study_name
+        self.n_trials = n_trials
+        self.n_jobs = n_jobs
+        self.max_failures = max_failures
+        self.params = dict(params or {})
+        self.config: DictConfig | None = None
+        self.launcher: Launcher | None = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def _make_sampler(self, trials_so_far: int) -> optuna.samplers.BaseSampler:
+        """The configured sampler; a set seed is offset by the trials the study already holds."""
+        sampler_cfg = OmegaConf.to_container(OmegaConf.create(self.sampler_cfg), resolve=True)
+        seed = sampler_cfg.get("seed")
+        if seed is not None:
+            sampler_cfg["seed"] = int(seed) + trials_so_far
+        return instantiate(sampler_cfg)
+
+    def _load_study(self) -> optuna.Study:
+        import optuna
+
+        if self.storage and self.storage.startswith(SQLITE_PREFIX):
+            Path(self.storage.removeprefix(SQLITE_PREFIX)).parent.mkdir(parents=True, exist_ok=True)
+        study = optuna.create_study(
+            storage=self.storage,
+            study_name=self.study_name,
+            direction=self.direction,
+            load_if_exists=True,
+        )
+        if study.direction.name.lower() != self.direction:
+            raise ConfigError(
+                f"study {self.study_name!r} in {self.storage} was created to "
+                f"{study.direction.name.lower()}; use that direction or another study_name."
+            )
+        study.sampler = self._make_sampler(len(study.trials))
+        return study
+
+    def sweep(self, arguments: list[str]) -> optuna.trial.FrozenTrial:
+        import optuna
+
+        from stockcast.sweeps.search_space import parse_search_space
+
+        assert self.config is not None and self.launcher is not None, "setup() not called"
+        space = parse_search_space(self.params, arguments)
+        if not space.distributions:
+            raise ConfigError(
+                "the Optuna sweeper has nothing to search: give hydra.sweeper.params "
+                "(e.g. hparams_search=mlp_optuna) or sweep overrides such as optim.lr=interval(1e-4,1e-2)."
+            )
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+
+        study = self._load_study()
+        log.info(
+            "Optuna study %r (%s): %d trials so far, adding %d, %d at a time; search space: %s",
+            study.study_name,
+            self.storage or "in memory",
+            len(study.trials),
+            self.n_trials,
+            self.n_jobs,
+            ", ".join(f"{key}: {dist}" for key, dist in space.distributions.items()),
+        )
+        job_idx, failures = 0, 0
+        while job_idx < self.n_trials:
+            size = min(self.n_jobs, self.n_trials - job_idx)
+            trials = [study.ask(space.distributions) for _ in range(size)]
+            batch = [tuple(space.trial_overrides(trial.params)) for trial in trials]
+            returns = self.launcher.launch(batch, initial_job_idx=job_idx)
+            for offset, (trial, ret) in enumerate(zip(trials, returns, strict=True)):
+                trial.set_user_attr("job_dir", str(sweep_dir / str(job_idx + offset)))
+                value = _job_value(ret)
+                if value is None:
+                    failures += 1
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                else:
+                    study.tell(trial, value)
+            job_idx += size
+            if failures > self.max_failures:
+                raise ConfigError(
+                    f"{failures} Optuna trials failed (hydra.sweeper.max_failures="
+                    f"{self.max_failures}); see the job logs under {sweep_dir}."
+                )
+        return self._write_results(study, sweep_dir)
+
+    def _write_results(self, study: optuna.Study, sweep_dir: Path) -> optuna.trial.FrozenTrial:
+        """optimization_results.yaml: the best trial of the whole study so far."""
+        import optuna
+
+        finished = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+        if not finished:
+            raise ConfigError(f"no Optuna trial finished; see the job logs under {sweep_dir}.")
+        best = study.best_trial
+        results = {
+            "name": "optuna",
+            "study_name": study.study_name,
+            "storage": self.storage,
+            "direction": self.direction,
+            "best_value": best.value,
+            "best_params": best.params,
+            "best_trial": best.number,
+            "best_job_dir": best.user_attrs.get("job_dir"),
+            "n_trials": len(study.trials),
+            "n_complete": len(finished),
+        }
+        OmegaConf.save(OmegaConf.create(results), sweep_dir / RESULTS_FILE)
+        log.info("best of %d trials: %s -> %s", len(study.trials), best.params, best.value)
+        return best

@@ -1,0 +1,94 @@
+"""Sweep building blocks without training: summary ranking, search space, tags, plugin configs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from stockcast.errors import ConfigError
+from stockcast.sweeps import tracking
+from stockcast.sweeps.search_space import parse_search_space
+from stockcast.sweeps.summary import collect_jobs, summarize, to_markdown, write_summary
+
+
+def _job(sweep: Path, num: int, overrides: list[str], val_mase: float | None) -> None:
+    job = sweep / str(num)
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    if val_mase is not None:
+        metrics = {"val": {"mase": val_mase, "loss": 1.0}, "test": {"mase": val_mase + 1}}
+        (job / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_summary_ranks_best_first_and_separates_swept_from_shared(tmp_path: Path) -> None:
+    _job(tmp_path, 0, ["data.length=300", "optim.lr=0.001", "model.dropout=0.0"], 2.0)
+    _job(tmp_path, 1, ["data.length=300", "optim.lr=0.001", "model.dropout=0.1"], 1.0)
+    _job(tmp_path, 2, ["data.length=300", "optim.lr=0.003", "model.dropout=0.0"], None)
+    _job(tmp_path, 3, ["data.length=300", "optim.lr=0.003", "model.dropout=0.1"], float("inf"))
+    summary = summarize(collect_jobs(tmp_path), "val/mase")
+    assert [job.num for job in summary.jobs] == [1, 0, 3, 2]
+    assert summary.swept_keys == ["optim.lr", "model.dropout"]
+    assert summary.common == {"data.length": "300"}
+    assert summary.best is not None and summary.best.num == 1
+    paths = write_summary(summary, tmp_path)
+    assert [p.name for p in paths] == [
+        "sweep_summary.csv",
+        "sweep_summary.md",
+        "sweep_summary.json",
+    ]
+    content = json.loads(paths[2].read_text())
+    assert content["best"] == {"job": 1, "value": 1.0}
+    assert content["jobs"][2]["val/mase"] is None, "inf is written as null"
+    assert "| 1 | 1 | 0.001 | 0.1 | 1 | 2 | finished |" in to_markdown(summary)
+    maximized = summarize(collect_jobs(tmp_path), "val/mase", "maximize")
+    assert [job.num for job in maximized.jobs] == [3, 0, 1, 2]
+
+
+def test_search_space_from_params_and_command_line() -> None:
+    space = parse_search_space(
+        {
+            "optim.lr": "tag(log, interval(1e-4, 1e-2))",
+            "model.hidden_sizes": "choice([64,64],[128,128])",
+            "data.previous_time_window": "choice(5, 10)",
+            "model.dropout": "interval(0.0, 0.3)",
+        },
+        ["model.dropout=0.1", "trainer.max_epochs=tag(int, interval(1, 3))", "data.length=300"],
+    )
+    dists = space.distributions
+    assert dists["optim.lr"] == FloatDistribution(1e-4, 1e-2, log=True)
+    assert dists["model.hidden_sizes"] == CategoricalDistribution(["[64,64]", "[128,128]"])
+    assert dists["data.previous_time_window"] == CategoricalDistribution([5, 10])
+    assert dists["trainer.max_epochs"] == IntDistribution(1, 3)
+    assert "model.dropout" not in dists, "a plain command-line value pins the parameter"
+    assert space.fixed == ["model.dropout=0.1", "data.length=300"]
+    overrides = space.trial_overrides(
+        {"optim.lr": 0.001, "model.hidden_sizes": "[64,64]", "data.previous_time_window": 5}
+    )
+    assert overrides[:3] == [
+        "optim.lr=0.001",
+        "model.hidden_sizes=[64,64]",
+        "data.previous_time_window=5",
+    ]
+
+
+def test_search_space_refuses_glob_sweeps() -> None:
+    with pytest.raises(ConfigError, match="choice"):
+        parse_search_space({}, ["model=glob(*)"])
+
+
+def test_sweep_id_is_stable_per_folder_and_tags_merge(tmp_path: Path) -> None:
+    assert tracking.sweep_id(tmp_path / "a") == tracking.sweep_id(tmp_path / "a")
+    assert tracking.sweep_id(tmp_path / "a") != tracking.sweep_id(tmp_path / "b" / "a")
+    merged = json.loads(tracking.run_context_value({"sweep_id": "x"}, '{"team": "fx"}'))
+    assert merged == {"team": "fx", "sweep_id": "x"}
+
+
+def test_prepare_store_creates_the_experiment_once(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/mlruns.db"
+    first = tracking.prepare_store(uri, "stockcast", str(tmp_path / "artifacts"))
+    assert tracking.prepare_store(uri, "stockcast") == first
+    assert tracking.is_embedded_store(uri) and not tracking.is_embedded_store("http://x")
