@@ -14,7 +14,7 @@ from stockcast.config import PROJECT_ROOT
 
 def wall_time(args: Sequence[str], repeats: int) -> float:
     """Median wall time of `python <args>` over `repeats` fresh processes."""
-    env = os.environ | {"PYTHONWARNINGS": "ignore"}
+    env = os.environ | {"PYTHONWARNINGS": "ignore", "MPLBACKEND": "Agg"}
     times = []
     for _ in range(repeats):
         begin = time.perf_counter()

@@ -22,8 +22,7 @@ def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
         raise ValueError("need at least two dates to continue a calendar")
     freq = pd.infer_freq(index) if len(index) >= 3 else None
     if freq is None:
-        gaps = np.diff(index.asi8)
-        median_gap = pd.Timedelta(int(np.median(gaps)), unit="ns")
+        median_gap = (index[1:] - index[:-1]).median()
         weekdays_only = bool((index.dayofweek < WEEKDAYS).all())
         freq = "B" if weekdays_only and median_gap == pd.Timedelta(days=1) else median_gap
     future = pd.date_range(index[-1], periods=horizon + 1, freq=freq)[1:]

@@ -44,7 +44,10 @@ class LoadedModel:
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         """Rows of previous_time_window raw prices -> rows of next_time_window raw prices."""
-        return np.asarray(self.pyfunc.predict(np.atleast_2d(windows)), dtype=np.float64)
+        # A fresh writable copy: slices of pandas-backed arrays can be read-only, which torch
+        # warns about when it wraps them.
+        rows = np.array(windows, dtype=np.float64, ndmin=2)
+        return np.asarray(self.pyfunc.predict(rows), dtype=np.float64)
 
 
 def check_window_overrides(requested: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
@@ -142,7 +145,9 @@ def rolling_backtest(model: LoadedModel, series: InputSeries, span: int) -> Roll
     p, h = model.previous_time_window, model.next_time_window
     _require(series, p + h, f"backtest ({p} values in, {h} held out)")
     if span < h:
-        raise ConfigError(f"backtest.span is {span}; it must cover at least the {h} forecast steps.")
+        raise ConfigError(
+            f"backtest.span is {span}; it must cover at least the {h} forecast steps."
+        )
     n = len(series.values)
     stretch_start = max(p, n - span)
     # origin = index of the first target; its inputs are [origin - p, origin).

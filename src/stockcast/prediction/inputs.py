@@ -141,7 +141,9 @@ def _pick_series(
         return series[0]
     match = [item for item in series if item.series_id == str(series_id)]
     if not match:
-        raise ConfigError(f"input.series_id {series_id!r} is not in the data; its ids are {ids[:10]}.")
+        raise ConfigError(
+            f"input.series_id {series_id!r} is not in the data; its ids are {ids[:10]}."
+        )
     return match[0]
 
 

@@ -54,7 +54,7 @@ def load_registered_model(cfg: DictConfig, download_dir: Path) -> tuple[LoadedMo
         version=info.version,
         aliases=info.aliases,
         metadata=metadata,
-        pyfunc=load_price_model(folder),
+        pyfunc=load_price_model(folder, bool(cfg.check_model_requirements)),
     )
     return model, registry.model_uri(info)
 
@@ -98,7 +98,9 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
         )
         if backtest is not None:
             written.append(
-                outputs.plot_backtest_png(output_dir / outputs.BACKTEST_PNG, model, series, backtest)
+                outputs.plot_backtest_png(
+                    output_dir / outputs.BACKTEST_PNG, model, series, backtest
+                )
             )
     _print_report(model, series, result, payload, written, int(cfg.print_decimals))
     return payload

@@ -44,8 +44,12 @@ def check_safe_model_dir(model_dir: str | Path) -> None:
         )
 
 
-def load_price_model(model_dir: str | Path) -> Any:
-    """The pyfunc model of a checked folder: `.predict(rows of prices) -> rows of forecasts`."""
+def load_price_model(model_dir: str | Path, check_requirements: bool = False) -> Any:
+    """The pyfunc model of a checked folder: `.predict(rows of prices) -> rows of forecasts`.
+
+    `check_requirements` lets MLflow compare the model's pinned requirements with the installed
+    packages; it scans every installed distribution (about half a second), so it is opt-in.
+    """
     check_safe_model_dir(model_dir)
     import mlflow.pyfunc
 
@@ -53,7 +57,7 @@ def load_price_model(model_dir: str | Path) -> Any:
     # forces that warning "once" inside its own filters, so it is recorded here and dropped.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
-        model = mlflow.pyfunc.load_model(str(model_dir))
+        model = mlflow.pyfunc.load_model(str(model_dir), suppress_warnings=not check_requirements)
     for item in caught:
         if TYPE_HINT_NOTICE not in str(item.message):
             warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)

@@ -1,0 +1,320 @@
+"""`scripts/predict.py` against a really registered model: each input kind, plots, bad input."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+MODEL = "pipeline_stock_predictor"
+TRAINING_SEED = 1
+PIPELINE_FAST = ("data.length=400", "trainer.max_epochs=2", "data.batch_size=32")
+
+
+def store_overrides(store: Path) -> list[str]:
+    return [
+        f"paths.log_dir={store}/logs",
+        f"registry.tracking_uri=sqlite:///{store}/mlruns.db",
+        f"registry.artifact_location={store}/mlartifacts",
+    ]
+
+
+def registered_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store holding version 1 (champion), trained once per session and shared by modules."""
+    store = tmp_path_factory.getbasetemp() / "predict_store"
+    if not (store / "ready").is_file():
+        store.mkdir(exist_ok=True)
+        result = run_cli(
+            [
+                "-m",
+                "stockcast.pipeline",
+                *PIPELINE_FAST,
+                f"seed={TRAINING_SEED}",
+                "gate.max_mase=1000",  # any trained model will do here
+                *store_overrides(store),
+            ],
+            store,
+        )
+        assert f"registered {MODEL} version 1 as champion" in result.stdout
+        (store / "ready").write_text("1")
+    return store
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return registered_store(tmp_path_factory)
+
+
+def predict(store: Path, run_dir: Path, *overrides: str, check: bool = True):
+    """Run the script as a user types it; outputs go to run_dir."""
+    return run_cli(
+        ["scripts/predict.py", *store_overrides(store), f"hydra.run.dir={run_dir}", *overrides],
+        run_dir.parent,
+        check=check,
+    )
+
+
+def read_json(run_dir: Path) -> dict:
+    return json.loads((run_dir / "forecast.json").read_text())
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from the PNG header; fails unless the file is a PNG."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", head[16:24])
+
+
+def business_day_csv(path: Path, n: int = 80) -> Path:
+    dates = pd.bdate_range("2024-01-01", periods=n + 1).delete(15)  # a holiday in the middle
+    values = 100 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.01, n)))
+    pd.DataFrame({"Date": dates.strftime("%Y-%m-%d"), "Close": values}).to_csv(path, index=False)
+    return path
+
+
+def load_version_1(store: Path, into: Path):
+    from stockcast.registry import ModelRegistry
+    from stockcast.serving.loading import load_price_model
+
+    registry = ModelRegistry(f"sqlite:///{store}/mlruns.db", MODEL)
+    return load_price_model(registry.download(registry.resolve(version=1), into))
+
+
+# -- each input kind -------------------------------------------------------------------------
+
+
+def test_default_forecast_uses_fresh_synthetic_data_from_the_training_generator(
+    store: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    result = predict(store, run_dir, "model.version=1")
+    out = read_json(run_dir)
+    assert out["model"] == out["model"] | {"name": MODEL, "version": 1, "aliases": ["champion"]}
+    assert out["input"]["kind"] == "synthetic" and out["input"]["generator"] == "gbm"
+    assert out["input"]["seed"] == TRAINING_SEED + 1  # the documented seed policy
+    assert [row["step"] for row in out["forecast"]] == [1, 2, 3, 4, 5]
+    assert all(row["date"] is None for row in out["forecast"])
+    assert len(out["input_window"]) == 10
+    frame = pd.read_csv(run_dir / "forecast.csv")
+    assert list(frame.columns) == ["step", "date", "forecast"] and len(frame) == 5
+    first = f"{out['forecast'][0]['forecast']:.4f}"
+    assert f"{MODEL} version 1 (champion)" in result.stdout and first in result.stdout
+
+
+def test_explicit_values_use_the_last_window_and_match_the_model(
+    store: Path, tmp_path: Path
+) -> None:
+    values = [round(100 + 0.3 * i + (-1) ** i, 2) for i in range(13)]
+    run_dir = tmp_path / "run"
+    predict(store, run_dir, f"input.values=[{','.join(map(str, values))}]")
+    out = read_json(run_dir)
+    assert out["input"]["kind"] == "values" and out["input_window"] == values[-10:]
+    expected = load_version_1(store, tmp_path / "model").predict(np.array([values[-10:]]))[0]
+    got = [row["forecast"] for row in out["forecast"]]
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_csv_input_forecasts_business_days_after_the_last_date(store: Path, tmp_path: Path) -> None:
+    csv = business_day_csv(tmp_path / "prices.csv")
+    run_dir = tmp_path / "run"
+    predict(store, run_dir, "input=csv", f"input.path={csv}", "input.value_column=Close")
+    out = read_json(run_dir)
+    last = pd.Timestamp(pd.read_csv(csv)["Date"].iloc[-1])
+    expected = pd.bdate_range(last, periods=6)[1:].strftime("%Y-%m-%d").tolist()
+    assert [row["date"] for row in out["forecast"]] == expected
+    assert out["date_frequency"] == "B"
+    assert out["input_window_dates"][-1] == last.strftime("%Y-%m-%d")
+
+
+def test_alias_with_vis_writes_a_readable_png(store: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    predict(store, run_dir, "model.alias=champion", "vis=true")
+    png = run_dir / "forecast.png"
+    width, height = png_size(png)
+    assert 600 <= width <= 3000 and 300 <= height <= 2000
+    assert png.stat().st_size > 10_000
+
+
+def test_backtest_on_the_test_split_shows_actuals_errors_and_rolling_forecasts(
+    store: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    result = predict(store, run_dir, "input=test_split", "mode=backtest", "vis=true")
+    out = read_json(run_dir)
+    rows = out["forecast"]
+    assert all({"actual", "error"} <= set(row) for row in rows)
+    assert out["mae"] == pytest.approx(np.mean([abs(row["error"]) for row in rows]))
+    rolling = out["rolling_backtest"]
+    assert rolling["origins"] > 10 and len(rolling["mae_by_step"]) == 5
+    backtest = pd.read_csv(run_dir / "backtest.csv")
+    assert len(backtest) == rolling["origins"] * 5
+    for name in ("forecast.png", "backtest.png"):
+        assert png_size(run_dir / name)[0] >= 600
+    assert "MAE of the held-out forecast" in result.stdout
+
+
+def test_backtest_over_a_csv_holds_out_the_last_dates(store: Path, tmp_path: Path) -> None:
+    csv = business_day_csv(tmp_path / "prices.csv")
+    run_dir = tmp_path / "run"
+    predict(store, run_dir, "input=csv", f"input.path={csv}", "mode=backtest")
+    frame = pd.read_csv(csv)
+    rows = read_json(run_dir)["forecast"]
+    assert [row["date"] for row in rows] == frame["Date"].iloc[-5:].tolist()
+    np.testing.assert_allclose([row["actual"] for row in rows], frame["Close"].iloc[-5:])
+
+
+# -- refused input ---------------------------------------------------------------------------
+
+
+def refused(store: Path, tmp_path: Path, *overrides: str) -> str:
+    """Exit status 2 and exactly one line on stderr: the message."""
+    result = predict(store, tmp_path / "run", *overrides, check=False)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_a_window_override_that_disagrees_with_the_model_is_refused(
+    store: Path, tmp_path: Path
+) -> None:
+    message = refused(store, tmp_path, "previous_time_window=20")
+    assert "previous_time_window=20 disagrees with the model" in message
+    assert "previous_time_window=10" in message
+    assert "next_time_window=3" in refused(store, tmp_path, "next_time_window=3")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["model.version=7"], "has no version 7; 'pipeline_stock_predictor' has version(s) 1"),
+        (["model.alias=staging"], "has no alias 'staging'; 'pipeline_stock_predictor' has"),
+        (["model.name=nope"], "no registered model named 'nope'"),
+    ],
+)
+def test_unknown_model_version_or_alias_lists_what_exists(
+    store: Path, tmp_path: Path, overrides: list[str], expected: str
+) -> None:
+    message = refused(store, tmp_path, *overrides)
+    assert expected in message
+    assert "1 (champion)" in message or "pipeline_stock_predictor" in message
+
+
+def test_too_few_values_says_how_many_are_needed(store: Path, tmp_path: Path) -> None:
+    message = refused(store, tmp_path, "input.values=[100,101,102]")
+    assert "needs at least 10 input values" in message and "holds 3" in message
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ("[100,101,nan,103]", "holds nan at position 3"),
+        ("[100,101,abc,103]", "non-numeric value 'abc' at position 3"),
+    ],
+)
+def test_nan_or_non_numeric_values_are_refused(
+    store: Path, tmp_path: Path, values: str, expected: str
+) -> None:
+    assert expected in refused(store, tmp_path, f"input.values={values}")
+
+
+def test_a_csv_with_a_missing_value_is_refused(store: Path, tmp_path: Path) -> None:
+    csv = business_day_csv(tmp_path / "prices.csv")
+    frame = pd.read_csv(csv)
+    frame.loc[40, "Close"] = np.nan
+    frame.to_csv(csv, index=False)
+    message = refused(store, tmp_path, "input=csv", f"input.path={csv}")
+    assert "1 missing value(s) in column 'Close' at data row(s) 41" in message
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_unreachable_registry_is_one_clear_sentence(store: Path, tmp_path: Path) -> None:
+    uri = f"http://127.0.0.1:{_closed_port()}"
+    message = refused(store, tmp_path, f"registry.tracking_uri={uri}")
+    assert f"cannot reach the model registry at {uri}" in message
+    missing = tmp_path / "nowhere" / "mlruns.db"
+    message = refused(store, tmp_path, f"registry.tracking_uri=sqlite:///{missing}")
+    assert "does not exist" in message
+
+
+# -- what prediction must never do -----------------------------------------------------------
+
+NO_LIGHTNING_PROBE = """
+import runpy, sys
+sys.argv = ["scripts/predict.py", *sys.argv[1:]]
+try:
+    runpy.run_path("scripts/predict.py", run_name="__main__")
+finally:
+    heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("lightning", "pytorch_lightning")
+                   or m == "mlflow.pytorch")
+    print("HEAVY=" + ",".join(heavy))
+"""
+
+
+def test_prediction_never_imports_lightning(store: Path, tmp_path: Path) -> None:
+    args = ["-c", NO_LIGHTNING_PROBE, *store_overrides(store), f"hydra.run.dir={tmp_path}/run"]
+    result = run_cli([*args, "mode=backtest", "vis=true"], tmp_path)
+    assert "HEAVY=\n" in result.stdout, result.stdout[-500:]
+    assert (tmp_path / "run" / "forecast.json").is_file()
+
+
+def test_prediction_never_unpickles(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pickle
+
+    import cloudpickle
+    import torch
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("prediction tried to unpickle")
+
+    for module, name in [
+        (pickle, "load"),
+        (pickle, "loads"),
+        (cloudpickle, "load"),
+        (cloudpickle, "loads"),
+        (torch, "load"),
+    ]:
+        monkeypatch.setattr(module, name, refuse)
+    model = load_version_1(store, tmp_path / "model")
+    assert model.predict(np.linspace(100, 102, 10).reshape(1, -1)).shape == (1, 5)
+
+
+def test_a_pickled_pyfunc_folder_is_refused_before_loading(tmp_path: Path) -> None:
+    from stockcast.errors import ArtifactError
+    from stockcast.serving.loading import check_safe_model_dir
+
+    (tmp_path / "MLmodel").write_text(
+        "flavors:\n  python_function:\n    loader_module: mlflow.pyfunc.model\n"
+        "    python_model: python_model.pkl\n"
+    )
+    (tmp_path / "python_model.pkl").write_bytes(b"not read")
+    with pytest.raises(ArtifactError, match="refusing to load it because that would unpickle"):
+        check_safe_model_dir(tmp_path)
+
+
+def test_help_answers_without_loading_torch_or_mlflow(tmp_path: Path) -> None:
+    probe = (
+        "import runpy, sys\n"
+        "sys.argv = ['scripts/predict.py', '--help']\n"
+        "try:\n    runpy.run_path('scripts/predict.py', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print('LOADED=' + ','.join(m for m in ('torch', 'mlflow') if m in sys.modules))\n"
+    )
+    result = run_cli(["-c", probe], tmp_path)
+    assert "LOADED=\n" in result.stdout and "input" in result.stdout

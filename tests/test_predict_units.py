@@ -1,0 +1,148 @@
+"""Prediction pieces without a registry: values parsing, calendars, windows, backtest alignment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stockcast.errors import ConfigError, DataError
+from stockcast.prediction.calendar import format_date, future_dates
+from stockcast.prediction.forecast import (
+    LoadedModel,
+    check_window_overrides,
+    forecast_held_out,
+    forecast_next,
+    rolling_backtest,
+)
+from stockcast.prediction.inputs import InputSeries, build_input, parse_values
+from stockcast.prediction.outputs import forecast_rows, format_table
+
+P, H = 4, 3
+META = {"previous_time_window": P, "next_time_window": H}
+
+
+class LastPlusStep:
+    """Forecasts last value + 1, + 2, ...: easy to check by hand."""
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        assert rows.shape[1] == P and rows.flags.writeable
+        return rows[:, -1:] + np.arange(1, H + 1)
+
+
+def model() -> LoadedModel:
+    return LoadedModel("m", 3, ("champion",), dict(META), LastPlusStep())
+
+
+def series(n: int, dates: bool = False) -> InputSeries:
+    x = pd.bdate_range("2024-01-01", periods=n).to_numpy("datetime64[ns]") if dates else None
+    return InputSeries(np.arange(n, dtype=float) * 10, x, f"{n} values")
+
+
+def test_parse_values_accepts_numbers_and_numeric_strings() -> None:
+    np.testing.assert_array_equal(parse_values([1, 2.5, "3"]), [1.0, 2.5, 3.0])
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ([1, float("nan")], "holds nan at position 2"),
+        ([1, float("inf")], "holds inf at position 2"),
+        ([1, "x"], "non-numeric value 'x' at position 2"),
+        ([True, 2], "non-numeric value True at position 1"),
+        ([1, None], "non-numeric value None at position 2"),
+        ("1,2,3", "must be a list of prices"),
+        ([], "is empty"),
+    ],
+)
+def test_parse_values_refuses_what_is_not_a_finite_price(raw, message: str) -> None:
+    with pytest.raises(DataError, match=message.replace("(", r"\(")):
+        parse_values(raw)
+
+
+def test_business_days_continue_over_a_holiday_gap() -> None:
+    dates = pd.bdate_range("2024-03-01", periods=30).delete(10).to_numpy()  # ends Thu 11 April
+    future, freq = future_dates(dates, 3)
+    assert freq == "B"
+    assert [format_date(d) for d in future] == ["2024-04-12", "2024-04-15", "2024-04-16"]
+
+
+@pytest.mark.parametrize(
+    ("freq", "expected"),
+    [("D", "2024-01-11"), ("W-FRI", "2024-03-15"), ("h", "2024-01-01T10:00:00")],
+)
+def test_regular_calendars_keep_their_frequency(freq: str, expected: str) -> None:
+    dates = pd.date_range("2024-01-01", periods=10, freq=freq).to_numpy()
+    future, _ = future_dates(dates, 2)
+    assert format_date(future[0]) == expected
+
+
+def test_irregular_dates_continue_at_the_median_gap() -> None:
+    dates = pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-05", "2024-01-08"]).to_numpy()
+    future, freq = future_dates(dates, 1)
+    assert format_date(future[0]) == "2024-01-10" and "2 days" in freq
+
+
+def test_window_overrides_that_agree_pass_and_others_are_refused() -> None:
+    check_window_overrides({"previous_time_window": P, "next_time_window": None}, META)
+    with pytest.raises(ConfigError, match="previous_time_window=5 disagrees with the model"):
+        check_window_overrides({"previous_time_window": 5}, META)
+
+
+def test_forecast_next_uses_the_last_window_and_numbers_steps() -> None:
+    result = forecast_next(model(), series(9))
+    np.testing.assert_array_equal(result.window, [50, 60, 70, 80])
+    np.testing.assert_array_equal(result.forecast, [81, 82, 83])
+    rows = forecast_rows(result)
+    assert [r["step"] for r in rows] == [1, 2, 3] and rows[0]["date"] is None
+    assert "date" not in format_table(rows, 2).splitlines()[0]
+
+
+def test_forecast_next_dates_follow_the_input() -> None:
+    result = forecast_next(model(), series(10, dates=True))  # last date Fri 2024-01-12
+    assert [r["date"] for r in forecast_rows(result)] == ["2024-01-15", "2024-01-16", "2024-01-17"]
+
+
+def test_too_short_input_says_how_many_values_are_needed() -> None:
+    with pytest.raises(DataError, match=r"needs at least 4 input values .* holds 2; give 2 more"):
+        forecast_next(model(), series(2))
+    with pytest.raises(DataError, match="needs at least 7 input values"):
+        forecast_held_out(model(), series(6))
+
+
+def test_held_out_forecast_compares_with_the_hidden_values() -> None:
+    result = forecast_held_out(model(), series(10))
+    np.testing.assert_array_equal(result.window, [30, 40, 50, 60])
+    np.testing.assert_array_equal(result.actual, [70, 80, 90])
+    assert [r["error"] for r in forecast_rows(result)] == [-9.0, -18.0, -27.0]
+
+
+def test_rolling_backtest_aligns_forecasts_with_their_targets() -> None:
+    backtest = rolling_backtest(model(), series(20), span=8)
+    assert backtest.stretch_start == 12
+    np.testing.assert_array_equal(backtest.origins, np.arange(12, 18))
+    # The first origin's step-k target is value 12 + k - 1 (= 10 * index).
+    np.testing.assert_array_equal(backtest.actual[0], [120, 130, 140])
+    line = backtest.aligned(1, 8)
+    assert line[0] == 111 and np.isnan(line[-2:]).all()
+    np.testing.assert_allclose(backtest.naive_mae_by_step(), [10, 20, 30])
+
+
+def test_explicit_values_win_over_the_default_kind() -> None:
+    built = build_input({"kind": "synthetic", "values": [1, 2, 3]}, META)
+    assert built.details == {"kind": "values"} and len(built) == 3
+
+
+def test_synthetic_input_refuses_a_model_trained_on_a_csv() -> None:
+    meta = META | {"data_source": {"source": "csv", "path": "prices.csv"}}
+    with pytest.raises(ConfigError, match=r"not a generator.*input=csv"):
+        build_input({"kind": "synthetic", "seed": None, "length": None, "values": None}, meta)
+
+
+def test_synthetic_input_seed_policy_is_training_seed_plus_one() -> None:
+    source = {"source": "gbm", "length": 50, "start_price": 100.0, "drift": 0.0}
+    meta = META | {"data_source": source | {"volatility": 0.01, "seed": 7}}
+    first = build_input({"kind": "synthetic", "seed": None, "length": None}, meta)
+    again = build_input({"kind": "synthetic", "seed": None, "length": None}, meta)
+    assert first.details["seed"] == 8 and len(first) == 50
+    np.testing.assert_array_equal(first.values, again.values)
