@@ -63,10 +63,16 @@ def test_loading_the_model_imports_no_lightning_and_unpickles_nothing(trained_ru
         "print(m.predict(np.array([[100.0 + i for i in range(10)]])).shape)\n"
         "assert not [k for k in sys.modules if k.startswith(('lightning', 'pytorch_lightning'))]\n"
         "assert not calls, 'pickle.load was used'\n"
+        "import stockcast.models.net as net\n"
+        "print('net from', net.__file__)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "(1, 5)" in result.stdout
+    # The model carries the few modules it needs: a fresh process imports them from the model.
+    assert f"net from {trained_run / 'model' / 'code'}" in result.stdout
+    shipped = sorted(p.name for p in (trained_run / "model" / "code").rglob("*.py"))
+    assert shipped == ["__init__.py", "__init__.py", "__init__.py", "net.py", "pyfunc_model.py"]
     weights = trained_run / "model" / "artifacts" / "weights.safetensors"
     assert weights.is_file()
 

@@ -18,6 +18,14 @@ from stockcast.models.net import PriceForecaster
 MODEL_KIND = "stockcast.model"
 TRAINING_CONFIG_FILE = "training_config.yaml"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
+# The only modules the pyfunc imports: the model carries these, not the whole project.
+SERVING_MODULES = (
+    "__init__.py",
+    "models/__init__.py",
+    "models/net.py",
+    "serving/__init__.py",
+    "serving/pyfunc_model.py",
+)
 PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
 # What the model needs at serving time; the rest of the project stays out of its environment.
 SERVING_REQUIREMENTS = ("torch", "numpy", "safetensors", "mlflow")
@@ -61,7 +69,7 @@ def save_model_dir(
             path=str(path),
             python_model=str(PYFUNC_FILE),
             artifacts={"weights": str(weights), "spec": str(spec_file)},
-            code_paths=[str(PACKAGE_DIR)],
+            code_paths=[str(_stage_serving_package(Path(staging)))],
             signature=signature,
             input_example=np.asarray(input_example, dtype=np.float64).reshape(-1, input_size),
             metadata=dict(metadata),
@@ -69,6 +77,16 @@ def save_model_dir(
         )
     _drop_caches(path)
     return path
+
+
+def _stage_serving_package(staging: Path) -> Path:
+    """A copy of just the modules serving needs, laid out as the `stockcast` package."""
+    package = staging / "code" / PACKAGE_DIR.name
+    for module in SERVING_MODULES:
+        target = package / module
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(PACKAGE_DIR / module, target)
+    return package
 
 
 def _drop_caches(path: Path) -> None:
