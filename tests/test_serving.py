@@ -83,6 +83,9 @@ def server_url(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     env = os.environ | {
         "MLFLOW_TRACKING_URI": f"sqlite:///{store}/mlruns.db",
         "PYTHONWARNINGS": "ignore",
+        # `mlflow models serve` starts `uvicorn` by name: it must come from this environment
+        # even when the environment is not activated (as in CI).
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     command = [
         *(sys.executable, "-m", "mlflow", "models", "serve"),
