@@ -45,6 +45,16 @@ def _sqlite_file(uri: str) -> Path | None:
     return Path(uri[len(prefix) :]) if uri.startswith(prefix) else None
 
 
+def _local_path(uri: str) -> Path | None:
+    """The filesystem path an artifact URI names, or None for remote stores."""
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return Path(unquote(parsed.path))
+    return None
+
+
 class ModelRegistry:
     """One registered model name in one MLflow store."""
 
@@ -167,14 +177,17 @@ class ModelRegistry:
         return f"models:/{self.model_name}/{info.version}"
 
     def download(self, info: VersionInfo, dst: str | Path) -> Path:
-        """Copy a version's model folder to dst (kept, so nothing leaks into the temp folder)."""
+        """A local folder with the version's model: the store's own folder when its artifacts are
+        on this filesystem (nothing to copy), otherwise a copy kept in dst."""
+        uri = self.client().get_model_version_download_uri(self.model_name, str(info.version))
+        local = _local_path(uri)
+        if local is not None and (local / "MLmodel").is_file():
+            return local
+        import mlflow
         from mlflow.artifacts import download_artifacts
 
         dst = Path(dst)
         dst.mkdir(parents=True, exist_ok=True)
-        self.client()
-        import mlflow
-
         mlflow.set_registry_uri(self.registry_uri)
         mlflow.set_tracking_uri(self.tracking_uri)
         return Path(download_artifacts(artifact_uri=self.model_uri(info), dst_path=str(dst)))
