@@ -19,9 +19,9 @@ PIPELINE_FAST = ("data.length=400", "trainer.max_epochs=2", "data.batch_size=32"
 
 
 def run_pipeline(tmp: Path, *overrides: str, check: bool = True):
-    # Two epochs make a weak model: keep the threshold out of the way unless a test sets it.
-    if not any(o.startswith("gate.max_mase=") for o in overrides):
-        overrides = ("gate.max_mase=100", *overrides)
+    # Two epochs make a weak model: keep the thresholds out of the way unless a test sets them.
+    if not any(o.startswith("gate.max_mase") for o in overrides):
+        overrides = ("gate.max_mase=100", "gate.max_mase_vs_naive=null", *overrides)
     return run_cli(
         ["-m", "stockcast.pipeline", *PIPELINE_FAST, *isolated_overrides(tmp), *overrides],
         tmp,
@@ -81,11 +81,17 @@ def test_gate_refuses_a_model_worse_than_the_champion(pipeline_store: Path) -> N
 
 
 def test_gate_refuses_above_the_threshold(tmp_path: Path) -> None:
-    result = run_pipeline(tmp_path, "gate.max_mase=0.001")
+    result = run_pipeline(tmp_path, "gate.max_mase=0.001", "gate.max_mase_vs_naive=null")
     assert "not registered: test MASE" in result.stdout
     assert "is not below the gate's max_mase 0.001" in result.stdout
     decision = json.loads((pipeline_dirs(tmp_path)[0] / "register" / "decision.json").read_text())
     assert decision["registered"] is False
+
+
+def test_gate_refuses_a_model_worse_than_the_naive_forecast(tmp_path: Path) -> None:
+    result = run_pipeline(tmp_path, "gate.max_mase=null", "gate.max_mase_vs_naive=0.5")
+    assert "not registered: test MASE is" in result.stdout
+    assert "the naive forecast's" in result.stdout and "max_mase_vs_naive 0.5" in result.stdout
 
 
 def test_registering_the_same_folder_twice_creates_no_new_version(pipeline_store: Path) -> None:

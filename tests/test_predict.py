@@ -40,6 +40,7 @@ def registered_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 *PIPELINE_FAST,
                 f"seed={TRAINING_SEED}",
                 "gate.max_mase=1000",  # any trained model will do here
+                "gate.max_mase_vs_naive=null",
                 *store_overrides(store),
             ],
             store,

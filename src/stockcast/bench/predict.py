@@ -29,6 +29,7 @@ THROWAWAY_PIPELINE = (
     "trainer.max_epochs=1",
     "data.batch_size=32",
     "gate.max_mase=1000",
+    "gate.max_mase_vs_naive=null",
 )
 
 

@@ -59,15 +59,40 @@ def score(forecast: np.ndarray, actual: np.ndarray, mase_scale: float) -> dict[s
     }
 
 
-def gate_threshold(test_mase: float, max_mase: float) -> dict[str, Any]:
-    passed = bool(np.isfinite(test_mase) and test_mase < max_mase)
-    verb = "is below" if passed else "is not below"
+def gate_threshold(
+    test_mase: float, naive_mase: float, max_mase: float | None, max_vs_naive: float | None
+) -> dict[str, Any]:
+    """The threshold half of the gate: absolute MASE and/or MASE relative to the naive forecast
+    on the same windows (robust to a test period whose price level differs from train's)."""
+    checks = []
+    if max_mase is not None:
+        ok = bool(np.isfinite(test_mase) and test_mase < max_mase)
+        verb = "is below" if ok else "is not below"
+        checks.append((ok, f"test MASE {test_mase:.4f} {verb} the gate's max_mase {max_mase:g}"))
+    if max_vs_naive is not None:
+        ratio = test_mase / naive_mase if naive_mase > 0 else float("inf")
+        ok = bool(np.isfinite(ratio) and ratio <= max_vs_naive)
+        verb = "is within" if ok else "is above"
+        checks.append(
+            (
+                ok,
+                f"test MASE is {ratio:.3f}x the naive forecast's ({naive_mase:.4f}), which "
+                f"{verb} the gate's max_mase_vs_naive {max_vs_naive:g}",
+            )
+        )
+    failed = [reason for ok, reason in checks if not ok]
     return {
-        "passed": passed,
-        "reason": f"test MASE {test_mase:.4f} {verb} the gate's max_mase {max_mase:g}",
+        "passed": not failed,
+        "reason": "; ".join(failed or [reason for _, reason in checks] or ["no threshold set"]),
         "test_mase": test_mase,
+        "naive_mase": naive_mase,
         "max_mase": max_mase,
+        "max_mase_vs_naive": max_vs_naive,
     }
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -102,7 +127,12 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
         "mase_scale": scale,
         "season_length": season if "seasonal_naive" in forecasts else None,
         "metrics": metrics,
-        "gate": gate_threshold(test_mase, float(cfg.gate.max_mase)),
+        "gate": gate_threshold(
+            test_mase,
+            metrics["naive"]["pooled"]["mase"],
+            _optional_float(cfg.gate.max_mase),
+            _optional_float(cfg.gate.max_mase_vs_naive),
+        ),
         "plots": [p.name for p in plots],
     }
     write_json(output_dir / REPORT_FILE, report)
