@@ -10,9 +10,6 @@ ARGS ?=
 EXPERIMENT ?= mlp_w10
 WITH_EXPERIMENT = $(if $(findstring experiment=,$(ARGS)),,experiment=$(EXPERIMENT)) $(ARGS)
 PYTEST_ARGS ?=
-# The experiment `make train` / `make pipeline` use unless ARGS names one.
-EXPERIMENT ?= mlp_w10
-WITH_EXPERIMENT = $(if $(findstring experiment=,$(ARGS)),,experiment=$(EXPERIMENT)) $(ARGS)
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help

@@ -99,6 +99,27 @@ def test_scaler_sees_train_only() -> None:
         assert scalers[0]["loc"] == (np.arange(60).mean() if kind == "standard" else 0.0)
 
 
+def test_prepare_fits_the_scaler_on_train_values_only(tmp_path: Path, make_cfg) -> None:
+    values = np.arange(100, dtype=np.float64)
+    values[60:] *= 50.0  # a wild val/test regime the scaler must never see
+    path = tmp_path / "prices.csv"
+    path.write_text("Close\n" + "\n".join(f"{v}" for v in values) + "\n")
+    cfg = make_cfg(
+        "data=csv",
+        f"data.path={path}",
+        "data.date_column=null",
+        "data.normalization=standard",
+        "data.split.train=0.6",
+        "data.split.val=0.2",
+        "data.split.test=0.2",
+        "data.previous_time_window=5",
+        "data.next_time_window=3",
+    )
+    prepared = prepare_data(plain(cfg.data))
+    assert prepared.scaler["loc"] == pytest.approx(values[:60].mean())
+    assert prepared.scaler["scale"] == pytest.approx(values[:60].std())
+
+
 def test_csv_with_several_ids_is_windowed_per_series(tmp_path: Path) -> None:
     path = tmp_path / "prices.csv"
     rows = []

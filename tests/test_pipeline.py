@@ -203,3 +203,32 @@ def test_registry_lists_what_exists(pipeline_store: Path, tmp_path: Path) -> Non
     with pytest.raises(RegistryError, match="does not exist; register a model first"):
         missing.resolve()
     assert reg.resolve().version == 2
+
+
+def test_a_step_runs_alone_on_folders_from_an_earlier_run(
+    pipeline_store: Path, tmp_path: Path
+) -> None:
+    run = pipeline_dirs(pipeline_store)[0]
+    earlier = json.loads((run / "evaluate" / "report" / "report.json").read_text())
+    run_cli(
+        [
+            "-m",
+            "stockcast.steps.evaluate",
+            *isolated_overrides(tmp_path),
+            f"evaluate.model_dir={run / 'train' / 'model'}",
+            f"evaluate.prepared_dir={run / 'prepare' / 'prepared'}",
+            f"evaluate.output_dir={tmp_path / 'report'}",
+            f"hydra.run.dir={tmp_path / 'h'}",
+        ],
+        tmp_path,
+    )
+    again = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert again["metrics"] == earlier["metrics"] and again["model_hash"] == earlier["model_hash"]
+
+
+def test_champion_stays_when_the_gate_does_not_compare(pipeline_store: Path) -> None:
+    result = run_pipeline(pipeline_store, "seed=4", "gate.require_beat_champion=false")
+    assert "registered pipeline_stock_predictor version 3 (" in result.stdout
+    assert "so the champion stays" in result.stdout
+    reg = registry(pipeline_store)
+    assert reg.resolve(alias="champion").version == 2 and reg.resolve().version == 3

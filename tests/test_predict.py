@@ -261,12 +261,12 @@ try:
     runpy.run_path("scripts/predict.py", run_name="__main__")
 finally:
     heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("lightning", "pytorch_lightning")
-                   or m == "mlflow.pytorch")
+                   or m == "mlflow.pytorch" or m.startswith(("azure", "azureml")))
     print("HEAVY=" + ",".join(heavy))
 """
 
 
-def test_prediction_never_imports_lightning(store: Path, tmp_path: Path) -> None:
+def test_prediction_never_imports_lightning_or_azure(store: Path, tmp_path: Path) -> None:
     args = ["-c", NO_LIGHTNING_PROBE, *store_overrides(store), f"hydra.run.dir={tmp_path}/run"]
     result = run_cli([*args, "mode=backtest", "vis=true"], tmp_path)
     assert "HEAVY=\n" in result.stdout, result.stdout[-500:]

@@ -151,3 +151,30 @@ def test_bad_input_is_one_clear_line_before_training(
 
 def test_flatten() -> None:
     assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
+
+
+NO_AZURE_PROBE = """
+import runpy, sys
+sys.argv = ["src/train.py", *sys.argv[1:]]
+try:
+    runpy.run_path("src/train.py", run_name="__main__")
+finally:
+    print("AZURE=" + ",".join(sorted(m for m in sys.modules if m.startswith(("azure", "azureml")))))
+"""
+
+
+def test_local_training_imports_nothing_from_azure(tmp_path: Path) -> None:
+    result = run_cli(
+        [
+            "-c",
+            NO_AZURE_PROBE,
+            "debug=fdr",
+            "data.length=300",
+            "logger=mlflow",
+            *isolated_overrides(tmp_path),
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        tmp_path,
+    )
+    assert "AZURE=\n" in result.stdout, result.stdout[-500:]
+    assert (tmp_path / "run" / "model" / "MLmodel").is_file()

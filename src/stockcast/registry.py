@@ -55,6 +55,17 @@ def _local_path(uri: str) -> Path | None:
     return None
 
 
+def _require_store_plugin(uri: str) -> None:
+    """`azureml://` stores need the azureml-mlflow plugin, installed only with the azure extra."""
+    import importlib.util
+
+    if uri.startswith("azureml:") and importlib.util.find_spec("azureml.mlflow") is None:
+        raise RegistryError(
+            f"the registry {uri.split('?')[0]} is an Azure ML workspace store, which needs the "
+            "azureml-mlflow plugin; install it with: pip install -e '.[azure]'."
+        )
+
+
 class ModelRegistry:
     """One registered model name in one MLflow store."""
 
@@ -80,6 +91,7 @@ class ModelRegistry:
             model_name=cfg["model_name"],
             registry_uri=cfg.get("registry_uri"),
             artifact_location=cfg.get("artifact_location"),
+            experiment_name=cfg.get("experiment_name") or "stockcast-registry",
         )
 
     # -- connection ----------------------------------------------------------------------
@@ -93,6 +105,7 @@ class ModelRegistry:
                     f"the model registry {self.tracking_uri} does not exist; register a model "
                     "first (make pipeline) or set registry.tracking_uri."
                 )
+            _require_store_plugin(self.tracking_uri)
             from mlflow import MlflowClient
 
             try:

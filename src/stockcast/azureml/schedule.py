@@ -41,8 +41,8 @@ def parse_time_zone(name: str) -> TimeZone:
 
 def _check_range(what: str, value: int, low: int, high: int | None = None) -> int:
     """An integer schedule setting within [low, high] (no upper bound when high is None)."""
-    in_range = low <= value and (high is None or value <= high)
-    if not isinstance(value, int) or isinstance(value, bool) or not in_range:
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    if not is_int or value < low or (high is not None and value > high):
         bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise AzureMLConfigError(f"azureml.schedule.{what}={value!r} must be an integer {bounds}.")
     return value

@@ -54,7 +54,9 @@ def check_window_overrides(requested: Mapping[str, Any], metadata: Mapping[str, 
     """Window sizes belong to the model; an explicit value that disagrees is a mistake, refused."""
     for key in WINDOW_KEYS:
         wanted = requested.get(key)
-        if wanted is not None and int(wanted) != int(metadata[key]):
+        if wanted is not None and not isinstance(wanted, int):
+            raise ConfigError(f"{key}={wanted!r} is not a whole number; drop it or give one.")
+        if wanted is not None and wanted != int(metadata[key]):
             raise ConfigError(
                 f"{key}={wanted} disagrees with the model, which was trained with "
                 f"{key}={metadata[key]}; drop the override or pick a model trained with {wanted}."

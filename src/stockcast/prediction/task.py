@@ -41,8 +41,8 @@ def configure_mlflow_client(connection: Any) -> None:
 def load_registered_model(cfg: DictConfig, download_dir: Path) -> tuple[LoadedModel, str]:
     """Resolve version / alias / latest, copy the folder, check it is safe, load the pyfunc."""
     from stockcast.registry import ModelRegistry
-    from stockcast.serving.export import read_model_metadata
     from stockcast.serving.loading import load_price_model
+    from stockcast.serving.metadata import read_model_metadata
 
     registry_cfg = OmegaConf.to_container(cfg.registry, resolve=True)
     registry = ModelRegistry.from_config(registry_cfg | {"model_name": cfg.model.name})

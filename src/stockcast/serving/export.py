@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from stockcast.errors import ArtifactError
 from stockcast.models.net import PriceForecaster
+from stockcast.serving.metadata import MODEL_KIND, TRAINING_CONFIG_FILE
 
-MODEL_KIND = "stockcast.model"
-TRAINING_CONFIG_FILE = "training_config.yaml"
+__all__ = ["MODEL_KIND", "TRAINING_CONFIG_FILE", "save_model_dir", "torch_forecast"]
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 # The only modules the pyfunc imports: the model carries these, not the whole project.
 SERVING_MODULES = (
@@ -65,16 +65,18 @@ def save_model_dir(
         save_file(state, str(weights))
         spec_file = Path(staging) / "spec.json"
         spec_file.write_text(json.dumps(spec, indent=2))
-        mlflow.pyfunc.save_model(
-            path=str(path),
-            python_model=str(PYFUNC_FILE),
-            artifacts={"weights": str(weights), "spec": str(spec_file)},
-            code_paths=[str(_stage_serving_package(Path(staging)))],
-            signature=signature,
-            input_example=np.asarray(input_example, dtype=np.float64).reshape(-1, input_size),
-            metadata=dict(metadata),
-            pip_requirements=[_requirement(name) for name in SERVING_REQUIREMENTS],
-        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*type hint", category=UserWarning)
+            mlflow.pyfunc.save_model(
+                path=str(path),
+                python_model=str(PYFUNC_FILE),
+                artifacts={"weights": str(weights), "spec": str(spec_file)},
+                code_paths=[str(_stage_serving_package(Path(staging)))],
+                signature=signature,
+                input_example=np.asarray(input_example, dtype=np.float64).reshape(-1, input_size),
+                metadata=dict(metadata),
+                pip_requirements=[_requirement(name) for name in SERVING_REQUIREMENTS],
+            )
     _drop_caches(path)
     return path
 
@@ -92,27 +94,6 @@ def _stage_serving_package(staging: Path) -> Path:
 def _drop_caches(path: Path) -> None:
     for cache in path.rglob("__pycache__"):
         shutil.rmtree(cache, ignore_errors=True)
-
-
-def read_model_metadata(path: str | Path) -> dict[str, Any]:
-    """The `metadata` block of a stockcast model directory, or one clear error if it is not one."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_dir():
-        raise ArtifactError(f"model folder {path} does not exist; run the train step first.")
-    mlmodel = path / "MLmodel"
-    metadata = (
-        (yaml.safe_load(mlmodel.read_text()) or {}).get("metadata") or {}
-        if mlmodel.is_file()
-        else {}
-    )
-    if metadata.get("kind") != MODEL_KIND:
-        raise ArtifactError(
-            f"{path} is not a stockcast model folder (no MLmodel with kind {MODEL_KIND!r}); "
-            "point it at the train step's model output."
-        )
-    return dict(metadata)
 
 
 def torch_forecast(net: PriceForecaster, prices: np.ndarray) -> np.ndarray:

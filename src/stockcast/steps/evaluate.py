@@ -20,7 +20,7 @@ from stockcast.metrics import (
     seasonal_naive_forecast,
 )
 from stockcast.registry import model_hash
-from stockcast.serving.export import read_model_metadata
+from stockcast.serving.metadata import read_model_metadata
 from stockcast.steps.common import log, write_json
 
 REPORT_KIND = "stockcast.report"
@@ -96,7 +96,7 @@ def _optional_float(value: Any) -> float | None:
 
 
 def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
-    import mlflow.pyfunc
+    from stockcast.serving.loading import load_price_model
 
     model_dir = Path(cfg.evaluate.model_dir)
     metadata = read_model_metadata(model_dir)
@@ -106,7 +106,7 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir.mkdir(parents=True, exist_ok=True)
 
     starts, inputs, actual = rolling_origin_windows(prepared)
-    forecast = mlflow.pyfunc.load_model(str(model_dir)).predict(inputs)
+    forecast = load_price_model(model_dir).predict(inputs)
     horizon, scale = actual.shape[1], prepared.mase_scale
     forecasts = {"model": forecast, "naive": naive_forecast(inputs, horizon)}
     season = int(cfg.evaluate.season_length)

@@ -19,7 +19,7 @@ from stockcast.config import CONFIG_DIR
 from stockcast.errors import ArtifactError
 from stockcast.metrics import pooled_errors
 from stockcast.registry import ModelRegistry, VersionInfo, model_hash
-from stockcast.serving.export import TRAINING_CONFIG_FILE, read_model_metadata
+from stockcast.serving.metadata import TRAINING_CONFIG_FILE, read_model_metadata
 from stockcast.steps.common import log, write_json
 from stockcast.steps.evaluate import WINDOWS_FILE, read_report
 
@@ -37,7 +37,7 @@ def compare_with_champion(
     workdir: Path,
 ) -> tuple[float | None, str]:
     """The champion's MASE on the report's own test windows (None if its windows differ)."""
-    import mlflow.pyfunc
+    from stockcast.serving.loading import load_price_model
 
     champion_dir = registry.download(champion, workdir / f"champion_v{champion.version}")
     meta = read_model_metadata(champion_dir)
@@ -51,7 +51,7 @@ def compare_with_champion(
             f"champion version {champion.version} uses windows {meta['previous_time_window']}/"
             f"{meta['next_time_window']}, so it cannot be scored on these test windows"
         )
-    forecast = mlflow.pyfunc.load_model(str(champion_dir)).predict(inputs)
+    forecast = load_price_model(champion_dir).predict(inputs)
     return pooled_errors(forecast, actual, report["mase_scale"])["mase"], ""
 
 
@@ -62,24 +62,40 @@ def decide(
     report: dict[str, Any],
     workdir: Path,
 ) -> dict[str, Any]:
-    """Apply the gate: the report's threshold verdict, then the champion comparison."""
+    """Apply the gate: the report's threshold verdict, then the champion comparison.
+
+    `promote` says whether the new version takes the champion alias: only when there is no
+    champion yet, or when it was compared with the champion on the same windows and held up.
+    """
     gate = report["gate"]
-    decision = {"passed": gate["passed"], "reasons": [gate["reason"]], "champion": None}
-    if not gate["passed"] or not cfg.gate.require_beat_champion:
+    decision = {
+        "passed": gate["passed"],
+        "reasons": [gate["reason"]],
+        "champion": None,
+        "promote": False,
+    }
+    if not gate["passed"]:
         return decision
     champion = registry.champion(cfg.register.alias) if registry.versions() else None
     if champion is None:
         decision["reasons"].append("no champion yet")
+        decision["promote"] = True
+        return decision
+    if not cfg.gate.require_beat_champion:
+        decision["reasons"].append(
+            f"not compared with champion version {champion.version} (gate.require_beat_champion"
+            "=false), so the champion stays"
+        )
         return decision
     champion_mase, why_not = compare_with_champion(registry, champion, report_dir, report, workdir)
     decision["champion"] = {"version": champion.version, "test_mase": champion_mase}
     if champion_mase is None:
-        decision["reasons"].append(why_not)
+        decision["reasons"].append(f"{why_not}, so the champion stays")
         return decision
     limit = champion_mase * (1.0 + float(cfg.gate.champion_tolerance))
     mase = gate["test_mase"]
     beats = mase <= limit
-    decision["passed"] = bool(beats)
+    decision["passed"] = decision["promote"] = bool(beats)
     decision["reasons"].append(
         f"test MASE {mase:.4f} {'is not worse than' if beats else 'is worse than'} champion "
         f"version {champion.version}'s {champion_mase:.4f} on the same test windows"
@@ -141,13 +157,16 @@ def run_register(cfg: DictConfig) -> dict[str, Any]:
         else:
             extra = [report_dir / "report.json", *(report_dir / p for p in report["plots"])]
             info, _ = registry.register(model_dir, version_tags(model_dir, report), extra)
-            registry.set_champion(cfg.register.alias, info)
+            role = ""
+            if decision["promote"]:
+                registry.set_champion(cfg.register.alias, info)
+                role = f" as {cfg.register.alias}"
             result = {
                 "registered": True,
                 "version": info.version,
                 "decision": decision,
-                "message": f"registered {registry.model_name} version {info.version} as "
-                f"{cfg.register.alias} ({'; '.join(decision['reasons'])})",
+                "message": f"registered {registry.model_name} version {info.version}{role} "
+                f"({'; '.join(decision['reasons'])})",
             }
     result |= {"model_name": registry.model_name, "tracking_uri": registry.tracking_uri}
     write_json(output_dir / DECISION_FILE, result)

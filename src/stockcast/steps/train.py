@@ -15,7 +15,7 @@ from stockcast.config import CONFIG_DIR
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ConfigError
 from stockcast.provenance import git_commit
-from stockcast.serving.export import MODEL_KIND, TRAINING_CONFIG_FILE
+from stockcast.serving.metadata import MODEL_KIND, TRAINING_CONFIG_FILE
 from stockcast.steps.common import flatten, log, plain, set_threads, write_json
 
 
@@ -29,6 +29,32 @@ def check_windows_match(cfg: DictConfig, prepared: PreparedData) -> None:
             f"for {asked[0]} / {asked[1]}; prepare the data with the same data.previous_time_window"
             " and data.next_time_window."
         )
+
+
+def check_training_config(cfg: DictConfig) -> None:
+    """Refuse model and batching settings that cannot train, before any data is prepared."""
+    from stockcast.models.losses import LOSSES
+    from stockcast.models.net import ACTIVATIONS
+
+    model, data = cfg.model, cfg.data
+    if model.activation not in ACTIVATIONS:
+        raise ConfigError(
+            f"model.activation {model.activation!r} is unknown; choose one of {list(ACTIVATIONS)}."
+        )
+    if model.loss not in LOSSES:
+        raise ConfigError(f"model.loss {model.loss!r} is unknown; choose one of {list(LOSSES)}.")
+    sizes = list(model.hidden_sizes)
+    if not all(isinstance(h, int) and h > 0 for h in sizes):
+        raise ConfigError(
+            f"model.hidden_sizes={sizes} must list whole numbers above 0 ([] is a linear model)."
+        )
+    if not 0.0 <= float(model.dropout) < 1.0:
+        raise ConfigError(f"model.dropout={model.dropout} must be in [0, 1).")
+    for key in ("batch_size", "steps_per_batch", "eval_batch_size"):
+        if not isinstance(data[key], int) or data[key] <= 0:
+            raise ConfigError(f"data.{key}={data[key]!r} must be a whole number above 0.")
+    if not isinstance(cfg.num_threads, int) or cfg.num_threads <= 0:
+        raise ConfigError(f"num_threads={cfg.num_threads!r} must be a whole number above 0.")
 
 
 def _instantiate_all(group: DictConfig | None) -> list[Any]:
@@ -52,6 +78,7 @@ def run_training(
     # Lightning attaches its own console handler; route its records through Hydra's instead.
     logging.getLogger("lightning").handlers.clear()
     output_dir, model_dir = Path(output_dir), Path(model_dir)
+    check_training_config(cfg)
     check_windows_match(cfg, prepared)
     set_threads(cfg.num_threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
