@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
-from stockcast.config import CONFIG_DIR, PROJECT_ROOT
+from stockcast.config import CONFIG_DIR, PROJECT_ROOT, local_store_overrides
 
 # A fast, small run: enough windows per split, few epochs.
 FAST_OVERRIDES = (
@@ -26,11 +26,7 @@ FAST_OVERRIDES = (
 
 def isolated_overrides(tmp: Path) -> list[str]:
     """Send logs and the MLflow store into tmp so tests never touch the project folder."""
-    return [
-        f"paths.log_dir={tmp}/logs",
-        f"registry.tracking_uri=sqlite:///{tmp}/mlruns.db",
-        f"registry.artifact_location={tmp}/mlartifacts",
-    ]
+    return local_store_overrides(tmp)
 
 
 def compose_config(config_name: str, overrides: Sequence[str], tmp: Path) -> DictConfig:

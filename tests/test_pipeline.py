@@ -232,3 +232,10 @@ def test_champion_stays_when_the_gate_does_not_compare(pipeline_store: Path) -> 
     assert "so the champion stays" in result.stdout
     reg = registry(pipeline_store)
     assert reg.resolve(alias="champion").version == 2 and reg.resolve().version == 3
+
+
+def test_first_registration_creates_the_store_without_an_mlflow_logger(tmp_path: Path) -> None:
+    # With logger=csv nothing has created the SQLite store before the register step does.
+    result = run_pipeline(tmp_path, "logger=csv")
+    assert "registered pipeline_stock_predictor version 1 as champion" in result.stdout
+    assert registry(tmp_path).resolve().version == 1

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import isolated_overrides as store_overrides
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
@@ -18,14 +19,6 @@ pytestmark = pytest.mark.slow
 MODEL = "pipeline_stock_predictor"
 TRAINING_SEED = 1
 PIPELINE_FAST = ("data.length=400", "trainer.max_epochs=2", "data.batch_size=32")
-
-
-def store_overrides(store: Path) -> list[str]:
-    return [
-        f"paths.log_dir={store}/logs",
-        f"registry.tracking_uri=sqlite:///{store}/mlruns.db",
-        f"registry.artifact_location={store}/mlartifacts",
-    ]
 
 
 def registered_store(tmp_path_factory: pytest.TempPathFactory) -> Path:

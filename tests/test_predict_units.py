@@ -53,6 +53,8 @@ def test_parse_values_accepts_numbers_and_numeric_strings() -> None:
         ([1, None], "non-numeric value None at position 2"),
         ("1,2,3", "must be a list of prices"),
         ([], "is empty"),
+        ("???", "is not set"),
+        (None, "is not set"),
     ],
 )
 def test_parse_values_refuses_what_is_not_a_finite_price(raw, message: str) -> None:

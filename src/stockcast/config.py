@@ -16,6 +16,16 @@ def project_root() -> str:
     return str(PROJECT_ROOT if CONFIG_DIR.is_dir() else Path(os.getcwd()))
 
 
+def local_store_overrides(folder: str | Path) -> list[str]:
+    """Hydra overrides that keep a run's logs and its MLflow store inside `folder`, leaving the
+    project's own store alone (tests, benchmarks, throwaway runs)."""
+    return [
+        f"paths.log_dir={folder}/logs",
+        f"registry.tracking_uri=sqlite:///{folder}/mlruns.db",
+        f"registry.artifact_location={folder}/mlartifacts",
+    ]
+
+
 def register_resolvers() -> None:
     """Make `${stockcast_root:}` available before any config is composed."""
     if not OmegaConf.has_resolver("stockcast_root"):

@@ -93,25 +93,15 @@ def plot_forecast(
         xlabel = "date"
     fig, ax = plt.subplots(figsize=(10, 4.5), dpi=110)
     ax.plot(history_x, history, color="black", linewidth=1.4, label="history")
-    # Join the forecast to the last known value so the line reads as a continuation.
+    # Join future lines to the last known value so they read as a continuation.
     joined_x = np.concatenate([history_x[-1:], forecast_x])
-    ax.plot(
-        joined_x,
-        np.concatenate([history[-1:], forecast]),
-        "o-",
-        color="tab:blue",
-        markersize=4,
-        label="forecast",
-    )
+    futures = [(forecast, "o-", "tab:blue", "forecast")]
     if actual is not None:
-        ax.plot(
-            joined_x,
-            np.concatenate([history[-1:], actual]),
-            "s--",
-            color="tab:green",
-            markersize=4,
-            label="actual",
-        )
+        futures.append((actual, "s--", "tab:green", "actual"))
+    for values, style, color, label in futures:
+        joined = np.concatenate([history[-1:], values])
+        ax.plot(joined_x, joined, style, color=color, markersize=4, label=label)
+    if actual is not None:
         mae = float(np.mean(np.abs(np.asarray(forecast) - np.asarray(actual))))
         title = f"{title}  (MAE {mae:.3f})"
     ax.axvline(history_x[-1], color="grey", linestyle=":", linewidth=1)

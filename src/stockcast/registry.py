@@ -16,6 +16,7 @@ from typing import Any
 from stockcast.errors import StockcastError
 
 MODEL_HASH_TAG = "model_hash"
+DEFAULT_EXPERIMENT = "stockcast-registry"
 HASHED_FILES = ("artifacts/weights.safetensors", "artifacts/spec.json")
 
 
@@ -75,9 +76,13 @@ class ModelRegistry:
         model_name: str,
         registry_uri: str | None = None,
         artifact_location: str | None = None,
-        experiment_name: str = "stockcast-registry",
+        experiment_name: str = DEFAULT_EXPERIMENT,
+        create: bool = False,
     ) -> None:
+        """`create=True` for writers (the register step): a missing SQLite store is created;
+        readers are told it does not exist instead of silently getting an empty one."""
         self.tracking_uri = tracking_uri
+        self.create = create
         self.registry_uri = registry_uri or tracking_uri
         self.model_name = model_name
         self.artifact_location = artifact_location
@@ -85,22 +90,23 @@ class ModelRegistry:
         self._client: Any = None
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> ModelRegistry:
+    def from_config(cls, cfg: Mapping[str, Any], *, create: bool = False) -> ModelRegistry:
         return cls(
             tracking_uri=cfg["tracking_uri"],
             model_name=cfg["model_name"],
             registry_uri=cfg.get("registry_uri"),
             artifact_location=cfg.get("artifact_location"),
-            experiment_name=cfg.get("experiment_name") or "stockcast-registry",
+            experiment_name=cfg.get("experiment_name") or DEFAULT_EXPERIMENT,
+            create=create,
         )
 
     # -- connection ----------------------------------------------------------------------
 
-    def client(self, *, must_exist: bool = True) -> Any:
+    def client(self) -> Any:
         """An MlflowClient; reading a SQLite store that is not there is an error, not a new file."""
         if self._client is None:
             db = _sqlite_file(self.tracking_uri)
-            if must_exist and db is not None and not db.is_file():
+            if not self.create and db is not None and not db.is_file():
                 raise RegistryError(
                     f"the model registry {self.tracking_uri} does not exist; register a model "
                     "first (make pipeline) or set registry.tracking_uri."
@@ -214,10 +220,10 @@ class ModelRegistry:
         import mlflow
 
         digest = model_hash(model_dir)
-        existing = self.find_by_hash(digest) if self._has_model(must_exist=False) else None
+        existing = self.find_by_hash(digest)
         if existing is not None:
             return existing, False
-        client = self.client(must_exist=False)
+        client = self.client()
         experiment = client.get_experiment_by_name(self.experiment_name)
         experiment_id = (
             experiment.experiment_id
@@ -239,10 +245,6 @@ class ModelRegistry:
         )
         client.set_terminated(run_id)
         return self.resolve(version=created.version), True
-
-    def _has_model(self, *, must_exist: bool) -> bool:
-        client = self.client(must_exist=must_exist)
-        return bool(client.search_registered_models(filter_string=f"name='{self.model_name}'"))
 
     def set_champion(self, alias: str, info: VersionInfo) -> None:
         """Point the alias at this version; stores without aliases get a tag instead."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from stockcast.bench.common import BenchOptions, Row
 from stockcast.bench.startup import wall_time
-from stockcast.config import PROJECT_ROOT
+from stockcast.config import PROJECT_ROOT, local_store_overrides
 
 PREDICT_SCRIPT = PROJECT_ROOT / "scripts" / "predict.py"
 REFERENCE_IMPORTS = "import torch, mlflow"
@@ -33,16 +33,8 @@ THROWAWAY_PIPELINE = (
 )
 
 
-def _store_overrides(store: Path) -> list[str]:
-    return [
-        f"paths.log_dir={store}/logs",
-        f"registry.tracking_uri=sqlite:///{store}/mlruns.db",
-        f"registry.artifact_location={store}/mlartifacts",
-    ]
-
-
 def register_throwaway_model(store: Path) -> None:
-    wall_time(["-m", "stockcast.pipeline", *THROWAWAY_PIPELINE, *_store_overrides(store)], 1)
+    wall_time(["-m", "stockcast.pipeline", *THROWAWAY_PIPELINE, *local_store_overrides(store)], 1)
 
 
 def predict_wall_times(store: Path, repeats: int) -> tuple[float, float]:
@@ -51,7 +43,7 @@ def predict_wall_times(store: Path, repeats: int) -> tuple[float, float]:
     values = ",".join(f"{100 + i:.1f}" for i in range(64))
     predict = [
         str(PREDICT_SCRIPT),
-        *_store_overrides(store),
+        *local_store_overrides(store),
         f"hydra.run.dir={store}/predict_run",
         f"input.values=[{values}]",
     ]

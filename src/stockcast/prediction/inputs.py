@@ -35,6 +35,8 @@ class InputSeries:
 
 def parse_values(raw: Any, key: str = "input.values") -> np.ndarray:
     """Explicit prices as float64, refusing strings, booleans, NaN and infinities by position."""
+    if raw is None or (isinstance(raw, str) and raw == "???"):
+        raise DataError(f"{key} is not set; give the last prices, e.g. {key}=[101.2,101.9,...].")
     if isinstance(raw, str | bytes) or not isinstance(raw, Sequence | np.ndarray):
         raise DataError(f"{key} must be a list of prices such as [101.2,101.9]; got {raw!r}.")
     values = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
@@ -94,11 +93,6 @@ def summary(
             "naive_mae_by_step": backtest.naive_mae_by_step().tolist(),
         }
     return out
-
-
-def write_json(path: Path, payload: dict[str, Any]) -> Path:
-    path.write_text(json.dumps(payload, indent=2))
-    return path
 
 
 def backtest_rows(series: InputSeries, backtest: RollingBacktest) -> list[dict[str, Any]]:

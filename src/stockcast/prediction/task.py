@@ -15,6 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.errors import ConfigError
+from stockcast.files import write_json
 from stockcast.prediction import outputs
 from stockcast.prediction.calendar import format_date
 from stockcast.prediction.forecast import (
@@ -82,7 +83,7 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
     rows = payload["forecast"]
     written = [
         outputs.write_csv(output_dir / outputs.FORECAST_CSV, rows),
-        outputs.write_json(output_dir / outputs.FORECAST_JSON, payload),
+        write_json(output_dir / outputs.FORECAST_JSON, payload),
     ]
     if backtest is not None:
         written.append(

@@ -13,6 +13,7 @@ from stockcast.cli import timed_step, user_errors_exit
 from stockcast.config import CONFIG_DIR
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ArtifactError
+from stockcast.files import write_json
 from stockcast.metrics import (
     forecast_errors,
     naive_forecast,
@@ -21,7 +22,7 @@ from stockcast.metrics import (
 )
 from stockcast.registry import model_hash
 from stockcast.serving.metadata import read_model_metadata
-from stockcast.steps.common import log, write_json
+from stockcast.steps.common import log
 
 REPORT_KIND = "stockcast.report"
 REPORT_FILE = "report.json"

@@ -17,10 +17,11 @@ from omegaconf import DictConfig
 from stockcast.cli import timed_step, user_errors_exit
 from stockcast.config import CONFIG_DIR
 from stockcast.errors import ArtifactError
+from stockcast.files import write_json
 from stockcast.metrics import pooled_errors
 from stockcast.registry import ModelRegistry, VersionInfo, model_hash
 from stockcast.serving.metadata import TRAINING_CONFIG_FILE, read_model_metadata
-from stockcast.steps.common import log, write_json
+from stockcast.steps.common import log
 from stockcast.steps.evaluate import WINDOWS_FILE, read_report
 
 DECISION_FILE = "decision.json"
@@ -76,7 +77,7 @@ def decide(
     }
     if not gate["passed"]:
         return decision
-    champion = registry.champion(cfg.register.alias) if registry.versions() else None
+    champion = registry.champion(cfg.register.alias)
     if champion is None:
         decision["reasons"].append("no champion yet")
         decision["promote"] = True
@@ -134,9 +135,9 @@ def run_register(cfg: DictConfig) -> dict[str, Any]:
             f"report {report_dir} was made for another model (hash {report['model_hash']}, this "
             f"model {digest}); evaluate this model folder first."
         )
-    registry = ModelRegistry.from_config(cfg.registry)
+    registry = ModelRegistry.from_config(cfg.registry, create=True)
     output_dir = Path(cfg.paths.output_dir)
-    existing = registry.find_by_hash(digest) if registry.versions() else None
+    existing = registry.find_by_hash(digest)
     if existing is not None:
         result = {
             "registered": False,

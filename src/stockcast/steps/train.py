@@ -14,9 +14,10 @@ from stockcast.cli import timed_step, user_errors_exit
 from stockcast.config import CONFIG_DIR
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ConfigError
+from stockcast.files import write_json
 from stockcast.provenance import git_commit
 from stockcast.serving.metadata import MODEL_KIND, TRAINING_CONFIG_FILE
-from stockcast.steps.common import flatten, log, plain, set_threads, write_json
+from stockcast.steps.common import flatten, log, plain, set_threads
 
 
 def check_windows_match(cfg: DictConfig, prepared: PreparedData) -> None:
