@@ -5,21 +5,19 @@ More: `model.alias=champion vis=true`, `input=csv input.path=prices.csv input.va
 meaning: configs/predict.yaml and configs/input/. Outputs land in the Hydra run directory.
 """
 
-import hydra
-from omegaconf import DictConfig
+from typing import Any
 
-from stockcast.cli import user_errors_exit
-from stockcast.config import CONFIG_DIR
+from stockcast.cli import hydra_task
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict")
-@user_errors_exit
-def main(cfg: DictConfig) -> None:
+def predict(cfg: Any) -> None:
     # Imported here so `--help` and config errors answer before torch and MLflow load.
     from stockcast.prediction.task import run_predict
 
     run_predict(cfg)
 
+
+main = hydra_task(predict, "predict", timed=False)
 
 if __name__ == "__main__":
     main()

@@ -9,11 +9,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
-from stockcast.config import CONFIG_DIR, PROJECT_ROOT, local_store_overrides
+from stockcast.config import PROJECT_ROOT, local_store_overrides
+from stockcast.config import compose_config as compose
 
 # A fast, small run: enough windows per split, few epochs.
 FAST_OVERRIDES = (
@@ -31,8 +31,7 @@ def isolated_overrides(tmp: Path) -> list[str]:
 
 def compose_config(config_name: str, overrides: Sequence[str], tmp: Path) -> DictConfig:
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name, overrides=[*isolated_overrides(tmp), *overrides])
+    cfg = compose(config_name, [*isolated_overrides(tmp), *overrides])
     with open_dict(cfg):
         cfg.paths.output_dir = str(tmp / "run")
     return cfg

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from stockcast.metrics import (
+from stockcast.forecasting import (
     forecast_errors,
     naive_forecast,
     pooled_errors,
@@ -17,9 +17,9 @@ from stockcast.models.losses import make_loss
 from stockcast.models.net import MLP, WindowScaler, build_price_forecaster
 
 SPEC = {
+    "previous_time_window": 10,
+    "next_time_window": 5,
     "mlp": {
-        "input_size": 10,
-        "horizon": 5,
         "hidden_sizes": [16, 16],
         "activation": "relu",
         "dropout": 0.0,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stockcast.errors import ConfigError, DataError
+from stockcast.errors import ArtifactError, ConfigError, DataError
 from stockcast.prediction.calendar import format_date, future_dates
 from stockcast.prediction.forecast import (
     LoadedModel,
@@ -87,7 +87,7 @@ def test_irregular_dates_continue_at_the_median_gap() -> None:
 
 def test_window_overrides_that_agree_pass_and_others_are_refused() -> None:
     check_window_overrides({"previous_time_window": P, "next_time_window": None}, META)
-    with pytest.raises(ConfigError, match="previous_time_window=5 disagrees with the model"):
+    with pytest.raises(ArtifactError, match=r"the model takes 4 values .* asks for 5 in"):
         check_window_overrides({"previous_time_window": 5}, META)
 
 

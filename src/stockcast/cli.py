@@ -1,19 +1,23 @@
-"""Shared behaviour of the command-line entry points."""
+"""Shared behaviour of the command-line entry points: one Hydra task wrapper for all of them."""
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from stockcast.config import CONFIG_DIR, register_resolvers
 from stockcast.errors import StockcastError
+from stockcast.steps.table import TIMING_FILE
 
 T = TypeVar("T")
-TIMING_FILE = "timing.json"
+# Artifact copies here are local folders: MLflow's progress bars only clutter the logs.
+QUIET_ENVIRONMENT = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
 
 def user_errors_exit(func: Callable[..., T]) -> Callable[..., T]:
@@ -40,19 +44,46 @@ def _in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def timed_step(func: Callable[..., T]) -> Callable[..., T]:
-    """Record when the task body starts and ends (timing.json in the run dir), so the runner can
-    split each step's wall time into start-up (imports, config) and work."""
+def _record_timing(output_dir: Path, entered: float) -> None:
+    """When the task body ran (timing.json in the run dir): the runner splits each step's wall
+    time into start-up (imports, config) and work with it."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / TIMING_FILE).write_text(json.dumps({"entered": entered, "finished": time.time()}))
 
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
+
+def hydra_task(
+    task: Callable[[Any], T], config_name: str = "pipeline", *, timed: bool = True
+) -> Callable[[], T]:
+    """The `main()` of an entry point: compose `config_name`, validate it against the schema,
+    run `task(cfg)`, and report user errors as one line (exit 2).
+
+    Every step, `src/train.py` and predict use this, so validation and error handling are the
+    same everywhere and happen before any data is read.
+    """
+    import hydra
+    from omegaconf import DictConfig
+
+    from stockcast.schema import validate_config
+
+    @functools.wraps(task)
+    def body(cfg: DictConfig) -> T:
         from hydra.core.hydra_config import HydraConfig
 
         entered = time.time()
         try:
-            return func(*args, **kwargs)
+            return task(validate_config(cfg))
         finally:
-            out = Path(HydraConfig.get().runtime.output_dir) / TIMING_FILE
-            out.write_text(json.dumps({"entered": entered, "finished": time.time()}))
+            if timed:
+                _record_timing(Path(HydraConfig.get().runtime.output_dir), entered)
 
-    return wrapper
+    decorated = hydra.main(
+        version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name
+    )(user_errors_exit(body))
+
+    def main() -> T:
+        register_resolvers()
+        for name, value in QUIET_ENVIRONMENT.items():
+            os.environ.setdefault(name, value)
+        return decorated()
+
+    return main

@@ -1,11 +1,18 @@
-"""Hydra/OmegaConf glue shared by every entry point."""
+"""Hydra/OmegaConf glue shared by every entry point: where configs live, and composing them.
+
+Nothing happens on import: entry points call `register_resolvers()` (or `compose_config`, which
+does) before any config that uses `${stockcast_root:}` is composed.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
+
+from stockcast.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = PROJECT_ROOT / "configs"
@@ -14,6 +21,12 @@ CONFIG_DIR = PROJECT_ROOT / "configs"
 def project_root() -> str:
     """The folder holding configs/: logs, the local MLflow store and data default to it."""
     return str(PROJECT_ROOT if CONFIG_DIR.is_dir() else Path(os.getcwd()))
+
+
+def register_resolvers() -> None:
+    """Make `${stockcast_root:}` available; safe to call any number of times."""
+    if not OmegaConf.has_resolver("stockcast_root"):
+        OmegaConf.register_new_resolver("stockcast_root", project_root)
 
 
 def local_store_overrides(folder: str | Path) -> list[str]:
@@ -26,12 +39,37 @@ def local_store_overrides(folder: str | Path) -> list[str]:
     ]
 
 
-def register_resolvers() -> None:
-    """Make `${stockcast_root:}` available before any config is composed."""
-    if not OmegaConf.has_resolver("stockcast_root"):
-        OmegaConf.register_new_resolver("stockcast_root", project_root)
+def compose_config(
+    config_name: str,
+    overrides: Sequence[str] = (),
+    *,
+    config_dir: str | Path = CONFIG_DIR,
+    return_hydra_config: bool = False,
+    what: str = "the config",
+) -> DictConfig:
+    """Compose a config as its entry point would, outside a running Hydra app.
 
+    A bad override (misspelt key, unknown experiment) becomes one `ConfigError` sentence naming
+    `what` was being composed, instead of Hydra's multi-line exception.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
 
-register_resolvers()
-# Artifact copies here are local folders: MLflow's progress bars only clutter the logs.
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    register_resolvers()
+    # Composing inside a running Hydra app (the in-process runner) needs its own instance.
+    saved = GlobalHydra.instance().hydra if GlobalHydra.instance().is_initialized() else None
+    if saved is not None:
+        GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            return compose(
+                config_name, overrides=list(overrides), return_hydra_config=return_hydra_config
+            )
+    except (HydraException, OmegaConfBaseException) as err:
+        first_line = str(err).strip().splitlines()[0]
+        raise ConfigError(f"cannot compose {what}: {first_line}") from None
+    finally:
+        if saved is not None:
+            GlobalHydra.instance().initialize(saved)

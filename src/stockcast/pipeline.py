@@ -1,10 +1,11 @@
-"""The local executor: prepare -> train -> evaluate -> register.
+"""The local executor of the step table: prepare -> train -> evaluate -> register.
 
-`python -m stockcast.pipeline experiment=mlp_w10` (what `make pipeline` runs). Every step gets the
-same overrides, its own folder under one pipeline run directory, and its ports bound to folders
-produced by the steps before it. `pipeline.executor=subprocess` runs each step as the exact
-command line an Azure ML component runs; `inprocess` (default) composes the same config and calls
-the same step function, paying the heavy imports once instead of four times.
+`python -m stockcast.pipeline experiment=mlp_w10` (what `make pipeline` runs). It loops over the
+table: every step gets the same overrides, its own folder under one pipeline run directory, and
+its input ports bound to the folders that earlier steps wrote under the same port names.
+`pipeline.executor=subprocess` runs each step as the exact command line an Azure ML component
+runs; `inprocess` (default) composes the same config and calls the same step function, paying the
+heavy imports once instead of once per step.
 """
 
 from __future__ import annotations
@@ -14,31 +15,20 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from stockcast.cli import TIMING_FILE, user_errors_exit
-from stockcast.config import CONFIG_DIR
+from stockcast.cli import hydra_task
+from stockcast.config import compose_config
 from stockcast.errors import StockcastError
-from stockcast.steps.register import DECISION_FILE
-from stockcast.steps.spec import STEP_SPECS, STRING, StepSpec
-
-EXECUTORS = ("inprocess", "subprocess")
-# The heavy libraries each step's work needs.
-STEP_IMPORTS = {
-    "prepare": ("numpy", "pandas"),
-    "train": ("torch", "lightning", "mlflow"),
-    "evaluate": ("mlflow.pyfunc", "matplotlib.pyplot"),
-    "register": ("mlflow",),
-}
+from stockcast.steps.table import DECISION_FILE, STEPS, TIMING_FILE, Step, wiring
 
 
 class StepFailed(StockcastError):
-    """A step exited non-zero: the run stops there."""
+    """A step failed: the run stops there."""
 
 
 @dataclass
@@ -49,8 +39,34 @@ class StepTiming:
     total_s: float
 
 
+def step_folders(run_dir: Path, steps: Sequence[Step]) -> dict[str, dict[str, Path]]:
+    """step -> {port -> folder}: outputs under the step's own folder, inputs where their producer
+    wrote them (the wiring the step table derives from port names)."""
+    edges = wiring(steps)
+    written: dict[tuple[str, str], Path] = {}
+    folders: dict[str, dict[str, Path]] = {}
+    for step in steps:
+        for port in step.outputs:
+            written[(step.name, port.name)] = run_dir / step.name / port.name
+        folders[step.name] = {
+            **{port: written[(producer, port)] for port, producer in edges[step.name].items()},
+            **{port.name: written[(step.name, port.name)] for port in step.outputs},
+        }
+    return folders
+
+
+def port_bindings(step: Step, folders: dict[str, Path], config_keys: Container[str]) -> list[str]:
+    """`key=folder` overrides for the step's folder ports (string ports come from the config)."""
+    values = {name: str(folder) for name, folder in folders.items()}
+    return [f"{key}={value}" for key, value in step.bindings(values, config_keys).items()]
+
+
 def step_command(
-    step: StepSpec, run_dir: Path, overrides: list[str], folders: dict[str, Path]
+    step: Step,
+    run_dir: Path,
+    overrides: list[str],
+    folders: dict[str, Path],
+    config_keys: Container[str],
 ) -> list[str]:
     """The step's command line: entry point, user overrides, its run dir, its port bindings."""
     return [
@@ -59,11 +75,11 @@ def step_command(
         step.module,
         *overrides,
         f"hydra.run.dir={run_dir / step.name}",
-        *port_bindings(step, folders),
+        *port_bindings(step, folders, config_keys),
     ]
 
 
-def run_step(step: StepSpec, command: list[str], step_dir: Path) -> StepTiming:
+def run_step_subprocess(step: Step, command: list[str], step_dir: Path) -> StepTiming:
     spawned = time.time()
     result = subprocess.run(command, stderr=subprocess.PIPE, text=True)
     ended = time.time()
@@ -77,9 +93,9 @@ def run_step(step: StepSpec, command: list[str], step_dir: Path) -> StepTiming:
             f"its log is in {step_dir}."
         )
     timing_path = step_dir / TIMING_FILE
-    timing = json.loads(timing_path.read_text()) if timing_path.is_file() else None
-    if timing is None:
+    if not timing_path.is_file():
         return StepTiming(step.name, float("nan"), float("nan"), ended - spawned)
+    timing = json.loads(timing_path.read_text())
     return StepTiming(
         step.name,
         timing["entered"] - spawned,
@@ -88,63 +104,48 @@ def run_step(step: StepSpec, command: list[str], step_dir: Path) -> StepTiming:
     )
 
 
-def run_step_inprocess(step: StepSpec, overrides: list[str], step_dir: Path) -> StepTiming:
+def run_step_inprocess(step: Step, overrides: list[str], step_dir: Path) -> StepTiming:
     """Compose the step's config exactly as its entry point would, then call its function."""
-    from hydra import compose
-
-    from stockcast.steps import STEP_FUNCTIONS
-
     started = time.time()
-    cfg = compose("pipeline", overrides=[*overrides, f"paths.output_dir={step_dir}"])
+    cfg = compose_config(
+        "pipeline", [*overrides, f"paths.output_dir={step_dir}"], what=f"the {step.name} step"
+    )
     # Counted as start-up: what a fresh process would pay before the step's own work (paid once
     # here, by the first step that needs a library).
-    for module in STEP_IMPORTS.get(step.name, ()):
+    for module in step.imports:
         importlib.import_module(module)
+    function = step.function
     composed = time.time()
     step_dir.mkdir(parents=True, exist_ok=True)
     try:
-        STEP_FUNCTIONS[step.name](cfg)
+        function(cfg)
     except StockcastError as err:
         raise StepFailed(f"step {step.name!r} failed: {err}") from None
     ended = time.time()
     return StepTiming(step.name, composed - started, ended - composed, ended - started)
 
 
-def user_overrides() -> list[str]:
-    """The overrides the pipeline was started with, minus Hydra's own settings."""
-    return [o for o in HydraConfig.get().overrides.task if not o.startswith("hydra.")]
-
-
-def port_bindings(step: StepSpec, folders: dict[str, Path]) -> list[str]:
-    return [
-        f"{port.key}={folders[port.name]}"
-        for port in (*step.inputs, *step.outputs)
-        if port.kind != STRING
-    ]
-
-
 def run_pipeline(
-    run_dir: Path, overrides: list[str], executor: str = "inprocess"
-) -> tuple[dict, list[StepTiming]]:
-    if executor not in EXECUTORS:
-        raise StockcastError(
-            f"pipeline.executor {executor!r} is unknown; choose one of {list(EXECUTORS)}."
-        )
-    folders: dict[str, Path] = {}
+    run_dir: Path,
+    overrides: list[str],
+    config_keys: Container[str],
+    executor: str = "inprocess",
+    steps: Sequence[Step] = STEPS,
+) -> list[StepTiming]:
+    """Run every step of `steps` in order; the config (whose top-level keys are `config_keys`)
+    was validated once before this."""
+    folders = step_folders(run_dir, steps)
     timings = []
-    for step in STEP_SPECS:
-        for port in step.outputs:
-            folders[port.name] = run_dir / step.name / port.name
+    for step in steps:
         print(f"==> {step.name}", flush=True)
         step_dir = run_dir / step.name
         if executor == "subprocess":
-            command = step_command(step, run_dir, overrides, folders)
-            timings.append(run_step(step, command, step_dir))
+            command = step_command(step, run_dir, overrides, folders[step.name], config_keys)
+            timings.append(run_step_subprocess(step, command, step_dir))
         else:
-            step_overrides = [*overrides, *port_bindings(step, folders)]
+            step_overrides = [*overrides, *port_bindings(step, folders[step.name], config_keys)]
             timings.append(run_step_inprocess(step, step_overrides, step_dir))
-    decision = json.loads((run_dir / "register" / DECISION_FILE).read_text())
-    return decision, timings
+    return timings
 
 
 def timing_table(timings: list[StepTiming]) -> str:
@@ -155,16 +156,26 @@ def timing_table(timings: list[StepTiming]) -> str:
     return "\n".join(rows)
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="pipeline")
-@user_errors_exit
-def main(cfg: DictConfig) -> None:
+def user_overrides() -> list[str]:
+    """The overrides the pipeline was started with, minus Hydra's own settings."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return [o for o in HydraConfig.get().overrides.task if not o.startswith("hydra.")]
+
+
+def run_local_pipeline(cfg: DictConfig) -> dict:
+    """`make pipeline`: every step of the table, then the register step's decision."""
     run_dir = Path(cfg.paths.output_dir)
-    decision, timings = run_pipeline(run_dir, user_overrides(), cfg.pipeline.executor)
+    timings = run_pipeline(run_dir, user_overrides(), set(cfg), cfg.pipeline.executor)
+    decision = json.loads((run_dir / "register" / DECISION_FILE).read_text())
     (run_dir / "timings.txt").write_text(timing_table(timings) + "\n")
     print(timing_table(timings))
     print(f"pipeline run: {run_dir}")
     print(decision["message"])
+    return decision
 
+
+main = hydra_task(run_local_pipeline, "pipeline", timed=False)
 
 if __name__ == "__main__":
     main()

@@ -6,19 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.errors import ConfigError
-
-NORMALIZATIONS = ("per_window", "standard", "minmax", "none")
-
 
 def fit_scaler(kind: str, train_values: np.ndarray, min_relative_scale: float) -> dict[str, Any]:
-    """Return the scaler spec the model is built with; global kinds see train values only."""
-    if kind not in NORMALIZATIONS:
-        raise ConfigError(
-            f"data.normalization {kind!r} is unknown; choose one of {list(NORMALIZATIONS)}."
-        )
-    if min_relative_scale <= 0:
-        raise ConfigError("data.min_relative_scale must be above 0 so flat windows stay finite.")
+    """Return the scaler spec the model is built with; global kinds see train values only.
+
+    `kind` is one of schema.NORMALIZATIONS (the config schema refuses others before this runs).
+    """
     loc, scale = 0.0, 1.0
     if kind == "standard":
         loc, scale = float(train_values.mean()), float(train_values.std())

@@ -8,23 +8,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from stockcast.data.series import Series
-from stockcast.errors import ConfigError, DataError
+from stockcast.errors import DataError
 
 SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
 class WindowSpec:
-    """How many past values go in and how many future values come out."""
+    """How many past values go in and how many future values come out (sizes checked by the
+    config schema)."""
 
     previous_time_window: int
     next_time_window: int
-
-    def __post_init__(self) -> None:
-        for name in ("previous_time_window", "next_time_window"):
-            value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or value <= 0:
-                raise ConfigError(f"data.{name} is {value!r}; it must be a whole number above 0.")
 
     @property
     def length(self) -> int:
@@ -61,22 +56,6 @@ class SplitData:
         return self.values[self.offsets[index] : self.offsets[index + 1]]
 
 
-def validate_fractions(fractions: Mapping[str, float]) -> dict[str, float]:
-    """Fractions must each lie in (0, 1) and sum to 1."""
-    if set(fractions) != set(SPLITS):
-        raise ConfigError(f"data.split must give exactly {list(SPLITS)}; got {sorted(fractions)}.")
-    values = {name: float(fractions[name]) for name in SPLITS}
-    for name, value in values.items():
-        if not 0.0 < value < 1.0:
-            raise ConfigError(
-                f"data.split.{name} is {value}; each split fraction must be in (0, 1)."
-            )
-    total = sum(values.values())
-    if abs(total - 1.0) > 1e-6:
-        raise ConfigError(f"data.split fractions sum to {total:g}; make them sum to 1.")
-    return values
-
-
 def split_lengths(n: int, fractions: Mapping[str, float]) -> dict[str, int]:
     n_train = round(n * fractions["train"])
     n_val = round(n * fractions["val"])
@@ -86,8 +65,10 @@ def split_lengths(n: int, fractions: Mapping[str, float]) -> dict[str, int]:
 def split_series(
     series: Sequence[Series], window: WindowSpec, fractions: Mapping[str, float]
 ) -> dict[str, SplitData]:
-    """Cut every series at the same fractions; each split must hold at least one full window."""
-    fractions = validate_fractions(fractions)
+    """Cut every series at the same fractions; each split must hold at least one full window.
+
+    The fractions are the config schema's (three, each in (0, 1), summing to 1).
+    """
     if not series:
         raise DataError("the data source gave no series; check the data config.")
     pieces: dict[str, list[tuple[np.ndarray, np.ndarray | None]]] = {name: [] for name in SPLITS}

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stockcast.metrics import naive_forecast, pooled_errors
+from stockcast.forecasting import naive_forecast, pooled_errors
 from stockcast.models.net import PriceForecaster
 
 

@@ -28,10 +28,6 @@ class MLP(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation {activation!r} is unknown; choose from {list(ACTIVATIONS)}"
-            )
         layers: list[nn.Module] = []
         width = input_size
         for hidden in hidden_sizes:
@@ -93,16 +89,19 @@ class PriceForecaster(nn.Module):
 
 
 def build_price_forecaster(spec: Mapping[str, Any]) -> PriceForecaster:
-    """Rebuild the network from its JSON spec (what the saved model directory stores)."""
-    mlp = spec["mlp"]
-    scaler = spec["scaler"]
+    """Rebuild the network from its JSON spec (what the saved model directory stores).
+
+    The one place the users' words meet the network's: previous_time_window is the MLP's
+    input_size, next_time_window its horizon.
+    """
+    mlp, scaler = spec["mlp"], spec["scaler"]
     return PriceForecaster(
         MLP(
-            int(mlp["input_size"]),
-            int(mlp["horizon"]),
-            [int(h) for h in mlp["hidden_sizes"]],
-            mlp["activation"],
-            float(mlp["dropout"]),
+            input_size=int(spec["previous_time_window"]),
+            horizon=int(spec["next_time_window"]),
+            hidden_sizes=[int(h) for h in mlp["hidden_sizes"]],
+            activation=mlp["activation"],
+            dropout=float(mlp["dropout"]),
         ),
         WindowScaler(
             scaler["kind"],
@@ -113,12 +112,14 @@ def build_price_forecaster(spec: Mapping[str, Any]) -> PriceForecaster:
     )
 
 
-def network_spec(model_cfg: Mapping[str, Any], scaler: Mapping[str, Any]) -> dict[str, Any]:
-    """The JSON-able description `build_price_forecaster` needs."""
+def network_spec(
+    model_cfg: Mapping[str, Any], window: Any, scaler: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The JSON-able description `build_price_forecaster` needs; `window` has the two sizes."""
     return {
+        "previous_time_window": int(window.previous_time_window),
+        "next_time_window": int(window.next_time_window),
         "mlp": {
-            "input_size": int(model_cfg["input_size"]),
-            "horizon": int(model_cfg["horizon"]),
             "hidden_sizes": [int(h) for h in model_cfg["hidden_sizes"]],
             "activation": str(model_cfg["activation"]),
             "dropout": float(model_cfg["dropout"]),

@@ -9,6 +9,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from stockcast.errors import ConfigError, DataError
+from stockcast.forecasting import (
+    RollingOrigins,
+    check_window_sizes,
+    forecast_errors,
+    naive_forecast,
+    rolling_origins,
+)
 from stockcast.prediction.calendar import future_dates
 from stockcast.prediction.inputs import InputSeries
 
@@ -52,15 +59,18 @@ class LoadedModel:
 
 def check_window_overrides(requested: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
     """Window sizes belong to the model; an explicit value that disagrees is a mistake, refused."""
-    for key in WINDOW_KEYS:
-        wanted = requested.get(key)
-        if wanted is not None and not isinstance(wanted, int):
-            raise ConfigError(f"{key}={wanted!r} is not a whole number; drop it or give one.")
-        if wanted is not None and wanted != int(metadata[key]):
-            raise ConfigError(
-                f"{key}={wanted} disagrees with the model, which was trained with "
-                f"{key}={metadata[key]}; drop the override or pick a model trained with {wanted}."
-            )
+    model_windows = tuple(int(metadata[key]) for key in WINDOW_KEYS)
+    asked = tuple(
+        model_windows[i] if requested.get(key) is None else int(requested[key])
+        for i, key in enumerate(WINDOW_KEYS)
+    )
+    check_window_sizes(
+        model_windows,
+        asked,
+        "the model",
+        "the command line asks for",
+        "drop previous_time_window/next_time_window or pick a model trained with them",
+    )
 
 
 @dataclass(frozen=True)
@@ -73,10 +83,6 @@ class Forecast:
     x: np.ndarray | None
     actual: np.ndarray | None = None
     date_frequency: str | None = None
-
-    @property
-    def steps(self) -> np.ndarray:
-        return np.arange(1, len(self.forecast) + 1)
 
 
 def _require(series: InputSeries, needed: int, why: str) -> None:
@@ -117,29 +123,36 @@ def forecast_held_out(model: LoadedModel, series: InputSeries) -> Forecast:
 
 @dataclass(frozen=True)
 class RollingBacktest:
-    """Forecasts from every origin whose targets lie in the last `span` values of the input.
+    """Forecasts from every origin whose targets lie in the input's last `span` values, with the
+    naive forecast from the same origins (the baseline to beat)."""
 
-    `forecasts[i, k]` is the (k+1)-step-ahead forecast made at origin `origins[i]`, whose target
-    is `series[origins[i] + k]`; `naive` repeats the last known value (the baseline to beat).
-    """
-
-    origins: np.ndarray
+    windows: RollingOrigins
     forecasts: np.ndarray
-    actual: np.ndarray
     naive: np.ndarray
     stretch_start: int
 
+    @property
+    def origins(self) -> np.ndarray:
+        return self.windows.origins
+
+    @property
+    def actual(self) -> np.ndarray:
+        return self.windows.actual
+
     def mae_by_step(self) -> np.ndarray:
-        return np.abs(self.forecasts - self.actual).mean(axis=0)
+        return _mae_by_step(self.forecasts, self.actual)
 
     def naive_mae_by_step(self) -> np.ndarray:
-        return np.abs(self.naive - self.actual).mean(axis=0)
+        return _mae_by_step(self.naive, self.actual)
 
     def aligned(self, step: int, length: int) -> np.ndarray:
         """The `step`-ahead forecasts placed at their target positions within the stretch."""
-        line = np.full(length, np.nan)
-        line[self.origins + step - 1 - self.stretch_start] = self.forecasts[:, step - 1]
-        return line
+        return self.windows.aligned(self.forecasts, step, self.stretch_start, length)
+
+
+def _mae_by_step(forecast: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    # MAE needs no MASE scale; 1.0 leaves it in price units.
+    return forecast_errors(forecast, actual, mase_scale=1.0)["mae"]
 
 
 def rolling_backtest(model: LoadedModel, series: InputSeries, span: int) -> RollingBacktest:
@@ -152,10 +165,8 @@ def rolling_backtest(model: LoadedModel, series: InputSeries, span: int) -> Roll
         )
     n = len(series.values)
     stretch_start = max(p, n - span)
-    # origin = index of the first target; its inputs are [origin - p, origin).
-    origins = np.arange(stretch_start, n - h + 1)
-    gathered = series.values[origins[:, None] + np.arange(-p, h)]
-    forecasts = model.predict(gathered[:, :p])
-    actual = gathered[:, p:]
-    naive = np.repeat(gathered[:, p - 1 : p], h, axis=1)
-    return RollingBacktest(origins, forecasts, actual, naive, stretch_start)
+    # A window starting at s has its first target (its origin) at s + p.
+    windows = rolling_origins(series.values, p, h, np.arange(stretch_start - p, n - h - p + 1))
+    return RollingBacktest(
+        windows, model.predict(windows.inputs), naive_forecast(windows.inputs, h), stretch_start
+    )

@@ -14,7 +14,6 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.errors import ConfigError
 from stockcast.files import write_json
 from stockcast.prediction import outputs
 from stockcast.prediction.calendar import format_date
@@ -29,14 +28,12 @@ from stockcast.prediction.forecast import (
 from stockcast.prediction.inputs import InputSeries, build_input
 
 log = logging.getLogger(__name__)
-MODES = ("forecast", "backtest")
 
 
 def configure_mlflow_client(connection: Any) -> None:
-    """Bound MLflow's HTTP retries and hide its download progress bar (set before first use)."""
+    """Bound MLflow's HTTP retries (set before first use)."""
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(connection.timeout_s)))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(int(connection.max_retries)))
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def load_registered_model(cfg: DictConfig, download_dir: Path) -> tuple[LoadedModel, str]:
@@ -62,8 +59,6 @@ def load_registered_model(cfg: DictConfig, download_dir: Path) -> tuple[LoadedMo
 
 def run_predict(cfg: DictConfig) -> dict[str, Any]:
     """The whole task; returns what forecast.json holds."""
-    if cfg.mode not in MODES:
-        raise ConfigError(f"mode {cfg.mode!r} is unknown; choose one of {list(MODES)}.")
     configure_mlflow_client(cfg.registry_connection)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

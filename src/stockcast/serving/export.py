@@ -11,12 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from stockcast.models.net import PriceForecaster
-from stockcast.serving.metadata import MODEL_KIND, TRAINING_CONFIG_FILE
 
-__all__ = ["MODEL_KIND", "TRAINING_CONFIG_FILE", "save_model_dir", "torch_forecast"]
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 # The only modules the pyfunc imports: the model carries these, not the whole project.
 SERVING_MODULES = (
@@ -54,10 +51,10 @@ def save_model_dir(
     if path.exists():
         shutil.rmtree(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    input_size, horizon = int(spec["mlp"]["input_size"]), int(spec["mlp"]["horizon"])
+    previous, following = int(spec["previous_time_window"]), int(spec["next_time_window"])
     signature = ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype(np.float64), (-1, input_size))]),
-        outputs=Schema([TensorSpec(np.dtype(np.float64), (-1, horizon))]),
+        inputs=Schema([TensorSpec(np.dtype(np.float64), (-1, previous))]),
+        outputs=Schema([TensorSpec(np.dtype(np.float64), (-1, following))]),
     )
     with tempfile.TemporaryDirectory() as staging:
         weights = Path(staging) / "weights.safetensors"
@@ -73,7 +70,7 @@ def save_model_dir(
                 artifacts={"weights": str(weights), "spec": str(spec_file)},
                 code_paths=[str(_stage_serving_package(Path(staging)))],
                 signature=signature,
-                input_example=np.asarray(input_example, dtype=np.float64).reshape(-1, input_size),
+                input_example=np.asarray(input_example, dtype=np.float64).reshape(-1, previous),
                 metadata=dict(metadata),
                 pip_requirements=[_requirement(name) for name in SERVING_REQUIREMENTS],
             )
@@ -94,9 +91,3 @@ def _stage_serving_package(staging: Path) -> Path:
 def _drop_caches(path: Path) -> None:
     for cache in path.rglob("__pycache__"):
         shutil.rmtree(cache, ignore_errors=True)
-
-
-def torch_forecast(net: PriceForecaster, prices: np.ndarray) -> np.ndarray:
-    """The forecast the pyfunc returns, computed straight from the network (for checks)."""
-    with torch.inference_mode():
-        return net(torch.as_tensor(prices, dtype=torch.float32)).double().numpy()

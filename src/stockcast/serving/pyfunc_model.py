@@ -20,8 +20,8 @@ from safetensors.torch import load_file
 from stockcast.models.net import build_price_forecaster
 
 
-def as_price_matrix(model_input: Any, input_size: int) -> np.ndarray:
-    """Rows of `input_size` finite prices, from an array, a list of rows or a DataFrame."""
+def as_price_matrix(model_input: Any, previous_time_window: int) -> np.ndarray:
+    """Rows of `previous_time_window` finite prices, from an array, a list of rows or a DataFrame."""
     values = model_input.to_numpy() if hasattr(model_input, "to_numpy") else model_input
     try:
         matrix = np.asarray(values, dtype=np.float64)
@@ -29,9 +29,10 @@ def as_price_matrix(model_input: Any, input_size: int) -> np.ndarray:
         raise ValueError("the input must hold numbers only") from None
     if matrix.ndim == 1:
         matrix = matrix.reshape(1, -1)
-    if matrix.ndim != 2 or matrix.shape[1] != input_size:
+    if matrix.ndim != 2 or matrix.shape[1] != previous_time_window:
         raise ValueError(
-            f"each input row must hold exactly {input_size} prices; got shape {matrix.shape}"
+            f"each input row must hold exactly {previous_time_window} prices; "
+            f"got shape {matrix.shape}"
         )
     if not np.isfinite(matrix).all():
         raise ValueError("the input holds NaN or infinite values; give finite prices")
@@ -45,11 +46,11 @@ class PriceForecastModel(PythonModel):
         self.net = build_price_forecaster(spec)
         self.net.load_state_dict(load_file(context.artifacts["weights"]))
         self.net.eval()
-        self.input_size = int(spec["mlp"]["input_size"])
+        self.previous_time_window = int(spec["previous_time_window"])
 
     # No type hints here on purpose: MLflow would try to derive a schema from them.
     def predict(self, context, model_input, params=None):
-        prices = as_price_matrix(model_input, self.input_size)
+        prices = as_price_matrix(model_input, self.previous_time_window)
         with torch.inference_mode():
             forecast = self.net(torch.from_numpy(prices).to(torch.float32))
         return forecast.to(torch.float64).numpy()

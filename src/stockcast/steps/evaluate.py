@@ -5,59 +5,38 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 from omegaconf import DictConfig
 
-from stockcast.cli import timed_step, user_errors_exit
-from stockcast.config import CONFIG_DIR
+from stockcast.cli import hydra_task
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ArtifactError
 from stockcast.files import write_json
-from stockcast.metrics import (
-    forecast_errors,
+from stockcast.forecasting import (
+    RollingOrigins,
+    check_window_sizes,
     naive_forecast,
-    pooled_errors,
+    rolling_origins,
+    score,
     seasonal_naive_forecast,
 )
 from stockcast.registry import model_hash
 from stockcast.serving.metadata import read_model_metadata
 from stockcast.steps.common import log
+from stockcast.steps.table import REPORT_FILE, WINDOWS_FILE
 
 REPORT_KIND = "stockcast.report"
-REPORT_FILE = "report.json"
-WINDOWS_FILE = "test_windows.npz"
 
 
-def check_compatible(metadata: dict[str, Any], prepared: PreparedData, model_dir: Path) -> None:
-    model_windows = (metadata["previous_time_window"], metadata["next_time_window"])
-    data_windows = (prepared.window.previous_time_window, prepared.window.next_time_window)
-    if model_windows != data_windows:
-        raise ArtifactError(
-            f"model {model_dir} takes {model_windows[0]} values and forecasts {model_windows[1]}, "
-            f"but the prepared data has windows {data_windows[0]} / {data_windows[1]}; "
-            "evaluate it on data prepared with the same window sizes."
-        )
-
-
-def rolling_origin_windows(prepared: PreparedData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every forecast origin of the test split, step 1: (starts, inputs, actual)."""
+def origins_of_test_split(prepared: PreparedData) -> RollingOrigins:
+    """Every forecast origin of the test split (step 1), never crossing from one series to the next."""
     test, window = prepared.splits["test"], prepared.window
-    starts = test.window_starts(window)
-    windows = test.values[starts[:, None] + np.arange(window.length)]
-    return (
-        starts,
-        windows[:, : window.previous_time_window],
-        windows[:, window.previous_time_window :],
+    return rolling_origins(
+        test.values,
+        window.previous_time_window,
+        window.next_time_window,
+        test.window_starts(window),
     )
-
-
-def score(forecast: np.ndarray, actual: np.ndarray, mase_scale: float) -> dict[str, Any]:
-    per_step = forecast_errors(forecast, actual, mase_scale)
-    return {
-        "pooled": pooled_errors(forecast, actual, mase_scale),
-        "per_step": {name: values.tolist() for name, values in per_step.items()},
-    }
 
 
 def gate_threshold(
@@ -102,13 +81,19 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     model_dir = Path(cfg.evaluate.model_dir)
     metadata = read_model_metadata(model_dir)
     prepared = PreparedData.load(cfg.evaluate.prepared_dir)
-    check_compatible(metadata, prepared, model_dir)
+    check_window_sizes(
+        (metadata["previous_time_window"], metadata["next_time_window"]),
+        (prepared.window.previous_time_window, prepared.window.next_time_window),
+        f"model {model_dir}",
+        "the prepared data has windows of",
+    )
     output_dir = Path(cfg.evaluate.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
 
-    starts, inputs, actual = rolling_origin_windows(prepared)
+    windows = origins_of_test_split(prepared)
+    inputs, actual = windows.inputs, windows.actual
     forecast = load_price_model(model_dir).predict(inputs)
-    horizon, scale = actual.shape[1], prepared.mase_scale
+    horizon, scale = windows.next_time_window, prepared.mase_scale
     forecasts = {"model": forecast, "naive": naive_forecast(inputs, horizon)}
     season = int(cfg.evaluate.season_length)
     if 1 <= season <= inputs.shape[1]:
@@ -116,14 +101,14 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     metrics = {name: score(values, actual, scale) for name, values in forecasts.items()}
     np.savez(output_dir / WINDOWS_FILE, inputs=inputs, actual=actual, forecast=forecast)
 
-    plots = _plot(prepared, starts, forecasts, metrics, output_dir, metadata, cfg)
+    plots = _plot(prepared, windows, forecast, metrics, output_dir, cfg)
     test_mase = metrics["model"]["pooled"]["mase"]
     report = {
         "kind": REPORT_KIND,
         "model_hash": model_hash(model_dir),
         "model_metadata": metadata,
         "data_hash": prepared.meta["data_hash"],
-        "n_windows": len(starts),
+        "n_windows": len(windows),
         "horizon": horizon,
         "mase_scale": scale,
         "season_length": season if "seasonal_naive" in forecasts else None,
@@ -140,7 +125,7 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     pooled = {name: m["pooled"]["mase"] for name, m in metrics.items()}
     log.info(
         "test MASE over %d origins: %s; gate %s",
-        len(starts),
+        len(windows),
         ", ".join(f"{k} {v:.4f}" for k, v in pooled.items()),
         "passed" if report["gate"]["passed"] else f"refused ({report['gate']['reason']})",
     )
@@ -149,34 +134,28 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 def _plot(
     prepared: PreparedData,
-    starts: np.ndarray,
-    forecasts: dict[str, np.ndarray],
+    windows: RollingOrigins,
+    forecast: np.ndarray,
     metrics: dict[str, Any],
     output_dir: Path,
-    metadata: dict[str, Any],
     cfg: DictConfig,
 ) -> list[Path]:
     from stockcast.plotting import plot_error_by_horizon, plot_rolling_forecasts
 
-    test, window = prepared.splits["test"], prepared.window
+    test, horizon = prepared.splits["test"], windows.next_time_window
     paths = []
     for index in range(min(int(cfg.evaluate.plot_series), len(test.series_ids))):
-        lo, hi = test.offsets[index], test.offsets[index + 1]
-        in_series = (starts >= lo) & (starts < hi)
-        # Target position of step h for each origin, relative to the segment.
-        target_pos = starts[in_series] - lo + window.previous_time_window
-        segment = test.values[lo:hi]
-        lines = {}
-        for step in sorted({0, window.next_time_window - 1}):
-            line = np.full(len(segment), np.nan)
-            line[target_pos + step] = forecasts["model"][in_series, step]
-            lines[f"model, {step + 1}-step ahead"] = line
+        lo, hi = int(test.offsets[index]), int(test.offsets[index + 1])
+        lines = {
+            f"model, {step}-step ahead": windows.aligned(forecast, step, lo, hi - lo)
+            for step in sorted({1, horizon})
+        }
         dates = None if test.dates is None else test.dates[lo:hi]
         series_id = test.series_ids[index]
         paths.append(
             plot_rolling_forecasts(
                 output_dir / f"forecast_vs_actual_{series_id}.png",
-                segment,
+                test.values[lo:hi],
                 lines,
                 title=f"Rolling forecasts over the test split: {series_id}",
                 x=dates,
@@ -187,7 +166,7 @@ def _plot(
         plot_error_by_horizon(
             output_dir / "error_by_horizon.png",
             per_step_mae,
-            title=f"Test MAE by horizon step ({len(starts)} origins)",
+            title=f"Test MAE by horizon step ({len(windows)} origins)",
         )
     )
     return paths
@@ -211,12 +190,7 @@ def read_report(report_dir: str | Path) -> dict[str, Any]:
     return report
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="pipeline")
-@user_errors_exit
-@timed_step
-def main(cfg: DictConfig) -> None:
-    run_evaluate(cfg)
-
+main = hydra_task(run_evaluate)
 
 if __name__ == "__main__":
     main()

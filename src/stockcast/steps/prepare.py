@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from stockcast.cli import timed_step, user_errors_exit
-from stockcast.config import CONFIG_DIR
+from stockcast.cli import hydra_task
 from stockcast.data.prepared import prepare_data
 from stockcast.steps.common import log, plain
 
@@ -26,12 +24,7 @@ def run_prepare(cfg: DictConfig, output_dir: str | Path | None = None) -> Path:
     return folder
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="pipeline")
-@user_errors_exit
-@timed_step
-def main(cfg: DictConfig) -> None:
-    run_prepare(cfg)
-
+main = hydra_task(run_prepare)
 
 if __name__ == "__main__":
     main()

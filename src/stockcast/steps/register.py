@@ -9,22 +9,20 @@ import json
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import yaml
 from omegaconf import DictConfig
 
-from stockcast.cli import timed_step, user_errors_exit
-from stockcast.config import CONFIG_DIR
+from stockcast.cli import hydra_task
 from stockcast.errors import ArtifactError
 from stockcast.files import write_json
-from stockcast.metrics import pooled_errors
+from stockcast.forecasting import check_window_sizes, pooled_errors
 from stockcast.registry import ModelRegistry, VersionInfo, model_hash
 from stockcast.serving.metadata import TRAINING_CONFIG_FILE, read_model_metadata
 from stockcast.steps.common import log
-from stockcast.steps.evaluate import WINDOWS_FILE, read_report
+from stockcast.steps.evaluate import read_report
+from stockcast.steps.table import DECISION_FILE, REPORT_FILE, WINDOWS_FILE
 
-DECISION_FILE = "decision.json"
 # MLflow keeps tag values short; the full config travels with the model as a file.
 MAX_TAG_LENGTH = 5000
 CONFIG_TAG_KEYS = ("data", "model", "optim", "seed", "tags")
@@ -44,14 +42,16 @@ def compare_with_champion(
     meta = read_model_metadata(champion_dir)
     windows = np.load(report_dir / WINDOWS_FILE)
     inputs, actual = windows["inputs"], windows["actual"]
-    if (meta["previous_time_window"], meta["next_time_window"]) != (
-        inputs.shape[1],
-        actual.shape[1],
-    ):
-        return None, (
-            f"champion version {champion.version} uses windows {meta['previous_time_window']}/"
-            f"{meta['next_time_window']}, so it cannot be scored on these test windows"
+    try:
+        check_window_sizes(
+            (meta["previous_time_window"], meta["next_time_window"]),
+            (inputs.shape[1], actual.shape[1]),
+            f"champion version {champion.version}",
+            "the report's test data has windows of",
+            "it cannot be scored on them",
         )
+    except ArtifactError as err:
+        return None, str(err).rstrip(".")
     forecast = load_price_model(champion_dir).predict(inputs)
     return pooled_errors(forecast, actual, report["mase_scale"])["mase"], ""
 
@@ -156,7 +156,7 @@ def run_register(cfg: DictConfig) -> dict[str, Any]:
                 "message": "not registered: " + "; ".join(decision["reasons"]),
             }
         else:
-            extra = [report_dir / "report.json", *(report_dir / p for p in report["plots"])]
+            extra = [report_dir / REPORT_FILE, *(report_dir / p for p in report["plots"])]
             info, _ = registry.register(model_dir, version_tags(model_dir, report), extra)
             role = ""
             if decision["promote"]:
@@ -175,12 +175,7 @@ def run_register(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="pipeline")
-@user_errors_exit
-@timed_step
-def main(cfg: DictConfig) -> None:
-    run_register(cfg)
-
+main = hydra_task(run_register)
 
 if __name__ == "__main__":
     main()

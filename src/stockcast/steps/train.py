@@ -10,52 +10,14 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.cli import timed_step, user_errors_exit
-from stockcast.config import CONFIG_DIR
+from stockcast.cli import hydra_task
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ConfigError
 from stockcast.files import write_json
 from stockcast.provenance import git_commit
 from stockcast.serving.metadata import MODEL_KIND, TRAINING_CONFIG_FILE
 from stockcast.steps.common import flatten, log, plain, set_threads
-
-
-def check_windows_match(cfg: DictConfig, prepared: PreparedData) -> None:
-    """The model config and the prepared data must agree on window sizes."""
-    asked = (int(cfg.model.input_size), int(cfg.model.horizon))
-    have = (prepared.window.previous_time_window, prepared.window.next_time_window)
-    if asked != have:
-        raise ConfigError(
-            f"the prepared data has windows {have[0]} in / {have[1]} out but the model config asks "
-            f"for {asked[0]} / {asked[1]}; prepare the data with the same data.previous_time_window"
-            " and data.next_time_window."
-        )
-
-
-def check_training_config(cfg: DictConfig) -> None:
-    """Refuse model and batching settings that cannot train, before any data is prepared."""
-    from stockcast.models.losses import LOSSES
-    from stockcast.models.net import ACTIVATIONS
-
-    model, data = cfg.model, cfg.data
-    if model.activation not in ACTIVATIONS:
-        raise ConfigError(
-            f"model.activation {model.activation!r} is unknown; choose one of {list(ACTIVATIONS)}."
-        )
-    if model.loss not in LOSSES:
-        raise ConfigError(f"model.loss {model.loss!r} is unknown; choose one of {list(LOSSES)}.")
-    sizes = list(model.hidden_sizes)
-    if not all(isinstance(h, int) and h > 0 for h in sizes):
-        raise ConfigError(
-            f"model.hidden_sizes={sizes} must list whole numbers above 0 ([] is a linear model)."
-        )
-    if not 0.0 <= float(model.dropout) < 1.0:
-        raise ConfigError(f"model.dropout={model.dropout} must be in [0, 1).")
-    for key in ("batch_size", "steps_per_batch", "eval_batch_size"):
-        if not isinstance(data[key], int) or data[key] <= 0:
-            raise ConfigError(f"data.{key}={data[key]!r} must be a whole number above 0.")
-    if not isinstance(cfg.num_threads, int) or cfg.num_threads <= 0:
-        raise ConfigError(f"num_threads={cfg.num_threads!r} must be a whole number above 0.")
+from stockcast.steps.table import METRICS_FILE, RESOLVED_CONFIG_FILE
 
 
 def _instantiate_all(group: DictConfig | None) -> list[Any]:
@@ -79,8 +41,6 @@ def run_training(
     # Lightning attaches its own console handler; route its records through Hydra's instead.
     logging.getLogger("lightning").handlers.clear()
     output_dir, model_dir = Path(output_dir), Path(model_dir)
-    check_training_config(cfg)
-    check_windows_match(cfg, prepared)
     set_threads(cfg.num_threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
@@ -91,7 +51,9 @@ def run_training(
         eval_batch_size=cfg.data.eval_batch_size,
         seed=cfg.seed,
     )
-    spec = network_spec(plain(cfg.model), prepared.scaler) | {"num_threads": int(cfg.num_threads)}
+    spec = network_spec(plain(cfg.model), prepared.window, prepared.scaler) | {
+        "num_threads": int(cfg.num_threads)
+    }
     model = Forecaster(
         net=build_price_forecaster(spec),
         loss=make_loss(cfg.model.loss, cfg.model.huber_delta),
@@ -141,11 +103,11 @@ def run_training(
         "training_run_id": run_id,
         "model_dir": str(model_dir),
     }
-    write_json(output_dir / "metrics.json", summary)
-    (output_dir / "config_resolved.yaml").write_text((model_dir / TRAINING_CONFIG_FILE).read_text())
+    write_json(output_dir / METRICS_FILE, summary)
+    (output_dir / RESOLVED_CONFIG_FILE).write_text((model_dir / TRAINING_CONFIG_FILE).read_text())
     for logger in loggers:
         if hasattr(logger, "experiment") and run_id:
-            logger.experiment.log_artifact(run_id, str(output_dir / "metrics.json"))
+            logger.experiment.log_artifact(run_id, str(output_dir / METRICS_FILE))
     log.info("model written to %s", model_dir)
     return summary
 
@@ -178,12 +140,7 @@ def run_train_step(cfg: DictConfig) -> float | None:
     return optimized_value(summary, cfg.get("optimized_metric"))
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="pipeline")
-@user_errors_exit
-@timed_step
-def main(cfg: DictConfig) -> float | None:
-    return run_train_step(cfg)
-
+main = hydra_task(run_train_step)
 
 if __name__ == "__main__":
     main()

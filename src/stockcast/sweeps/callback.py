@@ -18,7 +18,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-import stockcast.config  # noqa: F401  (registers ${stockcast_root:} for the logger's tracking URI)
+from stockcast.config import register_resolvers
 from stockcast.sweeps import tracking
 from stockcast.sweeps.summary import collect_jobs, summarize, to_markdown, write_summary
 
@@ -42,6 +42,9 @@ class SweepCallback(Callback):
     """Prepare the tracking store, tag each job's run, summarise the sweep."""
 
     def __init__(self, summary: bool = True, prepare_store: bool = True) -> None:
+        # The logger's tracking URI uses ${stockcast_root:}; Hydra may build this callback (and
+        # resolve that URI) in a process whose entry point has not registered it yet.
+        register_resolvers()
         self.summary = summary
         self.prepare_store = prepare_store
         self.sweep_id: str | None = None

@@ -18,10 +18,10 @@ from typing import Any
 
 import yaml
 
+from stockcast.steps.table import METRICS_FILE
 from stockcast.sweeps.overrides import override_key, override_value
 
 SUMMARY_STEM = "sweep_summary"
-METRICS_FILE = "metrics.json"
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
 METRIC_STAGES = ("val", "test")
 DIRECTIONS = ("minimize", "maximize")

@@ -1,0 +1,293 @@
+"""The typed schema every composed config is validated against, once, when a task starts.
+
+Pydantic rather than Hydra structured configs: the checks here are ranges, choices and
+cross-field rules (split fractions summing to 1, `max_steps` of -1 or at least 1) with a sentence
+a user can act on, which dataclass type checks cannot express. Hydra still composes the YAML and
+refuses unknown keys; this module judges the values, before any data is read.
+
+Each constrained field says in words what it must be (`description`); an error becomes
+`<key> is <value>; it must be <description>.`
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from omegaconf import DictConfig, OmegaConf
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from stockcast.errors import ConfigError
+
+SPLIT_NAMES = ("train", "val", "test")
+ACTIVATION_NAMES = ("relu", "gelu", "tanh", "silu")
+LOSS_NAMES = ("mse", "mae", "huber")
+NORMALIZATIONS = ("per_window", "standard", "minmax", "none")
+EXECUTORS = ("inprocess", "subprocess")
+PREDICT_MODES = ("forecast", "backtest")
+INPUT_KINDS = ("values", "synthetic", "csv", "test_split")
+SPLIT_SUM_TOLERANCE = 1e-6
+
+WholeAbove0 = Annotated[int, Field(strict=True, gt=0, description="a whole number above 0")]
+WholeAtLeast0 = Annotated[int, Field(strict=True, ge=0, description="a whole number, 0 or more")]
+Whole = Annotated[int, Field(strict=True, description="a whole number")]
+Above0 = Annotated[float, Field(gt=0, allow_inf_nan=False, description="a number above 0")]
+AtLeast0 = Annotated[float, Field(ge=0, allow_inf_nan=False, description="a number, 0 or more")]
+Fraction = Annotated[
+    float, Field(gt=0, lt=1, description="a fraction in (0, 1): each split needs some data")
+]
+
+
+class Section(BaseModel):
+    """Keys the schema does not name are left to Hydra (which refuses unknown ones)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class DataCommon(Section):
+    source: str
+    previous_time_window: WholeAbove0
+    next_time_window: WholeAbove0
+    split: Annotated[dict[str, Fraction], Field(description="in (0, 1): each split needs data")]
+    normalization: Literal[NORMALIZATIONS]  # type: ignore[valid-type]
+    min_relative_scale: Annotated[
+        float, Field(gt=0, description="above 0 so flat windows stay finite")
+    ]
+    batch_size: WholeAbove0
+    steps_per_batch: WholeAbove0
+    eval_batch_size: WholeAbove0
+
+    @field_validator("split")
+    @classmethod
+    def _three_splits_summing_to_one(cls, split: dict[str, float]) -> dict[str, float]:
+        if set(split) != set(SPLIT_NAMES):
+            raise ValueError(f"must give exactly {list(SPLIT_NAMES)}; got {sorted(split)}")
+        total = sum(split.values())
+        if abs(total - 1.0) > SPLIT_SUM_TOLERANCE:
+            raise ValueError(f"fractions sum to {total:g}; make them sum to 1")
+        return split
+
+
+SeriesLength = Annotated[
+    int, Field(strict=True, ge=2, description="a whole number of at least 2 points")
+]
+
+
+class GbmData(DataCommon):
+    source: Literal["gbm"]
+    length: SeriesLength
+    start_price: Above0
+    drift: float
+    volatility: AtLeast0
+    seed: Whole
+
+
+class SeasonalData(DataCommon):
+    source: Literal["seasonal"]
+    length: SeriesLength
+    start_price: float
+    trend: float
+    season_length: WholeAbove0
+    amplitude: float
+    noise_std: AtLeast0
+    seed: Whole
+
+
+class CsvData(DataCommon):
+    source: Literal["csv"]
+    path: str
+    date_column: str | None
+    value_column: str
+    id_column: str | None
+
+
+DataConfig = Annotated[GbmData | SeasonalData | CsvData, Field(discriminator="source")]
+# Pydantic names the chosen member of the union in an error's location: map it back.
+DATA_SOURCES: dict[str, type[DataCommon]] = {
+    "gbm": GbmData,
+    "seasonal": SeasonalData,
+    "csv": CsvData,
+}
+
+
+class ModelConfig(Section):
+    hidden_sizes: Annotated[
+        list[Annotated[int, Field(strict=True, gt=0)]],
+        Field(description="a list of whole numbers above 0 ([] is a linear model)"),
+    ]
+    activation: Literal[ACTIVATION_NAMES]  # type: ignore[valid-type]
+    dropout: Annotated[float, Field(ge=0, lt=1, description="in [0, 1)")]
+    loss: Literal[LOSS_NAMES]  # type: ignore[valid-type]
+    huber_delta: Above0
+
+
+class OptimConfig(Section):
+    lr: Above0
+    weight_decay: AtLeast0
+
+
+class TrainerConfig(Section):
+    max_epochs: Annotated[int | None, Field(strict=True, ge=1, description="at least 1")] = None
+    max_steps: Annotated[
+        int, Field(strict=True, description="-1 (no step limit) or at least 1")
+    ] = -1
+
+    @field_validator("max_steps")
+    @classmethod
+    def _minus_one_or_positive(cls, value: int) -> int:
+        if value != -1 and value < 1:
+            raise ValueError(f"is {value}; it must be -1 (no step limit) or at least 1")
+        return value
+
+
+class TrainConfig(Section):
+    seed: Whole
+    num_threads: WholeAbove0
+    data: DataConfig
+    model: ModelConfig
+    optim: OptimConfig
+    trainer: TrainerConfig
+
+
+class GateConfig(Section):
+    max_mase: Above0 | None
+    max_mase_vs_naive: Above0 | None
+    require_beat_champion: bool
+    champion_tolerance: AtLeast0
+
+
+class EvaluateConfig(Section):
+    season_length: Whole
+    plot_series: WholeAtLeast0
+
+
+class PipelineSettings(Section):
+    executor: Literal[EXECUTORS]  # type: ignore[valid-type]
+
+
+class PipelineConfig(TrainConfig):
+    pipeline: PipelineSettings
+    evaluate: EvaluateConfig
+    gate: GateConfig
+
+
+class PredictModel(Section):
+    version: Annotated[int | None, Field(strict=True, ge=1, description="a version number")]
+    alias: str | None
+
+
+class PredictInput(Section):
+    kind: Literal[INPUT_KINDS]  # type: ignore[valid-type]
+    seed: Whole | None = None
+    length: SeriesLength | None = None
+
+
+class BacktestConfig(Section):
+    span: WholeAbove0
+
+
+class PlotConfig(Section):
+    history: WholeAbove0
+
+
+class PredictConfig(Section):
+    model: PredictModel
+    previous_time_window: WholeAbove0 | None
+    next_time_window: WholeAbove0 | None
+    mode: Literal[PREDICT_MODES]  # type: ignore[valid-type]
+    backtest: BacktestConfig
+    input: PredictInput
+    plot: PlotConfig
+    print_decimals: WholeAtLeast0
+
+
+# Which schema a composed config answers to, by a key only that config has.
+SCHEMAS: tuple[tuple[str, type[Section]], ...] = (
+    ("input", PredictConfig),
+    ("gate", PipelineConfig),
+    ("trainer", TrainConfig),
+)
+
+
+def schema_for(cfg: DictConfig | Mapping[str, Any]) -> type[Section]:
+    for key, schema in SCHEMAS:
+        if key in cfg:
+            return schema
+    raise ConfigError("the config is neither a train, pipeline nor predict config.")
+
+
+def validate_config(cfg: DictConfig) -> DictConfig:
+    """Refuse the first invalid value with one sentence; returns the config unchanged."""
+    schema = schema_for(cfg)
+    try:
+        schema.model_validate(_named_values(schema, cfg))
+    except ValidationError as err:
+        raise ConfigError(_sentence(schema, err.errors()[0])) from None
+    return cfg
+
+
+def _named_values(model: type[BaseModel], node: DictConfig) -> dict[str, Any]:
+    """Only the values the schema names, resolved one by one: other keys may interpolate things
+    that exist only inside a running Hydra app (`${hydra:runtime.output_dir}`)."""
+    values: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if name not in node:  # also a mandatory `???` value: pydantic reports it as missing
+            continue
+        value = node[name]
+        held = field.annotation
+        if name == "data" and isinstance(value, DictConfig):
+            held = DATA_SOURCES.get(str(value.get("source")), DataCommon)
+        if isinstance(value, DictConfig) and isinstance(held, type) and issubclass(held, BaseModel):
+            values[name] = _named_values(held, value)
+        elif isinstance(value, DictConfig) or OmegaConf.is_list(value):
+            values[name] = OmegaConf.to_container(value, resolve=True)
+        else:
+            values[name] = value
+    return values
+
+
+def _sentence(schema: type[BaseModel], error: Mapping[str, Any]) -> str:
+    """`optim.lr is -1; it must be a number above 0.` from one pydantic error."""
+    loc = [part for part in error["loc"] if part not in DATA_SOURCES]
+    key = ".".join(str(part) for part in loc if not isinstance(part, int))
+    kind = error["type"]
+    if kind == "missing":
+        return f"{key} is not set; give it in the config or as an override ({key}=...)."
+    if kind == "union_tag_invalid":
+        expected = error["ctx"]["expected_tags"]
+        return f"{key}.source is {error['ctx']['tag']!r}; choose one of {expected}."
+    if kind == "literal_error":
+        return f"{key} is {error['input']!r}; choose one of {error['ctx']['expected']}."
+    if kind == "value_error":
+        return f"{key} {error['ctx']['error']}."
+    requirement = _description(schema, error["loc"]) or error["msg"].removeprefix(
+        "Input should be "
+    )
+    return f"{key} is {_display(error['input'])}; it must be {requirement}."
+
+
+def _display(value: Any) -> str:
+    if isinstance(value, float) and math.isfinite(value) and value == int(value):
+        return f"{value:g}"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _description(schema: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+    """The `description` of the field a location points into (a list item uses its list's)."""
+    model: Any = schema
+    description = None
+    for part in loc:
+        if part in DATA_SOURCES:
+            model = DATA_SOURCES[part]
+            continue
+        if isinstance(part, int):
+            continue
+        fields = getattr(model, "model_fields", {})
+        if part not in fields:
+            return description
+        field = fields[part]
+        description = field.description
+        held = field.annotation
+        model = held if isinstance(held, type) and issubclass(held, BaseModel) else None
+    return description

@@ -1,0 +1,102 @@
+"""The config schema: every composed config is judged once, each bad value in one sentence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stockcast.data.scaling import fit_scaler
+from stockcast.errors import ConfigError
+from stockcast.models.net import ACTIVATIONS
+from stockcast.prediction.inputs import INPUT_BUILDERS
+from stockcast.schema import (
+    ACTIVATION_NAMES,
+    INPUT_KINDS,
+    LOSS_NAMES,
+    NORMALIZATIONS,
+    validate_config,
+)
+
+
+@pytest.mark.parametrize("config_name", ["train", "pipeline", "predict"])
+def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
+    cfg = make_cfg(config_name=config_name)
+    assert validate_config(cfg) is cfg
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["optim.lr=-1"], "optim.lr is -1; it must be a number above 0."),
+        (["optim.lr=0"], "optim.lr is 0; it must be a number above 0."),
+        (["seed=abc"], "seed is 'abc'; it must be a whole number."),
+        (["trainer.max_epochs=0"], "trainer.max_epochs is 0; it must be at least 1."),
+        (["+trainer.max_steps=0"], "trainer.max_steps is 0; it must be -1 (no step limit) or"),
+        (["data.previous_time_window=0"], "data.previous_time_window is 0; it must be a whole"),
+        (["data.next_time_window=-3"], "data.next_time_window is -3; it must be a whole number"),
+        (["data.split.test=0.5"], "data.split fractions sum to 1.35; make them sum to 1."),
+        (
+            ["data.split.train=1.0", "data.split.val=0.0", "data.split.test=0.0"],
+            "data.split.train is 1; it must be in (0, 1)",
+        ),
+        (["+data.split.extra=0.1"], "data.split must give exactly ['train', 'val', 'test']"),
+        (["model.activation=swish"], "model.activation is 'swish'; choose one of 'relu'"),
+        (["model.loss=hinge"], "model.loss is 'hinge'; choose one of 'mse', 'mae' or 'huber'."),
+        (["model.hidden_sizes=[10,-1]"], "model.hidden_sizes is -1; it must be a list of whole"),
+        (["model.dropout=1.0"], "model.dropout is 1; it must be in [0, 1)."),
+        (["data.batch_size=2.5"], "data.batch_size is 2.5; it must be a whole number above 0."),
+        (["data.length=1"], "data.length is 1; it must be a whole number of at least 2 points."),
+        (["data.source=yahoo"], "data.source is 'yahoo'; choose one of 'gbm', 'seasonal', 'csv'"),
+        (["data=csv"], "data.path is not set; give it in the config or as an override"),
+        (["data=seasonal", "data.season_length=0"], "data.season_length is 0; it must be a whole"),
+        (["data.normalization=robust"], "data.normalization is 'robust'; choose one of"),
+        (["data.min_relative_scale=0"], "data.min_relative_scale is 0; it must be above 0 so"),
+        (["num_threads=0"], "num_threads is 0; it must be a whole number above 0."),
+    ],
+)
+def test_bad_training_values_are_one_sentence(make_cfg, overrides, message: str) -> None:
+    for config_name in ("train", "pipeline"):
+        with pytest.raises(ConfigError) as caught:
+            validate_config(make_cfg(*overrides, config_name=config_name))
+        assert str(caught.value).startswith(message)
+        assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["gate.max_mase=-1"], "gate.max_mase is -1; it must be greater than 0."),
+        (["pipeline.executor=ray"], "pipeline.executor is 'ray'; choose one of 'inprocess'"),
+        (["evaluate.plot_series=-1"], "evaluate.plot_series is -1; it must be a whole number, 0"),
+    ],
+)
+def test_bad_pipeline_values_are_one_sentence(make_cfg, overrides, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        validate_config(make_cfg(*overrides, config_name="pipeline"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["mode=guess"], "mode is 'guess'; choose one of 'forecast' or 'backtest'."),
+        (["input.kind=stdin"], "input.kind is 'stdin'; choose one of 'values'"),
+        (["previous_time_window=abc"], "previous_time_window is 'abc'; it must be"),
+        (["model.version=0"], "model.version is 0; it must be a version number."),
+        (["backtest.span=0"], "backtest.span is 0; it must be a whole number above 0."),
+    ],
+)
+def test_bad_predict_values_are_one_sentence(make_cfg, overrides, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_config(make_cfg(*overrides, config_name="predict"))
+    assert str(caught.value).startswith(message)
+
+
+def test_names_the_schema_accepts_are_the_names_the_code_builds() -> None:
+    assert set(ACTIVATION_NAMES) == set(ACTIVATIONS)
+    assert set(INPUT_KINDS) == set(INPUT_BUILDERS)
+    for kind in NORMALIZATIONS:
+        assert fit_scaler(kind, np.arange(5.0), 1e-4)["kind"] == kind
+    from stockcast.models.losses import make_loss
+
+    for name in LOSS_NAMES:
+        make_loss(name)

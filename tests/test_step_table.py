@@ -1,0 +1,82 @@
+"""The step table drives the local runner: real rows wire by port name, and one extra row (the
+dummy `publish` step) runs after them with no change to the runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stockcast.pipeline import port_bindings, run_pipeline, step_command, step_folders
+from stockcast.steps.table import (
+    DECISION_FILE,
+    REPORT_FILE,
+    STEPS,
+    URI_FOLDER,
+    Port,
+    Step,
+    check_table,
+    wiring,
+)
+from tests.conftest import FAST_OVERRIDES, isolated_overrides
+from tests.dummy_step import PUBLISH_STEP, PUBLISHED_FILE
+
+PIPELINE_KEYS = {"prepare", "train", "evaluate", "register", "data", "model", "registry"}
+
+
+def test_the_real_table_wires_by_port_name() -> None:
+    assert [step.name for step in STEPS] == ["prepare", "train", "evaluate", "register"]
+    assert wiring(STEPS) == {
+        "prepare": {},
+        "train": {"prepared": "prepare"},
+        "evaluate": {"model": "train", "prepared": "prepare"},
+        "register": {"model": "train", "report": "evaluate"},
+    }
+
+
+def test_a_table_that_reads_what_nobody_wrote_or_repeats_a_step_is_refused() -> None:
+    orphan = Step("orphan", "x:y", "reads a folder no step writes", (Port("x", URI_FOLDER, "o.x"),))
+    with pytest.raises(ValueError, match="reads 'x', which no step before it writes"):
+        check_table((*STEPS, orphan))
+    with pytest.raises(ValueError, match="'train' appears twice"):
+        check_table((*STEPS, STEPS[1]))
+    with pytest.raises(ValueError, match="kind 'csv'"):
+        Port("p", "csv", "k")
+
+
+def test_folders_and_bindings_of_an_extra_row(tmp_path: Path) -> None:
+    steps = (*STEPS, PUBLISH_STEP)
+    folders = step_folders(tmp_path, steps)
+    assert folders["publish"] == {
+        "report": tmp_path / "evaluate" / "report",
+        "published": tmp_path / "publish" / "published",
+    }
+    assert folders["register"]["model"] == tmp_path / "train" / "model"
+    # A step with its own config section binds plain keys; one without adds them with `+`.
+    assert port_bindings(STEPS[2], folders["evaluate"], PIPELINE_KEYS) == [
+        f"evaluate.model_dir={tmp_path / 'train' / 'model'}",
+        f"evaluate.prepared_dir={tmp_path / 'prepare' / 'prepared'}",
+        f"evaluate.output_dir={tmp_path / 'evaluate' / 'report'}",
+    ]
+    command = step_command(PUBLISH_STEP, tmp_path, ["seed=3"], folders["publish"], PIPELINE_KEYS)
+    assert command[1:4] == ["-m", "tests.dummy_step", "seed=3"]
+    assert command[-2:] == [
+        f"+publish.report_dir={tmp_path / 'evaluate' / 'report'}",
+        f"+publish.output_dir={tmp_path / 'publish' / 'published'}",
+    ]
+
+
+@pytest.mark.slow
+def test_the_local_runner_runs_the_real_table_plus_one_row(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    overrides = [*FAST_OVERRIDES, *isolated_overrides(tmp_path)]
+    timings = run_pipeline(run_dir, overrides, PIPELINE_KEYS, steps=(*STEPS, PUBLISH_STEP))
+    assert [t.name for t in timings] == ["prepare", "train", "evaluate", "register", "publish"]
+    report = json.loads((run_dir / "evaluate" / "report" / REPORT_FILE).read_text())
+    published = json.loads((run_dir / "publish" / "published" / PUBLISHED_FILE).read_text())
+    assert published == {"gate": report["gate"]}
+    assert (run_dir / "register" / DECISION_FILE).is_file()
+    for step in (*STEPS, PUBLISH_STEP):
+        written = {path.name for path in (run_dir / step.name).rglob("*")}
+        assert set(step.writes) <= written, f"{step.name} wrote {sorted(written)}"
