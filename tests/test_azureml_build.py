@@ -9,15 +9,13 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from stockcast.azureml.data_source import data_binding
-from stockcast.azureml.endpoint import build_deployment, build_endpoint
-from stockcast.azureml.job import build_training_job
+from stockcast.azureml.dry_run import entity_dict
+from stockcast.azureml.jobs import build_deployment, build_endpoint, build_training_job
 from stockcast.azureml.pipeline import build_pipeline_job
 from stockcast.azureml.schedule import build_schedule
-from stockcast.azureml.settings import SubmitConfig, compose_submit_config
-from stockcast.azureml.steps import STEPS
-from stockcast.azureml.validation import entity_dict
+from stockcast.azureml.settings import SubmitConfig, compose_submit_config, data_binding
 from stockcast.config import PROJECT_ROOT
+from stockcast.steps.table import STEPS
 
 LOCATION = "westeurope"
 USER_OVERRIDES = ("experiment=mlp_w30", "model.hidden_sizes=[64,64]")
@@ -36,7 +34,7 @@ def pipeline_job(sc: SubmitConfig):
 def test_pipeline_validates_and_converts_to_rest(pipeline_job) -> None:
     assert pipeline_job._validate().passed
     pipeline_job._to_rest_object()
-    assert list(pipeline_job.jobs) == list(STEPS)
+    assert list(pipeline_job.jobs) == [step.name for step in STEPS]
     for node in pipeline_job.jobs.values():
         assert node.component._validate().passed
         node.component._to_rest_object()

@@ -22,17 +22,17 @@ from omegaconf import DictConfig
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from stockcast.azureml.command_line import substitute_placeholders
-from stockcast.azureml.job import build_training_job
+from stockcast.azureml.components import substitute_placeholders
+from stockcast.azureml.jobs import build_training_job
 from stockcast.azureml.pipeline import build_pipeline_job
 from stockcast.azureml.settings import compose_submit_config
-from stockcast.azureml.steps import STEP_SPECS, STEPS
 from stockcast.config import PROJECT_ROOT
+from stockcast.steps.table import STEPS
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        not all(importlib.util.find_spec(f"stockcast.steps.{step}") for step in STEPS),
+        not all(importlib.util.find_spec(step.module) for step in STEPS),
         reason="not every step entry point exists yet",
     ),
 ]
@@ -97,14 +97,12 @@ def test_the_four_component_commands_register_a_model(tmp_path: Path) -> None:
     sc = compose_submit_config(overrides)
     job = build_pipeline_job(sc)
     folders = {
-        port: str(tmp_path / "ports" / port)
-        for spec in STEP_SPECS.values()
-        for port in (*spec.inputs, *spec.outputs)
+        port.name: str(tmp_path / "ports" / port.name) for step in STEPS for port in step.ports
     }
     # A string input carries its value, not a folder.
     folders["model_name"] = job.jobs["register"].component.inputs["model_name"].default
 
-    for step in STEPS:
+    for step in (step.name for step in STEPS):
         command = job.jobs[step].component.command
         stderr = run_in_snapshot(substitute_placeholders(command, folders), snapshot, tracking_uri)
         assert (snapshot / "outputs" / step).is_dir(), "Hydra's run dir lands under ./outputs"

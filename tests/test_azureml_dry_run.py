@@ -11,8 +11,8 @@ from azure.ai.ml import load_component, load_job, load_online_deployment, load_o
 from azure.ai.ml.entities._load_functions import load_schedule
 
 from stockcast.azureml.cli import main
-from stockcast.azureml.steps import STEPS
 from stockcast.config import PROJECT_ROOT
+from stockcast.steps.table import STEPS
 
 FAKE_SUBSCRIPTION = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
 FAKE_CLIENT_SECRET = "not-a-real-secret-value"
@@ -45,7 +45,7 @@ def test_every_file_is_written(dry_run_dir: Path) -> None:
         "train_job.yaml",
         "endpoint.yaml",
         "deployment.yaml",
-        *(f"components/{step}.yaml" for step in STEPS),
+        *(f"components/{step.name}.yaml" for step in STEPS),
     }
 
 
@@ -76,7 +76,7 @@ def test_pipeline_round_trips_with_its_essentials(dry_run_dir: Path) -> None:
     assert loaded.settings.force_rerun is True
     assert loaded.settings.default_compute == "cpu-cluster"
     assert loaded.jobs["train"].compute == "gpu"
-    for step in STEPS:
+    for step in (step.name for step in STEPS):
         component = loaded.jobs[step].component
         assert component.command == dumped["jobs"][step]["component"]["command"]
         assert f"stockcast.steps.{step}" in component.command
@@ -90,7 +90,7 @@ def test_pipeline_round_trips_with_its_essentials(dry_run_dir: Path) -> None:
 
 def test_components_round_trip(dry_run_dir: Path) -> None:
     pipeline = yaml.safe_load((dry_run_dir / "pipeline.yaml").read_text())
-    for step in STEPS:
+    for step in (step.name for step in STEPS):
         component = load_component(dry_run_dir / "components" / f"{step}.yaml")
         assert component._validate().passed
         component._to_rest_object()

@@ -9,9 +9,9 @@ import pytest
 
 from stockcast.azureml import workspace
 from stockcast.azureml.cli import main
-from stockcast.azureml.errors import AzureMLConfigError
-from stockcast.azureml.settings import compose_submit_config
+from stockcast.azureml.settings import AzureMLConfigError, compose_submit_config, data_binding
 from stockcast.azureml.workspace import resolve_workspace
+from stockcast.errors import ConfigError
 
 WORKSPACE_ENV = (
     "AZUREML_SUBSCRIPTION_ID",
@@ -91,7 +91,7 @@ def test_config_json_fills_the_workspace(no_workspace: None, tmp_path: Path) -> 
         (["azureml.data.source=weekly"], "is not one of synthetic, asset"),
         (["azureml.data.seed_date_format=%Y-%m-%d"], "must produce digits only"),
         (["experiment=does_not_exist"], "Could not find 'experiment/does_not_exist'"),
-        (["model.no_such_key=1"], "Cannot compose the config"),
+        (["model.no_such_key=1"], "cannot compose the config"),
     ],
 )
 def test_bad_schedule_inputs_are_refused(
@@ -136,5 +136,8 @@ def test_bad_endpoint_settings_are_refused(
 
 
 def test_errors_are_the_projects_user_error_type() -> None:
-    with pytest.raises(AzureMLConfigError):
+    with pytest.raises(ConfigError):
         compose_submit_config(["experiment=does_not_exist"])
+    with pytest.raises(AzureMLConfigError):
+        data_binding(compose_submit_config(["azureml.data.source=weekly"]))
+    assert issubclass(AzureMLConfigError, ConfigError)

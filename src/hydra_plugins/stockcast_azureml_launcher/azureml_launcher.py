@@ -7,7 +7,6 @@ configured workspace it stops with the same one-sentence message as `make submit
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,17 +17,19 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from stockcast.azureml.settings import (
+    AZUREML_GROUP_OVERRIDE,
+    dry_run_from_env,
+    is_azure_override,
+    missing_sdk,
+    quiet_sdk_warnings,
+)
 from stockcast.errors import StockcastError
-from stockcast.sweeps.overrides import override_key
 
 log = logging.getLogger(__name__)
 
-AZUREML_GROUP_OVERRIDE = "+azureml=default"
-DRY_RUN_ENV = "DRY_RUN"
-FALSE_WORDS = {"", "0", "false", "no"}
 # Sweepers that choose the next jobs from the metrics of the previous ones.
 RESULT_DRIVEN_SWEEPERS = ("hydra_plugins.stockcast_optuna_sweeper.",)
-SDK_EXPERIMENTAL_LOGGER = "azure.ai.ml._utils._experimental"
 
 
 def _exit_with(message: str) -> None:
@@ -52,9 +53,7 @@ class AzureMLLauncher(Launcher):
         self.experiment_name = experiment_name
         self.compute = compute
         self.environment = environment
-        if dry_run is None:
-            dry_run = os.environ.get(DRY_RUN_ENV, "").lower() not in FALSE_WORDS
-        self.dry_run = dry_run
+        self.dry_run = dry_run_from_env() if dry_run is None else dry_run
         self.wait = wait
         self.azureml_overrides = list(azureml_overrides)
         self.config: DictConfig | None = None
@@ -74,7 +73,7 @@ class AzureMLLauncher(Launcher):
                 "hydra/launcher=azureml it needs hydra.launcher.wait=true and no dry run (each "
                 "batch of hydra.sweeper.n_jobs jobs is then submitted and awaited in turn)."
             )
-        unknown = [o for o in self.azureml_overrides if not override_key(o).startswith("azureml")]
+        unknown = [o for o in self.azureml_overrides if not is_azure_override(o)]
         if unknown:
             _exit_with(
                 f"hydra.launcher.azureml_overrides takes azureml.* overrides only: {unknown}"
@@ -98,25 +97,24 @@ class AzureMLLauncher(Launcher):
         except StockcastError as err:
             _exit_with(str(err))
         except ImportError as err:
-            _exit_with(f"{err}; install the project with `pip install -e .`.")
+            _exit_with(str(missing_sdk(err)))
         raise AssertionError("unreachable")
 
     def _launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> list[JobReturn]:
+        from stockcast.azureml import jobs
         from stockcast.azureml.workspace import ml_client, resolve_workspace
         from stockcast.config import PROJECT_ROOT
-        from stockcast.sweeps import azureml_jobs, tracking
+        from stockcast.sweeps import tracking
 
         assert self.config is not None
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        logging.getLogger(SDK_EXPERIMENTAL_LOGGER).setLevel(logging.ERROR)
+        quiet_sdk_warnings()
         sweep_dir = Path(self.config.hydra.sweep.dir).resolve()
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        settings = azureml_jobs.SweepJobSettings(
-            self.experiment_name, self.compute, self.environment
-        )
+        settings = jobs.SweepJobSettings(self.experiment_name, self.compute, self.environment)
         action = "writing" if self.dry_run else "submitting"
         log.info(
             "Azure ML launcher: %s %d jobs, sweep dir %s", action, len(job_overrides), sweep_dir
@@ -126,17 +124,15 @@ class AzureMLLauncher(Launcher):
         for offset, overrides in enumerate(job_overrides):
             num = initial_job_idx + offset
             cfg = self._job_config(list(overrides), num)
-            spec = azureml_jobs.SweepJobSpec(
-                num, tuple(overrides), tracking.sweep_id(sweep_dir), sweep_dir
-            )
-            built.append((spec, cfg, azureml_jobs.build_sweep_job(cfg, spec, settings)))
+            spec = jobs.SweepJobSpec(num, tuple(overrides), tracking.sweep_id(sweep_dir), sweep_dir)
+            built.append((spec, cfg, jobs.build_sweep_job(cfg, spec, settings)))
             log.info("\t#%d : %s", num, " ".join(overrides))
 
         if self.dry_run:
-            paths = [azureml_jobs.write_job(job, spec) for spec, _, job in built]
+            paths = [jobs.write_sweep_job(job, spec) for spec, _, job in built]
             for path in paths:
                 print(f"wrote {path}")
-            print(azureml_jobs.submitted_note(paths), flush=True)
+            print(jobs.sweep_dry_run_note(paths), flush=True)
             return [self._job_return(spec, cfg, None) for spec, cfg, _ in built]
 
         workspace = resolve_workspace(built[0][1].azureml.workspace, PROJECT_ROOT)
@@ -144,7 +140,7 @@ class AzureMLLauncher(Launcher):
         submitted = []
         for spec, cfg, job in built:
             created = client.jobs.create_or_update(
-                job, experiment_name=azureml_jobs.experiment_name(cfg, settings)
+                job, experiment_name=jobs.sweep_experiment_name(cfg, settings)
             )
             print(f"job {spec.num}: submitted {created.name}: {created.studio_url}", flush=True)
             submitted.append((spec, cfg, created.name))
@@ -154,12 +150,12 @@ class AzureMLLauncher(Launcher):
 
     def _await(self, client: Any, spec: Any, cfg: DictConfig, name: str) -> JobReturn:
         """Stream the job to its end; its return value is the optimised metric of its metrics.json."""
+        from stockcast.azureml import jobs
         from stockcast.steps.train import optimized_value
-        from stockcast.sweeps import azureml_jobs
 
         try:
             client.jobs.stream(name)
-            metrics = azureml_jobs.fetch_metrics(client, name, spec.job_dir)
+            metrics = jobs.fetch_metrics(client, name, spec.job_dir)
             if metrics is None:
                 raise RuntimeError(f"Azure ML job {name} finished without a metrics.json output")
             value = optimized_value(metrics, cfg.get("optimized_metric"))

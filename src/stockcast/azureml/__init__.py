@@ -1,5 +1,8 @@
-"""Azure ML executor: the pipeline steps as azure-ai-ml components, pipeline, schedule, jobs, endpoint.
+"""Azure ML executor: the step table as azure-ai-ml components, pipeline, schedule and jobs.
 
-The only place `azure.ai.ml` is imported; nothing on the local train/predict path imports this
-package. Every object is built and validated offline, so a dry run needs no Azure access.
+settings (composed config, data binding, DRY_RUN; no azure import, the launcher loads it),
+workspace, components (a step's command line, environment, compute), pipeline (wired by port
+names), schedule, jobs (training, sweep jobs, endpoint), dry_run (offline checks, YAML), cli.
+The only place `azure.ai.ml` is imported besides the Hydra launcher; nothing on the local
+train/predict path imports it. Everything is built and validated offline.
 """

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from stockcast.azureml.compute import check_compute_overrides
-from stockcast.azureml.data_source import check_schedulable, data_binding
+from stockcast.azureml.components import check_compute_overrides
 from stockcast.azureml.dry_run import (
     DEPLOYMENT_FILE,
     ENDPOINT_FILE,
@@ -19,19 +16,21 @@ from stockcast.azureml.dry_run import (
     write_entity,
     write_schedule,
 )
-from stockcast.azureml.endpoint import build_deployment, build_endpoint
-from stockcast.azureml.errors import AzureMLConfigError
-from stockcast.azureml.job import build_training_job
+from stockcast.azureml.jobs import build_deployment, build_endpoint, build_training_job
 from stockcast.azureml.pipeline import build_pipeline_job
 from stockcast.azureml.schedule import build_schedule
-from stockcast.azureml.settings import SubmitConfig, compose_submit_config
+from stockcast.azureml.settings import (
+    DRY_RUN_ENV,
+    SubmitConfig,
+    check_schedulable,
+    compose_submit_config,
+    data_binding,
+    dry_run_from_env,
+    missing_sdk,
+    quiet_sdk_warnings,
+)
 from stockcast.azureml.workspace import ml_client, mlflow_tracking_uri, resolve_workspace
 from stockcast.cli import user_errors_exit
-
-DRY_RUN_ENV = "DRY_RUN"
-FALSE_WORDS = {"", "0", "false", "no"}
-# The SDK warns about its own experimental schema classes on every dump; they are not ours to fix.
-SDK_EXPERIMENTAL_LOGGER = "azure.ai.ml._utils._experimental"
 
 
 def _client(sc: SubmitConfig):
@@ -176,7 +175,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--dry-run",
         action="store_true",
-        default=os.environ.get(DRY_RUN_ENV, "").lower() not in FALSE_WORDS,
+        default=dry_run_from_env(),
         help=f"write the YAML, send nothing (also: {DRY_RUN_ENV}=1)",
     )
     return parser.parse_intermixed_args(argv)
@@ -185,10 +184,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 @user_errors_exit
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.getLogger(SDK_EXPERIMENTAL_LOGGER).setLevel(logging.ERROR)
+    quiet_sdk_warnings()
     check_compute_overrides(args.overrides)
     sc = compose_submit_config(args.overrides)
     try:
         VERBS[args.verb](sc, args.dry_run)
     except ImportError as err:
-        raise AzureMLConfigError(f"{err}; install the project with `pip install -e .`.") from err
+        raise missing_sdk(err) from err

@@ -1,19 +1,23 @@
-"""Write the YAML a submission would send, readable by `az ml ... -f` and the SDK's load_* functions.
+"""Offline checks and the YAML a submission would send: the SDK's `_validate()`, its load-time
+schema, and files that `az ml ... -f` and the SDK's load_* functions read back.
 
-Local paths (code snapshot, Docker context) are made relative to the YAML's own folder, the way
-the CLI resolves them, so the files hold no absolute path of this machine.
+Local paths (code snapshot, Docker context) are written relative to the YAML's own folder, the
+way the CLI resolves them, so the files hold no absolute path of this machine.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from azure.ai.ml.exceptions import ValidationException
 
-from stockcast.azureml.validation import entity_dict
+from stockcast.azureml.settings import AzureMLConfigError
 
 PIPELINE_FILE = "pipeline.yaml"
 SCHEDULE_FILE = "schedule.yaml"
@@ -21,6 +25,33 @@ TRAINING_JOB_FILE = "train_job.yaml"
 ENDPOINT_FILE = "endpoint.yaml"
 DEPLOYMENT_FILE = "deployment.yaml"
 COMPONENTS_DIR = "components"
+
+T = TypeVar("T")
+
+
+def entity_dict(entity: Any) -> dict[str, Any]:
+    """The entity's YAML form (what `dump` writes) as plain dicts and lists."""
+    return json.loads(json.dumps(entity._to_dict()))
+
+
+def ensure_valid(entity: T, what: str) -> T:
+    """Return the entity if `_validate()` passes; otherwise refuse it before anything is sent."""
+    result = entity._validate()  # type: ignore[attr-defined]
+    if not result.passed:
+        details = "; ".join(f"{path}: {msg}" for path, msg in result.error_messages.items())
+        raise AzureMLConfigError(f"{what} failed Azure ML's validation: {details}.")
+    return entity
+
+
+def ensure_loadable(entity: T, load: Callable[..., Any], what: str) -> T:
+    """For entities without `_validate()`: their YAML must pass the SDK's load-time schema."""
+    text = yaml.safe_dump(entity_dict(entity), sort_keys=False)
+    try:
+        load(io.StringIO(text))
+    except ValidationException as err:
+        message = " ".join(str(err).split())
+        raise AzureMLConfigError(f"{what} failed Azure ML's schema: {message}") from err
+    return entity
 
 
 def relativise(value: Any, out_dir: Path) -> Any:

@@ -14,8 +14,8 @@ from azure.ai.ml.entities import (
 )
 from omegaconf import DictConfig
 
-from stockcast.azureml.errors import AzureMLConfigError
-from stockcast.azureml.validation import ensure_valid
+from stockcast.azureml.dry_run import ensure_valid
+from stockcast.azureml.settings import AzureMLConfigError
 
 DAILY = "day"
 # (name, lowest, highest) of the five cron fields, in order.

@@ -1,21 +1,60 @@
-"""Compose the Azure ML settings together with the same step config tree local runs use."""
+"""What the Azure ML executor is told: the composed config, the user's step overrides, the data.
+
+Shared by `scripts/submit.py` and the Hydra launcher, so both read DRY_RUN, compose the
+`azureml` group and refuse bad settings the same way. Imports no azure-ai-ml: Hydra imports the
+launcher, and with it this module, on every local run.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
-from stockcast.azureml.errors import AzureMLConfigError
-from stockcast.config import CONFIG_DIR, PROJECT_ROOT
+from stockcast.config import CONFIG_DIR, PROJECT_ROOT, compose_config
+from stockcast.errors import ConfigError
+from stockcast.sweeps.overrides import override_key, override_value
 
 PRIMARY_CONFIG = "pipeline"
+TRAIN_CONFIG = "train"
 AZUREML_GROUP_OVERRIDE = "+azureml=default"
+DRY_RUN_ENV = "DRY_RUN"
+FALSE_WORDS = {"", "0", "false", "no"}
+# The SDK warns about its own experimental schema classes on every dump; they are not ours to fix.
+SDK_EXPERIMENTAL_LOGGER = "azure.ai.ml._utils._experimental"
+
+RAW_DATA_INPUT = "raw_data"
+CSV_DATA_CONFIG = "csv"
+DATA_SOURCES = ("synthetic", "asset")
+
+
+class AzureMLConfigError(ConfigError):
+    """An Azure ML setting is missing or invalid; raised before anything is sent to Azure."""
+
+
+def dry_run_from_env() -> bool:
+    """`DRY_RUN=1` (any value but empty, 0, false, no) means write the YAML and send nothing."""
+    return os.environ.get(DRY_RUN_ENV, "").lower() not in FALSE_WORDS
+
+
+def missing_sdk(err: ImportError) -> AzureMLConfigError:
+    """azure-ai-ml (or azure-identity) is not installed where the user runs the command."""
+    return AzureMLConfigError(f"{err}; install the project with `pip install -e .`.")
+
+
+def quiet_sdk_warnings() -> None:
+    logging.getLogger(SDK_EXPERIMENTAL_LOGGER).setLevel(logging.ERROR)
+
+
+def is_azure_override(override: str) -> bool:
+    """Whether an override configures the executor rather than the steps."""
+    key = override_key(override)
+    return key == "azureml" or key.startswith(("azureml.", "azureml/"))
 
 
 @dataclass(frozen=True)
@@ -31,20 +70,13 @@ class SubmitConfig:
         return self.cfg.azureml
 
     @property
+    def config_dir(self) -> Path:
+        return self.root / CONFIG_DIR.name
+
+    @property
     def data_choice(self) -> str | None:
         """The data config the steps will use (`gbm`, `csv`, ...), after experiments apply."""
         return OmegaConf.select(self.cfg, "hydra.runtime.choices.data")
-
-
-def override_key(override: str) -> str:
-    """The config key (or group) an override sets: `+model.x=1` -> `model.x`, `data=csv` -> `data`."""
-    return override.split("=", 1)[0].lstrip("+~")
-
-
-def is_azure_override(override: str) -> bool:
-    """Whether an override configures the executor rather than the steps."""
-    key = override_key(override)
-    return key == "azureml" or key.startswith(("azureml.", "azureml/"))
 
 
 def compose_submit_config(
@@ -56,24 +88,76 @@ def compose_submit_config(
     the laptop instead of in a paid cloud run.
     """
     overrides = list(overrides)
+    cfg = compose_config(
+        PRIMARY_CONFIG,
+        [AZUREML_GROUP_OVERRIDE, *overrides],
+        config_dir=config_dir,
+        return_hydra_config=True,
+    )
     step_overrides = tuple(o for o in overrides if not is_azure_override(o))
-    try:
-        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-            cfg = compose(
-                PRIMARY_CONFIG,
-                overrides=[AZUREML_GROUP_OVERRIDE, *overrides],
-                return_hydra_config=True,
-            )
-    except (HydraException, OmegaConfBaseException) as err:
-        first_line = str(err).strip().splitlines()[0]
-        raise AzureMLConfigError(
-            f"Cannot compose the config from {overrides}: {first_line}"
-        ) from err
     return SubmitConfig(cfg=cfg, step_overrides=step_overrides, root=config_dir.parent)
 
 
-def plain(node: DictConfig | None) -> dict:
-    """A resolved plain dict of a config node (empty for None)."""
-    if node is None:
-        return {}
-    return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
+@dataclass(frozen=True)
+class DataBinding:
+    """Overrides that point the data config at today's data, plus the input they read, if any.
+
+    `overrides` are emitted unquoted: they hold a `$(date ...)` substitution or an Azure ML
+    `${{inputs.*}}` binding that must reach the shell as written.
+    """
+
+    overrides: tuple[str, ...]
+    inputs: dict[str, str] = field(default_factory=dict)
+    input_path: str | None = None
+
+
+def seed_date_command(date_format: str) -> str:
+    """The shell substitution that yields today's UTC date as an integer seed."""
+    stamp = date(2000, 12, 31).strftime(date_format)
+    if not stamp.isdigit():
+        raise AzureMLConfigError(
+            f"azureml.data.seed_date_format={date_format!r} must produce digits only "
+            f"(it gave {stamp!r}); use e.g. %Y%m%d."
+        )
+    return f"$(date -u +{date_format})"
+
+
+def data_binding(sc: SubmitConfig) -> DataBinding:
+    """Choose how each cloud run gets new data, refusing data configs that cannot honour it."""
+    settings = sc.azure.data
+    if settings.source == "synthetic":
+        if OmegaConf.select(sc.cfg, "data.seed", default=None) is None:
+            raise AzureMLConfigError(
+                f"azureml.data.source=synthetic reseeds the data config each day, but "
+                f"data={sc.data_choice} has no data.seed; pick a synthetic source (data=gbm) "
+                f"or set azureml.data.source=asset."
+            )
+        return DataBinding(overrides=(f"data.seed={seed_date_command(settings.seed_date_format)}",))
+    if settings.source == "asset":
+        asked = [override_value(o) for o in sc.step_overrides if override_key(o) == "data"]
+        if asked and asked[-1] != CSV_DATA_CONFIG:
+            raise AzureMLConfigError(
+                f"azureml.data.source=asset feeds a CSV file to the steps, but data={asked[-1]} "
+                f"was asked for; use data=csv or azureml.data.source=synthetic."
+            )
+        select_csv = () if sc.data_choice == CSV_DATA_CONFIG else (f"data={CSV_DATA_CONFIG}",)
+        return DataBinding(
+            overrides=(*select_csv, f"data.path=${{{{inputs.{RAW_DATA_INPUT}}}}}"),
+            inputs={RAW_DATA_INPUT: settings.asset.type},
+            input_path=settings.asset.path,
+        )
+    raise AzureMLConfigError(
+        f"azureml.data.source={settings.source!r} is not one of {', '.join(DATA_SOURCES)}."
+    )
+
+
+def check_schedulable(data: DataBinding) -> None:
+    """Refuse a schedule whose daily runs would all read the version resolved at creation."""
+    pinned = data.input_path and data.input_path.startswith("azureml:") and "@" in data.input_path
+    if pinned:
+        raise AzureMLConfigError(
+            f"azureml.data.asset.path={data.input_path} is resolved once, when the schedule is "
+            f"created, so every daily run would train on that same version; point it at a "
+            f"datastore file that each upload replaces (azureml://datastores/<store>/paths/"
+            f"<file>.csv) or use azureml.data.source=synthetic."
+        )

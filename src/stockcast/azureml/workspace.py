@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
-from stockcast.azureml.errors import AzureMLConfigError
+from stockcast.azureml.settings import AzureMLConfigError
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
