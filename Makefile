@@ -36,19 +36,19 @@ pipeline: $(INSTALLED) ## prepare -> train -> evaluate -> register locally, into
 	$(BIN)/python -m stockcast.pipeline $(WITH_EXPERIMENT)
 
 test: $(INSTALLED) ## lint, then run the whole test suite (slow end-to-end tests included)
-	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff check src tests scripts benchmarks
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(INSTALLED) ## ruff check and format check
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts benchmarks
+	$(BIN)/ruff format --check src tests scripts benchmarks
 
 format: $(INSTALLED) ## apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix src tests scripts
-	$(BIN)/ruff format src tests scripts
+	$(BIN)/ruff check --fix src tests scripts benchmarks
+	$(BIN)/ruff format src tests scripts benchmarks
 
-bench: $(INSTALLED) ## throughput, windowing and start-up benchmarks
-	$(BIN)/python scripts/bench.py $(ARGS)
+bench: $(INSTALLED) ## training, windowing, start-up, thread and predict benchmarks (benchmarks/)
+	$(BIN)/python -m benchmarks $(ARGS)
 
 # DRY_RUN=1 writes the YAML under outputs/azureml/ and sends nothing. ARGS takes the same Hydra
 # overrides as local runs plus azureml.* settings, e.g. ARGS="experiment=mlp_w30 azureml.schedule.hour=5".

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from stockcast.bench import BENCHMARKS, BenchOptions, Row, format_table, run_benchmarks
-from stockcast.bench.common import compose_train_cfg, peak_memory
-from stockcast.bench.windowing import python_loop_windows
+from benchmarks import BENCHMARKS, BenchOptions, Row, format_table, run_benchmarks
+from benchmarks.common import compose_train_cfg, peak_memory
+from benchmarks.windowing import python_loop_windows
 from stockcast.data.windows import sliding_windows
 
-TINY = BenchOptions(
+# --quick's sizes, shrunk further (it already runs 1 round and 1 start-up per case), and with the
+# validation row --quick leaves out.
+TINY = replace(
+    BenchOptions.quick(),
     train_points=3_000,
-    train_rounds=1,
     train_repeats=1,
     window_points=20_000,
     loop_points=5_000,
-    startup_repeats=1,
     thread_steps=5,
-    thread_budget_s=0.2,
-    with_validation=True,
 )
+TINY.thread_budget_s, TINY.with_validation = 0.2, True
 
 
 def _check(rows: list[Row], bench: str) -> None:

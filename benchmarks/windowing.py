@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 
-from stockcast.bench.common import (
+from benchmarks.common import (
     BenchOptions,
+    PeakMemory,
     Row,
     compose_train_cfg,
     fix_malloc_for_rss,
@@ -42,40 +41,31 @@ def bench_windowing(opts: BenchOptions) -> list[Row]:
     prefix = values[: opts.loop_points]
     scale = n_windows / (len(prefix) - length + 1)
     with peak_memory() as loop_mem:
-        begin = time.perf_counter()
         stacked = python_loop_windows(prefix, length)
-        loop_s = (time.perf_counter() - begin) * scale
     del stacked
-    loop_peak = loop_mem.peak_bytes * scale
+    loop_s, loop_peak = loop_mem.seconds * scale, loop_mem.peak_bytes * scale
 
     # The project's windowing: a zero-copy view of every window of the series as given (float64,
     # like the loop's input), and one training batch gathered by index.
     gen = torch.Generator().manual_seed(0)
-    with peak_memory() as view_mem:
-        begin = time.perf_counter()
-        series = torch.from_numpy(values)
+
+    def view_and_batch(series: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         view = sliding_windows(series, length)
-        one = gather_windows(
-            series, torch.randint(0, view.shape[0], (batch,), generator=gen), length
-        )
-        view_s = time.perf_counter() - begin
+        starts = torch.randint(0, view.shape[0], (batch,), generator=gen)
+        return view, gather_windows(series, starts, length)
+
+    with peak_memory() as view_mem:
+        view, one = view_and_batch(torch.from_numpy(values))
     assert view.shape == (n_windows, length) and one.shape == (batch, length)
-    del series, view, one
+    del view, one
 
     # The same, starting from the float32 copy that WindowDataModule holds (made once per fit).
     with peak_memory() as f32_mem:
-        begin = time.perf_counter()
-        tensor = torch.as_tensor(values, dtype=torch.float32)
-        view = sliding_windows(tensor, length)
-        one = gather_windows(
-            tensor, torch.randint(0, view.shape[0], (batch,), generator=gen), length
-        )
-        f32_s = time.perf_counter() - begin
-    del tensor, view, one
+        view, one = view_and_batch(torch.as_tensor(values, dtype=torch.float32))
+    del view, one
 
     # A whole shuffled training pass through WindowBatches (every window gathered once).
     with peak_memory() as pass_mem:
-        begin = time.perf_counter()
         tensor = torch.as_tensor(values, dtype=torch.float32)
         batches = WindowBatches(
             tensor, np.arange(n_windows), length, batch, steps_per_batch=spb, shuffle=True
@@ -83,13 +73,11 @@ def bench_windowing(opts: BenchOptions) -> list[Row]:
         seen = 0
         for item in batches:
             seen += sum(len(b) for b in item) if isinstance(item, list) else len(item)
-        pass_s = time.perf_counter() - begin
     assert seen == n_windows
     del tensor, batches
 
-    def mem_row(
-        case: str, peak: float, seconds: float, note: str, method: str, judged: bool = True
-    ) -> list[Row]:
+    def mem_row(case: str, mem: PeakMemory, note: str, judged: bool = True) -> list[Row]:
+        seconds, peak = mem.seconds, mem.peak_bytes
         return [
             Row(
                 "windows",
@@ -109,7 +97,7 @@ def bench_windowing(opts: BenchOptions) -> list[Row]:
                 peak / series_bytes,
                 target=f"≤ {MEMORY_TARGET:.0f}× series" if judged else "",
                 met=peak / series_bytes <= MEMORY_TARGET if judged else None,
-                note=f"{method}; ratio is × the series",
+                note=f"{mem.method}; ratio is × the series",
             ),
         ]
 
@@ -134,26 +122,20 @@ def bench_windowing(opts: BenchOptions) -> list[Row]:
     ]
     rows += mem_row(
         "sliding_windows view + 1 gathered batch",
-        view_mem.peak_bytes,
-        view_s,
+        view_mem,
         f"zero-copy view of {n_windows:,} windows of the float64 series + a {batch}-window gather",
-        view_mem.method,
     )
     rows += mem_row(
         "float32 copy (as WindowDataModule) + view + 1 batch",
-        f32_mem.peak_bytes,
-        f32_s,
+        f32_mem,
         "for reference: the dtype conversion dominates; done once per fit",
-        f32_mem.method,
         judged=False,
     )
     rows += mem_row(
         f"WindowBatches full shuffled pass (spb={spb})",
-        pass_mem.peak_bytes,
-        pass_s,
+        pass_mem,
         "for reference, not the windowing target: also shuffles and gathers every window "
         "(int64 start index + randperm + shuffled copy)",
-        pass_mem.method,
         judged=False,
     )
     return rows

@@ -1,8 +1,10 @@
-"""`make bench`: training throughput, windowing, start-up and thread-policy benchmarks in one table.
+"""`make bench`: training, windowing, start-up, thread-policy and prediction benchmarks in one table.
 
-python scripts/bench.py                      # everything, full sizes (a few minutes)
-python scripts/bench.py --quick              # small sizes, about a minute
-python scripts/bench.py --only train,windows
+Run from the repository root:
+
+python -m benchmarks                      # everything, full sizes (a few minutes)
+python -m benchmarks --quick              # small sizes, about a minute
+python -m benchmarks --only train,windows
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import platform
 import sys
 import time
 
-from stockcast.bench import BENCHMARKS, BenchOptions, format_table, run_benchmarks
-from stockcast.bench.common import load_average
+from benchmarks import BENCHMARKS, BenchOptions, format_table, run_benchmarks
+from benchmarks.common import load_average
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument(
         "--only",

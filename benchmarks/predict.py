@@ -8,14 +8,15 @@ it cannot avoid; one forecast through the loaded model under 1 ms.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from stockcast.bench.common import BenchOptions, Row
-from stockcast.bench.startup import wall_time
+from benchmarks.common import BenchOptions, Row
+from benchmarks.startup import wall_time
 from stockcast.config import PROJECT_ROOT, local_store_overrides
 
 PREDICT_SCRIPT = PROJECT_ROOT / "scripts" / "predict.py"
@@ -56,9 +57,12 @@ def predict_wall_times(store: Path, repeats: int) -> tuple[float, float]:
 
 def forecast_latency(store: Path, calls: int = FORECAST_CALLS) -> float:
     """Median seconds of one single-window forecast through the loaded pyfunc, warm."""
+    from stockcast.cli import QUIET_ENVIRONMENT
     from stockcast.registry import ModelRegistry
     from stockcast.serving.loading import load_price_model
 
+    for name, value in QUIET_ENVIRONMENT.items():  # as the entry points do: no progress bars
+        os.environ.setdefault(name, value)
     registry = ModelRegistry(f"sqlite:///{store}/mlruns.db", "pipeline_stock_predictor")
     model = load_price_model(registry.download(registry.resolve(), store / "model"))
     width = int(np.asarray(model.metadata.get_input_schema().inputs[0].shape)[-1])

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import torch
 
-from stockcast.bench.common import BenchOptions, Row, compose_train_cfg, median
+from benchmarks.common import BenchOptions, Row, compose_train_cfg, median
 
 BURNER = (
     "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
@@ -39,17 +39,18 @@ def step_times(threads: int, steps: int, budget_s: float, seed: int, cfg) -> lis
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     model_cfg = cfg.model
+    past, future = int(cfg.data.previous_time_window), int(cfg.data.next_time_window)
     net = MLP(
-        int(model_cfg.input_size),
-        int(model_cfg.horizon),
+        past,
+        future,
         list(model_cfg.hidden_sizes),
         model_cfg.activation,
         float(model_cfg.dropout),
     )
     optimizer = hydra.utils.instantiate(cfg.optim.optimizer)(params=net.parameters())
     loss_fn = make_loss(model_cfg.loss, model_cfg.huber_delta)
-    x = torch.randn(int(cfg.data.batch_size), int(model_cfg.input_size))
-    y = torch.randn(int(cfg.data.batch_size), int(model_cfg.horizon))
+    x = torch.randn(int(cfg.data.batch_size), past)
+    y = torch.randn(int(cfg.data.batch_size), future)
     times: list[float] = []
     deadline = time.perf_counter() + budget_s
     for i in range(steps + 10):

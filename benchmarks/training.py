@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from stockcast.bench.common import BenchOptions, Row, compose_train_cfg, median
+from benchmarks.common import BenchOptions, Row, compose_train_cfg, median
 
 THROUGHPUT_TARGET = 0.8  # × the bare loop, at the project's batch size
 
@@ -51,7 +51,8 @@ def _network(setup: Setup) -> Any:
     from stockcast.models.net import build_price_forecaster, network_spec
     from stockcast.steps.common import plain
 
-    spec = network_spec(plain(setup.cfg.model), setup.prepared.scaler)
+    prepared = setup.prepared
+    spec = network_spec(plain(setup.cfg.model), prepared.window, prepared.scaler)
     return build_price_forecaster(spec)
 
 
@@ -75,7 +76,7 @@ def bare_loop_epoch_times(setup: Setup, epochs: int) -> list[Timing]:
     loss_fn = _loss(cfg)
     optimizer = hydra.utils.instantiate(cfg.optim.optimizer)(params=net.parameters())
     windows, batch_size = setup.windows, int(cfg.data.batch_size)
-    input_size = int(cfg.model.input_size)
+    past = int(setup.prepared.window.previous_time_window)
     generator = torch.Generator().manual_seed(int(cfg.seed))
     net.train()
     times = []
@@ -84,7 +85,7 @@ def bare_loop_epoch_times(setup: Setup, epochs: int) -> list[Timing]:
         order = torch.randperm(len(windows), generator=generator)
         for first in range(0, len(windows), batch_size):
             batch = windows[order[first : first + batch_size]]
-            forecast, targets, _, _ = net.scaled(batch[:, :input_size], batch[:, input_size:])
+            forecast, targets, _, _ = net.scaled(batch[:, :past], batch[:, past:])
             loss = loss_fn(forecast, targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from stockcast.bench.common import BenchOptions, Row, median
+from benchmarks.common import BenchOptions, Row, median
 from stockcast.config import PROJECT_ROOT
 
 

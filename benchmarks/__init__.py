@@ -1,16 +1,21 @@
-"""Which benchmarks exist, in table order, and how to run a selection of them."""
+"""Benchmarks behind `make bench` (`python -m benchmarks`): each one is a function returning rows.
+
+They live beside the package, not in it: nothing here is installed, and nothing in `stockcast`
+imports it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from stockcast.bench.common import BenchOptions, Row
-from stockcast.bench.predict import bench_predict
-from stockcast.bench.startup import bench_startup
-from stockcast.bench.threads import bench_threads
-from stockcast.bench.training import bench_training
-from stockcast.bench.windowing import bench_windowing
+from benchmarks.common import BenchOptions, Row, format_table
+from benchmarks.predict import bench_predict
+from benchmarks.startup import bench_startup
+from benchmarks.threads import bench_threads
+from benchmarks.training import bench_training
+from benchmarks.windowing import bench_windowing
 
+# Which benchmarks exist, in table order.
 BENCHMARKS: dict[str, Callable[[BenchOptions], list[Row]]] = {
     "train": bench_training,
     "windows": bench_windowing,
@@ -32,3 +37,6 @@ def run_benchmarks(
             progress(name)
         rows += BENCHMARKS[name](opts)
     return rows
+
+
+__all__ = ["BENCHMARKS", "BenchOptions", "Row", "format_table", "run_benchmarks"]

@@ -7,6 +7,7 @@ import gc
 import os
 import statistics
 import tempfile
+import time
 import tracemalloc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
-from stockcast.config import CONFIG_DIR
+from stockcast.config import compose_config
 
 
 @dataclass
@@ -107,16 +108,8 @@ def median(values: Sequence[float]) -> float:
 
 
 def compose_train_cfg(overrides: Sequence[str] = ()) -> DictConfig:
-    """The project's `train` config composed with Hydra's compose API (as tests/conftest.py does)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose("train", overrides=list(overrides))
-    finally:
-        GlobalHydra.instance().clear()
+    """The project's `train` config, composed as the entry points and tests compose it."""
+    cfg = compose_config("train", overrides, what="the bench's train config")
     with open_dict(cfg):
         # ${hydra:runtime.output_dir} only resolves inside @hydra.main; the bench writes nothing.
         cfg.paths.output_dir = str(Path(tempfile.gettempdir()) / "stockcast-bench")
@@ -165,34 +158,35 @@ def _can_reset_hwm() -> bool:
 class PeakMemory:
     method: str = ""
     peak_bytes: int = 0
+    seconds: float = 0.0  # wall time of the block
 
 
 @contextmanager
 def peak_memory() -> Iterator[PeakMemory]:
-    """Peak memory added by the block.
+    """Peak memory added by the block, and its wall time.
 
     Linux: peak RSS (VmHWM, reset through /proc/self/clear_refs) minus RSS before; sees torch and
     numpy alike. Elsewhere: tracemalloc peak, which does not see torch's allocator.
     """
-    result = PeakMemory()
     gc.collect()
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
-    if _can_reset_hwm():
-        result.method = "peak RSS delta"
+    rss = _can_reset_hwm()
+    result = PeakMemory("peak RSS delta" if rss else "tracemalloc peak")
+    if rss:
         base = _status_kib("VmRSS")
         Path("/proc/self/clear_refs").write_text("5")
-        try:
-            yield result
-        finally:
-            result.peak_bytes = max(0, _status_kib("VmHWM") - base) * 1024
     else:
-        result.method = "tracemalloc peak"
         tracemalloc.start()
-        try:
-            yield result
-        finally:
+    begin = time.perf_counter()
+    try:
+        yield result
+    finally:
+        result.seconds = time.perf_counter() - begin
+        if rss:
+            result.peak_bytes = max(0, _status_kib("VmHWM") - base) * 1024
+        else:
             result.peak_bytes = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
 
