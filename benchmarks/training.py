@@ -47,19 +47,12 @@ def make_setup(opts: BenchOptions) -> Setup:
     return Setup(cfg, prepared, windows)
 
 
-def _network(setup: Setup) -> Any:
-    from stockcast.models.net import build_price_forecaster, network_spec
-    from stockcast.steps.common import plain
+def _datamodule_and_model(setup: Setup, steps_per_batch: int | None = None) -> tuple[Any, Any]:
+    """Exactly what training builds (`build_datamodule_and_model`), from the bench config."""
+    from stockcast.steps.train import build_datamodule_and_model
 
-    prepared = setup.prepared
-    spec = network_spec(plain(setup.cfg.model), prepared.window, prepared.scaler)
-    return build_price_forecaster(spec)
-
-
-def _loss(cfg: DictConfig) -> torch.nn.Module:
-    from stockcast.models.losses import make_loss
-
-    return make_loss(cfg.model.loss, cfg.model.huber_delta)
+    datamodule, model, _ = build_datamodule_and_model(setup.cfg, setup.prepared, steps_per_batch)
+    return datamodule, model
 
 
 Timing = tuple[float, float]  # (wall seconds, process CPU seconds) of one epoch
@@ -72,8 +65,8 @@ def bare_loop_epoch_times(setup: Setup, epochs: int) -> list[Timing]:
 
     cfg = setup.cfg
     L.seed_everything(cfg.seed, verbose=False)
-    net = _network(setup)
-    loss_fn = _loss(cfg)
+    _, model = _datamodule_and_model(setup)
+    net, loss_fn = model.net, model.loss_fn
     optimizer = hydra.utils.instantiate(cfg.optim.optimizer)(params=net.parameters())
     windows, batch_size = setup.windows, int(cfg.data.batch_size)
     past = int(setup.prepared.window.previous_time_window)
@@ -132,29 +125,12 @@ def lightning_epoch_times(
     import lightning as L
     from torch.utils.data import DataLoader, TensorDataset
 
-    from stockcast.data.datamodule import WindowDataModule
-    from stockcast.models.forecaster import Forecaster
-
     # Lightning sets its loggers to INFO on import; the bench table is the only output wanted.
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.ERROR)
     cfg = setup.cfg
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = WindowDataModule(
-        setup.prepared,
-        batch_size=cfg.data.batch_size,
-        steps_per_batch=cfg.data.steps_per_batch if steps_per_batch is None else steps_per_batch,
-        eval_batch_size=cfg.data.eval_batch_size,
-        seed=cfg.seed,
-    )
-    model = Forecaster(
-        net=_network(setup),
-        loss=_loss(cfg),
-        optimizer=hydra.utils.instantiate(cfg.optim.optimizer),
-        scheduler=hydra.utils.instantiate(cfg.optim.scheduler) if cfg.optim.scheduler else None,
-        scheduler_monitor=cfg.optim.monitor,
-        mase_scale=setup.prepared.mase_scale,
-    )
+    datamodule, model = _datamodule_and_model(setup, steps_per_batch)
     timer = _epoch_timer()
     extra: dict[str, Any] = {} if validate else {"limit_val_batches": 0, "num_sanity_val_steps": 0}
     trainer = hydra.utils.instantiate(

@@ -182,9 +182,9 @@ def test_a_window_override_that_disagrees_with_the_model_is_refused(
     store: Path, tmp_path: Path
 ) -> None:
     message = refused(store, tmp_path, "previous_time_window=20")
-    assert "previous_time_window=20 disagrees with the model" in message
-    assert "previous_time_window=10" in message
-    assert "next_time_window=3" in refused(store, tmp_path, "next_time_window=3")
+    assert "the model takes 10 values and forecasts 5" in message
+    assert "the command line asks for 20 in / 5 out" in message
+    assert "asks for 10 in / 3 out" in refused(store, tmp_path, "next_time_window=3")
 
 
 @pytest.mark.parametrize(

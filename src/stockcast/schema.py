@@ -154,7 +154,14 @@ class GateConfig(Section):
     max_mase: Above0 | None
     max_mase_vs_naive: Above0 | None
     require_beat_champion: bool
-    champion_tolerance: AtLeast0
+    champion_tolerance: Annotated[
+        float,
+        Field(
+            gt=-1,
+            allow_inf_nan=False,
+            description="a fraction above -1 (negative: the candidate must be that much better)",
+        ),
+    ]
 
 
 class EvaluateConfig(Section):

@@ -93,11 +93,11 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     windows = origins_of_test_split(prepared)
     inputs, actual = windows.inputs, windows.actual
     forecast = load_price_model(model_dir).predict(inputs)
-    horizon, scale = windows.next_time_window, prepared.mase_scale
-    forecasts = {"model": forecast, "naive": naive_forecast(inputs, horizon)}
+    next_time_window, scale = windows.next_time_window, prepared.mase_scale
+    forecasts = {"model": forecast, "naive": naive_forecast(inputs, next_time_window)}
     season = int(cfg.evaluate.season_length)
     if 1 <= season <= inputs.shape[1]:
-        forecasts["seasonal_naive"] = seasonal_naive_forecast(inputs, horizon, season)
+        forecasts["seasonal_naive"] = seasonal_naive_forecast(inputs, next_time_window, season)
     metrics = {name: score(values, actual, scale) for name, values in forecasts.items()}
     np.savez(output_dir / WINDOWS_FILE, inputs=inputs, actual=actual, forecast=forecast)
 
@@ -109,7 +109,7 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
         "model_metadata": metadata,
         "data_hash": prepared.meta["data_hash"],
         "n_windows": len(windows),
-        "horizon": horizon,
+        "next_time_window": next_time_window,
         "mase_scale": scale,
         "season_length": season if "seasonal_naive" in forecasts else None,
         "metrics": metrics,

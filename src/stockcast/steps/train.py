@@ -26,28 +26,20 @@ def _instantiate_all(group: DictConfig | None) -> list[Any]:
     return [hydra.utils.instantiate(node) for node in group.values() if "_target_" in node]
 
 
-def run_training(
-    cfg: DictConfig, prepared: PreparedData, output_dir: str | Path, model_dir: str | Path
-) -> dict[str, Any]:
-    """Fit, test the best checkpoint, export the model directory; returns metrics.json's content."""
-    import lightning as L
-
+def build_datamodule_and_model(
+    cfg: DictConfig, prepared: PreparedData, steps_per_batch: int | None = None
+) -> tuple[Any, Any, dict[str, Any]]:
+    """The WindowDataModule, the Forecaster (network, loss, optimizer) and the network's spec the
+    config describes; the benchmarks build exactly what training builds through this."""
     from stockcast.data.datamodule import WindowDataModule
     from stockcast.models.forecaster import Forecaster
     from stockcast.models.losses import make_loss
     from stockcast.models.net import build_price_forecaster, network_spec
-    from stockcast.serving.export import save_model_dir
-
-    # Lightning attaches its own console handler; route its records through Hydra's instead.
-    logging.getLogger("lightning").handlers.clear()
-    output_dir, model_dir = Path(output_dir), Path(model_dir)
-    set_threads(cfg.num_threads)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     datamodule = WindowDataModule(
         prepared,
         batch_size=cfg.data.batch_size,
-        steps_per_batch=cfg.data.steps_per_batch,
+        steps_per_batch=cfg.data.steps_per_batch if steps_per_batch is None else steps_per_batch,
         eval_batch_size=cfg.data.eval_batch_size,
         seed=cfg.seed,
     )
@@ -62,6 +54,23 @@ def run_training(
         scheduler_monitor=cfg.optim.monitor,
         mase_scale=prepared.mase_scale,
     )
+    return datamodule, model, spec
+
+
+def run_training(
+    cfg: DictConfig, prepared: PreparedData, output_dir: str | Path, model_dir: str | Path
+) -> dict[str, Any]:
+    """Fit, test the best checkpoint, export the model directory; returns metrics.json's content."""
+    import lightning as L
+
+    from stockcast.serving.export import save_model_dir
+
+    # Lightning attaches its own console handler; route its records through Hydra's instead.
+    logging.getLogger("lightning").handlers.clear()
+    output_dir, model_dir = Path(output_dir), Path(model_dir)
+    set_threads(cfg.num_threads)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule, model, spec = build_datamodule_and_model(cfg, prepared)
     callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers = _instantiate_all(cfg.get("logger"))
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
