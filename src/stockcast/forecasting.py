@@ -4,11 +4,16 @@ backtest, training metrics and monitoring all share it without importing torch."
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from stockcast.errors import ArtifactError
+
+# {level: (lower, upper)}: prediction bands in price units, arrays shaped like the forecasts.
+Bands = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -139,3 +144,165 @@ def score(forecast: np.ndarray, actual: np.ndarray, mase_scale: float) -> dict[s
         "pooled": pooled_errors(forecast, actual, mase_scale),
         "per_step": {name: values.tolist() for name, values in per_step.items()},
     }
+
+
+# ---- prediction intervals ---------------------------------------------------------------------
+# Residuals are measured in units of each window's recent volatility (mean absolute one-step
+# change of its inputs), so an interval widens when the prices it forecasts from moved a lot.
+
+
+def volatility_scale(inputs: np.ndarray, min_relative_scale: float = 1e-4) -> np.ndarray:
+    """Mean absolute one-step change of each input row, shape (n, 1); floored relative to the
+    last price so a flat window still gives a finite (narrow) interval."""
+    inputs = np.asarray(inputs, dtype=np.float64)
+    moves = np.abs(np.diff(inputs, axis=1)).mean(axis=1, keepdims=True)
+    floor = min_relative_scale * np.abs(inputs[:, -1:]) + np.finfo(np.float64).eps
+    return np.maximum(moves, floor)
+
+
+def conformal_quantiles(
+    residuals: np.ndarray, levels: tuple[int, ...] | list[int]
+) -> dict[str, list[list[float]]]:
+    """Split-conformal bounds per horizon step from held-out scaled residuals (actual - forecast).
+
+    For level L (percent) the lower and upper bounds are the residuals' alpha/2 and 1 - alpha/2
+    quantiles with the finite-sample correction ceil((n + 1) q) / n, so coverage on exchangeable
+    new windows is at least nominal. Returns {"<L>": [lower per step, upper per step]}.
+    """
+    residuals = np.asarray(residuals, dtype=np.float64)
+    n = len(residuals)
+    if n == 0:
+        raise ValueError("conformal calibration needs at least one held-out window")
+    bounds = {}
+    for level in levels:
+        alpha = 1.0 - float(level) / 100.0
+        upper_q = min(1.0, np.ceil((n + 1) * (1.0 - alpha / 2.0)) / n)
+        lower_q = max(0.0, np.floor((n + 1) * (alpha / 2.0)) / n)
+        lower = np.quantile(residuals, lower_q, axis=0, method="inverted_cdf")
+        upper = np.quantile(residuals, upper_q, axis=0, method="inverted_cdf")
+        bounds[str(int(level))] = [lower.tolist(), upper.tolist()]
+    return bounds
+
+
+def apply_intervals(
+    forecast: np.ndarray,
+    scale: np.ndarray,
+    bounds: dict[str, list[list[float]]],
+) -> Bands:
+    """{level: (lower, upper)} price bands from calibrated bounds and each row's scale."""
+    forecast = np.asarray(forecast, dtype=np.float64)
+    bands = {}
+    for level, (lower, upper) in bounds.items():
+        bands[level] = (
+            forecast + np.asarray(lower)[None, :] * scale,
+            forecast + np.asarray(upper)[None, :] * scale,
+        )
+    return bands
+
+
+def calibrate_intervals(
+    inputs: np.ndarray,
+    forecast: np.ndarray,
+    actual: np.ndarray,
+    levels: tuple[int, ...] | list[int],
+    min_relative_scale: float = 1e-4,
+) -> dict[str, list[list[float]]]:
+    """Conformal bounds from held-out windows a forecaster did not train on."""
+    scale = volatility_scale(inputs, min_relative_scale)
+    return conformal_quantiles((np.asarray(actual) - np.asarray(forecast)) / scale, levels)
+
+
+def interval_errors(
+    actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: int | str
+) -> dict[str, np.ndarray]:
+    """Per horizon step: coverage, mean width, interval (Winkler) score and the mean pinball loss
+    of the two bounds (as the alpha/2 and 1 - alpha/2 quantiles)."""
+    actual, lower, upper = (np.asarray(a, dtype=np.float64) for a in (actual, lower, upper))
+    alpha = 1.0 - float(level) / 100.0
+    below, above = actual < lower, actual > upper
+    winkler = (
+        (upper - lower)
+        + (2.0 / alpha) * (lower - actual) * below
+        + (2.0 / alpha) * (actual - upper) * above
+    )
+    return {
+        "coverage": 1.0 - (below | above).mean(axis=0),
+        "width": (upper - lower).mean(axis=0),
+        "winkler": winkler.mean(axis=0),
+        "pinball": 0.5
+        * (pinball_loss(actual, lower, alpha / 2) + pinball_loss(actual, upper, 1 - alpha / 2)),
+    }
+
+
+def pinball_loss(actual: np.ndarray, quantile: np.ndarray, tau: float) -> np.ndarray:
+    """Mean pinball (quantile) loss per horizon step of a tau-quantile forecast."""
+    diff = np.asarray(actual, dtype=np.float64) - np.asarray(quantile, dtype=np.float64)
+    return np.maximum(tau * diff, (tau - 1.0) * diff).mean(axis=0)
+
+
+def diebold_mariano(errors_a: np.ndarray, errors_b: np.ndarray, step: int) -> tuple[float, float]:
+    """Diebold–Mariano test of equal absolute error for `step`-ahead forecasts (1-based).
+
+    d_t = |e_a| - |e_b|; its long-run variance uses autocovariances up to lag step - 1 (h-step
+    errors of overlapping origins are correlated), with the Harvey–Leybourne–Newbold small-sample
+    correction. Returns (statistic, two-sided p-value from the normal distribution): a negative
+    statistic with a small p-value says `a` is more accurate than `b`.
+    """
+    d = np.abs(np.asarray(errors_a, dtype=np.float64)) - np.abs(
+        np.asarray(errors_b, dtype=np.float64)
+    )
+    n = len(d)
+    if n < 2:
+        return float("nan"), float("nan")
+    centred = d - d.mean()
+    variance = centred @ centred / n
+    for lag in range(1, min(step, n)):
+        variance += 2.0 * (centred[lag:] @ centred[:-lag]) / n
+    if not variance > 0:
+        return float("nan"), float("nan")
+    statistic = d.mean() / np.sqrt(variance / n)
+    statistic *= np.sqrt((n + 1 - 2 * step + step * (step - 1) / n) / n)
+    p_value = math.erfc(abs(statistic) / math.sqrt(2.0))
+    return float(statistic), float(p_value)
+
+
+# ---- the served model's output: one row per input window ------------------------------------
+
+
+def forecast_columns(next_time_window: int, levels: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """`forecast_1..H`, then `lower_<level>_<step>` and `upper_<level>_<step>` for each level."""
+    steps = range(1, next_time_window + 1)
+    columns = [f"forecast_{h}" for h in steps]
+    for level in levels:
+        columns += [f"lower_{level}_{h}" for h in steps]
+        columns += [f"upper_{level}_{h}" for h in steps]
+    return columns
+
+
+def forecast_frame(point: np.ndarray, bands: Bands) -> Any:
+    """The served model's answer as a DataFrame in `forecast_columns` order."""
+    import pandas as pd
+
+    blocks = [np.asarray(point, dtype=np.float64)]
+    for lower, upper in bands.values():
+        blocks += [lower, upper]
+    columns = forecast_columns(point.shape[1], list(bands))
+    return pd.DataFrame(np.hstack(blocks), columns=columns)
+
+
+def split_forecast_frame(
+    frame: Any,
+) -> tuple[np.ndarray, Bands]:
+    """(point forecasts, {level: (lower, upper)}) back from a served model's DataFrame."""
+    columns = list(frame.columns)
+    values = frame.to_numpy(dtype=np.float64)
+    point_cols = [i for i, c in enumerate(columns) if c.startswith("forecast_")]
+    next_time_window = len(point_cols)
+    bands = {}
+    for name in columns:
+        if name.startswith("lower_") and name.endswith("_1"):
+            level = name[len("lower_") : -len("_1")]
+            lower = [columns.index(f"lower_{level}_{h}") for h in range(1, next_time_window + 1)]
+            upper = [columns.index(f"upper_{level}_{h}") for h in range(1, next_time_window + 1)]
+            bands[level] = (values[:, lower], values[:, upper])
+    return values[:, point_cols], bands

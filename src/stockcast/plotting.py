@@ -40,17 +40,28 @@ def plot_rolling_forecasts(
     title: str,
     x: np.ndarray | None = None,
     ylabel: str = "price",
+    bands: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Path:
-    """Actual values and forecast lines aligned at their target times (NaN where none)."""
+    """Actual values and forecast lines aligned at their target times (NaN where none), with
+    shaded prediction bands (label -> (lower, upper), aligned the same way)."""
     plt = _pyplot()
     xs, xlabel = _axis(x, len(actual))
     fig, ax = plt.subplots(figsize=(11, 4.5), dpi=110)
+    _shade(ax, xs, bands or {})
     ax.plot(xs, actual, color="black", linewidth=1.4, label="actual")
     for (label, values), color in zip(
         forecasts.items(), ("tab:blue", "tab:orange", "tab:green"), strict=False
     ):
         ax.plot(xs, values, color=color, linewidth=1.0, alpha=0.9, label=label)
     return _finish(plt, fig, ax, path, title=title, xlabel=xlabel, ylabel=ylabel)
+
+
+def _shade(ax, xs: np.ndarray, bands: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    """Widest band first and lightest, so narrower ones read on top of it."""
+    ordered = sorted(bands.items(), key=lambda item: -np.nanmean(item[1][1] - item[1][0]))
+    for i, (label, (lower, upper)) in enumerate(ordered):
+        alpha = 0.15 + 0.15 * i
+        ax.fill_between(xs, lower, upper, color="tab:blue", alpha=alpha, linewidth=0, label=label)
 
 
 def plot_error_by_horizon(
@@ -82,8 +93,10 @@ def plot_forecast(
     history_x: np.ndarray | None = None,
     forecast_x: np.ndarray | None = None,
     actual: np.ndarray | None = None,
+    bands: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Path:
-    """Recent history, the forecast and, when the future is known, the actual values and error."""
+    """Recent history, the forecast with its prediction bands (a fan chart) and, when the future
+    is known, the actual values and error."""
     plt = _pyplot()
     n_hist, horizon = len(history), len(forecast)
     if history_x is None or forecast_x is None:
@@ -95,6 +108,15 @@ def plot_forecast(
     ax.plot(history_x, history, color="black", linewidth=1.4, label="history")
     # Join future lines to the last known value so they read as a continuation.
     joined_x = np.concatenate([history_x[-1:], forecast_x])
+    start = history[-1:]
+    _shade(
+        ax,
+        joined_x,
+        {
+            label: (np.concatenate([start, lower]), np.concatenate([start, upper]))
+            for label, (lower, upper) in (bands or {}).items()
+        },
+    )
     futures = [(forecast, "o-", "tab:blue", "forecast")]
     if actual is not None:
         futures.append((actual, "s--", "tab:green", "actual"))

@@ -22,6 +22,7 @@ from stockcast.errors import ConfigError
 
 SPLIT_NAMES = ("train", "val", "test")
 ACTIVATION_NAMES = ("relu", "gelu", "tanh", "silu")
+ANCHORS = ("last", "none")
 LOSS_NAMES = ("mse", "mae", "huber")
 NORMALIZATIONS = ("per_window", "standard", "minmax", "none")
 EXECUTORS = ("inprocess", "subprocess")
@@ -57,6 +58,7 @@ class DataCommon(Section):
     batch_size: WholeAbove0
     steps_per_batch: WholeAbove0
     eval_batch_size: WholeAbove0
+    allow_non_positive: bool = False
 
     @field_validator("split")
     @classmethod
@@ -120,6 +122,16 @@ class ModelConfig(Section):
     dropout: Annotated[float, Field(ge=0, lt=1, description="in [0, 1)")]
     loss: Literal[LOSS_NAMES]  # type: ignore[valid-type]
     huber_delta: Above0
+    anchor: Literal[ANCHORS]  # type: ignore[valid-type]
+    interval_levels: Annotated[
+        list[Annotated[int, Field(strict=True, gt=0, lt=100)]],
+        Field(description="a list of whole percentages between 0 and 100, e.g. [80, 95]"),
+    ]
+
+
+class FitConfig(Section):
+    min_batches_per_epoch: WholeAbove0
+    val_every_steps: WholeAbove0
 
 
 class OptimConfig(Section):
@@ -148,12 +160,14 @@ class TrainConfig(Section):
     model: ModelConfig
     optim: OptimConfig
     trainer: TrainerConfig
+    fit: FitConfig
 
 
 class GateConfig(Section):
     max_mase: Above0 | None
     max_mase_vs_naive: Above0 | None
     require_beat_champion: bool
+    max_coverage_gap: Annotated[float, Field(gt=0, lt=1, description="in (0, 1)")] | None = None
     champion_tolerance: Annotated[
         float,
         Field(

@@ -11,11 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.data.checks import check_series_values
 from stockcast.data.scaling import fit_scaler
 from stockcast.data.series import Series
 from stockcast.data.sources import load_series
 from stockcast.data.split import SPLITS, SplitData, WindowSpec, naive_one_step_mae, split_series
 from stockcast.errors import ArtifactError
+from stockcast.files import write_json
 
 PREPARED_KIND = "stockcast.prepared"
 META_FILE = "meta.json"
@@ -56,8 +58,8 @@ class PreparedData:
                 arrays[f"{name}_dates"] = split.dates.astype("datetime64[ns]")
         arrays["series_ids"] = np.array(self.splits["train"].series_ids, dtype=str)
         np.savez(folder / SERIES_FILE, **arrays)
-        (folder / SCALER_FILE).write_text(json.dumps(self.scaler, indent=2))
-        (folder / META_FILE).write_text(json.dumps(self.meta, indent=2, default=str))
+        write_json(folder / SCALER_FILE, self.scaler)
+        write_json(folder / META_FILE, self.meta)
         return folder
 
     @classmethod
@@ -88,7 +90,12 @@ def read_prepared_meta(folder: str | Path) -> dict[str, Any]:
     if not folder.is_dir():
         raise ArtifactError(f"prepared folder {folder} does not exist; run the prepare step first.")
     meta_path = folder / META_FILE
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    try:
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    except ValueError:
+        raise ArtifactError(
+            f"{meta_path} is not valid JSON; the prepared folder is damaged: run prepare again."
+        ) from None
     if meta.get("kind") != PREPARED_KIND or not (folder / SERIES_FILE).is_file():
         raise ArtifactError(
             f"{folder} is not a prepared folder (no {META_FILE} of kind {PREPARED_KIND!r} with "
@@ -101,6 +108,7 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     """Load, split, then fit the scaler on train: the whole data side of a run."""
     window = WindowSpec(data_cfg["previous_time_window"], data_cfg["next_time_window"])
     series = load_series(data_cfg)
+    check_series_values(series, bool(data_cfg.get("allow_non_positive", False)))
     splits = split_series(series, window, data_cfg["split"])
     scaler = fit_scaler(
         data_cfg["normalization"], splits["train"].values, float(data_cfg["min_relative_scale"])

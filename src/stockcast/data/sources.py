@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.data.checks import check_csv_layout
 from stockcast.data.series import Series
 from stockcast.errors import DataError
 
@@ -63,14 +64,22 @@ def _seasonal(cfg: Mapping[str, Any]) -> list[Series]:
 
 
 def read_csv_series(
-    path: str | Path, date_column: str | None, value_column: str, id_column: str | None = None
+    path: str | Path,
+    date_column: str | None,
+    value_column: str,
+    id_column: str | None = None,
+    key: str = "data",
 ) -> list[Series]:
-    """Read one series per id from a CSV, sorted by date, refusing anything that is not a price."""
+    """Read one series per id from a CSV, sorted by date, refusing anything that is not a price.
+
+    `key` is the config section the columns were given in (`data` for training, `input` for
+    prediction): messages name `<key>.path`, `<key>.id_column`, ...
+    """
     import pandas as pd
 
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"CSV file {path} does not exist; set data.path to an existing file.")
+        raise DataError(f"CSV file {path} does not exist; set {key}.path to an existing file.")
     try:
         frame = pd.read_csv(path)
     except pd.errors.EmptyDataError:
@@ -78,10 +87,10 @@ def read_csv_series(
     if frame.empty:
         raise DataError(f"CSV file {path} has a header but no rows.")
     wanted = {"value_column": value_column, "date_column": date_column, "id_column": id_column}
-    for key, column in wanted.items():
+    for name, column in wanted.items():
         if column is not None and column not in frame.columns:
             raise DataError(
-                f"CSV file {path} has no column {column!r} (data.{key}); "
+                f"CSV file {path} has no column {column!r} ({key}.{name}); "
                 f"its columns are {list(frame.columns)}."
             )
     values = pd.to_numeric(frame[value_column], errors="coerce")
@@ -106,9 +115,12 @@ def read_csv_series(
             row = int(np.flatnonzero(dates.isna().to_numpy())[0])
             raise DataError(
                 f"CSV file {path} has an unreadable date {frame[date_column].iloc[row]!r} in column "
-                f"{date_column!r} at data row {row + 1}; fix it or set data.date_column=null."
+                f"{date_column!r} at data row {row + 1}; fix it or set {key}.date_column=null."
             )
-        frame = frame.assign(**{date_column: dates}).sort_values(
+        frame = frame.assign(**{date_column: dates})
+    check_csv_layout(frame, path, date_column, value_column, id_column, key)
+    if date_column is not None:
+        frame = frame.sort_values(
             [c for c in (id_column, date_column) if c is not None], kind="stable"
         )
     groups = [("series", frame)] if id_column is None else frame.groupby(id_column, sort=True)

@@ -103,13 +103,17 @@ class Forecaster(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch_metrics("val")
+        self._step_scheduler()
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch_metrics("test")
 
-    def on_train_epoch_end(self) -> None:
+    def _step_scheduler(self) -> None:
+        """After each validation, not each epoch: with a step budget, epochs of a short series
+        are a few steps long and validation runs only every few of them, so a per-epoch plateau
+        check would see the same stale value again and again."""
         scheduler = self.lr_schedulers()
-        if scheduler is None:
+        if scheduler is None or self.trainer.sanity_checking:
             return
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             value = self.trainer.callback_metrics.get(self.hparams.scheduler_monitor)

@@ -69,23 +69,37 @@ class WindowScaler(nn.Module):
 
 
 class PriceForecaster(nn.Module):
-    """Raw prices in (batch, input_size), raw prices out (batch, horizon): scaling is inside."""
+    """Raw prices in (batch, input_size), raw prices out (batch, horizon): scaling is inside.
 
-    def __init__(self, mlp: MLP, scaler: WindowScaler) -> None:
+    With `anchor="last"` the MLP forecasts the change from the last input price (a residual on
+    the naive forecast) and its output layer starts at zero, so an untrained or unhelpful model
+    repeats the last price: it departs from that only where training rewards it.
+    """
+
+    def __init__(self, mlp: MLP, scaler: WindowScaler, anchor: str = "none") -> None:
         super().__init__()
         self.mlp = mlp
         self.scaler = scaler
+        self.anchored = anchor == "last"
+        if self.anchored:
+            output = self.mlp.layers[-1]
+            nn.init.zeros_(output.weight)
+            nn.init.zeros_(output.bias)
 
     def forward(self, prices: torch.Tensor) -> torch.Tensor:
-        loc, scale = self.scaler.statistics(prices)
-        return self.mlp((prices - loc) / scale) * scale + loc
+        forecast, _, loc, scale = self.scaled(prices)
+        return forecast * scale + loc
 
     def scaled(
-        self, prices: torch.Tensor, targets: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        self, prices: torch.Tensor, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
         """Forecast and targets in the scaled space (for the loss), plus the statistics used."""
         loc, scale = self.scaler.statistics(prices)
-        return self.mlp((prices - loc) / scale), (targets - loc) / scale, loc, scale
+        inputs = (prices - loc) / scale
+        forecast = self.mlp(inputs)
+        if self.anchored:
+            forecast = forecast + inputs[:, -1:]
+        return forecast, None if targets is None else (targets - loc) / scale, loc, scale
 
 
 def build_price_forecaster(spec: Mapping[str, Any]) -> PriceForecaster:
@@ -109,6 +123,7 @@ def build_price_forecaster(spec: Mapping[str, Any]) -> PriceForecaster:
             float(scaler["scale"]),
             float(scaler["min_relative_scale"]),
         ),
+        anchor=mlp["anchor"],
     )
 
 
@@ -123,6 +138,7 @@ def network_spec(
             "hidden_sizes": [int(h) for h in model_cfg["hidden_sizes"]],
             "activation": str(model_cfg["activation"]),
             "dropout": float(model_cfg["dropout"]),
+            "anchor": str(model_cfg["anchor"]),
         },
         "scaler": dict(scaler),
     }

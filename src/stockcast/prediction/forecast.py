@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from stockcast.errors import ConfigError, DataError
 from stockcast.forecasting import (
+    Bands,
     RollingOrigins,
     check_window_sizes,
     forecast_errors,
     naive_forecast,
     rolling_origins,
+    split_forecast_frame,
 )
 from stockcast.prediction.calendar import future_dates
 from stockcast.prediction.inputs import InputSeries
@@ -49,12 +51,17 @@ class LoadedModel:
         aliases = f" ({', '.join(self.aliases)})" if self.aliases else ""
         return f"{self.name} version {self.version}{aliases}"
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
-        """Rows of previous_time_window raw prices -> rows of next_time_window raw prices."""
+    def predict_with_intervals(self, windows: np.ndarray) -> tuple[np.ndarray, Bands]:
+        """Rows of previous_time_window raw prices -> (rows of next_time_window forecasts,
+        {level: (lower rows, upper rows)})."""
         # A fresh writable copy: slices of pandas-backed arrays can be read-only, which torch
         # warns about when it wraps them.
         rows = np.array(windows, dtype=np.float64, ndmin=2)
-        return np.asarray(self.pyfunc.predict(rows), dtype=np.float64)
+        return split_forecast_frame(self.pyfunc.predict(rows))
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        """Point forecasts only."""
+        return self.predict_with_intervals(windows)[0]
 
 
 def check_window_overrides(requested: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
@@ -83,6 +90,8 @@ class Forecast:
     x: np.ndarray | None
     actual: np.ndarray | None = None
     date_frequency: str | None = None
+    # {level: (lower, upper)}, each of shape (next_time_window,).
+    bands: Bands = field(default_factory=dict)
 
 
 def _require(series: InputSeries, needed: int, why: str) -> None:
@@ -98,11 +107,17 @@ def forecast_next(model: LoadedModel, series: InputSeries) -> Forecast:
     p, h = model.previous_time_window, model.next_time_window
     _require(series, p, f"model ({p} values in, {h} out)")
     window = series.values[-p:]
-    prediction = model.predict(window)[0]
+    prediction, bands = _first_row(*model.predict_with_intervals(window))
     if series.dates is None:
-        return Forecast(window, None, prediction, None)
+        return Forecast(window, None, prediction, None, bands=bands)
     dates, frequency = future_dates(series.dates, h)
-    return Forecast(window, series.dates[-p:], prediction, dates, date_frequency=frequency)
+    return Forecast(
+        window, series.dates[-p:], prediction, dates, date_frequency=frequency, bands=bands
+    )
+
+
+def _first_row(point: np.ndarray, bands: Bands) -> tuple[np.ndarray, Bands]:
+    return point[0], {level: (lower[0], upper[0]) for level, (lower, upper) in bands.items()}
 
 
 def forecast_held_out(model: LoadedModel, series: InputSeries) -> Forecast:
@@ -110,7 +125,7 @@ def forecast_held_out(model: LoadedModel, series: InputSeries) -> Forecast:
     p, h = model.previous_time_window, model.next_time_window
     _require(series, p + h, f"backtest ({p} values in, {h} held out)")
     window = series.values[-(p + h) : -h]
-    prediction = model.predict(window)[0]
+    prediction, bands = _first_row(*model.predict_with_intervals(window))
     dates = series.dates
     return Forecast(
         window,
@@ -118,6 +133,7 @@ def forecast_held_out(model: LoadedModel, series: InputSeries) -> Forecast:
         prediction,
         None if dates is None else dates[-h:],
         actual=series.values[-h:],
+        bands=bands,
     )
 
 
@@ -130,6 +146,7 @@ class RollingBacktest:
     forecasts: np.ndarray
     naive: np.ndarray
     stretch_start: int
+    bands: Bands = field(default_factory=dict)
 
     @property
     def origins(self) -> np.ndarray:
@@ -144,6 +161,14 @@ class RollingBacktest:
 
     def naive_mae_by_step(self) -> np.ndarray:
         return _mae_by_step(self.naive, self.actual)
+
+    def coverage(self) -> dict[str, float]:
+        """Share of targets inside each level's band, over every origin and step."""
+        actual = self.actual
+        return {
+            level: float(((actual >= lower) & (actual <= upper)).mean())
+            for level, (lower, upper) in self.bands.items()
+        }
 
     def aligned(self, step: int, length: int) -> np.ndarray:
         """The `step`-ahead forecasts placed at their target positions within the stretch."""
@@ -167,6 +192,7 @@ def rolling_backtest(model: LoadedModel, series: InputSeries, span: int) -> Roll
     stretch_start = max(p, n - span)
     # A window starting at s has its first target (its origin) at s + p.
     windows = rolling_origins(series.values, p, h, np.arange(stretch_start - p, n - h - p + 1))
+    forecasts, bands = model.predict_with_intervals(windows.inputs)
     return RollingBacktest(
-        windows, model.predict(windows.inputs), naive_forecast(windows.inputs, h), stretch_start
+        windows, forecasts, naive_forecast(windows.inputs, h), stretch_start, bands
     )

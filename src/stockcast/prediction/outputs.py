@@ -20,7 +20,8 @@ BACKTEST_PNG = "backtest.png"
 
 
 def forecast_rows(result: Forecast) -> list[dict[str, Any]]:
-    """One dict per step: step, date (None without dates), forecast, and actual/error if known."""
+    """One dict per step: step, date (None without dates), forecast, `lower_<level>` and
+    `upper_<level>` for each interval level, and actual/error if known."""
     rows = []
     for i, value in enumerate(result.forecast):
         row: dict[str, Any] = {
@@ -28,6 +29,9 @@ def forecast_rows(result: Forecast) -> list[dict[str, Any]]:
             "date": None if result.x is None else format_date(result.x[i]),
             "forecast": float(value),
         }
+        for level, (lower, upper) in result.bands.items():
+            row[f"lower_{level}"] = float(lower[i])
+            row[f"upper_{level}"] = float(upper[i])
         if result.actual is not None:
             row["actual"] = float(result.actual[i])
             row["error"] = float(value - result.actual[i])
@@ -91,28 +95,30 @@ def summary(
             "origins": len(backtest.origins),
             "mae_by_step": backtest.mae_by_step().tolist(),
             "naive_mae_by_step": backtest.naive_mae_by_step().tolist(),
+            "coverage": backtest.coverage(),
         }
     return out
 
 
 def backtest_rows(series: InputSeries, backtest: RollingBacktest) -> list[dict[str, Any]]:
-    """Long format: one row per (origin, step) with the target's position or date."""
+    """Long format: one row per (origin, step) with the target's position or date, and the
+    interval bounds of each level."""
     rows = []
     for i, origin in enumerate(backtest.origins):
         for k in range(backtest.forecasts.shape[1]):
             target = int(origin + k)
-            rows.append(
-                {
-                    "origin": int(origin),
-                    "step": k + 1,
-                    "target_index": target,
-                    "target_date": None
-                    if series.dates is None
-                    else format_date(series.dates[target]),
-                    "forecast": float(backtest.forecasts[i, k]),
-                    "actual": float(backtest.actual[i, k]),
-                }
-            )
+            row = {
+                "origin": int(origin),
+                "step": k + 1,
+                "target_index": target,
+                "target_date": None if series.dates is None else format_date(series.dates[target]),
+                "forecast": float(backtest.forecasts[i, k]),
+                "actual": float(backtest.actual[i, k]),
+            }
+            for level, (lower, upper) in backtest.bands.items():
+                row[f"lower_{level}"] = float(lower[i, k])
+                row[f"upper_{level}"] = float(upper[i, k])
+            rows.append(row)
     return rows
 
 
@@ -133,13 +139,15 @@ def plot_forecast_png(
         history_x=series.dates[start:end] if dated else None,
         forecast_x=result.x if dated else None,
         actual=result.actual,
+        bands={f"{level}% interval": band for level, band in result.bands.items()},
     )
 
 
 def plot_backtest_png(
     path: Path, model: LoadedModel, series: InputSeries, backtest: RollingBacktest
 ) -> Path:
-    """Actual prices over the stretch with the 1-step and last-step rolling forecasts."""
+    """Actual prices over the stretch with the 1-step and last-step rolling forecasts and the
+    1-step bands, titled with the realised coverage of every level."""
     from stockcast.plotting import plot_rolling_forecasts
 
     start = backtest.stretch_start
@@ -151,10 +159,20 @@ def plot_backtest_png(
         for step in sorted({1, horizon})
     }
     naive = backtest.naive_mae_by_step()
+    coverage = ", ".join(
+        f"{level}% covered {share:.0%}" for level, share in backtest.coverage().items()
+    )
     title = (
         f"{model.label}: rolling backtest, {series.description}\n"
         f"{len(backtest.origins)} origins; naive MAE step 1 {naive[0]:.3f}, "
-        f"step {horizon} {naive[-1]:.3f}"
+        f"step {horizon} {naive[-1]:.3f}" + (f"; {coverage}" if coverage else "")
     )
+    bands = {
+        f"{level}% interval, 1-step ahead": (
+            backtest.windows.aligned(lower, 1, start, len(actual)),
+            backtest.windows.aligned(upper, 1, start, len(actual)),
+        )
+        for level, (lower, upper) in backtest.bands.items()
+    }
     x = None if series.dates is None else series.dates[start:]
-    return plot_rolling_forecasts(path, actual, lines, title, x=x)
+    return plot_rolling_forecasts(path, actual, lines, title, x=x, bands=bands)

@@ -127,4 +127,6 @@ def _print_report(
             for m, n in zip(rolling["mae_by_step"], rolling["naive_mae_by_step"], strict=True)
         )
         print(f"rolling backtest over {rolling['origins']} origins, MAE by step: {steps}")
+        for level, share in rolling["coverage"].items():
+            print(f"{level}% intervals covered {share:.1%} of the backtest targets")
     print("saved: " + ", ".join(str(p) for p in written))

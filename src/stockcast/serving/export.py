@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.forecasting import forecast_columns
 from stockcast.models.net import PriceForecaster
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -20,12 +21,14 @@ SERVING_MODULES = (
     "__init__.py",
     "models/__init__.py",
     "models/net.py",
+    "errors.py",
+    "forecasting.py",
     "serving/__init__.py",
     "serving/pyfunc_model.py",
 )
 PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
 # What the model needs at serving time; the rest of the project stays out of its environment.
-SERVING_REQUIREMENTS = ("torch", "numpy", "safetensors", "mlflow")
+SERVING_REQUIREMENTS = ("torch", "numpy", "pandas", "safetensors", "mlflow")
 
 
 def _requirement(name: str) -> str:
@@ -44,7 +47,7 @@ def save_model_dir(
     """Save weights (safetensors) + spec next to the pyfunc code; replaces an existing folder."""
     import mlflow.pyfunc
     from mlflow.models import ModelSignature
-    from mlflow.types import Schema, TensorSpec
+    from mlflow.types import ColSpec, Schema
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -52,9 +55,12 @@ def save_model_dir(
         shutil.rmtree(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     previous, following = int(spec["previous_time_window"]), int(spec["next_time_window"])
+    levels = list((spec.get("intervals") or {}).get("bounds", {}))
+    # Outputs only: MLflow enforces an input tensor's dtype exactly (float64 would refuse float32
+    # and integer prices), so the pyfunc checks its input itself and the example documents it.
     signature = ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype(np.float64), (-1, previous))]),
-        outputs=Schema([TensorSpec(np.dtype(np.float64), (-1, following))]),
+        inputs=None,
+        outputs=Schema([ColSpec("double", name) for name in forecast_columns(following, levels)]),
     )
     with tempfile.TemporaryDirectory() as staging:
         weights = Path(staging) / "weights.safetensors"
@@ -75,7 +81,21 @@ def save_model_dir(
                 pip_requirements=[_requirement(name) for name in SERVING_REQUIREMENTS],
             )
     _drop_caches(path)
+    _drop_build_paths(path / "MLmodel")
     return path
+
+
+def _drop_build_paths(mlmodel: Path) -> None:
+    """MLflow records where the code and artifacts were copied from (absolute paths of this
+    machine); loading uses only the copies inside the folder, so keep just their names."""
+    import yaml
+
+    content = yaml.safe_load(mlmodel.read_text())
+    flavor = content["flavors"]["python_function"]
+    flavor["model_code_path"] = Path(flavor["model_code_path"]).name
+    for artifact in flavor.get("artifacts", {}).values():
+        artifact["uri"] = artifact["path"]
+    mlmodel.write_text(yaml.safe_dump(content, sort_keys=False))
 
 
 def _stage_serving_package(staging: Path) -> Path:

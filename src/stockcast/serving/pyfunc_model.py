@@ -1,7 +1,10 @@
-"""MLflow "model from code": raw prices in, raw-price forecasts out.
+"""MLflow "model from code": raw prices in, a DataFrame of forecasts and intervals out.
 
-Loads weights with safetensors (no unpickling) and imports only torch, numpy and the pure
-network module, so prediction and serving never import Lightning.
+Loads weights with safetensors (no unpickling) and imports only torch, numpy, pandas and the
+modules shipped beside it (the network and the forecasting core), so prediction and serving never
+import Lightning. Contract: one row per input window of `previous_time_window` prices (float32,
+float64 or integer); out, per row, `forecast_1..H` and `lower_<level>_<step>` /
+`upper_<level>_<step>` for each calibrated level.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import torch
 from mlflow.pyfunc import PythonModel
 from safetensors.torch import load_file
 
+from stockcast.forecasting import apply_intervals, forecast_frame, volatility_scale
 from stockcast.models.net import build_price_forecaster
 
 
@@ -47,16 +51,24 @@ class PriceForecastModel(PythonModel):
         self.net.load_state_dict(load_file(context.artifacts["weights"]))
         self.net.eval()
         self.previous_time_window = int(spec["previous_time_window"])
+        self.intervals = spec.get("intervals") or {"bounds": {}, "min_relative_scale": 1e-4}
 
     # No type hints here on purpose: MLflow would try to derive a schema from them.
     def predict(self, context, model_input, params=None):
         prices = as_price_matrix(model_input, self.previous_time_window)
         with torch.inference_mode():
-            forecast = self.net(torch.from_numpy(prices).to(torch.float32))
-        return forecast.to(torch.float64).numpy()
+            point = self.net(torch.from_numpy(prices).to(torch.float32)).double().numpy()
+        scale = volatility_scale(prices, float(self.intervals["min_relative_scale"]))
+        bands = apply_intervals(point, scale, self.intervals["bounds"])
+        frame = forecast_frame(point, bands)
+        if not np.isfinite(frame.to_numpy()).all():
+            raise ValueError(
+                "the forecast is not finite (prices far outside what the model can represent); "
+                "check the input's scale"
+            )
+        return frame
 
 
-# The signature (a float tensor of prices) is declared when saving; MLflow's type-hint nudge
-# would only add noise to every load.
+# The signature declares the output columns; MLflow's type-hint nudge would only add noise.
 warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
 mlflow.models.set_model(PriceForecastModel())

@@ -13,12 +13,19 @@ from stockcast.data.prepared import PreparedData
 from stockcast.errors import ArtifactError
 from stockcast.files import write_json
 from stockcast.forecasting import (
+    Bands,
     RollingOrigins,
+    apply_intervals,
+    calibrate_intervals,
     check_window_sizes,
+    diebold_mariano,
+    interval_errors,
     naive_forecast,
     rolling_origins,
     score,
     seasonal_naive_forecast,
+    split_forecast_frame,
+    volatility_scale,
 )
 from stockcast.registry import model_hash
 from stockcast.serving.metadata import read_model_metadata
@@ -39,11 +46,89 @@ def origins_of_test_split(prepared: PreparedData) -> RollingOrigins:
     )
 
 
+def random_walk_bands(prepared: PreparedData, inputs: np.ndarray, levels: list[str]) -> Bands:
+    """The naive forecast's intervals: empirical quantiles of the train split's h-step changes
+    (in units of each window's recent volatility, as the model's intervals are)."""
+    if not levels:
+        return {}
+    train, window = prepared.splits["train"], prepared.window
+    history = rolling_origins(
+        train.values,
+        window.previous_time_window,
+        window.next_time_window,
+        train.window_starts(window),
+    )
+    min_relative_scale = float(prepared.scaler["min_relative_scale"])
+    bounds = calibrate_intervals(
+        history.inputs,
+        naive_forecast(history.inputs, window.next_time_window),
+        history.actual,
+        [int(level) for level in levels],
+        min_relative_scale,
+    )
+    naive = naive_forecast(inputs, window.next_time_window)
+    return apply_intervals(naive, volatility_scale(inputs, min_relative_scale), bounds)
+
+
+def interval_report(actual: np.ndarray, bands: Bands) -> dict[str, Any]:
+    """Per level: coverage, width, Winkler score and pinball loss per horizon step and pooled."""
+    report = {}
+    for level, (lower, upper) in bands.items():
+        per_step = interval_errors(actual, lower, upper, level)
+        pooled = interval_errors(
+            actual.reshape(-1, 1), lower.reshape(-1, 1), upper.reshape(-1, 1), level
+        )
+        report[level] = {
+            "nominal": int(level) / 100.0,
+            "per_step": {name: values.tolist() for name, values in per_step.items()},
+            "pooled": {name: float(values[0]) for name, values in pooled.items()},
+        }
+    return report
+
+
+def model_vs_naive_test(forecast: np.ndarray, naive: np.ndarray, actual: np.ndarray) -> dict:
+    """Diebold–Mariano statistic and p-value per horizon step: is "beats naive" more than luck?"""
+    tests = [
+        diebold_mariano(forecast[:, k] - actual[:, k], naive[:, k] - actual[:, k], k + 1)
+        for k in range(actual.shape[1])
+    ]
+    return {
+        "statistic": [statistic for statistic, _ in tests],
+        "p_value": [p_value for _, p_value in tests],
+    }
+
+
+def coverage_check(
+    model_intervals: dict[str, Any], max_gap: float | None
+) -> list[tuple[bool, str]]:
+    """Gate checks that each level's pooled coverage is within `max_gap` of its nominal."""
+    if max_gap is None:
+        return []
+    checks = []
+    for level, scores in model_intervals.items():
+        coverage, nominal = scores["pooled"]["coverage"], scores["nominal"]
+        ok = bool(abs(coverage - nominal) <= float(max_gap))
+        checks.append(
+            (
+                ok,
+                f"{level}% interval coverage {coverage:.3f} is "
+                f"{'within' if ok else 'further than'} the gate's max_coverage_gap "
+                f"{float(max_gap):g} of {nominal:g}",
+            )
+        )
+    return checks
+
+
 def gate_threshold(
-    test_mase: float, naive_mase: float, max_mase: float | None, max_vs_naive: float | None
+    test_mase: float,
+    naive_mase: float,
+    max_mase: float | None,
+    max_vs_naive: float | None,
+    extra_checks: list[tuple[bool, str]] | None = None,
 ) -> dict[str, Any]:
     """The threshold half of the gate: absolute MASE and/or MASE relative to the naive forecast
-    on the same windows (robust to a test period whose price level differs from train's)."""
+    on the same windows (robust to a test period whose price level differs from train's), plus
+    any extra checks (interval coverage)."""
     checks = []
     if max_mase is not None:
         ok = bool(np.isfinite(test_mase) and test_mase < max_mase)
@@ -60,6 +145,7 @@ def gate_threshold(
                 f"{verb} the gate's max_mase_vs_naive {max_vs_naive:g}",
             )
         )
+    checks += extra_checks or []
     failed = [reason for ok, reason in checks if not ok]
     return {
         "passed": not failed,
@@ -92,16 +178,19 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     windows = origins_of_test_split(prepared)
     inputs, actual = windows.inputs, windows.actual
-    forecast = load_price_model(model_dir).predict(inputs)
+    forecast, model_bands = split_forecast_frame(load_price_model(model_dir).predict(inputs))
     next_time_window, scale = windows.next_time_window, prepared.mase_scale
-    forecasts = {"model": forecast, "naive": naive_forecast(inputs, next_time_window)}
+    naive = naive_forecast(inputs, next_time_window)
+    forecasts = {"model": forecast, "naive": naive}
     season = int(cfg.evaluate.season_length)
     if 1 <= season <= inputs.shape[1]:
         forecasts["seasonal_naive"] = seasonal_naive_forecast(inputs, next_time_window, season)
     metrics = {name: score(values, actual, scale) for name, values in forecasts.items()}
+    bands = {"model": model_bands, "naive": random_walk_bands(prepared, inputs, list(model_bands))}
+    intervals = {name: interval_report(actual, b) for name, b in bands.items() if b}
     np.savez(output_dir / WINDOWS_FILE, inputs=inputs, actual=actual, forecast=forecast)
 
-    plots = _plot(prepared, windows, forecast, metrics, output_dir, cfg)
+    plots = _plot(prepared, windows, forecast, model_bands, metrics, output_dir, cfg)
     test_mase = metrics["model"]["pooled"]["mase"]
     report = {
         "kind": REPORT_KIND,
@@ -113,11 +202,17 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
         "mase_scale": scale,
         "season_length": season if "seasonal_naive" in forecasts else None,
         "metrics": metrics,
+        "intervals": intervals,
+        "diebold_mariano": {
+            "model_vs_naive": model_vs_naive_test(forecast, naive, actual),
+            "note": "negative statistic: the model's absolute errors are smaller than naive's",
+        },
         "gate": gate_threshold(
             test_mase,
             metrics["naive"]["pooled"]["mase"],
             _optional_float(cfg.gate.max_mase),
             _optional_float(cfg.gate.max_mase_vs_naive),
+            coverage_check(intervals.get("model", {}), cfg.gate.max_coverage_gap),
         ),
         "plots": [p.name for p in plots],
     }
@@ -136,6 +231,7 @@ def _plot(
     prepared: PreparedData,
     windows: RollingOrigins,
     forecast: np.ndarray,
+    bands: Bands,
     metrics: dict[str, Any],
     output_dir: Path,
     cfg: DictConfig,
@@ -150,6 +246,13 @@ def _plot(
             f"model, {step}-step ahead": windows.aligned(forecast, step, lo, hi - lo)
             for step in sorted({1, horizon})
         }
+        shaded = {
+            f"{level}% interval, 1-step ahead": (
+                windows.aligned(lower, 1, lo, hi - lo),
+                windows.aligned(upper, 1, lo, hi - lo),
+            )
+            for level, (lower, upper) in bands.items()
+        }
         dates = None if test.dates is None else test.dates[lo:hi]
         series_id = test.series_ids[index]
         paths.append(
@@ -159,6 +262,7 @@ def _plot(
                 lines,
                 title=f"Rolling forecasts over the test split: {series_id}",
                 x=dates,
+                bands=shaded,
             )
         )
     per_step_mae = {name: m["per_step"]["mae"] for name, m in metrics.items()}

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from stockcast.cli import hydra_task
 from stockcast.errors import ArtifactError
 from stockcast.files import write_json
-from stockcast.forecasting import check_window_sizes, pooled_errors
+from stockcast.forecasting import check_window_sizes, pooled_errors, split_forecast_frame
 from stockcast.registry import ModelRegistry, VersionInfo, model_hash
 from stockcast.serving.metadata import TRAINING_CONFIG_FILE, read_model_metadata
 from stockcast.steps.common import log
@@ -52,7 +52,7 @@ def compare_with_champion(
         )
     except ArtifactError as err:
         return None, str(err).rstrip(".")
-    forecast = load_price_model(champion_dir).predict(inputs)
+    forecast, _ = split_forecast_frame(load_price_model(champion_dir).predict(inputs))
     return pooled_errors(forecast, actual, report["mase_scale"])["mase"], ""
 
 

@@ -26,6 +26,21 @@ def _instantiate_all(group: DictConfig | None) -> list[Any]:
     return [hydra.utils.instantiate(node) for node in group.values() if "_target_" in node]
 
 
+def fitted_batch_size(cfg: DictConfig, prepared: PreparedData) -> int:
+    """`data.batch_size`, shrunk so an epoch holds at least `fit.min_batches_per_epoch` optimizer
+    steps: a short series then gets many small steps instead of one large one per epoch."""
+    windows = len(prepared.splits["train"].window_starts(prepared.window))
+    return max(1, min(int(cfg.data.batch_size), windows // int(cfg.fit.min_batches_per_epoch)))
+
+
+def validation_every_n_epochs(cfg: DictConfig, datamodule: Any) -> int:
+    """Epochs between validations, so they fall about `fit.val_every_steps` optimizer steps
+    apart whatever the epoch length (early stopping patience counts validations)."""
+    windows = len(datamodule.prepared.splits["train"].window_starts(datamodule.prepared.window))
+    steps_per_epoch = max(1, -(-windows // datamodule.batch_size))
+    return max(1, round(int(cfg.fit.val_every_steps) / steps_per_epoch))
+
+
 def build_datamodule_and_model(
     cfg: DictConfig, prepared: PreparedData, steps_per_batch: int | None = None
 ) -> tuple[Any, Any, dict[str, Any]]:
@@ -38,7 +53,7 @@ def build_datamodule_and_model(
 
     datamodule = WindowDataModule(
         prepared,
-        batch_size=cfg.data.batch_size,
+        batch_size=fitted_batch_size(cfg, prepared),
         steps_per_batch=cfg.data.steps_per_batch if steps_per_batch is None else steps_per_batch,
         eval_batch_size=cfg.data.eval_batch_size,
         seed=cfg.seed,
@@ -73,7 +88,12 @@ def run_training(
     datamodule, model, spec = build_datamodule_and_model(cfg, prepared)
     callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers = _instantiate_all(cfg.get("logger"))
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer = hydra.utils.instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        check_val_every_n_epoch=validation_every_n_epochs(cfg, datamodule),
+    )
     hparams = flatten(plain(cfg)) | {"data_hash": prepared.meta["data_hash"]}
     for logger in loggers:
         logger.log_hyperparams(hparams)
@@ -87,6 +107,9 @@ def run_training(
     if cfg.get("test", True):
         metrics["test"] = _stage_metrics(trainer.test, model, datamodule, ckpt_path)
 
+    spec["intervals"] = calibrate_on_validation(
+        model.net, prepared, [int(level) for level in cfg.model.interval_levels]
+    )
     run_id = next((lg.run_id for lg in loggers if hasattr(lg, "run_id")), None)
     metadata = {
         "kind": MODEL_KIND,
@@ -119,6 +142,33 @@ def run_training(
             logger.experiment.log_artifact(run_id, str(output_dir / METRICS_FILE))
     log.info("model written to %s", model_dir)
     return summary
+
+
+def calibrate_on_validation(net: Any, prepared: PreparedData, levels: list[int]) -> dict[str, Any]:
+    """Split-conformal interval bounds from the validation windows (which the weights were not
+    fitted on), in units of each window's recent volatility; stored in the model's spec."""
+    import torch
+
+    from stockcast.forecasting import calibrate_intervals, rolling_origins
+
+    val, window = prepared.splits["val"], prepared.window
+    windows = rolling_origins(
+        val.values, window.previous_time_window, window.next_time_window, val.window_starts(window)
+    )
+    net.eval()
+    with torch.inference_mode():
+        forecast = net(torch.as_tensor(windows.inputs, dtype=torch.float32)).double().numpy()
+    min_relative_scale = float(prepared.scaler["min_relative_scale"])
+    return {
+        "method": "split_conformal",
+        "calibration_windows": len(windows),
+        "min_relative_scale": min_relative_scale,
+        "bounds": calibrate_intervals(
+            windows.inputs, forecast, windows.actual, levels, min_relative_scale
+        )
+        if levels
+        else {},
+    }
 
 
 def _stage_metrics(run_stage: Any, model: Any, datamodule: Any, ckpt_path: str | None) -> dict:

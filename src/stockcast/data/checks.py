@@ -1,0 +1,143 @@
+"""Refuse data that would train or forecast garbage, before any work is done.
+
+Each check raises one `DataError` sentence naming where the problem is (data rows or dates) and
+the fix. The CSV layout checks see the file's rows; the value checks see one series at a time
+(its dates when it has them, its positions otherwise), whatever source it came from. `key` is the
+config section the user sets (`data` when training, `input` when predicting).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stockcast.data.series import Series
+from stockcast.errors import DataError
+
+SHOWN = 3  # how many rows or dates a message lists
+# The network computes in float32: a window's spread must stay finite and distinguishable.
+FLOAT32 = np.finfo(np.float32)
+
+
+def _listed(items: Sequence[Any]) -> str:
+    shown = ", ".join(str(item) for item in items[:SHOWN])
+    return shown + (f" and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
+
+
+def _data_rows(mask: np.ndarray) -> list[int]:
+    """1-based data rows (the header not counted), as the other CSV messages number them."""
+    return [int(row) + 1 for row in np.flatnonzero(mask)]
+
+
+def candidate_id_column(frame: Any, date_column: str, value_column: str) -> str | None:
+    """A column that, with the date, makes every row unique and names a few series: the column
+    a multi-series file (Date, Ticker, Close) forgot to name as its id."""
+    for column in frame.columns:
+        if column in (date_column, value_column):
+            continue
+        distinct = frame[column].nunique(dropna=False)
+        if 2 <= distinct <= len(frame) // 2 and not frame.duplicated([column, date_column]).any():
+            return str(column)
+    return None
+
+
+def check_csv_layout(
+    frame: Any,
+    path: str | Path,
+    date_column: str | None,
+    value_column: str,
+    id_column: str | None,
+    key: str,
+) -> None:
+    """Every row names its series; one row per date in each series; several interleaved series
+    need `<key>.id_column`."""
+    if id_column is not None:
+        no_id = frame[id_column].isna().to_numpy()
+        if no_id.any():
+            raise DataError(
+                f"CSV file {path} has no {id_column!r} ({key}.id_column) at data rows "
+                f"{_listed(_data_rows(no_id))}; fill in which series those rows belong to."
+            )
+    if date_column is None:
+        return
+    keys = [column for column in (id_column, date_column) if column is not None]
+    repeated = frame.duplicated(keys, keep=False).to_numpy()
+    if not repeated.any():
+        return
+    first = frame.loc[repeated, keys].iloc[0]
+    same = (frame[keys] == first).all(axis=1).to_numpy()
+    date = first[date_column]
+    where = _listed(_data_rows(same))
+    if id_column is None:
+        candidate = candidate_id_column(frame, date_column, value_column)
+        if candidate is not None:
+            count = frame[candidate].nunique()
+            raise DataError(
+                f"CSV file {path} repeats dates ({date} at data rows {where}) and looks like "
+                f"{count} series interleaved, one per {candidate!r} value; set "
+                f"{key}.id_column={candidate} to read them as separate series."
+            )
+    series = "" if id_column is None else f" of series {first[id_column]!r}"
+    raise DataError(
+        f"CSV file {path} has {int(repeated.sum())} rows on a repeated date{series} ({date} at "
+        f"data rows {where}); keep one row per date in each series, e.g. drop the duplicates."
+    )
+
+
+def _places(item: Series, mask: np.ndarray) -> str:
+    """Where in a series the mask is set: its dates when it has them, else 1-based points."""
+    index = np.flatnonzero(mask)
+    if item.dates is not None:
+        dates = [np.datetime_as_string(item.dates[i], unit="D") for i in index]
+        return f"on {_listed(dates)}"
+    return f"at point(s) {_listed([int(i) + 1 for i in index])}"
+
+
+def check_series_values(
+    series: Sequence[Series], allow_non_positive: bool, key: str = "data"
+) -> None:
+    """Finite values, positive unless allowed, and small enough for the model's float32 maths."""
+    for item in series:
+        name = f"series {item.series_id!r}"
+        values = item.values
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise DataError(
+                f"{name} has {int(bad.sum())} non-finite value(s) (inf or NaN) "
+                f"{_places(item, bad)}; fix or drop them first."
+            )
+        non_positive = values <= 0
+        if non_positive.any() and not allow_non_positive:
+            raise DataError(
+                f"{name} has {int(non_positive.sum())} value(s) at or below 0 "
+                f"{_places(item, non_positive)} (first {values[non_positive][0]:g}); prices must "
+                f"be positive: fix the data, or set {key}.allow_non_positive=true if these are "
+                "not prices."
+            )
+        _check_float32_range(item, name)
+
+
+def _check_float32_range(item: Series, name: str) -> None:
+    """Values whose scaled statistics (a window's spread, the naive MAE) overflow or vanish in
+    float32 would train a model that forecasts NaN: refuse them and say how to rescale."""
+    values = item.values
+    magnitude = np.abs(values)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        # Squares of deviations appear in a window's standard deviation.
+        too_large = magnitude > np.sqrt(FLOAT32.max) / 4
+        tiny = (magnitude < np.sqrt(FLOAT32.tiny)) & (values != 0)
+    if too_large.any():
+        raise DataError(
+            f"{name} has values up to {magnitude.max():.3g} {_places(item, too_large)}, too "
+            "large for the model's float32 arithmetic (their scaled statistics overflow); "
+            "rescale the data first, e.g. divide it by a power of 10."
+        )
+    if tiny.any():
+        raise DataError(
+            f"{name} has values as small as {magnitude[tiny].min():.3g} {_places(item, tiny)}, "
+            "too small for the model's float32 arithmetic (their scaled statistics vanish); "
+            "rescale the data first, e.g. multiply it by a power of 10."
+        )
