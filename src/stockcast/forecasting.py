@@ -200,6 +200,19 @@ def apply_intervals(
     return bands
 
 
+def quantile_bands(outputs: np.ndarray, quantiles: list[float] | tuple[float, ...]) -> Bands:
+    """Bands from a quantile model's outputs (n, quantiles, steps): each pair q, 1 - q gives the
+    (1 - 2q) level, e.g. 0.1 and 0.9 the 80% band."""
+    bands = {}
+    rounded = [round(q, 6) for q in quantiles]
+    for i, q in enumerate(rounded):
+        partner = round(1.0 - q, 6)
+        if q < 0.5 and partner in rounded:
+            level = str(round(100 * (1.0 - 2.0 * q)))
+            bands[level] = (outputs[:, i, :], outputs[:, rounded.index(partner), :])
+    return dict(sorted(bands.items(), key=lambda item: int(item[0])))
+
+
 def calibrate_intervals(
     inputs: np.ndarray,
     forecast: np.ndarray,

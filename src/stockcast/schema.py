@@ -16,7 +16,14 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from omegaconf import DictConfig, OmegaConf
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from stockcast.errors import ConfigError
 
@@ -113,6 +120,19 @@ DATA_SOURCES: dict[str, type[DataCommon]] = {
 }
 
 
+def _quantiles_with_a_median(quantiles: list[float]) -> list[float]:
+    if quantiles and 0.5 not in quantiles:
+        raise ValueError(f"is {quantiles}; it must include 0.5 (the point forecast) or be []")
+    return quantiles
+
+
+Quantiles = Annotated[
+    list[Annotated[float, Field(gt=0, lt=1)]],
+    Field(description="a list of quantiles in (0, 1), e.g. [0.1, 0.5, 0.9]"),
+    AfterValidator(_quantiles_with_a_median),
+]
+
+
 class ModelConfig(Section):
     hidden_sizes: Annotated[
         list[Annotated[int, Field(strict=True, gt=0)]],
@@ -127,11 +147,14 @@ class ModelConfig(Section):
         list[Annotated[int, Field(strict=True, gt=0, lt=100)]],
         Field(description="a list of whole percentages between 0 and 100, e.g. [80, 95]"),
     ]
+    quantiles: Quantiles
 
 
 class FitConfig(Section):
     min_batches_per_epoch: WholeAbove0
     val_every_steps: WholeAbove0
+    naive_fallback: bool
+    min_gain_over_naive: Annotated[float, Field(ge=0, lt=1, description="in [0, 1)")]
 
 
 class OptimConfig(Section):
@@ -153,6 +176,12 @@ class TrainerConfig(Section):
         return value
 
 
+class TrainSettings(Section):
+    resume: Annotated[
+        str | None, Field(min_length=1, description="a run directory or a .ckpt file")
+    ] = None
+
+
 class TrainConfig(Section):
     seed: Whole
     num_threads: WholeAbove0
@@ -161,6 +190,7 @@ class TrainConfig(Section):
     optim: OptimConfig
     trainer: TrainerConfig
     fit: FitConfig
+    train: TrainSettings = TrainSettings()
 
 
 class GateConfig(Section):
@@ -223,8 +253,19 @@ class PredictConfig(Section):
     print_decimals: WholeAtLeast0
 
 
+class ServeSettings(Section):
+    host: Annotated[str, Field(min_length=1, description="a host name or address")]
+    port: Annotated[int, Field(strict=True, ge=1, le=65535, description="a port in 1..65535")]
+
+
+class ServeConfig(Section):
+    model: PredictModel
+    serve: ServeSettings
+
+
 # Which schema a composed config answers to, by a key only that config has.
 SCHEMAS: tuple[tuple[str, type[Section]], ...] = (
+    ("serve", ServeConfig),
     ("input", PredictConfig),
     ("gate", PipelineConfig),
     ("trainer", TrainConfig),
@@ -235,7 +276,7 @@ def schema_for(cfg: DictConfig | Mapping[str, Any]) -> type[Section]:
     for key, schema in SCHEMAS:
         if key in cfg:
             return schema
-    raise ConfigError("the config is neither a train, pipeline nor predict config.")
+    raise ConfigError("the config is neither a train, pipeline, predict nor serve config.")
 
 
 def validate_config(cfg: DictConfig) -> DictConfig:

@@ -48,6 +48,8 @@ class Forecaster(L.LightningModule):
 
     def _scaled_loss(self, windows: torch.Tensor) -> torch.Tensor:
         inputs, targets = self.split_window(windows)
+        if self.net.quantiles:
+            return self.loss_fn(*self.net.scaled_quantiles(inputs, targets))
         forecast, scaled_targets, _, _ = self.net.scaled(inputs, targets)
         return self.loss_fn(forecast, scaled_targets)
 
@@ -73,8 +75,8 @@ class Forecaster(L.LightningModule):
     def _shared_eval_step(self, stage: str, windows: torch.Tensor) -> None:
         """One step for val and test: scaled loss for the scheduler, price forecasts for metrics."""
         inputs, targets = self.split_window(windows)
-        forecast_scaled, scaled_targets, loc, scale = self.net.scaled(inputs, targets)
-        loss = self.loss_fn(forecast_scaled, scaled_targets)
+        forecast_scaled, _, loc, scale = self.net.scaled(inputs, targets)
+        loss = self._scaled_loss(windows)
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(windows))
         forecast = forecast_scaled * scale + loc
         self._outputs.setdefault(stage, []).append((forecast.detach(), windows.detach()))

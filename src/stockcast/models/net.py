@@ -76,30 +76,72 @@ class PriceForecaster(nn.Module):
     repeats the last price: it departs from that only where training rewards it.
     """
 
-    def __init__(self, mlp: MLP, scaler: WindowScaler, anchor: str = "none") -> None:
+    def __init__(
+        self,
+        mlp: MLP,
+        scaler: WindowScaler,
+        anchor: str = "none",
+        quantiles: Sequence[float] = (),
+    ) -> None:
         super().__init__()
         self.mlp = mlp
         self.scaler = scaler
         self.anchored = anchor == "last"
+        # Quantile training: the MLP forecasts every quantile of every step; the median is the
+        # point forecast. Without quantiles there is one output per step.
+        self.quantiles = tuple(float(q) for q in quantiles)
+        self.point_index = self.quantiles.index(0.5) if self.quantiles else 0
         if self.anchored:
-            output = self.mlp.layers[-1]
-            nn.init.zeros_(output.weight)
-            nn.init.zeros_(output.bias)
+            self._zero_outputs(slice(None))
+
+    def _zero_outputs(self, rows: slice) -> None:
+        output = self.mlp.layers[-1]
+        with torch.no_grad():
+            output.weight[rows] = 0.0
+            output.bias[rows] = 0.0
+
+    def fall_back_to_naive(self) -> None:
+        """Zero the point forecast's outputs: an anchored model then repeats the last price
+        exactly (a quantile model keeps its learned spread around it)."""
+        if not self.anchored:
+            raise ValueError("only an anchored model (anchor='last') has a naive fallback")
+        horizon = self.mlp.layers[-1].out_features // max(1, len(self.quantiles))
+        self._zero_outputs(slice(self.point_index * horizon, (self.point_index + 1) * horizon))
 
     def forward(self, prices: torch.Tensor) -> torch.Tensor:
+        """Point forecasts in price units, (batch, horizon)."""
         forecast, _, loc, scale = self.scaled(prices)
         return forecast * scale + loc
+
+    def quantile_forecast(self, prices: torch.Tensor) -> torch.Tensor:
+        """Every output in price units, (batch, quantiles or 1, horizon)."""
+        outputs, loc, scale = self._scaled_outputs(prices)
+        return outputs * scale[:, :, None] + loc[:, :, None]
+
+    def _scaled_outputs(
+        self, prices: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        loc, scale = self.scaler.statistics(prices)
+        inputs = (prices - loc) / scale
+        outputs = self.mlp(inputs).reshape(len(prices), max(1, len(self.quantiles)), -1)
+        if self.anchored:
+            outputs = outputs + inputs[:, None, -1:]
+        return outputs, loc, scale
 
     def scaled(
         self, prices: torch.Tensor, targets: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
-        """Forecast and targets in the scaled space (for the loss), plus the statistics used."""
-        loc, scale = self.scaler.statistics(prices)
-        inputs = (prices - loc) / scale
-        forecast = self.mlp(inputs)
-        if self.anchored:
-            forecast = forecast + inputs[:, -1:]
-        return forecast, None if targets is None else (targets - loc) / scale, loc, scale
+        """Point forecast and targets in the scaled space, plus the statistics used."""
+        outputs, loc, scale = self._scaled_outputs(prices)
+        scaled_targets = None if targets is None else (targets - loc) / scale
+        return outputs[:, self.point_index, :], scaled_targets, loc, scale
+
+    def scaled_quantiles(
+        self, prices: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every quantile and the targets in the scaled space, for the pinball loss."""
+        outputs, loc, scale = self._scaled_outputs(prices)
+        return outputs, (targets - loc) / scale
 
 
 def build_price_forecaster(spec: Mapping[str, Any]) -> PriceForecaster:
@@ -109,10 +151,11 @@ def build_price_forecaster(spec: Mapping[str, Any]) -> PriceForecaster:
     input_size, next_time_window its horizon.
     """
     mlp, scaler = spec["mlp"], spec["scaler"]
+    quantiles = [float(q) for q in mlp.get("quantiles", [])]
     return PriceForecaster(
         MLP(
             input_size=int(spec["previous_time_window"]),
-            horizon=int(spec["next_time_window"]),
+            horizon=int(spec["next_time_window"]) * max(1, len(quantiles)),
             hidden_sizes=[int(h) for h in mlp["hidden_sizes"]],
             activation=mlp["activation"],
             dropout=float(mlp["dropout"]),
@@ -124,6 +167,7 @@ def build_price_forecaster(spec: Mapping[str, Any]) -> PriceForecaster:
             float(scaler["min_relative_scale"]),
         ),
         anchor=mlp["anchor"],
+        quantiles=quantiles,
     )
 
 
@@ -139,6 +183,7 @@ def network_spec(
             "activation": str(model_cfg["activation"]),
             "dropout": float(model_cfg["dropout"]),
             "anchor": str(model_cfg["anchor"]),
+            "quantiles": [float(q) for q in model_cfg["quantiles"]],
         },
         "scaler": dict(scaler),
     }

@@ -20,7 +20,12 @@ import torch
 from mlflow.pyfunc import PythonModel
 from safetensors.torch import load_file
 
-from stockcast.forecasting import apply_intervals, forecast_frame, volatility_scale
+from stockcast.forecasting import (
+    apply_intervals,
+    forecast_frame,
+    quantile_bands,
+    volatility_scale,
+)
 from stockcast.models.net import build_price_forecaster
 
 
@@ -57,9 +62,14 @@ class PriceForecastModel(PythonModel):
     def predict(self, context, model_input, params=None):
         prices = as_price_matrix(model_input, self.previous_time_window)
         with torch.inference_mode():
-            point = self.net(torch.from_numpy(prices).to(torch.float32)).double().numpy()
-        scale = volatility_scale(prices, float(self.intervals["min_relative_scale"]))
-        bands = apply_intervals(point, scale, self.intervals["bounds"])
+            outputs = self.net.quantile_forecast(torch.from_numpy(prices).to(torch.float32))
+        outputs = outputs.double().numpy()
+        point = outputs[:, self.net.point_index, :]
+        if self.net.quantiles:
+            bands = quantile_bands(outputs, self.net.quantiles)
+        else:
+            scale = volatility_scale(prices, float(self.intervals["min_relative_scale"]))
+            bands = apply_intervals(point, scale, self.intervals["bounds"])
         frame = forecast_frame(point, bands)
         if not np.isfinite(frame.to_numpy()).all():
             raise ValueError(

@@ -1,0 +1,144 @@
+"""`make bench-accuracy`: stockcast's defaults against naive, seasonal naive, AutoETS and
+NeuralForecast's MLP on public series and five GBM random walks, in one table (+ CSV and PNG).
+
+python -m benchmarks.accuracy                       # every series
+python -m benchmarks.accuracy --series wineind,gbm_1
+python -m benchmarks.accuracy model.anchor=none     # stockcast with other Hydra overrides
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from benchmarks.accuracy.forecasters import (
+    auto_ets,
+    naive,
+    neuralforecast_mlp,
+    seasonal_naive,
+    stockcast_default,
+)
+from benchmarks.accuracy.protocol import LEVELS, Result, cut
+from benchmarks.accuracy.series import load_bench_series
+from stockcast.cli import QUIET_ENVIRONMENT
+
+OUTPUT_DIR = Path("outputs") / "bench_accuracy"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.accuracy", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--series", default="", help="comma-separated names (default: all)")
+    parser.add_argument("--output-dir", default=str(OUTPUT_DIR), help="where CSV and PNG go")
+    parser.add_argument("--no-peers", action="store_true", help="skip AutoETS and NeuralForecast")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for stockcast's run")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> list[Result]:
+    names = [n for n in args.series.split(",") if n]
+    results: list[Result] = []
+    for series in load_bench_series(names or None):
+        print(f"running {series.name} ({len(series.values)} points) ...", file=sys.stderr)
+        split = cut(series.values)
+        results.append(stockcast_default(series.name, split, args.overrides))
+        results.append(naive(series.name, split))
+        candidates = [seasonal_naive(series.name, split, series.season_length)]
+        if not args.no_peers:
+            candidates += [
+                auto_ets(series.name, split, series.season_length),
+                neuralforecast_mlp(series.name, split),
+            ]
+        results += [r for r in candidates if r is not None]
+    return results
+
+
+def table(results: list[Result]) -> str:
+    """One row per series: each forecaster's MASE, stockcast's ratio to the best peer and to
+    naive, coverage, fit seconds."""
+    forecasters = list(dict.fromkeys(r.forecaster for r in results))
+    by_series: dict[str, dict[str, Result]] = {}
+    for r in results:
+        by_series.setdefault(r.series, {})[r.forecaster] = r
+    head = ["series", *forecasters, "vs best peer", "vs naive"]
+    head += [f"cover {level}" for level in LEVELS] + ["fit s"]
+    rows = [head]
+    for series, found in by_series.items():
+        ours = found["stockcast"]
+        peers = [r.mase for name, r in found.items() if name != "stockcast"]
+        row = [series, *(f"{found[f].mase:.3f}" if f in found else "-" for f in forecasters)]
+        row += [f"{ours.mase / min(peers):.3f}", f"{ours.mase / found['naive'].mase:.3f}"]
+        row += [f"{ours.coverage.get(level, float('nan')):.2f}" for level in LEVELS]
+        row += [f"{ours.fit_seconds:.1f}"]
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+
+
+def write_outputs(results: list[Result], folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "bench_accuracy.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["series", "forecaster", "mase", *(f"coverage_{lv}" for lv in LEVELS), "fit_s"]
+        )
+        for r in results:
+            cover = [r.coverage.get(level, "") for level in LEVELS]
+            writer.writerow([r.series, r.forecaster, r.mase, *cover, r.fit_seconds])
+    return [path, plot(results, folder / "bench_accuracy.png")]
+
+
+def plot(results: list[Result], path: Path) -> Path:
+    """MASE relative to naive per series, one bar per forecaster."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    series = list(dict.fromkeys(r.series for r in results))
+    forecasters = list(dict.fromkeys(r.forecaster for r in results))
+    naive_mase = {r.series: r.mase for r in results if r.forecaster == "naive"}
+    width = 0.8 / len(forecasters)
+    fig, ax = plt.subplots(figsize=(12, 4.8), dpi=110)
+    for i, name in enumerate(forecasters):
+        found = {r.series: r.mase / naive_mase[r.series] for r in results if r.forecaster == name}
+        xs = np.arange(len(series)) + (i - (len(forecasters) - 1) / 2) * width
+        ax.bar(xs, [found.get(s, np.nan) for s in series], width, label=name)
+    ax.axhline(1.0, color="grey", linewidth=1, linestyle=":")
+    ax.set(
+        xticks=np.arange(len(series)),
+        title="MASE relative to the naive forecast (lower is better), last 20%, horizon 5",
+        ylabel="MASE / naive MASE",
+    )
+    ax.set_xticklabels(series, rotation=30, ha="right")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="best")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ.update(QUIET_ENVIRONMENT)
+    warnings.filterwarnings("ignore")
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "stockcast", "mlflow"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    results = run(args)
+    print(table(results))
+    for path in write_outputs(results, Path(args.output_dir)):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

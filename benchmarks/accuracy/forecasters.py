@@ -1,0 +1,149 @@
+"""The forecasters `make bench-accuracy` compares: stockcast's defaults, the naive and seasonal
+naive baselines, statsforecast's AutoETS and NeuralForecast's MLP (the last two when installed:
+`pip install -e '.[peers]'`)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.accuracy.protocol import HORIZON, LEVELS, Cut, Result, score
+from stockcast.forecasting import (
+    apply_intervals,
+    calibrate_intervals,
+    naive_forecast,
+    rolling_origins,
+    split_forecast_frame,
+    volatility_scale,
+)
+
+
+def naive(name: str, split: Cut) -> Result:
+    """Last value, with random-walk intervals from the first 80%'s h-step changes."""
+    values, p = split.values, 10
+    inputs = values[split.origins[:, None] - p + np.arange(p)]
+    history = rolling_origins(values[: split.start], p, HORIZON)
+    bounds = calibrate_intervals(
+        history.inputs, naive_forecast(history.inputs, HORIZON), history.actual, LEVELS
+    )
+    forecast = naive_forecast(inputs, HORIZON)
+    bands = apply_intervals(forecast, volatility_scale(inputs), bounds)
+    return score(name, "naive", split, forecast, bands)
+
+
+def seasonal_naive(name: str, split: Cut, season: int) -> Result | None:
+    """The value one season before each target (from the whole past, not only the window)."""
+    if season <= 1:
+        return None
+    steps = np.arange(HORIZON)
+    lags = season * (steps // season + 1) - steps
+    forecast = split.values[split.origins[:, None] + steps - lags]
+    return score(name, "seasonal naive", split, forecast)
+
+
+def stockcast_default(
+    name: str, split: Cut, overrides: Sequence[str] = (), label: str = "stockcast"
+) -> Result:
+    """`experiment=mlp_w10`'s model and training defaults on this series, fitted in process on
+    the first 80% (its last fifth as validation), forecasting every held-out origin."""
+    from omegaconf import open_dict
+
+    from stockcast.config import compose_config, local_store_overrides
+    from stockcast.data.prepared import PreparedData
+    from stockcast.schema import validate_config
+    from stockcast.serving.loading import load_price_model
+    from stockcast.steps.prepare import run_prepare
+    from stockcast.steps.train import run_training
+
+    with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as tmp:
+        folder = Path(tmp)
+        csv = folder / "series.csv"
+        csv.write_text("value\n" + "\n".join(repr(float(v)) for v in split.values))
+        # Train and validation are the first 80% (validation its last fifth); the test split is
+        # exactly the held-out 20%, which training never reads.
+        n, val_points = len(split.values), round(split.start * 0.2)
+        cfg = compose_config(
+            "train",
+            [
+                "experiment=mlp_w10",
+                "data=csv",
+                f"data.path={csv}",
+                "data.date_column=null",
+                "data.value_column=value",
+                f"data.split.train={(split.start - val_points) / n!r}",
+                f"data.split.val={val_points / n!r}",
+                f"data.split.test={(n - split.start) / n!r}",
+                "++data.allow_non_positive=true",
+                "logger=none",
+                "test=false",
+                *local_store_overrides(folder),
+                *overrides,
+            ],
+        )
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(folder / "run")
+        validate_config(cfg)
+        begin = time.perf_counter()
+        prepared = PreparedData.load(run_prepare(cfg, folder / "run" / "prepared"))
+        run_training(cfg, prepared, folder / "run", folder / "run" / "model")
+        seconds = time.perf_counter() - begin
+        p = int(cfg.data.previous_time_window)
+        inputs = split.values[split.origins[:, None] - p + np.arange(p)]
+        frame = load_price_model(folder / "run" / "model").predict(inputs)
+    forecast, bands = split_forecast_frame(frame)
+    return score(name, label, split, forecast, bands, seconds)
+
+
+def auto_ets(name: str, split: Cut, season: int) -> Result | None:
+    """statsforecast's AutoETS, fitted once on the first 80% and rolled over the rest."""
+    try:
+        import pandas as pd
+        from statsforecast import StatsForecast
+        from statsforecast.models import AutoETS
+    except ImportError:
+        return None
+    frame = pd.DataFrame({"unique_id": "s", "ds": np.arange(len(split.values)), "y": split.values})
+    model = StatsForecast(models=[AutoETS(season_length=max(season, 1))], freq=1, n_jobs=1)
+    begin = time.perf_counter()
+    cv = model.cross_validation(
+        df=frame,
+        h=HORIZON,
+        step_size=1,
+        n_windows=len(split.origins),
+        refit=False,
+        level=[int(level) for level in LEVELS],
+    )
+    seconds = time.perf_counter() - begin
+    cv = cv.sort_values(["cutoff", "ds"])
+    shape = (len(split.origins), HORIZON)
+    forecast = cv["AutoETS"].to_numpy().reshape(shape)
+    bands = {
+        level: (
+            cv[f"AutoETS-lo-{level}"].to_numpy().reshape(shape),
+            cv[f"AutoETS-hi-{level}"].to_numpy().reshape(shape),
+        )
+        for level in LEVELS
+    }
+    return score(name, "AutoETS", split, forecast, bands, seconds)
+
+
+def neuralforecast_mlp(name: str, split: Cut) -> Result | None:
+    """NeuralForecast's MLP with its defaults (input size 10, as stockcast's), when installed."""
+    try:
+        import pandas as pd
+        from neuralforecast import NeuralForecast
+        from neuralforecast.models import MLP
+    except ImportError:
+        return None
+    frame = pd.DataFrame({"unique_id": "s", "ds": np.arange(len(split.values)), "y": split.values})
+    model = NeuralForecast(models=[MLP(h=HORIZON, input_size=10)], freq=1)
+    begin = time.perf_counter()
+    cv = model.cross_validation(df=frame, n_windows=len(split.origins), step_size=1, refit=False)
+    seconds = time.perf_counter() - begin
+    cv = cv.sort_values(["cutoff", "ds"])
+    forecast = cv["MLP"].to_numpy().reshape(len(split.origins), HORIZON)
+    return score(name, "NeuralForecast MLP", split, forecast, None, seconds)

@@ -1,0 +1,78 @@
+"""The series `make bench-accuracy` scores: public data sets that ship inside packages (no
+download) and five GBM random walks, each with its season length (1: none)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+GBM_SEEDS = (1, 2, 3, 4, 5)
+GBM_LENGTH = 1000
+
+
+@dataclass(frozen=True)
+class BenchSeries:
+    name: str
+    values: np.ndarray
+    season_length: int
+    kind: str  # "public" or "random walk"
+
+
+def _pmdarima(name: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        import pmdarima.datasets
+
+        return np.asarray(getattr(pmdarima.datasets, f"load_{name}")(), dtype=np.float64)
+
+    return load
+
+
+def _nile() -> np.ndarray:
+    import statsmodels.api as sm
+
+    return sm.datasets.nile.load_pandas().data["volume"].to_numpy(np.float64)
+
+
+def _elnino() -> np.ndarray:
+    """Monthly sea surface temperatures, one row per year: read row by row into one series."""
+    import statsmodels.api as sm
+
+    table = sm.datasets.elnino.load_pandas().data.drop(columns="YEAR")
+    return table.to_numpy(np.float64).ravel()
+
+
+PUBLIC: dict[str, tuple[Callable[[], np.ndarray], int]] = {
+    "wineind": (_pmdarima("wineind"), 12),
+    "woolyrnq": (_pmdarima("woolyrnq"), 4),
+    "airpassengers": (_pmdarima("airpassengers"), 12),
+    "taylor": (_pmdarima("taylor"), 48),
+    "lynx": (_pmdarima("lynx"), 1),
+    "heartrate": (_pmdarima("heartrate"), 1),
+    "nile": (_nile, 1),
+    "elnino": (_elnino, 12),
+}
+
+
+def gbm_series(seed: int) -> np.ndarray:
+    from stockcast.data.sources import geometric_brownian_motion
+
+    return geometric_brownian_motion(GBM_LENGTH, 100.0, 1e-4, 0.02, seed)
+
+
+def load_bench_series(names: list[str] | None = None) -> list[BenchSeries]:
+    """Every series (or those named); a public one whose package is missing is skipped."""
+    out = []
+    for name, (load, season) in PUBLIC.items():
+        if names and name not in names:
+            continue
+        try:
+            out.append(BenchSeries(name, load(), season, "public"))
+        except ImportError:
+            continue
+    for seed in GBM_SEEDS:
+        name = f"gbm_{seed}"
+        if not names or name in names:
+            out.append(BenchSeries(name, gbm_series(seed), 1, "random walk"))
+    return out

@@ -1,0 +1,207 @@
+"""Forecast quality: intervals that cover, the served DataFrame contract, the Diebold–Mariano test,
+a step budget that adapts to the series, and a model anchored on the last price."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from stockcast.forecasting import (
+    apply_intervals,
+    calibrate_intervals,
+    conformal_quantiles,
+    diebold_mariano,
+    forecast_columns,
+    interval_errors,
+    naive_forecast,
+    rolling_origins,
+    split_forecast_frame,
+    volatility_scale,
+)
+from stockcast.models.net import build_price_forecaster
+
+SPEC = {
+    "previous_time_window": 6,
+    "next_time_window": 3,
+    "mlp": {"hidden_sizes": [8], "activation": "relu", "dropout": 0.0, "anchor": "last"},
+    "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
+}
+
+
+def random_walk(n: int, seed: int, volatility: float = 1.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 100.0 + np.cumsum(rng.normal(0.0, volatility, n))
+
+
+def test_conformal_intervals_of_a_random_walk_cover_near_nominal() -> None:
+    p, h = 10, 5
+    calibration = rolling_origins(random_walk(3000, seed=1), p, h)
+    bounds = calibrate_intervals(
+        calibration.inputs,
+        naive_forecast(calibration.inputs, h),
+        calibration.actual,
+        [80, 95],
+    )
+    fresh = rolling_origins(random_walk(3000, seed=2), p, h)
+    forecast = naive_forecast(fresh.inputs, h)
+    bands = apply_intervals(forecast, volatility_scale(fresh.inputs), bounds)
+    for level, (lower, upper) in bands.items():
+        coverage = interval_errors(fresh.actual, lower, upper, level)["coverage"]
+        assert np.all(np.abs(coverage - int(level) / 100) < 0.04), (level, coverage)
+        # A random walk's uncertainty grows with the horizon, and so must the band.
+        assert np.all(np.diff((upper - lower).mean(axis=0)) > 0)
+
+
+def test_bands_follow_recent_volatility() -> None:
+    calm, wild = random_walk(50, 3, 0.1)[None, -10:], random_walk(50, 3, 5.0)[None, -10:]
+    bounds = conformal_quantiles(np.random.default_rng(0).normal(size=(500, 2)), [80])
+    for inputs in (calm, wild):
+        forecast = naive_forecast(inputs, 2)
+        lower, upper = apply_intervals(forecast, volatility_scale(inputs), bounds)["80"]
+        assert np.all(lower < forecast) and np.all(upper > forecast)
+    width = {
+        name: np.diff(
+            apply_intervals(naive_forecast(x, 2), volatility_scale(x), bounds)["80"], axis=0
+        )
+        for name, x in (("calm", calm), ("wild", wild))
+    }
+    assert width["wild"].mean() > 20 * width["calm"].mean()
+
+
+def test_conformal_quantiles_use_the_finite_sample_correction() -> None:
+    residuals = np.arange(1.0, 10.0).reshape(-1, 1)  # 9 residuals: 1..9
+    (lower, upper) = conformal_quantiles(residuals, [80])["80"]
+    # ceil((9 + 1) * 0.9) / 9 = 1.0 -> the largest; floor((9 + 1) * 0.1) / 9 = 1/9 -> the smallest.
+    assert upper == [9.0] and lower == [1.0]
+
+
+def test_interval_scores_by_hand() -> None:
+    actual = np.array([[1.0], [5.0], [10.0]])
+    lower, upper = np.full((3, 1), 2.0), np.full((3, 1), 8.0)
+    scores = interval_errors(actual, lower, upper, 80)  # alpha = 0.2: penalty 2 / 0.2 = 10
+    assert scores["coverage"][0] == pytest.approx(1 / 3)
+    assert scores["width"][0] == pytest.approx(6.0)
+    # 6 + 10 * 1 (below by 1), 6, 6 + 10 * 2 (above by 2)
+    assert scores["winkler"][0] == pytest.approx((16 + 6 + 26) / 3)
+
+
+def test_diebold_mariano_matches_a_hand_computed_case() -> None:
+    errors_a = np.array([1.0, -2.0, 1.0, 0.5, -1.0, 2.0])
+    errors_b = np.array([2.0, -2.0, 3.0, 1.0, -1.5, 2.0])
+    d = np.abs(errors_a) - np.abs(errors_b)  # [-1, 0, -2, -0.5, -0.5, 0]
+    n = 6
+    mean = d.mean()
+    gamma0 = ((d - mean) ** 2).sum() / n
+    gamma1 = ((d[1:] - mean) * (d[:-1] - mean)).sum() / n
+    expected = mean / math.sqrt((gamma0 + 2 * gamma1) / n)
+    expected *= math.sqrt((n + 1 - 2 * 2 + 2 * 1 / n) / n)
+    statistic, p_value = diebold_mariano(errors_a, errors_b, step=2)
+    assert statistic == pytest.approx(expected)
+    assert p_value == pytest.approx(math.erfc(abs(expected) / math.sqrt(2)))
+    assert statistic < 0, "a is more accurate"
+    same = diebold_mariano(errors_a, errors_a, step=1)
+    assert all(math.isnan(v) for v in same), "no variance: no verdict, not a crash"
+
+
+def test_an_untrained_anchored_model_repeats_the_last_price() -> None:
+    net = build_price_forecaster(SPEC)
+    prices = torch.tensor(random_walk(6, 5)[None, :], dtype=torch.float32)
+    torch.testing.assert_close(net(prices), prices[:, -1:].expand(1, 3))
+
+
+def test_forecast_frame_columns_round_trip() -> None:
+    point = np.arange(6.0).reshape(2, 3)
+    bands = {"80": (point - 1, point + 1), "95": (point - 2, point + 2)}
+    frame = apply_and_frame(point, bands)
+    assert list(frame.columns) == forecast_columns(3, ["80", "95"])
+    assert list(frame.columns)[:4] == ["forecast_1", "forecast_2", "forecast_3", "lower_80_1"]
+    again, again_bands = split_forecast_frame(frame)
+    np.testing.assert_array_equal(again, point)
+    np.testing.assert_array_equal(again_bands["95"][1], point + 2)
+
+
+def apply_and_frame(point: np.ndarray, bands: dict) -> pd.DataFrame:
+    from stockcast.forecasting import forecast_frame
+
+    return forecast_frame(point, bands)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved model folder with calibrated bands (weights untrained: the anchored naive)."""
+    from stockcast.serving.export import save_model_dir
+
+    spec = SPEC | {
+        "num_threads": 1,
+        "intervals": {
+            "method": "split_conformal",
+            "calibration_windows": 100,
+            "min_relative_scale": 1e-4,
+            "bounds": {"80": [[-1.0, -1.5, -2.0], [1.0, 1.5, 2.0]]},
+        },
+    }
+    folder = tmp_path_factory.mktemp("model") / "model"
+    metadata = {"kind": "stockcast.model", "previous_time_window": 6, "next_time_window": 3}
+    save_model_dir(build_price_forecaster(spec), spec, folder, metadata, np.arange(6.0) + 100)
+    return folder
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.int32])
+def test_the_served_model_takes_any_numeric_dtype_and_returns_the_contract(
+    model_dir: Path, dtype: type
+) -> None:
+    from stockcast.serving.loading import load_price_model
+
+    model = load_price_model(model_dir)
+    rows = np.array([[100, 101, 102, 103, 104, 105], [50, 50, 50, 50, 50, 52]], dtype=dtype)
+    frame = model.predict(rows)
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 2
+    assert list(frame.columns) == forecast_columns(3, ["80"])
+    assert (frame.dtypes == np.float64).all()
+    np.testing.assert_allclose(
+        frame[["forecast_1", "forecast_3"]].to_numpy(), [[105, 105], [52, 52]]
+    )
+    # Bands are the calibrated multiples of each row's mean absolute move (1.0 and 0.4 here).
+    np.testing.assert_allclose(frame["upper_80_3"] - frame["forecast_3"], [2.0, 0.8], rtol=1e-6)
+    np.testing.assert_allclose(frame["forecast_1"] - frame["lower_80_1"], [1.0, 0.4], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([[1, 2, 3]], "exactly 6 prices"),
+        ([[1, 2, 3, 4, 5, float("nan")]], "NaN or infinite"),
+        ([["a", 2, 3, 4, 5, 6]], "numbers only"),
+    ],
+)
+def test_the_served_model_refuses_bad_rows_in_one_sentence(model_dir: Path, rows, message) -> None:
+    from stockcast.serving.loading import load_price_model
+
+    with pytest.raises(Exception, match=message):
+        load_price_model(model_dir).predict(rows)
+
+
+def test_the_model_folder_names_no_path_of_this_machine(model_dir: Path) -> None:
+    text = (model_dir / "MLmodel").read_text()
+    assert "model_code_path: pyfunc_model.py" in text
+    assert str(Path.cwd()) not in text and "/tmp" not in text
+
+
+def test_a_short_series_gets_small_batches_and_many_steps(make_cfg) -> None:
+    from stockcast.data.prepared import prepare_data
+    from stockcast.steps.common import plain
+    from stockcast.steps.train import fitted_batch_size
+
+    cfg = make_cfg("data.length=150")  # ~90 training windows
+    prepared = prepare_data(plain(cfg.data))
+    windows = len(prepared.splits["train"].window_starts(prepared.window))
+    batch = fitted_batch_size(cfg, prepared)
+    assert batch == windows // cfg.fit.min_batches_per_epoch < cfg.data.batch_size
+    assert -(-windows // batch) >= cfg.fit.min_batches_per_epoch
+    long = prepare_data(plain(make_cfg("data.length=20000").data))
+    assert fitted_batch_size(cfg, long) == cfg.data.batch_size
