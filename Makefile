@@ -3,27 +3,44 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Users get their normal torch; CI and CPU-only machines set TORCH_SPEC=torch==2.13.0 (CPU wheel).
+# Users get their normal torch (on Linux PyPI's is the CUDA build, a ~6 GB venv). CPU-only machines:
+# make install TORCH_SPEC=torch==2.13.0 TORCH_INDEX=https://download.pytorch.org/whl/cpu (~2 GB).
 TORCH_SPEC ?= torch
+TORCH_INDEX ?=
 ARGS ?=
 # The experiment `make train` / `make pipeline` use unless ARGS names one.
 EXPERIMENT ?= mlp_w10
 WITH_EXPERIMENT = $(if $(findstring experiment=,$(ARGS)),,experiment=$(EXPERIMENT)) $(ARGS)
 PYTEST_ARGS ?=
 INSTALLED := $(VENV)/.installed
+# Records which torch is installed: changing TORCH_SPEC or TORCH_INDEX reinstalls torch.
+TORCH_STAMP := $(VENV)/.torch-spec
+TORCH_WANTED := $(TORCH_SPEC)$(if $(TORCH_INDEX), --index-url $(TORCH_INDEX))
+TORCH_PIP_ARGS := "$(TORCH_SPEC)"$(if $(TORCH_INDEX), --index-url "$(TORCH_INDEX)")
 
 .DEFAULT_GOAL := help
-.PHONY: help install train pipeline test lint format bench clean submit submit-schedule \
-	schedule-status schedule-disable schedule-enable schedule-delete submit-train deploy tracking-uri
+.PHONY: help install train pipeline serve test lint format bench bench-accuracy clean submit submit-schedule \
+	schedule-status schedule-disable schedule-enable schedule-delete submit-train deploy tracking-uri \
+	FORCE
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
-$(INSTALLED): setup.cfg pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+# Rewritten only when the wanted torch differs from the recorded one (a venv made before the
+# stamp existed adopts its torch as it is), so targets depending on it rebuild only then.
+$(TORCH_STAMP): FORCE
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if [ ! -f $@ ] && [ -f $(INSTALLED) ]; then echo '$(TORCH_WANTED)' > $@; touch -r $(INSTALLED) $@; fi
+	@if [ "$$(cat $@ 2>/dev/null)" != '$(TORCH_WANTED)' ]; then \
+		echo "installing $(TORCH_WANTED)"; \
+		$(BIN)/python -m pip install --quiet --upgrade pip && \
+		$(BIN)/python -m pip uninstall --quiet --yes torch && \
+		$(BIN)/python -m pip install --quiet $(TORCH_PIP_ARGS) && \
+		echo '$(TORCH_WANTED)' > $@; \
+	fi
+
+$(INSTALLED): setup.cfg pyproject.toml $(TORCH_STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
@@ -34,6 +51,9 @@ train: $(INSTALLED) ## train experiment=mlp_w10 locally (ARGS="..." adds Hydra o
 
 pipeline: $(INSTALLED) ## prepare -> train -> evaluate -> register locally, into the local registry
 	$(BIN)/python -m stockcast.pipeline $(WITH_EXPERIMENT)
+
+serve: $(INSTALLED) ## serve a registered model on 127.0.0.1 after verifying its files (ARGS="model.alias=champion serve.port=5001")
+	$(BIN)/python scripts/serve.py $(ARGS)
 
 test: $(INSTALLED) ## lint, then run the whole test suite (slow end-to-end tests included)
 	$(BIN)/ruff check src tests scripts benchmarks
@@ -49,6 +69,10 @@ format: $(INSTALLED) ## apply ruff's fixes and formatting
 
 bench: $(INSTALLED) ## training, windowing, start-up, thread and predict benchmarks (benchmarks/)
 	$(BIN)/python -m benchmarks $(ARGS)
+
+bench-accuracy: $(INSTALLED) ## stockcast vs naive, seasonal naive, AutoETS, NeuralForecast MLP (needs .[peers])
+	$(BIN)/python -m pip install --quiet -e ".[peers]"
+	$(BIN)/python -m benchmarks.accuracy $(ARGS)
 
 # DRY_RUN=1 writes the YAML under outputs/azureml/ and sends nothing. ARGS takes the same Hydra
 # overrides as local runs plus azureml.* settings, e.g. ARGS="experiment=mlp_w30 azureml.schedule.hour=5".
@@ -83,5 +107,7 @@ tracking-uri: $(INSTALLED) ## print the workspace's MLflow tracking URI (for reg
 	@$(BIN)/python scripts/submit.py tracking-uri $(ARGS)
 
 clean: ## remove logs, the local MLflow store and caches (keeps .venv)
-	rm -rf logs outputs mlruns.db mlartifacts optuna.db .pytest_cache .ruff_cache
+	rm -rf logs outputs mlruns.db mlruns.db.lock mlartifacts optuna.db .pytest_cache .ruff_cache
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+FORCE:

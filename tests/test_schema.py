@@ -31,7 +31,7 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
         (["optim.lr=0"], "optim.lr is 0; it must be a number above 0."),
         (["seed=abc"], "seed is 'abc'; it must be a whole number."),
         (["trainer.max_epochs=0"], "trainer.max_epochs is 0; it must be at least 1."),
-        (["+trainer.max_steps=0"], "trainer.max_steps is 0; it must be -1 (no step limit) or"),
+        (["trainer.max_steps=0"], "trainer.max_steps is 0; it must be -1 (no step limit) or"),
         (["data.previous_time_window=0"], "data.previous_time_window is 0; it must be a whole"),
         (["data.next_time_window=-3"], "data.next_time_window is -3; it must be a whole number"),
         (["data.split.test=0.5"], "data.split fractions sum to 1.35; make them sum to 1."),

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from stockcast.config import CONFIG_DIR, register_resolvers
 from stockcast.errors import StockcastError
+from stockcast.quiet import silence_library_noise
 from stockcast.steps.table import TIMING_FILE
 
 T = TypeVar("T")
@@ -70,6 +71,7 @@ def hydra_task(
         from hydra.core.hydra_config import HydraConfig
 
         entered = time.time()
+        silence_library_noise()
         try:
             return task(validate_config(cfg))
         finally:

@@ -24,6 +24,8 @@ from stockcast.errors import ArtifactError
 # Written by Python when the folder's code is imported; never part of what was registered.
 IGNORED_DIRS = frozenset({"__pycache__"})
 IGNORED_SUFFIXES = (".pyc",)
+# Written by MLflow beside a model it downloads from the registry (its name and version).
+IGNORED_TOP_FILES = frozenset({"registered_model_meta"})
 MANIFEST_DIGITS = 16  # per-file hash prefix kept in the manifest tag, enough to name a file
 CHUNK = 1 << 20
 
@@ -60,7 +62,11 @@ def _walk(folder: Path) -> list[Path]:
     found: list[Path] = []
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder)
-        if IGNORED_DIRS.intersection(relative.parts) or path.name.endswith(IGNORED_SUFFIXES):
+        if (
+            IGNORED_DIRS.intersection(relative.parts)
+            or path.name.endswith(IGNORED_SUFFIXES)
+            or relative.as_posix() in IGNORED_TOP_FILES
+        ):
             continue
         mode = path.lstat().st_mode
         if stat.S_ISDIR(mode):
@@ -122,7 +128,11 @@ def _difference(contents: FolderContents, manifest: Mapping[str, str] | None) ->
     """Which files differ from the manifest, as a phrase for an error sentence."""
     if not manifest:
         return "its files differ from the registered ones"
-    changed = [p for p, sha in contents.files.items() if p in manifest and manifest[p] != sha[: len(manifest[p])]]
+    changed = [
+        p
+        for p, sha in contents.files.items()
+        if p in manifest and manifest[p] != sha[: len(manifest[p])]
+    ]
     added = [p for p in contents.files if p not in manifest]
     missing = [p for p in manifest if p not in contents.files]
     parts = [

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -34,6 +35,8 @@ LOSS_NAMES = ("mse", "mae", "huber")
 NORMALIZATIONS = ("per_window", "standard", "minmax", "none")
 EXECUTORS = ("inprocess", "subprocess")
 PREDICT_MODES = ("forecast", "backtest")
+# Lightning's accelerator names; whether one is present on this machine is Lightning's to say.
+ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
 INPUT_KINDS = ("values", "synthetic", "csv", "test_split")
 SPLIT_SUM_TOLERANCE = 1e-6
 
@@ -168,6 +171,14 @@ class TrainerConfig(Section):
         int, Field(strict=True, description="-1 (no step limit) or at least 1")
     ] = -1
 
+    accelerator: Literal[ACCELERATORS] = "cpu"  # type: ignore[valid-type]
+    devices: Annotated[
+        int | str | list[int], Field(description="a number of devices, -1, 'auto' or a list of ids")
+    ] = 1
+    gradient_clip_val: Annotated[
+        float | None, Field(ge=0, allow_inf_nan=False, description="null or a number, 0 or more")
+    ] = None
+
     @field_validator("max_steps")
     @classmethod
     def _minus_one_or_positive(cls, value: int) -> int:
@@ -175,11 +186,37 @@ class TrainerConfig(Section):
             raise ValueError(f"is {value}; it must be -1 (no step limit) or at least 1")
         return value
 
+    @field_validator("devices")
+    @classmethod
+    def _device_count_or_ids(cls, value: int | str | list[int]) -> int | str | list[int]:
+        valid = (
+            value == "auto"
+            or (isinstance(value, int) and (value >= 1 or value == -1))
+            or (isinstance(value, list) and value and all(v >= 0 for v in value))
+        )
+        if not valid:
+            raise ValueError(f"is {value!r}; it must be at least 1, -1 (all), 'auto' or [ids]")
+        return value
+
+
+class EarlyStoppingConfig(Section):
+    patience: WholeAtLeast0
+    min_delta: AtLeast0
+
+
+class CallbacksConfig(Section):
+    early_stopping: EarlyStoppingConfig | None = None
+
 
 class TrainSettings(Section):
     resume: Annotated[
         str | None, Field(min_length=1, description="a run directory or a .ckpt file")
     ] = None
+
+
+class RegistrySettings(Section):
+    tracking_uri: Annotated[str, Field(min_length=1, description="an MLflow tracking URI")]
+    model_name: Annotated[str, Field(min_length=1, description="a registered model name")]
 
 
 class TrainConfig(Section):
@@ -191,6 +228,8 @@ class TrainConfig(Section):
     trainer: TrainerConfig
     fit: FitConfig
     train: TrainSettings = TrainSettings()
+    callbacks: CallbacksConfig | None = None
+    registry: RegistrySettings
 
 
 class GateConfig(Section):
@@ -251,6 +290,7 @@ class PredictConfig(Section):
     input: PredictInput
     plot: PlotConfig
     print_decimals: WholeAtLeast0
+    registry: RegistrySettings
 
 
 class ServeSettings(Section):
@@ -261,6 +301,7 @@ class ServeSettings(Section):
 class ServeConfig(Section):
     model: PredictModel
     serve: ServeSettings
+    registry: RegistrySettings
 
 
 # Which schema a composed config answers to, by a key only that config has.
@@ -286,6 +327,12 @@ def validate_config(cfg: DictConfig) -> DictConfig:
         schema.model_validate(_named_values(schema, cfg))
     except ValidationError as err:
         raise ConfigError(_sentence(schema, err.errors()[0])) from None
+    except InterpolationResolutionError as err:
+        # e.g. registry=azureml reads ${oc.env:MLFLOW_TRACKING_URI}, unset on a laptop
+        detail = str(err).splitlines()[0].split(": ", 1)[-1].strip('"')
+        raise ConfigError(
+            f"{err.full_key} cannot be resolved ({detail}); set it, or what it refers to."
+        ) from None
     return cfg
 
 
@@ -297,10 +344,10 @@ def _named_values(model: type[BaseModel], node: DictConfig) -> dict[str, Any]:
         if name not in node:  # also a mandatory `???` value: pydantic reports it as missing
             continue
         value = node[name]
-        held = field.annotation
+        held = _model_of(field.annotation)
         if name == "data" and isinstance(value, DictConfig):
             held = DATA_SOURCES.get(str(value.get("source")), DataCommon)
-        if isinstance(value, DictConfig) and isinstance(held, type) and issubclass(held, BaseModel):
+        if isinstance(value, DictConfig) and held is not None:
             values[name] = _named_values(held, value)
         elif isinstance(value, DictConfig) or OmegaConf.is_list(value):
             values[name] = OmegaConf.to_container(value, resolve=True)
@@ -350,6 +397,13 @@ def _description(schema: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
             return description
         field = fields[part]
         description = field.description
-        held = field.annotation
-        model = held if isinstance(held, type) and issubclass(held, BaseModel) else None
+        model = _model_of(field.annotation)
     return description
+
+
+def _model_of(held: Any) -> type[BaseModel] | None:
+    """The schema class a field holds, also inside `Section | None`."""
+    for candidate in (held, *get_args(held)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None

@@ -98,6 +98,13 @@ class AzureMLLauncher(Launcher):
             _exit_with(str(err))
         except ImportError as err:
             _exit_with(str(missing_sdk(err)))
+        except Exception as err:
+            from stockcast.azureml.workspace import describe_azure_failure
+
+            described = describe_azure_failure(err)
+            if described is None:
+                raise
+            _exit_with(f"submitting the sweep failed: {described}")
         raise AssertionError("unreachable")
 
     def _launch(

@@ -29,7 +29,13 @@ from stockcast.azureml.settings import (
     missing_sdk,
     quiet_sdk_warnings,
 )
-from stockcast.azureml.workspace import ml_client, mlflow_tracking_uri, resolve_workspace
+from stockcast.azureml.workspace import (
+    AzureUnavailable,
+    describe_azure_failure,
+    ml_client,
+    mlflow_tracking_uri,
+    resolve_workspace,
+)
 from stockcast.cli import user_errors_exit
 
 
@@ -191,3 +197,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         VERBS[args.verb](sc, args.dry_run)
     except ImportError as err:
         raise missing_sdk(err) from err
+    except Exception as err:
+        described = describe_azure_failure(err)
+        if described is None:
+            raise
+        raise AzureUnavailable(f"{args.verb} failed: {described}") from None

@@ -27,6 +27,7 @@ DRY_RUN_ENV = "DRY_RUN"
 FALSE_WORDS = {"", "0", "false", "no"}
 # The SDK warns about its own experimental schema classes on every dump; they are not ours to fix.
 SDK_EXPERIMENTAL_LOGGER = "azure.ai.ml._utils._experimental"
+CREDENTIAL_CHAIN_LOGGER = "azure.identity._credentials.chained"
 
 RAW_DATA_INPUT = "raw_data"
 CSV_DATA_CONFIG = "csv"
@@ -49,6 +50,9 @@ def missing_sdk(err: ImportError) -> AzureMLConfigError:
 
 def quiet_sdk_warnings() -> None:
     logging.getLogger(SDK_EXPERIMENTAL_LOGGER).setLevel(logging.ERROR)
+    # A failed DefaultAzureCredential logs every credential it tried (a dozen lines) and then
+    # raises; the command reports that error as one sentence (workspace.describe_azure_failure).
+    logging.getLogger(CREDENTIAL_CHAIN_LOGGER).setLevel(logging.ERROR)
 
 
 def is_azure_override(override: str) -> bool:

@@ -101,7 +101,7 @@ def check_series_values(
 ) -> None:
     """Finite values, positive unless allowed, and small enough for the model's float32 maths."""
     for item in series:
-        name = f"series {item.series_id!r}"
+        name = "the input" if key == "input" else f"series {item.series_id!r}"
         values = item.values
         bad = ~np.isfinite(values)
         if bad.any():

@@ -68,8 +68,13 @@ def _as_number(item: Any) -> float | None:
 
 def build_input(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
     """The input series named by `input.kind`; explicit `input.values` win over any kind."""
+    from stockcast.data.checks import check_series_values
+
     kind = "values" if input_cfg.get("values") is not None else input_cfg["kind"]
-    return INPUT_BUILDERS[kind](input_cfg, metadata)
+    series = INPUT_BUILDERS[kind](input_cfg, metadata)
+    # Finite, and within the model's float32 range (a price of 1e300 forecasts NaN otherwise).
+    check_series_values([Series("input", series.values, series.dates)], True, key="input")
+    return series
 
 
 def _values(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
@@ -112,11 +117,7 @@ def _csv(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeri
 
     path, value_column = input_cfg.get("path"), input_cfg.get("value_column")
     date_column, id_column = input_cfg.get("date_column"), input_cfg.get("id_column")
-    try:
-        series = read_csv_series(path, date_column, value_column, id_column)
-    except DataError as err:
-        # The reader speaks in terms of the training config (data.*); here the keys are input.*.
-        raise DataError(str(err).replace("data.", "input.")) from None
+    series = read_csv_series(path, date_column, value_column, id_column, key="input")
     chosen = _pick_series(series, input_cfg.get("series_id"), id_column, must_choose=True)
     details = {"kind": "csv", "path": str(path), "value_column": value_column}
     if id_column is not None:
@@ -150,6 +151,17 @@ def _test_split(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> In
     from stockcast.data.split import WindowSpec, split_series
 
     source = _training_source(metadata)
+    if source["source"] == "csv":
+        from stockcast.portable import project_path
+
+        path = project_path(str(source["path"]))
+        if not path.is_file():
+            raise ArtifactError(
+                f"the model's training file {source['path']} is not on this machine (models "
+                "record paths relative to the project), so its test split cannot be rebuilt; "
+                "use input=csv input.path=<that file> instead."
+            )
+        source["path"] = str(path)
     series = load_series(source)
     if metadata.get("data_hash") and data_hash(series) != metadata["data_hash"]:
         raise ArtifactError(

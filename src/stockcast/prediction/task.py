@@ -14,6 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from stockcast.errors import DataError
 from stockcast.files import write_json
 from stockcast.prediction import outputs
 from stockcast.prediction.calendar import format_date
@@ -36,23 +37,39 @@ def configure_mlflow_client(connection: Any) -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(int(connection.max_retries)))
 
 
+class RefusingModel:
+    """The pyfunc, with its refusals (non-finite input or forecast, a wrong width: ValueError or
+    MLflow's schema errors) turned into one-sentence `DataError`s instead of tracebacks."""
+
+    def __init__(self, pyfunc: Any) -> None:
+        self.pyfunc = pyfunc
+
+    def predict(self, model_input: Any) -> Any:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.pyfunc.predict(model_input)
+        except (ValueError, MlflowException) as err:
+            lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+            reason = (lines[-1] if lines else type(err).__name__).rstrip(".")
+            raise DataError(f"the model refused this input: {reason}.") from None
+
+
 def load_registered_model(cfg: DictConfig, download_dir: Path) -> tuple[LoadedModel, str]:
-    """Resolve version / alias / latest, copy the folder, check it is safe, load the pyfunc."""
+    """Resolve version / alias / latest, then load a private copy of its folder verified against
+    the hash its registration recorded: nothing of a modified folder runs."""
     from stockcast.registry import ModelRegistry
-    from stockcast.serving.loading import load_price_model
-    from stockcast.serving.metadata import read_model_metadata
 
     registry_cfg = OmegaConf.to_container(cfg.registry, resolve=True)
     registry = ModelRegistry.from_config(registry_cfg | {"model_name": cfg.model.name})
     info = registry.resolve(version=cfg.model.version, alias=cfg.model.alias)
-    folder = registry.download(info, download_dir)
-    metadata = read_model_metadata(folder)
+    verified = registry.load(info, download_dir, bool(cfg.check_model_requirements))
     model = LoadedModel(
         name=registry.model_name,
         version=info.version,
         aliases=info.aliases,
-        metadata=metadata,
-        pyfunc=load_price_model(folder, bool(cfg.check_model_requirements)),
+        metadata=verified.metadata,
+        pyfunc=RefusingModel(verified.pyfunc),
     )
     return model, registry.model_uri(info)
 

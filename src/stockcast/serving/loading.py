@@ -1,35 +1,56 @@
-"""Load a stockcast model folder for prediction, refusing anything that would unpickle.
+"""Load a stockcast model folder, refusing anything that would unpickle or run unverified code.
 
 MLflow can also load pyfunc models that are cloudpickled Python objects; loading one of those
 runs arbitrary code. A stockcast model is built "from code" with safetensors weights, so that is
-the only shape accepted here, checked from the MLmodel file before MLflow touches the folder.
+the only shape accepted here, checked from the MLmodel file before MLflow touches the folder. And
+since a models-from-code folder runs its own `pyfunc_model.py`, the folder is first copied into a
+private directory and hashed (`stockcast.integrity`): a registered version must match the hash its
+tags recorded, and only the checked copy is loaded. Damaged files are one sentence naming them.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stockcast.errors import ArtifactError
+from stockcast.integrity import Expected, verified_copy
 
 CODE_MODEL_LOADER = "mlflow.pyfunc.loaders.code_model"
 SAFE_WEIGHTS_SUFFIX = ".safetensors"
 PICKLED_FILES = ("python_model.pkl", "python_model.pickle")
 TYPE_HINT_NOTICE = "type hint"
+REBUILD = "the folder is damaged: export or register the model again"
 
 
-def check_safe_model_dir(model_dir: str | Path) -> None:
-    """Raise unless the folder is a models-from-code pyfunc whose weights are safetensors."""
+def _read_mlmodel(model_dir: Path, shown: Path | None = None) -> dict[str, Any]:
     import yaml
 
-    model_dir = Path(model_dir)
     mlmodel = model_dir / "MLmodel"
+    shown = shown or model_dir
     if not mlmodel.is_file():
-        raise ArtifactError(f"{model_dir} has no MLmodel file; it is not an MLflow model folder.")
-    flavor = ((yaml.safe_load(mlmodel.read_text()) or {}).get("flavors") or {}).get(
-        "python_function"
-    ) or {}
+        raise ArtifactError(f"{shown} has no MLmodel file; it is not an MLflow model folder.")
+    try:
+        content = yaml.safe_load(mlmodel.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ArtifactError(f"{shown / 'MLmodel'} is not valid YAML{where}; {REBUILD}.") from None
+    if not isinstance(content, dict):
+        raise ArtifactError(f"{shown / 'MLmodel'} holds no MLmodel mapping; {REBUILD}.")
+    return content
+
+
+def check_safe_model_dir(model_dir: str | Path, shown: Path | None = None) -> dict[str, Any]:
+    """Raise unless the folder is a models-from-code pyfunc whose weights are safetensors;
+    returns its python_function flavor. `shown` is the folder messages name (the original of a
+    private copy)."""
+    model_dir = Path(model_dir)
+    flavor = (_read_mlmodel(model_dir, shown).get("flavors") or {}).get("python_function") or {}
+    model_dir = shown or model_dir
     weights = str(((flavor.get("artifacts") or {}).get("weights") or {}).get("path", ""))
     pickled = [name for name in PICKLED_FILES if (model_dir / name).exists()]
     if flavor.get("loader_module") != CODE_MODEL_LOADER or pickled:
@@ -42,23 +63,89 @@ def check_safe_model_dir(model_dir: str | Path) -> None:
             f"{model_dir} keeps its weights in {weights or 'no file'!r}, not safetensors; "
             "refusing to load it because that could unpickle."
         )
+    return flavor
 
 
-def load_price_model(model_dir: str | Path, check_requirements: bool = False) -> Any:
-    """The pyfunc model of a checked folder: `.predict(rows of prices) -> rows of forecasts`.
+def check_model_files(model_dir: str | Path, shown: Path | None = None) -> None:
+    """The files loading reads, each parsed without running anything: MLmodel, the model code
+    file, spec.json and the safetensors header (a truncated file fails here, named)."""
+    from safetensors import SafetensorError, safe_open
+
+    model_dir = Path(model_dir)
+    shown = shown or model_dir
+    flavor = check_safe_model_dir(model_dir, shown)
+    code_name = Path(str(flavor.get("model_code_path") or "")).name
+    if not code_name or not (model_dir / code_name).is_file():
+        raise ArtifactError(f"{shown} has no model code file {code_name!r}; {REBUILD}.")
+    artifacts = flavor.get("artifacts") or {}
+    spec = str((artifacts.get("spec") or {}).get("path", "artifacts/spec.json"))
+    try:
+        if not isinstance(json.loads((model_dir / spec).read_text()), dict):
+            raise ValueError
+    except (OSError, ValueError):
+        raise ArtifactError(f"{shown / spec} is missing or not a JSON object; {REBUILD}.") from None
+    weights = str(artifacts["weights"]["path"])
+    try:
+        with safe_open(str(model_dir / weights), framework="numpy") as tensors:
+            for name in tensors.keys():  # noqa: SIM118 (safe_open is not a dict)
+                tensors.get_slice(name)
+    except (OSError, SafetensorError) as err:
+        raise ArtifactError(
+            f"{shown / weights} is missing, truncated or not safetensors ({_first_line(err)}); "
+            f"{REBUILD}."
+        ) from None
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    # PyTorch puts the useful part ("size mismatch for ...") after a heading line.
+    detail = next((line for line in lines if "size mismatch" in line), None)
+    return (detail or (lines[0] if lines else type(err).__name__))[:300]
+
+
+@dataclass(frozen=True)
+class VerifiedModel:
+    """A loaded model and the private, checked copy it was loaded from."""
+
+    pyfunc: Any
+    folder: Path
+    digest: str
+    metadata: dict[str, Any]
+
+
+def load_verified_model(
+    model_dir: str | Path, expected: Expected | None = None, check_requirements: bool = False
+) -> VerifiedModel:
+    """Copy, hash (and with `expected`, verify), check every file, then load the copy.
 
     `check_requirements` lets MLflow compare the model's pinned requirements with the installed
     packages; it scans every installed distribution (about half a second), so it is opt-in.
     """
-    check_safe_model_dir(model_dir)
+    from stockcast.serving.metadata import read_model_metadata
+
+    copy, digest = verified_copy(model_dir, expected)
+    check_model_files(copy, shown=Path(model_dir))
+    metadata = read_model_metadata(copy)
     import mlflow.pyfunc
 
     # MLflow suggests type hints on predict() (the model declares a tensor signature instead) and
     # forces that warning "once" inside its own filters, so it is recorded here and dropped.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
-        model = mlflow.pyfunc.load_model(str(model_dir), suppress_warnings=not check_requirements)
+        try:
+            model = mlflow.pyfunc.load_model(str(copy), suppress_warnings=not check_requirements)
+        except Exception as err:  # whatever the folder's files make loading raise: one sentence
+            raise ArtifactError(
+                f"cannot load the model in {model_dir} ({_first_line(err)}); {REBUILD}."
+            ) from None
     for item in caught:
         if TYPE_HINT_NOTICE not in str(item.message):
             warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
-    return model
+    return VerifiedModel(model, copy, digest, metadata)
+
+
+def load_price_model(
+    model_dir: str | Path, check_requirements: bool = False, expected: Expected | None = None
+) -> Any:
+    """The pyfunc model of a checked folder: `.predict(rows of prices) -> forecast frame`."""
+    return load_verified_model(model_dir, expected, check_requirements).pyfunc

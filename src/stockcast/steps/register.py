@@ -1,11 +1,15 @@
 """Register step: model folder + report -> a new registry version, only if the gate passes.
 
-The gate is a decision, not a crash: a refusal exits 0 with one line saying why.
+The gate is a decision, not a crash: a refusal exits 0 with one line saying why. Lookup, version
+and champion alias happen under the store's write lock, so concurrent runs create one version per
+model and each promotion is compared against the champion of that moment; a rerun after a crash
+between the version and its alias completes the promotion.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +21,8 @@ from stockcast.cli import hydra_task
 from stockcast.errors import ArtifactError
 from stockcast.files import write_json
 from stockcast.forecasting import check_window_sizes, pooled_errors, split_forecast_frame
-from stockcast.registry import ModelRegistry, VersionInfo, model_hash
+from stockcast.integrity import verified_copy
+from stockcast.registry import ModelRegistry, VersionInfo
 from stockcast.serving.metadata import TRAINING_CONFIG_FILE, read_model_metadata
 from stockcast.steps.common import log
 from stockcast.steps.evaluate import read_report
@@ -28,19 +33,25 @@ MAX_TAG_LENGTH = 5000
 CONFIG_TAG_KEYS = ("data", "model", "optim", "seed", "tags")
 
 
-def compare_with_champion(
-    registry: ModelRegistry,
-    champion: VersionInfo,
-    report_dir: Path,
-    report: dict[str, Any],
-    workdir: Path,
-) -> tuple[float | None, str]:
-    """The champion's MASE on the report's own test windows (None if its windows differ)."""
-    from stockcast.serving.loading import load_price_model
+@dataclass(frozen=True)
+class Candidate:
+    """What the register step judges: a model folder, its evaluation report, a work folder."""
 
-    champion_dir = registry.download(champion, workdir / f"champion_v{champion.version}")
-    meta = read_model_metadata(champion_dir)
-    windows = np.load(report_dir / WINDOWS_FILE)
+    model_dir: Path
+    report_dir: Path
+    report: dict[str, Any]
+    workdir: Path
+
+
+def compare_with_champion(
+    registry: ModelRegistry, champion: VersionInfo, candidate: Candidate
+) -> tuple[float | None, str]:
+    """The champion's MASE on the report's own test windows (None if its windows differ).
+
+    The champion is loaded from a private copy verified against its registered hash."""
+    loaded = registry.load(champion, candidate.workdir / f"champion_v{champion.version}")
+    meta = loaded.metadata
+    windows = np.load(candidate.report_dir / WINDOWS_FILE)
     inputs, actual = windows["inputs"], windows["actual"]
     try:
         check_window_sizes(
@@ -52,23 +63,17 @@ def compare_with_champion(
         )
     except ArtifactError as err:
         return None, str(err).rstrip(".")
-    forecast, _ = split_forecast_frame(load_price_model(champion_dir).predict(inputs))
-    return pooled_errors(forecast, actual, report["mase_scale"])["mase"], ""
+    forecast, _ = split_forecast_frame(loaded.pyfunc.predict(inputs))
+    return pooled_errors(forecast, actual, candidate.report["mase_scale"])["mase"], ""
 
 
-def decide(
-    cfg: DictConfig,
-    registry: ModelRegistry,
-    report_dir: Path,
-    report: dict[str, Any],
-    workdir: Path,
-) -> dict[str, Any]:
+def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> dict[str, Any]:
     """Apply the gate: the report's threshold verdict, then the champion comparison.
 
     `promote` says whether the new version takes the champion alias: only when there is no
     champion yet, or when it was compared with the champion on the same windows and held up.
     """
-    gate = report["gate"]
+    gate = candidate.report["gate"]
     decision = {
         "passed": gate["passed"],
         "reasons": [gate["reason"]],
@@ -88,7 +93,7 @@ def decide(
             "=false), so the champion stays"
         )
         return decision
-    champion_mase, why_not = compare_with_champion(registry, champion, report_dir, report, workdir)
+    champion_mase, why_not = compare_with_champion(registry, champion, candidate)
     decision["champion"] = {"version": champion.version, "test_mase": champion_mase}
     if champion_mase is None:
         decision["reasons"].append(f"{why_not}, so the champion stays")
@@ -125,11 +130,72 @@ def version_tags(model_dir: Path, report: dict[str, Any]) -> dict[str, str]:
     return {key: str(value) for key, value in tags.items()}
 
 
+def _register_new(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> dict[str, Any]:
+    """Gate, then a new version and, if it won, the champion alias (inside `writing()`)."""
+    decision = decide(cfg, registry, candidate)
+    if not decision["passed"]:
+        return {
+            "registered": False,
+            "version": None,
+            "decision": decision,
+            "message": "not registered: " + "; ".join(decision["reasons"]),
+        }
+    report_dir = candidate.report_dir
+    extra = [report_dir / REPORT_FILE, *(report_dir / p for p in candidate.report["plots"])]
+    tags = version_tags(candidate.model_dir, candidate.report)
+    info, _ = registry.register(candidate.model_dir, tags, extra, promote=decision["promote"])
+    role = ""
+    if decision["promote"]:
+        registry.promote(cfg.register.alias, info)
+        role = f" as {cfg.register.alias}"
+    return {
+        "registered": True,
+        "version": info.version,
+        "decision": decision,
+        "message": f"registered {registry.model_name} version {info.version}{role} "
+        f"({'; '.join(decision['reasons'])})",
+    }
+
+
+def _already_registered(
+    cfg: DictConfig, registry: ModelRegistry, existing: VersionInfo, candidate: Candidate
+) -> dict[str, Any]:
+    """The same model again: nothing new, unless a crashed run left its promotion pending, which
+    is finished now against the champion of now (inside `writing()`)."""
+    alias = cfg.register.alias
+    held = f"{registry.model_name} version {existing.version} already holds this model"
+    result: dict[str, Any] = {
+        "registered": False,
+        "version": existing.version,
+        "already_registered": True,
+        "message": f"{held}; nothing registered",
+    }
+    if not existing.promotion_pending:
+        return result
+    if alias in existing.aliases:
+        registry.settle(existing)
+        result["message"] = f"{held}; its interrupted promotion to {alias} had already happened"
+        return result
+    decision = decide(cfg, registry, candidate)
+    result["decision"] = decision
+    if decision["promote"]:
+        registry.promote(alias, existing)
+        outcome = "was completed"
+    else:
+        registry.settle(existing)
+        outcome = "was declined"
+    result["message"] = (
+        f"{held}; its interrupted promotion to {alias} {outcome} ({'; '.join(decision['reasons'])})"
+    )
+    return result
+
+
 def run_register(cfg: DictConfig) -> dict[str, Any]:
     model_dir, report_dir = Path(cfg.register.model_dir), Path(cfg.register.report_dir)
     read_model_metadata(model_dir)
     report = read_report(report_dir)
-    digest = model_hash(model_dir)
+    # What gets registered is a private copy: exactly the bytes whose hash is checked here.
+    copy, digest = verified_copy(model_dir)
     if report["model_hash"] != digest:
         raise ArtifactError(
             f"report {report_dir} was made for another model (hash {report['model_hash']}, this "
@@ -137,38 +203,13 @@ def run_register(cfg: DictConfig) -> dict[str, Any]:
         )
     registry = ModelRegistry.from_config(cfg.registry, create=True)
     output_dir = Path(cfg.paths.output_dir)
-    existing = registry.find_by_hash(digest)
-    if existing is not None:
-        result = {
-            "registered": False,
-            "version": existing.version,
-            "already_registered": True,
-            "message": f"{registry.model_name} version {existing.version} already holds "
-            "this model; nothing registered",
-        }
-    else:
-        decision = decide(cfg, registry, report_dir, report, output_dir)
-        if not decision["passed"]:
-            result = {
-                "registered": False,
-                "version": None,
-                "decision": decision,
-                "message": "not registered: " + "; ".join(decision["reasons"]),
-            }
+    candidate = Candidate(copy, report_dir, report, output_dir)
+    with registry.writing():  # lookup, version and alias as one compare-and-set
+        existing = registry.find_by_hash(digest)
+        if existing is None:
+            result = _register_new(cfg, registry, candidate)
         else:
-            extra = [report_dir / REPORT_FILE, *(report_dir / p for p in report["plots"])]
-            info, _ = registry.register(model_dir, version_tags(model_dir, report), extra)
-            role = ""
-            if decision["promote"]:
-                registry.set_champion(cfg.register.alias, info)
-                role = f" as {cfg.register.alias}"
-            result = {
-                "registered": True,
-                "version": info.version,
-                "decision": decision,
-                "message": f"registered {registry.model_name} version {info.version}{role} "
-                f"({'; '.join(decision['reasons'])})",
-            }
+            result = _already_registered(cfg, registry, existing, candidate)
     result |= {"model_name": registry.model_name, "tracking_uri": registry.tracking_uri}
     write_json(output_dir / DECISION_FILE, result)
     log.info(result["message"])

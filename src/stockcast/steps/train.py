@@ -14,9 +14,13 @@ from stockcast.cli import hydra_task
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ConfigError
 from stockcast.files import write_json
+from stockcast.portable import portable
 from stockcast.provenance import git_commit
+from stockcast.run_owner import close_orphaned_training_runs
 from stockcast.serving.metadata import MODEL_KIND, TRAINING_CONFIG_FILE
-from stockcast.steps.common import flatten, log, plain, set_threads
+from stockcast.steps.common import flatten, log, plain, set_threads, trainer_refusals
+from stockcast.steps.result_summary import training_summary
+from stockcast.steps.resume import resume_checkpoint
 from stockcast.steps.table import METRICS_FILE, RESOLVED_CONFIG_FILE
 
 
@@ -48,7 +52,7 @@ def build_datamodule_and_model(
     config describes; the benchmarks build exactly what training builds through this."""
     from stockcast.data.datamodule import WindowDataModule
     from stockcast.models.forecaster import Forecaster
-    from stockcast.models.losses import make_loss
+    from stockcast.models.losses import PinballLoss, make_loss
     from stockcast.models.net import build_price_forecaster, network_spec
 
     datamodule = WindowDataModule(
@@ -63,7 +67,9 @@ def build_datamodule_and_model(
     }
     model = Forecaster(
         net=build_price_forecaster(spec),
-        loss=make_loss(cfg.model.loss, cfg.model.huber_delta),
+        loss=PinballLoss(cfg.model.quantiles)
+        if cfg.model.quantiles
+        else make_loss(cfg.model.loss, cfg.model.huber_delta),
         optimizer=hydra.utils.instantiate(cfg.optim.optimizer),
         scheduler=hydra.utils.instantiate(cfg.optim.scheduler) if cfg.optim.scheduler else None,
         scheduler_monitor=cfg.optim.monitor,
@@ -85,30 +91,47 @@ def run_training(
     output_dir, model_dir = Path(output_dir), Path(model_dir)
     set_threads(cfg.num_threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    resume_from = resume_checkpoint(cfg, prepared.meta)
     datamodule, model, spec = build_datamodule_and_model(cfg, prepared)
     callbacks = _instantiate_all(cfg.get("callbacks"))
+    close_orphaned_training_runs(cfg.get("logger"))
     loggers = _instantiate_all(cfg.get("logger"))
-    trainer = hydra.utils.instantiate(
-        cfg.trainer,
-        callbacks=callbacks,
-        logger=loggers or False,
-        check_val_every_n_epoch=validation_every_n_epochs(cfg, datamodule),
-    )
+    with trainer_refusals():
+        trainer = hydra.utils.instantiate(
+            cfg.trainer,
+            callbacks=callbacks,
+            logger=loggers or False,
+            check_val_every_n_epoch=validation_every_n_epochs(cfg, datamodule),
+        )
     hparams = flatten(plain(cfg)) | {"data_hash": prepared.meta["data_hash"]}
     for logger in loggers:
         logger.log_hyperparams(hparams)
 
-    trainer.fit(model, datamodule=datamodule)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     ckpt_path = best or None
     metrics: dict[str, Any] = {
         "val": _stage_metrics(trainer.validate, model, datamodule, ckpt_path)
     }
+    fell_back = falls_back_to_naive(cfg, model.net, metrics["val"])
+    if fell_back:
+        model.net.fall_back_to_naive()
+        ckpt_path = None
+        metrics["val"] = _stage_metrics(trainer.validate, model, datamodule, ckpt_path)
+        log.info(
+            "the trained model did not beat the naive forecast on the validation windows, so it "
+            "repeats the last price (fit.naive_fallback)"
+        )
+    metrics["fell_back_to_naive"] = fell_back
     if cfg.get("test", True):
         metrics["test"] = _stage_metrics(trainer.test, model, datamodule, ckpt_path)
 
-    spec["intervals"] = calibrate_on_validation(
-        model.net, prepared, [int(level) for level in cfg.model.interval_levels]
+    spec["intervals"] = (
+        {"method": "quantile", "bounds": {}, "min_relative_scale": 1e-4}
+        if cfg.model.quantiles
+        else calibrate_on_validation(
+            model.net, prepared, [int(level) for level in cfg.model.interval_levels]
+        )
     )
     run_id = next((lg.run_id for lg in loggers if hasattr(lg, "run_id")), None)
     metadata = {
@@ -117,7 +140,7 @@ def run_training(
         "next_time_window": prepared.window.next_time_window,
         "normalization": prepared.scaler["kind"],
         "data_hash": prepared.meta["data_hash"],
-        "data_source": prepared.meta["source"],
+        "data_source": portable(prepared.meta["source"]),
         "has_dates": prepared.meta["has_dates"],
         "mase_scale": prepared.mase_scale,
         "training_run_id": run_id,
@@ -127,21 +150,34 @@ def run_training(
     last_inputs = prepared.splits["test"].values[-prepared.window.previous_time_window :]
     save_model_dir(model.net, spec, model_dir, metadata, last_inputs)
     # The full training config travels with the model, so the registry can show what made it.
-    (model_dir / TRAINING_CONFIG_FILE).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    # The copy that travels with the model carries no path of this machine.
+    (model_dir / TRAINING_CONFIG_FILE).write_text(OmegaConf.to_yaml(portable(resolved)))
     summary = {
         **metrics,
         "best_checkpoint": best or None,
         "epochs": trainer.current_epoch,
+        "optimizer_steps": trainer.global_step,
         "training_run_id": run_id,
         "model_dir": str(model_dir),
     }
     write_json(output_dir / METRICS_FILE, summary)
-    (output_dir / RESOLVED_CONFIG_FILE).write_text((model_dir / TRAINING_CONFIG_FILE).read_text())
+    (output_dir / RESOLVED_CONFIG_FILE).write_text(OmegaConf.to_yaml(resolved))
     for logger in loggers:
         if hasattr(logger, "experiment") and run_id:
             logger.experiment.log_artifact(run_id, str(output_dir / METRICS_FILE))
-    log.info("model written to %s", model_dir)
+    tracking_uri = OmegaConf.select(cfg, "logger.mlflow.tracking_uri")
+    for line in training_summary(metrics, model_dir, run_id, tracking_uri).splitlines():
+        log.info(line)
     return summary
+
+
+def falls_back_to_naive(cfg: DictConfig, net: Any, val: dict[str, float]) -> bool:
+    """Whether the anchored model should give up its learning and repeat the last price: when it
+    does not beat the naive forecast on the validation windows by `fit.min_gain_over_naive`."""
+    if not (cfg.fit.naive_fallback and net.anchored) or "naive_mase" not in val:
+        return False
+    return bool(val["mase"] > val["naive_mase"] * (1.0 - float(cfg.fit.min_gain_over_naive)))
 
 
 def calibrate_on_validation(net: Any, prepared: PreparedData, levels: list[int]) -> dict[str, Any]:
@@ -196,6 +232,17 @@ def optimized_value(summary: dict[str, Any], metric: str | None) -> float | None
 def run_train_step(cfg: DictConfig) -> float | None:
     prepared = PreparedData.load(cfg.train.prepared_dir)
     summary = run_training(cfg, prepared, cfg.train.output_dir, cfg.train.model_dir)
+    return optimized_value(summary, cfg.get("optimized_metric"))
+
+
+def run_train_task(cfg: DictConfig) -> float | None:
+    """`python src/train.py`: prepare the data into the run directory, train, and return the
+    value a sweeper optimises."""
+    from stockcast.steps.prepare import run_prepare
+
+    output_dir = Path(cfg.paths.output_dir)
+    prepared = PreparedData.load(run_prepare(cfg, output_dir / "prepared"))
+    summary = run_training(cfg, prepared, output_dir, output_dir / "model")
     return optimized_value(summary, cfg.get("optimized_metric"))
 
 

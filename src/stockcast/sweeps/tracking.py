@@ -65,19 +65,23 @@ def prepare_store(
 ) -> str:
     """Create the store's tables and the experiment now, in one process; return the experiment id.
 
-    Safe to race with another process: a lost creation race falls back to reading the winner's.
+    Safe to race with another process: a local store is opened under its file lock
+    (`store_lock`), and a lost creation race on a remote one falls back to reading the winner's.
     """
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    client = MlflowClient(tracking_uri=tracking_uri)
-    experiment = client.get_experiment_by_name(experiment_name)
-    if experiment is not None:
-        return experiment.experiment_id
-    try:
-        return client.create_experiment(experiment_name, artifact_location=artifact_location)
-    except MlflowException:
+    from stockcast.store_lock import store_lock
+
+    with store_lock(tracking_uri):
+        client = MlflowClient(tracking_uri=tracking_uri)
         experiment = client.get_experiment_by_name(experiment_name)
-        if experiment is None:
-            raise
-        return experiment.experiment_id
+        if experiment is not None:
+            return experiment.experiment_id
+        try:
+            return client.create_experiment(experiment_name, artifact_location=artifact_location)
+        except MlflowException:
+            experiment = client.get_experiment_by_name(experiment_name)
+            if experiment is None:
+                raise
+            return experiment.experiment_id

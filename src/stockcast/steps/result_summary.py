@@ -1,0 +1,27 @@
+"""The few lines a training run ends with: how good, against what, and where everything is."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+def _mase(stage: Mapping[str, Any] | None) -> str | None:
+    if not stage or stage.get("mase") is None:
+        return None
+    naive = stage.get("naive_mase")
+    versus = f" (naive {naive:.4f}, ratio {stage['mase'] / naive:.3f})" if naive else ""
+    return f"MASE {stage['mase']:.4f}{versus}"
+
+
+def training_summary(
+    metrics: Mapping[str, Any], model_dir: Path, run_id: str | None, tracking_uri: str | None
+) -> str:
+    """`val MASE 1.64 (naive 1.64, ratio 1.000); test ...` + model folder + MLflow run."""
+    scores = [f"{name} {text}" for name in ("val", "test") if (text := _mase(metrics.get(name)))]
+    lines = ["result: " + ("; ".join(scores) if scores else "no validation metrics")]
+    lines.append(f"model folder: {model_dir}")
+    if run_id:
+        lines.append(f"MLflow run: {run_id}" + (f" in {tracking_uri}" if tracking_uri else ""))
+    return "\n".join(lines)

@@ -1,0 +1,179 @@
+"""What the reliability tests share: one trained and evaluated model, registering it into fresh
+stores from subprocesses (crashes and concurrency need real processes), reading a store back."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stockcast.config import PROJECT_ROOT, local_store_overrides
+from stockcast.faults import CRASH_ENV
+from stockcast.registry import ModelRegistry
+from tests.conftest import run_cli
+
+MODEL = "pipeline_stock_predictor"
+# A tiny, fast model; any trained model passes a gate with no thresholds.
+FAST = (
+    "data.length=400",
+    "trainer.max_epochs=2",
+    "data.batch_size=32",
+    "data.steps_per_batch=2",
+)
+NO_THRESHOLDS = ("gate.max_mase=null", "gate.max_mase_vs_naive=null")
+PROCESS_TIMEOUT_S = 300
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """One pipeline run's folders: the model and report every registration test reuses."""
+
+    root: Path
+    run_dir: Path
+
+    @property
+    def model_dir(self) -> Path:
+        return self.run_dir / "train" / "model"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.run_dir / "evaluate" / "report"
+
+    @property
+    def prepared_dir(self) -> Path:
+        return self.run_dir / "prepare" / "prepared"
+
+
+def run_pipeline_once(tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
+    """The whole pipeline, once per test session (its own store): a registered version 1 plus
+    the model, report and prepared folders every reliability module reuses. Tests must not
+    write to this store: they register into stores of their own."""
+    root = tmp_path_factory.getbasetemp() / "reliability_source"
+    run_dir = root / "run"
+    done = root / "ready"
+    if done.is_file():
+        return PipelineRun(root, run_dir)
+    root.mkdir(exist_ok=True)
+    run_cli(
+        [
+            "-m",
+            "stockcast.pipeline",
+            *FAST,
+            *NO_THRESHOLDS,
+            *local_store_overrides(root),
+            f"hydra.run.dir={run_dir}",
+        ],
+        root,
+    )
+    done.write_text("1")
+    return PipelineRun(root, run_dir)
+
+
+def register_command(
+    store: Path, model_dir: Path, report_dir: Path, run_dir: Path, *extra: str
+) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "stockcast.steps.register",
+        *local_store_overrides(store),
+        *NO_THRESHOLDS,
+        f"register.model_dir={model_dir}",
+        f"register.report_dir={report_dir}",
+        f"hydra.run.dir={run_dir}",
+        *extra,
+    ]
+
+
+def environment(crash_at: str | None = None) -> dict[str, str]:
+    env = os.environ | {"MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
+    env.pop(CRASH_ENV, None)
+    if crash_at is not None:
+        env[CRASH_ENV] = crash_at
+    return env
+
+
+def start(command: Sequence[str], crash_at: str | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        list(command),
+        cwd=PROJECT_ROOT,
+        env=environment(crash_at),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    out, err = process.communicate(timeout=PROCESS_TIMEOUT_S)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def run(command: Sequence[str], crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+    return finish(start(command, crash_at))
+
+
+def registry(store: Path, create: bool = False) -> ModelRegistry:
+    return ModelRegistry(
+        f"sqlite:///{store}/mlruns.db",
+        MODEL,
+        artifact_location=str(store / "mlartifacts"),
+        create=create,
+    )
+
+
+def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """The `error: ...` lines a refused command printed (the contract: exactly one)."""
+    return [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+
+
+def assert_one_sentence_refusal(result: subprocess.CompletedProcess[str], *phrases: str) -> str:
+    """Exit 2, one `error:` line holding every phrase, and no traceback anywhere."""
+    lines = error_lines(result)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output[-3000:]
+    assert len(lines) == 1, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    for phrase in phrases:
+        assert phrase in lines[0], lines[0]
+    return lines[0]
+
+
+def variant(source: PipelineRun, folder: Path, offset: float) -> Path:
+    """The trained model with its output bias shifted: a different model, worse as it grows."""
+    from safetensors.numpy import load_file, save_file
+
+    shutil.copytree(source.model_dir, folder)
+    weights = folder / "artifacts" / "weights.safetensors"
+    tensors = load_file(str(weights))
+    bias = max((name for name in tensors if name.endswith(".bias")), key=lambda n: n)
+    tensors[bias] = (tensors[bias] + np.float32(offset)).astype(np.float32)
+    save_file(tensors, str(weights))
+    return folder
+
+
+def evaluate(source: PipelineRun, model_dir: Path, report_dir: Path) -> float:
+    from stockcast.config import compose_config, local_store_overrides
+    from stockcast.steps.evaluate import run_evaluate
+
+    cfg = compose_config(
+        "pipeline",
+        [
+            *FAST,
+            *local_store_overrides(source.root),
+            "gate.max_mase=null",
+            "gate.max_mase_vs_naive=null",
+            f"evaluate.model_dir={model_dir}",
+            f"evaluate.prepared_dir={source.prepared_dir}",
+            f"evaluate.output_dir={report_dir}",
+            f"paths.output_dir={report_dir.parent}",
+        ],
+    )
+    return float(run_evaluate(cfg)["gate"]["test_mase"])

@@ -1,0 +1,187 @@
+"""Bad data is refused before any work, in one sentence naming rows or dates and the fix; a
+pipeline fed it exits 2 and writes nothing to the registry; JSON outputs are valid JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stockcast.data.prepared import prepare_data
+from stockcast.data.sources import read_csv_series
+from stockcast.errors import DataError
+from stockcast.files import write_json
+from stockcast.steps.common import plain
+from tests.conftest import run_cli
+from tests.reliability_helpers import assert_one_sentence_refusal, run_pipeline_once
+
+N = 120
+
+
+def prices(n: int = N, start: float = 100.0, seed: int = 0) -> np.ndarray:
+    return start * np.exp(np.cumsum(np.random.default_rng(seed).normal(0, 0.01, n)))
+
+
+def dated(values: np.ndarray, start: str = "2024-01-01") -> pd.DataFrame:
+    return pd.DataFrame({"Date": pd.bdate_range(start, periods=len(values)), "Close": values})
+
+
+def two_tickers() -> pd.DataFrame:
+    """A Yahoo-style long file: Date, Ticker, Close, the tickers interleaved."""
+    frames = [
+        dated(prices(seed=1)).assign(Ticker="AAA"),
+        dated(3 * prices(seed=2)).assign(Ticker="BBB"),
+    ]
+    return pd.concat(frames).sort_values(["Date", "Ticker"])[["Date", "Ticker", "Close"]]
+
+
+def with_duplicate_date() -> pd.DataFrame:
+    frame = dated(prices())
+    return pd.concat([frame.iloc[:50], frame.iloc[49:50], frame.iloc[50:]])
+
+
+def with_value(row: int, value: float) -> Callable[[], pd.DataFrame]:
+    def make() -> pd.DataFrame:
+        frame = dated(prices())
+        frame.loc[row, "Close"] = value
+        return frame
+
+    return make
+
+
+BAD_FILES: dict[str, tuple[Callable[[], pd.DataFrame], tuple[str, ...], tuple[str, ...]]] = {
+    # name: (file, extra overrides, phrases the one sentence must hold)
+    "interleaved tickers without id_column": (
+        two_tickers,
+        (),
+        ("repeats dates", "2 series interleaved", "set data.id_column=Ticker"),
+    ),
+    "a repeated date": (
+        with_duplicate_date,
+        (),
+        ("repeated date", "2024-03-08", "data rows 50, 51", "drop the duplicates"),
+    ),
+    "a repeated date within one ticker": (
+        lambda: pd.concat([two_tickers(), two_tickers().iloc[:1]]),
+        ("data.id_column=Ticker",),
+        ("repeated date of series 'AAA'", "2024-01-01"),
+    ),
+    "an infinite price": (
+        with_value(30, np.inf),
+        (),
+        ("1 non-finite value(s)", "on 2024-02-12", "fix or drop them"),
+    ),
+    "a zero price": (
+        with_value(30, 0.0),
+        (),
+        ("at or below 0", "on 2024-02-12", "data.allow_non_positive=true"),
+    ),
+    "a negative price": (
+        with_value(31, -5.0),
+        (),
+        ("at or below 0", "on 2024-02-13", "(first -5)"),
+    ),
+    "prices near 1e300": (
+        lambda: dated(prices() * 1e300),
+        (),
+        ("too large for the model's float32", "rescale the data"),
+    ),
+}
+
+
+def csv_overrides(path: Path, *extra: str) -> list[str]:
+    return [
+        "data=csv",
+        f"data.path={path}",
+        "data.previous_time_window=5",
+        "data.next_time_window=2",
+        *extra,
+    ]
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_bad_data_is_one_sentence_naming_where_and_the_fix(
+    case: str, tmp_path: Path, make_cfg
+) -> None:
+    build, extra, phrases = BAD_FILES[case]
+    path = tmp_path / "prices.csv"
+    build().to_csv(path, index=False)
+    with pytest.raises(DataError) as caught:
+        prepare_data(plain(make_cfg(*csv_overrides(path, *extra)).data))
+    message = str(caught.value)
+    assert "\n" not in message and message.endswith(".")
+    for phrase in phrases:
+        assert phrase in message, message
+
+
+def test_non_positive_values_are_accepted_when_allowed(tmp_path: Path, make_cfg) -> None:
+    path = tmp_path / "temperatures.csv"
+    dated(prices() - 100.0).to_csv(path, index=False)  # crosses zero
+    cfg = make_cfg(*csv_overrides(path, "data.allow_non_positive=true"))
+    assert prepare_data(plain(cfg.data)).meta["n_points"] == N
+
+
+def test_the_id_column_must_name_every_row(tmp_path: Path) -> None:
+    path = tmp_path / "prices.csv"
+    frame = two_tickers().reset_index(drop=True)
+    frame.loc[3, "Ticker"] = None
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"no 'Ticker' \(input.id_column\) at data rows 4;"):
+        read_csv_series(path, "Date", "Close", "Ticker", key="input")
+
+
+def test_a_seasonal_series_below_zero_says_how_to_allow_it(make_cfg) -> None:
+    cfg = make_cfg("data=seasonal", "data.start_price=0", "data.trend=0")
+    with pytest.raises(
+        DataError, match=r"set data\.allow_non_positive=true if these are not prices"
+    ):
+        prepare_data(plain(cfg.data))
+
+
+def test_json_outputs_hold_null_never_bare_nan(tmp_path: Path) -> None:
+    path = write_json(
+        tmp_path / "m.json",
+        {"mase": float("nan"), "rows": [1.0, float("inf"), np.float32("nan")], "n": np.int64(3)},
+    )
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"mase": None, "rows": [1.0, None, None], "n": 3}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with one version, so 'nothing written' means: still exactly that version."""
+    return run_pipeline_once(tmp_path_factory).root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_the_pipeline_refuses_bad_data_before_any_work(
+    case: str, store: Path, tmp_path: Path
+) -> None:
+    from tests.reliability_helpers import registry
+
+    build, extra, phrases = BAD_FILES[case]
+    path = tmp_path / "prices.csv"
+    build().to_csv(path, index=False)
+    before = registry(store).versions()
+    result = run_cli(
+        [
+            "-m",
+            "stockcast.pipeline",
+            *csv_overrides(path, *extra),
+            f"paths.log_dir={store}/logs",
+            f"registry.tracking_uri=sqlite:///{store}/mlruns.db",
+            f"registry.artifact_location={store}/mlartifacts",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        tmp_path,
+        check=False,
+    )
+    assert_one_sentence_refusal(result, "step 'prepare' failed", *phrases)
+    assert registry(store).versions() == before
+    assert not (tmp_path / "run" / "train").exists()

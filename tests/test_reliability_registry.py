@@ -1,0 +1,142 @@
+"""The registry under crashes and concurrency: kill -9 at each phase of registration, four
+registrations of one folder into a fresh store, concurrent promotions, the write lease."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from stockcast.faults import CRASH_PHASES
+from stockcast.registry import PROMOTION_TAG, SETTLED
+from stockcast.store_lock import LEASE_TAG, StoreBusy, TagLease
+from tests.reliability_helpers import (
+    PipelineRun,
+    evaluate,
+    finish,
+    register_command,
+    registry,
+    run,
+    run_pipeline_once,
+    start,
+    variant,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
+    return run_pipeline_once(tmp_path_factory)
+
+
+def runs_by_status(store: Path) -> dict[str, int]:
+    client = MlflowClient(f"sqlite:///{store}/mlruns.db")
+    experiment = client.get_experiment_by_name("stockcast-registry")
+    counts: dict[str, int] = {}
+    for found in client.search_runs([experiment.experiment_id]):
+        counts[found.info.status] = counts.get(found.info.status, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("phase", CRASH_PHASES)
+def test_a_registration_killed_at_any_phase_is_completed_by_the_rerun(
+    source: PipelineRun, tmp_path: Path, phase: str
+) -> None:
+    store = tmp_path / "store"
+    command = register_command(store, source.model_dir, source.report_dir, tmp_path / "r1")
+    killed = run(command, crash_at=phase)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+
+    rerun = run(register_command(store, source.model_dir, source.report_dir, tmp_path / "r2"))
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    versions = registry(store).versions()
+    assert len(versions) == 1  # never lost, never duplicated
+    assert versions[0].aliases == ("champion",)  # the promotion was not lost either
+    assert versions[0].tags.get(PROMOTION_TAG, SETTLED) == SETTLED
+    statuses = runs_by_status(store)
+    assert "RUNNING" not in statuses  # the killed process's run was closed
+    if phase == "before_version":
+        assert statuses == {"KILLED": 1, "FINISHED": 1}
+
+
+def test_four_concurrent_registrations_of_one_folder_into_a_fresh_store_make_one_version(
+    source: PipelineRun, tmp_path: Path
+) -> None:
+    store = tmp_path / "fresh"
+    processes = [
+        start(register_command(store, source.model_dir, source.report_dir, tmp_path / f"r{i}"))
+        for i in range(4)
+    ]
+    results = [finish(process) for process in processes]
+    for result in results:
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "cannot" not in result.stderr
+    versions = registry(store).versions()
+    assert [v.version for v in versions] == [1]
+    assert versions[0].aliases == ("champion",)
+    said = [r.stdout + r.stderr for r in results]
+    assert sum("registered pipeline_stock_predictor version 1" in s for s in said) == 1
+    assert sum("already holds this model" in s for s in said) == 3
+
+
+def test_concurrent_promotions_leave_the_best_compared_model_champion(
+    source: PipelineRun, tmp_path: Path
+) -> None:
+    candidates = []
+    for index, offset in enumerate((0.4, 0.0, 0.15)):
+        model_dir = variant(source, tmp_path / f"model{index}", offset)
+        report_dir = tmp_path / f"report{index}"
+        candidates.append((model_dir, report_dir, evaluate(source, model_dir, report_dir)))
+    store = tmp_path / "store"
+    processes = [
+        start(register_command(store, model, report, tmp_path / f"r{i}"))
+        for i, (model, report, _) in enumerate(candidates)
+    ]
+    for result in map(finish, processes):
+        assert result.returncode == 0, result.stderr[-3000:]
+    versions = registry(store).versions()
+    champions = [v for v in versions if "champion" in v.aliases]
+    assert len(champions) == 1
+    best = min(mase for _, _, mase in candidates)
+    assert float(champions[0].tags["test_mase"]) == pytest.approx(best, rel=1e-5)
+
+
+class FakeRegistryClient:
+    """The three MLflow calls a tag lease makes, on one registered model's tags."""
+
+    def __init__(self) -> None:
+        self.tags: dict[str, str] = {}
+
+    def get_registered_model(self, name: str):
+        return type("Model", (), {"tags": dict(self.tags)})()
+
+    def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
+        self.tags[key] = value
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        self.tags.pop(key, None)
+
+
+def test_the_remote_write_lease_excludes_a_second_writer_until_released(monkeypatch) -> None:
+    monkeypatch.setattr("stockcast.store_lock.LEASE_SETTLE_S", 0.0)
+    monkeypatch.setattr("stockcast.store_lock.LEASE_POLL_S", 0.01)
+    client = FakeRegistryClient()
+    first, second = TagLease(client, "m"), TagLease(client, "m")
+    first.acquire()
+    with pytest.raises(StoreBusy, match="another writer has held registered model 'm'"):
+        second.acquire(wait_s=0.05)
+    first.release()
+    assert LEASE_TAG not in client.tags
+    with second.held():
+        assert client.tags[LEASE_TAG].startswith(second.owner)
+
+
+def test_an_expired_lease_of_a_killed_writer_is_taken_over(monkeypatch) -> None:
+    monkeypatch.setattr("stockcast.store_lock.LEASE_SETTLE_S", 0.0)
+    client = FakeRegistryClient()
+    client.tags[LEASE_TAG] = "dead-host:1:abc|0"  # expired long ago
+    lease = TagLease(client, "m")
+    lease.acquire(wait_s=1)
+    assert client.tags[LEASE_TAG].startswith(lease.owner)

@@ -1,0 +1,140 @@
+"""`scripts/serve.py`: the verified scoring server answers bad input with a clean HTTP 400 (one
+sentence, no stack trace, no install path) and never a 200 holding NaN."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stockcast.config import PROJECT_ROOT
+from stockcast.serving.server import clean_error_body
+from tests.reliability_helpers import PipelineRun, environment, run_pipeline_once
+
+pytestmark = pytest.mark.slow
+
+HOST = "127.0.0.1"
+READY_TIMEOUT_S = 120
+WINDOW = [101.2, 101.9, 102.4, 101.8, 102.0, 102.7, 103.1, 102.9, 103.5, 104.0]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def post(url: str, body: str) -> tuple[int, str]:
+    request = urllib.request.Request(url, body.encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    source: PipelineRun = run_pipeline_once(tmp_path_factory)
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    command = [
+        sys.executable,
+        "scripts/serve.py",
+        f"registry.tracking_uri=sqlite:///{source.root}/mlruns.db",
+        f"paths.log_dir={log.parent}/logs",
+        f"serve.port={port}",
+    ]
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=environment(),
+            stdout=output,
+            stderr=output,
+            start_new_session=True,
+        )
+    url = f"http://{HOST}:{port}"
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"serve.py exited {server.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                urllib.request.urlopen(f"{url}/ping", timeout=5)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"serve.py not ready:\n{log.read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+
+
+def test_a_valid_window_is_forecast(server_url: str) -> None:
+    status, body = post(f"{server_url}/invocations", json.dumps({"inputs": [WINDOW]}))
+    assert status == 200, body
+    row = json.loads(body)["predictions"][0]
+    assert len([key for key in row if key.startswith("forecast_")]) == 5
+
+
+@pytest.mark.parametrize(
+    ("body", "phrase"),
+    [
+        (
+            '{"inputs": [[NaN, 101.9, 102.4, 101.8, 102.0, 102.7, 103.1, 102.9, 103.5, 104.0]]}',
+            "NaN or infinite",
+        ),
+        (
+            '{"inputs": [[null, 101.9, 102.4, 101.8, 102.0, 102.7, 103.1, 102.9, 103.5, 104.0]]}',
+            "NaN or infinite",
+        ),
+        (json.dumps({"inputs": [[1e300] * 10]}), "not finite"),
+        (json.dumps({"inputs": [[1.0, 2.0, 3.0]]}), "exactly 10 prices"),
+        ('{"inputs": [["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]]}', ""),
+    ],
+)
+def test_bad_input_is_a_clean_400(server_url: str, body: str, phrase: str) -> None:
+    status, answer = post(f"{server_url}/invocations", body)
+    assert 400 <= status < 500, answer
+    error = json.loads(answer)
+    assert set(error) == {"error_code", "message"}
+    assert phrase in error["message"]
+    for leak in ("Traceback", "site-packages", 'File "', str(PROJECT_ROOT)):
+        assert leak not in answer
+
+
+def test_mlflow_error_bodies_lose_their_stack_trace_and_input_echo() -> None:
+    raw = json.dumps(
+        {
+            "error_code": "INVALID_PARAMETER_VALUE",
+            "message": "Failed to predict data '[[nan ...]]'. \nError: give finite prices",
+            "stack_trace": 'Traceback (most recent call last):\n  File "/x/site-packages/..."',
+        }
+    ).encode()
+    cleaned = json.loads(clean_error_body(raw))
+    assert cleaned == {"error_code": "INVALID_PARAMETER_VALUE", "message": "give finite prices"}
+    assert clean_error_body(b"plain text") is None
+
+
+def test_a_wrong_port_is_one_sentence(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+    from tests.reliability_helpers import assert_one_sentence_refusal
+
+    result = run_cli(
+        ["scripts/serve.py", "serve.port=70000", f"paths.log_dir={tmp_path}"], tmp_path, check=False
+    )
+    assert_one_sentence_refusal(result, "serve.port is 70000; it must be a port in 1..65535")

@@ -1,0 +1,156 @@
+"""Training and prediction as a user sees them: a killed fit resumes to the same budget, the run
+ends with a result summary and no library noise, machine-specific trainer settings and bad
+predict input are one sentence with paths intact."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from mlflow import MlflowClient
+
+from stockcast.config import PROJECT_ROOT, local_store_overrides
+from tests.conftest import run_cli
+from tests.reliability_helpers import (
+    FAST,
+    assert_one_sentence_refusal,
+    environment,
+    run_pipeline_once,
+)
+
+pytestmark = pytest.mark.slow
+
+# Validation (and so a checkpoint) after every epoch; 6 epochs of a tiny model.
+EVERY_EPOCH = (*FAST, "trainer.max_epochs=6", "fit.val_every_steps=1")
+NOISE = ("Add type hints", "LeafSpec", "litlogger", "Restoring states", "Traceback")
+
+
+def train(store: Path, run_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    command = [
+        sys.executable,
+        "src/train.py",
+        *EVERY_EPOCH,
+        *local_store_overrides(store),
+        f"hydra.run.dir={run_dir}",
+        *extra,
+    ]
+    env = environment() | {"PYTHONPATH": str(PROJECT_ROOT)}  # the kill callback lives in tests/
+    return subprocess.run(
+        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def global_step(run_dir: Path) -> int:
+    checkpoint = torch.load(run_dir / "checkpoints" / "resume.ckpt", weights_only=False)
+    return int(checkpoint["global_step"])
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    store = tmp_path_factory.mktemp("train_store")
+    result = train(store, store / "whole")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return store, result.stdout + result.stderr
+
+
+def test_training_ends_with_a_result_summary_and_no_library_noise(
+    uninterrupted: tuple[Path, str],
+) -> None:
+    store, output = uninterrupted
+    assert "result: val MASE" in output and "(naive " in output and "test MASE" in output
+    assert f"model folder: {store / 'whole' / 'model'}" in output
+    assert "MLflow run: " in output
+    for noise in NOISE:
+        assert noise not in output
+
+
+def test_a_killed_fit_resumes_to_the_same_budget(uninterrupted: tuple[Path, str]) -> None:
+    store, _ = uninterrupted
+    killed = train(
+        store,
+        store / "killed",
+        "+callbacks.kill._target_=tests.reliability_kill.KillAtEpoch",
+        "+callbacks.kill.epoch=3",
+    )
+    assert killed.returncode == -9
+    assert not (store / "killed" / "model").exists()
+    resumed = train(store, store / "resumed", f"train.resume={store / 'killed'}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    whole = json.loads((store / "whole" / "metrics.json").read_text())
+    again = json.loads((store / "resumed" / "metrics.json").read_text())
+    assert again["epochs"] == whole["epochs"] == 6
+    assert global_step(store / "resumed") == global_step(store / "whole") == 54
+    assert global_step(store / "killed") == 27  # three epochs of 9 optimizer steps survived
+    # The killed process's MLflow run was closed when the resumed run started.
+    client = MlflowClient(f"sqlite:///{store}/mlruns.db")
+    experiment = client.get_experiment_by_name("stockcast")
+    statuses = sorted(r.info.status for r in client.search_runs([experiment.experiment_id]))
+    assert statuses == ["FINISHED", "FINISHED", "KILLED"]
+
+
+def test_resuming_from_a_folder_without_a_checkpoint_is_one_sentence(tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    from stockcast.errors import ArtifactError
+    from stockcast.steps.resume import resume_checkpoint
+
+    cfg = OmegaConf.create({"train": {"resume": str(tmp_path)}})
+    with pytest.raises(ArtifactError, match=r"has no checkpoints/resume\.ckpt or last\.ckpt"):
+        resume_checkpoint(cfg, {"data_hash": "x"})
+
+
+def test_a_trainer_this_machine_cannot_run_is_one_sentence() -> None:
+    from hydra.errors import InstantiationException
+
+    from stockcast.errors import ConfigError
+    from stockcast.steps.common import trainer_refusals
+
+    class MisconfigurationException(Exception):  # Lightning's, by name: no Lightning import
+        pass
+
+    refused = pytest.raises(ConfigError, match="cannot run here: No supported gpu backend found!;")
+    with refused, trainer_refusals():
+        try:
+            raise MisconfigurationException("No supported gpu backend found!")
+        except MisconfigurationException as cause:
+            raise InstantiationException("Error in call to target Trainer") from cause
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return run_pipeline_once(tmp_path_factory).root
+
+
+@pytest.mark.parametrize(
+    ("overrides", "phrases"),
+    [
+        (
+            ("input=csv", "input.path=bad/missing_data.csv"),
+            ("CSV file bad/missing_data.csv does not exist; set input.path",),
+        ),
+        (
+            ("input.values=[1e300,1e300,1e300,1e300,1e300,1e300,1e300,1e300,1e300,1e300]",),
+            ("the input has values up to 1e+300", "rescale"),
+        ),
+        (("input.values=[100,101,inf,103]",), ("holds inf at position 3",)),
+    ],
+)
+def test_predict_refuses_bad_input_in_one_sentence_with_paths_intact(
+    store: Path, tmp_path: Path, overrides: tuple[str, ...], phrases: tuple[str, ...]
+) -> None:
+    result = run_cli(
+        [
+            "scripts/predict.py",
+            f"registry.tracking_uri=sqlite:///{store}/mlruns.db",
+            f"paths.log_dir={tmp_path}",
+            *overrides,
+        ],
+        tmp_path,
+        check=False,
+    )
+    assert_one_sentence_refusal(result, *phrases)
+    assert not list(tmp_path.rglob("forecast.json"))
