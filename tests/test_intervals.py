@@ -205,3 +205,82 @@ def test_a_short_series_gets_small_batches_and_many_steps(make_cfg) -> None:
     assert -(-windows // batch) >= cfg.fit.min_batches_per_epoch
     long = prepare_data(plain(make_cfg("data.length=20000").data))
     assert fitted_batch_size(cfg, long) == cfg.data.batch_size
+
+
+@pytest.fixture(scope="module")
+def random_walk_fit(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, object]:
+    """A short GBM (a random walk) trained in process with the default budget and fallback."""
+    from omegaconf import open_dict
+
+    from stockcast.config import compose_config, local_store_overrides
+    from stockcast.data.prepared import PreparedData
+    from stockcast.schema import validate_config
+    from stockcast.steps.prepare import run_prepare
+    from stockcast.steps.train import run_training
+
+    tmp = tmp_path_factory.mktemp("random_walk")
+    cfg = compose_config(
+        "train",
+        [
+            "data.length=300",
+            "trainer.max_steps=400",
+            "logger=none",
+            *local_store_overrides(tmp),
+        ],
+    )
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp / "run")
+    validate_config(cfg)
+    prepared = PreparedData.load(run_prepare(cfg, tmp / "run" / "prepared"))
+    summary = run_training(cfg, prepared, tmp / "run", tmp / "run" / "model")
+    return summary, tmp / "run" / "model", prepared
+
+
+@pytest.mark.slow
+def test_a_short_series_trains_for_its_whole_step_budget_not_a_few_epochs(random_walk_fit) -> None:
+    summary, _, _ = random_walk_fit
+    # ~200 training windows at batch 25: an epoch budget of 50 would be ~400 steps only by luck;
+    # here the budget is counted in optimizer steps (early stopping may end it sooner).
+    assert summary["optimizer_steps"] >= 100
+    assert summary["epochs"] > 10
+
+
+@pytest.mark.slow
+def test_a_random_walk_model_forecasts_close_to_the_last_price(random_walk_fit) -> None:
+    from stockcast.serving.loading import load_price_model
+
+    summary, model_dir, prepared = random_walk_fit
+    test = prepared.splits["test"]
+    windows = rolling_origins(test.values, 10, 5, test.window_starts(prepared.window))
+    point, bands = split_forecast_frame(load_price_model(model_dir).predict(windows.inputs))
+    last = windows.inputs[:, -1:]
+    assert np.abs(point / last - 1.0).max() < 0.02, "within 2% of the last price"
+    assert summary["test"]["mase"] <= summary["test"]["naive_mase"] * 1.05
+    if summary["fell_back_to_naive"]:
+        np.testing.assert_allclose(point, np.repeat(last, 5, axis=1), rtol=1e-6)
+    lower, upper = bands["80"]
+    assert np.all(lower < point) and np.all(point < upper)
+
+
+def test_the_naive_fallback_zeroes_only_the_point_forecast() -> None:
+    spec = {**SPEC, "mlp": {**SPEC["mlp"], "quantiles": [0.1, 0.5, 0.9]}}
+    net = build_price_forecaster(spec)
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.add_(0.1)
+    net.fall_back_to_naive()
+    prices = torch.tensor(random_walk(6, 7)[None, :], dtype=torch.float32)
+    quantiles = net.quantile_forecast(prices)
+    torch.testing.assert_close(quantiles[:, 1, :], prices[:, -1:].expand(1, 3))
+    assert not torch.allclose(quantiles[:, 0, :], quantiles[:, 1, :]), "the spread survives"
+
+
+def test_quantile_pairs_become_bands() -> None:
+    from stockcast.forecasting import quantile_bands
+
+    outputs = np.arange(2 * 5 * 3, dtype=float).reshape(2, 5, 3)
+    bands = quantile_bands(outputs, [0.025, 0.1, 0.5, 0.9, 0.975])
+    assert list(bands) == ["80", "95"]
+    np.testing.assert_array_equal(bands["80"][0], outputs[:, 1, :])
+    np.testing.assert_array_equal(bands["95"][1], outputs[:, 4, :])
+    assert quantile_bands(outputs[:, :3], [0.1, 0.5, 0.8]) == {}, "no symmetric pair, no band"

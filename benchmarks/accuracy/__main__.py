@@ -67,7 +67,7 @@ def table(results: list[Result]) -> str:
     for r in results:
         by_series.setdefault(r.series, {})[r.forecaster] = r
     head = ["series", *forecasters, "vs best peer", "vs naive"]
-    head += [f"cover {level}" for level in LEVELS] + ["fit s"]
+    head += [f"cover {level}" for level in LEVELS] + ["fit s", "NF fit s"]
     rows = [head]
     for series, found in by_series.items():
         ours = found["stockcast"]
@@ -75,7 +75,8 @@ def table(results: list[Result]) -> str:
         row = [series, *(f"{found[f].mase:.3f}" if f in found else "-" for f in forecasters)]
         row += [f"{ours.mase / min(peers):.3f}", f"{ours.mase / found['naive'].mase:.3f}"]
         row += [f"{ours.coverage.get(level, float('nan')):.2f}" for level in LEVELS]
-        row += [f"{ours.fit_seconds:.1f}"]
+        nf = found.get("NeuralForecast MLP")
+        row += [f"{ours.fit_seconds:.1f}", f"{nf.fit_seconds:.1f}" if nf else "-"]
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows)

@@ -140,10 +140,20 @@ def neuralforecast_mlp(name: str, split: Cut) -> Result | None:
     except ImportError:
         return None
     frame = pd.DataFrame({"unique_id": "s", "ds": np.arange(len(split.values)), "y": split.values})
-    model = NeuralForecast(models=[MLP(h=HORIZON, input_size=10)], freq=1)
-    begin = time.perf_counter()
-    cv = model.cross_validation(df=frame, n_windows=len(split.origins), step_size=1, refit=False)
-    seconds = time.perf_counter() - begin
+    with tempfile.TemporaryDirectory(prefix="stockcast-bench-nf-") as tmp:
+        # Its Trainer would otherwise leave lightning_logs/ in the current directory.
+        quiet = {
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "logger": False,
+            "default_root_dir": tmp,
+        }
+        model = NeuralForecast(models=[MLP(h=HORIZON, input_size=10, **quiet)], freq=1)
+        begin = time.perf_counter()
+        cv = model.cross_validation(
+            df=frame, n_windows=len(split.origins), step_size=1, refit=False
+        )
+        seconds = time.perf_counter() - begin
     cv = cv.sort_values(["cutoff", "ds"])
     forecast = cv["MLP"].to_numpy().reshape(len(split.origins), HORIZON)
     return score(name, "NeuralForecast MLP", split, forecast, None, seconds)

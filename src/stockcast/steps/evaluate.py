@@ -27,7 +27,6 @@ from stockcast.forecasting import (
     split_forecast_frame,
     volatility_scale,
 )
-from stockcast.registry import model_hash
 from stockcast.serving.metadata import read_model_metadata
 from stockcast.steps.common import log
 from stockcast.steps.table import REPORT_FILE, WINDOWS_FILE
@@ -162,7 +161,7 @@ def _optional_float(value: Any) -> float | None:
 
 
 def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
-    from stockcast.serving.loading import load_price_model
+    from stockcast.serving.loading import load_verified_model
 
     model_dir = Path(cfg.evaluate.model_dir)
     metadata = read_model_metadata(model_dir)
@@ -178,7 +177,9 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     windows = origins_of_test_split(prepared)
     inputs, actual = windows.inputs, windows.actual
-    forecast, model_bands = split_forecast_frame(load_price_model(model_dir).predict(inputs))
+    # The report names exactly the bytes that were loaded and scored.
+    loaded = load_verified_model(model_dir)
+    forecast, model_bands = split_forecast_frame(loaded.pyfunc.predict(inputs))
     next_time_window, scale = windows.next_time_window, prepared.mase_scale
     naive = naive_forecast(inputs, next_time_window)
     forecasts = {"model": forecast, "naive": naive}
@@ -194,7 +195,7 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     test_mase = metrics["model"]["pooled"]["mase"]
     report = {
         "kind": REPORT_KIND,
-        "model_hash": model_hash(model_dir),
+        "model_hash": loaded.digest,
         "model_metadata": metadata,
         "data_hash": prepared.meta["data_hash"],
         "n_windows": len(windows),

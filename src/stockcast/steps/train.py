@@ -42,7 +42,10 @@ def validation_every_n_epochs(cfg: DictConfig, datamodule: Any) -> int:
     apart whatever the epoch length (early stopping patience counts validations)."""
     windows = len(datamodule.prepared.splits["train"].window_starts(datamodule.prepared.window))
     steps_per_epoch = max(1, -(-windows // datamodule.batch_size))
-    return max(1, round(int(cfg.fit.val_every_steps) / steps_per_epoch))
+    every = max(1, round(int(cfg.fit.val_every_steps) / steps_per_epoch))
+    # A run shorter than one validation interval still validates (and checkpoints) at its end.
+    max_epochs = cfg.trainer.get("max_epochs")
+    return min(every, int(max_epochs)) if max_epochs and max_epochs > 0 else every
 
 
 def build_datamodule_and_model(
