@@ -65,7 +65,7 @@ def forecast_latency(store: Path, calls: int = FORECAST_CALLS) -> float:
         os.environ.setdefault(name, value)
     registry = ModelRegistry(f"sqlite:///{store}/mlruns.db", "pipeline_stock_predictor")
     model = load_price_model(registry.download(registry.resolve(), store / "model"))
-    width = int(np.asarray(model.metadata.get_input_schema().inputs[0].shape)[-1])
+    width = int(model.metadata.metadata["previous_time_window"])
     window = np.linspace(100.0, 101.0, width).reshape(1, -1)
     for _ in range(min(calls, 50)):
         model.predict(window)

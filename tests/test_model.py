@@ -23,6 +23,8 @@ SPEC = {
         "hidden_sizes": [16, 16],
         "activation": "relu",
         "dropout": 0.0,
+        "anchor": "none",
+        "quantiles": [],
     },
     "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
 }

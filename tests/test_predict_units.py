@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from stockcast.errors import ArtifactError, ConfigError, DataError
+from stockcast.forecasting import forecast_frame
 from stockcast.prediction.calendar import format_date, future_dates
 from stockcast.prediction.forecast import (
     LoadedModel,
@@ -23,11 +24,13 @@ META = {"previous_time_window": P, "next_time_window": H}
 
 
 class LastPlusStep:
-    """Forecasts last value + 1, + 2, ...: easy to check by hand."""
+    """Forecasts last value + 1, + 2, ... with a band of +-0.5: easy to check by hand. Answers
+    with the served model's DataFrame contract."""
 
-    def predict(self, rows: np.ndarray) -> np.ndarray:
+    def predict(self, rows: np.ndarray) -> pd.DataFrame:
         assert rows.shape[1] == P and rows.flags.writeable
-        return rows[:, -1:] + np.arange(1, H + 1)
+        point = rows[:, -1:] + np.arange(1, H + 1)
+        return forecast_frame(point, {"80": (point - 0.5, point + 0.5)})
 
 
 def model() -> LoadedModel:
@@ -148,3 +151,12 @@ def test_synthetic_input_seed_policy_is_training_seed_plus_one() -> None:
     again = build_input({"kind": "synthetic", "seed": None, "length": None}, meta)
     assert first.details["seed"] == 8 and len(first) == 50
     np.testing.assert_array_equal(first.values, again.values)
+
+
+def test_bands_reach_the_rows_and_the_backtest_states_its_coverage() -> None:
+    rows = forecast_rows(forecast_next(model(), series(9)))
+    assert (rows[0]["lower_80"], rows[0]["forecast"], rows[0]["upper_80"]) == (80.5, 81.0, 81.5)
+    backtest = rolling_backtest(model(), series(20), span=8)
+    # Targets climb 10 per step, the bands sit +-0.5 around last + k: nothing is covered.
+    assert backtest.coverage() == {"80": 0.0}
+    assert backtest.bands["80"][0].shape == backtest.forecasts.shape
