@@ -1,15 +1,32 @@
-"""Shared fixtures: configs composed with Hydra's compose API, every path inside tmp_path."""
+"""Shared fixtures: configs composed with Hydra's compose API, every path inside tmp_path.
+
+Most tests run a task in this process (`run_task`: compose, validate, call the task function, as
+`stockcast.cli.hydra_task` does); the subprocess tests (`run_cli`, `Command`) are the ones about
+a command line itself: an entry point as a user types it, exit codes, one-line errors, what a
+fresh process imports. The slow ones start with the session, in the background (`prestart`).
+Trained models and registries that several tests read are built once per session, and stores
+that need not be fresh start from a copy of one empty store (`store_template`).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from stockcast.config import PROJECT_ROOT, local_store_overrides
@@ -22,6 +39,17 @@ FAST_OVERRIDES = (
     "data.steps_per_batch=2",
     "data.batch_size=32",
 )
+# The pipeline's fast run (the registered models predict, serve and the pipeline tests read).
+PIPELINE_FAST = ("data.length=400", "trainer.max_epochs=2", "data.batch_size=32")
+# Two epochs make a weak model: any trained model passes this gate.
+LENIENT_GATE = ("gate.max_mase=1000", "gate.max_mase_vs_naive=null")
+MODEL = "pipeline_stock_predictor"
+# The seed of the model in `registered_store` (predict's synthetic input uses seed + 1).
+TRAINING_SEED = 1
+
+# In-process plots need no display, as the subprocesses' MPLBACKEND=Agg.
+os.environ.setdefault("MPLBACKEND", "Agg")
+DEFAULT_TORCH_THREADS = torch.get_num_threads()
 
 
 def isolated_overrides(tmp: Path) -> list[str]:
@@ -46,39 +74,359 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     GlobalHydra.instance().clear()
 
 
-def run_cli(
-    args: Sequence[str], tmp: Path, *, check: bool = True, timeout: float = 600
-) -> subprocess.CompletedProcess[str]:
-    """Run a project command in a subprocess, the way a user types it, isolated in tmp."""
-    env = os.environ | {"MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run(
-        [sys.executable, *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+# -- no test leaks global state into the next one -------------------------------------------
+
+
+def _mlflow_uris() -> tuple[Any, Any] | None:
+    if "mlflow" not in sys.modules:
+        return None
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    return tracking_utils._tracking_uri, registry_utils._registry_uri
+
+
+def _restore_mlflow_uris(uris: tuple[Any, Any] | None) -> None:
+    if "mlflow" not in sys.modules:
+        return
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    tracking_utils._tracking_uri, registry_utils._registry_uri = uris or (None, None)
+
+
+@contextlib.contextmanager
+def global_state_restored() -> Iterator[None]:
+    """In-process tasks set torch threads, MLflow URIs (and their environment variables) and
+    sys.path (MLflow's model code paths): put them back, and refuse a leaked active MLflow run."""
+    environ, path, uris = dict(os.environ), list(sys.path), _mlflow_uris()
+    leaked_run = None
+    try:
+        yield
+    finally:
+        if "mlflow" in sys.modules:
+            import mlflow
+
+            leaked_run = mlflow.active_run()
+            if leaked_run is not None:
+                mlflow.end_run()
+        _restore_mlflow_uris(uris)
+        os.environ.clear()
+        os.environ.update(environ)
+        sys.path[:] = path
+        torch.set_num_threads(DEFAULT_TORCH_THREADS)
+        HydraConfig.instance().cfg = None
+        GlobalHydra.instance().clear()
+    assert leaked_run is None, f"MLflow run {leaked_run.info.run_id} was left active"
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_global_state() -> Iterator[None]:
+    """Each test starts from, and returns to, one global state."""
+    with global_state_restored():
+        yield
+
+
+# -- running a task in this process ---------------------------------------------------------
+
+
+@dataclass
+class Ran:
+    """What an in-process task returned, and what it printed."""
+
+    value: Any
+    stdout: str
+
+
+class _Tee(io.StringIO):
+    """Keeps what is printed, and passes it on (pytest shows it when a test fails)."""
+
+    def __init__(self, target: Any) -> None:
+        super().__init__()
+        self.target = target
+
+    def write(self, text: str) -> int:
+        self.target.write(text)
+        return super().write(text)
+
+
+def run_task(
+    task: Callable[[DictConfig], Any],
+    config_name: str,
+    overrides: Sequence[str],
+    output_dir: Path,
+) -> Ran:
+    """Run an entry point's task as `hydra_task` does, in this process: compose `config_name`
+    with `overrides` (Hydra's own config set, so the task sees the overrides it was started
+    with), validate it against the schema, call the task with its run dir `output_dir`.
+
+    User errors come out as the StockcastError the command line prints as its one line."""
+    from stockcast.schema import validate_config
+
+    GlobalHydra.instance().clear()
+    cfg = compose(config_name, list(overrides), return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+        cfg.paths.output_dir = str(output_dir)
+    tee = _Tee(sys.stdout)
+    try:
+        with contextlib.redirect_stdout(tee):
+            value = task(validate_config(cfg))
+    finally:
+        HydraConfig.instance().cfg = None
+        GlobalHydra.instance().clear()
+    return Ran(value, tee.getvalue())
+
+
+def new_run_dir(tmp: Path, task_name: str) -> Path:
+    """A fresh run directory where Hydra puts one (`logs/<task>/runs/<time>`, in time order)."""
+    return tmp / "logs" / task_name / "runs" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
+
+
+def run_local_pipeline(tmp: Path, *overrides: str) -> Ran:
+    """`python -m stockcast.pipeline <overrides>` in this process, its store and logs in tmp;
+    `value` is the register step's decision, `stdout` what the command prints."""
+    from stockcast.pipeline import run_local_pipeline as task
+
+    return run_task(
+        task, "pipeline", [*isolated_overrides(tmp), *overrides], new_run_dir(tmp, "pipeline")
     )
-    if check and result.returncode != 0:
+
+
+def run_train(tmp: Path, run_dir: Path, *overrides: str) -> Ran:
+    """`python src/train.py <overrides> hydra.run.dir=<run_dir>` in this process."""
+    from stockcast.steps.train import run_train_task
+
+    return run_task(run_train_task, "train", [*isolated_overrides(tmp), *overrides], run_dir)
+
+
+# The environment of every project command a test starts (the tests run with warnings on).
+CLI_ENV = {"MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
+CLI_TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subprocess: `python <args>` (or `args` itself when `python` is false), from `cwd`,
+    with `env` (default: the test process's environment plus CLI_ENV)."""
+
+    args: Sequence[str]
+    cwd: Path = PROJECT_ROOT
+    env: Mapping[str, str] | None = None
+    check: bool = True
+    python: bool = True
+
+
+def run_command(
+    command: Command, base_env: Mapping[str, str], timeout: float = CLI_TIMEOUT_S
+) -> subprocess.CompletedProcess[str]:
+    """Run it; with `check`, a non-zero exit fails with the tails of stdout and stderr."""
+    argv = [sys.executable, *command.args] if command.python else list(command.args)
+    env = dict(command.env) if command.env is not None else {**base_env, **CLI_ENV}
+    result = subprocess.run(
+        argv, cwd=command.cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if command.check and result.returncode != 0:
         raise AssertionError(
-            f"{args} exited {result.returncode}\nstdout:\n{result.stdout[-3000:]}\n"
+            f"{list(command.args)} exited {result.returncode}\nstdout:\n{result.stdout[-3000:]}\n"
             f"stderr:\n{result.stderr[-5000:]}"
         )
     return result
 
 
-@pytest.fixture(scope="session")
-def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One real `python src/train.py` run shared by the tests that inspect its outputs."""
-    tmp = tmp_path_factory.mktemp("trained")
-    run_dir = tmp / "run"
-    run_cli(
-        [
-            "src/train.py",
-            *FAST_OVERRIDES,
-            *isolated_overrides(tmp),
-            f"hydra.run.dir={run_dir}",
-        ],
-        tmp,
+def run_cli(
+    args: Sequence[str], tmp: Path, *, check: bool = True, timeout: float = CLI_TIMEOUT_S
+) -> subprocess.CompletedProcess[str]:
+    """Run a project command in a subprocess, the way a user types it, isolated in tmp."""
+    return run_command(Command(tuple(args), check=check), os.environ, timeout)
+
+
+# -- command lines started early, in the background -----------------------------------------
+#
+# A fresh process pays seconds of imports before its work: the command-line tests that take
+# longest are started when the session starts, two at a time beside this process, while the
+# in-process tests run here; such a test then waits for its commands and checks their results.
+# A test names its job with `@prestart(builder)` and receives it as the `prestarted_job` fixture.
+# Builders run here, in the main thread (composing configs, copying folders is theirs); only the
+# subprocesses run in the background, with the environment the session started with.
+
+PRESTART_WORKERS = 2
+
+
+@dataclass
+class JobContext:
+    """What a builder gets: its own fresh folder, the empty store to seed one from, the
+    environment to start commands with, and the session's fixtures (`fixture("trained_run")`)."""
+
+    tmp: Path
+    store_template: Path
+    env: dict[str, str]
+    fixture: Callable[[str], Any]
+
+    def seeded(self) -> Path:
+        """The job's folder with an empty MLflow store in it (see `seed_store`)."""
+        return seed_store(self.store_template, self.tmp)
+
+    def run(self, *commands: Command, **info: Any) -> Job:
+        return Job(self.tmp, list(commands), self.env, info)
+
+
+@dataclass
+class Job:
+    """A test's commands (run one after the other) and what they returned."""
+
+    tmp: Path
+    commands: list[Command]
+    env: dict[str, str]
+    info: dict[str, Any] = field(default_factory=dict)
+    results: list[subprocess.CompletedProcess[str]] = field(default_factory=list)
+
+    def execute(self) -> Job:
+        for command in self.commands:
+            self.results.append(run_command(command, self.env))
+        return self
+
+    @property
+    def result(self) -> subprocess.CompletedProcess[str]:
+        (only,) = self.results
+        return only
+
+
+Builder = Callable[[JobContext], Job]
+
+
+class Prestarted:
+    """The session's background jobs: one per builder, built and started up front."""
+
+    def __init__(self, context: Callable[[Builder], JobContext]) -> None:
+        self._context = context
+        self._pool = ThreadPoolExecutor(PRESTART_WORKERS, thread_name_prefix="prestart")
+        self._futures: dict[Builder, Future[Job]] = {}
+
+    def start(self, builder: Builder) -> None:
+        if builder in self._futures:
+            return
+        try:
+            job = builder(self._context(builder))
+        except (Exception, pytest.fail.Exception, pytest.skip.Exception) as err:
+            # The test that needs the job reports it.
+            failed: Future[Job] = Future()
+            failed.set_exception(err)
+            self._futures[builder] = failed
+            return
+        self._futures[builder] = self._pool.submit(job.execute)
+
+    def result(self, builder: Builder) -> Job:
+        self.start(builder)
+        return self._futures[builder].result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def prestart(builder: Builder) -> pytest.MarkDecorator:
+    """`@prestart(builder)`: the test's job is built and started when the session starts."""
+    # with_args: a mark called with a lone function would decorate that function instead.
+    return pytest.mark.prestart.with_args(builder)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "prestart(builder): the test's command lines start with the session, in the background",
     )
+
+
+def _will_run(item: pytest.Item) -> bool:
+    if item.get_closest_marker("skip") is not None:
+        return False
+    return not any(
+        mark.args and all(isinstance(c, bool) and c for c in mark.args[:1])
+        for mark in item.iter_markers("skipif")
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _prestarted(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Prestarted]:
+    """Starts the selected tests' background jobs, in the order the tests will need them."""
+    builders = [
+        mark.args[0]
+        for item in request.session.items
+        if _will_run(item)
+        for mark in item.iter_markers("prestart")
+    ]
+    env = dict(os.environ)
+
+    def context(builder: Builder) -> JobContext:
+        template = request.getfixturevalue("store_template")
+        tmp = tmp_path_factory.mktemp(builder.__name__)
+        return JobContext(tmp, template, env, request.getfixturevalue)
+
+    prestarted = Prestarted(context)
+    for builder in builders:
+        prestarted.start(builder)
+    yield prestarted
+    prestarted.close()
+
+
+@pytest.fixture
+def prestarted_job(request: pytest.FixtureRequest, _prestarted: Prestarted) -> Job:
+    """The finished job of the test's `prestart` marker (a failed command fails the test)."""
+    marker = request.node.get_closest_marker("prestart")
+    assert marker is not None, "prestarted_job needs @prestart(builder)"
+    return _prestarted.result(marker.args[0])
+
+
+# -- built once per session -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty MLflow store (`mlruns.db`, schema migrated). Creating a store costs seconds of
+    migrations; tests whose point is not a fresh store start from a copy (`seed_store`). Those
+    about creating one (the register step's first registration, a sweep's fresh store, a refusal
+    that must create none) never use it."""
+    from mlflow import MlflowClient
+
+    folder = tmp_path_factory.mktemp("store_template")
+    with global_state_restored():
+        MlflowClient(tracking_uri=f"sqlite:///{folder}/mlruns.db").search_experiments()
+    return folder / "mlruns.db"
+
+
+def seed_store(template: Path, folder: Path) -> Path:
+    """`folder`, holding a copy of the empty store where `isolated_overrides(folder)` points."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, folder / "mlruns.db")
+    return folder
+
+
+@pytest.fixture
+def seeded_tmp(tmp_path: Path, store_template: Path) -> Path:
+    """tmp_path with an empty MLflow store already in it."""
+    return seed_store(store_template, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory, store_template: Path) -> Path:
+    """One training run (the train task of `src/train.py`) shared by the tests that inspect its
+    outputs: prepared/, model/, metrics.json, the MLflow run in <tmp>/mlruns.db."""
+    tmp = seed_store(store_template, tmp_path_factory.mktemp("trained"))
+    run_dir = tmp / "run"
+    with global_state_restored():
+        run_train(tmp, run_dir, *FAST_OVERRIDES)
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def registered_store(tmp_path_factory: pytest.TempPathFactory, store_template: Path) -> Path:
+    """A local store holding version 1 of the model, as champion, from one pipeline run
+    (seed 1): predict and serve read it, none of them changes it."""
+    store = seed_store(store_template, tmp_path_factory.mktemp("predict_store"))
+    with global_state_restored():
+        ran = run_local_pipeline(store, *PIPELINE_FAST, f"seed={TRAINING_SEED}", *LENIENT_GATE)
+    assert f"registered {MODEL} version 1 as champion" in ran.stdout
+    return store

@@ -1,6 +1,9 @@
 """The cloud command lines really run: each component's command, with local folders for its
 `${{...}}` bindings, executed by bash from a copy of the code snapshot; together the four register
 a model. This is what catches a broken command before anyone pays for a cloud run.
+
+The commands start with the test session, in the background (`prestart`); the tests check what
+they wrote and imported.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ import configparser
 import importlib.util
 import os
 import shutil
-import subprocess
 import sys
 from importlib import metadata
 from importlib.metadata import packages_distributions
@@ -28,6 +30,7 @@ from stockcast.azureml.pipeline import build_pipeline_job
 from stockcast.azureml.settings import compose_submit_config
 from stockcast.config import PROJECT_ROOT
 from stockcast.steps.table import STEPS
+from tests.conftest import Command, Job, JobContext, prestart
 
 pytestmark = [
     pytest.mark.slow,
@@ -64,23 +67,19 @@ def code_snapshot(tmp: Path) -> Path:
     return snapshot
 
 
-def run_in_snapshot(command: str, snapshot: Path, tracking_uri: str) -> str:
+def in_snapshot(command: str, snapshot: Path, tracking_uri: str, env: dict[str, str]) -> Command:
     """bash -c, as Azure ML runs a command, with the tracking URI Azure ML would inject.
 
-    Returns stderr, which lists every module the run imported (PYTHONPROFILEIMPORTTIME).
+    Its stderr lists every module the run imported (PYTHONPROFILEIMPORTTIME).
     """
-    env = os.environ | {
+    env = env | {
         "PYTHONPROFILEIMPORTTIME": "1",
         "MLFLOW_TRACKING_URI": tracking_uri,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
         "MPLBACKEND": "Agg",
         "PYTHONWARNINGS": "ignore",
     }
-    result = subprocess.run(
-        ["bash", "-c", command], cwd=snapshot, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
-    return result.stderr
+    return Command(("bash", "-c", command), cwd=snapshot, env=env, python=False)
 
 
 def step_conda_file(environment: DictConfig) -> Path:
@@ -90,36 +89,58 @@ def step_conda_file(environment: DictConfig) -> Path:
     return PROJECT_ROOT / environment.build_context / "conda.yaml"
 
 
-def test_the_four_component_commands_register_a_model(tmp_path: Path) -> None:
+def the_four_component_commands(job: JobContext) -> Job:
+    tmp_path = job.tmp
     snapshot = code_snapshot(tmp_path)
     tracking_uri = f"sqlite:///{tmp_path}/mlruns.db"
     overrides = [*TINY_RUN, *LENIENT_GATE, f"paths.log_dir={tmp_path}/logs"]
     sc = compose_submit_config(overrides)
-    job = build_pipeline_job(sc)
+    pipeline = build_pipeline_job(sc)
     folders = {
         port.name: str(tmp_path / "ports" / port.name) for step in STEPS for port in step.ports
     }
     # A string input carries its value, not a folder.
-    folders["model_name"] = job.jobs["register"].component.inputs["model_name"].default
+    folders["model_name"] = pipeline.jobs["register"].component.inputs["model_name"].default
+    commands = [
+        in_snapshot(
+            substitute_placeholders(pipeline.jobs[step.name].component.command, folders),
+            snapshot,
+            tracking_uri,
+            job.env,
+        )
+        for step in STEPS
+    ]
+    return job.run(*commands, snapshot=snapshot, sc=sc, folders=folders, tracking_uri=tracking_uri)
 
-    for step in (step.name for step in STEPS):
-        command = job.jobs[step].component.command
-        stderr = run_in_snapshot(substitute_placeholders(command, folders), snapshot, tracking_uri)
+
+@prestart(the_four_component_commands)
+def test_the_four_component_commands_register_a_model(prestarted_job: Job) -> None:
+    snapshot, sc, folders = (prestarted_job.info[k] for k in ("snapshot", "sc", "folders"))
+    for step, result in zip((step.name for step in STEPS), prestarted_job.results, strict=True):
         assert (snapshot / "outputs" / step).is_dir(), "Hydra's run dir lands under ./outputs"
         conda_file = step_conda_file(sc.azure.environments.steps[step])
-        missing = imported_requirements(stderr) - declared_closure(conda_file)
+        missing = imported_requirements(result.stderr) - declared_closure(conda_file)
         assert not missing, f"{step} imports {sorted(missing)}, which {conda_file.name} lacks"
 
     assert (Path(folders["model"]) / "MLmodel").is_file()
+    tracking_uri = prestarted_job.info["tracking_uri"]
     versions = MlflowClient(tracking_uri).search_model_versions(f"name='{folders['model_name']}'")
     assert len(versions) == 1
 
 
-def test_the_standalone_training_job_command_runs(tmp_path: Path) -> None:
-    snapshot = code_snapshot(tmp_path)
-    sc = compose_submit_config([*TINY_RUN, f"paths.log_dir={tmp_path}/logs"])
-    command = build_training_job(sc).command
-    run_in_snapshot(substitute_placeholders(command), snapshot, f"sqlite:///{tmp_path}/mlruns.db")
+def the_standalone_training_job_command(job: JobContext) -> Job:
+    snapshot = code_snapshot(job.tmp)
+    sc = compose_submit_config([*TINY_RUN, f"paths.log_dir={job.tmp}/logs"])
+    command = substitute_placeholders(build_training_job(sc).command)
+    return job.run(
+        in_snapshot(command, snapshot, f"sqlite:///{job.tmp}/mlruns.db", job.env),
+        snapshot=snapshot,
+    )
+
+
+@prestart(the_standalone_training_job_command)
+def test_the_standalone_training_job_command_runs(prestarted_job: Job) -> None:
+    snapshot = prestarted_job.info["snapshot"]
     assert (snapshot / "outputs" / "train" / "model" / "MLmodel").is_file()
 
 

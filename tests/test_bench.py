@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from benchmarks import BENCHMARKS, BenchOptions, Row, format_table, run_benchmar
 from benchmarks.common import compose_train_cfg, peak_memory
 from benchmarks.windowing import python_loop_windows
 from stockcast.data.windows import sliding_windows
+from tests.conftest import run_local_pipeline, seed_store
 
 # --quick's sizes, shrunk further (it already runs 1 round and 1 start-up per case), and with the
 # validation row --quick leaves out.
@@ -67,7 +69,19 @@ def test_peak_memory_sees_a_large_allocation() -> None:
 
 
 @pytest.mark.slow
-def test_startup_threads_and_predict_hook_run() -> None:
+def test_startup_threads_and_predict_hook_run(
+    monkeypatch: pytest.MonkeyPatch, store_template: Path
+) -> None:
+    import benchmarks.predict
+
+    def register_in_this_process(store: Path) -> None:
+        # The throwaway model comes from the same pipeline overrides, without paying a fresh
+        # process (or a fresh store) for it: the bench's own subprocesses still run.
+        seed_store(store_template, store)
+        ran = run_local_pipeline(store, *benchmarks.predict.THROWAWAY_PIPELINE)
+        assert ran.value["registered"], ran.value["message"]
+
+    monkeypatch.setattr(benchmarks.predict, "register_throwaway_model", register_in_this_process)
     rows = run_benchmarks(["startup", "threads", "predict"], TINY)
     _check([r for r in rows if r.bench == "startup"], "startup")
     _check([r for r in rows if r.bench == "threads"], "threads")

@@ -100,7 +100,7 @@ def test_scaler_sees_train_only() -> None:
 
 
 def test_prepare_fits_the_scaler_on_train_values_only(tmp_path: Path, make_cfg) -> None:
-    values = np.arange(100, dtype=np.float64)
+    values = np.arange(1, 101, dtype=np.float64)  # prices: positive
     values[60:] *= 50.0  # a wild val/test regime the scaler must never see
     path = tmp_path / "prices.csv"
     path.write_text("Close\n" + "\n".join(f"{v}" for v in values) + "\n")

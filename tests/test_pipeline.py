@@ -1,4 +1,9 @@
-"""The local pipeline: steps alone and together, the gate, idempotent registration."""
+"""The local pipeline: steps alone and together, the gate, idempotent registration.
+
+Pipelines and steps run in this process (`python -m stockcast.pipeline`'s task with the same
+overrides); the subprocess tests are the command lines themselves: every step as the exact
+command an Azure ML component runs, and a failed step's exit status and one line.
+"""
 
 from __future__ import annotations
 
@@ -10,23 +15,58 @@ import numpy as np
 import pytest
 
 from stockcast.data.prepared import PreparedData
+from stockcast.errors import StockcastError
+from stockcast.forecasting import split_forecast_frame
 from stockcast.registry import ModelRegistry, RegistryError
-from tests.conftest import isolated_overrides, run_cli
+from stockcast.steps.evaluate import run_evaluate
+from stockcast.steps.prepare import run_prepare
+from stockcast.steps.register import run_register
+from tests.conftest import (
+    PIPELINE_FAST,
+    Command,
+    Job,
+    JobContext,
+    Ran,
+    global_state_restored,
+    isolated_overrides,
+    prestart,
+    run_local_pipeline,
+    run_task,
+    seed_store,
+)
 
 pytestmark = pytest.mark.slow
 
-PIPELINE_FAST = ("data.length=400", "trainer.max_epochs=2", "data.batch_size=32")
 
-
-def run_pipeline(tmp: Path, *overrides: str, check: bool = True):
+def _with_gate(overrides: tuple[str, ...]) -> tuple[str, ...]:
     # Two epochs make a weak model: keep the thresholds out of the way unless a test sets them.
     if not any(o.startswith("gate.max_mase") for o in overrides):
         overrides = ("gate.max_mase=100", "gate.max_mase_vs_naive=null", *overrides)
-    return run_cli(
-        ["-m", "stockcast.pipeline", *PIPELINE_FAST, *isolated_overrides(tmp), *overrides],
-        tmp,
+    return overrides
+
+
+def run_pipeline(tmp: Path, *overrides: str) -> Ran:
+    """The pipeline in this process; `.stdout` is what the command prints."""
+    return run_local_pipeline(tmp, *PIPELINE_FAST, *_with_gate(overrides))
+
+
+def pipeline_command(tmp: Path, *overrides: str, check: bool = True) -> Command:
+    """`python -m stockcast.pipeline ...` as a user types it."""
+    return Command(
+        (
+            "-m",
+            "stockcast.pipeline",
+            *PIPELINE_FAST,
+            *isolated_overrides(tmp),
+            *_with_gate(overrides),
+        ),
         check=check,
     )
+
+
+def run_step(task, tmp: Path, run_dir: Path, *overrides: str) -> Ran:
+    """One step's task (`python -m stockcast.steps.<step> ...`) in this process."""
+    return run_task(task, "pipeline", [*isolated_overrides(tmp), *overrides], run_dir)
 
 
 def pipeline_dirs(tmp: Path) -> list[Path]:
@@ -38,13 +78,14 @@ def registry(tmp: Path) -> ModelRegistry:
 
 
 @pytest.fixture(scope="module")
-def pipeline_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def pipeline_store(tmp_path_factory: pytest.TempPathFactory, store_template: Path) -> Path:
     """Run 1 registers version 1; run 2 (another seed, lenient gate) registers version 2."""
-    tmp = tmp_path_factory.mktemp("pipeline")
-    first = run_pipeline(tmp, "seed=1")
-    assert "registered pipeline_stock_predictor version 1 as champion" in first.stdout
-    second = run_pipeline(tmp, "seed=2", "gate.champion_tolerance=100")
-    assert "registered pipeline_stock_predictor version 2 as champion" in second.stdout
+    tmp = seed_store(store_template, tmp_path_factory.mktemp("pipeline"))
+    with global_state_restored():
+        first = run_pipeline(tmp, "seed=1")
+        assert "registered pipeline_stock_predictor version 1 as champion" in first.stdout
+        second = run_pipeline(tmp, "seed=2", "gate.champion_tolerance=100")
+        assert "registered pipeline_stock_predictor version 2 as champion" in second.stdout
     return tmp
 
 
@@ -68,46 +109,53 @@ def test_registered_model_loads_after_the_run_folder_is_gone(pipeline_store: Pat
     reg = registry(pipeline_store)
     folder = reg.download(reg.resolve(alias="champion"), pipeline_store / "downloaded")
     out = mlflow.pyfunc.load_model(str(folder)).predict(np.linspace(100, 101, 10).reshape(1, -1))
-    assert out.shape == (1, 5) and np.isfinite(out).all()
+    assert out.shape == (1, 25) and np.isfinite(out.to_numpy()).all()
+    assert list(out.columns[:5]) == [f"forecast_{h}" for h in range(1, 6)]
 
 
 def test_gate_refuses_a_model_worse_than_the_champion(pipeline_store: Path) -> None:
     result = run_pipeline(pipeline_store, "seed=3", "gate.champion_tolerance=-0.999")
-    assert result.returncode == 0
+    assert result.value["registered"] is False, "a refusal is a decision, not a failure"
     assert (
         "not registered:" in result.stdout and "is worse than champion version 2" in result.stdout
     )
     assert [v.version for v in registry(pipeline_store).versions()] == [2, 1]
 
 
-def test_gate_refuses_above_the_threshold(tmp_path: Path) -> None:
-    result = run_pipeline(tmp_path, "gate.max_mase=0.001", "gate.max_mase_vs_naive=null")
+# The thresholds are judged before any champion comparison: these refusals need no store of
+# their own (and leave the pipeline store's versions as they were).
+def test_gate_refuses_above_the_threshold(pipeline_store: Path) -> None:
+    result = run_pipeline(
+        pipeline_store, "seed=5", "gate.max_mase=0.001", "gate.max_mase_vs_naive=null"
+    )
     assert "not registered: test MASE" in result.stdout
     assert "is not below the gate's max_mase 0.001" in result.stdout
-    decision = json.loads((pipeline_dirs(tmp_path)[0] / "register" / "decision.json").read_text())
-    assert decision["registered"] is False
+    last_run = pipeline_dirs(pipeline_store)[-1]
+    decision = json.loads((last_run / "register" / "decision.json").read_text())
+    assert decision["registered"] is False and decision["decision"]["champion"] is None
 
 
-def test_gate_refuses_a_model_worse_than_the_naive_forecast(tmp_path: Path) -> None:
-    result = run_pipeline(tmp_path, "gate.max_mase=null", "gate.max_mase_vs_naive=0.5")
+def test_gate_refuses_a_model_worse_than_the_naive_forecast(pipeline_store: Path) -> None:
+    result = run_pipeline(
+        pipeline_store, "seed=6", "gate.max_mase=null", "gate.max_mase_vs_naive=0.5"
+    )
     assert "not registered: test MASE is" in result.stdout
     assert "the naive forecast's" in result.stdout and "max_mase_vs_naive 0.5" in result.stdout
+    assert [v.version for v in registry(pipeline_store).versions()] == [2, 1]
 
 
 def test_registering_the_same_folder_twice_creates_no_new_version(pipeline_store: Path) -> None:
     run = pipeline_dirs(pipeline_store)[0]
-    result = run_cli(
-        [
-            "-m",
-            "stockcast.steps.register",
-            *isolated_overrides(pipeline_store),
-            f"register.model_dir={run / 'train' / 'model'}",
-            f"register.report_dir={run / 'evaluate' / 'report'}",
-            f"hydra.run.dir={pipeline_store / 'again'}",
-        ],
+    again = pipeline_store / "again"
+    result = run_step(
+        run_register,
         pipeline_store,
+        again,
+        f"register.model_dir={run / 'train' / 'model'}",
+        f"register.report_dir={run / 'evaluate' / 'report'}",
     )
-    assert "version 1 already holds this model" in result.stdout + result.stderr
+    assert "version 1 already holds this model" in result.value["message"]
+    assert json.loads((again / "decision.json").read_text()) == result.value
     assert len(registry(pipeline_store).versions()) == 2
 
 
@@ -118,7 +166,7 @@ def test_report_numbers_match_a_direct_recomputation(pipeline_store: Path) -> No
     model = mlflow.pyfunc.load_model(str(run / "train" / "model"))
     test, p, h = prepared.splits["test"].values, 10, 5
     windows = np.array([test[i : i + p + h] for i in range(len(test) - p - h + 1)])
-    forecast = model.predict(windows[:, :p])
+    forecast, bands = split_forecast_frame(model.predict(windows[:, :p]))
     abs_err = np.abs(forecast - windows[:, p:])
     assert report["n_windows"] == len(windows)
     np.testing.assert_allclose(report["metrics"]["model"]["per_step"]["mae"], abs_err.mean(0))
@@ -126,65 +174,99 @@ def test_report_numbers_match_a_direct_recomputation(pipeline_store: Path) -> No
     assert report["metrics"]["model"]["pooled"]["mase"] == pytest.approx(abs_err.mean() / scale)
     naive = np.abs(windows[:, p - 1 : p] - windows[:, p:]).mean()
     assert report["metrics"]["naive"]["pooled"]["mae"] == pytest.approx(naive)
+    for level, (lower, upper) in bands.items():
+        inside = (windows[:, p:] >= lower) & (windows[:, p:] <= upper)
+        scores = report["intervals"]["model"][level]
+        np.testing.assert_allclose(scores["per_step"]["coverage"], inside.mean(0))
+        assert scores["pooled"]["width"] == pytest.approx((upper - lower).mean())
+    assert set(report["intervals"]) == {"model", "naive"}
+    assert len(report["diebold_mariano"]["model_vs_naive"]["p_value"]) == h
 
 
-def test_each_step_runs_alone_as_its_command_line(tmp_path: Path) -> None:
-    result = run_pipeline(tmp_path, "pipeline.executor=subprocess")
+def every_step_as_a_subprocess(job: JobContext) -> Job:
+    return job.run(pipeline_command(job.seeded(), "pipeline.executor=subprocess"))
+
+
+def a_failing_first_step(job: JobContext) -> Job:
+    return job.run(pipeline_command(job.tmp, "data.length=20", check=False))
+
+
+@prestart(every_step_as_a_subprocess)
+def test_each_step_runs_alone_as_its_command_line(prestarted_job: Job) -> None:
+    result = prestarted_job.result
     assert "registered pipeline_stock_predictor version 1" in result.stdout
     assert "start-up s" in result.stdout
-    run = pipeline_dirs(tmp_path)[0]
+    run = pipeline_dirs(prestarted_job.tmp)[0]
     for step in ("prepare", "train", "evaluate", "register"):
         assert (run / step / "timing.json").is_file(), step
 
 
-def test_a_failed_step_stops_the_run_with_its_name(tmp_path: Path) -> None:
-    result = run_pipeline(tmp_path, "data.length=20", check=False)
+@prestart(a_failing_first_step)
+def test_a_failed_step_stops_the_run_with_its_name(prestarted_job: Job) -> None:
+    result = prestarted_job.result
     assert result.returncode == 2
     assert "step 'prepare' failed" in result.stderr and "each split needs" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_step_given_the_wrong_kind_of_folder(pipeline_store: Path, tmp_path: Path) -> None:
-    run = pipeline_dirs(pipeline_store)[0]
-    prepared = run / "prepare" / "prepared"
-    base = [
-        "-m",
-        "stockcast.steps.evaluate",
-        *isolated_overrides(tmp_path),
-        f"evaluate.output_dir={tmp_path / 'report'}",
-        f"hydra.run.dir={tmp_path / 'h'}",
-    ]
-    wrong_kind = run_cli(
-        [*base, f"evaluate.model_dir={prepared}", f"evaluate.prepared_dir={prepared}"],
-        tmp_path,
+def evaluate_a_prepared_folder_as_a_model(job: JobContext) -> Job:
+    prepared = job.tmp / "prepared"
+    with global_state_restored():
+        run_step(run_prepare, job.tmp, job.tmp / "h0", f"prepare.output_dir={prepared}")
+    evaluate = Command(
+        (
+            "-m",
+            "stockcast.steps.evaluate",
+            *isolated_overrides(job.tmp),
+            f"evaluate.output_dir={job.tmp / 'report'}",
+            f"hydra.run.dir={job.tmp / 'h'}",
+            f"evaluate.model_dir={prepared}",
+            f"evaluate.prepared_dir={prepared}",
+        ),
         check=False,
     )
+    return job.run(evaluate)
+
+
+@prestart(evaluate_a_prepared_folder_as_a_model)
+def test_step_given_the_wrong_kind_of_folder(
+    pipeline_store: Path, tmp_path: Path, prestarted_job: Job
+) -> None:
+    # The step's command line: exit status 2 and the message, no traceback.
+    wrong_kind = prestarted_job.result
     assert wrong_kind.returncode == 2
     assert "is not a stockcast model folder" in wrong_kind.stderr
-    missing = run_cli(
-        [*base, f"evaluate.model_dir={tmp_path / 'nope'}", f"evaluate.prepared_dir={prepared}"],
-        tmp_path,
-        check=False,
+    assert "Traceback" not in wrong_kind.stderr
+    assert not (prestarted_job.tmp / "report").exists(), "refused before doing work"
+
+    run = pipeline_dirs(pipeline_store)[0]
+    prepared = run / "prepare" / "prepared"
+    evaluate = [f"evaluate.output_dir={tmp_path / 'report'}"]
+
+    def refused(*overrides: str) -> str:
+        with pytest.raises(StockcastError) as caught:
+            run_step(run_evaluate, tmp_path, tmp_path / "h", *evaluate, *overrides)
+        return str(caught.value)
+
+    assert "is not a stockcast model folder" in refused(
+        f"evaluate.model_dir={prepared}", f"evaluate.prepared_dir={prepared}"
     )
-    assert "does not exist; run the train step first" in missing.stderr
+    missing = refused(
+        f"evaluate.model_dir={tmp_path / 'nope'}", f"evaluate.prepared_dir={prepared}"
+    )
+    assert "does not exist; run the train step first" in missing
     other = tmp_path / "prepared30"
-    run_cli(
-        [
-            "-m",
-            "stockcast.steps.prepare",
-            "data.previous_time_window=30",
-            f"prepare.output_dir={other}",
-            f"hydra.run.dir={tmp_path / 'h2'}",
-            *isolated_overrides(tmp_path),
-        ],
+    run_step(
+        run_prepare,
         tmp_path,
+        tmp_path / "h2",
+        "data.previous_time_window=30",
+        f"prepare.output_dir={other}",
     )
-    mismatch = run_cli(
-        [*base, f"evaluate.model_dir={run / 'train' / 'model'}", f"evaluate.prepared_dir={other}"],
-        tmp_path,
-        check=False,
+    mismatch = refused(
+        f"evaluate.model_dir={run / 'train' / 'model'}", f"evaluate.prepared_dir={other}"
     )
-    assert mismatch.returncode == 2 and "takes 10 values and forecasts 5" in mismatch.stderr
+    assert "takes 10 values and forecasts 5" in mismatch
     assert not (tmp_path / "report").exists(), "refused before doing work"
 
 
@@ -210,17 +292,13 @@ def test_a_step_runs_alone_on_folders_from_an_earlier_run(
 ) -> None:
     run = pipeline_dirs(pipeline_store)[0]
     earlier = json.loads((run / "evaluate" / "report" / "report.json").read_text())
-    run_cli(
-        [
-            "-m",
-            "stockcast.steps.evaluate",
-            *isolated_overrides(tmp_path),
-            f"evaluate.model_dir={run / 'train' / 'model'}",
-            f"evaluate.prepared_dir={run / 'prepare' / 'prepared'}",
-            f"evaluate.output_dir={tmp_path / 'report'}",
-            f"hydra.run.dir={tmp_path / 'h'}",
-        ],
+    run_step(
+        run_evaluate,
         tmp_path,
+        tmp_path / "h",
+        f"evaluate.model_dir={run / 'train' / 'model'}",
+        f"evaluate.prepared_dir={run / 'prepare' / 'prepared'}",
+        f"evaluate.output_dir={tmp_path / 'report'}",
     )
     again = json.loads((tmp_path / "report" / "report.json").read_text())
     assert again["metrics"] == earlier["metrics"] and again["model_hash"] == earlier["model_hash"]

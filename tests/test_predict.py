@@ -1,4 +1,10 @@
-"""`scripts/predict.py` against a really registered model: each input kind, plots, bad input."""
+"""`scripts/predict.py` against a really registered model: each input kind, plots, bad input.
+
+The forecasts run predict's task in this process, against one store registered once per session
+(`registered_store`); the subprocess tests are about the script itself: what a fresh process
+imports, `--help`, and a refusal's exit status and single line on stderr (started with the
+session, in the background: `prestart`).
+"""
 
 from __future__ import annotations
 
@@ -11,48 +17,37 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from stockcast.errors import StockcastError
+from stockcast.prediction.task import run_predict
+from tests.conftest import (
+    MODEL,
+    TRAINING_SEED,
+    Command,
+    Job,
+    JobContext,
+    Ran,
+    prestart,
+    run_task,
+)
 from tests.conftest import isolated_overrides as store_overrides
-from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
 
-MODEL = "pipeline_stock_predictor"
-TRAINING_SEED = 1
-PIPELINE_FAST = ("data.length=400", "trainer.max_epochs=2", "data.batch_size=32")
+
+@pytest.fixture
+def store(registered_store: Path) -> Path:
+    return registered_store
 
 
-def registered_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A store holding version 1 (champion), trained once per session and shared by modules."""
-    store = tmp_path_factory.getbasetemp() / "predict_store"
-    if not (store / "ready").is_file():
-        store.mkdir(exist_ok=True)
-        result = run_cli(
-            [
-                "-m",
-                "stockcast.pipeline",
-                *PIPELINE_FAST,
-                f"seed={TRAINING_SEED}",
-                "gate.max_mase=1000",  # any trained model will do here
-                "gate.max_mase_vs_naive=null",
-                *store_overrides(store),
-            ],
-            store,
-        )
-        assert f"registered {MODEL} version 1 as champion" in result.stdout
-        (store / "ready").write_text("1")
-    return store
+def predict(store: Path, run_dir: Path, *overrides: str) -> Ran:
+    """`scripts/predict.py <overrides> hydra.run.dir=<run_dir>`, in this process."""
+    return run_task(run_predict, "predict", [*store_overrides(store), *overrides], run_dir)
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return registered_store(tmp_path_factory)
-
-
-def predict(store: Path, run_dir: Path, *overrides: str, check: bool = True):
-    """Run the script as a user types it; outputs go to run_dir."""
-    return run_cli(
-        ["scripts/predict.py", *store_overrides(store), f"hydra.run.dir={run_dir}", *overrides],
-        run_dir.parent,
+def predict_command(store: Path, run_dir: Path, *overrides: str, check: bool = True) -> Command:
+    """The script as a user types it; outputs go to run_dir."""
+    return Command(
+        ("scripts/predict.py", *store_overrides(store), f"hydra.run.dir={run_dir}", *overrides),
         check=check,
     )
 
@@ -99,7 +94,14 @@ def test_default_forecast_uses_fresh_synthetic_data_from_the_training_generator(
     assert all(row["date"] is None for row in out["forecast"])
     assert len(out["input_window"]) == 10
     frame = pd.read_csv(run_dir / "forecast.csv")
-    assert list(frame.columns) == ["step", "date", "forecast"] and len(frame) == 5
+    bands = ["lower_80", "upper_80", "lower_95", "upper_95"]
+    assert list(frame.columns) == ["step", "date", "forecast", *bands] and len(frame) == 5
+    assert (frame["lower_95"] <= frame["lower_80"]).all() and (
+        frame["lower_80"] < frame["forecast"]
+    ).all()
+    assert (frame["forecast"] < frame["upper_80"]).all() and (
+        frame["upper_80"] <= frame["upper_95"]
+    ).all()
     first = f"{out['forecast'][0]['forecast']:.4f}"
     assert f"{MODEL} version 1 (champion)" in result.stdout and first in result.stdout
 
@@ -112,7 +114,8 @@ def test_explicit_values_use_the_last_window_and_match_the_model(
     predict(store, run_dir, f"input.values=[{','.join(map(str, values))}]")
     out = read_json(run_dir)
     assert out["input"]["kind"] == "values" and out["input_window"] == values[-10:]
-    expected = load_version_1(store, tmp_path / "model").predict(np.array([values[-10:]]))[0]
+    served = load_version_1(store, tmp_path / "model").predict(np.array([values[-10:]]))
+    expected = served[[f"forecast_{h}" for h in range(1, 6)]].to_numpy()[0]
     got = [row["forecast"] for row in out["forecast"]]
     np.testing.assert_allclose(got, expected, rtol=1e-12)
 
@@ -170,12 +173,13 @@ def test_backtest_over_a_csv_holds_out_the_last_dates(store: Path, tmp_path: Pat
 
 
 def refused(store: Path, tmp_path: Path, *overrides: str) -> str:
-    """Exit status 2 and exactly one line on stderr: the message."""
-    result = predict(store, tmp_path / "run", *overrides, check=False)
-    assert result.returncode == 2, result.stderr[-2000:]
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    return lines[0]
+    """The task refuses with a user error (exit status 2 at the command line: see
+    test_a_refusal_is_exit_status_2_and_one_line_on_stderr) whose message is one line."""
+    with pytest.raises(StockcastError) as caught:
+        predict(store, tmp_path / "run", *overrides)
+    message = f"error: {caught.value}"
+    assert len(message.splitlines()) == 1, message
+    return message
 
 
 def test_a_window_override_that_disagrees_with_the_model_is_refused(
@@ -245,6 +249,25 @@ def test_an_unreachable_registry_is_one_clear_sentence(store: Path, tmp_path: Pa
     assert "does not exist" in message
 
 
+def predict_from_an_unreachable_registry(job: JobContext) -> Job:
+    uri = f"http://127.0.0.1:{_closed_port()}"
+    store = job.fixture("registered_store")
+    overrides = (f"registry.tracking_uri={uri}",)
+    return job.run(predict_command(store, job.tmp / "run", *overrides, check=False), uri=uri)
+
+
+@prestart(predict_from_an_unreachable_registry)
+def test_a_refusal_is_exit_status_2_and_one_line_on_stderr(prestarted_job: Job) -> None:
+    """The command-line contract, once: nothing but the message on stderr, even when MLflow's
+    HTTP client fails underneath."""
+    result, uri = prestarted_job.result, prestarted_job.info["uri"]
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert f"cannot reach the model registry at {uri}" in lines[0]
+
+
 # -- what prediction must never do -----------------------------------------------------------
 
 NO_LIGHTNING_PROBE = """
@@ -259,11 +282,17 @@ finally:
 """
 
 
-def test_prediction_never_imports_lightning_or_azure(store: Path, tmp_path: Path) -> None:
-    args = ["-c", NO_LIGHTNING_PROBE, *store_overrides(store), f"hydra.run.dir={tmp_path}/run"]
-    result = run_cli([*args, "mode=backtest", "vis=true"], tmp_path)
+def backtest_with_an_import_probe(job: JobContext) -> Job:
+    store = job.fixture("registered_store")
+    args = ["-c", NO_LIGHTNING_PROBE, *store_overrides(store), f"hydra.run.dir={job.tmp}/run"]
+    return job.run(Command((*args, "mode=backtest", "vis=true")))
+
+
+@prestart(backtest_with_an_import_probe)
+def test_prediction_never_imports_lightning_or_azure(prestarted_job: Job) -> None:
+    result = prestarted_job.result
     assert "HEAVY=\n" in result.stdout, result.stdout[-500:]
-    assert (tmp_path / "run" / "forecast.json").is_file()
+    assert (prestarted_job.tmp / "run" / "forecast.json").is_file()
 
 
 def test_prediction_never_unpickles(
@@ -286,7 +315,7 @@ def test_prediction_never_unpickles(
     ]:
         monkeypatch.setattr(module, name, refuse)
     model = load_version_1(store, tmp_path / "model")
-    assert model.predict(np.linspace(100, 102, 10).reshape(1, -1)).shape == (1, 5)
+    assert model.predict(np.linspace(100, 102, 10).reshape(1, -1)).shape == (1, 25)
 
 
 def test_a_pickled_pyfunc_folder_is_refused_before_loading(tmp_path: Path) -> None:
@@ -302,7 +331,7 @@ def test_a_pickled_pyfunc_folder_is_refused_before_loading(tmp_path: Path) -> No
         check_safe_model_dir(tmp_path)
 
 
-def test_help_answers_without_loading_torch_or_mlflow(tmp_path: Path) -> None:
+def help_with_an_import_probe(job: JobContext) -> Job:
     probe = (
         "import runpy, sys\n"
         "sys.argv = ['scripts/predict.py', '--help']\n"
@@ -310,5 +339,10 @@ def test_help_answers_without_loading_torch_or_mlflow(tmp_path: Path) -> None:
         "except SystemExit:\n    pass\n"
         "print('LOADED=' + ','.join(m for m in ('torch', 'mlflow') if m in sys.modules))\n"
     )
-    result = run_cli(["-c", probe], tmp_path)
+    return job.run(Command(("-c", probe)))
+
+
+@prestart(help_with_an_import_probe)
+def test_help_answers_without_loading_torch_or_mlflow(prestarted_job: Job) -> None:
+    result = prestarted_job.result
     assert "LOADED=\n" in result.stdout and "input" in result.stdout

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_predict import MODEL, predict, read_json, registered_store
+from tests.conftest import MODEL
+from tests.test_predict import predict, read_json
 
 pytestmark = pytest.mark.slow
 
@@ -71,17 +72,17 @@ def stop(server: subprocess.Popen) -> None:
         server.wait(timeout=STOP_TIMEOUT_S)
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return registered_store(tmp_path_factory)
+@pytest.fixture
+def store(registered_store: Path) -> Path:
+    return registered_store
 
 
 @pytest.fixture(scope="module")
-def server_url(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_url(registered_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log = tmp_path_factory.mktemp("serve") / "server.log"
     env = os.environ | {
-        "MLFLOW_TRACKING_URI": f"sqlite:///{store}/mlruns.db",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{registered_store}/mlruns.db",
         "PYTHONWARNINGS": "ignore",
         # `mlflow models serve` starts `uvicorn` by name: it must come from this environment
         # even when the environment is not activated (as in CI).
@@ -111,15 +112,22 @@ def test_served_model_answers_with_the_same_forecast_as_predict(
     served = post_json(f"{server_url}/invocations", {"inputs": [values]})
     run_dir = tmp_path / "run"
     predict(store, run_dir, "model.version=1", f"input.values=[{','.join(map(str, values))}]")
-    local = [row["forecast"] for row in read_json(run_dir)["forecast"]]
-    assert np.asarray(served["predictions"]).shape == (1, 5)
-    np.testing.assert_allclose(served["predictions"][0], local, rtol=1e-9)
+    rows = read_json(run_dir)["forecast"]
+    assert len(served["predictions"]) == 1
+    answer = served["predictions"][0]
+    np.testing.assert_allclose(
+        [answer[f"forecast_{h}"] for h in range(1, 6)], [r["forecast"] for r in rows], rtol=1e-9
+    )
+    np.testing.assert_allclose(
+        [answer[f"upper_95_{h}"] for h in range(1, 6)], [r["upper_95"] for r in rows], rtol=1e-9
+    )
 
 
 def test_served_model_takes_several_rows_and_refuses_a_wrong_width(server_url: str) -> None:
     rows = [list(np.linspace(100, 105, 10)), list(np.linspace(50, 48, 10))]
     served = post_json(f"{server_url}/invocations", {"inputs": rows})
-    assert np.asarray(served["predictions"]).shape == (2, 5)
+    assert len(served["predictions"]) == 2
+    assert list(served["predictions"][0])[:5] == [f"forecast_{h}" for h in range(1, 6)]
     for bad in ([[100.0, 101.0, 102.0]], [[100.0] * 9 + ["abc"]]):
         with pytest.raises(urllib.error.HTTPError) as err:
             post_json(f"{server_url}/invocations", {"inputs": bad})

@@ -68,9 +68,9 @@ def test_folders_and_bindings_of_an_extra_row(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_the_local_runner_runs_the_real_table_plus_one_row(tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
-    overrides = [*FAST_OVERRIDES, *isolated_overrides(tmp_path)]
+def test_the_local_runner_runs_the_real_table_plus_one_row(seeded_tmp: Path) -> None:
+    run_dir = seeded_tmp / "run"
+    overrides = [*FAST_OVERRIDES, *isolated_overrides(seeded_tmp)]
     timings = run_pipeline(run_dir, overrides, PIPELINE_KEYS, steps=(*STEPS, PUBLISH_STEP))
     assert [t.name for t in timings] == ["prepare", "train", "evaluate", "register", "publish"]
     report = json.loads((run_dir / "evaluate" / "report" / REPORT_FILE).read_text())

@@ -1,10 +1,12 @@
-"""A real training run end to end: outputs written, model directory loads and agrees."""
+"""A real training run end to end: outputs written, model directory loads and agrees.
+
+The runs are the train task of `src/train.py`, in this process; the subprocess tests are about
+the command line itself (exit status and one line on a bad value, what a fresh process imports).
+"""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import mlflow.pyfunc
@@ -13,10 +15,20 @@ import pytest
 import torch
 
 from stockcast.data.prepared import PreparedData
+from stockcast.errors import StockcastError
+from stockcast.forecasting import split_forecast_frame
 from stockcast.models.forecaster import Forecaster
 from stockcast.models.net import build_price_forecaster
 from stockcast.steps.common import flatten
-from tests.conftest import FAST_OVERRIDES, isolated_overrides, run_cli
+from tests.conftest import (
+    FAST_OVERRIDES,
+    Command,
+    Job,
+    JobContext,
+    isolated_overrides,
+    prestart,
+    run_train,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +49,7 @@ def test_model_directory_forecast_equals_the_lightning_module(trained_run: Path)
     window = prepared.window
     prices = prepared.splits["test"].values[: window.previous_time_window * 3]
     rows = prices.reshape(3, window.previous_time_window)
-    from_model = model.predict(rows)
+    from_model, bands = split_forecast_frame(model.predict(rows))
 
     summary = json.loads((trained_run / "metrics.json").read_text())
     checkpoint = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=False)
@@ -45,14 +57,19 @@ def test_model_directory_forecast_equals_the_lightning_module(trained_run: Path)
     net = build_price_forecaster(spec)
     module = Forecaster(net, torch.nn.MSELoss(), torch.optim.Adam)
     module.load_state_dict(checkpoint["state_dict"])
+    if summary["fell_back_to_naive"]:
+        module.net.fall_back_to_naive()
     with torch.no_grad():
         from_module = module(torch.as_tensor(rows, dtype=torch.float32)).double().numpy()
     assert from_model.shape == (3, window.next_time_window)
     np.testing.assert_allclose(from_model, from_module, rtol=0, atol=1e-9)
     assert np.abs(from_model - rows[:, -1:]).max() < 0.5 * rows.mean(), "forecasts are prices"
+    assert list(bands) == ["80", "95"]
+    assert np.all(bands["95"][0] <= bands["80"][0]) and np.all(bands["80"][1] <= bands["95"][1])
 
 
-def test_loading_the_model_imports_no_lightning_and_unpickles_nothing(trained_run: Path) -> None:
+def load_the_model_in_a_fresh_process(job: JobContext) -> Job:
+    trained_run = job.fixture("trained_run")
     code = (
         "import sys, pickle, mlflow.pyfunc\n"
         "calls = []\n"
@@ -66,13 +83,26 @@ def test_loading_the_model_imports_no_lightning_and_unpickles_nothing(trained_ru
         "import stockcast.models.net as net\n"
         "print('net from', net.__file__)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    return job.run(Command(("-c", code), env=job.env, check=False))
+
+
+@prestart(load_the_model_in_a_fresh_process)
+def test_loading_the_model_imports_no_lightning_and_unpickles_nothing(
+    trained_run: Path, prestarted_job: Job
+) -> None:
+    result = prestarted_job.result
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "(1, 5)" in result.stdout
+    assert "(1, 25)" in result.stdout
     # The model carries the few modules it needs: a fresh process imports them from the model.
     assert f"net from {trained_run / 'model' / 'code'}" in result.stdout
     shipped = sorted(p.name for p in (trained_run / "model" / "code").rglob("*.py"))
-    assert shipped == ["__init__.py", "__init__.py", "__init__.py", "net.py", "pyfunc_model.py"]
+    assert shipped == [
+        *["__init__.py"] * 3,
+        "errors.py",
+        "forecasting.py",
+        "net.py",
+        "pyfunc_model.py",
+    ]
     weights = trained_run / "model" / "artifacts" / "weights.safetensors"
     assert weights.is_file()
 
@@ -88,20 +118,11 @@ def test_mlflow_run_has_params_and_metrics(trained_run: Path) -> None:
 
 def test_fast_dev_run_debug_config(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    run_cli(
-        [
-            "src/train.py",
-            "debug=fdr",
-            "data.length=300",
-            *isolated_overrides(tmp_path),
-            f"hydra.run.dir={run_dir}",
-        ],
-        tmp_path,
-    )
+    run_train(tmp_path, run_dir, "debug=fdr", "data.length=300")
     assert (run_dir / "model" / "MLmodel").is_file()
 
 
-def test_csv_training_with_several_ids(tmp_path: Path) -> None:
+def test_csv_training_with_several_ids(seeded_tmp: Path) -> None:
     rng = np.random.default_rng(0)
     lines = ["Date,Ticker,Close"]
     for ticker in ("AAA", "BBB"):
@@ -110,43 +131,50 @@ def test_csv_training_with_several_ids(tmp_path: Path) -> None:
             np.arange("2023-01-02", 200, dtype="datetime64[D]"), prices, strict=False
         ):
             lines.append(f"{day},{ticker},{price:.4f}")
-    csv = tmp_path / "prices.csv"
+    csv = seeded_tmp / "prices.csv"
     csv.write_text("\n".join(lines) + "\n")
-    run_dir = tmp_path / "run"
-    run_cli(
-        [
-            "src/train.py",
-            "data=csv",
-            f"data.path={csv}",
-            "data.id_column=Ticker",
-            *FAST_OVERRIDES[1:],
-            *isolated_overrides(tmp_path),
-            f"hydra.run.dir={run_dir}",
-        ],
-        tmp_path,
+    run_dir = seeded_tmp / "run"
+    run_train(
+        seeded_tmp,
+        run_dir,
+        "data=csv",
+        f"data.path={csv}",
+        "data.id_column=Ticker",
+        *FAST_OVERRIDES[1:],
     )
     meta = json.loads((run_dir / "prepared" / "meta.json").read_text())
     assert meta["series_ids"] == ["AAA", "BBB"] and meta["has_dates"]
 
 
-@pytest.mark.parametrize(
-    ("override", "message"),
-    [
-        ("data.previous_time_window=0", "data.previous_time_window is 0"),
-        ("data.length=30", "each split needs at least"),
-        ("data.split.test=0.5", "sum to 1.35"),
-    ],
-)
-def test_bad_input_is_one_clear_line_before_training(
+BAD_INPUT = [
+    ("data.previous_time_window=0", "data.previous_time_window is 0"),
+    ("data.length=30", "each split needs at least"),
+    ("data.split.test=0.5", "sum to 1.35"),
+]
+
+
+@pytest.mark.parametrize(("override", "message"), BAD_INPUT)
+def test_bad_input_is_one_clear_sentence_before_training(
     tmp_path: Path, override: str, message: str
 ) -> None:
-    result = run_cli(
-        ["src/train.py", override, *isolated_overrides(tmp_path)], tmp_path, check=False
-    )
+    with pytest.raises(StockcastError) as refused:
+        run_train(tmp_path, tmp_path / "run", override)
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+    assert not (tmp_path / "mlruns.db").exists(), "refused before any tracking or training"
+
+
+def train_with_too_few_points(job: JobContext) -> Job:
+    override, _ = BAD_INPUT[1]  # refused by the data, after the config was accepted
+    return job.run(Command(("src/train.py", override, *isolated_overrides(job.tmp)), check=False))
+
+
+@prestart(train_with_too_few_points)
+def test_bad_input_exits_2_with_one_line_and_no_traceback(prestarted_job: Job) -> None:
+    result, message = prestarted_job.result, BAD_INPUT[1][1]
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
-    assert not (tmp_path / "mlruns.db").exists(), "refused before any tracking or training"
+    assert not (prestarted_job.tmp / "mlruns.db").exists(), "refused before tracking or training"
 
 
 def test_flatten() -> None:
@@ -163,18 +191,23 @@ finally:
 """
 
 
-def test_local_training_imports_nothing_from_azure(tmp_path: Path) -> None:
-    result = run_cli(
-        [
+def train_with_an_import_probe(job: JobContext) -> Job:
+    probe = Command(
+        (
             "-c",
             NO_AZURE_PROBE,
             "debug=fdr",
             "data.length=300",
             "logger=mlflow",
-            *isolated_overrides(tmp_path),
-            f"hydra.run.dir={tmp_path / 'run'}",
-        ],
-        tmp_path,
+            *isolated_overrides(job.tmp),
+            f"hydra.run.dir={job.tmp / 'run'}",
+        )
     )
+    return job.run(probe)
+
+
+@prestart(train_with_an_import_probe)
+def test_local_training_imports_nothing_from_azure(prestarted_job: Job) -> None:
+    result = prestarted_job.result
     assert "AZURE=\n" in result.stdout, result.stdout[-500:]
-    assert (tmp_path / "run" / "model" / "MLmodel").is_file()
+    assert (prestarted_job.tmp / "run" / "model" / "MLmodel").is_file()
