@@ -332,6 +332,11 @@ def prestart(builder: Builder) -> pytest.MarkDecorator:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # The library warnings the entry points silence (stockcast.quiet) in the in-process runs too.
+    from stockcast.quiet import NOISY_WARNINGS
+
+    for category, pattern in NOISY_WARNINGS:
+        config.addinivalue_line("filterwarnings", f"ignore:{pattern}:{category.__name__}")
     config.addinivalue_line(
         "markers",
         "prestart(builder): the test's command lines start with the session, in the background",

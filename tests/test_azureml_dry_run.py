@@ -1,4 +1,8 @@
-"""DRY_RUN writes YAML that the SDK reads back unchanged, with no secret and no local path."""
+"""DRY_RUN writes YAML that the SDK reads back unchanged, with no secret and no local path.
+
+The verbs run in this process (`stockcast.azureml.cli.main`); `scripts/submit.py` itself runs once
+as a user types it.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from azure.ai.ml.entities._load_functions import load_schedule
 from stockcast.azureml.cli import main
 from stockcast.config import PROJECT_ROOT
 from stockcast.steps.table import STEPS
+from tests.conftest import Command, Job, JobContext, prestart
 
 FAKE_SUBSCRIPTION = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
 FAKE_CLIENT_SECRET = "not-a-real-secret-value"
@@ -142,3 +147,20 @@ def test_dry_run_comes_from_the_environment_too(
     monkeypatch.setenv("DRY_RUN", "1")
     main(["schedule-disable"])
     assert "would disable schedule stockcast-daily" in capsys.readouterr().out
+
+
+def submit_a_pipeline_dry_run(job: JobContext) -> Job:
+    command = ("scripts/submit.py", "pipeline", "--dry-run", f"azureml.dry_run_dir={job.tmp}")
+    return job.run(Command(command))
+
+
+@prestart(submit_a_pipeline_dry_run)
+def test_the_submit_script_as_a_user_types_it(prestarted_job: Job) -> None:
+    """`make submit DRY_RUN=1`: the script itself, in a fresh process (exit status 0)."""
+    out = prestarted_job.tmp
+    names = {p.relative_to(out).as_posix() for p in _yaml_files(out)}
+    assert names == {"pipeline.yaml", *(f"components/{step.name}.yaml" for step in STEPS)}
+    assert load_job(out / "pipeline.yaml")._validate().passed
+    assert f"dry run: nothing was sent; to send it yourself: az ml job create -f {out}" in (
+        prestarted_job.result.stdout
+    )

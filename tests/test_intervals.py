@@ -210,30 +210,16 @@ def test_a_short_series_gets_small_batches_and_many_steps(make_cfg) -> None:
 @pytest.fixture(scope="module")
 def random_walk_fit(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, object]:
     """A short GBM (a random walk) trained in process with the default budget and fallback."""
-    from omegaconf import open_dict
+    import json
 
-    from stockcast.config import compose_config, local_store_overrides
     from stockcast.data.prepared import PreparedData
-    from stockcast.schema import validate_config
-    from stockcast.steps.prepare import run_prepare
-    from stockcast.steps.train import run_training
+    from tests.conftest import run_train
 
     tmp = tmp_path_factory.mktemp("random_walk")
-    cfg = compose_config(
-        "train",
-        [
-            "data.length=300",
-            "trainer.max_steps=400",
-            "logger=none",
-            *local_store_overrides(tmp),
-        ],
-    )
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(tmp / "run")
-    validate_config(cfg)
-    prepared = PreparedData.load(run_prepare(cfg, tmp / "run" / "prepared"))
-    summary = run_training(cfg, prepared, tmp / "run", tmp / "run" / "model")
-    return summary, tmp / "run" / "model", prepared
+    run_dir = tmp / "run"
+    run_train(tmp, run_dir, "data.length=300", "trainer.max_steps=400", "logger=none")
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    return summary, run_dir / "model", PreparedData.load(run_dir / "prepared")
 
 
 @pytest.mark.slow
