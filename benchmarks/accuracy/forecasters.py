@@ -13,12 +13,10 @@ import numpy as np
 
 from benchmarks.accuracy.protocol import HORIZON, LEVELS, Cut, Result, score
 from stockcast.forecasting import (
-    apply_intervals,
-    calibrate_intervals,
     naive_forecast,
+    random_walk_bands,
     rolling_origins,
     split_forecast_frame,
-    volatility_scale,
 )
 
 
@@ -27,12 +25,8 @@ def naive(name: str, split: Cut) -> Result:
     values, p = split.values, 10
     inputs = values[split.origins[:, None] - p + np.arange(p)]
     history = rolling_origins(values[: split.start], p, HORIZON)
-    bounds = calibrate_intervals(
-        history.inputs, naive_forecast(history.inputs, HORIZON), history.actual, LEVELS
-    )
-    forecast = naive_forecast(inputs, HORIZON)
-    bands = apply_intervals(forecast, volatility_scale(inputs), bounds)
-    return score(name, "naive", split, forecast, bands)
+    bands = random_walk_bands(history, inputs, [int(level) for level in LEVELS])
+    return score(name, "naive", split, naive_forecast(inputs, HORIZON), bands)
 
 
 def seasonal_naive(name: str, split: Cut, season: int) -> Result | None:

@@ -213,6 +213,15 @@ def quantile_bands(outputs: np.ndarray, quantiles: list[float] | tuple[float, ..
     return dict(sorted(bands.items(), key=lambda item: int(item[0])))
 
 
+def spec_levels(spec: dict[str, Any]) -> list[str]:
+    """The interval levels a model spec serves: its conformal bounds, or its quantile pairs."""
+    bounds = (spec.get("intervals") or {}).get("bounds") or {}
+    quantiles = spec["mlp"].get("quantiles") or []
+    if bounds or not quantiles:
+        return list(bounds)
+    return list(quantile_bands(np.zeros((0, len(quantiles), 1)), quantiles))
+
+
 def calibrate_intervals(
     inputs: np.ndarray,
     forecast: np.ndarray,
@@ -223,6 +232,28 @@ def calibrate_intervals(
     """Conformal bounds from held-out windows a forecaster did not train on."""
     scale = volatility_scale(inputs, min_relative_scale)
     return conformal_quantiles((np.asarray(actual) - np.asarray(forecast)) / scale, levels)
+
+
+def random_walk_bands(
+    history: RollingOrigins,
+    inputs: np.ndarray,
+    levels: list[int] | tuple[int, ...],
+    min_relative_scale: float = 1e-4,
+) -> Bands:
+    """The naive forecast with random-walk intervals: empirical quantiles of the history's h-step
+    changes, in the same volatility units as the model's conformal bands."""
+    if not levels:
+        return {}
+    horizon = history.next_time_window
+    bounds = calibrate_intervals(
+        history.inputs,
+        naive_forecast(history.inputs, horizon),
+        history.actual,
+        levels,
+        min_relative_scale,
+    )
+    naive = naive_forecast(inputs, horizon)
+    return apply_intervals(naive, volatility_scale(inputs, min_relative_scale), bounds)
 
 
 def interval_errors(

@@ -167,7 +167,8 @@ def run_local_pipeline(cfg: DictConfig) -> dict:
     """`make pipeline`: every step of the table, then the register step's decision."""
     run_dir = Path(cfg.paths.output_dir)
     timings = run_pipeline(run_dir, user_overrides(), set(cfg), cfg.pipeline.executor)
-    decision = json.loads((run_dir / "register" / DECISION_FILE).read_text())
+    decider = next(step for step in STEPS if DECISION_FILE in step.writes)
+    decision = json.loads((run_dir / decider.name / DECISION_FILE).read_text())
     (run_dir / "timings.txt").write_text(timing_table(timings) + "\n")
     print(timing_table(timings))
     print(f"pipeline run: {run_dir}")

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.forecasting import forecast_columns, quantile_bands
+from stockcast.forecasting import forecast_columns, spec_levels
 from stockcast.models.net import PriceForecaster
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -55,11 +55,7 @@ def save_model_dir(
         shutil.rmtree(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     previous, following = int(spec["previous_time_window"]), int(spec["next_time_window"])
-    levels = list((spec.get("intervals") or {}).get("bounds", {})) or list(
-        quantile_bands(np.zeros((0, len(quantiles), following)), quantiles)
-        if (quantiles := spec["mlp"].get("quantiles"))
-        else []
-    )
+    levels = spec_levels(dict(spec))
     # Outputs only: MLflow enforces an input tensor's dtype exactly (float64 would refuse float32
     # and integer prices), so the pyfunc checks its input itself and the example documents it.
     signature = ModelSignature(

@@ -15,17 +15,15 @@ from stockcast.files import write_json
 from stockcast.forecasting import (
     Bands,
     RollingOrigins,
-    apply_intervals,
-    calibrate_intervals,
     check_window_sizes,
     diebold_mariano,
     interval_errors,
     naive_forecast,
+    random_walk_bands,
     rolling_origins,
     score,
     seasonal_naive_forecast,
     split_forecast_frame,
-    volatility_scale,
 )
 from stockcast.serving.metadata import read_model_metadata
 from stockcast.steps.common import log
@@ -45,11 +43,8 @@ def origins_of_test_split(prepared: PreparedData) -> RollingOrigins:
     )
 
 
-def random_walk_bands(prepared: PreparedData, inputs: np.ndarray, levels: list[str]) -> Bands:
-    """The naive forecast's intervals: empirical quantiles of the train split's h-step changes
-    (in units of each window's recent volatility, as the model's intervals are)."""
-    if not levels:
-        return {}
+def train_random_walk_bands(prepared: PreparedData, inputs: np.ndarray, levels: list[str]) -> Bands:
+    """The naive forecast's bands, calibrated on the train split's h-step changes."""
     train, window = prepared.splits["train"], prepared.window
     history = rolling_origins(
         train.values,
@@ -57,16 +52,12 @@ def random_walk_bands(prepared: PreparedData, inputs: np.ndarray, levels: list[s
         window.next_time_window,
         train.window_starts(window),
     )
-    min_relative_scale = float(prepared.scaler["min_relative_scale"])
-    bounds = calibrate_intervals(
-        history.inputs,
-        naive_forecast(history.inputs, window.next_time_window),
-        history.actual,
+    return random_walk_bands(
+        history,
+        inputs,
         [int(level) for level in levels],
-        min_relative_scale,
+        float(prepared.scaler["min_relative_scale"]),
     )
-    naive = naive_forecast(inputs, window.next_time_window)
-    return apply_intervals(naive, volatility_scale(inputs, min_relative_scale), bounds)
 
 
 def interval_report(actual: np.ndarray, bands: Bands) -> dict[str, Any]:
@@ -187,7 +178,10 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     if 1 <= season <= inputs.shape[1]:
         forecasts["seasonal_naive"] = seasonal_naive_forecast(inputs, next_time_window, season)
     metrics = {name: score(values, actual, scale) for name, values in forecasts.items()}
-    bands = {"model": model_bands, "naive": random_walk_bands(prepared, inputs, list(model_bands))}
+    bands = {
+        "model": model_bands,
+        "naive": train_random_walk_bands(prepared, inputs, list(model_bands)),
+    }
     intervals = {name: interval_report(actual, b) for name, b in bands.items() if b}
     np.savez(output_dir / WINDOWS_FILE, inputs=inputs, actual=actual, forecast=forecast)
 

@@ -92,6 +92,9 @@ class Step:
         }
 
 
+# The registered model's name: a pipeline parameter that evaluate and register both read.
+MODEL_NAME = Port("model_name", STRING, "registry.model_name")
+
 STEPS: tuple[Step, ...] = (
     Step(
         "prepare",
@@ -121,7 +124,7 @@ STEPS: tuple[Step, ...] = (
         inputs=(
             Port("model", MLFLOW_MODEL, "evaluate.model_dir"),
             Port("prepared", URI_FOLDER, "evaluate.prepared_dir"),
-            Port("model_name", STRING, "registry.model_name"),
+            MODEL_NAME,
         ),
         outputs=(Port("report", URI_FOLDER, "evaluate.output_dir"),),
         writes=(REPORT_FILE, WINDOWS_FILE),
@@ -134,7 +137,7 @@ STEPS: tuple[Step, ...] = (
         inputs=(
             Port("model", MLFLOW_MODEL, "register.model_dir"),
             Port("report", URI_FOLDER, "register.report_dir"),
-            Port("model_name", STRING, "registry.model_name"),
+            MODEL_NAME,
         ),
         writes=(DECISION_FILE,),
         imports=("mlflow",),

@@ -130,7 +130,11 @@ def run_training(
         metrics["test"] = _stage_metrics(trainer.test, model, datamodule, ckpt_path)
 
     spec["intervals"] = (
-        {"method": "quantile", "bounds": {}, "min_relative_scale": 1e-4}
+        {
+            "method": "quantile",
+            "bounds": {},
+            "min_relative_scale": float(prepared.scaler["min_relative_scale"]),
+        }
         if cfg.model.quantiles
         else calibrate_on_validation(
             model.net, prepared, [int(level) for level in cfg.model.interval_levels]
