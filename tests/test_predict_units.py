@@ -146,6 +146,7 @@ def test_synthetic_input_refuses_a_model_trained_on_a_csv() -> None:
 
 def test_synthetic_input_seed_policy_is_training_seed_plus_one() -> None:
     source = {"source": "gbm", "length": 50, "start_price": 100.0, "drift": 0.0}
+    source |= {"start_date": "2024-01-01", "as_of": "2024-06-28"}
     meta = META | {"data_source": source | {"volatility": 0.01, "seed": 7}}
     first = build_input({"kind": "synthetic", "seed": None, "length": None}, meta)
     again = build_input({"kind": "synthetic", "seed": None, "length": None}, meta)

@@ -24,9 +24,14 @@ def project_root() -> str:
 
 
 def register_resolvers() -> None:
-    """Make `${stockcast_root:}` available; safe to call any number of times."""
+    """Make `${stockcast_root:}` and `${stockcast_today:}` (today's UTC date, the default
+    `data.as_of`) available; safe to call any number of times."""
+    from stockcast.data.calendar import today_utc
+
     if not OmegaConf.has_resolver("stockcast_root"):
         OmegaConf.register_new_resolver("stockcast_root", project_root)
+    if not OmegaConf.has_resolver("stockcast_today"):
+        OmegaConf.register_new_resolver("stockcast_today", today_utc)
 
 
 def local_store_overrides(folder: str | Path) -> list[str]:

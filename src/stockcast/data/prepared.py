@@ -11,11 +11,19 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.data.calendar import day_text
 from stockcast.data.checks import check_series_values
 from stockcast.data.scaling import fit_scaler
 from stockcast.data.series import Series
-from stockcast.data.sources import load_series
-from stockcast.data.split import SPLITS, SplitData, WindowSpec, naive_one_step_mae, split_series
+from stockcast.data.sources import as_of_applies, load_series
+from stockcast.data.split import (
+    SPLITS,
+    SplitData,
+    WindowSpec,
+    naive_one_step_mae,
+    split_lengths,
+    split_series,
+)
 from stockcast.errors import ArtifactError
 from stockcast.files import write_json
 
@@ -104,10 +112,39 @@ def read_prepared_meta(folder: str | Path) -> dict[str, Any]:
     return meta
 
 
+def min_series_length(window: WindowSpec, fractions: Mapping[str, float]) -> int:
+    """The fewest values a series needs so that every split holds one full window."""
+    n = window.length
+    while min(split_lengths(n, fractions).values()) < window.length:
+        n += 1
+    return n
+
+
+def data_window(data_cfg: Mapping[str, Any], series: list[Series]) -> dict[str, Any]:
+    """What a run saw: as_of, its first and last dates, its row count and its hash.
+
+    `as_of_note` explains a file without dates, which `as_of` cannot cut.
+    """
+    dated = [item.dates for item in series if item.dates is not None and len(item.dates)]
+    window: dict[str, Any] = {
+        "as_of": None if data_cfg.get("as_of") is None else str(data_cfg["as_of"]),
+        "first_date": day_text(min(d[0] for d in dated)) if dated else None,
+        "last_date": day_text(max(d[-1] for d in dated)) if dated else None,
+        "rows": int(sum(len(item) for item in series)),
+        "data_hash": data_hash(series),
+    }
+    if not as_of_applies(series):
+        window["as_of_note"] = (
+            "the data has no dates (data.date_column is null), so as_of could not cut it: "
+            "every row was used"
+        )
+    return window
+
+
 def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     """Load, split, then fit the scaler on train: the whole data side of a run."""
     window = WindowSpec(data_cfg["previous_time_window"], data_cfg["next_time_window"])
-    series = load_series(data_cfg)
+    series = load_series(data_cfg, min_series_length(window, data_cfg["split"]))
     check_series_values(series, bool(data_cfg.get("allow_non_positive", False)))
     splits = split_series(series, window, data_cfg["split"])
     scaler = fit_scaler(
@@ -120,7 +157,7 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
         "previous_time_window": window.previous_time_window,
         "next_time_window": window.next_time_window,
         "normalization": scaler["kind"],
-        "data_hash": data_hash(series),
+        **data_window(data_cfg, series),
         "series_ids": [item.series_id for item in series],
         "n_points": int(sum(len(item) for item in series)),
         "n_windows": n_windows,

@@ -1,4 +1,9 @@
-"""Where series come from: synthetic generators and CSV files, chosen by `data.source`."""
+"""Where series come from, chosen by `data.source`: synthetic markets and table files.
+
+Every source is seen as of `data.as_of`: markets generate their path up to that day, and a file
+with a date column loses its rows after it. A file without dates cannot be cut (`as_of_applies`
+says so, and the prepared meta records it).
+"""
 
 from __future__ import annotations
 
@@ -8,89 +13,104 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.data.calendar import day_text, parse_day
 from stockcast.data.checks import check_csv_layout
+from stockcast.data.markets import (
+    available_values,
+    gbm_market,
+    geometric_brownian_motion,
+    multi_ticker_market,
+    seasonal_market,
+    trend_seasonal_noise,
+)
 from stockcast.data.series import Series
 from stockcast.errors import DataError
 
+__all__ = [
+    "geometric_brownian_motion",
+    "load_series",
+    "read_csv_series",
+    "read_table_series",
+    "trend_seasonal_noise",
+]
 
-def geometric_brownian_motion(
-    length: int, start_price: float, drift: float, volatility: float, seed: int
-) -> np.ndarray:
-    """Exact GBM path: log-returns are N(drift - volatility²/2, volatility²), first value = start."""
-    rng = np.random.default_rng(seed)
-    log_returns = rng.normal(drift - 0.5 * volatility**2, volatility, size=length - 1)
-    return start_price * np.exp(np.concatenate([[0.0], np.cumsum(log_returns)]))
-
-
-def trend_seasonal_noise(
-    length: int,
-    start_price: float,
-    trend: float,
-    season_length: int,
-    amplitude: float,
-    noise_std: float,
-    seed: int,
-) -> np.ndarray:
-    """Linear trend + sine season + Gaussian noise: a series with structure a model can learn."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(length, dtype=np.float64)
-    season = amplitude * np.sin(2.0 * np.pi * t / season_length)
-    return start_price + trend * t + season + rng.normal(0.0, noise_std, size=length)
+MARKET_SOURCES = ("gbm", "seasonal", "market")
+# Table formats by name, and the file suffixes that imply them.
+TABLE_FORMATS = {"csv": "CSV", "parquet": "Parquet"}
+SUFFIX_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
-def _gbm(cfg: Mapping[str, Any]) -> list[Series]:
-    values = geometric_brownian_motion(
-        int(cfg["length"]),
-        float(cfg["start_price"]),
-        float(cfg["drift"]),
-        float(cfg["volatility"]),
-        int(cfg["seed"]),
-    )
-    return [Series("gbm", values)]
+def table_format(path: Path, format: str | None, key: str) -> str:
+    """`format` when given, else the one the file's suffix names."""
+    if format is not None:
+        if format not in TABLE_FORMATS:
+            raise DataError(
+                f"{key}.format is {format!r}; choose one of {sorted(TABLE_FORMATS)} or null "
+                "(from the file's suffix)."
+            )
+        return format
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIX_FORMATS:
+        raise DataError(
+            f"cannot tell the format of {path} from its suffix {suffix!r}; name it .csv or "
+            f".parquet, or set {key}.format."
+        )
+    return SUFFIX_FORMATS[suffix]
 
 
-def _seasonal(cfg: Mapping[str, Any]) -> list[Series]:
-    season_length = int(cfg["season_length"])
-    values = trend_seasonal_noise(
-        int(cfg["length"]),
-        float(cfg["start_price"]),
-        float(cfg["trend"]),
-        season_length,
-        float(cfg["amplitude"]),
-        float(cfg["noise_std"]),
-        int(cfg["seed"]),
-    )
-    return [Series("seasonal", values)]
+def _read_frame(path: Path, format: str, key: str) -> Any:
+    """The file as a DataFrame with at least one row, or one sentence saying why not."""
+    import pandas as pd
+
+    label = f"{TABLE_FORMATS[format]} file {path}"
+    if not path.is_file():
+        raise DataError(f"{label} does not exist; set {key}.path to an existing file.")
+    if format == "csv":
+        try:
+            frame = pd.read_csv(path)
+        except pd.errors.EmptyDataError:
+            raise DataError(f"{label} is empty; it needs a header and rows.") from None
+    else:
+        try:
+            frame = pd.read_parquet(path)
+        except ImportError:
+            raise DataError(
+                f"reading {label} needs pyarrow; install it (pip install pyarrow)."
+            ) from None
+        except Exception as err:  # pyarrow's errors for damaged files vary by version
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise DataError(f"{label} is not a readable Parquet file ({first}).") from None
+    if frame.empty:
+        raise DataError(f"{label} has a header but no rows.")
+    return frame
 
 
-def read_csv_series(
+def read_table_series(
     path: str | Path,
     date_column: str | None,
     value_column: str,
     id_column: str | None = None,
     key: str = "data",
+    format: str | None = None,
 ) -> list[Series]:
-    """Read one series per id from a CSV, sorted by date, refusing anything that is not a price.
+    """Read one series per id from a CSV or Parquet table, sorted by date, refusing anything
+    that is not a price series.
 
-    `key` is the config section the columns were given in (`data` for training, `input` for
-    prediction): messages name `<key>.path`, `<key>.id_column`, ...
+    The format is `format` (`csv`, `parquet`) or the file's suffix. `key` is the config section
+    the columns were given in (`data` for training, `input` for prediction): messages name
+    `<key>.path`, `<key>.id_column`, ...
     """
     import pandas as pd
 
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"CSV file {path} does not exist; set {key}.path to an existing file.")
-    try:
-        frame = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"CSV file {path} is empty; it needs a header and rows.") from None
-    if frame.empty:
-        raise DataError(f"CSV file {path} has a header but no rows.")
+    fmt = table_format(path, format, key)
+    label = f"{TABLE_FORMATS[fmt]} file {path}"
+    frame = _read_frame(path, fmt, key)
     wanted = {"value_column": value_column, "date_column": date_column, "id_column": id_column}
     for name, column in wanted.items():
         if column is not None and column not in frame.columns:
             raise DataError(
-                f"CSV file {path} has no column {column!r} ({key}.{name}); "
+                f"{label} has no column {column!r} ({key}.{name}); "
                 f"its columns are {list(frame.columns)}."
             )
     values = pd.to_numeric(frame[value_column], errors="coerce")
@@ -98,14 +118,14 @@ def read_csv_series(
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
-            f"CSV file {path} has a non-numeric value {frame[value_column].iloc[row]!r} in column "
+            f"{label} has a non-numeric value {frame[value_column].iloc[row]!r} in column "
             f"{value_column!r} at data row {row + 1}; clean the file or pick another column."
         )
     missing = np.flatnonzero(values.isna().to_numpy())
     if missing.size:
         rows = ", ".join(str(r + 1) for r in missing[:5]) + (" ..." if missing.size > 5 else "")
         raise DataError(
-            f"CSV file {path} has {missing.size} missing value(s) in column {value_column!r} "
+            f"{label} has {missing.size} missing value(s) in column {value_column!r} "
             f"at data row(s) {rows}; fill or drop them first."
         )
     frame = frame.assign(**{value_column: values.astype(np.float64)})
@@ -114,9 +134,11 @@ def read_csv_series(
         if dates.isna().any():
             row = int(np.flatnonzero(dates.isna().to_numpy())[0])
             raise DataError(
-                f"CSV file {path} has an unreadable date {frame[date_column].iloc[row]!r} in column "
+                f"{label} has an unreadable date {frame[date_column].iloc[row]!r} in column "
                 f"{date_column!r} at data row {row + 1}; fix it or set {key}.date_column=null."
             )
+        if getattr(dates.dt, "tz", None) is not None:
+            dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
         frame = frame.assign(**{date_column: dates})
     check_csv_layout(frame, path, date_column, value_column, id_column, key)
     if date_column is not None:
@@ -134,19 +156,87 @@ def read_csv_series(
     ]
 
 
-def _csv(cfg: Mapping[str, Any]) -> list[Series]:
-    return read_csv_series(
-        cfg["path"], cfg.get("date_column"), cfg["value_column"], cfg.get("id_column")
+def read_csv_series(
+    path: str | Path,
+    date_column: str | None,
+    value_column: str,
+    id_column: str | None = None,
+    key: str = "data",
+) -> list[Series]:
+    """`read_table_series` for a CSV file, whatever its suffix."""
+    return read_table_series(path, date_column, value_column, id_column, key, format="csv")
+
+
+def as_of_applies(series: list[Series]) -> bool:
+    """Whether every series has dates, so `data.as_of` can cut it."""
+    return all(item.dates is not None for item in series)
+
+
+def until(series: list[Series], as_of: np.datetime64) -> list[Series]:
+    """Each dated series without its values after `as_of` (undated series stay whole)."""
+    end = (as_of + np.timedelta64(1, "D")).astype("datetime64[ns]")
+    cut = []
+    for item in series:
+        if item.dates is None:
+            cut.append(item)
+            continue
+        keep = int(np.searchsorted(item.dates, end, side="left"))
+        cut.append(
+            item
+            if keep == len(item)
+            else Series(item.series_id, item.values[:keep], item.dates[:keep])
+        )
+    return cut
+
+
+def _file(cfg: Mapping[str, Any], format: str) -> list[Series]:
+    return read_table_series(
+        cfg["path"],
+        cfg.get("date_column"),
+        cfg["value_column"],
+        cfg.get("id_column"),
+        format=cfg.get("format") or format,
     )
 
 
 SOURCES: dict[str, Callable[[Mapping[str, Any]], list[Series]]] = {
-    "gbm": _gbm,
-    "seasonal": _seasonal,
-    "csv": _csv,
+    "gbm": gbm_market,
+    "seasonal": seasonal_market,
+    "market": multi_ticker_market,
+    "csv": lambda cfg: _file(cfg, "csv"),
+    "parquet": lambda cfg: _file(cfg, "parquet"),
 }
 
 
-def load_series(data_cfg: Mapping[str, Any]) -> list[Series]:
-    """Build the series named by `data.source` (one the config schema accepts) from its config."""
-    return SOURCES[data_cfg["source"]](data_cfg)
+def load_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> list[Series]:
+    """The series named by `data.source` (one the config schema accepts), as of `data.as_of`.
+
+    `min_values` is what the windows and split need of each series: when `as_of` is what leaves a
+    series shorter than that, the refusal names as_of rather than the window sizes.
+    """
+    source = data_cfg["source"]
+    if source in MARKET_SOURCES:
+        have = available_values(data_cfg)
+        if have < min_values:
+            raise DataError(
+                f"data.as_of={data_cfg['as_of']} leaves {have} business day(s) since data."
+                f"start_date={data_cfg['start_date']}, fewer than the {min_values} values the "
+                "windows and split need; pick a later data.as_of or an earlier data.start_date."
+            )
+        return SOURCES[source](data_cfg)
+    series = SOURCES[source](data_cfg)
+    if data_cfg.get("as_of") is None:  # a file source recorded before as_of existed
+        return series
+    as_of = parse_day(data_cfg["as_of"], "data.as_of")
+    cut = until(series, as_of)
+    for whole, kept in zip(series, cut, strict=True):
+        if len(kept) == len(whole) or len(kept) >= min_values:
+            continue
+        assert whole.dates is not None
+        first = day_text(whole.dates[0].astype("datetime64[D]"))
+        raise DataError(
+            f"data.as_of={day_text(as_of)} leaves series {whole.series_id!r} {len(kept)} of its "
+            f"{len(whole)} rows (it starts on {first}), fewer than the {min_values} values the "
+            "windows and split need; pick a later data.as_of."
+        )
+    return cut

@@ -1,4 +1,4 @@
-"""Prepare step: data config -> prepared folder (split series, scaler, meta.json)."""
+"""Prepare step: data config (+ as_of) -> prepared folder (split series, scaler, meta.json)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,21 @@ from stockcast.steps.common import log, plain
 
 def run_prepare(cfg: DictConfig, output_dir: str | Path | None = None) -> Path:
     prepared = prepare_data(plain(cfg.data))
+    meta = prepared.meta
+    if cfg.data.get("require_new_data", False):
+        from stockcast.data.freshness import check_new_data
+
+        check_new_data(meta, plain(cfg.registry))
     folder = prepared.save(output_dir or cfg.prepare.output_dir)
     log.info(
-        "prepared %s windows (train/val/test) from %d points, data hash %s -> %s",
-        "/".join(str(prepared.meta["n_windows"][s]) for s in ("train", "val", "test")),
-        prepared.meta["n_points"],
-        prepared.meta["data_hash"],
+        "prepared %s windows (train/val/test) from %d points (%s to %s, as of %s), data hash %s "
+        "-> %s",
+        "/".join(str(meta["n_windows"][s]) for s in ("train", "val", "test")),
+        meta["n_points"],
+        meta["first_date"],
+        meta["last_date"],
+        meta["as_of"],
+        meta["data_hash"],
         folder,
     )
     return folder

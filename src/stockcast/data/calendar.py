@@ -1,0 +1,40 @@
+"""The business-day calendar markets live on, and reading the dates a user types.
+
+Business days are Monday to Friday (numpy's default week mask, no holidays): a market has one
+value per business day, so a later `as_of` by one business day reveals exactly one more value.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import numpy as np
+
+from stockcast.errors import ConfigError
+
+DAY = "datetime64[D]"
+
+
+def today_utc() -> str:
+    """Today's date in UTC as YYYY-MM-DD: the default `data.as_of`, the same on every machine."""
+    return datetime.now(UTC).date().isoformat()
+
+
+def parse_day(value: object, key: str) -> np.datetime64:
+    """A config date (`2024-05-31` or a date object) as a day, or one sentence naming `key`."""
+    text = value.isoformat() if isinstance(value, date) else str(value)
+    try:
+        return np.datetime64(date.fromisoformat(text), "D")
+    except ValueError:
+        raise ConfigError(f"{key} is {text!r}; it must be a date written YYYY-MM-DD.") from None
+
+
+def business_days(start: np.datetime64, end: np.datetime64) -> np.ndarray:
+    """Every business day from `start` to `end`, both included (empty when `end` is earlier)."""
+    first = np.busday_offset(start, 0, roll="forward")
+    count = max(int(np.busday_count(first, end + np.timedelta64(1, "D"))), 0)
+    return np.busday_offset(first, np.arange(count), roll="forward").astype(DAY)
+
+
+def day_text(day: np.datetime64) -> str:
+    return str(np.datetime64(day, "D"))

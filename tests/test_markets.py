@@ -1,0 +1,201 @@
+"""Point-in-time data: markets revealed up to as_of, files cut at as_of, Parquet tables, the
+prepared meta's record of what a run saw, and the refusal of a run without new data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stockcast.data.freshness import AS_OF_TAG, HASH_TAG
+from stockcast.data.prepared import PreparedData, prepare_data
+from stockcast.data.sources import load_series, read_csv_series, read_table_series
+from stockcast.errors import ConfigError, DataError, StockcastError
+from stockcast.registry import ModelRegistry
+from stockcast.steps.common import plain
+from stockcast.steps.prepare import run_prepare
+from tests.conftest import LENIENT_GATE, MODEL, PIPELINE_FAST, run_local_pipeline
+
+FRIDAY, SATURDAY, MONDAY = "2026-06-26", "2026-06-27", "2026-06-29"
+MARKETS = ("gbm", "seasonal", "market")
+
+
+def market_cfg(make_cfg, source: str, as_of: str, *overrides: str) -> dict:
+    size = ("data.num_series=7",) if source == "market" else ()
+    return plain(make_cfg(f"data={source}", f"data.as_of={as_of}", *size, *overrides).data)
+
+
+@pytest.mark.parametrize("source", MARKETS)
+def test_one_more_business_day_reveals_one_more_value_and_keeps_the_past(make_cfg, source) -> None:
+    friday = load_series(market_cfg(make_cfg, source, FRIDAY, "data.length=null"))
+    saturday = load_series(market_cfg(make_cfg, source, SATURDAY, "data.length=null"))
+    monday = load_series(market_cfg(make_cfg, source, MONDAY, "data.length=null"))
+    for old, weekend, new in zip(friday, saturday, monday, strict=True):
+        assert len(new) == len(old) + 1 and len(weekend) == len(old)
+        np.testing.assert_array_equal(new.values[:-1], old.values)
+        np.testing.assert_array_equal(new.dates[:-1], old.dates)
+        np.testing.assert_array_equal(weekend.values, old.values)
+        assert str(old.dates[-1])[:10] == FRIDAY and str(new.dates[-1])[:10] == MONDAY
+        assert str(old.dates[0])[:10] == "2015-01-01"
+
+
+@pytest.mark.parametrize("source", MARKETS)
+def test_length_keeps_the_most_recent_values_of_the_same_path(make_cfg, source) -> None:
+    whole = load_series(market_cfg(make_cfg, source, MONDAY, "data.length=null"))
+    recent = load_series(market_cfg(make_cfg, source, MONDAY, "data.length=300"))
+    for full, tail in zip(whole, recent, strict=True):
+        assert len(tail) == 300
+        np.testing.assert_array_equal(tail.values, full.values[-300:])
+        np.testing.assert_array_equal(tail.dates, full.dates[-300:])
+
+
+def test_market_is_deterministic_per_seed_with_a_shared_factor(make_cfg) -> None:
+    cfg = market_cfg(make_cfg, "market", FRIDAY, "data.num_series=40", "data.length=null")
+    first, again = load_series(cfg), load_series(cfg)
+    other = load_series(cfg | {"seed": cfg["seed"] + 1})
+    assert [s.series_id for s in first] == [f"T{i:04d}" for i in range(1, 41)]
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a.values, b.values)
+    assert not np.allclose(first[0].values, other[0].values)
+    returns = np.diff(np.log(np.stack([s.values for s in first])), axis=1)
+    correlation = np.corrcoef(returns)[np.triu_indices(40, 1)]
+    volatility = returns.std(axis=1)
+    assert correlation.mean() > 0.1, "the tickers share a market factor"
+    assert volatility.max() > 1.5 * volatility.min(), "volatility varies by ticker"
+    # A ticker's parameters do not depend on how many tickers there are.
+    fewer = load_series(cfg | {"num_series": 5})
+    assert fewer[0].values[0] == first[0].values[0]
+
+
+def test_as_of_before_the_market_opens_or_too_early_is_one_sentence(make_cfg) -> None:
+    with pytest.raises(DataError, match=r"^data.as_of=2014-12-31 is before the market's first"):
+        prepare_data(market_cfg(make_cfg, "gbm", "2014-12-31"))
+    with pytest.raises(DataError, match=r"^data.as_of=2015-01-20 leaves 14 business day\(s\)"):
+        prepare_data(market_cfg(make_cfg, "gbm", "2015-01-20"))
+    with pytest.raises(ConfigError, match=r"data.as_of is 'yesterday'; it must be a date written"):
+        from stockcast.schema import validate_config
+
+        validate_config(make_cfg("data.as_of=yesterday"))
+
+
+def write_prices(path: Path, dates: bool = True) -> pd.DataFrame:
+    days = pd.bdate_range("2026-01-01", periods=200)
+    frame = pd.DataFrame(
+        {
+            "Date": np.tile(days, 2),
+            "Ticker": np.repeat(["AAA", "BBB"], len(days)),
+            "Close": np.concatenate([100 + np.arange(200.0), 50 + 0.5 * np.arange(200.0)]),
+        }
+    )
+    (frame if dates else frame.drop(columns="Date").iloc[:200]).to_csv(path, index=False)
+    return frame
+
+
+def test_csv_rows_after_as_of_are_ignored_and_the_meta_records_the_window(
+    make_cfg, tmp_path: Path
+) -> None:
+    path = tmp_path / "prices.csv"
+    frame = write_prices(path)
+    as_of = "2026-08-14"
+    cfg = make_cfg("data=csv", f"data.path={path}", "data.id_column=Ticker", f"data.as_of={as_of}")
+    prepared = prepare_data(plain(cfg.data))
+    kept = frame[frame["Date"] <= as_of]
+    meta = PreparedData.load(prepared.save(tmp_path / "prepared")).meta
+    assert meta["as_of"] == as_of and meta["rows"] == len(kept) < len(frame)
+    assert (meta["first_date"], meta["last_date"]) == ("2026-01-01", as_of)
+    assert "as_of_note" not in meta
+    cut = load_series(plain(cfg.data))
+    np.testing.assert_array_equal(cut[0].values, kept[kept.Ticker == "AAA"].Close.to_numpy())
+    later = prepare_data(plain(cfg.data) | {"as_of": "2026-12-31"})
+    assert later.meta["rows"] == len(frame) and later.meta["data_hash"] != meta["data_hash"]
+    with pytest.raises(DataError, match=r"^data.as_of=2026-01-10 leaves series 'AAA' 7 of its"):
+        prepare_data(plain(cfg.data) | {"as_of": "2026-01-10"})
+
+
+def test_a_file_without_dates_is_used_whole_and_the_meta_says_why(make_cfg, tmp_path) -> None:
+    path = tmp_path / "undated.csv"
+    write_prices(path, dates=False)
+    cfg = make_cfg(
+        "data=csv", f"data.path={path}", "data.date_column=null", "data.as_of=2026-01-02"
+    )
+    meta = prepare_data(plain(cfg.data)).meta
+    assert meta["rows"] == 200 and meta["first_date"] is None and meta["last_date"] is None
+    assert "as_of could not cut it" in meta["as_of_note"]
+
+
+def test_parquet_long_table_round_trips_like_the_csv(make_cfg, tmp_path: Path) -> None:
+    frame = write_prices(tmp_path / "prices.csv")
+    long = frame.rename(columns={"Date": "date", "Ticker": "id", "Close": "value"})
+    long.sample(frac=1.0, random_state=0).to_parquet(tmp_path / "prices.parquet")
+    from_csv = read_csv_series(tmp_path / "prices.csv", "Date", "Close", "Ticker")
+    from_parquet = read_table_series(tmp_path / "prices.parquet", "date", "value", "id")
+    assert [s.series_id for s in from_parquet] == ["AAA", "BBB"]
+    for a, b in zip(from_csv, from_parquet, strict=True):
+        np.testing.assert_array_equal(a.values, b.values)
+        np.testing.assert_array_equal(a.dates, b.dates)
+    cfg = make_cfg(
+        "data=parquet", f"data.path={tmp_path / 'prices.parquet'}", "data.as_of=2026-08-14"
+    )
+    meta = prepare_data(plain(cfg.data)).meta
+    assert meta["source"]["source"] == "parquet" and meta["last_date"] == "2026-08-14"
+
+
+def test_table_format_problems_are_one_sentence(tmp_path: Path) -> None:
+    (tmp_path / "prices.txt").write_text("Date,Close\n2026-01-01,1\n")
+    with pytest.raises(DataError, match=r"cannot tell the format of .*prices.txt.*set data.format"):
+        read_table_series(tmp_path / "prices.txt", "Date", "Close")
+    assert len(read_table_series(tmp_path / "prices.txt", "Date", "Close", format="csv")[0]) == 1
+    (tmp_path / "broken.parquet").write_text("not parquet")
+    with pytest.raises(DataError, match=r"broken.parquet is not a readable Parquet file"):
+        read_table_series(tmp_path / "broken.parquet", "date", "value")
+
+
+def test_a_pipeline_run_without_new_data_stops_in_prepare(seeded_tmp: Path) -> None:
+    day = ("data.as_of=2026-06-26", "data.require_new_data=true", *LENIENT_GATE)
+    first = run_local_pipeline(seeded_tmp, *PIPELINE_FAST, *day)
+    assert first.value["registered"], first.value["message"]
+    tags = ModelRegistry(f"sqlite:///{seeded_tmp}/mlruns.db", MODEL).versions()[0].tags
+    assert tags[AS_OF_TAG] == "2026-06-26" and len(tags[HASH_TAG]) == 16
+    for weekend in ("2026-06-26", "2026-06-28"):
+        with pytest.raises(StockcastError) as refused:
+            run_local_pipeline(seeded_tmp, *PIPELINE_FAST, *day, f"data.as_of={weekend}")
+        message = str(refused.value)
+        assert message.startswith("step 'prepare' failed: no new data: it ends on 2026-06-26 (")
+        assert f"of {MODEL} version 1's data; run again when newer data" in message
+    # The next business day is new data: prepare goes through and records it.
+    from tests.conftest import compose_config
+
+    cfg = compose_config("pipeline", [*PIPELINE_FAST, *day, "data.as_of=2026-06-29"], seeded_tmp)
+    meta = json.loads((run_prepare(cfg, seeded_tmp / "next") / "meta.json").read_text())
+    assert (meta["as_of"], meta["last_date"], meta["rows"]) == ("2026-06-29", "2026-06-29", 400)
+
+
+def test_market_ranges_are_checked_by_the_schema(make_cfg) -> None:
+    from stockcast.schema import validate_config
+
+    with pytest.raises(ConfigError) as caught:
+        validate_config(make_cfg("data=market", "data.volatility_range=[0.03,0.01]"))
+    assert str(caught.value) == (
+        "data.volatility_range is [0.03, 0.01]; it must be [low, high] with 0 < low <= high."
+    )
+
+
+def test_the_last_date_tag_wins_over_as_of(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stockcast.data import freshness
+
+    metadata = {"data_source": {"as_of": "2026-06-28"}, "data_last_date": "2026-06-26"}
+    assert freshness.data_tags(metadata, "abc") == {
+        HASH_TAG: "abc",
+        AS_OF_TAG: "2026-06-28",
+        freshness.LAST_DATE_TAG: "2026-06-26",
+    }
+    registry = {"model_name": "m"}
+    monkeypatch.setattr(freshness, "previous_data", lambda cfg: (3, "data_last_date", "2026-06-26"))
+    freshness.check_new_data({"last_date": "2026-06-29", "as_of": "2026-06-29"}, registry)
+    with pytest.raises(DataError, match=r"not after 2026-06-26, the last date of m version 3's"):
+        freshness.check_new_data({"last_date": "2026-06-26", "as_of": "2026-06-28"}, registry)
+    monkeypatch.setattr(freshness, "previous_data", lambda cfg: None)
+    freshness.check_new_data({"last_date": "2020-01-01", "as_of": "2020-01-01"}, registry)
