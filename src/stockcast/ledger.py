@@ -1,0 +1,237 @@
+"""The forecast ledger: what each champion forecast, from which origin, kept so it can be scored
+once the targets arrive.
+
+One SQLite file beside the MLflow store (or in a datastore folder on Azure ML). Append-only:
+triggers refuse updates and deletes, and a forecast is stored once per (model name, version,
+series, origin date) with `INSERT ... ON CONFLICT DO NOTHING`, so a rerun adds nothing. Every
+write is one `BEGIN IMMEDIATE` transaction, so concurrent writers queue instead of corrupting
+it. A second table records each champion the monitor has seen, which makes "the previous
+champion" known without the register step writing anything here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from stockcast.errors import ArtifactError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS forecasts (
+    model_name TEXT NOT NULL,
+    model_version INTEGER NOT NULL,
+    series_id TEXT NOT NULL,
+    origin_date TEXT NOT NULL,
+    target_dates TEXT NOT NULL,
+    point TEXT NOT NULL,
+    naive REAL NOT NULL,
+    bands TEXT NOT NULL,
+    stored_at TEXT NOT NULL,
+    PRIMARY KEY (model_name, model_version, series_id, origin_date)
+);
+CREATE TABLE IF NOT EXISTS champions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    model_name TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    model_version INTEGER NOT NULL,
+    seen_on TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS forecasts_no_update BEFORE UPDATE ON forecasts
+BEGIN SELECT RAISE(ABORT, 'the forecast ledger is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS forecasts_no_delete BEFORE DELETE ON forecasts
+BEGIN SELECT RAISE(ABORT, 'the forecast ledger is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS champions_no_update BEFORE UPDATE ON champions
+BEGIN SELECT RAISE(ABORT, 'the champion history is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS champions_no_delete BEFORE DELETE ON champions
+BEGIN SELECT RAISE(ABORT, 'the champion history is append-only'); END;
+"""
+
+INSERT_FORECAST = """
+INSERT INTO forecasts (model_name, model_version, series_id, origin_date, target_dates, point,
+                       naive, bands, stored_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (model_name, model_version, series_id, origin_date) DO NOTHING
+"""
+
+
+@dataclass(frozen=True)
+class LedgerForecast:
+    """One stored forecast: H target dates, the point forecast, the naive forecast made at the
+    same origin (the last observed value) and {level: (lower, upper)} bounds."""
+
+    model_name: str
+    model_version: int
+    series_id: str
+    origin_date: str
+    target_dates: tuple[str, ...]
+    point: tuple[float, ...]
+    naive: float
+    bands: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, int, str, str]:
+        return (self.model_name, self.model_version, self.series_id, self.origin_date)
+
+
+@dataclass(frozen=True)
+class ChampionSeen:
+    """The alias was seen on `model_version` on `seen_on` (a data date), for `reason`."""
+
+    model_version: int
+    seen_on: str
+    reason: str
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Ledger:
+    """The ledger file at `path`, created on first use."""
+
+    def __init__(self, path: str | Path, timeout_s: float) -> None:
+        self.path = Path(path)
+        self.timeout_s = float(timeout_s)
+        self._ready = False
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
+        """One connection, one transaction: `BEGIN IMMEDIATE` takes the write lock up front,
+        so two writers queue (for up to `timeout_s`) rather than fail half-way."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+        except (OSError, sqlite3.Error) as err:
+            raise ArtifactError(
+                f"cannot open the forecast ledger {self.path} ({err}); check monitor.ledger_dir."
+            ) from None
+        try:
+            connection.execute("BEGIN IMMEDIATE" if write or not self._ready else "BEGIN")
+            if not self._ready:
+                for statement in SCHEMA.split(";\n"):
+                    if statement.strip():
+                        connection.execute(statement)
+            yield connection
+            connection.execute("COMMIT")
+            self._ready = True
+        except BaseException as err:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            if isinstance(err, sqlite3.DatabaseError) and not isinstance(
+                err, sqlite3.IntegrityError
+            ):
+                raise ArtifactError(
+                    f"the forecast ledger {self.path} cannot be written ({err}); if another run "
+                    "holds it, rerun when it is done, otherwise move the damaged file aside."
+                ) from None
+            raise
+        finally:
+            connection.close()
+
+    def append(self, forecasts: Iterable[LedgerForecast]) -> int:
+        """Store forecasts not stored yet; returns how many were new."""
+        stamp = _now()
+        rows = [
+            (
+                f.model_name,
+                int(f.model_version),
+                f.series_id,
+                f.origin_date,
+                json.dumps(list(f.target_dates)),
+                json.dumps([float(v) for v in f.point]),
+                float(f.naive),
+                json.dumps(
+                    {
+                        k: [list(map(float, b[0])), list(map(float, b[1]))]
+                        for k, b in f.bands.items()
+                    }
+                ),
+                stamp,
+            )
+            for f in forecasts
+        ]
+        with self._transaction(write=True) as connection:
+            before = connection.total_changes
+            connection.executemany(INSERT_FORECAST, rows)
+            return connection.total_changes - before
+
+    def has(self, key: tuple[str, int, str, str]) -> bool:
+        with self._transaction(write=False) as connection:
+            found = connection.execute(
+                "SELECT 1 FROM forecasts WHERE model_name = ? AND model_version = ? "
+                "AND series_id = ? AND origin_date = ?",
+                key,
+            ).fetchone()
+        return found is not None
+
+    def forecasts(self, model_name: str) -> list[LedgerForecast]:
+        """Every forecast of `model_name`, by origin date, then version and series."""
+        with self._transaction(write=False) as connection:
+            rows = connection.execute(
+                "SELECT model_name, model_version, series_id, origin_date, target_dates, point, "
+                "naive, bands FROM forecasts WHERE model_name = ? "
+                "ORDER BY origin_date, model_version, series_id",
+                (model_name,),
+            ).fetchall()
+        return [
+            LedgerForecast(
+                model_name=name,
+                model_version=int(version),
+                series_id=series_id,
+                origin_date=origin,
+                target_dates=tuple(json.loads(targets)),
+                point=tuple(json.loads(point)),
+                naive=float(naive),
+                bands={k: (tuple(lo), tuple(up)) for k, (lo, up) in json.loads(bands).items()},
+            )
+            for name, version, series_id, origin, targets, point, naive, bands in rows
+        ]
+
+    def champion_history(self, model_name: str, alias: str) -> list[ChampionSeen]:
+        """Each change of the alias the monitor saw, oldest first."""
+        with self._transaction(write=False) as connection:
+            return self._history(connection, model_name, alias)
+
+    @staticmethod
+    def _history(connection: sqlite3.Connection, model_name: str, alias: str) -> list[ChampionSeen]:
+        rows = connection.execute(
+            "SELECT model_version, seen_on, reason FROM champions "
+            "WHERE model_name = ? AND alias = ? ORDER BY seq",
+            (model_name, alias),
+        ).fetchall()
+        return [ChampionSeen(int(v), seen_on, reason) for v, seen_on, reason in rows]
+
+    def record_champion(
+        self, model_name: str, alias: str, version: int, seen_on: str, reason: str
+    ) -> bool:
+        """Record the alias on `version` unless that is already the last one recorded (a
+        compare-and-insert in one transaction); returns whether it was new."""
+        with self._transaction(write=True) as connection:
+            history = self._history(connection, model_name, alias)
+            if history and history[-1].model_version == int(version):
+                return False
+            connection.execute(
+                "INSERT INTO champions (model_name, alias, model_version, seen_on, reason, "
+                "recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (model_name, alias, int(version), seen_on, reason, _now()),
+            )
+        return True
+
+
+def previous_champion(
+    history: Sequence[ChampionSeen], current: int, excluded: Iterable[int] = ()
+) -> int | None:
+    """The latest champion before `current` that is neither `current` nor `excluded` (e.g.
+    versions already rolled back)."""
+    skip = {int(current), *map(int, excluded)}
+    for seen in reversed(history):
+        if seen.model_version not in skip:
+            return seen.model_version
+    return None

@@ -1,0 +1,126 @@
+"""The forecast ledger: append-only, idempotent per (model, version, series, origin), safe under
+two concurrent writers; forecasts mature on the dates they target."""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stockcast.ledger import ChampionSeen, Ledger, LedgerForecast, previous_champion
+from stockcast.steps.monitor import Observed, live_scores, mature
+
+TIMEOUT_S = 30.0
+
+
+def forecast(origin: str, version: int = 1, series: str = "A", offset: float = 0.0):
+    targets = tuple(str(d) for d in np.busday_offset(np.datetime64(origin), [1, 2], roll="forward"))
+    return LedgerForecast(
+        model_name="m",
+        model_version=version,
+        series_id=series,
+        origin_date=origin,
+        target_dates=targets,
+        point=(100.0 + offset, 101.0 + offset),
+        naive=100.0,
+        bands={"80": ((99.0, 99.5), (101.0, 102.5))},
+    )
+
+
+def test_a_rerun_stores_nothing_new_and_reads_back_the_same_rows(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.db", TIMEOUT_S)
+    batch = [forecast("2024-01-05"), forecast("2024-01-05", series="B"), forecast("2024-01-08")]
+    assert ledger.append(batch) == 3
+    first = ledger.forecasts("m")
+    # Same keys again, even with other values: the first record stands, nothing is duplicated.
+    assert ledger.append([*batch, forecast("2024-01-05", offset=50.0)]) == 0
+    assert (
+        ledger.forecasts("m") == first == sorted(batch, key=lambda f: (f.origin_date, f.series_id))
+    )
+    assert ledger.append([forecast("2024-01-05", version=2)]) == 1, "another version is new"
+    assert ledger.forecasts("other") == []
+
+
+def test_the_ledger_refuses_updates_and_deletes(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.db", TIMEOUT_S)
+    ledger.append([forecast("2024-01-05")])
+    connection = sqlite3.connect(tmp_path / "ledger.db")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        connection.execute("UPDATE forecasts SET naive = 0")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        connection.execute("DELETE FROM forecasts")
+    connection.close()
+    assert ledger.forecasts("m")[0].naive == 100.0
+
+
+def _write(path: str, origins: list[str], seen: list[int]) -> int:
+    ledger = Ledger(path, TIMEOUT_S)
+    stored = 0
+    for origin in origins:  # one transaction per forecast: many chances to interleave
+        stored += ledger.append([forecast(origin), forecast(origin, series="B")])
+    for version in seen:
+        ledger.record_champion("m", "champion", version, "2024-01-05", "seen")
+    return stored
+
+
+def test_two_concurrent_writers_neither_lose_nor_duplicate_rows(tmp_path: Path) -> None:
+    origins = [str(d) for d in np.arange("2023-01-02", "2023-07-01", dtype="datetime64[D]")]
+    path = str(tmp_path / "ledger.db")
+    # Overlapping halves: the middle third is written by both.
+    first, second = origins[: 2 * len(origins) // 3], origins[len(origins) // 3 :]
+    context = multiprocessing.get_context("fork")
+    with context.Pool(2) as pool:
+        stored = pool.starmap(_write, [(path, first, [1, 2]), (path, second, [1, 2])])
+    rows = Ledger(path, TIMEOUT_S).forecasts("m")
+    assert sum(stored) == len(rows) == 2 * len(origins)
+    assert len({row.key for row in rows}) == len(rows)
+    history = Ledger(path, TIMEOUT_S).champion_history("m", "champion")
+    # Compare-and-insert: consecutive repeats of a version are never recorded twice in a row.
+    versions = [seen.model_version for seen in history]
+    assert all(a != b for a, b in itertools.pairwise(versions))
+    assert versions[0] == 1 and versions[-1] == 2
+
+
+def test_forecasts_mature_on_the_business_days_they_target() -> None:
+    friday = forecast("2024-01-05")  # targets Monday 8th and Tuesday 9th
+    assert friday.target_dates == ("2024-01-08", "2024-01-09")
+    dates = [str(d) for d in np.arange("2024-01-01", "2024-01-10", dtype="datetime64[D]")]
+    business = [d for d in dates if np.is_busday(np.datetime64(d))]
+    values = np.arange(len(business), dtype=float) + 100.0
+    by_monday = Observed("A", values[:-1], tuple(business[:-1]))
+    matured, waiting = mature([friday], [by_monday])
+    assert (matured, waiting) == ([], 1), "Tuesday's target has not arrived on Monday"
+    matured, waiting = mature([friday], [Observed("A", values, tuple(business))])
+    assert waiting == 0 and len(matured) == 1
+    # The values of Monday and Tuesday, not of the next two rows after the origin by position.
+    np.testing.assert_array_equal(matured[0].actual, values[-2:])
+
+
+def test_live_scores_compare_with_the_naive_forecast_of_the_same_origin() -> None:
+    matured, _ = mature(
+        [forecast("2024-01-05", offset=3.0)],
+        [
+            Observed(
+                "A", np.array([100.0, 100.0, 103.0]), ("2024-01-05", "2024-01-08", "2024-01-09")
+            )
+        ],
+    )
+    scores = live_scores(matured, mase_scale=2.0)
+    # forecasts 103, 104 vs actual 100, 103: MAE 2.0; the naive 100, 100: MAE 1.5
+    assert scores["mae"] == pytest.approx(2.0) and scores["mase"] == pytest.approx(1.0)
+    assert scores["naive_mae"] == pytest.approx(1.5) and scores["naive_mase"] == pytest.approx(0.75)
+    assert scores["ratio_vs_naive"] == pytest.approx(4 / 3)
+    # 100 lies in [99, 101]; 103 is above [99.5, 102.5]
+    assert scores["coverage"] == {"80": 0.5}
+    assert (scores["matured"], scores["origins"]) == (1, 1)
+
+
+def test_the_previous_champion_skips_the_current_and_rolled_back_versions() -> None:
+    history = [ChampionSeen(v, "2024-01-05", "seen") for v in (1, 2, 3, 2)]
+    assert previous_champion(history, current=2) == 3
+    assert previous_champion(history, current=2, excluded=[3]) == 1
+    assert previous_champion(history[:1], current=1) is None

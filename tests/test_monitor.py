@@ -1,0 +1,226 @@
+"""The monitor step over dated data revealed one business day at a time: the champion's forecast
+goes into the ledger once per origin, matures when its target days arrive, and a champion that
+forecasts far worse than naive is flagged and rolled back to the one before it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stockcast.ledger import Ledger
+from stockcast.registry import ModelRegistry
+from stockcast.steps.monitor import NO_CHAMPION, ROLLBACK_TAG, ROLLED_BACK, SKIPPED, run_monitor
+from stockcast.steps.prepare import run_prepare
+from stockcast.steps.table import LEDGER_FILE, MONITOR_PLOT_FILE, REPORT_FILE
+from tests.conftest import MODEL, isolated_overrides, run_task
+
+PREVIOUS, HORIZON = 10, 2
+N_ROWS = 110
+# Origins of the scenario: the data ends on row 100, then one more business day per run.
+FIRST_DAY = 100
+SPEC = {
+    "previous_time_window": PREVIOUS,
+    "next_time_window": HORIZON,
+    "num_threads": 1,
+    "mlp": {"hidden_sizes": [], "activation": "relu", "dropout": 0.0, "anchor": "last"},
+    "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
+    "intervals": {
+        "method": "split_conformal",
+        "calibration_windows": 100,
+        "min_relative_scale": 1e-4,
+        "bounds": {"80": [[-1.5, -2.0], [1.5, 2.0]]},
+    },
+}
+
+
+def prices() -> pd.DataFrame:
+    """A random walk on business days from 2024-01-01 (a Monday)."""
+    rng = np.random.default_rng(7)
+    dates = pd.bdate_range("2024-01-01", periods=N_ROWS)
+    return pd.DataFrame({"Date": dates, "Close": 100.0 + rng.normal(0, 1, N_ROWS).cumsum()})
+
+
+def model_folder(folder: Path, bias: float) -> Path:
+    """An anchored linear model: bias 0 repeats the last price (naive); a bias adds that many
+    window standard deviations to every forecast."""
+    import torch
+
+    from stockcast.models.net import build_price_forecaster
+    from stockcast.serving.export import save_model_dir
+
+    net = build_price_forecaster(SPEC)
+    with torch.no_grad():
+        net.mlp.layers[-1].bias.fill_(bias)
+    metadata = {
+        "kind": "stockcast.model",
+        "previous_time_window": PREVIOUS,
+        "next_time_window": HORIZON,
+    }
+    return save_model_dir(net, SPEC, folder, metadata, np.arange(PREVIOUS) + 100.0)
+
+
+def data_overrides(csv: Path, dated: bool = True) -> list[str]:
+    return [
+        "data=csv",
+        f"data.path={csv}",
+        f"data.previous_time_window={PREVIOUS}",
+        f"data.next_time_window={HORIZON}",
+        *([] if dated else ["data.date_column=null"]),
+    ]
+
+
+def monitor_day(tmp: Path, rows: int, *extra: str, dated: bool = True) -> dict:
+    """Prepare the first `rows` rows (the data as of that day) and run the monitor on it."""
+    frame = prices().iloc[:rows]
+    csv = tmp / f"prices_{rows}.csv"
+    (frame if dated else frame[["Close"]]).to_csv(csv, index=False)
+    base = [*isolated_overrides(tmp), *data_overrides(csv, dated)]
+    prepared = tmp / f"prepared_{rows}"
+    run_task(run_prepare, "pipeline", [*base, f"prepare.output_dir={prepared}"], tmp / "prep")
+    output = tmp / f"monitor_{rows}"
+    overrides = [
+        *base,
+        f"monitor.prepared_dir={prepared}",
+        f"monitor.output_dir={output}",
+        "monitor.min_matured=2",
+        *extra,
+    ]
+    report = run_task(run_monitor, "pipeline", overrides, tmp / "run").value
+    assert json.loads((output / REPORT_FILE).read_text())["status"] == report["status"]
+    assert (output / MONITOR_PLOT_FILE).stat().st_size > 0
+    return report
+
+
+def registry(tmp: Path) -> ModelRegistry:
+    return ModelRegistry(
+        f"sqlite:///{tmp}/mlruns.db", MODEL, artifact_location=f"{tmp}/mlartifacts", create=True
+    )
+
+
+def register(tmp: Path, name: str, bias: float) -> int:
+    """Register a model folder and make it the champion."""
+    reg = registry(tmp)
+    folder = model_folder(tmp / name, bias)
+    with reg.writing():
+        info, _ = reg.register(folder, {}, promote=True)
+        reg.promote("champion", info)
+    return info.version
+
+
+def iso(row: int) -> str:
+    return prices()["Date"].iloc[row].date().isoformat()
+
+
+@pytest.fixture(scope="module")
+def degraded(tmp_path_factory: pytest.TempPathFactory, store_template: Path) -> dict:
+    """v1 (naive) is champion on day 0; then v2 (far off) takes over and is watched for four
+    days with rollback on. Returns each day's report."""
+    from tests.conftest import global_state_restored, seed_store
+
+    tmp = seed_store(store_template, tmp_path_factory.mktemp("degraded"))
+    with global_state_restored():
+        register(tmp, "good", 0.0)
+        reports = {FIRST_DAY: monitor_day(tmp, FIRST_DAY, "monitor.rollback=true")}
+        register(tmp, "bad", 3.0)
+        for rows in range(FIRST_DAY + 1, FIRST_DAY + 5):
+            reports[rows] = monitor_day(tmp, rows, "monitor.rollback=true")
+    return {"tmp": tmp, "reports": reports}
+
+
+@pytest.mark.slow
+def test_forecasts_are_stored_once_per_origin_with_their_business_day_targets(degraded) -> None:
+    rows = Ledger(degraded["tmp"] / LEDGER_FILE, 30).forecasts(MODEL)
+    first = rows[0]
+    assert (first.model_version, first.origin_date) == (1, iso(FIRST_DAY - 1))
+    assert first.target_dates == (iso(FIRST_DAY), iso(FIRST_DAY + 1))
+    assert first.naive == pytest.approx(prices()["Close"].iloc[FIRST_DAY - 1])
+    assert set(first.bands) == {"80"}
+    # A Friday origin targets the next Monday and Tuesday.
+    fridays = [r for r in rows if pd.Timestamp(r.origin_date).dayofweek == 4]
+    for row in fridays:
+        assert [pd.Timestamp(d).dayofweek for d in row.target_dates] == [0, 1]
+    origins = [(r.model_version, r.origin_date) for r in rows]
+    assert origins == [
+        (1, iso(FIRST_DAY - 1)),
+        *((2, iso(row - 1)) for row in range(FIRST_DAY + 1, FIRST_DAY + 4)),
+        # The rollback day: the flagged champion's forecast, and the restored one's.
+        (1, iso(FIRST_DAY + 3)),
+        (2, iso(FIRST_DAY + 3)),
+    ]
+
+
+@pytest.mark.slow
+def test_forecasts_mature_when_their_last_target_day_arrives(degraded) -> None:
+    reports = degraded["reports"]
+    # v1's forecast from row 99 targets rows 100 and 101: present from the run on 102 rows.
+    assert reports[FIRST_DAY + 1]["versions"] == {}
+    assert reports[FIRST_DAY + 2]["versions"]["1"]["matured"] == 1
+    assert reports[FIRST_DAY + 2]["waiting"] == 2  # v2's forecasts from rows 100 and 101
+    assert reports[FIRST_DAY + 3]["versions"]["2"]["matured"] == 1
+    assert reports[FIRST_DAY + 3]["status"] == "ok", "one matured forecast is not enough to judge"
+    assert "needs monitor.min_matured=2" in reports[FIRST_DAY + 3]["flag"]["reason"]
+    assert reports[FIRST_DAY + 2]["versions"]["1"]["ratio_vs_naive"] == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_a_degraded_champion_is_flagged_and_rolled_back(degraded) -> None:
+    tmp, report = degraded["tmp"], degraded["reports"][FIRST_DAY + 4]
+    assert report["status"] == ROLLED_BACK
+    assert report["champion"] == 2 and report["rollback"]["to"] == 1
+    assert report["champion_live"]["matured"] == 2
+    assert report["champion_live"]["ratio_vs_naive"] > 1.2
+    assert "above monitor.max_ratio_vs_naive=1.2" in report["message"]
+    assert "champion rolled back to version 1" in report["message"]
+    reg = ModelRegistry(f"sqlite:///{tmp}/mlruns.db", MODEL)
+    assert reg.champion("champion").version == 1
+    demoted = reg.resolve(version=2)
+    assert "above monitor.max_ratio_vs_naive" in demoted.tags[ROLLBACK_TAG]
+    history = Ledger(tmp / LEDGER_FILE, 30).champion_history(MODEL, "champion")
+    assert [h.model_version for h in history] == [1, 2, 1]
+    assert history[-1].reason == "rollback from 2"
+    from mlflow import MlflowClient
+
+    run = MlflowClient(f"sqlite:///{tmp}/mlruns.db").get_run(report["mlflow_run_id"])
+    assert run.data.metrics["champion_live_ratio_vs_naive"] == pytest.approx(
+        report["champion_live"]["ratio_vs_naive"]
+    )
+    assert run.data.metrics["flagged"] == 1.0
+
+
+@pytest.mark.slow
+def test_a_rerun_of_the_same_day_stores_nothing_new(degraded) -> None:
+    tmp = degraded["tmp"]
+    before = Ledger(tmp / LEDGER_FILE, 30).forecasts(MODEL)
+    again = monitor_day(tmp, FIRST_DAY + 4, "monitor.rollback=true")
+    assert again["stored"] == 0 and again["champion"] == 1
+    assert Ledger(tmp / LEDGER_FILE, 30).forecasts(MODEL) == before
+
+
+@pytest.mark.slow
+def test_without_rollback_the_champion_is_only_flagged(seeded_tmp: Path) -> None:
+    register(seeded_tmp, "bad", 3.0)
+    for rows in range(FIRST_DAY, FIRST_DAY + 4):
+        report = monitor_day(seeded_tmp, rows)
+    assert report["status"] == "flagged" and report["rollback"] is None
+    assert registry(seeded_tmp).champion("champion").version == 1
+
+
+@pytest.mark.slow
+def test_with_no_champion_nothing_is_stored(seeded_tmp: Path) -> None:
+    report = monitor_day(seeded_tmp, FIRST_DAY)
+    assert report["status"] == NO_CHAMPION and report["stored"] == 0
+    assert f"{MODEL} has no champion yet" in report["message"]
+    assert not (seeded_tmp / LEDGER_FILE).exists()
+
+
+@pytest.mark.slow
+def test_undated_data_is_skipped_with_one_sentence(seeded_tmp: Path) -> None:
+    register(seeded_tmp, "good", 0.0)
+    report = monitor_day(seeded_tmp, FIRST_DAY, dated=False)
+    assert report["status"] == SKIPPED
+    assert report["message"].startswith("the monitor needs dated data")
+    assert not (seeded_tmp / LEDGER_FILE).exists()
