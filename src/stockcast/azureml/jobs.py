@@ -26,6 +26,7 @@ from stockcast.azureml.components import (
     job_compute,
     script_entry,
 )
+from stockcast.azureml.distribution import training_distribution
 from stockcast.azureml.dry_run import ensure_loadable, ensure_valid, write_entity
 from stockcast.azureml.settings import (
     TRAIN_CONFIG,
@@ -54,13 +55,14 @@ def train_script_job(
     data: DataBinding | None = None,
     environment: Any = None,
     compute: str | None = None,
+    bindings: dict[str, str] | None = None,
     **details: Any,
 ) -> Command:
     """`python src/train.py <overrides>` as a validated command job; the environment and compute
     default to azureml.environments.job and azureml.compute.job."""
     azure = sc.azure
     job = command(
-        command=build_command(script_entry(), sc, TRAIN_RUN_NAME, data, bindings={}),
+        command=build_command(script_entry(), sc, TRAIN_RUN_NAME, data, bindings=bindings or {}),
         code=str(sc.root / azure.code),
         environment=environment
         or build_environment(azure.environments.job, azure.environments.image, sc.root, "job"),
@@ -73,7 +75,10 @@ def train_script_job(
 def build_training_job(sc: SubmitConfig, data: DataBinding | None = None) -> Command:
     """Train on the run's data; every artifact lands under ./outputs, which Azure ML keeps."""
     data = data or data_binding(sc)
-    check_cloud_overrides(sc, data, bindings={}, config_name=TRAIN_CONFIG)
+    # trainer=ddp: a PyTorch distribution, and trainer keys that match it (azureml.job.*).
+    distribution = training_distribution(sc)
+    bindings = distribution.trainer_overrides if distribution else {}
+    check_cloud_overrides(sc, data, bindings=bindings, config_name=TRAIN_CONFIG)
     inputs = {}
     if data.input_path is not None:
         inputs = {
@@ -87,6 +92,8 @@ def build_training_job(sc: SubmitConfig, data: DataBinding | None = None) -> Com
         experiment_name=sc.azure.experiment_name,
         description="Train the price forecaster on its own (prepare + train in one job).",
         inputs=inputs,
+        bindings=bindings,
+        **(distribution.job_settings() if distribution else {}),
     )
 
 

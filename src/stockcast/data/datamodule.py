@@ -1,4 +1,8 @@
-"""LightningDataModule over a prepared dataset: tensors in memory, batches by index gather."""
+"""LightningDataModule over a prepared dataset: tensors in memory, batches by index gather.
+
+Under DDP every rank holds the whole (small) series and iterates its own shard of the windows
+(`WindowBatches`): training shards are equal, evaluation shards cover every window once.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import torch
 
 from stockcast.data.prepared import PreparedData
 from stockcast.data.windows import WindowBatches
+from stockcast.errors import ConfigError
 
 
 class WindowDataModule(L.LightningDataModule):
@@ -38,7 +43,13 @@ class WindowDataModule(L.LightningDataModule):
     def window_length(self) -> int:
         return self.prepared.window.length
 
+    def _rank_and_world(self) -> tuple[int, int]:
+        """This process's place in the fit; (0, 1) outside a trainer (benchmarks, tests)."""
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
     def batches(self, split: str, *, train: bool = False) -> WindowBatches:
+        rank, world_size = self._rank_and_world()
         return WindowBatches(
             self._values[split],
             self._starts[split],
@@ -47,6 +58,9 @@ class WindowDataModule(L.LightningDataModule):
             steps_per_batch=self.steps_per_batch if train else 1,
             shuffle=train,
             seed=self.seed,
+            rank=rank,
+            world_size=world_size,
+            equal_shards=train,
         )
 
     def train_dataloader(self) -> WindowBatches:
@@ -65,3 +79,9 @@ class WindowDataModule(L.LightningDataModule):
         # One train iterable for the whole fit, so each epoch reshuffles with a new seed.
         if not hasattr(self, "_train_batches"):
             self._train_batches = self.batches("train", train=True)
+            if self._train_batches.num_windows == 0:
+                raise ConfigError(
+                    f"{self._train_batches.world_size} training processes share "
+                    f"{len(self._starts['train'])} training windows, so some would get none; "
+                    "use fewer trainer.devices / trainer.num_nodes or a longer series."
+                )

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from stockcast.distributed import gather_rows
 from stockcast.forecasting import naive_forecast, pooled_errors
 from stockcast.models.net import PriceForecaster
 
@@ -38,6 +39,7 @@ class Forecaster(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.input_size = net.mlp.layers[0].in_features
+        self.horizon = net.mlp.layers[-1].out_features // max(1, len(net.quantiles))
         self._outputs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
 
     def forward(self, prices: torch.Tensor) -> torch.Tensor:
@@ -70,6 +72,7 @@ class Forecaster(L.LightningModule):
             on_step=False,
             on_epoch=True,
             batch_size=windows_seen,
+            sync_dist=True,
         )
 
     def _shared_eval_step(self, stage: str, windows: torch.Tensor) -> None:
@@ -77,7 +80,15 @@ class Forecaster(L.LightningModule):
         inputs, targets = self.split_window(windows)
         forecast_scaled, _, loc, scale = self.net.scaled(inputs, targets)
         loss = self._scaled_loss(windows)
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(windows))
+        # Under DDP the epoch value is the windows-weighted mean over every rank's windows.
+        self.log(
+            f"{stage}/loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            batch_size=len(windows),
+            sync_dist=True,
+        )
         forecast = forecast_scaled * scale + loc
         self._outputs.setdefault(stage, []).append((forecast.detach(), windows.detach()))
 
@@ -92,16 +103,29 @@ class Forecaster(L.LightningModule):
 
     def _log_epoch_metrics(self, stage: str) -> None:
         outputs = self._outputs.pop(stage, [])
-        if not outputs:
+        distributed = self.trainer.world_size > 1
+        if not outputs and not distributed:
             return
-        forecast = torch.cat([f for f, _ in outputs]).cpu().double().numpy()
-        windows = torch.cat([w for _, w in outputs]).cpu().double().numpy()
+        # Under DDP every rank computes the metrics of all windows (its shard is one block), so
+        # MASE is the pooled one, not a mean of the ranks' values; a rank with no windows still
+        # takes part in the gather.
+        width = self.input_size + 2 * self.horizon
+        rows = [torch.cat([w, f], dim=1) for f, w in outputs]
+        local = torch.cat(rows) if rows else torch.empty((0, width), device=self.device)
+        everything = gather_rows(local) if distributed else local
+        if not len(everything):
+            return
+        windows = everything[:, : self.input_size + self.horizon].cpu().double().numpy()
+        forecast = everything[:, self.input_size + self.horizon :].cpu().double().numpy()
         inputs, actual = windows[:, : self.input_size], windows[:, self.input_size :]
         scale = self.hparams.mase_scale
         metrics = {f"{stage}/{k}": v for k, v in pooled_errors(forecast, actual, scale).items()}
         naive = naive_forecast(inputs, actual.shape[1])
         metrics[f"{stage}/naive_mase"] = pooled_errors(naive, actual, scale)["mase"]
-        self.log_dict({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
+        # Every rank holds the same values; syncing keeps Lightning's epoch-level contract.
+        self.log_dict(
+            {k: float(v) for k, v in metrics.items() if np.isfinite(v)}, sync_dist=distributed
+        )
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch_metrics("val")
