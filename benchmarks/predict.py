@@ -1,9 +1,11 @@
-"""Prediction benchmarks for `make bench`: start-up of scripts/predict.py and one forecast.
+"""Prediction benchmarks for `make bench`: start-up of scripts/predict.py, one forecast, and
+batch prediction over many series.
 
 `bench_predict(opts)` returns rows for the bench table. It builds a throwaway registered model in
 a temporary store first (the fast pipeline settings below), so it never touches the user's store.
 Targets (issue: prediction): the script's wall time within 1.5x of `import torch, mlflow`, which
-it cannot avoid; one forecast through the loaded model under 1 ms.
+it cannot avoid; one forecast through the loaded model under 1 ms. Issue 13 (many tickers): one
+call forecasting 5,000 series from a long CSV within 1.3x of the single-series call.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ REFERENCE_IMPORTS = "import torch, mlflow"
 WALL_RATIO_TARGET = 1.5
 FORECAST_TARGET_S = 1e-3
 FORECAST_CALLS = 2000
+BATCH_RATIO_TARGET = 1.3
+# (series, business days each): a watch list and a large universe with a quarter of history
+# each, and the issue's 500-ticker panel with ten years (timed, no target: reading 1.26 M rows).
+BATCH_CASES = ((500, 63), (5000, 63), (500, 2520))
+BATCH_TARGET_SERIES = 5000
 # Just enough training for a registered model; the bench measures prediction, not accuracy.
 THROWAWAY_PIPELINE = (
     "data.length=400",
@@ -53,6 +60,75 @@ def predict_wall_times(store: Path, repeats: int) -> tuple[float, float]:
         reference.append(wall_time(["-c", REFERENCE_IMPORTS], 1))
         script.append(wall_time(predict, 1))
     return float(np.median(reference)), float(np.median(script))
+
+
+def panel_csv(path: Path, series: int, days: int, seed: int = 0) -> Path:
+    """A long file (Date, Ticker, Close) of `series` random walks over the same business days."""
+    import pandas as pd
+
+    dates = pd.bdate_range("2015-01-01", periods=days).strftime("%Y-%m-%d")
+    steps = np.random.default_rng(seed).normal(0, 0.01, (series, days))
+    frame = pd.DataFrame(
+        {
+            "Date": np.tile(dates, series),
+            "Ticker": np.repeat([f"T{i:05d}" for i in range(series)], days),
+            "Close": (100 * np.exp(np.cumsum(steps, axis=1))).ravel(),
+        }
+    )
+    frame.to_csv(path, index=False)
+    return path
+
+
+def batch_wall_times(store: Path, repeats: int) -> tuple[float, dict[tuple[int, int], float]]:
+    """Median wall time of the single-series call and of each batch case, interleaved."""
+    common = [str(PREDICT_SCRIPT), *local_store_overrides(store), "input=csv"]
+    one_series = panel_csv(store / "one_series.csv", 1, BATCH_CASES[0][1])
+    single = [*common, f"hydra.run.dir={store}/single_run", f"input.path={one_series}"]
+    files = {
+        case: panel_csv(store / f"panel_{case[0]}x{case[1]}.csv", *case) for case in BATCH_CASES
+    }
+    single_s: list[float] = []
+    batch_s: dict[tuple[int, int], list[float]] = {case: [] for case in BATCH_CASES}
+    for _ in range(repeats):
+        single_s.append(wall_time(single, 1))
+        for case, path in files.items():
+            batch = [
+                *common,
+                f"hydra.run.dir={store}/batch_run",
+                f"input.path={path}",
+                "input.id_column=Ticker",
+            ]
+            batch_s[case].append(wall_time(batch, 1))
+    return float(np.median(single_s)), {c: float(np.median(t)) for c, t in batch_s.items()}
+
+
+def batch_rows(single_s: float, batch_s: dict[tuple[int, int], float], repeats: int) -> list[Row]:
+    rows = [
+        Row(
+            "predict",
+            f"scripts/predict.py input=csv, 1 series × {BATCH_CASES[0][1]} days (reference)",
+            single_s,
+            "s",
+            1.0,
+            note=f"median of {repeats} subprocesses",
+        )
+    ]
+    for (series, days), seconds in batch_s.items():
+        ratio = seconds / single_s
+        targeted = series == BATCH_TARGET_SERIES
+        rows.append(
+            Row(
+                "predict",
+                f"batch: {series:,} series × {days:,} days, one call (input.id_column)",
+                seconds,
+                "s",
+                ratio,
+                target=f"≤ {BATCH_RATIO_TARGET}×" if targeted else "",
+                met=ratio <= BATCH_RATIO_TARGET if targeted else None,
+                note="ratio: × the single-series call; read + forecast + write every id",
+            )
+        )
+    return rows
 
 
 def forecast_latency(store: Path, calls: int = FORECAST_CALLS) -> float:
@@ -85,6 +161,7 @@ def bench_predict(opts: BenchOptions) -> list[Row]:
         register_throwaway_model(store)
         reference_s, predict_s = predict_wall_times(store, repeats)
         latency_s = forecast_latency(store)
+        single_s, batch_s = batch_wall_times(store, repeats)
     ratio = predict_s / reference_s
     return [
         Row(
@@ -114,4 +191,5 @@ def bench_predict(opts: BenchOptions) -> list[Row]:
             met=latency_s < FORECAST_TARGET_S,
             note=f"median of {FORECAST_CALLS} warm calls",
         ),
+        *batch_rows(single_s, batch_s, repeats),
     ]

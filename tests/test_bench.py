@@ -86,9 +86,12 @@ def test_startup_threads_and_predict_hook_run(
     _check([r for r in rows if r.bench == "startup"], "startup")
     _check([r for r in rows if r.bench == "threads"], "threads")
     predict = [r for r in rows if r.bench == "predict"]
-    assert len(predict) == 3 and all(r.value and r.value > 0 for r in predict)
+    assert len(predict) == 7 and all(r.value and r.value > 0 for r in predict)
     assert predict[1].ratio == pytest.approx(predict[1].value / predict[0].value)
     assert predict[2].met is not None, "the one-forecast latency is judged against its target"
+    # Batch rows: ratios to the single-series call (row 3); the 5,000-series one is judged.
+    assert predict[5].ratio == pytest.approx(predict[5].value / predict[3].value)
+    assert "5,000 series" in predict[5].case and predict[5].met is not None
 
 
 def test_unknown_benchmark_is_refused() -> None:

@@ -112,12 +112,30 @@ def _synthetic(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> Inp
     )
 
 
-def _csv(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
-    from stockcast.data.sources import read_csv_series
+def read_input_table(input_cfg: Mapping[str, Any]) -> list[Series]:
+    """Every series of `input.path` (CSV, or Parquet by `input.format` or a .parquet/.pq
+    suffix), one per id, each sorted by date and validated."""
+    from pathlib import Path
 
+    from stockcast.data.sources import SUFFIX_FORMATS, read_table_series
+
+    path = input_cfg.get("path")
+    # Any other suffix reads as CSV, as input=csv always has (prices.txt included).
+    fmt = input_cfg.get("format") or SUFFIX_FORMATS.get(Path(str(path)).suffix.lower(), "csv")
+    return read_table_series(
+        path,
+        input_cfg.get("date_column"),
+        input_cfg.get("value_column"),
+        input_cfg.get("id_column"),
+        key="input",
+        format=fmt,
+    )
+
+
+def _csv(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
     path, value_column = input_cfg.get("path"), input_cfg.get("value_column")
-    date_column, id_column = input_cfg.get("date_column"), input_cfg.get("id_column")
-    series = read_csv_series(path, date_column, value_column, id_column, key="input")
+    id_column = input_cfg.get("id_column")
+    series = read_input_table(input_cfg)
     chosen = _pick_series(series, input_cfg.get("series_id"), id_column, must_choose=True)
     details = {"kind": "csv", "path": str(path), "value_column": value_column}
     if id_column is not None:

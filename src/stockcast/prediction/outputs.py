@@ -60,6 +60,19 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
+def model_block(model: LoadedModel, model_uri: str) -> dict[str, Any]:
+    """Which registered version forecast, and its window sizes (forecast.json's `model`)."""
+    return {
+        "name": model.name,
+        "version": model.version,
+        "aliases": list(model.aliases),
+        "uri": model_uri,
+        "previous_time_window": model.previous_time_window,
+        "next_time_window": model.next_time_window,
+        "data_hash": model.metadata.get("data_hash"),
+    }
+
+
 def summary(
     model: LoadedModel,
     model_uri: str,
@@ -70,15 +83,7 @@ def summary(
 ) -> dict[str, Any]:
     """Everything needed to trace a forecast back to its model and input (forecast.json)."""
     out: dict[str, Any] = {
-        "model": {
-            "name": model.name,
-            "version": model.version,
-            "aliases": list(model.aliases),
-            "uri": model_uri,
-            "previous_time_window": model.previous_time_window,
-            "next_time_window": model.next_time_window,
-            "data_hash": model.metadata.get("data_hash"),
-        },
+        "model": model_block(model, model_uri),
         "input": {**series.details, "description": series.description, "n_values": len(series)},
         "mode": mode,
         "input_window": [float(v) for v in result.window],

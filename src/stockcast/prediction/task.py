@@ -16,7 +16,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.errors import DataError
 from stockcast.files import write_json
-from stockcast.prediction import outputs
+from stockcast.prediction import batch_outputs, outputs
+from stockcast.prediction.batch import build_batch, forecast_batch, is_batch, refuse_backtest
 from stockcast.prediction.calendar import format_date
 from stockcast.prediction.forecast import (
     Forecast,
@@ -82,7 +83,10 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="stockcast-model-") as download_dir:
         model, model_uri = load_registered_model(cfg, Path(download_dir))
     check_window_overrides(cfg, model.metadata)
-    series = build_input(OmegaConf.to_container(cfg.input, resolve=True), model.metadata)
+    input_cfg = OmegaConf.to_container(cfg.input, resolve=True)
+    if is_batch(input_cfg):
+        return run_batch_predict(cfg, model, model_uri, input_cfg, output_dir)
+    series = build_input(input_cfg, model.metadata)
 
     backtest = None
     if cfg.mode == "backtest":
@@ -116,6 +120,41 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
                 )
             )
     _print_report(model, series, result, payload, written, int(cfg.print_decimals))
+    return payload
+
+
+def run_batch_predict(
+    cfg: DictConfig,
+    model: LoadedModel,
+    model_uri: str,
+    input_cfg: dict[str, Any],
+    output_dir: Path,
+) -> dict[str, Any]:
+    """Every id of the input table in one model call; one block per id in the files."""
+    if cfg.mode != "forecast":
+        refuse_backtest()
+    batch = build_batch(input_cfg)
+    result = forecast_batch(model, batch)
+    frame = batch_outputs.batch_frame(result, batch.id_column)
+    payload = batch_outputs.batch_summary(model, model_uri, batch, result, frame)
+    frame.to_csv(output_dir / outputs.FORECAST_CSV, index=False)
+    written = [
+        output_dir / outputs.FORECAST_CSV,
+        batch_outputs.write_batch_json(output_dir / outputs.FORECAST_JSON, payload),
+    ]
+    if cfg.vis:  # the first id: thousands of fans on one chart would show nothing
+        written.append(
+            outputs.plot_forecast_png(
+                output_dir / outputs.FORECAST_PNG,
+                model,
+                result.input_series(batch, 0),
+                result.one(0),
+                int(cfg.plot.history),
+            )
+        )
+    batch_outputs.print_batch_report(
+        model, batch, result, written, int(cfg.print_series), int(cfg.print_decimals)
+    )
     return payload
 
 

@@ -43,9 +43,21 @@ def as_price_matrix(model_input: Any, previous_time_window: int) -> np.ndarray:
             f"each input row must hold exactly {previous_time_window} prices; "
             f"got shape {matrix.shape}"
         )
-    if not np.isfinite(matrix).all():
-        raise ValueError("the input holds NaN or infinite values; give finite prices")
+    finite = np.isfinite(matrix).all(axis=1)
+    if not finite.all():
+        raise ValueError(
+            f"the input holds NaN or infinite values{_rows(finite)}; give finite prices"
+        )
     return matrix
+
+
+def _rows(good: np.ndarray, named: int = 5) -> str:
+    """Where the bad rows are, when there are several rows: ' in row(s) 3, 7 ... of 5000'."""
+    if len(good) == 1:
+        return ""
+    bad = np.flatnonzero(~good) + 1
+    listed = ", ".join(map(str, bad[:named])) + (" ..." if len(bad) > named else "")
+    return f" in {len(bad)} row(s) ({listed}) of {len(good)}"
 
 
 class PriceForecastModel(PythonModel):
@@ -71,10 +83,11 @@ class PriceForecastModel(PythonModel):
             scale = volatility_scale(prices, float(self.intervals["min_relative_scale"]))
             bands = apply_intervals(point, scale, self.intervals["bounds"])
         frame = forecast_frame(point, bands)
-        if not np.isfinite(frame.to_numpy()).all():
+        finite = np.isfinite(frame.to_numpy()).all(axis=1)
+        if not finite.all():
             raise ValueError(
-                "the forecast is not finite (prices far outside what the model can represent); "
-                "check the input's scale"
+                f"the forecast is not finite{_rows(finite)} (prices far outside what the model "
+                "can represent); check the input's scale"
             )
         return frame
 

@@ -1,0 +1,163 @@
+"""Every series of a long table forecast at once: one model call over one row per id.
+
+A watch list or an index is thousands of ids; a forward per id would cost more than the whole
+start-up of the command. So the last window of each id is stacked into one matrix, the model runs
+once, and only the calendars (usually one shared by every id) are worked out per distinct
+calendar rather than per id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from stockcast.data.checks import check_series_values
+from stockcast.data.series import Series
+from stockcast.errors import ConfigError, DataError
+from stockcast.forecasting import Bands
+from stockcast.prediction.calendar import future_dates
+from stockcast.prediction.forecast import Forecast, LoadedModel
+from stockcast.prediction.inputs import InputSeries, read_input_table
+
+# How many ids a refusal names before it only counts the rest.
+NAMED_IDS = 10
+
+
+def is_batch(input_cfg: Mapping[str, Any]) -> bool:
+    """A table with an id column and no chosen id: forecast every id it holds."""
+    return (
+        input_cfg.get("values") is None
+        and input_cfg.get("kind") == "csv"
+        and input_cfg.get("id_column") is not None
+        and input_cfg.get("series_id") is None
+    )
+
+
+def named(ids: Sequence[str], limit: int = NAMED_IDS) -> str:
+    """'A', 'B' and 3 more: the first few ids, then a count."""
+    shown = ", ".join(repr(i) for i in ids[:limit])
+    rest = len(ids) - limit
+    return shown + (f" and {rest} more" if rest > 0 else "")
+
+
+@dataclass(frozen=True)
+class SeriesBatch:
+    """The series of one table, in id order, and where they came from."""
+
+    series: list[Series]
+    id_column: str
+    description: str
+    details: dict[str, Any]
+
+    @property
+    def ids(self) -> list[str]:
+        return [item.series_id for item in self.series]
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+
+def build_batch(input_cfg: Mapping[str, Any]) -> SeriesBatch:
+    """Read every id of `input.path` (validated as the single-series reader validates)."""
+    series = read_input_table(input_cfg)
+    path, id_column = input_cfg["path"], str(input_cfg["id_column"])
+    details = {
+        "kind": input_cfg["kind"],
+        "path": str(path),
+        "value_column": input_cfg.get("value_column"),
+        "id_column": id_column,
+    }
+    description = f"{input_cfg.get('value_column')} of {len(series)} series ({id_column}) in {path}"
+    return SeriesBatch(series, id_column, description, details)
+
+
+def check_long_enough(batch: SeriesBatch, needed: int, model_label: str) -> None:
+    """Refuse, in one sentence naming them, the ids too short for one model window."""
+    short = [item.series_id for item in batch.series if len(item) < needed]
+    if short:
+        raise DataError(
+            f"{len(short)} of {len(batch)} series in {batch.details['path']} hold fewer than the "
+            f"{needed} values {model_label} needs: {named(short)}; drop them or give more history."
+        )
+
+
+@dataclass(frozen=True)
+class BatchForecast:
+    """Row i of every array belongs to `ids[i]`; dates are None when the table has none."""
+
+    ids: list[str]
+    windows: np.ndarray  # (n, previous_time_window)
+    forecasts: np.ndarray  # (n, next_time_window)
+    bands: Bands  # {level: (lower, upper)}, each (n, next_time_window)
+    window_end: np.ndarray | None  # (n,) the last input date of each id
+    dates: np.ndarray | None  # (n, next_time_window)
+    frequencies: list[str] | None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def one(self, i: int) -> Forecast:
+        """Row i as the single-series `Forecast` (for its plot)."""
+        return Forecast(
+            self.windows[i],
+            None,
+            self.forecasts[i],
+            None if self.dates is None else self.dates[i],
+            date_frequency=None if self.frequencies is None else self.frequencies[i],
+            bands={level: (lo[i], up[i]) for level, (lo, up) in self.bands.items()},
+        )
+
+    def input_series(self, batch: SeriesBatch, i: int) -> InputSeries:
+        item = batch.series[i]
+        label = f"{batch.details['value_column']} from {batch.details['path']} ({item.series_id})"
+        return InputSeries(item.values, item.dates, label, {"series_id": item.series_id})
+
+
+def forecast_batch(model: LoadedModel, batch: SeriesBatch) -> BatchForecast:
+    """The next next_time_window values of every id, from its last previous_time_window ones,
+    in one call of the model."""
+    p, h = model.previous_time_window, model.next_time_window
+    if not len(batch):
+        raise DataError(f"{batch.details['path']} holds no series to forecast.")
+    check_long_enough(batch, p, f"the model ({p} values in, {h} out)")
+    # Finite and within float32's range. Any key but "input" makes the refusal name the id
+    # (the model alone could only name a row).
+    check_series_values(batch.series, True, key="input.path")
+    windows = np.stack([item.values[-p:] for item in batch.series])
+    forecasts, bands = model.predict_with_intervals(windows)
+    if batch.series[0].dates is None:
+        return BatchForecast(batch.ids, windows, forecasts, bands, None, None, None)
+    window_end = np.array([item.dates[-1] for item in batch.series], dtype="datetime64[ns]")
+    dates, frequencies = shared_future_dates(batch.series, h)
+    return BatchForecast(batch.ids, windows, forecasts, bands, window_end, dates, frequencies)
+
+
+def shared_future_dates(series: Sequence[Series], horizon: int) -> tuple[np.ndarray, list[str]]:
+    """Future dates of every series, inferring each distinct calendar once: ids of a panel
+    usually share theirs, and inferring a frequency costs far more than comparing dates."""
+    known: dict[tuple[int, Any, Any], list[tuple[np.ndarray, np.ndarray, str]]] = {}
+    dates = np.empty((len(series), horizon), dtype="datetime64[ns]")
+    frequencies = []
+    for i, item in enumerate(series):
+        calendar = item.dates
+        assert calendar is not None
+        key = (len(calendar), calendar[0], calendar[-1])
+        candidates = known.setdefault(key, [])
+        match = next((c for c in candidates if np.array_equal(c[0], calendar)), None)
+        if match is None:
+            future, frequency = future_dates(calendar, horizon)
+            match = (calendar, future, frequency)
+            candidates.append(match)
+        dates[i] = match[1]
+        frequencies.append(match[2])
+    return dates, frequencies
+
+
+def refuse_backtest() -> None:
+    raise ConfigError(
+        "mode=backtest works on one series; pick one with input.series_id=... "
+        "(without it, input.id_column forecasts every id with mode=forecast)."
+    )

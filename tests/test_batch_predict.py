@@ -1,0 +1,192 @@
+"""Batch prediction: every id of a long table forecast in one model call, one block per id.
+
+Runs predict's task in this process against the session's registered model (`registered_store`,
+10 values in, 5 out); the served pyfunc is checked directly for many rows at once.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stockcast.errors import ConfigError, DataError
+from stockcast.prediction import task
+from stockcast.prediction.task import run_predict
+from tests.conftest import MODEL, Ran, run_task
+from tests.conftest import isolated_overrides as store_overrides
+
+pytestmark = pytest.mark.slow
+P, H = 10, 5
+
+
+def predict(store: Path, run_dir: Path, *overrides: str) -> Ran:
+    return run_task(run_predict, "predict", [*store_overrides(store), *overrides], run_dir)
+
+
+def panel_csv(path: Path, lengths: dict[str, int], seed: int = 0) -> Path:
+    """A long business-day file (Date, Ticker, Close), the tickers interleaved by date and each
+    ending on its own day."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i, (ticker, n) in enumerate(lengths.items()):
+        dates = pd.bdate_range("2024-01-01", periods=n + i)[i:]
+        close = (50 + 20 * i) * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+        frames.append(
+            pd.DataFrame({"Date": dates.strftime("%Y-%m-%d"), "Ticker": ticker, "Close": close})
+        )
+    frame = pd.concat(frames).sort_values(["Date", "Ticker"], kind="stable")
+    frame.to_csv(path, index=False)
+    return path
+
+
+def batch_args(path: Path, *extra: str) -> list[str]:
+    return ["input=csv", f"input.path={path}", "input.id_column=Ticker", *extra]
+
+
+def load_version_1(store: Path, into: Path):
+    from stockcast.registry import ModelRegistry
+    from stockcast.serving.loading import load_price_model
+
+    registry = ModelRegistry(f"sqlite:///{store}/mlruns.db", MODEL)
+    return load_price_model(registry.download(registry.resolve(version=1), into))
+
+
+def test_every_id_is_forecast_in_one_model_call_with_one_block_per_id(
+    registered_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lengths = {"ZZZ": 40, "AAA": 25, "MMM": 12}
+    path = panel_csv(tmp_path / "panel.csv", lengths)
+    calls: list[tuple[int, ...]] = []
+    original = task.RefusingModel.predict
+
+    def counted(self, model_input):
+        calls.append(np.shape(model_input))
+        return original(self, model_input)
+
+    monkeypatch.setattr(task.RefusingModel, "predict", counted)
+    run_dir = tmp_path / "run"
+    predict(registered_store, run_dir, *batch_args(path))
+    assert calls == [(3, P)], "one forward over one row per id"
+
+    frame = pd.read_csv(run_dir / "forecast.csv")
+    bands = ["lower_80", "upper_80", "lower_95", "upper_95"]
+    assert list(frame.columns) == ["Ticker", "step", "date", "forecast", *bands]
+    assert list(frame["Ticker"]) == [t for t in ("AAA", "MMM", "ZZZ") for _ in range(H)]
+    assert list(frame["step"]) == [1, 2, 3, 4, 5] * 3
+
+    source = pd.read_csv(path)
+    served = load_version_1(registered_store, tmp_path / "model")
+    for ticker, block in frame.groupby("Ticker"):
+        rows = source[source["Ticker"] == ticker]
+        window = rows["Close"].to_numpy()[-P:].reshape(1, -1)
+        expected = served.predict(window)
+        np.testing.assert_allclose(
+            block["forecast"],
+            expected[[f"forecast_{h}" for h in range(1, H + 1)]].iloc[0],
+            rtol=1e-6,
+        )
+        np.testing.assert_allclose(
+            block["lower_95"],
+            expected[[f"lower_95_{h}" for h in range(1, H + 1)]].iloc[0],
+            rtol=1e-6,
+        )
+        last = pd.Timestamp(rows["Date"].iloc[-1])
+        assert list(block["date"]) == list(
+            pd.bdate_range(last, periods=H + 1)[1:].strftime("%Y-%m-%d")
+        )
+
+    out = json.loads((run_dir / "forecast.json").read_text())
+    assert out["model"]["name"] == MODEL and out["input"]["n_series"] == 3
+    assert [b["id"] for b in out["series"]] == ["AAA", "MMM", "ZZZ"]
+    assert [b["n_values"] for b in out["series"]] == [25, 12, 40]
+    zzz = out["series"][2]
+    assert zzz["date_frequency"] == "B" and len(zzz["forecast"]) == H
+    assert [r["forecast"] for r in zzz["forecast"]] == list(
+        frame["forecast"][frame["Ticker"] == "ZZZ"]
+    )
+
+
+def test_a_batch_forecast_equals_the_single_series_forecast_of_that_id(
+    registered_store: Path, tmp_path: Path
+) -> None:
+    path = panel_csv(tmp_path / "panel.csv", {"AAA": 30, "BBB": 30})
+    predict(registered_store, tmp_path / "batch", *batch_args(path))
+    predict(registered_store, tmp_path / "one", *batch_args(path, "input.series_id=BBB"))
+    batch = json.loads((tmp_path / "batch" / "forecast.json").read_text())["series"][1]
+    one = json.loads((tmp_path / "one" / "forecast.json").read_text())["forecast"]
+    assert [r["date"] for r in batch["forecast"]] == [r["date"] for r in one]
+    np.testing.assert_allclose(
+        [r["forecast"] for r in batch["forecast"]], [r["forecast"] for r in one], rtol=1e-6
+    )
+
+
+def test_the_printed_summary_shows_the_first_ids_and_counts_the_rest_and_plots_the_first(
+    registered_store: Path, tmp_path: Path
+) -> None:
+    tickers = {f"T{i:03d}": 15 for i in range(40)}
+    path = panel_csv(tmp_path / "panel.csv", tickers)
+    ran = predict(
+        registered_store, tmp_path / "run", *batch_args(path, "print_series=3", "vis=true")
+    )
+    assert "each of 40 series" in ran.stdout
+    assert all(f"T00{i}" in ran.stdout for i in range(3)) and "T003" not in ran.stdout
+    assert "... and 37 more series" in ran.stdout
+    assert len(pd.read_csv(tmp_path / "run" / "forecast.csv")) == 40 * H
+    png = (tmp_path / "run" / "forecast.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n", "vis=true plots the first id"
+
+
+def test_ids_too_short_for_the_window_are_refused_by_name(
+    registered_store: Path, tmp_path: Path
+) -> None:
+    lengths = {"LONG": 30} | {f"S{i:02d}": P - 1 for i in range(12)}
+    path = panel_csv(tmp_path / "panel.csv", lengths)
+    with pytest.raises(DataError) as refused:
+        predict(registered_store, tmp_path / "run", *batch_args(path))
+    message = str(refused.value)
+    assert message.startswith(f"12 of 13 series in {path} hold fewer than the {P} values")
+    assert "'S00', 'S01'" in message and "'S09' and 2 more" in message
+    assert "'S10'" not in message and "LONG" not in message
+    assert not (tmp_path / "run" / "forecast.csv").exists()
+
+
+def test_backtest_mode_asks_for_one_series(registered_store: Path, tmp_path: Path) -> None:
+    path = panel_csv(tmp_path / "panel.csv", {"AAA": 30, "BBB": 30})
+    with pytest.raises(ConfigError, match="mode=backtest works on one series; pick one with"):
+        predict(registered_store, tmp_path / "run", *batch_args(path, "mode=backtest"))
+
+
+def test_the_served_model_takes_thousands_of_rows_at_once(
+    registered_store: Path, tmp_path: Path
+) -> None:
+    served = load_version_1(registered_store, tmp_path / "model")
+    rng = np.random.default_rng(3)
+    rows = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, (3000, P)), axis=1))
+    many = served.predict(rows)
+    assert many.shape[0] == 3000 and np.isfinite(many.to_numpy()).all()
+    for i in (0, 1234, 2999):
+        one = served.predict(rows[i : i + 1])
+        np.testing.assert_allclose(many.iloc[i], one.iloc[0], rtol=1e-6)
+    as_float32 = served.predict(rows.astype(np.float32))
+    np.testing.assert_allclose(as_float32.to_numpy(), many.to_numpy(), rtol=1e-5)
+
+    rows[[4, 70]] = np.nan
+    with pytest.raises(Exception, match=r"NaN or infinite values in 2 row\(s\) \(5, 71\) of 3000"):
+        served.predict(rows)
+
+
+def test_a_parquet_table_is_read_like_the_csv(registered_store: Path, tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    path = panel_csv(tmp_path / "panel.csv", {"AAA": 30, "BBB": 20})
+    frame = pd.read_csv(path)
+    frame.assign(Date=pd.to_datetime(frame["Date"])).to_parquet(tmp_path / "panel.parquet")
+    predict(registered_store, tmp_path / "csv", *batch_args(path))
+    predict(registered_store, tmp_path / "pq", *batch_args(tmp_path / "panel.parquet"))
+    from_csv = pd.read_csv(tmp_path / "csv" / "forecast.csv")
+    from_parquet = pd.read_csv(tmp_path / "pq" / "forecast.csv")
+    assert len(from_parquet) == 2 * H
+    pd.testing.assert_frame_equal(from_parquet, from_csv)
