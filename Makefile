@@ -20,7 +20,7 @@ TORCH_PIP_ARGS := "$(TORCH_SPEC)"$(if $(TORCH_INDEX), --index-url "$(TORCH_INDEX
 
 .DEFAULT_GOAL := help
 .PHONY: help install train pipeline serve test lint format bench bench-accuracy clean submit submit-schedule \
-	schedule-status schedule-disable schedule-enable schedule-delete submit-train deploy tracking-uri \
+	replay schedule-status schedule-disable schedule-enable schedule-delete submit-train deploy tracking-uri \
 	FORCE
 
 help: ## list the targets
@@ -49,8 +49,11 @@ install: $(INSTALLED) ## create .venv and install stockcast with its dev tools
 train: $(INSTALLED) ## train experiment=mlp_w10 locally (ARGS="..." adds Hydra overrides)
 	$(BIN)/python src/train.py $(WITH_EXPERIMENT)
 
-pipeline: $(INSTALLED) ## prepare -> train -> evaluate -> register locally, into the local registry
+pipeline: $(INSTALLED) ## prepare -> train -> evaluate -> refit -> register -> monitor locally, into the local registry
 	$(BIN)/python -m stockcast.pipeline $(WITH_EXPERIMENT)
+
+replay: $(INSTALLED) ## the daily schedule simulated locally, one pipeline run per business day (ARGS="days=30 replay.end=2026-06-30")
+	$(BIN)/python -m stockcast.replay $(WITH_EXPERIMENT)
 
 serve: $(INSTALLED) ## serve a registered model on 127.0.0.1 after verifying its files (ARGS="model.alias=champion serve.port=5001")
 	$(BIN)/python scripts/serve.py $(ARGS)
@@ -79,7 +82,7 @@ bench-accuracy: $(INSTALLED) ## stockcast vs naive, seasonal naive, AutoETS, Neu
 DRY_RUN ?=
 SUBMIT := $(BIN)/python scripts/submit.py $(if $(filter-out 0 false no,$(DRY_RUN)),--dry-run)
 
-submit: $(INSTALLED) ## run prepare → train → evaluate → register once on Azure ML (DRY_RUN=1: only write YAML)
+submit: $(INSTALLED) ## run the pipeline (prepare → train → evaluate → refit → register → monitor) once on Azure ML (DRY_RUN=1: only write YAML)
 	$(SUBMIT) pipeline $(ARGS)
 
 submit-schedule: $(INSTALLED) ## create or update the daily Azure ML schedule of the pipeline
@@ -107,7 +110,7 @@ tracking-uri: $(INSTALLED) ## print the workspace's MLflow tracking URI (for reg
 	@$(BIN)/python scripts/submit.py tracking-uri $(ARGS)
 
 clean: ## remove logs, the local MLflow store and caches (keeps .venv)
-	rm -rf logs outputs mlruns.db mlruns.db.lock mlartifacts optuna.db .pytest_cache .ruff_cache
+	rm -rf logs outputs mlruns.db mlruns.db.lock ledger.db ledger.db-journal mlartifacts optuna.db .pytest_cache .ruff_cache
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 FORCE:

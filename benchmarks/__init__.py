@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from benchmarks.common import BenchOptions, Row, format_table
+from benchmarks.ddp import bench_ddp
 from benchmarks.predict import bench_predict
+from benchmarks.replay import bench_replay
 from benchmarks.startup import bench_startup
 from benchmarks.threads import bench_threads
 from benchmarks.training import bench_training
@@ -22,6 +24,8 @@ BENCHMARKS: dict[str, Callable[[BenchOptions], list[Row]]] = {
     "startup": bench_startup,
     "threads": bench_threads,
     "predict": bench_predict,
+    "ddp": bench_ddp,
+    "replay": bench_replay,
 }
 
 

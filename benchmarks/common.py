@@ -33,6 +33,7 @@ class BenchOptions:
     thread_steps: int = 300  # MLP steps per thread-policy case (also bounded by thread_budget_s)
     thread_budget_s: float = 3.0
     with_validation: bool = True  # also time one real fit with validation every epoch
+    replay_days: int = 6  # business days of the simulated schedule (the first trains cold)
     overrides: list[str] = field(default_factory=list)  # extra Hydra overrides for the configs
 
     @classmethod
@@ -47,6 +48,7 @@ class BenchOptions:
             thread_steps=100,
             thread_budget_s=1.0,
             with_validation=False,
+            replay_days=3,
         )
 
 

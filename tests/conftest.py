@@ -32,15 +32,25 @@ from omegaconf import DictConfig, open_dict
 from stockcast.config import PROJECT_ROOT, local_store_overrides
 from stockcast.config import compose_config as compose
 
+# Markets reveal a new value every business day: tests see them as of one fixed day.
+AS_OF = "data.as_of=2026-06-30"
 # A fast, small run: enough windows per split, few epochs.
 FAST_OVERRIDES = (
     "data.length=400",
+    AS_OF,
     "trainer.max_epochs=2",
     "data.steps_per_batch=2",
     "data.batch_size=32",
 )
 # The pipeline's fast run (the registered models predict, serve and the pipeline tests read).
-PIPELINE_FAST = ("data.length=400", "trainer.max_epochs=2", "data.batch_size=32")
+# Pipeline tests rerun on one day's data on purpose: the freshness check has its own tests.
+PIPELINE_FAST = (
+    AS_OF,
+    "data.require_new_data=false",
+    "data.length=400",
+    "trainer.max_epochs=2",
+    "data.batch_size=32",
+)
 # Two epochs make a weak model: any trained model passes this gate.
 LENIENT_GATE = ("gate.max_mase=1000", "gate.max_mase_vs_naive=null")
 MODEL = "pipeline_stock_predictor"
@@ -59,7 +69,8 @@ def isolated_overrides(tmp: Path) -> list[str]:
 
 def compose_config(config_name: str, overrides: Sequence[str], tmp: Path) -> DictConfig:
     GlobalHydra.instance().clear()
-    cfg = compose(config_name, [*isolated_overrides(tmp), *overrides])
+    pinned = [AS_OF] if config_name in ("train", "pipeline") else []
+    cfg = compose(config_name, [*isolated_overrides(tmp), *pinned, *overrides])
     with open_dict(cfg):
         cfg.paths.output_dir = str(tmp / "run")
     return cfg

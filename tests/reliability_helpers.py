@@ -43,6 +43,11 @@ class PipelineRun:
         return self.run_dir / "train" / "model"
 
     @property
+    def candidate_dir(self) -> Path:
+        """What register registered: the refit, holding the evaluated model in `evaluated/`."""
+        return self.run_dir / "refit" / "candidate"
+
+    @property
     def report_dir(self) -> Path:
         return self.run_dir / "evaluate" / "report"
 

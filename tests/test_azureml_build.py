@@ -73,7 +73,7 @@ def test_commands_are_the_step_entry_points_with_the_users_overrides(pipeline_jo
         assert f"hydra.run.dir=outputs/{step}" in command
         assert "azureml." not in command.replace("registry=azureml", ""), "executor keys stay out"
     prepare = pipeline_job.jobs["prepare"].component.command
-    assert "data.seed=$(date -u +%Y%m%d)" in prepare
+    assert "data.as_of=$(date -u +%Y-%m-%d)" in prepare
     assert prepare.endswith("prepare.output_dir=${{outputs.prepared}}")
     assert "train.model_dir=${{outputs.model}}" in pipeline_job.jobs["train"].component.command
 
@@ -85,7 +85,9 @@ def test_asset_source_feeds_a_csv_input_to_prepare() -> None:
     prepare = job.jobs["prepare"]
     assert prepare.component.inputs["raw_data"].type == "uri_file"
     assert "data=csv data.path=${{inputs.raw_data}}" in prepare.component.command
-    assert "data.seed" not in prepare.component.command
+    assert "data.path=${{inputs.raw_data}} data.as_of=$(date -u +%Y-%m-%d)" in (
+        prepare.component.command
+    ), "a file's rows after the run's date are ignored"
     job._to_rest_object()
 
 
@@ -126,7 +128,7 @@ def test_endpoint_and_deployment_serve_a_registered_mlflow_model(sc: SubmitConfi
     endpoint = build_endpoint(settings, with_traffic=True)
     deployment = build_deployment(settings, sc.cfg.registry.model_name)
     assert endpoint.traffic == {"blue": 100}
-    assert deployment.model == "azureml:pipeline_stock_predictor:2"
+    assert deployment.model == "azureml:stock_predictor_mlp_w30:2"  # the experiment's name
     assert deployment.environment is None and deployment.code_configuration is None, "no-code"
     endpoint._to_rest_online_endpoint(LOCATION)
     deployment._to_rest_object(LOCATION)
@@ -144,9 +146,9 @@ def test_registry_azureml_keeps_the_local_keys_and_reads_the_injected_uri(
     assert cfg.registry.model_name == local.registry.model_name
 
 
-def test_data_binding_reseeds_synthetic_data_by_date() -> None:
+def test_data_binding_passes_the_run_date_as_as_of() -> None:
     binding = data_binding(compose_submit_config([]))
-    assert binding.overrides == ("data.seed=$(date -u +%Y%m%d)",)
+    assert binding.overrides == ("data.as_of=$(date -u +%Y-%m-%d)",)
     assert binding.input_path is None
 
 
@@ -158,3 +160,36 @@ def test_local_path_never_imports_azure() -> None:
     )
     env = os.environ | {"PYTHONPATH": str(PROJECT_ROOT / "src")}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=PROJECT_ROOT)
+
+
+def test_the_monitor_mounts_the_ledger_folder_of_the_datastore(pipeline_job, tmp_path) -> None:
+    from azure.ai.ml import load_job
+
+    from stockcast.azureml.dry_run import write_entity
+
+    monitor = pipeline_job.jobs["monitor"]
+    assert list(pipeline_job.jobs)[-1] == "monitor"
+    assert "monitor.ledger_dir=${{outputs.ledger}}" in monitor.component.command
+    assert monitor.component.outputs["ledger"].mode == "rw_mount"
+    loaded = load_job(write_entity(pipeline_job, tmp_path / "pipeline.yaml"))
+    assert loaded._validate().passed
+    loaded._to_rest_object()
+    ledger = entity_dict(loaded)["jobs"]["monitor"]["outputs"]["ledger"]
+    assert ledger == {
+        "mode": "rw_mount",
+        "type": "uri_folder",
+        "path": "azureml://datastores/workspaceblobstore/paths/stockcast/ledger/",
+    }
+    assert "ledger" not in entity_dict(loaded)["jobs"]["register"].get("outputs", {})
+
+
+def test_a_datastore_folder_must_name_a_step_and_a_datastore() -> None:
+    from stockcast.azureml.datastore import datastore_folders
+    from stockcast.azureml.settings import AzureMLConfigError
+
+    sc = compose_submit_config(["azureml.datastore_folders.ledger.key=monitr.ledger_dir"])
+    with pytest.raises(AzureMLConfigError, match="names no step"):
+        datastore_folders(sc.azure)
+    sc = compose_submit_config(["azureml.datastore_folders.ledger.path=/tmp/ledger"])
+    with pytest.raises(AzureMLConfigError, match="is not a datastore folder"):
+        datastore_folders(sc.azure)

@@ -1,5 +1,5 @@
 """The cloud command lines really run: each component's command, with local folders for its
-`${{...}}` bindings, executed by bash from a copy of the code snapshot; together the four register
+`${{...}}` bindings, executed by bash from a copy of the code snapshot; together they register
 a model. This is what catches a broken command before anyone pays for a cloud run.
 
 The commands start with the test session, in the background (`prestart`); the tests check what
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import configparser
 import importlib.util
+import json
 import os
 import shutil
 import sys
@@ -29,7 +30,7 @@ from stockcast.azureml.jobs import build_training_job
 from stockcast.azureml.pipeline import build_pipeline_job
 from stockcast.azureml.settings import compose_submit_config
 from stockcast.config import PROJECT_ROOT
-from stockcast.steps.table import STEPS
+from stockcast.steps.table import LEDGER_FILE, REPORT_FILE, STEPS
 from tests.conftest import Command, Job, JobContext, prestart
 
 pytestmark = [
@@ -89,7 +90,7 @@ def step_conda_file(environment: DictConfig) -> Path:
     return PROJECT_ROOT / environment.build_context / "conda.yaml"
 
 
-def the_four_component_commands(job: JobContext) -> Job:
+def the_pipeline_component_commands(job: JobContext) -> Job:
     tmp_path = job.tmp
     snapshot = code_snapshot(tmp_path)
     tracking_uri = f"sqlite:///{tmp_path}/mlruns.db"
@@ -101,6 +102,8 @@ def the_four_component_commands(job: JobContext) -> Job:
     }
     # A string input carries its value, not a folder.
     folders["model_name"] = pipeline.jobs["register"].component.inputs["model_name"].default
+    # The monitor's ledger: a datastore folder mounted read-write in the cloud.
+    folders["ledger"] = str(tmp_path / "ports" / "ledger")
     commands = [
         in_snapshot(
             substitute_placeholders(pipeline.jobs[step.name].component.command, folders),
@@ -113,8 +116,8 @@ def the_four_component_commands(job: JobContext) -> Job:
     return job.run(*commands, snapshot=snapshot, sc=sc, folders=folders, tracking_uri=tracking_uri)
 
 
-@prestart(the_four_component_commands)
-def test_the_four_component_commands_register_a_model(prestarted_job: Job) -> None:
+@prestart(the_pipeline_component_commands)
+def test_the_pipeline_component_commands_register_a_model(prestarted_job: Job) -> None:
     snapshot, sc, folders = (prestarted_job.info[k] for k in ("snapshot", "sc", "folders"))
     for step, result in zip((step.name for step in STEPS), prestarted_job.results, strict=True):
         assert (snapshot / "outputs" / step).is_dir(), "Hydra's run dir lands under ./outputs"
@@ -126,6 +129,9 @@ def test_the_four_component_commands_register_a_model(prestarted_job: Job) -> No
     tracking_uri = prestarted_job.info["tracking_uri"]
     versions = MlflowClient(tracking_uri).search_model_versions(f"name='{folders['model_name']}'")
     assert len(versions) == 1
+    monitor = json.loads((Path(folders["monitor"]) / REPORT_FILE).read_text())
+    assert monitor["champion"] == 1 and monitor["stored"] == 1, monitor["message"]
+    assert monitor["ledger"] == str(Path(folders["ledger"]) / LEDGER_FILE)
 
 
 def the_standalone_training_job_command(job: JobContext) -> Job:

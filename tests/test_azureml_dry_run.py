@@ -118,7 +118,7 @@ def test_schedule_references_the_pipeline_file_and_round_trips(dry_run_dir: Path
     assert schedule.trigger.schedule.hours == [6] and schedule.trigger.schedule.minutes == [0]
     assert schedule.trigger.time_zone == "UTC"
     assert schedule.create_job.settings.force_rerun is True
-    assert schedule.create_job.jobs["prepare"].component.command.count("$(date -u +%Y%m%d)") == 1
+    assert schedule.create_job.jobs["prepare"].component.command.count("$(date -u +%Y-%m-%d)") == 1
 
 
 def test_training_job_round_trips(dry_run_dir: Path) -> None:
@@ -135,7 +135,7 @@ def test_endpoint_and_deployment_round_trip(dry_run_dir: Path) -> None:
     endpoint = load_online_endpoint(dry_run_dir / "endpoint.yaml")
     deployment = load_online_deployment(dry_run_dir / "deployment.yaml")
     assert endpoint.name == deployment.endpoint_name == "stockcast-forecast"
-    assert deployment.model == "pipeline_stock_predictor@latest"
+    assert deployment.model == "stock_predictor_mlp_w30@latest"  # the experiment's name
     assert deployment.instance_type == "Standard_DS3_v2" and deployment.instance_count == 1
     endpoint._to_rest_online_endpoint("westeurope")
     deployment._to_rest_object("westeurope")

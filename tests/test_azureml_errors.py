@@ -89,7 +89,6 @@ def test_config_json_fills_the_workspace(no_workspace: None, tmp_path: Path) -> 
         (["azureml.schedule.start_time=tomorrow"], "is not an ISO 8601 time"),
         (["azureml.data.source=asset"], "is resolved once, when the schedule is created"),
         (["azureml.data.source=weekly"], "is not one of synthetic, asset"),
-        (["azureml.data.seed_date_format=%Y-%m-%d"], "must produce digits only"),
         (["experiment=does_not_exist"], "Could not find 'experiment/does_not_exist'"),
         (["model.no_such_key=1"], "cannot compose the config"),
     ],
@@ -116,9 +115,9 @@ def test_asset_source_refuses_a_non_csv_data_config(capsys: pytest.CaptureFixtur
     assert "use data=csv" in err
 
 
-def test_synthetic_source_needs_a_seeded_data_config(capsys: pytest.CaptureFixture[str]) -> None:
+def test_synthetic_source_needs_a_market_data_config(capsys: pytest.CaptureFixture[str]) -> None:
     err = _error_of(["pipeline", "--dry-run", "data=csv", "data.path=prices.csv"], capsys)
-    assert "has no data.seed" in err
+    assert "data=csv is not a market" in err
 
 
 @pytest.mark.parametrize(

@@ -131,7 +131,7 @@ def test_gate_refuses_above_the_threshold(pipeline_store: Path) -> None:
     assert "not registered: test MASE" in result.stdout
     assert "is not below the gate's max_mase 0.001" in result.stdout
     last_run = pipeline_dirs(pipeline_store)[-1]
-    decision = json.loads((last_run / "register" / "decision.json").read_text())
+    decision = json.loads((last_run / "register" / "decision" / "decision.json").read_text())
     assert decision["registered"] is False and decision["decision"]["champion"] is None
 
 
@@ -151,7 +151,7 @@ def test_registering_the_same_folder_twice_creates_no_new_version(pipeline_store
         run_register,
         pipeline_store,
         again,
-        f"register.model_dir={run / 'train' / 'model'}",
+        f"register.model_dir={run / 'refit' / 'candidate'}",
         f"register.report_dir={run / 'evaluate' / 'report'}",
     )
     assert "version 1 already holds this model" in result.value["message"]

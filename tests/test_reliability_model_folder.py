@@ -164,8 +164,11 @@ def test_a_tampered_registered_version_is_refused_and_its_code_never_runs(
 
 def test_evaluate_and_register_check_the_same_whole_folder_hash(source: PipelineRun) -> None:
     report = json.loads((source.report_dir / "report.json").read_text())
-    contents = folder_contents(source.model_dir)
-    assert report["model_hash"] == contents.digest
+    # Evaluate scored the train step's folder; the refit carries those same bytes inside it.
+    assert report["model_hash"] == folder_contents(source.model_dir).digest
+    assert report["model_hash"] == folder_contents(source.candidate_dir / "evaluated").digest
+    registered = folder_contents(source.candidate_dir)
     info = registry(source.root).resolve(version=1)
-    assert info.tags[MODEL_HASH_TAG] == contents.digest
-    assert json.loads(info.tags["model_files"]) == json.loads(contents.manifest())
+    assert info.tags[MODEL_HASH_TAG] == registered.digest
+    assert info.tags["scored_model_hash"] == report["model_hash"]
+    assert json.loads(info.tags["model_files"]) == json.loads(registered.manifest())

@@ -22,16 +22,34 @@ from stockcast.steps.table import (
 from tests.conftest import FAST_OVERRIDES, isolated_overrides
 from tests.dummy_step import PUBLISH_STEP, PUBLISHED_FILE
 
-PIPELINE_KEYS = {"prepare", "train", "evaluate", "register", "data", "model", "registry"}
+PIPELINE_KEYS = {"prepare", "train", "evaluate", "refit", "register", "monitor"} | {
+    "data",
+    "model",
+    "registry",
+}
 
 
 def test_the_real_table_wires_by_port_name() -> None:
-    assert [step.name for step in STEPS] == ["prepare", "train", "evaluate", "register"]
+    assert [step.name for step in STEPS] == [
+        "prepare",
+        "train",
+        "evaluate",
+        "refit",
+        "register",
+        "monitor",
+    ]
     assert wiring(STEPS) == {
         "prepare": {},
         "train": {"prepared": "prepare"},
         "evaluate": {"model": "train", "prepared": "prepare"},
-        "register": {"model": "train", "report": "evaluate"},
+        "refit": {
+            "model": "train",
+            "prepared": "prepare",
+            "train_output": "train",
+            "report": "evaluate",
+        },
+        "register": {"candidate": "refit", "report": "evaluate"},
+        "monitor": {"prepared": "prepare", "decision": "register"},
     }
 
 
@@ -52,7 +70,7 @@ def test_folders_and_bindings_of_an_extra_row(tmp_path: Path) -> None:
         "report": tmp_path / "evaluate" / "report",
         "published": tmp_path / "publish" / "published",
     }
-    assert folders["register"]["model"] == tmp_path / "train" / "model"
+    assert folders["register"]["candidate"] == tmp_path / "refit" / "candidate"
     # A step with its own config section binds plain keys; one without adds them with `+`.
     assert port_bindings(STEPS[2], folders["evaluate"], PIPELINE_KEYS) == [
         f"evaluate.model_dir={tmp_path / 'train' / 'model'}",
@@ -72,11 +90,11 @@ def test_the_local_runner_runs_the_real_table_plus_one_row(seeded_tmp: Path) -> 
     run_dir = seeded_tmp / "run"
     overrides = [*FAST_OVERRIDES, *isolated_overrides(seeded_tmp)]
     timings = run_pipeline(run_dir, overrides, PIPELINE_KEYS, steps=(*STEPS, PUBLISH_STEP))
-    assert [t.name for t in timings] == ["prepare", "train", "evaluate", "register", "publish"]
+    assert [t.name for t in timings] == [*(step.name for step in STEPS), "publish"]
     report = json.loads((run_dir / "evaluate" / "report" / REPORT_FILE).read_text())
     published = json.loads((run_dir / "publish" / "published" / PUBLISHED_FILE).read_text())
     assert published == {"gate": report["gate"]}
-    assert (run_dir / "register" / DECISION_FILE).is_file()
+    assert (run_dir / "register" / "decision" / DECISION_FILE).is_file()
     for step in (*STEPS, PUBLISH_STEP):
         written = {path.name for path in (run_dir / step.name).rglob("*")}
         assert set(step.writes) <= written, f"{step.name} wrote {sorted(written)}"

@@ -58,7 +58,7 @@ def test_the_dummy_command_runs_its_module_with_its_port_bindings(pipeline_job) 
     assert "publish.report_dir=${{inputs.report}}" in command
     assert "publish.output_dir=${{outputs.published}}" in command
     assert "registry=azureml hydra.run.dir=outputs/publish" in command
-    assert "data.seed" not in command, "only the step reading the outside world gets the data"
+    assert "data.as_of" not in command, "only the step reading the outside world gets the data"
 
 
 def test_the_dummy_reads_the_report_evaluate_writes(pipeline_job) -> None:

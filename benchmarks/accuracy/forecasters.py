@@ -7,6 +7,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +41,12 @@ def seasonal_naive(name: str, split: Cut, season: int) -> Result | None:
 
 
 def stockcast_default(
-    name: str, split: Cut, overrides: Sequence[str] = (), label: str = "stockcast"
-) -> Result:
+    name: str,
+    split: Cut,
+    overrides: Sequence[str] = (),
+    label: str = "stockcast",
+    refit: bool = False,
+) -> list[Result]:
     """`experiment=mlp_w10`'s model and training defaults on this series, fitted in process on
     the first 80% (its last fifth as validation), forecasting every held-out origin."""
     from omegaconf import open_dict
@@ -51,6 +56,7 @@ def stockcast_default(
     from stockcast.schema import validate_config
     from stockcast.serving.loading import load_price_model
     from stockcast.steps.prepare import run_prepare
+    from stockcast.steps.refit import write_refit_model
     from stockcast.steps.train import run_training
 
     with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as tmp:
@@ -83,13 +89,34 @@ def stockcast_default(
         validate_config(cfg)
         begin = time.perf_counter()
         prepared = PreparedData.load(run_prepare(cfg, folder / "run" / "prepared"))
-        run_training(cfg, prepared, folder / "run", folder / "run" / "model")
+        summary = run_training(cfg, prepared, folder / "run", folder / "run" / "model")
         seconds = time.perf_counter() - begin
         p = int(cfg.data.previous_time_window)
         inputs = split.values[split.origins[:, None] - p + np.arange(p)]
-        frame = load_price_model(folder / "run" / "model").predict(inputs)
-    forecast, bands = split_forecast_frame(frame)
-    return score(name, label, split, forecast, bands, seconds)
+        forecast, bands = split_forecast_frame(
+            load_price_model(folder / "run" / "model").predict(inputs)
+        )
+        results = [score(name, label, split, forecast, bands, seconds)]
+        if refit and not summary["fell_back_to_naive"]:
+            # The pipeline's refit: train + validation (all but the held-out 20%), evaluated budget.
+            begin = time.perf_counter()
+            write_refit_model(
+                cfg,
+                prepared,
+                folder / "run" / "model",
+                folder / "run" / "refit",
+                int(summary["best_step"]),
+                int(summary["batch_size"]),
+                splits=("train", "val"),
+            )
+            refit_seconds = seconds + time.perf_counter() - begin
+            forecast, bands = split_forecast_frame(
+                load_price_model(folder / "run" / "refit").predict(inputs)
+            )
+            results.append(score(name, f"{label}+refit", split, forecast, bands, refit_seconds))
+        elif refit:
+            results.append(replace(results[0], forecaster=f"{label}+refit"))
+    return results
 
 
 def auto_ets(name: str, split: Cut, season: int) -> Result | None:

@@ -168,7 +168,8 @@ def run_local_pipeline(cfg: DictConfig) -> dict:
     run_dir = Path(cfg.paths.output_dir)
     timings = run_pipeline(run_dir, user_overrides(), set(cfg), cfg.pipeline.executor)
     decider = next(step for step in STEPS if DECISION_FILE in step.writes)
-    decision = json.loads((run_dir / decider.name / DECISION_FILE).read_text())
+    folder = step_folders(run_dir, STEPS)[decider.name][decider.outputs[0].name]
+    decision = json.loads((folder / DECISION_FILE).read_text())
     (run_dir / "timings.txt").write_text(timing_table(timings) + "\n")
     print(timing_table(timings))
     print(f"pipeline run: {run_dir}")

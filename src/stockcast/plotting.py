@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -128,3 +129,126 @@ def plot_forecast(
         title = f"{title}  (MAE {mae:.3f})"
     ax.axvline(history_x[-1], color="grey", linestyle=":", linewidth=1)
     return _finish(plt, fig, ax, path, title=title, xlabel=xlabel, ylabel="price")
+
+
+def plot_live_errors(
+    path: str | Path,
+    history: Sequence[Mapping[str, object]],
+    champion_changes: Sequence[tuple[str, int]],
+    title: str,
+    empty: str = "no matured forecasts yet",
+) -> Path:
+    """Live MAE of each matured forecast origin against the naive forecast's from the same
+    origin, with a dotted line where the champion alias moved (a note when nothing matured)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=110)
+    if not history:
+        ax.text(0.5, 0.5, empty, ha="center", va="center", wrap=True, transform=ax.transAxes)
+        ax.set_axis_off()
+        fig.savefig(path)
+        plt.close(fig)
+        return Path(path)
+    origins = np.array([str(h["origin"]) for h in history], dtype="datetime64[D]")
+    ax.plot(origins, [h["mae"] for h in history], "o-", color="tab:blue", label="champion MAE")
+    ax.plot(origins, [h["naive_mae"] for h in history], "s--", color="grey", label="naive MAE")
+    for seen_on, version in champion_changes:
+        ax.axvline(np.datetime64(seen_on, "D"), color="tab:red", linestyle=":", linewidth=1)
+        ax.annotate(
+            f"v{version}",
+            (np.datetime64(seen_on, "D"), 1.0),
+            xycoords=("data", "axes fraction"),
+            color="tab:red",
+            ha="left",
+            va="top",
+        )
+    return _finish(
+        plt, fig, ax, path, title=title, xlabel="forecast origin", ylabel="MAE (price units)"
+    )
+
+
+def plot_mase_by_series(path: str | Path, mase_vs_naive: np.ndarray, title: str) -> Path:
+    """Histogram of each series' MASE relative to naive (log scale): readable at any number of
+    series, where one line per series is not."""
+    plt = _pyplot()
+    ratios = np.asarray(mase_vs_naive, dtype=np.float64)
+    ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    if ratios.size:
+        edges = np.geomspace(min(ratios.min(), 0.9), max(ratios.max(), 1.1), 41)
+        ax.hist(ratios, bins=edges, color="tab:blue", alpha=0.8, label=f"{ratios.size} series")
+        ax.set_xscale("log")
+    ax.axvline(1.0, color="black", linestyle=":", linewidth=1.2, label="naive")
+    median = float(np.median(ratios)) if ratios.size else float("nan")
+    ax.axvline(median, color="tab:orange", linewidth=1.2, label=f"median {median:.3f}")
+    ax.set(title=title, xlabel="model MASE / naive MASE (left of 1: model better)")
+    ax.set_ylabel("series")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_replay_days(
+    path: str | Path,
+    observed: Any,
+    forecasts: Sequence[Any],
+    entries: Sequence[Mapping[str, Any]],
+    history: int,
+) -> Path:
+    """Three panels over the simulated days: prices with each day's stored champion forecast and
+    its 80% band; the live MASE of those forecasts against naive's; the champion version."""
+    plt = _pyplot()
+    days = np.array([e["as_of"] for e in entries], dtype="datetime64[D]")
+    fig, (prices, live, champion) = plt.subplots(
+        3, 1, figsize=(11, 9), dpi=110, sharex=True, gridspec_kw={"height_ratios": [3, 1.4, 1]}
+    )
+    if observed is not None:
+        dates = np.array(observed.dates, dtype="datetime64[D]")
+        before = dates[dates < days[0]]
+        shown = dates >= (before[-history] if len(before) >= history else dates[0])
+        prices.plot(
+            dates[shown], observed.values[shown], color="black", linewidth=1.2, label="price"
+        )
+    for i, forecast in enumerate(forecasts):
+        targets = np.array(forecast.target_dates, dtype="datetime64[D]")
+        label = "champion forecast" if i == 0 else None
+        prices.plot(
+            targets, forecast.point, color="tab:blue", linewidth=0.9, alpha=0.8, label=label
+        )
+        if "80" in forecast.bands:
+            lower, upper = forecast.bands["80"]
+            prices.fill_between(
+                targets,
+                lower,
+                upper,
+                color="tab:blue",
+                alpha=0.08,
+                linewidth=0,
+                label="80% interval" if i == 0 else None,
+            )
+    prices.set(title="Replay: prices and each day's champion forecast", ylabel="price")
+    mase = [e["live"]["mase"] for e in entries]
+    naive = [e["live"]["naive_mase"] for e in entries]
+    live.plot(days, [np.nan if v is None else v for v in mase], marker=".", label="champion, live")
+    live.plot(days, [np.nan if v is None else v for v in naive], marker=".", label="naive, live")
+    live.set(ylabel="live MASE")
+    versions = [np.nan if e["champion_version"] is None else e["champion_version"] for e in entries]
+    champion.step(days, versions, where="post", color="tab:green", label="champion version")
+    registered = [(d, e["registered_version"]) for d, e in zip(days, entries, strict=True)]
+    marks = [(d, v) for d, v in registered if v is not None]
+    if marks:
+        champion.scatter(
+            *zip(*marks, strict=True), color="tab:orange", zorder=3, label="registered"
+        )
+    champion.set(ylabel="version", xlabel="date")
+    for ax in (prices, live, champion):
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="best")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

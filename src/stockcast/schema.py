@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import date
 from typing import Annotated, Any, Literal, get_args
 
 from omegaconf import DictConfig, OmegaConf
@@ -38,6 +39,7 @@ PREDICT_MODES = ("forecast", "backtest")
 # Lightning's accelerator names; whether one is present on this machine is Lightning's to say.
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
 INPUT_KINDS = ("values", "synthetic", "csv", "test_split")
+TABLE_FORMATS = ("csv", "parquet")
 SPLIT_SUM_TOLERANCE = 1e-6
 
 WholeAbove0 = Annotated[int, Field(strict=True, gt=0, description="a whole number above 0")]
@@ -56,6 +58,41 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+def _iso_date(value: Any) -> str:
+    text = value.isoformat() if isinstance(value, date) else str(value)
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"is {text!r}; it must be a date written YYYY-MM-DD") from None
+    return text
+
+
+IsoDate = Annotated[Any, AfterValidator(_iso_date)]
+TrailingLength = Annotated[
+    int | None,
+    Field(strict=True, ge=2, description="a whole number of at least 2 points, or null (all)"),
+]
+Range = Annotated[
+    tuple[float, float], Field(description="two numbers [low, high], low at most high")
+]
+
+
+def _ordered_positive(bounds: tuple[float, float]) -> tuple[float, float]:
+    if not 0 < bounds[0] <= bounds[1]:
+        raise ValueError(f"is {list(bounds)}; it must be [low, high] with 0 < low <= high")
+    return bounds
+
+
+def _ordered(bounds: tuple[float, float]) -> tuple[float, float]:
+    if bounds[0] > bounds[1]:
+        raise ValueError(f"is {list(bounds)}; it must be [low, high] with low <= high")
+    return bounds
+
+
+PositiveRange = Annotated[Range, AfterValidator(_ordered_positive)]
+OrderedRange = Annotated[Range, AfterValidator(_ordered)]
+
+
 class DataCommon(Section):
     source: str
     previous_time_window: WholeAbove0
@@ -69,6 +106,8 @@ class DataCommon(Section):
     steps_per_batch: WholeAbove0
     eval_batch_size: WholeAbove0
     allow_non_positive: bool = False
+    as_of: IsoDate
+    require_new_data: bool = False
 
     @field_validator("split")
     @classmethod
@@ -86,40 +125,66 @@ SeriesLength = Annotated[
 ]
 
 
-class GbmData(DataCommon):
-    source: Literal["gbm"]
-    length: SeriesLength
-    start_price: Above0
-    drift: float
-    volatility: AtLeast0
+class MarketCommon(DataCommon):
+    start_date: IsoDate
+    length: TrailingLength
     seed: Whole
 
 
-class SeasonalData(DataCommon):
+class GbmData(MarketCommon):
+    source: Literal["gbm"]
+    start_price: Above0
+    drift: float
+    volatility: AtLeast0
+
+
+class SeasonalData(MarketCommon):
     source: Literal["seasonal"]
-    length: SeriesLength
     start_price: float
     trend: float
     season_length: WholeAbove0
     amplitude: float
     noise_std: AtLeast0
-    seed: Whole
 
 
-class CsvData(DataCommon):
-    source: Literal["csv"]
+class MultiTickerData(MarketCommon):
+    source: Literal["market"]
+    num_series: WholeAbove0
+    drift: float
+    volatility_range: PositiveRange
+    start_price_range: PositiveRange
+    beta_range: OrderedRange
+    market_drift: float
+    market_volatility: AtLeast0
+
+
+class TableData(DataCommon):
     path: str
     date_column: str | None
     value_column: str
     id_column: str | None
+    format: Literal[TABLE_FORMATS] | None = None  # type: ignore[valid-type]
 
 
-DataConfig = Annotated[GbmData | SeasonalData | CsvData, Field(discriminator="source")]
+class CsvData(TableData):
+    source: Literal["csv"]
+
+
+class ParquetData(TableData):
+    source: Literal["parquet"]
+
+
+DataConfig = Annotated[
+    GbmData | SeasonalData | MultiTickerData | CsvData | ParquetData,
+    Field(discriminator="source"),
+]
 # Pydantic names the chosen member of the union in an error's location: map it back.
 DATA_SOURCES: dict[str, type[DataCommon]] = {
     "gbm": GbmData,
     "seasonal": SeasonalData,
+    "market": MultiTickerData,
     "csv": CsvData,
+    "parquet": ParquetData,
 }
 
 
@@ -158,6 +223,7 @@ class FitConfig(Section):
     val_every_steps: WholeAbove0
     naive_fallback: bool
     min_gain_over_naive: Annotated[float, Field(ge=0, lt=1, description="in [0, 1)")]
+    max_p_value_vs_naive: Annotated[float, Field(gt=0, le=1, description="in (0, 1]")] | None = None
 
 
 class OptimConfig(Section):
@@ -175,6 +241,8 @@ class TrainerConfig(Section):
     devices: Annotated[
         int | str | list[int], Field(description="a number of devices, -1, 'auto' or a list of ids")
     ] = 1
+    # Machines of a distributed (trainer=ddp) fit; Azure ML sets it from azureml.job.instance_count.
+    num_nodes: WholeAbove0 = 1
     gradient_clip_val: Annotated[
         float | None, Field(ge=0, allow_inf_nan=False, description="null or a number, 0 or more")
     ] = None
@@ -212,6 +280,12 @@ class TrainSettings(Section):
     resume: Annotated[
         str | None, Field(min_length=1, description="a run directory or a .ckpt file")
     ] = None
+    init_from: (
+        Annotated[int, Field(strict=True, ge=1, description="a version number or an alias")]
+        | Annotated[str, Field(min_length=1, description="a version number or an alias")]
+        | None
+    ) = None
+    warm_max_steps: WholeAbove0 = 500
 
 
 class RegistrySettings(Section):
@@ -254,12 +328,37 @@ class EvaluateConfig(Section):
 
 class PipelineSettings(Section):
     executor: Literal[EXECUTORS]  # type: ignore[valid-type]
+    refit: bool
+
+
+class MonitorConfig(Section):
+    decision_dir: Annotated[str | None, Field(min_length=1, description="a folder or null")] = None
+    ledger_dir: Annotated[str | None, Field(min_length=1, description="a folder or null")] = None
+    ledger_timeout_s: Above0
+    window: WholeAbove0
+    max_ratio_vs_naive: Above0
+    min_matured: WholeAbove0
+    rollback: bool
+    experiment_name: Annotated[str, Field(min_length=1, description="an MLflow experiment name")]
 
 
 class PipelineConfig(TrainConfig):
     pipeline: PipelineSettings
     evaluate: EvaluateConfig
     gate: GateConfig
+    monitor: MonitorConfig
+
+
+class ReplaySettings(Section):
+    end: Annotated[str | None, Field(min_length=1, description="a date YYYY-MM-DD or null")]
+    store_dir: Annotated[str, Field(min_length=1, description="a folder")]
+    warm_start: bool
+    plot_history: WholeAbove0
+
+
+class ReplayConfig(PipelineConfig):
+    days: WholeAbove0
+    replay: ReplaySettings
 
 
 class PredictModel(Section):
@@ -290,6 +389,7 @@ class PredictConfig(Section):
     input: PredictInput
     plot: PlotConfig
     print_decimals: WholeAtLeast0
+    print_series: WholeAbove0
     registry: RegistrySettings
 
 
@@ -308,6 +408,7 @@ class ServeConfig(Section):
 SCHEMAS: tuple[tuple[str, type[Section]], ...] = (
     ("serve", ServeConfig),
     ("input", PredictConfig),
+    ("replay", ReplayConfig),
     ("gate", PipelineConfig),
     ("trainer", TrainConfig),
 )
@@ -317,7 +418,7 @@ def schema_for(cfg: DictConfig | Mapping[str, Any]) -> type[Section]:
     for key, schema in SCHEMAS:
         if key in cfg:
             return schema
-    raise ConfigError("the config is neither a train, pipeline, predict nor serve config.")
+    raise ConfigError("the config is neither a train, pipeline, replay, predict nor serve config.")
 
 
 def validate_config(cfg: DictConfig) -> DictConfig:

@@ -16,6 +16,8 @@ from azure.ai.ml import Input, Output
 from azure.ai.ml.entities import BuildContext, CommandComponent, Environment
 from omegaconf import DictConfig, OmegaConf
 
+from stockcast.azureml.datastore import folder_bindings, folder_outputs
+from stockcast.azureml.distribution import Distribution, step_distribution
 from stockcast.azureml.dry_run import ensure_valid
 from stockcast.azureml.settings import (
     PRIMARY_CONFIG,
@@ -216,11 +218,19 @@ def _inputs(sc: SubmitConfig, step: Step, data: DataBinding | None) -> dict[str,
     return inputs | {name: Input(type=kind) for name, kind in (data.inputs if data else {}).items()}
 
 
-def build_component(sc: SubmitConfig, step: Step, data: DataBinding) -> CommandComponent:
-    """One row of the table as a component; only steps that read the outside world get the data."""
+def build_component(
+    sc: SubmitConfig, step: Step, data: DataBinding, distribution: Distribution | None = None
+) -> CommandComponent:
+    """One row of the table as a component; only steps that read the outside world get the data,
+    and a distributed step its PyTorch distribution with the matching trainer keys."""
     step_data = data if step.reads_outside_world else None
+    trainer_keys = distribution.trainer_overrides if distribution else {}
     command = build_command(
-        step_entry(step.module), sc, step.name, step_data, step_bindings(step, sc.cfg)
+        step_entry(step.module),
+        sc,
+        step.name,
+        step_data,
+        {**step_bindings(step, sc.cfg), **trainer_keys, **folder_bindings(sc.azure, step)},
     )
     component = CommandComponent(
         name=f"{COMPONENT_PREFIX}{step.name}",
@@ -230,9 +240,11 @@ def build_component(sc: SubmitConfig, step: Step, data: DataBinding) -> CommandC
         code=str(sc.root / sc.azure.code),
         environment=step_environment(sc.azure.environments, step.name, sc.root),
         inputs=_inputs(sc, step, step_data),
-        outputs={port.name: Output(type=port.kind) for port in step.outputs},
+        outputs={port.name: Output(type=port.kind) for port in step.outputs}
+        | folder_outputs(sc.azure, step),
         # An old output of a step that reads today's data must never be reused.
         is_deterministic=not step.reads_outside_world,
+        **(distribution.job_settings() if distribution else {}),
     )
     return ensure_valid(component, f"The {step.name} component")
 
@@ -241,4 +253,8 @@ def build_components(
     sc: SubmitConfig, data: DataBinding, steps: Sequence[Step] = STEPS
 ) -> dict[str, CommandComponent]:
     """Every step's component, in table order."""
-    return {step.name: build_component(sc, step, data) for step in steps}
+    names = {step.name for step in steps}
+    return {
+        step.name: build_component(sc, step, data, step_distribution(sc, step.name, names))
+        for step in steps
+    }

@@ -21,12 +21,15 @@ from stockcast.azureml.components import (
     step_bindings,
     step_compute,
 )
+from stockcast.azureml.datastore import bind_folders, folder_bindings
 from stockcast.azureml.dry_run import ensure_valid
 from stockcast.azureml.settings import DataBinding, SubmitConfig, data_binding
 from stockcast.steps.table import STEPS, STRING, Step, wiring
 
 PIPELINE_NAME = "stockcast_pipeline"
-PIPELINE_DESCRIPTION = "Prepare, train, evaluate and register the price forecaster."
+PIPELINE_DESCRIPTION = (
+    "Prepare, train, evaluate and register the price forecaster, then monitor the champion."
+)
 # The outputs a pipeline run shows (and `az ml job download` fetches): the model and its report.
 PIPELINE_OUTPUTS = ("model", "report")
 
@@ -107,6 +110,9 @@ def build_pipeline_job(
     """Build, wire and validate the pipeline job of `steps` for the composed config."""
     data = data or data_binding(sc)
     bindings = {key: value for step in steps for key, value in step_bindings(step, sc.cfg).items()}
+    bindings |= {
+        key: value for step in steps for key, value in folder_bindings(sc.azure, step).items()
+    }
     check_cloud_overrides(sc, data, bindings)
     components = build_components(sc, data, steps)
     parameters = pipeline_parameters(sc, data, steps)
@@ -118,6 +124,8 @@ def build_pipeline_job(
     )(_pipeline_function(parameters, lambda inputs: _wire(components, steps, inputs, data)))
     job = pipeline(**parameters)
     _set_step_computes(job, sc, steps)
+    for step in steps:  # folders that outlive the run: mounted read-write from their datastore
+        bind_folders(sc.azure, step, job.jobs[step.name])
     job.experiment_name = sc.azure.experiment_name
     job.settings.force_rerun = bool(sc.azure.force_rerun)
     return ensure_valid(job, "The pipeline job")

@@ -11,7 +11,6 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -115,28 +114,26 @@ class DataBinding:
     input_path: str | None = None
 
 
-def seed_date_command(date_format: str) -> str:
-    """The shell substitution that yields today's UTC date as an integer seed."""
-    stamp = date(2000, 12, 31).strftime(date_format)
-    if not stamp.isdigit():
-        raise AzureMLConfigError(
-            f"azureml.data.seed_date_format={date_format!r} must produce digits only "
-            f"(it gave {stamp!r}); use e.g. %Y%m%d."
-        )
-    return f"$(date -u +{date_format})"
+# The run's UTC date on the compute node, as `data.as_of` reads it (YYYY-MM-DD).
+AS_OF_COMMAND = "$(date -u +%Y-%m-%d)"
 
 
 def data_binding(sc: SubmitConfig) -> DataBinding:
-    """Choose how each cloud run gets new data, refusing data configs that cannot honour it."""
+    """Choose how each cloud run gets new data, refusing data configs that cannot honour it.
+
+    Every run sees its data as of the run's date (`data.as_of`): a market reveals that day's
+    value, a file's later rows are ignored.
+    """
     settings = sc.azure.data
+    as_of = f"data.as_of={AS_OF_COMMAND}"
     if settings.source == "synthetic":
-        if OmegaConf.select(sc.cfg, "data.seed", default=None) is None:
+        if OmegaConf.select(sc.cfg, "data.start_date", default=None) is None:
             raise AzureMLConfigError(
-                f"azureml.data.source=synthetic reseeds the data config each day, but "
-                f"data={sc.data_choice} has no data.seed; pick a synthetic source (data=gbm) "
-                f"or set azureml.data.source=asset."
+                f"azureml.data.source=synthetic reveals a market one business day at a time, but "
+                f"data={sc.data_choice} is not a market (no data.start_date); pick one (data=gbm, "
+                f"data=seasonal, data=market) or set azureml.data.source=asset."
             )
-        return DataBinding(overrides=(f"data.seed={seed_date_command(settings.seed_date_format)}",))
+        return DataBinding(overrides=(as_of,))
     if settings.source == "asset":
         asked = [override_value(o) for o in sc.step_overrides if override_key(o) == "data"]
         if asked and asked[-1] != CSV_DATA_CONFIG:
@@ -146,7 +143,7 @@ def data_binding(sc: SubmitConfig) -> DataBinding:
             )
         select_csv = () if sc.data_choice == CSV_DATA_CONFIG else (f"data={CSV_DATA_CONFIG}",)
         return DataBinding(
-            overrides=(*select_csv, f"data.path=${{{{inputs.{RAW_DATA_INPUT}}}}}"),
+            overrides=(*select_csv, f"data.path=${{{{inputs.{RAW_DATA_INPUT}}}}}", as_of),
             inputs={RAW_DATA_INPUT: settings.asset.type},
             input_path=settings.asset.path,
         )

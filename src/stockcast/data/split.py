@@ -120,3 +120,32 @@ def naive_one_step_mae(split: SplitData) -> float:
             "the train split is constant, so MASE has no scale; use data with some movement."
         )
     return mae
+
+
+def join_splits(splits: Mapping[str, SplitData], names: Sequence[str]) -> SplitData:
+    """The named splits of every series laid end to end again (each later split's context, a
+    copy of the earlier split's tail, dropped): the history a refit trains on."""
+    first = splits[names[0]]
+    values: list[np.ndarray] = []
+    dates: list[np.ndarray] = []
+    has_dates = all(splits[name].dates is not None for name in names)
+    for index in range(len(first.series_ids)):
+        for position, name in enumerate(names):
+            split = splits[name]
+            lo, hi = int(split.offsets[index]), int(split.offsets[index + 1])
+            lo += split.context if position else 0
+            values.append(split.values[lo:hi])
+            if has_dates:
+                dates.append(split.dates[lo:hi])  # type: ignore[index]
+    lengths = [
+        sum(len(v) for v in values[i * len(names) : (i + 1) * len(names)])
+        for i in range(len(first.series_ids))
+    ]
+    return SplitData(
+        name="+".join(names),
+        values=np.concatenate(values).astype(np.float64),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        context=first.context,
+        series_ids=first.series_ids,
+        dates=np.concatenate(dates) if has_dates else None,
+    )

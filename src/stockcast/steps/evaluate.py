@@ -25,6 +25,12 @@ from stockcast.forecasting import (
     seasonal_naive_forecast,
     split_forecast_frame,
 )
+from stockcast.series_scores import (
+    best_and_worst,
+    per_series_scores,
+    series_of_windows,
+    series_scales,
+)
 from stockcast.serving.metadata import read_model_metadata
 from stockcast.steps.common import log
 from stockcast.steps.table import REPORT_FILE, WINDOWS_FILE
@@ -147,6 +153,10 @@ def gate_threshold(
     }
 
 
+def _date_text(dates: np.ndarray | None, pick: Any) -> str | None:
+    return None if dates is None or len(dates) == 0 else str(pick(dates))[:19]
+
+
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -183,9 +193,21 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
         "naive": train_random_walk_bands(prepared, inputs, list(model_bands)),
     }
     intervals = {name: interval_report(actual, b) for name, b in bands.items() if b}
-    np.savez(output_dir / WINDOWS_FILE, inputs=inputs, actual=actual, forecast=forecast)
+    test = prepared.splits["test"]
+    per_series = per_series_scores(
+        test.series_ids,
+        series_of_windows(test, windows.origins),
+        series_scales(prepared.splits["train"]),
+        forecasts,
+        actual,
+        model_bands,
+    )
+    test_dates = prepared.splits["test"].dates
+    first_target_dates = None if test_dates is None else test_dates[windows.origins]
+    dated = {} if first_target_dates is None else {"first_target_dates": first_target_dates}
+    np.savez(output_dir / WINDOWS_FILE, inputs=inputs, actual=actual, forecast=forecast, **dated)
 
-    plots = _plot(prepared, windows, forecast, model_bands, metrics, output_dir, cfg)
+    plots = _plot(prepared, windows, forecast, model_bands, metrics, per_series, output_dir, cfg)
     test_mase = metrics["model"]["pooled"]["mase"]
     report = {
         "kind": REPORT_KIND,
@@ -193,11 +215,20 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
         "model_metadata": metadata,
         "data_hash": prepared.meta["data_hash"],
         "n_windows": len(windows),
+        # Which windows scored which model: these test origins, this model's bytes (a refit of
+        # it, fitted on these windows too, is never scored on them).
+        "scored": {
+            "model_hash": loaded.digest,
+            "windows": len(windows),
+            "first_target_from": _date_text(first_target_dates, np.min),
+            "first_target_to": _date_text(first_target_dates, np.max),
+        },
         "next_time_window": next_time_window,
         "mase_scale": scale,
         "season_length": season if "seasonal_naive" in forecasts else None,
         "metrics": metrics,
         "intervals": intervals,
+        "per_series": per_series,
         "diebold_mariano": {
             "model_vs_naive": model_vs_naive_test(forecast, naive, actual),
             "note": "negative statistic: the model's absolute errors are smaller than naive's",
@@ -228,14 +259,25 @@ def _plot(
     forecast: np.ndarray,
     bands: Bands,
     metrics: dict[str, Any],
+    per_series: dict[str, Any],
     output_dir: Path,
     cfg: DictConfig,
 ) -> list[Path]:
-    from stockcast.plotting import plot_error_by_horizon, plot_rolling_forecasts
+    """The forecasts of the best and worst `evaluate.plot_series` series (by MASE relative to
+    naive; the only one when there is one), the MASE distribution over series when there are
+    several, and the error by horizon step."""
+    from stockcast.plotting import (
+        plot_error_by_horizon,
+        plot_mase_by_series,
+        plot_rolling_forecasts,
+    )
 
     test, horizon = prepared.splits["test"], windows.next_time_window
+    rows = per_series["series"]
+    position = {series_id: i for i, series_id in enumerate(test.series_ids)}
+    chosen = [position[rows[i]["id"]] for i in best_and_worst(rows, int(cfg.evaluate.plot_series))]
     paths = []
-    for index in range(min(int(cfg.evaluate.plot_series), len(test.series_ids))):
+    for index in chosen if int(cfg.evaluate.plot_series) else []:
         lo, hi = int(test.offsets[index]), int(test.offsets[index + 1])
         lines = {
             f"model, {step}-step ahead": windows.aligned(forecast, step, lo, hi - lo)
@@ -258,6 +300,14 @@ def _plot(
                 title=f"Rolling forecasts over the test split: {series_id}",
                 x=dates,
                 bands=shaded,
+            )
+        )
+    if len(rows) > 1:
+        paths.append(
+            plot_mase_by_series(
+                output_dir / "mase_by_series.png",
+                np.array([row["mase_vs_naive"] for row in rows]),
+                title=f"Test MASE relative to naive, per series ({len(rows)} series)",
             )
         )
     per_step_mae = {name: m["per_step"]["mae"] for name, m in metrics.items()}

@@ -18,14 +18,17 @@ import yaml
 from omegaconf import DictConfig
 
 from stockcast.cli import hydra_task
+from stockcast.data.freshness import data_tags
 from stockcast.errors import ArtifactError
 from stockcast.files import write_json
 from stockcast.forecasting import check_window_sizes, pooled_errors, split_forecast_frame
-from stockcast.integrity import verified_copy
+from stockcast.integrity import folder_contents, verified_copy
 from stockcast.registry import ModelRegistry, VersionInfo
+from stockcast.serving.loading import load_verified_model
 from stockcast.serving.metadata import TRAINING_CONFIG_FILE, read_model_metadata
 from stockcast.steps.common import log
 from stockcast.steps.evaluate import read_report
+from stockcast.steps.refit import evaluated_model_dir
 from stockcast.steps.table import DECISION_FILE, REPORT_FILE, WINDOWS_FILE
 
 # MLflow keeps tag values short; the full config travels with the model as a file.
@@ -43,28 +46,68 @@ class Candidate:
     workdir: Path
 
 
+@dataclass(frozen=True)
+class ChampionScore:
+    """The champion's and the candidate's MASE on the windows both could be scored on fairly."""
+
+    champion_mase: float | None
+    candidate_mase: float | None
+    windows: int
+    note: str
+
+
+def unseen_windows(windows: Any, fit_data_end: str | None) -> np.ndarray:
+    """Mask of the test windows whose targets all lie after the last date a model was fitted
+    (or selected) on: the only windows it may be scored on. Undated data cannot be checked."""
+    count = len(windows["actual"])
+    if fit_data_end is None or "first_target_dates" not in windows:
+        return np.ones(count, dtype=bool)
+    return windows["first_target_dates"] > np.datetime64(fit_data_end)
+
+
 def compare_with_champion(
     registry: ModelRegistry, champion: VersionInfo, candidate: Candidate
-) -> tuple[float | None, str]:
-    """The champion's MASE on the report's own test windows (None if its windows differ).
+) -> ChampionScore:
+    """Champion vs candidate on the report's own test windows, never on windows the champion was
+    fitted on. A refit champion is scored by the evaluated model inside it (`evaluated/`), which
+    saw only its own train and validation data.
 
     The champion is loaded from a private copy verified against its registered hash."""
     loaded = registry.load(champion, candidate.workdir / f"champion_v{champion.version}")
-    meta = loaded.metadata
-    windows = np.load(candidate.report_dir / WINDOWS_FILE)
+    scored = loaded
+    if evaluated_model_dir(loaded.folder) != loaded.folder:
+        scored = load_verified_model(evaluated_model_dir(loaded.folder))
+    meta = scored.metadata
+    windows = dict(np.load(candidate.report_dir / WINDOWS_FILE))
     inputs, actual = windows["inputs"], windows["actual"]
+    label = f"champion version {champion.version}"
     try:
         check_window_sizes(
             (meta["previous_time_window"], meta["next_time_window"]),
             (inputs.shape[1], actual.shape[1]),
-            f"champion version {champion.version}",
+            label,
             "the report's test data has windows of",
             "it cannot be scored on them",
         )
     except ArtifactError as err:
-        return None, str(err).rstrip(".")
-    forecast, _ = split_forecast_frame(loaded.pyfunc.predict(inputs))
-    return pooled_errors(forecast, actual, candidate.report["mase_scale"])["mase"], ""
+        return ChampionScore(None, None, 0, str(err).rstrip("."))
+    unseen = unseen_windows(windows, meta.get("fit_data_end"))
+    if not unseen.any():
+        return ChampionScore(
+            None,
+            None,
+            0,
+            f"{label} was fitted on data through {meta['fit_data_end']}, which covers every "
+            "test window, so it cannot be scored fairly on them",
+        )
+    champion_forecast, _ = split_forecast_frame(scored.pyfunc.predict(inputs[unseen]))
+    scale = candidate.report["mase_scale"]
+    return ChampionScore(
+        pooled_errors(champion_forecast, actual[unseen], scale)["mase"],
+        pooled_errors(windows["forecast"][unseen], actual[unseen], scale)["mase"],
+        int(unseen.sum()),
+        "" if unseen.all() else f"the {int(unseen.sum())} test windows after its fitted data",
+    )
 
 
 def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> dict[str, Any]:
@@ -93,31 +136,40 @@ def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> di
             "=false), so the champion stays"
         )
         return decision
-    champion_mase, why_not = compare_with_champion(registry, champion, candidate)
-    decision["champion"] = {"version": champion.version, "test_mase": champion_mase}
-    if champion_mase is None:
-        decision["reasons"].append(f"{why_not}, so the champion stays")
+    compared = compare_with_champion(registry, champion, candidate)
+    champion_mase, mase = compared.champion_mase, compared.candidate_mase
+    decision["champion"] = {
+        "version": champion.version,
+        "test_mase": champion_mase,
+        "candidate_test_mase": mase,
+        "windows": compared.windows,
+    }
+    if champion_mase is None or mase is None:
+        decision["reasons"].append(f"{compared.note}, so the champion stays")
         return decision
     limit = champion_mase * (1.0 + float(cfg.gate.champion_tolerance))
-    mase = gate["test_mase"]
     beats = mase <= limit
     decision["passed"] = decision["promote"] = bool(beats)
     decision["reasons"].append(
         f"test MASE {mase:.4f} {'is not worse than' if beats else 'is worse than'} champion "
-        f"version {champion.version}'s {champion_mase:.4f} on the same test windows"
+        f"version {champion.version}'s {champion_mase:.4f} on "
+        f"{compared.note or 'the same test windows'}"
     )
     return decision
 
 
 def version_tags(model_dir: Path, report: dict[str, Any]) -> dict[str, str]:
     metadata = report["model_metadata"]
+    refit = evaluated_model_dir(model_dir) != model_dir
     config_path = model_dir / TRAINING_CONFIG_FILE
     config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
     compact = json.dumps({k: config.get(k) for k in CONFIG_TAG_KEYS if k in config})
     pooled = {name: m["pooled"] for name, m in report["metrics"].items()}
     tags = {
         "training_run_id": metadata.get("training_run_id") or "",
-        "data_hash": report["data_hash"],
+        "refit": "true" if refit else "false",
+        "scored_model_hash": report["model_hash"],
+        **data_tags(metadata, report["data_hash"]),
         "git_commit": metadata.get("git_commit") or "unknown",
         "previous_time_window": metadata["previous_time_window"],
         "next_time_window": metadata["next_time_window"],
@@ -196,10 +248,13 @@ def run_register(cfg: DictConfig) -> dict[str, Any]:
     report = read_report(report_dir)
     # What gets registered is a private copy: exactly the bytes whose hash is checked here.
     copy, digest = verified_copy(model_dir)
-    if report["model_hash"] != digest:
+    # A refit carries the evaluated model inside it: the report must name those bytes.
+    scored = evaluated_model_dir(copy)
+    scored_digest = digest if scored == copy else folder_contents(scored).digest
+    if report["model_hash"] != scored_digest:
         raise ArtifactError(
             f"report {report_dir} was made for another model (hash {report['model_hash']}, this "
-            f"model {digest}); evaluate this model folder first."
+            f"model {scored_digest}); evaluate this model folder first."
         )
     registry = ModelRegistry.from_config(cfg.registry, create=True)
     output_dir = Path(cfg.paths.output_dir)
@@ -211,7 +266,7 @@ def run_register(cfg: DictConfig) -> dict[str, Any]:
         else:
             result = _already_registered(cfg, registry, existing, candidate)
     result |= {"model_name": registry.model_name, "tracking_uri": registry.tracking_uri}
-    write_json(output_dir / DECISION_FILE, result)
+    write_json(Path(cfg.register.output_dir) / DECISION_FILE, result)
     log.info(result["message"])
     return result
 

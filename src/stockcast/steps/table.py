@@ -30,6 +30,9 @@ REPORT_FILE = "report.json"
 WINDOWS_FILE = "test_windows.npz"
 DECISION_FILE = "decision.json"
 TIMING_FILE = "timing.json"
+MONITOR_PLOT_FILE = "monitor.png"
+# The forecast ledger's file, in `monitor.ledger_dir` (beside the local MLflow store by default).
+LEDGER_FILE = "ledger.db"
 
 
 @dataclass(frozen=True)
@@ -131,16 +134,47 @@ STEPS: tuple[Step, ...] = (
         imports=("mlflow.pyfunc", "matplotlib.pyplot"),
     ),
     Step(
+        "refit",
+        "stockcast.steps.refit:run_refit",
+        "Fit the evaluated model again on all its history with the evaluated budget "
+        "(pipeline.refit), or pass it on as it is.",
+        inputs=(
+            Port("model", MLFLOW_MODEL, "refit.model_dir"),
+            Port("prepared", URI_FOLDER, "refit.prepared_dir"),
+            Port("train_output", URI_FOLDER, "refit.train_output_dir"),
+            Port("report", URI_FOLDER, "refit.report_dir"),
+        ),
+        outputs=(Port("candidate", MLFLOW_MODEL, "refit.output_dir"),),
+        imports=("torch", "lightning", "mlflow"),
+    ),
+    Step(
         "register",
         "stockcast.steps.register:run_register",
         "Register the model folder in the MLflow registry if the gate passed.",
         inputs=(
-            Port("model", MLFLOW_MODEL, "register.model_dir"),
+            Port("candidate", MLFLOW_MODEL, "register.model_dir"),
             Port("report", URI_FOLDER, "register.report_dir"),
             MODEL_NAME,
         ),
+        outputs=(Port("decision", URI_FOLDER, "register.output_dir"),),
         writes=(DECISION_FILE,),
         imports=("mlflow",),
+    ),
+    Step(
+        "monitor",
+        "stockcast.steps.monitor:run_monitor",
+        "Store the champion's forecast in the ledger, score the matured ones live against "
+        "naive, flag (and optionally roll back) a decaying champion.",
+        # The decision makes the monitor wait for register (Azure ML orders steps by data only)
+        # and tells it which version this run registered.
+        inputs=(
+            Port("prepared", URI_FOLDER, "monitor.prepared_dir"),
+            Port("decision", URI_FOLDER, "monitor.decision_dir"),
+            MODEL_NAME,
+        ),
+        outputs=(Port("monitor", URI_FOLDER, "monitor.output_dir"),),
+        writes=(REPORT_FILE, MONITOR_PLOT_FILE),
+        imports=("mlflow.pyfunc", "matplotlib.pyplot"),
     ),
 )
 

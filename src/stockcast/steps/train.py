@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import logging
 import math
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import hydra
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.cli import hydra_task
 from stockcast.data.prepared import PreparedData
+from stockcast.distributed import (
+    checkpoint_on_every_rank,
+    configured_world_size,
+    is_launch_rank_zero,
+)
 from stockcast.errors import ConfigError
 from stockcast.files import write_json
 from stockcast.portable import portable
@@ -32,8 +39,10 @@ def _instantiate_all(group: DictConfig | None) -> list[Any]:
 
 def fitted_batch_size(cfg: DictConfig, prepared: PreparedData) -> int:
     """`data.batch_size`, shrunk so an epoch holds at least `fit.min_batches_per_epoch` optimizer
-    steps: a short series then gets many small steps instead of one large one per epoch."""
+    steps: a short series then gets many small steps instead of one large one per epoch (under
+    DDP, each rank's shard of the windows)."""
     windows = len(prepared.splits["train"].window_starts(prepared.window))
+    windows //= configured_world_size(cfg.trainer)
     return max(1, min(int(cfg.data.batch_size), windows // int(cfg.fit.min_batches_per_epoch)))
 
 
@@ -41,6 +50,7 @@ def validation_every_n_epochs(cfg: DictConfig, datamodule: Any) -> int:
     """Epochs between validations, so they fall about `fit.val_every_steps` optimizer steps
     apart whatever the epoch length (early stopping patience counts validations)."""
     windows = len(datamodule.prepared.splits["train"].window_starts(datamodule.prepared.window))
+    windows //= configured_world_size(cfg.trainer)
     steps_per_epoch = max(1, -(-windows // datamodule.batch_size))
     every = max(1, round(int(cfg.fit.val_every_steps) / steps_per_epoch))
     # A run shorter than one validation interval still validates (and checkpoints) at its end.
@@ -49,10 +59,14 @@ def validation_every_n_epochs(cfg: DictConfig, datamodule: Any) -> int:
 
 
 def build_datamodule_and_model(
-    cfg: DictConfig, prepared: PreparedData, steps_per_batch: int | None = None
+    cfg: DictConfig,
+    prepared: PreparedData,
+    steps_per_batch: int | None = None,
+    batch_size: int | None = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """The WindowDataModule, the Forecaster (network, loss, optimizer) and the network's spec the
-    config describes; the benchmarks build exactly what training builds through this."""
+    config describes; the benchmarks and the refit build exactly what training builds through
+    this (a refit keeps the evaluated fit's `batch_size`)."""
     from stockcast.data.datamodule import WindowDataModule
     from stockcast.models.forecaster import Forecaster
     from stockcast.models.losses import PinballLoss, make_loss
@@ -60,7 +74,7 @@ def build_datamodule_and_model(
 
     datamodule = WindowDataModule(
         prepared,
-        batch_size=fitted_batch_size(cfg, prepared),
+        batch_size=fitted_batch_size(cfg, prepared) if batch_size is None else batch_size,
         steps_per_batch=cfg.data.steps_per_batch if steps_per_batch is None else steps_per_batch,
         eval_batch_size=cfg.data.eval_batch_size,
         seed=cfg.seed,
@@ -96,8 +110,10 @@ def run_training(
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     resume_from = resume_checkpoint(cfg, prepared.meta)
     datamodule, model, spec = build_datamodule_and_model(cfg, prepared)
+    warm = start_warm(cfg, model, spec, output_dir)
     callbacks = _instantiate_all(cfg.get("callbacks"))
-    close_orphaned_training_runs(cfg.get("logger"))
+    if is_launch_rank_zero():
+        close_orphaned_training_runs(cfg.get("logger"))
     loggers = _instantiate_all(cfg.get("logger"))
     with trainer_refusals():
         trainer = hydra.utils.instantiate(
@@ -105,6 +121,7 @@ def run_training(
             callbacks=callbacks,
             logger=loggers or False,
             check_val_every_n_epoch=validation_every_n_epochs(cfg, datamodule),
+            **({} if warm is None else {"max_steps": int(cfg.train.warm_max_steps)}),
         )
     hparams = flatten(plain(cfg)) | {"data_hash": prepared.meta["data_hash"]}
     for logger in loggers:
@@ -112,11 +129,11 @@ def run_training(
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    ckpt_path = best or None
+    ckpt_path = checkpoint_on_every_rank(trainer.strategy, best) or None
     metrics: dict[str, Any] = {
         "val": _stage_metrics(trainer.validate, model, datamodule, ckpt_path)
     }
-    fell_back = falls_back_to_naive(cfg, model.net, metrics["val"])
+    fell_back = falls_back_to_naive(cfg, model.net, metrics["val"], prepared)
     if fell_back:
         model.net.fall_back_to_naive()
         ckpt_path = None
@@ -128,6 +145,10 @@ def run_training(
     metrics["fell_back_to_naive"] = fell_back
     if cfg.get("test", True):
         metrics["test"] = _stage_metrics(trainer.test, model, datamodule, ckpt_path)
+    if not trainer.is_global_zero:
+        # The other DDP ranks took part in every stage above; rank 0 alone calibrates (on all
+        # validation windows) and writes the model, metrics.json and the MLflow artifacts.
+        return metrics
 
     spec["intervals"] = (
         {
@@ -153,6 +174,11 @@ def run_training(
         "training_run_id": run_id,
         "git_commit": git_commit(),
         "val_mase": metrics["val"].get("mase"),
+        "fit_data_end": fit_data_end(prepared),
+        # What the freshness check of the next run compares with (data.require_new_data).
+        "data_as_of": prepared.meta.get("as_of"),
+        "data_last_date": prepared.meta.get("last_date"),
+        "warm_start": None if warm is None else warm.source,
     }
     last_inputs = prepared.splits["test"].values[-prepared.window.previous_time_window :]
     save_model_dir(model.net, spec, model_dir, metadata, last_inputs)
@@ -165,6 +191,10 @@ def run_training(
         "best_checkpoint": best or None,
         "epochs": trainer.current_epoch,
         "optimizer_steps": trainer.global_step,
+        # The evaluated budget a refit on all history repeats (pipeline.refit).
+        "best_step": _checkpoint_step(best) if best else trainer.global_step,
+        "batch_size": datamodule.batch_size,
+        "warm_start": None if warm is None else warm.source,
         "training_run_id": run_id,
         "model_dir": str(model_dir),
     }
@@ -179,20 +209,69 @@ def run_training(
     return summary
 
 
-def falls_back_to_naive(cfg: DictConfig, net: Any, val: dict[str, float]) -> bool:
-    """Whether the anchored model should give up its learning and repeat the last price: when it
-    does not beat the naive forecast on the validation windows by `fit.min_gain_over_naive`."""
-    if not (cfg.fit.naive_fallback and net.anchored) or "naive_mase" not in val:
-        return False
-    return bool(val["mase"] > val["naive_mase"] * (1.0 - float(cfg.fit.min_gain_over_naive)))
+def start_warm(cfg: DictConfig, model: Any, spec: dict[str, Any], workdir: Path) -> Any:
+    """Load the weights `train.init_from` names into the network (None: a cold start)."""
+    from stockcast.warm_start import warm_start
+
+    warm = warm_start(cfg, spec, workdir)
+    if warm is not None:
+        model.net.load_state_dict(warm.state)
+        log.info(
+            "starting from %s version %d's weights (train.init_from), %d optimizer steps",
+            warm.source["model_name"],
+            warm.source["version"],
+            int(cfg.train.warm_max_steps),
+        )
+    return warm
 
 
-def calibrate_on_validation(net: Any, prepared: PreparedData, levels: list[int]) -> dict[str, Any]:
-    """Split-conformal interval bounds from the validation windows (which the weights were not
-    fitted on), in units of each window's recent volatility; stored in the model's spec."""
+def fit_data_end(prepared: PreparedData) -> str | None:
+    """The last date the fit saw (weights or model selection: the end of validation), so a later
+    comparison can score this model only on windows after it; None for undated data."""
+    dates = prepared.splits["val"].dates
+    if dates is None or len(dates) == 0:
+        return None
+    return str(np.datetime_as_string(np.max(dates), unit="s"))
+
+
+def _checkpoint_step(path: str) -> int:
+    """The optimizer step at which a checkpoint was saved."""
     import torch
 
-    from stockcast.forecasting import calibrate_intervals, rolling_origins
+    return int(torch.load(path, map_location="cpu", weights_only=False)["global_step"])
+
+
+def falls_back_to_naive(
+    cfg: DictConfig, net: Any, val: dict[str, float], prepared: PreparedData
+) -> bool:
+    """Whether the anchored model should give up its learning and repeat the last price: when it
+    does not beat the naive forecast on the validation windows by `fit.min_gain_over_naive`, or
+    (with `fit.max_p_value_vs_naive`) not convincingly: a Diebold–Mariano test of its per-window
+    errors against naive's must reject "no better" at that level. On a random walk a lucky
+    validation score is noise, and noise is what a model would then add to every forecast."""
+    if not (cfg.fit.naive_fallback and net.anchored) or "naive_mase" not in val:
+        return False
+    if val["mase"] > val["naive_mase"] * (1.0 - float(cfg.fit.min_gain_over_naive)):
+        return True
+    max_p_value = cfg.fit.get("max_p_value_vs_naive")
+    if max_p_value is None:
+        return False
+    from stockcast.forecasting import diebold_mariano, naive_forecast
+
+    windows, forecast = validation_forecasts(net, prepared)
+    horizon = windows.next_time_window
+    model_error = np.abs(forecast - windows.actual).mean(axis=1)
+    naive_error = np.abs(naive_forecast(windows.inputs, horizon) - windows.actual).mean(axis=1)
+    statistic, p_value = diebold_mariano(model_error, naive_error, horizon)
+    one_sided = p_value / 2.0 if statistic < 0 else 1.0 - p_value / 2.0
+    return not (np.isfinite(one_sided) and one_sided <= float(max_p_value))
+
+
+def validation_forecasts(net: Any, prepared: PreparedData) -> tuple[Any, np.ndarray]:
+    """Every validation window (rolling origins) and the network's point forecast for it."""
+    import torch
+
+    from stockcast.forecasting import rolling_origins
 
     val, window = prepared.splits["val"], prepared.window
     windows = rolling_origins(
@@ -201,6 +280,15 @@ def calibrate_on_validation(net: Any, prepared: PreparedData, levels: list[int])
     net.eval()
     with torch.inference_mode():
         forecast = net(torch.as_tensor(windows.inputs, dtype=torch.float32)).double().numpy()
+    return windows, forecast
+
+
+def calibrate_on_validation(net: Any, prepared: PreparedData, levels: list[int]) -> dict[str, Any]:
+    """Split-conformal interval bounds from the validation windows (which the weights were not
+    fitted on), in units of each window's recent volatility; stored in the model's spec."""
+    from stockcast.forecasting import calibrate_intervals
+
+    windows, forecast = validation_forecasts(net, prepared)
     min_relative_scale = float(prepared.scaler["min_relative_scale"])
     return {
         "method": "split_conformal",
@@ -248,7 +336,12 @@ def run_train_task(cfg: DictConfig) -> float | None:
     from stockcast.steps.prepare import run_prepare
 
     output_dir = Path(cfg.paths.output_dir)
-    prepared = PreparedData.load(run_prepare(cfg, output_dir / "prepared"))
+    if is_launch_rank_zero():
+        prepared = PreparedData.load(run_prepare(cfg, output_dir / "prepared"))
+    else:
+        # Another DDP rank: the same data config gives the same data; the run dir is rank 0's.
+        with tempfile.TemporaryDirectory(prefix="stockcast-rank-") as private:
+            prepared = PreparedData.load(run_prepare(cfg, Path(private) / "prepared"))
     summary = run_training(cfg, prepared, output_dir, output_dir / "model")
     return optimized_value(summary, cfg.get("optimized_metric"))
 

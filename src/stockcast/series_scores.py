@@ -1,0 +1,87 @@
+"""Per-series scores of a pooled evaluation: with hundreds of tickers the pooled MASE hides which
+series a global model serves well and which it fails.
+
+Each series is scaled by its own train split's one-step naive MAE (the usual per-series MASE),
+so series with different price levels weigh the same in the mean and median.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from stockcast.data.split import SplitData
+from stockcast.forecasting import Bands
+
+
+def series_of_windows(split: SplitData, origins: np.ndarray) -> np.ndarray:
+    """Index of the series each window (by its first target's position in `split`) belongs to."""
+    return np.searchsorted(split.offsets, origins, side="right") - 1
+
+
+def series_scales(train: SplitData) -> np.ndarray:
+    """Each series' train one-step naive MAE; a flat series gets the pooled scale instead."""
+    scales = np.array(
+        [np.abs(np.diff(train.segment(i))).mean() for i in range(len(train.series_ids))]
+    )
+    pooled = float(np.nanmean(scales[scales > 0])) if (scales > 0).any() else 1.0
+    return np.where(np.isfinite(scales) & (scales > 0), scales, pooled)
+
+
+def per_series_scores(
+    series_ids: tuple[str, ...],
+    window_series: np.ndarray,
+    scales: np.ndarray,
+    forecasts: dict[str, np.ndarray],
+    actual: np.ndarray,
+    bands: Bands | None = None,
+) -> dict[str, Any]:
+    """`series`: one entry per series with windows (MASE of each forecaster, model MASE / naive
+    MASE, interval coverage per level); `aggregate`: mean and median MASE per forecaster, the
+    share of series where the model beats naive, mean coverage per level."""
+    counts = np.bincount(window_series, minlength=len(series_ids))
+    present = np.flatnonzero(counts)
+
+    def mean_by_series(values: np.ndarray) -> np.ndarray:
+        return (
+            np.bincount(window_series, weights=values, minlength=len(series_ids))[present]
+            / (counts[present])
+        )
+
+    mase = {
+        name: mean_by_series(np.abs(f - actual).mean(axis=1)) / scales[present]
+        for name, f in forecasts.items()
+    }
+    ratio = mase["model"] / np.where(mase["naive"] > 0, mase["naive"], np.nan)
+    coverage = {
+        level: mean_by_series(((actual >= lower) & (actual <= upper)).mean(axis=1))
+        for level, (lower, upper) in (bands or {}).items()
+    }
+    rows = []
+    for position, index in enumerate(present):
+        row: dict[str, Any] = {"id": series_ids[index], "windows": int(counts[index])}
+        row |= {f"{name}_mase": float(values[position]) for name, values in mase.items()}
+        row["mase_vs_naive"] = float(ratio[position])
+        row |= {f"coverage_{level}": float(v[position]) for level, v in coverage.items()}
+        rows.append(row)
+    finite = ratio[np.isfinite(ratio)]
+    aggregate: dict[str, Any] = {
+        "series": len(present),
+        "mean_mase": {name: float(values.mean()) for name, values in mase.items()},
+        "median_mase": {name: float(np.median(values)) for name, values in mase.items()},
+        "share_beating_naive": float((finite < 1.0).mean()) if finite.size else None,
+        "median_mase_vs_naive": float(np.median(finite)) if finite.size else None,
+    }
+    if coverage:
+        aggregate["mean_coverage"] = {level: float(v.mean()) for level, v in coverage.items()}
+    return {"aggregate": aggregate, "series": rows}
+
+
+def best_and_worst(rows: list[dict[str, Any]], count: int) -> list[int]:
+    """Positions in `rows` of the `count` series with the lowest and the `count` with the highest
+    MASE relative to naive (all of them when there are few)."""
+    order = np.argsort([row["mase_vs_naive"] for row in rows], kind="stable")
+    if len(order) <= 2 * count:
+        return order.tolist()
+    return [*order[:count].tolist(), *order[-count:].tolist()]

@@ -1,0 +1,199 @@
+"""Refit step: the evaluated model, fitted again on all the history it was given (pipeline.refit).
+
+Evaluation scores a model fitted on the train split, so the newest prices (validation and test)
+never reach its weights. With `pipeline.refit=true` the version that gets registered is the same
+configuration fitted on train + val + test with the evaluated budget: the optimizer step of its
+best checkpoint and its batch size. Nothing is left to score the refit on, so:
+
+- its interval bounds are the evaluated model's (split-conformal, in volatility units);
+- the evaluated model travels inside the refit's folder (`evaluated/`): champion comparisons score
+  that one, which never saw the test windows, and the report's hash is checked against its bytes.
+
+Without a refit (off, the gate refused, or the model fell back to the naive forecast) the output
+is a byte-identical copy of the evaluated model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from omegaconf import DictConfig
+
+from stockcast.cli import hydra_task
+from stockcast.data.prepared import PreparedData
+from stockcast.data.split import SPLITS, join_splits
+from stockcast.errors import ArtifactError
+from stockcast.integrity import folder_contents, verified_copy
+from stockcast.serving.metadata import TRAINING_CONFIG_FILE, read_model_metadata
+from stockcast.steps.common import log, set_threads, trainer_refusals
+from stockcast.steps.evaluate import read_report
+from stockcast.steps.table import METRICS_FILE
+
+# The evaluated model, kept inside a refit model's folder.
+EVALUATED_DIR = "evaluated"
+
+
+def history_for_refit(prepared: PreparedData, splits: Sequence[str] = SPLITS) -> PreparedData:
+    """The prepared data with `splits` joined into the train split (val and test kept as they
+    are, unused): what a refit fits on. The scaler stays the evaluated one."""
+    joined = replace(join_splits(prepared.splits, splits), name="train")
+    return replace(prepared, splits={**prepared.splits, "train": joined})
+
+
+def refit_network(
+    cfg: DictConfig,
+    prepared: PreparedData,
+    optimizer_steps: int,
+    batch_size: int,
+    splits: Sequence[str] = SPLITS,
+) -> tuple[Any, dict[str, Any]]:
+    """The configured network fitted on `splits` for exactly `optimizer_steps` steps, with no
+    validation, checkpoints or early stopping: (network, spec without intervals)."""
+    import hydra
+    import lightning as L
+
+    from stockcast.steps.train import build_datamodule_and_model, start_warm
+
+    logging.getLogger("lightning").handlers.clear()
+    set_threads(cfg.num_threads)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    history = history_for_refit(prepared, splits)
+    datamodule, model, spec = build_datamodule_and_model(cfg, history, batch_size=batch_size)
+    # The evaluated recipe, repeated: from the same warm start when it had one.
+    start_warm(cfg, model, spec, Path(cfg.paths.output_dir))
+    with trainer_refusals():
+        trainer = hydra.utils.instantiate(
+            cfg.trainer,
+            max_steps=optimizer_steps,
+            max_epochs=None,
+            min_epochs=None,
+            callbacks=[],
+            logger=False,
+            enable_checkpointing=False,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+        )
+    if optimizer_steps > 0:
+        trainer.fit(model, datamodule=datamodule)
+    return model.net, spec
+
+
+def _model_spec(model_dir: Path) -> dict[str, Any]:
+    flavor = yaml.safe_load((model_dir / "MLmodel").read_text())["flavors"]["python_function"]
+    return json.loads((model_dir / flavor["artifacts"]["spec"]["path"]).read_text())
+
+
+def _last_date(dates: np.ndarray | None) -> str | None:
+    if dates is None or len(dates) == 0:
+        return None
+    return str(np.datetime_as_string(np.max(dates), unit="s"))
+
+
+def why_not_refit(cfg: DictConfig, report: dict[str, Any], metrics: dict[str, Any]) -> str | None:
+    """The reason the evaluated model is passed on as it is, or None to refit it."""
+    if not cfg.pipeline.refit:
+        return "pipeline.refit is false"
+    if not report["gate"]["passed"]:
+        return "the gate refused the evaluated model, so nothing will be registered"
+    if metrics.get("fell_back_to_naive"):
+        return "the evaluated model repeats the last price, so there is nothing to refit"
+    return None
+
+
+def evaluated_model_dir(model_dir: str | Path) -> Path:
+    """The folder of the model that evaluation scored: `evaluated/` inside a refit, else itself."""
+    model_dir = Path(model_dir)
+    inner = model_dir / EVALUATED_DIR
+    return inner if (inner / "MLmodel").is_file() else model_dir
+
+
+def run_refit(cfg: DictConfig) -> dict[str, Any]:
+    section = cfg.refit
+    read_model_metadata(section.model_dir)
+    report = read_report(section.report_dir)
+    # Exactly the bytes evaluation scored, or the run stops here.
+    evaluated, digest = verified_copy(section.model_dir)
+    if report["model_hash"] != digest:
+        raise ArtifactError(
+            f"report {section.report_dir} was made for another model (hash "
+            f"{report['model_hash']}, this model {digest}); evaluate this model folder first."
+        )
+    metrics_path = Path(section.train_output_dir) / METRICS_FILE
+    if not metrics_path.is_file():
+        raise ArtifactError(
+            f"{metrics_path} does not exist; point refit.train_output_dir at the train step's "
+            "output folder."
+        )
+    metrics = json.loads(metrics_path.read_text())
+    output = Path(section.output_dir)
+    if output.exists():
+        shutil.rmtree(output)
+    reason = why_not_refit(cfg, report, metrics)
+    if reason is not None:
+        shutil.copytree(evaluated, output)
+        log.info("registering the evaluated model as it is: %s", reason)
+        return {"refit": False, "reason": reason, "model_hash": digest}
+
+    prepared = PreparedData.load(section.prepared_dir)
+    record = write_refit_model(
+        cfg, prepared, evaluated, output, int(metrics["best_step"]), int(metrics["batch_size"])
+    )
+    log.info(
+        "refit on all %d history windows for the evaluated %d optimizer steps (batch %d) -> %s",
+        record["training_windows"],
+        record["optimizer_steps"],
+        record["batch_size"],
+        output,
+    )
+    return {"refit": True, "model_hash": folder_contents(output).digest} | record
+
+
+def write_refit_model(
+    cfg: DictConfig,
+    prepared: PreparedData,
+    evaluated: Path,
+    output: Path,
+    optimizer_steps: int,
+    batch_size: int,
+    splits: Sequence[str] = SPLITS,
+) -> dict[str, Any]:
+    """Fit the configuration again on `splits` and save it to `output` with the evaluated model
+    inside (`evaluated/`) and the evaluated intervals; returns what the refit did."""
+    from stockcast.serving.export import save_model_dir
+
+    net, spec = refit_network(cfg, prepared, optimizer_steps, batch_size, splits)
+    spec["intervals"] = _model_spec(evaluated)["intervals"]
+    history = history_for_refit(prepared, splits)
+    last = history.splits["train"]
+    record = {
+        "evaluated_model_hash": folder_contents(evaluated).digest,
+        "optimizer_steps": optimizer_steps,
+        "batch_size": batch_size,
+        "splits": list(splits),
+        "training_windows": len(last.window_starts(prepared.window)),
+        "trained_through": _last_date(last.dates),
+        "intervals": "the evaluated model's split-conformal bounds",
+    }
+    metadata = read_model_metadata(evaluated) | {
+        "refit": record,
+        "fit_data_end": record["trained_through"],
+    }
+    last_inputs = last.values[-prepared.window.previous_time_window :]
+    save_model_dir(net, spec, output, metadata, last_inputs)
+    shutil.copyfile(evaluated / TRAINING_CONFIG_FILE, output / TRAINING_CONFIG_FILE)
+    shutil.copytree(evaluated, output / EVALUATED_DIR)
+    return record
+
+
+main = hydra_task(run_refit)
+
+if __name__ == "__main__":
+    main()

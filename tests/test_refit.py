@@ -1,0 +1,156 @@
+"""The refit step: the registered model is fitted on all history, and champion comparisons never
+score a model on windows it was fitted on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stockcast.data.series import Series
+from stockcast.data.split import WindowSpec, join_splits, split_series
+from stockcast.integrity import folder_contents
+from stockcast.registry import ModelRegistry
+from stockcast.serving.loading import load_price_model
+from stockcast.serving.metadata import read_model_metadata
+from stockcast.steps.register import unseen_windows
+from stockcast.steps.table import DECISION_FILE, METRICS_FILE, REPORT_FILE, WINDOWS_FILE
+from tests.conftest import (
+    MODEL,
+    global_state_restored,
+    run_local_pipeline,
+    seed_store,
+)
+
+pytestmark = pytest.mark.slow
+
+POINTS = 300
+FAST = (
+    "trainer.max_epochs=3",
+    "data.batch_size=32",
+    "gate.max_mase=100",
+    "data.require_new_data=false",
+)
+LENIENT = ("gate.max_mase_vs_naive=null", "gate.champion_tolerance=100")
+
+
+def write_prices(path: Path, points: int) -> Path:
+    """One dated seasonal series (a model beats naive on it, so it is not replaced by the naive
+    fallback), the same path whatever `points` (a longer file extends it)."""
+    t = np.arange(POINTS)
+    noise = np.random.default_rng(7).normal(0.0, 0.3, size=POINTS)
+    prices = (100.0 + 0.02 * t + 5.0 * np.sin(2 * np.pi * t / 10) + noise)[:points]
+    dates = pd.bdate_range("2024-01-01", periods=POINTS)[:points]
+    pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "price": prices}).to_csv(path, index=False)
+    return path
+
+
+def csv_data(path: Path) -> tuple[str, ...]:
+    return ("data=csv", f"data.path={path}", "data.date_column=date", "data.value_column=price")
+
+
+@pytest.fixture(scope="module")
+def refit_runs(tmp_path_factory: pytest.TempPathFactory, store_template: Path) -> dict[str, Path]:
+    """Three pipeline runs into one store: all 300 days with a refit (champion v1); the first 280
+    without a refit (its test windows partly after v1's fitted data); the first 200 (all inside)."""
+    tmp = seed_store(store_template, tmp_path_factory.mktemp("refit"))
+    runs = {}
+    with global_state_restored():
+        for name, points, extra in (
+            ("full", POINTS, ()),
+            ("partial", 280, ("pipeline.refit=false", *LENIENT)),
+            ("inside", 200, LENIENT),
+        ):
+            csv = write_prices(tmp / f"{name}.csv", points)
+            run_local_pipeline(tmp, *FAST, *csv_data(csv), *extra)
+            runs[name] = sorted((tmp / "logs" / "pipeline" / "runs").iterdir())[-1]
+    runs["store"] = tmp
+    return runs
+
+
+def test_joined_splits_give_back_each_series_with_its_dates() -> None:
+    dates = pd.bdate_range("2024-01-01", periods=100).to_numpy("datetime64[ns]")
+    series = [Series("a", np.arange(100.0), dates), Series("b", np.arange(60.0) + 1e3, dates[:60])]
+    splits = split_series(series, WindowSpec(5, 2), {"train": 0.7, "val": 0.15, "test": 0.15})
+    joined = join_splits(splits, ("train", "val", "test"))
+    assert joined.offsets.tolist() == [0, 100, 160]
+    np.testing.assert_array_equal(joined.values, np.r_[np.arange(100.0), np.arange(60.0) + 1e3])
+    np.testing.assert_array_equal(joined.dates, np.r_[dates, dates[:60]])
+    without_test = join_splits(splits, ("train", "val"))
+    assert without_test.offsets.tolist() == [0, 85, 136]
+    assert without_test.values[84] == 84.0 and without_test.values[85] == 1e3
+
+
+def test_unseen_windows_are_those_after_the_fitted_data() -> None:
+    dates = pd.bdate_range("2024-03-01", periods=6).to_numpy("datetime64[ns]")
+    windows = {"actual": np.zeros((6, 2)), "first_target_dates": dates}
+    assert unseen_windows(windows, str(dates[2])[:10]).tolist() == [False] * 3 + [True] * 3
+    assert unseen_windows(windows, None).all()
+    assert unseen_windows({"actual": np.zeros((6, 2))}, "2024-03-05").all(), "undated: all"
+
+
+def test_the_registered_model_is_refit_on_all_history(refit_runs: dict[str, Path]) -> None:
+    run = refit_runs["full"]
+    candidate = run / "refit" / "candidate"
+    report = json.loads((run / "evaluate" / "report" / REPORT_FILE).read_text())
+    metrics = json.loads((run / "train" / "train_output" / METRICS_FILE).read_text())
+    # The evaluated bytes travel inside the refit, and they are what the report scored.
+    assert folder_contents(candidate / "evaluated").digest == report["model_hash"]
+    assert folder_contents(run / "train" / "model").digest == report["model_hash"]
+    refit = read_model_metadata(candidate)["refit"]
+    assert refit["optimizer_steps"] == metrics["best_step"] > 0
+    assert refit["batch_size"] == metrics["batch_size"]
+    assert refit["training_windows"] == POINTS - 10 - 5 + 1
+    assert refit["trained_through"].startswith(
+        str(pd.bdate_range("2024-01-01", periods=POINTS)[-1].date())
+    )
+    assert report["scored"]["windows"] == report["n_windows"]
+    # Different weights: the refit saw 30% more prices.
+    inputs = np.linspace(100.0, 104.0, 10).reshape(1, -1)
+    refit_out = load_price_model(candidate).predict(inputs)
+    evaluated_out = load_price_model(candidate / "evaluated").predict(inputs)
+    assert list(refit_out.columns) == list(evaluated_out.columns)
+    assert not np.allclose(refit_out.to_numpy(), evaluated_out.to_numpy())
+    tags = ModelRegistry(f"sqlite:///{refit_runs['store']}/mlruns.db", MODEL).resolve(1).tags
+    assert tags["refit"] == "true" and tags["scored_model_hash"] == report["model_hash"]
+
+
+def test_without_refit_the_evaluated_bytes_are_registered(refit_runs: dict[str, Path]) -> None:
+    run = refit_runs["partial"]
+    report = json.loads((run / "evaluate" / "report" / REPORT_FILE).read_text())
+    candidate = run / "refit" / "candidate"
+    assert not (candidate / "evaluated").exists()
+    assert folder_contents(candidate).digest == report["model_hash"]
+    decision = json.loads((run / "register" / "decision" / DECISION_FILE).read_text())
+    assert decision["version"] == 2
+    tags = ModelRegistry(f"sqlite:///{refit_runs['store']}/mlruns.db", MODEL).resolve(2).tags
+    assert tags["refit"] == "false"
+
+
+def test_the_champion_is_scored_only_on_windows_after_its_fitted_data(
+    refit_runs: dict[str, Path],
+) -> None:
+    run = refit_runs["partial"]
+    decision = json.loads((run / "register" / "decision" / DECISION_FILE).read_text())["decision"]
+    windows = np.load(run / "evaluate" / "report" / WINDOWS_FILE)
+    # Champion v1's evaluated model was selected on validation data up to day 255 of 300.
+    v1_fit_end = pd.bdate_range("2024-01-01", periods=POINTS)[round(POINTS * 0.85) - 1]
+    unseen = int((windows["first_target_dates"] > np.datetime64(v1_fit_end)).sum())
+    assert 0 < unseen < len(windows["actual"])
+    assert decision["champion"]["version"] == 1
+    assert decision["champion"]["windows"] == unseen
+    assert f"the {unseen} test windows after its fitted data" in decision["reasons"][-1]
+
+
+def test_a_champion_fitted_on_every_test_window_is_not_compared(
+    refit_runs: dict[str, Path],
+) -> None:
+    decision = json.loads(
+        (refit_runs["inside"] / "register" / "decision" / DECISION_FILE).read_text()
+    )
+    reason = decision["decision"]["reasons"][-1]
+    assert "cannot be scored fairly on them, so the champion stays" in reason
+    assert decision["registered"] and decision["decision"]["promote"] is False

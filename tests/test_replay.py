@@ -1,0 +1,82 @@
+"""Replay: the daily schedule simulated day by day, deterministic into a fresh store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stockcast.errors import ConfigError
+from stockcast.replay import (
+    REPLAY_FILE,
+    REPLAY_PLOT_FILE,
+    pipeline_overrides,
+    run_replay,
+    simulated_days,
+)
+from tests.conftest import LENIENT_GATE, global_state_restored, isolated_overrides, run_task
+
+# A short horizon, so day 1's forecast matures on day 3 of a 5-day replay.
+REPLAY_FAST = (
+    "data.length=300",
+    "data.next_time_window=2",
+    "trainer.max_steps=60",
+    "train.warm_max_steps=20",
+    "data.batch_size=32",
+    "days=5",
+    "replay.end=2026-06-30",
+    *LENIENT_GATE,
+)
+
+
+def test_simulated_days_are_business_days_ending_at_the_end() -> None:
+    assert simulated_days("2026-06-29", 3) == ["2026-06-25", "2026-06-26", "2026-06-29"]
+    assert simulated_days("2026-06-28", 2) == ["2026-06-25", "2026-06-26"], "a Sunday end"
+
+
+def test_the_replay_keeps_its_own_keys_and_store_to_itself(tmp_path: Path) -> None:
+    given = ["days=4", "replay.end=2026-06-30", "seed=3", "registry.tracking_uri=sqlite:///x.db"]
+    overrides = pipeline_overrides(given, tmp_path)
+    assert overrides[0] == "seed=3"
+    assert f"registry.tracking_uri=sqlite:///{tmp_path}/mlruns.db" in overrides
+    assert "registry.tracking_uri=sqlite:///x.db" not in overrides
+    assert overrides[-1] == "data.require_new_data=true"
+
+
+def _replay(tmp: Path, name: str, *extra: str) -> dict:
+    with global_state_restored():
+        return run_task(
+            run_replay, "replay", [*isolated_overrides(tmp), *REPLAY_FAST, *extra], tmp / name
+        ).value
+
+
+@pytest.mark.slow
+def test_a_five_day_replay_end_to_end_and_again_the_same(tmp_path: Path) -> None:
+    first = _replay(tmp_path, "first")
+    days = first["days"]
+    assert [d["as_of"] for d in days] == simulated_days("2026-06-30", 5)
+    assert days[0]["registered_version"] == 1 and days[0]["champion_version"] == 1
+    assert all(d["champion_version"] is not None for d in days)
+    # Day 1's 2-step forecast has both targets by day 3; from then on forecasts mature daily.
+    assert [d["live"]["matured"] for d in days[:2]] == [0, 0]
+    assert 0 < days[2]["live"]["matured"] < days[4]["live"]["matured"]
+    assert days[4]["live"]["mase"] > 0 and days[4]["live"]["naive_mase"] > 0
+    assert 0.0 <= days[4]["live"]["coverage_80"] <= 1.0
+    written = json.loads((tmp_path / "first" / REPLAY_FILE).read_text())
+    assert written == json.loads(json.dumps(first))
+    assert (tmp_path / "first" / REPLAY_PLOT_FILE).stat().st_size > 10_000
+
+    second = _replay(tmp_path, "second")
+    for a, b in zip(days, second["days"], strict=True):
+        assert {k: v for k, v in a.items() if k != "seconds"} == {
+            k: v for k, v in b.items() if k != "seconds"
+        }
+
+
+def test_a_replay_refuses_a_store_that_exists(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "mlruns.db").write_bytes(b"")
+    with pytest.raises(ConfigError, match="already holds a store"):
+        _replay(tmp_path, "run", f"replay.store_dir={store}")

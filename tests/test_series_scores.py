@@ -1,0 +1,94 @@
+"""Per-series scores: each series on its own scale, aggregates over series, best and worst."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stockcast.data.series import Series
+from stockcast.data.split import WindowSpec, split_series
+from stockcast.series_scores import (
+    best_and_worst,
+    per_series_scores,
+    series_of_windows,
+    series_scales,
+)
+from stockcast.steps.table import REPORT_FILE
+from tests.conftest import LENIENT_GATE, global_state_restored, run_local_pipeline
+
+
+def test_windows_belong_to_the_series_they_start_in() -> None:
+    series = [Series(name, np.arange(n, dtype=float) + 1) for name, n in (("a", 40), ("b", 60))]
+    test = split_series(series, WindowSpec(3, 2), {"train": 0.5, "val": 0.25, "test": 0.25})["test"]
+    starts = test.window_starts(WindowSpec(3, 2))
+    owners = series_of_windows(test, starts + 3)
+    assert owners.tolist() == [0] * 9 + [1] * 14
+
+
+def test_scores_by_hand() -> None:
+    ids = ("a", "b", "flat")
+    owners = np.array([0, 0, 1, 2])
+    actual = np.array([[10.0, 10.0], [12.0, 12.0], [100.0, 100.0], [5.0, 5.0]])
+    model = actual + np.array([[1.0, 1.0], [1.0, 3.0], [10.0, 10.0], [0.0, 0.0]])
+    naive = actual + np.array([[2.0, 2.0], [2.0, 2.0], [5.0, 5.0], [1.0, 1.0]])
+    scales = np.array([2.0, 10.0, 1.0])
+    lower, upper = actual - 1.5, actual + 1.5
+    result = per_series_scores(
+        ids, owners, scales, {"model": model, "naive": naive}, actual, {"80": (lower, upper)}
+    )
+    rows = {row["id"]: row for row in result["series"]}
+    # a: model errors 1,1,1,3 -> MAE 1.5 / scale 2; naive MAE 2 / 2
+    assert rows["a"]["model_mase"] == pytest.approx(0.75)
+    assert rows["a"]["naive_mase"] == pytest.approx(1.0)
+    assert rows["a"]["mase_vs_naive"] == pytest.approx(0.75)
+    assert rows["b"]["mase_vs_naive"] == pytest.approx(2.0)
+    assert rows["flat"]["model_mase"] == 0.0 and rows["a"]["windows"] == 2
+    assert rows["a"]["coverage_80"] == 1.0 and rows["b"]["coverage_80"] == 1.0
+    aggregate = result["aggregate"]
+    assert aggregate["series"] == 3
+    assert aggregate["share_beating_naive"] == pytest.approx(2 / 3)
+    assert aggregate["median_mase"]["model"] == pytest.approx(0.75)
+    assert aggregate["mean_mase"]["naive"] == pytest.approx((1.0 + 0.5 + 1.0) / 3)
+
+
+def test_a_flat_train_series_takes_the_pooled_scale() -> None:
+    series = [Series("flat", np.full(40, 5.0)), Series("moving", np.arange(40.0))]
+    train = split_series(series, WindowSpec(3, 2), {"train": 0.5, "val": 0.25, "test": 0.25})
+    assert series_scales(train["train"]).tolist() == [1.0, 1.0]
+
+
+def test_best_and_worst_pick_both_ends() -> None:
+    rows = [{"mase_vs_naive": r} for r in (0.9, 1.3, 0.5, 1.1, 0.7, 2.0)]
+    assert best_and_worst(rows, 2) == [2, 4, 1, 5]
+    assert sorted(best_and_worst(rows, 3)) == list(range(6))
+
+
+@pytest.mark.slow
+def test_a_twenty_ticker_market_gets_a_report_per_series(seeded_tmp: Path) -> None:
+    with global_state_restored():
+        run_local_pipeline(
+            seeded_tmp,
+            "data=market",
+            "data.num_series=20",
+            "data.length=200",
+            "trainer.max_epochs=2",
+            "data.batch_size=64",
+            *LENIENT_GATE,
+        )
+    run = sorted((seeded_tmp / "logs" / "pipeline" / "runs").iterdir())[-1]
+    report_dir = run / "evaluate" / "report"
+    report = json.loads((report_dir / REPORT_FILE).read_text())
+    rows, aggregate = report["per_series"]["series"], report["per_series"]["aggregate"]
+    assert [row["id"] for row in rows] == [f"T{i:04d}" for i in range(1, 21)]
+    assert aggregate["series"] == 20 and 0.0 <= aggregate["share_beating_naive"] <= 1.0
+    ratios = np.array([row["mase_vs_naive"] for row in rows])
+    assert aggregate["median_mase_vs_naive"] == pytest.approx(float(np.median(ratios)))
+    assert set(aggregate["mean_coverage"]) == {"80", "95"}
+    # One forecast plot for the best and one for the worst series, plus the distribution.
+    best, worst = rows[int(np.argmin(ratios))]["id"], rows[int(np.argmax(ratios))]["id"]
+    drawn = sorted(p.name for p in report_dir.glob("forecast_vs_actual_*.png"))
+    assert drawn == sorted({f"forecast_vs_actual_{best}.png", f"forecast_vs_actual_{worst}.png"})
+    assert (report_dir / "mase_by_series.png").stat().st_size > 5000

@@ -1,0 +1,92 @@
+"""Warm start (train.init_from): a fit begins from a registered model's weights, or is refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stockcast.errors import ConfigError
+from stockcast.registry import ModelRegistry
+from stockcast.serving.loading import load_price_model
+from stockcast.steps.table import METRICS_FILE
+from stockcast.warm_start import differences, resolve_init_from
+from tests.conftest import MODEL, PIPELINE_FAST, TRAINING_SEED, run_train
+
+SPEC = {
+    "previous_time_window": 10,
+    "next_time_window": 5,
+    "mlp": {"hidden_sizes": [64, 64], "activation": "relu", "anchor": "last", "quantiles": []},
+    "scaler": {"kind": "per_window"},
+}
+
+
+def test_differences_name_each_setting_that_changes_the_weights() -> None:
+    assert differences(SPEC, SPEC) == []
+    other = json.loads(json.dumps(SPEC))
+    other["previous_time_window"] = 30
+    other["mlp"]["hidden_sizes"] = [32]
+    other["mlp"]["dropout"] = 0.5  # training only: not a difference
+    assert differences(SPEC, other) == [
+        "previous_time_window is 30, this run's 10",
+        "model.hidden_sizes is [32], this run's [64, 64]",
+    ]
+
+
+def test_init_from_is_a_version_or_an_alias() -> None:
+    assert resolve_init_from(3) == {"version": 3}
+    assert resolve_init_from("3") == {"version": 3}
+    assert resolve_init_from("champion") == {"alias": "champion"}
+
+
+@pytest.mark.slow
+def test_a_warm_fit_starts_from_the_champion_weights(
+    registered_store: Path, tmp_path: Path
+) -> None:
+    """With a learning rate of ~0 the warm model forecasts as the champion does."""
+    run_dir = tmp_path / "warm"
+    run_train(
+        registered_store,
+        run_dir,
+        *PIPELINE_FAST,
+        f"seed={TRAINING_SEED}",
+        "logger=none",
+        "train.init_from=champion",
+        "train.warm_max_steps=6",
+        "data.steps_per_batch=1",
+        "optim.lr=1e-12",
+        "fit.naive_fallback=false",
+    )
+    metrics = json.loads((run_dir / METRICS_FILE).read_text())
+    assert metrics["warm_start"]["version"] == 1
+    assert metrics["optimizer_steps"] == 6
+    registry = ModelRegistry(f"sqlite:///{registered_store}/mlruns.db", MODEL)
+    champion = registry.download(registry.resolve(alias="champion"), tmp_path / "champion")
+    inputs = np.linspace(100.0, 103.0, 10).reshape(1, -1)
+    warm = load_price_model(run_dir / "model").predict(inputs)
+    np.testing.assert_allclose(
+        warm.filter(like="forecast_").to_numpy(),
+        load_price_model(champion).predict(inputs).filter(like="forecast_").to_numpy(),
+        rtol=1e-6,
+    )
+
+
+@pytest.mark.slow
+def test_a_mismatched_model_is_refused_before_training(
+    registered_store: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        run_train(
+            registered_store,
+            tmp_path / "cold",
+            *PIPELINE_FAST,
+            "logger=none",
+            "train.init_from=1",
+            "data.previous_time_window=12",
+        )
+    message = str(refused.value)
+    assert message.startswith(f"train.init_from=1 names {MODEL} version 1, which cannot start")
+    assert "previous_time_window is 10, this run's 12" in message
+    assert not (tmp_path / "cold" / METRICS_FILE).exists()
