@@ -146,7 +146,7 @@ def test_dry_run_comes_from_the_environment_too(
 ) -> None:
     monkeypatch.setenv("DRY_RUN", "1")
     main(["schedule-disable"])
-    assert "would disable schedule stockcast-daily" in capsys.readouterr().out
+    assert "would disable schedule pipeline_stock_predictor-daily" in capsys.readouterr().out
 
 
 def submit_a_pipeline_dry_run(job: JobContext) -> Job:

@@ -22,6 +22,7 @@ from tests.conftest import (
     MODEL,
     global_state_restored,
     run_local_pipeline,
+    run_train,
     seed_store,
 )
 
@@ -154,3 +155,36 @@ def test_a_champion_fitted_on_every_test_window_is_not_compared(
     reason = decision["decision"]["reasons"][-1]
     assert "cannot be scored fairly on them, so the champion stays" in reason
     assert decision["registered"] and decision["decision"]["promote"] is False
+
+
+def test_a_warm_start_from_a_refit_starts_from_its_evaluated_model(
+    refit_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """The refit saw this run's test windows; its evaluated model did not."""
+    run_dir = tmp_path / "warm"
+    with global_state_restored():
+        run_train(
+            refit_runs["store"],
+            run_dir,
+            *FAST[:2],
+            *csv_data(refit_runs["store"] / "full.csv"),
+            "logger=none",
+            "train.init_from=1",
+            "train.warm_max_steps=3",
+            "optim.lr=1e-12",
+            "fit.naive_fallback=false",
+        )
+    metrics = json.loads((run_dir / METRICS_FILE).read_text())
+    assert metrics["warm_start"] | {"model_hash": None} == {
+        "version": 1,
+        "model_name": MODEL,
+        "model_hash": None,
+        "weights": "evaluated",
+    }
+    inputs = np.linspace(100.0, 104.0, 10).reshape(1, -1)
+    evaluated = refit_runs["full"] / "refit" / "candidate" / "evaluated"
+    np.testing.assert_allclose(
+        load_price_model(run_dir / "model").predict(inputs).filter(like="forecast_").to_numpy(),
+        load_price_model(evaluated).predict(inputs).filter(like="forecast_").to_numpy(),
+        rtol=1e-6,
+    )

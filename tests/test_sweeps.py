@@ -99,7 +99,7 @@ def test_optuna_study_resumes_from_its_sqlite_storage(prestarted_job: Job) -> No
     first, second = tmp / "first", tmp / "second"
     results = yaml.safe_load((second / "optimization_results.yaml").read_text())
     assert results["n_trials"] == 6 and results["n_complete"] == 6
-    assert (tmp / "logs" / "optuna" / "mlp_gbm.db").is_file()
+    assert (tmp / "logs" / "optuna" / "pipeline_stock_predictor_gbm.db").is_file()
     assert len(_runs(tmp)) == 6
     sampled = [
         tuple(yaml.safe_load((sweep / str(n) / ".hydra" / "overrides.yaml").read_text())[:5])

@@ -11,6 +11,7 @@ import pytest
 from stockcast.errors import ConfigError
 from stockcast.registry import ModelRegistry
 from stockcast.serving.loading import load_price_model
+from stockcast.serving.metadata import evaluated_model_dir
 from stockcast.steps.table import METRICS_FILE
 from stockcast.warm_start import differences, resolve_init_from
 from tests.conftest import MODEL, PIPELINE_FAST, TRAINING_SEED, run_train
@@ -45,7 +46,7 @@ def test_init_from_is_a_version_or_an_alias() -> None:
 def test_a_warm_fit_starts_from_the_champion_weights(
     registered_store: Path, tmp_path: Path
 ) -> None:
-    """With a learning rate of ~0 the warm model forecasts as the champion does."""
+    """With a learning rate of ~0 the warm model forecasts as the model it started from does."""
     run_dir = tmp_path / "warm"
     run_train(
         registered_store,
@@ -58,17 +59,32 @@ def test_a_warm_fit_starts_from_the_champion_weights(
         "data.steps_per_batch=1",
         "optim.lr=1e-12",
         "fit.naive_fallback=false",
+        "train.compare_cold=true",
     )
     metrics = json.loads((run_dir / METRICS_FILE).read_text())
     assert metrics["warm_start"]["version"] == 1
     assert metrics["optimizer_steps"] == 6
+    # The cold twin: same windows, its own (full) budget, its own folder.
+    compared = metrics["warm_vs_cold"]
+    assert compared["warm"]["val_mase"] == metrics["val"]["mase"]
+    assert compared["warm"]["test_mase"] == metrics["test"]["mase"]
+    assert compared["cold"]["optimizer_steps"] > 6
+    assert (run_dir / "cold" / "model" / "MLmodel").is_file()
+    cold = json.loads((run_dir / "cold" / METRICS_FILE).read_text())
+    assert (
+        cold["warm_start"] is None
+        and cold["optimizer_steps"] == compared["cold"]["optimizer_steps"]
+    )
     registry = ModelRegistry(f"sqlite:///{registered_store}/mlruns.db", MODEL)
     champion = registry.download(registry.resolve(alias="champion"), tmp_path / "champion")
+    # A refit champion saw this run's test windows: the fit starts from its evaluated model.
+    start = evaluated_model_dir(champion)
+    assert metrics["warm_start"]["weights"] == ("evaluated" if start != champion else "registered")
     inputs = np.linspace(100.0, 103.0, 10).reshape(1, -1)
     warm = load_price_model(run_dir / "model").predict(inputs)
     np.testing.assert_allclose(
         warm.filter(like="forecast_").to_numpy(),
-        load_price_model(champion).predict(inputs).filter(like="forecast_").to_numpy(),
+        load_price_model(start).predict(inputs).filter(like="forecast_").to_numpy(),
         rtol=1e-6,
     )
 

@@ -26,6 +26,9 @@ from stockcast.config import compose_config
 from stockcast.errors import StockcastError
 from stockcast.steps.table import DECISION_FILE, STEPS, TIMING_FILE, Step, wiring
 
+# Seconds per step of one pipeline run, in its run directory.
+TIMINGS_FILE = "timings.txt"
+
 
 class StepFailed(StockcastError):
     """A step failed: the run stops there."""
@@ -170,7 +173,7 @@ def run_local_pipeline(cfg: DictConfig) -> dict:
     decider = next(step for step in STEPS if DECISION_FILE in step.writes)
     folder = step_folders(run_dir, STEPS)[decider.name][decider.outputs[0].name]
     decision = json.loads((folder / DECISION_FILE).read_text())
-    (run_dir / "timings.txt").write_text(timing_table(timings) + "\n")
+    (run_dir / TIMINGS_FILE).write_text(timing_table(timings) + "\n")
     print(timing_table(timings))
     print(f"pipeline run: {run_dir}")
     print(decision["message"])

@@ -26,7 +26,13 @@ from stockcast.config import local_store_overrides
 from stockcast.data.calendar import business_days, day_text, parse_day, today_utc
 from stockcast.errors import ConfigError, StockcastError
 from stockcast.files import write_json
-from stockcast.pipeline import run_pipeline, step_folders, user_overrides
+from stockcast.pipeline import (
+    TIMINGS_FILE,
+    run_pipeline,
+    step_folders,
+    timing_table,
+    user_overrides,
+)
 from stockcast.steps.table import DECISION_FILE, REPORT_FILE, STEPS
 
 REPLAY_FILE = "replay.json"
@@ -107,7 +113,8 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
         warm = [f"train.init_from={cfg.register.alias}"] if _warm(cfg, entries) else []
         started, error = time.perf_counter(), None
         try:
-            run_pipeline(day_dir, [*overrides, f"data.as_of={as_of}", *warm], set(cfg))
+            timings = run_pipeline(day_dir, [*overrides, f"data.as_of={as_of}", *warm], set(cfg))
+            (day_dir / TIMINGS_FILE).write_text(timing_table(timings) + "\n")
         except StockcastError as err:
             error = str(err)
         entries.append(day_entry(day_dir, as_of, time.perf_counter() - started, error))

@@ -285,7 +285,8 @@ class TrainSettings(Section):
         | Annotated[str, Field(min_length=1, description="a version number or an alias")]
         | None
     ) = None
-    warm_max_steps: WholeAbove0 = 500
+    warm_max_steps: WholeAbove0 = 200
+    compare_cold: bool = False
 
 
 class RegistrySettings(Section):

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from stockcast.errors import ConfigError
+from stockcast.serving.metadata import evaluated_model_dir
 
 # Settings that change the weights' meaning or shape; dropout only changes training.
 ARCHITECTURE_KEYS = ("hidden_sizes", "activation", "anchor", "quantiles")
@@ -74,7 +75,10 @@ def warm_start(cfg: Any, spec: dict[str, Any], workdir: Path) -> WarmStart | Non
     info = registry.resolve(**resolve_init_from(init_from))
     loaded = registry.load(info, workdir / f"init_v{info.version}")
     label = registry.label(info)
-    found = differences(spec, _spec_of(loaded.folder))
+    # A refit champion has seen this run's validation and test windows; the evaluated model
+    # inside it has not, so that is where a fit that will be scored on them starts.
+    folder = evaluated_model_dir(loaded.folder)
+    found = differences(spec, _spec_of(folder))
     if found:
         raise ConfigError(
             f"train.init_from={init_from} names {label}, which cannot start this fit (its "
@@ -82,6 +86,11 @@ def warm_start(cfg: Any, spec: dict[str, Any], workdir: Path) -> WarmStart | Non
             + "); train cold (train.init_from=null) or use its settings."
         )
     return WarmStart(
-        _weights_of(loaded.folder),
-        {"version": info.version, "model_name": registry.model_name, "model_hash": loaded.digest},
+        _weights_of(folder),
+        {
+            "version": info.version,
+            "model_name": registry.model_name,
+            "model_hash": loaded.digest,
+            "weights": "evaluated" if folder != loaded.folder else "registered",
+        },
     )

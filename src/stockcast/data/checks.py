@@ -44,6 +44,11 @@ def candidate_id_column(frame: Any, date_column: str, value_column: str) -> str 
     return None
 
 
+def table_label(path: str | Path) -> str:
+    """How messages name a table file: by its format."""
+    return f"{'Parquet' if Path(path).suffix.lower() in ('.parquet', '.pq') else 'CSV'} file {path}"
+
+
 def check_csv_layout(
     frame: Any,
     path: str | Path,
@@ -58,7 +63,7 @@ def check_csv_layout(
         no_id = frame[id_column].isna().to_numpy()
         if no_id.any():
             raise DataError(
-                f"CSV file {path} has no {id_column!r} ({key}.id_column) at data rows "
+                f"{table_label(path)} has no {id_column!r} ({key}.id_column) at data rows "
                 f"{_listed(_data_rows(no_id))}; fill in which series those rows belong to."
             )
     if date_column is None:
@@ -76,13 +81,13 @@ def check_csv_layout(
         if candidate is not None:
             count = frame[candidate].nunique()
             raise DataError(
-                f"CSV file {path} repeats dates ({date} at data rows {where}) and looks like "
+                f"{table_label(path)} repeats dates ({date} at data rows {where}) and looks like "
                 f"{count} series interleaved, one per {candidate!r} value; set "
                 f"{key}.id_column={candidate} to read them as separate series."
             )
     series = "" if id_column is None else f" of series {first[id_column]!r}"
     raise DataError(
-        f"CSV file {path} has {int(repeated.sum())} rows on a repeated date{series} ({date} at "
+        f"{table_label(path)} has {int(repeated.sum())} rows on a repeated date{series} ({date} at "
         f"data rows {where}); keep one row per date in each series, e.g. drop the duplicates."
     )
 

@@ -9,6 +9,16 @@ from stockcast.errors import ArtifactError
 
 MODEL_KIND = "stockcast.model"
 TRAINING_CONFIG_FILE = "training_config.yaml"
+# A refit model folder keeps the model that evaluation scored in this subfolder.
+EVALUATED_DIR = "evaluated"
+
+
+def evaluated_model_dir(model_dir: str | Path) -> Path:
+    """The folder of the model that evaluation scored: `evaluated/` inside a refit, else itself.
+    That model was fitted on its train split only, so later runs may score or start from it."""
+    model_dir = Path(model_dir)
+    inner = model_dir / EVALUATED_DIR
+    return inner if (inner / "MLmodel").is_file() else model_dir
 
 
 def read_model_metadata(path: str | Path) -> dict[str, Any]:

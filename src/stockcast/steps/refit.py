@@ -32,13 +32,14 @@ from stockcast.data.prepared import PreparedData
 from stockcast.data.split import SPLITS, join_splits
 from stockcast.errors import ArtifactError
 from stockcast.integrity import folder_contents, verified_copy
-from stockcast.serving.metadata import TRAINING_CONFIG_FILE, read_model_metadata
+from stockcast.serving.metadata import (
+    EVALUATED_DIR,
+    TRAINING_CONFIG_FILE,
+    read_model_metadata,
+)
 from stockcast.steps.common import log, set_threads, trainer_refusals
 from stockcast.steps.evaluate import read_report
 from stockcast.steps.table import METRICS_FILE
-
-# The evaluated model, kept inside a refit model's folder.
-EVALUATED_DIR = "evaluated"
 
 
 def history_for_refit(prepared: PreparedData, splits: Sequence[str] = SPLITS) -> PreparedData:
@@ -106,13 +107,6 @@ def why_not_refit(cfg: DictConfig, report: dict[str, Any], metrics: dict[str, An
     if metrics.get("fell_back_to_naive"):
         return "the evaluated model repeats the last price, so there is nothing to refit"
     return None
-
-
-def evaluated_model_dir(model_dir: str | Path) -> Path:
-    """The folder of the model that evaluation scored: `evaluated/` inside a refit, else itself."""
-    model_dir = Path(model_dir)
-    inner = model_dir / EVALUATED_DIR
-    return inner if (inner / "MLmodel").is_file() else model_dir
 
 
 def run_refit(cfg: DictConfig) -> dict[str, Any]:

@@ -25,10 +25,13 @@ from stockcast.forecasting import check_window_sizes, pooled_errors, split_forec
 from stockcast.integrity import folder_contents, verified_copy
 from stockcast.registry import ModelRegistry, VersionInfo
 from stockcast.serving.loading import load_verified_model
-from stockcast.serving.metadata import TRAINING_CONFIG_FILE, read_model_metadata
+from stockcast.serving.metadata import (
+    TRAINING_CONFIG_FILE,
+    evaluated_model_dir,
+    read_model_metadata,
+)
 from stockcast.steps.common import log
 from stockcast.steps.evaluate import read_report
-from stockcast.steps.refit import evaluated_model_dir
 from stockcast.steps.table import DECISION_FILE, REPORT_FILE, WINDOWS_FILE
 
 # MLflow keeps tag values short; the full config travels with the model as a file.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import tempfile
@@ -10,7 +11,7 @@ from typing import Any
 
 import hydra
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from stockcast.cli import hydra_task
 from stockcast.data.prepared import PreparedData
@@ -198,6 +199,8 @@ def run_training(
         "training_run_id": run_id,
         "model_dir": str(model_dir),
     }
+    if warm is not None and cfg.train.get("compare_cold"):
+        summary["warm_vs_cold"] = warm_vs_cold(cfg, prepared, output_dir, metrics)
     write_json(output_dir / METRICS_FILE, summary)
     (output_dir / RESOLVED_CONFIG_FILE).write_text(OmegaConf.to_yaml(resolved))
     for logger in loggers:
@@ -223,6 +226,37 @@ def start_warm(cfg: DictConfig, model: Any, spec: dict[str, Any], workdir: Path)
             int(cfg.train.warm_max_steps),
         )
     return warm
+
+
+def warm_vs_cold(
+    cfg: DictConfig, prepared: PreparedData, output_dir: Path, warm: dict[str, Any]
+) -> dict[str, Any]:
+    """The same configuration fitted from random weights with the cold budget
+    (`train.compare_cold`), scored on the same validation and test windows as the warm fit:
+    whether starting from the champion paid off. Its files go to `<run>/cold`."""
+    if configured_world_size(cfg.trainer) > 1:
+        return {"skipped": "train.compare_cold runs only without DDP"}
+    cold_cfg = copy.deepcopy(cfg)
+    with open_dict(cold_cfg):
+        cold_cfg.train.init_from = None
+        cold_cfg.logger = None
+        cold_cfg.paths.output_dir = str(output_dir / "cold")
+    cold = run_training(cold_cfg, prepared, output_dir / "cold", output_dir / "cold" / "model")
+    scores = {
+        name: {
+            "val_mase": found["val"].get("mase"),
+            "test_mase": (found.get("test") or {}).get("mase"),
+            "fell_back_to_naive": found["fell_back_to_naive"],
+        }
+        for name, found in (("warm", warm), ("cold", cold))
+    }
+    scores["cold"]["optimizer_steps"] = cold["optimizer_steps"]
+    log.info(
+        "warm start vs cold on the same windows: validation MASE %.4f vs %.4f",
+        scores["warm"]["val_mase"],
+        scores["cold"]["val_mase"],
+    )
+    return scores
 
 
 def fit_data_end(prepared: PreparedData) -> str | None:
