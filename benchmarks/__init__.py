@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 from benchmarks.common import BenchOptions, Row, format_table
 from benchmarks.ddp import bench_ddp
+from benchmarks.panel import bench_panel
 from benchmarks.predict import bench_predict
 from benchmarks.replay import bench_replay
 from benchmarks.startup import bench_startup
@@ -26,6 +27,7 @@ BENCHMARKS: dict[str, Callable[[BenchOptions], list[Row]]] = {
     "predict": bench_predict,
     "ddp": bench_ddp,
     "replay": bench_replay,
+    "panel": bench_panel,
 }
 
 

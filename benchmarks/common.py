@@ -34,6 +34,8 @@ class BenchOptions:
     thread_budget_s: float = 3.0
     with_validation: bool = True  # also time one real fit with validation every epoch
     replay_days: int = 6  # business days of the simulated schedule (the first trains cold)
+    panel_series: int = 500  # tickers of the many-tickers panel (2,520 business days each)
+    panel_peer_steps: int | None = None  # NeuralForecast MLP's max_steps (None: its default)
     overrides: list[str] = field(default_factory=list)  # extra Hydra overrides for the configs
 
     @classmethod
@@ -49,6 +51,8 @@ class BenchOptions:
             thread_budget_s=1.0,
             with_validation=False,
             replay_days=3,
+            panel_series=20,
+            panel_peer_steps=100,  # its default 1,000 takes minutes whatever the panel size
         )
 
 

@@ -97,3 +97,30 @@ def test_startup_threads_and_predict_hook_run(
 def test_unknown_benchmark_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown benchmark"):
         run_benchmarks(["nope"], TINY)
+
+
+def test_panel_peer_scores_stockcast_test_windows(tmp_path: Path) -> None:
+    """The NeuralForecast comparison is only fair if both sides forecast the same windows: every
+    origin of each ticker's test split, inputs just before it, targets inside it."""
+    from benchmarks.panel import _long_series_data, held_out_windows, panel_overrides
+    from stockcast.data.prepared import prepare_data
+    from stockcast.data.sources import load_series
+    from stockcast.data.split import split_lengths
+    from stockcast.steps.common import plain
+
+    data_cfg = plain(compose_train_cfg(panel_overrides(3, ["data.length=200"])).data)
+    prepared = prepare_data(data_cfg)
+    inputs, targets = held_out_windows(prepared)
+    p, h = int(data_cfg["previous_time_window"]), int(data_cfg["next_time_window"])
+    expected_inputs, expected_targets = [], []
+    for item in load_series(data_cfg):
+        lengths = split_lengths(len(item), data_cfg["split"])
+        origins = np.arange(lengths["train"] + lengths["val"], len(item) - h + 1)
+        expected_inputs.append(item.values[origins[:, None] - p + np.arange(p)])
+        expected_targets.append(item.values[origins[:, None] + np.arange(h)])
+    assert np.array_equal(inputs, np.concatenate(expected_inputs))
+    assert np.array_equal(targets, np.concatenate(expected_targets))
+    # The single-series reference: the same points, as one undated series of the file source.
+    long = prepare_data(_long_series_data(data_cfg, load_series(data_cfg), tmp_path))
+    assert len(long.meta["series_ids"]) == 1
+    assert long.meta["n_points"] == prepared.meta["n_points"]

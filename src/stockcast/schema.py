@@ -286,6 +286,7 @@ class TrainSettings(Section):
         | None
     ) = None
     warm_max_steps: WholeAbove0 = 200
+    warm_lr_scale: Annotated[float, Field(gt=0, le=1, description="in (0, 1]")] = 0.1
     compare_cold: bool = False
 
 

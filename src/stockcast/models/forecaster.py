@@ -41,6 +41,7 @@ class Forecaster(L.LightningModule):
         self.input_size = net.mlp.layers[0].in_features
         self.horizon = net.mlp.layers[-1].out_features // max(1, len(net.quantiles))
         self._outputs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._train_losses: list[torch.Tensor] = []
 
     def forward(self, prices: torch.Tensor) -> torch.Tensor:
         return self.net(prices)
@@ -65,15 +66,10 @@ class Forecaster(L.LightningModule):
             self.manual_backward(loss)
             optimizer.step()
             losses.append(loss.detach())
-        windows_seen = sum(len(windows) for windows in minibatches)
-        self.log(
-            "train/loss",
-            torch.stack(losses).mean(),
-            on_step=False,
-            on_epoch=True,
-            batch_size=windows_seen,
-            sync_dist=True,
-        )
+        # Accumulated and logged at each validation (about every fit.val_every_steps steps), not
+        # per epoch: a short series has epochs of one step, and one tracking-store write per
+        # epoch was a quarter of a daily fit's time.
+        self._train_losses.extend(losses)
 
     def _shared_eval_step(self, stage: str, windows: torch.Tensor) -> None:
         """One step for val and test: scaled loss for the scheduler, price forecasts for metrics."""
@@ -128,6 +124,10 @@ class Forecaster(L.LightningModule):
         )
 
     def on_validation_epoch_end(self) -> None:
+        if self._train_losses and not self.trainer.sanity_checking:
+            # Mean optimizer-step loss since the previous validation (ranks averaged).
+            self.log("train/loss", torch.stack(self._train_losses).mean(), sync_dist=True)
+            self._train_losses.clear()
         self._log_epoch_metrics("val")
         self._step_scheduler()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import math
 import tempfile
@@ -47,16 +48,31 @@ def fitted_batch_size(cfg: DictConfig, prepared: PreparedData) -> int:
     return max(1, min(int(cfg.data.batch_size), windows // int(cfg.fit.min_batches_per_epoch)))
 
 
-def validation_every_n_epochs(cfg: DictConfig, datamodule: Any) -> int:
-    """Epochs between validations, so they fall about `fit.val_every_steps` optimizer steps
-    apart whatever the epoch length (early stopping patience counts validations)."""
+def validation_schedule(cfg: DictConfig, datamodule: Any) -> dict[str, int]:
+    """Trainer settings that validate about every `fit.val_every_steps` optimizer steps whatever
+    the epoch length (early stopping patience counts validations): every few epochs when epochs
+    are short; inside the epoch (`val_check_interval`, in Lightning batches of
+    `data.steps_per_batch` steps) when one epoch holds more steps than that, as on a large panel
+    where the whole budget may be a fraction of an epoch."""
     windows = len(datamodule.prepared.splits["train"].window_starts(datamodule.prepared.window))
     windows //= configured_world_size(cfg.trainer)
     steps_per_epoch = max(1, -(-windows // datamodule.batch_size))
-    every = max(1, round(int(cfg.fit.val_every_steps) / steps_per_epoch))
+    every_steps = int(cfg.fit.val_every_steps)
+    if steps_per_epoch > every_steps:
+        batches_per_epoch = -(-steps_per_epoch // int(datamodule.steps_per_batch))
+        interval = max(1, round(every_steps / int(datamodule.steps_per_batch)))
+        return {
+            "check_val_every_n_epoch": 1,
+            "val_check_interval": min(interval, batches_per_epoch),
+        }
+    every = max(1, round(every_steps / steps_per_epoch))
     # A run shorter than one validation interval still validates (and checkpoints) at its end.
     max_epochs = cfg.trainer.get("max_epochs")
-    return min(every, int(max_epochs)) if max_epochs and max_epochs > 0 else every
+    return {
+        "check_val_every_n_epoch": min(every, int(max_epochs))
+        if max_epochs and max_epochs > 0
+        else every
+    }
 
 
 def build_datamodule_and_model(
@@ -121,7 +137,7 @@ def run_training(
             cfg.trainer,
             callbacks=callbacks,
             logger=loggers or False,
-            check_val_every_n_epoch=validation_every_n_epochs(cfg, datamodule),
+            **validation_schedule(cfg, datamodule),
             **({} if warm is None else {"max_steps": int(cfg.train.warm_max_steps)}),
         )
     hparams = flatten(plain(cfg)) | {"data_hash": prepared.meta["data_hash"]}
@@ -219,6 +235,9 @@ def start_warm(cfg: DictConfig, model: Any, spec: dict[str, Any], workdir: Path)
     warm = warm_start(cfg, spec, workdir)
     if warm is not None:
         model.net.load_state_dict(warm.state)
+        # Fine-tuning from a trained model: a full learning rate throws away what it knew.
+        lr = float(cfg.optim.lr) * float(cfg.train.warm_lr_scale)
+        model.optimizer_factory = functools.partial(model.optimizer_factory, lr=lr)
         log.info(
             "starting from %s version %d's weights (train.init_from), %d optimizer steps",
             warm.source["model_name"],
