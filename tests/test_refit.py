@@ -102,7 +102,13 @@ def test_the_registered_model_is_refit_on_all_history(refit_runs: dict[str, Path
     assert folder_contents(candidate / "evaluated").digest == report["model_hash"]
     assert folder_contents(run / "train" / "model").digest == report["model_hash"]
     refit = read_model_metadata(candidate)["refit"]
-    assert refit["optimizer_steps"] == metrics["best_step"] > 0
+    # pipeline.refit_budget=epochs: as many passes over all history as the fit made over train.
+    train_windows = round(POINTS * 0.7) - 15 + 1
+    assert refit["evaluated_optimizer_steps"] == metrics["best_step"] > 0
+    assert refit["budget"] == "epochs"
+    assert refit["optimizer_steps"] == round(
+        metrics["best_step"] * (POINTS - 15 + 1) / train_windows
+    )
     assert refit["batch_size"] == metrics["batch_size"]
     assert refit["training_windows"] == POINTS - 10 - 5 + 1
     assert refit["trained_through"].startswith(

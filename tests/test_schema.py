@@ -46,7 +46,10 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
         (["model.dropout=1.0"], "model.dropout is 1; it must be in [0, 1)."),
         (["data.batch_size=2.5"], "data.batch_size is 2.5; it must be a whole number above 0."),
         (["data.length=1"], "data.length is 1; it must be a whole number of at least 2 points"),
-        (["data.source=yahoo"], "data.source is 'yahoo'; choose one of 'gbm', 'seasonal', 'market'"),
+        (
+            ["data.source=yahoo"],
+            "data.source is 'yahoo'; choose one of 'gbm', 'seasonal', 'market'",
+        ),
         (["data=csv"], "data.path is not set; give it in the config or as an override"),
         (["data=seasonal", "data.season_length=0"], "data.season_length is 0; it must be a whole"),
         (["data.normalization=robust"], "data.normalization is 'robust'; choose one of"),

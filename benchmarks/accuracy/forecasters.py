@@ -66,8 +66,9 @@ def stockcast_default(
         # Train and validation are the first 80% (validation its last fifth); the test split is
         # exactly the held-out 20%, which training never reads.
         n, val_points = len(split.values), round(split.start * 0.2)
+        # The pipeline's config: its refit settings (pipeline.refit_budget) apply below.
         cfg = compose_config(
-            "train",
+            "pipeline",
             [
                 "experiment=mlp_w10",
                 "data=csv",

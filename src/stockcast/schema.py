@@ -331,6 +331,7 @@ class EvaluateConfig(Section):
 class PipelineSettings(Section):
     executor: Literal[EXECUTORS]  # type: ignore[valid-type]
     refit: bool
+    refit_budget: Literal["epochs", "steps"] = "epochs"
 
 
 class MonitorConfig(Section):

@@ -98,6 +98,18 @@ def _last_date(dates: np.ndarray | None) -> str | None:
     return str(np.datetime_as_string(np.max(dates), unit="s"))
 
 
+def refit_steps(
+    cfg: DictConfig, evaluated_steps: int, prepared: PreparedData, history_windows: int
+) -> int:
+    """The refit's optimizer steps: the evaluated fit's (`pipeline.refit_budget=steps`), or as
+    many passes over the longer history as the evaluated fit made over the train split
+    (`epochs`: its steps times history windows / train windows)."""
+    if cfg.pipeline.refit_budget == "steps":
+        return evaluated_steps
+    train_windows = max(1, len(prepared.splits["train"].window_starts(prepared.window)))
+    return round(evaluated_steps * history_windows / train_windows)
+
+
 def why_not_refit(cfg: DictConfig, report: dict[str, Any], metrics: dict[str, Any]) -> str | None:
     """The reason the evaluated model is passed on as it is, or None to refit it."""
     if not cfg.pipeline.refit:
@@ -141,7 +153,7 @@ def run_refit(cfg: DictConfig) -> dict[str, Any]:
         cfg, prepared, evaluated, output, int(metrics["best_step"]), int(metrics["batch_size"])
     )
     log.info(
-        "refit on all %d history windows for the evaluated %d optimizer steps (batch %d) -> %s",
+        "refit on all %d history windows for %d optimizer steps (batch %d) -> %s",
         record["training_windows"],
         record["optimizer_steps"],
         record["batch_size"],
@@ -163,13 +175,16 @@ def write_refit_model(
     inside (`evaluated/`) and the evaluated intervals; returns what the refit did."""
     from stockcast.serving.export import save_model_dir
 
-    net, spec = refit_network(cfg, prepared, optimizer_steps, batch_size, splits)
-    spec["intervals"] = _model_spec(evaluated)["intervals"]
     history = history_for_refit(prepared, splits)
     last = history.splits["train"]
+    steps = refit_steps(cfg, optimizer_steps, prepared, len(last.window_starts(prepared.window)))
+    net, spec = refit_network(cfg, prepared, steps, batch_size, splits)
+    spec["intervals"] = _model_spec(evaluated)["intervals"]
     record = {
         "evaluated_model_hash": folder_contents(evaluated).digest,
-        "optimizer_steps": optimizer_steps,
+        "evaluated_optimizer_steps": optimizer_steps,
+        "budget": cfg.pipeline.refit_budget,
+        "optimizer_steps": steps,
         "batch_size": batch_size,
         "splits": list(splits),
         "training_windows": len(last.window_starts(prepared.window)),
