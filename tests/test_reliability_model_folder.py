@@ -15,6 +15,7 @@ from stockcast.errors import ArtifactError
 from stockcast.integrity import folder_contents, model_hash, verified_copy
 from stockcast.registry import MODEL_HASH_TAG, VersionInfo
 from stockcast.serving.loading import load_verified_model
+from stockcast.serving.metadata import evaluated_model_dir
 from tests.conftest import run_cli
 from tests.reliability_helpers import (
     MODEL,
@@ -164,9 +165,11 @@ def test_a_tampered_registered_version_is_refused_and_its_code_never_runs(
 
 def test_evaluate_and_register_check_the_same_whole_folder_hash(source: PipelineRun) -> None:
     report = json.loads((source.report_dir / "report.json").read_text())
-    # Evaluate scored the train step's folder; the refit carries those same bytes inside it.
+    # Evaluate scored the train step's folder; what register got carries those same bytes (inside
+    # it for a refit, as itself when the model was passed on unchanged).
     assert report["model_hash"] == folder_contents(source.model_dir).digest
-    assert report["model_hash"] == folder_contents(source.candidate_dir / "evaluated").digest
+    scored = evaluated_model_dir(source.candidate_dir)
+    assert report["model_hash"] == folder_contents(scored).digest
     registered = folder_contents(source.candidate_dir)
     info = registry(source.root).resolve(version=1)
     assert info.tags[MODEL_HASH_TAG] == registered.digest
