@@ -84,7 +84,11 @@ def pipeline_store(tmp_path_factory: pytest.TempPathFactory, store_template: Pat
     with global_state_restored():
         first = run_pipeline(tmp, "seed=1")
         assert "registered pipeline_stock_predictor version 1 as champion" in first.stdout
-        second = run_pipeline(tmp, "seed=2", "gate.champion_tolerance=100")
+        # Both weak models would fall back to naive and forecast alike (not registered again):
+        # run 2 keeps its learning so it is a different model.
+        second = run_pipeline(
+            tmp, "seed=2", "gate.champion_tolerance=100", "fit.naive_fallback=false"
+        )
         assert "registered pipeline_stock_predictor version 2 as champion" in second.stdout
     return tmp
 
@@ -317,3 +321,18 @@ def test_first_registration_creates_the_store_without_an_mlflow_logger(tmp_path:
     result = run_pipeline(tmp_path, "logger=csv")
     assert "registered pipeline_stock_predictor version 1 as champion" in result.stdout
     assert registry(tmp_path).resolve().version == 1
+
+
+def test_a_model_that_forecasts_as_the_champion_is_not_registered_again(seeded_tmp: Path) -> None:
+    """Two models that both fell back to the naive forecast: a second version would add nothing
+    (on a random walk that would be one identical version a day)."""
+    naive_only = ("fit.min_gain_over_naive=0.99", "data.require_new_data=false")
+    first = run_pipeline(seeded_tmp, "seed=1", *naive_only)
+    assert first.value["registered"] and first.value["version"] == 1
+    second = run_pipeline(seeded_tmp, "seed=2", *naive_only)
+    assert second.value["registered"] is False
+    assert second.value["decision"]["reasons"][-1] == (
+        "it forecasts exactly what champion version 1 does on the same test windows, so nothing "
+        "new is registered"
+    )
+    assert [v.version for v in registry(seeded_tmp).versions()] == [1]

@@ -34,6 +34,8 @@ from stockcast.steps.common import log
 from stockcast.steps.evaluate import read_report
 from stockcast.steps.table import DECISION_FILE, REPORT_FILE, WINDOWS_FILE
 
+# Forecasts this close (relative) count as the same: float32 round-off, not a different model.
+SAME_FORECAST_RTOL = 1e-7
 # MLflow keeps tag values short; the full config travels with the model as a file.
 MAX_TAG_LENGTH = 5000
 CONFIG_TAG_KEYS = ("data", "model", "optim", "seed", "tags")
@@ -57,6 +59,9 @@ class ChampionScore:
     candidate_mase: float | None
     windows: int
     note: str
+    # The candidate forecasts exactly what the champion does on those windows (two models that
+    # both fell back to the naive forecast): a new version would add nothing.
+    same_forecasts: bool = False
 
 
 def unseen_windows(windows: Any, fit_data_end: str | None) -> np.ndarray:
@@ -105,11 +110,13 @@ def compare_with_champion(
         )
     champion_forecast, _ = split_forecast_frame(scored.pyfunc.predict(inputs[unseen]))
     scale = candidate.report["mase_scale"]
+    candidate_forecast = windows["forecast"][unseen]
     return ChampionScore(
         pooled_errors(champion_forecast, actual[unseen], scale)["mase"],
-        pooled_errors(windows["forecast"][unseen], actual[unseen], scale)["mase"],
+        pooled_errors(candidate_forecast, actual[unseen], scale)["mase"],
         int(unseen.sum()),
         "" if unseen.all() else f"the {int(unseen.sum())} test windows after its fitted data",
+        bool(np.allclose(candidate_forecast, champion_forecast, rtol=SAME_FORECAST_RTOL, atol=0)),
     )
 
 
@@ -149,6 +156,13 @@ def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> di
     }
     if champion_mase is None or mase is None:
         decision["reasons"].append(f"{compared.note}, so the champion stays")
+        return decision
+    if compared.same_forecasts:
+        decision["passed"] = False
+        decision["reasons"].append(
+            f"it forecasts exactly what champion version {champion.version} does on "
+            f"{compared.note or 'the same test windows'}, so nothing new is registered"
+        )
         return decision
     limit = champion_mase * (1.0 + float(cfg.gate.champion_tolerance))
     beats = mase <= limit
