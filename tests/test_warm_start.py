@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from safetensors.torch import load_file
 
 from stockcast.errors import ConfigError
 from stockcast.registry import ModelRegistry
 from stockcast.serving.loading import load_price_model
-from stockcast.serving.metadata import evaluated_model_dir
+from stockcast.serving.metadata import evaluated_model_dir, model_artifact
 from stockcast.steps.table import METRICS_FILE
 from stockcast.warm_start import differences, resolve_init_from
 from tests.conftest import MODEL, PIPELINE_FAST, TRAINING_SEED, run_train
@@ -87,6 +88,18 @@ def test_a_warm_fit_starts_from_the_champion_weights(
         load_price_model(start).predict(inputs).filter(like="forecast_").to_numpy(),
         rtol=1e-6,
     )
+    # The forecasts alone would also agree for a cold start if both output layers are zero (a
+    # naive-fallback champion): every weight must be the start model's.
+    warm_weights = load_file(str(model_artifact(run_dir / "model", "weights")))
+    start_weights = load_file(str(model_artifact(start, "weights")))
+    cold_weights = load_file(str(model_artifact(run_dir / "cold" / "model", "weights")))
+    assert warm_weights.keys() == start_weights.keys()
+    for name, tensor in start_weights.items():
+        np.testing.assert_allclose(warm_weights[name].numpy(), tensor.numpy(), atol=1e-6)
+    assert any(
+        not np.allclose(cold_weights[name].numpy(), tensor.numpy())
+        for name, tensor in start_weights.items()
+    ), "a cold fit does not start from those weights"
 
 
 @pytest.mark.slow

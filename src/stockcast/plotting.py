@@ -18,16 +18,21 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path: str | Path) -> Path:
+    """Lay out, write and free the figure (pyplot keeps every open figure otherwise)."""
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
 def _finish(plt, fig, ax, path: str | Path, **labels: str) -> Path:
     """Shared look: labels, light grid, legend, readable dates; then save and free the figure."""
     ax.set(**labels)
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
     fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path)
 
 
 def _axis(x: np.ndarray | None, n: int) -> tuple[np.ndarray, str]:
@@ -80,10 +85,7 @@ def plot_error_by_horizon(
     ax.set(title=title, xlabel="horizon step", ylabel="MAE (price units)", xticks=steps)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="best")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path)
 
 
 def plot_forecast(
@@ -184,10 +186,7 @@ def plot_mase_by_series(path: str | Path, mase_vs_naive: np.ndarray, title: str)
     ax.set_ylabel("series")
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path)
 
 
 def plot_replay_days(
@@ -248,7 +247,4 @@ def plot_replay_days(
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="best")
     fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path)

@@ -7,15 +7,12 @@ same shape and reads the same windows; anything else is refused before training 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from stockcast.errors import ConfigError
-from stockcast.serving.metadata import evaluated_model_dir
+from stockcast.serving.metadata import evaluated_model_dir, model_artifact, model_spec
 
 # Settings that change the weights' meaning or shape; dropout only changes training.
 ARCHITECTURE_KEYS = ("hidden_sizes", "activation", "anchor", "quantiles")
@@ -29,16 +26,10 @@ class WarmStart:
     source: dict[str, Any]
 
 
-def _spec_of(folder: Path) -> dict[str, Any]:
-    flavor = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["python_function"]
-    return json.loads((folder / flavor["artifacts"]["spec"]["path"]).read_text())
-
-
 def _weights_of(folder: Path) -> dict[str, Any]:
     from safetensors.torch import load_file
 
-    flavor = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["python_function"]
-    return load_file(str(folder / flavor["artifacts"]["weights"]["path"]))
+    return load_file(str(model_artifact(folder, "weights")))
 
 
 def differences(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
@@ -78,7 +69,7 @@ def warm_start(cfg: Any, spec: dict[str, Any], workdir: Path) -> WarmStart | Non
     # A refit champion has seen this run's validation and test windows; the evaluated model
     # inside it has not, so that is where a fit that will be scored on them starts.
     folder = evaluated_model_dir(loaded.folder)
-    found = differences(spec, _spec_of(folder))
+    found = differences(spec, model_spec(folder))
     if found:
         raise ConfigError(
             f"train.init_from={init_from} names {label}, which cannot start this fit (its "

@@ -7,6 +7,7 @@ value per business day, so a later `as_of` by one business day reveals exactly o
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +35,14 @@ def business_days(start: np.datetime64, end: np.datetime64) -> np.ndarray:
     first = np.busday_offset(start, 0, roll="forward")
     count = max(int(np.busday_count(first, end + np.timedelta64(1, "D"))), 0)
     return np.busday_offset(first, np.arange(count), roll="forward").astype(DAY)
+
+
+def date_bound(dates: np.ndarray | None, pick: Any = np.max) -> str | None:
+    """`pick` (max or min) of some timestamps as ISO text to the second, None when there are
+    none: the fitted-data end and scored-window ranges reports and model metadata record."""
+    if dates is None or len(dates) == 0:
+        return None
+    return str(np.datetime_as_string(pick(dates), unit="s"))
 
 
 def day_text(day: np.datetime64) -> str:

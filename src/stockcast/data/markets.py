@@ -104,30 +104,30 @@ def _dated(series_id: str, values: np.ndarray, days: np.ndarray) -> Series:
     return Series(series_id, values, days.astype("datetime64[ns]"))
 
 
-def gbm_market(cfg: Mapping[str, Any]) -> list[Series]:
+def _one_market(
+    cfg: Mapping[str, Any], series_id: str, generate: Any, *params: str
+) -> list[Series]:
+    """One dated series: `generate(length, *cfg[params], seed)` over the market's business days."""
     days = market_days(cfg)
-    values = geometric_brownian_motion(
-        len(days),
-        float(cfg["start_price"]),
-        float(cfg["drift"]),
-        float(cfg["volatility"]),
-        int(cfg["seed"]),
-    )
-    return [_trailing(_dated("gbm", values, days), cfg.get("length"))]
+    values = generate(len(days), *(cfg[name] for name in params), int(cfg["seed"]))
+    return [_trailing(_dated(series_id, values, days), cfg.get("length"))]
+
+
+def gbm_market(cfg: Mapping[str, Any]) -> list[Series]:
+    return _one_market(cfg, "gbm", geometric_brownian_motion, "start_price", "drift", "volatility")
 
 
 def seasonal_market(cfg: Mapping[str, Any]) -> list[Series]:
-    days = market_days(cfg)
-    values = trend_seasonal_noise(
-        len(days),
-        float(cfg["start_price"]),
-        float(cfg["trend"]),
-        int(cfg["season_length"]),
-        float(cfg["amplitude"]),
-        float(cfg["noise_std"]),
-        int(cfg["seed"]),
+    return _one_market(
+        cfg,
+        "seasonal",
+        trend_seasonal_noise,
+        "start_price",
+        "trend",
+        "season_length",
+        "amplitude",
+        "noise_std",
     )
-    return [_trailing(_dated("seasonal", values, days), cfg.get("length"))]
 
 
 def ticker_ids(num_series: int) -> list[str]:

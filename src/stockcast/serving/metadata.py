@@ -13,6 +13,22 @@ TRAINING_CONFIG_FILE = "training_config.yaml"
 EVALUATED_DIR = "evaluated"
 
 
+def model_artifact(model_dir: str | Path, name: str) -> Path:
+    """The path of a model folder's artifact (`spec`, `weights`) as its MLmodel records it."""
+    import yaml
+
+    model_dir = Path(model_dir)
+    flavor = yaml.safe_load((model_dir / "MLmodel").read_text())["flavors"]["python_function"]
+    return model_dir / flavor["artifacts"][name]["path"]
+
+
+def model_spec(model_dir: str | Path) -> dict[str, Any]:
+    """The network spec a model folder was saved with (windows, MLP, scaler, intervals)."""
+    import json
+
+    return json.loads(model_artifact(model_dir, "spec").read_text())
+
+
 def evaluated_model_dir(model_dir: str | Path) -> Path:
     """The folder of the model that evaluation scored: `evaluated/` inside a refit, else itself.
     That model was fitted on its train split only, so later runs may score or start from it."""

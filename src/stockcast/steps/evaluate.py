@@ -9,6 +9,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from stockcast.cli import hydra_task
+from stockcast.data.calendar import date_bound
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ArtifactError
 from stockcast.files import write_json
@@ -153,10 +154,6 @@ def gate_threshold(
     }
 
 
-def _date_text(dates: np.ndarray | None, pick: Any) -> str | None:
-    return None if dates is None or len(dates) == 0 else str(pick(dates))[:19]
-
-
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -220,8 +217,8 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
         "scored": {
             "model_hash": loaded.digest,
             "windows": len(windows),
-            "first_target_from": _date_text(first_target_dates, np.min),
-            "first_target_to": _date_text(first_target_dates, np.max),
+            "first_target_from": date_bound(first_target_dates, np.min),
+            "first_target_to": date_bound(first_target_dates),
         },
         "next_time_window": next_time_window,
         "mase_scale": scale,

@@ -23,11 +23,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import yaml
 from omegaconf import DictConfig
 
 from stockcast.cli import hydra_task
+from stockcast.data.calendar import date_bound
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import SPLITS, join_splits
 from stockcast.errors import ArtifactError
@@ -35,6 +34,7 @@ from stockcast.integrity import folder_contents, verified_copy
 from stockcast.serving.metadata import (
     EVALUATED_DIR,
     TRAINING_CONFIG_FILE,
+    model_spec,
     read_model_metadata,
 )
 from stockcast.steps.common import log, set_threads, trainer_refusals
@@ -85,17 +85,6 @@ def refit_network(
     if optimizer_steps > 0:
         trainer.fit(model, datamodule=datamodule)
     return model.net, spec
-
-
-def _model_spec(model_dir: Path) -> dict[str, Any]:
-    flavor = yaml.safe_load((model_dir / "MLmodel").read_text())["flavors"]["python_function"]
-    return json.loads((model_dir / flavor["artifacts"]["spec"]["path"]).read_text())
-
-
-def _last_date(dates: np.ndarray | None) -> str | None:
-    if dates is None or len(dates) == 0:
-        return None
-    return str(np.datetime_as_string(np.max(dates), unit="s"))
 
 
 def refit_steps(
@@ -179,7 +168,7 @@ def write_refit_model(
     last = history.splits["train"]
     steps = refit_steps(cfg, optimizer_steps, prepared, len(last.window_starts(prepared.window)))
     net, spec = refit_network(cfg, prepared, steps, batch_size, splits)
-    spec["intervals"] = _model_spec(evaluated)["intervals"]
+    spec["intervals"] = model_spec(evaluated)["intervals"]
     record = {
         "evaluated_model_hash": folder_contents(evaluated).digest,
         "evaluated_optimizer_steps": optimizer_steps,
@@ -188,7 +177,7 @@ def write_refit_model(
         "batch_size": batch_size,
         "splits": list(splits),
         "training_windows": len(last.window_starts(prepared.window)),
-        "trained_through": _last_date(last.dates),
+        "trained_through": date_bound(last.dates),
         "intervals": "the evaluated model's split-conformal bounds",
     }
     metadata = read_model_metadata(evaluated) | {

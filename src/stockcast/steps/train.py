@@ -15,6 +15,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from stockcast.cli import hydra_task
+from stockcast.data.calendar import date_bound
 from stockcast.data.prepared import PreparedData
 from stockcast.distributed import (
     checkpoint_on_every_rank,
@@ -281,10 +282,7 @@ def warm_vs_cold(
 def fit_data_end(prepared: PreparedData) -> str | None:
     """The last date the fit saw (weights or model selection: the end of validation), so a later
     comparison can score this model only on windows after it; None for undated data."""
-    dates = prepared.splits["val"].dates
-    if dates is None or len(dates) == 0:
-        return None
-    return str(np.datetime_as_string(np.max(dates), unit="s"))
+    return date_bound(prepared.splits["val"].dates)
 
 
 def _checkpoint_step(path: str) -> int:
