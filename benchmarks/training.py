@@ -78,8 +78,7 @@ def bare_loop_epoch_times(setup: Setup, epochs: int) -> list[Timing]:
         order = torch.randperm(len(windows), generator=generator)
         for first in range(0, len(windows), batch_size):
             batch = windows[order[first : first + batch_size]]
-            forecast, targets, _, _ = net.scaled(batch[:, :past], batch[:, past:])
-            loss = loss_fn(forecast, targets)
+            loss = net.member_losses(batch[:, :past], batch[:, past:], loss_fn)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -50,7 +50,7 @@ def test_gbm_defaults_match_the_original_generator(make_cfg) -> None:
         1e-4,
         0.02,
     )
-    assert cfg.data.normalization == "per_window"
+    assert list(cfg.data.normalization) == ["per_window", "standard", "per_window_level"]
 
 
 def test_experiment_windows_survive_a_data_source_switch(make_cfg) -> None:

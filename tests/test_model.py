@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from stockcast.data.scaling import fit_scaler
 from stockcast.forecasting import (
     forecast_errors,
     naive_forecast,
@@ -14,7 +15,7 @@ from stockcast.forecasting import (
 )
 from stockcast.models.forecaster import Forecaster
 from stockcast.models.losses import make_loss
-from stockcast.models.net import MLP, WindowScaler, build_price_forecaster
+from stockcast.models.net import MLP, WindowScaler, build_price_forecaster, load_weights
 
 SPEC = {
     "previous_time_window": 10,
@@ -32,9 +33,14 @@ SPEC = {
 
 def test_mlp_shapes() -> None:
     mlp = MLP(10, 5, [100, 100], "gelu", dropout=0.1)
-    assert mlp(torch.randn(7, 10)).shape == (7, 5)
-    linears = [m for m in mlp.modules() if isinstance(m, torch.nn.Linear)]
-    assert [(m.in_features, m.out_features) for m in linears] == [(10, 100), (100, 100), (100, 5)]
+    assert mlp(torch.randn(1, 7, 10)).shape == (1, 7, 5)
+    assert [tuple(w.shape) for w in mlp.weights] == [(1, 10, 100), (1, 100, 100), (1, 100, 5)]
+    stacked = MLP(12, 5, [16], members=3, member_inputs=[10, 12, 10])
+    assert stacked(torch.randn(3, 7, 12)).shape == (3, 7, 5)
+    # A member with fewer inputs holds zero weights for the inputs it never gets.
+    assert (
+        stacked.weights[0][0, 10:].abs().sum() == 0 and stacked.weights[0][1, 10:].abs().sum() > 0
+    )
 
 
 def test_per_window_forecast_moves_with_the_price_level() -> None:
@@ -45,7 +51,7 @@ def test_per_window_forecast_moves_with_the_price_level() -> None:
     torch.testing.assert_close(net(3.0 * prices + 50.0), 3.0 * net(prices) + 50.0)
 
 
-@pytest.mark.parametrize("kind", ["per_window", "standard", "minmax", "none"])
+@pytest.mark.parametrize("kind", ["per_window", "per_window_level", "standard", "minmax", "none"])
 @pytest.mark.parametrize("level", [0.0, 1e-6, 123.45])
 def test_flat_windows_give_finite_forecasts(kind: str, level: float) -> None:
     spec = {**SPEC, "scaler": {**SPEC["scaler"], "kind": kind}}
@@ -92,3 +98,99 @@ def test_forecaster_steps_run_on_lists_of_minibatches() -> None:
     windows = 100 + torch.randn(8, 15).cumsum(1)
     assert module.predict_step(windows, 0).shape == (8, 5)
     torch.testing.assert_close(module(windows[:, :10]), net(windows[:, :10]))
+
+
+ENSEMBLE_SCALER = fit_scaler(
+    ["per_window", "standard", "per_window_level"], np.linspace(50.0, 150.0, 101), 1e-4
+)
+
+
+def test_a_list_of_normalizations_fits_one_member_each() -> None:
+    assert ENSEMBLE_SCALER["kind"] == "per_window+standard+per_window_level"
+    members = ENSEMBLE_SCALER["members"]
+    assert [m["kind"] for m in members] == ["per_window", "standard", "per_window_level"]
+    # Both global kinds measure against the train split's mean and std; per_window needs none.
+    assert members[1]["loc"] == members[2]["loc"] == pytest.approx(100.0)
+    assert members[1]["scale"] == pytest.approx(np.linspace(50.0, 150.0, 101).std())
+    # One kind keeps the single-scaler spec older models were saved with.
+    assert fit_scaler("standard", np.arange(4.0), 1e-4).keys() == {
+        "kind",
+        "loc",
+        "scale",
+        "min_relative_scale",
+    }
+
+
+def test_the_ensemble_forecast_is_the_mean_of_its_members() -> None:
+    torch.manual_seed(0)
+    net = build_price_forecaster({**SPEC, "scaler": ENSEMBLE_SCALER}).double()
+    # The level member also reads the window's level and spread: two more inputs.
+    assert net.mlp.weights[0].shape == (3, 12, 16)
+    prices = 100 + torch.randn(6, 10, dtype=torch.float64).cumsum(1)
+    by_member = []
+    for k, scaler in enumerate(net.scalers):
+        # Each member alone, as a plain MLP on its own features in its own scale.
+        loc, scale = scaler.statistics(prices)
+        features = (prices - loc) / scale
+        if scaler.kind == "per_window_level":
+            level = (loc - scaler.loc) / scaler.scale
+            features = torch.cat([features, level, torch.log(scale / scaler.scale)], dim=1)
+        hidden = features
+        for i, (weight, bias) in enumerate(zip(net.mlp.weights, net.mlp.biases, strict=True)):
+            hidden = hidden @ weight[k, : hidden.shape[1]] + bias[k]
+            hidden = torch.relu(hidden) if i < 2 else hidden
+        by_member.append(hidden * scale + loc)
+    torch.testing.assert_close(net(prices), torch.stack(by_member).mean(0))
+    assert not torch.allclose(by_member[0], by_member[2])
+
+
+def test_member_losses_add_each_members_loss_in_its_own_scale() -> None:
+    torch.manual_seed(1)
+    net = build_price_forecaster({**SPEC, "scaler": ENSEMBLE_SCALER})
+    windows = 100 + torch.randn(8, 15).cumsum(1)
+    inputs, targets = windows[:, :10], windows[:, 10:]
+    expected = 0.0
+    for k, member in enumerate(ENSEMBLE_SCALER["members"]):
+        # The same member as a one-member network (its own weights): its loss in its own scale.
+        alone = build_price_forecaster({**SPEC, "scaler": {**member, "min_relative_scale": 1e-4}})
+        with torch.no_grad():
+            for mine, theirs in zip(alone.mlp.weights, net.mlp.weights, strict=True):
+                mine.copy_(theirs[k : k + 1, : mine.shape[1]])
+            for mine, theirs in zip(alone.mlp.biases, net.mlp.biases, strict=True):
+                mine.copy_(theirs[k : k + 1])
+        expected += alone.member_losses(inputs, targets, make_loss("mse"))
+    torch.testing.assert_close(net.member_losses(inputs, targets, make_loss("mse")), expected)
+
+
+def test_an_anchored_ensemble_starts_at_and_falls_back_to_the_last_price() -> None:
+    spec = {**SPEC, "mlp": {**SPEC["mlp"], "anchor": "last"}, "scaler": ENSEMBLE_SCALER}
+    net = build_price_forecaster(spec)
+    prices = 100 + torch.randn(5, 10).cumsum(1)
+    last = prices[:, -1:].expand(-1, 5)
+    # To the bit: two fallbacks of different data (other train statistics) forecast the same.
+    assert torch.equal(net(prices), last)
+    with torch.no_grad():
+        net.mlp.biases[-1].fill_(0.5)
+    assert not torch.allclose(net(prices), last)
+    net.fall_back_to_naive()
+    assert torch.equal(net(prices), last)
+
+
+def test_weights_saved_before_members_load_as_member_zero() -> None:
+    torch.manual_seed(2)
+    # A single-normalization model as it was saved before networks had members: one
+    # nn.Sequential of Linear layers and one scaler.
+    old = torch.nn.Sequential(
+        torch.nn.Linear(10, 16),
+        torch.nn.ReLU(),
+        torch.nn.Linear(16, 16),
+        torch.nn.ReLU(),
+        torch.nn.Linear(16, 5),
+    )
+    legacy = {f"mlp.layers.{k}": v for k, v in old.state_dict().items()}
+    legacy |= {"scaler.loc": torch.tensor(0.0), "scaler.scale": torch.tensor(1.0)}
+    loaded = build_price_forecaster(SPEC)
+    load_weights(loaded, legacy)
+    prices = 100 + torch.randn(3, 10).cumsum(1)
+    loc, scale = prices.mean(1, keepdim=True), prices.std(1, keepdim=True, unbiased=False)
+    torch.testing.assert_close(loaded(prices), old((prices - loc) / scale) * scale + loc)

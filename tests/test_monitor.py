@@ -54,7 +54,7 @@ def model_folder(folder: Path, bias: float) -> Path:
 
     net = build_price_forecaster(SPEC)
     with torch.no_grad():
-        net.mlp.layers[-1].bias.fill_(bias)
+        net.mlp.biases[-1].fill_(bias)
     metadata = {
         "kind": "stockcast.model",
         "previous_time_window": PREVIOUS,

@@ -95,7 +95,7 @@ def _wrong_shape(path: Path) -> None:
         ("artifacts/weights.safetensors", _truncate, "weights.safetensors is missing, truncated"),
         ("MLmodel", lambda p: p.write_text("flavors: [\n  a: :"), "MLmodel is not valid YAML"),
         ("artifacts/spec.json", lambda p: p.write_text("{not json"), "spec.json is missing or not"),
-        ("artifacts/spec.json", _wrong_shape, "size mismatch for mlp.layers.0.weight"),
+        ("artifacts/spec.json", _wrong_shape, "size mismatch for mlp.weights.0"),
         ("pyfunc_model.py", lambda p: p.unlink(), "no model code file 'pyfunc_model.py'"),
     ],
 )

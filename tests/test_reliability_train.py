@@ -24,8 +24,14 @@ from tests.reliability_helpers import (
 
 pytestmark = pytest.mark.slow
 
-# Validation (and so a checkpoint) after every epoch; 6 epochs of a tiny model.
-EVERY_EPOCH = (*FAST, "trainer.max_epochs=6", "fit.val_every_steps=1")
+# Validation (and so a checkpoint) after every epoch; 6 epochs of a tiny model, never stopped
+# early (the budget is what a resumed fit must finish).
+EVERY_EPOCH = (
+    *FAST,
+    "trainer.max_epochs=6",
+    "fit.val_every_steps=1",
+    "callbacks.early_stopping.patience=1000",
+)
 NOISE = ("Add type hints", "LeafSpec", "litlogger", "Restoring states", "Traceback")
 
 

@@ -53,6 +53,12 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
         (["data=csv"], "data.path is not set; give it in the config or as an override"),
         (["data=seasonal", "data.season_length=0"], "data.season_length is 0; it must be a whole"),
         (["data.normalization=robust"], "data.normalization is 'robust'; choose one of"),
+        (["data.normalization=[per_window,robust]"], "data.normalization is 'robust'; choose"),
+        (["data.normalization=[]"], "data.normalization is []; it must be a kind or a non-empty"),
+        (
+            ["data.normalization=[standard,standard]"],
+            "data.normalization is ['standard', 'standard']; name each kind at most once",
+        ),
         (["data.min_relative_scale=0"], "data.min_relative_scale is 0; it must be above 0 so"),
         (["num_threads=0"], "num_threads is 0; it must be a whole number above 0."),
     ],

@@ -21,6 +21,7 @@ from omegaconf.errors import InterpolationResolutionError
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -33,7 +34,7 @@ SPLIT_NAMES = ("train", "val", "test")
 ACTIVATION_NAMES = ("relu", "gelu", "tanh", "silu")
 ANCHORS = ("last", "none")
 LOSS_NAMES = ("mse", "mae", "huber")
-NORMALIZATIONS = ("per_window", "standard", "minmax", "none")
+NORMALIZATIONS = ("per_window", "per_window_level", "standard", "minmax", "none")
 EXECUTORS = ("inprocess", "subprocess")
 PREDICT_MODES = ("forecast", "backtest")
 # Lightning's accelerator names; whether one is present on this machine is Lightning's to say.
@@ -83,6 +84,14 @@ def _ordered_positive(bounds: tuple[float, float]) -> tuple[float, float]:
     return bounds
 
 
+def _distinct(kinds: list[str]) -> list[str]:
+    if len(set(kinds)) != len(kinds):
+        raise ValueError(
+            f"is {kinds}; name each kind at most once (a repeated kind adds an identical member)"
+        )
+    return kinds
+
+
 def _ordered(bounds: tuple[float, float]) -> tuple[float, float]:
     if bounds[0] > bounds[1]:
         raise ValueError(f"is {list(bounds)}; it must be [low, high] with low <= high")
@@ -98,7 +107,13 @@ class DataCommon(Section):
     previous_time_window: WholeAbove0
     next_time_window: WholeAbove0
     split: Annotated[dict[str, Fraction], Field(description="in (0, 1): each split needs data")]
-    normalization: Literal[NORMALIZATIONS]  # type: ignore[valid-type]
+    # One kind, or a list: one ensemble member per kind (each kind at most once).
+    normalization: Annotated[
+        list[Literal[NORMALIZATIONS]],  # type: ignore[valid-type]
+        BeforeValidator(lambda value: [value] if isinstance(value, str) else value),
+        Field(min_length=1, description="a kind or a non-empty list of kinds"),
+        AfterValidator(_distinct),
+    ]
     min_relative_scale: Annotated[
         float, Field(gt=0, description="above 0 so flat windows stay finite")
     ]

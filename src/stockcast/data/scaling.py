@@ -2,21 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+# Kinds whose statistics come from the train values (per_window_level measures each window's
+# level and spread against them).
+GLOBAL_KINDS = ("standard", "per_window_level", "minmax")
 
-def fit_scaler(kind: str, train_values: np.ndarray, min_relative_scale: float) -> dict[str, Any]:
+
+def normalization_kinds(normalization: str | Sequence[str]) -> list[str]:
+    """`data.normalization` as a list: one kind, or one per ensemble member."""
+    return [normalization] if isinstance(normalization, str) else [str(k) for k in normalization]
+
+
+def fit_scaler(
+    normalization: str | Sequence[str], train_values: np.ndarray, min_relative_scale: float
+) -> dict[str, Any]:
     """Return the scaler spec the model is built with; global kinds see train values only.
 
-    `kind` is one of schema.NORMALIZATIONS (the config schema refuses others before this runs).
+    One kind gives one spec; several give one member spec each (an ensemble), under a kind that
+    names them all. Every kind is one of schema.NORMALIZATIONS (the config schema refuses others
+    before this runs).
     """
+    kinds = normalization_kinds(normalization)
+    if len(kinds) > 1:
+        members = [_statistics(kind, train_values, min_relative_scale) for kind in kinds]
+        return {
+            "kind": "+".join(kinds),
+            "members": members,
+            "min_relative_scale": min_relative_scale,
+        }
+    return _statistics(kinds[0], train_values, min_relative_scale) | {
+        "min_relative_scale": min_relative_scale
+    }
+
+
+def _statistics(kind: str, train_values: np.ndarray, min_relative_scale: float) -> dict[str, Any]:
     loc, scale = 0.0, 1.0
-    if kind == "standard":
+    if kind in ("standard", "per_window_level"):
         loc, scale = float(train_values.mean()), float(train_values.std())
     elif kind == "minmax":
         loc, scale = float(train_values.min()), float(np.ptp(train_values))
-    if kind in ("standard", "minmax"):
+    if kind in GLOBAL_KINDS:
         scale = max(scale, min_relative_scale * max(abs(loc), 1.0))
-    return {"kind": kind, "loc": loc, "scale": scale, "min_relative_scale": min_relative_scale}
+    return {"kind": kind, "loc": loc, "scale": scale}

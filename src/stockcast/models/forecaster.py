@@ -38,8 +38,8 @@ class Forecaster(L.LightningModule):
         self.loss_fn = loss
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.input_size = net.mlp.layers[0].in_features
-        self.horizon = net.mlp.layers[-1].out_features // max(1, len(net.quantiles))
+        self.input_size = net.input_size
+        self.horizon = net.horizon
         self._outputs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
         self._train_losses: list[torch.Tensor] = []
 
@@ -51,10 +51,7 @@ class Forecaster(L.LightningModule):
 
     def _scaled_loss(self, windows: torch.Tensor) -> torch.Tensor:
         inputs, targets = self.split_window(windows)
-        if self.net.quantiles:
-            return self.loss_fn(*self.net.scaled_quantiles(inputs, targets))
-        forecast, scaled_targets, _, _ = self.net.scaled(inputs, targets)
-        return self.loss_fn(forecast, scaled_targets)
+        return self.net.member_losses(inputs, targets, self.loss_fn)
 
     def training_step(self, batch: torch.Tensor | list[torch.Tensor], batch_idx: int) -> None:
         optimizer = self.optimizers()
@@ -73,8 +70,7 @@ class Forecaster(L.LightningModule):
 
     def _shared_eval_step(self, stage: str, windows: torch.Tensor) -> None:
         """One step for val and test: scaled loss for the scheduler, price forecasts for metrics."""
-        inputs, targets = self.split_window(windows)
-        forecast_scaled, _, loc, scale = self.net.scaled(inputs, targets)
+        inputs, _ = self.split_window(windows)
         loss = self._scaled_loss(windows)
         # Under DDP the epoch value is the windows-weighted mean over every rank's windows.
         self.log(
@@ -85,7 +81,7 @@ class Forecaster(L.LightningModule):
             batch_size=len(windows),
             sync_dist=True,
         )
-        forecast = forecast_scaled * scale + loc
+        forecast = self.net(inputs)
         self._outputs.setdefault(stage, []).append((forecast.detach(), windows.detach()))
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
@@ -118,10 +114,9 @@ class Forecaster(L.LightningModule):
         metrics = {f"{stage}/{k}": v for k, v in pooled_errors(forecast, actual, scale).items()}
         naive = naive_forecast(inputs, actual.shape[1])
         metrics[f"{stage}/naive_mase"] = pooled_errors(naive, actual, scale)["mase"]
-        # Every rank holds the same values; syncing keeps Lightning's epoch-level contract.
-        self.log_dict(
-            {k: float(v) for k, v in metrics.items() if np.isfinite(v)}, sync_dist=distributed
-        )
+        # Every rank holds the same values; syncing keeps Lightning's epoch-level contract (and
+        # costs nothing in one process, where DDP with one device would otherwise warn).
+        self.log_dict({k: float(v) for k, v in metrics.items() if np.isfinite(v)}, sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
         if self._train_losses and not self.trainer.sanity_checking:

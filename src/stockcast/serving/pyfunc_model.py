@@ -26,7 +26,7 @@ from stockcast.forecasting import (
     quantile_bands,
     volatility_scale,
 )
-from stockcast.models.net import build_price_forecaster
+from stockcast.models.net import build_price_forecaster, load_weights
 
 
 def as_price_matrix(model_input: Any, previous_time_window: int) -> np.ndarray:
@@ -65,7 +65,7 @@ class PriceForecastModel(PythonModel):
         spec = json.loads(Path(context.artifacts["spec"]).read_text())
         torch.set_num_threads(int(spec.get("num_threads", 1)))
         self.net = build_price_forecaster(spec)
-        self.net.load_state_dict(load_file(context.artifacts["weights"]))
+        load_weights(self.net, load_file(context.artifacts["weights"]))
         self.net.eval()
         self.previous_time_window = int(spec["previous_time_window"])
         self.intervals = spec.get("intervals") or {"bounds": {}, "min_relative_scale": 1e-4}

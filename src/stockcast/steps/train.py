@@ -231,11 +231,12 @@ def run_training(
 
 def start_warm(cfg: DictConfig, model: Any, spec: dict[str, Any], workdir: Path) -> Any:
     """Load the weights `train.init_from` names into the network (None: a cold start)."""
+    from stockcast.models.net import load_weights
     from stockcast.warm_start import warm_start
 
     warm = warm_start(cfg, spec, workdir)
     if warm is not None:
-        model.net.load_state_dict(warm.state)
+        load_weights(model.net, warm.state)
         # Fine-tuning from a trained model: a full learning rate throws away what it knew.
         lr = float(cfg.optim.lr) * float(cfg.train.warm_lr_scale)
         model.optimizer_factory = functools.partial(model.optimizer_factory, lr=lr)
