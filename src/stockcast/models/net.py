@@ -155,6 +155,14 @@ class PriceForecaster(nn.Module):
         self.quantiles = tuple(float(q) for q in quantiles)
         self.point_index = self.quantiles.index(0.5) if self.quantiles else 0
         self.horizon = mlp.out_features // max(1, len(self.quantiles))
+        level = [scaler.kind == LEVEL_KIND for scaler in scalers]
+        # (members, 1, 1): 1 for the members that read the level inputs, None when none does; a
+        # buffer so it follows the network to a GPU, not saved (the spec says which members).
+        self.register_buffer(
+            "level_members",
+            torch.tensor(level, dtype=torch.float32)[:, None, None] if any(level) else None,
+            persistent=False,
+        )
         if self.anchored:
             self.mlp.zero_outputs(slice(None))
 
@@ -188,24 +196,32 @@ class PriceForecaster(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Each member's raw outputs (members, batch, quantiles or 1, horizon), its scaled
         inputs (members, batch, input_size) and statistics (members, batch, 1)."""
-        features, inputs, locs, scales = [], [], [], []
-        width = self.mlp.weights[0].shape[1]
-        for scaler in self.scalers:
-            loc, scale = scaler.statistics(prices)
-            scaled = (prices - loc) / scale
-            extra = [scaled]
-            if scaler.kind == LEVEL_KIND:
-                extra += [(loc - scaler.loc) / scaler.scale, torch.log(scale / scaler.scale)]
-            row = torch.cat(extra, dim=-1) if len(extra) > 1 else scaled
-            if row.shape[-1] < width:
-                row = nn.functional.pad(row, (0, width - row.shape[-1]))
-            features.append(row)
-            inputs.append(scaled)
-            locs.append(loc)
-            scales.append(scale)
-        outputs = self.mlp(torch.stack(features))
+        # One pass for every member: per-window statistics are computed once and shared by the
+        # members that use them; each global member's are its fitted constants.
+        windowed = [scaler.kind in WINDOW_KINDS for scaler in self.scalers]
+        stats = [
+            scaler.statistics(prices) for scaler in self.scalers if scaler.kind not in WINDOW_KINDS
+        ]
+        if any(windowed):
+            shared = next(s for s, w in zip(self.scalers, windowed, strict=True) if w)
+            window_stats = shared.statistics(prices)
+        global_stats = iter(stats)
+        pairs = [window_stats if w else next(global_stats) for w in windowed]
+        loc = torch.stack([pair[0] for pair in pairs])
+        scale = torch.stack([pair[1] for pair in pairs])
+        inputs = (prices[None] - loc) / scale
+        features = inputs
+        if self.level_members is not None:
+            # The window's level and spread against the train statistics, for the level members
+            # only (the others are fed zeros there, where their weights are zero).
+            fitted_loc = torch.stack([scaler.loc for scaler in self.scalers])[:, None, None]
+            fitted_scale = torch.stack([scaler.scale for scaler in self.scalers])[:, None, None]
+            level = (loc - fitted_loc) / fitted_scale
+            spread = torch.log(scale / fitted_scale)
+            features = torch.cat([inputs, self.level_members * torch.cat([level, spread], -1)], -1)
+        outputs = self.mlp(features)
         shape = (len(self.scalers), len(prices), max(1, len(self.quantiles)), -1)
-        return outputs.reshape(shape), torch.stack(inputs), torch.stack(locs), torch.stack(scales)
+        return outputs.reshape(shape), inputs, loc, scale
 
     def member_losses(
         self, prices: torch.Tensor, targets: torch.Tensor, loss_fn: nn.Module
@@ -216,15 +232,14 @@ class PriceForecaster(nn.Module):
         outputs, inputs, loc, scale = self.member_outputs(prices)
         if self.anchored:
             outputs = outputs + inputs[:, :, None, -1:]
-        scaled_targets = (targets[None] - loc) / scale
-        total = torch.zeros((), device=prices.device, dtype=prices.dtype)
-        for member in range(len(self.scalers)):
-            if self.quantiles:
-                total = total + loss_fn(outputs[member], scaled_targets[member])
-            else:
-                point = outputs[member, :, self.point_index, :]
-                total = total + loss_fn(point, scaled_targets[member])
-        return total
+        members, batch = outputs.shape[:2]
+        scaled_targets = ((targets[None] - loc) / scale).reshape(members * batch, -1)
+        # Every model.loss (and the pinball loss) is a mean of equal-sized per-member parts, so
+        # members x the loss over all members' rows is the sum of their losses, in one call.
+        rows = outputs.reshape(members * batch, *outputs.shape[2:])
+        if not self.quantiles:
+            rows = rows[:, self.point_index, :]
+        return members * loss_fn(rows, scaled_targets)
 
 
 def scaler_members(scaler: Mapping[str, Any]) -> list[Mapping[str, Any]]:
