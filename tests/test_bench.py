@@ -124,3 +124,22 @@ def test_panel_peer_scores_stockcast_test_windows(tmp_path: Path) -> None:
     long = prepare_data(_long_series_data(data_cfg, load_series(data_cfg), tmp_path))
     assert len(long.meta["series_ids"]) == 1
     assert long.meta["n_points"] == prepared.meta["n_points"]
+
+
+def test_accuracy_scores_average_over_seeds() -> None:
+    from benchmarks.accuracy.__main__ import mean_over_seeds, parse_args
+    from benchmarks.accuracy.protocol import Result
+
+    def fit(mase: float, cover: float, seconds: float) -> list[Result]:
+        return [
+            Result("nile", "stockcast", mase, {"80": cover}, seconds),
+            Result("nile", "stockcast+refit", mase - 0.1, {"80": cover}, seconds + 1),
+        ]
+
+    means = mean_over_seeds([fit(0.9, 0.7, 1.0), fit(0.8, 0.9, 3.0)])
+    assert [(r.forecaster, round(r.mase, 6)) for r in means] == [
+        ("stockcast", 0.85),
+        ("stockcast+refit", 0.75),
+    ]
+    assert means[0].coverage == {"80": pytest.approx(0.8)} and means[1].fit_seconds == 3.0
+    assert parse_args(["--seeds", "42,1", "model.dropout=0"]).seeds == "42,1"

@@ -4,6 +4,7 @@ NeuralForecast's MLP on public series and five GBM random walks, in one table (+
 python -m benchmarks.accuracy                       # every series
 python -m benchmarks.accuracy --series wineind,gbm_1
 python -m benchmarks.accuracy model.anchor=none     # stockcast with other Hydra overrides
+python -m benchmarks.accuracy --seeds 42,1,2        # stockcast's scores averaged over seeds
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import logging
 import os
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from benchmarks.accuracy.forecasters import (
     auto_ets,
@@ -37,6 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--series", default="", help="comma-separated names (default: all)")
     parser.add_argument("--output-dir", default=str(OUTPUT_DIR), help="where CSV and PNG go")
     parser.add_argument("--no-peers", action="store_true", help="skip AutoETS and NeuralForecast")
+    parser.add_argument(
+        "--seeds",
+        default="",
+        help="comma-separated seeds: stockcast is fitted once per seed and its MASE, coverage "
+        "and fit seconds are the means (default: the config's seed, one fit)",
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for stockcast's run")
     return parser.parse_args(argv)
 
@@ -47,7 +57,15 @@ def run(args: argparse.Namespace) -> list[Result]:
     for series in load_bench_series(names or None):
         print(f"running {series.name} ({len(series.values)} points) ...", file=sys.stderr)
         split = cut(series.values)
-        results += stockcast_default(series.name, split, args.overrides, refit=True)
+        seeds = [s for s in args.seeds.split(",") if s]
+        if seeds:
+            runs = [
+                stockcast_default(series.name, split, [*args.overrides, f"seed={s}"], refit=True)
+                for s in seeds
+            ]
+            results += mean_over_seeds(runs)
+        else:
+            results += stockcast_default(series.name, split, args.overrides, refit=True)
         results.append(naive(series.name, split))
         candidates = [seasonal_naive(series.name, split, series.season_length)]
         if not args.no_peers:
@@ -57,6 +75,23 @@ def run(args: argparse.Namespace) -> list[Result]:
             ]
         results += [r for r in candidates if r is not None]
     return results
+
+
+def mean_over_seeds(runs: list[list[Result]]) -> list[Result]:
+    """One result per forecaster: the mean MASE, coverage and fit seconds of its fits with
+    different seeds (near the targets, one seed's luck can decide a row)."""
+    means = []
+    for same in zip(*runs, strict=True):
+        levels = same[0].coverage.keys()
+        means.append(
+            replace(
+                same[0],
+                mase=float(np.mean([r.mase for r in same])),
+                coverage={lv: float(np.mean([r.coverage[lv] for r in same])) for lv in levels},
+                fit_seconds=float(np.mean([r.fit_seconds for r in same])),
+            )
+        )
+    return means
 
 
 def table(results: list[Result]) -> str:
@@ -103,7 +138,6 @@ def plot(results: list[Result], path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     series = list(dict.fromkeys(r.series for r in results))
     forecasters = list(dict.fromkeys(r.forecaster for r in results))
