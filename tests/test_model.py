@@ -194,3 +194,32 @@ def test_weights_saved_before_members_load_as_member_zero() -> None:
     prices = 100 + torch.randn(3, 10).cumsum(1)
     loc, scale = prices.mean(1, keepdim=True), prices.std(1, keepdim=True, unbiased=False)
     torch.testing.assert_close(loaded(prices), old((prices - loc) / scale) * scale + loc)
+
+
+def _validation(stopper, mase: float, naive: float = 1.0, anchored: bool = True):
+    from types import SimpleNamespace
+
+    trainer = SimpleNamespace(
+        sanity_checking=False,
+        should_stop=False,
+        callback_metrics={"val/mase": torch.tensor(mase), "val/naive_mase": torch.tensor(naive)},
+    )
+    stopper.on_validation_end(trainer, SimpleNamespace(net=SimpleNamespace(anchored=anchored)))
+    return trainer.should_stop
+
+
+def test_a_fit_that_never_beats_naive_by_the_margin_stops_after_its_patience() -> None:
+    from stockcast.models.naive_gain_stopping import NaiveGainStopping
+
+    stopper = NaiveGainStopping(min_gain=0.05, patience=3)
+    # 0.96 of naive is not the 5% gain the fallback asks for: stop at the third validation.
+    assert [_validation(stopper, m) for m in (1.0, 0.96, 0.97)] == [False, False, True]
+    beating = NaiveGainStopping(min_gain=0.05, patience=3)
+    assert not any(_validation(beating, m) for m in (1.0, 0.94, 0.99, 0.99, 0.99))
+    # Without an anchor there is no fallback, so nothing is stopped; the state survives a resume.
+    free = NaiveGainStopping(min_gain=0.05, patience=1)
+    assert not _validation(free, 1.0, anchored=False)
+    resumed = NaiveGainStopping(min_gain=0.05, patience=3)
+    resumed.load_state_dict(stopper.state_dict())
+    assert resumed.validations == 3 and resumed.best_ratio == pytest.approx(0.96)
+    assert _validation(resumed, 1.2)

@@ -31,6 +31,7 @@ EVERY_EPOCH = (
     "trainer.max_epochs=6",
     "fit.val_every_steps=1",
     "callbacks.early_stopping.patience=1000",
+    "callbacks.naive_gain_stopping.enabled=false",
 )
 NOISE = ("Add type hints", "LeafSpec", "litlogger", "Restoring states", "Traceback")
 
