@@ -70,7 +70,7 @@ format: $(INSTALLED) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests scripts benchmarks
 	$(BIN)/ruff format src tests scripts benchmarks
 
-bench: $(INSTALLED) ## training, windowing, start-up, thread and predict benchmarks (benchmarks/)
+bench: $(INSTALLED) ## training, windowing, start-up, thread, predict, DDP, replay and panel benchmarks (benchmarks/)
 	$(BIN)/python -m benchmarks $(ARGS)
 
 bench-accuracy: $(INSTALLED) ## stockcast vs naive, seasonal naive, AutoETS, NeuralForecast MLP (needs .[peers])

@@ -260,10 +260,10 @@ def train_rows(opts: BenchOptions) -> list[Row]:
 
 def held_out_windows(prepared: Any) -> tuple[np.ndarray, np.ndarray]:
     """(inputs, targets) of stockcast's test windows, ticker by ticker, origins in time order."""
-    test, window = prepared.splits["test"], prepared.window
-    starts = test.window_starts(window)
-    windows = test.values[starts[:, None] + np.arange(window.length)]
-    return windows[:, : window.previous_time_window], windows[:, window.previous_time_window :]
+    from stockcast.steps.evaluate import origins_of_test_split
+
+    origins = origins_of_test_split(prepared)
+    return origins.inputs, origins.actual
 
 
 def stockcast_fit(opts: BenchOptions, folder: Path) -> tuple[float, np.ndarray, Any, bool]:

@@ -223,3 +223,27 @@ def test_a_fit_that_never_beats_naive_by_the_margin_stops_after_its_patience() -
     resumed.load_state_dict(stopper.state_dict())
     assert resumed.validations == 3 and resumed.best_ratio == pytest.approx(0.96)
     assert _validation(resumed, 1.2)
+
+
+def test_validation_gets_loss_and_forecast_from_one_pass_equal_to_each_alone() -> None:
+    torch.manual_seed(3)
+    spec = {**SPEC, "mlp": {**SPEC["mlp"], "anchor": "last"}, "scaler": ENSEMBLE_SCALER}
+    net = build_price_forecaster(spec)
+    with torch.no_grad():
+        net.mlp.biases[-1].normal_()
+    windows = 100 + torch.randn(8, 15).cumsum(1)
+    inputs, targets = windows[:, :10], windows[:, 10:]
+    loss, forecast = net.loss_and_forecast(inputs, targets, make_loss("mse"))
+    torch.testing.assert_close(loss, net.member_losses(inputs, targets, make_loss("mse")))
+    torch.testing.assert_close(forecast, net(inputs))
+
+
+def test_training_stops_fits_that_cannot_beat_naive_by_the_fallback_margin(make_cfg) -> None:
+    from stockcast.models.naive_gain_stopping import NaiveGainStopping
+    from stockcast.steps.train import _instantiate_all
+
+    cfg = make_cfg("fit.min_gain_over_naive=0.1")
+    stoppers = [c for c in _instantiate_all(cfg.callbacks) if isinstance(c, NaiveGainStopping)]
+    assert [(s.min_gain, s.enabled) for s in stoppers] == [(0.1, True)]
+    off = make_cfg("fit.naive_fallback=false").callbacks.naive_gain_stopping
+    assert _instantiate_all({"stop": off})[0].enabled is False

@@ -53,6 +53,7 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
         (["data=csv"], "data.path is not set; give it in the config or as an override"),
         (["data=seasonal", "data.season_length=0"], "data.season_length is 0; it must be a whole"),
         (["data.normalization=robust"], "data.normalization is 'robust'; choose one of"),
+        (["data.as_of=20260630"], "data.as_of is '20260630'; it must be a date written YYYY-MM-DD"),
         (["data.normalization=[per_window,robust]"], "data.normalization is 'robust'; choose"),
         (["data.normalization=[]"], "data.normalization is []; it must be a kind or a non-empty"),
         (

@@ -55,15 +55,17 @@ def test_scores_by_hand() -> None:
 
 
 def test_a_flat_train_series_takes_the_pooled_scale() -> None:
-    series = [Series("flat", np.full(40, 5.0)), Series("moving", np.arange(40.0))]
+    # Steps of 3, so the pooled scale (3) differs from the no-data fallback (1).
+    series = [Series("flat", np.full(40, 5.0)), Series("moving", np.arange(40.0) * 3)]
     train = split_series(series, WindowSpec(3, 2), {"train": 0.5, "val": 0.25, "test": 0.25})
-    assert series_scales(train["train"]).tolist() == [1.0, 1.0]
+    assert series_scales(train["train"]).tolist() == [3.0, 3.0]
 
 
 def test_best_and_worst_pick_both_ends() -> None:
     rows = [{"mase_vs_naive": r} for r in (0.9, 1.3, 0.5, 1.1, 0.7, 2.0)]
     assert best_and_worst(rows, 2) == [2, 4, 1, 5]
     assert sorted(best_and_worst(rows, 3)) == list(range(6))
+    assert best_and_worst(rows, 0) == []
 
 
 @pytest.mark.slow

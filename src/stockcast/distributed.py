@@ -14,9 +14,10 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is imported where it is used: the launcher imports this module light
+    import torch
 
 GLOBAL_RANK_ENV = "RANK"
 LOCAL_RANK_ENV = "LOCAL_RANK"
@@ -66,12 +67,16 @@ def shard_indices(
         raise ValueError(f"rank {rank} is outside a world of {world_size}")
     if equal:
         indices = indices[: len(indices) // world_size * world_size]
+    import torch
+
     return torch.tensor_split(indices, world_size)[rank]
 
 
 def gather_rows(rows: torch.Tensor) -> torch.Tensor:
     """Every rank's `rows` (any count, same trailing shape), concatenated in rank order on every
     rank; the tensor itself when not distributed. Evaluation metrics then see all windows."""
+    import torch
+
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
         return rows
     world_size = torch.distributed.get_world_size()

@@ -147,9 +147,7 @@ def plot_live_errors(
     if not history:
         ax.text(0.5, 0.5, empty, ha="center", va="center", wrap=True, transform=ax.transAxes)
         ax.set_axis_off()
-        fig.savefig(path)
-        plt.close(fig)
-        return Path(path)
+        return _save(plt, fig, path)
     origins = np.array([str(h["origin"]) for h in history], dtype="datetime64[D]")
     ax.plot(origins, [h["mae"] for h in history], "o-", color="tab:blue", label="champion MAE")
     ax.plot(origins, [h["naive_mae"] for h in history], "s--", color="grey", label="naive MAE")

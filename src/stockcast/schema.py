@@ -28,6 +28,7 @@ from pydantic import (
     field_validator,
 )
 
+from stockcast.data.calendar import canonical_day
 from stockcast.errors import ConfigError
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -62,7 +63,7 @@ class Section(BaseModel):
 def _iso_date(value: Any) -> str:
     text = value.isoformat() if isinstance(value, date) else str(value)
     try:
-        date.fromisoformat(text)
+        canonical_day(text)
     except ValueError:
         raise ValueError(f"is {text!r}; it must be a date written YYYY-MM-DD") from None
     return text

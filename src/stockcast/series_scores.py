@@ -80,7 +80,9 @@ def per_series_scores(
 
 def best_and_worst(rows: list[dict[str, Any]], count: int) -> list[int]:
     """Positions in `rows` of the `count` series with the lowest and the `count` with the highest
-    MASE relative to naive (all of them when there are few)."""
+    MASE relative to naive (all of them when there are few; none for a count of 0)."""
+    if count <= 0:
+        return []
     order = np.argsort([row["mase_vs_naive"] for row in rows], kind="stable")
     if len(order) <= 2 * count:
         return order.tolist()

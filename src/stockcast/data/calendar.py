@@ -21,12 +21,25 @@ def today_utc() -> str:
     return datetime.now(UTC).date().isoformat()
 
 
+def canonical_day(value: object) -> date:
+    """A date object, or text written exactly YYYY-MM-DD, as a date; ValueError otherwise.
+    (`date.fromisoformat` also takes 20260630 and 2026-W27-1, which then compare wrongly with
+    the YYYY-MM-DD dates recorded in tags and meta.json.)"""
+    if isinstance(value, date):
+        return value
+    text = str(value)
+    day = date.fromisoformat(text)
+    if day.isoformat() != text:
+        raise ValueError(text)
+    return day
+
+
 def parse_day(value: object, key: str) -> np.datetime64:
     """A config date (`2024-05-31` or a date object) as a day, or one sentence naming `key`."""
-    text = value.isoformat() if isinstance(value, date) else str(value)
     try:
-        return np.datetime64(date.fromisoformat(text), "D")
+        return np.datetime64(canonical_day(value), "D")
     except ValueError:
+        text = value.isoformat() if isinstance(value, date) else str(value)
         raise ConfigError(f"{key} is {text!r}; it must be a date written YYYY-MM-DD.") from None
 
 

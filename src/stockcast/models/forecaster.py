@@ -70,8 +70,7 @@ class Forecaster(L.LightningModule):
 
     def _shared_eval_step(self, stage: str, windows: torch.Tensor) -> None:
         """One step for val and test: scaled loss for the scheduler, price forecasts for metrics."""
-        inputs, _ = self.split_window(windows)
-        loss = self._scaled_loss(windows)
+        loss, forecast = self.net.loss_and_forecast(*self.split_window(windows), self.loss_fn)
         # Under DDP the epoch value is the windows-weighted mean over every rank's windows.
         self.log(
             f"{stage}/loss",
@@ -81,7 +80,6 @@ class Forecaster(L.LightningModule):
             batch_size=len(windows),
             sync_dist=True,
         )
-        forecast = self.net(inputs)
         self._outputs.setdefault(stage, []).append((forecast.detach(), windows.detach()))
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:

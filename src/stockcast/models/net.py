@@ -187,7 +187,25 @@ class PriceForecaster(nn.Module):
 
     def quantile_forecast(self, prices: torch.Tensor) -> torch.Tensor:
         """Every output in price units, (batch, quantiles or 1, horizon): the members' mean."""
-        outputs, _, loc, scale = self.member_outputs(prices)
+        return self._in_prices(prices, *self.member_outputs(prices))
+
+    def loss_and_forecast(
+        self, prices: torch.Tensor, targets: torch.Tensor, loss_fn: nn.Module
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`member_losses` and the point forecast in price units from one pass (validation and
+        test need both)."""
+        outputs = self.member_outputs(prices)
+        loss = self._member_losses(targets, loss_fn, *outputs)
+        return loss, self._in_prices(prices, *outputs)[:, self.point_index, :]
+
+    def _in_prices(
+        self,
+        prices: torch.Tensor,
+        outputs: torch.Tensor,
+        inputs: torch.Tensor,
+        loc: torch.Tensor,
+        scale: torch.Tensor,
+    ) -> torch.Tensor:
         # (members, batch, quantiles, horizon) in price units: an anchored member's change from
         # the last price, or else its forecast.
         in_prices = outputs * scale[..., None]
@@ -202,17 +220,17 @@ class PriceForecaster(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Each member's raw outputs (members, batch, quantiles or 1, horizon), its scaled
         inputs (members, batch, input_size) and statistics (members, batch, 1)."""
-        # One pass for every member: per-window statistics are computed once and shared by the
-        # members that use them; each global member's are its fitted constants.
-        windowed = [scaler.kind in WINDOW_KINDS for scaler in self.scalers]
-        stats = [
-            scaler.statistics(prices) for scaler in self.scalers if scaler.kind not in WINDOW_KINDS
-        ]
-        if any(windowed):
-            shared = next(s for s, w in zip(self.scalers, windowed, strict=True) if w)
-            window_stats = shared.statistics(prices)
-        global_stats = iter(stats)
-        pairs = [window_stats if w else next(global_stats) for w in windowed]
+        # Per-window statistics are computed once and shared by the members that use them; each
+        # global member's are its fitted constants.
+        window_stats = None
+        pairs = []
+        for scaler in self.scalers:
+            if scaler.kind not in WINDOW_KINDS:
+                pairs.append(scaler.statistics(prices))
+                continue
+            if window_stats is None:
+                window_stats = scaler.statistics(prices)
+            pairs.append(window_stats)
         loc = torch.stack([pair[0] for pair in pairs])
         scale = torch.stack([pair[1] for pair in pairs])
         inputs = (prices[None] - loc) / scale
@@ -235,7 +253,17 @@ class PriceForecaster(nn.Module):
         """The training loss: each member's in its own scaled space, summed (the members learn
         independently: Adam's per-parameter steps make the sum no different from separate
         fits on the same batches)."""
-        outputs, inputs, loc, scale = self.member_outputs(prices)
+        return self._member_losses(targets, loss_fn, *self.member_outputs(prices))
+
+    def _member_losses(
+        self,
+        targets: torch.Tensor,
+        loss_fn: nn.Module,
+        outputs: torch.Tensor,
+        inputs: torch.Tensor,
+        loc: torch.Tensor,
+        scale: torch.Tensor,
+    ) -> torch.Tensor:
         if self.anchored:
             outputs = outputs + inputs[:, :, None, -1:]
         members, batch = outputs.shape[:2]

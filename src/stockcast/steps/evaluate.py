@@ -274,7 +274,7 @@ def _plot(
     position = {series_id: i for i, series_id in enumerate(test.series_ids)}
     chosen = [position[rows[i]["id"]] for i in best_and_worst(rows, int(cfg.evaluate.plot_series))]
     paths = []
-    for index in chosen if int(cfg.evaluate.plot_series) else []:
+    for index in chosen:
         lo, hi = int(test.offsets[index]), int(test.offsets[index + 1])
         lines = {
             f"model, {step}-step ahead": windows.aligned(forecast, step, lo, hi - lo)
@@ -334,6 +334,15 @@ def read_report(report_dir: str | Path) -> dict[str, Any]:
             f"{REPORT_KIND!r}); point it at the evaluate step's output."
         )
     return report
+
+
+def check_report_matches(report: dict[str, Any], report_dir: str | Path, digest: str) -> None:
+    """Refuse a report that scored other bytes than the model folder at hand (hash `digest`)."""
+    if report["model_hash"] != digest:
+        raise ArtifactError(
+            f"report {report_dir} was made for another model (hash {report['model_hash']}, this "
+            f"model {digest}); evaluate this model folder first."
+        )
 
 
 main = hydra_task(run_evaluate)

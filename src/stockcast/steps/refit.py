@@ -38,7 +38,7 @@ from stockcast.serving.metadata import (
     read_model_metadata,
 )
 from stockcast.steps.common import log, set_threads, trainer_refusals
-from stockcast.steps.evaluate import read_report
+from stockcast.steps.evaluate import check_report_matches, read_report
 from stockcast.steps.table import METRICS_FILE
 
 
@@ -50,14 +50,11 @@ def history_for_refit(prepared: PreparedData, splits: Sequence[str] = SPLITS) ->
 
 
 def refit_network(
-    cfg: DictConfig,
-    prepared: PreparedData,
-    optimizer_steps: int,
-    batch_size: int,
-    splits: Sequence[str] = SPLITS,
+    cfg: DictConfig, history: PreparedData, optimizer_steps: int, batch_size: int
 ) -> tuple[Any, dict[str, Any]]:
-    """The configured network fitted on `splits` for exactly `optimizer_steps` steps, with no
-    validation, checkpoints or early stopping: (network, spec without intervals)."""
+    """The configured network fitted on `history` (`history_for_refit`) for exactly
+    `optimizer_steps` steps, with no validation, checkpoints or early stopping: (network, spec
+    without intervals)."""
     import hydra
     import lightning as L
 
@@ -66,7 +63,6 @@ def refit_network(
     logging.getLogger("lightning").handlers.clear()
     set_threads(cfg.num_threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    history = history_for_refit(prepared, splits)
     datamodule, model, spec = build_datamodule_and_model(cfg, history, batch_size=batch_size)
     # The evaluated recipe, repeated: from the same warm start when it had one.
     start_warm(cfg, model, spec, Path(cfg.paths.output_dir))
@@ -116,11 +112,7 @@ def run_refit(cfg: DictConfig) -> dict[str, Any]:
     report = read_report(section.report_dir)
     # Exactly the bytes evaluation scored, or the run stops here.
     evaluated, digest = verified_copy(section.model_dir)
-    if report["model_hash"] != digest:
-        raise ArtifactError(
-            f"report {section.report_dir} was made for another model (hash "
-            f"{report['model_hash']}, this model {digest}); evaluate this model folder first."
-        )
+    check_report_matches(report, section.report_dir, digest)
     metrics_path = Path(section.train_output_dir) / METRICS_FILE
     if not metrics_path.is_file():
         raise ArtifactError(
@@ -139,7 +131,13 @@ def run_refit(cfg: DictConfig) -> dict[str, Any]:
 
     prepared = PreparedData.load(section.prepared_dir)
     record = write_refit_model(
-        cfg, prepared, evaluated, output, int(metrics["best_step"]), int(metrics["batch_size"])
+        cfg,
+        prepared,
+        evaluated,
+        output,
+        int(metrics["best_step"]),
+        int(metrics["batch_size"]),
+        evaluated_hash=digest,
     )
     log.info(
         "refit on all %d history windows for %d optimizer steps (batch %d) -> %s",
@@ -159,24 +157,27 @@ def write_refit_model(
     optimizer_steps: int,
     batch_size: int,
     splits: Sequence[str] = SPLITS,
+    evaluated_hash: str | None = None,
 ) -> dict[str, Any]:
     """Fit the configuration again on `splits` and save it to `output` with the evaluated model
-    inside (`evaluated/`) and the evaluated intervals; returns what the refit did."""
+    inside (`evaluated/`) and the evaluated intervals; returns what the refit did.
+    `evaluated_hash`: the evaluated folder's digest when the caller has it already."""
     from stockcast.serving.export import save_model_dir
 
     history = history_for_refit(prepared, splits)
     last = history.splits["train"]
-    steps = refit_steps(cfg, optimizer_steps, prepared, len(last.window_starts(prepared.window)))
-    net, spec = refit_network(cfg, prepared, steps, batch_size, splits)
+    history_windows = len(last.window_starts(prepared.window))
+    steps = refit_steps(cfg, optimizer_steps, prepared, history_windows)
+    net, spec = refit_network(cfg, history, steps, batch_size)
     spec["intervals"] = model_spec(evaluated)["intervals"]
     record = {
-        "evaluated_model_hash": folder_contents(evaluated).digest,
+        "evaluated_model_hash": evaluated_hash or folder_contents(evaluated).digest,
         "evaluated_optimizer_steps": optimizer_steps,
         "budget": cfg.pipeline.refit_budget,
         "optimizer_steps": steps,
         "batch_size": batch_size,
         "splits": list(splits),
-        "training_windows": len(last.window_starts(prepared.window)),
+        "training_windows": history_windows,
         "trained_through": date_bound(last.dates),
         "intervals": "the evaluated model's split-conformal bounds",
     }

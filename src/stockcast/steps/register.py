@@ -31,7 +31,7 @@ from stockcast.serving.metadata import (
     read_model_metadata,
 )
 from stockcast.steps.common import log
-from stockcast.steps.evaluate import read_report
+from stockcast.steps.evaluate import check_report_matches, read_report
 from stockcast.steps.table import DECISION_FILE, REPORT_FILE, WINDOWS_FILE
 
 # Forecasts this close (relative) count as the same: float32 round-off, not a different model.
@@ -268,11 +268,7 @@ def run_register(cfg: DictConfig) -> dict[str, Any]:
     # A refit carries the evaluated model inside it: the report must name those bytes.
     scored = evaluated_model_dir(copy)
     scored_digest = digest if scored == copy else folder_contents(scored).digest
-    if report["model_hash"] != scored_digest:
-        raise ArtifactError(
-            f"report {report_dir} was made for another model (hash {report['model_hash']}, this "
-            f"model {scored_digest}); evaluate this model folder first."
-        )
+    check_report_matches(report, report_dir, scored_digest)
     registry = ModelRegistry.from_config(cfg.registry, create=True)
     output_dir = Path(cfg.paths.output_dir)
     candidate = Candidate(copy, report_dir, report, output_dir)

@@ -287,10 +287,12 @@ def fit_data_end(prepared: PreparedData) -> str | None:
 
 
 def _checkpoint_step(path: str) -> int:
-    """The optimizer step at which a checkpoint was saved."""
+    """The optimizer step at which a checkpoint was saved (memory-mapped: only that number is
+    read, not the weights and optimizer state validate and test have loaded already)."""
     import torch
 
-    return int(torch.load(path, map_location="cpu", weights_only=False)["global_step"])
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    return int(checkpoint["global_step"])
 
 
 def falls_back_to_naive(
