@@ -29,6 +29,19 @@ def _pmdarima(name: str) -> Callable[[], np.ndarray]:
     return load
 
 
+def _ausbeer() -> np.ndarray:
+    """Quarterly beer production; the packaged file ends with one missing quarter, dropped."""
+    values = _pmdarima("ausbeer")()
+    return values[np.isfinite(values)]
+
+
+def _msft() -> np.ndarray:
+    """Microsoft's daily closing prices: a real stock, where the last price is hard to beat."""
+    import pmdarima.datasets
+
+    return pmdarima.datasets.load_msft()["Close"].to_numpy(np.float64)
+
+
 def _nile() -> np.ndarray:
     import statsmodels.api as sm
 
@@ -52,6 +65,9 @@ PUBLIC: dict[str, tuple[Callable[[], np.ndarray], int]] = {
     "heartrate": (_pmdarima("heartrate"), 1),
     "nile": (_nile, 1),
     "elnino": (_elnino, 12),
+    "ausbeer": (_ausbeer, 4),
+    "sunspots": (_pmdarima("sunspots"), 1),
+    "msft": (_msft, 1),
 }
 
 
