@@ -144,7 +144,8 @@ def test_the_ensemble_forecast_is_the_mean_of_its_members() -> None:
     assert not torch.allclose(by_member[0], by_member[2])
 
 
-def test_member_losses_add_each_members_loss_in_its_own_scale() -> None:
+@pytest.mark.parametrize("window_scale_power", [0.0, 1.0])
+def test_member_losses_add_each_members_loss_in_its_own_scale(window_scale_power: float) -> None:
     torch.manual_seed(1)
     net = build_price_forecaster({**SPEC, "scaler": ENSEMBLE_SCALER})
     windows = 100 + torch.randn(8, 15).cumsum(1)
@@ -158,8 +159,36 @@ def test_member_losses_add_each_members_loss_in_its_own_scale() -> None:
                 mine.copy_(theirs[k : k + 1, : mine.shape[1]])
             for mine, theirs in zip(alone.mlp.biases, net.mlp.biases, strict=True):
                 mine.copy_(theirs[k : k + 1])
-        expected += alone.member_losses(inputs, targets, make_loss("mse"))
-    torch.testing.assert_close(net.member_losses(inputs, targets, make_loss("mse")), expected)
+        expected += alone.member_losses(inputs, targets, make_loss("mse"), window_scale_power)
+    # Each member weighs its windows by its own scales (the standard member's are constant).
+    loss = net.member_losses(inputs, targets, make_loss("mse"), window_scale_power)
+    torch.testing.assert_close(loss, expected)
+
+
+def test_window_scale_power_one_weighs_per_window_errors_in_price_units() -> None:
+    torch.manual_seed(4)
+    net = build_price_forecaster(SPEC).double()
+    with torch.no_grad():
+        net.mlp.biases[-1].normal_()
+    # Windows at very different spreads: calm ones near 100, volatile ones near 500.
+    spread = torch.tensor([0.1, 0.1, 5.0, 5.0], dtype=torch.float64)[:, None]
+    level = torch.tensor([100.0, 100.0, 500.0, 500.0], dtype=torch.float64)[:, None]
+    windows = level + spread * torch.randn(4, 15, dtype=torch.float64)
+    inputs, targets = windows[:, :10], windows[:, 10:]
+    mean_scale = inputs.std(1, unbiased=False).mean()
+    in_prices = ((net(inputs) - targets) / mean_scale).pow(2).mean()
+    torch.testing.assert_close(net.member_losses(inputs, targets, make_loss("mse"), 1.0), in_prices)
+    # Power 0 is every window in its own scale (a calm window's error counts as much as a
+    # volatile one's); 0.5 weighs each squared scaled error by its scale over the mean scale.
+    scale = inputs.std(1, unbiased=False, keepdim=True)
+    scaled_errors = ((net(inputs) - targets) / scale).pow(2)
+    torch.testing.assert_close(
+        net.member_losses(inputs, targets, make_loss("mse"), 0.0), scaled_errors.mean()
+    )
+    torch.testing.assert_close(
+        net.member_losses(inputs, targets, make_loss("mse"), 0.5),
+        (scaled_errors * scale / mean_scale).mean(),
+    )
 
 
 def test_an_anchored_ensemble_starts_at_and_falls_back_to_the_last_price() -> None:

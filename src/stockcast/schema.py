@@ -226,6 +226,7 @@ class ModelConfig(Section):
     dropout: Annotated[float, Field(ge=0, lt=1, description="in [0, 1)")]
     loss: Literal[LOSS_NAMES]  # type: ignore[valid-type]
     huber_delta: Above0
+    window_scale_power: Annotated[float, Field(ge=0, le=1, description="in [0, 1]")]
     anchor: Literal[ANCHORS]  # type: ignore[valid-type]
     interval_levels: Annotated[
         list[Annotated[int, Field(strict=True, gt=0, lt=100)]],

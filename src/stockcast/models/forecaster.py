@@ -30,6 +30,7 @@ class Forecaster(L.LightningModule):
         scheduler: Callable[..., Any] | None = None,
         scheduler_monitor: str = "val/loss",
         mase_scale: float = 1.0,
+        window_scale_power: float = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"])
@@ -51,7 +52,9 @@ class Forecaster(L.LightningModule):
 
     def _scaled_loss(self, windows: torch.Tensor) -> torch.Tensor:
         inputs, targets = self.split_window(windows)
-        return self.net.member_losses(inputs, targets, self.loss_fn)
+        return self.net.member_losses(
+            inputs, targets, self.loss_fn, self.hparams.window_scale_power
+        )
 
     def training_step(self, batch: torch.Tensor | list[torch.Tensor], batch_idx: int) -> None:
         optimizer = self.optimizers()
@@ -70,7 +73,9 @@ class Forecaster(L.LightningModule):
 
     def _shared_eval_step(self, stage: str, windows: torch.Tensor) -> None:
         """One step for val and test: scaled loss for the scheduler, price forecasts for metrics."""
-        loss, forecast = self.net.loss_and_forecast(*self.split_window(windows), self.loss_fn)
+        loss, forecast = self.net.loss_and_forecast(
+            *self.split_window(windows), self.loss_fn, self.hparams.window_scale_power
+        )
         # Under DDP the epoch value is the windows-weighted mean over every rank's windows.
         self.log(
             f"{stage}/loss",

@@ -169,6 +169,14 @@ class PriceForecaster(nn.Module):
             torch.tensor(level, dtype=torch.float32)[:, None, None] if any(level) else None,
             persistent=False,
         )
+        # (members, 1, 1): True for the members that scale each window by its own statistics
+        # (their losses take `window_scale_power`), None when none does.
+        window = [scaler.kind in WINDOW_KINDS for scaler in scalers]
+        self.register_buffer(
+            "window_members",
+            torch.tensor(window)[:, None, None] if any(window) else None,
+            persistent=False,
+        )
         if self.anchored:
             self.mlp.zero_outputs(slice(None))
 
@@ -190,12 +198,16 @@ class PriceForecaster(nn.Module):
         return self._in_prices(prices, *self.member_outputs(prices))
 
     def loss_and_forecast(
-        self, prices: torch.Tensor, targets: torch.Tensor, loss_fn: nn.Module
+        self,
+        prices: torch.Tensor,
+        targets: torch.Tensor,
+        loss_fn: nn.Module,
+        window_scale_power: float = 0.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """`member_losses` and the point forecast in price units from one pass (validation and
         test need both)."""
         outputs = self.member_outputs(prices)
-        loss = self._member_losses(targets, loss_fn, *outputs)
+        loss = self._member_losses(targets, loss_fn, window_scale_power, *outputs)
         return loss, self._in_prices(prices, *outputs)[:, self.point_index, :]
 
     def _in_prices(
@@ -248,17 +260,31 @@ class PriceForecaster(nn.Module):
         return outputs.reshape(shape), inputs, loc, scale
 
     def member_losses(
-        self, prices: torch.Tensor, targets: torch.Tensor, loss_fn: nn.Module
+        self,
+        prices: torch.Tensor,
+        targets: torch.Tensor,
+        loss_fn: nn.Module,
+        window_scale_power: float = 0.0,
     ) -> torch.Tensor:
         """The training loss: each member's in its own scaled space, summed (the members learn
         independently: Adam's per-parameter steps make the sum no different from separate
-        fits on the same batches)."""
-        return self._member_losses(targets, loss_fn, *self.member_outputs(prices))
+        fits on the same batches).
+
+        A per-window member's scaled error hides how large the window's error is in prices: a
+        calm window (small spread) counts as much as a volatile one, and on a series with calm
+        stretches (sunspots at a solar minimum) the calm windows dominate the fit. Each of its
+        rows is therefore multiplied by (the window's scale / the batch's mean scale) **
+        `window_scale_power`: 0 keeps the scaled errors, 1 weighs them as errors in price units.
+        Members with fixed statistics are unaffected (their scale is one constant).
+        """
+        outputs = self.member_outputs(prices)
+        return self._member_losses(targets, loss_fn, window_scale_power, *outputs)
 
     def _member_losses(
         self,
         targets: torch.Tensor,
         loss_fn: nn.Module,
+        window_scale_power: float,
         outputs: torch.Tensor,
         inputs: torch.Tensor,
         loc: torch.Tensor,
@@ -267,7 +293,13 @@ class PriceForecaster(nn.Module):
         if self.anchored:
             outputs = outputs + inputs[:, :, None, -1:]
         members, batch = outputs.shape[:2]
-        scaled_targets = ((targets[None] - loc) / scale).reshape(members * batch, -1)
+        scaled_targets = (targets[None] - loc) / scale
+        if window_scale_power and self.window_members is not None:
+            weight = (scale / scale.mean(dim=1, keepdim=True)) ** window_scale_power
+            weight = torch.where(self.window_members, weight, 1.0)
+            outputs = outputs * weight[..., None]
+            scaled_targets = scaled_targets * weight
+        scaled_targets = scaled_targets.reshape(members * batch, -1)
         # Every model.loss (and the pinball loss) is a mean of equal-sized per-member parts, so
         # members x the loss over all members' rows is the sum of their losses, in one call.
         rows = outputs.reshape(members * batch, *outputs.shape[2:])

@@ -109,6 +109,7 @@ def build_datamodule_and_model(
         scheduler=hydra.utils.instantiate(cfg.optim.scheduler) if cfg.optim.scheduler else None,
         scheduler_monitor=cfg.optim.monitor,
         mase_scale=prepared.mase_scale,
+        window_scale_power=cfg.model.window_scale_power,
     )
     return datamodule, model, spec
 
