@@ -1,0 +1,89 @@
+"""The fallback decision after training: the validation margin and the optional
+Diebold–Mariano test (`fit.max_p_value_vs_naive`)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from stockcast.data.split import SplitData, WindowSpec
+from stockcast.forecasting import diebold_mariano, naive_forecast, rolling_origins
+from stockcast.steps.train import falls_back_to_naive
+
+WINDOW = WindowSpec(10, 5)
+
+
+class ForecastTable(torch.nn.Module):
+    """A 'network' whose forecast for each validation window is given: it finds the window by
+    its last price (unique on a random walk)."""
+
+    anchored = True
+
+    def __init__(self, inputs: np.ndarray, forecasts: np.ndarray) -> None:
+        super().__init__()
+        self.last = torch.as_tensor(inputs[:, -1], dtype=torch.float32)
+        self.forecasts = torch.as_tensor(forecasts, dtype=torch.float32)
+
+    def forward(self, prices: torch.Tensor) -> torch.Tensor:
+        rows = (prices[:, -1:] - self.last[None]).abs().argmin(dim=1)
+        return self.forecasts[rows]
+
+
+def _lucky_model() -> tuple[SimpleNamespace, ForecastTable, float]:
+    """A random walk's validation split and a model that is exact on a quarter of the windows
+    (drawn at random) and naive elsewhere: clearly past the 5% margin, with a one-sided DM
+    p-value in between."""
+    rng = np.random.default_rng(7)
+    values = 100.0 + rng.normal(size=60).cumsum()
+    val = SplitData("val", values, np.array([0, len(values)]), 10, ("s",))
+    windows = rolling_origins(values, 10, 5, val.window_starts(WINDOW))
+    forecasts = naive_forecast(windows.inputs, 5)
+    exact = rng.random(len(forecasts)) < 0.25
+    forecasts[exact] = windows.actual[exact]
+    model_error = np.abs(forecasts - windows.actual).mean(axis=1)
+    naive_error = np.abs(naive_forecast(windows.inputs, 5) - windows.actual).mean(axis=1)
+    statistic, p_value = diebold_mariano(model_error, naive_error, 5)
+    assert statistic < 0
+    prepared = SimpleNamespace(splits={"val": val}, window=WINDOW)
+    return prepared, ForecastTable(windows.inputs, forecasts), p_value / 2.0
+
+
+def _cfg(max_p_value: float | None, min_gain: float = 0.05):
+    return OmegaConf.create(
+        {
+            "fit": {
+                "naive_fallback": True,
+                "min_gain_over_naive": min_gain,
+                "max_p_value_vs_naive": max_p_value,
+            }
+        }
+    )
+
+
+def test_the_margin_alone_decides_without_a_p_value() -> None:
+    prepared, net, _ = _lucky_model()
+    assert not falls_back_to_naive(_cfg(None), net, {"mase": 0.8, "naive_mase": 1.0}, prepared)
+    # 0.97 of naive is not a 5% gain.
+    assert falls_back_to_naive(_cfg(None), net, {"mase": 0.97, "naive_mase": 1.0}, prepared)
+
+
+def test_a_model_past_the_margin_falls_back_unless_dm_rejects_at_the_set_p_value() -> None:
+    prepared, net, one_sided = _lucky_model()
+    assert 1e-6 < one_sided < 0.3
+    val = {"mase": 0.8, "naive_mase": 1.0}
+    # One-sided: 1.5x its p-value keeps the model (the two-sided p-value, 2x, would not).
+    assert not falls_back_to_naive(_cfg(1.5 * one_sided), net, val, prepared)
+    assert falls_back_to_naive(_cfg(one_sided / 2), net, val, prepared)
+
+
+@pytest.mark.parametrize("anchored", [False, True])
+def test_no_fallback_when_it_is_off_or_the_model_has_no_anchor(anchored: bool) -> None:
+    prepared, net, _ = _lucky_model()
+    net.anchored = anchored
+    cfg = _cfg(None)
+    cfg.fit.naive_fallback = not anchored
+    assert not falls_back_to_naive(cfg, net, {"mase": 2.0, "naive_mase": 1.0}, prepared)
