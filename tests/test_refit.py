@@ -9,13 +9,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
 from stockcast.data.series import Series
 from stockcast.data.split import WindowSpec, join_splits, split_series
+from stockcast.errors import ArtifactError
 from stockcast.integrity import folder_contents
 from stockcast.registry import ModelRegistry
 from stockcast.serving.loading import load_price_model
 from stockcast.serving.metadata import read_model_metadata
+from stockcast.steps.refit import evaluated_budget, pinned_warm_start
 from stockcast.steps.register import unseen_windows
 from stockcast.steps.table import DECISION_FILE, METRICS_FILE, REPORT_FILE, WINDOWS_FILE
 from tests.conftest import (
@@ -83,6 +86,27 @@ def test_joined_splits_give_back_each_series_with_its_dates() -> None:
     without_test = join_splits(splits, ("train", "val"))
     assert without_test.offsets.tolist() == [0, 85, 136]
     assert without_test.values[84] == 84.0 and without_test.values[85] == 1e3
+
+
+def test_a_train_output_without_the_evaluated_budget_is_refused_in_one_sentence(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / METRICS_FILE
+    assert evaluated_budget({"best_step": 120, "batch_size": 8}, path) == (120, 8)
+    with pytest.raises(ArtifactError) as refused:
+        evaluated_budget({"batch_size": 8}, path)
+    assert str(refused.value) == (
+        f"{path} has no best_step (an older train step wrote it); run the train step again "
+        "before the refit."
+    )
+
+
+def test_the_refit_starts_from_the_version_the_evaluated_fit_started_from() -> None:
+    cfg = OmegaConf.create({"train": {"init_from": "champion"}})
+    # The champion alias may point at a newer version by the time the refit runs.
+    pinned = pinned_warm_start(cfg, {"warm_start": {"version": 3, "model_hash": "ab"}})
+    assert pinned.train.init_from == 3 and cfg.train.init_from == "champion"
+    assert pinned_warm_start(cfg, {"warm_start": None}).train.init_from is None
 
 
 def test_unseen_windows_are_those_after_the_fitted_data() -> None:

@@ -15,6 +15,7 @@ is a byte-identical copy of the evaluated model.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import shutil
@@ -23,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from stockcast.cli import hydra_task
 from stockcast.data.calendar import date_bound
@@ -95,6 +96,28 @@ def refit_steps(
     return round(evaluated_steps * history_windows / train_windows)
 
 
+def evaluated_budget(metrics: dict[str, Any], metrics_path: Path) -> tuple[int, int]:
+    """The evaluated fit's best optimizer step and batch size, which the refit repeats."""
+    missing = [key for key in ("best_step", "batch_size") if key not in metrics]
+    if missing:
+        raise ArtifactError(
+            f"{metrics_path} has no {' or '.join(missing)} (an older train step wrote it); run "
+            "the train step again before the refit."
+        )
+    return int(metrics["best_step"]), int(metrics["batch_size"])
+
+
+def pinned_warm_start(cfg: DictConfig, metrics: dict[str, Any]) -> DictConfig:
+    """The config with `train.init_from` set to the version the evaluated fit started from (or
+    null after a cold start): an alias such as champion may have moved to a newer version since
+    that fit, and the refit must repeat the evaluated recipe, not start from other weights."""
+    warm = metrics.get("warm_start")
+    pinned = copy.deepcopy(cfg)
+    with open_dict(pinned):
+        pinned.train.init_from = None if warm is None else int(warm["version"])
+    return pinned
+
+
 def why_not_refit(cfg: DictConfig, report: dict[str, Any], metrics: dict[str, Any]) -> str | None:
     """The reason the evaluated model is passed on as it is, or None to refit it."""
     if not cfg.pipeline.refit:
@@ -129,14 +152,15 @@ def run_refit(cfg: DictConfig) -> dict[str, Any]:
         log.info("registering the evaluated model as it is: %s", reason)
         return {"refit": False, "reason": reason, "model_hash": digest}
 
+    optimizer_steps, batch_size = evaluated_budget(metrics, metrics_path)
     prepared = PreparedData.load(section.prepared_dir)
     record = write_refit_model(
-        cfg,
+        pinned_warm_start(cfg, metrics),
         prepared,
         evaluated,
         output,
-        int(metrics["best_step"]),
-        int(metrics["batch_size"]),
+        optimizer_steps,
+        batch_size,
         evaluated_hash=digest,
     )
     log.info(
