@@ -171,6 +171,21 @@ def test_the_served_model_takes_any_numeric_dtype_and_returns_the_contract(
     np.testing.assert_allclose(frame["forecast_1"] - frame["lower_80_1"], [1.0, 0.4], rtol=1e-6)
 
 
+def test_read_only_rows_are_forecast_without_a_warning(model_dir: Path) -> None:
+    import warnings
+
+    from stockcast.serving.loading import load_price_model
+
+    model = load_price_model(model_dir)
+    # Batch inputs are often read-only views (memory-mapped files, strided windows).
+    rows = np.frombuffer(np.arange(100.0, 112.0).tobytes())
+    assert not rows.flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frame = model.predict(rows.reshape(2, 6))
+    np.testing.assert_allclose(frame["forecast_1"], [105.0, 111.0])
+
+
 @pytest.mark.parametrize(
     ("rows", "message"),
     [

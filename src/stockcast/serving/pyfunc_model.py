@@ -74,7 +74,8 @@ class PriceForecastModel(PythonModel):
     def predict(self, context, model_input, params=None):
         prices = as_price_matrix(model_input, self.previous_time_window)
         with torch.inference_mode():
-            outputs = self.net.quantile_forecast(torch.from_numpy(prices).to(torch.float32))
+            # A copy: batch inputs may be read-only views, which torch.from_numpy warns about.
+            outputs = self.net.quantile_forecast(torch.tensor(prices, dtype=torch.float32))
         outputs = outputs.double().numpy()
         point = outputs[:, self.net.point_index, :]
         if self.net.quantiles:
