@@ -160,6 +160,9 @@ def test_member_losses_add_each_members_loss_in_its_own_scale(window_scale_power
             for mine, theirs in zip(alone.mlp.biases, net.mlp.biases, strict=True):
                 mine.copy_(theirs[k : k + 1])
         expected += alone.member_losses(inputs, targets, make_loss("mse"), window_scale_power)
+    # The member masks follow the network to a device but are not saved (the spec says which).
+    assert {"window_members", "level_members"} <= dict(net.named_buffers()).keys()
+    assert not {"window_members", "level_members"} & net.state_dict().keys()
     # Each member weighs its windows by its own scales (the standard member's are constant).
     loss = net.member_losses(inputs, targets, make_loss("mse"), window_scale_power)
     torch.testing.assert_close(loss, expected)
