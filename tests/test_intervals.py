@@ -15,6 +15,7 @@ from stockcast.forecasting import (
     apply_intervals,
     calibrate_intervals,
     conformal_quantiles,
+    conformal_windows_needed,
     diebold_mariano,
     forecast_columns,
     interval_errors,
@@ -285,3 +286,44 @@ def test_quantile_pairs_become_bands() -> None:
     np.testing.assert_array_equal(bands["80"][0], outputs[:, 1, :])
     np.testing.assert_array_equal(bands["95"][1], outputs[:, 4, :])
     assert quantile_bands(outputs[:, :3], [0.1, 0.5, 0.8]) == {}, "no symmetric pair, no band"
+
+
+def test_the_windows_a_level_needs_for_a_finite_conformal_band() -> None:
+    assert [conformal_windows_needed(level) for level in (50, 80, 95)] == [3, 9, 39]
+    # At exactly that many windows the upper bound is the largest residual, a valid one.
+    residuals = np.arange(9.0)[:, None]
+    assert conformal_quantiles(residuals, [80])["80"] == [[0.0], [8.0]]
+
+
+@pytest.mark.parametrize(("points", "short"), [(30, ["95"]), (60, [])])
+def test_calibration_says_which_levels_have_too_few_validation_windows(
+    points: int, short: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from types import SimpleNamespace
+
+    from stockcast.data.split import SplitData, WindowSpec
+    from stockcast.steps.train import calibrate_on_validation
+
+    values = 100.0 + np.random.default_rng(3).normal(size=points).cumsum()
+    val = SplitData("val", values, np.array([0, points]), 10, ("s",))
+    prepared = SimpleNamespace(
+        splits={"val": val}, window=WindowSpec(10, 5), scaler={"min_relative_scale": 1e-4}
+    )
+
+    class LastPrice(torch.nn.Module):
+        def forward(self, prices: torch.Tensor) -> torch.Tensor:
+            return prices[:, -1:].expand(-1, 5)
+
+    with caplog.at_level("WARNING", logger="stockcast"):
+        spec = calibrate_on_validation(LastPrice(), prepared, [80, 95])
+    assert spec["calibration_windows"] == points - 14
+    assert spec["windows_needed"] == {"80": 9, "95": 39}
+    warned = [r.getMessage() for r in caplog.records if "validation windows" in r.getMessage()]
+    if short:
+        assert warned == [
+            f"only {points - 14} validation windows, fewer than the 39 a calibrated 95% band "
+            "needs: the band spans the validation errors' full range, which holds about 88% of "
+            "new windows; a longer series or validation split fixes that"
+        ]
+    else:
+        assert warned == []

@@ -160,6 +160,14 @@ def volatility_scale(inputs: np.ndarray, min_relative_scale: float = 1e-4) -> np
     return np.maximum(moves, floor)
 
 
+def conformal_windows_needed(level: int | str) -> int:
+    """The fewest held-out windows whose split-conformal band at `level` percent is finite:
+    n >= 2 / alpha - 1 (9 for 80%, 39 for 95%). With fewer, the bound is the widest residual
+    seen, and the band covers less than `level` percent of new windows on average."""
+    alpha = 1.0 - float(level) / 100.0
+    return int(np.ceil(2.0 / alpha - 1.0 - 1e-9))
+
+
 def conformal_quantiles(
     residuals: np.ndarray, levels: tuple[int, ...] | list[int]
 ) -> dict[str, list[list[float]]]:

@@ -341,13 +341,28 @@ def validation_forecasts(net: Any, prepared: PreparedData) -> tuple[Any, np.ndar
 def calibrate_on_validation(net: Any, prepared: PreparedData, levels: list[int]) -> dict[str, Any]:
     """Split-conformal interval bounds from the validation windows (which the weights were not
     fitted on), in units of each window's recent volatility; stored in the model's spec."""
-    from stockcast.forecasting import calibrate_intervals
+    from stockcast.forecasting import calibrate_intervals, conformal_windows_needed
 
     windows, forecast = validation_forecasts(net, prepared)
     min_relative_scale = float(prepared.scaler["min_relative_scale"])
+    needed = {str(level): conformal_windows_needed(level) for level in levels}
+    for level, count in needed.items():
+        if len(windows) < count:
+            # Both bounds are then the extreme errors: on exchangeable windows that range holds
+            # a new one with probability (n - 1) / (n + 1).
+            log.warning(
+                "only %d validation windows, fewer than the %d a calibrated %s%% band needs: the "
+                "band spans the validation errors' full range, which holds about %.0f%% of new "
+                "windows; a longer series or validation split fixes that",
+                len(windows),
+                count,
+                level,
+                100.0 * (len(windows) - 1) / (len(windows) + 1),
+            )
     return {
         "method": "split_conformal",
         "calibration_windows": len(windows),
+        "windows_needed": needed,
         "min_relative_scale": min_relative_scale,
         "bounds": calibrate_intervals(
             windows.inputs, forecast, windows.actual, levels, min_relative_scale
