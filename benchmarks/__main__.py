@@ -1,4 +1,5 @@
-"""`make bench`: training, windowing, start-up, thread-policy and prediction benchmarks in one table.
+"""`make bench`: training, windowing, start-up, thread-policy, prediction, DDP, replay and panel
+benchmarks in one table.
 
 Run from the repository root:
 
@@ -21,7 +22,7 @@ from benchmarks.common import load_average
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks", description=__doc__.split("\n")[0]
+        prog="python -m benchmarks", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument(

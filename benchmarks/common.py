@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import logging
 import os
 import statistics
 import tempfile
@@ -18,6 +19,31 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from stockcast.config import compose_config
+
+
+def quiet_console() -> None:
+    """Only the bench table on the console: Lightning's and NeuralForecast's chatter off, and the
+    library noise the entry points silence (`stockcast.quiet`).
+
+    Lightning sets its loggers to INFO when imported, so this imports it first; NeuralForecast
+    trains through the separate `pytorch_lightning` package, quieted once it is imported.
+    """
+    import lightning  # noqa: F401
+
+    from stockcast.cli import QUIET_ENVIRONMENT
+    from stockcast.quiet import silence_library_noise
+
+    silence_library_noise()
+    for name, value in QUIET_ENVIRONMENT.items():  # as the entry points do: no progress bars
+        os.environ.setdefault(name, value)
+    for name in (
+        "lightning",
+        "lightning.pytorch",
+        "lightning.fabric",
+        "pytorch_lightning",
+        "lightning_fabric",
+    ):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 @dataclass

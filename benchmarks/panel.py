@@ -15,7 +15,6 @@ At full size the panel is the issue's 500 tickers × 2,520 business days (1.26 M
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import BenchOptions, Row, compose_train_cfg, median
+from benchmarks.common import BenchOptions, Row, compose_train_cfg, median, quiet_console
 from stockcast.config import PROJECT_ROOT, local_store_overrides
 
 EXPERIMENT = "market_global"
@@ -53,31 +52,6 @@ def panel_overrides(series: int, extra: Sequence[str] = ()) -> list[str]:
         f"data.as_of={PANEL_AS_OF}",
         *extra,
     ]
-
-
-def _quiet() -> None:
-    """Only the bench table on the console: Lightning's and NeuralForecast's chatter off, and the
-    library noise the entry points silence (`stockcast.quiet`).
-
-    Lightning sets its loggers to INFO when imported, so this imports it first; NeuralForecast
-    trains through the separate `pytorch_lightning` package, quieted once it is imported.
-    """
-    import lightning  # noqa: F401
-
-    from stockcast.cli import QUIET_ENVIRONMENT
-    from stockcast.quiet import silence_library_noise
-
-    silence_library_noise()
-    for name, value in QUIET_ENVIRONMENT.items():  # as the entry points do: no progress bars
-        os.environ.setdefault(name, value)
-    for name in (
-        "lightning",
-        "lightning.pytorch",
-        "lightning.fabric",
-        "pytorch_lightning",
-        "lightning_fabric",
-    ):
-        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 # --- prepare ------------------------------------------------------------------------------------
@@ -203,7 +177,7 @@ def train_rows(opts: BenchOptions) -> list[Row]:
     from stockcast.data.sources import load_series
     from stockcast.steps.common import plain, set_threads
 
-    _quiet()
+    quiet_console()
     series = opts.panel_series
     cfg = compose_train_cfg(
         panel_overrides(series, ["logger=none", "callbacks=none", *opts.overrides])
@@ -291,7 +265,7 @@ def stockcast_fit(opts: BenchOptions, folder: Path) -> tuple[float, np.ndarray, 
     with open_dict(cfg):
         cfg.paths.output_dir = str(folder / "run")
     validate_config(cfg)
-    _quiet()
+    quiet_console()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         begin = time.perf_counter()
@@ -313,7 +287,7 @@ def neuralforecast_fit(
     from neuralforecast import NeuralForecast
     from neuralforecast.models import MLP
 
-    _quiet()
+    quiet_console()
     window = prepared.window
     per_series = np.diff(prepared.splits["test"].offsets) - window.length + 1
     if len(set(per_series.tolist())) != 1:

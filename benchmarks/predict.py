@@ -10,14 +10,13 @@ call forecasting 5,000 series from a long CSV within 1.3x of the single-series c
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import BenchOptions, Row
+from benchmarks.common import BenchOptions, Row, quiet_console
 from benchmarks.startup import wall_time
 from stockcast.config import PROJECT_ROOT, local_store_overrides
 
@@ -133,12 +132,10 @@ def batch_rows(single_s: float, batch_s: dict[tuple[int, int], float], repeats: 
 
 def forecast_latency(store: Path, calls: int = FORECAST_CALLS) -> float:
     """Median seconds of one single-window forecast through the loaded pyfunc, warm."""
-    from stockcast.cli import QUIET_ENVIRONMENT
     from stockcast.registry import ModelRegistry
     from stockcast.serving.loading import load_price_model
 
-    for name, value in QUIET_ENVIRONMENT.items():  # as the entry points do: no progress bars
-        os.environ.setdefault(name, value)
+    quiet_console()
     registry = ModelRegistry(f"sqlite:///{store}/mlruns.db", "pipeline_stock_predictor")
     model = load_price_model(registry.download(registry.resolve(), store / "model"))
     width = int(model.metadata.metadata["previous_time_window"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 import warnings
 from collections.abc import Callable
@@ -12,7 +11,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from benchmarks.common import BenchOptions, Row, compose_train_cfg, median
+from benchmarks.common import BenchOptions, Row, compose_train_cfg, median, quiet_console
 
 THROUGHPUT_TARGET = 0.8  # × the bare loop, at the project's batch size
 
@@ -66,10 +65,9 @@ def bare_loop_epoch_times(setup: Setup, epochs: int) -> list[Timing]:
     cfg = setup.cfg
     L.seed_everything(cfg.seed, verbose=False)
     _, model = _datamodule_and_model(setup)
-    net, loss_fn = model.net, model.loss_fn
+    net = model.net
     optimizer = hydra.utils.instantiate(cfg.optim.optimizer)(params=net.parameters())
     windows, batch_size = setup.windows, int(cfg.data.batch_size)
-    past = int(setup.prepared.window.previous_time_window)
     generator = torch.Generator().manual_seed(int(cfg.seed))
     net.train()
     times = []
@@ -78,7 +76,7 @@ def bare_loop_epoch_times(setup: Setup, epochs: int) -> list[Timing]:
         order = torch.randperm(len(windows), generator=generator)
         for first in range(0, len(windows), batch_size):
             batch = windows[order[first : first + batch_size]]
-            loss = net.member_losses(batch[:, :past], batch[:, past:], loss_fn)
+            loss = model.training_loss(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -124,9 +122,7 @@ def lightning_epoch_times(
     import lightning as L
     from torch.utils.data import DataLoader, TensorDataset
 
-    # Lightning sets its loggers to INFO on import; the bench table is the only output wanted.
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    quiet_console()
     cfg = setup.cfg
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, model = _datamodule_and_model(setup, steps_per_batch)

@@ -127,7 +127,7 @@ def test_panel_peer_scores_stockcast_test_windows(tmp_path: Path) -> None:
 
 
 def test_accuracy_scores_average_over_seeds() -> None:
-    from benchmarks.accuracy.__main__ import mean_over_seeds, parse_args
+    from benchmarks.accuracy.__main__ import mean_over_seeds
     from benchmarks.accuracy.protocol import Result
 
     def fit(mase: float, cover: float, seconds: float) -> list[Result]:
@@ -142,4 +142,33 @@ def test_accuracy_scores_average_over_seeds() -> None:
         ("stockcast+refit", 0.75),
     ]
     assert means[0].coverage == {"80": pytest.approx(0.8)} and means[1].fit_seconds == 3.0
-    assert parse_args(["--seeds", "42,1", "model.dropout=0"]).seeds == "42,1"
+
+
+def test_accuracy_seeds_fit_stockcast_once_per_seed_with_the_overrides(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    import benchmarks.accuracy.__main__ as bench
+    from benchmarks.accuracy.protocol import Result
+
+    seen = []
+
+    def fit(name, split, overrides, refit):
+        seen.append(list(overrides))
+        mase = 0.5 if "seed=42" in overrides else 1.0
+        return [Result(name, "stockcast", mase), Result(name, "stockcast+refit", mase)]
+
+    series = SimpleNamespace(name="x", values=np.arange(50.0), season_length=1)
+    monkeypatch.setattr(bench, "stockcast_default", fit)
+    monkeypatch.setattr(bench, "load_bench_series", lambda names: [series])
+    monkeypatch.setattr(bench, "naive", lambda name, split: Result(name, "naive", 1.0))
+    monkeypatch.setattr(bench, "seasonal_naive", lambda *args: None)
+    results = bench.run(bench.parse_args(["--no-peers", "--seeds", "42,1", "model.dropout=0"]))
+    assert seen == [["model.dropout=0", "seed=42"], ["model.dropout=0", "seed=1"]]
+    assert [(r.forecaster, r.mase) for r in results[:2]] == [
+        ("stockcast", 0.75),
+        ("stockcast+refit", 0.75),
+    ]
+    # Without --seeds: one fit with the config's seed.
+    seen.clear()
+    bench.run(bench.parse_args(["--no-peers", "model.dropout=0"]))
+    assert seen == [["model.dropout=0"]]

@@ -181,9 +181,16 @@ def test_read_only_rows_are_forecast_without_a_warning(model_dir: Path) -> None:
     # Batch inputs are often read-only views (memory-mapped files, strided windows).
     rows = np.frombuffer(np.arange(100.0, 112.0).tobytes())
     assert not rows.flags.writeable
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        frame = model.predict(rows.reshape(2, 6))
+    # torch warns about a read-only array once per process: make it warn every time, so an
+    # earlier test that triggered it cannot hide it here.
+    warned_always = torch.is_warn_always_enabled()
+    torch.set_warn_always(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            frame = model.predict(rows.reshape(2, 6))
+    finally:
+        torch.set_warn_always(warned_always)
     np.testing.assert_allclose(frame["forecast_1"], [105.0, 111.0])
 
 

@@ -121,9 +121,14 @@ def test_a_list_of_normalizations_fits_one_member_each() -> None:
     }
 
 
-def test_the_ensemble_forecast_is_the_mean_of_its_members() -> None:
+@pytest.mark.parametrize("anchor", ["none", "last"])
+def test_the_ensemble_forecast_is_the_mean_of_its_members(anchor: str) -> None:
     torch.manual_seed(0)
-    net = build_price_forecaster({**SPEC, "scaler": ENSEMBLE_SCALER}).double()
+    spec = {**SPEC, "mlp": {**SPEC["mlp"], "anchor": anchor}, "scaler": ENSEMBLE_SCALER}
+    net = build_price_forecaster(spec).double()
+    with torch.no_grad():  # an anchored network starts with zero outputs: give it some
+        net.mlp.weights[-1].normal_()
+        net.mlp.biases[-1].normal_()
     # The level member also reads the window's level and spread: two more inputs.
     assert net.mlp.weights[0].shape == (3, 12, 16)
     prices = 100 + torch.randn(6, 10, dtype=torch.float64).cumsum(1)
@@ -139,7 +144,8 @@ def test_the_ensemble_forecast_is_the_mean_of_its_members() -> None:
         for i, (weight, bias) in enumerate(zip(net.mlp.weights, net.mlp.biases, strict=True)):
             hidden = hidden @ weight[k, : hidden.shape[1]] + bias[k]
             hidden = torch.relu(hidden) if i < 2 else hidden
-        by_member.append(hidden * scale + loc)
+        # Anchored: a change from the last price; otherwise a price in the member's scale.
+        by_member.append(hidden * scale + (prices[:, -1:] if anchor == "last" else loc))
     torch.testing.assert_close(net(prices), torch.stack(by_member).mean(0))
     assert not torch.allclose(by_member[0], by_member[2])
 
@@ -228,11 +234,13 @@ def test_weights_saved_before_members_load_as_member_zero() -> None:
     torch.testing.assert_close(loaded(prices), old((prices - loc) / scale) * scale + loc)
 
 
-def _validation(stopper, mase: float, naive: float = 1.0, anchored: bool = True):
+def _validation(
+    stopper, mase: float, naive: float = 1.0, anchored: bool = True, sanity_checking: bool = False
+):
     from types import SimpleNamespace
 
     trainer = SimpleNamespace(
-        sanity_checking=False,
+        sanity_checking=sanity_checking,
         should_stop=False,
         callback_metrics={"val/mase": torch.tensor(mase), "val/naive_mase": torch.tensor(naive)},
     )
@@ -255,6 +263,10 @@ def test_a_fit_that_never_beats_naive_by_the_margin_stops_after_its_patience() -
     resumed.load_state_dict(stopper.state_dict())
     assert resumed.validations == 3 and resumed.best_ratio == pytest.approx(0.96)
     assert _validation(resumed, 1.2)
+    # Switched off (fit.naive_fallback=false), nothing stops; sanity checks are not counted.
+    assert not _validation(NaiveGainStopping(min_gain=0.05, patience=1, enabled=False), 1.0)
+    sanity = NaiveGainStopping(min_gain=0.05, patience=1)
+    assert not _validation(sanity, 1.0, sanity_checking=True) and sanity.validations == 0
 
 
 def test_validation_gets_loss_and_forecast_from_one_pass_equal_to_each_alone() -> None:
@@ -265,9 +277,23 @@ def test_validation_gets_loss_and_forecast_from_one_pass_equal_to_each_alone() -
         net.mlp.biases[-1].normal_()
     windows = 100 + torch.randn(8, 15).cumsum(1)
     inputs, targets = windows[:, :10], windows[:, 10:]
-    loss, forecast = net.loss_and_forecast(inputs, targets, make_loss("mse"))
-    torch.testing.assert_close(loss, net.member_losses(inputs, targets, make_loss("mse")))
+    loss, forecast = net.loss_and_forecast(inputs, targets, make_loss("mse"), 0.5)
+    torch.testing.assert_close(loss, net.member_losses(inputs, targets, make_loss("mse"), 0.5))
+    assert not torch.allclose(loss, net.member_losses(inputs, targets, make_loss("mse"), 0.0))
     torch.testing.assert_close(forecast, net(inputs))
+
+
+def test_an_anchored_members_loss_is_its_forecast_error_in_its_own_scale() -> None:
+    torch.manual_seed(5)
+    net = build_price_forecaster({**SPEC, "mlp": {**SPEC["mlp"], "anchor": "last"}}).double()
+    with torch.no_grad():
+        net.mlp.weights[-1].normal_()
+        net.mlp.biases[-1].normal_()
+    windows = 100 + torch.randn(8, 15, dtype=torch.float64).cumsum(1)
+    inputs, targets = windows[:, :10], windows[:, 10:]
+    scale = inputs.std(1, unbiased=False, keepdim=True)
+    expected = ((net(inputs) - targets) / scale).pow(2).mean()
+    torch.testing.assert_close(net.member_losses(inputs, targets, make_loss("mse")), expected)
 
 
 def test_training_stops_fits_that_cannot_beat_naive_by_the_fallback_margin(make_cfg) -> None:

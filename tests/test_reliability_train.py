@@ -110,6 +110,29 @@ def test_resuming_from_a_folder_without_a_checkpoint_is_one_sentence(tmp_path: P
         resume_checkpoint(cfg, {"data_hash": "x"})
 
 
+def test_resuming_a_checkpoint_of_another_network_is_one_sentence(tmp_path: Path) -> None:
+    import torch
+
+    from stockcast.errors import ArtifactError
+    from stockcast.steps.resume import check_checkpoint_fits
+
+    model = torch.nn.Module()
+    model.net = torch.nn.Linear(10, 5)
+    same = tmp_path / "same.ckpt"
+    torch.save({"state_dict": model.state_dict()}, same)
+    check_checkpoint_fits(same, model)
+    # A network saved before ensemble members: one Sequential, one scaler.
+    old = tmp_path / "old.ckpt"
+    torch.save({"state_dict": {"net.mlp.layers.0.weight": torch.zeros(100, 10)}}, old)
+    with pytest.raises(ArtifactError) as refused:
+        check_checkpoint_fits(old, model)
+    assert str(refused.value) == (
+        f"train.resume checkpoint {old} holds another network than this config builds "
+        "(net.bias, net.mlp.layers.0.weight, net.weight); resume with the config that fit was "
+        "started with, or start a new run without train.resume."
+    )
+
+
 def test_a_trainer_this_machine_cannot_run_is_one_sentence() -> None:
     from hydra.errors import InstantiationException
 

@@ -92,3 +92,27 @@ def test_prepare_store_creates_the_experiment_once(tmp_path: Path) -> None:
     first = tracking.prepare_store(uri, "stockcast", str(tmp_path / "artifacts"))
     assert tracking.prepare_store(uri, "stockcast") == first
     assert tracking.is_embedded_store(uri) and not tracking.is_embedded_store("http://x")
+
+
+def test_a_stored_study_searched_over_other_choices_is_refused_in_one_sentence(
+    tmp_path: Path,
+) -> None:
+    import optuna
+
+    from hydra_plugins.stockcast_optuna_sweeper.optuna_sweeper import OptunaSweeper
+
+    storage = f"sqlite:///{tmp_path}/study.db"
+    study = optuna.create_study(storage=storage, study_name="s")
+    old = {"data.normalization": CategoricalDistribution(["per_window", "standard"])}
+    study.tell(study.ask(old), 1.0)
+    sweeper = OptunaSweeper(None, "minimize", storage, "s", 1, 1, 0, {})
+    new = {"data.normalization": CategoricalDistribution(["[per_window,standard]", "standard"])}
+    with pytest.raises(ConfigError) as refused:
+        sweeper._ask(study, new)
+    assert str(refused.value) == (
+        f"study 's' in {storage} was searched over other choices for a categorical parameter "
+        "than hydra.sweeper.params now gives; pass a new hydra.sweeper.study_name to start a "
+        "fresh search."
+    )
+    # The same choices ask as before.
+    assert sweeper._ask(study, old).params["data.normalization"] in ("per_window", "standard")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
-import os
 import sys
 import warnings
 from dataclasses import replace
@@ -29,14 +28,14 @@ from benchmarks.accuracy.forecasters import (
 )
 from benchmarks.accuracy.protocol import LEVELS, Result, cut
 from benchmarks.accuracy.series import load_bench_series
-from stockcast.cli import QUIET_ENVIRONMENT
+from benchmarks.common import quiet_console
 
 OUTPUT_DIR = Path("outputs") / "bench_accuracy"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.accuracy", description=__doc__.split("\n")[0]
+        prog="python -m benchmarks.accuracy", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--series", default="", help="comma-separated names (default: all)")
     parser.add_argument("--output-dir", default=str(OUTPUT_DIR), help="where CSV and PNG go")
@@ -54,18 +53,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> list[Result]:
     names = [n for n in args.series.split(",") if n]
     results: list[Result] = []
+    # One fit with the config's seed, or one per --seeds entry (averaged).
+    seed_overrides = [[f"seed={s}"] for s in args.seeds.split(",") if s] or [[]]
     for series in load_bench_series(names or None):
         print(f"running {series.name} ({len(series.values)} points) ...", file=sys.stderr)
         split = cut(series.values)
-        seeds = [s for s in args.seeds.split(",") if s]
-        if seeds:
-            runs = [
-                stockcast_default(series.name, split, [*args.overrides, f"seed={s}"], refit=True)
-                for s in seeds
-            ]
-            results += mean_over_seeds(runs)
-        else:
-            results += stockcast_default(series.name, split, args.overrides, refit=True)
+        runs = [
+            stockcast_default(series.name, split, [*args.overrides, *seed], refit=True)
+            for seed in seed_overrides
+        ]
+        results += mean_over_seeds(runs)
         results.append(naive(series.name, split))
         candidates = [seasonal_naive(series.name, split, series.season_length)]
         if not args.no_peers:
@@ -165,9 +162,9 @@ def plot(results: list[Result], path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    os.environ.update(QUIET_ENVIRONMENT)
+    quiet_console()
     warnings.filterwarnings("ignore")
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "stockcast", "mlflow"):
+    for name in ("stockcast", "mlflow"):
         logging.getLogger(name).setLevel(logging.ERROR)
     results = run(args)
     print(table(results))

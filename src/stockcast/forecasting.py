@@ -164,8 +164,8 @@ def conformal_windows_needed(level: int | str) -> int:
     """The fewest held-out windows whose split-conformal band at `level` percent is finite:
     n >= 2 / alpha - 1 (9 for 80%, 39 for 95%). With fewer, the bound is the widest residual
     seen, and the band covers less than `level` percent of new windows on average."""
-    alpha = 1.0 - float(level) / 100.0
-    return int(np.ceil(2.0 / alpha - 1.0 - 1e-9))
+    # 2 / alpha = 200 / (100 - level), in whole numbers: no float round-off at 80 or 95.
+    return -(-200 // (100 - int(level))) - 1
 
 
 def conformal_quantiles(

@@ -109,6 +109,20 @@ class OptunaSweeper(Sweeper):
         study.sampler = self._make_sampler(len(study.trials))
         return study
 
+    def _ask(self, study: optuna.Study, distributions: dict[str, Any]) -> optuna.trial.Trial:
+        """A new trial; a stored study whose earlier trials sampled another choice list for a
+        parameter (Optuna cannot change a categorical's choices) is refused in one sentence."""
+        try:
+            return study.ask(distributions)
+        except ValueError as err:
+            if "dynamic value space" not in str(err):
+                raise
+            raise ConfigError(
+                f"study {self.study_name!r} in {self.storage} was searched over other choices for "
+                "a categorical parameter than hydra.sweeper.params now gives; pass a new "
+                "hydra.sweeper.study_name to start a fresh search."
+            ) from None
+
     def sweep(self, arguments: list[str]) -> optuna.trial.FrozenTrial:
         import optuna
 
@@ -138,7 +152,7 @@ class OptunaSweeper(Sweeper):
         job_idx, failures = 0, 0
         while job_idx < self.n_trials:
             size = min(self.n_jobs, self.n_trials - job_idx)
-            trials = [study.ask(space.distributions) for _ in range(size)]
+            trials = [self._ask(study, space.distributions) for _ in range(size)]
             batch = [tuple(space.trial_overrides(trial.params)) for trial in trials]
             returns = self.launcher.launch(batch, initial_job_idx=job_idx)
             for offset, (trial, ret) in enumerate(zip(trials, returns, strict=True)):

@@ -50,7 +50,8 @@ class Forecaster(L.LightningModule):
     def split_window(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return windows[:, : self.input_size], windows[:, self.input_size :]
 
-    def _scaled_loss(self, windows: torch.Tensor) -> torch.Tensor:
+    def training_loss(self, windows: torch.Tensor) -> torch.Tensor:
+        """The loss one optimizer step minimises on a batch of windows (inputs then targets)."""
         inputs, targets = self.split_window(windows)
         return self.net.member_losses(
             inputs, targets, self.loss_fn, self.hparams.window_scale_power
@@ -61,7 +62,7 @@ class Forecaster(L.LightningModule):
         minibatches = batch if isinstance(batch, list | tuple) else [batch]
         losses = []
         for windows in minibatches:
-            loss = self._scaled_loss(windows)
+            loss = self.training_loss(windows)
             optimizer.zero_grad(set_to_none=True)
             self.manual_backward(loss)
             optimizer.step()

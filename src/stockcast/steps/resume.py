@@ -53,3 +53,25 @@ def resume_checkpoint(cfg: DictConfig, prepared_meta: dict[str, Any]) -> Path | 
                 "a new run without train.resume."
             )
     return checkpoint
+
+
+def check_checkpoint_fits(checkpoint: Path, model: Any) -> None:
+    """Refuse a checkpoint whose weights are not this config's network (other hidden sizes or
+    normalizations, or a network saved before ensemble members): Lightning would otherwise stop
+    deep inside the fit with a list of state_dict keys."""
+    import torch
+
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True)["state_dict"]
+    ours = model.state_dict()
+    differing = sorted(
+        key
+        for key in ours.keys() | saved.keys()
+        if key not in ours or key not in saved or ours[key].shape != saved[key].shape
+    )
+    if differing:
+        shown = ", ".join(differing[:3]) + (" ..." if len(differing) > 3 else "")
+        raise ArtifactError(
+            f"train.resume checkpoint {checkpoint} holds another network than this config builds "
+            f"({shown}); resume with the config that fit was started with, or start a new run "
+            "without train.resume."
+        )

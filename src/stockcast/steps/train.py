@@ -30,7 +30,7 @@ from stockcast.run_owner import close_orphaned_training_runs
 from stockcast.serving.metadata import MODEL_KIND, TRAINING_CONFIG_FILE
 from stockcast.steps.common import flatten, log, plain, set_threads, trainer_refusals
 from stockcast.steps.result_summary import training_summary
-from stockcast.steps.resume import resume_checkpoint
+from stockcast.steps.resume import check_checkpoint_fits, resume_checkpoint
 from stockcast.steps.table import METRICS_FILE, RESOLVED_CONFIG_FILE
 
 
@@ -129,6 +129,8 @@ def run_training(
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     resume_from = resume_checkpoint(cfg, prepared.meta)
     datamodule, model, spec = build_datamodule_and_model(cfg, prepared)
+    if resume_from is not None:
+        check_checkpoint_fits(resume_from, model)
     warm = start_warm(cfg, model, spec, output_dir)
     callbacks = _instantiate_all(cfg.get("callbacks"))
     if is_launch_rank_zero():
