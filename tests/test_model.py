@@ -9,6 +9,7 @@ import torch
 from stockcast.data.scaling import fit_scaler
 from stockcast.forecasting import (
     forecast_errors,
+    inverse_mse_weights,
     naive_forecast,
     pooled_errors,
     seasonal_naive_forecast,
@@ -148,6 +149,48 @@ def test_the_ensemble_forecast_is_the_mean_of_its_members(anchor: str) -> None:
         by_member.append(hidden * scale + (prices[:, -1:] if anchor == "last" else loc))
     torch.testing.assert_close(net(prices), torch.stack(by_member).mean(0))
     assert not torch.allclose(by_member[0], by_member[2])
+
+
+@pytest.mark.parametrize("anchor", ["none", "last"])
+def test_member_weights_combine_the_members_forecasts(anchor: str) -> None:
+    torch.manual_seed(2)
+    spec = {**SPEC, "mlp": {**SPEC["mlp"], "anchor": anchor}, "scaler": ENSEMBLE_SCALER}
+    net = build_price_forecaster(spec).double()
+    with torch.no_grad():
+        net.mlp.weights[-1].normal_()
+        net.mlp.biases[-1].normal_()
+    prices = 100 + torch.randn(6, 10, dtype=torch.float64).cumsum(1)
+    members = net.member_forecasts(prices)
+    assert members.shape == (3, 6, 5)
+    torch.testing.assert_close(net(prices), members.mean(0))
+    # Weights are normalised to sum to 1 and kept out of the saved state (the spec holds them).
+    net.set_member_weights([2.0, 1.0, 1.0])
+    torch.testing.assert_close(net(prices), 0.5 * members[0] + 0.25 * (members[1] + members[2]))
+    assert "member_weights" not in net.state_dict()
+    weighted = build_price_forecaster({**spec, "combination": {"weights": [0.5, 0.25, 0.25]}})
+    weighted.load_state_dict(net.float().state_dict())
+    torch.testing.assert_close(weighted(prices.float()), net(prices.float()))
+    if anchor == "last":  # the fallback still repeats the last price exactly, weights or not
+        weighted.fall_back_to_naive()
+        assert torch.equal(weighted(prices.float()), prices.float()[:, -1:].expand(6, 5))
+    for bad in ([1.0, 1.0], [1.0, -1.0, 1.0], [0.0, 0.0, 0.0], [1.0, float("nan"), 1.0]):
+        with pytest.raises(ValueError, match="member weights"):
+            net.set_member_weights(bad)
+
+
+def test_inverse_mse_weights_lean_on_the_members_with_smaller_validation_errors() -> None:
+    actual = np.zeros((4, 2))
+    # Members off by 1, 2 and 4 everywhere: MSEs 1, 4 and 16.
+    members = np.stack([actual + 1.0, actual - 2.0, actual + 4.0])
+    np.testing.assert_allclose(
+        inverse_mse_weights(members, actual, 1.0), np.array([16.0, 4.0, 1.0]) / 21.0
+    )
+    np.testing.assert_allclose(
+        inverse_mse_weights(members, actual, 2.0), np.array([256.0, 16.0, 1.0]) / 273.0
+    )
+    # A member exact on every window takes (almost) all the weight, without dividing by zero.
+    exact = inverse_mse_weights(np.stack([actual, actual + 1.0]), actual, 2.0)
+    assert np.all(np.isfinite(exact)) and exact[0] > 1 - 1e-12
 
 
 @pytest.mark.parametrize("window_scale_power", [0.0, 1.0])

@@ -17,7 +17,7 @@ from stockcast.errors import ArtifactError
 from stockcast.integrity import folder_contents
 from stockcast.registry import ModelRegistry
 from stockcast.serving.loading import load_price_model
-from stockcast.serving.metadata import read_model_metadata
+from stockcast.serving.metadata import model_spec, read_model_metadata
 from stockcast.steps.refit import evaluated_budget, pinned_warm_start
 from stockcast.steps.register import unseen_windows
 from stockcast.steps.table import DECISION_FILE, METRICS_FILE, REPORT_FILE, WINDOWS_FILE
@@ -139,6 +139,11 @@ def test_the_registered_model_is_refit_on_all_history(refit_runs: dict[str, Path
         str(pd.bdate_range("2024-01-01", periods=POINTS)[-1].date())
     )
     assert report["scored"]["windows"] == report["n_windows"]
+    # The refit has no held-out windows: it combines its members with the evaluated weights.
+    assert (
+        model_spec(candidate)["combination"] == model_spec(candidate / "evaluated")["combination"]
+    )
+    assert refit["combination"] == "the evaluated model's member weights"
     # Different weights: the refit saw 30% more prices.
     inputs = np.linspace(100.0, 104.0, 10).reshape(1, -1)
     refit_out = load_price_model(candidate).predict(inputs)

@@ -16,10 +16,11 @@ import torch
 
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import StockcastError
-from stockcast.forecasting import split_forecast_frame
+from stockcast.forecasting import inverse_mse_weights, split_forecast_frame
 from stockcast.models.forecaster import Forecaster
 from stockcast.models.net import build_price_forecaster
 from stockcast.steps.common import flatten
+from stockcast.steps.train import validation_forecasts
 from tests.conftest import (
     FAST_OVERRIDES,
     Command,
@@ -57,6 +58,15 @@ def test_model_directory_forecast_equals_the_lightning_module(trained_run: Path)
     net = build_price_forecaster(spec)
     module = Forecaster(net, torch.nn.MSELoss(), torch.optim.Adam)
     module.load_state_dict(checkpoint["state_dict"])
+    # The members are combined with inverse-MSE weights fitted on the best checkpoint's errors
+    # over every validation window (the windows the conformal bands are calibrated on).
+    combination = spec["combination"]
+    windows, members = validation_forecasts(module.net, prepared, members=True)
+    assert combination["validation_windows"] == len(windows)
+    assert combination["validation_windows"] == spec["intervals"]["calibration_windows"]
+    expected = inverse_mse_weights(members, windows.actual, combination["power"])
+    np.testing.assert_allclose(combination["weights"], expected, rtol=1e-9)
+    assert len(expected) == 3 and not np.allclose(expected, 1 / 3)
     if summary["fell_back_to_naive"]:
         module.net.fall_back_to_naive()
     with torch.no_grad():

@@ -318,6 +318,22 @@ def diebold_mariano(errors_a: np.ndarray, errors_b: np.ndarray, step: int) -> tu
     return float(statistic), float(p_value)
 
 
+def inverse_mse_weights(
+    member_forecasts: np.ndarray, actual: np.ndarray, power: float = 1.0
+) -> np.ndarray:
+    """Combination weights (summing to 1) from each member's held-out errors: weight ∝ MSE **
+    -power (Bates and Granger's inverse-MSE combination at power 1; higher powers lean harder on
+    the better members). member_forecasts: (members, windows, horizon); actual: (windows, horizon).
+    """
+    errors = np.asarray(member_forecasts, dtype=np.float64) - np.asarray(actual, np.float64)[None]
+    mse = (errors**2).reshape(len(errors), -1).mean(axis=1)
+    # A member that forecast every window exactly would take all the weight; the floor keeps
+    # the arithmetic finite then (all members exact: equal weights).
+    mse = np.maximum(mse, np.finfo(np.float64).tiny ** (1.0 / max(power, 1.0)))
+    raw = mse ** -float(power)
+    return raw / raw.sum()
+
+
 # ---- the served model's output: one row per input window ------------------------------------
 
 

@@ -227,6 +227,8 @@ class ModelConfig(Section):
     loss: Literal[LOSS_NAMES]  # type: ignore[valid-type]
     huber_delta: Above0
     window_scale_power: Annotated[float, Field(ge=0, le=1, description="in [0, 1]")]
+    combination: Literal["mean", "inverse_mse"]
+    combination_power: Annotated[float, Field(gt=0, le=8, description="above 0 and at most 8")]
     anchor: Literal[ANCHORS]  # type: ignore[valid-type]
     interval_levels: Annotated[
         list[Annotated[int, Field(strict=True, gt=0, lt=100)]],

@@ -130,7 +130,8 @@ class PriceForecaster(nn.Module):
     """Raw prices in (batch, input_size), raw prices out (batch, horizon): scaling is inside.
 
     One member per normalization (`data.normalization`, a kind or a list of kinds), each its
-    own MLP working in its own scaled space; the forecast is the members' mean in price units.
+    own MLP working in its own scaled space; the forecast is the members' mean in price units,
+    or their weighted mean once `set_member_weights` has fitted weights on validation windows.
     The members see different things (the window's shape only; its absolute level; its shape
     with its level and spread as two more inputs, which a shape alone cannot tell: a season's
     phase, a mean-reverting series' distance from its mean), so their errors differ and their
@@ -148,6 +149,7 @@ class PriceForecaster(nn.Module):
         input_size: int,
         anchor: str = "none",
         quantiles: Sequence[float] = (),
+        member_weights: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         if mlp.members != len(scalers):
@@ -177,8 +179,29 @@ class PriceForecaster(nn.Module):
             torch.tensor(window)[:, None, None] if any(window) else None,
             persistent=False,
         )
+        # (members, 1, 1, 1) summing to 1, or None for the plain mean; not saved with the
+        # weights: the spec's `combination` holds them, so a checkpoint reload keeps them.
+        self.register_buffer("member_weights", None, persistent=False)
+        self.set_member_weights(member_weights)
         if self.anchored:
             self.mlp.zero_outputs(slice(None))
+
+    def set_member_weights(self, weights: Sequence[float] | None) -> None:
+        """Combine the members with these weights (normalised to sum to 1); None: their mean."""
+        if weights is None:
+            self.member_weights = None
+            return
+        values = torch.as_tensor(
+            [float(w) for w in weights], dtype=torch.float32, device=self.mlp.weights[0].device
+        )
+        if len(values) != self.mlp.members or not bool(
+            torch.isfinite(values).all() and (values >= 0).all() and values.sum() > 0
+        ):
+            raise ValueError(
+                f"member weights {list(weights)} must be {self.mlp.members} finite values >= 0 "
+                "with a positive sum"
+            )
+        self.member_weights = (values / values.sum())[:, None, None, None]
 
     def fall_back_to_naive(self) -> None:
         """Zero the point forecast's outputs: an anchored model then repeats the last price
@@ -222,10 +245,23 @@ class PriceForecaster(nn.Module):
         # the last price, or else its forecast.
         in_prices = outputs * scale[..., None]
         if not self.anchored:
-            return (in_prices + loc[..., None]).mean(dim=0)
+            return self._combine(in_prices + loc[..., None])
         # The mean change is added to the last price itself, so a zero change is the last price
         # to the bit whatever the scaling (two naive fallbacks then agree exactly).
-        return prices[:, None, -1:] + in_prices.mean(dim=0)
+        return prices[:, None, -1:] + self._combine(in_prices)
+
+    def _combine(self, member_values: torch.Tensor) -> torch.Tensor:
+        """(members, ...) -> (...): the members' mean, or their weighted mean."""
+        if self.member_weights is None:
+            return member_values.mean(dim=0)
+        return (member_values * self.member_weights).sum(dim=0)
+
+    def member_forecasts(self, prices: torch.Tensor) -> torch.Tensor:
+        """Each member's point forecast in price units, (members, batch, horizon): what the
+        combination weights are fitted on."""
+        outputs, _, loc, scale = self.member_outputs(prices)
+        in_prices = outputs[:, :, self.point_index, :] * scale
+        return prices[None, :, -1:] + in_prices if self.anchored else in_prices + loc
 
     def member_outputs(
         self, prices: torch.Tensor
@@ -346,6 +382,8 @@ def build_price_forecaster(spec: Mapping[str, Any]) -> PriceForecaster:
         input_size=window,
         anchor=mlp["anchor"],
         quantiles=quantiles,
+        # A model saved before weighted combinations has no `combination`: the members' mean.
+        member_weights=spec.get("combination", {}).get("weights"),
     )
 
 

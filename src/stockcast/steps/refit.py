@@ -193,7 +193,12 @@ def write_refit_model(
     history_windows = len(last.window_starts(prepared.window))
     steps = refit_steps(cfg, optimizer_steps, prepared, history_windows)
     net, spec = refit_network(cfg, history, steps, batch_size)
-    spec["intervals"] = model_spec(evaluated)["intervals"]
+    evaluated_spec = model_spec(evaluated)
+    spec["intervals"] = evaluated_spec["intervals"]
+    # The refit has no held-out windows of its own: it keeps the evaluated member weights.
+    if "combination" in evaluated_spec:
+        spec["combination"] = evaluated_spec["combination"]
+        net.set_member_weights(spec["combination"]["weights"])
     record = {
         "evaluated_model_hash": evaluated_hash or folder_contents(evaluated).digest,
         "evaluated_optimizer_steps": optimizer_steps,
@@ -204,6 +209,9 @@ def write_refit_model(
         "training_windows": history_windows,
         "trained_through": date_bound(last.dates),
         "intervals": "the evaluated model's split-conformal bounds",
+        "combination": "the evaluated model's member weights"
+        if "combination" in spec
+        else "the members' mean",
     }
     metadata = read_model_metadata(evaluated) | {
         "refit": record,

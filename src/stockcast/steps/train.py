@@ -154,6 +154,12 @@ def run_training(
     metrics: dict[str, Any] = {
         "val": _stage_metrics(trainer.validate, model, datamodule, ckpt_path)
     }
+    # Every rank fits the same weights on the full validation set, on the best checkpoint's
+    # weights (validate just loaded them); validation is then scored again, weighted.
+    combination = fit_member_weights(cfg, model.net, prepared)
+    if combination is not None:
+        spec["combination"] = combination
+        metrics["val"] = _stage_metrics(trainer.validate, model, datamodule, ckpt_path)
     fell_back = falls_back_to_naive(cfg, model.net, metrics["val"], prepared)
     if fell_back:
         model.net.fall_back_to_naive()
@@ -324,8 +330,11 @@ def falls_back_to_naive(
     return not (np.isfinite(one_sided) and one_sided <= float(max_p_value))
 
 
-def validation_forecasts(net: Any, prepared: PreparedData) -> tuple[Any, np.ndarray]:
-    """Every validation window (rolling origins) and the network's point forecast for it."""
+def validation_forecasts(
+    net: Any, prepared: PreparedData, members: bool = False
+) -> tuple[Any, np.ndarray]:
+    """Every validation window (rolling origins) and the network's point forecast for it; with
+    `members`, each member's, (members, windows, horizon)."""
     import torch
 
     from stockcast.forecasting import rolling_origins
@@ -336,8 +345,34 @@ def validation_forecasts(net: Any, prepared: PreparedData) -> tuple[Any, np.ndar
     )
     net.eval()
     with torch.inference_mode():
-        forecast = net(torch.as_tensor(windows.inputs, dtype=torch.float32)).double().numpy()
-    return windows, forecast
+        inputs = torch.as_tensor(windows.inputs, dtype=torch.float32)
+        forecast = net.member_forecasts(inputs) if members else net(inputs)
+    return windows, forecast.double().numpy()
+
+
+def fit_member_weights(cfg: DictConfig, net: Any, prepared: PreparedData) -> dict[str, Any] | None:
+    """Weigh the members by their errors on the validation windows (`model.combination`), set
+    the weights on `net` and return the spec's `combination`; None keeps the members' mean.
+
+    The members' mean treats a member that forecasts the held-out windows twice as badly as the
+    others alike; inverse-MSE weights (Bates and Granger) let it count less without choosing
+    one member on a few noisy windows."""
+    if cfg.model.combination == "mean" or net.mlp.members == 1:
+        return None
+    from stockcast.forecasting import inverse_mse_weights
+
+    windows, member_forecasts = validation_forecasts(net, prepared, members=True)
+    if len(windows) == 0:
+        return None
+    power = float(cfg.model.combination_power)
+    weights = inverse_mse_weights(member_forecasts, windows.actual, power)
+    net.set_member_weights(weights.tolist())
+    return {
+        "method": "inverse_mse",
+        "power": power,
+        "weights": [float(w) for w in weights],
+        "validation_windows": len(windows),
+    }
 
 
 def calibrate_on_validation(net: Any, prepared: PreparedData, levels: list[int]) -> dict[str, Any]:
