@@ -45,6 +45,8 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
         (["model.hidden_sizes=[10,-1]"], "model.hidden_sizes is -1; it must be a list of whole"),
         (["model.dropout=1.0"], "model.dropout is 1; it must be in [0, 1)."),
         (["model.window_scale_power=2"], "model.window_scale_power is 2; it must be in [0, 1]."),
+        (["model.combination=median"], "model.combination is 'median'; choose one of 'mean' or"),
+        (["model.combination_power=0"], "model.combination_power is 0; it must be above 0 and at"),
         (["data.batch_size=2.5"], "data.batch_size is 2.5; it must be a whole number above 0."),
         (["data.length=1"], "data.length is 1; it must be a whole number of at least 2 points"),
         (
