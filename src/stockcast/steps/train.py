@@ -151,15 +151,16 @@ def run_training(
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     ckpt_path = checkpoint_on_every_rank(trainer.strategy, best) or None
-    metrics: dict[str, Any] = {
-        "val": _stage_metrics(trainer.validate, model, datamodule, ckpt_path)
-    }
-    # Every rank fits the same weights on the full validation set, on the best checkpoint's
-    # weights (validate just loaded them); validation is then scored again, weighted.
+    # Every rank fits the same member weights on the full validation set from the best
+    # checkpoint's weights, so validation, the fallback and the bands score the weighted forecast.
+    if ckpt_path is not None:
+        load_checkpoint_weights(model, ckpt_path)
     combination = fit_member_weights(cfg, model.net, prepared)
     if combination is not None:
         spec["combination"] = combination
-        metrics["val"] = _stage_metrics(trainer.validate, model, datamodule, ckpt_path)
+    metrics: dict[str, Any] = {
+        "val": _stage_metrics(trainer.validate, model, datamodule, ckpt_path)
+    }
     fell_back = falls_back_to_naive(cfg, model.net, metrics["val"], prepared)
     if fell_back:
         model.net.fall_back_to_naive()
@@ -293,6 +294,15 @@ def fit_data_end(prepared: PreparedData) -> str | None:
     """The last date the fit saw (weights or model selection: the end of validation), so a later
     comparison can score this model only on windows after it; None for undated data."""
     return date_bound(prepared.splits["val"].dates)
+
+
+def load_checkpoint_weights(model: Any, path: str) -> None:
+    """The checkpoint's weights into `model` (Lightning's validate would load them too, but the
+    member weights must be fitted before it scores)."""
+    import torch
+
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    model.load_state_dict(checkpoint["state_dict"])
 
 
 def _checkpoint_step(path: str) -> int:
