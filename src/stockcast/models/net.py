@@ -217,7 +217,8 @@ class PriceForecaster(nn.Module):
         return self.quantile_forecast(prices)[:, self.point_index, :]
 
     def quantile_forecast(self, prices: torch.Tensor) -> torch.Tensor:
-        """Every output in price units, (batch, quantiles or 1, horizon): the members' mean."""
+        """Every output in price units, (batch, quantiles or 1, horizon): the members' (weighted)
+        mean."""
         return self._in_prices(prices, *self.member_outputs(prices))
 
     def loss_and_forecast(
