@@ -23,7 +23,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -240,11 +240,20 @@ def held_out_windows(prepared: Any) -> tuple[np.ndarray, np.ndarray]:
     return origins.inputs, origins.actual
 
 
-def stockcast_fit(opts: BenchOptions, folder: Path) -> tuple[float, np.ndarray, Any, bool]:
+class PanelFit(NamedTuple):
+    """stockcast's fit of the panel and what the peer comparison reads from it."""
+
+    seconds: float  # prepare + fit + export + forecasting every test window
+    forecast: np.ndarray
+    prepared: Any
+    fell_back: bool  # to the naive forecast
+    cfg: Any  # the composed train config the fit ran
+
+
+def stockcast_fit(opts: BenchOptions, folder: Path) -> PanelFit:
     """`experiment=market_global` as `src/train.py` runs it (prepare, fit with validation, early
     stopping and the naive fall-back check, export), then its forecasts for every test window
-    through the exported model. Returns (seconds of all that, forecasts, prepared data, whether
-    the fit fell back to the naive forecast)."""
+    through the exported model."""
     from omegaconf import open_dict
 
     from stockcast.config import compose_config
@@ -274,7 +283,8 @@ def stockcast_fit(opts: BenchOptions, folder: Path) -> tuple[float, np.ndarray, 
         inputs, _ = held_out_windows(prepared)
         model = load_price_model(folder / "run" / "model")
         forecast, _ = split_forecast_frame(model.predict(inputs))
-    return time.perf_counter() - begin, forecast, prepared, bool(summary["fell_back_to_naive"])
+    seconds = time.perf_counter() - begin
+    return PanelFit(seconds, forecast, prepared, bool(summary["fell_back_to_naive"]), cfg)
 
 
 def neuralforecast_fit(
@@ -345,10 +355,9 @@ def peer_rows(opts: BenchOptions) -> list[Row]:
                 note="neuralforecast is not installed (pip install -e '.[peers]'): not measured",
             )
         ]
-    cfg = compose_train_cfg(panel_overrides(opts.panel_series, opts.overrides))
     with tempfile.TemporaryDirectory(prefix="stockcast-bench-panel-peer-") as tmp:
         folder = Path(tmp)
-        ours_s, ours, prepared, fell_back = stockcast_fit(opts, folder / "stockcast")
+        ours_s, ours, prepared, fell_back, cfg = stockcast_fit(opts, folder / "stockcast")
         inputs, targets = held_out_windows(prepared)
         steps = {} if opts.panel_peer_steps is None else {"max_steps": opts.panel_peer_steps}
         default_s, default_fc, peer_targets = neuralforecast_fit(prepared, folder / "nf", **steps)
