@@ -188,9 +188,14 @@ def test_inverse_mse_weights_lean_on_the_members_with_smaller_validation_errors(
     np.testing.assert_allclose(
         inverse_mse_weights(members, actual, 2.0), np.array([256.0, 16.0, 1.0]) / 273.0
     )
-    # A member exact on every window takes (almost) all the weight, without dividing by zero.
-    exact = inverse_mse_weights(np.stack([actual, actual + 1.0]), actual, 2.0)
-    assert np.all(np.isfinite(exact)) and exact[0] > 1 - 1e-12
+    # Members exact on every window share all the weight, without dividing by zero; tiny errors
+    # at a high power do not overflow.
+    exact = inverse_mse_weights(np.stack([actual, actual + 1.0, actual]), actual, 2.0)
+    np.testing.assert_array_equal(exact, [0.5, 0.0, 0.5])
+    tiny = inverse_mse_weights(
+        np.stack([actual + 1e-150, actual + 2e-150, actual + 1.0]), actual, 8
+    )
+    np.testing.assert_allclose(tiny, np.array([65536.0, 1.0, 0.0]) / 65537.0)
 
 
 @pytest.mark.parametrize("window_scale_power", [0.0, 1.0])

@@ -13,22 +13,31 @@ import mlflow.pyfunc
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import StockcastError
-from stockcast.forecasting import inverse_mse_weights, split_forecast_frame
+from stockcast.forecasting import (
+    calibrate_intervals,
+    inverse_mse_weights,
+    pooled_errors,
+    split_forecast_frame,
+)
 from stockcast.models.forecaster import Forecaster
 from stockcast.models.net import build_price_forecaster
 from stockcast.steps.common import flatten
-from stockcast.steps.train import validation_forecasts
+from stockcast.steps.train import fit_member_weights, validation_forecasts
 from tests.conftest import (
+    AS_OF,
     FAST_OVERRIDES,
     Command,
     Job,
     JobContext,
+    global_state_restored,
     isolated_overrides,
     prestart,
     run_train,
+    seed_store,
 )
 
 pytestmark = pytest.mark.slow
@@ -76,6 +85,80 @@ def test_model_directory_forecast_equals_the_lightning_module(trained_run: Path)
     assert np.abs(from_model - rows[:, -1:]).max() < 0.5 * rows.mean(), "forecasts are prices"
     assert list(bands) == ["80", "95"]
     assert np.all(bands["95"][0] <= bands["80"][0]) and np.all(bands["80"][1] <= bands["95"][1])
+
+
+@pytest.fixture(scope="module")
+def weighted_run(tmp_path_factory: pytest.TempPathFactory, store_template: Path) -> Path:
+    """A fit that keeps its network (seasonal data) and whose best checkpoint is not its last:
+    its forecasts depend on member weights fitted on the best checkpoint's members."""
+    tmp = seed_store(store_template, tmp_path_factory.mktemp("weighted"))
+    run_dir = tmp / "run"
+    with global_state_restored():
+        run_train(tmp, run_dir, *WEIGHTED_OVERRIDES)
+    return run_dir
+
+
+WEIGHTED_OVERRIDES = (
+    "experiment=mlp_seasonal",
+    "data.length=400",
+    AS_OF,
+    "trainer.max_steps=300",
+    "logger=none",
+)
+
+
+def test_validation_fallback_and_bands_score_the_weighted_forecast(weighted_run: Path) -> None:
+    summary = json.loads((weighted_run / "metrics.json").read_text())
+    assert not summary["fell_back_to_naive"]
+    assert summary["best_step"] < summary["optimizer_steps"], "the best checkpoint is not the last"
+    spec = json.loads((weighted_run / "model" / "artifacts" / "spec.json").read_text())
+    prepared = PreparedData.load(weighted_run / "prepared")
+    checkpoint = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=False)
+    module = Forecaster(build_price_forecaster(spec), torch.nn.MSELoss(), torch.optim.Adam)
+    module.load_state_dict(checkpoint["state_dict"])
+    windows, members = validation_forecasts(module.net, prepared, members=True)
+    combination = spec["combination"]
+    weights = inverse_mse_weights(members, windows.actual, combination["power"])
+    np.testing.assert_allclose(combination["weights"], weights, rtol=1e-6)
+    weighted = np.tensordot(weights, members, axes=1)
+
+    def mase(forecast: np.ndarray) -> float:
+        return pooled_errors(forecast, windows.actual, prepared.mase_scale)["mase"]
+
+    # The recorded validation MASE (what the fallback compares with naive's) is the weighted
+    # forecast's, measurably not the plain mean's.
+    assert summary["val"]["mase"] == pytest.approx(mase(weighted), rel=1e-5)
+    assert abs(mase(members.mean(0)) - mase(weighted)) > 1e-4
+    # The conformal bands are calibrated on the weighted forecast's errors.
+    bounds = calibrate_intervals(
+        windows.inputs,
+        weighted,
+        windows.actual,
+        [80, 95],
+        float(spec["intervals"]["min_relative_scale"]),
+    )
+    for level, expected in bounds.items():
+        np.testing.assert_allclose(spec["intervals"]["bounds"][level], expected, rtol=1e-4)
+
+
+def test_members_with_non_finite_forecasts_are_combined_by_their_mean(trained_run: Path) -> None:
+    prepared = PreparedData.load(trained_run / "prepared")
+    net = build_price_forecaster(
+        json.loads((trained_run / "model" / "artifacts" / "spec.json").read_text())
+    )
+    with torch.no_grad():  # the anchored network starts at zero outputs: give it some
+        net.mlp.biases[-1].normal_()
+    cfg = OmegaConf.create({"model": {"combination": "inverse_mse", "combination_power": 2.0}})
+    assert len(fit_member_weights(cfg, net, prepared)["weights"]) == 3
+    assert net.member_weights is not None
+    with torch.no_grad():  # one member diverged
+        net.mlp.biases[-1][1] = float("nan")
+    assert fit_member_weights(cfg, net, prepared) is None
+    assert net.member_weights is None
+    assert (
+        fit_member_weights(OmegaConf.merge(cfg, {"model": {"combination": "mean"}}), net, prepared)
+        is None
+    )
 
 
 def load_the_model_in_a_fresh_process(job: JobContext) -> Job:

@@ -327,10 +327,10 @@ def inverse_mse_weights(
     """
     errors = np.asarray(member_forecasts, dtype=np.float64) - np.asarray(actual, np.float64)[None]
     mse = (errors**2).reshape(len(errors), -1).mean(axis=1)
-    # A member that forecast every window exactly would take all the weight; the floor keeps
-    # the arithmetic finite then (all members exact: equal weights).
-    mse = np.maximum(mse, np.finfo(np.float64).tiny ** (1.0 / max(power, 1.0)))
-    raw = mse ** -float(power)
+    best = mse.min()
+    # Relative to the best member, so no power overflows; members exact on every window share
+    # all the weight.
+    raw = (mse == 0).astype(np.float64) if best == 0 else (best / mse) ** float(power)
     return raw / raw.sum()
 
 

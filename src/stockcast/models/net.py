@@ -242,14 +242,20 @@ class PriceForecaster(nn.Module):
         loc: torch.Tensor,
         scale: torch.Tensor,
     ) -> torch.Tensor:
-        # (members, batch, quantiles, horizon) in price units: an anchored member's change from
-        # the last price, or else its forecast.
+        values, base = self._member_values(prices, outputs, loc, scale)
+        return base + self._combine(values)
+
+    def _member_values(
+        self, prices: torch.Tensor, outputs: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | float]:
+        """Each member's outputs in price units (members, batch, quantiles, horizon) and the base
+        they are added to: an anchored member's change from the last price, with the last price
+        as base (added after combining, so a zero change is the last price to the bit whatever
+        the scaling: two naive fallbacks then agree exactly), or else its forecast, base 0."""
         in_prices = outputs * scale[..., None]
-        if not self.anchored:
-            return self._combine(in_prices + loc[..., None])
-        # The mean change is added to the last price itself, so a zero change is the last price
-        # to the bit whatever the scaling (two naive fallbacks then agree exactly).
-        return prices[:, None, -1:] + self._combine(in_prices)
+        if self.anchored:
+            return in_prices, prices[:, None, -1:]
+        return in_prices + loc[..., None], 0.0
 
     def _combine(self, member_values: torch.Tensor) -> torch.Tensor:
         """(members, ...) -> (...): the members' mean, or their weighted mean."""
@@ -261,8 +267,8 @@ class PriceForecaster(nn.Module):
         """Each member's point forecast in price units, (members, batch, horizon): what the
         combination weights are fitted on."""
         outputs, _, loc, scale = self.member_outputs(prices)
-        in_prices = outputs[:, :, self.point_index, :] * scale
-        return prices[None, :, -1:] + in_prices if self.anchored else in_prices + loc
+        values, base = self._member_values(prices, outputs, loc, scale)
+        return (base + values)[:, :, self.point_index, :]
 
     def member_outputs(
         self, prices: torch.Tensor

@@ -5,7 +5,8 @@ never reach its weights. With `pipeline.refit=true` the version that gets regist
 configuration fitted on train + val + test with the evaluated budget: the optimizer step of its
 best checkpoint and its batch size. Nothing is left to score the refit on, so:
 
-- its interval bounds are the evaluated model's (split-conformal, in volatility units);
+- its interval bounds are the evaluated model's (split-conformal, in volatility units), and so
+  are its ensemble members' combination weights;
 - the evaluated model travels inside the refit's folder (`evaluated/`): champion comparisons score
   that one, which never saw the test windows, and the report's hash is checked against its bytes.
 
@@ -184,7 +185,7 @@ def write_refit_model(
     evaluated_hash: str | None = None,
 ) -> dict[str, Any]:
     """Fit the configuration again on `splits` and save it to `output` with the evaluated model
-    inside (`evaluated/`) and the evaluated intervals; returns what the refit did.
+    inside (`evaluated/`), the evaluated intervals and member weights; returns what the refit did.
     `evaluated_hash`: the evaluated folder's digest when the caller has it already."""
     from stockcast.serving.export import save_model_dir
 
@@ -195,10 +196,10 @@ def write_refit_model(
     net, spec = refit_network(cfg, history, steps, batch_size)
     evaluated_spec = model_spec(evaluated)
     spec["intervals"] = evaluated_spec["intervals"]
-    # The refit has no held-out windows of its own: it keeps the evaluated member weights.
+    # The refit has no held-out windows of its own: it keeps the evaluated member weights (the
+    # served network is built from the spec).
     if "combination" in evaluated_spec:
         spec["combination"] = evaluated_spec["combination"]
-        net.set_member_weights(spec["combination"]["weights"])
     record = {
         "evaluated_model_hash": evaluated_hash or folder_contents(evaluated).digest,
         "evaluated_optimizer_steps": optimizer_steps,

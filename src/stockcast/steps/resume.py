@@ -55,13 +55,18 @@ def resume_checkpoint(cfg: DictConfig, prepared_meta: dict[str, Any]) -> Path | 
     return checkpoint
 
 
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A Lightning checkpoint, memory-mapped on the CPU (only what is read is loaded)."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+
+
 def check_checkpoint_fits(checkpoint: Path, model: Any) -> None:
     """Refuse a checkpoint whose weights are not this config's network (other hidden sizes or
     normalizations, or a network saved before ensemble members): Lightning would otherwise stop
     deep inside the fit with a list of state_dict keys."""
-    import torch
-
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True)["state_dict"]
+    saved = read_checkpoint(checkpoint)["state_dict"]
     ours = model.state_dict()
     differing = sorted(
         key

@@ -30,7 +30,7 @@ from stockcast.run_owner import close_orphaned_training_runs
 from stockcast.serving.metadata import MODEL_KIND, TRAINING_CONFIG_FILE
 from stockcast.steps.common import flatten, log, plain, set_threads, trainer_refusals
 from stockcast.steps.result_summary import training_summary
-from stockcast.steps.resume import check_checkpoint_fits, resume_checkpoint
+from stockcast.steps.resume import check_checkpoint_fits, read_checkpoint, resume_checkpoint
 from stockcast.steps.table import METRICS_FILE, RESOLVED_CONFIG_FILE
 
 
@@ -299,19 +299,13 @@ def fit_data_end(prepared: PreparedData) -> str | None:
 def load_checkpoint_weights(model: Any, path: str) -> None:
     """The checkpoint's weights into `model` (Lightning's validate would load them too, but the
     member weights must be fitted before it scores)."""
-    import torch
-
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    model.load_state_dict(checkpoint["state_dict"])
+    model.load_state_dict(read_checkpoint(path)["state_dict"])
 
 
 def _checkpoint_step(path: str) -> int:
     """The optimizer step at which a checkpoint was saved (memory-mapped: only that number is
     read, not the weights and optimizer state validate and test have loaded already)."""
-    import torch
-
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    return int(checkpoint["global_step"])
+    return int(read_checkpoint(path)["global_step"])
 
 
 def falls_back_to_naive(
@@ -362,17 +356,22 @@ def validation_forecasts(
 
 def fit_member_weights(cfg: DictConfig, net: Any, prepared: PreparedData) -> dict[str, Any] | None:
     """Weigh the members by their errors on the validation windows (`model.combination`), set
-    the weights on `net` and return the spec's `combination`; None keeps the members' mean.
+    the weights on `net` and return the spec's `combination`; None: `net` combines the members
+    by their mean.
 
     The members' mean treats a member that forecasts the held-out windows twice as badly as the
     others alike; inverse-MSE weights (Bates and Granger) let it count less without choosing
     one member on a few noisy windows."""
+    net.set_member_weights(None)
     if cfg.model.combination == "mean" or net.mlp.members == 1:
         return None
     from stockcast.forecasting import inverse_mse_weights
 
     windows, member_forecasts = validation_forecasts(net, prepared, members=True)
     if len(windows) == 0:
+        return None
+    if not np.isfinite(member_forecasts).all():
+        log.warning("a member's validation forecasts are not finite: the members are not weighted")
         return None
     power = float(cfg.model.combination_power)
     weights = inverse_mse_weights(member_forecasts, windows.actual, power)
