@@ -297,6 +297,8 @@ def test_quantile_pairs_become_bands() -> None:
 
 def test_the_windows_a_level_needs_for_a_finite_conformal_band() -> None:
     assert [conformal_windows_needed(level) for level in (50, 80, 95)] == [3, 9, 39]
+    # Levels whose 2 / alpha is not whole round up: 70% needs 2 / 0.3 - 1 = 5.67 -> 6 windows.
+    assert [conformal_windows_needed(level) for level in (70, 85, 90)] == [6, 13, 19]
     # At exactly that many windows the upper bound is the largest residual, a valid one.
     residuals = np.arange(9.0)[:, None]
     assert conformal_quantiles(residuals, [80])["80"] == [[0.0], [8.0]]

@@ -222,6 +222,19 @@ def test_member_losses_add_each_members_loss_in_its_own_scale(window_scale_power
     torch.testing.assert_close(loss, expected)
 
 
+def test_the_forecaster_trains_and_validates_with_its_window_scale_power() -> None:
+    torch.manual_seed(5)
+    net = build_price_forecaster(SPEC)
+    with torch.no_grad():
+        net.mlp.biases[-1].normal_()
+    windows = 100 + torch.randn(6, 15).cumsum(1) * torch.linspace(0.1, 5.0, 6)[:, None]
+    inputs, targets = windows[:, :10], windows[:, 10:]
+    module = Forecaster(net, make_loss("mse"), torch.optim.Adam, window_scale_power=1.0)
+    weighted = net.member_losses(inputs, targets, make_loss("mse"), 1.0)
+    torch.testing.assert_close(module.training_loss(windows), weighted)
+    assert not torch.allclose(weighted, net.member_losses(inputs, targets, make_loss("mse"), 0.0))
+
+
 def test_window_scale_power_one_weighs_per_window_errors_in_price_units() -> None:
     torch.manual_seed(4)
     net = build_price_forecaster(SPEC).double()

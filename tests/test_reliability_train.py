@@ -131,6 +131,21 @@ def test_resuming_a_checkpoint_of_another_network_is_one_sentence(tmp_path: Path
         "(net.bias, net.mlp.layers.0.weight, net.weight); resume with the config that fit was "
         "started with, or start a new run without train.resume."
     )
+    # Other hidden sizes: the same keys, other shapes.
+    wider = tmp_path / "wider.ckpt"
+    torch.save({"state_dict": torch.nn.Linear(10, 6).state_dict()}, wider)
+    wider_state = {f"net.{key}": value for key, value in torch.load(wider)["state_dict"].items()}
+    torch.save({"state_dict": wider_state}, wider)
+    with pytest.raises(ArtifactError, match=r"\(net\.bias, net\.weight\); resume with"):
+        check_checkpoint_fits(wider, model)
+    # A file that is no checkpoint at all.
+    garbage = tmp_path / "garbage.ckpt"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(ArtifactError) as unreadable:
+        check_checkpoint_fits(garbage, model)
+    assert str(unreadable.value).startswith(
+        f"train.resume checkpoint {garbage} cannot be read as a training checkpoint ("
+    )
 
 
 def test_a_trainer_this_machine_cannot_run_is_one_sentence() -> None:

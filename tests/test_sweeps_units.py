@@ -116,3 +116,11 @@ def test_a_stored_study_searched_over_other_choices_is_refused_in_one_sentence(
     )
     # The same choices ask as before.
     assert sweeper._ask(study, old).params["data.normalization"] in ("per_window", "standard")
+
+    class Failing:
+        def ask(self, distributions: dict) -> None:
+            raise ValueError("another problem")
+
+    # Any other error of Optuna's is not mistaken for a changed choice list.
+    with pytest.raises(ValueError, match="another problem"):
+        sweeper._ask(Failing(), old)

@@ -114,6 +114,7 @@ def test_validation_fallback_and_bands_score_the_weighted_forecast(weighted_run:
     spec = json.loads((weighted_run / "model" / "artifacts" / "spec.json").read_text())
     prepared = PreparedData.load(weighted_run / "prepared")
     checkpoint = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=False)
+    assert summary["best_step"] == checkpoint["global_step"], "the budget a refit repeats"
     module = Forecaster(build_price_forecaster(spec), torch.nn.MSELoss(), torch.optim.Adam)
     module.load_state_dict(checkpoint["state_dict"])
     windows, members = validation_forecasts(module.net, prepared, members=True)

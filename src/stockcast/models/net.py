@@ -390,7 +390,7 @@ def build_price_forecaster(spec: Mapping[str, Any]) -> PriceForecaster:
         anchor=mlp["anchor"],
         quantiles=quantiles,
         # A model saved before weighted combinations has no `combination`: the members' mean.
-        member_weights=spec.get("combination", {}).get("weights"),
+        member_weights=(spec.get("combination") or {}).get("weights"),
     )
 
 

@@ -66,7 +66,14 @@ def check_checkpoint_fits(checkpoint: Path, model: Any) -> None:
     """Refuse a checkpoint whose weights are not this config's network (other hidden sizes or
     normalizations, or a network saved before ensemble members): Lightning would otherwise stop
     deep inside the fit with a list of state_dict keys."""
-    saved = read_checkpoint(checkpoint)["state_dict"]
+    try:
+        saved = read_checkpoint(checkpoint)["state_dict"]
+    except Exception as err:  # whatever a damaged or foreign file makes torch raise
+        raise ArtifactError(
+            f"train.resume checkpoint {checkpoint} cannot be read as a training checkpoint "
+            f"({type(err).__name__}); resume from another run or start a new run without "
+            "train.resume."
+        ) from None
     ours = model.state_dict()
     differing = sorted(
         key

@@ -153,8 +153,9 @@ def run_training(
     ckpt_path = checkpoint_on_every_rank(trainer.strategy, best) or None
     # Every rank fits the same member weights on the full validation set from the best
     # checkpoint's weights, so validation, the fallback and the bands score the weighted forecast.
+    best_step = trainer.global_step
     if ckpt_path is not None:
-        load_checkpoint_weights(model, ckpt_path)
+        best_step = load_checkpoint_weights(model, ckpt_path)
     combination = fit_member_weights(cfg, model.net, prepared)
     if combination is not None:
         spec["combination"] = combination
@@ -220,7 +221,7 @@ def run_training(
         "epochs": trainer.current_epoch,
         "optimizer_steps": trainer.global_step,
         # The evaluated budget a refit on all history repeats (pipeline.refit).
-        "best_step": _checkpoint_step(best) if best else trainer.global_step,
+        "best_step": best_step,
         "batch_size": datamodule.batch_size,
         "warm_start": None if warm is None else warm.source,
         "training_run_id": run_id,
@@ -296,16 +297,12 @@ def fit_data_end(prepared: PreparedData) -> str | None:
     return date_bound(prepared.splits["val"].dates)
 
 
-def load_checkpoint_weights(model: Any, path: str) -> None:
+def load_checkpoint_weights(model: Any, path: str) -> int:
     """The checkpoint's weights into `model` (Lightning's validate would load them too, but the
-    member weights must be fitted before it scores)."""
-    model.load_state_dict(read_checkpoint(path)["state_dict"])
-
-
-def _checkpoint_step(path: str) -> int:
-    """The optimizer step at which a checkpoint was saved (memory-mapped: only that number is
-    read, not the weights and optimizer state validate and test have loaded already)."""
-    return int(read_checkpoint(path)["global_step"])
+    member weights must be fitted before it scores); returns the optimizer step it was saved at."""
+    checkpoint = read_checkpoint(path)
+    model.load_state_dict(checkpoint["state_dict"])
+    return int(checkpoint["global_step"])
 
 
 def falls_back_to_naive(
@@ -385,8 +382,9 @@ def fit_member_weights(cfg: DictConfig, net: Any, prepared: PreparedData) -> dic
 
 
 def calibrate_on_validation(net: Any, prepared: PreparedData, levels: list[int]) -> dict[str, Any]:
-    """Split-conformal interval bounds from the validation windows (which the weights were not
-    fitted on), in units of each window's recent volatility; stored in the model's spec."""
+    """Split-conformal interval bounds from the validation windows (which the network was not
+    trained on; only the members' combination weights were fitted there), in units of each
+    window's recent volatility; stored in the model's spec."""
     from stockcast.forecasting import calibrate_intervals, conformal_windows_needed
 
     windows, forecast = validation_forecasts(net, prepared)
