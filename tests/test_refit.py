@@ -4,6 +4,7 @@ score a model on windows it was fitted on."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +16,26 @@ from stockcast.data.series import Series
 from stockcast.data.split import WindowSpec, join_splits, split_series
 from stockcast.errors import ArtifactError
 from stockcast.integrity import folder_contents
+from stockcast.pipeline import step_folders
 from stockcast.registry import ModelRegistry
 from stockcast.serving.loading import load_price_model
 from stockcast.serving.metadata import model_spec, read_model_metadata
-from stockcast.steps.refit import evaluated_budget, pinned_warm_start
+from stockcast.steps.refit import evaluated_budget, pinned_warm_start, run_refit
 from stockcast.steps.register import unseen_windows
-from stockcast.steps.table import DECISION_FILE, METRICS_FILE, REPORT_FILE, WINDOWS_FILE
+from stockcast.steps.table import (
+    DECISION_FILE,
+    METRICS_FILE,
+    REPORT_FILE,
+    STEPS,
+    WINDOWS_FILE,
+    step_named,
+)
 from tests.conftest import (
     MODEL,
     global_state_restored,
+    isolated_overrides,
     run_local_pipeline,
+    run_task,
     run_train,
     seed_store,
 )
@@ -101,12 +112,23 @@ def test_a_train_output_without_the_evaluated_budget_is_refused_in_one_sentence(
     )
 
 
-def test_the_refit_starts_from_the_version_the_evaluated_fit_started_from() -> None:
+def test_the_refit_starts_from_the_version_the_evaluated_fit_started_from(
+    tmp_path: Path,
+) -> None:
     cfg = OmegaConf.create({"train": {"init_from": "champion"}})
+    path = tmp_path / METRICS_FILE
     # The champion alias may point at a newer version by the time the refit runs.
-    pinned = pinned_warm_start(cfg, {"warm_start": {"version": 3, "model_hash": "ab"}})
+    pinned = pinned_warm_start(cfg, {"warm_start": {"version": 3, "model_hash": "ab"}}, path)
     assert pinned.train.init_from == 3 and cfg.train.init_from == "champion"
-    assert pinned_warm_start(cfg, {"warm_start": None}).train.init_from is None
+    assert pinned_warm_start(cfg, {"warm_start": None}, path).train.init_from is None
+    assert pinned_warm_start(cfg, {}, path).train.init_from is None
+    for edited in ({"model_hash": "ab"}, {"version": "3"}, {"version": True}, 3):
+        with pytest.raises(ArtifactError) as refused:
+            pinned_warm_start(cfg, {"warm_start": edited}, path)
+        assert str(refused.value) == (
+            f"{path} names a warm start without a version number ({edited!r}); run the train "
+            "step again before the refit."
+        )
 
 
 def test_unseen_windows_are_those_after_the_fitted_data() -> None:
@@ -222,4 +244,38 @@ def test_a_warm_start_from_a_refit_starts_from_its_evaluated_model(
         load_price_model(run_dir / "model").predict(inputs).filter(like="forecast_").to_numpy(),
         load_price_model(evaluated).predict(inputs).filter(like="forecast_").to_numpy(),
         rtol=1e-6,
+    )
+
+
+def test_the_refit_step_repeats_the_evaluated_warm_start_not_the_alias(
+    refit_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """The evaluated fit started from the version that is not the champion now: the refit step
+    starts from that version too, and its record says so."""
+    store = refit_runs["store"]
+    run = tmp_path / "run"
+    shutil.copytree(refit_runs["full"], run)
+    folders = step_folders(run, STEPS)["refit"]
+    metrics_path = folders["train_output"] / METRICS_FILE
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["warm_start"] is None and folders["candidate"].is_dir()
+    registry = ModelRegistry(f"sqlite:///{store}/mlruns.db", MODEL)
+    champion = registry.resolve(alias="champion").version
+    started_from = 2 if champion == 1 else 1
+    metrics["warm_start"] = {"version": started_from, "model_name": MODEL}
+    metrics_path.write_text(json.dumps(metrics))
+    bindings = step_named("refit").bindings({k: str(v) for k, v in folders.items()}, {"refit"})
+    overrides = [
+        *isolated_overrides(store),
+        *FAST,
+        *csv_data(store / "full.csv"),
+        "train.init_from=champion",
+        *(f"{key}={value}" for key, value in bindings.items()),
+    ]
+    with global_state_restored():
+        record = run_task(run_refit, "pipeline", overrides, run / "refit").value
+    assert record["refit"] is True
+    assert record["warm_start"]["version"] == started_from != champion
+    assert read_model_metadata(folders["candidate"])["refit"]["warm_start"]["version"] == (
+        started_from
     )

@@ -53,10 +53,10 @@ def history_for_refit(prepared: PreparedData, splits: Sequence[str] = SPLITS) ->
 
 def refit_network(
     cfg: DictConfig, history: PreparedData, optimizer_steps: int, batch_size: int
-) -> tuple[Any, dict[str, Any]]:
+) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
     """The configured network fitted on `history` (`history_for_refit`) for exactly
     `optimizer_steps` steps, with no validation, checkpoints or early stopping: (network, spec
-    without intervals)."""
+    without intervals, the warm start's source or None)."""
     import hydra
     import lightning as L
 
@@ -67,7 +67,7 @@ def refit_network(
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, model, spec = build_datamodule_and_model(cfg, history, batch_size=batch_size)
     # The evaluated recipe, repeated: from the same warm start when it had one.
-    start_warm(cfg, model, spec, Path(cfg.paths.output_dir))
+    warm = start_warm(cfg, model, spec, Path(cfg.paths.output_dir))
     with trainer_refusals():
         trainer = hydra.utils.instantiate(
             cfg.trainer,
@@ -82,7 +82,7 @@ def refit_network(
         )
     if optimizer_steps > 0:
         trainer.fit(model, datamodule=datamodule)
-    return model.net, spec
+    return model.net, spec, None if warm is None else warm.source
 
 
 def refit_steps(
@@ -108,14 +108,20 @@ def evaluated_budget(metrics: dict[str, Any], metrics_path: Path) -> tuple[int, 
     return int(metrics["best_step"]), int(metrics["batch_size"])
 
 
-def pinned_warm_start(cfg: DictConfig, metrics: dict[str, Any]) -> DictConfig:
+def pinned_warm_start(cfg: DictConfig, metrics: dict[str, Any], metrics_path: Path) -> DictConfig:
     """The config with `train.init_from` set to the version the evaluated fit started from (or
     null after a cold start): an alias such as champion may have moved to a newer version since
     that fit, and the refit must repeat the evaluated recipe, not start from other weights."""
     warm = metrics.get("warm_start")
+    version = warm.get("version") if isinstance(warm, dict) else None
+    if warm is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        raise ArtifactError(
+            f"{metrics_path} names a warm start without a version number ({warm!r}); run the "
+            "train step again before the refit."
+        )
     pinned = copy.deepcopy(cfg)
     with open_dict(pinned):
-        pinned.train.init_from = None if warm is None else int(warm["version"])
+        pinned.train.init_from = version
     return pinned
 
 
@@ -156,7 +162,7 @@ def run_refit(cfg: DictConfig) -> dict[str, Any]:
     optimizer_steps, batch_size = evaluated_budget(metrics, metrics_path)
     prepared = PreparedData.load(section.prepared_dir)
     record = write_refit_model(
-        pinned_warm_start(cfg, metrics),
+        pinned_warm_start(cfg, metrics, metrics_path),
         prepared,
         evaluated,
         output,
@@ -193,7 +199,7 @@ def write_refit_model(
     last = history.splits["train"]
     history_windows = len(last.window_starts(prepared.window))
     steps = refit_steps(cfg, optimizer_steps, prepared, history_windows)
-    net, spec = refit_network(cfg, history, steps, batch_size)
+    net, spec, warm_source = refit_network(cfg, history, steps, batch_size)
     evaluated_spec = model_spec(evaluated)
     spec["intervals"] = evaluated_spec["intervals"]
     # The refit has no held-out windows of its own: it keeps the evaluated member weights (the
@@ -208,6 +214,8 @@ def write_refit_model(
         "batch_size": batch_size,
         "splits": list(splits),
         "training_windows": history_windows,
+        # The registered weights it started from (the evaluated fit's), or None: a cold start.
+        "warm_start": warm_source,
         "trained_through": date_bound(last.dates),
         "intervals": "the evaluated model's split-conformal bounds",
         "combination": "the evaluated model's member weights"
