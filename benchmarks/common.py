@@ -21,21 +21,28 @@ from omegaconf import DictConfig, open_dict
 from stockcast.config import compose_config
 
 
-def quiet_console() -> None:
-    """Only the bench table on the console: Lightning's and NeuralForecast's chatter off, and the
-    library noise the entry points silence (`stockcast.quiet`).
-
-    Lightning sets its loggers to INFO when imported, so this imports it first; NeuralForecast
-    trains through the separate `pytorch_lightning` package, quieted once it is imported.
-    """
-    import lightning  # noqa: F401
-
+def quiet_environment() -> None:
+    """The library noise the entry points silence (`stockcast.quiet`) and their environment (no
+    progress bars), without importing Lightning: what a serving-path benchmark needs."""
     from stockcast.cli import QUIET_ENVIRONMENT
     from stockcast.quiet import silence_library_noise
 
     silence_library_noise()
-    for name, value in QUIET_ENVIRONMENT.items():  # as the entry points do: no progress bars
+    for name, value in QUIET_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
+
+
+def quiet_console() -> None:
+    """Only the bench table on the console: `quiet_environment`, and Lightning's and
+    NeuralForecast's chatter off.
+
+    Lightning sets its loggers to INFO when imported, so this imports it first; NeuralForecast
+    trains through the separate `pytorch_lightning` package, which resets them when it is first
+    imported: call this again after importing NeuralForecast.
+    """
+    import lightning  # noqa: F401
+
+    quiet_environment()
     for name in (
         "lightning",
         "lightning.pytorch",

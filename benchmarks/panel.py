@@ -357,7 +357,8 @@ def peer_rows(opts: BenchOptions) -> list[Row]:
         ]
     with tempfile.TemporaryDirectory(prefix="stockcast-bench-panel-peer-") as tmp:
         folder = Path(tmp)
-        ours_s, ours, prepared, fell_back, cfg = stockcast_fit(opts, folder / "stockcast")
+        ours = stockcast_fit(opts, folder / "stockcast")
+        prepared, cfg = ours.prepared, ours.cfg
         inputs, targets = held_out_windows(prepared)
         steps = {} if opts.panel_peer_steps is None else {"max_steps": opts.panel_peer_steps}
         default_s, default_fc, peer_targets = neuralforecast_fit(prepared, folder / "nf", **steps)
@@ -376,15 +377,15 @@ def peer_rows(opts: BenchOptions) -> list[Row]:
     def mase(forecast: np.ndarray) -> float:
         return pooled_errors(forecast, targets, scale)["mase"]
 
-    ours_mase, default_mase = mase(ours), mase(default_fc)
+    ours_mase, default_mase = mase(ours.forecast), mase(default_fc)
     naive_mase = mase(naive_forecast(inputs, targets.shape[1]))
     judged = opts.panel_peer_steps is None
-    speedup = default_s / ours_s
+    speedup = default_s / ours.seconds
     held_out = f"{len(targets):,} test windows"
     fallback = (
         "fell back to the naive forecast (on this random-walk panel nothing beats it on "
         "validation), so its MASE is naive's"
-        if fell_back
+        if ours.fell_back
         else "kept its trained network"
     )
     default_steps = "its defaults (hidden 1024×2, 1,000 steps, identity scaler)"
@@ -397,7 +398,7 @@ def peer_rows(opts: BenchOptions) -> list[Row]:
         Row(
             "panel",
             f"peer: stockcast {EXPERIMENT}, {size} panel",
-            ours_s,
+            ours.seconds,
             "s",
             1.0,
             note=(
@@ -426,7 +427,7 @@ def peer_rows(opts: BenchOptions) -> list[Row]:
             "peer: NeuralForecast MLP at stockcast's size (for reference)",
             small_s,
             "s",
-            small_s / ours_s,
+            small_s / ours.seconds,
             note=(
                 f"MASE {mase(small_fc):.4f}; hidden {PEER_SMALL_HIDDEN}×{PEER_SMALL_LAYERS}, "
                 f"{int(cfg.trainer.max_steps)} steps of {int(cfg.data.batch_size)} windows as "

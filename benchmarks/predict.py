@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import BenchOptions, Row, quiet_console
+from benchmarks.common import BenchOptions, Row, quiet_environment
 from benchmarks.startup import wall_time
 from stockcast.config import PROJECT_ROOT, local_store_overrides
 
@@ -135,7 +135,7 @@ def forecast_latency(store: Path, calls: int = FORECAST_CALLS) -> float:
     from stockcast.registry import ModelRegistry
     from stockcast.serving.loading import load_price_model
 
-    quiet_console()
+    quiet_environment()
     registry = ModelRegistry(f"sqlite:///{store}/mlruns.db", "pipeline_stock_predictor")
     model = load_price_model(registry.download(registry.resolve(), store / "model"))
     width = int(model.metadata.metadata["previous_time_window"])

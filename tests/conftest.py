@@ -446,3 +446,11 @@ def registered_store(tmp_path_factory: pytest.TempPathFactory, store_template: P
         ran = run_local_pipeline(store, *PIPELINE_FAST, f"seed={TRAINING_SEED}", *LENIENT_GATE)
     assert f"registered {MODEL} version 1 as champion" in ran.stdout
     return store
+
+
+def give_outputs(net: torch.nn.Module) -> None:
+    """Random output-layer weights: an anchored network starts with zero outputs (the naive
+    forecast), which would hide what a test compares."""
+    with torch.no_grad():
+        net.mlp.weights[-1].normal_()
+        net.mlp.biases[-1].normal_()

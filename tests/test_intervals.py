@@ -302,11 +302,18 @@ def test_the_windows_a_level_needs_for_a_finite_conformal_band() -> None:
     # At exactly that many windows the upper bound is the largest residual, a valid one.
     residuals = np.arange(9.0)[:, None]
     assert conformal_quantiles(residuals, [80])["80"] == [[0.0], [8.0]]
+    # The definition: with n windows the upper bound's rank ceil((n + 1)(1 - alpha / 2)) is at
+    # most n (a residual seen), with one window fewer it is not.
+    for level in (50, 70, 80, 85, 90, 95, 99):
+        n, half_alpha = conformal_windows_needed(level), (100 - level) / 200
+        assert np.ceil((n + 1) * (1 - half_alpha) - 1e-9) <= n
+        assert np.ceil(n * (1 - half_alpha) - 1e-9) > n - 1
 
 
-@pytest.mark.parametrize(("points", "short"), [(30, ["95"]), (60, [])])
+# points - 14 validation windows: 16, 38 (one short of 95%'s 39), 39 and 46.
+@pytest.mark.parametrize(("points", "held"), [(30, 88), (52, 95), (53, None), (60, None)])
 def test_calibration_says_which_levels_have_too_few_validation_windows(
-    points: int, short: list[str], caplog: pytest.LogCaptureFixture
+    points: int, held: int | None, caplog: pytest.LogCaptureFixture
 ) -> None:
     from types import SimpleNamespace
 
@@ -328,11 +335,11 @@ def test_calibration_says_which_levels_have_too_few_validation_windows(
     assert spec["calibration_windows"] == points - 14
     assert spec["windows_needed"] == {"80": 9, "95": 39}
     warned = [r.getMessage() for r in caplog.records if "validation windows" in r.getMessage()]
-    if short:
+    if held is not None:
         assert warned == [
             f"only {points - 14} validation windows, fewer than the 39 a calibrated 95% band "
-            "needs: the band spans the validation errors' full range, which holds about 88% of "
-            "new windows; a longer series or validation split fixes that"
+            f"needs: the band spans the validation errors' full range, which holds about {held}% "
+            "of new windows; a longer series or validation split fixes that"
         ]
     else:
         assert warned == []

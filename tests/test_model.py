@@ -17,6 +17,7 @@ from stockcast.forecasting import (
 from stockcast.models.forecaster import Forecaster
 from stockcast.models.losses import make_loss
 from stockcast.models.net import MLP, WindowScaler, build_price_forecaster, load_weights
+from tests.conftest import give_outputs
 
 SPEC = {
     "previous_time_window": 10,
@@ -127,9 +128,7 @@ def test_the_ensemble_forecast_is_the_mean_of_its_members(anchor: str) -> None:
     torch.manual_seed(0)
     spec = {**SPEC, "mlp": {**SPEC["mlp"], "anchor": anchor}, "scaler": ENSEMBLE_SCALER}
     net = build_price_forecaster(spec).double()
-    with torch.no_grad():  # an anchored network starts with zero outputs: give it some
-        net.mlp.weights[-1].normal_()
-        net.mlp.biases[-1].normal_()
+    give_outputs(net)
     # The level member also reads the window's level and spread: two more inputs.
     assert net.mlp.weights[0].shape == (3, 12, 16)
     prices = 100 + torch.randn(6, 10, dtype=torch.float64).cumsum(1)
@@ -151,14 +150,15 @@ def test_the_ensemble_forecast_is_the_mean_of_its_members(anchor: str) -> None:
     assert not torch.allclose(by_member[0], by_member[2])
 
 
-@pytest.mark.parametrize("anchor", ["none", "last"])
-def test_member_weights_combine_the_members_forecasts(anchor: str) -> None:
+@pytest.mark.parametrize(
+    ("anchor", "quantiles"), [("none", []), ("last", []), ("last", [0.1, 0.5, 0.9])]
+)
+def test_member_weights_combine_the_members_forecasts(anchor: str, quantiles: list[float]) -> None:
     torch.manual_seed(2)
-    spec = {**SPEC, "mlp": {**SPEC["mlp"], "anchor": anchor}, "scaler": ENSEMBLE_SCALER}
+    mlp = {**SPEC["mlp"], "anchor": anchor, "quantiles": quantiles}
+    spec = {**SPEC, "mlp": mlp, "scaler": ENSEMBLE_SCALER}
     net = build_price_forecaster(spec).double()
-    with torch.no_grad():
-        net.mlp.weights[-1].normal_()
-        net.mlp.biases[-1].normal_()
+    give_outputs(net)
     prices = 100 + torch.randn(6, 10, dtype=torch.float64).cumsum(1)
     members = net.member_forecasts(prices)
     assert members.shape == (3, 6, 5)
@@ -225,21 +225,24 @@ def test_member_losses_add_each_members_loss_in_its_own_scale(window_scale_power
 def test_the_forecaster_trains_and_validates_with_its_window_scale_power() -> None:
     torch.manual_seed(5)
     net = build_price_forecaster(SPEC)
-    with torch.no_grad():
-        net.mlp.biases[-1].normal_()
+    give_outputs(net)
     windows = 100 + torch.randn(6, 15).cumsum(1) * torch.linspace(0.1, 5.0, 6)[:, None]
     inputs, targets = windows[:, :10], windows[:, 10:]
     module = Forecaster(net, make_loss("mse"), torch.optim.Adam, window_scale_power=1.0)
     weighted = net.member_losses(inputs, targets, make_loss("mse"), 1.0)
     torch.testing.assert_close(module.training_loss(windows), weighted)
     assert not torch.allclose(weighted, net.member_losses(inputs, targets, make_loss("mse"), 0.0))
+    # Validation reports (and the LR scheduler watches) the same weighted loss.
+    logged: dict[str, torch.Tensor] = {}
+    module.log = lambda name, value, **kwargs: logged.__setitem__(name, value)  # type: ignore[method-assign]
+    module.validation_step(windows, 0)
+    torch.testing.assert_close(logged["val/loss"], weighted)
 
 
 def test_window_scale_power_one_weighs_per_window_errors_in_price_units() -> None:
     torch.manual_seed(4)
     net = build_price_forecaster(SPEC).double()
-    with torch.no_grad():
-        net.mlp.biases[-1].normal_()
+    give_outputs(net)
     # Windows at very different spreads: calm ones near 100, volatile ones near 500.
     spread = torch.tensor([0.1, 0.1, 5.0, 5.0], dtype=torch.float64)[:, None]
     level = torch.tensor([100.0, 100.0, 500.0, 500.0], dtype=torch.float64)[:, None]
@@ -334,8 +337,7 @@ def test_validation_gets_loss_and_forecast_from_one_pass_equal_to_each_alone() -
     torch.manual_seed(3)
     spec = {**SPEC, "mlp": {**SPEC["mlp"], "anchor": "last"}, "scaler": ENSEMBLE_SCALER}
     net = build_price_forecaster(spec)
-    with torch.no_grad():
-        net.mlp.biases[-1].normal_()
+    give_outputs(net)
     windows = 100 + torch.randn(8, 15).cumsum(1)
     inputs, targets = windows[:, :10], windows[:, 10:]
     loss, forecast = net.loss_and_forecast(inputs, targets, make_loss("mse"), 0.5)
@@ -347,9 +349,7 @@ def test_validation_gets_loss_and_forecast_from_one_pass_equal_to_each_alone() -
 def test_an_anchored_members_loss_is_its_forecast_error_in_its_own_scale() -> None:
     torch.manual_seed(5)
     net = build_price_forecaster({**SPEC, "mlp": {**SPEC["mlp"], "anchor": "last"}}).double()
-    with torch.no_grad():
-        net.mlp.weights[-1].normal_()
-        net.mlp.biases[-1].normal_()
+    give_outputs(net)
     windows = 100 + torch.randn(8, 15, dtype=torch.float64).cumsum(1)
     inputs, targets = windows[:, :10], windows[:, 10:]
     scale = inputs.std(1, unbiased=False, keepdim=True)

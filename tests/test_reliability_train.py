@@ -199,3 +199,33 @@ def test_predict_refuses_bad_input_in_one_sentence_with_paths_intact(
     )
     assert_one_sentence_refusal(result, *phrases)
     assert not list(tmp_path.rglob("forecast.json"))
+
+
+def test_a_fit_resumed_from_another_networks_checkpoint_is_refused_before_training(
+    trained_run: Path, seeded_tmp: Path
+) -> None:
+    """The train step checks the checkpoint against the network it built, before Lightning
+    loads it (which would stop deep in the fit with a list of state_dict keys)."""
+    import shutil
+
+    from stockcast.errors import ArtifactError
+    from tests.conftest import FAST_OVERRIDES, global_state_restored, run_train
+
+    # A copy away from its run directory: no prepared/ beside it, so no data-hash check first.
+    checkpoint = seeded_tmp / "elsewhere" / "resume.ckpt"
+    checkpoint.parent.mkdir()
+    shutil.copyfile(trained_run / "checkpoints" / "resume.ckpt", checkpoint)
+    run_dir = seeded_tmp / "run"
+    with global_state_restored(), pytest.raises(ArtifactError) as refused:
+        run_train(
+            seeded_tmp,
+            run_dir,
+            *FAST_OVERRIDES,
+            "logger=none",
+            "model.hidden_sizes=[8]",
+            f"train.resume={checkpoint}",
+        )
+    assert str(refused.value).startswith(
+        f"train.resume checkpoint {checkpoint} holds another network than this config builds ("
+    )
+    assert not (run_dir / "checkpoints").exists() and not (run_dir / "model").exists()

@@ -124,3 +124,43 @@ def test_a_stored_study_searched_over_other_choices_is_refused_in_one_sentence(
     # Any other error of Optuna's is not mistaken for a changed choice list.
     with pytest.raises(ValueError, match="another problem"):
         sweeper._ask(Failing(), old)
+
+
+def test_a_sweep_stopped_by_a_user_error_prints_one_line_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hydra calls the sweeper outside the task's error handling: the sweeper itself turns a
+    StockcastError (here the changed choice list, before any job runs) into the CLI contract."""
+    import optuna
+    from omegaconf import OmegaConf
+
+    from hydra_plugins.stockcast_optuna_sweeper.optuna_sweeper import OptunaSweeper
+
+    storage = f"sqlite:///{tmp_path}/study.db"
+    study = optuna.create_study(storage=storage, study_name="s")
+    study.tell(study.ask({"data.normalization": CategoricalDistribution(["per_window"])}), 1.0)
+    sweeper = OptunaSweeper(
+        {"_target_": "optuna.samplers.RandomSampler"},
+        "minimize",
+        storage,
+        "s",
+        1,
+        1,
+        0,
+        {"data.normalization": "choice([per_window,standard], standard)"},
+    )
+
+    class NoJobs:
+        def launch(self, *args: object, **kwargs: object) -> None:
+            raise AssertionError("no job may run")
+
+    sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}})
+    sweeper.launcher = NoJobs()  # type: ignore[assignment]
+    with pytest.raises(SystemExit) as exit_info:
+        sweeper.sweep([])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: study 's' in {storage} was searched over other choices for a categorical "
+        "parameter than hydra.sweeper.params now gives; pass a new hydra.sweeper.study_name to "
+        "start a fresh search."
+    )

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> list[Result]:
 
 def mean_over_seeds(runs: list[list[Result]]) -> list[Result]:
     """One result per forecaster: the mean MASE, coverage and fit seconds of its fits with
-    different seeds (near a 1.05x-the-best-peer line, one seed's luck can decide a row)."""
+    different seeds (where stockcast and the best peer are close, one seed's luck can decide a row)."""
     means = []
     for same in zip(*runs, strict=True):
         levels = same[0].coverage.keys()

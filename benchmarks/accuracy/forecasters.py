@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.accuracy.protocol import HORIZON, LEVELS, Cut, Result, score
+from benchmarks.common import quiet_console
 from stockcast.forecasting import (
     naive_forecast,
     random_walk_bands,
@@ -161,6 +162,7 @@ def neuralforecast_mlp(name: str, split: Cut) -> Result | None:
         from neuralforecast.models import MLP
     except ImportError:
         return None
+    quiet_console()  # after the import, which sets Lightning's loggers back to INFO
     frame = pd.DataFrame({"unique_id": "s", "ds": np.arange(len(split.values)), "y": split.values})
     with tempfile.TemporaryDirectory(prefix="stockcast-bench-nf-") as tmp:
         # Its Trainer would otherwise leave lightning_logs/ in the current directory.

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from stockcast.config import CONFIG_DIR, register_resolvers
-from stockcast.errors import StockcastError
+from stockcast.errors import StockcastError, exit_with_error
 from stockcast.quiet import silence_library_noise
 from stockcast.steps.table import TIMING_FILE
 
@@ -29,11 +29,11 @@ def user_errors_exit(func: Callable[..., T]) -> Callable[..., T]:
         try:
             return func(*args, **kwargs)
         except StockcastError as err:
+            if not _in_multirun():
+                exit_with_error(str(err))
             print(f"error: {err}", file=sys.stderr)
-            if _in_multirun():
-                # Let the sweeper record this job as failed and go on with the others.
-                raise
-            sys.exit(2)
+            # Let the sweeper record this job as failed and go on with the others.
+            raise
 
     return wrapper
 

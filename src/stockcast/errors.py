@@ -1,5 +1,8 @@
 """User-facing errors: one sentence that says what is wrong and what to do."""
 
+import sys
+from typing import NoReturn
+
 
 class StockcastError(Exception):
     """A problem the user can fix; entry points print it as one line and exit non-zero."""
@@ -15,3 +18,9 @@ class ConfigError(StockcastError, ValueError):
 
 class ArtifactError(StockcastError):
     """A folder is missing or is not the kind of folder a step expects."""
+
+
+def exit_with_error(message: str) -> NoReturn:
+    """One line on stderr and exit status 2: how every command reports a user's error."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(2)

@@ -7,7 +7,6 @@ configured workspace it stops with the same one-sentence message as `make submit
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,18 +23,12 @@ from stockcast.azureml.settings import (
     missing_sdk,
     quiet_sdk_warnings,
 )
-from stockcast.errors import StockcastError
+from stockcast.errors import StockcastError, exit_with_error
 
 log = logging.getLogger(__name__)
 
 # Sweepers that choose the next jobs from the metrics of the previous ones.
 RESULT_DRIVEN_SWEEPERS = ("hydra_plugins.stockcast_optuna_sweeper.",)
-
-
-def _exit_with(message: str) -> None:
-    """Stop the sweep with one line, like the submit commands (no Hydra traceback)."""
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    sys.exit(2)
 
 
 class AzureMLLauncher(Launcher):
@@ -68,14 +61,14 @@ class AzureMLLauncher(Launcher):
         self.task_function = task_function
         sweeper = str(OmegaConf.select(config, "hydra.sweeper._target_", default=""))
         if sweeper.startswith(RESULT_DRIVEN_SWEEPERS) and (self.dry_run or not self.wait):
-            _exit_with(
+            exit_with_error(
                 "hydra/sweeper=optuna needs each trial's metric back, so with "
                 "hydra/launcher=azureml it needs hydra.launcher.wait=true and no dry run (each "
                 "batch of hydra.sweeper.n_jobs jobs is then submitted and awaited in turn)."
             )
         unknown = [o for o in self.azureml_overrides if not is_azure_override(o)]
         if unknown:
-            _exit_with(
+            exit_with_error(
                 f"hydra.launcher.azureml_overrides takes azureml.* overrides only: {unknown}"
             )
 
@@ -95,16 +88,16 @@ class AzureMLLauncher(Launcher):
         try:
             return self._launch(job_overrides, initial_job_idx)
         except StockcastError as err:
-            _exit_with(str(err))
+            exit_with_error(str(err))
         except ImportError as err:
-            _exit_with(str(missing_sdk(err)))
+            exit_with_error(str(missing_sdk(err)))
         except Exception as err:
             from stockcast.azureml.workspace import describe_azure_failure
 
             described = describe_azure_failure(err)
             if described is None:
                 raise
-            _exit_with(f"submitting the sweep failed: {described}")
+            exit_with_error(f"submitting the sweep failed: {described}")
         raise AssertionError("unreachable")
 
     def _launch(

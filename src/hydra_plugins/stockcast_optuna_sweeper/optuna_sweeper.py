@@ -18,7 +18,7 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.errors import ConfigError
+from stockcast.errors import ConfigError, StockcastError, exit_with_error
 
 if TYPE_CHECKING:
     import optuna
@@ -124,6 +124,14 @@ class OptunaSweeper(Sweeper):
             ) from None
 
     def sweep(self, arguments: list[str]) -> optuna.trial.FrozenTrial:
+        """Run the study; a user's error stops it with one line and exit status 2, as the
+        commands do (Hydra calls the sweeper outside the task's own error handling)."""
+        try:
+            return self._sweep(arguments)
+        except StockcastError as err:
+            exit_with_error(str(err))
+
+    def _sweep(self, arguments: list[str]) -> optuna.trial.FrozenTrial:
         import optuna
 
         from stockcast.sweeps.search_space import parse_search_space

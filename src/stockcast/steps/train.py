@@ -151,29 +151,27 @@ def run_training(
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     ckpt_path = checkpoint_on_every_rank(trainer.strategy, best) or None
-    # Every rank fits the same member weights on the full validation set from the best
-    # checkpoint's weights, so validation, the fallback and the bands score the weighted forecast.
+    # Every rank loads the best checkpoint's weights once (validate and test then score the model
+    # as it is, not reloading the file) and fits the same member weights on the full validation
+    # set, so validation, the fallback and the bands score the weighted forecast.
     best_step = trainer.global_step
     if ckpt_path is not None:
         best_step = load_checkpoint_weights(model, ckpt_path)
     combination = fit_member_weights(cfg, model.net, prepared)
     if combination is not None:
         spec["combination"] = combination
-    metrics: dict[str, Any] = {
-        "val": _stage_metrics(trainer.validate, model, datamodule, ckpt_path)
-    }
+    metrics: dict[str, Any] = {"val": _stage_metrics(trainer.validate, model, datamodule)}
     fell_back = falls_back_to_naive(cfg, model.net, metrics["val"], prepared)
     if fell_back:
         model.net.fall_back_to_naive()
-        ckpt_path = None
-        metrics["val"] = _stage_metrics(trainer.validate, model, datamodule, ckpt_path)
+        metrics["val"] = _stage_metrics(trainer.validate, model, datamodule)
         log.info(
             "the trained model did not beat the naive forecast on the validation windows, so it "
             "repeats the last price (fit.naive_fallback)"
         )
     metrics["fell_back_to_naive"] = fell_back
     if cfg.get("test", True):
-        metrics["test"] = _stage_metrics(trainer.test, model, datamodule, ckpt_path)
+        metrics["test"] = _stage_metrics(trainer.test, model, datamodule)
     if not trainer.is_global_zero:
         # The other DDP ranks took part in every stage above; rank 0 alone calibrates (on all
         # validation windows) and writes the model, metrics.json and the MLflow artifacts.
@@ -416,9 +414,10 @@ def calibrate_on_validation(net: Any, prepared: PreparedData, levels: list[int])
     }
 
 
-def _stage_metrics(run_stage: Any, model: Any, datamodule: Any, ckpt_path: str | None) -> dict:
-    """Run validate/test on the given checkpoint and return its metrics without the stage prefix."""
-    results = run_stage(model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
+def _stage_metrics(run_stage: Any, model: Any, datamodule: Any) -> dict:
+    """Run validate/test on the model's current weights and return its metrics without the stage
+    prefix."""
+    results = run_stage(model, datamodule=datamodule, verbose=False)
     return {
         key.split("/", 1)[1]: float(value) for key, value in (results[0] if results else {}).items()
     }
