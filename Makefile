@@ -50,10 +50,10 @@ train: $(INSTALLED) ## train experiment=mlp_w10 locally (ARGS="..." adds Hydra o
 	$(BIN)/python src/train.py $(WITH_EXPERIMENT)
 
 pipeline: $(INSTALLED) ## prepare -> train -> evaluate -> refit -> register -> monitor locally, into the local registry
-	$(BIN)/python -m stockcast.pipeline $(WITH_EXPERIMENT)
+	$(BIN)/python -m stockcast.orchestration.runner $(WITH_EXPERIMENT)
 
 replay: $(INSTALLED) ## the daily schedule simulated locally, one pipeline run per business day (ARGS="days=30 replay.end=2026-06-30")
-	$(BIN)/python -m stockcast.replay $(WITH_EXPERIMENT)
+	$(BIN)/python -m stockcast.orchestration.replay $(WITH_EXPERIMENT)
 
 serve: $(INSTALLED) ## serve a registered model on 127.0.0.1 after verifying its files (ARGS="model.alias=champion serve.port=5001")
 	$(BIN)/python scripts/serve.py $(ARGS)

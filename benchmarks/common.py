@@ -18,14 +18,14 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
-from stockcast.config import compose_config
+from stockcast.config.compose import compose_config
 
 
 def quiet_environment() -> None:
-    """The library noise the entry points silence (`stockcast.quiet`) and their environment (no
+    """The library noise the entry points silence (`stockcast.config.quiet`) and their environment (no
     progress bars), without importing Lightning: what a serving-path benchmark needs."""
-    from stockcast.cli import QUIET_ENVIRONMENT
-    from stockcast.quiet import silence_library_noise
+    from stockcast.config.quiet import silence_library_noise
+    from stockcast.config.task import QUIET_ENVIRONMENT
 
     silence_library_noise()
     for name, value in QUIET_ENVIRONMENT.items():

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from benchmarks.common import BenchOptions, Row
-from stockcast.config import PROJECT_ROOT, local_store_overrides
+from stockcast.config.compose import local_store_overrides
+from stockcast.paths import PROJECT_ROOT
 
 DDP_EPOCHS = 2
 # The panel is `train_points` values split into tickers of this many business days (a single

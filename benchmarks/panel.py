@@ -28,7 +28,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from benchmarks.common import BenchOptions, Row, compose_train_cfg, median, quiet_console
-from stockcast.config import PROJECT_ROOT, local_store_overrides
+from stockcast.config.compose import local_store_overrides
+from stockcast.paths import PROJECT_ROOT
 
 EXPERIMENT = "market_global"
 PANEL_DAYS = 2520  # ten years of business days per ticker: the issue's size
@@ -60,8 +61,8 @@ def panel_overrides(series: int, extra: Sequence[str] = ()) -> list[str]:
 def measure_prepare(series: int, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """`prepare_data` on the panel, `PREPARE_REPEATS` times in this process (run it in a fresh one)."""
     from benchmarks.common import fix_malloc_for_rss, peak_memory
+    from stockcast.config.compose import plain
     from stockcast.data.prepared import prepare_data
-    from stockcast.steps.common import plain
 
     fix_malloc_for_rss()
     data_cfg = plain(compose_train_cfg(panel_overrides(series, overrides)).data)
@@ -130,7 +131,7 @@ def fit_throughput(cfg: Any, prepared: Any, batch_size: int, steps: int) -> tupl
     import lightning as L
 
     from benchmarks.fit_timer import FitTimer
-    from stockcast.steps.train import build_datamodule_and_model
+    from stockcast.orchestration.steps.train import build_datamodule_and_model
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, model, _ = build_datamodule_and_model(cfg, prepared, batch_size=batch_size)
@@ -173,9 +174,10 @@ def _long_series_data(data_cfg: dict[str, Any], series: list[Any], folder: Path)
 
 def train_rows(opts: BenchOptions) -> list[Row]:
     """Interleaved rounds over the cases (`opts.train_rounds`); per case, the median windows/s."""
+    from stockcast.config.compose import plain
     from stockcast.data.prepared import prepare_data
     from stockcast.data.sources import load_series
-    from stockcast.steps.common import plain, set_threads
+    from stockcast.training.runtime import set_threads
 
     quiet_console()
     series = opts.panel_series
@@ -234,7 +236,7 @@ def train_rows(opts: BenchOptions) -> list[Row]:
 
 def held_out_windows(prepared: Any) -> tuple[np.ndarray, np.ndarray]:
     """(inputs, targets) of stockcast's test windows, ticker by ticker, origins in time order."""
-    from stockcast.steps.evaluate import origins_of_test_split
+    from stockcast.orchestration.steps.evaluate import origins_of_test_split
 
     origins = origins_of_test_split(prepared)
     return origins.inputs, origins.actual
@@ -256,13 +258,13 @@ def stockcast_fit(opts: BenchOptions, folder: Path) -> PanelFit:
     through the exported model."""
     from omegaconf import open_dict
 
-    from stockcast.config import compose_config
+    from stockcast.config.compose import compose_config
+    from stockcast.config.schema import validate_config
     from stockcast.data.prepared import PreparedData
     from stockcast.forecasting import split_forecast_frame
-    from stockcast.schema import validate_config
+    from stockcast.orchestration.steps.prepare import run_prepare
+    from stockcast.orchestration.steps.train import run_training
     from stockcast.serving.loading import load_price_model
-    from stockcast.steps.prepare import run_prepare
-    from stockcast.steps.train import run_training
 
     cfg = compose_config(
         "train",

@@ -18,7 +18,8 @@ import numpy as np
 
 from benchmarks.common import BenchOptions, Row, quiet_environment
 from benchmarks.startup import wall_time
-from stockcast.config import PROJECT_ROOT, local_store_overrides
+from stockcast.config.compose import local_store_overrides
+from stockcast.paths import PROJECT_ROOT
 
 PREDICT_SCRIPT = PROJECT_ROOT / "scripts" / "predict.py"
 REFERENCE_IMPORTS = "import torch, mlflow"
@@ -41,7 +42,15 @@ THROWAWAY_PIPELINE = (
 
 
 def register_throwaway_model(store: Path) -> None:
-    wall_time(["-m", "stockcast.pipeline", *THROWAWAY_PIPELINE, *local_store_overrides(store)], 1)
+    wall_time(
+        [
+            "-m",
+            "stockcast.orchestration.runner",
+            *THROWAWAY_PIPELINE,
+            *local_store_overrides(store),
+        ],
+        1,
+    )
 
 
 def predict_wall_times(store: Path, repeats: int) -> tuple[float, float]:
@@ -132,7 +141,7 @@ def batch_rows(single_s: float, batch_s: dict[tuple[int, int], float], repeats: 
 
 def forecast_latency(store: Path, calls: int = FORECAST_CALLS) -> float:
     """Median seconds of one single-window forecast through the loaded pyfunc, warm."""
-    from stockcast.registry import ModelRegistry
+    from stockcast.registry.store import ModelRegistry
     from stockcast.serving.loading import load_price_model
 
     quiet_environment()

@@ -1,8 +1,8 @@
 """The simulated schedule: seconds per business day of `make replay` for experiment=mlp_w10.
 
-One real `python -m stockcast.replay` command (imports paid once, as a user runs it); the seconds
-per day come from its replay.json. The target is for the days after the first, with the default
-cold fits; the warm-start variant (replay.warm_start=true) is timed beside it.
+One real `python -m stockcast.orchestration.replay` command (imports paid once, as a user
+runs it); the seconds per day come from its replay.json. The target is for the days after the
+first, with the default cold fits; the warm-start variant (replay.warm_start=true) is timed beside it.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import BenchOptions, Row
-from stockcast.config import PROJECT_ROOT
-from stockcast.replay import REPLAY_FILE
+from stockcast.orchestration.replay import REPLAY_FILE
+from stockcast.paths import PROJECT_ROOT
 
 SECONDS_PER_DAY_TARGET = 3.0
 REPLAY_END = "2026-06-30"
@@ -27,7 +27,7 @@ def replay_days(days: int, folder: Path, overrides: list[str]) -> list[dict]:
     command = [
         sys.executable,
         "-m",
-        "stockcast.replay",
+        "stockcast.orchestration.replay",
         "experiment=mlp_w10",
         f"days={days}",
         f"replay.end={REPLAY_END}",

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 
 from benchmarks.common import BenchOptions, Row, median
-from stockcast.config import PROJECT_ROOT
+from stockcast.paths import PROJECT_ROOT
 
 
 def wall_time(args: Sequence[str], repeats: int) -> float:

@@ -24,9 +24,10 @@ class Setup:
 
 
 def make_setup(opts: BenchOptions) -> Setup:
+    from stockcast.config.compose import plain
     from stockcast.data.prepared import prepare_data
-    from stockcast.data.windows import gather_windows
-    from stockcast.steps.common import plain, set_threads
+    from stockcast.training.runtime import set_threads
+    from stockcast.training.windows import gather_windows
 
     cfg = compose_train_cfg(
         [
@@ -48,7 +49,7 @@ def make_setup(opts: BenchOptions) -> Setup:
 
 def _datamodule_and_model(setup: Setup, steps_per_batch: int | None = None) -> tuple[Any, Any]:
     """Exactly what training builds (`build_datamodule_and_model`), from the bench config."""
-    from stockcast.steps.train import build_datamodule_and_model
+    from stockcast.orchestration.steps.train import build_datamodule_and_model
 
     datamodule, model, _ = build_datamodule_and_model(setup.cfg, setup.prepared, steps_per_batch)
     return datamodule, model

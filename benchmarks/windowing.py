@@ -25,7 +25,7 @@ def python_loop_windows(values: np.ndarray, length: int) -> np.ndarray:
 
 def bench_windowing(opts: BenchOptions) -> list[Row]:
     from stockcast.data.sources import geometric_brownian_motion
-    from stockcast.data.windows import WindowBatches, gather_windows, sliding_windows
+    from stockcast.training.windows import WindowBatches, gather_windows, sliding_windows
 
     cfg = compose_train_cfg(["data=gbm", *opts.overrides]).data
     length = int(cfg.previous_time_window) + int(cfg.next_time_window)

@@ -7,7 +7,7 @@ meaning: configs/predict.yaml and configs/input/. Outputs land in the Hydra run 
 
 from typing import Any
 
-from stockcast.cli import hydra_task
+from stockcast.config.task import hydra_task
 
 
 def predict(cfg: Any) -> None:

@@ -7,7 +7,7 @@ one-sentence HTTP 400 (no stack trace). Options: configs/serve.yaml (`serve.host
 
 from typing import Any
 
-from stockcast.cli import hydra_task
+from stockcast.config.task import hydra_task
 
 
 def serve(cfg: Any) -> None:

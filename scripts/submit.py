@@ -4,7 +4,7 @@ Verbs: pipeline, schedule, schedule-status, schedule-enable, schedule-disable, s
 train, deploy, tracking-uri. Add --dry-run (or DRY_RUN=1) to write the YAML and send nothing.
 """
 
-from stockcast.azureml.cli import main
+from stockcast.orchestration.azureml.cli import main
 
 if __name__ == "__main__":
     main()

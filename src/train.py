@@ -1,7 +1,7 @@
 """Train one model: `python src/train.py experiment=mlp_w10`.
 
-The train step run on its own (`stockcast.steps.train.run_train_task`): prepares the data into the
-run directory, trains, tests the best checkpoint, and writes the MLflow model directory and
+The train step run on its own (`stockcast.orchestration.steps.train.run_train_task`): prepares
+the data into the run directory, trains, tests the best checkpoint, and writes the MLflow model directory and
 metrics.json beside it.
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from stockcast.cli import hydra_task
+from stockcast.config.task import hydra_task
 
 
 def train(cfg: DictConfig) -> float | None:
     # Imported here so `--help` and config errors answer before the training stack loads.
-    from stockcast.steps.train import run_train_task
+    from stockcast.orchestration.steps.train import run_train_task
 
     return run_train_task(cfg)
 

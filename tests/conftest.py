@@ -1,7 +1,7 @@
 """Shared fixtures: configs composed with Hydra's compose API, every path inside tmp_path.
 
 Most tests run a task in this process (`run_task`: compose, validate, call the task function, as
-`stockcast.cli.hydra_task` does); the subprocess tests (`run_cli`, `Command`) are the ones about
+`stockcast.config.task.hydra_task` does); the subprocess tests (`run_cli`, `Command`) are the ones about
 a command line itself: an entry point as a user types it, exit codes, one-line errors, what a
 fresh process imports. The slow ones start with the session, in the background (`prestart`).
 Trained models and registries that several tests read are built once per session, and stores
@@ -29,8 +29,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from stockcast.config import PROJECT_ROOT, local_store_overrides
-from stockcast.config import compose_config as compose
+from stockcast.config.compose import compose_config as compose
+from stockcast.config.compose import local_store_overrides
+from stockcast.paths import PROJECT_ROOT
 
 # Markets reveal a new value every business day: tests see them as of one fixed day.
 AS_OF = "data.as_of=2026-06-30"
@@ -172,7 +173,7 @@ def run_task(
     with), validate it against the schema, call the task with its run dir `output_dir`.
 
     User errors come out as the StockcastError the command line prints as its one line."""
-    from stockcast.schema import validate_config
+    from stockcast.config.schema import validate_config
 
     GlobalHydra.instance().clear()
     cfg = compose(config_name, list(overrides), return_hydra_config=True)
@@ -196,9 +197,9 @@ def new_run_dir(tmp: Path, task_name: str) -> Path:
 
 
 def run_local_pipeline(tmp: Path, *overrides: str) -> Ran:
-    """`python -m stockcast.pipeline <overrides>` in this process, its store and logs in tmp;
+    """`python -m stockcast.orchestration.runner <overrides>` in this process, its store and logs in tmp;
     `value` is the register step's decision, `stdout` what the command prints."""
-    from stockcast.pipeline import run_local_pipeline as task
+    from stockcast.orchestration.runner import run_local_pipeline as task
 
     return run_task(
         task, "pipeline", [*isolated_overrides(tmp), *overrides], new_run_dir(tmp, "pipeline")
@@ -207,7 +208,7 @@ def run_local_pipeline(tmp: Path, *overrides: str) -> Ran:
 
 def run_train(tmp: Path, run_dir: Path, *overrides: str) -> Ran:
     """`python src/train.py <overrides> hydra.run.dir=<run_dir>` in this process."""
-    from stockcast.steps.train import run_train_task
+    from stockcast.orchestration.steps.train import run_train_task
 
     return run_task(run_train_task, "train", [*isolated_overrides(tmp), *overrides], run_dir)
 
@@ -343,8 +344,8 @@ def prestart(builder: Builder) -> pytest.MarkDecorator:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # The library warnings the entry points silence (stockcast.quiet) in the in-process runs too.
-    from stockcast.quiet import NOISY_WARNINGS
+    # The library warnings the entry points silence (stockcast.config.quiet) in the in-process runs too.
+    from stockcast.config.quiet import NOISY_WARNINGS
 
     for category, pattern in NOISY_WARNINGS:
         config.addinivalue_line("filterwarnings", f"ignore:{pattern}:{category.__name__}")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from stockcast.cli import hydra_task
-from stockcast.steps.table import REPORT_FILE, URI_FOLDER, Port, Step
+from stockcast.config.task import hydra_task
+from stockcast.orchestration.steps.table import REPORT_FILE, URI_FOLDER, Port, Step
 
 PUBLISHED_FILE = "published.json"
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stockcast.config import PROJECT_ROOT, local_store_overrides
-from stockcast.faults import CRASH_ENV
-from stockcast.registry import ModelRegistry
+from stockcast.config.compose import local_store_overrides
+from stockcast.paths import PROJECT_ROOT
+from stockcast.registry.faults import CRASH_ENV
+from stockcast.registry.store import ModelRegistry
 from tests.conftest import run_cli
 
 MODEL = "pipeline_stock_predictor"
@@ -69,7 +70,7 @@ def run_pipeline_once(tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
     run_cli(
         [
             "-m",
-            "stockcast.pipeline",
+            "stockcast.orchestration.runner",
             *FAST,
             *NO_THRESHOLDS,
             *local_store_overrides(root),
@@ -87,7 +88,7 @@ def register_command(
     return [
         sys.executable,
         "-m",
-        "stockcast.steps.register",
+        "stockcast.orchestration.steps.register",
         *local_store_overrides(store),
         *NO_THRESHOLDS,
         f"register.model_dir={model_dir}",
@@ -166,8 +167,8 @@ def variant(source: PipelineRun, folder: Path, offset: float) -> Path:
 
 
 def evaluate(source: PipelineRun, model_dir: Path, report_dir: Path) -> float:
-    from stockcast.config import compose_config, local_store_overrides
-    from stockcast.steps.evaluate import run_evaluate
+    from stockcast.config.compose import compose_config, local_store_overrides
+    from stockcast.orchestration.steps.evaluate import run_evaluate
 
     cfg = compose_config(
         "pipeline",

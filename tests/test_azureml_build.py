@@ -9,13 +9,21 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from stockcast.azureml.dry_run import entity_dict
-from stockcast.azureml.jobs import build_deployment, build_endpoint, build_training_job
-from stockcast.azureml.pipeline import build_pipeline_job
-from stockcast.azureml.schedule import build_schedule
-from stockcast.azureml.settings import SubmitConfig, compose_submit_config, data_binding
-from stockcast.config import PROJECT_ROOT
-from stockcast.steps.table import STEPS
+from stockcast.orchestration.azureml.dry_run import entity_dict
+from stockcast.orchestration.azureml.jobs import (
+    build_deployment,
+    build_endpoint,
+    build_training_job,
+)
+from stockcast.orchestration.azureml.pipeline import build_pipeline_job
+from stockcast.orchestration.azureml.schedule import build_schedule
+from stockcast.orchestration.azureml.settings import (
+    SubmitConfig,
+    compose_submit_config,
+    data_binding,
+)
+from stockcast.orchestration.steps.table import STEPS
+from stockcast.paths import PROJECT_ROOT
 
 LOCATION = "westeurope"
 USER_OVERRIDES = ("experiment=mlp_w30", "model.hidden_sizes=[64,64]")
@@ -67,7 +75,7 @@ def test_pipeline_wiring_compute_and_rerun(pipeline_job) -> None:
 def test_commands_are_the_step_entry_points_with_the_users_overrides(pipeline_job) -> None:
     for step, node in pipeline_job.jobs.items():
         command = node.component.command
-        assert command.startswith(f"PYTHONPATH=src python -m stockcast.steps.{step} ")
+        assert command.startswith(f"PYTHONPATH=src python -m stockcast.orchestration.steps.{step} ")
         assert "experiment=mlp_w30 'model.hidden_sizes=[64,64]'" in command, "shell-quoted"
         assert "registry=azureml" in command
         assert f"hydra.run.dir=outputs/{step}" in command
@@ -154,7 +162,8 @@ def test_data_binding_passes_the_run_date_as_as_of() -> None:
 
 def test_local_path_never_imports_azure() -> None:
     code = (
-        "import sys, stockcast, stockcast.config, stockcast.steps.prepare, stockcast.steps.train\n"
+        "import sys, stockcast.config.compose, stockcast.orchestration.steps.prepare\n"
+        "import stockcast.orchestration.steps.train\n"
         "bad = [m for m in sys.modules if m.startswith(('azure', 'azureml'))]\n"
         "assert not bad, bad\n"
     )
@@ -165,7 +174,7 @@ def test_local_path_never_imports_azure() -> None:
 def test_the_monitor_mounts_the_ledger_folder_of_the_datastore(pipeline_job, tmp_path) -> None:
     from azure.ai.ml import load_job
 
-    from stockcast.azureml.dry_run import write_entity
+    from stockcast.orchestration.azureml.dry_run import write_entity
 
     monitor = pipeline_job.jobs["monitor"]
     assert list(pipeline_job.jobs)[-1] == "monitor"
@@ -184,8 +193,8 @@ def test_the_monitor_mounts_the_ledger_folder_of_the_datastore(pipeline_job, tmp
 
 
 def test_a_datastore_folder_must_name_a_step_and_a_datastore() -> None:
-    from stockcast.azureml.datastore import datastore_folders
-    from stockcast.azureml.settings import AzureMLConfigError
+    from stockcast.orchestration.azureml.datastore import datastore_folders
+    from stockcast.orchestration.azureml.settings import AzureMLConfigError
 
     sc = compose_submit_config(["azureml.datastore_folders.ledger.key=monitr.ledger_dir"])
     with pytest.raises(AzureMLConfigError, match="names no step"):

@@ -1,7 +1,7 @@
 """DRY_RUN writes YAML that the SDK reads back unchanged, with no secret and no local path.
 
-The verbs run in this process (`stockcast.azureml.cli.main`); `scripts/submit.py` itself runs once
-as a user types it.
+The verbs run in this process (`stockcast.orchestration.azureml.cli.main`); `scripts/submit.py`
+itself runs once as a user types it.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import yaml
 from azure.ai.ml import load_component, load_job, load_online_deployment, load_online_endpoint
 from azure.ai.ml.entities._load_functions import load_schedule
 
-from stockcast.azureml.cli import main
-from stockcast.config import PROJECT_ROOT
-from stockcast.steps.table import STEPS
+from stockcast.orchestration.azureml.cli import main
+from stockcast.orchestration.steps.table import STEPS
+from stockcast.paths import PROJECT_ROOT
 from tests.conftest import Command, Job, JobContext, prestart
 
 FAKE_SUBSCRIPTION = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
@@ -84,7 +84,7 @@ def test_pipeline_round_trips_with_its_essentials(dry_run_dir: Path) -> None:
     for step in (step.name for step in STEPS):
         component = loaded.jobs[step].component
         assert component.command == dumped["jobs"][step]["component"]["command"]
-        assert f"stockcast.steps.{step}" in component.command
+        assert f"stockcast.orchestration.steps.{step}" in component.command
         assert (dry_run_dir / component.code).resolve() == PROJECT_ROOT
     outputs = loaded.jobs["train"].component.outputs
     assert {name: port.type for name, port in outputs.items()} == {

@@ -7,11 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from stockcast.azureml import workspace
-from stockcast.azureml.cli import main
-from stockcast.azureml.settings import AzureMLConfigError, compose_submit_config, data_binding
-from stockcast.azureml.workspace import resolve_workspace
 from stockcast.errors import ConfigError
+from stockcast.orchestration.azureml import workspace
+from stockcast.orchestration.azureml.cli import main
+from stockcast.orchestration.azureml.settings import (
+    AzureMLConfigError,
+    compose_submit_config,
+    data_binding,
+)
+from stockcast.orchestration.azureml.workspace import resolve_workspace
 
 WORKSPACE_ENV = (
     "AZUREML_SUBSCRIPTION_ID",

@@ -48,7 +48,7 @@ def batch_args(path: Path, *extra: str) -> list[str]:
 
 
 def load_version_1(store: Path, into: Path):
-    from stockcast.registry import ModelRegistry
+    from stockcast.registry.store import ModelRegistry
     from stockcast.serving.loading import load_price_model
 
     registry = ModelRegistry(f"sqlite:///{store}/mlruns.db", MODEL)

@@ -11,7 +11,7 @@ import pytest
 from benchmarks import BENCHMARKS, BenchOptions, Row, format_table, run_benchmarks
 from benchmarks.common import compose_train_cfg, peak_memory
 from benchmarks.windowing import python_loop_windows
-from stockcast.data.windows import sliding_windows
+from stockcast.training.windows import sliding_windows
 from tests.conftest import run_local_pipeline, seed_store
 
 # --quick's sizes, shrunk further (it already runs 1 round and 1 start-up per case), and with the
@@ -103,10 +103,10 @@ def test_panel_peer_scores_stockcast_test_windows(tmp_path: Path) -> None:
     """The NeuralForecast comparison is only fair if both sides forecast the same windows: every
     origin of each ticker's test split, inputs just before it, targets inside it."""
     from benchmarks.panel import _long_series_data, held_out_windows, panel_overrides
+    from stockcast.config.compose import plain
     from stockcast.data.prepared import prepare_data
     from stockcast.data.sources import load_series
     from stockcast.data.split import split_lengths
-    from stockcast.steps.common import plain
 
     data_cfg = plain(compose_train_cfg(panel_overrides(3, ["data.length=200"])).data)
     prepared = prepare_data(data_cfg)

@@ -8,9 +8,9 @@ import hydra
 import pytest
 from omegaconf import OmegaConf
 
-from stockcast.config import CONFIG_DIR
+from stockcast.config.compose import CONFIG_DIR
+from stockcast.config.schema import validate_config
 from stockcast.errors import ConfigError
-from stockcast.schema import validate_config
 from tests.conftest import run_cli
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))

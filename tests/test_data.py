@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 import torch
 
+from stockcast.config.compose import plain
 from stockcast.data.prepared import PreparedData, prepare_data
 from stockcast.data.scaling import fit_scaler
 from stockcast.data.series import Series
 from stockcast.data.sources import geometric_brownian_motion, read_csv_series
 from stockcast.data.split import WindowSpec, split_series
-from stockcast.data.windows import WindowBatches, gather_windows, sliding_windows
 from stockcast.errors import ArtifactError, DataError
-from stockcast.steps.common import plain
+from stockcast.training.windows import WindowBatches, gather_windows, sliding_windows
 
 FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
 

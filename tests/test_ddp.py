@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 import torch
 
-from stockcast.data.datamodule import WindowDataModule
+from stockcast.config.compose import plain
 from stockcast.data.prepared import PreparedData, prepare_data
-from stockcast.data.windows import WindowBatches
-from stockcast.distributed import (
+from stockcast.errors import ConfigError
+from stockcast.training.datamodule import WindowDataModule
+from stockcast.training.distributed import (
     configured_world_size,
     is_launch_rank_zero,
     shard_indices,
     uses_ddp,
 )
-from stockcast.errors import ConfigError
-from stockcast.steps.common import plain
+from stockcast.training.windows import WindowBatches
 from tests.conftest import CLI_ENV, Command, Job, JobContext, isolated_overrides, prestart
 
 # 57 validation windows: two ranks get 29 and 28, so a mean of the ranks' MASE is not the MASE.
@@ -130,7 +130,7 @@ def test_more_ranks_than_training_windows_is_refused(make_cfg) -> None:
 
 
 def test_ddp_config_composes_and_validates(make_cfg) -> None:
-    from stockcast.schema import validate_config
+    from stockcast.config.schema import validate_config
 
     cfg = validate_config(make_cfg("trainer=ddp", "trainer.num_nodes=2"))
     assert cfg.trainer.strategy.process_group_backend == "gloo"

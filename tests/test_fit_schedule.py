@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from stockcast.data.series import Series
 from stockcast.data.split import WindowSpec, split_series
-from stockcast.steps.train import validation_schedule
+from stockcast.orchestration.steps.train import validation_schedule
 
 
 def _datamodule(points: int, batch_size: int, steps_per_batch: int) -> SimpleNamespace:

@@ -216,9 +216,9 @@ def test_the_model_folder_names_no_path_of_this_machine(model_dir: Path) -> None
 
 
 def test_a_short_series_gets_small_batches_and_many_steps(make_cfg) -> None:
+    from stockcast.config.compose import plain
     from stockcast.data.prepared import prepare_data
-    from stockcast.steps.common import plain
-    from stockcast.steps.train import fitted_batch_size
+    from stockcast.orchestration.steps.train import fitted_batch_size
 
     cfg = make_cfg("data.length=150")  # ~90 training windows
     prepared = prepare_data(plain(cfg.data))
@@ -318,7 +318,7 @@ def test_calibration_says_which_levels_have_too_few_validation_windows(
     from types import SimpleNamespace
 
     from stockcast.data.split import SplitData, WindowSpec
-    from stockcast.steps.train import calibrate_on_validation
+    from stockcast.orchestration.steps.train import calibrate_on_validation
 
     values = 100.0 + np.random.default_rng(3).normal(size=points).cumsum()
     val = SplitData("val", values, np.array([0, points]), 10, ("s",))

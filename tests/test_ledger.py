@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stockcast.ledger import ChampionSeen, Ledger, LedgerForecast, previous_champion
-from stockcast.steps.monitor import Observed, live_scores, mature
+from stockcast.orchestration.steps.monitor import Observed, live_scores, mature
+from stockcast.registry.ledger import ChampionSeen, Ledger, LedgerForecast, previous_champion
 
 TIMEOUT_S = 30.0
 

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stockcast.data.freshness import AS_OF_TAG, HASH_TAG
+from stockcast.config.compose import plain
 from stockcast.data.prepared import PreparedData, prepare_data
 from stockcast.data.sources import load_series, read_csv_series, read_table_series
 from stockcast.errors import ConfigError, DataError, StockcastError
-from stockcast.registry import ModelRegistry
-from stockcast.steps.common import plain
-from stockcast.steps.prepare import run_prepare
+from stockcast.orchestration.steps.prepare import run_prepare
+from stockcast.registry.freshness import AS_OF_TAG, HASH_TAG
+from stockcast.registry.store import ModelRegistry
 from tests.conftest import LENIENT_GATE, MODEL, PIPELINE_FAST, run_local_pipeline
 
 FRIDAY, SATURDAY, MONDAY = "2026-06-26", "2026-06-27", "2026-06-29"
@@ -76,7 +76,7 @@ def test_as_of_before_the_market_opens_or_too_early_is_one_sentence(make_cfg) ->
     with pytest.raises(DataError, match=r"^data.as_of=2015-01-20 leaves 14 business day\(s\)"):
         prepare_data(market_cfg(make_cfg, "gbm", "2015-01-20"))
     with pytest.raises(ConfigError, match=r"data.as_of is 'yesterday'; it must be a date written"):
-        from stockcast.schema import validate_config
+        from stockcast.config.schema import validate_config
 
         validate_config(make_cfg("data.as_of=yesterday"))
 
@@ -174,7 +174,7 @@ def test_a_pipeline_run_without_new_data_stops_in_prepare(seeded_tmp: Path) -> N
 
 
 def test_market_ranges_are_checked_by_the_schema(make_cfg) -> None:
-    from stockcast.schema import validate_config
+    from stockcast.config.schema import validate_config
 
     with pytest.raises(ConfigError) as caught:
         validate_config(make_cfg("data=market", "data.volatility_range=[0.03,0.01]"))
@@ -184,7 +184,7 @@ def test_market_ranges_are_checked_by_the_schema(make_cfg) -> None:
 
 
 def test_the_last_date_tag_wins_over_as_of(monkeypatch: pytest.MonkeyPatch) -> None:
-    from stockcast.data import freshness
+    from stockcast.registry import freshness
 
     metadata = {"data_source": {"as_of": "2026-06-28"}, "data_last_date": "2026-06-26"}
     assert freshness.data_tags(metadata, "abc") == {

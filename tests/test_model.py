@@ -14,9 +14,9 @@ from stockcast.forecasting import (
     pooled_errors,
     seasonal_naive_forecast,
 )
-from stockcast.models.forecaster import Forecaster
 from stockcast.models.losses import make_loss
 from stockcast.models.net import MLP, WindowScaler, build_price_forecaster, load_weights
+from stockcast.training.module import Forecaster
 from tests.conftest import give_outputs
 
 SPEC = {
@@ -313,7 +313,7 @@ def _validation(
 
 
 def test_a_fit_that_never_beats_naive_by_the_margin_stops_after_its_patience() -> None:
-    from stockcast.models.naive_gain_stopping import NaiveGainStopping
+    from stockcast.training.naive_gain_stopping import NaiveGainStopping
 
     stopper = NaiveGainStopping(min_gain=0.05, patience=3)
     # 0.96 of naive is not the 5% gain the fallback asks for: stop at the third validation.
@@ -358,8 +358,8 @@ def test_an_anchored_members_loss_is_its_forecast_error_in_its_own_scale() -> No
 
 
 def test_training_stops_fits_that_cannot_beat_naive_by_the_fallback_margin(make_cfg) -> None:
-    from stockcast.models.naive_gain_stopping import NaiveGainStopping
-    from stockcast.steps.train import _instantiate_all
+    from stockcast.orchestration.steps.train import _instantiate_all
+    from stockcast.training.naive_gain_stopping import NaiveGainStopping
 
     cfg = make_cfg("fit.min_gain_over_naive=0.1")
     stoppers = [c for c in _instantiate_all(cfg.callbacks) if isinstance(c, NaiveGainStopping)]

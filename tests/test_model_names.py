@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from stockcast.config import CONFIG_DIR
+from stockcast.config.compose import CONFIG_DIR
 from stockcast.prediction.task import run_predict
-from stockcast.registry import ModelRegistry
+from stockcast.registry.store import ModelRegistry
 from tests.conftest import (
     LENIENT_GATE,
     MODEL,
@@ -33,9 +33,9 @@ def test_every_experiment_has_a_name_of_its_own_and_mlp_w10_keeps_the_original(m
 def test_the_azure_pipeline_and_deployment_carry_the_experiments_name() -> None:
     from omegaconf import OmegaConf
 
-    from stockcast.azureml.jobs import build_deployment
-    from stockcast.azureml.pipeline import pipeline_parameters
-    from stockcast.azureml.settings import compose_submit_config, data_binding
+    from stockcast.orchestration.azureml.jobs import build_deployment
+    from stockcast.orchestration.azureml.pipeline import pipeline_parameters
+    from stockcast.orchestration.azureml.settings import compose_submit_config, data_binding
 
     sc = compose_submit_config(["experiment=mlp_seasonal"])
     # The scheduled pipeline's register and monitor steps receive this parameter.

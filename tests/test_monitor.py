@@ -11,11 +11,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stockcast.ledger import Ledger
-from stockcast.registry import ModelRegistry
-from stockcast.steps.monitor import NO_CHAMPION, ROLLBACK_TAG, ROLLED_BACK, SKIPPED, run_monitor
-from stockcast.steps.prepare import run_prepare
-from stockcast.steps.table import LEDGER_FILE, MONITOR_PLOT_FILE, REPORT_FILE
+from stockcast.orchestration.steps.monitor import (
+    NO_CHAMPION,
+    ROLLBACK_TAG,
+    ROLLED_BACK,
+    SKIPPED,
+    run_monitor,
+)
+from stockcast.orchestration.steps.prepare import run_prepare
+from stockcast.orchestration.steps.table import LEDGER_FILE, MONITOR_PLOT_FILE, REPORT_FILE
+from stockcast.registry.ledger import Ledger
+from stockcast.registry.store import ModelRegistry
 from tests.conftest import MODEL, isolated_overrides, run_task
 
 PREVIOUS, HORIZON = 10, 2

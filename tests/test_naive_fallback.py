@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from stockcast.data.split import SplitData, WindowSpec
 from stockcast.forecasting import diebold_mariano, naive_forecast, rolling_origins
-from stockcast.steps.train import falls_back_to_naive
+from stockcast.orchestration.steps.train import falls_back_to_naive
 
 WINDOW = WindowSpec(10, 5)
 

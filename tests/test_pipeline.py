@@ -1,6 +1,6 @@
 """The local pipeline: steps alone and together, the gate, idempotent registration.
 
-Pipelines and steps run in this process (`python -m stockcast.pipeline`'s task with the same
+Pipelines and steps run in this process (`python -m stockcast.orchestration.runner`'s task with the same
 overrides); the subprocess tests are the command lines themselves: every step as the exact
 command an Azure ML component runs, and a failed step's exit status and one line.
 """
@@ -17,10 +17,10 @@ import pytest
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import StockcastError
 from stockcast.forecasting import split_forecast_frame
-from stockcast.registry import ModelRegistry, RegistryError
-from stockcast.steps.evaluate import run_evaluate
-from stockcast.steps.prepare import run_prepare
-from stockcast.steps.register import run_register
+from stockcast.orchestration.steps.evaluate import run_evaluate
+from stockcast.orchestration.steps.prepare import run_prepare
+from stockcast.orchestration.steps.register import run_register
+from stockcast.registry.store import ModelRegistry, RegistryError
 from tests.conftest import (
     PIPELINE_FAST,
     Command,
@@ -51,11 +51,11 @@ def run_pipeline(tmp: Path, *overrides: str) -> Ran:
 
 
 def pipeline_command(tmp: Path, *overrides: str, check: bool = True) -> Command:
-    """`python -m stockcast.pipeline ...` as a user types it."""
+    """`python -m stockcast.orchestration.runner ...` as a user types it."""
     return Command(
         (
             "-m",
-            "stockcast.pipeline",
+            "stockcast.orchestration.runner",
             *PIPELINE_FAST,
             *isolated_overrides(tmp),
             *_with_gate(overrides),
@@ -65,7 +65,7 @@ def pipeline_command(tmp: Path, *overrides: str, check: bool = True) -> Command:
 
 
 def run_step(task, tmp: Path, run_dir: Path, *overrides: str) -> Ran:
-    """One step's task (`python -m stockcast.steps.<step> ...`) in this process."""
+    """One step's task (`python -m stockcast.orchestration.steps.<step> ...`) in this process."""
     return run_task(task, "pipeline", [*isolated_overrides(tmp), *overrides], run_dir)
 
 
@@ -220,7 +220,7 @@ def evaluate_a_prepared_folder_as_a_model(job: JobContext) -> Job:
     evaluate = Command(
         (
             "-m",
-            "stockcast.steps.evaluate",
+            "stockcast.orchestration.steps.evaluate",
             *isolated_overrides(job.tmp),
             f"evaluate.output_dir={job.tmp / 'report'}",
             f"hydra.run.dir={job.tmp / 'h'}",

@@ -71,7 +71,7 @@ def business_day_csv(path: Path, n: int = 80) -> Path:
 
 
 def load_version_1(store: Path, into: Path):
-    from stockcast.registry import ModelRegistry
+    from stockcast.registry.store import ModelRegistry
     from stockcast.serving.loading import load_price_model
 
     registry = ModelRegistry(f"sqlite:///{store}/mlruns.db", MODEL)

@@ -15,14 +15,10 @@ from omegaconf import OmegaConf
 from stockcast.data.series import Series
 from stockcast.data.split import WindowSpec, join_splits, split_series
 from stockcast.errors import ArtifactError
-from stockcast.integrity import folder_contents
-from stockcast.pipeline import step_folders
-from stockcast.registry import ModelRegistry
-from stockcast.serving.loading import load_price_model
-from stockcast.serving.metadata import model_spec, read_model_metadata
-from stockcast.steps.refit import evaluated_budget, pinned_warm_start, run_refit
-from stockcast.steps.register import unseen_windows
-from stockcast.steps.table import (
+from stockcast.orchestration.runner import step_folders
+from stockcast.orchestration.steps.refit import evaluated_budget, pinned_warm_start, run_refit
+from stockcast.orchestration.steps.register import unseen_windows
+from stockcast.orchestration.steps.table import (
     DECISION_FILE,
     METRICS_FILE,
     REPORT_FILE,
@@ -30,6 +26,10 @@ from stockcast.steps.table import (
     WINDOWS_FILE,
     step_named,
 )
+from stockcast.registry.integrity import folder_contents
+from stockcast.registry.store import ModelRegistry
+from stockcast.serving.loading import load_price_model
+from stockcast.serving.metadata import model_spec, read_model_metadata
 from tests.conftest import (
     MODEL,
     global_state_restored,

@@ -16,9 +16,9 @@ from azure.core.exceptions import (
 )
 from azure.identity import CredentialUnavailableError
 
-from stockcast.azureml import cli
-from stockcast.azureml.workspace import describe_azure_failure
-from stockcast.registry import ModelRegistry, RegistryError
+from stockcast.orchestration.azureml import cli
+from stockcast.orchestration.azureml.workspace import describe_azure_failure
+from stockcast.registry.store import ModelRegistry, RegistryError
 from tests.reliability_helpers import assert_one_sentence_refusal
 
 FAKE_WORKSPACE = {

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from stockcast.config.compose import plain
 from stockcast.data.prepared import prepare_data
 from stockcast.data.sources import read_csv_series
 from stockcast.errors import DataError
 from stockcast.files import write_json
-from stockcast.steps.common import plain
 from tests.conftest import run_cli
 from tests.reliability_helpers import assert_one_sentence_refusal, run_pipeline_once
 
@@ -172,7 +172,7 @@ def test_the_pipeline_refuses_bad_data_before_any_work(
     result = run_cli(
         [
             "-m",
-            "stockcast.pipeline",
+            "stockcast.orchestration.runner",
             *csv_overrides(path, *extra),
             f"paths.log_dir={store}/logs",
             f"registry.tracking_uri=sqlite:///{store}/mlruns.db",

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from stockcast.errors import ArtifactError
-from stockcast.integrity import folder_contents, model_hash, verified_copy
-from stockcast.registry import MODEL_HASH_TAG, VersionInfo
+from stockcast.registry.integrity import folder_contents, model_hash, verified_copy
+from stockcast.registry.store import MODEL_HASH_TAG, VersionInfo
 from stockcast.serving.loading import load_verified_model
 from stockcast.serving.metadata import evaluated_model_dir
 from tests.conftest import run_cli

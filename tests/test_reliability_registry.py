@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from stockcast.faults import CRASH_PHASES
-from stockcast.registry import PROMOTION_TAG, SETTLED
-from stockcast.store_lock import LEASE_TAG, StoreBusy, TagLease
+from stockcast.registry.faults import CRASH_PHASES
+from stockcast.registry.lock import LEASE_TAG, StoreBusy, TagLease
+from stockcast.registry.store import PROMOTION_TAG, SETTLED
 from tests.reliability_helpers import (
     PipelineRun,
     evaluate,
@@ -120,8 +120,8 @@ class FakeRegistryClient:
 
 
 def test_the_remote_write_lease_excludes_a_second_writer_until_released(monkeypatch) -> None:
-    monkeypatch.setattr("stockcast.store_lock.LEASE_SETTLE_S", 0.0)
-    monkeypatch.setattr("stockcast.store_lock.LEASE_POLL_S", 0.01)
+    monkeypatch.setattr("stockcast.registry.lock.LEASE_SETTLE_S", 0.0)
+    monkeypatch.setattr("stockcast.registry.lock.LEASE_POLL_S", 0.01)
     client = FakeRegistryClient()
     first, second = TagLease(client, "m"), TagLease(client, "m")
     first.acquire()
@@ -134,7 +134,7 @@ def test_the_remote_write_lease_excludes_a_second_writer_until_released(monkeypa
 
 
 def test_an_expired_lease_of_a_killed_writer_is_taken_over(monkeypatch) -> None:
-    monkeypatch.setattr("stockcast.store_lock.LEASE_SETTLE_S", 0.0)
+    monkeypatch.setattr("stockcast.registry.lock.LEASE_SETTLE_S", 0.0)
     client = FakeRegistryClient()
     client.tags[LEASE_TAG] = "dead-host:1:abc|0"  # expired long ago
     lease = TagLease(client, "m")

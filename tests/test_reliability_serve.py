@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from stockcast.config import PROJECT_ROOT
+from stockcast.paths import PROJECT_ROOT
 from stockcast.serving.server import clean_error_body
 from tests.reliability_helpers import PipelineRun, environment, run_pipeline_once
 

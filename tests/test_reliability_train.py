@@ -13,7 +13,8 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from stockcast.config import PROJECT_ROOT, local_store_overrides
+from stockcast.config.compose import local_store_overrides
+from stockcast.paths import PROJECT_ROOT
 from tests.conftest import run_cli
 from tests.reliability_helpers import (
     FAST,
@@ -103,7 +104,7 @@ def test_resuming_from_a_folder_without_a_checkpoint_is_one_sentence(tmp_path: P
     from omegaconf import OmegaConf
 
     from stockcast.errors import ArtifactError
-    from stockcast.steps.resume import resume_checkpoint
+    from stockcast.training.resume import resume_checkpoint
 
     cfg = OmegaConf.create({"train": {"resume": str(tmp_path)}})
     with pytest.raises(ArtifactError, match=r"has no checkpoints/resume\.ckpt or last\.ckpt"):
@@ -114,7 +115,7 @@ def test_resuming_a_checkpoint_of_another_network_is_one_sentence(tmp_path: Path
     import torch
 
     from stockcast.errors import ArtifactError
-    from stockcast.steps.resume import check_checkpoint_fits
+    from stockcast.training.resume import check_checkpoint_fits
 
     model = torch.nn.Module()
     model.net = torch.nn.Linear(10, 5)
@@ -152,7 +153,7 @@ def test_a_trainer_this_machine_cannot_run_is_one_sentence() -> None:
     from hydra.errors import InstantiationException
 
     from stockcast.errors import ConfigError
-    from stockcast.steps.common import trainer_refusals
+    from stockcast.training.runtime import trainer_refusals
 
     class MisconfigurationException(Exception):  # Lightning's, by name: no Lightning import
         pass

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from stockcast.errors import ConfigError
-from stockcast.replay import (
+from stockcast.orchestration.replay import (
     REPLAY_FILE,
     REPLAY_PLOT_FILE,
     pipeline_overrides,

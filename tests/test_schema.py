@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stockcast.data.scaling import fit_scaler
-from stockcast.errors import ConfigError
-from stockcast.models.net import ACTIVATIONS
-from stockcast.prediction.inputs import INPUT_BUILDERS
-from stockcast.schema import (
+from stockcast.config.schema import (
     ACTIVATION_NAMES,
     INPUT_KINDS,
     LOSS_NAMES,
     NORMALIZATIONS,
     validate_config,
 )
+from stockcast.data.scaling import fit_scaler
+from stockcast.errors import ConfigError
+from stockcast.models.net import ACTIVATIONS
+from stockcast.prediction.inputs import INPUT_BUILDERS
 
 
 @pytest.mark.parametrize("config_name", ["train", "pipeline", "predict"])

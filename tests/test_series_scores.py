@@ -10,13 +10,13 @@ import pytest
 
 from stockcast.data.series import Series
 from stockcast.data.split import WindowSpec, split_series
-from stockcast.series_scores import (
+from stockcast.evaluation.series_scores import (
     best_and_worst,
     per_series_scores,
     series_of_windows,
     series_scales,
 )
-from stockcast.steps.table import REPORT_FILE
+from stockcast.orchestration.steps.table import REPORT_FILE
 from tests.conftest import LENIENT_GATE, global_state_restored, run_local_pipeline
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from stockcast.pipeline import port_bindings, run_pipeline, step_command, step_folders
-from stockcast.steps.table import (
+from stockcast.orchestration.runner import port_bindings, run_pipeline, step_command, step_folders
+from stockcast.orchestration.steps.table import (
     DECISION_FILE,
     REPORT_FILE,
     STEPS,

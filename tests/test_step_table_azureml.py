@@ -12,13 +12,17 @@ from pathlib import Path
 import pytest
 from azure.ai.ml import load_job
 
-from stockcast.azureml.components import substitute_placeholders
-from stockcast.azureml.dry_run import entity_dict, write_entity
-from stockcast.azureml.pipeline import build_pipeline_job
-from stockcast.azureml.settings import AzureMLConfigError, SubmitConfig, compose_submit_config
-from stockcast.config import PROJECT_ROOT
 from stockcast.errors import ConfigError
-from stockcast.steps.table import REPORT_FILE, STEPS, URI_FOLDER, Port, Step
+from stockcast.orchestration.azureml.components import substitute_placeholders
+from stockcast.orchestration.azureml.dry_run import entity_dict, write_entity
+from stockcast.orchestration.azureml.pipeline import build_pipeline_job
+from stockcast.orchestration.azureml.settings import (
+    AzureMLConfigError,
+    SubmitConfig,
+    compose_submit_config,
+)
+from stockcast.orchestration.steps.table import REPORT_FILE, STEPS, URI_FOLDER, Port, Step
+from stockcast.paths import PROJECT_ROOT
 from tests.dummy_step import PUBLISH_STEP, PUBLISHED_FILE
 
 STEPS_WITH_PUBLISH = (*STEPS, PUBLISH_STEP)

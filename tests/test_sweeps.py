@@ -14,7 +14,8 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from stockcast.config import PROJECT_ROOT, compose_config
+from stockcast.config.compose import compose_config
+from stockcast.paths import PROJECT_ROOT
 from tests.conftest import Command, Job, JobContext, isolated_overrides, prestart
 
 pytestmark = pytest.mark.slow
@@ -156,7 +157,7 @@ def test_azureml_launcher_dry_run_writes_valid_job_yaml(prestarted_job: Job) -> 
 
 
 def _workspace_configured() -> bool:
-    from stockcast.azureml.workspace import find_config_json
+    from stockcast.orchestration.azureml.workspace import find_config_json
 
     return find_config_json(PROJECT_ROOT) is not None
 

@@ -10,9 +10,14 @@ import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from stockcast.errors import ConfigError
-from stockcast.sweeps import tracking
-from stockcast.sweeps.search_space import parse_search_space
-from stockcast.sweeps.summary import collect_jobs, summarize, to_markdown, write_summary
+from stockcast.orchestration.sweeps import tracking
+from stockcast.orchestration.sweeps.search_space import parse_search_space
+from stockcast.orchestration.sweeps.summary import (
+    collect_jobs,
+    summarize,
+    to_markdown,
+    write_summary,
+)
 
 
 def _job(sweep: Path, num: int, overrides: list[str], val_mase: float | None) -> None:

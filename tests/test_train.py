@@ -15,6 +15,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from stockcast.config.compose import flatten
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import StockcastError
 from stockcast.forecasting import (
@@ -23,10 +24,9 @@ from stockcast.forecasting import (
     pooled_errors,
     split_forecast_frame,
 )
-from stockcast.models.forecaster import Forecaster
 from stockcast.models.net import build_price_forecaster
-from stockcast.steps.common import flatten
-from stockcast.steps.train import fit_member_weights, validation_forecasts
+from stockcast.orchestration.steps.train import fit_member_weights, validation_forecasts
+from stockcast.training.module import Forecaster
 from tests.conftest import (
     AS_OF,
     FAST_OVERRIDES,

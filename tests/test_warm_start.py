@@ -10,11 +10,11 @@ import pytest
 from safetensors.torch import load_file
 
 from stockcast.errors import ConfigError
-from stockcast.registry import ModelRegistry
+from stockcast.orchestration.steps.table import METRICS_FILE
+from stockcast.registry.store import ModelRegistry
 from stockcast.serving.loading import load_price_model
 from stockcast.serving.metadata import evaluated_model_dir, model_artifact
-from stockcast.steps.table import METRICS_FILE
-from stockcast.warm_start import differences, resolve_init_from
+from stockcast.training.warm_start import differences, resolve_init_from
 from tests.conftest import MODEL, PIPELINE_FAST, TRAINING_SEED, run_train
 
 SPEC = {

@@ -52,13 +52,13 @@ def stockcast_default(
     the first 80% (its last fifth as validation), forecasting every held-out origin."""
     from omegaconf import open_dict
 
-    from stockcast.config import compose_config, local_store_overrides
+    from stockcast.config.compose import compose_config, local_store_overrides
+    from stockcast.config.schema import validate_config
     from stockcast.data.prepared import PreparedData
-    from stockcast.schema import validate_config
+    from stockcast.orchestration.steps.prepare import run_prepare
+    from stockcast.orchestration.steps.refit import write_refit_model
+    from stockcast.orchestration.steps.train import run_training
     from stockcast.serving.loading import load_price_model
-    from stockcast.steps.prepare import run_prepare
-    from stockcast.steps.refit import write_refit_model
-    from stockcast.steps.train import run_training
 
     with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as tmp:
         folder = Path(tmp)

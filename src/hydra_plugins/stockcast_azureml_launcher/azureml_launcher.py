@@ -16,14 +16,14 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from stockcast.azureml.settings import (
+from stockcast.errors import StockcastError, exit_with_error
+from stockcast.orchestration.azureml.settings import (
     AZUREML_GROUP_OVERRIDE,
     dry_run_from_env,
     is_azure_override,
     missing_sdk,
     quiet_sdk_warnings,
 )
-from stockcast.errors import StockcastError, exit_with_error
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class AzureMLLauncher(Launcher):
         except ImportError as err:
             exit_with_error(str(missing_sdk(err)))
         except Exception as err:
-            from stockcast.azureml.workspace import describe_azure_failure
+            from stockcast.orchestration.azureml.workspace import describe_azure_failure
 
             described = describe_azure_failure(err)
             if described is None:
@@ -103,10 +103,10 @@ class AzureMLLauncher(Launcher):
     def _launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> list[JobReturn]:
-        from stockcast.azureml import jobs
-        from stockcast.azureml.workspace import ml_client, resolve_workspace
-        from stockcast.config import PROJECT_ROOT
-        from stockcast.sweeps import tracking
+        from stockcast.orchestration.azureml import jobs
+        from stockcast.orchestration.azureml.workspace import ml_client, resolve_workspace
+        from stockcast.orchestration.sweeps import tracking
+        from stockcast.paths import PROJECT_ROOT
 
         assert self.config is not None
         setup_globals()
@@ -150,8 +150,8 @@ class AzureMLLauncher(Launcher):
 
     def _await(self, client: Any, spec: Any, cfg: DictConfig, name: str) -> JobReturn:
         """Stream the job to its end; its return value is the optimised metric of its metrics.json."""
-        from stockcast.azureml import jobs
-        from stockcast.steps.train import optimized_value
+        from stockcast.orchestration.azureml import jobs
+        from stockcast.orchestration.steps.train import optimized_value
 
         try:
             client.jobs.stream(name)

@@ -134,7 +134,7 @@ class OptunaSweeper(Sweeper):
     def _sweep(self, arguments: list[str]) -> optuna.trial.FrozenTrial:
         import optuna
 
-        from stockcast.sweeps.search_space import parse_search_space
+        from stockcast.orchestration.sweeps.search_space import parse_search_space
 
         assert self.config is not None and self.launcher is not None, "setup() not called"
         space = parse_search_space(self.params, arguments)

@@ -170,7 +170,7 @@ def _test_split(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> In
 
     source = _training_source(metadata)
     if source["source"] == "csv":
-        from stockcast.portable import project_path
+        from stockcast.paths import project_path
 
         path = project_path(str(source["path"]))
         if not path.is_file():

@@ -131,7 +131,7 @@ def plot_forecast_png(
     path: Path, model: LoadedModel, series: InputSeries, result: Forecast, history: int
 ) -> Path:
     """Recent history up to the forecast origin, then the forecast (and actuals when known)."""
-    from stockcast.plotting import plot_forecast
+    from stockcast.evaluation.plots import plot_forecast
 
     end = len(series) - (0 if result.actual is None else len(result.actual))
     start = max(0, end - history)
@@ -153,7 +153,7 @@ def plot_backtest_png(
 ) -> Path:
     """Actual prices over the stretch with the 1-step and last-step rolling forecasts and the
     1-step bands, titled with the realised coverage of every level."""
-    from stockcast.plotting import plot_rolling_forecasts
+    from stockcast.evaluation.plots import plot_rolling_forecasts
 
     start = backtest.stretch_start
     actual = series.values[start:]

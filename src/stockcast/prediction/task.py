@@ -59,7 +59,7 @@ class RefusingModel:
 def load_registered_model(cfg: DictConfig, download_dir: Path) -> tuple[LoadedModel, str]:
     """Resolve version / alias / latest, then load a private copy of its folder verified against
     the hash its registration recorded: nothing of a modified folder runs."""
-    from stockcast.registry import ModelRegistry
+    from stockcast.registry.store import ModelRegistry
 
     registry_cfg = OmegaConf.to_container(cfg.registry, resolve=True)
     registry = ModelRegistry.from_config(registry_cfg | {"model_name": cfg.model.name})

@@ -4,7 +4,7 @@ MLflow can also load pyfunc models that are cloudpickled Python objects; loading
 runs arbitrary code. A stockcast model is built "from code" with safetensors weights, so that is
 the only shape accepted here, checked from the MLmodel file before MLflow touches the folder. And
 since a models-from-code folder runs its own `pyfunc_model.py`, the folder is first copied into a
-private directory and hashed (`stockcast.integrity`): a registered version must match the hash its
+private directory and hashed (`stockcast.registry.integrity`): a registered version must match the hash its
 tags recorded, and only the checked copy is loaded. Damaged files are one sentence naming them.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from stockcast.errors import ArtifactError
-from stockcast.integrity import Expected, verified_copy
+from stockcast.registry.integrity import Expected, verified_copy
 
 CODE_MODEL_LOADER = "mlflow.pyfunc.loaders.code_model"
 SAFE_WEIGHTS_SUFFIX = ".safetensors"

@@ -13,13 +13,15 @@ body is their one-sentence message, and no error body carries a stack trace.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.steps.common import log
+log = logging.getLogger(__name__)
+
 
 PREDICTION_FAILED_SEPARATOR = "\nError: "  # MLflow prefixes errors with the input's repr
 
@@ -85,7 +87,7 @@ def run_serve(cfg: DictConfig) -> None:
     import uvicorn
 
     from stockcast.prediction.task import configure_mlflow_client
-    from stockcast.registry import ModelRegistry
+    from stockcast.registry.store import ModelRegistry
 
     configure_mlflow_client(cfg.registry_connection)
     registry_cfg = OmegaConf.to_container(cfg.registry, resolve=True)

@@ -1,0 +1,100 @@
+"""Hydra/OmegaConf glue shared by every entry point: where configs live, and composing them.
+
+Nothing happens on import: entry points call `register_resolvers()` (or `compose_config`, which
+does) before any config that uses `${stockcast_root:}` is composed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from stockcast.errors import ConfigError
+from stockcast.paths import PROJECT_ROOT
+
+CONFIG_DIR = PROJECT_ROOT / "configs"
+
+
+def project_root() -> str:
+    """The folder holding configs/: logs, the local MLflow store and data default to it."""
+    return str(PROJECT_ROOT if CONFIG_DIR.is_dir() else Path(os.getcwd()))
+
+
+def register_resolvers() -> None:
+    """Make `${stockcast_root:}` and `${stockcast_today:}` (today's UTC date, the default
+    `data.as_of`) available; safe to call any number of times."""
+    from stockcast.data.calendar import today_utc
+
+    if not OmegaConf.has_resolver("stockcast_root"):
+        OmegaConf.register_new_resolver("stockcast_root", project_root)
+    if not OmegaConf.has_resolver("stockcast_today"):
+        OmegaConf.register_new_resolver("stockcast_today", today_utc)
+
+
+def local_store_overrides(folder: str | Path) -> list[str]:
+    """Hydra overrides that keep a run's logs and its MLflow store inside `folder`, leaving the
+    project's own store alone (tests, benchmarks, throwaway runs)."""
+    return [
+        f"paths.log_dir={folder}/logs",
+        f"registry.tracking_uri=sqlite:///{folder}/mlruns.db",
+        f"registry.artifact_location={folder}/mlartifacts",
+    ]
+
+
+def compose_config(
+    config_name: str,
+    overrides: Sequence[str] = (),
+    *,
+    config_dir: str | Path = CONFIG_DIR,
+    return_hydra_config: bool = False,
+    what: str = "the config",
+) -> DictConfig:
+    """Compose a config as its entry point would, outside a running Hydra app.
+
+    A bad override (misspelt key, unknown experiment) becomes one `ConfigError` sentence naming
+    `what` was being composed, instead of Hydra's multi-line exception.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    register_resolvers()
+    # Composing inside a running Hydra app (the in-process runner) needs its own instance.
+    saved = GlobalHydra.instance().hydra if GlobalHydra.instance().is_initialized() else None
+    if saved is not None:
+        GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            return compose(
+                config_name, overrides=list(overrides), return_hydra_config=return_hydra_config
+            )
+    except (HydraException, OmegaConfBaseException) as err:
+        first_line = str(err).strip().splitlines()[0]
+        raise ConfigError(f"cannot compose {what}: {first_line}") from None
+    finally:
+        if saved is not None:
+            GlobalHydra.instance().initialize(saved)
+
+
+def plain(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """A resolved, plain-dict copy of a config node."""
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    return dict(cfg)
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}, for logging hyperparameters and tags."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat

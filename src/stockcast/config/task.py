@@ -1,0 +1,91 @@
+"""Shared behaviour of the command-line entry points: one Hydra task wrapper for all of them."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from stockcast.config.compose import CONFIG_DIR, register_resolvers
+from stockcast.config.quiet import silence_library_noise
+from stockcast.errors import StockcastError, exit_with_error
+from stockcast.orchestration.steps.table import TIMING_FILE
+
+T = TypeVar("T")
+# Artifact copies here are local folders: MLflow's progress bars only clutter the logs.
+QUIET_ENVIRONMENT = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+
+
+def user_errors_exit(func: Callable[..., T]) -> Callable[..., T]:
+    """Turn a StockcastError into one line on stderr and exit status 2 instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except StockcastError as err:
+            if not _in_multirun():
+                exit_with_error(str(err))
+            print(f"error: {err}", file=sys.stderr)
+            # Let the sweeper record this job as failed and go on with the others.
+            raise
+
+    return wrapper
+
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _record_timing(output_dir: Path, entered: float) -> None:
+    """When the task body ran (timing.json in the run dir): the runner splits each step's wall
+    time into start-up (imports, config) and work with it."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / TIMING_FILE).write_text(json.dumps({"entered": entered, "finished": time.time()}))
+
+
+def hydra_task(
+    task: Callable[[Any], T], config_name: str = "pipeline", *, timed: bool = True
+) -> Callable[[], T]:
+    """The `main()` of an entry point: compose `config_name`, validate it against the schema,
+    run `task(cfg)`, and report user errors as one line (exit 2).
+
+    Every step, `src/train.py` and predict use this, so validation and error handling are the
+    same everywhere and happen before any data is read.
+    """
+    import hydra
+    from omegaconf import DictConfig
+
+    from stockcast.config.schema import validate_config
+
+    @functools.wraps(task)
+    def body(cfg: DictConfig) -> T:
+        from hydra.core.hydra_config import HydraConfig
+
+        entered = time.time()
+        silence_library_noise()
+        try:
+            return task(validate_config(cfg))
+        finally:
+            if timed:
+                _record_timing(Path(HydraConfig.get().runtime.output_dir), entered)
+
+    decorated = hydra.main(
+        version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name
+    )(user_errors_exit(body))
+
+    def main() -> T:
+        register_resolvers()
+        for name, value in QUIET_ENVIRONMENT.items():
+            os.environ.setdefault(name, value)
+        return decorated()
+
+    return main

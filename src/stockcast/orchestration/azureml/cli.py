@@ -1,0 +1,208 @@
+"""The verbs behind `scripts/submit.py` / `make submit*`: build, validate, then dry-run or send."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from stockcast.config.task import user_errors_exit
+from stockcast.orchestration.azureml.components import check_compute_overrides
+from stockcast.orchestration.azureml.dry_run import (
+    DEPLOYMENT_FILE,
+    ENDPOINT_FILE,
+    PIPELINE_FILE,
+    TRAINING_JOB_FILE,
+    write_components,
+    write_entity,
+    write_schedule,
+)
+from stockcast.orchestration.azureml.jobs import (
+    build_deployment,
+    build_endpoint,
+    build_training_job,
+)
+from stockcast.orchestration.azureml.pipeline import build_pipeline_job
+from stockcast.orchestration.azureml.schedule import build_schedule
+from stockcast.orchestration.azureml.settings import (
+    DRY_RUN_ENV,
+    SubmitConfig,
+    check_schedulable,
+    compose_submit_config,
+    data_binding,
+    dry_run_from_env,
+    missing_sdk,
+    quiet_sdk_warnings,
+)
+from stockcast.orchestration.azureml.workspace import (
+    AzureUnavailable,
+    describe_azure_failure,
+    ml_client,
+    mlflow_tracking_uri,
+    resolve_workspace,
+)
+
+
+def _client(sc: SubmitConfig):
+    return ml_client(resolve_workspace(sc.azure.workspace, sc.root))
+
+
+def _dry_run_dir(sc: SubmitConfig) -> Path:
+    return sc.root / sc.azure.dry_run_dir
+
+
+def _shown(path: Path, sc: SubmitConfig) -> str:
+    """A path as the user would type it from the project root."""
+    return str(path.relative_to(sc.root)) if path.is_relative_to(sc.root) else str(path)
+
+
+def _report(paths: Sequence[Path], sc: SubmitConfig, how: str) -> None:
+    for path in paths:
+        print(f"wrote {_shown(path, sc)}")
+    print(f"dry run: nothing was sent; to send it yourself: {how}")
+
+
+def submit_pipeline(sc: SubmitConfig, dry_run: bool) -> None:
+    job = build_pipeline_job(sc)
+    if dry_run:
+        out = _dry_run_dir(sc)
+        components = {step: node.component for step, node in job.jobs.items()}
+        paths = [write_entity(job, out / PIPELINE_FILE), *write_components(components, out)]
+        _report(paths, sc, f"az ml job create -f {_shown(paths[0], sc)}")
+        return
+    created = _client(sc).jobs.create_or_update(job, experiment_name=sc.azure.experiment_name)
+    print(f"submitted pipeline {created.name}: {created.studio_url}")
+
+
+def submit_schedule(sc: SubmitConfig, dry_run: bool) -> None:
+    data = data_binding(sc)
+    check_schedulable(data)
+    job = build_pipeline_job(sc, data)
+    schedule = build_schedule(sc.azure.schedule, job)
+    if dry_run:
+        out = _dry_run_dir(sc)
+        paths = [write_entity(job, out / PIPELINE_FILE), write_schedule(schedule, out)]
+        _report(paths, sc, f"az ml schedule create -f {_shown(paths[1], sc)}")
+        return
+    created = _client(sc).schedules.begin_create_or_update(schedule).result()
+    print(f"schedule {created.name} created or updated; enabled: {created.is_enabled}")
+
+
+def submit_training_job(sc: SubmitConfig, dry_run: bool) -> None:
+    job = build_training_job(sc)
+    if dry_run:
+        out = _dry_run_dir(sc)
+        path = write_entity(job, out / TRAINING_JOB_FILE)
+        _report([path], sc, f"az ml job create -f {_shown(path, sc)}")
+        return
+    created = _client(sc).jobs.create_or_update(job)
+    print(f"submitted training job {created.name}: {created.studio_url}")
+
+
+def deploy(sc: SubmitConfig, dry_run: bool) -> None:
+    """Endpoint first (without traffic), then the deployment, then all traffic to it."""
+    settings = sc.azure.endpoint
+    endpoint = build_endpoint(settings)
+    deployment = build_deployment(settings, sc.cfg.registry.model_name)
+    with_traffic = build_endpoint(settings, with_traffic=True)
+    if dry_run:
+        out = _dry_run_dir(sc)
+        paths = [write_entity(endpoint, out / ENDPOINT_FILE)]
+        paths.append(write_entity(deployment, out / DEPLOYMENT_FILE))
+        how = (
+            f"az ml online-endpoint create -f {_shown(paths[0], sc)} && az ml online-deployment "
+            f"create -f {_shown(paths[1], sc)} --all-traffic"
+        )
+        _report(paths, sc, how)
+        return
+    from azure.core.exceptions import ResourceNotFoundError
+
+    client = _client(sc)
+    try:
+        client.online_endpoints.get(settings.name)
+    except ResourceNotFoundError:
+        client.online_endpoints.begin_create_or_update(endpoint).result()
+    client.online_deployments.begin_create_or_update(deployment).result()
+    client.online_endpoints.begin_create_or_update(with_traffic).result()
+    scoring_uri = client.online_endpoints.get(settings.name).scoring_uri
+    print(f"deployed {deployment.model} to {settings.name}/{settings.deployment}: {scoring_uri}")
+
+
+def _schedule_verb(action: str) -> Callable[[SubmitConfig, bool], None]:
+    """status / enable / disable / delete of the configured schedule."""
+
+    def run(sc: SubmitConfig, dry_run: bool) -> None:
+        name = sc.azure.schedule.name
+        if dry_run:
+            print(f"dry run: would {action} schedule {name}")
+            return
+        schedules = _client(sc).schedules
+        if action == "show the status of":
+            schedule = schedules.get(name)
+            print(
+                f"schedule {schedule.name}: enabled={schedule.is_enabled}, "
+                f"state={schedule.provisioning_state}, trigger={schedule.trigger._to_dict()}"
+            )
+            return
+        operation = {
+            "enable": schedules.begin_enable,
+            "disable": schedules.begin_disable,
+            "delete": schedules.begin_delete,
+        }[action]
+        operation(name).result()
+        print(f"schedule {name}: {action}d")
+
+    return run
+
+
+def print_tracking_uri(sc: SubmitConfig, dry_run: bool) -> None:
+    """For `export MLFLOW_TRACKING_URI=$(...)` before `scripts/predict.py registry=azureml`."""
+    workspace = resolve_workspace(sc.azure.workspace, sc.root)
+    print(mlflow_tracking_uri(ml_client(workspace), workspace))
+
+
+VERBS: dict[str, Callable[[SubmitConfig, bool], None]] = {
+    "pipeline": submit_pipeline,
+    "schedule": submit_schedule,
+    "schedule-status": _schedule_verb("show the status of"),
+    "schedule-enable": _schedule_verb("enable"),
+    "schedule-disable": _schedule_verb("disable"),
+    "schedule-delete": _schedule_verb("delete"),
+    "train": submit_training_job,
+    "deploy": deploy,
+    "tracking-uri": print_tracking_uri,
+}
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="submit.py",
+        description="Run the stockcast steps on Azure ML. Overrides are the same Hydra overrides "
+        "local runs take (experiment=mlp_w30, data=csv ...) plus azureml.* settings.",
+    )
+    parser.add_argument("verb", choices=list(VERBS))
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=mlp_w30")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        default=dry_run_from_env(),
+        help=f"write the YAML, send nothing (also: {DRY_RUN_ENV}=1)",
+    )
+    return parser.parse_intermixed_args(argv)
+
+
+@user_errors_exit
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    quiet_sdk_warnings()
+    check_compute_overrides(args.overrides)
+    sc = compose_submit_config(args.overrides)
+    try:
+        VERBS[args.verb](sc, args.dry_run)
+    except ImportError as err:
+        raise missing_sdk(err) from err
+    except Exception as err:
+        described = describe_azure_failure(err)
+        if described is None:
+            raise
+        raise AzureUnavailable(f"{args.verb} failed: {described}") from None

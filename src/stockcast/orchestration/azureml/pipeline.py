@@ -1,0 +1,131 @@
+"""The step table as one Azure ML pipeline job: a node per row, wired by port names.
+
+An input takes the output of the same name from the nearest earlier step (`wiring`); a string
+port is a pipeline parameter (e.g. model_name); the data input goes to the steps that read the
+outside world. Nothing here names a step.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from azure.ai.ml import Input, dsl
+from azure.ai.ml.entities import CommandComponent, PipelineJob
+from omegaconf import OmegaConf
+
+from stockcast.orchestration.azureml.components import (
+    build_components,
+    check_cloud_overrides,
+    step_bindings,
+    step_compute,
+)
+from stockcast.orchestration.azureml.datastore import bind_folders, folder_bindings
+from stockcast.orchestration.azureml.dry_run import ensure_valid
+from stockcast.orchestration.azureml.settings import DataBinding, SubmitConfig, data_binding
+from stockcast.orchestration.steps.table import STEPS, STRING, Step, wiring
+
+PIPELINE_NAME = "stockcast_pipeline"
+PIPELINE_DESCRIPTION = (
+    "Prepare, train, evaluate and register the price forecaster, then monitor the champion."
+)
+# The outputs a pipeline run shows (and `az ml job download` fetches): the model and its report.
+PIPELINE_OUTPUTS = ("model", "report")
+
+
+def pipeline_parameters(
+    sc: SubmitConfig, data: DataBinding, steps: Sequence[Step] = STEPS
+) -> dict[str, Any]:
+    """The pipeline's inputs, in table order: the data input of a step that reads the outside
+    world (when the data is an asset), and each string port, valued from its config key."""
+    parameters: dict[str, Any] = {}
+    for step in steps:
+        if step.reads_outside_world and data.input_path is not None:
+            for name, kind in data.inputs.items():
+                parameters[name] = Input(type=kind, path=data.input_path)
+        for port in step.inputs:
+            if port.kind == STRING:
+                parameters.setdefault(port.name, OmegaConf.select(sc.cfg, port.key))
+    return parameters
+
+
+def _wire(
+    components: Mapping[str, CommandComponent],
+    steps: Sequence[Step],
+    parameters: Mapping[str, Any],
+    data: DataBinding,
+) -> dict[str, Any]:
+    """Call each component on its producers' outputs and the pipeline's parameters; return the
+    pipeline's outputs."""
+    edges = wiring(steps)
+    nodes: dict[str, Any] = {}
+    produced: dict[str, Any] = {}
+    for step in steps:
+        inputs = {
+            port: nodes[producer].outputs[port] for port, producer in edges[step.name].items()
+        }
+        inputs |= {p.name: parameters[p.name] for p in step.inputs if p.kind == STRING}
+        if step.reads_outside_world:
+            inputs |= {name: parameters[name] for name in data.inputs if name in parameters}
+        node = components[step.name](**inputs)
+        node.name = step.name
+        nodes[step.name] = node
+        produced |= {port.name: node.outputs[port.name] for port in step.outputs}
+    return {name: produced[name] for name in PIPELINE_OUTPUTS if name in produced}
+
+
+def _pipeline_function(
+    parameters: Mapping[str, Any], body: Callable[[Mapping[str, Any]], dict[str, Any]]
+) -> Callable[..., dict[str, Any]]:
+    """A function whose signature declares `parameters`.
+
+    The dsl reads a pipeline's inputs from its function's signature and annotations; here the
+    table decides them, so the signature is built rather than written.
+    """
+
+    def stockcast_pipeline(**inputs: Any) -> dict[str, Any]:
+        return body(inputs)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    stockcast_pipeline.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(name, keyword) for name in parameters]
+    )
+    stockcast_pipeline.__annotations__ = {name: type(v) for name, v in parameters.items()}
+    return stockcast_pipeline
+
+
+def _set_step_computes(job: PipelineJob, sc: SubmitConfig, steps: Sequence[Step]) -> None:
+    """Only steps with their own cluster get one; the rest use the pipeline's default compute."""
+    default = sc.azure.compute.default
+    for name, node in job.jobs.items():
+        compute = step_compute(sc.azure.compute, name, steps)
+        if compute != default:
+            node.compute = compute
+
+
+def build_pipeline_job(
+    sc: SubmitConfig, data: DataBinding | None = None, steps: Sequence[Step] = STEPS
+) -> PipelineJob:
+    """Build, wire and validate the pipeline job of `steps` for the composed config."""
+    data = data or data_binding(sc)
+    bindings = {key: value for step in steps for key, value in step_bindings(step, sc.cfg).items()}
+    bindings |= {
+        key: value for step in steps for key, value in folder_bindings(sc.azure, step).items()
+    }
+    check_cloud_overrides(sc, data, bindings)
+    components = build_components(sc, data, steps)
+    parameters = pipeline_parameters(sc, data, steps)
+    pipeline = dsl.pipeline(
+        name=PIPELINE_NAME,
+        display_name=PIPELINE_NAME,
+        description=PIPELINE_DESCRIPTION,
+        default_compute=sc.azure.compute.default,
+    )(_pipeline_function(parameters, lambda inputs: _wire(components, steps, inputs, data)))
+    job = pipeline(**parameters)
+    _set_step_computes(job, sc, steps)
+    for step in steps:  # folders that outlive the run: mounted read-write from their datastore
+        bind_folders(sc.azure, step, job.jobs[step.name])
+    job.experiment_name = sc.azure.experiment_name
+    job.settings.force_rerun = bool(sc.azure.force_rerun)
+    return ensure_valid(job, "The pipeline job")

@@ -1,0 +1,165 @@
+"""What the Azure ML executor is told: the composed config, the user's step overrides, the data.
+
+Shared by `scripts/submit.py` and the Hydra launcher, so both read DRY_RUN, compose the
+`azureml` group and refuse bad settings the same way. Imports no azure-ai-ml: Hydra imports the
+launcher, and with it this module, on every local run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from stockcast.config.compose import CONFIG_DIR, compose_config
+from stockcast.errors import ConfigError
+from stockcast.orchestration.sweeps.overrides import override_key, override_value
+from stockcast.paths import PROJECT_ROOT
+
+PRIMARY_CONFIG = "pipeline"
+TRAIN_CONFIG = "train"
+AZUREML_GROUP_OVERRIDE = "+azureml=default"
+DRY_RUN_ENV = "DRY_RUN"
+FALSE_WORDS = {"", "0", "false", "no"}
+# The SDK warns about its own experimental schema classes on every dump; they are not ours to fix.
+SDK_EXPERIMENTAL_LOGGER = "azure.ai.ml._utils._experimental"
+CREDENTIAL_CHAIN_LOGGER = "azure.identity._credentials.chained"
+
+RAW_DATA_INPUT = "raw_data"
+CSV_DATA_CONFIG = "csv"
+DATA_SOURCES = ("synthetic", "asset")
+
+
+class AzureMLConfigError(ConfigError):
+    """An Azure ML setting is missing or invalid; raised before anything is sent to Azure."""
+
+
+def dry_run_from_env() -> bool:
+    """`DRY_RUN=1` (any value but empty, 0, false, no) means write the YAML and send nothing."""
+    return os.environ.get(DRY_RUN_ENV, "").lower() not in FALSE_WORDS
+
+
+def missing_sdk(err: ImportError) -> AzureMLConfigError:
+    """azure-ai-ml (or azure-identity) is not installed where the user runs the command."""
+    return AzureMLConfigError(f"{err}; install the project with `pip install -e .`.")
+
+
+def quiet_sdk_warnings() -> None:
+    logging.getLogger(SDK_EXPERIMENTAL_LOGGER).setLevel(logging.ERROR)
+    # A failed DefaultAzureCredential logs every credential it tried (a dozen lines) and then
+    # raises; the command reports that error as one sentence (workspace.describe_azure_failure).
+    logging.getLogger(CREDENTIAL_CHAIN_LOGGER).setLevel(logging.ERROR)
+
+
+def is_azure_override(override: str) -> bool:
+    """Whether an override configures the executor rather than the steps."""
+    key = override_key(override)
+    return key == "azureml" or key.startswith(("azureml.", "azureml/"))
+
+
+@dataclass(frozen=True)
+class SubmitConfig:
+    """The composed config plus the user's step overrides, which the cloud command lines repeat."""
+
+    cfg: DictConfig
+    step_overrides: tuple[str, ...]
+    root: Path = PROJECT_ROOT
+
+    @property
+    def azure(self) -> DictConfig:
+        return self.cfg.azureml
+
+    @property
+    def config_dir(self) -> Path:
+        return self.root / CONFIG_DIR.name
+
+    @property
+    def data_choice(self) -> str | None:
+        """The data config the steps will use (`gbm`, `csv`, ...), after experiments apply."""
+        return OmegaConf.select(self.cfg, "hydra.runtime.choices.data")
+
+
+def compose_submit_config(
+    overrides: Sequence[str] = (), config_dir: Path = CONFIG_DIR
+) -> SubmitConfig:
+    """Compose pipeline.yaml + the azureml group with the user's overrides, as a local run would.
+
+    Composing (rather than forwarding overrides blindly) catches a misspelt experiment or key on
+    the laptop instead of in a paid cloud run.
+    """
+    overrides = list(overrides)
+    cfg = compose_config(
+        PRIMARY_CONFIG,
+        [AZUREML_GROUP_OVERRIDE, *overrides],
+        config_dir=config_dir,
+        return_hydra_config=True,
+    )
+    step_overrides = tuple(o for o in overrides if not is_azure_override(o))
+    return SubmitConfig(cfg=cfg, step_overrides=step_overrides, root=config_dir.parent)
+
+
+@dataclass(frozen=True)
+class DataBinding:
+    """Overrides that point the data config at today's data, plus the input they read, if any.
+
+    `overrides` are emitted unquoted: they hold a `$(date ...)` substitution or an Azure ML
+    `${{inputs.*}}` binding that must reach the shell as written.
+    """
+
+    overrides: tuple[str, ...]
+    inputs: dict[str, str] = field(default_factory=dict)
+    input_path: str | None = None
+
+
+# The run's UTC date on the compute node, as `data.as_of` reads it (YYYY-MM-DD).
+AS_OF_COMMAND = "$(date -u +%Y-%m-%d)"
+
+
+def data_binding(sc: SubmitConfig) -> DataBinding:
+    """Choose how each cloud run gets new data, refusing data configs that cannot honour it.
+
+    Every run sees its data as of the run's date (`data.as_of`): a market reveals that day's
+    value, a file's later rows are ignored.
+    """
+    settings = sc.azure.data
+    as_of = f"data.as_of={AS_OF_COMMAND}"
+    if settings.source == "synthetic":
+        if OmegaConf.select(sc.cfg, "data.start_date", default=None) is None:
+            raise AzureMLConfigError(
+                f"azureml.data.source=synthetic reveals a market one business day at a time, but "
+                f"data={sc.data_choice} is not a market (no data.start_date); pick one (data=gbm, "
+                f"data=seasonal, data=market) or set azureml.data.source=asset."
+            )
+        return DataBinding(overrides=(as_of,))
+    if settings.source == "asset":
+        asked = [override_value(o) for o in sc.step_overrides if override_key(o) == "data"]
+        if asked and asked[-1] != CSV_DATA_CONFIG:
+            raise AzureMLConfigError(
+                f"azureml.data.source=asset feeds a CSV file to the steps, but data={asked[-1]} "
+                f"was asked for; use data=csv or azureml.data.source=synthetic."
+            )
+        select_csv = () if sc.data_choice == CSV_DATA_CONFIG else (f"data={CSV_DATA_CONFIG}",)
+        return DataBinding(
+            overrides=(*select_csv, f"data.path=${{{{inputs.{RAW_DATA_INPUT}}}}}", as_of),
+            inputs={RAW_DATA_INPUT: settings.asset.type},
+            input_path=settings.asset.path,
+        )
+    raise AzureMLConfigError(
+        f"azureml.data.source={settings.source!r} is not one of {', '.join(DATA_SOURCES)}."
+    )
+
+
+def check_schedulable(data: DataBinding) -> None:
+    """Refuse a schedule whose daily runs would all read the version resolved at creation."""
+    pinned = data.input_path and data.input_path.startswith("azureml:") and "@" in data.input_path
+    if pinned:
+        raise AzureMLConfigError(
+            f"azureml.data.asset.path={data.input_path} is resolved once, when the schedule is "
+            f"created, so every daily run would train on that same version; point it at a "
+            f"datastore file that each upload replaces (azureml://datastores/<store>/paths/"
+            f"<file>.csv) or use azureml.data.source=synthetic."
+        )

@@ -1,0 +1,119 @@
+"""Find the workspace (config, environment, or Azure's config.json) and connect to it lazily."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from omegaconf import DictConfig
+
+from stockcast.errors import StockcastError
+from stockcast.orchestration.azureml.settings import AzureMLConfigError
+
+if TYPE_CHECKING:
+    from azure.ai.ml import MLClient
+
+WORKSPACE_KEYS = {
+    "subscription_id": "subscription (AZUREML_SUBSCRIPTION_ID)",
+    "resource_group": "resource group (AZUREML_RESOURCE_GROUP)",
+    "workspace_name": "workspace name (AZUREML_WORKSPACE_NAME)",
+}
+CONFIG_JSON_NAMES = ("config.json", ".azureml/config.json")
+
+
+@dataclass(frozen=True)
+class WorkspaceRef:
+    """Where to submit; identifiers only, never credentials."""
+
+    subscription_id: str
+    resource_group: str
+    workspace_name: str
+
+
+def find_config_json(start: Path) -> Path | None:
+    """Azure's config.json in `start` or a parent, where the portal download usually goes."""
+    for folder in (start, *start.parents):
+        for name in CONFIG_JSON_NAMES:
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+def _from_config_json(path: Path) -> dict[str, str]:
+    content = json.loads(path.read_text())
+    # The portal's file uses workspace_name; older ones use "workspace".
+    content.setdefault("workspace_name", content.get("workspace"))
+    return {key: content.get(key) for key in WORKSPACE_KEYS}
+
+
+def resolve_workspace(settings: DictConfig, root: Path) -> WorkspaceRef:
+    """Config values first, then config.json for whatever they leave empty."""
+    values = {key: settings.get(key) for key in WORKSPACE_KEYS}
+    if settings.config_file and not Path(settings.config_file).is_file():
+        raise AzureMLConfigError(
+            f"azureml.workspace.config_file={settings.config_file} does not exist; download "
+            f"config.json from the workspace's page in the Azure portal, or unset it."
+        )
+    if not all(values.values()):
+        config_json = Path(settings.config_file) if settings.config_file else find_config_json(root)
+        if config_json is not None:
+            found = _from_config_json(config_json)
+            values = {key: values[key] or found[key] for key in WORKSPACE_KEYS}
+    missing = [WORKSPACE_KEYS[key] for key, value in values.items() if not value]
+    if missing:
+        raise AzureMLConfigError(
+            f"No Azure ML workspace configured: missing {', '.join(missing)}; set those "
+            f"environment variables, put azureml.workspace values in configs/local/azureml.yaml "
+            f"or add Azure's config.json, or run with DRY_RUN=1 to only write the YAML."
+        )
+    return WorkspaceRef(**values)
+
+
+def ml_client(workspace: WorkspaceRef) -> MLClient:
+    """An MLClient authenticated by DefaultAzureCredential (az login, managed identity, env)."""
+    from azure.ai.ml import MLClient
+    from azure.identity import DefaultAzureCredential
+
+    return MLClient(
+        DefaultAzureCredential(),
+        subscription_id=workspace.subscription_id,
+        resource_group_name=workspace.resource_group,
+        workspace_name=workspace.workspace_name,
+    )
+
+
+def mlflow_tracking_uri(client: MLClient, workspace: WorkspaceRef) -> str:
+    """The workspace's MLflow tracking URI, what `registry=azureml` needs on a laptop."""
+    return client.workspaces.get(workspace.workspace_name).mlflow_tracking_uri
+
+
+class AzureUnavailable(StockcastError):
+    """Azure could not be reached or refused the credentials; one sentence says which and why."""
+
+
+LOGIN_HINT = (
+    "run `az login`, or set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET for a "
+    "service principal"
+)
+
+
+def describe_azure_failure(err: BaseException) -> str | None:
+    """One sentence for an Azure SDK failure (credentials, network, missing workspace), or None
+    when `err` is not one. Judged by class names, so nothing Azure is imported to ask."""
+    names = {cls.__name__ for cls in type(err).__mro__}
+    if "AzureError" not in names:
+        return None
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    cause = (lines[0] if lines else type(err).__name__)[:200].rstrip(".")
+    if "ClientAuthenticationError" in names:
+        return f"Azure refused or found no credentials ({cause}); {LOGIN_HINT}."
+    if names & {"ServiceRequestError", "ServiceResponseError"}:
+        return f"cannot reach Azure ({cause}); check the network connection or proxy and retry."
+    if "ResourceNotFoundError" in names:
+        return (
+            f"Azure has no such workspace or resource ({cause}); check AZUREML_SUBSCRIPTION_ID, "
+            "AZUREML_RESOURCE_GROUP and AZUREML_WORKSPACE_NAME (or configs/local/azureml.yaml)."
+        )
+    return f"Azure refused the request ({cause}); check that your account may use the workspace."

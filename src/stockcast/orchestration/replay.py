@@ -1,0 +1,190 @@
+"""Replay: the daily schedule simulated on one machine, one business day after another.
+
+`python -m stockcast.orchestration.replay days=30` (what `make replay` runs) runs the whole step
+table once per business day ending at `replay.end` (default today), each day with `data.as_of`
+set to that day, in this process (imports paid once), into a store of its own inside the run
+directory. So a day trains on exactly the data the schedule would have seen, the monitor scores
+the forecasts earlier days stored, and a champion that decays is flagged (and rolled back with
+`monitor.rollback`).
+
+The run directory gets `replay.json` (one entry per day, in order) and `replay.png`. A replay
+into a fresh store is deterministic: the same versions and numbers every time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+from stockcast.config.compose import local_store_overrides
+from stockcast.config.task import hydra_task
+from stockcast.data.calendar import business_days, day_text, parse_day, today_utc
+from stockcast.errors import ConfigError, StockcastError
+from stockcast.files import write_json
+from stockcast.orchestration.runner import (
+    TIMINGS_FILE,
+    run_pipeline,
+    step_folders,
+    timing_table,
+    user_overrides,
+)
+from stockcast.orchestration.steps.table import DECISION_FILE, REPORT_FILE, STEPS
+
+REPLAY_FILE = "replay.json"
+REPLAY_PLOT_FILE = "replay.png"
+# Keys of the replay config that are not pipeline settings: never passed on to the steps.
+OWN_KEYS = ("days", "replay")
+
+
+def simulated_days(end: str | None, days: int) -> list[str]:
+    """The `days` business days ending at `end` (or the last business day up to it)."""
+    last = parse_day(end or today_utc(), "replay.end")
+    # Enough calendar days to hold `days` business days, whatever the weekday of `last`.
+    first = last - np.timedelta64(days * 7 // 5 + 7, "D")
+    found = business_days(first, last)
+    if len(found) < days:
+        raise ConfigError(f"cannot find {days} business days ending at {day_text(last)}.")
+    return [day_text(day) for day in found[-days:]]
+
+
+def step_output(run_dir: Path, step: str, port: str) -> Path:
+    return step_folders(run_dir, STEPS)[step][port]
+
+
+def day_entry(run_dir: Path, as_of: str, seconds: float, error: str | None) -> dict[str, Any]:
+    """What one simulated day produced, read back from its steps' files."""
+    decision_file = step_output(run_dir, "register", "decision") / DECISION_FILE
+    monitor_file = step_output(run_dir, "monitor", "monitor") / REPORT_FILE
+    decision = json.loads(decision_file.read_text()) if decision_file.is_file() else {}
+    monitor = json.loads(monitor_file.read_text()) if monitor_file.is_file() else {}
+    rollback = monitor.get("rollback") or {}
+    registered = decision.get("version") if decision.get("registered") else None
+    live = monitor.get("live") or {}
+    return {
+        "as_of": as_of,
+        "registered_version": registered,
+        "refusal": error
+        if error is not None
+        else (None if registered else decision.get("message")),
+        "champion_version": rollback["to"] if rollback.get("done") else monitor.get("champion"),
+        "live": {
+            "mase": live.get("mase"),
+            "naive_mase": live.get("naive_mase"),
+            "coverage_80": (live.get("coverage") or {}).get("80"),
+            "matured": int(live.get("matured", 0)),
+        },
+        "seconds": round(seconds, 3),
+    }
+
+
+def pipeline_overrides(given: Sequence[str], store: Path) -> list[str]:
+    """The user's overrides minus the replay's own keys and the store settings the replay
+    replaces with its own store; every day must bring new data."""
+    forced = [*local_store_overrides(store), "data.require_new_data=true"]
+    replaced = {o.split("=", 1)[0] for o in forced}
+    own = tuple(f"{key}=" for key in OWN_KEYS) + tuple(f"{key}." for key in OWN_KEYS)
+    kept = [
+        o
+        for o in given
+        if not o.lstrip("+~").startswith(own) and o.lstrip("+~").split("=", 1)[0] not in replaced
+    ]
+    return [*kept, *forced]
+
+
+def run_replay(cfg: DictConfig) -> dict[str, Any]:
+    run_dir = Path(cfg.paths.output_dir)
+    store = Path(cfg.replay.store_dir)
+    if (store / "mlruns.db").exists():
+        raise ConfigError(
+            f"replay.store_dir {store} already holds a store; a replay starts from a fresh one: "
+            "pick another folder or remove it."
+        )
+    store.mkdir(parents=True, exist_ok=True)
+    days = simulated_days(cfg.replay.end, int(cfg.days))
+    overrides = pipeline_overrides(user_overrides(), store)
+    entries: list[dict[str, Any]] = []
+    for number, as_of in enumerate(days, 1):
+        day_dir = run_dir / "days" / as_of
+        warm = [f"train.init_from={cfg.register.alias}"] if _warm(cfg, entries) else []
+        started, error = time.perf_counter(), None
+        try:
+            timings = run_pipeline(day_dir, [*overrides, f"data.as_of={as_of}", *warm], set(cfg))
+            (day_dir / TIMINGS_FILE).write_text(timing_table(timings) + "\n")
+        except StockcastError as err:
+            error = str(err)
+        entries.append(day_entry(day_dir, as_of, time.perf_counter() - started, error))
+        _log_day(number, len(days), entries[-1])
+    summary = {"days": entries}
+    write_json(run_dir / REPLAY_FILE, summary)
+    plot_replay(run_dir / REPLAY_PLOT_FILE, cfg, store, run_dir, entries)
+    print(f"replay of {len(days)} business days: {run_dir / REPLAY_FILE}")
+    return summary
+
+
+def _warm(cfg: DictConfig, entries: list[dict[str, Any]]) -> bool:
+    """Warm-start a day from the champion once there is one (`replay.warm_start`)."""
+    return bool(cfg.replay.warm_start) and any(e["champion_version"] for e in entries)
+
+
+def _log_day(number: int, total: int, entry: dict[str, Any]) -> None:
+    live = entry["live"]
+    score = (
+        f"live MASE {live['mase']:.3f} vs naive {live['naive_mase']:.3f} ({live['matured']} "
+        "matured)"
+        if live["mase"] is not None
+        else "nothing matured yet"
+    )
+    outcome = (
+        f"registered v{entry['registered_version']}"
+        if entry["registered_version"]
+        else f"not registered ({entry['refusal']})"
+    )
+    print(
+        f"day {number}/{total} {entry['as_of']}: {outcome}; champion "
+        f"v{entry['champion_version']}; {score}; {entry['seconds']:.1f} s",
+        flush=True,
+    )
+
+
+def plot_replay(
+    path: Path, cfg: DictConfig, store: Path, run_dir: Path, entries: list[dict[str, Any]]
+) -> Path:
+    """Prices with each day's champion forecast and 80% band; live error vs naive; champion."""
+    from stockcast.data.prepared import PreparedData
+    from stockcast.evaluation.plots import plot_replay_days
+    from stockcast.orchestration.steps.monitor import observed_series
+    from stockcast.orchestration.steps.table import LEDGER_FILE
+    from stockcast.registry.ledger import Ledger
+
+    last_prepared = step_output(run_dir / "days" / entries[-1]["as_of"], "prepare", "prepared")
+    observed = (
+        observed_series(PreparedData.load(last_prepared))[0] if last_prepared.is_dir() else None
+    )
+    ledger_file = (Path(cfg.monitor.ledger_dir) if cfg.monitor.ledger_dir else store) / LEDGER_FILE
+    first_day = entries[0]["as_of"]
+    forecasts = (
+        [
+            f
+            for f in Ledger(ledger_file, cfg.monitor.ledger_timeout_s).forecasts(
+                cfg.registry.model_name
+            )
+            if observed is not None
+            and f.series_id == observed.series_id
+            and f.origin_date >= first_day
+        ]
+        if ledger_file.is_file()
+        else []
+    )
+    return plot_replay_days(path, observed, forecasts, entries, int(cfg.replay.plot_history))
+
+
+main = hydra_task(run_replay, "replay", timed=False)
+
+if __name__ == "__main__":
+    main()

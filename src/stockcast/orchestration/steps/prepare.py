@@ -1,0 +1,42 @@
+"""Prepare step: data config (+ as_of) -> prepared folder (split series, scaler, meta.json)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from stockcast.config.compose import plain
+from stockcast.config.task import hydra_task
+from stockcast.data.prepared import prepare_data
+
+log = logging.getLogger(__name__)
+
+
+def run_prepare(cfg: DictConfig, output_dir: str | Path | None = None) -> Path:
+    prepared = prepare_data(plain(cfg.data))
+    meta = prepared.meta
+    if cfg.data.get("require_new_data", False):
+        from stockcast.registry.freshness import check_new_data
+
+        check_new_data(meta, plain(cfg.registry))
+    folder = prepared.save(output_dir or cfg.prepare.output_dir)
+    log.info(
+        "prepared %s windows (train/val/test) from %d points (%s to %s, as of %s), data hash %s "
+        "-> %s",
+        "/".join(str(meta["n_windows"][s]) for s in ("train", "val", "test")),
+        meta["n_points"],
+        meta["first_date"],
+        meta["last_date"],
+        meta["as_of"],
+        meta["data_hash"],
+        folder,
+    )
+    return folder
+
+
+main = hydra_task(run_prepare)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The Hydra callback that ties a multirun together (configured in configs/hydra/default.yaml).
+
+- before any job starts: prepare the embedded MLflow store and experiment once (see tracking);
+- around each job: tag its MLflow run with the sweep id, the sweep folder and the job number;
+- at the end: write and print the sweep summary (see summary).
+
+Single runs pass through untouched. Kept import-light: Hydra instantiates it on every run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from stockcast.config.compose import register_resolvers
+from stockcast.orchestration.sweeps import tracking
+from stockcast.orchestration.sweeps.summary import (
+    collect_jobs,
+    summarize,
+    to_markdown,
+    write_summary,
+)
+
+log = logging.getLogger(__name__)
+
+MLFLOW_LOGGER_KEY = "logger.mlflow"
+# Launchers whose jobs run elsewhere: nothing to prepare or summarise on this machine.
+REMOTE_LAUNCHERS = ("hydra_plugins.stockcast_azureml_launcher.",)
+
+
+def _is_multirun(config: DictConfig) -> bool:
+    return OmegaConf.select(config, "hydra.mode") == RunMode.MULTIRUN
+
+
+def _runs_remotely(config: DictConfig) -> bool:
+    target = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
+    return target.startswith(REMOTE_LAUNCHERS)
+
+
+class SweepCallback(Callback):
+    """Prepare the tracking store, tag each job's run, summarise the sweep."""
+
+    def __init__(self, summary: bool = True, prepare_store: bool = True) -> None:
+        # The logger's tracking URI uses ${stockcast_root:}; Hydra may build this callback (and
+        # resolve that URI) in a process whose entry point has not registered it yet.
+        register_resolvers()
+        self.summary = summary
+        self.prepare_store = prepare_store
+        self.sweep_id: str | None = None
+        self._tags_before: str | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.sweep_id = tracking.sweep_id(config.hydra.sweep.dir)
+        if self.prepare_store and not _runs_remotely(config):
+            self._prepare_tracking_store(config)
+
+    def _prepare_tracking_store(self, config: DictConfig) -> None:
+        logger_cfg = OmegaConf.select(config, MLFLOW_LOGGER_KEY)
+        if logger_cfg is None or "_target_" not in logger_cfg:
+            return
+        tracking_uri = logger_cfg.get("tracking_uri")
+        if not tracking.is_embedded_store(tracking_uri):
+            return
+        experiment_id = tracking.prepare_store(
+            tracking_uri, logger_cfg.experiment_name, logger_cfg.get("artifact_location")
+        )
+        log.info(
+            "sweep %s: MLflow experiment %r (id %s) ready in %s",
+            self.sweep_id,
+            logger_cfg.experiment_name,
+            experiment_id,
+            tracking_uri,
+        )
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not _is_multirun(config):
+            return
+        sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
+        tags = tracking.sweep_tags(
+            tracking.sweep_id(sweep_dir), sweep_dir, int(config.hydra.job.num)
+        )
+        self._tags_before = os.environ.get(tracking.RUN_CONTEXT_ENV)
+        os.environ[tracking.RUN_CONTEXT_ENV] = tracking.run_context_value(tags, self._tags_before)
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        if not _is_multirun(config):
+            return
+        if self._tags_before is None:
+            os.environ.pop(tracking.RUN_CONTEXT_ENV, None)
+        else:
+            os.environ[tracking.RUN_CONTEXT_ENV] = self._tags_before
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if not self.summary or _runs_remotely(config):
+            return
+        sweep_dir = Path(config.hydra.sweep.dir)
+        jobs = collect_jobs(sweep_dir)
+        if not any(job.finished for job in jobs):
+            log.info("no job of %s wrote metrics.json; no sweep summary", sweep_dir)
+            return
+        metric = OmegaConf.select(config, "optimized_metric") or "val/loss"
+        direction = OmegaConf.select(config, "hydra.sweeper.direction", default="minimize")
+        summary = summarize(jobs, metric, str(direction))
+        paths = write_summary(summary, sweep_dir)
+        print(to_markdown(summary), flush=True)
+        print("summary written to " + ", ".join(str(path) for path in paths), flush=True)

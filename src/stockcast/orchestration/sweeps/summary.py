@@ -1,0 +1,184 @@
+"""The sweep summary: every job's overrides and metrics in one table, best first.
+
+Each job of a multirun writes `<sweep dir>/<job num>/.hydra/overrides.yaml` (Hydra) and
+`metrics.json` (the train task: `{"val": {...}, "test": {...}}`). The summary lists the overrides
+that differ between jobs as columns, the ones shared by all jobs once, and ranks the jobs by the
+optimised metric; a job without metrics.json (failed or still running) is ranked last.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stockcast.orchestration.steps.table import METRICS_FILE
+from stockcast.orchestration.sweeps.overrides import override_key, override_value
+
+SUMMARY_STEM = "sweep_summary"
+OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
+METRIC_STAGES = ("val", "test")
+DIRECTIONS = ("minimize", "maximize")
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """One job of the sweep: what it was given and what it measured."""
+
+    num: int
+    dir: Path
+    overrides: dict[str, str]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.metrics)
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """Ranked jobs plus what the table needs to print them."""
+
+    metric: str
+    direction: str
+    jobs: list[JobResult]
+    swept_keys: list[str]
+    common: dict[str, str]
+
+    @property
+    def best(self) -> JobResult | None:
+        first = self.jobs[0] if self.jobs else None
+        return first if first is not None and self.metric in first.metrics else None
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One flat record per job, best first: rank, job, swept overrides, metrics, folder."""
+        metric_keys = sorted({key for job in self.jobs for key in job.metrics})
+        rows = []
+        for rank, job in enumerate(self.jobs, start=1):
+            row: dict[str, Any] = {"rank": rank, "job": job.num}
+            row |= {key: job.overrides.get(key, "") for key in self.swept_keys}
+            row["status"] = "finished" if job.finished else "no metrics"
+            row |= {key: job.metrics.get(key) for key in metric_keys}
+            row["dir"] = str(job.dir)
+            rows.append(row)
+        return rows
+
+
+def flatten_metrics(content: dict[str, Any]) -> dict[str, float]:
+    """`{"val": {"mase": 0.9}}` -> `{"val/mase": 0.9}` (numbers of the val and test stages only)."""
+    flat = {}
+    for stage in METRIC_STAGES:
+        for name, value in (content.get(stage) or {}).items():
+            if isinstance(value, int | float):
+                flat[f"{stage}/{name}"] = float(value)
+    return flat
+
+
+def read_job(job_dir: Path) -> JobResult | None:
+    """A job folder's overrides and metrics; None if the folder is not a Hydra job folder."""
+    overrides_file = job_dir / OVERRIDES_FILE
+    if not job_dir.name.isdigit() or not overrides_file.is_file():
+        return None
+    overrides = yaml.safe_load(overrides_file.read_text()) or []
+    metrics_file = job_dir / METRICS_FILE
+    metrics = (
+        flatten_metrics(json.loads(metrics_file.read_text())) if metrics_file.is_file() else {}
+    )
+    return JobResult(
+        num=int(job_dir.name),
+        dir=job_dir,
+        overrides={override_key(o): override_value(o) for o in overrides},
+        metrics=metrics,
+    )
+
+
+def collect_jobs(sweep_dir: Path) -> list[JobResult]:
+    """Every job folder directly under the sweep folder, in job order."""
+    if not sweep_dir.is_dir():
+        return []
+    jobs = (read_job(path) for path in sweep_dir.iterdir() if path.is_dir())
+    return sorted((job for job in jobs if job is not None), key=lambda job: job.num)
+
+
+def _sort_key(job: JobResult, metric: str, direction: str) -> tuple[int, float, int]:
+    value = job.metrics.get(metric)
+    if value is None or math.isnan(value):
+        return (1, 0.0, job.num)
+    return (0, value if direction == "minimize" else -value, job.num)
+
+
+def summarize(jobs: Sequence[JobResult], metric: str, direction: str = "minimize") -> SweepSummary:
+    """Rank the jobs by `metric` (e.g. `val/mase`) and split swept from shared overrides."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
+    keys = list(dict.fromkeys(key for job in jobs for key in job.overrides))
+    swept = [key for key in keys if len({job.overrides.get(key) for job in jobs}) > 1]
+    common = {key: jobs[0].overrides[key] for key in keys if key not in swept} if jobs else {}
+    ranked = sorted(jobs, key=lambda job: _sort_key(job, metric, direction))
+    return SweepSummary(metric, direction, ranked, swept, common)
+
+
+def _finite_or_none(value: Any) -> Any:
+    """JSON has no inf or NaN: a diverged job's metric is written as null."""
+    return value if not isinstance(value, float) or math.isfinite(value) else None
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value).replace("|", "\\|")
+
+
+def to_markdown(summary: SweepSummary) -> str:
+    """A compact table: rank, job, the swept overrides, the optimised metric and its test twin."""
+    test_twin = "test/" + summary.metric.partition("/")[2]
+    shown = [summary.metric] + ([test_twin] if test_twin != summary.metric else [])
+    header = ["rank", "job", *summary.swept_keys, *shown, "status"]
+    lines = [
+        f"Sweep summary: {len(summary.jobs)} jobs, best first by {summary.metric} "
+        f"({summary.direction}).",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
+    for row in summary.rows():
+        lines.append("| " + " | ".join(_cell(row.get(column)) for column in header) + " |")
+    if summary.common:
+        shared = " ".join(f"{key}={value}" for key, value in summary.common.items())
+        lines += ["", f"Shared by every job: {shared}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(summary: SweepSummary, sweep_dir: Path) -> list[Path]:
+    """Write sweep_summary.csv, .md and .json into the sweep folder; return their paths."""
+    rows = summary.rows()
+    csv_path = sweep_dir / f"{SUMMARY_STEM}.csv"
+    with csv_path.open("w", newline="") as handle:
+        columns = list(dict.fromkeys(column for row in rows for column in row))
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    md_path = sweep_dir / f"{SUMMARY_STEM}.md"
+    md_path.write_text(to_markdown(summary))
+    json_path = sweep_dir / f"{SUMMARY_STEM}.json"
+    best = summary.best
+    content = {
+        "metric": summary.metric,
+        "direction": summary.direction,
+        "best": None
+        if best is None
+        else {"job": best.num, "value": _finite_or_none(best.metrics[summary.metric])},
+        "swept": summary.swept_keys,
+        "common_overrides": summary.common,
+        "jobs": [{key: _finite_or_none(value) for key, value in row.items()} for row in rows],
+    }
+    json_path.write_text(json.dumps(content, indent=2, allow_nan=False) + "\n")
+    return [csv_path, md_path, json_path]

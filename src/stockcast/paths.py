@@ -1,0 +1,51 @@
+"""Where the project lives, and config values without the training machine's paths.
+
+`PROJECT_ROOT` is the checkout (the folder holding configs/). A registered model is read on
+other machines (an endpoint, a colleague's laptop); the absolute paths of the machine that trained
+it say nothing there and leak its layout. Paths inside the project become relative to it
+(`data/prices.csv`); other absolute paths keep their last part only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
+from typing import Any
+
+# src/stockcast/paths.py -> the checkout.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+URI_PREFIXES = ("sqlite:///", "file://")
+ELIDED = "..."
+
+
+def _is_absolute(text: str) -> bool:
+    return PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute()
+
+
+def portable_path(text: str, root: Path = PROJECT_ROOT) -> str:
+    """`/home/me/project/data/x.csv` -> `data/x.csv`; `/tmp/run/model` -> `.../model`."""
+    prefix = next((p for p in URI_PREFIXES if text.startswith(p)), "")
+    path = text[len(prefix) :]
+    if not _is_absolute(path):
+        return text
+    try:
+        return prefix + Path(path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return f"{prefix}{ELIDED}/{PurePath(path).name}"
+
+
+def portable(value: Any, root: Path = PROJECT_ROOT) -> Any:
+    """A plain config tree (dicts, lists, scalars) with every path made `portable_path`."""
+    if isinstance(value, Mapping):
+        return {key: portable(item, root) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [portable(item, root) for item in value]
+    if isinstance(value, str):
+        return portable_path(value, root)
+    return value
+
+
+def project_path(text: str, root: Path = PROJECT_ROOT) -> Path:
+    """Where a portable path points on this machine: relative ones are read from the project."""
+    path = Path(text)
+    return path if path.is_absolute() or path.exists() else root / path

@@ -1,0 +1,128 @@
+"""MLflow runs know which process made them, so runs of a killed process can be closed later.
+
+A process killed with -9 never ends its MLflow run: the run stays RUNNING for ever. Every run
+stockcast creates carries the tag `stockcast.owner` (host, pid, process start time); when a
+writer starts, RUNNING runs of its experiment whose owner process on this host is gone are marked
+KILLED. The start time guards against a new process that reuses the pid. Runs from other hosts
+or without the tag are left alone: there is no way to tell here whether they still run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from stockcast.errors import ConfigError, StockcastError
+from stockcast.orchestration.sweeps.tracking import RUN_CONTEXT_ENV, run_context_value
+
+OWNER_TAG = "stockcast.owner"
+HTTP_LIMITS = ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+START_TIME_TOLERANCE_S = 1.0
+
+log = logging.getLogger(__name__)
+
+
+def _start_time(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+
+
+def owner_value(pid: int | None = None) -> str:
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}|{pid}|{_start_time(pid) or 0:.2f}"
+
+
+def owner_tags() -> dict[str, str]:
+    return {OWNER_TAG: owner_value()}
+
+
+def tag_runs_of_this_process() -> None:
+    """Runs that libraries create in this process (Lightning's MLflow logger) get the owner tag
+    (MLflow adds the tags in `MLFLOW_RUN_CONTEXT` to every run it creates)."""
+    os.environ[RUN_CONTEXT_ENV] = run_context_value(owner_tags(), os.environ.get(RUN_CONTEXT_ENV))
+
+
+def owner_is_gone(value: str) -> bool:
+    """Whether the owner process named by a tag value is known to be dead (this host only)."""
+    host, _, rest = value.partition("|")
+    pid_text, _, started = rest.partition("|")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    actual = _start_time(int(pid_text))
+    if actual is None:
+        return True
+    try:
+        return abs(actual - float(started)) > START_TIME_TOLERANCE_S
+    except ValueError:
+        return False
+
+
+def close_orphaned_runs(client: Any, experiment_ids: Iterable[str]) -> list[str]:
+    """Mark KILLED the RUNNING runs whose owner process has died; returns their ids."""
+    ids = [str(i) for i in experiment_ids]
+    if not ids:
+        return []
+    closed = []
+    for run in client.search_runs(ids, filter_string="attributes.status = 'RUNNING'"):
+        owner = run.data.tags.get(OWNER_TAG)
+        if owner and owner_is_gone(owner):
+            client.set_terminated(run.info.run_id, status="KILLED")
+            closed.append(run.info.run_id)
+    if closed:
+        log.info("marked %d run(s) of killed processes KILLED: %s", len(closed), ", ".join(closed))
+    return closed
+
+
+@contextmanager
+def quick_http(timeout_s: int = 10, retries: int = 0) -> Iterator[None]:
+    """MLflow's HTTP client without its minutes of retries, for a first contact that should fail
+    fast (MLflow reads these variables on every request)."""
+    saved = {name: os.environ.get(name) for name in HTTP_LIMITS}
+    os.environ.update(dict(zip(HTTP_LIMITS, (str(timeout_s), str(retries)), strict=True)))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def close_orphaned_training_runs(logger_configs: Any) -> None:
+    """Before training: tag this process's runs, check each MLflow logger's store answers, and
+    close runs of killed training processes in its experiment (a fresh SQLite store is created
+    under its lock, see `store_lock`). An unreachable store is one sentence, not minutes of
+    retries and a traceback."""
+    from stockcast.registry.lock import store_lock
+
+    tag_runs_of_this_process()
+    for node in (logger_configs or {}).values():
+        uri = node.get("tracking_uri")
+        if not str(node.get("_target_", "")).endswith("MLFlowLogger") or not uri:
+            continue
+        from mlflow import MlflowClient
+
+        try:
+            with store_lock(uri), quick_http():
+                client = MlflowClient(uri)
+                experiment = client.get_experiment_by_name(node["experiment_name"])
+                if experiment is not None:
+                    close_orphaned_runs(client, [experiment.experiment_id])
+        except StockcastError:
+            raise
+        except Exception as err:
+            lines = str(err).strip().splitlines()
+            raise ConfigError(
+                f"cannot open the MLflow tracking store {uri} ({type(err).__name__}: "
+                f"{lines[0][:200] if lines else ''}); check registry.tracking_uri (which "
+                "logger.mlflow.tracking_uri follows), or train without MLflow: logger=csv."
+            ) from None

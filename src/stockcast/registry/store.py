@@ -1,0 +1,372 @@
+"""MLflow model registry: register a saved model folder, list, resolve version/alias, load.
+
+The store is whatever `registry.tracking_uri` names: the embedded SQLite file locally, the
+workspace's MLflow endpoint on Azure ML. Models are registered from their folder (logged as run
+artifacts, then a version), never through `log_model`.
+
+Writers hold the store (`writing()`: a file lock locally, a tag lease remotely) for a whole
+compare-and-set: look the model up by hash, create the version, move the champion alias. A
+version records its folder's hash and file manifest (checked before it is loaded) and, until its
+alias has moved, a pending promotion, so a rerun after a crash finishes what the crash cut short.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stockcast.errors import ArtifactError, StockcastError
+from stockcast.registry.faults import crash_point
+from stockcast.registry.integrity import Expected, folder_contents, model_hash, parse_manifest
+from stockcast.registry.lock import StoreBusy, TagLease, sqlite_file, store_lock
+
+__all__ = ["ModelRegistry", "RegistryError", "VersionInfo", "model_hash"]
+
+MODEL_HASH_TAG = "model_hash"
+MANIFEST_TAG = "model_files"
+# "pending" from the version's creation until its alias has moved; then "settled".
+PROMOTION_TAG = "stockcast.promotion"
+PENDING, SETTLED = "pending", "settled"
+DEFAULT_EXPERIMENT = "stockcast-registry"
+WHOLE_FOLDER_HASH_LENGTH = 64
+
+
+class RegistryError(StockcastError):
+    """The registry cannot be reached, or has no such model, version or alias."""
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: int
+    aliases: tuple[str, ...]
+    tags: dict[str, str]
+    run_id: str | None
+    source: str
+
+    @property
+    def promotion_pending(self) -> bool:
+        return self.tags.get(PROMOTION_TAG) == PENDING
+
+
+def _local_path(uri: str) -> Path | None:
+    """The filesystem path an artifact URI names, or None for remote stores."""
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return Path(unquote(parsed.path))
+    return None
+
+
+def _require_store_plugin(uri: str) -> None:
+    """`azureml://` stores need the azureml-mlflow plugin, installed only with the azure extra."""
+    import importlib.util
+
+    if not uri.startswith("azureml:"):
+        return
+    try:
+        found = importlib.util.find_spec("azureml.mlflow") is not None
+    except ModuleNotFoundError:  # not even the `azureml` namespace package is installed
+        found = False
+    if not found:
+        raise RegistryError(
+            f"the registry {uri.split('?')[0]} is an Azure ML workspace store, which needs the "
+            "azureml-mlflow plugin; install it with: pip install -e '.[azure]'."
+        )
+
+
+def _cause(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0][:200] if lines else ''}"
+
+
+class ModelRegistry:
+    """One registered model name in one MLflow store."""
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        model_name: str,
+        registry_uri: str | None = None,
+        artifact_location: str | None = None,
+        experiment_name: str = DEFAULT_EXPERIMENT,
+        create: bool = False,
+    ) -> None:
+        """`create=True` for writers (the register step): a missing SQLite store is created;
+        readers are told it does not exist instead of silently getting an empty one."""
+        self.tracking_uri = tracking_uri
+        self.create = create
+        self.registry_uri = registry_uri or tracking_uri
+        self.model_name = model_name
+        self.artifact_location = artifact_location
+        self.experiment_name = experiment_name
+        self._client: Any = None
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], *, create: bool = False) -> ModelRegistry:
+        return cls(
+            tracking_uri=cfg["tracking_uri"],
+            model_name=cfg["model_name"],
+            registry_uri=cfg.get("registry_uri"),
+            artifact_location=cfg.get("artifact_location"),
+            experiment_name=cfg.get("experiment_name") or DEFAULT_EXPERIMENT,
+            create=create,
+        )
+
+    # -- connection ----------------------------------------------------------------------
+
+    def client(self) -> Any:
+        """An MlflowClient; reading a SQLite store that is not there is an error, not a new file.
+
+        The first open happens under the store lock: on a fresh SQLite store it creates MLflow's
+        tables, which several processes cannot do at once.
+        """
+        if self._client is None:
+            db = sqlite_file(self.tracking_uri)
+            if not self.create and db is not None and not db.is_file():
+                raise RegistryError(
+                    f"the model registry {self.tracking_uri} does not exist; register a model "
+                    "first (make pipeline) or set registry.tracking_uri."
+                )
+            _require_store_plugin(self.tracking_uri)
+            from mlflow import MlflowClient
+
+            try:
+                with store_lock(self.tracking_uri):
+                    client = MlflowClient(self.tracking_uri, self.registry_uri)
+                    client.search_registered_models(max_results=1)
+            except StoreBusy:
+                raise
+            except Exception as err:
+                raise RegistryError(self._cannot_open(err)) from None
+            self._client = client
+        return self._client
+
+    def _cannot_open(self, err: BaseException) -> str:
+        """What failed when opening the store, named by its real cause."""
+        from stockcast.orchestration.azureml.workspace import describe_azure_failure
+
+        azure = describe_azure_failure(err)
+        if azure is not None:
+            return f"cannot open the model registry at {self.tracking_uri.split('?')[0]}: {azure}"
+        db = sqlite_file(self.tracking_uri)
+        if db is not None:
+            return (
+                f"cannot open the local MLflow store {db} ({_cause(err)}); if another program "
+                "holds it, rerun when it is done, otherwise it is damaged or from a newer MLflow: "
+                "move it aside or set registry.tracking_uri."
+            )
+        return (
+            f"cannot reach the model registry at {self.tracking_uri} ({_cause(err)}); "
+            "check registry.tracking_uri and the network."
+        )
+
+    # -- reading -------------------------------------------------------------------------
+
+    def registered_names(self) -> list[str]:
+        return sorted(m.name for m in self.client().search_registered_models())
+
+    def versions(self) -> list[VersionInfo]:
+        """Every version of this model, newest first; [] when the name is not registered."""
+        client = self.client()
+        found = client.search_model_versions(f"name='{self.model_name}'")
+        if not found:
+            return []
+        # Searches do not fill in aliases on every store; the registered model has them all.
+        aliases: dict[int, list[str]] = {}
+        for alias, version in (client.get_registered_model(self.model_name).aliases or {}).items():
+            aliases.setdefault(int(version), []).append(alias)
+        infos = [
+            VersionInfo(
+                version=int(v.version),
+                aliases=tuple(sorted(aliases.get(int(v.version), []))),
+                tags=dict(v.tags or {}),
+                run_id=v.run_id,
+                source=v.source,
+            )
+            for v in found
+        ]
+        return sorted(infos, key=lambda info: info.version, reverse=True)
+
+    def describe(self) -> str:
+        """What exists, for error messages."""
+        versions = self.versions()
+        if not versions:
+            names = self.registered_names()
+            return f"registered models here: {', '.join(names) if names else 'none'}"
+        listed = ", ".join(
+            f"{v.version}" + (f" ({', '.join(v.aliases)})" if v.aliases else "") for v in versions
+        )
+        return f"{self.model_name!r} has version(s) {listed}"
+
+    def resolve(self, version: int | str | None = None, alias: str | None = None) -> VersionInfo:
+        """A version by number, by alias, or the latest when neither is given."""
+        versions = self.versions()
+        if not versions:
+            raise RegistryError(
+                f"no registered model named {self.model_name!r} in {self.tracking_uri}; "
+                f"{self.describe()}."
+            )
+        if version is not None and alias is not None:
+            raise RegistryError("give model.version or model.alias, not both.")
+        if alias is not None:
+            match = [v for v in versions if alias in v.aliases]
+            what = f"alias {alias!r}"
+        elif version is not None:
+            match = [v for v in versions if str(v.version) == str(version)]
+            what = f"version {version}"
+        else:
+            return versions[0]
+        if not match:
+            raise RegistryError(f"model {self.model_name!r} has no {what}; {self.describe()}.")
+        return match[0]
+
+    def find_by_hash(self, digest: str) -> VersionInfo | None:
+        return next((v for v in self.versions() if v.tags.get(MODEL_HASH_TAG) == digest), None)
+
+    def champion(self, alias: str) -> VersionInfo | None:
+        return next((v for v in self.versions() if alias in v.aliases), None)
+
+    def model_uri(self, info: VersionInfo) -> str:
+        return f"models:/{self.model_name}/{info.version}"
+
+    def label(self, info: VersionInfo) -> str:
+        return f"{self.model_name} version {info.version}"
+
+    def expected(self, info: VersionInfo) -> Expected:
+        """What the version's folder must hold, from its tags (kept in the store's database)."""
+        digest = info.tags.get(MODEL_HASH_TAG, "")
+        if len(digest) != WHOLE_FOLDER_HASH_LENGTH:
+            raise ArtifactError(
+                f"{self.label(info)} carries no hash of its whole folder (registered by an older "
+                "stockcast or by hand), so its files cannot be verified and it is not loaded; "
+                "register the model again with the register step."
+            )
+        return Expected(digest, parse_manifest(info.tags.get(MANIFEST_TAG)), self.label(info))
+
+    def download(self, info: VersionInfo, dst: str | Path) -> Path:
+        """A local folder with the version's model: the store's own folder when its artifacts are
+        on this filesystem (nothing to copy), otherwise a copy kept in dst. Unverified: load it
+        with `load()` (or `load_verified_model(folder, self.expected(info))`)."""
+        client = self.client()
+        uri = client.get_model_version_download_uri(self.model_name, str(info.version))
+        if uri.startswith("runs:/"):
+            run_id, _, path = uri.removeprefix("runs:/").partition("/")
+            uri = f"{client.get_run(run_id).info.artifact_uri.rstrip('/')}/{path}"
+        local = _local_path(uri)
+        if local is not None and (local / "MLmodel").is_file():
+            return local
+        import mlflow
+        from mlflow.artifacts import download_artifacts
+
+        dst = Path(dst)
+        dst.mkdir(parents=True, exist_ok=True)
+        mlflow.set_registry_uri(self.registry_uri)
+        mlflow.set_tracking_uri(self.tracking_uri)
+        return Path(download_artifacts(artifact_uri=self.model_uri(info), dst_path=str(dst)))
+
+    def load(self, info: VersionInfo, workdir: str | Path, check_requirements: bool = False) -> Any:
+        """The version's model, loaded from a private copy verified against its hash tag."""
+        from stockcast.serving.loading import load_verified_model
+
+        expected = self.expected(info)
+        folder = self.download(info, workdir)
+        return load_verified_model(folder, expected, check_requirements)
+
+    # -- writing -------------------------------------------------------------------------
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the store for one compare-and-set; closes the runs of killed writers first."""
+        from stockcast.registry.runs import close_orphaned_runs
+
+        client = self.client()
+        if sqlite_file(self.tracking_uri) is not None:
+            held = store_lock(self.tracking_uri)
+        else:
+            self._ensure_registered_model()
+            held = TagLease(client, self.model_name).held()
+        with held:
+            experiment = client.get_experiment_by_name(self.experiment_name)
+            if experiment is not None:
+                close_orphaned_runs(client, [experiment.experiment_id])
+            yield
+
+    def _ensure_registered_model(self) -> None:
+        from mlflow.exceptions import MlflowException
+
+        client = self.client()
+        try:
+            client.get_registered_model(self.model_name)
+        except MlflowException:
+            try:
+                client.create_registered_model(self.model_name)
+            except MlflowException:  # created by a rival in between: fine if it now exists
+                client.get_registered_model(self.model_name)
+
+    def register(
+        self,
+        model_dir: str | Path,
+        tags: Mapping[str, Any],
+        extra_artifacts: Sequence[Path] = (),
+        promote: bool = False,
+    ) -> tuple[VersionInfo, bool]:
+        """Register a model folder once: returns (version, created). Call inside `writing()`.
+
+        The same files give the same version. `promote` records a pending promotion on the new
+        version, settled by `promote()`: a crash in between leaves it for the rerun to finish.
+        """
+        from stockcast.orchestration.sweeps.tracking import prepare_store
+        from stockcast.registry.runs import owner_tags
+
+        contents = folder_contents(model_dir)
+        existing = self.find_by_hash(contents.digest)
+        if existing is not None:
+            return existing, False
+        client = self.client()
+        experiment_id = prepare_store(
+            self.tracking_uri, self.experiment_name, self.artifact_location
+        )
+        run = client.create_run(
+            experiment_id, run_name=f"register-{self.model_name}", tags=owner_tags()
+        )
+        run_id = run.info.run_id
+        client.log_artifacts(run_id, str(model_dir), "model")
+        for path in extra_artifacts:
+            client.log_artifact(run_id, str(path), "report")
+        crash_point("before_version")
+        self._ensure_registered_model()
+        all_tags = {key: str(value) for key, value in tags.items()} | {
+            MODEL_HASH_TAG: contents.digest,
+            MANIFEST_TAG: contents.manifest(),
+        }
+        if promote:
+            all_tags[PROMOTION_TAG] = PENDING
+        created = client.create_model_version(
+            self.model_name, source=f"runs:/{run_id}/model", run_id=run_id, tags=all_tags
+        )
+        client.set_terminated(run_id)
+        crash_point("after_version")
+        return self.resolve(version=created.version), True
+
+    def promote(self, alias: str, info: VersionInfo) -> None:
+        """Point the alias at this version (stores without aliases get a tag), then settle."""
+        import mlflow
+
+        client = self.client()
+        try:
+            client.set_registered_model_alias(self.model_name, alias, str(info.version))
+        except mlflow.exceptions.MlflowException:
+            client.set_model_version_tag(self.model_name, str(info.version), alias, "true")
+        crash_point("after_alias")
+        self.settle(info)
+
+    def settle(self, info: VersionInfo) -> None:
+        """Mark a pending promotion as dealt with (done, or declined after a fresh comparison)."""
+        if info.promotion_pending:
+            self.client().set_model_version_tag(
+                self.model_name, str(info.version), PROMOTION_TAG, SETTLED
+            )

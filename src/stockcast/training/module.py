@@ -1,0 +1,154 @@
+"""The LightningModule: loss, metrics in price units, optimizer. The network knows none of this."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+
+from stockcast.forecasting import naive_forecast, pooled_errors
+from stockcast.models.net import PriceForecaster
+from stockcast.training.distributed import gather_rows
+
+
+class Forecaster(L.LightningModule):
+    """Trains a PriceForecaster on batches of raw-price windows (inputs then targets per row).
+
+    Training batches may be lists of minibatches: each one gets its own optimizer step (manual
+    optimisation), so one Lightning step can carry many optimizer steps.
+    """
+
+    def __init__(
+        self,
+        net: PriceForecaster,
+        loss: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        scheduler_monitor: str = "val/loss",
+        mase_scale: float = 1.0,
+        window_scale_power: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"])
+        self.automatic_optimization = False
+        self.net = net
+        self.loss_fn = loss
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.input_size = net.input_size
+        self.horizon = net.horizon
+        self._outputs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._train_losses: list[torch.Tensor] = []
+
+    def forward(self, prices: torch.Tensor) -> torch.Tensor:
+        return self.net(prices)
+
+    def split_window(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return windows[:, : self.input_size], windows[:, self.input_size :]
+
+    def training_loss(self, windows: torch.Tensor) -> torch.Tensor:
+        """The loss one optimizer step minimises on a batch of windows (inputs then targets)."""
+        inputs, targets = self.split_window(windows)
+        return self.net.member_losses(
+            inputs, targets, self.loss_fn, self.hparams.window_scale_power
+        )
+
+    def training_step(self, batch: torch.Tensor | list[torch.Tensor], batch_idx: int) -> None:
+        optimizer = self.optimizers()
+        minibatches = batch if isinstance(batch, list | tuple) else [batch]
+        losses = []
+        for windows in minibatches:
+            loss = self.training_loss(windows)
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            optimizer.step()
+            losses.append(loss.detach())
+        # Accumulated and logged at each validation (about every fit.val_every_steps steps), not
+        # per epoch: a short series has epochs of one step, and one tracking-store write per
+        # epoch was a quarter of a daily fit's time.
+        self._train_losses.extend(losses)
+
+    def _shared_eval_step(self, stage: str, windows: torch.Tensor) -> None:
+        """One step for val and test: scaled loss for the scheduler, price forecasts for metrics."""
+        loss, forecast = self.net.loss_and_forecast(
+            *self.split_window(windows), self.loss_fn, self.hparams.window_scale_power
+        )
+        # Under DDP the epoch value is the windows-weighted mean over every rank's windows.
+        self.log(
+            f"{stage}/loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            batch_size=len(windows),
+            sync_dist=True,
+        )
+        self._outputs.setdefault(stage, []).append((forecast.detach(), windows.detach()))
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        self._shared_eval_step("val", batch)
+
+    def test_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        self._shared_eval_step("test", batch)
+
+    def predict_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        return self.net(self.split_window(batch)[0])
+
+    def _log_epoch_metrics(self, stage: str) -> None:
+        outputs = self._outputs.pop(stage, [])
+        distributed = self.trainer.world_size > 1
+        if not outputs and not distributed:
+            return
+        # Under DDP every rank computes the metrics of all windows (its shard is one block), so
+        # MASE is the pooled one, not a mean of the ranks' values; a rank with no windows still
+        # takes part in the gather.
+        width = self.input_size + 2 * self.horizon
+        rows = [torch.cat([w, f], dim=1) for f, w in outputs]
+        local = torch.cat(rows) if rows else torch.empty((0, width), device=self.device)
+        everything = gather_rows(local) if distributed else local
+        if not len(everything):
+            return
+        windows = everything[:, : self.input_size + self.horizon].cpu().double().numpy()
+        forecast = everything[:, self.input_size + self.horizon :].cpu().double().numpy()
+        inputs, actual = windows[:, : self.input_size], windows[:, self.input_size :]
+        scale = self.hparams.mase_scale
+        metrics = {f"{stage}/{k}": v for k, v in pooled_errors(forecast, actual, scale).items()}
+        naive = naive_forecast(inputs, actual.shape[1])
+        metrics[f"{stage}/naive_mase"] = pooled_errors(naive, actual, scale)["mase"]
+        # Every rank holds the same values; syncing keeps Lightning's epoch-level contract (and
+        # costs nothing in one process, where DDP with one device would otherwise warn).
+        self.log_dict({k: float(v) for k, v in metrics.items() if np.isfinite(v)}, sync_dist=True)
+
+    def on_validation_epoch_end(self) -> None:
+        if self._train_losses and not self.trainer.sanity_checking:
+            # Mean optimizer-step loss since the previous validation (ranks averaged).
+            self.log("train/loss", torch.stack(self._train_losses).mean(), sync_dist=True)
+            self._train_losses.clear()
+        self._log_epoch_metrics("val")
+        self._step_scheduler()
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch_metrics("test")
+
+    def _step_scheduler(self) -> None:
+        """After each validation, not each epoch: with a step budget, epochs of a short series
+        are a few steps long and validation runs only every few of them, so a per-epoch plateau
+        check would see the same stale value again and again."""
+        scheduler = self.lr_schedulers()
+        if scheduler is None or self.trainer.sanity_checking:
+            return
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            value = self.trainer.callback_metrics.get(self.hparams.scheduler_monitor)
+            if value is not None:
+                scheduler.step(value)
+        else:
+            scheduler.step()
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}

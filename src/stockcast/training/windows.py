@@ -1,0 +1,99 @@
+"""Windows as views and index gathers over one contiguous tensor: never a copy of every window."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from stockcast.training.distributed import shard_indices
+
+
+def sliding_windows(values: torch.Tensor, length: int) -> torch.Tensor:
+    """All windows of a 1-D series as a zero-copy (n - length + 1, length) view."""
+    return values.unfold(0, length, 1)
+
+
+def gather_windows(values: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tensor:
+    """The windows beginning at `starts`, gathered in one indexing op: shape (len(starts), length)."""
+    return values[starts.unsqueeze(1) + torch.arange(length, device=starts.device)]
+
+
+class WindowBatches:
+    """An iterable of window batches that Lightning (or a bare loop) can consume directly.
+
+    With `steps_per_batch > 1` each item is a list of minibatches gathered together: one Lightning
+    step then carries several optimizer steps, which amortises Lightning's per-step overhead.
+    Shuffling is reseeded every pass (seed + pass number), so runs are reproducible.
+
+    Under DDP (`world_size > 1`) each rank takes its block of the pass's order: every rank draws
+    the same permutation, so the blocks are disjoint. With `equal_shards` (training) the last
+    `n % world_size` windows of each pass's order are dropped (a different few each epoch) so
+    every rank runs the same number of optimizer steps; without, the blocks cover every window
+    (evaluation). With one process nothing changes: the same windows, in the same order.
+    """
+
+    def __init__(
+        self,
+        values: torch.Tensor,
+        starts: np.ndarray | torch.Tensor,
+        window_length: int,
+        batch_size: int,
+        *,
+        steps_per_batch: int = 1,
+        shuffle: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        equal_shards: bool = False,
+    ) -> None:
+        if batch_size <= 0 or steps_per_batch <= 0:
+            raise ValueError("batch_size and steps_per_batch must be positive")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside a world of {world_size}")
+        self.values = values
+        self.starts = torch.as_tensor(starts, dtype=torch.long)
+        self.window_length = window_length
+        self.batch_size = batch_size
+        self.steps_per_batch = steps_per_batch
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.equal_shards = equal_shards
+        self._passes = 0
+
+    @property
+    def num_windows(self) -> int:
+        """Windows this rank sees per pass."""
+        total = len(self.starts)
+        if self.world_size == 1:
+            return total
+        if self.equal_shards:
+            return total // self.world_size
+        return total // self.world_size + (self.rank < total % self.world_size)
+
+    def __len__(self) -> int:
+        group = self.batch_size * self.steps_per_batch
+        return -(-self.num_windows // group)
+
+    def __iter__(self) -> Iterator[torch.Tensor | list[torch.Tensor]]:
+        order = None
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + self._passes)
+            order = torch.randperm(len(self.starts), generator=generator)
+        self._passes += 1
+        if self.world_size > 1:
+            everything = order if order is not None else torch.arange(len(self.starts))
+            order = shard_indices(everything, self.rank, self.world_size, equal=self.equal_shards)
+        group = self.batch_size * self.steps_per_batch
+        for begin in range(0, self.num_windows, group):
+            # Index the permutation batch by batch: no shuffled copy of every start.
+            chunk = slice(begin, begin + group)
+            starts = self.starts[chunk] if order is None else self.starts[order[chunk]]
+            windows = gather_windows(self.values, starts, self.window_length)
+            if self.steps_per_batch == 1:
+                yield windows
+            else:
+                yield list(torch.split(windows, self.batch_size))
