@@ -131,7 +131,7 @@ def fit_throughput(cfg: Any, prepared: Any, batch_size: int, steps: int) -> tupl
     import lightning as L
 
     from benchmarks.fit_timer import FitTimer
-    from stockcast.orchestration.steps.train import build_datamodule_and_model
+    from stockcast.training.build import build_datamodule_and_model
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, model, _ = build_datamodule_and_model(cfg, prepared, batch_size=batch_size)
@@ -236,9 +236,7 @@ def train_rows(opts: BenchOptions) -> list[Row]:
 
 def held_out_windows(prepared: Any) -> tuple[np.ndarray, np.ndarray]:
     """(inputs, targets) of stockcast's test windows, ticker by ticker, origins in time order."""
-    from stockcast.orchestration.steps.evaluate import origins_of_test_split
-
-    origins = origins_of_test_split(prepared)
+    origins = prepared.splits["test"].origins(prepared.window)
     return origins.inputs, origins.actual
 
 
@@ -261,10 +259,9 @@ def stockcast_fit(opts: BenchOptions, folder: Path) -> PanelFit:
     from stockcast.config.compose import compose_config
     from stockcast.config.schema import validate_config
     from stockcast.data.prepared import PreparedData
-    from stockcast.forecasting import split_forecast_frame
     from stockcast.orchestration.steps.prepare import run_prepare
-    from stockcast.orchestration.steps.train import run_training
-    from stockcast.serving.loading import load_price_model
+    from stockcast.serving.model import open_model_dir
+    from stockcast.training.fit import run_training
 
     cfg = compose_config(
         "train",
@@ -283,8 +280,8 @@ def stockcast_fit(opts: BenchOptions, folder: Path) -> PanelFit:
         prepared = PreparedData.load(run_prepare(cfg, folder / "run" / "prepared"))
         summary = run_training(cfg, prepared, folder / "run", folder / "run" / "model")
         inputs, _ = held_out_windows(prepared)
-        model = load_price_model(folder / "run" / "model")
-        forecast, _ = split_forecast_frame(model.predict(inputs))
+        model = open_model_dir(folder / "run" / "model")
+        forecast, _ = model.forecast(inputs)
     seconds = time.perf_counter() - begin
     return PanelFit(seconds, forecast, prepared, bool(summary["fell_back_to_naive"]), cfg)
 
@@ -342,7 +339,8 @@ def neuralforecast_fit(
 
 
 def peer_rows(opts: BenchOptions) -> list[Row]:
-    from stockcast.forecasting import naive_forecast, pooled_errors
+    from stockcast.forecasting.baselines import naive_forecast
+    from stockcast.forecasting.metrics import pooled_errors
 
     size = f"{opts.panel_series:,} × {PANEL_DAYS:,}"
     try:

@@ -140,21 +140,21 @@ def batch_rows(single_s: float, batch_s: dict[tuple[int, int], float], repeats: 
 
 
 def forecast_latency(store: Path, calls: int = FORECAST_CALLS) -> float:
-    """Median seconds of one single-window forecast through the loaded pyfunc, warm."""
+    """Median seconds of one single-window forecast through the opened model, warm."""
     from stockcast.registry.store import ModelRegistry
-    from stockcast.serving.loading import load_price_model
+    from stockcast.serving.model import open_version
 
     quiet_environment()
     registry = ModelRegistry(f"sqlite:///{store}/mlruns.db", "pipeline_stock_predictor")
-    model = load_price_model(registry.download(registry.resolve(), store / "model"))
-    width = int(model.metadata.metadata["previous_time_window"])
+    model = open_version(registry, registry.resolve(), store / "model")
+    width = model.previous_time_window
     window = np.linspace(100.0, 101.0, width).reshape(1, -1)
     for _ in range(min(calls, 50)):
-        model.predict(window)
+        model.forecast(window)
     times = np.empty(calls)
     for i in range(calls):
         begin = time.perf_counter()
-        model.predict(window)
+        model.forecast(window)
         times[i] = time.perf_counter() - begin
     return float(np.median(times))
 

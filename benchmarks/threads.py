@@ -33,8 +33,8 @@ def step_times(threads: int, steps: int, budget_s: float, seed: int, cfg) -> lis
     """Per-step wall times of forward + backward + Adam at the project's batch size and net."""
     import hydra
 
-    from stockcast.models.losses import make_loss
-    from stockcast.models.net import MLP
+    from stockcast.models.kinds.mlp import MLP
+    from stockcast.training.losses import make_loss
 
     torch.manual_seed(seed)
     torch.set_num_threads(threads)

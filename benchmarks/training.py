@@ -49,7 +49,7 @@ def make_setup(opts: BenchOptions) -> Setup:
 
 def _datamodule_and_model(setup: Setup, steps_per_batch: int | None = None) -> tuple[Any, Any]:
     """Exactly what training builds (`build_datamodule_and_model`), from the bench config."""
-    from stockcast.orchestration.steps.train import build_datamodule_and_model
+    from stockcast.training.build import build_datamodule_and_model
 
     datamodule, model, _ = build_datamodule_and_model(setup.cfg, setup.prepared, steps_per_batch)
     return datamodule, model

@@ -453,5 +453,5 @@ def give_outputs(net: torch.nn.Module) -> None:
     """Random output-layer weights: an anchored network starts with zero outputs (the naive
     forecast), which would hide what a test compares."""
     with torch.no_grad():
-        net.mlp.weights[-1].normal_()
-        net.mlp.biases[-1].normal_()
+        net.core.weights[-1].normal_()
+        net.core.biases[-1].normal_()

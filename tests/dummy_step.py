@@ -13,7 +13,8 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from stockcast.config.task import hydra_task
-from stockcast.orchestration.steps.table import REPORT_FILE, URI_FOLDER, Port, Step
+from stockcast.evaluation.reports import REPORT_FILE
+from stockcast.orchestration.steps.table import URI_FOLDER, Port, Step
 
 PUBLISHED_FILE = "published.json"
 

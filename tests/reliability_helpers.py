@@ -159,8 +159,8 @@ def variant(source: PipelineRun, folder: Path, offset: float) -> Path:
     shutil.copytree(source.model_dir, folder)
     weights = folder / "artifacts" / "weights.safetensors"
     tensors = load_file(str(weights))
-    # The output layer's biases (every member's): the highest-numbered mlp.biases.<layer>.
-    bias = max((n for n in tensors if n.startswith("mlp.biases.")), key=lambda n: int(n[11:]))
+    # The output layer's biases (every member's): the highest-numbered core.biases.<layer>.
+    bias = max((n for n in tensors if n.startswith("core.biases.")), key=lambda n: int(n[12:]))
     tensors[bias] = (tensors[bias] + np.float32(offset)).astype(np.float32)
     save_file(tensors, str(weights))
     return folder

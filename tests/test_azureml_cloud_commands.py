@@ -25,12 +25,14 @@ from omegaconf import DictConfig
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from stockcast.evaluation.reports import REPORT_FILE
 from stockcast.orchestration.azureml.components import substitute_placeholders
 from stockcast.orchestration.azureml.jobs import build_training_job
 from stockcast.orchestration.azureml.pipeline import build_pipeline_job
 from stockcast.orchestration.azureml.settings import compose_submit_config
-from stockcast.orchestration.steps.table import LEDGER_FILE, REPORT_FILE, STEPS
+from stockcast.orchestration.steps.table import STEPS
 from stockcast.paths import PROJECT_ROOT
+from stockcast.registry.ledger import LEDGER_FILE
 from tests.conftest import Command, Job, JobContext, prestart
 
 pytestmark = [

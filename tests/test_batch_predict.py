@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from stockcast.errors import ConfigError, DataError
-from stockcast.prediction import task
 from stockcast.prediction.task import run_predict
+from stockcast.serving.model import OpenModel
 from tests.conftest import MODEL, Ran, run_task
 from tests.conftest import isolated_overrides as store_overrides
 
@@ -49,10 +49,10 @@ def batch_args(path: Path, *extra: str) -> list[str]:
 
 def load_version_1(store: Path, into: Path):
     from stockcast.registry.store import ModelRegistry
-    from stockcast.serving.loading import load_price_model
+    from stockcast.serving.model import open_version
 
     registry = ModelRegistry(f"sqlite:///{store}/mlruns.db", MODEL)
-    return load_price_model(registry.download(registry.resolve(version=1), into))
+    return open_version(registry, registry.resolve(version=1), into).pyfunc
 
 
 def test_every_id_is_forecast_in_one_model_call_with_one_block_per_id(
@@ -61,13 +61,13 @@ def test_every_id_is_forecast_in_one_model_call_with_one_block_per_id(
     lengths = {"ZZZ": 40, "AAA": 25, "MMM": 12}
     path = panel_csv(tmp_path / "panel.csv", lengths)
     calls: list[tuple[int, ...]] = []
-    original = task.RefusingModel.predict
+    original = OpenModel.frame
 
-    def counted(self, model_input):
-        calls.append(np.shape(model_input))
-        return original(self, model_input)
+    def counted(self, windows):
+        calls.append(np.shape(windows))
+        return original(self, windows)
 
-    monkeypatch.setattr(task.RefusingModel, "predict", counted)
+    monkeypatch.setattr(OpenModel, "frame", counted)
     run_dir = tmp_path / "run"
     predict(registered_store, run_dir, *batch_args(path))
     assert calls == [(3, P)], "one forward over one row per id"

@@ -14,8 +14,9 @@ from stockcast.data.prepared import PreparedData, prepare_data
 from stockcast.data.scaling import fit_scaler
 from stockcast.data.series import Series
 from stockcast.data.sources import geometric_brownian_motion, read_csv_series
-from stockcast.data.split import WindowSpec, split_series
+from stockcast.data.split import split_series
 from stockcast.errors import ArtifactError, DataError
+from stockcast.forecasting.windows import WindowSizes
 from stockcast.training.windows import WindowBatches, gather_windows, sliding_windows
 
 FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
@@ -59,7 +60,7 @@ def _two_series() -> list[Series]:
 
 
 def test_windows_never_cross_series_or_split_boundaries() -> None:
-    window = WindowSpec(5, 3)
+    window = WindowSizes(5, 3)
     splits = split_series(_two_series(), window, FRACTIONS)
     # Values encode their position: a_i = i, b_i = 1000 + i, so any crossing shows as a jump.
     for split in splits.values():
@@ -68,7 +69,7 @@ def test_windows_never_cross_series_or_split_boundaries() -> None:
 
 
 def test_no_target_leaks_from_a_later_split() -> None:
-    window = WindowSpec(5, 3)
+    window = WindowSizes(5, 3)
     series = [Series("a", np.arange(100, dtype=np.float64))]
     splits = split_series(series, window, FRACTIONS)
     targets = {}
@@ -84,7 +85,7 @@ def test_no_target_leaks_from_a_later_split() -> None:
 
 
 def test_scaler_sees_train_only() -> None:
-    window = WindowSpec(5, 3)
+    window = WindowSizes(5, 3)
     values = np.arange(100, dtype=np.float64)
     changed = values.copy()
     changed[60:] *= 50.0  # a wild val/test regime must not move the scaler
@@ -131,7 +132,7 @@ def test_csv_with_several_ids_is_windowed_per_series(tmp_path: Path) -> None:
     assert [s.series_id for s in series] == ["X", "Y"]
     assert (np.diff(series[0].values) == 1).all(), "rows are sorted by date within each id"
     assert series[1].dates[0] == np.datetime64("2024-01-01")
-    window = WindowSpec(4, 2)
+    window = WindowSizes(4, 2)
     splits = split_series(series, window, FRACTIONS)
     for split in splits.values():
         windows = naive_windows(split.values, window.length)[split.window_starts(window)]

@@ -156,8 +156,8 @@ def two_process_fit(ctx: JobContext) -> Job:
 def test_two_process_cpu_fit_writes_once_with_global_metrics(prestarted_job: Job) -> None:
     from mlflow import MlflowClient
 
-    from stockcast.forecasting import pooled_errors, rolling_origins
-    from stockcast.serving.loading import load_price_model
+    from stockcast.forecasting.metrics import pooled_errors
+    from stockcast.serving.model import open_model_dir
 
     run_dir, private_tmp = prestarted_job.info["run_dir"], prestarted_job.info["private_tmp"]
     log = (run_dir / "train.log").read_text()
@@ -181,12 +181,10 @@ def test_two_process_cpu_fit_writes_once_with_global_metrics(prestarted_job: Job
     # val MASE is the pooled one over all 57 windows, not the mean of the two ranks' values.
     prepared = PreparedData.load(run_dir / "prepared")
     val, window = prepared.splits["val"], prepared.window
-    windows = rolling_origins(
-        val.values, window.previous_time_window, window.next_time_window, val.window_starts(window)
-    )
+    windows = val.origins(window)
     assert len(windows) == 57
-    model = load_price_model(run_dir / "model")
-    forecast = model.predict(windows.inputs.astype(np.float32))
+    model = open_model_dir(run_dir / "model")
+    forecast = model.frame(windows.inputs.astype(np.float32))
     columns = [f"forecast_{step + 1}" for step in range(window.next_time_window)]
     point = forecast[columns].to_numpy(dtype=np.float64)
     pooled = pooled_errors(point, windows.actual, prepared.mase_scale)["mase"]

@@ -8,12 +8,13 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from stockcast.data.series import Series
-from stockcast.data.split import WindowSpec, split_series
-from stockcast.orchestration.steps.train import validation_schedule
+from stockcast.data.split import split_series
+from stockcast.forecasting.windows import WindowSizes
+from stockcast.training.build import validation_schedule
 
 
 def _datamodule(points: int, batch_size: int, steps_per_batch: int) -> SimpleNamespace:
-    window = WindowSpec(10, 5)
+    window = WindowSizes(10, 5)
     splits = split_series(
         [Series("s", np.linspace(1.0, 2.0, points))],
         window,

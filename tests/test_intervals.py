@@ -11,20 +11,18 @@ import pandas as pd
 import pytest
 import torch
 
-from stockcast.forecasting import (
+from stockcast.forecasting.baselines import naive_forecast
+from stockcast.forecasting.frame import forecast_columns, split_forecast_frame
+from stockcast.forecasting.intervals import (
     apply_intervals,
     calibrate_intervals,
     conformal_quantiles,
     conformal_windows_needed,
-    diebold_mariano,
-    forecast_columns,
-    interval_errors,
-    naive_forecast,
-    rolling_origins,
-    split_forecast_frame,
     volatility_scale,
 )
-from stockcast.models.net import build_price_forecaster
+from stockcast.forecasting.metrics import diebold_mariano, interval_errors
+from stockcast.forecasting.windows import WindowSizes, rolling_origins
+from stockcast.models.spec import build_price_forecaster
 
 SPEC = {
     "previous_time_window": 6,
@@ -41,14 +39,14 @@ def random_walk(n: int, seed: int, volatility: float = 1.0) -> np.ndarray:
 
 def test_conformal_intervals_of_a_random_walk_cover_near_nominal() -> None:
     p, h = 10, 5
-    calibration = rolling_origins(random_walk(3000, seed=1), p, h)
+    calibration = rolling_origins(random_walk(3000, seed=1), WindowSizes(p, h))
     bounds = calibrate_intervals(
         calibration.inputs,
         naive_forecast(calibration.inputs, h),
         calibration.actual,
         [80, 95],
     )
-    fresh = rolling_origins(random_walk(3000, seed=2), p, h)
+    fresh = rolling_origins(random_walk(3000, seed=2), WindowSizes(p, h))
     forecast = naive_forecast(fresh.inputs, h)
     bands = apply_intervals(forecast, volatility_scale(fresh.inputs), bounds)
     for level, (lower, upper) in bands.items():
@@ -127,7 +125,7 @@ def test_forecast_frame_columns_round_trip() -> None:
 
 
 def apply_and_frame(point: np.ndarray, bands: dict) -> pd.DataFrame:
-    from stockcast.forecasting import forecast_frame
+    from stockcast.forecasting.frame import forecast_frame
 
     return forecast_frame(point, bands)
 
@@ -135,7 +133,7 @@ def apply_and_frame(point: np.ndarray, bands: dict) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A saved model folder with calibrated bands (weights untrained: the anchored naive)."""
-    from stockcast.serving.export import save_model_dir
+    from stockcast.training.export import save_model_dir
 
     spec = SPEC | {
         "num_threads": 1,
@@ -156,11 +154,11 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_served_model_takes_any_numeric_dtype_and_returns_the_contract(
     model_dir: Path, dtype: type
 ) -> None:
-    from stockcast.serving.loading import load_price_model
+    from stockcast.serving.model import open_model_dir
 
-    model = load_price_model(model_dir)
+    model = open_model_dir(model_dir)
     rows = np.array([[100, 101, 102, 103, 104, 105], [50, 50, 50, 50, 50, 52]], dtype=dtype)
-    frame = model.predict(rows)
+    frame = model.pyfunc.predict(rows)
     assert isinstance(frame, pd.DataFrame) and len(frame) == 2
     assert list(frame.columns) == forecast_columns(3, ["80"])
     assert (frame.dtypes == np.float64).all()
@@ -175,9 +173,9 @@ def test_the_served_model_takes_any_numeric_dtype_and_returns_the_contract(
 def test_read_only_rows_are_forecast_without_a_warning(model_dir: Path) -> None:
     import warnings
 
-    from stockcast.serving.loading import load_price_model
+    from stockcast.serving.model import open_model_dir
 
-    model = load_price_model(model_dir)
+    model = open_model_dir(model_dir)
     # Batch inputs are often read-only views (memory-mapped files, strided windows).
     rows = np.frombuffer(np.arange(100.0, 112.0).tobytes())
     assert not rows.flags.writeable
@@ -188,7 +186,7 @@ def test_read_only_rows_are_forecast_without_a_warning(model_dir: Path) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            frame = model.predict(rows.reshape(2, 6))
+            frame = model.pyfunc.predict(rows.reshape(2, 6))
     finally:
         torch.set_warn_always(warned_always)
     np.testing.assert_allclose(frame["forecast_1"], [105.0, 111.0])
@@ -203,10 +201,10 @@ def test_read_only_rows_are_forecast_without_a_warning(model_dir: Path) -> None:
     ],
 )
 def test_the_served_model_refuses_bad_rows_in_one_sentence(model_dir: Path, rows, message) -> None:
-    from stockcast.serving.loading import load_price_model
+    from stockcast.serving.model import open_model_dir
 
     with pytest.raises(Exception, match=message):
-        load_price_model(model_dir).predict(rows)
+        open_model_dir(model_dir).pyfunc.predict(rows)
 
 
 def test_the_model_folder_names_no_path_of_this_machine(model_dir: Path) -> None:
@@ -218,7 +216,7 @@ def test_the_model_folder_names_no_path_of_this_machine(model_dir: Path) -> None
 def test_a_short_series_gets_small_batches_and_many_steps(make_cfg) -> None:
     from stockcast.config.compose import plain
     from stockcast.data.prepared import prepare_data
-    from stockcast.orchestration.steps.train import fitted_batch_size
+    from stockcast.training.build import fitted_batch_size
 
     cfg = make_cfg("data.length=150")  # ~90 training windows
     prepared = prepare_data(plain(cfg.data))
@@ -256,12 +254,12 @@ def test_a_short_series_trains_for_its_whole_step_budget_not_a_few_epochs(random
 
 @pytest.mark.slow
 def test_a_random_walk_model_forecasts_close_to_the_last_price(random_walk_fit) -> None:
-    from stockcast.serving.loading import load_price_model
+    from stockcast.serving.model import open_model_dir
 
     summary, model_dir, prepared = random_walk_fit
     test = prepared.splits["test"]
-    windows = rolling_origins(test.values, 10, 5, test.window_starts(prepared.window))
-    point, bands = split_forecast_frame(load_price_model(model_dir).predict(windows.inputs))
+    windows = test.origins(prepared.window)
+    point, bands = open_model_dir(model_dir).forecast(windows.inputs)
     last = windows.inputs[:, -1:]
     assert np.abs(point / last - 1.0).max() < 0.02, "within 2% of the last price"
     assert summary["test"]["mase"] <= summary["test"]["naive_mase"] * 1.05
@@ -285,7 +283,7 @@ def test_the_naive_fallback_zeroes_only_the_point_forecast() -> None:
 
 
 def test_quantile_pairs_become_bands() -> None:
-    from stockcast.forecasting import quantile_bands
+    from stockcast.forecasting.intervals import quantile_bands
 
     outputs = np.arange(2 * 5 * 3, dtype=float).reshape(2, 5, 3)
     bands = quantile_bands(outputs, [0.025, 0.1, 0.5, 0.9, 0.975])
@@ -317,13 +315,14 @@ def test_calibration_says_which_levels_have_too_few_validation_windows(
 ) -> None:
     from types import SimpleNamespace
 
-    from stockcast.data.split import SplitData, WindowSpec
-    from stockcast.orchestration.steps.train import calibrate_on_validation
+    from stockcast.data.split import SplitData
+    from stockcast.forecasting.windows import WindowSizes
+    from stockcast.training.validation import calibrate_on_validation
 
     values = 100.0 + np.random.default_rng(3).normal(size=points).cumsum()
     val = SplitData("val", values, np.array([0, points]), 10, ("s",))
     prepared = SimpleNamespace(
-        splits={"val": val}, window=WindowSpec(10, 5), scaler={"min_relative_scale": 1e-4}
+        splits={"val": val}, window=WindowSizes(10, 5), scaler={"min_relative_scale": 1e-4}
     )
 
     class LastPrice(torch.nn.Module):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stockcast.orchestration.steps.monitor import Observed, live_scores, mature
+from stockcast.evaluation.live import Observed, live_scores, mature
 from stockcast.registry.ledger import ChampionSeen, Ledger, LedgerForecast, previous_champion
 
 TIMEOUT_S = 30.0

@@ -7,15 +7,12 @@ import pytest
 import torch
 
 from stockcast.data.scaling import fit_scaler
-from stockcast.forecasting import (
-    forecast_errors,
-    inverse_mse_weights,
-    naive_forecast,
-    pooled_errors,
-    seasonal_naive_forecast,
-)
-from stockcast.models.losses import make_loss
-from stockcast.models.net import MLP, WindowScaler, build_price_forecaster, load_weights
+from stockcast.forecasting.baselines import naive_forecast, seasonal_naive_forecast
+from stockcast.forecasting.metrics import forecast_errors, inverse_mse_weights, pooled_errors
+from stockcast.models.kinds.mlp import MLP
+from stockcast.models.scaling import WindowScaler
+from stockcast.models.spec import build_price_forecaster, load_weights
+from stockcast.training.losses import make_loss
 from stockcast.training.module import Forecaster
 from tests.conftest import give_outputs
 
@@ -130,7 +127,7 @@ def test_the_ensemble_forecast_is_the_mean_of_its_members(anchor: str) -> None:
     net = build_price_forecaster(spec).double()
     give_outputs(net)
     # The level member also reads the window's level and spread: two more inputs.
-    assert net.mlp.weights[0].shape == (3, 12, 16)
+    assert net.core.weights[0].shape == (3, 12, 16)
     prices = 100 + torch.randn(6, 10, dtype=torch.float64).cumsum(1)
     by_member = []
     for k, scaler in enumerate(net.scalers):
@@ -141,7 +138,7 @@ def test_the_ensemble_forecast_is_the_mean_of_its_members(anchor: str) -> None:
             level = (loc - scaler.loc) / scaler.scale
             features = torch.cat([features, level, torch.log(scale / scaler.scale)], dim=1)
         hidden = features
-        for i, (weight, bias) in enumerate(zip(net.mlp.weights, net.mlp.biases, strict=True)):
+        for i, (weight, bias) in enumerate(zip(net.core.weights, net.core.biases, strict=True)):
             hidden = hidden @ weight[k, : hidden.shape[1]] + bias[k]
             hidden = torch.relu(hidden) if i < 2 else hidden
         # Anchored: a change from the last price; otherwise a price in the member's scale.
@@ -209,9 +206,9 @@ def test_member_losses_add_each_members_loss_in_its_own_scale(window_scale_power
         # The same member as a one-member network (its own weights): its loss in its own scale.
         alone = build_price_forecaster({**SPEC, "scaler": {**member, "min_relative_scale": 1e-4}})
         with torch.no_grad():
-            for mine, theirs in zip(alone.mlp.weights, net.mlp.weights, strict=True):
+            for mine, theirs in zip(alone.core.weights, net.core.weights, strict=True):
                 mine.copy_(theirs[k : k + 1, : mine.shape[1]])
-            for mine, theirs in zip(alone.mlp.biases, net.mlp.biases, strict=True):
+            for mine, theirs in zip(alone.core.biases, net.core.biases, strict=True):
                 mine.copy_(theirs[k : k + 1])
         expected += alone.member_losses(inputs, targets, make_loss("mse"), window_scale_power)
     # The member masks follow the network to a device but are not saved (the spec says which).
@@ -272,7 +269,7 @@ def test_an_anchored_ensemble_starts_at_and_falls_back_to_the_last_price() -> No
     # To the bit: two fallbacks of different data (other train statistics) forecast the same.
     assert torch.equal(net(prices), last)
     with torch.no_grad():
-        net.mlp.biases[-1].fill_(0.5)
+        net.core.biases[-1].fill_(0.5)
     assert not torch.allclose(net(prices), last)
     net.fall_back_to_naive()
     assert torch.equal(net(prices), last)
@@ -292,7 +289,7 @@ def test_weights_saved_before_members_load_as_member_zero() -> None:
     legacy = {f"mlp.layers.{k}": v for k, v in old.state_dict().items()}
     legacy |= {"scaler.loc": torch.tensor(0.0), "scaler.scale": torch.tensor(1.0)}
     loaded = build_price_forecaster(SPEC)
-    load_weights(loaded, legacy)
+    load_weights(loaded, SPEC, legacy)
     prices = 100 + torch.randn(3, 10).cumsum(1)
     loc, scale = prices.mean(1, keepdim=True), prices.std(1, keepdim=True, unbiased=False)
     torch.testing.assert_close(loaded(prices), old((prices - loc) / scale) * scale + loc)
@@ -358,11 +355,11 @@ def test_an_anchored_members_loss_is_its_forecast_error_in_its_own_scale() -> No
 
 
 def test_training_stops_fits_that_cannot_beat_naive_by_the_fallback_margin(make_cfg) -> None:
-    from stockcast.orchestration.steps.train import _instantiate_all
+    from stockcast.training.build import instantiate_all
     from stockcast.training.naive_gain_stopping import NaiveGainStopping
 
     cfg = make_cfg("fit.min_gain_over_naive=0.1")
-    stoppers = [c for c in _instantiate_all(cfg.callbacks) if isinstance(c, NaiveGainStopping)]
+    stoppers = [c for c in instantiate_all(cfg.callbacks) if isinstance(c, NaiveGainStopping)]
     assert [(s.min_gain, s.enabled) for s in stoppers] == [(0.1, True)]
     off = make_cfg("fit.naive_fallback=false").callbacks.naive_gain_stopping
-    assert _instantiate_all({"stop": off})[0].enabled is False
+    assert instantiate_all({"stop": off})[0].enabled is False

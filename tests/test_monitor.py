@@ -11,16 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stockcast.orchestration.steps.monitor import (
-    NO_CHAMPION,
-    ROLLBACK_TAG,
-    ROLLED_BACK,
-    SKIPPED,
-    run_monitor,
-)
+from stockcast.evaluation.reports import REPORT_FILE
+from stockcast.orchestration.steps.monitor import NO_CHAMPION, ROLLED_BACK, SKIPPED, run_monitor
 from stockcast.orchestration.steps.prepare import run_prepare
-from stockcast.orchestration.steps.table import LEDGER_FILE, MONITOR_PLOT_FILE, REPORT_FILE
-from stockcast.registry.ledger import Ledger
+from stockcast.orchestration.steps.table import MONITOR_PLOT_FILE
+from stockcast.registry.ledger import LEDGER_FILE, Ledger
+from stockcast.registry.rollback import ROLLBACK_TAG
 from stockcast.registry.store import ModelRegistry
 from tests.conftest import MODEL, isolated_overrides, run_task
 
@@ -55,12 +51,12 @@ def model_folder(folder: Path, bias: float) -> Path:
     window standard deviations to every forecast."""
     import torch
 
-    from stockcast.models.net import build_price_forecaster
-    from stockcast.serving.export import save_model_dir
+    from stockcast.models.spec import build_price_forecaster
+    from stockcast.training.export import save_model_dir
 
     net = build_price_forecaster(SPEC)
     with torch.no_grad():
-        net.mlp.biases[-1].fill_(bias)
+        net.core.biases[-1].fill_(bias)
     metadata = {
         "kind": "stockcast.model",
         "previous_time_window": PREVIOUS,

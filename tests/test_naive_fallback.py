@@ -10,11 +10,13 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from stockcast.data.split import SplitData, WindowSpec
-from stockcast.forecasting import diebold_mariano, naive_forecast, rolling_origins
-from stockcast.orchestration.steps.train import falls_back_to_naive
+from stockcast.data.split import SplitData
+from stockcast.forecasting.baselines import naive_forecast
+from stockcast.forecasting.metrics import diebold_mariano
+from stockcast.forecasting.windows import WindowSizes
+from stockcast.training.validation import falls_back_to_naive
 
-WINDOW = WindowSpec(10, 5)
+WINDOW = WindowSizes(10, 5)
 
 
 class ForecastTable(torch.nn.Module):
@@ -40,7 +42,7 @@ def _lucky_model() -> tuple[SimpleNamespace, ForecastTable, float]:
     rng = np.random.default_rng(7)
     values = 100.0 + rng.normal(size=60).cumsum()
     val = SplitData("val", values, np.array([0, len(values)]), 10, ("s",))
-    windows = rolling_origins(values, 10, 5, val.window_starts(WINDOW))
+    windows = val.origins(WINDOW)
     forecasts = naive_forecast(windows.inputs, 5)
     exact = rng.random(len(forecasts)) < 0.25
     forecasts[exact] = windows.actual[exact]

@@ -16,7 +16,7 @@ import pytest
 
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import StockcastError
-from stockcast.forecasting import split_forecast_frame
+from stockcast.forecasting.frame import split_forecast_frame
 from stockcast.orchestration.steps.evaluate import run_evaluate
 from stockcast.orchestration.steps.prepare import run_prepare
 from stockcast.orchestration.steps.register import run_register

@@ -72,10 +72,10 @@ def business_day_csv(path: Path, n: int = 80) -> Path:
 
 def load_version_1(store: Path, into: Path):
     from stockcast.registry.store import ModelRegistry
-    from stockcast.serving.loading import load_price_model
+    from stockcast.serving.model import open_version
 
     registry = ModelRegistry(f"sqlite:///{store}/mlruns.db", MODEL)
-    return load_price_model(registry.download(registry.resolve(version=1), into))
+    return open_version(registry, registry.resolve(version=1), into).pyfunc
 
 
 # -- each input kind -------------------------------------------------------------------------

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from stockcast.errors import ArtifactError, ConfigError, DataError
-from stockcast.forecasting import forecast_frame
+from stockcast.forecasting.frame import forecast_frame
 from stockcast.prediction.calendar import format_date, future_dates
 from stockcast.prediction.forecast import (
-    LoadedModel,
     check_window_overrides,
     forecast_held_out,
     forecast_next,
@@ -18,6 +19,7 @@ from stockcast.prediction.forecast import (
 )
 from stockcast.prediction.inputs import InputSeries, build_input, parse_values
 from stockcast.prediction.outputs import forecast_rows, format_table
+from stockcast.serving.model import OpenModel
 
 P, H = 4, 3
 META = {"previous_time_window": P, "next_time_window": H}
@@ -33,8 +35,8 @@ class LastPlusStep:
         return forecast_frame(point, {"80": (point - 0.5, point + 0.5)})
 
 
-def model() -> LoadedModel:
-    return LoadedModel("m", 3, ("champion",), dict(META), LastPlusStep())
+def model() -> OpenModel:
+    return OpenModel(LastPlusStep(), Path("m"), "digest", dict(META), "m", 3, ("champion",))
 
 
 def series(n: int, dates: bool = False) -> InputSeries:

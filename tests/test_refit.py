@@ -13,23 +13,20 @@ import pytest
 from omegaconf import OmegaConf
 
 from stockcast.data.series import Series
-from stockcast.data.split import WindowSpec, join_splits, split_series
+from stockcast.data.split import join_splits, split_series
 from stockcast.errors import ArtifactError
+from stockcast.evaluation.champion import unseen_windows
+from stockcast.evaluation.reports import REPORT_FILE, WINDOWS_FILE
+from stockcast.forecasting.windows import WindowSizes
 from stockcast.orchestration.runner import step_folders
-from stockcast.orchestration.steps.refit import evaluated_budget, pinned_warm_start, run_refit
-from stockcast.orchestration.steps.register import unseen_windows
-from stockcast.orchestration.steps.table import (
-    DECISION_FILE,
-    METRICS_FILE,
-    REPORT_FILE,
-    STEPS,
-    WINDOWS_FILE,
-    step_named,
-)
+from stockcast.orchestration.steps.refit import run_refit
+from stockcast.orchestration.steps.table import DECISION_FILE, STEPS, step_named
 from stockcast.registry.integrity import folder_contents
 from stockcast.registry.store import ModelRegistry
-from stockcast.serving.loading import load_price_model
 from stockcast.serving.metadata import model_spec, read_model_metadata
+from stockcast.serving.model import open_model_dir
+from stockcast.training.refit import evaluated_budget, pinned_warm_start
+from stockcast.training.summary import METRICS_FILE
 from tests.conftest import (
     MODEL,
     global_state_restored,
@@ -89,7 +86,7 @@ def refit_runs(tmp_path_factory: pytest.TempPathFactory, store_template: Path) -
 def test_joined_splits_give_back_each_series_with_its_dates() -> None:
     dates = pd.bdate_range("2024-01-01", periods=100).to_numpy("datetime64[ns]")
     series = [Series("a", np.arange(100.0), dates), Series("b", np.arange(60.0) + 1e3, dates[:60])]
-    splits = split_series(series, WindowSpec(5, 2), {"train": 0.7, "val": 0.15, "test": 0.15})
+    splits = split_series(series, WindowSizes(5, 2), {"train": 0.7, "val": 0.15, "test": 0.15})
     joined = join_splits(splits, ("train", "val", "test"))
     assert joined.offsets.tolist() == [0, 100, 160]
     np.testing.assert_array_equal(joined.values, np.r_[np.arange(100.0), np.arange(60.0) + 1e3])
@@ -168,8 +165,8 @@ def test_the_registered_model_is_refit_on_all_history(refit_runs: dict[str, Path
     assert refit["combination"] == "the evaluated model's member weights"
     # Different weights: the refit saw 30% more prices.
     inputs = np.linspace(100.0, 104.0, 10).reshape(1, -1)
-    refit_out = load_price_model(candidate).predict(inputs)
-    evaluated_out = load_price_model(candidate / "evaluated").predict(inputs)
+    refit_out = open_model_dir(candidate).frame(inputs)
+    evaluated_out = open_model_dir(candidate / "evaluated").frame(inputs)
     assert list(refit_out.columns) == list(evaluated_out.columns)
     assert not np.allclose(refit_out.to_numpy(), evaluated_out.to_numpy())
     tags = ModelRegistry(f"sqlite:///{refit_runs['store']}/mlruns.db", MODEL).resolve(1).tags
@@ -241,8 +238,8 @@ def test_a_warm_start_from_a_refit_starts_from_its_evaluated_model(
     inputs = np.linspace(100.0, 104.0, 10).reshape(1, -1)
     evaluated = refit_runs["full"] / "refit" / "candidate" / "evaluated"
     np.testing.assert_allclose(
-        load_price_model(run_dir / "model").predict(inputs).filter(like="forecast_").to_numpy(),
-        load_price_model(evaluated).predict(inputs).filter(like="forecast_").to_numpy(),
+        open_model_dir(run_dir / "model").frame(inputs).filter(like="forecast_").to_numpy(),
+        open_model_dir(evaluated).frame(inputs).filter(like="forecast_").to_numpy(),
         rtol=1e-6,
     )
 

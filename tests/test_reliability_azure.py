@@ -16,8 +16,8 @@ from azure.core.exceptions import (
 )
 from azure.identity import CredentialUnavailableError
 
+from stockcast.errors import describe_azure_failure
 from stockcast.orchestration.azureml import cli
-from stockcast.orchestration.azureml.workspace import describe_azure_failure
 from stockcast.registry.store import ModelRegistry, RegistryError
 from tests.reliability_helpers import assert_one_sentence_refusal
 

@@ -14,8 +14,8 @@ import yaml
 from stockcast.errors import ArtifactError
 from stockcast.registry.integrity import folder_contents, model_hash, verified_copy
 from stockcast.registry.store import MODEL_HASH_TAG, VersionInfo
-from stockcast.serving.loading import load_verified_model
 from stockcast.serving.metadata import evaluated_model_dir
+from stockcast.serving.model import open_model_dir
 from tests.conftest import run_cli
 from tests.reliability_helpers import (
     MODEL,
@@ -85,7 +85,7 @@ def _truncate(path: Path) -> None:
 
 def _wrong_shape(path: Path) -> None:
     spec = json.loads(path.read_text())
-    spec["mlp"]["hidden_sizes"] = [7]
+    spec["network"]["hidden_sizes"] = [7]
     path.write_text(json.dumps(spec))
 
 
@@ -95,7 +95,7 @@ def _wrong_shape(path: Path) -> None:
         ("artifacts/weights.safetensors", _truncate, "weights.safetensors is missing, truncated"),
         ("MLmodel", lambda p: p.write_text("flavors: [\n  a: :"), "MLmodel is not valid YAML"),
         ("artifacts/spec.json", lambda p: p.write_text("{not json"), "spec.json is missing or not"),
-        ("artifacts/spec.json", _wrong_shape, "size mismatch for mlp.weights.0"),
+        ("artifacts/spec.json", _wrong_shape, "size mismatch for core.weights.0"),
         ("pyfunc_model.py", lambda p: p.unlink(), "no model code file 'pyfunc_model.py'"),
     ],
 )
@@ -104,7 +104,7 @@ def test_a_damaged_folder_is_one_sentence_naming_the_file(
 ) -> None:
     damage(model_copy / relative)
     with pytest.raises(ArtifactError) as caught:
-        load_verified_model(model_copy)
+        open_model_dir(model_copy)
     message = str(caught.value)
     assert phrase in message and str(model_copy) in message and "\n" not in message
 

@@ -124,12 +124,12 @@ def test_resuming_a_checkpoint_of_another_network_is_one_sentence(tmp_path: Path
     check_checkpoint_fits(same, model)
     # A network saved before ensemble members: one Sequential, one scaler.
     old = tmp_path / "old.ckpt"
-    torch.save({"state_dict": {"net.mlp.layers.0.weight": torch.zeros(100, 10)}}, old)
+    torch.save({"state_dict": {"net.core.layers.0.weight": torch.zeros(100, 10)}}, old)
     with pytest.raises(ArtifactError) as refused:
         check_checkpoint_fits(old, model)
     assert str(refused.value) == (
         f"train.resume checkpoint {old} holds another network than this config builds "
-        "(net.bias, net.mlp.layers.0.weight, net.weight); resume with the config that fit was "
+        "(net.bias, net.core.layers.0.weight, net.weight); resume with the config that fit was "
         "started with, or start a new run without train.resume."
     )
     # Other hidden sizes: the same keys, other shapes.

@@ -9,21 +9,24 @@ import numpy as np
 import pytest
 
 from stockcast.data.series import Series
-from stockcast.data.split import WindowSpec, split_series
+from stockcast.data.split import split_series
+from stockcast.evaluation.reports import REPORT_FILE
 from stockcast.evaluation.series_scores import (
     best_and_worst,
     per_series_scores,
     series_of_windows,
     series_scales,
 )
-from stockcast.orchestration.steps.table import REPORT_FILE
+from stockcast.forecasting.windows import WindowSizes
 from tests.conftest import LENIENT_GATE, global_state_restored, run_local_pipeline
 
 
 def test_windows_belong_to_the_series_they_start_in() -> None:
     series = [Series(name, np.arange(n, dtype=float) + 1) for name, n in (("a", 40), ("b", 60))]
-    test = split_series(series, WindowSpec(3, 2), {"train": 0.5, "val": 0.25, "test": 0.25})["test"]
-    starts = test.window_starts(WindowSpec(3, 2))
+    test = split_series(series, WindowSizes(3, 2), {"train": 0.5, "val": 0.25, "test": 0.25})[
+        "test"
+    ]
+    starts = test.window_starts(WindowSizes(3, 2))
     owners = series_of_windows(test, starts + 3)
     assert owners.tolist() == [0] * 9 + [1] * 14
 
@@ -57,7 +60,7 @@ def test_scores_by_hand() -> None:
 def test_a_flat_train_series_takes_the_pooled_scale() -> None:
     # Steps of 3, so the pooled scale (3) differs from the no-data fallback (1).
     series = [Series("flat", np.full(40, 5.0)), Series("moving", np.arange(40.0) * 3)]
-    train = split_series(series, WindowSpec(3, 2), {"train": 0.5, "val": 0.25, "test": 0.25})
+    train = split_series(series, WindowSizes(3, 2), {"train": 0.5, "val": 0.25, "test": 0.25})
     assert series_scales(train["train"]).tolist() == [3.0, 3.0]
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from stockcast.evaluation.reports import REPORT_FILE
 from stockcast.orchestration.runner import port_bindings, run_pipeline, step_command, step_folders
 from stockcast.orchestration.steps.table import (
     DECISION_FILE,
-    REPORT_FILE,
     STEPS,
     URI_FOLDER,
     Port,

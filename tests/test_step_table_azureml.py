@@ -13,6 +13,7 @@ import pytest
 from azure.ai.ml import load_job
 
 from stockcast.errors import ConfigError
+from stockcast.evaluation.reports import REPORT_FILE
 from stockcast.orchestration.azureml.components import substitute_placeholders
 from stockcast.orchestration.azureml.dry_run import entity_dict, write_entity
 from stockcast.orchestration.azureml.pipeline import build_pipeline_job
@@ -21,7 +22,7 @@ from stockcast.orchestration.azureml.settings import (
     SubmitConfig,
     compose_submit_config,
 )
-from stockcast.orchestration.steps.table import REPORT_FILE, STEPS, URI_FOLDER, Port, Step
+from stockcast.orchestration.steps.table import STEPS, URI_FOLDER, Port, Step
 from stockcast.paths import PROJECT_ROOT
 from tests.dummy_step import PUBLISH_STEP, PUBLISHED_FILE
 

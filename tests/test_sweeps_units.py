@@ -18,6 +18,7 @@ from stockcast.orchestration.sweeps.summary import (
     to_markdown,
     write_summary,
 )
+from stockcast.registry import runs
 
 
 def _job(sweep: Path, num: int, overrides: list[str], val_mase: float | None) -> None:
@@ -88,15 +89,15 @@ def test_search_space_refuses_glob_sweeps() -> None:
 def test_sweep_id_is_stable_per_folder_and_tags_merge(tmp_path: Path) -> None:
     assert tracking.sweep_id(tmp_path / "a") == tracking.sweep_id(tmp_path / "a")
     assert tracking.sweep_id(tmp_path / "a") != tracking.sweep_id(tmp_path / "b" / "a")
-    merged = json.loads(tracking.run_context_value({"sweep_id": "x"}, '{"team": "fx"}'))
+    merged = json.loads(runs.run_context_value({"sweep_id": "x"}, '{"team": "fx"}'))
     assert merged == {"team": "fx", "sweep_id": "x"}
 
 
 def test_prepare_store_creates_the_experiment_once(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlruns.db"
-    first = tracking.prepare_store(uri, "stockcast", str(tmp_path / "artifacts"))
-    assert tracking.prepare_store(uri, "stockcast") == first
-    assert tracking.is_embedded_store(uri) and not tracking.is_embedded_store("http://x")
+    first = runs.prepare_store(uri, "stockcast", str(tmp_path / "artifacts"))
+    assert runs.prepare_store(uri, "stockcast") == first
+    assert runs.is_embedded_store(uri) and not runs.is_embedded_store("http://x")
 
 
 def test_a_stored_study_searched_over_other_choices_is_refused_in_one_sentence(

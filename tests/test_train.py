@@ -18,15 +18,12 @@ from omegaconf import OmegaConf
 from stockcast.config.compose import flatten
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import StockcastError
-from stockcast.forecasting import (
-    calibrate_intervals,
-    inverse_mse_weights,
-    pooled_errors,
-    split_forecast_frame,
-)
-from stockcast.models.net import build_price_forecaster
-from stockcast.orchestration.steps.train import fit_member_weights, validation_forecasts
+from stockcast.forecasting.frame import split_forecast_frame
+from stockcast.forecasting.intervals import calibrate_intervals
+from stockcast.forecasting.metrics import inverse_mse_weights, pooled_errors
+from stockcast.models.spec import build_price_forecaster
 from stockcast.training.module import Forecaster
+from stockcast.training.validation import fit_member_weights, validation_forecasts
 from tests.conftest import (
     AS_OF,
     FAST_OVERRIDES,
@@ -152,7 +149,7 @@ def test_members_with_non_finite_forecasts_are_combined_by_their_mean(weighted_r
     assert len(fit_member_weights(cfg, net, prepared)["weights"]) == 3
     assert net.member_weights is not None
     with torch.no_grad():  # one member diverged
-        net.mlp.biases[-1][1] = float("nan")
+        net.core.biases[-1][1] = float("nan")
     assert fit_member_weights(cfg, net, prepared) is None
     assert net.member_weights is None
     assert (
@@ -173,7 +170,7 @@ def load_the_model_in_a_fresh_process(job: JobContext) -> Job:
         "print(m.predict(np.array([[100.0 + i for i in range(10)]])).shape)\n"
         "assert not [k for k in sys.modules if k.startswith(('lightning', 'pytorch_lightning'))]\n"
         "assert not calls, 'pickle.load was used'\n"
-        "import stockcast.models.net as net\n"
+        "import stockcast.models.network as net\n"
         "print('net from', net.__file__)\n"
     )
     return job.run(Command(("-c", code), env=job.env, check=False))
@@ -188,13 +185,28 @@ def test_loading_the_model_imports_no_lightning_and_unpickles_nothing(
     assert "(1, 25)" in result.stdout
     # The model carries the few modules it needs: a fresh process imports them from the model.
     assert f"net from {trained_run / 'model' / 'code'}" in result.stdout
-    shipped = sorted(p.name for p in (trained_run / "model" / "code").rglob("*.py"))
+    # What ships is followed from the served code's imports: the kind, the network, the core's
+    # frame and intervals; nothing of training, evaluation or the registry.
+    code = trained_run / "model" / "code" / "stockcast"
+    shipped = sorted(p.relative_to(code).as_posix() for p in code.rglob("*.py"))
     assert shipped == [
-        *["__init__.py"] * 3,
+        "__init__.py",
         "errors.py",
-        "forecasting.py",
-        "net.py",
-        "pyfunc_model.py",
+        "forecasting/__init__.py",
+        "forecasting/baselines.py",
+        "forecasting/frame.py",
+        "forecasting/intervals.py",
+        "forecasting/windows.py",
+        "models/__init__.py",
+        "models/kind.py",
+        "models/kinds/__init__.py",
+        "models/kinds/mlp.py",
+        "models/network.py",
+        "models/scaling.py",
+        "models/settings.py",
+        "models/spec.py",
+        "serving/__init__.py",
+        "serving/pyfunc_model.py",
     ]
     weights = trained_run / "model" / "artifacts" / "weights.safetensors"
     assert weights.is_file()

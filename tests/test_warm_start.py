@@ -10,10 +10,10 @@ import pytest
 from safetensors.torch import load_file
 
 from stockcast.errors import ConfigError
-from stockcast.orchestration.steps.table import METRICS_FILE
 from stockcast.registry.store import ModelRegistry
-from stockcast.serving.loading import load_price_model
 from stockcast.serving.metadata import evaluated_model_dir, model_artifact
+from stockcast.serving.model import open_model_dir
+from stockcast.training.summary import METRICS_FILE
 from stockcast.training.warm_start import differences, resolve_init_from
 from tests.conftest import MODEL, PIPELINE_FAST, TRAINING_SEED, run_train
 
@@ -82,10 +82,10 @@ def test_a_warm_fit_starts_from_the_champion_weights(
     start = evaluated_model_dir(champion)
     assert metrics["warm_start"]["weights"] == ("evaluated" if start != champion else "registered")
     inputs = np.linspace(100.0, 103.0, 10).reshape(1, -1)
-    warm = load_price_model(run_dir / "model").predict(inputs)
+    warm = open_model_dir(run_dir / "model").frame(inputs)
     np.testing.assert_allclose(
         warm.filter(like="forecast_").to_numpy(),
-        load_price_model(start).predict(inputs).filter(like="forecast_").to_numpy(),
+        open_model_dir(start).frame(inputs).filter(like="forecast_").to_numpy(),
         rtol=1e-6,
     )
     # The forecasts alone would also agree for a cold start if both output layers are zero (a

@@ -14,19 +14,16 @@ import numpy as np
 
 from benchmarks.accuracy.protocol import HORIZON, LEVELS, Cut, Result, score
 from benchmarks.common import quiet_console
-from stockcast.forecasting import (
-    naive_forecast,
-    random_walk_bands,
-    rolling_origins,
-    split_forecast_frame,
-)
+from stockcast.forecasting.baselines import naive_forecast
+from stockcast.forecasting.intervals import random_walk_bands
+from stockcast.forecasting.windows import WindowSizes, rolling_origins
 
 
 def naive(name: str, split: Cut) -> Result:
     """Last value, with random-walk intervals from the first 80%'s h-step changes."""
     values, p = split.values, 10
     inputs = values[split.origins[:, None] - p + np.arange(p)]
-    history = rolling_origins(values[: split.start], p, HORIZON)
+    history = rolling_origins(values[: split.start], WindowSizes(p, HORIZON))
     bands = random_walk_bands(history, inputs, [int(level) for level in LEVELS])
     return score(name, "naive", split, naive_forecast(inputs, HORIZON), bands)
 
@@ -56,9 +53,9 @@ def stockcast_default(
     from stockcast.config.schema import validate_config
     from stockcast.data.prepared import PreparedData
     from stockcast.orchestration.steps.prepare import run_prepare
-    from stockcast.orchestration.steps.refit import write_refit_model
-    from stockcast.orchestration.steps.train import run_training
-    from stockcast.serving.loading import load_price_model
+    from stockcast.serving.model import open_model_dir
+    from stockcast.training.fit import run_training
+    from stockcast.training.refit import write_refit_model
 
     with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as tmp:
         folder = Path(tmp)
@@ -95,9 +92,7 @@ def stockcast_default(
         seconds = time.perf_counter() - begin
         p = int(cfg.data.previous_time_window)
         inputs = split.values[split.origins[:, None] - p + np.arange(p)]
-        forecast, bands = split_forecast_frame(
-            load_price_model(folder / "run" / "model").predict(inputs)
-        )
+        forecast, bands = open_model_dir(folder / "run" / "model").forecast(inputs)
         results = [score(name, label, split, forecast, bands, seconds)]
         if refit and not summary["fell_back_to_naive"]:
             # The pipeline's refit: train + validation (all but the held-out 20%), evaluated budget.
@@ -112,9 +107,7 @@ def stockcast_default(
                 splits=("train", "val"),
             )
             refit_seconds = seconds + time.perf_counter() - begin
-            forecast, bands = split_forecast_frame(
-                load_price_model(folder / "run" / "refit").predict(inputs)
-            )
+            forecast, bands = open_model_dir(folder / "run" / "refit").forecast(inputs)
             results.append(score(name, f"{label}+refit", split, forecast, bands, refit_seconds))
         elif refit:
             results.append(replace(results[0], forecaster=f"{label}+refit"))

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stockcast.forecasting import Bands, pooled_errors
+from stockcast.forecasting.intervals import Bands
+from stockcast.forecasting.metrics import pooled_errors
 
 HORIZON = 5
 TEST_FRACTION = 0.2

@@ -92,7 +92,7 @@ class AzureMLLauncher(Launcher):
         except ImportError as err:
             exit_with_error(str(missing_sdk(err)))
         except Exception as err:
-            from stockcast.orchestration.azureml.workspace import describe_azure_failure
+            from stockcast.errors import describe_azure_failure
 
             described = describe_azure_failure(err)
             if described is None:

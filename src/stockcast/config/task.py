@@ -14,10 +14,11 @@ from typing import Any, TypeVar
 from stockcast.config.compose import CONFIG_DIR, register_resolvers
 from stockcast.config.quiet import silence_library_noise
 from stockcast.errors import StockcastError, exit_with_error
-from stockcast.orchestration.steps.table import TIMING_FILE
 
 T = TypeVar("T")
 # Artifact copies here are local folders: MLflow's progress bars only clutter the logs.
+# When each task body ran, in its run dir: the runner splits a step's wall time with it.
+TIMING_FILE = "timing.json"
 QUIET_ENVIRONMENT = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
 

@@ -19,7 +19,7 @@ from stockcast.data.sources import as_of_applies, load_series
 from stockcast.data.split import (
     SPLITS,
     SplitData,
-    WindowSpec,
+    WindowSizes,
     naive_one_step_mae,
     split_lengths,
     split_series,
@@ -47,7 +47,7 @@ def data_hash(series: list[Series]) -> str:
 @dataclass
 class PreparedData:
     splits: dict[str, SplitData]
-    window: WindowSpec
+    window: WindowSizes
     scaler: dict[str, Any]
     meta: dict[str, Any]
 
@@ -74,7 +74,7 @@ class PreparedData:
     def load(cls, folder: str | Path) -> PreparedData:
         folder = Path(folder)
         meta = read_prepared_meta(folder)
-        window = WindowSpec(meta["previous_time_window"], meta["next_time_window"])
+        window = WindowSizes(meta["previous_time_window"], meta["next_time_window"])
         with np.load(folder / SERIES_FILE, allow_pickle=False) as arrays:
             ids = tuple(str(s) for s in arrays["series_ids"])
             splits = {
@@ -112,7 +112,7 @@ def read_prepared_meta(folder: str | Path) -> dict[str, Any]:
     return meta
 
 
-def min_series_length(window: WindowSpec, fractions: Mapping[str, float]) -> int:
+def min_series_length(window: WindowSizes, fractions: Mapping[str, float]) -> int:
     """The fewest values a series needs so that every split holds one full window."""
     n = window.length
     while min(split_lengths(n, fractions).values()) < window.length:
@@ -143,7 +143,7 @@ def data_window(data_cfg: Mapping[str, Any], series: list[Series]) -> dict[str, 
 
 def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     """Load, split, then fit the scaler on train: the whole data side of a run."""
-    window = WindowSpec(data_cfg["previous_time_window"], data_cfg["next_time_window"])
+    window = WindowSizes(data_cfg["previous_time_window"], data_cfg["next_time_window"])
     series = load_series(data_cfg, min_series_length(window, data_cfg["split"]))
     check_series_values(series, bool(data_cfg.get("allow_non_positive", False)))
     splits = split_series(series, window, data_cfg["split"])

@@ -9,21 +9,10 @@ import numpy as np
 
 from stockcast.data.series import Series
 from stockcast.errors import DataError
+from stockcast.forecasting.metrics import pooled_naive_scale
+from stockcast.forecasting.windows import RollingOrigins, WindowSizes, rolling_origins
 
 SPLITS = ("train", "val", "test")
-
-
-@dataclass(frozen=True)
-class WindowSpec:
-    """How many past values go in and how many future values come out (sizes checked by the
-    config schema)."""
-
-    previous_time_window: int
-    next_time_window: int
-
-    @property
-    def length(self) -> int:
-        return self.previous_time_window + self.next_time_window
 
 
 @dataclass(frozen=True)
@@ -41,7 +30,7 @@ class SplitData:
     series_ids: tuple[str, ...]
     dates: np.ndarray | None = None
 
-    def window_starts(self, window: WindowSpec) -> np.ndarray:
+    def window_starts(self, window: WindowSizes) -> np.ndarray:
         """Start index of every full window, never crossing from one series into the next."""
         lengths = np.diff(self.offsets)
         counts = np.maximum(lengths - window.length + 1, 0)
@@ -55,6 +44,15 @@ class SplitData:
     def segment(self, index: int) -> np.ndarray:
         return self.values[self.offsets[index] : self.offsets[index + 1]]
 
+    def segments(self) -> list[np.ndarray]:
+        """Each series' values in this split, in order."""
+        return [self.segment(i) for i in range(len(self.offsets) - 1)]
+
+    def origins(self, sizes: WindowSizes) -> RollingOrigins:
+        """Every forecast origin of this split (the first target of each full window), never
+        crossing from one series into the next."""
+        return rolling_origins(self.values, sizes, self.window_starts(sizes))
+
 
 def split_lengths(n: int, fractions: Mapping[str, float]) -> dict[str, int]:
     n_train = round(n * fractions["train"])
@@ -63,7 +61,7 @@ def split_lengths(n: int, fractions: Mapping[str, float]) -> dict[str, int]:
 
 
 def split_series(
-    series: Sequence[Series], window: WindowSpec, fractions: Mapping[str, float]
+    series: Sequence[Series], window: WindowSizes, fractions: Mapping[str, float]
 ) -> dict[str, SplitData]:
     """Cut every series at the same fractions; each split must hold at least one full window.
 
@@ -113,8 +111,7 @@ def split_series(
 
 def naive_one_step_mae(split: SplitData) -> float:
     """In-sample MAE of the one-step naive forecast: the MASE denominator (never across series)."""
-    diffs = [np.abs(np.diff(split.segment(i))) for i in range(len(split.offsets) - 1)]
-    mae = float(np.concatenate(diffs).mean())
+    mae = pooled_naive_scale(split.segments())
     if not np.isfinite(mae) or mae <= 0.0:
         raise DataError(
             "the train split is constant, so MASE has no scale; use data with some movement."

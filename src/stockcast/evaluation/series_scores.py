@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.split import SplitData
-from stockcast.forecasting import Bands
+from stockcast.forecasting.intervals import Bands
+from stockcast.forecasting.metrics import inside_band, naive_scales
 
 
 def series_of_windows(split: SplitData, origins: np.ndarray) -> np.ndarray:
@@ -22,9 +23,7 @@ def series_of_windows(split: SplitData, origins: np.ndarray) -> np.ndarray:
 
 def series_scales(train: SplitData) -> np.ndarray:
     """Each series' train one-step naive MAE; a flat series gets the pooled scale instead."""
-    scales = np.array(
-        [np.abs(np.diff(train.segment(i))).mean() for i in range(len(train.series_ids))]
-    )
+    scales = naive_scales(train.segments())
     pooled = float(np.nanmean(scales[scales > 0])) if (scales > 0).any() else 1.0
     return np.where(np.isfinite(scales) & (scales > 0), scales, pooled)
 
@@ -55,7 +54,7 @@ def per_series_scores(
     }
     ratio = mase["model"] / np.where(mase["naive"] > 0, mase["naive"], np.nan)
     coverage = {
-        level: mean_by_series(((actual >= lower) & (actual <= upper)).mean(axis=1))
+        level: mean_by_series(inside_band(actual, lower, upper).mean(axis=1))
         for level, (lower, upper) in (bands or {}).items()
     }
     rows = []

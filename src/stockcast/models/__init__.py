@@ -1,2 +1,2 @@
-"""The pure-torch network (`net`) and its LightningModule (`forecaster`), kept apart so that
-loading a model for prediction never imports Lightning."""
+"""Model kinds and the network every kind serves through. Pure PyTorch and NumPy: no Lightning,
+so a served model (which ships these modules) never imports it."""

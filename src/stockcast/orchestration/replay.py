@@ -34,7 +34,7 @@ from stockcast.orchestration.runner import (
     timing_table,
     user_overrides,
 )
-from stockcast.orchestration.steps.table import DECISION_FILE, REPORT_FILE, STEPS
+from stockcast.orchestration.steps.table import DECISION_FILE, MONITOR_REPORT_FILE, STEPS
 
 REPLAY_FILE = "replay.json"
 REPLAY_PLOT_FILE = "replay.png"
@@ -60,7 +60,7 @@ def step_output(run_dir: Path, step: str, port: str) -> Path:
 def day_entry(run_dir: Path, as_of: str, seconds: float, error: str | None) -> dict[str, Any]:
     """What one simulated day produced, read back from its steps' files."""
     decision_file = step_output(run_dir, "register", "decision") / DECISION_FILE
-    monitor_file = step_output(run_dir, "monitor", "monitor") / REPORT_FILE
+    monitor_file = step_output(run_dir, "monitor", "monitor") / MONITOR_REPORT_FILE
     decision = json.loads(decision_file.read_text()) if decision_file.is_file() else {}
     monitor = json.loads(monitor_file.read_text()) if monitor_file.is_file() else {}
     rollback = monitor.get("rollback") or {}
@@ -157,10 +157,9 @@ def plot_replay(
 ) -> Path:
     """Prices with each day's champion forecast and 80% band; live error vs naive; champion."""
     from stockcast.data.prepared import PreparedData
+    from stockcast.evaluation.live import observed_series
     from stockcast.evaluation.plots import plot_replay_days
-    from stockcast.orchestration.steps.monitor import observed_series
-    from stockcast.orchestration.steps.table import LEDGER_FILE
-    from stockcast.registry.ledger import Ledger
+    from stockcast.registry.ledger import LEDGER_FILE, Ledger
 
     last_prepared = step_output(run_dir / "days" / entries[-1]["as_of"], "prepare", "prepared")
     observed = (

@@ -22,9 +22,9 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from stockcast.config.compose import compose_config
-from stockcast.config.task import hydra_task
+from stockcast.config.task import TIMING_FILE, hydra_task
 from stockcast.errors import StockcastError
-from stockcast.orchestration.steps.table import DECISION_FILE, STEPS, TIMING_FILE, Step, wiring
+from stockcast.orchestration.steps.table import DECISION_FILE, STEPS, Step, wiring
 
 # Seconds per step of one pipeline run, in its run directory.
 TIMINGS_FILE = "timings.txt"
@@ -159,11 +159,19 @@ def timing_table(timings: list[StepTiming]) -> str:
     return "\n".join(rows)
 
 
+# Hydra settings every step needs to compose the same config: where configs are found (a model
+# kind's config outside configs/, say). The run dir and the like are each step's own.
+SHARED_HYDRA_KEYS = ("hydra.searchpath=",)
+
+
 def user_overrides() -> list[str]:
-    """The overrides the pipeline was started with, minus Hydra's own settings."""
+    """The overrides the pipeline was started with, minus Hydra's own settings (but its config
+    search path)."""
     from hydra.core.hydra_config import HydraConfig
 
-    return [o for o in HydraConfig.get().overrides.task if not o.startswith("hydra.")]
+    overrides = HydraConfig.get().overrides
+    shared = [o for o in overrides.hydra if o.startswith(SHARED_HYDRA_KEYS)]
+    return [*shared, *(o for o in overrides.task if not o.startswith("hydra."))]
 
 
 def run_local_pipeline(cfg: DictConfig) -> dict:

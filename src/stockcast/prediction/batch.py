@@ -17,10 +17,11 @@ import numpy as np
 from stockcast.data.checks import check_series_values
 from stockcast.data.series import Series
 from stockcast.errors import ConfigError, DataError
-from stockcast.forecasting import Bands
+from stockcast.forecasting.intervals import Bands
 from stockcast.prediction.calendar import future_dates
-from stockcast.prediction.forecast import Forecast, LoadedModel
+from stockcast.prediction.forecast import Forecast
 from stockcast.prediction.inputs import InputSeries, read_input_table
+from stockcast.serving.model import OpenModel
 
 # How many ids a refusal names before it only counts the rest.
 NAMED_IDS = 10
@@ -116,7 +117,7 @@ class BatchForecast:
         return InputSeries(item.values, item.dates, label, {"series_id": item.series_id})
 
 
-def forecast_batch(model: LoadedModel, batch: SeriesBatch) -> BatchForecast:
+def forecast_batch(model: OpenModel, batch: SeriesBatch) -> BatchForecast:
     """The next next_time_window values of every id, from its last previous_time_window ones,
     in one call of the model."""
     p, h = model.previous_time_window, model.next_time_window
@@ -127,7 +128,7 @@ def forecast_batch(model: LoadedModel, batch: SeriesBatch) -> BatchForecast:
     # (the model alone could only name a row).
     check_series_values(batch.series, True, key="input.path")
     windows = np.stack([item.values[-p:] for item in batch.series])
-    forecasts, bands = model.predict_with_intervals(windows)
+    forecasts, bands = model.forecast(windows)
     if batch.series[0].dates is None:
         return BatchForecast(batch.ids, windows, forecasts, bands, None, None, None)
     window_end = np.array([item.dates[-1] for item in batch.series], dtype="datetime64[ns]")

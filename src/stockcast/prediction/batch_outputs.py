@@ -11,8 +11,8 @@ import numpy as np
 
 from stockcast.prediction.batch import BatchForecast, SeriesBatch
 from stockcast.prediction.calendar import format_date
-from stockcast.prediction.forecast import LoadedModel
 from stockcast.prediction.outputs import format_table, model_block
+from stockcast.serving.model import OpenModel
 
 
 def _format_dates(dates: np.ndarray) -> list[str]:
@@ -44,7 +44,7 @@ def batch_frame(result: BatchForecast, id_column: str) -> Any:
 
 
 def batch_summary(
-    model: LoadedModel, model_uri: str, batch: SeriesBatch, result: BatchForecast, frame: Any
+    model: OpenModel, model_uri: str, batch: SeriesBatch, result: BatchForecast, frame: Any
 ) -> dict[str, Any]:
     """forecast.json: the model, the input, and one block per id with its forecast rows."""
     h = result.forecasts.shape[1]
@@ -95,7 +95,7 @@ def preview_rows(result: BatchForecast, id_column: str, shown: int) -> list[dict
 
 
 def print_batch_report(
-    model: LoadedModel,
+    model: OpenModel,
     batch: SeriesBatch,
     result: BatchForecast,
     written: list[Path],

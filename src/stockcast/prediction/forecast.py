@@ -4,64 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from stockcast.errors import ConfigError, DataError
-from stockcast.forecasting import (
-    Bands,
-    RollingOrigins,
-    check_window_sizes,
-    forecast_errors,
-    naive_forecast,
-    rolling_origins,
-    split_forecast_frame,
-)
+from stockcast.forecasting.baselines import naive_forecast
+from stockcast.forecasting.intervals import Bands
+from stockcast.forecasting.metrics import coverage, forecast_errors
+from stockcast.forecasting.windows import RollingOrigins, WindowSizes, rolling_origins
 from stockcast.prediction.calendar import future_dates
 from stockcast.prediction.inputs import InputSeries
+from stockcast.serving.model import OpenModel
 
 WINDOW_KEYS = ("previous_time_window", "next_time_window")
-
-
-class PriceModel(Protocol):
-    def predict(self, model_input: Any) -> Any: ...
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A registered version, loaded: the pyfunc plus what the registry and metadata say of it."""
-
-    name: str
-    version: int
-    aliases: tuple[str, ...]
-    metadata: dict[str, Any]
-    pyfunc: PriceModel
-
-    @property
-    def previous_time_window(self) -> int:
-        return int(self.metadata["previous_time_window"])
-
-    @property
-    def next_time_window(self) -> int:
-        return int(self.metadata["next_time_window"])
-
-    @property
-    def label(self) -> str:
-        aliases = f" ({', '.join(self.aliases)})" if self.aliases else ""
-        return f"{self.name} version {self.version}{aliases}"
-
-    def predict_with_intervals(self, windows: np.ndarray) -> tuple[np.ndarray, Bands]:
-        """Rows of previous_time_window raw prices -> (rows of next_time_window forecasts,
-        {level: (lower rows, upper rows)})."""
-        # A fresh writable copy: slices of pandas-backed arrays can be read-only, which torch
-        # warns about when it wraps them.
-        rows = np.array(windows, dtype=np.float64, ndmin=2)
-        return split_forecast_frame(self.pyfunc.predict(rows))
-
-    def predict(self, windows: np.ndarray) -> np.ndarray:
-        """Point forecasts only."""
-        return self.predict_with_intervals(windows)[0]
 
 
 def check_window_overrides(requested: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
@@ -71,9 +27,8 @@ def check_window_overrides(requested: Mapping[str, Any], metadata: Mapping[str, 
         model_windows[i] if requested.get(key) is None else int(requested[key])
         for i, key in enumerate(WINDOW_KEYS)
     )
-    check_window_sizes(
-        model_windows,
-        asked,
+    WindowSizes(*model_windows).require(
+        WindowSizes(*asked),
         "the model",
         "the command line asks for",
         "drop previous_time_window/next_time_window or pick a model trained with them",
@@ -102,12 +57,12 @@ def _require(series: InputSeries, needed: int, why: str) -> None:
         )
 
 
-def forecast_next(model: LoadedModel, series: InputSeries) -> Forecast:
+def forecast_next(model: OpenModel, series: InputSeries) -> Forecast:
     """Forecast the next next_time_window values from the last previous_time_window ones."""
     p, h = model.previous_time_window, model.next_time_window
     _require(series, p, f"model ({p} values in, {h} out)")
     window = series.values[-p:]
-    prediction, bands = _first_row(*model.predict_with_intervals(window))
+    prediction, bands = _first_row(*model.forecast(window))
     if series.dates is None:
         return Forecast(window, None, prediction, None, bands=bands)
     dates, frequency = future_dates(series.dates, h)
@@ -120,12 +75,12 @@ def _first_row(point: np.ndarray, bands: Bands) -> tuple[np.ndarray, Bands]:
     return point[0], {level: (lower[0], upper[0]) for level, (lower, upper) in bands.items()}
 
 
-def forecast_held_out(model: LoadedModel, series: InputSeries) -> Forecast:
+def forecast_held_out(model: OpenModel, series: InputSeries) -> Forecast:
     """Hide the last next_time_window values, forecast them from the window before, compare."""
     p, h = model.previous_time_window, model.next_time_window
     _require(series, p + h, f"backtest ({p} values in, {h} held out)")
     window = series.values[-(p + h) : -h]
-    prediction, bands = _first_row(*model.predict_with_intervals(window))
+    prediction, bands = _first_row(*model.forecast(window))
     dates = series.dates
     return Forecast(
         window,
@@ -166,8 +121,7 @@ class RollingBacktest:
         """Share of targets inside each level's band, over every origin and step."""
         actual = self.actual
         return {
-            level: float(((actual >= lower) & (actual <= upper)).mean())
-            for level, (lower, upper) in self.bands.items()
+            level: coverage(actual, lower, upper) for level, (lower, upper) in self.bands.items()
         }
 
     def aligned(self, step: int, length: int) -> np.ndarray:
@@ -180,7 +134,7 @@ def _mae_by_step(forecast: np.ndarray, actual: np.ndarray) -> np.ndarray:
     return forecast_errors(forecast, actual, mase_scale=1.0)["mae"]
 
 
-def rolling_backtest(model: LoadedModel, series: InputSeries, span: int) -> RollingBacktest:
+def rolling_backtest(model: OpenModel, series: InputSeries, span: int) -> RollingBacktest:
     """Every full window with targets in the last `span` values, forecast in one batch."""
     p, h = model.previous_time_window, model.next_time_window
     _require(series, p + h, f"backtest ({p} values in, {h} held out)")
@@ -191,8 +145,10 @@ def rolling_backtest(model: LoadedModel, series: InputSeries, span: int) -> Roll
     n = len(series.values)
     stretch_start = max(p, n - span)
     # A window starting at s has its first target (its origin) at s + p.
-    windows = rolling_origins(series.values, p, h, np.arange(stretch_start - p, n - h - p + 1))
-    forecasts, bands = model.predict_with_intervals(windows.inputs)
+    windows = rolling_origins(
+        series.values, model.sizes, np.arange(stretch_start - p, n - h - p + 1)
+    )
+    forecasts, bands = model.forecast(windows.inputs)
     return RollingBacktest(
         windows, forecasts, naive_forecast(windows.inputs, h), stretch_start, bands
     )

@@ -166,7 +166,8 @@ def _pick_series(
 def _test_split(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
     from stockcast.data.prepared import data_hash
     from stockcast.data.sources import load_series
-    from stockcast.data.split import WindowSpec, split_series
+    from stockcast.data.split import split_series
+    from stockcast.forecasting.windows import WindowSizes
 
     source = _training_source(metadata)
     if source["source"] == "csv":
@@ -187,7 +188,7 @@ def _test_split(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> In
             "the model was trained (its hash differs), so its test split cannot be rebuilt; "
             "use input=csv instead."
         )
-    window = WindowSpec(int(metadata["previous_time_window"]), int(metadata["next_time_window"]))
+    window = WindowSizes(int(metadata["previous_time_window"]), int(metadata["next_time_window"]))
     test = split_series(series, window, source["split"])["test"]
     chosen = _pick_series(series, input_cfg.get("series_id"), None, must_choose=False)
     index = [item.series_id for item in series].index(chosen.series_id)

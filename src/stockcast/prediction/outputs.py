@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 
 from stockcast.prediction.calendar import format_date
-from stockcast.prediction.forecast import Forecast, LoadedModel, RollingBacktest
+from stockcast.prediction.forecast import Forecast, RollingBacktest
 from stockcast.prediction.inputs import InputSeries
+from stockcast.serving.model import OpenModel
 
 FORECAST_CSV = "forecast.csv"
 FORECAST_JSON = "forecast.json"
@@ -60,7 +61,7 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def model_block(model: LoadedModel, model_uri: str) -> dict[str, Any]:
+def model_block(model: OpenModel, model_uri: str) -> dict[str, Any]:
     """Which registered version forecast, and its window sizes (forecast.json's `model`)."""
     return {
         "name": model.name,
@@ -74,7 +75,7 @@ def model_block(model: LoadedModel, model_uri: str) -> dict[str, Any]:
 
 
 def summary(
-    model: LoadedModel,
+    model: OpenModel,
     model_uri: str,
     series: InputSeries,
     result: Forecast,
@@ -128,7 +129,7 @@ def backtest_rows(series: InputSeries, backtest: RollingBacktest) -> list[dict[s
 
 
 def plot_forecast_png(
-    path: Path, model: LoadedModel, series: InputSeries, result: Forecast, history: int
+    path: Path, model: OpenModel, series: InputSeries, result: Forecast, history: int
 ) -> Path:
     """Recent history up to the forecast origin, then the forecast (and actuals when known)."""
     from stockcast.evaluation.plots import plot_forecast
@@ -149,7 +150,7 @@ def plot_forecast_png(
 
 
 def plot_backtest_png(
-    path: Path, model: LoadedModel, series: InputSeries, backtest: RollingBacktest
+    path: Path, model: OpenModel, series: InputSeries, backtest: RollingBacktest
 ) -> Path:
     """Actual prices over the stretch with the 1-step and last-step rolling forecasts and the
     1-step bands, titled with the realised coverage of every level."""

@@ -7,81 +7,36 @@ only for CSV input or dates, matplotlib only with vis=true. Lightning is never i
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.errors import DataError
 from stockcast.files import write_json
 from stockcast.prediction import batch_outputs, outputs
 from stockcast.prediction.batch import build_batch, forecast_batch, is_batch, refuse_backtest
 from stockcast.prediction.calendar import format_date
 from stockcast.prediction.forecast import (
     Forecast,
-    LoadedModel,
     check_window_overrides,
     forecast_held_out,
     forecast_next,
     rolling_backtest,
 )
 from stockcast.prediction.inputs import InputSeries, build_input
+from stockcast.serving.model import OpenModel, open_model
 
 log = logging.getLogger(__name__)
 
 
-def configure_mlflow_client(connection: Any) -> None:
-    """Bound MLflow's HTTP retries (set before first use)."""
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(connection.timeout_s)))
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(int(connection.max_retries)))
-
-
-class RefusingModel:
-    """The pyfunc, with its refusals (non-finite input or forecast, a wrong width: ValueError or
-    MLflow's schema errors) turned into one-sentence `DataError`s instead of tracebacks."""
-
-    def __init__(self, pyfunc: Any) -> None:
-        self.pyfunc = pyfunc
-
-    def predict(self, model_input: Any) -> Any:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            return self.pyfunc.predict(model_input)
-        except (ValueError, MlflowException) as err:
-            lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-            reason = (lines[-1] if lines else type(err).__name__).rstrip(".")
-            raise DataError(f"the model refused this input: {reason}.") from None
-
-
-def load_registered_model(cfg: DictConfig, download_dir: Path) -> tuple[LoadedModel, str]:
-    """Resolve version / alias / latest, then load a private copy of its folder verified against
-    the hash its registration recorded: nothing of a modified folder runs."""
-    from stockcast.registry.store import ModelRegistry
-
-    registry_cfg = OmegaConf.to_container(cfg.registry, resolve=True)
-    registry = ModelRegistry.from_config(registry_cfg | {"model_name": cfg.model.name})
-    info = registry.resolve(version=cfg.model.version, alias=cfg.model.alias)
-    verified = registry.load(info, download_dir, bool(cfg.check_model_requirements))
-    model = LoadedModel(
-        name=registry.model_name,
-        version=info.version,
-        aliases=info.aliases,
-        metadata=verified.metadata,
-        pyfunc=RefusingModel(verified.pyfunc),
-    )
-    return model, registry.model_uri(info)
-
-
 def run_predict(cfg: DictConfig) -> dict[str, Any]:
     """The whole task; returns what forecast.json holds."""
-    configure_mlflow_client(cfg.registry_connection)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="stockcast-model-") as download_dir:
-        model, model_uri = load_registered_model(cfg, Path(download_dir))
+        model = open_model(cfg, download_dir)
+    model_uri = model.uri
     check_window_overrides(cfg, model.metadata)
     input_cfg = OmegaConf.to_container(cfg.input, resolve=True)
     if is_batch(input_cfg):
@@ -125,7 +80,7 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
 
 def run_batch_predict(
     cfg: DictConfig,
-    model: LoadedModel,
+    model: OpenModel,
     model_uri: str,
     input_cfg: dict[str, Any],
     output_dir: Path,
@@ -159,7 +114,7 @@ def run_batch_predict(
 
 
 def _print_report(
-    model: LoadedModel,
+    model: OpenModel,
     series: InputSeries,
     result: Forecast,
     payload: dict[str, Any],

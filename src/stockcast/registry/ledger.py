@@ -19,7 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from stockcast.errors import ArtifactError
+from stockcast.errors import ArtifactError, ConfigError
+from stockcast.registry.lock import sqlite_file
+
+# The forecast ledger's file, in `monitor.ledger_dir` (beside the local MLflow store by default).
+LEDGER_FILE = "ledger.db"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS forecasts (
@@ -235,3 +239,18 @@ def previous_champion(
         if seen.model_version not in skip:
             return seen.model_version
     return None
+
+
+def ledger_path(ledger_dir: str | None, tracking_uri: str) -> Path:
+    """The ledger's file in `ledger_dir` (`monitor.ledger_dir`), or beside the local MLflow store
+    when that is null."""
+    folder = ledger_dir
+    if folder is None:
+        store = sqlite_file(tracking_uri)
+        if store is None:
+            raise ConfigError(
+                f"monitor.ledger_dir is not set and the registry {tracking_uri} is "
+                "not a local SQLite store to keep it beside; set monitor.ledger_dir to a folder."
+            )
+        folder = store.parent
+    return Path(folder) / LEDGER_FILE

@@ -9,17 +9,20 @@ or without the tag are left alone: there is no way to tell here whether they sti
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from stockcast.errors import ConfigError, StockcastError
-from stockcast.orchestration.sweeps.tracking import RUN_CONTEXT_ENV, run_context_value
+from stockcast.registry.lock import store_lock
 
 OWNER_TAG = "stockcast.owner"
+# MLflow adds this JSON object of tags to every run the process creates.
+RUN_CONTEXT_ENV = "MLFLOW_RUN_CONTEXT"
 HTTP_LIMITS = ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES")
 START_TIME_TOLERANCE_S = 1.0
 
@@ -126,3 +129,44 @@ def close_orphaned_training_runs(logger_configs: Any) -> None:
                 f"{lines[0][:200] if lines else ''}); check registry.tracking_uri (which "
                 "logger.mlflow.tracking_uri follows), or train without MLflow: logger=csv."
             ) from None
+
+
+def run_context_value(tags: Mapping[str, str], current: str | None = None) -> str:
+    """`MLFLOW_RUN_CONTEXT` holding `tags` on top of whatever the environment already set."""
+    merged = json.loads(current) if current else {}
+    merged.update(tags)
+    return json.dumps(merged, sort_keys=True)
+
+
+def is_embedded_store(tracking_uri: str | None) -> bool:
+    """Whether jobs would share a local SQLite file (the case that needs preparing)."""
+    return bool(tracking_uri) and str(tracking_uri).startswith("sqlite:")
+
+
+# Jobs of a parallel sweep (joblib workers) and concurrent pipelines share one embedded SQLite
+# store. Two fresh processes that both find no database run MLflow's schema migrations at once
+# (`table ... already exists`), and two that both miss the experiment both create it: one process
+# prepares the store first, the others only add runs.
+def prepare_store(
+    tracking_uri: str, experiment_name: str, artifact_location: str | None = None
+) -> str:
+    """Create the store's tables and the experiment now, in one process; return the experiment id.
+
+    Safe to race with another process: a local store is opened under its file lock
+    (`store_lock`), and a lost creation race on a remote one falls back to reading the winner's.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    with store_lock(tracking_uri):
+        client = MlflowClient(tracking_uri=tracking_uri)
+        experiment = client.get_experiment_by_name(experiment_name)
+        if experiment is not None:
+            return experiment.experiment_id
+        try:
+            return client.create_experiment(experiment_name, artifact_location=artifact_location)
+        except MlflowException:
+            experiment = client.get_experiment_by_name(experiment_name)
+            if experiment is None:
+                raise
+            return experiment.experiment_id

@@ -12,16 +12,26 @@ alias has moved, a pending promotion, so a rerun after a crash finishes what the
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
-from stockcast.errors import ArtifactError, StockcastError
+from stockcast.errors import ArtifactError, StockcastError, describe_azure_failure
 from stockcast.registry.faults import crash_point
-from stockcast.registry.integrity import Expected, folder_contents, model_hash, parse_manifest
+from stockcast.registry.integrity import (
+    Expected,
+    folder_contents,
+    model_hash,
+    parse_manifest,
+    verified_copy,
+)
 from stockcast.registry.lock import StoreBusy, TagLease, sqlite_file, store_lock
+from stockcast.registry.runs import close_orphaned_runs, owner_tags, prepare_store
 
 __all__ = ["ModelRegistry", "RegistryError", "VersionInfo", "model_hash"]
 
@@ -53,8 +63,6 @@ class VersionInfo:
 
 def _local_path(uri: str) -> Path | None:
     """The filesystem path an artifact URI names, or None for remote stores."""
-    from urllib.parse import unquote, urlparse
-
     parsed = urlparse(uri)
     if parsed.scheme in ("", "file"):
         return Path(unquote(parsed.path))
@@ -63,8 +71,6 @@ def _local_path(uri: str) -> Path | None:
 
 def _require_store_plugin(uri: str) -> None:
     """`azureml://` stores need the azureml-mlflow plugin, installed only with the azure extra."""
-    import importlib.util
-
     if not uri.startswith("azureml:"):
         return
     try:
@@ -147,8 +153,6 @@ class ModelRegistry:
 
     def _cannot_open(self, err: BaseException) -> str:
         """What failed when opening the store, named by its real cause."""
-        from stockcast.orchestration.azureml.workspace import describe_azure_failure
-
         azure = describe_azure_failure(err)
         if azure is not None:
             return f"cannot open the model registry at {self.tracking_uri.split('?')[0]}: {azure}"
@@ -250,7 +254,7 @@ class ModelRegistry:
     def download(self, info: VersionInfo, dst: str | Path) -> Path:
         """A local folder with the version's model: the store's own folder when its artifacts are
         on this filesystem (nothing to copy), otherwise a copy kept in dst. Unverified: load it
-        with `load()` (or `load_verified_model(folder, self.expected(info))`)."""
+        with `verified_folder()`."""
         client = self.client()
         uri = client.get_model_version_download_uri(self.model_name, str(info.version))
         if uri.startswith("runs:/"):
@@ -268,21 +272,16 @@ class ModelRegistry:
         mlflow.set_tracking_uri(self.tracking_uri)
         return Path(download_artifacts(artifact_uri=self.model_uri(info), dst_path=str(dst)))
 
-    def load(self, info: VersionInfo, workdir: str | Path, check_requirements: bool = False) -> Any:
-        """The version's model, loaded from a private copy verified against its hash tag."""
-        from stockcast.serving.loading import load_verified_model
-
-        expected = self.expected(info)
-        folder = self.download(info, workdir)
-        return load_verified_model(folder, expected, check_requirements)
+    def verified_folder(self, info: VersionInfo, workdir: str | Path) -> tuple[Path, str]:
+        """A private copy of the version's folder and its hash, refused unless it matches the
+        hash and manifest its registration recorded: the only copy anything may load or read."""
+        return verified_copy(self.download(info, workdir), self.expected(info))
 
     # -- writing -------------------------------------------------------------------------
 
     @contextmanager
     def writing(self) -> Iterator[None]:
         """Hold the store for one compare-and-set; closes the runs of killed writers first."""
-        from stockcast.registry.runs import close_orphaned_runs
-
         client = self.client()
         if sqlite_file(self.tracking_uri) is not None:
             held = store_lock(self.tracking_uri)
@@ -319,9 +318,6 @@ class ModelRegistry:
         The same files give the same version. `promote` records a pending promotion on the new
         version, settled by `promote()`: a crash in between leaves it for the rerun to finish.
         """
-        from stockcast.orchestration.sweeps.tracking import prepare_store
-        from stockcast.registry.runs import owner_tags
-
         contents = folder_contents(model_dir)
         existing = self.find_by_hash(contents.digest)
         if existing is not None:
@@ -370,3 +366,9 @@ class ModelRegistry:
             self.client().set_model_version_tag(
                 self.model_name, str(info.version), PROMOTION_TAG, SETTLED
             )
+
+
+def configure_client(connection: Mapping[str, Any]) -> None:
+    """Bound MLflow's HTTP timeout and retries (`registry_connection`), before its first use."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(connection["timeout_s"])))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(int(connection["max_retries"])))

@@ -3,21 +3,21 @@
 MLflow can also load pyfunc models that are cloudpickled Python objects; loading one of those
 runs arbitrary code. A stockcast model is built "from code" with safetensors weights, so that is
 the only shape accepted here, checked from the MLmodel file before MLflow touches the folder. And
-since a models-from-code folder runs its own `pyfunc_model.py`, the folder is first copied into a
-private directory and hashed (`stockcast.registry.integrity`): a registered version must match the hash its
-tags recorded, and only the checked copy is loaded. Damaged files are one sentence naming them.
+since a models-from-code folder runs its own `pyfunc_model.py`, only a private copy that was
+hashed (and for a registered version, verified against its tags) is loaded: see
+`stockcast.registry.integrity` and `stockcast.serving.model`. Damaged files are one sentence
+naming them.
 """
 
 from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stockcast.errors import ArtifactError
-from stockcast.registry.integrity import Expected, verified_copy
+from stockcast.serving.metadata import read_model_metadata
 
 CODE_MODEL_LOADER = "mlflow.pyfunc.loaders.code_model"
 SAFE_WEIGHTS_SUFFIX = ".safetensors"
@@ -103,31 +103,19 @@ def _first_line(err: BaseException) -> str:
     return (detail or (lines[0] if lines else type(err).__name__))[:300]
 
 
-@dataclass(frozen=True)
-class VerifiedModel:
-    """A loaded model and the private, checked copy it was loaded from."""
-
-    pyfunc: Any
-    folder: Path
-    digest: str
-    metadata: dict[str, Any]
-
-
-def load_verified_model(
-    model_dir: str | Path, expected: Expected | None = None, check_requirements: bool = False
-) -> VerifiedModel:
-    """Copy, hash (and with `expected`, verify), check every file, then load the copy.
+def load_checked_copy(
+    copy: Path, shown: Path, check_requirements: bool = False
+) -> tuple[Any, dict[str, Any]]:
+    """Check every file of a private verified copy, then load it: (pyfunc, its metadata).
+    `shown` is the folder messages name (the original the copy was made from).
 
     `check_requirements` lets MLflow compare the model's pinned requirements with the installed
     packages; it scans every installed distribution (about half a second), so it is opt-in.
     """
-    from stockcast.serving.metadata import read_model_metadata
-
-    copy, digest = verified_copy(model_dir, expected)
-    check_model_files(copy, shown=Path(model_dir))
-    metadata = read_model_metadata(copy)
     import mlflow.pyfunc
 
+    check_model_files(copy, shown=shown)
+    metadata = read_model_metadata(copy)
     # MLflow suggests type hints on predict() (the model declares a tensor signature instead) and
     # forces that warning "once" inside its own filters, so it is recorded here and dropped.
     with warnings.catch_warnings(record=True) as caught:
@@ -136,16 +124,9 @@ def load_verified_model(
             model = mlflow.pyfunc.load_model(str(copy), suppress_warnings=not check_requirements)
         except Exception as err:  # whatever the folder's files make loading raise: one sentence
             raise ArtifactError(
-                f"cannot load the model in {model_dir} ({_first_line(err)}); {REBUILD}."
+                f"cannot load the model in {shown} ({_first_line(err)}); {REBUILD}."
             ) from None
     for item in caught:
         if TYPE_HINT_NOTICE not in str(item.message):
             warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
-    return VerifiedModel(model, copy, digest, metadata)
-
-
-def load_price_model(
-    model_dir: str | Path, check_requirements: bool = False, expected: Expected | None = None
-) -> Any:
-    """The pyfunc model of a checked folder: `.predict(rows of prices) -> forecast frame`."""
-    return load_verified_model(model_dir, expected, check_requirements).pyfunc
+    return model, metadata

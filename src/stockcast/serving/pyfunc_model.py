@@ -1,10 +1,10 @@
 """MLflow "model from code": raw prices in, a DataFrame of forecasts and intervals out.
 
 Loads weights with safetensors (no unpickling) and imports only torch, numpy, pandas and the
-modules shipped beside it (the network and the forecasting core), so prediction and serving never
-import Lightning. Contract: one row per input window of `previous_time_window` prices (float32,
-float64 or integer); out, per row, `forecast_1..H` and `lower_<level>_<step>` /
-`upper_<level>_<step>` for each calibrated level.
+modules shipped beside it (the model kind, the network and the forecasting core), so prediction
+and serving never import Lightning. Every model kind is served by this one file. Contract: one
+row per input window of `previous_time_window` prices (float32, float64 or integer); out, per
+row, `forecast_1..H` and `lower_<level>_<step>` / `upper_<level>_<step>` for each level.
 """
 
 from __future__ import annotations
@@ -20,13 +20,9 @@ import torch
 from mlflow.pyfunc import PythonModel
 from safetensors.torch import load_file
 
-from stockcast.forecasting import (
-    apply_intervals,
-    forecast_frame,
-    quantile_bands,
-    volatility_scale,
-)
-from stockcast.models.net import build_price_forecaster, load_weights
+from stockcast.forecasting.frame import forecast_frame
+from stockcast.forecasting.intervals import apply_intervals, quantile_bands, volatility_scale
+from stockcast.models.spec import build_price_forecaster, load_weights
 
 
 def as_price_matrix(model_input: Any, previous_time_window: int) -> np.ndarray:
@@ -65,7 +61,7 @@ class PriceForecastModel(PythonModel):
         spec = json.loads(Path(context.artifacts["spec"]).read_text())
         torch.set_num_threads(int(spec.get("num_threads", 1)))
         self.net = build_price_forecaster(spec)
-        load_weights(self.net, load_file(context.artifacts["weights"]))
+        load_weights(self.net, spec, load_file(context.artifacts["weights"]))
         self.net.eval()
         self.previous_time_window = int(spec["previous_time_window"])
         self.intervals = spec.get("intervals") or {"bounds": {}, "min_relative_scale": 1e-4}

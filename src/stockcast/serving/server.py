@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
+
+from stockcast.serving.model import open_model
 
 log = logging.getLogger(__name__)
 
@@ -86,20 +87,13 @@ def run_serve(cfg: DictConfig) -> None:
     """Resolve the version, load it verified, serve it until interrupted."""
     import uvicorn
 
-    from stockcast.prediction.task import configure_mlflow_client
-    from stockcast.registry.store import ModelRegistry
-
-    configure_mlflow_client(cfg.registry_connection)
-    registry_cfg = OmegaConf.to_container(cfg.registry, resolve=True)
-    registry = ModelRegistry.from_config(registry_cfg | {"model_name": cfg.model.name})
-    info = registry.resolve(version=cfg.model.version, alias=cfg.model.alias)
     with tempfile.TemporaryDirectory(prefix="stockcast-serve-") as download_dir:
-        verified = registry.load(info, Path(download_dir), bool(cfg.check_model_requirements))
-    app = build_app(verified.pyfunc)
+        model = open_model(cfg, download_dir)
+    app = build_app(model.pyfunc)
     host, port = str(cfg.serve.host), int(cfg.serve.port)
     log.info(
         "serving %s (files verified against its registered hash) on http://%s:%d/invocations",
-        registry.label(info),
+        model.label,
         host,
         port,
     )

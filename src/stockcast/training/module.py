@@ -10,8 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from stockcast.forecasting import naive_forecast, pooled_errors
-from stockcast.models.net import PriceForecaster
+from stockcast.forecasting.baselines import naive_forecast
+from stockcast.forecasting.metrics import pooled_errors
+from stockcast.models.network import PriceForecaster
 from stockcast.training.distributed import gather_rows
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from stockcast.data.prepared import META_FILE
 from stockcast.errors import ArtifactError
-from stockcast.orchestration.steps.table import META_FILE
 
 # Written at every validation by configs/callbacks/default.yaml's resume_checkpoint; Lightning's
 # last.ckpt (the fallback) only moves when the monitored metric improves.

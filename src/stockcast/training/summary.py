@@ -1,10 +1,15 @@
-"""The few lines a training run ends with: how good, against what, and where everything is."""
+"""What a fit reports: the files beside its model folder, and the few lines a training run ends
+with (how good, against what, and where everything is)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+# Beside the model folder: the fit's scores and the budget a refit repeats, and its config.
+METRICS_FILE = "metrics.json"
+RESOLVED_CONFIG_FILE = "config_resolved.yaml"
 
 
 def _mase(stage: Mapping[str, Any] | None) -> str | None:

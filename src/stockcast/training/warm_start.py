@@ -2,7 +2,7 @@
 
 A daily retrain on one more day of prices need not start from random weights: the champion
 already knows the series. The weights are only reused when the network they came from is the
-same shape and reads the same windows; anything else is refused before training starts.
+same kind and shape and reads the same windows; anything else is refused before training starts.
 """
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stockcast.errors import ConfigError
-from stockcast.serving.metadata import evaluated_model_dir, model_artifact, model_spec
+from safetensors.torch import load_file
 
-# Settings that change the weights' meaning or shape; dropout only changes training.
-ARCHITECTURE_KEYS = ("hidden_sizes", "activation", "anchor", "quantiles")
+from stockcast.errors import ConfigError
+from stockcast.models.kind import model_kind
+from stockcast.models.spec import SHARED_KEYS, upgrade_spec
+from stockcast.registry.store import ModelRegistry
+from stockcast.serving.metadata import evaluated_model_dir, model_artifact, model_spec
 
 
 @dataclass(frozen=True)
@@ -26,21 +28,23 @@ class WarmStart:
     source: dict[str, Any]
 
 
-def _weights_of(folder: Path) -> dict[str, Any]:
-    from safetensors.torch import load_file
-
-    return load_file(str(model_artifact(folder, "weights")))
-
-
 def differences(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
     """What keeps a model's weights from serving as this fit's start, one phrase per setting."""
-    found = []
-    for key in ("previous_time_window", "next_time_window"):
-        if int(ours[key]) != int(theirs[key]):
-            found.append(f"{key} is {theirs[key]}, this run's {ours[key]}")
-    for key in ARCHITECTURE_KEYS:
-        if ours["mlp"][key] != theirs["mlp"].get(key):
-            found.append(f"model.{key} is {theirs['mlp'].get(key)}, this run's {ours['mlp'][key]}")
+    ours, theirs = upgrade_spec(ours), upgrade_spec(theirs)
+    if ours["kind"] != theirs["kind"]:
+        return [f"model.kind is {theirs['kind']}, this run's {ours['kind']}"]
+    found = [
+        f"{key} is {theirs[key]}, this run's {ours[key]}"
+        for key in ("previous_time_window", "next_time_window")
+        if int(ours[key]) != int(theirs[key])
+    ]
+    for key in SHARED_KEYS:
+        if ours[key] != theirs.get(key):
+            found.append(f"model.{key} is {theirs.get(key)}, this run's {ours[key]}")
+    for key in model_kind(ours["kind"]).architecture_keys:
+        mine, saved = ours["network"][key], theirs["network"].get(key)
+        if mine != saved:
+            found.append(f"model.{key} is {saved}, this run's {mine}")
     if ours["scaler"]["kind"] != theirs["scaler"]["kind"]:
         found.append(
             f"normalization is {theirs['scaler']['kind']}, this run's {ours['scaler']['kind']}"
@@ -60,28 +64,25 @@ def warm_start(cfg: Any, spec: dict[str, Any], workdir: Path) -> WarmStart | Non
     init_from = cfg.get("train", {}).get("init_from")
     if init_from is None:
         return None
-    from stockcast.registry.store import ModelRegistry
-
     registry = ModelRegistry.from_config(cfg.registry)
     info = registry.resolve(**resolve_init_from(init_from))
-    loaded = registry.load(info, workdir / f"init_v{info.version}")
-    label = registry.label(info)
+    copy, digest = registry.verified_folder(info, workdir / f"init_v{info.version}")
     # A refit champion has seen this run's validation and test windows; the evaluated model
     # inside it has not, so that is where a fit that will be scored on them starts.
-    folder = evaluated_model_dir(loaded.folder)
+    folder = evaluated_model_dir(copy)
     found = differences(spec, model_spec(folder))
     if found:
         raise ConfigError(
-            f"train.init_from={init_from} names {label}, which cannot start this fit (its "
-            + "; its ".join(found)
-            + "); train cold (train.init_from=null) or use its settings."
+            f"train.init_from={init_from} names {registry.label(info)}, which cannot start this "
+            "fit (its " + "; its ".join(found) + "); train cold (train.init_from=null) or use its "
+            "settings."
         )
     return WarmStart(
-        _weights_of(folder),
+        load_file(str(model_artifact(folder, "weights"))),
         {
             "version": info.version,
             "model_name": registry.model_name,
-            "model_hash": loaded.digest,
-            "weights": "evaluated" if folder != loaded.folder else "registered",
+            "model_hash": digest,
+            "weights": "evaluated" if folder != copy else "registered",
         },
     )

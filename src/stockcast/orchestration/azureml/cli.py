@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from stockcast.config.task import user_errors_exit
+from stockcast.errors import describe_azure_failure
 from stockcast.orchestration.azureml.components import check_compute_overrides
 from stockcast.orchestration.azureml.dry_run import (
     DEPLOYMENT_FILE,
@@ -36,7 +37,6 @@ from stockcast.orchestration.azureml.settings import (
 )
 from stockcast.orchestration.azureml.workspace import (
     AzureUnavailable,
-    describe_azure_failure,
     ml_client,
     mlflow_tracking_uri,
     resolve_workspace,

@@ -36,9 +36,10 @@ from stockcast.orchestration.azureml.settings import (
     data_binding,
     is_azure_override,
 )
-from stockcast.orchestration.steps.table import METRICS_FILE
 from stockcast.orchestration.sweeps import tracking
 from stockcast.paths import PROJECT_ROOT
+from stockcast.registry import runs
+from stockcast.training.summary import METRICS_FILE
 
 # Hydra run dir of a cloud training run, under ./outputs so Azure ML keeps it (and metrics.json).
 TRAIN_RUN_NAME = "train"
@@ -139,7 +140,7 @@ def build_sweep_job(cfg: DictConfig, spec: SweepJobSpec, settings: SweepJobSetti
         experiment_name=sweep_experiment_name(cfg, settings),
         description="One job of a Hydra sweep: " + (" ".join(step_overrides) or "defaults"),
         # The MLflow run the job creates carries the same sweep tags as a local sweep's runs.
-        environment_variables={tracking.RUN_CONTEXT_ENV: tracking.run_context_value(tags)},
+        environment_variables={runs.RUN_CONTEXT_ENV: runs.run_context_value(tags)},
         tags=tags | {"overrides": " ".join(step_overrides)},
     )
 

@@ -51,7 +51,7 @@ def missing_sdk(err: ImportError) -> AzureMLConfigError:
 def quiet_sdk_warnings() -> None:
     logging.getLogger(SDK_EXPERIMENTAL_LOGGER).setLevel(logging.ERROR)
     # A failed DefaultAzureCredential logs every credential it tried (a dozen lines) and then
-    # raises; the command reports that error as one sentence (workspace.describe_azure_failure).
+    # raises; the command reports that error as one sentence (stockcast.errors.describe_azure_failure).
     logging.getLogger(CREDENTIAL_CHAIN_LOGGER).setLevel(logging.ERROR)
 
 

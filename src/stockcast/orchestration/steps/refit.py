@@ -1,141 +1,32 @@
-"""Refit step: the evaluated model, fitted again on all the history it was given (pipeline.refit).
-
-Evaluation scores a model fitted on the train split, so the newest prices (validation and test)
-never reach its weights. With `pipeline.refit=true` the version that gets registered is the same
-configuration fitted on train + val + test with the evaluated budget: the optimizer step of its
-best checkpoint and its batch size. Nothing is left to score the refit on, so:
-
-- its interval bounds are the evaluated model's (split-conformal, in volatility units), and so
-  are its ensemble members' combination weights;
-- the evaluated model travels inside the refit's folder (`evaluated/`): champion comparisons score
-  that one, which never saw the test windows, and the report's hash is checked against its bytes.
-
-Without a refit (off, the gate refused, or the model fell back to the naive forecast) the output
-is a byte-identical copy of the evaluated model.
-"""
+"""Refit step: model + prepared + train output + report -> the candidate to register
+(`pipeline.refit`: the evaluated model fitted again on all its history; see
+`stockcast.training.refit`), or the evaluated model as it is."""
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import shutil
-from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
 from stockcast.config.task import hydra_task
-from stockcast.data.calendar import date_bound
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import SPLITS, join_splits
 from stockcast.errors import ArtifactError
-from stockcast.orchestration.steps.evaluate import check_report_matches, read_report
-from stockcast.orchestration.steps.table import METRICS_FILE
+from stockcast.evaluation.reports import check_report_matches, read_report
 from stockcast.registry.integrity import folder_contents, verified_copy
-from stockcast.serving.metadata import (
-    EVALUATED_DIR,
-    TRAINING_CONFIG_FILE,
-    model_spec,
-    read_model_metadata,
+from stockcast.serving.metadata import read_model_metadata
+from stockcast.training.refit import (
+    evaluated_budget,
+    pinned_warm_start,
+    why_not_refit,
+    write_refit_model,
 )
-from stockcast.training.runtime import set_threads, trainer_refusals
+from stockcast.training.summary import METRICS_FILE
 
 log = logging.getLogger(__name__)
-
-
-def history_for_refit(prepared: PreparedData, splits: Sequence[str] = SPLITS) -> PreparedData:
-    """The prepared data with `splits` joined into the train split (val and test kept as they
-    are, unused): what a refit fits on. The scaler stays the evaluated one."""
-    joined = replace(join_splits(prepared.splits, splits), name="train")
-    return replace(prepared, splits={**prepared.splits, "train": joined})
-
-
-def refit_network(
-    cfg: DictConfig, history: PreparedData, optimizer_steps: int, batch_size: int
-) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
-    """The configured network fitted on `history` (`history_for_refit`) for exactly
-    `optimizer_steps` steps, with no validation, checkpoints or early stopping: (network, spec
-    without intervals, the warm start's source or None)."""
-    import hydra
-    import lightning as L
-
-    from stockcast.orchestration.steps.train import build_datamodule_and_model, start_warm
-
-    logging.getLogger("lightning").handlers.clear()
-    set_threads(cfg.num_threads)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule, model, spec = build_datamodule_and_model(cfg, history, batch_size=batch_size)
-    # The evaluated recipe, repeated: from the same warm start when it had one.
-    warm = start_warm(cfg, model, spec, Path(cfg.paths.output_dir))
-    with trainer_refusals():
-        trainer = hydra.utils.instantiate(
-            cfg.trainer,
-            max_steps=optimizer_steps,
-            max_epochs=None,
-            min_epochs=None,
-            callbacks=[],
-            logger=False,
-            enable_checkpointing=False,
-            limit_val_batches=0,
-            num_sanity_val_steps=0,
-        )
-    if optimizer_steps > 0:
-        trainer.fit(model, datamodule=datamodule)
-    return model.net, spec, None if warm is None else warm.source
-
-
-def refit_steps(
-    cfg: DictConfig, evaluated_steps: int, prepared: PreparedData, history_windows: int
-) -> int:
-    """The refit's optimizer steps: the evaluated fit's (`pipeline.refit_budget=steps`), or as
-    many passes over the longer history as the evaluated fit made over the train split
-    (`epochs`: its steps times history windows / train windows)."""
-    if cfg.pipeline.refit_budget == "steps":
-        return evaluated_steps
-    train_windows = max(1, len(prepared.splits["train"].window_starts(prepared.window)))
-    return round(evaluated_steps * history_windows / train_windows)
-
-
-def evaluated_budget(metrics: dict[str, Any], metrics_path: Path) -> tuple[int, int]:
-    """The evaluated fit's best optimizer step and batch size, which the refit repeats."""
-    missing = [key for key in ("best_step", "batch_size") if key not in metrics]
-    if missing:
-        raise ArtifactError(
-            f"{metrics_path} has no {' or '.join(missing)} (an older train step wrote it); run "
-            "the train step again before the refit."
-        )
-    return int(metrics["best_step"]), int(metrics["batch_size"])
-
-
-def pinned_warm_start(cfg: DictConfig, metrics: dict[str, Any], metrics_path: Path) -> DictConfig:
-    """The config with `train.init_from` set to the version the evaluated fit started from (or
-    null after a cold start): an alias such as champion may have moved to a newer version since
-    that fit, and the refit must repeat the evaluated recipe, not start from other weights."""
-    warm = metrics.get("warm_start")
-    version = warm.get("version") if isinstance(warm, dict) else None
-    if warm is not None and (not isinstance(version, int) or isinstance(version, bool)):
-        raise ArtifactError(
-            f"{metrics_path} names a warm start without a version number ({warm!r}); run the "
-            "train step again before the refit."
-        )
-    pinned = copy.deepcopy(cfg)
-    with open_dict(pinned):
-        pinned.train.init_from = version
-    return pinned
-
-
-def why_not_refit(cfg: DictConfig, report: dict[str, Any], metrics: dict[str, Any]) -> str | None:
-    """The reason the evaluated model is passed on as it is, or None to refit it."""
-    if not cfg.pipeline.refit:
-        return "pipeline.refit is false"
-    if not report["gate"]["passed"]:
-        return "the gate refused the evaluated model, so nothing will be registered"
-    if metrics.get("fell_back_to_naive"):
-        return "the evaluated model repeats the last price, so there is nothing to refit"
-    return None
 
 
 def run_refit(cfg: DictConfig) -> dict[str, Any]:
@@ -180,59 +71,6 @@ def run_refit(cfg: DictConfig) -> dict[str, Any]:
         output,
     )
     return {"refit": True, "model_hash": folder_contents(output).digest} | record
-
-
-def write_refit_model(
-    cfg: DictConfig,
-    prepared: PreparedData,
-    evaluated: Path,
-    output: Path,
-    optimizer_steps: int,
-    batch_size: int,
-    splits: Sequence[str] = SPLITS,
-    evaluated_hash: str | None = None,
-) -> dict[str, Any]:
-    """Fit the configuration again on `splits` and save it to `output` with the evaluated model
-    inside (`evaluated/`), the evaluated intervals and member weights; returns what the refit did.
-    `evaluated_hash`: the evaluated folder's digest when the caller has it already."""
-    from stockcast.serving.export import save_model_dir
-
-    history = history_for_refit(prepared, splits)
-    last = history.splits["train"]
-    history_windows = len(last.window_starts(prepared.window))
-    steps = refit_steps(cfg, optimizer_steps, prepared, history_windows)
-    net, spec, warm_source = refit_network(cfg, history, steps, batch_size)
-    evaluated_spec = model_spec(evaluated)
-    spec["intervals"] = evaluated_spec["intervals"]
-    # The refit has no held-out windows of its own: it keeps the evaluated member weights (the
-    # served network is built from the spec).
-    if "combination" in evaluated_spec:
-        spec["combination"] = evaluated_spec["combination"]
-    record = {
-        "evaluated_model_hash": evaluated_hash or folder_contents(evaluated).digest,
-        "evaluated_optimizer_steps": optimizer_steps,
-        "budget": cfg.pipeline.refit_budget,
-        "optimizer_steps": steps,
-        "batch_size": batch_size,
-        "splits": list(splits),
-        "training_windows": history_windows,
-        # The registered weights it started from (the evaluated fit's), or None: a cold start.
-        "warm_start": warm_source,
-        "trained_through": date_bound(last.dates),
-        "intervals": "the evaluated model's split-conformal bounds",
-        "combination": "the evaluated model's member weights"
-        if "combination" in spec
-        else "the members' mean",
-    }
-    metadata = read_model_metadata(evaluated) | {
-        "refit": record,
-        "fit_data_end": record["trained_through"],
-    }
-    last_inputs = last.values[-prepared.window.previous_time_window :]
-    save_model_dir(net, spec, output, metadata, last_inputs)
-    shutil.copyfile(evaluated / TRAINING_CONFIG_FILE, output / TRAINING_CONFIG_FILE)
-    shutil.copytree(evaluated, output / EVALUATED_DIR)
-    return record
 
 
 main = hydra_task(run_refit)

@@ -10,172 +10,31 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 from omegaconf import DictConfig
 
 from stockcast.config.task import hydra_task
-from stockcast.errors import ArtifactError
+from stockcast.evaluation.champion import Candidate, decide
+from stockcast.evaluation.reports import REPORT_FILE, check_report_matches, read_report
 from stockcast.files import write_json
-from stockcast.forecasting import check_window_sizes, pooled_errors, split_forecast_frame
-from stockcast.orchestration.steps.evaluate import check_report_matches, read_report
-from stockcast.orchestration.steps.table import DECISION_FILE, REPORT_FILE, WINDOWS_FILE
+from stockcast.orchestration.steps.table import DECISION_FILE
 from stockcast.registry.freshness import data_tags
 from stockcast.registry.integrity import folder_contents, verified_copy
 from stockcast.registry.store import ModelRegistry, VersionInfo
-from stockcast.serving.loading import load_verified_model
 from stockcast.serving.metadata import (
     TRAINING_CONFIG_FILE,
     evaluated_model_dir,
     read_model_metadata,
 )
 
-# Forecasts this close (relative) count as the same: float32 round-off, not a different model.
 log = logging.getLogger(__name__)
 
-
-SAME_FORECAST_RTOL = 1e-7
 # MLflow keeps tag values short; the full config travels with the model as a file.
 MAX_TAG_LENGTH = 5000
 CONFIG_TAG_KEYS = ("data", "model", "optim", "seed", "tags")
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """What the register step judges: a model folder, its evaluation report, a work folder."""
-
-    model_dir: Path
-    report_dir: Path
-    report: dict[str, Any]
-    workdir: Path
-
-
-@dataclass(frozen=True)
-class ChampionScore:
-    """The champion's and the candidate's MASE on the windows both could be scored on fairly."""
-
-    champion_mase: float | None
-    candidate_mase: float | None
-    windows: int
-    note: str
-    # The candidate forecasts exactly what the champion does on those windows (two models that
-    # both fell back to the naive forecast): a new version would add nothing.
-    same_forecasts: bool = False
-
-
-def unseen_windows(windows: Any, fit_data_end: str | None) -> np.ndarray:
-    """Mask of the test windows whose targets all lie after the last date a model was fitted
-    (or selected) on: the only windows it may be scored on. Undated data cannot be checked."""
-    count = len(windows["actual"])
-    if fit_data_end is None or "first_target_dates" not in windows:
-        return np.ones(count, dtype=bool)
-    return windows["first_target_dates"] > np.datetime64(fit_data_end)
-
-
-def compare_with_champion(
-    registry: ModelRegistry, champion: VersionInfo, candidate: Candidate
-) -> ChampionScore:
-    """Champion vs candidate on the report's own test windows, never on windows the champion was
-    fitted on. A refit champion is scored by the evaluated model inside it (`evaluated/`), which
-    saw only its own train and validation data.
-
-    The champion is loaded from a private copy verified against its registered hash."""
-    loaded = registry.load(champion, candidate.workdir / f"champion_v{champion.version}")
-    scored = loaded
-    if evaluated_model_dir(loaded.folder) != loaded.folder:
-        scored = load_verified_model(evaluated_model_dir(loaded.folder))
-    meta = scored.metadata
-    windows = dict(np.load(candidate.report_dir / WINDOWS_FILE))
-    inputs, actual = windows["inputs"], windows["actual"]
-    label = f"champion version {champion.version}"
-    try:
-        check_window_sizes(
-            (meta["previous_time_window"], meta["next_time_window"]),
-            (inputs.shape[1], actual.shape[1]),
-            label,
-            "the report's test data has windows of",
-            "it cannot be scored on them",
-        )
-    except ArtifactError as err:
-        return ChampionScore(None, None, 0, str(err).rstrip("."))
-    unseen = unseen_windows(windows, meta.get("fit_data_end"))
-    if not unseen.any():
-        return ChampionScore(
-            None,
-            None,
-            0,
-            f"{label} was fitted on data through {meta['fit_data_end']}, which covers every "
-            "test window, so it cannot be scored fairly on them",
-        )
-    champion_forecast, _ = split_forecast_frame(scored.pyfunc.predict(inputs[unseen]))
-    scale = candidate.report["mase_scale"]
-    candidate_forecast = windows["forecast"][unseen]
-    return ChampionScore(
-        pooled_errors(champion_forecast, actual[unseen], scale)["mase"],
-        pooled_errors(candidate_forecast, actual[unseen], scale)["mase"],
-        int(unseen.sum()),
-        "" if unseen.all() else f"the {int(unseen.sum())} test windows after its fitted data",
-        bool(np.allclose(candidate_forecast, champion_forecast, rtol=SAME_FORECAST_RTOL, atol=0)),
-    )
-
-
-def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> dict[str, Any]:
-    """Apply the gate: the report's threshold verdict, then the champion comparison.
-
-    `promote` says whether the new version takes the champion alias: only when there is no
-    champion yet, or when it was compared with the champion on the same windows and held up.
-    """
-    gate = candidate.report["gate"]
-    decision = {
-        "passed": gate["passed"],
-        "reasons": [gate["reason"]],
-        "champion": None,
-        "promote": False,
-    }
-    if not gate["passed"]:
-        return decision
-    champion = registry.champion(cfg.register.alias)
-    if champion is None:
-        decision["reasons"].append("no champion yet")
-        decision["promote"] = True
-        return decision
-    if not cfg.gate.require_beat_champion:
-        decision["reasons"].append(
-            f"not compared with champion version {champion.version} (gate.require_beat_champion"
-            "=false), so the champion stays"
-        )
-        return decision
-    compared = compare_with_champion(registry, champion, candidate)
-    champion_mase, mase = compared.champion_mase, compared.candidate_mase
-    decision["champion"] = {
-        "version": champion.version,
-        "test_mase": champion_mase,
-        "candidate_test_mase": mase,
-        "windows": compared.windows,
-    }
-    if champion_mase is None or mase is None:
-        decision["reasons"].append(f"{compared.note}, so the champion stays")
-        return decision
-    if compared.same_forecasts:
-        decision["passed"] = False
-        decision["reasons"].append(
-            f"it forecasts exactly what champion version {champion.version} does on "
-            f"{compared.note or 'the same test windows'}, so nothing new is registered"
-        )
-        return decision
-    limit = champion_mase * (1.0 + float(cfg.gate.champion_tolerance))
-    beats = mase <= limit
-    decision["passed"] = decision["promote"] = bool(beats)
-    decision["reasons"].append(
-        f"test MASE {mase:.4f} {'is not worse than' if beats else 'is worse than'} champion "
-        f"version {champion.version}'s {champion_mase:.4f} on "
-        f"{compared.note or 'the same test windows'}"
-    )
-    return decision
 
 
 def version_tags(model_dir: Path, report: dict[str, Any]) -> dict[str, str]:

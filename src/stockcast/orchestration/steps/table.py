@@ -5,7 +5,8 @@ Hydra key of the step to a folder (or, for `string`, to a pipeline parameter). W
 from port names: an input takes the output of the same name from the nearest step before it.
 Both executors loop over this table; adding a step is one row here and one module.
 
-Imports nothing heavy: the Azure ML builder and the runner read the table without loading a step.
+Imports nothing heavy (NumPy at most): the Azure ML builder and the runner read the table without
+loading a step.
 """
 
 from __future__ import annotations
@@ -15,24 +16,20 @@ from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from stockcast.data.prepared import META_FILE, SCALER_FILE, SERIES_FILE
+from stockcast.evaluation.reports import REPORT_FILE, WINDOWS_FILE
+from stockcast.training.summary import METRICS_FILE, RESOLVED_CONFIG_FILE
+
 URI_FOLDER = "uri_folder"
 MLFLOW_MODEL = "mlflow_model"
 STRING = "string"
 PORT_KINDS = (URI_FOLDER, MLFLOW_MODEL, STRING)
 
-# The files steps write, named once: steps, the runner, sweeps and tests read them from here.
-META_FILE = "meta.json"
-SERIES_FILE = "series.npz"
-SCALER_FILE = "scaler.json"
-METRICS_FILE = "metrics.json"
-RESOLVED_CONFIG_FILE = "config_resolved.yaml"
-REPORT_FILE = "report.json"
-WINDOWS_FILE = "test_windows.npz"
+# What the register and monitor steps write (the other steps' files are named by the modules
+# that own them: the prepared folder, the fit's summary, the evaluation report).
 DECISION_FILE = "decision.json"
-TIMING_FILE = "timing.json"
+MONITOR_REPORT_FILE = "report.json"
 MONITOR_PLOT_FILE = "monitor.png"
-# The forecast ledger's file, in `monitor.ledger_dir` (beside the local MLflow store by default).
-LEDGER_FILE = "ledger.db"
 
 
 @dataclass(frozen=True)
@@ -173,7 +170,7 @@ STEPS: tuple[Step, ...] = (
             MODEL_NAME,
         ),
         outputs=(Port("monitor", URI_FOLDER, "monitor.output_dir"),),
-        writes=(REPORT_FILE, MONITOR_PLOT_FILE),
+        writes=(MONITOR_REPORT_FILE, MONITOR_PLOT_FILE),
         imports=("mlflow.pyfunc", "matplotlib.pyplot"),
     ),
 )

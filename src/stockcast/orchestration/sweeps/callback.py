@@ -26,6 +26,7 @@ from stockcast.orchestration.sweeps.summary import (
     to_markdown,
     write_summary,
 )
+from stockcast.registry import runs
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,9 @@ class SweepCallback(Callback):
         if logger_cfg is None or "_target_" not in logger_cfg:
             return
         tracking_uri = logger_cfg.get("tracking_uri")
-        if not tracking.is_embedded_store(tracking_uri):
+        if not runs.is_embedded_store(tracking_uri):
             return
-        experiment_id = tracking.prepare_store(
+        experiment_id = runs.prepare_store(
             tracking_uri, logger_cfg.experiment_name, logger_cfg.get("artifact_location")
         )
         log.info(
@@ -85,16 +86,16 @@ class SweepCallback(Callback):
         tags = tracking.sweep_tags(
             tracking.sweep_id(sweep_dir), sweep_dir, int(config.hydra.job.num)
         )
-        self._tags_before = os.environ.get(tracking.RUN_CONTEXT_ENV)
-        os.environ[tracking.RUN_CONTEXT_ENV] = tracking.run_context_value(tags, self._tags_before)
+        self._tags_before = os.environ.get(runs.RUN_CONTEXT_ENV)
+        os.environ[runs.RUN_CONTEXT_ENV] = runs.run_context_value(tags, self._tags_before)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         if not _is_multirun(config):
             return
         if self._tags_before is None:
-            os.environ.pop(tracking.RUN_CONTEXT_ENV, None)
+            os.environ.pop(runs.RUN_CONTEXT_ENV, None)
         else:
-            os.environ[tracking.RUN_CONTEXT_ENV] = self._tags_before
+            os.environ[runs.RUN_CONTEXT_ENV] = self._tags_before
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if not self.summary or _runs_remotely(config):

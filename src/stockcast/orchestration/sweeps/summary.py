@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from stockcast.orchestration.steps.table import METRICS_FILE
 from stockcast.orchestration.sweeps.overrides import override_key, override_value
+from stockcast.training.summary import METRICS_FILE
 
 SUMMARY_STEM = "sweep_summary"
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"

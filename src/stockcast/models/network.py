@@ -1,168 +1,56 @@
-"""Pure PyTorch: the MLP and the price-in, price-out network that wraps it. No Lightning here."""
+"""The price-in, price-out network every model kind serves through: window scaling, ensemble
+members, the anchor on the last price, member weights. The kind's core maps scaled windows to
+scaled forecasts; this wraps it. Pure PyTorch: no Lightning here."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "gelu": nn.GELU,
-    "tanh": nn.Tanh,
-    "silu": nn.SiLU,
-}
-
-
-class MLP(nn.Module):
-    """input_size past values -> hidden layers -> horizon future values (NeuralForecast naming).
-
-    `members` independent MLPs of one shape held as stacked weights, so all of them run in one
-    batched matrix product per layer: three members cost about what one does (a loop over three
-    nn.Linear stacks was 2.5x slower per step on this tiny network). Input x: (members, batch,
-    input_size) gives (members, batch, horizon); a one-member MLP also takes (batch, input_size).
-    """
-
-    def __init__(
-        self,
-        input_size: int,
-        horizon: int,
-        hidden_sizes: Sequence[int] = (100, 100),
-        activation: str = "relu",
-        dropout: float = 0.0,
-        members: int = 1,
-        member_inputs: Sequence[int] | None = None,
-    ) -> None:
-        super().__init__()
-        widths = [input_size, *(int(h) for h in hidden_sizes), horizon]
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
-        self.activation = ACTIVATIONS[activation]()
-        self.dropout = dropout
-        # Each member starts as nn.Linear layers would (same initialisation, drawn member by
-        # member); a member with fewer inputs (member_inputs) keeps zero weights for the rest,
-        # which it is always fed as zeros, so they stay zero.
-        inputs = list(member_inputs or [input_size] * members)
-        stacked: list[list[tuple[torch.Tensor, torch.Tensor]]] = []
-        for used in inputs:
-            layers = []
-            for i, (fan_in, fan_out) in enumerate(itertools.pairwise(widths)):
-                linear = nn.Linear(used if i == 0 else fan_in, fan_out)
-                weight = torch.zeros(fan_in, fan_out)
-                weight[: linear.in_features] = linear.weight.detach().T
-                layers.append((weight, linear.bias.detach().reshape(1, -1)))
-            stacked.append(layers)
-        for i in range(len(widths) - 1):
-            self.weights.append(nn.Parameter(torch.stack([m[i][0] for m in stacked])))
-            self.biases.append(nn.Parameter(torch.stack([m[i][1] for m in stacked])))
-
-    @property
-    def members(self) -> int:
-        return int(self.weights[0].shape[0])
-
-    @property
-    def out_features(self) -> int:
-        return int(self.weights[-1].shape[-1])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:
-            return self.forward(x[None])[0]
-        last = len(self.weights) - 1
-        for i, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
-            x = torch.baddbmm(bias, x, weight)
-            if i < last:
-                x = self.activation(x)
-                if self.dropout > 0 and self.training:
-                    x = x * self._dropout_mask(x)
-        return x
-
-    def _dropout_mask(self, x: torch.Tensor) -> torch.Tensor:
-        """Inverted dropout's mask from one uniform draw: on CPU, torch's dropout (a Bernoulli
-        draw) took 16% of a small fit's time, this about half as long."""
-        keep = 1.0 - self.dropout
-        return torch.rand_like(x).ge_(self.dropout).to(x.dtype).mul_(1.0 / keep)
-
-    def zero_outputs(self, columns: slice) -> None:
-        with torch.no_grad():
-            self.weights[-1][:, :, columns] = 0.0
-            self.biases[-1][:, :, columns] = 0.0
-
-
-# Scalers that scale each window by its own statistics; the level kind also feeds the MLP the
-# window's level and spread (LEVEL_INPUTS more inputs).
-LEVEL_KIND = "per_window_level"
-WINDOW_KINDS = ("per_window", LEVEL_KIND)
-LEVEL_INPUTS = 2
-
-
-class WindowScaler(nn.Module):
-    """Maps raw-price windows to the scale the MLP works in, and forecasts back to prices.
-
-    per_window: each window by its own mean and std (floored relative to its level, so a flat
-    window gives finite output); per_window_level: the same, and loc/scale hold the train
-    statistics the level inputs are measured against; standard/minmax: fixed train statistics;
-    none: identity.
-    """
-
-    def __init__(
-        self, kind: str, loc: float = 0.0, scale: float = 1.0, min_relative_scale: float = 1e-4
-    ) -> None:
-        super().__init__()
-        self.kind = kind
-        self.min_relative_scale = min_relative_scale
-        self.register_buffer("loc", torch.tensor(float(loc)))
-        self.register_buffer("scale", torch.tensor(float(scale)))
-
-    def statistics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(loc, scale) per row, each of shape (batch, 1)."""
-        if self.kind not in WINDOW_KINDS:
-            return self.loc.expand(x.shape[0], 1), self.scale.expand(x.shape[0], 1)
-        loc = x.mean(dim=-1, keepdim=True)
-        spread = x.std(dim=-1, keepdim=True, unbiased=False)
-        floor = self.min_relative_scale * loc.abs() + torch.finfo(x.dtype).eps
-        return loc, torch.maximum(spread, floor)
+from stockcast.models.scaling import LEVEL_KIND, WINDOW_KINDS, WindowScaler
 
 
 class PriceForecaster(nn.Module):
     """Raw prices in (batch, input_size), raw prices out (batch, horizon): scaling is inside.
 
     One member per normalization (`data.normalization`, a kind or a list of kinds), each its
-    own MLP working in its own scaled space; the forecast is the members' mean in price units,
+    own core (the model kind's network, members held side by side) working in its own scaled
+    space; the forecast is the members' mean in price units,
     or their weighted mean once `set_member_weights` has fitted weights on validation windows.
     The members see different things (the window's shape only; its absolute level; its shape
     with its level and spread as two more inputs, which a shape alone cannot tell: a season's
     phase, a mean-reverting series' distance from its mean), so their errors differ and their
     mean beats each of them on most series.
 
-    With `anchor="last"` each MLP forecasts the change from the last input price (a residual on
+    With `anchor="last"` each member forecasts the change from the last input price (a residual on
     the naive forecast) and the output layer starts at zero, so an untrained or unhelpful model
     repeats the last price: it departs from that only where training rewards it.
     """
 
     def __init__(
         self,
-        mlp: MLP,
+        core: nn.Module,
         scalers: Sequence[WindowScaler],
         input_size: int,
+        horizon: int,
         anchor: str = "none",
         quantiles: Sequence[float] = (),
         member_weights: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
-        if mlp.members != len(scalers):
-            raise ValueError(f"{mlp.members} MLP members for {len(scalers)} scalers")
-        self.mlp = mlp
+        if core.members != len(scalers):
+            raise ValueError(f"{core.members} core members for {len(scalers)} scalers")
+        self.core = core
         self.scalers = nn.ModuleList(scalers)
         self.input_size = input_size
         self.anchored = anchor == "last"
-        # Quantile training: the MLP forecasts every quantile of every step; the median is the
+        # Quantile training: the core forecasts every quantile of every step; the median is the
         # point forecast. Without quantiles there is one output per step.
         self.quantiles = tuple(float(q) for q in quantiles)
         self.point_index = self.quantiles.index(0.5) if self.quantiles else 0
-        self.horizon = mlp.out_features // max(1, len(self.quantiles))
+        self.horizon = int(horizon)
         level = [scaler.kind == LEVEL_KIND for scaler in scalers]
         # (members, 1, 1): 1 for the members that read the level inputs, None when none does; a
         # buffer so it follows the network to a GPU, not saved (the spec says which members).
@@ -184,7 +72,7 @@ class PriceForecaster(nn.Module):
         self.register_buffer("member_weights", None, persistent=False)
         self.set_member_weights(member_weights)
         if self.anchored:
-            self.mlp.zero_outputs(slice(None))
+            self.core.zero_outputs(slice(None))
 
     def set_member_weights(self, weights: Sequence[float] | None) -> None:
         """Combine the members with these weights (normalised to sum to 1); None: their mean."""
@@ -192,13 +80,13 @@ class PriceForecaster(nn.Module):
             self.member_weights = None
             return
         values = torch.as_tensor(
-            [float(w) for w in weights], dtype=torch.float32, device=self.mlp.weights[0].device
+            [float(w) for w in weights], dtype=torch.float32, device=self.scalers[0].loc.device
         )
-        if len(values) != self.mlp.members or not bool(
+        if len(values) != self.core.members or not bool(
             torch.isfinite(values).all() and (values >= 0).all() and values.sum() > 0
         ):
             raise ValueError(
-                f"member weights {list(weights)} must be {self.mlp.members} finite values >= 0 "
+                f"member weights {list(weights)} must be {self.core.members} finite values >= 0 "
                 "with a positive sum"
             )
         self.member_weights = (values / values.sum())[:, None, None, None]
@@ -208,7 +96,7 @@ class PriceForecaster(nn.Module):
         exactly (a quantile model keeps its learned spread around it)."""
         if not self.anchored:
             raise ValueError("only an anchored model (anchor='last') has a naive fallback")
-        self.mlp.zero_outputs(
+        self.core.zero_outputs(
             slice(self.point_index * self.horizon, (self.point_index + 1) * self.horizon)
         )
 
@@ -298,7 +186,7 @@ class PriceForecaster(nn.Module):
             level = (loc - fitted_loc) / fitted_scale
             spread = torch.log(scale / fitted_scale)
             features = torch.cat([inputs, self.level_members * torch.cat([level, spread], -1)], -1)
-        outputs = self.mlp(features)
+        outputs = self.core(features)
         shape = (len(self.scalers), len(prices), max(1, len(self.quantiles)), -1)
         return outputs.reshape(shape), inputs, loc, scale
 
@@ -349,81 +237,3 @@ class PriceForecaster(nn.Module):
         if not self.quantiles:
             rows = rows[:, self.point_index, :]
         return members * loss_fn(rows, scaled_targets)
-
-
-def scaler_members(scaler: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """One scaler spec per ensemble member: a single-normalization spec is its own member."""
-    return list(scaler.get("members", [scaler]))
-
-
-def build_price_forecaster(spec: Mapping[str, Any]) -> PriceForecaster:
-    """Rebuild the network from its JSON spec (what the saved model directory stores).
-
-    The one place the users' words meet the network's: previous_time_window is the MLP's
-    input_size, next_time_window its horizon.
-    """
-    mlp, scaler = spec["mlp"], spec["scaler"]
-    quantiles = [float(q) for q in mlp.get("quantiles", [])]
-    members = scaler_members(scaler)
-    window = int(spec["previous_time_window"])
-    member_inputs = [window + (LEVEL_INPUTS if m["kind"] == LEVEL_KIND else 0) for m in members]
-    return PriceForecaster(
-        MLP(
-            input_size=max(member_inputs),
-            horizon=int(spec["next_time_window"]) * max(1, len(quantiles)),
-            hidden_sizes=[int(h) for h in mlp["hidden_sizes"]],
-            activation=mlp["activation"],
-            dropout=float(mlp["dropout"]),
-            members=len(members),
-            member_inputs=member_inputs,
-        ),
-        [
-            WindowScaler(
-                str(m["kind"]),
-                float(m["loc"]),
-                float(m["scale"]),
-                float(scaler["min_relative_scale"]),
-            )
-            for m in members
-        ],
-        input_size=window,
-        anchor=mlp["anchor"],
-        quantiles=quantiles,
-        # A model saved before weighted combinations has no `combination`: the members' mean.
-        member_weights=(spec.get("combination") or {}).get("weights"),
-    )
-
-
-def load_weights(net: PriceForecaster, state: Mapping[str, torch.Tensor]) -> None:
-    """Load saved weights, including a model saved before networks had members (one
-    nn.Sequential MLP and one scaler): its layers become member 0's stacked weights."""
-    if any(key.startswith("mlp.layers.") for key in state):
-        linears = sorted({int(key.split(".")[2]) for key in state if key.startswith("mlp.layers.")})
-        converted = {
-            f"scalers.0.{key.removeprefix('scaler.')}": value
-            for key, value in state.items()
-            if key.startswith("scaler.")
-        }
-        for i, index in enumerate(linears):
-            converted[f"mlp.weights.{i}"] = state[f"mlp.layers.{index}.weight"].T[None]
-            converted[f"mlp.biases.{i}"] = state[f"mlp.layers.{index}.bias"][None, None]
-        state = converted
-    net.load_state_dict(state)
-
-
-def network_spec(
-    model_cfg: Mapping[str, Any], window: Any, scaler: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The JSON-able description `build_price_forecaster` needs; `window` has the two sizes."""
-    return {
-        "previous_time_window": int(window.previous_time_window),
-        "next_time_window": int(window.next_time_window),
-        "mlp": {
-            "hidden_sizes": [int(h) for h in model_cfg["hidden_sizes"]],
-            "activation": str(model_cfg["activation"]),
-            "dropout": float(model_cfg["dropout"]),
-            "anchor": str(model_cfg["anchor"]),
-            "quantiles": [float(q) for q in model_cfg["quantiles"]],
-        },
-        "scaler": dict(scaler),
-    }

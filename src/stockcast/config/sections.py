@@ -1,0 +1,213 @@
+"""The schema of every config the entry points compose: train, pipeline, replay, predict and serve,
+section by section (the `data` and `model` sections have schemas of their own)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from stockcast.config.data_schema import DataConfig, SeriesLength
+from stockcast.config.fields import (
+    ACCELERATORS,
+    EXECUTORS,
+    INPUT_KINDS,
+    PREDICT_MODES,
+    Above0,
+    AtLeast0,
+    Section,
+    Whole,
+    WholeAbove0,
+    WholeAtLeast0,
+)
+from stockcast.models.settings import ModelSettings
+
+
+class FitConfig(Section):
+    min_batches_per_epoch: WholeAbove0
+    val_every_steps: WholeAbove0
+    naive_fallback: bool
+    min_gain_over_naive: Annotated[float, Field(ge=0, lt=1, description="in [0, 1)")]
+    max_p_value_vs_naive: Annotated[float, Field(gt=0, le=1, description="in (0, 1]")] | None = None
+
+
+class OptimConfig(Section):
+    lr: Above0
+    weight_decay: AtLeast0
+
+
+class TrainerConfig(Section):
+    max_epochs: Annotated[int | None, Field(strict=True, ge=1, description="at least 1")] = None
+    max_steps: Annotated[
+        int, Field(strict=True, description="-1 (no step limit) or at least 1")
+    ] = -1
+
+    accelerator: Literal[ACCELERATORS] = "cpu"  # type: ignore[valid-type]
+    devices: Annotated[
+        int | str | list[int], Field(description="a number of devices, -1, 'auto' or a list of ids")
+    ] = 1
+    # Machines of a distributed (trainer=ddp) fit; Azure ML sets it from azureml.job.instance_count.
+    num_nodes: WholeAbove0 = 1
+    gradient_clip_val: Annotated[
+        float | None, Field(ge=0, allow_inf_nan=False, description="null or a number, 0 or more")
+    ] = None
+
+    @field_validator("max_steps")
+    @classmethod
+    def _minus_one_or_positive(cls, value: int) -> int:
+        if value != -1 and value < 1:
+            raise ValueError(f"is {value}; it must be -1 (no step limit) or at least 1")
+        return value
+
+    @field_validator("devices")
+    @classmethod
+    def _device_count_or_ids(cls, value: int | str | list[int]) -> int | str | list[int]:
+        valid = (
+            value == "auto"
+            or (isinstance(value, int) and (value >= 1 or value == -1))
+            or (isinstance(value, list) and value and all(v >= 0 for v in value))
+        )
+        if not valid:
+            raise ValueError(f"is {value!r}; it must be at least 1, -1 (all), 'auto' or [ids]")
+        return value
+
+
+class EarlyStoppingConfig(Section):
+    patience: WholeAtLeast0
+    min_delta: AtLeast0
+
+
+class CallbacksConfig(Section):
+    early_stopping: EarlyStoppingConfig | None = None
+
+
+class TrainSettings(Section):
+    resume: Annotated[
+        str | None, Field(min_length=1, description="a run directory or a .ckpt file")
+    ] = None
+    init_from: (
+        Annotated[int, Field(strict=True, ge=1, description="a version number or an alias")]
+        | Annotated[str, Field(min_length=1, description="a version number or an alias")]
+        | None
+    ) = None
+    warm_max_steps: WholeAbove0 = 200
+    warm_lr_scale: Annotated[float, Field(gt=0, le=1, description="in (0, 1]")] = 0.1
+    compare_cold: bool = False
+
+
+class RegistrySettings(Section):
+    tracking_uri: Annotated[str, Field(min_length=1, description="an MLflow tracking URI")]
+    model_name: Annotated[str, Field(min_length=1, description="a registered model name")]
+
+
+class TrainConfig(Section):
+    seed: Whole
+    num_threads: WholeAbove0
+    data: DataConfig
+    # Each kind brings its own keys: validated against the settings of the kind model.kind names.
+    model: ModelSettings
+    optim: OptimConfig
+    trainer: TrainerConfig
+    fit: FitConfig
+    train: TrainSettings = TrainSettings()
+    callbacks: CallbacksConfig | None = None
+    registry: RegistrySettings
+
+
+class GateConfig(Section):
+    max_mase: Above0 | None
+    max_mase_vs_naive: Above0 | None
+    require_beat_champion: bool
+    max_coverage_gap: Annotated[float, Field(gt=0, lt=1, description="in (0, 1)")] | None = None
+    champion_tolerance: Annotated[
+        float,
+        Field(
+            gt=-1,
+            allow_inf_nan=False,
+            description="a fraction above -1 (negative: the candidate must be that much better)",
+        ),
+    ]
+
+
+class EvaluateConfig(Section):
+    season_length: Whole
+    plot_series: WholeAtLeast0
+
+
+class PipelineSettings(Section):
+    executor: Literal[EXECUTORS]  # type: ignore[valid-type]
+    refit: bool
+    refit_budget: Literal["epochs", "steps"] = "epochs"
+
+
+class MonitorConfig(Section):
+    decision_dir: Annotated[str | None, Field(min_length=1, description="a folder or null")] = None
+    ledger_dir: Annotated[str | None, Field(min_length=1, description="a folder or null")] = None
+    ledger_timeout_s: Above0
+    window: WholeAbove0
+    max_ratio_vs_naive: Above0
+    min_matured: WholeAbove0
+    rollback: bool
+    experiment_name: Annotated[str, Field(min_length=1, description="an MLflow experiment name")]
+
+
+class PipelineConfig(TrainConfig):
+    pipeline: PipelineSettings
+    evaluate: EvaluateConfig
+    gate: GateConfig
+    monitor: MonitorConfig
+
+
+class ReplaySettings(Section):
+    end: Annotated[str | None, Field(min_length=1, description="a date YYYY-MM-DD or null")]
+    store_dir: Annotated[str, Field(min_length=1, description="a folder")]
+    warm_start: bool
+    plot_history: WholeAbove0
+
+
+class ReplayConfig(PipelineConfig):
+    days: WholeAbove0
+    replay: ReplaySettings
+
+
+class PredictModel(Section):
+    version: Annotated[int | None, Field(strict=True, ge=1, description="a version number")]
+    alias: str | None
+
+
+class PredictInput(Section):
+    kind: Literal[INPUT_KINDS]  # type: ignore[valid-type]
+    seed: Whole | None = None
+    length: SeriesLength | None = None
+
+
+class BacktestConfig(Section):
+    span: WholeAbove0
+
+
+class PlotConfig(Section):
+    history: WholeAbove0
+
+
+class PredictConfig(Section):
+    model: PredictModel
+    previous_time_window: WholeAbove0 | None
+    next_time_window: WholeAbove0 | None
+    mode: Literal[PREDICT_MODES]  # type: ignore[valid-type]
+    backtest: BacktestConfig
+    input: PredictInput
+    plot: PlotConfig
+    print_decimals: WholeAtLeast0
+    print_series: WholeAbove0
+    registry: RegistrySettings
+
+
+class ServeSettings(Section):
+    host: Annotated[str, Field(min_length=1, description="a host name or address")]
+    port: Annotated[int, Field(strict=True, ge=1, le=65535, description="a port in 1..65535")]
+
+
+class ServeConfig(Section):
+    model: PredictModel
+    serve: ServeSettings
+    registry: RegistrySettings

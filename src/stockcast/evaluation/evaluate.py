@@ -1,0 +1,204 @@
+"""Evaluation: a model scored on every origin of the test split against the naive and seasonal
+naive forecasts (points and bands, pooled, per step and per series), the Diebold–Mariano test,
+plots and the gate's threshold verdict, written as report.json beside the scored windows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+from stockcast.data.calendar import date_bound
+from stockcast.data.prepared import PreparedData
+from stockcast.evaluation.gate import coverage_check, gate_threshold, optional_float
+from stockcast.evaluation.plots import (
+    plot_error_by_horizon,
+    plot_mase_by_series,
+    plot_rolling_forecasts,
+)
+from stockcast.evaluation.reports import REPORT_FILE, REPORT_KIND, WINDOWS_FILE
+from stockcast.evaluation.series_scores import (
+    best_and_worst,
+    per_series_scores,
+    series_of_windows,
+    series_scales,
+)
+from stockcast.files import write_json
+from stockcast.forecasting.baselines import naive_forecast, seasonal_naive_forecast
+from stockcast.forecasting.intervals import Bands, random_walk_bands
+from stockcast.forecasting.metrics import diebold_mariano, interval_errors, score
+from stockcast.forecasting.windows import RollingOrigins
+from stockcast.serving.model import OpenModel
+
+
+def interval_report(actual: np.ndarray, bands: Bands) -> dict[str, Any]:
+    """Per level: coverage, width, Winkler score and pinball loss per horizon step and pooled."""
+    report = {}
+    for level, (lower, upper) in bands.items():
+        per_step = interval_errors(actual, lower, upper, level)
+        pooled = interval_errors(
+            actual.reshape(-1, 1), lower.reshape(-1, 1), upper.reshape(-1, 1), level
+        )
+        report[level] = {
+            "nominal": int(level) / 100.0,
+            "per_step": {name: values.tolist() for name, values in per_step.items()},
+            "pooled": {name: float(values[0]) for name, values in pooled.items()},
+        }
+    return report
+
+
+def model_vs_naive_test(forecast: np.ndarray, naive: np.ndarray, actual: np.ndarray) -> dict:
+    """Diebold–Mariano statistic and p-value per horizon step: is "beats naive" more than luck?"""
+    tests = [
+        diebold_mariano(forecast[:, k] - actual[:, k], naive[:, k] - actual[:, k], k + 1)
+        for k in range(actual.shape[1])
+    ]
+    return {
+        "statistic": [statistic for statistic, _ in tests],
+        "p_value": [p_value for _, p_value in tests],
+    }
+
+
+def evaluate_model(
+    cfg: DictConfig, prepared: PreparedData, model: OpenModel, output_dir: Path
+) -> dict[str, Any]:
+    """Score `model` on the test split, plot, judge the thresholds; writes report.json and the
+    scored windows into `output_dir` and returns the report."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    windows = prepared.splits["test"].origins(prepared.window)
+    inputs, actual = windows.inputs, windows.actual
+    forecast, model_bands = model.forecast(inputs)
+    next_time_window, scale = windows.next_time_window, prepared.mase_scale
+    naive = naive_forecast(inputs, next_time_window)
+    forecasts = {"model": forecast, "naive": naive}
+    season = int(cfg.evaluate.season_length)
+    if 1 <= season <= inputs.shape[1]:
+        forecasts["seasonal_naive"] = seasonal_naive_forecast(inputs, next_time_window, season)
+    metrics = {name: score(values, actual, scale) for name, values in forecasts.items()}
+    bands = {
+        "model": model_bands,
+        "naive": random_walk_bands(
+            prepared.splits["train"].origins(prepared.window),
+            inputs,
+            [int(level) for level in model_bands],
+            float(prepared.scaler["min_relative_scale"]),
+        ),
+    }
+    intervals = {name: interval_report(actual, b) for name, b in bands.items() if b}
+    test = prepared.splits["test"]
+    per_series = per_series_scores(
+        test.series_ids,
+        series_of_windows(test, windows.origins),
+        series_scales(prepared.splits["train"]),
+        forecasts,
+        actual,
+        model_bands,
+    )
+    test_dates = prepared.splits["test"].dates
+    first_target_dates = None if test_dates is None else test_dates[windows.origins]
+    dated = {} if first_target_dates is None else {"first_target_dates": first_target_dates}
+    np.savez(output_dir / WINDOWS_FILE, inputs=inputs, actual=actual, forecast=forecast, **dated)
+
+    plots = plot_report(
+        prepared, windows, forecast, model_bands, metrics, per_series, output_dir, cfg
+    )
+    test_mase = metrics["model"]["pooled"]["mase"]
+    report = {
+        "kind": REPORT_KIND,
+        "model_hash": model.digest,
+        "model_metadata": model.metadata,
+        "data_hash": prepared.meta["data_hash"],
+        "n_windows": len(windows),
+        # Which windows scored which model: these test origins, this model's bytes (a refit of
+        # it, fitted on these windows too, is never scored on them).
+        "scored": {
+            "model_hash": model.digest,
+            "windows": len(windows),
+            "first_target_from": date_bound(first_target_dates, np.min),
+            "first_target_to": date_bound(first_target_dates),
+        },
+        "next_time_window": next_time_window,
+        "mase_scale": scale,
+        "season_length": season if "seasonal_naive" in forecasts else None,
+        "metrics": metrics,
+        "intervals": intervals,
+        "per_series": per_series,
+        "diebold_mariano": {
+            "model_vs_naive": model_vs_naive_test(forecast, naive, actual),
+            "note": "negative statistic: the model's absolute errors are smaller than naive's",
+        },
+        "gate": gate_threshold(
+            test_mase,
+            metrics["naive"]["pooled"]["mase"],
+            optional_float(cfg.gate.max_mase),
+            optional_float(cfg.gate.max_mase_vs_naive),
+            coverage_check(intervals.get("model", {}), cfg.gate.max_coverage_gap),
+        ),
+        "plots": [p.name for p in plots],
+    }
+    write_json(output_dir / REPORT_FILE, report)
+    return report
+
+
+def plot_report(
+    prepared: PreparedData,
+    windows: RollingOrigins,
+    forecast: np.ndarray,
+    bands: Bands,
+    metrics: dict[str, Any],
+    per_series: dict[str, Any],
+    output_dir: Path,
+    cfg: DictConfig,
+) -> list[Path]:
+    """The forecasts of the best and worst `evaluate.plot_series` series (by MASE relative to
+    naive; the only one when there is one), the MASE distribution over series when there are
+    several, and the error by horizon step."""
+    test, horizon = prepared.splits["test"], windows.next_time_window
+    rows = per_series["series"]
+    position = {series_id: i for i, series_id in enumerate(test.series_ids)}
+    chosen = [position[rows[i]["id"]] for i in best_and_worst(rows, int(cfg.evaluate.plot_series))]
+    paths = []
+    for index in chosen:
+        lo, hi = int(test.offsets[index]), int(test.offsets[index + 1])
+        lines = {
+            f"model, {step}-step ahead": windows.aligned(forecast, step, lo, hi - lo)
+            for step in sorted({1, horizon})
+        }
+        shaded = {
+            f"{level}% interval, 1-step ahead": (
+                windows.aligned(lower, 1, lo, hi - lo),
+                windows.aligned(upper, 1, lo, hi - lo),
+            )
+            for level, (lower, upper) in bands.items()
+        }
+        dates = None if test.dates is None else test.dates[lo:hi]
+        series_id = test.series_ids[index]
+        paths.append(
+            plot_rolling_forecasts(
+                output_dir / f"forecast_vs_actual_{series_id}.png",
+                test.values[lo:hi],
+                lines,
+                title=f"Rolling forecasts over the test split: {series_id}",
+                x=dates,
+                bands=shaded,
+            )
+        )
+    if len(rows) > 1:
+        paths.append(
+            plot_mase_by_series(
+                output_dir / "mase_by_series.png",
+                np.array([row["mase_vs_naive"] for row in rows]),
+                title=f"Test MASE relative to naive, per series ({len(rows)} series)",
+            )
+        )
+    per_step_mae = {name: m["per_step"]["mae"] for name, m in metrics.items()}
+    paths.append(
+        plot_error_by_horizon(
+            output_dir / "error_by_horizon.png",
+            per_step_mae,
+            title=f"Test MAE by horizon step ({len(windows)} origins)",
+        )
+    )
+    return paths

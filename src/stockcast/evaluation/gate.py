@@ -1,0 +1,71 @@
+"""The evaluation gate's thresholds: absolute MASE, MASE relative to the naive forecast on the
+same windows, and interval coverage. The register step adds the champion comparison."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def coverage_check(
+    model_intervals: dict[str, Any], max_gap: float | None
+) -> list[tuple[bool, str]]:
+    """Gate checks that each level's pooled coverage is within `max_gap` of its nominal."""
+    if max_gap is None:
+        return []
+    checks = []
+    for level, scores in model_intervals.items():
+        coverage, nominal = scores["pooled"]["coverage"], scores["nominal"]
+        ok = bool(abs(coverage - nominal) <= float(max_gap))
+        checks.append(
+            (
+                ok,
+                f"{level}% interval coverage {coverage:.3f} is "
+                f"{'within' if ok else 'further than'} the gate's max_coverage_gap "
+                f"{float(max_gap):g} of {nominal:g}",
+            )
+        )
+    return checks
+
+
+def gate_threshold(
+    test_mase: float,
+    naive_mase: float,
+    max_mase: float | None,
+    max_vs_naive: float | None,
+    extra_checks: list[tuple[bool, str]] | None = None,
+) -> dict[str, Any]:
+    """The threshold half of the gate: absolute MASE and/or MASE relative to the naive forecast
+    on the same windows (robust to a test period whose price level differs from train's), plus
+    any extra checks (interval coverage)."""
+    checks = []
+    if max_mase is not None:
+        ok = bool(np.isfinite(test_mase) and test_mase < max_mase)
+        verb = "is below" if ok else "is not below"
+        checks.append((ok, f"test MASE {test_mase:.4f} {verb} the gate's max_mase {max_mase:g}"))
+    if max_vs_naive is not None:
+        ratio = test_mase / naive_mase if naive_mase > 0 else float("inf")
+        ok = bool(np.isfinite(ratio) and ratio <= max_vs_naive)
+        verb = "is within" if ok else "is above"
+        checks.append(
+            (
+                ok,
+                f"test MASE is {ratio:.3f}x the naive forecast's ({naive_mase:.4f}), which "
+                f"{verb} the gate's max_mase_vs_naive {max_vs_naive:g}",
+            )
+        )
+    checks += extra_checks or []
+    failed = [reason for ok, reason in checks if not ok]
+    return {
+        "passed": not failed,
+        "reason": "; ".join(failed or [reason for _, reason in checks] or ["no threshold set"]),
+        "test_mase": test_mase,
+        "naive_mase": naive_mase,
+        "max_mase": max_mase,
+        "max_mase_vs_naive": max_vs_naive,
+    }
+
+
+def optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -1,0 +1,187 @@
+"""Live scores: the champion's stored forecasts matched with the values that have since arrived,
+scored against the naive forecast made at the same origin, and the verdict on a decaying champion."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+from stockcast.data.prepared import PreparedData
+from stockcast.forecasting.metrics import coverage, pooled_errors
+from stockcast.registry.ledger import LedgerForecast
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One series as the data shows it today: values and their ISO dates."""
+
+    series_id: str
+    values: np.ndarray
+    dates: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Matured:
+    """A ledger forecast whose every target date is in the data, with the actual values."""
+
+    forecast: LedgerForecast
+    actual: np.ndarray
+
+
+def iso_dates(dates: np.ndarray) -> tuple[str, ...]:
+    """ISO dates (with the time only for intraday data), the ledger's date format."""
+    dates = np.asarray(dates, dtype="datetime64[ns]")
+    days = dates.astype("datetime64[D]")
+    if (days == dates).all():
+        return tuple(np.datetime_as_string(days, unit="D").tolist())
+    return tuple(np.datetime_as_string(dates, unit="s").tolist())
+
+
+def observed_series(prepared: PreparedData) -> list[Observed]:
+    """Each full series back from its splits (val and test start with train's last values as
+    context, which appear once here); None dates when the data has none."""
+    context = prepared.window.previous_time_window
+    observed = []
+    for i, series_id in enumerate(prepared.splits["train"].series_ids):
+        values, dates = [], []
+        for name, split in prepared.splits.items():
+            skip = 0 if name == "train" else context
+            start, stop = split.offsets[i] + skip, split.offsets[i + 1]
+            values.append(split.values[start:stop])
+            if split.dates is not None:
+                dates.append(split.dates[start:stop])
+        observed.append(
+            Observed(series_id, np.concatenate(values), iso_dates(np.concatenate(dates)))
+        )
+    return observed
+
+
+def mature(
+    forecasts: Iterable[LedgerForecast], observed: Sequence[Observed]
+) -> tuple[list[Matured], int]:
+    """The forecasts whose target dates all have values, and how many are still waiting."""
+    known = {s.series_id: dict(zip(s.dates, s.values.tolist(), strict=True)) for s in observed}
+    matured, waiting = [], 0
+    for forecast in forecasts:
+        values = known.get(forecast.series_id, {})
+        actual = [values.get(date) for date in forecast.target_dates]
+        if any(value is None for value in actual):
+            waiting += 1
+        else:
+            matured.append(Matured(forecast, np.asarray(actual, dtype=np.float64)))
+    return matured, waiting
+
+
+def live_scores(matured: Sequence[Matured], mase_scale: float) -> dict[str, Any]:
+    """MAE, MASE, the same for the naive forecasts of the same origins, their ratio and the
+    interval coverage per level, pooled over every matured (forecast, step) pair."""
+    if not matured:
+        return {"matured": 0, "origins": 0}
+    actual = np.concatenate([m.actual for m in matured])
+    point = np.concatenate([m.forecast.point for m in matured])
+    naive = np.concatenate([np.full(len(m.actual), m.forecast.naive) for m in matured])
+    model, baseline = (
+        pooled_errors(point, actual, mase_scale),
+        pooled_errors(naive, actual, mase_scale),
+    )
+    covered = {}
+    for level in sorted({lvl for m in matured for lvl in m.forecast.bands}, key=int):
+        rows = [m for m in matured if level in m.forecast.bands]
+        lower = np.concatenate([m.forecast.bands[level][0] for m in rows])
+        upper = np.concatenate([m.forecast.bands[level][1] for m in rows])
+        covered[level] = coverage(np.concatenate([m.actual for m in rows]), lower, upper)
+    origins = sorted({m.forecast.origin_date for m in matured})
+    return {
+        "matured": len(matured),
+        "origins": len(origins),
+        "first_origin": origins[0],
+        "last_origin": origins[-1],
+        "mae": model["mae"],
+        "mase": model["mase"],
+        "naive_mae": baseline["mae"],
+        "naive_mase": baseline["mase"],
+        "ratio_vs_naive": model["mae"] / baseline["mae"] if baseline["mae"] > 0 else None,
+        "coverage": covered,
+    }
+
+
+def last_origins(matured: Sequence[Matured], window: int) -> list[Matured]:
+    """The matured forecasts of the last `window` distinct origin dates."""
+    kept = set(sorted({m.forecast.origin_date for m in matured})[-window:])
+    return [m for m in matured if m.forecast.origin_date in kept]
+
+
+def origin_history(matured: Sequence[Matured]) -> list[dict[str, Any]]:
+    """Per origin date and version: live MAE and the naive MAE (what the plot draws)."""
+    groups: dict[tuple[str, int], list[Matured]] = {}
+    for m in matured:
+        groups.setdefault((m.forecast.origin_date, m.forecast.model_version), []).append(m)
+    history = []
+    for (origin, version), rows in sorted(groups.items()):
+        actual = np.concatenate([m.actual for m in rows])
+        point = np.concatenate([m.forecast.point for m in rows])
+        naive = np.concatenate([np.full(len(m.actual), m.forecast.naive) for m in rows])
+        history.append(
+            {
+                "origin": origin,
+                "version": version,
+                "mae": float(np.abs(point - actual).mean()),
+                "naive_mae": float(np.abs(naive - actual).mean()),
+            }
+        )
+    return history
+
+
+def judge(cfg: DictConfig, champion_live: dict[str, Any], version: int) -> dict[str, Any]:
+    """Whether the champion's live ratio to naive is over the limit, with enough evidence."""
+    limit, needed = float(cfg.monitor.max_ratio_vs_naive), int(cfg.monitor.min_matured)
+    ratio, matured = champion_live.get("ratio_vs_naive"), champion_live["matured"]
+    if matured < needed or ratio is None:
+        return {
+            "flagged": False,
+            "reason": f"version {version} has {matured} matured forecast(s) in the window; "
+            f"judging needs monitor.min_matured={needed}",
+        }
+    flagged = ratio > limit
+    return {
+        "flagged": flagged,
+        "reason": f"version {version}'s live MAE is {ratio:.3f}x the naive forecast's over its "
+        f"last {matured} matured forecasts ({'above' if flagged else 'within'} "
+        f"monitor.max_ratio_vs_naive={limit:g})",
+    }
+
+
+@dataclass(frozen=True)
+class LiveScores:
+    """The ledger's matured forecasts scored: over the last `window` origins (all versions and
+    the champion's own), and per version over all of them."""
+
+    matured: list[Matured]
+    waiting: int
+    overall: dict[str, Any]
+    champion: dict[str, Any]
+    by_version: dict[str, dict[str, Any]]
+
+
+def score_live(
+    forecasts: Iterable[LedgerForecast],
+    observed: Sequence[Observed],
+    champion_version: int,
+    window: int,
+    mase_scale: float,
+) -> LiveScores:
+    matured, waiting = mature(forecasts, observed)
+    by_version: dict[int, list[Matured]] = {}
+    for m in matured:
+        by_version.setdefault(m.forecast.model_version, []).append(m)
+    return LiveScores(
+        matured,
+        waiting,
+        live_scores(last_origins(matured, window), mase_scale),
+        live_scores(last_origins(by_version.get(champion_version, []), window), mase_scale),
+        {str(v): live_scores(rows, mase_scale) for v, rows in sorted(by_version.items())},
+    )

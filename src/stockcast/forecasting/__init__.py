@@ -1,0 +1,7 @@
+"""The forecasting core: window sizes and rolling origins, baselines, errors and interval scores,
+conformal bands, member combination and the served frame's columns.
+
+NumPy only (pandas for the frame), so training metrics, evaluation, prediction's backtest,
+monitoring, the benchmarks and the served model (this package ships inside every model folder)
+share one implementation of each fact without importing torch.
+"""

@@ -1,0 +1,148 @@
+"""Errors of point forecasts and bands, the MASE scale they are divided by, and the test of
+whether one forecaster's errors are really smaller than another's."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def naive_scales(series: Sequence[np.ndarray]) -> np.ndarray:
+    """Each series' in-sample MAE of the one-step naive forecast (NaN for one of fewer than two
+    values): the per-series MASE denominator."""
+    return np.array(
+        [np.abs(np.diff(values)).mean() if len(values) > 1 else np.nan for values in series]
+    )
+
+
+def pooled_naive_scale(series: Sequence[np.ndarray]) -> float:
+    """The one-step naive MAE over every step of every series (never across two series): the
+    MASE denominator of a pooled evaluation. Not finite or 0 when the series never move."""
+    moves = [np.abs(np.diff(values)) for values in series]
+    return float(np.concatenate(moves).mean()) if moves else float("nan")
+
+
+def forecast_errors(
+    forecast: np.ndarray, actual: np.ndarray, mase_scale: float
+) -> dict[str, np.ndarray]:
+    """MAE, RMSE, MAPE (%) and MASE for each horizon step: arrays of shape (next_time_window,).
+
+    MAPE skips targets that are exactly zero; MASE divides by `mase_scale` (`pooled_naive_scale`
+    of the train split).
+    """
+    forecast = np.asarray(forecast, dtype=np.float64)
+    actual = np.asarray(actual, dtype=np.float64)
+    error = forecast - actual
+    abs_error = np.abs(error)
+    nonzero = actual != 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ape = np.where(nonzero, abs_error / np.abs(np.where(nonzero, actual, 1.0)), 0.0)
+        mape = 100.0 * ape.sum(axis=0) / nonzero.sum(axis=0)
+    mae = abs_error.mean(axis=0)
+    return {
+        "mae": mae,
+        "rmse": np.sqrt((error**2).mean(axis=0)),
+        "mape": mape,
+        "mase": mae / mase_scale,
+    }
+
+
+def pooled_errors(forecast: np.ndarray, actual: np.ndarray, mase_scale: float) -> dict[str, float]:
+    """The same metrics over every (window, step) pair at once."""
+    per_step = forecast_errors(
+        np.asarray(forecast).reshape(-1, 1), np.asarray(actual).reshape(-1, 1), mase_scale
+    )
+    return {name: float(values[0]) for name, values in per_step.items()}
+
+
+def score(forecast: np.ndarray, actual: np.ndarray, mase_scale: float) -> dict[str, object]:
+    """Pooled and per-step errors as JSON-ready numbers: what reports store per forecaster."""
+    per_step = forecast_errors(forecast, actual, mase_scale)
+    return {
+        "pooled": pooled_errors(forecast, actual, mase_scale),
+        "per_step": {name: values.tolist() for name, values in per_step.items()},
+    }
+
+
+def inside_band(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Whether each target lies in its band, edges included: what coverage counts."""
+    actual = np.asarray(actual, dtype=np.float64)
+    return (actual >= np.asarray(lower)) & (actual <= np.asarray(upper))
+
+
+def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+    """The share of targets inside their bands, over every window and step."""
+    inside = inside_band(actual, lower, upper)
+    return float(inside.mean()) if inside.size else float("nan")
+
+
+def pinball_loss(actual: np.ndarray, quantile: np.ndarray, tau: float) -> np.ndarray:
+    """Mean pinball (quantile) loss per horizon step of a tau-quantile forecast."""
+    diff = np.asarray(actual, dtype=np.float64) - np.asarray(quantile, dtype=np.float64)
+    return np.maximum(tau * diff, (tau - 1.0) * diff).mean(axis=0)
+
+
+def interval_errors(
+    actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: int | str
+) -> dict[str, np.ndarray]:
+    """Per horizon step: coverage, mean width, interval (Winkler) score and the mean pinball loss
+    of the two bounds (as the alpha/2 and 1 - alpha/2 quantiles)."""
+    actual, lower, upper = (np.asarray(a, dtype=np.float64) for a in (actual, lower, upper))
+    alpha = 1.0 - float(level) / 100.0
+    below, above = actual < lower, actual > upper
+    winkler = (
+        (upper - lower)
+        + (2.0 / alpha) * (lower - actual) * below
+        + (2.0 / alpha) * (actual - upper) * above
+    )
+    return {
+        "coverage": inside_band(actual, lower, upper).mean(axis=0),
+        "width": (upper - lower).mean(axis=0),
+        "winkler": winkler.mean(axis=0),
+        "pinball": 0.5
+        * (pinball_loss(actual, lower, alpha / 2) + pinball_loss(actual, upper, 1 - alpha / 2)),
+    }
+
+
+def diebold_mariano(errors_a: np.ndarray, errors_b: np.ndarray, step: int) -> tuple[float, float]:
+    """Diebold–Mariano test of equal absolute error for `step`-ahead forecasts (1-based).
+
+    d_t = |e_a| - |e_b|; its long-run variance uses autocovariances up to lag step - 1 (h-step
+    errors of overlapping origins are correlated), with the Harvey–Leybourne–Newbold small-sample
+    correction. Returns (statistic, two-sided p-value from the normal distribution): a negative
+    statistic with a small p-value says `a` is more accurate than `b`.
+    """
+    d = np.abs(np.asarray(errors_a, dtype=np.float64)) - np.abs(
+        np.asarray(errors_b, dtype=np.float64)
+    )
+    n = len(d)
+    if n < 2:
+        return float("nan"), float("nan")
+    centred = d - d.mean()
+    variance = centred @ centred / n
+    for lag in range(1, min(step, n)):
+        variance += 2.0 * (centred[lag:] @ centred[:-lag]) / n
+    if not variance > 0:
+        return float("nan"), float("nan")
+    statistic = d.mean() / np.sqrt(variance / n)
+    statistic *= np.sqrt((n + 1 - 2 * step + step * (step - 1) / n) / n)
+    p_value = math.erfc(abs(statistic) / math.sqrt(2.0))
+    return float(statistic), float(p_value)
+
+
+def inverse_mse_weights(
+    member_forecasts: np.ndarray, actual: np.ndarray, power: float = 1.0
+) -> np.ndarray:
+    """Combination weights (summing to 1) from each member's held-out errors: weight ∝ MSE **
+    -power (Bates and Granger's inverse-MSE combination at power 1; higher powers lean harder on
+    the better members). member_forecasts: (members, windows, horizon); actual: (windows, horizon).
+    """
+    errors = np.asarray(member_forecasts, dtype=np.float64) - np.asarray(actual, np.float64)[None]
+    mse = (errors**2).reshape(len(errors), -1).mean(axis=1)
+    best = mse.min()
+    # Relative to the best member, so no power overflows; members exact on every window share
+    # all the weight.
+    raw = (mse == 0).astype(np.float64) if best == 0 else (best / mse) ** float(power)
+    return raw / raw.sum()

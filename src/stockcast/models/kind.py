@@ -1,0 +1,78 @@
+"""The seam between stockcast and a model kind: what the rest of the code needs from one.
+
+A kind is one module defining `KIND` plus one config file `configs/model/<kind>.yaml`. It brings
+the network core that maps scaled windows to scaled forecasts and the schema of its config keys;
+everything around the core (window scaling, ensemble members, the anchor on the last price and
+the naive fallback, member weights, intervals, training, export, serving, the registry) is the
+same for every kind.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from stockcast.errors import ConfigError
+
+if TYPE_CHECKING:  # the schema reads kinds without importing torch
+    from torch import nn
+
+BUILTIN_PACKAGE = "stockcast.models.kinds"
+# The LightningModule every kind trains with unless it names its own ("module:Class").
+DEFAULT_TRAINING_MODULE = "stockcast.training.module:Forecaster"
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """What a model kind provides.
+
+    `build_core(network, member_inputs, outputs)` returns an nn.Module mapping features shaped
+    (members, batch, max(member_inputs)) to (members, batch, outputs), with a `members` property
+    and `zero_outputs(columns)` (zeroes those outputs: the start of an anchored model and the
+    naive fallback). `network` is the spec's kind block: the values of `network_keys` from the
+    `model` config. `architecture_keys` are the ones whose change makes saved weights unusable
+    (a warm start is refused); `settings` is the pydantic schema of the kind's `model` section.
+    """
+
+    name: str
+    settings: type[Any]
+    build_core: Callable[[Mapping[str, Any], Sequence[int], int], nn.Module]
+    network_keys: tuple[str, ...]
+    architecture_keys: tuple[str, ...]
+    # Saved weights of an older layout of this kind's core -> today's (identity by default).
+    upgrade_state: Callable[[dict[str, Any]], dict[str, Any]] = field(default=lambda state: state)
+    training_module: str = DEFAULT_TRAINING_MODULE
+
+    def network_spec(self, model_cfg: Mapping[str, Any]) -> dict[str, Any]:
+        return {key: model_cfg[key] for key in self.network_keys}
+
+
+def kind_module_name(kind: str) -> str:
+    """`mlp` -> `stockcast.models.kinds.mlp`; a dotted name is a module path already."""
+    return kind if "." in kind else f"{BUILTIN_PACKAGE}.{kind}"
+
+
+def builtin_kinds() -> list[str]:
+    package = importlib.import_module(BUILTIN_PACKAGE)
+    return sorted(info.name for info in pkgutil.iter_modules(package.__path__))
+
+
+def model_kind(kind: str) -> ModelKind:
+    """The kind `model.kind` names, or one sentence listing the kinds there are."""
+    name = kind_module_name(str(kind))
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name is not None and not name.startswith(err.name):
+            raise  # the kind's module exists but imports something missing: a real error
+        module = None
+    found = getattr(module, "KIND", None)
+    if not isinstance(found, ModelKind):
+        raise ConfigError(
+            f"model.kind is {kind!r}; choose one of {builtin_kinds()} (model=<kind>), or name "
+            "a module that defines KIND."
+        )
+    return found

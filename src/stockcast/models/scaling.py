@@ -1,0 +1,49 @@
+"""How each ensemble member scales raw-price windows (`data.normalization`): by each window's own
+statistics or by fixed train statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+# Scalers that scale each window by its own statistics; the level kind also feeds the core the
+# window's level and spread (LEVEL_INPUTS more inputs).
+LEVEL_KIND = "per_window_level"
+WINDOW_KINDS = ("per_window", LEVEL_KIND)
+LEVEL_INPUTS = 2
+
+
+class WindowScaler(nn.Module):
+    """Maps raw-price windows to the scale a core works in, and forecasts back to prices.
+
+    per_window: each window by its own mean and std (floored relative to its level, so a flat
+    window gives finite output); per_window_level: the same, and loc/scale hold the train
+    statistics the level inputs are measured against; standard/minmax: fixed train statistics;
+    none: identity.
+    """
+
+    def __init__(
+        self, kind: str, loc: float = 0.0, scale: float = 1.0, min_relative_scale: float = 1e-4
+    ) -> None:
+        super().__init__()
+        self.kind = kind
+        self.min_relative_scale = min_relative_scale
+        self.register_buffer("loc", torch.tensor(float(loc)))
+        self.register_buffer("scale", torch.tensor(float(scale)))
+
+    def statistics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loc, scale) per row, each of shape (batch, 1)."""
+        if self.kind not in WINDOW_KINDS:
+            return self.loc.expand(x.shape[0], 1), self.scale.expand(x.shape[0], 1)
+        loc = x.mean(dim=-1, keepdim=True)
+        spread = x.std(dim=-1, keepdim=True, unbiased=False)
+        floor = self.min_relative_scale * loc.abs() + torch.finfo(x.dtype).eps
+        return loc, torch.maximum(spread, floor)
+
+
+def scaler_members(scaler: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """One scaler spec per ensemble member: a single-normalization spec is its own member."""
+    return list(scaler.get("members", [scaler]))

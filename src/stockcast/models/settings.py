@@ -1,0 +1,44 @@
+"""The schema of the `model` config keys every kind shares; a kind's `settings` subclasses it with
+its own keys and `kind: Literal["<name>"]`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+ANCHORS = ("last", "none")
+LOSS_NAMES = ("mse", "mae", "huber")
+COMBINATIONS = ("mean", "inverse_mse")
+
+
+def _quantiles_with_a_median(quantiles: list[float]) -> list[float]:
+    if quantiles and 0.5 not in quantiles:
+        raise ValueError(f"is {quantiles}; it must include 0.5 (the point forecast) or be []")
+    return quantiles
+
+
+Quantiles = Annotated[
+    list[Annotated[float, Field(gt=0, lt=1)]],
+    Field(description="a list of quantiles in (0, 1), e.g. [0.1, 0.5, 0.9]"),
+    AfterValidator(_quantiles_with_a_median),
+]
+
+
+class ModelSettings(BaseModel):
+    """Loss, anchor, member combination and bands: the same for every kind."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str
+    loss: Literal[LOSS_NAMES]  # type: ignore[valid-type]
+    huber_delta: Annotated[float, Field(gt=0, allow_inf_nan=False, description="a number above 0")]
+    window_scale_power: Annotated[float, Field(ge=0, le=1, description="in [0, 1]")]
+    combination: Literal[COMBINATIONS]  # type: ignore[valid-type]
+    combination_power: Annotated[float, Field(gt=0, le=8, description="above 0 and at most 8")]
+    anchor: Literal[ANCHORS]  # type: ignore[valid-type]
+    interval_levels: Annotated[
+        list[Annotated[int, Field(strict=True, gt=0, lt=100)]],
+        Field(description="a list of whole percentages between 0 and 100, e.g. [80, 95]"),
+    ]
+    quantiles: Quantiles

@@ -1,0 +1,71 @@
+"""The champion's forecast of today, stored in the forecast ledger so the monitor can score it
+once its target dates arrive."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from stockcast.evaluation.live import Observed, iso_dates
+from stockcast.forecasting.windows import WindowSizes
+from stockcast.prediction.calendar import future_dates
+from stockcast.registry.ledger import Ledger, LedgerForecast
+from stockcast.registry.store import ModelRegistry, VersionInfo
+from stockcast.serving.model import open_version
+
+
+def champion_forecasts(
+    registry: ModelRegistry,
+    champion: VersionInfo,
+    observed: Sequence[Observed],
+    workdir: Path,
+    sizes: WindowSizes,
+) -> list[LedgerForecast]:
+    """The champion's forecast of every series from its last date (loads the model)."""
+    model = open_version(registry, champion, workdir / f"champion_v{champion.version}")
+    model.sizes.require(
+        sizes,
+        registry.label(champion),
+        "the prepared data has windows of",
+        "prepare the data with the champion's window sizes",
+    )
+    inputs = np.stack([s.values[-sizes.previous_time_window :] for s in observed])
+    point, bands = model.forecast(inputs)
+    forecasts = []
+    for i, series in enumerate(observed):
+        targets, _ = future_dates(
+            np.asarray(series.dates, dtype="datetime64[ns]"), sizes.next_time_window
+        )
+        forecasts.append(
+            LedgerForecast(
+                model_name=registry.model_name,
+                model_version=champion.version,
+                series_id=series.series_id,
+                origin_date=series.dates[-1],
+                target_dates=iso_dates(targets),
+                point=tuple(point[i].tolist()),
+                naive=float(series.values[-1]),
+                bands={
+                    lvl: (tuple(lo[i].tolist()), tuple(up[i].tolist()))
+                    for lvl, (lo, up) in bands.items()
+                },
+            )
+        )
+    return forecasts
+
+
+def store_champion_forecast(
+    ledger: Ledger,
+    registry: ModelRegistry,
+    champion: VersionInfo,
+    observed: Sequence[Observed],
+    workdir: Path,
+    sizes: WindowSizes,
+) -> int:
+    """Store today's forecast once: a rerun finds it in the ledger and loads no model."""
+    keys = [(registry.model_name, champion.version, s.series_id, s.dates[-1]) for s in observed]
+    if all(ledger.has(key) for key in keys):
+        return 0
+    return ledger.append(champion_forecasts(registry, champion, observed, workdir, sizes))

@@ -1,0 +1,121 @@
+"""Open a model and forecast with it: the one way evaluate, register, monitor, predict, serve and
+the benchmarks use a trained model.
+
+`open_model(cfg, workdir)` resolves a registered version (`model.version` / `model.alias` /
+latest), verifies its files against the hash its registration recorded, and loads the verified
+copy; `open_model_dir` does the same for a model folder on disk. `OpenModel.forecast(windows)`
+checks the windows' width and returns the point forecast and the bands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stockcast.errors import DataError
+from stockcast.forecasting.frame import split_forecast_frame
+from stockcast.forecasting.intervals import Bands
+from stockcast.forecasting.windows import WindowSizes
+from stockcast.registry.integrity import Expected, verified_copy
+from stockcast.registry.store import ModelRegistry, VersionInfo, configure_client
+from stockcast.serving.loading import load_checked_copy
+
+
+@dataclass(frozen=True)
+class OpenModel:
+    """A loaded model, the private verified copy it was loaded from, and what it is."""
+
+    pyfunc: Any
+    folder: Path
+    digest: str
+    metadata: dict[str, Any]
+    name: str | None = None
+    version: int | None = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def sizes(self) -> WindowSizes:
+        return WindowSizes.of(self.metadata)
+
+    @property
+    def previous_time_window(self) -> int:
+        return self.sizes.previous_time_window
+
+    @property
+    def next_time_window(self) -> int:
+        return self.sizes.next_time_window
+
+    @property
+    def uri(self) -> str:
+        """`models:/<name>/<version>` for a registered version, else its folder."""
+        return str(self.folder) if self.version is None else f"models:/{self.name}/{self.version}"
+
+    @property
+    def label(self) -> str:
+        if self.version is None:
+            return f"the model in {self.folder}"
+        aliases = f" ({', '.join(self.aliases)})" if self.aliases else ""
+        return f"{self.name} version {self.version}{aliases}"
+
+    def frame(self, windows: Any) -> Any:
+        """The served answer (a DataFrame, one row per window), or one sentence refusing the
+        input: a window of another width, non-finite prices or a non-finite forecast."""
+        from mlflow.exceptions import MlflowException
+
+        # A fresh writable copy: slices of pandas-backed arrays can be read-only.
+        rows = np.array(windows, dtype=np.float64, ndmin=2)
+        width = self.previous_time_window
+        if rows.ndim != 2 or rows.shape[1] != width:
+            raise DataError(
+                f"{self.label} reads windows of exactly {width} prices (its "
+                f"previous_time_window); got rows of shape {rows.shape}."
+            )
+        try:
+            return self.pyfunc.predict(rows)
+        except (ValueError, MlflowException) as err:
+            lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+            reason = (lines[-1] if lines else type(err).__name__).rstrip(".")
+            raise DataError(f"the model refused this input: {reason}.") from None
+
+    def forecast(self, windows: Any) -> tuple[np.ndarray, Bands]:
+        """Rows of previous_time_window prices -> (rows of next_time_window point forecasts,
+        {level: (lower rows, upper rows)})."""
+        return split_forecast_frame(self.frame(windows))
+
+
+def open_model_dir(
+    model_dir: str | Path, expected: Expected | None = None, check_requirements: bool = False
+) -> OpenModel:
+    """A model folder, copied privately, hashed (with `expected`: verified), checked, loaded."""
+    copy, digest = verified_copy(model_dir, expected)
+    pyfunc, metadata = load_checked_copy(copy, Path(model_dir), check_requirements)
+    return OpenModel(pyfunc, copy, digest, metadata)
+
+
+def open_version(
+    registry: ModelRegistry,
+    info: VersionInfo,
+    workdir: str | Path,
+    check_requirements: bool = False,
+) -> OpenModel:
+    """A registered version, loaded from a private copy verified against its registered hash."""
+    copy, digest = registry.verified_folder(info, workdir)
+    pyfunc, metadata = load_checked_copy(copy, copy, check_requirements)
+    return OpenModel(
+        pyfunc, copy, digest, metadata, registry.model_name, info.version, info.aliases
+    )
+
+
+def open_model(cfg: Any, workdir: str | Path) -> OpenModel:
+    """The version a predict or serve config names (`model.name`, `model.version` or
+    `model.alias`, else the latest), resolved, verified and loaded."""
+    from omegaconf import OmegaConf
+
+    configure_client(cfg.registry_connection)
+    registry_cfg = OmegaConf.to_container(cfg.registry, resolve=True)
+    registry = ModelRegistry.from_config(registry_cfg | {"model_name": cfg.model.name})
+    info = registry.resolve(version=cfg.model.version, alias=cfg.model.alias)
+    return open_version(registry, info, workdir, bool(cfg.check_model_requirements))

@@ -1,0 +1,164 @@
+"""Write a trained network as an MLflow model directory: raw prices in, raw prices out.
+
+The folder holds the weights (safetensors), the JSON spec, the served model's code
+(`pyfunc_model.py`) and the modules that code imports, found by following its imports and the
+model kind's from the source (nothing hand-listed, nothing else of the project shipped).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterable, Mapping
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stockcast.forecasting.frame import forecast_columns
+from stockcast.models.kind import kind_module_name
+from stockcast.models.network import PriceForecaster
+from stockcast.models.spec import spec_levels, upgrade_spec
+
+# The served model's code (imported by MLflow when the model loads, never here: importing it
+# registers it as MLflow's current model).
+PYFUNC_MODULE = "stockcast.serving.pyfunc_model"
+# What the model needs at serving time; the rest of the project stays out of its environment.
+SERVING_REQUIREMENTS = ("torch", "numpy", "pandas", "safetensors", "mlflow", "pydantic")
+
+
+def _requirement(name: str) -> str:
+    return f"{name}=={version(name).split('+')[0]}"
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of module `name` (a package's `__init__.py`), None when `name` is not a
+    module (a function or class imported from one)."""
+    top = importlib.import_module(name.split(".")[0])
+    base = Path(top.__file__).parent.parent.joinpath(*name.split("."))
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_names(source: Path) -> set[str]:
+    """Every module name a file imports, at any depth (function-level imports too)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def shipped_modules(roots: Iterable[str]) -> dict[str, Path]:
+    """module name -> source file: `roots`, every module of their top-level packages that they
+    import, directly or not, and the packages holding them."""
+    roots = list(roots)
+    packages = {root.split(".")[0] for root in roots}
+    found: dict[str, Path] = {}
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name in found or name.split(".")[0] not in packages:
+            continue
+        source = _module_file(name)
+        if source is None:
+            continue
+        found[name] = source
+        parts = name.split(".")
+        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))
+        todo.extend(_imported_names(source))
+    return found
+
+
+def _stage_code(staging: Path, kind: str) -> Path:
+    """The modules the served model imports, laid out as packages under `code/`."""
+    code = staging / "code"
+    modules = shipped_modules([PYFUNC_MODULE, kind_module_name(kind)])
+    for name, source in modules.items():
+        relative = Path(*name.split("."))
+        if source.name == "__init__.py":
+            target = code / relative / "__init__.py"
+        else:
+            target = code / relative.with_suffix(".py")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    return code
+
+
+def save_model_dir(
+    net: PriceForecaster,
+    spec: Mapping[str, Any],
+    path: str | Path,
+    metadata: Mapping[str, Any],
+    input_example: np.ndarray,
+) -> Path:
+    """Save weights (safetensors) + spec next to the pyfunc code; replaces an existing folder."""
+    import mlflow.pyfunc
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+    from safetensors.torch import save_file
+
+    spec = upgrade_spec(spec)
+    path = Path(path)
+    if path.exists():
+        shutil.rmtree(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    previous, following = int(spec["previous_time_window"]), int(spec["next_time_window"])
+    # Outputs only: MLflow enforces an input tensor's dtype exactly (float64 would refuse float32
+    # and integer prices), so the pyfunc checks its input itself and the example documents it.
+    signature = ModelSignature(
+        inputs=None,
+        outputs=Schema(
+            [ColSpec("double", name) for name in forecast_columns(following, spec_levels(spec))]
+        ),
+    )
+    with tempfile.TemporaryDirectory() as staging:
+        weights = Path(staging) / "weights.safetensors"
+        state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+        save_file(state, str(weights))
+        spec_file = Path(staging) / "spec.json"
+        spec_file.write_text(json.dumps(spec, indent=2))
+        code = _stage_code(Path(staging), str(spec["kind"]))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*type hint", category=UserWarning)
+            mlflow.pyfunc.save_model(
+                path=str(path),
+                python_model=str(_module_file(PYFUNC_MODULE)),
+                artifacts={"weights": str(weights), "spec": str(spec_file)},
+                code_paths=[str(package) for package in sorted(code.iterdir())],
+                signature=signature,
+                input_example=np.asarray(input_example, dtype=np.float64).reshape(-1, previous),
+                metadata=dict(metadata),
+                pip_requirements=[_requirement(name) for name in SERVING_REQUIREMENTS],
+            )
+    _drop_caches(path)
+    _drop_build_paths(path / "MLmodel")
+    return path
+
+
+def _drop_build_paths(mlmodel: Path) -> None:
+    """MLflow records where the code and artifacts were copied from (absolute paths of this
+    machine); loading uses only the copies inside the folder, so keep just their names."""
+    import yaml
+
+    content = yaml.safe_load(mlmodel.read_text())
+    flavor = content["flavors"]["python_function"]
+    flavor["model_code_path"] = Path(flavor["model_code_path"]).name
+    for artifact in flavor.get("artifacts", {}).values():
+        artifact["uri"] = artifact["path"]
+    mlmodel.write_text(yaml.safe_dump(content, sort_keys=False))
+
+
+def _drop_caches(path: Path) -> None:
+    for cache in path.rglob("__pycache__"):
+        shutil.rmtree(cache, ignore_errors=True)

@@ -1,0 +1,227 @@
+"""Fit a model on a prepared folder and write it: the train step's domain.
+
+One fit: build, train to the best checkpoint, weigh the members and decide the naive fallback on
+the validation windows, score validation and test, calibrate the bands, export the model folder
+and write metrics.json (what a refit and the sweeps read back).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from stockcast.config.compose import flatten, plain
+from stockcast.data.prepared import PreparedData
+from stockcast.files import write_json
+from stockcast.models.spec import load_weights
+from stockcast.paths import portable
+from stockcast.registry.runs import close_orphaned_training_runs
+from stockcast.serving.metadata import TRAINING_CONFIG_FILE
+from stockcast.training.build import (
+    build_datamodule_and_model,
+    instantiate_all,
+    validation_schedule,
+)
+from stockcast.training.distributed import (
+    checkpoint_on_every_rank,
+    configured_world_size,
+    is_launch_rank_zero,
+)
+from stockcast.training.export import save_model_dir
+from stockcast.training.metadata import model_metadata
+from stockcast.training.resume import check_checkpoint_fits, read_checkpoint, resume_checkpoint
+from stockcast.training.runtime import set_threads, trainer_refusals
+from stockcast.training.summary import METRICS_FILE, RESOLVED_CONFIG_FILE, training_summary
+from stockcast.training.validation import falls_back_to_naive, fit_member_weights, interval_spec
+from stockcast.training.warm_start import WarmStart, warm_start
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Fitted:
+    """A finished fit: the trained LightningModule and what the run around it produced."""
+
+    model: Any
+    spec: dict[str, Any]
+    metrics: dict[str, Any]
+    trainer: Any
+    datamodule: Any
+    loggers: list[Any]
+    best_checkpoint: str
+    best_step: int
+    warm: WarmStart | None
+
+
+def run_training(
+    cfg: DictConfig, prepared: PreparedData, output_dir: str | Path, model_dir: str | Path
+) -> dict[str, Any]:
+    """Fit, test the best checkpoint, export the model directory; returns metrics.json's content."""
+    output_dir, model_dir = Path(output_dir), Path(model_dir)
+    fitted = fit(cfg, prepared, output_dir)
+    if not fitted.trainer.is_global_zero:
+        # The other DDP ranks took part in every stage; rank 0 alone calibrates (on all
+        # validation windows) and writes the model, metrics.json and the MLflow artifacts.
+        return fitted.metrics
+    fitted.spec["intervals"] = interval_spec(cfg, fitted.model.net, prepared)
+    run_id = next((lg.run_id for lg in fitted.loggers if hasattr(lg, "run_id")), None)
+    warm_source = None if fitted.warm is None else fitted.warm.source
+    metadata = model_metadata(prepared, fitted.metrics["val"].get("mase"), run_id, warm_source)
+    last_inputs = prepared.splits["test"].values[-prepared.window.previous_time_window :]
+    save_model_dir(fitted.model.net, fitted.spec, model_dir, metadata, last_inputs)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    # The full training config travels with the model (without this machine's paths), so the
+    # registry can show what made it.
+    (model_dir / TRAINING_CONFIG_FILE).write_text(OmegaConf.to_yaml(portable(resolved)))
+    summary = {
+        **fitted.metrics,
+        "best_checkpoint": fitted.best_checkpoint or None,
+        "epochs": fitted.trainer.current_epoch,
+        "optimizer_steps": fitted.trainer.global_step,
+        # The evaluated budget a refit on all history repeats (pipeline.refit).
+        "best_step": fitted.best_step,
+        "batch_size": fitted.datamodule.batch_size,
+        "warm_start": warm_source,
+        "training_run_id": run_id,
+        "model_dir": str(model_dir),
+    }
+    if fitted.warm is not None and cfg.train.get("compare_cold"):
+        summary["warm_vs_cold"] = warm_vs_cold(cfg, prepared, output_dir, fitted.metrics)
+    write_json(output_dir / METRICS_FILE, summary)
+    (output_dir / RESOLVED_CONFIG_FILE).write_text(OmegaConf.to_yaml(resolved))
+    for logger in fitted.loggers:
+        if hasattr(logger, "experiment") and run_id:
+            logger.experiment.log_artifact(run_id, str(output_dir / METRICS_FILE))
+    tracking_uri = OmegaConf.select(cfg, "logger.mlflow.tracking_uri")
+    for line in training_summary(fitted.metrics, model_dir, run_id, tracking_uri).splitlines():
+        log.info(line)
+    return summary
+
+
+def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
+    """Train to the best checkpoint, then weigh members, decide the fallback and score it."""
+    # Lightning attaches its own console handler; route its records through Hydra's instead.
+    logging.getLogger("lightning").handlers.clear()
+    set_threads(cfg.num_threads)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    resume_from = resume_checkpoint(cfg, prepared.meta)
+    datamodule, model, spec = build_datamodule_and_model(cfg, prepared)
+    if resume_from is not None:
+        check_checkpoint_fits(resume_from, model)
+    warm = start_warm(cfg, model, spec, output_dir)
+    callbacks = instantiate_all(cfg.get("callbacks"))
+    if is_launch_rank_zero():
+        close_orphaned_training_runs(cfg.get("logger"))
+    loggers = instantiate_all(cfg.get("logger"))
+    with trainer_refusals():
+        trainer = hydra.utils.instantiate(
+            cfg.trainer,
+            callbacks=callbacks,
+            logger=loggers or False,
+            **validation_schedule(cfg, datamodule),
+            **({} if warm is None else {"max_steps": int(cfg.train.warm_max_steps)}),
+        )
+    hparams = flatten(plain(cfg)) | {"data_hash": prepared.meta["data_hash"]}
+    for logger in loggers:
+        logger.log_hyperparams(hparams)
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    ckpt_path = checkpoint_on_every_rank(trainer.strategy, best) or None
+    # Every rank loads the best checkpoint's weights once (validate and test then score the model
+    # as it is, not reloading the file) and fits the same member weights on the full validation
+    # set, so validation, the fallback and the bands score the weighted forecast.
+    best_step = trainer.global_step
+    if ckpt_path is not None:
+        best_step = load_checkpoint_weights(model, ckpt_path)
+    combination = fit_member_weights(cfg, model.net, prepared)
+    if combination is not None:
+        spec["combination"] = combination
+    metrics: dict[str, Any] = {"val": stage_metrics(trainer.validate, model, datamodule)}
+    fell_back = falls_back_to_naive(cfg, model.net, metrics["val"], prepared)
+    if fell_back:
+        model.net.fall_back_to_naive()
+        metrics["val"] = stage_metrics(trainer.validate, model, datamodule)
+        log.info(
+            "the trained model did not beat the naive forecast on the validation windows, so it "
+            "repeats the last price (fit.naive_fallback)"
+        )
+    metrics["fell_back_to_naive"] = fell_back
+    if cfg.get("test", True):
+        metrics["test"] = stage_metrics(trainer.test, model, datamodule)
+    return Fitted(model, spec, metrics, trainer, datamodule, loggers, best, best_step, warm)
+
+
+def start_warm(
+    cfg: DictConfig, model: Any, spec: dict[str, Any], workdir: Path
+) -> WarmStart | None:
+    """Load the weights `train.init_from` names into the network (None: a cold start)."""
+    warm = warm_start(cfg, spec, workdir)
+    if warm is not None:
+        load_weights(model.net, spec, warm.state)
+        # Fine-tuning from a trained model: a full learning rate throws away what it knew.
+        lr = float(cfg.optim.lr) * float(cfg.train.warm_lr_scale)
+        model.optimizer_factory = functools.partial(model.optimizer_factory, lr=lr)
+        log.info(
+            "starting from %s version %d's weights (train.init_from), %d optimizer steps",
+            warm.source["model_name"],
+            warm.source["version"],
+            int(cfg.train.warm_max_steps),
+        )
+    return warm
+
+
+def warm_vs_cold(
+    cfg: DictConfig, prepared: PreparedData, output_dir: Path, warm: dict[str, Any]
+) -> dict[str, Any]:
+    """The same configuration fitted from random weights with the cold budget
+    (`train.compare_cold`), scored on the same validation and test windows as the warm fit:
+    whether starting from the champion paid off. Its files go to `<run>/cold`."""
+    if configured_world_size(cfg.trainer) > 1:
+        return {"skipped": "train.compare_cold runs only without DDP"}
+    cold_cfg = copy.deepcopy(cfg)
+    with open_dict(cold_cfg):
+        cold_cfg.train.init_from = None
+        cold_cfg.logger = None
+        cold_cfg.paths.output_dir = str(output_dir / "cold")
+    cold = run_training(cold_cfg, prepared, output_dir / "cold", output_dir / "cold" / "model")
+    scores = {
+        name: {
+            "val_mase": found["val"].get("mase"),
+            "test_mase": (found.get("test") or {}).get("mase"),
+            "fell_back_to_naive": found["fell_back_to_naive"],
+        }
+        for name, found in (("warm", warm), ("cold", cold))
+    }
+    scores["cold"]["optimizer_steps"] = cold["optimizer_steps"]
+    log.info(
+        "warm start vs cold on the same windows: validation MASE %.4f vs %.4f",
+        scores["warm"]["val_mase"],
+        scores["cold"]["val_mase"],
+    )
+    return scores
+
+
+def load_checkpoint_weights(model: Any, path: str) -> int:
+    """The checkpoint's weights into `model` (Lightning's validate would load them too, but the
+    member weights must be fitted before it scores); returns the optimizer step it was saved at."""
+    checkpoint = read_checkpoint(path)
+    model.load_state_dict(checkpoint["state_dict"])
+    return int(checkpoint["global_step"])
+
+
+def stage_metrics(run_stage: Any, model: Any, datamodule: Any) -> dict:
+    """Run validate/test on the model's current weights and return its metrics without the stage
+    prefix."""
+    results = run_stage(model, datamodule=datamodule, verbose=False)
+    return {
+        key.split("/", 1)[1]: float(value) for key, value in (results[0] if results else {}).items()
+    }

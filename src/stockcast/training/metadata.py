@@ -1,0 +1,59 @@
+"""What a trained model says about itself in its MLmodel metadata: windows, data, code, fit."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+from stockcast.data.calendar import date_bound
+from stockcast.data.prepared import PreparedData
+from stockcast.paths import PROJECT_ROOT, portable
+from stockcast.serving.metadata import MODEL_KIND
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def git_commit() -> str | None:
+    """HEAD of the project checkout, with '-dirty' if it has uncommitted changes; None outside git."""
+    try:
+        head = _git("rev-parse", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return f"{head}-dirty" if dirty else head
+
+
+def fit_data_end(prepared: PreparedData) -> str | None:
+    """The last date the fit saw (weights or model selection: the end of validation), so a later
+    comparison can score this model only on windows after it; None for undated data."""
+    return date_bound(prepared.splits["val"].dates)
+
+
+def model_metadata(
+    prepared: PreparedData,
+    val_mase: float | None,
+    training_run_id: str | None,
+    warm_start: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The metadata block of the model folder a fit writes."""
+    return {
+        "kind": MODEL_KIND,
+        **prepared.window.as_dict(),
+        "normalization": prepared.scaler["kind"],
+        "data_hash": prepared.meta["data_hash"],
+        "data_source": portable(prepared.meta["source"]),
+        "has_dates": prepared.meta["has_dates"],
+        "mase_scale": prepared.mase_scale,
+        "training_run_id": training_run_id,
+        "git_commit": git_commit(),
+        "val_mase": val_mase,
+        "fit_data_end": fit_data_end(prepared),
+        # What the freshness check of the next run compares with (data.require_new_data).
+        "data_as_of": prepared.meta.get("as_of"),
+        "data_last_date": prepared.meta.get("last_date"),
+        "warm_start": warm_start,
+    }

@@ -1,0 +1,135 @@
+"""What a fit decides on its validation windows, which its weights never trained on: how to weigh
+its members, whether to fall back to the last price, and how wide its bands are."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from stockcast.data.prepared import PreparedData
+from stockcast.forecasting.baselines import naive_forecast
+from stockcast.forecasting.intervals import calibrate_intervals, conformal_windows_needed
+from stockcast.forecasting.metrics import diebold_mariano, inverse_mse_weights
+from stockcast.forecasting.windows import RollingOrigins
+from stockcast.models.network import PriceForecaster
+
+log = logging.getLogger(__name__)
+
+
+def validation_forecasts(
+    net: PriceForecaster, prepared: PreparedData, members: bool = False
+) -> tuple[RollingOrigins, np.ndarray]:
+    """Every validation window (rolling origins) and the network's point forecast for it; with
+    `members`, each member's, (members, windows, horizon)."""
+    windows = prepared.splits["val"].origins(prepared.window)
+    net.eval()
+    with torch.inference_mode():
+        inputs = torch.as_tensor(windows.inputs, dtype=torch.float32)
+        forecast = net.member_forecasts(inputs) if members else net(inputs)
+    return windows, forecast.double().numpy()
+
+
+def fit_member_weights(
+    cfg: DictConfig, net: PriceForecaster, prepared: PreparedData
+) -> dict[str, Any] | None:
+    """Weigh the members by their errors on the validation windows (`model.combination`), set
+    the weights on `net` and return the spec's `combination`; None: `net` combines the members
+    by their mean.
+
+    The members' mean treats a member that forecasts the held-out windows twice as badly as the
+    others alike; inverse-MSE weights (Bates and Granger) let it count less without choosing
+    one member on a few noisy windows."""
+    net.set_member_weights(None)
+    if cfg.model.combination == "mean" or net.core.members == 1:
+        return None
+    windows, member_forecasts = validation_forecasts(net, prepared, members=True)
+    if len(windows) == 0:
+        return None
+    if not np.isfinite(member_forecasts).all():
+        log.warning("a member's validation forecasts are not finite: the members are not weighted")
+        return None
+    power = float(cfg.model.combination_power)
+    weights = inverse_mse_weights(member_forecasts, windows.actual, power)
+    net.set_member_weights(weights.tolist())
+    return {
+        "method": "inverse_mse",
+        "power": power,
+        "weights": [float(w) for w in weights],
+        "validation_windows": len(windows),
+    }
+
+
+def falls_back_to_naive(
+    cfg: DictConfig, net: PriceForecaster, val: dict[str, float], prepared: PreparedData
+) -> bool:
+    """Whether the anchored model should give up its learning and repeat the last price: when it
+    does not beat the naive forecast on the validation windows by `fit.min_gain_over_naive`, or
+    (with `fit.max_p_value_vs_naive`) not convincingly: a Diebold–Mariano test of its per-window
+    errors against naive's must reject "no better" at that level. On a random walk a lucky
+    validation score is noise, and noise is what a model would then add to every forecast."""
+    if not (cfg.fit.naive_fallback and net.anchored) or "naive_mase" not in val:
+        return False
+    if val["mase"] > val["naive_mase"] * (1.0 - float(cfg.fit.min_gain_over_naive)):
+        return True
+    max_p_value = cfg.fit.get("max_p_value_vs_naive")
+    if max_p_value is None:
+        return False
+    windows, forecast = validation_forecasts(net, prepared)
+    horizon = windows.next_time_window
+    model_error = np.abs(forecast - windows.actual).mean(axis=1)
+    naive_error = np.abs(naive_forecast(windows.inputs, horizon) - windows.actual).mean(axis=1)
+    statistic, p_value = diebold_mariano(model_error, naive_error, horizon)
+    one_sided = p_value / 2.0 if statistic < 0 else 1.0 - p_value / 2.0
+    return not (np.isfinite(one_sided) and one_sided <= float(max_p_value))
+
+
+def calibrate_on_validation(
+    net: PriceForecaster, prepared: PreparedData, levels: list[int]
+) -> dict[str, Any]:
+    """Split-conformal interval bounds from the validation windows (which the network was not
+    trained on; only the members' combination weights were fitted there), in units of each
+    window's recent volatility; stored in the model's spec."""
+    windows, forecast = validation_forecasts(net, prepared)
+    min_relative_scale = float(prepared.scaler["min_relative_scale"])
+    needed = {str(level): conformal_windows_needed(level) for level in levels}
+    for level, count in needed.items():
+        if len(windows) < count:
+            # Both bounds are then the extreme errors: on exchangeable windows that range holds
+            # a new one with probability (n - 1) / (n + 1).
+            log.warning(
+                "only %d validation windows, fewer than the %d a calibrated %s%% band needs: the "
+                "band spans the validation errors' full range, which holds about %.0f%% of new "
+                "windows; a longer series or validation split fixes that",
+                len(windows),
+                count,
+                level,
+                100.0 * (len(windows) - 1) / (len(windows) + 1),
+            )
+    return {
+        "method": "split_conformal",
+        "calibration_windows": len(windows),
+        "windows_needed": needed,
+        "min_relative_scale": min_relative_scale,
+        "bounds": calibrate_intervals(
+            windows.inputs, forecast, windows.actual, levels, min_relative_scale
+        )
+        if levels
+        else {},
+    }
+
+
+def interval_spec(cfg: DictConfig, net: PriceForecaster, prepared: PreparedData) -> dict[str, Any]:
+    """The spec's `intervals`: a quantile model's own bands, or conformal bounds."""
+    if cfg.model.quantiles:
+        return {
+            "method": "quantile",
+            "bounds": {},
+            "min_relative_scale": float(prepared.scaler["min_relative_scale"]),
+        }
+    return calibrate_on_validation(
+        net, prepared, [int(level) for level in cfg.model.interval_levels]
+    )
