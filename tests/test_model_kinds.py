@@ -1,0 +1,174 @@
+"""The model seam: kinds are found by name, refused in one sentence, and a kind that lives
+outside `src/` (tests/model_kinds/drift.py and its config) trains, registers, serves and predicts
+through the same code as the MLP."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stockcast.config.schema import validate_config
+from stockcast.errors import ConfigError
+from stockcast.models.kind import builtin_kinds, model_kind
+from stockcast.models.spec import build_price_forecaster, upgrade_spec
+from stockcast.paths import PROJECT_ROOT
+from stockcast.prediction.task import run_predict
+from stockcast.registry.store import ModelRegistry
+from stockcast.serving.model import open_version
+from stockcast.serving.server import build_app
+from tests.conftest import (
+    LENIENT_GATE,
+    PIPELINE_FAST,
+    isolated_overrides,
+    run_local_pipeline,
+    run_task,
+)
+from tests.model_kinds.drift import NAME as DRIFT
+
+SEARCH_PATH = f"hydra.searchpath=[file://{PROJECT_ROOT / 'tests' / 'configs'}]"
+DRIFT_MODEL = "drift_predictor"
+
+
+def test_the_built_in_kinds_are_found_by_name() -> None:
+    assert "mlp" in builtin_kinds()
+    assert model_kind("mlp").name == "mlp"
+    assert model_kind(DRIFT).name == DRIFT
+
+
+def test_an_unknown_kind_is_one_sentence_naming_the_kinds(make_cfg) -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_config(make_cfg("model.kind=nope"))
+    assert str(caught.value) == (
+        f"model.kind is 'nope'; choose one of {builtin_kinds()} (model=<kind>), or name a module "
+        "that defines KIND."
+    )
+
+
+def test_a_kind_validates_its_own_keys(make_cfg) -> None:
+    with pytest.raises(ConfigError, match=r"^model.hidden_sizes is 0; it must be a list of whole"):
+        validate_config(make_cfg("model.hidden_sizes=[0]"))
+    cfg = make_cfg(SEARCH_PATH, "model=drift")
+    assert validate_config(cfg).model.kind == DRIFT
+
+
+def test_a_spec_saved_before_model_kinds_reads_as_an_mlp() -> None:
+    old = {
+        "previous_time_window": 4,
+        "next_time_window": 2,
+        "mlp": {
+            "hidden_sizes": [8],
+            "activation": "relu",
+            "dropout": 0.0,
+            "anchor": "last",
+            "quantiles": [],
+        },
+        "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
+    }
+    spec = upgrade_spec(old)
+    assert spec["kind"] == "mlp" and spec["network"] == {
+        "hidden_sizes": [8],
+        "activation": "relu",
+        "dropout": 0.0,
+    }
+    assert spec["anchor"] == "last" and "mlp" not in spec
+    assert build_price_forecaster(old).core.members == 1
+
+
+@pytest.fixture(scope="module")
+def drift_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One pipeline run of the drift kind, registered in its own store."""
+    tmp = tmp_path_factory.mktemp("drift")
+    ran = run_local_pipeline(
+        tmp,
+        SEARCH_PATH,
+        "model=drift",
+        f"registry.model_name={DRIFT_MODEL}",
+        "pipeline.refit=false",
+        "fit.naive_fallback=false",
+        *PIPELINE_FAST,
+        *LENIENT_GATE,
+    )
+    assert ran.value["registered"], ran.value["message"]
+    return tmp
+
+
+def test_the_drift_kind_is_registered_with_its_code_and_reloads_identically(
+    drift_store: Path, tmp_path: Path
+) -> None:
+    registry = ModelRegistry(f"sqlite:///{drift_store}/mlruns.db", DRIFT_MODEL)
+    model = open_version(registry, registry.resolve(version=1), tmp_path)
+    code = model.folder / "code"
+    assert (code / "tests" / "model_kinds" / "drift.py").is_file()
+    assert not (code / "stockcast" / "models" / "kinds" / "mlp.py").exists()
+    spec = json.loads((model.folder / "artifacts" / "spec.json").read_text())
+    assert spec["kind"] == DRIFT and spec["network"] == {}
+    windows = 100 + np.cumsum(np.ones((3, model.previous_time_window)), axis=1)
+    point, bands = model.forecast(windows)
+    again, _ = open_version(registry, registry.resolve(version=1), tmp_path / "again").forecast(
+        windows
+    )
+    np.testing.assert_array_equal(point, again)
+    # The learned drift: one change from the last price per step, the same for windows of the same
+    # spread, and not the naive forecast.
+    change = point - windows[:, -1:]
+    np.testing.assert_allclose(change, np.broadcast_to(change[:1], change.shape), rtol=1e-5)
+    assert np.abs(change).max() > 0
+    assert set(bands) == {"80", "95"}
+
+
+def test_the_drift_kind_predicts(drift_store: Path, tmp_path: Path) -> None:
+    values = [100.0 + i for i in range(30)]
+    run_task(
+        run_predict,
+        "predict",
+        [
+            *isolated_overrides(drift_store),
+            f"model.name={DRIFT_MODEL}",
+            "input=values",
+            f"input.values={values}",
+        ],
+        tmp_path,
+    )
+    out = json.loads((tmp_path / "forecast.json").read_text())
+    assert out["model"]["name"] == DRIFT_MODEL and len(out["forecast"]) == 5
+
+
+@pytest.fixture
+def served(drift_store: Path, tmp_path: Path) -> Iterator[str]:
+    """The verified scoring app of version 1, on a free local port, in this process."""
+    import socket
+
+    import uvicorn
+
+    registry = ModelRegistry(f"sqlite:///{drift_store}/mlruns.db", DRIFT_MODEL)
+    model = open_version(registry, registry.resolve(version=1), tmp_path)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(build_app(model.pyfunc), port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_the_drift_kind_is_served(served: str) -> None:
+    payload = {"inputs": [[100.0 + i for i in range(10)]]}
+    request = urllib.request.Request(
+        f"{served}/invocations", json.dumps(payload).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer = json.loads(response.read())
+    row = answer["predictions"][0]
+    assert set(row) >= {"forecast_1", "lower_80_1", "upper_95_5"}
