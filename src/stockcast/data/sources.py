@@ -15,6 +15,7 @@ import numpy as np
 
 from stockcast.data.calendar import day_text, parse_day
 from stockcast.data.checks import check_csv_layout
+from stockcast.data.csv_file import read_csv_frame
 from stockcast.data.markets import (
     available_values,
     gbm_market,
@@ -58,18 +59,22 @@ def table_format(path: Path, format: str | None, key: str) -> str:
     return SUFFIX_FORMATS[suffix]
 
 
+def check_file(path: Path, label: str, key: str) -> None:
+    """A file is there to read: a missing path and a folder each get their own sentence."""
+    if path.is_dir():
+        raise DataError(f"{label} is a directory, not a file; set {key}.path to the file itself.")
+    if not path.is_file():
+        raise DataError(f"{label} does not exist; set {key}.path to an existing file.")
+
+
 def _read_frame(path: Path, format: str, key: str) -> Any:
     """The file as a DataFrame with at least one row, or one sentence saying why not."""
     import pandas as pd
 
     label = f"{TABLE_FORMATS[format]} file {path}"
-    if not path.is_file():
-        raise DataError(f"{label} does not exist; set {key}.path to an existing file.")
+    check_file(path, label, key)
     if format == "csv":
-        try:
-            frame = pd.read_csv(path)
-        except pd.errors.EmptyDataError:
-            raise DataError(f"{label} is empty; it needs a header and rows.") from None
+        frame = read_csv_frame(path, label)
     else:
         try:
             frame = pd.read_parquet(path)

@@ -1,0 +1,120 @@
+"""Reading a CSV file into a DataFrame, and saying in one sentence which line breaks it.
+
+pandas reports a malformed file as a multi-line tokenizer or codec error, silently reads a row
+with one extra field as an index column, and fills a short row with NaN. A file is read by
+pandas' fast parser; only when that fails, or its result shows one of those silent repairs, is
+the file scanned again line by line to name the first line at fault (that scan costs nothing on
+a well-formed file).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from stockcast.errors import DataError
+
+QUOTE = '"'
+
+
+def read_csv_frame(path: Path, label: str) -> Any:
+    """The CSV file as a DataFrame (possibly without rows), or a DataError naming the line that
+    is not UTF-8, holds the wrong number of fields, or opens a quote it never closes."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{label} is empty; it needs a header and rows.") from None
+    except UnicodeDecodeError:
+        raise DataError(_not_utf8(path, label)) from None
+    except pd.errors.ParserError as err:
+        raise DataError(layout_problem(path, label) or _unparsed(label, err)) from None
+    if _maybe_ragged(frame):
+        problem = layout_problem(path, label)
+        if problem is not None:
+            raise DataError(problem)
+    return frame
+
+
+def _maybe_ragged(frame: Any) -> bool:
+    """pandas' silent repairs: a first data row with one field too many becomes an index
+    column; a row with too few fields ends in NaN."""
+    import pandas as pd
+
+    if not isinstance(frame.index, pd.RangeIndex):
+        return True
+    return len(frame.columns) > 0 and bool(frame.iloc[:, -1].isna().any())
+
+
+def layout_problem(path: Path, label: str) -> str | None:
+    """The sentence for the first line whose quotes or field count break the table, or None."""
+    quote_line = unclosed_quote_line(path)
+    ragged = ragged_line(path)
+    if quote_line is not None and (ragged is None or quote_line <= ragged[0]):
+        return (
+            f"{label} opens a quoted field on line {quote_line} that is never closed; add the "
+            f"closing quote ({QUOTE}) or remove the stray one."
+        )
+    if ragged is None:
+        return None
+    line, fields, width = ragged
+    fix = (
+        "remove the extra field(s), or quote a value that holds a comma"
+        if fields > width
+        else "complete the row or remove it"
+    )
+    counted = f"{fields} field" + ("" if fields == 1 else "s")
+    return f"{label} has {counted} on line {line} where its header has {width}; {fix}."
+
+
+def ragged_line(path: Path) -> tuple[int, int, int] | None:
+    """(line, fields, header width) of the first non-blank row with another number of fields
+    than the header; lines are the file's own, 1-based, the header being line 1."""
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            return None
+        start = reader.line_num + 1
+        for record in reader:
+            if record and len(record) != len(header):
+                return start, len(record), len(header)
+            start = reader.line_num + 1
+    return None
+
+
+def unclosed_quote_line(path: Path) -> int | None:
+    """The line where a quoted field opens that the file never closes, or None. A doubled
+    quote inside a quoted field ("") does not change whether a quote is open."""
+    open_since = None
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.count(QUOTE) % 2:
+                open_since = number if open_since is None else None
+    return open_since
+
+
+def first_non_utf8_line(path: Path) -> tuple[int, int] | None:
+    """(line, first offending byte) of the first line that is not UTF-8, or None."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return number, raw[err.start]
+    return None
+
+
+def _not_utf8(path: Path, label: str) -> str:
+    found = first_non_utf8_line(path)
+    where = "" if found is None else f" (line {found[0]} holds the byte 0x{found[1]:02x})"
+    return f"{label} is not UTF-8 text{where}; save it as UTF-8 and try again."
+
+
+def _unparsed(label: str, err: Exception) -> str:
+    """pandas' own reason, when the line scan found none (its first line, without prefixes)."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    detail = text.removeprefix("Error tokenizing data. ").removeprefix("C error: ").rstrip(".")
+    return f"{label} cannot be read as CSV ({detail}); fix the file at that line."

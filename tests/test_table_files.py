@@ -1,0 +1,116 @@
+"""Table files as users have them: malformed CSVs are refused in one sentence naming the file and
+line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stockcast.data.prepared import prepare_data
+from stockcast.data.sources import read_csv_series, read_table_series
+from stockcast.errors import DataError
+from stockcast.prediction.task import run_predict
+from stockcast.steps.common import plain
+from tests.conftest import isolated_overrides, run_task
+
+HEADER = b"Date,Close\n"
+ROWS = b"2024-01-01,1\n2024-01-02,2\n2024-01-03,3\n"
+
+MALFORMED: dict[str, tuple[bytes, str]] = {
+    # name: (file content, the sentence after "CSV file <path> ")
+    "an unterminated quote": (
+        HEADER + b'2024-01-01,1\n2024-01-02,"2\n2024-01-03,3\n',
+        'opens a quoted field on line 3 that is never closed; add the closing quote (") or '
+        "remove the stray one.",
+    ),
+    "a row with an extra field": (
+        HEADER + b"2024-01-01,1\n2024-01-02,2\n2024-01-03,3,9\n",
+        "has 3 fields on line 4 where its header has 2; remove the extra field(s), or quote a "
+        "value that holds a comma.",
+    ),
+    # pandas would read this one as an index column and report "1 missing value".
+    "an extra field in the first row": (
+        HEADER + b"2024-01-01,1,9\n2024-01-02,2\n2024-01-03,3\n",
+        "has 3 fields on line 2 where its header has 2; remove the extra field(s), or quote a "
+        "value that holds a comma.",
+    ),
+    "a short row": (
+        HEADER + b"2024-01-01,1\n\n2024-01-02\n2024-01-03,3\n",
+        "has 1 field on line 4 where its header has 2; complete the row or remove it.",
+    ),
+    "a byte that is not UTF-8": (
+        HEADER + b"2024-01-01,1\n2024-01-02,2\xff\n",
+        "is not UTF-8 text (line 3 holds the byte 0xff); save it as UTF-8 and try again.",
+    ),
+    "Latin-1 text": (
+        b"Date,Close,Note\n2024-01-01,1,caf\xe9\n",
+        "is not UTF-8 text (line 2 holds the byte 0xe9); save it as UTF-8 and try again.",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_a_malformed_csv_is_one_sentence_naming_the_line(case: str, tmp_path: Path) -> None:
+    content, sentence = MALFORMED[case]
+    path = tmp_path / "prices.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as refused:
+        read_csv_series(path, "Date", "Close", key="input")
+    assert str(refused.value) == f"CSV file {path} {sentence}"
+
+
+def test_a_well_formed_csv_with_quotes_blank_lines_and_a_bom_reads_whole(tmp_path: Path) -> None:
+    path = tmp_path / "prices.csv"
+    path.write_bytes(b'\xef\xbb\xbfDate,Close,Note\n2024-01-01,1,"a, ""b"""\n\n2024-01-02,2,\n')
+    (series,) = read_csv_series(path, "Date", "Close")
+    assert series.values.tolist() == [1.0, 2.0]
+
+
+def test_a_missing_value_is_still_reported_as_one(tmp_path: Path) -> None:
+    path = tmp_path / "prices.csv"
+    path.write_bytes(HEADER + b"2024-01-01,1\n2024-01-02,\n2024-01-03,3\n")
+    with pytest.raises(DataError, match=r"1 missing value\(s\) in column 'Close' at data row"):
+        read_csv_series(path, "Date", "Close")
+
+
+@pytest.mark.parametrize("name", ["prices.csv", "prices.parquet"])
+def test_a_directory_as_the_path_says_it_is_a_directory(tmp_path: Path, name: str) -> None:
+    folder = tmp_path / name
+    folder.mkdir()
+    with pytest.raises(DataError) as refused:
+        read_table_series(folder, "Date", "Close", key="data")
+    kind = "CSV" if name.endswith("csv") else "Parquet"
+    assert str(refused.value) == (
+        f"{kind} file {folder} is a directory, not a file; set data.path to the file itself."
+    )
+
+
+def test_prepare_names_the_file_and_line(tmp_path: Path, make_cfg) -> None:
+    path = tmp_path / "prices.csv"
+    path.write_bytes(HEADER + ROWS + b"2024-01-04,4,4\n")
+    cfg = make_cfg("data=csv", f"data.path={path}")
+    with pytest.raises(DataError, match=f"^CSV file {path} has 3 fields on line 5 "):
+        prepare_data(plain(cfg.data))
+
+
+# ---- through the commands -----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_predict_and_batch_predict_name_the_line_and_write_nothing(
+    registered_store: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "panel.csv"
+    path.write_bytes(b"Date,Ticker,Close\n2024-01-01,A,1\n2024-01-01,B,2\n2024-01-02,A,3,4\n")
+    for extra in ((), ("input.id_column=Ticker",)):
+        run_dir = tmp_path / f"run{len(extra)}"
+        with pytest.raises(DataError) as refused:
+            run_task(
+                run_predict,
+                "predict",
+                [*isolated_overrides(registered_store), "input=csv", f"input.path={path}", *extra],
+                run_dir,
+            )
+        assert str(refused.value).startswith(f"CSV file {path} has 4 fields on line 4 ")
+        assert not (run_dir / "forecast.csv").exists()
