@@ -1,10 +1,12 @@
 """Table files as users have them: malformed CSVs are refused in one sentence naming the file and
-line."""
+line, and numeric dates read as the years (or months, days) they are."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from stockcast.data.prepared import prepare_data
@@ -92,6 +94,65 @@ def test_prepare_names_the_file_and_line(tmp_path: Path, make_cfg) -> None:
     cfg = make_cfg("data=csv", f"data.path={path}")
     with pytest.raises(DataError, match=f"^CSV file {path} has 3 fields on line 5 "):
         prepare_data(plain(cfg.data))
+
+
+# ---- numeric and quarterly dates ----------------------------------------------------------
+
+
+def dates_of(tmp_path: Path, cells: list[str], suffix: str = "csv") -> list[str]:
+    path = tmp_path / f"dated.{suffix}"
+    frame = pd.DataFrame({"when": cells, "value": np.arange(1.0, len(cells) + 1)})
+    if suffix == "csv":
+        path.write_text("when,value\n" + "".join(f"{c},{v}\n" for c, v in frame.values))
+    else:
+        frame.assign(when=pd.to_numeric(frame["when"])).to_parquet(path)
+    (series,) = read_table_series(path, "when", "value")
+    return [str(day) for day in series.dates.astype("datetime64[D]")]
+
+
+@pytest.mark.parametrize(
+    ("cells", "expected"),
+    [
+        (["1700", "1701", "1703"], ["1700-01-01", "1701-01-01", "1703-01-01"]),
+        (["199011", "199012", "199101"], ["1990-11-01", "1990-12-01", "1991-01-01"]),
+        (["19900131", "19900201"], ["1990-01-31", "1990-02-01"]),
+        (["1990Q4", "1991-Q1", "1991q2"], ["1990-10-01", "1991-01-01", "1991-04-01"]),
+    ],
+)
+def test_numbers_and_quarters_read_as_the_dates_they_write(
+    tmp_path: Path, cells: list[str], expected: list[str]
+) -> None:
+    assert dates_of(tmp_path, cells) == expected
+
+
+def test_a_parquet_year_column_reads_as_years(tmp_path: Path) -> None:
+    assert dates_of(tmp_path, ["1821", "1822"], "parquet") == ["1821-01-01", "1822-01-01"]
+
+
+FORMS = "numbers are read as years (1990), months as YYYYMM (199004) or days as YYYYMMDD"
+
+
+@pytest.mark.parametrize(
+    ("cells", "phrase"),
+    [
+        (["1990.0", "1990.25"], "has 1990.25 in date column 'when' at data row 2, which does not "),
+        (["1", "2"], "has 1 in date column 'when' at data row 1, which does not read as a date: "),
+        (["1990", "199001"], "has 199001 in date column 'when' at data row 2, which does not "),
+        (["199001", "199013"], "has an unreadable date 199013 in column 'when' at data row 2; "),
+        (["1500", "1501"], "has the date 1500-01-01 in column 'when' at data row 1, outside "),
+        (["2024-01-01", "2024-01-01"], "falls on one instant (2024-01-01T00:00:00), so its 2 "),
+    ],
+)
+def test_numbers_that_are_no_date_and_a_single_instant_are_refused(
+    tmp_path: Path, cells: list[str], phrase: str
+) -> None:
+    with pytest.raises(DataError) as refused:
+        dates_of(tmp_path, cells)
+    message = str(refused.value)
+    assert phrase in message and message.endswith("set data.date_column=null.")
+    assert "\n" not in message
+    if "does not" in phrase:
+        assert FORMS in message
 
 
 # ---- through the commands -----------------------------------------------------------------

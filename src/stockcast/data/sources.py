@@ -25,6 +25,7 @@ from stockcast.data.markets import (
     trend_seasonal_noise,
 )
 from stockcast.data.series import Series
+from stockcast.data.table_dates import read_date_column
 from stockcast.errors import DataError
 
 __all__ = [
@@ -135,16 +136,7 @@ def read_table_series(
         )
     frame = frame.assign(**{value_column: values.astype(np.float64)})
     if date_column is not None:
-        dates = pd.to_datetime(frame[date_column], errors="coerce")
-        if dates.isna().any():
-            row = int(np.flatnonzero(dates.isna().to_numpy())[0])
-            raise DataError(
-                f"{label} has an unreadable date {frame[date_column].iloc[row]!r} in column "
-                f"{date_column!r} at data row {row + 1}; fix it or set {key}.date_column=null."
-            )
-        if getattr(dates.dt, "tz", None) is not None:
-            dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
-        frame = frame.assign(**{date_column: dates})
+        frame = frame.assign(**{date_column: read_date_column(frame[date_column], label, key)})
     check_csv_layout(frame, path, date_column, value_column, id_column, key)
     if date_column is not None:
         frame = frame.sort_values(

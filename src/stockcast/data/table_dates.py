@@ -1,0 +1,139 @@
+"""Reading a table's date column: text dates, whole numbers of a documented form, quarters.
+
+pandas reads a column of whole numbers as nanoseconds since 1970, so a yearly file (1700, 1701,
+...) would become 247 instants within one microsecond of 1970-01-01. Whole numbers are read by
+their digits instead:
+
+- 4 digits: years (1990 is 1990-01-01);
+- 6 digits: months written YYYYMM (199004 is 1990-04-01);
+- 8 digits: days written YYYYMMDD (19900415).
+
+Any other number (1990.25, 12, a Unix timestamp) is refused: write such dates as text. Quarters
+are text such as `1990Q2` or `1990-Q2` (the quarter's first day). A column whose dates collapse
+to one instant is refused rather than read as a series without order.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from stockcast.errors import DataError
+
+NUMBER_FORMATS = {4: "%Y", 6: "%Y%m", 8: "%Y%m%d"}
+NUMBER_FORMS = "years (1990), months as YYYYMM (199004) or days as YYYYMMDD (19900415)"
+QUARTER = re.compile(r"^\s*(\d{4})-?Q([1-4])\s*$", re.IGNORECASE)
+# Series hold datetime64[ns]: the dates it can represent.
+EARLIEST = np.datetime64("1677-09-22")
+LATEST = np.datetime64("2262-04-11")
+
+
+def read_date_column(column: Any, label: str, key: str) -> Any:
+    """The column as timezone-naive datetime64[ns] (UTC for zoned times), or a DataError naming
+    the first row that is not a date. `label` names the file, `key` the config section."""
+    import pandas as pd
+
+    where = DateColumn(column, label, key)
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        dates = where.from_numbers()
+    elif _all_quarters(column):
+        dates = where.from_quarters()
+    else:
+        dates = pd.to_datetime(column, errors="coerce")
+    where.refuse_unreadable(dates.isna().to_numpy())
+    if getattr(dates.dt, "tz", None) is not None:
+        dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
+    where.refuse_out_of_range(dates)
+    dates = dates.astype("datetime64[ns]")
+    where.refuse_one_instant(dates)
+    return dates
+
+
+def _all_quarters(column: Any) -> bool:
+    present = column.dropna()
+    return len(present) > 0 and all(isinstance(v, str) and QUARTER.match(v) for v in present)
+
+
+class DateColumn:
+    """One table's date column and the sentences that say what is wrong with it."""
+
+    def __init__(self, column: Any, label: str, key: str) -> None:
+        self.column, self.label, self.key = column, label, key
+        self.name = column.name
+
+    def _fix(self) -> str:
+        return f"set {self.key}.date_column=null"
+
+    def _shown(self, row: int) -> str:
+        """The row's cell as the file has it: text quoted, numbers plain."""
+        value = self.column.iloc[row]
+        return repr(value.item() if isinstance(value, np.generic) else value)
+
+    def from_numbers(self) -> Any:
+        import pandas as pd
+
+        values = self.column.to_numpy(np.float64)
+        self.refuse_unreadable(np.isnan(values))
+        whole = (values > 0) & (np.floor(values) == values) & (values < 1e9)
+        text = np.where(whole, values, 0).astype(np.int64).astype(str)
+        digits = np.char.str_len(text)
+        known = whole & np.isin(digits, list(NUMBER_FORMATS)) & (digits == digits[0])
+        if not known.all():
+            row = int(np.flatnonzero(~known)[0])
+            raise DataError(
+                f"{self.label} has {self._shown(row)} in date column {self.name!r} at data row "
+                f"{row + 1}, which does not read as a date: numbers are read as {NUMBER_FORMS}, "
+                "all of one form; write other dates as text (e.g. 1990-04-15, or 1990Q2 for a "
+                f"quarter), or {self._fix()}."
+            )
+        dates = pd.to_datetime(
+            pd.Series(text, index=self.column.index),
+            format=NUMBER_FORMATS[int(digits[0])],
+            errors="coerce",
+        )
+        self.refuse_unreadable(dates.isna().to_numpy())
+        return dates
+
+    def from_quarters(self) -> Any:
+        import pandas as pd
+
+        def first_day(text: Any) -> Any:
+            if not isinstance(text, str):
+                return pd.NaT
+            year, quarter = QUARTER.match(text).groups()  # type: ignore[union-attr]
+            return pd.Timestamp(int(year), 3 * int(quarter) - 2, 1)
+
+        return pd.to_datetime(self.column.map(first_day))
+
+    def refuse_unreadable(self, unread: np.ndarray) -> None:
+        """The first row marked in `unread`, as one sentence."""
+        if unread.any():
+            row = int(np.flatnonzero(unread)[0])
+            raise DataError(
+                f"{self.label} has an unreadable date {self._shown(row)} in column "
+                f"{self.name!r} at data row {row + 1}; fix it or {self._fix()}."
+            )
+
+    def refuse_out_of_range(self, dates: Any) -> None:
+        days = dates.to_numpy("datetime64[D]")
+        outside = (days < EARLIEST) | (days > LATEST)
+        if outside.any():
+            row = int(np.flatnonzero(outside)[0])
+            raise DataError(
+                f"{self.label} has the date {days[row]} in column {self.name!r} at data row "
+                f"{row + 1}, outside {EARLIEST} to {LATEST}, the dates a series can hold; drop "
+                f"those rows or {self._fix()}."
+            )
+
+    def refuse_one_instant(self, dates: Any) -> None:
+        values = dates.to_numpy("datetime64[ns]")
+        if len(values) < 2 or values.max() - values.min() >= np.timedelta64(1, "s"):
+            return
+        instant = np.datetime_as_string(values.min(), unit="s")
+        raise DataError(
+            f"every date in column {self.name!r} of {self.label} falls on one instant "
+            f"({instant}), so its {len(values)} rows have no order; give each row its own date "
+            f"(numbers are read as {NUMBER_FORMS}) or {self._fix()}."
+        )
