@@ -1,8 +1,11 @@
 """Table files as users have them: malformed CSVs are refused in one sentence naming the file and
-line, and numeric dates read as the years (or months, days) they are."""
+line, numeric dates read as the years (or months, days) they are, and yearly data goes through
+the whole pipeline with future dates on the calendar."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +15,11 @@ import pytest
 from stockcast.data.prepared import prepare_data
 from stockcast.data.sources import read_csv_series, read_table_series
 from stockcast.errors import DataError
+from stockcast.prediction.calendar import future_dates
 from stockcast.prediction.task import run_predict
 from stockcast.steps.common import plain
-from tests.conftest import isolated_overrides, run_task
+from stockcast.steps.table import LEDGER_FILE
+from tests.conftest import LENIENT_GATE, isolated_overrides, run_local_pipeline, run_task
 
 HEADER = b"Date,Close\n"
 ROWS = b"2024-01-01,1\n2024-01-02,2\n2024-01-03,3\n"
@@ -155,6 +160,25 @@ def test_numbers_that_are_no_date_and_a_single_instant_are_refused(
         assert FORMS in message
 
 
+@pytest.mark.parametrize(
+    ("dates", "expected"),
+    [
+        # A missing year: pandas infers no frequency, and 365-day steps would drift.
+        (["1700-01-01", "1701-01-01", "1703-01-01", "1704-01-01"], ["1705-01-01", "1706-01-01"]),
+        (["1700-01-01", "1701-01-01"], ["1702-01-01", "1703-01-01"]),
+        (["2000-01-31", "2000-02-29", "2000-04-30"], ["2000-05-31", "2000-06-30"]),
+        (["2000-01-01", "2000-04-01", "2000-10-01", "2001-01-01"], ["2001-04-01", "2001-07-01"]),
+        (["2000-01-15", "2000-02-15", "2000-04-15"], ["2000-05-15", "2000-06-15"]),
+        (["1700-01-01", "1701-01-01", "1702-01-01"], ["1703-01-01", "1704-01-01"]),
+    ],
+)
+def test_future_dates_of_yearly_monthly_and_quarterly_data_stay_on_the_calendar(
+    dates: list[str], expected: list[str]
+) -> None:
+    future, _ = future_dates(np.array(dates, dtype="datetime64[ns]"), 2)
+    assert [str(day) for day in future.astype("datetime64[D]")] == expected
+
+
 # ---- through the commands -----------------------------------------------------------------
 
 
@@ -175,3 +199,37 @@ def test_predict_and_batch_predict_name_the_line_and_write_nothing(
             )
         assert str(refused.value).startswith(f"CSV file {path} has 4 fields on line 4 ")
         assert not (run_dir / "forecast.csv").exists()
+
+
+def yearly_csv(path: Path, years: int = 120) -> Path:
+    """A yearly series (a `year` column of whole numbers) with an 11-year cycle."""
+    year = np.arange(1821, 1821 + years)
+    noise = np.random.default_rng(3).normal(0.0, 2.0, years)
+    value = 60 + 30 * np.sin(2 * np.pi * (year - 1821) / 11) + noise
+    pd.DataFrame({"year": year, "count": value.round(2)}).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.slow
+def test_a_yearly_file_goes_through_the_whole_pipeline(seeded_tmp: Path) -> None:
+    csv = yearly_csv(seeded_tmp / "yearly.csv")
+    ran = run_local_pipeline(
+        seeded_tmp,
+        "data=csv",
+        f"data.path={csv}",
+        "data.date_column=year",
+        "data.value_column=count",
+        "data.previous_time_window=8",
+        "data.next_time_window=3",
+        "trainer.max_steps=30",
+        "data.require_new_data=false",
+        *LENIENT_GATE,
+    )
+    assert "registered pipeline_stock_predictor version 1 as champion" in ran.stdout
+    run_dir = sorted((seeded_tmp / "logs" / "pipeline" / "runs").iterdir())[-1]
+    meta = json.loads((run_dir / "prepare" / "prepared" / "meta.json").read_text())
+    assert meta["n_points"] == 120
+    with sqlite3.connect(seeded_tmp / LEDGER_FILE) as ledger:
+        (origin, targets), *_ = ledger.execute("SELECT origin_date, target_dates FROM forecasts")
+    assert origin == "1940-01-01"
+    assert json.loads(targets) == ["1941-01-01", "1942-01-01", "1943-01-01"]

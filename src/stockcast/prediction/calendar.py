@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 # Daily data only on weekdays reads as business days even when holidays break pandas' inference.
 WEEKDAYS = 5
+# A day of the month every month has.
+SHORTEST_MONTH = 28
 
 
 def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
     """The `horizon` dates after the last one, and the frequency used to get them.
 
-    pandas' inferred frequency when the dates are regular; business days when every date is a
-    weekday and the usual gap is one day (holidays are not known, so they are not skipped);
-    otherwise the median gap.
+    pandas' inferred frequency when the dates are regular; whole months (or years, quarters)
+    when every date falls on the same day of its month or on a month's end, so yearly data with
+    a missing year still continues on 1 January; business days when every date is a weekday and
+    the usual gap is one day (holidays are not known, so they are not skipped); otherwise the
+    median gap.
     """
     import pandas as pd
 
@@ -22,12 +28,41 @@ def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
         raise ValueError("need at least two dates to continue a calendar")
     freq = pd.infer_freq(index) if len(index) >= 3 else None
     if freq is None:
-        median_gap = (index[1:] - index[:-1]).median()
-        weekdays_only = bool((index.dayofweek < WEEKDAYS).all())
-        freq = "B" if weekdays_only and median_gap == pd.Timedelta(days=1) else median_gap
+        freq = month_step(index) or _day_step(index)
     future = pd.date_range(index[-1], periods=horizon + 1, freq=freq)[1:]
     label = freq if isinstance(freq, str) else str(freq)
     return future.to_numpy("datetime64[ns]"), label
+
+
+def month_step(index: Any) -> Any:
+    """`<n>MS` or `<n>ME` (n months, 12 for yearly data) when the dates are midnights on the
+    first of their months or on month ends, n months for another shared day of the month; None
+    otherwise. A gap in days would drift off the calendar: 365 days after 1 January 1704 is 31
+    December."""
+    import pandas as pd
+
+    if not (index == index.normalize()).all():
+        return None
+    months = np.asarray(index.year * 12 + index.month)
+    step = int(np.median(np.diff(months)))
+    if step < 1:
+        return None
+    if index.is_month_end.all():
+        return f"{step}ME"
+    if (index.day == 1).all():
+        return f"{step}MS"
+    if (index.day == index.day[0]).all() and index.day[0] <= SHORTEST_MONTH:
+        return pd.DateOffset(months=step)
+    return None
+
+
+def _day_step(index: Any) -> Any:
+    """Business days for weekday-only daily data, else the median gap."""
+    import pandas as pd
+
+    median_gap = (index[1:] - index[:-1]).median()
+    weekdays_only = bool((index.dayofweek < WEEKDAYS).all())
+    return "B" if weekdays_only and median_gap == pd.Timedelta(days=1) else median_gap
 
 
 def format_date(value: np.datetime64) -> str:
