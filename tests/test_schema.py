@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
-from stockcast.config.fields import INPUT_KINDS, NORMALIZATIONS
 from stockcast.config.schema import validate_config
 from stockcast.data.scaling import fit_scaler
 from stockcast.errors import ConfigError
+from stockcast.fields import INPUT_KINDS, NORMALIZATIONS
 from stockcast.models.settings import LOSS_NAMES
 from stockcast.prediction.inputs import INPUT_BUILDERS
 
@@ -43,6 +44,8 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
         (["model.combination=median"], "model.combination is 'median'; choose one of 'mean' or"),
         (["model.combination_power=0"], "model.combination_power is 0; it must be above 0 and at"),
         (["data.batch_size=2.5"], "data.batch_size is 2.5; it must be a whole number above 0."),
+        (["data.batch_size=1e300"], "data.batch_size is 1e+300; it must be a whole number above"),
+        (["trainer.max_epochs=true"], "trainer.max_epochs is True; it must be at least 1."),
         (["data.length=1"], "data.length is 1; it must be a whole number of at least 2 points"),
         (
             ["data.source=yahoo"],
@@ -68,6 +71,25 @@ def test_bad_training_values_are_one_sentence(make_cfg, overrides, message: str)
             validate_config(make_cfg(*overrides, config_name=config_name))
         assert str(caught.value).startswith(message)
         assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "expected"),
+    [
+        ("trainer.max_epochs=2.0", "trainer.max_epochs", 2),
+        ("data.previous_time_window=1e3", "data.previous_time_window", 1000),
+        ("model.hidden_sizes=[64.0,32]", "model.hidden_sizes", [64, 32]),
+        ("seed=7.0", "data.seed", 7),  # an interpolation follows its source
+    ],
+)
+def test_whole_numbers_written_as_floats_are_the_integers_they_write(
+    make_cfg, override: str, key: str, expected: int | list[int]
+) -> None:
+    """Hydra reads `2.0` and `1e3` as floats; the code after validation sees ints."""
+    held = OmegaConf.select(validate_config(make_cfg(override)), key)
+    held = list(held) if OmegaConf.is_list(held) else held
+    assert held == expected
+    assert all(type(v) is int for v in (held if isinstance(held, list) else [held]))
 
 
 @pytest.mark.parametrize(

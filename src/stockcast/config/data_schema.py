@@ -6,12 +6,13 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
-from stockcast.config.fields import (
+from stockcast.fields import (
     NORMALIZATIONS,
     SPLIT_NAMES,
     SPLIT_SUM_TOLERANCE,
     TABLE_FORMATS,
     Above0,
+    AsWhole,
     AtLeast0,
     Fraction,
     IsoDate,
@@ -59,7 +60,7 @@ class DataCommon(Section):
 
 
 SeriesLength = Annotated[
-    int, Field(strict=True, ge=2, description="a whole number of at least 2 points")
+    int, Field(strict=True, ge=2, description="a whole number of at least 2 points"), AsWhole
 ]
 
 

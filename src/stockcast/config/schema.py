@@ -21,7 +21,6 @@ from omegaconf.errors import InterpolationResolutionError
 from pydantic import BaseModel, ValidationError, create_model
 
 from stockcast.config.data_schema import DATA_SOURCES, DataCommon
-from stockcast.config.fields import Section
 from stockcast.config.sections import (
     PipelineConfig,
     PredictConfig,
@@ -30,6 +29,7 @@ from stockcast.config.sections import (
     TrainConfig,
 )
 from stockcast.errors import ConfigError
+from stockcast.fields import Section
 from stockcast.models.kind import model_kind
 from stockcast.models.settings import ModelSettings
 
@@ -69,7 +69,7 @@ def validate_config(cfg: DictConfig) -> DictConfig:
             raise ConfigError("model.kind is not set; choose a model kind (model=<kind>).")
         schema = with_model_kind(schema, model_kind(str(kind)).settings)
     try:
-        schema.model_validate(_named_values(schema, cfg))
+        validated = schema.model_validate(_named_values(schema, cfg))
     except ValidationError as err:
         raise ConfigError(_sentence(schema, err.errors()[0])) from None
     except InterpolationResolutionError as err:
@@ -78,7 +78,33 @@ def validate_config(cfg: DictConfig) -> DictConfig:
         raise ConfigError(
             f"{err.full_key} cannot be resolved ({detail}); set it, or what it refers to."
         ) from None
+    _store_whole_numbers(validated, cfg)
     return cfg
+
+
+def _store_whole_numbers(model: BaseModel, node: DictConfig) -> None:
+    """Put the integers that `2.0` or `1e3` were read as back into the config: the code reading
+    it needs ints (Lightning's max_epochs, array shapes), not the floats Hydra parsed. Values set
+    by interpolation follow their source."""
+    for name in type(model).model_fields:
+        if name not in node or OmegaConf.is_interpolation(node, name):
+            continue
+        value, held = getattr(model, name), node[name]
+        if isinstance(value, BaseModel) and isinstance(held, DictConfig):
+            _store_whole_numbers(value, held)
+        elif _read_as_whole(value, held):
+            node[name] = value
+
+
+def _read_as_whole(value: Any, held: Any) -> bool:
+    """Whether the schema read a float (or a list holding floats) as whole numbers."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return isinstance(held, float)
+    if isinstance(value, list) and OmegaConf.is_list(held):
+        return any(isinstance(item, float) for item in held) and all(
+            isinstance(item, int) for item in value
+        )
+    return False
 
 
 def _named_values(model: type[BaseModel], node: DictConfig) -> dict[str, Any]:

@@ -8,12 +8,13 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from stockcast.config.data_schema import DataConfig, SeriesLength
-from stockcast.config.fields import (
+from stockcast.fields import (
     ACCELERATORS,
     EXECUTORS,
     INPUT_KINDS,
     PREDICT_MODES,
     Above0,
+    AsWhole,
     AtLeast0,
     Section,
     Whole,
@@ -37,14 +38,18 @@ class OptimConfig(Section):
 
 
 class TrainerConfig(Section):
-    max_epochs: Annotated[int | None, Field(strict=True, ge=1, description="at least 1")] = None
+    max_epochs: Annotated[
+        int | None, Field(strict=True, ge=1, description="at least 1"), AsWhole
+    ] = None
     max_steps: Annotated[
-        int, Field(strict=True, description="-1 (no step limit) or at least 1")
+        int, Field(strict=True, description="-1 (no step limit) or at least 1"), AsWhole
     ] = -1
 
     accelerator: Literal[ACCELERATORS] = "cpu"  # type: ignore[valid-type]
     devices: Annotated[
-        int | str | list[int], Field(description="a number of devices, -1, 'auto' or a list of ids")
+        int | str | list[int],
+        Field(description="a number of devices, -1, 'auto' or a list of ids"),
+        AsWhole,
     ] = 1
     # Machines of a distributed (trainer=ddp) fit; Azure ML sets it from azureml.job.instance_count.
     num_nodes: WholeAbove0 = 1
@@ -86,7 +91,9 @@ class TrainSettings(Section):
         str | None, Field(min_length=1, description="a run directory or a .ckpt file")
     ] = None
     init_from: (
-        Annotated[int, Field(strict=True, ge=1, description="a version number or an alias")]
+        Annotated[
+            int, Field(strict=True, ge=1, description="a version number or an alias"), AsWhole
+        ]
         | Annotated[str, Field(min_length=1, description="a version number or an alias")]
         | None
     ) = None
@@ -171,7 +178,9 @@ class ReplayConfig(PipelineConfig):
 
 
 class PredictModel(Section):
-    version: Annotated[int | None, Field(strict=True, ge=1, description="a version number")]
+    version: Annotated[
+        int | None, Field(strict=True, ge=1, description="a version number"), AsWhole
+    ]
     alias: str | None
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, Field
+
+from stockcast.fields import AsWhole, Section
 
 ANCHORS = ("last", "none")
 LOSS_NAMES = ("mse", "mae", "huber")
@@ -25,10 +27,8 @@ Quantiles = Annotated[
 ]
 
 
-class ModelSettings(BaseModel):
+class ModelSettings(Section):
     """Loss, anchor, member combination and bands: the same for every kind."""
-
-    model_config = ConfigDict(extra="allow")
 
     kind: str
     loss: Literal[LOSS_NAMES]  # type: ignore[valid-type]
@@ -38,7 +38,7 @@ class ModelSettings(BaseModel):
     combination_power: Annotated[float, Field(gt=0, le=8, description="above 0 and at most 8")]
     anchor: Literal[ANCHORS]  # type: ignore[valid-type]
     interval_levels: Annotated[
-        list[Annotated[int, Field(strict=True, gt=0, lt=100)]],
+        list[Annotated[int, Field(strict=True, gt=0, lt=100), AsWhole]],
         Field(description="a list of whole percentages between 0 and 100, e.g. [80, 95]"),
     ]
     quantiles: Quantiles

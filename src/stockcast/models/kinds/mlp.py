@@ -11,6 +11,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from stockcast.fields import AsWhole
 from stockcast.models.kind import ModelKind
 from stockcast.models.settings import ModelSettings
 
@@ -25,7 +26,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 class MlpSettings(ModelSettings):
     kind: Literal["mlp"]
     hidden_sizes: Annotated[
-        list[Annotated[int, Field(strict=True, gt=0)]],
+        list[Annotated[int, Field(strict=True, gt=0), AsWhole]],
         Field(description="a list of whole numbers above 0 ([] is a linear model)"),
     ]
     activation: Literal[tuple(ACTIVATIONS)]  # type: ignore[valid-type]

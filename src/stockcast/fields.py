@@ -1,12 +1,13 @@
-"""The field types and the base section every config schema section is built from: each
-constrained type says in words what it must be (`description`), which becomes the error sentence."""
+"""The field types and the base section every config schema section is built from (the config
+sections and each model kind's settings): each constrained type says in words what it must be
+(`description`), which becomes the error sentence."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from stockcast.data.calendar import canonical_day
 
@@ -20,9 +21,26 @@ INPUT_KINDS = ("values", "synthetic", "csv", "test_split")
 TABLE_FORMATS = ("csv", "parquet")
 SPLIT_SUM_TOLERANCE = 1e-6
 
-WholeAbove0 = Annotated[int, Field(strict=True, gt=0, description="a whole number above 0")]
-WholeAtLeast0 = Annotated[int, Field(strict=True, ge=0, description="a whole number, 0 or more")]
-Whole = Annotated[int, Field(strict=True, description="a whole number")]
+# Floats up to here hold every whole number exactly: 1e300 is not read as an integer.
+EXACT_WHOLE_FLOATS = 2**53
+
+
+def _whole_float_as_int(value: Any) -> Any:
+    """`2.0` and `1e3` (Hydra reads both as floats) are the whole numbers they write; 2.5, text
+    and booleans stay what they are, for the strict check to refuse."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= EXACT_WHOLE_FLOATS:
+        return int(value)
+    return value
+
+
+AsWhole = BeforeValidator(_whole_float_as_int)
+WholeAbove0 = Annotated[
+    int, Field(strict=True, gt=0, description="a whole number above 0"), AsWhole
+]
+WholeAtLeast0 = Annotated[
+    int, Field(strict=True, ge=0, description="a whole number, 0 or more"), AsWhole
+]
+Whole = Annotated[int, Field(strict=True, description="a whole number"), AsWhole]
 Above0 = Annotated[float, Field(gt=0, allow_inf_nan=False, description="a number above 0")]
 AtLeast0 = Annotated[float, Field(ge=0, allow_inf_nan=False, description="a number, 0 or more")]
 Fraction = Annotated[
@@ -49,6 +67,7 @@ IsoDate = Annotated[Any, AfterValidator(_iso_date)]
 TrailingLength = Annotated[
     int | None,
     Field(strict=True, ge=2, description="a whole number of at least 2 points, or null (all)"),
+    AsWhole,
 ]
 Range = Annotated[
     tuple[float, float], Field(description="two numbers [low, high], low at most high")
