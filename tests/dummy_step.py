@@ -36,7 +36,8 @@ def run_publish(cfg: DictConfig) -> None:
     (output_dir / PUBLISHED_FILE).write_text(json.dumps({"gate": report["gate"]}))
 
 
-main = hydra_task(run_publish)
+# Its own config section, which the shared schema does not know.
+main = hydra_task(run_publish, sections=("publish",))
 
 if __name__ == "__main__":
     main()

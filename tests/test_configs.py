@@ -65,6 +65,53 @@ def test_debug_configs_compose(make_cfg, debug: str) -> None:
     hydra.utils.instantiate(cfg.trainer, logger=False)
 
 
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
+
+
+TABLE_PATH = {"csv": ("data.path=p.csv",), "parquet": ("data.path=p.parquet",)}
+# Every shipped config and group option, as each command composes it: each key it holds is one
+# the schema knows (sections forbid unknown keys).
+COMPOSED = [
+    ("serve", ()),
+    *(("replay", (f"experiment={name}",)) for name in EXPERIMENTS),
+    ("predict", ("input=csv", "input.path=p.csv")),
+    ("predict", ("input=values", "input.values=[1.0,2.0]")),
+    ("predict", ("input=test_split",)),
+    ("predict", ("input=synthetic",)),
+    *(("pipeline", (f"data={name}", *TABLE_PATH.get(name, ()))) for name in options("data")),
+    *(("train", (f"trainer={name}",)) for name in options("trainer")),
+    *(("train", (f"logger={name}",)) for name in options("logger")),
+    *(("train", (f"callbacks={name}",)) for name in options("callbacks")),
+    *(("train", (f"debug={name}",)) for name in options("debug")),
+    ("pipeline", ("+azureml=default",)),
+]
+
+
+@pytest.mark.parametrize(("config_name", "overrides"), COMPOSED)
+def test_every_config_and_option_validates(make_cfg, config_name: str, overrides) -> None:
+    assert validate_config(make_cfg(*overrides, config_name=config_name))
+
+
+def test_the_hparams_search_validates(tmp_path: Path) -> None:
+    from tests.conftest import compose_config as compose
+
+    cfg = compose("train", ["hparams_search=mlp_optuna"], tmp_path)
+    assert cfg.optimized_metric == "val/mase" and validate_config(cfg)
+
+
+def test_the_schema_knows_every_lightning_trainer_and_early_stopping_argument() -> None:
+    import inspect
+
+    from lightning.pytorch import Trainer
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    from stockcast.schema import EARLY_STOPPING_ARGUMENTS, TRAINER_ARGUMENTS
+
+    for built, names in ((Trainer, TRAINER_ARGUMENTS), (EarlyStopping, EARLY_STOPPING_ARGUMENTS)):
+        assert set(names) == set(inspect.signature(built.__init__).parameters) - {"self"}
+
+
 def test_unknown_experiment_is_refused_in_one_sentence(make_cfg) -> None:
     with pytest.raises(ConfigError, match=r"cannot compose the config: .*'experiment/nope'"):
         make_cfg("experiment=nope")

@@ -129,3 +129,57 @@ def test_names_the_schema_accepts_are_the_names_the_code_builds() -> None:
 
     for name in LOSS_NAMES:
         make_loss(name)
+
+
+@pytest.mark.parametrize(
+    ("config_name", "override", "key", "meant"),
+    [
+        ("train", "+model.hiden_sizes=[1]", "model.hiden_sizes", "model.hidden_sizes"),
+        ("train", "+sede=3", "sede", "seed"),
+        ("train", "+trainer.max_epoch=3", "trainer.max_epoch", "trainer.max_epochs"),
+        (
+            "train",
+            "+callbacks.early_stoping.patience=3",
+            "callbacks.early_stoping",
+            "callbacks.early_stopping",
+        ),
+        ("pipeline", "+data.lenght=3", "data.lenght", "data.length"),
+        ("pipeline", "+register.alais=x", "register.alais", "register.alias"),
+        ("predict", "+input.pth=x.csv", "input.pth", "input.path"),
+        ("serve", "+serve.prot=80", "serve.prot", "serve.port"),
+    ],
+)
+def test_a_key_nothing_reads_is_refused_naming_the_nearest(
+    make_cfg, config_name: str, override: str, key: str, meant: str
+) -> None:
+    """Hydra's hint for a misspelt key is to add it with `+`, which used to train with the typo
+    ignored: the schema knows every key a section may hold."""
+    with pytest.raises(ConfigError) as caught:
+        validate_config(make_cfg(override, config_name=config_name))
+    assert str(caught.value) == (
+        f"{key} is not a setting of the {config_name} config; did you mean {meant}?"
+    )
+
+
+def test_a_key_with_no_near_name_lists_what_the_section_holds(make_cfg) -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_config(make_cfg("+optim.qqq=1"))
+    assert str(caught.value) == (
+        "optim.qqq is not a setting of the train config; remove it (optim holds lr, monitor, "
+        "optimizer, scheduler and weight_decay)."
+    )
+
+
+def test_lightning_arguments_added_callbacks_and_a_tasks_own_section_are_accepted(
+    make_cfg,
+) -> None:
+    cfg = make_cfg(
+        "+trainer.precision=bf16-mixed",
+        "+callbacks.lr_monitor._target_=lightning.pytorch.callbacks.LearningRateMonitor",
+        "+callbacks.early_stopping.verbose=true",
+        "+publish.output_dir=out",
+        config_name="pipeline",
+    )
+    with pytest.raises(ConfigError, match=r"^publish is not a setting of the pipeline config; "):
+        validate_config(cfg)
+    assert validate_config(cfg, sections=("publish",)) is cfg

@@ -5,7 +5,7 @@ sections and each model kind's settings): each constrained type says in words wh
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -20,6 +20,24 @@ ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
 INPUT_KINDS = ("values", "synthetic", "csv", "test_split")
 TABLE_FORMATS = ("csv", "parquet")
 SPLIT_SUM_TOLERANCE = 1e-6
+
+# Arguments of lightning.pytorch.Trainer and of its EarlyStopping callback (2.6): the trainer and
+# callbacks.early_stopping nodes may set any of them (tests compare these with Lightning's own).
+TRAINER_ARGUMENTS = (
+    "accelerator", "strategy", "devices", "num_nodes", "precision", "logger", "callbacks",
+    "fast_dev_run", "max_epochs", "min_epochs", "max_steps", "min_steps", "max_time",
+    "limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches",
+    "overfit_batches", "val_check_interval", "check_val_every_n_epoch", "num_sanity_val_steps",
+    "log_every_n_steps", "enable_checkpointing", "enable_progress_bar", "enable_model_summary",
+    "accumulate_grad_batches", "gradient_clip_val", "gradient_clip_algorithm", "deterministic",
+    "benchmark", "inference_mode", "use_distributed_sampler", "profiler", "detect_anomaly",
+    "barebones", "plugins", "sync_batchnorm", "reload_dataloaders_every_n_epochs",
+    "default_root_dir", "enable_autolog_hparams", "model_registry",
+)  # fmt: skip
+EARLY_STOPPING_ARGUMENTS = (
+    "monitor", "min_delta", "patience", "verbose", "mode", "strict", "check_finite",
+    "stopping_threshold", "divergence_threshold", "check_on_train_epoch_end", "log_rank_zero_only",
+)  # fmt: skip
 
 # Floats up to here hold every whole number exactly: 1e300 is not read as an integer.
 EXACT_WHOLE_FLOATS = 2**53
@@ -49,9 +67,18 @@ Fraction = Annotated[
 
 
 class Section(BaseModel):
-    """Keys the schema does not name are left to Hydra (which refuses unknown ones)."""
+    """A config section: every key it may hold is named here, so a misspelt or invented key is
+    refused (Hydra refuses `key=...` for a key the config lacks; `+key=...` adds it, and only
+    this schema can then say that nothing reads it)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
+    # Keys the section holds that the schema does not judge, accepted as they are and never
+    # resolved here: folders the step table binds (some interpolate `${hydra:...}`), arguments of
+    # the object a `_target_` builds.
+    unjudged: ClassVar[frozenset[str]] = frozenset()
+    # Whether its other keys name objects Hydra builds (callbacks, loggers): a user may add one,
+    # as a mapping with a `_target_`.
+    targets: ClassVar[bool] = False
 
 
 def _iso_date(value: Any) -> str:

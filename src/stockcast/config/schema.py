@@ -3,7 +3,9 @@
 Pydantic rather than Hydra structured configs: the checks here are ranges, choices and
 cross-field rules (split fractions summing to 1, `max_steps` of -1 or at least 1) with a sentence
 a user can act on, which dataclass type checks cannot express. Hydra still composes the YAML and
-refuses unknown keys; this module judges the values, before any data is read.
+refuses `key=...` for a key the config lacks; `+key=...` adds one, and every section here names
+the keys it may hold, so a key nothing reads is refused too (with the nearest name). This module
+judges the values, before any data is read.
 
 Each constrained field says in words what it must be (`description`); an error becomes
 `<key> is <value>; it must be <description>.`
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, get_args
 
 from omegaconf import DictConfig, OmegaConf
@@ -28,23 +30,24 @@ from stockcast.config.sections import (
     ServeConfig,
     TrainConfig,
 )
+from stockcast.config_errors import unknown_key
 from stockcast.errors import ConfigError
 from stockcast.fields import Section
 from stockcast.models.kind import model_kind
 from stockcast.models.settings import ModelSettings
 
-# Which schema a composed config answers to, by a key only that config has.
-SCHEMAS: tuple[tuple[str, type[Section]], ...] = (
-    ("serve", ServeConfig),
-    ("input", PredictConfig),
-    ("replay", ReplayConfig),
-    ("gate", PipelineConfig),
-    ("trainer", TrainConfig),
+# Which schema a composed config answers to, by a key only that config has, and its name.
+SCHEMAS: tuple[tuple[str, type[Section], str], ...] = (
+    ("serve", ServeConfig, "serve"),
+    ("input", PredictConfig, "predict"),
+    ("replay", ReplayConfig, "replay"),
+    ("gate", PipelineConfig, "pipeline"),
+    ("trainer", TrainConfig, "train"),
 )
 
 
 def schema_for(cfg: DictConfig | Mapping[str, Any]) -> type[Section]:
-    for key, schema in SCHEMAS:
+    for key, schema, _ in SCHEMAS:
         if key in cfg:
             return schema
     raise ConfigError("the config is neither a train, pipeline, replay, predict nor serve config.")
@@ -57,17 +60,22 @@ def with_model_kind(schema: type[Section], settings: type[ModelSettings]) -> typ
     return create_model(schema.__name__, __base__=schema, model=(settings, ...))
 
 
-def validate_config(cfg: DictConfig) -> DictConfig:
-    """Refuse the first invalid value with one sentence; returns the config unchanged."""
-    schema = schema_for(cfg)
-    if (
-        "model" in schema.model_fields
-        and _model_of(schema.model_fields["model"].annotation) is ModelSettings
+def validate_config(cfg: DictConfig, sections: Iterable[str] = ()) -> DictConfig:
+    """Refuse the first invalid value or unknown key with one sentence; whole numbers written
+    as floats are stored as ints, the config is otherwise unchanged.
+
+    `sections` are top-level sections a task reads beyond the shared schema (a step added to the
+    table brings its own), accepted as they are.
+    """
+    base = schema_for(cfg)
+    schema = base
+    if "model" in base.model_fields and _model_of(base.model_fields["model"].annotation) is (
+        ModelSettings
     ):
         kind = OmegaConf.select(cfg, "model.kind")
         if kind is None:
             raise ConfigError("model.kind is not set; choose a model kind (model=<kind>).")
-        schema = with_model_kind(schema, model_kind(str(kind)).settings)
+        schema = with_model_kind(base, model_kind(str(kind)).settings)
     try:
         validated = schema.model_validate(_named_values(schema, cfg))
     except ValidationError as err:
@@ -78,22 +86,57 @@ def validate_config(cfg: DictConfig) -> DictConfig:
         raise ConfigError(
             f"{err.full_key} cannot be resolved ({detail}); set it, or what it refers to."
         ) from None
+    found = _unknown_key(schema, cfg, "", frozenset(sections))
+    if found is not None:
+        name = next(name for _, model, name in SCHEMAS if model is base)
+        raise ConfigError(unknown_key(*found, f"the {name} config"))
     _store_whole_numbers(validated, cfg)
     return cfg
+
+
+def _unknown_key(
+    model: type[Section], node: DictConfig, prefix: str, extra: frozenset[str] = frozenset()
+) -> tuple[str, list[str]] | None:
+    """The first key under `node` that `model` (or the section it holds) does not name, with the
+    names accepted beside it; None when every key is known. Runs after validation, so each
+    section a key names is there and of its type."""
+    fields = config_fields(model)
+    known = set(fields) | model.unjudged | extra
+    if model.targets:
+        known |= {name for name in node if _is_target(node, name)}
+    for name in node:
+        if name not in known:
+            return f"{prefix}{name}", sorted(known)
+        held = _model_of(fields[name].annotation) if name in fields else None
+        value = node[name] if held is not None else None
+        if name == "data" and isinstance(value, DictConfig):
+            held = DATA_SOURCES[str(value.source)]
+        if held is not None and isinstance(value, DictConfig):
+            found = _unknown_key(held, value, f"{prefix}{name}.")
+            if found is not None:
+                return found
+    return None
+
+
+def _is_target(node: DictConfig, name: str) -> bool:
+    """An object Hydra builds (a mapping with a `_target_`), or one switched off (null)."""
+    value = node[name]
+    return value is None or (isinstance(value, DictConfig) and "_target_" in value)
 
 
 def _store_whole_numbers(model: BaseModel, node: DictConfig) -> None:
     """Put the integers that `2.0` or `1e3` were read as back into the config: the code reading
     it needs ints (Lightning's max_epochs, array shapes), not the floats Hydra parsed. Values set
     by interpolation follow their source."""
-    for name in type(model).model_fields:
-        if name not in node or OmegaConf.is_interpolation(node, name):
+    for name, field in type(model).model_fields.items():
+        key = field.alias or name
+        if key not in node or OmegaConf.is_interpolation(node, key):
             continue
-        value, held = getattr(model, name), node[name]
+        value, held = getattr(model, name), node[key]
         if isinstance(value, BaseModel) and isinstance(held, DictConfig):
             _store_whole_numbers(value, held)
         elif _read_as_whole(value, held):
-            node[name] = value
+            node[key] = value
 
 
 def _read_as_whole(value: Any, held: Any) -> bool:
@@ -111,7 +154,7 @@ def _named_values(model: type[BaseModel], node: DictConfig) -> dict[str, Any]:
     """Only the values the schema names, resolved one by one: other keys may interpolate things
     that exist only inside a running Hydra app (`${hydra:runtime.output_dir}`)."""
     values: dict[str, Any] = {}
-    for name, field in model.model_fields.items():
+    for name, field in config_fields(model).items():
         if name not in node:  # also a mandatory `???` value: pydantic reports it as missing
             continue
         value = node[name]
@@ -163,13 +206,18 @@ def _description(schema: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
             continue
         if isinstance(part, int):
             continue
-        fields = getattr(model, "model_fields", {})
+        fields = config_fields(model) if isinstance(model, type) else {}
         if part not in fields:
             return description
         field = fields[part]
         description = field.description
         model = _model_of(field.annotation)
     return description
+
+
+def config_fields(model: type[BaseModel]) -> dict[str, Any]:
+    """A schema's fields by the config key each reads (its alias, where it has one)."""
+    return {field.alias or name: field for name, field in model.model_fields.items()}
 
 
 def _model_of(held: Any) -> type[BaseModel] | None:

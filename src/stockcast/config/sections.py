@@ -10,9 +10,11 @@ from pydantic import Field, field_validator
 from stockcast.config.data_schema import DataConfig, SeriesLength
 from stockcast.fields import (
     ACCELERATORS,
+    EARLY_STOPPING_ARGUMENTS,
     EXECUTORS,
     INPUT_KINDS,
     PREDICT_MODES,
+    TRAINER_ARGUMENTS,
     Above0,
     AsWhole,
     AtLeast0,
@@ -33,11 +35,16 @@ class FitConfig(Section):
 
 
 class OptimConfig(Section):
+    unjudged = frozenset({"optimizer", "scheduler", "monitor"})
+
     lr: Above0
     weight_decay: AtLeast0
 
 
 class TrainerConfig(Section):
+    # The trainer node builds a Lightning Trainer: any of its arguments may be set.
+    unjudged = frozenset({"_target_", *TRAINER_ARGUMENTS})
+
     max_epochs: Annotated[
         int | None, Field(strict=True, ge=1, description="at least 1"), AsWhole
     ] = None
@@ -78,15 +85,21 @@ class TrainerConfig(Section):
 
 
 class EarlyStoppingConfig(Section):
+    unjudged = frozenset({"_target_", *EARLY_STOPPING_ARGUMENTS})
+
     patience: WholeAtLeast0
     min_delta: AtLeast0
 
 
 class CallbacksConfig(Section):
+    targets = True
+
     early_stopping: EarlyStoppingConfig | None = None
 
 
 class TrainSettings(Section):
+    unjudged = frozenset({"prepared_dir", "output_dir", "model_dir"})
+
     resume: Annotated[
         str | None, Field(min_length=1, description="a run directory or a .ckpt file")
     ] = None
@@ -103,11 +116,29 @@ class TrainSettings(Section):
 
 
 class RegistrySettings(Section):
+    unjudged = frozenset({"registry_uri", "artifact_location", "experiment_name"})
+
     tracking_uri: Annotated[str, Field(min_length=1, description="an MLflow tracking URI")]
     model_name: Annotated[str, Field(min_length=1, description="a registered model name")]
 
 
+class LoggerConfig(Section):
+    targets = True
+
+
+class PathsConfig(Section):
+    unjudged = frozenset({"root_dir", "data_dir", "log_dir", "output_dir"})
+
+
 class TrainConfig(Section):
+    # hydra: present when composed with Hydra's own config; azureml: the Azure ML settings
+    # (`+azureml=default`), judged by the Azure ML builders.
+    unjudged = frozenset({"tags", "optimized_metric", "hydra", "azureml"})
+
+    task_name: str
+    test: bool = True
+    paths: PathsConfig
+    logger: LoggerConfig | None = None
     seed: Whole
     num_threads: WholeAbove0
     data: DataConfig
@@ -137,6 +168,8 @@ class GateConfig(Section):
 
 
 class EvaluateConfig(Section):
+    unjudged = frozenset({"model_dir", "prepared_dir", "output_dir"})
+
     season_length: Whole
     plot_series: WholeAtLeast0
 
@@ -148,6 +181,8 @@ class PipelineSettings(Section):
 
 
 class MonitorConfig(Section):
+    unjudged = frozenset({"prepared_dir", "output_dir"})
+
     decision_dir: Annotated[str | None, Field(min_length=1, description="a folder or null")] = None
     ledger_dir: Annotated[str | None, Field(min_length=1, description="a folder or null")] = None
     ledger_timeout_s: Above0
@@ -158,7 +193,25 @@ class MonitorConfig(Section):
     experiment_name: Annotated[str, Field(min_length=1, description="an MLflow experiment name")]
 
 
+class PrepareSettings(Section):
+    unjudged = frozenset({"output_dir"})
+
+
+class RefitSettings(Section):
+    unjudged = frozenset(
+        {"model_dir", "prepared_dir", "train_output_dir", "report_dir", "output_dir"}
+    )
+
+
+class RegisterSettings(Section):
+    unjudged = frozenset({"model_dir", "report_dir", "output_dir", "alias"})
+
+
 class PipelineConfig(TrainConfig):
+    prepare: PrepareSettings
+    refit: RefitSettings
+    # `register` is a class method of every pydantic model: the field takes another name.
+    register_: RegisterSettings = Field(alias="register")
     pipeline: PipelineSettings
     evaluate: EvaluateConfig
     gate: GateConfig
@@ -178,6 +231,8 @@ class ReplayConfig(PipelineConfig):
 
 
 class PredictModel(Section):
+    unjudged = frozenset({"name"})
+
     version: Annotated[
         int | None, Field(strict=True, ge=1, description="a version number"), AsWhole
     ]
@@ -185,6 +240,11 @@ class PredictModel(Section):
 
 
 class PredictInput(Section):
+    # What the input kinds read; prediction/inputs.py judges them, naming the file or value.
+    unjudged = frozenset(
+        {"path", "format", "date_column", "value_column", "id_column", "series_id", "values"}
+    )
+
     kind: Literal[INPUT_KINDS]  # type: ignore[valid-type]
     seed: Whole | None = None
     length: SeriesLength | None = None
@@ -198,8 +258,25 @@ class PlotConfig(Section):
     history: WholeAbove0
 
 
-class PredictConfig(Section):
+class RegistryConnection(Section):
+    unjudged = frozenset({"timeout_s", "max_retries"})
+
+
+class ClientConfig(Section):
+    """What predict and serve share: the model, where its registry is, the command's paths."""
+
+    unjudged = frozenset({"hydra"})
+
+    task_name: str
     model: PredictModel
+    registry: RegistrySettings
+    registry_connection: RegistryConnection
+    check_model_requirements: bool
+    paths: PathsConfig
+
+
+class PredictConfig(ClientConfig):
+    vis: bool
     previous_time_window: WholeAbove0 | None
     next_time_window: WholeAbove0 | None
     mode: Literal[PREDICT_MODES]  # type: ignore[valid-type]
@@ -208,7 +285,6 @@ class PredictConfig(Section):
     plot: PlotConfig
     print_decimals: WholeAtLeast0
     print_series: WholeAbove0
-    registry: RegistrySettings
 
 
 class ServeSettings(Section):
@@ -216,7 +292,5 @@ class ServeSettings(Section):
     port: Annotated[int, Field(strict=True, ge=1, le=65535, description="a port in 1..65535")]
 
 
-class ServeConfig(Section):
-    model: PredictModel
+class ServeConfig(ClientConfig):
     serve: ServeSettings
-    registry: RegistrySettings

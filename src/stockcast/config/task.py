@@ -54,13 +54,19 @@ def _record_timing(output_dir: Path, entered: float) -> None:
 
 
 def hydra_task(
-    task: Callable[[Any], T], config_name: str = "pipeline", *, timed: bool = True
+    task: Callable[[Any], T],
+    config_name: str = "pipeline",
+    *,
+    timed: bool = True,
+    sections: tuple[str, ...] = (),
 ) -> Callable[[], T]:
     """The `main()` of an entry point: compose `config_name`, validate it against the schema,
     run `task(cfg)`, and report user errors as one line (exit 2).
 
     Every step, `src/train.py` and predict use this, so validation and error handling are the
-    same everywhere and happen before any data is read.
+    same everywhere and happen before any data is read. `sections` are top-level config
+    sections the task reads that the shared schema does not know (a step added to the table
+    brings its own, bound with `+section.key=...`).
     """
     import hydra
     from omegaconf import DictConfig
@@ -74,7 +80,7 @@ def hydra_task(
         entered = time.time()
         silence_library_noise()
         try:
-            return task(validate_config(cfg))
+            return task(validate_config(cfg, sections))
         finally:
             if timed:
                 _record_timing(Path(HydraConfig.get().runtime.output_dir), entered)
