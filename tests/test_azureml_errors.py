@@ -93,7 +93,7 @@ def test_config_json_fills_the_workspace(no_workspace: None, tmp_path: Path) -> 
         (["azureml.schedule.start_time=tomorrow"], "is not an ISO 8601 time"),
         (["azureml.data.source=asset"], "is resolved once, when the schedule is created"),
         (["azureml.data.source=weekly"], "is not one of synthetic, asset"),
-        (["experiment=does_not_exist"], "Could not find 'experiment/does_not_exist'"),
+        (["experiment=does_not_exist"], "experiment=does_not_exist is not one of the experiment"),
         (["model.no_such_key=1"], "cannot compose the config"),
     ],
 )

@@ -10,7 +10,9 @@ wherever it is caught.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
+from typing import Any
 
 # How close a name must be (difflib's ratio) to be offered as the one meant.
 CLOSE_ENOUGH = 0.6
@@ -56,3 +58,69 @@ def unknown_option(group: str, option: str, options: Sequence[str]) -> str:
             f"mean {group}={close}?"
         )
     return f"{group}={option} is not one of the {group} configs; choose one of {listed(shown)}."
+
+
+def composition_error(err: BaseException, config_name: str, overrides: Sequence[str]) -> str | None:
+    """One sentence for an error Hydra raised composing `config_name` with `overrides`: an
+    unknown group option, a key the config lacks, an override it cannot parse; None for an
+    error that is not about composing."""
+    from hydra.errors import (
+        ConfigCompositionException,
+        MissingConfigException,
+        OverrideParseException,
+    )
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:
+        group, _, option = err.missing_cfg_file.rpartition("/")
+        return unknown_option(group, option, err.options)
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()] or [""]
+    if isinstance(err, OverrideParseException):
+        return (
+            f"cannot read the override {err.override!r} ({lines[0]}); fix its syntax, e.g. a "
+            "list is written [1,2] and text with spaces is quoted."
+        )
+    if not isinstance(err, ConfigCompositionException | OmegaConfBaseException):
+        return None
+    missing = re.match(r"Could not override '([^']+)'", lines[0])
+    if missing is not None and isinstance(err.__cause__, OmegaConfBaseException):
+        found = names_beside(missing.group(1), config_name, overrides)
+        if found is not None and found[1]:
+            return unknown_key(*found, f"the {config_name} config")
+    present = re.match(r"Could not append to config\. An item is already at '([^']+)'", lines[0])
+    if present is not None:
+        key = present.group(1)
+        return f"+{key} adds {key}, which is already set; drop the '+' to change it."
+    return f"cannot compose the {config_name} config: {lines[0]}"
+
+
+def names_beside(
+    key: str, config_name: str, overrides: Sequence[str]
+) -> tuple[str, list[str]] | None:
+    """(the first part of `key` the config lacks, the names beside it), composing the config
+    with the other overrides (they may choose the groups that hold the key), or with none."""
+    from omegaconf import DictConfig
+
+    from stockcast.config import compose_raw
+
+    others = [o for o in overrides if override_key(o) != key]
+    for attempt in (others, []):
+        try:
+            node: Any = compose_raw(config_name, attempt)
+            break
+        except Exception:  # the other overrides may be as broken as this one
+            continue
+    else:
+        return None
+    parts = key.split(".")
+    for depth, part in enumerate(parts):
+        if not isinstance(node, DictConfig) or part not in node:
+            names = list(node) if isinstance(node, DictConfig) else []
+            return ".".join(parts[: depth + 1]), [str(name) for name in names]
+        node = node._get_node(part)
+    return None
+
+
+def override_key(override: str) -> str:
+    """`model.hidden_sizes` of `+model.hidden_sizes=[1]` (and of `~key`, `++key=...`)."""
+    return override.split("=", 1)[0].lstrip("+~")

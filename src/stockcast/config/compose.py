@@ -58,10 +58,28 @@ def compose_config(
     A bad override (misspelt key, unknown experiment) becomes one `ConfigError` sentence naming
     `what` was being composed, instead of Hydra's multi-line exception.
     """
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
+
+    from stockcast.config_errors import composition_error
+
+    try:
+        return compose_raw(config_name, overrides, config_dir, return_hydra_config)
+    except (HydraException, OmegaConfBaseException) as err:
+        sentence = composition_error(err, config_name, overrides)
+        first_line = str(err).strip().splitlines()[0]
+        raise ConfigError(f"cannot compose {what}: {sentence or first_line}") from None
+
+
+def compose_raw(
+    config_name: str,
+    overrides: Sequence[str] = (),
+    config_dir: str | Path = CONFIG_DIR,
+    return_hydra_config: bool = False,
+) -> DictConfig:
+    """`compose_config` with Hydra's own exceptions, also inside a running Hydra app."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
 
     register_resolvers()
     # Composing inside a running Hydra app (the in-process runner) needs its own instance.
@@ -73,9 +91,6 @@ def compose_config(
             return compose(
                 config_name, overrides=list(overrides), return_hydra_config=return_hydra_config
             )
-    except (HydraException, OmegaConfBaseException) as err:
-        first_line = str(err).strip().splitlines()[0]
-        raise ConfigError(f"cannot compose {what}: {first_line}") from None
     finally:
         if saved is not None:
             GlobalHydra.instance().initialize(saved)

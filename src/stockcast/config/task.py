@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -73,6 +74,8 @@ def hydra_task(
 
     from stockcast.config.schema import validate_config
 
+    task_errors: list[BaseException] = []
+
     @functools.wraps(task)
     def body(cfg: DictConfig) -> T:
         from hydra.core.hydra_config import HydraConfig
@@ -81,6 +84,9 @@ def hydra_task(
         silence_library_noise()
         try:
             return task(validate_config(cfg, sections))
+        except BaseException as err:
+            task_errors.append(err)  # the task's own: not a composition error
+            raise
         finally:
             if timed:
                 _record_timing(Path(HydraConfig.get().runtime.output_dir), entered)
@@ -93,6 +99,50 @@ def hydra_task(
         register_resolvers()
         for name, value in QUIET_ENVIRONMENT.items():
             os.environ.setdefault(name, value)
-        return decorated()
+        with composition_errors_reported(config_name, task_errors):
+            return decorated()
 
     return main
+
+
+@contextlib.contextmanager
+def composition_errors_reported(
+    config_name: str, task_errors: Sequence[BaseException]
+) -> Iterator[None]:
+    """While Hydra runs the command: an error composing the config (an unknown experiment, a
+    misspelt key, an override it cannot parse) is one sentence and exit status 2, instead of
+    Hydra's 7-13 lines and exit 1. Errors the task raised are Hydra's to report, as before.
+
+    Hydra composes before any code of ours runs, and reports every error through one function
+    of its own (`run_and_report`, pinned hydra-core 1.3): it is wrapped for the command's run.
+    """
+    from hydra._internal import utils as hydra_utils
+
+    from stockcast.config_errors import composition_error
+
+    original = hydra_utils.run_and_report
+
+    def run_and_report(func: Callable[[], Any]) -> Any:
+        def guarded() -> Any:
+            try:
+                return func()
+            except Exception as err:
+                if any(err is raised for raised in task_errors):
+                    raise
+                sentence = composition_error(err, config_name, command_line_overrides())
+                if sentence is None:
+                    raise
+                exit_with_error(sentence)
+
+        return original(guarded)
+
+    hydra_utils.run_and_report = run_and_report
+    try:
+        yield
+    finally:
+        hydra_utils.run_and_report = original
+
+
+def command_line_overrides() -> list[str]:
+    """The Hydra overrides on this command line (its `key=value` words; not its flags)."""
+    return [arg for arg in sys.argv[1:] if "=" in arg and not arg.startswith("-")]
