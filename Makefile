@@ -13,9 +13,13 @@ EXPERIMENT ?= mlp_w10
 WITH_EXPERIMENT = $(if $(findstring experiment=,$(ARGS)),,experiment=$(EXPERIMENT)) $(ARGS)
 PYTEST_ARGS ?=
 INSTALLED := $(VENV)/.installed
-# Records which torch is installed: changing TORCH_SPEC or TORCH_INDEX reinstalls torch.
+# Records which torch is installed. A new venv gets TORCH_SPEC/TORCH_INDEX (the defaults above,
+# or the environment's: .ci/run exports the CPU wheel); after that only a make that names
+# TORCH_SPEC or TORCH_INDEX on its command line installs another torch, so `make train` after
+# `make install TORCH_SPEC=...` keeps the installed one.
 TORCH_STAMP := $(VENV)/.torch-spec
 TORCH_WANTED := $(TORCH_SPEC)$(if $(TORCH_INDEX), --index-url $(TORCH_INDEX))
+TORCH_NAMED := $(filter command,$(origin TORCH_SPEC) $(origin TORCH_INDEX))
 TORCH_PIP_ARGS := "$(TORCH_SPEC)"$(if $(TORCH_INDEX), --index-url "$(TORCH_INDEX)")
 
 .DEFAULT_GOAL := help
@@ -27,12 +31,13 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
-# Rewritten only when the wanted torch differs from the recorded one (a venv made before the
-# stamp existed adopts its torch as it is), so targets depending on it rebuild only then.
+# Written when the venv has no torch recorded yet, and rewritten only when this make's command line
+# names another torch (a venv made before the stamp existed adopts its torch as it is), so targets
+# depending on it rebuild only then.
 $(TORCH_STAMP): FORCE
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@if [ ! -f $@ ] && [ -f $(INSTALLED) ]; then echo '$(TORCH_WANTED)' > $@; touch -r $(INSTALLED) $@; fi
-	@if [ "$$(cat $@ 2>/dev/null)" != '$(TORCH_WANTED)' ]; then \
+	@if [ ! -f $@ ] || { [ -n '$(TORCH_NAMED)' ] && [ "$$(cat $@)" != '$(TORCH_WANTED)' ]; }; then \
 		echo "installing $(TORCH_WANTED)"; \
 		$(BIN)/python -m pip install --quiet --upgrade pip && \
 		$(BIN)/python -m pip uninstall --quiet --yes torch && \

@@ -1,0 +1,67 @@
+"""`make`'s torch stamp: a make whose command line names no torch keeps the installed one (a CPU
+build stays a CPU build), one that names another installs it, and CI's exported spec installs on
+a fresh venv."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from stockcast.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+
+CPU = ("TORCH_SPEC=torch==2.13.0", "TORCH_INDEX=https://download.pytorch.org/whl/cpu")
+CPU_STAMP = "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+
+
+def fake_venv(tmp: Path) -> Path:
+    """A venv whose python only logs what it was asked to do (pip installs, here)."""
+    venv = tmp / "venv"
+    (venv / "bin").mkdir(parents=True)
+    python = venv / "bin" / "python"
+    python.write_text('#!/bin/sh\necho "$@" >> "$(dirname "$0")/../calls.log"\n')
+    python.chmod(0o755)
+    return venv
+
+
+def make_stamp(venv: Path, *args: str, **environment: str) -> list[str]:
+    """Run `make <stamp>` with `args` on its command line; the torch installs it asked for."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TORCH_SPEC", "TORCH_INDEX")}
+    env.update(environment)
+    subprocess.run(
+        ["make", "--no-print-directory", f"VENV={venv}", f"{venv}/.torch-spec", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    log = venv / "calls.log"
+    calls = log.read_text().splitlines() if log.is_file() else []
+    log.unlink(missing_ok=True)
+    return [call for call in calls if call.startswith("-m pip install --quiet torch")]
+
+
+def test_a_make_without_a_spec_keeps_the_torch_installed_with_one(tmp_path: Path) -> None:
+    venv = fake_venv(tmp_path)
+    stamp = venv / ".torch-spec"
+    assert make_stamp(venv, *CPU) == [f"-m pip install --quiet {CPU_STAMP}"]
+    assert stamp.read_text().strip() == CPU_STAMP
+    assert make_stamp(venv) == [], "a later make train/replay must not reinstall the default"
+    assert make_stamp(venv, TORCH_SPEC="torch==2.12.0") == [], "only a command line changes it"
+    assert stamp.read_text().strip() == CPU_STAMP
+    assert make_stamp(venv, "TORCH_SPEC=torch") == ["-m pip install --quiet torch"]
+    assert stamp.read_text().strip() == "torch"
+
+
+def test_ci_exports_the_cpu_wheel_and_a_fresh_venv_installs_it(tmp_path: Path) -> None:
+    venv = fake_venv(tmp_path)
+    assert make_stamp(venv, TORCH_SPEC="torch==2.13.0") == ["-m pip install --quiet torch==2.13.0"]
+    assert (venv / ".torch-spec").read_text().strip() == "torch==2.13.0"
+    ci = (PROJECT_ROOT / ".ci" / "run").read_text()
+    assert 'export TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"' in ci
