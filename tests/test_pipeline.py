@@ -283,12 +283,29 @@ def test_registry_lists_what_exists(pipeline_store: Path, tmp_path: Path) -> Non
     with pytest.raises(RegistryError, match="has no alias 'best'"):
         reg.resolve(alias="best")
     other = ModelRegistry(f"sqlite:///{pipeline_store}/mlruns.db", "nope")
-    with pytest.raises(RegistryError, match="registered models here: pipeline_stock_predictor"):
+    with pytest.raises(
+        RegistryError, match=r"\(registered models here: pipeline_stock_predictor\); "
+    ):
         other.resolve()
     missing = ModelRegistry(f"sqlite:///{tmp_path}/none.db", "x")
     with pytest.raises(RegistryError, match="does not exist; register a model first"):
         missing.resolve()
     assert reg.resolve().version == 2
+
+
+def test_predict_after_train_alone_says_make_pipeline_registers_a_model(seeded_tmp: Path) -> None:
+    """`make train` logs runs but registers nothing: predict says what does."""
+    from stockcast.prediction.task import run_predict
+
+    with pytest.raises(RegistryError) as refused:
+        run_task(run_predict, "predict", isolated_overrides(seeded_tmp), seeded_tmp / "run")
+    assert str(refused.value) == (
+        f"no registered model named 'pipeline_stock_predictor' in sqlite:///{seeded_tmp}/"
+        "mlruns.db (registered models here: none); register one with `make pipeline` (it "
+        "trains, evaluates and registers), or set registry.tracking_uri to a store that holds "
+        "one."
+    )
+    assert not (seeded_tmp / "run" / "forecast.csv").exists()
 
 
 def test_a_step_runs_alone_on_folders_from_an_earlier_run(
