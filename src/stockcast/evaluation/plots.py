@@ -133,20 +133,41 @@ def plot_forecast(
     return _finish(plt, fig, ax, path, title=title, xlabel=xlabel, ylabel="price")
 
 
+NOTHING_MATURED = "no matured forecasts yet"
+# Text of a panel's note: the headline, and the detail under it.
+NOTE_SIZE, DETAIL_SIZE = 14, 9
+DETAIL_WRAP = 110
+
+
+def _note(ax, headline: str, detail: str | None = None) -> None:
+    """Say in the panel why it holds no curve, instead of empty axes with a meaningless scale.
+    Only the y axis is cleared: an x axis may be shared with other panels."""
+    import textwrap
+
+    ax.set_yticks([])
+    centred = {"ha": "center", "va": "center", "transform": ax.transAxes}
+    ax.text(0.5, 0.55, headline, fontsize=NOTE_SIZE, color="dimgrey", **centred)
+    if detail:
+        wrapped = textwrap.fill(detail, DETAIL_WRAP)
+        ax.text(0.5, 0.3, wrapped, fontsize=DETAIL_SIZE, color="grey", **centred)
+
+
 def plot_live_errors(
     path: str | Path,
     history: Sequence[Mapping[str, object]],
     champion_changes: Sequence[tuple[str, int]],
     title: str,
-    empty: str = "no matured forecasts yet",
+    note: str | None = None,
 ) -> Path:
     """Live MAE of each matured forecast origin against the naive forecast's from the same
-    origin, with a dotted line where the champion alias moved (a note when nothing matured)."""
+    origin, with a dotted line where the champion alias moved; before anything matured, the
+    figure says so (with `note`, the monitor's reason, under it)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 4.5), dpi=110)
     if not history:
-        ax.text(0.5, 0.5, empty, ha="center", va="center", wrap=True, transform=ax.transAxes)
-        ax.set_axis_off()
+        ax.set_title(title)
+        ax.set_xticks([])
+        _note(ax, NOTHING_MATURED, note)
         return _save(plt, fig, path)
     origins = np.array([str(h["origin"]) for h in history], dtype="datetime64[D]")
     ax.plot(origins, [h["mae"] for h in history], "o-", color="tab:blue", label="champion MAE")
@@ -187,6 +208,10 @@ def plot_mase_by_series(path: str | Path, mase_vs_naive: np.ndarray, title: str)
     return _save(plt, fig, path)
 
 
+# Replay: the earlier forecasts drawn (faded, without bands) beside the latest one.
+EARLIER_FORECASTS = 5
+
+
 def plot_replay_days(
     path: str | Path,
     observed: Any,
@@ -194,8 +219,11 @@ def plot_replay_days(
     entries: Sequence[Mapping[str, Any]],
     history: int,
 ) -> Path:
-    """Three panels over the simulated days: prices with each day's stored champion forecast and
-    its 80% band; the live MASE of those forecasts against naive's; the champion version."""
+    """Three panels over the simulated days: prices with the latest stored champion forecast and
+    its 80% band (the few before it faded); the live MASE of those forecasts against naive's, or
+    a note while none has matured; the champion version."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _pyplot()
     days = np.array([e["as_of"] for e in entries], dtype="datetime64[D]")
     fig, (prices, live, champion) = plt.subplots(
@@ -208,29 +236,9 @@ def plot_replay_days(
         prices.plot(
             dates[shown], observed.values[shown], color="black", linewidth=1.2, label="price"
         )
-    for i, forecast in enumerate(forecasts):
-        targets = np.array(forecast.target_dates, dtype="datetime64[D]")
-        label = "champion forecast" if i == 0 else None
-        prices.plot(
-            targets, forecast.point, color="tab:blue", linewidth=0.9, alpha=0.8, label=label
-        )
-        if "80" in forecast.bands:
-            lower, upper = forecast.bands["80"]
-            prices.fill_between(
-                targets,
-                lower,
-                upper,
-                color="tab:blue",
-                alpha=0.08,
-                linewidth=0,
-                label="80% interval" if i == 0 else None,
-            )
-    prices.set(title="Replay: prices and each day's champion forecast", ylabel="price")
-    mase = [e["live"]["mase"] for e in entries]
-    naive = [e["live"]["naive_mase"] for e in entries]
-    live.plot(days, [np.nan if v is None else v for v in mase], marker=".", label="champion, live")
-    live.plot(days, [np.nan if v is None else v for v in naive], marker=".", label="naive, live")
-    live.set(ylabel="live MASE")
+    _draw_replay_forecasts(prices, forecasts)
+    prices.set(title="Replay: prices and the champion's forecasts", ylabel="price")
+    _draw_live_mase(live, days, entries)
     versions = [np.nan if e["champion_version"] is None else e["champion_version"] for e in entries]
     champion.step(days, versions, where="post", color="tab:green", label="champion version")
     registered = [(d, e["registered_version"]) for d, e in zip(days, entries, strict=True)]
@@ -240,9 +248,52 @@ def plot_replay_days(
             *zip(*marks, strict=True), color="tab:orange", zorder=3, label="registered"
         )
     champion.set(ylabel="version", xlabel="date")
+    if not np.isnan(versions).all():  # whole version numbers, with room around them
+        champion.set_ylim(np.nanmin(versions) - 0.5, np.nanmax(versions) + 0.5)
+        champion.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     for ax in (prices, live, champion):
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="best")
+            ax.legend(loc="upper left")
     fig.autofmt_xdate()
     return _save(plt, fig, path)
+
+
+def _draw_replay_forecasts(ax, forecasts: Sequence[Any]) -> None:
+    """The latest forecast bold with its 80% band, the EARLIER_FORECASTS before it as faded
+    lines (older ones dropped): every day's fan overlapping the next one's could not be told
+    apart. Each line starts at its origin's price, so it reads as that day's continuation."""
+    if not forecasts:
+        return
+    ordered = sorted(forecasts, key=lambda f: str(f.origin_date))
+    *earlier, latest = ordered[-EARLIER_FORECASTS - 1 :]
+    for i, forecast in enumerate(earlier):  # oldest first and faintest, the newer drawn over it
+        x, y = _from_origin(forecast, forecast.point)
+        label = f"{len(earlier)} earlier forecast(s)" if i == len(earlier) - 1 else None
+        fade = 0.1 + 0.6 * (i + 1) / len(earlier)
+        ax.plot(x, y, color="tab:blue", linewidth=0.9, alpha=fade, label=label)
+    x, y = _from_origin(latest, latest.point)
+    label = f"latest forecast (from {str(latest.origin_date)[:10]})"
+    ax.plot(x, y, "o-", color="tab:blue", linewidth=1.6, markersize=3, label=label, zorder=3)
+    if "80" in latest.bands:
+        lower, upper = (_from_origin(latest, edge)[1] for edge in latest.bands["80"])
+        band = "its 80% interval"
+        ax.fill_between(x, lower, upper, color="tab:blue", alpha=0.2, linewidth=0, label=band)
+
+
+def _from_origin(forecast: Any, values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The forecast's target dates and `values`, preceded by its origin and the price there."""
+    x = np.array([str(forecast.origin_date)[:10], *forecast.target_dates], dtype="datetime64[D]")
+    return x, np.array([forecast.naive, *values], dtype=np.float64)
+
+
+def _draw_live_mase(ax, days: np.ndarray, entries: Sequence[Mapping[str, Any]]) -> None:
+    """Live MASE of the matured forecasts, champion against naive, day by day."""
+    mase = [e["live"]["mase"] for e in entries]
+    if all(value is None for value in mase):
+        _note(ax, NOTHING_MATURED, "live MASE appears once a forecast's last target day is seen")
+        return
+    naive = [e["live"]["naive_mase"] for e in entries]
+    ax.plot(days, [np.nan if v is None else v for v in mase], marker=".", label="champion, live")
+    ax.plot(days, [np.nan if v is None else v for v in naive], marker=".", label="naive, live")
+    ax.set(ylabel="live MASE")

@@ -80,7 +80,7 @@ def finish(
         history,
         [(c.seen_on, c.model_version) for c in changes],
         title=f"live error vs naive, as of {report.get('as_of') or 'undated data'}",
-        empty=report["message"],
+        note=report["message"],
     )
     log.info(report["message"])
     return report

@@ -1,0 +1,97 @@
+"""Plots a person can read on any day: before a forecast matures the figure says so instead of
+drawing empty axes, and the replay's latest forecast fan stands out from the earlier ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stockcast import plotting
+from stockcast.ledger import LedgerForecast
+from stockcast.plotting import EARLIER_FORECASTS, NOTHING_MATURED
+
+DAYS = pd.bdate_range("2026-06-01", periods=12)
+
+
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The figures the plotting functions save (written to disk as usual)."""
+    figures: list[Any] = []
+    save = plotting._save
+
+    def keep(plt, fig, path):
+        figures.append(fig)
+        return save(plt, fig, path)
+
+    monkeypatch.setattr(plotting, "_save", keep)
+    return figures
+
+
+def texts(ax: Any) -> list[str]:
+    return [text.get_text() for text in ax.texts]
+
+
+def forecast(origin: int) -> LedgerForecast:
+    targets = tuple(str(day.date()) for day in DAYS[origin + 1 : origin + 3])
+    level = 100.0 + origin
+    return LedgerForecast(
+        "m", 1, "series", str(DAYS[origin].date()), targets, (level, level), level,
+        {"80": ((level - 1, level - 2), (level + 1, level + 2))},
+    )  # fmt: skip
+
+
+def entry(day: int, matured: bool) -> dict[str, Any]:
+    live = {"mase": 0.9, "naive_mase": 1.0} if matured else {"mase": None, "naive_mase": None}
+    version = 1
+    return {
+        "as_of": str(DAYS[day].date()),
+        "live": live,
+        "champion_version": version,
+        "registered_version": version if day == 0 else None,
+    }
+
+
+def replay(tmp_path: Path, forecasts: list[LedgerForecast], entries: list[dict]) -> None:
+    observed = SimpleNamespace(
+        dates=DAYS.to_numpy("datetime64[ns]"), values=np.linspace(100, 112, len(DAYS))
+    )
+    plotting.plot_replay_days(tmp_path / "replay.png", observed, forecasts, entries, history=5)
+    assert (tmp_path / "replay.png").stat().st_size > 0
+
+
+def test_the_monitor_plot_says_nothing_matured_yet_and_why(tmp_path: Path, drawn) -> None:
+    why = "version 1 has 0 matured forecast(s) in the window; judging needs monitor.min_matured=5"
+    plotting.plot_live_errors(tmp_path / "monitor.png", [], [], "live error", note=why)
+    (ax,) = drawn[0].axes
+    assert texts(ax)[0] == NOTHING_MATURED and why.split(";")[0] in texts(ax)[1]
+    assert ax.get_title() == "live error" and not len(ax.get_yticks())
+
+
+def test_the_replay_of_one_day_says_nothing_matured_yet(tmp_path: Path, drawn) -> None:
+    replay(tmp_path, [forecast(5)], [entry(5, matured=False)])
+    prices, live, _ = drawn[0].axes
+    assert texts(live)[0] == NOTHING_MATURED and not live.lines
+    assert "latest forecast (from 2026-06-08)" in prices.get_legend_handles_labels()[1]
+
+
+def test_the_latest_fan_stands_out_and_older_ones_fade_or_go(tmp_path: Path, drawn) -> None:
+    replay(tmp_path, [forecast(day) for day in range(9)], [entry(d, d > 2) for d in range(9)])
+    prices, live, _ = drawn[0].axes
+    assert not texts(live) and len(live.lines) == 2
+    forecast_lines = prices.lines[1:]  # the price first
+    latest, earlier = forecast_lines[-1], forecast_lines[:-1]
+    assert latest.get_label() == "latest forecast (from 2026-06-11)"
+    assert len(earlier) == EARLIER_FORECASTS, "the ones before those are dropped"
+    assert all(line.get_alpha() < 0.8 for line in earlier)
+    by_origin = sorted(earlier, key=lambda line: line.get_xdata()[0])
+    fades = [line.get_alpha() for line in by_origin]
+    assert fades == sorted(fades) and len(set(fades)) == len(fades), "older is fainter"
+    assert latest.get_linewidth() > max(line.get_linewidth() for line in earlier)
+    assert len(prices.collections) == 1, "one band: the latest forecast's"
+    # Each forecast starts at its origin's price, so it reads as that day's continuation.
+    assert latest.get_xdata()[0] == np.datetime64("2026-06-11")
