@@ -181,11 +181,6 @@ def test_hydra_prints_the_job_config(tmp_path: Path) -> None:
             "model.hidden_sizes?",
         ),
         (
-            ["src/train.py", "+model.hiden_sizes=[1]"],
-            "model.hiden_sizes is not a setting of the train config; did you mean "
-            "model.hidden_sizes?",
-        ),
-        (
             ["scripts/predict.py", "+input.pth=prices.csv"],
             "input.pth is not a setting of the predict config; did you mean input.path?",
         ),

@@ -127,7 +127,10 @@ def composition_errors_reported(
             try:
                 return func()
             except Exception as err:
-                if any(err is raised for raised in task_errors):
+                # HYDRA_FULL_ERROR=1 asks for Hydra's full traceback, composition errors included.
+                if os.environ.get("HYDRA_FULL_ERROR") == "1" or any(
+                    err is raised for raised in task_errors
+                ):
                     raise
                 sentence = composition_error(err, config_name, command_line_overrides())
                 if sentence is None:
