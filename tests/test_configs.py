@@ -106,7 +106,7 @@ def test_the_schema_knows_every_lightning_trainer_and_early_stopping_argument() 
     from lightning.pytorch import Trainer
     from lightning.pytorch.callbacks import EarlyStopping
 
-    from stockcast.schema import EARLY_STOPPING_ARGUMENTS, TRAINER_ARGUMENTS
+    from stockcast.fields import EARLY_STOPPING_ARGUMENTS, TRAINER_ARGUMENTS
 
     for built, names in ((Trainer, TRAINER_ARGUMENTS), (EarlyStopping, EARLY_STOPPING_ARGUMENTS)):
         assert set(names) == set(inspect.signature(built.__init__).parameters) - {"self"}

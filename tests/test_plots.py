@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from stockcast import plotting
+from stockcast.evaluation.plots import EARLIER_FORECASTS, NOTHING_MATURED
 from stockcast.ledger import LedgerForecast
-from stockcast.plotting import EARLIER_FORECASTS, NOTHING_MATURED
 
 DAYS = pd.bdate_range("2026-06-01", periods=12)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from stockcast.config.mistakes import composition_error
 from stockcast.errors import ConfigError
 from stockcast.paths import PROJECT_ROOT
 
@@ -60,8 +61,6 @@ def compose_config(
     """
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
-
-    from stockcast.config_errors import composition_error
 
     try:
         return compose_raw(config_name, overrides, config_dir, return_hydra_config)

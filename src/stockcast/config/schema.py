@@ -23,6 +23,7 @@ from omegaconf.errors import InterpolationResolutionError
 from pydantic import BaseModel, ValidationError, create_model
 
 from stockcast.config.data_schema import DATA_SOURCES, DataCommon
+from stockcast.config.mistakes import unknown_key
 from stockcast.config.sections import (
     PipelineConfig,
     PredictConfig,
@@ -30,7 +31,6 @@ from stockcast.config.sections import (
     ServeConfig,
     TrainConfig,
 )
-from stockcast.config_errors import unknown_key
 from stockcast.errors import ConfigError
 from stockcast.fields import Section
 from stockcast.models.kind import model_kind

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from stockcast.config.compose import CONFIG_DIR, register_resolvers
+from stockcast.config.mistakes import composition_error
 from stockcast.config.quiet import silence_library_noise
 from stockcast.errors import StockcastError, exit_with_error
 
@@ -117,8 +118,6 @@ def composition_errors_reported(
     of its own (`run_and_report`, pinned hydra-core 1.3): it is wrapped for the command's run.
     """
     from hydra._internal import utils as hydra_utils
-
-    from stockcast.config_errors import composition_error
 
     original = hydra_utils.run_and_report
 
