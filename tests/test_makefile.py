@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from stockcast.config import PROJECT_ROOT
+from stockcast.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stockcast import plotting
+from stockcast.evaluation import plots as plotting
 from stockcast.evaluation.plots import EARLIER_FORECASTS, NOTHING_MATURED
-from stockcast.ledger import LedgerForecast
+from stockcast.registry.ledger import LedgerForecast
 
 DAYS = pd.bdate_range("2026-06-01", periods=12)
 

@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from stockcast.config.compose import plain
 from stockcast.data.prepared import prepare_data
 from stockcast.data.sources import read_csv_series, read_table_series
 from stockcast.errors import DataError
 from stockcast.prediction.calendar import future_dates
 from stockcast.prediction.task import run_predict
-from stockcast.steps.common import plain
-from stockcast.steps.table import LEDGER_FILE
+from stockcast.registry.ledger import LEDGER_FILE
 from tests.conftest import LENIENT_GATE, isolated_overrides, run_local_pipeline, run_task
 
 HEADER = b"Date,Close\n"
