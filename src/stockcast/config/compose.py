@@ -65,7 +65,7 @@ def compose_config(
     try:
         return compose_raw(config_name, overrides, config_dir, return_hydra_config)
     except (HydraException, OmegaConfBaseException) as err:
-        sentence = composition_error(err, config_name, overrides)
+        sentence = composition_error(err, config_name, overrides, compose_raw)
         first_line = str(err).strip().splitlines()[0]
         raise ConfigError(f"cannot compose {what}: {sentence or first_line}") from None
 

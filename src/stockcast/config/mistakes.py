@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+# Composes a config by name with overrides, raising Hydra's own errors.
+Composer = Callable[[str, Sequence[str]], Any]
 # How close a name must be (difflib's ratio) to be offered as the one meant.
 CLOSE_ENOUGH = 0.6
 # How many names a sentence lists before it only counts the rest.
@@ -60,10 +62,13 @@ def unknown_option(group: str, option: str, options: Sequence[str]) -> str:
     return f"{group}={option} is not one of the {group} configs; choose one of {listed(shown)}."
 
 
-def composition_error(err: BaseException, config_name: str, overrides: Sequence[str]) -> str | None:
+def composition_error(
+    err: BaseException, config_name: str, overrides: Sequence[str], compose: Composer
+) -> str | None:
     """One sentence for an error Hydra raised composing `config_name` with `overrides`: an
     unknown group option, a key the config lacks, an override it cannot parse; None for an
-    error that is not about composing."""
+    error that is not about composing. `compose` composes a config again (without the bad key)
+    to find the names beside it."""
     from hydra.errors import (
         ConfigCompositionException,
         MissingConfigException,
@@ -84,7 +89,7 @@ def composition_error(err: BaseException, config_name: str, overrides: Sequence[
         return None
     missing = re.match(r"Could not override '([^']+)'", lines[0])
     if missing is not None and isinstance(err.__cause__, OmegaConfBaseException):
-        found = names_beside(missing.group(1), config_name, overrides)
+        found = names_beside(missing.group(1), config_name, overrides, compose)
         if found is not None and found[1]:
             return unknown_key(*found, f"the {config_name} config")
     present = re.match(r"Could not append to config\. An item is already at '([^']+)'", lines[0])
@@ -95,18 +100,16 @@ def composition_error(err: BaseException, config_name: str, overrides: Sequence[
 
 
 def names_beside(
-    key: str, config_name: str, overrides: Sequence[str]
+    key: str, config_name: str, overrides: Sequence[str], compose: Composer
 ) -> tuple[str, list[str]] | None:
     """(the first part of `key` the config lacks, the names beside it), composing the config
     with the other overrides (they may choose the groups that hold the key), or with none."""
     from omegaconf import DictConfig
 
-    from stockcast.config import compose_raw
-
     others = [o for o in overrides if override_key(o) != key]
     for attempt in (others, []):
         try:
-            node: Any = compose_raw(config_name, attempt)
+            node: Any = compose(config_name, attempt)
             break
         except Exception:  # the other overrides may be as broken as this one
             continue

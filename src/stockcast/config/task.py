@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from stockcast.config.compose import CONFIG_DIR, register_resolvers
+from stockcast.config.compose import CONFIG_DIR, compose_raw, register_resolvers
 from stockcast.config.mistakes import composition_error
 from stockcast.config.quiet import silence_library_noise
 from stockcast.errors import StockcastError, exit_with_error
@@ -131,7 +131,9 @@ def composition_errors_reported(
                     err is raised for raised in task_errors
                 ):
                     raise
-                sentence = composition_error(err, config_name, command_line_overrides())
+                sentence = composition_error(
+                    err, config_name, command_line_overrides(), compose_raw
+                )
                 if sentence is None:
                     raise
                 exit_with_error(sentence)
