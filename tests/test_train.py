@@ -185,13 +185,17 @@ def test_loading_the_model_imports_no_lightning_and_unpickles_nothing(
     assert "(1, 25)" in result.stdout
     # The model carries the few modules it needs: a fresh process imports them from the model.
     assert f"net from {trained_run / 'model' / 'code'}" in result.stdout
-    # What ships is followed from the served code's imports: the kind, the network, the core's
-    # frame and intervals; nothing of training, evaluation or the registry.
+    # What ships is followed from the served code's imports: the kind (with the field types its
+    # settings use), the network, the core's frame and intervals; nothing of training,
+    # evaluation or the registry.
     code = trained_run / "model" / "code" / "stockcast"
     shipped = sorted(p.relative_to(code).as_posix() for p in code.rglob("*.py"))
     assert shipped == [
         "__init__.py",
+        "data/__init__.py",
+        "data/calendar.py",
         "errors.py",
+        "fields.py",
         "forecasting/__init__.py",
         "forecasting/baselines.py",
         "forecasting/frame.py",
