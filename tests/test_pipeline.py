@@ -159,7 +159,9 @@ def test_registering_the_same_folder_twice_creates_no_new_version(pipeline_store
         f"register.report_dir={run / 'evaluate' / 'report'}",
     )
     assert "version 1 already holds this model" in result.value["message"]
-    assert json.loads((again / "decision.json").read_text()) == result.value
+    assert (
+        json.loads((again / "register" / "decision" / "decision.json").read_text()) == result.value
+    )
     assert len(registry(pipeline_store).versions()) == 2
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stockcast.evaluation.reports import REPORT_FILE
-from stockcast.orchestration.runner import port_bindings, run_pipeline, step_command, step_folders
+from stockcast.orchestration.runner import port_bindings, run_pipeline, step_command
 from stockcast.orchestration.steps.table import (
     DECISION_FILE,
     STEPS,
@@ -17,6 +17,7 @@ from stockcast.orchestration.steps.table import (
     Port,
     Step,
     check_table,
+    step_folders,
     wiring,
 )
 from tests.conftest import FAST_OVERRIDES, isolated_overrides

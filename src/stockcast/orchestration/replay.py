@@ -30,11 +30,17 @@ from stockcast.files import write_json
 from stockcast.orchestration.runner import (
     TIMINGS_FILE,
     run_pipeline,
-    step_folders,
     timing_table,
     user_overrides,
 )
-from stockcast.orchestration.steps.table import DECISION_FILE, MONITOR_REPORT_FILE, STEPS
+from stockcast.orchestration.steps.table import (
+    DECISION,
+    DECISION_FILE,
+    MONITOR,
+    MONITOR_REPORT_FILE,
+    PREPARED,
+    port_folder,
+)
 
 REPLAY_FILE = "replay.json"
 REPLAY_PLOT_FILE = "replay.png"
@@ -53,14 +59,10 @@ def simulated_days(end: str | None, days: int) -> list[str]:
     return [day_text(day) for day in found[-days:]]
 
 
-def step_output(run_dir: Path, step: str, port: str) -> Path:
-    return step_folders(run_dir, STEPS)[step][port]
-
-
 def day_entry(run_dir: Path, as_of: str, seconds: float, error: str | None) -> dict[str, Any]:
     """What one simulated day produced, read back from its steps' files."""
-    decision_file = step_output(run_dir, "register", "decision") / DECISION_FILE
-    monitor_file = step_output(run_dir, "monitor", "monitor") / MONITOR_REPORT_FILE
+    decision_file = port_folder(run_dir, DECISION) / DECISION_FILE
+    monitor_file = port_folder(run_dir, MONITOR) / MONITOR_REPORT_FILE
     decision = json.loads(decision_file.read_text()) if decision_file.is_file() else {}
     monitor = json.loads(monitor_file.read_text()) if monitor_file.is_file() else {}
     rollback = monitor.get("rollback") or {}
@@ -161,7 +163,7 @@ def plot_replay(
     from stockcast.evaluation.plots import plot_replay_days
     from stockcast.registry.ledger import LEDGER_FILE, Ledger
 
-    last_prepared = step_output(run_dir / "days" / entries[-1]["as_of"], "prepare", "prepared")
+    last_prepared = port_folder(run_dir / "days" / entries[-1]["as_of"], PREPARED)
     observed = (
         observed_series(PreparedData.load(last_prepared))[0] if last_prepared.is_dir() else None
     )

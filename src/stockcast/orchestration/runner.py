@@ -24,7 +24,14 @@ from omegaconf import DictConfig
 from stockcast.config.compose import compose_config
 from stockcast.config.task import TIMING_FILE, hydra_task
 from stockcast.errors import StockcastError
-from stockcast.orchestration.steps.table import DECISION_FILE, STEPS, Step, wiring
+from stockcast.orchestration.steps.table import (
+    DECISION,
+    DECISION_FILE,
+    STEPS,
+    Step,
+    port_folder,
+    step_folders,
+)
 
 # Seconds per step of one pipeline run, in its run directory.
 TIMINGS_FILE = "timings.txt"
@@ -40,22 +47,6 @@ class StepTiming:
     startup_s: float
     work_s: float
     total_s: float
-
-
-def step_folders(run_dir: Path, steps: Sequence[Step]) -> dict[str, dict[str, Path]]:
-    """step -> {port -> folder}: outputs under the step's own folder, inputs where their producer
-    wrote them (the wiring the step table derives from port names)."""
-    edges = wiring(steps)
-    written: dict[tuple[str, str], Path] = {}
-    folders: dict[str, dict[str, Path]] = {}
-    for step in steps:
-        for port in step.outputs:
-            written[(step.name, port.name)] = run_dir / step.name / port.name
-        folders[step.name] = {
-            **{port: written[(producer, port)] for port, producer in edges[step.name].items()},
-            **{port.name: written[(step.name, port.name)] for port in step.outputs},
-        }
-    return folders
 
 
 def port_bindings(step: Step, folders: dict[str, Path], config_keys: Container[str]) -> list[str]:
@@ -178,9 +169,7 @@ def run_local_pipeline(cfg: DictConfig) -> dict:
     """`make pipeline`: every step of the table, then the register step's decision."""
     run_dir = Path(cfg.paths.output_dir)
     timings = run_pipeline(run_dir, user_overrides(), set(cfg), cfg.pipeline.executor)
-    decider = next(step for step in STEPS if DECISION_FILE in step.writes)
-    folder = step_folders(run_dir, STEPS)[decider.name][decider.outputs[0].name]
-    decision = json.loads((folder / DECISION_FILE).read_text())
+    decision = json.loads((port_folder(run_dir, DECISION) / DECISION_FILE).read_text())
     (run_dir / TIMINGS_FILE).write_text(timing_table(timings) + "\n")
     print(timing_table(timings))
     print(f"pipeline run: {run_dir}")

@@ -12,12 +12,14 @@ from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
 from stockcast.evaluation.evaluate import evaluate_model
 from stockcast.forecasting.windows import WindowSizes
+from stockcast.orchestration.steps.table import table_step
 from stockcast.serving.metadata import read_model_metadata
 from stockcast.serving.model import open_model_dir
 
 log = logging.getLogger(__name__)
 
 
+@table_step("evaluate")
 def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     model_dir = Path(cfg.evaluate.model_dir)
     prepared = PreparedData.load(cfg.evaluate.prepared_dir)

@@ -28,6 +28,7 @@ from stockcast.orchestration.steps.table import (
     DECISION_FILE,
     MONITOR_PLOT_FILE,
     MONITOR_REPORT_FILE,
+    table_step,
 )
 from stockcast.prediction.ledger_forecast import store_champion_forecast
 from stockcast.registry.ledger import Ledger, ledger_path
@@ -95,6 +96,7 @@ def registered_version(decision_dir: str | Path | None) -> int | None:
     return int(decision["version"]) if decision.get("registered") else None
 
 
+@table_step("monitor")
 def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     output = Path(cfg.monitor.output_dir)
     output.mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,12 @@ from omegaconf import DictConfig
 from stockcast.config.compose import plain
 from stockcast.config.task import hydra_task
 from stockcast.data.prepared import prepare_data
+from stockcast.orchestration.steps.table import table_step
 
 log = logging.getLogger(__name__)
 
 
+@table_step("prepare")
 def run_prepare(cfg: DictConfig, output_dir: str | Path | None = None) -> Path:
     prepared = prepare_data(plain(cfg.data))
     meta = prepared.meta

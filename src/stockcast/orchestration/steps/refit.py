@@ -16,6 +16,7 @@ from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ArtifactError
 from stockcast.evaluation.reports import check_report_matches, read_report
+from stockcast.orchestration.steps.table import table_step
 from stockcast.registry.integrity import folder_contents, verified_copy
 from stockcast.serving.metadata import read_model_metadata
 from stockcast.training.refit import (
@@ -29,6 +30,7 @@ from stockcast.training.summary import METRICS_FILE
 log = logging.getLogger(__name__)
 
 
+@table_step("refit")
 def run_refit(cfg: DictConfig) -> dict[str, Any]:
     section = cfg.refit
     read_model_metadata(section.model_dir)

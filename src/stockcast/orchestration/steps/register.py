@@ -20,7 +20,7 @@ from stockcast.config.task import hydra_task
 from stockcast.evaluation.champion import Candidate, decide
 from stockcast.evaluation.reports import REPORT_FILE, check_report_matches, read_report
 from stockcast.files import write_json
-from stockcast.orchestration.steps.table import DECISION_FILE
+from stockcast.orchestration.steps.table import DECISION_FILE, table_step
 from stockcast.registry.freshness import data_tags
 from stockcast.registry.integrity import folder_contents, verified_copy
 from stockcast.registry.store import ModelRegistry, VersionInfo
@@ -121,6 +121,7 @@ def _already_registered(
     return result
 
 
+@table_step("register")
 def run_register(cfg: DictConfig) -> dict[str, Any]:
     model_dir, report_dir = Path(cfg.register.model_dir), Path(cfg.register.report_dir)
     read_model_metadata(model_dir)

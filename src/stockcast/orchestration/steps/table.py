@@ -11,10 +11,14 @@ loading a step.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
+
+from omegaconf import DictConfig, OmegaConf
 
 from stockcast.data.prepared import META_FILE, SCALER_FILE, SERIES_FILE
 from stockcast.evaluation.reports import REPORT_FILE, WINDOWS_FILE
@@ -92,6 +96,11 @@ class Step:
         }
 
 
+T = TypeVar("T")
+
+# Ports that the runner and replay read after a run, by name.
+PREPARED, DECISION, MONITOR = "prepared", "decision", "monitor"
+
 # The registered model's name: a pipeline parameter that evaluate and register both read.
 MODEL_NAME = Port("model_name", STRING, "registry.model_name")
 
@@ -100,7 +109,7 @@ STEPS: tuple[Step, ...] = (
         "prepare",
         "stockcast.orchestration.steps.prepare:run_prepare",
         "Load the series, split it chronologically, fit the scaler on train.",
-        outputs=(Port("prepared", URI_FOLDER, "prepare.output_dir"),),
+        outputs=(Port(PREPARED, URI_FOLDER, "prepare.output_dir"),),
         writes=(META_FILE, SERIES_FILE, SCALER_FILE),
         imports=("numpy", "pandas"),
         reads_outside_world=True,
@@ -153,7 +162,7 @@ STEPS: tuple[Step, ...] = (
             Port("report", URI_FOLDER, "register.report_dir"),
             MODEL_NAME,
         ),
-        outputs=(Port("decision", URI_FOLDER, "register.output_dir"),),
+        outputs=(Port(DECISION, URI_FOLDER, "register.output_dir"),),
         writes=(DECISION_FILE,),
         imports=("mlflow",),
     ),
@@ -169,7 +178,7 @@ STEPS: tuple[Step, ...] = (
             Port("decision", URI_FOLDER, "monitor.decision_dir"),
             MODEL_NAME,
         ),
-        outputs=(Port("monitor", URI_FOLDER, "monitor.output_dir"),),
+        outputs=(Port(MONITOR, URI_FOLDER, "monitor.output_dir"),),
         writes=(MONITOR_REPORT_FILE, MONITOR_PLOT_FILE),
         imports=("mlflow.pyfunc", "matplotlib.pyplot"),
     ),
@@ -208,3 +217,53 @@ def wiring(steps: Sequence[Step] = STEPS) -> dict[str, dict[str, str]]:
         edges[step.name] = {p.name: producer[p.name] for p in step.inputs if p.is_folder}
         producer.update({p.name: step.name for p in step.outputs})
     return edges
+
+
+def step_folders(run_dir: Path, steps: Sequence[Step]) -> dict[str, dict[str, Path]]:
+    """step -> {port -> folder}: outputs under the step's own folder, inputs where their producer
+    wrote them (the wiring the step table derives from port names)."""
+    edges = wiring(steps)
+    written: dict[tuple[str, str], Path] = {}
+    folders: dict[str, dict[str, Path]] = {}
+    for step in steps:
+        for port in step.outputs:
+            written[(step.name, port.name)] = run_dir / step.name / port.name
+        folders[step.name] = {
+            **{port: written[(producer, port)] for port, producer in edges[step.name].items()},
+            **{port.name: written[(step.name, port.name)] for port in step.outputs},
+        }
+    return folders
+
+
+def port_folder(run_dir: Path, port: str, steps: Sequence[Step] = STEPS) -> Path:
+    """Where the last step that produces `port` writes it in a run directory laid out as the
+    local runner lays it out (`step_folders`)."""
+    producer = [step for step in steps if port in (p.name for p in step.outputs)][-1]
+    return step_folders(run_dir, steps)[producer.name][port]
+
+
+def with_table_folders(cfg: DictConfig, step: Step) -> DictConfig:
+    """`cfg` with each folder port of `step` that the config leaves null bound to the step
+    table's folder under `paths.output_dir`: the layout the local runner uses, so a step run on
+    its own reads and writes where a pipeline run would."""
+    folders = step_folders(Path(cfg.paths.output_dir), STEPS)[step.name]
+    for port in step.ports:
+        section, _, key = port.key.rpartition(".")
+        node = OmegaConf.select(cfg, section) if section else cfg
+        if port.is_folder and node is not None and key in node and node[key] is None:
+            node[key] = str(folders[port.name])
+    return cfg
+
+
+def table_step(name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Decorate a step's function: its folder ports left null in the config take the table's
+    default folders (`with_table_folders`) before it runs."""
+
+    def decorate(function: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(function)
+        def run(cfg: DictConfig, *args: Any, **kwargs: Any) -> T:
+            return function(with_table_folders(cfg, step_named(name)), *args, **kwargs)
+
+        return run
+
+    return decorate

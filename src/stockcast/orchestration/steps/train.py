@@ -13,6 +13,7 @@ from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ConfigError
 from stockcast.orchestration.steps.prepare import run_prepare
+from stockcast.orchestration.steps.table import table_step
 from stockcast.training.distributed import is_launch_rank_zero
 from stockcast.training.fit import run_training
 
@@ -31,6 +32,7 @@ def optimized_value(summary: dict[str, Any], metric: str | None) -> float | None
     return float(value) if math.isfinite(value) else float("inf")
 
 
+@table_step("train")
 def run_train_step(cfg: DictConfig) -> float | None:
     prepared = PreparedData.load(cfg.train.prepared_dir)
     summary = run_training(cfg, prepared, cfg.train.output_dir, cfg.train.model_dir)
