@@ -21,15 +21,17 @@ from pathlib import Path
 import pytest
 import yaml
 from mlflow import MlflowClient
-from omegaconf import DictConfig
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from stockcast.evaluation.reports import REPORT_FILE
-from stockcast.orchestration.azureml.components import substitute_placeholders
+from stockcast.orchestration.azureml.components import (
+    step_environment_spec,
+    substitute_placeholders,
+)
 from stockcast.orchestration.azureml.jobs import build_training_job
 from stockcast.orchestration.azureml.pipeline import build_pipeline_job
-from stockcast.orchestration.azureml.settings import compose_submit_config
+from stockcast.orchestration.azureml.settings import SubmitConfig, compose_submit_config
 from stockcast.orchestration.steps.table import STEPS
 from stockcast.paths import PROJECT_ROOT
 from stockcast.registry.ledger import LEDGER_FILE
@@ -85,11 +87,12 @@ def in_snapshot(command: str, snapshot: Path, tracking_uri: str, env: dict[str, 
     return Command(("bash", "-c", command), cwd=snapshot, env=env, python=False)
 
 
-def step_conda_file(environment: DictConfig) -> Path:
+def step_conda_file(sc: SubmitConfig, step: str) -> Path:
     """The conda file a step's environment installs, directly or through its Docker context."""
-    if environment.get("conda_file"):
-        return PROJECT_ROOT / environment.conda_file
-    return PROJECT_ROOT / environment.build_context / "conda.yaml"
+    spec = step_environment_spec(sc.azure.environments, step, PROJECT_ROOT)
+    if spec.get("conda_file"):
+        return PROJECT_ROOT / spec.conda_file
+    return PROJECT_ROOT / spec.build_context / "conda.yaml"
 
 
 def the_pipeline_component_commands(job: JobContext) -> Job:
@@ -123,7 +126,7 @@ def test_the_pipeline_component_commands_register_a_model(prestarted_job: Job) -
     snapshot, sc, folders = (prestarted_job.info[k] for k in ("snapshot", "sc", "folders"))
     for step, result in zip((step.name for step in STEPS), prestarted_job.results, strict=True):
         assert (snapshot / "outputs" / step).is_dir(), "Hydra's run dir lands under ./outputs"
-        conda_file = step_conda_file(sc.azure.environments.steps[step])
+        conda_file = step_conda_file(sc, step)
         missing = imported_requirements(result.stderr) - declared_closure(conda_file)
         assert not missing, f"{step} imports {sorted(missing)}, which {conda_file.name} lacks"
 

@@ -8,11 +8,14 @@ from pathlib import Path
 import pytest
 from azure.ai.ml import load_job
 
-from stockcast.orchestration.azureml.distribution import training_distribution
 from stockcast.orchestration.azureml.dry_run import write_entity
 from stockcast.orchestration.azureml.jobs import build_training_job
 from stockcast.orchestration.azureml.pipeline import build_pipeline_job
-from stockcast.orchestration.azureml.settings import AzureMLConfigError, compose_submit_config
+from stockcast.orchestration.azureml.settings import (
+    AzureMLConfigError,
+    compose_submit_config,
+    training_distribution,
+)
 
 DDP_ON_FOUR = ("trainer=ddp", "azureml.job.instance_count=4")
 

@@ -108,8 +108,12 @@ def test_docker_context_without_dockerfile_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "conda.yaml").write_text("name: x\n")
-    for verb, key in (("train", "job"), ("pipeline", "steps.train")):
-        override = f"azureml.environments.{key}.build_context={tmp_path}"
+    # A step's environment is its folder's unless azureml.environments.steps names one (`+`).
+    for verb, key in (
+        ("train", "azureml.environments.job"),
+        ("pipeline", "+azureml.environments.steps.train"),
+    ):
+        override = f"{key}.build_context={tmp_path}"
         err = _error_of([verb, "--dry-run", override], capsys)
         assert "has no Dockerfile" in err
 

@@ -110,9 +110,21 @@ def test_the_dummy_cloud_command_runs(pipeline_job, tmp_path: Path) -> None:
     assert published == {"gate": gate}
 
 
-def test_a_step_needs_its_environment_configured() -> None:
-    with pytest.raises(AzureMLConfigError, match="no entry for the publish step"):
+def test_a_step_without_an_environment_folder_or_entry_is_refused() -> None:
+    with pytest.raises(AzureMLConfigError) as caught:
         build_pipeline_job(compose_submit_config(), steps=STEPS_WITH_PUBLISH)
+    assert str(caught.value) == (
+        "the publish step has no environment: add environments/publish/conda.yaml (or a "
+        "Dockerfile there), or name one in azureml.environments.steps.publish."
+    )
+
+
+def test_each_step_takes_the_environment_of_its_own_folder() -> None:
+    jobs = build_pipeline_job(compose_submit_config()).jobs
+    assert jobs["prepare"].component.environment.conda_file is not None
+    assert Path(jobs["train"].component.environment.build.path).name == "train"
+    # refit has no folder of its own: its config entry names the train image.
+    assert Path(jobs["refit"].component.environment.build.path).name == "train"
 
 
 def test_a_misspelt_key_in_an_existing_section_is_still_refused(sc: SubmitConfig) -> None:

@@ -23,8 +23,7 @@ from stockcast.orchestration.azureml.jobs import (
     build_endpoint,
     build_training_job,
 )
-from stockcast.orchestration.azureml.pipeline import build_pipeline_job
-from stockcast.orchestration.azureml.schedule import build_schedule
+from stockcast.orchestration.azureml.pipeline import build_pipeline_job, build_schedule
 from stockcast.orchestration.azureml.settings import (
     DRY_RUN_ENV,
     SubmitConfig,

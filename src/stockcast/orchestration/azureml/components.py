@@ -18,13 +18,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.compose import compose_config
 from stockcast.orchestration.azureml.datastore import folder_bindings, folder_outputs
-from stockcast.orchestration.azureml.distribution import Distribution, step_distribution
 from stockcast.orchestration.azureml.dry_run import ensure_valid
 from stockcast.orchestration.azureml.settings import (
     PRIMARY_CONFIG,
     AzureMLConfigError,
     DataBinding,
+    Distribution,
     SubmitConfig,
+    step_distribution,
 )
 from stockcast.orchestration.steps.table import STEPS, STRING, Step
 from stockcast.orchestration.sweeps.overrides import override_key
@@ -37,6 +38,8 @@ DATE_PATTERN = re.compile(r"\$\(date -u \+([^)]*)\)")
 PLACEHOLDER_ROOT = "/mnt/azureml"
 PREFLIGHT_RUN_NAME = "preflight"
 COMPONENT_PREFIX = "stockcast_"
+ENVIRONMENTS_DIR = "environments"
+CONDA_FILE = "conda.yaml"
 DOCKERFILE = "Dockerfile"
 STEP_COMPUTE_KEY = "azureml.compute.steps"
 
@@ -157,13 +160,29 @@ def build_environment(spec: DictConfig, image: str, root: Path, name: str) -> En
 
 
 def step_environment(settings: DictConfig, step: str, root: Path) -> Environment:
-    """The environment configured for a pipeline step in azureml.environments.steps."""
-    spec = settings.steps.get(step)
+    """A pipeline step's environment (`step_environment_spec`), built."""
+    return build_environment(
+        step_environment_spec(settings, step, root), settings.image, root, step
+    )
+
+
+def step_environment_spec(settings: DictConfig, step: str, root: Path) -> DictConfig:
+    """A step's `conda_file` or `build_context`: its entry in azureml.environments.steps, else
+    its own folder `environments/<step>/` (a Docker build context if it holds a Dockerfile, else
+    its conda.yaml), so a new step needs no config entry."""
+    spec = (settings.get("steps") or {}).get(step)
     if spec is None:
-        raise AzureMLConfigError(
-            f"azureml.environments.steps has no entry for the {step} step; add its conda_file."
-        )
-    return build_environment(spec, settings.image, root, step)
+        folder = Path(ENVIRONMENTS_DIR) / step
+        if (root / folder / DOCKERFILE).is_file():
+            spec = OmegaConf.create({"build_context": folder.as_posix()})
+        elif (root / folder / CONDA_FILE).is_file():
+            spec = OmegaConf.create({"conda_file": (folder / CONDA_FILE).as_posix()})
+        else:
+            raise AzureMLConfigError(
+                f"the {step} step has no environment: add {folder / CONDA_FILE} (or a "
+                f"{DOCKERFILE} there), or name one in azureml.environments.steps.{step}."
+            )
+    return spec
 
 
 def _unknown_step(name: str, steps: Sequence[Step]) -> AzureMLConfigError:

@@ -26,7 +26,6 @@ from stockcast.orchestration.azureml.components import (
     job_compute,
     script_entry,
 )
-from stockcast.orchestration.azureml.distribution import training_distribution
 from stockcast.orchestration.azureml.dry_run import ensure_loadable, ensure_valid, write_entity
 from stockcast.orchestration.azureml.settings import (
     TRAIN_CONFIG,
@@ -35,6 +34,7 @@ from stockcast.orchestration.azureml.settings import (
     SubmitConfig,
     data_binding,
     is_azure_override,
+    training_distribution,
 )
 from stockcast.orchestration.sweeps import tracking
 from stockcast.paths import PROJECT_ROOT
