@@ -14,6 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.mistakes import composition_error
+from stockcast.data.calendar import today_utc
 from stockcast.errors import ConfigError
 from stockcast.paths import PROJECT_ROOT
 
@@ -28,7 +29,6 @@ def project_root() -> str:
 def register_resolvers() -> None:
     """Make `${stockcast_root:}` and `${stockcast_today:}` (today's UTC date, the default
     `data.as_of`) available; safe to call any number of times."""
-    from stockcast.data.calendar import today_utc
 
     if not OmegaConf.has_resolver("stockcast_root"):
         OmegaConf.register_new_resolver("stockcast_root", project_root)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from stockcast.config.compose import CONFIG_DIR, compose_raw, register_resolvers
 from stockcast.config.mistakes import composition_error
 from stockcast.config.quiet import silence_library_noise
+from stockcast.config.schema import validate_config
 from stockcast.errors import StockcastError, exit_with_error
 
 T = TypeVar("T")
@@ -72,8 +73,6 @@ def hydra_task(
     """
     import hydra
     from omegaconf import DictConfig
-
-    from stockcast.config.schema import validate_config
 
     task_errors: list[BaseException] = []
 

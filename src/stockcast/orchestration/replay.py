@@ -25,7 +25,10 @@ from omegaconf import DictConfig
 from stockcast.config.compose import local_store_overrides
 from stockcast.config.task import hydra_task
 from stockcast.data.calendar import business_days, day_text, parse_day, today_utc
+from stockcast.data.prepared import PreparedData
 from stockcast.errors import ConfigError, StockcastError
+from stockcast.evaluation.live import observed_series
+from stockcast.evaluation.plots import plot_replay_days
 from stockcast.files import write_json
 from stockcast.orchestration.runner import (
     TIMINGS_FILE,
@@ -41,6 +44,7 @@ from stockcast.orchestration.steps.table import (
     PREPARED,
     port_folder,
 )
+from stockcast.registry.ledger import LEDGER_FILE, Ledger
 
 REPLAY_FILE = "replay.json"
 REPLAY_PLOT_FILE = "replay.png"
@@ -158,10 +162,6 @@ def plot_replay(
     path: Path, cfg: DictConfig, store: Path, run_dir: Path, entries: list[dict[str, Any]]
 ) -> Path:
     """Prices with each day's champion forecast and 80% band; live error vs naive; champion."""
-    from stockcast.data.prepared import PreparedData
-    from stockcast.evaluation.live import observed_series
-    from stockcast.evaluation.plots import plot_replay_days
-    from stockcast.registry.ledger import LEDGER_FILE, Ledger
 
     last_prepared = port_folder(run_dir / "days" / entries[-1]["as_of"], PREPARED)
     observed = (

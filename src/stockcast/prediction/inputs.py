@@ -9,12 +9,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stockcast.data.checks import check_series_values
+from stockcast.data.prepared import data_hash
 from stockcast.data.series import Series
+from stockcast.data.sources import SUFFIX_FORMATS, load_series, read_table_series
+from stockcast.data.split import split_series
 from stockcast.errors import ArtifactError, ConfigError, DataError
+from stockcast.forecasting.windows import WindowSizes
+from stockcast.paths import project_path
 
 GENERATED_SOURCES = ("gbm", "seasonal")
 
@@ -68,7 +75,6 @@ def _as_number(item: Any) -> float | None:
 
 def build_input(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
     """The input series named by `input.kind`; explicit `input.values` win over any kind."""
-    from stockcast.data.checks import check_series_values
 
     kind = "values" if input_cfg.get("values") is not None else input_cfg["kind"]
     series = INPUT_BUILDERS[kind](input_cfg, metadata)
@@ -93,8 +99,6 @@ def _training_source(metadata: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _synthetic(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
-    from stockcast.data.sources import load_series
-
     source = _training_source(metadata)
     if source["source"] not in GENERATED_SOURCES:
         raise ConfigError(
@@ -115,10 +119,6 @@ def _synthetic(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> Inp
 def read_input_table(input_cfg: Mapping[str, Any]) -> list[Series]:
     """Every series of `input.path` (CSV, or Parquet by `input.format` or a .parquet/.pq
     suffix), one per id, each sorted by date and validated."""
-    from pathlib import Path
-
-    from stockcast.data.sources import SUFFIX_FORMATS, read_table_series
-
     path = input_cfg.get("path")
     # Any other suffix reads as CSV, as input=csv always has (prices.txt included).
     fmt = input_cfg.get("format") or SUFFIX_FORMATS.get(Path(str(path)).suffix.lower(), "csv")
@@ -164,15 +164,8 @@ def _pick_series(
 
 
 def _test_split(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
-    from stockcast.data.prepared import data_hash
-    from stockcast.data.sources import load_series
-    from stockcast.data.split import split_series
-    from stockcast.forecasting.windows import WindowSizes
-
     source = _training_source(metadata)
     if source["source"] == "csv":
-        from stockcast.paths import project_path
-
         path = project_path(str(source["path"]))
         if not path.is_file():
             raise ArtifactError(

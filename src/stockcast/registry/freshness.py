@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from stockcast.errors import DataError
+from stockcast.registry.lock import sqlite_file
+from stockcast.registry.store import ModelRegistry
 
 LAST_DATE_TAG = "data_last_date"
 AS_OF_TAG = "data_as_of"
@@ -37,8 +39,6 @@ def previous_data(registry_cfg: Mapping[str, Any]) -> tuple[int, str, str] | Non
 
     The date is its `data_last_date`, else its `data_as_of`; None too when it carries neither.
     """
-    from stockcast.registry.lock import sqlite_file
-    from stockcast.registry.store import ModelRegistry
 
     db = sqlite_file(str(registry_cfg["tracking_uri"]))
     if db is not None and not db.is_file():

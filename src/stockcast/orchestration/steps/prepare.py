@@ -11,6 +11,7 @@ from stockcast.config.compose import plain
 from stockcast.config.task import hydra_task
 from stockcast.data.prepared import prepare_data
 from stockcast.orchestration.steps.table import table_step
+from stockcast.registry.freshness import check_new_data
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +21,6 @@ def run_prepare(cfg: DictConfig, output_dir: str | Path | None = None) -> Path:
     prepared = prepare_data(plain(cfg.data))
     meta = prepared.meta
     if cfg.data.get("require_new_data", False):
-        from stockcast.registry.freshness import check_new_data
-
         check_new_data(meta, plain(cfg.registry))
     folder = prepared.save(output_dir or cfg.prepare.output_dir)
     log.info(
