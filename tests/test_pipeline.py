@@ -20,7 +20,8 @@ from stockcast.forecasting.frame import split_forecast_frame
 from stockcast.orchestration.steps.evaluate import run_evaluate
 from stockcast.orchestration.steps.prepare import run_prepare
 from stockcast.orchestration.steps.register import run_register
-from stockcast.registry.store import ModelRegistry, RegistryError
+from stockcast.registry.connection import RegistryError
+from stockcast.registry.store import ModelRegistry
 from tests.conftest import (
     PIPELINE_FAST,
     Command,

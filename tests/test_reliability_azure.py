@@ -18,7 +18,8 @@ from azure.identity import CredentialUnavailableError
 
 from stockcast.errors import describe_azure_failure
 from stockcast.orchestration.azureml import cli
-from stockcast.registry.store import ModelRegistry, RegistryError
+from stockcast.registry.connection import RegistryError
+from stockcast.registry.store import ModelRegistry
 from tests.reliability_helpers import assert_one_sentence_refusal
 
 FAKE_WORKSPACE = {

@@ -12,28 +12,25 @@ alias has moved, a pending promotion, so a rerun after a crash finishes what the
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
-from stockcast.errors import ArtifactError, StockcastError, describe_azure_failure
+from stockcast.errors import ArtifactError
+from stockcast.registry.connection import RegistryError, local_path, open_client
 from stockcast.registry.faults import crash_point
 from stockcast.registry.integrity import (
     Expected,
     folder_contents,
-    model_hash,
     parse_manifest,
     verified_copy,
 )
-from stockcast.registry.lock import StoreBusy, TagLease, sqlite_file, store_lock
+from stockcast.registry.lock import TagLease, sqlite_file, store_lock
 from stockcast.registry.runs import close_orphaned_runs, owner_tags, prepare_store
 
-__all__ = ["ModelRegistry", "RegistryError", "VersionInfo", "model_hash"]
+__all__ = ["ModelRegistry", "VersionInfo"]
 
 MODEL_HASH_TAG = "model_hash"
 MANIFEST_TAG = "model_files"
@@ -42,10 +39,6 @@ PROMOTION_TAG = "stockcast.promotion"
 PENDING, SETTLED = "pending", "settled"
 DEFAULT_EXPERIMENT = "stockcast-registry"
 WHOLE_FOLDER_HASH_LENGTH = 64
-
-
-class RegistryError(StockcastError):
-    """The registry cannot be reached, or has no such model, version or alias."""
 
 
 @dataclass(frozen=True)
@@ -59,34 +52,6 @@ class VersionInfo:
     @property
     def promotion_pending(self) -> bool:
         return self.tags.get(PROMOTION_TAG) == PENDING
-
-
-def _local_path(uri: str) -> Path | None:
-    """The filesystem path an artifact URI names, or None for remote stores."""
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        return Path(unquote(parsed.path))
-    return None
-
-
-def _require_store_plugin(uri: str) -> None:
-    """`azureml://` stores need the azureml-mlflow plugin, installed only with the azure extra."""
-    if not uri.startswith("azureml:"):
-        return
-    try:
-        found = importlib.util.find_spec("azureml.mlflow") is not None
-    except ModuleNotFoundError:  # not even the `azureml` namespace package is installed
-        found = False
-    if not found:
-        raise RegistryError(
-            f"the registry {uri.split('?')[0]} is an Azure ML workspace store, which needs the "
-            "azureml-mlflow plugin; install it with: pip install -e '.[azure]'."
-        )
-
-
-def _cause(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {lines[0][:200] if lines else ''}"
 
 
 class ModelRegistry:
@@ -131,42 +96,8 @@ class ModelRegistry:
         tables, which several processes cannot do at once.
         """
         if self._client is None:
-            db = sqlite_file(self.tracking_uri)
-            if not self.create and db is not None and not db.is_file():
-                raise RegistryError(
-                    f"the model registry {self.tracking_uri} does not exist; register a model "
-                    "first (make pipeline) or set registry.tracking_uri."
-                )
-            _require_store_plugin(self.tracking_uri)
-            from mlflow import MlflowClient
-
-            try:
-                with store_lock(self.tracking_uri):
-                    client = MlflowClient(self.tracking_uri, self.registry_uri)
-                    client.search_registered_models(max_results=1)
-            except StoreBusy:
-                raise
-            except Exception as err:
-                raise RegistryError(self._cannot_open(err)) from None
-            self._client = client
+            self._client = open_client(self.tracking_uri, self.registry_uri, self.create)
         return self._client
-
-    def _cannot_open(self, err: BaseException) -> str:
-        """What failed when opening the store, named by its real cause."""
-        azure = describe_azure_failure(err)
-        if azure is not None:
-            return f"cannot open the model registry at {self.tracking_uri.split('?')[0]}: {azure}"
-        db = sqlite_file(self.tracking_uri)
-        if db is not None:
-            return (
-                f"cannot open the local MLflow store {db} ({_cause(err)}); if another program "
-                "holds it, rerun when it is done, otherwise it is damaged or from a newer MLflow: "
-                "move it aside or set registry.tracking_uri."
-            )
-        return (
-            f"cannot reach the model registry at {self.tracking_uri} ({_cause(err)}); "
-            "check registry.tracking_uri and the network."
-        )
 
     # -- reading -------------------------------------------------------------------------
 
@@ -262,7 +193,7 @@ class ModelRegistry:
         if uri.startswith("runs:/"):
             run_id, _, path = uri.removeprefix("runs:/").partition("/")
             uri = f"{client.get_run(run_id).info.artifact_uri.rstrip('/')}/{path}"
-        local = _local_path(uri)
+        local = local_path(uri)
         if local is not None and (local / "MLmodel").is_file():
             return local
         import mlflow
@@ -368,9 +299,3 @@ class ModelRegistry:
             self.client().set_model_version_tag(
                 self.model_name, str(info.version), PROMOTION_TAG, SETTLED
             )
-
-
-def configure_client(connection: Mapping[str, Any]) -> None:
-    """Bound MLflow's HTTP timeout and retries (`registry_connection`), before its first use."""
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(connection["timeout_s"])))
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(int(connection["max_retries"])))

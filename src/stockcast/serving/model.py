@@ -19,8 +19,9 @@ from stockcast.errors import DataError
 from stockcast.forecasting.frame import split_forecast_frame
 from stockcast.forecasting.intervals import Bands
 from stockcast.forecasting.windows import WindowSizes
+from stockcast.registry.connection import configure_client
 from stockcast.registry.integrity import Expected, verified_copy
-from stockcast.registry.store import ModelRegistry, VersionInfo, configure_client
+from stockcast.registry.store import ModelRegistry, VersionInfo
 from stockcast.serving.loading import load_checked_copy
 
 
