@@ -185,3 +185,16 @@ def score_live(
         live_scores(last_origins(by_version.get(champion_version, []), window), mase_scale),
         {str(v): live_scores(rows, mase_scale) for v, rows in sorted(by_version.items())},
     )
+
+
+def live_metrics(report: dict[str, Any]) -> dict[str, float]:
+    """A monitor report's live scores (over all versions and the champion's own) as flat
+    metric names: `live_mase`, `champion_live_coverage_80`, ..."""
+    metrics = {}
+    for scope in ("live", "champion_live"):
+        for name, value in report[scope].items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                metrics[f"{scope}_{name}"] = float(value)
+        for level, value in report[scope].get("coverage", {}).items():
+            metrics[f"{scope}_coverage_{level}"] = float(value)
+    return metrics

@@ -15,6 +15,7 @@ import os
 import socket
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from stockcast.errors import ConfigError, StockcastError
@@ -105,7 +106,6 @@ def close_orphaned_training_runs(logger_configs: Any) -> None:
     close runs of killed training processes in its experiment (a fresh SQLite store is created
     under its lock, see `store_lock`). An unreachable store is one sentence, not minutes of
     retries and a traceback."""
-    from stockcast.registry.lock import store_lock
 
     tag_runs_of_this_process()
     for node in (logger_configs or {}).values():
@@ -170,3 +170,23 @@ def prepare_store(
             if experiment is None:
                 raise
             return experiment.experiment_id
+
+
+def log_run(
+    client: Any,
+    experiment_id: str,
+    name: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    artifacts: Iterable[Path],
+) -> str:
+    """One finished MLflow run with these params, metrics and files; returns its id."""
+    run_id = client.create_run(experiment_id, run_name=name, tags=owner_tags()).info.run_id
+    for key, value in params.items():
+        client.log_param(run_id, key, value)
+    for key, value in metrics.items():
+        client.log_metric(run_id, key, value)
+    for path in artifacts:
+        client.log_artifact(run_id, str(path))
+    client.set_terminated(run_id)
+    return run_id

@@ -21,7 +21,13 @@ from omegaconf import DictConfig
 from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ArtifactError
-from stockcast.evaluation.live import judge, observed_series, origin_history, score_live
+from stockcast.evaluation.live import (
+    judge,
+    live_metrics,
+    observed_series,
+    origin_history,
+    score_live,
+)
 from stockcast.evaluation.plots import plot_live_errors
 from stockcast.files import write_json
 from stockcast.orchestration.steps.table import (
@@ -34,7 +40,7 @@ from stockcast.prediction.ledger_forecast import store_champion_forecast
 from stockcast.registry.ledger import Ledger, ledger_path
 from stockcast.registry.lock import sqlite_file
 from stockcast.registry.rollback import roll_back
-from stockcast.registry.runs import owner_tags, prepare_store
+from stockcast.registry.runs import log_run, prepare_store
 from stockcast.registry.store import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -48,25 +54,18 @@ def log_to_mlflow(
     cfg: DictConfig, registry: ModelRegistry, report: dict[str, Any], output: Path
 ) -> str:
     """One run per monitor run in `monitor.experiment_name`: live metrics, report and plot."""
-    client = registry.client()
-    experiment_id = prepare_store(
-        registry.tracking_uri, cfg.monitor.experiment_name, cfg.registry.get("artifact_location")
+    return log_run(
+        registry.client(),
+        prepare_store(
+            registry.tracking_uri,
+            cfg.monitor.experiment_name,
+            cfg.registry.get("artifact_location"),
+        ),
+        f"monitor-{report['as_of']}",
+        {"as_of": report["as_of"], "champion_version": report["champion"]},
+        live_metrics(report) | {"flagged": float(report["flag"]["flagged"])},
+        [output / MONITOR_REPORT_FILE, output / MONITOR_PLOT_FILE],
     )
-    run = client.create_run(experiment_id, run_name=f"monitor-{report['as_of']}", tags=owner_tags())
-    run_id = run.info.run_id
-    client.log_param(run_id, "as_of", report["as_of"])
-    client.log_param(run_id, "champion_version", report["champion"])
-    for scope in ("live", "champion_live"):
-        for name, value in report[scope].items():
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                client.log_metric(run_id, f"{scope}_{name}", float(value))
-        for level, value in report[scope].get("coverage", {}).items():
-            client.log_metric(run_id, f"{scope}_coverage_{level}", value)
-    client.log_metric(run_id, "flagged", float(report["flag"]["flagged"]))
-    for name in (MONITOR_REPORT_FILE, MONITOR_PLOT_FILE):
-        client.log_artifact(run_id, str(output / name))
-    client.set_terminated(run_id)
-    return run_id
 
 
 def finish(
