@@ -44,7 +44,7 @@ def batch_frame(result: BatchForecast, id_column: str) -> Any:
 
 
 def batch_summary(
-    model: OpenModel, model_uri: str, batch: SeriesBatch, result: BatchForecast, frame: Any
+    model: OpenModel, batch: SeriesBatch, result: BatchForecast, frame: Any
 ) -> dict[str, Any]:
     """forecast.json: the model, the input, and one block per id with its forecast rows."""
     h = result.forecasts.shape[1]
@@ -61,7 +61,7 @@ def batch_summary(
         for i, series_id in enumerate(result.ids)
     ]
     return {
-        "model": model_block(model, model_uri),
+        "model": model_block(model),
         "input": {
             **batch.details,
             "description": batch.description,

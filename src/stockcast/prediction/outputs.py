@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.evaluation.plots import plot_forecast, plot_rolling_forecasts
 from stockcast.prediction.calendar import format_date
 from stockcast.prediction.forecast import Forecast, RollingBacktest
 from stockcast.prediction.inputs import InputSeries
@@ -61,13 +62,13 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def model_block(model: OpenModel, model_uri: str) -> dict[str, Any]:
+def model_block(model: OpenModel) -> dict[str, Any]:
     """Which registered version forecast, and its window sizes (forecast.json's `model`)."""
     return {
         "name": model.name,
         "version": model.version,
         "aliases": list(model.aliases),
-        "uri": model_uri,
+        "uri": model.uri,
         "previous_time_window": model.previous_time_window,
         "next_time_window": model.next_time_window,
         "data_hash": model.metadata.get("data_hash"),
@@ -76,7 +77,6 @@ def model_block(model: OpenModel, model_uri: str) -> dict[str, Any]:
 
 def summary(
     model: OpenModel,
-    model_uri: str,
     series: InputSeries,
     result: Forecast,
     mode: str,
@@ -84,7 +84,7 @@ def summary(
 ) -> dict[str, Any]:
     """Everything needed to trace a forecast back to its model and input (forecast.json)."""
     out: dict[str, Any] = {
-        "model": model_block(model, model_uri),
+        "model": model_block(model),
         "input": {**series.details, "description": series.description, "n_values": len(series)},
         "mode": mode,
         "input_window": [float(v) for v in result.window],
@@ -132,7 +132,6 @@ def plot_forecast_png(
     path: Path, model: OpenModel, series: InputSeries, result: Forecast, history: int
 ) -> Path:
     """Recent history up to the forecast origin, then the forecast (and actuals when known)."""
-    from stockcast.evaluation.plots import plot_forecast
 
     end = len(series) - (0 if result.actual is None else len(result.actual))
     start = max(0, end - history)
@@ -154,7 +153,6 @@ def plot_backtest_png(
 ) -> Path:
     """Actual prices over the stretch with the 1-step and last-step rolling forecasts and the
     1-step bands, titled with the realised coverage of every level."""
-    from stockcast.evaluation.plots import plot_rolling_forecasts
 
     start = backtest.stretch_start
     actual = series.values[start:]

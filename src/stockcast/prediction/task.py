@@ -36,11 +36,10 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="stockcast-model-") as download_dir:
         model = open_model(cfg, download_dir)
-    model_uri = model.uri
     check_window_overrides(cfg, model.metadata)
     input_cfg = OmegaConf.to_container(cfg.input, resolve=True)
     if is_batch(input_cfg):
-        return run_batch_predict(cfg, model, model_uri, input_cfg, output_dir)
+        return run_batch_predict(cfg, model, input_cfg, output_dir)
     series = build_input(input_cfg, model.metadata)
 
     backtest = None
@@ -50,7 +49,7 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
     else:
         result = forecast_next(model, series)
 
-    payload = outputs.summary(model, model_uri, series, result, cfg.mode, backtest)
+    payload = outputs.summary(model, series, result, cfg.mode, backtest)
     rows = payload["forecast"]
     written = [
         outputs.write_csv(output_dir / outputs.FORECAST_CSV, rows),
@@ -81,7 +80,6 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
 def run_batch_predict(
     cfg: DictConfig,
     model: OpenModel,
-    model_uri: str,
     input_cfg: dict[str, Any],
     output_dir: Path,
 ) -> dict[str, Any]:
@@ -91,7 +89,7 @@ def run_batch_predict(
     batch = build_batch(input_cfg)
     result = forecast_batch(model, batch)
     frame = batch_outputs.batch_frame(result, batch.id_column)
-    payload = batch_outputs.batch_summary(model, model_uri, batch, result, frame)
+    payload = batch_outputs.batch_summary(model, batch, result, frame)
     frame.to_csv(output_dir / outputs.FORECAST_CSV, index=False)
     written = [
         output_dir / outputs.FORECAST_CSV,
