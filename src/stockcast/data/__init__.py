@@ -1,1 +1,2 @@
-"""Series sources, chronological splitting, scaling statistics and window batching."""
+"""Series sources cut at as_of, data checks, the chronological split, scaling statistics and the
+prepared folder."""
