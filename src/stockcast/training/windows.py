@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import KW_ONLY, dataclass, field
 
-import numpy as np
 import torch
 
 from stockcast.training.distributed import shard_indices
@@ -20,6 +20,7 @@ def gather_windows(values: torch.Tensor, starts: torch.Tensor, length: int) -> t
     return values[starts.unsqueeze(1) + torch.arange(length, device=starts.device)]
 
 
+@dataclass(eq=False)
 class WindowBatches:
     """An iterable of window batches that Lightning (or a bare loop) can consume directly.
 
@@ -34,35 +35,25 @@ class WindowBatches:
     (evaluation). With one process nothing changes: the same windows, in the same order.
     """
 
-    def __init__(
-        self,
-        values: torch.Tensor,
-        starts: np.ndarray | torch.Tensor,
-        window_length: int,
-        batch_size: int,
-        *,
-        steps_per_batch: int = 1,
-        shuffle: bool = False,
-        seed: int = 0,
-        rank: int = 0,
-        world_size: int = 1,
-        equal_shards: bool = False,
-    ) -> None:
-        if batch_size <= 0 or steps_per_batch <= 0:
+    values: torch.Tensor
+    starts: torch.Tensor
+    window_length: int
+    batch_size: int
+    _: KW_ONLY
+    steps_per_batch: int = 1
+    shuffle: bool = False
+    seed: int = 0
+    rank: int = 0
+    world_size: int = 1
+    equal_shards: bool = False
+    _passes: int = field(default=0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.batch_size <= 0 or self.steps_per_batch <= 0:
             raise ValueError("batch_size and steps_per_batch must be positive")
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} is outside a world of {world_size}")
-        self.values = values
-        self.starts = torch.as_tensor(starts, dtype=torch.long)
-        self.window_length = window_length
-        self.batch_size = batch_size
-        self.steps_per_batch = steps_per_batch
-        self.shuffle = shuffle
-        self.seed = seed
-        self.rank = rank
-        self.world_size = world_size
-        self.equal_shards = equal_shards
-        self._passes = 0
+        if not 0 <= self.rank < self.world_size:
+            raise ValueError(f"rank {self.rank} is outside a world of {self.world_size}")
+        self.starts = torch.as_tensor(self.starts, dtype=torch.long)
 
     @property
     def num_windows(self) -> int:
