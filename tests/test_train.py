@@ -216,6 +216,18 @@ def test_loading_the_model_imports_no_lightning_and_unpickles_nothing(
     assert weights.is_file()
 
 
+def test_loading_the_model_warns_of_nothing(trained_run: Path) -> None:
+    """MLflow nudges every PythonModel whose `predict` has no type hints, in colour codes, each
+    time a client loads it; the served model's hint is one MLflow derives nothing from."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = mlflow.pyfunc.load_model(str(trained_run / "model"))
+    assert model.predict(np.arange(100.0, 110.0).reshape(1, -1)).shape == (1, 25)
+    assert [str(w.message) for w in caught if "type hint" in str(w.message)] == []
+
+
 def test_mlflow_run_has_params_and_metrics(trained_run: Path) -> None:
     summary = json.loads((trained_run / "metrics.json").read_text())
     tmp = trained_run.parent

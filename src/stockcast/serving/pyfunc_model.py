@@ -10,7 +10,6 @@ row, `forecast_1..H` and `lower_<level>_<step>` / `upper_<level>_<step>` for eac
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +65,10 @@ class PriceForecastModel(PythonModel):
         self.previous_time_window = int(spec["previous_time_window"])
         self.intervals = spec.get("intervals") or {"bounds": {}, "min_relative_scale": 1e-4}
 
-    # No type hints here on purpose: MLflow would try to derive a schema from them.
-    def predict(self, context, model_input, params=None):
+    # `model_input: np.ndarray` is one of the hints MLflow derives no schema from (the rows may
+    # also come as a DataFrame or a list; `as_price_matrix` reads them all), so it neither
+    # validates nor converts the input and does not nudge for hints when the class is defined.
+    def predict(self, context: Any, model_input: np.ndarray, params: Any = None) -> Any:
         prices = as_price_matrix(model_input, self.previous_time_window)
         with torch.inference_mode():
             # A copy: batch inputs may be read-only views, which torch.from_numpy warns about.
@@ -89,6 +90,4 @@ class PriceForecastModel(PythonModel):
         return frame
 
 
-# The signature declares the output columns; MLflow's type-hint nudge would only add noise.
-warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
 mlflow.models.set_model(PriceForecastModel())
