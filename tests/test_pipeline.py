@@ -121,9 +121,10 @@ def test_registered_model_loads_after_the_run_folder_is_gone(pipeline_store: Pat
 def test_gate_refuses_a_model_worse_than_the_champion(pipeline_store: Path) -> None:
     result = run_pipeline(pipeline_store, "seed=3", "gate.champion_tolerance=-0.999")
     assert result.value["registered"] is False, "a refusal is a decision, not a failure"
-    assert (
-        "not registered:" in result.stdout and "is worse than champion version 2" in result.stdout
-    )
+    # The reason that decided comes first, the threshold verdict it followed after it.
+    assert result.value["message"].startswith("not registered: test MASE ")
+    reasons = result.value["decision"]["reasons"]
+    assert "is worse than champion version 2" in reasons[0] and "the gate's" in reasons[-1]
     assert [v.version for v in registry(pipeline_store).versions()] == [2, 1]
 
 

@@ -14,6 +14,7 @@ from stockcast.orchestration.replay import (
     pipeline_overrides,
     run_replay,
     simulated_days,
+    why_not,
 )
 from tests.conftest import LENIENT_GATE, global_state_restored, isolated_overrides, run_task
 
@@ -42,6 +43,17 @@ def test_the_replay_keeps_its_own_keys_and_store_to_itself(tmp_path: Path) -> No
     assert f"registry.tracking_uri=sqlite:///{tmp_path}/mlruns.db" in overrides
     assert "registry.tracking_uri=sqlite:///x.db" not in overrides
     assert overrides[-1] == "data.require_new_data=true"
+
+
+def test_a_refused_day_says_the_deciding_reason_first_and_once() -> None:
+    decision = {
+        "registered": False,
+        "message": "not registered: worse than champion version 1; gate passed",
+        "decision": {"reasons": ["worse than champion version 1", "gate passed"]},
+    }
+    assert why_not(decision) == "worse than champion version 1; gate passed"
+    # A day refused before the gate (no new data, say) has only its message.
+    assert why_not({"message": "no new data"}) == "no new data"
 
 
 def _replay(tmp: Path, name: str, *extra: str) -> dict:

@@ -105,6 +105,7 @@ def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> di
 
     `promote` says whether the new version takes the champion alias: only when there is no
     champion yet, or when it was compared with the champion on the same windows and held up.
+    `reasons` puts the one that decided first, the threshold verdict it followed last.
     """
     gate = candidate.report["gate"]
     decision = {
@@ -117,13 +118,14 @@ def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> di
         return decision
     champion = registry.champion(cfg.register.alias)
     if champion is None:
-        decision["reasons"].append("no champion yet")
+        decision["reasons"].insert(0, "no champion yet")
         decision["promote"] = True
         return decision
     if not cfg.gate.require_beat_champion:
-        decision["reasons"].append(
+        decision["reasons"].insert(
+            0,
             f"not compared with champion version {champion.version} (gate.require_beat_champion"
-            "=false), so the champion stays"
+            "=false), so the champion stays",
         )
         return decision
     compared = compare_with_champion(registry, champion, candidate)
@@ -135,21 +137,23 @@ def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> di
         "windows": compared.windows,
     }
     if champion_mase is None or mase is None:
-        decision["reasons"].append(f"{compared.note}, so the champion stays")
+        decision["reasons"].insert(0, f"{compared.note}, so the champion stays")
         return decision
     if compared.same_forecasts:
         decision["passed"] = False
-        decision["reasons"].append(
+        decision["reasons"].insert(
+            0,
             f"it forecasts exactly what champion version {champion.version} does on "
-            f"{compared.note or 'the same test windows'}, so nothing new is registered"
+            f"{compared.note or 'the same test windows'}, so nothing new is registered",
         )
         return decision
     limit = champion_mase * (1.0 + float(cfg.gate.champion_tolerance))
     beats = mase <= limit
     decision["passed"] = decision["promote"] = bool(beats)
-    decision["reasons"].append(
+    decision["reasons"].insert(
+        0,
         f"test MASE {mase:.4f} {'is not worse than' if beats else 'is worse than'} champion "
         f"version {champion.version}'s {champion_mase:.4f} on "
-        f"{compared.note or 'the same test windows'}"
+        f"{compared.note or 'the same test windows'}",
     )
     return decision

@@ -63,6 +63,13 @@ def simulated_days(end: str | None, days: int) -> list[str]:
     return [day_text(day) for day in found[-days:]]
 
 
+def why_not(decision: dict[str, Any]) -> str | None:
+    """Why a day registered nothing, the deciding reason first (the register step's message
+    without its "not registered: " lead, which the day's line already says)."""
+    reasons = (decision.get("decision") or {}).get("reasons")
+    return "; ".join(reasons) if reasons else decision.get("message")
+
+
 def day_entry(run_dir: Path, as_of: str, seconds: float, error: str | None) -> dict[str, Any]:
     """What one simulated day produced, read back from its steps' files."""
     decision_file = port_folder(run_dir, DECISION) / DECISION_FILE
@@ -75,9 +82,7 @@ def day_entry(run_dir: Path, as_of: str, seconds: float, error: str | None) -> d
     return {
         "as_of": as_of,
         "registered_version": registered,
-        "refusal": error
-        if error is not None
-        else (None if registered else decision.get("message")),
+        "refusal": error if error is not None else (None if registered else why_not(decision)),
         "champion_version": rollback["to"] if rollback.get("done") else monitor.get("champion"),
         "live": {
             "mase": live.get("mase"),
