@@ -148,3 +148,20 @@ def test_errors_are_the_projects_user_error_type() -> None:
     with pytest.raises(AzureMLConfigError):
         data_binding(compose_submit_config(["azureml.data.source=weekly"]))
     assert issubclass(AzureMLConfigError, ConfigError)
+
+
+def test_the_sdks_http_logging_is_silenced_under_hydras_info_logging() -> None:
+    import logging
+
+    from stockcast.orchestration.azureml.settings import SDK_HTTP_LOGGER, quiet_sdk_warnings
+
+    http, root = logging.getLogger(SDK_HTTP_LOGGER), logging.getLogger()
+    saved = http.level, root.level
+    try:
+        root.setLevel(logging.INFO)  # what Hydra's job logging sets
+        quiet_sdk_warnings()
+        assert not http.isEnabledFor(logging.INFO)
+        assert http.isEnabledFor(logging.WARNING)
+    finally:
+        http.setLevel(saved[0])
+        root.setLevel(saved[1])

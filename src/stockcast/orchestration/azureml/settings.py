@@ -30,6 +30,7 @@ FALSE_WORDS = {"", "0", "false", "no"}
 # The SDK warns about its own experimental schema classes on every dump; they are not ours to fix.
 SDK_EXPERIMENTAL_LOGGER = "azure.ai.ml._utils._experimental"
 CREDENTIAL_CHAIN_LOGGER = "azure.identity._credentials.chained"
+SDK_HTTP_LOGGER = "azure.core.pipeline.policies.http_logging_policy"
 
 RAW_DATA_INPUT = "raw_data"
 CSV_DATA_CONFIG = "csv"
@@ -52,6 +53,10 @@ def missing_sdk(err: ImportError) -> AzureMLConfigError:
 
 def quiet_sdk_warnings() -> None:
     logging.getLogger(SDK_EXPERIMENTAL_LOGGER).setLevel(logging.ERROR)
+    # Under Hydra's INFO logging the SDK's HTTP policy logs every request and response with its
+    # headers (28 lines before a launcher's one-line error); failures reach the user as one
+    # sentence anyway.
+    logging.getLogger(SDK_HTTP_LOGGER).setLevel(logging.WARNING)
     # A failed DefaultAzureCredential logs every credential it tried (a dozen lines) and then
     # raises; the command reports that error as one sentence (stockcast.errors.describe_azure_failure).
     logging.getLogger(CREDENTIAL_CHAIN_LOGGER).setLevel(logging.ERROR)
