@@ -59,6 +59,19 @@ WholeAtLeast0 = Annotated[
     int, Field(strict=True, ge=0, description="a whole number, 0 or more"), AsWhole
 ]
 Whole = Annotated[int, Field(strict=True, description="a whole number"), AsWhole]
+
+
+def _window_or_auto(value: Any) -> Any:
+    value = _whole_float_as_int(value)
+    if value == "auto":
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"is {value!r}; it must be a whole number above 0, or auto")
+    return value
+
+
+# A window size, or `auto` (chosen from the data's season when it is prepared).
+WindowOrAuto = Annotated[Any, BeforeValidator(_window_or_auto)]
 Above0 = Annotated[float, Field(gt=0, allow_inf_nan=False, description="a number above 0")]
 AtLeast0 = Annotated[float, Field(ge=0, allow_inf_nan=False, description="a number, 0 or more")]
 Fraction = Annotated[

@@ -22,13 +22,16 @@ from stockcast.fields import (
     TrailingLength,
     Whole,
     WholeAbove0,
+    WindowOrAuto,
     _distinct,
 )
 
 
 class DataCommon(Section):
     source: str
-    previous_time_window: WholeAbove0
+    previous_time_window: WindowOrAuto
+    shortest_window: WholeAbove0 = 10
+    season_length: WholeAbove0 | None = None
     next_time_window: WholeAbove0
     split: Annotated[dict[str, Fraction], Field(description="in (0, 1): each split needs data")]
     # One kind, or a list: one ensemble member per kind (each kind at most once).

@@ -170,7 +170,7 @@ class GateConfig(Section):
 class EvaluateConfig(Section):
     unjudged = frozenset({"model_dir", "prepared_dir", "output_dir"})
 
-    season_length: Whole
+    season_length: WholeAbove0 | None = None
     plot_series: WholeAtLeast0
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from stockcast.data.calendar import day_text
 from stockcast.data.checks import check_series_values
 from stockcast.data.scaling import fit_scaler
+from stockcast.data.seasonality import auto_window, infer_season_length, shortest_split_length
 from stockcast.data.series import Series
 from stockcast.data.sources import as_of_applies, load_series
 from stockcast.data.split import (
@@ -28,6 +29,8 @@ from stockcast.errors import ArtifactError
 from stockcast.files import write_json
 
 PREPARED_KIND = "stockcast.prepared"
+# data.previous_time_window=auto: the window chosen from the data's season.
+AUTO = "auto"
 META_FILE = "meta.json"
 SERIES_FILE = "series.npz"
 SCALER_FILE = "scaler.json"
@@ -143,9 +146,17 @@ def data_window(data_cfg: Mapping[str, Any], series: list[Series]) -> dict[str, 
 
 def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     """Load, split, then fit the scaler on train: the whole data side of a run."""
-    window = WindowSizes(data_cfg["previous_time_window"], data_cfg["next_time_window"])
-    series = load_series(data_cfg, min_series_length(window, data_cfg["split"]))
+    requested = data_cfg["previous_time_window"]
+    horizon = int(data_cfg["next_time_window"])
+    floor = int(data_cfg.get("shortest_window", 1))
+    shortest = WindowSizes(floor if requested == AUTO else int(requested), horizon)
+    series = load_series(data_cfg, min_series_length(shortest, data_cfg["split"]))
     check_series_values(series, bool(data_cfg.get("allow_non_positive", False)))
+    season, season_from = infer_season_length(series, data_cfg.get("season_length"))
+    window = shortest
+    if requested == AUTO:
+        fits = shortest_split_length(series, data_cfg["split"], split_lengths)
+        window = WindowSizes(auto_window(season, floor, horizon, fits), horizon)
     splits = split_series(series, window, data_cfg["split"])
     scaler = fit_scaler(
         data_cfg["normalization"], splits["train"].values, float(data_cfg["min_relative_scale"])
@@ -154,8 +165,10 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     meta = {
         "kind": PREPARED_KIND,
         "source": dict(data_cfg),
-        "previous_time_window": window.previous_time_window,
-        "next_time_window": window.next_time_window,
+        **window.as_dict(),
+        "season_length": season,
+        # data.season_length, the dates or the autocorrelation of the changes.
+        "season_from": season_from,
         "normalization": scaler["kind"],
         **data_window(data_cfg, series),
         "series_ids": [item.series_id for item in series],

@@ -73,8 +73,8 @@ def evaluate_model(
     next_time_window, scale = windows.next_time_window, prepared.mase_scale
     naive = naive_forecast(inputs, next_time_window)
     forecasts = {"model": forecast, "naive": naive}
-    season = int(cfg.evaluate.season_length)
-    if 1 <= season <= inputs.shape[1]:
+    season = int(cfg.evaluate.season_length or prepared.meta.get("season_length") or 1)
+    if 2 <= season <= inputs.shape[1]:
         forecasts["seasonal_naive"] = seasonal_naive_forecast(inputs, next_time_window, season)
     metrics = {name: score(values, actual, scale) for name, values in forecasts.items()}
     bands = {

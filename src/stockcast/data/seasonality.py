@@ -1,0 +1,102 @@
+"""The season a series repeats with, and the window a model reads, chosen from the data.
+
+The season comes from `data.season_length` when set; else from the dates' spacing (monthly data
+repeats every 12 values, quarterly every 4, business days every 5); undated data keeps no season
+unless its differences correlate clearly with themselves one lag later (a lag the autocorrelation
+singles out). `data.previous_time_window=auto` then takes two seasons where the series is long
+enough for them, and never fewer values than the default window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from stockcast.data.series import Series
+
+# Days between consecutive dates (median) -> the season of that spacing: a week of days, a year
+# of weeks, months and quarters; anything else (hours, years, irregular) has none.
+SEASON_BY_SPACING: tuple[tuple[float, float, int], ...] = (
+    (0.9, 1.1, 7),
+    (6.5, 7.5, 52),
+    (27.5, 31.5, 12),
+    (88.0, 93.0, 4),
+)
+BUSINESS_DAYS_PER_WEEK = 5
+# Undated data: the largest lag searched, as a fraction of the series, and how strongly the
+# differences must correlate at the chosen lag to call it a season (random walks stay at ~0).
+MAX_LAG_FRACTION = 1 / 3
+MIN_SEASONAL_AUTOCORRELATION = 0.3
+
+
+def season_from_dates(dates: np.ndarray) -> int:
+    """The season that the dates' spacing implies (1: none): daily data without weekends is a
+    business week (5), with them a week (7); weekly 52, monthly 12, quarterly 4."""
+    days = np.asarray(dates, dtype="datetime64[D]")
+    if len(days) < 3:
+        return 1
+    spacing = float(np.median(np.diff(days).astype(np.float64)))
+    for low, high, season in SEASON_BY_SPACING:
+        if low <= spacing <= high:
+            if season == 7 and not _has_weekends(days):
+                return BUSINESS_DAYS_PER_WEEK
+            return season
+    return 1
+
+
+def _has_weekends(days: np.ndarray) -> bool:
+    return bool((~np.is_busday(days)).any())
+
+
+def season_from_values(values: np.ndarray) -> int:
+    """The lag at which the series' changes correlate most with themselves, past the lags where
+    a smooth series merely correlates with its neighbours (the first lag with a negative
+    correlation), when that correlation reaches `MIN_SEASONAL_AUTOCORRELATION`; 1 otherwise."""
+    changes = np.diff(np.asarray(values, dtype=np.float64))
+    changes = changes - changes.mean()
+    max_lag = int(len(changes) * MAX_LAG_FRACTION)
+    if max_lag < 2 or np.allclose(changes, 0.0):
+        return 1
+    variance = float(changes @ changes)
+    lags = np.arange(1, max_lag + 1)
+    correlation = np.array([changes[lag:] @ changes[:-lag] / variance for lag in lags])
+    negative = np.flatnonzero(correlation < 0)
+    if not len(negative):
+        return 1
+    best = negative[0] + int(np.argmax(correlation[negative[0] :]))
+    return int(lags[best]) if correlation[best] >= MIN_SEASONAL_AUTOCORRELATION else 1
+
+
+def infer_season_length(series: Sequence[Series], configured: int | None) -> tuple[int, str]:
+    """(season length, where it came from): the config's, the dates', or the values' (of the
+    longest series)."""
+    if configured is not None:
+        return int(configured), "data.season_length"
+    longest = max(series, key=len)
+    if longest.dates is not None:
+        return season_from_dates(longest.dates), "dates"
+    return season_from_values(longest.values), "autocorrelation"
+
+
+def auto_window(
+    season: int,
+    default: int,
+    horizon: int,
+    shortest_split: int,
+) -> int:
+    """The window `data.previous_time_window=auto` reads: two seasons (never fewer values than
+    `default`), or one when the shortest split cannot hold two seasons plus the horizon, else
+    `default`."""
+    for window in (2 * season, season):
+        if window > default and window + horizon <= shortest_split:
+            return window
+    return default
+
+
+def shortest_split_length(
+    series: Sequence[Series], fractions: Mapping[str, Any], split_lengths: Any
+) -> int:
+    """The fewest values any split of any series gets (`split_lengths` cuts one series)."""
+    return min(min(split_lengths(len(item), fractions).values()) for item in series)

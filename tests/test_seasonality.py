@@ -1,0 +1,76 @@
+"""The data's season and the window chosen from it: from the config, the dates or the values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stockcast.config.compose import plain
+from stockcast.data.prepared import prepare_data
+from stockcast.data.seasonality import (
+    auto_window,
+    infer_season_length,
+    season_from_dates,
+    season_from_values,
+)
+from stockcast.data.series import Series
+
+
+@pytest.mark.parametrize(
+    ("dates", "season"),
+    [
+        (pd.date_range("2000-01-01", periods=60, freq="MS"), 12),
+        (pd.date_range("2000-01-01", periods=60, freq="ME"), 12),
+        (pd.date_range("2000-01-01", periods=40, freq="QS"), 4),
+        (pd.bdate_range("2024-01-01", periods=60), 5),
+        (pd.date_range("2024-01-01", periods=60, freq="D"), 7),
+        (pd.date_range("2024-01-01", periods=60, freq="W"), 52),
+        (pd.date_range("1900-01-01", periods=60, freq="YS"), 1),
+        (pd.date_range("2024-01-01", periods=60, freq="h"), 1),
+    ],
+)
+def test_the_dates_spacing_gives_the_season(dates: pd.DatetimeIndex, season: int) -> None:
+    assert season_from_dates(dates.to_numpy("datetime64[ns]")) == season
+
+
+def test_undated_values_keep_a_season_only_where_their_changes_repeat() -> None:
+    rng = np.random.default_rng(0)
+    t = np.arange(240)
+    seasonal = 100 + 0.1 * t + 5 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.5, 240)
+    assert season_from_values(seasonal) == 12
+    for seed in range(5):
+        walk = 100 * np.exp(np.cumsum(np.random.default_rng(seed).normal(0, 0.01, 500)))
+        assert season_from_values(walk) == 1, f"random walk {seed} has no season"
+
+
+def test_the_config_wins_then_the_dates_then_the_values() -> None:
+    dates = pd.date_range("2000-01-01", periods=48, freq="MS").to_numpy("datetime64[ns]")
+    dated = Series("a", np.linspace(1, 2, 48), dates)
+    assert infer_season_length([dated], 4) == (4, "data.season_length")
+    assert infer_season_length([dated], None) == (12, "dates")
+    assert infer_season_length([Series("a", np.linspace(1, 2, 48))], None) == (
+        1,
+        "autocorrelation",
+    )
+
+
+def test_auto_takes_two_seasons_where_the_splits_hold_them() -> None:
+    assert auto_window(12, 10, 5, shortest_split=40) == 24
+    assert auto_window(12, 10, 5, shortest_split=25) == 12, "one season when two do not fit"
+    assert auto_window(12, 10, 5, shortest_split=16) == 10
+    assert auto_window(4, 10, 5, shortest_split=100) == 10, "never shorter than the default"
+    assert auto_window(1, 10, 5, shortest_split=100) == 10
+
+
+def test_prepare_chooses_the_window_from_the_season(make_cfg) -> None:
+    cfg = make_cfg("data=seasonal", "data.previous_time_window=auto", "data.length=400")
+    prepared = prepare_data(plain(cfg.data))
+    assert prepared.meta["season_length"] == 20 and prepared.meta["season_from"] == (
+        "data.season_length"
+    )
+    assert prepared.window.previous_time_window == 40
+    assert prepared.meta["previous_time_window"] == 40
+    gbm = prepare_data(plain(make_cfg("data.previous_time_window=auto").data))
+    assert gbm.meta["season_length"] == 5 and gbm.meta["season_from"] == "dates"
+    assert gbm.window.previous_time_window == 10
