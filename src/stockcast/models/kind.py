@@ -33,8 +33,11 @@ class ModelKind:
     (members, batch, max(member_inputs)) to (members, batch, outputs), with a `members` property
     and `zero_outputs(columns)` (zeroes those outputs: the start of an anchored model and the
     naive fallback). `network` is the spec's kind block: the values of `network_keys` from the
-    `model` config. `architecture_keys` are the ones whose change makes saved weights unusable
-    (a warm start is refused); `settings` is the pydantic schema of the kind's `model` section.
+    `model` config and of `data_keys` from the prepared data's meta.json (the season length, say).
+    `architecture_keys` are the ones whose change makes saved weights unusable (a warm start is
+    refused); `settings` is the pydantic schema of the kind's `model` section. A core may hold
+    several models per scaled view of the window (`members_per_scaler`): the network then has that
+    many members per normalization, weighed against each other on validation like any members.
     """
 
     name: str
@@ -45,9 +48,21 @@ class ModelKind:
     # Saved weights of an older layout of this kind's core -> today's (identity by default).
     upgrade_state: Callable[[dict[str, Any]], dict[str, Any]] = field(default=lambda state: state)
     training_module: str = DEFAULT_TRAINING_MODULE
+    data_keys: tuple[str, ...] = ()
 
-    def network_spec(self, model_cfg: Mapping[str, Any]) -> dict[str, Any]:
-        return {key: model_cfg[key] for key in self.network_keys}
+    def members_per_scaler(self, network: Mapping[str, Any]) -> int:
+        return 1
+
+    def kinds_used(self, network: Mapping[str, Any]) -> list[str]:
+        """The kinds whose modules a network of this kind imports (a served model ships them)."""
+        return [self.name]
+
+    def network_spec(
+        self, model_cfg: Mapping[str, Any], data_meta: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return {key: model_cfg[key] for key in self.network_keys} | {
+            key: data_meta[key] for key in self.data_keys
+        }
 
 
 def kind_module_name(kind: str) -> str:

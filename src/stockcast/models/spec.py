@@ -25,15 +25,19 @@ SHARED_KEYS = ("anchor", "quantiles")
 
 
 def network_spec(
-    model_cfg: Mapping[str, Any], sizes: WindowSizes, scaler: Mapping[str, Any]
+    model_cfg: Mapping[str, Any],
+    sizes: WindowSizes,
+    scaler: Mapping[str, Any],
+    data_meta: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The spec of the network the `model` config describes, before training adds to it."""
+    """The spec of the network the `model` config describes for the prepared data `data_meta`
+    (meta.json), before training adds to it."""
     kind = model_kind(model_cfg["kind"])
     return {
         # The name `model_kind` resolves: a built-in's short name or a kind module's path.
         "kind": str(model_cfg["kind"]),
         **sizes.as_dict(),
-        "network": kind.network_spec(model_cfg),
+        "network": kind.network_spec(model_cfg, data_meta),
         "anchor": str(model_cfg["anchor"]),
         "quantiles": [float(q) for q in model_cfg["quantiles"]],
         "scaler": dict(scaler),
@@ -60,7 +64,8 @@ def build_price_forecaster(spec: Mapping[str, Any]) -> PriceForecaster:
     spec = upgrade_spec(spec)
     kind = model_kind(spec["kind"])
     quantiles = [float(q) for q in spec.get("quantiles", [])]
-    members = scaler_members(spec["scaler"])
+    # Each kind model per scaled view: scalers repeat, model by model.
+    members = scaler_members(spec["scaler"]) * kind.members_per_scaler(spec["network"])
     window = int(spec["previous_time_window"])
     horizon = int(spec["next_time_window"])
     member_inputs = [window + (LEVEL_INPUTS if m["kind"] == LEVEL_KIND else 0) for m in members]

@@ -83,7 +83,7 @@ def build_datamodule_and_model(
         eval_batch_size=cfg.data.eval_batch_size,
         seed=cfg.seed,
     )
-    spec = network_spec(plain(cfg.model), prepared.window, prepared.scaler) | {
+    spec = network_spec(plain(cfg.model), prepared.window, prepared.scaler, prepared.meta) | {
         "num_threads": int(cfg.num_threads)
     }
     model = training_module_class(cfg.model.kind)(

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from stockcast.forecasting.frame import forecast_columns
-from stockcast.models.kind import kind_module_name
+from stockcast.models.kind import kind_module_name, model_kind
 from stockcast.models.network import PriceForecaster
 from stockcast.models.spec import spec_levels, upgrade_spec
 
@@ -80,10 +80,13 @@ def shipped_modules(roots: Iterable[str]) -> dict[str, Path]:
     return found
 
 
-def _stage_code(staging: Path, kind: str) -> Path:
-    """The modules the served model imports, laid out as packages under `code/`."""
+def _stage_code(staging: Path, spec: Mapping[str, Any]) -> Path:
+    """The modules the served model imports, laid out as packages under `code/`: the pyfunc's
+    and those of every kind the network uses (a kind is imported by name, not by an import
+    statement the source could show)."""
     code = staging / "code"
-    modules = shipped_modules([PYFUNC_MODULE, kind_module_name(kind)])
+    kinds = model_kind(spec["kind"]).kinds_used(spec["network"])
+    modules = shipped_modules([PYFUNC_MODULE, *(kind_module_name(kind) for kind in kinds)])
     for name, source in modules.items():
         relative = Path(*name.split("."))
         if source.name == "__init__.py":
@@ -128,7 +131,7 @@ def save_model_dir(
         save_file(state, str(weights))
         spec_file = Path(staging) / "spec.json"
         spec_file.write_text(json.dumps(spec, indent=2))
-        code = _stage_code(Path(staging), str(spec["kind"]))
+        code = _stage_code(Path(staging), spec)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*type hint", category=UserWarning)
             mlflow.pyfunc.save_model(

@@ -1,0 +1,162 @@
+"""The ensemble kind: several kinds (and windows) fitted side by side in one network and weighed
+on the validation windows, so the choice among them is made on validation and nothing else.
+
+Each candidate is a model kind with its own keys and the number of the most recent values it
+reads (`window`; null: the whole window). Every candidate gets one member per scaled view of the
+window, all members train together (their losses add, their weights are disjoint, so this is
+the same as fitting them apart on the same batches), and the members' inverse-validation-MSE
+weights (`model.combination`) keep the best or blend the close ones. The naive fallback and the
+conformal bands then judge the weighted forecast, as for any kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from pydantic import ValidationError, ValidationInfo, field_validator
+from torch import nn
+
+from stockcast.errors import ConfigError
+from stockcast.models.kind import ModelKind, builtin_kinds, model_kind
+from stockcast.models.settings import ModelSettings
+
+# The keys of a candidate that are not its kind's own.
+CANDIDATE_KEYS = ("kind", "window")
+
+
+class EnsembleSettings(ModelSettings):
+    kind: Literal["ensemble"]
+    candidates: list[dict[str, Any]]
+
+    @field_validator("candidates")
+    @classmethod
+    def _each_candidate_is_a_valid_kind(
+        cls, candidates: list[dict[str, Any]], info: ValidationInfo
+    ) -> list[dict[str, Any]]:
+        if not candidates:
+            raise ValueError("is empty; name at least one model kind")
+        shared = {k: v for k, v in info.data.items() if k != "kind"}
+        for number, candidate in enumerate(candidates):
+            _check_candidate(number, candidate, shared)
+        return candidates
+
+
+def _check_candidate(number: int, candidate: Mapping[str, Any], shared: Mapping[str, Any]) -> None:
+    """One candidate: a kind other than ensemble, a window of at least 2 or null, and its own
+    keys valid for its kind (with the model's shared keys)."""
+    name, window = candidate.get("kind"), candidate.get("window")
+    where = f"in candidate {number}"
+    if name in (None, "ensemble"):
+        raise ValueError(f"has kind {name!r} {where}; name a model kind other than ensemble")
+    if window is not None and (
+        isinstance(window, bool) or not isinstance(window, int) or window < 2
+    ):
+        raise ValueError(
+            f"has window {window!r} {where}; it must be a whole number of at least 2, or null "
+            "(the whole window)"
+        )
+    try:
+        kind = model_kind(str(name))
+    except ConfigError:
+        raise ValueError(
+            f"has kind {name!r} {where}; choose one of {builtin_kinds()} or a module that "
+            "defines KIND"
+        ) from None
+    own = {k: v for k, v in candidate.items() if k not in CANDIDATE_KEYS}
+    try:
+        kind.settings.model_validate(dict(shared) | own | {"kind": name})
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise ValueError(
+            f"has {key} {first['input']!r} {where}, which the {name} kind refuses: "
+            f"{first['msg'][0].lower()}{first['msg'][1:]}"
+        ) from None
+
+
+class EnsembleCore(nn.Module):
+    """Each candidate's core on its slice of the members, reading its own recent values (and
+    the level inputs, where the members have them)."""
+
+    def __init__(self, cores: Sequence[nn.Module], columns: Sequence[torch.Tensor]) -> None:
+        super().__init__()
+        self.cores = nn.ModuleList(cores)
+        for number, index in enumerate(columns):
+            self.register_buffer(f"columns_{number}", index, persistent=False)
+
+    @property
+    def members(self) -> int:
+        return sum(int(core.members) for core in self.cores)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        outputs, first = [], 0
+        for number, core in enumerate(self.cores):
+            last = first + int(core.members)
+            index = getattr(self, f"columns_{number}")
+            outputs.append(core(features[first:last].index_select(-1, index)))
+            first = last
+        return torch.cat(outputs, dim=0)
+
+    def zero_outputs(self, columns: slice) -> None:
+        for core in self.cores:
+            core.zero_outputs(columns)
+
+
+@dataclass(frozen=True)
+class EnsembleKind(ModelKind):
+    """The ensemble's network spec holds each candidate's own spec."""
+
+    def members_per_scaler(self, network: Mapping[str, Any]) -> int:
+        return len(network["candidates"])
+
+    def kinds_used(self, network: Mapping[str, Any]) -> list[str]:
+        return [self.name, *(str(c["kind"]) for c in network["candidates"])]
+
+    def network_spec(
+        self, model_cfg: Mapping[str, Any], data_meta: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        candidates = []
+        for candidate in model_cfg["candidates"]:
+            kind = model_kind(candidate["kind"])
+            own = {k: v for k, v in candidate.items() if k not in CANDIDATE_KEYS}
+            candidates.append(
+                {
+                    "kind": candidate["kind"],
+                    "window": candidate.get("window"),
+                    "network": kind.network_spec(own, data_meta),
+                }
+            )
+        return {"candidates": candidates}
+
+
+def build_ensemble(
+    network: Mapping[str, Any], member_inputs: Sequence[int], outputs: int
+) -> EnsembleCore:
+    """Members come candidate by candidate, each with one member per scaled view."""
+    candidates = network["candidates"]
+    per_candidate = len(member_inputs) // len(candidates)
+    window = min(member_inputs)
+    cores, columns = [], []
+    for number, candidate in enumerate(candidates):
+        inputs = member_inputs[number * per_candidate : (number + 1) * per_candidate]
+        reads = min(int(candidate.get("window") or window), window)
+        extra = max(inputs) - window  # the level inputs after the window, where there are any
+        columns.append(
+            torch.cat([torch.arange(window - reads, window), window + torch.arange(extra)])
+        )
+        own_inputs = [reads + (size - window) for size in inputs]
+        kind = model_kind(candidate["kind"])
+        cores.append(kind.build_core(candidate["network"], own_inputs, outputs))
+    return EnsembleCore(cores, columns)
+
+
+KIND = EnsembleKind(
+    name="ensemble",
+    settings=EnsembleSettings,
+    build_core=build_ensemble,
+    network_keys=("candidates",),
+    architecture_keys=("candidates",),
+)

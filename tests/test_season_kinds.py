@@ -1,0 +1,167 @@
+"""The kinds that see past ten values: exponential smoothing, and the ensemble that weighs them
+with the MLP on validation (experiment=auto)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from stockcast.config.schema import validate_config
+from stockcast.errors import ConfigError
+from stockcast.models.kinds.es import HoltWinters
+from stockcast.models.spec import build_price_forecaster, load_weights
+from stockcast.serving.metadata import model_spec
+from stockcast.serving.model import open_model_dir
+from tests.conftest import run_train
+
+
+def holt_winters_by_loop(x: np.ndarray, p: dict[str, float], season: int, span: int, horizon: int):
+    """The textbook recursion, value by value, from the same starting state."""
+    b = (x[span : 2 * span].mean() - x[:span].mean()) / span if 2 * span <= len(x) else 0.0
+    level = x[:span].mean() + (span - 1) / 2 * b
+    s = (
+        [x[i] - x[:span].mean() - (i - (span - 1) / 2) * b for i in range(season)]
+        if season > 1
+        else []
+    )
+    a, beta, gamma, phi = p["alpha"], p["beta"] / p["alpha"], p["gamma"], p["phi"]
+    for value in x[span:]:
+        first = s[0] if s else 0.0
+        new_level = a * (value - first) + (1 - a) * (level + phi * b)
+        b = beta * (new_level - level) + (1 - beta) * phi * b
+        if s:
+            s = [*s[1:], gamma * (value - new_level) + (1 - gamma) * first]
+        level = new_level
+    damped = np.cumsum(phi ** np.arange(1, horizon + 1))
+    return np.array([level + damped[h] * b + (s[h % season] if s else 0.0) for h in range(horizon)])
+
+
+@pytest.mark.parametrize(("window", "season"), [(24, 12), (40, 4), (10, 1)])
+def test_the_smoothing_matrix_is_the_textbook_recursion(window: int, season: int) -> None:
+    torch.manual_seed(window)
+    core = HoltWinters(1, window, 5, season, min_damping=0.8).double()
+    with torch.no_grad():
+        for raw in core.raw.values():
+            raw.normal_()
+    x = np.cumsum(np.random.default_rng(season).normal(size=window)) + 10
+    with torch.no_grad():
+        p = {k: float(v[0]) for k, v in core.parameters_in_range().items()}
+        change = core(torch.tensor(x)[None, None])[0, 0].numpy()
+    expected = holt_winters_by_loop(x, p, core.season, core.start_span, 5)
+    # The starting-state weights are built in float32 (1/12 is not exact there).
+    np.testing.assert_allclose(change + x[-1], expected, rtol=1e-6)
+
+
+def test_an_anchored_smoothing_model_starts_as_the_last_price() -> None:
+    spec = {
+        "kind": "es",
+        "previous_time_window": 24,
+        "next_time_window": 5,
+        "network": {"min_damping": 0.8, "season_length": 12},
+        "anchor": "last",
+        "quantiles": [],
+        "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
+    }
+    net = build_price_forecaster(spec)
+    prices = torch.linspace(100, 110, 24)[None]
+    np.testing.assert_allclose(net(prices).detach().numpy(), 110.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.anchor=none", "model.anchor is 'none'; the es kind forecasts the change"),
+        ("model.quantiles=[0.1,0.5,0.9]", "model.quantiles is [0.1, 0.5, 0.9]; the es kind"),
+    ],
+)
+def test_the_smoothing_kind_refuses_what_it_cannot_do(make_cfg, override: str, message: str):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        validate_config(make_cfg("model=es", override))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.candidates.0.window=1", "has window 1 in candidate 0; it must be a whole"),
+        ("model.candidates.2.min_damping=2", "has min_damping 2 in candidate 2, which the es"),
+        ("model.candidates.0.kind=nope", "has kind 'nope' in candidate 0; choose one of"),
+    ],
+)
+def test_an_ensemble_candidate_is_checked_as_its_own_kind(make_cfg, override, message) -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_config(make_cfg("experiment=auto", override))
+    assert str(caught.value).startswith(f"model.candidates {message}")
+
+
+AUTO_FAST = (
+    "experiment=auto",
+    "data=seasonal",
+    "data.length=400",
+    "trainer.max_steps=60",
+    "fit.val_every_steps=30",
+    "data.batch_size=32",
+    "logger=none",
+)
+
+
+@pytest.fixture(scope="module")
+def auto_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("auto")
+    run_train(tmp, tmp / "run", *AUTO_FAST, "fit.naive_fallback=false")
+    return tmp / "run"
+
+
+def test_auto_reads_two_seasons_and_weighs_every_candidate(auto_run: Path) -> None:
+    spec = model_spec(auto_run / "model")
+    assert spec["kind"] == "ensemble" and spec["previous_time_window"] == 40  # 2 x 20
+    kinds = [(c["kind"], c["window"]) for c in spec["network"]["candidates"]]
+    assert kinds == [("mlp", 10), ("mlp", None), ("es", None)]
+    assert spec["network"]["candidates"][2]["network"]["season_length"] == 20
+    weights = spec["combination"]["weights"]
+    assert len(weights) == 9 and abs(sum(weights) - 1) < 1e-9  # 3 candidates x 3 views
+    code = auto_run / "model" / "code" / "stockcast" / "models" / "kinds"
+    assert sorted(p.name for p in code.glob("*.py")) == [
+        "__init__.py",
+        "ensemble.py",
+        "es.py",
+        "mlp.py",
+    ]
+
+
+def test_auto_forecasts_the_same_after_reload(auto_run: Path) -> None:
+    from safetensors.torch import load_file
+
+    spec = model_spec(auto_run / "model")
+    net = build_price_forecaster(spec)
+    load_weights(
+        net, spec, load_file(str(auto_run / "model" / "artifacts" / "weights.safetensors"))
+    )
+    net.eval()
+    windows = 100 + np.cumsum(np.random.default_rng(1).normal(size=(4, 40)), axis=1)
+    with torch.no_grad():
+        direct = net(torch.tensor(windows, dtype=torch.float32)).double().numpy()
+    served, bands = open_model_dir(auto_run / "model").forecast(windows)
+    np.testing.assert_allclose(served, direct, rtol=1e-6)
+    assert set(bands) == {"80", "95"}
+    assert not np.allclose(served, windows[:, -1:]), "the fit departs from the last price"
+
+
+def test_auto_on_a_random_walk_still_repeats_the_last_price(tmp_path: Path) -> None:
+    run_train(
+        tmp_path,
+        tmp_path / "run",
+        "experiment=auto",
+        "data.length=800",
+        "trainer.max_steps=60",
+        "fit.val_every_steps=30",
+        "logger=none",
+    )
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["fell_back_to_naive"] is True
+    windows = 100 + np.cumsum(np.random.default_rng(2).normal(size=(3, 10)), axis=1)
+    served, _ = open_model_dir(tmp_path / "run" / "model").forecast(windows)
+    np.testing.assert_allclose(served, np.repeat(windows[:, -1:], 5, axis=1), rtol=1e-6)
