@@ -41,6 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output-dir", default=str(OUTPUT_DIR), help="where CSV and PNG go")
     parser.add_argument("--no-peers", action="store_true", help="skip AutoETS and NeuralForecast")
     parser.add_argument(
+        "--experiment", default="mlp_w10", help="the experiment stockcast runs (default mlp_w10)"
+    )
+    parser.add_argument(
         "--seeds",
         default="",
         help="comma-separated seeds: stockcast is fitted once per seed and its MASE, coverage "
@@ -59,7 +62,9 @@ def run(args: argparse.Namespace) -> list[Result]:
         print(f"running {series.name} ({len(series.values)} points) ...", file=sys.stderr)
         split = cut(series.values)
         runs = [
-            stockcast_default(series.name, split, [*args.overrides, *seed], refit=True)
+            stockcast_default(
+                series.name, split, [*args.overrides, *seed], refit=True, experiment=args.experiment
+            )
             for seed in seed_overrides
         ]
         results += mean_over_seeds(runs)

@@ -44,13 +44,15 @@ def stockcast_default(
     overrides: Sequence[str] = (),
     label: str = "stockcast",
     refit: bool = False,
+    experiment: str = "mlp_w10",
 ) -> list[Result]:
-    """`experiment=mlp_w10`'s model and training defaults on this series, fitted in process on
-    the first 80% (its last fifth as validation), forecasting every held-out origin."""
+    """`experiment`'s model and training defaults on this series, fitted in process on the
+    first 80% (its last fifth as validation), forecasting every held-out origin."""
     from omegaconf import open_dict
 
     from stockcast.config.compose import compose_config, local_store_overrides
-    from stockcast.config.schema import validate_config
+    from stockcast.config.data_schema import CsvData
+    from stockcast.config.schema import config_fields, validate_config
     from stockcast.data.prepared import PreparedData
     from stockcast.orchestration.steps.prepare import run_prepare
     from stockcast.serving.model import open_model_dir
@@ -68,7 +70,7 @@ def stockcast_default(
         cfg = compose_config(
             "pipeline",
             [
-                "experiment=mlp_w10",
+                f"experiment={experiment}",
                 "data=csv",
                 f"data.path={csv}",
                 "data.date_column=null",
@@ -85,12 +87,16 @@ def stockcast_default(
         )
         with open_dict(cfg):
             cfg.paths.output_dir = str(folder / "run")
+            # An experiment's own data keys for its market (mlp_w10's length) mean nothing to a
+            # file: keep the keys a CSV source reads.
+            for key in set(cfg.data) - set(config_fields(CsvData)):
+                del cfg.data[key]
         validate_config(cfg)
         begin = time.perf_counter()
         prepared = PreparedData.load(run_prepare(cfg, folder / "run" / "prepared"))
         summary = run_training(cfg, prepared, folder / "run", folder / "run" / "model")
         seconds = time.perf_counter() - begin
-        p = int(cfg.data.previous_time_window)
+        p = prepared.window.previous_time_window
         inputs = split.values[split.origins[:, None] - p + np.arange(p)]
         forecast, bands = open_model_dir(folder / "run" / "model").forecast(inputs)
         results = [score(name, label, split, forecast, bands, seconds)]
