@@ -352,7 +352,7 @@ def test_a_model_that_forecasts_as_the_champion_is_not_registered_again(seeded_t
     assert first.value["registered"] and first.value["version"] == 1
     second = run_pipeline(seeded_tmp, "seed=2", *naive_only)
     assert second.value["registered"] is False
-    assert second.value["decision"]["reasons"][-1] == (
+    assert second.value["decision"]["reasons"][0] == (
         "it forecasts exactly what champion version 1 does on the same test windows, so nothing "
         "new is registered"
     )

@@ -196,7 +196,7 @@ def test_the_champion_is_scored_only_on_windows_after_its_fitted_data(
     assert 0 < unseen < len(windows["actual"])
     assert decision["champion"]["version"] == 1
     assert decision["champion"]["windows"] == unseen
-    assert f"the {unseen} test windows after its fitted data" in decision["reasons"][-1]
+    assert f"the {unseen} test windows after its fitted data" in decision["reasons"][0]
 
 
 def test_a_champion_fitted_on_every_test_window_is_not_compared(
@@ -205,7 +205,7 @@ def test_a_champion_fitted_on_every_test_window_is_not_compared(
     decision = json.loads(
         (refit_runs["inside"] / "register" / "decision" / DECISION_FILE).read_text()
     )
-    reason = decision["decision"]["reasons"][-1]
+    reason = decision["decision"]["reasons"][0]
     assert "cannot be scored fairly on them, so the champion stays" in reason
     assert decision["registered"] and decision["decision"]["promote"] is False
 
