@@ -19,7 +19,7 @@ from stockcast.config.compose import flatten
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import StockcastError
 from stockcast.forecasting.frame import split_forecast_frame
-from stockcast.forecasting.intervals import calibrate_intervals
+from stockcast.forecasting.intervals import calibrate_intervals, naive_spread_profile
 from stockcast.forecasting.metrics import inverse_mse_weights, pooled_errors
 from stockcast.models.spec import build_price_forecaster
 from stockcast.training.module import Forecaster
@@ -127,13 +127,15 @@ def test_validation_fallback_and_bands_score_the_weighted_forecast(weighted_run:
     # forecast's, measurably not the plain mean's.
     assert summary["val"]["mase"] == pytest.approx(mase(weighted), rel=1e-5)
     assert abs(mase(members.mean(0)) - mase(weighted)) > 1e-4
-    # The conformal bands are calibrated on the weighted forecast's errors.
+    # The bands are calibrated on the weighted forecast's errors.
+    min_relative_scale = float(spec["intervals"]["min_relative_scale"])
     bounds = calibrate_intervals(
         windows.inputs,
         weighted,
         windows.actual,
         [80, 95],
-        float(spec["intervals"]["min_relative_scale"]),
+        min_relative_scale,
+        naive_spread_profile(prepared.splits["train"].origins(prepared.window), min_relative_scale),
     )
     for level, expected in bounds.items():
         np.testing.assert_allclose(spec["intervals"]["bounds"][level], expected, rtol=1e-4)

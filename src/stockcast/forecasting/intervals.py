@@ -8,6 +8,7 @@ of its inputs), so a band widens when the prices it forecasts from moved a lot.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from statistics import NormalDist
 
 import numpy as np
 
@@ -59,16 +60,121 @@ def conformal_quantiles(residuals: np.ndarray, levels: Sequence[int]) -> Bounds:
     return bounds
 
 
+def student_t_quantile(probability: float, degrees_of_freedom: int) -> float:
+    """Student's t quantile by the Cornish-Fisher expansion of the normal one (stdlib's): within
+    about 1e-3 of the exact value from 4 degrees of freedom, and no SciPy in a served model."""
+    z = NormalDist().inv_cdf(probability)
+    v = float(degrees_of_freedom)
+    return (
+        z
+        + (z**3 + z) / (4 * v)
+        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v**2)
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3)
+    )
+
+
+def conformal_inside_windows(level: int | str) -> int:
+    """The fewest held-out windows whose split-conformal bounds at `level` are residuals inside
+    the sample, not its most extreme ones (which hold fewer new windows than `level` percent,
+    and are the same for every level above): n >= 4 / alpha - 1 (19 for 80%, 79 for 95%)."""
+    return -(-400 // (100 - int(level))) - 1
+
+
+def conformal_is_inside(windows: int, level: int | str) -> bool:
+    return windows >= conformal_inside_windows(level)
+
+
+def student_t_bounds(
+    residuals: np.ndarray, level: int | str, profile: np.ndarray
+) -> list[list[float]]:
+    """Bounds from too few held-out windows for a conformal band at `level`: per step the
+    residuals' mean plus or minus a Student-t prediction interval's half width. The spread is
+    pooled over the steps, each step's residuals divided by `profile` (how the spread grows with
+    the step, e.g. the naive forecast's on the train split): n windows give n x horizon values,
+    where one step's n overlapping, correlated windows alone underestimate it."""
+    residuals = np.asarray(residuals, dtype=np.float64)
+    windows, steps = residuals.shape
+    scaled = residuals / profile
+    centre = scaled.mean(axis=0)
+    spread = np.sqrt(((scaled - centre) ** 2).sum() / max(scaled.size - steps, 1))
+    alpha = 1.0 - float(level) / 100.0
+    half = student_t_quantile(1 - alpha / 2, max(windows - 1, 1)) * np.sqrt(1 + 1 / windows)
+    return [
+        ((centre - half * spread) * profile).tolist(),
+        ((centre + half * spread) * profile).tolist(),
+    ]
+
+
 def calibrate_intervals(
     inputs: np.ndarray,
     forecast: np.ndarray,
     actual: np.ndarray,
     levels: Sequence[int],
     min_relative_scale: float = 1e-4,
+    profile: np.ndarray | None = None,
 ) -> Bounds:
-    """Conformal bounds from held-out windows a forecaster did not train on."""
+    """Bounds from held-out windows a forecaster did not train on: split-conformal at each level
+    whose conformal bound falls inside the sample, Student-t bounds pooled over the steps at the
+    others (`profile`: the spread's growth with the step; default sqrt(step)). Each level's band
+    holds the one below it, wider by the ratio of their t quantiles at least: never equal."""
     scale = volatility_scale(inputs, min_relative_scale)
-    return conformal_quantiles((np.asarray(actual) - np.asarray(forecast)) / scale, levels)
+    residuals = (np.asarray(actual) - np.asarray(forecast)) / scale
+    steps = residuals.shape[1]
+    profile = np.sqrt(np.arange(1, steps + 1)) if profile is None else np.asarray(profile)
+    windows = len(residuals)
+    centre = residuals.mean(axis=0)
+    bounds: Bounds = {}
+    inner: tuple[int, list[list[float]]] | None = None
+    for level in sorted(int(level) for level in levels):
+        if conformal_is_inside(windows, level):
+            found = conformal_quantiles(residuals, [level])[str(level)]
+        else:
+            found = student_t_bounds(residuals, level, profile)
+        if inner is not None:
+            found = _holding(found, inner, level, centre, max(windows - 1, 1))
+        bounds[str(level)] = found
+        inner = (level, found)
+    return bounds
+
+
+def _holding(
+    found: list[list[float]],
+    inner: tuple[int, list[list[float]]],
+    level: int,
+    centre: np.ndarray,
+    dof: int,
+) -> list[list[float]]:
+    """`found` widened where needed to hold the lower level's band by the ratio of the two
+    levels' t quantiles."""
+    below, (low, high) = inner
+    ratio = student_t_quantile(1 - (1 - level / 100) / 2, dof) / student_t_quantile(
+        1 - (1 - below / 100) / 2, dof
+    )
+    lower = np.minimum(found[0], centre - (centre - np.asarray(low)) * ratio)
+    upper = np.maximum(found[1], centre + (np.asarray(high) - centre) * ratio)
+    return [lower.tolist(), upper.tolist()]
+
+
+def naive_spread_profile(
+    history: RollingOrigins, min_relative_scale: float = 1e-4
+) -> np.ndarray | None:
+    """How the naive forecast's scaled error spreads out step by step over `history` (its
+    standard deviation per step): the shape Student-t bounds give their pooled spread. None when
+    the history is too short to say (two windows or fewer, or no movement)."""
+    if len(history) < 3:
+        return None
+    scale = volatility_scale(history.inputs, min_relative_scale)
+    errors = (history.actual - naive_forecast(history.inputs, history.next_time_window)) / scale
+    spread = errors.std(axis=0)
+    return spread if np.all(spread > 0) else None
+
+
+def calibration_methods(windows: int, levels: Sequence[int]) -> dict[str, str]:
+    """Which bound `calibrate_intervals` gives each level from `windows` held-out windows."""
+    return {
+        str(level): "split_conformal" if conformal_is_inside(windows, level) else "student_t"
+        for level in levels
+    }
 
 
 def apply_intervals(forecast: np.ndarray, scale: np.ndarray, bounds: Bounds) -> Bands:

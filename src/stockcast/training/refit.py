@@ -167,7 +167,7 @@ def write_refit_model(
         # The registered weights it started from (the evaluated fit's), or None: a cold start.
         "warm_start": warm_source,
         "trained_through": date_bound(last.dates),
-        "intervals": "the evaluated model's split-conformal bounds",
+        "intervals": "the evaluated model's calibrated bounds",
         "combination": "the evaluated model's member weights"
         if "combination" in spec
         else "the members' mean",

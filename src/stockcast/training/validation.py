@@ -12,7 +12,12 @@ from omegaconf import DictConfig
 
 from stockcast.data.prepared import PreparedData
 from stockcast.forecasting.baselines import naive_forecast
-from stockcast.forecasting.intervals import calibrate_intervals, conformal_windows_needed
+from stockcast.forecasting.intervals import (
+    calibrate_intervals,
+    calibration_methods,
+    conformal_inside_windows,
+    naive_spread_profile,
+)
 from stockcast.forecasting.metrics import diebold_mariano, inverse_mse_weights
 from stockcast.forecasting.windows import RollingOrigins
 from stockcast.models.network import PriceForecaster
@@ -90,32 +95,36 @@ def falls_back_to_naive(
 def calibrate_on_validation(
     net: PriceForecaster, prepared: PreparedData, levels: list[int]
 ) -> dict[str, Any]:
-    """Split-conformal interval bounds from the validation windows (which the network was not
-    trained on; only the members' combination weights were fitted there), in units of each
-    window's recent volatility; stored in the model's spec."""
+    """Interval bounds from the validation windows (which the network was not trained on; only
+    the members' combination weights were fitted there), in units of each window's recent
+    volatility: split-conformal where the windows are enough for a level, Student-t bounds
+    pooled over the steps where they are not, with the spread's growth over the steps taken
+    from the naive forecast on the (longer) train split. Stored in the model's spec."""
     windows, forecast = validation_forecasts(net, prepared)
     min_relative_scale = float(prepared.scaler["min_relative_scale"])
-    needed = {str(level): conformal_windows_needed(level) for level in levels}
-    for level, count in needed.items():
-        if len(windows) < count:
-            # Both bounds are then the extreme errors: on exchangeable windows that range holds
-            # a new one with probability (n - 1) / (n + 1).
-            log.warning(
-                "only %d validation windows, fewer than the %d a calibrated %s%% band needs: the "
-                "band spans the validation errors' full range, which holds about %.0f%% of new "
-                "windows; a longer series or validation split fixes that",
+    needed = {str(level): conformal_inside_windows(level) for level in levels}
+    methods = calibration_methods(len(windows), levels)
+    for level, method in methods.items():
+        if method != "split_conformal":
+            log.info(
+                "%d validation windows, fewer than the %d a split-conformal %s%% band needs: "
+                "its bounds are Student-t bounds of the validation errors",
                 len(windows),
-                count,
+                needed[level],
                 level,
-                100.0 * (len(windows) - 1) / (len(windows) + 1),
             )
+    profile = naive_spread_profile(
+        prepared.splits["train"].origins(prepared.window), min_relative_scale
+    )
     return {
-        "method": "split_conformal",
+        "method": "calibrated",
+        # Per level: split_conformal, or student_t where the windows are too few for it.
+        "methods": methods,
         "calibration_windows": len(windows),
         "windows_needed": needed,
         "min_relative_scale": min_relative_scale,
         "bounds": calibrate_intervals(
-            windows.inputs, forecast, windows.actual, levels, min_relative_scale
+            windows.inputs, forecast, windows.actual, levels, min_relative_scale, profile
         )
         if levels
         else {},
