@@ -13,7 +13,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from stockcast.data.series import Series
-from stockcast.data.split import join_splits, split_series
+from stockcast.data.split import join_splits, split_in_time, split_series
 from stockcast.errors import ArtifactError
 from stockcast.evaluation.champion import unseen_windows
 from stockcast.evaluation.reports import REPORT_FILE, WINDOWS_FILE
@@ -135,6 +135,21 @@ def test_unseen_windows_are_those_after_the_fitted_data() -> None:
     assert unseen_windows({"actual": np.zeros((6, 2))}, "2024-03-05").all(), "undated: all"
 
 
+def test_a_split_is_cut_in_time_with_context_before_each_half() -> None:
+    series = [Series("a", np.arange(30.0)), Series("b", np.arange(20.0) + 100)]
+    val = split_series(series, WindowSizes(4, 2), {"train": 0.4, "val": 0.3, "test": 0.3})["val"]
+    early, late = split_in_time(val, 4)
+    for index in range(2):
+        own = val.segment(index)[val.context :]
+        half = len(own) // 2
+        np.testing.assert_array_equal(early.segment(index), val.segment(index)[: 4 + half])
+        cut = val.context + half
+        np.testing.assert_array_equal(late.segment(index), val.segment(index)[cut - 4 :])
+    # Every late window's first target lies in the late half: none was seen by the early half.
+    late_origins = late.origins(WindowSizes(4, 2))
+    assert set(late_origins.actual[:, 0]).isdisjoint(early.values[early.context :])
+
+
 def test_the_registered_model_is_refit_on_all_history(refit_runs: dict[str, Path]) -> None:
     run = refit_runs["full"]
     candidate = run / "refit" / "candidate"
@@ -144,6 +159,11 @@ def test_the_registered_model_is_refit_on_all_history(refit_runs: dict[str, Path
     assert folder_contents(candidate / "evaluated").digest == report["model_hash"]
     assert folder_contents(run / "train" / "model").digest == report["model_hash"]
     refit = read_model_metadata(candidate)["refit"]
+    # The held-back check said more history helps: the fit with half the validation split added
+    # forecast the other half at least as well.
+    check = refit["check"]
+    assert check["helps"] and check["held_back_windows"] > 0
+    assert check["with_more_history_mae"] <= check["evaluated_mae"]
     # pipeline.refit_budget=epochs: as many passes over all history as the fit made over train.
     train_windows = round(POINTS * 0.7) - 15 + 1
     assert refit["evaluated_optimizer_steps"] == metrics["best_step"] > 0
@@ -275,3 +295,29 @@ def test_the_refit_step_repeats_the_evaluated_warm_start_not_the_alias(
     assert read_model_metadata(folders["candidate"])["refit"]["warm_start"]["version"] == (
         started_from
     )
+
+
+def test_the_refit_is_skipped_where_more_history_did_not_help(
+    refit_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stockcast.orchestration.steps import refit as refit_step
+
+    store, run = refit_runs["store"], tmp_path / "run"
+    shutil.copytree(refit_runs["full"], run)
+    folders = step_folders(run, STEPS)["refit"]
+    verdict = {"helps": False, "held_back_windows": 7, "evaluated_mae": 1.0,
+               "with_more_history_mae": 1.5}  # fmt: skip
+    monkeypatch.setattr(refit_step, "held_back_check", lambda *args: verdict)
+    bindings = step_named("refit").bindings({k: str(v) for k, v in folders.items()}, {"refit"})
+    overrides = [
+        *isolated_overrides(store),
+        *FAST,
+        *csv_data(store / "full.csv"),
+        *(f"{key}={value}" for key, value in bindings.items()),
+    ]
+    with global_state_restored():
+        result = run_task(run_refit, "pipeline", overrides, run / "refit").value
+    assert result["refit"] is False and result["check"] == verdict
+    assert "forecast the other half no better (MAE 1.5 against" in result["reason"]
+    evaluated = folders["model"]
+    assert folder_contents(folders["candidate"]).digest == folder_contents(evaluated).digest

@@ -178,6 +178,7 @@ class PipelineSettings(Section):
     executor: Literal[EXECUTORS]  # type: ignore[valid-type]
     refit: bool
     refit_budget: Literal["epochs", "steps"] = "epochs"
+    refit_check: bool = True
 
 
 class MonitorConfig(Section):

@@ -146,3 +146,40 @@ def join_splits(splits: Mapping[str, SplitData], names: Sequence[str]) -> SplitD
         series_ids=first.series_ids,
         dates=np.concatenate(dates) if has_dates else None,
     )
+
+
+def split_in_time(split: SplitData, context: int) -> tuple[SplitData, SplitData]:
+    """`split` cut halfway through each series' own values (after its context): the early half,
+    with the split's context before it, and the late half, with the `context` values before it,
+    so that each window of either has its targets in its own half."""
+    early: list[tuple[np.ndarray, np.ndarray | None]] = []
+    late: list[tuple[np.ndarray, np.ndarray | None]] = []
+    for index in range(len(split.series_ids)):
+        lo, hi = int(split.offsets[index]), int(split.offsets[index + 1])
+        cut = lo + split.context + (hi - lo - split.context) // 2
+        dates = split.dates
+        early.append((split.values[lo:cut], None if dates is None else dates[lo:cut]))
+        start = max(lo, cut - context)
+        late.append((split.values[start:hi], None if dates is None else dates[start:hi]))
+    return (
+        _concatenated(f"{split.name}_early", early, split.context, split.series_ids),
+        _concatenated(f"{split.name}_late", late, context, split.series_ids),
+    )
+
+
+def _concatenated(
+    name: str,
+    pieces: list[tuple[np.ndarray, np.ndarray | None]],
+    context: int,
+    series_ids: tuple[str, ...],
+) -> SplitData:
+    offsets = np.concatenate([[0], np.cumsum([len(v) for v, _ in pieces])]).astype(np.int64)
+    has_dates = all(d is not None for _, d in pieces)
+    return SplitData(
+        name=name,
+        values=np.concatenate([v for v, _ in pieces]).astype(np.float64),
+        offsets=offsets,
+        context=context,
+        series_ids=series_ids,
+        dates=np.concatenate([d for _, d in pieces]) if has_dates else None,
+    )

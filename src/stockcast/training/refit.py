@@ -10,8 +10,9 @@ best checkpoint and its batch size. Nothing is left to score the refit on, so:
 - the evaluated model travels inside the refit's folder (`evaluated/`): champion comparisons score
   that one, which never saw the test windows, and the report's hash is checked against its bytes.
 
-Without a refit (off, the gate refused, or the model fell back to the naive forecast) the output
-is a byte-identical copy of the evaluated model.
+Without a refit (off, the gate refused, the model fell back to the naive forecast, or the
+held-back check found that more history did not help: `held_back_check`) the output is a
+byte-identical copy of the evaluated model.
 """
 
 from __future__ import annotations
@@ -26,16 +27,21 @@ from typing import Any
 
 import hydra
 import lightning as L
+import numpy as np
+import torch
 from omegaconf import DictConfig, open_dict
+from safetensors.torch import load_file
 
 from stockcast.data.calendar import date_bound
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import SPLITS, join_splits
+from stockcast.data.split import SPLITS, join_splits, split_in_time
 from stockcast.errors import ArtifactError
+from stockcast.models.spec import build_price_forecaster, load_weights
 from stockcast.registry.integrity import folder_contents
 from stockcast.serving.metadata import (
     EVALUATED_DIR,
     TRAINING_CONFIG_FILE,
+    model_artifact,
     model_spec,
     read_model_metadata,
 )
@@ -121,6 +127,49 @@ def pinned_warm_start(cfg: DictConfig, metrics: dict[str, Any], metrics_path: Pa
     return pinned
 
 
+def held_back_check(
+    cfg: DictConfig,
+    prepared: PreparedData,
+    evaluated: Path,
+    optimizer_steps: int,
+    batch_size: int,
+) -> dict[str, Any]:
+    """Whether more history helps this configuration, judged on validation only: the late half
+    of the validation split is held back, the configuration is fitted again on train plus the
+    early half (the refit's budget rule, the evaluated member weights), and both that fit and the
+    evaluated model forecast the held-back windows. `helps` when the fit with more history has
+    the smaller MAE there."""
+    sizes = prepared.window
+    early, late = split_in_time(prepared.splits["val"], sizes.previous_time_window)
+    held_back = late.origins(sizes)
+    if len(held_back) == 0 or len(early.window_starts(sizes)) == 0:
+        return {"helps": False, "reason": "the validation split is too short to hold half back"}
+    joined = replace(join_splits({"train": prepared.splits["train"], "early": early},
+                                 ("train", "early")), name="train")  # fmt: skip
+    more = replace(prepared, splits={**prepared.splits, "train": joined})
+    steps = refit_steps(cfg, optimizer_steps, prepared, len(joined.window_starts(sizes)))
+    with_more, _, _ = refit_network(cfg, more, steps, batch_size)
+    spec = model_spec(evaluated)
+    with_more.set_member_weights((spec.get("combination") or {}).get("weights"))
+    scored = build_price_forecaster(spec)
+    load_weights(scored, spec, load_file(str(model_artifact(evaluated, "weights"))))
+    mae = {name: _held_back_mae(net, held_back) for name, net in (("evaluated", scored),
+                                                                   ("more", with_more))}  # fmt: skip
+    return {
+        "helps": bool(mae["more"] <= mae["evaluated"]),
+        "held_back_windows": len(held_back),
+        "evaluated_mae": mae["evaluated"],
+        "with_more_history_mae": mae["more"],
+    }
+
+
+def _held_back_mae(net: Any, windows: Any) -> float:
+    net.eval()
+    with torch.inference_mode():
+        forecast = net(torch.as_tensor(windows.inputs, dtype=torch.float32)).double().numpy()
+    return float(np.abs(forecast - windows.actual).mean())
+
+
 def why_not_refit(cfg: DictConfig, report: dict[str, Any], metrics: dict[str, Any]) -> str | None:
     """The reason the evaluated model is passed on as it is, or None to refit it."""
     if not cfg.pipeline.refit:
@@ -141,10 +190,12 @@ def write_refit_model(
     batch_size: int,
     splits: Sequence[str] = SPLITS,
     evaluated_hash: str | None = None,
+    check: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fit the configuration again on `splits` and save it to `output` with the evaluated model
     inside (`evaluated/`), the evaluated intervals and member weights; returns what the refit did.
-    `evaluated_hash`: the evaluated folder's digest when the caller has it already."""
+    `evaluated_hash`: the evaluated folder's digest when the caller has it already; `check`: the
+    held-back check that decided the refit, recorded with it."""
     history = history_for_refit(prepared, splits)
     last = history.splits["train"]
     history_windows = len(last.window_starts(prepared.window))
@@ -171,6 +222,7 @@ def write_refit_model(
         "combination": "the evaluated model's member weights"
         if "combination" in spec
         else "the members' mean",
+        "check": check,
     }
     metadata = read_model_metadata(evaluated) | {
         "refit": record,
