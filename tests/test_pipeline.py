@@ -170,6 +170,14 @@ def test_registering_the_same_folder_twice_creates_no_new_version(pipeline_store
 def test_report_numbers_match_a_direct_recomputation(pipeline_store: Path) -> None:
     run = pipeline_dirs(pipeline_store)[0]
     report = json.loads((run / "evaluate" / "report" / "report.json").read_text())
+    # How the model was chosen is in the report: its kind, each member's weight and error.
+    selection = report["model_selection"]
+    assert selection["kind"] == "mlp" and selection["previous_time_window"] == 10
+    assert [m["name"] for m in selection["combination"]["members"]] == [
+        "mlp on 10 values, per_window",
+        "mlp on 10 values, standard",
+        "mlp on 10 values, per_window_level",
+    ]
     prepared = PreparedData.load(run / "prepare" / "prepared")
     model = mlflow.pyfunc.load_model(str(run / "train" / "model"))
     test, p, h = prepared.splits["test"].values, 10, 5

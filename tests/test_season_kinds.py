@@ -123,6 +123,16 @@ def test_auto_reads_two_seasons_and_weighs_every_candidate(auto_run: Path) -> No
     assert spec["network"]["candidates"][2]["network"]["season_length"] == 20
     weights = spec["combination"]["weights"]
     assert len(weights) == 9 and abs(sum(weights) - 1) < 1e-9  # 3 candidates x 3 views
+    # Each member's record: which model and view, its weight, its validation error; the weights
+    # are the inverse squared errors, normalised.
+    members = spec["combination"]["members"]
+    assert [m["name"] for m in members[::3]] == [
+        "mlp on 10 values, per_window",
+        "mlp on 40 values, per_window",
+        "es on 40 values, per_window",
+    ]
+    inverse = np.array([m["validation_mse"] for m in members]) ** -2.0
+    np.testing.assert_allclose([m["weight"] for m in members], inverse / inverse.sum())
     code = auto_run / "model" / "code" / "stockcast" / "models" / "kinds"
     assert sorted(p.name for p in code.glob("*.py")) == [
         "__init__.py",

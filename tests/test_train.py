@@ -141,6 +141,9 @@ def test_validation_fallback_and_bands_score_the_weighted_forecast(weighted_run:
         np.testing.assert_allclose(spec["intervals"]["bounds"][level], expected, rtol=1e-4)
 
 
+NAMES = ["per_window", "standard", "per_window_level"]
+
+
 def test_members_with_non_finite_forecasts_are_combined_by_their_mean(weighted_run: Path) -> None:
     prepared = PreparedData.load(weighted_run / "prepared")
     net = build_price_forecaster(
@@ -148,14 +151,16 @@ def test_members_with_non_finite_forecasts_are_combined_by_their_mean(weighted_r
     )
     give_outputs(net)
     cfg = OmegaConf.create({"model": {"combination": "inverse_mse", "combination_power": 2.0}})
-    assert len(fit_member_weights(cfg, net, prepared)["weights"]) == 3
+    assert len(fit_member_weights(cfg, net, prepared, NAMES)["weights"]) == 3
     assert net.member_weights is not None
     with torch.no_grad():  # one member diverged
         net.core.biases[-1][1] = float("nan")
-    assert fit_member_weights(cfg, net, prepared) is None
+    assert fit_member_weights(cfg, net, prepared, NAMES) is None
     assert net.member_weights is None
     assert (
-        fit_member_weights(OmegaConf.merge(cfg, {"model": {"combination": "mean"}}), net, prepared)
+        fit_member_weights(
+            OmegaConf.merge(cfg, {"model": {"combination": "mean"}}), net, prepared, NAMES
+        )
         is None
     )
 

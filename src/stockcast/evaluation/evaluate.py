@@ -30,6 +30,7 @@ from stockcast.forecasting.baselines import naive_forecast, seasonal_naive_forec
 from stockcast.forecasting.intervals import Bands, random_walk_bands
 from stockcast.forecasting.metrics import diebold_mariano, interval_errors, score
 from stockcast.forecasting.windows import RollingOrigins
+from stockcast.serving.metadata import model_spec
 from stockcast.serving.model import OpenModel
 
 
@@ -109,6 +110,9 @@ def evaluate_model(
         "kind": REPORT_KIND,
         "model_hash": model.digest,
         "model_metadata": model.metadata,
+        # How the model was chosen on validation: its kind, each member's weight and validation
+        # error (for the ensemble, which kind and window won), and how its bands were calibrated.
+        "model_selection": model_selection(model_spec(model.folder)),
         "data_hash": prepared.meta["data_hash"],
         "n_windows": len(windows),
         # Which windows scored which model: these test origins, this model's bytes (a refit of
@@ -202,3 +206,14 @@ def plot_report(
         )
     )
     return paths
+
+
+def model_selection(spec: dict[str, Any]) -> dict[str, Any]:
+    """What the spec says of the choices made on the validation windows."""
+    intervals = spec.get("intervals") or {}
+    return {
+        "kind": spec.get("kind", "mlp"),
+        "previous_time_window": spec["previous_time_window"],
+        "combination": spec.get("combination"),
+        "interval_methods": intervals.get("methods"),
+    }

@@ -53,6 +53,10 @@ class ModelKind:
     def members_per_scaler(self, network: Mapping[str, Any]) -> int:
         return 1
 
+    def model_names(self, network: Mapping[str, Any], window: int) -> list[str]:
+        """A name for each model the core holds per scaled view (reports list the members)."""
+        return [f"{self.name} on {window} values"]
+
     def kinds_used(self, network: Mapping[str, Any]) -> list[str]:
         """The kinds whose modules a network of this kind imports (a served model ships them)."""
         return [self.name]

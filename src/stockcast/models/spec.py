@@ -100,3 +100,12 @@ def spec_levels(spec: Mapping[str, Any]) -> list[str]:
     if bounds or not quantiles:
         return list(bounds)
     return quantile_levels(quantiles)
+
+
+def member_names(spec: Mapping[str, Any]) -> list[str]:
+    """Each member of the network `spec` builds, in order: its model and its scaled view."""
+    spec = upgrade_spec(spec)
+    kind = model_kind(spec["kind"])
+    models = kind.model_names(spec["network"], int(spec["previous_time_window"]))
+    views = [str(m["kind"]) for m in scaler_members(spec["scaler"])]
+    return [f"{model}, {view}" for model in models for view in views]

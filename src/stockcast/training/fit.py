@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from stockcast.config.compose import flatten, plain
 from stockcast.data.prepared import PreparedData
 from stockcast.files import write_json
-from stockcast.models.spec import load_weights
+from stockcast.models.spec import load_weights, member_names
 from stockcast.paths import portable
 from stockcast.registry.runs import close_orphaned_training_runs
 from stockcast.serving.metadata import TRAINING_CONFIG_FILE
@@ -142,7 +142,7 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     best_step = trainer.global_step
     if ckpt_path is not None:
         best_step = load_checkpoint_weights(model, ckpt_path)
-    combination = fit_member_weights(cfg, model.net, prepared)
+    combination = fit_member_weights(cfg, model.net, prepared, member_names(spec))
     if combination is not None:
         spec["combination"] = combination
     metrics: dict[str, Any] = {"val": stage_metrics(trainer.validate, model, datamodule)}

@@ -39,11 +39,12 @@ def validation_forecasts(
 
 
 def fit_member_weights(
-    cfg: DictConfig, net: PriceForecaster, prepared: PreparedData
+    cfg: DictConfig, net: PriceForecaster, prepared: PreparedData, names: list[str]
 ) -> dict[str, Any] | None:
     """Weigh the members by their errors on the validation windows (`model.combination`), set
     the weights on `net` and return the spec's `combination`; None: `net` combines the members
-    by their mean.
+    by their mean. `names` name the members in the spec's record of each one's weight and
+    validation error (which kind and window won, for the ensemble).
 
     The members' mean treats a member that forecasts the held-out windows twice as badly as the
     others alike; inverse-MSE weights (Bates and Granger) let it count less without choosing
@@ -60,11 +61,16 @@ def fit_member_weights(
     power = float(cfg.model.combination_power)
     weights = inverse_mse_weights(member_forecasts, windows.actual, power)
     net.set_member_weights(weights.tolist())
+    errors = ((member_forecasts - windows.actual[None]) ** 2).reshape(len(weights), -1).mean(1)
     return {
         "method": "inverse_mse",
         "power": power,
         "weights": [float(w) for w in weights],
         "validation_windows": len(windows),
+        "members": [
+            {"name": name, "weight": float(w), "validation_mse": float(e)}
+            for name, w, e in zip(names, weights, errors, strict=True)
+        ],
     }
 
 

@@ -112,6 +112,12 @@ class EnsembleKind(ModelKind):
     def members_per_scaler(self, network: Mapping[str, Any]) -> int:
         return len(network["candidates"])
 
+    def model_names(self, network: Mapping[str, Any], window: int) -> list[str]:
+        return [
+            f"{c['kind']} on {min(int(c.get('window') or window), window)} values"
+            for c in network["candidates"]
+        ]
+
     def kinds_used(self, network: Mapping[str, Any]) -> list[str]:
         return [self.name, *(str(c["kind"]) for c in network["candidates"])]
 
