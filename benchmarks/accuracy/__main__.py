@@ -1,5 +1,6 @@
-"""`make bench-accuracy`: stockcast's defaults against naive, seasonal naive, AutoETS and
-NeuralForecast's MLP on public series and five GBM random walks, in one table (+ CSV and PNG).
+"""`make bench-accuracy`: stockcast against naive, seasonal naive, AutoETS, AutoTheta and
+NeuralForecast's MLP and NHITS on public series and five GBM random walks, in one table (+ CSV
+and PNG), with each series' ratio to the best peer and their geometric mean.
 
 python -m benchmarks.accuracy                       # every series
 python -m benchmarks.accuracy --series wineind,gbm_1
@@ -21,8 +22,10 @@ import numpy as np
 
 from benchmarks.accuracy.forecasters import (
     auto_ets,
+    auto_theta,
     naive,
     neuralforecast_mlp,
+    neuralforecast_nhits,
     seasonal_naive,
     stockcast_default,
 )
@@ -39,7 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--series", default="", help="comma-separated names (default: all)")
     parser.add_argument("--output-dir", default=str(OUTPUT_DIR), help="where CSV and PNG go")
-    parser.add_argument("--no-peers", action="store_true", help="skip AutoETS and NeuralForecast")
+    parser.add_argument(
+        "--no-peers", action="store_true", help="skip statsforecast's and NeuralForecast's models"
+    )
     parser.add_argument(
         "--experiment", default="mlp_w10", help="the experiment stockcast runs (default mlp_w10)"
     )
@@ -73,7 +78,9 @@ def run(args: argparse.Namespace) -> list[Result]:
         if not args.no_peers:
             candidates += [
                 auto_ets(series.name, split, series.season_length),
+                auto_theta(series.name, split, series.season_length),
                 neuralforecast_mlp(series.name, split),
+                neuralforecast_nhits(series.name, split, series.season_length),
             ]
         results += [r for r in candidates if r is not None]
     return results
@@ -117,7 +124,15 @@ def table(results: list[Result]) -> str:
         row += [f"{ours.fit_seconds:.1f}", f"{nf.fit_seconds:.1f}" if nf else "-"]
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    ratios = [float(r[head.index("vs best peer")]) for r in rows[1:]]
+    lines.append(f"geometric mean of the ratios to the best peer: {geometric_mean(ratios):.3f}")
+    return "\n".join(lines)
+
+
+def geometric_mean(values: list[float]) -> float:
+    """The mean of ratios that treats 0.5x and 2x alike."""
+    return float(np.exp(np.mean(np.log(values)))) if values else float("nan")
 
 
 def write_outputs(results: list[Result], folder: Path) -> list[Path]:

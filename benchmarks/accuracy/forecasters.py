@@ -1,6 +1,6 @@
 """The forecasters `make bench-accuracy` compares: stockcast's defaults, the naive and seasonal
-naive baselines, statsforecast's AutoETS and NeuralForecast's MLP (the last two when installed:
-`pip install -e '.[peers]'`)."""
+naive baselines, statsforecast's AutoETS and AutoTheta and NeuralForecast's MLP and NHITS (the
+peers when installed: `pip install -e '.[peers]'`)."""
 
 from __future__ import annotations
 
@@ -122,14 +122,24 @@ def stockcast_default(
 
 def auto_ets(name: str, split: Cut, season: int) -> Result | None:
     """statsforecast's AutoETS, fitted once on the first 80% and rolled over the rest."""
+    return _statsforecast(name, split, season, "AutoETS")
+
+
+def auto_theta(name: str, split: Cut, season: int) -> Result | None:
+    """statsforecast's AutoTheta, fitted once on the first 80% and rolled over the rest."""
+    return _statsforecast(name, split, season, "AutoTheta")
+
+
+def _statsforecast(name: str, split: Cut, season: int, method: str) -> Result | None:
     try:
         import pandas as pd
+        import statsforecast.models
         from statsforecast import StatsForecast
-        from statsforecast.models import AutoETS
     except ImportError:
         return None
     frame = pd.DataFrame({"unique_id": "s", "ds": np.arange(len(split.values)), "y": split.values})
-    model = StatsForecast(models=[AutoETS(season_length=max(season, 1))], freq=1, n_jobs=1)
+    factory = getattr(statsforecast.models, method)
+    model = StatsForecast(models=[factory(season_length=max(season, 1))], freq=1, n_jobs=1)
     begin = time.perf_counter()
     cv = model.cross_validation(
         df=frame,
@@ -142,23 +152,33 @@ def auto_ets(name: str, split: Cut, season: int) -> Result | None:
     seconds = time.perf_counter() - begin
     cv = cv.sort_values(["cutoff", "ds"])
     shape = (len(split.origins), HORIZON)
-    forecast = cv["AutoETS"].to_numpy().reshape(shape)
+    forecast = cv[method].to_numpy().reshape(shape)
     bands = {
         level: (
-            cv[f"AutoETS-lo-{level}"].to_numpy().reshape(shape),
-            cv[f"AutoETS-hi-{level}"].to_numpy().reshape(shape),
+            cv[f"{method}-lo-{level}"].to_numpy().reshape(shape),
+            cv[f"{method}-hi-{level}"].to_numpy().reshape(shape),
         )
         for level in LEVELS
     }
-    return score(name, "AutoETS", split, forecast, bands, seconds)
+    return score(name, method, split, forecast, bands, seconds)
 
 
 def neuralforecast_mlp(name: str, split: Cut) -> Result | None:
     """NeuralForecast's MLP with its defaults (input size 10, as stockcast's), when installed."""
+    return _neuralforecast(name, split, "MLP", input_size=10)
+
+
+def neuralforecast_nhits(name: str, split: Cut, season: int) -> Result | None:
+    """NeuralForecast's NHITS with its defaults, reading two seasons (never fewer than ten
+    values, as stockcast's auto window)."""
+    return _neuralforecast(name, split, "NHITS", input_size=max(10, 2 * season))
+
+
+def _neuralforecast(name: str, split: Cut, method: str, input_size: int) -> Result | None:
     try:
+        import neuralforecast.models
         import pandas as pd
         from neuralforecast import NeuralForecast
-        from neuralforecast.models import MLP
     except ImportError:
         return None
     quiet_console()  # after the import, which sets Lightning's loggers back to INFO
@@ -171,12 +191,13 @@ def neuralforecast_mlp(name: str, split: Cut) -> Result | None:
             "logger": False,
             "default_root_dir": tmp,
         }
-        model = NeuralForecast(models=[MLP(h=HORIZON, input_size=10, **quiet)], freq=1)
+        factory = getattr(neuralforecast.models, method)
+        model = NeuralForecast(models=[factory(h=HORIZON, input_size=input_size, **quiet)], freq=1)
         begin = time.perf_counter()
         cv = model.cross_validation(
             df=frame, n_windows=len(split.origins), step_size=1, refit=False
         )
         seconds = time.perf_counter() - begin
     cv = cv.sort_values(["cutoff", "ds"])
-    forecast = cv["MLP"].to_numpy().reshape(len(split.origins), HORIZON)
-    return score(name, "NeuralForecast MLP", split, forecast, None, seconds)
+    forecast = cv[method].to_numpy().reshape(len(split.origins), HORIZON)
+    return score(name, f"NeuralForecast {method}", split, forecast, None, seconds)
