@@ -129,8 +129,19 @@ class HoltWinters(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         x = features[..., : self.window]
-        weights = self.forecast_weights().to(x.dtype)  # (members, window, horizon)
-        return self.gate * (torch.bmm(x, weights) - x[..., -1:])
+        weights = self.served_weights() if not self.training else self.forecast_weights()
+        return self.gate * (torch.bmm(x, weights.to(x.dtype)) - x[..., -1:])
+
+    def served_weights(self) -> torch.Tensor:
+        """`forecast_weights`, built once while the parameters stay as they are: a served model
+        then forecasts with one matrix product per member."""
+        version = tuple(param._version for param in self.raw.values())
+        cached = getattr(self, "_served", None)
+        if cached is None or cached[0] != version:
+            with torch.no_grad():
+                cached = (version, self.forecast_weights())
+            self._served = cached
+        return cached[1]
 
     def forecast_weights(self) -> torch.Tensor:
         """The (members, window, horizon) map from a window to its forecast."""
