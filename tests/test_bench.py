@@ -152,8 +152,8 @@ def test_accuracy_seeds_fit_stockcast_once_per_seed_with_the_overrides(monkeypat
 
     seen = []
 
-    def fit(name, split, overrides, refit):
-        seen.append(list(overrides))
+    def fit(name, split, overrides, refit, experiment):
+        seen.append([experiment, *overrides])
         mase = 0.5 if "seed=42" in overrides else 1.0
         return [Result(name, "stockcast", mase), Result(name, "stockcast+refit", mase)]
 
@@ -163,12 +163,15 @@ def test_accuracy_seeds_fit_stockcast_once_per_seed_with_the_overrides(monkeypat
     monkeypatch.setattr(bench, "naive", lambda name, split: Result(name, "naive", 1.0))
     monkeypatch.setattr(bench, "seasonal_naive", lambda *args: None)
     results = bench.run(bench.parse_args(["--no-peers", "--seeds", "42,1", "model.dropout=0"]))
-    assert seen == [["model.dropout=0", "seed=42"], ["model.dropout=0", "seed=1"]]
+    assert seen == [
+        ["mlp_w10", "model.dropout=0", "seed=42"],
+        ["mlp_w10", "model.dropout=0", "seed=1"],
+    ]
     assert [(r.forecaster, r.mase) for r in results[:2]] == [
         ("stockcast", 0.75),
         ("stockcast+refit", 0.75),
     ]
     # Without --seeds: one fit with the config's seed.
     seen.clear()
-    bench.run(bench.parse_args(["--no-peers", "model.dropout=0"]))
-    assert seen == [["model.dropout=0"]]
+    bench.run(bench.parse_args(["--no-peers", "--experiment", "auto", "model.dropout=0"]))
+    assert seen == [["auto", "model.dropout=0"]]

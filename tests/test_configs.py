@@ -117,8 +117,8 @@ def test_the_schema_knows_every_lightning_trainer_and_early_stopping_argument() 
     [
         (
             ["experiment=nope"],
-            "experiment=nope is not one of the experiment configs; choose one of market_global, "
-            "mlp_seasonal, mlp_w10 or mlp_w30.",
+            "experiment=nope is not one of the experiment configs; choose one of auto, "
+            "market_global, mlp_seasonal, mlp_w10 or mlp_w30.",
         ),
         (
             ["data=csvv"],
@@ -172,8 +172,8 @@ def test_hydra_prints_the_job_config(tmp_path: Path) -> None:
     [
         (
             ["src/train.py", "experiment=nope"],
-            "experiment=nope is not one of the experiment configs; choose one of market_global, "
-            "mlp_seasonal, mlp_w10 or mlp_w30.",
+            "experiment=nope is not one of the experiment configs; choose one of auto, "
+            "market_global, mlp_seasonal, mlp_w10 or mlp_w30.",
         ),
         (
             ["src/train.py", "model.hiden_sizes=[1]"],
