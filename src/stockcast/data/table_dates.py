@@ -88,6 +88,10 @@ class DateColumn:
                 "all of one form; write other dates as text (e.g. 1990-04-15, or 1990Q2 for a "
                 f"quarter), or {self._fix()}."
             )
+        # pandas turns a year it cannot hold into NaT: name such years as out of range first.
+        years = (values // 10.0 ** (digits[0] - 4)).astype(np.int64)
+        self._refuse_days_outside((years - 1970).astype("datetime64[Y]").astype("datetime64[D]"),
+                                  years_only=True)  # fmt: skip
         dates = pd.to_datetime(
             pd.Series(text, index=self.column.index),
             format=NUMBER_FORMATS[int(digits[0])],
@@ -117,8 +121,15 @@ class DateColumn:
             )
 
     def refuse_out_of_range(self, dates: Any) -> None:
-        days = dates.to_numpy("datetime64[D]")
-        outside = (days < EARLIEST) | (days > LATEST)
+        self._refuse_days_outside(dates.to_numpy("datetime64[D]"))
+
+    def _refuse_days_outside(self, days: np.ndarray, years_only: bool = False) -> None:
+        """`years_only`: `days` are the first days of years, refused only when the whole year
+        lies outside."""
+        earliest = (
+            EARLIEST.astype("datetime64[Y]").astype("datetime64[D]") if years_only else EARLIEST
+        )
+        outside = (days < earliest) | (days > LATEST)
         if outside.any():
             row = int(np.flatnonzero(outside)[0])
             raise DataError(
