@@ -57,7 +57,7 @@ def stockcast_default(
     from stockcast.orchestration.steps.prepare import run_prepare
     from stockcast.serving.model import open_model_dir
     from stockcast.training.fit import run_training
-    from stockcast.training.refit import write_refit_model
+    from stockcast.training.refit import refit_where_it_helps
 
     with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as tmp:
         folder = Path(tmp)
@@ -103,7 +103,8 @@ def stockcast_default(
         if refit and not summary["fell_back_to_naive"]:
             # The pipeline's refit: train + validation (all but the held-out 20%), evaluated budget.
             begin = time.perf_counter()
-            write_refit_model(
+            # The pipeline's decision too: refit only where its held-back check says it helps.
+            refit_where_it_helps(
                 cfg,
                 prepared,
                 folder / "run" / "model",

@@ -233,3 +233,42 @@ def write_refit_model(
     shutil.copyfile(evaluated / TRAINING_CONFIG_FILE, output / TRAINING_CONFIG_FILE)
     shutil.copytree(evaluated, output / EVALUATED_DIR)
     return record
+
+
+def refit_where_it_helps(
+    cfg: DictConfig,
+    prepared: PreparedData,
+    evaluated: Path,
+    output: Path,
+    optimizer_steps: int,
+    batch_size: int,
+    splits: Sequence[str] = SPLITS,
+    evaluated_hash: str | None = None,
+) -> dict[str, Any]:
+    """The refit the pipeline registers: `write_refit_model` when `pipeline.refit_check` is off
+    or its held-back check says more history helps, else a copy of the evaluated model with the
+    reason. The refit step and the accuracy benchmark both decide here, so the benchmark scores
+    the model the pipeline would register."""
+    check = None
+    if cfg.pipeline.refit_check:
+        check = held_back_check(cfg, prepared, evaluated, optimizer_steps, batch_size)
+        if not check["helps"]:
+            shutil.copytree(evaluated, output)
+            reason = check.get("reason") or (
+                "a fit with half the validation split added forecast the other half no better "
+                f"(MAE {check['with_more_history_mae']:.4g} against the evaluated model's "
+                f"{check['evaluated_mae']:.4g}): pipeline.refit_check"
+            )
+            return {"refit": False, "reason": reason, "check": check}
+    record = write_refit_model(
+        cfg,
+        prepared,
+        evaluated,
+        output,
+        optimizer_steps,
+        batch_size,
+        splits=splits,
+        evaluated_hash=evaluated_hash,
+        check=check,
+    )
+    return {"refit": True} | record

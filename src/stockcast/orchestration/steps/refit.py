@@ -21,10 +21,9 @@ from stockcast.registry.integrity import folder_contents, verified_copy
 from stockcast.serving.metadata import read_model_metadata
 from stockcast.training.refit import (
     evaluated_budget,
-    held_back_check,
     pinned_warm_start,
+    refit_where_it_helps,
     why_not_refit,
-    write_refit_model,
 )
 from stockcast.training.summary import METRICS_FILE
 
@@ -58,36 +57,20 @@ def run_refit(cfg: DictConfig) -> dict[str, Any]:
     optimizer_steps, batch_size = evaluated_budget(metrics, metrics_path)
     prepared = PreparedData.load(section.prepared_dir)
     pinned = pinned_warm_start(cfg, metrics, metrics_path)
-    check = None
-    if cfg.pipeline.refit_check:
-        check = held_back_check(pinned, prepared, evaluated, optimizer_steps, batch_size)
-        if not check["helps"]:
-            shutil.copytree(evaluated, output)
-            reason = check.get("reason") or (
-                "a fit with half the validation split added forecast the other half no better "
-                f"(MAE {check['with_more_history_mae']:.4g} against the evaluated model's "
-                f"{check['evaluated_mae']:.4g}): pipeline.refit_check"
-            )
-            log.info("registering the evaluated model as it is: %s", reason)
-            return {"refit": False, "reason": reason, "model_hash": digest, "check": check}
-    record = write_refit_model(
-        pinned,
-        prepared,
-        evaluated,
-        output,
-        optimizer_steps,
-        batch_size,
-        evaluated_hash=digest,
-        check=check,
+    outcome = refit_where_it_helps(
+        pinned, prepared, evaluated, output, optimizer_steps, batch_size, evaluated_hash=digest
     )
+    if not outcome["refit"]:
+        log.info("registering the evaluated model as it is: %s", outcome["reason"])
+        return outcome | {"model_hash": digest}
     log.info(
         "refit on all %d history windows for %d optimizer steps (batch %d) -> %s",
-        record["training_windows"],
-        record["optimizer_steps"],
-        record["batch_size"],
+        outcome["training_windows"],
+        outcome["optimizer_steps"],
+        outcome["batch_size"],
         output,
     )
-    return {"refit": True, "model_hash": folder_contents(output).digest} | record
+    return outcome | {"model_hash": folder_contents(output).digest}
 
 
 main = hydra_task(run_refit)
