@@ -52,6 +52,28 @@ def test_window_batches_cover_every_window_once_per_pass() -> None:
     assert not torch.equal(first, second), "each pass reshuffles"
 
 
+@pytest.mark.parametrize("taken", [2, 4])  # inside the second pass; at its end
+def test_window_batches_continue_from_a_saved_position(taken: int) -> None:
+    """What Lightning saves in a checkpoint and loads on resume: a new iterable continues with
+    the batches the first one would have handed out next."""
+
+    def make() -> WindowBatches:
+        values = torch.arange(100, dtype=torch.float32)
+        return WindowBatches(values, np.arange(0, 90), 11, 8, steps_per_batch=3, shuffle=True)
+
+    whole, stopped = make(), make()
+    expected = [b for _ in range(3) for b in whole]  # three passes of 4 batches
+    list(stopped)
+    taken_items = iter(stopped)
+    for _ in range(taken):
+        next(taken_items)
+    resumed = make()
+    resumed.load_state_dict(stopped.state_dict())
+    rest = [b for _ in range(2 if taken < len(resumed) else 1) for b in resumed]
+    for got, want in zip(rest, expected[4 + taken :], strict=True):
+        assert all(torch.equal(g, w) for g, w in zip(got, want, strict=True))
+
+
 def _two_series() -> list[Series]:
     return [
         Series("a", np.arange(100, dtype=np.float64)),

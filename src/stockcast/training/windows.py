@@ -26,7 +26,9 @@ class WindowBatches:
 
     With `steps_per_batch > 1` each item is a list of minibatches gathered together: one Lightning
     step then carries several optimizer steps, which amortises Lightning's per-step overhead.
-    Shuffling is reseeded every pass (seed + pass number), so runs are reproducible.
+    Shuffling is reseeded every pass (seed + pass number), so runs are reproducible; the position
+    (pass and batch) is Lightning-stateful, so a fit resumed from a checkpoint (`train.resume`)
+    continues the very pass and order an uninterrupted fit would have, not a fresh pass 0.
 
     Under DDP (`world_size > 1`) each rank takes its block of the pass's order: every rank draws
     the same permutation, so the blocks are disjoint. With `equal_shards` (training) the last
@@ -46,7 +48,10 @@ class WindowBatches:
     rank: int = 0
     world_size: int = 1
     equal_shards: bool = False
+    # Passes begun, batches handed out in the current one, batches to skip in the next one.
     _passes: int = field(default=0, init=False, repr=False)
+    _yielded: int = field(default=0, init=False, repr=False)
+    _skip: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0 or self.steps_per_batch <= 0:
@@ -69,21 +74,37 @@ class WindowBatches:
         group = self.batch_size * self.steps_per_batch
         return -(-self.num_windows // group)
 
+    def state_dict(self) -> dict[str, int]:
+        """Where the iteration stands; Lightning saves it in every checkpoint (it hands out
+        exactly the batches it trains on, as the length is known: no prefetch)."""
+        return {"passes": self._passes, "batches": self._yielded}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Continue from a checkpoint's position: inside a pass, the next iteration repeats that
+        pass's order from its next batch; after a finished pass, the next pass begins."""
+        passes, batches = int(state["passes"]), int(state["batches"])
+        inside = passes > 0 and batches < len(self)
+        self._passes = passes - 1 if inside else passes
+        self._skip = batches if inside else 0
+
     def __iter__(self) -> Iterator[torch.Tensor | list[torch.Tensor]]:
         order = None
         if self.shuffle:
             generator = torch.Generator().manual_seed(self.seed + self._passes)
             order = torch.randperm(len(self.starts), generator=generator)
         self._passes += 1
+        skip, self._skip = self._skip, 0
+        self._yielded = skip
         if self.world_size > 1:
             everything = order if order is not None else torch.arange(len(self.starts))
             order = shard_indices(everything, self.rank, self.world_size, equal=self.equal_shards)
         group = self.batch_size * self.steps_per_batch
-        for begin in range(0, self.num_windows, group):
+        for begin in range(skip * group, self.num_windows, group):
             # Index the permutation batch by batch: no shuffled copy of every start.
             chunk = slice(begin, begin + group)
             starts = self.starts[chunk] if order is None else self.starts[order[chunk]]
             windows = gather_windows(self.values, starts, self.window_length)
+            self._yielded += 1
             if self.steps_per_batch == 1:
                 yield windows
             else:
