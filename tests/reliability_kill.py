@@ -1,5 +1,11 @@
-"""A Lightning callback the resume test adds with a Hydra override: kill -9 at an epoch's start
-(after the previous epoch's checkpoint was written), as a crash or an OOM killer would."""
+"""Lightning callbacks the resume tests add with a Hydra override, to the killed run and to the
+run that resumes it alike (a resume must have the same settings): the environment variable, set
+for the killed run only, says when to stop.
+
+KillAtEpoch: kill -9 at an epoch's start (after the previous epoch's checkpoint was written), as a
+crash or an OOM killer would. RaiseAtStep: in-process, raise once the optimizer step reaches the
+given one (before that batch's validation and checkpoint), so the fit stops between checkpoints.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,27 @@ import signal
 
 from lightning.pytorch import Callback
 
+KILL_AT_EPOCH = "STOCKCAST_TEST_KILL_AT_EPOCH"
+RAISE_AT_STEP = "STOCKCAST_TEST_RAISE_AT_STEP"
+
+
+class Killed(Exception):
+    """The fit stopped where RAISE_AT_STEP said."""
+
+
+def _wanted(variable: str) -> int | None:
+    value = os.environ.get(variable)
+    return None if value is None else int(value)
+
 
 class KillAtEpoch(Callback):
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
-
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        if trainer.current_epoch == self.epoch:
+        if trainer.current_epoch == _wanted(KILL_AT_EPOCH):
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class RaiseAtStep(Callback):
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = _wanted(RAISE_AT_STEP)
+        if step is not None and trainer.global_step >= step:
+            raise Killed(f"stopped at optimizer step {trainer.global_step}")

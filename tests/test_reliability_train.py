@@ -22,6 +22,7 @@ from tests.reliability_helpers import (
     environment,
     run_pipeline_once,
 )
+from tests.reliability_kill import KILL_AT_EPOCH
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +38,9 @@ EVERY_EPOCH = (
 NOISE = ("Add type hints", "LeafSpec", "litlogger", "Restoring states", "Traceback")
 
 
-def train(store: Path, run_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def train(
+    store: Path, run_dir: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     command = [
         sys.executable,
         "src/train.py",
@@ -46,7 +49,8 @@ def train(store: Path, run_dir: Path, *extra: str) -> subprocess.CompletedProces
         f"hydra.run.dir={run_dir}",
         *extra,
     ]
-    env = environment() | {"PYTHONPATH": str(PROJECT_ROOT)}  # the kill callback lives in tests/
+    # The kill callback lives in tests/.
+    env = environment() | {"PYTHONPATH": str(PROJECT_ROOT)} | (env or {})
     return subprocess.run(
         command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600
     )
@@ -76,22 +80,24 @@ def test_training_ends_with_a_result_summary_and_no_library_noise(
         assert noise not in output
 
 
-def test_a_killed_fit_resumes_to_the_same_budget(uninterrupted: tuple[Path, str]) -> None:
+def test_a_killed_fit_resumes_to_the_uninterrupted_result(
+    uninterrupted: tuple[Path, str],
+) -> None:
     store, _ = uninterrupted
-    killed = train(
-        store,
-        store / "killed",
-        "+callbacks.kill._target_=tests.reliability_kill.KillAtEpoch",
-        "+callbacks.kill.epoch=3",
-    )
+    # The same settings for both runs (a resume refuses others); the variable kills the first.
+    kill = "+callbacks.kill._target_=tests.reliability_kill.KillAtEpoch"
+    killed = train(store, store / "killed", kill, env={KILL_AT_EPOCH: "3"})
     assert killed.returncode == -9
     assert not (store / "killed" / "model").exists()
-    resumed = train(store, store / "resumed", f"train.resume={store / 'killed'}")
+    resumed = train(store, store / "resumed", kill, f"train.resume={store / 'killed'}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     whole = json.loads((store / "whole" / "metrics.json").read_text())
     again = json.loads((store / "resumed" / "metrics.json").read_text())
     assert again["epochs"] == whole["epochs"] == 6
     assert global_step(store / "resumed") == global_step(store / "whole") == 54
+    assert again["best_step"] == whole["best_step"]
+    for stage in ("val", "test"):
+        assert again[stage] == pytest.approx(whole[stage], rel=1e-6)
     assert global_step(store / "killed") == 27  # three epochs of 9 optimizer steps survived
     # The killed process's MLflow run was closed when the resumed run started.
     client = MlflowClient(f"sqlite:///{store}/mlruns.db")

@@ -38,6 +38,7 @@ from stockcast.training.distributed import (
 from stockcast.training.export import save_model_dir
 from stockcast.training.metadata import model_metadata
 from stockcast.training.resume import check_checkpoint_fits, read_checkpoint, resume_checkpoint
+from stockcast.training.resume_state import ResumeState
 from stockcast.training.runtime import set_threads, trainer_refusals
 from stockcast.training.summary import METRICS_FILE, RESOLVED_CONFIG_FILE, training_summary
 from stockcast.training.validation import falls_back_to_naive, fit_member_weights, interval_spec
@@ -117,7 +118,8 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     if resume_from is not None:
         check_checkpoint_fits(resume_from, model)
     warm = start_warm(cfg, model, spec, output_dir)
-    callbacks = instantiate_all(cfg.get("callbacks"))
+    # Every checkpoint carries the settings and random state a resume needs (train.resume).
+    callbacks = [*instantiate_all(cfg.get("callbacks")), ResumeState(plain(cfg))]
     if is_launch_rank_zero():
         close_orphaned_training_runs(cfg.get("logger"))
     loggers = instantiate_all(cfg.get("logger"))

@@ -1,0 +1,108 @@
+"""What a Lightning checkpoint leaves out that a resumed fit needs to repeat the uninterrupted one.
+
+Lightning saves the weights, the optimizer and scheduler, the loop counters, the callbacks' state
+and (WindowBatches being stateful) the shuffle position. Three things it does not keep, and each
+made a resumed fit drift from the one it continues:
+
+- the random generators: dropout draws its masks from torch's, so a resumed fit drew new ones;
+- the best checkpoint so far: Lightning forgets `best_model_score` when the checkpoint folder
+  changes, and a resumed run writes to a folder of its own, so its first validation was "best"
+  whatever its score;
+- the settings the fit ran with, which `train.resume` compares with the resumed run's.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+# Top-level entries this callback adds to every checkpoint.
+SETTINGS_KEY = "stockcast_settings"
+RNG_KEY = "stockcast_rng_states"
+# The ModelCheckpoint state fields that name checkpoint files.
+PATH_FIELDS = ("best_model_path", "kth_best_model_path", "last_model_path")
+
+
+class ResumeState(L.Callback):
+    """Writes the settings and the generators' states into each checkpoint; when a fit resumes
+    from one, moves the checkpoint callbacks' state (and the files it names) into this run's
+    folder and restores the generators as training starts (after the sanity check)."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        super().__init__()
+        self.settings = settings
+        self._restore: dict[str, Any] | None = None
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        checkpoint[SETTINGS_KEY] = self.settings
+        checkpoint[RNG_KEY] = rng_states()
+
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        self._restore = checkpoint.get(RNG_KEY)
+        saved = checkpoint.get("callbacks") or {}
+        for callback in trainer.checkpoint_callbacks:
+            state = saved.get(callback.state_key)
+            if state and callback.dirpath and state.get("dirpath") != callback.dirpath:
+                move_checkpoint_state(state, str(callback.dirpath), copy=trainer.is_global_zero)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._restore is not None:
+            set_rng_states(self._restore)
+            self._restore = None
+
+
+def move_checkpoint_state(state: dict[str, Any], folder: str, *, copy: bool) -> None:
+    """Point a ModelCheckpoint state at `folder` (copying the files it names there when `copy`),
+    so Lightning keeps its best score, and the resumed run never deletes the killed run's files."""
+    old = Path(state["dirpath"]) if state.get("dirpath") else None
+
+    def moved(path: str) -> str:
+        if not path or old is None or Path(path).parent != old:
+            return path
+        target = Path(folder) / Path(path).name
+        if copy and Path(path).is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+        return str(target)
+
+    for field in PATH_FIELDS:
+        if field in state:
+            state[field] = moved(state[field])
+    if "best_k_models" in state:
+        state["best_k_models"] = {
+            moved(path): score for path, score in state["best_k_models"].items()
+        }
+    state["dirpath"] = folder
+
+
+def rng_states() -> dict[str, Any]:
+    """The process's random generators (CUDA's only where a GPU fit initialised it), in types
+    Lightning's weights-only checkpoint loading accepts (no numpy arrays)."""
+    name, keys, position, has_gauss, cached = np.random.get_state()
+    states = {
+        "torch": torch.get_rng_state(),
+        "numpy": [name, keys.tolist(), position, has_gauss, cached],
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    name, keys, position, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), position, has_gauss, cached))
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])

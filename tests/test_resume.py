@@ -1,0 +1,92 @@
+"""`train.resume`: a fit stopped early or late ends, once resumed, exactly as the uninterrupted fit
+did (optimizer steps, best step, validation and test metrics)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from stockcast.config.compose import flatten
+from tests.conftest import AS_OF, global_state_restored, run_train
+from tests.reliability_kill import RAISE_AT_STEP, Killed
+
+pytestmark = pytest.mark.slow
+
+# A short fit whose checkpoints fall inside epochs (9 optimizer steps an epoch, 2 per Lightning
+# batch, a validation every 4 steps), with dropout, a learning-rate schedule and early stopping
+# that ends it at step 53, its best at step 44.
+SETTINGS = (
+    AS_OF,
+    "data=seasonal",
+    "data.length=400",
+    "data.steps_per_batch=2",
+    "fit.val_every_steps=4",
+    "trainer.max_steps=60",
+    "callbacks.early_stopping.patience=2",
+    "logger=none",
+    # In every run alike; RAISE_AT_STEP, set for the stopped run only, stops it.
+    "+callbacks.kill._target_=tests.reliability_kill.RaiseAtStep",
+)
+
+
+def result(run_dir: Path) -> dict[str, Any]:
+    """What must not depend on an interruption: metrics.json less its folders and run id."""
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    keys = ("optimizer_steps", "best_step", "epochs", "val", "test", "fell_back_to_naive")
+    return flatten({key: summary[key] for key in keys})
+
+
+def saved_step(run_dir: Path) -> int:
+    checkpoint = torch.load(run_dir / "checkpoints" / "resume.ckpt", weights_only=False)
+    return int(checkpoint["global_step"])
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("resume")
+    with global_state_restored():
+        run_train(tmp, tmp / "whole", *SETTINGS)
+    return result(tmp / "whole")
+
+
+def stopped_run(tmp: Path, step: int, monkeypatch: pytest.MonkeyPatch) -> Path:
+    run_dir = tmp / "stopped"
+    monkeypatch.setenv(RAISE_AT_STEP, str(step))
+    with pytest.raises(Killed):
+        run_train(tmp, run_dir, *SETTINGS)
+    monkeypatch.delenv(RAISE_AT_STEP)
+    assert not (run_dir / "model").exists()
+    return run_dir
+
+
+@pytest.mark.parametrize(
+    ("stop_at", "checkpointed"),
+    [
+        # Early: the checkpoint at step 8 is inside the first epoch (its 9th step is still due).
+        (10, 8),
+        # Late: after the best (step 44), so the best score must survive the resume.
+        (50, 49),
+    ],
+)
+def test_a_stopped_fit_resumes_to_the_uninterrupted_result(
+    uninterrupted: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    stop_at: int,
+    checkpointed: int,
+) -> None:
+    assert (uninterrupted["optimizer_steps"], uninterrupted["best_step"]) == (53, 44)
+    stopped = stopped_run(tmp_path, stop_at, monkeypatch)
+    assert saved_step(stopped) == checkpointed
+    files_before = sorted(path.name for path in (stopped / "checkpoints").iterdir())
+    run_train(tmp_path, tmp_path / "resumed", *SETTINGS, f"train.resume={stopped}")
+    resumed = result(tmp_path / "resumed")
+    assert resumed == pytest.approx(uninterrupted, rel=1e-6)
+    # The resumed run keeps its checkpoints in its own folder; the stopped run's stay as they were.
+    assert sorted(path.name for path in (stopped / "checkpoints").iterdir()) == files_before
+    best = json.loads((tmp_path / "resumed" / "metrics.json").read_text())["best_checkpoint"]
+    assert Path(best).parent == tmp_path / "resumed" / "checkpoints"
