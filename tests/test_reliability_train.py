@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 
 from stockcast.config.compose import local_store_overrides
 from stockcast.paths import PROJECT_ROOT
+from stockcast.training.resume_state import SETTINGS_KEY
 from tests.conftest import run_cli
 from tests.reliability_helpers import (
     FAST,
@@ -213,15 +214,16 @@ def test_a_fit_resumed_from_another_networks_checkpoint_is_refused_before_traini
 ) -> None:
     """The train step checks the checkpoint against the network it built, before Lightning
     loads it (which would stop deep in the fit with a list of state_dict keys)."""
-    import shutil
-
     from stockcast.errors import ArtifactError
     from tests.conftest import FAST_OVERRIDES, global_state_restored, run_train
 
-    # A copy away from its run directory: no prepared/ beside it, so no data-hash check first.
+    # A copy away from its run directory (no prepared/ beside it, so no data-hash check first)
+    # without the settings record, as checkpoints written before it was kept.
     checkpoint = seeded_tmp / "elsewhere" / "resume.ckpt"
     checkpoint.parent.mkdir()
-    shutil.copyfile(trained_run / "checkpoints" / "resume.ckpt", checkpoint)
+    saved = torch.load(trained_run / "checkpoints" / "resume.ckpt", weights_only=False)
+    del saved[SETTINGS_KEY]
+    torch.save(saved, checkpoint)
     run_dir = seeded_tmp / "run"
     with global_state_restored(), pytest.raises(ArtifactError) as refused:
         run_train(

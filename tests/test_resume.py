@@ -1,5 +1,6 @@
 """`train.resume`: a fit stopped early or late ends, once resumed, exactly as the uninterrupted fit
-did (optimizer steps, best step, validation and test metrics)."""
+did (optimizer steps, best step, validation and test metrics), and a resume with other settings is
+refused in one sentence before any training."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from stockcast.config.compose import flatten
+from stockcast.errors import ArtifactError
 from tests.conftest import AS_OF, global_state_restored, run_train
 from tests.reliability_kill import RAISE_AT_STEP, Killed
 
@@ -90,3 +92,28 @@ def test_a_stopped_fit_resumes_to_the_uninterrupted_result(
     assert sorted(path.name for path in (stopped / "checkpoints").iterdir()) == files_before
     best = json.loads((tmp_path / "resumed" / "metrics.json").read_text())["best_checkpoint"]
     assert Path(best).parent == tmp_path / "resumed" / "checkpoints"
+
+
+def test_a_resume_with_other_settings_is_refused_before_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stopped = stopped_run(tmp_path, 10, monkeypatch)
+    run_dir = tmp_path / "resumed"
+    with pytest.raises(ArtifactError) as refused:
+        run_train(
+            tmp_path,
+            run_dir,
+            *SETTINGS,
+            "optim.lr=0.5",
+            "model.hidden_sizes=[8]",
+            # Folders, tracking and console output may change.
+            "logger=csv",
+            "trainer.enable_progress_bar=true",
+            f"train.resume={stopped}",
+        )
+    assert str(refused.value) == (
+        f"train.resume={stopped} was started with other settings (model.hidden_sizes: "
+        "[100, 100] -> [8], optim.lr: 0.001 -> 0.5); resume with the same settings, or start a "
+        "new run without train.resume."
+    )
+    assert not (run_dir / "checkpoints").exists() and not (run_dir / "model").exists()

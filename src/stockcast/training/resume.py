@@ -1,27 +1,56 @@
 """Resume a killed fit: `python src/train.py ... train.resume=<the killed run's directory>`.
 
-A checkpoint holds the weights, the optimizer, the step and epoch counters and the callbacks'
-state (early stopping, best checkpoint), so a fit continued from the latest one spends the same
-step budget as one that was never interrupted. The data must be the same: when the old run's
-prepared folder is there, its data hash is compared with this run's.
+A checkpoint holds the weights, the optimizer and scheduler, the step and epoch counters, the
+callbacks' state (early stopping, best checkpoint), the shuffle position and the random state
+(`resume_state`), so a fit continued from the latest one ends where, and with the model, an
+uninterrupted one would. Only with the same settings: the checkpoint records them, and a resume
+that changes one (other than the keys in FREE_KEYS) is refused. The data must be the same too:
+when the old run's prepared folder is there, its data hash is compared with this run's.
 """
 
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from stockcast.config.compose import flatten, plain
 from stockcast.data.prepared import META_FILE
 from stockcast.errors import ArtifactError
+from stockcast.training.resume_state import SETTINGS_KEY
 
 # Written at every validation by configs/callbacks/default.yaml's resume_checkpoint; Lightning's
 # last.ckpt (the fallback) only moves when the monitored metric improves.
 RESUME_CHECKPOINTS = ("resume.ckpt", "last.ckpt")
 CHECKPOINT_DIR = "checkpoints"
 PREPARED_DIR = "prepared"
+# Settings a resume may change, as patterns over dotted keys (a section covers its keys): none
+# changes what is trained or how it is scored. The resume key itself; the folders a run reads and
+# writes (a new run directory each time; the data is compared by its hash instead); where and
+# under which names the run is tracked (loggers, tags, the task name, the metric a sweeper
+# reads); console output. Everything else, the thread count and data.as_of included (either can
+# change the numbers), must match.
+FREE_KEYS = (
+    "train.resume",
+    "paths",
+    "trainer.default_root_dir",
+    "callbacks.*.dirpath",
+    "train.prepared_dir",
+    "train.output_dir",
+    "train.model_dir",
+    "logger",
+    "tags",
+    "task_name",
+    "optimized_metric",
+    "trainer.enable_progress_bar",
+    "trainer.enable_model_summary",
+    "trainer.log_every_n_steps",
+)
+# Differences named in the refusal; the rest are counted.
+SHOWN_DIFFERENCES = 5
 
 
 def resume_checkpoint(cfg: DictConfig, prepared_meta: dict[str, Any]) -> Path | None:
@@ -42,6 +71,7 @@ def resume_checkpoint(cfg: DictConfig, prepared_meta: dict[str, Any]) -> Path | 
             "point it at the run directory of the fit to resume (the one holding checkpoints/), "
             "or at a .ckpt file."
         )
+    check_same_settings(cfg, checkpoint)
     run_dir = checkpoint.parent.parent
     meta_path = run_dir / PREPARED_DIR / META_FILE
     if meta_path.is_file():
@@ -53,6 +83,58 @@ def resume_checkpoint(cfg: DictConfig, prepared_meta: dict[str, Any]) -> Path | 
                 "a new run without train.resume."
             )
     return checkpoint
+
+
+def check_same_settings(cfg: DictConfig, checkpoint: Path) -> None:
+    """Refuse a resume whose settings differ from those the checkpoint was written under: the
+    fit would continue under the old ones from the checkpoint's optimizer state (or a mix), while
+    the run recorded the new ones. A checkpoint without the record (written before it was kept)
+    is not checked."""
+    try:
+        saved = read_checkpoint(checkpoint).get(SETTINGS_KEY)
+    except Exception:  # unreadable: check_checkpoint_fits says so in its own sentence
+        return
+    if saved is None:
+        return
+    differing = settings_differences(flatten(saved), cfg)
+    if differing:
+        shown = ", ".join(differing[:SHOWN_DIFFERENCES])
+        if len(differing) > SHOWN_DIFFERENCES:
+            shown += f" and {len(differing) - SHOWN_DIFFERENCES} more"
+        raise ArtifactError(
+            f"train.resume={OmegaConf.select(cfg, 'train.resume')} was started with other "
+            f"settings ({shown}); resume with the same settings, or start a new run without "
+            "train.resume."
+        )
+
+
+def settings_differences(saved: dict[str, Any], cfg: DictConfig) -> list[str]:
+    """`key: old -> new` for each setting that differs (FREE_KEYS aside). Keys that merely
+    follow another (`optim.optimizer.lr: ${optim.lr}`) are named only when nothing else is."""
+    current = flatten(plain(cfg))
+    written = flatten(OmegaConf.to_container(cfg, resolve=False))  # type: ignore[arg-type]
+    missing = object()
+    differing = [
+        key
+        for key in [*current, *(key for key in saved if key not in current)]
+        if not is_free(key) and saved.get(key, missing) != current.get(key, missing)
+    ]
+    derived = {key for key in differing if "${" in str(written.get(key, ""))}
+    named = [key for key in differing if key not in derived] or differing
+    return [f"{key}: {shown(saved, key)} -> {shown(current, key)}" for key in named]
+
+
+def is_free(key: str) -> bool:
+    return any(
+        fnmatchcase(key, pattern) or fnmatchcase(key, f"{pattern}.*") for pattern in FREE_KEYS
+    )
+
+
+def shown(settings: dict[str, Any], key: str) -> str:
+    if key not in settings:
+        return "unset"
+    value = settings[key]
+    return json.dumps(value) if value is None or isinstance(value, bool) else str(value)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
