@@ -90,6 +90,13 @@ def test_a_killed_fit_resumes_to_the_uninterrupted_result(
     killed = train(store, store / "killed", kill, env={KILL_AT_EPOCH: "3"})
     assert killed.returncode == -9
     assert not (store / "killed" / "model").exists()
+    # Other settings: one sentence and exit 2, before any training.
+    other = train(store, store / "other", kill, "optim.lr=0.5", f"train.resume={store / 'killed'}")
+    assert_one_sentence_refusal(
+        other,
+        f"train.resume={store / 'killed'} was started with other settings (optim.lr: 0.001 -> 0.5); ",
+    )
+    assert not (store / "other" / "checkpoints").exists()
     resumed = train(store, store / "resumed", kill, f"train.resume={store / 'killed'}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     whole = json.loads((store / "whole" / "metrics.json").read_text())
