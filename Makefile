@@ -23,7 +23,7 @@ TORCH_NAMED := $(filter command,$(origin TORCH_SPEC) $(origin TORCH_INDEX))
 TORCH_PIP_ARGS := "$(TORCH_SPEC)"$(if $(TORCH_INDEX), --index-url "$(TORCH_INDEX)")
 
 .DEFAULT_GOAL := help
-.PHONY: help install train pipeline serve test lint format bench bench-accuracy clean submit submit-schedule \
+.PHONY: help install train pipeline serve test test-fast lint format bench bench-accuracy clean submit submit-schedule \
 	replay schedule-status schedule-disable schedule-enable schedule-delete submit-train deploy tracking-uri \
 	FORCE
 
@@ -66,6 +66,9 @@ serve: $(INSTALLED) ## serve a registered model on 127.0.0.1 after verifying its
 test: $(INSTALLED) ## lint, then run the whole test suite (slow end-to-end tests included)
 	$(BIN)/ruff check src tests scripts benchmarks
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(INSTALLED) ## the inner loop: every test not marked slow (no end-to-end runs), stop at the first failure
+	$(BIN)/python -m pytest -m "not slow" -x -q $(PYTEST_ARGS)
 
 lint: $(INSTALLED) ## ruff check and format check
 	$(BIN)/ruff check src tests scripts benchmarks
