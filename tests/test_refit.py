@@ -300,14 +300,14 @@ def test_the_refit_step_repeats_the_evaluated_warm_start_not_the_alias(
 def test_the_refit_is_skipped_where_more_history_did_not_help(
     refit_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from stockcast.orchestration.steps import refit as refit_step
+    from stockcast.training import refit as refit_training
 
     store, run = refit_runs["store"], tmp_path / "run"
     shutil.copytree(refit_runs["full"], run)
     folders = step_folders(run, STEPS)["refit"]
     verdict = {"helps": False, "held_back_windows": 7, "evaluated_mae": 1.0,
                "with_more_history_mae": 1.5}  # fmt: skip
-    monkeypatch.setattr(refit_step, "held_back_check", lambda *args: verdict)
+    monkeypatch.setattr(refit_training, "held_back_check", lambda *args: verdict)
     bindings = step_named("refit").bindings({k: str(v) for k, v in folders.items()}, {"refit"})
     overrides = [
         *isolated_overrides(store),
