@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stockcast.errors import ArtifactError
+from stockcast.registry.signing import SIGNATURE_FILE
 
 # Written by Python when the folder's code is imported; never part of what was registered.
 IGNORED_DIRS = frozenset({"__pycache__"})
 IGNORED_SUFFIXES = (".pyc",)
-# Written by MLflow beside a model it downloads from the registry (its name and version).
-IGNORED_TOP_FILES = frozenset({"registered_model_meta"})
+# Written by MLflow beside a model it downloads from the registry (its name and version), and the
+# signature, which signs the other files (registry/signing.py) and so cannot be one of them.
+IGNORED_TOP_FILES = frozenset({"registered_model_meta", SIGNATURE_FILE})
 MANIFEST_DIGITS = 16  # per-file hash prefix kept in the manifest tag, enough to name a file
 CHUNK = 1 << 20
 
@@ -165,6 +167,13 @@ def _private_root() -> Path:
     return _PRIVATE_ROOT[0]
 
 
+def private_copy(folder: str | Path) -> tuple[Path, FolderContents]:
+    """A private copy of `folder` (its signature, caches and MLflow's note left out) and the
+    hash of every file, taken from the very bytes copied."""
+    copy = Path(tempfile.mkdtemp(dir=_private_root(), prefix="model-"))
+    return copy, folder_contents(folder, copy_to=copy)
+
+
 def verified_copy(folder: str | Path, expected: Expected | None = None) -> tuple[Path, str]:
     """A private copy of `folder` and its hash; with `expected`, refused unless it matches.
 
@@ -172,8 +181,7 @@ def verified_copy(folder: str | Path, expected: Expected | None = None) -> tuple
     stale `__pycache__`) cannot slip into what is loaded.
     """
     folder = Path(folder)
-    copy = Path(tempfile.mkdtemp(dir=_private_root(), prefix="model-"))
-    contents = folder_contents(folder, copy_to=copy)
+    copy, contents = private_copy(folder)
     if expected is not None:
         check_contents(contents, expected, folder)
     return copy, contents.digest

@@ -1,0 +1,159 @@
+"""Signed model folders: the register step signs, every client verifies against a public key.
+
+The hash in a version's tags guards against accidental damage only: whoever can write the store
+can rewrite the files and the tags together. A signature made with a private key that only the
+registering side holds, checked against a public key configured outside the store, closes that
+gap. The OpenSSF `model-signing` library signs a manifest of every file (sha256 each) with an EC
+key; the signature travels inside the model folder as `model.sig`, which the folder hash leaves
+out. Keys are PEM files, or PEM text (e.g. from an environment variable filled from a vault).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stockcast.errors import ArtifactError, ConfigError
+
+SIGNATURE_FILE = "model.sig"
+PEM_START = "-----BEGIN"
+# The library's manifest diff (verifying.Config._get_manifest_diff), one quoted entry per finding.
+_FINDINGS = (
+    ("changed", re.compile(r"Hash mismatch for '([^']+)'")),
+    ("added", re.compile(r"Extra files found in model '[^']*': ([^\"]+)\"")),
+    ("missing", re.compile(r"Missing files in model '[^']*': ([^\"]+)\"")),
+)
+SHOWN_FILES = 3
+
+
+@dataclass(frozen=True)
+class SigningKeys:
+    """`registry.signing`: the private key that signs at registration, the public key that
+    every client verifies with; either may be absent (None)."""
+
+    private_key: str | None = None
+    public_key: str | None = None
+
+    @classmethod
+    def from_config(cls, signing: Mapping[str, Any] | None) -> SigningKeys:
+        signing = signing or {}
+        return cls(signing.get("private_key") or None, signing.get("public_key") or None)
+
+
+def _key_file(value: str, setting: str) -> Path:
+    """A PEM key as a file the library can read: the path itself, or PEM text written to a
+    private (0600) file."""
+    if value.lstrip().startswith(PEM_START):
+        handle, name = tempfile.mkstemp(prefix="stockcast-key-", suffix=".pem")
+        with os.fdopen(handle, "w") as file:
+            file.write(value.strip() + "\n")
+        return Path(name)
+    path = Path(value)
+    if not path.is_file():
+        raise ConfigError(
+            f"{setting} is {value}, which is not a file; give the path of a PEM key (`make` "
+            "creates keys/model-signing.key and .pub) or the PEM text itself."
+        )
+    return path
+
+
+def _release(path: Path, value: str) -> None:
+    if path.as_posix() != value:
+        path.unlink(missing_ok=True)
+
+
+def _hashing() -> Any:
+    """Every file counts (git files too), sha256 each: the same settings to sign and to verify."""
+    from model_signing import hashing
+
+    config = hashing.Config().use_file_serialization(hashing_algorithm="sha256")
+    return config.set_ignored_paths(paths=[], ignore_git_paths=False)
+
+
+def sign_folder(folder: Path, private_key: str, signature: Path) -> None:
+    """Sign every file of `folder` into `signature` (the folder must not hold it)."""
+    from model_signing import signing
+
+    key = _key_file(private_key, "registry.signing.private_key")
+    try:
+        config = signing.Config().set_hashing_config(_hashing())
+        config.use_elliptic_key_signer(private_key=key).sign(folder, signature)
+    except Exception as err:  # the library's reasons vary: an unreadable or unsupported key
+        raise ConfigError(
+            f"registry.signing.private_key cannot sign ({_first_line(err)}); give an EC "
+            "(P-256, P-384 or P-521) private key in PEM without a password."
+        ) from None
+    finally:
+        _release(key, private_key)
+
+
+def signature_for(folder: Path, keys: SigningKeys) -> Path:
+    """`model.sig` for `folder`, in a new temporary folder; checked against the public key too
+    when one is set, so a mismatched pair fails at registration, not at the first predict."""
+    assert keys.private_key is not None
+    signature = Path(tempfile.mkdtemp(prefix="stockcast-signature-")) / SIGNATURE_FILE
+    sign_folder(folder, keys.private_key, signature)
+    if keys.public_key:
+        verify_folder(folder, signature, keys.public_key, f"the model signed from {folder}")
+    return signature
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return (lines[0] if lines else type(err).__name__).rstrip(". ")
+
+
+def _files(message: str) -> str:
+    """The files the library's mismatch message names, as a phrase ('' when it names none)."""
+    parts = []
+    for what, pattern in _FINDINGS:
+        names = [n for found in pattern.findall(message) for n in found.split(", ")]
+        if names:
+            more = " ..." if len(names) > SHOWN_FILES else ""
+            parts.append(f"{what} {', '.join(names[:SHOWN_FILES])}{more}")
+    return "; ".join(parts)
+
+
+def verify_folder(folder: Path, signature: Path, public_key: str, label: str) -> None:
+    """Refuse `folder` in one sentence unless `signature` signs exactly its files with the
+    private key of `public_key`."""
+    from model_signing import verifying
+
+    if not signature.is_file():
+        raise ArtifactError(
+            f"{label} carries no signature ({SIGNATURE_FILE}), so it is not loaded while "
+            "registry.signing.public_key is set; register it again with "
+            "registry.signing.private_key set (the register step signs it)."
+        )
+    key = _key_file(public_key, "registry.signing.public_key")
+    try:
+        config = verifying.Config().set_hashing_config(_hashing())
+        try:
+            config = config.use_elliptic_key_verifier(public_key=key)
+        except ValueError as err:
+            raise ConfigError(
+                f"registry.signing.public_key is not an EC public key in PEM "
+                f"({_first_line(err)}); give the public half of the signing key."
+            ) from None
+        config.verify(folder, signature)
+    except ConfigError:
+        raise
+    except Exception as err:  # a bad signature fails closed, whatever the library raised
+        message = str(err)
+        if "Key mismatch" in message:
+            reason = "its signature was made with another key than registry.signing.public_key"
+        elif files := _files(message):
+            reason = f"its files differ from the signed ones ({files})"
+        else:
+            reason = f"its signature does not verify ({_first_line(err)})"
+        raise ArtifactError(
+            f"{label} is refused: {reason}, so it may have been changed after it was signed and "
+            "nothing in it is loaded; register the model again from its original folder."
+        ) from None
+    finally:
+        _release(key, public_key)
