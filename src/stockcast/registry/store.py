@@ -12,6 +12,7 @@ alias has moved, a pending promotion, so a rerun after a crash finishes what the
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,12 +24,13 @@ from stockcast.registry.connection import RegistryError, local_path, open_client
 from stockcast.registry.faults import crash_point
 from stockcast.registry.integrity import (
     Expected,
-    folder_contents,
+    check_contents,
     parse_manifest,
-    verified_copy,
+    private_copy,
 )
 from stockcast.registry.lock import TagLease, sqlite_file, store_lock
 from stockcast.registry.runs import close_orphaned_runs, owner_tags, prepare_store
+from stockcast.registry.signing import SIGNATURE_FILE, SigningKeys, signature_for, verify_folder
 
 __all__ = ["ModelRegistry", "VersionInfo"]
 
@@ -39,6 +41,7 @@ PROMOTION_TAG = "stockcast.promotion"
 PENDING, SETTLED = "pending", "settled"
 DEFAULT_EXPERIMENT = "stockcast-registry"
 WHOLE_FOLDER_HASH_LENGTH = 64
+NO_KEYS = SigningKeys()
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class ModelRegistry:
         artifact_location: str | None = None,
         experiment_name: str = DEFAULT_EXPERIMENT,
         create: bool = False,
+        keys: SigningKeys = NO_KEYS,
     ) -> None:
         """`create=True` for writers (the register step): a missing SQLite store is created;
         readers are told it does not exist instead of silently getting an empty one."""
@@ -74,6 +78,7 @@ class ModelRegistry:
         self.model_name = model_name
         self.artifact_location = artifact_location
         self.experiment_name = experiment_name
+        self.keys = keys
         self._client: Any = None
 
     @classmethod
@@ -85,6 +90,7 @@ class ModelRegistry:
             artifact_location=cfg.get("artifact_location"),
             experiment_name=cfg.get("experiment_name") or DEFAULT_EXPERIMENT,
             create=create,
+            keys=SigningKeys.from_config(cfg.get("signing")),
         )
 
     # -- connection ----------------------------------------------------------------------
@@ -207,8 +213,16 @@ class ModelRegistry:
 
     def verified_folder(self, info: VersionInfo, workdir: str | Path) -> tuple[Path, str]:
         """A private copy of the version's folder and its hash, refused unless it matches the
-        hash and manifest its registration recorded: the only copy anything may load or read."""
-        return verified_copy(self.download(info, workdir), self.expected(info))
+        hash and manifest its registration recorded and, with `registry.signing.public_key`,
+        unless its signature holds for exactly the copied bytes: the only copy anything may
+        load or read. Nothing of the folder is imported before both checks."""
+        folder = self.download(info, workdir)
+        copy, contents = private_copy(folder)
+        if self.keys.public_key:
+            signature = folder / SIGNATURE_FILE
+            verify_folder(copy, signature, self.keys.public_key, self.label(info))
+        check_contents(contents, self.expected(info), folder)
+        return copy, contents.digest
 
     # -- writing -------------------------------------------------------------------------
 
@@ -251,9 +265,11 @@ class ModelRegistry:
         The same files give the same version. `promote` records a pending promotion on the new
         version, settled by `promote()`: a crash in between leaves it for the rerun to finish.
         """
-        contents = folder_contents(model_dir)
+        # What is logged, hashed and signed is one private copy: the very same bytes.
+        model_dir, contents = private_copy(model_dir)
         existing = self.find_by_hash(contents.digest)
         if existing is not None:
+            self._sign_unsigned(existing, model_dir)
             return existing, False
         client = self.client()
         experiment_id = prepare_store(
@@ -264,6 +280,8 @@ class ModelRegistry:
         )
         run_id = run.info.run_id
         client.log_artifacts(run_id, str(model_dir), "model")
+        if self.keys.private_key:
+            client.log_artifact(run_id, str(signature_for(model_dir, self.keys)), "model")
         for path in extra_artifacts:
             client.log_artifact(run_id, str(path), "report")
         crash_point("before_version")
@@ -280,6 +298,17 @@ class ModelRegistry:
         client.set_terminated(run_id)
         crash_point("after_version")
         return self.resolve(version=created.version), True
+
+    def _sign_unsigned(self, existing: VersionInfo, model_dir: Path) -> None:
+        """Add a signature to a version registered unsigned (before keys were set up), so that
+        registering its folder again makes it loadable where a public key is configured."""
+        if not self.keys.private_key or existing.run_id is None:
+            return
+        with tempfile.TemporaryDirectory(prefix="stockcast-signing-") as workdir:
+            if (self.download(existing, workdir) / SIGNATURE_FILE).is_file():
+                return
+        signature = signature_for(model_dir, self.keys)
+        self.client().log_artifact(existing.run_id, str(signature), "model")
 
     def promote(self, alias: str, info: VersionInfo) -> None:
         """Point the alias at this version (stores without aliases get a tag), then settle."""
