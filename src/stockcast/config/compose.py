@@ -26,14 +26,22 @@ def project_root() -> str:
     return str(PROJECT_ROOT if CONFIG_DIR.is_dir() else Path(os.getcwd()))
 
 
+def file_or_null(path: str) -> str | None:
+    """`path` when a file is there, else None: a default that points at a file `make` creates
+    (the local signing keys) and means "not set up" until it exists."""
+    return path if Path(path).is_file() else None
+
+
 def register_resolvers() -> None:
-    """Make `${stockcast_root:}` and `${stockcast_today:}` (today's UTC date, the default
-    `data.as_of`) available; safe to call any number of times."""
+    """Make `${stockcast_root:}`, `${stockcast_today:}` (today's UTC date, the default
+    `data.as_of`) and `${stockcast_file:<path>}` available; safe to call any number of times."""
 
     if not OmegaConf.has_resolver("stockcast_root"):
         OmegaConf.register_new_resolver("stockcast_root", project_root)
     if not OmegaConf.has_resolver("stockcast_today"):
         OmegaConf.register_new_resolver("stockcast_today", today_utc)
+    if not OmegaConf.has_resolver("stockcast_file"):
+        OmegaConf.register_new_resolver("stockcast_file", file_or_null)
 
 
 def local_store_overrides(folder: str | Path) -> list[str]:

@@ -115,11 +115,25 @@ class TrainSettings(Section):
     compare_cold: bool = False
 
 
+KeySetting = Annotated[
+    str | None, Field(min_length=1, description="a PEM key file, the PEM text itself, or null")
+]
+
+
+class SigningSettings(Section):
+    """Signing keys, kept outside the store: the register step signs with the private key,
+    every client verifies against the public key (null: only the hash in the store's tags)."""
+
+    private_key: KeySetting = None
+    public_key: KeySetting = None
+
+
 class RegistrySettings(Section):
     unjudged = frozenset({"registry_uri", "artifact_location", "experiment_name"})
 
     tracking_uri: Annotated[str, Field(min_length=1, description="an MLflow tracking URI")]
     model_name: Annotated[str, Field(min_length=1, description="a registered model name")]
+    signing: SigningSettings = SigningSettings()
 
 
 class LoggerConfig(Section):
