@@ -13,6 +13,10 @@ EXPERIMENT ?= mlp_w10
 WITH_EXPERIMENT = $(if $(findstring experiment=,$(ARGS)),,experiment=$(EXPERIMENT)) $(ARGS)
 PYTEST_ARGS ?=
 INSTALLED := $(VENV)/.installed
+# The local model-signing key pair (git-ignored), created on first use; configs/registry/local.yaml
+# signs and verifies with it once it exists.
+KEYS_DIR ?= keys
+SIGNING_KEY := $(KEYS_DIR)/model-signing.key
 # Records which torch is installed. A new venv gets TORCH_SPEC/TORCH_INDEX (the defaults above,
 # or the environment's: .ci/run exports the CPU wheel); after that only a make that names
 # TORCH_SPEC or TORCH_INDEX on its command line installs another torch, so `make train` after
@@ -23,7 +27,7 @@ TORCH_NAMED := $(filter command,$(origin TORCH_SPEC) $(origin TORCH_INDEX))
 TORCH_PIP_ARGS := "$(TORCH_SPEC)"$(if $(TORCH_INDEX), --index-url "$(TORCH_INDEX)")
 
 .DEFAULT_GOAL := help
-.PHONY: help install train pipeline serve test test-fast lint format bench bench-accuracy clean submit submit-schedule \
+.PHONY: help install keys train pipeline serve test test-fast lint format bench bench-accuracy clean submit submit-schedule \
 	replay schedule-status schedule-disable schedule-enable schedule-delete submit-train deploy tracking-uri \
 	FORCE
 
@@ -51,16 +55,21 @@ $(INSTALLED): setup.cfg pyproject.toml $(TORCH_STAMP)
 
 install: $(INSTALLED) ## create .venv and install stockcast with its dev tools
 
-train: $(INSTALLED) ## train experiment=mlp_w10 locally (ARGS="..." adds Hydra overrides)
+keys: $(SIGNING_KEY) ## create the local model-signing key pair in keys/ (kept if it exists)
+
+$(SIGNING_KEY): | $(INSTALLED)
+	$(BIN)/python scripts/signing_keys.py $(KEYS_DIR)
+
+train: $(INSTALLED) $(SIGNING_KEY) ## train experiment=mlp_w10 locally (ARGS="..." adds Hydra overrides)
 	$(BIN)/python src/train.py $(WITH_EXPERIMENT)
 
-pipeline: $(INSTALLED) ## prepare -> train -> evaluate -> refit -> register -> monitor locally, into the local registry
+pipeline: $(INSTALLED) $(SIGNING_KEY) ## prepare -> train -> evaluate -> refit -> register -> monitor locally, into the local registry
 	$(BIN)/python -m stockcast.orchestration.runner $(WITH_EXPERIMENT)
 
-replay: $(INSTALLED) ## the daily schedule simulated locally, one pipeline run per business day (ARGS="days=30 replay.end=2026-06-30")
+replay: $(INSTALLED) $(SIGNING_KEY) ## the daily schedule simulated locally, one pipeline run per business day (ARGS="days=30 replay.end=2026-06-30")
 	$(BIN)/python -m stockcast.orchestration.replay $(WITH_EXPERIMENT)
 
-serve: $(INSTALLED) ## serve a registered model on 127.0.0.1 after verifying its files (ARGS="model.alias=champion serve.port=5001")
+serve: $(INSTALLED) $(SIGNING_KEY) ## serve a registered model on 127.0.0.1 after verifying its files (ARGS="model.alias=champion serve.port=5001")
 	$(BIN)/python scripts/serve.py $(ARGS)
 
 test: $(INSTALLED) ## lint, then run the whole test suite (slow end-to-end tests included)
