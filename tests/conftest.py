@@ -60,6 +60,9 @@ TRAINING_SEED = 1
 
 # In-process plots need no display, as the subprocesses' MPLBACKEND=Agg.
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The local config signs with keys/ once `make` has created it: tests (and the commands they
+# start) see no keys unless a test passes its own (tests/test_signing.py).
+os.environ["STOCKCAST_KEYS_DIR"] = "/dev/null/no-keys"
 DEFAULT_TORCH_THREADS = torch.get_num_threads()
 
 

@@ -1,0 +1,236 @@
+"""Signed versions: the register side signs with its private key, every client verifies against
+a public key configured outside the store, so rewriting a version's files and its hash tags
+together no longer gets planted code run. Without a public key the hash check is all there is."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from stockcast.config.compose import compose_config
+from stockcast.errors import ArtifactError, ConfigError
+from stockcast.evaluation.champion import Candidate, compare_with_champion
+from stockcast.orchestration.steps.register import run_register
+from stockcast.registry.integrity import folder_contents
+from stockcast.registry.keys import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, create_key_pair
+from stockcast.registry.signing import SIGNATURE_FILE, SigningKeys, sign_folder, verify_folder
+from stockcast.registry.store import MANIFEST_TAG, MODEL_HASH_TAG, ModelRegistry
+from stockcast.serving.model import open_model, open_version
+from tests.conftest import LENIENT_GATE, MODEL, isolated_overrides, run_task, seed_store
+
+MARKER = "planted_code_ran.txt"
+LABEL = f"{MODEL} version 1"
+CHANGED = (
+    f"{LABEL} is refused: its files differ from the signed ones (changed pyfunc_model.py), so it "
+    "may have been changed after it was signed and nothing in it is loaded; register the model "
+    "again from its original folder."
+)
+UNSIGNED = (
+    f"{LABEL} carries no signature ({SIGNATURE_FILE}), so it is not loaded while "
+    "registry.signing.public_key is set; register it again with registry.signing.private_key "
+    "set (the register step signs it)."
+)
+WRONG_KEY = (
+    f"{LABEL} is refused: its signature was made with another key than "
+    "registry.signing.public_key, so it may have been changed after it was signed and nothing in "
+    "it is loaded; register the model again from its original folder."
+)
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return create_key_pair(tmp_path_factory.mktemp("keys"))[0].parent
+
+
+@pytest.fixture(scope="module")
+def other_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return create_key_pair(tmp_path_factory.mktemp("other_keys"))[0].parent
+
+
+def signing(folder: Path | None, private: bool = True) -> SigningKeys:
+    if folder is None:
+        return SigningKeys()
+    return SigningKeys(
+        str(folder / PRIVATE_KEY_FILE) if private else None, str(folder / PUBLIC_KEY_FILE)
+    )
+
+
+def store_registry(store: Path, keys: SigningKeys, create: bool = False) -> ModelRegistry:
+    return ModelRegistry(
+        f"sqlite:///{store}/mlruns.db",
+        MODEL,
+        artifact_location=f"{store}/mlartifacts",
+        create=create,
+        keys=keys,
+    )
+
+
+@pytest.fixture(scope="module")
+def model_folder(registered_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of the session's registered version 1 (a refit, `evaluated/` inside)."""
+    registry = store_registry(registered_store, SigningKeys())
+    return registry.download(registry.resolve(version=1), tmp_path_factory.mktemp("download"))
+
+
+def register(store: Path, folder: Path, keys: SigningKeys) -> ModelRegistry:
+    registry = store_registry(store, keys, create=True)
+    with registry.writing():
+        registry.register(folder, {"refit": "true"})
+    return registry
+
+
+@pytest.fixture
+def store(tmp_path: Path, store_template: Path) -> Path:
+    return seed_store(store_template, tmp_path / "store")
+
+
+def predict_cfg(store: Path, *overrides: str):
+    return compose_config("predict", [*isolated_overrides(store), *overrides])
+
+
+def plant(registry: ModelRegistry, marker: Path) -> None:
+    """The attack: code that runs on load added to the version's files, and its hash and
+    manifest tags rewritten to match, with nothing but MLflow's client."""
+    info = registry.resolve(version=1)
+    folder = registry.download(info, marker.parent / "unused")
+    with (folder / "pyfunc_model.py").open("a") as file:
+        file.write(f"\nopen({str(marker)!r}, 'w').write('ran')\n")
+    contents = folder_contents(folder)
+    client = MlflowClient(registry.tracking_uri)
+    client.set_model_version_tag(MODEL, "1", MODEL_HASH_TAG, contents.digest)
+    client.set_model_version_tag(MODEL, "1", MANIFEST_TAG, contents.manifest())
+
+
+def test_the_register_step_signs_and_predict_verifies(
+    registered_store: Path, store: Path, keys: Path, tmp_path: Path
+) -> None:
+    run = sorted((registered_store / "logs" / "pipeline" / "runs").iterdir())[0]
+    ran = run_task(
+        run_register,
+        "pipeline",
+        [
+            *isolated_overrides(store),
+            *LENIENT_GATE,
+            f"register.model_dir={run / 'refit' / 'candidate'}",
+            f"register.report_dir={run / 'evaluate' / 'report'}",
+            f"registry.signing.private_key={keys / PRIVATE_KEY_FILE}",
+            f"registry.signing.public_key={keys / PUBLIC_KEY_FILE}",
+        ],
+        tmp_path / "register",
+    )
+    assert ran.value["registered"] and ran.value["version"] == 1
+    registry = store_registry(store, SigningKeys())
+    info = registry.resolve(version=1)
+    assert (registry.download(info, tmp_path / "d") / SIGNATURE_FILE).is_file()
+    cfg = predict_cfg(store, f"registry.signing.public_key={keys / PUBLIC_KEY_FILE}")
+    model = open_model(cfg, tmp_path / "open")
+    assert model.version == 1
+    assert not (model.folder / SIGNATURE_FILE).exists()  # the signature is not part of the model
+
+
+def test_files_and_tags_changed_together_are_refused_and_nothing_planted_runs(
+    store: Path, model_folder: Path, keys: Path, tmp_path: Path
+) -> None:
+    registry = register(store, model_folder, signing(keys))
+    marker = tmp_path / MARKER
+    plant(registry, marker)
+    cfg = predict_cfg(store, f"registry.signing.public_key={keys / PUBLIC_KEY_FILE}")
+    with pytest.raises(ArtifactError) as caught:
+        open_model(cfg, tmp_path / "open")
+    assert str(caught.value) == CHANGED
+    # The champion comparison of the next registration opens it the same way.
+    verifier = store_registry(store, signing(keys, private=False))
+    candidate = Candidate(tmp_path, tmp_path, {}, tmp_path / "work")
+    with pytest.raises(ArtifactError, match=r"changed pyfunc_model\.py"):
+        compare_with_champion(verifier, verifier.resolve(version=1), candidate)
+    assert not marker.exists()
+
+
+def test_an_unsigned_version_is_refused_while_a_public_key_is_set(
+    registered_store: Path, keys: Path, tmp_path: Path
+) -> None:
+    cfg = predict_cfg(registered_store, f"registry.signing.public_key={keys / PUBLIC_KEY_FILE}")
+    with pytest.raises(ArtifactError) as caught:
+        open_model(cfg, tmp_path / "open")
+    assert str(caught.value) == UNSIGNED
+
+
+def test_a_version_signed_with_another_key_is_refused(
+    store: Path, model_folder: Path, keys: Path, other_keys: Path, tmp_path: Path
+) -> None:
+    register(store, model_folder, signing(other_keys))
+    cfg = predict_cfg(store, f"registry.signing.public_key={keys / PUBLIC_KEY_FILE}")
+    with pytest.raises(ArtifactError) as caught:
+        open_model(cfg, tmp_path / "open")
+    assert str(caught.value) == WRONG_KEY
+
+
+def test_without_a_public_key_only_the_hash_is_checked(
+    registered_store: Path, store: Path, model_folder: Path, keys: Path, tmp_path: Path
+) -> None:
+    # Unsigned and signed versions both open; the hash still refuses files changed alone.
+    assert open_model(predict_cfg(registered_store), tmp_path / "a").version == 1
+    registry = register(store, model_folder, signing(keys))
+    assert open_model(predict_cfg(store), tmp_path / "b").version == 1
+    folder = registry.download(registry.resolve(version=1), tmp_path / "d")
+    with (folder / "MLmodel").open("a") as file:
+        file.write("\n")
+    with pytest.raises(ArtifactError, match=f"{LABEL} does not match .*changed MLmodel"):
+        open_model(predict_cfg(store), tmp_path / "c")
+
+
+def test_registering_an_unsigned_version_again_with_a_key_signs_it(
+    store: Path, model_folder: Path, keys: Path, tmp_path: Path
+) -> None:
+    register(store, model_folder, SigningKeys())
+    registry = register(store, model_folder, signing(keys))
+    assert [v.version for v in registry.versions()] == [1]
+    opened = open_version(registry, registry.resolve(version=1), tmp_path / "open")
+    assert opened.version == 1
+
+
+def test_the_default_local_config_uses_the_key_pair_once_it_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STOCKCAST_KEYS_DIR", str(tmp_path / "keys"))
+    cfg = predict_cfg(tmp_path)
+    assert cfg.registry.signing.private_key is None and cfg.registry.signing.public_key is None
+    private, public = create_key_pair(tmp_path / "keys")
+    assert cfg.registry.signing.private_key == str(private)
+    assert cfg.registry.signing.public_key == str(public)
+    assert private.stat().st_mode & 0o777 == 0o600
+    before = private.read_bytes()
+    create_key_pair(tmp_path / "keys")
+    assert private.read_bytes() == before  # an existing pair is kept
+
+
+def test_keys_may_be_given_as_pem_text_and_a_missing_key_file_is_one_sentence(
+    model_folder: Path, keys: Path, tmp_path: Path
+) -> None:
+    signature = tmp_path / SIGNATURE_FILE
+    sign_folder(model_folder, (keys / PRIVATE_KEY_FILE).read_text(), signature)
+    public = (keys / PUBLIC_KEY_FILE).read_text()
+    verify_folder(model_folder, signature, public, "the model")
+    with pytest.raises(ConfigError) as caught:
+        verify_folder(model_folder, signature, str(tmp_path / "nope.pub"), "the model")
+    assert str(caught.value) == (
+        f"registry.signing.public_key is {tmp_path / 'nope.pub'}, which is not a file; give the "
+        "path of a PEM key (`make` creates keys/model-signing.key and .pub) or the PEM text "
+        "itself."
+    )
+
+
+def test_signing_and_verifying_a_model_folder_take_well_under_a_second(
+    model_folder: Path, keys: Path, tmp_path: Path
+) -> None:
+    signature = tmp_path / SIGNATURE_FILE
+    started = time.perf_counter()
+    sign_folder(model_folder, str(keys / PRIVATE_KEY_FILE), signature)
+    signed = time.perf_counter()
+    verify_folder(model_folder, signature, str(keys / PUBLIC_KEY_FILE), "the model")
+    verified = time.perf_counter()
+    print(f"sign {signed - started:.3f} s, verify {verified - signed:.3f} s")
+    assert signed - started < 1 and verified - signed < 1
