@@ -1,7 +1,8 @@
 """Serve a registered model over REST: `python scripts/serve.py model.alias=champion`.
 
 Unlike plain `mlflow models serve`, which runs whatever the model folder holds, this verifies the
-version's files against the hash recorded at registration first, and answers bad input with a
+version's files against the hash recorded at registration (and its signature, with
+`registry.signing.public_key` set) first, and answers bad input with a
 one-sentence HTTP 400 (no stack trace). Options: configs/serve.yaml (`serve.host`, `serve.port`).
 """
 

@@ -5,6 +5,8 @@ model, so a changed file is a changed program. The register step records the fol
 per-file manifest in the version's tags, which live in the registry's database, not beside the
 files. Loading then copies the folder into a private directory, hashing the bytes as it copies,
 and compares them with those tags: only that copy, exactly the bytes that were checked, is loaded.
+The tags live in the store the files live in, so the hash catches accidental damage, not someone
+who can write the store; the signature (registry/signing.py) is what catches that.
 """
 
 from __future__ import annotations

@@ -2,9 +2,11 @@
 the benchmarks use a trained model.
 
 `open_model(cfg, workdir)` resolves a registered version (`model.version` / `model.alias` /
-latest), verifies its files against the hash its registration recorded, and loads the verified
-copy; `open_model_dir` does the same for a model folder on disk. `OpenModel.forecast(windows)`
-checks the windows' width and returns the point forecast and the bands.
+latest), verifies its files against the hash its registration recorded and, with
+`registry.signing.public_key`, against its signature, and loads the verified copy;
+`open_model_dir` does the same for a model folder on disk (hash only: a folder of this run is
+signed when it is registered). `OpenModel.forecast(windows)` checks the windows' width and
+returns the point forecast and the bands.
 """
 
 from __future__ import annotations
