@@ -18,7 +18,7 @@ from stockcast.registry.integrity import folder_contents
 from stockcast.registry.keys import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, create_key_pair
 from stockcast.registry.signing import SIGNATURE_FILE, SigningKeys, sign_folder, verify_folder
 from stockcast.registry.store import MANIFEST_TAG, MODEL_HASH_TAG, ModelRegistry
-from stockcast.serving.model import open_model, open_version
+from stockcast.serving.model import open_model
 from tests.conftest import LENIENT_GATE, MODEL, isolated_overrides, run_task, seed_store
 
 MARKER = "planted_code_ran.txt"
@@ -104,11 +104,10 @@ def plant(registry: ModelRegistry, marker: Path) -> None:
     client.set_model_version_tag(MODEL, "1", MANIFEST_TAG, contents.manifest())
 
 
-def test_the_register_step_signs_and_predict_verifies(
-    registered_store: Path, store: Path, keys: Path, tmp_path: Path
-) -> None:
+def register_step(registered_store: Path, store: Path, run_dir: Path, *overrides: str) -> dict:
+    """The register step (in this process) on the session pipeline's refit and report."""
     run = sorted((registered_store / "logs" / "pipeline" / "runs").iterdir())[0]
-    ran = run_task(
+    return run_task(
         run_register,
         "pipeline",
         [
@@ -116,12 +115,24 @@ def test_the_register_step_signs_and_predict_verifies(
             *LENIENT_GATE,
             f"register.model_dir={run / 'refit' / 'candidate'}",
             f"register.report_dir={run / 'evaluate' / 'report'}",
-            f"registry.signing.private_key={keys / PRIVATE_KEY_FILE}",
-            f"registry.signing.public_key={keys / PUBLIC_KEY_FILE}",
+            *overrides,
         ],
-        tmp_path / "register",
-    )
-    assert ran.value["registered"] and ran.value["version"] == 1
+        run_dir,
+    ).value
+
+
+def key_overrides(keys: Path) -> list[str]:
+    return [
+        f"registry.signing.private_key={keys / PRIVATE_KEY_FILE}",
+        f"registry.signing.public_key={keys / PUBLIC_KEY_FILE}",
+    ]
+
+
+def test_the_register_step_signs_and_predict_verifies(
+    registered_store: Path, store: Path, keys: Path, tmp_path: Path
+) -> None:
+    ran = register_step(registered_store, store, tmp_path / "register", *key_overrides(keys))
+    assert ran["registered"] and ran["version"] == 1
     registry = store_registry(store, SigningKeys())
     info = registry.resolve(version=1)
     assert (registry.download(info, tmp_path / "d") / SIGNATURE_FILE).is_file()
@@ -183,13 +194,17 @@ def test_without_a_public_key_only_the_hash_is_checked(
 
 
 def test_registering_an_unsigned_version_again_with_a_key_signs_it(
-    store: Path, model_folder: Path, keys: Path, tmp_path: Path
+    registered_store: Path, store: Path, keys: Path, tmp_path: Path
 ) -> None:
-    register(store, model_folder, SigningKeys())
-    registry = register(store, model_folder, signing(keys))
-    assert [v.version for v in registry.versions()] == [1]
-    opened = open_version(registry, registry.resolve(version=1), tmp_path / "open")
-    assert opened.version == 1
+    register_step(registered_store, store, tmp_path / "unsigned")
+    cfg = predict_cfg(store, f"registry.signing.public_key={keys / PUBLIC_KEY_FILE}")
+    with pytest.raises(ArtifactError, match="carries no signature"):
+        open_model(cfg, tmp_path / "refused")
+    again = register_step(registered_store, store, tmp_path / "again", *key_overrides(keys))
+    assert again["message"].startswith(
+        f"{LABEL} already holds this model (registered unsigned, it is signed now); nothing"
+    )
+    assert open_model(cfg, tmp_path / "open").version == 1
 
 
 def test_the_default_local_config_uses_the_key_pair_once_it_exists(

@@ -269,7 +269,7 @@ class ModelRegistry:
         model_dir, contents = private_copy(model_dir)
         existing = self.find_by_hash(contents.digest)
         if existing is not None:
-            self._sign_unsigned(existing, model_dir)
+            self.sign_if_unsigned(existing, model_dir)
             return existing, False
         client = self.client()
         experiment_id = prepare_store(
@@ -299,16 +299,18 @@ class ModelRegistry:
         crash_point("after_version")
         return self.resolve(version=created.version), True
 
-    def _sign_unsigned(self, existing: VersionInfo, model_dir: Path) -> None:
-        """Add a signature to a version registered unsigned (before keys were set up), so that
-        registering its folder again makes it loadable where a public key is configured."""
+    def sign_if_unsigned(self, existing: VersionInfo, model_dir: Path) -> bool:
+        """Sign a version registered unsigned (before the keys were set up) when its folder,
+        `model_dir` (same hash), is registered again with a private key: True if it was.
+        What is signed is `model_dir`'s bytes, so a store copy changed since stays refused."""
         if not self.keys.private_key or existing.run_id is None:
-            return
+            return False
         with tempfile.TemporaryDirectory(prefix="stockcast-signing-") as workdir:
             if (self.download(existing, workdir) / SIGNATURE_FILE).is_file():
-                return
+                return False
         signature = signature_for(model_dir, self.keys)
         self.client().log_artifact(existing.run_id, str(signature), "model")
+        return True
 
     def promote(self, alias: str, info: VersionInfo) -> None:
         """Point the alias at this version (stores without aliases get a tag), then settle."""

@@ -95,6 +95,8 @@ def _already_registered(
     is finished now against the champion of now (inside `writing()`)."""
     alias = cfg.register.alias
     held = f"{registry.model_name} version {existing.version} already holds this model"
+    if registry.sign_if_unsigned(existing, candidate.model_dir):
+        held += " (registered unsigned, it is signed now)"
     result: dict[str, Any] = {
         "registered": False,
         "version": existing.version,
