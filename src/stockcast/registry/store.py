@@ -6,8 +6,9 @@ artifacts, then a version), never through `log_model`.
 
 Writers hold the store (`writing()`: a file lock locally, a tag lease remotely) for a whole
 compare-and-set: look the model up by hash, create the version, move the champion alias. A
-version records its folder's hash and file manifest (checked before it is loaded) and, until its
-alias has moved, a pending promotion, so a rerun after a crash finishes what the crash cut short.
+version records its folder's hash and file manifest (checked before it is loaded), is signed
+with `registry.signing.private_key` when one is set, and, until its alias has moved, records a
+pending promotion, so a rerun after a crash finishes what the crash cut short.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from stockcast.errors import ArtifactError
-from stockcast.registry.connection import RegistryError, local_path, open_client
+from stockcast.registry.artifacts import version_folder
+from stockcast.registry.connection import RegistryError, open_client
 from stockcast.registry.faults import crash_point
 from stockcast.registry.integrity import (
     Expected,
@@ -194,22 +196,9 @@ class ModelRegistry:
         """A local folder with the version's model: the store's own folder when its artifacts are
         on this filesystem (nothing to copy), otherwise a copy kept in dst. Unverified: load it
         with `verified_folder()`."""
-        client = self.client()
-        uri = client.get_model_version_download_uri(self.model_name, str(info.version))
-        if uri.startswith("runs:/"):
-            run_id, _, path = uri.removeprefix("runs:/").partition("/")
-            uri = f"{client.get_run(run_id).info.artifact_uri.rstrip('/')}/{path}"
-        local = local_path(uri)
-        if local is not None and (local / "MLmodel").is_file():
-            return local
-        import mlflow
-        from mlflow.artifacts import download_artifacts
-
-        dst = Path(dst)
-        dst.mkdir(parents=True, exist_ok=True)
-        mlflow.set_registry_uri(self.registry_uri)
-        mlflow.set_tracking_uri(self.tracking_uri)
-        return Path(download_artifacts(artifact_uri=self.model_uri(info), dst_path=str(dst)))
+        return version_folder(
+            self.client(), self.tracking_uri, self.registry_uri, self.model_name, info.version, dst
+        )
 
     def verified_folder(self, info: VersionInfo, workdir: str | Path) -> tuple[Path, str]:
         """A private copy of the version's folder and its hash, refused unless it matches the

@@ -1,0 +1,31 @@
+"""Where a registered version's files are: the store's own folder when its artifacts are on this
+filesystem (nothing to copy), otherwise a download. Either way unverified: only
+`ModelRegistry.verified_folder` hands out a folder anything may load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from stockcast.registry.connection import local_path
+
+
+def version_folder(
+    client: Any, tracking_uri: str, registry_uri: str, name: str, version: int, dst: str | Path
+) -> Path:
+    """The folder of `name` version `version`; a download goes into `dst`."""
+    uri = client.get_model_version_download_uri(name, str(version))
+    if uri.startswith("runs:/"):
+        run_id, _, path = uri.removeprefix("runs:/").partition("/")
+        uri = f"{client.get_run(run_id).info.artifact_uri.rstrip('/')}/{path}"
+    local = local_path(uri)
+    if local is not None and (local / "MLmodel").is_file():
+        return local
+    import mlflow
+    from mlflow.artifacts import download_artifacts
+
+    dst = Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    mlflow.set_registry_uri(registry_uri)
+    mlflow.set_tracking_uri(tracking_uri)
+    return Path(download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dst)))
