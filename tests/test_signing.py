@@ -4,6 +4,9 @@ together no longer gets planted code run. Without a public key the hash check is
 
 from __future__ import annotations
 
+import base64
+import json
+import shutil
 import time
 from pathlib import Path
 
@@ -25,8 +28,8 @@ MARKER = "planted_code_ran.txt"
 LABEL = f"{MODEL} version 1"
 CHANGED = (
     f"{LABEL} is refused: its files differ from the signed ones (changed pyfunc_model.py), so it "
-    "may have been changed after it was signed and nothing in it is loaded; register the model "
-    "again from its original folder."
+    "was changed after it was signed and nothing in it is loaded; register the model again from "
+    "its original folder."
 )
 UNSIGNED = (
     f"{LABEL} carries no signature ({SIGNATURE_FILE}), so it is not loaded while "
@@ -35,8 +38,8 @@ UNSIGNED = (
 )
 WRONG_KEY = (
     f"{LABEL} is refused: its signature was made with another key than "
-    "registry.signing.public_key, so it may have been changed after it was signed and nothing in "
-    "it is loaded; register the model again from its original folder."
+    "registry.signing.public_key, so nothing in it is loaded; set the public key of the pair "
+    "that signs registrations, or register the model again with that pair."
 )
 
 
@@ -249,3 +252,41 @@ def test_signing_and_verifying_a_model_folder_take_well_under_a_second(
     verified = time.perf_counter()
     print(f"sign {signed - started:.3f} s, verify {verified - signed:.3f} s")
     assert signed - started < 1 and verified - signed < 1
+
+
+def _add(folder: Path) -> None:
+    (folder / "code" / "extra.py").write_text("print('planted')\n")
+
+
+def _remove(folder: Path) -> None:
+    (folder / "requirements.txt").unlink()
+
+
+def _forge(folder: Path) -> None:
+    """A signed statement changed (one byte added): the signature no longer matches it."""
+    signature = folder.parent / SIGNATURE_FILE
+    bundle = json.loads(signature.read_text())
+    payload = base64.b64decode(bundle["dsseEnvelope"]["payload"]) + b" "
+    bundle["dsseEnvelope"]["payload"] = base64.b64encode(payload).decode()
+    signature.write_text(json.dumps(bundle))
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (_add, "its files differ from the signed ones (added code/extra.py)"),
+        (_remove, "its files differ from the signed ones (missing requirements.txt)"),
+        (_forge, "its signature does not verify (InvalidSignature)"),
+    ],
+)
+def test_every_kind_of_change_after_signing_is_one_sentence(
+    model_folder: Path, keys: Path, tmp_path: Path, change, reason: str
+) -> None:
+    folder = Path(shutil.copytree(model_folder, tmp_path / "model"))
+    signature = tmp_path / SIGNATURE_FILE
+    sign_folder(folder, str(keys / PRIVATE_KEY_FILE), signature)
+    change(folder)
+    with pytest.raises(ArtifactError) as caught:
+        verify_folder(folder, signature, str(keys / PUBLIC_KEY_FILE), "the model")
+    message = str(caught.value)
+    assert message.startswith(f"the model is refused: {reason}") and "\n" not in message

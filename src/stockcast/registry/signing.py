@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,26 +46,26 @@ class SigningKeys:
         return cls(signing.get("private_key") or None, signing.get("public_key") or None)
 
 
-def _key_file(value: str, setting: str) -> Path:
+@contextmanager
+def _key_file(value: str, setting: str) -> Iterator[Path]:
     """A PEM key as a file the library can read: the path itself, or PEM text written to a
-    private (0600) file."""
-    if value.lstrip().startswith(PEM_START):
-        handle, name = tempfile.mkstemp(prefix="stockcast-key-", suffix=".pem")
+    private (0600) temporary file, removed afterwards."""
+    if not value.lstrip().startswith(PEM_START):
+        path = Path(value)
+        if not path.is_file():
+            raise ConfigError(
+                f"{setting} is {value}, which is not a file; give the path of a PEM key (`make` "
+                "creates keys/model-signing.key and .pub) or the PEM text itself."
+            )
+        yield path
+        return
+    handle, name = tempfile.mkstemp(prefix="stockcast-key-", suffix=".pem")
+    try:
         with os.fdopen(handle, "w") as file:
             file.write(value.strip() + "\n")
-        return Path(name)
-    path = Path(value)
-    if not path.is_file():
-        raise ConfigError(
-            f"{setting} is {value}, which is not a file; give the path of a PEM key (`make` "
-            "creates keys/model-signing.key and .pub) or the PEM text itself."
-        )
-    return path
-
-
-def _release(path: Path, value: str) -> None:
-    if path.as_posix() != value:
-        path.unlink(missing_ok=True)
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
 
 
 def _hashing() -> Any:
@@ -79,28 +80,28 @@ def sign_folder(folder: Path, private_key: str, signature: Path) -> None:
     """Sign every file of `folder` into `signature` (the folder must not hold it)."""
     from model_signing import signing
 
-    key = _key_file(private_key, "registry.signing.private_key")
-    try:
-        config = signing.Config().set_hashing_config(_hashing())
-        config.use_elliptic_key_signer(private_key=key).sign(folder, signature)
-    except Exception as err:  # the library's reasons vary: an unreadable or unsupported key
-        raise ConfigError(
-            f"registry.signing.private_key cannot sign ({_first_line(err)}); give an EC "
-            "(P-256, P-384 or P-521) private key in PEM without a password."
-        ) from None
-    finally:
-        _release(key, private_key)
+    with _key_file(private_key, "registry.signing.private_key") as key:
+        try:
+            config = signing.Config().set_hashing_config(_hashing())
+            config.use_elliptic_key_signer(private_key=key).sign(folder, signature)
+        except Exception as err:  # the library's reasons vary: an unreadable or unsupported key
+            raise ConfigError(
+                f"registry.signing.private_key cannot sign ({_first_line(err)}); give an EC "
+                "(P-256, P-384 or P-521) private key in PEM without a password."
+            ) from None
 
 
-def signature_for(folder: Path, keys: SigningKeys) -> Path:
-    """`model.sig` for `folder`, in a new temporary folder; checked against the public key too
-    when one is set, so a mismatched pair fails at registration, not at the first predict."""
-    assert keys.private_key is not None
-    signature = Path(tempfile.mkdtemp(prefix="stockcast-signature-")) / SIGNATURE_FILE
-    sign_folder(folder, keys.private_key, signature)
-    if keys.public_key:
-        verify_folder(folder, signature, keys.public_key, f"the model signed from {folder}")
-    return signature
+@contextmanager
+def signature_for(folder: Path, private_key: str, public_key: str | None) -> Iterator[Path]:
+    """`model.sig` for `folder`, in a temporary folder while the block runs; checked against the
+    public key too when one is set, so a mismatched pair fails at registration, not at the
+    first predict."""
+    with tempfile.TemporaryDirectory(prefix="stockcast-signature-") as workdir:
+        signature = Path(workdir) / SIGNATURE_FILE
+        sign_folder(folder, private_key, signature)
+        if public_key:
+            verify_folder(folder, signature, public_key, f"the model signed from {folder}")
+        yield signature
 
 
 def _first_line(err: BaseException) -> str:
@@ -130,30 +131,36 @@ def verify_folder(folder: Path, signature: Path, public_key: str, label: str) ->
             "registry.signing.public_key is set; register it again with "
             "registry.signing.private_key set (the register step signs it)."
         )
-    key = _key_file(public_key, "registry.signing.public_key")
-    try:
-        config = verifying.Config().set_hashing_config(_hashing())
+    with _key_file(public_key, "registry.signing.public_key") as key:
         try:
-            config = config.use_elliptic_key_verifier(public_key=key)
-        except ValueError as err:
+            config = verifying.Config().use_elliptic_key_verifier(public_key=key)
+        except Exception as err:  # not PEM, or not an EC key
             raise ConfigError(
                 f"registry.signing.public_key is not an EC public key in PEM "
                 f"({_first_line(err)}); give the public half of the signing key."
             ) from None
-        config.verify(folder, signature)
-    except ConfigError:
-        raise
-    except Exception as err:  # a bad signature fails closed, whatever the library raised
-        message = str(err)
-        if "Key mismatch" in message:
-            reason = "its signature was made with another key than registry.signing.public_key"
-        elif files := _files(message):
-            reason = f"its files differ from the signed ones ({files})"
-        else:
-            reason = f"its signature does not verify ({_first_line(err)})"
-        raise ArtifactError(
-            f"{label} is refused: {reason}, so it may have been changed after it was signed and "
-            "nothing in it is loaded; register the model again from its original folder."
-        ) from None
-    finally:
-        _release(key, public_key)
+        try:
+            config.set_hashing_config(_hashing()).verify(folder, signature)
+        except Exception as err:  # a bad signature fails closed, whatever the library raised
+            raise ArtifactError(f"{label} is refused: {_refusal(err)}.") from None
+
+
+def _refusal(err: BaseException) -> str:
+    """Why a signature did not verify, and what to do, for the one sentence."""
+    message = str(err)
+    if "Key mismatch" in message:
+        return (
+            "its signature was made with another key than registry.signing.public_key, so "
+            "nothing in it is loaded; set the public key of the pair that signs registrations, "
+            "or register the model again with that pair"
+        )
+    files = _files(message)
+    reason = (
+        f"its files differ from the signed ones ({files})"
+        if files
+        else f"its signature does not verify ({_first_line(err)})"
+    )
+    return (
+        f"{reason}, so it was changed after it was signed and nothing in it is loaded; register "
+        "the model again from its original folder"
+    )

@@ -270,7 +270,7 @@ class ModelRegistry:
         run_id = run.info.run_id
         client.log_artifacts(run_id, str(model_dir), "model")
         if self.keys.private_key:
-            client.log_artifact(run_id, str(signature_for(model_dir, self.keys)), "model")
+            self._log_signature(run_id, model_dir)
         for path in extra_artifacts:
             client.log_artifact(run_id, str(path), "report")
         crash_point("before_version")
@@ -297,9 +297,14 @@ class ModelRegistry:
         with tempfile.TemporaryDirectory(prefix="stockcast-signing-") as workdir:
             if (self.download(existing, workdir) / SIGNATURE_FILE).is_file():
                 return False
-        signature = signature_for(model_dir, self.keys)
-        self.client().log_artifact(existing.run_id, str(signature), "model")
+        self._log_signature(existing.run_id, model_dir)
         return True
+
+    def _log_signature(self, run_id: str, model_dir: Path) -> None:
+        """`model.sig` of `model_dir`, into the run's `model/` folder: the version's folder."""
+        assert self.keys.private_key is not None
+        with signature_for(model_dir, self.keys.private_key, self.keys.public_key) as signature:
+            self.client().log_artifact(run_id, str(signature), "model")
 
     def promote(self, alias: str, info: VersionInfo) -> None:
         """Point the alias at this version (stores without aliases get a tag), then settle."""
