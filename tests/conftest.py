@@ -32,6 +32,7 @@ from omegaconf import DictConfig, open_dict
 from stockcast.config.compose import compose_config as compose
 from stockcast.config.compose import local_store_overrides
 from stockcast.paths import PROJECT_ROOT
+from stockcast.registry.artifact_root import create_store
 
 # Markets reveal a new value every business day: tests see them as of one fixed day.
 AS_OF = "data.as_of=2026-06-30"
@@ -409,11 +410,10 @@ def store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     migrations; tests whose point is not a fresh store start from a copy (`seed_store`). Those
     about creating one (the register step's first registration, a sweep's fresh store, a refusal
     that must create none) never use it."""
-    from mlflow import MlflowClient
-
     folder = tmp_path_factory.mktemp("store_template")
     with global_state_restored():
-        MlflowClient(tracking_uri=f"sqlite:///{folder}/mlruns.db").search_experiments()
+        # As the project creates one: artifact locations beside the database.
+        create_store(f"sqlite:///{folder}/mlruns.db")
     return folder / "mlruns.db"
 
 

@@ -46,11 +46,11 @@ def register_resolvers() -> None:
 
 def local_store_overrides(folder: str | Path) -> list[str]:
     """Hydra overrides that keep a run's logs and its MLflow store inside `folder`, leaving the
-    project's own store alone (tests, benchmarks, throwaway runs)."""
+    project's own store alone (tests, benchmarks, throwaway runs); artifacts go beside the store
+    (`registry.artifact_location`)."""
     return [
         f"paths.log_dir={folder}/logs",
         f"registry.tracking_uri=sqlite:///{folder}/mlruns.db",
-        f"registry.artifact_location={folder}/mlartifacts",
     ]
 
 

@@ -18,7 +18,7 @@ def version_folder(
     if uri.startswith("runs:/"):
         run_id, _, path = uri.removeprefix("runs:/").partition("/")
         uri = f"{client.get_run(run_id).info.artifact_uri.rstrip('/')}/{path}"
-    local = local_path(uri)
+    local = local_path(uri, tracking_uri)
     if local is not None and (local / "MLmodel").is_file():
         return local
     import mlflow

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from stockcast.errors import StockcastError, describe_azure_failure
+from stockcast.registry.artifact_root import create_store, is_store_relative, resolve
 from stockcast.registry.lock import StoreBusy, sqlite_file, store_lock
 
 
@@ -24,8 +25,11 @@ def configure_client(connection: Mapping[str, Any]) -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(int(connection["max_retries"])))
 
 
-def local_path(uri: str) -> Path | None:
-    """The filesystem path an artifact URI names, or None for remote stores."""
+def local_path(uri: str, tracking_uri: str | None = None) -> Path | None:
+    """The filesystem path an artifact URI names (a store-relative one: in the store at
+    `tracking_uri`), or None for remote stores."""
+    if is_store_relative(uri):
+        return resolve(uri, tracking_uri)
     parsed = urlparse(uri)
     if parsed.scheme in ("", "file"):
         return Path(unquote(parsed.path))
@@ -67,6 +71,7 @@ def open_client(tracking_uri: str, registry_uri: str, create: bool) -> Any:
     _require_store_plugin(tracking_uri)
     try:
         with store_lock(tracking_uri):
+            create_store(tracking_uri)
             client = MlflowClient(tracking_uri, registry_uri)
             client.search_registered_models(max_results=1)
     except StoreBusy:

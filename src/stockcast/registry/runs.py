@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stockcast.errors import ConfigError, StockcastError
+from stockcast.registry.artifact_root import create_store, location_for
 from stockcast.registry.lock import store_lock
 
 OWNER_TAG = "stockcast.owner"
@@ -102,10 +103,10 @@ def quick_http(timeout_s: int = 10, retries: int = 0) -> Iterator[None]:
 
 
 def close_orphaned_training_runs(logger_configs: Any) -> None:
-    """Before training: tag this process's runs, check each MLflow logger's store answers, and
-    close runs of killed training processes in its experiment (a fresh SQLite store is created
-    under its lock, see `store_lock`). An unreachable store is one sentence, not minutes of
-    retries and a traceback."""
+    """Before training: tag this process's runs, check each MLflow logger's store answers,
+    create its experiment and close runs of killed training processes in it (a fresh SQLite
+    store is created under its lock, see `store_lock`). An unreachable store is one sentence, not
+    minutes of retries and a traceback."""
 
     tag_runs_of_this_process()
     for node in (logger_configs or {}).values():
@@ -116,10 +117,12 @@ def close_orphaned_training_runs(logger_configs: Any) -> None:
 
         try:
             with store_lock(uri), quick_http():
-                client = MlflowClient(uri)
-                experiment = client.get_experiment_by_name(node["experiment_name"])
-                if experiment is not None:
-                    close_orphaned_runs(client, [experiment.experiment_id])
+                # Created here, before the logger would: with the configured location, which on
+                # a local store lies beside the database (registry.artifact_root).
+                experiment_id = prepare_store(
+                    uri, node["experiment_name"], node.get("artifact_location")
+                )
+                close_orphaned_runs(MlflowClient(uri), [experiment_id])
         except StockcastError:
             raise
         except Exception as err:
@@ -159,12 +162,14 @@ def prepare_store(
     from mlflow.exceptions import MlflowException
 
     with store_lock(tracking_uri):
+        create_store(tracking_uri)
         client = MlflowClient(tracking_uri=tracking_uri)
         experiment = client.get_experiment_by_name(experiment_name)
         if experiment is not None:
             return experiment.experiment_id
+        location = location_for(tracking_uri, artifact_location)
         try:
-            return client.create_experiment(experiment_name, artifact_location=artifact_location)
+            return client.create_experiment(experiment_name, artifact_location=location)
         except MlflowException:
             experiment = client.get_experiment_by_name(experiment_name)
             if experiment is None:
