@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -195,4 +194,4 @@ def test_two_process_cpu_fit_writes_once_with_global_metrics(prestarted_job: Job
     assert summary["val"]["mase"] == pytest.approx(pooled, rel=1e-5)
     assert abs(rank_mean - pooled) > 1e-4 * pooled, "the check could not tell the two apart"
     assert os.environ.get("LOCAL_RANK") is None, "the test process itself stays out of DDP"
-    assert Path(summary["model_dir"]) == run_dir / "model"
+    assert summary["model_dir"] == "model"

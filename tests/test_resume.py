@@ -91,7 +91,9 @@ def test_a_stopped_fit_resumes_to_the_uninterrupted_result(
     # The resumed run keeps its checkpoints in its own folder; the stopped run's stay as they were.
     assert sorted(path.name for path in (stopped / "checkpoints").iterdir()) == files_before
     best = json.loads((tmp_path / "resumed" / "metrics.json").read_text())["best_checkpoint"]
-    assert Path(best).parent == tmp_path / "resumed" / "checkpoints"
+    # Named within the run folder (metrics.json is logged and copied): the resumed run's own.
+    assert Path(best).parent == Path("checkpoints")
+    assert (tmp_path / "resumed" / best).is_file()
 
 
 def test_a_resume_with_other_settings_is_refused_before_training(

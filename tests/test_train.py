@@ -46,7 +46,9 @@ def test_training_writes_metrics_checkpoint_and_config(trained_run: Path) -> Non
     for stage in ("val", "test"):
         assert {"mae", "rmse", "mape", "mase", "naive_mase", "loss"} <= set(summary[stage])
         assert all(np.isfinite(v) for v in summary[stage].values())
-    assert Path(summary["best_checkpoint"]).is_file()
+    # Named relative to the run folder: metrics.json is logged and copied with the run.
+    assert (trained_run / summary["best_checkpoint"]).is_file()
+    assert summary["model_dir"] == "model"
     assert (trained_run / "config_resolved.yaml").is_file()
     assert summary["training_run_id"], "the MLflow logger recorded a run"
 
@@ -60,7 +62,9 @@ def test_model_directory_forecast_equals_the_lightning_module(trained_run: Path)
     from_model, bands = split_forecast_frame(model.predict(rows))
 
     summary = json.loads((trained_run / "metrics.json").read_text())
-    checkpoint = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=False)
+    checkpoint = torch.load(
+        trained_run / summary["best_checkpoint"], map_location="cpu", weights_only=False
+    )
     spec = json.loads((trained_run / "model" / "artifacts" / "spec.json").read_text())
     net = build_price_forecaster(spec)
     module = Forecaster(net, torch.nn.MSELoss(), torch.optim.Adam)
@@ -105,7 +109,9 @@ def test_validation_fallback_and_bands_score_the_weighted_forecast(weighted_run:
     assert summary["best_step"] < summary["optimizer_steps"], "the best checkpoint is not the last"
     spec = json.loads((weighted_run / "model" / "artifacts" / "spec.json").read_text())
     prepared = PreparedData.load(weighted_run / "prepared")
-    checkpoint = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=False)
+    checkpoint = torch.load(
+        weighted_run / summary["best_checkpoint"], map_location="cpu", weights_only=False
+    )
     assert summary["best_step"] == checkpoint["global_step"], "the budget a refit repeats"
     module = Forecaster(build_price_forecaster(spec), torch.nn.MSELoss(), torch.optim.Adam)
     module.load_state_dict(checkpoint["state_dict"])

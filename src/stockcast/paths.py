@@ -3,7 +3,9 @@
 `PROJECT_ROOT` is the checkout (the folder holding configs/). A registered model is read on
 other machines (an endpoint, a colleague's laptop); the absolute paths of the machine that trained
 it say nothing there and leak its layout. Paths inside the project become relative to it
-(`data/prices.csv`); other absolute paths keep their last part only.
+(`data/prices.csv`); other absolute paths keep their last part only. What a run logs or stores
+(its metrics.json, MLflow params, the monitor's report) names paths relative to the run's folder
+or to the store's, the same way.
 """
 
 from __future__ import annotations
@@ -22,26 +24,31 @@ def _is_absolute(text: str) -> bool:
     return PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute()
 
 
-def portable_path(text: str, root: Path = PROJECT_ROOT) -> str:
-    """`/home/me/project/data/x.csv` -> `data/x.csv`; `/tmp/run/model` -> `.../model`."""
+def portable_path(text: str, *roots: Path) -> str:
+    """`/home/me/project/data/x.csv` -> `data/x.csv`; `/tmp/run/model` -> `.../model`.
+
+    Relative to the first of `roots` (default: the project) that holds the path."""
     prefix = next((p for p in URI_PREFIXES if text.startswith(p)), "")
     path = text[len(prefix) :]
     if not _is_absolute(path):
         return text
-    try:
-        return prefix + Path(path).resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return f"{prefix}{ELIDED}/{PurePath(path).name}"
+    resolved = Path(path).resolve()
+    for root in roots or (PROJECT_ROOT,):
+        try:
+            return prefix + resolved.relative_to(Path(root).resolve()).as_posix()
+        except ValueError:
+            continue
+    return f"{prefix}{ELIDED}/{PurePath(path).name}"
 
 
-def portable(value: Any, root: Path = PROJECT_ROOT) -> Any:
+def portable(value: Any, *roots: Path) -> Any:
     """A plain config tree (dicts, lists, scalars) with every path made `portable_path`."""
     if isinstance(value, Mapping):
-        return {key: portable(item, root) for key, item in value.items()}
+        return {key: portable(item, *roots) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [portable(item, root) for item in value]
+        return [portable(item, *roots) for item in value]
     if isinstance(value, str):
-        return portable_path(value, root)
+        return portable_path(value, *roots)
     return value
 
 

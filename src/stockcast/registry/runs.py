@@ -13,16 +13,19 @@ import json
 import logging
 import os
 import socket
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from stockcast.errors import ConfigError, StockcastError
+from stockcast.paths import portable_path
 from stockcast.registry.artifact_root import create_store, location_for
 from stockcast.registry.lock import store_lock
 
 OWNER_TAG = "stockcast.owner"
+SOURCE_NAME_TAG = "mlflow.source.name"
 # MLflow adds this JSON object of tags to every run the process creates.
 RUN_CONTEXT_ENV = "MLFLOW_RUN_CONTEXT"
 HTTP_LIMITS = ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES")
@@ -50,9 +53,13 @@ def owner_tags() -> dict[str, str]:
 
 
 def tag_runs_of_this_process() -> None:
-    """Runs that libraries create in this process (Lightning's MLflow logger) get the owner tag
-    (MLflow adds the tags in `MLFLOW_RUN_CONTEXT` to every run it creates)."""
-    os.environ[RUN_CONTEXT_ENV] = run_context_value(owner_tags(), os.environ.get(RUN_CONTEXT_ENV))
+    """Runs that libraries create in this process (Lightning's MLflow logger) get the owner tag,
+    and name their source script relative to the project instead of by this machine's path
+    (MLflow adds the tags in `MLFLOW_RUN_CONTEXT` to every run it creates, over its own)."""
+    source = {SOURCE_NAME_TAG: portable_path(str(Path(sys.argv[0]).absolute()))}
+    os.environ[RUN_CONTEXT_ENV] = run_context_value(
+        owner_tags() | source, os.environ.get(RUN_CONTEXT_ENV)
+    )
 
 
 def owner_is_gone(value: str) -> bool:

@@ -18,7 +18,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from stockcast.config.compose import flatten, plain
+from stockcast.config.compose import plain
 from stockcast.data.prepared import PreparedData
 from stockcast.files import write_json
 from stockcast.models.spec import load_weights, member_names
@@ -40,7 +40,13 @@ from stockcast.training.metadata import model_metadata
 from stockcast.training.resume import check_checkpoint_fits, read_checkpoint, resume_checkpoint
 from stockcast.training.resume_state import ResumeState
 from stockcast.training.runtime import set_threads, trainer_refusals
-from stockcast.training.summary import METRICS_FILE, RESOLVED_CONFIG_FILE, training_summary
+from stockcast.training.summary import (
+    METRICS_FILE,
+    RESOLVED_CONFIG_FILE,
+    logged_params,
+    run_relative,
+    training_summary,
+)
 from stockcast.training.validation import falls_back_to_naive, fit_member_weights, interval_spec
 from stockcast.training.warm_start import WarmStart, warm_start
 
@@ -82,9 +88,11 @@ def run_training(
     # The full training config travels with the model (without this machine's paths), so the
     # registry can show what made it.
     (model_dir / TRAINING_CONFIG_FILE).write_text(OmegaConf.to_yaml(portable(resolved)))
+    run_folder = Path(cfg.paths.output_dir)
     summary = {
         **fitted.metrics,
-        "best_checkpoint": fitted.best_checkpoint or None,
+        # Relative to the run folder (paths.output_dir): metrics.json is logged and copied.
+        "best_checkpoint": run_relative(fitted.best_checkpoint, run_folder),
         "epochs": fitted.trainer.current_epoch,
         "optimizer_steps": fitted.trainer.global_step,
         # The evaluated budget a refit on all history repeats (pipeline.refit).
@@ -92,7 +100,7 @@ def run_training(
         "batch_size": fitted.datamodule.batch_size,
         "warm_start": warm_source,
         "training_run_id": run_id,
-        "model_dir": str(model_dir),
+        "model_dir": run_relative(model_dir, run_folder),
     }
     if fitted.warm is not None and cfg.train.get("compare_cold"):
         summary["warm_vs_cold"] = warm_vs_cold(cfg, prepared, output_dir, fitted.metrics)
@@ -131,7 +139,7 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
             **validation_schedule(cfg, datamodule),
             **({} if warm is None else {"max_steps": int(cfg.train.warm_max_steps)}),
         )
-    hparams = flatten(plain(cfg)) | {"data_hash": prepared.meta["data_hash"]}
+    hparams = logged_params(cfg) | {"data_hash": prepared.meta["data_hash"]}
     for logger in loggers:
         logger.log_hyperparams(hparams)
 
