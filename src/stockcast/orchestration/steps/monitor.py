@@ -36,6 +36,7 @@ from stockcast.orchestration.steps.table import (
     MONITOR_REPORT_FILE,
     table_step,
 )
+from stockcast.paths import portable_path
 from stockcast.prediction.ledger_forecast import store_champion_forecast
 from stockcast.registry.ledger import Ledger, ledger_path
 from stockcast.registry.lock import sqlite_file
@@ -109,7 +110,8 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     if not prepared.meta.get("has_dates"):
         message = (
             "the monitor needs dated data to match forecasts with the days they target, and "
-            f"{cfg.monitor.prepared_dir} has none; use a dated source (e.g. data=csv with a date "
+            f"{portable_path(str(cfg.monitor.prepared_dir), Path(cfg.paths.output_dir))} has "
+            "none; use a dated source (e.g. data=csv with a date "
             "column)"
         )
         return finish(output, report | {"status": SKIPPED, "message": message})
@@ -126,6 +128,7 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     ledger = Ledger(
         ledger_path(cfg.monitor.ledger_dir, registry.tracking_uri), cfg.monitor.ledger_timeout_s
     )
+    ledger_roots = [Path(f) for f in (cfg.monitor.ledger_dir, store and store.parent) if f]
     ledger.record_champion(registry.model_name, alias, champion.version, report["as_of"], "seen")
     try:
         stored = store_champion_forecast(
@@ -172,7 +175,8 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         "flag": flag,
         "rollback": rollback,
         "champion_history": [vars(c) for c in changes],
-        "ledger": str(ledger.path),
+        # In monitor.ledger_dir (or beside the store): the report is logged and copied.
+        "ledger": portable_path(str(ledger.path), *ledger_roots),
     }
     finish(output, report, origin_history(scores.matured), changes)
     report["mlflow_run_id"] = log_to_mlflow(cfg, registry, report, output)

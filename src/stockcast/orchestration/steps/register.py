@@ -21,8 +21,10 @@ from stockcast.evaluation.champion import Candidate, decide
 from stockcast.evaluation.reports import REPORT_FILE, check_report_matches, read_report
 from stockcast.files import write_json
 from stockcast.orchestration.steps.table import DECISION_FILE, table_step
+from stockcast.paths import portable_path
 from stockcast.registry.freshness import data_tags
 from stockcast.registry.integrity import folder_contents, verified_copy
+from stockcast.registry.lock import sqlite_file
 from stockcast.registry.store import ModelRegistry, VersionInfo
 from stockcast.serving.metadata import (
     TRAINING_CONFIG_FILE,
@@ -143,7 +145,10 @@ def run_register(cfg: DictConfig) -> dict[str, Any]:
             result = _register_new(cfg, registry, candidate)
         else:
             result = _already_registered(cfg, registry, existing, candidate)
-    result |= {"model_name": registry.model_name, "tracking_uri": registry.tracking_uri}
+    # The store as seen from its own folder: decision.json travels with the run.
+    store = sqlite_file(registry.tracking_uri)
+    tracking_uri = portable_path(registry.tracking_uri, *([store.parent] if store else []))
+    result |= {"model_name": registry.model_name, "tracking_uri": tracking_uri}
     write_json(Path(cfg.register.output_dir) / DECISION_FILE, result)
     log.info(result["message"])
     return result
