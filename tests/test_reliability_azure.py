@@ -3,18 +3,29 @@ each that names what failed and what to do; nothing here can reach, or wait for,
 
 from __future__ import annotations
 
+import io
+import json
+import socket
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import requests
+import urllib3
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
     ResourceNotFoundError,
     ServiceRequestError,
 )
-from azure.identity import CredentialUnavailableError
+from azure.core.pipeline.transport import RequestsTransport
+from azure.identity import (
+    ChainedTokenCredential,
+    ClientSecretCredential,
+    CredentialUnavailableError,
+    EnvironmentCredential,
+)
 
 from stockcast.errors import describe_azure_failure
 from stockcast.orchestration.azureml import cli
@@ -31,9 +42,12 @@ FAKE_WORKSPACE = {
 FAILURES = [
     (
         CredentialUnavailableError("DefaultAzureCredential failed to retrieve a token.\nAttempted"),
-        ("refused or found no credentials", "az login", "AZURE_CLIENT_SECRET"),
+        ("Azure found no credentials", "az login", "AZURE_CLIENT_SECRET"),
     ),
-    (ClientAuthenticationError("AADSTS7000215: Invalid client secret"), ("az login",)),
+    (
+        ClientAuthenticationError("AADSTS7000215: Invalid client secret"),
+        ("Azure refused the credentials (AADSTS7000215", "az login"),
+    ),
     (
         ServiceRequestError("Failed to resolve 'management.azure.com'"),
         ("cannot reach Azure", "network"),
@@ -123,6 +137,140 @@ def test_a_real_offline_submit_with_a_service_principal_is_one_sentence(tmp_path
         text=True,
         timeout=180,
     )
-    assert_one_sentence_refusal(result, "tracking-uri failed: ")
-    assert "az login" in result.stderr or "cannot reach Azure" in result.stderr
+    line = assert_one_sentence_refusal(result, "tracking-uri failed: ")
+    # Offline the sign-in is a network failure; where Azure answers, it refuses the fake secret.
+    assert "cannot reach Azure to sign in" in line or "Azure refused the credentials" in line
+    assert "no credentials" not in line
     assert time.monotonic() - started < 180
+
+
+# -- the real credential classes, offline: which of the three failures a sign-in met ----------
+
+FAKE_PRINCIPAL = {
+    "AZURE_CLIENT_ID": "00000000-0000-0000-0000-000000000001",
+    "AZURE_TENANT_ID": "00000000-0000-0000-0000-000000000002",
+    "AZURE_CLIENT_SECRET": "not-a-secret",
+}
+SCOPE = "https://management.azure.com/.default"
+
+
+class EntraRefuses(requests.adapters.BaseAdapter):
+    """Microsoft Entra ID as seen by a wrong client secret: its tenant's OpenID configuration,
+    then HTTP 401 `invalid_client` from the token endpoint."""
+
+    def send(self, request, **kwargs) -> requests.Response:
+        tenant = request.url.split("/v2.0/")[0].split("/oauth2/")[0]
+        if "openid-configuration" in request.url:
+            status, body = (
+                200,
+                {
+                    "token_endpoint": f"{tenant}/oauth2/v2.0/token",
+                    "authorization_endpoint": f"{tenant}/oauth2/v2.0/authorize",
+                    "issuer": f"{tenant}/v2.0",
+                },
+            )
+        else:
+            status, body = (
+                401,
+                {
+                    "error": "invalid_client",
+                    "error_description": "AADSTS7000215: Invalid client secret provided.",
+                },
+            )
+        data = json.dumps(body).encode()
+        response = requests.Response()
+        response.status_code, response.url, response.request = status, request.url, request
+        response.headers["Content-Type"] = "application/json"
+        response.raw = urllib3.HTTPResponse(
+            body=io.BytesIO(data), status=status, headers=response.headers, preload_content=False
+        )
+        response._content = data
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def service_principal(**kwargs) -> ClientSecretCredential:
+    """The fake principal, asking only the authority given (no discovery, no retries)."""
+    ids = FAKE_PRINCIPAL
+    return ClientSecretCredential(
+        ids["AZURE_TENANT_ID"],
+        ids["AZURE_CLIENT_ID"],
+        ids["AZURE_CLIENT_SECRET"],
+        disable_instance_discovery=True,
+        retry_total=0,
+        **kwargs,
+    )
+
+
+def offline() -> ClientSecretCredential:
+    return service_principal(authority=f"https://127.0.0.1:{closed_port()}")
+
+
+def refused() -> ClientSecretCredential:
+    session = requests.Session()
+    session.mount("https://", EntraRefuses())
+    return service_principal(
+        authority="https://login.test", transport=RequestsTransport(session=session)
+    )
+
+
+def sign_in_error(credential) -> BaseException:
+    """What DefaultAzureCredential raises: a chain's one ClientAuthenticationError."""
+    with pytest.raises(ClientAuthenticationError) as raised:
+        ChainedTokenCredential(credential).get_token(SCOPE)
+    return raised.value
+
+
+def test_a_service_principal_without_network_is_a_network_failure() -> None:
+    sentence = describe_azure_failure(sign_in_error(offline()))
+    assert sentence.startswith("cannot reach Azure to sign in (ClientSecretCredential: ")
+    assert "Connection refused" in sentence and "check the network connection" in sentence
+    assert "no credentials" not in sentence and "AZURE_CLIENT_ID" not in sentence
+    assert "\n" not in sentence
+
+
+def test_a_refused_secret_is_named_refused() -> None:
+    sentence = describe_azure_failure(sign_in_error(refused()))
+    assert sentence == (
+        "Azure refused the credentials (ClientSecretCredential: Authentication failed: "
+        "AADSTS7000215: Invalid client secret provided); check AZURE_CLIENT_ID, AZURE_TENANT_ID "
+        "and AZURE_CLIENT_SECRET, or run `az login` again."
+    )
+
+
+def test_no_credentials_at_all_is_named_missing(monkeypatch) -> None:
+    for name in FAKE_PRINCIPAL:
+        monkeypatch.delenv(name, raising=False)
+    sentence = describe_azure_failure(sign_in_error(EnvironmentCredential()))
+    assert sentence.startswith("Azure found no credentials (") and sentence.endswith(
+        "set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET for a service principal."
+    )
+
+
+@pytest.mark.parametrize(
+    ("credential", "phrase"),
+    [(offline, "cannot reach Azure to sign in"), (refused, "Azure refused the credentials")],
+)
+def test_submit_names_the_sign_in_failure(credential, phrase, monkeypatch, capsys) -> None:
+    """The command's own client (MLClient over the chain DefaultAzureCredential would build)."""
+    import azure.identity
+
+    for name, value in (FAKE_WORKSPACE | FAKE_PRINCIPAL).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("DRY_RUN", raising=False)
+    monkeypatch.setattr(
+        azure.identity, "DefaultAzureCredential", lambda: ChainedTokenCredential(credential())
+    )
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["tracking-uri"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: tracking-uri failed: {phrase} (")
