@@ -61,13 +61,13 @@ def test_every_id_is_forecast_in_one_model_call_with_one_block_per_id(
     lengths = {"ZZZ": 40, "AAA": 25, "MMM": 12}
     path = panel_csv(tmp_path / "panel.csv", lengths)
     calls: list[tuple[int, ...]] = []
-    original = OpenModel.frame
+    original = OpenModel.forecast
 
     def counted(self, windows):
         calls.append(np.shape(windows))
         return original(self, windows)
 
-    monkeypatch.setattr(OpenModel, "frame", counted)
+    monkeypatch.setattr(OpenModel, "forecast", counted)
     run_dir = tmp_path / "run"
     predict(registered_store, run_dir, *batch_args(path))
     assert calls == [(3, P)], "one forward over one row per id"

@@ -216,7 +216,7 @@ def test_too_few_values_says_how_many_are_needed(store: Path, tmp_path: Path) ->
     ("values", "expected"),
     [
         ("[100,101,nan,103]", "holds nan at position 3"),
-        ("[100,101,abc,103]", "non-numeric value 'abc' at position 3"),
+        ("[100,101,abc,103]", "holds 'abc' at position 3, which is not a number"),
     ],
 )
 def test_nan_or_non_numeric_values_are_refused(

@@ -44,8 +44,8 @@ def series(n: int, dates: bool = False) -> InputSeries:
     return InputSeries(np.arange(n, dtype=float) * 10, x, f"{n} values")
 
 
-def test_parse_values_accepts_numbers_and_numeric_strings() -> None:
-    np.testing.assert_array_equal(parse_values([1, 2.5, "3"]), [1.0, 2.5, 3.0])
+def test_parse_values_accepts_numbers_of_any_kind() -> None:
+    np.testing.assert_array_equal(parse_values([1, 2.5, np.float32(3)]), [1.0, 2.5, 3.0])
 
 
 @pytest.mark.parametrize(
@@ -53,9 +53,10 @@ def test_parse_values_accepts_numbers_and_numeric_strings() -> None:
     [
         ([1, float("nan")], "holds nan at position 2"),
         ([1, float("inf")], "holds inf at position 2"),
-        ([1, "x"], "non-numeric value 'x' at position 2"),
-        ([True, 2], "non-numeric value True at position 1"),
-        ([1, None], "non-numeric value None at position 2"),
+        ([1, "x"], "holds 'x' at position 2, which is not a number"),
+        ([True, 2], "holds True at position 1, which is not a number"),
+        ([1, None], "holds None at position 2, which is not a number"),
+        ([1, "3"], "holds '3' at position 2, which is not a number"),
         ("1,2,3", "must be a list of prices"),
         ([], "is empty"),
         ("???", "is not set"),

@@ -194,7 +194,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ),
         (
             ("input.values=[1e300,1e300,1e300,1e300,1e300,1e300,1e300,1e300,1e300,1e300]",),
-            ("the input has values up to 1e+300", "rescale"),
+            ("the input holds 1e+300 at position 1 (and 9 more), too large", "rescale"),
         ),
         (("input.values=[100,101,inf,103]",), ("holds inf at position 3",)),
     ],

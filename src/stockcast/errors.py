@@ -12,6 +12,10 @@ class DataError(StockcastError, ValueError):
     """The data or the data config cannot give valid windows."""
 
 
+class ForecastRefused(DataError):
+    """The model's answer is not a forecast (far outside its window's range): never returned."""
+
+
 class ConfigError(StockcastError, ValueError):
     """A config value is out of range or inconsistent."""
 

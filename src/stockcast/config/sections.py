@@ -277,8 +277,13 @@ class RegistryConnection(Section):
     unjudged = frozenset({"timeout_s", "max_retries"})
 
 
+class GuardConfig(Section):
+    max_range_multiple: Above0
+
+
 class ClientConfig(Section):
-    """What predict and serve share: the model, where its registry is, the command's paths."""
+    """What predict and serve share: the model, where its registry is, the command's paths,
+    what the output guard refuses."""
 
     unjudged = frozenset({"hydra"})
 
@@ -288,6 +293,7 @@ class ClientConfig(Section):
     registry_connection: RegistryConnection
     check_model_requirements: bool
     paths: PathsConfig
+    guard: GuardConfig
 
 
 class PredictConfig(ClientConfig):

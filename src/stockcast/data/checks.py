@@ -16,10 +16,9 @@ import numpy as np
 
 from stockcast.data.series import Series
 from stockcast.errors import DataError
+from stockcast.forecasting.guard import LARGEST_VALUE, SMALLEST_VALUE
 
 SHOWN = 3  # how many rows or dates a message lists
-# The network computes in float32: a window's spread must stay finite and distinguishable.
-FLOAT32 = np.finfo(np.float32)
 
 
 def _listed(items: Sequence[Any]) -> str:
@@ -130,10 +129,9 @@ def _check_float32_range(item: Series, name: str) -> None:
     float32 would train a model that forecasts NaN: refuse them and say how to rescale."""
     values = item.values
     magnitude = np.abs(values)
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        # Squares of deviations appear in a window's standard deviation.
-        too_large = magnitude > np.sqrt(FLOAT32.max) / 4
-        tiny = (magnitude < np.sqrt(FLOAT32.tiny)) & (values != 0)
+    # The bounds forecasting's input guard holds every window to.
+    too_large = magnitude > LARGEST_VALUE
+    tiny = (magnitude < SMALLEST_VALUE) & (values != 0)
     if too_large.any():
         raise DataError(
             f"{name} has values up to {magnitude.max():.3g} {_places(item, too_large)}, too "

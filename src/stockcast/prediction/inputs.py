@@ -6,7 +6,6 @@ forecasting code never cares where the numbers came from.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.data.checks import check_series_values
 from stockcast.data.prepared import data_hash
 from stockcast.data.series import Series
 from stockcast.data.sources import SUFFIX_FORMATS, load_series, read_table_series
 from stockcast.data.split import split_series
 from stockcast.errors import ArtifactError, ConfigError, DataError
+from stockcast.forecasting.guard import allows_non_positive, price_rows
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.paths import project_path
 
@@ -40,37 +39,16 @@ class InputSeries:
 
 
 def parse_values(raw: Any, key: str = "input.values") -> np.ndarray:
-    """Explicit prices as float64, refusing strings, booleans, NaN and infinities by position."""
+    """Explicit prices as float64: a non-empty list, read by the input guard (so text, booleans,
+    NaN and infinities are refused by position, in the words serve uses)."""
     if raw is None or (isinstance(raw, str) and raw == "???"):
         raise DataError(f"{key} is not set; give the last prices, e.g. {key}=[101.2,101.9,...].")
     if isinstance(raw, str | bytes) or not isinstance(raw, Sequence | np.ndarray):
         raise DataError(f"{key} must be a list of prices such as [101.2,101.9]; got {raw!r}.")
-    values = []
-    for position, item in enumerate(raw, start=1):
-        number = _as_number(item)
-        if number is None:
-            raise DataError(
-                f"{key} holds a non-numeric value {item!r} at position {position}; "
-                "give prices as plain numbers."
-            )
-        if not math.isfinite(number):
-            raise DataError(
-                f"{key} holds {number} at position {position}; give finite prices (no NaN or inf)."
-            )
-        values.append(number)
-    if not values:
+    if not len(raw):
         raise DataError(f"{key} is empty; give the last prices, oldest first.")
-    return np.asarray(values, dtype=np.float64)
-
-
-def _as_number(item: Any) -> float | None:
-    # bool is an int subclass: True is not a price.
-    if isinstance(item, bool) or not isinstance(item, int | float | str | np.number):
-        return None
-    try:
-        return float(item)
-    except ValueError:
-        return None
+    # Positivity is the model's to judge (build_input): here only what makes a number a price.
+    return price_rows(list(raw), len(raw), allow_non_positive=True)[0]
 
 
 def build_input(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
@@ -78,8 +56,10 @@ def build_input(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> In
 
     kind = "values" if input_cfg.get("values") is not None else input_cfg["kind"]
     series = INPUT_BUILDERS[kind](input_cfg, metadata)
-    # Finite, and within the model's float32 range (a price of 1e300 forecasts NaN otherwise).
-    check_series_values([Series("input", series.values, series.dates)], True, key="input")
+    # The guard every window the model reads passes, here over the whole series (a backtest
+    # reads more than the last window): finite, within float32's reach, positive for a price
+    # model. Refusals name the position in the series.
+    price_rows(series.values, len(series.values), allows_non_positive(metadata))
     return series
 
 

@@ -5,20 +5,22 @@ the benchmarks use a trained model.
 latest), verifies its files against the hash its registration recorded and, with
 `registry.signing.public_key`, against its signature, and loads the verified copy;
 `open_model_dir` does the same for a model folder on disk (hash only: a folder of this run is
-signed when it is registered). `OpenModel.forecast(windows)` checks the windows' width and
-returns the point forecast and the bands.
+signed when it is registered). `OpenModel.forecast(windows)` passes the windows through the
+input guard, the model, then the output guard (`stockcast.forecasting.guard`), and returns the
+point forecast and the bands.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from stockcast.errors import DataError
-from stockcast.forecasting.frame import split_forecast_frame
+from stockcast.forecasting.frame import forecast_frame, split_forecast_frame
+from stockcast.forecasting.guard import allows_non_positive, guarded_forecast, price_rows
 from stockcast.forecasting.intervals import Bands
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.registry.connection import configure_client
@@ -38,6 +40,9 @@ class OpenModel:
     name: str | None = None
     version: int | None = None
     aliases: tuple[str, ...] = ()
+    # The output guard's refusal of absurd forecasts (`guard.max_range_multiple` of predict and
+    # serve); None for evaluation, which scores whatever the model does.
+    max_range_multiple: float | None = None
 
     @property
     def sizes(self) -> WindowSizes:
@@ -63,30 +68,33 @@ class OpenModel:
         aliases = f" ({', '.join(self.aliases)})" if self.aliases else ""
         return f"{self.name} version {self.version}{aliases}"
 
-    def frame(self, windows: Any) -> Any:
-        """The served answer (a DataFrame, one row per window), or one sentence refusing the
-        input: a window of another width, non-finite prices or a non-finite forecast."""
+    @property
+    def allow_non_positive(self) -> bool:
+        """Whether the model was trained on values <= 0 (older models: no, a price model)."""
+        return allows_non_positive(self.metadata)
+
+    def forecast(self, windows: Any) -> tuple[np.ndarray, Bands]:
+        """Rows of previous_time_window prices -> (rows of next_time_window point forecasts,
+        {level: (lower rows, upper rows)}), through the input and output guards: one sentence
+        refuses what is not a window of prices, or (with `max_range_multiple`) an absurd
+        forecast; a price model's negative numbers are floored at 0."""
         from mlflow.exceptions import MlflowException
 
-        # A fresh writable copy: slices of pandas-backed arrays can be read-only.
-        rows = np.array(windows, dtype=np.float64, ndmin=2)
-        width = self.previous_time_window
-        if rows.ndim != 2 or rows.shape[1] != width:
-            raise DataError(
-                f"{self.label} reads windows of exactly {width} prices (its "
-                f"previous_time_window); got rows of shape {rows.shape}."
-            )
+        rows = price_rows(windows, self.previous_time_window, self.allow_non_positive)
         try:
-            return self.pyfunc.predict(rows)
+            frame = self.pyfunc.predict(rows)
         except (ValueError, MlflowException) as err:
             lines = [line.strip() for line in str(err).splitlines() if line.strip()]
             reason = (lines[-1] if lines else type(err).__name__).rstrip(".")
             raise DataError(f"the model refused this input: {reason}.") from None
+        point, bands = split_forecast_frame(frame)
+        return guarded_forecast(
+            rows, point, bands, self.allow_non_positive, self.max_range_multiple
+        )
 
-    def forecast(self, windows: Any) -> tuple[np.ndarray, Bands]:
-        """Rows of previous_time_window prices -> (rows of next_time_window point forecasts,
-        {level: (lower rows, upper rows)})."""
-        return split_forecast_frame(self.frame(windows))
+    def frame(self, windows: Any) -> Any:
+        """The served answer: a DataFrame, one row per window (see `forecast`)."""
+        return forecast_frame(*self.forecast(windows))
 
 
 def open_model_dir(
@@ -114,11 +122,13 @@ def open_version(
 
 def open_model(cfg: Any, workdir: str | Path) -> OpenModel:
     """The version a predict or serve config names (`model.name`, `model.version` or
-    `model.alias`, else the latest), resolved, verified and loaded."""
+    `model.alias`, else the latest), resolved, verified and loaded, refusing absurd forecasts
+    as the config's `guard` says."""
     from omegaconf import OmegaConf
 
     configure_client(cfg.registry_connection)
     registry_cfg = OmegaConf.to_container(cfg.registry, resolve=True)
     registry = ModelRegistry.from_config(registry_cfg | {"model_name": cfg.model.name})
     info = registry.resolve(version=cfg.model.version, alias=cfg.model.alias)
-    return open_version(registry, info, workdir, bool(cfg.check_model_requirements))
+    model = open_version(registry, info, workdir, bool(cfg.check_model_requirements))
+    return replace(model, max_range_multiple=float(cfg.guard.max_range_multiple))

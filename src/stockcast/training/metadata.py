@@ -7,6 +7,7 @@ from typing import Any
 
 from stockcast.data.calendar import date_bound
 from stockcast.data.prepared import PreparedData
+from stockcast.forecasting.guard import ALLOW_NON_POSITIVE
 from stockcast.paths import PROJECT_ROOT, portable
 from stockcast.serving.metadata import MODEL_KIND
 
@@ -47,6 +48,9 @@ def model_metadata(
         "data_hash": prepared.meta["data_hash"],
         "data_source": portable(prepared.meta["source"]),
         "has_dates": prepared.meta["has_dates"],
+        # What the input and output guards hold every forecast to: prices (> 0) unless the
+        # training data was allowed values <= 0.
+        ALLOW_NON_POSITIVE: bool(prepared.meta["source"].get(ALLOW_NON_POSITIVE, False)),
         "mase_scale": prepared.mase_scale,
         "training_run_id": training_run_id,
         "git_commit": git_commit(),

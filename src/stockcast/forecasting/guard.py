@@ -1,0 +1,182 @@
+"""The one input guard and the one output guard every forecast passes (predict, serve, evaluate):
+what a model is given, and what of its answer is returned.
+
+Input: numbers only (no text, booleans or nulls: `True` is not a price of 1.0), finite, within
+what the model's float32 arithmetic can scale, and positive unless the model was trained with
+`data.allow_non_positive=true`. Output: a price model never answers a negative price, and a
+forecast far outside the window's range is refused, not returned. Each refusal is one sentence
+naming the row and position and what to do, the same wherever the input came from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from stockcast.errors import DataError, ForecastRefused
+from stockcast.forecasting.intervals import Bands
+
+# The network computes in float32: a window's spread (squares of deviations) must stay finite
+# and distinguishable. Training data is held to the same bounds (stockcast.data.checks).
+FLOAT32 = np.finfo(np.float32)
+LARGEST_VALUE = float(np.sqrt(FLOAT32.max) / 4)
+SMALLEST_VALUE = float(np.sqrt(FLOAT32.tiny))
+# What a model's metadata says when its training data could hold values <= 0; a model without
+# the key (trained before it was recorded) is taken as a price model.
+ALLOW_NON_POSITIVE = "allow_non_positive"
+# How the output guard's key is named in the predict and serve configs.
+RANGE_KEY = "guard.max_range_multiple"
+
+
+def allows_non_positive(metadata: Any) -> bool:
+    """True only for a model whose metadata records `allow_non_positive: true`."""
+    return bool(metadata.get(ALLOW_NON_POSITIVE, False))
+
+
+def _is_number(item: Any) -> bool:
+    # bool is an int subclass (and np.bool_ converts to 1.0): neither is a price.
+    return isinstance(item, int | float | np.integer | np.floating) and not isinstance(
+        item, bool | np.bool_
+    )
+
+
+_numbers = np.frompyfunc(_is_number, 1, 1)
+
+
+def _where(row: int, column: int, rows: int) -> str:
+    """Where a value is: 'at position 3', or 'in row 2 at position 3' when there are several."""
+    return (
+        f"at position {column + 1}" if rows == 1 else f"in row {row + 1} at position {column + 1}"
+    )
+
+
+def _first(mask: np.ndarray) -> tuple[int, int, str]:
+    """The first flagged (row, column), and how many more there are, as a clause."""
+    row, column = (int(i) for i in np.argwhere(mask)[0])
+    more = int(mask.sum()) - 1
+    return row, column, f" (and {more} more)" if more else ""
+
+
+def _grid(values: Any, width: int) -> np.ndarray:
+    """A 2-D array of `width` columns, numeric when the input is, else of Python objects."""
+    values = values.to_numpy() if hasattr(values, "to_numpy") else values
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
+        grid = values
+    else:
+        try:
+            grid = np.array(values, dtype=object)
+        except ValueError:  # rows of different lengths nested deeper than numpy can hold
+            grid = np.array([None], dtype=object)
+        if grid.ndim == 1 and any(isinstance(item, list | tuple | np.ndarray) for item in grid):
+            lengths = sorted({len(item) for item in grid if hasattr(item, "__len__")})
+            raise DataError(
+                f"the model reads windows of exactly {width} prices (its previous_time_window); "
+                f"got rows of {', '.join(map(str, lengths))} values."
+            )
+    grid = grid.reshape(1, -1) if grid.ndim == 1 else grid
+    if grid.ndim != 2 or grid.shape[1] != width or grid.shape[0] == 0:
+        raise DataError(
+            f"the model reads windows of exactly {width} prices (its previous_time_window); "
+            f"got rows of shape {grid.shape}."
+        )
+    return grid
+
+
+def price_rows(values: Any, width: int, allow_non_positive: bool) -> np.ndarray:
+    """Rows of `width` prices (a list of rows, one row, an array or a DataFrame) as float64,
+    or one DataError sentence naming the first value that is not a price the model can read."""
+    grid = _grid(values, width)
+    rows = grid.shape[0]
+    if grid.dtype == object:
+        bad = ~_numbers(grid).astype(bool)
+        if bad.any():
+            row, column, more = _first(bad)
+            raise DataError(
+                f"the input holds {grid[row, column]!r} {_where(row, column, rows)}{more}, "
+                "which is not a number; send prices as plain numbers (no text, booleans or nulls)."
+            )
+    try:
+        matrix = grid.astype(np.float64)
+    except OverflowError:  # a whole number beyond float64
+        raise DataError(
+            "the input holds a whole number too large for a float; rescale the prices, e.g. "
+            "divide them by a power of 10."
+        ) from None
+    _check_values(matrix, rows, allow_non_positive)
+    return matrix
+
+
+def _check_values(matrix: np.ndarray, rows: int, allow_non_positive: bool) -> None:
+    finite = np.isfinite(matrix)
+    if not finite.all():
+        row, column, more = _first(~finite)
+        raise DataError(
+            f"the input holds {matrix[row, column]} {_where(row, column, rows)}{more}; send "
+            "finite prices (no NaN or infinity)."
+        )
+    if not allow_non_positive and (matrix <= 0).any():
+        row, column, more = _first(matrix <= 0)
+        raise DataError(
+            f"the input holds {matrix[row, column]:g} {_where(row, column, rows)}{more}, but prices "
+            "are above 0; send prices, or use a model trained with data.allow_non_positive=true."
+        )
+    magnitude = np.abs(matrix)
+    for mask, size, fix in (
+        (magnitude > LARGEST_VALUE, "large", "divide"),
+        ((magnitude < SMALLEST_VALUE) & (matrix != 0), "small", "multiply"),
+    ):
+        if mask.any():
+            row, column, more = _first(mask)
+            raise DataError(
+                f"the input holds {matrix[row, column]:g} {_where(row, column, rows)}{more}, too "
+                f"{size} for the model's float32 arithmetic; rescale the prices, e.g. {fix} them "
+                "by a power of 10."
+            )
+
+
+def guarded_forecast(
+    windows: np.ndarray,
+    point: np.ndarray,
+    bands: Bands,
+    allow_non_positive: bool,
+    max_range_multiple: float | None,
+) -> tuple[np.ndarray, Bands]:
+    """The model's answer, refused when absurd, floored at zero for a price model.
+
+    Refused: a point forecast farther outside its window's range [low, high] than
+    `max_range_multiple` times that range, or than the window's mean level when the range is
+    smaller than that (a flat window has no range, yet may move). Such a number is not a
+    forecast of this window but the model extrapolating from a series unlike its training
+    data (alternating 1e-6 and 1e6 forecast -46 million), so no band around it means anything.
+    None skips the check (evaluation scores what the model does).
+
+    Floored: a price model (`allow_non_positive` false) answers no negative point or band edge.
+    Flooring at 0 rather than refitting in log space keeps every model kind and the bands as
+    they were fitted and changes only what is impossible: a price cannot fall below zero, and a
+    band edge at 0 says exactly what a negative one meant, that the price could fall that far.
+    """
+    if max_range_multiple is not None:
+        _check_range(windows, point, float(max_range_multiple))
+    if allow_non_positive:
+        return point, bands
+    floored = {
+        level: (np.maximum(lo, 0.0), np.maximum(up, 0.0)) for level, (lo, up) in bands.items()
+    }
+    return np.maximum(point, 0.0), floored
+
+
+def _check_range(windows: np.ndarray, point: np.ndarray, multiple: float) -> None:
+    low = windows.min(axis=1, keepdims=True)
+    high = windows.max(axis=1, keepdims=True)
+    room = np.maximum(multiple * (high - low), np.abs(windows).mean(axis=1, keepdims=True))
+    outside = (point < low - room) | (point > high + room)
+    if outside.any():
+        row, step, more = _first(outside)
+        which = "" if len(point) == 1 else f" for row {row + 1}"
+        raise ForecastRefused(
+            f"the model's forecast{which} is {point[row, step]:.6g} at step {step + 1}{more}, far "
+            f"outside the window's range {low[row, 0]:.6g} to {high[row, 0]:.6g} (beyond what "
+            f"{RANGE_KEY}={multiple:g} allows); the window is probably not a price series of the "
+            "kind the model was trained on, so check it."
+        )
