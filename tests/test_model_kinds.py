@@ -22,7 +22,7 @@ from stockcast.paths import PROJECT_ROOT
 from stockcast.prediction.task import run_predict
 from stockcast.registry.store import ModelRegistry
 from stockcast.serving.model import open_version
-from stockcast.serving.server import build_app
+from stockcast.serving.server import Limits, build_app
 from tests.conftest import (
     LENIENT_GATE,
     PIPELINE_FAST,
@@ -152,7 +152,9 @@ def served(drift_store: Path, tmp_path: Path) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(build_app(model.pyfunc), port=port, log_level="error"))
+    server = uvicorn.Server(
+        uvicorn.Config(build_app(model, Limits(10, 100_000)), port=port, log_level="error")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

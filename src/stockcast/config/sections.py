@@ -311,6 +311,8 @@ class PredictConfig(ClientConfig):
 class ServeSettings(Section):
     host: Annotated[str, Field(min_length=1, description="a host name or address")]
     port: Annotated[int, Field(strict=True, ge=1, le=65535, description="a port in 1..65535")]
+    max_rows: WholeAbove0
+    max_bytes: WholeAbove0
 
 
 class ServeConfig(ClientConfig):

@@ -1,86 +1,193 @@
 """The verified scoring server behind `scripts/serve.py` / `make serve`.
 
-`mlflow models serve` loads whatever a model folder holds (its `pyfunc_model.py` runs as is) and
-answers a model's refusal (a `ValueError`: NaN input, a non-finite forecast) with "unexpected
-error" plus the server's full stack trace, install paths included (`invocations` in
-`mlflow.pyfunc.scoring_server` attaches `traceback.format_exc()` to any non-MLflow exception, and
-no setting turns that off). This server loads a registered version only from a private copy that
-matches the hash its registration recorded, then serves MLflow's own scoring app (same routes:
-/invocations, /ping, /health, /version) with two changes: the model's refusals are 400s whose
-body is their one-sentence message, and no error body carries a stack trace.
+It loads a registered version only from a private copy that matches the hash its registration
+recorded, then answers MLflow's scoring routes (/invocations, /ping, /health, /version) and
+request formats (JSON `inputs`, `instances`, `dataframe_split`, `dataframe_records`; CSV) itself,
+rather than through `mlflow.pyfunc.scoring_server`: that app reads a body of any size into
+memory, turns `[true, 101.9]` into `[1.0, 101.9]` before the model sees it, and answers a
+refusal with the server's stack trace. Here a body over `serve.max_bytes` is refused before it
+is read in full (from Content-Length, then by counting), more than `serve.max_rows` rows before
+any is forecast, and every window passes the same guards as predict (`OpenModel.forecast`), so
+a refusal is the same one sentence: HTTP 400 for input that is not a window of prices, 413 for
+a request too large, 422 for a forecast the output guard refuses. No body carries a traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import logging
 import tempfile
+from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig
 
-from stockcast.serving.model import open_model
+from stockcast.errors import ForecastRefused, StockcastError
+from stockcast.serving.model import OpenModel, open_model
 
 log = logging.getLogger(__name__)
 
-
-PREDICTION_FAILED_SEPARATOR = "\nError: "  # MLflow prefixes errors with the input's repr
-
-
-class CleanRefusals:
-    """The pyfunc, its ValueErrors turned into MLflow's INVALID_PARAMETER_VALUE (HTTP 400),
-    which the scoring app reports by message, without a traceback."""
-
-    def __init__(self, pyfunc: Any) -> None:
-        self.pyfunc = pyfunc
-        self.metadata = pyfunc.metadata
-
-    def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
-        from mlflow.exceptions import MlflowException
-        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-
-        try:
-            return self.pyfunc.predict(data, params=params)
-        except ValueError as err:
-            raise MlflowException(str(err), error_code=INVALID_PARAMETER_VALUE) from None
+JSON_FORMATS = ("inputs", "instances", "dataframe_split", "dataframe_records")
+EXAMPLE = '{"inputs": [[101.2, 101.9, ...]]}'
 
 
-def clean_error_body(body: bytes) -> bytes | None:
-    """An MLflow error body without `stack_trace` and without the input's repr, or None when
-    the body is not one."""
+@dataclass(frozen=True)
+class Limits:
+    """The largest request served (`serve.max_rows`, `serve.max_bytes`)."""
+
+    max_rows: int
+    max_bytes: int
+
+
+class Refused(Exception):
+    """A request answered with `status` and one sentence."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+def _too_large(what: str, limit: int, key: str) -> Refused:
+    return Refused(
+        413,
+        "REQUEST_TOO_LARGE",
+        f"the request holds {what}, more than the {limit} this server takes ({key}); split it "
+        "into smaller requests.",
+    )
+
+
+async def bounded_body(request: Any, max_bytes: int) -> bytes:
+    """The body, or a 413 once it is known to exceed `max_bytes`: from Content-Length before
+    reading anything, else after the first chunk that crosses the limit (never read further)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise Refused(400, "BAD_REQUEST", f"Content-Length {declared!r} is not a size.")
+        if int(declared) > max_bytes:
+            raise _too_large(f"{int(declared)} bytes", max_bytes, "serve.max_bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(f"over {max_bytes} bytes", max_bytes, "serve.max_bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def json_rows(body: bytes) -> list[Any]:
+    """The rows of a JSON body in one of MLflow's formats, values untouched (a `true` stays a
+    bool for the input guard to refuse)."""
     try:
-        error = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(error, dict) or "message" not in error:
-        return None
-    message = str(error["message"]).split(PREDICTION_FAILED_SEPARATOR)[-1].strip()
-    cleaned = {"error_code": error.get("error_code", "BAD_REQUEST"), "message": message}
-    return json.dumps(cleaned).encode()
-
-
-def build_app(pyfunc: Any) -> Any:
-    """MLflow's scoring app for this model, with error bodies cleaned."""
-    from fastapi import Request
-    from fastapi.responses import Response
-    from mlflow.pyfunc.scoring_server import init
-
-    app = init(CleanRefusals(pyfunc))
-
-    @app.middleware("http")
-    async def scrub_errors(request: Request, call_next: Any) -> Any:
-        response = await call_next(request)
-        if response.status_code < 400:
-            return response
-        body = b"".join([chunk async for chunk in response.body_iterator])
-        cleaned = clean_error_body(body)
-        return Response(
-            content=body if cleaned is None else cleaned,
-            status_code=response.status_code,
-            media_type=response.media_type or "application/json",
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise Refused(
+            400, "BAD_REQUEST", f"the body is not valid JSON; send e.g. {EXAMPLE}."
+        ) from None
+    keys = [key for key in JSON_FORMATS if isinstance(payload, dict) and key in payload]
+    if len(keys) != 1:
+        raise Refused(
+            400,
+            "BAD_REQUEST",
+            f"the body must be a JSON object with exactly one of {', '.join(JSON_FORMATS)}; "
+            f"send e.g. {EXAMPLE}.",
         )
+    rows = payload[keys[0]]
+    if keys[0] == "dataframe_split":
+        rows = rows.get("data") if isinstance(rows, dict) else None
+    if isinstance(rows, list) and rows and all(isinstance(row, dict) for row in rows):
+        rows = [list(row.values()) for row in rows]  # records: one object per row
+    if not isinstance(rows, list) or not rows:
+        raise Refused(
+            400, "BAD_REQUEST", f"{keys[0]} holds no rows of prices; send e.g. {EXAMPLE}."
+        )
+    return rows if isinstance(rows[0], list) else [rows]  # one flat row: one window
 
-    return app
+
+def csv_rows(body: bytes) -> Any:
+    import pandas as pd
+
+    try:
+        return pd.read_csv(io.BytesIO(body))
+    except (ValueError, UnicodeDecodeError) as err:
+        first = str(err).strip().splitlines()[0].rstrip(".") if str(err).strip() else "empty"
+        raise Refused(
+            400, "BAD_REQUEST", f"the body is not a CSV table with a header ({first})."
+        ) from None
+
+
+def request_rows(body: bytes, content_type: str, max_rows: int) -> Any:
+    """The request's rows (a list of rows or a DataFrame), at most `max_rows` of them."""
+    mime = content_type.split(";")[0].strip().lower()
+    if mime == "application/json":
+        rows = json_rows(body)
+    elif mime == "text/csv":
+        rows = csv_rows(body)
+    else:
+        raise Refused(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            f"Content-Type {content_type or 'is missing'!r} is not served; send "
+            "application/json or text/csv.",
+        )
+    if len(rows) > max_rows:
+        raise _too_large(f"{len(rows)} rows", max_rows, "serve.max_rows")
+    return rows
+
+
+def answer(model: OpenModel, body: bytes, content_type: str, limits: Limits) -> bytes:
+    """The JSON answer to one request: `{"predictions": [one object per row]}`."""
+    rows = request_rows(body, content_type, limits.max_rows)
+    try:
+        frame = model.frame(rows)
+    except ForecastRefused as err:
+        raise Refused(422, "FORECAST_REFUSED", str(err)) from None
+    except StockcastError as err:
+        raise Refused(400, "INVALID_PARAMETER_VALUE", str(err)) from None
+    return json.dumps({"predictions": frame.to_dict(orient="records")}).encode()
+
+
+def build_app(model: OpenModel, limits: Limits) -> Any:
+    """The scoring app for this model."""
+    from mlflow.version import VERSION
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    def error(refused: Refused) -> Response:
+        body = json.dumps({"error_code": refused.code, "message": str(refused)})
+        return Response(body, status_code=refused.status, media_type="application/json")
+
+    async def invocations(request: Request) -> Response:
+        try:
+            body = await bounded_body(request, limits.max_bytes)
+            content_type = request.headers.get("content-type", "")
+            result = await asyncio.to_thread(answer, model, body, content_type, limits)
+        except Refused as refused:
+            return error(refused)
+        except Exception:  # the log keeps the traceback; the client gets one sentence
+            log.exception("forecasting a request failed")
+            return error(
+                Refused(500, "INTERNAL_ERROR", "the server failed to forecast; see its log.")
+            )
+        return Response(result, media_type="application/json")
+
+    async def ping(request: Request) -> Response:
+        return Response("\n", media_type="application/json")
+
+    async def version(request: Request) -> Response:
+        return Response(VERSION, media_type="application/json")
+
+    return Starlette(
+        routes=[
+            Route("/invocations", invocations, methods=["POST"]),
+            Route("/ping", ping),
+            Route("/health", ping),
+            Route("/version", version),
+        ]
+    )
 
 
 def run_serve(cfg: DictConfig) -> None:
@@ -89,7 +196,7 @@ def run_serve(cfg: DictConfig) -> None:
 
     with tempfile.TemporaryDirectory(prefix="stockcast-serve-") as download_dir:
         model = open_model(cfg, download_dir)
-    app = build_app(model.pyfunc)
+    app = build_app(model, Limits(int(cfg.serve.max_rows), int(cfg.serve.max_bytes)))
     host, port = str(cfg.serve.host), int(cfg.serve.port)
     log.info(
         "serving %s (files verified against its registered hash) on http://%s:%d/invocations",

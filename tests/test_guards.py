@@ -1,0 +1,250 @@
+"""The input and output guards: predict and serve refuse the same bad windows in the same
+sentence, a price model never answers a negative price, an absurd forecast is an error, and the
+server refuses requests too large before reading them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from stockcast.errors import DataError, ForecastRefused
+from stockcast.forecasting.frame import forecast_frame
+from stockcast.forecasting.guard import guarded_forecast, price_rows
+from stockcast.paths import PROJECT_ROOT
+from stockcast.prediction import task
+from stockcast.serving.model import OpenModel, open_version
+from stockcast.serving.server import Limits, build_app
+from tests.conftest import MODEL
+from tests.test_predict import predict, read_json, refused
+
+WINDOW = [101.2, 101.9, 102.4, 101.8, 102.0, 102.7, 103.1, 102.9, 103.5, 104.0]
+GUARD = yaml.safe_load((PROJECT_ROOT / "configs" / "guard" / "default.yaml").read_text())
+SERVE = yaml.safe_load((PROJECT_ROOT / "configs" / "serve.yaml").read_text())["serve"]
+LIMITS = Limits(int(SERVE["max_rows"]), int(SERVE["max_bytes"]))
+NOT_A_NUMBER = "which is not a number; send prices as plain numbers (no text, booleans or nulls)."
+NOT_POSITIVE = "but prices are above 0; send prices, or use a model trained with "
+RESCALE = "for the model's float32 arithmetic; rescale the prices, e.g. "
+
+# (the value at position 3 of a window, as Hydra reads it, the sentence both refuse with)
+BAD_VALUES = [
+    (-10.0, "-10.0", f"the input holds -10 at position 3, {NOT_POSITIVE}"),
+    (0.0, "0.0", f"the input holds 0 at position 3, {NOT_POSITIVE}"),
+    (1e-30, "1e-30", f"the input holds 1e-30 at position 3, too small {RESCALE}multiply"),
+    (1e39, "1e39", f"the input holds 1e+39 at position 3, too large {RESCALE}divide"),
+    (True, "true", f"the input holds True at position 3, {NOT_A_NUMBER}"),
+    ("101.9", "'101.9'", f"the input holds '101.9' at position 3, {NOT_A_NUMBER}"),
+    (None, "null", f"the input holds None at position 3, {NOT_A_NUMBER}"),
+    (float("inf"), "inf", "the input holds inf at position 3; send finite prices (no NaN"),
+    (float("nan"), "nan", "the input holds nan at position 3; send finite prices (no NaN"),
+]
+
+
+def with_value(value: Any) -> list[Any]:
+    return [*WINDOW[:2], value, *WINDOW[3:]]
+
+
+# -- a request through the scoring app, in this process ------------------------------------
+
+
+def call(
+    app: Any, chunks: Sequence[bytes], headers: dict[str, str], path: str = "/invocations"
+) -> tuple[int, dict[str, Any], int]:
+    """(status, JSON body, bytes the app pulled) of one POST whose body arrives in `chunks`."""
+    pending, pulled, sent = list(chunks), [0], []
+
+    async def receive() -> dict[str, Any]:
+        if not pending:
+            return {"type": "http.disconnect"}
+        chunk = pending.pop(0)
+        pulled[0] += len(chunk)
+        return {"type": "http.request", "body": chunk, "more_body": bool(pending)}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "scheme": "http",
+        "query_string": b"",
+        "http_version": "1.1",
+        "server": ("127.0.0.1", 5001),
+        "client": ("127.0.0.1", 1),
+        "headers": [(key.lower().encode(), value.encode()) for key, value in headers.items()],
+    }
+    asyncio.run(app(scope, receive, send))
+    body = b"".join(message.get("body", b"") for message in sent[1:])
+    return sent[0]["status"], json.loads(body), pulled[0]
+
+
+def post(app: Any, payload: Any) -> tuple[int, dict[str, Any]]:
+    body = json.dumps(payload).encode()
+    headers = {"content-type": "application/json", "content-length": str(len(body))}
+    status, answer, _ = call(app, [body], headers)
+    return status, answer
+
+
+@pytest.fixture(scope="module")
+def served(registered_store: Path, tmp_path_factory: pytest.TempPathFactory) -> OpenModel:
+    """Version 1 as `scripts/serve.py` opens it (the guard's default range multiple)."""
+    from stockcast.registry.store import ModelRegistry
+
+    registry = ModelRegistry(f"sqlite:///{registered_store}/mlruns.db", MODEL)
+    model = open_version(registry, registry.resolve(version=1), tmp_path_factory.mktemp("model"))
+    return replace(model, max_range_multiple=float(GUARD["max_range_multiple"]))
+
+
+@pytest.fixture(scope="module")
+def app(served: OpenModel) -> Any:
+    return build_app(served, LIMITS)
+
+
+# -- the input guard -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "override", "sentence"), BAD_VALUES)
+def test_predict_and_serve_refuse_a_bad_price_in_the_same_sentence(
+    registered_store: Path, tmp_path: Path, app: Any, value: Any, override: str, sentence: str
+) -> None:
+    values = ",".join([*map(str, WINDOW[:2]), override, *map(str, WINDOW[3:])])
+    by_predict = refused(registered_store, tmp_path, f"input.values=[{values}]")
+    status, answer = post(app, {"inputs": [with_value(value)]})
+    assert status == 400
+    assert answer == {"error_code": "INVALID_PARAMETER_VALUE", "message": by_predict[7:]}
+    assert by_predict.startswith(f"error: {sentence}")
+
+
+def test_several_rows_are_named_by_row_and_position() -> None:
+    rows = [WINDOW, with_value(-1.0), with_value(-2.0)]
+    with pytest.raises(DataError) as caught:
+        price_rows(rows, len(WINDOW), allow_non_positive=False)
+    assert str(caught.value).startswith("the input holds -1 in row 2 at position 3 (and 1 more), ")
+
+
+def test_a_boolean_column_of_a_dataframe_is_not_a_price() -> None:
+    frame = pd.DataFrame([WINDOW, WINDOW]).astype(object)
+    frame.iloc[1, 4] = True
+    with pytest.raises(DataError, match=r"^the input holds True in row 2 at position 5, which"):
+        price_rows(frame, len(WINDOW), allow_non_positive=False)
+
+
+def test_a_model_trained_on_non_positive_values_takes_them(served: OpenModel) -> None:
+    assert served.metadata["allow_non_positive"] is False
+    anything = replace(served, metadata=served.metadata | {"allow_non_positive": True})
+    window = np.array(WINDOW) - 110.0  # every value below zero
+    status, answer = post(build_app(anything, LIMITS), {"inputs": [window.tolist()]})
+    assert status == 200, answer
+    assert answer["predictions"][0]["forecast_1"] < 0  # not floored: these are not prices
+
+
+# -- the output guard ----------------------------------------------------------------------
+
+
+def test_a_price_model_floors_negative_band_edges_at_zero(
+    served: OpenModel, app: Any, registered_store: Path, tmp_path: Path
+) -> None:
+    # Swinging near zero: the bands (in units of the window's moves) reach far below 0.
+    window = [0.5, 5.0] * 5
+    raw = served.pyfunc.predict(np.array([window]))
+    assert (raw.filter(like="lower_95").to_numpy() < 0).any()
+    status, answer = post(app, {"inputs": [window]})
+    assert status == 200, answer
+    row = answer["predictions"][0]
+    assert min(row.values()) >= 0.0
+    assert [row[f"lower_95_{h}"] for h in range(1, 6)].count(0.0) >= 1
+    predict(registered_store, tmp_path / "run", f"input.values=[{','.join(map(str, window))}]")
+    printed = read_json(tmp_path / "run")["forecast"]
+    assert min(min(step["lower_95"], step["lower_80"]) for step in printed) >= 0.0
+
+
+def test_an_absurd_forecast_is_refused_in_one_sentence() -> None:
+    windows = np.array([[1e-6, 1e6] * 5])
+    with pytest.raises(ForecastRefused) as caught:
+        guarded_forecast(windows, np.array([[-46_565_460.0, 5.0]]), {}, False, 10.0)
+    assert str(caught.value) == (
+        "the model's forecast is -4.65655e+07 at step 1, far outside the window's range 1e-06 "
+        "to 1e+06 (beyond what guard.max_range_multiple=10 allows); the window is probably not "
+        "a price series of the kind the model was trained on, so check it."
+    )
+    # A flat window has no range: its level sets the room, so it may still move.
+    flat = np.full((1, 10), 100.0)
+    point, _ = guarded_forecast(flat, np.array([[101.0, 150.0]]), {}, False, 10.0)
+    assert point.tolist() == [[101.0, 150.0]]
+
+
+class Absurd:
+    """A pyfunc that answers -46 million (and a band far below zero) whatever it is given."""
+
+    def predict(self, rows: np.ndarray) -> Any:
+        point = np.full((len(rows), 5), -46_565_460.0)
+        return forecast_frame(point, {"80": (point - 1.0, point + 1.0)})
+
+
+ABSURD_END = (
+    "far outside the window's range 1e-06 to 1e+06 (beyond what guard.max_range_multiple=10 "
+    "allows); the window is probably not a price series of the kind the model was trained on, "
+    "so check it."
+)
+
+
+def test_predict_refuses_an_absurd_forecast_in_the_same_sentence(
+    registered_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = task.open_model
+    monkeypatch.setattr(
+        task, "open_model", lambda cfg, workdir: replace(opened(cfg, workdir), pyfunc=Absurd())
+    )
+    message = refused(registered_store, tmp_path, f"input.values={[1e-6, 1e6] * 5}")
+    assert message.startswith("error: the model's forecast is -4.65655e+07 at step 1 (and 4 ")
+    assert message.endswith(ABSURD_END)
+
+
+def test_serve_answers_an_absurd_forecast_with_422(served: OpenModel) -> None:
+    model = replace(served, pyfunc=Absurd())
+    status, answer = post(build_app(model, LIMITS), {"inputs": [[1e-6, 1e6] * 5]})
+    assert status == 422
+    assert answer["error_code"] == "FORECAST_REFUSED"
+    assert answer["message"].startswith("the model's forecast is -4.65655e+07 at step 1 (and 4 ")
+    assert answer["message"].endswith(ABSURD_END)
+    # Evaluation passes no multiple: it scores the floored answer instead.
+    point, bands = replace(model, max_range_multiple=None).forecast([WINDOW])
+    assert point.max() == 0.0 and bands["80"][0].max() == 0.0
+
+
+# -- requests too large --------------------------------------------------------------------
+
+
+def test_more_rows_than_max_rows_is_a_413(served: OpenModel) -> None:
+    status, answer = post(build_app(served, Limits(2, LIMITS.max_bytes)), {"inputs": [WINDOW] * 3})
+    assert status == 413
+    assert answer["message"] == (
+        "the request holds 3 rows, more than the 2 this server takes (serve.max_rows); split it "
+        "into smaller requests."
+    )
+
+
+def test_a_body_over_max_bytes_is_refused_before_it_is_read(served: OpenModel) -> None:
+    app = build_app(served, Limits(LIMITS.max_rows, 1000))
+    chunk = b" " * 400
+    json_type = {"content-type": "application/json"}
+    # Declared too large: refused from the header, nothing read.
+    status, answer, pulled = call(app, [chunk] * 5, json_type | {"content-length": "2000"})
+    assert (status, pulled) == (413, 0)
+    assert answer["message"].startswith("the request holds 2000 bytes, more than the 1000 ")
+    # No Content-Length, or one that lies: reading stops at the chunk that crosses the limit.
+    for headers in (json_type, json_type | {"content-length": "10"}):
+        status, answer, pulled = call(app, [chunk] * 50, headers)
+        assert status == 413 and pulled == 1200, headers
+        assert "(serve.max_bytes)" in answer["message"]
