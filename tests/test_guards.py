@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -16,11 +17,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from stockcast.errors import DataError, ForecastRefused
+from stockcast.config.schema import validate_config
+from stockcast.errors import ConfigError, DataError, ForecastRefused
 from stockcast.forecasting.frame import forecast_frame
 from stockcast.forecasting.guard import guarded_forecast, price_rows
 from stockcast.paths import PROJECT_ROOT
 from stockcast.prediction import task
+from stockcast.registry.store import ModelRegistry
 from stockcast.serving.model import OpenModel, open_version
 from stockcast.serving.server import Limits, build_app
 from tests.conftest import MODEL
@@ -99,8 +102,6 @@ def post(app: Any, payload: Any) -> tuple[int, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def served(registered_store: Path, tmp_path_factory: pytest.TempPathFactory) -> OpenModel:
     """Version 1 as `scripts/serve.py` opens it (the guard's default range multiple)."""
-    from stockcast.registry.store import ModelRegistry
-
     registry = ModelRegistry(f"sqlite:///{registered_store}/mlruns.db", MODEL)
     model = open_version(registry, registry.resolve(version=1), tmp_path_factory.mktemp("model"))
     return replace(model, max_range_multiple=float(GUARD["max_range_multiple"]))
@@ -248,3 +249,21 @@ def test_a_body_over_max_bytes_is_refused_before_it_is_read(served: OpenModel) -
         status, answer, pulled = call(app, [chunk] * 50, headers)
         assert status == 413 and pulled == 1200, headers
         assert "(serve.max_bytes)" in answer["message"]
+
+
+@pytest.mark.parametrize(
+    ("override", "sentence"),
+    [
+        ("serve.max_rows=0", "serve.max_rows is 0; it must be a whole number above 0"),
+        ("serve.max_bytes=1.5", "serve.max_bytes is 1.5; it must be a whole number above 0"),
+        (
+            "guard.max_range_multiple=-1",
+            "guard.max_range_multiple is -1; it must be a number above 0",
+        ),
+    ],
+)
+def test_the_limits_are_checked_before_anything_loads(
+    make_cfg, override: str, sentence: str
+) -> None:
+    with pytest.raises(ConfigError, match=f"^{re.escape(sentence)}"):
+        validate_config(make_cfg(override, config_name="serve"))
