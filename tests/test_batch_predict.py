@@ -175,7 +175,9 @@ def test_the_served_model_takes_thousands_of_rows_at_once(
     np.testing.assert_allclose(as_float32.to_numpy(), many.to_numpy(), rtol=1e-5)
 
     rows[[4, 70]] = np.nan
-    with pytest.raises(Exception, match=r"NaN or infinite values in 2 row\(s\) \(5, 71\) of 3000"):
+    with pytest.raises(
+        Exception, match=r"holds nan in row 5 at position 1 \(and 19 more\); send finite"
+    ):
         served.predict(rows)
 
 

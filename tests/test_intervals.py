@@ -4,6 +4,7 @@ a step budget that adapts to the series, and a model anchored on the last price.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -196,15 +197,29 @@ def test_read_only_rows_are_forecast_without_a_warning(model_dir: Path) -> None:
     ("rows", "message"),
     [
         ([[1, 2, 3]], "exactly 6 prices"),
-        ([[1, 2, 3, 4, 5, float("nan")]], "NaN or infinite"),
-        ([["a", 2, 3, 4, 5, 6]], "numbers only"),
+        ([[1, 2, 3, 4, 5, float("nan")]], "holds nan at position 6; send finite prices"),
+        ([["a", 2, 3, 4, 5, 6]], "holds 'a' at position 1, which is not a number"),
+        (pd.DataFrame([[True, 2, 3, 4, 5, 6]]), "holds True at position 1, which is not a number"),
+        ([[1, 2, 3, 4, 5, -6]], "holds -6 at position 6, but prices are above 0"),
+        ([[1e-30] * 6], "holds 1e-30 at position 1 (and 5 more), too small"),
     ],
 )
 def test_the_served_model_refuses_bad_rows_in_one_sentence(model_dir: Path, rows, message) -> None:
+    """The model folder's own code runs the input guard: `mlflow models serve` and an endpoint
+    refuse what predict and scripts/serve.py refuse."""
     from stockcast.serving.model import open_model_dir
 
-    with pytest.raises(Exception, match=message):
+    with pytest.raises(Exception, match=re.escape(message)):
         open_model_dir(model_dir).pyfunc.predict(rows)
+
+
+def test_the_served_model_floors_a_negative_band_edge(model_dir: Path) -> None:
+    from stockcast.serving.model import open_model_dir
+
+    frame = open_model_dir(model_dir).pyfunc.predict([[0.5, 5.0] * 3])
+    # The anchored naive forecasts 5.0; its 80% band reaches 2 moves of 4.5 below: floored.
+    assert frame["forecast_1"].iloc[0] == pytest.approx(5.0)
+    assert frame[["lower_80_2", "lower_80_3"]].to_numpy().tolist() == [[0.0, 0.0]]
 
 
 def test_the_model_folder_names_no_path_of_this_machine(model_dir: Path) -> None:

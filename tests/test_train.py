@@ -212,6 +212,7 @@ def test_loading_the_model_imports_no_lightning_and_unpickles_nothing(
         "forecasting/__init__.py",
         "forecasting/baselines.py",
         "forecasting/frame.py",
+        "forecasting/guard.py",
         "forecasting/intervals.py",
         "forecasting/windows.py",
         "models/__init__.py",

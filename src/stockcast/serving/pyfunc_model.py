@@ -4,7 +4,9 @@ Loads weights with safetensors (no unpickling) and imports only torch, numpy, pa
 modules shipped beside it (the model kind, the network and the forecasting core), so prediction
 and serving never import Lightning. Every model kind is served by this one file. Contract: one
 row per input window of `previous_time_window` prices (float32, float64 or integer); out, per
-row, `forecast_1..H` and `lower_<level>_<step>` / `upper_<level>_<step>` for each level.
+row, `forecast_1..H` and `lower_<level>_<step>` / `upper_<level>_<step>` for each level. The
+input and output guards predict and serve apply run here too, so `mlflow models serve` and an
+Azure ML endpoint refuse the same windows and floor the same negative prices.
 """
 
 from __future__ import annotations
@@ -20,30 +22,9 @@ from mlflow.pyfunc import PythonModel
 from safetensors.torch import load_file
 
 from stockcast.forecasting.frame import forecast_frame
+from stockcast.forecasting.guard import allows_non_positive, guarded_forecast, price_rows
 from stockcast.forecasting.intervals import apply_intervals, quantile_bands, volatility_scale
 from stockcast.models.spec import build_price_forecaster, load_weights
-
-
-def as_price_matrix(model_input: Any, previous_time_window: int) -> np.ndarray:
-    """Rows of `previous_time_window` finite prices, from an array, a list of rows or a DataFrame."""
-    values = model_input.to_numpy() if hasattr(model_input, "to_numpy") else model_input
-    try:
-        matrix = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError("the input must hold numbers only") from None
-    if matrix.ndim == 1:
-        matrix = matrix.reshape(1, -1)
-    if matrix.ndim != 2 or matrix.shape[1] != previous_time_window:
-        raise ValueError(
-            f"each input row must hold exactly {previous_time_window} prices; "
-            f"got shape {matrix.shape}"
-        )
-    finite = np.isfinite(matrix).all(axis=1)
-    if not finite.all():
-        raise ValueError(
-            f"the input holds NaN or infinite values{_rows(finite)}; give finite prices"
-        )
-    return matrix
 
 
 def _rows(good: np.ndarray, named: int = 5) -> str:
@@ -64,12 +45,14 @@ class PriceForecastModel(PythonModel):
         self.net.eval()
         self.previous_time_window = int(spec["previous_time_window"])
         self.intervals = spec.get("intervals") or {"bounds": {}, "min_relative_scale": 1e-4}
+        # Recorded at export from the model's metadata; absent: a price model.
+        self.allow_non_positive = allows_non_positive(context.model_config or {})
 
     # `model_input: np.ndarray` is one of the hints MLflow derives no schema from (the rows may
-    # also come as a DataFrame or a list; `as_price_matrix` reads them all), so it neither
+    # also come as a DataFrame or a list; the input guard reads them all), so it neither
     # validates nor converts the input and does not nudge for hints when the class is defined.
     def predict(self, context: Any, model_input: np.ndarray, params: Any = None) -> Any:
-        prices = as_price_matrix(model_input, self.previous_time_window)
+        prices = price_rows(model_input, self.previous_time_window, self.allow_non_positive)
         with torch.inference_mode():
             # A copy: batch inputs may be read-only views, which torch.from_numpy warns about.
             outputs = self.net.quantile_forecast(torch.tensor(prices, dtype=torch.float32))
@@ -80,14 +63,16 @@ class PriceForecastModel(PythonModel):
         else:
             scale = volatility_scale(prices, float(self.intervals["min_relative_scale"]))
             bands = apply_intervals(point, scale, self.intervals["bounds"])
-        frame = forecast_frame(point, bands)
-        finite = np.isfinite(frame.to_numpy()).all(axis=1)
+        finite = np.isfinite(forecast_frame(point, bands).to_numpy()).all(axis=1)
         if not finite.all():
             raise ValueError(
                 f"the forecast is not finite{_rows(finite)} (prices far outside what the model "
                 "can represent); check the input's scale"
             )
-        return frame
+        # The floor only: how far from its window a forecast may lie is the caller's setting.
+        return forecast_frame(
+            *guarded_forecast(prices, point, bands, self.allow_non_positive, None)
+        )
 
 
 mlflow.models.set_model(PriceForecastModel())

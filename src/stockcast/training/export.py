@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from stockcast.forecasting.frame import forecast_columns
+from stockcast.forecasting.guard import ALLOW_NON_POSITIVE, allows_non_positive
 from stockcast.models.kind import kind_module_name, model_kind
 from stockcast.models.network import PriceForecaster
 from stockcast.models.spec import spec_levels, upgrade_spec
@@ -142,6 +143,8 @@ def save_model_dir(
                 signature=signature,
                 input_example=np.asarray(input_example, dtype=np.float64).reshape(-1, previous),
                 metadata=dict(metadata),
+                # What the served code reads of the metadata (it sees no MLmodel metadata).
+                model_config={ALLOW_NON_POSITIVE: allows_non_positive(metadata)},
                 pip_requirements=[_requirement(name) for name in SERVING_REQUIREMENTS],
             )
     _drop_caches(path)
