@@ -135,6 +135,12 @@ def test_several_rows_are_named_by_row_and_position() -> None:
     assert str(caught.value).startswith("the input holds -1 in row 2 at position 3 (and 1 more), ")
 
 
+def test_a_long_text_is_quoted_short() -> None:
+    with pytest.raises(DataError) as caught:
+        price_rows([["x" * 10_000, *WINDOW[1:]]], len(WINDOW), allow_non_positive=False)
+    assert str(caught.value).startswith(f"the input holds '{'x' * 39}... at position 1, which")
+
+
 def test_a_boolean_column_of_a_dataframe_is_not_a_price() -> None:
     frame = pd.DataFrame([WINDOW, WINDOW]).astype(object)
     frame.iloc[1, 4] = True

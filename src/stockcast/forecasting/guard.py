@@ -51,6 +51,12 @@ def _where(row: int, column: int, rows: int) -> str:
     )
 
 
+def _shown(item: Any, longest: int = 40) -> str:
+    """A value as a message quotes it: its repr, cut short (a request may send megabytes)."""
+    text = repr(item)
+    return text if len(text) <= longest else text[:longest] + "..."
+
+
 def _first(mask: np.ndarray) -> tuple[int, int, str]:
     """The first flagged (row, column), and how many more there are, as a clause."""
     row, column = (int(i) for i in np.argwhere(mask)[0])
@@ -93,7 +99,7 @@ def price_rows(values: Any, width: int, allow_non_positive: bool) -> np.ndarray:
         if bad.any():
             row, column, more = _first(bad)
             raise DataError(
-                f"the input holds {grid[row, column]!r} {_where(row, column, rows)}{more}, "
+                f"the input holds {_shown(grid[row, column])} {_where(row, column, rows)}{more}, "
                 "which is not a number; send prices as plain numbers (no text, booleans or nulls)."
             )
     try:
