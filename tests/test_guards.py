@@ -116,6 +116,7 @@ def app(served: OpenModel) -> Any:
 # -- the input guard -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("value", "override", "sentence"), BAD_VALUES)
 def test_predict_and_serve_refuse_a_bad_price_in_the_same_sentence(
     registered_store: Path, tmp_path: Path, app: Any, value: Any, override: str, sentence: str
@@ -164,6 +165,7 @@ def as_trained_on_any_value(served: OpenModel) -> OpenModel:
     return replace(served, pyfunc=TakesAnyValue(served), metadata=metadata)
 
 
+@pytest.mark.slow
 def test_a_model_trained_on_non_positive_values_takes_them(served: OpenModel) -> None:
     # Recorded in the metadata, and passed to the model folder's own code at export.
     assert served.metadata["allow_non_positive"] is False
@@ -178,6 +180,7 @@ def test_a_model_trained_on_non_positive_values_takes_them(served: OpenModel) ->
 # -- the output guard ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_price_model_floors_negative_band_edges_at_zero(
     served: OpenModel, app: Any, registered_store: Path, tmp_path: Path
 ) -> None:
@@ -225,6 +228,7 @@ ABSURD_END = (
 )
 
 
+@pytest.mark.slow
 def test_predict_refuses_an_absurd_forecast_in_the_same_sentence(
     registered_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -237,8 +241,16 @@ def test_predict_refuses_an_absurd_forecast_in_the_same_sentence(
     assert message.endswith(ABSURD_END)
 
 
-def test_serve_answers_an_absurd_forecast_with_422(served: OpenModel) -> None:
-    model = replace(served, pyfunc=Absurd())
+@pytest.fixture
+def absurd() -> OpenModel:
+    """A model of 10 prices in, 5 out, that forecasts -46 million, as serve opens it."""
+    metadata = {"kind": "stockcast.model", "previous_time_window": 10, "next_time_window": 5}
+    multiple = float(GUARD["max_range_multiple"])
+    return OpenModel(Absurd(), Path("absurd"), "", metadata, max_range_multiple=multiple)
+
+
+def test_serve_answers_an_absurd_forecast_with_422(absurd: OpenModel) -> None:
+    model = absurd
     status, answer = post(build_app(model, LIMITS), {"inputs": [[1e-6, 1e6] * 5]})
     assert status == 422
     assert answer["error_code"] == "FORECAST_REFUSED"
@@ -252,8 +264,8 @@ def test_serve_answers_an_absurd_forecast_with_422(served: OpenModel) -> None:
 # -- requests too large --------------------------------------------------------------------
 
 
-def test_more_rows_than_max_rows_is_a_413(served: OpenModel) -> None:
-    status, answer = post(build_app(served, Limits(2, LIMITS.max_bytes)), {"inputs": [WINDOW] * 3})
+def test_more_rows_than_max_rows_is_a_413(absurd: OpenModel) -> None:
+    status, answer = post(build_app(absurd, Limits(2, LIMITS.max_bytes)), {"inputs": [WINDOW] * 3})
     assert status == 413
     assert answer["message"] == (
         "the request holds 3 rows, more than the 2 this server takes (serve.max_rows); split it "
@@ -261,8 +273,8 @@ def test_more_rows_than_max_rows_is_a_413(served: OpenModel) -> None:
     )
 
 
-def test_a_body_over_max_bytes_is_refused_before_it_is_read(served: OpenModel) -> None:
-    app = build_app(served, Limits(LIMITS.max_rows, 1000))
+def test_a_body_over_max_bytes_is_refused_before_it_is_read(absurd: OpenModel) -> None:
+    app = build_app(absurd, Limits(LIMITS.max_rows, 1000))
     chunk = b" " * 400
     json_type = {"content-type": "application/json"}
     # Declared too large: refused from the header, nothing read.
