@@ -10,9 +10,7 @@ previous champion the monitor saw. Needs dated data: forecasts mature by date.
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,27 +19,14 @@ from omegaconf import DictConfig
 from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ArtifactError
-from stockcast.evaluation.live import (
-    judge,
-    live_metrics,
-    observed_series,
-    origin_history,
-    score_live,
-)
-from stockcast.evaluation.plots import plot_live_errors
-from stockcast.files import write_json
-from stockcast.orchestration.steps.table import (
-    DECISION_FILE,
-    MONITOR_PLOT_FILE,
-    MONITOR_REPORT_FILE,
-    table_step,
-)
+from stockcast.evaluation.live import judge, observed_series, origin_history, score_live
+from stockcast.orchestration.steps.monitor_outputs import finish, log_to_mlflow, registered_version
+from stockcast.orchestration.steps.table import table_step
 from stockcast.paths import portable_path
 from stockcast.prediction.ledger_forecast import store_champion_forecast
 from stockcast.registry.ledger import Ledger, ledger_path
 from stockcast.registry.lock import sqlite_file
 from stockcast.registry.rollback import roll_back
-from stockcast.registry.runs import log_run, prepare_store
 from stockcast.registry.store import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -49,51 +34,6 @@ log = logging.getLogger(__name__)
 # The status a monitor run ends with.
 OK, FLAGGED, ROLLED_BACK = "ok", "flagged", "rolled back"
 NO_CHAMPION, SKIPPED = "no champion", "skipped"
-
-
-def log_to_mlflow(
-    cfg: DictConfig, registry: ModelRegistry, report: dict[str, Any], output: Path
-) -> str:
-    """One run per monitor run in `monitor.experiment_name`: live metrics, report and plot."""
-    return log_run(
-        registry.client(),
-        prepare_store(
-            registry.tracking_uri,
-            cfg.monitor.experiment_name,
-            cfg.registry.get("artifact_location"),
-        ),
-        f"monitor-{report['as_of']}",
-        {"as_of": report["as_of"], "champion_version": report["champion"]},
-        live_metrics(report) | {"flagged": float(report["flag"]["flagged"])},
-        [output / MONITOR_REPORT_FILE, output / MONITOR_PLOT_FILE],
-    )
-
-
-def finish(
-    output: Path,
-    report: dict[str, Any],
-    history: Sequence[dict[str, Any]] = (),
-    changes: Sequence[Any] = (),
-) -> dict[str, Any]:
-    write_json(output / MONITOR_REPORT_FILE, report)
-    plot_live_errors(
-        output / MONITOR_PLOT_FILE,
-        history,
-        [(c.seen_on, c.model_version) for c in changes],
-        title=f"live error vs naive, as of {report.get('as_of') or 'undated data'}",
-        note=report["message"],
-    )
-    log.info(report["message"])
-    return report
-
-
-def registered_version(decision_dir: str | Path | None) -> int | None:
-    """The version this run's register step created, from its decision.json (None: none)."""
-    path = Path(decision_dir) / DECISION_FILE if decision_dir else None
-    if path is None or not path.is_file():
-        return None
-    decision = json.loads(path.read_text())
-    return int(decision["version"]) if decision.get("registered") else None
 
 
 @table_step("monitor")

@@ -1,0 +1,71 @@
+"""The monitor step's files: the register step's decision it reads (which version this run
+registered), and what it writes: report.json and the live-error plot in its output folder, and
+one MLflow run in `monitor.experiment_name` that logs both with the live metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from stockcast.evaluation.live import live_metrics
+from stockcast.evaluation.plots import plot_live_errors
+from stockcast.files import write_json
+from stockcast.orchestration.steps.table import (
+    DECISION_FILE,
+    MONITOR_PLOT_FILE,
+    MONITOR_REPORT_FILE,
+)
+from stockcast.registry.runs import log_run, prepare_store
+from stockcast.registry.store import ModelRegistry
+
+log = logging.getLogger(__name__)
+
+
+def log_to_mlflow(
+    cfg: DictConfig, registry: ModelRegistry, report: dict[str, Any], output: Path
+) -> str:
+    """One run per monitor run in `monitor.experiment_name`: live metrics, report and plot."""
+    return log_run(
+        registry.client(),
+        prepare_store(
+            registry.tracking_uri,
+            cfg.monitor.experiment_name,
+            cfg.registry.get("artifact_location"),
+        ),
+        f"monitor-{report['as_of']}",
+        {"as_of": report["as_of"], "champion_version": report["champion"]},
+        live_metrics(report) | {"flagged": float(report["flag"]["flagged"])},
+        [output / MONITOR_REPORT_FILE, output / MONITOR_PLOT_FILE],
+    )
+
+
+def finish(
+    output: Path,
+    report: dict[str, Any],
+    history: Sequence[dict[str, Any]] = (),
+    changes: Sequence[Any] = (),
+) -> dict[str, Any]:
+    write_json(output / MONITOR_REPORT_FILE, report)
+    plot_live_errors(
+        output / MONITOR_PLOT_FILE,
+        history,
+        [(c.seen_on, c.model_version) for c in changes],
+        title=f"live error vs naive, as of {report.get('as_of') or 'undated data'}",
+        note=report["message"],
+    )
+    log.info(report["message"])
+    return report
+
+
+def registered_version(decision_dir: str | Path | None) -> int | None:
+    """The version this run's register step created, from its decision.json (None: none)."""
+    path = Path(decision_dir) / DECISION_FILE if decision_dir else None
+    if path is None or not path.is_file():
+        return None
+    decision = json.loads(path.read_text())
+    return int(decision["version"]) if decision.get("registered") else None
