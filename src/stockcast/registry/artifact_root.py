@@ -1,27 +1,20 @@
-"""Artifacts beside the store: a local MLflow store names its files relative to its database.
+"""Artifacts beside the store: a local MLflow store names its files relative to its database
+(the `stockcast-store:` scheme, resolved by the `stockcast_store` package).
 
-MLflow writes absolute artifact locations into its database, so a copied store folder would go
-on reading (or miss) the original's files. A location `stockcast-store:mlartifacts` means the
-folder `mlartifacts/` beside the store's database file, wherever that file now is: MLflow hands
-every artifact repository the tracking URI, and `repository` resolves the location against it.
-A fresh local store is created with this default root, so every experiment in it (MLflow's
-Default one included) records store-relative locations only.
-
-MLflow finds the scheme through this package's `mlflow.artifact_repository` entry point where
-the package is installed; `register_scheme` registers it in this process as well, for runs from
-a source checkout that is not installed.
+A fresh local store is created with that default root, so every experiment in it (MLflow's
+Default one included) records store-relative locations only. MLflow finds the scheme through the
+`mlflow.artifact_repository` entry point where stockcast is installed; `register_scheme`
+registers it in this process as well, for runs from a source checkout that is not installed.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from stockcast.errors import ArtifactError
 from stockcast.registry.lock import sqlite_file
+from stockcast_store import PREFIX, SCHEME, beside_store, not_beside_a_store, repository
 
-SCHEME = "stockcast-store"
-PREFIX = f"{SCHEME}:"
 # What a store created here records for experiments created without a location.
 DEFAULT_ROOT = f"{PREFIX}mlartifacts"
 
@@ -32,25 +25,10 @@ def is_store_relative(uri: str | None) -> bool:
 
 def resolve(uri: str, tracking_uri: str | None) -> Path:
     """Where a store-relative location lies for the store at `tracking_uri`."""
-    database = sqlite_file(tracking_uri or "")
-    if database is None:
-        raise ArtifactError(
-            f"the artifact location {uri} lies beside a local MLflow store, and {tracking_uri} is "
-            "not one; open it with its sqlite:/// store, or set registry.artifact_location to a "
-            "folder (or null for a remote store)."
-        )
-    return database.parent / uri.removeprefix(PREFIX).lstrip("/")
-
-
-def repository(
-    artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None
-) -> Any:
-    """MLflow's local artifact repository on the folder a store-relative location names."""
-    import mlflow
-    from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
-
-    folder = resolve(artifact_uri, tracking_uri or mlflow.get_tracking_uri())
-    return LocalArtifactRepository(str(folder.resolve()), tracking_uri, registry_uri)
+    folder = beside_store(uri, tracking_uri)
+    if folder is None:
+        raise ArtifactError(not_beside_a_store(uri, tracking_uri))
+    return folder
 
 
 def register_scheme() -> None:
