@@ -290,3 +290,17 @@ def test_every_kind_of_change_after_signing_is_one_sentence(
         verify_folder(folder, signature, str(keys / PUBLIC_KEY_FILE), "the model")
     message = str(caught.value)
     assert message.startswith(f"the model is refused: {reason}") and "\n" not in message
+
+
+def test_the_changed_file_is_named_whatever_quotes_the_library_message_takes() -> None:
+    """The library's message is a list's repr: a digest whose bytes hold a double quote makes
+    Python escape the entry's single quotes, and the file must still be named."""
+    from stockcast.registry.signing import _files
+
+    escaped = str(["Hash mismatch for 'pyfunc_model.py': Expected 'Digest(b\"\\x01\")'"])
+    assert "\\'" in escaped
+    plain = str(
+        ["Hash mismatch for 'pyfunc_model.py': Expected x", "Missing files in model 'm': c.py"]
+    )
+    assert _files(escaped) == "changed pyfunc_model.py"
+    assert _files(plain) == "changed pyfunc_model.py; missing c.py"

@@ -26,8 +26,8 @@ PEM_START = "-----BEGIN"
 # The library's manifest diff (verifying.Config._get_manifest_diff), one quoted entry per finding.
 _FINDINGS = (
     ("changed", re.compile(r"Hash mismatch for '([^']+)'")),
-    ("added", re.compile(r"Extra files found in model '[^']*': ([^\"]+)\"")),
-    ("missing", re.compile(r"Missing files in model '[^']*': ([^\"]+)\"")),
+    ("added", re.compile(r"Extra files found in model '[^']*': ([^\"']+)[\"']")),
+    ("missing", re.compile(r"Missing files in model '[^']*': ([^\"']+)[\"']")),
 )
 SHOWN_FILES = 3
 
@@ -112,6 +112,9 @@ def _first_line(err: BaseException) -> str:
 def _files(message: str) -> str:
     """The files the library's mismatch message names, as a phrase ('' when it names none)."""
     parts = []
+    # The message is a list's repr: an entry holding both quote kinds (a digest's bytes may hold
+    # a double quote) comes in single quotes with its own single quotes escaped.
+    message = message.replace("\\'", "'")
     for what, pattern in _FINDINGS:
         names = [n for found in pattern.findall(message) for n in found.split(", ")]
         if names:
