@@ -24,6 +24,9 @@ from stockcast.orchestration.azureml.settings import (
 from stockcast.orchestration.steps.table import STEPS
 from stockcast.paths import PROJECT_ROOT
 
+# Builds and checks Azure ML objects with the SDK offline: make test runs them, test-fast not.
+pytestmark = pytest.mark.azureml
+
 LOCATION = "westeurope"
 USER_OVERRIDES = ("experiment=mlp_w30", "model.hidden_sizes=[64,64]")
 

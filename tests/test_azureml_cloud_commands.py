@@ -39,6 +39,7 @@ from tests.conftest import Command, Job, JobContext, prestart
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.azureml,
     pytest.mark.skipif(
         not all(importlib.util.find_spec(step.module) for step in STEPS),
         reason="not every step entry point exists yet",

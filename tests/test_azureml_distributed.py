@@ -17,6 +17,9 @@ from stockcast.orchestration.azureml.settings import (
     training_distribution,
 )
 
+# Builds and checks Azure ML objects with the SDK offline: make test runs them, test-fast not.
+pytestmark = pytest.mark.azureml
+
 DDP_ON_FOUR = ("trainer=ddp", "azureml.job.instance_count=4")
 
 

@@ -19,6 +19,9 @@ from stockcast.orchestration.steps.table import STEPS
 from stockcast.paths import PROJECT_ROOT
 from tests.conftest import Command, Job, JobContext, prestart
 
+# Builds and checks Azure ML objects with the SDK offline: make test runs them, test-fast not.
+pytestmark = pytest.mark.azureml
+
 FAKE_SUBSCRIPTION = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
 FAKE_CLIENT_SECRET = "not-a-real-secret-value"
 OVERRIDES = ("experiment=mlp_w30", "model.hidden_sizes=[64,64]", "azureml.compute.steps.train=gpu")

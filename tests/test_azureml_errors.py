@@ -17,6 +17,9 @@ from stockcast.orchestration.azureml.settings import (
 )
 from stockcast.orchestration.azureml.workspace import resolve_workspace
 
+# Builds and checks Azure ML objects with the SDK offline: make test runs them, test-fast not.
+pytestmark = pytest.mark.azureml
+
 WORKSPACE_ENV = (
     "AZUREML_SUBSCRIPTION_ID",
     "AZURE_SUBSCRIPTION_ID",

@@ -33,6 +33,9 @@ from stockcast.registry.connection import RegistryError
 from stockcast.registry.store import ModelRegistry
 from tests.reliability_helpers import assert_one_sentence_refusal
 
+# Builds and checks Azure ML objects with the SDK offline: make test runs them, test-fast not.
+pytestmark = pytest.mark.azureml
+
 FAKE_WORKSPACE = {
     "AZUREML_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
     "AZUREML_RESOURCE_GROUP": "rg",

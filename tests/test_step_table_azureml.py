@@ -26,6 +26,9 @@ from stockcast.orchestration.steps.table import STEPS, URI_FOLDER, Port, Step
 from stockcast.paths import PROJECT_ROOT
 from tests.dummy_step import PUBLISH_STEP, PUBLISHED_FILE
 
+# Builds and checks Azure ML objects with the SDK offline: make test runs them, test-fast not.
+pytestmark = pytest.mark.azureml
+
 STEPS_WITH_PUBLISH = (*STEPS, PUBLISH_STEP)
 # configs/azureml/ configures the real steps only; the dummy borrows evaluate's environment.
 PUBLISH_ENVIRONMENT = (
