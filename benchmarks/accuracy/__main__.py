@@ -82,7 +82,14 @@ def run(args: argparse.Namespace) -> list[Result]:
                 neuralforecast_mlp(series.name, split),
                 neuralforecast_nhits(series.name, split, series.season_length),
             ]
-        results += [r for r in candidates if r is not None]
+        scored = [r for r in candidates if r is not None]
+        results += scored
+        # Each series' results as soon as they are in: a long run shows (and keeps) its progress.
+        done = [r for r in results if r.series == series.name]
+        for r in done:
+            cover = " ".join(f"{lv}:{c:.2f}" for lv, c in r.coverage.items())
+            print(f"  {r.forecaster}: MASE {r.mase:.3f} {cover} fit {r.fit_seconds:.1f}s",
+                  file=sys.stderr)  # fmt: skip
     return results
 
 
