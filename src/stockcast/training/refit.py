@@ -181,7 +181,7 @@ def why_not_refit(cfg: DictConfig, report: dict[str, Any], metrics: dict[str, An
     return None
 
 
-def write_refit_model(
+def refit_where_it_helps(
     cfg: DictConfig,
     prepared: PreparedData,
     evaluated: Path,
@@ -190,12 +190,25 @@ def write_refit_model(
     batch_size: int,
     splits: Sequence[str] = SPLITS,
     evaluated_hash: str | None = None,
-    check: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Fit the configuration again on `splits` and save it to `output` with the evaluated model
-    inside (`evaluated/`), the evaluated intervals and member weights; returns what the refit did.
-    `evaluated_hash`: the evaluated folder's digest when the caller has it already; `check`: the
-    held-back check that decided the refit, recorded with it."""
+    """The refit the pipeline registers. Unless `pipeline.refit_check` is on and its held-back
+    check finds that more history does not help (then `output` is a copy of the evaluated model
+    and the reason is returned), the configuration is fitted again on `splits` and saved to
+    `output` with the evaluated model inside (`evaluated/`), the evaluated intervals and member
+    weights; returns what the refit did. The refit step and the accuracy benchmark both decide
+    here, so the benchmark scores the model the pipeline would register. `evaluated_hash`: the
+    evaluated folder's digest when the caller has it already."""
+    check = None
+    if cfg.pipeline.refit_check:
+        check = held_back_check(cfg, prepared, evaluated, optimizer_steps, batch_size)
+        if not check["helps"]:
+            shutil.copytree(evaluated, output)
+            reason = check.get("reason") or (
+                "a fit with half the validation split added forecast the other half no better "
+                f"(MAE {check['with_more_history_mae']:.4g} against the evaluated model's "
+                f"{check['evaluated_mae']:.4g}): pipeline.refit_check"
+            )
+            return {"refit": False, "reason": reason, "check": check}
     history = history_for_refit(prepared, splits)
     last = history.splits["train"]
     history_windows = len(last.window_starts(prepared.window))
@@ -232,43 +245,4 @@ def write_refit_model(
     save_model_dir(net, spec, output, metadata, last_inputs)
     shutil.copyfile(evaluated / TRAINING_CONFIG_FILE, output / TRAINING_CONFIG_FILE)
     shutil.copytree(evaluated, output / EVALUATED_DIR)
-    return record
-
-
-def refit_where_it_helps(
-    cfg: DictConfig,
-    prepared: PreparedData,
-    evaluated: Path,
-    output: Path,
-    optimizer_steps: int,
-    batch_size: int,
-    splits: Sequence[str] = SPLITS,
-    evaluated_hash: str | None = None,
-) -> dict[str, Any]:
-    """The refit the pipeline registers: `write_refit_model` when `pipeline.refit_check` is off
-    or its held-back check says more history helps, else a copy of the evaluated model with the
-    reason. The refit step and the accuracy benchmark both decide here, so the benchmark scores
-    the model the pipeline would register."""
-    check = None
-    if cfg.pipeline.refit_check:
-        check = held_back_check(cfg, prepared, evaluated, optimizer_steps, batch_size)
-        if not check["helps"]:
-            shutil.copytree(evaluated, output)
-            reason = check.get("reason") or (
-                "a fit with half the validation split added forecast the other half no better "
-                f"(MAE {check['with_more_history_mae']:.4g} against the evaluated model's "
-                f"{check['evaluated_mae']:.4g}): pipeline.refit_check"
-            )
-            return {"refit": False, "reason": reason, "check": check}
-    record = write_refit_model(
-        cfg,
-        prepared,
-        evaluated,
-        output,
-        optimizer_steps,
-        batch_size,
-        splits=splits,
-        evaluated_hash=evaluated_hash,
-        check=check,
-    )
     return {"refit": True} | record
