@@ -184,3 +184,11 @@ def evaluate(source: PipelineRun, model_dir: Path, report_dir: Path) -> float:
         ],
     )
     return float(run_evaluate(cfg)["gate"]["test_mase"])
+
+
+def global_step(run_dir: Path) -> int:
+    """The optimizer step of a run's latest resume checkpoint."""
+    import torch
+
+    checkpoint = torch.load(run_dir / "checkpoints" / "resume.ckpt", weights_only=False)
+    return int(checkpoint["global_step"])

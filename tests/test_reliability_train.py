@@ -21,6 +21,7 @@ from tests.reliability_helpers import (
     FAST,
     assert_one_sentence_refusal,
     environment,
+    global_step,
     run_pipeline_once,
 )
 from tests.reliability_kill import KILL_AT_EPOCH
@@ -55,11 +56,6 @@ def train(
     return subprocess.run(
         command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600
     )
-
-
-def global_step(run_dir: Path) -> int:
-    checkpoint = torch.load(run_dir / "checkpoints" / "resume.ckpt", weights_only=False)
-    return int(checkpoint["global_step"])
 
 
 @pytest.fixture(scope="module")

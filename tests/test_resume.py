@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from stockcast.config.compose import flatten
 from stockcast.errors import ArtifactError
 from tests.conftest import AS_OF, global_state_restored, run_train
+from tests.reliability_helpers import global_step
 from tests.reliability_kill import RAISE_AT_STEP, Killed
 
 pytestmark = pytest.mark.slow
@@ -40,11 +40,6 @@ def result(run_dir: Path) -> dict[str, Any]:
     summary = json.loads((run_dir / "metrics.json").read_text())
     keys = ("optimizer_steps", "best_step", "epochs", "val", "test", "fell_back_to_naive")
     return flatten({key: summary[key] for key in keys})
-
-
-def saved_step(run_dir: Path) -> int:
-    checkpoint = torch.load(run_dir / "checkpoints" / "resume.ckpt", weights_only=False)
-    return int(checkpoint["global_step"])
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +78,7 @@ def test_a_stopped_fit_resumes_to_the_uninterrupted_result(
 ) -> None:
     assert (uninterrupted["optimizer_steps"], uninterrupted["best_step"]) == (53, 44)
     stopped = stopped_run(tmp_path, stop_at, monkeypatch)
-    assert saved_step(stopped) == checkpointed
+    assert global_step(stopped) == checkpointed
     files_before = sorted(path.name for path in (stopped / "checkpoints").iterdir())
     run_train(tmp_path, tmp_path / "resumed", *SETTINGS, f"train.resume={stopped}")
     resumed = result(tmp_path / "resumed")

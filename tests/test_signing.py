@@ -9,6 +9,7 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow import MlflowClient
@@ -163,13 +164,18 @@ def test_files_and_tags_changed_together_are_refused_and_nothing_planted_runs(
     assert not marker.exists()
 
 
+def refusal(cfg: Any, tmp_path: Path) -> str:
+    """The sentence opening the configured version is refused with."""
+    with pytest.raises(ArtifactError) as caught:
+        open_model(cfg, tmp_path / "open")
+    return str(caught.value)
+
+
 def test_an_unsigned_version_is_refused_while_a_public_key_is_set(
     registered_store: Path, keys: Path, tmp_path: Path
 ) -> None:
     cfg = predict_cfg(registered_store, f"registry.signing.public_key={keys / PUBLIC_KEY_FILE}")
-    with pytest.raises(ArtifactError) as caught:
-        open_model(cfg, tmp_path / "open")
-    assert str(caught.value) == UNSIGNED
+    assert refusal(cfg, tmp_path) == UNSIGNED
 
 
 def test_a_version_signed_with_another_key_is_refused(
@@ -177,9 +183,7 @@ def test_a_version_signed_with_another_key_is_refused(
 ) -> None:
     register(store, model_folder, signing(other_keys))
     cfg = predict_cfg(store, f"registry.signing.public_key={keys / PUBLIC_KEY_FILE}")
-    with pytest.raises(ArtifactError) as caught:
-        open_model(cfg, tmp_path / "open")
-    assert str(caught.value) == WRONG_KEY
+    assert refusal(cfg, tmp_path) == WRONG_KEY
 
 
 def test_without_a_public_key_only_the_hash_is_checked(
