@@ -27,7 +27,7 @@ from azure.identity import (
     EnvironmentCredential,
 )
 
-from stockcast.errors import describe_azure_failure
+from stockcast.azure_failures import describe_azure_failure
 from stockcast.orchestration.azureml import cli
 from stockcast.registry.connection import RegistryError
 from stockcast.registry.store import ModelRegistry

@@ -16,6 +16,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from stockcast.azure_failures import describe_azure_failure
 from stockcast.errors import StockcastError, exit_with_error
 from stockcast.orchestration.azureml.settings import (
     AZUREML_GROUP_OVERRIDE,
@@ -92,8 +93,6 @@ class AzureMLLauncher(Launcher):
         except ImportError as err:
             exit_with_error(str(missing_sdk(err)))
         except Exception as err:
-            from stockcast.errors import describe_azure_failure
-
             described = describe_azure_failure(err)
             if described is None:
                 raise

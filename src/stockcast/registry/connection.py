@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from stockcast.errors import StockcastError, describe_azure_failure
+from stockcast.azure_failures import describe_azure_failure
+from stockcast.errors import StockcastError
 from stockcast.registry.artifact_root import create_store, is_store_relative, resolve
 from stockcast.registry.lock import StoreBusy, sqlite_file, store_lock
 

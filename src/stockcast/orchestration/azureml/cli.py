@@ -6,8 +6,8 @@ import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from stockcast.azure_failures import describe_azure_failure
 from stockcast.config.task import user_errors_exit
-from stockcast.errors import describe_azure_failure
 from stockcast.orchestration.azureml.components import check_compute_overrides
 from stockcast.orchestration.azureml.dry_run import (
     DEPLOYMENT_FILE,
