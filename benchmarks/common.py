@@ -69,6 +69,10 @@ class BenchOptions:
     replay_days: int = 6  # business days of the simulated schedule (the first trains cold)
     panel_series: int = 500  # tickers of the many-tickers panel (2,520 business days each)
     panel_peer_steps: int | None = None  # NeuralForecast MLP's max_steps (None: its default)
+    # Batch prediction's panels, (series, business days each): a watch list and a large universe
+    # with a quarter of history each (the one with most series is judged), and the many-tickers
+    # issue's 500 tickers with ten years (timed, no target: reading 1.26 M rows).
+    batch_cases: tuple[tuple[int, int], ...] = ((500, 63), (5000, 63), (500, 2520))
     overrides: list[str] = field(default_factory=list)  # extra Hydra overrides for the configs
 
     @classmethod

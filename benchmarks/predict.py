@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +28,6 @@ WALL_RATIO_TARGET = 1.5
 FORECAST_TARGET_S = 1e-3
 FORECAST_CALLS = 2000
 BATCH_RATIO_TARGET = 1.3
-# (series, business days each): a watch list and a large universe with a quarter of history
-# each, and the issue's 500-ticker panel with ten years (timed, no target: reading 1.26 M rows).
-BATCH_CASES = ((500, 63), (5000, 63), (500, 2520))
-BATCH_TARGET_SERIES = 5000
 # Just enough training for a registered model; the bench measures prediction, not accuracy.
 THROWAWAY_PIPELINE = (
     "data.length=400",
@@ -87,16 +84,16 @@ def panel_csv(path: Path, series: int, days: int, seed: int = 0) -> Path:
     return path
 
 
-def batch_wall_times(store: Path, repeats: int) -> tuple[float, dict[tuple[int, int], float]]:
+def batch_wall_times(
+    store: Path, repeats: int, cases: Sequence[tuple[int, int]]
+) -> tuple[float, dict[tuple[int, int], float]]:
     """Median wall time of the single-series call and of each batch case, interleaved."""
     common = [str(PREDICT_SCRIPT), *local_store_overrides(store), "input=csv"]
-    one_series = panel_csv(store / "one_series.csv", 1, BATCH_CASES[0][1])
+    one_series = panel_csv(store / "one_series.csv", 1, cases[0][1])
     single = [*common, f"hydra.run.dir={store}/single_run", f"input.path={one_series}"]
-    files = {
-        case: panel_csv(store / f"panel_{case[0]}x{case[1]}.csv", *case) for case in BATCH_CASES
-    }
+    files = {case: panel_csv(store / f"panel_{case[0]}x{case[1]}.csv", *case) for case in cases}
     single_s: list[float] = []
-    batch_s: dict[tuple[int, int], list[float]] = {case: [] for case in BATCH_CASES}
+    batch_s: dict[tuple[int, int], list[float]] = {case: [] for case in cases}
     for _ in range(repeats):
         single_s.append(wall_time(single, 1))
         for case, path in files.items():
@@ -111,10 +108,13 @@ def batch_wall_times(store: Path, repeats: int) -> tuple[float, dict[tuple[int, 
 
 
 def batch_rows(single_s: float, batch_s: dict[tuple[int, int], float], repeats: int) -> list[Row]:
+    """The single-series reference, then each case against it (the most series' is judged)."""
+    cases = list(batch_s)
+    judged = max(series for series, _ in cases)
     rows = [
         Row(
             "predict",
-            f"scripts/predict.py input=csv, 1 series × {BATCH_CASES[0][1]} days (reference)",
+            f"scripts/predict.py input=csv, 1 series × {cases[0][1]} days (reference)",
             single_s,
             "s",
             1.0,
@@ -123,7 +123,7 @@ def batch_rows(single_s: float, batch_s: dict[tuple[int, int], float], repeats: 
     ]
     for (series, days), seconds in batch_s.items():
         ratio = seconds / single_s
-        targeted = series == BATCH_TARGET_SERIES
+        targeted = series == judged
         rows.append(
             Row(
                 "predict",
@@ -167,7 +167,7 @@ def bench_predict(opts: BenchOptions) -> list[Row]:
         register_throwaway_model(store)
         reference_s, predict_s = predict_wall_times(store, repeats)
         latency_s = forecast_latency(store)
-        single_s, batch_s = batch_wall_times(store, repeats)
+        single_s, batch_s = batch_wall_times(store, repeats, opts.batch_cases)
     ratio = predict_s / reference_s
     return [
         Row(

@@ -23,6 +23,7 @@ TINY = replace(
     window_points=20_000,
     loop_points=5_000,
     thread_steps=5,
+    batch_cases=((20, 63), (200, 63), (20, 252)),
 )
 TINY.thread_budget_s, TINY.with_validation = 0.2, True
 
@@ -89,9 +90,10 @@ def test_startup_threads_and_predict_hook_run(
     assert len(predict) == 7 and all(r.value and r.value > 0 for r in predict)
     assert predict[1].ratio == pytest.approx(predict[1].value / predict[0].value)
     assert predict[2].met is not None, "the one-forecast latency is judged against its target"
-    # Batch rows: ratios to the single-series call (row 3); the 5,000-series one is judged.
+    # Batch rows: ratios to the single-series call (row 3); the one with most series is judged.
     assert predict[5].ratio == pytest.approx(predict[5].value / predict[3].value)
-    assert "5,000 series" in predict[5].case and predict[5].met is not None
+    assert "200 series" in predict[5].case and predict[5].met is not None
+    assert predict[4].met is None and predict[6].met is None
 
 
 def test_unknown_benchmark_is_refused() -> None:
