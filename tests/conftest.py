@@ -33,6 +33,7 @@ from stockcast.config.compose import compose_config as compose
 from stockcast.config.compose import local_store_overrides
 from stockcast.paths import PROJECT_ROOT
 from stockcast.registry.artifact_root import create_store
+from tests.prewarmed import run_forked
 
 # Markets reveal a new value every business day: tests see them as of one fixed day.
 AS_OF = "data.as_of=2026-06-30"
@@ -225,13 +226,16 @@ CLI_TIMEOUT_S = 600
 @dataclass(frozen=True)
 class Command:
     """One subprocess: `python <args>` (or `args` itself when `python` is false), from `cwd`,
-    with `env` (default: the test process's environment plus CLI_ENV)."""
+    with `env` (default: the test process's environment plus CLI_ENV). A python command is a
+    fork of the prewarmed forkserver (tests/prewarmed.py) unless `fresh` asks for a new
+    interpreter."""
 
     args: Sequence[str]
     cwd: Path = PROJECT_ROOT
     env: Mapping[str, str] | None = None
     check: bool = True
     python: bool = True
+    fresh: bool = False
 
 
 def run_command(
@@ -240,9 +244,12 @@ def run_command(
     """Run it; with `check`, a non-zero exit fails with the tails of stdout and stderr."""
     argv = [sys.executable, *command.args] if command.python else list(command.args)
     env = dict(command.env) if command.env is not None else {**base_env, **CLI_ENV}
-    result = subprocess.run(
-        argv, cwd=command.cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    if command.python and not command.fresh:
+        result = run_forked(command.args, command.cwd, env, timeout)
+    else:
+        result = subprocess.run(
+            argv, cwd=command.cwd, env=env, capture_output=True, text=True, timeout=timeout
+        )
     if command.check and result.returncode != 0:
         raise AssertionError(
             f"{list(command.args)} exited {result.returncode}\nstdout:\n{result.stdout[-3000:]}\n"
@@ -372,11 +379,15 @@ def _will_run(item: pytest.Item) -> bool:
 def _prestarted(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Prestarted]:
-    """Starts the selected tests' background jobs, in the order the tests will need them."""
+    """Starts the selected tests' background jobs, in the order the tests will need them.
+
+    Under pytest-xdist every worker collects every test but runs only some: there a job starts
+    when its test asks for it, and the workers themselves run side by side."""
+    in_worker = hasattr(request.config, "workerinput")
     builders = [
         mark.args[0]
         for item in request.session.items
-        if _will_run(item)
+        if _will_run(item) and not in_worker
         for mark in item.iter_markers("prestart")
     ]
     env = dict(os.environ)

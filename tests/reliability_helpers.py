@@ -19,6 +19,7 @@ from stockcast.paths import PROJECT_ROOT
 from stockcast.registry.faults import CRASH_ENV
 from stockcast.registry.store import ModelRegistry
 from tests.conftest import run_cli
+from tests.prewarmed import Forked, start_forked
 
 MODEL = "pipeline_stock_predictor"
 # A tiny, fast model; any trained model passes a gate with no thresholds.
@@ -106,18 +107,13 @@ def environment(crash_at: str | None = None) -> dict[str, str]:
     return env
 
 
-def start(command: Sequence[str], crash_at: str | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        list(command),
-        cwd=PROJECT_ROOT,
-        env=environment(crash_at),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def start(command: Sequence[str], crash_at: str | None = None) -> Forked:
+    """`command` (sys.executable, then its arguments) as a process of its own."""
+    assert command[0] == sys.executable, command
+    return start_forked(command[1:], PROJECT_ROOT, environment(crash_at))
 
 
-def finish(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+def finish(process: Forked) -> subprocess.CompletedProcess[str]:
     out, err = process.communicate(timeout=PROCESS_TIMEOUT_S)
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 

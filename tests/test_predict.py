@@ -285,7 +285,8 @@ finally:
 def backtest_with_an_import_probe(job: JobContext) -> Job:
     store = job.fixture("registered_store")
     args = ["-c", NO_LIGHTNING_PROBE, *store_overrides(store), f"hydra.run.dir={job.tmp}/run"]
-    return job.run(Command((*args, "mode=backtest", "vis=true")))
+    # What a command imports is only seen in a new interpreter.
+    return job.run(Command((*args, "mode=backtest", "vis=true"), fresh=True))
 
 
 @prestart(backtest_with_an_import_probe)
@@ -339,7 +340,7 @@ def help_with_an_import_probe(job: JobContext) -> Job:
         "except SystemExit:\n    pass\n"
         "print('LOADED=' + ','.join(m for m in ('torch', 'mlflow') if m in sys.modules))\n"
     )
-    return job.run(Command(("-c", probe)))
+    return job.run(Command(("-c", probe), fresh=True))
 
 
 @prestart(help_with_an_import_probe)

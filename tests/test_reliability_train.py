@@ -17,6 +17,7 @@ from stockcast.config.compose import local_store_overrides
 from stockcast.paths import PROJECT_ROOT
 from stockcast.training.resume_state import SETTINGS_KEY
 from tests.conftest import run_cli
+from tests.prewarmed import run_forked
 from tests.reliability_helpers import (
     FAST,
     assert_one_sentence_refusal,
@@ -53,9 +54,7 @@ def train(
     ]
     # The kill callback lives in tests/.
     env = environment() | {"PYTHONPATH": str(PROJECT_ROOT)} | (env or {})
-    return subprocess.run(
-        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
+    return run_forked(command[1:], PROJECT_ROOT, env, timeout=600)
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ TINY = ("data.length=300", "trainer.max_epochs=1", "data.batch_size=32")
 GRID = ("optim.lr=1e-3,3e-3", "model.dropout=0.0,0.1")
 
 
-def _multirun(tmp: Path, *overrides: str, sweep: str = "sweep") -> Command:
+def _multirun(tmp: Path, *overrides: str, sweep: str = "sweep", fresh: bool = False) -> Command:
     """`python src/train.py -m <TINY> <overrides>`, its sweep folder tmp/<sweep>."""
     return Command(
         (
@@ -34,7 +34,8 @@ def _multirun(tmp: Path, *overrides: str, sweep: str = "sweep") -> Command:
             *isolated_overrides(tmp),
             f"hydra.sweep.dir={tmp / sweep}",
             *overrides,
-        )
+        ),
+        fresh=fresh,
     )
 
 
@@ -75,7 +76,10 @@ def grid_sweep(job: JobContext) -> Job:
 def joblib_sweep(job: JobContext) -> Job:
     # A fresh store: without preparing it first, both workers migrate the schema at once.
     assert not (job.tmp / "mlruns.db").exists()
-    return job.run(_multirun(job.tmp, *GRID, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"))
+    # A new interpreter: joblib's idle workers (kept for reuse) hold a fork's end-of-process
+    # signal open for minutes after the sweep is done.
+    launcher = ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+    return job.run(_multirun(job.tmp, *GRID, *launcher, fresh=True))
 
 
 def optuna_twice(job: JobContext) -> Job:

@@ -186,7 +186,7 @@ def load_the_model_in_a_fresh_process(job: JobContext) -> Job:
         "import stockcast.models.network as net\n"
         "print('net from', net.__file__)\n"
     )
-    return job.run(Command(("-c", code), env=job.env, check=False))
+    return job.run(Command(("-c", code), env=job.env, check=False, fresh=True))
 
 
 @prestart(load_the_model_in_a_fresh_process)
@@ -336,7 +336,8 @@ def train_with_an_import_probe(job: JobContext) -> Job:
             "logger=mlflow",
             *isolated_overrides(job.tmp),
             f"hydra.run.dir={job.tmp / 'run'}",
-        )
+        ),
+        fresh=True,
     )
     return job.run(probe)
 

@@ -1,0 +1,191 @@
+"""Project commands in their own process, without paying the library imports each time.
+
+A fresh interpreter spends seconds importing torch, Lightning, MLflow and Hydra before a command
+does anything, and the suite starts about a hundred commands. Here one forkserver imports those
+libraries once, and each command is a fork of it: its own process (pid, exit code, environment,
+working directory, stdout and stderr; it can crash or be killed), started in milliseconds. The
+project's own modules are not preloaded: every command imports stockcast afresh, under its own
+environment. What only a new interpreter proves (which modules a command imports, start-up time,
+a server) still starts one: `Command(fresh=True)` or plain `subprocess`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+
+# The third-party libraries the entry points import (the seconds of a fresh start).
+PRELOAD = (
+    "numpy",
+    "pandas",
+    "torch",
+    "lightning.pytorch",
+    "mlflow",
+    "mlflow.pyfunc",
+    "hydra",
+    "omegaconf",
+    "pydantic",
+    "matplotlib.pyplot",
+    "safetensors.torch",
+    # This module itself: a fork finds its target here whatever the session's sys.path then is.
+    "tests.prewarmed",
+)
+# What every command's environment sets and the forkserver must see at its own start (read once,
+# at import time, by the interpreter and matplotlib).
+SERVER_ENV = {"MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
+
+_context = multiprocessing.get_context("forkserver")
+_started = False
+
+
+def _ensure_server() -> None:
+    """The first command starts the forkserver, with SERVER_ENV in its environment."""
+    global _started
+    if _started:
+        return
+    _context.set_forkserver_preload(list(PRELOAD))
+    saved = {name: os.environ.get(name) for name in SERVER_ENV}
+    os.environ.update(SERVER_ENV)
+    try:
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    _started = True
+
+
+@functools.cache
+def installed_path() -> tuple[str, ...]:
+    """sys.path of a new interpreter after its first entry, without PYTHONPATH: the standard
+    library and the installed packages (the test session's own sys.path also holds what it
+    added, such as a loaded model's code folder)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    probe = "import json, sys; print(json.dumps(sys.path[1:]))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd="/", capture_output=True, text=True, check=True
+    ).stdout
+    return tuple(json.loads(out))
+
+
+def _search_path(
+    args: Sequence[str], cwd: str, env: Mapping[str, str], installed: Sequence[str]
+) -> list[str]:
+    """sys.path as `python <args>` would start with: the script's folder (or the working folder
+    for -m and -c), then PYTHONPATH, then the installed libraries."""
+    first = cwd if args[0] in ("-m", "-c") else os.path.dirname(os.path.abspath(args[0]))
+    extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return [first, *extra, *installed]
+
+
+def _run_in_child(
+    args: Sequence[str],
+    cwd: str,
+    env: Mapping[str, str],
+    stdout: str,
+    stderr: str,
+    installed: Sequence[str],
+) -> None:
+    """In the forked process: become `python <args>` run from `cwd` with `env`."""
+    for fd, path in ((1, stdout), (2, stderr)):
+        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(target, fd)
+        os.close(target)
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    sys.path[:] = _search_path(args, cwd, env, installed)
+    sys.argv = ["-c", *args[2:]] if args[0] == "-c" else list(args[1:] if args[0] == "-m" else args)
+    import runpy
+
+    try:
+        if args[0] == "-m":
+            sys.argv[0] = args[1]
+            runpy.run_module(args[1], run_name="__main__", alter_sys=True)
+        elif args[0] == "-c":
+            exec(compile(args[1], "<string>", "exec"), {"__name__": "__main__"})
+        else:
+            runpy.run_path(args[0], run_name="__main__")
+    finally:
+        # A forked child ends with os._exit: run what an interpreter runs at exit.
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+@dataclass
+class Forked:
+    """A running command (the subset of subprocess.Popen the tests use)."""
+
+    args: list[str]
+    process: BaseProcess
+    folder: Path
+
+    @property
+    def pid(self) -> int:
+        return int(self.process.pid or 0)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.exitcode
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def wait(self, timeout: float | None = None) -> int:
+        self.process.join(timeout)
+        if self.process.exitcode is None:
+            self.process.kill()
+            self.process.join()
+            raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        return self.process.exitcode
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, str]:
+        self.wait(timeout)
+        return tuple(  # type: ignore[return-value]
+            (self.folder / name).read_text(errors="replace") for name in ("stdout", "stderr")
+        )
+
+
+def start_forked(args: Sequence[str], cwd: Path | str, env: Mapping[str, str]) -> Forked:
+    """Start `python <args>` (args without the interpreter) as a fork of the forkserver."""
+    _ensure_server()
+    folder = Path(tempfile.mkdtemp(prefix="command-"))
+    process = _context.Process(
+        target=_run_in_child,
+        args=(
+            list(args),
+            str(cwd),
+            dict(env),
+            str(folder / "stdout"),
+            str(folder / "stderr"),
+            installed_path(),
+        ),
+    )
+    process.start()
+    return Forked([sys.executable, *args], process, folder)
+
+
+def run_forked(
+    args: Sequence[str], cwd: Path | str, env: Mapping[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    forked = start_forked(args, cwd, env)
+    out, err = forked.communicate(timeout)
+    return subprocess.CompletedProcess(forked.args, forked.process.exitcode or 0, out, err)
