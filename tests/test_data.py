@@ -183,9 +183,16 @@ def test_gbm_starts_at_the_start_price_and_is_seeded() -> None:
 
 
 def test_series_too_short_for_a_split(make_cfg) -> None:
-    cfg = make_cfg("data.length=40")
-    with pytest.raises(DataError, match=r"val split gets 6.*at least previous_time_window"):
+    cfg = make_cfg("data.length=30")
+    with pytest.raises(DataError, match=r"val split gets 4.*at least next_time_window = 5"):
         prepare_data(plain(cfg.data))
+
+
+def test_val_and_test_need_only_a_horizon_of_their_own(make_cfg) -> None:
+    """Their windows begin with the window's values from the split before."""
+    prepared = prepare_data(plain(make_cfg("data.length=40").data))
+    val = prepared.splits["val"]
+    assert len(val.values) == 10 + 6 and len(val.origins(prepared.window)) == 2
 
 
 @pytest.mark.parametrize(

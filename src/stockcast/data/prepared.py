@@ -23,6 +23,7 @@ from stockcast.data.split import (
     WindowSizes,
     naive_one_step_mae,
     split_lengths,
+    split_needs,
     split_series,
 )
 from stockcast.errors import ArtifactError
@@ -117,8 +118,8 @@ def read_prepared_meta(folder: str | Path) -> dict[str, Any]:
 
 def min_series_length(window: WindowSizes, fractions: Mapping[str, float]) -> int:
     """The fewest values a series needs so that every split holds one full window."""
-    n = window.length
-    while min(split_lengths(n, fractions).values()) < window.length:
+    n, needs = window.length, split_needs(window)
+    while any(size < needs[name] for name, size in split_lengths(n, fractions).items()):
         n += 1
     return n
 

@@ -60,10 +60,17 @@ def split_lengths(n: int, fractions: Mapping[str, float]) -> dict[str, int]:
     return {"train": n_train, "val": n_val, "test": n - n_train - n_val}
 
 
+def split_needs(window: WindowSizes) -> dict[str, int]:
+    """The fewest values of its own each split needs: train one full window; val and test, whose
+    windows begin with `previous_time_window` values of the split before, one horizon."""
+    return {"train": window.length, "val": window.next_time_window, "test": window.next_time_window}
+
+
 def split_series(
     series: Sequence[Series], window: WindowSizes, fractions: Mapping[str, float]
 ) -> dict[str, SplitData]:
-    """Cut every series at the same fractions; each split must hold at least one full window.
+    """Cut every series at the same fractions; each split must hold at least one full window
+    (`split_needs`).
 
     The fractions are the config schema's (three, each in (0, 1), summing to 1).
     """
@@ -72,13 +79,15 @@ def split_series(
     pieces: dict[str, list[tuple[np.ndarray, np.ndarray | None]]] = {name: [] for name in SPLITS}
     for item in series:
         lengths = split_lengths(len(item), fractions)
-        short = {name: size for name, size in lengths.items() if size < window.length}
+        needs = split_needs(window)
+        short = {name: size for name, size in lengths.items() if size < needs[name]}
         if short:
-            needed = int(np.ceil(window.length / min(fractions[name] for name in short)))
+            needed = max(int(np.ceil(needs[name] / fractions[name])) for name in short)
             raise DataError(
                 f"series {item.series_id!r} has {len(item)} points, so the "
                 + ", ".join(f"{name} split gets {size}" for name, size in short.items())
-                + f"; each split needs at least previous_time_window + next_time_window = "
+                + f"; each split needs at least next_time_window = {window.next_time_window} "
+                f"values of its own, train previous_time_window + next_time_window = "
                 f"{window.length}: use a series of at least {needed} points or smaller windows."
             )
         bounds = {
