@@ -1,5 +1,5 @@
-"""The kinds that see past ten values: exponential smoothing, and the ensemble that weighs them
-with the MLP on validation (experiment=auto)."""
+"""The kinds that see past ten values: exponential smoothing, Theta, and the ensemble that weighs
+them with the MLP on validation (experiment=auto)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import torch
 from stockcast.config.schema import validate_config
 from stockcast.errors import ConfigError
 from stockcast.models.kinds.es import HoltWinters
+from stockcast.models.kinds.theta import Theta
 from stockcast.models.spec import build_price_forecaster, load_weights
 from stockcast.serving.metadata import model_spec
 from stockcast.serving.model import open_model_dir
@@ -71,6 +72,63 @@ def test_an_anchored_smoothing_model_starts_as_the_last_price() -> None:
     np.testing.assert_allclose(net(prices).detach().numpy(), 110.0, rtol=1e-6)
 
 
+def theta_by_loop(x: np.ndarray, alpha: float, season: int, horizon: int) -> np.ndarray:
+    """The textbook Theta method on one window: additive season indices from the departures from
+    the least-squares line, simple exponential smoothing of the adjusted values from the first,
+    half their least-squares slope as the drift."""
+    n = len(x)
+    t = np.arange(n)
+    index = np.zeros(season)
+    position = (t - n) % season
+    if season > 1:
+        slope, intercept = np.polyfit(t, x, 1)
+        departures = x - (intercept + slope * t)
+        index = np.array([departures[position == k].mean() for k in range(season)])
+        index -= index.mean()
+    adjusted = x - index[position] if season > 1 else x
+    drift = np.polyfit(t, adjusted, 1)[0] / 2
+    level = adjusted[0]
+    for value in adjusted[1:]:
+        level = alpha * value + (1 - alpha) * level
+    h = np.arange(horizon)
+    trend = drift * (h + 1 / alpha - (1 - alpha) ** n / alpha)
+    return level + trend + (index[h % season] if season > 1 else 0.0)
+
+
+@pytest.mark.parametrize(("window", "season"), [(48, 12), (20, 4), (20, 1), (12, 12)])
+def test_the_theta_matrix_is_the_textbook_method(window: int, season: int) -> None:
+    core = Theta(1, window, 5, season).double()
+    with torch.no_grad():
+        core.raw_alpha.fill_(-0.7)
+        alpha = float(core.alpha()[0])
+    rng = np.random.default_rng(window + season)
+    x = 50 + np.cumsum(rng.normal(size=window)) + 3 * np.sin(np.arange(window) * 2 * np.pi / season)
+    with torch.no_grad():
+        change = core(torch.tensor(x)[None, None])[0, 0].numpy()
+    # A window shorter than two seasons keeps no season.
+    expected = theta_by_loop(x, alpha, core.season, 5)
+    # The fixed maps are stored in float32.
+    np.testing.assert_allclose(change + x[-1], expected, rtol=1e-6)
+
+
+def test_an_anchored_theta_starts_from_its_own_forecast_and_falls_back_to_naive() -> None:
+    spec = {
+        "kind": "theta",
+        "previous_time_window": 24,
+        "next_time_window": 5,
+        "network": {"season_length": 12},
+        "anchor": "last",
+        "quantiles": [],
+        "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
+    }
+    net = build_price_forecaster(spec)
+    prices = torch.linspace(100, 110, 24)[None]
+    forecast = net(prices).detach().numpy()[0]
+    assert (np.diff(forecast) > 0).all(), "the trend's drift, not the last price"
+    net.fall_back_to_naive()
+    np.testing.assert_allclose(net(prices).detach().numpy(), 110.0, rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -81,6 +139,9 @@ def test_an_anchored_smoothing_model_starts_as_the_last_price() -> None:
 def test_the_smoothing_kind_refuses_what_it_cannot_do(make_cfg, override: str, message: str):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         validate_config(make_cfg("model=es", override))
+    theta = message.replace("the es kind", "the theta kind")
+    with pytest.raises(ConfigError, match=theta.replace("[", r"\[").replace("]", r"\]")):
+        validate_config(make_cfg("model=theta", override))
 
 
 @pytest.mark.parametrize(

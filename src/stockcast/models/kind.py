@@ -31,13 +31,15 @@ class ModelKind:
 
     `build_core(network, member_inputs, outputs)` returns an nn.Module mapping features shaped
     (members, batch, max(member_inputs)) to (members, batch, outputs), with a `members` property
-    and `zero_outputs(columns)` (zeroes those outputs: the start of an anchored model and the
-    naive fallback). `network` is the spec's kind block: the values of `network_keys` from the
-    `model` config and of `data_keys` from the prepared data's meta.json (the season length, say).
-    `architecture_keys` are the ones whose change makes saved weights unusable (a warm start is
-    refused); `settings` is the pydantic schema of the kind's `model` section. A core may hold
-    several models per scaled view of the window (`members_per_scaler`): the network then has that
-    many members per normalization, weighed against each other on validation like any members.
+    and `zero_outputs(columns)` (zeroes those outputs: the naive fallback, and the start of an
+    anchored model unless the core has `start_anchored()`, which then sets its start: a
+    statistical method starts from its own forecast). `network` is the spec's kind block: the
+    values of `network_keys` from the `model` config and of `data_keys` from the prepared data's
+    meta.json (the season length, say). `architecture_keys` are the ones whose change makes saved
+    weights unusable (a warm start is refused); `settings` is the pydantic schema of the kind's
+    `model` section. A core may hold several models per scaled view of the window
+    (`members_per_scaler`): the network then has that many members per normalization, weighed
+    against each other on validation like any members.
     """
 
     name: str

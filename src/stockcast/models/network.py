@@ -12,6 +12,16 @@ from torch import nn
 from stockcast.models.scaling import LEVEL_KIND, WINDOW_KINDS, WindowScaler
 
 
+def start_anchored(core: nn.Module) -> None:
+    """Where an anchored core starts: its `start_anchored()` where it has one, else with its
+    outputs zeroed (the last price repeated)."""
+    start = getattr(core, "start_anchored", None)
+    if start is not None:
+        start()
+    else:
+        core.zero_outputs(slice(None))
+
+
 class PriceForecaster(nn.Module):
     """Raw prices in (batch, input_size), raw prices out (batch, horizon): scaling is inside.
 
@@ -26,7 +36,9 @@ class PriceForecaster(nn.Module):
 
     With `anchor="last"` each member forecasts the change from the last input price (a residual on
     the naive forecast) and the output layer starts at zero, so an untrained or unhelpful model
-    repeats the last price: it departs from that only where training rewards it.
+    repeats the last price: it departs from that only where training rewards it. A core whose
+    kind is a forecasting method of its own (exponential smoothing, Theta) starts from that
+    method's forecast instead (`start_anchored`).
     """
 
     def __init__(
@@ -72,7 +84,7 @@ class PriceForecaster(nn.Module):
         self.register_buffer("member_weights", None, persistent=False)
         self.set_member_weights(member_weights)
         if self.anchored:
-            self.core.zero_outputs(slice(None))
+            start_anchored(self.core)
 
     def set_member_weights(self, weights: Sequence[float] | None) -> None:
         """Combine the members with these weights (normalised to sum to 1); None: their mean."""

@@ -21,6 +21,7 @@ from torch import nn
 
 from stockcast.errors import ConfigError
 from stockcast.models.kind import ModelKind, builtin_kinds, model_kind
+from stockcast.models.network import start_anchored
 from stockcast.models.settings import ModelSettings
 
 # The keys of a candidate that are not its kind's own.
@@ -103,6 +104,10 @@ class EnsembleCore(nn.Module):
     def zero_outputs(self, columns: slice) -> None:
         for core in self.cores:
             core.zero_outputs(columns)
+
+    def start_anchored(self) -> None:
+        for core in self.cores:
+            start_anchored(core)
 
 
 @dataclass(frozen=True)

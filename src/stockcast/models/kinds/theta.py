@@ -1,0 +1,159 @@
+"""The Theta kind: the Theta method of Assimakopoulos and Nikolopoulos (simple exponential
+smoothing plus half the slope of the linear trend, on seasonally adjusted values), run over each
+window with its smoothing parameter learned by gradient descent (one per member).
+
+Every step is linear in the window: the season's indices are the mean departures from the
+window's least-squares line at each position of the season (centred), the adjusted values are the
+window less them, the drift is half the adjusted values' least-squares slope, and the smoothed
+level is a weighted sum of them. So for a fixed alpha the forecast is one (window, horizon)
+matrix, built afresh each training step and once for serving. It is translation- and
+scale-equivariant, so every scaled view of the window gives the same forecast in prices up to its
+learned alpha.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import torch
+from pydantic import field_validator
+from torch import nn
+
+from stockcast.models.kind import ModelKind
+from stockcast.models.settings import ModelSettings
+
+# Where alpha starts, and its floor (the level's weights (1 - alpha)^k stay representable).
+START_ALPHA = 0.3
+MIN_ALPHA = 0.01
+
+
+class ThetaSettings(ModelSettings):
+    kind: Literal["theta"]
+
+    @field_validator("anchor")
+    @classmethod
+    def _anchored(cls, anchor: str) -> str:
+        if anchor != "last":
+            raise ValueError(
+                f"is {anchor!r}; the theta kind forecasts the change from the last price: use last"
+            )
+        return anchor
+
+    @field_validator("quantiles")
+    @classmethod
+    def _no_quantiles(cls, quantiles: list[float]) -> list[float]:
+        if quantiles:
+            raise ValueError(f"is {quantiles}; the theta kind has conformal bands only: use []")
+        return quantiles
+
+
+def fixed_maps(window: int, horizon: int, season: int) -> tuple[torch.Tensor, ...]:
+    """What does not depend on alpha: (adjust, slope, season_out), with adjusted = adjust @ x
+    (window, window), the adjusted values' least-squares slope = slope @ adjusted (window,) and the
+    season's indices added to the forecast = season_out @ x (horizon, window)."""
+    n = window
+    t = torch.arange(n, dtype=torch.float64)
+    centred = t - t.mean()
+    slope = centred / (centred @ centred)
+    identity = torch.eye(n, dtype=torch.float64)
+    if season <= 1:
+        return identity, slope, torch.zeros(horizon, n, dtype=torch.float64)
+    # Departures from the window's least-squares line: (I - P) x.
+    design = torch.stack([torch.ones(n, dtype=torch.float64), centred], dim=1)
+    residual = identity - design @ torch.linalg.pinv(design)
+    # Position in the season counted back from the window's end, so the next value's is known.
+    position = (t.long() - n) % season
+    picks = torch.nn.functional.one_hot(position, season).double()  # (window, season)
+    means = (picks / picks.sum(0)).T  # (season, window): the mean at each position
+    indices = (means - means.mean(0)) @ residual  # centred season indices = indices @ x
+    adjust = identity - picks @ indices
+    future = (torch.arange(horizon) % season).long()
+    return adjust, slope, indices[future]
+
+
+class Theta(nn.Module):
+    """Scaled windows (members, batch, inputs) -> each member's change from the last value over
+    the horizon (members, batch, horizon), computed from the first `window` inputs."""
+
+    def __init__(self, members: int, window: int, horizon: int, season: int) -> None:
+        super().__init__()
+        # Season indices need two whole seasons in the window.
+        self.season = season if season > 1 and 2 * season <= window else 1
+        self.window = window
+        self.horizon = horizon
+        share = (START_ALPHA - MIN_ALPHA) / (1 - MIN_ALPHA)
+        self.raw_alpha = nn.Parameter(
+            torch.full((members,), float(torch.logit(torch.tensor(share))))
+        )
+        # Each output's weight on the method's forecast: 1 at the start (`start_anchored`), 0
+        # repeats the last value (where the naive fallback sets it).
+        self.gate = nn.Parameter(torch.ones(members, 1, horizon))
+        adjust, slope, season_out = fixed_maps(window, horizon, self.season)
+        self.register_buffer("adjust", adjust.float(), persistent=False)
+        self.register_buffer("slope", slope.float(), persistent=False)
+        self.register_buffer("season_out", season_out.float(), persistent=False)
+
+    @property
+    def members(self) -> int:
+        return int(self.gate.shape[0])
+
+    def zero_outputs(self, columns: slice) -> None:
+        with torch.no_grad():
+            self.gate[:, :, columns] = 0.0
+
+    def start_anchored(self) -> None:
+        """An anchored Theta starts from the method's own forecast (gate 1), which its alpha is
+        then fitted for; started at the last price, the gate's slow climb left it near naive."""
+
+    def alpha(self) -> torch.Tensor:
+        return MIN_ALPHA + (1 - MIN_ALPHA) * torch.sigmoid(self.raw_alpha)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = features[..., : self.window]
+        weights = self.served_weights() if not self.training else self.forecast_weights()
+        return self.gate * (torch.bmm(x, weights.to(x.dtype)) - x[..., -1:])
+
+    def served_weights(self) -> torch.Tensor:
+        """`forecast_weights`, built once while alpha stays as it is: a served model then
+        forecasts with one matrix product per member."""
+        version = self.raw_alpha._version
+        cached = getattr(self, "_served", None)
+        if cached is None or cached[0] != version:
+            with torch.no_grad():
+                cached = (version, self.forecast_weights())
+            self._served = cached
+        return cached[1]
+
+    def forecast_weights(self) -> torch.Tensor:
+        """The (members, window, horizon) map from a window to its forecast: level + half the
+        slope times (h - 1 + 1/alpha - (1 - alpha)^n / alpha) + the season's index."""
+        a = self.alpha()[:, None]  # (members, 1)
+        n = self.window
+        ages = torch.arange(n - 1, -1, -1, device=a.device, dtype=a.dtype)  # n-1 .. 0
+        level = a * (1 - a) ** ages  # weight of each adjusted value in the smoothed level
+        level = torch.cat([level[:, :1] / a, level[:, 1:]], dim=1)  # the first starts it
+        steps = torch.arange(self.horizon, device=a.device, dtype=a.dtype)
+        drift = 0.5 * (steps + 1 / a - (1 - a) ** n / a)  # (members, horizon)
+        per_adjusted = level[:, :, None] + drift[:, None, :] * self.slope[None, :, None]
+        # (members, window, horizon): through the seasonal adjustment, plus the season's index.
+        return self.adjust.T @ per_adjusted + self.season_out.T[None]
+
+
+def build_theta(network: Mapping[str, Any], member_inputs: Sequence[int], outputs: int) -> Theta:
+    return Theta(
+        members=len(member_inputs),
+        window=min(member_inputs),
+        horizon=outputs,
+        season=int(network.get("season_length") or 1),
+    )
+
+
+KIND = ModelKind(
+    name="theta",
+    settings=ThetaSettings,
+    build_core=build_theta,
+    network_keys=(),
+    architecture_keys=("season_length",),
+    data_keys=("season_length",),
+)
