@@ -176,21 +176,23 @@ def auto_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp / "run"
 
 
-def test_auto_reads_two_seasons_and_weighs_every_candidate(auto_run: Path) -> None:
+def test_auto_reads_four_seasons_and_weighs_every_candidate(auto_run: Path) -> None:
     spec = model_spec(auto_run / "model")
-    assert spec["kind"] == "ensemble" and spec["previous_time_window"] == 40  # 2 x 20
+    assert spec["kind"] == "ensemble" and spec["previous_time_window"] == 80  # 4 x 20
     kinds = [(c["kind"], c["window"]) for c in spec["network"]["candidates"]]
-    assert kinds == [("mlp", 10), ("mlp", None), ("es", None)]
+    assert kinds == [("mlp", 10), ("mlp", None), ("es", None), ("theta", None)]
     assert spec["network"]["candidates"][2]["network"]["season_length"] == 20
+    assert spec["network"]["candidates"][3]["network"]["season_length"] == 20
     weights = spec["combination"]["weights"]
-    assert len(weights) == 9 and abs(sum(weights) - 1) < 1e-9  # 3 candidates x 3 views
+    assert len(weights) == 12 and abs(sum(weights) - 1) < 1e-9  # 4 candidates x 3 views
     # Each member's record: which model and view, its weight, its validation error; the weights
     # are the inverse squared errors, normalised.
     members = spec["combination"]["members"]
     assert [m["name"] for m in members[::3]] == [
         "mlp on 10 values, per_window",
-        "mlp on 40 values, per_window",
-        "es on 40 values, per_window",
+        "mlp on 80 values, per_window",
+        "es on 80 values, per_window",
+        "theta on 80 values, per_window",
     ]
     inverse = np.array([m["validation_mse"] for m in members]) ** -2.0
     np.testing.assert_allclose([m["weight"] for m in members], inverse / inverse.sum())
@@ -200,6 +202,7 @@ def test_auto_reads_two_seasons_and_weighs_every_candidate(auto_run: Path) -> No
         "ensemble.py",
         "es.py",
         "mlp.py",
+        "theta.py",
     ]
 
 
@@ -212,7 +215,8 @@ def test_auto_forecasts_the_same_after_reload(auto_run: Path) -> None:
         net, spec, load_file(str(auto_run / "model" / "artifacts" / "weights.safetensors"))
     )
     net.eval()
-    windows = 100 + np.cumsum(np.random.default_rng(1).normal(size=(4, 40)), axis=1)
+    size = (4, spec["previous_time_window"])
+    windows = 100 + np.cumsum(np.random.default_rng(1).normal(size=size), axis=1)
     with torch.no_grad():
         direct = net(torch.tensor(windows, dtype=torch.float32)).double().numpy()
     served, bands = open_model_dir(auto_run / "model").forecast(windows)
@@ -233,6 +237,7 @@ def test_auto_on_a_random_walk_still_repeats_the_last_price(tmp_path: Path) -> N
     )
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["fell_back_to_naive"] is True
-    windows = 100 + np.cumsum(np.random.default_rng(2).normal(size=(3, 10)), axis=1)
+    size = (3, model_spec(tmp_path / "run" / "model")["previous_time_window"])
+    windows = 100 + np.cumsum(np.random.default_rng(2).normal(size=size), axis=1)
     served, _ = open_model_dir(tmp_path / "run" / "model").forecast(windows)
     np.testing.assert_allclose(served, np.repeat(windows[:, -1:], 5, axis=1), rtol=1e-6)

@@ -55,12 +55,14 @@ def test_the_config_wins_then_the_dates_then_the_values() -> None:
     )
 
 
-def test_auto_takes_two_seasons_where_the_splits_hold_them() -> None:
-    assert auto_window(12, 10, 5, shortest_split=40) == 24
-    assert auto_window(12, 10, 5, shortest_split=25) == 12, "one season when two do not fit"
-    assert auto_window(12, 10, 5, shortest_split=16) == 10
-    assert auto_window(4, 10, 5, shortest_split=100) == 10, "never shorter than the default"
-    assert auto_window(1, 10, 5, shortest_split=100) == 10
+def test_auto_takes_up_to_four_seasons_where_the_train_split_holds_them() -> None:
+    assert auto_window(12, 10, 5, train_split=120) == 48
+    assert auto_window(12, 10, 5, train_split=100) == 36, "three seasons when four do not fit"
+    assert auto_window(12, 10, 5, train_split=40) == 12
+    assert auto_window(12, 10, 5, train_split=20) == 10
+    assert auto_window(4, 10, 5, train_split=100) == 20, "twice the default beats 16 values"
+    assert auto_window(1, 10, 5, train_split=100) == 20
+    assert auto_window(1, 10, 5, train_split=40) == 10, "never shorter than the default"
 
 
 def test_prepare_chooses_the_window_from_the_season(make_cfg) -> None:
@@ -69,8 +71,8 @@ def test_prepare_chooses_the_window_from_the_season(make_cfg) -> None:
     assert prepared.meta["season_length"] == 20 and prepared.meta["season_from"] == (
         "data.season_length"
     )
-    assert prepared.window.previous_time_window == 40
-    assert prepared.meta["previous_time_window"] == 40
+    assert prepared.window.previous_time_window == 80, "four seasons"
+    assert prepared.meta["previous_time_window"] == 80
     gbm = prepare_data(plain(make_cfg("data.previous_time_window=auto").data))
     assert gbm.meta["season_length"] == 5 and gbm.meta["season_from"] == "dates"
-    assert gbm.window.previous_time_window == 10
+    assert gbm.window.previous_time_window == 20, "four business weeks"

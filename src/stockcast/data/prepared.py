@@ -14,7 +14,7 @@ import numpy as np
 from stockcast.data.calendar import day_text
 from stockcast.data.checks import check_series_values
 from stockcast.data.scaling import fit_scaler
-from stockcast.data.seasonality import auto_window, infer_season_length, shortest_split_length
+from stockcast.data.seasonality import auto_window, infer_season_length, shortest_train_split
 from stockcast.data.series import Series
 from stockcast.data.sources import as_of_applies, load_series
 from stockcast.data.split import (
@@ -156,7 +156,7 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     season, season_from = infer_season_length(series, data_cfg.get("season_length"))
     window = shortest
     if requested == AUTO:
-        fits = shortest_split_length(series, data_cfg["split"], split_lengths)
+        fits = shortest_train_split(series, data_cfg["split"], split_lengths)
         window = WindowSizes(auto_window(season, floor, horizon, fits), horizon)
     splits = split_series(series, window, data_cfg["split"])
     scaler = fit_scaler(

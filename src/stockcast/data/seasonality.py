@@ -3,8 +3,8 @@
 The season comes from `data.season_length` when set; else from the dates' spacing (monthly data
 repeats every 12 values, quarterly every 4, business days every 5); undated data keeps no season
 unless its differences correlate clearly with themselves one lag later (a lag the autocorrelation
-singles out). `data.previous_time_window=auto` then takes two seasons where the series is long
-enough for them, and never fewer values than the default window.
+singles out). `data.previous_time_window=auto` then takes up to four seasons (or twice the default
+window) where the train split is long enough for them, and never fewer values than the default.
 """
 
 from __future__ import annotations
@@ -84,19 +84,23 @@ def auto_window(
     season: int,
     default: int,
     horizon: int,
-    shortest_split: int,
+    train_split: int,
 ) -> int:
-    """The window `data.previous_time_window=auto` reads: two seasons (never fewer values than
-    `default`), or one when the shortest split cannot hold two seasons plus the horizon, else
-    `default`."""
-    for window in (2 * season, season):
-        if window > default and window + horizon <= shortest_split:
+    """The window `data.previous_time_window=auto` reads: the longest of up to four seasons and
+    twice `default` that leaves the train split at least half its values as window starts
+    (window + horizon <= half the train split), never fewer values than `default`. A statistical
+    kind filters over the whole window (AutoETS and Theta filter over the whole history): four
+    seasons estimate a season's indices and a trend far better than two; the MLP candidates read
+    their own most recent values of it."""
+    longest = sorted({*(k * season for k in (4, 3, 2, 1)), 2 * default}, reverse=True)
+    for window in longest:
+        if window >= default and window + horizon <= train_split // 2:
             return window
     return default
 
 
-def shortest_split_length(
+def shortest_train_split(
     series: Sequence[Series], fractions: Mapping[str, Any], split_lengths: Any
 ) -> int:
-    """The fewest values any split of any series gets (`split_lengths` cuts one series)."""
-    return min(min(split_lengths(len(item), fractions).values()) for item in series)
+    """The fewest values any series' train split gets (`split_lengths` cuts one series)."""
+    return min(split_lengths(len(item), fractions)["train"] for item in series)
