@@ -148,7 +148,7 @@ def test_the_smoothing_kind_refuses_what_it_cannot_do(make_cfg, override: str, m
     ("override", "message"),
     [
         ("model.candidates.0.window=1", "has window 1 in candidate 0; it must be a whole"),
-        ("model.candidates.2.min_damping=2", "has min_damping 2 in candidate 2, which the es"),
+        ("+model.candidates.2.min_damping=2", "has min_damping 2 in candidate 2, which the theta"),
         ("model.candidates.0.kind=nope", "has kind 'nope' in candidate 0; choose one of"),
     ],
 )
@@ -180,18 +180,16 @@ def test_auto_reads_four_seasons_and_weighs_every_candidate(auto_run: Path) -> N
     spec = model_spec(auto_run / "model")
     assert spec["kind"] == "ensemble" and spec["previous_time_window"] == 80  # 4 x 20
     kinds = [(c["kind"], c["window"]) for c in spec["network"]["candidates"]]
-    assert kinds == [("mlp", 10), ("mlp", None), ("es", None), ("theta", None)]
+    assert kinds == [("mlp", 10), ("mlp", None), ("theta", None)]
     assert spec["network"]["candidates"][2]["network"]["season_length"] == 20
-    assert spec["network"]["candidates"][3]["network"]["season_length"] == 20
     weights = spec["combination"]["weights"]
-    assert len(weights) == 12 and abs(sum(weights) - 1) < 1e-9  # 4 candidates x 3 views
+    assert len(weights) == 9 and abs(sum(weights) - 1) < 1e-9  # 3 candidates x 3 views
     # Each member's record: which model and view, its weight, its validation error; the weights
     # are the inverse squared errors, normalised.
     members = spec["combination"]["members"]
     assert [m["name"] for m in members[::3]] == [
         "mlp on 10 values, per_window",
         "mlp on 80 values, per_window",
-        "es on 80 values, per_window",
         "theta on 80 values, per_window",
     ]
     inverse = np.array([m["validation_mse"] for m in members]) ** -2.0
@@ -200,7 +198,6 @@ def test_auto_reads_four_seasons_and_weighs_every_candidate(auto_run: Path) -> N
     assert sorted(p.name for p in code.glob("*.py")) == [
         "__init__.py",
         "ensemble.py",
-        "es.py",
         "mlp.py",
         "theta.py",
     ]
