@@ -354,6 +354,12 @@ def prestart(builder: Builder) -> pytest.MarkDecorator:
     return pytest.mark.prestart.with_args(builder)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that wait for a background job run last (in their order): the jobs then run
+    while this process runs every other test, instead of while it waits for them."""
+    items.sort(key=lambda item: item.get_closest_marker("prestart") is not None)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # The library warnings the entry points silence (stockcast.config.quiet) in the in-process runs too.
     from stockcast.config.quiet import NOISY_WARNINGS
