@@ -12,6 +12,8 @@ ARGS ?=
 EXPERIMENT ?= mlp_w10
 WITH_EXPERIMENT = $(if $(findstring experiment=,$(ARGS)),,experiment=$(EXPERIMENT)) $(ARGS)
 PYTEST_ARGS ?=
+# Test processes side by side (pytest-xdist): a CPU-bound suite gains nothing past the cores.
+TEST_WORKERS ?= 2
 INSTALLED := $(VENV)/.installed
 # The local model-signing key pair (git-ignored), created on first use; configs/registry/local.yaml
 # signs and verifies with it once it exists.
@@ -72,9 +74,9 @@ replay: $(INSTALLED) $(SIGNING_KEY) ## the daily schedule simulated locally, one
 serve: $(INSTALLED) $(SIGNING_KEY) ## serve a registered model on 127.0.0.1 after verifying its files (ARGS="model.alias=champion serve.port=5001")
 	$(BIN)/python scripts/serve.py $(ARGS)
 
-test: $(INSTALLED) ## lint, then run the whole test suite (slow end-to-end tests included)
+test: $(INSTALLED) ## lint, then run the whole test suite (slow end-to-end tests included), two at a time
 	$(BIN)/ruff check src tests scripts benchmarks
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-fast: $(INSTALLED) ## the inner loop: no end-to-end runs (slow) or Azure ML SDK builds (azureml); stops at the first failure
 	$(BIN)/python -m pytest -m "not slow and not azureml" -x -q $(PYTEST_ARGS)
