@@ -3,9 +3,9 @@ its own keys and `kind: Literal["<name>"]`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, field_validator
 
 from stockcast.fields import AsWhole, Section
 
@@ -42,3 +42,31 @@ class ModelSettings(Section):
         Field(description="a list of whole percentages between 0 and 100, e.g. [80, 95]"),
     ]
     quantiles: Quantiles
+
+
+class MethodSettings(ModelSettings):
+    """A statistical method's settings (es, theta): the method forecasts the change from the last
+    price, so `anchor` is `last`, and its bands are conformal only, so `quantiles` is []."""
+
+    @classmethod
+    def _kind_name(cls) -> str:
+        return str(get_args(cls.model_fields["kind"].annotation)[0])
+
+    @field_validator("anchor")
+    @classmethod
+    def _anchored(cls, anchor: str) -> str:
+        if anchor != "last":
+            raise ValueError(
+                f"is {anchor!r}; the {cls._kind_name()} kind forecasts the change from the last "
+                "price: use last"
+            )
+        return anchor
+
+    @field_validator("quantiles")
+    @classmethod
+    def _no_quantiles(cls, quantiles: list[float]) -> list[float]:
+        if quantiles:
+            raise ValueError(
+                f"is {quantiles}; the {cls._kind_name()} kind has conformal bands only: use []"
+            )
+        return quantiles

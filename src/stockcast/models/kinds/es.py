@@ -15,37 +15,22 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field
 from torch import nn
 
 from stockcast.models.kind import ModelKind
-from stockcast.models.settings import ModelSettings
+from stockcast.models.served_weights import weights_while_unchanged
+from stockcast.models.settings import MethodSettings
 
 # Where the smoothing parameters start (the usual textbook values): level, trend (a fraction of
 # the level's), season (a fraction of what the level leaves), damping.
 START = {"alpha": 0.5, "beta": 0.1, "gamma": 0.1, "phi": 0.95}
 
 
-class EsSettings(ModelSettings):
+class EsSettings(MethodSettings):
     kind: Literal["es"]
     # Damping of the trend: phi in [min_damping, 1] (1: a straight trend).
     min_damping: Annotated[float, Field(gt=0, le=1, description="in (0, 1]")]
-
-    @field_validator("anchor")
-    @classmethod
-    def _anchored(cls, anchor: str) -> str:
-        if anchor != "last":
-            raise ValueError(
-                f"is {anchor!r}; the es kind forecasts the change from the last price: use last"
-            )
-        return anchor
-
-    @field_validator("quantiles")
-    @classmethod
-    def _no_quantiles(cls, quantiles: list[float]) -> list[float]:
-        if quantiles:
-            raise ValueError(f"is {quantiles}; the es kind has conformal bands only: use []")
-        return quantiles
 
 
 def _logit(p: float) -> float:
@@ -133,15 +118,7 @@ class HoltWinters(nn.Module):
         return self.gate * (torch.bmm(x, weights.to(x.dtype)) - x[..., -1:])
 
     def served_weights(self) -> torch.Tensor:
-        """`forecast_weights`, built once while the parameters stay as they are: a served model
-        then forecasts with one matrix product per member."""
-        version = tuple(param._version for param in self.raw.values())
-        cached = getattr(self, "_served", None)
-        if cached is None or cached[0] != version:
-            with torch.no_grad():
-                cached = (version, self.forecast_weights())
-            self._served = cached
-        return cached[1]
+        return weights_while_unchanged(self, list(self.raw.values()), self.forecast_weights)
 
     def forecast_weights(self) -> torch.Tensor:
         """The (members, window, horizon) map from a window to its forecast."""

@@ -17,35 +17,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import torch
-from pydantic import field_validator
 from torch import nn
 
 from stockcast.models.kind import ModelKind
-from stockcast.models.settings import ModelSettings
+from stockcast.models.served_weights import weights_while_unchanged
+from stockcast.models.settings import MethodSettings
 
 # Where alpha starts, and its floor (the level's weights (1 - alpha)^k stay representable).
 START_ALPHA = 0.3
 MIN_ALPHA = 0.01
 
 
-class ThetaSettings(ModelSettings):
+class ThetaSettings(MethodSettings):
     kind: Literal["theta"]
-
-    @field_validator("anchor")
-    @classmethod
-    def _anchored(cls, anchor: str) -> str:
-        if anchor != "last":
-            raise ValueError(
-                f"is {anchor!r}; the theta kind forecasts the change from the last price: use last"
-            )
-        return anchor
-
-    @field_validator("quantiles")
-    @classmethod
-    def _no_quantiles(cls, quantiles: list[float]) -> list[float]:
-        if quantiles:
-            raise ValueError(f"is {quantiles}; the theta kind has conformal bands only: use []")
-        return quantiles
 
 
 def fixed_maps(window: int, horizon: int, season: int) -> tuple[torch.Tensor, ...]:
@@ -115,15 +99,7 @@ class Theta(nn.Module):
         return self.gate * (torch.bmm(x, weights.to(x.dtype)) - x[..., -1:])
 
     def served_weights(self) -> torch.Tensor:
-        """`forecast_weights`, built once while alpha stays as it is: a served model then
-        forecasts with one matrix product per member."""
-        version = self.raw_alpha._version
-        cached = getattr(self, "_served", None)
-        if cached is None or cached[0] != version:
-            with torch.no_grad():
-                cached = (version, self.forecast_weights())
-            self._served = cached
-        return cached[1]
+        return weights_while_unchanged(self, [self.raw_alpha], self.forecast_weights)
 
     def forecast_weights(self) -> torch.Tensor:
         """The (members, window, horizon) map from a window to its forecast: level + half the
