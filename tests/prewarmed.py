@@ -21,8 +21,10 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from multiprocessing import forkserver
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from unittest import mock
 
 # The third-party libraries the entry points import (the seconds of a fresh start).
 PRELOAD = (
@@ -54,18 +56,8 @@ def _ensure_server() -> None:
     if _started:
         return
     _context.set_forkserver_preload(list(PRELOAD))
-    saved = {name: os.environ.get(name) for name in SERVER_ENV}
-    os.environ.update(SERVER_ENV)
-    try:
-        from multiprocessing import forkserver
-
+    with mock.patch.dict(os.environ, SERVER_ENV):
         forkserver.ensure_running()
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     _started = True
 
 
