@@ -41,6 +41,12 @@ def holt_winters_by_loop(x: np.ndarray, p: dict[str, float], season: int, span: 
     return np.array([level + damped[h] * b + (s[h % season] if s else 0.0) for h in range(horizon)])
 
 
+def forecast_of(core: torch.nn.Module, window: np.ndarray) -> np.ndarray:
+    """A single-member core's forecast for one window, in prices."""
+    with torch.no_grad():
+        return core(torch.tensor(window)[None, None])[0, 0].numpy() + window[-1]
+
+
 @pytest.mark.parametrize(("window", "season"), [(24, 12), (40, 4), (10, 1)])
 def test_the_smoothing_matrix_is_the_textbook_recursion(window: int, season: int) -> None:
     torch.manual_seed(window)
@@ -51,10 +57,9 @@ def test_the_smoothing_matrix_is_the_textbook_recursion(window: int, season: int
     x = np.cumsum(np.random.default_rng(season).normal(size=window)) + 10
     with torch.no_grad():
         p = {k: float(v[0]) for k, v in core.parameters_in_range().items()}
-        change = core(torch.tensor(x)[None, None])[0, 0].numpy()
     expected = holt_winters_by_loop(x, p, core.season, core.start_span, 5)
     # The starting-state weights are built in float32 (1/12 is not exact there).
-    np.testing.assert_allclose(change + x[-1], expected, rtol=1e-6)
+    np.testing.assert_allclose(forecast_of(core, x), expected, rtol=1e-6)
 
 
 def test_an_anchored_smoothing_model_starts_as_the_last_price() -> None:
@@ -103,12 +108,10 @@ def test_the_theta_matrix_is_the_textbook_method(window: int, season: int) -> No
         alpha = float(core.alpha()[0])
     rng = np.random.default_rng(window + season)
     x = 50 + np.cumsum(rng.normal(size=window)) + 3 * np.sin(np.arange(window) * 2 * np.pi / season)
-    with torch.no_grad():
-        change = core(torch.tensor(x)[None, None])[0, 0].numpy()
     # A window shorter than two seasons keeps no season.
     expected = theta_by_loop(x, alpha, core.season, 5)
     # The fixed maps are stored in float32.
-    np.testing.assert_allclose(change + x[-1], expected, rtol=1e-6)
+    np.testing.assert_allclose(forecast_of(core, x), expected, rtol=1e-6)
 
 
 def test_an_anchored_theta_starts_from_its_own_forecast_and_falls_back_to_naive() -> None:
