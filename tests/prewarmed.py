@@ -16,6 +16,8 @@ import functools
 import json
 import multiprocessing
 import os
+import runpy
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,18 +49,14 @@ PRELOAD = (
 SERVER_ENV = {"MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
 
 _context = multiprocessing.get_context("forkserver")
-_started = False
 
 
+@functools.cache
 def _ensure_server() -> None:
     """The first command starts the forkserver, with SERVER_ENV in its environment."""
-    global _started
-    if _started:
-        return
     _context.set_forkserver_preload(list(PRELOAD))
     with mock.patch.dict(os.environ, SERVER_ENV):
         forkserver.ensure_running()
-    _started = True
 
 
 @functools.cache
@@ -101,16 +99,15 @@ def _run_in_child(
     os.environ.clear()
     os.environ.update(env)
     sys.path[:] = _search_path(args, cwd, env, installed)
-    sys.argv = ["-c", *args[2:]] if args[0] == "-c" else list(args[1:] if args[0] == "-m" else args)
-    import runpy
-
     try:
         if args[0] == "-m":
-            sys.argv[0] = args[1]
+            sys.argv = list(args[1:])
             runpy.run_module(args[1], run_name="__main__", alter_sys=True)
         elif args[0] == "-c":
+            sys.argv = ["-c", *args[2:]]
             exec(compile(args[1], "<string>", "exec"), {"__name__": "__main__"})
         else:
+            sys.argv = list(args)
             runpy.run_path(args[0], run_name="__main__")
     finally:
         # A forked child ends with os._exit: run what an interpreter runs at exit.
@@ -128,18 +125,8 @@ class Forked:
     folder: Path
 
     @property
-    def pid(self) -> int:
-        return int(self.process.pid or 0)
-
-    @property
     def returncode(self) -> int | None:
         return self.process.exitcode
-
-    def poll(self) -> int | None:
-        return self.returncode
-
-    def kill(self) -> None:
-        self.process.kill()
 
     def wait(self, timeout: float | None = None) -> int:
         self.process.join(timeout)
@@ -150,10 +137,15 @@ class Forked:
         return self.process.exitcode
 
     def communicate(self, timeout: float | None = None) -> tuple[str, str]:
-        self.wait(timeout)
-        return tuple(  # type: ignore[return-value]
-            (self.folder / name).read_text(errors="replace") for name in ("stdout", "stderr")
-        )
+        """Wait, then what it wrote (its output folder is removed)."""
+        try:
+            self.wait(timeout)
+            out, err = (
+                (self.folder / name).read_text(errors="replace") for name in ("stdout", "stderr")
+            )
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        return out, err
 
 
 def start_forked(args: Sequence[str], cwd: Path | str, env: Mapping[str, str]) -> Forked:
@@ -180,4 +172,4 @@ def run_forked(
 ) -> subprocess.CompletedProcess[str]:
     forked = start_forked(args, cwd, env)
     out, err = forked.communicate(timeout)
-    return subprocess.CompletedProcess(forked.args, forked.process.exitcode or 0, out, err)
+    return subprocess.CompletedProcess(forked.args, forked.process.exitcode, out, err)
