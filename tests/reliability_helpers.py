@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from stockcast.config.compose import local_store_overrides
 from stockcast.paths import PROJECT_ROOT
@@ -86,8 +86,8 @@ def run_pipeline_once(tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
 def register_command(
     store: Path, model_dir: Path, report_dir: Path, run_dir: Path, *extra: str
 ) -> list[str]:
+    """The register step's arguments (after `python`)."""
     return [
-        sys.executable,
         "-m",
         "stockcast.orchestration.steps.register",
         *local_store_overrides(store),
@@ -107,10 +107,9 @@ def environment(crash_at: str | None = None) -> dict[str, str]:
     return env
 
 
-def start(command: Sequence[str], crash_at: str | None = None) -> Forked:
-    """`command` (sys.executable, then its arguments) as a process of its own."""
-    assert command[0] == sys.executable, command
-    return start_forked(command[1:], PROJECT_ROOT, environment(crash_at))
+def start(args: Sequence[str], crash_at: str | None = None) -> Forked:
+    """`python <args>` as a process of its own."""
+    return start_forked(args, PROJECT_ROOT, environment(crash_at))
 
 
 def finish(process: Forked) -> subprocess.CompletedProcess[str]:
@@ -118,8 +117,8 @@ def finish(process: Forked) -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
-def run(command: Sequence[str], crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
-    return finish(start(command, crash_at))
+def run(args: Sequence[str], crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+    return finish(start(args, crash_at))
 
 
 def registry(store: Path, create: bool = False) -> ModelRegistry:
@@ -184,7 +183,5 @@ def evaluate(source: PipelineRun, model_dir: Path, report_dir: Path) -> float:
 
 def global_step(run_dir: Path) -> int:
     """The optimizer step of a run's latest resume checkpoint."""
-    import torch
-
     checkpoint = torch.load(run_dir / "checkpoints" / "resume.ckpt", weights_only=False)
     return int(checkpoint["global_step"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -44,8 +43,7 @@ NOISE = ("Add type hints", "LeafSpec", "litlogger", "Restoring states", "Traceba
 def train(
     store: Path, run_dir: Path, *extra: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable,
+    args = [
         "src/train.py",
         *EVERY_EPOCH,
         *local_store_overrides(store),
@@ -54,7 +52,7 @@ def train(
     ]
     # The kill callback lives in tests/.
     env = environment() | {"PYTHONPATH": str(PROJECT_ROOT)} | (env or {})
-    return run_forked(command[1:], PROJECT_ROOT, env, timeout=600)
+    return run_forked(args, PROJECT_ROOT, env, timeout=600)
 
 
 @pytest.fixture(scope="module")
