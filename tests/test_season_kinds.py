@@ -62,17 +62,23 @@ def test_the_smoothing_matrix_is_the_textbook_recursion(window: int, season: int
     np.testing.assert_allclose(forecast_of(core, x), expected, rtol=1e-6)
 
 
+def anchored_monthly_net(kind: str, **network: float) -> torch.nn.Module:
+    """An anchored network of `kind` reading two monthly seasons (24 values), 5 out."""
+    return build_price_forecaster(
+        {
+            "kind": kind,
+            "previous_time_window": 24,
+            "next_time_window": 5,
+            "network": {"season_length": 12, **network},
+            "anchor": "last",
+            "quantiles": [],
+            "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
+        }
+    )
+
+
 def test_an_anchored_smoothing_model_starts_as_the_last_price() -> None:
-    spec = {
-        "kind": "es",
-        "previous_time_window": 24,
-        "next_time_window": 5,
-        "network": {"min_damping": 0.8, "season_length": 12},
-        "anchor": "last",
-        "quantiles": [],
-        "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
-    }
-    net = build_price_forecaster(spec)
+    net = anchored_monthly_net("es", min_damping=0.8)
     prices = torch.linspace(100, 110, 24)[None]
     np.testing.assert_allclose(net(prices).detach().numpy(), 110.0, rtol=1e-6)
 
@@ -115,16 +121,7 @@ def test_the_theta_matrix_is_the_textbook_method(window: int, season: int) -> No
 
 
 def test_an_anchored_theta_starts_from_its_own_forecast_and_falls_back_to_naive() -> None:
-    spec = {
-        "kind": "theta",
-        "previous_time_window": 24,
-        "next_time_window": 5,
-        "network": {"season_length": 12},
-        "anchor": "last",
-        "quantiles": [],
-        "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
-    }
-    net = build_price_forecaster(spec)
+    net = anchored_monthly_net("theta")
     prices = torch.linspace(100, 110, 24)[None]
     forecast = net(prices).detach().numpy()[0]
     assert (np.diff(forecast) > 0).all(), "the trend's drift, not the last price"
