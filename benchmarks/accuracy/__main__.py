@@ -72,9 +72,11 @@ def run(args: argparse.Namespace) -> list[Result]:
             )
             for seed in seed_overrides
         ]
-        results += mean_over_seeds(runs)
-        results.append(naive(series.name, split))
-        candidates = [seasonal_naive(series.name, split, series.season_length)]
+        candidates = [
+            *mean_over_seeds(runs),
+            naive(series.name, split),
+            seasonal_naive(series.name, split, series.season_length),
+        ]
         if not args.no_peers:
             candidates += [
                 auto_ets(series.name, split, series.season_length),
@@ -85,11 +87,11 @@ def run(args: argparse.Namespace) -> list[Result]:
         scored = [r for r in candidates if r is not None]
         results += scored
         # Each series' results as soon as they are in: a long run shows (and keeps) its progress.
-        done = [r for r in results if r.series == series.name]
-        for r in done:
+        for r in scored:
             cover = " ".join(f"{lv}:{c:.2f}" for lv, c in r.coverage.items())
-            print(f"  {r.forecaster}: MASE {r.mase:.3f} {cover} fit {r.fit_seconds:.1f}s",
-                  file=sys.stderr)  # fmt: skip
+            fit = f" fit {r.fit_seconds:.1f}s" if np.isfinite(r.fit_seconds) else ""
+            line = f"  {r.forecaster}: MASE {r.mase:.3f} {cover}{fit}"
+            print(line, file=sys.stderr)
     return results
 
 
