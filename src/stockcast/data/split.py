@@ -77,9 +77,9 @@ def split_series(
     if not series:
         raise DataError("the data source gave no series; check the data config.")
     pieces: dict[str, list[tuple[np.ndarray, np.ndarray | None]]] = {name: [] for name in SPLITS}
+    needs = split_needs(window)
     for item in series:
         lengths = split_lengths(len(item), fractions)
-        needs = split_needs(window)
         short = {name: size for name, size in lengths.items() if size < needs[name]}
         if short:
             needed = max(int(np.ceil(needs[name] / fractions[name])) for name in short)
