@@ -42,6 +42,14 @@ def test_the_built_in_kinds_are_found_by_name() -> None:
     assert model_kind(DRIFT).name == DRIFT
 
 
+def test_a_kinds_weights_depend_on_all_its_keys_unless_it_says_fewer() -> None:
+    assert model_kind("theta").architecture_keys == ("season_length",)  # its data key
+    assert model_kind("ensemble").architecture_keys == ("candidates",)
+    assert model_kind(DRIFT).architecture_keys == ()
+    # Dropout only shapes training: the MLP names the keys that change what its weights mean.
+    assert model_kind("mlp").architecture_keys == ("hidden_sizes", "activation")
+
+
 def test_an_unknown_kind_is_one_sentence_naming_the_kinds(make_cfg) -> None:
     with pytest.raises(ConfigError) as caught:
         validate_config(make_cfg("model.kind=nope"))

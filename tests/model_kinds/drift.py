@@ -49,5 +49,4 @@ KIND = ModelKind(
     settings=DriftSettings,
     build_core=build_drift,
     network_keys=(),
-    architecture_keys=(),
 )

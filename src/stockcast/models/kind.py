@@ -36,8 +36,9 @@ class ModelKind:
     statistical method starts from its own forecast). `network` is the spec's kind block: the
     values of `network_keys` from the `model` config and of `data_keys` from the prepared data's
     meta.json (the season length, say). `architecture_keys` are the ones whose change makes saved
-    weights unusable (a warm start is refused); `settings` is the pydantic schema of the kind's
-    `model` section. A core may hold several models per scaled view of the window
+    weights unusable (a warm start is refused): by default all of them, network and data keys
+    alike, and fewer where a key only shapes training. `settings` is the pydantic schema of the
+    kind's `model` section. A core may hold several models per scaled view of the window
     (`members_per_scaler`): the network then has that many members per normalization, weighed
     against each other on validation like any members.
     """
@@ -46,11 +47,15 @@ class ModelKind:
     settings: type[Any]
     build_core: Callable[[Mapping[str, Any], Sequence[int], int], nn.Module]
     network_keys: tuple[str, ...]
-    architecture_keys: tuple[str, ...]
+    architecture_keys: tuple[str, ...] | None = None
     # Saved weights of an older layout of this kind's core -> today's (identity by default).
     upgrade_state: Callable[[dict[str, Any]], dict[str, Any]] = field(default=lambda state: state)
     training_module: str = DEFAULT_TRAINING_MODULE
     data_keys: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.architecture_keys is None:
+            object.__setattr__(self, "architecture_keys", self.network_keys + self.data_keys)
 
     def members_per_scaler(self, network: Mapping[str, Any]) -> int:
         return 1

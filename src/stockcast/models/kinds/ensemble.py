@@ -169,5 +169,4 @@ KIND = EnsembleKind(
     settings=EnsembleSettings,
     build_core=build_ensemble,
     network_keys=("candidates",),
-    architecture_keys=("candidates",),
 )

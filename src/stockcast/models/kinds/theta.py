@@ -130,6 +130,5 @@ KIND = ModelKind(
     settings=ThetaSettings,
     build_core=build_theta,
     network_keys=(),
-    architecture_keys=("season_length",),
     data_keys=("season_length",),
 )
