@@ -8,7 +8,11 @@ command an Azure ML component runs, and a failed step's exit status and one line
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import mlflow.pyfunc
 import numpy as np
@@ -17,12 +21,15 @@ import pytest
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import StockcastError
 from stockcast.forecasting.frame import split_forecast_frame
+from stockcast.orchestration import runner
 from stockcast.orchestration.steps.evaluate import run_evaluate
 from stockcast.orchestration.steps.prepare import run_prepare
 from stockcast.orchestration.steps.register import run_register
 from stockcast.registry.connection import RegistryError
 from stockcast.registry.store import ModelRegistry
 from tests.conftest import (
+    CLI_ENV,
+    CLI_TIMEOUT_S,
     PIPELINE_FAST,
     Command,
     Job,
@@ -35,6 +42,7 @@ from tests.conftest import (
     run_task,
     seed_store,
 )
+from tests.prewarmed import run_forked
 
 pytestmark = pytest.mark.slow
 
@@ -199,20 +207,30 @@ def test_report_numbers_match_a_direct_recomputation(pipeline_store: Path) -> No
     assert len(report["diebold_mariano"]["model_vs_naive"]["p_value"]) == h
 
 
-def every_step_as_a_subprocess(job: JobContext) -> Job:
-    return job.run(pipeline_command(job.seeded(), "pipeline.executor=subprocess"))
-
-
 def a_failing_first_step(job: JobContext) -> Job:
     return job.run(pipeline_command(job.tmp, "data.length=20", check=False))
 
 
-@prestart(every_step_as_a_subprocess)
-def test_each_step_runs_alone_as_its_command_line(prestarted_job: Job) -> None:
-    result = prestarted_job.result
-    assert "registered pipeline_stock_predictor version 1" in result.stdout
-    assert "start-up s" in result.stdout
-    run = pipeline_dirs(prestarted_job.tmp)[0]
+def forked_step(command: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+    """The subprocess executor's `subprocess.run` as a fork of the prewarmed interpreter: each
+    step still runs alone from its exact command line, without seconds of imports (a new
+    interpreter per step is what the cloud command test runs)."""
+    assert command[0] == sys.executable, command
+    result = run_forked(command[1:], Path.cwd(), {**os.environ, **CLI_ENV}, CLI_TIMEOUT_S)
+    sys.stdout.write(result.stdout)
+    return result
+
+
+def test_each_step_runs_alone_as_its_command_line(
+    seeded_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        runner, "subprocess", SimpleNamespace(run=forked_step, PIPE=subprocess.PIPE)
+    )
+    ran = run_pipeline(seeded_tmp, "pipeline.executor=subprocess")
+    assert "registered pipeline_stock_predictor version 1" in ran.stdout
+    assert "start-up s" in ran.stdout
+    run = pipeline_dirs(seeded_tmp)[0]
     for step in ("prepare", "train", "evaluate", "register"):
         assert (run / step / "timing.json").is_file(), step
 
