@@ -36,6 +36,9 @@ PRELOAD = (
     "lightning.pytorch",
     "mlflow",
     "mlflow.pyfunc",
+    # The SQLite stores' SQLAlchemy and Alembic: 0.6 s of every command that opens a store.
+    "mlflow.store.tracking.sqlalchemy_store",
+    "mlflow.store.model_registry.sqlalchemy_store",
     "hydra",
     "omegaconf",
     "pydantic",
