@@ -364,10 +364,13 @@ def prestart(builder: Builder) -> pytest.MarkDecorator:
     return pytest.mark.prestart.with_args(builder)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The tests that wait for a background job run last (in their order): the jobs then run
-    while this process runs every other test, instead of while it waits for them."""
-    items.sort(key=lambda item: item.get_closest_marker("prestart") is not None)
+    while this process runs every other test, instead of while it waits for them. Under
+    pytest-xdist, where a worker starts a job when its test comes, they run first instead: the
+    longest work is shared out first and the short tests even out the end."""
+    in_worker = hasattr(config, "workerinput")
+    items.sort(key=lambda item: (item.get_closest_marker("prestart") is None) == in_worker)
 
 
 def pytest_configure(config: pytest.Config) -> None:
