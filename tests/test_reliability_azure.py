@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
-import sys
 import time
 from pathlib import Path
 
@@ -29,8 +29,10 @@ from azure.identity import (
 
 from stockcast.azure_failures import describe_azure_failure
 from stockcast.orchestration.azureml import cli
+from stockcast.paths import PROJECT_ROOT
 from stockcast.registry.connection import RegistryError
 from stockcast.registry.store import ModelRegistry
+from tests.prewarmed import run_forked
 from tests.reliability_helpers import assert_one_sentence_refusal
 
 # Builds and checks Azure ML objects with the SDK offline: make test runs them, test-fast not.
@@ -122,10 +124,8 @@ def test_the_azure_registry_without_its_plugin_says_which_extra_to_install(monke
 
 @pytest.mark.slow
 def test_a_real_offline_submit_with_a_service_principal_is_one_sentence(tmp_path: Path) -> None:
-    """The real SDK and credential chain, no network: refused quickly, in one line."""
-    import os
-    import subprocess
-
+    """The real SDK and credential chain, no network: refused quickly, in one line (the
+    command is a fork of the prewarmed interpreter, which holds nothing of Azure's)."""
     env = (
         os.environ
         | FAKE_WORKSPACE
@@ -137,14 +137,7 @@ def test_a_real_offline_submit_with_a_service_principal_is_one_sentence(tmp_path
         }
     )
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "scripts/submit.py", "tracking-uri"],
-        cwd=Path(__file__).resolve().parents[1],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    result = run_forked(["scripts/submit.py", "tracking-uri"], PROJECT_ROOT, env, timeout=180)
     line = assert_one_sentence_refusal(result, "tracking-uri failed: ")
     # Offline the sign-in is a network failure; where Azure answers, it refuses the fake secret.
     assert "cannot reach Azure to sign in" in line or "Azure refused the credentials" in line
