@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -12,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import benchmarks.predict
+import benchmarks.startup
 from benchmarks import BENCHMARKS, BenchOptions, Row, format_table, run_benchmarks
 from benchmarks.common import compose_train_cfg, median, peak_memory
 from benchmarks.windowing import python_loop_windows
@@ -76,9 +79,17 @@ def test_peak_memory_sees_a_large_allocation() -> None:
     assert mem.peak_bytes >= 4 * 2**20
 
 
+def test_wall_time_times_new_interpreters() -> None:
+    seconds = benchmarks.startup.wall_time(["-c", "import sys; sys.exit(0)"], 2)
+    assert 0 < seconds < 60
+    with pytest.raises(subprocess.CalledProcessError):
+        benchmarks.startup.wall_time(["-c", "import sys; sys.exit(3)"], 1)
+
+
 def forked_wall_time(args: Sequence[str], repeats: int) -> float:
-    """`benchmarks.startup.wall_time` with forks of the prewarmed interpreter: the predict rows'
-    commands then cost their own work only (the start-up rows still time new interpreters)."""
+    """`benchmarks.startup.wall_time` with forks of the prewarmed interpreter: the hook test
+    checks the rows, and its commands then cost their own work only (the test above times new
+    interpreters)."""
     env = os.environ | {"PYTHONWARNINGS": "ignore", "MPLBACKEND": "Agg"}
     times = []
     for _ in range(repeats):
@@ -93,17 +104,16 @@ def forked_wall_time(args: Sequence[str], repeats: int) -> float:
 def test_startup_threads_and_predict_hook_run(
     monkeypatch: pytest.MonkeyPatch, registered_store: Path
 ) -> None:
-    import benchmarks.predict
-
     def copy_the_sessions_model(store: Path) -> None:
         # The session's registered model stands in for the throwaway one (the bench measures
-        # prediction, not the model); its predict commands run as forks (above).
+        # prediction, not the model); every command runs as a fork (above).
         shutil.copytree(registered_store, store, dirs_exist_ok=True)
 
     # The throwaway run's overrides still make a valid pipeline config.
     validate_config(compose_config("pipeline", benchmarks.predict.THROWAWAY_PIPELINE))
     monkeypatch.setattr(benchmarks.predict, "register_throwaway_model", copy_the_sessions_model)
     monkeypatch.setattr(benchmarks.predict, "wall_time", forked_wall_time)
+    monkeypatch.setattr(benchmarks.startup, "wall_time", forked_wall_time)
     rows = run_benchmarks(["startup", "threads", "predict"], TINY)
     _check([r for r in rows if r.bench == "startup"], "startup")
     _check([r for r in rows if r.bench == "threads"], "threads")
