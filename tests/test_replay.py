@@ -79,8 +79,9 @@ def test_a_five_day_replay_end_to_end_and_again_the_same(tmp_path: Path) -> None
     assert written == json.loads(json.dumps(first))
     assert (tmp_path / "first" / REPLAY_PLOT_FILE).stat().st_size > 10_000
 
-    second = _replay(tmp_path, "second")
-    for a, b in zip(days, second["days"], strict=True):
+    # Again into a fresh store: the first three days come out the same.
+    second = _replay(tmp_path, "second", "days=3", f"replay.end={days[2]['as_of']}")
+    for a, b in zip(days[:3], second["days"], strict=True):
         assert {k: v for k, v in a.items() if k != "seconds"} == {
             k: v for k, v in b.items() if k != "seconds"
         }
