@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from stockcast.paths import PROJECT_ROOT
-from tests.reliability_helpers import PipelineRun, environment, run_pipeline_once
+from tests.reliability_helpers import PipelineRun, run_pipeline_once, start
 
 pytestmark = pytest.mark.slow
 
@@ -47,41 +43,37 @@ def post(url: str, body: str) -> tuple[int, str]:
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     source: PipelineRun = run_pipeline_once(tmp_path_factory)
     port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "server.log"
-    command = [
-        sys.executable,
-        "scripts/serve.py",
-        f"registry.tracking_uri=sqlite:///{source.root}/mlruns.db",
-        f"paths.log_dir={log.parent}/logs",
-        f"serve.port={port}",
-    ]
-    with log.open("w") as output:
-        server = subprocess.Popen(
-            command,
-            cwd=PROJECT_ROOT,
-            env=environment(),
-            stdout=output,
-            stderr=output,
-            start_new_session=True,
-        )
+    logs = tmp_path_factory.mktemp("serve") / "logs"
+    server = start(
+        [
+            "scripts/serve.py",
+            f"registry.tracking_uri=sqlite:///{source.root}/mlruns.db",
+            f"paths.log_dir={logs}",
+            f"serve.port={port}",
+        ]
+    )
+
+    def output() -> str:
+        return (server.folder / "stderr").read_text(errors="replace")[-3000:]
+
     url = f"http://{HOST}:{port}"
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while True:
-            if server.poll() is not None:
-                pytest.fail(f"serve.py exited {server.returncode}:\n{log.read_text()[-3000:]}")
+            if server.returncode is not None:
+                pytest.fail(f"serve.py exited {server.returncode}:\n{output()}")
             try:
                 urllib.request.urlopen(f"{url}/ping", timeout=5)
                 break
             except (urllib.error.URLError, ConnectionError):
                 if time.monotonic() > deadline:
-                    pytest.fail(f"serve.py not ready:\n{log.read_text()[-3000:]}")
+                    pytest.fail(f"serve.py not ready:\n{output()}")
                 time.sleep(0.5)
         yield url
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+        if server.returncode is None:
+            server.process.terminate()
+        server.communicate(timeout=30)
 
 
 def test_a_valid_window_is_forecast(server_url: str) -> None:
