@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 from omegaconf import OmegaConf
 
@@ -160,17 +156,6 @@ def test_data_binding_passes_the_run_date_as_as_of() -> None:
     binding = data_binding(compose_submit_config([]))
     assert binding.overrides == ("data.as_of=$(date -u +%Y-%m-%d)",)
     assert binding.input_path is None
-
-
-def test_local_path_never_imports_azure() -> None:
-    code = (
-        "import sys, stockcast.config.compose, stockcast.orchestration.steps.prepare\n"
-        "import stockcast.orchestration.steps.train\n"
-        "bad = [m for m in sys.modules if m.startswith(('azure', 'azureml'))]\n"
-        "assert not bad, bad\n"
-    )
-    env = os.environ | {"PYTHONPATH": str(PROJECT_ROOT / "src")}
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=PROJECT_ROOT)
 
 
 def test_the_monitor_mounts_the_ledger_folder_of_the_datastore(pipeline_job, tmp_path) -> None:

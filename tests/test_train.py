@@ -316,12 +316,15 @@ def test_flatten() -> None:
     assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
 
 
+# After a training run, the local pipeline's first step is imported too: neither may pull in
+# the Azure SDK.
 NO_AZURE_PROBE = """
 import runpy, sys
 sys.argv = ["src/train.py", *sys.argv[1:]]
 try:
     runpy.run_path("src/train.py", run_name="__main__")
 finally:
+    import stockcast.orchestration.steps.prepare
     print("AZURE=" + ",".join(sorted(m for m in sys.modules if m.startswith(("azure", "azureml")))))
 """
 
