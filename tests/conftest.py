@@ -34,7 +34,7 @@ from stockcast.config.compose import compose_config as compose
 from stockcast.config.compose import local_store_overrides
 from stockcast.paths import PROJECT_ROOT
 from stockcast.registry.artifact_root import create_store
-from tests.prewarmed import run_forked
+from tests.prewarmed import SERVER_ENV, run_forked
 
 # Markets reveal a new value every business day: tests see them as of one fixed day.
 AS_OF = "data.as_of=2026-06-30"
@@ -228,8 +228,9 @@ def run_train(tmp: Path, run_dir: Path, *overrides: str) -> Ran:
     return run_task(run_train_task, "train", [*isolated_overrides(tmp), *overrides], run_dir)
 
 
-# The environment of every project command a test starts (the tests run with warnings on).
-CLI_ENV = {"MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
+# The environment of every project command a test starts (the tests run with warnings on): what
+# the prewarmed forkserver starts with.
+CLI_ENV = SERVER_ENV
 CLI_TIMEOUT_S = 600
 
 

@@ -18,7 +18,7 @@ from stockcast.config.compose import local_store_overrides
 from stockcast.paths import PROJECT_ROOT
 from stockcast.registry.faults import CRASH_ENV
 from stockcast.registry.store import ModelRegistry
-from tests.conftest import run_cli
+from tests.conftest import CLI_ENV, run_cli
 from tests.prewarmed import Forked, start_forked
 
 MODEL = "pipeline_stock_predictor"
@@ -100,7 +100,7 @@ def register_command(
 
 
 def environment(crash_at: str | None = None) -> dict[str, str]:
-    env = os.environ | {"MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
+    env = os.environ | CLI_ENV
     env.pop(CRASH_ENV, None)
     if crash_at is not None:
         env[CRASH_ENV] = crash_at

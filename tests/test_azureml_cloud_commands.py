@@ -36,7 +36,7 @@ from stockcast.orchestration.azureml.settings import SubmitConfig, compose_submi
 from stockcast.orchestration.steps.table import STEPS
 from stockcast.paths import PROJECT_ROOT
 from stockcast.registry.ledger import LEDGER_FILE
-from tests.conftest import Command, Job, JobContext, prestart
+from tests.conftest import CLI_ENV, Command, Job, JobContext, prestart
 
 pytestmark = [
     pytest.mark.slow,
@@ -83,8 +83,7 @@ def in_snapshot(command: str, snapshot: Path, tracking_uri: str, env: dict[str, 
         "PYTHONPROFILEIMPORTTIME": "1",
         "MLFLOW_TRACKING_URI": tracking_uri,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
-        "MPLBACKEND": "Agg",
-        "PYTHONWARNINGS": "ignore",
+        **CLI_ENV,
     }
     return Command(("bash", "-c", command), cwd=snapshot, env=env, python=False)
 

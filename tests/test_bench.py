@@ -22,6 +22,7 @@ from stockcast.config.compose import compose_config
 from stockcast.config.schema import validate_config
 from stockcast.paths import PROJECT_ROOT
 from stockcast.training.windows import sliding_windows
+from tests.conftest import CLI_ENV
 from tests.prewarmed import run_forked
 
 # --quick's sizes, shrunk further (it already runs 1 round and 1 start-up per case), and with the
@@ -90,7 +91,7 @@ def forked_wall_time(args: Sequence[str], repeats: int) -> float:
     """`benchmarks.startup.wall_time` with forks of the prewarmed interpreter: the hook test
     checks the rows, and its commands then cost their own work only (the test above times new
     interpreters)."""
-    env = os.environ | {"PYTHONWARNINGS": "ignore", "MPLBACKEND": "Agg"}
+    env = os.environ | CLI_ENV
     times = []
     for _ in range(repeats):
         begin = time.perf_counter()

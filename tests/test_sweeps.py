@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 
 from stockcast.config.compose import compose_config
 from stockcast.paths import PROJECT_ROOT
-from tests.conftest import Command, Job, JobContext, isolated_overrides, prestart
+from tests.conftest import CLI_ENV, Command, Job, JobContext, isolated_overrides, prestart
 
 pytestmark = pytest.mark.slow
 
@@ -170,7 +170,7 @@ def azureml_sweep_without_workspace(job: JobContext) -> Job:
     if _workspace_configured():  # the sweep would really submit: nothing to run
         return job.run()
     env = {k: v for k, v in job.env.items() if not k.startswith(("AZUREML_", "AZURE_"))}
-    env |= {"MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore", "DRY_RUN": "0"}
+    env |= {**CLI_ENV, "DRY_RUN": "0"}
     args = ["-m", "hydra/launcher=azureml", "optim.lr=1e-3", *isolated_overrides(job.tmp)]
     sweep = Command(
         ("src/train.py", *args, f"hydra.sweep.dir={job.tmp}/sweep"), env=env, check=False
