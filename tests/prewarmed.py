@@ -150,6 +150,11 @@ class Forked:
             shutil.rmtree(self.folder, ignore_errors=True)
         return out, err
 
+    def result(self, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+        """Wait, then what `subprocess.run` would have returned."""
+        out, err = self.communicate(timeout)
+        return subprocess.CompletedProcess(self.args, self.returncode, out, err)
+
 
 def start_forked(args: Sequence[str], cwd: Path | str, env: Mapping[str, str]) -> Forked:
     """Start `python <args>` (args without the interpreter) as a fork of the forkserver."""
@@ -173,6 +178,4 @@ def start_forked(args: Sequence[str], cwd: Path | str, env: Mapping[str, str]) -
 def run_forked(
     args: Sequence[str], cwd: Path | str, env: Mapping[str, str], timeout: float
 ) -> subprocess.CompletedProcess[str]:
-    forked = start_forked(args, cwd, env)
-    out, err = forked.communicate(timeout)
-    return subprocess.CompletedProcess(forked.args, forked.process.exitcode, out, err)
+    return start_forked(args, cwd, env).result(timeout)

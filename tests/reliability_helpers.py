@@ -113,8 +113,7 @@ def start(args: Sequence[str], crash_at: str | None = None) -> Forked:
 
 
 def finish(process: Forked) -> subprocess.CompletedProcess[str]:
-    out, err = process.communicate(timeout=PROCESS_TIMEOUT_S)
-    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+    return process.result(timeout=PROCESS_TIMEOUT_S)
 
 
 def run(args: Sequence[str], crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
