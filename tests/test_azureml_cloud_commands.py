@@ -74,18 +74,23 @@ def code_snapshot(tmp: Path) -> Path:
     return snapshot
 
 
-def in_snapshot(command: str, snapshot: Path, tracking_uri: str, env: dict[str, str]) -> Command:
-    """bash -c, as Azure ML runs a command, with the tracking URI Azure ML would inject.
-
-    Its stderr lists every module the run imported (PYTHONPROFILEIMPORTTIME).
-    """
-    env = env | {
+def cloud_env(tracking_uri: str, env: dict[str, str]) -> dict[str, str]:
+    """A command's environment as Azure ML sets it up: the tracking URI it injects, this
+    environment's python first on PATH; a new interpreter's stderr lists every module the run
+    imported (PYTHONPROFILEIMPORTTIME)."""
+    return env | {
         "PYTHONPROFILEIMPORTTIME": "1",
         "MLFLOW_TRACKING_URI": tracking_uri,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
         **CLI_ENV,
     }
-    return Command(("bash", "-c", command), cwd=snapshot, env=env, python=False)
+
+
+def in_snapshot(command: str, snapshot: Path, tracking_uri: str, env: dict[str, str]) -> Command:
+    """bash -c from the code snapshot, as Azure ML runs a command."""
+    return Command(
+        ("bash", "-c", command), cwd=snapshot, env=cloud_env(tracking_uri, env), python=False
+    )
 
 
 def step_conda_file(sc: SubmitConfig, step: str) -> Path:
@@ -148,8 +153,7 @@ def forked_in_snapshot(
     are judged, run in new interpreters)."""
     words = shlex.split(command)
     assert words[0] == "python" and not set("|&;<>$`") & set(command), command
-    bash = in_snapshot(command, snapshot, tracking_uri, env)
-    return Command(tuple(words[1:]), cwd=snapshot, env=bash.env)
+    return Command(tuple(words[1:]), cwd=snapshot, env=cloud_env(tracking_uri, env))
 
 
 def the_standalone_training_job_command(job: JobContext) -> Job:
