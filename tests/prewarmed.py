@@ -5,8 +5,9 @@ does anything, and the suite starts about a hundred commands. Here one forkserve
 libraries once, and each command is a fork of it: its own process (pid, exit code, environment,
 working directory, stdout and stderr; it can crash or be killed), started in milliseconds. The
 project's own modules are not preloaded: every command imports stockcast afresh, under its own
-environment. What only a new interpreter proves (which modules a command imports, start-up time,
-a server) still starts one: `Command(fresh=True)` or plain `subprocess`.
+environment. What only a new interpreter proves (which modules a command imports, start-up time)
+and programs other than a project command (`mlflow models serve`, bash) still start one:
+`Command(fresh=True)` or plain `subprocess`.
 """
 
 from __future__ import annotations

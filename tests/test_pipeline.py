@@ -1,8 +1,9 @@
 """The local pipeline: steps alone and together, the gate, idempotent registration.
 
 Pipelines and steps run in this process (`python -m stockcast.orchestration.runner`'s task with the same
-overrides); the subprocess tests are the command lines themselves: every step as the exact
-command an Azure ML component runs, and a failed step's exit status and one line.
+overrides); the command-line tests are the command lines themselves: every step as its own
+process from the exact command an Azure ML component runs, and a failed step's exit status and
+one line.
 """
 
 from __future__ import annotations
