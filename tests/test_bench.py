@@ -209,3 +209,48 @@ def test_accuracy_seeds_fit_stockcast_once_per_seed_with_the_overrides(monkeypat
     seen.clear()
     bench.run(bench.parse_args(["--no-peers", "--experiment", "auto", "model.dropout=0"]))
     assert seen == [["auto", "model.dropout=0"]]
+
+
+def test_accuracy_peers_come_from_an_earlier_csv_only_for_unchanged_series(
+    monkeypatch, tmp_path: Path
+) -> None:
+    from types import SimpleNamespace
+
+    import benchmarks.accuracy.__main__ as bench
+    from benchmarks.accuracy.protocol import Result
+
+    values = {"a": np.arange(1.0, 60.0), "b": np.linspace(5.0, 9.0, 60)}
+    fitted = []
+
+    def peer(method):
+        def fit(name, split, *args):
+            fitted.append((name, method))
+            return Result(name, method, {"a": 0.5, "b": 0.7}[name], {"80": 0.8}, 2.0)
+
+        return fit
+
+    def load(names):
+        return [SimpleNamespace(name=n, values=values[n], season_length=1) for n in values]
+
+    monkeypatch.setattr(bench, "load_bench_series", load)
+    monkeypatch.setattr(
+        bench, "stockcast_default", lambda name, *a, **k: [Result(name, "stockcast", 0.6)]
+    )
+    monkeypatch.setattr(bench, "naive", lambda name, split: Result(name, "naive", 1.0))
+    monkeypatch.setattr(bench, "seasonal_naive", lambda *args: None)
+    for name, method in [("auto_ets", "AutoETS"), ("auto_theta", "AutoTheta"),
+                         ("neuralforecast_mlp", "NeuralForecast MLP")]:  # fmt: skip
+        monkeypatch.setattr(bench, name, peer(method))
+    monkeypatch.setattr(bench, "neuralforecast_nhits", lambda *args: None)
+    first = tmp_path / "first"
+    assert bench.main(["--output-dir", str(first)]) == 0
+    assert len(fitted) == 6
+    # Series b's values change: only its peers are fitted again; a's are read back as written.
+    values["b"] = values["b"] * 2
+    fitted.clear()
+    results = bench.run(bench.parse_args(["--peers-from", str(first / "bench_accuracy.csv")]))
+    assert fitted == [("b", "AutoETS"), ("b", "AutoTheta"), ("b", "NeuralForecast MLP")]
+    cached = [r for r in results if r.series == "a" and r.forecaster == "AutoTheta"]
+    assert cached == [Result("a", "AutoTheta", 0.5, {"80": 0.8}, 2.0)]
+    with pytest.raises(SystemExit, match="is not a file"):
+        bench.run(bench.parse_args(["--peers-from", str(tmp_path / "missing.csv")]))

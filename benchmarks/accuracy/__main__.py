@@ -6,6 +6,7 @@ python -m benchmarks.accuracy                       # every series
 python -m benchmarks.accuracy --series wineind,gbm_1
 python -m benchmarks.accuracy model.anchor=none     # stockcast with other Hydra overrides
 python -m benchmarks.accuracy --seeds 42,1,2        # stockcast's scores averaged over seeds
+python -m benchmarks.accuracy --peers-from outputs/bench_accuracy/bench_accuracy.csv
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from benchmarks.accuracy.forecasters import (
     seasonal_naive,
     stockcast_default,
 )
+from benchmarks.accuracy.peer_cache import read_peer_cache, series_digest
 from benchmarks.accuracy.protocol import LEVELS, Result, cut
 from benchmarks.accuracy.series import load_bench_series
 from benchmarks.common import quiet_console
@@ -44,6 +46,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output-dir", default=str(OUTPUT_DIR), help="where CSV and PNG go")
     parser.add_argument(
         "--no-peers", action="store_true", help="skip statsforecast's and NeuralForecast's models"
+    )
+    parser.add_argument(
+        "--peers-from",
+        default="",
+        help="a CSV of an earlier run: its AutoETS, AutoTheta and NeuralForecast scores are "
+        "reused for every series whose values are unchanged, instead of fitting them again",
     )
     parser.add_argument(
         "--experiment", default="mlp_w10", help="the experiment stockcast runs (default mlp_w10)"
@@ -63,6 +71,7 @@ def run(args: argparse.Namespace) -> list[Result]:
     results: list[Result] = []
     # One fit with the config's seed, or one per --seeds entry (averaged).
     seed_overrides = [[f"seed={s}"] for s in args.seeds.split(",") if s] or [[]]
+    cache = read_peer_cache(args.peers_from) if args.peers_from else {}
     for series in load_bench_series(names or None):
         print(f"running {series.name} ({len(series.values)} points) ...", file=sys.stderr)
         split = cut(series.values)
@@ -77,7 +86,10 @@ def run(args: argparse.Namespace) -> list[Result]:
             naive(series.name, split),
             seasonal_naive(series.name, split, series.season_length),
         ]
-        if not args.no_peers:
+        cached = cache.get((series.name, series_digest(series.values)))
+        if cached:
+            candidates += cached
+        elif not args.no_peers:
             candidates += [
                 auto_ets(series.name, split, series.season_length),
                 auto_theta(series.name, split, series.season_length),
@@ -144,17 +156,29 @@ def geometric_mean(values: list[float]) -> float:
     return float(np.exp(np.mean(np.log(values)))) if values else float("nan")
 
 
-def write_outputs(results: list[Result], folder: Path) -> list[Path]:
+def write_outputs(
+    results: list[Result], folder: Path, digests: dict[str, str] | None = None
+) -> list[Path]:
+    """The CSV (with each series' SHA-256, for `--peers-from`) and the PNG."""
+    digests = digests or {}
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "bench_accuracy.csv"
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(
-            ["series", "forecaster", "mase", *(f"coverage_{lv}" for lv in LEVELS), "fit_s"]
+            [
+                "series",
+                "forecaster",
+                "mase",
+                *(f"coverage_{lv}" for lv in LEVELS),
+                "fit_s",
+                "series_sha256",
+            ]
         )
         for r in results:
             cover = [r.coverage.get(level, "") for level in LEVELS]
-            writer.writerow([r.series, r.forecaster, r.mase, *cover, r.fit_seconds])
+            digest = digests.get(r.series, "")
+            writer.writerow([r.series, r.forecaster, r.mase, *cover, r.fit_seconds, digest])
     return [path, plot(results, folder / "bench_accuracy.png")]
 
 
@@ -197,7 +221,11 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).setLevel(logging.ERROR)
     results = run(args)
     print(table(results))
-    for path in write_outputs(results, Path(args.output_dir)):
+    digests = {
+        series.name: series_digest(series.values)
+        for series in load_bench_series(sorted({r.series for r in results}))
+    }
+    for path in write_outputs(results, Path(args.output_dir), digests):
         print(f"wrote {path}")
     return 0
 

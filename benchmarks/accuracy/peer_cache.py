@@ -1,0 +1,48 @@
+"""Peers' scores reused from an earlier run's CSV (`--peers-from`): the peers do not change when
+stockcast does, and NeuralForecast's two models take minutes per series, so a run that
+compares a stockcast change against them need not fit them again.
+
+A cached row counts only for the same series values: each CSV row carries the SHA-256 of the
+series it scored, and a series whose values have changed gets its peers fitted afresh.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.accuracy.protocol import LEVELS, Result
+
+# The forecasters a cache supplies: the fitted peers. The naive baselines cost nothing and are
+# always computed.
+CACHED = ("AutoETS", "AutoTheta", "NeuralForecast MLP", "NeuralForecast NHITS")
+
+
+def series_digest(values: np.ndarray) -> str:
+    """The SHA-256 of a series' values as float64: what a cached score was measured on."""
+    return hashlib.sha256(np.ascontiguousarray(values, dtype=np.float64).tobytes()).hexdigest()
+
+
+def read_peer_cache(path: str | Path) -> dict[tuple[str, str], list[Result]]:
+    """{(series, its digest): the cached peers' results} from a CSV `write_outputs` wrote."""
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"--peers-from {path} is not a file; give the CSV of an earlier run.")
+    cache: dict[tuple[str, str], list[Result]] = {}
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row.get("forecaster") not in CACHED or not row.get("series_sha256"):
+                continue
+            coverage = {
+                level: float(row[f"coverage_{level}"])
+                for level in LEVELS
+                if row.get(f"coverage_{level}")
+            }
+            result = Result(
+                row["series"], row["forecaster"], float(row["mase"]), coverage, float(row["fit_s"])
+            )
+            cache.setdefault((row["series"], row["series_sha256"]), []).append(result)
+    return cache
