@@ -12,6 +12,10 @@ ARGS ?=
 EXPERIMENT ?= mlp_w10
 WITH_EXPERIMENT = $(if $(findstring experiment=,$(ARGS)),,experiment=$(EXPERIMENT)) $(ARGS)
 PYTEST_ARGS ?=
+# The venv AutoGluon-TimeSeries is installed in (`make install-autogluon`), apart from .venv.
+AUTOGLUON_VENV ?= .venv-autogluon
+AUTOGLUON_PYTHON := $(AUTOGLUON_VENV)/bin/python
+AUTOGLUON_VERSION ?= 1.6.3
 # Test processes side by side (pytest-xdist): a CPU-bound suite gains nothing past the cores.
 TEST_WORKERS ?= 2
 INSTALLED := $(VENV)/.installed
@@ -29,7 +33,7 @@ TORCH_NAMED := $(filter command,$(origin TORCH_SPEC) $(origin TORCH_INDEX))
 TORCH_PIP_ARGS := "$(TORCH_SPEC)"$(if $(TORCH_INDEX), --index-url "$(TORCH_INDEX)")
 
 .DEFAULT_GOAL := help
-.PHONY: help install keys train pipeline serve test test-fast lint format bench bench-accuracy clean submit submit-schedule \
+.PHONY: help install keys train pipeline serve test test-fast lint format bench bench-accuracy install-autogluon clean submit submit-schedule \
 	replay schedule-status schedule-disable schedule-enable schedule-delete submit-train deploy tracking-uri \
 	FORCE
 
@@ -92,9 +96,15 @@ format: $(INSTALLED) ## apply ruff's fixes and formatting
 bench: $(INSTALLED) ## training, windowing, start-up, thread, predict, DDP, replay and panel benchmarks (benchmarks/)
 	$(BIN)/python -m benchmarks $(ARGS)
 
-bench-accuracy: $(INSTALLED) ## stockcast vs naive, seasonal naive, AutoETS, NeuralForecast MLP (needs .[peers])
+bench-accuracy: $(INSTALLED) ## stockcast vs naive, AutoETS, AutoTheta, NeuralForecast (+ AutoGluon once installed)
 	$(BIN)/python -m pip install --quiet -e ".[peers]"
-	$(BIN)/python -m benchmarks.accuracy $(ARGS)
+	$(BIN)/python -m benchmarks.accuracy $(if $(wildcard $(AUTOGLUON_PYTHON)),--autogluon-python $(AUTOGLUON_PYTHON)) $(ARGS)
+
+# AutoGluon-TimeSeries pins its own torch and Lightning, so it gets a venv of its own, which
+# bench-accuracy runs as one more peer once it exists.
+install-autogluon: ## AutoGluon-TimeSeries in .venv-autogluon, a peer for bench-accuracy
+	test -x $(AUTOGLUON_PYTHON) || $(PYTHON) -m venv $(AUTOGLUON_VENV)
+	$(AUTOGLUON_PYTHON) -m pip install --quiet $(TORCH_PIP_ARGS) "autogluon.timeseries==$(AUTOGLUON_VERSION)"
 
 # DRY_RUN=1 writes the YAML under outputs/azureml/ and sends nothing. ARGS takes the same Hydra
 # overrides as local runs plus azureml.* settings, e.g. ARGS="experiment=mlp_w30 azureml.schedule.hour=5".
@@ -130,6 +140,6 @@ tracking-uri: $(INSTALLED) ## print the workspace's MLflow tracking URI (for reg
 
 clean: ## remove logs, the local MLflow store and caches (keeps .venv)
 	rm -rf logs outputs mlruns.db mlruns.db.lock ledger.db ledger.db-journal mlartifacts optuna.db .pytest_cache .ruff_cache
-	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+	find . -path ./$(VENV) -prune -o -path ./$(AUTOGLUON_VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 FORCE:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -254,3 +255,42 @@ def test_accuracy_peers_come_from_an_earlier_csv_only_for_unchanged_series(
     assert cached == [Result("a", "AutoTheta", 0.5, {"80": 0.8}, 2.0)]
     with pytest.raises(SystemExit, match="is not a file"):
         bench.run(bench.parse_args(["--peers-from", str(tmp_path / "missing.csv")]))
+
+
+def test_accuracy_scores_autogluon_through_its_own_interpreter(tmp_path: Path, capsys) -> None:
+    from benchmarks.accuracy.autogluon_runner import frame
+    from benchmarks.accuracy.forecasters import autogluon
+    from benchmarks.accuracy.protocol import HORIZON, cut
+
+    split = cut(np.arange(1.0, 101.0))
+    # A stand-in interpreter that answers as the runner does: the last value of each history,
+    # with bands of +-1 (80%) and +-3 (95%).
+    fake = tmp_path / "python"
+    fake.write_text(
+        "#!" + sys.executable + "\n"
+        "import json, sys\n"
+        "req = json.load(open(sys.argv[2]))\n"
+        "mean = [[req['values'][o - 1]] * req['horizon'] for o in req['origins']]\n"
+        "off = {0.025: -3, 0.1: -1, 0.9: 1, 0.975: 3}\n"
+        "q = {str(k): [[v + off[k] for v in row] for row in mean] for k in req['quantiles']}\n"
+        "json.dump({'mean': mean, 'quantiles': q, 'fit_seconds': 1.5, 'models': ['Naive'],"
+        " 'best': 'Naive'}, open(sys.argv[3], 'w'))\n"
+    )
+    fake.chmod(0o755)
+    result = autogluon("line", split, 1, str(fake))
+    # The series rises by 1 a step: the last value misses step h by h, the MAE is 3.
+    assert result.forecaster == "AutoGluon" and result.mase == pytest.approx(3.0)
+    assert result.coverage == {"80": pytest.approx(1 / HORIZON), "95": pytest.approx(3 / HORIZON)}
+    assert result.fit_seconds == 1.5
+    fake.write_text("#!/bin/sh\necho 'No module named autogluon' >&2\nexit 1\n")
+    assert autogluon("line", split, 1, str(fake)) is None
+    assert autogluon("line", split, 1, str(tmp_path / "missing")) is None
+    err = capsys.readouterr().err
+    assert "AutoGluon failed on line: No module named autogluon" in err
+    assert "no interpreter at" in err
+    # The runner gives AutoGluon one item per history, each the values before its end.
+    items = frame(split.values, [3, 5], "YS")
+    assert items.groupby("item_id")["target"].apply(list).to_dict() == {
+        "3": [1.0, 2.0, 3.0],
+        "5": [1.0, 2.0, 3.0, 4.0, 5.0],
+    }

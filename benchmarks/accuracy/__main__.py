@@ -24,6 +24,7 @@ import numpy as np
 from benchmarks.accuracy.forecasters import (
     auto_ets,
     auto_theta,
+    autogluon,
     naive,
     neuralforecast_mlp,
     neuralforecast_nhits,
@@ -46,6 +47,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output-dir", default=str(OUTPUT_DIR), help="where CSV and PNG go")
     parser.add_argument(
         "--no-peers", action="store_true", help="skip statsforecast's and NeuralForecast's models"
+    )
+    parser.add_argument(
+        "--autogluon-python",
+        default="",
+        help="the interpreter of a venv with AutoGluon-TimeSeries (`make install-autogluon` "
+        "builds .venv-autogluon): AutoGluon is scored as one more peer",
     )
     parser.add_argument(
         "--peers-from",
@@ -96,6 +103,10 @@ def run(args: argparse.Namespace) -> list[Result]:
                 neuralforecast_mlp(series.name, split),
                 neuralforecast_nhits(series.name, split, series.season_length),
             ]
+        if args.autogluon_python and not any(r.forecaster == "AutoGluon" for r in cached or []):
+            candidates.append(
+                autogluon(series.name, split, series.season_length, args.autogluon_python)
+            )
         scored = [r for r in candidates if r is not None]
         results += scored
         # Each series' results as soon as they are in: a long run shows (and keeps) its progress.

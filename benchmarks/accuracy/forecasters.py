@@ -202,3 +202,75 @@ def _neuralforecast(name: str, split: Cut, method: str, input_size: int) -> Resu
     cv = cv.sort_values(["cutoff", "ds"])
     forecast = cv[method].to_numpy().reshape(len(split.origins), HORIZON)
     return score(name, f"NeuralForecast {method}", split, forecast, None, seconds)
+
+
+# AutoGluon's models that need no download (its pretrained Chronos models fetch weights), run
+# for at most AUTOGLUON_TIME_LIMIT_S per series, with its validation-weighted ensemble on top.
+AUTOGLUON_MODELS = (
+    "Naive",
+    "SeasonalNaive",
+    "ETS",
+    "Theta",
+    "RecursiveTabular",
+    "DirectTabular",
+    "DeepAR",
+    "PatchTST",
+    "TemporalFusionTransformer",
+    "DLinear",
+)
+AUTOGLUON_TIME_LIMIT_S = 120
+AUTOGLUON_SEED = 123
+# Each level's band from two of AutoGluon's quantiles.
+AUTOGLUON_QUANTILES = {"80": (0.1, 0.9), "95": (0.025, 0.975)}
+
+
+def autogluon(name: str, split: Cut, season: int, python: str) -> Result | None:
+    """AutoGluon-TimeSeries through its own interpreter (`autogluon_runner.py`), fitted once on
+    the first 80% and forecasting every held-out origin; None, with the reason on stderr, when
+    that interpreter is missing or fails."""
+    import json
+    import subprocess
+    import sys
+
+    if not Path(python).is_file():
+        print(f"  AutoGluon skipped: no interpreter at {python}", file=sys.stderr)
+        return None
+    runner = Path(__file__).with_name("autogluon_runner.py")
+    quantiles = sorted({q for pair in AUTOGLUON_QUANTILES.values() for q in pair})
+    with tempfile.TemporaryDirectory(prefix="stockcast-bench-ag-") as tmp:
+        request, answer = Path(tmp) / "request.json", Path(tmp) / "answer.json"
+        request.write_text(
+            json.dumps(
+                {
+                    "values": split.values.tolist(),
+                    "start": split.start,
+                    "origins": split.origins.tolist(),
+                    "horizon": HORIZON,
+                    "season": max(season, 1),
+                    "quantiles": quantiles,
+                    "models": list(AUTOGLUON_MODELS),
+                    "time_limit": AUTOGLUON_TIME_LIMIT_S,
+                    "seed": AUTOGLUON_SEED,
+                }
+            )
+        )
+        done = subprocess.run(
+            [python, str(runner), str(request), str(answer)], capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            print(f"  AutoGluon failed on {name}: {last}", file=sys.stderr)
+            return None
+        found = json.loads(answer.read_text())
+    print(
+        f"  AutoGluon's best on validation: {found['best']} of {found['models']}", file=sys.stderr
+    )
+    shape = (len(split.origins), HORIZON)
+    forecast = np.asarray(found["mean"], dtype=np.float64).reshape(shape)
+    bands = {
+        level: tuple(
+            np.asarray(found["quantiles"][str(q)], dtype=np.float64).reshape(shape) for q in pair
+        )
+        for level, pair in AUTOGLUON_QUANTILES.items()
+    }
+    return score(name, "AutoGluon", split, forecast, bands, float(found["fit_seconds"]))

@@ -1,6 +1,6 @@
 """Peers' scores reused from an earlier run's CSV (`--peers-from`): the peers do not change when
-stockcast does, and NeuralForecast's two models take minutes per series, so a run that
-compares a stockcast change against them need not fit them again.
+stockcast does, and NeuralForecast's two models and AutoGluon take minutes per series, so a run
+that compares a stockcast change against them need not fit them again.
 
 A cached row counts only for the same series values: each CSV row carries the SHA-256 of the
 series it scored, and a series whose values have changed gets its peers fitted afresh.
@@ -18,7 +18,7 @@ from benchmarks.accuracy.protocol import LEVELS, Result
 
 # The forecasters a cache supplies: the fitted peers. The naive baselines cost nothing and are
 # always computed.
-CACHED = ("AutoETS", "AutoTheta", "NeuralForecast MLP", "NeuralForecast NHITS")
+CACHED = ("AutoETS", "AutoTheta", "NeuralForecast MLP", "NeuralForecast NHITS", "AutoGluon")
 
 
 def series_digest(values: np.ndarray) -> str:
