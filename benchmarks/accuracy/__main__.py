@@ -57,8 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--peers-from",
         default="",
-        help="a CSV of an earlier run: its AutoETS, AutoTheta and NeuralForecast scores are "
-        "reused for every series whose values are unchanged, instead of fitting them again",
+        help="a CSV of an earlier run: its AutoETS, AutoTheta, NeuralForecast and AutoGluon "
+        "scores are reused for every series whose values are unchanged, instead of fitting "
+        "them again",
     )
     parser.add_argument(
         "--experiment", default="mlp_w10", help="the experiment stockcast runs (default mlp_w10)"
