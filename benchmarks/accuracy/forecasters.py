@@ -4,6 +4,9 @@ peers when installed: `pip install -e '.[peers]'`)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -220,18 +223,17 @@ AUTOGLUON_MODELS = (
 )
 AUTOGLUON_TIME_LIMIT_S = 120
 AUTOGLUON_SEED = 123
-# Each level's band from two of AutoGluon's quantiles.
-AUTOGLUON_QUANTILES = {"80": (0.1, 0.9), "95": (0.025, 0.975)}
+# Each level's band from AutoGluon's quantiles at its two tails (80: 0.1 and 0.9).
+AUTOGLUON_QUANTILES = {
+    level: (round((100 - int(level)) / 200, 6), round((100 + int(level)) / 200, 6))
+    for level in LEVELS
+}
 
 
 def autogluon(name: str, split: Cut, season: int, python: str) -> Result | None:
     """AutoGluon-TimeSeries through its own interpreter (`autogluon_runner.py`), fitted once on
     the first 80% and forecasting every held-out origin; None, with the reason on stderr, when
     that interpreter is missing or fails."""
-    import json
-    import subprocess
-    import sys
-
     if not Path(python).is_file():
         print(f"  AutoGluon skipped: no interpreter at {python}", file=sys.stderr)
         return None
