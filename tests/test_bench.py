@@ -253,6 +253,14 @@ def test_accuracy_peers_come_from_an_earlier_csv_only_for_unchanged_series(
     assert fitted == [("b", "AutoETS"), ("b", "AutoTheta"), ("b", "NeuralForecast MLP")]
     cached = [r for r in results if r.series == "a" and r.forecaster == "AutoTheta"]
     assert cached == [Result("a", "AutoTheta", 0.5, {"80": 0.8}, 2.0)]
+    # A CSV that lacks one peer's row for a series: only that peer is fitted for it.
+    partial_csv = tmp_path / "partial.csv"
+    lines = (first / "bench_accuracy.csv").read_text().splitlines(keepends=True)
+    partial_csv.write_text("".join(line for line in lines if "NeuralForecast MLP" not in line))
+    values["b"] = values["b"] / 2
+    fitted.clear()
+    bench.run(bench.parse_args(["--peers-from", str(partial_csv)]))
+    assert fitted == [("a", "NeuralForecast MLP"), ("b", "NeuralForecast MLP")]
     with pytest.raises(SystemExit, match="is not a file"):
         bench.run(bench.parse_args(["--peers-from", str(tmp_path / "missing.csv")]))
 

@@ -17,6 +17,7 @@ import logging
 import sys
 import warnings
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +33,8 @@ from benchmarks.accuracy.forecasters import (
     stockcast_default,
 )
 from benchmarks.accuracy.peer_cache import read_peer_cache, series_digest
-from benchmarks.accuracy.protocol import LEVELS, Result, cut
-from benchmarks.accuracy.series import load_bench_series
+from benchmarks.accuracy.protocol import LEVELS, Cut, Result, cut
+from benchmarks.accuracy.series import BenchSeries, load_bench_series
 from benchmarks.common import quiet_console
 
 OUTPUT_DIR = Path("outputs") / "bench_accuracy"
@@ -94,21 +95,10 @@ def run(args: argparse.Namespace) -> list[Result]:
             naive(series.name, split),
             seasonal_naive(series.name, split, series.season_length),
         ]
-        cached = cache.get((series.name, series_digest(series.values)))
-        if cached:
-            candidates += cached
-        elif not args.no_peers:
-            candidates += [
-                auto_ets(series.name, split, series.season_length),
-                auto_theta(series.name, split, series.season_length),
-                neuralforecast_mlp(series.name, split),
-                neuralforecast_nhits(series.name, split, series.season_length),
-            ]
-        if args.autogluon_python and not any(r.forecaster == "AutoGluon" for r in cached or []):
-            candidates.append(
-                autogluon(series.name, split, series.season_length, args.autogluon_python)
-            )
-        scored = [r for r in candidates if r is not None]
+        digest = series_digest(series.values)
+        cached = {r.forecaster: r for r in cache.get((series.name, digest), [])}
+        candidates += peer_results(args, series, split, cached)
+        scored = [replace(r, series_sha256=digest) for r in candidates if r is not None]
         results += scored
         # Each series' results as soon as they are in: a long run shows (and keeps) its progress.
         for r in scored:
@@ -117,6 +107,27 @@ def run(args: argparse.Namespace) -> list[Result]:
             line = f"  {r.forecaster}: MASE {r.mase:.3f} {cover}{fit}"
             print(line, file=sys.stderr)
     return results
+
+
+def peer_results(
+    args: argparse.Namespace, series: BenchSeries, split: Cut, cached: dict[str, Result]
+) -> list[Result | None]:
+    """Each peer this run scores: its row from `cached` (`--peers-from`, same values) where there
+    is one, else fitted; a cached peer this run does not fit (`--no-peers`) still counts."""
+    name, season = series.name, series.season_length
+    fits = {}
+    if not args.no_peers:
+        fits = {
+            "AutoETS": partial(auto_ets, name, split, season),
+            "AutoTheta": partial(auto_theta, name, split, season),
+            "NeuralForecast MLP": partial(neuralforecast_mlp, name, split),
+            "NeuralForecast NHITS": partial(neuralforecast_nhits, name, split, season),
+        }
+    if args.autogluon_python:
+        fits["AutoGluon"] = partial(autogluon, name, split, season, args.autogluon_python)
+    cached = dict(cached)
+    found = [cached.pop(peer, None) or fit() for peer, fit in fits.items()]
+    return [*found, *cached.values()]
 
 
 def mean_over_seeds(runs: list[list[Result]]) -> list[Result]:
@@ -168,11 +179,8 @@ def geometric_mean(values: list[float]) -> float:
     return float(np.exp(np.mean(np.log(values)))) if values else float("nan")
 
 
-def write_outputs(
-    results: list[Result], folder: Path, digests: dict[str, str] | None = None
-) -> list[Path]:
+def write_outputs(results: list[Result], folder: Path) -> list[Path]:
     """The CSV (with each series' SHA-256, for `--peers-from`) and the PNG."""
-    digests = digests or {}
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "bench_accuracy.csv"
     with path.open("w", newline="") as handle:
@@ -189,8 +197,9 @@ def write_outputs(
         )
         for r in results:
             cover = [r.coverage.get(level, "") for level in LEVELS]
-            digest = digests.get(r.series, "")
-            writer.writerow([r.series, r.forecaster, r.mase, *cover, r.fit_seconds, digest])
+            writer.writerow(
+                [r.series, r.forecaster, r.mase, *cover, r.fit_seconds, r.series_sha256]
+            )
     return [path, plot(results, folder / "bench_accuracy.png")]
 
 
@@ -233,11 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).setLevel(logging.ERROR)
     results = run(args)
     print(table(results))
-    digests = {
-        series.name: series_digest(series.values)
-        for series in load_bench_series(sorted({r.series for r in results}))
-    }
-    for path in write_outputs(results, Path(args.output_dir), digests):
+    for path in write_outputs(results, Path(args.output_dir)):
         print(f"wrote {path}")
     return 0
 

@@ -42,7 +42,12 @@ def read_peer_cache(path: str | Path) -> dict[tuple[str, str], list[Result]]:
                 if row.get(f"coverage_{level}")
             }
             result = Result(
-                row["series"], row["forecaster"], float(row["mase"]), coverage, float(row["fit_s"])
+                row["series"],
+                row["forecaster"],
+                float(row["mase"]),
+                coverage,
+                float(row["fit_s"]),
+                row["series_sha256"],
             )
             cache.setdefault((row["series"], row["series_sha256"]), []).append(result)
     return cache
