@@ -165,8 +165,8 @@ def test_a_key_with_no_near_name_lists_what_the_section_holds(make_cfg) -> None:
     with pytest.raises(ConfigError) as caught:
         validate_config(make_cfg("+optim.qqq=1"))
     assert str(caught.value) == (
-        "optim.qqq is not a setting of the train config; remove it (optim holds lr, monitor, "
-        "optimizer, scheduler and weight_decay)."
+        "optim.qqq is not a setting of the train config; remove it (optim holds lr, "
+        "method_lr_scale, monitor, optimizer, scheduler and weight_decay)."
     )
 
 

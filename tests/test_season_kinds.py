@@ -3,6 +3,7 @@ them with the MLP on validation (experiment=auto)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -83,10 +84,12 @@ def test_an_anchored_smoothing_model_starts_as_the_last_price() -> None:
     np.testing.assert_allclose(net(prices).detach().numpy(), 110.0, rtol=1e-6)
 
 
-def theta_by_loop(x: np.ndarray, alpha: float, season: int, horizon: int) -> np.ndarray:
+def theta_by_loop(
+    x: np.ndarray, alpha: float, season: int, horizon: int, theta: float = 2.0
+) -> np.ndarray:
     """The textbook Theta method on one window: additive season indices from the departures from
     the least-squares line, simple exponential smoothing of the adjusted values from the first,
-    half their least-squares slope as the drift."""
+    1 - 1/theta of their least-squares slope as the drift (half for the classic theta = 2)."""
     n = len(x)
     t = np.arange(n)
     index = np.zeros(season)
@@ -97,7 +100,7 @@ def theta_by_loop(x: np.ndarray, alpha: float, season: int, horizon: int) -> np.
         index = np.array([departures[position == k].mean() for k in range(season)])
         index -= index.mean()
     adjusted = x - index[position] if season > 1 else x
-    drift = np.polyfit(t, adjusted, 1)[0] / 2
+    drift = np.polyfit(t, adjusted, 1)[0] * (1 - 1 / theta)
     level = adjusted[0]
     for value in adjusted[1:]:
         level = alpha * value + (1 - alpha) * level
@@ -106,16 +109,21 @@ def theta_by_loop(x: np.ndarray, alpha: float, season: int, horizon: int) -> np.
     return level + trend + (index[h % season] if season > 1 else 0.0)
 
 
-@pytest.mark.parametrize(("window", "season"), [(48, 12), (20, 4), (20, 1), (12, 12)])
-def test_the_theta_matrix_is_the_textbook_method(window: int, season: int) -> None:
+@pytest.mark.parametrize(
+    ("window", "season", "theta"), [(48, 12, 2.0), (20, 4, 2.0), (20, 1, 1.25), (12, 12, 4.0)]
+)
+def test_the_theta_matrix_is_the_textbook_method(window: int, season: int, theta: float) -> None:
     core = Theta(1, window, 5, season).double()
     with torch.no_grad():
         core.raw_alpha.fill_(-0.7)
         alpha = float(core.alpha()[0])
+        # The learned share of the slope is 1 - 1/theta (0.5: the classic method, its start).
+        assert float(core.trend_share()[0]) == pytest.approx(0.5)
+        core.raw_trend_share.fill_(float(torch.logit(torch.tensor(1 - 1 / theta))))
     rng = np.random.default_rng(window + season)
     x = 50 + np.cumsum(rng.normal(size=window)) + 3 * np.sin(np.arange(window) * 2 * np.pi / season)
     # A window shorter than two seasons keeps no season.
-    expected = theta_by_loop(x, alpha, core.season, 5)
+    expected = theta_by_loop(x, alpha, core.season, 5, theta)
     # The fixed maps are stored in float32.
     np.testing.assert_allclose(forecast_of(core, x), expected, rtol=1e-6)
 
@@ -220,6 +228,44 @@ def test_auto_forecasts_the_same_after_reload(auto_run: Path) -> None:
     np.testing.assert_allclose(served, direct, rtol=1e-6)
     assert set(bands) == {"80", "95"}
     assert not np.allclose(served, windows[:, -1:]), "the fit departs from the last price"
+
+
+def test_smoothing_parameters_learn_at_their_own_rate() -> None:
+    """optim.method_lr_scale: a statistical kind's few squashed parameters get their own,
+    larger learning rate; every other weight keeps the optimizer's."""
+    from stockcast.training.losses import make_loss
+    from stockcast.training.module import Forecaster
+
+    net = anchored_monthly_net("theta")
+    module = Forecaster(
+        net,
+        make_loss("mse", 1.0),
+        functools.partial(torch.optim.Adam, lr=1e-3),
+        method_lr_scale=30.0,
+    )
+    weights, smoothing = module.configure_optimizers().param_groups
+    core = net.core
+    assert len(smoothing["params"]) == 2
+    assert all(
+        p is q for p, q in zip(smoothing["params"], core.smoothing_parameters(), strict=True)
+    )
+    assert smoothing["lr"] == pytest.approx(0.03) and weights["lr"] == pytest.approx(1e-3)
+    assert any(p is core.gate for p in weights["params"])
+    assert len(weights["params"]) + 2 == len(list(net.parameters()))
+
+
+def test_auto_fits_theta_parameters_away_from_their_start(auto_run: Path) -> None:
+    """At the weights' learning rate 60 steps would move alpha and theta by under 0.02."""
+    from safetensors.torch import load_file
+
+    spec = model_spec(auto_run / "model")
+    net = build_price_forecaster(spec)
+    load_weights(
+        net, spec, load_file(str(auto_run / "model" / "artifacts" / "weights.safetensors"))
+    )
+    theta = next(core for core in net.core.cores if isinstance(core, Theta))
+    moved = (theta.alpha() - 0.3).abs().max() + (theta.trend_share() - 0.5).abs().max()
+    assert float(moved.detach()) > 0.05
 
 
 def test_auto_on_a_random_walk_still_repeats_the_last_price(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ class OptimConfig(Section):
 
     lr: Above0
     weight_decay: AtLeast0
+    method_lr_scale: Above0
 
 
 class TrainerConfig(Section):

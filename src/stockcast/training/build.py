@@ -96,5 +96,6 @@ def build_datamodule_and_model(
         scheduler_monitor=cfg.optim.monitor,
         mase_scale=prepared.mase_scale,
         window_scale_power=cfg.model.window_scale_power,
+        method_lr_scale=cfg.optim.method_lr_scale,
     )
     return datamodule, model, spec

@@ -32,6 +32,7 @@ class Forecaster(L.LightningModule):
         scheduler_monitor: str = "val/loss",
         mase_scale: float = 1.0,
         window_scale_power: float = 0.0,
+        method_lr_scale: float = 1.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"])
@@ -148,8 +149,27 @@ class Forecaster(L.LightningModule):
         else:
             scheduler.step()
 
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """The network's weights at the optimizer's learning rate, and a statistical kind's
+        smoothing parameters (`smoothing_parameters()` of a core) at `method_lr_scale` times it:
+        a few squashed parameters that the weights' rate would barely move in a fit's budget."""
+        smoothing = [
+            param
+            for module in self.net.modules()
+            if callable(getattr(module, "smoothing_parameters", None))
+            for param in module.smoothing_parameters()
+        ]
+        chosen = {id(param) for param in smoothing}
+        weights = [param for param in self.parameters() if id(param) not in chosen]
+        # The optimizer's own learning rate (a partial of its class with `lr`, as optim/ gives).
+        lr = getattr(self.optimizer_factory, "keywords", {}).get("lr")
+        if not smoothing or lr is None:
+            return [{"params": list(self.parameters())}]
+        scaled = float(lr) * float(self.hparams.method_lr_scale)
+        return [{"params": weights}, {"params": smoothing, "lr": scaled}]
+
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(params=self.parameters())
+        optimizer = self.optimizer_factory(params=self.parameter_groups())
         if self.scheduler_factory is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}

@@ -1,14 +1,15 @@
 """The Theta kind: the Theta method of Assimakopoulos and Nikolopoulos (simple exponential
-smoothing plus half the slope of the linear trend, on seasonally adjusted values), run over each
-window with its smoothing parameter learned by gradient descent (one per member).
+smoothing plus a share of the slope of the linear trend, on seasonally adjusted values), run over
+each window with its smoothing parameter and its theta learned by gradient descent (one pair per
+member), as in the optimised Theta method.
 
 Every step is linear in the window: the season's indices are the mean departures from the
 window's least-squares line at each position of the season (centred), the adjusted values are the
-window less them, the drift is half the adjusted values' least-squares slope, and the smoothed
-level is a weighted sum of them. So for a fixed alpha the forecast is one (window, horizon)
-matrix, built afresh each training step and once for serving. It is translation- and
-scale-equivariant, so every scaled view of the window gives the same forecast in prices up to its
-learned alpha.
+window less them, the drift is 1 - 1/theta of the adjusted values' least-squares slope (half for
+the classic theta = 2, where it starts), and the smoothed level is a weighted sum of them. So for
+fixed parameters the forecast is one (window, horizon) matrix, built afresh each training step
+and once for serving. It is translation- and scale-equivariant, so every scaled view of the
+window gives the same forecast in prices up to its learned parameters.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from stockcast.models.settings import MethodSettings
 # Where alpha starts, and its floor (the level's weights (1 - alpha)^k stay representable).
 START_ALPHA = 0.3
 MIN_ALPHA = 0.01
+# The share of the least-squares slope the forecast carries, 1 - 1/theta: it starts at the
+# classic method's theta = 2 and is learned in [0, 1] (the optimised Theta method's theta >= 1;
+# 0 is simple exponential smoothing).
+START_TREND_SHARE = 0.5
 
 
 class ThetaSettings(MethodSettings):
@@ -70,6 +75,9 @@ class Theta(nn.Module):
         self.raw_alpha = nn.Parameter(
             torch.full((members,), float(torch.logit(torch.tensor(share))))
         )
+        self.raw_trend_share = nn.Parameter(
+            torch.full((members,), float(torch.logit(torch.tensor(START_TREND_SHARE))))
+        )
         # Each output's weight on the method's forecast: 1 at the start (`start_anchored`), 0
         # repeats the last value (where the naive fallback sets it).
         self.gate = nn.Parameter(torch.ones(members, 1, horizon))
@@ -98,19 +106,29 @@ class Theta(nn.Module):
         weights = self.served_weights() if not self.training else self.forecast_weights()
         return self.gate * (torch.bmm(x, weights.to(x.dtype)) - x[..., -1:])
 
+    def smoothing_parameters(self) -> list[nn.Parameter]:
+        return [self.raw_alpha, self.raw_trend_share]
+
+    def trend_share(self) -> torch.Tensor:
+        return torch.sigmoid(self.raw_trend_share)
+
     def served_weights(self) -> torch.Tensor:
-        return weights_while_unchanged(self, [self.raw_alpha], self.forecast_weights)
+        return weights_while_unchanged(
+            self, [self.raw_alpha, self.raw_trend_share], self.forecast_weights
+        )
 
     def forecast_weights(self) -> torch.Tensor:
-        """The (members, window, horizon) map from a window to its forecast: level + half the
-        slope times (h - 1 + 1/alpha - (1 - alpha)^n / alpha) + the season's index."""
+        """The (members, window, horizon) map from a window to its forecast: level + the trend
+        share of the slope times (h - 1 + 1/alpha - (1 - alpha)^n / alpha) + the season's
+        index."""
         a = self.alpha()[:, None]  # (members, 1)
         n = self.window
         ages = torch.arange(n - 1, -1, -1, device=a.device, dtype=a.dtype)  # n-1 .. 0
         level = a * (1 - a) ** ages  # weight of each adjusted value in the smoothed level
         level = torch.cat([level[:, :1] / a, level[:, 1:]], dim=1)  # the first starts it
         steps = torch.arange(self.horizon, device=a.device, dtype=a.dtype)
-        drift = 0.5 * (steps + 1 / a - (1 - a) ** n / a)  # (members, horizon)
+        share = self.trend_share()[:, None]
+        drift = share * (steps + 1 / a - (1 - a) ** n / a)  # (members, horizon)
         per_adjusted = level[:, :, None] + drift[:, None, :] * self.slope[None, :, None]
         # (members, window, horizon): through the seasonal adjustment, plus the season's index.
         return self.adjust.T @ per_adjusted + self.season_out.T[None]
