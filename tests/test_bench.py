@@ -263,6 +263,13 @@ def test_accuracy_peers_come_from_an_earlier_csv_only_for_unchanged_series(
     assert fitted == [("a", "NeuralForecast MLP"), ("b", "NeuralForecast MLP")]
     with pytest.raises(SystemExit, match="is not a file"):
         bench.run(bench.parse_args(["--peers-from", str(tmp_path / "missing.csv")]))
+    # A CSV of something else is refused in one sentence naming what it lacks, before any fit.
+    other = tmp_path / "other.csv"
+    other.write_text("series,forecaster,mase\na,AutoETS,0.5\n")
+    fitted.clear()
+    with pytest.raises(SystemExit, match=r"has no fit_s, series_sha256 column\(s\)"):
+        bench.run(bench.parse_args(["--peers-from", str(other)]))
+    assert fitted == []
 
 
 def test_accuracy_scores_autogluon_through_its_own_interpreter(tmp_path: Path, capsys) -> None:

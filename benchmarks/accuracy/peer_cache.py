@@ -19,6 +19,8 @@ from benchmarks.accuracy.protocol import LEVELS, Result
 # The forecasters a cache supplies: the fitted peers. The naive baselines cost nothing and are
 # always computed.
 CACHED = ("AutoETS", "AutoTheta", "NeuralForecast MLP", "NeuralForecast NHITS", "AutoGluon")
+# The columns a cached row is read from (coverage columns are optional).
+REQUIRED = ("series", "forecaster", "mase", "fit_s", "series_sha256")
 
 
 def series_digest(values: np.ndarray) -> str:
@@ -33,7 +35,14 @@ def read_peer_cache(path: str | Path) -> dict[tuple[str, str], list[Result]]:
         raise SystemExit(f"--peers-from {path} is not a file; give the CSV of an earlier run.")
     cache: dict[tuple[str, str], list[Result]] = {}
     with path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
+        reader = csv.DictReader(handle)
+        missing = [column for column in REQUIRED if column not in (reader.fieldnames or [])]
+        if missing:
+            raise SystemExit(
+                f"--peers-from {path} has no {', '.join(missing)} column(s); give the CSV that "
+                "`make bench-accuracy` wrote (bench_accuracy.csv)."
+            )
+        for row in reader:
             if row.get("forecaster") not in CACHED or not row.get("series_sha256"):
                 continue
             coverage = {
