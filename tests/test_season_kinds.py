@@ -193,14 +193,15 @@ def test_auto_reads_four_seasons_and_weighs_every_candidate(auto_run: Path) -> N
     weights = spec["combination"]["weights"]
     assert len(weights) == 9 and abs(sum(weights) - 1) < 1e-9  # 3 candidates x 3 views
     # Each member's record: which model and view, its weight, its validation error; the weights
-    # are the inverse squared errors, normalised.
+    # are the errors to the power -model.combination_power (4), normalised.
     members = spec["combination"]["members"]
     assert [m["name"] for m in members[::3]] == [
         "mlp on 10 values, per_window",
         "mlp on 80 values, per_window",
         "theta on 80 values, per_window",
     ]
-    inverse = np.array([m["validation_mse"] for m in members]) ** -2.0
+    assert spec["combination"]["power"] == 4.0
+    inverse = np.array([m["validation_mse"] for m in members]) ** -4.0
     np.testing.assert_allclose([m["weight"] for m in members], inverse / inverse.sum())
     code = auto_run / "model" / "code" / "stockcast" / "models" / "kinds"
     assert sorted(p.name for p in code.glob("*.py")) == [
