@@ -182,6 +182,19 @@ def test_the_registered_model_is_refit_on_all_history(refit_runs: dict[str, Path
         model_spec(candidate)["combination"] == model_spec(candidate / "evaluated")["combination"]
     )
     assert refit["combination"] == "the evaluated model's member weights"
+    # Its bands are the evaluated widths, centred on its own forecast: the evaluated model's bias
+    # on the validation windows is not the refit's.
+    evaluated_bounds = model_spec(candidate / "evaluated")["intervals"]["bounds"]
+    refit_bounds = model_spec(candidate)["intervals"]["bounds"]
+    assert set(refit_bounds) == set(evaluated_bounds) == {"80", "95"}
+    for level, (lower, upper) in evaluated_bounds.items():
+        half = (np.array(upper) - np.array(lower)) / 2
+        np.testing.assert_allclose(refit_bounds[level], [-half, half])
+    assert not np.allclose(evaluated_bounds["80"][1], refit_bounds["80"][1])
+    assert (
+        refit["intervals"]
+        == "the evaluated model's calibrated band widths, centred on the forecast"
+    )
     # Different weights: the refit saw 30% more prices.
     inputs = np.linspace(100.0, 104.0, 10).reshape(1, -1)
     refit_out = open_model_dir(candidate).frame(inputs)

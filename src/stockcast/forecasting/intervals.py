@@ -177,6 +177,17 @@ def calibration_methods(windows: int, levels: Sequence[int]) -> dict[str, str]:
     }
 
 
+def centred_bounds(bounds: Bounds) -> Bounds:
+    """The same widths, centred on the forecast: a refit's forecasts are not the evaluated
+    model's, so the bias the evaluated model showed on the validation windows (each band's
+    offset from its forecast) does not carry over; how far it erred does."""
+    centred: Bounds = {}
+    for level, (lower, upper) in bounds.items():
+        half = (np.asarray(upper, dtype=np.float64) - np.asarray(lower, dtype=np.float64)) / 2
+        centred[level] = [(-half).tolist(), half.tolist()]
+    return centred
+
+
 def apply_intervals(forecast: np.ndarray, scale: np.ndarray, bounds: Bounds) -> Bands:
     """{level: (lower, upper)} price bands from calibrated bounds and each row's scale."""
     forecast = np.asarray(forecast, dtype=np.float64)

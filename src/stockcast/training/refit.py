@@ -36,6 +36,7 @@ from stockcast.data.calendar import date_bound
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import SPLITS, join_splits, split_in_time
 from stockcast.errors import ArtifactError
+from stockcast.forecasting.intervals import centred_bounds
 from stockcast.models.spec import build_price_forecaster, load_weights
 from stockcast.registry.integrity import folder_contents
 from stockcast.serving.metadata import (
@@ -215,7 +216,9 @@ def refit_where_it_helps(
     steps = refit_steps(cfg, optimizer_steps, prepared, history_windows)
     net, spec, warm_source = refit_network(cfg, history, steps, batch_size)
     evaluated_spec = model_spec(evaluated)
-    spec["intervals"] = evaluated_spec["intervals"]
+    spec["intervals"] = dict(evaluated_spec["intervals"])
+    if spec["intervals"].get("bounds"):
+        spec["intervals"]["bounds"] = centred_bounds(spec["intervals"]["bounds"])
     # The refit has no held-out windows of its own: it keeps the evaluated member weights (the
     # served network is built from the spec).
     if "combination" in evaluated_spec:
@@ -231,7 +234,7 @@ def refit_where_it_helps(
         # The registered weights it started from (the evaluated fit's), or None: a cold start.
         "warm_start": warm_source,
         "trained_through": date_bound(last.dates),
-        "intervals": "the evaluated model's calibrated bounds",
+        "intervals": "the evaluated model's calibrated band widths, centred on the forecast",
         "combination": "the evaluated model's member weights"
         if "combination" in spec
         else "the members' mean",
