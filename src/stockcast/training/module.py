@@ -150,9 +150,10 @@ class Forecaster(L.LightningModule):
             scheduler.step()
 
     def parameter_groups(self) -> list[dict[str, Any]]:
-        """The network's weights at the optimizer's learning rate, and a statistical kind's
-        smoothing parameters (`smoothing_parameters()` of a core) at `method_lr_scale` times it:
-        a few squashed parameters that the weights' rate would barely move in a fit's budget."""
+        """The network's weights at the optimizer's learning rate, and a statistical method's
+        smoothing parameters (those a core names in `smoothing_parameters()`; theta's) at
+        `method_lr_scale` times it: a few squashed parameters that the weights' rate would
+        barely move in a fit's budget."""
         smoothing = [
             param
             for module in self.net.modules()

@@ -93,9 +93,6 @@ class HoltWinters(nn.Module):
     def members(self) -> int:
         return int(self.gate.shape[0])
 
-    def smoothing_parameters(self) -> list[nn.Parameter]:
-        return list(self.raw.values())
-
     @property
     def start_span(self) -> int:
         """Values the starting state is read from: one season, else a quarter of the window."""
