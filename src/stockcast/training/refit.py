@@ -195,10 +195,10 @@ def refit_where_it_helps(
     """The refit the pipeline registers. Unless `pipeline.refit_check` is on and its held-back
     check finds that more history does not help (then `output` is a copy of the evaluated model
     and the reason is returned), the configuration is fitted again on `splits` and saved to
-    `output` with the evaluated model inside (`evaluated/`), the evaluated intervals and member
-    weights; returns what the refit did. The refit step and the accuracy benchmark both decide
-    here, so the benchmark scores the model the pipeline would register. `evaluated_hash`: the
-    evaluated folder's digest when the caller has it already."""
+    `output` with the evaluated model inside (`evaluated/`), the evaluated band widths (centred
+    on its own forecast) and member weights; returns what the refit did. The refit step and the
+    accuracy benchmark both decide here, so the benchmark scores the model the pipeline would
+    register. `evaluated_hash`: the evaluated folder's digest when the caller has it already."""
     check = None
     if cfg.pipeline.refit_check:
         check = held_back_check(cfg, prepared, evaluated, optimizer_steps, batch_size)
