@@ -14,9 +14,9 @@ import torch
 from stockcast.config.schema import validate_config
 from stockcast.errors import ConfigError
 from stockcast.models.kinds.es import HoltWinters
-from stockcast.models.kinds.theta import Theta
+from stockcast.models.kinds.theta import START_ALPHA, START_TREND_SHARE, Theta
 from stockcast.models.spec import build_price_forecaster, load_weights
-from stockcast.serving.metadata import model_spec
+from stockcast.serving.metadata import model_artifact, model_spec
 from stockcast.serving.model import open_model_dir
 from tests.conftest import run_train
 
@@ -212,15 +212,18 @@ def test_auto_reads_four_seasons_and_weighs_every_candidate(auto_run: Path) -> N
     ]
 
 
-def test_auto_forecasts_the_same_after_reload(auto_run: Path) -> None:
+def saved_network(model_dir: Path) -> tuple[torch.nn.Module, dict]:
+    """(the network a model folder's spec builds, with its saved weights; the spec)."""
     from safetensors.torch import load_file
 
-    spec = model_spec(auto_run / "model")
+    spec = model_spec(model_dir)
     net = build_price_forecaster(spec)
-    load_weights(
-        net, spec, load_file(str(auto_run / "model" / "artifacts" / "weights.safetensors"))
-    )
-    net.eval()
+    load_weights(net, spec, load_file(str(model_artifact(model_dir, "weights"))))
+    return net.eval(), spec
+
+
+def test_auto_forecasts_the_same_after_reload(auto_run: Path) -> None:
+    net, spec = saved_network(auto_run / "model")
     size = (4, spec["previous_time_window"])
     windows = 100 + np.cumsum(np.random.default_rng(1).normal(size=size), axis=1)
     with torch.no_grad():
@@ -257,16 +260,13 @@ def test_smoothing_parameters_learn_at_their_own_rate() -> None:
 
 def test_auto_fits_theta_parameters_away_from_their_start(auto_run: Path) -> None:
     """At the weights' learning rate 60 steps would move alpha and theta by under 0.02."""
-    from safetensors.torch import load_file
-
-    spec = model_spec(auto_run / "model")
-    net = build_price_forecaster(spec)
-    load_weights(
-        net, spec, load_file(str(auto_run / "model" / "artifacts" / "weights.safetensors"))
-    )
+    net, _ = saved_network(auto_run / "model")
     theta = next(core for core in net.core.cores if isinstance(core, Theta))
-    moved = (theta.alpha() - 0.3).abs().max() + (theta.trend_share() - 0.5).abs().max()
-    assert float(moved.detach()) > 0.05
+    with torch.no_grad():
+        moved = (theta.alpha() - START_ALPHA).abs().max() + (
+            theta.trend_share() - START_TREND_SHARE
+        ).abs().max()
+    assert float(moved) > 0.05
 
 
 def test_auto_on_a_random_walk_still_repeats_the_last_price(tmp_path: Path) -> None:

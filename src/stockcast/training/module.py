@@ -160,12 +160,12 @@ class Forecaster(L.LightningModule):
             if callable(getattr(module, "smoothing_parameters", None))
             for param in module.smoothing_parameters()
         ]
-        chosen = {id(param) for param in smoothing}
-        weights = [param for param in self.parameters() if id(param) not in chosen]
         # The optimizer's own learning rate (a partial of its class with `lr`, as optim/ gives).
         lr = getattr(self.optimizer_factory, "keywords", {}).get("lr")
         if not smoothing or lr is None:
             return [{"params": list(self.parameters())}]
+        chosen = {id(param) for param in smoothing}
+        weights = [param for param in self.parameters() if id(param) not in chosen]
         scaled = float(lr) * float(self.hparams.method_lr_scale)
         return [{"params": weights}, {"params": smoothing, "lr": scaled}]
 

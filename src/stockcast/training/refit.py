@@ -216,9 +216,8 @@ def refit_where_it_helps(
     steps = refit_steps(cfg, optimizer_steps, prepared, history_windows)
     net, spec, warm_source = refit_network(cfg, history, steps, batch_size)
     evaluated_spec = model_spec(evaluated)
-    spec["intervals"] = dict(evaluated_spec["intervals"])
-    if spec["intervals"].get("bounds"):
-        spec["intervals"]["bounds"] = centred_bounds(spec["intervals"]["bounds"])
+    intervals = evaluated_spec["intervals"]
+    spec["intervals"] = intervals | {"bounds": centred_bounds(intervals["bounds"])}
     # The refit has no held-out windows of its own: it keeps the evaluated member weights (the
     # served network is built from the spec).
     if "combination" in evaluated_spec:

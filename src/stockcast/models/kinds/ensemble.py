@@ -94,9 +94,8 @@ class EnsembleCore(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         outputs, first = [], 0
-        for number, core in enumerate(self.cores):
+        for core, (start, stop) in zip(self.cores, self.spans, strict=True):
             last = first + int(core.members)
-            start, stop = self.spans[number]
             outputs.append(core(features[first:last, ..., start:stop]))
             first = last
         return torch.cat(outputs, dim=0)

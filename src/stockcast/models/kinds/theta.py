@@ -113,9 +113,7 @@ class Theta(nn.Module):
         return torch.sigmoid(self.raw_trend_share)
 
     def served_weights(self) -> torch.Tensor:
-        return weights_while_unchanged(
-            self, [self.raw_alpha, self.raw_trend_share], self.forecast_weights
-        )
+        return weights_while_unchanged(self, self.smoothing_parameters(), self.forecast_weights)
 
     def forecast_weights(self) -> torch.Tensor:
         """The (members, window, horizon) map from a window to its forecast: level + the trend
