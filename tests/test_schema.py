@@ -161,6 +161,20 @@ def test_a_key_nothing_reads_is_refused_naming_the_nearest(
     )
 
 
+def test_the_default_optimizer_is_fused_adam_and_steps_on_cpu(make_cfg) -> None:
+    """optim.optimizer asks for Adam's fused kernel; torch before 2.4 refuses it on CPU, which is
+    why the install floor is 2.4."""
+    import hydra
+    import torch
+
+    weight = torch.nn.Parameter(torch.ones(3))
+    optimizer = hydra.utils.instantiate(make_cfg().optim.optimizer)(params=[weight])
+    assert isinstance(optimizer, torch.optim.Adam) and optimizer.defaults["fused"] is True
+    weight.grad = torch.ones(3)
+    optimizer.step()
+    assert torch.all(weight < 1)
+
+
 def test_a_key_with_no_near_name_lists_what_the_section_holds(make_cfg) -> None:
     with pytest.raises(ConfigError) as caught:
         validate_config(make_cfg("+optim.qqq=1"))
