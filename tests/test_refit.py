@@ -4,6 +4,8 @@ score a model on windows it was fitted on."""
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import shutil
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from stockcast.orchestration.steps.refit import run_refit
 from stockcast.orchestration.steps.table import DECISION_FILE, STEPS, step_folders, step_named
 from stockcast.registry.integrity import folder_contents
 from stockcast.registry.store import ModelRegistry
-from stockcast.serving.metadata import model_spec, read_model_metadata
+from stockcast.serving.metadata import model_artifact, model_spec, read_model_metadata
 from stockcast.serving.model import open_model_dir
 from stockcast.training.refit import evaluated_budget, pinned_warm_start
 from stockcast.training.summary import METRICS_FILE
@@ -164,6 +166,8 @@ def test_the_registered_model_is_refit_on_all_history(refit_runs: dict[str, Path
     check = refit["check"]
     assert check["helps"] and check["held_back_windows"] > 0
     assert check["with_more_history_mae"] <= check["evaluated_mae"]
+    # With two cores it was fitted in a child process while the check ran.
+    assert refit["beside_check"] is (len(os.sched_getaffinity(0)) >= 2)
     # pipeline.refit_budget=epochs: as many passes over all history as the fit made over train.
     train_windows = round(POINTS * 0.7) - 15 + 1
     assert refit["evaluated_optimizer_steps"] == metrics["best_step"] > 0
@@ -332,5 +336,62 @@ def test_the_refit_is_skipped_where_more_history_did_not_help(
         result = run_task(run_refit, "pipeline", overrides, run / "refit").value
     assert result["refit"] is False and result["check"] == verdict
     assert "forecast the other half no better (MAE 1.5 against" in result["reason"]
+    # The refit started beside the check is stopped, not left running.
+    assert multiprocessing.active_children() == []
     evaluated = folders["model"]
     assert folder_contents(folders["candidate"]).digest == folder_contents(evaluated).digest
+
+
+def test_a_refit_beside_the_check_has_the_bytes_of_one_after_it(
+    refit_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """pipeline.refit_beside_check only moves the refit into a child process: run after the
+    check in this process instead, it gives the same weights to the bit."""
+    store, run = refit_runs["store"], tmp_path / "run"
+    shutil.copytree(refit_runs["full"], run)
+    folders = step_folders(run, STEPS)["refit"]
+    beside = read_model_metadata(folders["candidate"])["refit"]
+    assert beside["beside_check"] is True, "the pipeline run fitted its refit beside the check"
+    bindings = step_named("refit").bindings({k: str(v) for k, v in folders.items()}, {"refit"})
+    overrides = [
+        *isolated_overrides(store),
+        *FAST,
+        *csv_data(store / "full.csv"),
+        "pipeline.refit_beside_check=false",
+        *(f"{key}={value}" for key, value in bindings.items()),
+    ]
+    weights = model_artifact(refit_runs["full"] / "refit" / "candidate", "weights").read_bytes()
+    with global_state_restored():
+        record = run_task(run_refit, "pipeline", overrides, run / "refit").value
+    assert record["refit"] is True and record["beside_check"] is False
+    assert record["check"] == beside["check"]
+    assert model_artifact(folders["candidate"], "weights").read_bytes() == weights
+
+
+def test_a_refit_that_fails_beside_the_check_raises_its_own_error(
+    refit_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stockcast.errors import ConfigError
+    from stockcast.training import refit as refit_training
+
+    def refuse(*args: object) -> None:
+        raise ConfigError("the refit refused its data in the child process.")
+
+    store, run = refit_runs["store"], tmp_path / "run"
+    shutil.copytree(refit_runs["full"], run)
+    folders = step_folders(run, STEPS)["refit"]
+    # Replaced before the fork, so the child runs it; the check (this process) is unchanged.
+    monkeypatch.setattr(refit_training, "refit_network", refuse)
+    monkeypatch.setattr(
+        refit_training, "held_back_check", lambda *args: {"helps": True, "held_back_windows": 1}
+    )
+    bindings = step_named("refit").bindings({k: str(v) for k, v in folders.items()}, {"refit"})
+    overrides = [
+        *isolated_overrides(store),
+        *FAST,
+        *csv_data(store / "full.csv"),
+        *(f"{key}={value}" for key, value in bindings.items()),
+    ]
+    with global_state_restored(), pytest.raises(ConfigError, match="refused its data in the child"):
+        run_task(run_refit, "pipeline", overrides, run / "refit")
+    assert multiprocessing.active_children() == []

@@ -194,6 +194,7 @@ class PipelineSettings(Section):
     refit: bool
     refit_budget: Literal["epochs", "steps"] = "epochs"
     refit_check: bool = True
+    refit_beside_check: bool = True
 
 
 class MonitorConfig(Section):

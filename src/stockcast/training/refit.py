@@ -12,7 +12,8 @@ best checkpoint and its batch size. Nothing is left to score the refit on, so:
 
 Without a refit (off, the gate refused, the model fell back to the naive forecast, or the
 held-back check found that more history did not help: `held_back_check`) the output is a
-byte-identical copy of the evaluated model.
+byte-identical copy of the evaluated model. Where it can, the refit is fitted in a child process
+while the check runs (`pipeline.refit_beside_check`, `training/beside.py`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from stockcast.serving.metadata import (
     model_spec,
     read_model_metadata,
 )
+from stockcast.training.beside import Beside, fits_beside
 from stockcast.training.build import build_datamodule_and_model
 from stockcast.training.export import save_model_dir
 from stockcast.training.fit import start_warm
@@ -171,6 +173,23 @@ def _held_back_mae(net: Any, windows: Any) -> float:
     return float(np.abs(forecast - windows.actual).mean())
 
 
+def _refit_arrays(
+    cfg: DictConfig, history: PreparedData, optimizer_steps: int, batch_size: int
+) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any] | None]:
+    """`refit_network`'s result as plain values, to cross from a child process."""
+    net, spec, warm_source = refit_network(cfg, history, optimizer_steps, batch_size)
+    state = {key: value.detach().cpu().numpy() for key, value in net.state_dict().items()}
+    return state, spec, warm_source
+
+
+def _network_from_arrays(
+    state: dict[str, np.ndarray], spec: dict[str, Any], warm_source: dict[str, Any] | None
+) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
+    net = build_price_forecaster(spec)
+    load_weights(net, spec, {key: torch.from_numpy(value) for key, value in state.items()})
+    return net, spec, warm_source
+
+
 def why_not_refit(cfg: DictConfig, report: dict[str, Any], metrics: dict[str, Any]) -> str | None:
     """The reason the evaluated model is passed on as it is, or None to refit it."""
     if not cfg.pipeline.refit:
@@ -199,22 +218,35 @@ def refit_where_it_helps(
     on its own forecast) and member weights; returns what the refit did. The refit step and the
     accuracy benchmark both decide here, so the benchmark scores the model the pipeline would
     register. `evaluated_hash`: the evaluated folder's digest when the caller has it already."""
-    check = None
-    if cfg.pipeline.refit_check:
-        check = held_back_check(cfg, prepared, evaluated, optimizer_steps, batch_size)
-        if not check["helps"]:
-            shutil.copytree(evaluated, output)
-            reason = check.get("reason") or (
-                "a fit with half the validation split added forecast the other half no better "
-                f"(MAE {check['with_more_history_mae']:.4g} against the evaluated model's "
-                f"{check['evaluated_mae']:.4g}): pipeline.refit_check"
-            )
-            return {"refit": False, "reason": reason, "check": check}
     history = history_for_refit(prepared, splits)
     last = history.splits["train"]
     history_windows = len(last.window_starts(prepared.window))
     steps = refit_steps(cfg, optimizer_steps, prepared, history_windows)
-    net, spec, warm_source = refit_network(cfg, history, steps, batch_size)
+    # Where it can, the refit runs in a child beside the check: the same bytes as after it.
+    beside = (
+        Beside(lambda: _refit_arrays(cfg, history, steps, batch_size), "refit")
+        if cfg.pipeline.refit_check and fits_beside(cfg)
+        else None
+    )
+    check = None
+    try:
+        if cfg.pipeline.refit_check:
+            check = held_back_check(cfg, prepared, evaluated, optimizer_steps, batch_size)
+            if not check["helps"]:
+                shutil.copytree(evaluated, output)
+                reason = check.get("reason") or (
+                    "a fit with half the validation split added forecast the other half no "
+                    f"better (MAE {check['with_more_history_mae']:.4g} against the evaluated "
+                    f"model's {check['evaluated_mae']:.4g}): pipeline.refit_check"
+                )
+                return {"refit": False, "reason": reason, "check": check}
+        if beside is None:
+            net, spec, warm_source = refit_network(cfg, history, steps, batch_size)
+        else:
+            net, spec, warm_source = _network_from_arrays(*beside.result())
+    finally:
+        if beside is not None:
+            beside.cancel()
     evaluated_spec = model_spec(evaluated)
     intervals = evaluated_spec["intervals"]
     spec["intervals"] = intervals | {"bounds": centred_bounds(intervals["bounds"])}
@@ -238,6 +270,8 @@ def refit_where_it_helps(
         if "combination" in spec
         else "the members' mean",
         "check": check,
+        # Whether it was fitted in a child process beside the check (pipeline.refit_beside_check).
+        "beside_check": beside is not None,
     }
     metadata = read_model_metadata(evaluated) | {
         "refit": record,

@@ -1,0 +1,96 @@
+"""Work run in a forked child process while this one does other work: the refit beside the
+held-back check (`pipeline.refit_beside_check`).
+
+The check and the refit are two independent fits, each seeding itself, so the refit a child
+makes is the refit made after the check, to the bit; where a core is free the check's time is
+hidden behind the refit's. Only a fork shares the fitted state without re-importing or
+re-reading anything, and only one CPU process per fit forks safely: anything else runs in turn.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from omegaconf import DictConfig
+
+from stockcast.errors import ArtifactError
+
+
+def fits_beside(cfg: DictConfig) -> bool:
+    """Whether the refit may run in a child beside the check: switched on, on Linux (fork is
+    the default start method there, and the one torch and Lightning are used with), a cold start
+    (a warm start opens the model registry, whose store lock refuses to cross a fork), a trainer
+    of one CPU process, and cores for both fits' threads."""
+    trainer = cfg.trainer
+    one_cpu_process = (
+        trainer.get("accelerator", "cpu") == "cpu"
+        and str(trainer.get("devices", 1)) == "1"
+        and int(trainer.get("num_nodes", 1)) == 1
+        and trainer.get("strategy", "auto") in ("auto", None)
+    )
+    return bool(
+        cfg.pipeline.get("refit_beside_check", False)
+        and sys.platform.startswith("linux")
+        and cfg.train.get("init_from") is None
+        and one_cpu_process
+        and len(os.sched_getaffinity(0)) >= 2 * int(cfg.num_threads)
+    )
+
+
+class Beside:
+    """`work()` running in a forked child; `result()` waits for what it returned (or raises
+    what it raised), `cancel()` stops it. The result travels pickled through a pipe, so it holds
+    plain values and numpy arrays, not tensors (torch's pickling of tensors between processes
+    shares their memory, which a finished child cannot keep)."""
+
+    def __init__(self, work: Callable[[], Any], what: str) -> None:
+        self.what = what
+        context = multiprocessing.get_context("fork")
+        self._receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(target=_run, args=(work, send), daemon=True)
+        self._process.start()
+        send.close()
+
+    def result(self) -> Any:
+        try:
+            status, value = self._receive.recv()
+        except EOFError:
+            self._process.join()
+            raise ArtifactError(
+                f"the {self.what} process ended without a result (exit code "
+                f"{self._process.exitcode}); run again with pipeline.refit_beside_check=false "
+                "to run it in this process."
+            ) from None
+        finally:
+            self._receive.close()
+        self._process.join()
+        if status == "error":
+            raise value
+        return value
+
+    def cancel(self) -> None:
+        """Stop the child at once: SIGKILL, since Lightning catches SIGTERM and would finish
+        the batch, then report an error nobody reads. The child writes no files."""
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join()
+        self._receive.close()
+
+
+def _run(work: Callable[[], Any], send: Any) -> None:
+    try:
+        outcome = ("ok", work())
+    except BaseException as err:  # every failure goes back to the parent
+        outcome = ("error", err)
+    try:
+        send.send(outcome)
+    except OSError:
+        pass  # the parent stopped listening (it cancelled): nothing to tell
+    except Exception as err:  # an exception that does not pickle: its sentence does
+        send.send(("error", RuntimeError(f"{type(outcome[1]).__name__}: {outcome[1]} ({err})")))
+    finally:
+        send.close()
