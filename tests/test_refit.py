@@ -351,6 +351,8 @@ def test_a_refit_beside_the_check_has_the_bytes_of_one_after_it(
     shutil.copytree(refit_runs["full"], run)
     folders = step_folders(run, STEPS)["refit"]
     beside = read_model_metadata(folders["candidate"])["refit"]
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: the pipeline run fitted its refit after the check")
     assert beside["beside_check"] is True, "the pipeline run fitted its refit beside the check"
     bindings = step_named("refit").bindings({k: str(v) for k, v in folders.items()}, {"refit"})
     overrides = [
@@ -395,3 +397,33 @@ def test_a_refit_that_fails_beside_the_check_raises_its_own_error(
     with global_state_restored(), pytest.raises(ConfigError, match="refused its data in the child"):
         run_task(run_refit, "pipeline", overrides, run / "refit")
     assert multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize(
+    ("override", "why"),
+    [
+        ({}, None),
+        ({"num_threads": 2}, "OpenMP's pool from an earlier fit hangs a forked child"),
+        ({"trainer": {"precision": "64-true"}}, "the weights come back as 32-bit"),
+        ({"train": {"init_from": "champion"}}, "a warm start opens the registry"),
+        ({"trainer": {"devices": 2}}, "not one CPU process"),
+        ({"trainer": {"accelerator": "gpu"}}, "not one CPU process"),
+        ({"pipeline": {"refit_beside_check": False}}, "switched off"),
+    ],
+)
+def test_the_refit_runs_beside_the_check_only_where_a_fork_is_safe(
+    override: dict, why: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stockcast.training.beside import fits_beside
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    cfg = OmegaConf.merge(
+        {
+            "trainer": {"accelerator": "cpu", "devices": 1},
+            "pipeline": {"refit_beside_check": True},
+            "train": {"init_from": None},
+            "num_threads": 1,
+        },
+        override,
+    )
+    assert fits_beside(cfg) is (why is None), why

@@ -9,9 +9,12 @@ re-reading anything, and only one CPU process per fit forks safely: anything els
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -19,25 +22,35 @@ from omegaconf import DictConfig
 
 from stockcast.errors import ArtifactError
 
+# Lightning's spellings of 32-bit training (the default).
+SINGLE_PRECISION = frozenset({"32", "32-true", "None"})
+# prctl's option that signals a process when its parent dies (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
+
 
 def fits_beside(cfg: DictConfig) -> bool:
     """Whether the refit may run in a child beside the check: switched on, on Linux (fork is
     the default start method there, and the one torch and Lightning are used with), a cold start
-    (a warm start opens the model registry, whose store lock refuses to cross a fork), a trainer
-    of one CPU process, and cores for both fits' threads."""
+    (a warm start opens the model registry, whose store lock refuses to cross a fork), one torch
+    thread (OpenMP's thread pool, started by an earlier fit with more, does not survive a fork:
+    the child hangs), 32-bit weights (the child's come back into the network the spec builds),
+    a trainer of one CPU process, a caller that may start processes, and a second core."""
     trainer = cfg.trainer
     one_cpu_process = (
         trainer.get("accelerator", "cpu") == "cpu"
         and str(trainer.get("devices", 1)) == "1"
         and int(trainer.get("num_nodes", 1)) == 1
         and trainer.get("strategy", "auto") in ("auto", None)
+        and str(trainer.get("precision", 32)) in SINGLE_PRECISION
     )
     return bool(
         cfg.pipeline.get("refit_beside_check", False)
         and sys.platform.startswith("linux")
         and cfg.train.get("init_from") is None
+        and int(cfg.num_threads) == 1
         and one_cpu_process
-        and len(os.sched_getaffinity(0)) >= 2 * int(cfg.num_threads)
+        and not multiprocessing.current_process().daemon
+        and len(os.sched_getaffinity(0)) >= 2
     )
 
 
@@ -51,7 +64,7 @@ class Beside:
         self.what = what
         context = multiprocessing.get_context("fork")
         self._receive, send = context.Pipe(duplex=False)
-        self._process = context.Process(target=_run, args=(work, send), daemon=True)
+        self._process = context.Process(target=_run, args=(work, send, os.getpid()), daemon=True)
         self._process.start()
         send.close()
 
@@ -81,10 +94,12 @@ class Beside:
         self._receive.close()
 
 
-def _run(work: Callable[[], Any], send: Any) -> None:
+def _run(work: Callable[[], Any], send: Any, parent: int) -> None:
+    _die_with(parent)
     try:
         outcome = ("ok", work())
-    except BaseException as err:  # every failure goes back to the parent
+    except BaseException as err:  # every failure goes back to the parent, with where it arose
+        err.add_note(f"in the child process:\n{traceback.format_exc()}")
         outcome = ("error", err)
     try:
         send.send(outcome)
@@ -94,3 +109,12 @@ def _run(work: Callable[[], Any], send: Any) -> None:
         send.send(("error", RuntimeError(f"{type(outcome[1]).__name__}: {outcome[1]} ({err})")))
     finally:
         send.close()
+
+
+def _die_with(parent: int) -> None:
+    """Killed with the parent, not left fitting for nobody (a daemon child is stopped only when
+    its parent exits normally, not when it is killed)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
