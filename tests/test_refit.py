@@ -394,9 +394,15 @@ def test_a_refit_that_fails_beside_the_check_raises_its_own_error(
         *csv_data(store / "full.csv"),
         *(f"{key}={value}" for key, value in bindings.items()),
     ]
-    with global_state_restored(), pytest.raises(ConfigError, match="refused its data in the child"):
+    with (
+        global_state_restored(),
+        pytest.raises(ConfigError, match="refused its data in the child") as raised,
+    ):
         run_task(run_refit, "pipeline", overrides, run / "refit")
     assert multiprocessing.active_children() == []
+    if len(os.sched_getaffinity(0)) >= 2:
+        # It came from the child, which says where it arose.
+        assert any("in the child process:" in note for note in raised.value.__notes__)
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from stockcast.config.schema import validate_config
 from stockcast.errors import ConfigError
 from stockcast.models.kinds.es import HoltWinters
 from stockcast.models.kinds.theta import START_ALPHA, START_TREND_SHARE, Theta
-from stockcast.models.spec import build_price_forecaster, load_weights
+from stockcast.models.spec import build_price_forecaster, saved_forecaster
 from stockcast.serving.metadata import model_artifact, model_spec
 from stockcast.serving.model import open_model_dir
 from tests.conftest import run_train
@@ -217,9 +217,7 @@ def saved_network(model_dir: Path) -> tuple[torch.nn.Module, dict]:
     from safetensors.torch import load_file
 
     spec = model_spec(model_dir)
-    net = build_price_forecaster(spec)
-    load_weights(net, spec, load_file(str(model_artifact(model_dir, "weights"))))
-    return net.eval(), spec
+    return saved_forecaster(spec, load_file(str(model_artifact(model_dir, "weights")))).eval(), spec
 
 
 def test_auto_forecasts_the_same_after_reload(auto_run: Path) -> None:

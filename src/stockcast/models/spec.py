@@ -92,6 +92,14 @@ def load_weights(
     net.load_state_dict(model_kind(upgrade_spec(spec)["kind"]).upgrade_state(dict(state)))
 
 
+def saved_forecaster(spec: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> PriceForecaster:
+    """The network `spec` builds, with saved weights loaded: a model folder's, or a refit's
+    sent back from the process it was fitted in."""
+    net = build_price_forecaster(spec)
+    load_weights(net, spec, state)
+    return net
+
+
 def spec_levels(spec: Mapping[str, Any]) -> list[str]:
     """The interval levels a model spec serves: its conformal bounds, or its quantile pairs."""
     spec = upgrade_spec(spec)

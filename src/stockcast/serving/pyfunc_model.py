@@ -24,7 +24,7 @@ from safetensors.torch import load_file
 from stockcast.forecasting.frame import forecast_frame
 from stockcast.forecasting.guard import allows_non_positive, guarded_forecast, price_rows
 from stockcast.forecasting.intervals import apply_intervals, quantile_bands, volatility_scale
-from stockcast.models.spec import build_price_forecaster, load_weights
+from stockcast.models.spec import saved_forecaster
 
 
 def _rows(good: np.ndarray, named: int = 5) -> str:
@@ -40,9 +40,7 @@ class PriceForecastModel(PythonModel):
     def load_context(self, context: Any) -> None:
         spec = json.loads(Path(context.artifacts["spec"]).read_text())
         torch.set_num_threads(int(spec.get("num_threads", 1)))
-        self.net = build_price_forecaster(spec)
-        load_weights(self.net, spec, load_file(context.artifacts["weights"]))
-        self.net.eval()
+        self.net = saved_forecaster(spec, load_file(context.artifacts["weights"])).eval()
         self.previous_time_window = int(spec["previous_time_window"])
         self.intervals = spec.get("intervals") or {"bounds": {}, "min_relative_scale": 1e-4}
         # Recorded at export from the model's metadata; absent: a price model.

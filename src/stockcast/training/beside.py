@@ -44,7 +44,7 @@ def fits_beside(cfg: DictConfig) -> bool:
         and str(trainer.get("precision", 32)) in SINGLE_PRECISION
     )
     return bool(
-        cfg.pipeline.get("refit_beside_check", False)
+        cfg.pipeline.refit_beside_check
         and sys.platform.startswith("linux")
         and cfg.train.get("init_from") is None
         and int(cfg.num_threads) == 1
@@ -60,8 +60,7 @@ class Beside:
     plain values and numpy arrays, not tensors (torch's pickling of tensors between processes
     shares their memory, which a finished child cannot keep)."""
 
-    def __init__(self, work: Callable[[], Any], what: str) -> None:
-        self.what = what
+    def __init__(self, work: Callable[[], Any]) -> None:
         context = multiprocessing.get_context("fork")
         self._receive, send = context.Pipe(duplex=False)
         self._process = context.Process(target=_run, args=(work, send, os.getpid()), daemon=True)
@@ -74,7 +73,7 @@ class Beside:
         except EOFError:
             self._process.join()
             raise ArtifactError(
-                f"the {self.what} process ended without a result (exit code "
+                "the refit's child process ended without a result (exit code "
                 f"{self._process.exitcode}); run again with pipeline.refit_beside_check=false "
                 "to run it in this process."
             ) from None

@@ -38,7 +38,7 @@ from stockcast.data.prepared import PreparedData
 from stockcast.data.split import SPLITS, join_splits, split_in_time
 from stockcast.errors import ArtifactError
 from stockcast.forecasting.intervals import centred_bounds
-from stockcast.models.spec import build_price_forecaster, load_weights
+from stockcast.models.spec import saved_forecaster
 from stockcast.registry.integrity import folder_contents
 from stockcast.serving.metadata import (
     EVALUATED_DIR,
@@ -154,8 +154,7 @@ def held_back_check(
     with_more, _, _ = refit_network(cfg, more, steps, batch_size)
     spec = model_spec(evaluated)
     with_more.set_member_weights((spec.get("combination") or {}).get("weights"))
-    scored = build_price_forecaster(spec)
-    load_weights(scored, spec, load_file(str(model_artifact(evaluated, "weights"))))
+    scored = saved_forecaster(spec, load_file(str(model_artifact(evaluated, "weights"))))
     mae = {name: _held_back_mae(net, held_back) for name, net in (("evaluated", scored),
                                                                    ("more", with_more))}  # fmt: skip
     return {
@@ -180,14 +179,6 @@ def _refit_arrays(
     net, spec, warm_source = refit_network(cfg, history, optimizer_steps, batch_size)
     state = {key: value.detach().cpu().numpy() for key, value in net.state_dict().items()}
     return state, spec, warm_source
-
-
-def _network_from_arrays(
-    state: dict[str, np.ndarray], spec: dict[str, Any], warm_source: dict[str, Any] | None
-) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
-    net = build_price_forecaster(spec)
-    load_weights(net, spec, {key: torch.from_numpy(value) for key, value in state.items()})
-    return net, spec, warm_source
 
 
 def why_not_refit(cfg: DictConfig, report: dict[str, Any], metrics: dict[str, Any]) -> str | None:
@@ -224,7 +215,7 @@ def refit_where_it_helps(
     steps = refit_steps(cfg, optimizer_steps, prepared, history_windows)
     # Where it can, the refit runs in a child beside the check: the same bytes as after it.
     beside = (
-        Beside(lambda: _refit_arrays(cfg, history, steps, batch_size), "refit")
+        Beside(lambda: _refit_arrays(cfg, history, steps, batch_size))
         if cfg.pipeline.refit_check and fits_beside(cfg)
         else None
     )
@@ -243,7 +234,8 @@ def refit_where_it_helps(
         if beside is None:
             net, spec, warm_source = refit_network(cfg, history, steps, batch_size)
         else:
-            net, spec, warm_source = _network_from_arrays(*beside.result())
+            state, spec, warm_source = beside.result()
+            net = saved_forecaster(spec, {k: torch.from_numpy(v) for k, v in state.items()})
     finally:
         if beside is not None:
             beside.cancel()
