@@ -120,6 +120,38 @@ def test_explicit_values_use_the_last_window_and_match_the_model(
     np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 
+def test_an_opened_model_answers_its_frames_numbers_without_building_a_frame(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Predict, serve and the monitor read the model's own arrays, not MLflow's DataFrame (most
+    of a one-window call's time); a model whose class has no array answer (saved before it had
+    one) still forecasts through its frame. Both give the frame's numbers."""
+    from stockcast.forecasting.frame import split_forecast_frame
+    from stockcast.registry.store import ModelRegistry
+    from stockcast.serving.model import open_version
+
+    registry = ModelRegistry(f"sqlite:///{store}/mlruns.db", MODEL)
+    windows = 100 + np.cumsum(np.random.default_rng(3).normal(0, 1, (4, 10)), axis=1)
+    model = open_version(registry, registry.resolve(version=1), tmp_path / "new")
+    frame_point, frame_bands = split_forecast_frame(model.pyfunc.predict(windows))
+
+    def no_frame(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the DataFrame path was taken")
+
+    monkeypatch.setattr(model.pyfunc, "predict", no_frame)
+    older = open_version(registry, registry.resolve(version=1), tmp_path / "older")
+    # An older model's class: predict() only.
+    monkeypatch.setattr(older.pyfunc, "unwrap_python_model", lambda: object())
+    for point, bands in (model.forecast(windows), older.forecast(windows)):
+        np.testing.assert_array_equal(point, frame_point)
+        assert list(bands) == list(frame_bands) == ["80", "95"]
+        for level, (lower, upper) in bands.items():
+            np.testing.assert_array_equal(lower, frame_bands[level][0])
+            np.testing.assert_array_equal(upper, frame_bands[level][1])
+    with pytest.raises(StockcastError, match="exactly 10 prices"):
+        model.forecast(windows[:, :9])
+
+
 def test_csv_input_forecasts_business_days_after_the_last_date(store: Path, tmp_path: Path) -> None:
     csv = business_day_csv(tmp_path / "prices.csv")
     run_dir = tmp_path / "run"

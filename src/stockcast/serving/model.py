@@ -13,6 +13,7 @@ point forecast and the bands.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -82,15 +83,30 @@ class OpenModel:
 
         rows = price_rows(windows, self.previous_time_window, self.allow_non_positive)
         try:
-            frame = self.pyfunc.predict(rows)
+            if self._array_forecast is not None:
+                point, bands = self._array_forecast(rows)
+            else:  # a model saved before its class answered arrays: through its DataFrame
+                point, bands = split_forecast_frame(self.pyfunc.predict(rows))
         except (ValueError, MlflowException) as err:
             lines = [line.strip() for line in str(err).splitlines() if line.strip()]
             reason = (lines[-1] if lines else type(err).__name__).rstrip(".")
             raise DataError(f"the model refused this input: {reason}.") from None
-        point, bands = split_forecast_frame(frame)
         return guarded_forecast(
             rows, point, bands, self.allow_non_positive, self.max_range_multiple
         )
+
+    @cached_property
+    def _array_forecast(self) -> Any:
+        """The loaded model's own `forecast(rows) -> (point, bands)`, or None for a model saved
+        before its class had one: what `predict` answers, without MLflow's wrapper and the
+        DataFrame it builds and `forecast` would split again (most of a one-window call)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            python_model = self.pyfunc.unwrap_python_model()
+        except (MlflowException, AttributeError):  # not a python_function model
+            return None
+        return getattr(python_model, "forecast", None)
 
     def frame(self, windows: Any) -> Any:
         """The served answer: a DataFrame, one row per window (see `forecast`)."""

@@ -23,7 +23,12 @@ from safetensors.torch import load_file
 
 from stockcast.forecasting.frame import forecast_frame
 from stockcast.forecasting.guard import allows_non_positive, guarded_forecast, price_rows
-from stockcast.forecasting.intervals import apply_intervals, quantile_bands, volatility_scale
+from stockcast.forecasting.intervals import (
+    Bands,
+    apply_intervals,
+    quantile_bands,
+    volatility_scale,
+)
 from stockcast.models.spec import saved_forecaster
 
 
@@ -51,6 +56,12 @@ class PriceForecastModel(PythonModel):
     # validates nor converts the input and does not nudge for hints when the class is defined.
     def predict(self, context: Any, model_input: np.ndarray, params: Any = None) -> Any:
         prices = price_rows(model_input, self.previous_time_window, self.allow_non_positive)
+        return forecast_frame(*self.forecast(prices))
+
+    def forecast(self, prices: np.ndarray) -> tuple[np.ndarray, Bands]:
+        """Rows of prices the input guard passed -> (point forecasts, {level: (lower, upper)}),
+        floored: `predict` without the DataFrame, which the in-process callers (predict, serve,
+        the monitor) read straight, saving MLflow's wrapper and a frame round trip per call."""
         with torch.inference_mode():
             # A copy: batch inputs may be read-only views, which torch.from_numpy warns about.
             outputs = self.net.quantile_forecast(torch.tensor(prices, dtype=torch.float32))
@@ -61,16 +72,16 @@ class PriceForecastModel(PythonModel):
         else:
             scale = volatility_scale(prices, float(self.intervals["min_relative_scale"]))
             bands = apply_intervals(point, scale, self.intervals["bounds"])
-        finite = np.isfinite(forecast_frame(point, bands).to_numpy()).all(axis=1)
+        finite = np.isfinite(point).all(axis=1)
+        for lower, upper in bands.values():
+            finite &= np.isfinite(lower).all(axis=1) & np.isfinite(upper).all(axis=1)
         if not finite.all():
             raise ValueError(
                 f"the forecast is not finite{_rows(finite)} (prices far outside what the model "
                 "can represent); check the input's scale"
             )
         # The floor only: how far from its window a forecast may lie is the caller's setting.
-        return forecast_frame(
-            *guarded_forecast(prices, point, bands, self.allow_non_positive, None)
-        )
+        return guarded_forecast(prices, point, bands, self.allow_non_positive, None)
 
 
 mlflow.models.set_model(PriceForecastModel())
