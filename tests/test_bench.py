@@ -167,7 +167,7 @@ def test_accuracy_scores_average_over_seeds() -> None:
 
     def fit(mase: float, cover: float, seconds: float) -> list[Result]:
         return [
-            Result("nile", "stockcast", mase, {"80": cover}, seconds),
+            Result("nile", "stockcast", mase, {"80": cover}, seconds, serve_ms=seconds / 4),
             Result("nile", "stockcast+refit", mase - 0.1, {"80": cover}, seconds + 1),
         ]
 
@@ -177,6 +177,32 @@ def test_accuracy_scores_average_over_seeds() -> None:
         ("stockcast+refit", 0.75),
     ]
     assert means[0].coverage == {"80": pytest.approx(0.8)} and means[1].fit_seconds == 3.0
+    assert means[0].serve_ms == pytest.approx(0.5)
+
+
+def test_accuracy_table_and_csv_carry_the_served_milliseconds(tmp_path: Path) -> None:
+    import csv
+    from types import SimpleNamespace
+
+    from benchmarks.accuracy.__main__ import table, write_outputs
+    from benchmarks.accuracy.forecasters import served_milliseconds
+    from benchmarks.accuracy.protocol import Result
+
+    shapes: list[tuple[int, ...]] = []
+    model = SimpleNamespace(forecast=lambda row: shapes.append(row.shape))
+    assert served_milliseconds(model, np.arange(1.0, 13.0), calls=30) >= 0
+    assert shapes == [(1, 12)] * 50, "20 warm-up calls, then 30 timed, one window each"
+    results = [
+        Result("nile", "stockcast", 0.8, {"80": 0.8, "95": 0.9}, 2.0, serve_ms=0.4321),
+        Result("nile", "naive", 1.0, {"80": 0.7, "95": 0.9}),
+        Result("nile", "AutoETS", 0.9, {"80": 0.8, "95": 0.9}, 1.0),
+    ]
+    lines = table(results).splitlines()
+    assert lines[0].split()[-2:] == ["serve", "ms"]
+    assert lines[1].split()[-1] == "0.43"
+    with next(iter(write_outputs(results, tmp_path))).open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["serve_ms"] for row in rows] == ["0.4321", "nan", "nan"]
 
 
 def test_accuracy_seeds_fit_stockcast_once_per_seed_with_the_overrides(monkeypatch) -> None:

@@ -131,7 +131,7 @@ def peer_results(
 
 
 def mean_over_seeds(runs: list[list[Result]]) -> list[Result]:
-    """One result per forecaster: the mean MASE, coverage and fit seconds of its fits with
+    """One result per forecaster: the mean MASE, coverage, fit seconds and serve ms of its fits with
     different seeds (where stockcast and the best peer are close, one seed's luck can decide a row)."""
     means = []
     for same in zip(*runs, strict=True):
@@ -142,6 +142,7 @@ def mean_over_seeds(runs: list[list[Result]]) -> list[Result]:
                 mase=float(np.mean([r.mase for r in same])),
                 coverage={lv: float(np.mean([r.coverage[lv] for r in same])) for lv in levels},
                 fit_seconds=float(np.mean([r.fit_seconds for r in same])),
+                serve_ms=float(np.mean([r.serve_ms for r in same])),
             )
         )
     return means
@@ -149,13 +150,13 @@ def mean_over_seeds(runs: list[list[Result]]) -> list[Result]:
 
 def table(results: list[Result]) -> str:
     """One row per series: each forecaster's MASE, stockcast's ratio to the best peer and to
-    naive, coverage, fit seconds."""
+    naive, coverage, fit seconds, and milliseconds per served one-window forecast."""
     forecasters = list(dict.fromkeys(r.forecaster for r in results))
     by_series: dict[str, dict[str, Result]] = {}
     for r in results:
         by_series.setdefault(r.series, {})[r.forecaster] = r
     head = ["series", *forecasters, "vs best peer", "vs naive"]
-    head += [f"cover {level}" for level in LEVELS] + ["fit s", "NF fit s"]
+    head += [f"cover {level}" for level in LEVELS] + ["fit s", "NF fit s", "serve ms"]
     rows = [head]
     for series, found in by_series.items():
         # What the pipeline registers: the refit when there is one (pipeline.refit's default).
@@ -166,6 +167,7 @@ def table(results: list[Result]) -> str:
         row += [f"{ours.coverage.get(level, float('nan')):.2f}" for level in LEVELS]
         nf = found.get("NeuralForecast MLP")
         row += [f"{ours.fit_seconds:.1f}", f"{nf.fit_seconds:.1f}" if nf else "-"]
+        row += [f"{ours.serve_ms:.2f}" if np.isfinite(ours.serve_ms) else "-"]
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
@@ -192,13 +194,14 @@ def write_outputs(results: list[Result], folder: Path) -> list[Path]:
                 "mase",
                 *(f"coverage_{lv}" for lv in LEVELS),
                 "fit_s",
+                "serve_ms",
                 "series_sha256",
             ]
         )
         for r in results:
             cover = [r.coverage.get(level, "") for level in LEVELS]
             writer.writerow(
-                [r.series, r.forecaster, r.mase, *cover, r.fit_seconds, r.series_sha256]
+                [r.series, r.forecaster, r.mase, *cover, r.fit_seconds, r.serve_ms, r.series_sha256]
             )
     return [path, plot(results, folder / "bench_accuracy.png")]
 

@@ -56,7 +56,7 @@ def read_peer_cache(path: str | Path) -> dict[tuple[str, str], list[Result]]:
                 float(row["mase"]),
                 coverage,
                 float(row["fit_s"]),
-                row["series_sha256"],
+                series_sha256=row["series_sha256"],
             )
             cache.setdefault((row["series"], row["series_sha256"]), []).append(result)
     return cache

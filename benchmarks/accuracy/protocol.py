@@ -51,6 +51,9 @@ class Result:
     mase: float
     coverage: dict[str, float] = field(default_factory=dict)
     fit_seconds: float = float("nan")
+    # Median milliseconds of one single-window forecast through the opened model (stockcast's
+    # only): what one served request pays.
+    serve_ms: float = float("nan")
     # The SHA-256 of the series' values it was scored on (`--peers-from` reuses a peer's row only
     # for the same values); not part of what the result is.
     series_sha256: str = field(default="", compare=False)
