@@ -157,6 +157,19 @@ def test_synthetic_input_seed_policy_is_training_seed_plus_one() -> None:
     np.testing.assert_array_equal(first.values, again.values)
 
 
+def test_synthetic_input_of_a_model_trained_on_every_day_draws_every_day() -> None:
+    """data.length=null trains on every business day from start_date to as_of: the fresh series
+    spans the same days (it used to be a TypeError from int(None))."""
+    source = {"source": "gbm", "length": None, "start_price": 100.0, "drift": 0.0}
+    source |= {"start_date": "2024-01-01", "as_of": "2024-06-28"}
+    meta = META | {"data_source": source | {"volatility": 0.01, "seed": 7}}
+    drawn = build_input({"kind": "synthetic", "seed": None, "length": None}, meta)
+    days = len(pd.bdate_range("2024-01-01", "2024-06-28"))
+    assert len(drawn) == days and drawn.details["length"] == days
+    shorter = build_input({"kind": "synthetic", "seed": None, "length": 40}, meta)
+    assert len(shorter) == 40 and shorter.details["length"] == 40
+
+
 def test_bands_reach_the_rows_and_the_backtest_states_its_coverage() -> None:
     rows = forecast_rows(forecast_next(model(), series(9)))
     assert (rows[0]["lower_80"], rows[0]["forecast"], rows[0]["upper_80"]) == (80.5, 81.0, 81.5)

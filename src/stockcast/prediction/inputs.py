@@ -88,8 +88,13 @@ def _synthetic(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> Inp
         )
     # Seed policy: a path the model never saw, yet reproducible run to run.
     seed = int(source["seed"]) + 1 if input_cfg.get("seed") is None else int(input_cfg["seed"])
-    length = int(input_cfg.get("length") or source["length"])
-    series = load_series(source | {"seed": seed, "length": length})[0]
+    # The training series' length; a generator trained with length=null kept every day from its
+    # start date up to its as_of, and so does this series.
+    asked = input_cfg.get("length") or source.get("length")
+    series = load_series(source | {"seed": seed, "length": None if asked is None else int(asked)})[
+        0
+    ]
+    length = len(series.values)
     details = {"kind": "synthetic", "generator": source["source"], "seed": seed, "length": length}
     return InputSeries(
         series.values, None, f"fresh {source['source']} series (seed {seed})", details
