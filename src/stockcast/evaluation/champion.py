@@ -76,9 +76,13 @@ def compare_with_champion(
             label,
             "the report's test data has windows of",
             "it cannot be scored on them",
+            longer_inputs=True,
         )
     except ArtifactError as err:
         return ChampionScore(None, None, 0, str(err).rstrip("."))
+    # A champion that reads fewer values than today's windows (the data-chosen window grew
+    # since it was trained) forecasts the same origins from their most recent values.
+    inputs = inputs[:, -scored.previous_time_window :]
     unseen = unseen_windows(windows, meta.get("fit_data_end"))
     if not unseen.any():
         return ChampionScore(

@@ -40,10 +40,18 @@ class WindowSizes:
         model_name: str,
         data_name: str = "the data has windows of",
         fix: str | None = None,
+        longer_inputs: bool = False,
     ) -> None:
         """A model forecasts only windows of the sizes it was trained on: refuse others in one
-        sentence (evaluation, the champion comparison, monitoring and prediction all ask here)."""
-        if self == data:
+        sentence (evaluation, the champion comparison, monitoring and prediction all ask here).
+        With `longer_inputs`, data windows with more inputs and the same horizon pass too: the
+        model reads their most recent `previous_time_window` values (a champion trained before
+        a data-chosen window, data.previous_time_window=auto, grew with the data)."""
+        if self == data or (
+            longer_inputs
+            and data.next_time_window == self.next_time_window
+            and data.previous_time_window > self.previous_time_window
+        ):
             return
         fix = fix or (
             f"use data prepared with previous_time_window={self.previous_time_window} and "

@@ -30,8 +30,11 @@ def champion_forecasts(
         registry.label(champion),
         "the prepared data has windows of",
         "prepare the data with the champion's window sizes",
+        longer_inputs=True,
     )
-    inputs = np.stack([s.values[-sizes.previous_time_window :] for s in observed])
+    # The champion's own window: it may read fewer values than today's data (the data-chosen
+    # window grew since it was trained).
+    inputs = np.stack([s.values[-model.previous_time_window :] for s in observed])
     point, bands = model.forecast(inputs)
     forecasts = []
     for i, series in enumerate(observed):
