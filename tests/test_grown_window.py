@@ -8,12 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
 from stockcast.evaluation.champion import Candidate, compare_with_champion
 from stockcast.evaluation.live import Observed
 from stockcast.evaluation.reports import WINDOWS_FILE
 from stockcast.forecasting.metrics import pooled_errors
 from stockcast.forecasting.windows import WindowSizes
+from stockcast.orchestration.replay import store_champion
 from stockcast.prediction.ledger_forecast import champion_forecasts
 from stockcast.registry.store import ModelRegistry
 from stockcast.serving.metadata import evaluated_model_dir
@@ -80,3 +82,13 @@ def test_the_champions_ledger_forecast_reads_its_own_window_of_longer_data(
     assert len(stored) == 1 and stored[0].model_version == 1
     np.testing.assert_array_equal(stored[0].point, expected[0])
     assert stored[0].bands["80"][0] == tuple(bands["80"][0][0].tolist())
+
+
+def test_the_replay_names_the_stores_champion_when_a_day_failed_before_its_monitor(
+    registered_store: Path, tmp_path: Path
+) -> None:
+    cfg = OmegaConf.create({"registry": {"model_name": MODEL}, "register": {"alias": "champion"}})
+    assert store_champion(cfg, registered_store) == 1
+    assert store_champion(cfg, tmp_path) is None  # no store yet: no champion
+    other = OmegaConf.merge(cfg, {"register": {"alias": "staging"}})
+    assert store_champion(other, registered_store) is None

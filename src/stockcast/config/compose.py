@@ -44,13 +44,18 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("stockcast_file", file_or_null)
 
 
+def local_store_uri(folder: str | Path) -> str:
+    """The tracking URI of the local store in `folder`."""
+    return f"sqlite:///{folder}/mlruns.db"
+
+
 def local_store_overrides(folder: str | Path) -> list[str]:
     """Hydra overrides that keep a run's logs and its MLflow store inside `folder`, leaving the
     project's own store alone (tests, benchmarks, throwaway runs); artifacts go beside the store
     (`registry.artifact_location`)."""
     return [
         f"paths.log_dir={folder}/logs",
-        f"registry.tracking_uri=sqlite:///{folder}/mlruns.db",
+        f"registry.tracking_uri={local_store_uri(folder)}",
     ]
 
 

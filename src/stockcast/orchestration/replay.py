@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from stockcast.config.compose import local_store_overrides
+from stockcast.config.compose import local_store_overrides, local_store_uri
 from stockcast.config.task import hydra_task
 from stockcast.data.calendar import business_days, day_text, parse_day, today_utc
 from stockcast.data.prepared import PreparedData
@@ -45,6 +45,7 @@ from stockcast.orchestration.steps.table import (
     port_folder,
 )
 from stockcast.registry.ledger import LEDGER_FILE, Ledger
+from stockcast.registry.store import ModelRegistry
 
 REPLAY_FILE = "replay.json"
 REPLAY_PLOT_FILE = "replay.png"
@@ -94,6 +95,15 @@ def day_entry(run_dir: Path, as_of: str, seconds: float, error: str | None) -> d
     }
 
 
+def store_champion(cfg: DictConfig, store: Path) -> int | None:
+    """The version the champion alias names in the replay's store (None: none yet)."""
+    if not (store / "mlruns.db").is_file():
+        return None
+    registry = ModelRegistry(local_store_uri(store), cfg.registry.model_name)
+    found = registry.champion(cfg.register.alias)
+    return None if found is None else found.version
+
+
 def pipeline_overrides(given: Sequence[str], store: Path) -> list[str]:
     """The user's overrides minus the replay's own keys and the store settings the replay
     replaces with its own store; every day must bring new data."""
@@ -130,6 +140,9 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
         except StockcastError as err:
             error = str(err)
         entries.append(day_entry(day_dir, as_of, time.perf_counter() - started, error))
+        if entries[-1]["champion_version"] is None:
+            # The day failed before its monitor, which names the champion: ask the store.
+            entries[-1]["champion_version"] = store_champion(cfg, store)
         _log_day(number, len(days), entries[-1])
     summary = {"days": entries}
     write_json(run_dir / REPLAY_FILE, summary)
