@@ -3,6 +3,8 @@ still compares it, stores its forecasts and warm-starts (cold that day) instead 
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +20,10 @@ from stockcast.forecasting.windows import WindowSizes
 from stockcast.orchestration.replay import store_champion
 from stockcast.prediction.ledger_forecast import champion_forecasts
 from stockcast.registry.store import ModelRegistry
-from stockcast.serving.metadata import evaluated_model_dir
+from stockcast.serving.metadata import evaluated_model_dir, model_spec
 from stockcast.serving.model import open_model_dir, open_version
-from tests.conftest import MODEL
+from stockcast.training.summary import METRICS_FILE
+from tests.conftest import MODEL, PIPELINE_FAST, run_train
 
 # The session's registered model reads 10 values and forecasts 5.
 P, H = 10, 5
@@ -92,3 +95,29 @@ def test_the_replay_names_the_stores_champion_when_a_day_failed_before_its_monit
     assert store_champion(cfg, tmp_path) is None  # no store yet: no champion
     other = OmegaConf.merge(cfg, {"register": {"alias": "staging"}})
     assert store_champion(other, registered_store) is None
+
+
+@pytest.mark.slow
+def test_a_warm_start_whose_window_auto_outgrew_starts_cold(
+    registered_store: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The champion reads 10 values; on the same data `auto` gives 20 (twice the shortest
+    window: no season). Nothing the user set differs, so the fit trains cold instead of
+    refusing; an explicit window that differs is still refused (test_warm_start.py)."""
+    run_dir = tmp_path / "run"
+    with caplog.at_level(logging.WARNING, logger="stockcast.training.warm_start"):
+        run_train(
+            registered_store,
+            run_dir,
+            *PIPELINE_FAST,
+            "logger=none",
+            "train.init_from=champion",
+            "data.previous_time_window=auto",
+        )
+    metrics = json.loads((run_dir / METRICS_FILE).read_text())
+    assert metrics["warm_start"] is None
+    assert model_spec(run_dir / "model")["previous_time_window"] == 20
+    assert (
+        "which reads 10 values; the data now gives data.previous_time_window=auto a window of "
+        "20, so this fit starts cold" in caplog.text
+    )

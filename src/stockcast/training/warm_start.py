@@ -2,22 +2,27 @@
 
 A daily retrain on one more day of prices need not start from random weights: the champion
 already knows the series. The weights are only reused when the network they came from is the
-same kind and shape and reads the same windows; anything else is refused before training starts.
+same kind and shape and reads the same windows; anything else is refused before training starts,
+but for a window `data.previous_time_window=auto` grew with the data, where the fit starts cold.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from safetensors.torch import load_file
 
+from stockcast.data.prepared import AUTO
 from stockcast.errors import ConfigError
 from stockcast.models.kind import model_kind
 from stockcast.models.spec import SHARED_KEYS, upgrade_spec
 from stockcast.registry.store import ModelRegistry
 from stockcast.serving.metadata import evaluated_model_dir, model_artifact, model_spec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,15 @@ def differences(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
     return found
 
 
+def window_grew_alone(cfg: Any, ours: dict[str, Any], theirs: dict[str, Any]) -> bool:
+    """Whether the only difference is the window `data.previous_time_window=auto` chose: the
+    data grew past the point where a longer window fits its train split."""
+    if str(cfg.get("data", {}).get("previous_time_window")) != AUTO:
+        return False
+    same_window = {**theirs, "previous_time_window": ours["previous_time_window"]}
+    return not differences(ours, same_window)
+
+
 def resolve_init_from(value: int | str) -> dict[str, Any]:
     """`train.init_from` as registry lookup arguments: a version number or an alias name."""
     text = str(value)
@@ -70,7 +84,21 @@ def warm_start(cfg: Any, spec: dict[str, Any], workdir: Path) -> WarmStart | Non
     # A refit champion has seen this run's validation and test windows; the evaluated model
     # inside it has not, so that is where a fit that will be scored on them starts.
     folder = evaluated_model_dir(copy)
-    found = differences(spec, model_spec(folder))
+    saved = model_spec(folder)
+    found = differences(spec, saved)
+    if found and window_grew_alone(cfg, spec, saved):
+        # Nothing the user set differs: the window the data chose outgrew the champion's, so
+        # its weights fit no input layer of this run. A daily loop trains cold that day (and
+        # warm again from the champion it registers) rather than failing every later day.
+        log.warning(
+            "train.init_from=%s names %s, which reads %d values; the data now gives "
+            "data.previous_time_window=auto a window of %d, so this fit starts cold",
+            init_from,
+            registry.label(info),
+            int(saved["previous_time_window"]),
+            int(spec["previous_time_window"]),
+        )
+        return None
     if found:
         raise ConfigError(
             f"train.init_from={init_from} names {registry.label(info)}, which cannot start this "
