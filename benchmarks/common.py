@@ -146,6 +146,23 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+def forecast_seconds(model: Any, window: Any, calls: int, warm_calls: int) -> float:
+    """Median seconds of one forecast of one window (`window`, a row of prices) through an
+    opened model (`model.forecast`: input guard, network, bands, output guard), after
+    `warm_calls` untimed ones."""
+    import numpy as np
+
+    row = np.asarray(window, dtype=np.float64).reshape(1, -1)
+    for _ in range(warm_calls):
+        model.forecast(row)
+    times = np.empty(calls)
+    for i in range(calls):
+        begin = time.perf_counter()
+        model.forecast(row)
+        times[i] = time.perf_counter() - begin
+    return float(np.median(times))
+
+
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 

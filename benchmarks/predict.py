@@ -11,13 +11,12 @@ call forecasting 5,000 series from a long CSV within 1.3x of the single-series c
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import BenchOptions, Row, quiet_environment
+from benchmarks.common import BenchOptions, Row, forecast_seconds, quiet_environment
 from benchmarks.startup import wall_time
 from stockcast.config.compose import local_store_overrides
 from stockcast.paths import PROJECT_ROOT
@@ -147,16 +146,8 @@ def forecast_latency(store: Path, calls: int = FORECAST_CALLS) -> float:
     quiet_environment()
     registry = ModelRegistry(f"sqlite:///{store}/mlruns.db", "pipeline_stock_predictor")
     model = open_version(registry, registry.resolve(), store / "model")
-    width = model.previous_time_window
-    window = np.linspace(100.0, 101.0, width).reshape(1, -1)
-    for _ in range(min(calls, 50)):
-        model.forecast(window)
-    times = np.empty(calls)
-    for i in range(calls):
-        begin = time.perf_counter()
-        model.forecast(window)
-        times[i] = time.perf_counter() - begin
-    return float(np.median(times))
+    window = np.linspace(100.0, 101.0, model.previous_time_window)
+    return forecast_seconds(model, window, calls, warm_calls=min(calls, 50))
 
 
 def bench_predict(opts: BenchOptions) -> list[Row]:

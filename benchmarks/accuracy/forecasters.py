@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.accuracy.protocol import HORIZON, LEVELS, Cut, Result, score
-from benchmarks.common import quiet_console
+from benchmarks.common import forecast_seconds, quiet_console
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.intervals import random_walk_bands
 from stockcast.forecasting.windows import WindowSizes, rolling_origins
@@ -27,17 +27,8 @@ SERVE_CALLS = 200
 
 
 def served_milliseconds(model: Any, window: np.ndarray, calls: int = SERVE_CALLS) -> float:
-    """Median milliseconds of one forecast of one window through an opened model (input guard,
-    network, bands, output guard), after a few warm-up calls."""
-    row = np.asarray(window, dtype=np.float64).reshape(1, -1)
-    for _ in range(min(calls, 20)):
-        model.forecast(row)
-    times = np.empty(calls)
-    for i in range(calls):
-        begin = time.perf_counter()
-        model.forecast(row)
-        times[i] = time.perf_counter() - begin
-    return float(np.median(times)) * 1e3
+    """Median milliseconds of one forecast of one window through an opened model, warm."""
+    return forecast_seconds(model, window, calls, warm_calls=min(calls, 20)) * 1e3
 
 
 def naive(name: str, split: Cut) -> Result:
