@@ -58,6 +58,23 @@ def test_experiment_windows_survive_a_data_source_switch(make_cfg) -> None:
     assert cfg.data.source == "csv" and cfg.data.previous_time_window == 30
 
 
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+@pytest.mark.parametrize("source", ["csv", "parquet"])
+def test_every_experiment_trains_on_a_file(make_cfg, experiment: str, source: str) -> None:
+    """`experiment=X data=csv data.path=...` (the README's form) is a valid config: an
+    experiment's settings for its own synthetic market (its length) stay with that market."""
+    cfg = make_cfg(f"experiment={experiment}", f"data={source}", "data.path=prices.csv")
+    validate_config(cfg)
+    assert cfg.data.source == source and "length" not in cfg.data
+
+
+def test_an_experiment_keeps_its_length_on_its_own_market(make_cfg) -> None:
+    lengths = {name: make_cfg(f"experiment={name}").data.length for name in ("mlp_w10", "mlp_w30")}
+    assert lengths == {"mlp_w10": 2000, "mlp_w30": 3000}
+    assert make_cfg("experiment=mlp_w10", "data.length=300").data.length == 300
+    assert make_cfg("experiment=mlp_w10", "data=seasonal").data.length == 1000  # its own
+
+
 @pytest.mark.parametrize("debug", DEBUGS)
 def test_debug_configs_compose(make_cfg, debug: str) -> None:
     cfg = make_cfg(f"debug={debug}")
