@@ -20,8 +20,9 @@ AUTOGLUON_VERSION ?= 1.6.3
 TEST_WORKERS ?= 2
 INSTALLED := $(VENV)/.installed
 # The local model-signing key pair (git-ignored), created on first use; configs/registry/local.yaml
-# signs and verifies with it once it exists.
-KEYS_DIR ?= keys
+# signs and verifies with it once it exists, and reads it where this puts it: STOCKCAST_KEYS_DIR,
+# else keys/ under STOCKCAST_ROOT (the project folder when that is unset).
+KEYS_DIR ?= $(or $(STOCKCAST_KEYS_DIR),$(if $(STOCKCAST_ROOT),$(STOCKCAST_ROOT)/keys,keys))
 SIGNING_KEY := $(KEYS_DIR)/model-signing.key
 # Records which torch is installed. A new venv gets TORCH_SPEC/TORCH_INDEX (the defaults above,
 # or the environment's: .ci/run exports the CPU wheel); after that only a make that names
@@ -61,7 +62,7 @@ $(INSTALLED): setup.cfg pyproject.toml $(TORCH_STAMP)
 
 install: $(INSTALLED) ## create .venv and install stockcast with its dev tools
 
-keys: $(SIGNING_KEY) ## create the local model-signing key pair in keys/ (kept if it exists)
+keys: $(SIGNING_KEY) ## create the local model-signing key pair in keys/ (kept if it exists; see KEYS_DIR)
 
 $(SIGNING_KEY): | $(INSTALLED)
 	$(BIN)/python scripts/signing_keys.py $(KEYS_DIR)

@@ -65,3 +65,39 @@ def test_ci_exports_the_cpu_wheel_and_a_fresh_venv_installs_it(tmp_path: Path) -
     assert (venv / ".torch-spec").read_text().strip() == "torch==2.13.0"
     ci = (PROJECT_ROOT / ".ci" / "run").read_text()
     assert 'export TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"' in ci
+
+
+@pytest.mark.parametrize("variables", [(), ("STOCKCAST_ROOT",), ("STOCKCAST_ROOT", "KEYS_DIR")])
+def test_make_keys_writes_where_the_registry_config_reads(
+    tmp_path: Path, variables: tuple[str, ...]
+) -> None:
+    """configs/registry/local.yaml reads the pair from STOCKCAST_KEYS_DIR, else
+    <STOCKCAST_ROOT>/keys: a pair made anywhere else leaves every model unsigned."""
+    from stockcast.config.compose import compose_config
+
+    environment = {f"STOCKCAST_{name}": str(tmp_path / name.lower()) for name in variables}
+    venv = fake_venv(tmp_path)
+    (venv / ".installed").touch()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKCAST_")}
+    subprocess.run(
+        ["make", "--no-print-directory", f"VENV={venv}", "-o", f"{venv}/.installed", "keys"],
+        cwd=PROJECT_ROOT,
+        env=env | environment,
+        check=True,
+        capture_output=True,
+    )
+    script, folder = (venv / "calls.log").read_text().split()
+    assert script == "scripts/signing_keys.py"
+    made = PROJECT_ROOT / folder  # an absolute folder stays itself
+    if not variables:
+        assert made == PROJECT_ROOT / "keys"
+        return  # the project's own keys/: left alone here
+    key = made / "model-signing.key"
+    key.parent.mkdir(parents=True)
+    key.write_text("a stand-in for the PEM the script writes")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("STOCKCAST_ROOT", "STOCKCAST_KEYS_DIR"):
+            patch.delenv(name, raising=False)
+        for name, value in environment.items():
+            patch.setenv(name, value)
+        assert compose_config("train").registry.signing.private_key == str(key)
