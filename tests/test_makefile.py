@@ -67,7 +67,9 @@ def test_ci_exports_the_cpu_wheel_and_a_fresh_venv_installs_it(tmp_path: Path) -
     assert 'export TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"' in ci
 
 
-@pytest.mark.parametrize("variables", [(), ("STOCKCAST_ROOT",), ("STOCKCAST_ROOT", "KEYS_DIR")])
+@pytest.mark.parametrize(
+    "variables", [(), ("STOCKCAST_ROOT",), ("STOCKCAST_ROOT", "STOCKCAST_KEYS_DIR")]
+)
 def test_make_keys_writes_where_the_registry_config_reads(
     tmp_path: Path, variables: tuple[str, ...]
 ) -> None:
@@ -75,12 +77,13 @@ def test_make_keys_writes_where_the_registry_config_reads(
     <STOCKCAST_ROOT>/keys: a pair made anywhere else leaves every model unsigned."""
     from stockcast.config.compose import compose_config
 
-    environment = {f"STOCKCAST_{name}": str(tmp_path / name.lower()) for name in variables}
+    environment = {name: str(tmp_path / name.lower()) for name in variables}
     venv = fake_venv(tmp_path)
     (venv / ".installed").touch()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKCAST_")}
     subprocess.run(
-        ["make", "--no-print-directory", f"VENV={venv}", "-o", f"{venv}/.installed", "keys"],
+        # -B: even where a pair exists (the project's own keys/, on a working copy).
+        ["make", "-B", "--no-print-directory", f"VENV={venv}", "-o", f"{venv}/.installed", "keys"],
         cwd=PROJECT_ROOT,
         env=env | environment,
         check=True,
@@ -92,6 +95,7 @@ def test_make_keys_writes_where_the_registry_config_reads(
     if not variables:
         assert made == PROJECT_ROOT / "keys"
         return  # the project's own keys/: left alone here
+    assert made.is_relative_to(tmp_path), "the pair goes where the variables say"
     key = made / "model-signing.key"
     key.parent.mkdir(parents=True)
     key.write_text("a stand-in for the PEM the script writes")
