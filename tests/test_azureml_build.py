@@ -97,6 +97,36 @@ def test_asset_source_feeds_a_csv_input_to_prepare() -> None:
     job._to_rest_object()
 
 
+def test_an_asset_read_with_the_users_csv_columns_reaches_every_step() -> None:
+    """`data=csv data.value_column=Sales` (the README's monthly CSV) makes every step compose csv
+    data, which needs a path: prepare reads the mounted asset, the other steps (which read only
+    prepared folders) name it. Before, they had none and each failed on its node."""
+    import re
+    import shlex
+
+    from stockcast.config.compose import compose_config
+    from stockcast.config.schema import validate_data
+    from stockcast.orchestration.azureml.components import substitute_placeholders
+
+    path = "azureml://datastores/workspaceblobstore/paths/monthly.csv"
+    overrides = ["experiment=auto", "data=csv", "data.value_column=Sales"]
+    sc = compose_submit_config(
+        [*overrides, "azureml.data.source=asset", f"azureml.data.asset.path={path}"]
+    )
+    job = build_pipeline_job(sc)
+    for step in STEPS:
+        command = job.jobs[step.name].component.command
+        reads = step.reads_outside_world
+        paths = re.findall(r"data\.path=(\S+)", command)
+        assert paths == (["${{inputs.raw_data}}"] if reads else [path]), step.name
+        # The command as its node's shell reads it, placeholders filled.
+        tokens = shlex.split(substitute_placeholders(command))
+        cfg = compose_config("pipeline", tokens[tokens.index("experiment=auto") :])
+        validate_data(cfg)
+        assert cfg.data.value_column == "Sales"
+    job._to_rest_object()
+
+
 def test_schedule_is_daily_in_the_configured_time_zone(sc: SubmitConfig, pipeline_job) -> None:
     schedule = build_schedule(sc.azure.schedule, pipeline_job)
     assert schedule._validate().passed

@@ -94,6 +94,26 @@ def validate_config(cfg: DictConfig, sections: Iterable[str] = ()) -> DictConfig
     return cfg
 
 
+def validate_data(cfg: DictConfig) -> None:
+    """The data section alone, refused as `validate_config` refuses it: for a config whose other
+    sections resolve only where it runs (a cloud step's registry reads its node's environment)."""
+    base = schema_for(cfg)
+    source = str(OmegaConf.select(cfg, "data.source"))
+    held = DATA_SOURCES.get(source)
+    if held is None:
+        raise ConfigError(f"data.source is {source!r}; choose one of {sorted(DATA_SOURCES)}.")
+    try:
+        held.model_validate(_named_values(held, cfg.data))
+    except ValidationError as err:
+        first = err.errors()[0]
+        located = {**first, "loc": ("data", source, *first["loc"])}
+        raise ConfigError(_sentence(base, located)) from None
+    found = _unknown_key(held, cfg.data, "data.", frozenset())
+    if found is not None:
+        name = next(name for _, model, name in SCHEMAS if model is base)
+        raise ConfigError(unknown_key(*found, f"the {name} config"))
+
+
 def _unknown_key(
     model: type[Section], node: DictConfig, prefix: str, extra: frozenset[str] = frozenset()
 ) -> tuple[str, list[str]] | None:

@@ -17,6 +17,7 @@ from azure.ai.ml.entities import BuildContext, CommandComponent, Environment
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.compose import compose_config
+from stockcast.config.schema import validate_data
 from stockcast.orchestration.azureml.datastore import folder_bindings, folder_outputs
 from stockcast.orchestration.azureml.dry_run import ensure_valid
 from stockcast.orchestration.azureml.settings import (
@@ -124,13 +125,17 @@ def check_cloud_overrides(
     bindings: Mapping[str, str],
     config_name: str = PRIMARY_CONFIG,
 ) -> None:
-    """Compose `config_name` with exactly the overrides a cloud run gets, placeholders filled,
-    so a broken one fails on the laptop rather than in a paid run."""
-    extra = system_overrides(sc, PREFLIGHT_RUN_NAME, data, bindings)
-    overrides = [*sc.step_overrides, *(substitute_placeholders(o) for o in extra)]
-    compose_config(
-        config_name, overrides, config_dir=sc.config_dir, what="the cloud run's overrides"
-    )
+    """Compose and check `config_name` with exactly the overrides a cloud run gets,
+    placeholders filled, so a broken one fails on the laptop rather than in a paid run: once as
+    the steps that read the data get them, once as the others do."""
+    others = data.for_step(reads_outside_world=False)
+    for view in (data,) if others == data else (data, others):
+        extra = system_overrides(sc, PREFLIGHT_RUN_NAME, view, bindings)
+        overrides = [*sc.step_overrides, *(substitute_placeholders(o) for o in extra)]
+        cfg = compose_config(
+            config_name, overrides, config_dir=sc.config_dir, what="the cloud run's overrides"
+        )
+        validate_data(cfg)
 
 
 def build_environment(spec: DictConfig, image: str, root: Path, name: str) -> Environment:
@@ -242,7 +247,7 @@ def build_component(
 ) -> CommandComponent:
     """One row of the table as a component; only steps that read the outside world get the data,
     and a distributed step its PyTorch distribution with the matching trainer keys."""
-    step_data = data if step.reads_outside_world else None
+    step_data = data.for_step(step.reads_outside_world)
     trainer_keys = distribution.trainer_overrides if distribution else {}
     command = build_command(
         step_entry(step.module),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +121,15 @@ class DataBinding:
     overrides: tuple[str, ...]
     inputs: dict[str, str] = field(default_factory=dict)
     input_path: str | None = None
+    # What the steps that never read the data get instead: the keys their data config still
+    # requires (a file's path, naming the asset the prepared folder came from).
+    elsewhere: tuple[str, ...] = ()
+
+    def for_step(self, reads_outside_world: bool) -> DataBinding | None:
+        """The binding one step's command gets: all of it where the step reads the data."""
+        if reads_outside_world:
+            return self
+        return DataBinding(overrides=self.elsewhere) if self.elsewhere else None
 
 
 # The run's UTC date on the compute node, as `data.as_of` reads it (YYYY-MM-DD).
@@ -150,10 +160,19 @@ def data_binding(sc: SubmitConfig) -> DataBinding:
                 f"was asked for; use data=csv or azureml.data.source=synthetic."
             )
         select_csv = () if sc.data_choice == CSV_DATA_CONFIG else (f"data={CSV_DATA_CONFIG}",)
+        # Where the other steps compose data=csv too (the user's `data=csv`, for its columns),
+        # their config needs a path: the asset's, which they never open.
+        named = f"data.path={settings.asset.path}"
+        if not select_csv and shlex.quote(named) != named:
+            raise AzureMLConfigError(
+                f"azureml.data.asset.path={settings.asset.path!r} holds characters a command "
+                "line would split or expand; write it URL-encoded (%20 for a space)."
+            )
         return DataBinding(
             overrides=(*select_csv, f"data.path=${{{{inputs.{RAW_DATA_INPUT}}}}}", as_of),
             inputs={RAW_DATA_INPUT: settings.asset.type},
             input_path=settings.asset.path,
+            elsewhere=() if select_csv else (named,),
         )
     raise AzureMLConfigError(
         f"azureml.data.source={settings.source!r} is not one of {', '.join(DATA_SOURCES)}."
