@@ -170,3 +170,37 @@ def test_a_sweep_stopped_by_a_user_error_prints_one_line_and_exits_2(
         "parameter than hydra.sweeper.params now gives; pass a new hydra.sweeper.study_name to "
         "start a fresh search."
     )
+
+
+def test_a_batch_that_cannot_launch_leaves_no_trial_running(tmp_path: Path) -> None:
+    """A trial whose overrides do not compose (hparams_search=mlp_optuna's model.hidden_sizes
+    with experiment=auto's ensemble) stops the sweep; its trials are told as FAIL, not left
+    RUNNING in the stored study."""
+    import optuna
+    from hydra.errors import ConfigCompositionException
+    from omegaconf import OmegaConf
+
+    from hydra_plugins.stockcast_optuna_sweeper.optuna_sweeper import OptunaSweeper
+
+    storage = f"sqlite:///{tmp_path}/study.db"
+    sweeper = OptunaSweeper(
+        {"_target_": "optuna.samplers.RandomSampler"},
+        "minimize",
+        storage,
+        "s",
+        4,
+        2,
+        0,
+        {"optim.lr": "interval(1e-4, 1e-2)"},
+    )
+
+    class CannotCompose:
+        def launch(self, *args: object, **kwargs: object) -> None:
+            raise ConfigCompositionException("model.hidden_sizes is not a setting")
+
+    sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}})
+    sweeper.launcher = CannotCompose()  # type: ignore[assignment]
+    with pytest.raises(ConfigCompositionException):
+        sweeper._sweep([])
+    study = optuna.load_study(study_name="s", storage=storage)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2

@@ -162,7 +162,14 @@ class OptunaSweeper(Sweeper):
             size = min(self.n_jobs, self.n_trials - job_idx)
             trials = [self._ask(study, space.distributions) for _ in range(size)]
             batch = [tuple(space.trial_overrides(trial.params)) for trial in trials]
-            returns = self.launcher.launch(batch, initial_job_idx=job_idx)
+            try:
+                returns = self.launcher.launch(batch, initial_job_idx=job_idx)
+            except BaseException:
+                # A batch that never ran (its overrides do not compose, Ctrl-C): its trials are
+                # told as FAIL, or the study keeps them RUNNING for good.
+                for trial in trials:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                raise
             for offset, (trial, ret) in enumerate(zip(trials, returns, strict=True)):
                 trial.set_user_attr("job_dir", str(sweep_dir / str(job_idx + offset)))
                 value = _job_value(ret)
