@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
+from stockcast.errors import ArtifactError
 from stockcast.evaluation.champion import Candidate, compare_with_champion
 from stockcast.evaluation.live import Observed
 from stockcast.evaluation.reports import WINDOWS_FILE
@@ -85,6 +86,28 @@ def test_the_champions_ledger_forecast_reads_its_own_window_of_longer_data(
     assert len(stored) == 1 and stored[0].model_version == 1
     np.testing.assert_array_equal(stored[0].point, expected[0])
     assert stored[0].bands["80"][0] == tuple(bands["80"][0][0].tolist())
+
+
+def test_the_champion_forecasts_each_long_enough_series_when_the_window_shrank(
+    registered_store: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A short new series shrinks a panel's data-chosen window below the champion's: the
+    champion still reads its own window from each series' history; a series shorter than
+    that gets no forecast, and the log says so."""
+    registry = registry_of(registered_store)
+    champion = registry.resolve(version=1)
+    dates = tuple(pd.bdate_range("2025-01-01", periods=40).strftime("%Y-%m-%d"))
+    long, short = prices(1, 40, seed=2)[0], prices(1, P - 1, seed=3)[0]
+    observed = [Observed("long", long, dates), Observed("new", short, dates[-(P - 1) :])]
+    with caplog.at_level(logging.WARNING, logger="stockcast.prediction.ledger_forecast"):
+        stored = champion_forecasts(registry, champion, observed, tmp_path, WindowSizes(P - 4, H))
+    expected, _ = open_version(registry, champion, tmp_path / "expected").forecast(long[-P:])
+    assert [f.series_id for f in stored] == ["long"]
+    np.testing.assert_array_equal(stored[0].point, expected[0])
+    assert "reads 10 values; 1 series have fewer and get no forecast today: new" in caplog.text
+    # Another horizon still cannot be forecast for the ledger.
+    with pytest.raises(ArtifactError, match="forecasts 5, but the prepared data has windows of"):
+        champion_forecasts(registry, champion, observed, tmp_path / "h", WindowSizes(P, H + 1))
 
 
 def test_the_replay_names_the_stores_champion_when_a_day_failed_before_its_monitor(

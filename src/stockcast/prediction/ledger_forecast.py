@@ -3,6 +3,7 @@ once its target dates arrive."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from stockcast.registry.ledger import Ledger, LedgerForecast
 from stockcast.registry.store import ModelRegistry, VersionInfo
 from stockcast.serving.model import open_version
 
+log = logging.getLogger(__name__)
+
 
 def champion_forecasts(
     registry: ModelRegistry,
@@ -23,19 +26,33 @@ def champion_forecasts(
     workdir: Path,
     sizes: WindowSizes,
 ) -> list[LedgerForecast]:
-    """The champion's forecast of every series from its last date (loads the model)."""
+    """The champion's forecast of every series from its last date (loads the model): from the
+    last values of each series' whole history, as many as the champion reads. That may be more
+    or fewer than today's prepared windows (data.previous_time_window=auto follows the data: a
+    short new series shrinks it, a longer history grows it); the horizon must be the same. A
+    series shorter than the champion's window gets no forecast (logged)."""
     model = open_version(registry, champion, workdir / f"champion_v{champion.version}")
+    width = model.previous_time_window
     model.sizes.require(
-        sizes,
+        WindowSizes(max(width, sizes.previous_time_window), sizes.next_time_window),
         registry.label(champion),
         "the prepared data has windows of",
         "prepare the data with the champion's window sizes",
         longer_inputs=True,
     )
-    # The champion's own window: it may read fewer values than today's data (the data-chosen
-    # window grew since it was trained).
-    inputs = np.stack([s.values[-model.previous_time_window :] for s in observed])
-    point, bands = model.forecast(inputs)
+    short = [s.series_id for s in observed if len(s.values) < width]
+    if short:
+        log.warning(
+            "%s reads %d values; %d series have fewer and get no forecast today: %s",
+            registry.label(champion),
+            width,
+            len(short),
+            ", ".join(short[:5]) + (" ..." if len(short) > 5 else ""),
+        )
+    observed = [s for s in observed if len(s.values) >= width]
+    if not observed:
+        return []
+    point, bands = model.forecast(np.stack([s.values[-width:] for s in observed]))
     forecasts = []
     for i, series in enumerate(observed):
         targets, _ = future_dates(
