@@ -200,7 +200,26 @@ def test_a_batch_that_cannot_launch_leaves_no_trial_running(tmp_path: Path) -> N
 
     sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}})
     sweeper.launcher = CannotCompose()  # type: ignore[assignment]
-    with pytest.raises(ConfigCompositionException):
+    with pytest.raises(ConfigError) as refused:
         sweeper._sweep([])
     study = optuna.load_study(study_name="s", storage=storage)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
+    # The sentence names the trial and where its keys came from, not just the key.
+    assert str(refused.value).startswith("Optuna trial 0 (optim.lr=")
+    assert "): cannot compose the train config: model.hidden_sizes is not a setting; its" in str(
+        refused.value
+    )
+    assert str(refused.value).endswith(
+        "its keys come from the search space (hydra.sweeper.params, e.g. hparams_search=...): "
+        "search keys this run's config has."
+    )
+
+    class Interrupted:
+        def launch(self, *args: object, **kwargs: object) -> None:
+            raise KeyboardInterrupt
+
+    sweeper.launcher = Interrupted()  # type: ignore[assignment]
+    with pytest.raises(KeyboardInterrupt):  # any other error goes on as it was
+        sweeper._sweep([])
+    study = optuna.load_study(study_name="s", storage=storage)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 4

@@ -164,11 +164,14 @@ class OptunaSweeper(Sweeper):
             batch = [tuple(space.trial_overrides(trial.params)) for trial in trials]
             try:
                 returns = self.launcher.launch(batch, initial_job_idx=job_idx)
-            except BaseException:
+            except BaseException as err:
                 # A batch that never ran (its overrides do not compose, Ctrl-C): its trials are
                 # told as FAIL, or the study keeps them RUNNING for good.
                 for trial in trials:
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                refusal = self._trial_refusal(err, job_idx, batch[0])
+                if refusal is not None:
+                    raise refusal from None
                 raise
             for offset, (trial, ret) in enumerate(zip(trials, returns, strict=True)):
                 trial.set_user_attr("job_dir", str(sweep_dir / str(job_idx + offset)))
@@ -185,6 +188,34 @@ class OptunaSweeper(Sweeper):
                     f"{self.max_failures}); see the job logs under {sweep_dir}."
                 )
         return self._write_results(study, sweep_dir)
+
+    def _trial_refusal(
+        self, err: BaseException, number: int, overrides: tuple[str, ...]
+    ) -> ConfigError | None:
+        """One sentence for a trial whose overrides do not compose: the search space names a key
+        this run's config lacks (hparams_search=mlp_optuna's model.hidden_sizes on another model
+        kind), which the user did not type. None for any other error."""
+        from hydra.errors import ConfigCompositionException
+
+        from stockcast.config.compose import compose_raw
+        from stockcast.config.mistakes import composition_error
+        from stockcast.config.task import command_line_overrides
+
+        if not isinstance(err, ConfigCompositionException):
+            return None
+        assert self.config is not None
+        config_name = str(OmegaConf.select(self.config, "hydra.job.config_name") or "train")
+        sentence = (
+            composition_error(
+                err, config_name, [*command_line_overrides(), *overrides], compose_raw
+            )
+            or str(err).strip().splitlines()[0]
+        )
+        return ConfigError(
+            f"Optuna trial {number} ({' '.join(overrides)}): {sentence.rstrip('.')}; its keys "
+            "come from the search space "
+            "(hydra.sweeper.params, e.g. hparams_search=...): search keys this run's config has."
+        )
 
     def _write_results(self, study: optuna.Study, sweep_dir: Path) -> optuna.trial.FrozenTrial:
         """optimization_results.yaml: the best trial of the whole study so far."""
