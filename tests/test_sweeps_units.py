@@ -122,6 +122,10 @@ def test_a_stored_study_searched_over_other_choices_is_refused_in_one_sentence(
     )
     # The same choices ask as before.
     assert sweeper._ask(study, old).params["data.normalization"] in ("per_window", "standard")
+    # A log scale switched off for a parameter is refused the same way.
+    study.tell(study.ask({"optim.lr": FloatDistribution(1e-4, 1e-2, log=True)}), 1.0)
+    with pytest.raises(ConfigError, match=r"was searched with another scale \(log or linear\)"):
+        sweeper._ask(study, {"optim.lr": FloatDistribution(1e-4, 1e-2)})
 
     class Failing:
         def ask(self, distributions: dict) -> None:

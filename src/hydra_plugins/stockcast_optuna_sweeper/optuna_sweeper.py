@@ -110,17 +110,22 @@ class OptunaSweeper(Sweeper):
         return study
 
     def _ask(self, study: optuna.Study, distributions: dict[str, Any]) -> optuna.trial.Trial:
-        """A new trial; a stored study whose earlier trials sampled another choice list for a
-        parameter (Optuna cannot change a categorical's choices) is refused in one sentence."""
+        """A new trial; a stored study whose earlier trials sampled a parameter otherwise
+        (another choice list for a categorical, a log scale switched on or off: Optuna cannot
+        change either) is refused in one sentence."""
         try:
             return study.ask(distributions)
         except ValueError as err:
-            if "dynamic value space" not in str(err):
+            if "dynamic value space" in str(err):
+                changed = "over other choices for a categorical parameter"
+            elif "different log configuration" in str(err):
+                changed = "with another scale (log or linear) for a parameter"
+            else:
                 raise
             raise ConfigError(
-                f"study {self.study_name!r} in {self.storage} was searched over other choices for "
-                "a categorical parameter than hydra.sweeper.params now gives; pass a new "
-                "hydra.sweeper.study_name to start a fresh search."
+                f"study {self.study_name!r} in {self.storage} was searched {changed} than "
+                "hydra.sweeper.params now gives; pass a new hydra.sweeper.study_name to start a "
+                "fresh search."
             ) from None
 
     def sweep(self, arguments: list[str]) -> optuna.trial.FrozenTrial:
