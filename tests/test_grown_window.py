@@ -19,7 +19,8 @@ from stockcast.evaluation.reports import WINDOWS_FILE
 from stockcast.forecasting.metrics import pooled_errors
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.orchestration.replay import store_champion
-from stockcast.prediction.ledger_forecast import champion_forecasts
+from stockcast.prediction.ledger_forecast import champion_forecasts, store_champion_forecast
+from stockcast.registry.ledger import Ledger
 from stockcast.registry.store import ModelRegistry
 from stockcast.serving.metadata import evaluated_model_dir, model_spec
 from stockcast.serving.model import open_model_dir, open_version
@@ -89,7 +90,10 @@ def test_the_champions_ledger_forecast_reads_its_own_window_of_longer_data(
 
 
 def test_the_champion_forecasts_each_long_enough_series_when_the_window_shrank(
-    registered_store: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    registered_store: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A short new series shrinks a panel's data-chosen window below the champion's: the
     champion still reads its own window from each series' history; a series shorter than
@@ -105,9 +109,21 @@ def test_the_champion_forecasts_each_long_enough_series_when_the_window_shrank(
     assert [f.series_id for f in stored] == ["long"]
     np.testing.assert_array_equal(stored[0].point, expected[0])
     assert "reads 10 values; 1 series have fewer and get no forecast today: new" in caplog.text
-    # Another horizon still cannot be forecast for the ledger.
-    with pytest.raises(ArtifactError, match="forecasts 5, but the prepared data has windows of"):
-        champion_forecasts(registry, champion, observed, tmp_path / "h", WindowSizes(P, H + 1))
+    # Another horizon still cannot be forecast for the ledger; the sentence gives the data's.
+    with pytest.raises(
+        ArtifactError, match=r"forecasts 5, but the prepared data has windows of 6 in / 6 out"
+    ):
+        champion_forecasts(registry, champion, observed, tmp_path / "h", WindowSizes(P - 4, H + 1))
+    # Stored once: a rerun loads no model, though the short series got no forecast.
+    ledger = Ledger(tmp_path / "ledger.db", 10)
+    store = store_champion_forecast
+    assert store(ledger, registry, champion, observed, tmp_path / "a", WindowSizes(P - 4, H)) == 1
+    monkeypatch.setattr("stockcast.prediction.ledger_forecast.open_version", no_model)
+    assert store(ledger, registry, champion, observed, tmp_path / "b", WindowSizes(P - 4, H)) == 0
+
+
+def no_model(*args: object) -> None:
+    raise AssertionError("a rerun loaded the champion again")
 
 
 def test_the_replay_names_the_stores_champion_when_a_day_failed_before_its_monitor(

@@ -33,13 +33,13 @@ def champion_forecasts(
     series shorter than the champion's window gets no forecast (logged)."""
     model = open_version(registry, champion, workdir / f"champion_v{champion.version}")
     width = model.previous_time_window
-    model.sizes.require(
-        WindowSizes(max(width, sizes.previous_time_window), sizes.next_time_window),
-        registry.label(champion),
-        "the prepared data has windows of",
-        "prepare the data with the champion's window sizes",
-        longer_inputs=True,
-    )
+    if model.next_time_window != sizes.next_time_window:
+        model.sizes.require(
+            sizes,
+            registry.label(champion),
+            "the prepared data has windows of",
+            "prepare the data with the champion's window sizes",
+        )
     short = [s.series_id for s in observed if len(s.values) < width]
     if short:
         log.warning(
@@ -84,8 +84,15 @@ def store_champion_forecast(
     workdir: Path,
     sizes: WindowSizes,
 ) -> int:
-    """Store today's forecast once: a rerun finds it in the ledger and loads no model."""
-    keys = [(registry.model_name, champion.version, s.series_id, s.dates[-1]) for s in observed]
+    """Store today's forecast once: a rerun finds it in the ledger and loads no model. The
+    series too short for the champion's window (its version tag) get none, so a rerun does not
+    wait for them."""
+    width = int(champion.tags.get("previous_time_window") or 0)
+    keys = [
+        (registry.model_name, champion.version, s.series_id, s.dates[-1])
+        for s in observed
+        if len(s.values) >= width
+    ]
     if all(ledger.has(key) for key in keys):
         return 0
     return ledger.append(champion_forecasts(registry, champion, observed, workdir, sizes))
