@@ -134,6 +134,9 @@ def test_the_replay_names_the_stores_champion_when_a_day_failed_before_its_monit
     assert store_champion(cfg, tmp_path) is None  # no store yet: no champion
     other = OmegaConf.merge(cfg, {"register": {"alias": "staging"}})
     assert store_champion(other, registered_store) is None
+    # A store that cannot be read: the day's own error says why; the replay goes on.
+    (tmp_path / "mlruns.db").write_bytes(b"not a database")
+    assert store_champion(cfg, tmp_path) is None
 
 
 @pytest.mark.slow

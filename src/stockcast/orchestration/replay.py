@@ -96,11 +96,15 @@ def day_entry(run_dir: Path, as_of: str, seconds: float, error: str | None) -> d
 
 
 def store_champion(cfg: DictConfig, store: Path) -> int | None:
-    """The version the champion alias names in the replay's store (None: none yet)."""
+    """The version the champion alias names in the replay's store (None: none yet, or a store
+    that cannot be read: the day's own error already says why)."""
     if not (store / "mlruns.db").is_file():
         return None
     registry = ModelRegistry(local_store_uri(store), cfg.registry.model_name)
-    found = registry.champion(cfg.register.alias)
+    try:
+        found = registry.champion(cfg.register.alias)
+    except StockcastError:
+        return None
     return None if found is None else found.version
 
 
