@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -178,8 +179,8 @@ def test_a_sweep_stopped_by_a_user_error_prints_one_line_and_exits_2(
 
 def test_a_batch_that_cannot_launch_leaves_no_trial_running(tmp_path: Path) -> None:
     """A trial whose overrides do not compose (hparams_search=mlp_optuna's model.hidden_sizes
-    with experiment=auto's ensemble) stops the sweep; its trials are told as FAIL, not left
-    RUNNING in the stored study."""
+    with experiment=auto's ensemble) stops the sweep; its batch's trials are told as FAIL, not
+    left RUNNING in the stored study, and the sentence names the trial that does not compose."""
     import optuna
     from hydra.errors import ConfigCompositionException
     from omegaconf import OmegaConf
@@ -195,12 +196,12 @@ def test_a_batch_that_cannot_launch_leaves_no_trial_running(tmp_path: Path) -> N
         4,
         2,
         0,
-        {"optim.lr": "interval(1e-4, 1e-2)"},
+        {"model.hiden_sizes": "choice(32,64)"},
     )
 
     class CannotCompose:
         def launch(self, *args: object, **kwargs: object) -> None:
-            raise ConfigCompositionException("model.hidden_sizes is not a setting")
+            raise ConfigCompositionException("Could not override 'model.hiden_sizes'.")
 
     sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}})
     sweeper.launcher = CannotCompose()  # type: ignore[assignment]
@@ -208,15 +209,17 @@ def test_a_batch_that_cannot_launch_leaves_no_trial_running(tmp_path: Path) -> N
         sweeper._sweep([])
     study = optuna.load_study(study_name="s", storage=storage)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
-    # The sentence names the trial and where its keys came from, not just the key.
-    assert str(refused.value).startswith("Optuna trial 0 (optim.lr=")
-    assert "): cannot compose the train config: model.hidden_sizes is not a setting; its" in str(
-        refused.value
-    )
-    assert str(refused.value).endswith(
-        "its keys come from the search space (hydra.sweeper.params, e.g. hparams_search=...): "
-        "search keys this run's config has."
-    )
+    assert re.fullmatch(
+        r"Optuna trial 0 \(model\.hiden_sizes=(32|64)\): model\.hiden_sizes is not a setting of "
+        r"the train config; did you mean model\.hidden_sizes\?; its keys come from the search "
+        r"space \(hydra\.sweeper\.params, e\.g\. hparams_search=\.\.\.\): search keys this "
+        r"run's config has\.",
+        str(refused.value),
+    ), str(refused.value)
+    # In a batch, the trial named is the one that does not compose, not the batch's first.
+    batch = [("optim.lr=0.01",), ("model.hiden_sizes=[1]",)]
+    named = sweeper._trial_refusal(ConfigCompositionException("x"), 4, batch)
+    assert named is not None and str(named).startswith("Optuna trial 5 (model.hiden_sizes=[1]): ")
 
     class Interrupted:
         def launch(self, *args: object, **kwargs: object) -> None:

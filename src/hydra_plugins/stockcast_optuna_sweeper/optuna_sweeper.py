@@ -170,11 +170,12 @@ class OptunaSweeper(Sweeper):
             try:
                 returns = self.launcher.launch(batch, initial_job_idx=job_idx)
             except BaseException as err:
-                # A batch that never ran (its overrides do not compose, Ctrl-C): its trials are
-                # told as FAIL, or the study keeps them RUNNING for good.
+                # A batch whose launch raised (a trial's overrides do not compose, Ctrl-C) gives
+                # back no values, not even of trials that ran before: all are told as FAIL, or
+                # the study keeps them RUNNING for good.
                 for trial in trials:
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                refusal = self._trial_refusal(err, job_idx, batch[0])
+                refusal = self._trial_refusal(err, job_idx, batch)
                 if refusal is not None:
                     raise refusal from None
                 raise
@@ -195,32 +196,33 @@ class OptunaSweeper(Sweeper):
         return self._write_results(study, sweep_dir)
 
     def _trial_refusal(
-        self, err: BaseException, number: int, overrides: tuple[str, ...]
+        self, err: BaseException, first: int, batch: list[tuple[str, ...]]
     ) -> ConfigError | None:
         """One sentence for a trial whose overrides do not compose: the search space names a key
         this run's config lacks (hparams_search=mlp_optuna's model.hidden_sizes on another model
-        kind), which the user did not type. None for any other error."""
+        kind), which the user did not type. The batch's trials are composed again one by one to
+        name the one that fails. None for any other error."""
         from hydra.errors import ConfigCompositionException
 
         from stockcast.config.compose import compose_raw
         from stockcast.config.mistakes import composition_error
-        from stockcast.config.task import command_line_overrides
 
         if not isinstance(err, ConfigCompositionException):
             return None
         assert self.config is not None
         config_name = str(OmegaConf.select(self.config, "hydra.job.config_name") or "train")
-        sentence = (
-            composition_error(
-                err, config_name, [*command_line_overrides(), *overrides], compose_raw
-            )
-            or str(err).strip().splitlines()[0]
-        )
-        return ConfigError(
-            f"Optuna trial {number} ({' '.join(overrides)}): {sentence.rstrip('.')}; its keys "
-            "come from the search space "
-            "(hydra.sweeper.params, e.g. hparams_search=...): search keys this run's config has."
-        )
+        for number, overrides in enumerate(batch, first):
+            try:
+                compose_raw(config_name, list(overrides))
+            except Exception as failed:  # whatever composing this trial raises: it is the one
+                sentence = composition_error(failed, config_name, list(overrides), compose_raw)
+                sentence = sentence or str(failed).strip().splitlines()[0]
+                return ConfigError(
+                    f"Optuna trial {number} ({' '.join(overrides)}): {sentence.rstrip('.')}; its "
+                    "keys come from the search space (hydra.sweeper.params, e.g. "
+                    "hparams_search=...): search keys this run's config has."
+                )
+        return None
 
     def _write_results(self, study: optuna.Study, sweep_dir: Path) -> optuna.trial.FrozenTrial:
         """optimization_results.yaml: the best trial of the whole study so far."""
