@@ -73,6 +73,7 @@ def test_an_experiment_keeps_its_length_on_its_own_market(make_cfg) -> None:
     assert lengths == {"mlp_w10": 2000, "mlp_w30": 3000}
     assert make_cfg("experiment=mlp_w10", "data.length=300").data.length == 300
     assert make_cfg("experiment=mlp_w10", "data=seasonal").data.length == 1000  # its own
+    assert make_cfg("~experiment").data.length == 500  # no experiment at all: gbm's own
 
 
 @pytest.mark.parametrize("debug", DEBUGS)
