@@ -86,10 +86,7 @@ def validate_config(cfg: DictConfig, sections: Iterable[str] = ()) -> DictConfig
         raise ConfigError(
             f"{err.full_key} cannot be resolved ({detail}); set it, or what it refers to."
         ) from None
-    found = _unknown_key(schema, cfg, "", frozenset(sections))
-    if found is not None:
-        name = next(name for _, model, name in SCHEMAS if model is base)
-        raise ConfigError(unknown_key(*found, f"the {name} config"))
+    _refuse_unknown_key(base, schema, cfg, "", frozenset(sections))
     _store_whole_numbers(validated, cfg)
     return cfg
 
@@ -108,9 +105,21 @@ def validate_data(cfg: DictConfig) -> None:
         first = err.errors()[0]
         located = {**first, "loc": ("data", source, *first["loc"])}
         raise ConfigError(_sentence(base, located)) from None
-    found = _unknown_key(held, cfg.data, "data.", frozenset())
+    _refuse_unknown_key(base, held, cfg.data, "data.")
+
+
+def _refuse_unknown_key(
+    base: type[Section],
+    model: type[Section],
+    node: DictConfig,
+    prefix: str,
+    extra: frozenset[str] = frozenset(),
+) -> None:
+    """One sentence for the first key under `node` that `model` does not name, naming the
+    config (`base`'s: train, pipeline, ...) it is not a setting of."""
+    found = _unknown_key(model, node, prefix, extra)
     if found is not None:
-        name = next(name for _, model, name in SCHEMAS if model is base)
+        name = next(name for _, schema, name in SCHEMAS if schema is base)
         raise ConfigError(unknown_key(*found, f"the {name} config"))
 
 
