@@ -19,6 +19,11 @@ from stockcast.serving.model import open_version
 log = logging.getLogger(__name__)
 
 
+def long_enough(observed: Sequence[Observed], width: int) -> list[Observed]:
+    """The series with at least `width` values: those a model reading `width` can forecast."""
+    return [series for series in observed if len(series.values) >= width]
+
+
 def champion_forecasts(
     registry: ModelRegistry,
     champion: VersionInfo,
@@ -40,6 +45,7 @@ def champion_forecasts(
             "the prepared data has windows of",
             "prepare the data with the champion's window sizes",
         )
+    kept = long_enough(observed, width)
     short = [s.series_id for s in observed if len(s.values) < width]
     if short:
         log.warning(
@@ -49,12 +55,11 @@ def champion_forecasts(
             len(short),
             ", ".join(short[:5]) + (" ..." if len(short) > 5 else ""),
         )
-    observed = [s for s in observed if len(s.values) >= width]
-    if not observed:
+    if not kept:
         return []
-    point, bands = model.forecast(np.stack([s.values[-width:] for s in observed]))
+    point, bands = model.forecast(np.stack([s.values[-width:] for s in kept]))
     forecasts = []
-    for i, series in enumerate(observed):
+    for i, series in enumerate(kept):
         targets, _ = future_dates(
             np.asarray(series.dates, dtype="datetime64[ns]"), sizes.next_time_window
         )
@@ -90,8 +95,7 @@ def store_champion_forecast(
     width = int(champion.tags.get("previous_time_window") or 0)
     keys = [
         (registry.model_name, champion.version, s.series_id, s.dates[-1])
-        for s in observed
-        if len(s.values) >= width
+        for s in long_enough(observed, width)
     ]
     if all(ledger.has(key) for key in keys):
         return 0
