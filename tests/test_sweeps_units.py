@@ -143,30 +143,17 @@ def test_a_sweep_stopped_by_a_user_error_prints_one_line_and_exits_2(
     """Hydra calls the sweeper outside the task's error handling: the sweeper itself turns a
     StockcastError (here the changed choice list, before any job runs) into the CLI contract."""
     import optuna
-    from omegaconf import OmegaConf
-
-    from hydra_plugins.stockcast_optuna_sweeper.optuna_sweeper import OptunaSweeper
 
     storage = f"sqlite:///{tmp_path}/study.db"
     study = optuna.create_study(storage=storage, study_name="s")
     study.tell(study.ask({"data.normalization": CategoricalDistribution(["per_window"])}), 1.0)
-    sweeper = OptunaSweeper(
-        {"_target_": "optuna.samplers.RandomSampler"},
-        "minimize",
-        storage,
-        "s",
-        1,
-        1,
-        0,
-        {"data.normalization": "choice([per_window,standard], standard)"},
-    )
 
     class NoJobs:
         def launch(self, *args: object, **kwargs: object) -> None:
             raise AssertionError("no job may run")
 
-    sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}})
-    sweeper.launcher = NoJobs()  # type: ignore[assignment]
+    params = {"data.normalization": "choice([per_window,standard], standard)"}
+    sweeper = random_sweeper(storage, tmp_path, NoJobs(), params)
     with pytest.raises(SystemExit) as exit_info:
         sweeper.sweep([])
     assert exit_info.value.code == 2
@@ -183,28 +170,15 @@ def test_a_batch_that_cannot_launch_leaves_no_trial_running(tmp_path: Path) -> N
     left RUNNING in the stored study, and the sentence names the trial that does not compose."""
     import optuna
     from hydra.errors import ConfigCompositionException
-    from omegaconf import OmegaConf
-
-    from hydra_plugins.stockcast_optuna_sweeper.optuna_sweeper import OptunaSweeper
 
     storage = f"sqlite:///{tmp_path}/study.db"
-    sweeper = OptunaSweeper(
-        {"_target_": "optuna.samplers.RandomSampler"},
-        "minimize",
-        storage,
-        "s",
-        4,
-        2,
-        0,
-        {"model.hiden_sizes": "choice(32,64)"},
-    )
 
     class CannotCompose:
         def launch(self, *args: object, **kwargs: object) -> None:
             raise ConfigCompositionException("Could not override 'model.hiden_sizes'.")
 
-    sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}})
-    sweeper.launcher = CannotCompose()  # type: ignore[assignment]
+    params = {"model.hiden_sizes": "choice(32,64)"}
+    sweeper = random_sweeper(storage, tmp_path, CannotCompose(), params, trials=4, jobs=2)
     with pytest.raises(ConfigError) as refused:
         sweeper._sweep([])
     study = optuna.load_study(study_name="s", storage=storage)
@@ -230,3 +204,24 @@ def test_a_batch_that_cannot_launch_leaves_no_trial_running(tmp_path: Path) -> N
         sweeper._sweep([])
     study = optuna.load_study(study_name="s", storage=storage)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 4
+
+
+def random_sweeper(
+    storage: str,
+    tmp_path: Path,
+    launcher: object,
+    params: dict[str, str],
+    trials: int = 1,
+    jobs: int = 1,
+):
+    """The Optuna sweeper over study 's' in `storage`, random sampling, no failures allowed,
+    set up as Hydra would with `launcher` and a sweep folder under `tmp_path`."""
+    from omegaconf import OmegaConf
+
+    from hydra_plugins.stockcast_optuna_sweeper.optuna_sweeper import OptunaSweeper
+
+    sampler = {"_target_": "optuna.samplers.RandomSampler"}
+    sweeper = OptunaSweeper(sampler, "minimize", storage, "s", trials, jobs, 0, params)
+    sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}})
+    sweeper.launcher = launcher  # type: ignore[assignment]
+    return sweeper
