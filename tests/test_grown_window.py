@@ -74,6 +74,68 @@ def test_a_champion_is_scored_on_the_newest_values_of_longer_windows(
     )
 
 
+def candidate_with_history(folder: Path, width: int) -> tuple[Candidate, np.ndarray]:
+    """A panel report whose windows read `width` values: a 40-value series and a new one of 14,
+    every origin of their last values, with the whole history stored as evaluate stores it.
+    Returns the candidate and each window's first-target position in the history."""
+    long, new = prices(1, 40, seed=4)[0], prices(1, 14, seed=5)[0]
+    history, offsets = np.concatenate([long, new]), np.array([0, 40, 54])
+    targets = np.concatenate([np.arange(20, 36), np.arange(40 + width, 50)])
+    inputs = history[targets[:, None] - width + np.arange(width)]
+    actual = history[targets[:, None] + np.arange(H)]
+    forecast = inputs[:, -1:] + np.linspace(0.1, 0.5, H)  # not the champion's forecasts
+    folder.mkdir(parents=True)
+    np.savez(
+        folder / WINDOWS_FILE,
+        inputs=inputs,
+        actual=actual,
+        forecast=forecast,
+        history=history,
+        history_offsets=offsets,
+        history_targets=targets,
+    )
+    return Candidate(folder, folder, {"mase_scale": 1.0}, folder / "work"), targets
+
+
+def test_a_champion_reading_more_than_the_windows_is_scored_from_their_past(
+    registered_store: Path, tmp_path: Path
+) -> None:
+    """A short new series shrank the panel's window below the champion's: the champion is scored
+    on the windows with its own window of history before them, the candidate on the same."""
+    registry = registry_of(registered_store)
+    champion = registry.resolve(version=1)
+    candidate, targets = candidate_with_history(tmp_path / "report", P - 4)
+    score = compare_with_champion(registry, champion, candidate)
+
+    windows = np.load(tmp_path / "report" / WINDOWS_FILE)
+    long_enough = targets < 40  # the new series has fewer than 10 values before every origin
+    inputs = windows["history"][targets[long_enough, None] - P + np.arange(P)]
+    opened = open_version(registry, champion, tmp_path / "expected")
+    expected, _ = open_model_dir(evaluated_model_dir(opened.folder)).forecast(inputs)
+    actual = windows["actual"][long_enough]
+    assert score.windows == 16
+    assert score.champion_mase == pytest.approx(
+        pooled_errors(expected, actual, 1.0)["mase"], rel=1e-12
+    )
+    assert score.candidate_mase == pytest.approx(
+        pooled_errors(windows["forecast"][long_enough], actual, 1.0)["mase"], rel=1e-12
+    )
+    assert score.note == f"the 16 test windows with the {P} values it reads before them"
+    # Only the new series' windows: nothing to score the champion on, said in one sentence.
+    only_new, _ = candidate_with_history(tmp_path / "new", P - 4)
+    kept = {key: value for key, value in np.load(only_new.report_dir / WINDOWS_FILE).items()}
+    new_only = ~(kept["history_targets"] < 40)
+    for key in ("inputs", "actual", "forecast", "history_targets"):
+        kept[key] = kept[key][new_only]
+    np.savez(only_new.report_dir / WINDOWS_FILE, **kept)
+    none = compare_with_champion(registry, champion, only_new)
+    assert none.champion_mase is None and none.windows == 0
+    assert none.note == (
+        f"champion version 1 reads {P} values and no test window after its fitted data has "
+        "that many before it, so it cannot be scored on them"
+    )
+
+
 def test_the_champions_ledger_forecast_reads_its_own_window_of_longer_data(
     registered_store: Path, tmp_path: Path
 ) -> None:

@@ -236,6 +236,21 @@ def test_the_champion_is_scored_only_on_windows_after_its_fitted_data(
     assert f"the {unseen} test windows after its fitted data" in decision["reasons"][0]
 
 
+def test_the_report_keeps_each_test_windows_whole_past(refit_runs: dict[str, Path]) -> None:
+    """What a champion that reads more values than today's windows is scored from: each test
+    window's inputs and targets sit in the stored history, after all of its series' past."""
+    windows = np.load(refit_runs["partial"] / "evaluate" / "report" / WINDOWS_FILE)
+    history, targets = windows["history"], windows["history_targets"]
+    width, horizon = windows["inputs"].shape[1], windows["actual"].shape[1]
+    assert list(windows["history_offsets"]) == [0, len(history)]
+    np.testing.assert_array_equal(
+        history[targets[:, None] - width + np.arange(width)], windows["inputs"]
+    )
+    np.testing.assert_array_equal(history[targets[:, None] + np.arange(horizon)], windows["actual"])
+    assert targets[-1] + horizon == len(history)
+    assert targets[0] > len(history) // 2  # the test split's windows, after train and val
+
+
 def test_a_champion_fitted_on_every_test_window_is_not_compared(
     refit_runs: dict[str, Path],
 ) -> None:

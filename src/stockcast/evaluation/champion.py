@@ -3,6 +3,7 @@ candidate scored on the same test windows, never on windows the champion was fit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,23 @@ def unseen_windows(windows: Any, fit_data_end: str | None) -> np.ndarray:
     return windows["first_target_dates"] > np.datetime64(fit_data_end)
 
 
+def champion_inputs(
+    windows: Mapping[str, np.ndarray], previous: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The `previous` values before each of the report's test windows, and which windows have
+    that many: the most recent of their own inputs, or, for a champion that reads more, their
+    longer past from the report's `history` (NaN rows where a series' history is too short)."""
+    inputs = windows["inputs"]
+    if previous <= inputs.shape[1]:
+        return inputs[:, -previous:], np.ones(len(inputs), dtype=bool)
+    targets, offsets = windows["history_targets"], windows["history_offsets"]
+    starts = offsets[np.searchsorted(offsets, targets, side="right") - 1]
+    enough = targets - starts >= previous
+    longer = np.full((len(targets), previous), np.nan)
+    longer[enough] = windows["history"][targets[enough, None] - previous + np.arange(previous)]
+    return longer, enough
+
+
 def compare_with_champion(
     registry: ModelRegistry, champion: VersionInfo, candidate: Candidate
 ) -> ChampionScore:
@@ -70,9 +88,16 @@ def compare_with_champion(
     windows = dict(np.load(candidate.report_dir / WINDOWS_FILE))
     inputs, actual = windows["inputs"], windows["actual"]
     label = f"champion version {champion.version}"
+    previous = scored.previous_time_window
+    # A champion that reads more values than today's windows (a short new series shrank the
+    # data-chosen window since it was trained) is fed from each window's longer past, where the
+    # report stored it.
+    offered = inputs.shape[1]
+    if "history_targets" in windows:
+        offered = max(offered, previous)
     try:
         scored.sizes.require(
-            WindowSizes(inputs.shape[1], actual.shape[1]),
+            WindowSizes(offered, actual.shape[1]),
             label,
             "the report's test data has windows of",
             "it cannot be scored on them",
@@ -80,9 +105,7 @@ def compare_with_champion(
         )
     except ArtifactError as err:
         return ChampionScore(None, None, 0, str(err).rstrip("."))
-    # A champion that reads fewer values than today's windows (the data-chosen window grew
-    # since it was trained) forecasts the same origins from their most recent values.
-    inputs = inputs[:, -scored.previous_time_window :]
+    inputs, enough = champion_inputs(windows, previous)
     unseen = unseen_windows(windows, meta.get("fit_data_end"))
     if not unseen.any():
         return ChampionScore(
@@ -92,14 +115,27 @@ def compare_with_champion(
             f"{label} was fitted on data through {meta['fit_data_end']}, which covers every "
             "test window, so it cannot be scored fairly on them",
         )
-    champion_forecast, _ = scored.forecast(inputs[unseen])
+    if not (unseen & enough).any():
+        return ChampionScore(
+            None,
+            None,
+            0,
+            f"{label} reads {previous} values and no test window after its fitted data has "
+            "that many before it, so it cannot be scored on them",
+        )
+    fair = unseen & enough
+    where = [
+        *([] if enough.all() else [f"with the {previous} values it reads before them"]),
+        *([] if unseen.all() else ["after its fitted data"]),
+    ]
+    champion_forecast, _ = scored.forecast(inputs[fair])
     scale = candidate.report["mase_scale"]
-    candidate_forecast = windows["forecast"][unseen]
+    candidate_forecast = windows["forecast"][fair]
     return ChampionScore(
-        pooled_errors(champion_forecast, actual[unseen], scale)["mase"],
-        pooled_errors(candidate_forecast, actual[unseen], scale)["mase"],
-        int(unseen.sum()),
-        "" if unseen.all() else f"the {int(unseen.sum())} test windows after its fitted data",
+        pooled_errors(champion_forecast, actual[fair], scale)["mase"],
+        pooled_errors(candidate_forecast, actual[fair], scale)["mase"],
+        int(fair.sum()),
+        f"the {int(fair.sum())} test windows {' and '.join(where)}" if where else "",
         bool(np.allclose(candidate_forecast, champion_forecast, rtol=SAME_FORECAST_RTOL, atol=0)),
     )
 

@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from stockcast.data.calendar import date_bound
 from stockcast.data.prepared import PreparedData
+from stockcast.data.split import SPLITS, join_splits
 from stockcast.evaluation.gate import coverage_check, gate_threshold, optional_float
 from stockcast.evaluation.plots import (
     plot_error_by_horizon,
@@ -62,6 +63,22 @@ def model_vs_naive_test(forecast: np.ndarray, naive: np.ndarray, actual: np.ndar
     }
 
 
+def window_history(prepared: PreparedData, windows: RollingOrigins) -> dict[str, np.ndarray]:
+    """Every series' whole history laid end to end (`history`, `history_offsets`) and where each
+    test window's first target falls in it (`history_targets`): a champion that reads more
+    values than today's windows (a short new series shrank a data-chosen window) can be scored
+    on the same origins from their longer past."""
+    test = prepared.splits["test"]
+    whole = join_splits(prepared.splits, SPLITS)
+    series = series_of_windows(test, windows.origins)
+    from_end = test.offsets[series + 1] - windows.origins
+    return {
+        "history": whole.values,
+        "history_offsets": whole.offsets,
+        "history_targets": whole.offsets[series + 1] - from_end,
+    }
+
+
 def evaluate_model(
     cfg: DictConfig, prepared: PreparedData, model: OpenModel, output_dir: Path
 ) -> dict[str, Any]:
@@ -100,7 +117,14 @@ def evaluate_model(
     test_dates = prepared.splits["test"].dates
     first_target_dates = None if test_dates is None else test_dates[windows.origins]
     dated = {} if first_target_dates is None else {"first_target_dates": first_target_dates}
-    np.savez(output_dir / WINDOWS_FILE, inputs=inputs, actual=actual, forecast=forecast, **dated)
+    np.savez(
+        output_dir / WINDOWS_FILE,
+        inputs=inputs,
+        actual=actual,
+        forecast=forecast,
+        **dated,
+        **window_history(prepared, windows),
+    )
 
     plots = plot_report(
         prepared, windows, forecast, model_bands, metrics, per_series, output_dir, cfg
