@@ -28,6 +28,7 @@ from stockcast.orchestration.steps.prepare import run_prepare
 from stockcast.orchestration.steps.register import run_register
 from stockcast.registry.connection import RegistryError
 from stockcast.registry.store import ModelRegistry
+from stockcast.serving.metadata import read_model_metadata
 from tests.conftest import (
     CLI_ENV,
     CLI_TIMEOUT_S,
@@ -112,6 +113,10 @@ def test_two_runs_register_two_versions_with_tags(pipeline_store: Path) -> None:
         assert tags.get(key), key
     assert json.loads(tags["config"])["seed"] == 2
     first_run, second_run = pipeline_dirs(pipeline_store)
+    # The season the model was built for, searchable in the registry as in its metadata.
+    metadata = read_model_metadata(second_run / "train" / "model")
+    assert metadata["season_from"] == "dates"
+    assert tags["season_length"] == str(metadata["season_length"])
     for run in (first_run, second_run):
         for step in ("prepare", "train", "evaluate", "register"):
             assert (run / step).is_dir()

@@ -16,7 +16,7 @@ from stockcast.errors import ConfigError
 from stockcast.models.kinds.es import HoltWinters
 from stockcast.models.kinds.theta import START_ALPHA, START_TREND_SHARE, Theta
 from stockcast.models.spec import build_price_forecaster, saved_forecaster
-from stockcast.serving.metadata import model_artifact, model_spec
+from stockcast.serving.metadata import model_artifact, model_spec, read_model_metadata
 from stockcast.serving.model import open_model_dir
 from tests.conftest import run_train
 
@@ -190,6 +190,8 @@ def test_auto_reads_four_seasons_and_weighs_every_candidate(auto_run: Path) -> N
     kinds = [(c["kind"], c["window"]) for c in spec["network"]["candidates"]]
     assert kinds == [("mlp", 10), ("mlp", None), ("theta", None)]
     assert spec["network"]["candidates"][2]["network"]["season_length"] == 20
+    metadata = read_model_metadata(auto_run / "model")
+    assert (metadata["season_length"], metadata["season_from"]) == (20, "data.season_length")
     weights = spec["combination"]["weights"]
     assert len(weights) == 9 and abs(sum(weights) - 1) < 1e-9  # 3 candidates x 3 views
     # Each member's record: which model and view, its weight, its validation error; the weights

@@ -45,6 +45,10 @@ def model_metadata(
         "kind": MODEL_KIND,
         **prepared.window.as_dict(),
         "normalization": prepared.scaler["kind"],
+        # The season the windows and the seasonal kinds were built for, and where it came from
+        # (data.season_length, the dates or the changes' autocorrelation).
+        "season_length": prepared.meta.get("season_length"),
+        "season_from": prepared.meta.get("season_from"),
         "data_hash": prepared.meta["data_hash"],
         "data_source": portable(prepared.meta["source"]),
         "has_dates": prepared.meta["has_dates"],

@@ -54,6 +54,11 @@ def version_tags(model_dir: Path, report: dict[str, Any]) -> dict[str, str]:
         "git_commit": metadata.get("git_commit") or "unknown",
         "previous_time_window": metadata["previous_time_window"],
         "next_time_window": metadata["next_time_window"],
+        **(
+            {"season_length": metadata["season_length"]}
+            if metadata.get("season_length") is not None
+            else {}
+        ),
         "config": compact[:MAX_TAG_LENGTH],
         **{f"test_{k}": f"{v:.6g}" for k, v in pooled["model"].items()},
         **{
