@@ -220,11 +220,14 @@ def test_accuracy_seeds_fit_stockcast_once_per_seed_with_the_overrides(monkeypat
 
     series = SimpleNamespace(name="x", values=np.arange(50.0), season_length=1)
     monkeypatch.setattr(bench, "stockcast_default", fit)
+    # The untimed warm-up fit comes first, with the same experiment and overrides.
+    monkeypatch.setattr(bench, "warm_up", lambda *args: seen.append(["warm-up", *args]))
     monkeypatch.setattr(bench, "load_bench_series", lambda names: [series])
     monkeypatch.setattr(bench, "naive", lambda name, split: Result(name, "naive", 1.0))
     monkeypatch.setattr(bench, "seasonal_naive", lambda *args: None)
     results = bench.run(bench.parse_args(["--no-peers", "--seeds", "42,1", "model.dropout=0"]))
     assert seen == [
+        ["warm-up", "mlp_w10", ["model.dropout=0"]],
         ["mlp_w10", "model.dropout=0", "seed=42"],
         ["mlp_w10", "model.dropout=0", "seed=1"],
     ]
@@ -235,7 +238,7 @@ def test_accuracy_seeds_fit_stockcast_once_per_seed_with_the_overrides(monkeypat
     # Without --seeds: one fit with the config's seed.
     seen.clear()
     bench.run(bench.parse_args(["--no-peers", "--experiment", "auto", "model.dropout=0"]))
-    assert seen == [["auto", "model.dropout=0"]]
+    assert seen == [["warm-up", "auto", ["model.dropout=0"]], ["auto", "model.dropout=0"]]
 
 
 def test_accuracy_peers_come_from_an_earlier_csv_only_for_unchanged_series(
@@ -260,6 +263,7 @@ def test_accuracy_peers_come_from_an_earlier_csv_only_for_unchanged_series(
         return [SimpleNamespace(name=n, values=values[n], season_length=1) for n in values]
 
     monkeypatch.setattr(bench, "load_bench_series", load)
+    monkeypatch.setattr(bench, "warm_up", lambda *args: None)
     monkeypatch.setattr(
         bench, "stockcast_default", lambda name, *a, **k: [Result(name, "stockcast", 0.6)]
     )

@@ -31,6 +31,7 @@ from benchmarks.accuracy.forecasters import (
     neuralforecast_nhits,
     seasonal_naive,
     stockcast_default,
+    warm_up,
 )
 from benchmarks.accuracy.peer_cache import read_peer_cache, series_digest
 from benchmarks.accuracy.protocol import LEVELS, Cut, Result, cut
@@ -81,6 +82,8 @@ def run(args: argparse.Namespace) -> list[Result]:
     # One fit with the config's seed, or one per --seeds entry (averaged).
     seed_overrides = [[f"seed={s}"] for s in args.seeds.split(",") if s] or [[]]
     cache = read_peer_cache(args.peers_from) if args.peers_from else {}
+    print("warming up (one untimed fit of a short series) ...", file=sys.stderr)
+    warm_up(args.experiment, args.overrides)
     for series in load_bench_series(names or None):
         print(f"running {series.name} ({len(series.values)} points) ...", file=sys.stderr)
         split = cut(series.values)
