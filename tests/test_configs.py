@@ -111,11 +111,35 @@ def test_every_config_and_option_validates(make_cfg, config_name: str, overrides
     assert validate_config(make_cfg(*overrides, config_name=config_name))
 
 
-def test_the_hparams_search_validates(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("search", "kind", "window"), [("mlp_optuna", "mlp", None), ("auto_optuna", "ensemble", "auto")]
+)
+def test_every_trial_of_a_hparams_search_validates(
+    tmp_path: Path, search: str, kind: str, window: object
+) -> None:
+    """Every choice and both ends of every interval of the search space, as the sweeper writes
+    them into a trial's overrides, compose into a valid config of the model the search is for
+    (auto's window stays data-chosen; mlp_optuna searches it)."""
+    import yaml
+    from optuna.distributions import CategoricalDistribution
+
+    from stockcast.orchestration.sweeps.search_space import parse_search_space
     from tests.conftest import compose_config as compose
 
-    cfg = compose("train", ["hparams_search=mlp_optuna"], tmp_path)
-    assert cfg.optimized_metric == "val/mase" and validate_config(cfg)
+    params = yaml.safe_load((CONFIG_DIR / "hparams_search" / f"{search}.yaml").read_text())
+    space = parse_search_space(params["hydra"]["sweeper"]["params"], [])
+    values = {
+        key: list(d.choices) if isinstance(d, CategoricalDistribution) else [d.low, d.high]
+        for key, d in space.distributions.items()
+    }
+    for trial in range(max(len(v) for v in values.values())):
+        sampled = {key: v[trial % len(v)] for key, v in values.items()}
+        cfg = compose(
+            "train", [f"hparams_search={search}", *space.trial_overrides(sampled)], tmp_path
+        )
+        assert validate_config(cfg) and cfg.optimized_metric == "val/mase"
+        assert cfg.model.kind == kind
+        assert window is None or cfg.data.previous_time_window == window
 
 
 def test_the_schema_knows_every_lightning_trainer_and_early_stopping_argument() -> None:
