@@ -147,6 +147,27 @@ def test_the_ensemble_forecast_is_the_mean_of_its_members(anchor: str) -> None:
     assert not torch.allclose(by_member[0], by_member[2])
 
 
+def test_the_members_fitted_statistics_follow_a_load_and_a_move() -> None:
+    """A forecast reuses the members' stacked train statistics: a load that changes the
+    scalers' buffers in place, or a move that replaces them, must be seen at once."""
+    torch.manual_seed(0)
+    lower = fit_scaler(
+        ["per_window", "standard", "per_window_level"], np.linspace(0, 100, 101), 1e-4
+    )
+    net = build_price_forecaster({**SPEC, "scaler": ENSEMBLE_SCALER})
+    give_outputs(net)
+    prices = 100 + torch.randn(4, 10).cumsum(1)
+    before = net(prices)
+    lowered = build_price_forecaster({**SPEC, "scaler": lower}).state_dict()
+    net.load_state_dict(net.state_dict() | {k: v for k, v in lowered.items() if "scalers" in k})
+    fresh = build_price_forecaster({**SPEC, "scaler": lower})
+    fresh.load_state_dict(net.state_dict())
+    torch.testing.assert_close(net(prices), fresh(prices))
+    assert not torch.allclose(net(prices), before)
+    torch.testing.assert_close(net.double()(prices.double()), fresh.double()(prices.double()))
+    assert all(stacked.dtype == torch.float64 for stacked in net._fitted_statistics())
+
+
 @pytest.mark.parametrize(
     ("anchor", "quantiles"), [("none", []), ("last", []), ("last", [0.1, 0.5, 0.9])]
 )

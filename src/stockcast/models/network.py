@@ -5,6 +5,7 @@ scaled forecasts; this wraps it. Pure PyTorch: no Lightning here."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -79,6 +80,8 @@ class PriceForecaster(nn.Module):
             torch.tensor(window)[:, None, None] if any(window) else None,
             persistent=False,
         )
+        # The scaler whose per-window statistics those members share (they are all the same).
+        self.window_scaler = window.index(True) if any(window) else None
         # (members, 1, 1, 1) summing to 1, or None for the plain mean; not saved with the
         # weights: the spec's `combination` holds them, so a checkpoint reload keeps them.
         self.register_buffer("member_weights", None, persistent=False)
@@ -175,32 +178,53 @@ class PriceForecaster(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Each member's raw outputs (members, batch, quantiles or 1, horizon), its scaled
         inputs (members, batch, input_size) and statistics (members, batch, 1)."""
-        # Per-window statistics are computed once and shared by the members that use them; each
-        # global member's are its fitted constants.
-        window_stats = None
-        pairs = []
-        for scaler in self.scalers:
-            if scaler.kind not in WINDOW_KINDS:
-                pairs.append(scaler.statistics(prices))
-                continue
-            if window_stats is None:
-                window_stats = scaler.statistics(prices)
-            pairs.append(window_stats)
-        loc = torch.stack([pair[0] for pair in pairs])
-        scale = torch.stack([pair[1] for pair in pairs])
+        loc, scale = self._statistics(prices)
         inputs = (prices[None] - loc) / scale
         features = inputs
         if self.level_members is not None:
             # The window's level and spread against the train statistics, for the level members
             # only (the others are fed zeros there, where their weights are zero).
-            fitted_loc = torch.stack([scaler.loc for scaler in self.scalers])[:, None, None]
-            fitted_scale = torch.stack([scaler.scale for scaler in self.scalers])[:, None, None]
+            fitted_loc, fitted_scale = self._fitted_statistics()
             level = (loc - fitted_loc) / fitted_scale
             spread = torch.log(scale / fitted_scale)
             features = torch.cat([inputs, self.level_members * torch.cat([level, spread], -1)], -1)
         outputs = self.core(features)
         shape = (len(self.scalers), len(prices), max(1, len(self.quantiles)), -1)
         return outputs.reshape(shape), inputs, loc, scale
+
+    def _statistics(self, prices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each member's loc and scale for each window, (members, batch, 1): the window's own
+        statistics, computed once and shared by the members that scale by them, or the member's
+        fitted constants."""
+        fitted_loc, fitted_scale = self._fitted_statistics()
+        if self.window_scaler is None:
+            shape = (len(fitted_loc), len(prices), 1)
+            return fitted_loc.expand(shape), fitted_scale.expand(shape)
+        loc, scale = self.scalers[self.window_scaler].statistics(prices)
+        return (
+            torch.where(self.window_members, loc[None], fitted_loc),
+            torch.where(self.window_members, scale[None], fitted_scale),
+        )
+
+    def _fitted_statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every member's fitted loc and scale, (members, 1, 1) each: stacked once and kept
+        while the scalers' buffers are unchanged (a load changes them in place, which their
+        version counters show; a move replaces them, which `_apply` clears). Stacking them, and
+        even gathering them from the scalers, on every call was a tenth of a served forecast."""
+        cached = self.__dict__.get("_fitted_statistics_cache")
+        if cached is not None and all(t._version == v for t, v in cached[0]):
+            return cached[1]
+        locs = [scaler.loc for scaler in self.scalers]
+        scales = [scaler.scale for scaler in self.scalers]
+        with torch.inference_mode(False), torch.no_grad():
+            stacked = (torch.stack(locs)[:, None, None], torch.stack(scales)[:, None, None])
+        versions = [(t, t._version) for t in locs + scales]
+        self.__dict__["_fitted_statistics_cache"] = (versions, stacked)
+        return stacked
+
+    def _apply(self, fn: Any, recurse: bool = True) -> PriceForecaster:
+        self.__dict__.pop("_fitted_statistics_cache", None)
+        return super()._apply(fn, recurse)
 
     def member_losses(
         self,
