@@ -11,6 +11,7 @@ conformal bands then judge the weighted forecast, as for any kind.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -86,19 +87,20 @@ class EnsembleCore(nn.Module):
     def __init__(self, cores: Sequence[nn.Module], spans: Sequence[tuple[int, int]]) -> None:
         super().__init__()
         self.cores = nn.ModuleList(cores)
-        self.spans = [(int(start), int(stop)) for start, stop in spans]
+        # Each core's slice of the members and span of the inputs (a core's member count is
+        # fixed; reading it from its weights on every call was a twentieth of a served forecast).
+        ends = itertools.accumulate(int(core.members) for core in cores)
+        self.parts = [
+            (core, slice(end - int(core.members), end), slice(int(start), int(stop)))
+            for core, end, (start, stop) in zip(cores, ends, spans, strict=True)
+        ]
 
     @property
     def members(self) -> int:
         return sum(int(core.members) for core in self.cores)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        outputs, first = [], 0
-        for core, (start, stop) in zip(self.cores, self.spans, strict=True):
-            last = first + int(core.members)
-            outputs.append(core(features[first:last, ..., start:stop]))
-            first = last
-        return torch.cat(outputs, dim=0)
+        return torch.cat([core(features[rows, ..., span]) for core, rows, span in self.parts])
 
     def zero_outputs(self, columns: slice) -> None:
         for core in self.cores:
