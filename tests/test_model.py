@@ -158,6 +158,7 @@ def test_the_members_fitted_statistics_follow_a_load_and_a_move() -> None:
     give_outputs(net)
     prices = 100 + torch.randn(4, 10).cumsum(1)
     before = net(prices)
+    original = {k: v.clone() for k, v in net.state_dict().items()}
     lowered = build_price_forecaster({**SPEC, "scaler": lower}).state_dict()
     net.load_state_dict(net.state_dict() | {k: v for k, v in lowered.items() if "scalers" in k})
     fresh = build_price_forecaster({**SPEC, "scaler": lower})
@@ -166,6 +167,14 @@ def test_the_members_fitted_statistics_follow_a_load_and_a_move() -> None:
     assert not torch.allclose(net(prices), before)
     torch.testing.assert_close(net.double()(prices.double()), fresh.double()(prices.double()))
     assert all(stacked.dtype == torch.float64 for stacked in net._fitted_statistics())
+    # A load that replaces the buffers (assign=True) is seen as well.
+    net.load_state_dict({k: v.double() for k, v in original.items()}, assign=True)
+    torch.testing.assert_close(net(prices.double()), before.double(), rtol=1e-5, atol=1e-4)
+    # A network built and loaded in inference mode (no version counters) still forecasts.
+    with torch.inference_mode():
+        served = build_price_forecaster({**SPEC, "scaler": lower}).double()
+        served.load_state_dict(fresh.state_dict())
+        torch.testing.assert_close(served(prices.double()), fresh(prices.double()))
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,6 @@ scaled forecasts; this wraps it. Pure PyTorch: no Lightning here."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import nn
@@ -208,23 +207,31 @@ class PriceForecaster(nn.Module):
 
     def _fitted_statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Every member's fitted loc and scale, (members, 1, 1) each: stacked once and kept
-        while the scalers' buffers are unchanged (a load changes them in place, which their
-        version counters show; a move replaces them, which `_apply` clears). Stacking them, and
-        even gathering them from the scalers, on every call was a tenth of a served forecast."""
+        while every scaler still holds the same buffers with the same values (a load changes
+        them in place, which their version counters show, or replaces them). Stacking them, and
+        even gathering them from the scalers, on every call was a tenth of a served forecast.
+        Buffers made in inference mode have no version counter: they are stacked each call."""
         cached = self.__dict__.get("_fitted_statistics_cache")
-        if cached is not None and all(t._version == v for t, v in cached[0]):
+        if cached is not None and all(
+            held[name] is tensor and tensor._version == version
+            for held, name, tensor, version in cached[0]
+        ):
             return cached[1]
         locs = [scaler.loc for scaler in self.scalers]
         scales = [scaler.scale for scaler in self.scalers]
         with torch.inference_mode(False), torch.no_grad():
             stacked = (torch.stack(locs)[:, None, None], torch.stack(scales)[:, None, None])
-        versions = [(t, t._version) for t in locs + scales]
-        self.__dict__["_fitted_statistics_cache"] = (versions, stacked)
+        if any(tensor.is_inference() for tensor in locs + scales):
+            return stacked
+        self.__dict__["_fitted_statistics_cache"] = (
+            [
+                (scaler._buffers, name, scaler._buffers[name], scaler._buffers[name]._version)
+                for name in ("loc", "scale")
+                for scaler in self.scalers
+            ],
+            stacked,
+        )
         return stacked
-
-    def _apply(self, fn: Any, recurse: bool = True) -> PriceForecaster:
-        self.__dict__.pop("_fitted_statistics_cache", None)
-        return super()._apply(fn, recurse)
 
     def member_losses(
         self,

@@ -13,6 +13,10 @@ def weights_while_unchanged(
 ) -> torch.Tensor:
     """`build()`, built again only when one of `parameters` has changed in place (their version
     counters): a served method then forecasts with one matrix product per member."""
+    if any(param.is_inference() for param in parameters):
+        # Made in inference mode: no version counter to tell a change by, so no cache.
+        with torch.no_grad():
+            return build()
     version = tuple(param._version for param in parameters)
     cached = getattr(module, "_served", None)
     if cached is None or cached[0] != version:
