@@ -120,7 +120,14 @@ def test_a_champion_reading_more_than_the_windows_is_scored_from_their_past(
     assert score.candidate_mase == pytest.approx(
         pooled_errors(windows["forecast"][long_enough], actual, 1.0)["mase"], rel=1e-12
     )
-    assert score.note == f"the 16 test windows with the {P} values it reads before them"
+    assert score.note == f"the 16 test windows that have the {P} values it reads before them"
+    # Another horizon is refused, with the report's own width in the sentence.
+    other, _ = candidate_with_history(tmp_path / "h", P - 4)
+    kept = dict(np.load(other.report_dir / WINDOWS_FILE))
+    np.savez(other.report_dir / WINDOWS_FILE, **(kept | {"actual": kept["actual"][:, :-1]}))
+    refused = compare_with_champion(registry, champion, other)
+    assert refused.champion_mase is None
+    assert f"has windows of {P - 4} in / {H - 1} out" in refused.note
     # Only the new series' windows: nothing to score the champion on, said in one sentence.
     only_new, _ = candidate_with_history(tmp_path / "new", P - 4)
     kept = {key: value for key, value in np.load(only_new.report_dir / WINDOWS_FILE).items()}

@@ -93,7 +93,7 @@ def compare_with_champion(
     # data-chosen window since it was trained) is fed from each window's longer past, where the
     # report stored it.
     offered = inputs.shape[1]
-    if "history_targets" in windows:
+    if "history_targets" in windows and actual.shape[1] == scored.next_time_window:
         offered = max(offered, previous)
     try:
         scored.sizes.require(
@@ -125,8 +125,8 @@ def compare_with_champion(
         )
     fair = unseen & enough
     where = [
-        *([] if enough.all() else [f"with the {previous} values it reads before them"]),
         *([] if unseen.all() else ["after its fitted data"]),
+        *([] if enough.all() else [f"that have the {previous} values it reads before them"]),
     ]
     champion_forecast, _ = scored.forecast(inputs[fair])
     scale = candidate.report["mase_scale"]
@@ -135,7 +135,7 @@ def compare_with_champion(
         pooled_errors(champion_forecast, actual[fair], scale)["mase"],
         pooled_errors(candidate_forecast, actual[fair], scale)["mase"],
         int(fair.sum()),
-        f"the {int(fair.sum())} test windows {' and '.join(where)}" if where else "",
+        f"the {int(fair.sum())} test windows {' '.join(where)}" if where else "",
         bool(np.allclose(candidate_forecast, champion_forecast, rtol=SAME_FORECAST_RTOL, atol=0)),
     )
 
