@@ -339,3 +339,12 @@ def test_accuracy_scores_autogluon_through_its_own_interpreter(tmp_path: Path, c
         "3": [1.0, 2.0, 3.0],
         "5": [1.0, 2.0, 3.0, 4.0, 5.0],
     }
+
+
+def test_a_warm_up_the_overrides_cannot_fit_is_skipped_with_a_line(capsys) -> None:
+    """Overrides asking for a window longer than the warm-up series holds: the warm-up says it
+    is skipped and the benchmark goes on (the real series may be long enough)."""
+    from benchmarks.accuracy.forecasters import warm_up
+
+    warm_up("mlp_w10", ["data.previous_time_window=96"])
+    assert "warm-up skipped, so the first fit is timed cold: series" in capsys.readouterr().err
