@@ -285,3 +285,28 @@ def test_auto_on_a_random_walk_still_repeats_the_last_price(tmp_path: Path) -> N
     windows = 100 + np.cumsum(np.random.default_rng(2).normal(size=size), axis=1)
     served, _ = open_model_dir(tmp_path / "run" / "model").forecast(windows)
     np.testing.assert_allclose(served, np.repeat(windows[:, -1:], 5, axis=1), rtol=1e-6)
+
+
+def test_a_served_thetas_map_follows_every_kind_of_load() -> None:
+    """The served forecast map is kept between calls: a load that replaces the parameters
+    (assign=True: new tensors whose version counters may equal the old ones'), a load in place
+    and a network made in inference mode all forecast afresh."""
+    x = 100 + torch.randn(1, 3, 48).cumsum(-1)
+
+    def theta() -> Theta:
+        return Theta(members=1, window=48, horizon=5, season=12).eval()
+
+    served, reference = theta(), theta()
+    first = served(x)
+    moved = {k: v.detach().clone() for k, v in served.state_dict().items()}
+    moved["raw_alpha"] = moved["raw_alpha"] + 1.0  # a new tensor, version 0 like the old one
+    reference.load_state_dict(moved)
+    served.load_state_dict(moved, assign=True)
+    torch.testing.assert_close(served(x), reference(x))
+    assert not torch.allclose(served(x), first)
+    served.load_state_dict(theta().state_dict())
+    torch.testing.assert_close(served(x), first)
+    with torch.inference_mode():
+        made = theta()
+        made.load_state_dict(reference.state_dict())
+        torch.testing.assert_close(made(x), reference(x))
