@@ -221,6 +221,7 @@ def test_loading_the_model_imports_no_lightning_and_unpickles_nothing(
         "models/kinds/mlp.py",
         "models/network.py",
         "models/scaling.py",
+        "models/served_weights.py",
         "models/settings.py",
         "models/spec.py",
         "serving/__init__.py",

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from stockcast.models.scaling import LEVEL_KIND, WINDOW_KINDS, WindowScaler
+from stockcast.models.served_weights import while_unchanged
 
 
 def start_anchored(core: nn.Module) -> None:
@@ -206,32 +207,18 @@ class PriceForecaster(nn.Module):
         )
 
     def _fitted_statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every member's fitted loc and scale, (members, 1, 1) each: stacked once and kept
-        while every scaler still holds the same buffers with the same values (a load changes
-        them in place, which their version counters show, or replaces them). Stacking them, and
-        even gathering them from the scalers, on every call was a tenth of a served forecast.
-        Buffers made in inference mode have no version counter: they are stacked each call."""
-        cached = self.__dict__.get("_fitted_statistics_cache")
-        if cached is not None and all(
-            held[name] is tensor and tensor._version == version
-            for held, name, tensor, version in cached[0]
-        ):
-            return cached[1]
-        locs = [scaler.loc for scaler in self.scalers]
-        scales = [scaler.scale for scaler in self.scalers]
-        with torch.inference_mode(False), torch.no_grad():
-            stacked = (torch.stack(locs)[:, None, None], torch.stack(scales)[:, None, None])
-        if any(tensor.is_inference() for tensor in locs + scales):
-            return stacked
-        self.__dict__["_fitted_statistics_cache"] = (
-            [
-                (scaler._buffers, name, scaler._buffers[name], scaler._buffers[name]._version)
-                for name in ("loc", "scale")
-                for scaler in self.scalers
-            ],
-            stacked,
+        """Every member's fitted loc and scale, (members, 1, 1) each, stacked once and kept
+        while the scalers' buffers are unchanged: stacking them, and even gathering them from
+        the scalers, on every call was a tenth of a served forecast."""
+        return while_unchanged(
+            self,
+            "fitted_statistics",
+            lambda: [(scaler, name) for scaler in self.scalers for name in ("loc", "scale")],
+            lambda: (
+                torch.stack([scaler.loc for scaler in self.scalers])[:, None, None],
+                torch.stack([scaler.scale for scaler in self.scalers])[:, None, None],
+            ),
         )
-        return stacked
 
     def member_losses(
         self,

@@ -19,7 +19,7 @@ from pydantic import Field
 from torch import nn
 
 from stockcast.models.kind import ModelKind
-from stockcast.models.served_weights import weights_while_unchanged
+from stockcast.models.served_weights import while_unchanged
 from stockcast.models.settings import MethodSettings
 
 # Where the smoothing parameters start (the usual textbook values): level, trend (a fraction of
@@ -118,7 +118,12 @@ class HoltWinters(nn.Module):
         return self.gate * (torch.bmm(x, weights.to(x.dtype)) - x[..., -1:])
 
     def served_weights(self) -> torch.Tensor:
-        return weights_while_unchanged(self, list(self.raw.values()), self.forecast_weights)
+        return while_unchanged(
+            self,
+            "forecast_map",
+            lambda: [(self.raw, name) for name in self.raw],
+            self.forecast_weights,
+        )
 
     def forecast_weights(self) -> torch.Tensor:
         """The (members, window, horizon) map from a window to its forecast."""

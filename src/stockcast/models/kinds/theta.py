@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from stockcast.models.kind import ModelKind
-from stockcast.models.served_weights import weights_while_unchanged
+from stockcast.models.served_weights import while_unchanged
 from stockcast.models.settings import MethodSettings
 
 # Where alpha starts, and its floor (the level's weights (1 - alpha)^k stay representable).
@@ -113,7 +113,12 @@ class Theta(nn.Module):
         return torch.sigmoid(self.raw_trend_share)
 
     def served_weights(self) -> torch.Tensor:
-        return weights_while_unchanged(self, self.smoothing_parameters(), self.forecast_weights)
+        return while_unchanged(
+            self,
+            "forecast_map",
+            lambda: [(self, "raw_alpha"), (self, "raw_trend_share")],
+            self.forecast_weights,
+        )
 
     def forecast_weights(self) -> torch.Tensor:
         """The (members, window, horizon) map from a window to its forecast: level + the trend
