@@ -63,14 +63,15 @@ def model_vs_naive_test(forecast: np.ndarray, naive: np.ndarray, actual: np.ndar
     }
 
 
-def window_history(prepared: PreparedData, windows: RollingOrigins) -> dict[str, np.ndarray]:
+def window_history(
+    prepared: PreparedData, windows: RollingOrigins, series: np.ndarray
+) -> dict[str, np.ndarray]:
     """Every series' whole history laid end to end (`history`, `history_offsets`) and where each
-    test window's first target falls in it (`history_targets`): a champion that reads more
-    values than today's windows (a short new series shrank a data-chosen window) can be scored
-    on the same origins from their longer past."""
+    test window (of series `series`) has its first target in it (`history_targets`): a champion
+    that reads more values than today's windows (a short new series shrank a data-chosen
+    window) can be scored on the same origins from their longer past."""
     test = prepared.splits["test"]
     whole = join_splits(prepared.splits, SPLITS)
-    series = series_of_windows(test, windows.origins)
     from_end = test.offsets[series + 1] - windows.origins
     return {
         "history": whole.values,
@@ -106,9 +107,10 @@ def evaluate_model(
     }
     intervals = {name: interval_report(actual, b) for name, b in bands.items() if b}
     test = prepared.splits["test"]
+    window_series = series_of_windows(test, windows.origins)
     per_series = per_series_scores(
         test.series_ids,
-        series_of_windows(test, windows.origins),
+        window_series,
         series_scales(prepared.splits["train"]),
         forecasts,
         actual,
@@ -123,7 +125,7 @@ def evaluate_model(
         actual=actual,
         forecast=forecast,
         **dated,
-        **window_history(prepared, windows),
+        **window_history(prepared, windows, window_series),
     )
 
     plots = plot_report(
