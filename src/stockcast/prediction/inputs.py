@@ -91,9 +91,8 @@ def _synthetic(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> Inp
     # The training series' length; a generator trained with length=null kept every day from its
     # start date up to its as_of, and so does this series.
     asked = input_cfg.get("length") or source.get("length")
-    series = load_series(source | {"seed": seed, "length": None if asked is None else int(asked)})[
-        0
-    ]
+    length = None if asked is None else int(asked)
+    series = load_series(source | {"seed": seed, "length": length})[0]
     length = len(series.values)
     details = {"kind": "synthetic", "generator": source["source"], "seed": seed, "length": length}
     return InputSeries(
