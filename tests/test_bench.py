@@ -304,7 +304,7 @@ def test_accuracy_peers_come_from_an_earlier_csv_only_for_unchanged_series(
 
 def test_accuracy_scores_autogluon_through_its_own_interpreter(tmp_path: Path, capsys) -> None:
     from benchmarks.accuracy.autogluon_runner import frame
-    from benchmarks.accuracy.forecasters import autogluon
+    from benchmarks.accuracy.peers import autogluon
     from benchmarks.accuracy.protocol import HORIZON, cut
 
     split = cut(np.arange(1.0, 101.0))

@@ -23,17 +23,19 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.accuracy.forecasters import (
-    auto_ets,
-    auto_theta,
-    autogluon,
     naive,
-    neuralforecast_mlp,
-    neuralforecast_nhits,
     seasonal_naive,
     stockcast_default,
     warm_up,
 )
 from benchmarks.accuracy.peer_cache import read_peer_cache, series_digest
+from benchmarks.accuracy.peers import (
+    auto_ets,
+    auto_theta,
+    autogluon,
+    neuralforecast_mlp,
+    neuralforecast_nhits,
+)
 from benchmarks.accuracy.protocol import LEVELS, Cut, Result, cut
 from benchmarks.accuracy.series import BenchSeries, load_bench_series
 from benchmarks.common import quiet_console

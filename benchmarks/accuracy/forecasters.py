@@ -1,11 +1,9 @@
-"""The forecasters `make bench-accuracy` compares: stockcast's defaults, the naive and seasonal
-naive baselines, statsforecast's AutoETS and AutoTheta and NeuralForecast's MLP and NHITS (the
-peers when installed: `pip install -e '.[peers]'`)."""
+"""stockcast's forecasters in `make bench-accuracy`: its experiment fitted as the pipeline
+fits it (and the process warmed before the first timed fit), and the naive and seasonal naive
+baselines. The peers are in `peers.py`."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -17,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.accuracy.protocol import HORIZON, LEVELS, Cut, Result, cut, score
-from benchmarks.common import forecast_seconds, quiet_console
+from benchmarks.common import forecast_seconds
+from stockcast.errors import DataError
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.intervals import random_walk_bands
 from stockcast.forecasting.windows import WindowSizes, rolling_origins
@@ -146,8 +145,6 @@ def warm_up(experiment: str, overrides: Sequence[str] = ()) -> None:
     one-time costs (Lightning's and MLflow's lazy imports, MLflow's scan of every installed
     package when it first saves a model, several seconds here) are then not charged to the
     first series' fit seconds. The peers' fits are timed after their imports too."""
-    from stockcast.errors import DataError
-
     steps = np.arange(WARM_UP_POINTS)
     values = 100.0 + steps / 20 + np.sin(2 * np.pi * steps / 12)
     try:
@@ -160,157 +157,3 @@ def warm_up(experiment: str, overrides: Sequence[str] = ()) -> None:
         )
     except DataError as err:  # overrides asking for more values than the short series holds
         print(f"warm-up skipped, so the first fit is timed cold: {err}", file=sys.stderr)
-
-
-def auto_ets(name: str, split: Cut, season: int) -> Result | None:
-    """statsforecast's AutoETS, fitted once on the first 80% and rolled over the rest."""
-    return _statsforecast(name, split, season, "AutoETS")
-
-
-def auto_theta(name: str, split: Cut, season: int) -> Result | None:
-    """statsforecast's AutoTheta, fitted once on the first 80% and rolled over the rest."""
-    return _statsforecast(name, split, season, "AutoTheta")
-
-
-def _statsforecast(name: str, split: Cut, season: int, method: str) -> Result | None:
-    try:
-        import pandas as pd
-        import statsforecast.models
-        from statsforecast import StatsForecast
-    except ImportError:
-        return None
-    frame = pd.DataFrame({"unique_id": "s", "ds": np.arange(len(split.values)), "y": split.values})
-    factory = getattr(statsforecast.models, method)
-    model = StatsForecast(models=[factory(season_length=max(season, 1))], freq=1, n_jobs=1)
-    begin = time.perf_counter()
-    cv = model.cross_validation(
-        df=frame,
-        h=HORIZON,
-        step_size=1,
-        n_windows=len(split.origins),
-        refit=False,
-        level=[int(level) for level in LEVELS],
-    )
-    seconds = time.perf_counter() - begin
-    cv = cv.sort_values(["cutoff", "ds"])
-    shape = (len(split.origins), HORIZON)
-    forecast = cv[method].to_numpy().reshape(shape)
-    bands = {
-        level: (
-            cv[f"{method}-lo-{level}"].to_numpy().reshape(shape),
-            cv[f"{method}-hi-{level}"].to_numpy().reshape(shape),
-        )
-        for level in LEVELS
-    }
-    return score(name, method, split, forecast, bands, seconds)
-
-
-def neuralforecast_mlp(name: str, split: Cut) -> Result | None:
-    """NeuralForecast's MLP with its defaults (input size 10, as stockcast's), when installed."""
-    return _neuralforecast(name, split, "MLP", input_size=10)
-
-
-def neuralforecast_nhits(name: str, split: Cut, season: int) -> Result | None:
-    """NeuralForecast's NHITS with its defaults, reading two seasons (never fewer than ten
-    values, as stockcast's auto window)."""
-    return _neuralforecast(name, split, "NHITS", input_size=max(10, 2 * season))
-
-
-def _neuralforecast(name: str, split: Cut, method: str, input_size: int) -> Result | None:
-    try:
-        import neuralforecast.models
-        import pandas as pd
-        from neuralforecast import NeuralForecast
-    except ImportError:
-        return None
-    quiet_console()  # after the import, which sets Lightning's loggers back to INFO
-    frame = pd.DataFrame({"unique_id": "s", "ds": np.arange(len(split.values)), "y": split.values})
-    with tempfile.TemporaryDirectory(prefix="stockcast-bench-nf-") as tmp:
-        # Its Trainer would otherwise leave lightning_logs/ in the current directory.
-        quiet = {
-            "enable_progress_bar": False,
-            "enable_model_summary": False,
-            "logger": False,
-            "default_root_dir": tmp,
-        }
-        factory = getattr(neuralforecast.models, method)
-        model = NeuralForecast(models=[factory(h=HORIZON, input_size=input_size, **quiet)], freq=1)
-        begin = time.perf_counter()
-        cv = model.cross_validation(
-            df=frame, n_windows=len(split.origins), step_size=1, refit=False
-        )
-        seconds = time.perf_counter() - begin
-    cv = cv.sort_values(["cutoff", "ds"])
-    forecast = cv[method].to_numpy().reshape(len(split.origins), HORIZON)
-    return score(name, f"NeuralForecast {method}", split, forecast, None, seconds)
-
-
-# AutoGluon's models that need no download (its pretrained Chronos models fetch weights), run
-# for at most AUTOGLUON_TIME_LIMIT_S per series, with its validation-weighted ensemble on top.
-AUTOGLUON_MODELS = (
-    "Naive",
-    "SeasonalNaive",
-    "ETS",
-    "Theta",
-    "RecursiveTabular",
-    "DirectTabular",
-    "DeepAR",
-    "PatchTST",
-    "TemporalFusionTransformer",
-    "DLinear",
-)
-AUTOGLUON_TIME_LIMIT_S = 120
-AUTOGLUON_SEED = 123
-# Each level's band from AutoGluon's quantiles at its two tails (80: 0.1 and 0.9).
-AUTOGLUON_QUANTILES = {
-    level: (round((100 - int(level)) / 200, 6), round((100 + int(level)) / 200, 6))
-    for level in LEVELS
-}
-
-
-def autogluon(name: str, split: Cut, season: int, python: str) -> Result | None:
-    """AutoGluon-TimeSeries through its own interpreter (`autogluon_runner.py`), fitted once on
-    the first 80% and forecasting every held-out origin; None, with the reason on stderr, when
-    that interpreter is missing or fails."""
-    if not Path(python).is_file():
-        print(f"  AutoGluon skipped: no interpreter at {python}", file=sys.stderr)
-        return None
-    runner = Path(__file__).with_name("autogluon_runner.py")
-    quantiles = sorted({q for pair in AUTOGLUON_QUANTILES.values() for q in pair})
-    with tempfile.TemporaryDirectory(prefix="stockcast-bench-ag-") as tmp:
-        request, answer = Path(tmp) / "request.json", Path(tmp) / "answer.json"
-        request.write_text(
-            json.dumps(
-                {
-                    "values": split.values.tolist(),
-                    "start": split.start,
-                    "origins": split.origins.tolist(),
-                    "horizon": HORIZON,
-                    "season": max(season, 1),
-                    "quantiles": quantiles,
-                    "models": list(AUTOGLUON_MODELS),
-                    "time_limit": AUTOGLUON_TIME_LIMIT_S,
-                    "seed": AUTOGLUON_SEED,
-                }
-            )
-        )
-        done = subprocess.run(
-            [python, str(runner), str(request), str(answer)], capture_output=True, text=True
-        )
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            print(f"  AutoGluon failed on {name}: {last}", file=sys.stderr)
-            return None
-        found = json.loads(answer.read_text())
-    print(
-        f"  AutoGluon's best on validation: {found['best']} of {found['models']}", file=sys.stderr
-    )
-    shape = (len(split.origins), HORIZON)
-    forecast = np.asarray(found["mean"], dtype=np.float64).reshape(shape)
-    bands = {
-        level: tuple(
-            np.asarray(found["quantiles"][str(q)], dtype=np.float64).reshape(shape) for q in pair
-        )
-        for level, pair in AUTOGLUON_QUANTILES.items()
-    }
-    return score(name, "AutoGluon", split, forecast, bands, float(found["fit_seconds"]))
