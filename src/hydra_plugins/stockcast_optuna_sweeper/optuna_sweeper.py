@@ -202,6 +202,8 @@ class OptunaSweeper(Sweeper):
         this run's config lacks (hparams_search=mlp_optuna's model.hidden_sizes on another model
         kind), which the user did not type. The batch's trials are composed again one by one to
         name the one that fails. None for any other error."""
+        # Imported here, as optuna is: Hydra imports every plugin module on each start, and
+        # only a failed launch needs these.
         from hydra.errors import ConfigCompositionException
 
         from stockcast.config.compose import compose_raw
