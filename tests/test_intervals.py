@@ -16,6 +16,7 @@ from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.frame import forecast_columns, split_forecast_frame
 from stockcast.forecasting.intervals import (
     apply_intervals,
+    band_scale_span,
     calibrate_intervals,
     conformal_quantiles,
     conformal_windows_needed,
@@ -71,6 +72,18 @@ def test_bands_follow_recent_volatility() -> None:
         for name, x in (("calm", calm), ("wild", wild))
     }
     assert width["wild"].mean() > 20 * width["calm"].mean()
+
+
+def test_the_band_scale_is_measured_over_the_last_whole_seasons() -> None:
+    """At least model.interval_scale_values (10) values, in whole seasons, at most the window:
+    four seasons of a window do not stretch the band's unit over four years."""
+    cases = [(10, 1), (80, 20), (48, 12), (20, 4), (192, 48), (8, 1), (30, 7), (20, 5)]
+    assert [band_scale_span(window, season, 10) for window, season in cases] == [
+        10, 20, 12, 12, 48, 8, 14, 10
+    ]  # fmt: skip
+    rows = np.array([[0.0, 10.0, 0.0, 10.0, 11.0, 12.0, 13.0]])
+    assert volatility_scale(rows, span=4)[0, 0] == pytest.approx(1.0)
+    assert volatility_scale(rows)[0, 0] == pytest.approx(33.0 / 6)
 
 
 def test_conformal_quantiles_use_the_finite_sample_correction() -> None:
@@ -350,6 +363,7 @@ def test_calibration_says_which_levels_have_too_few_validation_windows(
         splits={"train": train, "val": val},
         window=WindowSizes(10, 5),
         scaler={"min_relative_scale": 1e-4},
+        meta={"season_length": None},
     )
 
     class LastPrice(torch.nn.Module):
@@ -357,7 +371,7 @@ def test_calibration_says_which_levels_have_too_few_validation_windows(
             return prices[:, -1:].expand(-1, 5)
 
     with caplog.at_level("INFO", logger="stockcast"):
-        spec = calibrate_on_validation(LastPrice(), prepared, [80, 95])
+        spec = calibrate_on_validation(LastPrice(), prepared, [80, 95], scale_values=10)
     assert spec["calibration_windows"] == points - 14
     assert spec["windows_needed"] == {"80": 19, "95": 79}
     assert spec["methods"] == dict(zip(("80", "95"), methods, strict=True))

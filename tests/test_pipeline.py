@@ -187,6 +187,7 @@ def test_report_numbers_match_a_direct_recomputation(pipeline_store: Path) -> No
     # How the model was chosen is in the report: its kind, each member's weight and error.
     selection = report["model_selection"]
     assert selection["kind"] == "mlp" and selection["previous_time_window"] == 10
+    assert selection["interval_scale_span"] == 10
     assert [m["name"] for m in selection["combination"]["members"]] == [
         "mlp on 10 values, per_window",
         "mlp on 10 values, standard",

@@ -234,6 +234,31 @@ def test_auto_forecasts_the_same_after_reload(auto_run: Path) -> None:
     assert not np.allclose(served, windows[:, -1:]), "the fit departs from the last price"
 
 
+def test_auto_bands_are_measured_over_the_last_season_not_the_whole_window(
+    auto_run: Path,
+) -> None:
+    """The bands' unit is the mean absolute change over the fewest whole seasons holding
+    model.interval_scale_values (10) values: one season of 20 here, not the four the model
+    reads. Wilder early values leave the bands' widths as they are; wilder recent ones widen
+    them."""
+    assert model_spec(auto_run / "model")["intervals"]["scale_span"] == 20
+    model = open_model_dir(auto_run / "model")
+    rng = np.random.default_rng(5)
+    calm = 100 + np.cumsum(rng.normal(size=(3, 80)), axis=1)
+    wild_early, wild_late = calm.copy(), calm.copy()
+    wild_early[:, :60] += rng.normal(scale=5.0, size=(3, 60))
+    wild_late[:, 60:] += rng.normal(scale=5.0, size=(3, 20))
+
+    def widths(windows: np.ndarray) -> dict[str, np.ndarray]:
+        return {
+            level: upper - lower for level, (lower, upper) in model.forecast(windows)[1].items()
+        }
+
+    for level, width in widths(calm).items():
+        np.testing.assert_allclose(widths(wild_early)[level], width, rtol=1e-9)
+        assert np.all(widths(wild_late)[level] > 2 * width)
+
+
 def test_smoothing_parameters_learn_at_their_own_rate() -> None:
     """optim.method_lr_scale: a statistical kind's few squashed parameters get their own,
     larger learning rate; every other weight keeps the optimizer's."""

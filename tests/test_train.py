@@ -19,7 +19,11 @@ from stockcast.config.compose import flatten
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import StockcastError
 from stockcast.forecasting.frame import split_forecast_frame
-from stockcast.forecasting.intervals import calibrate_intervals, naive_spread_profile
+from stockcast.forecasting.intervals import (
+    band_scale_span,
+    calibrate_intervals,
+    naive_spread_profile,
+)
 from stockcast.forecasting.metrics import inverse_mse_weights, pooled_errors
 from stockcast.models.spec import build_price_forecaster
 from stockcast.training.module import Forecaster
@@ -135,13 +139,18 @@ def test_validation_fallback_and_bands_score_the_weighted_forecast(weighted_run:
     assert abs(mase(members.mean(0)) - mase(weighted)) > 1e-4
     # The bands are calibrated on the weighted forecast's errors.
     min_relative_scale = float(spec["intervals"]["min_relative_scale"])
+    span = spec["intervals"]["scale_span"]
+    season = int(prepared.meta["season_length"] or 1)
+    assert span == band_scale_span(prepared.window.previous_time_window, season, 10)
+    train_windows = prepared.splits["train"].origins(prepared.window)
     bounds = calibrate_intervals(
         windows.inputs,
         weighted,
         windows.actual,
         [80, 95],
         min_relative_scale,
-        naive_spread_profile(prepared.splits["train"].origins(prepared.window), min_relative_scale),
+        naive_spread_profile(train_windows, min_relative_scale, span),
+        span,
     )
     for level, expected in bounds.items():
         np.testing.assert_allclose(spec["intervals"]["bounds"][level], expected, rtol=1e-4)

@@ -89,6 +89,7 @@ def evaluate_model(
     windows = prepared.splits["test"].origins(prepared.window)
     inputs, actual = windows.inputs, windows.actual
     forecast, model_bands = model.forecast(inputs)
+    spec = model_spec(model.folder)
     next_time_window, scale = windows.next_time_window, prepared.mase_scale
     naive = naive_forecast(inputs, next_time_window)
     forecasts = {"model": forecast, "naive": naive}
@@ -103,6 +104,7 @@ def evaluate_model(
             inputs,
             [int(level) for level in model_bands],
             float(prepared.scaler["min_relative_scale"]),
+            (spec.get("intervals") or {}).get("scale_span"),
         ),
     }
     intervals = {name: interval_report(actual, b) for name, b in bands.items() if b}
@@ -138,7 +140,7 @@ def evaluate_model(
         "model_metadata": model.metadata,
         # How the model was chosen on validation: its kind, each member's weight and validation
         # error (for the ensemble, which kind and window won), and how its bands were calibrated.
-        "model_selection": model_selection(model_spec(model.folder)),
+        "model_selection": model_selection(spec),
         "data_hash": prepared.meta["data_hash"],
         "n_windows": len(windows),
         # Which windows scored which model: these test origins, this model's bytes (a refit of
@@ -242,4 +244,5 @@ def model_selection(spec: dict[str, Any]) -> dict[str, Any]:
         "previous_time_window": spec["previous_time_window"],
         "combination": spec.get("combination"),
         "interval_methods": intervals.get("methods"),
+        "interval_scale_span": intervals.get("scale_span"),
     }

@@ -2,7 +2,8 @@
 bands of quantile models and of the random walk.
 
 Residuals are measured in units of each window's recent volatility (mean absolute one-step change
-of its inputs), so a band widens when the prices it forecasts from moved a lot.
+over its last values: `band_scale_span`), so a band widens when the prices it forecasts from moved
+a lot.
 """
 
 from __future__ import annotations
@@ -21,13 +22,27 @@ Bands = dict[str, tuple[np.ndarray, np.ndarray]]
 Bounds = dict[str, list[list[float]]]
 
 
-def volatility_scale(inputs: np.ndarray, min_relative_scale: float = 1e-4) -> np.ndarray:
-    """Mean absolute one-step change of each input row, shape (n, 1); floored relative to the
-    last price so a flat window still gives a finite (narrow) interval."""
+def volatility_scale(
+    inputs: np.ndarray, min_relative_scale: float = 1e-4, span: int | None = None
+) -> np.ndarray:
+    """Mean absolute one-step change over the last `span` values of each input row (None: all of
+    it), shape (n, 1); floored relative to the last price so a flat window still gives a finite
+    (narrow) interval."""
     inputs = np.asarray(inputs, dtype=np.float64)
+    if span is not None:
+        inputs = inputs[:, -span:]
     moves = np.abs(np.diff(inputs, axis=1)).mean(axis=1, keepdims=True)
     floor = min_relative_scale * np.abs(inputs[:, -1:]) + np.finfo(np.float64).eps
     return np.maximum(moves, floor)
+
+
+def band_scale_span(window: int, season: int, min_values: int) -> int:
+    """How many of a window's most recent values a band's scale is measured over: the fewest whole
+    seasons holding at least `min_values`, at most the window. A fixed span, so the scale does
+    not drift to a longer past when the data choose a longer window for the model; whole seasons,
+    so a monthly series' scale does not swing with which months its last values fall in."""
+    season = max(int(season), 1)
+    return max(2, min(int(window), -(-int(min_values) // season) * season))
 
 
 def conformal_windows_needed(level: int | str) -> int:
@@ -112,12 +127,14 @@ def calibrate_intervals(
     levels: Sequence[int],
     min_relative_scale: float = 1e-4,
     profile: np.ndarray | None = None,
+    span: int | None = None,
 ) -> Bounds:
     """Bounds from held-out windows a forecaster did not train on: split-conformal at each level
     whose conformal bound falls inside the sample, Student-t bounds pooled over the steps at the
-    others (`profile`: the spread's growth with the step; default sqrt(step)). Each level's band
-    holds the one below it, wider by the ratio of their t quantiles at least: never equal."""
-    scale = volatility_scale(inputs, min_relative_scale)
+    others (`profile`: the spread's growth with the step; default sqrt(step)), in units of each
+    window's `volatility_scale` over its last `span` values. Each level's band holds the one
+    below it, wider by the ratio of their t quantiles at least: never equal."""
+    scale = volatility_scale(inputs, min_relative_scale, span)
     residuals = (np.asarray(actual) - np.asarray(forecast)) / scale
     steps = residuals.shape[1]
     profile = np.sqrt(np.arange(1, steps + 1)) if profile is None else np.asarray(profile)
@@ -156,14 +173,14 @@ def _holding(
 
 
 def naive_spread_profile(
-    history: RollingOrigins, min_relative_scale: float = 1e-4
+    history: RollingOrigins, min_relative_scale: float = 1e-4, span: int | None = None
 ) -> np.ndarray | None:
     """How the naive forecast's scaled error spreads out step by step over `history` (its
     standard deviation per step): the shape Student-t bounds give their pooled spread. None when
     the history is too short to say (two windows or fewer, or no movement)."""
     if len(history) < 3:
         return None
-    scale = volatility_scale(history.inputs, min_relative_scale)
+    scale = volatility_scale(history.inputs, min_relative_scale, span)
     errors = (history.actual - naive_forecast(history.inputs, history.next_time_window)) / scale
     spread = errors.std(axis=0)
     return spread if np.all(spread > 0) else None
@@ -223,9 +240,10 @@ def random_walk_bands(
     inputs: np.ndarray,
     levels: Sequence[int],
     min_relative_scale: float = 1e-4,
+    span: int | None = None,
 ) -> Bands:
     """The naive forecast with random-walk intervals: empirical quantiles of the history's h-step
-    changes, in the same volatility units as the model's conformal bands."""
+    changes, in the same volatility units as the model's conformal bands (`span`: theirs)."""
     if not levels:
         return {}
     horizon = history.next_time_window
@@ -235,6 +253,7 @@ def random_walk_bands(
         history.actual,
         levels,
         min_relative_scale,
+        span=span,
     )
     naive = naive_forecast(inputs, horizon)
-    return apply_intervals(naive, volatility_scale(inputs, min_relative_scale), bounds)
+    return apply_intervals(naive, volatility_scale(inputs, min_relative_scale, span), bounds)

@@ -41,6 +41,9 @@ class ModelSettings(Section):
         list[Annotated[int, Field(strict=True, gt=0, lt=100), AsWhole]],
         Field(description="a list of whole percentages between 0 and 100, e.g. [80, 95]"),
     ]
+    interval_scale_values: Annotated[
+        int, Field(strict=True, ge=2, description="a whole number, at least 2"), AsWhole
+    ]
     quantiles: Quantiles
 
 

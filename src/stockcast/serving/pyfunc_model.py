@@ -70,7 +70,12 @@ class PriceForecastModel(PythonModel):
         if self.net.quantiles:
             bands = quantile_bands(outputs, self.net.quantiles)
         else:
-            scale = volatility_scale(prices, float(self.intervals["min_relative_scale"]))
+            scale = volatility_scale(
+                prices,
+                float(self.intervals["min_relative_scale"]),
+                # A model saved before the span was recorded measured its whole window.
+                self.intervals.get("scale_span"),
+            )
             bands = apply_intervals(point, scale, self.intervals["bounds"])
         finite = np.isfinite(point).all(axis=1)
         for lower, upper in bands.values():

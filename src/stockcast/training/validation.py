@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from stockcast.data.prepared import PreparedData
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.intervals import (
+    band_scale_span,
     calibrate_intervals,
     calibration_methods,
     conformal_inside_windows,
@@ -99,15 +100,21 @@ def falls_back_to_naive(
 
 
 def calibrate_on_validation(
-    net: PriceForecaster, prepared: PreparedData, levels: list[int]
+    net: PriceForecaster, prepared: PreparedData, levels: list[int], scale_values: int
 ) -> dict[str, Any]:
     """Interval bounds from the validation windows (which the network was not trained on; only
     the members' combination weights were fitted there), in units of each window's recent
-    volatility: split-conformal where the windows are enough for a level, Student-t bounds
-    pooled over the steps where they are not, with the spread's growth over the steps taken
-    from the naive forecast on the (longer) train split. Stored in the model's spec."""
+    volatility (over its last whole seasons holding `scale_values` values: `scale_span`):
+    split-conformal where the windows are enough for a level, Student-t bounds pooled over the
+    steps where they are not, with the spread's growth over the steps taken from the naive
+    forecast on the (longer) train split. Stored in the model's spec."""
     windows, forecast = validation_forecasts(net, prepared)
     min_relative_scale = float(prepared.scaler["min_relative_scale"])
+    span = band_scale_span(
+        prepared.window.previous_time_window,
+        int(prepared.meta.get("season_length") or 1),
+        scale_values,
+    )
     needed = {str(level): conformal_inside_windows(level) for level in levels}
     methods = calibration_methods(len(windows), levels)
     for level, method in methods.items():
@@ -120,7 +127,7 @@ def calibrate_on_validation(
                 level,
             )
     profile = naive_spread_profile(
-        prepared.splits["train"].origins(prepared.window), min_relative_scale
+        prepared.splits["train"].origins(prepared.window), min_relative_scale, span
     )
     return {
         "method": "calibrated",
@@ -129,8 +136,10 @@ def calibrate_on_validation(
         "calibration_windows": len(windows),
         "windows_needed": needed,
         "min_relative_scale": min_relative_scale,
+        # The most recent values whose mean absolute change is a window's band unit.
+        "scale_span": span,
         "bounds": calibrate_intervals(
-            windows.inputs, forecast, windows.actual, levels, min_relative_scale, profile
+            windows.inputs, forecast, windows.actual, levels, min_relative_scale, profile, span
         )
         if levels
         else {},
@@ -146,5 +155,8 @@ def interval_spec(cfg: DictConfig, net: PriceForecaster, prepared: PreparedData)
             "min_relative_scale": float(prepared.scaler["min_relative_scale"]),
         }
     return calibrate_on_validation(
-        net, prepared, [int(level) for level in cfg.model.interval_levels]
+        net,
+        prepared,
+        [int(level) for level in cfg.model.interval_levels],
+        int(cfg.model.interval_scale_values),
     )
