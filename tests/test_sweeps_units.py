@@ -206,6 +206,42 @@ def test_a_batch_that_cannot_launch_leaves_no_trial_running(tmp_path: Path) -> N
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 4
 
 
+def test_a_batch_interrupted_after_a_job_finished_keeps_that_jobs_value(tmp_path: Path) -> None:
+    """A launch that raises returns no values: a job that finished before it (its metrics.json
+    written during this launch, for its trial's overrides) is told its metric, not FAIL; a job
+    folder an earlier sweep left under the same number is not mistaken for this trial's."""
+    import optuna
+
+    storage = f"sqlite:///{tmp_path}/study.db"
+    sweep = tmp_path / "sweep"
+
+    def finished_job(number: int, overrides: list[str], mase: float) -> None:
+        folder = sweep / str(number)
+        (folder / ".hydra").mkdir(parents=True, exist_ok=True)
+        (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+        (folder / "metrics.json").write_text(json.dumps({"val": {"mase": mase}}))
+
+    finished_job(1, ["optim.lr=0.5"], 0.1)  # an earlier sweep's job 1
+
+    class InterruptedAfterTheFirstJob:
+        def launch(self, batch: list[tuple[str, ...]], initial_job_idx: int) -> None:
+            finished_job(initial_job_idx, list(batch[0]), 0.75)
+            raise KeyboardInterrupt
+
+    params = {"optim.lr": "interval(0.001, 0.01)"}
+    sweeper = random_sweeper(
+        storage, tmp_path, InterruptedAfterTheFirstJob(), params, trials=2, jobs=2
+    )
+    sweeper.config.optimized_metric = "val/mase"
+    with pytest.raises(KeyboardInterrupt):
+        sweeper._sweep([])
+    study = optuna.load_study(study_name="s", storage=storage)
+    states = [t.state for t in study.trials]
+    assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]
+    assert study.trials[0].value == 0.75
+    assert study.trials[0].user_attrs["job_dir"] == str(sweep / "0")
+
+
 def random_sweeper(
     storage: str,
     tmp_path: Path,

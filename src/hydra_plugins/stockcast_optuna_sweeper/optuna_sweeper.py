@@ -2,13 +2,18 @@
 
 Each batch of `n_jobs` trials goes to the configured launcher (basic, joblib, ...) as one launch,
 so a parallel launcher runs a batch at once. A job's return value (the train task's optimised
-metric) is told to the study; a failed job, or one that returned nothing, is told as FAIL.
-The study lives in `storage` under `study_name`, so rerunning the same command continues it.
+metric) is told to the study; a failed job, or one that returned nothing, is told as FAIL. A
+batch whose launch raised returns nothing: its jobs that finished are told the metric they wrote
+to their `metrics.json`, the others FAIL. The study lives in `storage` under `study_name`, so
+rerunning the same command continues it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -167,14 +172,21 @@ class OptunaSweeper(Sweeper):
             size = min(self.n_jobs, self.n_trials - job_idx)
             trials = [self._ask(study, space.distributions) for _ in range(size)]
             batch = [tuple(space.trial_overrides(trial.params)) for trial in trials]
+            launched = time.time()
             try:
                 returns = self.launcher.launch(batch, initial_job_idx=job_idx)
             except BaseException as err:
                 # A batch whose launch raised (a trial's overrides do not compose, Ctrl-C) gives
-                # back no values, not even of trials that ran before: all are told as FAIL, or
-                # the study keeps them RUNNING for good.
-                for trial in trials:
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                # back no values: a trial whose job finished before is told the value it wrote,
+                # the others FAIL (or the study keeps them RUNNING for good).
+                for offset, (trial, overrides) in enumerate(zip(trials, batch, strict=True)):
+                    job_dir = sweep_dir / str(job_idx + offset)
+                    value = self._written_value(job_dir, overrides, launched)
+                    if value is None:
+                        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    else:
+                        trial.set_user_attr("job_dir", str(job_dir))
+                        study.tell(trial, value)
                 refusal = self._trial_refusal(err, job_idx, batch)
                 if refusal is not None:
                     raise refusal from None
@@ -194,6 +206,29 @@ class OptunaSweeper(Sweeper):
                     f"{self.max_failures}); see the job logs under {sweep_dir}."
                 )
         return self._write_results(study, sweep_dir)
+
+    def _written_value(
+        self, job_dir: Path, overrides: tuple[str, ...], since: float
+    ) -> float | None:
+        """The optimised metric a job of this launch wrote to its folder's metrics.json before
+        the launch raised, as its return value would have been; None if it wrote none (failed,
+        never started, or a folder an earlier sweep left with other overrides)."""
+        from stockcast.orchestration.sweeps.summary import OVERRIDES_FILE, flatten_metrics
+        from stockcast.training.summary import METRICS_FILE
+
+        assert self.config is not None
+        metric = OmegaConf.select(self.config, "optimized_metric")
+        metrics_file, overrides_file = job_dir / METRICS_FILE, job_dir / OVERRIDES_FILE
+        if not (metric and metrics_file.is_file() and overrides_file.is_file()):
+            return None
+        if metrics_file.stat().st_mtime < since:
+            return None
+        if OmegaConf.to_container(OmegaConf.load(overrides_file)) != list(overrides):
+            return None
+        value = flatten_metrics(json.loads(metrics_file.read_text())).get(str(metric))
+        if value is None:
+            return None
+        return value if math.isfinite(value) else float("inf")
 
     def _trial_refusal(
         self, err: BaseException, first: int, batch: list[tuple[str, ...]]
