@@ -363,7 +363,6 @@ def test_calibration_says_which_levels_have_too_few_validation_windows(
         splits={"train": train, "val": val},
         window=WindowSizes(10, 5),
         scaler={"min_relative_scale": 1e-4},
-        meta={"season_length": None},
     )
 
     class LastPrice(torch.nn.Module):
@@ -371,7 +370,7 @@ def test_calibration_says_which_levels_have_too_few_validation_windows(
             return prices[:, -1:].expand(-1, 5)
 
     with caplog.at_level("INFO", logger="stockcast"):
-        spec = calibrate_on_validation(LastPrice(), prepared, [80, 95], scale_values=10)
+        spec = calibrate_on_validation(LastPrice(), prepared, [80, 95], span=10)
     assert spec["calibration_windows"] == points - 14
     assert spec["windows_needed"] == {"80": 19, "95": 79}
     assert spec["methods"] == dict(zip(("80", "95"), methods, strict=True))
@@ -379,6 +378,29 @@ def test_calibration_says_which_levels_have_too_few_validation_windows(
     assert np.all(np.array(low95) < low80) and np.all(np.array(high95) > high80)
     said = [r.getMessage() for r in caplog.records if "Student-t" in r.getMessage()]
     assert len(said) == methods.count("student_t")
+
+
+def test_a_quantile_models_spec_records_its_band_unit_too() -> None:
+    """A quantile model's bands are its own, but evaluate scores them beside the naive
+    forecast's bands, which must be measured in the same unit as a conformal model's would be:
+    the last whole season of 20 here, not the 80-value window."""
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from stockcast.forecasting.windows import WindowSizes
+    from stockcast.training.validation import interval_spec
+
+    cfg = OmegaConf.create({"model": {"quantiles": [0.1, 0.5, 0.9], "interval_scale_values": 10}})
+    prepared = SimpleNamespace(
+        window=WindowSizes(80, 5), meta={"season_length": 20}, scaler={"min_relative_scale": 1e-4}
+    )
+    assert interval_spec(cfg, None, prepared) == {
+        "method": "quantile",
+        "bounds": {},
+        "min_relative_scale": 1e-4,
+        "scale_span": 20,
+    }
 
 
 @pytest.mark.parametrize(

@@ -100,21 +100,16 @@ def falls_back_to_naive(
 
 
 def calibrate_on_validation(
-    net: PriceForecaster, prepared: PreparedData, levels: list[int], scale_values: int
+    net: PriceForecaster, prepared: PreparedData, levels: list[int], span: int
 ) -> dict[str, Any]:
     """Interval bounds from the validation windows (which the network was not trained on; only
     the members' combination weights were fitted there), in units of each window's recent
-    volatility (over its last whole seasons holding `scale_values` values: `scale_span`):
-    split-conformal where the windows are enough for a level, Student-t bounds pooled over the
-    steps where they are not, with the spread's growth over the steps taken from the naive
-    forecast on the (longer) train split. Stored in the model's spec."""
+    volatility (over its last `span` values): split-conformal where the windows are enough for
+    a level, Student-t bounds pooled over the steps where they are not, with the spread's
+    growth over the steps taken from the naive forecast on the (longer) train split. Stored in
+    the model's spec."""
     windows, forecast = validation_forecasts(net, prepared)
     min_relative_scale = float(prepared.scaler["min_relative_scale"])
-    span = band_scale_span(
-        prepared.window.previous_time_window,
-        int(prepared.meta.get("season_length") or 1),
-        scale_values,
-    )
     needed = {str(level): conformal_inside_windows(level) for level in levels}
     methods = calibration_methods(len(windows), levels)
     for level, method in methods.items():
@@ -147,16 +142,20 @@ def calibrate_on_validation(
 
 
 def interval_spec(cfg: DictConfig, net: PriceForecaster, prepared: PreparedData) -> dict[str, Any]:
-    """The spec's `intervals`: a quantile model's own bands, or conformal bounds."""
+    """The spec's `intervals`: a quantile model's own bands, or conformal bounds; either way the
+    span of the volatility unit its bands are scored beside (evaluate's naive bands use it)."""
+    span = band_scale_span(
+        prepared.window.previous_time_window,
+        int(prepared.meta.get("season_length") or 1),
+        int(cfg.model.interval_scale_values),
+    )
     if cfg.model.quantiles:
         return {
             "method": "quantile",
             "bounds": {},
             "min_relative_scale": float(prepared.scaler["min_relative_scale"]),
+            "scale_span": span,
         }
     return calibrate_on_validation(
-        net,
-        prepared,
-        [int(level) for level in cfg.model.interval_levels],
-        int(cfg.model.interval_scale_values),
+        net, prepared, [int(level) for level in cfg.model.interval_levels], span
     )
