@@ -241,6 +241,27 @@ def test_a_batch_interrupted_after_a_job_finished_keeps_that_jobs_value(tmp_path
     assert study.trials[0].value == 0.75
     assert study.trials[0].user_attrs["job_dir"] == str(sweep / "0")
 
+    class InterruptedWhileWriting:
+        """Job 2's metric was not finite (stored as null, returned as inf); job 3 was killed
+        halfway through writing its metrics.json."""
+
+        def launch(self, batch: list[tuple[str, ...]], initial_job_idx: int) -> None:
+            finished_job(initial_job_idx, list(batch[0]), float("nan"))
+            (sweep / str(initial_job_idx) / "metrics.json").write_text('{"val": {"mase": null}}')
+            finished_job(initial_job_idx + 1, list(batch[1]), 0.5)
+            (sweep / str(initial_job_idx + 1) / "metrics.json").write_text('{"val": {"ma')
+            raise KeyboardInterrupt
+
+    sweeper.launcher = InterruptedWhileWriting()  # type: ignore[assignment]
+    with pytest.raises(KeyboardInterrupt):
+        sweeper._sweep([])
+    trials = optuna.load_study(study_name="s", storage=storage).trials[2:]
+    assert [t.state for t in trials] == [
+        optuna.trial.TrialState.COMPLETE,
+        optuna.trial.TrialState.FAIL,
+    ]
+    assert trials[0].value == float("inf")
+
 
 def random_sweeper(
     storage: str,
