@@ -263,6 +263,29 @@ def test_a_batch_interrupted_after_a_job_finished_keeps_that_jobs_value(tmp_path
     assert trials[0].value == float("inf")
 
 
+def test_a_metric_that_was_not_finite_ranks_last_whichever_the_direction(tmp_path: Path) -> None:
+    """The train task returns inf for a metric that was not finite: a maximising study must not
+    take it for its best trial."""
+    import optuna
+    from hydra.core.utils import JobReturn, JobStatus
+
+    class Returns:
+        def launch(self, batch: list[tuple[str, ...]], initial_job_idx: int) -> list[JobReturn]:
+            values = [float("inf"), 0.3]
+            return [
+                JobReturn(overrides=list(o), status=JobStatus.COMPLETED, _return_value=v)
+                for o, v in zip(batch, values, strict=True)
+            ]
+
+    storage = f"sqlite:///{tmp_path}/study.db"
+    params = {"optim.lr": "interval(0.001, 0.01)"}
+    sweeper = random_sweeper(storage, tmp_path, Returns(), params, 2, 2, direction="maximize")
+    best = sweeper._sweep([])
+    assert best.value == 0.3
+    values = [t.value for t in optuna.load_study(study_name="s", storage=storage).trials]
+    assert values == [float("-inf"), 0.3]
+
+
 def random_sweeper(
     storage: str,
     tmp_path: Path,
@@ -270,6 +293,7 @@ def random_sweeper(
     params: dict[str, str],
     trials: int = 1,
     jobs: int = 1,
+    direction: str = "minimize",
 ):
     """The Optuna sweeper over study 's' in `storage`, random sampling, no failures allowed,
     set up as Hydra would with `launcher` and a sweep folder under `tmp_path`."""
@@ -278,7 +302,7 @@ def random_sweeper(
     from hydra_plugins.stockcast_optuna_sweeper.optuna_sweeper import OptunaSweeper
 
     sampler = {"_target_": "optuna.samplers.RandomSampler"}
-    sweeper = OptunaSweeper(sampler, "minimize", storage, "s", trials, jobs, 0, params)
+    sweeper = OptunaSweeper(sampler, direction, storage, "s", trials, jobs, 0, params)
     sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}})
     sweeper.launcher = launcher  # type: ignore[assignment]
     return sweeper

@@ -186,7 +186,7 @@ class OptunaSweeper(Sweeper):
                         study.tell(trial, state=optuna.trial.TrialState.FAIL)
                     else:
                         trial.set_user_attr("job_dir", str(job_dir))
-                        study.tell(trial, value)
+                        study.tell(trial, self._ranked(value))
                 refusal = self._trial_refusal(err, job_idx, batch)
                 if refusal is not None:
                     raise refusal from None
@@ -198,7 +198,7 @@ class OptunaSweeper(Sweeper):
                     failures += 1
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 else:
-                    study.tell(trial, value)
+                    study.tell(trial, self._ranked(value))
             job_idx += size
             if failures > self.max_failures:
                 raise ConfigError(
@@ -206,6 +206,13 @@ class OptunaSweeper(Sweeper):
                     f"{self.max_failures}); see the job logs under {sweep_dir}."
                 )
         return self._write_results(study, sweep_dir)
+
+    def _ranked(self, value: float) -> float:
+        """A job's metric as the study ranks it: one that was not finite (the train task returns
+        inf for it) is the worst value in the study's direction, never its best."""
+        if math.isfinite(value):
+            return value
+        return float("-inf") if self.direction == "maximize" else float("inf")
 
     def _written_value(
         self, job_dir: Path, overrides: tuple[str, ...], since: float
