@@ -240,6 +240,9 @@ def test_a_batch_interrupted_after_a_job_finished_keeps_that_jobs_value(tmp_path
     assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]
     assert study.trials[0].value == 0.75
     assert study.trials[0].user_attrs["job_dir"] == str(sweep / "0")
+    # The best trial so far is written, as a finished sweep would leave it.
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert (results["best_value"], results["n_complete"]) == (0.75, 1)
 
     class InterruptedWhileWriting:
         """Job 2's metric was not finite (stored as null, returned as inf); job 3 was killed

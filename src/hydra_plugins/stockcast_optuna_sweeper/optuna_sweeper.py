@@ -187,6 +187,9 @@ class OptunaSweeper(Sweeper):
                     else:
                         trial.set_user_attr("job_dir", str(job_dir))
                         study.tell(trial, self._ranked(value))
+                # The best trial so far, as a finished sweep would leave it.
+                if study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+                    self._write_results(study, sweep_dir)
                 refusal = self._trial_refusal(err, job_idx, batch)
                 if refusal is not None:
                     raise refusal from None
