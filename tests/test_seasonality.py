@@ -16,6 +16,9 @@ from stockcast.data.seasonality import (
 )
 from stockcast.data.series import Series
 
+# Train, validation and test fractions (data.split).
+SPLIT = {"train": 0.6, "val": 0.2, "test": 0.2}
+
 
 @pytest.mark.parametrize(
     ("dates", "season"),
@@ -47,12 +50,25 @@ def test_undated_values_keep_a_season_only_where_their_changes_repeat() -> None:
 def test_the_config_wins_then_the_dates_then_the_values() -> None:
     dates = pd.date_range("2000-01-01", periods=48, freq="MS").to_numpy("datetime64[ns]")
     dated = Series("a", np.linspace(1, 2, 48), dates)
-    assert infer_season_length([dated], 4) == (4, "data.season_length")
-    assert infer_season_length([dated], None) == (12, "dates")
-    assert infer_season_length([Series("a", np.linspace(1, 2, 48))], None) == (
+    assert infer_season_length([dated], 4, SPLIT) == (4, "data.season_length")
+    assert infer_season_length([dated], None, SPLIT) == (12, "dates")
+    assert infer_season_length([Series("a", np.linspace(1, 2, 48))], None, SPLIT) == (
         1,
         "autocorrelation",
     )
+
+
+def test_the_season_is_read_from_the_fitted_splits_only() -> None:
+    """A season that shows only in the test split's values is no season: the test split takes
+    part in no choice. Where the fitted splits repeat, the season is found as before."""
+    rng = np.random.default_rng(1)
+    t = np.arange(300)
+    walk = 100 + np.cumsum(rng.normal(0, 1, 300))
+    seasonal_test = walk + np.where(t >= 240, 20 * np.sin(2 * np.pi * t / 12), 0.0)
+    assert season_from_values(seasonal_test) == 12, "the whole series would say 12"
+    assert infer_season_length([Series("a", seasonal_test)], None, SPLIT) == (1, "autocorrelation")
+    seasonal_fit = walk + np.where(t < 240, 20 * np.sin(2 * np.pi * t / 12), 0.0)
+    assert infer_season_length([Series("a", seasonal_fit)], None, SPLIT) == (12, "autocorrelation")
 
 
 def test_auto_takes_up_to_four_seasons_where_the_train_split_holds_them() -> None:

@@ -153,7 +153,9 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     shortest = WindowSizes(floor if requested == AUTO else int(requested), horizon)
     series = load_series(data_cfg, min_series_length(shortest, data_cfg["split"]))
     check_series_values(series, bool(data_cfg.get("allow_non_positive", False)))
-    season, season_from = infer_season_length(series, data_cfg.get("season_length"))
+    season, season_from = infer_season_length(
+        series, data_cfg.get("season_length"), data_cfg["split"]
+    )
     window = shortest
     if requested == AUTO:
         fits = shortest_train_split(series, data_cfg["split"], split_lengths)

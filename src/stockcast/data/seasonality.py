@@ -2,9 +2,10 @@
 
 The season comes from `data.season_length` when set; else from the dates' spacing (monthly data
 repeats every 12 values, quarterly every 4, business days every 5); undated data keeps no season
-unless its differences correlate clearly with themselves one lag later (a lag the autocorrelation
-singles out). `data.previous_time_window=auto` then takes up to four seasons (or twice the default
-window) where the train split is long enough for them, and never fewer values than the default.
+unless the differences of its train and validation splits correlate clearly with themselves one
+lag later (a lag the autocorrelation singles out). `data.previous_time_window=auto` then takes up
+to four seasons (or twice the default window) where the train split is long enough for them, and
+never fewer values than the default.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.series import Series
+from stockcast.data.split import split_lengths
 
 # Days between consecutive dates (median) -> the season of that spacing: a week of days, a year
 # of weeks, months and quarters; anything else (hours, years, irregular) has none.
@@ -69,15 +71,20 @@ def season_from_values(values: np.ndarray) -> int:
     return int(lags[best]) if correlation[best] >= MIN_SEASONAL_AUTOCORRELATION else 1
 
 
-def infer_season_length(series: Sequence[Series], configured: int | None) -> tuple[int, str]:
-    """(season length, where it came from): the config's, the dates', or the values' (of the
-    longest series)."""
+def infer_season_length(
+    series: Sequence[Series], configured: int | None, fractions: Mapping[str, float]
+) -> tuple[int, str]:
+    """(season length, where it came from): the config's, the dates', or the values' of the
+    longest series' train and validation splits (`fractions`: data.split). The test split's
+    values take part in no choice: the season sets the window and Theta's seasonal indices."""
     if configured is not None:
         return int(configured), "data.season_length"
     longest = max(series, key=len)
     if longest.dates is not None:
         return season_from_dates(longest.dates), "dates"
-    return season_from_values(longest.values), "autocorrelation"
+    lengths = split_lengths(len(longest), fractions)
+    fitted = longest.values[: lengths["train"] + lengths["val"]]
+    return season_from_values(fitted), "autocorrelation"
 
 
 def auto_window(
