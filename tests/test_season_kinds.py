@@ -12,6 +12,8 @@ import pytest
 import torch
 
 from stockcast.config.schema import validate_config
+from stockcast.data.prepared import PreparedData
+from stockcast.data.split import join_splits
 from stockcast.errors import ConfigError
 from stockcast.models.kinds.es import HoltWinters
 from stockcast.models.kinds.theta import START_ALPHA, START_TREND_SHARE, Theta
@@ -241,7 +243,9 @@ def test_auto_bands_are_measured_over_the_last_season_not_the_whole_window(
     model.interval_scale_values (10) values: one season of 20 here, not the four the model
     reads. Wilder early values leave the bands' widths as they are; wilder recent ones widen
     them."""
-    assert model_spec(auto_run / "model")["intervals"]["scale_span"] == 20
+    intervals = model_spec(auto_run / "model")["intervals"]
+    assert intervals["scale_span"] == 20
+    assert intervals["calibration_splits"] == ["val"], "a fitted model's train windows are not"
     model = open_model_dir(auto_run / "model")
     rng = np.random.default_rng(5)
     calm = 100 + np.cumsum(rng.normal(size=(3, 80)), axis=1)
@@ -306,6 +310,13 @@ def test_auto_on_a_random_walk_still_repeats_the_last_price(tmp_path: Path) -> N
     )
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["fell_back_to_naive"] is True
+    # Repeating the last price fits nothing: every window of the fitted span calibrates its bands.
+    intervals = model_spec(tmp_path / "run" / "model")["intervals"]
+    prepared = PreparedData.load(tmp_path / "run" / "prepared")
+    fitted_span = join_splits(prepared.splits, ("train", "val")).origins(prepared.window)
+    assert intervals["calibration_splits"] == ["train", "val"]
+    validation = prepared.splits["val"].origins(prepared.window)
+    assert intervals["calibration_windows"] == len(fitted_span) > 3 * len(validation)
     size = (3, model_spec(tmp_path / "run" / "model")["previous_time_window"])
     windows = 100 + np.cumsum(np.random.default_rng(2).normal(size=size), axis=1)
     served, _ = open_model_dir(tmp_path / "run" / "model").forecast(windows)

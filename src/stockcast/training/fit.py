@@ -78,7 +78,9 @@ def run_training(
         # The other DDP ranks took part in every stage; rank 0 alone calibrates (on all
         # validation windows) and writes the model, metrics.json and the MLflow artifacts.
         return fitted.metrics
-    fitted.spec["intervals"] = interval_spec(cfg, fitted.model.net, prepared)
+    fitted.spec["intervals"] = interval_spec(
+        cfg, fitted.model.net, prepared, bool(fitted.metrics.get("fell_back_to_naive"))
+    )
     run_id = next((lg.run_id for lg in fitted.loggers if hasattr(lg, "run_id")), None)
     warm_source = None if fitted.warm is None else fitted.warm.source
     metadata = model_metadata(prepared, fitted.metrics["val"].get("mase"), run_id, warm_source)

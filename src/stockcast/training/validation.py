@@ -4,6 +4,7 @@ its members, whether to fall back to the last price, and how wide its bands are.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ import torch
 from omegaconf import DictConfig
 
 from stockcast.data.prepared import PreparedData
+from stockcast.data.split import join_splits
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.intervals import (
     band_scale_span,
@@ -27,11 +29,16 @@ log = logging.getLogger(__name__)
 
 
 def validation_forecasts(
-    net: PriceForecaster, prepared: PreparedData, members: bool = False
+    net: PriceForecaster,
+    prepared: PreparedData,
+    members: bool = False,
+    splits: Sequence[str] = ("val",),
 ) -> tuple[RollingOrigins, np.ndarray]:
-    """Every validation window (rolling origins) and the network's point forecast for it; with
-    `members`, each member's, (members, windows, horizon)."""
-    windows = prepared.splits["val"].origins(prepared.window)
+    """Every validation window (rolling origins; of `splits` laid end to end, when given more)
+    and the network's point forecast for it; with `members`, each member's, (members, windows,
+    horizon)."""
+    span = prepared.splits[splits[0]] if len(splits) == 1 else join_splits(prepared.splits, splits)
+    windows = span.origins(prepared.window)
     net.eval()
     with torch.inference_mode():
         inputs = torch.as_tensor(windows.inputs, dtype=torch.float32)
@@ -100,23 +107,28 @@ def falls_back_to_naive(
 
 
 def calibrate_on_validation(
-    net: PriceForecaster, prepared: PreparedData, levels: list[int], span: int
+    net: PriceForecaster,
+    prepared: PreparedData,
+    levels: list[int],
+    span: int,
+    splits: Sequence[str] = ("val",),
 ) -> dict[str, Any]:
     """Interval bounds from the validation windows (which the network was not trained on; only
     the members' combination weights were fitted there), in units of each window's recent
     volatility (over its last `span` values): split-conformal where the windows are enough for
     a level, Student-t bounds pooled over the steps where they are not, with the spread's
     growth over the steps taken from the naive forecast on the (longer) train split. Stored in
-    the model's spec."""
-    windows, forecast = validation_forecasts(net, prepared)
+    the model's spec. `splits`: the windows to calibrate on, e.g. the whole fitted span for a
+    model that repeats the last price, which is fitted on none of them."""
+    windows, forecast = validation_forecasts(net, prepared, splits=splits)
     min_relative_scale = float(prepared.scaler["min_relative_scale"])
     needed = {str(level): conformal_inside_windows(level) for level in levels}
     methods = calibration_methods(len(windows), levels)
     for level, method in methods.items():
         if method != "split_conformal":
             log.info(
-                "%d validation windows, fewer than the %d a split-conformal %s%% band needs: "
-                "its bounds are Student-t bounds of the validation errors",
+                "%d calibration windows, fewer than the %d a split-conformal %s%% band needs: "
+                "its bounds are Student-t bounds of their errors",
                 len(windows),
                 needed[level],
                 level,
@@ -129,6 +141,8 @@ def calibrate_on_validation(
         # Per level: split_conformal, or student_t where the windows are too few for it.
         "methods": methods,
         "calibration_windows": len(windows),
+        # The splits whose windows gave the bounds.
+        "calibration_splits": list(splits),
         "windows_needed": needed,
         "min_relative_scale": min_relative_scale,
         # The most recent values whose mean absolute change is a window's band unit.
@@ -141,9 +155,15 @@ def calibrate_on_validation(
     }
 
 
-def interval_spec(cfg: DictConfig, net: PriceForecaster, prepared: PreparedData) -> dict[str, Any]:
+def interval_spec(
+    cfg: DictConfig, net: PriceForecaster, prepared: PreparedData, repeats_last: bool = False
+) -> dict[str, Any]:
     """The spec's `intervals`: a quantile model's own bands, or conformal bounds; either way the
-    span of the volatility unit its bands are scored beside (evaluate's naive bands use it)."""
+    span of the volatility unit its bands are scored beside (evaluate's naive bands use it).
+
+    A model that fell back to the last price (`repeats_last`) learned nothing from the train
+    split, so its windows are held out as much as the validation split's: its bounds come from
+    both, several times the evidence where the validation split is short."""
     span = band_scale_span(
         prepared.window.previous_time_window,
         int(prepared.meta.get("season_length") or 1),
@@ -157,5 +177,9 @@ def interval_spec(cfg: DictConfig, net: PriceForecaster, prepared: PreparedData)
             "scale_span": span,
         }
     return calibrate_on_validation(
-        net, prepared, [int(level) for level in cfg.model.interval_levels], span
+        net,
+        prepared,
+        [int(level) for level in cfg.model.interval_levels],
+        span,
+        ("train", "val") if repeats_last else ("val",),
     )
