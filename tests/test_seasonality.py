@@ -58,17 +58,21 @@ def test_the_config_wins_then_the_dates_then_the_values() -> None:
     )
 
 
-def test_the_season_is_read_from_the_fitted_splits_only() -> None:
-    """A season that shows only in the test split's values is no season: the test split takes
-    part in no choice. Where the fitted splits repeat, the season is found as before."""
+def test_the_season_is_read_from_the_train_split_only() -> None:
+    """A season that shows only in the validation or test split's values is no season: the
+    season shapes the model before it is fitted, and those splits judge it. Where the train
+    split repeats, the season is found as before."""
     rng = np.random.default_rng(1)
     t = np.arange(300)
     walk = 100 + np.cumsum(rng.normal(0, 1, 300))
-    seasonal_test = walk + np.where(t >= 240, 20 * np.sin(2 * np.pi * t / 12), 0.0)
-    assert season_from_values(seasonal_test) == 12, "the whole series would say 12"
-    assert infer_season_length([Series("a", seasonal_test)], None, SPLIT) == (1, "autocorrelation")
-    seasonal_fit = walk + np.where(t < 240, 20 * np.sin(2 * np.pi * t / 12), 0.0)
-    assert infer_season_length([Series("a", seasonal_fit)], None, SPLIT) == (12, "autocorrelation")
+    for later in (t >= 180, t >= 240):  # the validation split onwards, the test split
+        seasonal_later = walk + np.where(later, 20 * np.sin(2 * np.pi * t / 12), 0.0)
+        assert season_from_values(seasonal_later) == 12, "the whole series would say 12"
+        found = infer_season_length([Series("a", seasonal_later)], None, SPLIT)
+        assert found == (1, "autocorrelation")
+    seasonal_train = walk + np.where(t < 180, 20 * np.sin(2 * np.pi * t / 12), 0.0)
+    found = infer_season_length([Series("a", seasonal_train)], None, SPLIT)
+    assert found == (12, "autocorrelation")
 
 
 def test_auto_takes_up_to_four_seasons_where_the_train_split_holds_them() -> None:

@@ -2,8 +2,8 @@
 
 The season comes from `data.season_length` when set; else from the dates' spacing (monthly data
 repeats every 12 values, quarterly every 4, business days every 5); undated data keeps no season
-unless the differences of its train and validation splits correlate clearly with themselves one
-lag later (a lag the autocorrelation singles out). `data.previous_time_window=auto` then takes up
+unless the differences of its train split correlate clearly with themselves one lag later (a lag
+the autocorrelation singles out). `data.previous_time_window=auto` then takes up
 to four seasons (or twice the default window) where the train split is long enough for them, and
 never fewer values than the default.
 """
@@ -75,16 +75,16 @@ def infer_season_length(
     series: Sequence[Series], configured: int | None, fractions: Mapping[str, float]
 ) -> tuple[int, str]:
     """(season length, where it came from): the config's, the dates', or the values' of the
-    longest series' train and validation splits (`fractions`: data.split). The test split's
-    values take part in no choice: the season sets the window and Theta's seasonal indices."""
+    longest series' train split (`fractions`: data.split). The season shapes the model before it
+    is fitted (its window, Theta's seasonal indices, the bands' unit): the validation split,
+    which then judges that model, and the test split take no part in it."""
     if configured is not None:
         return int(configured), "data.season_length"
     longest = max(series, key=len)
     if longest.dates is not None:
         return season_from_dates(longest.dates), "dates"
-    lengths = split_lengths(len(longest), fractions)
-    fitted = longest.values[: lengths["train"] + lengths["val"]]
-    return season_from_values(fitted), "autocorrelation"
+    train = longest.values[: split_lengths(len(longest), fractions)["train"]]
+    return season_from_values(train), "autocorrelation"
 
 
 def auto_window(
