@@ -63,6 +63,11 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
         ),
         (["data.min_relative_scale=0"], "data.min_relative_scale is 0; it must be above 0 so"),
         (["num_threads=0"], "num_threads is 0; it must be a whole number above 0."),
+        (
+            ["optimized_metric=test/mase"],
+            "optimized_metric is 'test/mase'; a sweep chooses its trials by it, so it must be a "
+            "validation metric such as val/mase (the test split only scores what was chosen).",
+        ),
     ],
 )
 def test_bad_training_values_are_one_sentence(make_cfg, overrides, message: str) -> None:

@@ -148,9 +148,11 @@ class PathsConfig(Section):
 class TrainConfig(Section):
     # hydra: present when composed with Hydra's own config; azureml: the Azure ML settings
     # (`+azureml=default`), judged by the Azure ML builders.
-    unjudged = frozenset({"tags", "optimized_metric", "hydra", "azureml"})
+    unjudged = frozenset({"tags", "hydra", "azureml"})
 
     task_name: str
+    # What a sweep ranks and chooses its trials by (null: nothing to rank).
+    optimized_metric: str | None = None
     test: bool = True
     paths: PathsConfig
     logger: LoggerConfig | None = None
@@ -165,6 +167,16 @@ class TrainConfig(Section):
     train: TrainSettings = TrainSettings()
     callbacks: CallbacksConfig | None = None
     registry: RegistrySettings
+
+    @field_validator("optimized_metric")
+    @classmethod
+    def _a_validation_metric(cls, metric: str | None) -> str | None:
+        if metric is not None and not metric.startswith("val/"):
+            raise ValueError(
+                f"is {metric!r}; a sweep chooses its trials by it, so it must be a validation "
+                "metric such as val/mase (the test split only scores what was chosen)"
+            )
+        return metric
 
 
 class GateConfig(Section):

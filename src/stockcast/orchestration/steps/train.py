@@ -27,7 +27,7 @@ def optimized_value(summary: dict[str, Any], metric: str | None) -> float | None
     if value is None:
         raise ConfigError(
             f"optimized_metric {metric!r} was not computed; use one of "
-            f"{[f'{s}/{k}' for s in ('val', 'test') for k in summary.get(s, {})]}."
+            f"{[f'val/{k}' for k in summary.get('val', {})]}."
         )
     return float(value) if math.isfinite(value) else float("inf")
 
