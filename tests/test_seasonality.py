@@ -75,6 +75,19 @@ def test_the_season_is_read_from_the_train_split_only() -> None:
     assert found == (12, "autocorrelation")
 
 
+def test_a_season_longer_than_the_search_is_no_season_not_a_shorter_one() -> None:
+    """Lags are searched up to a third of the train split: a season just past that shows as a
+    correlation still rising at the last lag, which is not a season of that lag."""
+    rng = np.random.default_rng(0)
+    split = {"train": 0.7, "val": 0.15, "test": 0.15}
+    found = {}
+    for points in (48, 52, 60):
+        t = np.arange(points)
+        values = 100 + 5 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.3, points)
+        found[points] = infer_season_length([Series("a", values)], None, split)[0]
+    assert found == {48: 1, 52: 1, 60: 12}
+
+
 def test_auto_takes_up_to_four_seasons_where_the_train_split_holds_them() -> None:
     assert auto_window(12, 10, 5, train_split=120) == 48
     assert auto_window(12, 10, 5, train_split=100) == 36, "three seasons when four do not fit"

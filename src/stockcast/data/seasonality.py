@@ -55,20 +55,28 @@ def _has_weekends(days: np.ndarray) -> bool:
 def season_from_values(values: np.ndarray) -> int:
     """The lag at which the series' changes correlate most with themselves, past the lags where
     a smooth series merely correlates with its neighbours (the first lag with a negative
-    correlation), when that correlation reaches `MIN_SEASONAL_AUTOCORRELATION`; 1 otherwise."""
+    correlation), when that correlation reaches `MIN_SEASONAL_AUTOCORRELATION` and is a peak: a
+    correlation still rising at the last lag searched belongs to a season too long for the
+    series to show, and gives 1, as every other case does."""
     changes = np.diff(np.asarray(values, dtype=np.float64))
     changes = changes - changes.mean()
     max_lag = int(len(changes) * MAX_LAG_FRACTION)
     if max_lag < 2 or np.allclose(changes, 0.0):
         return 1
     variance = float(changes @ changes)
-    lags = np.arange(1, max_lag + 1)
+    # One lag past the search, to tell a peak at its edge from a climb towards a longer season.
+    beyond = min(max_lag + 1, len(changes) - 1)
+    lags = np.arange(1, beyond + 1)
     correlation = np.array([changes[lag:] @ changes[:-lag] / variance for lag in lags])
-    negative = np.flatnonzero(correlation < 0)
+    searched = correlation[:max_lag]
+    negative = np.flatnonzero(searched < 0)
     if not len(negative):
         return 1
-    best = negative[0] + int(np.argmax(correlation[negative[0] :]))
-    return int(lags[best]) if correlation[best] >= MIN_SEASONAL_AUTOCORRELATION else 1
+    best = negative[0] + int(np.argmax(searched[negative[0] :]))
+    still_rising = best + 1 < len(correlation) and correlation[best + 1] > correlation[best]
+    if still_rising or correlation[best] < MIN_SEASONAL_AUTOCORRELATION:
+        return 1
+    return int(lags[best])
 
 
 def infer_season_length(
