@@ -264,6 +264,13 @@ def test_a_batch_interrupted_after_a_job_finished_keeps_that_jobs_value(tmp_path
         optuna.trial.TrialState.FAIL,
     ]
     assert trials[0].value == float("inf")
+    # A best-trial file that cannot be written does not hide what stopped the batch.
+    results = sweep / "optimization_results.yaml"
+    results.unlink()
+    results.mkdir()
+    sweeper.launcher = InterruptedAfterTheFirstJob()  # type: ignore[assignment]
+    with pytest.raises(KeyboardInterrupt):
+        sweeper._sweep([])
 
 
 def test_a_metric_that_was_not_finite_ranks_last_whichever_the_direction(tmp_path: Path) -> None:

@@ -187,9 +187,13 @@ class OptunaSweeper(Sweeper):
                     else:
                         trial.set_user_attr("job_dir", str(job_dir))
                         study.tell(trial, self._ranked(value))
-                # The best trial so far, as a finished sweep would leave it.
-                if study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
-                    self._write_results(study, sweep_dir)
+                # The best trial so far, as a finished sweep would leave it; a failure to write
+                # it must not hide what stopped the batch.
+                try:
+                    if study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+                        self._write_results(study, sweep_dir)
+                except Exception:
+                    log.warning("could not write %s", sweep_dir / RESULTS_FILE, exc_info=True)
                 refusal = self._trial_refusal(err, job_idx, batch)
                 if refusal is not None:
                     raise refusal from None
