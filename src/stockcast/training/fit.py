@@ -75,8 +75,8 @@ def run_training(
     output_dir, model_dir = Path(output_dir), Path(model_dir)
     fitted = fit(cfg, prepared, output_dir)
     if not fitted.trainer.is_global_zero:
-        # The other DDP ranks took part in every stage; rank 0 alone calibrates (on all
-        # validation windows) and writes the model, metrics.json and the MLflow artifacts.
+        # The other DDP ranks took part in every stage; rank 0 alone calibrates (on all its
+        # calibration windows) and writes the model, metrics.json and the MLflow artifacts.
         return fitted.metrics
     fitted.spec["intervals"] = interval_spec(
         cfg, fitted.model.net, prepared, bool(fitted.metrics.get("fell_back_to_naive"))
