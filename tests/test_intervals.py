@@ -378,6 +378,8 @@ def test_calibration_says_which_levels_have_too_few_validation_windows(
     assert np.all(np.array(low95) < low80) and np.all(np.array(high95) > high80)
     said = [r.getMessage() for r in caplog.records if "Student-t" in r.getMessage()]
     assert len(said) == methods.count("student_t")
+    # A few windows at a time (data.eval_batch_size) gives the same bounds.
+    assert calibrate_on_validation(LastPrice(), prepared, [80, 95], 10, batch_size=7) == spec
 
 
 def test_a_quantile_models_spec_records_its_band_unit_too() -> None:

@@ -33,16 +33,20 @@ def validation_forecasts(
     prepared: PreparedData,
     members: bool = False,
     splits: Sequence[str] = ("val",),
+    batch_size: int | None = None,
 ) -> tuple[RollingOrigins, np.ndarray]:
     """Every validation window (rolling origins; of `splits` laid end to end, when given more)
     and the network's point forecast for it; with `members`, each member's, (members, windows,
-    horizon)."""
+    horizon). `batch_size` windows at a time (None: all at once): a panel's whole fitted span
+    through every member at once can take gigabytes."""
     span = prepared.splits[splits[0]] if len(splits) == 1 else join_splits(prepared.splits, splits)
     windows = span.origins(prepared.window)
     net.eval()
+    forward = net.member_forecasts if members else net
     with torch.inference_mode():
         inputs = torch.as_tensor(windows.inputs, dtype=torch.float32)
-        forecast = net.member_forecasts(inputs) if members else net(inputs)
+        chunks = inputs.split(batch_size or max(len(inputs), 1)) or (inputs,)
+        forecast = torch.cat([forward(chunk) for chunk in chunks], dim=-2)
     return windows, forecast.double().numpy()
 
 
@@ -112,6 +116,7 @@ def calibrate_on_validation(
     levels: list[int],
     span: int,
     splits: Sequence[str] = ("val",),
+    batch_size: int | None = None,
 ) -> dict[str, Any]:
     """Interval bounds from the validation windows (which the network was not trained on; only
     the members' combination weights were fitted there), in units of each window's recent
@@ -119,8 +124,9 @@ def calibrate_on_validation(
     a level, Student-t bounds pooled over the steps where they are not, with the spread's
     growth over the steps taken from the naive forecast on the (longer) train split. Stored in
     the model's spec. `splits`: the windows to calibrate on, e.g. the whole fitted span for a
-    model that repeats the last price, which is fitted on none of them."""
-    windows, forecast = validation_forecasts(net, prepared, splits=splits)
+    model that repeats the last price, which is fitted on none of them; `batch_size` windows
+    at a time."""
+    windows, forecast = validation_forecasts(net, prepared, splits=splits, batch_size=batch_size)
     min_relative_scale = float(prepared.scaler["min_relative_scale"])
     needed = {str(level): conformal_inside_windows(level) for level in levels}
     methods = calibration_methods(len(windows), levels)
@@ -182,4 +188,5 @@ def interval_spec(
         [int(level) for level in cfg.model.interval_levels],
         span,
         ("train", "val") if repeats_last else ("val",),
+        int(cfg.data.eval_batch_size),
     )
