@@ -296,6 +296,22 @@ def test_a_metric_that_was_not_finite_ranks_last_whichever_the_direction(tmp_pat
     assert values == [float("-inf"), 0.3]
 
 
+def test_the_optimised_value_read_back_from_metrics_json_is_what_the_job_returned() -> None:
+    """A launcher without the job's return value (a cloud job, a stopped batch) reads it from
+    metrics.json, where a metric that was not finite is stored as null: inf, as returned."""
+    from stockcast.orchestration.sweeps.metric import optimized_value
+
+    assert optimized_value({"val": {"mase": 0.5}}, "val/mase") == 0.5
+    assert optimized_value({"val": {"mase": float("nan")}}, "val/mase") == float("inf")
+    assert optimized_value(json.loads('{"val": {"mase": null}}'), "val/mase") == float("inf")
+    assert optimized_value({"val": {"mase": 0.5}}, None) is None
+    with pytest.raises(ConfigError) as refused:
+        optimized_value({"val": {"mase": 0.5}}, "val/smape")
+    assert str(refused.value) == (
+        "optimized_metric 'val/smape' was not computed; use one of ['val/mase']."
+    )
+
+
 def random_sweeper(
     storage: str,
     tmp_path: Path,

@@ -150,7 +150,7 @@ class AzureMLLauncher(Launcher):
     def _await(self, client: Any, spec: Any, cfg: DictConfig, name: str) -> JobReturn:
         """Stream the job to its end; its return value is the optimised metric of its metrics.json."""
         from stockcast.orchestration.azureml import jobs
-        from stockcast.orchestration.steps.train import optimized_value
+        from stockcast.orchestration.sweeps.metric import optimized_value
 
         try:
             client.jobs.stream(name)

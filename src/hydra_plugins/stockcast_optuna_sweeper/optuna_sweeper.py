@@ -225,32 +225,24 @@ class OptunaSweeper(Sweeper):
         self, job_dir: Path, overrides: tuple[str, ...], since: float
     ) -> float | None:
         """The optimised metric a job of this launch wrote to its folder's metrics.json before
-        the launch raised, as its return value would have been (a metric that was not finite,
-        stored as null, is inf); None if it wrote none (failed, never started, killed while
-        writing, or a folder an earlier sweep left with other overrides)."""
+        the launch raised, as its return value would have been; None if it wrote none (failed,
+        never started, killed while writing, or a folder an earlier sweep left with other
+        overrides)."""
+        from stockcast.orchestration.sweeps.metric import optimized_value
         from stockcast.orchestration.sweeps.summary import OVERRIDES_FILE
         from stockcast.training.summary import METRICS_FILE
 
         assert self.config is not None
-        metric = str(OmegaConf.select(self.config, "optimized_metric") or "")
-        stage, _, name = metric.partition("/")
+        metric = OmegaConf.select(self.config, "optimized_metric")
         metrics_file, overrides_file = job_dir / METRICS_FILE, job_dir / OVERRIDES_FILE
         try:
-            if not name or metrics_file.stat().st_mtime < since:
+            if metrics_file.stat().st_mtime < since:
                 return None
             if OmegaConf.to_container(OmegaConf.load(overrides_file)) != list(overrides):
                 return None
-            measured = json.loads(metrics_file.read_text()).get(stage)
+            return optimized_value(json.loads(metrics_file.read_text()), metric)
         except Exception:  # a file missing or cut off by the interruption: nothing to read
             return None
-        if not isinstance(measured, dict) or name not in measured:
-            return None
-        value = measured[name]
-        if value is None:
-            return float("inf")
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return None
-        return float(value) if math.isfinite(value) else float("inf")
 
     def _trial_refusal(
         self, err: BaseException, first: int, batch: list[tuple[str, ...]]

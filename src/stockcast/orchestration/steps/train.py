@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import math
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from omegaconf import DictConfig
 
 from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
-from stockcast.errors import ConfigError
 from stockcast.orchestration.steps.prepare import run_prepare
 from stockcast.orchestration.steps.table import table_step
+from stockcast.orchestration.sweeps.metric import optimized_value
 from stockcast.training.distributed import is_launch_rank_zero
 from stockcast.training.fit import run_training
-
-
-def optimized_value(summary: dict[str, Any], metric: str | None) -> float | None:
-    """The value a sweeper minimises: `val/mase` -> summary['val']['mase']."""
-    if not metric:
-        return None
-    stage, _, name = metric.partition("/")
-    value = summary.get(stage, {}).get(name)
-    if value is None:
-        raise ConfigError(
-            f"optimized_metric {metric!r} was not computed; use one of "
-            f"{[f'val/{k}' for k in summary.get('val', {})]}."
-        )
-    return float(value) if math.isfinite(value) else float("inf")
 
 
 @table_step("train")
