@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from stockcast.models.scaling import LEVEL_KIND, WINDOW_KINDS, WindowScaler
+from stockcast.models.scaling import LEVEL_KIND, PER_WINDOW_KIND, WINDOW_KINDS, WindowScaler
 from stockcast.models.served_weights import while_unchanged
 
 
@@ -21,6 +21,17 @@ def start_anchored(core: nn.Module) -> None:
         start()
     else:
         core.zero_outputs(slice(None))
+
+
+def level_free_members(core: nn.Module) -> list[bool]:
+    """For each member of `core`, whether its kind forecasts every shifted and rescaled window
+    alike and ignores the level inputs (`level_free`: Theta, exponential smoothing), so that no
+    scaled view makes it read the window's absolute level. An ensemble's members are its
+    candidates' (`cores`), in order."""
+    parts = getattr(core, "cores", None)
+    if parts is not None:
+        return [free for part in parts for free in level_free_members(part)]
+    return [bool(getattr(core, "level_free", False))] * int(core.members)
 
 
 class PriceForecaster(nn.Module):
@@ -105,6 +116,16 @@ class PriceForecaster(nn.Module):
                 "with a positive sum"
             )
         self.member_weights = (values / values.sum())[:, None, None, None]
+
+    def level_reading_members(self) -> list[bool]:
+        """Which members' forecasts depend on the window's absolute level: those scaled by fixed
+        train statistics or fed the level inputs, unless their kind is level-free. What they
+        learned holds at the levels they were trained on."""
+        free = level_free_members(self.core)
+        return [
+            scaler.kind != PER_WINDOW_KIND and not level_free
+            for scaler, level_free in zip(self.scalers, free, strict=True)
+        ]
 
     def fall_back_to_naive(self) -> None:
         """Zero the point forecast's outputs: an anchored model then repeats the last price

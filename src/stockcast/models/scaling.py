@@ -11,8 +11,9 @@ from torch import nn
 
 # Scalers that scale each window by its own statistics; the level kind also feeds the core the
 # window's level and spread (LEVEL_INPUTS more inputs).
+PER_WINDOW_KIND = "per_window"
 LEVEL_KIND = "per_window_level"
-WINDOW_KINDS = ("per_window", LEVEL_KIND)
+WINDOW_KINDS = (PER_WINDOW_KIND, LEVEL_KIND)
 LEVEL_INPUTS = 2
 
 

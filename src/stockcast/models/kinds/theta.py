@@ -65,6 +65,9 @@ class Theta(nn.Module):
     """Scaled windows (members, batch, inputs) -> each member's change from the last value over
     the horizon (members, batch, horizon), computed from the first `window` inputs."""
 
+    # Equivariant and blind to the level inputs: no scaled view makes it read the absolute level.
+    level_free = True
+
     def __init__(self, members: int, window: int, horizon: int, season: int) -> None:
         super().__init__()
         # Season indices need two whole seasons in the window.
