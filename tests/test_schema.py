@@ -27,6 +27,7 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
         (["optim.lr=0"], "optim.lr is 0; it must be a number above 0."),
         (["seed=abc"], "seed is 'abc'; it must be a whole number."),
         (["trainer.max_epochs=0"], "trainer.max_epochs is 0; it must be at least 1."),
+        (["fit.level_members_max_outside=1.5"], "fit.level_members_max_outside is 1.5; it must"),
         (["trainer.max_steps=0"], "trainer.max_steps is 0; it must be -1 (no step limit) or"),
         (["data.previous_time_window=0"], "data.previous_time_window is 0; it must be a whole"),
         (["data.next_time_window=-3"], "data.next_time_window is -3; it must be a whole number"),

@@ -13,8 +13,10 @@ import torch
 
 from stockcast.config.schema import validate_config
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import join_splits
+from stockcast.data.series import Series
+from stockcast.data.split import join_splits, share_outside_range, split_series
 from stockcast.errors import ConfigError
+from stockcast.forecasting.windows import WindowSizes
 from stockcast.models.kinds.es import HoltWinters
 from stockcast.models.kinds.theta import START_ALPHA, START_TREND_SHARE, Theta
 from stockcast.models.spec import build_price_forecaster, saved_forecaster
@@ -205,6 +207,9 @@ def test_auto_reads_four_seasons_and_weighs_every_candidate(auto_run: Path) -> N
         "theta on 80 values, per_window",
     ]
     assert spec["combination"]["power"] == 4.0
+    # Its validation values stay mostly within the train split's range: every member is weighed.
+    level = spec["combination"]["level_members"]
+    assert level["set_aside"] is False and level["validation_outside_train_range"] < 0.5
     inverse = np.array([m["validation_mse"] for m in members]) ** -4.0
     np.testing.assert_allclose([m["weight"] for m in members], inverse / inverse.sum())
     code = auto_run / "model" / "code" / "stockcast" / "models" / "kinds"
@@ -214,6 +219,51 @@ def test_auto_reads_four_seasons_and_weighs_every_candidate(auto_run: Path) -> N
         "mlp.py",
         "theta.py",
     ]
+
+
+def test_the_share_outside_the_train_range_counts_each_series_own_values() -> None:
+    rising = Series("a", np.arange(40.0))  # every later value is above its train values
+    flat = Series("b", np.tile([1.0, 3.0], 20))  # never outside [1, 3]
+    splits = split_series(
+        [rising, flat], WindowSizes(4, 2), {"train": 0.5, "val": 0.25, "test": 0.25}
+    )
+    assert share_outside_range(splits["train"], splits["val"]) == 0.5  # 10 of 20; context left out
+    assert share_outside_range(splits["train"], splits["train"]) == 0.0
+    # Another series' range does not count: b's values lie within a's train range, and a's not.
+    alone = split_series([rising], WindowSizes(4, 2), {"train": 0.5, "val": 0.25, "test": 0.25})
+    assert share_outside_range(alone["train"], alone["val"]) == 1.0
+
+
+def test_auto_sets_aside_members_that_read_the_level_on_a_trending_series(
+    tmp_path: Path,
+) -> None:
+    """A trend ten times the default carries most validation values above the train split's
+    range: the MLP members scaled by train statistics or fed the window's level get no weight,
+    the ones that read only its shape (and Theta, which no scaling makes read the level) share
+    it by their validation errors."""
+    run_train(tmp_path, tmp_path / "run", *AUTO_FAST, "data.trend=0.5", "fit.naive_fallback=false")
+    spec = model_spec(tmp_path / "run" / "model")
+    combination = spec["combination"]
+    level = combination["level_members"]
+    assert level["validation_outside_train_range"] > level["max_share"] == 0.5
+    assert level["set_aside"] is True
+    members = combination["members"]
+    reads_level = [m["name"].startswith("mlp") and not m["name"].endswith(", per_window")
+                   for m in members]  # fmt: skip
+    assert sum(reads_level) == 4
+    net, _ = saved_network(tmp_path / "run" / "model")
+    assert net.level_reading_members() == reads_level
+    weights = np.array([m["weight"] for m in members])
+    assert (weights[reads_level] == 0).all()
+    kept = [not r for r in reads_level]
+    inverse = np.array([m["validation_mse"] for m in members])[kept] ** -4.0
+    np.testing.assert_allclose(weights[kept], inverse / inverse.sum())
+    # The served forecast is the weighted mean of the members kept.
+    windows = 100 + np.cumsum(np.ones((2, spec["previous_time_window"])), axis=1)
+    with torch.inference_mode():
+        each = net.member_forecasts(torch.as_tensor(windows, dtype=torch.float32)).double()
+    served, _ = open_model_dir(tmp_path / "run" / "model").forecast(windows)
+    np.testing.assert_allclose(served, np.einsum("m,mwh->wh", weights, each.numpy()), rtol=1e-5)
 
 
 def saved_network(model_dir: Path) -> tuple[torch.nn.Module, dict]:

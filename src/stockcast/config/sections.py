@@ -32,6 +32,9 @@ class FitConfig(Section):
     naive_fallback: bool
     min_gain_over_naive: Annotated[float, Field(ge=0, lt=1, description="in [0, 1)")]
     max_p_value_vs_naive: Annotated[float, Field(gt=0, le=1, description="in (0, 1]")] | None = None
+    level_members_max_outside: (
+        Annotated[float, Field(ge=0, le=1, description="in [0, 1]")] | None
+    ) = None
 
 
 class OptimConfig(Section):

@@ -128,6 +128,21 @@ def naive_one_step_mae(split: SplitData) -> float:
     return mae
 
 
+def share_outside_range(reference: SplitData, later: SplitData) -> float:
+    """The share of `later`'s own values (its context left out) outside the range of the same
+    series' values in `reference`, over every series: how far a series has moved beyond the
+    levels it was fitted on. 0.0 when `later` holds no values of its own."""
+    outside, total = 0, 0
+    for index in range(len(later.series_ids)):
+        seen = reference.segment(index)
+        own = later.segment(index)[later.context :]
+        if len(seen) == 0 or len(own) == 0:
+            continue
+        outside += int(((own < seen.min()) | (own > seen.max())).sum())
+        total += len(own)
+    return outside / total if total else 0.0
+
+
 def join_splits(splits: Mapping[str, SplitData], names: Sequence[str]) -> SplitData:
     """The named splits of every series laid end to end again (each later split's context, a
     copy of the earlier split's tail, dropped): the history a refit trains on."""

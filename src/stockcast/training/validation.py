@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import join_splits
+from stockcast.data.split import join_splits, share_outside_range
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.intervals import (
     band_scale_span,
@@ -60,30 +60,74 @@ def fit_member_weights(
 
     The members' mean treats a member that forecasts the held-out windows twice as badly as the
     others alike; inverse-MSE weights (Bates and Granger) let it count less without choosing
-    one member on a few noisy windows."""
+    one member on a few noisy windows. Members that read the absolute level get no weight on a
+    series that has left its train range (`level_members_set_aside`)."""
     net.set_member_weights(None)
-    if cfg.model.combination == "mean" or net.core.members == 1:
+    if net.core.members == 1:
+        return None
+    level = level_members_set_aside(cfg, net, prepared)
+    set_aside = np.asarray(level[0] if level else [False] * net.core.members)
+    if cfg.model.combination == "mean" and not set_aside.any():
         return None
     windows, member_forecasts = validation_forecasts(net, prepared, members=True)
     if len(windows) == 0:
         return None
-    if not np.isfinite(member_forecasts).all():
+    if not np.isfinite(member_forecasts[~set_aside]).all():
         log.warning("a member's validation forecasts are not finite: the members are not weighted")
         return None
     power = float(cfg.model.combination_power)
-    weights = inverse_mse_weights(member_forecasts, windows.actual, power)
+    weights = np.zeros(len(set_aside))
+    if cfg.model.combination == "mean":
+        weights[~set_aside] = 1.0 / (~set_aside).sum()
+    else:
+        kept = member_forecasts[~set_aside]
+        weights[~set_aside] = inverse_mse_weights(kept, windows.actual, power)
     net.set_member_weights(weights.tolist())
     errors = ((member_forecasts - windows.actual[None]) ** 2).reshape(len(weights), -1).mean(1)
     return {
-        "method": "inverse_mse",
+        "method": str(cfg.model.combination),
         "power": power,
         "weights": [float(w) for w in weights],
         "validation_windows": len(windows),
+        **({"level_members": level[1]} if level else {}),
         "members": [
             {"name": name, "weight": float(w), "validation_mse": float(e)}
             for name, w, e in zip(names, weights, errors, strict=True)
         ],
     }
+
+
+def level_members_set_aside(
+    cfg: DictConfig, net: PriceForecaster, prepared: PreparedData
+) -> tuple[list[bool], dict[str, Any]] | None:
+    """Which members get no weight, and the record of why; None where the rule does not apply
+    (`fit.level_members_max_outside` null, or no mix of members that read the level and
+    members that do not).
+
+    A member that reads the absolute level (an MLP scaled by train statistics or fed the level
+    inputs) learned what the series does at the levels of its training windows. When most of
+    the validation values lie outside the train split's range, the series trends away from
+    those levels: such a member can score well just past the range and still extrapolate badly
+    further out (README: trending series). The members that read only the window's shape carry
+    the forecast instead."""
+    limit = OmegaConf.select(cfg, "fit.level_members_max_outside")
+    reading = net.level_reading_members()
+    if limit is None or all(reading) or not any(reading):
+        return None
+    share = share_outside_range(prepared.splits["train"], prepared.splits["val"])
+    set_aside = share > float(limit)
+    if set_aside:
+        log.info(
+            "%.0f%% of the validation values lie outside the train split's range, so the members "
+            "that read the absolute level get no weight (fit.level_members_max_outside)",
+            100 * share,
+        )
+    record = {
+        "validation_outside_train_range": share,
+        "max_share": float(limit),
+        "set_aside": set_aside,
+    }
+    return (reading if set_aside else [False] * len(reading)), record
 
 
 def falls_back_to_naive(
