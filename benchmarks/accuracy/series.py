@@ -71,6 +71,38 @@ PUBLIC: dict[str, tuple[Callable[[], np.ndarray], int]] = {
 }
 
 
+def _macro(column: str) -> Callable[[], np.ndarray]:
+    """A quarterly US macro series, 1959-2009 (seasonally adjusted, so no season)."""
+
+    def load() -> np.ndarray:
+        import statsmodels.api as sm
+
+        return sm.datasets.macrodata.load_pandas().data[column].to_numpy(np.float64)
+
+    return load
+
+
+def _co2() -> np.ndarray:
+    """Mauna Loa CO2, weekly with gaps: monthly means, a gap month carrying the last one."""
+    import statsmodels.api as sm
+
+    weekly = sm.datasets.co2.load_pandas().data["co2"]
+    return weekly.resample("MS").mean().ffill().to_numpy(np.float64)
+
+
+# Scored only when named (--series): series that trend out of the range they were fitted on,
+# where a member that reads the absolute level extrapolates (fit.level_members_max_outside).
+TRENDING: dict[str, tuple[Callable[[], np.ndarray], int]] = {
+    "austres": (_pmdarima("austres"), 4),
+    "co2": (_co2, 12),
+    "realgdp": (_macro("realgdp"), 1),
+    "realcons": (_macro("realcons"), 1),
+    "realinv": (_macro("realinv"), 1),
+    "cpi": (_macro("cpi"), 1),
+    "m1": (_macro("m1"), 1),
+}
+
+
 def gbm_series(seed: int) -> np.ndarray:
     from stockcast.data.sources import geometric_brownian_motion
 
@@ -78,10 +110,11 @@ def gbm_series(seed: int) -> np.ndarray:
 
 
 def load_bench_series(names: list[str] | None = None) -> list[BenchSeries]:
-    """Every series (or those named); a public one whose package is missing is skipped."""
+    """Every public series and random walk (or those named, trending ones included); a public
+    one whose package is missing is skipped."""
     out = []
-    for name, (load, season) in PUBLIC.items():
-        if names and name not in names:
+    for name, (load, season) in [*PUBLIC.items(), *TRENDING.items()]:
+        if (names and name not in names) or (not names and name in TRENDING):
             continue
         try:
             out.append(BenchSeries(name, load(), season, "public"))
