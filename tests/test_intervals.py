@@ -81,9 +81,25 @@ def test_the_band_scale_is_measured_over_the_last_whole_seasons() -> None:
     assert [band_scale_span(window, season, 10) for window, season in cases] == [
         10, 20, 12, 12, 48, 8, 14, 10
     ]  # fmt: skip
-    rows = np.array([[0.0, 10.0, 0.0, 10.0, 11.0, 12.0, 13.0]])
-    assert volatility_scale(rows, span=4)[0, 0] == pytest.approx(1.0)
-    assert volatility_scale(rows)[0, 0] == pytest.approx(33.0 / 6)
+    rows = np.array([[0.0, 10.0, 0.0, 10.0, 11.0, 13.0, 14.0]])
+    # The last four values' changes 1, 2, 1 lie 1/3, 2/3, 1/3 from their mean: 4/9 on average.
+    assert volatility_scale(rows, span=4)[0, 0] == pytest.approx(4.0 / 9)
+    # The mean absolute change, the unit of models saved before the drift-free one.
+    assert volatility_scale(rows, span=4, drift_free=False)[0, 0] == pytest.approx(4.0 / 3)
+    assert volatility_scale(rows, drift_free=False)[0, 0] == pytest.approx(34.0 / 6)
+
+
+def test_a_steady_trend_does_not_widen_the_band_unit() -> None:
+    """The unit measures how irregular a window's moves are, not how large: a walk with a drift
+    of five times its typical move gets the unit of the same walk without it, where the mean
+    absolute change would make its bands several times wider."""
+    walk = random_walk(200, seed=4)
+    trending = walk + 5.0 * np.arange(200)
+    windows = np.lib.stride_tricks.sliding_window_view(np.c_[walk, trending].T, 10, axis=1)
+    plain, drifting = (volatility_scale(w, span=10) for w in windows)
+    np.testing.assert_allclose(drifting, plain, rtol=1e-9)
+    old_plain, old_drifting = (volatility_scale(w, span=10, drift_free=False) for w in windows)
+    assert np.median(old_drifting / old_plain) > 4
 
 
 def test_conformal_quantiles_use_the_finite_sample_correction() -> None:
@@ -402,6 +418,7 @@ def test_a_quantile_models_spec_records_its_band_unit_too() -> None:
         "bounds": {},
         "min_relative_scale": 1e-4,
         "scale_span": 20,
+        "scale_drift_free": True,
     }
 
 

@@ -7,6 +7,7 @@ the command line itself (exit status and one line on a bad value, what a fresh p
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import mlflow.pyfunc
@@ -23,9 +24,11 @@ from stockcast.forecasting.intervals import (
     band_scale_span,
     calibrate_intervals,
     naive_spread_profile,
+    volatility_scale,
 )
 from stockcast.forecasting.metrics import inverse_mse_weights, pooled_errors
 from stockcast.models.spec import build_price_forecaster
+from stockcast.serving.model import open_model_dir
 from stockcast.training.module import Forecaster
 from stockcast.training.validation import fit_member_weights, validation_forecasts
 from tests.conftest import (
@@ -154,6 +157,33 @@ def test_validation_fallback_and_bands_score_the_weighted_forecast(weighted_run:
     )
     for level, expected in bounds.items():
         np.testing.assert_allclose(spec["intervals"]["bounds"][level], expected, rtol=1e-4)
+
+
+def test_a_model_saved_before_the_drift_free_band_unit_keeps_its_own(
+    weighted_run: Path, tmp_path: Path
+) -> None:
+    """Bounds calibrated in the mean absolute change stay in it: a spec without
+    `scale_drift_free` is served in the unit it was calibrated in, so its bands keep their
+    width on trending windows, where the drift-free unit is narrower."""
+    old = tmp_path / "model"
+    shutil.copytree(weighted_run / "model", old)
+    spec_file = old / "artifacts" / "spec.json"
+    spec = json.loads(spec_file.read_text())
+    assert spec["intervals"]["scale_drift_free"] is True
+    del spec["intervals"]["scale_drift_free"]
+    spec_file.write_text(json.dumps(spec))
+    p = spec["previous_time_window"]
+    noise = np.random.default_rng(0).normal(size=(3, p))
+    windows = 100 + 2.0 * np.arange(p) + np.cumsum(noise, axis=1)
+    point, bands = open_model_dir(weighted_run / "model").forecast(windows)
+    old_point, old_bands = open_model_dir(old).forecast(windows)
+    np.testing.assert_array_equal(point, old_point)
+    unit = {"span": spec["intervals"]["scale_span"]}
+    unit["min_relative_scale"] = spec["intervals"]["min_relative_scale"]
+    ratio = volatility_scale(windows, drift_free=False, **unit) / volatility_scale(windows, **unit)
+    assert (ratio > 1.2).all()
+    for level, (_, upper) in bands.items():
+        np.testing.assert_allclose(old_bands[level][1] - point, (upper - point) * ratio, rtol=1e-6)
 
 
 NAMES = ["per_window", "standard", "per_window_level"]

@@ -105,6 +105,7 @@ def evaluate_model(
             [int(level) for level in model_bands],
             float(prepared.scaler["min_relative_scale"]),
             (spec.get("intervals") or {}).get("scale_span"),
+            bool((spec.get("intervals") or {}).get("scale_drift_free", False)),
         ),
     }
     intervals = {name: interval_report(actual, b) for name, b in bands.items() if b}

@@ -1,9 +1,9 @@
 """Prediction bands: split-conformal bounds in units of each window's recent volatility, and the
 bands of quantile models and of the random walk.
 
-Residuals are measured in units of each window's recent volatility (mean absolute one-step change
-over its last values: `band_scale_span`), so a band widens when the prices it forecasts from moved
-a lot.
+Residuals are measured in units of each window's recent volatility (the mean absolute deviation
+of its one-step changes from their mean over its last values: `band_scale_span`), so a band widens
+when the prices it forecasts from moved irregularly, and a steady trend does not widen it.
 """
 
 from __future__ import annotations
@@ -23,15 +23,23 @@ Bounds = dict[str, list[list[float]]]
 
 
 def volatility_scale(
-    inputs: np.ndarray, min_relative_scale: float = 1e-4, span: int | None = None
+    inputs: np.ndarray,
+    min_relative_scale: float = 1e-4,
+    span: int | None = None,
+    drift_free: bool = True,
 ) -> np.ndarray:
-    """Mean absolute one-step change over the last `span` values of each input row (None: all of
-    it), shape (n, 1); floored relative to the last price so a flat window still gives a finite
-    (narrow) interval."""
+    """Each input row's recent volatility, shape (n, 1): the mean absolute deviation of its
+    one-step changes over its last `span` values (None: all of it) from their mean, so a steady
+    trend adds nothing and the unit measures how irregular the moves are, not how large; with
+    `drift_free=False`, the mean absolute change (the unit of models saved before). Floored
+    relative to the last price so a flat window still gives a finite (narrow) interval."""
     inputs = np.asarray(inputs, dtype=np.float64)
     if span is not None:
         inputs = inputs[:, -span:]
-    moves = np.abs(np.diff(inputs, axis=1)).mean(axis=1, keepdims=True)
+    changes = np.diff(inputs, axis=1)
+    if drift_free:
+        changes = changes - changes.mean(axis=1, keepdims=True)
+    moves = np.abs(changes).mean(axis=1, keepdims=True)
     floor = min_relative_scale * np.abs(inputs[:, -1:]) + np.finfo(np.float64).eps
     return np.maximum(moves, floor)
 
@@ -128,13 +136,15 @@ def calibrate_intervals(
     min_relative_scale: float = 1e-4,
     profile: np.ndarray | None = None,
     span: int | None = None,
+    drift_free: bool = True,
 ) -> Bounds:
     """Bounds from held-out windows a forecaster did not train on: split-conformal at each level
     whose conformal bound falls inside the sample, Student-t bounds pooled over the steps at the
     others (`profile`: the spread's growth with the step; default sqrt(step)), in units of each
-    window's `volatility_scale` over its last `span` values. Each level's band holds the one
-    below it, wider by the ratio of their t quantiles at least: never equal."""
-    scale = volatility_scale(inputs, min_relative_scale, span)
+    window's `volatility_scale` over its last `span` values (`drift_free`: which unit). Each
+    level's band holds the one below it, wider by the ratio of their t quantiles at least: never
+    equal."""
+    scale = volatility_scale(inputs, min_relative_scale, span, drift_free)
     residuals = (np.asarray(actual) - np.asarray(forecast)) / scale
     steps = residuals.shape[1]
     profile = np.sqrt(np.arange(1, steps + 1)) if profile is None else np.asarray(profile)
@@ -173,14 +183,17 @@ def _holding(
 
 
 def naive_spread_profile(
-    history: RollingOrigins, min_relative_scale: float = 1e-4, span: int | None = None
+    history: RollingOrigins,
+    min_relative_scale: float = 1e-4,
+    span: int | None = None,
+    drift_free: bool = True,
 ) -> np.ndarray | None:
     """How the naive forecast's scaled error spreads out step by step over `history` (its
     standard deviation per step): the shape Student-t bounds give their pooled spread. None when
     the history is too short to say (two windows or fewer, or no movement)."""
     if len(history) < 3:
         return None
-    scale = volatility_scale(history.inputs, min_relative_scale, span)
+    scale = volatility_scale(history.inputs, min_relative_scale, span, drift_free)
     errors = (history.actual - naive_forecast(history.inputs, history.next_time_window)) / scale
     spread = errors.std(axis=0)
     return spread if np.all(spread > 0) else None
@@ -241,9 +254,11 @@ def random_walk_bands(
     levels: Sequence[int],
     min_relative_scale: float = 1e-4,
     span: int | None = None,
+    drift_free: bool = True,
 ) -> Bands:
     """The naive forecast with random-walk intervals: empirical quantiles of the history's h-step
-    changes, in the same volatility units as the model's conformal bands (`span`: theirs)."""
+    changes, in the same volatility units as the model's conformal bands (`span`, `drift_free`:
+    theirs)."""
     if not levels:
         return {}
     horizon = history.next_time_window
@@ -254,6 +269,8 @@ def random_walk_bands(
         levels,
         min_relative_scale,
         span=span,
+        drift_free=drift_free,
     )
     naive = naive_forecast(inputs, horizon)
-    return apply_intervals(naive, volatility_scale(inputs, min_relative_scale, span), bounds)
+    scale = volatility_scale(inputs, min_relative_scale, span, drift_free)
+    return apply_intervals(naive, scale, bounds)

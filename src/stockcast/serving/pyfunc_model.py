@@ -73,8 +73,10 @@ class PriceForecastModel(PythonModel):
             scale = volatility_scale(
                 prices,
                 float(self.intervals["min_relative_scale"]),
-                # A model saved before the span was recorded measured its whole window.
+                # A model saved before the span was recorded measured its whole window, and one
+                # saved before the drift-free unit its mean absolute change.
                 self.intervals.get("scale_span"),
+                bool(self.intervals.get("scale_drift_free", False)),
             )
             bands = apply_intervals(point, scale, self.intervals["bounds"])
         finite = np.isfinite(point).all(axis=1)

@@ -195,8 +195,10 @@ def calibrate_on_validation(
         "calibration_splits": list(splits),
         "windows_needed": needed,
         "min_relative_scale": min_relative_scale,
-        # The most recent values whose mean absolute change is a window's band unit.
+        # The most recent values whose changes' mean absolute deviation from their mean is a
+        # window's band unit (drift-free; a model without the key used the mean absolute change).
         "scale_span": span,
+        "scale_drift_free": True,
         "bounds": calibrate_intervals(
             windows.inputs, forecast, windows.actual, levels, min_relative_scale, profile, span
         )
@@ -225,6 +227,7 @@ def interval_spec(
             "bounds": {},
             "min_relative_scale": float(prepared.scaler["min_relative_scale"]),
             "scale_span": span,
+            "scale_drift_free": True,
         }
     return calibrate_on_validation(
         net,
