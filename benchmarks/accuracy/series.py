@@ -90,8 +90,35 @@ def _co2() -> np.ndarray:
     return weekly.resample("MS").mean().ffill().to_numpy(np.float64)
 
 
+def _danish(column: str) -> Callable[[], np.ndarray]:
+    """A quarterly Danish macro series, 1974-1987 (55 values)."""
+
+    def load() -> np.ndarray:
+        import statsmodels.api as sm
+
+        return sm.datasets.danish_data.load_pandas().data[column].to_numpy(np.float64)
+
+    return load
+
+
+def _fertility(country: str) -> Callable[[], np.ndarray]:
+    """A country's yearly fertility rate, 1960-2013 (the World Bank's; its missing years
+    dropped)."""
+
+    def load() -> np.ndarray:
+        import statsmodels.api as sm
+
+        table = sm.datasets.fertility.load_pandas().data.set_index("Country Name")
+        values = table.loc[country, [str(year) for year in range(1960, 2014)]]
+        values = values.to_numpy(np.float64)
+        return values[np.isfinite(values)]
+
+    return load
+
+
 # Scored only when named (--series): series that trend out of the range they were fitted on,
-# where a member that reads the absolute level extrapolates (fit.level_members_max_outside).
+# where a member that reads the absolute level extrapolates (fit.level_members_max_outside),
+# and short yearly and quarterly series, where every choice rests on a handful of windows.
 TRENDING: dict[str, tuple[Callable[[], np.ndarray], int]] = {
     "austres": (_pmdarima("austres"), 4),
     "co2": (_co2, 12),
@@ -101,6 +128,14 @@ TRENDING: dict[str, tuple[Callable[[], np.ndarray], int]] = {
     "cpi": (_macro("cpi"), 1),
     "m1": (_macro("m1"), 1),
 }
+SHORT: dict[str, tuple[Callable[[], np.ndarray], int]] = {
+    **{f"dk_{column}": (_danish(column), 4) for column in ("lrm", "lry", "lpy", "ibo", "ide")},
+    **{
+        f"fertility_{country.lower().replace(' ', '_')}": (_fertility(country), 1)
+        for country in ("Australia", "Brazil", "China", "India", "Japan", "Kenya")
+    },
+}
+NAMED_ONLY = {**TRENDING, **SHORT}
 
 
 def gbm_series(seed: int) -> np.ndarray:
@@ -110,11 +145,11 @@ def gbm_series(seed: int) -> np.ndarray:
 
 
 def load_bench_series(names: list[str] | None = None) -> list[BenchSeries]:
-    """Every public series and random walk (or those named, trending ones included); a public
-    one whose package is missing is skipped."""
+    """Every public series and random walk (or those named, the trending and short ones
+    included); a public one whose package is missing is skipped."""
     out = []
-    for name, (load, season) in [*PUBLIC.items(), *TRENDING.items()]:
-        if (names and name not in names) or (not names and name in TRENDING):
+    for name, (load, season) in [*PUBLIC.items(), *NAMED_ONLY.items()]:
+        if (names and name not in names) or (not names and name in NAMED_ONLY):
             continue
         try:
             out.append(BenchSeries(name, load(), season, "public"))
