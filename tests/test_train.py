@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 
 from stockcast.config.compose import flatten
 from stockcast.data.prepared import PreparedData
+from stockcast.data.split import share_outside_range
 from stockcast.errors import StockcastError
 from stockcast.forecasting.frame import split_forecast_frame
 from stockcast.forecasting.intervals import (
@@ -208,6 +209,46 @@ def test_members_with_non_finite_forecasts_are_combined_by_their_mean(weighted_r
         )
         is None
     )
+
+
+def test_members_that_read_the_level_step_aside_under_either_combination(
+    weighted_run: Path,
+) -> None:
+    """Past `fit.level_members_max_outside`, the `standard` and `per_window_level` members get
+    no weight whether the rest are weighed by their errors or alike; below it, nothing changes."""
+    prepared = PreparedData.load(weighted_run / "prepared")
+    net = build_price_forecaster(
+        json.loads((weighted_run / "model" / "artifacts" / "spec.json").read_text())
+    )
+    give_outputs(net)
+    share = share_outside_range(prepared.splits["train"], prepared.splits["val"])
+    assert 0.0 < share < 0.5
+    assert net.level_reading_members() == [False, True, True]
+    for combination in ("mean", "inverse_mse"):
+        cfg = OmegaConf.create(
+            {
+                "model": {"combination": combination, "combination_power": 2.0},
+                "fit": {"level_members_max_outside": share / 2},
+            }
+        )
+        record = fit_member_weights(cfg, net, prepared, NAMES)
+        assert record["method"] == combination and record["weights"] == [1.0, 0.0, 0.0]
+        assert record["level_members"] == {
+            "validation_outside_train_range": share,
+            "max_share": share / 2,
+            "set_aside": True,
+        }
+        assert net.member_weights.flatten().tolist() == [1.0, 0.0, 0.0]
+    below = OmegaConf.create(
+        {
+            "model": {"combination": "inverse_mse", "combination_power": 2.0},
+            "fit": {"level_members_max_outside": 0.5},
+        }
+    )
+    record = fit_member_weights(below, net, prepared, NAMES)
+    assert record["level_members"]["set_aside"] is False and min(record["weights"]) > 0
+    mean = OmegaConf.merge(below, {"model": {"combination": "mean"}})
+    assert fit_member_weights(mean, net, prepared, NAMES) is None
 
 
 def load_the_model_in_a_fresh_process(job: JobContext) -> Job:
