@@ -20,6 +20,8 @@ from stockcast.forecasting.intervals import (
     calibrate_intervals,
     conformal_quantiles,
     conformal_windows_needed,
+    recorded_unit,
+    unit_record,
     volatility_scale,
 )
 from stockcast.forecasting.metrics import diebold_mariano, interval_errors
@@ -87,6 +89,12 @@ def test_the_band_scale_is_measured_over_the_last_whole_seasons() -> None:
     # The mean absolute change, the unit of models saved before the drift-free one.
     assert volatility_scale(rows, span=4, drift_free=False)[0, 0] == pytest.approx(4.0 / 3)
     assert volatility_scale(rows, drift_free=False)[0, 0] == pytest.approx(34.0 / 6)
+
+
+def test_a_spec_reads_back_the_band_unit_it_records() -> None:
+    assert recorded_unit(unit_record(12)) == {"span": 12, "drift_free": True}
+    # A spec from before either key: the whole window, the mean absolute change.
+    assert recorded_unit({"bounds": {}}) == {"span": None, "drift_free": False}
 
 
 def test_a_steady_trend_does_not_widen_the_band_unit() -> None:

@@ -28,7 +28,7 @@ from stockcast.evaluation.series_scores import (
 )
 from stockcast.files import write_json
 from stockcast.forecasting.baselines import naive_forecast, seasonal_naive_forecast
-from stockcast.forecasting.intervals import Bands, random_walk_bands
+from stockcast.forecasting.intervals import Bands, random_walk_bands, recorded_unit
 from stockcast.forecasting.metrics import diebold_mariano, interval_errors, score
 from stockcast.forecasting.windows import RollingOrigins
 from stockcast.serving.metadata import model_spec
@@ -104,8 +104,7 @@ def evaluate_model(
             inputs,
             [int(level) for level in model_bands],
             float(prepared.scaler["min_relative_scale"]),
-            (spec.get("intervals") or {}).get("scale_span"),
-            bool((spec.get("intervals") or {}).get("scale_drift_free", False)),
+            **recorded_unit(spec.get("intervals") or {}),
         ),
     }
     intervals = {name: interval_report(actual, b) for name, b in bands.items() if b}

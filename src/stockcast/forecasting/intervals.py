@@ -8,8 +8,9 @@ when the prices it forecasts from moved irregularly, and a steady trend does not
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +43,22 @@ def volatility_scale(
     moves = np.abs(changes).mean(axis=1, keepdims=True)
     floor = min_relative_scale * np.abs(inputs[:, -1:]) + np.finfo(np.float64).eps
     return np.maximum(moves, floor)
+
+
+def unit_record(span: int) -> dict[str, Any]:
+    """What a spec's `intervals` records of its band unit: the span it is measured over, and
+    that it is the drift-free one."""
+    return {"scale_span": int(span), "scale_drift_free": True}
+
+
+def recorded_unit(intervals: Mapping[str, Any]) -> dict[str, Any]:
+    """`volatility_scale`'s `span` and `drift_free` as a spec's `intervals` record them: a
+    model saved before the span was recorded measured its whole window, and one saved before
+    the drift-free unit its mean absolute change."""
+    return {
+        "span": intervals.get("scale_span"),
+        "drift_free": bool(intervals.get("scale_drift_free", False)),
+    }
 
 
 def band_scale_span(window: int, season: int, min_values: int) -> int:

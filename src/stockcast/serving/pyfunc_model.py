@@ -27,6 +27,7 @@ from stockcast.forecasting.intervals import (
     Bands,
     apply_intervals,
     quantile_bands,
+    recorded_unit,
     volatility_scale,
 )
 from stockcast.models.spec import saved_forecaster
@@ -73,10 +74,7 @@ class PriceForecastModel(PythonModel):
             scale = volatility_scale(
                 prices,
                 float(self.intervals["min_relative_scale"]),
-                # A model saved before the span was recorded measured its whole window, and one
-                # saved before the drift-free unit its mean absolute change.
-                self.intervals.get("scale_span"),
-                bool(self.intervals.get("scale_drift_free", False)),
+                **recorded_unit(self.intervals),
             )
             bands = apply_intervals(point, scale, self.intervals["bounds"])
         finite = np.isfinite(point).all(axis=1)

@@ -20,6 +20,7 @@ from stockcast.forecasting.intervals import (
     calibration_methods,
     conformal_inside_windows,
     naive_spread_profile,
+    unit_record,
 )
 from stockcast.forecasting.metrics import diebold_mariano, inverse_mse_weights
 from stockcast.forecasting.windows import RollingOrigins
@@ -195,10 +196,8 @@ def calibrate_on_validation(
         "calibration_splits": list(splits),
         "windows_needed": needed,
         "min_relative_scale": min_relative_scale,
-        # The most recent values whose changes' mean absolute deviation from their mean is a
-        # window's band unit (drift-free; a model without the key used the mean absolute change).
-        "scale_span": span,
-        "scale_drift_free": True,
+        # The most recent values a window's band unit is measured over, and which unit.
+        **unit_record(span),
         "bounds": calibrate_intervals(
             windows.inputs, forecast, windows.actual, levels, min_relative_scale, profile, span
         )
@@ -226,8 +225,7 @@ def interval_spec(
             "method": "quantile",
             "bounds": {},
             "min_relative_scale": float(prepared.scaler["min_relative_scale"]),
-            "scale_span": span,
-            "scale_drift_free": True,
+            **unit_record(span),
         }
     return calibrate_on_validation(
         net,
