@@ -62,12 +62,12 @@ def fit_member_weights(
     The members' mean treats a member that forecasts the held-out windows twice as badly as the
     others alike; inverse-MSE weights (Bates and Granger) let it count less without choosing
     one member on a few noisy windows. Members that read the absolute level get no weight on a
-    series that has left its train range (`level_members_set_aside`)."""
+    series that has left its train range (`level_members_record`)."""
     net.set_member_weights(None)
     if net.core.members == 1:
         return None
-    level = level_members_set_aside(cfg, net, prepared)
-    set_aside = np.asarray(level[0] if level else [False] * net.core.members)
+    level = level_members_record(cfg, net, prepared)
+    set_aside = np.asarray(net.level_reading_members()) & bool(level and level["set_aside"])
     if cfg.model.combination == "mean" and not set_aside.any():
         return None
     windows, member_forecasts = validation_forecasts(net, prepared, members=True)
@@ -90,7 +90,7 @@ def fit_member_weights(
         "power": power,
         "weights": [float(w) for w in weights],
         "validation_windows": len(windows),
-        **({"level_members": level[1]} if level else {}),
+        **({"level_members": level} if level else {}),
         "members": [
             {"name": name, "weight": float(w), "validation_mse": float(e)}
             for name, w, e in zip(names, weights, errors, strict=True)
@@ -98,12 +98,12 @@ def fit_member_weights(
     }
 
 
-def level_members_set_aside(
+def level_members_record(
     cfg: DictConfig, net: PriceForecaster, prepared: PreparedData
-) -> tuple[list[bool], dict[str, Any]] | None:
-    """Which members get no weight, and the record of why; None where the rule does not apply
-    (`fit.level_members_max_outside` null, or no mix of members that read the level and
-    members that do not).
+) -> dict[str, Any] | None:
+    """Whether the members that read the level get no weight (`set_aside`), and why; None where
+    the rule does not apply (`fit.level_members_max_outside` null, or no mix of members that
+    read the level and members that do not).
 
     A member that reads the absolute level (an MLP scaled by train statistics or fed the level
     inputs) learned what the series does at the levels of its training windows. When most of
@@ -123,12 +123,11 @@ def level_members_set_aside(
             "that read the absolute level get no weight (fit.level_members_max_outside)",
             100 * share,
         )
-    record = {
+    return {
         "validation_outside_train_range": share,
         "max_share": float(limit),
         "set_aside": set_aside,
     }
-    return (reading if set_aside else [False] * len(reading)), record
 
 
 def falls_back_to_naive(
