@@ -42,10 +42,16 @@ def _msft() -> np.ndarray:
     return pmdarima.datasets.load_msft()["Close"].to_numpy(np.float64)
 
 
-def _nile() -> np.ndarray:
-    import statsmodels.api as sm
+def _statsmodels(dataset: str, column: str) -> Callable[[], np.ndarray]:
+    """One column of a data set statsmodels ships."""
 
-    return sm.datasets.nile.load_pandas().data["volume"].to_numpy(np.float64)
+    def load() -> np.ndarray:
+        import statsmodels.api as sm
+
+        table = getattr(sm.datasets, dataset).load_pandas().data
+        return table[column].to_numpy(np.float64)
+
+    return load
 
 
 def _elnino() -> np.ndarray:
@@ -63,23 +69,12 @@ PUBLIC: dict[str, tuple[Callable[[], np.ndarray], int]] = {
     "taylor": (_pmdarima("taylor"), 48),
     "lynx": (_pmdarima("lynx"), 1),
     "heartrate": (_pmdarima("heartrate"), 1),
-    "nile": (_nile, 1),
+    "nile": (_statsmodels("nile", "volume"), 1),
     "elnino": (_elnino, 12),
     "ausbeer": (_ausbeer, 4),
     "sunspots": (_pmdarima("sunspots"), 1),
     "msft": (_msft, 1),
 }
-
-
-def _macro(column: str) -> Callable[[], np.ndarray]:
-    """A quarterly US macro series, 1959-2009 (seasonally adjusted, so no season)."""
-
-    def load() -> np.ndarray:
-        import statsmodels.api as sm
-
-        return sm.datasets.macrodata.load_pandas().data[column].to_numpy(np.float64)
-
-    return load
 
 
 def _co2() -> np.ndarray:
@@ -88,17 +83,6 @@ def _co2() -> np.ndarray:
 
     weekly = sm.datasets.co2.load_pandas().data["co2"]
     return weekly.resample("MS").mean().ffill().to_numpy(np.float64)
-
-
-def _danish(column: str) -> Callable[[], np.ndarray]:
-    """A quarterly Danish macro series, 1974-1987 (55 values)."""
-
-    def load() -> np.ndarray:
-        import statsmodels.api as sm
-
-        return sm.datasets.danish_data.load_pandas().data[column].to_numpy(np.float64)
-
-    return load
 
 
 def _fertility(country: str) -> Callable[[], np.ndarray]:
@@ -122,16 +106,21 @@ def _fertility(country: str) -> Callable[[], np.ndarray]:
 TRENDING: dict[str, tuple[Callable[[], np.ndarray], int]] = {
     "austres": (_pmdarima("austres"), 4),
     "co2": (_co2, 12),
-    "realgdp": (_macro("realgdp"), 1),
-    "realcons": (_macro("realcons"), 1),
-    "realinv": (_macro("realinv"), 1),
-    "cpi": (_macro("cpi"), 1),
-    "m1": (_macro("m1"), 1),
+    # Quarterly US series, 1959-2009, seasonally adjusted: no season.
+    "realgdp": (_statsmodels("macrodata", "realgdp"), 1),
+    "realcons": (_statsmodels("macrodata", "realcons"), 1),
+    "realinv": (_statsmodels("macrodata", "realinv"), 1),
+    "cpi": (_statsmodels("macrodata", "cpi"), 1),
+    "m1": (_statsmodels("macrodata", "m1"), 1),
 }
 SHORT: dict[str, tuple[Callable[[], np.ndarray], int]] = {
-    **{f"dk_{column}": (_danish(column), 4) for column in ("lrm", "lry", "lpy", "ibo", "ide")},
+    # Quarterly Danish series, 1974-1987: 55 values.
     **{
-        f"fertility_{country.lower().replace(' ', '_')}": (_fertility(country), 1)
+        f"dk_{column}": (_statsmodels("danish_data", column), 4)
+        for column in ("lrm", "lry", "lpy", "ibo", "ide")
+    },
+    **{
+        f"fertility_{country.lower()}": (_fertility(country), 1)
         for country in ("Australia", "Brazil", "China", "India", "Japan", "Kenya")
     },
 }
