@@ -348,3 +348,15 @@ def test_a_warm_up_the_overrides_cannot_fit_is_skipped_with_a_line(capsys) -> No
 
     warm_up("mlp_w10", ["data.previous_time_window=96"])
     assert "warm-up skipped, so the first fit is timed cold: series" in capsys.readouterr().err
+
+
+def test_accuracy_refuses_a_series_name_it_does_not_know(capsys) -> None:
+    """A misspelt name was skipped without a word; the trending and short series are named
+    alongside the default ones."""
+    import benchmarks.accuracy.__main__ as bench
+
+    assert bench.parse_args(["--series", "nile,realgdp,fertility_india"]).series
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--series", "nile,realgpd"])
+    error = capsys.readouterr().err
+    assert "--series names no series ['realgpd']; choose from" in error and "'realgdp'" in error

@@ -37,7 +37,7 @@ from benchmarks.accuracy.peers import (
     neuralforecast_nhits,
 )
 from benchmarks.accuracy.protocol import LEVELS, Cut, Result, cut
-from benchmarks.accuracy.series import BenchSeries, load_bench_series
+from benchmarks.accuracy.series import BenchSeries, load_bench_series, series_names
 from benchmarks.common import quiet_console
 
 OUTPUT_DIR = Path("outputs") / "bench_accuracy"
@@ -47,7 +47,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.accuracy", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--series", default="", help="comma-separated names (default: all)")
+    parser.add_argument(
+        "--series",
+        default="",
+        help="comma-separated names (default: every public series and random walk; the "
+        "trending and short ones only when named)",
+    )
     parser.add_argument("--output-dir", default=str(OUTPUT_DIR), help="where CSV and PNG go")
     parser.add_argument(
         "--no-peers", action="store_true", help="skip statsforecast's and NeuralForecast's models"
@@ -75,7 +80,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "and fit seconds are the means (default: the config's seed, one fit)",
     )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for stockcast's run")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.series.split(",") if n and n not in series_names()]
+    if unknown:
+        parser.error(f"--series names no series {unknown}; choose from {series_names()}")
+    return args
 
 
 def run(args: argparse.Namespace) -> list[Result]:

@@ -127,6 +127,11 @@ SHORT: dict[str, tuple[Callable[[], np.ndarray], int]] = {
 NAMED_ONLY = {**TRENDING, **SHORT}
 
 
+def series_names() -> list[str]:
+    """Every name `load_bench_series` knows."""
+    return [*PUBLIC, *NAMED_ONLY, *(f"gbm_{seed}" for seed in GBM_SEEDS)]
+
+
 def gbm_series(seed: int) -> np.ndarray:
     from stockcast.data.sources import geometric_brownian_motion
 
