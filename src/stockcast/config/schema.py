@@ -22,15 +22,10 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 from pydantic import BaseModel, ValidationError, create_model
 
+from stockcast.config.client_sections import PredictConfig, ServeConfig
 from stockcast.config.data_schema import DATA_SOURCES, DataCommon
 from stockcast.config.mistakes import unknown_key
-from stockcast.config.sections import (
-    PipelineConfig,
-    PredictConfig,
-    ReplayConfig,
-    ServeConfig,
-    TrainConfig,
-)
+from stockcast.config.sections import PipelineConfig, ReplayConfig, TrainConfig
 from stockcast.errors import ConfigError
 from stockcast.fields import Section
 from stockcast.models.kind import model_kind

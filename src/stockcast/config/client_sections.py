@@ -1,0 +1,95 @@
+"""The schema of the configs of the commands that use a registered model, predict and serve:
+which model, where its registry is, what they read and what they refuse to answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from stockcast.config.data_schema import SeriesLength
+from stockcast.config.sections import PathsConfig, RegistrySettings
+from stockcast.fields import (
+    INPUT_KINDS,
+    PREDICT_MODES,
+    Above0,
+    AsWhole,
+    Section,
+    Whole,
+    WholeAbove0,
+    WholeAtLeast0,
+)
+
+
+class PredictModel(Section):
+    unjudged = frozenset({"name"})
+
+    version: Annotated[
+        int | None, Field(strict=True, ge=1, description="a version number"), AsWhole
+    ]
+    alias: str | None
+
+
+class PredictInput(Section):
+    # What the input kinds read; prediction/inputs.py judges them, naming the file or value.
+    unjudged = frozenset(
+        {"path", "format", "date_column", "value_column", "id_column", "series_id", "values"}
+    )
+
+    kind: Literal[INPUT_KINDS]  # type: ignore[valid-type]
+    seed: Whole | None = None
+    length: SeriesLength | None = None
+
+
+class BacktestConfig(Section):
+    span: WholeAbove0
+
+
+class PlotConfig(Section):
+    history: WholeAbove0
+
+
+class RegistryConnection(Section):
+    unjudged = frozenset({"timeout_s", "max_retries"})
+
+
+class GuardConfig(Section):
+    max_range_multiple: Above0
+
+
+class ClientConfig(Section):
+    """What predict and serve share: the model, where its registry is, the command's paths,
+    what the output guard refuses."""
+
+    unjudged = frozenset({"hydra"})
+
+    task_name: str
+    model: PredictModel
+    registry: RegistrySettings
+    registry_connection: RegistryConnection
+    check_model_requirements: bool
+    paths: PathsConfig
+    guard: GuardConfig
+
+
+class PredictConfig(ClientConfig):
+    vis: bool
+    previous_time_window: WholeAbove0 | None
+    next_time_window: WholeAbove0 | None
+    mode: Literal[PREDICT_MODES]  # type: ignore[valid-type]
+    backtest: BacktestConfig
+    input: PredictInput
+    plot: PlotConfig
+    print_decimals: WholeAtLeast0
+    print_series: WholeAbove0
+
+
+class ServeSettings(Section):
+    host: Annotated[str, Field(min_length=1, description="a host name or address")]
+    port: Annotated[int, Field(strict=True, ge=1, le=65535, description="a port in 1..65535")]
+    max_rows: WholeAbove0
+    max_bytes: WholeAbove0
+
+
+class ServeConfig(ClientConfig):
+    serve: ServeSettings
