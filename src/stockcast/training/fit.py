@@ -8,7 +8,6 @@ and write metrics.json (what a refit and the sweeps read back).
 from __future__ import annotations
 
 import copy
-import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from stockcast.config.compose import plain
 from stockcast.data.prepared import PreparedData
 from stockcast.files import write_json
-from stockcast.models.spec import load_weights, member_names
+from stockcast.models.spec import member_names
 from stockcast.paths import portable
 from stockcast.registry.runs import close_orphaned_training_runs
 from stockcast.serving.metadata import TRAINING_CONFIG_FILE
@@ -48,7 +47,7 @@ from stockcast.training.summary import (
     training_summary,
 )
 from stockcast.training.validation import falls_back_to_naive, fit_member_weights, interval_spec
-from stockcast.training.warm_start import WarmStart, warm_start
+from stockcast.training.warm_start import WarmStart, start_warm
 
 log = logging.getLogger(__name__)
 
@@ -170,25 +169,6 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     if cfg.get("test", True):
         metrics["test"] = stage_metrics(trainer.test, model, datamodule)
     return Fitted(model, spec, metrics, trainer, datamodule, loggers, best, best_step, warm)
-
-
-def start_warm(
-    cfg: DictConfig, model: Any, spec: dict[str, Any], workdir: Path
-) -> WarmStart | None:
-    """Load the weights `train.init_from` names into the network (None: a cold start)."""
-    warm = warm_start(cfg, spec, workdir)
-    if warm is not None:
-        load_weights(model.net, spec, warm.state)
-        # Fine-tuning from a trained model: a full learning rate throws away what it knew.
-        lr = float(cfg.optim.lr) * float(cfg.train.warm_lr_scale)
-        model.optimizer_factory = functools.partial(model.optimizer_factory, lr=lr)
-        log.info(
-            "starting from %s version %d's weights (train.init_from), %d optimizer steps",
-            warm.source["model_name"],
-            warm.source["version"],
-            int(cfg.train.warm_max_steps),
-        )
-    return warm
 
 
 def warm_vs_cold(

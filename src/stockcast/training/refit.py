@@ -19,15 +19,12 @@ while the check runs (`pipeline.refit_beside_check`, `training/beside.py`).
 from __future__ import annotations
 
 import copy
-import logging
 import shutil
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import hydra
-import lightning as L
 import numpy as np
 import torch
 from omegaconf import DictConfig, open_dict
@@ -48,10 +45,8 @@ from stockcast.serving.metadata import (
     read_model_metadata,
 )
 from stockcast.training.beside import Beside, fits_beside
-from stockcast.training.build import build_datamodule_and_model
 from stockcast.training.export import save_model_dir
-from stockcast.training.fit import start_warm
-from stockcast.training.runtime import set_threads, trainer_refusals
+from stockcast.training.fixed_steps import refit_network
 
 
 def history_for_refit(prepared: PreparedData, splits: Sequence[str] = SPLITS) -> PreparedData:
@@ -59,35 +54,6 @@ def history_for_refit(prepared: PreparedData, splits: Sequence[str] = SPLITS) ->
     are, unused): what a refit fits on. The scaler stays the evaluated one."""
     joined = replace(join_splits(prepared.splits, splits), name="train")
     return replace(prepared, splits={**prepared.splits, "train": joined})
-
-
-def refit_network(
-    cfg: DictConfig, history: PreparedData, optimizer_steps: int, batch_size: int
-) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
-    """The configured network fitted on `history` (`history_for_refit`) for exactly
-    `optimizer_steps` steps, with no validation, checkpoints or early stopping: (network, spec
-    without intervals, the warm start's source or None)."""
-    logging.getLogger("lightning").handlers.clear()
-    set_threads(cfg.num_threads)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule, model, spec = build_datamodule_and_model(cfg, history, batch_size=batch_size)
-    # The evaluated recipe, repeated: from the same warm start when it had one.
-    warm = start_warm(cfg, model, spec, Path(cfg.paths.output_dir))
-    with trainer_refusals():
-        trainer = hydra.utils.instantiate(
-            cfg.trainer,
-            max_steps=optimizer_steps,
-            max_epochs=None,
-            min_epochs=None,
-            callbacks=[],
-            logger=False,
-            enable_checkpointing=False,
-            limit_val_batches=0,
-            num_sanity_val_steps=0,
-        )
-    if optimizer_steps > 0:
-        trainer.fit(model, datamodule=datamodule)
-    return model.net, spec, None if warm is None else warm.source
 
 
 def refit_steps(

@@ -8,17 +8,19 @@ but for a window `data.previous_time_window=auto` grew with the data, where the 
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig
 from safetensors.torch import load_file
 
 from stockcast.data.prepared import AUTO
 from stockcast.errors import ConfigError
 from stockcast.models.kind import model_kind
-from stockcast.models.spec import SHARED_KEYS, upgrade_spec
+from stockcast.models.spec import SHARED_KEYS, load_weights, upgrade_spec
 from stockcast.registry.store import ModelRegistry
 from stockcast.serving.metadata import evaluated_model_dir, model_artifact, model_spec
 
@@ -114,3 +116,22 @@ def warm_start(cfg: Any, spec: dict[str, Any], workdir: Path) -> WarmStart | Non
             "weights": "evaluated" if folder != copy else "registered",
         },
     )
+
+
+def start_warm(
+    cfg: DictConfig, model: Any, spec: dict[str, Any], workdir: Path
+) -> WarmStart | None:
+    """Load the weights `train.init_from` names into the network (None: a cold start)."""
+    warm = warm_start(cfg, spec, workdir)
+    if warm is not None:
+        load_weights(model.net, spec, warm.state)
+        # Fine-tuning from a trained model: a full learning rate throws away what it knew.
+        lr = float(cfg.optim.lr) * float(cfg.train.warm_lr_scale)
+        model.optimizer_factory = functools.partial(model.optimizer_factory, lr=lr)
+        log.info(
+            "starting from %s version %d's weights (train.init_from), %d optimizer steps",
+            warm.source["model_name"],
+            warm.source["version"],
+            int(cfg.train.warm_max_steps),
+        )
+    return warm

@@ -1,0 +1,46 @@
+"""A fit for a fixed number of optimizer steps, with nothing held out: what the refit, its
+held-back check and the rolling-origin folds repeat of an evaluated fit's recipe."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig
+
+from stockcast.data.prepared import PreparedData
+from stockcast.training.build import build_datamodule_and_model
+from stockcast.training.runtime import set_threads, trainer_refusals
+from stockcast.training.warm_start import start_warm
+
+
+def refit_network(
+    cfg: DictConfig, history: PreparedData, optimizer_steps: int, batch_size: int
+) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
+    """The configured network fitted on `history` (`history_for_refit`) for exactly
+    `optimizer_steps` steps, with no validation, checkpoints or early stopping: (network, spec
+    without intervals, the warm start's source or None)."""
+    logging.getLogger("lightning").handlers.clear()
+    set_threads(cfg.num_threads)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule, model, spec = build_datamodule_and_model(cfg, history, batch_size=batch_size)
+    # The evaluated recipe, repeated: from the same warm start when it had one.
+    warm = start_warm(cfg, model, spec, Path(cfg.paths.output_dir))
+    with trainer_refusals():
+        trainer = hydra.utils.instantiate(
+            cfg.trainer,
+            max_steps=optimizer_steps,
+            max_epochs=None,
+            min_epochs=None,
+            callbacks=[],
+            logger=False,
+            enable_checkpointing=False,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+        )
+    if optimizer_steps > 0:
+        trainer.fit(model, datamodule=datamodule)
+    return model.net, spec, None if warm is None else warm.source
