@@ -1,9 +1,10 @@
 """Work run in a forked child process while this one does other work: the refit beside the
-held-back check (`pipeline.refit_beside_check`).
+held-back check (`pipeline.refit_beside_check`), and half the rolling-origin folds beside the
+other half (`fit.folds_beside`).
 
-The check and the refit are two independent fits, each seeding itself, so the refit a child
-makes is the refit made after the check, to the bit; where a core is free the check's time is
-hidden behind the refit's. Only a fork shares the fitted state without re-importing or
+Such fits are independent, each seeding itself, so what a child fits is what this process would
+have fitted after its own work, to the bit; where a core is free one fit's time is hidden
+behind the other's. Only a fork shares the fitted state without re-importing or
 re-reading anything, and only one CPU process per fit forks safely: anything else runs in turn.
 """
 
@@ -29,8 +30,13 @@ PR_SET_PDEATHSIG = 1
 
 
 def fits_beside(cfg: DictConfig) -> bool:
-    """Whether the refit may run in a child beside the check: switched on, on Linux (fork is
-    the default start method there, and the one torch and Lightning are used with), a cold start
+    """Whether the refit may run in a child beside the check: switched on, and `forks_safely`."""
+    return bool(cfg.pipeline.refit_beside_check) and forks_safely(cfg)
+
+
+def forks_safely(cfg: DictConfig) -> bool:
+    """Whether a fit may run in a forked child: on Linux (fork is the default start method
+    there, and the one torch and Lightning are used with), a cold start
     (a warm start opens the model registry, whose store lock refuses to cross a fork), one torch
     thread (OpenMP's thread pool, started by an earlier fit with more, does not survive a fork:
     the child hangs), 32-bit weights (the child's come back into the network the spec builds),
@@ -44,8 +50,7 @@ def fits_beside(cfg: DictConfig) -> bool:
         and str(trainer.get("precision", 32)) in SINGLE_PRECISION
     )
     return bool(
-        cfg.pipeline.refit_beside_check
-        and sys.platform.startswith("linux")
+        sys.platform.startswith("linux")
         and cfg.train.get("init_from") is None
         and int(cfg.num_threads) == 1
         and one_cpu_process
@@ -60,7 +65,15 @@ class Beside:
     plain values and numpy arrays, not tensors (torch's pickling of tensors between processes
     shares their memory, which a finished child cannot keep)."""
 
-    def __init__(self, work: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        work: Callable[[], Any],
+        what: str = "the refit",
+        switch: str = "pipeline.refit_beside_check",
+    ) -> None:
+        # Named in the error a child that dies without a result leaves: what it fitted, and
+        # the setting that runs it in this process instead.
+        self._what, self._switch = what, switch
         context = multiprocessing.get_context("fork")
         self._receive, send = context.Pipe(duplex=False)
         self._process = context.Process(target=_run, args=(work, send, os.getpid()), daemon=True)
@@ -73,9 +86,9 @@ class Beside:
         except EOFError:
             self._process.join()
             raise ArtifactError(
-                "the refit's child process ended without a result (exit code "
-                f"{self._process.exitcode}); run again with pipeline.refit_beside_check=false "
-                "to run it in this process."
+                f"{self._what}'s child process ended without a result (exit code "
+                f"{self._process.exitcode}); run again with {self._switch}=false to run it in "
+                "this process."
             ) from None
         finally:
             self._receive.close()
