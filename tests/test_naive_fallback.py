@@ -14,6 +14,7 @@ from stockcast.data.split import SplitData
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.metrics import diebold_mariano
 from stockcast.forecasting.windows import WindowSizes
+from stockcast.training.folds import FoldEvidence
 from stockcast.training.validation import falls_back_to_naive
 
 WINDOW = WindowSizes(10, 5)
@@ -24,6 +25,7 @@ class ForecastTable(torch.nn.Module):
     its last price (unique on a random walk)."""
 
     anchored = True
+    member_weights = None
 
     def __init__(self, inputs: np.ndarray, forecasts: np.ndarray) -> None:
         super().__init__()
@@ -89,3 +91,27 @@ def test_no_fallback_when_it_is_off_or_the_model_has_no_anchor(anchored: bool) -
     cfg = _cfg(None)
     cfg.fit.naive_fallback = not anchored
     assert not falls_back_to_naive(cfg, net, {"mase": 2.0, "naive_mase": 1.0}, prepared)
+
+
+def test_folds_the_model_loses_on_outvote_a_lucky_validation_split() -> None:
+    """The validation windows say the model beats naive well past the margin; the folds' windows
+    (as many again, where it is naive plus an error) pool with them into a loss."""
+    prepared, net, _ = _lucky_model()
+    val = {"mase": 0.8, "naive_mase": 1.0}
+    rng = np.random.default_rng(3)
+    walk = 100.0 + rng.normal(size=60).cumsum()
+    windows = SplitData("fold", walk, np.array([0, 60]), 10, ("s",)).origins(WINDOW)
+    naive = naive_forecast(windows.inputs, 5)
+
+    def evidence(member_forecast: np.ndarray) -> FoldEvidence:
+        return FoldEvidence(windows.inputs, windows.actual, member_forecast[None], folds=1)
+
+    assert not falls_back_to_naive(_cfg(None), net, val, prepared)
+    assert falls_back_to_naive(_cfg(None), net, val, prepared, evidence(naive + 3.0))
+    # Exact on the folds: the pooled gain holds.
+    assert not falls_back_to_naive(_cfg(None), net, val, prepared, evidence(windows.actual))
+    # Where the validation windows lose, the folds cannot save the model: both are pooled.
+    table = ForecastTable(windows.inputs, naive + 50.0)
+    lost = SimpleNamespace(splits={"val": SplitData("val", walk, np.array([0, 60]), 10, ("s",))},
+                           window=WINDOW)  # fmt: skip
+    assert falls_back_to_naive(_cfg(None), table, val, lost, evidence(windows.actual))

@@ -34,6 +34,10 @@ class FitConfig(Section):
     level_members_max_outside: (
         Annotated[float, Field(ge=0, le=1, description="in [0, 1]")] | None
     ) = None
+    folds: WholeAtLeast0 = 0
+    folds_below_windows: WholeAbove0 = 30
+    fold_min_train_share: Annotated[float, Field(gt=0, le=1, description="in (0, 1]")] = 0.5
+    folds_beside: bool = True
 
 
 class OptimConfig(Section):

@@ -207,3 +207,41 @@ def _concatenated(
         series_ids=series_ids,
         dates=np.concatenate([d for _, d in pieces]) if has_dates else None,
     )
+
+
+def rolling_folds(
+    train: SplitData, val: SplitData, sizes: WindowSizes, max_folds: int, min_train_windows: int
+) -> list[tuple[SplitData, SplitData]]:
+    """Earlier copies of the (train, val) pair, for a validation split too short to judge on:
+    fold j ends each series' train split j validation spans early (a span: as many values as
+    that series' validation targets), fits on what is before, and is scored on the span after,
+    with the `previous_time_window` values before it as context. Folds stop at `max_folds` or
+    where a series' fold train would hold fewer than `min_train_windows` windows."""
+    folds: list[tuple[SplitData, SplitData]] = []
+    for fold in range(1, max_folds + 1):
+        early: list[tuple[np.ndarray, np.ndarray | None]] = []
+        scored: list[tuple[np.ndarray, np.ndarray | None]] = []
+        for index in range(len(train.series_ids)):
+            lo, hi = int(train.offsets[index]), int(train.offsets[index + 1])
+            span = int(val.offsets[index + 1] - val.offsets[index]) - val.context
+            cut = hi - fold * span
+            if span < sizes.next_time_window or cut - lo - sizes.length + 1 < min_train_windows:
+                return folds
+            start = cut - sizes.previous_time_window
+            dates = train.dates
+            early.append((train.values[lo:cut], None if dates is None else dates[lo:cut]))
+            scored.append(
+                (
+                    train.values[start : cut + span],
+                    None if dates is None else dates[start : cut + span],
+                )
+            )
+        folds.append(
+            (
+                _concatenated(f"{train.name}_fold{fold}", early, train.context, train.series_ids),
+                _concatenated(
+                    f"{val.name}_fold{fold}", scored, sizes.previous_time_window, train.series_ids
+                ),
+            )
+        )
+    return folds

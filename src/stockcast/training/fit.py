@@ -35,6 +35,7 @@ from stockcast.training.distributed import (
     is_launch_rank_zero,
 )
 from stockcast.training.export import save_model_dir
+from stockcast.training.folds import FoldEvidence, fold_evidence
 from stockcast.training.metadata import model_metadata
 from stockcast.training.resume import check_checkpoint_fits, read_checkpoint, resume_checkpoint
 from stockcast.training.resume_state import ResumeState
@@ -65,6 +66,8 @@ class Fitted:
     best_checkpoint: str
     best_step: int
     warm: WarmStart | None
+    # The rolling-origin folds' forecasts, where the validation split was too short alone.
+    folds: FoldEvidence | None = None
 
 
 def run_training(
@@ -78,7 +81,11 @@ def run_training(
         # calibration windows) and writes the model, metrics.json and the MLflow artifacts.
         return fitted.metrics
     fitted.spec["intervals"] = interval_spec(
-        cfg, fitted.model.net, prepared, bool(fitted.metrics.get("fell_back_to_naive"))
+        cfg,
+        fitted.model.net,
+        prepared,
+        bool(fitted.metrics.get("fell_back_to_naive")),
+        fitted.folds,
     )
     run_id = next((lg.run_id for lg in fitted.loggers if hasattr(lg, "run_id")), None)
     warm_source = None if fitted.warm is None else fitted.warm.source
@@ -153,11 +160,15 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     best_step = trainer.global_step
     if ckpt_path is not None:
         best_step = load_checkpoint_weights(model, ckpt_path)
-    combination = fit_member_weights(cfg, model.net, prepared, member_names(spec))
+    # A short validation split gets the evidence of earlier cuts of the train split beside it.
+    folds = fold_evidence(cfg, prepared, best_step, datamodule.batch_size)
+    combination = fit_member_weights(cfg, model.net, prepared, member_names(spec), folds)
     if combination is not None:
         spec["combination"] = combination
     metrics: dict[str, Any] = {"val": stage_metrics(trainer.validate, model, datamodule)}
-    fell_back = falls_back_to_naive(cfg, model.net, metrics["val"], prepared)
+    if folds is not None:
+        metrics["folds"] = folds.record()
+    fell_back = falls_back_to_naive(cfg, model.net, metrics["val"], prepared, folds)
     if fell_back:
         model.net.fall_back_to_naive()
         metrics["val"] = stage_metrics(trainer.validate, model, datamodule)
@@ -168,7 +179,7 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     metrics["fell_back_to_naive"] = fell_back
     if cfg.get("test", True):
         metrics["test"] = stage_metrics(trainer.test, model, datamodule)
-    return Fitted(model, spec, metrics, trainer, datamodule, loggers, best, best_step, warm)
+    return Fitted(model, spec, metrics, trainer, datamodule, loggers, best, best_step, warm, folds)
 
 
 def warm_vs_cold(

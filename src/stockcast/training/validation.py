@@ -25,6 +25,7 @@ from stockcast.forecasting.intervals import (
 from stockcast.forecasting.metrics import diebold_mariano, inverse_mse_weights
 from stockcast.forecasting.windows import RollingOrigins
 from stockcast.models.network import PriceForecaster
+from stockcast.training.folds import FoldEvidence
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,34 @@ def validation_forecasts(
     return windows, forecast.double().numpy()
 
 
+def held_out_forecasts(
+    net: PriceForecaster,
+    prepared: PreparedData,
+    folds: FoldEvidence | None = None,
+    splits: Sequence[str] = ("val",),
+    batch_size: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(inputs, point forecast, actual) of every window a fit judges itself on: the validation
+    windows (`validation_forecasts`), then the rolling-origin folds' where there are any, their
+    members combined as the network combines its own."""
+    windows, forecast = validation_forecasts(net, prepared, splits=splits, batch_size=batch_size)
+    if folds is None:
+        return windows.inputs, forecast, windows.actual
+    weights = net.member_weights
+    combined = folds.combined(None if weights is None else weights.flatten().double().numpy())
+    return (
+        np.concatenate([windows.inputs, folds.inputs]),
+        np.concatenate([forecast, combined]),
+        np.concatenate([windows.actual, folds.actual]),
+    )
+
+
 def fit_member_weights(
-    cfg: DictConfig, net: PriceForecaster, prepared: PreparedData, names: list[str]
+    cfg: DictConfig,
+    net: PriceForecaster,
+    prepared: PreparedData,
+    names: list[str],
+    folds: FoldEvidence | None = None,
 ) -> dict[str, Any] | None:
     """Weigh the members by their errors on the validation windows (`model.combination`), set
     the weights on `net` and return the spec's `combination`; None: `net` combines the members
@@ -62,7 +89,8 @@ def fit_member_weights(
     The members' mean treats a member that forecasts the held-out windows twice as badly as the
     others alike; inverse-MSE weights (Bates and Granger) let it count less without choosing
     one member on a few noisy windows. Members that read the absolute level get no weight on a
-    series that has left its train range (`level_members_record`)."""
+    series that has left its train range (`level_members_record`). `folds`: the rolling-origin
+    folds' member forecasts, weighed beside the validation windows."""
     net.set_member_weights(None)
     if net.core.members == 1:
         return None
@@ -73,6 +101,10 @@ def fit_member_weights(
     windows, member_forecasts = validation_forecasts(net, prepared, members=True)
     if len(windows) == 0:
         return None
+    actual = windows.actual
+    if folds is not None:
+        actual = np.concatenate([actual, folds.actual])
+        member_forecasts = np.concatenate([member_forecasts, folds.member_forecasts], axis=1)
     if not np.isfinite(member_forecasts[~set_aside]).all():
         log.warning("a member's validation forecasts are not finite: the members are not weighted")
         return None
@@ -82,14 +114,16 @@ def fit_member_weights(
         weights[~set_aside] = 1.0 / (~set_aside).sum()
     else:
         kept = member_forecasts[~set_aside]
-        weights[~set_aside] = inverse_mse_weights(kept, windows.actual, power)
+        weights[~set_aside] = inverse_mse_weights(kept, actual, power)
     net.set_member_weights(weights.tolist())
-    errors = ((member_forecasts - windows.actual[None]) ** 2).reshape(len(weights), -1).mean(1)
+    errors = ((member_forecasts - actual[None]) ** 2).reshape(len(weights), -1).mean(1)
     return {
         "method": str(cfg.model.combination),
         "power": power,
         "weights": [float(w) for w in weights],
         "validation_windows": len(windows),
+        # The folds' windows weighed beside them; each member's validation_mse is over both.
+        **({"fold_windows": len(folds)} if folds is not None else {}),
         **({"level_members": level} if level else {}),
         "members": [
             {"name": name, "weight": float(w), "validation_mse": float(e)}
@@ -131,24 +165,35 @@ def level_members_record(
 
 
 def falls_back_to_naive(
-    cfg: DictConfig, net: PriceForecaster, val: dict[str, float], prepared: PreparedData
+    cfg: DictConfig,
+    net: PriceForecaster,
+    val: dict[str, float],
+    prepared: PreparedData,
+    folds: FoldEvidence | None = None,
 ) -> bool:
     """Whether the anchored model should give up its learning and repeat the last price: when it
     does not beat the naive forecast on the validation windows by `fit.min_gain_over_naive`, or
     (with `fit.max_p_value_vs_naive`) not convincingly: a Diebold–Mariano test of its per-window
     errors against naive's must reject "no better" at that level. On a random walk a lucky
-    validation score is noise, and noise is what a model would then add to every forecast."""
+    validation score is noise, and noise is what a model would then add to every forecast.
+
+    With `folds` (a short validation split) both are judged on the validation and the folds'
+    windows together, the model's MAE against naive's on the same windows."""
     if not (cfg.fit.naive_fallback and net.anchored) or "naive_mase" not in val:
         return False
-    if val["mase"] > val["naive_mase"] * (1.0 - float(cfg.fit.min_gain_over_naive)):
-        return True
+    keep = 1.0 - float(cfg.fit.min_gain_over_naive)
     max_p_value = cfg.fit.get("max_p_value_vs_naive")
+    loses_on_validation = bool(val["mase"] > val["naive_mase"] * keep)
+    if folds is None and (loses_on_validation or max_p_value is None):
+        return loses_on_validation
+    inputs, forecast, actual = held_out_forecasts(net, prepared, folds)
+    horizon = actual.shape[1]
+    model_error = np.abs(forecast - actual).mean(axis=1)
+    naive_error = np.abs(naive_forecast(inputs, horizon) - actual).mean(axis=1)
+    if folds is not None and model_error.mean() > naive_error.mean() * keep:
+        return True
     if max_p_value is None:
         return False
-    windows, forecast = validation_forecasts(net, prepared)
-    horizon = windows.next_time_window
-    model_error = np.abs(forecast - windows.actual).mean(axis=1)
-    naive_error = np.abs(naive_forecast(windows.inputs, horizon) - windows.actual).mean(axis=1)
     statistic, p_value = diebold_mariano(model_error, naive_error, horizon)
     one_sided = p_value / 2.0 if statistic < 0 else 1.0 - p_value / 2.0
     return not (np.isfinite(one_sided) and one_sided <= float(max_p_value))
@@ -161,6 +206,7 @@ def calibrate_on_validation(
     span: int,
     splits: Sequence[str] = ("val",),
     batch_size: int | None = None,
+    folds: FoldEvidence | None = None,
 ) -> dict[str, Any]:
     """Interval bounds from the validation windows (which the network was not trained on; only
     the members' combination weights were fitted there), in units of each window's recent
@@ -169,17 +215,18 @@ def calibrate_on_validation(
     growth over the steps taken from the naive forecast on the (longer) train split. Stored in
     the model's spec. `splits`: the windows to calibrate on, e.g. the whole fitted span for a
     model that repeats the last price, which is fitted on none of them; `batch_size` windows
-    at a time."""
-    windows, forecast = validation_forecasts(net, prepared, splits=splits, batch_size=batch_size)
+    at a time; `folds`: the rolling-origin folds' windows, calibrated on beside them."""
+    inputs, forecast, actual = held_out_forecasts(net, prepared, folds, splits, batch_size)
+    count = len(actual)
     min_relative_scale = float(prepared.scaler["min_relative_scale"])
     needed = {str(level): conformal_inside_windows(level) for level in levels}
-    methods = calibration_methods(len(windows), levels)
+    methods = calibration_methods(count, levels)
     for level, method in methods.items():
         if method != "split_conformal":
             log.info(
                 "%d calibration windows, fewer than the %d a split-conformal %s%% band needs: "
                 "its bounds are Student-t bounds of their errors",
-                len(windows),
+                count,
                 needed[level],
                 level,
             )
@@ -190,15 +237,16 @@ def calibrate_on_validation(
         "method": "calibrated",
         # Per level: split_conformal, or student_t where the windows are too few for it.
         "methods": methods,
-        "calibration_windows": len(windows),
-        # The splits whose windows gave the bounds.
+        "calibration_windows": count,
+        # The splits whose windows gave the bounds, and how many came from the folds.
         "calibration_splits": list(splits),
+        **({"fold_windows": len(folds)} if folds is not None else {}),
         "windows_needed": needed,
         "min_relative_scale": min_relative_scale,
         # The most recent values a window's band unit is measured over, and which unit.
         **unit_record(span),
         "bounds": calibrate_intervals(
-            windows.inputs, forecast, windows.actual, levels, min_relative_scale, profile, span
+            inputs, forecast, actual, levels, min_relative_scale, profile, span
         )
         if levels
         else {},
@@ -206,14 +254,19 @@ def calibrate_on_validation(
 
 
 def interval_spec(
-    cfg: DictConfig, net: PriceForecaster, prepared: PreparedData, repeats_last: bool = False
+    cfg: DictConfig,
+    net: PriceForecaster,
+    prepared: PreparedData,
+    repeats_last: bool = False,
+    folds: FoldEvidence | None = None,
 ) -> dict[str, Any]:
     """The spec's `intervals`: a quantile model's own bands, or conformal bounds; either way the
     span of the volatility unit its bands are scored beside (evaluate's naive bands use it).
 
     A model that fell back to the last price (`repeats_last`) learned nothing from the train
     split, so its windows are held out as much as the validation split's: its bounds come from
-    both, several times the evidence where the validation split is short."""
+    both, several times the evidence where the validation split is short; otherwise the
+    rolling-origin `folds`' windows, where there are any, join the validation windows."""
     span = band_scale_span(
         prepared.window.previous_time_window,
         int(prepared.meta.get("season_length") or 1),
@@ -233,4 +286,5 @@ def interval_spec(
         span,
         ("train", "val") if repeats_last else ("val",),
         int(cfg.data.eval_batch_size),
+        None if repeats_last else folds,
     )

@@ -1,0 +1,134 @@
+"""More evidence for what a fit decides on a short validation split: rolling-origin folds.
+
+A short series leaves its validation split a handful of windows, and on four or five windows a
+model can beat the last price, or one member beat another, by luck. With `fit.folds` the same
+configuration is also fitted on earlier cuts of the train split (`rolling_folds`: the evaluated
+optimizer steps and batch size, as the refit does) and forecasts the span after each cut, which
+it never trained on. Those forecasts join the validation windows wherever a fit decides on held-
+out evidence: the members' weights, the naive fallback and the calibrated bands.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from itertools import zip_longest
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from stockcast.data.prepared import PreparedData
+from stockcast.data.split import rolling_folds
+from stockcast.training.beside import Beside, forks_safely
+from stockcast.training.distributed import configured_world_size
+from stockcast.training.fixed_steps import refit_network
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FoldEvidence:
+    """The folds' windows and each member's forecast of them, in price units."""
+
+    inputs: np.ndarray  # (windows, previous_time_window)
+    actual: np.ndarray  # (windows, next_time_window)
+    member_forecasts: np.ndarray  # (members, windows, next_time_window)
+    folds: int
+
+    def __len__(self) -> int:
+        return len(self.actual)
+
+    def combined(self, weights: np.ndarray | None) -> np.ndarray:
+        """The members' forecasts combined as the network combines its own: `weights` (summing
+        to 1) or, with None, their mean."""
+        if weights is None:
+            return self.member_forecasts.mean(axis=0)
+        return np.tensordot(np.asarray(weights, dtype=np.float64), self.member_forecasts, axes=1)
+
+    def record(self) -> dict[str, Any]:
+        return {"folds": self.folds, "windows": len(self)}
+
+
+def fold_plan(cfg: DictConfig, prepared: PreparedData) -> list[tuple[Any, Any]]:
+    """The (train, scored) splits of each fold, or none: `fit.folds` is 0, the validation split
+    holds `fit.folds_below_windows` windows or more, the fit runs on several processes, or the
+    train split is too short to cut."""
+    folds = int(cfg.fit.get("folds") or 0)
+    sizes = prepared.window
+    val_windows = len(prepared.splits["val"].window_starts(sizes))
+    if folds <= 0 or val_windows >= int(cfg.fit.folds_below_windows):
+        return []
+    if configured_world_size(cfg.trainer) > 1:
+        log.info("rolling-origin folds are fitted on one process only: skipped (fit.folds)")
+        return []
+    train = prepared.splits["train"]
+    min_windows = int(
+        np.ceil(float(cfg.fit.fold_min_train_share) * len(train.window_starts(sizes)))
+    )
+    return rolling_folds(train, prepared.splits["val"], sizes, folds, max(min_windows, 1))
+
+
+def fold_evidence(
+    cfg: DictConfig, prepared: PreparedData, optimizer_steps: int, batch_size: int
+) -> FoldEvidence | None:
+    """Each fold's fit and its member forecasts of the span after its cut; None where there are
+    no folds (`fold_plan`). With `fit.folds_beside` (and where a fit forks safely) every second
+    fold is fitted in a child process beside the others."""
+    plan = fold_plan(cfg, prepared)
+    if not plan:
+        return None
+
+    def forecasts(folds: list[tuple[Any, Any]]) -> list[tuple[np.ndarray, ...]]:
+        return [fold_forecasts(cfg, prepared, fold, optimizer_steps, batch_size) for fold in folds]
+
+    beside = (
+        Beside(lambda: forecasts(plan[1::2]), "a rolling-origin fold", "fit.folds_beside")
+        if len(plan) > 1 and cfg.fit.folds_beside and forks_safely(cfg)
+        else None
+    )
+    try:
+        if beside is None:
+            found = forecasts(plan)
+        else:
+            mine = forecasts(plan[0::2])
+            theirs = beside.result()
+            # In fold order again: 1, 2, 3, ...
+            found = [
+                fold for pair in zip_longest(mine, theirs) for fold in pair if fold is not None
+            ]
+    finally:
+        if beside is not None:
+            beside.cancel()
+    inputs, actual, members = zip(*found, strict=True)
+    evidence = FoldEvidence(
+        np.concatenate(inputs), np.concatenate(actual), np.concatenate(members, axis=1), len(plan)
+    )
+    log.info(
+        "the validation split holds %d windows: %d rolling-origin folds of the train split add "
+        "%d more to weigh the members, decide the fallback and calibrate the bands (fit.folds)",
+        len(prepared.splits["val"].window_starts(prepared.window)),
+        evidence.folds,
+        len(evidence),
+    )
+    return evidence
+
+
+def fold_forecasts(
+    cfg: DictConfig,
+    prepared: PreparedData,
+    fold: tuple[Any, Any],
+    optimizer_steps: int,
+    batch_size: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One fold fitted on its train part: (inputs, actual, member forecasts) of the windows of
+    the span after it, as plain arrays (they may cross from a child process)."""
+    fold_train, scored = fold
+    fitted_on = replace(prepared, splits={**prepared.splits, "train": fold_train})
+    net, _, _ = refit_network(cfg, fitted_on, optimizer_steps, batch_size)
+    windows = scored.origins(prepared.window)
+    net.eval()
+    with torch.inference_mode():
+        members = net.member_forecasts(torch.as_tensor(windows.inputs, dtype=torch.float32))
+    return windows.inputs, windows.actual, members.double().numpy()

@@ -1,0 +1,123 @@
+"""Rolling-origin folds: where the validation split is short, earlier cuts of the train split add
+held-out windows to what weighs the members, decides the fallback and calibrates the bands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stockcast.data.series import Series
+from stockcast.data.split import rolling_folds, split_series
+from stockcast.forecasting.windows import WindowSizes
+from stockcast.serving.metadata import model_spec
+from tests.conftest import run_train
+
+SIZES = WindowSizes(4, 2)
+FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
+
+
+def test_each_fold_ends_every_series_train_split_one_validation_span_earlier() -> None:
+    """Series a (50 values: train 30, val 10) and b (40: train 24, val 8). Fold j fits on the
+    train split less j validation spans and is scored on the span after, with the window's
+    inputs before it: its targets are values the fold's fit never saw."""
+    a, b = Series("a", np.arange(50.0)), Series("b", 1000.0 + np.arange(40.0))
+    splits = split_series([a, b], SIZES, FRACTIONS)
+    folds = rolling_folds(splits["train"], splits["val"], SIZES, max_folds=5, min_train_windows=3)
+    # b's fold 3 would leave 24 - 24 values: folds stop at the first series that runs short.
+    assert len(folds) == 2
+    for j, (train, scored) in enumerate(folds, start=1):
+        assert [len(s) for s in train.segments()] == [30 - 10 * j, 24 - 8 * j]
+        assert scored.context == SIZES.previous_time_window
+        np.testing.assert_array_equal(scored.segment(0), np.arange(26 - 10 * j, 40 - 10 * j))
+        np.testing.assert_array_equal(
+            scored.segment(1), 1000.0 + np.arange(20 - 8 * j, 32 - 8 * j)
+        )
+        windows = scored.origins(SIZES)
+        assert len(windows) == (10 - 1) + (8 - 1)  # each span's targets, horizon 2
+        # Every target lies past the fold's own train values.
+        ends = {0.0: train.segment(0)[-1], 1000.0: train.segment(1)[-1]}
+        for actual in windows.actual:
+            assert ends[1000.0 if actual[0] >= 1000 else 0.0] < actual[0]
+    assert len(rolling_folds(splits["train"], splits["val"], SIZES, 1, 3)) == 1
+    # A fold's train part must keep min_train_windows windows: a's fold 1 keeps 20 - 6 + 1.
+    assert rolling_folds(splits["train"], splits["val"], SIZES, 5, 16) == []
+
+
+# A seasonal series of 160 values: a validation split of 20 windows (fewer than the 30 of
+# fit.folds_below_windows), two folds (a third would keep fewer than half the train windows).
+SHORT = (
+    "data=seasonal",
+    "data.length=160",
+    "trainer.max_steps=60",
+    "fit.val_every_steps=30",
+    "data.batch_size=32",
+    "fit.naive_fallback=false",
+    "logger=none",
+)
+
+
+@pytest.fixture(scope="module")
+def short_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("folds")
+    for name, folds in (("folds", "fit.folds=3"), ("alone", "fit.folds=0")):
+        run_train(tmp / name, tmp / name / "run", *SHORT, folds)
+    return {name: tmp / name / "run" for name in ("folds", "alone")}
+
+
+def test_a_short_validation_split_weighs_and_calibrates_on_the_folds_too(
+    short_runs: dict[str, Path],
+) -> None:
+    run = short_runs["folds"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["folds"] == {"folds": 2, "windows": 40}
+    spec = model_spec(run / "model")
+    combination, intervals = spec["combination"], spec["intervals"]
+    assert (combination["validation_windows"], combination["fold_windows"]) == (20, 40)
+    assert (intervals["calibration_windows"], intervals["fold_windows"]) == (60, 40)
+    # 60 windows: conformal at 80% (19 needed), too few for 95% (79).
+    assert intervals["methods"] == {"80": "split_conformal", "95": "student_t"}
+    # The weights are the pooled errors to the power -model.combination_power, normalised.
+    inverse = np.array([m["validation_mse"] for m in combination["members"]]) ** -float(
+        combination["power"]
+    )
+    np.testing.assert_allclose(combination["weights"], inverse / inverse.sum())
+    assert intervals["bounds"]["80"] != intervals["bounds"]["95"]
+
+
+def test_without_folds_the_validation_windows_alone_decide(short_runs: dict[str, Path]) -> None:
+    run = short_runs["alone"]
+    assert "folds" not in json.loads((run / "metrics.json").read_text())
+    spec = model_spec(run / "model")
+    assert "fold_windows" not in spec["combination"] and "fold_windows" not in spec["intervals"]
+    assert spec["intervals"]["calibration_windows"] == 20
+    # The same fit either way (folds only add evidence after it): the validation errors of the
+    # members differ because the folds' windows join them.
+    pooled = model_spec(short_runs["folds"] / "model")["combination"]["members"]
+    alone = spec["combination"]["members"]
+    assert [m["name"] for m in pooled] == [m["name"] for m in alone]
+    assert [m["validation_mse"] for m in pooled] != [m["validation_mse"] for m in alone]
+
+
+def test_folds_fitted_beside_each_other_forecast_the_same_as_in_turn(make_cfg) -> None:
+    """Every second fold in a forked child (fit.folds_beside): the same forecasts, in fold
+    order, as fitting them one after the other here."""
+    from stockcast.config.compose import plain
+    from stockcast.data.prepared import prepare_data
+    from stockcast.training.beside import forks_safely
+    from stockcast.training.folds import fold_evidence
+
+    cfg = make_cfg(*SHORT, "fit.folds=3")
+    if not forks_safely(cfg):
+        pytest.skip("a fit cannot fork here (one core, or not Linux)")
+    prepared = prepare_data(plain(cfg.data))
+    beside = fold_evidence(cfg, prepared, optimizer_steps=20, batch_size=16)
+    cfg.fit.folds_beside = False
+    in_turn = fold_evidence(cfg, prepared, optimizer_steps=20, batch_size=16)
+    assert beside is not None and in_turn is not None and beside.folds == in_turn.folds == 2
+    np.testing.assert_array_equal(beside.inputs, in_turn.inputs)
+    np.testing.assert_array_equal(beside.member_forecasts, in_turn.member_forecasts)
+    # The first fold's windows come first: they end one validation span before the second's.
+    assert beside.actual[0, 0] != beside.actual[20, 0]
