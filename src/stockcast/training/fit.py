@@ -167,7 +167,7 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
         spec["combination"] = combination
     metrics: dict[str, Any] = {"val": stage_metrics(trainer.validate, model, datamodule)}
     if folds is not None:
-        metrics["folds"] = folds.record()
+        metrics["folds"] = folds.record(combination["weights"] if combination else None)
     fell_back = falls_back_to_naive(cfg, model.net, metrics["val"], prepared, folds)
     if fell_back:
         model.net.fall_back_to_naive()

@@ -11,6 +11,7 @@ out evidence: the members' weights, the naive fallback and the calibrated bands.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import zip_longest
 from typing import Any
@@ -40,15 +41,24 @@ class FoldEvidence:
     def __len__(self) -> int:
         return len(self.actual)
 
-    def combined(self, weights: np.ndarray | None) -> np.ndarray:
+    def combined(self, weights: Sequence[float] | np.ndarray | None) -> np.ndarray:
         """The members' forecasts combined as the network combines its own: `weights` (summing
         to 1) or, with None, their mean."""
         if weights is None:
             return self.member_forecasts.mean(axis=0)
         return np.tensordot(np.asarray(weights, dtype=np.float64), self.member_forecasts, axes=1)
 
-    def record(self) -> dict[str, Any]:
-        return {"folds": self.folds, "windows": len(self)}
+    def record(self, weights: Sequence[float] | None) -> dict[str, Any]:
+        """What metrics.json says of the folds: how many, their windows, and the MAE of the
+        members combined with `weights` relative to the last price's on those windows (what
+        the fallback pools with the validation windows'; below 1 beats it)."""
+        naive = np.repeat(self.inputs[:, -1:], self.actual.shape[1], axis=1)
+        model_mae = np.abs(self.combined(weights) - self.actual).mean()
+        return {
+            "folds": self.folds,
+            "windows": len(self),
+            "mae_vs_naive": float(model_mae / np.abs(naive - self.actual).mean()),
+        }
 
 
 def fold_plan(cfg: DictConfig, prepared: PreparedData) -> list[tuple[Any, Any]]:
