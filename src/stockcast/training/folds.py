@@ -21,7 +21,7 @@ import torch
 from omegaconf import DictConfig
 
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import rolling_folds
+from stockcast.data.split import SplitData, rolling_folds
 from stockcast.training.beside import Beside, forks_safely
 from stockcast.training.distributed import configured_world_size
 from stockcast.training.fixed_steps import refit_network
@@ -54,14 +54,16 @@ class FoldEvidence:
         the fallback pools with the validation windows'; below 1 beats it)."""
         naive = np.repeat(self.inputs[:, -1:], self.actual.shape[1], axis=1)
         model_mae = np.abs(self.combined(weights) - self.actual).mean()
+        naive_mae = np.abs(naive - self.actual).mean()
         return {
             "folds": self.folds,
             "windows": len(self),
-            "mae_vs_naive": float(model_mae / np.abs(naive - self.actual).mean()),
+            # None where the last price is exact on every fold window (a flat span).
+            "mae_vs_naive": float(model_mae / naive_mae) if naive_mae > 0 else None,
         }
 
 
-def fold_plan(cfg: DictConfig, prepared: PreparedData) -> list[tuple[Any, Any]]:
+def fold_plan(cfg: DictConfig, prepared: PreparedData) -> list[tuple[SplitData, SplitData]]:
     """The (train, scored) splits of each fold, or none: `fit.folds` is 0, the validation split
     holds `fit.folds_below_windows` windows or more, the fit runs on several processes, or the
     train split is too short to cut."""
@@ -90,7 +92,7 @@ def fold_evidence(
     if not plan:
         return None
 
-    def forecasts(folds: list[tuple[Any, Any]]) -> list[tuple[np.ndarray, ...]]:
+    def forecasts(folds: list[tuple[SplitData, SplitData]]) -> list[tuple[np.ndarray, ...]]:
         return [fold_forecasts(cfg, prepared, fold, optimizer_steps, batch_size) for fold in folds]
 
     beside = (
@@ -128,7 +130,7 @@ def fold_evidence(
 def fold_forecasts(
     cfg: DictConfig,
     prepared: PreparedData,
-    fold: tuple[Any, Any],
+    fold: tuple[SplitData, SplitData],
     optimizer_steps: int,
     batch_size: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
