@@ -18,6 +18,7 @@ from stockcast.forecasting.intervals import (
     apply_intervals,
     band_scale_span,
     calibrate_intervals,
+    calibration_methods,
     conformal_quantiles,
     conformal_windows_needed,
     recorded_unit,
@@ -466,3 +467,38 @@ def test_short_series_bands_differ_by_level_and_cover_near_nominal(
     (low80, high80), (low95, high95) = reach
     assert low80 <= np.mean(covered["80"]) <= high80
     assert low95 <= np.mean(covered["95"]) <= high95
+
+
+def test_more_evidence_calibrates_only_the_levels_the_own_windows_are_too_few_for() -> None:
+    """25 own held-out windows give the 80% band its split-conformal bounds (19 needed) but
+    are too few for the 95% band's (79): that one comes from every row, the own windows and
+    60 windows of a weaker fit with twice the errors."""
+    rng = np.random.default_rng(5)
+    walk = 100.0 + rng.normal(size=200).cumsum()
+    windows = rolling_origins(walk, WindowSizes(10, 5))
+    own, more = slice(0, 25), slice(100, 160)
+    inputs = np.concatenate([windows.inputs[own], windows.inputs[more]])
+    actual = np.concatenate([windows.actual[own], windows.actual[more]])
+    naive = naive_forecast(inputs, 5)
+    forecast = np.concatenate([naive[:25], actual[25:] + 2.0 * (naive[25:] - actual[25:])])
+    bounds = calibrate_intervals(inputs, forecast, actual, [80, 95], own_windows=25)
+    alone = calibrate_intervals(inputs[:25], forecast[:25], actual[:25], [80, 95])
+    every_row = calibrate_intervals(inputs, forecast, actual, [80, 95])
+    assert bounds["80"] == alone["80"] != every_row["80"]
+    # The 95% band: every row's own bounds (computed alone), widened only where it must hold
+    # the 80% band; the weaker fit's errors make it wider than the own windows' band.
+    (low, high), (raw_low, raw_high) = (
+        bounds["95"],
+        calibrate_intervals(inputs, forecast, actual, [95])["95"],
+    )
+    assert np.all(np.array(low) <= raw_low) and np.all(np.array(high) >= raw_high)
+    assert np.isclose(low, raw_low).any() and np.isclose(high, raw_high).any()
+    assert np.all(np.array(high) - low > np.array(alone["95"][1]) - alone["95"][0])
+    assert calibration_methods(85, [80, 95], own_windows=25) == {
+        "80": "split_conformal",
+        "95": "split_conformal",
+    }
+    assert calibration_methods(70, [80, 95], own_windows=10) == {
+        "80": "split_conformal",
+        "95": "student_t",
+    }

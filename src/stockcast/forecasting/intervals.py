@@ -154,13 +154,19 @@ def calibrate_intervals(
     profile: np.ndarray | None = None,
     span: int | None = None,
     drift_free: bool = True,
+    own_windows: int | None = None,
 ) -> Bounds:
     """Bounds from held-out windows a forecaster did not train on: split-conformal at each level
     whose conformal bound falls inside the sample, Student-t bounds pooled over the steps at the
     others (`profile`: the spread's growth with the step; default sqrt(step)), in units of each
     window's `volatility_scale` over its last `span` values (`drift_free`: which unit). Each
     level's band holds the one below it, wider by the ratio of their t quantiles at least: never
-    equal."""
+    equal.
+
+    `own_windows`: the first rows are the forecaster's own held-out windows and the rest are
+    more evidence (fits on earlier cuts, which err somewhat more): a level those first rows
+    give a split-conformal band is calibrated on them alone, the others on every row
+    (`calibration_rows`)."""
     scale = volatility_scale(inputs, min_relative_scale, span, drift_free)
     residuals = (np.asarray(actual) - np.asarray(forecast)) / scale
     steps = residuals.shape[1]
@@ -170,15 +176,24 @@ def calibrate_intervals(
     bounds: Bounds = {}
     inner: tuple[int, list[list[float]]] | None = None
     for level in sorted(int(level) for level in levels):
-        if conformal_is_inside(windows, level):
-            found = conformal_quantiles(residuals, [level])[str(level)]
+        rows = residuals[: calibration_rows(windows, level, own_windows)]
+        if conformal_is_inside(len(rows), level):
+            found = conformal_quantiles(rows, [level])[str(level)]
         else:
-            found = student_t_bounds(residuals, level, profile)
+            found = student_t_bounds(rows, level, profile)
         if inner is not None:
             found = _holding(found, inner, level, centre, max(windows - 1, 1))
         bounds[str(level)] = found
         inner = (level, found)
     return bounds
+
+
+def calibration_rows(windows: int, level: int | str, own_windows: int | None = None) -> int:
+    """How many of the first calibration windows give `level`'s bounds: the `own_windows` where
+    they are enough for its split-conformal band, otherwise all `windows`."""
+    if own_windows is not None and conformal_is_inside(own_windows, level):
+        return own_windows
+    return windows
 
 
 def _holding(
@@ -216,10 +231,14 @@ def naive_spread_profile(
     return spread if np.all(spread > 0) else None
 
 
-def calibration_methods(windows: int, levels: Sequence[int]) -> dict[str, str]:
+def calibration_methods(
+    windows: int, levels: Sequence[int], own_windows: int | None = None
+) -> dict[str, str]:
     """Which bound `calibrate_intervals` gives each level from `windows` held-out windows."""
     return {
-        str(level): "split_conformal" if conformal_is_inside(windows, level) else "student_t"
+        str(level): "split_conformal"
+        if conformal_is_inside(calibration_rows(windows, level, own_windows), level)
+        else "student_t"
         for level in levels
     }
 

@@ -18,6 +18,7 @@ from stockcast.forecasting.intervals import (
     band_scale_span,
     calibrate_intervals,
     calibration_methods,
+    calibration_rows,
     conformal_inside_windows,
     naive_spread_profile,
     unit_record,
@@ -215,24 +216,34 @@ def calibrate_on_validation(
     growth over the steps taken from the naive forecast on the (longer) train split. Stored in
     the model's spec. `splits`: the windows to calibrate on, e.g. the whole fitted span for a
     model that repeats the last price, which is fitted on none of them; `batch_size` windows
-    at a time; `folds`: the rolling-origin folds' windows, calibrated on beside them."""
+    at a time; `folds`: the rolling-origin folds' windows, which calibrate the levels the
+    validation windows alone are too few for (a split-conformal band's worth) beside them."""
     inputs, forecast, actual = held_out_forecasts(net, prepared, folds, splits, batch_size)
     count = len(actual)
+    own = None if folds is None else count - len(folds)
     min_relative_scale = float(prepared.scaler["min_relative_scale"])
     needed = {str(level): conformal_inside_windows(level) for level in levels}
-    methods = calibration_methods(count, levels)
+    used = {str(level): calibration_rows(count, level, own) for level in levels}
+    methods = calibration_methods(count, levels, own)
     for level, method in methods.items():
         if method != "split_conformal":
             log.info(
                 "%d calibration windows, fewer than the %d a split-conformal %s%% band needs: "
                 "its bounds are Student-t bounds of their errors",
-                count,
+                used[level],
                 needed[level],
                 level,
             )
     profile = naive_spread_profile(
         prepared.splits["train"].origins(prepared.window), min_relative_scale, span
     )
+    folds_record = {}
+    if folds is not None:
+        folds_record = {
+            "fold_windows": len(folds),
+            # The levels whose bounds the folds' windows joined (the others: validation alone).
+            "fold_levels": [level for level in used if used[level] > own],
+        }
     return {
         "method": "calibrated",
         # Per level: split_conformal, or student_t where the windows are too few for it.
@@ -240,13 +251,13 @@ def calibrate_on_validation(
         "calibration_windows": count,
         # The splits whose windows gave the bounds, and how many came from the folds.
         "calibration_splits": list(splits),
-        **({"fold_windows": len(folds)} if folds is not None else {}),
+        **folds_record,
         "windows_needed": needed,
         "min_relative_scale": min_relative_scale,
         # The most recent values a window's band unit is measured over, and which unit.
         **unit_record(span),
         "bounds": calibrate_intervals(
-            inputs, forecast, actual, levels, min_relative_scale, profile, span
+            inputs, forecast, actual, levels, min_relative_scale, profile, span, own_windows=own
         )
         if levels
         else {},
