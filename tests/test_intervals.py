@@ -146,6 +146,23 @@ def test_diebold_mariano_matches_a_hand_computed_case() -> None:
     assert all(math.isnan(v) for v in same), "no variance: no verdict, not a crash"
 
 
+def test_diebold_mariano_keeps_a_verdict_where_the_plain_variance_turns_negative() -> None:
+    """Differences that swing with period 8 around a clear mean: their autocovariances at lags
+    1-4, weighed alike, sum to a negative variance; the Bartlett weights give a positive one."""
+    d = -2.0 + np.tile([1.0, 1.0, 1.0, 1.0, -1.0, -1.0, -1.0, -1.0], 10)
+    errors_a, errors_b = d + 5.0, np.full_like(d, 5.0)
+    n, step = len(d), 5
+    c = d - d.mean()
+    gammas = [c @ c / n] + [2 * (c[lag:] @ c[:-lag]) / n for lag in range(1, step)]
+    assert sum(gammas) <= 0
+    bartlett = sum((1 - lag / step) * g for lag, g in enumerate(gammas))
+    expected = d.mean() / math.sqrt(bartlett / n)
+    expected *= math.sqrt((n + 1 - 2 * step + step * (step - 1) / n) / n)
+    statistic, p_value = diebold_mariano(errors_a, errors_b, step)
+    assert statistic == pytest.approx(expected) and statistic < -3
+    assert p_value < 1e-3
+
+
 def test_an_untrained_anchored_model_repeats_the_last_price() -> None:
     net = build_price_forecaster(SPEC)
     prices = torch.tensor(random_walk(6, 5)[None, :], dtype=torch.float32)
