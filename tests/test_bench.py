@@ -360,3 +360,15 @@ def test_accuracy_refuses_a_series_name_it_does_not_know(capsys) -> None:
         bench.parse_args(["--series", "nile,realgpd"])
     error = capsys.readouterr().err
     assert "--series names no series ['realgpd']; choose from" in error and "'realgdp'" in error
+
+
+def test_short_walks_are_scored_only_when_named() -> None:
+    from benchmarks.accuracy.series import gbm_series, load_bench_series
+
+    named = load_bench_series(["walk150_1000", "gbm_1"])
+    assert [(s.name, len(s.values), s.kind) for s in named] == [
+        ("gbm_1", 1000, "random walk"),
+        ("walk150_1000", 150, "random walk"),
+    ]
+    np.testing.assert_array_equal(named[1].values, gbm_series(1000, 150))
+    assert not any(s.name.startswith("walk") for s in load_bench_series(["nile"]))

@@ -1,5 +1,6 @@
 """The series `make bench-accuracy` scores: public data sets that ship inside packages (no
-download) and five GBM random walks, each with its season length (1: none)."""
+download) and five GBM random walks, each with its season length (1: none); trending and short
+series and short walks are scored when named."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ import numpy as np
 
 GBM_SEEDS = (1, 2, 3, 4, 5)
 GBM_LENGTH = 1000
+# Short random walks, scored only when named (walk150_1000, ...): a short history of prices,
+# where the validation windows are few and a model beats the last price on them by luck.
+SHORT_WALK_SEEDS = tuple(range(1000, 1012))
+SHORT_WALK_LENGTH = 150
 
 
 @dataclass(frozen=True)
@@ -129,13 +134,18 @@ NAMED_ONLY = {**TRENDING, **SHORT}
 
 def series_names() -> list[str]:
     """Every name `load_bench_series` knows."""
-    return [*PUBLIC, *NAMED_ONLY, *(f"gbm_{seed}" for seed in GBM_SEEDS)]
+    return [
+        *PUBLIC,
+        *NAMED_ONLY,
+        *(f"gbm_{seed}" for seed in GBM_SEEDS),
+        *(f"walk{SHORT_WALK_LENGTH}_{seed}" for seed in SHORT_WALK_SEEDS),
+    ]
 
 
-def gbm_series(seed: int) -> np.ndarray:
+def gbm_series(seed: int, length: int = GBM_LENGTH) -> np.ndarray:
     from stockcast.data.sources import geometric_brownian_motion
 
-    return geometric_brownian_motion(GBM_LENGTH, 100.0, 1e-4, 0.02, seed)
+    return geometric_brownian_motion(length, 100.0, 1e-4, 0.02, seed)
 
 
 def load_bench_series(names: list[str] | None = None) -> list[BenchSeries]:
@@ -153,4 +163,8 @@ def load_bench_series(names: list[str] | None = None) -> list[BenchSeries]:
         name = f"gbm_{seed}"
         if not names or name in names:
             out.append(BenchSeries(name, gbm_series(seed), 1, "random walk"))
+    for seed in SHORT_WALK_SEEDS:
+        name = f"walk{SHORT_WALK_LENGTH}_{seed}"
+        if names and name in names:
+            out.append(BenchSeries(name, gbm_series(seed, SHORT_WALK_LENGTH), 1, "random walk"))
     return out
