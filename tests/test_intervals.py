@@ -395,7 +395,7 @@ def test_calibration_says_which_levels_have_too_few_validation_windows(
 
     from stockcast.data.split import SplitData
     from stockcast.forecasting.windows import WindowSizes
-    from stockcast.training.validation import calibrate_on_validation
+    from stockcast.training.calibration import calibrate_on_validation
 
     values = 100.0 + np.random.default_rng(3).normal(size=points).cumsum()
     val = SplitData("val", values, np.array([0, points]), 10, ("s",))
@@ -433,7 +433,7 @@ def test_a_quantile_models_spec_records_its_band_unit_too() -> None:
     from omegaconf import OmegaConf
 
     from stockcast.forecasting.windows import WindowSizes
-    from stockcast.training.validation import interval_spec
+    from stockcast.training.calibration import interval_spec
 
     cfg = OmegaConf.create({"model": {"quantiles": [0.1, 0.5, 0.9], "interval_scale_values": 10}})
     prepared = SimpleNamespace(

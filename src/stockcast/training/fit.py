@@ -29,6 +29,7 @@ from stockcast.training.build import (
     instantiate_all,
     validation_schedule,
 )
+from stockcast.training.calibration import interval_spec
 from stockcast.training.distributed import (
     checkpoint_on_every_rank,
     configured_world_size,
@@ -47,7 +48,7 @@ from stockcast.training.summary import (
     run_relative,
     training_summary,
 )
-from stockcast.training.validation import falls_back_to_naive, fit_member_weights, interval_spec
+from stockcast.training.validation import falls_back_to_naive, fit_member_weights
 from stockcast.training.warm_start import WarmStart, start_warm
 
 log = logging.getLogger(__name__)

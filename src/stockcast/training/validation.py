@@ -1,5 +1,6 @@
 """What a fit decides on its validation windows, which its weights never trained on: how to weigh
-its members, whether to fall back to the last price, and how wide its bands are."""
+its members and whether to fall back to the last price (how wide its bands are:
+`training/calibration.py`)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,6 @@ from omegaconf import DictConfig, OmegaConf
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import join_splits, share_outside_range
 from stockcast.forecasting.baselines import naive_forecast
-from stockcast.forecasting.intervals import (
-    band_scale_span,
-    calibrate_intervals,
-    calibration_methods,
-    calibration_rows,
-    conformal_inside_windows,
-    naive_spread_profile,
-    unit_record,
-)
 from stockcast.forecasting.metrics import diebold_mariano, inverse_mse_weights
 from stockcast.forecasting.windows import RollingOrigins
 from stockcast.models.network import PriceForecaster
@@ -184,9 +176,10 @@ def falls_back_to_naive(
         return False
     keep = 1.0 - float(cfg.fit.min_gain_over_naive)
     max_p_value = cfg.fit.get("max_p_value_vs_naive")
-    loses_on_validation = bool(val["mase"] > val["naive_mase"] * keep)
-    if folds is None and (loses_on_validation or max_p_value is None):
-        return loses_on_validation
+    if folds is None and val["mase"] > val["naive_mase"] * keep:
+        return True
+    if folds is None and max_p_value is None:
+        return False
     inputs, forecast, actual = held_out_forecasts(net, prepared, folds)
     horizon = actual.shape[1]
     model_error = np.abs(forecast - actual).mean(axis=1)
@@ -198,104 +191,3 @@ def falls_back_to_naive(
     statistic, p_value = diebold_mariano(model_error, naive_error, horizon)
     one_sided = p_value / 2.0 if statistic < 0 else 1.0 - p_value / 2.0
     return not (np.isfinite(one_sided) and one_sided <= float(max_p_value))
-
-
-def calibrate_on_validation(
-    net: PriceForecaster,
-    prepared: PreparedData,
-    levels: list[int],
-    span: int,
-    splits: Sequence[str] = ("val",),
-    batch_size: int | None = None,
-    folds: FoldEvidence | None = None,
-) -> dict[str, Any]:
-    """Interval bounds from the validation windows (which the network was not trained on; only
-    the members' combination weights were fitted there), in units of each window's recent
-    volatility (over its last `span` values): split-conformal where the windows are enough for
-    a level, Student-t bounds pooled over the steps where they are not, with the spread's
-    growth over the steps taken from the naive forecast on the (longer) train split. Stored in
-    the model's spec. `splits`: the windows to calibrate on, e.g. the whole fitted span for a
-    model that repeats the last price, which is fitted on none of them; `batch_size` windows
-    at a time; `folds`: the rolling-origin folds' windows, which calibrate the levels the
-    validation windows alone are too few for (a split-conformal band's worth) beside them."""
-    inputs, forecast, actual = held_out_forecasts(net, prepared, folds, splits, batch_size)
-    count = len(actual)
-    own = None if folds is None else count - len(folds)
-    min_relative_scale = float(prepared.scaler["min_relative_scale"])
-    needed = {str(level): conformal_inside_windows(level) for level in levels}
-    used = {str(level): calibration_rows(count, level, own) for level in levels}
-    methods = calibration_methods(count, levels, own)
-    for level, method in methods.items():
-        if method != "split_conformal":
-            log.info(
-                "%d calibration windows, fewer than the %d a split-conformal %s%% band needs: "
-                "its bounds are Student-t bounds of their errors",
-                used[level],
-                needed[level],
-                level,
-            )
-    profile = naive_spread_profile(
-        prepared.splits["train"].origins(prepared.window), min_relative_scale, span
-    )
-    folds_record = {}
-    if folds is not None:
-        folds_record = {
-            "fold_windows": len(folds),
-            # The levels whose bounds the folds' windows joined (the others: validation alone).
-            "fold_levels": [level for level in used if used[level] > own],
-        }
-    return {
-        "method": "calibrated",
-        # Per level: split_conformal, or student_t where the windows are too few for it.
-        "methods": methods,
-        "calibration_windows": count,
-        # The splits whose windows gave the bounds, and how many came from the folds.
-        "calibration_splits": list(splits),
-        **folds_record,
-        "windows_needed": needed,
-        "min_relative_scale": min_relative_scale,
-        # The most recent values a window's band unit is measured over, and which unit.
-        **unit_record(span),
-        "bounds": calibrate_intervals(
-            inputs, forecast, actual, levels, min_relative_scale, profile, span, own_windows=own
-        )
-        if levels
-        else {},
-    }
-
-
-def interval_spec(
-    cfg: DictConfig,
-    net: PriceForecaster,
-    prepared: PreparedData,
-    repeats_last: bool = False,
-    folds: FoldEvidence | None = None,
-) -> dict[str, Any]:
-    """The spec's `intervals`: a quantile model's own bands, or conformal bounds; either way the
-    span of the volatility unit its bands are scored beside (evaluate's naive bands use it).
-
-    A model that fell back to the last price (`repeats_last`) learned nothing from the train
-    split, so its windows are held out as much as the validation split's: its bounds come from
-    both, several times the evidence where the validation split is short; otherwise the
-    rolling-origin `folds`' windows, where there are any, join the validation windows."""
-    span = band_scale_span(
-        prepared.window.previous_time_window,
-        int(prepared.meta.get("season_length") or 1),
-        int(cfg.model.interval_scale_values),
-    )
-    if cfg.model.quantiles:
-        return {
-            "method": "quantile",
-            "bounds": {},
-            "min_relative_scale": float(prepared.scaler["min_relative_scale"]),
-            **unit_record(span),
-        }
-    return calibrate_on_validation(
-        net,
-        prepared,
-        [int(level) for level in cfg.model.interval_levels],
-        span,
-        ("train", "val") if repeats_last else ("val",),
-        int(cfg.data.eval_batch_size),
-        None if repeats_last else folds,
-    )
