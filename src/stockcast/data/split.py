@@ -181,14 +181,17 @@ def split_in_time(split: SplitData, context: int) -> tuple[SplitData, SplitData]
     for index in range(len(split.series_ids)):
         lo, hi = int(split.offsets[index]), int(split.offsets[index + 1])
         cut = lo + split.context + (hi - lo - split.context) // 2
-        dates = split.dates
-        early.append((split.values[lo:cut], None if dates is None else dates[lo:cut]))
-        start = max(lo, cut - context)
-        late.append((split.values[start:hi], None if dates is None else dates[start:hi]))
+        early.append(_piece(split, lo, cut))
+        late.append(_piece(split, max(lo, cut - context), hi))
     return (
         _concatenated(f"{split.name}_early", early, split.context, split.series_ids),
         _concatenated(f"{split.name}_late", late, context, split.series_ids),
     )
+
+
+def _piece(split: SplitData, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """`split`'s values (and dates, where it has them) from `lo` up to `hi`."""
+    return split.values[lo:hi], None if split.dates is None else split.dates[lo:hi]
 
 
 def _concatenated(
@@ -227,15 +230,8 @@ def rolling_folds(
             cut = hi - fold * span
             if span < sizes.next_time_window or cut - lo - sizes.length + 1 < min_train_windows:
                 return folds
-            start = cut - sizes.previous_time_window
-            dates = train.dates
-            early.append((train.values[lo:cut], None if dates is None else dates[lo:cut]))
-            scored.append(
-                (
-                    train.values[start : cut + span],
-                    None if dates is None else dates[start : cut + span],
-                )
-            )
+            early.append(_piece(train, lo, cut))
+            scored.append(_piece(train, cut - sizes.previous_time_window, cut + span))
         folds.append(
             (
                 _concatenated(f"{train.name}_fold{fold}", early, train.context, train.series_ids),
