@@ -51,36 +51,24 @@ def matrix_powers(matrix: torch.Tensor, count: int) -> torch.Tensor:
     return powers[:, :count]
 
 
-class HoltWinters(nn.Module):
+class HoltWintersMap(nn.Module):
     """Scaled windows (members, batch, inputs) -> each member's change from the last value over
-    the horizon (members, batch, horizon), computed from the first `window` inputs."""
+    the horizon (members, batch, horizon), computed from the first `window` inputs by the
+    method's linear map for the parameters `parameters_in_range()` gives (a subclass holds them:
+    learned here, fitted by likelihood in the ets kind) times each output's `gate`."""
 
     # Equivariant and blind to the level inputs: no scaled view makes it read the absolute level.
     level_free = True
+    # Whether the parameters change while training (the map is then built afresh each step).
+    learns = True
+    gate: torch.Tensor
 
-    def __init__(
-        self, members: int, window: int, horizon: int, season: int, min_damping: float
-    ) -> None:
+    def __init__(self, window: int, horizon: int, season: int) -> None:
         super().__init__()
         # A season needs two whole seasons in the window to start from.
         self.season = season if season > 1 and 2 * season <= window else 1
         self.window = window
         self.horizon = horizon
-        self.min_damping = min_damping
-        self.raw = nn.ParameterDict(
-            {
-                name: nn.Parameter(torch.full((members,), _logit(share)))
-                for name, share in (
-                    ("alpha", START["alpha"]),
-                    ("beta", START["beta"]),
-                    ("gamma", START["gamma"]),
-                    ("phi", _damping_share(START["phi"], min_damping)),
-                )
-            }
-        )
-        # Each output's weight on the method's forecast: 0 repeats the last value (an anchored
-        # model starts there, and the naive fallback returns there).
-        self.gate = nn.Parameter(torch.ones(members, 1, horizon))
         # What does not depend on the parameters is built once: where each coefficient of the
         # transition and gain sits, the starting state, and the readout's level and season.
         patterns, gains, rotation = _state_patterns(self.season)
@@ -96,37 +84,29 @@ class HoltWinters(nn.Module):
     def members(self) -> int:
         return int(self.gate.shape[0])
 
+    def zero_outputs(self, columns: slice) -> None:
+        with torch.no_grad():
+            self.gate[:, :, columns] = 0.0
+
     @property
     def start_span(self) -> int:
         """Values the starting state is read from: one season, else a quarter of the window."""
         return self.season if self.season > 1 else max(1, self.window // 4)
 
-    def zero_outputs(self, columns: slice) -> None:
-        with torch.no_grad():
-            self.gate[:, :, columns] = 0.0
-
     def parameters_in_range(self) -> dict[str, torch.Tensor]:
-        """alpha in (0, 1); beta a share of alpha; gamma a share of 1 - alpha; phi damped."""
-        alpha = torch.sigmoid(self.raw["alpha"])
-        return {
-            "alpha": alpha,
-            "beta": alpha * torch.sigmoid(self.raw["beta"]),
-            "gamma": (1 - alpha) * torch.sigmoid(self.raw["gamma"]),
-            "phi": self.min_damping + (1 - self.min_damping) * torch.sigmoid(self.raw["phi"]),
-        }
+        """Per member: alpha (the level's), beta (the trend's, on the one-step error), gamma (the
+        season's, a share of what the level leaves: the error's weight is gamma (1 - alpha)) and
+        phi (the trend's damping)."""
+        raise NotImplementedError
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         x = features[..., : self.window]
-        weights = self.served_weights() if not self.training else self.forecast_weights()
+        learning = self.training and self.learns
+        weights = self.forecast_weights() if learning else self.served_weights()
         return self.gate * (torch.bmm(x, weights.to(x.dtype)) - x[..., -1:])
 
     def served_weights(self) -> torch.Tensor:
-        return while_unchanged(
-            self,
-            "forecast_map",
-            lambda: [(self.raw, name) for name in self.raw],
-            self.forecast_weights,
-        )
+        raise NotImplementedError
 
     def forecast_weights(self) -> torch.Tensor:
         """The (members, window, horizon) map from a window to its forecast."""
@@ -145,7 +125,7 @@ class HoltWinters(nn.Module):
         powers = matrix_powers(transition, updates + 1)  # F^0 .. F^updates
         # The state after the first span is read off it (A x); each later value updates it:
         # F^updates A x + sum_j F^(n-1-j) g x_j over those values.
-        from_start = powers[:, updates] @ self.start  # (members, size, window)
+        from_start = powers[:, updates] @ self.start_state()  # (members, size, window)
         from_values = (powers[:, :updates].flip(1) @ gain[:, None, :, None])[..., 0]
         state = from_start + torch.nn.functional.pad(from_values.transpose(1, 2), (first, 0))
         damped = torch.cumsum(
@@ -153,6 +133,11 @@ class HoltWinters(nn.Module):
         )
         readout = self.readout_base + damped[:, :, None] * self.readout_trend
         return (readout @ state).transpose(1, 2)
+
+    def start_state(self) -> torch.Tensor:
+        """The map from a window to the state after its first span: (size, window), or one per
+        member (members, size, window)."""
+        return self.start
 
     def _start_matrix(self) -> torch.Tensor:
         """s_0 = A x, the state at the end of the first span: the trend from the first two spans'
@@ -173,6 +158,48 @@ class HoltWinters(nn.Module):
             start[2:, :m] = torch.eye(m) - 1.0 / m
             start[2:] -= offsets[:, None] * trend[None, :]
         return start
+
+
+class HoltWinters(HoltWintersMap):
+    """The map with its smoothing parameters learned by gradient descent, one set per member."""
+
+    def __init__(
+        self, members: int, window: int, horizon: int, season: int, min_damping: float
+    ) -> None:
+        super().__init__(window, horizon, season)
+        self.min_damping = min_damping
+        self.raw = nn.ParameterDict(
+            {
+                name: nn.Parameter(torch.full((members,), _logit(share)))
+                for name, share in (
+                    ("alpha", START["alpha"]),
+                    ("beta", START["beta"]),
+                    ("gamma", START["gamma"]),
+                    ("phi", _damping_share(START["phi"], min_damping)),
+                )
+            }
+        )
+        # Each output's weight on the method's forecast: 0 repeats the last value (an anchored
+        # model starts there, and the naive fallback returns there).
+        self.gate = nn.Parameter(torch.ones(members, 1, horizon))
+
+    def parameters_in_range(self) -> dict[str, torch.Tensor]:
+        """alpha in (0, 1); beta a share of alpha; gamma a share of 1 - alpha; phi damped."""
+        alpha = torch.sigmoid(self.raw["alpha"])
+        return {
+            "alpha": alpha,
+            "beta": alpha * torch.sigmoid(self.raw["beta"]),
+            "gamma": (1 - alpha) * torch.sigmoid(self.raw["gamma"]),
+            "phi": self.min_damping + (1 - self.min_damping) * torch.sigmoid(self.raw["phi"]),
+        }
+
+    def served_weights(self) -> torch.Tensor:
+        return while_unchanged(
+            self,
+            "forecast_map",
+            lambda: [(self.raw, name) for name in self.raw],
+            self.forecast_weights,
+        )
 
 
 def _state_patterns(season: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
