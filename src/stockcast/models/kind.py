@@ -33,7 +33,9 @@ class ModelKind:
     (members, batch, max(member_inputs)) to (members, batch, outputs), with a `members` property
     and `zero_outputs(columns)` (zeroes those outputs: the naive fallback, and the start of an
     anchored model unless the core has `start_anchored()`, which then sets its start: a
-    statistical method starts from its own forecast). `network` is the spec's kind block: the
+    statistical method starts from its own forecast; a core with `fit_to_series(series)` is fitted
+    on each series' values the network trains on as every fit starts, as the ets kind fits its
+    smoothing by likelihood). `network` is the spec's kind block: the
     values of `network_keys` from the `model` config and of `data_keys` from the prepared data's
     meta.json (the season length, say). `architecture_keys` are the ones whose change makes saved
     weights unusable (a warm start is refused): by default all of them, network and data keys

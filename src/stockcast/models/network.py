@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -21,6 +22,16 @@ def start_anchored(core: nn.Module) -> None:
         start()
     else:
         core.zero_outputs(slice(None))
+
+
+def fit_to_series(core: nn.Module, series: Sequence[np.ndarray]) -> None:
+    """Fit the parts of `core` that are fitted on the series themselves before training (the ets
+    kind's `fit_to_series`), on each series' values the network trains on; an ensemble's
+    candidates each in turn. Other cores have nothing to fit."""
+    for part in getattr(core, "cores", None) or [core]:
+        fit = getattr(part, "fit_to_series", None)
+        if fit is not None:
+            fit(series)
 
 
 def level_free_members(core: nn.Module) -> list[bool]:

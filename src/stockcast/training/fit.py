@@ -147,6 +147,8 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
             logger=loggers or False,
             **validation_schedule(cfg, datamodule),
             **({} if warm is None else {"max_steps": int(cfg.train.warm_max_steps)}),
+            # Nothing to train (a lone ets): the fit is its start, then validation as always.
+            **({} if model.learns else {"max_steps": 0}),
         )
     hparams = logged_params(cfg) | {"data_hash": prepared.meta["data_hash"]}
     for logger in loggers:

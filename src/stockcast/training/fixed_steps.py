@@ -41,6 +41,6 @@ def refit_network(
             limit_val_batches=0,
             num_sanity_val_steps=0,
         )
-    if optimizer_steps > 0:
-        trainer.fit(model, datamodule=datamodule)
+    # Even with no steps: a kind fitted on the series (ets) fits on `history` as the fit starts.
+    trainer.fit(model, datamodule=datamodule)
     return model.net, spec, None if warm is None else warm.source

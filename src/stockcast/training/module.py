@@ -12,7 +12,7 @@ from torch import nn
 
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.metrics import pooled_errors
-from stockcast.models.network import PriceForecaster
+from stockcast.models.network import PriceForecaster, fit_to_series
 from stockcast.training.distributed import gather_rows
 
 
@@ -48,6 +48,13 @@ class Forecaster(L.LightningModule):
 
     def forward(self, prices: torch.Tensor) -> torch.Tensor:
         return self.net(prices)
+
+    def on_fit_start(self) -> None:
+        # A kind fitted on the series themselves (ets) fits on this fit's train split, after
+        # any warm start: a refit or a fold fits on its own history.
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is not None:
+            fit_to_series(self.net.core, datamodule.prepared.splits["train"].segments())
 
     def split_window(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return windows[:, : self.input_size], windows[:, self.input_size :]
@@ -169,7 +176,15 @@ class Forecaster(L.LightningModule):
         scaled = float(lr) * float(self.hparams.method_lr_scale)
         return [{"params": weights}, {"params": smoothing, "lr": scaled}]
 
+    @property
+    def learns(self) -> bool:
+        """Whether the network has weights to train (a lone fitted kind, ets, has none: its fit
+        is `fit_to_series` at the start of the fit)."""
+        return any(param.requires_grad for param in self.parameters())
+
     def configure_optimizers(self) -> Any:
+        if not self.learns:
+            return None  # the fit then runs no optimizer step (fit.py sets max_steps=0)
         optimizer = self.optimizer_factory(params=self.parameter_groups())
         if self.scheduler_factory is None:
             return optimizer

@@ -1,0 +1,160 @@
+"""The ets kind: exponential smoothing whose form and parameters are fitted by likelihood on each
+train series (statsforecast's AutoETS, restricted to additive trend and season), not learned by
+gradient descent, and then run over each window like the es kind.
+
+AutoETS picks the form (error, none / additive / damped trend, none / additive season) by AICc
+over the whole train split, as a user fitting ETS would; fitting on the series rather than on
+windows of it gives the parameters the likelihood prefers, where gradient steps on windowed
+losses (the es kind) stop wherever the fit's budget leaves them. The fitted numbers (alpha,
+beta, gamma, phi and whether there is a season) are buffers of the core, saved with the weights;
+serving needs neither statsforecast nor the series, only the window: the method's state is read
+off the window's first span and updated over the rest, one matrix product per member.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from stockcast.models.kind import ModelKind
+from stockcast.models.kinds.es import HoltWintersMap
+from stockcast.models.served_weights import while_unchanged
+from stockcast.models.settings import MethodSettings
+
+log = logging.getLogger(__name__)
+
+# The parameters that repeat the last value: a level that follows it entirely, no trend (phi 0
+# drops the trend from the forecast), no season. Where no form can be fitted.
+LAST_VALUE = {"alpha": 1.0, "beta": 0.0, "gamma": 0.0, "phi": 0.0, "seasonal": 0.0}
+FITTED = tuple(LAST_VALUE)
+_METHOD = re.compile(r"ETS\((?P<error>[AM]),(?P<trend>N|A|Ad),(?P<season>N|A|M)\)")
+
+
+class EtsSettings(MethodSettings):
+    kind: Literal["ets"]
+
+
+def fit_series(values: np.ndarray, season: int) -> dict[str, float]:
+    """The additive-form ETS the likelihood prefers for one series: AutoETS without a season,
+    and with an additive one where the series holds enough seasons, whichever has the lower
+    AICc; the last value's parameters where neither can be fitted (too short a series)."""
+    from statsforecast.models import AutoETS  # training only: a served model never fits
+
+    values = np.asarray(values, dtype=np.float64)
+    forms = [("ZZN", 1)]
+    if season > 1:
+        forms.append(("ZZA", season))
+    fits = []
+    for form, length in forms:
+        try:
+            fitted = AutoETS(season_length=length, model=form).fit(values).model_
+        except (ValueError, ArithmeticError, NotImplementedError, np.linalg.LinAlgError) as err:
+            log.debug("AutoETS %s on %d values: %s", form, len(values), err)
+            continue
+        if np.isfinite(fitted["aicc"]) and _METHOD.fullmatch(fitted["method"]):
+            fits.append(fitted)
+    if not fits:
+        return dict(LAST_VALUE)
+    best = min(fits, key=lambda fitted: fitted["aicc"])
+    return _parameters(best["method"], np.asarray(best["par"], dtype=np.float64))
+
+
+def _parameters(method: str, par: np.ndarray) -> dict[str, float]:
+    """AutoETS's (alpha, beta, gamma, phi) in the map's terms: no trend is beta = phi = 0, no
+    season gamma = 0 with the season's start dropped, and gamma is a share of 1 - alpha."""
+    form = _METHOD.fullmatch(method)
+    assert form is not None
+    alpha = float(np.clip(par[0], 0.0, 1.0))
+    trend, seasonal = form["trend"] != "N", form["season"] != "N"
+    beta = float(np.clip(par[1], 0.0, 1.0)) if trend else 0.0
+    phi = (float(par[3]) if form["trend"] == "Ad" else 1.0) if trend else 0.0
+    gamma = float(par[2]) / (1.0 - alpha) if seasonal and alpha < 1.0 else 0.0
+    return {
+        "alpha": alpha,
+        "beta": beta,
+        "gamma": float(np.clip(gamma, 0.0, 1.0)),
+        "phi": phi,
+        "seasonal": float(seasonal),
+    }
+
+
+def fit_panel(series: Sequence[np.ndarray], season: int) -> dict[str, float]:
+    """One series' fit; for a panel (one map serves every series), each number's median over
+    the series' fits."""
+    fits = [fit_series(values, season) for values in series]
+    return {name: float(np.median([fit[name] for fit in fits])) for name in FITTED}
+
+
+class FittedHoltWinters(HoltWintersMap):
+    """The map with the parameters `fit_to_series` found, held fixed while the rest trains."""
+
+    # Nothing here is learned: the map is the fitted one during training too.
+    learns = False
+
+    def __init__(self, members: int, window: int, horizon: int, season: int) -> None:
+        super().__init__(window, horizon, season)
+        for name, value in LAST_VALUE.items():
+            self.register_buffer(name, torch.full((members,), value))
+        # Each output's weight on the method's forecast: 1 (the fitted method), 0 after the naive
+        # fallback.
+        self.register_buffer("gate", torch.ones(members, 1, horizon))
+
+    def start_anchored(self) -> None:
+        with torch.no_grad():
+            self.gate.fill_(1.0)
+
+    def fit_to_series(self, series: Sequence[np.ndarray]) -> None:
+        """Fit the form and parameters on the series the network trains on (their train split,
+        or the history a refit or a fold fits on)."""
+        fitted = fit_panel(series, self.season)
+        log.info(
+            "ets fitted on %d series: %s",
+            len(series),
+            ", ".join(f"{name} {value:.3g}" for name, value in fitted.items()),
+        )
+        with torch.no_grad():
+            for name, value in fitted.items():
+                getattr(self, name).fill_(value)
+
+    def parameters_in_range(self) -> dict[str, torch.Tensor]:
+        # No season: its indices start at zero (`start_state`) and no error moves them.
+        gamma = self.gamma * self.seasonal
+        return {"alpha": self.alpha, "beta": self.beta, "gamma": gamma, "phi": self.phi}
+
+    def start_state(self) -> torch.Tensor:
+        """Without a season, its indices start at zero."""
+        if self.season <= 1:
+            return self.start
+        keep = torch.ones(self.members, self.start.shape[0], 1, dtype=self.start.dtype)
+        keep[:, 2:, 0] = self.seasonal[:, None]
+        return keep * self.start
+
+    def served_weights(self) -> torch.Tensor:
+        return while_unchanged(
+            self, "forecast_map", lambda: [(self, name) for name in FITTED], self.forecast_weights
+        )
+
+
+def build_fitted_holt_winters(
+    network: Mapping[str, Any], member_inputs: Sequence[int], outputs: int
+) -> FittedHoltWinters:
+    return FittedHoltWinters(
+        members=len(member_inputs),
+        window=min(member_inputs),
+        horizon=outputs,
+        season=int(network.get("season_length") or 1),
+    )
+
+
+KIND = ModelKind(
+    name="ets",
+    settings=EtsSettings,
+    build_core=build_fitted_holt_winters,
+    network_keys=(),
+    data_keys=("season_length",),
+)

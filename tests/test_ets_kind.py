@@ -1,0 +1,140 @@
+"""The ets kind: exponential smoothing whose form and parameters AutoETS fits by likelihood on the
+series a network trains on, held fixed and run over each window."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from statsforecast.models import AutoETS
+
+from stockcast.data.prepared import PreparedData
+from stockcast.models.kinds.ets import LAST_VALUE, FittedHoltWinters, fit_panel, fit_series
+from stockcast.serving.model import open_model_dir
+from stockcast.training.fixed_steps import refit_network
+from stockcast.training.refit import history_for_refit
+from tests.conftest import run_train
+from tests.test_season_kinds import forecast_of, holt_winters_by_loop, saved_network
+
+MONTHS = np.arange(144)
+
+
+def seasonal_trend(seed: int) -> np.ndarray:
+    """Ten years of monthly values: a trend, a 12-month season and noise."""
+    noise = np.random.default_rng(seed).normal(0, 1.0, len(MONTHS))
+    return 100 + 0.4 * MONTHS + 6 * np.sin(2 * np.pi * MONTHS / 12) + noise
+
+
+def test_the_fit_is_autoets_additive_form_in_the_maps_terms() -> None:
+    values = seasonal_trend(0)
+    fitted = fit_series(values, 12)
+    assert fitted["seasonal"] == 1.0
+    reference = AutoETS(season_length=12, model="ZZA").fit(values).model_
+    alpha, beta, gamma, phi = reference["par"][:4]
+    assert fitted["alpha"] == pytest.approx(alpha)
+    # gamma is the season's share of what the level leaves: AutoETS's gamma / (1 - alpha).
+    assert fitted["gamma"] == pytest.approx(gamma / (1 - alpha))
+    damped = "Ad" in reference["method"]
+    assert fitted["beta"] == pytest.approx(beta)
+    assert fitted["phi"] == pytest.approx(phi if damped else 1.0)
+    # A walk has no season and, here, no trend: no trend is beta = phi = 0 (the trend drops out).
+    walk = fit_series(100 + np.random.default_rng(1).normal(size=200).cumsum(), 12)
+    assert walk["seasonal"] == 0.0 and walk["gamma"] == 0.0
+    assert walk["beta"] == 0.0 and walk["phi"] == 0.0
+    # Too short for any form: the parameters that repeat the last value.
+    assert fit_series(np.array([1.0, 2.0, 1.5, 3.0]), 12) == LAST_VALUE
+
+
+def test_a_panel_takes_each_numbers_median_over_its_series() -> None:
+    series = [seasonal_trend(seed) for seed in (0, 1, 2)]
+    fits = [fit_series(values, 12) for values in series]
+    panel = fit_panel(series, 12)
+    for name, value in panel.items():
+        assert value == pytest.approx(np.median([fit[name] for fit in fits]))
+
+
+@pytest.mark.parametrize("seasonal", [1.0, 0.0])
+def test_the_fitted_map_is_the_textbook_recursion(seasonal: float) -> None:
+    core = FittedHoltWinters(members=1, window=36, horizon=5, season=12).double()
+    numbers = {"alpha": 0.3, "beta": 0.05, "gamma": 0.2, "phi": 0.9, "seasonal": seasonal}
+    with torch.no_grad():
+        for name, value in numbers.items():
+            getattr(core, name).fill_(value)
+    core.eval()
+    x = seasonal_trend(3)[:36]
+    p = {name: numbers[name] for name in ("alpha", "beta", "gamma", "phi")}
+    # No season: the recursion without one, from the same first span (one season of values).
+    expected = holt_winters_by_loop(x, p, 12 if seasonal else 1, 12, 5)
+    np.testing.assert_allclose(forecast_of(core, x), expected, rtol=1e-6)
+
+
+def test_the_last_values_parameters_repeat_the_last_value() -> None:
+    core = FittedHoltWinters(members=1, window=24, horizon=5, season=12).eval()
+    window = seasonal_trend(4)[:24]
+    np.testing.assert_allclose(forecast_of(core, window), window[-1], rtol=1e-6)
+
+
+# The synthetic seasonal series (a season of 20) of 160 values: few validation windows, so
+# rolling-origin folds too.
+LONE = (
+    "model=ets",
+    "data=seasonal",
+    "data.length=160",
+    "data.previous_time_window=auto",
+    "fit.naive_fallback=false",
+    "logger=none",
+)
+
+
+@pytest.fixture(scope="module")
+def lone_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("ets")
+    run_train(tmp, tmp / "run", *LONE)
+    return tmp / "run"
+
+
+def test_a_lone_ets_is_fitted_not_trained_and_beats_the_last_price(lone_run: Path) -> None:
+    metrics = json.loads((lone_run / "metrics.json").read_text())
+    assert metrics["optimizer_steps"] == 0 and metrics["best_step"] == 0
+    assert metrics["test"]["mase"] < 0.8 * metrics["test"]["naive_mase"]
+    # Each fold fitted its own ETS on its shorter history (unfitted, it would be the last price,
+    # 1.0 of its error).
+    assert metrics["folds"]["mae_vs_naive"] < 0.8
+
+
+def test_a_lone_ets_saves_the_numbers_its_train_split_gives(lone_run: Path) -> None:
+    prepared = PreparedData.load(lone_run / "prepared")
+    expected = fit_panel(prepared.splits["train"].segments(), 20)
+    net, spec = saved_network(lone_run / "model")
+    assert spec["kind"] == "ets" and spec["network"] == {"season_length": 20}
+    assert spec["previous_time_window"] == 40  # two seasons: as many as 160 values leave room for
+    assert expected["seasonal"] == 1.0
+    for name, value in expected.items():
+        np.testing.assert_allclose(getattr(net.core, name).numpy(), value, rtol=1e-6)
+    code = lone_run / "model" / "code" / "stockcast" / "models" / "kinds"
+    assert sorted(p.name for p in code.glob("*.py")) == ["__init__.py", "es.py", "ets.py"]
+
+
+def test_a_lone_ets_forecasts_the_same_after_reload(lone_run: Path) -> None:
+    net, spec = saved_network(lone_run / "model")
+    windows = np.stack([seasonal_trend(seed)[: spec["previous_time_window"]] for seed in (5, 6)])
+    with torch.no_grad():
+        direct = net(torch.tensor(windows, dtype=torch.float32)).double().numpy()
+    served, bands = open_model_dir(lone_run / "model").forecast(windows)
+    np.testing.assert_allclose(served, direct, rtol=1e-6)
+    assert set(bands) == {"80", "95"}
+    assert (bands["95"][0] < bands["80"][0]).all()
+
+
+def test_a_refit_fits_its_ets_on_its_own_history(lone_run: Path, make_cfg) -> None:
+    prepared = PreparedData.load(lone_run / "prepared")
+    history = history_for_refit(prepared, ("train", "val"))
+    cfg = make_cfg(*LONE)
+    net, _, _ = refit_network(cfg, history, optimizer_steps=0, batch_size=8)
+    expected = fit_panel(history.splits["train"].segments(), 20)
+    assert expected != fit_panel(prepared.splits["train"].segments(), 20)
+    for name, value in expected.items():
+        np.testing.assert_allclose(getattr(net.core, name).numpy(), value, rtol=1e-6)
