@@ -25,9 +25,18 @@ from stockcast.serving.model import open_model_dir
 from tests.conftest import run_train
 
 
-def holt_winters_by_loop(x: np.ndarray, p: dict[str, float], season: int, span: int, horizon: int):
-    """The textbook recursion, value by value, from the same starting state."""
+def holt_winters_by_loop(
+    x: np.ndarray,
+    p: dict[str, float],
+    season: int,
+    span: int,
+    horizon: int,
+    trend: float | None = None,
+) -> np.ndarray:
+    """The textbook recursion, value by value, from the same starting state (the trend from the
+    first two spans' means unless given)."""
     b = (x[span : 2 * span].mean() - x[:span].mean()) / span if 2 * span <= len(x) else 0.0
+    b = b if trend is None else trend
     level = x[:span].mean() + (span - 1) / 2 * b
     s = (
         [x[i] - x[:span].mean() - (i - (span - 1) / 2) * b for i in range(season)]

@@ -65,20 +65,16 @@ def fit_series(values: np.ndarray, season: int) -> dict[str, float]:
 
 
 def _parameters(method: str, par: np.ndarray) -> dict[str, float]:
-    """AutoETS's (alpha, beta, gamma, phi) in the map's terms: no trend is beta = phi = 0, no
-    season gamma = 0 with the season's start dropped, and gamma is a share of 1 - alpha."""
+    """AutoETS's own numbers (alpha, beta and gamma: the one-step error's weights on level, trend
+    and season; phi: the damping), with no trend as beta = phi = 0 and no season as gamma = 0."""
     form = _METHOD.fullmatch(method)
     assert form is not None
-    alpha = float(np.clip(par[0], 0.0, 1.0))
     trend, seasonal = form["trend"] != "N", form["season"] != "N"
-    beta = float(np.clip(par[1], 0.0, 1.0)) if trend else 0.0
-    phi = (float(par[3]) if form["trend"] == "Ad" else 1.0) if trend else 0.0
-    gamma = float(par[2]) / (1.0 - alpha) if seasonal and alpha < 1.0 else 0.0
     return {
-        "alpha": alpha,
-        "beta": beta,
-        "gamma": float(np.clip(gamma, 0.0, 1.0)),
-        "phi": phi,
+        "alpha": float(np.clip(par[0], 0.0, 1.0)),
+        "beta": float(max(par[1], 0.0)) if trend else 0.0,
+        "gamma": float(max(par[2], 0.0)) if seasonal else 0.0,
+        "phi": (float(par[3]) if form["trend"] == "Ad" else 1.0) if trend else 0.0,
         "seasonal": float(seasonal),
     }
 
@@ -122,9 +118,40 @@ class FittedHoltWinters(HoltWintersMap):
                 getattr(self, name).fill_(value)
 
     def parameters_in_range(self) -> dict[str, torch.Tensor]:
-        # No season: its indices start at zero (`start_state`) and no error moves them.
-        gamma = self.gamma * self.seasonal
-        return {"alpha": self.alpha, "beta": self.beta, "gamma": gamma, "phi": self.phi}
+        """The map's gamma is the season's share of what the level leaves, AutoETS's its
+        error's weight: gamma / (1 - alpha) (0 where the level takes the whole error). No
+        season: its indices start at zero (`start_state`) and no error moves them."""
+        leaves = 1 - self.alpha
+        share = torch.where(leaves > 0, self.gamma / leaves.clamp_min(1e-12), 0.0)
+        return {
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "gamma": share * self.seasonal,
+            "phi": self.phi,
+        }
+
+    def _start_matrix(self) -> torch.Tensor:
+        """As es's, with the starting trend the least-squares slope over the window's last whole
+        seasons (all of it without a season) instead of the first two spans' difference: where
+        the fitted trend barely updates (a small beta), the start is the trend the forecast
+        carries, and the longer the span it is read from the less noise it carries."""
+        start = super()._start_matrix()
+        n, m, span = self.window, self.season, self.start_span
+        length = n // m * m
+        position = torch.arange(length, dtype=start.dtype)
+        centred = position - position.mean()
+        trend = torch.zeros(n, dtype=start.dtype)
+        trend[n - length :] = centred / (centred @ centred)
+        start[1] = trend
+        start[0] = 0.0
+        start[0, :span] = 1.0 / span
+        start[0] += (span - 1) / 2 * trend
+        if m > 1:
+            offsets = torch.arange(m, dtype=start.dtype) - (m - 1) / 2
+            start[2:] = 0.0
+            start[2:, :m] = torch.eye(m) - 1.0 / m
+            start[2:] -= offsets[:, None] * trend[None, :]
+        return start
 
     def start_state(self) -> torch.Tensor:
         """Without a season, its indices start at zero."""
