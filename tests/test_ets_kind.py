@@ -28,6 +28,23 @@ def seasonal_trend(seed: int) -> np.ndarray:
     return 100 + 0.4 * MONTHS + 6 * np.sin(2 * np.pi * MONTHS / 12) + noise
 
 
+def regression_start(x: np.ndarray, season: int, span: int) -> tuple[float, float, list[float]]:
+    """Level and trend at the end of the first `span` values and the season indices from the
+    next value's, of a least-squares line plus season indices fitted to all of `x` (a whole
+    number of seasons): the indices by constrained least squares, a mean-zero design."""
+    t = np.arange(len(x), dtype=np.float64)
+    design = [np.ones_like(t), t]
+    if season > 1:
+        design += [(t % season == k).astype(float) for k in range(season)]
+    coefficients = np.linalg.lstsq(np.stack(design, 1), x, rcond=None)[0]
+    if season <= 1:
+        return coefficients[0] + coefficients[1] * (span - 1), coefficients[1], []
+    indices = coefficients[2:] - coefficients[2:].mean()
+    intercept = coefficients[0] + coefficients[2:].mean()
+    level = intercept + coefficients[1] * (span - 1)
+    return level, coefficients[1], [indices[(span + j) % season] for j in range(season)]
+
+
 def test_the_fit_is_autoets_additive_form_in_the_maps_terms() -> None:
     values = seasonal_trend(0)
     fitted = fit_series(values, 12)
@@ -67,11 +84,11 @@ def test_the_fitted_map_is_the_textbook_recursion(seasonal: float) -> None:
     # The loop's gamma is the textbook share of what the level leaves; AutoETS's (the core's) is
     # the error's weight, 0.2 = 0.2857 * (1 - 0.3).
     p = {"alpha": 0.3, "beta": 0.05, "gamma": 0.2 / 0.7, "phi": 0.9}
-    # It starts from the least-squares trend over the window's whole seasons (here all of it).
-    t = np.arange(36) - 17.5
-    trend = (t @ x) / (t @ t)
+    # It starts from a least-squares line plus twelve season indices summing to zero, fitted
+    # to the window's whole seasons (all 36 values here): their values after its first 12.
+    start = regression_start(x, 12 if seasonal else 1, 12)
     # No season: the recursion without one, from the same first span (one season of values).
-    expected = holt_winters_by_loop(x, p, 12 if seasonal else 1, 12, 5, trend=trend)
+    expected = holt_winters_by_loop(x, p, 12 if seasonal else 1, 12, 5, start=start)
     np.testing.assert_allclose(forecast_of(core, x), expected, rtol=1e-6)
 
 

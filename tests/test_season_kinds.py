@@ -31,18 +31,20 @@ def holt_winters_by_loop(
     season: int,
     span: int,
     horizon: int,
-    trend: float | None = None,
+    start: tuple[float, float, list[float]] | None = None,
 ) -> np.ndarray:
-    """The textbook recursion, value by value, from the same starting state (the trend from the
-    first two spans' means unless given)."""
+    """The textbook recursion, value by value, from the same starting state: es's from the first
+    two spans' means, or `start` (level and trend at the end of the first span, and the season
+    indices from the next value's)."""
     b = (x[span : 2 * span].mean() - x[:span].mean()) / span if 2 * span <= len(x) else 0.0
-    b = b if trend is None else trend
     level = x[:span].mean() + (span - 1) / 2 * b
     s = (
         [x[i] - x[:span].mean() - (i - (span - 1) / 2) * b for i in range(season)]
         if season > 1
         else []
     )
+    if start is not None:
+        level, b, s = start[0], start[1], list(start[2])
     a, beta, gamma, phi = p["alpha"], p["beta"] / p["alpha"], p["gamma"], p["phi"]
     for value in x[span:]:
         first = s[0] if s else 0.0

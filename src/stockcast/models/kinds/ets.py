@@ -8,7 +8,8 @@ windows of it gives the parameters the likelihood prefers, where gradient steps 
 losses (the es kind) stop wherever the fit's budget leaves them. The fitted numbers (alpha,
 beta, gamma, phi and whether there is a season) are buffers of the core, saved with the weights;
 serving needs neither statsforecast nor the series, only the window: the method's state is read
-off the window's first span and updated over the rest, one matrix product per member.
+off a least-squares fit to the window's whole seasons and updated over the values after its
+first span, one matrix product per member.
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ class FittedHoltWinters(HoltWintersMap):
         # Each output's weight on the method's forecast: 1 (the fitted method), 0 after the naive
         # fallback.
         self.register_buffer("gate", torch.ones(members, 1, horizon))
+        without = self._start_matrix(seasonal=False)
+        self.register_buffer("start_without_season", without, persistent=False)
 
     def start_anchored(self) -> None:
         with torch.no_grad():
@@ -130,36 +133,37 @@ class FittedHoltWinters(HoltWintersMap):
             "phi": self.phi,
         }
 
-    def _start_matrix(self) -> torch.Tensor:
-        """As es's, with the starting trend the least-squares slope over the window's last whole
-        seasons (all of it without a season) instead of the first two spans' difference: where
-        the fitted trend barely updates (a small beta), the start is the trend the forecast
-        carries, and the longer the span it is read from the less noise it carries."""
-        start = super()._start_matrix()
-        n, m, span = self.window, self.season, self.start_span
+    def _start_matrix(self, seasonal: bool = True) -> torch.Tensor:
+        """The state after the window's first span read off a least-squares fit of a line plus
+        season indices (summing to zero) to the window's last whole seasons (a line to all of it
+        without a season), not off its first spans as es reads it: where the fitted smoothing is
+        slow (a small alpha, beta or gamma) the start is most of what the forecast carries, and
+        read from every season of the window it carries far less noise than read from one."""
+        n, span = self.window, self.start_span
+        m = self.season if seasonal else 1
         length = n // m * m
-        position = torch.arange(length, dtype=start.dtype)
-        centred = position - position.mean()
-        trend = torch.zeros(n, dtype=start.dtype)
-        trend[n - length :] = centred / (centred @ centred)
-        start[1] = trend
-        start[0] = 0.0
-        start[0, :span] = 1.0 / span
-        start[0] += (span - 1) / 2 * trend
+        time = torch.arange(n - length, n, dtype=torch.float64)
+        columns = [torch.ones(length, dtype=torch.float64), time - time.mean()]
+        position = time.long() % m
+        columns += [(position == k).double() - (position == 0).double() for k in range(1, m)]
+        solve = torch.linalg.pinv(torch.stack(columns, dim=1))  # coefficients = solve @ values
+        coefficients = torch.zeros(len(columns), n, dtype=torch.float64)
+        coefficients[:, n - length :] = solve
+        start = torch.zeros(2 + (self.season if self.season > 1 else 0), n, dtype=torch.float64)
+        start[0] = coefficients[0] + (span - 1 - time.mean()) * coefficients[1]
+        start[1] = coefficients[1]
         if m > 1:
-            offsets = torch.arange(m, dtype=start.dtype) - (m - 1) / 2
-            start[2:] = 0.0
-            start[2:, :m] = torch.eye(m) - 1.0 / m
-            start[2:] -= offsets[:, None] * trend[None, :]
-        return start
+            indices = torch.cat([-coefficients[2:].sum(0, keepdim=True), coefficients[2:]])
+            # The state's season indices start with the next value's (the one after the span).
+            start[2:] = indices[(span + torch.arange(m)) % m]
+        return start.float()
 
     def start_state(self) -> torch.Tensor:
-        """Without a season, its indices start at zero."""
+        """Each member's start: with season indices where its fit has a season, else a line."""
         if self.season <= 1:
             return self.start
-        keep = torch.ones(self.members, self.start.shape[0], 1, dtype=self.start.dtype)
-        keep[:, 2:, 0] = self.seasonal[:, None]
-        return keep * self.start
+        seasonal = self.seasonal[:, None, None]
+        return seasonal * self.start + (1 - seasonal) * self.start_without_season
 
     def served_weights(self) -> torch.Tensor:
         return while_unchanged(
