@@ -203,12 +203,13 @@ def test_auto_reads_four_seasons_and_weighs_every_candidate(auto_run: Path) -> N
     spec = model_spec(auto_run / "model")
     assert spec["kind"] == "ensemble" and spec["previous_time_window"] == 80  # 4 x 20
     kinds = [(c["kind"], c["window"]) for c in spec["network"]["candidates"]]
-    assert kinds == [("mlp", 10), ("mlp", None), ("theta", None)]
+    assert kinds == [("mlp", 10), ("mlp", None), ("theta", None), ("ets", None)]
     assert spec["network"]["candidates"][2]["network"]["season_length"] == 20
+    assert spec["network"]["candidates"][3]["network"] == {"season_length": 20}
     metadata = read_model_metadata(auto_run / "model")
     assert (metadata["season_length"], metadata["season_from"]) == (20, "data.season_length")
     weights = spec["combination"]["weights"]
-    assert len(weights) == 9 and abs(sum(weights) - 1) < 1e-9  # 3 candidates x 3 views
+    assert len(weights) == 12 and abs(sum(weights) - 1) < 1e-9  # 4 candidates x 3 views
     # Each member's record: which model and view, its weight, its validation error; the weights
     # are the errors to the power -model.combination_power (4), normalised.
     members = spec["combination"]["members"]
@@ -216,7 +217,11 @@ def test_auto_reads_four_seasons_and_weighs_every_candidate(auto_run: Path) -> N
         "mlp on 10 values, per_window",
         "mlp on 80 values, per_window",
         "theta on 80 values, per_window",
+        "ets on 80 values, per_window",
     ]
+    # ets is fitted on the series, not on a view of the windows: its three members are one model.
+    ets = [m["validation_mse"] for m in members[9:]]
+    np.testing.assert_allclose(ets, ets[0], rtol=1e-5)  # float32 scaling apart
     assert spec["combination"]["power"] == 4.0
     # Its validation values stay mostly within the train split's range: every member is weighed.
     level = spec["combination"]["level_members"]
@@ -227,6 +232,8 @@ def test_auto_reads_four_seasons_and_weighs_every_candidate(auto_run: Path) -> N
     assert sorted(p.name for p in code.glob("*.py")) == [
         "__init__.py",
         "ensemble.py",
+        "es.py",
+        "ets.py",
         "mlp.py",
         "theta.py",
     ]
