@@ -47,7 +47,7 @@ def regression_start(x: np.ndarray, season: int, span: int) -> tuple[float, floa
 
 def test_the_fit_is_autoets_additive_form_in_the_maps_terms() -> None:
     values = seasonal_trend(0)
-    fitted = fit_series(values, 12)
+    fitted = fit_series(values, 12, trends=("none", "additive", "damped"))
     assert fitted["seasonal"] == 1.0
     reference = AutoETS(season_length=12, model="ZZA").fit(values).model_
     alpha, beta, gamma, phi = reference["par"][:4]
@@ -60,6 +60,10 @@ def test_the_fit_is_autoets_additive_form_in_the_maps_terms() -> None:
     walk = fit_series(100 + np.random.default_rng(1).normal(size=200).cumsum(), 12)
     assert walk["seasonal"] == 0.0 and walk["gamma"] == 0.0
     assert walk["beta"] == 0.0 and walk["phi"] == 0.0
+    # By default the trend is damped or absent: an undamped one would carry the train split's
+    # slope on for ever.
+    assert fit_series(values, 12)["phi"] < 1.0
+    assert fit_series(values, 12, trends=("additive",))["phi"] == 1.0
     # Too short for any form: the parameters that repeat the last value.
     assert fit_series(np.array([1.0, 2.0, 1.5, 3.0]), 12) == LAST_VALUE
 
@@ -130,7 +134,8 @@ def test_a_lone_ets_saves_the_numbers_its_train_split_gives(lone_run: Path) -> N
     prepared = PreparedData.load(lone_run / "prepared")
     expected = fit_panel(prepared.splits["train"].segments(), 20)
     net, spec = saved_network(lone_run / "model")
-    assert spec["kind"] == "ets" and spec["network"] == {"season_length": 20}
+    assert spec["kind"] == "ets"
+    assert spec["network"] == {"season_length": 20, "trends": ["none", "damped"]}
     assert spec["previous_time_window"] == 40  # two seasons: as many as 160 values leave room for
     assert expected["seasonal"] == 1.0
     for name, value in expected.items():

@@ -205,7 +205,10 @@ def test_auto_reads_four_seasons_and_weighs_every_candidate(auto_run: Path) -> N
     kinds = [(c["kind"], c["window"]) for c in spec["network"]["candidates"]]
     assert kinds == [("mlp", 10), ("mlp", None), ("theta", None), ("ets", None)]
     assert spec["network"]["candidates"][2]["network"]["season_length"] == 20
-    assert spec["network"]["candidates"][3]["network"] == {"season_length": 20}
+    assert spec["network"]["candidates"][3]["network"] == {
+        "season_length": 20,
+        "trends": ["none", "damped"],
+    }
     metadata = read_model_metadata(auto_run / "model")
     assert (metadata["season_length"], metadata["season_from"]) == (20, "data.season_length")
     weights = spec["combination"]["weights"]

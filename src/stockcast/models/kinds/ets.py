@@ -17,10 +17,11 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from stockcast.models.kind import ModelKind
 from stockcast.models.kinds.es import HoltWintersMap
@@ -36,29 +37,49 @@ FITTED = tuple(LAST_VALUE)
 _METHOD = re.compile(r"ETS\((?P<error>[AM]),(?P<trend>N|A|Ad),(?P<season>N|A|M)\)")
 
 
+# The trend forms AutoETS may choose among: (its model letter, its `damped` argument).
+TRENDS = {"none": ("N", None), "additive": ("A", False), "damped": ("A", True)}
+
+
 class EtsSettings(MethodSettings):
     kind: Literal["ets"]
+    # The trend forms the fit chooses among by AICc (no season and an additive one are both
+    # tried wherever the series holds enough seasons).
+    trends: Annotated[
+        list[Literal[tuple(TRENDS)]],  # type: ignore[valid-type]
+        Field(min_length=1, description=f"a list of trend forms from {list(TRENDS)}"),
+    ]
 
 
-def fit_series(values: np.ndarray, season: int) -> dict[str, float]:
-    """The additive-form ETS the likelihood prefers for one series: AutoETS without a season,
-    and with an additive one where the series holds enough seasons, whichever has the lower
-    AICc; the last value's parameters where neither can be fitted (too short a series)."""
+def fit_series(
+    values: np.ndarray, season: int, trends: Sequence[str] = ("none", "damped")
+) -> dict[str, float]:
+    """The additive-season ETS the likelihood prefers for one series: AutoETS with each of
+    `trends`, without a season and with an additive one where the series holds enough seasons,
+    whichever has the lowest AICc; the last value's parameters where none can be fitted (too
+    short a series)."""
     from statsforecast.models import AutoETS  # training only: a served model never fits
 
     values = np.asarray(values, dtype=np.float64)
-    forms = [("ZZN", 1)]
-    if season > 1:
-        forms.append(("ZZA", season))
+    seasons = [("N", 1)] + ([("A", season)] if season > 1 else [])
     fits = []
-    for form, length in forms:
-        try:
-            fitted = AutoETS(season_length=length, model=form).fit(values).model_
-        except (ValueError, ArithmeticError, NotImplementedError, np.linalg.LinAlgError) as err:
-            log.debug("AutoETS %s on %d values: %s", form, len(values), err)
-            continue
-        if np.isfinite(fitted["aicc"]) and _METHOD.fullmatch(fitted["method"]):
-            fits.append(fitted)
+    for trend in trends:
+        letter, damped = TRENDS[trend]
+        for season_letter, length in seasons:
+            form = f"Z{letter}{season_letter}"
+            try:
+                model = AutoETS(season_length=length, model=form, damped=damped)
+                fitted = model.fit(values).model_
+            except (
+                ValueError,
+                ArithmeticError,
+                NotImplementedError,
+                np.linalg.LinAlgError,
+            ) as err:
+                log.debug("AutoETS %s on %d values: %s", form, len(values), err)
+                continue
+            if np.isfinite(fitted["aicc"]) and _METHOD.fullmatch(fitted["method"]):
+                fits.append(fitted)
     if not fits:
         return dict(LAST_VALUE)
     best = min(fits, key=lambda fitted: fitted["aicc"])
@@ -80,10 +101,12 @@ def _parameters(method: str, par: np.ndarray) -> dict[str, float]:
     }
 
 
-def fit_panel(series: Sequence[np.ndarray], season: int) -> dict[str, float]:
+def fit_panel(
+    series: Sequence[np.ndarray], season: int, trends: Sequence[str] = ("none", "damped")
+) -> dict[str, float]:
     """One series' fit; for a panel (one map serves every series), each number's median over
     the series' fits."""
-    fits = [fit_series(values, season) for values in series]
+    fits = [fit_series(values, season, trends) for values in series]
     return {name: float(np.median([fit[name] for fit in fits])) for name in FITTED}
 
 
@@ -93,8 +116,16 @@ class FittedHoltWinters(HoltWintersMap):
     # Nothing here is learned: the map is the fitted one during training too.
     learns = False
 
-    def __init__(self, members: int, window: int, horizon: int, season: int) -> None:
+    def __init__(
+        self,
+        members: int,
+        window: int,
+        horizon: int,
+        season: int,
+        trends: Sequence[str] = ("none", "damped"),
+    ) -> None:
         super().__init__(window, horizon, season)
+        self.trends = tuple(trends)
         for name, value in LAST_VALUE.items():
             self.register_buffer(name, torch.full((members,), value))
         # Each output's weight on the method's forecast: 1 (the fitted method), 0 after the naive
@@ -110,7 +141,7 @@ class FittedHoltWinters(HoltWintersMap):
     def fit_to_series(self, series: Sequence[np.ndarray]) -> None:
         """Fit the form and parameters on the series the network trains on (their train split,
         or the history a refit or a fold fits on)."""
-        fitted = fit_panel(series, self.season)
+        fitted = fit_panel(series, self.season, self.trends)
         log.info(
             "ets fitted on %d series: %s",
             len(series),
@@ -179,6 +210,7 @@ def build_fitted_holt_winters(
         window=min(member_inputs),
         horizon=outputs,
         season=int(network.get("season_length") or 1),
+        trends=network.get("trends", ("none", "damped")),
     )
 
 
@@ -186,6 +218,8 @@ KIND = ModelKind(
     name="ets",
     settings=EtsSettings,
     build_core=build_fitted_holt_winters,
-    network_keys=(),
+    network_keys=("trends",),
+    # Which trends the fit may choose shapes the fit, not the weights.
+    architecture_keys=("season_length",),
     data_keys=("season_length",),
 )
