@@ -11,7 +11,9 @@ import pytest
 import torch
 from statsforecast.models import AutoETS
 
+from stockcast.config.schema import validate_config
 from stockcast.data.prepared import PreparedData
+from stockcast.errors import ConfigError
 from stockcast.models.kinds.ets import LAST_VALUE, FittedHoltWinters, fit_panel, fit_series
 from stockcast.serving.model import open_model_dir
 from stockcast.training.fixed_steps import refit_network
@@ -66,6 +68,19 @@ def test_the_fit_is_autoets_additive_form_in_the_maps_terms() -> None:
     assert fit_series(values, 12, trends=("additive",))["phi"] == 1.0
     # Too short for any form: the parameters that repeat the last value.
     assert fit_series(np.array([1.0, 2.0, 1.5, 3.0]), 12) == LAST_VALUE
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.trends=[linear]", "model.trends is 'linear'; choose one of 'none', 'additive' or"),
+        ("model.trends=[]", "model.trends is []; it must be a list of trend forms from"),
+    ],
+)
+def test_the_trend_forms_are_checked(make_cfg, override: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_config(make_cfg("model=ets", override))
+    assert str(caught.value).startswith(message)
 
 
 def test_a_panel_takes_each_numbers_median_over_its_series() -> None:
