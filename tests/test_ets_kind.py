@@ -89,6 +89,11 @@ def test_a_panel_takes_each_numbers_median_over_its_series() -> None:
     panel = fit_panel(series, 12)
     for name, value in panel.items():
         assert value == pytest.approx(np.median([fit[name] for fit in fits]))
+    # A season where half the series have one: never half a season.
+    walk = 100 + np.random.default_rng(1).normal(size=200).cumsum()
+    assert fit_series(walk, 12)["seasonal"] == 0.0
+    assert fit_panel([series[0], walk], 12)["seasonal"] == 1.0
+    assert fit_panel([series[0], walk, walk], 12)["seasonal"] == 0.0
 
 
 @pytest.mark.parametrize("seasonal", [1.0, 0.0])

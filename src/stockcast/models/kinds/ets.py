@@ -105,9 +105,12 @@ def fit_panel(
     series: Sequence[np.ndarray], season: int, trends: Sequence[str] = ("none", "damped")
 ) -> dict[str, float]:
     """One series' fit; for a panel (one map serves every series), each number's median over
-    the series' fits."""
+    the series' fits, and a season where at least half of them have one (a median of an even
+    count of yes and no would be half a season)."""
     fits = [fit_series(values, season, trends) for values in series]
-    return {name: float(np.median([fit[name] for fit in fits])) for name in FITTED}
+    panel = {name: float(np.median([fit[name] for fit in fits])) for name in FITTED}
+    panel["seasonal"] = float(np.mean([fit["seasonal"] for fit in fits]) >= 0.5)
+    return panel
 
 
 class FittedHoltWinters(HoltWintersMap):
