@@ -18,7 +18,14 @@ from stockcast.models.kinds.ets import LAST_VALUE, FittedHoltWinters, fit_panel,
 from stockcast.serving.model import open_model_dir
 from stockcast.training.fixed_steps import refit_network
 from stockcast.training.refit import history_for_refit
-from tests.conftest import run_train
+from tests.conftest import (
+    AS_OF,
+    LENIENT_GATE,
+    global_state_restored,
+    run_local_pipeline,
+    run_train,
+    seed_store,
+)
 from tests.test_season_kinds import forecast_of, holt_winters_by_loop, saved_network
 
 MONTHS = np.arange(144)
@@ -182,5 +189,25 @@ def test_a_refit_fits_its_ets_on_its_own_history(lone_run: Path, make_cfg) -> No
     net, _, _ = refit_network(cfg, history, optimizer_steps=0, batch_size=8)
     expected = fit_panel(history.splits["train"].segments(), 20)
     assert expected != fit_panel(prepared.splits["train"].segments(), 20)
+    for name, value in expected.items():
+        np.testing.assert_allclose(getattr(net.core, name).numpy(), value, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_warm_started_ets_fits_its_own_train_split(store_template: Path, tmp_path: Path) -> None:
+    """A champion's fitted numbers are not a warm start's: the warm fit takes no steps and
+    fits AutoETS on its own train split (another seed's series here)."""
+    store = seed_store(store_template, tmp_path / "store")
+    with global_state_restored():
+        ran = run_local_pipeline(
+            store, *LONE, AS_OF, "data.require_new_data=false", "seed=3", *LENIENT_GATE
+        )
+    assert "version 1 as champion" in ran.stdout
+    run_train(store, tmp_path / "warm", *LONE, AS_OF, "seed=4", "train.init_from=champion")
+    metrics = json.loads((tmp_path / "warm" / "metrics.json").read_text())
+    assert metrics["warm_start"]["version"] == 1 and metrics["optimizer_steps"] == 0
+    prepared = PreparedData.load(tmp_path / "warm" / "prepared")
+    expected = fit_panel(prepared.splits["train"].segments(), 20)
+    net, _ = saved_network(tmp_path / "warm" / "model")
     for name, value in expected.items():
         np.testing.assert_allclose(getattr(net.core, name).numpy(), value, rtol=1e-6)

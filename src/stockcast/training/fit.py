@@ -146,9 +146,7 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
             callbacks=callbacks,
             logger=loggers or False,
             **validation_schedule(cfg, datamodule),
-            **({} if warm is None else {"max_steps": int(cfg.train.warm_max_steps)}),
-            # Nothing to train (a lone ets): the fit is its start, then validation as always.
-            **({} if model.learns else {"max_steps": 0}),
+            **step_budget(cfg, model, warm),
         )
     hparams = logged_params(cfg) | {"data_hash": prepared.meta["data_hash"]}
     for logger in loggers:
@@ -183,6 +181,15 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     if cfg.get("test", True):
         metrics["test"] = stage_metrics(trainer.test, model, datamodule)
     return Fitted(model, spec, metrics, trainer, datamodule, loggers, best, best_step, warm, folds)
+
+
+def step_budget(cfg: DictConfig, model: Any, warm: Any) -> dict[str, int]:
+    """The trainer's `max_steps` where it is not `trainer.max_steps`: none for a network with
+    nothing to train (a lone ets: the fit is its start, then validation as always), and
+    `train.warm_max_steps` from a warm start."""
+    if not model.learns:
+        return {"max_steps": 0}
+    return {} if warm is None else {"max_steps": int(cfg.train.warm_max_steps)}
 
 
 def warm_vs_cold(
