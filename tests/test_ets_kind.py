@@ -75,6 +75,8 @@ def test_the_fit_is_autoets_additive_form_in_the_maps_terms() -> None:
     assert fit_series(values, 12, trends=("additive",))["phi"] == 1.0
     # Too short for any form: the parameters that repeat the last value.
     assert fit_series(np.array([1.0, 2.0, 1.5, 3.0]), 12) == LAST_VALUE
+    # A constant series has no ETS form either: it repeats its value.
+    assert fit_series(np.full(100, 5.0), 12) == LAST_VALUE
 
 
 @pytest.mark.parametrize(

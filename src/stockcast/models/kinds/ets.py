@@ -78,7 +78,9 @@ def fit_series(
             ) as err:
                 log.debug("AutoETS %s on %d values: %s", form, len(values), err)
                 continue
-            if np.isfinite(fitted["aicc"]) and _METHOD.fullmatch(fitted["method"]):
+            # A constant series comes back as a model with no ETS form: nothing to use.
+            method, aicc = fitted.get("method"), fitted.get("aicc", np.nan)
+            if isinstance(method, str) and _METHOD.fullmatch(method) and np.isfinite(aicc):
                 fits.append(fitted)
     if not fits:
         return dict(LAST_VALUE)
