@@ -34,11 +34,14 @@ log = logging.getLogger(__name__)
 # drops the trend from the forecast), no season. Where no form can be fitted.
 LAST_VALUE = {"alpha": 1.0, "beta": 0.0, "gamma": 0.0, "phi": 0.0, "seasonal": 0.0}
 FITTED = tuple(LAST_VALUE)
-_METHOD = re.compile(r"ETS\((?P<error>[AM]),(?P<trend>N|A|Ad),(?P<season>N|A|M)\)")
+# The forms the map can run: any error, no / additive / damped trend, no or an additive season.
+_METHOD = re.compile(r"ETS\((?P<error>[AM]),(?P<trend>N|A|Ad),(?P<season>N|A)\)")
 
 
 # The trend forms AutoETS may choose among: (its model letter, its `damped` argument).
 TRENDS = {"none": ("N", None), "additive": ("A", False), "damped": ("A", True)}
+# What configs/model/ets.yaml chooses; the functions' default where no config is at hand.
+DEFAULT_TRENDS = ("none", "damped")
 
 
 class EtsSettings(MethodSettings):
@@ -52,7 +55,7 @@ class EtsSettings(MethodSettings):
 
 
 def fit_series(
-    values: np.ndarray, season: int, trends: Sequence[str] = ("none", "damped")
+    values: np.ndarray, season: int, trends: Sequence[str] = DEFAULT_TRENDS
 ) -> dict[str, float]:
     """The additive-season ETS the likelihood prefers for one series: AutoETS with each of
     `trends`, without a season and with an additive one where the series holds enough seasons,
@@ -104,7 +107,7 @@ def _parameters(method: str, par: np.ndarray) -> dict[str, float]:
 
 
 def fit_panel(
-    series: Sequence[np.ndarray], season: int, trends: Sequence[str] = ("none", "damped")
+    series: Sequence[np.ndarray], season: int, trends: Sequence[str] = DEFAULT_TRENDS
 ) -> dict[str, float]:
     """One series' fit; for a panel (one map serves every series), each number's median over
     the series' fits, and a season where at least half of them have one (a median of an even
@@ -127,7 +130,7 @@ class FittedHoltWinters(HoltWintersMap):
         window: int,
         horizon: int,
         season: int,
-        trends: Sequence[str] = ("none", "damped"),
+        trends: Sequence[str] = DEFAULT_TRENDS,
     ) -> None:
         super().__init__(window, horizon, season)
         self.trends = tuple(trends)
@@ -215,7 +218,7 @@ def build_fitted_holt_winters(
         window=min(member_inputs),
         horizon=outputs,
         season=int(network.get("season_length") or 1),
-        trends=network.get("trends", ("none", "damped")),
+        trends=network["trends"],
     )
 
 
