@@ -173,6 +173,7 @@ def test_the_smoothing_kind_refuses_what_it_cannot_do(make_cfg, override: str, m
         ("model.candidates.0.window=1", "has window 1 in candidate 0; it must be a whole"),
         ("+model.candidates.2.min_damping=2", "has min_damping 2 in candidate 2, which the theta"),
         ("model.candidates.0.kind=nope", "has kind 'nope' in candidate 0; choose one of"),
+        ("~model.candidates.3.trends", "has no trends in candidate 3; the ets kind needs it"),
     ],
 )
 def test_an_ensemble_candidate_is_checked_as_its_own_kind(make_cfg, override, message) -> None:

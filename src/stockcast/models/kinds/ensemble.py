@@ -73,6 +73,11 @@ def _check_candidate(number: int, candidate: Mapping[str, Any], shared: Mapping[
     except ValidationError as err:
         first = err.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
+        if first["type"] == "missing":
+            raise ValueError(
+                f"has no {key} {where}; the {name} kind needs it (configs/model/{name}.yaml "
+                "shows its keys)"
+            ) from None
         raise ValueError(
             f"has {key} {first['input']!r} {where}, which the {name} kind refuses: "
             f"{first['msg'][0].lower()}{first['msg'][1:]}"
