@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import SplitData, rolling_folds
+from stockcast.forecasting.baselines import naive_forecast
 from stockcast.training.beside import Beside, forks_safely
 from stockcast.training.distributed import configured_world_size
 from stockcast.training.fixed_steps import refit_network
@@ -52,7 +53,7 @@ class FoldEvidence:
         """What metrics.json says of the folds: how many, their windows, and the MAE of the
         members combined with `weights` relative to the last price's on those windows (what
         the fallback pools with the validation windows'; below 1 beats it)."""
-        naive = np.repeat(self.inputs[:, -1:], self.actual.shape[1], axis=1)
+        naive = naive_forecast(self.inputs, self.actual.shape[1])
         model_mae = np.abs(self.combined(weights) - self.actual).mean()
         naive_mae = np.abs(naive - self.actual).mean()
         return {
