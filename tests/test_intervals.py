@@ -13,14 +13,16 @@ import pytest
 import torch
 
 from stockcast.forecasting.baselines import naive_forecast
-from stockcast.forecasting.frame import forecast_columns, split_forecast_frame
-from stockcast.forecasting.intervals import (
-    apply_intervals,
-    band_scale_span,
+from stockcast.forecasting.conformal import (
     calibrate_intervals,
     calibration_methods,
     conformal_quantiles,
     conformal_windows_needed,
+)
+from stockcast.forecasting.frame import forecast_columns, split_forecast_frame
+from stockcast.forecasting.intervals import (
+    apply_intervals,
+    band_scale_span,
     recorded_unit,
     unit_record,
     volatility_scale,

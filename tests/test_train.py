@@ -20,13 +20,9 @@ from stockcast.config.compose import flatten
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import share_outside_range
 from stockcast.errors import StockcastError
+from stockcast.forecasting.conformal import calibrate_intervals, naive_spread_profile
 from stockcast.forecasting.frame import split_forecast_frame
-from stockcast.forecasting.intervals import (
-    band_scale_span,
-    calibrate_intervals,
-    naive_spread_profile,
-    volatility_scale,
-)
+from stockcast.forecasting.intervals import band_scale_span, volatility_scale
 from stockcast.forecasting.metrics import inverse_mse_weights, pooled_errors
 from stockcast.models.spec import build_price_forecaster
 from stockcast.serving.model import open_model_dir
@@ -280,7 +276,7 @@ def test_loading_the_model_imports_no_lightning_and_unpickles_nothing(
     assert f"net from {trained_run / 'model' / 'code'}" in result.stdout
     # What ships is followed from the served code's imports: the kind (with the field types its
     # settings use), the network, the core's frame and intervals; nothing of training,
-    # evaluation or the registry.
+    # evaluation, the registry or how bands are calibrated.
     code = trained_run / "model" / "code" / "stockcast"
     shipped = sorted(p.relative_to(code).as_posix() for p in code.rglob("*.py"))
     assert shipped == [
@@ -290,7 +286,6 @@ def test_loading_the_model_imports_no_lightning_and_unpickles_nothing(
         "errors.py",
         "fields.py",
         "forecasting/__init__.py",
-        "forecasting/baselines.py",
         "forecasting/frame.py",
         "forecasting/guard.py",
         "forecasting/intervals.py",

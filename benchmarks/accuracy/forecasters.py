@@ -18,7 +18,7 @@ from benchmarks.accuracy.protocol import HORIZON, LEVELS, Cut, Result, cut, scor
 from benchmarks.common import forecast_seconds
 from stockcast.errors import DataError
 from stockcast.forecasting.baselines import naive_forecast
-from stockcast.forecasting.intervals import random_walk_bands
+from stockcast.forecasting.conformal import random_walk_bands
 from stockcast.forecasting.windows import WindowSizes, rolling_origins
 
 # Warm single-window forecasts timed per fitted model (the median is reported).

@@ -28,7 +28,8 @@ from stockcast.evaluation.series_scores import (
 )
 from stockcast.files import write_json
 from stockcast.forecasting.baselines import naive_forecast, seasonal_naive_forecast
-from stockcast.forecasting.intervals import Bands, random_walk_bands, recorded_unit
+from stockcast.forecasting.conformal import random_walk_bands
+from stockcast.forecasting.intervals import Bands, recorded_unit
 from stockcast.forecasting.metrics import diebold_mariano, interval_errors, score
 from stockcast.forecasting.windows import RollingOrigins
 from stockcast.serving.metadata import model_spec

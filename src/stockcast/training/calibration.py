@@ -11,15 +11,14 @@ from typing import Any
 from omegaconf import DictConfig
 
 from stockcast.data.prepared import PreparedData
-from stockcast.forecasting.intervals import (
-    band_scale_span,
+from stockcast.forecasting.conformal import (
     calibrate_intervals,
     calibration_methods,
     calibration_rows,
     conformal_inside_windows,
     naive_spread_profile,
-    unit_record,
 )
+from stockcast.forecasting.intervals import band_scale_span, unit_record
 from stockcast.models.network import PriceForecaster
 from stockcast.training.folds import FoldEvidence
 from stockcast.training.validation import held_out_forecasts

@@ -34,7 +34,7 @@ from stockcast.data.calendar import date_bound
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import SPLITS, join_splits, split_in_time
 from stockcast.errors import ArtifactError
-from stockcast.forecasting.intervals import centred_bounds
+from stockcast.forecasting.conformal import centred_bounds
 from stockcast.models.spec import saved_forecaster
 from stockcast.registry.integrity import folder_contents
 from stockcast.serving.metadata import (
