@@ -77,9 +77,9 @@ def test_a_short_validation_split_weighs_and_calibrates_on_the_folds_too(
     combination, intervals = spec["combination"], spec["intervals"]
     assert (combination["validation_windows"], combination["fold_windows"]) == (20, 40)
     assert (intervals["calibration_windows"], intervals["fold_windows"]) == (60, 40)
-    # The 20 validation windows are enough for a split-conformal 80% band (19 needed), so it
-    # comes from them alone; the 95% band (79 needed) from all 60: Student-t bounds.
-    assert intervals["methods"] == {"80": "split_conformal", "95": "student_t"}
+    # The 20 validation windows are enough for a split-conformal 80% band (9 needed), so it
+    # comes from them alone; the 95% band (39 needed) from all 60.
+    assert intervals["methods"] == {"80": "split_conformal", "95": "split_conformal"}
     assert intervals["fold_levels"] == ["95"]
     # The weights are the pooled errors to the power -model.combination_power, normalised.
     inverse = np.array([m["validation_mse"] for m in combination["members"]]) ** -float(

@@ -16,8 +16,8 @@ from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.conformal import (
     calibrate_intervals,
     calibration_methods,
-    conformal_quantiles,
-    conformal_windows_needed,
+    conformal_half_widths,
+    conformal_inside_windows,
 )
 from stockcast.forecasting.frame import forecast_columns, split_forecast_frame
 from stockcast.forecasting.intervals import (
@@ -65,7 +65,8 @@ def test_conformal_intervals_of_a_random_walk_cover_near_nominal() -> None:
 
 def test_bands_follow_recent_volatility() -> None:
     calm, wild = random_walk(50, 3, 0.1)[None, -10:], random_walk(50, 3, 5.0)[None, -10:]
-    bounds = conformal_quantiles(np.random.default_rng(0).normal(size=(500, 2)), [80])
+    half = conformal_half_widths(np.random.default_rng(0).normal(size=(500, 2)), 80)
+    bounds = {"80": [(-half).tolist(), half.tolist()]}
     for inputs in (calm, wild):
         forecast = naive_forecast(inputs, 2)
         lower, upper = apply_intervals(forecast, volatility_scale(inputs), bounds)["80"]
@@ -113,11 +114,32 @@ def test_a_steady_trend_does_not_widen_the_band_unit() -> None:
     assert np.median(old_drifting / old_plain) > 4
 
 
-def test_conformal_quantiles_use_the_finite_sample_correction() -> None:
-    residuals = np.arange(1.0, 10.0).reshape(-1, 1)  # 9 residuals: 1..9
-    (lower, upper) = conformal_quantiles(residuals, [80])["80"]
-    # ceil((9 + 1) * 0.9) / 9 = 1.0 -> the largest; floor((9 + 1) * 0.1) / 9 = 1/9 -> the smallest.
-    assert upper == [9.0] and lower == [1.0]
+def test_conformal_half_widths_use_the_finite_sample_correction() -> None:
+    errors = np.arange(-1.0, -10.0, -1.0).reshape(-1, 1)  # 9 errors: -1..-9, sizes 1..9
+    # ceil((9 + 1) * 0.8) / 9 = 8/9 -> the 8th smallest size; at 95% ceil(10 * 0.95) = 10 > 9:
+    # the largest.
+    assert conformal_half_widths(errors, 80).tolist() == [8.0]
+    assert conformal_half_widths(errors, 95).tolist() == [9.0]
+
+
+def test_bounds_are_centred_on_the_forecast_whatever_the_errors_lean() -> None:
+    """Held-out windows where the forecast trailed a rise every time (errors all positive) give
+    a band as far below the forecast as above it, wide enough to hold those errors: the lean
+    is the validation span's, and a band shifted by it misses when the rise turns."""
+    rng = np.random.default_rng(7)
+    walk = 100.0 + rng.normal(size=300).cumsum()
+    windows = rolling_origins(walk, WindowSizes(10, 5))
+    forecast = windows.actual - np.abs(rng.normal(size=windows.actual.shape)) - 1.0
+    scale = volatility_scale(windows.inputs)
+    for count in (30, len(windows)):  # Student-t at 95% from 30, split-conformal from 286
+        bounds = calibrate_intervals(
+            windows.inputs[:count], forecast[:count], windows.actual[:count], [80, 95]
+        )
+        for lower, upper in bounds.values():
+            np.testing.assert_allclose(lower, -np.array(upper))
+        errors = ((windows.actual - forecast) / scale)[:count]
+        covered = errors <= np.array(bounds["80"][1])
+        assert 0.8 <= covered.mean() < 1.0
 
 
 def test_interval_scores_by_hand() -> None:
@@ -365,29 +387,28 @@ def test_quantile_pairs_become_bands() -> None:
     assert quantile_bands(outputs[:, :3], [0.1, 0.5, 0.8]) == {}, "no symmetric pair, no band"
 
 
-def test_the_windows_a_level_needs_for_a_finite_conformal_band() -> None:
-    assert [conformal_windows_needed(level) for level in (50, 80, 95)] == [3, 9, 39]
+def test_the_windows_a_level_needs_for_a_conformal_bound_inside_the_sample() -> None:
+    assert [conformal_inside_windows(level) for level in (50, 80, 95)] == [3, 9, 39]
     # Levels whose 2 / alpha is not whole round up: 70% needs 2 / 0.3 - 1 = 5.67 -> 6 windows.
-    assert [conformal_windows_needed(level) for level in (70, 85, 90)] == [6, 13, 19]
-    # At exactly that many windows the upper bound is the largest residual, a valid one.
-    residuals = np.arange(9.0)[:, None]
-    assert conformal_quantiles(residuals, [80])["80"] == [[0.0], [8.0]]
-    # The definition: with n windows the upper bound's rank ceil((n + 1)(1 - alpha / 2)) is at
-    # most n (a residual seen), with one window fewer it is not.
+    assert [conformal_inside_windows(level) for level in (70, 85, 90)] == [6, 13, 19]
+    # At exactly that many windows the bound is the second largest error, not the largest.
+    assert conformal_half_widths(np.arange(9.0)[:, None], 80).tolist() == [7.0]
+    # The definition: with n windows the bound's rank ceil((n + 1)(1 - alpha)) is at most n - 1
+    # (inside the sample), with one window fewer it is not.
     for level in (50, 70, 80, 85, 90, 95, 99):
-        n, half_alpha = conformal_windows_needed(level), (100 - level) / 200
-        assert np.ceil((n + 1) * (1 - half_alpha) - 1e-9) <= n
-        assert np.ceil(n * (1 - half_alpha) - 1e-9) > n - 1
+        n, alpha = conformal_inside_windows(level), (100 - level) / 100
+        assert np.ceil((n + 1) * (1 - alpha) - 1e-9) <= n - 1
+        assert np.ceil(n * (1 - alpha) - 1e-9) > n - 2
 
 
-# points - 14 validation windows: 16, 18 (one short of 80%'s 19), 19 and 79 (95%'s).
+# points - 14 validation windows: 6, 8 (one short of 80%'s 9), 9 and 39 (95%'s).
 @pytest.mark.parametrize(
     ("points", "methods"),
     [
-        (30, ("student_t", "student_t")),
-        (32, ("student_t", "student_t")),
-        (33, ("split_conformal", "student_t")),
-        (93, ("split_conformal", "split_conformal")),
+        (20, ("student_t", "student_t")),
+        (22, ("student_t", "student_t")),
+        (23, ("split_conformal", "student_t")),
+        (53, ("split_conformal", "split_conformal")),
     ],
 )
 def test_calibration_says_which_levels_have_too_few_validation_windows(
@@ -416,7 +437,7 @@ def test_calibration_says_which_levels_have_too_few_validation_windows(
     with caplog.at_level("INFO", logger="stockcast"):
         spec = calibrate_on_validation(LastPrice(), prepared, [80, 95], span=10)
     assert spec["calibration_windows"] == points - 14
-    assert spec["windows_needed"] == {"80": 19, "95": 79}
+    assert spec["windows_needed"] == {"80": 9, "95": 39}
     assert spec["methods"] == dict(zip(("80", "95"), methods, strict=True))
     (low80, high80), (low95, high95) = spec["bounds"]["80"], spec["bounds"]["95"]
     assert np.all(np.array(low95) < low80) and np.all(np.array(high95) > high80)
@@ -452,12 +473,13 @@ def test_a_quantile_models_spec_records_its_band_unit_too() -> None:
 
 @pytest.mark.parametrize(
     ("windows", "reach"),
-    # With 5 windows the bands are narrower than they should be (5 overlapping windows say
-    # little about the spread); from 13 on they are close to nominal.
+    # Student-t bounds from 5 windows (0.825 / 0.955 here); split-conformal at 80% from 13,
+    # whose finite-sample correction keeps a little over nominal (12 / 14 expected: 0.843);
+    # both levels close to nominal at 25 (0.797 / 0.948).
     [
-        (5, ((0.66, 0.76), (0.88, 0.94))),
-        (13, ((0.74, 0.84), (0.90, 0.96))),
-        (25, ((0.75, 0.85), (0.90, 0.97))),
+        (5, ((0.78, 0.87), (0.92, 0.98))),
+        (13, ((0.80, 0.88), (0.93, 0.98))),
+        (25, ((0.76, 0.84), (0.92, 0.97))),
     ],
 )
 def test_short_series_bands_differ_by_level_and_cover_near_nominal(
@@ -489,8 +511,8 @@ def test_short_series_bands_differ_by_level_and_cover_near_nominal(
 
 
 def test_more_evidence_calibrates_only_the_levels_the_own_windows_are_too_few_for() -> None:
-    """25 own held-out windows give the 80% band its split-conformal bounds (19 needed) but
-    are too few for the 95% band's (79): that one comes from every row, the own windows and
+    """25 own held-out windows give the 80% band its split-conformal bounds (9 needed) but
+    are too few for the 95% band's (39): that one comes from every row, the own windows and
     60 windows of a weaker fit with twice the errors."""
     rng = np.random.default_rng(5)
     walk = 100.0 + rng.normal(size=200).cumsum()
@@ -517,7 +539,7 @@ def test_more_evidence_calibrates_only_the_levels_the_own_windows_are_too_few_fo
         "80": "split_conformal",
         "95": "split_conformal",
     }
-    assert calibration_methods(70, [80, 95], own_windows=10) == {
+    assert calibration_methods(30, [80, 95], own_windows=10) == {
         "80": "split_conformal",
         "95": "student_t",
     }

@@ -14,34 +14,30 @@ from stockcast.forecasting.intervals import Bands, Bounds, apply_intervals, vola
 from stockcast.forecasting.windows import RollingOrigins
 
 
-def conformal_windows_needed(level: int | str) -> int:
-    """The fewest held-out windows whose split-conformal band at `level` percent is finite:
-    n >= 2 / alpha - 1 (9 for 80%, 39 for 95%). With fewer, the bound is the widest residual
-    seen, and the band covers less than `level` percent of new windows on average."""
+def conformal_inside_windows(level: int | str) -> int:
+    """The fewest held-out windows whose split-conformal bound at `level` percent is an error
+    inside the sample, not the largest one (which holds fewer new windows than `level` percent
+    on average, and is the same for every level above): the bound's rank ceil((n + 1)(1 - alpha))
+    is at most n - 1 from n >= 2 / alpha - 1 (9 for 80%, 39 for 95%)."""
     # 2 / alpha = 200 / (100 - level), in whole numbers: no float round-off at 80 or 95.
     return -(-200 // (100 - int(level))) - 1
 
 
-def conformal_quantiles(residuals: np.ndarray, levels: Sequence[int]) -> Bounds:
-    """Split-conformal bounds per horizon step from held-out scaled residuals (actual - forecast).
+def conformal_is_inside(windows: int, level: int | str) -> bool:
+    return windows >= conformal_inside_windows(level)
 
-    For level L (percent) the lower and upper bounds are the residuals' alpha/2 and 1 - alpha/2
-    quantiles with the finite-sample correction ceil((n + 1) q) / n, so coverage on exchangeable
-    new windows is at least nominal.
-    """
-    residuals = np.asarray(residuals, dtype=np.float64)
-    n = len(residuals)
+
+def conformal_half_widths(errors: np.ndarray, level: int | str) -> np.ndarray:
+    """Split-conformal half widths per horizon step from held-out scaled absolute errors: their
+    ceil((n + 1)(1 - alpha)) / n quantile (the finite-sample correction), so coverage on
+    exchangeable new windows is at least nominal."""
+    errors = np.abs(np.asarray(errors, dtype=np.float64))
+    n = len(errors)
     if n == 0:
         raise ValueError("conformal calibration needs at least one held-out window")
-    bounds = {}
-    for level in levels:
-        alpha = 1.0 - float(level) / 100.0
-        upper_q = min(1.0, np.ceil((n + 1) * (1.0 - alpha / 2.0)) / n)
-        lower_q = max(0.0, np.floor((n + 1) * (alpha / 2.0)) / n)
-        lower = np.quantile(residuals, lower_q, axis=0, method="inverted_cdf")
-        upper = np.quantile(residuals, upper_q, axis=0, method="inverted_cdf")
-        bounds[str(int(level))] = [lower.tolist(), upper.tolist()]
-    return bounds
+    alpha = 1.0 - float(level) / 100.0
+    rank = min(1.0, np.ceil((n + 1) * (1.0 - alpha)) / n)
+    return np.quantile(errors, rank, axis=0, method="inverted_cdf")
 
 
 def student_t_quantile(probability: float, degrees_of_freedom: int) -> float:
@@ -57,36 +53,20 @@ def student_t_quantile(probability: float, degrees_of_freedom: int) -> float:
     )
 
 
-def conformal_inside_windows(level: int | str) -> int:
-    """The fewest held-out windows whose split-conformal bounds at `level` are residuals inside
-    the sample, not its most extreme ones (which hold fewer new windows than `level` percent,
-    and are the same for every level above): n >= 4 / alpha - 1 (19 for 80%, 79 for 95%)."""
-    return -(-400 // (100 - int(level))) - 1
-
-
-def conformal_is_inside(windows: int, level: int | str) -> bool:
-    return windows >= conformal_inside_windows(level)
-
-
-def student_t_bounds(
-    residuals: np.ndarray, level: int | str, profile: np.ndarray
-) -> list[list[float]]:
-    """Bounds from too few held-out windows for a conformal band at `level`: per step the
-    residuals' mean plus or minus a Student-t prediction interval's half width. The spread is
-    pooled over the steps, each step's residuals divided by `profile` (how the spread grows with
-    the step, e.g. the naive forecast's on the train split): n windows give n x horizon values,
-    where one step's n overlapping, correlated windows alone underestimate it."""
-    residuals = np.asarray(residuals, dtype=np.float64)
-    windows, steps = residuals.shape
-    scaled = residuals / profile
-    centre = scaled.mean(axis=0)
-    spread = np.sqrt(((scaled - centre) ** 2).sum() / max(scaled.size - steps, 1))
+def student_t_half_widths(errors: np.ndarray, level: int | str, profile: np.ndarray) -> np.ndarray:
+    """Half widths from too few held-out windows for a conformal band at `level`: a Student-t
+    prediction interval's, t quantile (n - 1 degrees of freedom) times sqrt(1 + 1 / n) times the
+    errors' root mean square. The root mean square is pooled over the steps, each step's errors
+    divided by `profile` (how the spread grows with the step, e.g. the naive forecast's on the
+    train split): n windows give n x horizon values, where one step's n overlapping, correlated
+    windows alone underestimate it. It is taken about zero, so a bias the windows showed widens
+    the band on both sides instead of moving it."""
+    errors = np.asarray(errors, dtype=np.float64)
+    windows = len(errors)
+    spread = np.sqrt(np.mean((errors / profile) ** 2))
     alpha = 1.0 - float(level) / 100.0
-    half = student_t_quantile(1 - alpha / 2, max(windows - 1, 1)) * np.sqrt(1 + 1 / windows)
-    return [
-        ((centre - half * spread) * profile).tolist(),
-        ((centre + half * spread) * profile).tolist(),
-    ]
+    t = student_t_quantile(1 - alpha / 2, max(windows - 1, 1))
+    return t * np.sqrt(1 + 1 / windows) * spread * np.asarray(profile, dtype=np.float64)
 
 
 def calibrate_intervals(
@@ -100,35 +80,39 @@ def calibrate_intervals(
     drift_free: bool = True,
     own_windows: int | None = None,
 ) -> Bounds:
-    """Bounds from held-out windows a forecaster did not train on: split-conformal at each level
-    whose conformal bound falls inside the sample, Student-t bounds pooled over the steps at the
-    others (`profile`: the spread's growth with the step; default sqrt(step)), in units of each
-    window's `volatility_scale` over its last `span` values (`drift_free`: which unit). Each
-    level's band holds the one below it, wider by the ratio of their t quantiles at least: never
-    equal.
+    """Bounds centred on the forecast from held-out windows a forecaster did not train on:
+    split-conformal at each level whose conformal bound falls inside the sample, Student-t at
+    the others (`profile`: the spread's growth with the step; default sqrt(step)), in units of
+    each window's `volatility_scale` over its last `span` values (`drift_free`: which unit).
+    Each level's band holds the one below it, wider by the ratio of their t quantiles at least:
+    never equal.
+
+    The errors are scored by their size, not their sign: each tail of a band fitted on its own
+    sign's errors needs twice the windows, and the lean a short validation span shows (a model
+    trailing a boom it did not foresee) is that span's, not the next one's, so a band shifted by
+    it misses on the other side when the regime turns.
 
     `own_windows`: the first rows are the forecaster's own held-out windows and the rest are
     more evidence (fits on earlier cuts, which err somewhat more): a level those first rows
     give a split-conformal band is calibrated on them alone, the others on every row
     (`calibration_rows`)."""
     scale = volatility_scale(inputs, min_relative_scale, span, drift_free)
-    residuals = (np.asarray(actual) - np.asarray(forecast)) / scale
-    steps = residuals.shape[1]
+    errors = np.abs(np.asarray(actual) - np.asarray(forecast)) / scale
+    steps = errors.shape[1]
     profile = np.sqrt(np.arange(1, steps + 1)) if profile is None else np.asarray(profile)
-    windows = len(residuals)
-    centre = residuals.mean(axis=0)
+    windows = len(errors)
     bounds: Bounds = {}
-    inner: tuple[int, list[list[float]]] | None = None
+    inner: tuple[int, np.ndarray] | None = None
     for level in sorted(int(level) for level in levels):
-        rows = residuals[: calibration_rows(windows, level, own_windows)]
+        rows = errors[: calibration_rows(windows, level, own_windows)]
         if conformal_is_inside(len(rows), level):
-            found = conformal_quantiles(rows, [level])[str(level)]
+            half = conformal_half_widths(rows, level)
         else:
-            found = student_t_bounds(rows, level, profile)
+            half = student_t_half_widths(rows, level, profile)
         if inner is not None:
-            found = _holding(found, inner, level, centre, max(windows - 1, 1))
-        bounds[str(level)] = found
-        inner = (level, found)
+            half = np.maximum(half, inner[1] * _t_ratio(level, inner[0], max(windows - 1, 1)))
+        bounds[str(level)] = [(-half).tolist(), half.tolist()]
+        inner = (level, half)
     return bounds
 
 
@@ -140,22 +124,11 @@ def calibration_rows(windows: int, level: int | str, own_windows: int | None = N
     return windows
 
 
-def _holding(
-    found: list[list[float]],
-    inner: tuple[int, list[list[float]]],
-    level: int,
-    centre: np.ndarray,
-    dof: int,
-) -> list[list[float]]:
-    """`found` widened where needed to hold the lower level's band by the ratio of the two
-    levels' t quantiles."""
-    below, (low, high) = inner
-    ratio = student_t_quantile(1 - (1 - level / 100) / 2, dof) / student_t_quantile(
+def _t_ratio(level: int, below: int, dof: int) -> float:
+    """How much wider a `level` band is than a `below` one at least: their t quantiles' ratio."""
+    return student_t_quantile(1 - (1 - level / 100) / 2, dof) / student_t_quantile(
         1 - (1 - below / 100) / 2, dof
     )
-    lower = np.minimum(found[0], centre - (centre - np.asarray(low)) * ratio)
-    upper = np.maximum(found[1], centre + (np.asarray(high) - centre) * ratio)
-    return [lower.tolist(), upper.tolist()]
 
 
 def naive_spread_profile(
@@ -187,17 +160,6 @@ def calibration_methods(
     }
 
 
-def centred_bounds(bounds: Bounds) -> Bounds:
-    """The same widths, centred on the forecast: a refit's forecasts are not the evaluated
-    model's, so the bias the evaluated model showed on the validation windows (each band's
-    offset from its forecast) does not carry over; how far it erred does."""
-    centred: Bounds = {}
-    for level, (lower, upper) in bounds.items():
-        half = (np.asarray(upper, dtype=np.float64) - np.asarray(lower, dtype=np.float64)) / 2
-        centred[level] = [(-half).tolist(), half.tolist()]
-    return centred
-
-
 def random_walk_bands(
     history: RollingOrigins,
     inputs: np.ndarray,
@@ -206,9 +168,9 @@ def random_walk_bands(
     span: int | None = None,
     drift_free: bool = True,
 ) -> Bands:
-    """The naive forecast with random-walk intervals: empirical quantiles of the history's h-step
-    changes, in the same volatility units as the model's conformal bands (`span`, `drift_free`:
-    theirs)."""
+    """The naive forecast with random-walk intervals: the history's h-step changes' sizes
+    calibrated as a model's errors are, in the same volatility units as the model's bands
+    (`span`, `drift_free`: theirs)."""
     if not levels:
         return {}
     horizon = history.next_time_window
