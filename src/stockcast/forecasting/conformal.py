@@ -16,9 +16,10 @@ from stockcast.forecasting.windows import RollingOrigins
 
 def conformal_inside_windows(level: int | str) -> int:
     """The fewest held-out windows whose split-conformal bound at `level` percent is an error
-    inside the sample, not the largest one (which holds fewer new windows than `level` percent
-    on average, and is the same for every level above): the bound's rank ceil((n + 1)(1 - alpha))
-    is at most n - 1 from n >= 2 / alpha - 1 (9 for 80%, 39 for 95%)."""
+    inside the sample, not the largest one: the bound's rank ceil((n + 1)(1 - alpha)) is at most
+    n - 1 from n >= 2 / alpha - 1 (9 for 80%, 39 for 95%). The largest error is the noisiest
+    bound there is, and the same one for every level above: with fewer windows the Student-t
+    bound takes over, which says how much the few windows leave unknown."""
     # 2 / alpha = 200 / (100 - level), in whole numbers: no float round-off at 80 or 95.
     return -(-200 // (100 - int(level))) - 1
 
@@ -28,16 +29,17 @@ def conformal_is_inside(windows: int, level: int | str) -> bool:
 
 
 def conformal_half_widths(errors: np.ndarray, level: int | str) -> np.ndarray:
-    """Split-conformal half widths per horizon step from held-out scaled absolute errors: their
-    ceil((n + 1)(1 - alpha)) / n quantile (the finite-sample correction), so coverage on
-    exchangeable new windows is at least nominal."""
-    errors = np.abs(np.asarray(errors, dtype=np.float64))
+    """Split-conformal half widths per horizon step from held-out scaled errors' sizes: the
+    ceil((n + 1)(1 - alpha))-th smallest (the finite-sample correction), so coverage on
+    exchangeable new windows is at least nominal. From fewer than 1 / alpha - 1 windows that
+    rank is past the sample and the largest size is taken, which holds less."""
+    errors = np.sort(np.abs(np.asarray(errors, dtype=np.float64)), axis=0)
     n = len(errors)
     if n == 0:
         raise ValueError("conformal calibration needs at least one held-out window")
-    alpha = 1.0 - float(level) / 100.0
-    rank = min(1.0, np.ceil((n + 1) * (1.0 - alpha)) / n)
-    return np.quantile(errors, rank, axis=0, method="inverted_cdf")
+    # ceil((n + 1) * level / 100) in whole numbers: no float round-off picks the next error.
+    rank = min(-(-(n + 1) * int(level) // 100), n)
+    return errors[rank - 1]
 
 
 def student_t_quantile(probability: float, degrees_of_freedom: int) -> float:
@@ -55,12 +57,13 @@ def student_t_quantile(probability: float, degrees_of_freedom: int) -> float:
 
 def student_t_half_widths(errors: np.ndarray, level: int | str, profile: np.ndarray) -> np.ndarray:
     """Half widths from too few held-out windows for a conformal band at `level`: a Student-t
-    prediction interval's, t quantile (n - 1 degrees of freedom) times sqrt(1 + 1 / n) times the
-    errors' root mean square. The root mean square is pooled over the steps, each step's errors
-    divided by `profile` (how the spread grows with the step, e.g. the naive forecast's on the
-    train split): n windows give n x horizon values, where one step's n overlapping, correlated
-    windows alone underestimate it. It is taken about zero, so a bias the windows showed widens
-    the band on both sides instead of moving it."""
+    prediction interval's form, t quantile (n - 1 degrees of freedom) times sqrt(1 + 1 / n) times
+    the errors' root mean square, wider than needed where the errors have no bias (no mean is
+    estimated), on purpose for a handful of overlapping windows. The root mean square is pooled
+    over the steps, each step's errors divided by `profile` (how the spread grows with the step,
+    e.g. the naive forecast's on the train split): n windows give n x horizon values, where one
+    step's n overlapping, correlated windows alone underestimate it. It is taken about zero, so
+    a bias the windows showed widens the band on both sides instead of moving it."""
     errors = np.asarray(errors, dtype=np.float64)
     windows = len(errors)
     spread = np.sqrt(np.mean((errors / profile) ** 2))
@@ -96,6 +99,8 @@ def calibrate_intervals(
     more evidence (fits on earlier cuts, which err somewhat more): a level those first rows
     give a split-conformal band is calibrated on them alone, the others on every row
     (`calibration_rows`)."""
+    if len(actual) == 0:
+        raise ValueError("calibrating bands needs at least one held-out window")
     scale = volatility_scale(inputs, min_relative_scale, span, drift_free)
     errors = np.abs(np.asarray(actual) - np.asarray(forecast)) / scale
     steps = errors.shape[1]

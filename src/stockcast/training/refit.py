@@ -5,8 +5,8 @@ never reach its weights. With `pipeline.refit=true` the version that gets regist
 configuration fitted on train + val + test with the evaluated budget: the optimizer step of its
 best checkpoint and its batch size. Nothing is left to score the refit on, so:
 
-- its interval bounds are the evaluated model's (split-conformal, in volatility units), and so
-  are its ensemble members' combination weights;
+- its interval bounds are the evaluated model's (calibrated in volatility units, centred on the
+  forecast), and so are its ensemble members' combination weights;
 - the evaluated model travels inside the refit's folder (`evaluated/`): champion comparisons score
   that one, which never saw the test windows, and the report's hash is checked against its bytes.
 
