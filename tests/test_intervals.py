@@ -16,6 +16,7 @@ from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.conformal import (
     calibrate_intervals,
     calibration_methods,
+    centred_bounds,
     conformal_half_widths,
     conformal_inside_windows,
 )
@@ -148,6 +149,19 @@ def test_bounds_are_centred_on_the_forecast_whatever_the_errors_lean() -> None:
             assert np.all(np.array(lower) < np.quantile(errors, 0.025, axis=0))
         (low80, high80), (low95, high95) = bounds["80"], bounds["95"]
         assert np.all(np.array(high95) > high80) and np.all(np.array(low95) < low80)
+
+
+def test_a_refit_centres_bounds_an_earlier_model_kept_per_tail() -> None:
+    """A served model applies the bounds its spec stores, as stored (a model saved with per-tail
+    bounds keeps them); a refit of such a model gets their widths centred on its forecast."""
+    leaning = {"80": [[0.5, 1.0], [2.5, 5.0]], "95": [[-1.0, -1.0], [4.0, 7.0]]}
+    lower, upper = apply_intervals(np.array([[10.0, 10.0]]), np.array([[2.0]]), leaning)["80"]
+    assert lower.tolist() == [[11.0, 12.0]] and upper.tolist() == [[15.0, 20.0]]
+    assert centred_bounds(leaning) == {
+        "80": [[-1.0, -2.0], [1.0, 2.0]],
+        "95": [[-2.5, -4.0], [2.5, 4.0]],
+    }
+    assert centred_bounds(centred_bounds(leaning)) == centred_bounds(leaning)
 
 
 def test_interval_scores_by_hand() -> None:

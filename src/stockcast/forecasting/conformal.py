@@ -165,6 +165,17 @@ def calibration_methods(
     }
 
 
+def centred_bounds(bounds: Bounds) -> Bounds:
+    """The same widths, centred on the forecast. Bounds calibrated here are centred already; a
+    model saved before kept each tail's own bound, and a refit of it (whose forecasts are not
+    that model's) must not carry the lean it showed on its validation windows."""
+    centred: Bounds = {}
+    for level, (lower, upper) in bounds.items():
+        half = (np.asarray(upper, dtype=np.float64) - np.asarray(lower, dtype=np.float64)) / 2
+        centred[level] = [(-half).tolist(), half.tolist()]
+    return centred
+
+
 def random_walk_bands(
     history: RollingOrigins,
     inputs: np.ndarray,

@@ -34,6 +34,7 @@ from stockcast.data.calendar import date_bound
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import SPLITS, join_splits, split_in_time
 from stockcast.errors import ArtifactError
+from stockcast.forecasting.conformal import centred_bounds
 from stockcast.models.spec import saved_forecaster
 from stockcast.registry.integrity import folder_contents
 from stockcast.serving.metadata import (
@@ -205,9 +206,10 @@ def refit_where_it_helps(
         if beside is not None:
             beside.cancel()
     evaluated_spec = model_spec(evaluated)
-    # Its bands: the evaluated model's widths (centred on the forecast), about the refit's own
-    # forecasts.
-    spec["intervals"] = evaluated_spec["intervals"]
+    # Its bands: the evaluated model's widths, centred on the refit's own forecasts (as they are
+    # already, unless the evaluated model was calibrated per tail by an earlier version).
+    intervals = evaluated_spec["intervals"]
+    spec["intervals"] = intervals | {"bounds": centred_bounds(intervals["bounds"])}
     # The refit has no held-out windows of its own: it keeps the evaluated member weights (the
     # served network is built from the spec).
     if "combination" in evaluated_spec:
