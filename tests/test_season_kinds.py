@@ -296,6 +296,20 @@ def saved_network(model_dir: Path) -> tuple[torch.nn.Module, dict]:
     return saved_forecaster(spec, load_file(str(model_artifact(model_dir, "weights")))).eval(), spec
 
 
+def test_auto_fits_its_ets_candidate_on_the_train_split(auto_run: Path) -> None:
+    """The ensemble passes the fit on to its ets candidate: the saved numbers are the train
+    split's AutoETS fit, not the last value's parameters it starts from."""
+    from stockcast.models.kinds.ets import LAST_VALUE, fit_panel
+
+    prepared = PreparedData.load(auto_run / "prepared")
+    expected = fit_panel(prepared.splits["train"].segments(), 20)
+    assert expected != LAST_VALUE
+    net, _ = saved_network(auto_run / "model")
+    ets = net.core.cores[3]
+    for name, value in expected.items():
+        np.testing.assert_allclose(getattr(ets, name).numpy(), value, rtol=1e-6)
+
+
 def test_auto_forecasts_the_same_after_reload(auto_run: Path) -> None:
     net, spec = saved_network(auto_run / "model")
     size = (4, spec["previous_time_window"])
