@@ -25,13 +25,12 @@ def start_anchored(core: nn.Module) -> None:
 
 
 def fit_to_series(core: nn.Module, series: Sequence[np.ndarray]) -> None:
-    """Fit the parts of `core` that are fitted on the series themselves before training (the ets
-    kind's `fit_to_series`), on each series' values the network trains on; an ensemble's
-    candidates each in turn. Other cores have nothing to fit."""
-    for part in getattr(core, "cores", None) or [core]:
-        fit = getattr(part, "fit_to_series", None)
-        if fit is not None:
-            fit(series)
+    """Fit a core that is fitted on the series themselves before training (its
+    `fit_to_series`: the ets kind's, an ensemble's for its candidates) on each series' values
+    the network trains on. Other cores have nothing to fit."""
+    fit = getattr(core, "fit_to_series", None)
+    if fit is not None:
+        fit(series)
 
 
 def level_free_members(core: nn.Module) -> list[bool]:

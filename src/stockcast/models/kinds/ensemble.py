@@ -16,13 +16,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from pydantic import ValidationError, ValidationInfo, field_validator
 from torch import nn
 
 from stockcast.errors import ConfigError
 from stockcast.models.kind import ModelKind, builtin_kinds, model_kind
-from stockcast.models.network import start_anchored
+from stockcast.models.network import fit_to_series, start_anchored
 from stockcast.models.settings import ModelSettings
 
 # The keys of a candidate that are not its kind's own.
@@ -114,6 +115,10 @@ class EnsembleCore(nn.Module):
     def start_anchored(self) -> None:
         for core in self.cores:
             start_anchored(core)
+
+    def fit_to_series(self, series: Sequence[np.ndarray]) -> None:
+        for core in self.cores:
+            fit_to_series(core, series)
 
 
 @dataclass(frozen=True)
