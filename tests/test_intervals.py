@@ -151,9 +151,10 @@ def test_bounds_are_centred_on_the_forecast_whatever_the_errors_lean() -> None:
         assert np.all(np.array(high95) > high80) and np.all(np.array(low95) < low80)
 
 
-def test_a_refit_centres_bounds_an_earlier_model_kept_per_tail() -> None:
+def test_stored_bounds_serve_as_stored_and_centring_keeps_their_widths() -> None:
     """A served model applies the bounds its spec stores, as stored (a model saved with per-tail
-    bounds keeps them); a refit of such a model gets their widths centred on its forecast."""
+    bounds keeps them); `centred_bounds`, which a refit of such a model applies
+    (`test_refit`), keeps their widths about the forecast."""
     leaning = {"80": [[0.5, 1.0], [2.5, 5.0]], "95": [[-1.0, -1.0], [4.0, 7.0]]}
     lower, upper = apply_intervals(np.array([[10.0, 10.0]]), np.array([[2.0]]), leaning)["80"]
     assert lower.tolist() == [[11.0, 12.0]] and upper.tolist() == [[15.0, 20.0]]

@@ -356,6 +356,41 @@ def test_the_refit_is_skipped_where_more_history_did_not_help(
     assert folder_contents(folders["candidate"]).digest == folder_contents(evaluated).digest
 
 
+def test_a_refit_centres_the_bounds_of_a_model_calibrated_per_tail(
+    refit_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An evaluated model saved before bands were centred holds each tail's own bounds (here,
+    a band lying wholly above its forecast); its refit gets their widths centred on its own
+    forecast, not the lean the evaluated model showed on its validation windows."""
+    from stockcast.training import refit as refit_training
+
+    leaning = {"80": [[0.5, 1.0, 1.0, 1.5, 2.0], [2.5, 5.0, 5.0, 6.5, 8.0]],
+               "95": [[-1.0, -1.0, -1.0, -1.0, -1.0], [4.0, 7.0, 7.0, 9.0, 11.0]]}  # fmt: skip
+
+    def per_tail(folder: Path) -> dict:
+        spec = model_spec(folder)
+        return spec | {"intervals": spec["intervals"] | {"bounds": leaning}}
+
+    monkeypatch.setattr(refit_training, "model_spec", per_tail)
+    monkeypatch.setattr(refit_training, "held_back_check", lambda *args: {"helps": True})
+    store, run = refit_runs["store"], tmp_path / "run"
+    shutil.copytree(refit_runs["full"], run)
+    folders = step_folders(run, STEPS)["refit"]
+    bindings = step_named("refit").bindings({k: str(v) for k, v in folders.items()}, {"refit"})
+    overrides = [
+        *isolated_overrides(store),
+        *FAST,
+        *csv_data(store / "full.csv"),
+        "pipeline.refit_beside_check=false",
+        *(f"{key}={value}" for key, value in bindings.items()),
+    ]
+    with global_state_restored():
+        assert run_task(run_refit, "pipeline", overrides, run / "refit").value["refit"] is True
+    bounds = model_spec(folders["candidate"])["intervals"]["bounds"]
+    assert bounds == {"80": [[-1.0, -2.0, -2.0, -2.5, -3.0], [1.0, 2.0, 2.0, 2.5, 3.0]],
+                      "95": [[-2.5, -4.0, -4.0, -5.0, -6.0], [2.5, 4.0, 4.0, 5.0, 6.0]]}  # fmt: skip
+
+
 def test_a_refit_beside_the_check_has_the_bytes_of_one_after_it(
     refit_runs: dict[str, Path], tmp_path: Path
 ) -> None:
