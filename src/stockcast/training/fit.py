@@ -38,6 +38,7 @@ from stockcast.training.distributed import (
 from stockcast.training.export import save_model_dir
 from stockcast.training.folds import FoldEvidence, fold_evidence
 from stockcast.training.metadata import model_metadata
+from stockcast.training.module import Forecaster
 from stockcast.training.resume import check_checkpoint_fits, read_checkpoint, resume_checkpoint
 from stockcast.training.resume_state import ResumeState
 from stockcast.training.runtime import set_threads, trainer_refusals
@@ -183,7 +184,7 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     return Fitted(model, spec, metrics, trainer, datamodule, loggers, best, best_step, warm, folds)
 
 
-def step_budget(cfg: DictConfig, model: Any, warm: Any) -> dict[str, int]:
+def step_budget(cfg: DictConfig, model: Forecaster, warm: WarmStart | None) -> dict[str, int]:
     """The trainer's `max_steps` where it is not `trainer.max_steps`: none for a network with
     nothing to train (a lone ets: the fit is its start, then validation as always), and
     `train.warm_max_steps` from a warm start."""
