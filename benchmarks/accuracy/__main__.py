@@ -51,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--series",
         default="",
         help="comma-separated names (default: every public series and random walk; the "
-        "trending and short ones only when named)",
+        "trending, short and check ones only when named)",
     )
     parser.add_argument("--output-dir", default=str(OUTPUT_DIR), help="where CSV and PNG go")
     parser.add_argument(
