@@ -44,7 +44,7 @@ def conformal_half_widths(errors: np.ndarray, level: int | str) -> np.ndarray:
 
 def student_t_quantile(probability: float, degrees_of_freedom: int) -> float:
     """Student's t quantile by the Cornish-Fisher expansion of the normal one (stdlib's): within
-    about 1e-3 of the exact value from 4 degrees of freedom, and no SciPy in a served model."""
+    about 1e-3 of the exact value from 4 degrees of freedom, and no SciPy to install for it."""
     z = NormalDist().inv_cdf(probability)
     v = float(degrees_of_freedom)
     return (
