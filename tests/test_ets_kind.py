@@ -184,11 +184,14 @@ def test_a_lone_ets_forecasts_the_same_after_reload(lone_run: Path) -> None:
     assert (bands["95"][0] < bands["80"][0]).all()
 
 
-def test_a_refit_fits_its_ets_on_its_own_history(lone_run: Path, make_cfg) -> None:
+# 40: the budget of an ensemble's evaluated fit whose refit kept only its ets candidate (the
+# trainer is given no steps where nothing learns).
+@pytest.mark.parametrize("steps", [0, 40])
+def test_a_refit_fits_its_ets_on_its_own_history(lone_run: Path, make_cfg, steps: int) -> None:
     prepared = PreparedData.load(lone_run / "prepared")
     history = history_for_refit(prepared, ("train", "val"))
     cfg = make_cfg(*LONE)
-    net, _, _ = refit_network(cfg, history, optimizer_steps=0, batch_size=8)
+    net, _, _ = refit_network(cfg, history, optimizer_steps=steps, batch_size=8)
     expected = fit_panel(history.splits["train"].segments(), 20)
     assert expected != fit_panel(prepared.splits["train"].segments(), 20)
     for name, value in expected.items():

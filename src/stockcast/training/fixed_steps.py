@@ -32,7 +32,8 @@ def refit_network(
     with trainer_refusals():
         trainer = hydra.utils.instantiate(
             cfg.trainer,
-            max_steps=optimizer_steps,
+            # Nothing to train (a lone ets, or the only candidate a refit kept): no steps.
+            max_steps=optimizer_steps if model.learns else 0,
             max_epochs=None,
             min_epochs=None,
             callbacks=[],
