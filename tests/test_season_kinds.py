@@ -384,6 +384,62 @@ def test_auto_fits_theta_parameters_away_from_their_start(auto_run: Path) -> Non
     assert float(moved) > 0.05
 
 
+def test_the_refit_fits_only_the_candidates_the_weights_kept(
+    auto_run: Path, tmp_path: Path, make_cfg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the threshold between the two smallest candidates' weights, the check and the refit
+    fit the other three; the registered model serves their renormalised evaluated weights."""
+    from stockcast.models.spec import member_names
+    from stockcast.training import refit as refit_training
+
+    # The real check (its network of nine members takes the nine kept weights, or refuses),
+    # told to let the refit through whatever it measured.
+    check = refit_training.held_back_check
+    monkeypatch.setattr(
+        refit_training, "held_back_check", lambda *args: check(*args) | {"helps": True}
+    )
+
+    spec = model_spec(auto_run / "model")
+    weights = np.array(spec["combination"]["weights"]).reshape(4, 3)
+    sums = weights.sum(axis=1)
+    smallest, second = np.sort(sums)[:2]
+    assert second > smallest, "two candidates tie: no threshold parts them"
+    threshold = float((smallest + second) / 2)
+    cfg = make_cfg(
+        *AUTO_FAST,
+        "fit.naive_fallback=false",
+        f"pipeline.refit_min_candidate_weight={threshold}",
+        config_name="pipeline",
+    )
+    metrics = json.loads((auto_run / "metrics.json").read_text())
+    record = refit_training.refit_where_it_helps(
+        cfg,
+        PreparedData.load(auto_run / "prepared"),
+        auto_run / "model",
+        tmp_path / "refit",
+        int(metrics["best_step"]),
+        int(metrics["batch_size"]),
+        splits=("train", "val"),
+    )
+    dropped = int(np.argmin(sums))
+    name = member_names(spec)[3 * dropped].split(",")[0]
+    assert [c["name"] for c in record["left_out"]] == [name]
+    assert record["check"]["held_back_windows"] > 0 and record["refit"] is True
+    refit = model_spec(tmp_path / "refit")
+    kept = [c for i, c in enumerate(spec["network"]["candidates"]) if i != dropped]
+    assert refit["network"]["candidates"] == kept
+    expected = np.delete(weights, dropped, axis=0).ravel()
+    np.testing.assert_allclose(refit["combination"]["weights"], expected / expected.sum())
+    assert [m["name"] for m in refit["combination"]["members"]] == member_names(refit)
+    net, _ = saved_network(tmp_path / "refit")
+    assert net.core.members == 9
+    # The evaluated model travels inside whole, all twelve members.
+    assert len(model_spec(tmp_path / "refit" / "evaluated")["combination"]["weights"]) == 12
+    windows = 100 + np.cumsum(np.random.default_rng(3).normal(size=(2, 80)), axis=1)
+    served, bands = open_model_dir(tmp_path / "refit").forecast(windows)
+    assert np.isfinite(served).all() and set(bands) == {"80", "95"}
+
+
 def test_auto_on_a_random_walk_still_repeats_the_last_price(tmp_path: Path) -> None:
     run_train(
         tmp_path,

@@ -213,6 +213,7 @@ class PipelineSettings(Section):
     refit_budget: Literal["epochs", "steps"] = "epochs"
     refit_check: bool = True
     refit_beside_check: bool = True
+    refit_min_candidate_weight: Annotated[float, Field(ge=0, lt=1, description="in [0, 1)")] = 0.01
 
 
 class MonitorConfig(Section):

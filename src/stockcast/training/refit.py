@@ -6,7 +6,8 @@ configuration fitted on train + val + test with the evaluated budget: the optimi
 best checkpoint and its batch size. Nothing is left to score the refit on, so:
 
 - its interval bounds are the evaluated model's (calibrated in volatility units, centred on the
-  forecast), and so are its ensemble members' combination weights;
+  forecast), and so are its ensemble members' combination weights (renormalised over the
+  candidates it fits again: those the weights gave next to nothing are left out, `pruning.py`);
 - the evaluated model travels inside the refit's folder (`evaluated/`): champion comparisons score
   that one, which never saw the test windows, and the report's hash is checked against its bytes.
 
@@ -47,6 +48,7 @@ from stockcast.serving.metadata import (
 from stockcast.training.beside import Beside, fits_beside
 from stockcast.training.export import save_model_dir
 from stockcast.training.fixed_steps import refit_network
+from stockcast.training.pruning import kept_candidates
 
 
 def history_for_refit(prepared: PreparedData, splits: Sequence[str] = SPLITS) -> PreparedData:
@@ -102,12 +104,13 @@ def held_back_check(
     evaluated: Path,
     optimizer_steps: int,
     batch_size: int,
+    member_weights: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Whether more history helps this configuration, judged on validation only: the late half
     of the validation split is held back, the configuration is fitted again on train plus the
-    early half (the refit's budget rule, the evaluated member weights), and both that fit and the
-    evaluated model forecast the held-back windows. `helps` when the fit with more history has
-    the smaller MAE there."""
+    early half (the refit's budget rule, the evaluated member weights or `member_weights` for the
+    members `cfg` has), and both that fit and the evaluated model forecast the held-back windows.
+    `helps` when the fit with more history has the smaller MAE there."""
     sizes = prepared.window
     early, late = split_in_time(prepared.splits["val"], sizes.previous_time_window)
     held_back = late.origins(sizes)
@@ -119,7 +122,9 @@ def held_back_check(
     steps = refit_steps(cfg, optimizer_steps, prepared, len(joined.window_starts(sizes)))
     with_more, _, _ = refit_network(cfg, more, steps, batch_size)
     spec = model_spec(evaluated)
-    with_more.set_member_weights((spec.get("combination") or {}).get("weights"))
+    if member_weights is None:
+        member_weights = (spec.get("combination") or {}).get("weights")
+    with_more.set_member_weights(member_weights)
     scored = saved_forecaster(spec, load_file(str(model_artifact(evaluated, "weights"))))
     mae = {name: _held_back_mae(net, held_back) for name, net in (("evaluated", scored),
                                                                    ("more", with_more))}  # fmt: skip
@@ -172,10 +177,15 @@ def refit_where_it_helps(
     check finds that more history does not help (then `output` is a copy of the evaluated model
     and the reason is returned), the configuration is fitted again on `splits` and saved to
     `output` with the evaluated model inside (`evaluated/`), the evaluated band widths (centred
-    on its own forecast) and member weights; returns what the refit did. The refit step and the
+    on its own forecast) and member weights; returns what the refit did. An ensemble's check and
+    refit fit only the candidates its evaluated weights kept (`kept_candidates`). The refit step and the
     accuracy benchmark both decide here, so the benchmark scores the model the pipeline would
     register. `evaluated_hash`: the evaluated folder's digest when the caller has it already."""
     history = history_for_refit(prepared, splits)
+    evaluated_spec = model_spec(evaluated)
+    # The candidates the evaluated weights gave next to nothing are not fitted again.
+    kept = kept_candidates(cfg, evaluated_spec)
+    cfg, combination = kept.config, kept.combination
     last = history.splits["train"]
     history_windows = len(last.window_starts(prepared.window))
     steps = refit_steps(cfg, optimizer_steps, prepared, history_windows)
@@ -188,7 +198,8 @@ def refit_where_it_helps(
     check = None
     try:
         if cfg.pipeline.refit_check:
-            check = held_back_check(cfg, prepared, evaluated, optimizer_steps, batch_size)
+            weights = (combination or {}).get("weights")
+            check = held_back_check(cfg, prepared, evaluated, optimizer_steps, batch_size, weights)
             if not check["helps"]:
                 shutil.copytree(evaluated, output)
                 reason = check.get("reason") or (
@@ -196,7 +207,8 @@ def refit_where_it_helps(
                     f"better (MAE {check['with_more_history_mae']:.4g} against the evaluated "
                     f"model's {check['evaluated_mae']:.4g}): pipeline.refit_check"
                 )
-                return {"refit": False, "reason": reason, "check": check}
+                return {"refit": False, "reason": reason, "check": check,
+                        "left_out": kept.left_out}  # fmt: skip
         if beside is None:
             net, spec, warm_source = refit_network(cfg, history, steps, batch_size)
         else:
@@ -205,20 +217,20 @@ def refit_where_it_helps(
     finally:
         if beside is not None:
             beside.cancel()
-    evaluated_spec = model_spec(evaluated)
     # Its bands: the evaluated model's widths, centred on the refit's own forecasts (as they are
     # already, unless the evaluated model was calibrated per tail by an earlier version).
     intervals = evaluated_spec["intervals"]
     spec["intervals"] = intervals | {"bounds": centred_bounds(intervals["bounds"])}
-    # The refit has no held-out windows of its own: it keeps the evaluated member weights (the
-    # served network is built from the spec).
-    if "combination" in evaluated_spec:
-        spec["combination"] = evaluated_spec["combination"]
+    # The refit has no held-out windows of its own: it keeps the evaluated member weights (of
+    # the kept candidates; the served network is built from the spec).
+    if combination is not None:
+        spec["combination"] = combination
     record = {
         "evaluated_model_hash": evaluated_hash or folder_contents(evaluated).digest,
         "evaluated_optimizer_steps": optimizer_steps,
         "budget": cfg.pipeline.refit_budget,
-        "optimizer_steps": steps,
+        # None taken where nothing learns (the refit kept only a fitted kind, ets).
+        "optimizer_steps": steps if any(p.requires_grad for p in net.parameters()) else 0,
         "batch_size": batch_size,
         "splits": list(splits),
         "training_windows": history_windows,
@@ -226,9 +238,14 @@ def refit_where_it_helps(
         "warm_start": warm_source,
         "trained_through": date_bound(last.dates),
         "intervals": "the evaluated model's calibrated band widths, centred on the forecast",
-        "combination": "the evaluated model's member weights"
+        "combination": (
+            "the evaluated model's member weights"
+            + (", renormalised over the kept candidates" if kept.left_out else "")
+        )
         if "combination" in spec
         else "the members' mean",
+        # Candidates the evaluated weights gave less than pipeline.refit_min_candidate_weight.
+        "left_out": kept.left_out,
         "check": check,
         # Whether it was fitted in a child process beside the check (pipeline.refit_beside_check).
         "beside_check": beside is not None,
