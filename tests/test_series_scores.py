@@ -9,14 +9,9 @@ import numpy as np
 import pytest
 
 from stockcast.data.series import Series
-from stockcast.data.split import split_series
+from stockcast.data.split import series_of_windows, series_scales, split_series
 from stockcast.evaluation.reports import REPORT_FILE
-from stockcast.evaluation.series_scores import (
-    best_and_worst,
-    per_series_scores,
-    series_of_windows,
-    series_scales,
-)
+from stockcast.evaluation.series_scores import best_and_worst, per_series_scores
 from stockcast.forecasting.windows import WindowSizes
 from tests.conftest import LENIENT_GATE, global_state_restored, run_local_pipeline
 

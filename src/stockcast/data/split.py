@@ -9,7 +9,7 @@ import numpy as np
 
 from stockcast.data.series import Series
 from stockcast.errors import DataError
-from stockcast.forecasting.metrics import pooled_naive_scale
+from stockcast.forecasting.metrics import naive_scales, pooled_naive_scale
 from stockcast.forecasting.windows import RollingOrigins, WindowSizes, rolling_origins
 
 SPLITS = ("train", "val", "test")
@@ -52,6 +52,18 @@ class SplitData:
         """Every forecast origin of this split (the first target of each full window), never
         crossing from one series into the next."""
         return rolling_origins(self.values, sizes, self.window_starts(sizes))
+
+
+def series_of_windows(split: SplitData, origins: np.ndarray) -> np.ndarray:
+    """Index of the series each window (by its first target's position in `split`) belongs to."""
+    return np.searchsorted(split.offsets, origins, side="right") - 1
+
+
+def series_scales(train: SplitData) -> np.ndarray:
+    """Each series' train one-step naive MAE; a flat series gets the pooled scale instead."""
+    scales = naive_scales(train.segments())
+    pooled = float(np.nanmean(scales[scales > 0])) if (scales > 0).any() else 1.0
+    return np.where(np.isfinite(scales) & (scales > 0), scales, pooled)
 
 
 def split_lengths(n: int, fractions: Mapping[str, float]) -> dict[str, int]:

@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from stockcast.data.calendar import date_bound
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import SPLITS, join_splits
+from stockcast.data.split import SPLITS, join_splits, series_of_windows, series_scales
 from stockcast.evaluation.gate import coverage_check, gate_threshold, optional_float
 from stockcast.evaluation.plots import (
     plot_error_by_horizon,
@@ -20,12 +20,7 @@ from stockcast.evaluation.plots import (
     plot_rolling_forecasts,
 )
 from stockcast.evaluation.reports import REPORT_FILE, REPORT_KIND, WINDOWS_FILE
-from stockcast.evaluation.series_scores import (
-    best_and_worst,
-    per_series_scores,
-    series_of_windows,
-    series_scales,
-)
+from stockcast.evaluation.series_scores import best_and_worst, per_series_scores
 from stockcast.files import write_json
 from stockcast.forecasting.baselines import naive_forecast, seasonal_naive_forecast
 from stockcast.forecasting.conformal import random_walk_bands

@@ -11,21 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.data.split import SplitData
 from stockcast.forecasting.intervals import Bands
-from stockcast.forecasting.metrics import inside_band, naive_scales
-
-
-def series_of_windows(split: SplitData, origins: np.ndarray) -> np.ndarray:
-    """Index of the series each window (by its first target's position in `split`) belongs to."""
-    return np.searchsorted(split.offsets, origins, side="right") - 1
-
-
-def series_scales(train: SplitData) -> np.ndarray:
-    """Each series' train one-step naive MAE; a flat series gets the pooled scale instead."""
-    scales = naive_scales(train.segments())
-    pooled = float(np.nanmean(scales[scales > 0])) if (scales > 0).any() else 1.0
-    return np.where(np.isfinite(scales) & (scales > 0), scales, pooled)
+from stockcast.forecasting.metrics import inside_band
 
 
 def per_series_scores(
