@@ -177,10 +177,11 @@ def refit_where_it_helps(
     check finds that more history does not help (then `output` is a copy of the evaluated model
     and the reason is returned), the configuration is fitted again on `splits` and saved to
     `output` with the evaluated model inside (`evaluated/`), the evaluated band widths (centred
-    on its own forecast) and member weights; returns what the refit did. An ensemble's check and
-    refit fit only the candidates its evaluated weights kept (`kept_candidates`). The refit step and the
-    accuracy benchmark both decide here, so the benchmark scores the model the pipeline would
-    register. `evaluated_hash`: the evaluated folder's digest when the caller has it already."""
+    on its own forecast) and member weights; returns what the refit did. An ensemble's check
+    and refit fit only the candidates its evaluated weights kept (`kept_candidates`). The refit
+    step and the accuracy benchmark both decide here, so the benchmark scores the model the
+    pipeline would register. `evaluated_hash`: the evaluated folder's digest when the caller
+    has it already."""
     history = history_for_refit(prepared, splits)
     evaluated_spec = model_spec(evaluated)
     # The candidates the evaluated weights gave next to nothing are not fitted again.
