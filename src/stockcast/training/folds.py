@@ -21,7 +21,7 @@ import torch
 from omegaconf import DictConfig
 
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import SplitData, rolling_folds
+from stockcast.data.split import SplitData, rolling_folds, series_of_windows
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.training.beside import Beside, forks_safely
 from stockcast.training.distributed import configured_world_size
@@ -38,6 +38,8 @@ class FoldEvidence:
     actual: np.ndarray  # (windows, next_time_window)
     member_forecasts: np.ndarray  # (members, windows, next_time_window)
     folds: int
+    # (windows,): the index of each window's series (a panel's order); None: one series.
+    series: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.actual)
@@ -114,9 +116,13 @@ def fold_evidence(
     finally:
         if beside is not None:
             beside.cancel()
-    inputs, actual, members = zip(*found, strict=True)
+    inputs, actual, members, series = zip(*found, strict=True)
     evidence = FoldEvidence(
-        np.concatenate(inputs), np.concatenate(actual), np.concatenate(members, axis=1), len(plan)
+        np.concatenate(inputs),
+        np.concatenate(actual),
+        np.concatenate(members, axis=1),
+        len(plan),
+        np.concatenate(series),
     )
     log.info(
         "the validation split holds %d windows: %d rolling-origin folds of the train split add "
@@ -134,9 +140,10 @@ def fold_forecasts(
     fold: tuple[SplitData, SplitData],
     optimizer_steps: int,
     batch_size: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One fold fitted on its train part: (inputs, actual, member forecasts) of the windows of
-    the span after it, as plain arrays (they may cross from a child process)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One fold fitted on its train part: (inputs, actual, member forecasts, each window's
+    series) of the windows of the span after it, as plain arrays (they may cross from a child
+    process)."""
     fold_train, scored = fold
     fitted_on = replace(prepared, splits={**prepared.splits, "train": fold_train})
     net, _, _ = refit_network(cfg, fitted_on, optimizer_steps, batch_size)
@@ -144,4 +151,5 @@ def fold_forecasts(
     net.eval()
     with torch.inference_mode():
         members = net.member_forecasts(torch.as_tensor(windows.inputs, dtype=torch.float32))
-    return windows.inputs, windows.actual, members.double().numpy()
+    series = series_of_windows(scored, windows.origins)
+    return windows.inputs, windows.actual, members.double().numpy(), series

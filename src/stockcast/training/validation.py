@@ -13,7 +13,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import join_splits, share_outside_range
+from stockcast.data.split import (
+    join_splits,
+    series_of_windows,
+    series_scales,
+    share_outside_range,
+)
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.metrics import diebold_mariano, inverse_mse_weights
 from stockcast.forecasting.windows import RollingOrigins
@@ -102,14 +107,18 @@ def fit_member_weights(
         log.warning("a member's validation forecasts are not finite: the members are not weighted")
         return None
     power = float(cfg.model.combination_power)
+    # Errors in each window's series' own scale (one scale cancels for a single series).
+    scale = window_scales(prepared, windows, folds)
+    scaled_forecasts, scaled_actual = member_forecasts / scale[:, None], actual / scale[:, None]
     weights = np.zeros(len(set_aside))
     if cfg.model.combination == "mean":
         weights[~set_aside] = 1.0 / (~set_aside).sum()
     else:
-        kept = member_forecasts[~set_aside]
-        weights[~set_aside] = inverse_mse_weights(kept, actual, power)
+        kept = scaled_forecasts[~set_aside]
+        weights[~set_aside] = inverse_mse_weights(kept, scaled_actual, power)
     net.set_member_weights(weights.tolist())
     errors = ((member_forecasts - actual[None]) ** 2).reshape(len(weights), -1).mean(1)
+    scaled = ((scaled_forecasts - scaled_actual[None]) ** 2).reshape(len(weights), -1).mean(1)
     return {
         "method": str(cfg.model.combination),
         "power": power,
@@ -118,11 +127,29 @@ def fit_member_weights(
         # The folds' windows weighed beside them; each member's validation_mse is over both.
         **({"fold_windows": len(folds)} if folds is not None else {}),
         **({"level_members": level} if level else {}),
+        # The weights are powers of scaled_mse: each error over its series' train one-step
+        # naive MAE, so each series of a panel counts in its own units.
+        "errors_scaled_by": "each series' train one-step naive MAE",
         "members": [
-            {"name": name, "weight": float(w), "validation_mse": float(e)}
-            for name, w, e in zip(names, weights, errors, strict=True)
+            {"name": name, "weight": float(w), "validation_mse": float(e), "scaled_mse": float(c)}
+            for name, w, e, c in zip(names, weights, errors, scaled, strict=True)
         ],
     }
+
+
+def window_scales(
+    prepared: PreparedData, windows: RollingOrigins, folds: FoldEvidence | None = None
+) -> np.ndarray:
+    """Each held-out window's series' train one-step naive MAE: the validation windows', then
+    the folds'. Pooled in prices, a panel's highest-priced series would decide every member's
+    weight; in each series' own units every series counts (a single series' weights are the
+    same either way)."""
+    scales = series_scales(prepared.splits["train"])
+    found = scales[series_of_windows(prepared.splits["val"], windows.origins)]
+    if folds is None:
+        return found
+    fold_series = np.zeros(len(folds), dtype=np.int64) if folds.series is None else folds.series
+    return np.concatenate([found, scales[fold_series]])
 
 
 def level_members_record(

@@ -1,0 +1,105 @@
+"""A panel's members are weighed on errors in each series' own units, not in prices, so the
+series with the highest prices does not decide the weights for all."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from stockcast.data.series import Series
+from stockcast.data.split import series_of_windows, series_scales, split_series
+from stockcast.forecasting.metrics import inverse_mse_weights
+from stockcast.forecasting.windows import WindowSizes
+from stockcast.training import validation
+from stockcast.training.folds import FoldEvidence
+
+SIZES = WindowSizes(10, 5)
+FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
+# Each member's error on each series, in that series' one-step naive MAE: member 0 is the better
+# one on the high-priced series, member 1 on the low-priced one, and on both together.
+ERRORS = {"big": (1.0, 2.0), "small": (4.0, 1.0)}
+
+
+def walk(start: float, step: float, seed: int) -> np.ndarray:
+    """Every move exactly `step` up or down: the train one-step naive MAE is `step`."""
+    moves = np.random.default_rng(seed).choice([-1.0, 1.0], size=199)
+    return start + step * np.concatenate([[0.0], np.cumsum(moves)])
+
+
+class TwoMembers:
+    """What `fit_member_weights` asks of a network: two members, neither reading the level."""
+
+    core = SimpleNamespace(members=2)
+
+    def __init__(self) -> None:
+        self.weights: list[float] | None = None
+
+    def set_member_weights(self, weights: list[float] | None) -> None:
+        self.weights = weights
+
+    def level_reading_members(self) -> list[bool]:
+        return [False, False]
+
+
+@pytest.fixture
+def panel() -> SimpleNamespace:
+    series = [Series("big", walk(10_000.0, 100.0, 1)), Series("small", walk(10.0, 0.1, 2))]
+    return SimpleNamespace(splits=split_series(series, SIZES, FRACTIONS), window=SIZES)
+
+
+def member_forecasts(split, windows, scales) -> np.ndarray:
+    owner = series_of_windows(split, windows.origins)
+    errors = np.array([[ERRORS[split.series_ids[s]][m] for s in owner] for m in range(2)])
+    return windows.actual[None] + (errors * scales[owner])[:, :, None]
+
+
+def test_a_panel_is_weighed_in_each_series_own_units(panel, monkeypatch) -> None:
+    scales = series_scales(panel.splits["train"])
+    np.testing.assert_allclose(scales, [100.0, 0.1])
+    windows = panel.splits["val"].origins(SIZES)
+    forecasts = member_forecasts(panel.splits["val"], windows, scales)
+    monkeypatch.setattr(validation, "validation_forecasts", lambda *a, **k: (windows, forecasts))
+    cfg = OmegaConf.create({"model": {"combination": "inverse_mse", "combination_power": 4.0}})
+    net = TwoMembers()
+    record = validation.fit_member_weights(cfg, net, panel, ["a", "b"])
+    # In prices member 0 wins (the high-priced series' errors are all that count there); in each
+    # series' units member 1 does: its mean squared error is 2.5 against member 0's 8.5.
+    in_prices = inverse_mse_weights(forecasts, windows.actual, 4.0)
+    assert in_prices[0] > 0.99
+    expected = np.array([2.5, 8.5]) ** 4 / (2.5**4 + 8.5**4)
+    np.testing.assert_allclose(record["weights"], expected)
+    assert net.weights == record["weights"]
+    scaled = [m["scaled_mse"] for m in record["members"]]
+    np.testing.assert_allclose(scaled, [8.5, 2.5])
+    # validation_mse stays in prices, as the evaluation reports it.
+    assert record["members"][0]["validation_mse"] < record["members"][1]["validation_mse"]
+
+
+def test_a_single_series_weights_are_its_errors_in_prices(panel, monkeypatch) -> None:
+    """One scale cancels: the weights are the price errors' own."""
+    big = SimpleNamespace(
+        splits=split_series([Series("big", walk(10_000.0, 100.0, 1))], SIZES, FRACTIONS),
+        window=SIZES,
+    )
+    windows = big.splits["val"].origins(SIZES)
+    forecasts = member_forecasts(big.splits["val"], windows, np.array([100.0]))
+    monkeypatch.setattr(validation, "validation_forecasts", lambda *a, **k: (windows, forecasts))
+    cfg = OmegaConf.create({"model": {"combination": "inverse_mse", "combination_power": 4.0}})
+    record = validation.fit_member_weights(cfg, TwoMembers(), big, ["a", "b"])
+    np.testing.assert_allclose(
+        record["weights"], inverse_mse_weights(forecasts, windows.actual, 4.0), rtol=1e-12
+    )
+
+
+def test_fold_windows_are_scaled_by_their_own_series(panel) -> None:
+    windows = panel.splits["val"].origins(SIZES)
+    folds = FoldEvidence(
+        np.zeros((3, 10)), np.zeros((3, 5)), np.zeros((1, 3, 5)), 1, np.array([1, 0, 1])
+    )
+    scales = validation.window_scales(panel, windows, folds)
+    owner = series_of_windows(panel.splits["val"], windows.origins)
+    np.testing.assert_allclose(scales[: len(windows)], np.where(owner == 0, 100.0, 0.1))
+    np.testing.assert_allclose(scales[len(windows) :], [0.1, 100.0, 0.1])
