@@ -161,6 +161,44 @@ def test_panel_peer_scores_stockcast_test_windows(tmp_path: Path) -> None:
     assert long.meta["n_points"] == prepared.meta["n_points"]
 
 
+def test_a_panel_of_one_series_scores_its_panel_and_own_weights_alike(tmp_path: Path) -> None:
+    """One series: the panel's weights are that series' own, so the two columns agree; the
+    last price's MASE is the series' own test MAE of it over its train one-step naive MAE."""
+    from benchmarks.accuracy.panels import score_panel, table
+    from benchmarks.accuracy.series import load_bench_series
+
+    panels = {"one": (("dk_lrm",), "QS", "1974-01-01")}
+    fast = [
+        "trainer.max_steps=20",
+        "fit.val_every_steps=10",
+        "fit.folds=0",
+        "fit.naive_fallback=false",
+    ]
+    scores = score_panel("one", 42, overrides=fast, panels=panels)
+    assert set(scores.mase) == {"panel weights", "per-series weights", "naive"}
+    assert scores.mase["panel weights"]["dk_lrm"] == pytest.approx(
+        scores.mase["per-series weights"]["dk_lrm"], rel=1e-9
+    )
+    values = load_bench_series(["dk_lrm"])[0].values
+    n_train, n_val = round(len(values) * 0.7), round(len(values) * 0.15)
+    start = n_train + n_val
+    origins = np.arange(start, len(values) - 5 + 1)
+    actual = values[origins[:, None] + np.arange(5)]
+    naive = np.abs(values[origins - 1][:, None] - actual).mean()
+    scale = np.abs(np.diff(values[:n_train])).mean()
+    assert scores.mase["naive"]["dk_lrm"] == pytest.approx(naive / scale)
+    assert table([scores]).splitlines()[1].startswith("one")
+
+
+def test_the_panel_benchmark_refuses_an_unknown_panel(capsys) -> None:
+    from benchmarks.accuracy.panels import main
+
+    with pytest.raises(SystemExit) as raised:
+        main(["--panels", "macro,nope"])
+    assert raised.value.code == 2
+    assert "unknown panel 'nope'; choose from macro, fertility, danish" in capsys.readouterr().err
+
+
 def test_accuracy_scores_average_over_seeds() -> None:
     from benchmarks.accuracy.__main__ import mean_over_seeds
     from benchmarks.accuracy.protocol import Result

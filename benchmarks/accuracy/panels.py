@@ -1,0 +1,210 @@
+"""Panels: several of the benchmark's named series fitted as one model (`data.id_column`), each
+series scored on its own test windows in its own units. It measures the choice an ensemble makes
+on a panel: one set of member weights for the whole panel (what the model serves) or a set per
+series, fitted on that series' validation windows alone.
+
+python -m benchmarks.accuracy.panels                            # the three panels, seed 42
+python -m benchmarks.accuracy.panels --panels macro --seeds 42,1
+python -m benchmarks.accuracy.panels trainer.max_steps=500     # with Hydra overrides
+
+Protocol: each series is dated evenly from its panel's start and cut as the config cuts it
+(`data.split`: train, validation, test); the model fits on the train splits, weighs its members
+on the validation splits and forecasts every test window. Scores: each series' test MAE over its
+train one-step naive MAE (its MASE), then their mean and geometric mean over the series.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.accuracy.series import load_bench_series
+from benchmarks.common import quiet_console
+
+# name: (series, their spacing as a pandas frequency, the first date).
+PANELS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "macro": (
+        (
+            *("realgdp", "realcons", "realinv", "cpi", "m1"),
+            *("realgovt", "realdpi", "pop", "unemp", "tbilrate"),
+        ),
+        "QS",
+        "1959-01-01",
+    ),
+    "fertility": (
+        tuple(
+            f"fertility_{c}" for c in ("australia", "brazil", "china", "india", "japan", "kenya")
+        ),
+        "YS",
+        "1960-01-01",
+    ),
+    "danish": (("dk_lrm", "dk_lry", "dk_lpy", "dk_ibo", "dk_ide"), "QS", "1974-01-01"),
+}
+# What is scored: the model as fitted, each series with its own weights, the last price.
+FORECASTERS = ("panel weights", "per-series weights", "naive")
+
+
+@dataclass(frozen=True)
+class PanelScores:
+    """One panel fitted with one seed: each forecaster's MASE per series."""
+
+    panel: str
+    seed: int
+    mase: dict[str, dict[str, float]]  # forecaster -> series -> MASE
+
+    def summary(self, forecaster: str) -> tuple[float, float]:
+        """(mean, geometric mean) of the forecaster's MASE over the series."""
+        values = np.array(list(self.mase[forecaster].values()))
+        return float(values.mean()), float(np.exp(np.log(values).mean()))
+
+
+def panel_csv(names: Sequence[str], frequency: str, start: str, path: Path) -> Path:
+    """The named series as one long table: date, id, value."""
+    import pandas as pd
+
+    frames = []
+    for series in load_bench_series(list(names)):
+        dates = pd.date_range(start, periods=len(series.values), freq=frequency)
+        frames.append(
+            pd.DataFrame(
+                {"date": dates.strftime("%Y-%m-%d"), "id": series.name, "value": series.values}
+            )
+        )
+    pd.concat(frames).to_csv(path, index=False)
+    return path
+
+
+def score_panel(
+    panel: str,
+    seed: int,
+    experiment: str = "auto",
+    overrides: Sequence[str] = (),
+    panels: dict[str, tuple[tuple[str, ...], str, str]] = PANELS,
+) -> PanelScores:
+    """Fit `experiment` on the panel and score every series' test windows."""
+    from omegaconf import open_dict
+    from safetensors.torch import load_file
+
+    from stockcast.config.compose import compose_config, local_store_overrides
+    from stockcast.config.schema import validate_config
+    from stockcast.data.prepared import PreparedData
+    from stockcast.data.split import series_of_windows, series_scales
+    from stockcast.forecasting.metrics import inverse_mse_weights
+    from stockcast.models.spec import saved_forecaster
+    from stockcast.orchestration.steps.prepare import run_prepare
+    from stockcast.serving.metadata import model_artifact, model_spec
+    from stockcast.training.fit import run_training
+    from stockcast.training.validation import validation_forecasts
+
+    names, frequency, start = panels[panel]
+    with tempfile.TemporaryDirectory(prefix="stockcast-panel-") as tmp:
+        folder = Path(tmp)
+        csv = panel_csv(names, frequency, start, folder / "panel.csv")
+        cfg = compose_config(
+            "train",
+            [
+                f"experiment={experiment}",
+                "data=csv",
+                f"data.path={csv}",
+                "data.date_column=date",
+                "data.value_column=value",
+                "data.id_column=id",
+                "++data.allow_non_positive=true",
+                "logger=none",
+                "test=false",
+                f"seed={seed}",
+                *local_store_overrides(folder),
+                *overrides,
+            ],
+        )
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(folder / "run")
+        validate_config(cfg)
+        prepared = PreparedData.load(run_prepare(cfg, folder / "run" / "prepared"))
+        model = folder / "run" / "model"
+        run_training(cfg, prepared, folder / "run", model)
+        spec = model_spec(model)
+        net = saved_forecaster(spec, load_file(str(model_artifact(model, "weights"))))
+    val, test = prepared.splits["val"], prepared.splits["test"]
+    val_windows, val_members = validation_forecasts(net, prepared, members=True)
+    test_windows, test_members = validation_forecasts(net, prepared, members=True, splits=("test",))
+    val_owner = series_of_windows(val, val_windows.origins)
+    test_owner = series_of_windows(test, test_windows.origins)
+    scales = series_scales(prepared.splits["train"])
+    combination = spec.get("combination") or {}
+    weights = np.asarray(
+        combination.get("weights") or np.full(len(test_members), 1.0 / len(test_members))
+    )
+    # Members the fit set aside (the level rule) stay aside in each series' own weights.
+    weighed = weights > 0 if combination.get("weights") else np.ones(len(weights), dtype=bool)
+    power = float(cfg.model.get("combination_power", 1.0))
+    mase: dict[str, dict[str, float]] = {name: {} for name in FORECASTERS}
+    for index in np.unique(test_owner):
+        name, rows = test.series_ids[index], test_owner == index
+        actual, own = test_windows.actual[rows], val_owner == index
+        per_series = np.zeros(len(weights))
+        per_series[weighed] = inverse_mse_weights(
+            val_members[weighed][:, own], val_windows.actual[own], power
+        )
+        forecasts = {
+            "panel weights": np.tensordot(weights, test_members[:, rows], axes=1),
+            "per-series weights": np.tensordot(per_series, test_members[:, rows], axes=1),
+            "naive": np.repeat(test_windows.inputs[rows][:, -1:], actual.shape[1], axis=1),
+        }
+        for forecaster, forecast in forecasts.items():
+            mase[forecaster][name] = float(np.abs(forecast - actual).mean() / scales[index])
+    return PanelScores(panel, seed, mase)
+
+
+def table(scores: Sequence[PanelScores]) -> str:
+    """One row per panel: each forecaster's mean and geometric mean MASE over its series, each
+    averaged over the seeds."""
+    lines = ["panel      seeds  " + "  ".join(f"{f:>26s}" for f in FORECASTERS)]
+    for panel in dict.fromkeys(s.panel for s in scores):
+        runs = [s for s in scores if s.panel == panel]
+        cells = []
+        for forecaster in FORECASTERS:
+            mean, geo = np.mean([run.summary(forecaster) for run in runs], axis=0)
+            cells.append(f"{mean:>12.3f} (geo {geo:.3f})")
+        seeds = ",".join(str(run.seed) for run in runs)
+        lines.append(f"{panel:10s} {seeds:6s} " + "  ".join(f"{c:>26s}" for c in cells))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.accuracy.panels", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--panels", default=",".join(PANELS), help="comma-separated panels")
+    parser.add_argument("--seeds", default="42", help="comma-separated seeds")
+    parser.add_argument("--experiment", default="auto", help="the experiment fitted (auto)")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for the fit")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.panels.split(",")) - set(PANELS))
+    if unknown:
+        parser.error(f"unknown panel {unknown[0]!r}; choose from {', '.join(PANELS)}")
+    quiet_console()
+    warnings.filterwarnings("ignore")
+    for name in ("stockcast", "mlflow"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    scores = []
+    for panel in args.panels.split(","):
+        for seed in (int(s) for s in args.seeds.split(",")):
+            result = score_panel(panel, seed, args.experiment, args.overrides)
+            for forecaster in FORECASTERS:
+                mean, geo = result.summary(forecaster)
+                print(f"{panel} seed {seed} {forecaster}: mean {mean:.3f}, geo {geo:.3f}")
+            scores.append(result)
+    print(table(scores))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
