@@ -25,7 +25,8 @@ def test_each_fold_ends_every_series_train_split_one_validation_span_earlier() -
     inputs before it: its targets are values the fold's fit never saw."""
     a, b = Series("a", np.arange(50.0)), Series("b", 1000.0 + np.arange(40.0))
     splits = split_series([a, b], SIZES, FRACTIONS)
-    folds = rolling_folds(splits["train"], splits["val"], SIZES, max_folds=5, min_train_windows=3)
+    # a's train split holds 25 windows, b's 19: a fold keeps at least 10% of each (3 and 2).
+    folds = rolling_folds(splits["train"], splits["val"], SIZES, max_folds=5, min_train_share=0.1)
     # b's fold 3 would leave 24 - 24 values: folds stop at the first series that runs short.
     assert len(folds) == 2
     for j, (train, scored) in enumerate(folds, start=1):
@@ -39,9 +40,11 @@ def test_each_fold_ends_every_series_train_split_one_validation_span_earlier() -
         ends = {0.0: train.segment(0)[-1], 1000.0: train.segment(1)[-1]}
         for actual in windows.actual:
             assert ends[1000.0 if actual[0] >= 1000 else 0.0] < actual[0]
-    assert len(rolling_folds(splits["train"], splits["val"], SIZES, 1, 3)) == 1
-    # A fold's train part must keep min_train_windows windows: a's fold 1 keeps 20 - 6 + 1.
-    assert rolling_folds(splits["train"], splits["val"], SIZES, 5, 16) == []
+    assert len(rolling_folds(splits["train"], splits["val"], SIZES, 1, 0.1)) == 1
+    # A fold's train part must keep min_train_share of its series' windows: a's fold 1 keeps
+    # 20 - 6 + 1 = 15 of 25, b's 11 of 19.
+    assert len(rolling_folds(splits["train"], splits["val"], SIZES, 5, 0.55)) == 1
+    assert rolling_folds(splits["train"], splits["val"], SIZES, 5, 0.61) == []
 
 
 # A seasonal series of 160 values: a validation split of 20 windows (fewer than the 30 of

@@ -104,7 +104,8 @@ def test_folds_the_model_loses_on_outvote_a_lucky_validation_split() -> None:
     naive = naive_forecast(windows.inputs, 5)
 
     def evidence(member_forecast: np.ndarray) -> FoldEvidence:
-        return FoldEvidence(windows.inputs, windows.actual, member_forecast[None], folds=1)
+        series = np.zeros(len(windows), dtype=np.int64)
+        return FoldEvidence(windows.inputs, windows.actual, member_forecast[None], 1, series)
 
     assert not falls_back_to_naive(_cfg(None), net, val, prepared)
     assert falls_back_to_naive(_cfg(None), net, val, prepared, evidence(naive + 3.0))

@@ -3,6 +3,7 @@ series with the highest prices does not decide the weights for all."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,8 +14,9 @@ from stockcast.data.series import Series
 from stockcast.data.split import series_of_windows, series_scales, split_series
 from stockcast.forecasting.metrics import inverse_mse_weights
 from stockcast.forecasting.windows import WindowSizes
+from stockcast.training import folds as fold_module
 from stockcast.training import validation
-from stockcast.training.folds import FoldEvidence
+from stockcast.training.folds import FoldEvidence, fold_evidence
 
 SIZES = WindowSizes(10, 5)
 FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
@@ -103,3 +105,55 @@ def test_fold_windows_are_scaled_by_their_own_series(panel) -> None:
     owner = series_of_windows(panel.splits["val"], windows.origins)
     np.testing.assert_allclose(scales[: len(windows)], np.where(owner == 0, 100.0, 0.1))
     np.testing.assert_allclose(scales[len(windows) :], [0.1, 100.0, 0.1])
+
+
+@dataclass(frozen=True)
+class Panel:
+    """The two fields of PreparedData that the folds read (they copy it with `replace`)."""
+
+    splits: dict
+    window: WindowSizes
+
+
+class LastValue:
+    """A fitted fold's network, as the folds use it: one member repeating each window's last
+    value."""
+
+    def eval(self) -> LastValue:
+        return self
+
+    def member_forecasts(self, inputs):
+        return inputs[None, :, -1:].repeat(1, 1, SIZES.next_time_window)
+
+
+def test_fold_windows_carry_the_series_they_come_from(monkeypatch) -> None:
+    """Three series of different lengths and price ranges: every fold window's series index
+    is the series its inputs were cut from."""
+    series = [
+        Series("a", walk(100.0, 1.0, 3)[:150]),
+        Series("b", walk(10_000.0, 10.0, 4)),
+        Series("c", walk(10.0, 0.01, 5)[:170]),
+    ]
+    splits = split_series(series, SIZES, {"train": 0.7, "val": 0.15, "test": 0.15})
+    panel = Panel(splits, SIZES)
+    monkeypatch.setattr(fold_module, "refit_network", lambda *args: (LastValue(), None, None))
+    cfg = OmegaConf.create(
+        {
+            "fit": {
+                "folds": 3,
+                "folds_below_windows": 1000,
+                "fold_min_train_share": 0.5,
+                "folds_beside": False,
+            },
+            "trainer": {"devices": 1},
+        }
+    )
+    evidence = fold_evidence(cfg, panel, optimizer_steps=1, batch_size=8)
+    assert evidence.folds >= 2 and sorted(set(evidence.series.tolist())) == [0, 1, 2]
+    for index, item in enumerate(series):
+        inputs = evidence.inputs[evidence.series == index]
+        assert ((inputs >= item.values.min()) & (inputs <= item.values.max())).all()
+    scales = validation.window_scales(panel, splits["val"].origins(SIZES), evidence)
+    np.testing.assert_allclose(
+        scales[-len(evidence) :], series_scales(splits["train"])[evidence.series]
+    )

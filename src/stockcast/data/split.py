@@ -225,13 +225,14 @@ def _concatenated(
 
 
 def rolling_folds(
-    train: SplitData, val: SplitData, sizes: WindowSizes, max_folds: int, min_train_windows: int
+    train: SplitData, val: SplitData, sizes: WindowSizes, max_folds: int, min_train_share: float
 ) -> list[tuple[SplitData, SplitData]]:
     """Earlier copies of the (train, val) pair, for a validation split too short to judge on:
     fold j ends each series' train split j validation spans early (a span: as many values as
     that series' validation targets), fits on what is before, and is scored on the span after,
     with the `previous_time_window` values before it as context. Folds stop at `max_folds` or
-    where a series' fold train would hold fewer than `min_train_windows` windows."""
+    where a series' fold train would hold fewer than `min_train_share` of that series' own train
+    windows (at least one): a share of a panel's windows would stop every series of a panel."""
     folds: list[tuple[SplitData, SplitData]] = []
     for fold in range(1, max_folds + 1):
         early: list[tuple[np.ndarray, np.ndarray | None]] = []
@@ -240,7 +241,9 @@ def rolling_folds(
             lo, hi = int(train.offsets[index]), int(train.offsets[index + 1])
             span = int(val.offsets[index + 1] - val.offsets[index]) - val.context
             cut = hi - fold * span
-            if span < sizes.next_time_window or cut - lo - sizes.length + 1 < min_train_windows:
+            own_windows = hi - lo - sizes.length + 1
+            least = max(int(np.ceil(min_train_share * own_windows)), 1)
+            if span < sizes.next_time_window or cut - lo - sizes.length + 1 < least:
                 return folds
             early.append(_piece(train, lo, cut))
             scored.append(_piece(train, cut - sizes.previous_time_window, cut + span))

@@ -38,8 +38,7 @@ class FoldEvidence:
     actual: np.ndarray  # (windows, next_time_window)
     member_forecasts: np.ndarray  # (members, windows, next_time_window)
     folds: int
-    # (windows,): the index of each window's series (a panel's order); None: one series.
-    series: np.ndarray | None = None
+    series: np.ndarray  # (windows,): each window's series, in the train split's order
 
     def __len__(self) -> int:
         return len(self.actual)
@@ -78,11 +77,8 @@ def fold_plan(cfg: DictConfig, prepared: PreparedData) -> list[tuple[SplitData, 
     if configured_world_size(cfg.trainer) > 1:
         log.info("rolling-origin folds are fitted on one process only: skipped (fit.folds)")
         return []
-    train = prepared.splits["train"]
-    min_windows = int(
-        np.ceil(float(cfg.fit.fold_min_train_share) * len(train.window_starts(sizes)))
-    )
-    return rolling_folds(train, prepared.splits["val"], sizes, folds, max(min_windows, 1))
+    share = float(cfg.fit.fold_min_train_share)
+    return rolling_folds(prepared.splits["train"], prepared.splits["val"], sizes, folds, share)
 
 
 def fold_evidence(

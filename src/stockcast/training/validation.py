@@ -86,7 +86,9 @@ def fit_member_weights(
 
     The members' mean treats a member that forecasts the held-out windows twice as badly as the
     others alike; inverse-MSE weights (Bates and Granger) let it count less without choosing
-    one member on a few noisy windows. Members that read the absolute level get no weight on a
+    one member on a few noisy windows. Each window's errors are in its series' units (over its
+    train one-step naive MAE: `window_scales`), so no series of a panel counts for more because
+    of its price level. Members that read the absolute level get no weight on a
     series that has left its train range (`level_members_record`). `folds`: the rolling-origin
     folds' member forecasts, weighed beside the validation windows."""
     net.set_member_weights(None)
@@ -148,8 +150,8 @@ def window_scales(
     found = scales[series_of_windows(prepared.splits["val"], windows.origins)]
     if folds is None:
         return found
-    fold_series = np.zeros(len(folds), dtype=np.int64) if folds.series is None else folds.series
-    return np.concatenate([found, scales[fold_series]])
+    # A fold's windows lie inside the train split its scale was measured on: fine for weighing.
+    return np.concatenate([found, scales[folds.series]])
 
 
 def level_members_record(
