@@ -110,6 +110,12 @@ class PriceForecaster(nn.Module):
         if self.anchored:
             start_anchored(self.core)
 
+    @property
+    def learns(self) -> bool:
+        """Whether the network has weights to train (a lone fitted kind, ets, has none: its fit
+        is `fit_to_series` at the start of the fit)."""
+        return any(param.requires_grad for param in self.parameters())
+
     def set_member_weights(self, weights: Sequence[float] | None) -> None:
         """Combine the members with these weights (normalised to sum to 1); None: their mean."""
         if weights is None:

@@ -32,7 +32,7 @@ def refit_network(
     with trainer_refusals():
         trainer = hydra.utils.instantiate(
             cfg.trainer,
-            # Nothing to train (a lone ets, or the only candidate a refit kept): no steps.
+            # Nothing to train (a lone ets, or a refit that kept only its ets candidate): no steps.
             max_steps=optimizer_steps if model.learns else 0,
             max_epochs=None,
             min_epochs=None,

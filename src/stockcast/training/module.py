@@ -178,9 +178,8 @@ class Forecaster(L.LightningModule):
 
     @property
     def learns(self) -> bool:
-        """Whether the network has weights to train (a lone fitted kind, ets, has none: its fit
-        is `fit_to_series` at the start of the fit)."""
-        return any(param.requires_grad for param in self.parameters())
+        """Whether the network has weights to train (`PriceForecaster.learns`)."""
+        return self.net.learns
 
     def configure_optimizers(self) -> Any:
         if not self.learns:

@@ -7,7 +7,7 @@ long series the validation windows often give whole candidates next to nothing (
 each of those fits, and they move the registered forecast by less than their weight. Those
 candidates are left out of the check and the refit; the kept members' weights are the evaluated
 ones renormalised, which are the weights the combination gives the kept members alone (each
-member's weight is a power of its own validation error, normalised).
+member's weight is a power of its own scaled validation error, normalised).
 """
 
 from __future__ import annotations
@@ -41,10 +41,11 @@ def kept_candidates(cfg: DictConfig, evaluated_spec: dict[str, Any]) -> KeptCand
     spec = upgrade_spec(evaluated_spec)
     combination = spec.get("combination")
     unchanged = KeptCandidates(cfg, combination)
-    least = float(OmegaConf.select(cfg, "pipeline.refit_min_candidate_weight", default=0.0) or 0.0)
+    least = float(cfg.pipeline.refit_min_candidate_weight)
     if (
         least <= 0
         or not combination
+        or not combination.get("weights")
         or spec["kind"] != "ensemble"
         or cfg.model.get("kind") != "ensemble"
         or OmegaConf.select(cfg, "train.init_from") is not None
@@ -66,9 +67,11 @@ def kept_candidates(cfg: DictConfig, evaluated_spec: dict[str, Any]) -> KeptCand
     kept_total = sum(w for w, kept in zip(weights, members, strict=True) if kept)
     renormalised = [w / kept_total for w, kept in zip(weights, members, strict=True) if kept]
     records = combination.get("members")
+    # The candidate's number too: two candidates can read the same values (a null window and
+    # the whole window's length).
     left_out = [
-        {"name": name, "weight": total}
-        for name, total, kept in zip(names, sums, keep, strict=True)
+        {"candidate": number, "name": name, "weight": total}
+        for number, (name, total, kept) in enumerate(zip(names, sums, keep, strict=True))
         if not kept
     ]
     config = copy.deepcopy(cfg)

@@ -106,11 +106,12 @@ def held_back_check(
     batch_size: int,
     member_weights: Sequence[float] | None = None,
 ) -> dict[str, Any]:
-    """Whether more history helps this configuration, judged on validation only: the late half
-    of the validation split is held back, the configuration is fitted again on train plus the
-    early half (the refit's budget rule, the evaluated member weights or `member_weights` for the
-    members `cfg` has), and both that fit and the evaluated model forecast the held-back windows.
-    `helps` when the fit with more history has the smaller MAE there."""
+    """Whether the refit would help, judged on validation only: the late half of the validation
+    split is held back, the refit's configuration (`cfg`: for an ensemble, the candidates the
+    refit keeps) is fitted again on train plus the early half (the refit's budget rule, the
+    evaluated member weights or `member_weights` for the members `cfg` has), and both that fit
+    and the evaluated model forecast the held-back windows. `helps` when the fit with more
+    history has the smaller MAE there."""
     sizes = prepared.window
     early, late = split_in_time(prepared.splits["val"], sizes.previous_time_window)
     held_back = late.origins(sizes)
@@ -208,8 +209,9 @@ def refit_where_it_helps(
                     f"better (MAE {check['with_more_history_mae']:.4g} against the evaluated "
                     f"model's {check['evaluated_mae']:.4g}): pipeline.refit_check"
                 )
+                # The candidates the check was fitted without; the evaluated model keeps them.
                 return {"refit": False, "reason": reason, "check": check,
-                        "left_out": kept.left_out}  # fmt: skip
+                        "check_left_out": kept.left_out}  # fmt: skip
         if beside is None:
             net, spec, warm_source = refit_network(cfg, history, steps, batch_size)
         else:
@@ -230,8 +232,8 @@ def refit_where_it_helps(
         "evaluated_model_hash": evaluated_hash or folder_contents(evaluated).digest,
         "evaluated_optimizer_steps": optimizer_steps,
         "budget": cfg.pipeline.refit_budget,
-        # None taken where nothing learns (the refit kept only a fitted kind, ets).
-        "optimizer_steps": steps if any(p.requires_grad for p in net.parameters()) else 0,
+        # No steps taken where nothing learns (a refit that kept only its ets candidate).
+        "optimizer_steps": steps if net.learns else 0,
         "batch_size": batch_size,
         "splits": list(splits),
         "training_windows": history_windows,
