@@ -1,7 +1,7 @@
 """Panels: several of the benchmark's named series fitted as one model (`data.id_column`), each
 series scored on its own test windows in its own units. It measures the choice an ensemble makes
 on a panel: one set of member weights for the whole panel (what the model serves) or a set per
-series, fitted on that series' validation windows alone.
+series, fitted on that series' own validation (and fold) windows.
 
 python -m benchmarks.accuracy.panels                            # the three panels, seed 42
 python -m benchmarks.accuracy.panels --panels macro --seeds 42,1
@@ -9,8 +9,9 @@ python -m benchmarks.accuracy.panels trainer.max_steps=500     # with Hydra over
 
 Protocol: each series is dated evenly from its panel's start and cut as the config cuts it
 (`data.split`: train, validation, test); the model fits on the train splits, weighs its members
-on the validation splits and forecasts every test window. Scores: each series' test MAE over its
-train one-step naive MAE (its MASE), then their mean and geometric mean over the series.
+on the validation splits (and any rolling-origin folds) and forecasts every test window.
+Scores: each series' test MAE over its train one-step naive MAE (its MASE), then their mean and
+geometric mean over the series.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ def score_panel(
     from stockcast.orchestration.steps.prepare import run_prepare
     from stockcast.serving.metadata import model_artifact, model_spec
     from stockcast.training.fit import run_training
+    from stockcast.training.folds import fold_evidence
     from stockcast.training.validation import validation_forecasts
 
     names, frequency, start = panels[panel]
@@ -129,13 +131,21 @@ def score_panel(
         validate_config(cfg)
         prepared = PreparedData.load(run_prepare(cfg, folder / "run" / "prepared"))
         model = folder / "run" / "model"
-        run_training(cfg, prepared, folder / "run", model)
+        summary = run_training(cfg, prepared, folder / "run", model)
         spec = model_spec(model)
         net = saved_forecaster(spec, load_file(str(model_artifact(model, "weights"))))
+        # The rolling-origin folds the fit weighed its members on too (a short validation
+        # split), fitted again as the fit fitted them: each series' own weights see the same.
+        folds = fold_evidence(cfg, prepared, int(summary["best_step"]), int(summary["batch_size"]))
     val, test = prepared.splits["val"], prepared.splits["test"]
     val_windows, val_members = validation_forecasts(net, prepared, members=True)
     test_windows, test_members = validation_forecasts(net, prepared, members=True, splits=("test",))
-    val_owner = series_of_windows(val, val_windows.origins)
+    held_out_owner = series_of_windows(val, val_windows.origins)
+    held_out_members, held_out_actual = val_members, val_windows.actual
+    if folds is not None:
+        held_out_owner = np.concatenate([held_out_owner, folds.series])
+        held_out_members = np.concatenate([val_members, folds.member_forecasts], axis=1)
+        held_out_actual = np.concatenate([held_out_actual, folds.actual])
     test_owner = series_of_windows(test, test_windows.origins)
     scales = series_scales(prepared.splits["train"])
     combination = spec.get("combination") or {}
@@ -144,15 +154,19 @@ def score_panel(
     )
     # Members the fit set aside (the level rule) stay aside in each series' own weights.
     weighed = weights > 0 if combination.get("weights") else np.ones(len(weights), dtype=bool)
-    power = float(cfg.model.get("combination_power", 1.0))
     mase: dict[str, dict[str, float]] = {name: {} for name in FORECASTERS}
     for index in np.unique(test_owner):
         name, rows = test.series_ids[index], test_owner == index
-        actual, own = test_windows.actual[rows], val_owner == index
+        actual, own = test_windows.actual[rows], held_out_owner == index
         per_series = np.zeros(len(weights))
-        per_series[weighed] = inverse_mse_weights(
-            val_members[weighed][:, own], val_windows.actual[own], power
-        )
+        if cfg.model.get("combination") == "inverse_mse":
+            per_series[weighed] = inverse_mse_weights(
+                held_out_members[weighed][:, own],
+                held_out_actual[own],
+                float(cfg.model.combination_power),
+            )
+        else:  # the members' mean, as the panel's
+            per_series = weights
         forecasts = {
             "panel weights": np.tensordot(weights, test_members[:, rows], axes=1),
             "per-series weights": np.tensordot(per_series, test_members[:, rows], axes=1),
