@@ -76,6 +76,7 @@ def test_the_candidates_the_weights_gave_next_to_nothing_are_left_out(auto_cfg) 
         ("theta on 48 values", 0.003),
         ("ets on 48 values", 0.002),
     ]
+    assert [c["candidate"] for c in kept.left_out] == [0, 2, 3]
     assert kept.combination["left_out"] == {
         "min_candidate_weight": 0.01,
         "candidates": kept.left_out,
