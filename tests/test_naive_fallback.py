@@ -52,7 +52,9 @@ def _lucky_model() -> tuple[SimpleNamespace, ForecastTable, float]:
     naive_error = np.abs(naive_forecast(windows.inputs, 5) - windows.actual).mean(axis=1)
     statistic, p_value = diebold_mariano(model_error, naive_error, 5)
     assert statistic < 0
-    prepared = SimpleNamespace(splits={"val": val}, window=WINDOW)
+    # Its train split: the series before it (one series, so one scale: the errors' units).
+    train = SplitData("train", 100.0 + rng.normal(size=40).cumsum(), np.array([0, 40]), 0, ("s",))
+    prepared = SimpleNamespace(splits={"train": train, "val": val}, window=WINDOW)
     return prepared, ForecastTable(windows.inputs, forecasts), p_value / 2.0
 
 
@@ -113,6 +115,6 @@ def test_folds_the_model_loses_on_outvote_a_lucky_validation_split() -> None:
     assert not falls_back_to_naive(_cfg(None), net, val, prepared, evidence(windows.actual))
     # Where the validation windows lose, the folds cannot save the model: both are pooled.
     table = ForecastTable(windows.inputs, naive + 50.0)
-    lost = SimpleNamespace(splits={"val": SplitData("val", walk, np.array([0, 60]), 10, ("s",))},
-                           window=WINDOW)  # fmt: skip
+    lost_val = SplitData("val", walk, np.array([0, 60]), 10, ("s",))
+    lost = SimpleNamespace(splits=prepared.splits | {"val": lost_val}, window=WINDOW)
     assert falls_back_to_naive(_cfg(None), table, val, lost, evidence(windows.actual))

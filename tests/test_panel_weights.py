@@ -157,3 +157,30 @@ def test_fold_windows_carry_the_series_they_come_from(monkeypatch) -> None:
     np.testing.assert_allclose(
         scales[-len(evidence) :], series_scales(splits["train"])[evidence.series]
     )
+
+
+def test_a_panel_falls_back_when_the_model_loses_in_each_series_units(panel, monkeypatch) -> None:
+    """The model halves the naive error on the high-priced series and quadruples it on the
+    low-priced one: in prices it wins (what the pooled validation MASE says), in each series'
+    units it loses, and a panel falls back."""
+    windows = panel.splits["val"].origins(SIZES)
+    scales = series_scales(panel.splits["train"])
+    owner = series_of_windows(panel.splits["val"], windows.origins)
+    step = scales[owner][:, None]
+    actual = windows.inputs[:, -1:] + step  # the last price misses by one unit at every step
+    gain = np.where(owner == 0, 0.5, 4.0)[:, None]
+    forecast = actual + gain * step
+    monkeypatch.setattr(validation, "held_out_forecasts", lambda *a: (windows.inputs, forecast,
+                                                                       actual))  # fmt: skip
+    cfg = OmegaConf.create(
+        {"fit": {"naive_fallback": True, "min_gain_over_naive": 0.05, "max_p_value_vs_naive": None}}
+    )
+    net = SimpleNamespace(anchored=True)
+    in_prices = np.abs(forecast - actual).mean() / np.abs(windows.inputs[:, -1:] - actual).mean()
+    assert in_prices < 0.6
+    val = {"mase": in_prices, "naive_mase": 1.0}
+    assert validation.falls_back_to_naive(cfg, net, val, panel)
+    # Worse than the last price on the high-priced series (1.5 units), far better on the other
+    # (0.1): in prices it loses, in each series' units it wins (0.8 of naive's error), and stays.
+    forecast = actual + np.where(owner == 0, 1.5, 0.1)[:, None] * step
+    assert not validation.falls_back_to_naive(cfg, net, {"mase": 1.5, "naive_mase": 1.0}, panel)

@@ -200,20 +200,24 @@ def falls_back_to_naive(
     validation score is noise, and noise is what a model would then add to every forecast.
 
     With `folds` (a short validation split) both are judged on the validation and the folds'
-    windows together, the model's MAE against naive's on the same windows."""
+    windows together, the model's MAE against naive's on the same windows. On a panel every
+    window's errors are in its series' units (`window_scales`), as the members' weights are:
+    pooled in prices, the highest-priced series would decide for all."""
     if not (cfg.fit.naive_fallback and net.anchored) or "naive_mase" not in val:
         return False
     keep = 1.0 - float(cfg.fit.min_gain_over_naive)
     max_p_value = cfg.fit.get("max_p_value_vs_naive")
-    if folds is None and val["mase"] > val["naive_mase"] * keep:
+    pooled = folds is not None or len(prepared.splits["train"].series_ids) > 1
+    if not pooled and val["mase"] > val["naive_mase"] * keep:
         return True
-    if folds is None and max_p_value is None:
+    if not pooled and max_p_value is None:
         return False
     inputs, forecast, actual = held_out_forecasts(net, prepared, folds)
     horizon = actual.shape[1]
-    model_error = np.abs(forecast - actual).mean(axis=1)
-    naive_error = np.abs(naive_forecast(inputs, horizon) - actual).mean(axis=1)
-    if folds is not None and model_error.mean() > naive_error.mean() * keep:
+    scale = window_scales(prepared, prepared.splits["val"].origins(prepared.window), folds)
+    model_error = np.abs(forecast - actual).mean(axis=1) / scale
+    naive_error = np.abs(naive_forecast(inputs, horizon) - actual).mean(axis=1) / scale
+    if pooled and model_error.mean() > naive_error.mean() * keep:
         return True
     if max_p_value is None:
         return False
