@@ -19,6 +19,7 @@ from stockcast.forecasting.conformal import (
     centred_bounds,
     conformal_half_widths,
     conformal_inside_windows,
+    student_t_quantile,
 )
 from stockcast.forecasting.frame import forecast_columns, split_forecast_frame
 from stockcast.forecasting.intervals import (
@@ -568,3 +569,47 @@ def test_more_evidence_calibrates_only_the_levels_the_own_windows_are_too_few_fo
         "80": "split_conformal",
         "95": "student_t",
     }
+
+
+# Student's t quantiles from printed tables (four decimals): (probability, degrees of freedom).
+T_TABLE = {
+    (0.975, 1): 12.7062,
+    (0.975, 2): 4.3027,
+    (0.975, 3): 3.1824,
+    (0.9, 1): 3.0777,
+    (0.9, 2): 1.8856,
+    (0.95, 5): 2.0150,
+    (0.975, 10): 2.2281,
+    (0.995, 4): 4.6041,
+    (0.9, 38): 1.3042,
+}
+
+
+@pytest.mark.parametrize(("probability", "dof"), list(T_TABLE))
+def test_the_t_quantile_is_the_tables_even_at_one_degree_of_freedom(
+    probability: float, dof: int
+) -> None:
+    """Two calibration windows give one degree of freedom, where a normal-based expansion fell
+    24% short at 95% (9.71 against 12.71)."""
+    assert student_t_quantile(probability, dof) == pytest.approx(
+        T_TABLE[probability, dof], abs=5e-5
+    )
+    assert student_t_quantile(1 - probability, dof) == -student_t_quantile(probability, dof)
+
+
+def test_the_t_quantile_matches_scipy_to_float_precision() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    for probability in (0.55, 0.8, 0.9, 0.95, 0.975, 0.995, 0.025):
+        for dof in range(1, 60):
+            assert student_t_quantile(probability, dof) == pytest.approx(
+                stats.t.ppf(probability, dof), rel=1e-12
+            )
+
+
+@pytest.mark.parametrize(
+    ("probability", "dof", "message"),
+    [(1.0, 3, "a probability in"), (0.0, 3, "a probability in"), (0.9, 0, "at least 1 degree")],
+)
+def test_the_t_quantile_refuses_what_has_none(probability: float, dof: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        student_t_quantile(probability, dof)
