@@ -17,6 +17,7 @@ from stockcast.forecasting.windows import RollingOrigins
 # precision.
 BISECTION_STEPS = 64
 
+
 def conformal_inside_windows(level: int | str) -> int:
     """The fewest held-out windows whose split-conformal bound at `level` percent is an error
     inside the sample, not the largest one: the bound's rank ceil((n + 1)(1 - alpha)) is at most
