@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from stockcast.errors import DataError
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.conformal import random_walk_bands
 from stockcast.forecasting.windows import WindowSizes, rolling_origins
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 # Warm single-window forecasts timed per fitted model (the median is reported).
 SERVE_CALLS = 200
@@ -52,6 +55,42 @@ def seasonal_naive(name: str, split: Cut, season: int) -> Result | None:
     return score(name, "seasonal naive", split, forecast)
 
 
+def csv_config(
+    folder: Path, csv: Path, experiment: str, columns: Sequence[str], overrides: Sequence[str]
+) -> DictConfig:
+    """The pipeline's config of `experiment` (its refit settings apply too) reading `csv`
+    (`columns`: which columns and how it is split), its store, logs and run folder in `folder`,
+    validated."""
+    from omegaconf import open_dict
+
+    from stockcast.config.compose import compose_config, local_store_overrides
+    from stockcast.config.data_schema import CsvData
+    from stockcast.config.schema import config_fields, validate_config
+
+    cfg = compose_config(
+        "pipeline",
+        [
+            f"experiment={experiment}",
+            "data=csv",
+            f"data.path={csv}",
+            *columns,
+            "++data.allow_non_positive=true",
+            "logger=none",
+            "test=false",
+            *local_store_overrides(folder),
+            *overrides,
+        ],
+    )
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(folder / "run")
+        # An experiment's own data keys for its market (mlp_w10's length) mean nothing to a
+        # file: keep the keys a CSV source reads.
+        for key in set(cfg.data) - set(config_fields(CsvData)):
+            del cfg.data[key]
+    validate_config(cfg)
+    return cfg
+
+
 def stockcast_default(
     name: str,
     split: Cut,
@@ -62,11 +101,6 @@ def stockcast_default(
 ) -> list[Result]:
     """`experiment`'s model and training defaults on this series, fitted in process on the
     first 80% (its last fifth as validation), forecasting every held-out origin."""
-    from omegaconf import open_dict
-
-    from stockcast.config.compose import compose_config, local_store_overrides
-    from stockcast.config.data_schema import CsvData
-    from stockcast.config.schema import config_fields, validate_config
     from stockcast.data.prepared import PreparedData
     from stockcast.orchestration.steps.prepare import run_prepare
     from stockcast.serving.model import open_model_dir
@@ -80,32 +114,14 @@ def stockcast_default(
         # Train and validation are the first 80% (validation its last fifth); the test split is
         # exactly the held-out 20%, which training never reads.
         n, val_points = len(split.values), round(split.start * 0.2)
-        # The pipeline's config: its refit settings (pipeline.refit_budget) apply below.
-        cfg = compose_config(
-            "pipeline",
-            [
-                f"experiment={experiment}",
-                "data=csv",
-                f"data.path={csv}",
-                "data.date_column=null",
-                "data.value_column=value",
-                f"data.split.train={(split.start - val_points) / n!r}",
-                f"data.split.val={val_points / n!r}",
-                f"data.split.test={(n - split.start) / n!r}",
-                "++data.allow_non_positive=true",
-                "logger=none",
-                "test=false",
-                *local_store_overrides(folder),
-                *overrides,
-            ],
-        )
-        with open_dict(cfg):
-            cfg.paths.output_dir = str(folder / "run")
-            # An experiment's own data keys for its market (mlp_w10's length) mean nothing to a
-            # file: keep the keys a CSV source reads.
-            for key in set(cfg.data) - set(config_fields(CsvData)):
-                del cfg.data[key]
-        validate_config(cfg)
+        columns = [
+            "data.date_column=null",
+            "data.value_column=value",
+            f"data.split.train={(split.start - val_points) / n!r}",
+            f"data.split.val={val_points / n!r}",
+            f"data.split.test={(n - split.start) / n!r}",
+        ]
+        cfg = csv_config(folder, csv, experiment, columns, overrides)
         begin = time.perf_counter()
         prepared = PreparedData.load(run_prepare(cfg, folder / "run" / "prepared"))
         summary = run_training(cfg, prepared, folder / "run", folder / "run" / "model")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.accuracy.forecasters import csv_config
 from benchmarks.accuracy.series import load_bench_series
 from benchmarks.common import quiet_console
 
@@ -90,53 +91,24 @@ def score_panel(
     panels: dict[str, tuple[tuple[str, ...], str, str]] = PANELS,
 ) -> PanelScores:
     """Fit `experiment` on the panel and score every series' test windows."""
-    from omegaconf import open_dict
-    from safetensors.torch import load_file
-
-    from stockcast.config.compose import compose_config, local_store_overrides
-    from stockcast.config.schema import validate_config
     from stockcast.data.prepared import PreparedData
     from stockcast.data.split import series_of_windows, series_scales
     from stockcast.forecasting.metrics import inverse_mse_weights
-    from stockcast.models.spec import saved_forecaster
     from stockcast.orchestration.steps.prepare import run_prepare
-    from stockcast.serving.metadata import model_artifact, model_spec
-    from stockcast.training.fit import run_training
-    from stockcast.training.folds import fold_evidence
+    from stockcast.training.fit import fit
     from stockcast.training.validation import validation_forecasts
 
     names, frequency, start = panels[panel]
     with tempfile.TemporaryDirectory(prefix="stockcast-panel-") as tmp:
         folder = Path(tmp)
         csv = panel_csv(names, frequency, start, folder / "panel.csv")
-        cfg = compose_config(
-            "train",
-            [
-                f"experiment={experiment}",
-                "data=csv",
-                f"data.path={csv}",
-                "data.date_column=date",
-                "data.value_column=value",
-                "data.id_column=id",
-                "++data.allow_non_positive=true",
-                "logger=none",
-                "test=false",
-                f"seed={seed}",
-                *local_store_overrides(folder),
-                *overrides,
-            ],
-        )
-        with open_dict(cfg):
-            cfg.paths.output_dir = str(folder / "run")
-        validate_config(cfg)
+        columns = ["data.date_column=date", "data.value_column=value", "data.id_column=id"]
+        cfg = csv_config(folder, csv, experiment, columns, [f"seed={seed}", *overrides])
         prepared = PreparedData.load(run_prepare(cfg, folder / "run" / "prepared"))
-        model = folder / "run" / "model"
-        summary = run_training(cfg, prepared, folder / "run", model)
-        spec = model_spec(model)
-        net = saved_forecaster(spec, load_file(str(model_artifact(model, "weights"))))
-        # The rolling-origin folds the fit weighed its members on too (a short validation
-        # split), fitted again as the fit fitted them: each series' own weights see the same.
-        folds = fold_evidence(cfg, prepared, int(summary["best_step"]), int(summary["batch_size"]))
+        # The fitted network as the fit leaves it (weighed, fallen back where it did), and the
+        # rolling-origin folds it weighed on beside the validation windows, if any.
+        fitted = fit(cfg, prepared, folder / "run")
+    net, spec, folds = fitted.model.net, fitted.spec, fitted.folds
     val, test = prepared.splits["val"], prepared.splits["test"]
     val_windows, val_members = validation_forecasts(net, prepared, members=True)
     test_windows, test_members = validation_forecasts(net, prepared, members=True, splits=("test",))
