@@ -104,14 +104,14 @@ def held_back_check(
     evaluated: Path,
     optimizer_steps: int,
     batch_size: int,
-    member_weights: Sequence[float] | None = None,
+    member_weights: Sequence[float] | None,
 ) -> dict[str, Any]:
     """Whether the refit would help, judged on validation only: the late half of the validation
     split is held back, the refit's configuration (`cfg`: for an ensemble, the candidates the
-    refit keeps) is fitted again on train plus the early half (the refit's budget rule, the
-    evaluated member weights or `member_weights` for the members `cfg` has), and both that fit
-    and the evaluated model forecast the held-back windows. `helps` when the fit with more
-    history has the smaller MAE there."""
+    refit keeps) is fitted again on train plus the early half (the refit's budget rule, and
+    `member_weights`: the evaluated weights of the members `cfg` has, None for their mean), and
+    both that fit and the evaluated model forecast the held-back windows. `helps` when the fit
+    with more history has the smaller MAE there."""
     sizes = prepared.window
     early, late = split_in_time(prepared.splits["val"], sizes.previous_time_window)
     held_back = late.origins(sizes)
@@ -122,10 +122,8 @@ def held_back_check(
     more = replace(prepared, splits={**prepared.splits, "train": joined})
     steps = refit_steps(cfg, optimizer_steps, prepared, len(joined.window_starts(sizes)))
     with_more, _, _ = refit_network(cfg, more, steps, batch_size)
-    spec = model_spec(evaluated)
-    if member_weights is None:
-        member_weights = (spec.get("combination") or {}).get("weights")
     with_more.set_member_weights(member_weights)
+    spec = model_spec(evaluated)
     scored = saved_forecaster(spec, load_file(str(model_artifact(evaluated, "weights"))))
     mae = {name: _held_back_mae(net, held_back) for name, net in (("evaluated", scored),
                                                                    ("more", with_more))}  # fmt: skip
