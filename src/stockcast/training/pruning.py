@@ -44,8 +44,7 @@ def kept_candidates(cfg: DictConfig, evaluated_spec: dict[str, Any]) -> KeptCand
     least = float(cfg.pipeline.refit_min_candidate_weight)
     if (
         least <= 0
-        or not combination
-        or not combination.get("weights")
+        or not (combination or {}).get("weights")
         or spec["kind"] != "ensemble"
         or cfg.model.get("kind") != "ensemble"
         or OmegaConf.select(cfg, "train.init_from") is not None

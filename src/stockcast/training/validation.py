@@ -207,17 +207,18 @@ def falls_back_to_naive(
         return False
     keep = 1.0 - float(cfg.fit.min_gain_over_naive)
     max_p_value = cfg.fit.get("max_p_value_vs_naive")
-    pooled = folds is not None or len(prepared.splits["train"].series_ids) > 1
-    if not pooled and val["mase"] > val["naive_mase"] * keep:
+    # One series without folds: the validation metrics say it. Otherwise each window counts.
+    per_window = folds is not None or len(prepared.splits["train"].series_ids) > 1
+    if not per_window and val["mase"] > val["naive_mase"] * keep:
         return True
-    if not pooled and max_p_value is None:
+    if not per_window and max_p_value is None:
         return False
     inputs, forecast, actual = held_out_forecasts(net, prepared, folds)
     horizon = actual.shape[1]
     scale = window_scales(prepared, prepared.splits["val"].origins(prepared.window), folds)
     model_error = np.abs(forecast - actual).mean(axis=1) / scale
     naive_error = np.abs(naive_forecast(inputs, horizon) - actual).mean(axis=1) / scale
-    if pooled and model_error.mean() > naive_error.mean() * keep:
+    if per_window and model_error.mean() > naive_error.mean() * keep:
         return True
     if max_p_value is None:
         return False
