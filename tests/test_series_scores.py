@@ -10,7 +10,7 @@ import pytest
 
 from stockcast.data.series import Series
 from stockcast.data.split import series_of_windows, series_scales, split_series
-from stockcast.evaluation.reports import REPORT_FILE
+from stockcast.evaluation.reports import REPORT_FILE, WINDOWS_FILE
 from stockcast.evaluation.series_scores import best_and_worst, per_series_scores
 from stockcast.forecasting.windows import WindowSizes
 from tests.conftest import LENIENT_GATE, global_state_restored, run_local_pipeline
@@ -87,6 +87,15 @@ def test_a_twenty_ticker_market_gets_a_report_per_series(seeded_tmp: Path) -> No
     ratios = np.array([row["mase_vs_naive"] for row in rows])
     assert aggregate["median_mase_vs_naive"] == pytest.approx(float(np.median(ratios)))
     assert set(aggregate["mean_coverage"]) == {"80", "95"}
+    # The headline MASE, which the gate reads, weighs each window in its series' units: the
+    # per-series MASEs' mean weighted by their windows, not the pooled errors in prices.
+    windows = np.array([row["windows"] for row in rows])
+    in_units = float(np.average([row["model_mase"] for row in rows], weights=windows))
+    assert report["metrics"]["model"]["pooled"]["mase"] == pytest.approx(in_units, rel=1e-9)
+    assert report["gate"]["test_mase"] == report["metrics"]["model"]["pooled"]["mase"]
+    scored = np.load(report_dir / WINDOWS_FILE)
+    in_prices = np.abs(scored["forecast"] - scored["actual"]).mean() / report["mase_scale"]
+    assert abs(in_prices - in_units) > 0.01 * in_units  # the tickers' price levels differ
     # One forecast plot for the best and one for the worst series, plus the distribution.
     best, worst = rows[int(np.argmin(ratios))]["id"], rows[int(np.argmax(ratios))]["id"]
     drawn = sorted(p.name for p in report_dir.glob("forecast_vs_actual_*.png"))

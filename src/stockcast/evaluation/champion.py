@@ -129,7 +129,9 @@ def compare_with_champion(
         *([] if enough.all() else [f"that have the {previous} values it reads before them"]),
     ]
     champion_forecast, _ = scored.forecast(inputs[fair])
-    scale = candidate.report["mase_scale"]
+    # Each window in its series' units, as the report's MASE (a report from before the windows
+    # kept their scales: the pooled one).
+    scale = windows["scales"][fair] if "scales" in windows else candidate.report["mase_scale"]
     candidate_forecast = windows["forecast"][fair]
     return ChampionScore(
         pooled_errors(champion_forecast, actual[fair], scale)["mase"],

@@ -47,10 +47,15 @@ def interval_report(actual: np.ndarray, bands: Bands) -> dict[str, Any]:
     return report
 
 
-def model_vs_naive_test(forecast: np.ndarray, naive: np.ndarray, actual: np.ndarray) -> dict:
-    """Diebold–Mariano statistic and p-value per horizon step: is "beats naive" more than luck?"""
+def model_vs_naive_test(
+    forecast: np.ndarray, naive: np.ndarray, actual: np.ndarray, window_scales: np.ndarray
+) -> dict:
+    """Diebold–Mariano statistic and p-value per horizon step: is "beats naive" more than luck?
+    Errors are in each window's series units, as the MASE (one series: the same test)."""
+    model_errors = (forecast - actual) / window_scales[:, None]
+    naive_errors = (naive - actual) / window_scales[:, None]
     tests = [
-        diebold_mariano(forecast[:, k] - actual[:, k], naive[:, k] - actual[:, k], k + 1)
+        diebold_mariano(model_errors[:, k], naive_errors[:, k], k + 1)
         for k in range(actual.shape[1])
     ]
     return {
@@ -87,12 +92,19 @@ def evaluate_model(
     forecast, model_bands = model.forecast(inputs)
     spec = model_spec(model.folder)
     next_time_window, scale = windows.next_time_window, prepared.mase_scale
+    test = prepared.splits["test"]
+    window_series = series_of_windows(test, windows.origins)
+    # Each window's MASE denominator is its own series' train scale: a panel's MASE (and the
+    # gate and champion comparison that read it) weighs every series in its own units, not
+    # the highest-priced one most; for one series this is `scale` itself.
+    scales = series_scales(prepared.splits["train"])
+    window_scales = scales[window_series]
     naive = naive_forecast(inputs, next_time_window)
     forecasts = {"model": forecast, "naive": naive}
     season = int(cfg.evaluate.season_length or prepared.meta.get("season_length") or 1)
     if 2 <= season <= inputs.shape[1]:
         forecasts["seasonal_naive"] = seasonal_naive_forecast(inputs, next_time_window, season)
-    metrics = {name: score(values, actual, scale) for name, values in forecasts.items()}
+    metrics = {name: score(values, actual, window_scales) for name, values in forecasts.items()}
     bands = {
         "model": model_bands,
         "naive": random_walk_bands(
@@ -104,17 +116,15 @@ def evaluate_model(
         ),
     }
     intervals = {name: interval_report(actual, b) for name, b in bands.items() if b}
-    test = prepared.splits["test"]
-    window_series = series_of_windows(test, windows.origins)
     per_series = per_series_scores(
         test.series_ids,
         window_series,
-        series_scales(prepared.splits["train"]),
+        scales,
         forecasts,
         actual,
         model_bands,
     )
-    test_dates = prepared.splits["test"].dates
+    test_dates = test.dates
     first_target_dates = None if test_dates is None else test_dates[windows.origins]
     dated = {} if first_target_dates is None else {"first_target_dates": first_target_dates}
     np.savez(
@@ -122,6 +132,7 @@ def evaluate_model(
         inputs=inputs,
         actual=actual,
         forecast=forecast,
+        scales=window_scales,
         **dated,
         **window_history(prepared, windows, window_series),
     )
@@ -154,7 +165,7 @@ def evaluate_model(
         "intervals": intervals,
         "per_series": per_series,
         "diebold_mariano": {
-            "model_vs_naive": model_vs_naive_test(forecast, naive, actual),
+            "model_vs_naive": model_vs_naive_test(forecast, naive, actual, window_scales),
             "note": "negative statistic: the model's absolute errors are smaller than naive's",
         },
         "gate": gate_threshold(

@@ -25,12 +25,13 @@ def pooled_naive_scale(series: Sequence[np.ndarray]) -> float:
 
 
 def forecast_errors(
-    forecast: np.ndarray, actual: np.ndarray, mase_scale: float
+    forecast: np.ndarray, actual: np.ndarray, mase_scale: float | np.ndarray
 ) -> dict[str, np.ndarray]:
     """MAE, RMSE, MAPE (%) and MASE for each horizon step: arrays of shape (next_time_window,).
 
-    MAPE skips targets that are exactly zero; MASE divides by `mase_scale` (`pooled_naive_scale`
-    of the train split).
+    MAPE skips targets that are exactly zero; MASE divides by `mase_scale`: one number
+    (`pooled_naive_scale` of the train split), or one per window (its series' own train scale,
+    so that a panel's MASE weighs every series in its own units, not in prices).
     """
     forecast = np.asarray(forecast, dtype=np.float64)
     actual = np.asarray(actual, dtype=np.float64)
@@ -41,23 +42,34 @@ def forecast_errors(
         ape = np.where(nonzero, abs_error / np.abs(np.where(nonzero, actual, 1.0)), 0.0)
         mape = 100.0 * ape.sum(axis=0) / nonzero.sum(axis=0)
     mae = abs_error.mean(axis=0)
-    return {
-        "mae": mae,
-        "rmse": np.sqrt((error**2).mean(axis=0)),
-        "mape": mape,
-        "mase": mae / mase_scale,
-    }
+    mase = mae / mase_scale if np.ndim(mase_scale) == 0 else _scaled_mae(abs_error, mase_scale)
+    return {"mae": mae, "rmse": np.sqrt((error**2).mean(axis=0)), "mape": mape, "mase": mase}
 
 
-def pooled_errors(forecast: np.ndarray, actual: np.ndarray, mase_scale: float) -> dict[str, float]:
+def _scaled_mae(abs_error: np.ndarray, window_scales: np.ndarray) -> np.ndarray:
+    """Each step's mean over windows of the absolute error divided by its window's scale."""
+    scales = np.asarray(window_scales, dtype=np.float64)
+    if scales.shape != abs_error.shape[:1]:
+        raise ValueError(f"{scales.shape[0]} scales for {len(abs_error)} windows")
+    return (abs_error / scales[:, None]).mean(axis=0)
+
+
+def pooled_errors(
+    forecast: np.ndarray, actual: np.ndarray, mase_scale: float | np.ndarray
+) -> dict[str, float]:
     """The same metrics over every (window, step) pair at once."""
+    forecast = np.asarray(forecast)
+    if np.ndim(mase_scale):  # one scale per window: one per (window, step) pair
+        mase_scale = np.repeat(np.asarray(mase_scale), forecast.size // max(len(forecast), 1))
     per_step = forecast_errors(
-        np.asarray(forecast).reshape(-1, 1), np.asarray(actual).reshape(-1, 1), mase_scale
+        forecast.reshape(-1, 1), np.asarray(actual).reshape(-1, 1), mase_scale
     )
     return {name: float(values[0]) for name, values in per_step.items()}
 
 
-def score(forecast: np.ndarray, actual: np.ndarray, mase_scale: float) -> dict[str, object]:
+def score(
+    forecast: np.ndarray, actual: np.ndarray, mase_scale: float | np.ndarray
+) -> dict[str, object]:
     """Pooled and per-step errors as JSON-ready numbers: what reports store per forecaster."""
     per_step = forecast_errors(forecast, actual, mase_scale)
     return {

@@ -1,0 +1,75 @@
+"""A panel is judged in each series' own units: the report's MASE, the gate that reads it and the
+champion comparison divide each window's errors by its series' train scale, so the
+highest-priced series does not decide alone. One series: the pooled MASE, as before."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stockcast.evaluation.champion import Candidate, compare_with_champion
+from stockcast.evaluation.reports import WINDOWS_FILE
+from stockcast.forecasting.metrics import pooled_errors, score
+from stockcast.registry.store import ModelRegistry
+from stockcast.serving.metadata import evaluated_model_dir
+from stockcast.serving.model import open_model_dir, open_version
+from tests.conftest import MODEL
+
+P, H = 10, 5
+
+
+def test_per_window_scales_weigh_each_window_in_its_series_units() -> None:
+    actual = np.array([[1000.0, 1000.0], [10.0, 10.0]])
+    forecast = actual + np.array([[20.0, 20.0], [1.0, 3.0]])
+    scales = np.array([100.0, 1.0])  # a series quoted near 1,000 and one near 10
+    # Window errors over their scales: 0.2, 0.2 and 1, 3 -> mean 1.1 (in prices: 11 / scale).
+    assert pooled_errors(forecast, actual, scales)["mase"] == pytest.approx(1.1)
+    assert score(forecast, actual, scales)["per_step"]["mase"] == pytest.approx([0.6, 1.6])
+    # MAE and RMSE stay in prices.
+    assert pooled_errors(forecast, actual, scales)["mae"] == pytest.approx(11.0)
+
+
+def test_one_scale_per_window_equals_the_single_scale() -> None:
+    rng = np.random.default_rng(3)
+    actual = 100 + rng.normal(size=(40, H)).cumsum(axis=1)
+    forecast = actual + rng.normal(size=actual.shape)
+    single = pooled_errors(forecast, actual, 2.5)["mase"]
+    assert pooled_errors(forecast, actual, np.full(40, 2.5))["mase"] == pytest.approx(
+        single, rel=1e-14
+    )
+
+
+def test_scales_must_match_the_windows() -> None:
+    with pytest.raises(ValueError, match="3 scales for 2 windows"):
+        score(np.zeros((2, H)), np.ones((2, H)), np.ones(3))
+
+
+def test_the_champion_is_compared_in_each_series_units(
+    registered_store: Path, tmp_path: Path
+) -> None:
+    """Two series, one priced a hundred times the other: both forecasts are scored with each
+    window's own scale from the report's windows file."""
+    rng = np.random.default_rng(0)
+    levels = np.repeat([10_000.0, 100.0], 15)
+    series = levels[:, None] * (1 + 0.01 * rng.normal(size=(30, P + H)).cumsum(axis=1))
+    inputs, actual = series[:, :P], series[:, P:]
+    forecast = inputs[:, -1:] + 0.5 * (actual - inputs[:, -1:])
+    scales = levels / 100
+    folder = tmp_path / "report"
+    folder.mkdir()
+    np.savez(folder / WINDOWS_FILE, inputs=inputs, actual=actual, forecast=forecast, scales=scales)
+    registry = ModelRegistry(f"sqlite:///{registered_store}/mlruns.db", MODEL)
+    champion = registry.resolve(version=1)
+    candidate = Candidate(folder, folder, {"mase_scale": 1.0}, folder / "work")
+    compared = compare_with_champion(registry, champion, candidate)
+
+    opened = open_version(registry, champion, tmp_path / "expected")
+    expected, _ = open_model_dir(evaluated_model_dir(opened.folder)).forecast(inputs)
+    units = np.abs(expected - actual) / scales[:, None]
+    assert compared.champion_mase == pytest.approx(units.mean(), rel=1e-12)
+    candidate_units = np.abs(forecast - actual) / scales[:, None]
+    assert compared.candidate_mase == pytest.approx(candidate_units.mean(), rel=1e-12)
+    # The report's pooled scale would have given the prices' MAE instead.
+    assert compared.candidate_mase != pytest.approx(np.abs(forecast - actual).mean(), rel=1e-3)
