@@ -109,7 +109,7 @@ def test_live_scores_compare_with_the_naive_forecast_of_the_same_origin() -> Non
             )
         ],
     )
-    scores = live_scores(matured, mase_scale=2.0)
+    scores = live_scores(matured, {"A": 2.0})
     # forecasts 103, 104 vs actual 100, 103: MAE 2.0; the naive 100, 100: MAE 1.5
     assert scores["mae"] == pytest.approx(2.0) and scores["mase"] == pytest.approx(1.0)
     assert scores["naive_mae"] == pytest.approx(1.5) and scores["naive_mase"] == pytest.approx(0.75)
@@ -117,6 +117,26 @@ def test_live_scores_compare_with_the_naive_forecast_of_the_same_origin() -> Non
     # 100 lies in [99, 101]; 103 is above [99.5, 102.5]
     assert scores["coverage"] == {"80": 0.5}
     assert (scores["matured"], scores["origins"]) == (1, 1)
+
+
+def test_live_scores_weigh_each_series_in_its_own_units() -> None:
+    """A ticker at 10,000 and one at 100: the model is worse than naive on the cheap one only;
+    in prices the dear one hides it, in each series' units it shows."""
+    dates = ("2024-01-05", "2024-01-08", "2024-01-09")
+    dear = LedgerForecast("m", 1, "B", "2024-01-05", dates[1:], (10_002.0, 10_002.0), 10_000.0, {})
+    cheap = LedgerForecast("m", 1, "A", "2024-01-05", dates[1:], (104.0, 104.0), 100.0, {})
+    observed = [
+        Observed("A", np.array([100.0, 101.0, 101.0]), dates),
+        Observed("B", np.array([10_000.0, 10_010.0, 10_010.0]), dates),
+    ]
+    matured, _ = mature([dear, cheap], observed)
+    scores = live_scores(matured, {"A": 1.0, "B": 100.0})
+    # Model errors: B 8, 8 (0.08 each in its units), A 3, 3 (3 each): MASE (0.16 + 6) / 4.
+    # Naive: B 10, 10 (0.1), A 1, 1 (1): 2.2 / 4. In prices the ratio is 22 / 22 = 1.
+    assert scores["mase"] == pytest.approx(6.16 / 4)
+    assert scores["naive_mase"] == pytest.approx(2.2 / 4)
+    assert scores["ratio_vs_naive"] == pytest.approx(6.16 / 2.2)
+    assert scores["mae"] == pytest.approx(scores["naive_mae"])
 
 
 def test_the_previous_champion_skips_the_current_and_rolled_back_versions() -> None:

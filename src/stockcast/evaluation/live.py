@@ -3,7 +3,7 @@ scored against the naive forecast made at the same origin, and the verdict on a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,17 +76,23 @@ def mature(
     return matured, waiting
 
 
-def live_scores(matured: Sequence[Matured], mase_scale: float) -> dict[str, Any]:
+def live_scores(matured: Sequence[Matured], scales: Mapping[str, float]) -> dict[str, Any]:
     """MAE, MASE, the same for the naive forecasts of the same origins, their ratio and the
-    interval coverage per level, pooled over every matured (forecast, step) pair."""
+    interval coverage per level, pooled over every matured (forecast, step) pair.
+
+    `scales`: each series' MASE denominator (its train one-step naive MAE), so that on a panel
+    the MASE and the ratio to naive weigh every series in its own units, as evaluate's do."""
     if not matured:
         return {"matured": 0, "origins": 0}
     actual = np.concatenate([m.actual for m in matured])
     point = np.concatenate([m.forecast.point for m in matured])
     naive = np.concatenate([np.full(len(m.actual), m.forecast.naive) for m in matured])
+    pair_scales = np.concatenate(
+        [np.full(len(m.actual), scales[m.forecast.series_id]) for m in matured]
+    )
     model, baseline = (
-        pooled_errors(point, actual, mase_scale),
-        pooled_errors(naive, actual, mase_scale),
+        pooled_errors(point, actual, pair_scales),
+        pooled_errors(naive, actual, pair_scales),
     )
     covered = {}
     for level in sorted({lvl for m in matured for lvl in m.forecast.bands}, key=int):
@@ -104,7 +110,7 @@ def live_scores(matured: Sequence[Matured], mase_scale: float) -> dict[str, Any]
         "mase": model["mase"],
         "naive_mae": baseline["mae"],
         "naive_mase": baseline["mase"],
-        "ratio_vs_naive": model["mae"] / baseline["mae"] if baseline["mae"] > 0 else None,
+        "ratio_vs_naive": model["mase"] / baseline["mase"] if baseline["mase"] > 0 else None,
         "coverage": covered,
     }
 
@@ -149,7 +155,7 @@ def judge(cfg: DictConfig, champion_live: dict[str, Any], version: int) -> dict[
     flagged = ratio > limit
     return {
         "flagged": flagged,
-        "reason": f"version {version}'s live MAE is {ratio:.3f}x the naive forecast's over its "
+        "reason": f"version {version}'s live MASE is {ratio:.3f}x the naive forecast's over its "
         f"last {matured} matured forecasts ({'above' if flagged else 'within'} "
         f"monitor.max_ratio_vs_naive={limit:g})",
     }
@@ -172,7 +178,7 @@ def score_live(
     observed: Sequence[Observed],
     champion_version: int,
     window: int,
-    mase_scale: float,
+    scales: Mapping[str, float],
 ) -> LiveScores:
     matured, waiting = mature(forecasts, observed)
     by_version: dict[int, list[Matured]] = {}
@@ -181,9 +187,9 @@ def score_live(
     return LiveScores(
         matured,
         waiting,
-        live_scores(last_origins(matured, window), mase_scale),
-        live_scores(last_origins(by_version.get(champion_version, []), window), mase_scale),
-        {str(v): live_scores(rows, mase_scale) for v, rows in sorted(by_version.items())},
+        live_scores(last_origins(matured, window), scales),
+        live_scores(last_origins(by_version.get(champion_version, []), window), scales),
+        {str(v): live_scores(rows, scales) for v, rows in sorted(by_version.items())},
     )
 
 

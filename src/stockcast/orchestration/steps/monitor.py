@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
+from stockcast.data.split import series_scales
 from stockcast.errors import ArtifactError
 from stockcast.evaluation.live import judge, observed_series, origin_history, score_live
 from stockcast.orchestration.steps.monitor_outputs import finish, log_to_mlflow, registered_version
@@ -56,6 +57,7 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         )
         return finish(output, report | {"status": SKIPPED, "message": message})
     observed = observed_series(prepared)
+    train = prepared.splits["train"]
     report["as_of"] = max(s.dates[-1] for s in observed)
     registry = ModelRegistry.from_config(cfg.registry)
     alias = cfg.register.alias
@@ -84,7 +86,7 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         observed,
         champion.version,
         window,
-        prepared.mase_scale,
+        dict(zip(train.series_ids, series_scales(train), strict=True)),
     )
     flag = judge(cfg, scores.champion, champion.version)
     rollback = None
