@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from stockcast.config.schema import validate_config
 from stockcast.data.prepared import PreparedData
@@ -20,7 +21,12 @@ from stockcast.forecasting.windows import WindowSizes
 from stockcast.models.kinds.es import HoltWinters
 from stockcast.models.kinds.theta import START_ALPHA, START_TREND_SHARE, Theta
 from stockcast.models.spec import build_price_forecaster, saved_forecaster
-from stockcast.serving.metadata import model_artifact, model_spec, read_model_metadata
+from stockcast.serving.metadata import (
+    TRAINING_CONFIG_FILE,
+    model_artifact,
+    model_spec,
+    read_model_metadata,
+)
 from stockcast.serving.model import open_model_dir
 from tests.conftest import run_train
 
@@ -435,6 +441,13 @@ def test_the_refit_fits_only_the_candidates_the_weights_kept(
     assert net.core.members == 9
     # The evaluated model travels inside whole, all twelve members.
     assert len(model_spec(tmp_path / "refit" / "evaluated")["combination"]["weights"]) == 12
+    # Each folder's training config names the candidates that were fitted into it.
+    refit_config = OmegaConf.load(tmp_path / "refit" / TRAINING_CONFIG_FILE)
+    fitted = [(c["kind"], c["window"]) for c in kept]
+    assert [(c.kind, c.window) for c in refit_config.model.candidates] == fitted
+    evaluated_config = OmegaConf.load(tmp_path / "refit" / "evaluated" / TRAINING_CONFIG_FILE)
+    assert len(evaluated_config.model.candidates) == 4
+    assert refit_config.data == evaluated_config.data
     windows = 100 + np.cumsum(np.random.default_rng(3).normal(size=(2, 80)), axis=1)
     served, bands = open_model_dir(tmp_path / "refit").forecast(windows)
     assert np.isfinite(served).all() and set(bands) == {"80", "95"}

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 from safetensors.torch import load_file
 
 from stockcast.data.calendar import date_bound
@@ -257,6 +257,18 @@ def refit_where_it_helps(
     }
     last_inputs = last.values[-prepared.window.previous_time_window :]
     save_model_dir(net, spec, output, metadata, last_inputs)
-    shutil.copyfile(evaluated / TRAINING_CONFIG_FILE, output / TRAINING_CONFIG_FILE)
+    write_refit_config(evaluated, output, cfg, bool(kept.left_out))
     shutil.copytree(evaluated, output / EVALUATED_DIR)
     return {"refit": True} | record
+
+
+def write_refit_config(evaluated: Path, output: Path, cfg: DictConfig, pruned: bool) -> None:
+    """The refit's training config: the evaluated run's, with the `model` the refit fitted
+    where it left candidates out, so the file (and the registry's `config` tag read from it)
+    says what made the registered model, not what made the evaluated one."""
+    if not pruned:
+        shutil.copyfile(evaluated / TRAINING_CONFIG_FILE, output / TRAINING_CONFIG_FILE)
+        return
+    written = OmegaConf.load(evaluated / TRAINING_CONFIG_FILE)
+    written.model = OmegaConf.create(OmegaConf.to_container(cfg.model, resolve=True))
+    (output / TRAINING_CONFIG_FILE).write_text(OmegaConf.to_yaml(written))
