@@ -11,7 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stockcast.evaluation.live import Observed, live_scores, mature
+from stockcast.data.series import Series
+from stockcast.data.split import split_series
+from stockcast.evaluation.live import Observed, live_scores, mature, score_live
+from stockcast.forecasting.windows import WindowSizes
 from stockcast.registry.ledger import ChampionSeen, Ledger, LedgerForecast, previous_champion
 
 TIMEOUT_S = 30.0
@@ -137,6 +140,15 @@ def test_live_scores_weigh_each_series_in_its_own_units() -> None:
     assert scores["naive_mase"] == pytest.approx(2.2 / 4)
     assert scores["ratio_vs_naive"] == pytest.approx(6.16 / 2.2)
     assert scores["mae"] == pytest.approx(scores["naive_mae"])
+    # The monitor's scoring takes each series' scale from the train split it is given.
+    zigzag = np.tile([0.0, 1.0], 20)
+    train = split_series(
+        [Series("A", 100 + zigzag), Series("B", 10_000 + 100 * zigzag)],
+        WindowSizes(3, 2),
+        {"train": 0.5, "val": 0.25, "test": 0.25},
+    )["train"]
+    live = score_live([dear, cheap], observed, 1, 20, train)
+    assert live.champion == scores
 
 
 def test_the_previous_champion_skips_the_current_and_rolled_back_versions() -> None:

@@ -11,6 +11,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from stockcast.data.prepared import PreparedData
+from stockcast.data.split import SplitData, series_scales
 from stockcast.forecasting.metrics import coverage, pooled_errors
 from stockcast.registry.ledger import LedgerForecast
 
@@ -178,8 +179,11 @@ def score_live(
     observed: Sequence[Observed],
     champion_version: int,
     window: int,
-    scales: Mapping[str, float],
+    train: SplitData,
 ) -> LiveScores:
+    """`train`: the prepared train split, whose series' one-step naive MAEs scale each series'
+    live errors (`live_scores`)."""
+    scales = dict(zip(train.series_ids, series_scales(train).tolist(), strict=True))
     matured, waiting = mature(forecasts, observed)
     by_version: dict[int, list[Matured]] = {}
     for m in matured:

@@ -18,7 +18,6 @@ from omegaconf import DictConfig
 
 from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import series_scales
 from stockcast.errors import ArtifactError
 from stockcast.evaluation.live import judge, observed_series, origin_history, score_live
 from stockcast.orchestration.steps.monitor_outputs import finish, log_to_mlflow, registered_version
@@ -57,7 +56,6 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         )
         return finish(output, report | {"status": SKIPPED, "message": message})
     observed = observed_series(prepared)
-    train = prepared.splits["train"]
     report["as_of"] = max(s.dates[-1] for s in observed)
     registry = ModelRegistry.from_config(cfg.registry)
     alias = cfg.register.alias
@@ -86,7 +84,7 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         observed,
         champion.version,
         window,
-        dict(zip(train.series_ids, series_scales(train), strict=True)),
+        prepared.splits["train"],
     )
     flag = judge(cfg, scores.champion, champion.version)
     rollback = None
