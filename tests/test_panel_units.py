@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from stockcast.evaluation.champion import Candidate, compare_with_champion
+from stockcast.evaluation.evaluate import model_vs_naive_test
 from stockcast.evaluation.reports import WINDOWS_FILE
-from stockcast.forecasting.metrics import pooled_errors, score
+from stockcast.forecasting.metrics import diebold_mariano, pooled_errors, score
 from stockcast.registry.store import ModelRegistry
 from stockcast.serving.metadata import evaluated_model_dir
 from stockcast.serving.model import open_model_dir, open_version
@@ -73,3 +74,26 @@ def test_the_champion_is_compared_in_each_series_units(
     assert compared.candidate_mase == pytest.approx(candidate_units.mean(), rel=1e-12)
     # The report's pooled scale would have given the prices' MAE instead.
     assert compared.candidate_mase != pytest.approx(np.abs(forecast - actual).mean(), rel=1e-3)
+
+
+def test_the_diebold_mariano_test_takes_each_series_units() -> None:
+    """The model beats naive on the cheap series and loses a little on the dear one: in prices
+    the dear one's errors decide the test, in each series' units the cheap one's count too."""
+    rng = np.random.default_rng(1)
+    actual = np.concatenate([np.full((30, H), 10_000.0), np.full((30, H), 10.0)])
+    scales = np.repeat([100.0, 0.1], 30)
+    naive = actual + scales[:, None] * rng.normal(size=actual.shape)
+    model = (
+        actual
+        + scales[:, None] * rng.normal(size=actual.shape) * np.repeat([1.1, 0.5], 30)[:, None]
+    )
+    tested = model_vs_naive_test(model, naive, actual, scales)
+    expected = [
+        diebold_mariano(
+            (model[:, k] - actual[:, k]) / scales, (naive[:, k] - actual[:, k]) / scales, k + 1
+        )[0]
+        for k in range(H)
+    ]
+    assert tested["statistic"] == pytest.approx(expected)
+    in_prices = model_vs_naive_test(model, naive, actual, np.ones(60))["statistic"]
+    assert np.mean(tested["statistic"]) < 0 < np.mean(in_prices)

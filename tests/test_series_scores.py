@@ -94,6 +94,15 @@ def test_a_twenty_ticker_market_gets_a_report_per_series(seeded_tmp: Path) -> No
     assert report["metrics"]["model"]["pooled"]["mase"] == pytest.approx(in_units, rel=1e-9)
     assert report["gate"]["test_mase"] == report["metrics"]["model"]["pooled"]["mase"]
     scored = np.load(report_dir / WINDOWS_FILE)
+    # Each scored window keeps its series' scale, which the champion comparison divides by:
+    # over a series' windows (they come series by series) it gives that series' MASE.
+    owners = np.repeat(np.arange(len(rows)), windows)
+    in_own_units = np.abs(scored["forecast"] - scored["actual"]).mean(axis=1) / scored["scales"]
+    np.testing.assert_allclose(
+        np.bincount(owners, weights=in_own_units) / windows,
+        [row["model_mase"] for row in rows],
+        rtol=1e-9,
+    )
     in_prices = np.abs(scored["forecast"] - scored["actual"]).mean() / report["mase_scale"]
     assert abs(in_prices - in_units) > 0.01 * in_units  # the tickers' price levels differ
     # One forecast plot for the best and one for the worst series, plus the distribution.
