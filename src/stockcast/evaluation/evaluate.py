@@ -159,6 +159,8 @@ def evaluate_model(
             "first_target_to": date_bound(first_target_dates),
         },
         "next_time_window": next_time_window,
+        # The pooled train scale (a single series' MASE denominator); a panel's windows are each
+        # divided by their own series' scale, kept in test_windows.npz as `scales`.
         "mase_scale": scale,
         "season_length": season if "seasonal_naive" in forecasts else None,
         "metrics": metrics,

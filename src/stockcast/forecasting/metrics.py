@@ -57,7 +57,8 @@ def _scaled_mae(abs_error: np.ndarray, window_scales: np.ndarray) -> np.ndarray:
 def pooled_errors(
     forecast: np.ndarray, actual: np.ndarray, mase_scale: float | np.ndarray
 ) -> dict[str, float]:
-    """The same metrics over every (window, step) pair at once."""
+    """The same metrics over every (window, step) pair at once. Per-window scales: one per row
+    of `forecast` (a 2-D forecast's window, a 1-D forecast's single pair)."""
     forecast = np.asarray(forecast)
     if np.ndim(mase_scale):  # one scale per window: one per (window, step) pair
         mase_scale = np.repeat(np.asarray(mase_scale), forecast.size // max(len(forecast), 1))

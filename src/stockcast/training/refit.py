@@ -37,6 +37,7 @@ from stockcast.data.split import SPLITS, join_splits, split_in_time
 from stockcast.errors import ArtifactError
 from stockcast.forecasting.conformal import centred_bounds
 from stockcast.models.spec import saved_forecaster
+from stockcast.paths import portable
 from stockcast.registry.integrity import folder_contents
 from stockcast.serving.metadata import (
     EVALUATED_DIR,
@@ -270,5 +271,5 @@ def write_refit_config(evaluated: Path, output: Path, cfg: DictConfig, pruned: b
         shutil.copyfile(evaluated / TRAINING_CONFIG_FILE, output / TRAINING_CONFIG_FILE)
         return
     written = OmegaConf.load(evaluated / TRAINING_CONFIG_FILE)
-    written.model = OmegaConf.create(OmegaConf.to_container(cfg.model, resolve=True))
+    written.model = OmegaConf.create(portable(OmegaConf.to_container(cfg.model, resolve=True)))
     (output / TRAINING_CONFIG_FILE).write_text(OmegaConf.to_yaml(written))
