@@ -4,11 +4,15 @@ highest-priced series does not decide alone. One series: the pooled MASE, as bef
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from stockcast.data.prepared import PreparedData
+from stockcast.data.split import series_of_windows, series_scales
 from stockcast.evaluation.champion import Candidate, compare_with_champion
 from stockcast.evaluation.evaluate import model_vs_naive_test
 from stockcast.evaluation.reports import WINDOWS_FILE
@@ -16,7 +20,9 @@ from stockcast.forecasting.metrics import diebold_mariano, pooled_errors, score
 from stockcast.registry.store import ModelRegistry
 from stockcast.serving.metadata import evaluated_model_dir
 from stockcast.serving.model import open_model_dir, open_version
-from tests.conftest import MODEL
+from stockcast.training.summary import METRICS_FILE
+from stockcast.training.windows import WindowBatches, gather_windows
+from tests.conftest import MODEL, run_train
 
 P, H = 10, 5
 
@@ -97,3 +103,45 @@ def test_the_diebold_mariano_test_takes_each_series_units() -> None:
     assert tested["statistic"] == pytest.approx(expected)
     in_prices = model_vs_naive_test(model, naive, actual, np.ones(60))["statistic"]
     assert np.mean(tested["statistic"]) < 0 < np.mean(in_prices)
+
+
+def test_batch_positions_name_the_windows_each_evaluation_batch_holds() -> None:
+    values = torch.arange(50, dtype=torch.float32)
+    starts = torch.arange(0, 40, 3)
+    for rank, world in ((0, 1), (0, 2), (1, 2)):
+        batches = WindowBatches(values, starts, 4, 3, rank=rank, world_size=world)
+        for number, batch in enumerate(batches):
+            held = starts[batches.positions(number)]
+            assert torch.equal(batch, gather_windows(values, held, 4))
+    with pytest.raises(ValueError, match="shuffled"):
+        WindowBatches(values, starts, 4, 3, shuffle=True).positions(0)
+
+
+def test_training_metrics_weigh_each_series_in_its_units(tmp_path: Path) -> None:
+    """metrics.json's validation and test MASE (what the best checkpoint, early stopping and a
+    sweep's objective follow) on a panel of three tickers at different price levels: each
+    window's errors over its own series' scale, as evaluate's report scores them."""
+    run = tmp_path / "run"
+    run_train(
+        tmp_path,
+        run,
+        "data=market",
+        "data.num_series=3",
+        "data.length=200",
+        "trainer.max_steps=20",
+        "fit.val_every_steps=10",
+        "fit.naive_fallback=false",
+        "logger=none",
+    )
+    metrics = json.loads((run / METRICS_FILE).read_text())
+    prepared = PreparedData.load(run / "prepared")
+    model = open_model_dir(run / "model")
+    scales = series_scales(prepared.splits["train"])
+    for split in ("val", "test"):
+        windows = prepared.splits[split].origins(prepared.window)
+        forecast, _ = model.forecast(windows.inputs)
+        errors = np.abs(forecast - windows.actual).mean(axis=1)
+        own = scales[series_of_windows(prepared.splits[split], windows.origins)]
+        assert metrics[split]["mase"] == pytest.approx((errors / own).mean(), rel=1e-5)
+        in_prices = errors.mean() / prepared.mase_scale
+        assert abs(in_prices - metrics[split]["mase"]) > 0.01 * in_prices

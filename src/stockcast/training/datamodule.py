@@ -10,6 +10,7 @@ import lightning as L
 import torch
 
 from stockcast.data.prepared import PreparedData
+from stockcast.data.split import series_of_windows, series_scales
 from stockcast.errors import ConfigError
 from stockcast.training.windows import WindowBatches
 
@@ -38,6 +39,17 @@ class WindowDataModule(L.LightningDataModule):
         self._starts = {
             name: split.window_starts(prepared.window) for name, split in prepared.splits.items()
         }
+        # Each window's MASE scale: its own series' train one-step naive MAE, so a panel's
+        # validation and test MASE weigh every series in its own units, as evaluate's does.
+        scales = series_scales(prepared.splits["train"])
+        previous = prepared.window.previous_time_window
+        self._scales = {
+            name: torch.as_tensor(
+                scales[series_of_windows(split, self._starts[name] + previous)],
+                dtype=torch.float64,
+            )
+            for name, split in prepared.splits.items()
+        }
 
     @property
     def window_length(self) -> int:
@@ -62,6 +74,11 @@ class WindowDataModule(L.LightningDataModule):
             world_size=world_size,
             equal_shards=train,
         )
+
+    def window_scales(self, split: str, batch: int) -> torch.Tensor:
+        """The MASE scale of each window of the `batch`-th evaluation batch of `split` on this
+        rank, in the batch's row order."""
+        return self._scales[split][self.batches(split).positions(batch)]
 
     def train_dataloader(self) -> WindowBatches:
         return self._train_batches

@@ -43,7 +43,7 @@ class Forecaster(L.LightningModule):
         self.scheduler_factory = scheduler
         self.input_size = net.input_size
         self.horizon = net.horizon
-        self._outputs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._outputs: dict[str, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {}
         self._train_losses: list[torch.Tensor] = []
 
     def forward(self, prices: torch.Tensor) -> torch.Tensor:
@@ -81,8 +81,9 @@ class Forecaster(L.LightningModule):
         # epoch was a quarter of a daily fit's time.
         self._train_losses.extend(losses)
 
-    def _shared_eval_step(self, stage: str, windows: torch.Tensor) -> None:
-        """One step for val and test: scaled loss for the scheduler, price forecasts for metrics."""
+    def _shared_eval_step(self, stage: str, windows: torch.Tensor, batch_idx: int) -> None:
+        """One step for val and test: scaled loss for the scheduler, price forecasts and each
+        window's MASE scale for metrics."""
         loss, forecast = self.net.loss_and_forecast(
             *self.split_window(windows), self.loss_fn, self.hparams.window_scale_power
         )
@@ -95,13 +96,28 @@ class Forecaster(L.LightningModule):
             batch_size=len(windows),
             sync_dist=True,
         )
-        self._outputs.setdefault(stage, []).append((forecast.detach(), windows.detach()))
+        scales = self._window_scales(stage, batch_idx, len(windows))
+        self._outputs.setdefault(stage, []).append((forecast.detach(), windows.detach(), scales))
+
+    def _window_scales(self, stage: str, batch_idx: int, count: int) -> torch.Tensor:
+        """Each window's MASE scale, its own series' (`WindowDataModule.window_scales`); the
+        pooled train scale for windows from anywhere else."""
+        # `_trainer`: None outside a Trainer, where the `trainer` property raises.
+        lookup = getattr(getattr(self._trainer, "datamodule", None), "window_scales", None)
+        if lookup is None:
+            return torch.full((count,), float(self.hparams.mase_scale), dtype=torch.float64)
+        scales = lookup(stage, batch_idx)
+        if len(scales) != count:
+            raise ValueError(
+                f"{len(scales)} scales for the {count} windows of {stage} batch {batch_idx}"
+            )
+        return scales
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        self._shared_eval_step("val", batch)
+        self._shared_eval_step("val", batch, batch_idx)
 
     def test_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        self._shared_eval_step("test", batch)
+        self._shared_eval_step("test", batch, batch_idx)
 
     def predict_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         return self.net(self.split_window(batch)[0])
@@ -115,15 +131,19 @@ class Forecaster(L.LightningModule):
         # MASE is the pooled one, not a mean of the ranks' values; a rank with no windows still
         # takes part in the gather.
         width = self.input_size + 2 * self.horizon
-        rows = [torch.cat([w, f], dim=1) for f, w in outputs]
+        rows = [torch.cat([w, f], dim=1) for f, w, _ in outputs]
         local = torch.cat(rows) if rows else torch.empty((0, width), device=self.device)
+        local_scales = (
+            torch.cat([s for _, _, s in outputs]) if rows else torch.empty(0, dtype=torch.float64)
+        ).to(self.device)
         everything = gather_rows(local) if distributed else local
         if not len(everything):
             return
+        # Gathered apart, in the rows' rank order, to stay float64 (a float32 column would round).
+        scale = (gather_rows(local_scales) if distributed else local_scales).cpu().numpy()
         windows = everything[:, : self.input_size + self.horizon].cpu().double().numpy()
         forecast = everything[:, self.input_size + self.horizon :].cpu().double().numpy()
         inputs, actual = windows[:, : self.input_size], windows[:, self.input_size :]
-        scale = self.hparams.mase_scale
         metrics = {f"{stage}/{k}": v for k, v in pooled_errors(forecast, actual, scale).items()}
         naive = naive_forecast(inputs, actual.shape[1])
         metrics[f"{stage}/naive_mase"] = pooled_errors(naive, actual, scale)["mase"]

@@ -95,9 +95,7 @@ class WindowBatches:
         self._passes += 1
         skip, self._skip = self._skip, 0
         self._yielded = skip
-        if self.world_size > 1:
-            everything = order if order is not None else torch.arange(len(self.starts))
-            order = shard_indices(everything, self.rank, self.world_size, equal=self.equal_shards)
+        order = self._rank_order(order)
         group = self.batch_size * self.steps_per_batch
         for begin in range(skip * group, self.num_windows, group):
             # Index the permutation batch by batch: no shuffled copy of every start.
@@ -109,3 +107,20 @@ class WindowBatches:
                 yield windows
             else:
                 yield list(torch.split(windows, self.batch_size))
+
+    def _rank_order(self, order: torch.Tensor | None) -> torch.Tensor | None:
+        """The pass's order of window positions this rank iterates (None: all, in order)."""
+        if self.world_size == 1:
+            return order
+        everything = order if order is not None else torch.arange(len(self.starts))
+        return shard_indices(everything, self.rank, self.world_size, equal=self.equal_shards)
+
+    def positions(self, batch: int) -> torch.Tensor:
+        """Which of `starts` the `batch`-th batch of an unshuffled iteration holds, in its row
+        order: what evaluation looks each window's series up by."""
+        if self.shuffle:
+            raise ValueError("a shuffled pass's batches differ from pass to pass")
+        order = self._rank_order(None)
+        group = self.batch_size * self.steps_per_batch
+        chunk = slice(batch * group, min((batch + 1) * group, self.num_windows))
+        return torch.arange(len(self.starts))[chunk] if order is None else order[chunk]
