@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import series_of_windows, series_scales
+from stockcast.data.split import SplitData, series_of_windows, series_scales, split_in_time
 from stockcast.evaluation.champion import Candidate, compare_with_champion
 from stockcast.evaluation.evaluate import model_vs_naive_test
 from stockcast.evaluation.reports import WINDOWS_FILE
@@ -117,31 +117,65 @@ def test_batch_positions_name_the_windows_each_evaluation_batch_holds() -> None:
         WindowBatches(values, starts, 4, 3, shuffle=True).positions(0)
 
 
-def test_training_metrics_weigh_each_series_in_its_units(tmp_path: Path) -> None:
+PANEL = (
+    "data=market",
+    "data.num_series=3",
+    "data.length=200",
+    "trainer.max_steps=20",
+    "fit.val_every_steps=10",
+    "fit.naive_fallback=false",
+    "logger=none",
+)
+
+
+@pytest.fixture(scope="module")
+def panel_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A short fit on a panel of three tickers at different price levels."""
+    tmp = tmp_path_factory.mktemp("panel")
+    run_train(tmp, tmp / "run", *PANEL)
+    return tmp / "run"
+
+
+def in_own_units(
+    errors: np.ndarray, split: SplitData, origins: np.ndarray, train: SplitData
+) -> float:
+    """Each window's absolute errors over its own series' train scale, averaged."""
+    own = series_scales(train)[series_of_windows(split, origins)]
+    return float((errors / own[:, None]).mean())
+
+
+def test_training_metrics_weigh_each_series_in_its_units(panel_run: Path) -> None:
     """metrics.json's validation and test MASE (what the best checkpoint, early stopping and a
-    sweep's objective follow) on a panel of three tickers at different price levels: each
-    window's errors over its own series' scale, as evaluate's report scores them."""
-    run = tmp_path / "run"
-    run_train(
-        tmp_path,
-        run,
-        "data=market",
-        "data.num_series=3",
-        "data.length=200",
-        "trainer.max_steps=20",
-        "fit.val_every_steps=10",
-        "fit.naive_fallback=false",
-        "logger=none",
-    )
-    metrics = json.loads((run / METRICS_FILE).read_text())
-    prepared = PreparedData.load(run / "prepared")
-    model = open_model_dir(run / "model")
-    scales = series_scales(prepared.splits["train"])
-    for split in ("val", "test"):
-        windows = prepared.splits[split].origins(prepared.window)
+    sweep's objective follow): each window's errors over its own series' scale, as evaluate's
+    report scores them."""
+    metrics = json.loads((panel_run / METRICS_FILE).read_text())
+    prepared = PreparedData.load(panel_run / "prepared")
+    model = open_model_dir(panel_run / "model")
+    for name in ("val", "test"):
+        split = prepared.splits[name]
+        windows = split.origins(prepared.window)
         forecast, _ = model.forecast(windows.inputs)
-        errors = np.abs(forecast - windows.actual).mean(axis=1)
-        own = scales[series_of_windows(prepared.splits[split], windows.origins)]
-        assert metrics[split]["mase"] == pytest.approx((errors / own).mean(), rel=1e-5)
+        errors = np.abs(forecast - windows.actual)
+        expected = in_own_units(errors, split, windows.origins, prepared.splits["train"])
+        assert metrics[name]["mase"] == pytest.approx(expected, rel=1e-5)
         in_prices = errors.mean() / prepared.mase_scale
-        assert abs(in_prices - metrics[split]["mase"]) > 0.01 * in_prices
+        assert abs(in_prices - metrics[name]["mase"]) > 0.01 * in_prices
+
+
+def test_the_held_back_check_judges_a_panel_in_each_series_units(panel_run: Path, make_cfg) -> None:
+    from stockcast.training.refit import held_back_check
+
+    prepared = PreparedData.load(panel_run / "prepared")
+    metrics = json.loads((panel_run / METRICS_FILE).read_text())
+    cfg = make_cfg(*PANEL, config_name="pipeline")
+    check = held_back_check(cfg, prepared, panel_run / "model", int(metrics["best_step"]), 8, None)
+    _, late = split_in_time(prepared.splits["val"], prepared.window.previous_time_window)
+    held_back = late.origins(prepared.window)
+    forecast, _ = open_model_dir(panel_run / "model").forecast(held_back.inputs)
+    errors = np.abs(forecast - held_back.actual)
+    train = prepared.splits["train"]
+    assert check["evaluated_mase"] == pytest.approx(
+        in_own_units(errors, late, held_back.origins, train), rel=1e-5
+    )
+    assert check["evaluated_mae"] == pytest.approx(errors.mean(), rel=1e-5)
+    assert check["helps"] == (check["with_more_history_mase"] <= check["evaluated_mase"])

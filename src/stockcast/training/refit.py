@@ -33,7 +33,13 @@ from safetensors.torch import load_file
 
 from stockcast.data.calendar import date_bound
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import SPLITS, join_splits, split_in_time
+from stockcast.data.split import (
+    SPLITS,
+    join_splits,
+    series_of_windows,
+    series_scales,
+    split_in_time,
+)
 from stockcast.errors import ArtifactError
 from stockcast.forecasting.conformal import centred_bounds
 from stockcast.models.spec import saved_forecaster
@@ -112,35 +118,44 @@ def held_back_check(
     refit keeps) is fitted again on train plus the early half (the refit's budget rule, and
     `member_weights`: the evaluated weights of the members `cfg` has, None for their mean), and
     both that fit and the evaluated model forecast the held-back windows. `helps` when the fit
-    with more history has the smaller MAE there."""
+    with more history has the smaller MASE there (each window's errors over its own series'
+    train scale: on a panel every series counts in its own units; one series: the MAE's
+    verdict)."""
     sizes = prepared.window
     early, late = split_in_time(prepared.splits["val"], sizes.previous_time_window)
     held_back = late.origins(sizes)
     if len(held_back) == 0 or len(early.window_starts(sizes)) == 0:
         return {"helps": False, "reason": "the validation split is too short to hold half back"}
-    joined = replace(join_splits({"train": prepared.splits["train"], "early": early},
-                                 ("train", "early")), name="train")  # fmt: skip
+    train = prepared.splits["train"]
+    joined = replace(
+        join_splits({"train": train, "early": early}, ("train", "early")), name="train"
+    )
     more = replace(prepared, splits={**prepared.splits, "train": joined})
     steps = refit_steps(cfg, optimizer_steps, prepared, len(joined.window_starts(sizes)))
     with_more, _, _ = refit_network(cfg, more, steps, batch_size)
     with_more.set_member_weights(member_weights)
     spec = model_spec(evaluated)
     scored = saved_forecaster(spec, load_file(str(model_artifact(evaluated, "weights"))))
-    mae = {name: _held_back_mae(net, held_back) for name, net in (("evaluated", scored),
-                                                                   ("more", with_more))}  # fmt: skip
+    scales = series_scales(train)[series_of_windows(late, held_back.origins)]
+    errors = {
+        "evaluated": _held_back_errors(scored, held_back),
+        "with_more_history": _held_back_errors(with_more, held_back),
+    }
+    mase = {name: float((e / scales[:, None]).mean()) for name, e in errors.items()}
     return {
-        "helps": bool(mae["more"] <= mae["evaluated"]),
+        "helps": bool(mase["with_more_history"] <= mase["evaluated"]),
         "held_back_windows": len(held_back),
-        "evaluated_mae": mae["evaluated"],
-        "with_more_history_mae": mae["more"],
+        **{f"{name}_mae": float(e.mean()) for name, e in errors.items()},
+        **{f"{name}_mase": value for name, value in mase.items()},
     }
 
 
-def _held_back_mae(net: Any, windows: Any) -> float:
+def _held_back_errors(net: Any, windows: Any) -> np.ndarray:
+    """`net`'s absolute errors on the held-back windows, (windows, steps), in prices."""
     net.eval()
     with torch.inference_mode():
         forecast = net(torch.as_tensor(windows.inputs, dtype=torch.float32)).double().numpy()
-    return float(np.abs(forecast - windows.actual).mean())
+    return np.abs(forecast - windows.actual)
 
 
 def _refit_arrays(
@@ -205,8 +220,8 @@ def refit_where_it_helps(
                 shutil.copytree(evaluated, output)
                 reason = check.get("reason") or (
                     "a fit with half the validation split added forecast the other half no "
-                    f"better (MAE {check['with_more_history_mae']:.4g} against the evaluated "
-                    f"model's {check['evaluated_mae']:.4g}): pipeline.refit_check"
+                    f"better (MASE {check['with_more_history_mase']:.4g} against the evaluated "
+                    f"model's {check['evaluated_mase']:.4g}): pipeline.refit_check"
                 )
                 # The candidates the check was fitted without; the evaluated model keeps them.
                 return {"refit": False, "reason": reason, "check": check,
