@@ -149,6 +149,9 @@ def test_live_scores_weigh_each_series_in_its_own_units() -> None:
     )["train"]
     live = score_live([dear, cheap], observed, 1, 20, train)
     assert live.champion == scores
+    # monitor.png's one origin: the same units.
+    (origin,) = live.history
+    assert (origin["mase"], origin["naive_mase"]) == (scores["mase"], scores["naive_mase"])
 
 
 def test_the_previous_champion_skips_the_current_and_rolled_back_versions() -> None:

@@ -85,16 +85,7 @@ def live_scores(matured: Sequence[Matured], scales: Mapping[str, float]) -> dict
     the MASE and the ratio to naive weigh every series in its own units, as evaluate's do."""
     if not matured:
         return {"matured": 0, "origins": 0}
-    actual = np.concatenate([m.actual for m in matured])
-    point = np.concatenate([m.forecast.point for m in matured])
-    naive = np.concatenate([np.full(len(m.actual), m.forecast.naive) for m in matured])
-    pair_scales = np.concatenate(
-        [np.full(len(m.actual), scales[m.forecast.series_id]) for m in matured]
-    )
-    model, baseline = (
-        pooled_errors(point, actual, pair_scales),
-        pooled_errors(naive, actual, pair_scales),
-    )
+    model, baseline = _point_and_naive_errors(matured, scales)
     covered = {}
     for level in sorted({lvl for m in matured for lvl in m.forecast.bands}, key=int):
         rows = [m for m in matured if level in m.forecast.bands]
@@ -122,25 +113,40 @@ def last_origins(matured: Sequence[Matured], window: int) -> list[Matured]:
     return [m for m in matured if m.forecast.origin_date in kept]
 
 
-def origin_history(matured: Sequence[Matured]) -> list[dict[str, Any]]:
-    """Per origin date and version: live MAE and the naive MAE (what the plot draws)."""
+def origin_history(matured: Sequence[Matured], scales: Mapping[str, float]) -> list[dict[str, Any]]:
+    """Per origin date and version: the live MAE and MASE and the naive forecast's (the plot
+    draws the MASEs: each series in its own units, as the flag reads them)."""
     groups: dict[tuple[str, int], list[Matured]] = {}
     for m in matured:
         groups.setdefault((m.forecast.origin_date, m.forecast.model_version), []).append(m)
     history = []
     for (origin, version), rows in sorted(groups.items()):
-        actual = np.concatenate([m.actual for m in rows])
-        point = np.concatenate([m.forecast.point for m in rows])
-        naive = np.concatenate([np.full(len(m.actual), m.forecast.naive) for m in rows])
+        model, naive = _point_and_naive_errors(rows, scales)
         history.append(
             {
                 "origin": origin,
                 "version": version,
-                "mae": float(np.abs(point - actual).mean()),
-                "naive_mae": float(np.abs(naive - actual).mean()),
+                "mae": model["mae"],
+                "naive_mae": naive["mae"],
+                "mase": model["mase"],
+                "naive_mase": naive["mase"],
             }
         )
     return history
+
+
+def _point_and_naive_errors(
+    matured: Sequence[Matured], scales: Mapping[str, float]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The point forecasts' and the same origins' naive forecasts' pooled errors, each
+    (forecast, step) pair's MASE over its series' scale."""
+    actual = np.concatenate([m.actual for m in matured])
+    point = np.concatenate([m.forecast.point for m in matured])
+    naive = np.concatenate([np.full(len(m.actual), m.forecast.naive) for m in matured])
+    pair_scales = np.concatenate(
+        [np.full(len(m.actual), scales[m.forecast.series_id]) for m in matured]
+    )
+    return pooled_errors(point, actual, pair_scales), pooled_errors(naive, actual, pair_scales)
 
 
 def judge(cfg: DictConfig, champion_live: dict[str, Any], version: int) -> dict[str, Any]:
@@ -172,6 +178,8 @@ class LiveScores:
     overall: dict[str, Any]
     champion: dict[str, Any]
     by_version: dict[str, dict[str, Any]]
+    # Every matured origin's scores (`origin_history`): what monitor.png draws.
+    history: list[dict[str, Any]]
 
 
 def score_live(
@@ -194,6 +202,7 @@ def score_live(
         live_scores(last_origins(matured, window), scales),
         live_scores(last_origins(by_version.get(champion_version, []), window), scales),
         {str(v): live_scores(rows, scales) for v, rows in sorted(by_version.items())},
+        origin_history(matured, scales),
     )
 
 

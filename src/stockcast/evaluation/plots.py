@@ -159,9 +159,10 @@ def plot_live_errors(
     title: str,
     note: str | None = None,
 ) -> Path:
-    """Live MAE of each matured forecast origin against the naive forecast's from the same
-    origin, with a dotted line where the champion alias moved; before anything matured, the
-    figure says so (with `note`, the monitor's reason, under it)."""
+    """Live MASE of each matured forecast origin (each series in its own units, as the
+    monitor's flag reads it) against the naive forecast's from the same origin, with a dotted
+    line where the champion alias moved; before anything matured, the figure says so (with
+    `note`, the monitor's reason, under it)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 4.5), dpi=110)
     if not history:
@@ -170,8 +171,8 @@ def plot_live_errors(
         _note(ax, NOTHING_MATURED, note)
         return _save(plt, fig, path)
     origins = np.array([str(h["origin"]) for h in history], dtype="datetime64[D]")
-    ax.plot(origins, [h["mae"] for h in history], "o-", color="tab:blue", label="champion MAE")
-    ax.plot(origins, [h["naive_mae"] for h in history], "s--", color="grey", label="naive MAE")
+    ax.plot(origins, [h["mase"] for h in history], "o-", color="tab:blue", label="champion MASE")
+    ax.plot(origins, [h["naive_mase"] for h in history], "s--", color="grey", label="naive MASE")
     for seen_on, version in champion_changes:
         ax.axvline(np.datetime64(seen_on, "D"), color="tab:red", linestyle=":", linewidth=1)
         ax.annotate(
@@ -182,9 +183,7 @@ def plot_live_errors(
             ha="left",
             va="top",
         )
-    return _finish(
-        plt, fig, ax, path, title=title, xlabel="forecast origin", ylabel="MAE (price units)"
-    )
+    return _finish(plt, fig, ax, path, title=title, xlabel="forecast origin", ylabel="MASE")
 
 
 def plot_mase_by_series(path: str | Path, mase_vs_naive: np.ndarray, title: str) -> Path:

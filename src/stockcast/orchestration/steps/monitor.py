@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ArtifactError
-from stockcast.evaluation.live import judge, observed_series, origin_history, score_live
+from stockcast.evaluation.live import judge, observed_series, score_live
 from stockcast.orchestration.steps.monitor_outputs import finish, log_to_mlflow, registered_version
 from stockcast.orchestration.steps.table import table_step
 from stockcast.paths import portable_path
@@ -118,7 +118,7 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         # In monitor.ledger_dir (or beside the store): the report is logged and copied.
         "ledger": portable_path(str(ledger.path), *ledger_roots),
     }
-    finish(output, report, origin_history(scores.matured), changes)
+    finish(output, report, scores.history, changes)
     report["mlflow_run_id"] = log_to_mlflow(cfg, registry, report, output)
     return report
 
