@@ -20,6 +20,7 @@ from stockcast.forecasting.metrics import diebold_mariano, pooled_errors, score
 from stockcast.registry.store import ModelRegistry
 from stockcast.serving.metadata import evaluated_model_dir
 from stockcast.serving.model import open_model_dir, open_version
+from stockcast.training.datamodule import WindowDataModule
 from stockcast.training.summary import METRICS_FILE
 from stockcast.training.windows import WindowBatches, gather_windows
 from tests.conftest import MODEL, run_train
@@ -108,11 +109,15 @@ def test_the_diebold_mariano_test_takes_each_series_units() -> None:
 def test_batch_positions_name_the_windows_each_evaluation_batch_holds() -> None:
     values = torch.arange(50, dtype=torch.float32)
     starts = torch.arange(0, 40, 3)
-    for rank, world in ((0, 1), (0, 2), (1, 2)):
-        batches = WindowBatches(values, starts, 4, 3, rank=rank, world_size=world)
-        for number, batch in enumerate(batches):
-            held = starts[batches.positions(number)]
-            assert torch.equal(batch, gather_windows(values, held, 4))
+    for rank, world in ((0, 1), (0, 2), (1, 2), (0, 3), (2, 3)):
+        for steps in (1, 2):
+            batches = WindowBatches(
+                values, starts, 4, 3, steps_per_batch=steps, rank=rank, world_size=world
+            )
+            for number, batch in enumerate(batches):
+                held = starts[batches.positions(number)]
+                whole = torch.cat(batch) if steps > 1 else batch
+                assert torch.equal(whole, gather_windows(values, held, 4))
     with pytest.raises(ValueError, match="shuffled"):
         WindowBatches(values, starts, 4, 3, shuffle=True).positions(0)
 
@@ -160,6 +165,20 @@ def test_training_metrics_weigh_each_series_in_its_units(panel_run: Path) -> Non
         assert metrics[name]["mase"] == pytest.approx(expected, rel=1e-5)
         in_prices = errors.mean() / prepared.mase_scale
         assert abs(in_prices - metrics[name]["mase"]) > 0.01 * in_prices
+
+
+def test_only_the_datamodules_own_batches_get_their_series_scales(panel_run: Path) -> None:
+    prepared = PreparedData.load(panel_run / "prepared")
+    datamodule = WindowDataModule(prepared, eval_batch_size=16)
+    own = next(iter(datamodule.val_dataloader()))
+    scales = datamodule.window_scales("val", 0, own)
+    split = prepared.splits["val"]
+    origins = split.window_starts(prepared.window)[:16] + prepared.window.previous_time_window
+    expected = series_scales(prepared.splits["train"])[series_of_windows(split, origins)]
+    np.testing.assert_array_equal(scales.numpy(), expected)
+    # Windows from another loader (or another batch) are not looked up by position.
+    assert datamodule.window_scales("val", 1, own) is None
+    assert datamodule.window_scales("val", 0, own + 1) is None
 
 
 def test_the_held_back_check_judges_a_panel_in_each_series_units(panel_run: Path, make_cfg) -> None:

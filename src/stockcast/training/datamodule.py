@@ -12,7 +12,7 @@ import torch
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import series_of_windows, series_scales
 from stockcast.errors import ConfigError
-from stockcast.training.windows import WindowBatches
+from stockcast.training.windows import WindowBatches, gather_windows
 
 
 class WindowDataModule(L.LightningDataModule):
@@ -75,10 +75,16 @@ class WindowDataModule(L.LightningDataModule):
             equal_shards=train,
         )
 
-    def window_scales(self, split: str, batch: int) -> torch.Tensor:
+    def window_scales(self, split: str, batch: int, windows: torch.Tensor) -> torch.Tensor | None:
         """The MASE scale of each window of the `batch`-th evaluation batch of `split` on this
-        rank, in the batch's row order."""
-        return self._scales[split][self.batches(split).positions(batch)]
+        rank, in the batch's row order; None when `windows` are not that batch (a loader other
+        than this datamodule's, e.g. `trainer.validate(dataloaders=...)` after a fit)."""
+        batches = self.batches(split)
+        positions = batches.positions(batch)
+        expected = gather_windows(batches.values, batches.starts[positions], self.window_length)
+        if expected.shape != windows.shape or not torch.equal(expected, windows.cpu()):
+            return None
+        return self._scales[split][positions]
 
     def train_dataloader(self) -> WindowBatches:
         return self._train_batches

@@ -1,4 +1,5 @@
-"""The LightningModule: loss, metrics in price units, optimizer. The network knows none of this."""
+"""The LightningModule: loss, metrics in price units (a panel's MASE in each series' own),
+optimizer. The network knows none of this."""
 
 from __future__ import annotations
 
@@ -96,21 +97,18 @@ class Forecaster(L.LightningModule):
             batch_size=len(windows),
             sync_dist=True,
         )
-        scales = self._window_scales(stage, batch_idx, len(windows))
+        scales = self._window_scales(stage, batch_idx, windows)
         self._outputs.setdefault(stage, []).append((forecast.detach(), windows.detach(), scales))
 
-    def _window_scales(self, stage: str, batch_idx: int, count: int) -> torch.Tensor:
-        """Each window's MASE scale, its own series' (`WindowDataModule.window_scales`); the
-        pooled train scale for windows from anywhere else."""
+    def _window_scales(self, stage: str, batch_idx: int, windows: torch.Tensor) -> torch.Tensor:
+        """Each window's MASE scale (CPU, float64): its own series' where the datamodule
+        recognises the batch as its own (`WindowDataModule.window_scales`), else the pooled
+        train scale."""
         # `_trainer`: None outside a Trainer, where the `trainer` property raises.
         lookup = getattr(getattr(self._trainer, "datamodule", None), "window_scales", None)
-        if lookup is None:
-            return torch.full((count,), float(self.hparams.mase_scale), dtype=torch.float64)
-        scales = lookup(stage, batch_idx)
-        if len(scales) != count:
-            raise ValueError(
-                f"{len(scales)} scales for the {count} windows of {stage} batch {batch_idx}"
-            )
+        scales = None if lookup is None else lookup(stage, batch_idx, windows)
+        if scales is None:
+            return torch.full((len(windows),), float(self.hparams.mase_scale), dtype=torch.float64)
         return scales
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
@@ -135,12 +133,15 @@ class Forecaster(L.LightningModule):
         local = torch.cat(rows) if rows else torch.empty((0, width), device=self.device)
         local_scales = (
             torch.cat([s for _, _, s in outputs]) if rows else torch.empty(0, dtype=torch.float64)
-        ).to(self.device)
+        )
         everything = gather_rows(local) if distributed else local
         if not len(everything):
             return
-        # Gathered apart, in the rows' rank order, to stay float64 (a float32 column would round).
-        scale = (gather_rows(local_scales) if distributed else local_scales).cpu().numpy()
+        # Gathered apart, in the rows' rank order, to stay float64 (a float32 column would
+        # round); on the device only for the gather (an MPS device has no float64).
+        if distributed:
+            local_scales = gather_rows(local_scales.to(self.device)).cpu()
+        scale = local_scales.numpy()
         windows = everything[:, : self.input_size + self.horizon].cpu().double().numpy()
         forecast = everything[:, self.input_size + self.horizon :].cpu().double().numpy()
         inputs, actual = windows[:, : self.input_size], windows[:, self.input_size :]
