@@ -21,6 +21,7 @@ from stockcast.registry.store import ModelRegistry
 from stockcast.serving.metadata import evaluated_model_dir
 from stockcast.serving.model import open_model_dir, open_version
 from stockcast.training.datamodule import WindowDataModule
+from stockcast.training.folds import FoldEvidence
 from stockcast.training.summary import METRICS_FILE
 from stockcast.training.windows import WindowBatches, gather_windows
 from tests.conftest import MODEL, run_train
@@ -198,3 +199,16 @@ def test_the_held_back_check_judges_a_panel_in_each_series_units(panel_run: Path
     )
     assert check["evaluated_mae"] == pytest.approx(errors.mean(), rel=1e-5)
     assert check["helps"] == (check["with_more_history_mase"] <= check["evaluated_mase"])
+
+
+def test_the_folds_record_weighs_each_fold_window_in_its_series_units() -> None:
+    """Two fold windows, one per series: the model halves naive's error on the cheap series and
+    doubles it on the dear one. In prices the dear one decides; in units both count."""
+    inputs = np.array([[10_000.0] * P, [10.0] * P])
+    actual = inputs[:, -1:] + np.array([[100.0], [1.0]]) * np.ones(H)
+    forecast = inputs[:, -1:] + np.array([[-100.0], [0.5]]) * np.ones(H)
+    evidence = FoldEvidence(inputs, actual, forecast[None], folds=1, series=np.array([0, 1]))
+    record = evidence.record(None, np.array([100.0, 1.0]))
+    # Model errors 200 and 0.5 (2 and 0.5 in units), naive 100 and 1 (1 and 1): 2.5 / 2.
+    assert record == {"folds": 1, "windows": 2, "mae_vs_naive": pytest.approx(1.25)}
+    assert evidence.record(None, np.ones(2))["mae_vs_naive"] == pytest.approx(200.5 / 101)

@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from stockcast.config.compose import plain
 from stockcast.data.prepared import PreparedData
+from stockcast.data.split import series_scales
 from stockcast.files import write_json
 from stockcast.models.spec import member_names
 from stockcast.paths import portable
@@ -169,7 +170,8 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
         spec["combination"] = combination
     metrics: dict[str, Any] = {"val": stage_metrics(trainer.validate, model, datamodule)}
     if folds is not None:
-        metrics["folds"] = folds.record(combination["weights"] if combination else None)
+        weights = combination["weights"] if combination else None
+        metrics["folds"] = folds.record(weights, series_scales(prepared.splits["train"]))
     fell_back = falls_back_to_naive(cfg, model.net, metrics["val"], prepared, folds)
     if fell_back:
         model.net.fall_back_to_naive()

@@ -50,13 +50,15 @@ class FoldEvidence:
             return self.member_forecasts.mean(axis=0)
         return np.tensordot(np.asarray(weights, dtype=np.float64), self.member_forecasts, axes=1)
 
-    def record(self, weights: Sequence[float] | None) -> dict[str, Any]:
+    def record(self, weights: Sequence[float] | None, scales: np.ndarray) -> dict[str, Any]:
         """What metrics.json says of the folds: how many, their windows, and the MAE of the
-        members combined with `weights` relative to the last price's on those windows (what
-        the fallback pools with the validation windows'; below 1 beats it)."""
+        members combined with `weights` relative to the last price's on those windows, each
+        window's errors over its series' `scales` entry (its train one-step naive MAE), as the
+        fallback pools them with the validation windows' (below 1 beats it)."""
         naive = naive_forecast(self.inputs, self.actual.shape[1])
-        model_mae = np.abs(self.combined(weights) - self.actual).mean()
-        naive_mae = np.abs(naive - self.actual).mean()
+        own = np.asarray(scales, dtype=np.float64)[self.series][:, None]
+        model_mae = (np.abs(self.combined(weights) - self.actual) / own).mean()
+        naive_mae = (np.abs(naive - self.actual) / own).mean()
         return {
             "folds": self.folds,
             "windows": len(self),
