@@ -228,6 +228,14 @@ def run_train(tmp: Path, run_dir: Path, *overrides: str) -> Ran:
     return run_task(run_train_task, "train", [*isolated_overrides(tmp), *overrides], run_dir)
 
 
+def trained_once(factory: pytest.TempPathFactory, name: str, *overrides: str) -> Path:
+    """One `run_train` in a fresh folder of `factory`'s: its run folder, for module-scoped
+    fixtures that several tests read."""
+    tmp = factory.mktemp(name)
+    run_train(tmp, tmp / "run", *overrides)
+    return tmp / "run"
+
+
 # The environment of every project command a test starts (the tests run with warnings on): what
 # the prewarmed forkserver starts with.
 CLI_ENV = SERVER_ENV

@@ -25,6 +25,7 @@ from tests.conftest import (
     run_local_pipeline,
     run_train,
     seed_store,
+    trained_once,
 )
 from tests.test_season_kinds import forecast_of, holt_winters_by_loop, saved_network
 
@@ -145,9 +146,7 @@ LONE = (
 
 @pytest.fixture(scope="module")
 def lone_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("ets")
-    run_train(tmp, tmp / "run", *LONE)
-    return tmp / "run"
+    return trained_once(tmp_path_factory, "ets", *LONE)
 
 
 def test_a_lone_ets_is_fitted_not_trained_and_beats_the_last_price(lone_run: Path) -> None:

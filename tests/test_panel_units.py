@@ -24,7 +24,7 @@ from stockcast.training.datamodule import WindowDataModule
 from stockcast.training.folds import FoldEvidence
 from stockcast.training.summary import METRICS_FILE
 from stockcast.training.windows import WindowBatches, gather_windows
-from tests.conftest import MODEL, run_train
+from tests.conftest import MODEL, trained_once
 
 P, H = 10, 5
 
@@ -137,9 +137,7 @@ PANEL = (
 @pytest.fixture(scope="module")
 def panel_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A short fit on a panel of three tickers at different price levels."""
-    tmp = tmp_path_factory.mktemp("panel")
-    run_train(tmp, tmp / "run", *PANEL)
-    return tmp / "run"
+    return trained_once(tmp_path_factory, "panel", *PANEL)
 
 
 def in_own_units(

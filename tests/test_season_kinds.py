@@ -28,7 +28,7 @@ from stockcast.serving.metadata import (
     read_model_metadata,
 )
 from stockcast.serving.model import open_model_dir
-from tests.conftest import run_train
+from tests.conftest import run_train, trained_once
 
 
 def holt_winters_by_loop(
@@ -201,9 +201,7 @@ AUTO_FAST = (
 
 @pytest.fixture(scope="module")
 def auto_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("auto")
-    run_train(tmp, tmp / "run", *AUTO_FAST, "fit.naive_fallback=false")
-    return tmp / "run"
+    return trained_once(tmp_path_factory, "auto", *AUTO_FAST, "fit.naive_fallback=false")
 
 
 def test_auto_reads_four_seasons_and_weighs_every_candidate(auto_run: Path) -> None:
