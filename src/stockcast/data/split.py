@@ -66,6 +66,13 @@ def series_scales(train: SplitData) -> np.ndarray:
     return np.where(np.isfinite(scales) & (scales > 0), scales, pooled)
 
 
+def scales_of_windows(train: SplitData, split: SplitData, origins: np.ndarray) -> np.ndarray:
+    """Each window's MASE scale: the `series_scales` entry of the series its first target
+    (`origins`, positions in `split`) lies in. Dividing by it judges a panel in each series'
+    own units; for one series it is the pooled train scale."""
+    return series_scales(train)[series_of_windows(split, origins)]
+
+
 def split_lengths(n: int, fractions: Mapping[str, float]) -> dict[str, int]:
     n_train = round(n * fractions["train"])
     n_val = round(n * fractions["val"])

@@ -10,7 +10,7 @@ import lightning as L
 import torch
 
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import series_of_windows, series_scales
+from stockcast.data.split import scales_of_windows
 from stockcast.errors import ConfigError
 from stockcast.training.windows import WindowBatches, gather_windows
 
@@ -41,11 +41,10 @@ class WindowDataModule(L.LightningDataModule):
         }
         # Each window's MASE scale: its own series' train one-step naive MAE, so a panel's
         # validation and test MASE weigh every series in its own units, as evaluate's does.
-        scales = series_scales(prepared.splits["train"])
-        previous = prepared.window.previous_time_window
+        train, previous = prepared.splits["train"], prepared.window.previous_time_window
         self._scales = {
             name: torch.as_tensor(
-                scales[series_of_windows(split, self._starts[name] + previous)],
+                scales_of_windows(train, split, self._starts[name] + previous),
                 dtype=torch.float64,
             )
             for name, split in prepared.splits.items()

@@ -36,8 +36,7 @@ from stockcast.data.prepared import PreparedData
 from stockcast.data.split import (
     SPLITS,
     join_splits,
-    series_of_windows,
-    series_scales,
+    scales_of_windows,
     split_in_time,
 )
 from stockcast.errors import ArtifactError
@@ -136,7 +135,7 @@ def held_back_check(
     with_more.set_member_weights(member_weights)
     spec = model_spec(evaluated)
     scored = saved_forecaster(spec, load_file(str(model_artifact(evaluated, "weights"))))
-    scales = series_scales(train)[series_of_windows(late, held_back.origins)]
+    scales = scales_of_windows(train, late, held_back.origins)
     errors = {
         "evaluated": _held_back_errors(scored, held_back),
         "with_more_history": _held_back_errors(with_more, held_back),
