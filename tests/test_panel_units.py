@@ -22,6 +22,7 @@ from stockcast.serving.metadata import evaluated_model_dir
 from stockcast.serving.model import open_model_dir, open_version
 from stockcast.training.datamodule import WindowDataModule
 from stockcast.training.folds import FoldEvidence
+from stockcast.training.refit import held_back_check
 from stockcast.training.summary import METRICS_FILE
 from stockcast.training.windows import WindowBatches, gather_windows
 from tests.conftest import MODEL, trained_once
@@ -181,8 +182,6 @@ def test_only_the_datamodules_own_batches_get_their_series_scales(panel_run: Pat
 
 
 def test_the_held_back_check_judges_a_panel_in_each_series_units(panel_run: Path, make_cfg) -> None:
-    from stockcast.training.refit import held_back_check
-
     prepared = PreparedData.load(panel_run / "prepared")
     metrics = json.loads((panel_run / METRICS_FILE).read_text())
     cfg = make_cfg(*PANEL, config_name="pipeline")
