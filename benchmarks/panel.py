@@ -240,6 +240,18 @@ def held_out_windows(prepared: Any) -> tuple[np.ndarray, np.ndarray]:
     return origins.inputs, origins.actual
 
 
+def held_out_scales(prepared: Any) -> np.ndarray:
+    """The MASE scale of each `held_out_windows` window: its ticker's train one-step naive MAE,
+    so the panel is scored in each ticker's own units, as the product judges a panel (pooled in
+    prices, the dearest tickers would decide alone)."""
+    from stockcast.data.split import scales_of_windows
+
+    test, window = prepared.splits["test"], prepared.window
+    # Each window's first target, without building the windows again.
+    origins = test.window_starts(window) + window.previous_time_window
+    return scales_of_windows(prepared.splits["train"], test, origins)
+
+
 class PanelFit(NamedTuple):
     """stockcast's fit of the panel and what the peer comparison reads from it."""
 
@@ -372,10 +384,11 @@ def peer_rows(opts: BenchOptions) -> list[Row]:
             max_steps=int(cfg.trainer.max_steps),
             windows_batch_size=int(cfg.data.batch_size),
         )
-    scale = prepared.mase_scale
+
+    scales = held_out_scales(prepared)
 
     def mase(forecast: np.ndarray) -> float:
-        return pooled_errors(forecast, targets, scale)["mase"]
+        return pooled_errors(forecast, targets, scales)["mase"]
 
     ours_mase, default_mase = mase(ours.forecast), mase(default_fc)
     naive_mase = mase(naive_forecast(inputs, targets.shape[1]))
@@ -402,7 +415,8 @@ def peer_rows(opts: BenchOptions) -> list[Row]:
             "s",
             1.0,
             note=(
-                f"MASE {ours_mase:.4f} on {held_out} (naive {naive_mase:.4f}); {fallback}; "
+                f"MASE {ours_mase:.4f} on {held_out}, each in its ticker's units (naive "
+                f"{naive_mase:.4f}); {fallback}; "
                 "time: prepare + fit (validation, early stopping, fall-back check) + export + "
                 f"forecasting the test windows, {cfg.num_threads} thread(s)"
             ),

@@ -137,7 +137,12 @@ def test_unknown_benchmark_is_refused() -> None:
 def test_panel_peer_scores_stockcast_test_windows(tmp_path: Path) -> None:
     """The NeuralForecast comparison is only fair if both sides forecast the same windows: every
     origin of each ticker's test split, inputs just before it, targets inside it."""
-    from benchmarks.panel import _long_series_data, held_out_windows, panel_overrides
+    from benchmarks.panel import (
+        _long_series_data,
+        held_out_scales,
+        held_out_windows,
+        panel_overrides,
+    )
     from stockcast.config.compose import plain
     from stockcast.data.prepared import prepare_data
     from stockcast.data.sources import load_series
@@ -146,15 +151,21 @@ def test_panel_peer_scores_stockcast_test_windows(tmp_path: Path) -> None:
     data_cfg = plain(compose_train_cfg(panel_overrides(3, ["data.length=200"])).data)
     prepared = prepare_data(data_cfg)
     inputs, targets = held_out_windows(prepared)
+    scales = held_out_scales(prepared)
     p, h = int(data_cfg["previous_time_window"]), int(data_cfg["next_time_window"])
-    expected_inputs, expected_targets = [], []
+    expected_inputs, expected_targets, expected_scales = [], [], []
     for item in load_series(data_cfg):
         lengths = split_lengths(len(item), data_cfg["split"])
         origins = np.arange(lengths["train"] + lengths["val"], len(item) - h + 1)
         expected_inputs.append(item.values[origins[:, None] - p + np.arange(p)])
         expected_targets.append(item.values[origins[:, None] + np.arange(h)])
+        # Scored in each ticker's units: its own train split's one-step naive MAE.
+        own = np.abs(np.diff(item.values[: lengths["train"]])).mean()
+        expected_scales.append(np.full(len(origins), own))
     assert np.array_equal(inputs, np.concatenate(expected_inputs))
     assert np.array_equal(targets, np.concatenate(expected_targets))
+    assert np.allclose(scales, np.concatenate(expected_scales), rtol=1e-9)
+    assert np.ptp(scales) > 0.01 * scales.max(), "the tickers' scales differ: not one pooled scale"
     # The single-series reference: the same points, as one undated series of the file source.
     long = prepare_data(_long_series_data(data_cfg, load_series(data_cfg), tmp_path))
     assert len(long.meta["series_ids"]) == 1
