@@ -83,8 +83,8 @@ test: $(INSTALLED) ## lint, then run the whole test suite (slow end-to-end tests
 	$(BIN)/ruff check src tests scripts benchmarks
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
-test-fast: $(INSTALLED) ## the inner loop: no end-to-end runs (slow) or Azure ML SDK builds (azureml); stops at the first failure
-	$(BIN)/python -m pytest -m "not slow and not azureml" -x -q $(PYTEST_ARGS)
+test-fast: $(INSTALLED) ## the inner loop: no end-to-end runs (slow) or Azure ML SDK builds (azureml), two at a time; stops at the first failure
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow and not azureml" -x -q $(PYTEST_ARGS)
 
 lint: $(INSTALLED) ## ruff check and format check
 	$(BIN)/ruff check src tests scripts benchmarks
