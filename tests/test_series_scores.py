@@ -27,12 +27,13 @@ def test_windows_belong_to_the_series_they_start_in() -> None:
 
 
 def test_scores_by_hand() -> None:
-    ids = ("a", "b", "flat")
-    owners = np.array([0, 0, 1, 2])
+    # "none" has no test windows: every later series' row sits one place before its index.
+    ids = ("a", "none", "b", "flat")
+    owners = np.array([0, 0, 2, 3])
     actual = np.array([[10.0, 10.0], [12.0, 12.0], [100.0, 100.0], [5.0, 5.0]])
     model = actual + np.array([[1.0, 1.0], [1.0, 3.0], [10.0, 10.0], [0.0, 0.0]])
     naive = actual + np.array([[2.0, 2.0], [2.0, 2.0], [5.0, 5.0], [1.0, 1.0]])
-    scales = np.array([2.0, 10.0, 1.0])
+    scales = np.array([2.0, 7.0, 10.0, 1.0])
     lower, upper = actual - 1.5, actual + 1.5
     result = per_series_scores(
         ids, owners, scales, {"model": model, "naive": naive}, actual, {"80": (lower, upper)}
@@ -44,6 +45,8 @@ def test_scores_by_hand() -> None:
     assert rows["a"]["mase_vs_naive"] == pytest.approx(0.75)
     assert rows["b"]["mase_vs_naive"] == pytest.approx(2.0)
     assert rows["flat"]["model_mase"] == 0.0 and rows["a"]["windows"] == 2
+    assert "none" not in rows
+    assert [rows[i]["mase_scale"] for i in ("a", "b", "flat")] == [2.0, 10.0, 1.0]
     assert rows["a"]["coverage_80"] == 1.0 and rows["b"]["coverage_80"] == 1.0
     aggregate = result["aggregate"]
     assert aggregate["series"] == 3

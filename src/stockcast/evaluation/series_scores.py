@@ -23,9 +23,9 @@ def per_series_scores(
     actual: np.ndarray,
     bands: Bands | None = None,
 ) -> dict[str, Any]:
-    """`series`: one entry per series with windows (MASE of each forecaster, model MASE / naive
-    MASE, interval coverage per level); `aggregate`: mean and median MASE per forecaster, the
-    share of series where the model beats naive, mean coverage per level."""
+    """`series`: one entry per series with windows (its MASE scale, MASE of each forecaster, model
+    MASE / naive MASE, interval coverage per level); `aggregate`: mean and median MASE per
+    forecaster, the share of series where the model beats naive, mean coverage per level."""
     counts = np.bincount(window_series, minlength=len(series_ids))
     present = np.flatnonzero(counts)
 
@@ -47,6 +47,10 @@ def per_series_scores(
     rows = []
     for position, index in enumerate(present):
         row: dict[str, Any] = {"id": series_ids[index], "windows": int(counts[index])}
+        # The denominator of this series' MASEs (its train one-step naive MAE; a series flat in
+        # train gets the others' mean): on a panel each window's errors are divided by their own
+        # series', not by the report's pooled mase_scale.
+        row["mase_scale"] = float(scales[index])
         row |= {f"{name}_mase": float(values[position]) for name, values in mase.items()}
         row["mase_vs_naive"] = float(ratio[position])
         row |= {f"coverage_{level}": float(v[position]) for level, v in coverage.items()}
