@@ -138,6 +138,27 @@ def test_ddp_config_composes_and_validates(make_cfg) -> None:
         validate_config(make_cfg("trainer=ddp", "trainer.num_nodes=0"))
 
 
+def test_a_refit_of_a_ddp_fit_runs_here_with_every_ranks_batch(make_cfg) -> None:
+    """The refit, its held-back check and the folds fit inside a pipeline step: DDP's launch
+    would run the whole step again as rank 1 (two refits writing one folder). They fit in this
+    process, each optimizer step taking both ranks' batches, as the evaluated fit's step did."""
+    from stockcast.training.fixed_steps import one_process_trainer, refit_network
+
+    data = ("data.length=300", "trainer.max_epochs=2")
+    ddp = make_cfg(*DDP_RUN[:2], *data)
+    single, processes = one_process_trainer(ddp.trainer)
+    assert processes == 2
+    assert (single.devices, single.num_nodes, single.strategy) == (1, 1, "auto")
+    cpu = make_cfg("trainer=cpu", *data)
+    assert one_process_trainer(cpu.trainer) == (cpu.trainer, 1)
+    prepared = prepare_data(plain(cpu.data))
+    refit_of_ddp, _, _ = refit_network(ddp, prepared, optimizer_steps=6, batch_size=16)
+    one_process, _, _ = refit_network(cpu, prepared, optimizer_steps=6, batch_size=32)
+    refit_state, one_state = refit_of_ddp.state_dict(), one_process.state_dict()
+    assert refit_state.keys() == one_state.keys()
+    assert all(torch.equal(refit_state[key], one_state[key]) for key in refit_state)
+
+
 # -- a real two-process fit ------------------------------------------------------------------
 
 

@@ -9,29 +9,47 @@ from typing import Any
 
 import hydra
 import lightning as L
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from stockcast.data.prepared import PreparedData
 from stockcast.training.build import build_datamodule_and_model
+from stockcast.training.distributed import configured_world_size
 from stockcast.training.runtime import set_threads, trainer_refusals
 from stockcast.training.warm_start import start_warm
+
+
+def one_process_trainer(trainer: DictConfig) -> tuple[DictConfig, int]:
+    """(The trainer config for a fit in this process alone, how many processes the configured
+    one runs.) A fit of `refit_network` runs inside a pipeline step or beside another fit, where
+    DDP's launch would run the whole step again for every other rank; its evaluated fit's
+    optimizer step covered every rank's batch, so one process takes that many batches at once."""
+    processes = configured_world_size(trainer)
+    if processes <= 1:
+        return trainer, 1
+    single = OmegaConf.create(OmegaConf.to_container(trainer, resolve=True))
+    single.devices, single.num_nodes, single.strategy = 1, 1, "auto"
+    return single, processes
 
 
 def refit_network(
     cfg: DictConfig, history: PreparedData, optimizer_steps: int, batch_size: int
 ) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
     """The configured network fitted on `history` (`history_for_refit`) for exactly
-    `optimizer_steps` steps, with no validation, checkpoints or early stopping: (network, spec
-    without intervals, the warm start's source or None)."""
+    `optimizer_steps` steps, with no validation, checkpoints or early stopping, in this process
+    (`one_process_trainer`; `batch_size` is one rank's): (network, spec without intervals, the
+    warm start's source or None)."""
     logging.getLogger("lightning").handlers.clear()
     set_threads(cfg.num_threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule, model, spec = build_datamodule_and_model(cfg, history, batch_size=batch_size)
+    trainer_cfg, processes = one_process_trainer(cfg.trainer)
+    datamodule, model, spec = build_datamodule_and_model(
+        cfg, history, batch_size=batch_size * processes
+    )
     # The evaluated recipe, repeated: from the same warm start when it had one.
     warm = start_warm(cfg, model, spec, Path(cfg.paths.output_dir))
     with trainer_refusals():
         trainer = hydra.utils.instantiate(
-            cfg.trainer,
+            trainer_cfg,
             # Nothing to train (a lone ets, or a refit that kept only its ets candidate): no steps.
             max_steps=optimizer_steps if model.learns else 0,
             max_epochs=None,
