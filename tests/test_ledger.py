@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
 from stockcast.data.series import Series
 from stockcast.data.split import split_series
-from stockcast.evaluation.live import Observed, live_scores, mature, score_live
+from stockcast.evaluation.live import Observed, judge, live_scores, mature, score_live
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.registry.ledger import ChampionSeen, Ledger, LedgerForecast, previous_champion
 
@@ -120,6 +121,31 @@ def test_live_scores_compare_with_the_naive_forecast_of_the_same_origin() -> Non
     # 100 lies in [99, 101]; 103 is above [99.5, 102.5]
     assert scores["coverage"] == {"80": 0.5}
     assert (scores["matured"], scores["origins"]) == (1, 1)
+
+
+@pytest.mark.parametrize(("point", "flagged"), [(105.0, True), (100.0, False)])
+def test_a_champion_that_errs_where_the_last_price_was_exact_is_flagged(
+    point: float, flagged: bool
+) -> None:
+    """A series that did not move: naive's live MASE is 0, so the ratio is undefined. Enough
+    matured forecasts are judged all the same: any error is infinitely worse, as the gate counts
+    it, and none is no decay."""
+    dates = tuple(f"2024-01-{day:02d}" for day in range(2, 12))
+    forecasts = [
+        LedgerForecast("m", 1, "A", dates[i], dates[i + 1 : i + 3], (point, point), 100.0, {})
+        for i in range(6)
+    ]
+    matured, _ = mature(forecasts, [Observed("A", np.full(10, 100.0), dates)])
+    scores = live_scores(matured, {"A": 1.0})
+    assert scores["naive_mase"] == 0.0 and scores["ratio_vs_naive"] is None
+    cfg = OmegaConf.create({"monitor": {"max_ratio_vs_naive": 1.2, "min_matured": 3}})
+    verdict = judge(cfg, scores, 1)
+    assert verdict["flagged"] is flagged
+    assert "where the naive forecast's is 0 over its last 6 matured forecasts" in verdict["reason"]
+    too_few = judge(
+        OmegaConf.create({"monitor": {"max_ratio_vs_naive": 1.2, "min_matured": 7}}), scores, 1
+    )
+    assert not too_few["flagged"] and "judging needs monitor.min_matured=7" in too_few["reason"]
 
 
 def test_live_scores_weigh_each_series_in_its_own_units() -> None:

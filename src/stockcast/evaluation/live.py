@@ -153,11 +153,22 @@ def judge(cfg: DictConfig, champion_live: dict[str, Any], version: int) -> dict[
     """Whether the champion's live ratio to naive is over the limit, with enough evidence."""
     limit, needed = float(cfg.monitor.max_ratio_vs_naive), int(cfg.monitor.min_matured)
     ratio, matured = champion_live.get("ratio_vs_naive"), champion_live["matured"]
-    if matured < needed or ratio is None:
+    if matured < needed:
         return {
             "flagged": False,
             "reason": f"version {version} has {matured} matured forecast(s) in the window; "
             f"judging needs monitor.min_matured={needed}",
+        }
+    if ratio is None:
+        # The naive forecast was exact (nothing moved): any error of the champion's is
+        # infinitely worse, as the evaluation gate counts it.
+        mase = float(champion_live["mase"])
+        flagged = mase > 0
+        return {
+            "flagged": flagged,
+            "reason": f"version {version}'s live MASE is {mase:.3f} where the naive forecast's is "
+            f"0 over its last {matured} matured forecasts ({'above' if flagged else 'within'} "
+            f"monitor.max_ratio_vs_naive={limit:g})",
         }
     flagged = ratio > limit
     return {
