@@ -55,11 +55,24 @@ def test_scores_by_hand() -> None:
     assert aggregate["mean_mase"]["naive"] == pytest.approx((1.0 + 0.5 + 1.0) / 3)
 
 
-def test_a_flat_train_series_takes_the_pooled_scale() -> None:
-    # Steps of 3, so the pooled scale (3) differs from the no-data fallback (1).
-    series = [Series("flat", np.full(40, 5.0)), Series("moving", np.arange(40.0) * 3)]
-    train = split_series(series, WindowSizes(3, 2), {"train": 0.5, "val": 0.25, "test": 0.25})
-    assert series_scales(train["train"]).tolist() == [3.0, 3.0]
+def test_a_flat_train_series_is_scaled_in_its_own_units() -> None:
+    """A series that never moved in train has no naive MAE: it takes the moving series' median
+    MAE relative to their level, times its own level (the others' MAE itself is in their prices:
+    a dear series would then score its first move as many MASEs)."""
+    fractions = {"train": 0.5, "val": 0.25, "test": 0.25}
+    # Train parts: 0, 3, ..., 57 (MAE 3, level 28.5) and 1000, 1002, ... (MAE 2, level 1019).
+    moving = [Series("dear", 1000 + np.arange(40.0) * 2), Series("cheap", np.arange(40.0) * 3)]
+    series = [Series("flat", np.full(40, 5.0)), *moving]
+    scales = series_scales(split_series(series, WindowSizes(3, 2), fractions)["train"])
+    relative = np.median([2 / 1019, 3 / 28.5])
+    np.testing.assert_allclose(scales, [5 * relative, 2.0, 3.0], rtol=1e-12)
+    # At a level of 0 there is no own unit: the moving series' mean MAE; none moving: 1.
+    series = [Series("zero", np.zeros(40)), *moving]
+    zero = series_scales(split_series(series, WindowSizes(3, 2), fractions)["train"])
+    np.testing.assert_allclose(zero, [2.5, 2.0, 3.0])
+    still = [Series("a", np.full(40, 5.0)), Series("b", np.full(40, 7.0))]
+    none_moved = series_scales(split_series(still, WindowSizes(3, 2), fractions)["train"])
+    assert none_moved.tolist() == [1.0, 1.0]
 
 
 def test_best_and_worst_pick_both_ends() -> None:

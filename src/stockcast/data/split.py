@@ -60,10 +60,22 @@ def series_of_windows(split: SplitData, origins: np.ndarray) -> np.ndarray:
 
 
 def series_scales(train: SplitData) -> np.ndarray:
-    """Each series' train one-step naive MAE; a flat series gets the pooled scale instead."""
-    scales = naive_scales(train.segments())
-    pooled = float(np.nanmean(scales[scales > 0])) if (scales > 0).any() else 1.0
-    return np.where(np.isfinite(scales) & (scales > 0), scales, pooled)
+    """Each series' train one-step naive MAE. A series that never moved in train has none; it
+    gets the moving series' median MAE relative to their level, times its own level, so its
+    errors are still measured in its own units: the others' MAE itself, in their prices, made
+    one moving series of a panel decide its MASE. Without a moving series of nonzero level, or
+    at a level of 0, it gets the moving series' mean MAE (1 where none moved)."""
+    segments = train.segments()
+    scales = naive_scales(segments)
+    levels = np.array([np.abs(values).mean() if len(values) else 0.0 for values in segments])
+    moving = np.isfinite(scales) & (scales > 0)
+    if moving.all():
+        return scales
+    pooled = float(scales[moving].mean()) if moving.any() else 1.0
+    leveled = moving & (levels > 0)
+    relative = float(np.median(scales[leveled] / levels[leveled])) if leveled.any() else 0.0
+    own = levels * relative
+    return np.where(moving, scales, np.where(own > 0, own, pooled))
 
 
 def scales_of_windows(train: SplitData, split: SplitData, origins: np.ndarray) -> np.ndarray:

@@ -47,8 +47,8 @@ def per_series_scores(
     rows = []
     for position, index in enumerate(present):
         row: dict[str, Any] = {"id": series_ids[index], "windows": int(counts[index])}
-        # The denominator of this series' MASEs (its train one-step naive MAE; a series flat in
-        # train gets the others' mean): on a panel each window's errors are divided by their own
+        # The denominator of this series' MASEs (its train one-step naive MAE; `series_scales`
+        # for a series flat in train): on a panel each window's errors are divided by their own
         # series', not by the report's pooled mase_scale.
         row["mase_scale"] = float(scales[index])
         row |= {f"{name}_mase": float(values[position]) for name, values in mase.items()}
