@@ -30,6 +30,11 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
         (["fit.level_members_max_outside=1.5"], "fit.level_members_max_outside is 1.5; it must"),
         (["trainer.max_steps=0"], "trainer.max_steps is 0; it must be -1 (no step limit) or"),
         (["data.previous_time_window=0"], "data.previous_time_window is 0; it must be a whole"),
+        (
+            ["data.previous_time_window=1"],
+            "data.previous_time_window is 1; it must be a whole number of at least 2 (a band's "
+            "unit is the window's one-step changes), or auto",
+        ),
         (["data.next_time_window=-3"], "data.next_time_window is -3; it must be a whole number"),
         (["data.split.test=0.5"], "data.split fractions sum to 1.35; make them sum to 1."),
         (

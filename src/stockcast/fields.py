@@ -65,12 +65,16 @@ def _window_or_auto(value: Any) -> Any:
     value = _whole_float_as_int(value)
     if value == "auto":
         return value
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"is {value!r}; it must be a whole number above 0, or auto")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise ValueError(
+            f"is {value!r}; it must be a whole number of at least 2 (a band's unit is the "
+            "window's one-step changes), or auto"
+        )
     return value
 
 
-# A window size, or `auto` (chosen from the data's season when it is prepared).
+# A window size of at least 2 values, or `auto` (chosen from the data's season when it is
+# prepared).
 WindowOrAuto = Annotated[Any, BeforeValidator(_window_or_auto)]
 Above0 = Annotated[float, Field(gt=0, allow_inf_nan=False, description="a number above 0")]
 AtLeast0 = Annotated[float, Field(ge=0, allow_inf_nan=False, description="a number, 0 or more")]
