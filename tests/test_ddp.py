@@ -24,6 +24,7 @@ from stockcast.training.windows import WindowBatches
 from tests.conftest import CLI_ENV, Command, Job, JobContext, isolated_overrides, prestart
 
 # 57 validation windows: two ranks get 29 and 28, so a mean of the ranks' MASE is not the MASE.
+SPLIT_NAMES = ("train", "val", "test")
 DDP_RUN = (
     "trainer=ddp",
     "trainer.devices=2",
@@ -125,6 +126,29 @@ def test_more_ranks_than_training_windows_is_refused(make_cfg) -> None:
     datamodule = WindowDataModule(prepared, batch_size=4)
     datamodule.trainer = SimpleNamespace(global_rank=0, world_size=windows + 1)
     with pytest.raises(ConfigError, match=f"{windows + 1} training processes share {windows}"):
+        datamodule.setup("fit")
+
+
+@pytest.mark.parametrize(
+    ("split", "fractions"), [("val", (0.7, 0.1, 0.2)), ("test", (0.7, 0.2, 0.1))]
+)
+def test_more_ranks_than_evaluation_windows_is_refused(
+    make_cfg, split: str, fractions: tuple[float, float, float]
+) -> None:
+    """Each rank evaluates its own shard of the windows; a rank with none fails in Lightning."""
+    shares = (
+        f"data.split.{name}={share}" for name, share in zip(SPLIT_NAMES, fractions, strict=True)
+    )
+    prepared = prepare_data(plain(make_cfg("data.length=400", *shares).data))
+    counts = prepared.meta["n_windows"]
+    windows = counts[split]
+    datamodule = WindowDataModule(prepared, batch_size=4)
+    # Enough windows of the other splits for every rank, too few of `split`'s.
+    assert min(n for name, n in counts.items() if name != split) > windows + 1
+    datamodule.trainer = SimpleNamespace(global_rank=0, world_size=windows + 1)
+    with pytest.raises(
+        ConfigError, match=f"{windows + 1} training processes share {windows} {split}"
+    ):
         datamodule.setup("fit")
 
 

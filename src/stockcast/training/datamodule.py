@@ -107,3 +107,12 @@ class WindowDataModule(L.LightningDataModule):
                     f"{len(self._starts['train'])} training windows, so some would get none; "
                     "use fewer trainer.devices / trainer.num_nodes or a longer series."
                 )
+            # Every rank evaluates its own shard: one without a window fails in Lightning.
+            world_size = self._train_batches.world_size
+            for split in ("val", "test"):
+                if world_size > 1 and len(self._starts[split]) < world_size:
+                    raise ConfigError(
+                        f"{world_size} training processes share {len(self._starts[split])} "
+                        f"{split} windows, so some would get none; use fewer trainer.devices / "
+                        "trainer.num_nodes or a longer series."
+                    )

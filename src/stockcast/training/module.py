@@ -126,8 +126,8 @@ class Forecaster(L.LightningModule):
         if not outputs and not distributed:
             return
         # Under DDP every rank computes the metrics of all windows (its shard is one block), so
-        # MASE is the pooled one, not a mean of the ranks' values; a rank with no windows still
-        # takes part in the gather.
+        # MASE is the pooled one, not a mean of the ranks' values; a rank with no windows (from
+        # a loader of its own: the datamodule refuses too few) still takes part in the gather.
         width = self.input_size + 2 * self.horizon
         rows = [torch.cat([w, f], dim=1) for f, w, _ in outputs]
         local = torch.cat(rows) if rows else torch.empty((0, width), device=self.device)
