@@ -176,6 +176,10 @@ def test_only_the_datamodules_own_batches_get_their_series_scales(panel_run: Pat
     origins = split.window_starts(prepared.window)[:16] + prepared.window.previous_time_window
     expected = series_scales(prepared.splits["train"])[series_of_windows(split, origins)]
     np.testing.assert_array_equal(scales.numpy(), expected)
+    # The same batch cast as `trainer.precision` 16-true, bf16-true or 64-true casts it.
+    for dtype in (torch.float16, torch.bfloat16, torch.float64):
+        cast = datamodule.window_scales("val", 0, own.to(dtype))
+        assert cast is not None and torch.equal(cast, scales), dtype
     # Windows from another loader (or another batch) are not looked up by position.
     assert datamodule.window_scales("val", 1, own) is None
     assert datamodule.window_scales("val", 0, own + 1) is None
