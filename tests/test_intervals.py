@@ -400,6 +400,34 @@ def test_the_naive_fallback_zeroes_only_the_point_forecast() -> None:
     assert not torch.allclose(quantiles[:, 0, :], quantiles[:, 1, :]), "the spread survives"
 
 
+def test_crossing_quantiles_are_rearranged_before_the_bands_are_read() -> None:
+    """Separately trained quantile outputs can cross (the 0.05 output above the 0.1 one); the
+    served model sorts them first, so each band holds the narrower ones and the point, and a
+    model whose outputs do not cross is served unchanged."""
+    from types import SimpleNamespace
+
+    from stockcast.forecasting.intervals import monotone_quantiles
+    from stockcast.serving.pyfunc_model import PriceForecastModel
+
+    quantiles = (0.5, 0.05, 0.95, 0.1, 0.9)  # in any order, as a config may list them
+    crossing = np.array([[[100.0], [98.0], [102.0], [97.0], [103.0]]])
+    np.testing.assert_array_equal(
+        monotone_quantiles(crossing, quantiles)[0, :, 0], [100.0, 97.0, 103.0, 98.0, 102.0]
+    )
+    ordered = np.array([[[100.0], [96.0], [104.0], [98.0], [102.0]]])
+    np.testing.assert_array_equal(monotone_quantiles(ordered, quantiles), ordered)
+    served = PriceForecastModel()
+    served.net = SimpleNamespace(
+        quantiles=quantiles,
+        point_index=0,
+        quantile_forecast=lambda prices: torch.as_tensor(crossing).expand(len(prices), -1, -1),
+    )
+    served.allow_non_positive = False
+    point, bands = served.forecast(np.full((1, 10), 100.0))
+    assert point.tolist() == [[100.0]]
+    assert bands["90"][0] <= bands["80"][0] < point < bands["80"][1] <= bands["90"][1]
+
+
 def test_quantile_pairs_become_bands() -> None:
     from stockcast.forecasting.intervals import quantile_bands
 

@@ -26,6 +26,7 @@ from stockcast.forecasting.guard import allows_non_positive, guarded_forecast, p
 from stockcast.forecasting.intervals import (
     Bands,
     apply_intervals,
+    monotone_quantiles,
     quantile_bands,
     recorded_unit,
     volatility_scale,
@@ -67,6 +68,8 @@ class PriceForecastModel(PythonModel):
             # A copy: batch inputs may be read-only views, which torch.from_numpy warns about.
             outputs = self.net.quantile_forecast(torch.tensor(prices, dtype=torch.float32))
         outputs = outputs.double().numpy()
+        if self.net.quantiles:
+            outputs = monotone_quantiles(outputs, self.net.quantiles)
         point = outputs[:, self.net.point_index, :]
         if self.net.quantiles:
             bands = quantile_bands(outputs, self.net.quantiles)
