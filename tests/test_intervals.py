@@ -400,6 +400,28 @@ def test_the_naive_fallback_zeroes_only_the_point_forecast() -> None:
     assert not torch.allclose(quantiles[:, 0, :], quantiles[:, 1, :]), "the spread survives"
 
 
+def test_a_window_that_did_not_move_does_not_set_every_windows_student_t_band() -> None:
+    """A flat window's unit is the floor (a ten-thousandth of its price), so its next move is
+    thousands of units; the Student-t spread, a root mean square over the windows, leaves it
+    out (the split-conformal ranks need not) unless no window moved."""
+    rng = np.random.default_rng(3)
+    walks = 100 + np.cumsum(rng.normal(0, 1, (5, 15)), axis=1)
+    inputs, actual = walks[:, :10], walks[:, 10:]
+    forecast = np.repeat(inputs[:, -1:], 5, axis=1)
+    flat_inputs, flat_actual = np.full((1, 10), 100.0), np.full((1, 5), 101.0)
+    alone = calibrate_intervals(inputs, forecast, actual, [80, 95])
+    beside = calibrate_intervals(
+        np.vstack([inputs, flat_inputs]),
+        np.vstack([forecast, np.full((1, 5), 100.0)]),
+        np.vstack([actual, flat_actual]),
+        [80, 95],
+    )
+    np.testing.assert_allclose(beside["80"], alone["80"])
+    assert np.max(beside["95"][1]) < 1.5 * np.max(alone["95"][1])
+    only_flat = calibrate_intervals(flat_inputs, np.full((1, 5), 100.0), flat_actual, [80])
+    assert np.min(only_flat["80"][1]) > 100, "with no window that moved, the flat one decides"
+
+
 def test_crossing_quantiles_are_rearranged_before_the_bands_are_read() -> None:
     """Separately trained quantile outputs can cross (the 0.05 output above the 0.1 one); the
     served model sorts them first, so each band holds the narrower ones and the point, and a

@@ -10,7 +10,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from stockcast.forecasting.baselines import naive_forecast
-from stockcast.forecasting.intervals import Bands, Bounds, apply_intervals, volatility_scale
+from stockcast.forecasting.intervals import (
+    Bands,
+    Bounds,
+    apply_intervals,
+    scale_floor,
+    volatility_scale,
+)
 from stockcast.forecasting.windows import RollingOrigins
 
 # Halvings of the angle interval [0, pi / 2) when inverting the t distribution: 64 reach float
@@ -135,17 +141,23 @@ def calibrate_intervals(
         raise ValueError("calibrating bands needs at least one held-out window")
     scale = volatility_scale(inputs, min_relative_scale, span, drift_free)
     errors = np.abs(np.asarray(actual) - np.asarray(forecast)) / scale
+    # A window that did not move has only the floor as its unit, so any later move is
+    # thousands of units: one such error would set a root mean square for every window.
+    moved = scale[:, 0] > scale_floor(inputs, min_relative_scale)[:, 0]
     steps = errors.shape[1]
     profile = np.sqrt(np.arange(1, steps + 1)) if profile is None else np.asarray(profile)
     windows = len(errors)
     bounds: Bounds = {}
     inner: tuple[int, np.ndarray] | None = None
     for level in sorted(int(level) for level in levels):
-        rows = errors[: calibration_rows(windows, level, own_windows)]
+        used = calibration_rows(windows, level, own_windows)
+        rows = errors[:used]
         if conformal_is_inside(len(rows), level):
             half = conformal_half_widths(rows, level)
         else:
-            half = student_t_half_widths(rows, level, profile)
+            # The ranks of a split-conformal bound shrug off such a window; a spread does not.
+            spread_rows = rows[moved[:used]] if moved[:used].any() else rows
+            half = student_t_half_widths(spread_rows, level, profile)
         if inner is not None:
             half = np.maximum(half, inner[1] * _t_ratio(level, inner[0], max(windows - 1, 1)))
         bounds[str(level)] = [(-half).tolist(), half.tolist()]

@@ -38,8 +38,14 @@ def volatility_scale(
     if drift_free:
         changes = changes - changes.mean(axis=1, keepdims=True)
     moves = np.abs(changes).mean(axis=1, keepdims=True)
-    floor = min_relative_scale * np.abs(inputs[:, -1:]) + np.finfo(np.float64).eps
-    return np.maximum(moves, floor)
+    return np.maximum(moves, scale_floor(inputs, min_relative_scale))
+
+
+def scale_floor(inputs: np.ndarray, min_relative_scale: float = 1e-4) -> np.ndarray:
+    """The least each row's `volatility_scale` may be, (n, 1): a share of its last price, so a
+    window that did not move still has a finite unit."""
+    last = np.asarray(inputs, dtype=np.float64)[:, -1:]
+    return min_relative_scale * np.abs(last) + np.finfo(np.float64).eps
 
 
 def unit_record(span: int) -> dict[str, Any]:
