@@ -49,6 +49,20 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
         (["model.window_scale_power=2"], "model.window_scale_power is 2; it must be in [0, 1]."),
         (["model.combination=median"], "model.combination is 'median'; choose one of 'mean' or"),
         (["model.combination_power=0"], "model.combination_power is 0; it must be above 0 and at"),
+        (["model.quantiles=[0.1,0.9]"], "model.quantiles is [0.1, 0.9]; it must include 0.5"),
+        (
+            ["model.quantiles=[0.1,0.5]"],
+            "model.quantiles is [0.1, 0.5]; 0.1 has no partner 0.9, so it gives no band: add 0.9",
+        ),
+        (
+            ["model.quantiles=[0.1,0.1,0.5,0.9]"],
+            "model.quantiles is [0.1, 0.1, 0.5, 0.9]; list each quantile once",
+        ),
+        (
+            ["model.quantiles=[0.0375,0.5,0.9625]"],
+            "model.quantiles is [0.0375, 0.5, 0.9625]; 0.0375 and 0.9625 give a 92.5% band, and "
+            "band levels are whole percentages",
+        ),
         (["data.batch_size=2.5"], "data.batch_size is 2.5; it must be a whole number above 0."),
         (["data.batch_size=1e300"], "data.batch_size is 1e+300; it must be a whole number above"),
         (["trainer.max_epochs=true"], "trainer.max_epochs is True; it must be at least 1."),

@@ -18,6 +18,8 @@ import numpy as np
 Bands = dict[str, tuple[np.ndarray, np.ndarray]]
 # {level: [lower per step, upper per step]}: calibrated bounds in volatility units.
 Bounds = dict[str, list[list[float]]]
+# The decimals two quantiles are compared to: a band's partners q and 1 - q, a whole level.
+QUANTILE_DIGITS = 6
 
 
 def volatility_scale(
@@ -99,9 +101,9 @@ def quantile_bands(outputs: np.ndarray, quantiles: Sequence[float]) -> Bands:
     """Bands from a quantile model's outputs (n, quantiles, steps): each pair q, 1 - q gives the
     (1 - 2q) level, e.g. 0.1 and 0.9 the 80% band."""
     bands = {}
-    rounded = [round(q, 6) for q in quantiles]
+    rounded = [round(q, QUANTILE_DIGITS) for q in quantiles]
     for i, q in enumerate(rounded):
-        partner = round(1.0 - q, 6)
+        partner = round(1.0 - q, QUANTILE_DIGITS)
         if q < 0.5 and partner in rounded:
             level = str(round(100 * (1.0 - 2.0 * q)))
             bands[level] = (outputs[:, i, :], outputs[:, rounded.index(partner), :])

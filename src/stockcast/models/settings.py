@@ -8,22 +8,46 @@ from typing import Annotated, Literal, get_args
 from pydantic import AfterValidator, Field, field_validator
 
 from stockcast.fields import AsWhole, Section
+from stockcast.forecasting.intervals import QUANTILE_DIGITS
 
 ANCHORS = ("last", "none")
 LOSS_NAMES = ("mse", "mae", "huber")
 COMBINATIONS = ("mean", "inverse_mse")
 
 
-def _quantiles_with_a_median(quantiles: list[float]) -> list[float]:
-    if quantiles and 0.5 not in quantiles:
+def _paired_quantiles(quantiles: list[float]) -> list[float]:
+    """The median, and pairs q, 1 - q that each give a whole-percent band: bands are keyed by
+    whole levels everywhere (coverage, outputs, reports), so a 92.5% pair would be reported as
+    92 and two pairs rounding to one level would overwrite each other."""
+    if not quantiles:
+        return quantiles
+    if 0.5 not in quantiles:
         raise ValueError(f"is {quantiles}; it must include 0.5 (the point forecast) or be []")
+    rounded = [round(q, QUANTILE_DIGITS) for q in quantiles]
+    if len(set(rounded)) != len(rounded):
+        raise ValueError(f"is {quantiles}; list each quantile once")
+    for q in sorted(quantiles):
+        partner = round(1.0 - q, QUANTILE_DIGITS)
+        if partner not in rounded:
+            raise ValueError(
+                f"is {quantiles}; {q:g} has no partner {partner:g}, so it gives no band: add "
+                f"{partner:g} or leave {q:g} out"
+            )
+        level = 100.0 * abs(1.0 - 2.0 * q)
+        if abs(level - round(level)) > 10.0**-QUANTILE_DIGITS:
+            low, high = sorted((q, partner))
+            raise ValueError(
+                f"is {quantiles}; {low:g} and {high:g} give a {level:g}% band, and band levels "
+                "are whole percentages: a level L takes (100 - L) / 200 and (100 + L) / 200, "
+                "e.g. 0.025 and 0.975 for 95"
+            )
     return quantiles
 
 
 Quantiles = Annotated[
     list[Annotated[float, Field(gt=0, lt=1)]],
     Field(description="a list of quantiles in (0, 1), e.g. [0.1, 0.5, 0.9]"),
-    AfterValidator(_quantiles_with_a_median),
+    AfterValidator(_paired_quantiles),
 ]
 
 
