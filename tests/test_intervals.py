@@ -656,6 +656,28 @@ def test_the_t_quantile_matches_scipy_to_float_precision() -> None:
             )
 
 
+def test_the_t_quantile_of_many_windows_is_as_exact_and_quick() -> None:
+    """Past `EXPANSION_DOF` the quantile is the normal one's expansion, not a sum with a term per
+    window: it must meet the bisection where they hand over, and scipy far beyond."""
+    from stockcast.forecasting.conformal import EXPANSION_DOF, _central_t_probability
+
+    for probability in (0.55, 0.9, 0.975, 0.995):
+        expanded = student_t_quantile(probability, EXPANSION_DOF)
+        # The bisection's own answer at that dof: its central probability matches to 1e-13.
+        angle = math.atan(expanded / math.sqrt(EXPANSION_DOF))
+        assert _central_t_probability(angle, EXPANSION_DOF) == pytest.approx(
+            2 * probability - 1, abs=1e-13
+        )
+        below = student_t_quantile(probability, EXPANSION_DOF - 1)
+        assert below > expanded, "the quantile still falls with the degrees of freedom"
+    stats = pytest.importorskip("scipy.stats")
+    for dof in (EXPANSION_DOF, 10_000, 400_000):
+        for probability in (0.025, 0.9, 0.975, 0.9995):
+            assert student_t_quantile(probability, dof) == pytest.approx(
+                stats.t.ppf(probability, dof), rel=1e-12
+            )
+
+
 @pytest.mark.parametrize(
     ("probability", "dof", "message"),
     [(1.0, 3, "a probability in"), (0.0, 3, "a probability in"), (0.9, 0, "at least 1 degree")],

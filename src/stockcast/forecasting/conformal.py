@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 
 import numpy as np
 
@@ -22,6 +23,10 @@ from stockcast.forecasting.windows import RollingOrigins
 # Halvings of the angle interval [0, pi / 2) when inverting the t distribution: 64 reach float
 # precision.
 BISECTION_STEPS = 64
+# From these degrees of freedom on, the t quantile is the normal one's expansion in 1 / dof
+# (Cornish-Fisher, four terms): as exact as the bisection there (it agrees with scipy to about
+# 1e-14 from 1,000 on; the bisection's finite sum has as many terms as windows, 2 s at 400,000).
+EXPANSION_DOF = 1000
 
 
 def conformal_inside_windows(level: int | str) -> int:
@@ -64,6 +69,8 @@ def student_t_quantile(probability: float, degrees_of_freedom: int) -> float:
         raise ValueError(f"Student's t needs at least 1 degree of freedom, not {dof}")
     if probability < 0.5:
         return -student_t_quantile(1.0 - probability, dof)
+    if dof >= EXPANSION_DOF:
+        return _t_quantile_expansion(probability, dof)
     central = 2.0 * probability - 1.0  # P(|T| <= t)
     low, high = 0.0, math.pi / 2
     for _ in range(BISECTION_STEPS):
@@ -73,6 +80,20 @@ def student_t_quantile(probability: float, degrees_of_freedom: int) -> float:
         else:
             high = middle
     return math.sqrt(dof) * math.tan((low + high) / 2)
+
+
+def _t_quantile_expansion(probability: float, dof: int) -> float:
+    """The t quantile as the normal quantile z plus its Cornish-Fisher terms in 1 / dof, up to
+    the fourth (Abramowitz and Stegun 26.7.5), for large `dof` only: its error falls as
+    dof^-5, so at one degree of freedom it is far off."""
+    z = NormalDist().inv_cdf(probability)
+    terms = (
+        (z**3 + z) / 4,
+        (5 * z**5 + 16 * z**3 + 3 * z) / 96,
+        (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384,
+        (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160,
+    )
+    return z + sum(term / dof ** (k + 1) for k, term in enumerate(terms))
 
 
 def _central_t_probability(angle: float, dof: int) -> float:
