@@ -196,6 +196,7 @@ def two_process_fit(ctx: JobContext) -> Job:
     return ctx.run(Command(args, env=env), run_dir=run_dir, private_tmp=private_tmp)
 
 
+@pytest.mark.slow
 @prestart(two_process_fit)
 def test_two_process_cpu_fit_writes_once_with_global_metrics(prestarted_job: Job) -> None:
     from mlflow import MlflowClient
