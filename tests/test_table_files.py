@@ -134,6 +134,45 @@ def test_a_parquet_year_column_reads_as_years(tmp_path: Path) -> None:
     assert dates_of(tmp_path, ["1821", "1822"], "parquet") == ["1821-01-01", "1822-01-01"]
 
 
+def test_times_whose_utc_offset_changes_with_daylight_saving_read_in_utc(tmp_path: Path) -> None:
+    """New York closes are 16:00-05:00 in winter and 16:00-04:00 in summer: pandas parses such a
+    column to one Timestamp per offset, which stopped the read with a pandas AttributeError."""
+    closes = pd.bdate_range("2020-03-02", "2020-03-13") + pd.Timedelta(hours=16)
+    zoned = closes.tz_localize("America/New_York")
+    path = tmp_path / "ny.csv"
+    path.write_text(
+        "Date,Close\n" + "".join(f"{t.isoformat()},{i + 1}\n" for i, t in enumerate(zoned))
+    )
+    assert "-05:00" in path.read_text() and "-04:00" in path.read_text()
+    (series,) = read_table_series(path, "Date", "Close")
+    expected = zoned.tz_convert("UTC").tz_localize(None)
+    np.testing.assert_array_equal(series.dates, expected.to_numpy("datetime64[ns]"))
+    # Every close stays on its own business day in UTC, an hour apart across the change.
+    assert {pd.Timestamp(d).hour for d in series.dates} == {20, 21}
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["2024-01-01T16:00:00", "2024-01-02T16:00:00", "2024-01-03T16:00:00+00:00"],
+        ["2024-01-01T16:00:00+00:00", "2024-01-02T16:00:00+00:00", "2024-01-03T16:00:00"],
+    ],
+)
+def test_times_with_and_without_an_offset_in_one_column_are_refused(
+    tmp_path: Path, cells: list[str]
+) -> None:
+    """pandas reads a column in its first date's form, so the other form is no date to it:
+    the sentence says the forms differ, not that a readable date is unreadable."""
+    with pytest.raises(DataError) as refused:
+        dates_of(tmp_path, cells)
+    message = str(refused.value)
+    assert (
+        f"writes the date {cells[2]!r} in column 'when' at data row 3 in another form " in message
+    )
+    assert f"than its first date {cells[0]!r}" in message
+    assert message.endswith("set data.date_column=null.")
+
+
 FORMS = "numbers are read as years (1990), months as YYYYMM (199004) or days as YYYYMMDD"
 
 

@@ -16,6 +16,7 @@ to one instant is refused rather than read as a series without order.
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any
 
 import numpy as np
@@ -41,13 +42,32 @@ def read_date_column(column: Any, label: str, key: str) -> Any:
     elif _all_quarters(column):
         dates = where.from_quarters()
     else:
-        dates = pd.to_datetime(column, errors="coerce")
+        dates = _text_dates(column)
     where.refuse_unreadable(dates.isna().to_numpy())
     if getattr(dates.dt, "tz", None) is not None:
         dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
     where.refuse_out_of_range(dates)
     dates = dates.astype("datetime64[ns]")
     where.refuse_one_instant(dates)
+    return dates
+
+
+def _text_dates(column: Any) -> Any:
+    """Dates written as text, zoned ones in UTC. Times with different UTC offsets (a zone's
+    daylight saving time: 16:00-05:00 in winter, 16:00-04:00 in summer) are read in UTC as
+    well; without `utc=True` pandas parses them to one Timestamp per offset (and from pandas 3
+    refuses them), while with it a column mixing zoned and plain times would read the plain
+    ones as UTC, so it is used only where every zoned time already parsed."""
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            dates = pd.to_datetime(column, errors="coerce")
+        except ValueError:
+            dates = None
+    if dates is None or dates.dtype == object:
+        dates = pd.to_datetime(column, errors="coerce", utc=True)
     return dates
 
 
@@ -115,10 +135,26 @@ class DateColumn:
         """The first row marked in `unread`, as one sentence."""
         if unread.any():
             row = int(np.flatnonzero(unread)[0])
+            self._refuse_mixed_forms(row)
             raise DataError(
                 f"{self.label} has an unreadable date {self._shown(row)} in column "
                 f"{self.name!r} at data row {row + 1}; fix it or {self._fix()}."
             )
+
+    def _refuse_mixed_forms(self, row: int) -> None:
+        """A date pandas could read on its own but not in this column: written in another form
+        than the rows before it (pandas reads a column in the first date's form), such as a UTC
+        offset after times without one."""
+        import pandas as pd
+
+        value = self.column.iloc[row]
+        if not isinstance(value, str) or pd.isna(pd.to_datetime(value, errors="coerce")):
+            return
+        raise DataError(
+            f"{self.label} writes the date {self._shown(row)} in column {self.name!r} at data row "
+            f"{row + 1} in another form than its first date {self._shown(0)} (with or without a "
+            f"UTC offset, or another layout); write every date in one form or {self._fix()}."
+        )
 
     def refuse_out_of_range(self, dates: Any) -> None:
         self._refuse_days_outside(dates.to_numpy("datetime64[D]"))
