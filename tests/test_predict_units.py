@@ -75,6 +75,26 @@ def test_business_days_continue_over_a_holiday_gap() -> None:
     assert [format_date(d) for d in future] == ["2024-04-12", "2024-04-15", "2024-04-16"]
 
 
+def test_daily_data_continues_on_the_days_of_the_week_it_trades_on() -> None:
+    """A Sunday-to-Thursday exchange continues on Sunday, not Friday; business days with one
+    Saturday session continue on business days, not every day."""
+    sunday_to_thursday = pd.bdate_range(
+        "2024-01-01", periods=60, freq="C", weekmask="Sun Mon Tue Wed Thu"
+    )
+    thursdays = sunday_to_thursday[sunday_to_thursday.dayofweek == 3]
+    future, freq = future_dates(
+        sunday_to_thursday[sunday_to_thursday <= thursdays[-1]].to_numpy(), 3
+    )
+    assert [pd.Timestamp(d).day_name() for d in future] == ["Sunday", "Monday", "Tuesday"]
+    assert freq == "C (Mon Tue Wed Thu Sun)"
+    with_a_saturday = pd.bdate_range("2024-01-01", periods=120).append(
+        pd.DatetimeIndex(["2024-03-09"])
+    )
+    future, freq = future_dates(with_a_saturday.sort_values().to_numpy(), 3)  # ends Fri 14 June
+    assert freq == "B"
+    assert [format_date(d) for d in future] == ["2024-06-17", "2024-06-18", "2024-06-19"]
+
+
 @pytest.mark.parametrize(
     ("freq", "expected"),
     [("D", "2024-01-11"), ("W-FRI", "2024-03-15"), ("h", "2024-01-01T10:00:00")],

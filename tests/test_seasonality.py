@@ -27,6 +27,13 @@ SPLIT = {"train": 0.6, "val": 0.2, "test": 0.2}
         (pd.date_range("2000-01-01", periods=60, freq="ME"), 12),
         (pd.date_range("2000-01-01", periods=40, freq="QS"), 4),
         (pd.bdate_range("2024-01-01", periods=60), 5),
+        # An exchange open Sunday to Thursday trades five days a week too.
+        (pd.bdate_range("2024-01-01", periods=60, freq="C", weekmask="Sun Mon Tue Wed Thu"), 5),
+        # One Saturday session in a year of business days does not make a seven-day week.
+        (pd.bdate_range("2024-01-01", periods=260).append(pd.DatetimeIndex(["2024-03-09"])), 5),
+        # A few business days say little: no weekend value, so Monday to Friday.
+        (pd.bdate_range("2024-01-01", periods=8), 5),
+        (pd.date_range("2024-01-01", periods=8, freq="D"), 7),
         (pd.date_range("2024-01-01", periods=60, freq="D"), 7),
         (pd.date_range("2024-01-01", periods=60, freq="W"), 52),
         (pd.date_range("1900-01-01", periods=60, freq="YS"), 1),
@@ -34,7 +41,7 @@ SPLIT = {"train": 0.6, "val": 0.2, "test": 0.2}
     ],
 )
 def test_the_dates_spacing_gives_the_season(dates: pd.DatetimeIndex, season: int) -> None:
-    assert season_from_dates(dates.to_numpy("datetime64[ns]")) == season
+    assert season_from_dates(dates.sort_values().to_numpy("datetime64[ns]")) == season
 
 
 def test_undated_values_keep_a_season_only_where_their_changes_repeat() -> None:

@@ -15,18 +15,19 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.data.calendar import trading_week
 from stockcast.data.series import Series
 from stockcast.data.split import split_lengths
 
 # Days between consecutive dates (median) -> the season of that spacing: a week of days, a year
 # of weeks, months and quarters; anything else (hours, years, irregular) has none.
+DAYS_PER_WEEK = 7
 SEASON_BY_SPACING: tuple[tuple[float, float, int], ...] = (
-    (0.9, 1.1, 7),
+    (0.9, 1.1, DAYS_PER_WEEK),
     (6.5, 7.5, 52),
     (27.5, 31.5, 12),
     (88.0, 93.0, 4),
 )
-BUSINESS_DAYS_PER_WEEK = 5
 # Undated data: the largest lag searched, as a fraction of the series, and how strongly the
 # differences must correlate at the chosen lag to call it a season (random walks stay at ~0).
 MAX_LAG_FRACTION = 1 / 3
@@ -34,22 +35,17 @@ MIN_SEASONAL_AUTOCORRELATION = 0.3
 
 
 def season_from_dates(dates: np.ndarray) -> int:
-    """The season that the dates' spacing implies (1: none): daily data without weekends is a
-    business week (5), with them a week (7); weekly 52, monthly 12, quarterly 4."""
+    """The season that the dates' spacing implies (1: none): daily data repeats with the days
+    of the week it trades on (`trading_week`: 5 for business days, Monday to Friday or Sunday to
+    Thursday, 7 for every day); weekly 52, monthly 12, quarterly 4."""
     days = np.asarray(dates, dtype="datetime64[D]")
     if len(days) < 3:
         return 1
     spacing = float(np.median(np.diff(days).astype(np.float64)))
     for low, high, season in SEASON_BY_SPACING:
         if low <= spacing <= high:
-            if season == 7 and not _has_weekends(days):
-                return BUSINESS_DAYS_PER_WEEK
-            return season
+            return sum(trading_week(days)) if season == DAYS_PER_WEEK else season
     return 1
-
-
-def _has_weekends(days: np.ndarray) -> bool:
-    return bool((~np.is_busday(days)).any())
 
 
 def season_from_values(values: np.ndarray) -> int:

@@ -6,8 +6,11 @@ from typing import Any
 
 import numpy as np
 
-# Daily data only on weekdays reads as business days even when holidays break pandas' inference.
-WEEKDAYS = 5
+from stockcast.data.calendar import WEEKDAY_NAMES, trading_week
+
+# Monday to Friday: daily data on those days steps over business days even when holidays break
+# pandas' inference.
+BUSINESS_WEEK = (True,) * 5 + (False,) * 2
 # A day of the month every month has.
 SHORTEST_MONTH = 28
 
@@ -30,7 +33,10 @@ def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
     if freq is None:
         freq = month_step(index) or _day_step(index)
     future = pd.date_range(index[-1], periods=horizon + 1, freq=freq)[1:]
-    label = freq if isinstance(freq, str) else str(freq)
+    if isinstance(freq, pd.offsets.CustomBusinessDay):
+        label = f"C ({freq.weekmask})"
+    else:
+        label = freq if isinstance(freq, str) else str(freq)
     return future.to_numpy("datetime64[ns]"), label
 
 
@@ -57,12 +63,22 @@ def month_step(index: Any) -> Any:
 
 
 def _day_step(index: Any) -> Any:
-    """Business days for weekday-only daily data, else the median gap."""
+    """Daily data steps over the days of the week it trades on (`trading_week`): business days
+    ("B") for Monday to Friday, a custom business day for another week (Sunday to Thursday);
+    anything else steps by the median gap."""
     import pandas as pd
 
     median_gap = (index[1:] - index[:-1]).median()
-    weekdays_only = bool((index.dayofweek < WEEKDAYS).all())
-    return "B" if weekdays_only and median_gap == pd.Timedelta(days=1) else median_gap
+    if median_gap != pd.Timedelta(days=1):
+        return median_gap
+    week = trading_week(index.to_numpy("datetime64[ns]"))
+    if all(week):
+        return median_gap
+    if week == BUSINESS_WEEK:
+        return "B"
+    return pd.offsets.CustomBusinessDay(
+        weekmask=" ".join(name for name, open_ in zip(WEEKDAY_NAMES, week, strict=True) if open_)
+    )
 
 
 def format_date(value: np.datetime64) -> str:
