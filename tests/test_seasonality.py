@@ -54,6 +54,27 @@ def test_undated_values_keep_a_season_only_where_their_changes_repeat() -> None:
         assert season_from_values(walk) == 1, f"random walk {seed} has no season"
 
 
+def test_a_short_random_walk_gets_no_season_by_chance() -> None:
+    """A few dozen changes correlate by chance near the fixed 0.3 bar at one of the lags
+    searched: it gave one 60-value walk in ten a season. The bar now grows on short splits,
+    while a clear season of that length is still found."""
+    from stockcast.data.seasonality import MIN_SEASONAL_AUTOCORRELATION, seasonal_bar
+
+    assert seasonal_bar(59, 19) == pytest.approx(0.392, abs=1e-3)
+    assert seasonal_bar(299, 99) == MIN_SEASONAL_AUTOCORRELATION
+    for length in (40, 60):
+        found = [
+            season_from_values(
+                100 * np.exp(np.cumsum(np.random.default_rng(seed).normal(0, 0.01, length)))
+            )
+            for seed in range(300)
+        ]
+        assert sum(season > 1 for season in found) <= 1, f"{length} values"
+    t = np.arange(60)
+    clear = 100 + 5 * np.sin(2 * np.pi * t / 4) + np.random.default_rng(0).normal(0, 0.5, 60)
+    assert season_from_values(clear) == 4
+
+
 def test_the_config_wins_then_the_dates_then_the_values() -> None:
     dates = pd.date_range("2000-01-01", periods=48, freq="MS").to_numpy("datetime64[ns]")
     dated = Series("a", np.linspace(1, 2, 48), dates)

@@ -10,7 +10,9 @@ never fewer values than the default.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,10 @@ SEASON_BY_SPACING: tuple[tuple[float, float, int], ...] = (
 # differences must correlate at the chosen lag to call it a season (random walks stay at ~0).
 MAX_LAG_FRACTION = 1 / 3
 MIN_SEASONAL_AUTOCORRELATION = 0.3
+# On a short split the bar is also what white noise's largest autocorrelation over the lags
+# searched reaches with this chance (each lag's is about normal with spread 1 / sqrt(n)): 0.3
+# alone gave a random walk of 60 values a season one time in ten.
+FALSE_SEASON_CHANCE = 0.05
 
 
 def season_from_dates(dates: np.ndarray) -> int:
@@ -70,9 +76,18 @@ def season_from_values(values: np.ndarray) -> int:
         return 1
     best = negative[0] + int(np.argmax(searched[negative[0] :]))
     still_rising = best + 1 < len(correlation) and correlation[best + 1] > correlation[best]
-    if still_rising or correlation[best] < MIN_SEASONAL_AUTOCORRELATION:
+    if still_rising or correlation[best] < seasonal_bar(len(changes), max_lag):
         return 1
     return int(lags[best])
+
+
+def seasonal_bar(changes: int, lags: int) -> float:
+    """How strongly `changes` differences must correlate at a lag, the largest of `lags`
+    searched, to be a season: `MIN_SEASONAL_AUTOCORRELATION`, or on a short split more, what
+    chance alone gives white noise's largest one with `FALSE_SEASON_CHANCE` (Bonferroni over
+    the lags, both signs)."""
+    chance = NormalDist().inv_cdf(1 - FALSE_SEASON_CHANCE / (2 * lags)) / math.sqrt(changes)
+    return max(MIN_SEASONAL_AUTOCORRELATION, chance)
 
 
 def infer_season_length(
