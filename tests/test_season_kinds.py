@@ -499,3 +499,61 @@ def test_a_served_thetas_map_follows_every_kind_of_load() -> None:
         made = theta()
         made.load_state_dict(reference.state_dict())
         torch.testing.assert_close(made(x), reference(x))
+
+
+@pytest.mark.parametrize(
+    "network",
+    [
+        {"season_length": 4},
+        {
+            "candidates": [
+                {"kind": "theta", "window": None, "network": {"season_length": 4}},
+                {
+                    "kind": "mlp",
+                    "window": 10,
+                    "network": {"hidden_sizes": [8], "activation": "relu", "dropout": 0.0},
+                },
+            ]
+        },
+    ],
+    ids=["theta", "ensemble"],
+)
+def test_a_level_view_alone_still_gives_the_kind_its_window(network: dict) -> None:
+    """With `data.normalization=per_window_level` alone every member takes the two level inputs
+    after the window, so no member's inputs are the window: Theta read them as two more prices
+    (a 22-value window) and the ensemble's 10-value MLP read 8 prices and the level inputs. Theta
+    is level-free, so it forecasts the same from every view."""
+    kind = "ensemble" if "candidates" in network else "theta"
+    window = np.linspace(100.0, 119.0, 20) + np.tile([1.0, -1.0, 0.5, -0.5], 5)
+
+    def forecast(view: str) -> np.ndarray:
+        scaler = {
+            "kind": view,
+            "members": [{"kind": view, "loc": 110.0, "scale": 6.0}],
+            "min_relative_scale": 1e-4,
+        }
+        spec = {
+            "kind": kind,
+            "previous_time_window": 20,
+            "next_time_window": 3,
+            "network": network,
+            "anchor": "last",
+            "quantiles": [],
+            "scaler": scaler,
+        }
+        net = build_price_forecaster(spec)
+        torch.manual_seed(0)
+        with torch.no_grad():
+            for parameter in net.parameters():
+                parameter.normal_(0, 0.01)
+        core = net.core.cores[0] if kind == "ensemble" else net.core
+        assert core.window == 20
+        if kind == "ensemble":
+            _, _, span = net.core.parts[1]
+            assert span == slice(10, 22), "the MLP reads the last 10 values and the level inputs"
+        return net(torch.tensor(window[None], dtype=torch.float32)).detach().numpy()
+
+    if kind == "theta":
+        np.testing.assert_allclose(forecast("per_window_level"), forecast("per_window"), rtol=1e-5)
+    else:
+        forecast("per_window_level")

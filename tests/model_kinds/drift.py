@@ -40,7 +40,9 @@ class Drift(nn.Module):
             self.drift[:, :, columns] = 0.0
 
 
-def build_drift(network: Mapping[str, Any], member_inputs: Sequence[int], outputs: int) -> Drift:
+def build_drift(
+    network: Mapping[str, Any], window: int, member_inputs: Sequence[int], outputs: int
+) -> Drift:
     return Drift(len(member_inputs), outputs)
 
 

@@ -29,8 +29,10 @@ DEFAULT_TRAINING_MODULE = "stockcast.training.module:Forecaster"
 class ModelKind:
     """What a model kind provides.
 
-    `build_core(network, member_inputs, outputs)` returns an nn.Module mapping features shaped
-    (members, batch, max(member_inputs)) to (members, batch, outputs), with a `members` property
+    `build_core(network, window, member_inputs, outputs)` returns an nn.Module mapping features
+    shaped (members, batch, max(member_inputs)) to (members, batch, outputs), with a `members`
+    property; each member's inputs are the `window` values, then the level inputs for a member
+    that takes them (so where every member takes them, no member's inputs are the window),
     and `zero_outputs(columns)` (zeroes those outputs: the naive fallback, and the start of an
     anchored model unless the core has `start_anchored()`, which then sets its start: a
     statistical method starts from its own forecast; a core with `fit_to_series(series)` is fitted

@@ -71,7 +71,7 @@ def build_price_forecaster(spec: Mapping[str, Any]) -> PriceForecaster:
     member_inputs = [window + (LEVEL_INPUTS if m["kind"] == LEVEL_KIND else 0) for m in members]
     min_relative_scale = float(spec["scaler"]["min_relative_scale"])
     return PriceForecaster(
-        kind.build_core(spec["network"], member_inputs, horizon * max(1, len(quantiles))),
+        kind.build_core(spec["network"], window, member_inputs, horizon * max(1, len(quantiles))),
         [
             WindowScaler(str(m["kind"]), float(m["loc"]), float(m["scale"]), min_relative_scale)
             for m in members

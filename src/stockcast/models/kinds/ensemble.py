@@ -155,12 +155,11 @@ class EnsembleKind(ModelKind):
 
 
 def build_ensemble(
-    network: Mapping[str, Any], member_inputs: Sequence[int], outputs: int
+    network: Mapping[str, Any], window: int, member_inputs: Sequence[int], outputs: int
 ) -> EnsembleCore:
     """Members come candidate by candidate, each with one member per scaled view."""
     candidates = network["candidates"]
     per_candidate = len(member_inputs) // len(candidates)
-    window = min(member_inputs)
     cores, spans = [], []
     for number, candidate in enumerate(candidates):
         inputs = member_inputs[number * per_candidate : (number + 1) * per_candidate]
@@ -169,7 +168,7 @@ def build_ensemble(
         spans.append((window - reads, window + extra))
         own_inputs = [reads + (size - window) for size in inputs]
         kind = model_kind(candidate["kind"])
-        cores.append(kind.build_core(candidate["network"], own_inputs, outputs))
+        cores.append(kind.build_core(candidate["network"], reads, own_inputs, outputs))
     return EnsembleCore(cores, spans)
 
 

@@ -246,11 +246,11 @@ def _damping_share(phi: float, min_damping: float) -> float:
 
 
 def build_holt_winters(
-    network: Mapping[str, Any], member_inputs: Sequence[int], outputs: int
+    network: Mapping[str, Any], window: int, member_inputs: Sequence[int], outputs: int
 ) -> HoltWinters:
     return HoltWinters(
         members=len(member_inputs),
-        window=min(member_inputs),
+        window=window,
         horizon=outputs,
         season=int(network.get("season_length") or 1),
         min_damping=float(network["min_damping"]),

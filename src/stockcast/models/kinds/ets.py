@@ -211,11 +211,11 @@ class FittedHoltWinters(HoltWintersMap):
 
 
 def build_fitted_holt_winters(
-    network: Mapping[str, Any], member_inputs: Sequence[int], outputs: int
+    network: Mapping[str, Any], window: int, member_inputs: Sequence[int], outputs: int
 ) -> FittedHoltWinters:
     return FittedHoltWinters(
         members=len(member_inputs),
-        window=min(member_inputs),
+        window=window,
         horizon=outputs,
         season=int(network.get("season_length") or 1),
         trends=network["trends"],

@@ -115,7 +115,9 @@ class MLP(nn.Module):
             self.biases[-1][:, :, columns] = 0.0
 
 
-def build_mlp(network: Mapping[str, Any], member_inputs: Sequence[int], outputs: int) -> MLP:
+def build_mlp(
+    network: Mapping[str, Any], window: int, member_inputs: Sequence[int], outputs: int
+) -> MLP:
     return MLP(
         input_size=max(member_inputs),
         horizon=outputs,

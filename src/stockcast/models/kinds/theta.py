@@ -140,10 +140,12 @@ class Theta(nn.Module):
         return self.adjust.T @ per_adjusted + self.season_out.T[None]
 
 
-def build_theta(network: Mapping[str, Any], member_inputs: Sequence[int], outputs: int) -> Theta:
+def build_theta(
+    network: Mapping[str, Any], window: int, member_inputs: Sequence[int], outputs: int
+) -> Theta:
     return Theta(
         members=len(member_inputs),
-        window=min(member_inputs),
+        window=window,
         horizon=outputs,
         season=int(network.get("season_length") or 1),
     )
