@@ -25,7 +25,10 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
     [
         (["optim.lr=-1"], "optim.lr is -1; it must be a number above 0."),
         (["optim.lr=0"], "optim.lr is 0; it must be a number above 0."),
-        (["seed=abc"], "seed is 'abc'; it must be a whole number."),
+        (
+            ["seed=abc"],
+            "seed is 'abc'; it must be a whole number from 0 to 4294967295 (numpy's seeds).",
+        ),
         (["trainer.max_epochs=0"], "trainer.max_epochs is 0; it must be at least 1."),
         (["fit.level_members_max_outside=1.5"], "fit.level_members_max_outside is 1.5; it must"),
         (["trainer.max_steps=0"], "trainer.max_steps is 0; it must be -1 (no step limit) or"),
@@ -83,6 +86,8 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
         ),
         (["data.min_relative_scale=0"], "data.min_relative_scale is 0; it must be above 0 so"),
         (["num_threads=0"], "num_threads is 0; it must be a whole number above 0."),
+        (["seed=-1"], "seed is -1; it must be a whole number from 0 to 4294967295 (numpy's seeds)"),
+        (["data.seed=4294967296"], "data.seed is 4294967296; it must be a whole number from 0"),
         (
             ["optimized_metric=test/mase"],
             "optimized_metric is 'test/mase'; a sweep chooses its trials by it, so it must be a "
@@ -138,6 +143,7 @@ def test_bad_pipeline_values_are_one_sentence(make_cfg, overrides, message: str)
         (["previous_time_window=abc"], "previous_time_window is 'abc'; it must be"),
         (["model.version=0"], "model.version is 0; it must be a version number."),
         (["backtest.span=0"], "backtest.span is 0; it must be a whole number above 0."),
+        (["input.seed=-1"], "input.seed is -1; it must be a whole number from 0 to 4294967295"),
     ],
 )
 def test_bad_predict_values_are_one_sentence(make_cfg, overrides, message: str) -> None:

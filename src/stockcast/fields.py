@@ -59,6 +59,17 @@ WholeAtLeast0 = Annotated[
     int, Field(strict=True, ge=0, description="a whole number, 0 or more"), AsWhole
 ]
 Whole = Annotated[int, Field(strict=True, description="a whole number"), AsWhole]
+# Seeds reach numpy (and Lightning's seed_everything), which take 0 to 2**32 - 1 only.
+LARGEST_SEED = 2**32 - 1
+SEED_RANGE = Field(
+    strict=True,
+    ge=0,
+    le=LARGEST_SEED,
+    description=f"a whole number from 0 to {LARGEST_SEED} (numpy's seeds)",
+)
+Seed = Annotated[int, SEED_RANGE, AsWhole]
+# A seed that may be left unset (None: the task picks one).
+SeedOrNone = Annotated[int | None, SEED_RANGE, AsWhole]
 
 
 def _window_or_auto(value: Any) -> Any:

@@ -15,7 +15,7 @@ from stockcast.fields import (
     Above0,
     AsWhole,
     Section,
-    Whole,
+    SeedOrNone,
     WholeAbove0,
     WholeAtLeast0,
 )
@@ -37,7 +37,7 @@ class PredictInput(Section):
     )
 
     kind: Literal[INPUT_KINDS]  # type: ignore[valid-type]
-    seed: Whole | None = None
+    seed: SeedOrNone = None
     length: SeriesLength | None = None
 
 

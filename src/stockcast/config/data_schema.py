@@ -19,8 +19,8 @@ from stockcast.fields import (
     OrderedRange,
     PositiveRange,
     Section,
+    Seed,
     TrailingLength,
-    Whole,
     WholeAbove0,
     WindowOrAuto,
     _distinct,
@@ -70,7 +70,7 @@ SeriesLength = Annotated[
 class MarketCommon(DataCommon):
     start_date: IsoDate
     length: TrailingLength
-    seed: Whole
+    seed: Seed
 
 
 class GbmData(MarketCommon):

@@ -18,7 +18,7 @@ from stockcast.fields import (
     AsWhole,
     AtLeast0,
     Section,
-    Whole,
+    Seed,
     WholeAbove0,
     WholeAtLeast0,
 )
@@ -162,7 +162,7 @@ class TrainConfig(Section):
     test: bool = True
     paths: PathsConfig
     logger: LoggerConfig | None = None
-    seed: Whole
+    seed: Seed
     num_threads: WholeAbove0
     data: DataConfig
     # Each kind brings its own keys: validated against the settings of the kind model.kind names.
