@@ -154,6 +154,27 @@ def test_ids_too_short_for_the_window_are_refused_by_name(
     assert not (tmp_path / "run" / "forecast.csv").exists()
 
 
+@pytest.mark.parametrize("from_end", [3, 20])
+def test_a_price_at_or_below_zero_is_refused_naming_its_series(
+    registered_store: Path, tmp_path: Path, from_end: int
+) -> None:
+    """Inside the window the model reads or earlier in the series, as a single series' input
+    is checked: the batch's refusal names the ticker and the date, not a row of the batch."""
+    path = panel_csv(tmp_path / "panel.csv", {"AAA": 30, "BBB": 30})
+    frame = pd.read_csv(path)
+    row = frame.index[frame["Ticker"] == "BBB"][-from_end]
+    frame.loc[row, "Close"] = -5.0
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError) as refused:
+        predict(registered_store, tmp_path / "run", *batch_args(path))
+    assert str(refused.value) == (
+        f"series 'BBB' holds -5 at position {31 - from_end} ({frame.loc[row, 'Date']}), but "
+        "prices are above 0; fix the data, or use a model trained with "
+        "data.allow_non_positive=true."
+    )
+    assert not (tmp_path / "run" / "forecast.csv").exists()
+
+
 def test_backtest_mode_asks_for_one_series(registered_store: Path, tmp_path: Path) -> None:
     path = panel_csv(tmp_path / "panel.csv", {"AAA": 30, "BBB": 30})
     with pytest.raises(ConfigError, match="mode=backtest works on one series; pick one with"):

@@ -117,6 +117,23 @@ class BatchForecast:
         return InputSeries(item.values, item.dates, label, {"series_id": item.series_id})
 
 
+def _refuse_non_positive(batch: SeriesBatch) -> None:
+    """A price model's input holds prices, over each whole series as a single series' input is
+    checked: the first value at or below 0, named by its series, position and date (the model
+    alone could only name a row of the batch)."""
+    for item in batch.series:
+        bad = np.flatnonzero(item.values <= 0)
+        if not len(bad):
+            continue
+        first = int(bad[0])
+        when = "" if item.dates is None else f" ({np.datetime_as_string(item.dates[first], 'D')})"
+        raise DataError(
+            f"series {item.series_id!r} holds {item.values[first]:g} at position {first + 1}"
+            f"{when}, but prices are above 0; fix the data, or use a model trained with "
+            "data.allow_non_positive=true."
+        )
+
+
 def forecast_batch(model: OpenModel, batch: SeriesBatch) -> BatchForecast:
     """The next next_time_window values of every id, from its last previous_time_window ones,
     in one call of the model."""
@@ -127,6 +144,8 @@ def forecast_batch(model: OpenModel, batch: SeriesBatch) -> BatchForecast:
     # Finite and within float32's range. Any key but "input" makes the refusal name the id
     # (the model alone could only name a row).
     check_series_values(batch.series, True, key="input.path")
+    if not model.allow_non_positive:
+        _refuse_non_positive(batch)
     windows = np.stack([item.values[-p:] for item in batch.series])
     forecasts, bands = model.forecast(windows)
     if batch.series[0].dates is None:
