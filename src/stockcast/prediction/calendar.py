@@ -13,6 +13,10 @@ from stockcast.data.calendar import WEEKDAY_NAMES, trading_week
 BUSINESS_WEEK = (True,) * 5 + (False,) * 2
 # A day of the month every month has.
 SHORTEST_MONTH = 28
+# How far a month's first or last trading day may lie from its calendar edge: a weekend and a
+# holiday beside it.
+MONTH_EDGE_DAYS = 3
+TRADING_MONTH_EDGES = ("BME", "BMS")
 
 
 def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
@@ -32,7 +36,10 @@ def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
     freq = pd.infer_freq(index) if len(index) >= 3 else None
     if freq is None:
         freq = month_step(index) or _day_step(index)
-    future = pd.date_range(index[-1], periods=horizon + 1, freq=freq)[1:]
+    if isinstance(freq, str) and freq.endswith(TRADING_MONTH_EDGES):
+        future = _trading_months(index[-1], horizon, freq)
+    else:
+        future = pd.date_range(index[-1], periods=horizon + 1, freq=freq)[1:]
     if isinstance(freq, pd.offsets.CustomBusinessDay):
         label = f"C ({freq.weekmask})"
     else:
@@ -59,7 +66,30 @@ def month_step(index: Any) -> Any:
         return f"{step}MS"
     if (index.day == index.day[0]).all() and index.day[0] <= SHORTEST_MONTH:
         return pd.DateOffset(months=step)
+    if (np.diff(months) >= 1).all():
+        # A month's first or last trading day (a weekend or a holiday moves it off the
+        # calendar's): business month starts or ends.
+        if ((index + pd.offsets.MonthEnd(0) - index).days <= MONTH_EDGE_DAYS).all():
+            return f"{step}BME"
+        if (index.day <= 1 + MONTH_EDGE_DAYS).all():
+            return f"{step}BMS"
     return None
+
+
+def _trading_months(last: Any, horizon: int, freq: str) -> Any:
+    """The first (BMS) or last (BME) business day of each month `freq` steps to after the last
+    date's month: counted from that month, so a last date a holiday moved off its month's edge
+    (28 March 2024, Good Friday the 29th) still continues in April."""
+    import pandas as pd
+
+    step = int(freq[: -len("BME")] or 1)
+    month = pd.Timestamp(last).to_period("M").to_timestamp()
+    edge = (
+        pd.offsets.BusinessMonthEnd(0) if freq.endswith("BME") else pd.offsets.BusinessMonthBegin(0)
+    )
+    return pd.DatetimeIndex(
+        [month + pd.DateOffset(months=step * k) + edge for k in range(1, horizon + 1)]
+    )
 
 
 def _day_step(index: Any) -> Any:
