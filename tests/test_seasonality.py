@@ -31,6 +31,20 @@ SPLIT = {"train": 0.6, "val": 0.2, "test": 0.2}
         (pd.bdate_range("2024-01-01", periods=60, freq="C", weekmask="Sun Mon Tue Wed Thu"), 5),
         # One Saturday session in a year of business days does not make a seven-day week.
         (pd.bdate_range("2024-01-01", periods=260).append(pd.DatetimeIndex(["2024-03-09"])), 5),
+        # A month of closes without Christmas and New Year's Day, both Mondays: still five days.
+        (
+            pd.bdate_range("2023-12-12", "2024-01-12").drop(
+                pd.to_datetime(["2023-12-25", "2024-01-01"])
+            ),
+            5,
+        ),
+        # Every day with a fifth of them missing at random (Friday held 4 of 9 here).
+        (
+            pd.date_range("2024-01-01", periods=60, freq="D")[
+                np.random.default_rng(13).random(60) < 0.8
+            ],
+            7,
+        ),
         # A few business days say little: no weekend value, so Monday to Friday.
         (pd.bdate_range("2024-01-01", periods=8), 5),
         (pd.date_range("2024-01-01", periods=8, freq="D"), 7),

@@ -15,27 +15,29 @@ from stockcast.errors import ConfigError
 
 DAY = "datetime64[D]"
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-# A weekday is one a daily series trades on when it holds at least this share of the values of
-# its busiest weekday: holidays thin a weekday by a tenth or so, while a special session or a
-# stray row on a closed day adds a handful.
-MIN_WEEKDAY_SHARE = 0.5
-# Fewer values than this on the busiest weekday say too little to tell a closed day from a
-# thin one: such data trades on Monday to Friday unless a weekend day holds a value.
+# A weekday is one a daily series trades on when it holds a value on at least this share of its
+# occurrences in the span: holidays (two Mondays in a month) or gaps leave a trading weekday
+# well above it, while a special session or a stray row on a closed day stays far below.
+MIN_WEEKDAY_SHARE = 0.25
+# Spans shorter than this many weeks say too little to tell a closed day from a thin one: such
+# data trades on Monday to Friday unless a weekend day holds a value.
 MIN_WEEKS = 4
 
 
 def trading_week(dates: Any) -> tuple[bool, ...]:
-    """The weekdays (Monday first) a daily series has values on: those holding at least
-    `MIN_WEEKDAY_SHARE` of its busiest weekday's values. So an exchange open Sunday to Thursday
-    has that week, and one Saturday session in years of business days does not add Saturday.
-    Read on the dates as stored (zoned times in UTC)."""
-    days = np.asarray(dates, dtype=DAY).astype(np.int64)
+    """The weekdays (Monday first) a daily series has values on: those holding a value on at
+    least `MIN_WEEKDAY_SHARE` of their occurrences between its first and last date. So an
+    exchange open Sunday to Thursday has that week, and one Saturday session in years of
+    business days does not add Saturday. Read on the dates as stored (zoned times in UTC)."""
+    days = np.unique(np.asarray(dates, dtype=DAY).astype(np.int64))
     # 1970-01-01, day 0, was a Thursday (weekday 3, Monday being 0).
-    counts = np.bincount((days + 3) % 7, minlength=7)
-    if counts.max() < MIN_WEEKS:
-        weekend = bool(counts[5:].any())
+    held = np.bincount((days + 3) % 7, minlength=7)
+    span = np.arange(days[0], days[-1] + 1) if len(days) else days
+    occurs = np.bincount((span + 3) % 7, minlength=7)
+    if len(span) < MIN_WEEKS * 7:
+        weekend = bool(held[5:].any())
         return tuple(bool(day < 5 or weekend) for day in range(7))
-    return tuple(bool(count >= MIN_WEEKDAY_SHARE * counts.max()) for count in counts)
+    return tuple(bool(h >= MIN_WEEKDAY_SHARE * o) for h, o in zip(held, occurs, strict=True))
 
 
 def today_utc() -> str:
