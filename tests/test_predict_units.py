@@ -93,6 +93,20 @@ def test_daily_data_continues_on_the_days_of_the_week_it_trades_on() -> None:
     future, freq = future_dates(with_a_saturday.sort_values().to_numpy(), 3)  # ends Fri 14 June
     assert freq == "B"
     assert [format_date(d) for d in future] == ["2024-06-17", "2024-06-18", "2024-06-19"]
+    # Ending on the Saturday session itself: Monday comes next, not Tuesday.
+    future, freq = future_dates(with_a_saturday[with_a_saturday <= "2024-03-09"].to_numpy(), 2)
+    assert [format_date(d) for d in future] == ["2024-03-11", "2024-03-12"]
+
+
+def test_month_end_closes_with_a_time_of_day_continue_on_month_ends() -> None:
+    """New York's 16:00 closes in UTC are 21:00 in winter and 20:00 in summer, and Good Friday
+    moved March's to the 28th: they continue on months' last business days at the last time,
+    not every 30 days."""
+    days = pd.to_datetime(["2024-01-31", "2024-02-29", "2024-03-28", "2024-04-30", "2024-05-31"])
+    closes = days + pd.to_timedelta([21, 21, 20, 20, 20], unit="h")
+    future, freq = future_dates(closes.to_numpy(), 2)
+    assert freq == "1BME"
+    assert [format_date(d) for d in future] == ["2024-06-28T20:00:00", "2024-07-31T20:00:00"]
 
 
 @pytest.mark.parametrize(

@@ -23,10 +23,12 @@ def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
     """The `horizon` dates after the last one, and the frequency used to get them.
 
     pandas' inferred frequency when the dates are regular; whole months (or years, quarters)
-    when every date falls on the same day of its month or on a month's end, so yearly data with
-    a missing year still continues on 1 January; business days when every date is a weekday and
-    the usual gap is one day (holidays are not known, so they are not skipped); otherwise the
-    median gap.
+    when every date falls on the same day of its month or on a month's end, and business month
+    ends or starts when every date falls within a few days of them (a month's last or first
+    trading day), so yearly data with a missing year still continues on 1 January (at the last
+    date's time of day); for daily data the days of the week it trades on
+    (`trading_week`: business days for Monday to Friday; holidays are not known, so they are not
+    skipped); otherwise the median gap.
     """
     import pandas as pd
 
@@ -35,16 +37,38 @@ def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
         raise ValueError("need at least two dates to continue a calendar")
     freq = pd.infer_freq(index) if len(index) >= 3 else None
     if freq is None:
-        freq = month_step(index) or _day_step(index)
-    if isinstance(freq, str) and freq.endswith(TRADING_MONTH_EDGES):
-        future = _trading_months(index[-1], horizon, freq)
+        # Months are read on the calendar days; the last date's time of day is kept (16:00
+        # closes, 20:00 or 21:00 in UTC with daylight saving).
+        days = index.normalize()
+        freq = month_step(days)
+        if freq is not None:
+            future = _months_after(days[-1], horizon, freq) + (index[-1] - days[-1])
+            return future.to_numpy("datetime64[ns]"), _label(freq)
+        freq = _day_step(index)
+    if freq == "B" or isinstance(freq, pd.offsets.CustomBusinessDay):
+        # Counted from the last date even where it lies outside the week (a Saturday session):
+        # pandas' range would roll it to the next trading day and drop that day.
+        step = pd.offsets.BDay() if freq == "B" else freq
+        future = pd.DatetimeIndex([index[-1] + k * step for k in range(1, horizon + 1)])
     else:
         future = pd.date_range(index[-1], periods=horizon + 1, freq=freq)[1:]
+    return future.to_numpy("datetime64[ns]"), _label(freq)
+
+
+def _months_after(last: Any, horizon: int, freq: Any) -> Any:
+    import pandas as pd
+
+    if isinstance(freq, str) and freq.endswith(TRADING_MONTH_EDGES):
+        return _trading_months(last, horizon, freq)
+    return pd.date_range(last, periods=horizon + 1, freq=freq)[1:]
+
+
+def _label(freq: Any) -> str:
+    import pandas as pd
+
     if isinstance(freq, pd.offsets.CustomBusinessDay):
-        label = f"C ({freq.weekmask})"
-    else:
-        label = freq if isinstance(freq, str) else str(freq)
-    return future.to_numpy("datetime64[ns]"), label
+        return f"C ({freq.weekmask})"
+    return freq if isinstance(freq, str) else str(freq)
 
 
 def month_step(index: Any) -> Any:
