@@ -30,6 +30,13 @@ def test_records_with_different_keys_are_refused() -> None:
     )
 
 
+def test_a_refusal_names_the_key_that_held_the_records() -> None:
+    body = {"instances": [{"a": 1.0, "b": 2.0}, {"a": 1.0}]}
+    with pytest.raises(Refused) as refused:
+        json_rows(json.dumps(body).encode())
+    assert str(refused.value).startswith("instances record 2 has the keys ['a'], not the first")
+
+
 def test_json_nested_deeper_than_the_parser_goes_is_a_400_not_a_500() -> None:
     with pytest.raises(Refused) as refused:
         json_rows(b"[" * 100_000 + b"]" * 100_000)

@@ -97,7 +97,7 @@ def json_rows(body: bytes) -> list[Any]:
     if keys[0] == "dataframe_split":
         rows = rows.get("data") if isinstance(rows, dict) else None
     if isinstance(rows, list) and rows and all(isinstance(row, dict) for row in rows):
-        rows = record_rows(rows)
+        rows = record_rows(rows, keys[0])
     if not isinstance(rows, list) or not rows:
         raise Refused(
             400, "BAD_REQUEST", f"{keys[0]} holds no rows of prices; send e.g. {EXAMPLE}."
@@ -105,17 +105,18 @@ def json_rows(body: bytes) -> list[Any]:
     return rows if isinstance(rows[0], list) else [rows]  # one flat row: one window
 
 
-def record_rows(records: list[dict[str, Any]]) -> list[list[Any]]:
-    """`dataframe_records` rows lined up by key, in the first record's key order, as MLflow's
-    DataFrame of them lines them up: a record listing the same prices under its keys in another
-    order is the same window. Records whose keys differ are refused (MLflow would fill NaN)."""
+def record_rows(records: list[dict[str, Any]], name: str) -> list[list[Any]]:
+    """Records (objects under `name`: `dataframe_records`, or `inputs` or `instances` holding
+    them) lined up by key in the first record's key order, as MLflow's DataFrame of them lines
+    them up: a record listing the same prices under its keys in another order is the same
+    window. Records whose keys differ are refused (MLflow would fill NaN)."""
     columns = list(records[0])
     for number, record in enumerate(records[1:], start=2):
         if set(record) != set(columns):
             raise Refused(
                 400,
                 "BAD_REQUEST",
-                f"dataframe_records record {number} has the keys {sorted(record)}, not the first "
+                f"{name} record {number} has the keys {sorted(record)}, not the first "
                 f"record's {sorted(columns)}; give every record the same keys.",
             )
     return [[record[key] for key in columns] for record in records]
