@@ -92,7 +92,8 @@ class OptunaSweeper(Sweeper):
         sampler_cfg = OmegaConf.to_container(OmegaConf.create(self.sampler_cfg), resolve=True)
         seed = sampler_cfg.get("seed")
         if seed is not None:
-            sampler_cfg["seed"] = int(seed) + trials_so_far
+            # Wrapped into numpy's seed range (seed is at most 2**32 - 1 by the config schema).
+            sampler_cfg["seed"] = (int(seed) + trials_so_far) % 2**32
         return instantiate(sampler_cfg)
 
     def _load_study(self) -> optuna.Study:
