@@ -49,7 +49,7 @@ class ModelKind:
 
     name: str
     settings: type[Any]
-    build_core: Callable[[Mapping[str, Any], Sequence[int], int], nn.Module]
+    build_core: Callable[[Mapping[str, Any], int, Sequence[int], int], nn.Module]
     network_keys: tuple[str, ...]
     architecture_keys: tuple[str, ...] | None = None
     # Saved weights of an older layout of this kind's core -> today's (identity by default).
