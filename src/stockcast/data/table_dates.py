@@ -148,7 +148,12 @@ class DateColumn:
         import pandas as pd
 
         value = self.column.iloc[row]
-        if not isinstance(value, str) or pd.isna(pd.to_datetime(value, errors="coerce")):
+        if not isinstance(value, str):
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # pandas' guess at day-first text
+            alone = pd.to_datetime(value, errors="coerce")
+        if pd.isna(alone):
             return
         raise DataError(
             f"{self.label} writes the date {self._shown(row)} in column {self.name!r} at data row "
