@@ -31,6 +31,13 @@ def one_process_trainer(trainer: DictConfig) -> tuple[DictConfig, int]:
     return single, processes
 
 
+def windows_per_step(trainer: DictConfig, batch_size: int) -> int:
+    """The batch a fit of `refit_network` takes at each optimizer step: one rank's
+    `batch_size` times the processes the configured trainer runs, since the evaluated fit's
+    step covered every rank's batch."""
+    return batch_size * one_process_trainer(trainer)[1]
+
+
 def refit_network(
     cfg: DictConfig, history: PreparedData, optimizer_steps: int, batch_size: int
 ) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
@@ -41,9 +48,9 @@ def refit_network(
     logging.getLogger("lightning").handlers.clear()
     set_threads(cfg.num_threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    trainer_cfg, processes = one_process_trainer(cfg.trainer)
+    trainer_cfg, _ = one_process_trainer(cfg.trainer)
     datamodule, model, spec = build_datamodule_and_model(
-        cfg, history, batch_size=batch_size * processes
+        cfg, history, batch_size=windows_per_step(cfg.trainer, batch_size)
     )
     # The evaluated recipe, repeated: from the same warm start when it had one.
     warm = start_warm(cfg, model, spec, Path(cfg.paths.output_dir))

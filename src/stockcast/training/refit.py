@@ -52,9 +52,8 @@ from stockcast.serving.metadata import (
     read_model_metadata,
 )
 from stockcast.training.beside import Beside, fits_beside
-from stockcast.training.distributed import configured_world_size
 from stockcast.training.export import save_model_dir
-from stockcast.training.fixed_steps import refit_network
+from stockcast.training.fixed_steps import refit_network, windows_per_step
 from stockcast.training.pruning import kept_candidates
 
 
@@ -248,9 +247,8 @@ def refit_where_it_helps(
         "budget": cfg.pipeline.refit_budget,
         # No steps taken where nothing learns (a refit that kept only its ets candidate).
         "optimizer_steps": steps if net.learns else 0,
-        # Windows per optimizer step: every rank's batch of an evaluated fit on several
-        # processes, which the refit takes in one (`one_process_trainer`).
-        "batch_size": batch_size * configured_world_size(cfg.trainer),
+        # Windows per optimizer step, as `refit_network` took them.
+        "batch_size": windows_per_step(cfg.trainer, batch_size),
         "splits": list(splits),
         "training_windows": history_windows,
         # The registered weights it started from (the evaluated fit's), or None: a cold start.
