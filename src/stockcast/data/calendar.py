@@ -15,6 +15,9 @@ from stockcast.errors import ConfigError
 
 DAY = "datetime64[D]"
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+# Monday to Friday, as `trading_week` gives it: daily data on those days is business days even
+# where holidays break pandas' inference.
+BUSINESS_WEEK = (True,) * 5 + (False,) * 2
 # A weekday is one a daily series trades on when it holds a value on at least this share of its
 # occurrences in the span: holidays (two Mondays in a month) or gaps leave a trading weekday
 # well above it, while a special session or a stray row on a closed day stays far below.
@@ -35,8 +38,7 @@ def trading_week(dates: Any) -> tuple[bool, ...]:
     span = np.arange(days[0], days[-1] + 1) if len(days) else days
     occurs = np.bincount((span + 3) % 7, minlength=7)
     if len(span) < MIN_WEEKS * 7:
-        weekend = bool(held[5:].any())
-        return tuple(bool(day < 5 or weekend) for day in range(7))
+        return (True,) * 7 if held[5:].any() else BUSINESS_WEEK
     return tuple(bool(h >= MIN_WEEKDAY_SHARE * o) for h, o in zip(held, occurs, strict=True))
 
 

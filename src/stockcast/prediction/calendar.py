@@ -6,11 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.data.calendar import WEEKDAY_NAMES, trading_week
+from stockcast.data.calendar import BUSINESS_WEEK, WEEKDAY_NAMES, trading_week
 
-# Monday to Friday: daily data on those days steps over business days even when holidays break
-# pandas' inference.
-BUSINESS_WEEK = (True,) * 5 + (False,) * 2
 # A day of the month every month has.
 SHORTEST_MONTH = 28
 # How far a month's first or last trading day may lie from its calendar edge: a weekend and a
