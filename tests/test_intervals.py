@@ -656,10 +656,18 @@ def test_the_t_quantile_matches_scipy_to_float_precision() -> None:
             )
 
 
-def test_the_t_quantile_of_many_windows_is_as_exact_and_quick() -> None:
+def test_the_t_quantile_of_many_windows_is_its_expansion_and_as_exact() -> None:
     """Past `EXPANSION_DOF` the quantile is the normal one's expansion, not a sum with a term per
-    window: it must meet the bisection where they hand over, and scipy far beyond."""
-    from stockcast.forecasting.conformal import EXPANSION_DOF, _central_t_probability
+    window (seconds at 400,000): it must meet the bisection where they hand over, and scipy far
+    beyond."""
+    from stockcast.forecasting.conformal import (
+        EXPANSION_DOF,
+        _central_t_probability,
+        _t_quantile_expansion,
+    )
+
+    for dof in (EXPANSION_DOF, 400_000):
+        assert student_t_quantile(0.975, dof) == _t_quantile_expansion(0.975, dof)
 
     for probability in (0.55, 0.9, 0.975, 0.995):
         expanded = student_t_quantile(probability, EXPANSION_DOF)
