@@ -134,6 +134,28 @@ def test_the_id_column_must_name_every_row(tmp_path: Path) -> None:
         read_csv_series(path, "Date", "Close", "Ticker", key="input")
 
 
+def test_undated_series_one_after_another_need_the_id_column(tmp_path: Path) -> None:
+    """Without dates, a Ticker column in runs would splice the tickers into one series."""
+    path = tmp_path / "prices.csv"
+    frame = two_tickers().sort_values(["Ticker", "Date"]).drop(columns="Date")
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError) as caught:
+        read_csv_series(path, None, "Close", key="input")
+    assert str(caught.value) == (
+        f"CSV file {path} has no dates (input.date_column=null) and its column 'Ticker' holds 2 "
+        "series one after another ('AAA', 'BBB'), which would be read as one; set "
+        "input.id_column=Ticker to read them as separate series."
+    )
+    series = read_csv_series(path, None, "Close", "Ticker", key="input")
+    assert [s.series_id for s in series] == ["AAA", "BBB"]
+    np.testing.assert_allclose(series[1].values, 3 * prices(seed=2), rtol=1e-12)
+    # A text column that cycles (weekday names) belongs to one series, as does a single name.
+    one = dated(prices()).assign(Day=lambda f: f["Date"].dt.day_name(), Ticker="AAA")
+    one.drop(columns="Date").to_csv(path, index=False)
+    (single,) = read_csv_series(path, None, "Close", key="input")
+    np.testing.assert_allclose(single.values, prices(), rtol=1e-12)
+
+
 def test_a_seasonal_series_below_zero_says_how_to_allow_it(make_cfg) -> None:
     cfg = make_cfg("data=seasonal", "data.start_price=0", "data.trend=0")
     with pytest.raises(

@@ -56,8 +56,8 @@ def check_csv_layout(
     id_column: str | None,
     key: str,
 ) -> None:
-    """Every row names its series; one row per date in each series; several interleaved series
-    need `<key>.id_column`."""
+    """Every row names its series; one row per date in each series; several series, dated and
+    interleaved or undated and one after another, need `<key>.id_column`."""
     if id_column is not None:
         no_id = frame[id_column].isna().to_numpy()
         if no_id.any():
@@ -66,6 +66,8 @@ def check_csv_layout(
                 f"{_listed(_data_rows(no_id))}; fill in which series those rows belong to."
             )
     if date_column is None:
+        if id_column is None:
+            _refuse_stacked_series(frame, path, value_column, key)
         return
     keys = [column for column in (id_column, date_column) if column is not None]
     repeated = frame.duplicated(keys, keep=False).to_numpy()
@@ -89,6 +91,29 @@ def check_csv_layout(
         f"{table_label(path)} has {int(repeated.sum())} rows on a repeated date{series} ({date} at "
         f"data rows {where}); keep one row per date in each series, e.g. drop the duplicates."
     )
+
+
+def _refuse_stacked_series(frame: Any, path: str | Path, value_column: str, key: str) -> None:
+    """An undated file of several series one after another (Ticker, Close, sorted by ticker)
+    would be read as one series spliced at each change of ticker: refuse it when a text column
+    holds two or more names in contiguous runs of at least two rows each, one run per name (a
+    text column that cycles, such as weekday names, is a column of a single series)."""
+    for column in frame.columns:
+        if column == value_column or frame[column].dtype.kind not in "OSU":
+            continue
+        names = frame[column]
+        if names.isna().any():
+            continue
+        runs = (names != names.shift()).cumsum()
+        lengths = runs.value_counts()
+        if 2 <= names.nunique() == len(lengths) and lengths.min() >= 2:
+            shown = _listed([repr(str(name)) for name in names.unique()])
+            raise DataError(
+                f"{table_label(path)} has no dates ({key}.date_column=null) and its column "
+                f"{column!r} holds {len(lengths)} series one after another ({shown}), which "
+                f"would be read as one; set {key}.id_column={column} to read them as "
+                "separate series."
+            )
 
 
 def _places(item: Series, mask: np.ndarray) -> str:
