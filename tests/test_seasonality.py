@@ -137,6 +137,17 @@ def test_the_season_is_read_from_the_train_split_only() -> None:
     assert found == (12, "autocorrelation")
 
 
+def test_the_season_is_read_from_the_train_splits_dates_only() -> None:
+    """Business days that go on trading every day from the validation split on are still a
+    five-day week: the later splits' dates take no part, as their values take none."""
+    train = pd.bdate_range("2024-01-01", periods=150)
+    later = pd.date_range(train[-1] + pd.Timedelta(days=1), periods=100, freq="D")
+    dates = train.append(later).to_numpy("datetime64[ns]")
+    assert season_from_dates(dates) == 7, "the whole series would say 7"
+    found = infer_season_length([Series("a", np.linspace(1, 2, len(dates)), dates)], None, SPLIT)
+    assert found == (5, "dates")
+
+
 def test_a_season_longer_than_the_search_is_no_season_not_a_shorter_one() -> None:
     """Lags are searched up to a third of the train split: a season just past that shows as a
     correlation still rising at the last lag, which is not a season of that lag."""

@@ -117,17 +117,17 @@ def seasonal_bar(changes: int, lags: int) -> float:
 def infer_season_length(
     series: Sequence[Series], configured: int | None, fractions: Mapping[str, float]
 ) -> tuple[int, str]:
-    """(season length, where it came from): the config's, the dates', or the values' of the
-    longest series' train split (`fractions`: data.split). The season shapes the model before it
-    is fitted (its window, Theta's seasonal indices, the bands' unit): the validation split,
-    which then judges that model, and the test split take no part in it."""
+    """(season length, where it came from): the config's, or the dates' or else the values' of
+    the longest series' train split (`fractions`: data.split). The season shapes the model
+    before it is fitted (its window, Theta's seasonal indices, the bands' unit): the validation
+    split, which then judges that model, and the test split take no part in it."""
     if configured is not None:
         return int(configured), "data.season_length"
     longest = max(series, key=len)
+    train = slice(split_lengths(len(longest), fractions)["train"])
     if longest.dates is not None:
-        return season_from_dates(longest.dates), "dates"
-    train = longest.values[: split_lengths(len(longest), fractions)["train"]]
-    return season_from_values(train), "autocorrelation"
+        return season_from_dates(longest.dates[train]), "dates"
+    return season_from_values(longest.values[train]), "autocorrelation"
 
 
 def auto_window(
