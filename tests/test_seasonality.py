@@ -15,6 +15,7 @@ from stockcast.data.seasonality import (
     season_from_values,
 )
 from stockcast.data.series import Series
+from stockcast.errors import DataError
 
 # Train, validation and test fractions (data.split).
 SPLIT = {"train": 0.6, "val": 0.2, "test": 0.2}
@@ -146,6 +147,35 @@ def test_the_season_is_read_from_the_train_splits_dates_only() -> None:
     assert season_from_dates(dates) == 7, "the whole series would say 7"
     found = infer_season_length([Series("a", np.linspace(1, 2, len(dates)), dates)], None, SPLIT)
     assert found == (5, "dates")
+
+
+def test_a_panel_whose_series_repeat_differently_is_refused() -> None:
+    """The longest series' season is not the others': one model reads one season."""
+
+    def series(name: str, dates: pd.DatetimeIndex) -> Series:
+        return Series(name, np.linspace(1, 2, len(dates)), dates.to_numpy("datetime64[ns]"))
+
+    daily = series("BIG", pd.bdate_range("2015-01-01", periods=300))
+    monthly = series("MONTHLY", pd.date_range("2000-01-31", periods=250, freq="ME"))
+    later = series("LATE", pd.bdate_range("2016-01-01", periods=170))
+    assert infer_season_length([daily, later], None, SPLIT) == (5, "dates")
+    with pytest.raises(DataError) as caught:
+        infer_season_length([daily, later, monthly], None, SPLIT)
+    assert str(caught.value) == (
+        "series 'BIG' repeats every 5 values by its dates and series 'MONTHLY' repeats every 12 "
+        "values by its dates, but one model reads one season; set data.season_length to the one "
+        "to use, or train those series apart."
+    )
+    yearly = series("YEARLY", pd.date_range("1900-01-01", periods=60, freq="YS"))
+    with pytest.raises(DataError, match=r"'LATE' repeats every 5 .* \(1 more season in the"):
+        infer_season_length([yearly, monthly, later], None, SPLIT)
+    with pytest.raises(
+        DataError, match="'YEARLY' has no season by its dates and series 'Q' repeats every 4"
+    ):
+        infer_season_length(
+            [yearly, series("Q", pd.date_range("2000", periods=50, freq="QS"))], None, SPLIT
+        )
+    assert infer_season_length([daily, monthly], 5, SPLIT) == (5, "data.season_length")
 
 
 def test_a_season_longer_than_the_search_is_no_season_not_a_shorter_one() -> None:

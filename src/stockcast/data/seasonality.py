@@ -20,6 +20,7 @@ import numpy as np
 from stockcast.data.calendar import trading_week
 from stockcast.data.series import Series
 from stockcast.data.split import split_lengths
+from stockcast.errors import DataError
 
 # Days between consecutive dates (median) -> the season of that spacing: a week of days, a year
 # of weeks, months and quarters; anything else (hours, years, irregular) has none.
@@ -52,6 +53,38 @@ def season_from_dates(dates: np.ndarray) -> int:
         if low <= spacing <= high:
             return sum(trading_week(days)) if season == DAYS_PER_WEEK else season
     return 1
+
+
+def panel_season_from_dates(series: Sequence[Series], fractions: Mapping[str, float]) -> int:
+    """The one season the dates of every series' train split give (`fractions`: data.split;
+    the later splits' dates take no part, as their values take none). A model reads one season
+    (its window, its seasonal members, the bands' unit), so a panel whose series repeat
+    differently (monthly beside daily, a seven-day week beside a five-day one) is refused
+    rather than given the longest series' season, which the others do not have."""
+    seasons: dict[int, Series] = {}
+    for item in sorted(series, key=len, reverse=True):
+        assert item.dates is not None
+        train = item.dates[: split_lengths(len(item), fractions)["train"]]
+        seasons.setdefault(season_from_dates(train), item)
+    if len(seasons) == 1:
+        return next(iter(seasons))
+    (first, one), (second, other) = list(seasons.items())[:2]
+    others = len(seasons) - 2
+    more = f" ({others} more season{'s' * (others > 1)} in the panel)" if others else ""
+    raise DataError(
+        f"series {one.series_id!r} {_by_its_dates(first)} and series {other.series_id!r} "
+        f"{_by_its_dates(second)}{more}, "
+        "but one model reads one season; set data.season_length to the one to use, or train "
+        "those series apart."
+    )
+
+
+def _by_its_dates(season: int) -> str:
+    return (
+        "has no season by its dates"
+        if season == 1
+        else f"repeats every {season} values by its dates"
+    )
 
 
 def season_from_values(values: np.ndarray) -> int:
@@ -117,17 +150,18 @@ def seasonal_bar(changes: int, lags: int) -> float:
 def infer_season_length(
     series: Sequence[Series], configured: int | None, fractions: Mapping[str, float]
 ) -> tuple[int, str]:
-    """(season length, where it came from): the config's, or the dates' or else the values' of
-    the longest series' train split (`fractions`: data.split). The season shapes the model
-    before it is fitted (its window, Theta's seasonal indices, the bands' unit): the validation
-    split, which then judges that model, and the test split take no part in it."""
+    """(season length, where it came from): the config's, the dates of every series' train
+    split (one season they all share), or else the values of the longest series' train split
+    (`fractions`: data.split). The season shapes the model before it is fitted (its window,
+    Theta's seasonal indices, the bands' unit): the validation split, which then judges that
+    model, and the test split take no part in it."""
     if configured is not None:
         return int(configured), "data.season_length"
     longest = max(series, key=len)
-    train = slice(split_lengths(len(longest), fractions)["train"])
     if longest.dates is not None:
-        return season_from_dates(longest.dates[train]), "dates"
-    return season_from_values(longest.values[train]), "autocorrelation"
+        return panel_season_from_dates(series, fractions), "dates"
+    train = longest.values[: split_lengths(len(longest), fractions)["train"]]
+    return season_from_values(train), "autocorrelation"
 
 
 def auto_window(
