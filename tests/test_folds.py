@@ -126,3 +126,28 @@ def test_folds_fitted_beside_each_other_forecast_the_same_as_in_turn(make_cfg) -
     np.testing.assert_array_equal(beside.member_forecasts, in_turn.member_forecasts)
     # The first fold's windows come first: they end one validation span before the second's.
     assert beside.actual[0, 0] != beside.actual[20, 0]
+
+
+def test_a_fold_scales_by_its_own_train_part_not_the_train_splits(make_cfg) -> None:
+    """The train split's statistics include the span a fold forecasts: a fold whose train
+    split ends otherwise (its last value, a target of the fold's last window and no input)
+    forecasts the same."""
+    from dataclasses import replace
+
+    from stockcast.config.compose import plain
+    from stockcast.data.prepared import prepare_data
+    from stockcast.data.scaling import refit_scaler
+    from stockcast.training.folds import fold_forecasts, fold_plan
+
+    cfg = make_cfg(*SHORT, "fit.folds=3", "fit.folds_beside=false")
+    prepared = prepare_data(plain(cfg.data))
+    fold = fold_plan(cfg, prepared)[0]
+    later = prepared.splits["train"].values.copy()
+    later[-1] += 40 * later.std()
+    moved = replace(prepared, scaler=refit_scaler(prepared.scaler, later))
+    standard = [m for m in moved.scaler["members"] if m["kind"] == "standard"]
+    assert standard and standard != [
+        m for m in prepared.scaler["members"] if m["kind"] == "standard"
+    ]
+    first = fold_forecasts(cfg, prepared, fold, 20, 16)[2]
+    np.testing.assert_array_equal(fold_forecasts(cfg, moved, fold, 20, 16)[2], first)

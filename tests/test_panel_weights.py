@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from stockcast.data.scaling import fit_scaler
 from stockcast.data.series import Series
 from stockcast.data.split import series_of_windows, series_scales, split_series
 from stockcast.forecasting.metrics import inverse_mse_weights
@@ -109,10 +110,12 @@ def test_fold_windows_are_scaled_by_their_own_series(panel) -> None:
 
 @dataclass(frozen=True)
 class Panel:
-    """The two fields of PreparedData that the folds read (they copy it with `replace`)."""
+    """The fields of PreparedData that the folds read (they copy it with `replace`, scaled by
+    each fold's own train part)."""
 
     splits: dict
     window: WindowSizes
+    scaler: dict
 
 
 class LastValue:
@@ -135,7 +138,7 @@ def test_fold_windows_carry_the_series_they_come_from(monkeypatch) -> None:
         Series("c", walk(10.0, 0.01, 5)[:170]),
     ]
     splits = split_series(series, SIZES, {"train": 0.7, "val": 0.15, "test": 0.15})
-    panel = Panel(splits, SIZES)
+    panel = Panel(splits, SIZES, fit_scaler(["per_window"], splits["train"].values, 1e-4))
     monkeypatch.setattr(fold_module, "refit_network", lambda *args: (LastValue(), None, None))
     cfg = OmegaConf.create(
         {

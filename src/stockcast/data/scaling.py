@@ -39,6 +39,14 @@ def fit_scaler(
     }
 
 
+def refit_scaler(scaler: dict[str, Any], train_values: np.ndarray) -> dict[str, Any]:
+    """`scaler`'s kinds fitted anew on `train_values`: a fit on part of the train split (a
+    rolling-origin fold) must not scale by statistics of the span it is scored on."""
+    members = scaler.get("members") or [scaler]
+    kinds = [str(member["kind"]) for member in members]
+    return fit_scaler(kinds, train_values, float(scaler["min_relative_scale"]))
+
+
 def _statistics(kind: str, train_values: np.ndarray, min_relative_scale: float) -> dict[str, Any]:
     loc, scale = 0.0, 1.0
     if kind in ("standard", "per_window_level"):

@@ -21,6 +21,7 @@ import torch
 from omegaconf import DictConfig
 
 from stockcast.data.prepared import PreparedData
+from stockcast.data.scaling import refit_scaler
 from stockcast.data.split import SplitData, rolling_folds, series_of_windows
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.training.beside import Beside, forks_safely
@@ -143,7 +144,12 @@ def fold_forecasts(
     series) of the windows of the span after it, as plain arrays (they may cross from a child
     process)."""
     fold_train, scored = fold
-    fitted_on = replace(prepared, splits={**prepared.splits, "train": fold_train})
+    # Scaled by its own train part's statistics: the train split's include the span it scores.
+    fitted_on = replace(
+        prepared,
+        splits={**prepared.splits, "train": fold_train},
+        scaler=refit_scaler(prepared.scaler, fold_train.values),
+    )
     net, _, _ = refit_network(cfg, fitted_on, optimizer_steps, batch_size)
     windows = scored.origins(prepared.window)
     net.eval()
