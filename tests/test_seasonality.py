@@ -52,7 +52,21 @@ SPLIT = {"train": 0.6, "val": 0.2, "test": 0.2}
         (pd.date_range("2024-01-01", periods=60, freq="D"), 7),
         (pd.date_range("2024-01-01", periods=60, freq="W"), 52),
         (pd.date_range("1900-01-01", periods=60, freq="YS"), 1),
-        (pd.date_range("2024-01-01", periods=60, freq="h"), 1),
+        # Closer than daily: the values a day holds (a first or last day cut short aside).
+        (pd.date_range("2024-01-01 05:00", periods=24 * 9, freq="h"), 24),
+        (pd.date_range("2024-01-01", periods=48 * 5, freq="30min"), 48),
+        (pd.date_range("2024-01-01", periods=30, freq="12h"), 2),
+        # The half-hours of a 09:30-16:00 session on business days, in UTC.
+        (
+            pd.DatetimeIndex(
+                [
+                    day + pd.Timedelta(hours=14, minutes=30 * k)
+                    for day in pd.bdate_range("2024-01-01", periods=20)
+                    for k in range(13)
+                ]
+            ),
+            13,
+        ),
     ],
 )
 def test_the_dates_spacing_gives_the_season(dates: pd.DatetimeIndex, season: int) -> None:
