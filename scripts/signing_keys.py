@@ -12,10 +12,21 @@ from stockcast.registry.keys import create_key_pair
 DEFAULT_FOLDER = "keys"
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str]) -> int:
+    if argv[:1] in (["-h"], ["--help"]):
+        print((__doc__ or "").strip())
+        return 0
+    if len(argv) > 1 or (argv and argv[0].startswith("-")):
+        print(
+            f"signing_keys.py takes one folder and no options, not {' '.join(argv)!r}; run "
+            "python scripts/signing_keys.py [folder] (default keys/).",
+            file=sys.stderr,
+        )
+        return 2
     private, public = create_key_pair(Path(argv[0] if argv else DEFAULT_FOLDER))
     print(f"signing keys: {private} (private, keep it secret) and {public} (public)")
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

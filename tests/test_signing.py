@@ -308,3 +308,22 @@ def test_the_changed_file_is_named_whatever_quotes_the_library_message_takes() -
     )
     assert _files(escaped) == "changed pyfunc_model.py"
     assert _files(plain) == "changed pyfunc_model.py; missing c.py"
+
+
+def test_the_key_script_takes_one_folder_and_no_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An option is not a folder: `--help` used to write a key pair into ./--help/."""
+    import runpy
+
+    main = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "signing_keys.py"))["main"]
+    monkeypatch.chdir(tmp_path)
+    assert main(["--help"]) == 0
+    assert "python scripts/signing_keys.py [folder]" in capsys.readouterr().out
+    assert main(["--force"]) == 2
+    assert "takes one folder and no options, not '--force'" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    assert main(["mine"]) == 0
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == sorted(
+        [PRIVATE_KEY_FILE, PUBLIC_KEY_FILE]
+    )
