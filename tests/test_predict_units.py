@@ -119,6 +119,38 @@ def test_regular_calendars_keep_their_frequency(freq: str, expected: str) -> Non
     assert format_date(future[0]) == expected
 
 
+def test_intraday_session_data_continues_at_its_own_times_on_its_trading_days() -> None:
+    """Half-hours of a 14:30-20:30 UTC session on business days: past the last half-hour of a
+    Friday the forecasts fall on Monday's session, not at 21:00 that night, and data held
+    around the clock still steps by its gap."""
+    session = pd.DatetimeIndex(
+        [
+            day + pd.Timedelta(hours=14, minutes=30 + 30 * k)
+            for day in pd.bdate_range("2024-01-01", "2024-01-26")  # ends on a Friday
+            for k in range(13)
+        ]
+    )
+    future, freq = future_dates(session.to_numpy(), 3)
+    assert freq == "session (13 a day, Mon Tue Wed Thu Fri)"
+    assert [format_date(d) for d in future] == [
+        "2024-01-29T14:30:00",
+        "2024-01-29T15:00:00",
+        "2024-01-29T15:30:00",
+    ]
+    # Cut on Thursday at 19:30 (a day cut short keeps the full days' times): 20:00, 20:30, then
+    # Friday's open.
+    thursday = session[session <= "2024-01-25 19:30"]
+    future, _ = future_dates(thursday.to_numpy(), 3)
+    assert [format_date(d) for d in future] == [
+        "2024-01-25T20:00:00",
+        "2024-01-25T20:30:00",
+        "2024-01-26T14:30:00",
+    ]
+    hourly = pd.date_range("2024-01-01", periods=24 * 7, freq="h")[1:]
+    future, freq = future_dates(hourly.to_numpy(), 2)
+    assert freq == "h" and [format_date(d) for d in future] == ["2024-01-08", "2024-01-08T01:00:00"]
+
+
 def test_irregular_dates_continue_at_the_median_gap() -> None:
     dates = pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-05", "2024-01-08"]).to_numpy()
     future, freq = future_dates(dates, 1)

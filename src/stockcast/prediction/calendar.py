@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.calendar import BUSINESS_WEEK, WEEKDAY_NAMES, trading_week
+from stockcast.data.seasonality import values_per_day
 
 # A day of the month every month has.
 SHORTEST_MONTH = 28
@@ -41,6 +42,9 @@ def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
         if freq is not None:
             future = _months_after(days[-1], horizon, freq) + (index[-1] - days[-1])
             return future.to_numpy("datetime64[ns]"), _label(freq)
+        session = _session_dates(index, horizon)
+        if session is not None:
+            return session
         freq = _day_step(index)
     if freq == "B" or isinstance(freq, pd.offsets.CustomBusinessDay):
         # Counted from the last date even where it lies outside the week (a Saturday session):
@@ -111,6 +115,35 @@ def _trading_months(last: Any, horizon: int, freq: str) -> Any:
     return pd.DatetimeIndex(
         [month + pd.DateOffset(months=step * k) + edge for k in range(1, horizon + 1)]
     )
+
+
+def _session_dates(index: Any, horizon: int) -> tuple[np.ndarray, str] | None:
+    """Data closer than daily that is held in part of each day only (a trading session:
+    half-hours from 14:30 to 20:30 UTC) continues at the times of day its latest full day
+    holds, on the days of the week it trades on (`trading_week`), so its forecasts fall on
+    times the series has, where the ledger can mature them. None for data held around the
+    clock, which steps by its gap."""
+    import pandas as pd
+
+    gap = (index[1:] - index[:-1]).median()
+    if gap >= pd.Timedelta(days=1):
+        return None
+    times = index.to_numpy("datetime64[ns]")
+    per_day = values_per_day(times)
+    if per_day < 2 or per_day * gap >= pd.Timedelta(days=1):
+        return None
+    days = index.normalize()
+    latest = max(day for day, count in days.value_counts(sort=False).items() if count >= per_day)
+    session = sorted(index[days == latest] - latest)
+    week = trading_week(times)
+    future: list[Any] = []
+    day, after = days[-1], index[-1] - days[-1]
+    while len(future) < horizon:
+        if week[day.weekday()]:
+            future += [day + time for time in session if time > after]
+        day, after = day + pd.Timedelta(days=1), pd.Timedelta(-1)
+    label = f"session ({per_day} a day, {' '.join(n for n, o in zip(WEEKDAY_NAMES, week, strict=True) if o)})"
+    return pd.DatetimeIndex(future[:horizon]).to_numpy("datetime64[ns]"), label
 
 
 def _day_step(index: Any) -> Any:
