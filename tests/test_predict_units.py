@@ -146,9 +146,31 @@ def test_intraday_session_data_continues_at_its_own_times_on_its_trading_days() 
         "2024-01-25T20:30:00",
         "2024-01-26T14:30:00",
     ]
+    # Sydney's 10:00-15:00 hours are 23:00-04:00 in UTC, started Sunday to Thursday: Friday
+    # 04:00 is followed by Sunday 23:00, then Monday's early hours.
+    sydney = pd.DatetimeIndex(
+        [
+            day + pd.Timedelta(hours=23 + k)
+            for day in pd.bdate_range(
+                "2024-01-07", "2024-02-29", freq="C", weekmask="Sun Mon Tue Wed Thu"
+            )
+            for k in range(6)
+        ]
+    )
+    future, freq = future_dates(sydney.to_numpy(), 3)
+    assert freq == "session (6 a day, Mon Tue Wed Thu Sun)"
+    assert [format_date(d) for d in future] == [
+        "2024-03-03T23:00:00",
+        "2024-03-04",
+        "2024-03-04T01:00:00",
+    ]
     hourly = pd.date_range("2024-01-01", periods=24 * 7, freq="h")[1:]
     future, freq = future_dates(hourly.to_numpy(), 2)
     assert freq == "h" and [format_date(d) for d in future] == ["2024-01-08", "2024-01-08T01:00:00"]
+    # An hour missing on the last full day does not drop that hour from the forecasts.
+    gappy = hourly.delete(-20)
+    future, _ = future_dates(gappy.to_numpy(), 2)
+    assert [format_date(d) for d in future] == ["2024-01-08", "2024-01-08T01:00:00"]
 
 
 def test_irregular_dates_continue_at_the_median_gap() -> None:

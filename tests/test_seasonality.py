@@ -56,6 +56,20 @@ SPLIT = {"train": 0.6, "val": 0.2, "test": 0.2}
         (pd.date_range("2024-01-01 05:00", periods=24 * 9, freq="h"), 24),
         (pd.date_range("2024-01-01", periods=48 * 5, freq="30min"), 48),
         (pd.date_range("2024-01-01", periods=30, freq="12h"), 2),
+        # A missing hour here and there does not make hourly data a session.
+        (
+            pd.date_range("2024-01-01", periods=24 * 20, freq="h")[
+                np.random.default_rng(0).random(24 * 20) > 0.05
+            ],
+            24,
+        ),
+        # Too little to tell (one part of a day), and ticks at irregular times: no season.
+        (pd.date_range("2024-01-01 05:00", periods=19, freq="h"), 1),
+        (
+            pd.Timestamp("2024-01-01")
+            + pd.to_timedelta(np.random.default_rng(1).uniform(0, 20 * 86_400, 3_000), unit="s"),
+            1,
+        ),
         # The half-hours of a 09:30-16:00 session on business days, in UTC.
         (
             pd.DatetimeIndex(

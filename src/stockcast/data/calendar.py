@@ -6,6 +6,7 @@ value per business day, so a later `as_of` by one business day reveals exactly o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -40,6 +41,68 @@ def trading_week(dates: Any) -> tuple[bool, ...]:
     if len(span) < MIN_WEEKS * 7:
         return (True,) * 7 if held[5:].any() else BUSINESS_WEEK
     return tuple(bool(h >= MIN_WEEKDAY_SHARE * o) for h, o in zip(held, occurs, strict=True))
+
+
+# Data whose median gap is shorter than this many days is intraday (`intraday_rhythm`).
+INTRADAY_BELOW_DAYS = 0.9
+# Intraday data is regular when at least this share of its gaps is the median gap (a missing
+# hour or the night between sessions aside); irregular ticks repeat with no count of values.
+REGULAR_GAP_SHARE = 0.5
+ONE_DAY = np.timedelta64(86_400_000_000_000, "ns")
+
+
+@dataclass(frozen=True)
+class IntradayRhythm:
+    """How regular intraday data repeats each day: around the clock every `per_day` values of
+    `gap`, or in sessions of `per_day` values at `offsets` from each session's start (half-hours
+    from 14:30 to 20:30 UTC) on the days of the week `week` it trades on."""
+
+    gap: np.timedelta64
+    per_day: int
+    offsets: np.ndarray | None = None  # timedelta64[ns] from a session's start; None: all day
+    start: np.timedelta64 | None = None  # a session's start, from its UTC day's midnight
+    week: tuple[bool, ...] = (True,) * 7
+
+
+def intraday_rhythm(dates: Any) -> IntradayRhythm | None:
+    """The daily rhythm of regular intraday data; None for data spaced a day or more apart,
+    irregular ticks (fewer than `REGULAR_GAP_SHARE` of the gaps are the median one) or too
+    few sessions to tell.
+
+    Around the clock when some UTC day, or some unbroken run, holds a whole day of values (a
+    missing hour elsewhere does not make hourly data a session); otherwise the runs between
+    longer gaps are sessions, and a session is the length the whole ones (all but the first and
+    the last, which the data may cut) most often have, at the offsets of the latest such one."""
+    times = np.asarray(dates, dtype="datetime64[ns]")
+    if len(times) < 3:
+        return None
+    gaps = np.diff(times)
+    gap = np.median(gaps)
+    if not (np.timedelta64(0) < gap < INTRADAY_BELOW_DAYS * ONE_DAY):
+        return None
+    if np.mean(gaps == gap) < REGULAR_GAP_SHARE:
+        return None
+    whole_day = int(np.rint(ONE_DAY / gap))
+    runs = np.split(times, np.flatnonzero(gaps > gap) + 1)
+    per_utc_day = np.unique(times.astype(DAY), return_counts=True)[1]
+    if max(per_utc_day.max(), max(len(run) for run in runs)) >= whole_day:
+        return IntradayRhythm(gap, whole_day)
+    lengths = np.array([len(run) for run in runs[1:-1]])
+    if len(lengths) < 2:
+        return None
+    counts = np.bincount(lengths)
+    per_day = int(np.argmax(counts))
+    if per_day < 2:
+        return None
+    latest = next(run for run in reversed(runs) if len(run) == per_day)
+    starts = np.array([run[0] for run in runs])
+    return IntradayRhythm(
+        gap,
+        per_day,
+        offsets=latest - latest[0],
+        start=latest[0] - latest[0].astype(DAY),
+        week=trading_week(starts),
+    )
 
 
 def today_utc() -> str:

@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.data.calendar import trading_week
+from stockcast.data.calendar import INTRADAY_BELOW_DAYS, ONE_DAY, intraday_rhythm, trading_week
 from stockcast.data.series import Series
 from stockcast.data.split import split_lengths
 from stockcast.errors import DataError
 
 # Days between consecutive dates (median) -> the season of that spacing: a week of days, a year
-# of weeks, months and quarters; closer dates repeat daily (`values_per_day`), anything else
+# of weeks, months and quarters; closer dates repeat daily (`intraday_rhythm`), anything else
 # (years, irregular) has none.
 DAYS_PER_WEEK = 7
 SEASON_BY_SPACING: tuple[tuple[float, float, int], ...] = (
@@ -43,30 +43,23 @@ FALSE_SEASON_CHANCE = 0.05
 
 
 def season_from_dates(dates: np.ndarray) -> int:
-    """The season that the dates' spacing implies (1: none): data spaced closer than daily
-    repeats daily (`values_per_day`: 24 for hours, 13 for the half-hours of a 6.5-hour
-    session), daily data with the days of the week it trades on (`trading_week`: 5 for
-    business days, Monday to Friday or Sunday to Thursday, 7 for every day); weekly 52, monthly
-    12, quarterly 4."""
+    """The season that the dates' spacing implies (1: none): regular intraday data repeats
+    daily (`intraday_rhythm`: 24 for hours, 13 for the half-hours of a 6.5-hour session; none
+    for irregular ticks or too few sessions to tell), daily data with the days of the week it
+    trades on (`trading_week`: 5 for business days, Monday to Friday or Sunday to Thursday, 7
+    for every day); weekly 52, monthly 12, quarterly 4."""
     times = np.asarray(dates, dtype="datetime64[ns]")
     if len(times) < 3:
         return 1
-    if np.median(np.diff(times)) / np.timedelta64(1, "D") < SEASON_BY_SPACING[0][0]:
-        return values_per_day(times)
+    if np.median(np.diff(times)) < INTRADAY_BELOW_DAYS * ONE_DAY:
+        rhythm = intraday_rhythm(times)
+        return 1 if rhythm is None else rhythm.per_day
     days = times.astype("datetime64[D]")
     spacing = float(np.median(np.diff(days).astype(np.float64)))
     for low, high, season in SEASON_BY_SPACING:
         if low <= spacing <= high:
             return sum(trading_week(days)) if season == DAYS_PER_WEEK else season
     return 1
-
-
-def values_per_day(times: np.ndarray) -> int:
-    """How many values a day of sub-daily data holds (the median over its UTC days, so a first
-    or last day cut short does not count), the season it repeats with; 1 below two."""
-    counts = np.unique(times.astype("datetime64[D]"), return_counts=True)[1]
-    per_day = int(np.median(counts))
-    return per_day if per_day >= 2 else 1
 
 
 def panel_season_from_dates(series: Sequence[Series], fractions: Mapping[str, float]) -> int:

@@ -6,8 +6,14 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.data.calendar import BUSINESS_WEEK, WEEKDAY_NAMES, trading_week
-from stockcast.data.seasonality import values_per_day
+from stockcast.data.calendar import (
+    BUSINESS_WEEK,
+    DAY,
+    WEEKDAY_NAMES,
+    IntradayRhythm,
+    intraday_rhythm,
+    trading_week,
+)
 
 # A day of the month every month has.
 SHORTEST_MONTH = 28
@@ -118,32 +124,31 @@ def _trading_months(last: Any, horizon: int, freq: str) -> Any:
 
 
 def _session_dates(index: Any, horizon: int) -> tuple[np.ndarray, str] | None:
-    """Data closer than daily that is held in part of each day only (a trading session:
-    half-hours from 14:30 to 20:30 UTC) continues at the times of day its latest full day
-    holds, on the days of the week it trades on (`trading_week`), so its forecasts fall on
-    times the series has, where the ledger can mature them. None for data held around the
-    clock, which steps by its gap."""
+    """Intraday data held in sessions (`intraday_rhythm`: half-hours from 14:30 to 20:30 UTC,
+    or a session across UTC midnight) continues the session under way at its offsets, then
+    each next session on the days of the week it starts on, so its forecasts fall on times the
+    series has, where the ledger can mature them. None for other data: data held around the
+    clock steps by its gap. Holidays, half-days and a daylight-saving change are not known."""
     import pandas as pd
 
-    gap = (index[1:] - index[:-1]).median()
-    if gap >= pd.Timedelta(days=1):
-        return None
     times = index.to_numpy("datetime64[ns]")
-    per_day = values_per_day(times)
-    if per_day < 2 or per_day * gap >= pd.Timedelta(days=1):
+    rhythm = intraday_rhythm(times)
+    if rhythm is None or rhythm.offsets is None or rhythm.start is None:
         return None
-    days = index.normalize()
-    latest = max(day for day, count in days.value_counts(sort=False).items() if count >= per_day)
-    session = sorted(index[days == latest] - latest)
-    week = trading_week(times)
-    future: list[Any] = []
-    day, after = days[-1], index[-1] - days[-1]
+    breaks = np.flatnonzero(np.diff(times) > rhythm.gap)
+    under_way = times[breaks[-1] + 1] if len(breaks) else times[0]
+    future = [under_way + offset for offset in rhythm.offsets if under_way + offset > times[-1]]
+    day = under_way.astype(DAY)
     while len(future) < horizon:
-        if week[day.weekday()]:
-            future += [day + time for time in session if time > after]
-        day, after = day + pd.Timedelta(days=1), pd.Timedelta(-1)
-    label = f"session ({per_day} a day, {' '.join(n for n, o in zip(WEEKDAY_NAMES, week, strict=True) if o)})"
-    return pd.DatetimeIndex(future[:horizon]).to_numpy("datetime64[ns]"), label
+        day = day + 1
+        if rhythm.week[(day.astype(np.int64) + 3) % 7]:  # 1970-01-01 was a Thursday
+            future += [day + rhythm.start + offset for offset in rhythm.offsets]
+    return pd.DatetimeIndex(future[:horizon]).to_numpy("datetime64[ns]"), _session_label(rhythm)
+
+
+def _session_label(rhythm: IntradayRhythm) -> str:
+    days = " ".join(name for name, open_ in zip(WEEKDAY_NAMES, rhythm.week, strict=True) if open_)
+    return f"session ({rhythm.per_day} a day, {days})"
 
 
 def _day_step(index: Any) -> Any:
