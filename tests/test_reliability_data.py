@@ -144,13 +144,20 @@ def test_undated_series_one_after_another_need_the_id_column(tmp_path: Path) -> 
     assert str(caught.value) == (
         f"CSV file {path} has no dates (input.date_column=null) and its column 'Ticker' holds 2 "
         "series one after another ('AAA', 'BBB'), which would be read as one; set "
-        "input.id_column=Ticker to read them as separate series."
+        "input.id_column=Ticker to read them as separate series, or drop the column if the file "
+        "holds one series."
     )
     series = read_csv_series(path, None, "Close", "Ticker", key="input")
     assert [s.series_id for s in series] == ["AAA", "BBB"]
     np.testing.assert_allclose(series[1].values, 3 * prices(seed=2), rtol=1e-12)
-    # A text column that cycles (weekday names) belongs to one series, as does a single name.
-    one = dated(prices()).assign(Day=lambda f: f["Date"].dt.day_name(), Ticker="AAA")
+    # Labels of one series' rows: weekday names that cycle, a single name, and runs of days
+    # (a day's intraday rows) or of month names (a month's days).
+    one = dated(prices()).assign(
+        Weekday=lambda f: f["Date"].dt.day_name(),
+        Ticker="AAA",
+        Day=lambda f: f["Date"].dt.strftime("%Y-%m-%d").str[:8] + "01",
+        Month=lambda f: f["Date"].dt.month_name(),
+    )
     one.drop(columns="Date").to_csv(path, index=False)
     (single,) = read_csv_series(path, None, "Close", key="input")
     np.testing.assert_allclose(single.values, prices(), rtol=1e-12)

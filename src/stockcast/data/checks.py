@@ -96,8 +96,9 @@ def check_csv_layout(
 def _refuse_stacked_series(frame: Any, path: str | Path, value_column: str, key: str) -> None:
     """An undated file of several series one after another (Ticker, Close, sorted by ticker)
     would be read as one series spliced at each change of ticker: refuse it when a text column
-    holds two or more names in contiguous runs of at least two rows each, one run per name (a
-    text column that cycles, such as weekday names, is a column of a single series)."""
+    holds two or more names in contiguous runs of at least two rows each, one run per name. A
+    text column that cycles (weekday names) or holds dates or month names (a day's intraday
+    rows, a month's days) labels the rows of a single series."""
     for column in frame.columns:
         if column == value_column or frame[column].dtype.kind not in "OSU":
             continue
@@ -106,14 +107,30 @@ def _refuse_stacked_series(frame: Any, path: str | Path, value_column: str, key:
             continue
         runs = (names != names.shift()).cumsum()
         lengths = runs.value_counts()
-        if 2 <= names.nunique() == len(lengths) and lengths.min() >= 2:
-            shown = _listed([repr(str(name)) for name in names.unique()])
-            raise DataError(
-                f"{table_label(path)} has no dates ({key}.date_column=null) and its column "
-                f"{column!r} holds {len(lengths)} series one after another ({shown}), which "
-                f"would be read as one; set {key}.id_column={column} to read them as "
-                "separate series."
-            )
+        if not (2 <= names.nunique() == len(lengths) and lengths.min() >= 2):
+            continue
+        if _all_dates(names.unique()):
+            continue
+        shown = _listed([repr(str(name)) for name in names.unique()])
+        raise DataError(
+            f"{table_label(path)} has no dates ({key}.date_column=null) and its column "
+            f"{column!r} holds {len(lengths)} series one after another ({shown}), which would "
+            f"be read as one; set {key}.id_column={column} to read them as separate series, or "
+            "drop the column if the file holds one series."
+        )
+
+
+def _all_dates(names: np.ndarray) -> bool:
+    """Whether every name reads as a date or names a month ('2024-01-02', 'January', 'Jan')."""
+    import calendar
+
+    import pandas as pd
+
+    months = {m.lower() for m in (*calendar.month_name, *calendar.month_abbr) if m}
+    if all(str(name).strip().lower() in months for name in names):
+        return True
+    parsed = pd.to_datetime(pd.Series(names, dtype=object), errors="coerce", format="mixed")
+    return bool(parsed.notna().all())
 
 
 def _places(item: Series, mask: np.ndarray) -> str:
