@@ -192,7 +192,7 @@ def test_a_panel_whose_series_repeat_differently_is_refused() -> None:
     assert str(caught.value) == (
         "series 'BIG' repeats every 5 values by its dates and series 'MONTHLY' repeats every 12 "
         "values by its dates, but one model reads one season; set data.season_length to the one "
-        "to use, or train those series apart."
+        "to use (e.g. data.season_length=5), or train those series apart."
     )
     yearly = series("YEARLY", pd.date_range("1900-01-01", periods=60, freq="YS"))
     with pytest.raises(DataError, match=r"'LATE' repeats every 5 .* \(1 more season in the"):

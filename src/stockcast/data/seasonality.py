@@ -81,12 +81,13 @@ def panel_season_from_dates(series: Sequence[Series], fractions: Mapping[str, fl
     raise DataError(
         f"series {one.series_id!r} {_by_its_dates(first)} and series {other.series_id!r} "
         f"{_by_its_dates(second)}{more}, "
-        "but one model reads one season; set data.season_length to the one to use, or train "
-        "those series apart."
+        "but one model reads one season; set data.season_length to the one to use (e.g. "
+        f"data.season_length={first}), or train those series apart."
     )
 
 
 def _by_its_dates(season: int) -> str:
+    """A series' season as the refusal of a mixed panel names it."""
     return (
         "has no season by its dates"
         if season == 1
