@@ -137,6 +137,9 @@ def test_intraday_session_data_continues_at_its_own_times_on_its_trading_days() 
         "2024-01-29T15:00:00",
         "2024-01-29T15:30:00",
     ]
+    # A bar missing late in the last session does not start a session there.
+    future, _ = future_dates(session.delete(-3).to_numpy(), 1)
+    assert format_date(future[0]) == "2024-01-29T14:30:00"
     # Cut on Thursday at 19:30 (a day cut short keeps the full days' times): 20:00, 20:30, then
     # Friday's open.
     thursday = session[session <= "2024-01-25 19:30"]

@@ -21,6 +21,17 @@ from stockcast.errors import DataError
 SPLIT = {"train": 0.6, "val": 0.2, "test": 0.2}
 
 
+def _session(
+    days: pd.DatetimeIndex, opens: float, bars: int, freq: str, missing: float = 0.0
+) -> pd.DatetimeIndex:
+    """`bars` bars of `freq` from `opens` hours (UTC) on each day, a share `missing` left out."""
+    steps = pd.to_timedelta(freq) * np.arange(bars)
+    times = pd.DatetimeIndex(
+        [day + pd.Timedelta(hours=opens) + step for day in days for step in steps]
+    )
+    return times[np.random.default_rng(2).random(len(times)) >= missing]
+
+
 @pytest.mark.parametrize(
     ("dates", "season"),
     [
@@ -62,6 +73,16 @@ SPLIT = {"train": 0.6, "val": 0.2, "test": 0.2}
                 np.random.default_rng(0).random(24 * 20) > 0.05
             ],
             24,
+        ),
+        # Five-minute bars of a US session with bars missing here and there, two whole sessions,
+        # and Tokyo's half-hours around its lunch break (00:00-02:30 and 03:30-06:00 UTC).
+        (_session(pd.bdate_range("2024-01-01", periods=20), 14.5, 78, "5min", missing=0.02), 78),
+        (_session(pd.bdate_range("2024-01-02", periods=2), 14.5, 13, "30min"), 13),
+        (
+            _session(pd.bdate_range("2024-01-01", periods=20), 0, 6, "30min").append(
+                _session(pd.bdate_range("2024-01-01", periods=20), 3.5, 6, "30min")
+            ),
+            12,
         ),
         # Too little to tell (one part of a day), and ticks at irregular times: no season.
         (pd.date_range("2024-01-01 05:00", periods=19, freq="h"), 1),

@@ -6,6 +6,7 @@ value per business day, so a later `as_of` by one business day reveals exactly o
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -46,16 +47,20 @@ def trading_week(dates: Any) -> tuple[bool, ...]:
 # Data whose median gap is shorter than this many days is intraday (`intraday_rhythm`).
 INTRADAY_BELOW_DAYS = 0.9
 # Intraday data is regular when at least this share of its gaps is the median gap (a missing
-# hour or the night between sessions aside); irregular ticks repeat with no count of values.
+# bar or the night between sessions aside); irregular ticks repeat with no count of values.
 REGULAR_GAP_SHARE = 0.5
 ONE_DAY = np.timedelta64(86_400_000_000_000, "ns")
+# A gap at least this long (and longer than a bar) ends a session: a night or a weekend does,
+# a missing bar or a lunch break (Tokyo's and Hong Kong's are an hour to an hour and a half)
+# does not.
+SESSION_BREAK = np.timedelta64(3 * 3_600_000_000_000, "ns")
 
 
 @dataclass(frozen=True)
 class IntradayRhythm:
     """How regular intraday data repeats each day: around the clock every `per_day` values of
     `gap`, or in sessions of `per_day` values at `offsets` from each session's start (half-hours
-    from 14:30 to 20:30 UTC) on the days of the week `week` it trades on."""
+    from 14:30 to 20:30 UTC) on the days of the week `week` sessions start on."""
 
     gap: np.timedelta64
     per_day: int
@@ -66,43 +71,55 @@ class IntradayRhythm:
 
 def intraday_rhythm(dates: Any) -> IntradayRhythm | None:
     """The daily rhythm of regular intraday data; None for data spaced a day or more apart,
-    irregular ticks (fewer than `REGULAR_GAP_SHARE` of the gaps are the median one) or too
-    few sessions to tell.
+    irregular ticks (fewer than `REGULAR_GAP_SHARE` of the gaps are the median one) or fewer
+    than two whole sessions.
 
-    Around the clock when some UTC day, or some unbroken run, holds a whole day of values (a
-    missing hour elsewhere does not make hourly data a session); otherwise the runs between
-    longer gaps are sessions, and a session is the length the whole ones (all but the first and
-    the last, which the data may cut) most often have, at the offsets of the latest such one."""
+    The data runs in sessions between gaps of `SESSION_BREAK` or more (`intraday_sessions`);
+    it runs around the clock where one of them spans a day. A session is then the span the
+    whole ones (all but the first and the last, which the data may cut, unless too few are
+    left) most often have, and its values are the offsets from their start any of those holds,
+    so a bar missing here and there is not missed in the rhythm, and a lunch break is kept."""
     times = np.asarray(dates, dtype="datetime64[ns]")
     if len(times) < 3:
         return None
     gaps = np.diff(times)
-    gap = np.median(gaps)
+    # The lower median, a gap the data has (the median of an even count may be none of them).
+    gap = np.sort(gaps)[(len(gaps) - 1) // 2]
     if not (np.timedelta64(0) < gap < INTRADAY_BELOW_DAYS * ONE_DAY):
         return None
     if np.mean(gaps == gap) < REGULAR_GAP_SHARE:
         return None
-    whole_day = int(np.rint(ONE_DAY / gap))
-    runs = np.split(times, np.flatnonzero(gaps > gap) + 1)
-    per_utc_day = np.unique(times.astype(DAY), return_counts=True)[1]
-    if max(per_utc_day.max(), max(len(run) for run in runs)) >= whole_day:
-        return IntradayRhythm(gap, whole_day)
-    lengths = np.array([len(run) for run in runs[1:-1]])
-    if len(lengths) < 2:
+    sessions = intraday_sessions(times, gap)
+    if max(session[-1] - session[0] for session in sessions) + gap >= ONE_DAY:
+        return IntradayRhythm(gap, int(np.rint(ONE_DAY / gap)))
+    spans = [session[-1] - session[0] for session in sessions]
+    whole = (
+        sessions[1:-1]
+        if len(sessions) > 3
+        else [s for s, span in zip(sessions, spans, strict=True) if span == max(spans)]
+    )
+    if len(whole) < 2:
         return None
-    counts = np.bincount(lengths)
-    per_day = int(np.argmax(counts))
-    if per_day < 2:
+    usual = Counter(session[-1] - session[0] for session in whole).most_common(1)[0][0]
+    whole = [session for session in whole if session[-1] - session[0] == usual]
+    offsets = np.unique(np.concatenate([session - session[0] for session in whole]))
+    if len(whole) < 2 or len(offsets) < 2:
         return None
-    latest = next(run for run in reversed(runs) if len(run) == per_day)
-    starts = np.array([run[0] for run in runs])
+    latest = whole[-1][0]
     return IntradayRhythm(
         gap,
-        per_day,
-        offsets=latest - latest[0],
-        start=latest[0] - latest[0].astype(DAY),
-        week=trading_week(starts),
+        len(offsets),
+        offsets=offsets,
+        start=latest - latest.astype(DAY),
+        week=trading_week(np.array([session[0] for session in sessions])),
     )
+
+
+def intraday_sessions(times: np.ndarray, gap: np.timedelta64) -> list[np.ndarray]:
+    """The runs of `times` between gaps of `SESSION_BREAK` or more that are also longer than
+    a bar of `gap`."""
+    breaks = np.flatnonzero(np.diff(times) >= max(SESSION_BREAK, gap + np.timedelta64(1, "ns")))
+    return np.split(times, breaks + 1)
 
 
 def today_utc() -> str:

@@ -12,6 +12,7 @@ from stockcast.data.calendar import (
     WEEKDAY_NAMES,
     IntradayRhythm,
     intraday_rhythm,
+    intraday_sessions,
     trading_week,
 )
 
@@ -135,8 +136,7 @@ def _session_dates(index: Any, horizon: int) -> tuple[np.ndarray, str] | None:
     rhythm = intraday_rhythm(times)
     if rhythm is None or rhythm.offsets is None or rhythm.start is None:
         return None
-    breaks = np.flatnonzero(np.diff(times) > rhythm.gap)
-    under_way = times[breaks[-1] + 1] if len(breaks) else times[0]
+    under_way = intraday_sessions(times, rhythm.gap)[-1][0]
     future = [under_way + offset for offset in rhythm.offsets if under_way + offset > times[-1]]
     day = under_way.astype(DAY)
     while len(future) < horizon:
