@@ -13,7 +13,7 @@ import pytest
 
 from stockcast.config.compose import plain
 from stockcast.data.prepared import prepare_data
-from stockcast.data.sources import read_csv_series
+from stockcast.data.sources import read_csv_series, read_table_series
 from stockcast.errors import DataError
 from stockcast.files import write_json
 from tests.conftest import run_cli
@@ -149,6 +149,15 @@ def test_undated_series_one_after_another_need_the_id_column(tmp_path: Path) -> 
     )
     series = read_csv_series(path, None, "Close", "Ticker", key="input")
     assert [s.series_id for s in series] == ["AAA", "BBB"]
+    # Tickers that read as months out of order, or as years (Tokyo's codes, text in Parquet),
+    # are tickers still.
+    frame.assign(Ticker=np.repeat(["MAR", "MAY"], N)).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"holds 2 series one after another \('MAR', 'MAY'\)"):
+        read_csv_series(path, None, "Close", key="input")
+    codes = tmp_path / "codes.parquet"
+    frame.assign(Ticker=np.repeat(["1801", "1802"], N)).to_parquet(codes, index=False)
+    with pytest.raises(DataError, match=r"holds 2 series one after another \('1801', '1802'\)"):
+        read_table_series(codes, None, "Close", key="input")
     np.testing.assert_allclose(series[1].values, 3 * prices(seed=2), rtol=1e-12)
     # Labels of one series' rows: weekday names that cycle, a single name, and runs of days
     # (a day's intraday rows) or of month names (a month's days).

@@ -121,16 +121,24 @@ def _refuse_stacked_series(frame: Any, path: str | Path, value_column: str, key:
 
 
 def _all_dates(names: np.ndarray) -> bool:
-    """Whether every name reads as a date or names a month ('2024-01-02', 'January', 'Jan')."""
+    """Whether the names, in the order their runs come, label the rows of one series: months
+    in calendar order ('Jan', 'Feb', ...), or dates that go forward ('2024-01-02', ...). Tickers
+    that happen to read as months (MAR, MAY) or years (Tokyo's 1801) come in another order or
+    are all digits."""
     import calendar
 
     import pandas as pd
 
-    months = {m.lower() for m in (*calendar.month_name, *calendar.month_abbr) if m}
-    if all(str(name).strip().lower() in months for name in names):
-        return True
-    parsed = pd.to_datetime(pd.Series(names, dtype=object), errors="coerce", format="mixed")
-    return bool(parsed.notna().all())
+    words = [str(name).strip() for name in names]
+    months = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
+    months |= {m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
+    if all(word.lower() in months for word in words):
+        numbers = np.array([months[word.lower()] for word in words])
+        return bool((np.diff(numbers) % 12 == 1).all())
+    if any(word.isdigit() for word in words):
+        return False
+    parsed = pd.to_datetime(pd.Series(words, dtype=object), errors="coerce", format="mixed")
+    return bool(parsed.notna().all() and parsed.is_monotonic_increasing and parsed.is_unique)
 
 
 def _places(item: Series, mask: np.ndarray) -> str:
