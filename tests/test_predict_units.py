@@ -119,17 +119,24 @@ def test_regular_calendars_keep_their_frequency(freq: str, expected: str) -> Non
     assert format_date(future[0]) == expected
 
 
+def session_times(
+    days: pd.DatetimeIndex, opens: float, bars: int, step: str = "30min"
+) -> pd.DatetimeIndex:
+    """`bars` times `step` apart from `opens` hours (UTC) on each of `days`."""
+    return pd.DatetimeIndex(
+        [
+            day + pd.Timedelta(hours=opens) + k * pd.Timedelta(step)
+            for day in days
+            for k in range(bars)
+        ]
+    )
+
+
 def test_intraday_session_data_continues_at_its_own_times_on_its_trading_days() -> None:
     """Half-hours of a 14:30-20:30 UTC session on business days: past the last half-hour of a
     Friday the forecasts fall on Monday's session, not at 21:00 that night, and data held
     around the clock still steps by its gap."""
-    session = pd.DatetimeIndex(
-        [
-            day + pd.Timedelta(hours=14, minutes=30 + 30 * k)
-            for day in pd.bdate_range("2024-01-01", "2024-01-26")  # ends on a Friday
-            for k in range(13)
-        ]
-    )
+    session = session_times(pd.bdate_range("2024-01-01", "2024-01-26"), 14.5, 13)  # to a Friday
     future, freq = future_dates(session.to_numpy(), 3)
     assert freq == "session (13 a day, Mon Tue Wed Thu Fri)"
     assert [format_date(d) for d in future] == [
@@ -151,15 +158,10 @@ def test_intraday_session_data_continues_at_its_own_times_on_its_trading_days() 
     ]
     # Sydney's 10:00-15:00 hours are 23:00-04:00 in UTC, started Sunday to Thursday: Friday
     # 04:00 is followed by Sunday 23:00, then Monday's early hours.
-    sydney = pd.DatetimeIndex(
-        [
-            day + pd.Timedelta(hours=23 + k)
-            for day in pd.bdate_range(
-                "2024-01-07", "2024-02-29", freq="C", weekmask="Sun Mon Tue Wed Thu"
-            )
-            for k in range(6)
-        ]
+    sydney_days = pd.bdate_range(
+        "2024-01-07", "2024-02-29", freq="C", weekmask="Sun Mon Tue Wed Thu"
     )
+    sydney = session_times(sydney_days, 23, 6, "1h")
     future, freq = future_dates(sydney.to_numpy(), 3)
     assert freq == "session (6 a day, Mon Tue Wed Thu Sun)"
     assert [format_date(d) for d in future] == [
