@@ -138,7 +138,7 @@ def test_intraday_session_data_continues_at_its_own_times_on_its_trading_days() 
     around the clock still steps by its gap."""
     session = session_times(pd.bdate_range("2024-01-01", "2024-01-26"), 14.5, 13)  # to a Friday
     future, freq = future_dates(session.to_numpy(), 3)
-    assert freq == "session (13 a day, Mon Tue Wed Thu Fri)"
+    assert freq == "the times its weeks hold (65 a week)"
     assert [format_date(d) for d in future] == [
         "2024-01-29T14:30:00",
         "2024-01-29T15:00:00",
@@ -147,6 +147,12 @@ def test_intraday_session_data_continues_at_its_own_times_on_its_trading_days() 
     # A bar missing late in the last session does not start a session there.
     future, _ = future_dates(session.delete(-3).to_numpy(), 1)
     assert format_date(future[0]) == "2024-01-29T14:30:00"
+    # Under two whole weeks, the sessions the data holds say the same.
+    future, freq = future_dates(session[-13 * 6 :].to_numpy(), 1)
+    assert (freq, format_date(future[0])) == (
+        "session (13 a day, Mon Tue Wed Thu Fri)",
+        "2024-01-29T14:30:00",
+    )
     # Cut on Thursday at 19:30 (a day cut short keeps the full days' times): 20:00, 20:30, then
     # Friday's open.
     thursday = session[session <= "2024-01-25 19:30"]
@@ -163,15 +169,31 @@ def test_intraday_session_data_continues_at_its_own_times_on_its_trading_days() 
     )
     sydney = session_times(sydney_days, 23, 6, "1h")
     future, freq = future_dates(sydney.to_numpy(), 3)
-    assert freq == "session (6 a day, Mon Tue Wed Thu Sun)"
+    assert freq == "the times its weeks hold (30 a week)"
     assert [format_date(d) for d in future] == [
         "2024-03-03T23:00:00",
         "2024-03-04",
         "2024-03-04T01:00:00",
     ]
+    # Futures' hours: Sunday 22:00 to Friday 21:00 UTC, halted from 21:00 to 22:00 each day.
+    hours = pd.date_range("2024-01-07 22:00", "2024-03-01 20:00", freq="h")
+    day, hour = hours.dayofweek, hours.hour
+    weekend = ((day == 4) & (hour > 21)) | (day == 5) | ((day == 6) & (hour < 22))
+    futures = hours[(hour != 21) & ~weekend]
+    future, _ = future_dates(futures[:-2].to_numpy(), 4)
+    assert [format_date(d) for d in future] == [
+        "2024-03-01T19:00:00",
+        "2024-03-01T20:00:00",
+        "2024-03-03T22:00:00",
+        "2024-03-03T23:00:00",
+    ]
     hourly = pd.date_range("2024-01-01", periods=24 * 7, freq="h")[1:]
     future, freq = future_dates(hourly.to_numpy(), 2)
     assert freq == "h" and [format_date(d) for d in future] == ["2024-01-08", "2024-01-08T01:00:00"]
+    # Hours missing at random over eight weeks leave every hour of the week forecast.
+    weeks = pd.date_range("2024-01-01", periods=24 * 7 * 8, freq="h")
+    weeks = weeks[np.random.default_rng(4).random(len(weeks)) >= 0.05]
+    assert future_dates(weeks.to_numpy(), 1)[1] == "the times its weeks hold (168 a week)"
     # An hour missing on the last full day does not drop that hour from the forecasts.
     gappy = hourly.delete(-20)
     future, _ = future_dates(gappy.to_numpy(), 2)
