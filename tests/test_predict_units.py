@@ -138,7 +138,7 @@ def test_intraday_session_data_continues_at_its_own_times_on_its_trading_days() 
     around the clock still steps by its gap."""
     session = session_times(pd.bdate_range("2024-01-01", "2024-01-26"), 14.5, 13)  # to a Friday
     future, freq = future_dates(session.to_numpy(), 3)
-    assert freq == "the times its weeks hold (65 a week)"
+    assert freq == "session (13 a day, Mon Tue Wed Thu Fri)"
     assert [format_date(d) for d in future] == [
         "2024-01-29T14:30:00",
         "2024-01-29T15:00:00",
@@ -147,12 +147,11 @@ def test_intraday_session_data_continues_at_its_own_times_on_its_trading_days() 
     # A bar missing late in the last session does not start a session there.
     future, _ = future_dates(session.delete(-3).to_numpy(), 1)
     assert format_date(future[0]) == "2024-01-29T14:30:00"
-    # Under two whole weeks, the sessions the data holds say the same.
-    future, freq = future_dates(session[-13 * 6 :].to_numpy(), 1)
-    assert (freq, format_date(future[0])) == (
-        "session (13 a day, Mon Tue Wed Thu Fri)",
-        "2024-01-29T14:30:00",
-    )
+    # A daylight-saving change moves the session an hour earlier in UTC: the next session
+    # opens at the new time, not at the old one.
+    summer = session_times(pd.bdate_range("2024-01-29", "2024-01-31"), 13.5, 13)
+    future, _ = future_dates(session.append(summer).to_numpy(), 2)
+    assert [format_date(d) for d in future] == ["2024-02-01T13:30:00", "2024-02-01T14:00:00"]
     # Cut on Thursday at 19:30 (a day cut short keeps the full days' times): 20:00, 20:30, then
     # Friday's open.
     thursday = session[session <= "2024-01-25 19:30"]
@@ -169,7 +168,7 @@ def test_intraday_session_data_continues_at_its_own_times_on_its_trading_days() 
     )
     sydney = session_times(sydney_days, 23, 6, "1h")
     future, freq = future_dates(sydney.to_numpy(), 3)
-    assert freq == "the times its weeks hold (30 a week)"
+    assert freq == "session (6 a day, Mon Tue Wed Thu Sun)"
     assert [format_date(d) for d in future] == [
         "2024-03-03T23:00:00",
         "2024-03-04",

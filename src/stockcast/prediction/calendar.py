@@ -9,7 +9,6 @@ import numpy as np
 from stockcast.data.calendar import (
     BUSINESS_WEEK,
     DAY,
-    INTRADAY_BELOW_DAYS,
     ONE_DAY,
     WEEKDAY_NAMES,
     IntradayRhythm,
@@ -24,10 +23,9 @@ SHORTEST_MONTH = 28
 # holiday beside it.
 MONTH_EDGE_DAYS = 3
 TRADING_MONTH_EDGES = ("BME", "BMS")
-# The latest whole weeks whose times intraday data continues on (`weekly_slots`, the times at
-# least half of them hold): recent enough to follow a daylight-saving change within about three
-# weeks, enough that a holiday or bars missing at random (5%: one time in ten thousand) do not
-# drop a time.
+# The latest whole weeks whose times intraday data held around the clock continues on
+# (`weekly_slots`, the times at least half of them hold): enough that a holiday or bars missing
+# at random (5%: one time in ten thousand) do not drop a time.
 SLOT_WEEKS = 6
 
 
@@ -40,8 +38,8 @@ def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
     trading day), so yearly data with a missing year still continues on 1 January (at the last
     date's time of day); for daily data the days of the week it trades on
     (`trading_week`: business days for Monday to Friday; holidays are not known, so they are not
-    skipped); for intraday data the times of the week it holds (`weekly_slots`, or under two
-    whole weeks its sessions); otherwise the median gap.
+    skipped); for intraday data its sessions' times (`_session_dates`), or where it is held
+    around the clock the times of the week it holds (`weekly_slots`); otherwise the median gap.
     """
     import pandas as pd
 
@@ -57,7 +55,7 @@ def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
         if freq is not None:
             future = _months_after(days[-1], horizon, freq) + (index[-1] - days[-1])
             return future.to_numpy("datetime64[ns]"), _label(freq)
-        intraday = _weekly_slot_dates(index, horizon) or _session_dates(index, horizon)
+        intraday = _session_dates(index, horizon) or _weekly_slot_dates(index, horizon)
         if intraday is not None:
             return intraday
         freq = _day_step(index)
@@ -133,14 +131,16 @@ def _trading_months(last: Any, horizon: int, freq: str) -> Any:
 
 
 def _weekly_slot_dates(index: Any, horizon: int) -> tuple[np.ndarray, str] | None:
-    """Intraday data continues on the times of the week its latest whole weeks hold
-    (`weekly_slots`): a session's bars on its trading days, around a lunch break, across UTC
-    midnight, or futures' hours from Sunday evening to Friday around their daily halt. None for
-    other data, or intraday data of fewer than two whole weeks."""
+    """Regular intraday data held around the clock (`intraday_rhythm`) continues on the times
+    of the week its latest whole weeks hold (`weekly_slots`), so futures' hours, from Sunday
+    evening to Friday, skip their daily halt and their weekend, and a 24/7 series steps by its
+    bar. None for other data (sessions have `_session_dates`, which follows a daylight-saving
+    change the next day) or under two whole weeks."""
     import pandas as pd
 
     times = index.to_numpy("datetime64[ns]")
-    if len(times) < 3 or np.median(np.diff(times)) >= INTRADAY_BELOW_DAYS * ONE_DAY:
+    rhythm = intraday_rhythm(times)
+    if rhythm is None or rhythm.offsets is not None:
         return None
     slots = weekly_slots(times)
     if slots is None:
