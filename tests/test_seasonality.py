@@ -32,6 +32,13 @@ def _session(
     return times[np.random.default_rng(2).random(len(times)) >= missing]
 
 
+def _futures_hours() -> pd.DatetimeIndex:
+    hours = pd.date_range("2024-01-07 22:00", "2024-03-01 20:00", freq="h")
+    day, hour = hours.dayofweek, hours.hour
+    weekend = ((day == 4) & (hour > 21)) | (day == 5) | ((day == 6) & (hour < 22))
+    return hours[(hour != 21) & ~weekend]
+
+
 @pytest.mark.parametrize(
     ("dates", "season"),
     [
@@ -83,6 +90,15 @@ def _session(
                 _session(pd.bdate_range("2024-01-01", periods=20), 3.5, 6, "30min")
             ),
             12,
+        ),
+        # Around the clock but for a daily halt: futures' hours (Sunday 22:00 to Friday 21:00
+        # UTC, halted 21:00-22:00), and 24/7 data down for maintenance one hour a day.
+        (_futures_hours(), 23),
+        (
+            pd.date_range("2024-01-01", periods=24 * 7 * 8, freq="h")[
+                pd.date_range("2024-01-01", periods=24 * 7 * 8, freq="h").hour != 3
+            ],
+            23,
         ),
         # Too little to tell (one part of a day), and ticks at irregular times: no season.
         (pd.date_range("2024-01-01 05:00", periods=19, freq="h"), 1),

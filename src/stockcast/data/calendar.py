@@ -55,6 +55,11 @@ ONE_DAY = np.timedelta64(86_400_000_000_000, "ns")
 # does not.
 SESSION_BREAK = np.timedelta64(3 * 3_600_000_000_000, "ns")
 
+# The latest whole weeks whose times intraday data held around the clock repeats on
+# (`weekly_slots`, the times at least half of them hold): enough that a holiday or bars missing
+# at random (5%: one time in ten thousand) do not drop a time.
+SLOT_WEEKS = 6
+
 
 @dataclass(frozen=True)
 class IntradayRhythm:
@@ -91,7 +96,7 @@ def intraday_rhythm(dates: Any) -> IntradayRhythm | None:
         return None
     sessions = intraday_sessions(times, gap)
     if max(session[-1] - session[0] for session in sessions) + gap >= ONE_DAY:
-        return IntradayRhythm(gap, int(np.rint(ONE_DAY / gap)))
+        return IntradayRhythm(gap, _values_a_day(times, gap))
     spans = [session[-1] - session[0] for session in sessions]
     whole = (
         sessions[1:-1]
@@ -113,6 +118,44 @@ def intraday_rhythm(dates: Any) -> IntradayRhythm | None:
         start=latest - latest.astype(DAY),
         week=trading_week(np.array([session[0] for session in sessions])),
     )
+
+
+def weekly_slots(times: np.ndarray) -> np.ndarray | None:
+    """The offsets from Monday 00:00 UTC that at least half of the data's latest `SLOT_WEEKS`
+    whole weeks hold (the first and the last week, which the data may cut, aside), so a holiday
+    or a missing bar does not drop a time; None under two whole weeks or two times."""
+    mondays = _mondays(times)
+    whole = np.unique(mondays)[1:-1][-SLOT_WEEKS:]
+    if len(whole) < 2:
+        return None
+    held = np.isin(mondays, whole)
+    slots, weeks = np.unique(times[held] - mondays[held], return_counts=True)
+    kept = slots[2 * weeks >= len(whole)]
+    return kept if len(kept) >= 2 else None
+
+
+def _mondays(times: np.ndarray) -> np.ndarray:
+    """Each time's week's Monday at 00:00 (1970-01-01, day 0, was a Thursday)."""
+    days = times.astype(DAY).astype(np.int64)
+    return (days - (days + 3) % 7).astype(DAY).astype("datetime64[ns]")
+
+
+def monday_of(time: np.datetime64) -> np.datetime64:
+    """The Monday 00:00 of `time`'s week."""
+    return _mondays(np.array([time], dtype="datetime64[ns]"))[0]
+
+
+def _values_a_day(times: np.ndarray, gap: np.timedelta64) -> int:
+    """How many values a day of data held around the clock repeats with: the number of times
+    its weeks hold (`weekly_slots`) on most of the weekdays that hold any, so a daily halt or a
+    maintenance hour counts (futures' 23 hours a day); a day over the gap under two whole
+    weeks."""
+    slots = weekly_slots(times)
+    if slots is None:
+        return int(np.rint(ONE_DAY / gap))
+    per_weekday = np.bincount((slots // ONE_DAY).astype(np.int64), minlength=7)
+    held = per_weekday[per_weekday > 0]
+    return int(np.bincount(held).argmax())
 
 
 def intraday_sessions(times: np.ndarray, gap: np.timedelta64) -> list[np.ndarray]:

@@ -14,7 +14,9 @@ from stockcast.data.calendar import (
     IntradayRhythm,
     intraday_rhythm,
     intraday_sessions,
+    monday_of,
     trading_week,
+    weekly_slots,
 )
 
 # A day of the month every month has.
@@ -23,10 +25,6 @@ SHORTEST_MONTH = 28
 # holiday beside it.
 MONTH_EDGE_DAYS = 3
 TRADING_MONTH_EDGES = ("BME", "BMS")
-# The latest whole weeks whose times intraday data held around the clock continues on
-# (`weekly_slots`, the times at least half of them hold): enough that a holiday or bars missing
-# at random (5%: one time in ten thousand) do not drop a time.
-SLOT_WEEKS = 6
 
 
 def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
@@ -145,36 +143,12 @@ def _weekly_slot_dates(index: Any, horizon: int) -> tuple[np.ndarray, str] | Non
     slots = weekly_slots(times)
     if slots is None:
         return None
-    week, future = _monday(times[-1]), []
+    week, future = monday_of(times[-1]), []
     while len(future) < horizon:
         future += [week + slot for slot in slots if week + slot > times[-1]]
         week = week + 7 * ONE_DAY
     label = f"the times its weeks hold ({len(slots)} a week)"
     return pd.DatetimeIndex(future[:horizon]).to_numpy("datetime64[ns]"), label
-
-
-def weekly_slots(times: np.ndarray) -> np.ndarray | None:
-    """The offsets from Monday 00:00 UTC that at least half of the data's latest `SLOT_WEEKS`
-    whole weeks hold (the first and the last week, which the data may cut, aside), so a holiday
-    or a missing bar does not drop a time; None under two whole weeks or two times."""
-    mondays = _mondays(times)
-    whole = np.unique(mondays)[1:-1][-SLOT_WEEKS:]
-    if len(whole) < 2:
-        return None
-    held = np.isin(mondays, whole)
-    slots, weeks = np.unique(times[held] - mondays[held], return_counts=True)
-    kept = slots[2 * weeks >= len(whole)]
-    return kept if len(kept) >= 2 else None
-
-
-def _mondays(times: np.ndarray) -> np.ndarray:
-    """Each time's week's Monday at 00:00 (1970-01-01, day 0, was a Thursday)."""
-    days = times.astype(DAY).astype(np.int64)
-    return (days - (days + 3) % 7).astype(DAY).astype("datetime64[ns]")
-
-
-def _monday(time: np.datetime64) -> np.datetime64:
-    return _mondays(np.array([time], dtype="datetime64[ns]"))[0]
 
 
 def _session_dates(index: Any, horizon: int) -> tuple[np.ndarray, str] | None:
