@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.data.calendar import INTRADAY_BELOW_DAYS, ONE_DAY, intraday_rhythm, trading_week
+from stockcast.data.calendar import trading_week
+from stockcast.data.intraday import intraday_rhythm
 from stockcast.data.series import Series
 from stockcast.data.split import split_lengths
 from stockcast.errors import DataError
@@ -51,9 +52,10 @@ def season_from_dates(dates: np.ndarray) -> int:
     times = np.asarray(dates, dtype="datetime64[ns]")
     if len(times) < 3:
         return 1
-    if np.median(np.diff(times)) < INTRADAY_BELOW_DAYS * ONE_DAY:
-        rhythm = intraday_rhythm(times)
-        return 1 if rhythm is None else rhythm.per_day
+    rhythm = intraday_rhythm(times)
+    if rhythm is not None:
+        return rhythm.per_day
+    # Irregular intraday data falls through: its days' median spacing (0) has no season.
     days = times.astype("datetime64[D]")
     spacing = float(np.median(np.diff(days).astype(np.float64)))
     for low, high, season in SEASON_BY_SPACING:

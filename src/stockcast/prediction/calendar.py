@@ -6,17 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.data.calendar import (
-    BUSINESS_WEEK,
-    DAY,
+from stockcast.data.calendar import BUSINESS_WEEK, DAY, trading_week, weekday_names, weekdays
+from stockcast.data.intraday import (
     ONE_DAY,
-    WEEKDAY_NAMES,
     IntradayRhythm,
     intraday_rhythm,
     intraday_sessions,
-    monday_of,
-    trading_week,
-    weekly_slots,
+    mondays_of,
 )
 
 # A day of the month every month has.
@@ -36,8 +32,7 @@ def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
     trading day), so yearly data with a missing year still continues on 1 January (at the last
     date's time of day); for daily data the days of the week it trades on
     (`trading_week`: business days for Monday to Friday; holidays are not known, so they are not
-    skipped); for intraday data its sessions' times (`_session_dates`), or where it is held
-    around the clock the times of the week it holds (`weekly_slots`); otherwise the median gap.
+    skipped); for intraday data its rhythm (`_intraday_dates`); otherwise the median gap.
     """
     import pandas as pd
 
@@ -53,7 +48,7 @@ def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
         if freq is not None:
             future = _months_after(days[-1], horizon, freq) + (index[-1] - days[-1])
             return future.to_numpy("datetime64[ns]"), _label(freq)
-        intraday = _session_dates(index, horizon) or _weekly_slot_dates(index, horizon)
+        intraday = _intraday_dates(index.to_numpy("datetime64[ns]"), horizon)
         if intraday is not None:
             return intraday
         freq = _day_step(index)
@@ -128,54 +123,53 @@ def _trading_months(last: Any, horizon: int, freq: str) -> Any:
     )
 
 
-def _weekly_slot_dates(index: Any, horizon: int) -> tuple[np.ndarray, str] | None:
-    """Regular intraday data held around the clock (`intraday_rhythm`) continues on the times
-    of the week its latest whole weeks hold (`weekly_slots`), so futures' hours, from Sunday
-    evening to Friday, skip their daily halt and their weekend, and a 24/7 series steps by its
-    bar. None for other data (sessions have `_session_dates`, which follows a daylight-saving
-    change the next day) or under two whole weeks."""
+def _intraday_dates(times: np.ndarray, horizon: int) -> tuple[np.ndarray, str] | None:
+    """Regular intraday data continues its rhythm (`intraday_rhythm`), so its forecasts fall on
+    times the series has, where the ledger can mature them: sessions at their times (a lunch
+    break or UTC midnight inside them) on the days they start on, following a daylight-saving
+    change once a whole session has passed; data held around the clock on the times of the
+    week its latest whole weeks hold (futures' hours skip their daily halt and their weekend),
+    or under two whole weeks by its bar. None for other data. Holidays and half-days are not
+    known."""
     import pandas as pd
 
-    times = index.to_numpy("datetime64[ns]")
     rhythm = intraday_rhythm(times)
-    if rhythm is None or rhythm.offsets is not None:
+    if rhythm is None:
         return None
-    slots = weekly_slots(times)
-    if slots is None:
+    if rhythm.offsets is not None:
+        future, label = _session_dates(times, rhythm, horizon), _session_label(rhythm)
+    elif rhythm.weekly is not None:
+        future = _weekly_dates(times[-1], rhythm.weekly, horizon)
+        label = f"the times its weeks hold ({len(rhythm.weekly)} a week)"
+    else:
         return None
-    week, future = monday_of(times[-1]), []
-    while len(future) < horizon:
-        future += [week + slot for slot in slots if week + slot > times[-1]]
-        week = week + 7 * ONE_DAY
-    label = f"the times its weeks hold ({len(slots)} a week)"
     return pd.DatetimeIndex(future[:horizon]).to_numpy("datetime64[ns]"), label
 
 
-def _session_dates(index: Any, horizon: int) -> tuple[np.ndarray, str] | None:
-    """Intraday data held in sessions (`intraday_rhythm`: half-hours from 14:30 to 20:30 UTC,
-    or a session across UTC midnight) continues the session under way at its offsets, then
-    each next session on the days of the week it starts on, so its forecasts fall on times the
-    series has, where the ledger can mature them. None for other data: data held around the
-    clock steps by its gap. Holidays, half-days and a daylight-saving change are not known."""
-    import pandas as pd
-
-    times = index.to_numpy("datetime64[ns]")
-    rhythm = intraday_rhythm(times)
-    if rhythm is None or rhythm.offsets is None or rhythm.start is None:
-        return None
+def _session_dates(times: np.ndarray, rhythm: IntradayRhythm, horizon: int) -> list[Any]:
+    """The rest of the session under way, then each next session on the days sessions start on."""
+    assert rhythm.offsets is not None and rhythm.start is not None
     under_way = intraday_sessions(times, rhythm.gap)[-1][0]
     future = [under_way + offset for offset in rhythm.offsets if under_way + offset > times[-1]]
     day = under_way.astype(DAY)
     while len(future) < horizon:
         day = day + 1
-        if rhythm.week[(day.astype(np.int64) + 3) % 7]:  # 1970-01-01 was a Thursday
+        if rhythm.week[int(weekdays(day.astype(np.int64)))]:
             future += [day + rhythm.start + offset for offset in rhythm.offsets]
-    return pd.DatetimeIndex(future[:horizon]).to_numpy("datetime64[ns]"), _session_label(rhythm)
+    return future
+
+
+def _weekly_dates(last: np.datetime64, weekly: np.ndarray, horizon: int) -> list[Any]:
+    """The times of the week after `last`, week after week."""
+    week, future = mondays_of(np.array([last]))[0], []
+    while len(future) < horizon:
+        future += [week + slot for slot in weekly if week + slot > last]
+        week = week + 7 * ONE_DAY
+    return future
 
 
 def _session_label(rhythm: IntradayRhythm) -> str:
-    days = " ".join(name for name, open_ in zip(WEEKDAY_NAMES, rhythm.week, strict=True) if open_)
-    return f"session ({rhythm.per_day} a day, {days})"
+    return f"session ({rhythm.per_day} a day, {weekday_names(rhythm.week)})"
 
 
 def _day_step(index: Any) -> Any:
@@ -192,9 +186,7 @@ def _day_step(index: Any) -> Any:
         return median_gap
     if week == BUSINESS_WEEK:
         return "B"
-    return pd.offsets.CustomBusinessDay(
-        weekmask=" ".join(name for name, open_ in zip(WEEKDAY_NAMES, week, strict=True) if open_)
-    )
+    return pd.offsets.CustomBusinessDay(weekmask=weekday_names(week))
 
 
 def format_date(value: np.datetime64) -> str:
