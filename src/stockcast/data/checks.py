@@ -8,6 +8,7 @@ config section the user sets (`data` when training, `input` when predicting).
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,13 @@ from stockcast.errors import DataError
 from stockcast.forecasting.guard import LARGEST_VALUE, SMALLEST_VALUE
 
 SHOWN = 3  # how many rows or dates a message lists
+# Month names and abbreviations, lower case, to their numbers (a label column of one series).
+MONTH_NUMBERS = {
+    name.lower(): number
+    for names in (calendar.month_name, calendar.month_abbr)
+    for number, name in enumerate(names)
+    if name
+}
 
 
 def _listed(items: Sequence[Any]) -> str:
@@ -125,15 +133,11 @@ def _all_dates(names: np.ndarray) -> bool:
     in calendar order ('Jan', 'Feb', ...), or dates that go forward ('2024-01-02', ...). Tickers
     that happen to read as months (MAR, MAY) or years (Tokyo's 1801) come in another order or
     are all digits."""
-    import calendar
-
     import pandas as pd
 
     words = [str(name).strip() for name in names]
-    months = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
-    months |= {m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
-    if all(word.lower() in months for word in words):
-        numbers = np.array([months[word.lower()] for word in words])
+    if all(word.lower() in MONTH_NUMBERS for word in words):
+        numbers = np.array([MONTH_NUMBERS[word.lower()] for word in words])
         return bool((np.diff(numbers) % 12 == 1).all())
     if any(word.isdigit() for word in words):
         return False
