@@ -212,6 +212,17 @@ def test_without_rollback_the_champion_is_only_flagged(seeded_tmp: Path) -> None
 
 
 @pytest.mark.slow
+def test_a_flagged_first_champion_has_nothing_to_roll_back_to(seeded_tmp: Path) -> None:
+    register(seeded_tmp, "bad", 3.0)
+    for rows in range(FIRST_DAY, FIRST_DAY + 4):
+        report = monitor_day(seeded_tmp, rows, "monitor.rollback=true")
+    assert report["status"] == "flagged"
+    assert report["rollback"] == {"done": False, "reason": "no previous champion to roll back to"}
+    assert report["message"].endswith("; no previous champion to roll back to")
+    assert registry(seeded_tmp).champion("champion").version == 1
+
+
+@pytest.mark.slow
 def test_with_no_champion_nothing_is_stored(seeded_tmp: Path) -> None:
     report = monitor_day(seeded_tmp, FIRST_DAY)
     assert report["status"] == NO_CHAMPION and report["stored"] == 0

@@ -99,8 +99,9 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
             )
     message = f"{registry.model_name} version {champion.version} ({alias}): {flag['reason']}"
     if rollback is not None:
-        done = f"{alias} rolled back to version {rollback['to']}"
-        message += f"; {done if rollback['done'] else rollback['reason']}"
+        # `to` exists only where the rollback was done.
+        done = rollback["done"] and f"{alias} rolled back to version {rollback['to']}"
+        message += f"; {done or rollback['reason']}"
     changes = ledger.champion_history(registry.model_name, alias)
     report |= {
         "status": status,
