@@ -1,5 +1,5 @@
 """The forecast ledger: append-only, idempotent per (model, version, series, origin), safe under
-two concurrent writers; forecasts mature on the dates they target."""
+two concurrent writers; forecasts mature on the values after their origin."""
 
 from __future__ import annotations
 
@@ -100,8 +100,48 @@ def test_forecasts_mature_on_the_business_days_they_target() -> None:
     assert (matured, waiting) == ([], 1), "Tuesday's target has not arrived on Monday"
     matured, waiting = mature([friday], [Observed("A", values, tuple(business))])
     assert waiting == 0 and len(matured) == 1
-    # The values of Monday and Tuesday, not of the next two rows after the origin by position.
     np.testing.assert_array_equal(matured[0].actual, values[-2:])
+
+
+@pytest.mark.parametrize(
+    ("origin", "targets", "observed_after"),
+    [
+        # Targets a holiday (Christmas): the values come on the 24th's next trading days.
+        ("2024-12-24", ("2024-12-25", "2024-12-26"), ("2024-12-26", "2024-12-27")),
+        # New York closes at 20:00 UTC, then 21:00 once daylight saving ends.
+        (
+            "2024-11-01T20:00:00",
+            ("2024-11-04T20:00:00", "2024-11-05T20:00:00"),
+            ("2024-11-04T21:00:00", "2024-11-05T21:00:00"),
+        ),
+        # A Friday series whose Good Friday week is dated Thursday.
+        ("2024-03-22", ("2024-03-29", "2024-04-05"), ("2024-03-28", "2024-04-05")),
+        # An origin stored without a time, its values later dated with one.
+        ("2024-11-01", ("2024-11-04", "2024-11-05"), ("2024-11-04T21:00:00", "2024-11-05T21:00")),
+        # Hourly bars: a target at midnight, written without its time.
+        (
+            "2024-06-07T23:00:00",
+            ("2024-06-08", "2024-06-08T01:00:00"),
+            ("2024-06-08T00:00:00", "2024-06-08T01:00:00"),
+        ),
+    ],
+)
+def test_a_forecast_matures_on_the_values_after_its_origin_whatever_their_dates(
+    origin: str, targets: tuple[str, str], observed_after: tuple[str, str]
+) -> None:
+    """Step k is the series' k-th value after the origin: where the calendar guessed a date the
+    data does not have, the forecast still matures (matched by date, it waited for good)."""
+    stored = LedgerForecast(
+        **{**vars(forecast("2024-01-05")), "origin_date": origin, "target_dates": targets}
+    )
+    # The origin's own value, dated as the later values are (with a time where they have one).
+    timed = "T" in observed_after[0] and "T" not in origin
+    dates = (f"{origin}T20:00:00" if timed else origin, *observed_after)
+    matured, waiting = mature([stored], [Observed("A", np.array([100.0, 101.0, 102.0]), dates)])
+    assert waiting == 0 and len(matured) == 1
+    np.testing.assert_array_equal(matured[0].actual, [101.0, 102.0])
+    matured, waiting = mature([stored], [Observed("A", np.array([100.0, 101.0]), dates[:2])])
+    assert (matured, waiting) == ([], 1), "the second step has not arrived"
 
 
 def test_live_scores_compare_with_the_naive_forecast_of_the_same_origin() -> None:

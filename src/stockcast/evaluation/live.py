@@ -27,7 +27,7 @@ class Observed:
 
 @dataclass(frozen=True)
 class Matured:
-    """A ledger forecast whose every target date is in the data, with the actual values."""
+    """A ledger forecast whose every step has a value in the data, with the actual values."""
 
     forecast: LedgerForecast
     actual: np.ndarray
@@ -64,16 +64,25 @@ def observed_series(prepared: PreparedData) -> list[Observed]:
 def mature(
     forecasts: Iterable[LedgerForecast], observed: Sequence[Observed]
 ) -> tuple[list[Matured], int]:
-    """The forecasts whose target dates all have values, and how many are still waiting."""
-    known = {s.series_id: dict(zip(s.dates, s.values.tolist(), strict=True)) for s in observed}
+    """The forecasts whose series has as many values after their origin as they have steps,
+    and how many are still waiting. Step k is the k-th value after the origin date, whatever
+    date it carries: the model forecasts the series' next values, and its target dates are
+    the calendar's guess of when they come, which a holiday, a daylight-saving change or a
+    week dated a day early moves (matched by date, such a forecast waited for good)."""
+    known = {s.series_id: (np.asarray(s.dates, dtype="datetime64[ns]"), s.values) for s in observed}
     matured, waiting = [], 0
     for forecast in forecasts:
-        values = known.get(forecast.series_id, {})
-        actual = [values.get(date) for date in forecast.target_dates]
-        if any(value is None for value in actual):
+        dates, values = known.get(forecast.series_id, (np.array([], "datetime64[ns]"), None))
+        origin = np.datetime64(forecast.origin_date)
+        if origin.dtype == np.dtype("datetime64[D]"):
+            # An origin stored without a time is that whole day, whatever time its value has.
+            dates = dates.astype("datetime64[D]")
+        start = int(np.searchsorted(dates, origin, "right"))
+        steps = len(forecast.target_dates)
+        if values is None or start + steps > len(values):
             waiting += 1
         else:
-            matured.append(Matured(forecast, np.asarray(actual, dtype=np.float64)))
+            matured.append(Matured(forecast, np.asarray(values[start : start + steps], float)))
     return matured, waiting
 
 

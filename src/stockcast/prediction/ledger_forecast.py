@@ -1,5 +1,5 @@
 """The champion's forecast of today, stored in the forecast ledger so the monitor can score it
-once its target dates arrive."""
+once the values after its origin arrive."""
 
 from __future__ import annotations
 

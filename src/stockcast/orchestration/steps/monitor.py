@@ -1,11 +1,12 @@
 """Monitor step: ledger + prepared folder -> monitor/ (live scores, flag, optional rollback).
 
 Each run stores the champion's forecast from the data's last date (the as_of origin) in the
-forecast ledger, then scores every ledger forecast whose target dates have arrived in the data:
+forecast ledger, then scores every ledger forecast whose steps have all arrived in the data:
 per model version, and over the last `monitor.window` matured origins, against the naive
 forecast made at the same origin. A champion whose live error exceeds `monitor.max_ratio_vs_naive`
 times the naive one is flagged and, with `monitor.rollback=true`, the alias goes back to the
-previous champion the monitor saw. Needs dated data: forecasts mature by date.
+previous champion the monitor saw. Needs dated data: a forecast matures on the values after
+its origin date.
 """
 
 from __future__ import annotations
