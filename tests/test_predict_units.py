@@ -109,6 +109,40 @@ def test_month_end_closes_with_a_time_of_day_continue_on_month_ends() -> None:
     assert [format_date(d) for d in future] == ["2024-06-28T20:00:00", "2024-07-31T20:00:00"]
 
 
+def test_weeks_and_months_continue_on_their_own_days() -> None:
+    """Friday closes whose Good Friday week is dated Thursday continue on Fridays, Monday ones
+    whose week is dated the Friday before on the Monday a week on; the 30th of
+    every month (February's last) on the 30th; the last Friday of every month, a fifth Friday
+    among them, on last Fridays (pandas infers fourth Fridays there)."""
+    fridays = pd.date_range("2023-11-03", "2024-03-22", freq="W-FRI").append(
+        pd.DatetimeIndex(["2024-03-28"])
+    )
+    future, freq = future_dates(fridays.to_numpy(), 2)
+    assert freq == "W-FRI"
+    assert [format_date(d) for d in future] == ["2024-04-05", "2024-04-12"]
+    # Monday's week dated the Friday before it (a Monday holiday): the next week is a week on.
+    mondays = pd.date_range("2023-11-06", "2024-02-12", freq="W-MON").append(
+        pd.DatetimeIndex(["2024-02-16"])
+    )
+    future, freq = future_dates(mondays.to_numpy(), 1)
+    assert (freq, format_date(future[0])) == ("W-MON", "2024-02-26")
+    # Thursdays, then Fridays for the latest five of ten weeks: the move is followed.
+    moved = pd.date_range("2025-01-02", periods=20, freq="W-THU")
+    moved = moved.append(pd.date_range(moved[-1] + pd.Timedelta(days=8), periods=5, freq="W-FRI"))
+    future, freq = future_dates(moved.to_numpy(), 1)
+    assert freq == "W-FRI" and pd.Timestamp(future[0]).day_name() == "Friday"
+    thirtieths = pd.DatetimeIndex([f"2019-{m:02d}-{28 if m == 2 else 30}" for m in range(1, 13)])
+    future, _ = future_dates(thirtieths.to_numpy(), 3)
+    assert [format_date(d) for d in future] == ["2020-01-30", "2020-02-29", "2020-03-30"]
+    last_fridays = pd.date_range(
+        "2019-01-01", "2019-12-31", freq=pd.offsets.LastWeekOfMonth(weekday=4)
+    )
+    assert (last_fridays.day > 28).any(), "a fifth Friday among them"
+    future, freq = future_dates(last_fridays.to_numpy(), 2)
+    assert freq == "LWOM-FRI"
+    assert [format_date(d) for d in future] == ["2020-01-31", "2020-02-28"]
+
+
 @pytest.mark.parametrize(
     ("freq", "expected"),
     [("D", "2024-01-11"), ("W-FRI", "2024-03-15"), ("h", "2024-01-01T10:00:00")],

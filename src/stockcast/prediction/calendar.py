@@ -6,7 +6,14 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.data.calendar import BUSINESS_WEEK, DAY, trading_week, weekday_names, weekdays
+from stockcast.data.calendar import (
+    BUSINESS_WEEK,
+    DAY,
+    WEEKDAY_NAMES,
+    trading_week,
+    weekday_names,
+    weekdays,
+)
 from stockcast.data.intraday import (
     ONE_DAY,
     IntradayRhythm,
@@ -21,6 +28,10 @@ SHORTEST_MONTH = 28
 # holiday beside it.
 MONTH_EDGE_DAYS = 3
 TRADING_MONTH_EDGES = ("BME", "BMS")
+DAYS_A_WEEK = 7
+# The latest dates whose weekday weekly data continues on: a series that moved its weekday
+# continues on the new one.
+RECENT_WEEKS = 10
 
 
 def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
@@ -32,7 +43,9 @@ def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
     trading day), so yearly data with a missing year still continues on 1 January (at the last
     date's time of day); for daily data the days of the week it trades on
     (`trading_week`: business days for Monday to Friday; holidays are not known, so they are not
-    skipped); for intraday data its rhythm (`_intraday_dates`); otherwise the median gap.
+    skipped); for intraday data its rhythm (`_intraday_dates`); for weekly data its weekday
+    (`_weeks_after`); otherwise the median gap. A frequency pandas infers is used only where it
+    gives back every date.
     """
     import pandas as pd
 
@@ -40,6 +53,10 @@ def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
     if len(index) < 2:
         raise ValueError("need at least two dates to continue a calendar")
     freq = pd.infer_freq(index) if len(index) >= 3 else None
+    if freq is not None and not _regenerates(index, freq):
+        # pandas can name a rule its own dates break: last Fridays with a fifth one among them
+        # read as fourth Fridays.
+        freq = None
     if freq is None:
         # Months are read on the calendar days; the last date's time of day is kept (16:00
         # closes, 20:00 or 21:00 in UTC with daylight saving).
@@ -52,6 +69,11 @@ def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
         if intraday is not None:
             return intraday
         freq = _day_step(index)
+        week = pd.Timedelta(days=DAYS_A_WEEK)
+        weekly = isinstance(freq, pd.Timedelta) and freq >= week and not freq % week
+        found = _weeks_after(index, freq, horizon) if weekly else None
+        if found is not None:
+            return found
     if freq == "B" or isinstance(freq, pd.offsets.CustomBusinessDay):
         # Counted from the last date even where it lies outside the week (a Saturday session):
         # pandas' range would roll it to the next trading day and drop that day.
@@ -60,6 +82,40 @@ def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
     else:
         future = pd.date_range(index[-1], periods=horizon + 1, freq=freq)[1:]
     return future.to_numpy("datetime64[ns]"), _label(freq)
+
+
+def _regenerates(index: Any, freq: str) -> bool:
+    """Whether `freq` from the first date gives every date."""
+    import pandas as pd
+
+    try:
+        return pd.date_range(index[0], periods=len(index), freq=freq).equals(index)
+    except ValueError:
+        return False
+
+
+def _weeks_after(index: Any, gap: Any, horizon: int) -> tuple[np.ndarray, str] | None:
+    """Weekly data (every `gap`, whole weeks) continues on the weekday most of its latest
+    `RECENT_WEEKS` dates fall on, at the last date's time: a week a holiday dated a day early
+    (Thursday before Good Friday) is not where the next weeks fall. None where no weekday holds
+    at least half of them."""
+    import pandas as pd
+
+    recent = index[-RECENT_WEEKS:].dayofweek
+    counts = np.bincount(recent, minlength=DAYS_A_WEEK)
+    # Of the weekdays held most often, the one held last (a move half-way back is a move).
+    weekday = int(next(day for day in recent[::-1] if counts[day] == counts.max()))
+    step = index[-1] + gap
+    if 2 * counts[weekday] < len(recent):
+        return None  # the 1st and 15th of each month, say: no weekday of their own
+    # The weekday's date nearest a gap after the last date: a week a holiday dated a day early
+    # or late is followed by the week after it, on its weekday.
+    shift = (weekday - step.dayofweek + 3) % DAYS_A_WEEK - 3
+    first = step + pd.Timedelta(days=shift)
+    future = pd.DatetimeIndex([first + k * gap for k in range(horizon)])
+    weeks = gap.days // DAYS_A_WEEK
+    label = f"{weeks if weeks > 1 else ''}W-{WEEKDAY_NAMES[weekday].upper()}"
+    return future.to_numpy("datetime64[ns]"), label
 
 
 def _months_after(last: Any, horizon: int, freq: Any) -> Any:
@@ -75,14 +131,18 @@ def _label(freq: Any) -> str:
 
     if isinstance(freq, pd.offsets.CustomBusinessDay):
         return f"C ({freq.weekmask})"
+    if isinstance(freq, pd.offsets.LastWeekOfMonth):
+        return freq.freqstr
     return freq if isinstance(freq, str) else str(freq)
 
 
 def month_step(index: Any) -> Any:
     """`<n>MS` or `<n>ME` (n months, 12 for yearly data) when the dates are midnights on the
-    first of their months or on month ends, n months for another shared day of the month; None
-    otherwise. A gap in days would drift off the calendar: 365 days after 1 January 1704 is 31
-    December."""
+    first of their months or on month ends; n months for another shared day of the month (the
+    30th, February's last in February, for calendar dates: some fall on weekends); `<n>BME` or
+    `<n>BMS` for months' last or first trading days; the last weekday of each month (its last
+    Friday); None otherwise. A gap in days would drift off the calendar: 365 days after 1
+    January 1704 is 31 December."""
     import pandas as pd
 
     if not (index == index.normalize()).all():
@@ -97,13 +157,25 @@ def month_step(index: Any) -> Any:
         return f"{step}MS"
     if (index.day == index.day[0]).all() and index.day[0] <= SHORTEST_MONTH:
         return pd.DateOffset(months=step)
-    if (np.diff(months) >= 1).all():
+    weekend = not np.asarray(BUSINESS_WEEK)[index.dayofweek].all()
+    day = int(index.day.max())
+    shorter = (index.days_in_month < day) & (index.day >= SHORTEST_MONTH)
+    if weekend and ((index.day == day) | shorter).all():
+        # The 30th of every month, February's end (or 28th) in February: calendar days, as its
+        # weekend dates say, not a trading calendar.
+        return pd.DateOffset(months=step, day=day)
+    if not weekend and (np.diff(months) >= 1).all():
         # A month's first or last trading day (a weekend or a holiday moves it off the
         # calendar's): business month starts or ends.
         if ((index + pd.offsets.MonthEnd(0) - index).days <= MONTH_EDGE_DAYS).all():
             return f"{step}BME"
         if (index.day <= 1 + MONTH_EDGE_DAYS).all():
             return f"{step}BMS"
+    weekday = index.dayofweek[0]
+    last_week = (index.days_in_month - index.day < DAYS_A_WEEK).all()
+    if step == 1 and (index.dayofweek == weekday).all() and last_week:
+        # The last Friday (or another weekday) of each month, some far from the month's end.
+        return pd.offsets.LastWeekOfMonth(weekday=int(weekday))
     return None
 
 
