@@ -211,6 +211,15 @@ def test_an_absurd_forecast_is_refused_in_one_sentence() -> None:
     flat = np.full((1, 10), 100.0)
     point, _ = guarded_forecast(flat, np.array([[101.0, 150.0]]), {}, False, 10.0)
     assert point.tolist() == [[101.0, 150.0]]
+    # A window of zeros (sales on closed days) is judged by the model's typical one-step move:
+    # float32 round-off and a few sales are answered, a billion is not.
+    zeros = np.zeros((2, 10))
+    zeros[1, -1] = 1.0
+    forecast = np.array([[3.8e-7, 2.0], [1.0, 1.5]])
+    point, _ = guarded_forecast(zeros, forecast, {}, True, 10.0, typical_move=3.0)
+    assert point.tolist() == forecast.tolist()
+    with pytest.raises(ForecastRefused, match="far outside the window's range 0 to 0"):
+        guarded_forecast(zeros[:1], np.array([[1e9, 2.0]]), {}, True, 10.0, typical_move=3.0)
 
 
 class Absurd:

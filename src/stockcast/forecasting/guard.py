@@ -147,12 +147,15 @@ def guarded_forecast(
     bands: Bands,
     allow_non_positive: bool,
     max_range_multiple: float | None,
+    typical_move: float | None = None,
 ) -> tuple[np.ndarray, Bands]:
     """The model's answer, refused when absurd, floored at zero for a price model.
 
     Refused: a point forecast farther outside its window's range [low, high] than
     `max_range_multiple` times that range, or than the window's mean level when the range is
-    smaller than that (a flat window has no range, yet may move). Such a number is not a
+    smaller than that (a flat window has no range, yet may move; a window of zeros has neither,
+    and is judged by `typical_move`, the model's train one-step naive MAE, or not at all where
+    the model does not record it). Such a number is not a
     forecast of this window but the model extrapolating from a series unlike its training
     data (alternating 1e-6 and 1e6 forecast -46 million), so no band around it means anything.
     None skips the check (evaluation scores what the model does).
@@ -163,7 +166,7 @@ def guarded_forecast(
     band edge at 0 says exactly what a negative one meant, that the price could fall that far.
     """
     if max_range_multiple is not None:
-        _check_range(windows, point, float(max_range_multiple))
+        _check_range(windows, point, float(max_range_multiple), typical_move)
     if allow_non_positive:
         return point, bands
     floored = {
@@ -172,11 +175,18 @@ def guarded_forecast(
     return np.maximum(point, 0.0), floored
 
 
-def _check_range(windows: np.ndarray, point: np.ndarray, multiple: float) -> None:
+def _check_range(
+    windows: np.ndarray, point: np.ndarray, multiple: float, typical_move: float | None
+) -> None:
     low = windows.min(axis=1, keepdims=True)
     high = windows.max(axis=1, keepdims=True)
     room = np.maximum(multiple * (high - low), np.abs(windows).mean(axis=1, keepdims=True))
-    outside = (point < low - room) | (point > high + room)
+    # A window of zeros (a model trained with data.allow_non_positive) has neither a range nor a
+    # level to judge a forecast by (even float32 round-off would lie "far" outside it): the
+    # model's typical one-step move stands in.
+    if typical_move is not None:
+        room = np.where(room > 0, room, multiple * float(typical_move))
+    outside = ((point < low - room) | (point > high + room)) & (room > 0)
     if outside.any():
         row, step, more = _first(outside)
         which = "" if len(point) == 1 else f" for row {row + 1}"

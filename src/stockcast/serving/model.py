@@ -92,7 +92,12 @@ class OpenModel:
             reason = (lines[-1] if lines else type(err).__name__).rstrip(".")
             raise DataError(f"the model refused this input: {reason}.") from None
         return guarded_forecast(
-            rows, point, bands, self.allow_non_positive, self.max_range_multiple
+            rows,
+            point,
+            bands,
+            self.allow_non_positive,
+            self.max_range_multiple,
+            self.metadata.get("mase_scale"),
         )
 
     @cached_property
