@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from stockcast.errors import ConfigError
+from stockcast.orchestration import replay
 from stockcast.orchestration.replay import (
     REPLAY_FILE,
     REPLAY_PLOT_FILE,
@@ -16,6 +17,7 @@ from stockcast.orchestration.replay import (
     simulated_days,
     why_not,
 )
+from stockcast.registry.ledger import LEDGER_FILE
 from tests.conftest import LENIENT_GATE, global_state_restored, isolated_overrides, run_task
 
 # A short horizon, so day 1's forecast matures on day 3 of a 5-day replay.
@@ -93,3 +95,36 @@ def test_a_replay_refuses_a_store_that_exists(tmp_path: Path) -> None:
     (store / "mlruns.db").write_bytes(b"")
     with pytest.raises(ConfigError, match="already holds a store"):
         _replay(tmp_path, "run", f"replay.store_dir={store}")
+
+
+def test_a_replay_refuses_a_ledger_that_exists(tmp_path: Path) -> None:
+    """Its versions restart at 1 in a fresh store: another run's ledger rows would pass for
+    them."""
+    ledgers = tmp_path / "ledgers"
+    ledgers.mkdir()
+    (ledgers / LEDGER_FILE).write_bytes(b"")
+    with pytest.raises(ConfigError, match="already holds a forecast ledger"):
+        _replay(tmp_path, "run", f"monitor.ledger_dir={ledgers}")
+    assert not (tmp_path / "run" / "store").exists(), "refused before any work"
+    # A store folder whose mlruns.db was removed to start over, its ledger left behind.
+    with pytest.raises(ConfigError, match=r"replay.store_dir .* already holds a forecast ledger"):
+        _replay(tmp_path, "run", f"replay.store_dir={ledgers}")
+
+
+def test_a_replay_stopped_part_way_keeps_the_days_it_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[str] = []
+
+    def one_day(day_dir: Path, overrides: list[str], keys: set[str]) -> dict[str, float]:
+        ran.append(day_dir.name)
+        day_dir.mkdir(parents=True)
+        if len(ran) == 2:
+            raise KeyboardInterrupt
+        return {}
+
+    monkeypatch.setattr(replay, "run_pipeline", one_day)
+    with pytest.raises(KeyboardInterrupt):
+        _replay(tmp_path, "run")
+    written = json.loads((tmp_path / "run" / REPLAY_FILE).read_text())
+    assert [day["as_of"] for day in written["days"]] == ran[:1]

@@ -7,8 +7,9 @@ directory. So a day trains on exactly the data the schedule would have seen, the
 the forecasts earlier days stored, and a champion that decays is flagged (and rolled back with
 `monitor.rollback`).
 
-The run directory gets `replay.json` (one entry per day, in order) and `replay.png`. A replay
-into a fresh store is deterministic: the same versions and numbers every time.
+The run directory gets `replay.json` (one entry per day, in order, written after every day) and
+`replay.png`. A replay into a fresh store is deterministic: the same versions and numbers every
+time.
 """
 
 from __future__ import annotations
@@ -130,6 +131,13 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
             f"replay.store_dir {store} already holds a store; a replay starts from a fresh one: "
             "pick another folder or remove it."
         )
+    ledger_dir = cfg.monitor.ledger_dir
+    if (Path(ledger_dir or store) / LEDGER_FILE).exists():
+        where = f"monitor.ledger_dir {ledger_dir}" if ledger_dir else f"replay.store_dir {store}"
+        raise ConfigError(
+            f"{where} already holds a forecast ledger, whose versions would be mixed with the "
+            "fresh store's (they start at 1 again): pick another folder or remove it."
+        )
     store.mkdir(parents=True, exist_ok=True)
     days = simulated_days(cfg.replay.end, int(cfg.days))
     overrides = pipeline_overrides(user_overrides(), store)
@@ -148,8 +156,9 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
             # The day failed before its monitor, which names the champion: ask the store.
             entries[-1]["champion_version"] = store_champion(cfg, store)
         _log_day(number, len(days), entries[-1])
-    summary = {"days": entries}
-    write_json(run_dir / REPLAY_FILE, summary)
+        # Written after every day: a replay stopped part way keeps the days it ran.
+        summary = {"days": entries}
+        write_json(run_dir / REPLAY_FILE, summary)
     plot_replay(run_dir / REPLAY_PLOT_FILE, cfg, store, run_dir, entries)
     print(f"replay of {len(days)} business days: {run_dir / REPLAY_FILE}")
     return summary
