@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -325,3 +326,53 @@ def test_bands_reach_the_rows_and_the_backtest_states_its_coverage() -> None:
     # Targets climb 10 per step, the bands sit +-0.5 around last + k: nothing is covered.
     assert backtest.coverage() == {"80": 0.0}
     assert backtest.bands["80"][0].shape == backtest.forecasts.shape
+
+
+def test_the_test_split_of_a_file_outside_the_project_is_found_by_input_path(
+    make_cfg, tmp_path: Path
+) -> None:
+    """A training file outside the project is recorded by its name only: predict says so and
+    takes `input.path`, whose data must hash as the model's did."""
+    from stockcast.orchestration.steps.prepare import run_prepare
+    from stockcast.paths import portable
+
+    csv = tmp_path / "monthly.csv"
+    dates = pd.date_range("2000-01-01", periods=60, freq="MS")
+    pd.DataFrame({"Date": dates, "Close": np.linspace(100, 160, 60)}).to_csv(csv, index=False)
+    cfg = make_cfg("data=csv", f"data.path={csv}", "data.previous_time_window=10")
+    meta = json.loads((run_prepare(cfg, tmp_path / "prepared") / "meta.json").read_text())
+    metadata = {
+        "data_source": portable(meta["source"]),
+        "data_hash": meta["data_hash"],
+        "previous_time_window": 10,
+        "next_time_window": 5,
+    }
+    assert metadata["data_source"]["path"] == ".../monthly.csv"
+    asked = {"kind": "test_split", "path": None, "series_id": None}
+    with pytest.raises(ArtifactError) as caught:
+        build_input(asked, metadata)
+    assert str(caught.value) == (
+        "the model's training file .../monthly.csv lay outside the project when the model was "
+        "trained, so only its name was kept, so its test split cannot be rebuilt; give "
+        "input.path=<that file> (its hash is checked)."
+    )
+    found = build_input(asked | {"path": str(csv)}, metadata)
+    assert found.details["kind"] == "test_split" and len(found.values) == 10 + 9
+    with pytest.raises(ArtifactError, match="is not a file; give the model's training file"):
+        build_input(asked | {"path": "/nowhere.csv"}, metadata)
+    other = tmp_path / "other.csv"
+    other.write_text(csv.read_text().replace("160.0", "161.0"))
+    with pytest.raises(ArtifactError, match="has changed since the model was trained"):
+        build_input(asked | {"path": str(other)}, metadata)
+    # A Parquet file is found the same way.
+    table = tmp_path / "monthly.parquet"
+    frame = pd.read_csv(csv, parse_dates=["Date"])
+    frame.rename(columns={"Date": "date", "Close": "value"}).assign(id="A").to_parquet(table)
+    cfg = make_cfg("data=parquet", f"data.path={table}", "data.previous_time_window=10")
+    meta = json.loads((run_prepare(cfg, tmp_path / "prepared_pq") / "meta.json").read_text())
+    metadata |= {"data_source": portable(meta["source"]), "data_hash": meta["data_hash"]}
+    with pytest.raises(ArtifactError, match="outside the project"):
+        build_input(asked, metadata)
+    assert (
+        build_input(asked | {"path": str(table)}, metadata).values.tolist() == found.values.tolist()
+    )

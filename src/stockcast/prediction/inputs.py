@@ -20,7 +20,7 @@ from stockcast.data.split import split_series
 from stockcast.errors import ArtifactError, ConfigError, DataError
 from stockcast.forecasting.guard import allows_non_positive, price_rows
 from stockcast.forecasting.windows import WindowSizes
-from stockcast.paths import project_path
+from stockcast.paths import ELIDED, project_path
 
 GENERATED_SOURCES = ("gbm", "seasonal")
 
@@ -149,13 +149,31 @@ def _pick_series(
 
 def _test_split(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
     source = _training_source(metadata)
-    if source["source"] == "csv":
-        path = project_path(str(source["path"]))
-        if not path.is_file():
+    given = input_cfg.get("path")
+    # A file source (CSV or Parquet) records its path; a generator has none.
+    from_file = "path" in source
+    if given and not from_file:
+        raise ConfigError(
+            "input.path is where a model trained on a file finds it, and this one was trained "
+            f"on {source['source']} data; leave input.path out."
+        )
+    if from_file:
+        recorded = str(source["path"])
+        path = project_path(str(given or recorded))
+        if not path.is_file() and given:
             raise ArtifactError(
-                f"the model's training file {source['path']} is not on this machine (models "
-                "record paths relative to the project), so its test split cannot be rebuilt; "
-                "use input=csv input.path=<that file> instead."
+                f"input.path={given} is not a file; give the model's training file ({recorded}), "
+                "whose hash is checked."
+            )
+        if not path.is_file():
+            where = (
+                "lay outside the project when the model was trained, so only its name was kept"
+                if recorded.startswith(ELIDED)
+                else "is not on this machine (models record paths relative to the project)"
+            )
+            raise ArtifactError(
+                f"the model's training file {recorded} {where}, so its test split cannot be "
+                "rebuilt; give input.path=<that file> (its hash is checked)."
             )
         source["path"] = str(path)
     series = load_series(source)
