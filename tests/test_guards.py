@@ -60,9 +60,14 @@ def with_value(value: Any) -> list[Any]:
 
 
 def call(
-    app: Any, chunks: Sequence[bytes], headers: dict[str, str], path: str = "/invocations"
+    app: Any,
+    chunks: Sequence[bytes],
+    headers: dict[str, str],
+    path: str = "/invocations",
+    method: str = "POST",
 ) -> tuple[int, dict[str, Any], int]:
-    """(status, JSON body, bytes the app pulled) of one POST whose body arrives in `chunks`."""
+    """(status, JSON body, bytes the app pulled) of one request whose body arrives in
+    `chunks`."""
     pending, pulled, sent = list(chunks), [0], []
 
     async def receive() -> dict[str, Any]:
@@ -77,7 +82,7 @@ def call(
 
     scope = {
         "type": "http",
-        "method": "POST",
+        "method": method,
         "path": path,
         "raw_path": path.encode(),
         "root_path": "",
@@ -313,3 +318,43 @@ def test_the_limits_are_checked_before_anything_loads(
 ) -> None:
     with pytest.raises(ConfigError, match=f"^{re.escape(sentence)}"):
         validate_config(make_cfg(override, config_name="serve"))
+
+
+def test_every_refusal_of_the_server_is_the_json_error_body(app: Any) -> None:
+    """Unknown routes and methods (Starlette's plain-text 404 and 405), a request without a
+    Content-Type and CSV windows sent without a header line each get one sentence."""
+    window = ",".join(str(100.0 + i) for i in range(10)).encode()
+    cases = [
+        ({}, "/predict", "POST", b"{}", 404, "ENDPOINT_NOT_FOUND"),
+        ({}, "/invocations", "GET", b"", 405, "METHOD_NOT_ALLOWED"),
+        ({}, "/invocations", "POST", b"{}", 415, "UNSUPPORTED_MEDIA_TYPE"),
+        ({"content-type": "text/csv"}, "/invocations", "POST", window, 400, "BAD_REQUEST"),
+        (
+            {"content-type": "text/csv"},
+            "/invocations",
+            "POST",
+            window + b"\n" + window,
+            400,
+            "BAD_REQUEST",
+        ),
+    ]
+    messages = []
+    for headers, path, method, body, status, code in cases:
+        answered, answer, _ = call(app, [body], headers, path, method)
+        assert (answered, answer["error_code"]) == (status, code)
+        messages.append(answer["message"])
+    # A frame's positions as its header (pandas' to_csv of a plain array) are names.
+    header = ",".join(str(i) for i in range(10)).encode()
+    answered, answer, _ = call(app, [header + b"\n" + window], {"content-type": "text/csv"})
+    assert answered == 200 and len(answer["predictions"]) == 1
+    assert messages == [
+        "POST /predict is not served; POST windows to /invocations (GET /ping, /health or "
+        "/version).",
+        "GET /invocations is not served; POST windows to /invocations (GET /ping, /health or "
+        "/version).",
+        "the request has no Content-Type; send application/json or text/csv.",
+        "the CSV body has a header line and no rows under it; send a header line (any names), "
+        "then one window of prices per line.",
+        "the CSV body's header line is all numbers, a window sent without a header; send a "
+        "header line (any names), then one window of prices per line.",
+    ]

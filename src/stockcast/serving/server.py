@@ -19,6 +19,7 @@ import io
 import json
 import logging
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,12 +127,36 @@ def csv_rows(body: bytes) -> Any:
     import pandas as pd
 
     try:
-        return pd.read_csv(io.BytesIO(body))
+        table = pd.read_csv(io.BytesIO(body))
     except (ValueError, UnicodeDecodeError) as err:
         first = str(err).strip().splitlines()[0].rstrip(".") if str(err).strip() else "empty"
         raise Refused(
             400, "BAD_REQUEST", f"the body is not a CSV table with a header ({first})."
         ) from None
+    names = [str(name) for name in table.columns]
+    # pandas writes a frame's positions 0, 1, ... as its header: names, not a window.
+    positions = names == [str(i) for i in range(len(names))]
+    if table.empty or (not positions and all(_is_number_text(name) for name in names)):
+        # Its first line was read as the header: windows sent without one.
+        raise Refused(
+            400,
+            "BAD_REQUEST",
+            (
+                "the CSV body has a header line and no rows under it"
+                if table.empty
+                else "the CSV body's header line is all numbers, a window sent without a header"
+            )
+            + "; send a header line (any names), then one window of prices per line.",
+        )
+    return table
+
+
+def _is_number_text(name: Any) -> bool:
+    try:
+        float(str(name))
+    except ValueError:
+        return False
+    return True
 
 
 def request_rows(body: bytes, content_type: str, max_rows: int) -> Any:
@@ -142,12 +167,12 @@ def request_rows(body: bytes, content_type: str, max_rows: int) -> Any:
     elif mime == "text/csv":
         rows = csv_rows(body)
     else:
-        raise Refused(
-            415,
-            "UNSUPPORTED_MEDIA_TYPE",
-            f"Content-Type {content_type or 'is missing'!r} is not served; send "
-            "application/json or text/csv.",
+        sent = (
+            f"Content-Type {content_type!r} is not served"
+            if content_type
+            else ("the request has no Content-Type")
         )
+        raise Refused(415, "UNSUPPORTED_MEDIA_TYPE", f"{sent}; send application/json or text/csv.")
     if len(rows) > max_rows:
         raise _too_large(f"{len(rows)} rows", max_rows, "serve.max_rows")
     return rows
@@ -169,13 +194,16 @@ def build_app(model: OpenModel, limits: Limits) -> Any:
     """The scoring app for this model."""
     from mlflow.version import VERSION
     from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
 
-    def error(refused: Refused) -> Response:
+    def error(refused: Refused, headers: Mapping[str, str] | None = None) -> Response:
         body = json.dumps({"error_code": refused.code, "message": str(refused)})
-        return Response(body, status_code=refused.status, media_type="application/json")
+        return Response(
+            body, status_code=refused.status, headers=headers, media_type="application/json"
+        )
 
     async def invocations(request: Request) -> Response:
         try:
@@ -191,6 +219,16 @@ def build_app(model: OpenModel, limits: Limits) -> Any:
             )
         return Response(result, media_type="application/json")
 
+    async def not_served(request: Request, exc: Exception) -> Response:
+        # Starlette's own 404 and 405 are plain text; every answer here is the JSON error body.
+        assert isinstance(exc, HTTPException)
+        code = {404: "ENDPOINT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code)
+        message = (
+            f"{request.method} {request.url.path} is not served; POST windows to /invocations "
+            "(GET /ping, /health or /version)."
+        )
+        return error(Refused(exc.status_code, code or "BAD_REQUEST", message), exc.headers)
+
     async def ping(request: Request) -> Response:
         return Response("\n", media_type="application/json")
 
@@ -203,7 +241,8 @@ def build_app(model: OpenModel, limits: Limits) -> Any:
             Route("/ping", ping),
             Route("/health", ping),
             Route("/version", version),
-        ]
+        ],
+        exception_handlers={HTTPException: not_served},
     )
 
 
