@@ -4,7 +4,8 @@ for the killed run only, says when to stop.
 
 KillAtEpoch: kill -9 at an epoch's start (after the previous epoch's checkpoint was written), as a
 crash or an OOM killer would. RaiseAtStep: in-process, raise once the optimizer step reaches the
-given one (before that batch's validation and checkpoint), so the fit stops between checkpoints.
+given one (before that batch's validation and checkpoint), so the fit stops between checkpoints,
+or, given a step past its end, once training has ended (before its member weights and export).
 """
 
 from __future__ import annotations
@@ -38,3 +39,9 @@ class RaiseAtStep(Callback):
         step = _wanted(RAISE_AT_STEP)
         if step is not None and trainer.global_step >= step:
             raise Killed(f"stopped at optimizer step {trainer.global_step}")
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        # A step past the end: stopped after training, before the model is weighed and saved.
+        step = _wanted(RAISE_AT_STEP)
+        if step is not None:
+            raise Killed(f"stopped after training, at optimizer step {trainer.global_step}")

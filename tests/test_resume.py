@@ -67,6 +67,9 @@ def stopped_run(tmp: Path, step: int, monkeypatch: pytest.MonkeyPatch) -> Path:
         (10, 8),
         # Late: after the best (step 44), so the best score must survive the resume.
         (50, 49),
+        # After early stopping ended it (step 53), before its member weights and export: the
+        # resume must not train on.
+        (1000, 53),
     ],
 )
 def test_a_stopped_fit_resumes_to_the_uninterrupted_result(
@@ -114,3 +117,27 @@ def test_a_resume_with_other_settings_is_refused_before_training(
         "new run without train.resume."
     )
     assert not (run_dir / "checkpoints").exists() and not (run_dir / "model").exists()
+
+
+def test_a_stop_before_min_epochs_trains_on_to_the_epochs_end_when_resumed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stopping callback fires at step 4, inside epoch 0: Lightning trains on to the end of
+    trainer.min_epochs=1 (step 9), and so must the resumed fit."""
+    settings = (
+        *SETTINGS,
+        "fit.val_every_steps=2",
+        "fit.min_gain_over_naive=0.9",
+        "callbacks.naive_gain_stopping.patience=2",
+    )
+    with global_state_restored():
+        run_train(tmp_path, tmp_path / "whole", *settings)
+    whole = result(tmp_path / "whole")
+    assert (whole["optimizer_steps"], whole["best_step"]) == (9, 9)
+    monkeypatch.setenv(RAISE_AT_STEP, "6")
+    with pytest.raises(Killed):
+        run_train(tmp_path, tmp_path / "stopped", *settings)
+    monkeypatch.delenv(RAISE_AT_STEP)
+    assert global_step(tmp_path / "stopped") == 4
+    run_train(tmp_path, tmp_path / "resumed", *settings, f"train.resume={tmp_path / 'stopped'}")
+    assert result(tmp_path / "resumed") == pytest.approx(whole, rel=1e-6)

@@ -8,7 +8,10 @@ made a resumed fit drift from the one it continues:
 - the best checkpoint so far: Lightning forgets `best_model_score` when the checkpoint folder
   changes, and a resumed run writes to a folder of its own, so its first validation was "best"
   whatever its score;
-- the settings the fit ran with, which `train.resume` compares with the resumed run's.
+- the settings the fit ran with, which `train.resume` compares with the resumed run's;
+- whether the fit had decided to stop: early stopping restores its patience counter but decides
+  again only at the next validation, so a fit killed after it had stopped (in its folds, its
+  member weights or its export) trained on for one more validation interval.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import torch
 # Top-level entries this callback adds to every checkpoint.
 SETTINGS_KEY = "stockcast_settings"
 RNG_KEY = "stockcast_rng_states"
+STOPPED_KEY = "stockcast_should_stop"
 # The ModelCheckpoint state fields that name checkpoint files.
 PATH_FIELDS = ("best_model_path", "kth_best_model_path", "last_model_path")
 
@@ -38,17 +42,21 @@ class ResumeState(L.Callback):
         super().__init__()
         self.settings = settings
         self._restore: dict[str, Any] | None = None
+        self._stopped = False
 
     def on_save_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         checkpoint[SETTINGS_KEY] = self.settings
         checkpoint[RNG_KEY] = rng_states()
+        # Saved after the stopping callbacks have decided at this validation.
+        checkpoint[STOPPED_KEY] = bool(trainer.should_stop)
 
     def on_load_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         self._restore = checkpoint.get(RNG_KEY)
+        self._stopped = bool(checkpoint.get(STOPPED_KEY, False))
         saved = checkpoint.get("callbacks") or {}
         for callback in trainer.checkpoint_callbacks:
             state = saved.get(callback.state_key)
@@ -59,6 +67,18 @@ class ResumeState(L.Callback):
         if self._restore is not None:
             set_rng_states(self._restore)
             self._restore = None
+        if self._stopped:
+            trainer.should_stop = True
+            # Where the stop could end the fit (trainer.min_epochs met), the uninterrupted fit
+            # ended the epoch it stopped in and counted it; the checkpoint, taken inside that
+            # epoch, had not. Where it could not, that fit trained on to the epoch's end, and so
+            # does this one.
+            progress = trainer.fit_loop.epoch_progress
+            if trainer.fit_loop._can_stop_early and progress.current.completed < (
+                progress.current.started
+            ):
+                progress.increment_processed()
+                progress.increment_completed()
 
 
 def move_checkpoint_state(state: dict[str, Any], folder: str, *, copy: bool) -> None:
