@@ -61,7 +61,8 @@ def differences(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
 
 def window_grew_alone(cfg: Any, ours: dict[str, Any], theirs: dict[str, Any]) -> bool:
     """Whether the only difference is the window `data.previous_time_window=auto` chose: the
-    data grew past the point where a longer window fits its train split."""
+    data grew past the point where a longer window fits its train split, or a shorter series
+    joined a panel and shrank it. Refused, either would fail every later day of a daily loop."""
     if str(cfg.get("data", {}).get("previous_time_window")) != AUTO:
         return False
     same_window = {**theirs, "previous_time_window": ours["previous_time_window"]}
@@ -89,7 +90,7 @@ def warm_start(cfg: Any, spec: dict[str, Any], workdir: Path) -> WarmStart | Non
     saved = model_spec(folder)
     found = differences(spec, saved)
     if found and window_grew_alone(cfg, spec, saved):
-        # Nothing the user set differs: the window the data chose outgrew the champion's, so
+        # Nothing the user set differs: the window the data chose is not the champion's, so
         # its weights fit no input layer of this run. A daily loop trains cold that day (and
         # warm again from the champion it registers) rather than failing every later day.
         log.warning(
