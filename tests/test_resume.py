@@ -119,6 +119,39 @@ def test_a_resume_with_other_settings_is_refused_before_training(
     assert not (run_dir / "checkpoints").exists() and not (run_dir / "model").exists()
 
 
+def test_a_resume_whose_alias_moved_is_refused_naming_the_version_it_started_from(
+    tmp_path: Path,
+) -> None:
+    """The checkpoint's weights came from version 1; `champion` now names version 2."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from stockcast.training.resume import check_same_warm_start
+    from stockcast.training.resume_state import SETTINGS_KEY, WARM_KEY
+
+    checkpoint = tmp_path / "resume.ckpt"
+    started = {"model_name": "m", "version": 1, "model_hash": "a", "weights": "evaluated"}
+    torch.save({WARM_KEY: started}, checkpoint)
+    cfg = OmegaConf.create({"train": {"resume": "run", "init_from": "champion"}})
+    check_same_warm_start(cfg, checkpoint, dict(started))
+    with pytest.raises(ArtifactError) as refused:
+        check_same_warm_start(cfg, checkpoint, started | {"version": 2})
+    assert str(refused.value) == (
+        "train.resume=run started from version 1, and train.init_from=champion now names "
+        "version 2; resume with train.init_from=1."
+    )
+    # Written before the record was kept: held to the setting as written.
+    torch.save({SETTINGS_KEY: {"train": {"init_from": "champion"}}}, checkpoint)
+    check_same_warm_start(cfg, checkpoint, started | {"version": 2})
+    torch.save({SETTINGS_KEY: {"train": {"init_from": None}}}, checkpoint)
+    with pytest.raises(ArtifactError) as refused:
+        check_same_warm_start(cfg, checkpoint, started)
+    assert str(refused.value) == (
+        "train.resume=run was started with other settings (train.init_from: null -> champion); "
+        "resume with the same settings, or start a new run without train.resume."
+    )
+
+
 def test_a_stop_before_min_epochs_trains_on_to_the_epochs_end_when_resumed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -40,7 +40,12 @@ from stockcast.training.export import save_model_dir
 from stockcast.training.folds import FoldEvidence, fold_evidence
 from stockcast.training.metadata import model_metadata
 from stockcast.training.module import Forecaster
-from stockcast.training.resume import check_checkpoint_fits, read_checkpoint, resume_checkpoint
+from stockcast.training.resume import (
+    check_checkpoint_fits,
+    check_same_warm_start,
+    read_checkpoint,
+    resume_checkpoint,
+)
 from stockcast.training.resume_state import ResumeState
 from stockcast.training.runtime import set_threads, trainer_refusals
 from stockcast.training.summary import (
@@ -137,8 +142,11 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     if resume_from is not None:
         check_checkpoint_fits(resume_from, model)
     warm = start_warm(cfg, model, spec, output_dir)
+    source = None if warm is None else warm.source
+    if resume_from is not None:
+        check_same_warm_start(cfg, resume_from, source)
     # Every checkpoint carries the settings and random state a resume needs (train.resume).
-    callbacks = [*instantiate_all(cfg.get("callbacks")), ResumeState(plain(cfg))]
+    callbacks = [*instantiate_all(cfg.get("callbacks")), ResumeState(plain(cfg), source)]
     if is_launch_rank_zero():
         close_orphaned_training_runs(cfg.get("logger"))
     loggers = instantiate_all(cfg.get("logger"))

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from stockcast.config.compose import flatten, plain
 from stockcast.data.prepared import META_FILE
 from stockcast.errors import ArtifactError
-from stockcast.training.resume_state import SETTINGS_KEY
+from stockcast.training.resume_state import SETTINGS_KEY, WARM_KEY
 
 # Written at every validation by configs/callbacks/default.yaml's resume_checkpoint; Lightning's
 # last.ckpt (the fallback) only moves when the monitored metric improves.
@@ -35,6 +35,9 @@ PREPARED_DIR = "prepared"
 # change the numbers), must match.
 FREE_KEYS = (
     "train.resume",
+    # Checked as the registered model it resolves to (check_same_warm_start): pinning a moved
+    # alias to the version the fit started from is the same start.
+    "train.init_from",
     "paths",
     "trainer.default_root_dir",
     "callbacks.*.dirpath",
@@ -106,6 +109,52 @@ def check_same_settings(cfg: DictConfig, checkpoint: Path) -> None:
             f"settings ({shown}); resume with the same settings, or start a new run without "
             "train.resume."
         )
+
+
+def check_same_warm_start(
+    cfg: DictConfig, checkpoint: Path, warm_source: dict[str, Any] | None
+) -> None:
+    """Refuse a resume whose `train.init_from` now names another registered model than the one
+    the fit started from (an alias moved since): the checkpoint's weights came from that one,
+    and the folds a fit runs after training start from `train.init_from` again. A checkpoint
+    without the record (written before it was kept) is held to the same setting instead."""
+    try:
+        saved = read_checkpoint(checkpoint)
+    except Exception:  # unreadable: check_checkpoint_fits says so in its own sentence
+        return
+    if WARM_KEY not in saved:
+        # Written before the record was kept: the setting itself must be the same.
+        settings = flatten(saved.get(SETTINGS_KEY) or {})
+        if "train.init_from" in settings:
+            _refuse_other_init_from(cfg, settings["train.init_from"])
+        return
+    before, now = saved[WARM_KEY], warm_source
+    if _model_of(before) == _model_of(now):
+        return
+    init_from = OmegaConf.select(cfg, "train.init_from")
+    started = "cold" if before is None else f"from version {before['version']}"
+    names = "nothing" if now is None else f"version {now['version']}"
+    pinned = "null" if before is None else before["version"]
+    raise ArtifactError(
+        f"train.resume={OmegaConf.select(cfg, 'train.resume')} started {started}, and "
+        f"train.init_from={init_from} now names {names}; resume with "
+        f"train.init_from={pinned}."
+    )
+
+
+def _refuse_other_init_from(cfg: DictConfig, before: Any) -> None:
+    now = OmegaConf.select(cfg, "train.init_from")
+    if str(before) != str(now):
+        raise ArtifactError(
+            f"train.resume={OmegaConf.select(cfg, 'train.resume')} was started with other "
+            f"settings (train.init_from: {shown({'k': before}, 'k')} -> "
+            f"{shown({'k': now}, 'k')}); resume with the same settings, or start a new run "
+            "without train.resume."
+        )
+
+
+def _model_of(source: dict[str, Any] | None) -> tuple[Any, ...] | None:
+    return None if source is None else (source["model_name"], source["version"])
 
 
 def settings_differences(saved: dict[str, Any], cfg: DictConfig) -> list[str]:

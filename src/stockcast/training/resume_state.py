@@ -8,7 +8,8 @@ made a resumed fit drift from the one it continues:
 - the best checkpoint so far: Lightning forgets `best_model_score` when the checkpoint folder
   changes, and a resumed run writes to a folder of its own, so its first validation was "best"
   whatever its score;
-- the settings the fit ran with, which `train.resume` compares with the resumed run's;
+- the settings the fit ran with, which `train.resume` compares with the resumed run's, and the
+  registered model an alias in `train.init_from` named then (it may name another now);
 - whether the fit had decided to stop: early stopping restores its patience counter but decides
   again only at the next validation, so a fit killed after it had stopped (in its folds, its
   member weights or its export) trained on for one more validation interval.
@@ -29,6 +30,7 @@ import torch
 SETTINGS_KEY = "stockcast_settings"
 RNG_KEY = "stockcast_rng_states"
 STOPPED_KEY = "stockcast_should_stop"
+WARM_KEY = "stockcast_warm_start"
 # The ModelCheckpoint state fields that name checkpoint files.
 PATH_FIELDS = ("best_model_path", "kth_best_model_path", "last_model_path")
 
@@ -38,9 +40,11 @@ class ResumeState(L.Callback):
     from one, moves the checkpoint callbacks' state (and the files it names) into this run's
     folder and restores the generators as training starts (after the sanity check)."""
 
-    def __init__(self, settings: dict[str, Any]) -> None:
+    def __init__(self, settings: dict[str, Any], warm_source: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.settings = settings
+        # The registered model the fit started from (train.init_from resolved), or None.
+        self.warm_source = warm_source
         self._restore: dict[str, Any] | None = None
         self._stopped = False
 
@@ -48,6 +52,7 @@ class ResumeState(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         checkpoint[SETTINGS_KEY] = self.settings
+        checkpoint[WARM_KEY] = self.warm_source
         checkpoint[RNG_KEY] = rng_states()
         # Saved after the stopping callbacks have decided at this validation.
         checkpoint[STOPPED_KEY] = bool(trainer.should_stop)
