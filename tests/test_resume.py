@@ -106,8 +106,10 @@ def test_a_resume_with_other_settings_is_refused_before_training(
             *SETTINGS,
             "optim.lr=0.5",
             "model.hidden_sizes=[8]",
-            # Folders, tracking and console output may change.
+            # Folders, tracking, the store, signing and console output may change.
             "logger=csv",
+            f"registry.tracking_uri=sqlite:///{tmp_path}/elsewhere.db",
+            "registry.signing.private_key=null",
             "trainer.enable_progress_bar=true",
             f"train.resume={stopped}",
         )
@@ -140,6 +142,8 @@ def test_a_resume_whose_alias_moved_is_refused_naming_the_version_it_started_fro
         "train.resume=run started from version 1, and train.init_from=champion now names "
         "version 2; resume with train.init_from=1."
     )
+    with pytest.raises(ArtifactError, match="now names a version 1 whose files differ"):
+        check_same_warm_start(cfg, checkpoint, started | {"model_hash": "b"})
     # Written before the record was kept: held to the setting as written.
     torch.save({SETTINGS_KEY: {"train": {"init_from": "champion"}}}, checkpoint)
     check_same_warm_start(cfg, checkpoint, started | {"version": 2})

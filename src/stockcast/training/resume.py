@@ -38,6 +38,11 @@ FREE_KEYS = (
     # Checked as the registered model it resolves to (check_same_warm_start): pinning a moved
     # alias to the version the fit started from is the same start.
     "train.init_from",
+    # Where the store is and whether versions are signed: the registry, not the fit (a store that
+    # moved with paths.root_dir, keys created since by `make keys`).
+    "registry.tracking_uri",
+    "registry.registry_uri",
+    "registry.signing",
     "paths",
     "trainer.default_root_dir",
     "callbacks.*.dirpath",
@@ -52,6 +57,8 @@ FREE_KEYS = (
     "trainer.enable_model_summary",
     "trainer.log_every_n_steps",
 )
+# What identifies the registered model a warm-started fit started from.
+WARM_IDENTITY = ("model_name", "version", "model_hash")
 # Differences named in the refusal; the rest are counted.
 SHOWN_DIFFERENCES = 5
 
@@ -132,13 +139,19 @@ def check_same_warm_start(
     if _model_of(before) == _model_of(now):
         return
     init_from = OmegaConf.select(cfg, "train.init_from")
+    resume = OmegaConf.select(cfg, "train.resume")
+    if before is not None and now is not None and before["version"] == now["version"]:
+        raise ArtifactError(
+            f"train.resume={resume} started from version {before['version']}, and "
+            f"train.init_from={init_from} now names a version {now['version']} whose files "
+            "differ (another store); resume against the store the fit started from."
+        )
     started = "cold" if before is None else f"from version {before['version']}"
     names = "nothing" if now is None else f"version {now['version']}"
     pinned = "null" if before is None else before["version"]
     raise ArtifactError(
-        f"train.resume={OmegaConf.select(cfg, 'train.resume')} started {started}, and "
-        f"train.init_from={init_from} now names {names}; resume with "
-        f"train.init_from={pinned}."
+        f"train.resume={resume} started {started}, and train.init_from={init_from} now names "
+        f"{names}; resume with train.init_from={pinned}."
     )
 
 
@@ -154,7 +167,8 @@ def _refuse_other_init_from(cfg: DictConfig, before: Any) -> None:
 
 
 def _model_of(source: dict[str, Any] | None) -> tuple[Any, ...] | None:
-    return None if source is None else (source["model_name"], source["version"])
+    # Its files' hash too: version 1 of a store that moved may be another model.
+    return None if source is None else tuple(source[key] for key in WARM_IDENTITY)
 
 
 def settings_differences(saved: dict[str, Any], cfg: DictConfig) -> list[str]:
