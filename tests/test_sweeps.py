@@ -24,7 +24,9 @@ TINY = ("data.length=300", "trainer.max_epochs=1", "data.batch_size=32")
 GRID = ("optim.lr=1e-3,3e-3", "model.dropout=0.0,0.1")
 
 
-def _multirun(tmp: Path, *overrides: str, sweep: str = "sweep", fresh: bool = False) -> Command:
+def _multirun(
+    tmp: Path, *overrides: str, sweep: str = "sweep", fresh: bool = False, check: bool = True
+) -> Command:
     """`python src/train.py -m <TINY> <overrides>`, its sweep folder tmp/<sweep>."""
     return Command(
         (
@@ -36,6 +38,7 @@ def _multirun(tmp: Path, *overrides: str, sweep: str = "sweep", fresh: bool = Fa
             *overrides,
         ),
         fresh=fresh,
+        check=check,
     )
 
 
@@ -86,6 +89,31 @@ def optuna_twice(job: JobContext) -> Job:
     search = ("hparams_search=mlp_optuna", "hydra.sweeper.n_trials=3")
     tmp = job.seeded()
     return job.run(_multirun(tmp, *search, sweep="first"), _multirun(tmp, *search, sweep="second"))
+
+
+def failing_grid_sweep(job: JobContext) -> Job:
+    # Job 0's window is longer than the data's train split allows: refused in prepare.
+    return job.run(_multirun(job.seeded(), "data.previous_time_window=280,10", check=False))
+
+
+@prestart(failing_grid_sweep)
+def test_a_grid_sweep_with_a_refused_job_goes_on_and_ranks_it_last(prestarted_job: Job) -> None:
+    """Hydra's grid sweepers stop at a job that raises: the refused one prints its `error:`
+    line and ends without metrics, the others run, the summary ranks it last, and the sweep
+    exits 2 saying how many were refused."""
+    result, sweep_dir = prestarted_job.result, prestarted_job.tmp / "sweep"
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 2 and "use a series of at least" in errors[0]
+    assert errors[1] == (
+        "error: 1 of 2 jobs of the sweep were refused (their error lines above say why); the "
+        "summary ranks them last."
+    )
+    assert "Traceback" not in result.stderr
+    summary = json.loads((sweep_dir / "sweep_summary.json").read_text())
+    assert [job["job"] for job in summary["jobs"]] == [1, 0]
+    assert [job["status"] for job in summary["jobs"]] == ["finished", "no metrics"]
+    assert summary["best"]["job"] == 1
 
 
 @prestart(grid_sweep)

@@ -36,8 +36,12 @@ def user_errors_exit(func: Callable[..., T]) -> Callable[..., T]:
             if not _in_multirun():
                 exit_with_error(str(err))
             print(f"error: {err}", file=sys.stderr)
-            # Let the sweeper record this job as failed and go on with the others.
-            raise
+            if sweeper_records_failures(_sweeper_target()):
+                # Optuna tells the study the trial failed and goes on with the others.
+                raise
+            # Hydra's grid sweepers stop the whole sweep at a failed job: this one ends without
+            # metrics.json instead, which the sweep summary ranks last as failed.
+            return None
 
     return wrapper
 
@@ -47,6 +51,18 @@ def _in_multirun() -> bool:
     from hydra.types import RunMode
 
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _sweeper_target() -> str:
+    from hydra.core.hydra_config import HydraConfig
+
+    return str(HydraConfig.get().sweeper.get("_target_") or "")
+
+
+def sweeper_records_failures(target: str) -> bool:
+    """Whether the sweeper `target` records a job that raised and goes on (Optuna tells the
+    study the trial failed); Hydra's grid sweepers stop the sweep at it."""
+    return "optuna" in target.lower()
 
 
 def _record_timing(output_dir: Path, entered: float) -> None:

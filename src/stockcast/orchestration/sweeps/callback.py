@@ -19,6 +19,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.compose import register_resolvers
+from stockcast.config.task import sweeper_records_failures
+from stockcast.errors import exit_with_error
 from stockcast.orchestration.sweeps import tracking
 from stockcast.orchestration.sweeps.summary import (
     collect_jobs,
@@ -102,12 +104,22 @@ class SweepCallback(Callback):
             return
         sweep_dir = Path(config.hydra.sweep.dir)
         jobs = collect_jobs(sweep_dir)
-        if not any(job.finished for job in jobs):
+        if any(job.finished for job in jobs):
+            metric = OmegaConf.select(config, "optimized_metric") or "val/loss"
+            direction = OmegaConf.select(config, "hydra.sweeper.direction", default="minimize")
+            summary = summarize(jobs, metric, str(direction))
+            paths = write_summary(summary, sweep_dir)
+            print(to_markdown(summary), flush=True)
+            print("summary written to " + ", ".join(str(path) for path in paths), flush=True)
+        else:
             log.info("no job of %s wrote metrics.json; no sweep summary", sweep_dir)
-            return
-        metric = OmegaConf.select(config, "optimized_metric") or "val/loss"
-        direction = OmegaConf.select(config, "hydra.sweeper.direction", default="minimize")
-        summary = summarize(jobs, metric, str(direction))
-        paths = write_summary(summary, sweep_dir)
-        print(to_markdown(summary), flush=True)
-        print("summary written to " + ", ".join(str(path) for path in paths), flush=True)
+        refused = sum(not job.finished for job in jobs)
+        target = str(OmegaConf.select(config, "hydra.sweeper._target_", default=""))
+        if refused and not sweeper_records_failures(target):
+            # A grid sweep's refused jobs ended without metrics (user_errors_exit): the sweep
+            # ran the others, and now says it did not wholly succeed, as a lone run would.
+            exit_with_error(
+                f"{refused} of {len(jobs)} jobs of the sweep were refused (their error lines "
+                "above say why)"
+                + ("; the summary ranks them last." if refused < len(jobs) else ".")
+            )
