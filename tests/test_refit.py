@@ -485,3 +485,24 @@ def test_the_refit_runs_beside_the_check_only_where_a_fork_is_safe(
         override,
     )
     assert fits_beside(cfg) is (why is None), why
+
+
+@pytest.mark.parametrize("steps", [20, 33])
+def test_a_fixed_step_fit_takes_exactly_its_optimizer_steps(
+    make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, steps: int
+) -> None:
+    """Lightning checks max_steps between its batches of data.steps_per_batch optimizer steps:
+    the refit, its held-back check and the folds must stop inside one (20 steps took 27)."""
+    import torch
+
+    from stockcast.data.prepared import PreparedData
+    from stockcast.orchestration.steps.prepare import run_prepare
+    from stockcast.training.fixed_steps import refit_network
+
+    cfg = make_cfg("data=seasonal", "data.length=130", "logger=none", "data.steps_per_batch=16")
+    prepared = PreparedData.load(run_prepare(cfg, tmp_path / "prepared"))
+    taken = []
+    step = torch.optim.Adam.step
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda *a, **k: taken.append(1) or step(*a, **k))
+    refit_network(cfg, prepared, steps, 9)
+    assert len(taken) == steps

@@ -71,7 +71,12 @@ class Forecaster(L.LightningModule):
         optimizer = self.optimizers()
         minibatches = batch if isinstance(batch, list | tuple) else [batch]
         losses = []
+        # Lightning checks max_steps only between its batches, each several optimizer steps
+        # (data.steps_per_batch): the budget a refit or a fold repeats ends inside one.
+        budget = self.trainer.max_steps
         for windows in minibatches:
+            if 0 <= budget <= self.trainer.global_step:
+                break
             loss = self.training_loss(windows)
             optimizer.zero_grad(set_to_none=True)
             self.manual_backward(loss)
