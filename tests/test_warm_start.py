@@ -37,6 +37,43 @@ def test_differences_name_each_setting_that_changes_the_weights() -> None:
     ]
 
 
+def test_an_ensemble_is_compared_candidate_by_candidate() -> None:
+    """A candidate's dropout or an ets candidate's trends shape training, not the weights; a
+    candidate's hidden sizes, kind or window, or their number, do not fit the saved weights."""
+    from stockcast.models.kind import model_kind
+
+    candidates = [
+        {"kind": "mlp", "window": 10, "hidden_sizes": [100, 100], "activation": "relu",
+         "dropout": 0.2},
+        {"kind": "ets", "window": None, "trends": ["none", "damped"]},
+    ]  # fmt: skip
+
+    def spec(*changes: tuple[int, str, object]) -> dict:
+        model = {"candidates": [dict(c) for c in candidates]}
+        for number, key, value in changes:
+            model["candidates"][number][key] = value
+        network = model_kind("ensemble").network_spec(model, {"season_length": 12})
+        return {
+            "kind": "ensemble",
+            "previous_time_window": 48,
+            "next_time_window": 5,
+            "anchor": "last",
+            "quantiles": [],
+            "network": network,
+            "scaler": {"kind": "per_window"},
+        }
+
+    ours = spec()
+    assert differences(ours, spec((0, "dropout", 0.1), (1, "trends", ["none"]))) == []
+    assert differences(ours, spec((0, "hidden_sizes", [50]), (1, "window", 24))) == [
+        "model.candidates.0.hidden_sizes is [50], this run's [100, 100]",
+        "model.candidates.1.window is 24, this run's None",
+    ]
+    fewer = spec()
+    fewer["network"]["candidates"].pop()
+    assert differences(ours, fewer) == ["model.candidates has 1 candidates, this run's 2"]
+
+
 def test_init_from_is_a_version_or_an_alias() -> None:
     assert resolve_init_from(3) == {"version": 3}
     assert resolve_init_from("3") == {"version": 3}

@@ -79,6 +79,18 @@ class ModelKind:
             key: data_meta[key] for key in self.data_keys
         }
 
+    def architecture_differences(
+        self, ours: Mapping[str, Any], theirs: Mapping[str, Any], prefix: str = "model."
+    ) -> list[str]:
+        """Where saved network spec `theirs` differs from `ours` in `architecture_keys`, one
+        phrase per key (`prefix` names where the key is set): what refuses a warm start."""
+        assert self.architecture_keys is not None
+        return [
+            f"{prefix}{key} is {theirs.get(key)}, this run's {ours[key]}"
+            for key in self.architecture_keys
+            if ours[key] != theirs.get(key)
+        ]
+
 
 def kind_module_name(kind: str) -> str:
     """`mlp` -> `stockcast.models.kinds.mlp`; a dotted name is a module path already."""

@@ -48,10 +48,7 @@ def differences(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
     for key in SHARED_KEYS:
         if ours[key] != theirs.get(key):
             found.append(f"model.{key} is {theirs.get(key)}, this run's {ours[key]}")
-    for key in model_kind(ours["kind"]).architecture_keys:
-        mine, saved = ours["network"][key], theirs["network"].get(key)
-        if mine != saved:
-            found.append(f"model.{key} is {saved}, this run's {mine}")
+    found += model_kind(ours["kind"]).architecture_differences(ours["network"], theirs["network"])
     if ours["scaler"]["kind"] != theirs["scaler"]["kind"]:
         found.append(
             f"normalization is {theirs['scaler']['kind']}, this run's {ours['scaler']['kind']}"

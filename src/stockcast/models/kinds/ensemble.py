@@ -153,6 +153,28 @@ class EnsembleKind(ModelKind):
             )
         return {"candidates": candidates}
 
+    def architecture_differences(
+        self, ours: Mapping[str, Any], theirs: Mapping[str, Any], prefix: str = "model."
+    ) -> list[str]:
+        """Candidate by candidate: their number, each one's kind and window, and its kind's
+        own architecture keys (a candidate's dropout, say, only shapes training)."""
+        mine, saved = ours["candidates"], theirs.get("candidates") or []
+        if len(mine) != len(saved):
+            return [f"{prefix}candidates has {len(saved)} candidates, this run's {len(mine)}"]
+        found = []
+        for number, (own, old) in enumerate(zip(mine, saved, strict=True)):
+            where = f"{prefix}candidates.{number}."
+            if own["kind"] != old["kind"] or own.get("window") != old.get("window"):
+                found += [
+                    f"{where}{key} is {old.get(key)}, this run's {own.get(key)}"
+                    for key in CANDIDATE_KEYS
+                    if own.get(key) != old.get(key)
+                ]
+                continue
+            kind = model_kind(own["kind"])
+            found += kind.architecture_differences(own["network"], old["network"], where)
+        return found
+
 
 def build_ensemble(
     network: Mapping[str, Any], window: int, member_inputs: Sequence[int], outputs: int
