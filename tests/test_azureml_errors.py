@@ -95,6 +95,10 @@ def test_config_json_fills_the_workspace(no_workspace: None, tmp_path: Path) -> 
         (["azureml.schedule.cron='0 6 */0 * *'"], "invalid day of month field '*/0'"),
         (["azureml.schedule.start_time=tomorrow"], "is not an ISO 8601 time"),
         (["azureml.data.source=asset"], "is resolved once, when the schedule is created"),
+        (
+            ["azureml.data.source=asset", "azureml.data.asset.path=azureml:stock_prices:3"],
+            "is resolved once, when the schedule is created",
+        ),
         (["azureml.data.source=weekly"], "is not one of synthetic, asset"),
         (["experiment=does_not_exist"], "experiment=does_not_exist is not one of the experiment"),
         (["model.no_such_key=1"], "cannot compose the config"),

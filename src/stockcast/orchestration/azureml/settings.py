@@ -181,7 +181,10 @@ def data_binding(sc: SubmitConfig) -> DataBinding:
 
 def check_schedulable(data: DataBinding) -> None:
     """Refuse a schedule whose daily runs would all read the version resolved at creation."""
-    pinned = data.input_path and data.input_path.startswith("azureml:") and "@" in data.input_path
+    # A data asset (azureml:<name>@latest or azureml:<name>:<version>), not a datastore path
+    # (azureml://datastores/...).
+    path = data.input_path or ""
+    pinned = path.startswith("azureml:") and not path.startswith("azureml://")
     if pinned:
         raise AzureMLConfigError(
             f"azureml.data.asset.path={data.input_path} is resolved once, when the schedule is "
