@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import yaml
 from azure.ai.ml.exceptions import ValidationException
+from marshmallow import ValidationError as MarshmallowValidationError
 
 from stockcast.orchestration.azureml.settings import AzureMLConfigError
 
@@ -45,10 +46,11 @@ def ensure_valid(entity: T, what: str) -> T:
 
 def ensure_loadable(entity: T, load: Callable[..., Any], what: str) -> T:
     """For entities without `_validate()`: their YAML must pass the SDK's load-time schema."""
-    text = yaml.safe_dump(entity_dict(entity), sort_keys=False)
     try:
+        # Dumping runs the schema too (an auth mode it does not know, a count that is no number).
+        text = yaml.safe_dump(entity_dict(entity), sort_keys=False)
         load(io.StringIO(text))
-    except ValidationException as err:
+    except (ValidationException, MarshmallowValidationError, ValueError) as err:
         message = " ".join(str(err).split())
         raise AzureMLConfigError(f"{what} failed Azure ML's schema: {message}") from err
     return entity

@@ -202,12 +202,21 @@ def build_endpoint(settings: DictConfig, with_traffic: bool = False) -> ManagedO
 
 def build_deployment(settings: DictConfig, model_name: str) -> ManagedOnlineDeployment:
     """An MLflow model deployment: Azure builds the scoring environment from the model itself."""
+    count = settings.instance_count
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise AzureMLConfigError(
+            f"azureml.endpoint.instance_count={count!r} must be a whole number of at least 1."
+        )
+    if not str(settings.instance_type or "").strip():
+        raise AzureMLConfigError(
+            "azureml.endpoint.instance_type is empty; name a VM size, e.g. Standard_DS3_v2."
+        )
     deployment = ManagedOnlineDeployment(
         name=check_name("deployment", settings.deployment),
         endpoint_name=settings.name,
         model=model_reference(model_name, settings.model_version),
         instance_type=settings.instance_type,
-        instance_count=settings.instance_count,
+        instance_count=count,
     )
     return ensure_loadable(
         deployment, load_online_deployment, f"The deployment {settings.deployment!r}"
