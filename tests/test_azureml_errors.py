@@ -111,6 +111,21 @@ def test_bad_schedule_inputs_are_refused(
     assert expected in err
 
 
+@pytest.mark.parametrize("verb", ["pipeline", "schedule", "train"])
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("optim.lr=-1", "error: optim.lr is -1; it must be a number above 0."),
+        ("+model.hiden_sizes=[1]", "did you mean model.hidden_sizes?"),
+    ],
+)
+def test_a_cloud_run_refuses_what_a_local_run_refuses(
+    verb: str, override: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The whole config, as the step's node will check it, not only its data section."""
+    assert expected in _error_of([verb, "--dry-run", "experiment=mlp_w10", override], capsys)
+
+
 def test_docker_context_without_dockerfile_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

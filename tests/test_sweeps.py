@@ -162,7 +162,17 @@ def azureml_dry_run_sweep(job: JobContext) -> Job:
             "experiment=mlp_w10",
             "optim.lr=1e-3,3e-3",
             "model.hidden_sizes=[64,64],[128,128]",
-        )
+        ),
+        # A job the node would refuse is refused here, before any job is written or sent.
+        _multirun(
+            job.tmp,
+            "hydra/launcher=azureml",
+            "hydra.launcher.dry_run=true",
+            "experiment=mlp_w10",
+            "optim.lr=1e-3,-1",
+            sweep="refused",
+            check=False,
+        ),
     )
 
 
@@ -186,6 +196,12 @@ def test_azureml_launcher_dry_run_writes_valid_job_yaml(prestarted_job: Job) -> 
     assert len(commands) == 4
     assert any(c.startswith("optim.lr=0.003 'model.hidden_sizes=[128,128]'") for c in commands)
     assert not (tmp_path / "mlruns.db").exists(), "nothing is tracked locally for cloud jobs"
+    refused = prestarted_job.results[1]
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "error: optim.lr is -1; it must be a number above 0."
+    )
+    assert not list((tmp_path / "refused").glob("*/azureml_job.yaml"))
 
 
 def _workspace_configured() -> bool:

@@ -6,9 +6,11 @@ and each port becomes a typed input or output bound to the port's Hydra key.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from azure.ai.ml.entities import BuildContext, CommandComponent, Environment
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.compose import compose_config
-from stockcast.config.schema import validate_data
+from stockcast.config.schema import validate_config
 from stockcast.orchestration.azureml.datastore import folder_bindings, folder_outputs
 from stockcast.orchestration.azureml.dry_run import ensure_valid
 from stockcast.orchestration.azureml.settings import (
@@ -43,6 +45,9 @@ ENVIRONMENTS_DIR = "environments"
 CONDA_FILE = "conda.yaml"
 DOCKERFILE = "Dockerfile"
 STEP_COMPUTE_KEY = "azureml.compute.steps"
+# What an Azure ML node sets that a laptop lacks (registry=azureml reads it), stood in while a
+# cloud run's config is checked here.
+NODE_ENVIRONMENT = {"MLFLOW_TRACKING_URI": "azureml://set-on-the-node"}
 
 
 def step_entry(module: str) -> list[str]:
@@ -135,7 +140,22 @@ def check_cloud_overrides(
         cfg = compose_config(
             config_name, overrides, config_dir=sc.config_dir, what="the cloud run's overrides"
         )
-        validate_data(cfg)
+        # The whole config, as the step will check it on its node, where the node's environment
+        # (its MLflow tracking URI) resolves what a laptop cannot.
+        with node_environment():
+            validate_config(cfg)
+
+
+@contextlib.contextmanager
+def node_environment() -> Iterator[None]:
+    """The variables an Azure ML node sets, stood in where this machine has none."""
+    missing = {k: v for k, v in NODE_ENVIRONMENT.items() if k not in os.environ}
+    os.environ.update(missing)
+    try:
+        yield
+    finally:
+        for key in missing:
+            os.environ.pop(key, None)
 
 
 def build_environment(spec: DictConfig, image: str, root: Path, name: str) -> Environment:
