@@ -506,3 +506,20 @@ def test_a_fixed_step_fit_takes_exactly_its_optimizer_steps(
     monkeypatch.setattr(torch.optim.Adam, "step", lambda *a, **k: taken.append(1) or step(*a, **k))
     refit_network(cfg, prepared, steps, 9)
     assert len(taken) == steps
+
+
+def test_the_refit_takes_the_evaluated_fits_processes_not_its_own_config(make_cfg) -> None:
+    """A cloud pipeline's train step alone runs on every node: its metrics say how many
+    processes took a batch at each step, and the refit's one process takes them all."""
+    from stockcast.training.distributed import configured_world_size
+    from stockcast.training.fixed_steps import windows_per_step
+    from stockcast.training.refit import pinned_processes
+
+    cfg = make_cfg("trainer=ddp", "trainer.devices=2")
+    assert configured_world_size(cfg.trainer) == 2
+    pinned = pinned_processes(cfg, {"processes": 8, "batch_size": 16})
+    assert windows_per_step(pinned.trainer, 16) == 128
+    assert pinned_processes(cfg, {"processes": 2}) is cfg, "the same layout: unchanged"
+    assert pinned_processes(cfg, {}) is cfg, "metrics written before processes were recorded"
+    alone = pinned_processes(cfg, {"processes": 1})
+    assert windows_per_step(alone.trainer, 16) == 16 and alone.trainer.strategy == "auto"

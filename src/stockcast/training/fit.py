@@ -114,6 +114,8 @@ def run_training(
         # The evaluated budget a refit on all history repeats (pipeline.refit).
         "best_step": fitted.best_step,
         "batch_size": fitted.datamodule.batch_size,
+        # How many processes took a batch each at every step: the refit's step takes them all.
+        "processes": fitted.trainer.world_size,
         "warm_start": warm_source,
         "training_run_id": run_id,
         "model_dir": run_relative(model_dir, run_folder),

@@ -52,6 +52,7 @@ from stockcast.serving.metadata import (
     read_model_metadata,
 )
 from stockcast.training.beside import Beside, fits_beside
+from stockcast.training.distributed import configured_world_size
 from stockcast.training.export import save_model_dir
 from stockcast.training.fixed_steps import refit_network, windows_per_step
 from stockcast.training.pruning import kept_candidates
@@ -85,6 +86,22 @@ def evaluated_budget(metrics: dict[str, Any], metrics_path: Path) -> tuple[int, 
             "the train step again before the refit."
         )
     return int(metrics["best_step"]), int(metrics["batch_size"])
+
+
+def pinned_processes(cfg: DictConfig, metrics: dict[str, Any]) -> DictConfig:
+    """The config with the evaluated fit's process count (`processes` in its metrics), where
+    it records one this config does not ask for: its steps took that many batches each, and the
+    refit's must too. A cloud pipeline's train step alone gets the nodes and devices of a
+    distributed run (azureml.distributed_steps); the refit step's config asks for fewer."""
+    processes = metrics.get("processes")
+    if not isinstance(processes, int) or processes == configured_world_size(cfg.trainer):
+        return cfg
+    pinned = copy.deepcopy(cfg)
+    with open_dict(pinned):
+        pinned.trainer.devices, pinned.trainer.num_nodes = 1, processes
+        if processes == 1:
+            pinned.trainer.strategy = "auto"
+    return pinned
 
 
 def pinned_warm_start(cfg: DictConfig, metrics: dict[str, Any], metrics_path: Path) -> DictConfig:

@@ -21,6 +21,7 @@ from stockcast.registry.integrity import folder_contents, verified_copy
 from stockcast.serving.metadata import read_model_metadata
 from stockcast.training.refit import (
     evaluated_budget,
+    pinned_processes,
     pinned_warm_start,
     refit_where_it_helps,
     why_not_refit,
@@ -56,7 +57,7 @@ def run_refit(cfg: DictConfig) -> dict[str, Any]:
 
     optimizer_steps, batch_size = evaluated_budget(metrics, metrics_path)
     prepared = PreparedData.load(section.prepared_dir)
-    pinned = pinned_warm_start(cfg, metrics, metrics_path)
+    pinned = pinned_processes(pinned_warm_start(cfg, metrics, metrics_path), metrics)
     outcome = refit_where_it_helps(
         pinned, prepared, evaluated, output, optimizer_steps, batch_size, evaluated_hash=digest
     )
