@@ -100,6 +100,7 @@ def test_config_json_fills_the_workspace(no_workspace: None, tmp_path: Path) -> 
             "is resolved once, when the schedule is created",
         ),
         (["azureml.data.source=weekly"], "is not one of synthetic, asset"),
+        (["azureml.force_rerun=maybe"], "azureml.force_rerun='maybe' must be true or false"),
         (["experiment=does_not_exist"], "experiment=does_not_exist is not one of the experiment"),
         (["model.no_such_key=1"], "cannot compose the config"),
     ],

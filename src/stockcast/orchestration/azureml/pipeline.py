@@ -142,7 +142,11 @@ def build_pipeline_job(
     for step in steps:  # folders that outlive the run: mounted read-write from their datastore
         bind_folders(sc.azure, step, job.jobs[step.name])
     job.experiment_name = sc.azure.experiment_name
-    job.settings.force_rerun = bool(sc.azure.force_rerun)
+    if not isinstance(sc.azure.force_rerun, bool):
+        raise AzureMLConfigError(
+            f"azureml.force_rerun={sc.azure.force_rerun!r} must be true or false."
+        )
+    job.settings.force_rerun = sc.azure.force_rerun
     return ensure_valid(job, "The pipeline job")
 
 
