@@ -127,6 +127,38 @@ def test_a_cloud_run_refuses_what_a_local_run_refuses(
     assert expected in _error_of([verb, "--dry-run", "experiment=mlp_w10", override], capsys)
 
 
+@pytest.mark.parametrize("verb", ["schedule-status", "schedule-delete"])
+def test_a_schedule_the_workspace_lacks_is_named_with_how_to_create_it(
+    verb: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not blamed on the workspace: the schedule's name follows registry.model_name."""
+    from unittest import mock
+
+    from azure.core.exceptions import ResourceNotFoundError
+
+    from stockcast.orchestration.azureml import cli
+
+    def absent(name: str) -> None:
+        raise ResourceNotFoundError(f"(UserError) Schedule {name} not found.")
+
+    client = mock.Mock(schedules=mock.Mock(get=absent))
+    monkeypatch.setattr(cli, "_client", lambda sc: client)
+    err = _error_of([verb], capsys)
+    assert err == (
+        "error: the workspace has no schedule pipeline_stock_predictor-daily (its name comes "
+        "from registry.model_name); create it with make submit-schedule, or pass the "
+        'experiment it was made for, e.g. ARGS="experiment=auto".'
+    )
+    client.schedules.begin_delete.assert_not_called()
+
+
+def test_the_tracking_uri_refusal_offers_no_dry_run(
+    no_workspace: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = _error_of(["tracking-uri"], capsys)
+    assert err.startswith("error: No Azure ML workspace configured") and "DRY_RUN" not in err
+
+
 def test_docker_context_without_dockerfile_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -26,6 +26,7 @@ from stockcast.orchestration.azureml.jobs import (
 from stockcast.orchestration.azureml.pipeline import build_pipeline_job, build_schedule
 from stockcast.orchestration.azureml.settings import (
     DRY_RUN_ENV,
+    AzureMLConfigError,
     SubmitConfig,
     check_schedulable,
     compose_submit_config,
@@ -135,7 +136,17 @@ def _schedule_verb(action: str) -> Callable[[SubmitConfig, bool], None]:
         if dry_run:
             print(f"dry run: would {action} schedule {name}")
             return
+        from azure.core.exceptions import ResourceNotFoundError
+
         schedules = _client(sc).schedules
+        try:
+            schedules.get(name)
+        except ResourceNotFoundError:
+            raise AzureMLConfigError(
+                f"the workspace has no schedule {name} (its name comes from "
+                "registry.model_name); create it with make submit-schedule, or pass the "
+                'experiment it was made for, e.g. ARGS="experiment=auto".'
+            ) from None
         if action == "show the status of":
             schedule = schedules.get(name)
             print(
@@ -156,7 +167,7 @@ def _schedule_verb(action: str) -> Callable[[SubmitConfig, bool], None]:
 
 def print_tracking_uri(sc: SubmitConfig, dry_run: bool) -> None:
     """For `export MLFLOW_TRACKING_URI=$(...)` before `scripts/predict.py registry=azureml`."""
-    workspace = resolve_workspace(sc.azure.workspace, sc.root)
+    workspace = resolve_workspace(sc.azure.workspace, sc.root, can_dry_run=False)
     print(mlflow_tracking_uri(ml_client(workspace), workspace))
 
 

@@ -149,7 +149,8 @@ def data_binding(sc: SubmitConfig) -> DataBinding:
             raise AzureMLConfigError(
                 f"azureml.data.source=synthetic reveals a market one business day at a time, but "
                 f"data={sc.data_choice} is not a market (no data.start_date); pick one (data=gbm, "
-                f"data=seasonal, data=market) or set azureml.data.source=asset."
+                f"data=seasonal, data=market) or feed a CSV file (data=csv "
+                f"azureml.data.source=asset)."
             )
         return DataBinding(overrides=(as_of,))
     if settings.source == "asset":

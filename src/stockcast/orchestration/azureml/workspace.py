@@ -48,8 +48,9 @@ def _from_config_json(path: Path) -> dict[str, str]:
     return {key: content.get(key) for key in WORKSPACE_KEYS}
 
 
-def resolve_workspace(settings: DictConfig, root: Path) -> WorkspaceRef:
-    """Config values first, then config.json for whatever they leave empty."""
+def resolve_workspace(settings: DictConfig, root: Path, can_dry_run: bool = True) -> WorkspaceRef:
+    """Config values first, then config.json for whatever they leave empty. `can_dry_run`: the
+    command has a dry run (DRY_RUN=1) to suggest."""
     values = {key: settings.get(key) for key in WORKSPACE_KEYS}
     if settings.config_file and not Path(settings.config_file).is_file():
         raise AzureMLConfigError(
@@ -66,7 +67,11 @@ def resolve_workspace(settings: DictConfig, root: Path) -> WorkspaceRef:
         raise AzureMLConfigError(
             f"No Azure ML workspace configured: missing {', '.join(missing)}; set those "
             f"environment variables, put azureml.workspace values in configs/local/azureml.yaml "
-            f"or add Azure's config.json, or run with DRY_RUN=1 to only write the YAML."
+            + (
+                "or add Azure's config.json, or run with DRY_RUN=1 to only write the YAML."
+                if can_dry_run
+                else "or add Azure's config.json."
+            )
         )
     return WorkspaceRef(**values)
 
