@@ -108,30 +108,31 @@ install-autogluon: ## AutoGluon-TimeSeries in .venv-autogluon, a peer for bench-
 	$(AUTOGLUON_PYTHON) -m pip install --quiet $(TORCH_PIP_ARGS) "autogluon.timeseries==$(AUTOGLUON_VERSION)"
 
 # DRY_RUN=1 writes the YAML under outputs/azureml/ and sends nothing. ARGS takes the same Hydra
-# overrides as local runs plus azureml.* settings, e.g. ARGS="experiment=mlp_w30 azureml.schedule.hour=5".
+# overrides as local runs plus azureml.* settings, e.g. ARGS="experiment=mlp_w30 azureml.schedule.hour=5";
+# without an experiment= the cloud runs (and the schedule's name) are make pipeline's, EXPERIMENT.
 DRY_RUN ?=
 SUBMIT := $(BIN)/python scripts/submit.py $(if $(filter-out 0 false no,$(DRY_RUN)),--dry-run)
 
 submit: $(INSTALLED) ## run the pipeline (prepare → train → evaluate → refit → register → monitor) once on Azure ML (DRY_RUN=1: only write YAML)
-	$(SUBMIT) pipeline $(ARGS)
+	$(SUBMIT) pipeline $(WITH_EXPERIMENT)
 
 submit-schedule: $(INSTALLED) ## create or update the daily Azure ML schedule of the pipeline
-	$(SUBMIT) schedule $(ARGS)
+	$(SUBMIT) schedule $(WITH_EXPERIMENT)
 
 schedule-status: $(INSTALLED) ## show whether the Azure ML schedule is enabled, and its trigger
-	$(SUBMIT) schedule-status $(ARGS)
+	$(SUBMIT) schedule-status $(WITH_EXPERIMENT)
 
 schedule-disable: $(INSTALLED) ## pause the Azure ML schedule
-	$(SUBMIT) schedule-disable $(ARGS)
+	$(SUBMIT) schedule-disable $(WITH_EXPERIMENT)
 
 schedule-enable: $(INSTALLED) ## resume the Azure ML schedule
-	$(SUBMIT) schedule-enable $(ARGS)
+	$(SUBMIT) schedule-enable $(WITH_EXPERIMENT)
 
 schedule-delete: $(INSTALLED) ## delete the Azure ML schedule
-	$(SUBMIT) schedule-delete $(ARGS)
+	$(SUBMIT) schedule-delete $(WITH_EXPERIMENT)
 
 submit-train: $(INSTALLED) ## one standalone Azure ML training job, environment built from environments/train/
-	$(SUBMIT) train $(ARGS)
+	$(SUBMIT) train $(WITH_EXPERIMENT)
 
 deploy: $(INSTALLED) ## managed online endpoint for a registered model (ARGS="azureml.endpoint.model_version=2")
 	$(SUBMIT) deploy $(ARGS)
