@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -157,6 +158,17 @@ def test_the_tracking_uri_refusal_offers_no_dry_run(
 ) -> None:
     err = _error_of(["tracking-uri"], capsys)
     assert err.startswith("error: No Azure ML workspace configured") and "DRY_RUN" not in err
+
+
+def test_the_cloud_runs_are_checked_with_the_nodes_tracking_uri_not_the_laptops(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An empty MLFLOW_TRACKING_URI here (a failed `make -s tracking-uri`) is not what a step
+    reads on its node; the laptop's value is put back after."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "")
+    main(["pipeline", "--dry-run", f"azureml.dry_run_dir={tmp_path}"])
+    assert (tmp_path / "pipeline.yaml").is_file()
+    assert os.environ["MLFLOW_TRACKING_URI"] == ""
 
 
 def test_docker_context_without_dockerfile_is_refused(

@@ -129,10 +129,13 @@ def check_cloud_overrides(
     data: DataBinding,
     bindings: Mapping[str, str],
     config_name: str = PRIMARY_CONFIG,
+    sections: Sequence[str] = (),
 ) -> None:
     """Compose and check `config_name` with exactly the overrides a cloud run gets,
     placeholders filled, so a broken one fails on the laptop rather than in a paid run: once as
-    the steps that read the data get them, once as the others do."""
+    the steps that read the data get them, once as the others do. `sections`: the steps' own
+    config sections, which each checks on its node (hydra_task's `sections`); a step added to
+    the table brings one the shared schema does not know."""
     others = data.for_step(reads_outside_world=False)
     for view in (data,) if others == data else (data, others):
         extra = system_overrides(sc, PREFLIGHT_RUN_NAME, view, bindings)
@@ -143,19 +146,23 @@ def check_cloud_overrides(
         # The whole config, as the step will check it on its node, where the node's environment
         # (its MLflow tracking URI) resolves what a laptop cannot.
         with node_environment():
-            validate_config(cfg)
+            validate_config(cfg, sections=sections)
 
 
 @contextlib.contextmanager
 def node_environment() -> Iterator[None]:
-    """The variables an Azure ML node sets, stood in where this machine has none."""
-    missing = {k: v for k, v in NODE_ENVIRONMENT.items() if k not in os.environ}
-    os.environ.update(missing)
+    """The variables an Azure ML node sets, stood in for this machine's (a laptop's own value,
+    empty or not, is not what the node will read), and this machine's put back after."""
+    saved = {key: os.environ.get(key) for key in NODE_ENVIRONMENT}
+    os.environ.update(NODE_ENVIRONMENT)
     try:
         yield
     finally:
-        for key in missing:
-            os.environ.pop(key, None)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def build_environment(spec: DictConfig, image: str, root: Path, name: str) -> Environment:

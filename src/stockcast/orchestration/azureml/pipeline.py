@@ -128,7 +128,7 @@ def build_pipeline_job(
     bindings |= {
         key: value for step in steps for key, value in folder_bindings(sc.azure, step).items()
     }
-    check_cloud_overrides(sc, data, bindings)
+    check_cloud_overrides(sc, data, bindings, sections=tuple(step.name for step in steps))
     components = build_components(sc, data, steps)
     parameters = pipeline_parameters(sc, data, steps)
     pipeline = dsl.pipeline(
