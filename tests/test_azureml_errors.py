@@ -142,6 +142,9 @@ def test_a_schedule_the_workspace_lacks_is_named_with_how_to_create_it(
     def absent(name: str) -> None:
         raise ResourceNotFoundError(f"(UserError) Schedule {name} not found.")
 
+    def no_workspace(name: str) -> None:
+        raise ResourceNotFoundError("(ResourceNotFound) The Resource '.../workspaces/typo-ws'")
+
     client = mock.Mock(schedules=mock.Mock(get=absent))
     monkeypatch.setattr(cli, "_client", lambda sc: client)
     err = _error_of([verb], capsys)
@@ -151,6 +154,9 @@ def test_a_schedule_the_workspace_lacks_is_named_with_how_to_create_it(
         'experiment it was made for, e.g. ARGS="experiment=auto".'
     )
     client.schedules.begin_delete.assert_not_called()
+    # Azure's 404 for a workspace that does not exist stays the workspace's.
+    client.schedules.get = no_workspace
+    assert "Azure has no such workspace or resource" in _error_of([verb], capsys)
 
 
 def test_the_tracking_uri_refusal_offers_no_dry_run(

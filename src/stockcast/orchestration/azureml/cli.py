@@ -141,7 +141,11 @@ def _schedule_verb(action: str) -> Callable[[SubmitConfig, bool], None]:
         schedules = _client(sc).schedules
         try:
             schedules.get(name)
-        except ResourceNotFoundError:
+        except ResourceNotFoundError as err:
+            # Azure answers 404 for a workspace that does not exist too: that one stays the
+            # workspace's failure (describe_azure_failure).
+            if "schedule" not in str(err).lower():
+                raise
             raise AzureMLConfigError(
                 f"the workspace has no schedule {name} (its name comes from "
                 "registry.model_name); create it with make submit-schedule, or pass the "
