@@ -100,6 +100,17 @@ def test_config_json_fills_the_workspace(no_workspace: None, tmp_path: Path) -> 
             ["azureml.data.source=asset", "azureml.data.asset.path=azureml:stock_prices:3"],
             "is resolved once, when the schedule is created",
         ),
+        (
+            [
+                "azureml.data.source=asset",
+                "azureml.data.asset.path=azureml://registries/r/data/prices/versions/3",
+            ],
+            "is resolved once, when the schedule is created",
+        ),
+        (
+            ["azureml.data.source=asset", "azureml.data.asset.path=/tmp/prices.csv"],
+            "is resolved once, when the schedule is created",
+        ),
         (["azureml.data.source=weekly"], "is not one of synthetic, asset"),
         (["azureml.force_rerun=maybe"], "azureml.force_rerun='maybe' must be true or false"),
         (["experiment=does_not_exist"], "experiment=does_not_exist is not one of the experiment"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ TRAIN_CONFIG = "train"
 AZUREML_GROUP_OVERRIDE = "+azureml=default"
 DRY_RUN_ENV = "DRY_RUN"
 FALSE_WORDS = {"", "0", "false", "no"}
+# Storage URLs a run reads afresh each time (a schedule's daily input may be one).
+FRESH_STORAGE = re.compile(r"^(https|wasbs|abfss|adl)://")
 # The SDK warns about its own experimental schema classes on every dump; they are not ours to fix.
 SDK_EXPERIMENTAL_LOGGER = "azure.ai.ml._utils._experimental"
 CREDENTIAL_CHAIN_LOGGER = "azure.identity._credentials.chained"
@@ -182,14 +185,19 @@ def data_binding(sc: SubmitConfig) -> DataBinding:
 
 def check_schedulable(data: DataBinding) -> None:
     """Refuse a schedule whose daily runs would all read the version resolved at creation."""
-    # A data asset (azureml:<name>@latest or azureml:<name>:<version>), not a datastore path
-    # (azureml://datastores/...).
+    # Read afresh each run: a datastore path (azureml://[.../]datastores/<store>/paths/<file>)
+    # or a storage URL. A data asset (azureml:<name>@latest, azureml:<name>:3, its
+    # azureml://.../data/<name>/versions/3 address) is resolved, and a local file uploaded, once.
     path = data.input_path or ""
-    pinned = path.startswith("azureml:") and not path.startswith("azureml://")
+    fresh = (path.startswith("azureml://") and "/datastores/" in path) or bool(
+        FRESH_STORAGE.match(path)
+    )
+    pinned = bool(path) and not fresh
     if pinned:
         raise AzureMLConfigError(
             f"azureml.data.asset.path={data.input_path} is resolved once, when the schedule is "
-            f"created, so every daily run would train on that same version; point it at a "
+            f"created (a data asset's version, a local file's upload), so every daily run would "
+            f"train on that same data; point it at a "
             f"datastore file that each upload replaces (azureml://datastores/<store>/paths/"
             f"<file>.csv) or use azureml.data.source=synthetic."
         )
