@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from stockcast.environment import environment_set
 from stockcast.errors import ConfigError, StockcastError
 from stockcast.paths import portable_path
 from stockcast.registry.artifact_root import create_store, location_for
@@ -97,16 +98,8 @@ def close_orphaned_runs(client: Any, experiment_ids: Iterable[str]) -> list[str]
 def quick_http(timeout_s: int = 10, retries: int = 0) -> Iterator[None]:
     """MLflow's HTTP client without its minutes of retries, for a first contact that should fail
     fast (MLflow reads these variables on every request)."""
-    saved = {name: os.environ.get(name) for name in HTTP_LIMITS}
-    os.environ.update(dict(zip(HTTP_LIMITS, (str(timeout_s), str(retries)), strict=True)))
-    try:
+    with environment_set(dict(zip(HTTP_LIMITS, (str(timeout_s), str(retries)), strict=True))):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def close_orphaned_training_runs(logger_configs: Any) -> None:

@@ -6,11 +6,10 @@ and each port becomes a typed input or output bound to the port's Hydra key.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import shlex
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.compose import compose_config
 from stockcast.config.schema import validate_config
+from stockcast.environment import environment_set
 from stockcast.orchestration.azureml.datastore import folder_bindings, folder_outputs
 from stockcast.orchestration.azureml.dry_run import ensure_valid
 from stockcast.orchestration.azureml.settings import (
@@ -149,20 +149,10 @@ def check_cloud_overrides(
             validate_config(cfg, sections=sections)
 
 
-@contextlib.contextmanager
-def node_environment() -> Iterator[None]:
+def node_environment() -> AbstractContextManager[None]:
     """The variables an Azure ML node sets, stood in for this machine's (a laptop's own value,
     empty or not, is not what the node will read), and this machine's put back after."""
-    saved = {key: os.environ.get(key) for key in NODE_ENVIRONMENT}
-    os.environ.update(NODE_ENVIRONMENT)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return environment_set(NODE_ENVIRONMENT)
 
 
 def build_environment(spec: DictConfig, image: str, root: Path, name: str) -> Environment:
