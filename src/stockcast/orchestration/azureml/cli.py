@@ -23,7 +23,11 @@ from stockcast.orchestration.azureml.jobs import (
     build_endpoint,
     build_training_job,
 )
-from stockcast.orchestration.azureml.pipeline import build_pipeline_job, build_schedule
+from stockcast.orchestration.azureml.pipeline import (
+    build_pipeline_job,
+    build_schedule,
+    build_trigger,
+)
 from stockcast.orchestration.azureml.settings import (
     DRY_RUN_ENV,
     AzureMLConfigError,
@@ -77,6 +81,8 @@ def submit_pipeline(sc: SubmitConfig, dry_run: bool) -> None:
 def submit_schedule(sc: SubmitConfig, dry_run: bool) -> None:
     data = data_binding(sc)
     check_schedulable(data)
+    # The trigger's settings refused before the pipeline's components are built and validated.
+    build_trigger(sc.azure.schedule)
     job = build_pipeline_job(sc, data)
     schedule = build_schedule(sc.azure.schedule, job)
     if dry_run:
