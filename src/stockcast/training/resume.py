@@ -27,6 +27,8 @@ from stockcast.training.resume_state import SETTINGS_KEY, WARM_KEY
 RESUME_CHECKPOINTS = ("resume.ckpt", "last.ckpt")
 CHECKPOINT_DIR = "checkpoints"
 PREPARED_DIR = "prepared"
+# The warm start a fit begins with: compared as the registered model it names, not as written.
+INIT_FROM = "train.init_from"
 # Settings a resume may change, as patterns over dotted keys (a section covers its keys): none
 # changes what is trained or how it is scored. The resume key itself; the folders a run reads and
 # writes (a new run directory each time; the data is compared by its hash instead); where and
@@ -37,7 +39,7 @@ FREE_KEYS = (
     "train.resume",
     # Checked as the registered model it resolves to (check_same_warm_start): pinning a moved
     # alias to the version the fit started from is the same start.
-    "train.init_from",
+    INIT_FROM,
     # Where the store is and whether versions are signed: the registry, not the fit (a store that
     # moved with paths.root_dir, keys created since by `make keys`).
     "registry.tracking_uri",
@@ -106,16 +108,22 @@ def check_same_settings(cfg: DictConfig, checkpoint: Path) -> None:
         return
     if saved is None:
         return
-    differing = settings_differences(flatten(saved), cfg)
-    if differing:
-        shown = ", ".join(differing[:SHOWN_DIFFERENCES])
-        if len(differing) > SHOWN_DIFFERENCES:
-            shown += f" and {len(differing) - SHOWN_DIFFERENCES} more"
-        raise ArtifactError(
-            f"train.resume={OmegaConf.select(cfg, 'train.resume')} was started with other "
-            f"settings ({shown}); resume with the same settings, or start a new run without "
-            "train.resume."
-        )
+    refuse_other_settings(cfg, settings_differences(flatten(saved), cfg))
+
+
+def refuse_other_settings(cfg: DictConfig, differing: list[str]) -> None:
+    """The one refusal of a resume under other settings, naming the first few (`key: old ->
+    new`); nothing where none differs."""
+    if not differing:
+        return
+    named = ", ".join(differing[:SHOWN_DIFFERENCES])
+    if len(differing) > SHOWN_DIFFERENCES:
+        named += f" and {len(differing) - SHOWN_DIFFERENCES} more"
+    raise ArtifactError(
+        f"train.resume={OmegaConf.select(cfg, 'train.resume')} was started with other "
+        f"settings ({named}); resume with the same settings, or start a new run without "
+        "train.resume."
+    )
 
 
 def check_same_warm_start(
@@ -132,13 +140,16 @@ def check_same_warm_start(
     if WARM_KEY not in saved:
         # Written before the record was kept: the setting itself must be the same.
         settings = flatten(saved.get(SETTINGS_KEY) or {})
-        if "train.init_from" in settings:
-            _refuse_other_init_from(cfg, settings["train.init_from"])
+        if INIT_FROM in settings:
+            before, now = settings[INIT_FROM], OmegaConf.select(cfg, INIT_FROM)
+            if str(before) != str(now):
+                change = f"{INIT_FROM}: {shown_value(before)} -> {shown_value(now)}"
+                refuse_other_settings(cfg, [change])
         return
     before, now = saved[WARM_KEY], warm_source
     if _model_of(before) == _model_of(now):
         return
-    init_from = OmegaConf.select(cfg, "train.init_from")
+    init_from = OmegaConf.select(cfg, INIT_FROM)
     resume = OmegaConf.select(cfg, "train.resume")
     if before is not None and now is not None and before["version"] == now["version"]:
         raise ArtifactError(
@@ -153,17 +164,6 @@ def check_same_warm_start(
         f"train.resume={resume} started {started}, and train.init_from={init_from} now names "
         f"{names}; resume with train.init_from={pinned}."
     )
-
-
-def _refuse_other_init_from(cfg: DictConfig, before: Any) -> None:
-    now = OmegaConf.select(cfg, "train.init_from")
-    if str(before) != str(now):
-        raise ArtifactError(
-            f"train.resume={OmegaConf.select(cfg, 'train.resume')} was started with other "
-            f"settings (train.init_from: {shown({'k': before}, 'k')} -> "
-            f"{shown({'k': now}, 'k')}); resume with the same settings, or start a new run "
-            "without train.resume."
-        )
 
 
 def _model_of(source: dict[str, Any] | None) -> tuple[Any, ...] | None:
@@ -194,9 +194,10 @@ def is_free(key: str) -> bool:
 
 
 def shown(settings: dict[str, Any], key: str) -> str:
-    if key not in settings:
-        return "unset"
-    value = settings[key]
+    return shown_value(settings[key]) if key in settings else "unset"
+
+
+def shown_value(value: Any) -> str:
     return json.dumps(value) if value is None or isinstance(value, bool) else str(value)
 
 
