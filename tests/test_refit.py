@@ -26,7 +26,7 @@ from stockcast.registry.integrity import folder_contents
 from stockcast.registry.store import ModelRegistry
 from stockcast.serving.metadata import model_artifact, model_spec, read_model_metadata
 from stockcast.serving.model import open_model_dir
-from stockcast.training.refit import evaluated_budget, pinned_warm_start
+from stockcast.training.evaluated_recipe import evaluated_budget, pinned_warm_start
 from stockcast.training.summary import METRICS_FILE
 from tests.conftest import (
     MODEL,
@@ -512,8 +512,8 @@ def test_the_refit_takes_the_evaluated_fits_processes_not_its_own_config(make_cf
     """A cloud pipeline's train step alone runs on every node: its metrics say how many
     processes took a batch at each step, and the refit's one process takes them all."""
     from stockcast.training.distributed import configured_world_size
+    from stockcast.training.evaluated_recipe import pinned_processes
     from stockcast.training.fixed_steps import windows_per_step
-    from stockcast.training.refit import pinned_processes
 
     cfg = make_cfg("trainer=ddp", "trainer.devices=2")
     assert configured_world_size(cfg.trainer) == 2

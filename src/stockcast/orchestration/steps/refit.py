@@ -19,13 +19,12 @@ from stockcast.evaluation.reports import check_report_matches, read_report
 from stockcast.orchestration.steps.table import table_step
 from stockcast.registry.integrity import folder_contents, verified_copy
 from stockcast.serving.metadata import read_model_metadata
-from stockcast.training.refit import (
+from stockcast.training.evaluated_recipe import (
     evaluated_budget,
     pinned_processes,
     pinned_warm_start,
-    refit_where_it_helps,
-    why_not_refit,
 )
+from stockcast.training.refit import refit_where_it_helps, why_not_refit
 from stockcast.training.summary import METRICS_FILE
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,58 @@
+"""What a train step's metrics.json says of the evaluated fit's recipe, which a refit on more
+history repeats: its budget (the best step and the batch), the registered model it started from,
+and how many processes took a batch at each of its steps."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, open_dict
+
+from stockcast.errors import ArtifactError
+from stockcast.training.distributed import configured_world_size
+
+
+def evaluated_budget(metrics: dict[str, Any], metrics_path: Path) -> tuple[int, int]:
+    """The evaluated fit's best optimizer step and batch size, which the refit repeats."""
+    missing = [key for key in ("best_step", "batch_size") if key not in metrics]
+    if missing:
+        raise ArtifactError(
+            f"{metrics_path} has no {' or '.join(missing)} (an older train step wrote it); run "
+            "the train step again before the refit."
+        )
+    return int(metrics["best_step"]), int(metrics["batch_size"])
+
+
+def pinned_processes(cfg: DictConfig, metrics: dict[str, Any]) -> DictConfig:
+    """The config with the evaluated fit's process count (`processes` in its metrics), where
+    it records one this config does not ask for: its steps took that many batches each, and the
+    refit's must too. A cloud pipeline's train step alone gets the nodes and devices of a
+    distributed run (azureml.distributed_steps); the refit step's config asks for fewer."""
+    processes = metrics.get("processes")
+    if not isinstance(processes, int) or processes == configured_world_size(cfg.trainer):
+        return cfg
+    pinned = copy.deepcopy(cfg)
+    with open_dict(pinned):
+        pinned.trainer.devices, pinned.trainer.num_nodes = 1, processes
+        if processes == 1:
+            pinned.trainer.strategy = "auto"
+    return pinned
+
+
+def pinned_warm_start(cfg: DictConfig, metrics: dict[str, Any], metrics_path: Path) -> DictConfig:
+    """The config with `train.init_from` set to the version the evaluated fit started from (or
+    null after a cold start): an alias such as champion may have moved to a newer version since
+    that fit, and the refit must repeat the evaluated recipe, not start from other weights."""
+    warm = metrics.get("warm_start")
+    version = warm.get("version") if isinstance(warm, dict) else None
+    if warm is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        raise ArtifactError(
+            f"{metrics_path} names a warm start without a version number ({warm!r}); run the "
+            "train step again before the refit."
+        )
+    pinned = copy.deepcopy(cfg)
+    with open_dict(pinned):
+        pinned.train.init_from = version
+    return pinned
