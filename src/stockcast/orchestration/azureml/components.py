@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,13 +16,9 @@ from azure.ai.ml import Input, Output
 from azure.ai.ml.entities import BuildContext, CommandComponent, Environment
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.config.compose import compose_config
-from stockcast.config.schema import validate_config
-from stockcast.environment import environment_set
 from stockcast.orchestration.azureml.datastore import folder_bindings, folder_outputs
 from stockcast.orchestration.azureml.dry_run import ensure_valid
 from stockcast.orchestration.azureml.settings import (
-    PRIMARY_CONFIG,
     AzureMLConfigError,
     DataBinding,
     Distribution,
@@ -39,15 +34,11 @@ STANDALONE_TRAIN_SCRIPT = "src/train.py"
 BINDING_PATTERN = re.compile(r"\$\{\{\s*(inputs|outputs)\.(\w+)\s*\}\}")
 DATE_PATTERN = re.compile(r"\$\(date -u \+([^)]*)\)")
 PLACEHOLDER_ROOT = "/mnt/azureml"
-PREFLIGHT_RUN_NAME = "preflight"
 COMPONENT_PREFIX = "stockcast_"
 ENVIRONMENTS_DIR = "environments"
 CONDA_FILE = "conda.yaml"
 DOCKERFILE = "Dockerfile"
 STEP_COMPUTE_KEY = "azureml.compute.steps"
-# What an Azure ML node sets that a laptop lacks (registry=azureml reads it), stood in while a
-# cloud run's config is checked here.
-NODE_ENVIRONMENT = {"MLFLOW_TRACKING_URI": "azureml://set-on-the-node"}
 
 
 def step_entry(module: str) -> list[str]:
@@ -122,37 +113,6 @@ def substitute_placeholders(text: str, folders: Mapping[str, str] | None = None)
 
     text = BINDING_PATTERN.sub(port, text)
     return DATE_PATTERN.sub(lambda m: datetime.now(UTC).strftime(m.group(1)), text)
-
-
-def check_cloud_overrides(
-    sc: SubmitConfig,
-    data: DataBinding,
-    bindings: Mapping[str, str],
-    config_name: str = PRIMARY_CONFIG,
-    sections: Sequence[str] = (),
-) -> None:
-    """Compose and check `config_name` with exactly the overrides a cloud run gets,
-    placeholders filled, so a broken one fails on the laptop rather than in a paid run: once as
-    the steps that read the data get them, once as the others do. `sections`: the steps' own
-    config sections, which each checks on its node (hydra_task's `sections`); a step added to
-    the table brings one the shared schema does not know."""
-    others = data.for_step(reads_outside_world=False)
-    for view in (data,) if others == data else (data, others):
-        extra = system_overrides(sc, PREFLIGHT_RUN_NAME, view, bindings)
-        overrides = [*sc.step_overrides, *(substitute_placeholders(o) for o in extra)]
-        cfg = compose_config(
-            config_name, overrides, config_dir=sc.config_dir, what="the cloud run's overrides"
-        )
-        # The whole config, as the step will check it on its node, where the node's environment
-        # (its MLflow tracking URI) resolves what a laptop cannot.
-        with node_environment():
-            validate_config(cfg, sections=sections)
-
-
-def node_environment() -> AbstractContextManager[None]:
-    """The variables an Azure ML node sets, stood in for this machine's (a laptop's own value,
-    empty or not, is not what the node will read), and this machine's put back after."""
-    return environment_set(NODE_ENVIRONMENT)
 
 
 def build_environment(spec: DictConfig, image: str, root: Path, name: str) -> Environment:

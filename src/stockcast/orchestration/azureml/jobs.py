@@ -19,16 +19,14 @@ from azure.ai.ml import Input, command, load_online_deployment, load_online_endp
 from azure.ai.ml.entities import Command, ManagedOnlineDeployment, ManagedOnlineEndpoint
 from omegaconf import DictConfig
 
-from stockcast.config.schema import validate_config
 from stockcast.orchestration.azureml.components import (
     build_command,
     build_environment,
-    check_cloud_overrides,
     job_compute,
-    node_environment,
     script_entry,
 )
 from stockcast.orchestration.azureml.dry_run import ensure_loadable, ensure_valid, write_entity
+from stockcast.orchestration.azureml.preflight import check_cloud_config, check_cloud_overrides
 from stockcast.orchestration.azureml.settings import (
     TRAIN_CONFIG,
     AzureMLConfigError,
@@ -132,8 +130,7 @@ def build_sweep_job(cfg: DictConfig, spec: SweepJobSpec, settings: SweepJobSetti
     step_overrides = tuple(o for o in spec.overrides if not is_azure_override(o))
     sc = SubmitConfig(cfg=cfg, step_overrides=step_overrides, root=PROJECT_ROOT)
     # Refused here, in one sentence, what the job would refuse on its node after being paid for.
-    with node_environment():
-        validate_config(cfg, sections=("azureml",))
+    check_cloud_config(cfg, sections=("azureml",))
     # No sweep_dir tag: a folder of this machine means nothing to the cloud run.
     tags = tracking.sweep_tags(spec.sweep_id, job_num=spec.num)
     return train_script_job(

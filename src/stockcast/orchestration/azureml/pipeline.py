@@ -27,12 +27,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.orchestration.azureml.components import (
     build_components,
-    check_cloud_overrides,
     step_bindings,
     step_compute,
 )
 from stockcast.orchestration.azureml.datastore import bind_folders, folder_bindings
 from stockcast.orchestration.azureml.dry_run import ensure_valid
+from stockcast.orchestration.azureml.preflight import check_cloud_overrides
 from stockcast.orchestration.azureml.settings import (
     AzureMLConfigError,
     DataBinding,
