@@ -167,11 +167,10 @@ def request_rows(body: bytes, content_type: str, max_rows: int) -> Any:
     elif mime == "text/csv":
         rows = csv_rows(body)
     else:
-        sent = (
-            f"Content-Type {content_type!r} is not served"
-            if content_type
-            else ("the request has no Content-Type")
-        )
+        if content_type:
+            sent = f"Content-Type {content_type!r} is not served"
+        else:
+            sent = "the request has no Content-Type"
         raise Refused(415, "UNSUPPORTED_MEDIA_TYPE", f"{sent}; send application/json or text/csv.")
     if len(rows) > max_rows:
         raise _too_large(f"{len(rows)} rows", max_rows, "serve.max_rows")
