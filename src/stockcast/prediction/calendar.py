@@ -105,9 +105,9 @@ def _weeks_after(index: Any, gap: Any, horizon: int) -> tuple[np.ndarray, str] |
     counts = np.bincount(recent, minlength=DAYS_A_WEEK)
     # Of the weekdays held most often, the one held last (a move half-way back is a move).
     weekday = int(next(day for day in recent[::-1] if counts[day] == counts.max()))
-    step = index[-1] + gap
     if 2 * counts[weekday] < len(recent):
         return None  # the 1st and 15th of each month, say: no weekday of their own
+    step = index[-1] + gap
     # The weekday's date nearest a gap after the last date: a week a holiday dated a day early
     # or late is followed by the week after it, on its weekday.
     shift = (weekday - step.dayofweek + 3) % DAYS_A_WEEK - 3
