@@ -36,6 +36,11 @@ class LastPlusStep:
         return forecast_frame(point, {"80": (point - 0.5, point + 0.5)})
 
 
+def formatted(dates: np.ndarray) -> list[str]:
+    """Forecast dates as the output prints them."""
+    return [format_date(d) for d in dates]
+
+
 def model() -> OpenModel:
     return OpenModel(LastPlusStep(), Path("m"), "digest", dict(META), "m", 3, ("champion",))
 
@@ -73,7 +78,7 @@ def test_business_days_continue_over_a_holiday_gap() -> None:
     dates = pd.bdate_range("2024-03-01", periods=30).delete(10).to_numpy()  # ends Thu 11 April
     future, freq = future_dates(dates, 3)
     assert freq == "B"
-    assert [format_date(d) for d in future] == ["2024-04-12", "2024-04-15", "2024-04-16"]
+    assert formatted(future) == ["2024-04-12", "2024-04-15", "2024-04-16"]
 
 
 def test_daily_data_continues_on_the_days_of_the_week_it_trades_on() -> None:
@@ -93,10 +98,10 @@ def test_daily_data_continues_on_the_days_of_the_week_it_trades_on() -> None:
     )
     future, freq = future_dates(with_a_saturday.sort_values().to_numpy(), 3)  # ends Fri 14 June
     assert freq == "B"
-    assert [format_date(d) for d in future] == ["2024-06-17", "2024-06-18", "2024-06-19"]
+    assert formatted(future) == ["2024-06-17", "2024-06-18", "2024-06-19"]
     # Ending on the Saturday session itself: Monday comes next, not Tuesday.
     future, freq = future_dates(with_a_saturday[with_a_saturday <= "2024-03-09"].to_numpy(), 2)
-    assert [format_date(d) for d in future] == ["2024-03-11", "2024-03-12"]
+    assert formatted(future) == ["2024-03-11", "2024-03-12"]
 
 
 def test_month_end_closes_with_a_time_of_day_continue_on_month_ends() -> None:
@@ -107,7 +112,7 @@ def test_month_end_closes_with_a_time_of_day_continue_on_month_ends() -> None:
     closes = days + pd.to_timedelta([21, 21, 20, 20, 20], unit="h")
     future, freq = future_dates(closes.to_numpy(), 2)
     assert freq == "1BME"
-    assert [format_date(d) for d in future] == ["2024-06-28T20:00:00", "2024-07-31T20:00:00"]
+    assert formatted(future) == ["2024-06-28T20:00:00", "2024-07-31T20:00:00"]
 
 
 def test_weeks_and_months_continue_on_their_own_days() -> None:
@@ -120,7 +125,7 @@ def test_weeks_and_months_continue_on_their_own_days() -> None:
     )
     future, freq = future_dates(fridays.to_numpy(), 2)
     assert freq == "W-FRI"
-    assert [format_date(d) for d in future] == ["2024-04-05", "2024-04-12"]
+    assert formatted(future) == ["2024-04-05", "2024-04-12"]
     # Monday's week dated the Friday before it (a Monday holiday): the next week is a week on.
     mondays = pd.date_range("2023-11-06", "2024-02-12", freq="W-MON").append(
         pd.DatetimeIndex(["2024-02-16"])
@@ -134,14 +139,14 @@ def test_weeks_and_months_continue_on_their_own_days() -> None:
     assert freq == "W-FRI" and pd.Timestamp(future[0]).day_name() == "Friday"
     thirtieths = pd.DatetimeIndex([f"2019-{m:02d}-{28 if m == 2 else 30}" for m in range(1, 13)])
     future, _ = future_dates(thirtieths.to_numpy(), 3)
-    assert [format_date(d) for d in future] == ["2020-01-30", "2020-02-29", "2020-03-30"]
+    assert formatted(future) == ["2020-01-30", "2020-02-29", "2020-03-30"]
     last_fridays = pd.date_range(
         "2019-01-01", "2019-12-31", freq=pd.offsets.LastWeekOfMonth(weekday=4)
     )
     assert (last_fridays.day > 28).any(), "a fifth Friday among them"
     future, freq = future_dates(last_fridays.to_numpy(), 2)
     assert freq == "LWOM-FRI"
-    assert [format_date(d) for d in future] == ["2020-01-31", "2020-02-28"]
+    assert formatted(future) == ["2020-01-31", "2020-02-28"]
 
 
 @pytest.mark.parametrize(
@@ -174,7 +179,7 @@ def test_intraday_session_data_continues_at_its_own_times_on_its_trading_days() 
     session = session_times(pd.bdate_range("2024-01-01", "2024-01-26"), 14.5, 13)  # to a Friday
     future, freq = future_dates(session.to_numpy(), 3)
     assert freq == "session (13 a day, Mon Tue Wed Thu Fri)"
-    assert [format_date(d) for d in future] == [
+    assert formatted(future) == [
         "2024-01-29T14:30:00",
         "2024-01-29T15:00:00",
         "2024-01-29T15:30:00",
@@ -186,12 +191,12 @@ def test_intraday_session_data_continues_at_its_own_times_on_its_trading_days() 
     # opens at the new time, not at the old one.
     summer = session_times(pd.bdate_range("2024-01-29", "2024-01-31"), 13.5, 13)
     future, _ = future_dates(session.append(summer).to_numpy(), 2)
-    assert [format_date(d) for d in future] == ["2024-02-01T13:30:00", "2024-02-01T14:00:00"]
+    assert formatted(future) == ["2024-02-01T13:30:00", "2024-02-01T14:00:00"]
     # Cut on Thursday at 19:30 (a day cut short keeps the full days' times): 20:00, 20:30, then
     # Friday's open.
     thursday = session[session <= "2024-01-25 19:30"]
     future, _ = future_dates(thursday.to_numpy(), 3)
-    assert [format_date(d) for d in future] == [
+    assert formatted(future) == [
         "2024-01-25T20:00:00",
         "2024-01-25T20:30:00",
         "2024-01-26T14:30:00",
@@ -204,7 +209,7 @@ def test_intraday_session_data_continues_at_its_own_times_on_its_trading_days() 
     sydney = session_times(sydney_days, 23, 6, "1h")
     future, freq = future_dates(sydney.to_numpy(), 3)
     assert freq == "session (6 a day, Mon Tue Wed Thu Sun)"
-    assert [format_date(d) for d in future] == [
+    assert formatted(future) == [
         "2024-03-03T23:00:00",
         "2024-03-04",
         "2024-03-04T01:00:00",
@@ -215,7 +220,7 @@ def test_intraday_session_data_continues_at_its_own_times_on_its_trading_days() 
     weekend = ((day == 4) & (hour > 21)) | (day == 5) | ((day == 6) & (hour < 22))
     futures = hours[(hour != 21) & ~weekend]
     future, _ = future_dates(futures[:-2].to_numpy(), 4)
-    assert [format_date(d) for d in future] == [
+    assert formatted(future) == [
         "2024-03-01T19:00:00",
         "2024-03-01T20:00:00",
         "2024-03-03T22:00:00",
@@ -223,7 +228,7 @@ def test_intraday_session_data_continues_at_its_own_times_on_its_trading_days() 
     ]
     hourly = pd.date_range("2024-01-01", periods=24 * 7, freq="h")[1:]
     future, freq = future_dates(hourly.to_numpy(), 2)
-    assert freq == "h" and [format_date(d) for d in future] == ["2024-01-08", "2024-01-08T01:00:00"]
+    assert freq == "h" and formatted(future) == ["2024-01-08", "2024-01-08T01:00:00"]
     # Hours missing at random over eight weeks leave every hour of the week forecast.
     weeks = pd.date_range("2024-01-01", periods=24 * 7 * 8, freq="h")
     weeks = weeks[np.random.default_rng(4).random(len(weeks)) >= 0.05]
@@ -231,7 +236,7 @@ def test_intraday_session_data_continues_at_its_own_times_on_its_trading_days() 
     # An hour missing on the last full day does not drop that hour from the forecasts.
     gappy = hourly.delete(-20)
     future, _ = future_dates(gappy.to_numpy(), 2)
-    assert [format_date(d) for d in future] == ["2024-01-08", "2024-01-08T01:00:00"]
+    assert formatted(future) == ["2024-01-08", "2024-01-08T01:00:00"]
 
 
 def test_irregular_dates_continue_at_the_median_gap() -> None:
