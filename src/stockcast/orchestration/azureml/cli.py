@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from azure.core.exceptions import ResourceNotFoundError
+
 from stockcast.azure_failures import describe_azure_failure
 from stockcast.config.task import user_errors_exit
 from stockcast.orchestration.azureml.components import check_compute_overrides
@@ -142,8 +144,6 @@ def _schedule_verb(action: str) -> Callable[[SubmitConfig, bool], None]:
         if dry_run:
             print(f"dry run: would {action} schedule {name}")
             return
-        from azure.core.exceptions import ResourceNotFoundError
-
         schedules = _client(sc).schedules
         try:
             schedules.get(name)
