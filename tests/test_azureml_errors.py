@@ -115,6 +115,28 @@ def test_config_json_fills_the_workspace(no_workspace: None, tmp_path: Path) -> 
         (["azureml.force_rerun=maybe"], "azureml.force_rerun='maybe' must be true or false"),
         (["experiment=does_not_exist"], "experiment=does_not_exist is not one of the experiment"),
         (["model.no_such_key=1"], "cannot compose the config"),
+        # A key the azureml group lacks, added with +, which Hydra would accept.
+        (
+            ["+azureml.schedule.hours=5"],
+            "azureml.schedule.hours is not a setting of the azureml config; did you mean "
+            "azureml.schedule.hour?",
+        ),
+        (
+            ["+azureml.environments.steps.train.conda_fle=environments/train/conda.yaml"],
+            "did you mean azureml.environments.steps.train.conda_file?",
+        ),
+        (
+            ["+azureml.environments.job.conda_fil=x"],
+            "did you mean azureml.environments.job.conda_file?",
+        ),
+        (
+            ["+azureml.datastore_folders.ledger.pth=x"],
+            "did you mean azureml.datastore_folders.ledger.path?",
+        ),
+        (
+            ["+azureml.datastore_folders.extra.key=monitor.ledger_dir"],
+            "azureml.datastore_folders.extra has no path; give both key",
+        ),
     ],
 )
 def test_bad_schedule_inputs_are_refused(
@@ -137,6 +159,21 @@ def test_a_cloud_run_refuses_what_a_local_run_refuses(
 ) -> None:
     """The whole config, as the step's node will check it, not only its data section."""
     assert expected in _error_of([verb, "--dry-run", "experiment=mlp_w10", override], capsys)
+
+
+def test_a_sweep_job_refuses_an_azure_key_its_group_lacks() -> None:
+    from stockcast.config.compose import compose_config
+    from stockcast.orchestration.azureml import jobs
+
+    cfg = compose_config(
+        "train",
+        ["experiment=mlp_w10", "+azureml=default", "+azureml.job.instance_counts=2"],
+        return_hydra_config=True,
+    )
+    spec = jobs.SweepJobSpec(0, ("experiment=mlp_w10",), "sweep", Path("sweep"))
+    settings = jobs.SweepJobSettings(None, None, None)
+    with pytest.raises(ConfigError, match=r"did you mean azureml\.job\.instance_count\?"):
+        jobs.build_sweep_job(cfg, spec, settings)
 
 
 @pytest.mark.parametrize("verb", ["schedule-status", "schedule-delete"])

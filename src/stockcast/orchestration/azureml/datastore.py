@@ -19,6 +19,8 @@ from stockcast.orchestration.steps.table import STEPS, URI_FOLDER, Step
 
 DATASTORE_PREFIX = "azureml://datastores/"
 READ_WRITE = "rw_mount"
+# What each folder names: the Hydra key it binds and its datastore path.
+FOLDER_KEYS = ("key", "path")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,13 @@ def datastore_folders(azure: DictConfig, steps: Sequence[Step] = STEPS) -> list[
     names = [step.name for step in steps]
     folders = []
     for name, spec in (azure.get("datastore_folders") or {}).items():
+        missing = [key for key in FOLDER_KEYS if not (spec or {}).get(key)]
+        if missing:
+            raise AzureMLConfigError(
+                f"azureml.datastore_folders.{name} has no {' or '.join(missing)}; give both "
+                f"key (the step setting it binds) and path ({DATASTORE_PREFIX}<datastore>/paths/"
+                f"<folder>)."
+            )
         folder = DatastoreFolder(str(name), str(spec.key), str(spec.path))
         if folder.step not in names:
             raise AzureMLConfigError(

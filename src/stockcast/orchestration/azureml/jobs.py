@@ -26,6 +26,7 @@ from stockcast.orchestration.azureml.components import (
     script_entry,
 )
 from stockcast.orchestration.azureml.dry_run import ensure_loadable, ensure_valid, write_entity
+from stockcast.orchestration.azureml.keys import check_azure_keys
 from stockcast.orchestration.azureml.preflight import check_cloud_config, check_cloud_overrides
 from stockcast.orchestration.azureml.settings import (
     TRAIN_CONFIG,
@@ -131,6 +132,7 @@ def build_sweep_job(cfg: DictConfig, spec: SweepJobSpec, settings: SweepJobSetti
     sc = SubmitConfig(cfg=cfg, step_overrides=step_overrides, root=PROJECT_ROOT)
     # Refused here, in one sentence, what the job would refuse on its node after being paid for.
     check_cloud_config(cfg, sections=("azureml",))
+    check_azure_keys(cfg.azureml, sc.config_dir)
     # No sweep_dir tag: a folder of this machine means nothing to the cloud run.
     tags = tracking.sweep_tags(spec.sweep_id, job_num=spec.num)
     return train_script_job(

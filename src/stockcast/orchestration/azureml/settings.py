@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.compose import CONFIG_DIR, compose_config
 from stockcast.errors import ConfigError
+from stockcast.orchestration.azureml.keys import check_azure_keys
 from stockcast.orchestration.sweeps.overrides import override_key, override_value
 from stockcast.paths import PROJECT_ROOT
 from stockcast.training.distributed import configured_world_size, uses_ddp
@@ -109,6 +110,7 @@ def compose_submit_config(
         config_dir=config_dir,
         return_hydra_config=True,
     )
+    check_azure_keys(cfg.azureml, config_dir)
     step_overrides = tuple(o for o in overrides if not is_azure_override(o))
     return SubmitConfig(cfg=cfg, step_overrides=step_overrides, root=config_dir.parent)
 
