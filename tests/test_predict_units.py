@@ -150,6 +150,25 @@ def test_weeks_and_months_continue_on_their_own_days() -> None:
 
 
 @pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ("SMS", ["2025-04-15", "2025-05-01", "2025-05-15"]),
+        ("SME", ["2025-04-15", "2025-04-30", "2025-05-15"]),
+        ("SMS-20", ["2025-04-20", "2025-05-01", "2025-05-20"]),
+    ],
+)
+def test_data_twice_a_month_continues_on_its_two_days(rule: str, expected: list[str]) -> None:
+    """pandas infers no semi-month rule, and the gaps (13-16 days) read as a fortnight drifted
+    off the days; a missing date is no obstacle, as for months."""
+    dates = pd.date_range("2024-01-15", periods=30, freq=rule).delete([5, 6])
+    future, freq = future_dates(dates.to_numpy(), 3)
+    assert formatted(future) == expected
+    assert freq.startswith(rule)
+    monthly = pd.date_range("2024-01-15", periods=12, freq=pd.DateOffset(months=1))
+    assert formatted(future_dates(monthly.to_numpy(), 1)[0]) == ["2025-01-15"]
+
+
+@pytest.mark.parametrize(
     ("freq", "expected"),
     [("D", "2024-01-11"), ("W-FRI", "2024-03-15"), ("h", "2024-01-01T10:00:00")],
 )

@@ -41,11 +41,11 @@ def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
     when every date falls on the same day of its month or on a month's end, and business month
     ends or starts when every date falls within a few days of them (a month's last or first
     trading day), so yearly data with a missing year still continues on 1 January (at the last
-    date's time of day); for daily data the days of the week it trades on
-    (`trading_week`: business days for Monday to Friday; holidays are not known, so they are not
-    skipped); for intraday data its rhythm (`_intraday_dates`); for weekly data its weekday
-    (`_weeks_after`); otherwise the median gap. A frequency pandas infers is used only where it
-    gives back every date.
+    date's time of day); data twice a month on its two days (`semi_month_step`); for daily data
+    the days of the week it trades on (`trading_week`: business days for Monday to Friday;
+    holidays are not known, so they are not skipped); for intraday data its rhythm
+    (`_intraday_dates`); for weekly data its weekday (`_weeks_after`); otherwise the median gap.
+    A frequency pandas infers is used only where it gives back every date.
     """
     import pandas as pd
 
@@ -61,7 +61,7 @@ def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
         # Months are read on the calendar days; the last date's time of day is kept (16:00
         # closes, 20:00 or 21:00 in UTC with daylight saving).
         days = index.normalize()
-        freq = month_step(days)
+        freq = month_step(days) or semi_month_step(days)
         if freq is not None:
             future = _months_after(days[-1], horizon, freq) + (index[-1] - days[-1])
             return future.to_numpy("datetime64[ns]"), _label(freq)
@@ -176,6 +176,26 @@ def month_step(index: Any) -> Any:
     if step == 1 and (index.dayofweek == weekday).all() and last_week:
         # The last Friday (or another weekday) of each month, some far from the month's end.
         return pd.offsets.LastWeekOfMonth(weekday=int(weekday))
+    return None
+
+
+def semi_month_step(index: Any) -> str | None:
+    """Twice a month on two days of it: the 1st and another day (`SMS-<day>`, pandas' semi-month
+    start) or a day and the month's end (`SME-<day>`); None otherwise. pandas infers neither,
+    and their gaps (13-16 days) would otherwise read as a fortnight that drifts off the days."""
+    from pandas.tseries.frequencies import to_offset
+
+    if len(index) < 3 or not (index == index.normalize()).all():
+        return None
+    days = index.day[~index.is_month_end & (index.day != 1)]
+    if len(days) == 0 or not (days == days[0]).all() or not 1 < days[0] <= SHORTEST_MONTH:
+        return None
+    if not index.to_period("M").duplicated().any():
+        return None
+    for rule in (f"SMS-{days[0]}", f"SME-{days[0]}"):
+        # On the rule's days, with a date missing here and there (as months may miss one).
+        if all(to_offset(rule).is_on_offset(date) for date in index):
+            return rule
     return None
 
 
