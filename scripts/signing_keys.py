@@ -1,12 +1,14 @@
 """Create the local model-signing key pair: `python scripts/signing_keys.py [folder]` (keys/).
 
 `make` runs it before train, pipeline, replay and serve; the default local config
-(configs/registry/local.yaml) uses the pair once it exists. An existing pair is kept.
+(configs/registry/local.yaml) uses the pair once it exists. An existing key is kept: a public
+key alone (a machine that only verifies) is left as it is.
 """
 
 import sys
 from pathlib import Path
 
+from stockcast.errors import ConfigError
 from stockcast.registry.keys import create_key_pair
 
 DEFAULT_FOLDER = "keys"
@@ -23,8 +25,15 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    private, public = create_key_pair(Path(argv[0] if argv else DEFAULT_FOLDER))
-    print(f"signing keys: {private} (private, keep it secret) and {public} (public)")
+    try:
+        private, public = create_key_pair(Path(argv[0] if argv else DEFAULT_FOLDER))
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if private is None:
+        print(f"signing keys: {public} only (public): this machine verifies models, signs none")
+    else:
+        print(f"signing keys: {private} (private, keep it secret) and {public} (public)")
     return 0
 
 

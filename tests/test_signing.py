@@ -327,3 +327,46 @@ def test_the_key_script_takes_one_folder_and_no_options(
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == sorted(
         [PRIVATE_KEY_FILE, PUBLIC_KEY_FILE]
     )
+
+
+def public_half(private: Path) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(private.read_bytes(), password=None)
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def test_the_key_script_keeps_any_key_it_finds_and_survives_running_twice_at_once(
+    tmp_path: Path,
+) -> None:
+    """A machine holding only the public key verifies: `make serve` there used to write a new
+    pair over it, and every signed version was then refused. A missing public key is written
+    again from the private one; several `make` targets creating the pair at once agree on one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    private, public = create_key_pair(tmp_path / "client")
+    assert private is not None
+    trusted = public.read_bytes()
+    private.unlink()
+    assert create_key_pair(tmp_path / "client") == (None, public)
+    assert public.read_bytes() == trusted and not private.exists()
+
+    private, public = create_key_pair(tmp_path / "signer")
+    assert private is not None
+    kept = public.read_bytes()
+    public.unlink()
+    assert create_key_pair(tmp_path / "signer") == (private, public)
+    assert public.read_bytes() == kept
+
+    folder = tmp_path / "raced"
+    with ThreadPoolExecutor(4) as pool:
+        pairs = list(pool.map(lambda _: create_key_pair(folder), range(8)))
+    assert len(set(pairs)) == 1
+    assert sorted(p.name for p in folder.iterdir()) == sorted([PRIVATE_KEY_FILE, PUBLIC_KEY_FILE])
+    assert public_half(folder / PRIVATE_KEY_FILE) == (folder / PUBLIC_KEY_FILE).read_bytes()
+
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(ConfigError, match=r"^cannot create the key folder .*a_file/keys"):
+        create_key_pair(tmp_path / "a_file" / "keys")
