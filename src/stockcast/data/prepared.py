@@ -21,9 +21,9 @@ from stockcast.data.split import (
     SPLITS,
     SplitData,
     WindowSizes,
+    min_series_length,
     naive_one_step_mae,
     split_lengths,
-    split_needs,
     split_series,
 )
 from stockcast.errors import ArtifactError
@@ -114,14 +114,6 @@ def read_prepared_meta(folder: str | Path) -> dict[str, Any]:
             f"{SERIES_FILE}); point it at the prepare step's output."
         )
     return meta
-
-
-def min_series_length(window: WindowSizes, fractions: Mapping[str, float]) -> int:
-    """The fewest values a series needs so that every split holds one full window."""
-    n, needs = window.length, split_needs(window)
-    while any(size < needs[name] for name, size in split_lengths(n, fractions).items()):
-        n += 1
-    return n
 
 
 def data_window(data_cfg: Mapping[str, Any], series: list[Series]) -> dict[str, Any]:

@@ -97,6 +97,18 @@ def split_needs(window: WindowSizes) -> dict[str, int]:
     return {"train": window.length, "val": window.next_time_window, "test": window.next_time_window}
 
 
+def min_series_length(
+    window: WindowSizes, fractions: Mapping[str, float], longer_than: int = 0
+) -> int:
+    """The fewest values, more than `longer_than`, a series needs so that every split holds one
+    full window. Counted, not derived from each fraction's ceiling: the splits are rounded, so a
+    ceiling overstates it (31 values split 0.7/0.15/0.15 fail, 32 pass, not 34)."""
+    n, needs = max(window.length, longer_than + 1), split_needs(window)
+    while any(size < needs[name] for name, size in split_lengths(n, fractions).items()):
+        n += 1
+    return n
+
+
 def split_series(
     series: Sequence[Series], window: WindowSizes, fractions: Mapping[str, float]
 ) -> dict[str, SplitData]:
@@ -113,7 +125,7 @@ def split_series(
         lengths = split_lengths(len(item), fractions)
         short = {name: size for name, size in lengths.items() if size < needs[name]}
         if short:
-            needed = max(int(np.ceil(needs[name] / fractions[name])) for name in short)
+            needed = min_series_length(window, fractions, longer_than=len(item))
             raise DataError(
                 f"series {item.series_id!r} has {len(item)} points, so the "
                 + ", ".join(f"{name} split gets {size}" for name, size in short.items())

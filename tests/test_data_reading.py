@@ -1,0 +1,22 @@
+"""Data as users write it: dates in their own layout and zone, compressed and Parquet files,
+short series, each read as meant or refused in one sentence saying what to do."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stockcast.data.series import Series
+from stockcast.data.split import split_series
+from stockcast.errors import DataError
+from stockcast.forecasting.windows import WindowSizes
+
+SPLIT = {"train": 0.7, "val": 0.15, "test": 0.15}
+
+
+def test_a_too_short_series_is_told_the_length_that_works() -> None:
+    """31 values split 0.7/0.15/0.15 leave the test split 4 of the 5 it needs; 32 suffice."""
+    window = WindowSizes(10, 5)
+    with pytest.raises(DataError, match=r"has 31 points.*at least 32 points"):
+        split_series([Series("s", np.arange(1.0, 32.0))], window, SPLIT)
+    assert len(split_series([Series("s", np.arange(1.0, 33.0))], window, SPLIT)["test"].values)
