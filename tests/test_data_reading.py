@@ -3,9 +3,14 @@ short series, each read as meant or refused in one sentence saying what to do.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 
+from stockcast.config.compose import plain
+from stockcast.data.prepared import prepare_data
 from stockcast.data.series import Series
 from stockcast.data.split import split_series
 from stockcast.errors import DataError
@@ -20,3 +25,19 @@ def test_a_too_short_series_is_told_the_length_that_works() -> None:
     with pytest.raises(DataError, match=r"has 31 points.*at least 32 points"):
         split_series([Series("s", np.arange(1.0, 32.0))], window, SPLIT)
     assert len(split_series([Series("s", np.arange(1.0, 33.0))], window, SPLIT)["test"].values)
+
+
+def test_a_short_panel_member_is_refused_as_short_not_as_another_season(
+    tmp_path: Path, make_cfg
+) -> None:
+    days = pd.bdate_range("2024-01-01", periods=60)
+    frame = pd.concat(
+        [
+            pd.DataFrame({"Date": days, "Ticker": "AAA", "Close": np.arange(1.0, 61.0)}),
+            pd.DataFrame({"Date": days[:3], "Ticker": "BBB", "Close": [1.0, 2.0, 3.0]}),
+        ]
+    )
+    frame.to_csv(tmp_path / "panel.csv", index=False)
+    cfg = make_cfg("data=csv", f"data.path={tmp_path / 'panel.csv'}", "data.id_column=Ticker")
+    with pytest.raises(DataError, match=r"series 'BBB' has 3 points.*at least 32 points"):
+        prepare_data(plain(cfg.data))

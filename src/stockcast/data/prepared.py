@@ -23,6 +23,7 @@ from stockcast.data.split import (
     WindowSizes,
     min_series_length,
     naive_one_step_mae,
+    refuse_short_series,
     split_lengths,
     split_series,
 )
@@ -145,6 +146,7 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     shortest = WindowSizes(floor if requested == AUTO else int(requested), horizon)
     series = load_series(data_cfg, min_series_length(shortest, data_cfg["split"]))
     check_series_values(series, bool(data_cfg.get("allow_non_positive", False)))
+    refuse_short_series(series, shortest, data_cfg["split"])
     season, season_from = infer_season_length(
         series, data_cfg.get("season_length"), data_cfg["split"]
     )

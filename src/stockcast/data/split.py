@@ -109,17 +109,12 @@ def min_series_length(
     return n
 
 
-def split_series(
+def refuse_short_series(
     series: Sequence[Series], window: WindowSizes, fractions: Mapping[str, float]
-) -> dict[str, SplitData]:
-    """Cut every series at the same fractions; each split must hold at least one full window
-    (`split_needs`).
-
-    The fractions are the config schema's (three, each in (0, 1), summing to 1).
-    """
-    if not series:
-        raise DataError("the data source gave no series; check the data config.")
-    pieces: dict[str, list[tuple[np.ndarray, np.ndarray | None]]] = {name: [] for name in SPLITS}
+) -> None:
+    """One sentence for the first series a split of which cannot hold its window. Run before
+    anything else reads the series (the season of its dates, say), so a short panel member is
+    refused as short, not as a series without the others' season."""
     needs = split_needs(window)
     for item in series:
         lengths = split_lengths(len(item), fractions)
@@ -133,6 +128,22 @@ def split_series(
                 f"values of its own, train previous_time_window + next_time_window = "
                 f"{window.length}: use a series of at least {needed} points or smaller windows."
             )
+
+
+def split_series(
+    series: Sequence[Series], window: WindowSizes, fractions: Mapping[str, float]
+) -> dict[str, SplitData]:
+    """Cut every series at the same fractions; each split must hold at least one full window
+    (`split_needs`).
+
+    The fractions are the config schema's (three, each in (0, 1), summing to 1).
+    """
+    if not series:
+        raise DataError("the data source gave no series; check the data config.")
+    refuse_short_series(series, window, fractions)
+    pieces: dict[str, list[tuple[np.ndarray, np.ndarray | None]]] = {name: [] for name in SPLITS}
+    for item in series:
+        lengths = split_lengths(len(item), fractions)
         bounds = {
             "train": (0, lengths["train"]),
             "val": (
