@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from stockcast.config.compose import plain
+from stockcast.data.calendar import BUSINESS_WEEK, trading_week
 from stockcast.data.prepared import prepare_data
+from stockcast.data.seasonality import season_from_dates
 from stockcast.data.series import Series
 from stockcast.data.split import split_series
 from stockcast.errors import DataError
@@ -41,3 +43,16 @@ def test_a_short_panel_member_is_refused_as_short_not_as_another_season(
     cfg = make_cfg("data=csv", f"data.path={tmp_path / 'panel.csv'}", "data.id_column=Ticker")
     with pytest.raises(DataError, match=r"series 'BBB' has 3 points.*at least 32 points"):
         prepare_data(plain(cfg.data))
+
+
+def test_daily_data_with_a_gap_of_years_keeps_its_week_and_season() -> None:
+    """Weeks without a value do not count: business days of 2012, then of 2020, trade Monday to
+    Friday (5 a season), not on no day at all (season 0)."""
+    days = pd.bdate_range("2012-01-01", "2012-12-31").append(
+        pd.bdate_range("2020-01-01", "2020-12-31")
+    )
+    assert trading_week(days.to_numpy()) == BUSINESS_WEEK
+    assert season_from_dates(days.to_numpy()) == 5
+    # Once every eight days no weekday reaches the share: every weekday held counts, not none.
+    every_eight_days = pd.date_range("2024-01-01", periods=40, freq="8D")
+    assert trading_week(every_eight_days.to_numpy()) == (True,) * 7

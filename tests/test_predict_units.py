@@ -104,6 +104,25 @@ def test_daily_data_continues_on_the_days_of_the_week_it_trades_on() -> None:
     assert formatted(future) == ["2024-03-11", "2024-03-12"]
 
 
+def test_daily_data_with_years_or_months_missing_continues_on_business_days() -> None:
+    """Weeks without a value do not thin the week out: 2012 then 2020, or November and December
+    of each year, still trade Monday to Friday."""
+    gap = pd.bdate_range("2012-01-01", "2012-12-31").append(
+        pd.bdate_range("2020-01-01", "2020-12-31")
+    )
+    winters = pd.DatetimeIndex(
+        [
+            day
+            for year in range(2010, 2021)
+            for day in pd.bdate_range(f"{year}-11-01", f"{year}-12-31")
+        ]
+    )
+    for dates in (gap, winters):
+        future, freq = future_dates(dates.to_numpy(), 3)  # both end on Thu 31 December 2020
+        assert freq == "B"
+        assert formatted(future) == ["2021-01-01", "2021-01-04", "2021-01-05"]
+
+
 def test_month_end_closes_with_a_time_of_day_continue_on_month_ends() -> None:
     """New York's 16:00 closes in UTC are 21:00 in winter and 20:00 in summer, and Good Friday
     moved March's to the 28th: they continue on months' last business days at the last time,

@@ -19,8 +19,10 @@ WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # where holidays break pandas' inference.
 BUSINESS_WEEK = (True,) * 5 + (False,) * 2
 # A weekday is one a daily series trades on when it holds a value on at least this share of its
-# occurrences in the span: holidays (two Mondays in a month) or gaps leave a trading weekday
-# well above it, while a special session or a stray row on a closed day stays far below.
+# occurrences in the weeks the series has values in: holidays (two Mondays in a month) leave a
+# trading weekday well above it, while a special session or a stray row on a closed day stays far
+# below. Weeks without a value do not count, so a gap of years (2012, then 2020) or data held
+# only in some months of each year keeps its week.
 MIN_WEEKDAY_SHARE = 0.25
 # Spans shorter than this many weeks say too little to tell a closed day from a thin one: such
 # data trades on Monday to Friday unless a weekend day holds a value.
@@ -29,16 +31,23 @@ MIN_WEEKS = 4
 
 def trading_week(dates: Any) -> tuple[bool, ...]:
     """The weekdays (Monday first) a daily series has values on: those holding a value on at
-    least `MIN_WEEKDAY_SHARE` of their occurrences between its first and last date. So an
-    exchange open Sunday to Thursday has that week, and one Saturday session in years of
-    business days does not add Saturday. Read on the dates as stored (zoned times in UTC)."""
+    least `MIN_WEEKDAY_SHARE` of their occurrences in the weeks it has values in, between its
+    first and last date. So an exchange open Sunday to Thursday has that week, and one Saturday
+    session in years of business days does not add Saturday. Never empty: where no weekday
+    reaches the share, every weekday holding a value counts. Read on the dates as stored (zoned
+    times in UTC)."""
     days = np.unique(np.asarray(dates, dtype=DAY).astype(np.int64))
+    if not len(days):
+        return BUSINESS_WEEK
     held = np.bincount(weekdays(days), minlength=7)
-    span = np.arange(days[0], days[-1] + 1) if len(days) else days
-    occurs = np.bincount(weekdays(span), minlength=7)
-    if len(span) < MIN_WEEKS * 7:
+    if days[-1] - days[0] + 1 < MIN_WEEKS * 7:
         return (True,) * 7 if held[5:].any() else BUSINESS_WEEK
-    return tuple(bool(h >= MIN_WEEKDAY_SHARE * o) for h, o in zip(held, occurs, strict=True))
+    weeks = np.unique(days - weekdays(days))  # each week's Monday
+    span = (weeks[:, None] + np.arange(7)).ravel()
+    span = span[(span >= days[0]) & (span <= days[-1])]
+    occurs = np.bincount(weekdays(span), minlength=7)
+    week = tuple(bool(h >= MIN_WEEKDAY_SHARE * o) for h, o in zip(held, occurs, strict=True))
+    return week if any(week) else tuple(bool(h) for h in held)
 
 
 def weekdays(days: np.ndarray) -> np.ndarray:
