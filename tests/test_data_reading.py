@@ -14,6 +14,7 @@ from stockcast.data.calendar import BUSINESS_WEEK, trading_week
 from stockcast.data.prepared import prepare_data
 from stockcast.data.seasonality import season_from_dates
 from stockcast.data.series import Series
+from stockcast.data.sources import read_table_series
 from stockcast.data.split import split_series
 from stockcast.errors import DataError
 from stockcast.forecasting.windows import WindowSizes
@@ -56,3 +57,21 @@ def test_daily_data_with_a_gap_of_years_keeps_its_week_and_season() -> None:
     # Once every eight days no weekday reaches the share: every weekday held counts, not none.
     every_eight_days = pd.date_range("2024-01-01", periods=40, freq="8D")
     assert trading_week(every_eight_days.to_numpy()) == (True,) * 7
+
+
+def test_a_categorical_id_reads_only_the_series_it_holds(tmp_path: Path) -> None:
+    """Parquet keeps a category no row uses; it is no series."""
+    days = pd.bdate_range("2024-01-01", periods=3)
+    frame = pd.DataFrame(
+        {
+            "date": days.append(days),
+            "id": pd.Categorical(["AAA"] * 3 + ["BBB"] * 3, categories=["AAA", "BBB", "CCC"]),
+            "value": np.arange(1.0, 7.0),
+        }
+    )
+    frame.to_parquet(tmp_path / "panel.parquet")
+    read = read_table_series(tmp_path / "panel.parquet", "date", "value", "id")
+    assert [(item.series_id, item.values.tolist()) for item in read] == [
+        ("AAA", [1.0, 2.0, 3.0]),
+        ("BBB", [4.0, 5.0, 6.0]),
+    ]

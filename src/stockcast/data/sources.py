@@ -142,7 +142,13 @@ def read_table_series(
         frame = frame.sort_values(
             [c for c in (id_column, date_column) if c is not None], kind="stable"
         )
-    groups = [("series", frame)] if id_column is None else frame.groupby(id_column, sort=True)
+    # observed=True: a categorical id (Parquet keeps pandas' categories) lists categories no row
+    # holds, which would otherwise each become an empty series.
+    groups = (
+        [("series", frame)]
+        if id_column is None
+        else frame.groupby(id_column, sort=True, observed=True)
+    )
     return [
         Series(
             str(series_id),
