@@ -3,6 +3,8 @@ short series, each read as meant or refused in one sentence saying what to do.""
 
 from __future__ import annotations
 
+import gzip
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ from stockcast.data.calendar import BUSINESS_WEEK, trading_week
 from stockcast.data.prepared import prepare_data
 from stockcast.data.seasonality import season_from_dates
 from stockcast.data.series import Series
-from stockcast.data.sources import read_table_series
+from stockcast.data.sources import read_csv_series, read_table_series
 from stockcast.data.split import split_series
 from stockcast.errors import DataError
 from stockcast.forecasting.windows import WindowSizes
@@ -75,3 +77,27 @@ def test_a_categorical_id_reads_only_the_series_it_holds(tmp_path: Path) -> None
         ("AAA", [1.0, 2.0, 3.0]),
         ("BBB", [4.0, 5.0, 6.0]),
     ]
+
+
+def _compressed(path: Path, text: str) -> Path:
+    """`text` written to `path`, compressed as its suffix says."""
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("prices.csv", text)
+    else:
+        path.write_bytes(gzip.compress(text.encode()))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv.gz", ".csv.zip"])
+def test_a_compressed_csv_is_checked_on_its_own_lines(tmp_path: Path, suffix: str) -> None:
+    """A blank last cell makes the reader scan the lines: it scans the text, not the bytes."""
+    blank_volume = "Date,Close,Volume\n2024-01-01,1,10\n2024-01-02,2,\n2024-01-03,3,30\n"
+    (series,) = read_csv_series(_compressed(tmp_path / f"v{suffix}", blank_volume), "Date", "Close")
+    assert series.values.tolist() == [1.0, 2.0, 3.0]
+    blank_close = "Date,Close\n2024-01-01,1\n2024-01-02,\n2024-01-03,3\n"
+    with pytest.raises(DataError, match=r"1 missing value\(s\) in column 'Close' at data row"):
+        read_csv_series(_compressed(tmp_path / f"c{suffix}", blank_close), "Date", "Close")
+    extra = "Date,Close\n2024-01-01,1\n2024-01-02,2\n2024-01-03,3,9\n"
+    with pytest.raises(DataError, match="has 3 fields on line 4 where its header has 2"):
+        read_csv_series(_compressed(tmp_path / f"e{suffix}", extra), "Date", "Close")

@@ -9,13 +9,26 @@ a well-formed file).
 
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
+import io
+import lzma
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from stockcast.errors import DataError
 
 QUOTE = '"'
+# Compressions pandas reads by the file's suffix, opened the same way for the line scans: a scan
+# of the compressed bytes would name lines the file does not have.
+DECOMPRESS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+# Compressed suffixes pandas also reads (zstd needs a package, tar holds an archive): not
+# scanned, so pandas' own reason is given.
+UNSCANNED = (".zst", ".tar", ".tar.gz", ".tar.bz2", ".tar.xz")
 
 
 def read_csv_frame(path: Path, label: str) -> Any:
@@ -50,6 +63,8 @@ def _maybe_ragged(frame: Any) -> bool:
 
 def layout_problem(path: Path, label: str) -> str | None:
     """The sentence for the first line whose quotes or field count break the table, or None."""
+    if not scannable(path):
+        return None
     quote_line = unclosed_quote_line(path)
     ragged = ragged_line(path)
     if quote_line is not None and (ragged is None or quote_line <= ragged[0]):
@@ -69,10 +84,35 @@ def layout_problem(path: Path, label: str) -> str | None:
     return f"{label} has {counted} on line {line} where its header has {width}; {fix}."
 
 
+def scannable(path: Path) -> bool:
+    """Whether the line scans can read the text pandas read."""
+    return not path.name.lower().endswith(UNSCANNED)
+
+
+@contextmanager
+def open_bytes(path: Path) -> Iterator[IO[bytes]]:
+    """The file's bytes as pandas reads them: decompressed by the suffix (a zip holds one
+    file)."""
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        with zipfile.ZipFile(path) as archive, archive.open(archive.namelist()[0]) as handle:
+            yield handle
+        return
+    with DECOMPRESS.get(suffix, open)(path, "rb") as handle:
+        yield handle
+
+
+@contextmanager
+def open_text(path: Path) -> Iterator[IO[str]]:
+    """The file's text for the line scans: undecodable bytes replaced, line ends kept."""
+    with open_bytes(path) as raw:
+        yield io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+
+
 def ragged_line(path: Path) -> tuple[int, int, int] | None:
     """(line, fields, header width) of the first non-blank row with another number of fields
     than the header; lines are the file's own, 1-based, the header being line 1."""
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+    with open_text(path) as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:
@@ -89,7 +129,7 @@ def unclosed_quote_line(path: Path) -> int | None:
     """The line where a quoted field opens that the file never closes, or None. A doubled
     quote inside a quoted field ("") does not change whether a quote is open."""
     open_since = None
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+    with open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             if line.count(QUOTE) % 2:
                 open_since = number if open_since is None else None
@@ -98,7 +138,7 @@ def unclosed_quote_line(path: Path) -> int | None:
 
 def first_non_utf8_line(path: Path) -> tuple[int, int] | None:
     """(line, first offending byte) of the first line that is not UTF-8, or None."""
-    with path.open("rb") as handle:
+    with open_bytes(path) as handle:
         for number, raw in enumerate(handle, start=1):
             try:
                 raw.decode("utf-8")
@@ -108,7 +148,7 @@ def first_non_utf8_line(path: Path) -> tuple[int, int] | None:
 
 
 def _not_utf8(path: Path, label: str) -> str:
-    found = first_non_utf8_line(path)
+    found = first_non_utf8_line(path) if scannable(path) else None
     where = "" if found is None else f" (line {found[0]} holds the byte 0x{found[1]:02x})"
     return f"{label} is not UTF-8 text{where}; save it as UTF-8 and try again."
 
