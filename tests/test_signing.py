@@ -156,11 +156,12 @@ def test_files_and_tags_changed_together_are_refused_and_nothing_planted_runs(
     with pytest.raises(ArtifactError) as caught:
         open_model(cfg, tmp_path / "open")
     assert str(caught.value) == CHANGED
-    # The champion comparison of the next registration opens it the same way.
+    # The champion comparison of the next registration opens it the same way, and finds no
+    # model to keep.
     verifier = store_registry(store, signing(keys, private=False))
     candidate = Candidate(tmp_path, tmp_path, {}, tmp_path / "work")
-    with pytest.raises(ArtifactError, match=r"changed pyfunc_model\.py"):
-        compare_with_champion(verifier, verifier.resolve(version=1), candidate)
+    compared = compare_with_champion(verifier, verifier.resolve(version=1), candidate)
+    assert compared.unusable == CHANGED.rstrip(".")
     assert not marker.exists()
 
 
@@ -370,3 +371,40 @@ def test_the_key_script_keeps_any_key_it_finds_and_survives_running_twice_at_onc
     (tmp_path / "a_file").write_text("")
     with pytest.raises(ConfigError, match=r"^cannot create the key folder .*a_file/keys"):
         create_key_pair(tmp_path / "a_file" / "keys")
+
+
+def test_registering_a_version_again_after_the_keys_changed_signs_it_with_the_new_pair(
+    store: Path, model_folder: Path, keys: Path, other_keys: Path, tmp_path: Path
+) -> None:
+    """A replaced pair left every version refused, and registering one again (the refusal's
+    advice) did nothing, as it was already signed."""
+    register(store, model_folder, signing(other_keys))
+    cfg = predict_cfg(store, f"registry.signing.public_key={keys / PUBLIC_KEY_FILE}")
+    assert refusal(cfg, tmp_path) == WRONG_KEY
+    registry = store_registry(store, signing(keys))
+    with registry.writing():
+        info, created = registry.register(model_folder, {"refit": "true"})
+    assert (info.version, created) == (1, False)
+    assert open_model(cfg, tmp_path / "open").version == 1
+
+
+def test_a_damaged_champion_is_registered_again_as_a_new_version_that_replaces_it(
+    registered_store: Path, store: Path, keys: Path, tmp_path: Path
+) -> None:
+    """Registering the original folder found the damaged version by the hash in its tags and
+    registered nothing; the champion comparison of every later registration then failed."""
+    first = register_step(registered_store, store, tmp_path / "first", *key_overrides(keys))
+    assert first["version"] == 1 and first["decision"]["promote"]
+    registry = store_registry(store, signing(keys))
+    folder = registry.download(registry.resolve(version=1), tmp_path / "unused")
+    (folder / "pyfunc_model.py").write_text("# lost\n")
+    again = register_step(registered_store, store, tmp_path / "again", *key_overrides(keys))
+    assert again["registered"] and again["version"] == 2
+    assert again["decision"]["promote"]
+    assert again["decision"]["reasons"][0].startswith(
+        f"champion version 1 cannot be opened ({LABEL} is refused: its files differ from the "
+        "signed ones (changed pyfunc_model.py)"
+    )
+    assert again["decision"]["reasons"][0].endswith("so the candidate takes its place")
+    cfg = predict_cfg(store, f"registry.signing.public_key={keys / PUBLIC_KEY_FILE}")
+    assert open_model(cfg, tmp_path / "open").version == 2

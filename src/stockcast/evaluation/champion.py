@@ -44,6 +44,9 @@ class ChampionScore:
     # The candidate forecasts exactly what the champion does on those windows (two models that
     # both fell back to the naive forecast): a new version would add nothing.
     same_forecasts: bool = False
+    # Why the champion cannot be opened at all (changed since it was signed, signed with another
+    # key, files lost): no model to keep, so the candidate takes its place.
+    unusable: str | None = None
 
 
 def unseen_windows(windows: Any, fit_data_end: str | None) -> np.ndarray:
@@ -80,7 +83,12 @@ def compare_with_champion(
     saw only its own train and validation data.
 
     The champion is loaded from a private copy verified against its registered hash."""
-    loaded = open_version(registry, champion, candidate.workdir / f"champion_v{champion.version}")
+    try:
+        loaded = open_version(
+            registry, champion, candidate.workdir / f"champion_v{champion.version}"
+        )
+    except ArtifactError as err:
+        return ChampionScore(None, None, 0, "", unusable=str(err).rstrip("."))
     scored = loaded
     if evaluated_model_dir(loaded.folder) != loaded.folder:
         scored = open_model_dir(evaluated_model_dir(loaded.folder))
@@ -178,6 +186,14 @@ def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> di
         "candidate_test_mase": mase,
         "windows": compared.windows,
     }
+    if compared.unusable is not None:
+        decision["promote"] = True
+        decision["reasons"].insert(
+            0,
+            f"champion version {champion.version} cannot be opened ({compared.unusable}), so "
+            "the candidate takes its place",
+        )
+        return decision
     if champion_mase is None or mase is None:
         decision["reasons"].insert(0, f"{compared.note}, so the champion stays")
         return decision

@@ -91,6 +91,24 @@ def sign_folder(folder: Path, private_key: str, signature: Path) -> None:
             ) from None
 
 
+def public_half(private_key: str) -> str:
+    """The PEM public key of `private_key` (a PEM file or text)."""
+    from cryptography.hazmat.primitives import serialization
+
+    with _key_file(private_key, "registry.signing.private_key") as key:
+        try:
+            loaded = serialization.load_pem_private_key(key.read_bytes(), password=None)
+            public = loaded.public_key()
+        except Exception as err:  # not PEM, encrypted, or a kind of key with no public half
+            raise ConfigError(
+                f"registry.signing.private_key cannot sign ({_first_line(err)}); give an EC "
+                "(P-256, P-384 or P-521) private key in PEM without a password."
+            ) from None
+    return public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
 @contextmanager
 def signature_for(folder: Path, private_key: str, public_key: str | None) -> Iterator[Path]:
     """`model.sig` for `folder`, in a temporary folder while the block runs; checked against the

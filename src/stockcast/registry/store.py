@@ -27,12 +27,19 @@ from stockcast.registry.faults import crash_point
 from stockcast.registry.integrity import (
     Expected,
     check_contents,
+    folder_contents,
     parse_manifest,
     private_copy,
 )
 from stockcast.registry.lock import TagLease, sqlite_file, store_lock
 from stockcast.registry.runs import close_orphaned_runs, owner_tags, prepare_store
-from stockcast.registry.signing import SIGNATURE_FILE, SigningKeys, signature_for, verify_folder
+from stockcast.registry.signing import (
+    SIGNATURE_FILE,
+    SigningKeys,
+    public_half,
+    signature_for,
+    verify_folder,
+)
 
 __all__ = ["ModelRegistry", "VersionInfo"]
 
@@ -169,8 +176,20 @@ class ModelRegistry:
             raise RegistryError(f"model {self.model_name!r} has no {what}; {self.describe()}.")
         return match[0]
 
-    def find_by_hash(self, digest: str) -> VersionInfo | None:
-        return next((v for v in self.versions() if v.tags.get(MODEL_HASH_TAG) == digest), None)
+    def version_holding(self, digest: str) -> VersionInfo | None:
+        """The version registered with the files of hash `digest` whose store copy still holds
+        them. One whose files were changed or lost since is passed over, so registering the
+        original folder again makes a new version rather than pointing at a broken one."""
+        for info in self.versions():
+            if info.tags.get(MODEL_HASH_TAG) != digest:
+                continue
+            with tempfile.TemporaryDirectory(prefix="stockcast-holding-") as workdir:
+                try:
+                    if folder_contents(self.download(info, workdir)).digest == digest:
+                        return info
+                except (ArtifactError, OSError):
+                    continue
+        return None
 
     def champion(self, alias: str) -> VersionInfo | None:
         return next((v for v in self.versions() if alias in v.aliases), None)
@@ -256,9 +275,9 @@ class ModelRegistry:
         """
         # What is logged, hashed and signed is one private copy: the very same bytes.
         model_dir, contents = private_copy(model_dir)
-        existing = self.find_by_hash(contents.digest)
+        existing = self.version_holding(contents.digest)
         if existing is not None:
-            self.sign_if_unsigned(existing, model_dir)
+            self.sign_again(existing, model_dir)
             return existing, False
         client = self.client()
         experiment_id = prepare_store(
@@ -288,17 +307,26 @@ class ModelRegistry:
         crash_point("after_version")
         return self.resolve(version=created.version), True
 
-    def sign_if_unsigned(self, existing: VersionInfo, model_dir: Path) -> bool:
-        """Sign a version registered unsigned (before the keys were set up) when its folder,
-        `model_dir` (same hash), is registered again with a private key: True if it was.
-        What is signed is `model_dir`'s bytes, so a store copy changed since stays refused."""
+    def sign_again(self, existing: VersionInfo, model_dir: Path) -> str | None:
+        """Sign a version whose folder, `model_dir` (the store copy holds the same bytes:
+        `version_holding`), is registered again with a private key, where its signature is
+        missing (registered before the keys were set up) or does not hold for this key (the
+        pair was replaced): why it was signed, None if it needed no signature."""
         if not self.keys.private_key or existing.run_id is None:
-            return False
+            return None
         with tempfile.TemporaryDirectory(prefix="stockcast-signing-") as workdir:
-            if (self.download(existing, workdir) / SIGNATURE_FILE).is_file():
-                return False
+            signature = self.download(existing, workdir) / SIGNATURE_FILE
+            if not signature.is_file():
+                why = "registered unsigned, it is signed now"
+            else:
+                try:
+                    public = public_half(self.keys.private_key)
+                    verify_folder(model_dir, signature, public, self.label(existing))
+                    return None
+                except ArtifactError:
+                    why = "its signature did not hold for this key, it is signed with it now"
         self._log_signature(existing.run_id, model_dir)
-        return True
+        return why
 
     def _log_signature(self, run_id: str, model_dir: Path) -> None:
         """`model.sig` of `model_dir`, into the run's `model/` folder: the version's folder."""

@@ -102,8 +102,9 @@ def _already_registered(
     is finished now against the champion of now (inside `writing()`)."""
     alias = cfg.register.alias
     held = f"{registry.model_name} version {existing.version} already holds this model"
-    if registry.sign_if_unsigned(existing, candidate.model_dir):
-        held += " (registered unsigned, it is signed now)"
+    signed = registry.sign_again(existing, candidate.model_dir)
+    if signed is not None:
+        held += f" ({signed})"
     result: dict[str, Any] = {
         "registered": False,
         "version": existing.version,
@@ -145,7 +146,7 @@ def run_register(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     candidate = Candidate(copy, report_dir, report, output_dir)
     with registry.writing():  # lookup, version and alias as one compare-and-set
-        existing = registry.find_by_hash(digest)
+        existing = registry.version_holding(digest)
         if existing is None:
             result = _register_new(cfg, registry, candidate)
         else:
