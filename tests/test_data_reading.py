@@ -101,3 +101,21 @@ def test_a_compressed_csv_is_checked_on_its_own_lines(tmp_path: Path, suffix: st
     extra = "Date,Close\n2024-01-01,1\n2024-01-02,2\n2024-01-03,3,9\n"
     with pytest.raises(DataError, match="has 3 fields on line 4 where its header has 2"):
         read_csv_series(_compressed(tmp_path / f"e{suffix}", extra), "Date", "Close")
+
+
+@pytest.mark.parametrize(
+    ("key", "fix"),
+    [
+        (
+            "data",
+            "use data=parquet (columns date, id and value by default), or set data.format=parquet",
+        ),
+        ("input", "set input.format=parquet"),
+    ],
+)
+def test_a_parquet_file_read_as_csv_is_named_parquet(tmp_path: Path, key: str, fix: str) -> None:
+    path = tmp_path / "prices.parquet"
+    pd.DataFrame({"date": ["2024-01-01"], "value": [1.0]}).to_parquet(path)
+    with pytest.raises(DataError) as refused:
+        read_table_series(path, "date", "value", key=key, format="csv")
+    assert str(refused.value) == f"{path} is a Parquet file, not CSV; {fix}."

@@ -40,6 +40,8 @@ MARKET_SOURCES = ("gbm", "seasonal", "market")
 # Table formats by name, and the file suffixes that imply them.
 TABLE_FORMATS = {"csv": "CSV", "parquet": "Parquet"}
 SUFFIX_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+# The bytes every Parquet file starts with: such a file read as CSV is no text at all.
+PARQUET_MAGIC = b"PAR1"
 
 
 def table_format(path: Path, format: str | None, key: str) -> str:
@@ -68,6 +70,19 @@ def check_file(path: Path, label: str, key: str) -> None:
         raise DataError(f"{label} does not exist; set {key}.path to an existing file.")
 
 
+def refuse_parquet_as_csv(path: Path, key: str) -> None:
+    """A Parquet file given as CSV is named as Parquet, not as text that is not UTF-8."""
+    with path.open("rb") as handle:
+        if handle.read(len(PARQUET_MAGIC)) != PARQUET_MAGIC:
+            return
+    fix = (
+        "use data=parquet (columns date, id and value by default), or set data.format=parquet"
+        if key == "data"
+        else f"set {key}.format=parquet"
+    )
+    raise DataError(f"{path} is a Parquet file, not CSV; {fix}.")
+
+
 def _read_frame(path: Path, format: str, key: str) -> Any:
     """The file as a DataFrame with at least one row, or one sentence saying why not."""
     import pandas as pd
@@ -75,6 +90,7 @@ def _read_frame(path: Path, format: str, key: str) -> Any:
     label = f"{TABLE_FORMATS[format]} file {path}"
     check_file(path, label, key)
     if format == "csv":
+        refuse_parquet_as_csv(path, key)
         frame = read_csv_frame(path, label)
     else:
         try:
