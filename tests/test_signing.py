@@ -408,3 +408,31 @@ def test_a_damaged_champion_is_registered_again_as_a_new_version_that_replaces_i
     assert again["decision"]["reasons"][0].endswith("so the candidate takes its place")
     cfg = predict_cfg(store, f"registry.signing.public_key={keys / PUBLIC_KEY_FILE}")
     assert open_model(cfg, tmp_path / "open").version == 2
+
+
+@pytest.mark.parametrize(
+    ("which", "expected"),
+    [
+        ("public only", "registry.signing.public_key is set but registry.signing.private_key"),
+        ("mismatched", "registry.signing.private_key and registry.signing.public_key are not one"),
+    ],
+)
+def test_keys_that_would_register_refused_versions_are_refused_before_registering(
+    registered_store: Path,
+    store: Path,
+    keys: Path,
+    other_keys: Path,
+    tmp_path: Path,
+    which: str,
+    expected: str,
+) -> None:
+    """Unsigned versions registered without a word, or a mismatched pair found only after the
+    files were uploaded (a run left behind, a temporary folder named)."""
+    private = f"registry.signing.private_key={other_keys / PRIVATE_KEY_FILE}"
+    public = f"registry.signing.public_key={keys / PUBLIC_KEY_FILE}"
+    overrides = [public] if which == "public only" else [private, public]
+    with pytest.raises(ConfigError, match=f"^{expected}"):
+        register_step(registered_store, store, tmp_path / "register", *overrides)
+    client = MlflowClient(f"sqlite:///{store}/mlruns.db")
+    assert client.search_model_versions(f"name='{MODEL}'") == []
+    assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []

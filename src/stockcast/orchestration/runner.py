@@ -32,6 +32,7 @@ from stockcast.orchestration.steps.table import (
     port_folder,
     step_folders,
 )
+from stockcast.registry.signing import SigningKeys, check_signing_keys
 
 # Seconds per step of one pipeline run, in its run directory.
 TIMINGS_FILE = "timings.txt"
@@ -168,6 +169,8 @@ def user_overrides() -> list[str]:
 def run_local_pipeline(cfg: DictConfig) -> dict:
     """`make pipeline`: every step of the table, then the register step's decision."""
     run_dir = Path(cfg.paths.output_dir)
+    # Keys the register step would refuse, refused before the steps before it have run.
+    check_signing_keys(SigningKeys.from_config(cfg.registry.get("signing")))
     timings = run_pipeline(run_dir, user_overrides(), set(cfg), cfg.pipeline.executor)
     decision = json.loads((port_folder(run_dir, DECISION) / DECISION_FILE).read_text())
     (run_dir / TIMINGS_FILE).write_text(timing_table(timings) + "\n")

@@ -109,6 +109,39 @@ def public_half(private_key: str) -> str:
     ).decode()
 
 
+def check_signing_keys(keys: SigningKeys) -> None:
+    """Refuse, before anything is registered, keys that would register versions their own
+    clients refuse: a public key without the private key (the versions would go unsigned), or
+    one that is not the private key's half."""
+    from cryptography.hazmat.primitives import serialization
+
+    if keys.public_key and not keys.private_key:
+        raise ConfigError(
+            "registry.signing.public_key is set but registry.signing.private_key is not, so "
+            "versions registered here would go unsigned and be refused wherever that public key "
+            "is checked; set the private key of the pair (make keys), or register with neither."
+        )
+    if not (keys.private_key and keys.public_key):
+        return
+    with _key_file(keys.public_key, "registry.signing.public_key") as key:
+        try:
+            public = serialization.load_pem_public_key(key.read_bytes())
+        except Exception as err:  # not PEM, or not a public key
+            raise ConfigError(
+                f"registry.signing.public_key is not an EC public key in PEM "
+                f"({_first_line(err)}); give the public half of the signing key."
+            ) from None
+    shown = public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    if shown != public_half(keys.private_key):
+        raise ConfigError(
+            "registry.signing.private_key and registry.signing.public_key are not one pair, so "
+            "every version signed here would be refused where it is verified; set the public "
+            "key of that private key (python scripts/signing_keys.py writes a pair)."
+        )
+
+
 @contextmanager
 def signature_for(folder: Path, private_key: str, public_key: str | None) -> Iterator[Path]:
     """`model.sig` for `folder`, in a temporary folder while the block runs; checked against the

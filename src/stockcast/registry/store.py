@@ -36,6 +36,7 @@ from stockcast.registry.runs import close_orphaned_runs, owner_tags, prepare_sto
 from stockcast.registry.signing import (
     SIGNATURE_FILE,
     SigningKeys,
+    check_signing_keys,
     public_half,
     signature_for,
     verify_folder,
@@ -275,6 +276,7 @@ class ModelRegistry:
         """
         # What is logged, hashed and signed is one private copy: the very same bytes.
         model_dir, contents = private_copy(model_dir)
+        check_signing_keys(self.keys)
         existing = self.version_holding(contents.digest)
         if existing is not None:
             self.sign_again(existing, model_dir)

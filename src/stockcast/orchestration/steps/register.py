@@ -25,6 +25,7 @@ from stockcast.paths import portable_path
 from stockcast.registry.freshness import data_tags
 from stockcast.registry.integrity import folder_contents, verified_copy
 from stockcast.registry.lock import sqlite_file
+from stockcast.registry.signing import check_signing_keys
 from stockcast.registry.store import ModelRegistry, VersionInfo
 from stockcast.serving.metadata import (
     TRAINING_CONFIG_FILE,
@@ -143,6 +144,7 @@ def run_register(cfg: DictConfig) -> dict[str, Any]:
     scored_digest = digest if scored == copy else folder_contents(scored).digest
     check_report_matches(report, report_dir, scored_digest)
     registry = ModelRegistry.from_config(cfg.registry, create=True)
+    check_signing_keys(registry.keys)
     output_dir = Path(cfg.paths.output_dir)
     candidate = Candidate(copy, report_dir, report, output_dir)
     with registry.writing():  # lookup, version and alias as one compare-and-set
