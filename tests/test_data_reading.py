@@ -119,3 +119,24 @@ def test_a_parquet_file_read_as_csv_is_named_parquet(tmp_path: Path, key: str, f
     with pytest.raises(DataError) as refused:
         read_table_series(path, "date", "value", key=key, format="csv")
     assert str(refused.value) == f"{path} is a Parquet file, not CSV; {fix}."
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "header"),
+    [
+        ("Date;Close\n2024-01-01;100,5\n2024-01-02;101,5\n", "semicolons", "'Date;Close'"),
+        ("Date;Close\n2024-01-01;100\n2024-01-02;101\n", "semicolons", "'Date;Close'"),
+        ("Date\tClose\n2024-01-01\t100.5\n", "tabs", "'Date\\tClose'"),
+    ],
+)
+def test_a_csv_not_separated_by_commas_says_so(
+    tmp_path: Path, content: str, name: str, header: str
+) -> None:
+    path = tmp_path / "prices.csv"
+    path.write_text(content)
+    with pytest.raises(DataError) as refused:
+        read_csv_series(path, "Date", "Close")
+    assert str(refused.value) == (
+        f"CSV file {path} separates its fields with {name} (its header is {header}), not "
+        "commas; save it as comma-separated CSV, with a point as the decimal mark."
+    )

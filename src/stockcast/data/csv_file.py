@@ -29,6 +29,9 @@ DECOMPRESS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open,
 # Compressed suffixes pandas also reads (zstd needs a package, tar holds an archive): not
 # scanned, so pandas' own reason is given.
 UNSCANNED = (".zst", ".tar", ".tar.gz", ".tar.bz2", ".tar.xz")
+# Separators other than the comma that spreadsheets write (a semicolon where the comma is the
+# decimal mark), as a refusal names them.
+OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "'|'"}
 
 
 def read_csv_frame(path: Path, label: str) -> Any:
@@ -43,12 +46,32 @@ def read_csv_frame(path: Path, label: str) -> Any:
     except UnicodeDecodeError:
         raise DataError(_not_utf8(path, label)) from None
     except pd.errors.ParserError as err:
+        refuse_other_separator(path, label)
         raise DataError(layout_problem(path, label) or _unparsed(label, err)) from None
+    if len(frame.columns) == 1:
+        refuse_other_separator(path, label)
     if _maybe_ragged(frame):
         problem = layout_problem(path, label)
         if problem is not None:
             raise DataError(problem)
     return frame
+
+
+def refuse_other_separator(path: Path, label: str) -> None:
+    """A header of one field holding a semicolon, tab or '|': the file separates its fields
+    with that, which pandas would read as one column (or as rows of too many fields)."""
+    if not scannable(path):
+        return
+    with open_text(path) as handle:
+        header = next(csv.reader(handle), [])
+    if len(header) != 1:
+        return
+    for separator, name in OTHER_SEPARATORS.items():
+        if separator in header[0]:
+            raise DataError(
+                f"{label} separates its fields with {name} (its header is {header[0]!r}), not "
+                "commas; save it as comma-separated CSV, with a point as the decimal mark."
+            )
 
 
 def _maybe_ragged(frame: Any) -> bool:
