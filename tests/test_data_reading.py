@@ -140,3 +140,11 @@ def test_a_csv_not_separated_by_commas_says_so(
         f"CSV file {path} separates its fields with {name} (its header is {header}), not "
         "commas; save it as comma-separated CSV, with a point as the decimal mark."
     )
+
+
+def test_csv_ids_are_read_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "panel.csv"
+    rows = [f"2024-01-0{day},{ticker},{day}" for ticker in ("001", "002") for day in (1, 2)]
+    path.write_text("Date,Ticker,Close\n" + "\n".join(rows) + "\n")
+    read = read_csv_series(path, "Date", "Close", "Ticker")
+    assert [item.series_id for item in read] == ["001", "002"]

@@ -15,7 +15,7 @@ import gzip
 import io
 import lzma
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -34,13 +34,14 @@ UNSCANNED = (".zst", ".tar", ".tar.gz", ".tar.bz2", ".tar.xz")
 OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "'|'"}
 
 
-def read_csv_frame(path: Path, label: str) -> Any:
+def read_csv_frame(path: Path, label: str, text_columns: Sequence[str] = ()) -> Any:
     """The CSV file as a DataFrame (possibly without rows), or a DataError naming the line that
-    is not UTF-8, holds the wrong number of fields, or opens a quote it never closes."""
+    is not UTF-8, holds the wrong number of fields, or opens a quote it never closes.
+    `text_columns` are read as written (ids 001 and 002, not the numbers 1 and 2)."""
     import pandas as pd
 
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype=dict.fromkeys(text_columns, str))
     except pd.errors.EmptyDataError:
         raise DataError(f"{label} is empty; it needs a header and rows.") from None
     except UnicodeDecodeError:

@@ -83,15 +83,16 @@ def refuse_parquet_as_csv(path: Path, key: str) -> None:
     raise DataError(f"{path} is a Parquet file, not CSV; {fix}.")
 
 
-def _read_frame(path: Path, format: str, key: str) -> Any:
-    """The file as a DataFrame with at least one row, or one sentence saying why not."""
+def _read_frame(path: Path, format: str, key: str, id_column: str | None) -> Any:
+    """The file as a DataFrame with at least one row, or one sentence saying why not. A CSV's
+    `id_column` is read as text: ids are names, and 001 is not 1."""
     import pandas as pd
 
     label = f"{TABLE_FORMATS[format]} file {path}"
     check_file(path, label, key)
     if format == "csv":
         refuse_parquet_as_csv(path, key)
-        frame = read_csv_frame(path, label)
+        frame = read_csv_frame(path, label, [] if id_column is None else [id_column])
     else:
         try:
             frame = pd.read_parquet(path)
@@ -127,7 +128,7 @@ def read_table_series(
     path = Path(path)
     fmt = table_format(path, format, key)
     label = f"{TABLE_FORMATS[fmt]} file {path}"
-    frame = _read_frame(path, fmt, key)
+    frame = _read_frame(path, fmt, key, id_column)
     wanted = {"value_column": value_column, "date_column": date_column, "id_column": id_column}
     for name, column in wanted.items():
         if column is not None and column not in frame.columns:
