@@ -128,6 +128,11 @@ def test_whole_numbers_written_as_floats_are_the_integers_they_write(
         (["gate.max_mase=-1"], "gate.max_mase is -1; it must be greater than 0."),
         (["pipeline.executor=ray"], "pipeline.executor is 'ray'; choose one of 'inprocess'"),
         (["evaluate.plot_series=-1"], "evaluate.plot_series is -1; it must be a whole number, 0"),
+        # The store keeps a reserved alias as a tag, which nothing reads back as the champion.
+        (["register.alias=v9"], "register.alias is 'v9', a name the store reserves; choose"),
+        (["register.alias=Latest"], "register.alias is 'Latest', a name the store reserves"),
+        (["register.alias='my champion'"], "register.alias is 'my champion'; an alias is letters"),
+        (["registry.model_name='say \"daily\"'"], "registry.model_name is 'say \"daily\"'; a"),
     ],
 )
 def test_bad_pipeline_values_are_one_sentence(make_cfg, overrides, message: str) -> None:
@@ -144,6 +149,8 @@ def test_bad_pipeline_values_are_one_sentence(make_cfg, overrides, message: str)
         (["model.version=0"], "model.version is 0; it must be a version number."),
         (["backtest.span=0"], "backtest.span is 0; it must be a whole number above 0."),
         (["input.seed=-1"], "input.seed is -1; it must be a whole number from 0 to 4294967295"),
+        # A quote broke the store's search filter: a traceback.
+        (["model.name='it\\'s'"], 'model.name is "it\'s"; a registered model name holds none'),
     ],
 )
 def test_bad_predict_values_are_one_sentence(make_cfg, overrides, message: str) -> None:

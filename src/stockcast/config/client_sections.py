@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from stockcast.config.data_schema import SeriesLength
-from stockcast.config.sections import PathsConfig, RegistrySettings
+from stockcast.config.sections import PathsConfig, RegisteredModelName, RegistrySettings
 from stockcast.fields import (
     INPUT_KINDS,
     PREDICT_MODES,
@@ -22,8 +22,7 @@ from stockcast.fields import (
 
 
 class PredictModel(Section):
-    unjudged = frozenset({"name"})
-
+    name: RegisteredModelName
     version: Annotated[
         int | None, Field(strict=True, ge=1, description="a version number"), AsWhole
     ]

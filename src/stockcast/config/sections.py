@@ -4,9 +4,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from stockcast.config.data_schema import DataConfig
 from stockcast.fields import (
@@ -23,6 +24,13 @@ from stockcast.fields import (
     WholeAtLeast0,
 )
 from stockcast.models.settings import ModelSettings
+
+# What the MLflow store takes as a registered model's alias (and reserves), and what a model name
+# must not hold: the quotes of the store's search filters.
+ALIAS_PATTERN = re.compile(r"[\w\-]+")
+ALIAS_MAX_LENGTH = 255
+RESERVED_VERSION_ALIAS = re.compile(r"[vV]\d+")
+MODEL_NAME_FORBIDDEN = ("'", '"')
 
 
 class FitConfig(Section):
@@ -122,6 +130,20 @@ class TrainSettings(Section):
     compare_cold: bool = False
 
 
+def _registered_model_name(value: str) -> str:
+    if any(c in value for c in MODEL_NAME_FORBIDDEN):
+        raise ValueError(
+            f"is {value!r}; a registered model name holds none of {' '.join(MODEL_NAME_FORBIDDEN)}"
+        )
+    return value
+
+
+RegisteredModelName = Annotated[
+    str,
+    Field(min_length=1, description="a registered model name"),
+    AfterValidator(_registered_model_name),
+]
+
 KeySetting = Annotated[
     str | None, Field(min_length=1, description="a PEM key file, the PEM text itself, or null")
 ]
@@ -139,7 +161,7 @@ class RegistrySettings(Section):
     unjudged = frozenset({"registry_uri", "artifact_location", "experiment_name"})
 
     tracking_uri: Annotated[str, Field(min_length=1, description="an MLflow tracking URI")]
-    model_name: Annotated[str, Field(min_length=1, description="a registered model name")]
+    model_name: RegisteredModelName
     signing: SigningSettings = SigningSettings()
 
 
@@ -240,7 +262,22 @@ class RefitSettings(Section):
 
 
 class RegisterSettings(Section):
-    unjudged = frozenset({"model_dir", "report_dir", "output_dir", "alias"})
+    unjudged = frozenset({"model_dir", "report_dir", "output_dir"})
+
+    alias: str
+
+    @field_validator("alias")
+    @classmethod
+    def _an_alias_the_store_takes(cls, value: str) -> str:
+        """MLflow's rules, checked before training rather than after registering: it reserves
+        `latest` and version names (`v9`), which the store would then keep only as a tag."""
+        if not ALIAS_PATTERN.fullmatch(value) or len(value) > ALIAS_MAX_LENGTH:
+            raise ValueError(
+                f"is {value!r}; an alias is letters, digits, _ and - (at most {ALIAS_MAX_LENGTH})"
+            )
+        if value.lower() == "latest" or RESERVED_VERSION_ALIAS.fullmatch(value):
+            raise ValueError(f"is {value!r}, a name the store reserves; choose another alias")
+        return value
 
 
 class PipelineConfig(TrainConfig):
