@@ -141,6 +141,10 @@ def run_context_value(tags: Mapping[str, str], current: str | None = None) -> st
     return json.dumps(merged, sort_keys=True)
 
 
+# MLflow's lifecycle stage of an experiment deleted (in its UI, say) but not yet purged.
+DELETED = "deleted"
+
+
 def is_embedded_store(tracking_uri: str | None) -> bool:
     """Whether jobs would share a local SQLite file (the case that needs preparing)."""
     return bool(tracking_uri) and str(tracking_uri).startswith("sqlite:")
@@ -166,6 +170,13 @@ def prepare_store(
         client = MlflowClient(tracking_uri=tracking_uri)
         experiment = client.get_experiment_by_name(experiment_name)
         if experiment is not None:
+            if experiment.lifecycle_stage == DELETED:
+                raise ConfigError(
+                    f"the MLflow experiment {experiment_name!r} of {tracking_uri} was deleted, so "
+                    "no run can be added to it; restore it (MLFLOW_TRACKING_URI="
+                    f"{tracking_uri} mlflow experiments restore --experiment-id "
+                    f"{experiment.experiment_id}) or name another experiment."
+                )
             return experiment.experiment_id
         location = location_for(tracking_uri, artifact_location)
         try:
