@@ -148,3 +148,52 @@ def test_csv_ids_are_read_as_written(tmp_path: Path) -> None:
     path.write_text("Date,Ticker,Close\n" + "\n".join(rows) + "\n")
     read = read_csv_series(path, "Date", "Close", "Ticker")
     assert [item.series_id for item in read] == ["001", "002"]
+
+
+def _dates(tmp_path: Path, cells: list[str]) -> list[str]:
+    """The days a CSV date column of `cells` reads as."""
+    path = tmp_path / "dates.csv"
+    path.write_text("Date,Close\n" + "".join(f"{c},{i + 1}\n" for i, c in enumerate(cells)))
+    (series,) = read_csv_series(path, "Date", "Close")
+    assert series.dates is not None
+    return [str(d) for d in series.dates.astype("datetime64[D]")]
+
+
+@pytest.mark.parametrize(
+    ("cells", "days"),
+    [
+        # pandas guessed month first from the first date, and refused the 13th.
+        (["12/01/2020", "13/01/2020", "14/01/2020"], ["2020-01-12", "2020-01-13", "2020-01-14"]),
+        (["01/12/2020", "01/13/2020", "01/14/2020"], ["2020-01-12", "2020-01-13", "2020-01-14"]),
+        (["1.2.2020 16:00", "13.2.2020 16:00"], ["2020-02-01", "2020-02-13"]),
+    ],
+)
+def test_dates_written_year_last_are_read_in_the_order_a_day_over_12_shows(
+    tmp_path: Path, cells: list[str], days: list[str]
+) -> None:
+    assert _dates(tmp_path, cells) == days
+
+
+@pytest.mark.parametrize(
+    ("cells", "problem"),
+    [
+        (
+            ["01/01/2010", "01/02/2010", "01/03/2010"],
+            "writes dates such as '01/01/2010' whose day and month cannot be told apart (no "
+            "first or second number is over 12)",
+        ),
+        (
+            ["13/01/2010", "01/14/2010"],
+            "writes some dates day first and '01/14/2010' at data row 2 month first",
+        ),
+    ],
+)
+def test_dates_written_year_last_in_no_order_the_data_tells_are_refused(
+    tmp_path: Path, cells: list[str], problem: str
+) -> None:
+    with pytest.raises(DataError) as refused:
+        _dates(tmp_path, cells)
+    assert str(refused.value) == (
+        f"CSV file {tmp_path / 'dates.csv'} {problem} in column 'Date'; write every date as "
+        "YYYY-MM-DD (2010-02-01 for 1 February 2010)."
+    )

@@ -26,6 +26,10 @@ from stockcast.errors import DataError
 NUMBER_FORMATS = {4: "%Y", 6: "%Y%m", 8: "%Y%m%d"}
 NUMBER_FORMS = "years (1990), months as YYYYMM (199004) or days as YYYYMMDD (19900415)"
 QUARTER = re.compile(r"^\s*(\d{4})-?Q([1-4])\s*$", re.IGNORECASE)
+# Dates written with the year last (01/02/2010, 1.2.2010 16:00): day and month in either order.
+# pandas guesses month-first from the first date, so the order is read from the data instead.
+YEAR_LAST = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(.*)$")
+MONTHS = 12
 # Series hold datetime64[ns]: the dates it can represent.
 EARLIEST = np.datetime64("1677-09-22")
 LATEST = np.datetime64("2262-04-11")
@@ -42,7 +46,7 @@ def read_date_column(column: Any, label: str, key: str) -> Any:
     elif _all_quarters(column):
         dates = where.from_quarters()
     else:
-        dates = _text_dates(column)
+        dates = _text_dates(where.year_last_as_iso())
     where.refuse_unreadable(dates.isna().to_numpy())
     if getattr(dates.dt, "tz", None) is not None:
         dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -119,6 +123,43 @@ class DateColumn:
         )
         self.refuse_unreadable(dates.isna().to_numpy())
         return dates
+
+    def year_last_as_iso(self) -> Any:
+        """The column with dates written year last rewritten YYYY-MM-DD (their time kept), the
+        day told from the month by the data: a first number over 12 is a day, a second one a
+        day of month-first dates. Where every first and second number is 12 or less the order
+        cannot be told, and the column is refused. Any other column is returned as it is."""
+        present = self.column.dropna()
+        if not len(present) or not all(isinstance(v, str) for v in present):
+            return self.column
+        parts = present.str.extract(YEAR_LAST)
+        if parts[0].isna().any():
+            return self.column
+        first, second = parts[0].astype(int), parts[2].astype(int)
+        day_first, month_first = bool((first > MONTHS).any()), bool((second > MONTHS).any())
+        if day_first == month_first:
+            self._refuse_day_month_order(first, second, day_first)
+        day, month = (parts[0], parts[2]) if day_first else (parts[2], parts[0])
+        iso = parts[3] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2) + parts[4]
+        return iso.reindex(self.column.index)
+
+    def _refuse_day_month_order(self, first: Any, second: Any, both: bool) -> None:
+        """Year-last dates whose order no number tells, or that mix both orders."""
+        if both:
+            row = int(np.flatnonzero((second > MONTHS).to_numpy())[0])
+            problem = (
+                f"writes some dates day first and {self._shown(row)} at data row {row + 1} "
+                "month first"
+            )
+        else:
+            problem = (
+                f"writes dates such as {self._shown(0)} whose day and month cannot be told "
+                f"apart (no first or second number is over {MONTHS})"
+            )
+        raise DataError(
+            f"{self.label} {problem} in column {self.name!r}; write every date as YYYY-MM-DD "
+            "(2010-02-01 for 1 February 2010)."
+        )
 
     def from_quarters(self) -> Any:
         import pandas as pd
