@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -188,12 +189,21 @@ def test_a_version_signed_with_another_key_is_refused(
 
 
 def test_without_a_public_key_only_the_hash_is_checked(
-    registered_store: Path, store: Path, model_folder: Path, keys: Path, tmp_path: Path
+    registered_store: Path,
+    store: Path,
+    model_folder: Path,
+    keys: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Unsigned and signed versions both open; the hash still refuses files changed alone.
     assert open_model(predict_cfg(registered_store), tmp_path / "a").version == 1
+    assert "is signed, but" not in caplog.text
     registry = register(store, model_folder, signing(keys))
-    assert open_model(predict_cfg(store), tmp_path / "b").version == 1
+    with caplog.at_level(logging.WARNING, logger="stockcast.registry.store"):
+        assert open_model(predict_cfg(store), tmp_path / "b").version == 1
+    # A signed version opened unverified says so (a moved key folder turns the check off).
+    assert f"{LABEL} is signed, but registry.signing.public_key is not set" in caplog.text
     folder = registry.download(registry.resolve(version=1), tmp_path / "d")
     with (folder / "MLmodel").open("a") as file:
         file.write("\n")

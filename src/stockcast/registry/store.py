@@ -13,6 +13,7 @@ pending promotion, so a rerun after a crash finishes what the crash cut short.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -43,6 +44,8 @@ from stockcast.registry.signing import (
 )
 
 __all__ = ["ModelRegistry", "VersionInfo"]
+
+log = logging.getLogger(__name__)
 
 MODEL_HASH_TAG = "model_hash"
 MANIFEST_TAG = "model_files"
@@ -227,9 +230,16 @@ class ModelRegistry:
         load or read. Nothing of the folder is imported before both checks."""
         folder = self.download(info, workdir)
         copy, contents = private_copy(folder)
+        signature = folder / SIGNATURE_FILE
         if self.keys.public_key:
-            signature = folder / SIGNATURE_FILE
             verify_folder(copy, signature, self.keys.public_key, self.label(info))
+        elif signature.is_file():
+            # A key folder that moved or a mistyped STOCKCAST_KEYS_DIR turns the check off.
+            log.warning(
+                "%s is signed, but registry.signing.public_key is not set, so only its hash is "
+                "checked; set the public key of the pair that signs registrations to verify it",
+                self.label(info),
+            )
         check_contents(contents, self.expected(info), folder)
         return copy, contents.digest
 
