@@ -133,6 +133,23 @@ def test_the_remote_write_lease_excludes_a_second_writer_until_released(monkeypa
         assert client.tags[LEASE_TAG].startswith(second.owner)
 
 
+def test_a_writer_working_past_the_lease_ttl_keeps_it(monkeypatch) -> None:
+    """The lease was never extended: a writer still uploading after its TTL lost it to a rival,
+    and both wrote at once."""
+    import time
+
+    monkeypatch.setattr("stockcast.registry.lock.LEASE_SETTLE_S", 0.0)
+    monkeypatch.setattr("stockcast.registry.lock.LEASE_POLL_S", 0.01)
+    client = FakeRegistryClient()
+    first, rival = TagLease(client, "m", ttl_s=0.3), TagLease(client, "m", ttl_s=0.3)
+    with first.held():
+        time.sleep(0.8)  # over two TTLs
+        with pytest.raises(StoreBusy):
+            rival.acquire(wait_s=0.2)
+        assert client.tags[LEASE_TAG].startswith(first.owner)
+    assert LEASE_TAG not in client.tags
+
+
 def test_an_expired_lease_of_a_killed_writer_is_taken_over(monkeypatch) -> None:
     monkeypatch.setattr("stockcast.registry.lock.LEASE_SETTLE_S", 0.0)
     client = FakeRegistryClient()

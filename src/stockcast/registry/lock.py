@@ -7,13 +7,16 @@ creating a fresh store's tables, which MLflow cannot do from several processes a
 A remote store (Azure ML's MLflow) shares no filesystem with its writers: a tag on the registered
 model serves as a lease there, set only when absent or expired and re-read after a pause to see
 whose write won, in a retry loop. MLflow offers no atomic compare-and-set, so this narrows the
-race to that pause instead of closing it; the lease expires so a killed writer cannot block others.
+race to that pause instead of closing it; the lease expires so a killed writer cannot block others,
+and a live writer extends it while it works.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,8 +32,12 @@ LEASE_TAG = "stockcast.write_lease"
 LEASE_TTL_S = 300.0
 LEASE_SETTLE_S = 1.0
 LEASE_POLL_S = 2.0
+# A held lease is extended each time this fraction of its TTL has passed.
+LEASE_RENEW_FRACTION = 1 / 3
 
 _FILE_LOCKS: dict[str, Any] = {}
+
+log = logging.getLogger(__name__)
 
 
 class StoreBusy(StockcastError):
@@ -97,15 +104,19 @@ class TagLease:
         except ValueError:
             return None
 
+    def _write(self) -> None:
+        """Claim (or extend) the lease for another `ttl_s` from now."""
+        expires = time.time() + self.ttl_s
+        self.client.set_registered_model_tag(
+            self.model_name, LEASE_TAG, f"{self.owner}|{expires:.3f}"
+        )
+
     def acquire(self, wait_s: float = WAIT_S) -> None:
         deadline = time.time() + wait_s
         while True:
             holder = self._holder()
             if holder is None or holder[1] < time.time():
-                expires = time.time() + self.ttl_s
-                self.client.set_registered_model_tag(
-                    self.model_name, LEASE_TAG, f"{self.owner}|{expires:.0f}"
-                )
+                self._write()
                 time.sleep(LEASE_SETTLE_S)  # a rival that wrote at the same time wins or loses now
                 holder = self._holder()
                 if holder is not None and holder[0] == self.owner:
@@ -122,10 +133,27 @@ class TagLease:
         if holder is not None and holder[0] == self.owner:
             self.client.delete_registered_model_tag(self.model_name, LEASE_TAG)
 
+    def _renew_until(self, stop: threading.Event) -> None:
+        """Extend the lease while the holder works (a large upload outlasts one `ttl_s`), so no
+        rival takes it over as expired; stops once the lease is lost."""
+        while not stop.wait(self.ttl_s * LEASE_RENEW_FRACTION):
+            try:
+                holder = self._holder()
+                if holder is None or holder[0] != self.owner:
+                    return
+                self._write()
+            except Exception as err:  # the store unreachable for a moment: try again next round
+                log.warning("could not renew the write lease of %r: %s", self.model_name, err)
+
     @contextmanager
     def held(self, wait_s: float = WAIT_S) -> Iterator[None]:
         self.acquire(wait_s)
+        stop = threading.Event()
+        renewer = threading.Thread(target=self._renew_until, args=(stop,), daemon=True)
+        renewer.start()
         try:
             yield
         finally:
+            stop.set()
+            renewer.join()
             self.release()
