@@ -197,3 +197,21 @@ def test_dates_written_year_last_in_no_order_the_data_tells_are_refused(
         f"CSV file {tmp_path / 'dates.csv'} {problem} in column 'Date'; write every date as "
         "YYYY-MM-DD (2010-02-01 for 1 February 2010)."
     )
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_zoned_dates_at_local_midnight_are_read_as_their_own_days(
+    tmp_path: Path, suffix: str
+) -> None:
+    """A Europe/Berlin daily index (+01:00 in winter, +02:00 in summer), as pandas writes it:
+    in UTC each date was the evening before."""
+    days = pd.bdate_range("2024-03-20", "2024-04-05", tz="Europe/Berlin")
+    frame = pd.DataFrame({"Close": np.arange(1.0, len(days) + 1)}, index=days.rename("Date"))
+    path = tmp_path / f"berlin{suffix}"
+    frame.to_csv(path) if suffix == ".csv" else frame.reset_index().to_parquet(path)
+    if suffix == ".csv":
+        assert "00:00:00+01:00" in path.read_text() and "00:00:00+02:00" in path.read_text()
+    (series,) = read_table_series(path, "Date", "Close")
+    assert series.dates is not None
+    expected = days.tz_localize(None).to_numpy("datetime64[ns]")
+    np.testing.assert_array_equal(series.dates, expected)

@@ -30,14 +30,20 @@ QUARTER = re.compile(r"^\s*(\d{4})-?Q([1-4])\s*$", re.IGNORECASE)
 # pandas guesses month-first from the first date, so the order is read from the data instead.
 YEAR_LAST = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(.*)$")
 MONTHS = 12
+# A date at local midnight with its UTC offset (2024-02-23 00:00:00+01:00), as pandas writes a
+# zoned daily index: a calendar day, which UTC would move to the day before.
+LOCAL_MIDNIGHT = re.compile(
+    r"^\s*(\d{4}-\d{2}-\d{2})[ T]00:00(?::00(?:\.0+)?)?\s*[+-]\d{2}(?::?\d{2})?\s*$"
+)
 # Series hold datetime64[ns]: the dates it can represent.
 EARLIEST = np.datetime64("1677-09-22")
 LATEST = np.datetime64("2262-04-11")
 
 
 def read_date_column(column: Any, label: str, key: str) -> Any:
-    """The column as timezone-naive datetime64[ns] (UTC for zoned times), or a DataError naming
-    the first row that is not a date. `label` names the file, `key` the config section."""
+    """The column as timezone-naive datetime64[ns] (UTC for zoned times, the local day for zoned
+    dates all at local midnight), or a DataError naming the first row that is not a date.
+    `label` names the file, `key` the config section."""
     import pandas as pd
 
     where = DateColumn(column, label, key)
@@ -46,14 +52,32 @@ def read_date_column(column: Any, label: str, key: str) -> Any:
     elif _all_quarters(column):
         dates = where.from_quarters()
     else:
-        dates = _text_dates(where.year_last_as_iso())
+        dates = _text_dates(_local_days(where.year_last_as_iso()))
     where.refuse_unreadable(dates.isna().to_numpy())
     if getattr(dates.dt, "tz", None) is not None:
-        dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
+        dates = _without_zone(dates)
     where.refuse_out_of_range(dates)
     dates = dates.astype("datetime64[ns]")
     where.refuse_one_instant(dates)
     return dates
+
+
+def _local_days(column: Any) -> Any:
+    """Text dates all at local midnight with an offset as the days they name (their offsets
+    may differ with daylight saving time); any other column as it is."""
+    present = column.dropna()
+    if not len(present) or not all(isinstance(v, str) for v in present):
+        return column
+    days = present.str.extract(LOCAL_MIDNIGHT)[0]
+    return column if days.isna().any() else days.reindex(column.index)
+
+
+def _without_zone(dates: Any) -> Any:
+    """Zoned dates as naive ones: those all at local midnight (a zoned daily column, as
+    Parquet keeps it) as their local days, other times in UTC."""
+    if (dates.dropna() == dates.dropna().dt.normalize()).all():
+        return dates.dt.tz_localize(None)
+    return dates.dt.tz_convert("UTC").dt.tz_localize(None)
 
 
 def _text_dates(column: Any) -> Any:
