@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from stockcast.data.series import Series
 from stockcast.data.split import split_series
-from stockcast.evaluation.live import Observed, judge, live_scores, mature, score_live
+from stockcast.evaluation.live import Maturity, Observed, judge, live_scores, mature, score_live
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.registry.ledger import ChampionSeen, Ledger, LedgerForecast, previous_champion
 
@@ -96,10 +96,10 @@ def test_forecasts_mature_on_the_business_days_they_target() -> None:
     business = [d for d in dates if np.is_busday(np.datetime64(d))]
     values = np.arange(len(business), dtype=float) + 100.0
     by_monday = Observed("A", values[:-1], tuple(business[:-1]))
-    matured, waiting = mature([friday], [by_monday])
-    assert (matured, waiting) == ([], 1), "Tuesday's target has not arrived on Monday"
-    matured, waiting = mature([friday], [Observed("A", values, tuple(business))])
-    assert waiting == 0 and len(matured) == 1
+    by_monday_maturity = mature([friday], [by_monday])
+    assert by_monday_maturity == Maturity([], 1, 0), "Tuesday's target has not arrived on Monday"
+    matured = mature([friday], [Observed("A", values, tuple(business))]).matured
+    assert len(matured) == 1
     np.testing.assert_array_equal(matured[0].actual, values[-2:])
 
 
@@ -137,22 +137,31 @@ def test_a_forecast_matures_on_the_values_after_its_origin_whatever_their_dates(
     # The origin's own value, dated as the later values are (with a time where they have one).
     timed = "T" in observed_after[0] and "T" not in origin
     dates = (f"{origin}T20:00:00" if timed else origin, *observed_after)
-    matured, waiting = mature([stored], [Observed("A", np.array([100.0, 101.0, 102.0]), dates)])
-    assert waiting == 0 and len(matured) == 1
-    np.testing.assert_array_equal(matured[0].actual, [101.0, 102.0])
-    matured, waiting = mature([stored], [Observed("A", np.array([100.0, 101.0]), dates[:2])])
-    assert (matured, waiting) == ([], 1), "the second step has not arrived"
+    maturity = mature([stored], [Observed("A", np.array([100.0, 101.0, 102.0]), dates)])
+    assert maturity.waiting == 0 and len(maturity.matured) == 1
+    np.testing.assert_array_equal(maturity.matured[0].actual, [101.0, 102.0])
+    maturity = mature([stored], [Observed("A", np.array([100.0, 101.0]), dates[:2])])
+    assert maturity == Maturity([], 1, 0), "the second step has not arrived"
+
+
+def test_a_forecast_older_than_the_data_is_not_scored_against_its_first_values() -> None:
+    """Data that keeps its latest values (a market's `data.length`, a rolling download) no
+    longer reaches a year-old origin: its forecast was matched to the first values there."""
+    old = forecast("2024-01-05")
+    dates = tuple(str(d) for d in np.arange("2024-06-03", "2024-06-08", dtype="datetime64[D]"))
+    maturity = mature([old], [Observed("A", np.arange(5.0) + 100.0, dates)])
+    assert maturity == Maturity([], 0, 1)
 
 
 def test_live_scores_compare_with_the_naive_forecast_of_the_same_origin() -> None:
-    matured, _ = mature(
+    matured = mature(
         [forecast("2024-01-05", offset=3.0)],
         [
             Observed(
                 "A", np.array([100.0, 100.0, 103.0]), ("2024-01-05", "2024-01-08", "2024-01-09")
             )
         ],
-    )
+    ).matured
     scores = live_scores(matured, {"A": 2.0})
     # forecasts 103, 104 vs actual 100, 103: MAE 2.0; the naive 100, 100: MAE 1.5
     assert scores["mae"] == pytest.approx(2.0) and scores["mase"] == pytest.approx(1.0)
@@ -175,7 +184,7 @@ def test_a_champion_that_errs_where_the_last_price_was_exact_is_flagged(
         LedgerForecast("m", 1, "A", dates[i], dates[i + 1 : i + 3], (point, point), 100.0, {})
         for i in range(6)
     ]
-    matured, _ = mature(forecasts, [Observed("A", np.full(10, 100.0), dates)])
+    matured = mature(forecasts, [Observed("A", np.full(10, 100.0), dates)]).matured
     scores = live_scores(matured, {"A": 1.0})
     assert scores["naive_mase"] == 0.0 and scores["ratio_vs_naive"] is None
     cfg = OmegaConf.create({"monitor": {"max_ratio_vs_naive": 1.2, "min_matured": 3}})
@@ -198,7 +207,7 @@ def test_live_scores_weigh_each_series_in_its_own_units() -> None:
         Observed("A", np.array([100.0, 101.0, 101.0]), dates),
         Observed("B", np.array([10_000.0, 10_010.0, 10_010.0]), dates),
     ]
-    matured, _ = mature([dear, cheap], observed)
+    matured = mature([dear, cheap], observed).matured
     scores = live_scores(matured, {"A": 1.0, "B": 100.0})
     # Model errors: B 8, 8 (0.08 each in its units), A 3, 3 (3 each): MASE (0.16 + 6) / 4.
     # Naive: B 10, 10 (0.1), A 1, 1 (1): 2.2 / 4. In prices the ratio is 22 / 22 = 1.

@@ -61,16 +61,26 @@ def observed_series(prepared: PreparedData) -> list[Observed]:
     return observed
 
 
-def mature(
-    forecasts: Iterable[LedgerForecast], observed: Sequence[Observed]
-) -> tuple[list[Matured], int]:
-    """The forecasts whose series has as many values after their origin as they have steps,
-    and how many are still waiting. Step k is the k-th value after the origin date, whatever
-    date it carries: the model forecasts the series' next values, and its target dates are
-    the calendar's guess of when they come, which a holiday, a daylight-saving change or a
-    week dated a day early moves (matched by date, such a forecast waited for good)."""
+@dataclass(frozen=True)
+class Maturity:
+    """The ledger's forecasts against today's data: those matured (with their actual values),
+    how many still wait for theirs, and how many are older than the data's first date."""
+
+    matured: list[Matured]
+    waiting: int
+    before_data: int
+
+
+def mature(forecasts: Iterable[LedgerForecast], observed: Sequence[Observed]) -> Maturity:
+    """The forecasts whose series has as many values after their origin as they have steps.
+    Step k is the k-th value after the origin date, whatever date it carries: the model
+    forecasts the series' next values, and its target dates are the calendar's guess of when
+    they come, which a holiday, a daylight-saving change or a week dated a day early moves
+    (matched by date, such a forecast waited for good). An origin before the data's first date
+    (data that keeps only its latest values, a rolling download) cannot be placed, and is not
+    scored against the first values that happen to be there."""
     known = {s.series_id: (np.asarray(s.dates, dtype="datetime64[ns]"), s.values) for s in observed}
-    matured, waiting = [], 0
+    matured, waiting, before_data = [], 0, 0
     for forecast in forecasts:
         dates, values = known.get(forecast.series_id, (np.array([], "datetime64[ns]"), None))
         origin = np.datetime64(forecast.origin_date)
@@ -79,11 +89,13 @@ def mature(
             dates = dates.astype("datetime64[D]")
         start = int(np.searchsorted(dates, origin, "right"))
         steps = len(forecast.target_dates)
-        if values is None or start + steps > len(values):
+        if values is not None and len(values) and start == 0:
+            before_data += 1
+        elif values is None or start + steps > len(values):
             waiting += 1
         else:
             matured.append(Matured(forecast, np.asarray(values[start : start + steps], float)))
-    return matured, waiting
+    return Maturity(matured, waiting, before_data)
 
 
 def live_scores(matured: Sequence[Matured], scales: Mapping[str, float]) -> dict[str, Any]:
@@ -195,6 +207,7 @@ class LiveScores:
 
     matured: list[Matured]
     waiting: int
+    before_data: int
     overall: dict[str, Any]
     champion: dict[str, Any]
     by_version: dict[str, dict[str, Any]]
@@ -212,13 +225,15 @@ def score_live(
     """`train`: the prepared train split, whose series' one-step naive MAEs scale each series'
     live errors (`live_scores`)."""
     scales = dict(zip(train.series_ids, series_scales(train).tolist(), strict=True))
-    matured, waiting = mature(forecasts, observed)
+    maturity = mature(forecasts, observed)
+    matured = maturity.matured
     by_version: dict[int, list[Matured]] = {}
     for m in matured:
         by_version.setdefault(m.forecast.model_version, []).append(m)
     return LiveScores(
         matured,
-        waiting,
+        maturity.waiting,
+        maturity.before_data,
         live_scores(last_origins(matured, window), scales),
         live_scores(last_origins(by_version.get(champion_version, []), window), scales),
         {str(v): live_scores(rows, scales) for v, rows in sorted(by_version.items())},

@@ -110,6 +110,8 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         "champion": champion.version,
         "stored": stored,
         "waiting": scores.waiting,
+        # Forecasts whose origin today's data no longer reaches back to: not scored.
+        "before_data": scores.before_data,
         "window": window,
         "live": scores.overall,
         "champion_live": scores.champion,
