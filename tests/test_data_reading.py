@@ -215,3 +215,27 @@ def test_zoned_dates_at_local_midnight_are_read_as_their_own_days(
     assert series.dates is not None
     expected = days.tz_localize(None).to_numpy("datetime64[ns]")
     np.testing.assert_array_equal(series.dates, expected)
+
+
+@pytest.mark.parametrize(
+    ("cells", "row"),
+    [
+        (["2024-01-02 17:30 CET", "2024-01-03 17:30 CET"], 1),
+        (["2024-03-08 16:00 EST", "2024-03-11 16:00 EDT"], 1),
+        (["2024-03-08 16:00", "2024-03-11 16:00 edt"], 2),
+    ],
+)
+def test_a_time_zone_written_as_a_name_is_refused(
+    tmp_path: Path, cells: list[str], row: int
+) -> None:
+    """pandas dropped CET and read the time as UTC, and refused EDT beside EST as unreadable."""
+    with pytest.raises(DataError) as refused:
+        _dates(tmp_path, cells)
+    assert str(refused.value) == (
+        f"CSV file {tmp_path / 'dates.csv'} gives the time zone of {cells[row - 1]!r} in column "
+        f"'Date' at data row {row} as a name, which is not read; write a UTC offset instead "
+        "(2024-01-02 17:30+01:00 for 17:30 CET)."
+    )
+    for words in ("17:30 UTC", "5:30 PM"):
+        read = _dates(tmp_path, [f"2024-01-02 {words}", f"2024-01-03 {words}"])
+        assert read == ["2024-01-02", "2024-01-03"]

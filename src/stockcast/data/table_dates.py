@@ -30,6 +30,10 @@ QUARTER = re.compile(r"^\s*(\d{4})-?Q([1-4])\s*$", re.IGNORECASE)
 # pandas guesses month-first from the first date, so the order is read from the data instead.
 YEAR_LAST = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(.*)$")
 MONTHS = 12
+# A time followed by a word (17:30 CET): pandas drops a zone's name it does not know and reads
+# the time as UTC, and refuses EDT beside EST; only these words say what they mean.
+ZONE_NAME = re.compile(r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*([A-Za-z]{2,5})\s*$")
+KNOWN_WORDS = frozenset({"UTC", "GMT", "AM", "PM"})
 # A date at local midnight with its UTC offset (2024-02-23 00:00:00+01:00), as pandas writes a
 # zoned daily index: a calendar day, which UTC would move to the day before.
 LOCAL_MIDNIGHT = re.compile(
@@ -52,6 +56,7 @@ def read_date_column(column: Any, label: str, key: str) -> Any:
     elif _all_quarters(column):
         dates = where.from_quarters()
     else:
+        where.refuse_zone_names()
         dates = _text_dates(_local_days(where.year_last_as_iso()))
     where.refuse_unreadable(dates.isna().to_numpy())
     if getattr(dates.dt, "tz", None) is not None:
@@ -147,6 +152,21 @@ class DateColumn:
         )
         self.refuse_unreadable(dates.isna().to_numpy())
         return dates
+
+    def refuse_zone_names(self) -> None:
+        """The first time whose zone is written as a name (CET, EST) rather than an offset."""
+        text = self.column[self.column.map(lambda v: isinstance(v, str))]
+        if text.empty:
+            return
+        words = text.astype(str).str.extract(ZONE_NAME)[0].str.upper()
+        named = words.notna() & ~words.isin(KNOWN_WORDS)
+        if named.any():
+            row = int(self.column.index.get_loc(named.idxmax()))
+            raise DataError(
+                f"{self.label} gives the time zone of {self._shown(row)} in column "
+                f"{self.name!r} at data row {row + 1} as a name, which is not read; write a "
+                "UTC offset instead (2024-01-02 17:30+01:00 for 17:30 CET)."
+            )
 
     def year_last_as_iso(self) -> Any:
         """The column with dates written year last rewritten YYYY-MM-DD (their time kept), the
