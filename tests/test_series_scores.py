@@ -82,6 +82,17 @@ def test_best_and_worst_pick_both_ends() -> None:
     assert best_and_worst(rows, 0) == []
 
 
+def test_a_series_id_becomes_a_file_name_every_system_takes() -> None:
+    """A ticker `BRK/B` made evaluate's plot path a folder that does not exist: a traceback
+    after training. Ids that are already safe keep their name."""
+    from stockcast.files import file_name_part
+
+    assert file_name_part("T0001") == "T0001" and file_name_part("BRK.B") == "BRK.B"
+    slashed, underscored = file_name_part("BRK/B"), file_name_part("BRK_B")
+    assert slashed.startswith("BRK_B-") and "/" not in slashed and slashed != underscored
+    assert len(file_name_part("x" * 400)) < 120
+
+
 @pytest.mark.slow
 def test_a_twenty_ticker_market_gets_a_report_per_series(seeded_tmp: Path) -> None:
     with global_state_restored():

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# A series id in a file name (a plot per series): what every file system takes, well under the
+# usual 255-byte limit with the rest of the name.
+SAFE_FILE_NAME = re.compile(r"[A-Za-z0-9._-]+")
+FILE_NAME_PART_CHARS = 100
+FILE_NAME_HASH_CHARS = 8
 
 
 def json_safe(value: Any) -> Any:
@@ -27,6 +35,17 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def file_name_part(text: str) -> str:
+    """`text` as part of a file name on every system: kept where it is letters, digits, `.`,
+    `_` and `-` and short enough; otherwise those characters (others as `_`, cut to
+    `FILE_NAME_PART_CHARS`) and a short hash of the whole, so two texts never share a name
+    (`BRK/B` and `BRK_B`)."""
+    if SAFE_FILE_NAME.fullmatch(text) and len(text) <= FILE_NAME_PART_CHARS:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:FILE_NAME_HASH_CHARS]
+    return f"{re.sub(r'[^A-Za-z0-9._-]', '_', text)[:FILE_NAME_PART_CHARS]}-{digest}"
 
 
 def write_json(path: str | Path, payload: Mapping[str, Any]) -> Path:
