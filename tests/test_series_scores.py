@@ -82,6 +82,19 @@ def test_best_and_worst_pick_both_ends() -> None:
     assert best_and_worst(rows, 0) == []
 
 
+def test_the_naive_forecast_carried_through_float32_does_not_beat_naive() -> None:
+    """A panel that fell back to the last price scored ratios of 0.999999 and 1.0000002: three
+    of four series counted as beating naive, by round-off."""
+    actual = np.array([[10.0, 11.0], [20.0, 19.0], [30.0, 31.0], [40.0, 41.0]])
+    naive = actual + 1.0
+    model = naive * np.array([[1 - 1e-7], [1 + 1e-7], [1 - 2e-7], [1.0]])
+    model[3] = actual[3] + 0.5  # half naive's errors: beats it
+    result = per_series_scores(
+        ("a", "b", "c", "d"), np.arange(4), np.ones(4), {"model": model, "naive": naive}, actual
+    )
+    assert result["aggregate"]["share_beating_naive"] == 0.25
+
+
 def test_a_series_id_becomes_a_file_name_every_system_takes() -> None:
     """A ticker `BRK/B` made evaluate's plot path a folder that does not exist: a traceback
     after training. Ids that are already safe keep their name."""
