@@ -80,6 +80,10 @@ def test_best_and_worst_pick_both_ends() -> None:
     assert best_and_worst(rows, 2) == [2, 4, 1, 5]
     assert sorted(best_and_worst(rows, 3)) == list(range(6))
     assert best_and_worst(rows, 0) == []
+    # An undefined ratio (naive exact on its windows) sorted last, so it was drawn as the worst.
+    halted = [{"mase_vs_naive": r} for r in (1.00000034, 1.00000008, float("nan"), 0.9)]
+    assert best_and_worst(halted, 1) == [3, 0]
+    assert best_and_worst(halted[1:], 2) == [2, 0, 1]
 
 
 def test_the_naive_forecast_carried_through_float32_does_not_beat_naive() -> None:

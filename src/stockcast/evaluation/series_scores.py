@@ -79,7 +79,12 @@ def best_and_worst(rows: list[dict[str, Any]], count: int) -> list[int]:
     MASE relative to naive (all of them when there are few; none for a count of 0)."""
     if count <= 0:
         return []
-    order = np.argsort([row["mase_vs_naive"] for row in rows], kind="stable")
-    if len(order) <= 2 * count:
-        return order.tolist()
-    return [*order[:count].tolist(), *order[-count:].tolist()]
+    ratios = np.array([row["mase_vs_naive"] for row in rows], dtype=float)
+    # A series whose ratio is undefined (naive exact over its test windows) is neither best nor
+    # worst: it is drawn only where too few others are left to draw.
+    ranked = np.flatnonzero(np.isfinite(ratios))
+    ranked = ranked[np.argsort(ratios[ranked], kind="stable")]
+    if len(ranked) <= 2 * count:
+        undefined = np.flatnonzero(~np.isfinite(ratios))
+        return [*ranked.tolist(), *undefined[: 2 * count - len(ranked)].tolist()]
+    return [*ranked[:count].tolist(), *ranked[-count:].tolist()]
