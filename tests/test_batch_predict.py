@@ -63,9 +63,9 @@ def test_every_id_is_forecast_in_one_model_call_with_one_block_per_id(
     calls: list[tuple[int, ...]] = []
     original = OpenModel.forecast
 
-    def counted(self, windows):
+    def counted(self, windows, series_ids=None):
         calls.append(np.shape(windows))
-        return original(self, windows)
+        return original(self, windows, series_ids)
 
     monkeypatch.setattr(OpenModel, "forecast", counted)
     run_dir = tmp_path / "run"

@@ -263,6 +263,24 @@ def absurd() -> OpenModel:
     return OpenModel(Absurd(), Path("absurd"), "", metadata, max_range_multiple=multiple)
 
 
+def test_batch_predict_names_the_series_whose_forecast_is_refused(absurd: OpenModel) -> None:
+    """It named `row 3`, the series' place among the sorted ids, in no row of the file."""
+    from stockcast.data.series import Series
+    from stockcast.prediction.batch import SeriesBatch, forecast_batch
+
+    ids = ("AAA", "BBB", "WILD")
+    rows = [np.full(10, 100.0), np.full(10, 50.0), np.array([1e-6, 1e6] * 5)]
+    batch = SeriesBatch([Series(i, r) for i, r in zip(ids, rows, strict=True)], "Ticker", "", {})
+    with pytest.raises(ForecastRefused) as caught:
+        forecast_batch(absurd, batch)
+    assert str(caught.value).startswith("the model's forecast for series 'AAA' is -4.65655e+07")
+    # The refusal names the first series refused: WILD alone, among sensible answers.
+    point = np.full((3, 5), 75.0)
+    point[2, 0] = -4.6e7
+    with pytest.raises(ForecastRefused, match=r"^the model's forecast for series 'WILD' is"):
+        guarded_forecast(np.stack(rows), point, {}, False, 10.0, series_ids=ids)
+
+
 def test_serve_answers_an_absurd_forecast_with_422(absurd: OpenModel) -> None:
     model = absurd
     status, answer = post(build_app(model, LIMITS), {"inputs": [[1e-6, 1e6] * 5]})

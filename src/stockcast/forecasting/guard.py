@@ -10,6 +10,7 @@ naming the row and position and what to do, the same wherever the input came fro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -148,6 +149,7 @@ def guarded_forecast(
     allow_non_positive: bool,
     max_range_multiple: float | None,
     typical_move: float | None = None,
+    series_ids: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, Bands]:
     """The model's answer, refused when absurd, floored at zero for a price model.
 
@@ -166,7 +168,7 @@ def guarded_forecast(
     band edge at 0 says exactly what a negative one meant, that the price could fall that far.
     """
     if max_range_multiple is not None:
-        _check_range(windows, point, float(max_range_multiple), typical_move)
+        _check_range(windows, point, float(max_range_multiple), typical_move, series_ids)
     if allow_non_positive:
         return point, bands
     floored = {
@@ -176,7 +178,11 @@ def guarded_forecast(
 
 
 def _check_range(
-    windows: np.ndarray, point: np.ndarray, multiple: float, typical_move: float | None
+    windows: np.ndarray,
+    point: np.ndarray,
+    multiple: float,
+    typical_move: float | None,
+    series_ids: Sequence[str] | None = None,
 ) -> None:
     low = windows.min(axis=1, keepdims=True)
     high = windows.max(axis=1, keepdims=True)
@@ -189,7 +195,10 @@ def _check_range(
     outside = ((point < low - room) | (point > high + room)) & (room > 0)
     if outside.any():
         row, step, more = _first(outside)
-        which = "" if len(point) == 1 else f" for row {row + 1}"
+        if series_ids is not None:
+            which = f" for series {series_ids[row]!r}"
+        else:
+            which = "" if len(point) == 1 else f" for row {row + 1}"
         raise ForecastRefused(
             f"the model's forecast{which} is {point[row, step]:.6g} at step {step + 1}{more}, far "
             f"outside the window's range {low[row, 0]:.6g} to {high[row, 0]:.6g} (beyond what "

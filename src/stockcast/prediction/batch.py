@@ -147,7 +147,7 @@ def forecast_batch(model: OpenModel, batch: SeriesBatch) -> BatchForecast:
     if not model.allow_non_positive:
         _refuse_non_positive(batch)
     windows = np.stack([item.values[-p:] for item in batch.series])
-    forecasts, bands = model.forecast(windows)
+    forecasts, bands = model.forecast(windows, batch.ids)
     if batch.series[0].dates is None:
         return BatchForecast(batch.ids, windows, forecasts, bands, None, None, None)
     window_end = np.array([item.dates[-1] for item in batch.series], dtype="datetime64[ns]")

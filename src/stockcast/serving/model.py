@@ -12,6 +12,7 @@ point forecast and the bands.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -74,11 +75,14 @@ class OpenModel:
         """Whether the model was trained on values <= 0 (older models: no, a price model)."""
         return allows_non_positive(self.metadata)
 
-    def forecast(self, windows: Any) -> tuple[np.ndarray, Bands]:
+    def forecast(
+        self, windows: Any, series_ids: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, Bands]:
         """Rows of previous_time_window prices -> (rows of next_time_window point forecasts,
         {level: (lower rows, upper rows)}), through the input and output guards: one sentence
         refuses what is not a window of prices, or (with `max_range_multiple`) an absurd
-        forecast; a price model's negative numbers are floored at 0."""
+        forecast, naming the row's series where `series_ids` gives them; a price model's
+        negative numbers are floored at 0."""
         from mlflow.exceptions import MlflowException
 
         rows = price_rows(windows, self.previous_time_window, self.allow_non_positive)
@@ -98,6 +102,7 @@ class OpenModel:
             self.allow_non_positive,
             self.max_range_multiple,
             self.metadata.get("mase_scale"),
+            series_ids,
         )
 
     @cached_property
