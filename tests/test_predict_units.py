@@ -419,3 +419,31 @@ def test_the_test_split_of_a_file_outside_the_project_is_found_by_input_path(
     assert (
         build_input(asked | {"path": str(table)}, metadata).values.tolist() == found.values.tolist()
     )
+
+
+def test_the_test_split_of_a_panel_says_which_series_it_is(make_cfg, tmp_path: Path) -> None:
+    """Every id gave the same printed line and plot title, `test split of the training csv
+    data`: only forecast.json said which series was forecast."""
+    from stockcast.orchestration.steps.prepare import run_prepare
+    from stockcast.paths import portable
+
+    csv = tmp_path / "panel.csv"
+    dates = pd.date_range("2000-01-01", periods=60, freq="MS")
+    frames = [
+        pd.DataFrame({"Date": dates, "Ticker": ticker, "Close": np.linspace(100, 160, 60) + i})
+        for i, ticker in enumerate(["alpha", "G-3"])
+    ]
+    pd.concat(frames).to_csv(csv, index=False)
+    cfg = make_cfg(
+        "data=csv", f"data.path={csv}", "data.id_column=Ticker", "data.previous_time_window=10"
+    )
+    meta = json.loads((run_prepare(cfg, tmp_path / "prepared") / "meta.json").read_text())
+    metadata = {
+        "data_source": portable(meta["source"]),
+        "data_hash": meta["data_hash"],
+        "previous_time_window": 10,
+        "next_time_window": 5,
+    }
+    asked = {"kind": "test_split", "path": str(csv), "series_id": "G-3"}
+    found = build_input(asked, metadata)
+    assert found.description == "test split of the training csv data (G-3)"

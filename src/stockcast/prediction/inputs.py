@@ -191,6 +191,8 @@ def _test_split(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> In
     dates = None if test.dates is None else test.dates[start:stop]
     details = {"kind": "test_split", "source": source["source"], "series_id": chosen.series_id}
     label = f"test split of the training {source['source']} data"
+    if len(series) > 1:
+        label += f" ({chosen.series_id})"
     return InputSeries(test.values[start:stop], dates, label, details)
 
 
