@@ -81,10 +81,10 @@ def _training_source(metadata: Mapping[str, Any]) -> dict[str, Any]:
 def _synthetic(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
     source = _training_source(metadata)
     if source["source"] not in GENERATED_SOURCES:
+        where = f" ({source['path']})" if source.get("path") else ""
         raise ConfigError(
-            f"the model was trained on {source['source']} data ({source.get('path', '')}), not a "
-            "generator, so there is no fresh synthetic series; use input=csv input.path=... or "
-            "input=test_split."
+            f"the model was trained on {source['source']} data{where}, not a generator, so there "
+            "is no fresh synthetic series; use input=csv input.path=... or input=test_split."
         )
     # Seed policy: a path the model never saw, yet reproducible run to run.
     seed = int(source["seed"]) + 1 if input_cfg.get("seed") is None else int(input_cfg["seed"])
