@@ -148,6 +148,16 @@ def test_csv_ids_are_read_as_written(tmp_path: Path) -> None:
     path.write_text("Date,Ticker,Close\n" + "\n".join(rows) + "\n")
     read = read_csv_series(path, "Date", "Close", "Ticker")
     assert [item.series_id for item in read] == ["001", "002"]
+    # Tickers pandas reads as missing values by default; a blank cell still is one.
+    tickers = ("NA", "None", "nan")
+    rows = [f"2024-01-0{day},{ticker},{day}" for ticker in tickers for day in (1, 2)]
+    path.write_text("Date,Ticker,Close\n" + "\n".join(rows) + "\n")
+    assert [item.series_id for item in read_csv_series(path, "Date", "Close", "Ticker")] == sorted(
+        tickers
+    )
+    path.write_text("Date,Ticker,Close\n2024-01-01,A,1\n2024-01-02, ,2\n")
+    with pytest.raises(DataError, match=r"has no 'Ticker' \(data\.id_column\) at data row 2;"):
+        read_csv_series(path, "Date", "Close", "Ticker")
 
 
 def _dates(tmp_path: Path, cells: list[str]) -> list[str]:

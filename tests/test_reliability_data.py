@@ -130,7 +130,7 @@ def test_the_id_column_must_name_every_row(tmp_path: Path) -> None:
     frame = two_tickers().reset_index(drop=True)
     frame.loc[3, "Ticker"] = None
     frame.to_csv(path, index=False)
-    with pytest.raises(DataError, match=r"no 'Ticker' \(input.id_column\) at data rows 4;"):
+    with pytest.raises(DataError, match=r"no 'Ticker' \(input.id_column\) at data row 4;"):
         read_csv_series(path, "Date", "Close", "Ticker", key="input")
 
 

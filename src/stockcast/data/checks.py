@@ -69,9 +69,11 @@ def check_csv_layout(
     if id_column is not None:
         no_id = frame[id_column].isna().to_numpy()
         if no_id.any():
+            one = no_id.sum() == 1
+            rows, those = ("row", "that row belongs") if one else ("rows", "those rows belong")
             raise DataError(
-                f"{table_label(path)} has no {id_column!r} ({key}.id_column) at data rows "
-                f"{_listed(_data_rows(no_id))}; fill in which series those rows belong to."
+                f"{table_label(path)} has no {id_column!r} ({key}.id_column) at data {rows} "
+                f"{_listed(_data_rows(no_id))}; fill in which series {those} to."
             )
     if date_column is None:
         if id_column is None:

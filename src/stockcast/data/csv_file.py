@@ -37,11 +37,12 @@ OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "'|'"}
 def read_csv_frame(path: Path, label: str, text_columns: Sequence[str] = ()) -> Any:
     """The CSV file as a DataFrame (possibly without rows), or a DataError naming the line that
     is not UTF-8, holds the wrong number of fields, or opens a quote it never closes.
-    `text_columns` are read as written (ids 001 and 002, not the numbers 1 and 2)."""
+    `text_columns` are read as written (ids 001 and 002, not the numbers 1 and 2; a ticker
+    `NA` or `None`, not a missing value): only a blank cell is missing there."""
     import pandas as pd
 
     try:
-        frame = pd.read_csv(path, dtype=dict.fromkeys(text_columns, str))
+        frame = pd.read_csv(path, converters=dict.fromkeys(text_columns, str))
     except pd.errors.EmptyDataError:
         raise DataError(f"{label} is empty; it needs a header and rows.") from None
     except UnicodeDecodeError:
@@ -55,6 +56,9 @@ def read_csv_frame(path: Path, label: str, text_columns: Sequence[str] = ()) -> 
         problem = layout_problem(path, label)
         if problem is not None:
             raise DataError(problem)
+    for column in text_columns:
+        if column in frame.columns:
+            frame[column] = frame[column].mask(frame[column].str.strip() == "")
     return frame
 
 
