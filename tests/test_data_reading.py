@@ -59,6 +59,9 @@ def test_daily_data_with_a_gap_of_years_keeps_its_week_and_season() -> None:
     # Once every eight days no weekday reaches the share: every weekday held counts, not none.
     every_eight_days = pd.date_range("2024-01-01", periods=40, freq="8D")
     assert trading_week(every_eight_days.to_numpy()) == (True,) * 7
+    # A stray Saturday weeks after three weeks of business days adds no day to the week.
+    stray = pd.bdate_range("2024-01-01", periods=15).append(pd.DatetimeIndex(["2024-02-17"]))
+    assert trading_week(stray.to_numpy()) == BUSINESS_WEEK
 
 
 def test_a_categorical_id_reads_only_the_series_it_holds(tmp_path: Path) -> None:

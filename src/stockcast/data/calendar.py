@@ -24,7 +24,9 @@ BUSINESS_WEEK = (True,) * 5 + (False,) * 2
 # below. Weeks without a value do not count, so a gap of years (2012, then 2020) or data held
 # only in some months of each year keeps its week.
 MIN_WEEKDAY_SHARE = 0.25
-# Spans shorter than this many weeks say too little to tell a closed day from a thin one: such
+# Nor is a weekday holding a single value one it trades on, however few weeks hold values.
+MIN_WEEKDAY_VALUES = 2
+# Fewer weeks holding values than this say too little to tell a closed day from a thin one: such
 # data trades on Monday to Friday unless a weekend day holds a value.
 MIN_WEEKS = 4
 
@@ -40,13 +42,14 @@ def trading_week(dates: Any) -> tuple[bool, ...]:
     if not len(days):
         return BUSINESS_WEEK
     held = np.bincount(weekdays(days), minlength=7)
-    if days[-1] - days[0] + 1 < MIN_WEEKS * 7:
-        return (True,) * 7 if held[5:].any() else BUSINESS_WEEK
     weeks = np.unique(days - weekdays(days))  # each week's Monday
+    if len(weeks) < MIN_WEEKS:
+        return (True,) * 7 if held[5:].any() else BUSINESS_WEEK
     span = (weeks[:, None] + np.arange(7)).ravel()
     span = span[(span >= days[0]) & (span <= days[-1])]
     occurs = np.bincount(weekdays(span), minlength=7)
-    week = tuple(bool(h >= MIN_WEEKDAY_SHARE * o) for h, o in zip(held, occurs, strict=True))
+    needed = np.maximum(MIN_WEEKDAY_SHARE * occurs, MIN_WEEKDAY_VALUES)
+    week = tuple(bool(h >= n) for h, n in zip(held, needed, strict=True))
     return week if any(week) else tuple(bool(h) for h in held)
 
 
