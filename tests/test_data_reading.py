@@ -179,6 +179,22 @@ def _dates(tmp_path: Path, cells: list[str]) -> list[str]:
         (["12/01/2020", "13/01/2020", "14/01/2020"], ["2020-01-12", "2020-01-13", "2020-01-14"]),
         (["01/12/2020", "01/13/2020", "01/14/2020"], ["2020-01-12", "2020-01-13", "2020-01-14"]),
         (["1.2.2020 16:00", "13.2.2020 16:00"], ["2020-02-01", "2020-02-13"]),
+        # No number over 12: monthly data written day first read month first jumps a day
+        # eleven times, then 354 days; read day first it steps by months.
+        (
+            [f"01/{m:02d}/2010" for m in range(1, 13)] + ["01/01/2011"],
+            [f"2010-{m:02d}-01" for m in range(1, 13)] + ["2011-01-01"],
+        ),
+        # Both orders step evenly (months, or the first twelve days): month first, as pandas
+        # reads them (US monthly and daily files read as before).
+        (
+            [f"{m:02d}/01/2023" for m in range(1, 13)],
+            [f"2023-{m:02d}-01" for m in range(1, 13)],
+        ),
+        (
+            ["01/02/2024", "01/03/2024", "01/04/2024", "01/05/2024", "01/08/2024"],
+            ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05", "2024-01-08"],
+        ),
     ],
 )
 def test_dates_written_year_last_are_read_in_the_order_a_day_over_12_shows(
@@ -191,13 +207,13 @@ def test_dates_written_year_last_are_read_in_the_order_a_day_over_12_shows(
     ("cells", "problem"),
     [
         (
-            ["01/01/2010", "01/02/2010", "01/03/2010"],
-            "writes dates such as '01/01/2010' whose day and month cannot be told apart (no "
-            "first or second number is over 12)",
-        ),
-        (
             ["13/01/2010", "01/14/2010"],
             "writes some dates day first and '01/14/2010' at data row 2 month first",
+        ),
+        # A blank cell before them: the row is counted in the file.
+        (
+            ["", "13/01/2010", "01/14/2010"],
+            "writes some dates day first and '01/14/2010' at data row 3 month first",
         ),
     ],
 )
