@@ -252,6 +252,7 @@ def test_zoned_dates_at_local_midnight_are_read_as_their_own_days(
         (["2024-01-02 17:30 CET", "2024-01-03 17:30 CET"], 1),
         (["2024-03-08 16:00 EST", "2024-03-11 16:00 EDT"], 1),
         (["2024-03-08 16:00", "2024-03-11 16:00 edt"], 2),
+        (["2024-01-02 4:00 PM EST", "2024-01-03 4:00 PM EST"], 1),
     ],
 )
 def test_a_time_zone_written_as_a_name_is_refused(
@@ -265,6 +266,9 @@ def test_a_time_zone_written_as_a_name_is_refused(
         f"'Date' at data row {row} as a name, which is not read; write a UTC offset instead "
         "(2024-01-02 17:30+01:00 for 17:30 CET)."
     )
+    # An hour after GMT or UTC is read as a POSIX zone, its sign reversed (17:00 UTC).
+    with pytest.raises(DataError, match=r"as GMT or UTC and an hour, which is read with the sign"):
+        _dates(tmp_path, ["2024-01-02 16:00 GMT+1", "2024-01-03 16:00 GMT+1"])
     for words in ("17:30 UTC", "5:30 PM"):
         read = _dates(tmp_path, [f"2024-01-02 {words}", f"2024-01-03 {words}"])
         assert read == ["2024-01-02", "2024-01-03"]

@@ -36,7 +36,10 @@ MONTHS = 12
 EVEN_GAP_MULTIPLE = 4
 # A time followed by a word (17:30 CET): pandas drops a zone's name it does not know and reads
 # the time as UTC, and refuses EDT beside EST; only these words say what they mean.
-ZONE_NAME = re.compile(r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*([A-Za-z]{2,5})\s*$")
+ZONE_NAME = re.compile(r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[AaPp][Mm]\s+)?([A-Za-z]{2,5})\s*$")
+# GMT+1 and UTC+1 (an hour, no minutes) are read as POSIX zones, whose sign is the reverse:
+# 16:00 GMT+1 comes out 17:00 UTC. `+01:00` reads as meant.
+POSIX_OFFSET = re.compile(r"(?:GMT|UTC)\s*[+-]\d{1,2}\s*$", re.IGNORECASE)
 KNOWN_WORDS = frozenset({"UTC", "GMT", "AM", "PM"})
 # A date at local midnight with its UTC offset (2024-02-23 00:00:00+01:00), as pandas writes a
 # zoned daily index: a calendar day, which UTC would move to the day before.
@@ -175,6 +178,15 @@ class DateColumn:
         text = self.column[self.column.map(lambda v: isinstance(v, str))]
         if text.empty:
             return
+        posix = text.astype(str).str.contains(POSIX_OFFSET)
+        if posix.any():
+            row = int(self.column.index.get_loc(posix.idxmax()))
+            raise DataError(
+                f"{self.label} gives the UTC offset of {self._shown(row)} in column "
+                f"{self.name!r} at data row {row + 1} as GMT or UTC and an hour, which is read "
+                "with the sign reversed; write the offset with its minutes instead "
+                "(2024-01-02 16:00+01:00)."
+            )
         words = text.astype(str).str.extract(ZONE_NAME)[0].str.upper()
         named = words.notna() & ~words.isin(KNOWN_WORDS)
         if named.any():
