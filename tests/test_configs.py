@@ -202,6 +202,7 @@ def test_default_paths_live_under_the_project_root(make_cfg) -> None:
     assert cfg.registry.model_name == "pipeline_stock_predictor"
 
 
+@pytest.mark.slow  # a fresh Python process
 def test_hydra_prints_the_job_config(tmp_path: Path) -> None:
     result = run_cli(["src/train.py", "--cfg", "job", "experiment=mlp_w10"], tmp_path)
     cfg = OmegaConf.create(result.stdout)
