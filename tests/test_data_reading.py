@@ -172,6 +172,13 @@ def _dates(tmp_path: Path, cells: list[str]) -> list[str]:
     return [str(d) for d in series.dates.astype("datetime64[D]")]
 
 
+def _refusal(tmp_path: Path, cells: list[str]) -> str:
+    """The sentence a CSV date column of `cells` is refused with, after the file's name."""
+    with pytest.raises(DataError) as refused:
+        _dates(tmp_path, cells)
+    return str(refused.value).removeprefix(f"CSV file {tmp_path / 'dates.csv'} ")
+
+
 @pytest.mark.parametrize(
     ("cells", "days"),
     [
@@ -220,11 +227,9 @@ def test_dates_written_year_last_are_read_in_the_order_a_day_over_12_shows(
 def test_dates_written_year_last_in_no_order_the_data_tells_are_refused(
     tmp_path: Path, cells: list[str], problem: str
 ) -> None:
-    with pytest.raises(DataError) as refused:
-        _dates(tmp_path, cells)
-    assert str(refused.value) == (
-        f"CSV file {tmp_path / 'dates.csv'} {problem} in column 'Date'; write every date as "
-        "YYYY-MM-DD (2010-02-01 for 1 February 2010)."
+    assert _refusal(tmp_path, cells) == (
+        f"{problem} in column 'Date'; write every date as YYYY-MM-DD (2010-02-01 for 1 February "
+        "2010)."
     )
 
 
@@ -259,12 +264,10 @@ def test_a_time_zone_written_as_a_name_is_refused(
     tmp_path: Path, cells: list[str], row: int
 ) -> None:
     """pandas dropped CET and read the time as UTC, and refused EDT beside EST as unreadable."""
-    with pytest.raises(DataError) as refused:
-        _dates(tmp_path, cells)
-    assert str(refused.value) == (
-        f"CSV file {tmp_path / 'dates.csv'} gives the time zone of {cells[row - 1]!r} in column "
-        f"'Date' at data row {row} as a name, which is not read; write a UTC offset instead "
-        "(2024-01-02 17:30+01:00 for 17:30 CET)."
+    assert _refusal(tmp_path, cells) == (
+        f"gives the time zone of {cells[row - 1]!r} in column 'Date' at data row {row} as a "
+        "name, which is not read; write a UTC offset instead (2024-01-02 17:30+01:00 for 17:30 "
+        "CET)."
     )
     # An hour after GMT or UTC is read as a POSIX zone, its sign reversed (17:00 UTC).
     with pytest.raises(DataError, match=r"as GMT or UTC and an hour, which is read with the sign"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -371,6 +372,21 @@ def test_bands_reach_the_rows_and_the_backtest_states_its_coverage() -> None:
     assert backtest.bands["80"][0].shape == backtest.forecasts.shape
 
 
+def prepared_metadata(cfg: Any, tmp_path: Path) -> dict[str, Any]:
+    """What a model of 10 values in, 5 out, trained on `cfg`'s prepared data records of it."""
+    from stockcast.orchestration.steps.prepare import run_prepare
+    from stockcast.paths import portable
+
+    cfg.data.previous_time_window = 10
+    meta = json.loads((run_prepare(cfg, tmp_path / "prepared") / "meta.json").read_text())
+    return {
+        "data_source": portable(meta["source"]),
+        "data_hash": meta["data_hash"],
+        "previous_time_window": 10,
+        "next_time_window": 5,
+    }
+
+
 def test_the_test_split_of_a_file_outside_the_project_is_found_by_input_path(
     make_cfg, tmp_path: Path
 ) -> None:
@@ -382,14 +398,7 @@ def test_the_test_split_of_a_file_outside_the_project_is_found_by_input_path(
     csv = tmp_path / "monthly.csv"
     dates = pd.date_range("2000-01-01", periods=60, freq="MS")
     pd.DataFrame({"Date": dates, "Close": np.linspace(100, 160, 60)}).to_csv(csv, index=False)
-    cfg = make_cfg("data=csv", f"data.path={csv}", "data.previous_time_window=10")
-    meta = json.loads((run_prepare(cfg, tmp_path / "prepared") / "meta.json").read_text())
-    metadata = {
-        "data_source": portable(meta["source"]),
-        "data_hash": meta["data_hash"],
-        "previous_time_window": 10,
-        "next_time_window": 5,
-    }
+    metadata = prepared_metadata(make_cfg("data=csv", f"data.path={csv}"), tmp_path)
     assert metadata["data_source"]["path"] == ".../monthly.csv"
     asked = {"kind": "test_split", "path": None, "series_id": None}
     with pytest.raises(ArtifactError) as caught:
@@ -424,9 +433,6 @@ def test_the_test_split_of_a_file_outside_the_project_is_found_by_input_path(
 def test_the_test_split_of_a_panel_says_which_series_it_is(make_cfg, tmp_path: Path) -> None:
     """Every id gave the same printed line and plot title, `test split of the training csv
     data`: only forecast.json said which series was forecast."""
-    from stockcast.orchestration.steps.prepare import run_prepare
-    from stockcast.paths import portable
-
     csv = tmp_path / "panel.csv"
     dates = pd.date_range("2000-01-01", periods=60, freq="MS")
     frames = [
@@ -434,16 +440,8 @@ def test_the_test_split_of_a_panel_says_which_series_it_is(make_cfg, tmp_path: P
         for i, ticker in enumerate(["alpha", "G-3"])
     ]
     pd.concat(frames).to_csv(csv, index=False)
-    cfg = make_cfg(
-        "data=csv", f"data.path={csv}", "data.id_column=Ticker", "data.previous_time_window=10"
-    )
-    meta = json.loads((run_prepare(cfg, tmp_path / "prepared") / "meta.json").read_text())
-    metadata = {
-        "data_source": portable(meta["source"]),
-        "data_hash": meta["data_hash"],
-        "previous_time_window": 10,
-        "next_time_window": 5,
-    }
+    cfg = make_cfg("data=csv", f"data.path={csv}", "data.id_column=Ticker")
+    metadata = prepared_metadata(cfg, tmp_path)
     asked = {"kind": "test_split", "path": str(csv), "series_id": "G-3"}
     found = build_input(asked, metadata)
     assert found.description == "test split of the training csv data (G-3)"

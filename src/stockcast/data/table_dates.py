@@ -174,28 +174,35 @@ class DateColumn:
         return dates
 
     def refuse_zone_names(self) -> None:
-        """The first time whose zone is written as a name (CET, EST) rather than an offset."""
+        """The first time whose zone is written as a name (CET, 4:00 PM EST) or as an hour after
+        GMT or UTC (GMT+1, read with its sign reversed) rather than an offset."""
         text = self.column[self.column.map(lambda v: isinstance(v, str))]
         if text.empty:
             return
         posix = text.astype(str).str.contains(POSIX_OFFSET)
-        if posix.any():
-            row = int(self.column.index.get_loc(posix.idxmax()))
-            raise DataError(
-                f"{self.label} gives the UTC offset of {self._shown(row)} in column "
-                f"{self.name!r} at data row {row + 1} as GMT or UTC and an hour, which is read "
-                "with the sign reversed; write the offset with its minutes instead "
-                "(2024-01-02 16:00+01:00)."
-            )
         words = text.astype(str).str.extract(ZONE_NAME)[0].str.upper()
         named = words.notna() & ~words.isin(KNOWN_WORDS)
-        if named.any():
-            row = int(self.column.index.get_loc(named.idxmax()))
-            raise DataError(
-                f"{self.label} gives the time zone of {self._shown(row)} in column "
-                f"{self.name!r} at data row {row + 1} as a name, which is not read; write a "
-                "UTC offset instead (2024-01-02 17:30+01:00 for 17:30 CET)."
-            )
+        refusals = (
+            (
+                posix,
+                "UTC offset",
+                "as GMT or UTC and an hour, which is read with the sign "
+                "reversed; write the offset with its minutes instead (2024-01-02 16:00+01:00)",
+            ),
+            (
+                named,
+                "time zone",
+                "as a name, which is not read; write a UTC offset instead "
+                "(2024-01-02 17:30+01:00 for 17:30 CET)",
+            ),
+        )
+        for found, what, why in refusals:
+            if found.any():
+                row = int(self.column.index.get_loc(found.idxmax()))
+                raise DataError(
+                    f"{self.label} gives the {what} of {self._shown(row)} in column "
+                    f"{self.name!r} at data row {row + 1} {why}."
+                )
 
     def year_last_as_iso(self) -> Any:
         """The column with dates written year last rewritten YYYY-MM-DD (their time kept), the
