@@ -16,7 +16,7 @@ import pytest
 from mlflow import MlflowClient
 
 from stockcast.config.compose import compose_config
-from stockcast.errors import ArtifactError, ConfigError
+from stockcast.errors import ArtifactError, ConfigError, DamagedVersion
 from stockcast.evaluation.champion import Candidate, compare_with_champion
 from stockcast.orchestration.steps.register import run_register
 from stockcast.registry.integrity import folder_contents
@@ -162,7 +162,7 @@ def test_files_and_tags_changed_together_are_refused_and_nothing_planted_runs(
     verifier = store_registry(store, signing(keys, private=False))
     candidate = Candidate(tmp_path, tmp_path, {}, tmp_path / "work")
     compared = compare_with_champion(verifier, verifier.resolve(version=1), candidate)
-    assert compared.unusable == CHANGED.rstrip(".")
+    assert compared.damaged == "changed pyfunc_model.py"
     assert not marker.exists()
 
 
@@ -411,13 +411,26 @@ def test_a_damaged_champion_is_registered_again_as_a_new_version_that_replaces_i
     again = register_step(registered_store, store, tmp_path / "again", *key_overrides(keys))
     assert again["registered"] and again["version"] == 2
     assert again["decision"]["promote"]
-    assert again["decision"]["reasons"][0].startswith(
-        f"champion version 1 cannot be opened ({LABEL} is refused: its files differ from the "
-        "signed ones (changed pyfunc_model.py)"
+    assert again["decision"]["reasons"][0] == (
+        "champion version 1's files were changed or lost since it was registered (changed "
+        "pyfunc_model.py), so the candidate takes its place"
     )
-    assert again["decision"]["reasons"][0].endswith("so the candidate takes its place")
     cfg = predict_cfg(store, f"registry.signing.public_key={keys / PUBLIC_KEY_FILE}")
     assert open_model(cfg, tmp_path / "open").version == 2
+
+
+def test_a_champion_refused_for_its_key_stays_champion(
+    registered_store: Path, store: Path, keys: Path, other_keys: Path, tmp_path: Path
+) -> None:
+    """A champion signed with another pair (or unsigned, before the keys) has its files: a
+    setting, or registering it again, makes it usable, so no candidate replaces it unseen."""
+    first = register_step(registered_store, store, tmp_path / "first", *key_overrides(other_keys))
+    assert first["version"] == 1
+    registry = store_registry(store, signing(keys, private=False))
+    candidate = Candidate(tmp_path, tmp_path, {}, tmp_path / "work")
+    with pytest.raises(ArtifactError, match="signature was made with another key") as caught:
+        compare_with_champion(registry, registry.resolve(version=1), candidate)
+    assert not isinstance(caught.value, DamagedVersion)
 
 
 @pytest.mark.parametrize(

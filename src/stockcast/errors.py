@@ -24,6 +24,15 @@ class ArtifactError(StockcastError):
     """A folder is missing or is not the kind of folder a step expects."""
 
 
+class DamagedVersion(ArtifactError):
+    """A registered version's files differ from those registered or signed, or are gone: no
+    setting makes it usable again. `detail` says which files, for sentences that quote it."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
 def exit_with_error(message: str) -> NoReturn:
     """One line on stderr and exit status 2: how every command reports a user's error."""
     print(f"error: {message}", file=sys.stderr, flush=True)

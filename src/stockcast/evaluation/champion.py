@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from stockcast.errors import ArtifactError
+from stockcast.errors import ArtifactError, DamagedVersion
 from stockcast.evaluation.reports import WINDOWS_FILE
 from stockcast.forecasting.metrics import pooled_errors
 from stockcast.forecasting.windows import WindowSizes
@@ -44,9 +44,10 @@ class ChampionScore:
     # The candidate forecasts exactly what the champion does on those windows (two models that
     # both fell back to the naive forecast): a new version would add nothing.
     same_forecasts: bool = False
-    # Why the champion cannot be opened at all (changed since it was signed, signed with another
-    # key, files lost): no model to keep, so the candidate takes its place.
-    unusable: str | None = None
+    # Which of the champion's files were changed or lost since it was registered: no model is
+    # left to keep, so the candidate takes its place. (A champion refused for another reason, a
+    # key or a package, stays: a setting fixes that.)
+    damaged: str | None = None
 
 
 def unseen_windows(windows: Any, fit_data_end: str | None) -> np.ndarray:
@@ -87,8 +88,8 @@ def compare_with_champion(
         loaded = open_version(
             registry, champion, candidate.workdir / f"champion_v{champion.version}"
         )
-    except ArtifactError as err:
-        return ChampionScore(None, None, 0, "", unusable=str(err).rstrip("."))
+    except DamagedVersion as err:
+        return ChampionScore(None, None, 0, "", damaged=err.detail)
     scored = loaded
     if evaluated_model_dir(loaded.folder) != loaded.folder:
         scored = open_model_dir(evaluated_model_dir(loaded.folder))
@@ -186,12 +187,12 @@ def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> di
         "candidate_test_mase": mase,
         "windows": compared.windows,
     }
-    if compared.unusable is not None:
+    if compared.damaged is not None:
         decision["promote"] = True
         decision["reasons"].insert(
             0,
-            f"champion version {champion.version} cannot be opened ({compared.unusable}), so "
-            "the candidate takes its place",
+            f"champion version {champion.version}'s files were changed or lost since it was "
+            f"registered ({compared.damaged}), so the candidate takes its place",
         )
         return decision
     if champion_mase is None or mase is None:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from stockcast.errors import ArtifactError
+from stockcast.errors import ArtifactError, DamagedVersion
 from stockcast.registry.signing import SIGNATURE_FILE
 
 # Written by Python when the folder's code is imported; never part of what was registered.
@@ -150,10 +150,12 @@ def _difference(contents: FolderContents, manifest: Mapping[str, str] | None) ->
 def check_contents(contents: FolderContents, expected: Expected, where: Path) -> None:
     if contents.digest == expected.digest:
         return
-    raise ArtifactError(
-        f"{expected.label} does not match what was registered ({_difference(contents, expected.manifest)}"
-        f" in {where}); it was modified after registration, so nothing in it is loaded: "
-        "register the model again from its original folder."
+    difference = _difference(contents, expected.manifest)
+    raise DamagedVersion(
+        f"{expected.label} does not match what was registered ({difference} in {where}); it was "
+        "modified after registration, so nothing in it is loaded: register the model again "
+        "from its original folder.",
+        difference,
     )
 
 

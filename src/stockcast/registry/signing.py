@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stockcast.errors import ArtifactError, ConfigError
+from stockcast.errors import ArtifactError, ConfigError, DamagedVersion
 
 SIGNATURE_FILE = "model.sig"
 PEM_START = "-----BEGIN"
@@ -196,25 +196,26 @@ def verify_folder(folder: Path, signature: Path, public_key: str, label: str) ->
         try:
             config.set_hashing_config(_hashing()).verify(folder, signature)
         except Exception as err:  # a bad signature fails closed, whatever the library raised
-            raise ArtifactError(f"{label} is refused: {_refusal(err)}.") from None
+            raise _refusal(err, label) from None
 
 
-def _refusal(err: BaseException) -> str:
-    """Why a signature did not verify, and what to do, for the one sentence."""
+def _refusal(err: BaseException, label: str) -> ArtifactError:
+    """Why a signature did not verify, and what to do, as the one sentence: files that differ
+    from the signed ones are a damaged version; another key or an unreadable signature is not."""
     message = str(err)
     if "Key mismatch" in message:
-        return (
-            "its signature was made with another key than registry.signing.public_key, so "
-            "nothing in it is loaded; set the public key of the pair that signs registrations, "
-            "or register the model again with that pair"
+        return ArtifactError(
+            f"{label} is refused: its signature was made with another key than "
+            "registry.signing.public_key, so nothing in it is loaded; set the public key of the "
+            "pair that signs registrations, or register the model again with that pair."
         )
     files = _files(message)
-    reason = (
-        f"its files differ from the signed ones ({files})"
-        if files
-        else f"its signature does not verify ({_first_line(err)})"
+    advice = (
+        "so it was changed after it was signed and nothing in it is loaded; register the model "
+        "again from its original folder"
     )
-    return (
-        f"{reason}, so it was changed after it was signed and nothing in it is loaded; register "
-        "the model again from its original folder"
-    )
+    if files:
+        reason = f"its files differ from the signed ones ({files})"
+        return DamagedVersion(f"{label} is refused: {reason}, {advice}.", files)
+    reason = f"its signature does not verify ({_first_line(err)})"
+    return ArtifactError(f"{label} is refused: {reason}, {advice}.")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stockcast.errors import ArtifactError
+from stockcast.errors import ArtifactError, DamagedVersion
 from stockcast.registry.artifacts import version_folder
 from stockcast.registry.connection import RegistryError, open_client
 from stockcast.registry.faults import crash_point
@@ -229,6 +229,12 @@ class ModelRegistry:
         unless its signature holds for exactly the copied bytes: the only copy anything may
         load or read. Nothing of the folder is imported before both checks."""
         folder = self.download(info, workdir)
+        if not folder.is_dir() or not any(folder.iterdir()):
+            raise DamagedVersion(
+                f"{self.label(info)} has no files in the store ({folder}), so there is nothing "
+                "to load; register the model again from its original folder.",
+                "its files are gone",
+            )
         copy, contents = private_copy(folder)
         signature = folder / SIGNATURE_FILE
         if self.keys.public_key:
