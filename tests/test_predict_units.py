@@ -186,6 +186,9 @@ def test_data_twice_a_month_continues_on_its_two_days(rule: str, expected: list[
     assert freq.startswith(rule)
     monthly = pd.date_range("2024-01-15", periods=12, freq=pd.DateOffset(months=1))
     assert formatted(future_dates(monthly.to_numpy(), 1)[0]) == ["2025-01-15"]
+    # The 28th and the month's end: no pandas rule takes day 28, so the dates step by their gap.
+    late = pd.DatetimeIndex([f"2024-{m:02d}-{d}" for m in range(3, 9) for d in ("28", "01")[::-1]])
+    assert len(future_dates(late[1:].to_numpy(), 2)[0]) == 2
 
 
 @pytest.mark.parametrize(

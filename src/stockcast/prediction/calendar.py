@@ -24,6 +24,8 @@ from stockcast.data.intraday import (
 
 # A day of the month every month has.
 SHORTEST_MONTH = 28
+# The latest second day pandas' semi-month rules take (SMS-27, SME-27).
+SEMI_MONTH_LAST_DAY = 27
 # How far a month's first or last trading day may lie from its calendar edge: a weekend and a
 # holiday beside it.
 MONTH_EDGE_DAYS = 3
@@ -188,7 +190,7 @@ def semi_month_step(index: Any) -> str | None:
     if len(index) < 3 or not (index == index.normalize()).all():
         return None
     days = index.day[~index.is_month_end & (index.day != 1)]
-    if len(days) == 0 or not (days == days[0]).all() or not 1 < days[0] <= SHORTEST_MONTH:
+    if len(days) == 0 or not (days == days[0]).all() or not 1 < days[0] <= SEMI_MONTH_LAST_DAY:
         return None
     if not index.to_period("M").duplicated().any():
         return None
