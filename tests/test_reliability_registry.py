@@ -150,6 +150,41 @@ def test_a_writer_working_past_the_lease_ttl_keeps_it(monkeypatch) -> None:
     assert LEASE_TAG not in client.tags
 
 
+def test_a_lost_lease_is_said_and_a_stuck_renewal_does_not_hold_the_writer_up(
+    monkeypatch, caplog
+) -> None:
+    import logging
+    import time
+
+    monkeypatch.setattr("stockcast.registry.lock.LEASE_SETTLE_S", 0.0)
+    monkeypatch.setattr("stockcast.registry.lock.LEASE_JOIN_S", 0.1)
+    client = FakeRegistryClient()
+    lease = TagLease(client, "m", ttl_s=0.3)
+    with caplog.at_level(logging.WARNING, logger="stockcast.registry.lock"), lease.held():
+        client.tags[LEASE_TAG] = "rival:1:abc|9999999999"  # taken over while this one works
+        time.sleep(0.3)
+    assert "lost the write lease of registered model 'm' to another writer" in caplog.text
+
+    class Stuck(FakeRegistryClient):
+        """A store whose answer to a renewal's read takes 2 s."""
+
+        renewing = False
+
+        def get_registered_model(self, name: str):
+            if self.renewing:
+                time.sleep(2.0)
+            return super().get_registered_model(name)
+
+    stuck = Stuck()
+    lease = TagLease(stuck, "m", ttl_s=0.15)
+    begin = time.perf_counter()
+    with lease.held():
+        stuck.renewing = True
+        time.sleep(0.1)  # the renewal starts and hangs
+        stuck.renewing = False
+    assert time.perf_counter() - begin < 1.0
+
+
 def test_an_expired_lease_of_a_killed_writer_is_taken_over(monkeypatch) -> None:
     monkeypatch.setattr("stockcast.registry.lock.LEASE_SETTLE_S", 0.0)
     client = FakeRegistryClient()

@@ -34,6 +34,8 @@ LEASE_SETTLE_S = 1.0
 LEASE_POLL_S = 2.0
 # A held lease is extended each time this fraction of its TTL has passed.
 LEASE_RENEW_FRACTION = 1 / 3
+# How long a release waits for a renewal under way.
+LEASE_JOIN_S = 5.0
 
 _FILE_LOCKS: dict[str, Any] = {}
 
@@ -139,7 +141,14 @@ class TagLease:
         while not stop.wait(self.ttl_s * LEASE_RENEW_FRACTION):
             try:
                 holder = self._holder()
+                if stop.is_set():  # released while reading: nothing to renew or report
+                    return
                 if holder is None or holder[0] != self.owner:
+                    log.warning(
+                        "lost the write lease of registered model %r to another writer; what "
+                        "this one writes now may interleave with its writes",
+                        self.model_name,
+                    )
                     return
                 self._write()
             except Exception as err:  # the store unreachable for a moment: try again next round
@@ -155,5 +164,7 @@ class TagLease:
             yield
         finally:
             stop.set()
-            renewer.join()
+            # A renewal stuck in a slow call does not hold the writer up for long; it writes
+            # nothing once it sees the stop.
+            renewer.join(LEASE_JOIN_S)
             self.release()
