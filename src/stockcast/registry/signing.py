@@ -119,7 +119,8 @@ def check_signing_keys(keys: SigningKeys) -> None:
         raise ConfigError(
             "registry.signing.public_key is set but registry.signing.private_key is not, so "
             "versions registered here would go unsigned and be refused wherever that public key "
-            "is checked; set the private key of the pair (make keys), or register with neither."
+            "is checked; set registry.signing.private_key to that public key's private half, or "
+            "register with neither key (make keys creates a pair only where keys/ holds no key)."
         )
     if not (keys.private_key and keys.public_key):
         return

@@ -191,7 +191,7 @@ class ModelRegistry:
                 try:
                     if folder_contents(self.download(info, workdir)).digest == digest:
                         return info
-                except (ArtifactError, OSError):
+                except (ArtifactError, FileNotFoundError):  # its files are gone
                     continue
         return None
 
