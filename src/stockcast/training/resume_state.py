@@ -79,11 +79,20 @@ class ResumeState(L.Callback):
             # epoch, had not. Where it could not, that fit trained on to the epoch's end, and so
             # does this one.
             progress = trainer.fit_loop.epoch_progress
-            if trainer.fit_loop._can_stop_early and progress.current.completed < (
+            if stop_may_end_fit(trainer) and progress.current.completed < (
                 progress.current.started
             ):
                 progress.increment_processed()
                 progress.increment_completed()
+
+
+def stop_may_end_fit(trainer: L.Trainer) -> bool:
+    """Whether `trainer.should_stop` ends the fit now: once `min_epochs` and `min_steps` are met
+    (Lightning's own rule, kept in a private property of its fit loop)."""
+    loop = trainer.fit_loop
+    epochs = not loop.min_epochs or loop.epoch_progress.current.processed >= loop.min_epochs
+    steps = not loop.min_steps or trainer.global_step >= loop.min_steps
+    return bool(epochs and steps)
 
 
 def move_checkpoint_state(state: dict[str, Any], folder: str, *, copy: bool) -> None:
