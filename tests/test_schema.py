@@ -255,3 +255,16 @@ def test_the_data_section_alone_is_refused_as_the_whole_config_would_be() -> Non
     validate_data(compose_config("pipeline", ["data=csv", "data.path=x.csv", "registry=azureml"]))
     with pytest.raises(ConfigError, match=r"^data\.lenght is not a setting of the pipeline config"):
         validate_data(compose_config("pipeline", ["+data.lenght=3"]))
+
+
+def test_another_model_kind_trains_on_an_experiments_data(make_cfg) -> None:
+    """`make pipeline ARGS="model=theta"` (the README's way to register a new kind) ran
+    experiment=mlp_w10, whose model.hidden_sizes then made model=theta refused as "remove it",
+    a key the user never wrote; an experiment that sets another kind's key says whose it is."""
+    cfg = validate_config(make_cfg("experiment=mlp_w10", "model=theta", config_name="pipeline"))
+    assert cfg.model.kind == "theta" and cfg.registry.model_name == "pipeline_stock_predictor"
+    with pytest.raises(ConfigError) as caught:
+        validate_config(make_cfg("experiment=mlp_w30", "model=theta", config_name="pipeline"))
+    assert str(caught.value).startswith(
+        "model.hidden_sizes is a setting of model=mlp, not of model=theta"
+    )

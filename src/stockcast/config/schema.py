@@ -28,7 +28,7 @@ from stockcast.config.mistakes import unknown_key
 from stockcast.config.sections import PipelineConfig, ReplayConfig, TrainConfig
 from stockcast.errors import ConfigError
 from stockcast.fields import Section
-from stockcast.models.kind import model_kind
+from stockcast.models.kind import builtin_kinds, model_kind
 from stockcast.models.settings import ModelSettings
 
 # Which schema a composed config answers to, by a key only that config has, and its name.
@@ -81,9 +81,38 @@ def validate_config(cfg: DictConfig, sections: Iterable[str] = ()) -> DictConfig
         raise ConfigError(
             f"{err.full_key} cannot be resolved ({detail}); set it, or what it refers to."
         ) from None
+    _refuse_another_kinds_key(schema, cfg)
     _refuse_unknown_key(base, schema, cfg, "", frozenset(sections))
     _store_whole_numbers(validated, cfg)
     return cfg
+
+
+def _refuse_another_kinds_key(schema: type[Section], cfg: DictConfig) -> None:
+    """A model key another kind has (an experiment's `model.hidden_sizes` under `model=theta`):
+    one sentence saying whose key it is, not "remove it" of a key the user never wrote."""
+    if "model" not in schema.model_fields or not isinstance(cfg.get("model"), DictConfig):
+        return
+    held = _model_of(schema.model_fields["model"].annotation)
+    if held is None:
+        return
+    known = set(config_fields(held)) | held.unjudged
+    kind = str(cfg.model.get("kind"))
+    for name in cfg.model:
+        if name in known:
+            continue
+        owners = [
+            other
+            for other in builtin_kinds()
+            if other != kind and name in config_fields(model_kind(other).settings)
+        ]
+        if owners:
+            experiment = OmegaConf.select(cfg, "hydra.runtime.choices.experiment")
+            source = f" (experiment={experiment} sets it)" if experiment else ""
+            raise ConfigError(
+                f"model.{name} is a setting of model={owners[0]}, not of model={kind}{source}; "
+                f"drop model={kind}, or train it without that setting (another experiment, or "
+                "none)."
+            )
 
 
 def validate_data(cfg: DictConfig) -> None:
