@@ -170,7 +170,7 @@ class LoggerConfig(Section):
 
 
 class PathsConfig(Section):
-    unjudged = frozenset({"root_dir", "data_dir", "log_dir", "output_dir"})
+    unjudged = frozenset({"root_dir", "log_dir", "output_dir"})
 
 
 class TrainConfig(Section):
