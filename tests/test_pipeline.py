@@ -338,9 +338,9 @@ def test_predict_after_train_alone_says_make_pipeline_registers_a_model(seeded_t
         run_task(run_predict, "predict", isolated_overrides(seeded_tmp), seeded_tmp / "run")
     assert str(refused.value) == (
         f"no registered model named 'pipeline_stock_predictor' in sqlite:///{seeded_tmp}/"
-        "mlruns.db (registered models here: none); register one with `make pipeline` (it "
-        "trains, evaluates and registers), or set registry.tracking_uri to a store that holds "
-        "one."
+        "mlruns.db (registered models here: none); register one with the pipeline of the "
+        'experiment that names it (make pipeline ARGS="experiment=<name>" trains, evaluates and '
+        "registers), or set registry.tracking_uri to a store that holds one."
     )
     assert not (seeded_tmp / "run" / "forecast.csv").exists()
 

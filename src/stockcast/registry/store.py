@@ -163,8 +163,9 @@ class ModelRegistry:
             # `make train` alone registers nothing: say what does.
             raise RegistryError(
                 f"no registered model named {self.model_name!r} in {self.tracking_uri} "
-                f"({self.describe()}); register one with `make pipeline` (it trains, evaluates "
-                "and registers), or set registry.tracking_uri to a store that holds one."
+                f"({self.describe()}); register one with the pipeline of the experiment that "
+                'names it (make pipeline ARGS="experiment=<name>" trains, evaluates and '
+                "registers), or set registry.tracking_uri to a store that holds one."
             )
         if version is not None and alias is not None:
             raise RegistryError("give model.version or model.alias, not both.")
