@@ -61,10 +61,12 @@ class TrainerConfig(Section):
     unjudged = frozenset({"_target_", *TRAINER_ARGUMENTS})
 
     max_epochs: Annotated[
-        int | None, Field(strict=True, ge=1, description="at least 1"), AsWhole
+        int | None, Field(strict=True, ge=1, description="a whole number of at least 1"), AsWhole
     ] = None
     max_steps: Annotated[
-        int, Field(strict=True, description="-1 (no step limit) or at least 1"), AsWhole
+        int,
+        Field(strict=True, description="a whole number: -1 (no step limit) or at least 1"),
+        AsWhole,
     ] = -1
 
     accelerator: Literal[ACCELERATORS] = "cpu"  # type: ignore[valid-type]
