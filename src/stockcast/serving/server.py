@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from stockcast.errors import ForecastRefused, StockcastError
 from stockcast.serving.model import OpenModel, open_model
@@ -253,9 +253,12 @@ def run_serve(cfg: DictConfig) -> None:
         model = open_model(cfg, download_dir)
     app = build_app(model, Limits(int(cfg.serve.max_rows), int(cfg.serve.max_bytes)))
     host, port = str(cfg.serve.host), int(cfg.serve.port)
+    signed = OmegaConf.select(cfg, "registry.signing.public_key")
+    checked = "hash and signature" if signed else "hash"
     log.info(
-        "serving %s (files verified against its registered hash) on http://%s:%d/invocations",
+        "serving %s (files verified against its registered %s) on http://%s:%d/invocations",
         model.label,
+        checked,
         host,
         port,
     )
