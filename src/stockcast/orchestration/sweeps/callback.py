@@ -28,6 +28,7 @@ from stockcast.orchestration.sweeps.summary import (
     to_markdown,
     write_summary,
 )
+from stockcast.paths import portable_path
 from stockcast.registry import runs
 
 log = logging.getLogger(__name__)
@@ -85,9 +86,11 @@ class SweepCallback(Callback):
         if not _is_multirun(config):
             return
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
-        tags = tracking.sweep_tags(
-            tracking.sweep_id(sweep_dir), sweep_dir, int(config.hydra.job.num)
-        )
+        # Relative to the root folder (or the log folder) it lies in, as the runs' other paths:
+        # a copied store names no folder of this machine.
+        roots = [OmegaConf.select(config, f"paths.{key}") for key in ("root_dir", "log_dir")]
+        shown = portable_path(sweep_dir, *(Path(root) for root in roots if root))
+        tags = tracking.sweep_tags(tracking.sweep_id(sweep_dir), shown, int(config.hydra.job.num))
         self._tags_before = os.environ.get(runs.RUN_CONTEXT_ENV)
         os.environ[runs.RUN_CONTEXT_ENV] = runs.run_context_value(tags, self._tags_before)
 
