@@ -140,8 +140,9 @@ deploy: $(INSTALLED) ## managed online endpoint for a registered model (ARGS="az
 tracking-uri: $(INSTALLED) ## print the workspace's MLflow tracking URI (for registry=azureml on a laptop)
 	@$(BIN)/python scripts/submit.py tracking-uri $(ARGS)
 
-clean: ## remove logs, the local MLflow store and caches (keeps .venv)
+clean: ## remove logs, the local MLflow store and caches (keeps .venv; a STOCKCAST_ROOT folder is left as it is)
 	rm -rf logs outputs mlruns.db mlruns.db.lock ledger.db ledger.db-journal mlartifacts optuna.db .pytest_cache .ruff_cache
+	@if [ -n "$$STOCKCAST_ROOT" ]; then echo "STOCKCAST_ROOT=$$STOCKCAST_ROOT is left as it is: remove its logs/, mlruns.db, mlartifacts/ and ledger.db yourself if you mean to."; fi
 	find . -path ./$(VENV) -prune -o -path ./$(AUTOGLUON_VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 FORCE:
