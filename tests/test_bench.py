@@ -418,3 +418,23 @@ def test_short_walks_are_scored_only_when_named() -> None:
     ]
     np.testing.assert_array_equal(named[1].values, gbm_series(1000, 150))
     assert not any(s.name.startswith("walk") for s in load_bench_series(["nile"]))
+
+
+def test_the_accuracy_benchmarks_seasonal_naive_repeats_the_season_before_each_origin() -> None:
+    """It subtracted each step twice: step k read the value 2k - season after the origin, a
+    held-out target itself for a season of 4, and scored wineind 1.017 instead of 0.389."""
+    from benchmarks.accuracy.forecasters import seasonal_naive
+    from benchmarks.accuracy.protocol import HORIZON, cut
+
+    season = 4
+    values = 100.0 + np.tile([0.0, 1.0, 2.0, 3.0], 25)  # an exact season of 4
+    split = cut(values)
+    result = seasonal_naive("exact", split, season)
+    assert result is not None and result.mase == 0.0
+    # Values after an origin never reach its forecast: change the last fifth, rescore.
+    shifted = values.copy()
+    shifted[split.start :] += 50.0
+    moved = seasonal_naive("exact", cut(shifted), season)
+    assert moved is not None
+    first_origin = split.origins[0]
+    assert first_origin + HORIZON > split.start  # the first forecast's targets are held out

@@ -17,7 +17,7 @@ import numpy as np
 from benchmarks.accuracy.protocol import HORIZON, LEVELS, Cut, Result, cut, score
 from benchmarks.common import forecast_seconds
 from stockcast.errors import DataError
-from stockcast.forecasting.baselines import naive_forecast
+from stockcast.forecasting.baselines import naive_forecast, seasonal_naive_forecast
 from stockcast.forecasting.conformal import random_walk_bands
 from stockcast.forecasting.windows import WindowSizes, rolling_origins
 
@@ -46,13 +46,12 @@ def naive(name: str, split: Cut) -> Result:
 
 
 def seasonal_naive(name: str, split: Cut, season: int) -> Result | None:
-    """The value one season before each target (from the whole past, not only the window)."""
+    """The value one season before each target, from the season before each origin (the whole
+    past, not only a model's window): the package's own baseline, fed that season."""
     if season <= 1:
         return None
-    steps = np.arange(HORIZON)
-    lags = season * (steps // season + 1) - steps
-    forecast = split.values[split.origins[:, None] + steps - lags]
-    return score(name, "seasonal naive", split, forecast)
+    inputs = split.values[split.origins[:, None] - season + np.arange(season)]
+    return score(name, "seasonal naive", split, seasonal_naive_forecast(inputs, HORIZON, season))
 
 
 def csv_config(
