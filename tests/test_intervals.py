@@ -25,6 +25,7 @@ from stockcast.forecasting.frame import forecast_columns, split_forecast_frame
 from stockcast.forecasting.intervals import (
     apply_intervals,
     band_scale_span,
+    monotone_quantiles,
     recorded_unit,
     unit_record,
     volatility_scale,
@@ -393,11 +394,36 @@ def test_the_naive_fallback_zeroes_only_the_point_forecast() -> None:
     with torch.no_grad():
         for parameter in net.parameters():
             parameter.add_(0.1)
+        # A learned spread: the 10% output below the median's, the 90% above.
+        net.core.biases[-1][..., : net.horizon] -= 0.2
+        net.core.biases[-1][..., 2 * net.horizon :] += 0.2
     net.fall_back_to_naive()
     prices = torch.tensor(random_walk(6, 7)[None, :], dtype=torch.float32)
     quantiles = net.quantile_forecast(prices)
     torch.testing.assert_close(quantiles[:, 1, :], prices[:, -1:].expand(1, 3))
     assert not torch.allclose(quantiles[:, 0, :], quantiles[:, 1, :]), "the spread survives"
+
+
+def test_a_quantile_models_fallback_serves_the_last_price_inside_its_spread() -> None:
+    """On a trend every quantile learned a rise: the fallback zeroed only the median, its 10%
+    output stayed above the last price, and the served forecast (the quantiles sorted) took it
+    for the point: not the last price the validation had scored."""
+    spec = {**SPEC, "mlp": {**SPEC["mlp"], "quantiles": [0.1, 0.5, 0.9]}}
+    net = build_price_forecaster(spec)
+    steps = net.horizon
+    with torch.no_grad():
+        net.core.weights[-1].zero_()
+        rises = torch.tensor([0.5, 1.0, 1.5]).repeat_interleave(steps)  # 10%, 50%, 90% changes
+        net.core.biases[-1].copy_(rises.reshape(net.core.biases[-1].shape))
+    prices = torch.tensor(random_walk(6, 7)[None, :], dtype=torch.float32)
+    before = net.quantile_forecast(prices)
+    assert bool((before[:, 0, :] > prices[:, -1:]).all()), "every quantile above the last price"
+    net.fall_back_to_naive()
+    after = net.quantile_forecast(prices).detach().double().numpy()
+    last = prices[:, -1:].double().numpy()
+    sorted_outputs = monotone_quantiles(after, [0.1, 0.5, 0.9])
+    np.testing.assert_allclose(sorted_outputs[:, 1, :], np.repeat(last, steps, axis=1), rtol=1e-6)
+    assert (sorted_outputs[:, 0, :] < last).all() and (sorted_outputs[:, 2, :] > last).all()
 
 
 def test_a_window_that_did_not_move_does_not_set_every_windows_student_t_band() -> None:

@@ -145,12 +145,18 @@ class PriceForecaster(nn.Module):
 
     def fall_back_to_naive(self) -> None:
         """Zero the point forecast's outputs: an anchored model then repeats the last price
-        exactly (a quantile model keeps its learned spread around it)."""
+        exactly. A quantile model keeps its learned spread around it: each other quantile's
+        outputs lose the median's first, so the spread is measured from the last price (on a
+        trend its learned 10% change lay above 0, and sorting the quantiles then served it as
+        the point)."""
         if not self.anchored:
             raise ValueError("only an anchored model (anchor='last') has a naive fallback")
-        self.core.zero_outputs(
-            slice(self.point_index * self.horizon, (self.point_index + 1) * self.horizon)
-        )
+        point = slice(self.point_index * self.horizon, (self.point_index + 1) * self.horizon)
+        for index in range(len(self.quantiles)):
+            if index != self.point_index:
+                block = slice(index * self.horizon, (index + 1) * self.horizon)
+                self.core.subtract_outputs(block, point)
+        self.core.zero_outputs(point)
 
     def forward(self, prices: torch.Tensor) -> torch.Tensor:
         """Point forecasts in price units, (batch, horizon)."""

@@ -112,6 +112,10 @@ class EnsembleCore(nn.Module):
         for core in self.cores:
             core.zero_outputs(columns)
 
+    def subtract_outputs(self, columns: slice, reference: slice) -> None:
+        for core in self.cores:
+            core.subtract_outputs(columns, reference)
+
     def start_anchored(self) -> None:
         for core in self.cores:
             start_anchored(core)

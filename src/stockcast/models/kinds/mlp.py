@@ -114,6 +114,13 @@ class MLP(nn.Module):
             self.weights[-1][:, :, columns] = 0.0
             self.biases[-1][:, :, columns] = 0.0
 
+    def subtract_outputs(self, columns: slice, reference: slice) -> None:
+        """Outputs `columns` become their difference from outputs `reference` (the last layer is
+        linear, so its weights and biases subtract)."""
+        with torch.no_grad():
+            self.weights[-1][:, :, columns] -= self.weights[-1][:, :, reference]
+            self.biases[-1][:, :, columns] -= self.biases[-1][:, :, reference]
+
 
 def build_mlp(
     network: Mapping[str, Any], window: int, member_inputs: Sequence[int], outputs: int
