@@ -557,3 +557,23 @@ def test_a_level_view_alone_still_gives_the_kind_its_window(network: dict) -> No
         np.testing.assert_allclose(forecast("per_window_level"), forecast("per_window"), rtol=1e-5)
     else:
         forecast("per_window_level")
+
+
+def test_a_seasonal_window_too_short_for_the_season_is_said(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Theta and exponential smoothing need two seasons in their window; with fewer they
+    modelled none without a word, while the spec recorded the data's season."""
+    import logging
+
+    from stockcast.training.fit import warn_of_seasonless_windows
+
+    short, long_enough = Theta(1, 10, 5, 12), HoltWinters(1, 30, 5, 12, 0.8)
+    assert (short.season, long_enough.season) == (1, 12)
+    with caplog.at_level(logging.WARNING, logger="stockcast.training.fit"):
+        warn_of_seasonless_windows(long_enough, 12)
+        assert caplog.text == ""
+        warn_of_seasonless_windows(short, 12)
+    assert (
+        "the data's season is 12 values, but a seasonal member reads 10, fewer than two seasons"
+    ) in caplog.text

@@ -33,6 +33,19 @@ def fit_to_series(core: nn.Module, series: Sequence[np.ndarray]) -> None:
         fit(series)
 
 
+def seasonless_windows(core: nn.Module, season: int) -> list[int]:
+    """The windows of the seasonal kinds' members (Theta, exponential smoothing) too short to
+    model the data's `season`: a season needs two whole ones in the window, so such a member
+    models none."""
+    parts = getattr(core, "cores", None)
+    if parts is not None:
+        return [window for part in parts for window in seasonless_windows(part, season)]
+    kept = getattr(core, "season", None)
+    if kept is None or season <= 1 or kept == season:
+        return []
+    return [int(core.window)]
+
+
 def level_free_members(core: nn.Module) -> list[bool]:
     """For each member of `core`, whether its kind forecasts every shifted and rescaled window
     alike and ignores the level inputs (`level_free`: Theta, exponential smoothing), so that no

@@ -21,6 +21,7 @@ from stockcast.config.compose import plain
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import series_scales
 from stockcast.files import write_json
+from stockcast.models.network import seasonless_windows
 from stockcast.models.spec import member_names
 from stockcast.paths import portable
 from stockcast.registry.runs import close_orphaned_training_runs
@@ -133,6 +134,21 @@ def run_training(
     return summary
 
 
+def warn_of_seasonless_windows(core: Any, season: int) -> None:
+    """Say where a seasonal kind's window is too short for the data's season, which it then
+    leaves out of its model: the spec still records the data's season."""
+    windows = seasonless_windows(core, season)
+    if windows:
+        log.warning(
+            "the data's season is %d values, but a seasonal member reads %d, fewer than two "
+            "seasons, so it models no season; give it a window of at least %d "
+            "(data.previous_time_window=auto chooses one where the data is long enough)",
+            season,
+            min(windows),
+            2 * season,
+        )
+
+
 def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     """Train to the best checkpoint, then weigh members, decide the fallback and score it."""
     # Lightning attaches its own console handler; route its records through Hydra's instead.
@@ -141,6 +157,7 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     resume_from = resume_checkpoint(cfg, prepared.meta)
     datamodule, model, spec = build_datamodule_and_model(cfg, prepared)
+    warn_of_seasonless_windows(model.net.core, int(prepared.meta.get("season_length") or 1))
     if resume_from is not None:
         check_checkpoint_fits(resume_from, model)
     warm = start_warm(cfg, model, spec, output_dir)
