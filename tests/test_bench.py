@@ -288,7 +288,7 @@ def test_accuracy_seeds_fit_stockcast_once_per_seed_with_the_overrides(monkeypat
 
 
 def test_accuracy_peers_come_from_an_earlier_csv_only_for_unchanged_series(
-    monkeypatch, tmp_path: Path
+    monkeypatch, tmp_path: Path, capsys
 ) -> None:
     from types import SimpleNamespace
 
@@ -337,6 +337,13 @@ def test_accuracy_peers_come_from_an_earlier_csv_only_for_unchanged_series(
     fitted.clear()
     bench.run(bench.parse_args(["--peers-from", str(partial_csv)]))
     assert fitted == [("a", "NeuralForecast MLP"), ("b", "NeuralForecast MLP")]
+    # With --no-peers, a series the CSV holds no peers of says so (its ratio is to naive only).
+    values["b"] = values["b"] * 3
+    capsys.readouterr()
+    bench.run(bench.parse_args(["--peers-from", str(partial_csv), "--no-peers"]))
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warned) == 1 and "holds no peers of b with these values" in warned[0]
+    values["b"] = values["b"] / 3
     with pytest.raises(SystemExit, match="is not a file"):
         bench.run(bench.parse_args(["--peers-from", str(tmp_path / "missing.csv")]))
     # A CSV of something else is refused in one sentence naming what it lacks, before any fit.

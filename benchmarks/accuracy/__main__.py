@@ -111,6 +111,13 @@ def run(args: argparse.Namespace) -> list[Result]:
         ]
         digest = series_digest(series.values)
         cached = {r.forecaster: r for r in cache.get((series.name, digest), [])}
+        if args.peers_from and args.no_peers and not cached:
+            # Its ratio to the best peer would be to the baselines alone, inside the mean.
+            print(
+                f"warning: {args.peers_from} holds no peers of {series.name} with these values "
+                "(new, or its values changed); its ratio is to naive and seasonal naive only",
+                file=sys.stderr,
+            )
         candidates += peer_results(args, series, split, cached)
         scored = [replace(r, series_sha256=digest) for r in candidates if r is not None]
         results += scored
