@@ -355,6 +355,20 @@ def test_accuracy_peers_come_from_an_earlier_csv_only_for_unchanged_series(
     assert fitted == []
 
 
+def test_no_peers_fits_no_peer_autogluon_included(monkeypatch) -> None:
+    """make bench-accuracy adds --autogluon-python wherever .venv-autogluon exists, so
+    ARGS=--no-peers still fitted AutoGluon, at up to 120 s a series."""
+    from types import SimpleNamespace
+
+    import benchmarks.accuracy.__main__ as bench
+    from benchmarks.accuracy.protocol import cut
+
+    monkeypatch.setattr(bench, "autogluon", lambda *args: pytest.fail("AutoGluon was fitted"))
+    series = SimpleNamespace(name="a", values=np.arange(1.0, 101.0), season_length=1)
+    args = SimpleNamespace(no_peers=True, autogluon_python="/venv/bin/python")
+    assert bench.peer_results(args, series, cut(series.values), {}) == []
+
+
 def test_accuracy_scores_autogluon_through_its_own_interpreter(tmp_path: Path, capsys) -> None:
     from benchmarks.accuracy.autogluon_runner import frame
     from benchmarks.accuracy.peers import autogluon

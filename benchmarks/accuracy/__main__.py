@@ -55,7 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--output-dir", default=str(OUTPUT_DIR), help="where CSV and PNG go")
     parser.add_argument(
-        "--no-peers", action="store_true", help="skip statsforecast's and NeuralForecast's models"
+        "--no-peers",
+        action="store_true",
+        help="fit no peer (statsforecast's, NeuralForecast's, AutoGluon); --peers-from rows count",
     )
     parser.add_argument(
         "--autogluon-python",
@@ -144,7 +146,7 @@ def peer_results(
             "NeuralForecast MLP": partial(neuralforecast_mlp, name, split),
             "NeuralForecast NHITS": partial(neuralforecast_nhits, name, split, season),
         }
-    if args.autogluon_python:
+    if args.autogluon_python and not args.no_peers:
         fits["AutoGluon"] = partial(autogluon, name, split, season, args.autogluon_python)
     cached = dict(cached)
     found = [cached.pop(peer, None) or fit() for peer, fit in fits.items()]
