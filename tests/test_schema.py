@@ -52,6 +52,8 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
         (["model.loss=hinge"], "model.loss is 'hinge'; choose one of 'mse', 'mae' or 'huber'."),
         (["model.hidden_sizes=[10,-1]"], "model.hidden_sizes is -1; it must be a list of whole"),
         (["model.dropout=1.0"], "model.dropout is 1; it must be in [0, 1)."),
+        # Calibrated twice, the second kept: a repeated level is one band.
+        (["model.interval_levels=[80,80]"], "model.interval_levels is [80, 80]; name each level"),
         (["model.window_scale_power=2"], "model.window_scale_power is 2; it must be in [0, 1]."),
         (["model.combination=median"], "model.combination is 'median'; choose one of 'mean' or"),
         (["model.combination_power=0"], "model.combination_power is 0; it must be above 0 and at"),

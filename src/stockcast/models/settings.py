@@ -51,6 +51,13 @@ Quantiles = Annotated[
 ]
 
 
+def _distinct_levels(levels: list[int]) -> list[int]:
+    """Each band once: a repeated level was calibrated twice and kept the second."""
+    if len(set(levels)) != len(levels):
+        raise ValueError(f"is {levels}; name each level once")
+    return levels
+
+
 class ModelSettings(Section):
     """Loss, anchor, member combination and bands: the same for every kind."""
 
@@ -64,6 +71,7 @@ class ModelSettings(Section):
     interval_levels: Annotated[
         list[Annotated[int, Field(strict=True, gt=0, lt=100), AsWhole]],
         Field(description="a list of whole percentages between 0 and 100, e.g. [80, 95]"),
+        AfterValidator(_distinct_levels),
     ]
     interval_scale_values: Annotated[
         int, Field(strict=True, ge=2, description="a whole number, at least 2"), AsWhole
