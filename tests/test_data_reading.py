@@ -280,16 +280,17 @@ def test_a_time_zone_written_as_a_name_is_refused(
 def test_moves_float32_cannot_hold_at_the_series_level_are_refused() -> None:
     """A series near 1e9 that moves by about 1: float32 holds values there 64 apart, so every
     window was rounding noise and the run scored a perfect 0.0 without a word."""
+    from stockcast.data.checks import refuse_moves_float32_cannot_hold
     from stockcast.data.series import Series
-    from stockcast.data.split import naive_one_step_mae, split_series
+    from stockcast.data.split import split_series
     from stockcast.forecasting.windows import WindowSizes
 
     walk = np.cumsum(np.random.default_rng(0).normal(0, 1, 300))
     fractions = {"train": 0.7, "val": 0.15, "test": 0.15}
     for level, refused in ((1e9, True), (1e6, False), (100.0, False)):
-        splits = split_series([Series("a", level + walk)], WindowSizes(10, 5), fractions)
+        train = split_series([Series("a", level + walk)], WindowSizes(10, 5), fractions)["train"]
         if refused:
             with pytest.raises(DataError, match=r"where float32, which the model computes in"):
-                naive_one_step_mae(splits["train"])
+                refuse_moves_float32_cannot_hold(train.series_ids, train.segments())
         else:
-            assert naive_one_step_mae(splits["train"]) > 0
+            refuse_moves_float32_cannot_hold(train.series_ids, train.segments())

@@ -19,6 +19,10 @@ from stockcast.data.series import Series
 from stockcast.errors import DataError
 from stockcast.forecasting.guard import LARGEST_VALUE, SMALLEST_VALUE
 
+# A series' typical one-step move must span at least this many float32 steps at its level (a
+# tenth of a move lost to rounding): fewer, and its windows are rounding noise.
+MIN_MOVE_FLOAT32_STEPS = 10
+
 SHOWN = 3  # how many rows or dates a message lists
 # Month names and abbreviations, lower case, to their numbers (a label column of one series).
 MONTH_NUMBERS = {
@@ -200,3 +204,26 @@ def _check_float32_range(item: Series, name: str) -> None:
             "too small for the model's float32 arithmetic (their scaled statistics vanish); "
             "rescale the data first, e.g. multiply it by a power of 10."
         )
+
+
+def refuse_moves_float32_cannot_hold(
+    series_ids: Sequence[str], segments: Sequence[np.ndarray]
+) -> None:
+    """Refuse a series whose typical one-step move is a few float32 steps at its level (a value
+    near 1e9 that moves by 1): windows, losses and scores are computed in float32, where its
+    values round to multiples of 64, and it would score a perfect, meaningless 0."""
+    for series_id, values in zip(series_ids, segments, strict=True):
+        moves = np.abs(np.diff(values))
+        moving = moves[moves > 0]
+        if not len(moving):
+            continue
+        level = float(np.abs(values).max())
+        step = float(np.spacing(np.float32(level)))
+        typical = float(np.median(moving))
+        if typical < MIN_MOVE_FLOAT32_STEPS * step:
+            raise DataError(
+                f"series {series_id!r} moves by about {typical:.3g} a step at a level of "
+                f"{level:.3g}, where float32, which the model computes in, holds values only "
+                f"{step:.3g} apart; subtract a constant level from it (or rescale it) so its "
+                "moves show."
+            )

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.calendar import day_text
-from stockcast.data.checks import check_series_values
+from stockcast.data.checks import check_series_values, refuse_moves_float32_cannot_hold
 from stockcast.data.scaling import fit_scaler
 from stockcast.data.seasonality import auto_window, infer_season_length, shortest_train_split
 from stockcast.data.series import Series
@@ -159,6 +159,8 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
         data_cfg["normalization"], splits["train"].values, float(data_cfg["min_relative_scale"])
     )
     n_windows = {name: len(split.window_starts(window)) for name, split in splits.items()}
+    # Windows and scores are float32: moves it cannot hold would be scored as rounding noise.
+    refuse_moves_float32_cannot_hold(splits["train"].series_ids, splits["train"].segments())
     meta = {
         "kind": PREPARED_KIND,
         "source": dict(data_cfg),

@@ -13,9 +13,6 @@ from stockcast.forecasting.metrics import naive_scales, pooled_naive_scale
 from stockcast.forecasting.windows import RollingOrigins, WindowSizes, rolling_origins
 
 SPLITS = ("train", "val", "test")
-# A series' typical one-step move must span at least this many float32 steps at its level (a
-# tenth of a move lost to rounding): fewer, and its windows are rounding noise.
-MIN_MOVE_FLOAT32_STEPS = 10
 
 
 @dataclass(frozen=True)
@@ -182,29 +179,7 @@ def naive_one_step_mae(split: SplitData) -> float:
         raise DataError(
             "the train split is constant, so MASE has no scale; use data with some movement."
         )
-    refuse_moves_float32_cannot_hold(split)
     return mae
-
-
-def refuse_moves_float32_cannot_hold(split: SplitData) -> None:
-    """Refuse a series whose typical one-step move is a few float32 steps at its level (a value
-    near 1e9 that moves by 1): windows, losses and scores are computed in float32, where its
-    values round to multiples of 64, and it would score a perfect, meaningless 0."""
-    for series_id, values in zip(split.series_ids, split.segments(), strict=True):
-        moves = np.abs(np.diff(values))
-        moving = moves[moves > 0]
-        if not len(moving):
-            continue
-        level = float(np.abs(values).max())
-        step = float(np.spacing(np.float32(level)))
-        typical = float(np.median(moving))
-        if typical < MIN_MOVE_FLOAT32_STEPS * step:
-            raise DataError(
-                f"series {series_id!r} moves by about {typical:.3g} a step at a level of "
-                f"{level:.3g}, where float32, which the model computes in, holds values only "
-                f"{step:.3g} apart; subtract a constant level from it (or rescale it) so its "
-                "moves show."
-            )
 
 
 def share_outside_range(reference: SplitData, later: SplitData) -> float:
