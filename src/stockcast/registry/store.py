@@ -14,7 +14,6 @@ pending promotion, so a rerun after a crash finishes what the crash cut short.
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,17 +27,16 @@ from stockcast.registry.faults import crash_point
 from stockcast.registry.integrity import (
     Expected,
     check_contents,
-    folder_contents,
     parse_manifest,
     private_copy,
 )
 from stockcast.registry.lock import TagLease, sqlite_file, store_lock
+from stockcast.registry.repair import sign_again, version_holding
 from stockcast.registry.runs import close_orphaned_runs, owner_tags, prepare_store
 from stockcast.registry.signing import (
     SIGNATURE_FILE,
     SigningKeys,
     check_signing_keys,
-    public_half,
     signature_for,
     verify_folder,
 )
@@ -68,6 +66,11 @@ class VersionInfo:
     @property
     def promotion_pending(self) -> bool:
         return self.tags.get(PROMOTION_TAG) == PENDING
+
+    @property
+    def model_hash(self) -> str | None:
+        """The hash of the folder registered as this version (None: registered by hand)."""
+        return self.tags.get(MODEL_HASH_TAG)
 
 
 class ModelRegistry:
@@ -181,21 +184,6 @@ class ModelRegistry:
             raise RegistryError(f"model {self.model_name!r} has no {what}; {self.describe()}.")
         return match[0]
 
-    def version_holding(self, digest: str) -> VersionInfo | None:
-        """The version registered with the files of hash `digest` whose store copy still holds
-        them. One whose files were changed or lost since is passed over, so registering the
-        original folder again makes a new version rather than pointing at a broken one."""
-        for info in self.versions():
-            if info.tags.get(MODEL_HASH_TAG) != digest:
-                continue
-            with tempfile.TemporaryDirectory(prefix="stockcast-holding-") as workdir:
-                try:
-                    if folder_contents(self.download(info, workdir)).digest == digest:
-                        return info
-                except (ArtifactError, FileNotFoundError):  # its files are gone
-                    continue
-        return None
-
     def champion(self, alias: str) -> VersionInfo | None:
         return next((v for v in self.versions() if alias in v.aliases), None)
 
@@ -294,9 +282,9 @@ class ModelRegistry:
         # What is logged, hashed and signed is one private copy: the very same bytes.
         model_dir, contents = private_copy(model_dir)
         check_signing_keys(self.keys)
-        existing = self.version_holding(contents.digest)
+        existing = version_holding(self, contents.digest)
         if existing is not None:
-            self.sign_again(existing, model_dir)
+            sign_again(self, existing, model_dir)
             return existing, False
         client = self.client()
         experiment_id = prepare_store(
@@ -308,7 +296,7 @@ class ModelRegistry:
         run_id = run.info.run_id
         client.log_artifacts(run_id, str(model_dir), "model")
         if self.keys.private_key:
-            self._log_signature(run_id, model_dir)
+            self.log_signature(run_id, model_dir)
         for path in extra_artifacts:
             client.log_artifact(run_id, str(path), "report")
         crash_point("before_version")
@@ -326,28 +314,7 @@ class ModelRegistry:
         crash_point("after_version")
         return self.resolve(version=created.version), True
 
-    def sign_again(self, existing: VersionInfo, model_dir: Path) -> str | None:
-        """Sign a version whose folder, `model_dir` (the store copy holds the same bytes:
-        `version_holding`), is registered again with a private key, where its signature is
-        missing (registered before the keys were set up) or does not hold for this key (the
-        pair was replaced): why it was signed, None if it needed no signature."""
-        if not self.keys.private_key or existing.run_id is None:
-            return None
-        with tempfile.TemporaryDirectory(prefix="stockcast-signing-") as workdir:
-            signature = self.download(existing, workdir) / SIGNATURE_FILE
-            if not signature.is_file():
-                why = "registered unsigned, it is signed now"
-            else:
-                try:
-                    public = public_half(self.keys.private_key)
-                    verify_folder(model_dir, signature, public, self.label(existing))
-                    return None
-                except ArtifactError:
-                    why = "its signature did not hold for this key, it is signed with it now"
-        self._log_signature(existing.run_id, model_dir)
-        return why
-
-    def _log_signature(self, run_id: str, model_dir: Path) -> None:
+    def log_signature(self, run_id: str, model_dir: Path) -> None:
         """`model.sig` of `model_dir`, into the run's `model/` folder: the version's folder."""
         assert self.keys.private_key is not None
         with signature_for(model_dir, self.keys.private_key, self.keys.public_key) as signature:

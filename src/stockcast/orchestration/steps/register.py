@@ -25,6 +25,7 @@ from stockcast.paths import portable_path
 from stockcast.registry.freshness import data_tags
 from stockcast.registry.integrity import folder_contents, verified_copy
 from stockcast.registry.lock import sqlite_file
+from stockcast.registry.repair import sign_again, version_holding
 from stockcast.registry.signing import check_signing_keys
 from stockcast.registry.store import ModelRegistry, VersionInfo
 from stockcast.serving.metadata import (
@@ -103,7 +104,7 @@ def _already_registered(
     is finished now against the champion of now (inside `writing()`)."""
     alias = cfg.register.alias
     held = f"{registry.model_name} version {existing.version} already holds this model"
-    signed = registry.sign_again(existing, candidate.model_dir)
+    signed = sign_again(registry, existing, candidate.model_dir)
     if signed is not None:
         held += f" ({signed})"
     result: dict[str, Any] = {
@@ -148,7 +149,7 @@ def run_register(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     candidate = Candidate(copy, report_dir, report, output_dir)
     with registry.writing():  # lookup, version and alias as one compare-and-set
-        existing = registry.version_holding(digest)
+        existing = version_holding(registry, digest)
         if existing is None:
             result = _register_new(cfg, registry, candidate)
         else:

@@ -1,0 +1,55 @@
+"""Registering a folder again repairs its version: the version reused is one whose store copy
+still holds the folder's files (a damaged one gets a new version), and it is signed again where
+its signature is missing or does not hold for this private key."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stockcast.errors import ArtifactError
+from stockcast.registry.integrity import folder_contents
+from stockcast.registry.signing import SIGNATURE_FILE, public_half, verify_folder
+
+if TYPE_CHECKING:
+    from stockcast.registry.store import ModelRegistry, VersionInfo
+
+
+def version_holding(registry: ModelRegistry, digest: str) -> VersionInfo | None:
+    """The version registered with the files of hash `digest` whose store copy still holds
+    them. One whose files were changed or lost since is passed over, so registering the
+    original folder again makes a new version rather than pointing at a broken one."""
+    for info in registry.versions():
+        if info.model_hash != digest:
+            continue
+        with tempfile.TemporaryDirectory(prefix="stockcast-holding-") as workdir:
+            try:
+                if folder_contents(registry.download(info, workdir)).digest == digest:
+                    return info
+            except (ArtifactError, FileNotFoundError):  # its files are gone
+                continue
+    return None
+
+
+def sign_again(registry: ModelRegistry, existing: VersionInfo, model_dir: Path) -> str | None:
+    """Sign a version whose folder, `model_dir` (the store copy holds the same bytes:
+    `version_holding`), is registered again with a private key, where its signature is
+    missing (registered before the keys were set up) or does not hold for this key (the pair
+    was replaced): why it was signed, None if it needed no signature."""
+    keys = registry.keys
+    if not keys.private_key or existing.run_id is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="stockcast-signing-") as workdir:
+        signature = registry.download(existing, workdir) / SIGNATURE_FILE
+        if not signature.is_file():
+            why = "registered unsigned, it is signed now"
+        else:
+            try:
+                public = public_half(keys.private_key)
+                verify_folder(model_dir, signature, public, registry.label(existing))
+                return None
+            except ArtifactError:
+                why = "its signature did not hold for this key, it is signed with it now"
+    registry.log_signature(existing.run_id, model_dir)
+    return why
