@@ -291,6 +291,7 @@ def test_loading_the_model_imports_no_lightning_and_unpickles_nothing(
         "forecasting/intervals.py",
         "forecasting/windows.py",
         "models/__init__.py",
+        "models/cores.py",
         "models/kind.py",
         "models/kinds/__init__.py",
         "models/kinds/mlp.py",

@@ -21,7 +21,7 @@ from stockcast.config.compose import plain
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import series_scales
 from stockcast.files import write_json
-from stockcast.models.network import seasonless_windows
+from stockcast.models.cores import seasonless_windows
 from stockcast.models.spec import member_names
 from stockcast.paths import portable
 from stockcast.registry.runs import close_orphaned_training_runs

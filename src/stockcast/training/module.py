@@ -13,7 +13,8 @@ from torch import nn
 
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.metrics import pooled_errors
-from stockcast.models.network import PriceForecaster, fit_to_series
+from stockcast.models.cores import fit_to_series
+from stockcast.models.network import PriceForecaster
 from stockcast.training.distributed import gather_rows
 
 

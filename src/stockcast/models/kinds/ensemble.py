@@ -22,8 +22,8 @@ from pydantic import ValidationError, ValidationInfo, field_validator
 from torch import nn
 
 from stockcast.errors import ConfigError
+from stockcast.models.cores import fit_to_series, start_anchored
 from stockcast.models.kind import ModelKind, builtin_kinds, model_kind
-from stockcast.models.network import fit_to_series, start_anchored
 from stockcast.models.settings import ModelSettings
 
 # The keys of a candidate that are not its kind's own.

@@ -1,0 +1,53 @@
+"""What the network asks of a kind's core by its optional parts (`start_anchored`,
+`fit_to_series`, `season`, `level_free`, an ensemble's `cores`): one place for the kinds'
+duck-typed contract beyond `forward` and `zero_outputs`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from torch import nn
+
+
+def start_anchored(core: nn.Module) -> None:
+    """Where an anchored core starts: its `start_anchored()` where it has one, else with its
+    outputs zeroed (the last price repeated)."""
+    start = getattr(core, "start_anchored", None)
+    if start is not None:
+        start()
+    else:
+        core.zero_outputs(slice(None))
+
+
+def fit_to_series(core: nn.Module, series: Sequence[np.ndarray]) -> None:
+    """Fit a core that is fitted on the series themselves before training (its
+    `fit_to_series`: the ets kind's, an ensemble's for its candidates) on each series' values
+    the network trains on. Other cores have nothing to fit."""
+    fit = getattr(core, "fit_to_series", None)
+    if fit is not None:
+        fit(series)
+
+
+def seasonless_windows(core: nn.Module, season: int) -> list[int]:
+    """The windows of the seasonal kinds' members (Theta, exponential smoothing) too short to
+    model the data's `season`: a season needs two whole ones in the window, so such a member
+    models none."""
+    parts = getattr(core, "cores", None)
+    if parts is not None:
+        return [window for part in parts for window in seasonless_windows(part, season)]
+    kept = getattr(core, "season", None)
+    if kept is None or season <= 1 or kept == season:
+        return []
+    return [int(core.window)]
+
+
+def level_free_members(core: nn.Module) -> list[bool]:
+    """For each member of `core`, whether its kind forecasts every shifted and rescaled window
+    alike and ignores the level inputs (`level_free`: Theta, exponential smoothing), so that no
+    scaled view makes it read the window's absolute level. An ensemble's members are its
+    candidates' (`cores`), in order."""
+    parts = getattr(core, "cores", None)
+    if parts is not None:
+        return [free for part in parts for free in level_free_members(part)]
+    return [bool(getattr(core, "level_free", False))] * int(core.members)
