@@ -277,7 +277,9 @@ def test_a_time_zone_written_as_a_name_is_refused(
         assert read == ["2024-01-02", "2024-01-03"]
 
 
-def test_moves_float32_cannot_hold_at_the_series_level_are_refused() -> None:
+def test_moves_float32_cannot_hold_at_the_series_level_are_refused(
+    make_cfg, tmp_path: Path
+) -> None:
     """A series near 1e9 that moves by about 1: float32 holds values there 64 apart, so every
     window was rounding noise and the run scored a perfect 0.0 without a word."""
     from stockcast.data.checks import refuse_moves_float32_cannot_hold
@@ -294,3 +296,11 @@ def test_moves_float32_cannot_hold_at_the_series_level_are_refused() -> None:
                 refuse_moves_float32_cannot_hold(train.series_ids, train.segments())
         else:
             refuse_moves_float32_cannot_hold(train.series_ids, train.segments())
+    # Prepare refuses it before anything is trained.
+    from stockcast.orchestration.steps.prepare import run_prepare
+
+    csv = tmp_path / "billions.csv"
+    csv.write_text("Close\n" + "\n".join(repr(float(1e9 + v)) for v in walk) + "\n")
+    cfg = make_cfg("data=csv", f"data.path={csv}", "data.date_column=null")
+    with pytest.raises(DataError, match=r"^series .* moves by about"):
+        run_prepare(cfg, tmp_path / "prepared")
