@@ -6,17 +6,29 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from stockcast.errors import ArtifactError
 from stockcast.registry.integrity import folder_contents
-from stockcast.registry.signing import SIGNATURE_FILE, public_half, verify_folder
-
-if TYPE_CHECKING:
-    from stockcast.registry.store import ModelRegistry, VersionInfo
+from stockcast.registry.signing import SIGNATURE_FILE, SigningKeys, public_half, verify_folder
+from stockcast.registry.versions import VersionInfo
 
 
-def version_holding(registry: ModelRegistry, digest: str) -> VersionInfo | None:
+class VersionStore(Protocol):
+    """What the repair reads and writes of a store (`ModelRegistry`, which calls it)."""
+
+    keys: SigningKeys
+
+    def versions(self) -> list[VersionInfo]: ...
+
+    def download(self, info: VersionInfo, dst: str | Path) -> Path: ...
+
+    def label(self, info: VersionInfo) -> str: ...
+
+    def log_signature(self, run_id: str, model_dir: Path) -> None: ...
+
+
+def version_holding(registry: VersionStore, digest: str) -> VersionInfo | None:
     """The version registered with the files of hash `digest` whose store copy still holds
     them. One whose files were changed or lost since is passed over, so registering the
     original folder again makes a new version rather than pointing at a broken one."""
@@ -32,7 +44,7 @@ def version_holding(registry: ModelRegistry, digest: str) -> VersionInfo | None:
     return None
 
 
-def sign_again(registry: ModelRegistry, existing: VersionInfo, model_dir: Path) -> str | None:
+def sign_again(registry: VersionStore, existing: VersionInfo, model_dir: Path) -> str | None:
     """Sign a version whose folder, `model_dir` (the store copy holds the same bytes:
     `version_holding`), is registered again with a private key, where its signature is
     missing (registered before the keys were set up) or does not hold for this key (the pair

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,37 +39,22 @@ from stockcast.registry.signing import (
     signature_for,
     verify_folder,
 )
+from stockcast.registry.versions import (
+    MODEL_HASH_TAG,
+    PENDING,
+    PROMOTION_TAG,
+    SETTLED,
+    VersionInfo,
+)
 
-__all__ = ["ModelRegistry", "VersionInfo"]
+__all__ = ["MODEL_HASH_TAG", "PROMOTION_TAG", "SETTLED", "ModelRegistry", "VersionInfo"]
 
 log = logging.getLogger(__name__)
 
-MODEL_HASH_TAG = "model_hash"
 MANIFEST_TAG = "model_files"
-# "pending" from the version's creation until its alias has moved; then "settled".
-PROMOTION_TAG = "stockcast.promotion"
-PENDING, SETTLED = "pending", "settled"
 DEFAULT_EXPERIMENT = "stockcast-registry"
 WHOLE_FOLDER_HASH_LENGTH = 64
 NO_KEYS = SigningKeys()
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    version: int
-    aliases: tuple[str, ...]
-    tags: dict[str, str]
-    run_id: str | None
-    source: str
-
-    @property
-    def promotion_pending(self) -> bool:
-        return self.tags.get(PROMOTION_TAG) == PENDING
-
-    @property
-    def model_hash(self) -> str | None:
-        """The hash of the folder registered as this version (None: registered by hand)."""
-        return self.tags.get(MODEL_HASH_TAG)
 
 
 class ModelRegistry:

@@ -1,0 +1,29 @@
+"""A registered version as the store describes it, and the tags stockcast records on it: what
+the registry's modules share without importing the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MODEL_HASH_TAG = "model_hash"
+# "pending" from the version's creation until its alias has moved; then "settled".
+PROMOTION_TAG = "stockcast.promotion"
+PENDING, SETTLED = "pending", "settled"
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: int
+    aliases: tuple[str, ...]
+    tags: dict[str, str]
+    run_id: str | None
+    source: str
+
+    @property
+    def promotion_pending(self) -> bool:
+        return self.tags.get(PROMOTION_TAG) == PENDING
+
+    @property
+    def model_hash(self) -> str | None:
+        """The hash of the folder registered as this version (None: registered by hand)."""
+        return self.tags.get(MODEL_HASH_TAG)
