@@ -10,7 +10,8 @@ their digits instead:
 
 Any other number (1990.25, 12, a Unix timestamp) is refused: write such dates as text. Quarters
 are text such as `1990Q2` or `1990-Q2` (the quarter's first day). A column whose dates collapse
-to one instant is refused rather than read as a series without order.
+to one instant is refused rather than read as a series without order. Dates written year last
+(01/02/2010) are put in the order their data shows first (year_last.py).
 """
 
 from __future__ import annotations
@@ -21,19 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.data.year_last import year_last_as_iso
 from stockcast.errors import DataError
 
 NUMBER_FORMATS = {4: "%Y", 6: "%Y%m", 8: "%Y%m%d"}
 NUMBER_FORMS = "years (1990), months as YYYYMM (199004) or days as YYYYMMDD (19900415)"
 QUARTER = re.compile(r"^\s*(\d{4})-?Q([1-4])\s*$", re.IGNORECASE)
-# Dates written with the year last (01/02/2010, 1.2.2010 16:00): day and month in either order.
-# pandas guesses month-first from the first date, so the order is read from the data instead.
-YEAR_LAST = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(.*)$")
-# A number over this is a day, never a month.
-MONTHS = 12
-# Dates at even steps (daily with weekends and holidays, weekly, monthly) have no gap over this
-# many times their median gap; day-first monthly dates read month first jump 354 days after 1s.
-EVEN_GAP_MULTIPLE = 4
 # A time followed by a word (17:30 CET): pandas drops a zone's name it does not know and reads
 # the time as UTC, and refuses EDT beside EST; only these words say what they mean.
 ZONE_NAME = re.compile(r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[AaPp][Mm]\s+)?([A-Za-z]{2,5})\s*$")
@@ -64,7 +58,7 @@ def read_date_column(column: Any, label: str, key: str) -> Any:
         dates = where.from_quarters()
     else:
         where.refuse_zone_names()
-        dates = _text_dates(_local_days(where.year_last_as_iso()))
+        dates = _text_dates(_local_days(year_last_as_iso(column, label)))
     where.refuse_unreadable(dates.isna().to_numpy())
     if getattr(dates.dt, "tz", None) is not None:
         dates = _without_zone(dates)
@@ -109,19 +103,6 @@ def _text_dates(column: Any) -> Any:
     if dates is None or dates.dtype == object:
         dates = pd.to_datetime(column, errors="coerce", utc=True)
     return dates
-
-
-def _even_steps(parts: Any, day_first: bool) -> bool:
-    """Whether year-last dates read in this order fall at even steps: no gap between the sorted
-    days over `EVEN_GAP_MULTIPLE` times their median gap (weekends and holidays stay within)."""
-    day, month = (parts[0], parts[2]) if day_first else (parts[2], parts[0])
-    days = np.unique(
-        (parts[3] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2)).to_numpy(
-            dtype="datetime64[D]"
-        )
-    )
-    gaps = np.diff(days).astype(np.int64)
-    return len(gaps) < 2 or bool(gaps.max() <= EVEN_GAP_MULTIPLE * np.median(gaps))
 
 
 def _all_quarters(column: Any) -> bool:
@@ -203,40 +184,6 @@ class DateColumn:
                     f"{self.label} gives the {what} of {self._shown(row)} in column "
                     f"{self.name!r} at data row {row + 1} {why}."
                 )
-
-    def year_last_as_iso(self) -> Any:
-        """The column with dates written year last rewritten YYYY-MM-DD (their time kept), the
-        day told from the month by the data: a first number over 12 is a day, a second one a
-        day of month-first dates. Where no number is over 12, the order whose dates fall at
-        even steps: monthly data written day first (01/02/2010, 01/03/2010, ...) read month
-        first jumps a day eleven times, then 354 days. Where both orders (or neither) do, month
-        first, as pandas reads them. Any other column is returned as it is."""
-        present = self.column.dropna()
-        if not len(present) or not all(isinstance(v, str) for v in present):
-            return self.column
-        parts = present.str.extract(YEAR_LAST)
-        if parts[0].isna().any():
-            return self.column
-        first, second = parts[0].astype(int), parts[2].astype(int)
-        day_first, month_first = bool((first > MONTHS).any()), bool((second > MONTHS).any())
-        if day_first and month_first:
-            self._refuse_both_orders(second)
-        if not (day_first or month_first):
-            day_first = _even_steps(parts, day_first=True) and not _even_steps(
-                parts, day_first=False
-            )
-        day, month = (parts[0], parts[2]) if day_first else (parts[2], parts[0])
-        iso = parts[3] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2) + parts[4]
-        return iso.reindex(self.column.index)
-
-    def _refuse_both_orders(self, second: Any) -> None:
-        """Year-last dates some of which are written day first, others month first."""
-        row = int(self.column.index.get_loc(second.index[(second > MONTHS).to_numpy()][0]))
-        raise DataError(
-            f"{self.label} writes some dates day first and {self._shown(row)} at data row "
-            f"{row + 1} month first in column {self.name!r}; write every date as YYYY-MM-DD "
-            "(2010-02-01 for 1 February 2010)."
-        )
 
     def from_quarters(self) -> Any:
         import pandas as pd

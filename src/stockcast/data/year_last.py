@@ -1,0 +1,72 @@
+"""Dates written with the year last (01/02/2010, 1.2.2010 16:00): which number is the day.
+
+pandas guesses month first from a column's first date, so such a column is rewritten YYYY-MM-DD
+in the order its data shows before pandas reads it. The rule is a module of its own because it
+reads the column as a whole (its largest numbers, the steps between its dates), where the rest
+of the date reading goes cell by cell.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from stockcast.errors import DataError
+
+# Day and month in either order, then the year and whatever follows (a time).
+YEAR_LAST = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(.*)$")
+# A number over this is a day, never a month.
+MONTHS = 12
+# Dates at even steps (daily with weekends and holidays, weekly, monthly) have no gap over this
+# many times their median gap; day-first monthly dates read month first jump 354 days after 1s.
+EVEN_GAP_MULTIPLE = 4
+
+
+def year_last_as_iso(column: Any, label: str) -> Any:
+    """The column with dates written year last rewritten YYYY-MM-DD (their time kept), the
+    day told from the month by the data: a first number over 12 is a day, a second one a
+    day of month-first dates. Where no number is over 12, the order whose dates fall at
+    even steps: monthly data written day first (01/02/2010, 01/03/2010, ...) read month
+    first jumps a day eleven times, then 354 days. Where both orders (or neither) do, month
+    first, as pandas reads them. Any other column is returned as it is; `label` names the
+    file in the refusal of a column written in both orders."""
+    present = column.dropna()
+    if not len(present) or not all(isinstance(v, str) for v in present):
+        return column
+    parts = present.str.extract(YEAR_LAST)
+    if parts[0].isna().any():
+        return column
+    first, second = parts[0].astype(int), parts[2].astype(int)
+    day_first, month_first = bool((first > MONTHS).any()), bool((second > MONTHS).any())
+    if day_first and month_first:
+        _refuse_both_orders(column, second, label)
+    if not (day_first or month_first):
+        day_first = _even_steps(parts, day_first=True) and not _even_steps(parts, day_first=False)
+    day, month = (parts[0], parts[2]) if day_first else (parts[2], parts[0])
+    iso = parts[3] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2) + parts[4]
+    return iso.reindex(column.index)
+
+
+def _even_steps(parts: Any, day_first: bool) -> bool:
+    """Whether year-last dates read in this order fall at even steps: no gap between the sorted
+    days over `EVEN_GAP_MULTIPLE` times their median gap (weekends and holidays stay within)."""
+    day, month = (parts[0], parts[2]) if day_first else (parts[2], parts[0])
+    days = np.unique(
+        (parts[3] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2)).to_numpy(
+            dtype="datetime64[D]"
+        )
+    )
+    gaps = np.diff(days).astype(np.int64)
+    return len(gaps) < 2 or bool(gaps.max() <= EVEN_GAP_MULTIPLE * np.median(gaps))
+
+
+def _refuse_both_orders(column: Any, second: Any, label: str) -> None:
+    """Year-last dates some of which are written day first, others month first."""
+    row = int(column.index.get_loc(second.index[(second > MONTHS).to_numpy()][0]))
+    raise DataError(
+        f"{label} writes some dates day first and {column.iloc[row]!r} at data row "
+        f"{row + 1} month first in column {column.name!r}; write every date as YYYY-MM-DD "
+        "(2010-02-01 for 1 February 2010)."
+    )
