@@ -202,6 +202,19 @@ def _refusal(tmp_path: Path, cells: list[str]) -> str:
             ["01/02/2024", "01/03/2024", "01/04/2024", "01/05/2024", "01/08/2024"],
             ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05", "2024-01-08"],
         ),
+        # Two-digit years by the same rule: pandas read each cell month first unless only day
+        # first could be read, so 01/02/10 was 2 January beside 13/02/10's 13 February.
+        (["01/02/10", "13/02/10"], ["2010-02-01", "2010-02-13"]),
+        (["1.2.10 16:00", "13.2.10 16:00"], ["2010-02-01", "2010-02-13"]),
+        (["31/12/99", "03/01/00"], ["1999-12-31", "2000-01-03"]),
+        (
+            [f"01/{m:02d}/10" for m in range(1, 13)] + ["01/01/11"],
+            [f"2010-{m:02d}-01" for m in range(1, 13)] + ["2011-01-01"],
+        ),
+        (
+            ["01/02/24", "01/03/24", "01/04/24", "01/05/24", "01/08/24"],
+            ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05", "2024-01-08"],
+        ),
     ],
 )
 def test_dates_written_year_last_are_read_in_the_order_a_day_over_12_shows(
@@ -222,6 +235,11 @@ def test_dates_written_year_last_are_read_in_the_order_a_day_over_12_shows(
             ["", "13/01/2010", "01/14/2010"],
             "writes some dates day first and '01/14/2010' at data row 3 month first",
         ),
+        # pandas read both as 13 January 2010.
+        (
+            ["13/01/10", "01/14/10"],
+            "writes some dates day first and '01/14/10' at data row 2 month first",
+        ),
     ],
 )
 def test_dates_written_year_last_in_no_order_the_data_tells_are_refused(
@@ -231,6 +249,14 @@ def test_dates_written_year_last_in_no_order_the_data_tells_are_refused(
         f"{problem} in column 'Date'; write every date as YYYY-MM-DD (2010-02-01 for 1 February "
         "2010)."
     )
+
+
+@pytest.mark.parametrize("year", ["00", "68", "69", "75", "76", "99"])
+def test_a_two_digit_year_keeps_the_century_pandas_reads_it_in(tmp_path: Path, year: str) -> None:
+    """pandas hands two-digit years to dateutil, which puts them within 50 years of today."""
+    expected = pd.Timestamp(pd.to_datetime(f"01/13/{year}")).year
+    read = _dates(tmp_path, [f"13/01/{year}", f"14/01/{year}"])
+    assert read == [f"{expected}-01-13", f"{expected}-01-14"]
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])

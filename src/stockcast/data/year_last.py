@@ -1,6 +1,7 @@
-"""Dates written with the year last (01/02/2010, 1.2.2010 16:00): which number is the day.
+"""Dates written with the year last (01/02/2010, 1.2.2010 16:00, 01/02/10): which is the day.
 
-pandas guesses month first from a column's first date, so such a column is rewritten YYYY-MM-DD
+pandas reads month first from a column's first date, and two-digit years (01/02/10) cell by
+cell, month first unless only day first reads (13/02/10), so a column is rewritten YYYY-MM-DD
 in the order its data shows before pandas reads it. The rule is a module of its own because it
 reads the column as a whole (its largest numbers, the steps between its dates), where the rest
 of the date reading goes cell by cell.
@@ -9,14 +10,15 @@ of the date reading goes cell by cell.
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any
 
 import numpy as np
 
 from stockcast.errors import DataError
 
-# Day and month in either order, then the year and whatever follows (a time).
-YEAR_LAST = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(.*)$")
+# Day and month in either order, the year (four digits or two), and what follows (a time).
+YEAR_LAST = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?!\d)(.*)$")
 # A number over this is a day, never a month.
 MONTHS = 12
 # Dates at even steps (daily with weekends and holidays, weekly, monthly) have no gap over this
@@ -25,19 +27,21 @@ EVEN_GAP_MULTIPLE = 4
 
 
 def year_last_as_iso(column: Any, label: str) -> Any:
-    """The column with dates written year last rewritten YYYY-MM-DD (their time kept), the
-    day told from the month by the data: a first number over 12 is a day, a second one a
-    day of month-first dates. Where no number is over 12, the order whose dates fall at
-    even steps: monthly data written day first (01/02/2010, 01/03/2010, ...) read month
-    first jumps a day eleven times, then 354 days. Where both orders (or neither) do, month
-    first, as pandas reads them. Any other column is returned as it is; `label` names the
-    file in the refusal of a column written in both orders."""
+    """The column with dates written year last rewritten YYYY-MM-DD (their time kept, a
+    two-digit year in the century pandas gives it), the day told from the month by the data:
+    a first number over 12 is a day, a second one a day of month-first dates. Where no number
+    is over 12, the order whose dates fall at even steps: monthly data written day first
+    (01/02/2010, 01/03/2010, ...) read month first jumps a day eleven times, then 354 days.
+    Where both orders (or neither) do, month first, as pandas reads them. Any other column is
+    returned as it is; `label` names the file in the refusal of a column written in both
+    orders."""
     present = column.dropna()
     if not len(present) or not all(isinstance(v, str) for v in present):
         return column
     parts = present.str.extract(YEAR_LAST)
     if parts[0].isna().any():
         return column
+    parts[3] = _four_digit_years(parts[3])
     first, second = parts[0].astype(int), parts[2].astype(int)
     day_first, month_first = bool((first > MONTHS).any()), bool((second > MONTHS).any())
     if day_first and month_first:
@@ -47,6 +51,24 @@ def year_last_as_iso(column: Any, label: str) -> Any:
     day, month = (parts[0], parts[2]) if day_first else (parts[2], parts[0])
     iso = parts[3] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2) + parts[4]
     return iso.reindex(column.index)
+
+
+def _four_digit_years(years: Any) -> Any:
+    """The years with two digits written in the century pandas reads them in: pandas cannot
+    infer a format for them and hands each cell to dateutil, which puts a two-digit year within
+    50 years of the current one (in 2026, 75 is 2075 and 76 is 1976). Asking pandas keeps its
+    reading, whatever it becomes."""
+    import pandas as pd
+
+    short = years.str.len() == 2
+    if not short.any():
+        return years
+    written = pd.Series(sorted(set(years[short])))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # pandas' "Could not infer format"
+        read = pd.to_datetime("01/01/" + written)
+    century = dict(zip(written, read.dt.year.astype(str), strict=True))
+    return years.where(~short, years.map(century))
 
 
 def _even_steps(parts: Any, day_first: bool) -> bool:
