@@ -5,9 +5,13 @@ together no longer gets planted code run. Without a public key the hash check is
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import logging
+import os
+import runpy
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -325,8 +329,6 @@ def test_the_key_script_takes_one_folder_and_no_options(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """An option is not a folder: `--help` used to write a key pair into ./--help/."""
-    import runpy
-
     main = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "signing_keys.py"))["main"]
     monkeypatch.chdir(tmp_path)
     assert main(["--help"]) == 0
@@ -381,6 +383,87 @@ def test_the_key_script_keeps_any_key_it_finds_and_survives_running_twice_at_onc
     (tmp_path / "a_file").write_text("")
     with pytest.raises(ConfigError, match=r"^cannot create the key folder .*a_file/keys"):
         create_key_pair(tmp_path / "a_file" / "keys")
+
+
+LINK_REFUSALS = [
+    PermissionError(errno.EPERM, "Operation not permitted"),
+    OSError(errno.ENOTSUP, "Operation not supported"),
+    OSError(errno.EXDEV, "Invalid cross-device link"),
+]
+
+
+@pytest.mark.parametrize("refused", LINK_REFUSALS, ids=["EPERM", "ENOTSUP", "EXDEV"])
+def test_a_folder_without_hard_links_gets_a_key_pair_and_keeps_a_rivals_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused: OSError
+) -> None:
+    """The private key was linked into place: a file system without hard links (some network and
+    FUSE mounts, some Windows setups) failed there with a traceback."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def no_links(source: object, target: object) -> None:
+        raise refused
+
+    monkeypatch.setattr(os, "link", no_links)
+    script = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "signing_keys.py"))
+    assert script["main"]([str(tmp_path / "mine")]) == 0
+    private = tmp_path / "mine" / PRIVATE_KEY_FILE
+    assert private.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in private.parent.iterdir()) == [PRIVATE_KEY_FILE, PUBLIC_KEY_FILE]
+    assert public_half(private) == (private.parent / PUBLIC_KEY_FILE).read_bytes()
+
+    folder = tmp_path / "raced"
+    with ThreadPoolExecutor(4) as pool:
+        pairs = list(pool.map(lambda _: create_key_pair(folder), range(8)))
+    assert len(set(pairs)) == 1
+    assert sorted(p.name for p in folder.iterdir()) == [PRIVATE_KEY_FILE, PUBLIC_KEY_FILE]
+    assert public_half(folder / PRIVATE_KEY_FILE) == (folder / PUBLIC_KEY_FILE).read_bytes()
+
+    # Another process's key lands between this one's look and its write: it is kept.
+    rivals = create_key_pair(tmp_path / "rival")[0]
+    assert rivals is not None
+
+    def rival_wins(source: object, target: object) -> None:
+        Path(str(target)).write_bytes(rivals.read_bytes())
+        raise refused
+
+    monkeypatch.setattr(os, "link", rival_wins)
+    private, public = create_key_pair(tmp_path / "late")
+    assert private is not None and private.read_bytes() == rivals.read_bytes()
+    assert public.read_bytes() == public_half(rivals)
+
+
+def test_a_private_key_still_being_written_is_read_once_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without hard links a racing process writes its key in place: read half-written, loading
+    it failed, and a key cut short for good is one sentence."""
+    whole = create_key_pair(tmp_path / "whole")[0]
+    assert whole is not None
+    pem = whole.read_bytes()
+    folder = tmp_path / "writing"
+    folder.mkdir()
+    (folder / PRIVATE_KEY_FILE).write_bytes(pem[: len(pem) // 2])
+    finish = threading.Timer(0.2, (folder / PRIVATE_KEY_FILE).write_bytes, [pem])
+    finish.start()
+    try:
+        private, public = create_key_pair(folder)
+    finally:
+        finish.join()
+    assert private is not None and private.read_bytes() == pem
+    assert public.read_bytes() == public_half(whole)
+
+    monkeypatch.setattr("stockcast.registry.keys.WHOLE_KEY_WAIT_S", 0.1)
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    (cut / PRIVATE_KEY_FILE).write_bytes(pem[: len(pem) // 2])
+    with pytest.raises(ConfigError) as caught:
+        create_key_pair(cut)
+    assert str(caught.value) == (
+        f"the private key {cut / PRIVATE_KEY_FILE} is not a whole PEM key (cut short, or not a "
+        "key), so no public key is made from it; delete it and run python "
+        "scripts/signing_keys.py again."
+    )
+    assert not (cut / PUBLIC_KEY_FILE).exists()
 
 
 def test_registering_a_version_again_after_the_keys_changed_signs_it_with_the_new_pair(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from stockcast.errors import ConfigError
@@ -18,14 +19,20 @@ PRIVATE_KEY_FILE = "model-signing.key"
 PUBLIC_KEY_FILE = "model-signing.pub"
 # Anyone may read the public key.
 PUBLIC_KEY_MODE = 0o644
+PRIVATE_KEY_MODE = 0o600
+# How long a process waits for a racing one to finish writing the private key it created in place
+# (only where the folder has no hard links): a few hundred bytes take milliseconds.
+WHOLE_KEY_WAIT_S = 5.0
+WHOLE_KEY_POLL_S = 0.02
+PEM_END = b"-----END"
 
 
 def create_key_pair(folder: str | Path) -> tuple[Path | None, Path]:
     """`folder/model-signing.key` (mode 0600) and `.pub`, unless a key is there: an existing
     private key keeps its pair (its public key written again from it if missing), and a public
     key alone is left as it is (the private key returned is then None). Safe to run from several
-    processes at once: the private key appears whole or not at all, and every process writes the
-    public key of the one that won."""
+    processes at once: one process's private key wins and is never overwritten, nothing reads it
+    before it is whole, and every process writes the public key of the one that won."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -33,7 +40,7 @@ def create_key_pair(folder: str | Path) -> tuple[Path | None, Path]:
     private_path, public_path = folder / PRIVATE_KEY_FILE, folder / PUBLIC_KEY_FILE
     if not private_path.is_file():
         if public_path.is_file():
-            # A process creating the pair links its private key before writing the public one:
+            # A process creating the pair places its private key before writing the public one:
             # a public key that appeared since is that pair's, not a lone one.
             return (private_path if private_path.is_file() else None), public_path
         _make_folder(folder)
@@ -43,16 +50,71 @@ def create_key_pair(folder: str | Path) -> tuple[Path | None, Path]:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        staged = _staged(folder, private_pem)  # mode 0600
-        try:
-            os.link(staged, private_path)  # fails where another process's key got there first
-        except FileExistsError:
-            pass
-        finally:
-            staged.unlink()
+        _place_private_key(private_path, private_pem)
     if not public_path.is_file():
         _write_public_key(private_path, public_path)
     return private_path, public_path
+
+
+def _place_private_key(private_path: Path, private_pem: bytes) -> None:
+    """Put `private_pem` at `private_path` unless another process's key got there first.
+
+    A hard link of a whole staged file makes the key appear whole. A folder without hard links
+    (some network and FUSE mounts, FAT, some Windows setups) refuses the link with an error that
+    depends on the system; there the key is created in place, exclusively, so a racing process
+    still never overwrites it, and readers wait for it to be whole (`_whole_private_key`)."""
+    staged = _staged(private_path.parent, private_pem)  # mode 0600
+    try:
+        os.link(staged, private_path)
+    except FileExistsError:  # another process's key got there first
+        pass
+    except OSError:  # no hard links here
+        _create_exclusively(private_path, private_pem)
+    finally:
+        staged.unlink()
+
+
+def _create_exclusively(path: Path, content: bytes) -> None:
+    """`content` in a new file `path` (mode 0600); nothing if `path` already exists."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    try:
+        handle = os.open(path, flags, PRIVATE_KEY_MODE)
+    except FileExistsError:
+        return
+    except OSError as err:
+        raise _unwritable(path, err) from None
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(content)
+            file.flush()
+            os.fsync(file.fileno())
+    except OSError as err:
+        path.unlink(missing_ok=True)  # never leave half a key for the next run to trust
+        raise _unwritable(path, err) from None
+
+
+def _unwritable(path: Path, err: OSError) -> ConfigError:
+    return ConfigError(
+        f"cannot write the private key {path} ({err.strerror}); name a folder this user can "
+        "write (python scripts/signing_keys.py <folder>, or STOCKCAST_KEYS_DIR)."
+    )
+
+
+def _whole_private_key(private_path: Path) -> bytes:
+    """The private key's PEM once it is whole: a process that created it in place (no hard
+    links) may still be writing it."""
+    deadline = time.monotonic() + WHOLE_KEY_WAIT_S
+    while True:
+        pem = private_path.read_bytes()
+        if PEM_END in pem and pem.rstrip().endswith(b"-----"):
+            return pem
+        if time.monotonic() >= deadline:
+            raise ConfigError(
+                f"the private key {private_path} is not a whole PEM key (cut short, or not a "
+                "key), so no public key is made from it; delete it and run "
+                "python scripts/signing_keys.py again."
+            )
+        time.sleep(WHOLE_KEY_POLL_S)
 
 
 def _make_folder(folder: Path) -> None:
@@ -69,7 +131,7 @@ def _write_public_key(private_path: Path, public_path: Path) -> None:
     """The private key's public half, written whole (a reader never sees half a key)."""
     from cryptography.hazmat.primitives import serialization
 
-    key = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
+    key = serialization.load_pem_private_key(_whole_private_key(private_path), password=None)
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
