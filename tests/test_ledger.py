@@ -96,8 +96,8 @@ def test_forecasts_mature_on_the_business_days_they_target() -> None:
     business = [d for d in dates if np.is_busday(np.datetime64(d))]
     values = np.arange(len(business), dtype=float) + 100.0
     by_monday = Observed("A", values[:-1], tuple(business[:-1]))
-    by_monday_maturity = mature([friday], [by_monday])
-    assert by_monday_maturity == Maturity([], 1, 0), "Tuesday's target has not arrived on Monday"
+    waiting = Maturity([], 1, 0, 0, ())
+    assert mature([friday], [by_monday]) == waiting, "Tuesday's target has not arrived on Monday"
     matured = mature([friday], [Observed("A", values, tuple(business))]).matured
     assert len(matured) == 1
     np.testing.assert_array_equal(matured[0].actual, values[-2:])
@@ -141,7 +141,7 @@ def test_a_forecast_matures_on_the_values_after_its_origin_whatever_their_dates(
     assert maturity.waiting == 0 and len(maturity.matured) == 1
     np.testing.assert_array_equal(maturity.matured[0].actual, [101.0, 102.0])
     maturity = mature([stored], [Observed("A", np.array([100.0, 101.0]), dates[:2])])
-    assert maturity == Maturity([], 1, 0), "the second step has not arrived"
+    assert maturity == Maturity([], 1, 0, 0, ()), "the second step has not arrived"
 
 
 def test_a_forecast_older_than_the_data_is_not_scored_against_its_first_values() -> None:
@@ -150,7 +150,28 @@ def test_a_forecast_older_than_the_data_is_not_scored_against_its_first_values()
     old = forecast("2024-01-05")
     dates = tuple(str(d) for d in np.arange("2024-06-03", "2024-06-08", dtype="datetime64[D]"))
     maturity = mature([old], [Observed("A", np.arange(5.0) + 100.0, dates)])
-    assert maturity == Maturity([], 0, 1)
+    assert maturity == Maturity([], 0, 1, 0, ())
+
+
+def test_a_forecast_of_a_series_gone_from_the_data_is_orphaned_not_waiting() -> None:
+    """A ticker no longer in the data (delisted, dropped from a panel) never brings the values
+    its forecasts wait for; one whose last date merely lags the others' (a late download) still
+    may, though the days its forecast targets have passed."""
+    dates = ("2024-01-04", "2024-01-05", "2024-01-08", "2024-01-09")
+    friday = {series: forecast("2024-01-05", series=series) for series in "ABCD"}
+    observed = [
+        Observed("A", np.arange(4.0) + 100.0, dates),
+        # Two values behind A: its last value is the origin's.
+        Observed("B", np.arange(2.0) + 100.0, dates[:2]),
+    ]
+    older = forecast("2024-01-04", series="C")
+    maturity = mature([*friday.values(), older], observed)
+    assert [m.forecast.series_id for m in maturity.matured] == ["A"]
+    assert maturity.waiting == 1, "B is late, not gone"
+    assert (maturity.orphaned, maturity.series_gone) == (3, ("C", "D"))
+    # Once C is back, its forecasts mature again: the ledger's record was never lost.
+    back = mature([friday["C"], older], [Observed("C", np.arange(4.0) + 100.0, dates)])
+    assert (len(back.matured), back.waiting, back.orphaned) == (2, 0, 0)
 
 
 def test_live_scores_compare_with_the_naive_forecast_of_the_same_origin() -> None:

@@ -65,22 +65,34 @@ def model_folder(folder: Path, bias: float) -> Path:
     return save_model_dir(net, SPEC, folder, metadata, np.arange(PREVIOUS) + 100.0)
 
 
-def data_overrides(csv: Path, dated: bool = True) -> list[str]:
+def panel(tickers: str) -> pd.DataFrame:
+    """One random walk per ticker (a letter) on the same business days, under a Ticker column."""
+    frames = []
+    for seed, ticker in enumerate(tickers):
+        rng = np.random.default_rng(seed)
+        close = 100.0 + rng.normal(0, 1, N_ROWS).cumsum()
+        frames.append(prices().assign(Close=close, Ticker=ticker))
+    return pd.concat(frames, ignore_index=True)
+
+
+def data_overrides(csv: Path, dated: bool = True, panel: bool = False) -> list[str]:
     return [
         "data=csv",
         f"data.path={csv}",
         f"data.previous_time_window={PREVIOUS}",
         f"data.next_time_window={HORIZON}",
         *([] if dated else ["data.date_column=null"]),
+        *(["data.id_column=Ticker"] if panel else []),
     ]
 
 
-def monitor_day(tmp: Path, rows: int, *extra: str, dated: bool = True) -> dict:
-    """Prepare the first `rows` rows (the data as of that day) and run the monitor on it."""
-    frame = prices().iloc[:rows]
+def monitor_day(tmp: Path, rows: int, *extra: str, dated: bool = True, tickers: str = "") -> dict:
+    """Prepare the first `rows` rows (the data as of that day) and run the monitor on it; with
+    `tickers`, of a panel of those series."""
+    frame = panel(tickers).groupby("Ticker").head(rows) if tickers else prices().iloc[:rows]
     csv = tmp / f"prices_{rows}.csv"
     (frame if dated else frame[["Close"]]).to_csv(csv, index=False)
-    base = [*isolated_overrides(tmp), *data_overrides(csv, dated)]
+    base = [*isolated_overrides(tmp), *data_overrides(csv, dated, bool(tickers))]
     prepared = tmp / f"prepared_{rows}"
     run_task(run_prepare, "pipeline", [*base, f"prepare.output_dir={prepared}"], tmp / "prep")
     output = tmp / f"monitor_{rows}"
@@ -130,6 +142,20 @@ def degraded(tmp_path_factory: pytest.TempPathFactory, store_template: Path) -> 
         register(tmp, "bad", 3.0)
         for rows in range(FIRST_DAY + 1, FIRST_DAY + 5):
             reports[rows] = monitor_day(tmp, rows, "monitor.rollback=true")
+    return {"tmp": tmp, "reports": reports}
+
+
+@pytest.fixture(scope="module")
+def panel_days(tmp_path_factory: pytest.TempPathFactory, store_template: Path) -> dict:
+    """A panel of tickers A and B watched for three days under a far-off champion, then B
+    leaves the data (delisted). Returns each day's report."""
+    from tests.conftest import global_state_restored, seed_store
+
+    tmp = seed_store(store_template, tmp_path_factory.mktemp("panel"))
+    with global_state_restored():
+        register(tmp, "bad", 3.0)
+        reports = {rows: monitor_day(tmp, rows, tickers="AB") for rows in range(100, 103)}
+        reports[103] = monitor_day(tmp, 103, tickers="A")
     return {"tmp": tmp, "reports": reports}
 
 
@@ -237,3 +263,17 @@ def test_undated_data_is_skipped_with_one_sentence(seeded_tmp: Path) -> None:
     assert report["status"] == SKIPPED
     assert report["message"].startswith("the monitor needs dated data")
     assert not (seeded_tmp / LEDGER_FILE).exists()
+
+
+@pytest.mark.slow
+def test_forecasts_of_a_series_gone_from_the_data_are_orphaned_not_waiting(panel_days) -> None:
+    reports = panel_days["reports"]
+    # Both tickers' forecasts from rows 100 and 101 wait for their second target.
+    assert (reports[102]["waiting"], reports[102]["orphaned"]) == (4, 0)
+    gone = reports[103]
+    # B's forecasts from rows 99, 100 and 101 (the first matured the day before): nothing is left
+    # to match them with. A's from rows 101 and 102 still wait.
+    assert (gone["orphaned"], gone["orphaned_series"], gone["waiting"]) == (3, ["B"], 2)
+    assert gone["champion_live"]["matured"] == 2, "A's forecasts from rows 99 and 100"
+    stored = Ledger(panel_days["tmp"] / LEDGER_FILE, 30).forecasts(MODEL)
+    assert sum(f.series_id == "B" for f in stored) == 3, "the ledger keeps B's forecasts"

@@ -64,11 +64,14 @@ def observed_series(prepared: PreparedData) -> list[Observed]:
 @dataclass(frozen=True)
 class Maturity:
     """The ledger's forecasts against today's data: those matured (with their actual values),
-    how many still wait for theirs, and how many are older than the data's first date."""
+    how many still wait for theirs, how many are older than the data's first date, and how many
+    are orphaned (their series is no longer in the data: they never mature), with those series."""
 
     matured: list[Matured]
     waiting: int
     before_data: int
+    orphaned: int
+    series_gone: tuple[str, ...]
 
 
 def mature(forecasts: Iterable[LedgerForecast], observed: Sequence[Observed]) -> Maturity:
@@ -78,24 +81,34 @@ def mature(forecasts: Iterable[LedgerForecast], observed: Sequence[Observed]) ->
     they come, which a holiday, a daylight-saving change or a week dated a day early moves
     (matched by date, such a forecast waited for good). An origin before the data's first date
     (data that keeps only its latest values, a rolling download) cannot be placed, and is not
-    scored against the first values that happen to be there."""
+    scored against the first values that happen to be there.
+
+    A forecast is orphaned when its series is not in today's data at all (a delisted ticker, one
+    dropped from a panel): no value can ever mature it. A series still in the data waits,
+    however far its last date lags the others': its steps are its next values whenever they
+    come, so a target date gone by cannot tell a stopped series from one a day late. An
+    orphaned forecast stays in the ledger and is matched again should its series come back;
+    one that had matured is orphaned too once its series leaves: no value is left to score it."""
     known = {s.series_id: (np.asarray(s.dates, dtype="datetime64[ns]"), s.values) for s in observed}
-    matured, waiting, before_data = [], 0, 0
+    matured, waiting, before_data, gone = [], 0, 0, []
     for forecast in forecasts:
-        dates, values = known.get(forecast.series_id, (np.array([], "datetime64[ns]"), None))
+        if forecast.series_id not in known:
+            gone.append(forecast.series_id)
+            continue
+        dates, values = known[forecast.series_id]
         origin = np.datetime64(forecast.origin_date)
         if origin.dtype == np.dtype("datetime64[D]"):
             # An origin stored without a time is that whole day, whatever time its value has.
             dates = dates.astype("datetime64[D]")
         start = int(np.searchsorted(dates, origin, "right"))
         steps = len(forecast.target_dates)
-        if values is not None and len(values) and start == 0:
+        if len(values) and start == 0:
             before_data += 1
-        elif values is None or start + steps > len(values):
+        elif start + steps > len(values):
             waiting += 1
         else:
             matured.append(Matured(forecast, np.asarray(values[start : start + steps], float)))
-    return Maturity(matured, waiting, before_data)
+    return Maturity(matured, waiting, before_data, len(gone), tuple(sorted(set(gone))))
 
 
 def live_scores(matured: Sequence[Matured], scales: Mapping[str, float]) -> dict[str, Any]:
@@ -208,6 +221,8 @@ class LiveScores:
     matured: list[Matured]
     waiting: int
     before_data: int
+    orphaned: int
+    series_gone: tuple[str, ...]
     overall: dict[str, Any]
     champion: dict[str, Any]
     by_version: dict[str, dict[str, Any]]
@@ -234,6 +249,8 @@ def score_live(
         matured,
         maturity.waiting,
         maturity.before_data,
+        maturity.orphaned,
+        maturity.series_gone,
         live_scores(last_origins(matured, window), scales),
         live_scores(last_origins(by_version.get(champion_version, []), window), scales),
         {str(v): live_scores(rows, scales) for v, rows in sorted(by_version.items())},

@@ -5,8 +5,8 @@ forecast ledger, then scores every ledger forecast whose steps have all arrived 
 per model version, and over the last `monitor.window` matured origins, against the naive
 forecast made at the same origin. A champion whose live error exceeds `monitor.max_ratio_vs_naive`
 times the naive one is flagged and, with `monitor.rollback=true`, the alias goes back to the
-previous champion the monitor saw. Needs dated data: a forecast matures on the values after
-its origin date.
+previous champion the monitor saw. A forecast of a series no longer in the data is reported as
+orphaned, not waiting. Needs dated data: a forecast matures on the values after its origin date.
 """
 
 from __future__ import annotations
@@ -87,6 +87,14 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         window,
         prepared.splits["train"],
     )
+    if scores.orphaned:
+        gone = scores.series_gone
+        log.warning(
+            "%d ledger forecast(s) of %d series no longer in the data will never mature: %s",
+            scores.orphaned,
+            len(gone),
+            ", ".join(gone[:5]) + (" ..." if len(gone) > 5 else ""),
+        )
     flag = judge(cfg, scores.champion, champion.version)
     rollback = None
     status = FLAGGED if flag["flagged"] else OK
@@ -112,6 +120,10 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         "waiting": scores.waiting,
         # Forecasts whose origin today's data no longer reaches back to: not scored.
         "before_data": scores.before_data,
+        # Forecasts of series no longer in today's data (delisted, dropped from a panel): they
+        # never mature, so they are neither waited for nor scored; the ledger keeps them.
+        "orphaned": scores.orphaned,
+        "orphaned_series": list(scores.series_gone),
         "window": window,
         "live": scores.overall,
         "champion_live": scores.champion,
