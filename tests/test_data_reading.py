@@ -107,6 +107,56 @@ def test_a_compressed_csv_is_checked_on_its_own_lines(tmp_path: Path, suffix: st
 
 
 @pytest.mark.parametrize(
+    "suffix", [".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz", ".CSV.GZ", ".csv.tar.gz"]
+)
+def test_a_compressed_csv_is_known_by_its_suffix(tmp_path: Path, suffix: str) -> None:
+    """Without a format, only `.csv` was known: a `.csv.gz` was refused for its suffix '.gz'."""
+    path = tmp_path / f"prices{suffix}"
+    days = pd.bdate_range("2024-01-01", periods=3)
+    pd.DataFrame({"Date": days, "Close": [1.5, 2.5, 3.5]}).to_csv(path, index=False)
+    (series,) = read_table_series(path, "Date", "Close")
+    assert series.values.tolist() == [1.5, 2.5, 3.5]
+    np.testing.assert_array_equal(series.dates, days.to_numpy("datetime64[ns]"))
+
+
+def test_the_compressions_known_are_those_pandas_reads_a_csv_in() -> None:
+    from pandas.io.common import extension_to_compression
+
+    from stockcast.data.csv_file import COMPRESSIONS
+
+    assert set(COMPRESSIONS) == set(extension_to_compression)
+
+
+@pytest.mark.parametrize(
+    ("name", "suffix"),
+    [
+        ("prices.parquet.gz", ".parquet.gz"),  # pandas opens no compressed Parquet file
+        ("prices.txt.gz", ".txt.gz"),
+        ("prices.gz", ".gz"),
+        ("prices.tar.gz", ".tar.gz"),
+        ("prices.txt", ".txt"),
+    ],
+)
+def test_a_suffix_naming_no_table_format_is_refused(tmp_path: Path, name: str, suffix: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(b"Date,Close\n2024-01-01,1\n"))
+    with pytest.raises(DataError) as refused:
+        read_table_series(path, "Date", "Close", key="input")
+    assert str(refused.value) == (
+        f"cannot tell the format of {path} from its suffix {suffix!r}; name it .csv or "
+        ".parquet, or set input.format."
+    )
+
+
+@pytest.mark.parametrize("name", ["prices.parquet", "prices.PQ"])
+def test_a_parquet_suffix_still_reads_as_parquet(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    pd.DataFrame({"date": ["2024-01-01", "2024-01-02"], "value": [1.0, 2.0]}).to_parquet(path)
+    (series,) = read_table_series(path, "date", "value")
+    assert series.values.tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize(
     ("key", "fix"),
     [
         (

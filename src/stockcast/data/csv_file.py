@@ -29,6 +29,8 @@ DECOMPRESS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open,
 # Compressed suffixes pandas also reads (zstd needs a package, tar holds an archive): not
 # scanned, so pandas' own reason is given.
 UNSCANNED = (".zst", ".tar", ".tar.gz", ".tar.bz2", ".tar.xz")
+# Every suffix pandas decompresses a CSV by, longest first: `.tar.gz` is a tar archive, not gzip.
+COMPRESSIONS = tuple(sorted({*DECOMPRESS, ".zip", *UNSCANNED}, key=lambda s: (-len(s), s)))
 # Separators other than the comma that spreadsheets write (a semicolon where the comma is the
 # decimal mark), as a refusal names them.
 OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "'|'"}

@@ -15,7 +15,7 @@ import numpy as np
 
 from stockcast.data.calendar import day_text, parse_day
 from stockcast.data.checks import check_csv_layout
-from stockcast.data.csv_file import read_csv_frame
+from stockcast.data.csv_file import COMPRESSIONS, read_csv_frame
 from stockcast.data.markets import (
     available_values,
     gbm_market,
@@ -40,12 +40,16 @@ MARKET_SOURCES = ("gbm", "seasonal", "market")
 # Table formats by name, and the file suffixes that imply them.
 TABLE_FORMATS = {"csv": "CSV", "parquet": "Parquet"}
 SUFFIX_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+# Formats whose suffix may be followed by a compression's (prices.csv.gz): pandas decompresses a
+# CSV by its suffix, while a Parquet file compresses inside itself and pandas opens no .gz of it.
+COMPRESSIBLE_FORMATS = frozenset({"csv"})
 # The bytes every Parquet file starts with: such a file read as CSV is no text at all.
 PARQUET_MAGIC = b"PAR1"
 
 
 def table_format(path: Path, format: str | None, key: str) -> str:
-    """`format` when given, else the one the file's suffix names."""
+    """`format` when given, else the one the file's suffix names: a CSV's may be followed by
+    one of the compressions pandas reads it in (prices.csv.gz, prices.csv.zip)."""
     if format is not None:
         if format not in TABLE_FORMATS:
             raise DataError(
@@ -53,13 +57,22 @@ def table_format(path: Path, format: str | None, key: str) -> str:
                 "(from the file's suffix)."
             )
         return format
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIX_FORMATS:
+    suffix, compression = format_suffix(path)
+    found = SUFFIX_FORMATS.get(suffix)
+    if found is None or (compression and found not in COMPRESSIBLE_FORMATS):
         raise DataError(
-            f"cannot tell the format of {path} from its suffix {suffix!r}; name it .csv or "
-            f".parquet, or set {key}.format."
+            f"cannot tell the format of {path} from its suffix {suffix + compression!r}; name it "
+            f".csv or .parquet, or set {key}.format."
         )
-    return SUFFIX_FORMATS[suffix]
+    return found
+
+
+def format_suffix(path: Path) -> tuple[str, str]:
+    """(the suffix that names the format, the compression's after it), lower case: ('.csv',
+    '.gz') for prices.csv.gz, ('.csv', '') for prices.csv, ('', '.tar.gz') for prices.tar.gz."""
+    name = path.name.lower()
+    compression = next((c for c in COMPRESSIONS if name.endswith(c)), "")
+    return Path(name.removesuffix(compression)).suffix, compression
 
 
 def check_file(path: Path, label: str, key: str) -> None:
@@ -119,9 +132,10 @@ def read_table_series(
     """Read one series per id from a CSV or Parquet table, sorted by date, refusing anything
     that is not a price series.
 
-    The format is `format` (`csv`, `parquet`) or the file's suffix. `key` is the config section
-    the columns were given in (`data` for training, `input` for prediction): messages name
-    `<key>.path`, `<key>.id_column`, ...
+    The format is `format` (`csv`, `parquet`) or the file's suffix (.csv, also compressed as
+    .csv.gz, .csv.zip, ...; .parquet or .pq). `key` is the config section the columns were
+    given in (`data` for training, `input` for prediction): messages name `<key>.path`,
+    `<key>.id_column`, ...
     """
     import pandas as pd
 
