@@ -481,6 +481,46 @@ def test_registering_a_version_again_after_the_keys_changed_signs_it_with_the_ne
     assert open_model(cfg, tmp_path / "open").version == 1
 
 
+@pytest.mark.parametrize(
+    ("first", "signed_again"), [("unsigned", True), ("other pair", True), ("this pair", False)]
+)
+def test_registering_a_folder_again_downloads_its_version_once(
+    store: Path,
+    model_folder: Path,
+    keys: Path,
+    other_keys: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    first: str,
+    signed_again: bool,
+) -> None:
+    """The version holding the folder was downloaded to compare its files, then once more to
+    read its signature: the whole folder twice over the network of a remote store."""
+    pairs = {"unsigned": None, "other pair": other_keys, "this pair": keys}
+    register(store, model_folder, signing(pairs[first]))
+    downloads: list[int] = []
+    signed: list[str] = []
+    download, log_signature = ModelRegistry.download, ModelRegistry.log_signature
+
+    def counted(self: ModelRegistry, info: Any, dst: str | Path) -> Path:
+        downloads.append(info.version)
+        return download(self, info, dst)
+
+    def logged(self: ModelRegistry, run_id: str, model_dir: Path) -> None:
+        signed.append(run_id)
+        log_signature(self, run_id, model_dir)
+
+    monkeypatch.setattr(ModelRegistry, "download", counted)
+    monkeypatch.setattr(ModelRegistry, "log_signature", logged)
+    registry = store_registry(store, signing(keys))
+    with registry.writing():
+        info, created = registry.register(model_folder, {"refit": "true"})
+    assert (info.version, created) == (1, False)
+    assert downloads == [1] and bool(signed) == signed_again
+    verifier = store_registry(store, signing(keys, private=False))
+    verifier.verified_folder(verifier.resolve(version=1), tmp_path / "verified")
+
+
 def test_a_damaged_champion_is_registered_again_as_a_new_version_that_replaces_it(
     registered_store: Path, store: Path, keys: Path, tmp_path: Path
 ) -> None:

@@ -1,12 +1,19 @@
 """Registering a folder again repairs its version: the version reused is one whose store copy
 still holds the folder's files (a damaged one gets a new version), and it is signed again where
-its signature is missing or does not hold for this private key."""
+its signature is missing or does not hold for this private key.
+
+On a remote store every look at a version's files is a download of the whole folder, so the one
+`version_holding` makes to compare hashes also keeps the version's signature for `sign_again`,
+which then downloads nothing.
+"""
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from weakref import WeakKeyDictionary
 
 from stockcast.errors import ArtifactError
 from stockcast.registry.integrity import folder_contents
@@ -28,19 +35,36 @@ class VersionStore(Protocol):
     def log_signature(self, run_id: str, model_dir: Path) -> None: ...
 
 
+@dataclass(frozen=True)
+class _Held:
+    """The signature of the version `version_holding` found last, as its download held it."""
+
+    info: VersionInfo
+    signature: bytes | None  # None: the version's folder holds no signature
+
+
+# By store object: a store that is gone takes its entry with it.
+_HELD: WeakKeyDictionary[VersionStore, _Held] = WeakKeyDictionary()
+
+
 def version_holding(registry: VersionStore, digest: str) -> VersionInfo | None:
     """The version registered with the files of hash `digest` whose store copy still holds
     them. One whose files were changed or lost since is passed over, so registering the
     original folder again makes a new version rather than pointing at a broken one."""
+    _HELD.pop(registry, None)
     for info in registry.versions():
         if info.model_hash != digest:
             continue
         with tempfile.TemporaryDirectory(prefix="stockcast-holding-") as workdir:
             try:
-                if folder_contents(registry.download(info, workdir)).digest == digest:
-                    return info
+                folder = registry.download(info, workdir)
+                if folder_contents(folder).digest != digest:
+                    continue
             except (ArtifactError, FileNotFoundError):  # its files are gone
                 continue
+            signature = folder / SIGNATURE_FILE
+            _HELD[registry] = _Held(info, signature.read_bytes() if signature.is_file() else None)
+            return info
     return None
 
 
@@ -49,11 +73,17 @@ def sign_again(registry: VersionStore, existing: VersionInfo, model_dir: Path) -
     `version_holding`), is registered again with a private key, where its signature is
     missing (registered before the keys were set up) or does not hold for this key (the pair
     was replaced): why it was signed, None if it needed no signature."""
+    held = _HELD.pop(registry, None)
     keys = registry.keys
     if not keys.private_key or existing.run_id is None:
         return None
     with tempfile.TemporaryDirectory(prefix="stockcast-signing-") as workdir:
-        signature = registry.download(existing, workdir) / SIGNATURE_FILE
+        if held is not None and held.info == existing:
+            signature = Path(workdir) / SIGNATURE_FILE
+            if held.signature is not None:
+                signature.write_bytes(held.signature)
+        else:  # not the version `version_holding` just found: look at the store's copy
+            signature = registry.download(existing, workdir) / SIGNATURE_FILE
         if not signature.is_file():
             why = "registered unsigned, it is signed now"
         else:
