@@ -211,11 +211,38 @@ def test_a_champion_that_errs_where_the_last_price_was_exact_is_flagged(
     cfg = OmegaConf.create({"monitor": {"max_ratio_vs_naive": 1.2, "min_matured": 3}})
     verdict = judge(cfg, scores, 1)
     assert verdict["flagged"] is flagged
-    assert "where the naive forecast's is 0 over its last 6 matured forecasts" in verdict["reason"]
+    over = "over its last 6 matured origin dates (6 forecasts)"
+    assert f"where the naive forecast's is 0 {over}" in verdict["reason"]
     too_few = judge(
         OmegaConf.create({"monitor": {"max_ratio_vs_naive": 1.2, "min_matured": 7}}), scores, 1
     )
     assert not too_few["flagged"] and "judging needs monitor.min_matured=7" in too_few["reason"]
+
+
+def test_a_panel_is_judged_on_matured_days_not_on_its_tickers_forecasts() -> None:
+    """Fifty tickers matured on one day are one day's evidence (they err together), not fifty
+    forecasts': monitor.min_matured counts origin dates, as it always did for one series."""
+    dates = ("2024-01-04", "2024-01-05", "2024-01-08", "2024-01-09")
+    tickers = [f"T{i}" for i in range(50)]
+    observed = [Observed(t, np.full(4, 100.0) + np.arange(4.0), dates) for t in tickers]
+    far_off = [
+        LedgerForecast("m", 1, t, dates[day], dates[day + 1 : day + 3], (110.0, 110.0), 100.0, {})
+        for day in range(2)
+        for t in tickers
+    ]
+    cfg = OmegaConf.create({"monitor": {"max_ratio_vs_naive": 1.2, "min_matured": 2}})
+    scales = dict.fromkeys(tickers, 1.0)
+    one_day = live_scores(mature(far_off[:50], observed).matured, scales)
+    verdict = judge(cfg, one_day, 1)
+    assert (one_day["matured"], one_day["origins"]) == (50, 1)
+    assert not verdict["flagged"]
+    assert verdict["reason"] == (
+        "version 1 has 1 matured origin date(s) in the window; judging needs monitor.min_matured=2"
+    )
+    two_days = live_scores(mature(far_off, observed).matured, scales)
+    verdict = judge(cfg, two_days, 1)
+    assert verdict["flagged"]
+    assert "over its last 2 matured origin dates (100 forecasts)" in verdict["reason"]
 
 
 def test_live_scores_weigh_each_series_in_its_own_units() -> None:

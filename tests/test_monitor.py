@@ -277,3 +277,29 @@ def test_forecasts_of_a_series_gone_from_the_data_are_orphaned_not_waiting(panel
     assert gone["champion_live"]["matured"] == 2, "A's forecasts from rows 99 and 100"
     stored = Ledger(panel_days["tmp"] / LEDGER_FILE, 30).forecasts(MODEL)
     assert sum(f.series_id == "B" for f in stored) == 3, "the ledger keeps B's forecasts"
+
+
+@pytest.mark.slow
+def test_a_panel_is_judged_once_enough_days_have_matured(panel_days) -> None:
+    reports = panel_days["reports"]
+    # Both tickers' forecasts from row 99: two forecasts, but one day of evidence.
+    one_day = reports[102]
+    assert (one_day["champion_live"]["matured"], one_day["champion_live"]["origins"]) == (2, 1)
+    assert one_day["status"] == "ok"
+    assert "has 1 matured origin date(s) in the window" in one_day["flag"]["reason"]
+    assert reports[103]["status"] == "flagged", "A's forecasts from rows 99 and 100"
+
+
+def test_min_matured_beyond_the_window_is_refused_in_one_sentence(make_cfg) -> None:
+    """The champion is judged over its last monitor.window origins: more never mature there."""
+    from stockcast.config.schema import validate_config
+    from stockcast.errors import ConfigError
+
+    validate_config(make_cfg("monitor.window=5", "monitor.min_matured=5", config_name="pipeline"))
+    cfg = make_cfg("monitor.window=5", "monitor.min_matured=6", config_name="pipeline")
+    with pytest.raises(ConfigError) as refused:
+        validate_config(cfg)
+    assert str(refused.value) == (
+        "monitor.min_matured is 6, more origins than monitor.window=5 keeps, so the champion "
+        "would never be judged; make it at most the window."
+    )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from stockcast.config.data_schema import DataConfig
 from stockcast.fields import (
@@ -251,6 +251,18 @@ class MonitorConfig(Section):
     min_matured: WholeAbove0
     rollback: bool
     experiment_name: Annotated[str, Field(min_length=1, description="an MLflow experiment name")]
+
+    @field_validator("min_matured")
+    @classmethod
+    def _within_the_window(cls, value: int, info: ValidationInfo) -> int:
+        """The champion is judged over its last `window` origins: more could never mature."""
+        window = info.data.get("window")
+        if window is not None and value > window:
+            raise ValueError(
+                f"is {value}, more origins than monitor.window={window} keeps, so the champion "
+                "would never be judged; make it at most the window"
+            )
+        return value
 
 
 class PrepareSettings(Section):

@@ -184,15 +184,21 @@ def _point_and_naive_errors(
 
 
 def judge(cfg: DictConfig, champion_live: dict[str, Any], version: int) -> dict[str, Any]:
-    """Whether the champion's live ratio to naive is over the limit, with enough evidence."""
+    """Whether the champion's live ratio to naive is over the limit, with enough evidence: its
+    forecasts of at least `monitor.min_matured` origin dates have matured. The count is of
+    dates, not of forecasts: a panel's series err together on a market's day, so a hundred
+    tickers matured on one day are one day's evidence, not a hundred's; for one series the two
+    counts are the same."""
     limit, needed = float(cfg.monitor.max_ratio_vs_naive), int(cfg.monitor.min_matured)
-    ratio, matured = champion_live.get("ratio_vs_naive"), champion_live["matured"]
-    if matured < needed:
+    ratio = champion_live.get("ratio_vs_naive")
+    matured, origins = champion_live["matured"], champion_live["origins"]
+    if origins < needed:
         return {
             "flagged": False,
-            "reason": f"version {version} has {matured} matured forecast(s) in the window; "
+            "reason": f"version {version} has {origins} matured origin date(s) in the window; "
             f"judging needs monitor.min_matured={needed}",
         }
+    over = f"over its last {origins} matured origin dates ({matured} forecasts)"
     if ratio is None:
         # The naive forecast was exact (nothing moved): any error of the champion's is
         # infinitely worse, as the evaluation gate counts it.
@@ -201,15 +207,13 @@ def judge(cfg: DictConfig, champion_live: dict[str, Any], version: int) -> dict[
         return {
             "flagged": flagged,
             "reason": f"version {version}'s live MASE is {mase:.3f} where the naive forecast's is "
-            f"0 over its last {matured} matured forecasts ({'above' if flagged else 'within'} "
-            f"monitor.max_ratio_vs_naive={limit:g})",
+            f"0 {over} ({'above' if flagged else 'within'} monitor.max_ratio_vs_naive={limit:g})",
         }
     flagged = ratio > limit
     return {
         "flagged": flagged,
-        "reason": f"version {version}'s live MASE is {ratio:.3f}x the naive forecast's over its "
-        f"last {matured} matured forecasts ({'above' if flagged else 'within'} "
-        f"monitor.max_ratio_vs_naive={limit:g})",
+        "reason": f"version {version}'s live MASE is {ratio:.3f}x the naive forecast's {over} "
+        f"({'above' if flagged else 'within'} monitor.max_ratio_vs_naive={limit:g})",
     }
 
 
