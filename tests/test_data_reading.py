@@ -157,6 +157,55 @@ def test_a_parquet_suffix_still_reads_as_parquet(tmp_path: Path, name: str) -> N
 
 
 @pytest.mark.parametrize(
+    ("cells", "shown", "row"),
+    [
+        (["True", "False", "True"], "True", 1),
+        (["false", "true", "true"], "False", 1),
+        (["TRUE", "FALSE", "TRUE"], "True", 1),
+        # A blank cell left the column of Python objects pandas turned into 1.0, NaN, 0.0.
+        (["", "False", "True"], "False", 2),
+    ],
+)
+def test_a_csv_true_false_value_column_is_refused(
+    tmp_path: Path, cells: list[str], shown: str, row: int
+) -> None:
+    """pandas reads the words as booleans, and those as the prices 1 and 0."""
+    path = tmp_path / "flags.csv"
+    path.write_text(
+        "Date,Close\n" + "".join(f"2024-01-0{i + 1},{c}\n" for i, c in enumerate(cells))
+    )
+    with pytest.raises(DataError) as refused:
+        read_csv_series(path, "Date", "Close", key="input")
+    assert str(refused.value) == (
+        f"CSV file {path} has a true/false value {shown} in column 'Close' at data row {row}, "
+        "which is no price; set input.value_column to a numeric column."
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "shown", "row"),
+    [
+        (pd.Series([True, False, True]), "True", 1),
+        # A bool column with a null comes back as Python objects, or as pandas' boolean.
+        (pd.Series([None, False, True], dtype=object), "False", 2),
+        (pd.Series([None, False, True], dtype="boolean"), "False", 2),
+    ],
+)
+def test_a_parquet_bool_value_column_is_refused(
+    tmp_path: Path, flags: pd.Series, shown: str, row: int
+) -> None:
+    path = tmp_path / "flags.parquet"
+    days = pd.bdate_range("2024-01-01", periods=3)
+    pd.DataFrame({"date": days, "value": flags}).to_parquet(path)
+    with pytest.raises(DataError) as refused:
+        read_table_series(path, "date", "value")
+    assert str(refused.value) == (
+        f"Parquet file {path} has a true/false value {shown} in column 'value' at data row "
+        f"{row}, which is no price; set data.value_column to a numeric column."
+    )
+
+
+@pytest.mark.parametrize(
     ("key", "fix"),
     [
         (

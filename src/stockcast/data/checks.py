@@ -60,6 +60,24 @@ def table_label(path: str | Path) -> str:
     return f"{'Parquet' if Path(path).suffix.lower() in ('.parquet', '.pq') else 'CSV'} file {path}"
 
 
+def refuse_true_false(column: Any, label: str, key: str) -> None:
+    """A value column holding True/False (a CSV's True or true, a Parquet bool column): pandas
+    turns them into 1 and 0, which would be read as prices."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return  # numbers only: no True or False among them
+    cells = column.to_numpy(object)
+    found = np.flatnonzero([isinstance(value, bool | np.bool_) for value in cells])
+    if not found.size:
+        return
+    row = int(found[0])
+    raise DataError(
+        f"{label} has a true/false value {bool(column.iloc[row])} in column {column.name!r} at "
+        f"data row {row + 1}, which is no price; set {key}.value_column to a numeric column."
+    )
+
+
 def check_csv_layout(
     frame: Any,
     path: str | Path,

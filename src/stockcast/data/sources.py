@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.calendar import day_text, parse_day
-from stockcast.data.checks import check_csv_layout
+from stockcast.data.checks import check_csv_layout, refuse_true_false
 from stockcast.data.csv_file import COMPRESSIONS, read_csv_frame
 from stockcast.data.markets import (
     available_values,
@@ -150,6 +150,7 @@ def read_table_series(
                 f"{label} has no column {column!r} ({key}.{name}); "
                 f"its columns are {list(frame.columns)}."
             )
+    refuse_true_false(frame[value_column], label, key)
     values = pd.to_numeric(frame[value_column], errors="coerce")
     bad = values.isna() & frame[value_column].notna()
     if bad.any():
