@@ -215,6 +215,66 @@ def test_without_a_public_key_only_the_hash_is_checked(
         open_model(predict_cfg(store), tmp_path / "c")
 
 
+DAMAGED = (
+    f"{LABEL} does not match what was registered (changed pyfunc_model.py); it was modified "
+    "after registration, so nothing in it is loaded: register the model again from its original "
+    "folder."
+)
+GONE = (
+    f"{LABEL} has no files in the store, so there is nothing to load; register the model again "
+    "from its original folder."
+)
+
+
+def as_remote_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's files reached as on a remote store: downloaded into a temporary folder."""
+    monkeypatch.setattr("stockcast.registry.artifacts.local_path", lambda uri, tracking: None)
+
+
+@pytest.mark.parametrize("reached", ["local", "remote"])
+def test_a_damaged_version_opened_without_keys_is_refused_by_name_and_version(
+    store: Path, model_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reached: str
+) -> None:
+    """The refusal named the folder the version was downloaded into, a temporary folder gone by
+    the time it is read, instead of what the user asked for."""
+    registry = register(store, model_folder, SigningKeys())
+    folder = registry.download(registry.resolve(version=1), tmp_path / "unused")
+    with (folder / "pyfunc_model.py").open("a") as file:
+        file.write("\n")
+    if reached == "remote":
+        as_remote_store(monkeypatch)
+    assert refusal(predict_cfg(store), tmp_path) == DAMAGED
+
+
+@pytest.mark.parametrize("reached", ["local", "remote"])
+def test_a_version_whose_files_are_gone_is_one_sentence_and_mlflow_says_nothing(
+    store: Path,
+    model_folder: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    reached: str,
+) -> None:
+    """MLflow's "No artifacts found to download" line came before the refusal, which named a
+    temporary folder."""
+    registry = register(store, model_folder, SigningKeys())
+    shutil.rmtree(registry.download(registry.resolve(version=1), tmp_path / "unused"))
+    if reached == "remote":
+        as_remote_store(monkeypatch)
+    seen: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    mlflow_logger = logging.getLogger("mlflow.store.artifact.artifact_repo")
+    mlflow_logger.addHandler(handler)
+    capfd.readouterr()
+    try:
+        assert refusal(predict_cfg(store), tmp_path) == GONE
+    finally:
+        mlflow_logger.removeHandler(handler)
+    assert not [line for line in seen if "No artifacts found" in line]
+    assert "No artifacts found" not in capfd.readouterr().err
+
+
 def test_registering_an_unsigned_version_again_with_a_key_signs_it(
     registered_store: Path, store: Path, keys: Path, tmp_path: Path
 ) -> None:

@@ -4,10 +4,18 @@ filesystem (nothing to copy), otherwise a download. Either way unverified: only
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from stockcast.registry.connection import local_path
+
+# MLflow says this at INFO when a version's folder is gone; the caller refuses the empty folder
+# in its own sentence, which this line would only precede.
+MLFLOW_ARTIFACT_LOGGER = "mlflow.store.artifact.artifact_repo"
+EMPTY_DOWNLOAD_NOTE = "No artifacts found to download"
 
 
 def version_folder(
@@ -28,4 +36,24 @@ def version_folder(
     dst.mkdir(parents=True, exist_ok=True)
     mlflow.set_registry_uri(registry_uri)
     mlflow.set_tracking_uri(tracking_uri)
-    return Path(download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dst)))
+    with _no_empty_download_note():
+        downloaded = download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dst))
+    return Path(downloaded)
+
+
+class _EmptyDownloadNote(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(EMPTY_DOWNLOAD_NOTE)
+
+
+@contextmanager
+def _no_empty_download_note() -> Iterator[None]:
+    """MLflow's note that a download found nothing, left out while the block runs (only that
+    line, only there)."""
+    logger = logging.getLogger(MLFLOW_ARTIFACT_LOGGER)
+    note = _EmptyDownloadNote()
+    logger.addFilter(note)
+    try:
+        yield
+    finally:
+        logger.removeFilter(note)

@@ -147,14 +147,18 @@ def _difference(contents: FolderContents, manifest: Mapping[str, str] | None) ->
     return "; ".join(parts) or "its files differ from the registered ones"
 
 
-def check_contents(contents: FolderContents, expected: Expected, where: Path) -> None:
+def check_contents(contents: FolderContents, expected: Expected, where: Path | None = None) -> None:
+    """Refuse `contents` unless they are what `expected` records. `where` is the folder to name:
+    one the user gave, never a registered version's download, which is a temporary folder (its
+    label names the version)."""
     if contents.digest == expected.digest:
         return
     difference = _difference(contents, expected.manifest)
+    shown = difference if where is None else f"{difference} in {where}"
     raise DamagedVersion(
-        f"{expected.label} does not match what was registered ({difference} in {where}); it was "
-        "modified after registration, so nothing in it is loaded: register the model again "
-        "from its original folder.",
+        f"{expected.label} does not match what was registered ({shown}); it was modified after "
+        "registration, so nothing in it is loaded: register the model again from its original "
+        "folder.",
         difference,
     )
 

@@ -202,10 +202,12 @@ class ModelRegistry:
         unless its signature holds for exactly the copied bytes: the only copy anything may
         load or read. Nothing of the folder is imported before both checks."""
         folder = self.download(info, workdir)
+        # Messages name the version as the user asked for it: `folder` may be a temporary
+        # download.
         if not folder.is_dir() or not any(folder.iterdir()):
             raise DamagedVersion(
-                f"{self.label(info)} has no files in the store ({folder}), so there is nothing "
-                "to load; register the model again from its original folder.",
+                f"{self.label(info)} has no files in the store, so there is nothing to load; "
+                "register the model again from its original folder.",
                 "its files are gone",
             )
         copy, contents = private_copy(folder)
@@ -219,7 +221,7 @@ class ModelRegistry:
                 "checked; set the public key of the pair that signs registrations to verify it",
                 self.label(info),
             )
-        check_contents(contents, self.expected(info), folder)
+        check_contents(contents, self.expected(info))
         return copy, contents.digest
 
     # -- writing -------------------------------------------------------------------------
