@@ -81,9 +81,22 @@ def test_a_five_day_replay_end_to_end_and_again_the_same(tmp_path: Path) -> None
     assert written == json.loads(json.dumps(first))
     assert (tmp_path / "first" / REPLAY_PLOT_FILE).stat().st_size > 10_000
 
-    # Again into a fresh store: the first three days come out the same.
-    second = _replay(tmp_path, "second", "days=3", f"replay.end={days[2]['as_of']}")
-    for a, b in zip(days[:3], second["days"], strict=True):
+    # Again into a fresh store, stopped before day 4 and resumed: the same five days.
+    real_pipeline = replay.run_pipeline
+
+    def stop_before_day_4(day_dir: Path, overrides: list[str], keys: set[str]) -> object:
+        if day_dir.name == days[3]["as_of"]:
+            raise KeyboardInterrupt
+        return real_pipeline(day_dir, overrides, keys)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(replay, "run_pipeline", stop_before_day_4)
+        with pytest.raises(KeyboardInterrupt):
+            _replay(tmp_path, "second")
+    resumed = _replay(tmp_path, "resumer", f"replay.resume_from={tmp_path / 'second'}")
+    assert not (tmp_path / "resumer" / REPLAY_FILE).exists(), "the days went on in second/"
+    assert resumed == json.loads((tmp_path / "second" / REPLAY_FILE).read_text())
+    for a, b in zip(days, resumed["days"], strict=True):
         assert {k: v for k, v in a.items() if k != "seconds"} == {
             k: v for k, v in b.items() if k != "seconds"
         }
@@ -128,3 +141,66 @@ def test_a_replay_stopped_part_way_keeps_the_days_it_ran(
         _replay(tmp_path, "run")
     written = json.loads((tmp_path / "run" / REPLAY_FILE).read_text())
     assert [day["as_of"] for day in written["days"]] == ran[:1]
+
+
+def _stop_on_day(number: int, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Days that only make their folder; day `number` stops the replay (a kill) once."""
+    ran: list[str] = []
+
+    def one_day(day_dir: Path, overrides: list[str], keys: set[str]) -> dict[str, float]:
+        ran.append(day_dir.name)
+        (day_dir / "prepare").mkdir(parents=True)
+        if len(ran) == number:
+            raise KeyboardInterrupt
+        return {}
+
+    monkeypatch.setattr(replay, "run_pipeline", one_day)
+    return ran
+
+
+def test_a_stopped_replay_resumes_at_its_first_unfinished_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran = _stop_on_day(2, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        _replay(tmp_path, "run", "seed=3")
+    planned = simulated_days("2026-06-30", 5)
+    written = json.loads((tmp_path / "run" / REPLAY_FILE).read_text())
+    assert written["plan"]["days"] == planned
+    assert sorted(written["plan"]["overrides"]) == sorted(
+        [*isolated_overrides(tmp_path), *REPLAY_FAST, "seed=3"]
+    )
+
+    again = _replay(tmp_path, "later", "seed=3", f"replay.resume_from={tmp_path / 'run'}")
+    assert ran == [planned[0], planned[1], *planned[1:]], "the stopped day runs again"
+    assert [day["as_of"] for day in again["days"]] == planned
+    assert again == json.loads((tmp_path / "run" / REPLAY_FILE).read_text())
+    # What the stopped day left is kept beside its rerun.
+    assert again["days"][1]["interrupted_run"] == f"days/{planned[1]}.interrupted"
+    assert (tmp_path / "run" / "days" / f"{planned[1]}.interrupted" / "prepare").is_dir()
+    assert all("interrupted_run" not in day for i, day in enumerate(again["days"]) if i != 1)
+    assert (tmp_path / "run" / REPLAY_PLOT_FILE).is_file()
+
+    with pytest.raises(ConfigError, match="ran all its 5 days; there is nothing to resume"):
+        _replay(tmp_path, "later2", "seed=3", f"replay.resume_from={tmp_path / 'run'}")
+
+
+def test_a_replay_resumes_only_with_the_overrides_it_started_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _stop_on_day(1, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        _replay(tmp_path, "run", "seed=3")
+    for other in ([], ["seed=4"], ["seed=3", "days=6"]):
+        with pytest.raises(ConfigError, match=r"resumes with the overrides it started with \("):
+            _replay(tmp_path, "later", *other, f"replay.resume_from={tmp_path / 'run'}")
+    assert not (tmp_path / "run" / "days" / "2026-06-24.interrupted").exists(), "no work done"
+
+
+def test_a_folder_that_is_no_resumable_replay_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"holds no replay.json; name the run directory"):
+        _replay(tmp_path, "later", f"replay.resume_from={tmp_path}")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / REPLAY_FILE).write_text(json.dumps({"days": []}))
+    with pytest.raises(ConfigError, match="recorded no plan of its days"):
+        _replay(tmp_path, "later", f"replay.resume_from={tmp_path / 'old'}")

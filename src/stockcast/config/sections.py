@@ -310,6 +310,7 @@ class ReplaySettings(Section):
     store_dir: Annotated[str, Field(min_length=1, description="a folder")]
     warm_start: bool
     plot_history: WholeAbove0
+    resume_from: Annotated[str | None, Field(min_length=1, description="a folder or null")]
 
 
 class ReplayConfig(PipelineConfig):

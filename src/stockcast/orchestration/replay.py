@@ -124,12 +124,15 @@ def pipeline_overrides(given: Sequence[str], store: Path) -> list[str]:
 
 
 def run_replay(cfg: DictConfig) -> dict[str, Any]:
+    if cfg.replay.resume_from:
+        return resume_replay(cfg)
     run_dir = Path(cfg.paths.output_dir)
     store = Path(cfg.replay.store_dir)
     if (store / "mlruns.db").exists():
         raise ConfigError(
             f"replay.store_dir {store} already holds a store; a replay starts from a fresh one: "
-            "pick another folder or remove it."
+            "pick another folder or remove it (or resume the replay it belongs to with "
+            "replay.resume_from)."
         )
     ledger_dir = cfg.monitor.ledger_dir
     if (Path(ledger_dir or store) / LEDGER_FILE).exists():
@@ -139,11 +142,67 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
             "fresh store's (they start at 1 again): pick another folder or remove it."
         )
     store.mkdir(parents=True, exist_ok=True)
-    days = simulated_days(cfg.replay.end, int(cfg.days))
-    overrides = pipeline_overrides(user_overrides(), store)
-    entries: list[dict[str, Any]] = []
-    for number, as_of in enumerate(days, 1):
+    plan = {
+        "days": simulated_days(cfg.replay.end, int(cfg.days)),
+        "store_dir": str(store.resolve()),
+        "overrides": user_overrides(),
+    }
+    return run_days(cfg, run_dir, plan, [])
+
+
+def resume_replay(cfg: DictConfig) -> dict[str, Any]:
+    """Go on with the replay in `replay.resume_from` from its first unfinished day, into its own
+    run directory and store, with the days and overrides it recorded when it started (the days
+    of a replay ending today would otherwise move with the clock)."""
+    run_dir = Path(cfg.replay.resume_from).expanduser()
+    summary_file = run_dir / REPLAY_FILE
+    if not summary_file.is_file():
+        raise ConfigError(
+            f"replay.resume_from {run_dir} holds no {REPLAY_FILE}; name the run directory of an "
+            "earlier replay (logs/replay/runs/<timestamp>)."
+        )
+    written = json.loads(summary_file.read_text())
+    plan, entries = written.get("plan"), list(written.get("days") or [])
+    if plan is None:
+        raise ConfigError(
+            f"the replay in {run_dir} recorded no plan of its days (it predates resuming), so it "
+            "cannot be resumed; start a new replay."
+        )
+    given = [o for o in user_overrides() if not o.lstrip("+~").startswith("replay.resume_from=")]
+    if sorted(given) != sorted(plan["overrides"]):
+        started = " ".join(plan["overrides"]) or "no overrides"
+        raise ConfigError(
+            f"the replay in {run_dir} resumes with the overrides it started with ({started}); "
+            "give exactly those with replay.resume_from."
+        )
+    if len(entries) >= len(plan["days"]):
+        raise ConfigError(
+            f"the replay in {run_dir} ran all its {len(plan['days'])} days; there is nothing to "
+            "resume."
+        )
+    print(
+        f"resuming the replay in {run_dir} at day {len(entries) + 1}/{len(plan['days'])} "
+        f"({plan['days'][len(entries)]})",
+        flush=True,
+    )
+    return run_days(cfg, run_dir, plan, entries)
+
+
+def run_days(
+    cfg: DictConfig, run_dir: Path, plan: dict[str, Any], entries: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Run the plan's days after those `entries` record, into `run_dir` and the plan's store;
+    `replay.json` holds the plan and every day's entry, written before the first day and after
+    every day, so a replay stopped part way can be resumed."""
+    store = Path(plan["store_dir"])
+    days = plan["days"]
+    overrides = pipeline_overrides(plan["overrides"], store)
+    summary = {"plan": plan, "days": entries}
+    write_json(run_dir / REPLAY_FILE, summary)
+    for number, as_of in enumerate(days[len(entries) :], len(entries) + 1):
         day_dir = run_dir / "days" / as_of
+        # A day that was running when the replay stopped starts again; what it left is kept.
+        interrupted = set_aside(day_dir)
         warm = [f"train.init_from={cfg.register.alias}"] if _warm(cfg, entries) else []
         started, error = time.perf_counter(), None
         try:
@@ -155,13 +214,27 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
         if entries[-1]["champion_version"] is None:
             # The day failed before its monitor, which names the champion: ask the store.
             entries[-1]["champion_version"] = store_champion(cfg, store)
+        if interrupted is not None:
+            entries[-1]["interrupted_run"] = str(interrupted.relative_to(run_dir))
         _log_day(number, len(days), entries[-1])
-        # Written after every day: a replay stopped part way keeps the days it ran.
-        summary = {"days": entries}
         write_json(run_dir / REPLAY_FILE, summary)
     plot_replay(run_dir / REPLAY_PLOT_FILE, cfg, store, run_dir, entries)
     print(f"replay of {len(days)} business days: {run_dir / REPLAY_FILE}")
     return summary
+
+
+def set_aside(day_dir: Path) -> Path | None:
+    """Move the folder of a day the replay was running when it stopped to `<day>.interrupted`
+    (numbered after the first), so its rerun starts clean; None where there is none."""
+    if not day_dir.exists():
+        return None
+    target = day_dir.with_name(f"{day_dir.name}.interrupted")
+    number = 1
+    while target.exists():
+        number += 1
+        target = day_dir.with_name(f"{day_dir.name}.interrupted{number}")
+    day_dir.rename(target)
+    return target
 
 
 def _warm(cfg: DictConfig, entries: list[dict[str, Any]]) -> bool:
