@@ -110,6 +110,18 @@ def test_a_series_id_becomes_a_file_name_every_system_takes() -> None:
     assert len(file_name_part("x" * 400)) < 120
 
 
+def test_ids_that_differ_only_in_case_get_file_names_apart_in_any_case() -> None:
+    """On a case-insensitive file system (macOS, Windows) `AAPL` and `aapl` would name one plot
+    file, and the second drawn would overwrite the first."""
+    from stockcast.files import file_name_parts
+
+    names = file_name_parts(["AAPL", "aapl", "MSFT", "BRK/B"])
+    assert names["MSFT"] == "MSFT" and names["BRK/B"].startswith("BRK_B-")
+    assert names["AAPL"].startswith("AAPL-") and names["aapl"].startswith("aapl-")
+    assert len({name.lower() for name in names.values()}) == 4
+    assert file_name_parts(["AAPL", "MSFT"]) == {"AAPL": "AAPL", "MSFT": "MSFT"}
+
+
 @pytest.mark.slow
 def test_a_twenty_ticker_market_gets_a_report_per_series(seeded_tmp: Path) -> None:
     with global_state_restored():

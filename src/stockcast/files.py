@@ -6,7 +6,8 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,23 @@ def file_name_part(text: str) -> str:
     (`BRK/B` and `BRK_B`)."""
     if SAFE_FILE_NAME.fullmatch(text) and len(text) <= FILE_NAME_PART_CHARS:
         return text
-    digest = hashlib.sha256(text.encode()).hexdigest()[:FILE_NAME_HASH_CHARS]
-    return f"{re.sub(r'[^A-Za-z0-9._-]', '_', text)[:FILE_NAME_PART_CHARS]}-{digest}"
+    return f"{re.sub(r'[^A-Za-z0-9._-]', '_', text)[:FILE_NAME_PART_CHARS]}-{_digest(text)}"
+
+
+def file_name_parts(texts: Sequence[str]) -> dict[str, str]:
+    """Each text's `file_name_part`, with the hash added where two of them differ only in case
+    (`AAPL` and `aapl`): a case-insensitive file system (macOS's, Windows') holds one file for
+    both, so one plot would overwrite the other."""
+    parts = {text: file_name_part(text) for text in texts}
+    counts = Counter(part.lower() for part in parts.values())
+    return {
+        text: part if counts[part.lower()] == 1 else f"{part}-{_digest(text)}"
+        for text, part in parts.items()
+    }
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:FILE_NAME_HASH_CHARS]
 
 
 def write_json(path: str | Path, payload: Mapping[str, Any]) -> Path:

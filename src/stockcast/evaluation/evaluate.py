@@ -21,7 +21,7 @@ from stockcast.evaluation.plots import (
 )
 from stockcast.evaluation.reports import REPORT_FILE, REPORT_KIND, WINDOWS_FILE
 from stockcast.evaluation.series_scores import best_and_worst, per_series_scores
-from stockcast.files import file_name_part, write_json
+from stockcast.files import file_name_parts, write_json
 from stockcast.forecasting.baselines import naive_forecast, seasonal_naive_forecast
 from stockcast.forecasting.conformal import random_walk_bands
 from stockcast.forecasting.intervals import Bands, recorded_unit
@@ -201,6 +201,7 @@ def plot_report(
     position = {series_id: i for i, series_id in enumerate(test.series_ids)}
     chosen = [position[rows[i]["id"]] for i in best_and_worst(rows, int(cfg.evaluate.plot_series))]
     paths = []
+    names = file_name_parts([test.series_ids[index] for index in chosen])
     for index in chosen:
         lo, hi = int(test.offsets[index]), int(test.offsets[index + 1])
         lines = {
@@ -218,7 +219,7 @@ def plot_report(
         series_id = test.series_ids[index]
         paths.append(
             plot_rolling_forecasts(
-                output_dir / f"forecast_vs_actual_{file_name_part(series_id)}.png",
+                output_dir / f"forecast_vs_actual_{names[series_id]}.png",
                 test.values[lo:hi],
                 lines,
                 title=f"Rolling forecasts over the test split: {series_id}",
