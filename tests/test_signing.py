@@ -204,7 +204,7 @@ def test_without_a_public_key_only_the_hash_is_checked(
     assert open_model(predict_cfg(registered_store), tmp_path / "a").version == 1
     assert "is signed, but" not in caplog.text
     registry = register(store, model_folder, signing(keys))
-    with caplog.at_level(logging.WARNING, logger="stockcast.registry.store"):
+    with caplog.at_level(logging.WARNING, logger="stockcast.registry.verified"):
         assert open_model(predict_cfg(store), tmp_path / "b").version == 1
     # A signed version opened unverified says so (a moved key folder turns the check off).
     assert f"{LABEL} is signed, but registry.signing.public_key is not set" in caplog.text

@@ -6,40 +6,30 @@ artifacts, then a version), never through `log_model`.
 
 Writers hold the store (`writing()`: a file lock locally, a tag lease remotely) for a whole
 compare-and-set: look the model up by hash, create the version, move the champion alias. A
-version records its folder's hash and file manifest (checked before it is loaded), is signed
-with `registry.signing.private_key` when one is set, and, until its alias has moved, records a
-pending promotion, so a rerun after a crash finishes what the crash cut short.
+version records its folder's hash and file manifest (checked before it is loaded, by
+registry/verified.py), is signed with `registry.signing.private_key` when one is set, and, until
+its alias has moved, records a pending promotion, so a rerun after a crash finishes what the
+crash cut short.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from stockcast.errors import ArtifactError, DamagedVersion
 from stockcast.registry.artifacts import version_folder
 from stockcast.registry.connection import RegistryError, open_client
 from stockcast.registry.faults import crash_point
-from stockcast.registry.integrity import (
-    Expected,
-    check_contents,
-    parse_manifest,
-    private_copy,
-)
+from stockcast.registry.integrity import Expected, private_copy
 from stockcast.registry.lock import TagLease, sqlite_file, store_lock
 from stockcast.registry.repair import sign_again, version_holding
 from stockcast.registry.runs import close_orphaned_runs, owner_tags, prepare_store
-from stockcast.registry.signing import (
-    SIGNATURE_FILE,
-    SigningKeys,
-    check_signing_keys,
-    signature_for,
-    verify_folder,
-)
+from stockcast.registry.signing import SigningKeys, check_signing_keys, signature_for
+from stockcast.registry.verified import expected_files, verified_folder
 from stockcast.registry.versions import (
+    MANIFEST_TAG,
     MODEL_HASH_TAG,
     PENDING,
     PROMOTION_TAG,
@@ -47,13 +37,16 @@ from stockcast.registry.versions import (
     VersionInfo,
 )
 
-__all__ = ["MODEL_HASH_TAG", "PROMOTION_TAG", "SETTLED", "ModelRegistry", "VersionInfo"]
+__all__ = [
+    "MANIFEST_TAG",
+    "MODEL_HASH_TAG",
+    "PROMOTION_TAG",
+    "SETTLED",
+    "ModelRegistry",
+    "VersionInfo",
+]
 
-log = logging.getLogger(__name__)
-
-MANIFEST_TAG = "model_files"
 DEFAULT_EXPERIMENT = "stockcast-registry"
-WHOLE_FOLDER_HASH_LENGTH = 64
 NO_KEYS = SigningKeys()
 
 
@@ -178,15 +171,8 @@ class ModelRegistry:
         return f"{self.model_name} version {info.version}"
 
     def expected(self, info: VersionInfo) -> Expected:
-        """What the version's folder must hold, from its tags (kept in the store's database)."""
-        digest = info.tags.get(MODEL_HASH_TAG, "")
-        if len(digest) != WHOLE_FOLDER_HASH_LENGTH:
-            raise ArtifactError(
-                f"{self.label(info)} carries no hash of its whole folder (registered by an older "
-                "stockcast or by hand), so its files cannot be verified and it is not loaded; "
-                "register the model again with the register step."
-            )
-        return Expected(digest, parse_manifest(info.tags.get(MANIFEST_TAG)), self.label(info))
+        """What the version's folder must hold, from its tags (registry/verified.py)."""
+        return expected_files(info, self.label(info))
 
     def download(self, info: VersionInfo, dst: str | Path) -> Path:
         """A local folder with the version's model: the store's own folder when its artifacts are
@@ -197,32 +183,10 @@ class ModelRegistry:
         )
 
     def verified_folder(self, info: VersionInfo, workdir: str | Path) -> tuple[Path, str]:
-        """A private copy of the version's folder and its hash, refused unless it matches the
-        hash and manifest its registration recorded and, with `registry.signing.public_key`,
-        unless its signature holds for exactly the copied bytes: the only copy anything may
-        load or read. Nothing of the folder is imported before both checks."""
-        folder = self.download(info, workdir)
-        # Messages name the version as the user asked for it: `folder` may be a temporary
-        # download.
-        if not folder.is_dir() or not any(folder.iterdir()):
-            raise DamagedVersion(
-                f"{self.label(info)} has no files in the store, so there is nothing to load; "
-                "register the model again from its original folder.",
-                "its files are gone",
-            )
-        copy, contents = private_copy(folder)
-        signature = folder / SIGNATURE_FILE
-        if self.keys.public_key:
-            verify_folder(copy, signature, self.keys.public_key, self.label(info))
-        elif signature.is_file():
-            # A key folder that moved or a mistyped STOCKCAST_KEYS_DIR turns the check off.
-            log.warning(
-                "%s is signed, but registry.signing.public_key is not set, so only its hash is "
-                "checked; set the public key of the pair that signs registrations to verify it",
-                self.label(info),
-            )
-        check_contents(contents, self.expected(info))
-        return copy, contents.digest
+        """A private copy of the version's folder and its hash, checked against its registered
+        hash and, with `registry.signing.public_key`, its signature: the only copy anything may
+        load or read (registry/verified.py)."""
+        return verified_folder(self, info, workdir)
 
     # -- writing -------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MODEL_HASH_TAG = "model_hash"
+# The folder's file manifest beside its hash, so a refusal names the files that differ.
+MANIFEST_TAG = "model_files"
 # "pending" from the version's creation until its alias has moved; then "settled".
 PROMOTION_TAG = "stockcast.promotion"
 PENDING, SETTLED = "pending", "settled"

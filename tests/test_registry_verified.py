@@ -1,0 +1,122 @@
+"""The gate every reader of a registered version passes (registry/verified.py), on a store that
+is nothing but a folder of files: it needs of a store only its download, its names for a version
+and its keys. And the registry's modules import one another without a cycle."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+from pathlib import Path
+
+import pytest
+
+from stockcast.errors import ArtifactError, DamagedVersion
+from stockcast.registry.integrity import folder_contents
+from stockcast.registry.signing import SigningKeys
+from stockcast.registry.verified import verified_folder
+from stockcast.registry.versions import MANIFEST_TAG, MODEL_HASH_TAG, VersionInfo
+
+REGISTRY = Path(__file__).parents[1] / "src" / "stockcast" / "registry"
+
+
+class FolderStore:
+    """A store whose one version's files are a folder on disk, downloaded by copying."""
+
+    keys = SigningKeys()
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def download(self, info: VersionInfo, dst: str | Path) -> Path:
+        target = Path(dst) / "model"
+        if self.folder.is_dir():
+            shutil.copytree(self.folder, target)
+        else:
+            target.mkdir(parents=True)  # what MLflow hands back for a folder that is gone
+        return target
+
+    def label(self, info: VersionInfo) -> str:
+        return f"m version {info.version}"
+
+
+@pytest.fixture
+def registered(tmp_path: Path) -> tuple[FolderStore, VersionInfo]:
+    folder = tmp_path / "store" / "model"
+    (folder / "artifacts").mkdir(parents=True)
+    (folder / "MLmodel").write_text("flavors: {}\n")
+    (folder / "artifacts" / "spec.json").write_text("{}")
+    contents = folder_contents(folder)
+    tags = {MODEL_HASH_TAG: contents.digest, MANIFEST_TAG: contents.manifest()}
+    return FolderStore(folder), VersionInfo(3, (), tags, "run", "runs:/run/model")
+
+
+def test_a_version_holding_its_registered_files_is_copied_privately(
+    registered: tuple[FolderStore, VersionInfo], tmp_path: Path
+) -> None:
+    store, info = registered
+    copy, digest = verified_folder(store, info, tmp_path / "work")
+    assert digest == info.model_hash
+    assert (copy / "artifacts" / "spec.json").read_text() == "{}"
+    assert not copy.is_relative_to(tmp_path)  # a private copy, not the download
+
+
+def test_changed_or_gone_files_are_refused_by_the_versions_name_not_a_folder(
+    registered: tuple[FolderStore, VersionInfo], tmp_path: Path
+) -> None:
+    store, info = registered
+    (store.folder / "MLmodel").write_text("flavors: {changed: true}\n")
+    with pytest.raises(DamagedVersion) as caught:
+        verified_folder(store, info, tmp_path / "changed")
+    assert str(caught.value) == (
+        "m version 3 does not match what was registered (changed MLmodel); it was modified after "
+        "registration, so nothing in it is loaded: register the model again from its original "
+        "folder."
+    )
+    shutil.rmtree(store.folder)
+    with pytest.raises(DamagedVersion) as caught:
+        verified_folder(store, info, tmp_path / "gone")
+    assert str(caught.value) == (
+        "m version 3 has no files in the store, so there is nothing to load; register the model "
+        "again from its original folder."
+    )
+
+
+def test_a_version_without_a_whole_folder_hash_is_refused(
+    registered: tuple[FolderStore, VersionInfo], tmp_path: Path
+) -> None:
+    store, _ = registered
+    old = VersionInfo(3, (), {MODEL_HASH_TAG: "0123456789abcdef"}, None, "")
+    with pytest.raises(ArtifactError, match=r"^m version 3 carries no hash of its whole folder"):
+        verified_folder(store, old, tmp_path / "work")
+
+
+def registry_imports() -> dict[str, set[str]]:
+    """Each module of registry/ and the registry modules it imports."""
+    graph: dict[str, set[str]] = {}
+    for path in REGISTRY.glob("*.py"):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            found |= {n.split(".")[2] for n in names if n.startswith("stockcast.registry.")}
+        graph[path.stem] = found & {p.stem for p in REGISTRY.glob("*.py")}
+    return graph
+
+
+def test_the_registry_modules_import_one_another_without_a_cycle() -> None:
+    graph = registry_imports()
+    assert "verified" in graph["store"] and "store" not in graph["verified"]
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, f"import cycle: {' -> '.join([*path, module])}"
+        if module not in done:
+            for imported in graph[module]:
+                visit(imported, (*path, module))
+            done.add(module)
+
+    for module in graph:
+        visit(module, ())
