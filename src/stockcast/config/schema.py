@@ -25,7 +25,8 @@ from pydantic import BaseModel, ValidationError, create_model
 from stockcast.config.client_sections import PredictConfig, ServeConfig
 from stockcast.config.data_schema import DATA_SOURCES, DataCommon
 from stockcast.config.mistakes import unknown_key
-from stockcast.config.sections import PipelineConfig, ReplayConfig, TrainConfig
+from stockcast.config.pipeline_sections import PipelineConfig, ReplayConfig
+from stockcast.config.sections import TrainConfig
 from stockcast.errors import ConfigError
 from stockcast.fields import Section
 from stockcast.models.kind import builtin_kinds, model_kind
