@@ -350,12 +350,42 @@ def test_dates_written_year_last_in_no_order_the_data_tells_are_refused(
     )
 
 
-@pytest.mark.parametrize("year", ["00", "68", "69", "75", "76", "99"])
-def test_a_two_digit_year_keeps_the_century_pandas_reads_it_in(tmp_path: Path, year: str) -> None:
-    """pandas hands two-digit years to dateutil, which puts them within 50 years of today."""
-    expected = pd.Timestamp(pd.to_datetime(f"01/13/{year}")).year
+@pytest.mark.parametrize(
+    ("year", "expected"),
+    [("00", 2000), ("68", 2068), ("69", 1969), ("75", 1975), ("76", 1976), ("99", 1999)],
+)
+@pytest.mark.parametrize("today", [None, 2026, 2027, 2080])
+def test_a_two_digit_year_reads_in_the_same_century_whatever_today_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, year: str, expected: int, today: int | None
+) -> None:
+    """pandas hands two-digit years to dateutil, which puts them within 50 years of the year it
+    was imported in: in 2026 75 was 2075, and from 2027 76 became 2076. They now read as
+    strptime's %y does, whatever year dateutil thinks it is."""
+    if today is not None:
+        from dateutil.parser import DEFAULTPARSER
+
+        monkeypatch.setattr(DEFAULTPARSER.info, "_year", today)
+        monkeypatch.setattr(DEFAULTPARSER.info, "_century", today // 100 * 100)
     read = _dates(tmp_path, [f"13/01/{year}", f"14/01/{year}"])
     assert read == [f"{expected}-01-13", f"{expected}-01-14"]
+    assert _dates(tmp_path, [f"01/13/{year}", f"01/14/{year}"]) == read
+
+
+def test_the_two_digit_year_pivot_is_strptimes() -> None:
+    from datetime import datetime
+
+    from stockcast.data.year_last import four_digit_year
+
+    assert [four_digit_year(y) for y in range(100)] == [
+        datetime.strptime(f"{y:02d}", "%y").year for y in range(100)
+    ]
+
+
+def test_two_digit_years_step_on_across_the_turn_of_the_century(tmp_path: Path) -> None:
+    """Monthly data from 1998 to 2001 written day first: 99 is followed by 00, not by 1900."""
+    months = pd.date_range("1998-01-01", "2001-12-01", freq="MS")
+    read = _dates(tmp_path, [day.strftime("%d/%m/%y") for day in months])
+    assert read == [str(day.date()) for day in months]
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])

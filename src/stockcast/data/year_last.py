@@ -2,15 +2,15 @@
 
 pandas reads month first from a column's first date, and two-digit years (01/02/10) cell by
 cell, month first unless only day first reads (13/02/10), so a column is rewritten YYYY-MM-DD
-in the order its data shows before pandas reads it. The rule is a module of its own because it
-reads the column as a whole (its largest numbers, the steps between its dates), where the rest
-of the date reading goes cell by cell.
+in the order its data shows before pandas reads it, a two-digit year in a century that does not
+move with today's date. The rule is a module of its own because it reads the column as a whole
+(its largest numbers, the steps between its dates), where the rest of the date reading goes cell
+by cell.
 """
 
 from __future__ import annotations
 
 import re
-import warnings
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,12 @@ from stockcast.errors import DataError
 YEAR_LAST = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?!\d)(.*)$")
 # A number over this is a day, never a month.
 MONTHS = 12
+# Two-digit years name the hundred years from this one, as POSIX and Python's strptime read `%y`
+# (69-99 are 1969-1999, 00-68 are 2000-2068). pandas hands such years to dateutil, which puts
+# them within 50 years of today (76 is 1976 in 2026 but 2076 from 2027), so one file pinned by
+# `data.as_of` would read differently in a later year.
+FIRST_TWO_DIGIT_YEAR = 1969
+CENTURY = 100
 # Dates at even steps (daily with weekends and holidays, weekly, monthly) have no gap over this
 # many times their median gap; day-first monthly dates read month first jump 354 days after 1s.
 EVEN_GAP_MULTIPLE = 4
@@ -28,7 +34,7 @@ EVEN_GAP_MULTIPLE = 4
 
 def year_last_as_iso(column: Any, label: str) -> Any:
     """The column with dates written year last rewritten YYYY-MM-DD (their time kept, a
-    two-digit year in the century pandas gives it), the day told from the month by the data:
+    two-digit year by `four_digit_year`), the day told from the month by the data:
     a first number over 12 is a day, a second one a day of month-first dates. Where no number
     is over 12, the order whose dates fall at even steps: monthly data written day first
     (01/02/2010, 01/03/2010, ...) read month first jumps a day eleven times, then 354 days.
@@ -53,22 +59,17 @@ def year_last_as_iso(column: Any, label: str) -> Any:
     return iso.reindex(column.index)
 
 
-def _four_digit_years(years: Any) -> Any:
-    """The years with two digits written in the century pandas reads them in: pandas cannot
-    infer a format for them and hands each cell to dateutil, which puts a two-digit year within
-    50 years of the current one (in 2026, 75 is 2075 and 76 is 1976). Asking pandas keeps its
-    reading, whatever it becomes."""
-    import pandas as pd
+def four_digit_year(year: int) -> int:
+    """The year a two-digit `year` (0-99) names: the same one whatever today's date."""
+    return FIRST_TWO_DIGIT_YEAR + (year - FIRST_TWO_DIGIT_YEAR) % CENTURY
 
+
+def _four_digit_years(years: Any) -> Any:
+    """The years (text) with two digits written with their century, by `four_digit_year`."""
     short = years.str.len() == 2
     if not short.any():
         return years
-    written = pd.Series(sorted(set(years[short])))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # pandas' "Could not infer format"
-        read = pd.to_datetime("01/01/" + written)
-    century = dict(zip(written, read.dt.year.astype(str), strict=True))
-    return years.where(~short, years.map(century))
+    return years.where(~short, years.map(lambda y: str(four_digit_year(int(y)))))
 
 
 def _even_steps(parts: Any, day_first: bool) -> bool:
