@@ -4,6 +4,9 @@ short series, each read as meant or refused in one sentence saying what to do.""
 from __future__ import annotations
 
 import gzip
+import io
+import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -117,6 +120,67 @@ def test_a_compressed_csv_is_known_by_its_suffix(tmp_path: Path, suffix: str) ->
     (series,) = read_table_series(path, "Date", "Close")
     assert series.values.tolist() == [1.5, 2.5, 3.5]
     np.testing.assert_array_equal(series.dates, days.to_numpy("datetime64[ns]"))
+
+
+def test_a_zst_csv_without_zstandard_says_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pandas raised its ImportError for the optional package."""
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # not importable, installed or not
+    path = tmp_path / "prices.csv.zst"
+    path.write_bytes(b"\x28\xb5\x2f\xfd")
+    with pytest.raises(DataError) as refused:
+        read_table_series(path, "Date", "Close")
+    assert str(refused.value) == (
+        f"reading CSV file {path} needs the zstandard package for its .zst compression; install "
+        "it (pip install zstandard), or save the CSV uncompressed or as .csv.gz."
+    )
+
+
+ZIP_FIX = "zip the CSV on its own, or unzip it and give the CSV's own path"
+
+
+@pytest.mark.parametrize(
+    ("names", "held"),
+    [
+        (["a.csv", "b.csv"], "2 files (a.csv, b.csv)"),
+        # What macOS's Finder writes beside the file.
+        (
+            ["prices.csv", "__MACOSX/", "__MACOSX/._prices.csv", "notes.txt"],
+            "4 files (prices.csv, __MACOSX/, __MACOSX/._prices.csv, ...)",
+        ),
+        ([], "no file"),
+    ],
+)
+def test_a_zip_not_holding_one_csv_is_refused(tmp_path: Path, names: list[str], held: str) -> None:
+    """pandas raised a ValueError naming the files, or "Zero files found in ZIP file"."""
+    path = tmp_path / "prices.csv.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in names:
+            archive.writestr(name, "Date,Close\n2024-01-01,1\n")
+    with pytest.raises(DataError) as refused:
+        read_table_series(path, "Date", "Close")
+    assert str(refused.value) == (
+        f"CSV file {path} holds {held}, but pandas reads only a zip archive that holds the CSV "
+        f"alone; {ZIP_FIX}."
+    )
+
+
+def test_a_tar_holding_several_files_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "prices.csv.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        for name in ("a.csv", "b.csv"):
+            data = b"Date,Close\n2024-01-01,1\n"
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    with pytest.raises(DataError) as refused:
+        read_table_series(path, "Date", "Close")
+    assert str(refused.value) == (
+        f"CSV file {path} holds 2 files (a.csv, b.csv), but pandas reads only a tar archive "
+        "that holds the CSV alone; archive the CSV on its own, or extract it and give the CSV's "
+        "own path."
+    )
 
 
 def test_the_compressions_known_are_those_pandas_reads_a_csv_in() -> None:

@@ -14,6 +14,7 @@ import csv
 import gzip
 import io
 import lzma
+import tarfile
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -31,6 +32,16 @@ DECOMPRESS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open,
 UNSCANNED = (".zst", ".tar", ".tar.gz", ".tar.bz2", ".tar.xz")
 # Every suffix pandas decompresses a CSV by, longest first: `.tar.gz` is a tar archive, not gzip.
 COMPRESSIONS = tuple(sorted({*DECOMPRESS, ".zip", *UNSCANNED}, key=lambda s: (-len(s), s)))
+# The compression pandas reads only with the zstandard package, which stockcast does not require.
+ZSTD = ".zst"
+# Archives pandas reads a CSV from only when it is their one file, by the first word of their
+# compression's suffix (.zip; .tar, .tar.gz, ...), and how to give pandas such an archive.
+ARCHIVE_FIXES = {
+    "zip": "zip the CSV on its own, or unzip it and give the CSV's own path",
+    "tar": "archive the CSV on its own, or extract it and give the CSV's own path",
+}
+# How many of an archive's files a refusal names.
+SHOWN_FILES = 3
 # Separators other than the comma that spreadsheets write (a semicolon where the comma is the
 # decimal mark), as a refusal names them.
 OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "'|'"}
@@ -52,6 +63,11 @@ def read_csv_frame(path: Path, label: str, text_columns: Sequence[str] = ()) -> 
     except pd.errors.ParserError as err:
         refuse_other_separator(path, label)
         raise DataError(layout_problem(path, label) or _unparsed(label, err)) from None
+    except (ImportError, ValueError) as err:
+        problem = _unopened(path, label, err)
+        if problem is None:
+            raise
+        raise DataError(problem) from None
     if len(frame.columns) == 1:
         refuse_other_separator(path, label)
     if _maybe_ragged(frame):
@@ -181,6 +197,47 @@ def _not_utf8(path: Path, label: str) -> str:
     found = first_non_utf8_line(path) if scannable(path) else None
     where = "" if found is None else f" (line {found[0]} holds the byte 0x{found[1]:02x})"
     return f"{label} is not UTF-8 text{where}; save it as UTF-8 and try again."
+
+
+def _unopened(path: Path, label: str, err: Exception) -> str | None:
+    """The sentence for a compressed CSV pandas could not open: a .zst without the zstandard
+    package (an ImportError), an archive without exactly one file (a ValueError); None for any
+    other failure, which stays pandas' own."""
+    name = path.name.lower()
+    if isinstance(err, ImportError):
+        if not name.endswith(ZSTD):
+            return None
+        return (
+            f"reading {label} needs the zstandard package for its {ZSTD} compression; install "
+            "it (pip install zstandard), or save the CSV uncompressed or as .csv.gz."
+        )
+    compression = next((c for c in COMPRESSIONS if name.endswith(c)), "")
+    kind = compression.removeprefix(".").partition(".")[0]
+    if kind not in ARCHIVE_FIXES:
+        return None
+    files = _archive_files(path, kind)
+    if len(files) == 1:
+        return None
+    held = "no file" if not files else f"{len(files)} files ({_listed(files)})"
+    return (
+        f"{label} holds {held}, but pandas reads only a {kind} archive that holds the CSV "
+        f"alone; {ARCHIVE_FIXES[kind]}."
+    )
+
+
+def _archive_files(path: Path, kind: str) -> list[str]:
+    """The names of the files in a zip or tar archive, as pandas counts them (a folder, or
+    the __MACOSX entries macOS adds to a zip, is one too)."""
+    if kind == "zip":
+        with zipfile.ZipFile(path) as archive:
+            return archive.namelist()
+    with tarfile.open(path) as archive:
+        return archive.getnames()
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(names[:SHOWN_FILES])
+    return shown + (", ..." if len(names) > SHOWN_FILES else "")
 
 
 def _unparsed(label: str, err: Exception) -> str:
