@@ -47,9 +47,11 @@ COMPRESSIBLE_FORMATS = frozenset({"csv"})
 PARQUET_MAGIC = b"PAR1"
 
 
-def table_format(path: Path, format: str | None, key: str) -> str:
+def table_format(path: Path, format: str | None, key: str, otherwise: str | None = None) -> str:
     """`format` when given, else the one the file's suffix names: a CSV's may be followed by
-    one of the compressions pandas reads it in (prices.csv.gz, prices.csv.zip)."""
+    one of the compressions pandas reads it in (prices.csv.gz, prices.csv.zip). A suffix that
+    names no format is refused, or read as `otherwise` when given (predict's input=csv reads
+    prices.txt as CSV); a Parquet suffix followed by a compression's is refused either way."""
     if format is not None:
         if format not in TABLE_FORMATS:
             raise DataError(
@@ -58,7 +60,7 @@ def table_format(path: Path, format: str | None, key: str) -> str:
             )
         return format
     suffix, compression = format_suffix(path)
-    found = SUFFIX_FORMATS.get(suffix)
+    found = SUFFIX_FORMATS.get(suffix, otherwise)
     if found is None or (compression and found not in COMPRESSIBLE_FORMATS):
         raise DataError(
             f"cannot tell the format of {path} from its suffix {suffix + compression!r}; name it "

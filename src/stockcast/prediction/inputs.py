@@ -15,7 +15,7 @@ import numpy as np
 
 from stockcast.data.prepared import data_hash
 from stockcast.data.series import Series
-from stockcast.data.sources import SUFFIX_FORMATS, load_series, read_table_series
+from stockcast.data.sources import load_series, read_table_series, table_format
 from stockcast.data.split import split_series
 from stockcast.errors import ArtifactError, ConfigError, DataError
 from stockcast.forecasting.guard import allows_non_positive, price_rows
@@ -102,10 +102,11 @@ def _synthetic(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> Inp
 
 def read_input_table(input_cfg: Mapping[str, Any]) -> list[Series]:
     """Every series of `input.path` (CSV, or Parquet by `input.format` or a .parquet/.pq
-    suffix), one per id, each sorted by date and validated."""
+    suffix), one per id, each sorted by date and validated. The format is told from the suffix
+    as data reading tells it (prices.csv.gz is a compressed CSV, prices.parquet.gz is refused),
+    except that a suffix naming no format reads as CSV, as input=csv always has (prices.txt)."""
     path = input_cfg.get("path")
-    # Any other suffix reads as CSV, as input=csv always has (prices.txt included).
-    fmt = input_cfg.get("format") or SUFFIX_FORMATS.get(Path(str(path)).suffix.lower(), "csv")
+    fmt = table_format(Path(str(path)), input_cfg.get("format") or None, "input", otherwise="csv")
     return read_table_series(
         path,
         input_cfg.get("date_column"),
