@@ -364,6 +364,38 @@ def test_a_pickled_pyfunc_folder_is_refused_before_loading(tmp_path: Path) -> No
         check_safe_model_dir(tmp_path)
 
 
+def test_a_version_that_cannot_be_loaded_is_named_by_its_model_and_version(
+    registered_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registered version is loaded from a private temporary copy: a refusal that named that
+    folder would point the user at a path that is gone by the time they read it."""
+    import shutil
+
+    from stockcast.errors import ArtifactError
+    from stockcast.registry.store import ModelRegistry
+    from stockcast.serving.model import open_version
+
+    registry = ModelRegistry(f"sqlite:///{registered_store}/mlruns.db", MODEL)
+    info = registry.resolve(version=1)
+    verified = registry.verified_folder
+
+    def with_a_broken_spec(version, workdir):  # the copy's bytes passed the hash check
+        copy, digest = verified(version, workdir)
+        broken = Path(workdir) / "broken"
+        shutil.copytree(copy, broken)
+        (broken / "artifacts" / "spec.json").write_text("[]")
+        return broken, digest
+
+    monkeypatch.setattr(registry, "verified_folder", with_a_broken_spec)
+    with pytest.raises(ArtifactError) as refused:
+        open_version(registry, info, tmp_path / "open")
+    message = str(refused.value)
+    assert message.startswith(
+        f"artifacts/spec.json of model {MODEL} version 1 is missing or not a JSON object;"
+    )
+    assert str(tmp_path) not in message
+
+
 def help_with_an_import_probe(job: JobContext) -> Job:
     probe = (
         "import runpy, sys\n"

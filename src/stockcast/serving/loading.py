@@ -24,49 +24,63 @@ SAFE_WEIGHTS_SUFFIX = ".safetensors"
 PICKLED_FILES = ("python_model.pkl", "python_model.pickle")
 TYPE_HINT_NOTICE = "type hint"
 REBUILD = "the folder is damaged: export or register the model again"
+# What a message names: a folder, or a registered version by its name ("model m version 3").
+Shown = Path | str
 
 
-def _read_mlmodel(model_dir: Path, shown: Path | None = None) -> dict[str, Any]:
+def _named(shown: Shown, part: str | None = None) -> str:
+    """How messages name the folder (a path) or a file in it; a registered version is named by
+    its model and version, not by the private copy it was loaded from."""
+    if isinstance(shown, Path):
+        return str(shown / part) if part else str(shown)
+    return f"{part} of {shown}" if part else shown
+
+
+def _read_mlmodel(model_dir: Path, shown: Shown | None = None) -> dict[str, Any]:
     import yaml
 
     mlmodel = model_dir / "MLmodel"
     shown = shown or model_dir
     if not mlmodel.is_file():
-        raise ArtifactError(f"{shown} has no MLmodel file; it is not an MLflow model folder.")
+        raise ArtifactError(
+            f"{_named(shown)} has no MLmodel file; it is not an MLflow model folder."
+        )
     try:
         content = yaml.safe_load(mlmodel.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ArtifactError(f"{shown / 'MLmodel'} is not valid YAML{where}; {REBUILD}.") from None
+        raise ArtifactError(
+            f"{_named(shown, 'MLmodel')} is not valid YAML{where}; {REBUILD}."
+        ) from None
     if not isinstance(content, dict):
-        raise ArtifactError(f"{shown / 'MLmodel'} holds no MLmodel mapping; {REBUILD}.")
+        raise ArtifactError(f"{_named(shown, 'MLmodel')} holds no MLmodel mapping; {REBUILD}.")
     return content
 
 
-def check_safe_model_dir(model_dir: str | Path, shown: Path | None = None) -> dict[str, Any]:
+def check_safe_model_dir(model_dir: str | Path, shown: Shown | None = None) -> dict[str, Any]:
     """Raise unless the folder is a models-from-code pyfunc whose weights are safetensors;
-    returns its python_function flavor. `shown` is the folder messages name (the original of a
-    private copy)."""
+    returns its python_function flavor. `shown` is what messages name (the original of a
+    private copy, or a registered version's name)."""
     model_dir = Path(model_dir)
     flavor = (_read_mlmodel(model_dir, shown).get("flavors") or {}).get("python_function") or {}
-    model_dir = shown or model_dir
+    named = _named(shown or model_dir)
     weights = str(((flavor.get("artifacts") or {}).get("weights") or {}).get("path", ""))
     pickled = [name for name in PICKLED_FILES if (model_dir / name).exists()]
     if flavor.get("loader_module") != CODE_MODEL_LOADER or pickled:
         raise ArtifactError(
-            f"{model_dir} is not a models-from-code pyfunc (loader "
+            f"{named} is not a models-from-code pyfunc (loader "
             f"{flavor.get('loader_module')!r}); refusing to load it because that would unpickle."
         )
     if not weights.endswith(SAFE_WEIGHTS_SUFFIX):
         raise ArtifactError(
-            f"{model_dir} keeps its weights in {weights or 'no file'!r}, not safetensors; "
+            f"{named} keeps its weights in {weights or 'no file'!r}, not safetensors; "
             "refusing to load it because that could unpickle."
         )
     return flavor
 
 
-def check_model_files(model_dir: str | Path, shown: Path | None = None) -> None:
+def check_model_files(model_dir: str | Path, shown: Shown | None = None) -> None:
     """The files loading reads, each parsed without running anything: MLmodel, the model code
     file, spec.json and the safetensors header (a truncated file fails here, named)."""
     from safetensors import SafetensorError, safe_open
@@ -76,14 +90,16 @@ def check_model_files(model_dir: str | Path, shown: Path | None = None) -> None:
     flavor = check_safe_model_dir(model_dir, shown)
     code_name = Path(str(flavor.get("model_code_path") or "")).name
     if not code_name or not (model_dir / code_name).is_file():
-        raise ArtifactError(f"{shown} has no model code file {code_name!r}; {REBUILD}.")
+        raise ArtifactError(f"{_named(shown)} has no model code file {code_name!r}; {REBUILD}.")
     artifacts = flavor.get("artifacts") or {}
     spec = str((artifacts.get("spec") or {}).get("path", "artifacts/spec.json"))
     try:
         if not isinstance(json.loads((model_dir / spec).read_text()), dict):
             raise ValueError
     except (OSError, ValueError):
-        raise ArtifactError(f"{shown / spec} is missing or not a JSON object; {REBUILD}.") from None
+        raise ArtifactError(
+            f"{_named(shown, spec)} is missing or not a JSON object; {REBUILD}."
+        ) from None
     weights = str(artifacts["weights"]["path"])
     try:
         with safe_open(str(model_dir / weights), framework="numpy") as tensors:
@@ -91,7 +107,8 @@ def check_model_files(model_dir: str | Path, shown: Path | None = None) -> None:
                 tensors.get_slice(name)
     except (OSError, SafetensorError) as err:
         raise ArtifactError(
-            f"{shown / weights} is missing, truncated or not safetensors ({_first_line(err)}); "
+            f"{_named(shown, weights)} is missing, truncated or not safetensors "
+            f"({_first_line(err)}); "
             f"{REBUILD}."
         ) from None
 
@@ -104,10 +121,11 @@ def _first_line(err: BaseException) -> str:
 
 
 def load_checked_copy(
-    copy: Path, shown: Path, check_requirements: bool = False
+    copy: Path, shown: Shown, check_requirements: bool = False
 ) -> tuple[Any, dict[str, Any]]:
     """Check every file of a private verified copy, then load it: (pyfunc, its metadata).
-    `shown` is the folder messages name (the original the copy was made from).
+    `shown` is what messages name: the original folder the copy was made from, or a registered
+    version's name (its copy is a private temporary folder the user never sees).
 
     `check_requirements` lets MLflow compare the model's pinned requirements with the installed
     packages; it scans every installed distribution (about half a second), so it is opt-in.
@@ -124,7 +142,7 @@ def load_checked_copy(
             model = mlflow.pyfunc.load_model(str(copy), suppress_warnings=not check_requirements)
         except Exception as err:  # whatever the folder's files make loading raise: one sentence
             raise ArtifactError(
-                f"cannot load the model in {shown} ({_first_line(err)}); {REBUILD}."
+                f"cannot load the model in {_named(shown)} ({_first_line(err)}); {REBUILD}."
             ) from None
     for item in caught:
         if TYPE_HINT_NOTICE not in str(item.message):

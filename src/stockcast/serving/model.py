@@ -140,7 +140,8 @@ def open_version(
 ) -> OpenModel:
     """A registered version, loaded from a private copy verified against its registered hash."""
     copy, digest = registry.verified_folder(info, workdir)
-    pyfunc, metadata = load_checked_copy(copy, copy, check_requirements)
+    shown = f"model {registry.model_name} version {info.version}"
+    pyfunc, metadata = load_checked_copy(copy, shown, check_requirements)
     return OpenModel(
         pyfunc, copy, digest, metadata, registry.model_name, info.version, info.aliases
     )
