@@ -96,12 +96,15 @@ def _text_dates(column: Any) -> Any:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
+        # pandas' notice that it reads element by element: the checks after this one (formats,
+        # zones, day-month order) are what decide a column, so the notice only adds noise.
+        warnings.filterwarnings("ignore", "Could not infer format", UserWarning)
         try:
             dates = pd.to_datetime(column, errors="coerce")
         except ValueError:
             dates = None
-    if dates is None or dates.dtype == object:
-        dates = pd.to_datetime(column, errors="coerce", utc=True)
+        if dates is None or dates.dtype == object:
+            dates = pd.to_datetime(column, errors="coerce", utc=True)
     return dates
 
 
