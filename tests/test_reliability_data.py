@@ -190,6 +190,26 @@ def test_json_outputs_hold_null_never_bare_nan(tmp_path: Path) -> None:
     assert json.loads(text) == {"mase": None, "rows": [1.0, None, None], "n": 3}
 
 
+def test_a_json_output_is_replaced_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed while writing used to leave a truncated file (a replay could then not be
+    resumed): the new text goes to a file beside it, which then replaces it in one step."""
+    import os
+
+    path = write_json(tmp_path / "replay.json", {"days": [1]})
+
+    def killed(source: str | Path, target: str | Path) -> None:
+        assert Path(source).read_text() == '{\n  "days": [\n    1,\n    2\n  ]\n}\n'
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_json(path, {"days": [1, 2]})
+    assert json.loads(path.read_text()) == {"days": [1]}
+    assert [p.name for p in tmp_path.iterdir()] == ["replay.json"], "nothing left beside it"
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store with one version, so 'nothing written' means: still exactly that version."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
+import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -65,8 +67,16 @@ def _digest(text: str) -> str:
 
 
 def write_json(path: str | Path, payload: Mapping[str, Any]) -> Path:
+    """Written whole or not at all (a temporary file beside it, then renamed over it): a process
+    killed while writing leaves the previous file, not a truncated one that no longer parses."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(json_safe(payload), indent=2, default=str, allow_nan=False)
-    path.write_text(text + "\n")
+    # Named for this process and thread (mkstemp's file would keep mode 0600, not the umask's).
+    staged = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        staged.write_text(text + "\n")
+        os.replace(staged, path)
+    finally:
+        staged.unlink(missing_ok=True)
     return path
