@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from stockcast.config.compose import local_store_uri
 from stockcast.errors import ConfigError
 from stockcast.orchestration import replay
 from stockcast.orchestration.replay import (
@@ -18,7 +19,14 @@ from stockcast.orchestration.replay import (
     why_not,
 )
 from stockcast.registry.ledger import LEDGER_FILE
-from tests.conftest import LENIENT_GATE, global_state_restored, isolated_overrides, run_task
+from stockcast.registry.store import ModelRegistry
+from tests.conftest import (
+    LENIENT_GATE,
+    MODEL,
+    global_state_restored,
+    isolated_overrides,
+    run_task,
+)
 
 # A short horizon, so day 1's forecast matures on day 3 of a 5-day replay.
 REPLAY_FAST = (
@@ -81,16 +89,18 @@ def test_a_five_day_replay_end_to_end_and_again_the_same(tmp_path: Path) -> None
     assert written == json.loads(json.dumps(first))
     assert (tmp_path / "first" / REPLAY_PLOT_FILE).stat().st_size > 10_000
 
-    # Again into a fresh store, stopped before day 4 and resumed: the same five days.
+    # Again into a fresh store, stopped once day 1 had registered and scored (before its entry
+    # was written), and resumed: the same five days, day 1's version registered once.
     real_pipeline = replay.run_pipeline
 
-    def stop_before_day_4(day_dir: Path, overrides: list[str], keys: set[str]) -> object:
-        if day_dir.name == days[3]["as_of"]:
+    def stop_after_day_1(day_dir: Path, overrides: list[str], keys: set[str]) -> object:
+        timings = real_pipeline(day_dir, overrides, keys)
+        if day_dir.name == days[0]["as_of"]:
             raise KeyboardInterrupt
-        return real_pipeline(day_dir, overrides, keys)
+        return timings
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(replay, "run_pipeline", stop_before_day_4)
+        patch.setattr(replay, "run_pipeline", stop_after_day_1)
         with pytest.raises(KeyboardInterrupt):
             _replay(tmp_path, "second")
     resumed = _replay(tmp_path, "resumer", f"replay.resume_from={tmp_path / 'second'}")
@@ -98,8 +108,11 @@ def test_a_five_day_replay_end_to_end_and_again_the_same(tmp_path: Path) -> None
     assert resumed == json.loads((tmp_path / "second" / REPLAY_FILE).read_text())
     for a, b in zip(days, resumed["days"], strict=True):
         assert {k: v for k, v in a.items() if k != "seconds"} == {
-            k: v for k, v in b.items() if k != "seconds"
+            k: v for k, v in b.items() if k not in ("seconds", "interrupted_run")
         }
+    assert resumed["days"][0]["interrupted_run"] == f"days/{days[0]['as_of']}.interrupted"
+    store = ModelRegistry(f"sqlite:///{tmp_path / 'second' / 'store'}/mlruns.db", MODEL)
+    assert [v.version for v in store.versions()] == [1]
 
 
 def test_a_replay_refuses_a_store_that_exists(tmp_path: Path) -> None:
@@ -143,12 +156,17 @@ def test_a_replay_stopped_part_way_keeps_the_days_it_ran(
     assert [day["as_of"] for day in written["days"]] == ran[:1]
 
 
-def _stop_on_day(number: int, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Days that only make their folder; day `number` stops the replay (a kill) once."""
+def _stop_on_day(
+    number: int, monkeypatch: pytest.MonkeyPatch, given: list[list[str]] | None = None
+) -> list[str]:
+    """Days that only make their folder (and keep the overrides they were given in `given`);
+    day `number` stops the replay (a kill) once."""
     ran: list[str] = []
 
     def one_day(day_dir: Path, overrides: list[str], keys: set[str]) -> dict[str, float]:
         ran.append(day_dir.name)
+        if given is not None:
+            given.append(overrides)
         (day_dir / "prepare").mkdir(parents=True)
         if len(ran) == number:
             raise KeyboardInterrupt
@@ -204,3 +222,59 @@ def test_a_folder_that_is_no_resumable_replay_is_refused(tmp_path: Path) -> None
     (tmp_path / "old" / REPLAY_FILE).write_text(json.dumps({"days": []}))
     with pytest.raises(ConfigError, match="recorded no plan of its days"):
         _replay(tmp_path, "later", f"replay.resume_from={tmp_path / 'old'}")
+
+
+def test_a_moved_replay_resumes_into_the_store_it_carries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given: list[list[str]] = []
+    _stop_on_day(2, monkeypatch, given)
+    with pytest.raises(KeyboardInterrupt):
+        _replay(tmp_path, "run", "seed=3")
+    assert json.loads((tmp_path / "run" / REPLAY_FILE).read_text())["plan"]["store_dir"] == "store"
+    (tmp_path / "run").rename(tmp_path / "moved")
+    _replay(tmp_path, "later", "seed=3", f"replay.resume_from={tmp_path / 'moved'}")
+    moved_store = (
+        f"registry.tracking_uri={local_store_uri((tmp_path / 'moved' / 'store').resolve())}"
+    )
+    assert all(moved_store in overrides for overrides in given[2:]), "every resumed day"
+    assert not (tmp_path / "run").exists()
+    # The interrupted day's rerun may register again what it registered before the stop.
+    assert "data.require_new_data=false" in given[2] and "data.require_new_data=true" in given[3]
+
+
+def test_a_replay_is_not_resumed_beside_a_process_running_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from filelock import FileLock
+
+    _stop_on_day(1, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        _replay(tmp_path, "run", "seed=3")
+    with (
+        FileLock(str(tmp_path / "run" / replay.REPLAY_LOCK_FILE)),
+        pytest.raises(ConfigError, match="is running in another process; wait for it"),
+    ):
+        _replay(tmp_path, "later", "seed=3", f"replay.resume_from={tmp_path / 'run'}")
+
+
+def test_a_replay_whose_record_or_store_is_damaged_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _stop_on_day(2, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        _replay(tmp_path, "run", "seed=3")
+    resume = ("seed=3", f"replay.resume_from={tmp_path / 'run'}")
+    (tmp_path / "run" / "store").rename(tmp_path / "elsewhere")
+    with pytest.raises(ConfigError, match=r"ran into the store .*store, which is gone"):
+        _replay(tmp_path, "later", *resume)
+    (tmp_path / "run" / REPLAY_FILE).write_text('{"plan": {"days"')
+    with pytest.raises(ConfigError, match="is not the JSON a replay writes"):
+        _replay(tmp_path, "later", *resume)
+
+
+def test_a_relative_ledger_folder_is_fixed_when_the_replay_starts(tmp_path: Path) -> None:
+    ledgers = tmp_path / "ledgers"
+    overrides = pipeline_overrides(["monitor.ledger_dir=ledgers", "seed=3"], tmp_path, ledgers)
+    assert f"monitor.ledger_dir={ledgers}" in overrides
+    assert "monitor.ledger_dir=ledgers" not in overrides

@@ -7,9 +7,10 @@ directory. So a day trains on exactly the data the schedule would have seen, the
 the forecasts earlier days stored, and a champion that decays is flagged (and rolled back with
 `monitor.rollback`).
 
-The run directory gets `replay.json` (one entry per day, in order, written after every day) and
-`replay.png`. A replay into a fresh store is deterministic: the same versions and numbers every
-time.
+The run directory gets `replay.json` (the replay's plan, written before the first day, and one
+entry per day, in order, written after every day) and `replay.png`. A replay into a fresh store
+is deterministic: the same versions and numbers every time, which is also what lets a stopped
+replay resume (`replay.resume_from`) and end as an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -45,11 +46,14 @@ from stockcast.orchestration.steps.table import (
     PREPARED,
     port_folder,
 )
+from stockcast.registry.freshness import AS_OF_TAG
 from stockcast.registry.ledger import LEDGER_FILE, Ledger
 from stockcast.registry.store import ModelRegistry
 
 REPLAY_FILE = "replay.json"
 REPLAY_PLOT_FILE = "replay.png"
+# Held by the process running a replay's days, so a resume cannot run them a second time at once.
+REPLAY_LOCK_FILE = "replay.lock"
 # Keys of the replay config that are not pipeline settings: never passed on to the steps.
 OWN_KEYS = ("days", "replay")
 
@@ -109,10 +113,31 @@ def store_champion(cfg: DictConfig, store: Path) -> int | None:
     return None if found is None else found.version
 
 
-def pipeline_overrides(given: Sequence[str], store: Path) -> list[str]:
+def registered_on(cfg: DictConfig, store: Path, as_of: str) -> int | None:
+    """The newest version of the replay's store registered from `as_of`'s data, if any."""
+    if not (store / "mlruns.db").is_file():
+        return None
+    registry = ModelRegistry(local_store_uri(store), cfg.registry.model_name)
+    found = [info.version for info in registry.versions() if info.tags.get(AS_OF_TAG) == as_of]
+    return max(found, default=None)
+
+
+def pipeline_overrides(
+    given: Sequence[str],
+    store: Path,
+    ledger_dir: Path | None = None,
+    require_new_data: bool = True,
+) -> list[str]:
     """The user's overrides minus the replay's own keys and the store settings the replay
-    replaces with its own store; every day must bring new data."""
-    forced = [*local_store_overrides(store), "data.require_new_data=true"]
+    replaces with its own store (and the ledger folder, as an absolute path: a relative one
+    would move with the folder a resume is started from); every day must bring new data, but
+    the rerun of a day stopped after registering (`require_new_data` false)."""
+    forced = [
+        *local_store_overrides(store),
+        f"data.require_new_data={str(require_new_data).lower()}",
+    ]
+    if ledger_dir is not None:
+        forced.append(f"monitor.ledger_dir={ledger_dir}")
     replaced = {o.split("=", 1)[0] for o in forced}
     own = tuple(f"{key}=" for key in OWN_KEYS) + tuple(f"{key}." for key in OWN_KEYS)
     kept = [
@@ -144,10 +169,22 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
     store.mkdir(parents=True, exist_ok=True)
     plan = {
         "days": simulated_days(cfg.replay.end, int(cfg.days)),
-        "store_dir": str(store.resolve()),
+        "store_dir": _plan_path(store, run_dir),
+        "ledger_dir": _plan_path(Path(ledger_dir), run_dir) if ledger_dir else None,
         "overrides": user_overrides(),
     }
     return run_days(cfg, run_dir, plan, [])
+
+
+def _plan_path(folder: Path, run_dir: Path) -> str:
+    """A folder as the plan records it: relative to the run directory where it lies inside it
+    (the replay's own store, which moves with the run directory), else absolute."""
+    folder, run_dir = folder.resolve(), run_dir.resolve()
+    return str(folder.relative_to(run_dir)) if folder.is_relative_to(run_dir) else str(folder)
+
+
+def _planned(recorded: str | None, run_dir: Path) -> Path | None:
+    return None if recorded is None else run_dir.resolve() / recorded
 
 
 def resume_replay(cfg: DictConfig) -> dict[str, Any]:
@@ -161,7 +198,13 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
             f"replay.resume_from {run_dir} holds no {REPLAY_FILE}; name the run directory of an "
             "earlier replay (logs/replay/runs/<timestamp>)."
         )
-    written = json.loads(summary_file.read_text())
+    try:
+        written = json.loads(summary_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ConfigError(
+            f"{summary_file} is not the JSON a replay writes (cut short or edited), so the replay "
+            "cannot be resumed; start a new replay."
+        ) from None
     plan, entries = written.get("plan"), list(written.get("days") or [])
     if plan is None:
         raise ConfigError(
@@ -180,6 +223,12 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
             f"the replay in {run_dir} ran all its {len(plan['days'])} days; there is nothing to "
             "resume."
         )
+    store = _planned(plan["store_dir"], run_dir)
+    if not store.is_dir():
+        raise ConfigError(
+            f"the replay in {run_dir} ran into the store {store}, which is gone, so it cannot be "
+            "resumed; start a new replay."
+        )
     print(
         f"resuming the replay in {run_dir} at day {len(entries) + 1}/{len(plan['days'])} "
         f"({plan['days'][len(entries)]})",
@@ -191,18 +240,43 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
 def run_days(
     cfg: DictConfig, run_dir: Path, plan: dict[str, Any], entries: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """Run the plan's days after those `entries` record, into `run_dir` and the plan's store;
-    `replay.json` holds the plan and every day's entry, written before the first day and after
-    every day, so a replay stopped part way can be resumed."""
-    store = Path(plan["store_dir"])
+    """Run the plan's days after those `entries` record, into `run_dir` and the plan's store,
+    holding the run directory's lock (one process runs a replay's days); `replay.json` holds the
+    plan and every day's entry, written before the first day and after every day, so a replay
+    stopped part way can be resumed."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(run_dir / REPLAY_LOCK_FILE))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ConfigError(
+            f"the replay in {run_dir} is running in another process; wait for it to end, or stop "
+            "it and resume it then."
+        ) from None
+    try:
+        return _run_days(cfg, run_dir, plan, entries)
+    finally:
+        lock.release()
+
+
+def _run_days(
+    cfg: DictConfig, run_dir: Path, plan: dict[str, Any], entries: list[dict[str, Any]]
+) -> dict[str, Any]:
+    store = _planned(plan["store_dir"], run_dir)
+    ledger_dir = _planned(plan.get("ledger_dir"), run_dir)
     days = plan["days"]
-    overrides = pipeline_overrides(plan["overrides"], store)
     summary = {"plan": plan, "days": entries}
     write_json(run_dir / REPLAY_FILE, summary)
     for number, as_of in enumerate(days[len(entries) :], len(entries) + 1):
         day_dir = run_dir / "days" / as_of
-        # A day that was running when the replay stopped starts again; what it left is kept.
+        # A day that was running when the replay stopped starts again; what it left is kept. If
+        # it had registered its version, the rerun's data is not new: the rerun registers the
+        # same bytes (a replay is deterministic), so the store keeps that one version.
         interrupted = set_aside(day_dir)
+        overrides = pipeline_overrides(
+            plan["overrides"], store, ledger_dir, require_new_data=interrupted is None
+        )
         warm = [f"train.init_from={cfg.register.alias}"] if _warm(cfg, entries) else []
         started, error = time.perf_counter(), None
         try:
@@ -216,9 +290,13 @@ def run_days(
             entries[-1]["champion_version"] = store_champion(cfg, store)
         if interrupted is not None:
             entries[-1]["interrupted_run"] = str(interrupted.relative_to(run_dir))
+            # Registered before the stop, its version is the champion the rerun compared with.
+            before = None if entries[-1]["registered_version"] else registered_on(cfg, store, as_of)
+            if before is not None:
+                entries[-1].update(registered_version=before, refusal=None)
         _log_day(number, len(days), entries[-1])
         write_json(run_dir / REPLAY_FILE, summary)
-    plot_replay(run_dir / REPLAY_PLOT_FILE, cfg, store, run_dir, entries)
+    plot_replay(run_dir / REPLAY_PLOT_FILE, cfg, ledger_dir or store, run_dir, entries)
     print(f"replay of {len(days)} business days: {run_dir / REPLAY_FILE}")
     return summary
 
@@ -263,15 +341,16 @@ def _log_day(number: int, total: int, entry: dict[str, Any]) -> None:
 
 
 def plot_replay(
-    path: Path, cfg: DictConfig, store: Path, run_dir: Path, entries: list[dict[str, Any]]
+    path: Path, cfg: DictConfig, ledger_dir: Path, run_dir: Path, entries: list[dict[str, Any]]
 ) -> Path:
-    """Prices with each day's champion forecast and 80% band; live error vs naive; champion."""
+    """Prices with each day's champion forecast and 80% band; live error vs naive; champion.
+    `ledger_dir`: the folder of the replay's ledger (its store's, unless monitor.ledger_dir)."""
 
     last_prepared = port_folder(run_dir / "days" / entries[-1]["as_of"], PREPARED)
     observed = (
         observed_series(PreparedData.load(last_prepared))[0] if last_prepared.is_dir() else None
     )
-    ledger_file = (Path(cfg.monitor.ledger_dir) if cfg.monitor.ledger_dir else store) / LEDGER_FILE
+    ledger_file = ledger_dir / LEDGER_FILE
     first_day = entries[0]["as_of"]
     forecasts = (
         [
