@@ -414,6 +414,16 @@ def test_dates_written_year_last_in_no_order_the_data_tells_are_refused(
     )
 
 
+def test_two_digit_years_beside_four_digit_ones_are_refused_as_another_form(
+    tmp_path: Path,
+) -> None:
+    """Read by the two rules apart, `14/01/10` after `13/01/1910` was 2010: a century's jump."""
+    assert _refusal(tmp_path, ["13/01/1910", "14/01/10"]).startswith(
+        "writes the date '14/01/10' in column 'Date' at data row 2 in another form than its first "
+        "date '13/01/1910'"
+    )
+
+
 @pytest.mark.parametrize(
     ("year", "expected"),
     [("00", 2000), ("68", 2068), ("69", 1969), ("75", 1975), ("76", 1976), ("99", 1999)],

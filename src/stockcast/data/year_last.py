@@ -45,7 +45,9 @@ def year_last_as_iso(column: Any, label: str) -> Any:
     if not len(present) or not all(isinstance(v, str) for v in present):
         return column
     parts = present.str.extract(YEAR_LAST)
-    if parts[0].isna().any():
+    if parts[0].isna().any() or parts[3].str.len().nunique() > 1:
+        # Not all year last, or years of two digits beside years of four (10 beside 1910):
+        # left to the check that refuses a column mixing forms.
         return column
     parts[3] = _four_digit_years(parts[3])
     first, second = parts[0].astype(int), parts[2].astype(int)
