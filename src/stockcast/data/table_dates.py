@@ -96,9 +96,10 @@ def _text_dates(column: Any) -> Any:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        # pandas' notice that it reads element by element: the checks after this one (formats,
-        # zones, day-month order) are what decide a column, so the notice only adds noise.
+        # pandas' notices that it reads element by element or guessed the day first: the checks
+        # after this one (formats, zones, day-month order) decide a column, so they only add noise.
         warnings.filterwarnings("ignore", "Could not infer format", UserWarning)
+        warnings.filterwarnings("ignore", "Parsing dates in", UserWarning)
         try:
             dates = pd.to_datetime(column, errors="coerce")
         except ValueError:
