@@ -237,12 +237,31 @@ def test_a_panel_is_judged_on_matured_days_not_on_its_tickers_forecasts() -> Non
     assert (one_day["matured"], one_day["origins"]) == (50, 1)
     assert not verdict["flagged"]
     assert verdict["reason"] == (
-        "version 1 has 1 matured origin date(s) in the window; judging needs monitor.min_matured=2"
+        "version 1 has 1 matured origin date in the window; judging needs monitor.min_matured=2"
     )
     two_days = live_scores(mature(far_off, observed).matured, scales)
     verdict = judge(cfg, two_days, 1)
     assert verdict["flagged"]
     assert "over its last 2 matured origin dates (100 forecasts)" in verdict["reason"]
+
+
+def test_an_intraday_panel_whose_last_bars_differ_is_judged_by_its_days() -> None:
+    """Two tickers whose last bars of the day are a minute apart: one day's forecasts have two
+    origin times, but they are one day's evidence."""
+    times = ("2024-01-04 15:59", "2024-01-04 16:00", "2024-01-05 15:59", "2024-01-05 16:00")
+    bars = {
+        "A": [times[0], times[2], "2024-01-08 15:59"],
+        "B": [times[1], times[3], "2024-01-08 16:00"],
+    }
+    observed = [Observed(t, np.array([100.0, 101.0, 102.0]), bars[t]) for t in bars]
+    far_off = [
+        LedgerForecast("m", 1, t, bars[t][0], (bars[t][1],), (110.0,), 100.0, {}) for t in bars
+    ]
+    cfg = OmegaConf.create({"monitor": {"max_ratio_vs_naive": 1.2, "min_matured": 2}})
+    one_day = live_scores(mature(far_off, observed).matured, dict.fromkeys(bars, 1.0))
+    assert (one_day["matured"], one_day["origins"], one_day["series_origins"]) == (2, 2, 1)
+    verdict = judge(cfg, one_day, 1)
+    assert not verdict["flagged"] and "has 1 matured origin date in the window" in verdict["reason"]
 
 
 def test_live_scores_weigh_each_series_in_its_own_units() -> None:

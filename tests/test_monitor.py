@@ -286,7 +286,7 @@ def test_a_panel_is_judged_once_enough_days_have_matured(panel_days) -> None:
     one_day = reports[102]
     assert (one_day["champion_live"]["matured"], one_day["champion_live"]["origins"]) == (2, 1)
     assert one_day["status"] == "ok"
-    assert "has 1 matured origin date(s) in the window" in one_day["flag"]["reason"]
+    assert "has 1 matured origin date in the window" in one_day["flag"]["reason"]
     assert reports[103]["status"] == "flagged", "A's forecasts from rows 99 and 100"
 
 

@@ -65,7 +65,7 @@ def replay(tmp_path: Path, forecasts: list[LedgerForecast], entries: list[dict])
 
 
 def test_the_monitor_plot_says_nothing_matured_yet_and_why(tmp_path: Path, drawn) -> None:
-    why = "version 1 has 0 matured forecast(s) in the window; judging needs monitor.min_matured=5"
+    why = "version 1 has 0 matured origin dates in the window; judging needs monitor.min_matured=5"
     plotting.plot_live_errors(tmp_path / "monitor.png", [], [], "live error", note=why)
     (ax,) = drawn[0].axes
     assert texts(ax)[0] == NOTHING_MATURED and why.split(";")[0] in texts(ax)[1]

@@ -127,9 +127,15 @@ def live_scores(matured: Sequence[Matured], scales: Mapping[str, float]) -> dict
         upper = np.concatenate([m.forecast.bands[level][1] for m in rows])
         covered[level] = coverage(np.concatenate([m.actual for m in rows]), lower, upper)
     origins = sorted({m.forecast.origin_date for m in matured})
+    by_series: dict[str, set[str]] = {}
+    for m in matured:
+        by_series.setdefault(m.forecast.series_id, set()).add(m.forecast.origin_date)
     return {
         "matured": len(matured),
         "origins": len(origins),
+        # The evidence `judge` counts: a panel's series matured from one day's data count once,
+        # even where their last bars' times differ (16:00 and 15:59 on an intraday panel).
+        "series_origins": max(len(dates) for dates in by_series.values()),
         "first_origin": origins[0],
         "last_origin": origins[-1],
         "mae": model["mae"],
@@ -187,18 +193,23 @@ def judge(cfg: DictConfig, champion_live: dict[str, Any], version: int) -> dict[
     """Whether the champion's live ratio to naive is over the limit, with enough evidence: its
     forecasts of at least `monitor.min_matured` origin dates have matured. The count is of
     dates, not of forecasts: a panel's series err together on a market's day, so a hundred
-    tickers matured on one day are one day's evidence, not a hundred's; for one series the two
-    counts are the same."""
+    tickers matured on one day are one day's evidence, not a hundred's; it is the count of the
+    series with the most (`series_origins`), so the tickers of an intraday panel whose last bars
+    differ by a minute are one day's too. For one series the counts are the same."""
     limit, needed = float(cfg.monitor.max_ratio_vs_naive), int(cfg.monitor.min_matured)
     ratio = champion_live.get("ratio_vs_naive")
-    matured, origins = champion_live["matured"], champion_live["origins"]
+    matured = champion_live["matured"]
+    origins = champion_live.get("series_origins", champion_live["origins"])
     if origins < needed:
         return {
             "flagged": False,
-            "reason": f"version {version} has {origins} matured origin date(s) in the window; "
-            f"judging needs monitor.min_matured={needed}",
+            "reason": f"version {version} has {_counted(origins, 'matured origin date')} in the "
+            f"window; judging needs monitor.min_matured={needed}",
         }
-    over = f"over its last {origins} matured origin dates ({matured} forecasts)"
+    over = (
+        f"over its last {_counted(origins, 'matured origin date')} "
+        f"({_counted(matured, 'forecast')})"
+    )
     if ratio is None:
         # The naive forecast was exact (nothing moved): any error of the champion's is
         # infinitely worse, as the evaluation gate counts it.
@@ -273,3 +284,7 @@ def live_metrics(report: dict[str, Any]) -> dict[str, float]:
         for level, value in report[scope].get("coverage", {}).items():
             metrics[f"{scope}_coverage_{level}"] = float(value)
     return metrics
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

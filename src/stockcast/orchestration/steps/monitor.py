@@ -90,7 +90,8 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     if scores.orphaned:
         gone = scores.series_gone
         log.warning(
-            "%d ledger forecast(s) of %d series no longer in the data will never mature: %s",
+            "%d ledger forecast(s) of %d series no longer in the data cannot mature while the "
+            "series stays out of it: %s",
             scores.orphaned,
             len(gone),
             ", ".join(gone[:5]) + (" ..." if len(gone) > 5 else ""),
