@@ -391,7 +391,7 @@ def test_a_version_that_cannot_be_loaded_is_named_by_its_model_and_version(
         open_version(registry, info, tmp_path / "open")
     message = str(refused.value)
     assert message.startswith(
-        f"artifacts/spec.json of model {MODEL} version 1 is missing or not a JSON object;"
+        f"artifacts/spec.json of {MODEL} version 1 is missing or not a JSON object;"
     )
     assert str(tmp_path) not in message
 

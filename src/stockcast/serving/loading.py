@@ -24,7 +24,7 @@ SAFE_WEIGHTS_SUFFIX = ".safetensors"
 PICKLED_FILES = ("python_model.pkl", "python_model.pickle")
 TYPE_HINT_NOTICE = "type hint"
 REBUILD = "the folder is damaged: export or register the model again"
-# What a message names: a folder, or a registered version by its name ("model m version 3").
+# What a message names: a folder, or a registered version by its name ("m version 3").
 Shown = Path | str
 
 
@@ -34,6 +34,11 @@ def _named(shown: Shown, part: str | None = None) -> str:
     if isinstance(shown, Path):
         return str(shown / part) if part else str(shown)
     return f"{part} of {shown}" if part else shown
+
+
+def _loaded(shown: Shown) -> str:
+    """What failed to load: the model in a folder, or a registered version by its name."""
+    return f"the model in {shown}" if isinstance(shown, Path) else shown
 
 
 def _read_mlmodel(model_dir: Path, shown: Shown | None = None) -> dict[str, Any]:
@@ -142,7 +147,7 @@ def load_checked_copy(
             model = mlflow.pyfunc.load_model(str(copy), suppress_warnings=not check_requirements)
         except Exception as err:  # whatever the folder's files make loading raise: one sentence
             raise ArtifactError(
-                f"cannot load the model in {_named(shown)} ({_first_line(err)}); {REBUILD}."
+                f"cannot load {_loaded(shown)} ({_first_line(err)}); {REBUILD}."
             ) from None
     for item in caught:
         if TYPE_HINT_NOTICE not in str(item.message):

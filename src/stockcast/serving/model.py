@@ -140,8 +140,7 @@ def open_version(
 ) -> OpenModel:
     """A registered version, loaded from a private copy verified against its registered hash."""
     copy, digest = registry.verified_folder(info, workdir)
-    shown = f"model {registry.model_name} version {info.version}"
-    pyfunc, metadata = load_checked_copy(copy, shown, check_requirements)
+    pyfunc, metadata = load_checked_copy(copy, registry.label(info), check_requirements)
     return OpenModel(
         pyfunc, copy, digest, metadata, registry.model_name, info.version, info.aliases
     )
