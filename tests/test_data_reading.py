@@ -137,6 +137,36 @@ def test_a_zst_csv_without_zstandard_says_to_install_it(
     )
 
 
+@pytest.mark.parametrize(
+    ("suffix", "cut_short", "reason"),
+    [
+        (".csv.gz", False, "Not a gzipped file"),
+        (".csv.gz", True, "Compressed file ended before the end-of-stream marker was reached"),
+        (".csv.bz2", False, "Invalid data stream"),
+        (".csv.xz", False, "Input format not supported by decoder"),
+        (".csv.zip", False, "File is not a zip file"),
+        (".csv.tar.gz", False, "file could not be opened successfully"),
+    ],
+)
+def test_a_compressed_csv_that_is_not_that_compression_is_one_sentence(
+    tmp_path: Path, suffix: str, cut_short: bool, reason: str
+) -> None:
+    """A plain CSV named .gz, or a download cut short: the decompressor's traceback before."""
+    path = tmp_path / f"prices{suffix}"
+    text = "Date,Close\n2024-01-01,1\n2024-01-02,2\n"
+    path.write_bytes(gzip.compress(text.encode())[:20] if cut_short else text.encode())
+    with pytest.raises(DataError) as refused:
+        read_table_series(path, "Date", "Close")
+    compression = suffix.removeprefix(".csv")
+    assert str(refused.value).startswith(
+        f"CSV file {path} cannot be read as {compression} data ({reason}"
+    )
+    assert str(refused.value).endswith(
+        "; compress the CSV again (the file may be cut short or named for another compression), "
+        "or give the CSV itself."
+    )
+
+
 ZIP_FIX = "zip the CSV on its own, or unzip it and give the CSV's own path"
 
 

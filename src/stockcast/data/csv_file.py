@@ -40,6 +40,9 @@ ARCHIVE_FIXES = {
     "zip": "zip the CSV on its own, or unzip it and give the CSV's own path",
     "tar": "archive the CSV on its own, or extract it and give the CSV's own path",
 }
+# What a file that is not the compressed data its suffix names makes the decompressors raise
+# (gzip's BadGzipFile and bz2's "Invalid data stream" are OSErrors; EOFError: cut short).
+DAMAGED_COMPRESSION = (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile, tarfile.TarError)
 # How many of an archive's files a refusal names.
 SHOWN_FILES = 3
 # Separators other than the comma that spreadsheets write (a semicolon where the comma is the
@@ -68,6 +71,15 @@ def read_csv_frame(path: Path, label: str, text_columns: Sequence[str] = ()) -> 
         if problem is None:
             raise
         raise DataError(problem) from None
+    except DAMAGED_COMPRESSION as err:
+        compression = _compression(path)
+        if not compression or isinstance(err, FileNotFoundError | PermissionError):
+            raise
+        raise DataError(
+            f"{label} cannot be read as {compression} data ({_reason(err)}); compress the CSV "
+            "again (the file may be cut short or named for another compression), or give the "
+            "CSV itself."
+        ) from None
     if len(frame.columns) == 1:
         refuse_other_separator(path, label)
     if _maybe_ragged(frame):
@@ -211,8 +223,7 @@ def _unopened(path: Path, label: str, err: Exception) -> str | None:
             f"reading {label} needs the zstandard package for its {ZSTD} compression; install "
             "it (pip install zstandard), or save the CSV uncompressed or as .csv.gz."
         )
-    compression = next((c for c in COMPRESSIONS if name.endswith(c)), "")
-    kind = compression.removeprefix(".").partition(".")[0]
+    kind = _compression(path).removeprefix(".").partition(".")[0]
     if kind not in ARCHIVE_FIXES:
         return None
     files = _archive_files(path, kind)
@@ -223,6 +234,17 @@ def _unopened(path: Path, label: str, err: Exception) -> str | None:
         f"{label} holds {held}, but pandas reads only a {kind} archive that holds the CSV "
         f"alone; {ARCHIVE_FIXES[kind]}."
     )
+
+
+def _compression(path: Path) -> str:
+    """The compression suffix pandas reads the file by (`.gz`, `.tar.gz`), or ''."""
+    name = path.name.lower()
+    return next((c for c in COMPRESSIONS if name.endswith(c)), "")
+
+
+def _reason(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
 
 
 def _archive_files(path: Path, kind: str) -> list[str]:
