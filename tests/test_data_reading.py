@@ -475,6 +475,37 @@ def test_a_two_digit_year_reads_in_the_same_century_whatever_today_is(
     assert _dates(tmp_path, [f"01/13/{year}", f"01/14/{year}"]) == read
 
 
+@pytest.mark.parametrize("today", [None, 2040, 2080])
+def test_a_two_digit_year_beside_a_month_name_reads_in_the_same_century(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, today: int | None
+) -> None:
+    """`31-May-76` and `Jan-76` (monthly data as spreadsheets write it) went to dateutil's
+    moving century as well: with its year at 2040, 76 was 2076."""
+    if today is not None:
+        from dateutil.parser import DEFAULTPARSER
+
+        monkeypatch.setattr(DEFAULTPARSER.info, "_year", today)
+        monkeypatch.setattr(DEFAULTPARSER.info, "_century", today // 100 * 100)
+    assert _dates(tmp_path, ["31-May-76", "01-Jun-76"]) == ["1976-05-31", "1976-06-01"]
+    assert _dates(tmp_path, ["Jan-76", "Feb-76"]) == ["1976-01-01", "1976-02-01"]
+    assert _dates(tmp_path, ["Nov/68", "Dec/68"]) == ["2068-11-01", "2068-12-01"]
+    assert _dates(tmp_path, ["31 Dec 99 16:00", "3 Jan 00 16:00"]) == ["1999-12-31", "2000-01-03"]
+
+
+def test_dates_with_month_names_read_whatever_month_comes_first(tmp_path: Path) -> None:
+    """pandas reads a column in its first date's form, and took `May` for a month written in
+    full: a column starting 31-May-1976 refused 01-Jun-1976 as another form."""
+    assert _dates(tmp_path, ["31-May-1976", "01-Jun-1976"]) == ["1976-05-31", "1976-06-01"]
+    assert _dates(tmp_path, ["May 1976", "June 1976", "Sept 1976"]) == [
+        "1976-05-01",
+        "1976-06-01",
+        "1976-09-01",
+    ]
+    assert _refusal(tmp_path, ["13-Jan-1910", "14-Jan-10"]).startswith(
+        "writes the date '14-Jan-10' in column 'Date' at data row 2 in another form"
+    )
+
+
 def test_the_two_digit_year_pivot_is_strptimes() -> None:
     from datetime import datetime
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.data.year_last import year_last_as_iso
+from stockcast.data.year_last import month_names_as_iso, year_last_as_iso
 from stockcast.errors import DataError
 
 NUMBER_FORMATS = {4: "%Y", 6: "%Y%m", 8: "%Y%m%d"}
@@ -58,7 +58,8 @@ def read_date_column(column: Any, label: str, key: str) -> Any:
         dates = where.from_quarters()
     else:
         where.refuse_zone_names()
-        dates = _text_dates(_local_days(year_last_as_iso(column, label)))
+        in_full = month_names_as_iso(year_last_as_iso(column, label))
+        dates = _text_dates(_local_days(in_full))
     where.refuse_unreadable(dates.isna().to_numpy())
     if getattr(dates.dt, "tz", None) is not None:
         dates = _without_zone(dates)

@@ -3,9 +3,10 @@
 pandas reads month first from a column's first date, and two-digit years (01/02/10) cell by
 cell, month first unless only day first reads (13/02/10), so a column is rewritten YYYY-MM-DD
 in the order its data shows before pandas reads it, a two-digit year in a century that does not
-move with today's date. The rule is a module of its own because it reads the column as a whole
-(its largest numbers, the steps between its dates), where the rest of the date reading goes cell
-by cell.
+move with today's date. Dates with a month's name (31-May-76, May-76) are rewritten the same
+way, so their year too reads in that century. The rules are a module of their own because they
+read the column as a whole (its largest numbers, the steps between its dates, one year length),
+where the rest of the date reading goes cell by cell.
 """
 
 from __future__ import annotations
@@ -27,6 +28,29 @@ MONTHS = 12
 # `data.as_of` would read differently in a later year.
 FIRST_TWO_DIGIT_YEAR = 1969
 CENTURY = 100
+# A month's name (or its abbreviation) and the year: `31-May-76`, `May-76` (monthly data as
+# spreadsheets write it), `31 May 1976`. pandas hands two-digit years to dateutil too, and reads
+# a column in the form of its first date, where `May` is both a name and its abbreviation: a
+# column starting 31-May-1976 refused 01-Jun-1976. Such columns are written YYYY-MM-DD here.
+MONTHS_IN_FULL = (
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december",
+)  # fmt: skip
+MONTH_NUMBERS = {
+    **{month: number for number, month in enumerate(MONTHS_IN_FULL, 1)},
+    **{month[:3]: number for number, month in enumerate(MONTHS_IN_FULL, 1)},
+    "sept": 9,
+}
+DAY_MONTH_NAME_YEAR = re.compile(
+    r"^\s*(?P<day>\d{1,2})(?P<sep>[-/ ])(?P<month>[A-Za-z]{3,9})\.?(?P=sep)"
+    r"(?P<year>\d{4}|\d{2})(?!\d)(?P<rest>.*)$"
+)
+# Without a day: a dash or slash before the year, or a space before four digits (`May 31` is a
+# day, not 2031).
+MONTH_NAME_YEAR = re.compile(
+    r"^\s*(?P<month>[A-Za-z]{3,9})\.?(?:[-/](?P<year>\d{4}|\d{2})|\s(?P<long>\d{4}))(?!\d)"
+    r"(?P<rest>.*)$"
+)
 # Dates at even steps (daily with weekends and holidays, weekly, monthly) have no gap over this
 # many times their median gap; day-first monthly dates read month first jump 354 days after 1s.
 EVEN_GAP_MULTIPLE = 4
@@ -59,6 +83,30 @@ def year_last_as_iso(column: Any, label: str) -> Any:
     day, month = (parts[0], parts[2]) if day_first else (parts[2], parts[0])
     iso = parts[3] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2) + parts[4]
     return iso.reindex(column.index)
+
+
+def month_names_as_iso(column: Any) -> Any:
+    """The column with dates written with a month's name rewritten YYYY-MM-DD (the first of
+    the month where no day is written; a two-digit year by `four_digit_year`, their time kept);
+    any other column, or one mixing two- and four-digit years, as it is."""
+    present = column.dropna()
+    if not len(present) or not all(isinstance(v, str) for v in present):
+        return column
+    for pattern in (DAY_MONTH_NAME_YEAR, MONTH_NAME_YEAR):
+        parts = present.str.extract(pattern)
+        if "long" in parts:
+            long = parts.pop("long")
+            parts["year"] = parts["year"].where(long.isna(), long)
+        months = parts["month"].str.lower().map(MONTH_NUMBERS)
+        if parts["year"].isna().any() or months.isna().any():
+            continue
+        if parts["year"].str.len().nunique() > 1:
+            return column  # 10 beside 1910: left to the refusal of mixed forms
+        years = _four_digit_years(parts["year"])
+        days = parts["day"].str.zfill(2) if "day" in parts else "01"
+        iso = years + "-" + months.astype(int).astype(str).str.zfill(2) + "-" + days
+        return (iso + parts["rest"]).reindex(column.index)
+    return column
 
 
 def four_digit_year(year: int) -> int:
