@@ -444,13 +444,24 @@ def test_dates_written_year_last_in_no_order_the_data_tells_are_refused(
     )
 
 
-def test_two_digit_years_beside_four_digit_ones_are_refused_as_another_form(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("cells", "problem"),
+    [
+        # Read by the two rules apart, 14/01/10 after 13/01/1910 was 2010: a century's jump.
+        (["13/01/1910", "14/01/10"], "'14/01/10' at data row 2 in column 'Date' with 2 digits, "
+         "and that of its first date '13/01/1910' with 4"),
+        # A file that turned to four digits at 2000: pandas read the rest month first.
+        (["30/12/99", "31/12/99", "03/01/2000", "04/01/2000"], "'03/01/2000' at data row 3 in "
+         "column 'Date' with 4 digits, and that of its first date '30/12/99' with 2"),
+        (["Nov-1970", "Dec-70"], "'Dec-70' at data row 2 in column 'Date' with 2 digits, and that "
+         "of its first date 'Nov-1970' with 4"),
+    ],
+)  # fmt: skip
+def test_years_of_two_digits_beside_years_of_four_are_refused(
+    tmp_path: Path, cells: list[str], problem: str
 ) -> None:
-    """Read by the two rules apart, `14/01/10` after `13/01/1910` was 2010: a century's jump."""
-    assert _refusal(tmp_path, ["13/01/1910", "14/01/10"]).startswith(
-        "writes the date '14/01/10' in column 'Date' at data row 2 in another form than its first "
-        "date '13/01/1910'"
+    assert _refusal(tmp_path, cells) == (
+        f"writes the year of {problem}; write every year with four digits."
     )
 
 
@@ -501,9 +512,9 @@ def test_dates_with_month_names_read_whatever_month_comes_first(tmp_path: Path) 
         "1976-06-01",
         "1976-09-01",
     ]
-    assert _refusal(tmp_path, ["13-Jan-1910", "14-Jan-10"]).startswith(
-        "writes the date '14-Jan-10' in column 'Date' at data row 2 in another form"
-    )
+    # A month's name, its day and then the year: left to pandas, which reads them as before.
+    assert _dates(tmp_path, ["Jun-04-2024", "Jun-05-2024"]) == ["2024-06-04", "2024-06-05"]
+    assert _dates(tmp_path, ["Jun/04/2024", "Jun/05/2024"]) == ["2024-06-04", "2024-06-05"]
 
 
 def test_the_two_digit_year_pivot_is_strptimes() -> None:

@@ -41,15 +41,17 @@ MONTH_NUMBERS = {
     **{month[:3]: number for number, month in enumerate(MONTHS_IN_FULL, 1)},
     "sept": 9,
 }
+# After the year, nothing but a time (and its offset): `Jun-04-2024` is 4 June, not June 2004.
+TIME_AFTER = r"(?P<rest>(?:[ T]\d{1,2}:\d{2}.*)?)\s*$"
 DAY_MONTH_NAME_YEAR = re.compile(
     r"^\s*(?P<day>\d{1,2})(?P<sep>[-/ ])(?P<month>[A-Za-z]{3,9})\.?(?P=sep)"
-    r"(?P<year>\d{4}|\d{2})(?!\d)(?P<rest>.*)$"
+    r"(?P<year>\d{4}|\d{2})(?!\d)" + TIME_AFTER
 )
 # Without a day: a dash or slash before the year, or a space before four digits (`May 31` is a
 # day, not 2031).
 MONTH_NAME_YEAR = re.compile(
     r"^\s*(?P<month>[A-Za-z]{3,9})\.?(?:[-/](?P<year>\d{4}|\d{2})|\s(?P<long>\d{4}))(?!\d)"
-    r"(?P<rest>.*)$"
+    + TIME_AFTER
 )
 # Dates at even steps (daily with weekends and holidays, weekly, monthly) have no gap over this
 # many times their median gap; day-first monthly dates read month first jump 354 days after 1s.
@@ -66,14 +68,12 @@ def year_last_as_iso(column: Any, label: str) -> Any:
     returned as it is; `label` names the file in the refusal of a column written in both
     orders."""
     present = column.dropna()
-    if not len(present) or not all(isinstance(v, str) for v in present):
+    if not _may_match(present, (YEAR_LAST,)):
         return column
     parts = present.str.extract(YEAR_LAST)
-    if parts[0].isna().any() or parts[3].str.len().nunique() > 1:
-        # Not all year last, or years of two digits beside years of four (10 beside 1910):
-        # left to the check that refuses a column mixing forms.
+    if parts[0].isna().any():
         return column
-    parts[3] = _four_digit_years(parts[3])
+    parts[3] = _four_digit_years(column, parts[3], label)
     first, second = parts[0].astype(int), parts[2].astype(int)
     day_first, month_first = bool((first > MONTHS).any()), bool((second > MONTHS).any())
     if day_first and month_first:
@@ -85,12 +85,13 @@ def year_last_as_iso(column: Any, label: str) -> Any:
     return iso.reindex(column.index)
 
 
-def month_names_as_iso(column: Any) -> Any:
+def month_names_as_iso(column: Any, label: str) -> Any:
     """The column with dates written with a month's name rewritten YYYY-MM-DD (the first of
     the month where no day is written; a two-digit year by `four_digit_year`, their time kept);
-    any other column, or one mixing two- and four-digit years, as it is."""
+    any other column as it is. `label` names the file in the refusal of a column whose years
+    have two digits in some dates and four in others."""
     present = column.dropna()
-    if not len(present) or not all(isinstance(v, str) for v in present):
+    if not _may_match(present, (DAY_MONTH_NAME_YEAR, MONTH_NAME_YEAR)):
         return column
     for pattern in (DAY_MONTH_NAME_YEAR, MONTH_NAME_YEAR):
         parts = present.str.extract(pattern)
@@ -100,13 +101,21 @@ def month_names_as_iso(column: Any) -> Any:
         months = parts["month"].str.lower().map(MONTH_NUMBERS)
         if parts["year"].isna().any() or months.isna().any():
             continue
-        if parts["year"].str.len().nunique() > 1:
-            return column  # 10 beside 1910: left to the refusal of mixed forms
-        years = _four_digit_years(parts["year"])
+        years = _four_digit_years(column, parts["year"], label)
         days = parts["day"].str.zfill(2) if "day" in parts else "01"
         iso = years + "-" + months.astype(int).astype(str).str.zfill(2) + "-" + days
         return (iso + parts["rest"]).reindex(column.index)
     return column
+
+
+def _may_match(present: Any, patterns: tuple[re.Pattern[str], ...]) -> bool:
+    """Whether a column of text may be written so: its first value is (a column of ISO dates,
+    the usual case, is then passed over without a regex over every row)."""
+    if not len(present) or not isinstance(present.iloc[0], str):
+        return False
+    if not any(pattern.match(present.iloc[0]) for pattern in patterns):
+        return False
+    return all(isinstance(value, str) for value in present)
 
 
 def four_digit_year(year: int) -> int:
@@ -114,11 +123,22 @@ def four_digit_year(year: int) -> int:
     return FIRST_TWO_DIGIT_YEAR + (year - FIRST_TWO_DIGIT_YEAR) % CENTURY
 
 
-def _four_digit_years(years: Any) -> Any:
-    """The years (text) with two digits written with their century, by `four_digit_year`."""
+def _four_digit_years(column: Any, years: Any, label: str) -> Any:
+    """The years (text) with two digits written with their century, by `four_digit_year`; a
+    column writing some years with two digits and others with four is refused: `10` after
+    `1910` would read as 2010, and `03/01/2000` after `31/12/99` was read month first."""
     short = years.str.len() == 2
     if not short.any():
         return years
+    if not short.all():
+        other = years.index[(short != short.iloc[0]).to_numpy()][0]
+        row, first = column.index.get_loc(other), column.index.get_loc(years.index[0])
+        raise DataError(
+            f"{label} writes the year of {column.loc[other]!r} at data row {row + 1} in column "
+            f"{column.name!r} with {len(years.loc[other])} digits, and that of its first date "
+            f"{column.iloc[first]!r} with {len(years.iloc[0])}; write every year with four "
+            "digits."
+        )
     return years.where(~short, years.map(lambda y: str(four_digit_year(int(y)))))
 
 
