@@ -9,12 +9,21 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
 from stockcast.data.series import Series
 from stockcast.data.split import split_series
-from stockcast.evaluation.live import Maturity, Observed, judge, live_scores, mature, score_live
+from stockcast.evaluation.live import (
+    Maturity,
+    Observed,
+    judge,
+    last_origins,
+    live_scores,
+    mature,
+    score_live,
+)
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.registry.ledger import ChampionSeen, Ledger, LedgerForecast, previous_champion
 
@@ -262,6 +271,26 @@ def test_an_intraday_panel_whose_last_bars_differ_is_judged_by_its_days() -> Non
     assert (one_day["matured"], one_day["origins"], one_day["series_origins"]) == (2, 2, 1)
     verdict = judge(cfg, one_day, 1)
     assert not verdict["flagged"] and "has 1 matured origin date in the window" in verdict["reason"]
+
+
+def test_the_window_keeps_each_series_last_origins_whatever_their_times() -> None:
+    """Five tickers closing a minute apart: counted across the panel, the last 20 origin times
+    were four days, fewer than min_matured=5, so a champion far worse than naive was never
+    judged."""
+    days = pd.bdate_range("2024-01-01", periods=32)
+    bars = {f"T{k}": [f"{day.date()} 15:5{5 + k}" for day in days] for k in range(5)}
+    observed = [Observed(t, 100.0 + np.arange(32.0), bars[t]) for t in bars]
+    far_off = [
+        LedgerForecast("m", 1, t, bars[t][d], (bars[t][d + 1],), (500.0,), 100.0 + d, {})
+        for t in bars
+        for d in range(31)
+    ]
+    window = last_origins(mature(far_off, observed).matured, 20)
+    assert len(window) == 5 * 20
+    scores = live_scores(window, dict.fromkeys(bars, 1.0))
+    assert scores["series_origins"] == 20
+    cfg = OmegaConf.create({"monitor": {"max_ratio_vs_naive": 1.2, "min_matured": 5}})
+    assert judge(cfg, scores, 1)["flagged"]
 
 
 def test_live_scores_weigh_each_series_in_its_own_units() -> None:

@@ -148,9 +148,14 @@ def live_scores(matured: Sequence[Matured], scales: Mapping[str, float]) -> dict
 
 
 def last_origins(matured: Sequence[Matured], window: int) -> list[Matured]:
-    """The matured forecasts of the last `window` distinct origin dates."""
-    kept = set(sorted({m.forecast.origin_date for m in matured})[-window:])
-    return [m for m in matured if m.forecast.origin_date in kept]
+    """The matured forecasts of each series' last `window` origin dates: the panel's last
+    `window` dates where its series share their origins, and as many days where their last bars'
+    times differ (counted across the panel, five closing times made the window four days)."""
+    dates: dict[str, set[str]] = {}
+    for m in matured:
+        dates.setdefault(m.forecast.series_id, set()).add(m.forecast.origin_date)
+    kept = {series: set(sorted(origins)[-window:]) for series, origins in dates.items()}
+    return [m for m in matured if m.forecast.origin_date in kept[m.forecast.series_id]]
 
 
 def origin_history(matured: Sequence[Matured], scales: Mapping[str, float]) -> list[dict[str, Any]]:
