@@ -162,9 +162,29 @@ def test_a_compressed_csv_that_is_not_that_compression_is_one_sentence(
         f"CSV file {path} cannot be read as {compression} data ({reason}"
     )
     assert str(refused.value).endswith(
-        "; compress the CSV again (the file may be cut short or named for another compression), "
-        "or give the CSV itself."
+        "; compress the CSV again (the file may be cut short, damaged or named for another "
+        "compression), or give the CSV itself."
     )
+
+
+@pytest.mark.parametrize("suffix", [".csv.gz", ".csv.zip"])
+def test_a_compressed_csv_damaged_inside_is_one_sentence(tmp_path: Path, suffix: str) -> None:
+    """Bytes changed in the middle: pandas read garbage, and the line scans that then name the
+    bad line opened the file again and met the checksum error as a traceback."""
+    text = "Date,Close\n" + "".join(f"2024-01-{d % 28 + 1:02d},{d}.5\n" for d in range(20000))
+    path = tmp_path / f"prices{suffix}"
+    if suffix == ".csv.gz":
+        packed = bytearray(gzip.compress(text.encode()))
+    else:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("prices.csv", text)
+        packed = bytearray(buffer.getvalue())
+    middle = len(packed) // 2
+    packed[middle : middle + 16] = bytes(range(16))
+    path.write_bytes(bytes(packed))
+    with pytest.raises(DataError, match=rf"cannot be read as {suffix.removeprefix('.csv')} data"):
+        read_table_series(path, "Date", "Close")
 
 
 ZIP_FIX = "zip the CSV on its own, or unzip it and give the CSV's own path"

@@ -16,6 +16,7 @@ import io
 import lzma
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,7 +43,14 @@ ARCHIVE_FIXES = {
 }
 # What a file that is not the compressed data its suffix names makes the decompressors raise
 # (gzip's BadGzipFile and bz2's "Invalid data stream" are OSErrors; EOFError: cut short).
-DAMAGED_COMPRESSION = (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile, tarfile.TarError)
+DAMAGED_COMPRESSION = (
+    OSError,
+    EOFError,
+    lzma.LZMAError,
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    zlib.error,
+)
 # How many of an archive's files a refusal names.
 SHOWN_FILES = 3
 # Separators other than the comma that spreadsheets write (a semicolon where the comma is the
@@ -54,7 +62,23 @@ def read_csv_frame(path: Path, label: str, text_columns: Sequence[str] = ()) -> 
     """The CSV file as a DataFrame (possibly without rows), or a DataError naming the line that
     is not UTF-8, holds the wrong number of fields, or opens a quote it never closes.
     `text_columns` are read as written (ids 001 and 002, not the numbers 1 and 2; a ticker
-    `NA` or `None`, not a missing value): only a blank cell is missing there."""
+    `NA` or `None`, not a missing value): only a blank cell is missing there. A compressed file
+    that is not what its suffix names, or is damaged anywhere (read by pandas or by the line
+    scans after it), is one sentence too."""
+    try:
+        return _read_csv_frame(path, label, text_columns)
+    except DAMAGED_COMPRESSION as err:
+        compression = _compression(path)
+        if not compression or isinstance(err, FileNotFoundError | PermissionError):
+            raise
+        raise DataError(
+            f"{label} cannot be read as {compression} data ({_reason(err)}); compress the CSV "
+            "again (the file may be cut short, damaged or named for another compression), or "
+            "give the CSV itself."
+        ) from None
+
+
+def _read_csv_frame(path: Path, label: str, text_columns: Sequence[str]) -> Any:
     import pandas as pd
 
     try:
@@ -71,15 +95,6 @@ def read_csv_frame(path: Path, label: str, text_columns: Sequence[str] = ()) -> 
         if problem is None:
             raise
         raise DataError(problem) from None
-    except DAMAGED_COMPRESSION as err:
-        compression = _compression(path)
-        if not compression or isinstance(err, FileNotFoundError | PermissionError):
-            raise
-        raise DataError(
-            f"{label} cannot be read as {compression} data ({_reason(err)}); compress the CSV "
-            "again (the file may be cut short or named for another compression), or give the "
-            "CSV itself."
-        ) from None
     if len(frame.columns) == 1:
         refuse_other_separator(path, label)
     if _maybe_ragged(frame):
@@ -243,8 +258,9 @@ def _compression(path: Path) -> str:
 
 
 def _reason(err: BaseException) -> str:
+    """The decompressor's first line (tarfile's ends in a colon before its list of methods)."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__
+    return lines[0].rstrip(":") if lines else type(err).__name__
 
 
 def _archive_files(path: Path, kind: str) -> list[str]:
