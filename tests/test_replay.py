@@ -23,6 +23,7 @@ from stockcast.registry.store import ModelRegistry
 from tests.conftest import (
     LENIENT_GATE,
     MODEL,
+    compose_config,
     global_state_restored,
     isolated_overrides,
     run_task,
@@ -239,8 +240,8 @@ def test_a_moved_replay_resumes_into_the_store_it_carries(
     )
     assert all(moved_store in overrides for overrides in given[2:]), "every resumed day"
     assert not (tmp_path / "run").exists()
-    # The interrupted day's rerun may register again what it registered before the stop.
-    assert "data.require_new_data=false" in given[2] and "data.require_new_data=true" in given[3]
+    # The stopped day registered nothing before the stop: its rerun must bring new data too.
+    assert all("data.require_new_data=true" in overrides for overrides in given)
 
 
 def test_a_replay_is_not_resumed_beside_a_process_running_it(
@@ -273,8 +274,30 @@ def test_a_replay_whose_record_or_store_is_damaged_is_refused(
         _replay(tmp_path, "later", *resume)
 
 
-def test_a_relative_ledger_folder_is_fixed_when_the_replay_starts(tmp_path: Path) -> None:
-    ledgers = tmp_path / "ledgers"
-    overrides = pipeline_overrides(["monitor.ledger_dir=ledgers", "seed=3"], tmp_path, ledgers)
-    assert f"monitor.ledger_dir={ledgers}" in overrides
-    assert "monitor.ledger_dir=ledgers" not in overrides
+def test_a_relative_ledger_folder_is_fixed_when_the_replay_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resolved against the folder a resume was started from, the ledger moved with it; a path
+    with a bracket was passed on unquoted, which Hydra could not read."""
+    given: list[list[str]] = []
+    _stop_on_day(2, monkeypatch, given)
+    (tmp_path / "start").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "start")
+    ledger = "monitor.ledger_dir='ledgers (1)'"
+    with pytest.raises(KeyboardInterrupt):
+        _replay(tmp_path, "run", ledger)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    _replay(tmp_path, "later", ledger, f"replay.resume_from={tmp_path / 'run'}")
+    fixed = f"monitor.ledger_dir='{(tmp_path / 'start' / 'ledgers (1)').resolve()}'"
+    assert all(fixed in overrides and ledger not in overrides for overrides in given)
+    read = compose_config("replay", [fixed], tmp_path).monitor.ledger_dir
+    assert read == str((tmp_path / "start" / "ledgers (1)").resolve())
+
+
+@pytest.mark.parametrize("text", ["[]", "null", '{"plan": {"days": []}, "days": []}'])
+def test_a_replay_json_that_is_no_replay_is_refused(tmp_path: Path, text: str) -> None:
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / REPLAY_FILE).write_text(text)
+    with pytest.raises(ConfigError, match="recorded no plan of its days"):
+        _replay(tmp_path, "later", f"replay.resume_from={tmp_path / 'old'}")

@@ -10,12 +10,15 @@ the forecasts earlier days stored, and a champion that decays is flagged (and ro
 The run directory gets `replay.json` (the replay's plan, written before the first day, and one
 entry per day, in order, written after every day) and `replay.png`. A replay into a fresh store
 is deterministic: the same versions and numbers every time, which is also what lets a stopped
-replay resume (`replay.resume_from`) and end as an uninterrupted one would.
+replay resume (`replay.resume_from`) and end as an uninterrupted one would (but with
+`replay.warm_start`, whose rerun of a day stopped after registering fine-tunes that day's own
+version).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,6 +57,8 @@ REPLAY_FILE = "replay.json"
 REPLAY_PLOT_FILE = "replay.png"
 # Held by the process running a replay's days, so a resume cannot run them a second time at once.
 REPLAY_LOCK_FILE = "replay.lock"
+# What a replay's plan records (`ledger_dir` too, from the replays that could resume).
+PLAN_KEYS = {"days", "store_dir", "overrides"}
 # Keys of the replay config that are not pipeline settings: never passed on to the steps.
 OWN_KEYS = ("days", "replay")
 
@@ -122,6 +127,15 @@ def registered_on(cfg: DictConfig, store: Path, as_of: str) -> int | None:
     return max(found, default=None)
 
 
+def hydra_quoted(text: str) -> str:
+    """`text` as a quoted Hydra override value, so a path holding `(`, `,`, `=` or a space is
+    read as written: a quote is escaped, and so are the backslashes before one or at the end
+    (the only ones Hydra reads as escapes inside quotes)."""
+    body = re.sub(r"(\\*)'", lambda found: found[1] * 2 + "\\'", text)
+    trailing = "\\" * (len(body) - len(body.rstrip("\\")))
+    return f"'{body}{trailing}'"
+
+
 def pipeline_overrides(
     given: Sequence[str],
     store: Path,
@@ -137,7 +151,7 @@ def pipeline_overrides(
         f"data.require_new_data={str(require_new_data).lower()}",
     ]
     if ledger_dir is not None:
-        forced.append(f"monitor.ledger_dir={ledger_dir}")
+        forced.append(f"monitor.ledger_dir={hydra_quoted(str(ledger_dir))}")
     replaced = {o.split("=", 1)[0] for o in forced}
     own = tuple(f"{key}=" for key in OWN_KEYS) + tuple(f"{key}." for key in OWN_KEYS)
     kept = [
@@ -205,8 +219,9 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
             f"{summary_file} is not the JSON a replay writes (cut short or edited), so the replay "
             "cannot be resumed; start a new replay."
         ) from None
-    plan, entries = written.get("plan"), list(written.get("days") or [])
-    if plan is None:
+    plan = written.get("plan") if isinstance(written, dict) else None
+    entries = list(written.get("days") or []) if isinstance(written, dict) else []
+    if not isinstance(plan, dict) or not set(plan) >= PLAN_KEYS:
         raise ConfigError(
             f"the replay in {run_dir} recorded no plan of its days (it predates resuming), so it "
             "cannot be resumed; start a new replay."
@@ -274,8 +289,9 @@ def _run_days(
         # it had registered its version, the rerun's data is not new: the rerun registers the
         # same bytes (a replay is deterministic), so the store keeps that one version.
         interrupted = set_aside(day_dir)
+        registered = None if interrupted is None else registered_on(cfg, store, as_of)
         overrides = pipeline_overrides(
-            plan["overrides"], store, ledger_dir, require_new_data=interrupted is None
+            plan["overrides"], store, ledger_dir, require_new_data=registered is None
         )
         warm = [f"train.init_from={cfg.register.alias}"] if _warm(cfg, entries) else []
         started, error = time.perf_counter(), None
@@ -291,9 +307,8 @@ def _run_days(
         if interrupted is not None:
             entries[-1]["interrupted_run"] = str(interrupted.relative_to(run_dir))
             # Registered before the stop, its version is the champion the rerun compared with.
-            before = None if entries[-1]["registered_version"] else registered_on(cfg, store, as_of)
-            if before is not None:
-                entries[-1].update(registered_version=before, refusal=None)
+            if registered is not None and not entries[-1]["registered_version"]:
+                entries[-1].update(registered_version=registered, refusal=None)
         _log_day(number, len(days), entries[-1])
         write_json(run_dir / REPLAY_FILE, summary)
     plot_replay(run_dir / REPLAY_PLOT_FILE, cfg, ledger_dir or store, run_dir, entries)
