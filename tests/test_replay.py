@@ -301,3 +301,22 @@ def test_a_replay_json_that_is_no_replay_is_refused(tmp_path: Path, text: str) -
     (tmp_path / "old" / REPLAY_FILE).write_text(text)
     with pytest.raises(ConfigError, match="recorded no plan of its days"):
         _replay(tmp_path, "later", f"replay.resume_from={tmp_path / 'old'}")
+
+
+def test_a_warm_replay_starts_each_day_from_the_champion_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By version, not by the alias: a day stopped after registering would otherwise rerun from
+    the version it registered itself."""
+    given: list[list[str]] = []
+    _stop_on_day(3, monkeypatch, given)
+    champions = iter([None, 1, 2, 2, 3])
+    monkeypatch.setattr(replay, "store_champion", lambda cfg, store: next(champions))
+    warm = ("replay.warm_start=true",)
+    with pytest.raises(KeyboardInterrupt):
+        _replay(tmp_path, "run", *warm)
+    _replay(tmp_path, "later", *warm, f"replay.resume_from={tmp_path / 'run'}")
+    starts = [[o for o in overrides if o.startswith("train.init_from=")] for overrides in given]
+    # Days 1-2 left champions None and 1; day 3 stopped and ran again from version 1.
+    assert starts == [[], [], ["train.init_from=1"], ["train.init_from=1"], ["train.init_from=2"],
+                      ["train.init_from=2"]]  # fmt: skip

@@ -10,9 +10,7 @@ the forecasts earlier days stored, and a champion that decays is flagged (and ro
 The run directory gets `replay.json` (the replay's plan, written before the first day, and one
 entry per day, in order, written after every day) and `replay.png`. A replay into a fresh store
 is deterministic: the same versions and numbers every time, which is also what lets a stopped
-replay resume (`replay.resume_from`) and end as an uninterrupted one would (but with
-`replay.warm_start`, whose rerun of a day stopped after registering fine-tunes that day's own
-version).
+replay resume (`replay.resume_from`) and end as an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -293,7 +291,7 @@ def _run_days(
         overrides = pipeline_overrides(
             plan["overrides"], store, ledger_dir, require_new_data=registered is None
         )
-        warm = [f"train.init_from={cfg.register.alias}"] if _warm(cfg, entries) else []
+        warm = _warm_start(cfg, entries)
         started, error = time.perf_counter(), None
         try:
             timings = run_pipeline(day_dir, [*overrides, f"data.as_of={as_of}", *warm], set(cfg))
@@ -330,9 +328,15 @@ def set_aside(day_dir: Path) -> Path | None:
     return target
 
 
-def _warm(cfg: DictConfig, entries: list[dict[str, Any]]) -> bool:
-    """Warm-start a day from the champion once there is one (`replay.warm_start`)."""
-    return bool(cfg.replay.warm_start) and any(e["champion_version"] for e in entries)
+def _warm_start(cfg: DictConfig, entries: list[dict[str, Any]]) -> list[str]:
+    """With `replay.warm_start`, the override that starts a day from the champion the days
+    before it left, named by its version rather than the alias: the rerun of a day stopped
+    after registering then starts where the uninterrupted replay did, not from the version
+    that day registered."""
+    champions = [e["champion_version"] for e in entries if e["champion_version"]]
+    if not cfg.replay.warm_start or not champions:
+        return []
+    return [f"train.init_from={champions[-1]}"]
 
 
 def _log_day(number: int, total: int, entry: dict[str, Any]) -> None:
