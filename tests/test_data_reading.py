@@ -7,6 +7,7 @@ import gzip
 import io
 import sys
 import tarfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -570,6 +571,16 @@ def test_zoned_dates_at_local_midnight_are_read_as_their_own_days(
     assert series.dates is not None
     expected = days.tz_localize(None).to_numpy("datetime64[ns]")
     np.testing.assert_array_equal(series.dates, expected)
+
+
+def test_pandas_notices_do_not_print_before_a_refusal(tmp_path: Path) -> None:
+    """pandas' notice that it guessed the day first printed before stockcast's own sentence,
+    which is what decides the column."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(DataError, match="has an unreadable date 'not a date'"):
+            _dates(tmp_path, ["13/01/1910", "not a date"])
+    assert [str(w.message) for w in caught if issubclass(w.category, UserWarning)] == []
 
 
 @pytest.mark.parametrize(
