@@ -177,12 +177,24 @@ def _stop_on_day(
     return ran
 
 
+def _stopped_replay(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    day: int,
+    *extra: str,
+    given: list[list[str]] | None = None,
+) -> list[str]:
+    """A replay into `run/` with stubbed days, stopped on `day`: the days it ran."""
+    ran = _stop_on_day(day, monkeypatch, given)
+    with pytest.raises(KeyboardInterrupt):
+        _replay(tmp_path, "run", *extra)
+    return ran
+
+
 def test_a_stopped_replay_resumes_at_its_first_unfinished_day(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ran = _stop_on_day(2, monkeypatch)
-    with pytest.raises(KeyboardInterrupt):
-        _replay(tmp_path, "run", "seed=3")
+    ran = _stopped_replay(tmp_path, monkeypatch, 2, "seed=3")
     planned = simulated_days("2026-06-30", 5)
     written = json.loads((tmp_path / "run" / REPLAY_FILE).read_text())
     assert written["plan"]["days"] == planned
@@ -207,9 +219,7 @@ def test_a_stopped_replay_resumes_at_its_first_unfinished_day(
 def test_a_replay_resumes_only_with_the_overrides_it_started_with(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _stop_on_day(1, monkeypatch)
-    with pytest.raises(KeyboardInterrupt):
-        _replay(tmp_path, "run", "seed=3")
+    _stopped_replay(tmp_path, monkeypatch, 1, "seed=3")
     for other in ([], ["seed=4"], ["seed=3", "days=6"]):
         with pytest.raises(ConfigError, match=r"resumes with the overrides it started with \("):
             _replay(tmp_path, "later", *other, f"replay.resume_from={tmp_path / 'run'}")
@@ -229,9 +239,7 @@ def test_a_moved_replay_resumes_into_the_store_it_carries(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     given: list[list[str]] = []
-    _stop_on_day(2, monkeypatch, given)
-    with pytest.raises(KeyboardInterrupt):
-        _replay(tmp_path, "run", "seed=3")
+    _stopped_replay(tmp_path, monkeypatch, 2, "seed=3", given=given)
     assert json.loads((tmp_path / "run" / REPLAY_FILE).read_text())["plan"]["store_dir"] == "store"
     (tmp_path / "run").rename(tmp_path / "moved")
     _replay(tmp_path, "later", "seed=3", f"replay.resume_from={tmp_path / 'moved'}")
@@ -249,9 +257,7 @@ def test_a_replay_is_not_resumed_beside_a_process_running_it(
 ) -> None:
     from filelock import FileLock
 
-    _stop_on_day(1, monkeypatch)
-    with pytest.raises(KeyboardInterrupt):
-        _replay(tmp_path, "run", "seed=3")
+    _stopped_replay(tmp_path, monkeypatch, 1, "seed=3")
     with (
         FileLock(str(tmp_path / "run" / replay.REPLAY_LOCK_FILE)),
         pytest.raises(ConfigError, match="is running in another process; wait for it"),
@@ -262,9 +268,7 @@ def test_a_replay_is_not_resumed_beside_a_process_running_it(
 def test_a_replay_whose_record_or_store_is_damaged_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _stop_on_day(2, monkeypatch)
-    with pytest.raises(KeyboardInterrupt):
-        _replay(tmp_path, "run", "seed=3")
+    _stopped_replay(tmp_path, monkeypatch, 2, "seed=3")
     resume = ("seed=3", f"replay.resume_from={tmp_path / 'run'}")
     (tmp_path / "run" / "store").rename(tmp_path / "elsewhere")
     with pytest.raises(ConfigError, match=r"ran into the store .*store, which is gone"):
@@ -280,13 +284,11 @@ def test_a_relative_ledger_folder_is_fixed_when_the_replay_starts(
     """Resolved against the folder a resume was started from, the ledger moved with it; a path
     with a bracket was passed on unquoted, which Hydra could not read."""
     given: list[list[str]] = []
-    _stop_on_day(2, monkeypatch, given)
     (tmp_path / "start").mkdir()
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "start")
     ledger = "monitor.ledger_dir='ledgers (1)'"
-    with pytest.raises(KeyboardInterrupt):
-        _replay(tmp_path, "run", ledger)
+    _stopped_replay(tmp_path, monkeypatch, 2, ledger, given=given)
     monkeypatch.chdir(tmp_path / "elsewhere")
     _replay(tmp_path, "later", ledger, f"replay.resume_from={tmp_path / 'run'}")
     fixed = f"monitor.ledger_dir='{(tmp_path / 'start' / 'ledgers (1)').resolve()}'"
@@ -309,12 +311,10 @@ def test_a_warm_replay_starts_each_day_from_the_champion_before_it(
     """By version, not by the alias: a day stopped after registering would otherwise rerun from
     the version it registered itself."""
     given: list[list[str]] = []
-    _stop_on_day(3, monkeypatch, given)
     champions = iter([None, 1, 2, 2, 3])
     monkeypatch.setattr(replay, "store_champion", lambda cfg, store: next(champions))
     warm = ("replay.warm_start=true",)
-    with pytest.raises(KeyboardInterrupt):
-        _replay(tmp_path, "run", *warm)
+    _stopped_replay(tmp_path, monkeypatch, 3, *warm, given=given)
     _replay(tmp_path, "later", *warm, f"replay.resume_from={tmp_path / 'run'}")
     starts = [[o for o in overrides if o.startswith("train.init_from=")] for overrides in given]
     # Days 1-2 left champions None and 1; day 3 stopped and ran again from version 1.
