@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import BenchOptions, Row
-from stockcast.orchestration.replay import REPLAY_FILE
+from stockcast.orchestration.replay_record import REPLAY_FILE
 from stockcast.paths import PROJECT_ROOT
 
 SECONDS_PER_DAY_TARGET = 3.0

@@ -18,7 +18,7 @@ from stockcast.evaluation.live import Observed
 from stockcast.evaluation.reports import WINDOWS_FILE
 from stockcast.forecasting.metrics import pooled_errors
 from stockcast.forecasting.windows import WindowSizes
-from stockcast.orchestration.replay import store_champion
+from stockcast.orchestration.replay_record import store_champion
 from stockcast.prediction.ledger_forecast import champion_forecasts, store_champion_forecast
 from stockcast.registry.ledger import Ledger
 from stockcast.registry.store import ModelRegistry

@@ -11,13 +11,12 @@ from stockcast.config.compose import local_store_uri
 from stockcast.errors import ConfigError
 from stockcast.orchestration import replay
 from stockcast.orchestration.replay import (
-    REPLAY_FILE,
     REPLAY_PLOT_FILE,
     pipeline_overrides,
     run_replay,
     simulated_days,
-    why_not,
 )
+from stockcast.orchestration.replay_record import REPLAY_FILE, why_not
 from stockcast.registry.ledger import LEDGER_FILE
 from stockcast.registry.store import ModelRegistry
 from tests.conftest import (

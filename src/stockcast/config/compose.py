@@ -7,6 +7,7 @@ does) before any config that uses `${stockcast_root:}` is composed.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,15 @@ def register_resolvers() -> None:
 def local_store_uri(folder: str | Path) -> str:
     """The tracking URI of the local store in `folder`."""
     return f"sqlite:///{folder}/mlruns.db"
+
+
+def hydra_quoted(text: str) -> str:
+    """`text` as a quoted Hydra override value, so a path holding `(`, `,`, `=` or a space is
+    read as written: a quote is escaped, and so are the backslashes before one or at the end
+    (the only ones Hydra reads as escapes inside quotes)."""
+    body = re.sub(r"(\\*)'", lambda found: found[1] * 2 + "\\'", text)
+    trailing = "\\" * (len(body) - len(body.rstrip("\\")))
+    return f"'{body}{trailing}'"
 
 
 def local_store_overrides(folder: str | Path) -> list[str]:

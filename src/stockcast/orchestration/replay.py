@@ -15,8 +15,6 @@ replay resume (`replay.resume_from`) and end as an uninterrupted one would.
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +23,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from stockcast.config.compose import local_store_overrides, local_store_uri
+from stockcast.config.compose import hydra_quoted, local_store_overrides
 from stockcast.config.task import hydra_task
 from stockcast.data.calendar import business_days, day_text, parse_day, today_utc
 from stockcast.data.prepared import PreparedData
@@ -33,6 +31,16 @@ from stockcast.errors import ConfigError, StockcastError
 from stockcast.evaluation.live import observed_series
 from stockcast.evaluation.plots import plot_replay_days
 from stockcast.files import write_json
+from stockcast.orchestration.replay_record import (
+    REPLAY_FILE,
+    day_entry,
+    plan_path,
+    planned,
+    recorded_replay,
+    registered_on,
+    set_aside,
+    store_champion,
+)
 from stockcast.orchestration.runner import (
     TIMINGS_FILE,
     run_pipeline,
@@ -40,23 +48,14 @@ from stockcast.orchestration.runner import (
     user_overrides,
 )
 from stockcast.orchestration.steps.table import (
-    DECISION,
-    DECISION_FILE,
-    MONITOR,
-    MONITOR_REPORT_FILE,
     PREPARED,
     port_folder,
 )
-from stockcast.registry.freshness import AS_OF_TAG
 from stockcast.registry.ledger import LEDGER_FILE, Ledger
-from stockcast.registry.store import ModelRegistry
 
-REPLAY_FILE = "replay.json"
 REPLAY_PLOT_FILE = "replay.png"
 # Held by the process running a replay's days, so a resume cannot run them a second time at once.
 REPLAY_LOCK_FILE = "replay.lock"
-# What a replay's plan records (`ledger_dir` too, from the replays that could resume).
-PLAN_KEYS = {"days", "store_dir", "overrides"}
 # Keys of the replay config that are not pipeline settings: never passed on to the steps.
 OWN_KEYS = ("days", "replay")
 
@@ -70,68 +69,6 @@ def simulated_days(end: str | None, days: int) -> list[str]:
     if len(found) < days:
         raise ConfigError(f"cannot find {days} business days ending at {day_text(last)}.")
     return [day_text(day) for day in found[-days:]]
-
-
-def why_not(decision: dict[str, Any]) -> str | None:
-    """Why a day registered nothing, the deciding reason first (the register step's message
-    without its "not registered: " lead, which the day's line already says)."""
-    reasons = (decision.get("decision") or {}).get("reasons")
-    return "; ".join(reasons) if reasons else decision.get("message")
-
-
-def day_entry(run_dir: Path, as_of: str, seconds: float, error: str | None) -> dict[str, Any]:
-    """What one simulated day produced, read back from its steps' files."""
-    decision_file = port_folder(run_dir, DECISION) / DECISION_FILE
-    monitor_file = port_folder(run_dir, MONITOR) / MONITOR_REPORT_FILE
-    decision = json.loads(decision_file.read_text()) if decision_file.is_file() else {}
-    monitor = json.loads(monitor_file.read_text()) if monitor_file.is_file() else {}
-    rollback = monitor.get("rollback") or {}
-    registered = decision.get("version") if decision.get("registered") else None
-    live = monitor.get("live") or {}
-    return {
-        "as_of": as_of,
-        "registered_version": registered,
-        "refusal": error if error is not None else (None if registered else why_not(decision)),
-        "champion_version": rollback["to"] if rollback.get("done") else monitor.get("champion"),
-        "live": {
-            "mase": live.get("mase"),
-            "naive_mase": live.get("naive_mase"),
-            "coverage_80": (live.get("coverage") or {}).get("80"),
-            "matured": int(live.get("matured", 0)),
-        },
-        "seconds": round(seconds, 3),
-    }
-
-
-def store_champion(cfg: DictConfig, store: Path) -> int | None:
-    """The version the champion alias names in the replay's store (None: none yet, or a store
-    that cannot be read: the day's own error already says why)."""
-    if not (store / "mlruns.db").is_file():
-        return None
-    registry = ModelRegistry(local_store_uri(store), cfg.registry.model_name)
-    try:
-        found = registry.champion(cfg.register.alias)
-    except StockcastError:
-        return None
-    return None if found is None else found.version
-
-
-def registered_on(cfg: DictConfig, store: Path, as_of: str) -> int | None:
-    """The newest version of the replay's store registered from `as_of`'s data, if any."""
-    if not (store / "mlruns.db").is_file():
-        return None
-    registry = ModelRegistry(local_store_uri(store), cfg.registry.model_name)
-    found = [info.version for info in registry.versions() if info.tags.get(AS_OF_TAG) == as_of]
-    return max(found, default=None)
-
-
-def hydra_quoted(text: str) -> str:
-    """`text` as a quoted Hydra override value, so a path holding `(`, `,`, `=` or a space is
-    read as written: a quote is escaped, and so are the backslashes before one or at the end
-    (the only ones Hydra reads as escapes inside quotes)."""
-    body = re.sub(r"(\\*)'", lambda found: found[1] * 2 + "\\'", text)
-    trailing = "\\" * (len(body) - len(body.rstrip("\\")))
-    return f"'{body}{trailing}'"
 
 
 def pipeline_overrides(
@@ -181,22 +118,11 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
     store.mkdir(parents=True, exist_ok=True)
     plan = {
         "days": simulated_days(cfg.replay.end, int(cfg.days)),
-        "store_dir": _plan_path(store, run_dir),
-        "ledger_dir": _plan_path(Path(ledger_dir), run_dir) if ledger_dir else None,
+        "store_dir": plan_path(store, run_dir),
+        "ledger_dir": plan_path(Path(ledger_dir), run_dir) if ledger_dir else None,
         "overrides": user_overrides(),
     }
     return run_days(cfg, run_dir, plan, [])
-
-
-def _plan_path(folder: Path, run_dir: Path) -> str:
-    """A folder as the plan records it: relative to the run directory where it lies inside it
-    (the replay's own store, which moves with the run directory), else absolute."""
-    folder, run_dir = folder.resolve(), run_dir.resolve()
-    return str(folder.relative_to(run_dir)) if folder.is_relative_to(run_dir) else str(folder)
-
-
-def _planned(recorded: str | None, run_dir: Path) -> Path | None:
-    return None if recorded is None else run_dir.resolve() / recorded
 
 
 def resume_replay(cfg: DictConfig) -> dict[str, Any]:
@@ -204,44 +130,8 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
     run directory and store, with the days and overrides it recorded when it started (the days
     of a replay ending today would otherwise move with the clock)."""
     run_dir = Path(cfg.replay.resume_from).expanduser()
-    summary_file = run_dir / REPLAY_FILE
-    if not summary_file.is_file():
-        raise ConfigError(
-            f"replay.resume_from {run_dir} holds no {REPLAY_FILE}; name the run directory of an "
-            "earlier replay (logs/replay/runs/<timestamp>)."
-        )
-    try:
-        written = json.loads(summary_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ConfigError(
-            f"{summary_file} is not the JSON a replay writes (cut short or edited), so the replay "
-            "cannot be resumed; start a new replay."
-        ) from None
-    plan = written.get("plan") if isinstance(written, dict) else None
-    entries = list(written.get("days") or []) if isinstance(written, dict) else []
-    if not isinstance(plan, dict) or not set(plan) >= PLAN_KEYS:
-        raise ConfigError(
-            f"the replay in {run_dir} recorded no plan of its days (it predates resuming), so it "
-            "cannot be resumed; start a new replay."
-        )
     given = [o for o in user_overrides() if not o.lstrip("+~").startswith("replay.resume_from=")]
-    if sorted(given) != sorted(plan["overrides"]):
-        started = " ".join(plan["overrides"]) or "no overrides"
-        raise ConfigError(
-            f"the replay in {run_dir} resumes with the overrides it started with ({started}); "
-            "give exactly those with replay.resume_from."
-        )
-    if len(entries) >= len(plan["days"]):
-        raise ConfigError(
-            f"the replay in {run_dir} ran all its {len(plan['days'])} days; there is nothing to "
-            "resume."
-        )
-    store = _planned(plan["store_dir"], run_dir)
-    if not store.is_dir():
-        raise ConfigError(
-            f"the replay in {run_dir} ran into the store {store}, which is gone, so it cannot be "
-            "resumed; start a new replay."
-        )
+    plan, entries = recorded_replay(run_dir, given)
     print(
         f"resuming the replay in {run_dir} at day {len(entries) + 1}/{len(plan['days'])} "
         f"({plan['days'][len(entries)]})",
@@ -276,8 +166,8 @@ def run_days(
 def _run_days(
     cfg: DictConfig, run_dir: Path, plan: dict[str, Any], entries: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    store = _planned(plan["store_dir"], run_dir)
-    ledger_dir = _planned(plan.get("ledger_dir"), run_dir)
+    store = planned(plan["store_dir"], run_dir)
+    ledger_dir = planned(plan.get("ledger_dir"), run_dir)
     days = plan["days"]
     summary = {"plan": plan, "days": entries}
     write_json(run_dir / REPLAY_FILE, summary)
@@ -287,7 +177,9 @@ def _run_days(
         # it had registered its version, the rerun's data is not new: the rerun registers the
         # same bytes (a replay is deterministic), so the store keeps that one version.
         interrupted = set_aside(day_dir)
-        registered = None if interrupted is None else registered_on(cfg, store, as_of)
+        registered = (
+            None if interrupted is None else registered_on(cfg.registry.model_name, store, as_of)
+        )
         overrides = pipeline_overrides(
             plan["overrides"], store, ledger_dir, require_new_data=registered is None
         )
@@ -312,20 +204,6 @@ def _run_days(
     plot_replay(run_dir / REPLAY_PLOT_FILE, cfg, ledger_dir or store, run_dir, entries)
     print(f"replay of {len(days)} business days: {run_dir / REPLAY_FILE}")
     return summary
-
-
-def set_aside(day_dir: Path) -> Path | None:
-    """Move the folder of a day the replay was running when it stopped to `<day>.interrupted`
-    (numbered after the first), so its rerun starts clean; None where there is none."""
-    if not day_dir.exists():
-        return None
-    target = day_dir.with_name(f"{day_dir.name}.interrupted")
-    number = 1
-    while target.exists():
-        number += 1
-        target = day_dir.with_name(f"{day_dir.name}.interrupted{number}")
-    day_dir.rename(target)
-    return target
 
 
 def _warm_start(cfg: DictConfig, entries: list[dict[str, Any]]) -> list[str]:

@@ -1,0 +1,156 @@
+"""What a replay records: its plan before the first day, one entry per finished day, and how a
+stopped replay is taken up again.
+
+`replay.json` holds the replay's plan (its days, store, ledger folder and the overrides it was
+given) beside one entry per finished day, read back from the day's steps' files. A resume
+(`replay.resume_from`) reads that record back and refuses, in one sentence, what cannot go on:
+no record, a damaged one, other overrides, no day left, a store that is gone. The day that was
+running when the replay stopped is set aside here, and the store says whether it had registered
+its version.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from stockcast.config.compose import local_store_uri
+from stockcast.errors import ConfigError, StockcastError
+from stockcast.orchestration.steps.table import (
+    DECISION,
+    DECISION_FILE,
+    MONITOR,
+    MONITOR_REPORT_FILE,
+    port_folder,
+)
+from stockcast.registry.freshness import AS_OF_TAG
+from stockcast.registry.store import ModelRegistry
+
+REPLAY_FILE = "replay.json"
+# What a replay's plan records (`ledger_dir` too, from the replays that could resume).
+PLAN_KEYS = {"days", "store_dir", "overrides"}
+
+
+def plan_path(folder: Path, run_dir: Path) -> str:
+    """A folder as the plan records it: relative to the run directory where it lies inside it
+    (the replay's own store, which moves with the run directory), else absolute."""
+    folder, run_dir = folder.resolve(), run_dir.resolve()
+    return str(folder.relative_to(run_dir)) if folder.is_relative_to(run_dir) else str(folder)
+
+
+def planned(recorded: str | None, run_dir: Path) -> Path | None:
+    """A folder the plan recorded, where it is now (an absolute path stays as it is)."""
+    return None if recorded is None else run_dir.resolve() / recorded
+
+
+def recorded_replay(run_dir: Path, given: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The plan and day entries of the replay in `run_dir`, which a resume given the overrides
+    `given` (those it started with) goes on with."""
+    summary_file = run_dir / REPLAY_FILE
+    if not summary_file.is_file():
+        raise ConfigError(
+            f"replay.resume_from {run_dir} holds no {REPLAY_FILE}; name the run directory of an "
+            "earlier replay (logs/replay/runs/<timestamp>)."
+        )
+    try:
+        written = json.loads(summary_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ConfigError(
+            f"{summary_file} is not the JSON a replay writes (cut short or edited), so the replay "
+            "cannot be resumed; start a new replay."
+        ) from None
+    plan = written.get("plan") if isinstance(written, dict) else None
+    entries = list(written.get("days") or []) if isinstance(written, dict) else []
+    if not isinstance(plan, dict) or not set(plan) >= PLAN_KEYS:
+        raise ConfigError(
+            f"the replay in {run_dir} recorded no plan of its days (it predates resuming), so it "
+            "cannot be resumed; start a new replay."
+        )
+    if sorted(given) != sorted(plan["overrides"]):
+        started = " ".join(plan["overrides"]) or "no overrides"
+        raise ConfigError(
+            f"the replay in {run_dir} resumes with the overrides it started with ({started}); "
+            "give exactly those with replay.resume_from."
+        )
+    if len(entries) >= len(plan["days"]):
+        raise ConfigError(
+            f"the replay in {run_dir} ran all its {len(plan['days'])} days; there is nothing to "
+            "resume."
+        )
+    store = planned(plan["store_dir"], run_dir)
+    if store is None or not store.is_dir():
+        raise ConfigError(
+            f"the replay in {run_dir} ran into the store {store}, which is gone, so it cannot be "
+            "resumed; start a new replay."
+        )
+    return plan, entries
+
+
+def set_aside(day_dir: Path) -> Path | None:
+    """Move the folder of a day the replay was running when it stopped to `<day>.interrupted`
+    (numbered after the first), so its rerun starts clean; None where there is none."""
+    if not day_dir.exists():
+        return None
+    target = day_dir.with_name(f"{day_dir.name}.interrupted")
+    number = 1
+    while target.exists():
+        number += 1
+        target = day_dir.with_name(f"{day_dir.name}.interrupted{number}")
+    day_dir.rename(target)
+    return target
+
+
+def registered_on(model_name: str, store: Path, as_of: str) -> int | None:
+    """The newest version of the replay's store registered from `as_of`'s data, if any."""
+    if not (store / "mlruns.db").is_file():
+        return None
+    registry = ModelRegistry(local_store_uri(store), model_name)
+    found = [info.version for info in registry.versions() if info.tags.get(AS_OF_TAG) == as_of]
+    return max(found, default=None)
+
+
+def why_not(decision: dict[str, Any]) -> str | None:
+    """Why a day registered nothing, the deciding reason first (the register step's message
+    without its "not registered: " lead, which the day's line already says)."""
+    reasons = (decision.get("decision") or {}).get("reasons")
+    return "; ".join(reasons) if reasons else decision.get("message")
+
+
+def day_entry(run_dir: Path, as_of: str, seconds: float, error: str | None) -> dict[str, Any]:
+    """What one simulated day produced, read back from its steps' files."""
+    decision_file = port_folder(run_dir, DECISION) / DECISION_FILE
+    monitor_file = port_folder(run_dir, MONITOR) / MONITOR_REPORT_FILE
+    decision = json.loads(decision_file.read_text()) if decision_file.is_file() else {}
+    monitor = json.loads(monitor_file.read_text()) if monitor_file.is_file() else {}
+    rollback = monitor.get("rollback") or {}
+    registered = decision.get("version") if decision.get("registered") else None
+    live = monitor.get("live") or {}
+    return {
+        "as_of": as_of,
+        "registered_version": registered,
+        "refusal": error if error is not None else (None if registered else why_not(decision)),
+        "champion_version": rollback["to"] if rollback.get("done") else monitor.get("champion"),
+        "live": {
+            "mase": live.get("mase"),
+            "naive_mase": live.get("naive_mase"),
+            "coverage_80": (live.get("coverage") or {}).get("80"),
+            "matured": int(live.get("matured", 0)),
+        },
+        "seconds": round(seconds, 3),
+    }
+
+
+def store_champion(cfg: DictConfig, store: Path) -> int | None:
+    """The version the champion alias names in the replay's store (None: none yet, or a store
+    that cannot be read: the day's own error already says why)."""
+    if not (store / "mlruns.db").is_file():
+        return None
+    registry = ModelRegistry(local_store_uri(store), cfg.registry.model_name)
+    try:
+        found = registry.champion(cfg.register.alias)
+    except StockcastError:
+        return None
+    return None if found is None else found.version
