@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stockcast.config.compose import local_store_uri
+from stockcast.config.compose import local_store_overrides
 from stockcast.errors import ConfigError
 from stockcast.orchestration import replay
 from stockcast.orchestration.replay import (
@@ -50,7 +50,7 @@ def test_the_replay_keeps_its_own_keys_and_store_to_itself(tmp_path: Path) -> No
     given = ["days=4", "replay.end=2026-06-30", "seed=3", "registry.tracking_uri=sqlite:///x.db"]
     overrides = pipeline_overrides(given, tmp_path)
     assert overrides[0] == "seed=3"
-    assert f"registry.tracking_uri=sqlite:///{tmp_path}/mlruns.db" in overrides
+    assert f"registry.tracking_uri='sqlite:///{tmp_path}/mlruns.db'" in overrides
     assert "registry.tracking_uri=sqlite:///x.db" not in overrides
     assert overrides[-1] == "data.require_new_data=true"
 
@@ -242,9 +242,7 @@ def test_a_moved_replay_resumes_into_the_store_it_carries(
     assert json.loads((tmp_path / "run" / REPLAY_FILE).read_text())["plan"]["store_dir"] == "store"
     (tmp_path / "run").rename(tmp_path / "moved")
     _replay(tmp_path, "later", "seed=3", f"replay.resume_from={tmp_path / 'moved'}")
-    moved_store = (
-        f"registry.tracking_uri={local_store_uri((tmp_path / 'moved' / 'store').resolve())}"
-    )
+    moved_store = local_store_overrides((tmp_path / "moved" / "store").resolve())[1]
     assert all(moved_store in overrides for overrides in given[2:]), "every resumed day"
     assert not (tmp_path / "run").exists()
     # The stopped day registered nothing before the stop: its rerun must bring new data too.
@@ -319,3 +317,47 @@ def test_a_warm_replay_starts_each_day_from_the_champion_before_it(
     # Days 1-2 left champions None and 1; day 3 stopped and ran again from version 1.
     assert starts == [[], [], ["train.init_from=1"], ["train.init_from=1"], ["train.init_from=2"],
                       ["train.init_from=2"]]  # fmt: skip
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_stopped_day_that_had_registered_reruns_without_new_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: bool
+) -> None:
+    """Its version is in the store: the rerun registers the same bytes, and the day's entry
+    names it, unless the rerun itself failed, whose error stays the record."""
+    given: list[list[str]] = []
+    _stopped_replay(tmp_path, monkeypatch, 2, "seed=3", given=given)
+    monkeypatch.setattr(replay, "registered_on", lambda name, store, as_of: 7)
+    if fails:
+        from stockcast.errors import DataError
+
+        def refused(day_dir: Path, overrides: list[str], keys: set[str]) -> None:
+            given.append(overrides)
+            raise DataError("the day's data was refused.")
+
+        monkeypatch.setattr(replay, "run_pipeline", refused)
+    resumed = _replay(tmp_path, "later", "seed=3", f"replay.resume_from={tmp_path / 'run'}")
+    assert "data.require_new_data=false" in given[2]
+    assert "data.require_new_data=true" in given[3]
+    stopped = resumed["days"][1]
+    if fails:
+        assert (stopped["registered_version"], stopped["refusal"]) == (
+            None,
+            "the day's data was refused.",
+        )
+    else:
+        assert (stopped["registered_version"], stopped["refusal"]) == (7, None)
+
+
+def test_the_days_of_a_replay_in_a_folder_of_any_name_compose(tmp_path: Path) -> None:
+    """Paths were passed to the days unquoted: a run directory named with a comma, an equals
+    sign, a bracket, a quote or `${` made every day fail to compose."""
+    from stockcast.config.compose import compose_config as compose_pipeline
+
+    folder = tmp_path / "run (1),x=${y}'s"
+    overrides = pipeline_overrides(["seed=3"], folder / "store", folder / "ledgers")
+    with global_state_restored():
+        cfg = compose_pipeline("pipeline", overrides)
+    assert cfg.registry.tracking_uri == f"sqlite:///{folder / 'store'}/mlruns.db"
+    assert cfg.paths.log_dir == f"{folder / 'store'}/logs"
+    assert cfg.monitor.ledger_dir == str(folder / "ledgers")

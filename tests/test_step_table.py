@@ -74,15 +74,15 @@ def test_folders_and_bindings_of_an_extra_row(tmp_path: Path) -> None:
     assert folders["register"]["candidate"] == tmp_path / "refit" / "candidate"
     # A step with its own config section binds plain keys; one without adds them with `+`.
     assert port_bindings(STEPS[2], folders["evaluate"], PIPELINE_KEYS) == [
-        f"evaluate.model_dir={tmp_path / 'train' / 'model'}",
-        f"evaluate.prepared_dir={tmp_path / 'prepare' / 'prepared'}",
-        f"evaluate.output_dir={tmp_path / 'evaluate' / 'report'}",
+        f"evaluate.model_dir='{tmp_path / 'train' / 'model'}'",
+        f"evaluate.prepared_dir='{tmp_path / 'prepare' / 'prepared'}'",
+        f"evaluate.output_dir='{tmp_path / 'evaluate' / 'report'}'",
     ]
     command = step_command(PUBLISH_STEP, tmp_path, ["seed=3"], folders["publish"], PIPELINE_KEYS)
     assert command[1:4] == ["-m", "tests.dummy_step", "seed=3"]
     assert command[-2:] == [
-        f"+publish.report_dir={tmp_path / 'evaluate' / 'report'}",
-        f"+publish.output_dir={tmp_path / 'publish' / 'published'}",
+        f"+publish.report_dir='{tmp_path / 'evaluate' / 'report'}'",
+        f"+publish.output_dir='{tmp_path / 'publish' / 'published'}'",
     ]
 
 

@@ -51,10 +51,10 @@ def local_store_uri(folder: str | Path) -> str:
 
 
 def hydra_quoted(text: str) -> str:
-    """`text` as a quoted Hydra override value, so a path holding `(`, `,`, `=` or a space is
-    read as written: a quote is escaped, and so are the backslashes before one or at the end
-    (the only ones Hydra reads as escapes inside quotes)."""
-    body = re.sub(r"(\\*)'", lambda found: found[1] * 2 + "\\'", text)
+    """`text` as a quoted Hydra override value, so a path holding `(`, `,`, `=`, a space or
+    `${` is read as written: a quote and an interpolation's `${` are escaped, and so are the
+    backslashes before one or at the end (the only ones Hydra reads as escapes in quotes)."""
+    body = re.sub(r"(\\*)('|\$\{)", lambda found: found[1] * 2 + "\\" + found[2], text)
     trailing = "\\" * (len(body) - len(body.rstrip("\\")))
     return f"'{body}{trailing}'"
 
@@ -62,10 +62,10 @@ def hydra_quoted(text: str) -> str:
 def local_store_overrides(folder: str | Path) -> list[str]:
     """Hydra overrides that keep a run's logs and its MLflow store inside `folder`, leaving the
     project's own store alone (tests, benchmarks, throwaway runs); artifacts go beside the store
-    (`registry.artifact_location`)."""
+    (`registry.artifact_location`). Quoted, so any folder name is read as written."""
     return [
-        f"paths.log_dir={folder}/logs",
-        f"registry.tracking_uri={local_store_uri(folder)}",
+        f"paths.log_dir={hydra_quoted(f'{folder}/logs')}",
+        f"registry.tracking_uri={hydra_quoted(local_store_uri(folder))}",
     ]
 
 

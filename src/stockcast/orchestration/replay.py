@@ -196,8 +196,9 @@ def _run_days(
             entries[-1]["champion_version"] = store_champion(cfg, store)
         if interrupted is not None:
             entries[-1]["interrupted_run"] = str(interrupted.relative_to(run_dir))
-            # Registered before the stop, its version is the champion the rerun compared with.
-            if registered is not None and not entries[-1]["registered_version"]:
+            # Registered before the stop, its version is the champion the rerun compared with
+            # (unless the rerun failed: its error stays the day's record).
+            if registered is not None and error is None and not entries[-1]["registered_version"]:
                 entries[-1].update(registered_version=registered, refusal=None)
         _log_day(number, len(days), entries[-1])
         write_json(run_dir / REPLAY_FILE, summary)

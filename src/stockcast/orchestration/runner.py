@@ -21,7 +21,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from stockcast.config.compose import compose_config
+from stockcast.config.compose import compose_config, hydra_quoted
 from stockcast.config.task import TIMING_FILE, hydra_task
 from stockcast.errors import StockcastError
 from stockcast.orchestration.steps.table import (
@@ -52,7 +52,7 @@ class StepTiming:
 
 def port_bindings(step: Step, folders: dict[str, Path], config_keys: Container[str]) -> list[str]:
     """`key=folder` overrides for the step's folder ports (string ports come from the config)."""
-    values = {name: str(folder) for name, folder in folders.items()}
+    values = {name: hydra_quoted(str(folder)) for name, folder in folders.items()}
     return [f"{key}={value}" for key, value in step.bindings(values, config_keys).items()]
 
 
@@ -69,7 +69,7 @@ def step_command(
         "-m",
         step.module,
         *overrides,
-        f"hydra.run.dir={run_dir / step.name}",
+        f"hydra.run.dir={hydra_quoted(str(run_dir / step.name))}",
         *port_bindings(step, folders, config_keys),
     ]
 
