@@ -330,3 +330,25 @@ def test_the_previous_champion_skips_the_current_and_rolled_back_versions() -> N
     assert previous_champion(history, current=2) == 3
     assert previous_champion(history, current=2, excluded=[3]) == 1
     assert previous_champion(history[:1], current=1) is None
+
+
+def test_a_series_whose_values_stopped_leaves_the_window() -> None:
+    """Still in the file but no longer moving on, its last forecasts are months old: kept in a
+    window of each series' last origins, they flagged today's champion for good."""
+    days = [str(day.date()) for day in pd.bdate_range("2024-01-01", periods=80)]
+    observed = [
+        Observed("A", 100.0 + np.arange(80.0), days),
+        Observed("B", 100.0 + np.arange(16.0), days[:16]),
+    ]
+    good_on_a = [
+        LedgerForecast("m", 1, "A", days[d], (days[d + 1],), (101.0 + d,), 100.0 + d, {})
+        for d in range(79)
+    ]
+    bad_on_b = [
+        LedgerForecast("m", 1, "B", days[d], (days[d + 1],), (500.0,), 100.0 + d, {})
+        for d in range(15)
+    ]
+    window = last_origins(mature(good_on_a + bad_on_b, observed).matured, 20)
+    assert {m.forecast.series_id for m in window} == {"A"} and len(window) == 20
+    cfg = OmegaConf.create({"monitor": {"max_ratio_vs_naive": 1.2, "min_matured": 5}})
+    assert not judge(cfg, live_scores(window, {"A": 1.0, "B": 1.0}), 1)["flagged"]
