@@ -636,3 +636,25 @@ def test_moves_float32_cannot_hold_at_the_series_level_are_refused(
     cfg = make_cfg("data=csv", f"data.path={csv}", "data.date_column=null")
     with pytest.raises(DataError, match=r"^series .* moves by about"):
         run_prepare(cfg, tmp_path / "prepared")
+
+
+def test_year_last_dates_of_a_table_joined_from_frames_read_by_position(tmp_path: Path) -> None:
+    """Per-ticker frames joined with pd.concat repeat their index labels (0, 1, 2, 0, 1, 2):
+    read by label, a refusal named a row as a whole Series, and a blank date crashed."""
+    frames = [
+        pd.DataFrame({"id": ticker, "date": ["13/01/2020", "14/01/2020"], "value": [1.0, 2.0]})
+        for ticker in ("AAA", "BBB")
+    ]
+    path = tmp_path / "panel.parquet"
+    pd.concat(frames).to_parquet(path)
+    series = read_table_series(path, "date", "value", "id")
+    assert [[str(d) for d in s.dates.astype("datetime64[D]")] for s in series] == [
+        ["2020-01-13", "2020-01-14"]
+    ] * 2
+    frames[1]["date"] = ["13/01/20", "14/01/20"]
+    pd.concat(frames).to_parquet(path)
+    with pytest.raises(DataError) as refused:
+        read_table_series(path, "date", "value", "id")
+    assert "writes the year of '13/01/20' at data row 3 in column 'date' with 2 digits" in str(
+        refused.value
+    )

@@ -58,7 +58,10 @@ def read_date_column(column: Any, label: str, key: str) -> Any:
         dates = where.from_quarters()
     else:
         where.refuse_zone_names()
-        in_full = month_names_as_iso(year_last_as_iso(column, label), label)
+        # By position: a Parquet table joined from several frames repeats its index labels.
+        by_position = column.reset_index(drop=True)
+        in_full = month_names_as_iso(year_last_as_iso(by_position, label), label)
+        in_full = in_full.set_axis(column.index)
         dates = _text_dates(_local_days(in_full))
     where.refuse_unreadable(dates.isna().to_numpy())
     if getattr(dates.dt, "tz", None) is not None:
