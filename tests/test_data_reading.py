@@ -521,6 +521,7 @@ def test_a_two_digit_year_beside_a_month_name_reads_in_the_same_century(
     assert _dates(tmp_path, ["31-May-76", "01-Jun-76"]) == ["1976-05-31", "1976-06-01"]
     assert _dates(tmp_path, ["Jan-76", "Feb-76"]) == ["1976-01-01", "1976-02-01"]
     assert _dates(tmp_path, ["Nov/68", "Dec/68"]) == ["2068-11-01", "2068-12-01"]
+    assert _dates(tmp_path, ["Jun-04-76", "Jun-07-76"]) == ["1976-06-04", "1976-06-07"]
     assert _dates(tmp_path, ["31 Dec 99 16:00", "3 Jan 00 16:00"]) == ["1999-12-31", "2000-01-03"]
 
 
@@ -536,6 +537,7 @@ def test_dates_with_month_names_read_whatever_month_comes_first(tmp_path: Path) 
     # A month's name, its day and then the year: left to pandas, which reads them as before.
     assert _dates(tmp_path, ["Jun-04-2024", "Jun-05-2024"]) == ["2024-06-04", "2024-06-05"]
     assert _dates(tmp_path, ["Jun/04/2024", "Jun/05/2024"]) == ["2024-06-04", "2024-06-05"]
+    assert _dates(tmp_path, ["May-31-2024", "Jun-03-2024"]) == ["2024-05-31", "2024-06-03"]
 
 
 def test_the_two_digit_year_pivot_is_strptimes() -> None:

@@ -28,10 +28,11 @@ MONTHS = 12
 # `data.as_of` would read differently in a later year.
 FIRST_TWO_DIGIT_YEAR = 1969
 CENTURY = 100
-# A month's name (or its abbreviation) and the year: `31-May-76`, `May-76` (monthly data as
-# spreadsheets write it), `31 May 1976`. pandas hands two-digit years to dateutil too, and reads
-# a column in the form of its first date, where `May` is both a name and its abbreviation: a
-# column starting 31-May-1976 refused 01-Jun-1976. Such columns are written YYYY-MM-DD here.
+# A month's name (or its abbreviation) and the year: `31-May-76`, `Jun-04-76`, `May-76`
+# (monthly data as spreadsheets write it), `31 May 1976`. pandas hands two-digit years to
+# dateutil too, and reads a column in the form of its first date, where `May` is both a name
+# and its abbreviation: a column starting 31-May-1976 refused 01-Jun-1976. Such columns are
+# written YYYY-MM-DD here.
 MONTHS_IN_FULL = (
     "january", "february", "march", "april", "may", "june", "july", "august", "september",
     "october", "november", "december",
@@ -45,6 +46,11 @@ MONTH_NUMBERS = {
 TIME_AFTER = r"(?P<rest>(?:[ T]\d{1,2}:\d{2}.*)?)\s*$"
 DAY_MONTH_NAME_YEAR = re.compile(
     r"^\s*(?P<day>\d{1,2})(?P<sep>[-/ ])(?P<month>[A-Za-z]{3,9})\.?(?P=sep)"
+    r"(?P<year>\d{4}|\d{2})(?!\d)" + TIME_AFTER
+)
+# The month's name first, then the day and the year: `Jun-04-76`, `Jun 04 2024`, `June 4, 2024`.
+MONTH_DAY_YEAR = re.compile(
+    r"^\s*(?P<month>[A-Za-z]{3,9})\.?(?P<sep>[-/ ])(?P<day>\d{1,2})(?:(?P=sep)|,\s*)"
     r"(?P<year>\d{4}|\d{2})(?!\d)" + TIME_AFTER
 )
 # Without a day: a dash or slash before the year, or a space before four digits (`May 31` is a
@@ -91,9 +97,10 @@ def month_names_as_iso(column: Any, label: str) -> Any:
     any other column as it is. `label` names the file in the refusal of a column whose years
     have two digits in some dates and four in others."""
     present = column.dropna()
-    if not _may_match(present, (DAY_MONTH_NAME_YEAR, MONTH_NAME_YEAR)):
+    patterns = (DAY_MONTH_NAME_YEAR, MONTH_DAY_YEAR, MONTH_NAME_YEAR)
+    if not _may_match(present, patterns):
         return column
-    for pattern in (DAY_MONTH_NAME_YEAR, MONTH_NAME_YEAR):
+    for pattern in patterns:
         parts = present.str.extract(pattern)
         if "long" in parts:
             long = parts.pop("long")
