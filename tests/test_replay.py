@@ -294,7 +294,18 @@ def test_a_relative_ledger_folder_is_fixed_when_the_replay_starts(
     assert read == str((tmp_path / "start" / "ledgers (1)").resolve())
 
 
-@pytest.mark.parametrize("text", ["[]", "null", '{"plan": {"days": []}, "days": []}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[]",
+        "null",
+        '{"plan": {"days": []}, "days": []}',
+        '{"plan": {"days": 5, "store_dir": "store", "overrides": []}, "days": []}',
+        '{"plan": {"days": ["2026-06-30"], "store_dir": 3, "overrides": []}, "days": []}',
+        '{"plan": {"days": ["2026-06-30"], "store_dir": "s", "overrides": "seed=3"}, "days": []}',
+        '{"plan": {"days": ["2026-06-30"], "store_dir": "s", "overrides": []}, "days": {"a": 1}}',
+    ],
+)
 def test_a_replay_json_that_is_no_replay_is_refused(tmp_path: Path, text: str) -> None:
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / REPLAY_FILE).write_text(text)

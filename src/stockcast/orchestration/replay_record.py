@@ -63,11 +63,11 @@ def recorded_replay(run_dir: Path, given: list[str]) -> tuple[dict[str, Any], li
             "cannot be resumed; start a new replay."
         ) from None
     plan = written.get("plan") if isinstance(written, dict) else None
-    entries = list(written.get("days") or []) if isinstance(written, dict) else []
-    if not isinstance(plan, dict) or not set(plan) >= PLAN_KEYS:
+    entries = written.get("days") if isinstance(written, dict) else None
+    if not _well_formed(plan, entries):
         raise ConfigError(
-            f"the replay in {run_dir} recorded no plan of its days (it predates resuming), so it "
-            "cannot be resumed; start a new replay."
+            f"the replay in {run_dir} recorded no plan of its days as a replay writes it (it "
+            "predates resuming, or was edited), so it cannot be resumed; start a new replay."
         )
     if sorted(given) != sorted(plan["overrides"]):
         started = " ".join(plan["overrides"]) or "no overrides"
@@ -87,6 +87,24 @@ def recorded_replay(run_dir: Path, given: list[str]) -> tuple[dict[str, Any], li
             "resumed; start a new replay."
         )
     return plan, entries
+
+
+def _well_formed(plan: Any, entries: Any) -> bool:
+    """Whether `replay.json` holds a plan and day entries of the shapes a replay writes."""
+
+    def texts(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+    return (
+        isinstance(plan, dict)
+        and set(plan) >= PLAN_KEYS
+        and texts(plan["days"])
+        and texts(plan["overrides"])
+        and isinstance(plan["store_dir"], str)
+        and isinstance(plan.get("ledger_dir"), str | None)
+        and isinstance(entries, list)
+        and all(isinstance(entry, dict) and "as_of" in entry for entry in entries)
+    )
 
 
 def set_aside(day_dir: Path) -> Path | None:
