@@ -660,3 +660,23 @@ def test_year_last_dates_of_a_table_joined_from_frames_read_by_position(tmp_path
     assert "writes the year of '13/01/20' at data row 3 in column 'date' with 2 digits" in str(
         refused.value
     )
+
+
+def test_an_encrypted_zip_is_one_sentence(tmp_path: Path) -> None:
+    """zipfile raised its RuntimeError for a member that needs a password."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("prices.csv", "Date,Close\n2024-01-01,1\n2024-01-02,2\n")
+    packed = bytearray(buffer.getvalue())
+    # Mark the member encrypted, as `zip -P` does: bit 0 of both of its headers' flags.
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        packed[packed.index(signature) + flags_at] |= 1
+    path = tmp_path / "prices.csv.zip"
+    path.write_bytes(bytes(packed))
+    with pytest.raises(DataError) as refused:
+        read_table_series(path, "Date", "Close")
+    assert str(refused.value) == (
+        f"CSV file {path} cannot be read as .zip data (File 'prices.csv' is encrypted, password "
+        "required for extraction): it is encrypted or packed by a method Python cannot unpack; "
+        "zip the CSV again without a password (deflate), or give the CSV itself."
+    )

@@ -67,6 +67,15 @@ def read_csv_frame(path: Path, label: str, text_columns: Sequence[str] = ()) -> 
     scans after it), is one sentence too."""
     try:
         return _read_csv_frame(path, label, text_columns)
+    except (RuntimeError, NotImplementedError) as err:
+        # zipfile's words for a member that is encrypted or packed by a method it lacks.
+        if _compression(path) != ".zip":
+            raise
+        raise DataError(
+            f"{label} cannot be read as .zip data ({_reason(err)}): it is encrypted or packed by "
+            "a method Python cannot unpack; zip the CSV again without a password (deflate), or "
+            "give the CSV itself."
+        ) from None
     except DAMAGED_COMPRESSION as err:
         compression = _compression(path)
         if not compression or isinstance(err, FileNotFoundError | PermissionError):
