@@ -240,3 +240,29 @@ def test_a_config_mistake_on_the_command_line_is_one_sentence_and_exit_2(
     assert assert_one_sentence_refusal(result) == f"error: {sentence}"
     written = {path.name for path in (tmp_path / "logs").rglob("*") if path.is_file()}
     assert written <= {"config.yaml", "hydra.yaml", "overrides.yaml", "train.log", "predict.log"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "/tmp/plain",
+        "/tmp/led (1)",
+        "/tmp/a,b=c[0]",
+        "/tmp/it's",
+        "C:\\dir\\",
+        "C:\\x\\y",
+        "a\\'b",
+        "/tmp/${oc.env:HOME}",
+        "/tmp/\\${x}",
+        "/tmp/ünï $x {y}",
+    ],
+)
+def test_a_quoted_override_value_reads_back_as_written(text: str) -> None:
+    """Paths passed to steps and replay days as overrides: unquoted, a comma, equals sign,
+    bracket or quote broke composing, and `${` was resolved as an interpolation."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from stockcast.config.compose import hydra_quoted
+
+    value = OverridesParser.create().parse_override(f"key={hydra_quoted(text)}").value()
+    assert OmegaConf.to_container(OmegaConf.create({"key": value}), resolve=True) == {"key": text}
