@@ -660,6 +660,17 @@ def test_year_last_dates_of_a_table_joined_from_frames_read_by_position(tmp_path
     assert "writes the year of '13/01/20' at data row 3 in column 'date' with 2 digits" in str(
         refused.value
     )
+    frames[1]["date"] = ["2020-01-13 17:30 CET", "2020-01-14 17:30 CET"]
+    pd.concat(frames).to_parquet(path)
+    with pytest.raises(DataError, match="'2020-01-13 17:30 CET' in column 'date' at data row 3"):
+        read_table_series(path, "date", "value", "id")
+    frames[0]["date"] = ["2020-01-13 00:00:00+01:00", "2020-01-14 00:00:00+01:00"]
+    frames[1]["date"] = ["2020-01-13 00:00:00+01:00", None]
+    pd.concat(frames).to_parquet(path)
+    with pytest.raises(
+        DataError, match="has an unreadable date None in column 'date' at data row 4"
+    ):
+        read_table_series(path, "date", "value", "id")
 
 
 def test_an_encrypted_zip_is_one_sentence(tmp_path: Path) -> None:

@@ -51,6 +51,9 @@ def read_date_column(column: Any, label: str, key: str) -> Any:
     `label` names the file, `key` the config section."""
     import pandas as pd
 
+    # By position: a Parquet table joined from several frames repeats its index labels, which
+    # the rules below would look cells up by. The column's own index comes back at the end.
+    index, column = column.index, column.reset_index(drop=True)
     where = DateColumn(column, label, key)
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         dates = where.from_numbers()
@@ -58,10 +61,7 @@ def read_date_column(column: Any, label: str, key: str) -> Any:
         dates = where.from_quarters()
     else:
         where.refuse_zone_names()
-        # By position: a Parquet table joined from several frames repeats its index labels.
-        by_position = column.reset_index(drop=True)
-        in_full = month_names_as_iso(year_last_as_iso(by_position, label), label)
-        in_full = in_full.set_axis(column.index)
+        in_full = month_names_as_iso(year_last_as_iso(column, label), label)
         dates = _text_dates(_local_days(in_full))
     where.refuse_unreadable(dates.isna().to_numpy())
     if getattr(dates.dt, "tz", None) is not None:
@@ -69,7 +69,7 @@ def read_date_column(column: Any, label: str, key: str) -> Any:
     where.refuse_out_of_range(dates)
     dates = dates.astype("datetime64[ns]")
     where.refuse_one_instant(dates)
-    return dates
+    return dates.set_axis(index)
 
 
 def _local_days(column: Any) -> Any:
