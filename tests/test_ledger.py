@@ -352,3 +352,21 @@ def test_a_series_whose_values_stopped_leaves_the_window() -> None:
     assert {m.forecast.series_id for m in window} == {"A"} and len(window) == 20
     cfg = OmegaConf.create({"monitor": {"max_ratio_vs_naive": 1.2, "min_matured": 5}})
     assert not judge(cfg, live_scores(window, {"A": 1.0, "B": 1.0}), 1)["flagged"]
+
+
+def test_a_young_series_cuts_no_other_series_window_short() -> None:
+    """A ticker added a few days ago that ends with the others (or a day after them) set the
+    window's start for every series, which then held two days: the champion was not judged."""
+    days = [str(day.date()) for day in pd.bdate_range("2024-01-01", periods=31)]
+    spans = {"A": days[:30], "B": days[:30], "C": days[-3:]}
+    observed = [Observed(t, 100.0 + np.arange(float(len(s))), s) for t, s in spans.items()]
+    far_off = [
+        LedgerForecast("m", 1, t, s[d], (s[d + 1],), (500.0,), 100.0 + d, {})
+        for t, s in spans.items()
+        for d in range(len(s) - 1)
+    ]
+    window = last_origins(mature(far_off, observed).matured, 20)
+    counts = {t: sum(m.forecast.series_id == t for m in window) for t in spans}
+    assert counts == {"A": 19, "B": 19, "C": 2}
+    cfg = OmegaConf.create({"monitor": {"max_ratio_vs_naive": 1.2, "min_matured": 5}})
+    assert judge(cfg, live_scores(window, dict.fromkeys(spans, 1.0)), 1)["flagged"]

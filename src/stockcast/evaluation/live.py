@@ -148,21 +148,20 @@ def live_scores(matured: Sequence[Matured], scales: Mapping[str, float]) -> dict
 
 
 def last_origins(matured: Sequence[Matured], window: int) -> list[Matured]:
-    """The matured forecasts of each series' last `window` origin dates, from the first day of
-    the freshest series' window on: the panel's last `window` dates where its series share
-    their origins, and as many days where their last bars' times differ (counted across the
-    panel, five closing times made the window four days). A series whose values stopped
-    coming keeps none of its old forecasts there, which would otherwise judge today's champion
-    for months."""
+    """The matured forecasts of each series' last `window` origin dates within the panel's last
+    `window` days: where its series share their origins, the panel's last `window` dates; where
+    their last bars' times differ, as many days (counted by origin time across the panel, five
+    closing times made the window four days). A series whose values stopped coming keeps none
+    of its old forecasts there, which would otherwise judge today's champion for months, and a
+    young series cuts no other short."""
     dates: dict[str, set[str]] = {}
     for m in matured:
         dates.setdefault(m.forecast.series_id, set()).add(m.forecast.origin_date)
-    kept = {series: sorted(origins)[-window:] for series, origins in dates.items()}
-    freshest = max(kept.values(), key=lambda origins: origins[-1], default=[])
-    start = _day(freshest[0]) if freshest else ""
+    days = sorted({_day(origin) for origins in dates.values() for origin in origins})
+    start = days[-window] if len(days) >= window else (days[0] if days else "")
     allowed = {
-        series: {origin for origin in origins if _day(origin) >= start}
-        for series, origins in kept.items()
+        series: {origin for origin in sorted(origins)[-window:] if _day(origin) >= start}
+        for series, origins in dates.items()
     }
     return [m for m in matured if m.forecast.origin_date in allowed[m.forecast.series_id]]
 
