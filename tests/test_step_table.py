@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from omegaconf import DictConfig
 
 from stockcast.evaluation.reports import REPORT_FILE
 from stockcast.orchestration.runner import port_bindings, run_pipeline, step_command
@@ -99,3 +100,31 @@ def test_the_local_runner_runs_the_real_table_plus_one_row(seeded_tmp: Path) -> 
     for step in (*STEPS, PUBLISH_STEP):
         written = {path.name for path in (run_dir / step.name).rglob("*")}
         assert set(step.writes) <= written, f"{step.name} wrote {sorted(written)}"
+
+
+def record_folders(cfg: DictConfig) -> None:
+    """A step that writes down the folders its config was composed with."""
+    seen = {"output_dir": cfg.paths.output_dir, "port": cfg.record.output_dir}
+    (Path(cfg.paths.output_dir) / "seen.json").write_text(json.dumps(seen))
+
+
+RECORD_STEP = Step(
+    "record",
+    "tests.test_step_table:record_folders",
+    "Write down the folders the step was given (a test step).",
+    outputs=(Port("recorded", URI_FOLDER, "record.output_dir"),),
+)
+
+
+def test_a_pipeline_in_a_folder_of_any_name_gives_its_steps_their_folders(
+    tmp_path: Path,
+) -> None:
+    """The step's own folder and its ports were passed to Hydra unquoted: a run folder named
+    with a bracket, comma, equals sign, quote or `${` failed every step."""
+    run_dir = tmp_path / "run (1),x=${y}'s"
+    run_pipeline(run_dir, isolated_overrides(tmp_path), PIPELINE_KEYS, steps=(RECORD_STEP,))
+    seen = json.loads((run_dir / "record" / "seen.json").read_text())
+    assert seen == {
+        "output_dir": str(run_dir / "record"),
+        "port": str(run_dir / "record" / "recorded"),
+    }

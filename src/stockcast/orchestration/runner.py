@@ -103,7 +103,9 @@ def run_step_inprocess(step: Step, overrides: list[str], step_dir: Path) -> Step
     """Compose the step's config exactly as its entry point would, then call its function."""
     started = time.time()
     cfg = compose_config(
-        "pipeline", [*overrides, f"paths.output_dir={step_dir}"], what=f"the {step.name} step"
+        "pipeline",
+        [*overrides, f"paths.output_dir={hydra_quoted(str(step_dir))}"],
+        what=f"the {step.name} step",
     )
     # Counted as start-up: what a fresh process would pay before the step's own work (paid once
     # here, by the first step that needs a library).
