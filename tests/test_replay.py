@@ -304,6 +304,8 @@ def test_a_relative_ledger_folder_is_fixed_when_the_replay_starts(
         '{"plan": {"days": ["2026-06-30"], "store_dir": 3, "overrides": []}, "days": []}',
         '{"plan": {"days": ["2026-06-30"], "store_dir": "s", "overrides": "seed=3"}, "days": []}',
         '{"plan": {"days": ["2026-06-30"], "store_dir": "s", "overrides": []}, "days": {"a": 1}}',
+        '{"plan": {"days": ["2026-06-30"], "store_dir": "s", "overrides": []}, '
+        '"days": [{"as_of": "2026-06-30"}]}',
     ],
 )
 def test_a_replay_json_that_is_no_replay_is_refused(tmp_path: Path, text: str) -> None:

@@ -32,6 +32,8 @@ from stockcast.registry.store import ModelRegistry
 REPLAY_FILE = "replay.json"
 # What a replay's plan records (`ledger_dir` too, from the replays that could resume).
 PLAN_KEYS = {"days", "store_dir", "overrides"}
+# What each day's entry records (`day_entry`), which the resume and the plot read back.
+ENTRY_KEYS = {"as_of", "registered_version", "refusal", "champion_version", "live", "seconds"}
 
 
 def plan_path(folder: Path, run_dir: Path) -> str:
@@ -103,7 +105,14 @@ def _well_formed(plan: Any, entries: Any) -> bool:
         and isinstance(plan["store_dir"], str)
         and isinstance(plan.get("ledger_dir"), str | None)
         and isinstance(entries, list)
-        and all(isinstance(entry, dict) and "as_of" in entry for entry in entries)
+        and len(entries) <= len(plan["days"])
+        and all(
+            isinstance(entry, dict)
+            and set(entry) >= ENTRY_KEYS
+            and entry["as_of"] == day
+            and isinstance(entry["live"], dict)
+            for entry, day in zip(entries, plan["days"], strict=False)
+        )
     )
 
 
