@@ -51,6 +51,8 @@ DAMAGED_COMPRESSION = (
     tarfile.TarError,
     zlib.error,
 )
+# A zip member's general-purpose flag for encryption.
+ENCRYPTED = 0x1
 # How many of an archive's files a refusal names.
 SHOWN_FILES = 3
 # Separators other than the comma that spreadsheets write (a semicolon where the comma is the
@@ -67,9 +69,10 @@ def read_csv_frame(path: Path, label: str, text_columns: Sequence[str] = ()) -> 
     scans after it), is one sentence too."""
     try:
         return _read_csv_frame(path, label, text_columns)
-    except (RuntimeError, NotImplementedError) as err:
-        # zipfile's words for a member that is encrypted or packed by a method it lacks.
-        if _compression(path) != ".zip":
+    except RuntimeError as err:
+        # zipfile's words (NotImplementedError is one) for a member that is encrypted or packed
+        # by a method it lacks; any other RuntimeError is not the archive's.
+        if _compression(path) != ".zip" or not _zip_unreadable(path):
             raise
         raise DataError(
             f"{label} cannot be read as .zip data ({_reason(err)}): it is encrypted or packed by "
@@ -257,6 +260,19 @@ def _unopened(path: Path, label: str, err: Exception) -> str | None:
     return (
         f"{label} holds {held}, but pandas reads only a {kind} archive that holds the CSV "
         f"alone; {ARCHIVE_FIXES[kind]}."
+    )
+
+
+def _zip_unreadable(path: Path) -> bool:
+    """Whether a member of the zip is encrypted or packed by a method zipfile cannot unpack."""
+    known = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return any(
+        member.flag_bits & ENCRYPTED or member.compress_type not in known for member in members
     )
 
 
