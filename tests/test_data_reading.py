@@ -123,6 +123,13 @@ def test_a_compressed_csv_is_known_by_its_suffix(tmp_path: Path, suffix: str) ->
     np.testing.assert_array_equal(series.dates, days.to_numpy("datetime64[ns]"))
 
 
+def _file_refusal(path: Path) -> str:
+    """The sentence a file of one series is refused with when read."""
+    with pytest.raises(DataError) as refused:
+        read_table_series(path, "Date", "Close")
+    return str(refused.value)
+
+
 def test_a_zst_csv_without_zstandard_says_to_install_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -130,9 +137,7 @@ def test_a_zst_csv_without_zstandard_says_to_install_it(
     monkeypatch.setitem(sys.modules, "zstandard", None)  # not importable, installed or not
     path = tmp_path / "prices.csv.zst"
     path.write_bytes(b"\x28\xb5\x2f\xfd")
-    with pytest.raises(DataError) as refused:
-        read_table_series(path, "Date", "Close")
-    assert str(refused.value) == (
+    assert _file_refusal(path) == (
         f"reading CSV file {path} needs the zstandard package for its .zst compression; install "
         "it (pip install zstandard), or save the CSV uncompressed or as .csv.gz."
     )
@@ -156,13 +161,10 @@ def test_a_compressed_csv_that_is_not_that_compression_is_one_sentence(
     path = tmp_path / f"prices{suffix}"
     text = "Date,Close\n2024-01-01,1\n2024-01-02,2\n"
     path.write_bytes(gzip.compress(text.encode())[:20] if cut_short else text.encode())
-    with pytest.raises(DataError) as refused:
-        read_table_series(path, "Date", "Close")
+    refusal = _file_refusal(path)
     compression = suffix.removeprefix(".csv")
-    assert str(refused.value).startswith(
-        f"CSV file {path} cannot be read as {compression} data ({reason}"
-    )
-    assert str(refused.value).endswith(
+    assert refusal.startswith(f"CSV file {path} cannot be read as {compression} data ({reason}")
+    assert refusal.endswith(
         "; compress the CSV again (the file may be cut short, damaged or named for another "
         "compression), or give the CSV itself."
     )
@@ -184,8 +186,7 @@ def test_a_compressed_csv_damaged_inside_is_one_sentence(tmp_path: Path, suffix:
     middle = len(packed) // 2
     packed[middle : middle + 16] = bytes(range(16))
     path.write_bytes(bytes(packed))
-    with pytest.raises(DataError, match=rf"cannot be read as {suffix.removeprefix('.csv')} data"):
-        read_table_series(path, "Date", "Close")
+    assert f"cannot be read as {suffix.removeprefix('.csv')} data" in _file_refusal(path)
 
 
 ZIP_FIX = "zip the CSV on its own, or unzip it and give the CSV's own path"
@@ -209,9 +210,7 @@ def test_a_zip_not_holding_one_csv_is_refused(tmp_path: Path, names: list[str], 
     with zipfile.ZipFile(path, "w") as archive:
         for name in names:
             archive.writestr(name, "Date,Close\n2024-01-01,1\n")
-    with pytest.raises(DataError) as refused:
-        read_table_series(path, "Date", "Close")
-    assert str(refused.value) == (
+    assert _file_refusal(path) == (
         f"CSV file {path} holds {held}, but pandas reads only a zip archive that holds the CSV "
         f"alone; {ZIP_FIX}."
     )
@@ -225,9 +224,7 @@ def test_a_tar_holding_several_files_is_refused(tmp_path: Path) -> None:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
-    with pytest.raises(DataError) as refused:
-        read_table_series(path, "Date", "Close")
-    assert str(refused.value) == (
+    assert _file_refusal(path) == (
         f"CSV file {path} holds 2 files (a.csv, b.csv), but pandas reads only a tar archive "
         "that holds the CSV alone; archive the CSV on its own, or extract it and give the CSV's "
         "own path."
@@ -684,9 +681,7 @@ def test_an_encrypted_zip_is_one_sentence(tmp_path: Path) -> None:
         packed[packed.index(signature) + flags_at] |= 1
     path = tmp_path / "prices.csv.zip"
     path.write_bytes(bytes(packed))
-    with pytest.raises(DataError) as refused:
-        read_table_series(path, "Date", "Close")
-    assert str(refused.value) == (
+    assert _file_refusal(path) == (
         f"CSV file {path} cannot be read as .zip data (File 'prices.csv' is encrypted, password "
         "required for extraction): it is encrypted or packed by a method Python cannot unpack; "
         "zip the CSV again without a password (deflate), or give the CSV itself."
