@@ -686,3 +686,17 @@ def test_an_encrypted_zip_is_one_sentence(tmp_path: Path) -> None:
         "required for extraction): it is encrypted or packed by a method Python cannot unpack; "
         "zip the CSV again without a password (deflate), or give the CSV itself."
     )
+
+
+def test_a_zip_packed_by_a_module_this_python_lacks_is_one_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Python built without lzma: zipfile raised its RuntimeError for an lzma-packed member."""
+    path = tmp_path / "prices.csv.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_LZMA) as archive:
+        archive.writestr("prices.csv", "Date,Close\n2024-01-01,1\n2024-01-02,2\n")
+    monkeypatch.setattr(zipfile, "lzma", None)
+    assert _file_refusal(path).startswith(
+        f"CSV file {path} cannot be read as .zip data (Compression requires the (missing) lzma "
+        "module): it is encrypted or packed by a method Python cannot unpack;"
+    )

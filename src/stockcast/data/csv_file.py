@@ -51,8 +51,6 @@ DAMAGED_COMPRESSION = (
     tarfile.TarError,
     zlib.error,
 )
-# A zip member's general-purpose flag for encryption.
-ENCRYPTED = 0x1
 # How many of an archive's files a refusal names.
 SHOWN_FILES = 3
 # Separators other than the comma that spreadsheets write (a semicolon where the comma is the
@@ -264,16 +262,19 @@ def _unopened(path: Path, label: str, err: Exception) -> str | None:
 
 
 def _zip_unreadable(path: Path) -> bool:
-    """Whether a member of the zip is encrypted or packed by a method zipfile cannot unpack."""
-    known = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+    """Whether zipfile cannot open a member of the zip here: encrypted, packed by a method it
+    lacks, or by one whose module this Python was built without (bz2, lzma)."""
     try:
         with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
+            for member in archive.infolist():
+                try:
+                    with archive.open(member):
+                        pass
+                except RuntimeError:  # NotImplementedError is one
+                    return True
     except (OSError, zipfile.BadZipFile):
         return False
-    return any(
-        member.flag_bits & ENCRYPTED or member.compress_type not in known for member in members
-    )
+    return False
 
 
 def _compression(path: Path) -> str:
