@@ -234,7 +234,7 @@ def test_a_tar_holding_several_files_is_refused(tmp_path: Path) -> None:
 def test_the_compressions_known_are_those_pandas_reads_a_csv_in() -> None:
     from pandas.io.common import extension_to_compression
 
-    from stockcast.data.csv_file import COMPRESSIONS
+    from stockcast.data.compressed import COMPRESSIONS
 
     assert set(COMPRESSIONS) == set(extension_to_compression)
 

@@ -15,7 +15,8 @@ import numpy as np
 
 from stockcast.data.calendar import day_text, parse_day
 from stockcast.data.checks import check_csv_layout, refuse_true_false
-from stockcast.data.csv_file import COMPRESSIONS, read_csv_frame
+from stockcast.data.compressed import COMPRESSIONS
+from stockcast.data.csv_file import read_csv_frame
 from stockcast.data.markets import (
     available_values,
     gbm_market,
