@@ -15,7 +15,7 @@ import numpy as np
 
 from stockcast.data.calendar import day_text, parse_day
 from stockcast.data.checks import check_csv_layout, refuse_true_false
-from stockcast.data.compressed import COMPRESSIONS
+from stockcast.data.compressed import compression_of
 from stockcast.data.csv_file import read_csv_frame
 from stockcast.data.markets import (
     available_values,
@@ -73,9 +73,8 @@ def table_format(path: Path, format: str | None, key: str, otherwise: str | None
 def format_suffix(path: Path) -> tuple[str, str]:
     """(the suffix that names the format, the compression's after it), lower case: ('.csv',
     '.gz') for prices.csv.gz, ('.csv', '') for prices.csv, ('', '.tar.gz') for prices.tar.gz."""
-    name = path.name.lower()
-    compression = next((c for c in COMPRESSIONS if name.endswith(c)), "")
-    return Path(name.removesuffix(compression)).suffix, compression
+    compression = compression_of(path)
+    return Path(path.name.lower().removesuffix(compression)).suffix, compression
 
 
 def check_file(path: Path, label: str, key: str) -> None:
