@@ -14,6 +14,7 @@ import yaml
 from stockcast.errors import ArtifactError
 from stockcast.registry.integrity import folder_contents, model_hash, verified_copy
 from stockcast.registry.store import MODEL_HASH_TAG, VersionInfo
+from stockcast.registry.verified import expected_files
 from stockcast.serving.metadata import evaluated_model_dir
 from stockcast.serving.model import open_model_dir
 from tests.conftest import run_cli
@@ -112,7 +113,7 @@ def test_a_damaged_folder_is_one_sentence_naming_the_file(
 def test_a_version_without_a_whole_folder_hash_is_not_loaded(source: PipelineRun) -> None:
     old = VersionInfo(3, (), {MODEL_HASH_TAG: "0123456789abcdef0123"}, None, "")
     with pytest.raises(ArtifactError, match="version 3 carries no hash of its whole folder"):
-        registry(source.root).expected(old)
+        expected_files(old, registry(source.root).label(old))
 
 
 def test_registered_artifacts_carry_no_path_of_the_training_machine(source: PipelineRun) -> None:

@@ -22,12 +22,12 @@ from typing import Any
 from stockcast.registry.artifacts import version_folder
 from stockcast.registry.connection import RegistryError, open_client
 from stockcast.registry.faults import crash_point
-from stockcast.registry.integrity import Expected, private_copy
+from stockcast.registry.integrity import private_copy
 from stockcast.registry.lock import TagLease, sqlite_file, store_lock
 from stockcast.registry.repair import sign_again, version_holding
 from stockcast.registry.runs import close_orphaned_runs, owner_tags, prepare_store
 from stockcast.registry.signing import SigningKeys, check_signing_keys, signature_for
-from stockcast.registry.verified import expected_files, verified_folder
+from stockcast.registry.verified import verified_folder
 from stockcast.registry.versions import (
     MANIFEST_TAG,
     MODEL_HASH_TAG,
@@ -169,10 +169,6 @@ class ModelRegistry:
 
     def label(self, info: VersionInfo) -> str:
         return f"{self.model_name} version {info.version}"
-
-    def expected(self, info: VersionInfo) -> Expected:
-        """What the version's folder must hold, from its tags (registry/verified.py)."""
-        return expected_files(info, self.label(info))
 
     def download(self, info: VersionInfo, dst: str | Path) -> Path:
         """A local folder with the version's model: the store's own folder when its artifacts are
