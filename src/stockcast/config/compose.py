@@ -45,9 +45,13 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("stockcast_file", file_or_null)
 
 
+# The database file of a local store, in its folder.
+LOCAL_STORE_DB = "mlruns.db"
+
+
 def local_store_uri(folder: str | Path) -> str:
     """The tracking URI of the local store in `folder`."""
-    return f"sqlite:///{folder}/mlruns.db"
+    return f"sqlite:///{folder}/{LOCAL_STORE_DB}"
 
 
 def hydra_quoted(text: str) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from stockcast.config.compose import hydra_quoted, local_store_overrides
+from stockcast.config.compose import LOCAL_STORE_DB, hydra_quoted, local_store_overrides
 from stockcast.config.task import hydra_task
 from stockcast.data.calendar import business_days, day_text, parse_day, today_utc
 from stockcast.data.prepared import PreparedData
@@ -102,7 +102,7 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
         return resume_replay(cfg)
     run_dir = Path(cfg.paths.output_dir)
     store = Path(cfg.replay.store_dir)
-    if (store / "mlruns.db").exists():
+    if (store / LOCAL_STORE_DB).exists():
         raise ConfigError(
             f"replay.store_dir {store} already holds a store; a replay starts from a fresh one: "
             "pick another folder or remove it (or resume the replay it belongs to with "

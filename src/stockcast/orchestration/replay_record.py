@@ -17,7 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from stockcast.config.compose import local_store_uri
+from stockcast.config.compose import LOCAL_STORE_DB, local_store_uri
 from stockcast.errors import ConfigError, StockcastError
 from stockcast.orchestration.steps.table import (
     DECISION,
@@ -130,11 +130,18 @@ def set_aside(day_dir: Path) -> Path | None:
     return target
 
 
+def _local_registry(store: Path, model_name: str) -> ModelRegistry | None:
+    """The replay's store as a registry of `model_name`; None before its first version."""
+    if not (store / LOCAL_STORE_DB).is_file():
+        return None
+    return ModelRegistry(local_store_uri(store), model_name)
+
+
 def registered_on(model_name: str, store: Path, as_of: str) -> int | None:
     """The newest version of the replay's store registered from `as_of`'s data, if any."""
-    if not (store / "mlruns.db").is_file():
+    registry = _local_registry(store, model_name)
+    if registry is None:
         return None
-    registry = ModelRegistry(local_store_uri(store), model_name)
     found = [info.version for info in registry.versions() if info.tags.get(AS_OF_TAG) == as_of]
     return max(found, default=None)
 
@@ -173,9 +180,9 @@ def day_entry(run_dir: Path, as_of: str, seconds: float, error: str | None) -> d
 def store_champion(cfg: DictConfig, store: Path) -> int | None:
     """The version the champion alias names in the replay's store (None: none yet, or a store
     that cannot be read: the day's own error already says why)."""
-    if not (store / "mlruns.db").is_file():
+    registry = _local_registry(store, cfg.registry.model_name)
+    if registry is None:
         return None
-    registry = ModelRegistry(local_store_uri(store), cfg.registry.model_name)
     try:
         found = registry.champion(cfg.register.alias)
     except StockcastError:
