@@ -4,6 +4,13 @@ import sys
 from typing import NoReturn
 
 
+def first_line(err: BaseException, strip: str = "") -> str:
+    """A library error's first non-blank line (its name where it has none), with the trailing
+    `strip` characters removed: what a one-sentence refusal quotes of it."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return (lines[0] if lines else type(err).__name__).rstrip(strip)
+
+
 class StockcastError(Exception):
     """A problem the user can fix; entry points print it as one line and exit non-zero."""
 

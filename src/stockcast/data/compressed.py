@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from stockcast.errors import first_line
+
 # Compressions pandas reads by the file's suffix, opened the same way for the line scans: a scan
 # of the compressed bytes would name lines the file does not have.
 DECOMPRESS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
@@ -54,7 +56,7 @@ def damaged(path: Path, label: str, err: BaseException) -> str | None:
     if not compression or isinstance(err, FileNotFoundError | PermissionError):
         return None
     return (
-        f"{label} cannot be read as {compression} data ({_reason(err)}); compress the CSV "
+        f"{label} cannot be read as {compression} data ({first_line(err, ':')}); compress the CSV "
         "again (the file may be cut short, damaged or named for another compression), or "
         "give the CSV itself."
     )
@@ -66,7 +68,7 @@ def locked_zip(path: Path, label: str, err: BaseException) -> str | None:
     if compression_of(path) != ".zip" or not _zip_unreadable(path):
         return None
     return (
-        f"{label} cannot be read as .zip data ({_reason(err)}): it is encrypted or packed by "
+        f"{label} cannot be read as .zip data ({first_line(err, ':')}): it is encrypted or packed by "
         "a method Python cannot unpack; zip the CSV again without a password (deflate), or "
         "give the CSV itself."
     )
@@ -117,12 +119,6 @@ def compression_of(path: Path) -> str:
     """The compression suffix pandas reads the file by (`.gz`, `.tar.gz`), or ''."""
     name = path.name.lower()
     return next((c for c in COMPRESSIONS if name.endswith(c)), "")
-
-
-def _reason(err: BaseException) -> str:
-    """The decompressor's first line (tarfile's ends in a colon before its list of methods)."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0].rstrip(":") if lines else type(err).__name__
 
 
 def _archive_files(path: Path, kind: str) -> list[str]:

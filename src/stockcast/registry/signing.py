@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stockcast.errors import ArtifactError, ConfigError, DamagedVersion
+from stockcast.errors import ArtifactError, ConfigError, DamagedVersion, first_line
 
 SIGNATURE_FILE = "model.sig"
 PEM_START = "-----BEGIN"
@@ -86,7 +86,7 @@ def sign_folder(folder: Path, private_key: str, signature: Path) -> None:
             config.use_elliptic_key_signer(private_key=key).sign(folder, signature)
         except Exception as err:  # the library's reasons vary: an unreadable or unsupported key
             raise ConfigError(
-                f"registry.signing.private_key cannot sign ({_first_line(err)}); give an EC "
+                f"registry.signing.private_key cannot sign ({first_line(err, '. ')}); give an EC "
                 "(P-256, P-384 or P-521) private key in PEM without a password."
             ) from None
 
@@ -101,7 +101,7 @@ def public_half(private_key: str) -> str:
             public = loaded.public_key()
         except Exception as err:  # not PEM, encrypted, or a kind of key with no public half
             raise ConfigError(
-                f"registry.signing.private_key cannot sign ({_first_line(err)}); give an EC "
+                f"registry.signing.private_key cannot sign ({first_line(err, '. ')}); give an EC "
                 "(P-256, P-384 or P-521) private key in PEM without a password."
             ) from None
     return public.public_bytes(
@@ -130,7 +130,7 @@ def check_signing_keys(keys: SigningKeys) -> None:
         except Exception as err:  # not PEM, or not a public key
             raise ConfigError(
                 f"registry.signing.public_key is not an EC public key in PEM "
-                f"({_first_line(err)}); give the public half of the signing key."
+                f"({first_line(err, '. ')}); give the public half of the signing key."
             ) from None
     shown = public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -154,11 +154,6 @@ def signature_for(folder: Path, private_key: str, public_key: str | None) -> Ite
         if public_key:
             verify_folder(folder, signature, public_key, f"the model signed from {folder}")
         yield signature
-
-
-def _first_line(err: BaseException) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return (lines[0] if lines else type(err).__name__).rstrip(". ")
 
 
 def _files(message: str) -> str:
@@ -192,7 +187,7 @@ def verify_folder(folder: Path, signature: Path, public_key: str, label: str) ->
         except Exception as err:  # not PEM, or not an EC key
             raise ConfigError(
                 f"registry.signing.public_key is not an EC public key in PEM "
-                f"({_first_line(err)}); give the public half of the signing key."
+                f"({first_line(err, '. ')}); give the public half of the signing key."
             ) from None
         try:
             config.set_hashing_config(_hashing()).verify(folder, signature)
@@ -218,5 +213,5 @@ def _refusal(err: BaseException, label: str) -> ArtifactError:
     if files:
         reason = f"its files differ from the signed ones ({files})"
         return DamagedVersion(f"{label} is refused: {reason}, {advice}.", files)
-    reason = f"its signature does not verify ({_first_line(err)})"
+    reason = f"its signature does not verify ({first_line(err, '. ')})"
     return ArtifactError(f"{label} is refused: {reason}, {advice}.")

@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from stockcast.errors import ArtifactError
+from stockcast.errors import ArtifactError, first_line
 from stockcast.serving.metadata import read_model_metadata
 
 CODE_MODEL_LOADER = "mlflow.pyfunc.loaders.code_model"
@@ -119,10 +119,9 @@ def check_model_files(model_dir: str | Path, shown: Shown | None = None) -> None
 
 
 def _first_line(err: BaseException) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     # PyTorch puts the useful part ("size mismatch for ...") after a heading line.
-    detail = next((line for line in lines if "size mismatch" in line), None)
-    return (detail or (lines[0] if lines else type(err).__name__))[:300]
+    detail = next((line.strip() for line in str(err).splitlines() if "size mismatch" in line), None)
+    return (detail or first_line(err))[:300]
 
 
 def load_checked_copy(
