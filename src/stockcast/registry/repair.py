@@ -3,8 +3,8 @@ still holds the folder's files (a damaged one gets a new version), and it is sig
 its signature is missing or does not hold for this private key.
 
 On a remote store every look at a version's files is a download of the whole folder, so the one
-`version_holding` makes to compare hashes also keeps the version's signature for `sign_again`,
-which then downloads nothing.
+`version_holding` makes to compare hashes also hands back the version's signature, which
+`sign_again` is given and so downloads nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from weakref import WeakKeyDictionary
 
 from stockcast.errors import ArtifactError
 from stockcast.registry.integrity import folder_contents
@@ -36,22 +35,19 @@ class VersionStore(Protocol):
 
 
 @dataclass(frozen=True)
-class _Held:
-    """The signature of the version `version_holding` found last, as its download held it."""
+class Held:
+    """A version whose store copy holds a folder's files, and its signature as the download
+    held it (None: the folder holds no signature)."""
 
     info: VersionInfo
-    signature: bytes | None  # None: the version's folder holds no signature
+    signature: bytes | None
 
 
-# By store object: a store that is gone takes its entry with it.
-_HELD: WeakKeyDictionary[VersionStore, _Held] = WeakKeyDictionary()
-
-
-def version_holding(registry: VersionStore, digest: str) -> VersionInfo | None:
+def version_holding(registry: VersionStore, digest: str) -> Held | None:
     """The version registered with the files of hash `digest` whose store copy still holds
-    them. One whose files were changed or lost since is passed over, so registering the
-    original folder again makes a new version rather than pointing at a broken one."""
-    _HELD.pop(registry, None)
+    them, with its signature. One whose files were changed or lost since is passed over, so
+    registering the original folder again makes a new version rather than pointing at a broken
+    one."""
     for info in registry.versions():
         if info.model_hash != digest:
             continue
@@ -63,30 +59,24 @@ def version_holding(registry: VersionStore, digest: str) -> VersionInfo | None:
             except (ArtifactError, FileNotFoundError):  # its files are gone
                 continue
             signature = folder / SIGNATURE_FILE
-            _HELD[registry] = _Held(info, signature.read_bytes() if signature.is_file() else None)
-            return info
+            return Held(info, signature.read_bytes() if signature.is_file() else None)
     return None
 
 
-def sign_again(registry: VersionStore, existing: VersionInfo, model_dir: Path) -> str | None:
+def sign_again(registry: VersionStore, held: Held, model_dir: Path) -> str | None:
     """Sign a version whose folder, `model_dir` (the store copy holds the same bytes:
-    `version_holding`), is registered again with a private key, where its signature is
-    missing (registered before the keys were set up) or does not hold for this key (the pair
-    was replaced): why it was signed, None if it needed no signature."""
-    held = _HELD.pop(registry, None)
-    keys = registry.keys
+    `version_holding`, which found `held`), is registered again with a private key, where its
+    signature is missing (registered before the keys were set up) or does not hold for this key
+    (the pair was replaced): why it was signed, None if it needed no signature."""
+    existing, keys = held.info, registry.keys
     if not keys.private_key or existing.run_id is None:
         return None
-    with tempfile.TemporaryDirectory(prefix="stockcast-signing-") as workdir:
-        if held is not None and held.info == existing:
+    if held.signature is None:
+        why = "registered unsigned, it is signed now"
+    else:
+        with tempfile.TemporaryDirectory(prefix="stockcast-signing-") as workdir:
             signature = Path(workdir) / SIGNATURE_FILE
-            if held.signature is not None:
-                signature.write_bytes(held.signature)
-        else:  # not the version `version_holding` just found: look at the store's copy
-            signature = registry.download(existing, workdir) / SIGNATURE_FILE
-        if not signature.is_file():
-            why = "registered unsigned, it is signed now"
-        else:
+            signature.write_bytes(held.signature)
             try:
                 public = public_half(keys.private_key)
                 verify_folder(model_dir, signature, public, registry.label(existing))

@@ -228,10 +228,10 @@ class ModelRegistry:
         # What is logged, hashed and signed is one private copy: the very same bytes.
         model_dir, contents = private_copy(model_dir)
         check_signing_keys(self.keys)
-        existing = version_holding(self, contents.digest)
-        if existing is not None:
-            sign_again(self, existing, model_dir)
-            return existing, False
+        held = version_holding(self, contents.digest)
+        if held is not None:
+            sign_again(self, held, model_dir)
+            return held.info, False
         client = self.client()
         experiment_id = prepare_store(
             self.tracking_uri, self.experiment_name, self.artifact_location

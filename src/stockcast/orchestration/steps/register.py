@@ -25,9 +25,9 @@ from stockcast.paths import portable_path
 from stockcast.registry.freshness import data_tags
 from stockcast.registry.integrity import folder_contents, verified_copy
 from stockcast.registry.lock import sqlite_file
-from stockcast.registry.repair import sign_again, version_holding
+from stockcast.registry.repair import Held, sign_again, version_holding
 from stockcast.registry.signing import check_signing_keys
-from stockcast.registry.store import ModelRegistry, VersionInfo
+from stockcast.registry.store import ModelRegistry
 from stockcast.serving.metadata import (
     TRAINING_CONFIG_FILE,
     evaluated_model_dir,
@@ -98,13 +98,13 @@ def _register_new(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate
 
 
 def _already_registered(
-    cfg: DictConfig, registry: ModelRegistry, existing: VersionInfo, candidate: Candidate
+    cfg: DictConfig, registry: ModelRegistry, found: Held, candidate: Candidate
 ) -> dict[str, Any]:
     """The same model again: nothing new, unless a crashed run left its promotion pending, which
     is finished now against the champion of now (inside `writing()`)."""
-    alias = cfg.register.alias
+    alias, existing = cfg.register.alias, found.info
     held = f"{registry.model_name} version {existing.version} already holds this model"
-    signed = sign_again(registry, existing, candidate.model_dir)
+    signed = sign_again(registry, found, candidate.model_dir)
     if signed is not None:
         held += f" ({signed})"
     result: dict[str, Any] = {
@@ -149,11 +149,11 @@ def run_register(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     candidate = Candidate(copy, report_dir, report, output_dir)
     with registry.writing():  # lookup, version and alias as one compare-and-set
-        existing = version_holding(registry, digest)
-        if existing is None:
+        found = version_holding(registry, digest)
+        if found is None:
             result = _register_new(cfg, registry, candidate)
         else:
-            result = _already_registered(cfg, registry, existing, candidate)
+            result = _already_registered(cfg, registry, found, candidate)
     # The store as seen from its own folder: decision.json travels with the run.
     store = sqlite_file(registry.tracking_uri)
     tracking_uri = portable_path(registry.tracking_uri, *([store.parent] if store else []))
