@@ -16,20 +16,16 @@ from typing import Protocol
 
 from stockcast.errors import ArtifactError
 from stockcast.registry.integrity import folder_contents
-from stockcast.registry.signing import SIGNATURE_FILE, SigningKeys, public_half, verify_folder
+from stockcast.registry.signing import SIGNATURE_FILE, public_half, verify_folder
+from stockcast.registry.verified import VersionFiles
 from stockcast.registry.versions import VersionInfo
 
 
-class VersionStore(Protocol):
-    """What the repair reads and writes of a store (`ModelRegistry`, which calls it)."""
-
-    keys: SigningKeys
+class VersionStore(VersionFiles, Protocol):
+    """What the repair reads and writes of a store (`ModelRegistry`, which calls it): its
+    versions' files, as the checks read them, and its versions and signatures."""
 
     def versions(self) -> list[VersionInfo]: ...
-
-    def download(self, info: VersionInfo, dst: str | Path) -> Path: ...
-
-    def label(self, info: VersionInfo) -> str: ...
 
     def log_signature(self, run_id: str, model_dir: Path) -> None: ...
 
