@@ -13,8 +13,8 @@ import yaml
 
 from stockcast.errors import ArtifactError
 from stockcast.registry.integrity import folder_contents, model_hash, verified_copy
-from stockcast.registry.store import MODEL_HASH_TAG, VersionInfo
 from stockcast.registry.verified import expected_files
+from stockcast.registry.versions import MODEL_HASH_TAG, VersionInfo
 from stockcast.serving.metadata import evaluated_model_dir
 from stockcast.serving.model import open_model_dir
 from tests.conftest import run_cli

@@ -10,7 +10,7 @@ from mlflow import MlflowClient
 
 from stockcast.registry.faults import CRASH_PHASES
 from stockcast.registry.lock import LEASE_TAG, StoreBusy, TagLease
-from stockcast.registry.store import PROMOTION_TAG, SETTLED
+from stockcast.registry.versions import PROMOTION_TAG, SETTLED
 from tests.reliability_helpers import (
     PipelineRun,
     evaluate,

@@ -26,7 +26,8 @@ from stockcast.orchestration.steps.register import run_register
 from stockcast.registry.integrity import folder_contents
 from stockcast.registry.keys import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, create_key_pair
 from stockcast.registry.signing import SIGNATURE_FILE, SigningKeys, sign_folder, verify_folder
-from stockcast.registry.store import MANIFEST_TAG, MODEL_HASH_TAG, ModelRegistry
+from stockcast.registry.store import ModelRegistry
+from stockcast.registry.versions import MANIFEST_TAG, MODEL_HASH_TAG
 from stockcast.serving.model import open_model
 from tests.conftest import LENIENT_GATE, MODEL, isolated_overrides, run_task, seed_store
 

@@ -37,14 +37,8 @@ from stockcast.registry.versions import (
     VersionInfo,
 )
 
-__all__ = [
-    "MANIFEST_TAG",
-    "MODEL_HASH_TAG",
-    "PROMOTION_TAG",
-    "SETTLED",
-    "ModelRegistry",
-    "VersionInfo",
-]
+# VersionInfo is the store's answer: callers take both from here.
+__all__ = ["ModelRegistry", "VersionInfo"]
 
 DEFAULT_EXPERIMENT = "stockcast-registry"
 NO_KEYS = SigningKeys()

@@ -16,7 +16,7 @@ from typing import Protocol
 from stockcast.errors import ArtifactError, DamagedVersion
 from stockcast.registry.integrity import Expected, check_contents, parse_manifest, private_copy
 from stockcast.registry.signing import SIGNATURE_FILE, SigningKeys, verify_folder
-from stockcast.registry.versions import MANIFEST_TAG, MODEL_HASH_TAG, VersionInfo
+from stockcast.registry.versions import MANIFEST_TAG, VersionInfo
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class VersionFiles(Protocol):
 def expected_files(info: VersionInfo, label: str) -> Expected:
     """What the version's folder must hold, from its tags (kept in the store's database);
     `label` names the version in the refusal."""
-    digest = info.tags.get(MODEL_HASH_TAG, "")
+    digest = info.model_hash or ""
     if len(digest) != WHOLE_FOLDER_HASH_LENGTH:
         raise ArtifactError(
             f"{label} carries no hash of its whole folder (registered by an older stockcast or "
