@@ -18,12 +18,12 @@ from stockcast.data.split import split_series
 from stockcast.evaluation.live import (
     Maturity,
     Observed,
-    judge,
     last_origins,
     live_scores,
     mature,
     score_live,
 )
+from stockcast.evaluation.live_verdict import judge
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.registry.ledger import ChampionSeen, Ledger, LedgerForecast, previous_champion
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig
 
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import SplitData, series_scales
@@ -207,45 +206,6 @@ def _point_and_naive_errors(
     return pooled_errors(point, actual, pair_scales), pooled_errors(naive, actual, pair_scales)
 
 
-def judge(cfg: DictConfig, champion_live: dict[str, Any], version: int) -> dict[str, Any]:
-    """Whether the champion's live ratio to naive is over the limit, with enough evidence: its
-    forecasts of at least `monitor.min_matured` origin dates have matured. The count is of
-    dates, not of forecasts: a panel's series err together on a market's day, so a hundred
-    tickers matured on one day are one day's evidence, not a hundred's; it is the count of the
-    series with the most (`series_origins`), so the tickers of an intraday panel whose last bars
-    differ by a minute are one day's too. For one series the counts are the same."""
-    limit, needed = float(cfg.monitor.max_ratio_vs_naive), int(cfg.monitor.min_matured)
-    ratio = champion_live.get("ratio_vs_naive")
-    matured = champion_live["matured"]
-    origins = champion_live.get("series_origins", champion_live["origins"])
-    if origins < needed:
-        return {
-            "flagged": False,
-            "reason": f"version {version} has {_counted(origins, 'matured origin date')} in the "
-            f"window; judging needs monitor.min_matured={needed}",
-        }
-    over = (
-        f"over its last {_counted(origins, 'matured origin date')} "
-        f"({_counted(matured, 'forecast')})"
-    )
-    if ratio is None:
-        # The naive forecast was exact (nothing moved): any error of the champion's is
-        # infinitely worse, as the evaluation gate counts it.
-        mase = float(champion_live["mase"])
-        flagged = mase > 0
-        return {
-            "flagged": flagged,
-            "reason": f"version {version}'s live MASE is {mase:.3f} where the naive forecast's is "
-            f"0 {over} ({'above' if flagged else 'within'} monitor.max_ratio_vs_naive={limit:g})",
-        }
-    flagged = ratio > limit
-    return {
-        "flagged": flagged,
-        "reason": f"version {version}'s live MASE is {ratio:.3f}x the naive forecast's {over} "
-        f"({'above' if flagged else 'within'} monitor.max_ratio_vs_naive={limit:g})",
-    }
-
-
 @dataclass(frozen=True)
 class LiveScores:
     """The ledger's matured forecasts scored: over the last `window` origins (all versions and
@@ -302,7 +262,3 @@ def live_metrics(report: dict[str, Any]) -> dict[str, float]:
         for level, value in report[scope].get("coverage", {}).items():
             metrics[f"{scope}_coverage_{level}"] = float(value)
     return metrics
-
-
-def _counted(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"

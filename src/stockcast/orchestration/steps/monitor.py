@@ -20,7 +20,8 @@ from omegaconf import DictConfig
 from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ArtifactError
-from stockcast.evaluation.live import judge, observed_series, score_live
+from stockcast.evaluation.live import observed_series, score_live
+from stockcast.evaluation.live_verdict import judge
 from stockcast.orchestration.steps.monitor_outputs import finish, log_to_mlflow, registered_version
 from stockcast.orchestration.steps.table import table_step
 from stockcast.paths import portable_path
