@@ -115,6 +115,32 @@ def test_csv_rows_after_as_of_are_ignored_and_the_meta_records_the_window(
         prepare_data(plain(cfg.data) | {"as_of": "2026-01-10"})
 
 
+def test_a_release_lag_hides_rows_until_they_are_known(make_cfg, tmp_path: Path) -> None:
+    """Monthly values dated on the first of their month are known once the month is over: with
+    release_lag_days=31 the run of 2024-03-15 sees February's value, not March's."""
+    path = tmp_path / "monthly.csv"
+    months = pd.date_range("2019-01-01", "2024-06-01", freq="MS")
+    pd.DataFrame({"Date": months, "Close": 100 + np.arange(len(months))}).to_csv(path, index=False)
+    cfg = plain(make_cfg("data=csv", f"data.path={path}", "data.as_of=2024-03-15").data)
+    assert str(load_series(cfg)[0].dates[-1])[:10] == "2024-03-01"
+    lagged = cfg | {"release_lag_days": 31}
+    (series,) = load_series(lagged)
+    assert str(series.dates[-1])[:10] == "2024-02-01"
+    meta = prepare_data(lagged).meta
+    assert (meta["last_date"], meta["release_lag_days"]) == ("2024-02-01", 31)
+    assert "release_lag_days" not in prepare_data(cfg).meta
+    with pytest.raises(
+        DataError,
+        match=r"^data.as_of=2019-03-15 with data.release_lag_days=31 \(rows dated up to "
+        r"2019-02-12\) leaves series 'series' 2 of its 66 rows",
+    ):
+        load_series(lagged | {"as_of": "2019-03-15"}, min_values=10)
+    from stockcast.config.schema import validate_config
+
+    with pytest.raises(ConfigError, match="release_lag_days"):
+        validate_config(make_cfg("data=csv", f"data.path={path}", "data.release_lag_days=-1"))
+
+
 def test_a_file_without_dates_is_used_whole_and_the_meta_says_why(make_cfg, tmp_path) -> None:
     path = tmp_path / "undated.csv"
     write_prices(path, dates=False)

@@ -22,6 +22,7 @@ from stockcast.fields import (
     Seed,
     TrailingLength,
     WholeAbove0,
+    WholeAtLeast0,
     WindowOrAuto,
     _distinct,
 )
@@ -106,6 +107,7 @@ class TableData(DataCommon):
     value_column: str
     id_column: str | None
     format: Literal[TABLE_FORMATS] | None = None  # type: ignore[valid-type]
+    release_lag_days: WholeAtLeast0 = 0
 
 
 class CsvData(TableData):

@@ -118,7 +118,8 @@ def read_prepared_meta(folder: str | Path) -> dict[str, Any]:
 
 
 def data_window(data_cfg: Mapping[str, Any], series: list[Series]) -> dict[str, Any]:
-    """What a run saw: as_of, its first and last dates, its row count and its hash.
+    """What a run saw: as_of (and the release lag it was read with), its first and last dates,
+    its row count and its hash.
 
     `as_of_note` explains a file without dates, which `as_of` cannot cut.
     """
@@ -130,6 +131,8 @@ def data_window(data_cfg: Mapping[str, Any], series: list[Series]) -> dict[str, 
         "rows": int(sum(len(item) for item in series)),
         "data_hash": data_hash(series),
     }
+    if data_cfg.get("release_lag_days"):
+        window["release_lag_days"] = int(data_cfg["release_lag_days"])
     if not as_of_applies(series):
         window["as_of_note"] = (
             "the data has no dates (data.date_column is null), so as_of could not cut it: "

@@ -246,7 +246,8 @@ SOURCES: dict[str, Callable[[Mapping[str, Any]], list[Series]]] = {
 
 
 def load_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> list[Series]:
-    """The series named by `data.source` (one the config schema accepts), as of `data.as_of`.
+    """The series named by `data.source` (one the config schema accepts), as of `data.as_of`:
+    a file's rows dated up to `data.release_lag_days` before it.
 
     `min_values` is what the windows and split need of each series: when `as_of` is what leaves a
     series shorter than that, the refusal names as_of rather than the window sizes.
@@ -265,15 +266,20 @@ def load_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> list[Series
     if data_cfg.get("as_of") is None:  # a file source recorded before as_of existed
         return series
     as_of = parse_day(data_cfg["as_of"], "data.as_of")
-    cut = until(series, as_of)
+    lag = int(data_cfg.get("release_lag_days") or 0)
+    known = as_of - np.timedelta64(lag, "D")
+    cut = until(series, known)
     for whole, kept in zip(series, cut, strict=True):
         if len(kept) == len(whole) or len(kept) >= min_values:
             continue
         assert whole.dates is not None
         first = day_text(whole.dates[0].astype("datetime64[D]"))
+        lagged = (
+            f" with data.release_lag_days={lag} (rows dated up to {day_text(known)})" if lag else ""
+        )
         raise DataError(
-            f"data.as_of={day_text(as_of)} leaves series {whole.series_id!r} {len(kept)} of its "
-            f"{len(whole)} rows (it starts on {first}), fewer than the {min_values} values the "
+            f"data.as_of={day_text(as_of)}{lagged} leaves series {whole.series_id!r} {len(kept)} "
+            f"of its {len(whole)} rows (it starts on {first}), fewer than the {min_values} values the "
             "windows and split need; pick a later data.as_of."
         )
     return cut
