@@ -210,6 +210,46 @@ def test_a_json_output_is_replaced_whole_or_not_at_all(
     assert [p.name for p in tmp_path.iterdir()] == ["replay.json"], "nothing left beside it"
 
 
+def test_a_symlinked_json_output_is_written_through_and_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rename used to replace the link itself with a plain file; and nothing reached the
+    disk before the rename, so a machine stopped just after it could leave an empty file."""
+    import os
+
+    real = write_json(tmp_path / "kept" / "report.json", {"old": True})
+    link = tmp_path / "report.json"
+    link.symlink_to(real)
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fsync", synced.append)
+    write_json(link, {"new": True})
+    assert link.is_symlink() and json.loads(real.read_text()) == {"new": True}
+    assert len(synced) == 1
+    assert sorted(p.name for p in real.parent.iterdir()) == ["report.json"]
+
+
+def test_a_plot_is_replaced_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from stockcast.evaluation.plots import plot_forecast
+
+    path = plot_forecast(tmp_path / "forecast.png", np.arange(30.0), np.arange(30.0, 35.0), "one")
+    before = path.read_bytes()
+    assert before.startswith(b"\x89PNG")
+
+    def killed(source: str | Path, target: str | Path) -> None:
+        assert Path(source).read_bytes().startswith(b"\x89PNG")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        plot_forecast(path, np.arange(40.0), np.arange(40.0, 45.0), "two")
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["forecast.png"], "nothing left beside it"
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store with one version, so 'nothing written' means: still exactly that version."""

@@ -9,7 +9,7 @@ import os
 import re
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,17 +66,27 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:FILE_NAME_HASH_CHARS]
 
 
-def write_json(path: str | Path, payload: Mapping[str, Any]) -> Path:
-    """Written whole or not at all (a temporary file beside it, then renamed over it): a process
-    killed while writing leaves the previous file, not a truncated one that no longer parses."""
+def write_whole(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """`write(file)` into a temporary file beside `path`, synced to disk, then renamed over it:
+    a process killed (or a machine stopped) while writing leaves the previous file, not a
+    truncated one that no longer parses. A symlinked `path` is written through, as `open` does,
+    so the link stays a link."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(json_safe(payload), indent=2, default=str, allow_nan=False)
+    target = path.resolve() if path.is_symlink() else path
+    target.parent.mkdir(parents=True, exist_ok=True)
     # Named for this process and thread (mkstemp's file would keep mode 0600, not the umask's).
-    staged = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    staged = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     try:
-        staged.write_text(text + "\n")
-        os.replace(staged, path)
+        write(staged)
+        with staged.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(staged, target)
     finally:
         staged.unlink(missing_ok=True)
     return path
+
+
+def write_json(path: str | Path, payload: Mapping[str, Any]) -> Path:
+    """`payload` as JSON, written whole or not at all (`write_whole`)."""
+    text = json.dumps(json_safe(payload), indent=2, default=str, allow_nan=False)
+    return write_whole(path, lambda staged: staged.write_text(text + "\n"))

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.files import write_whole
+
 
 def _pyplot():
     import matplotlib
@@ -19,10 +21,15 @@ def _pyplot():
 
 
 def _save(plt, fig, path: str | Path) -> Path:
-    """Lay out, write and free the figure (pyplot keeps every open figure otherwise)."""
+    """Lay out, write (whole or not at all) and free the figure (pyplot keeps every open figure
+    otherwise)."""
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        # The format from the plot's own name: the temporary file's suffix names none.
+        kind = Path(path).suffix[1:] or "png"
+        write_whole(path, lambda staged: fig.savefig(staged, format=kind))
+    finally:
+        plt.close(fig)
     return Path(path)
 
 
