@@ -214,6 +214,12 @@ def test_a_stopped_replay_resumes_at_its_first_unfinished_day(
     with pytest.raises(ConfigError, match="ran all its 5 days; there is nothing to resume"):
         _replay(tmp_path, "later2", "seed=3", f"replay.resume_from={tmp_path / 'run'}")
 
+    # Stopped after its last day's record, before its plot: the resume only draws the plot.
+    (tmp_path / "run" / REPLAY_PLOT_FILE).unlink()
+    finished = _replay(tmp_path, "later3", "seed=3", f"replay.resume_from={tmp_path / 'run'}")
+    assert finished == again and len(ran) == 6, "no day runs again"
+    assert (tmp_path / "run" / REPLAY_PLOT_FILE).is_file()
+
 
 def test_a_replay_resumes_only_with_the_overrides_it_started_with(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

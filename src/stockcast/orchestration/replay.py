@@ -33,6 +33,7 @@ from stockcast.evaluation.plots import plot_replay_days
 from stockcast.files import write_json
 from stockcast.orchestration.replay_record import (
     REPLAY_FILE,
+    REPLAY_PLOT_FILE,
     day_entry,
     plan_path,
     planned,
@@ -53,7 +54,6 @@ from stockcast.orchestration.steps.table import (
 )
 from stockcast.registry.ledger import LEDGER_FILE, Ledger
 
-REPLAY_PLOT_FILE = "replay.png"
 # Held by the process running a replay's days, so a resume cannot run them a second time at once.
 REPLAY_LOCK_FILE = "replay.lock"
 # Keys of the replay config that are not pipeline settings: never passed on to the steps.
@@ -132,11 +132,13 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.replay.resume_from).expanduser()
     given = [o for o in user_overrides() if not o.lstrip("+~").startswith("replay.resume_from=")]
     plan, entries = recorded_replay(run_dir, given)
-    print(
-        f"resuming the replay in {run_dir} at day {len(entries) + 1}/{len(plan['days'])} "
-        f"({plan['days'][len(entries)]})",
-        flush=True,
+    days = plan["days"]
+    where = (
+        f"at day {len(entries) + 1}/{len(days)} ({days[len(entries)]})"
+        if len(entries) < len(days)
+        else f"after its last day, to draw {REPLAY_PLOT_FILE}"
     )
+    print(f"resuming the replay in {run_dir} {where}", flush=True)
     return run_days(cfg, run_dir, plan, entries)
 
 

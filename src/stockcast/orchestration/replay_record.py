@@ -30,6 +30,7 @@ from stockcast.registry.freshness import AS_OF_TAG
 from stockcast.registry.store import ModelRegistry
 
 REPLAY_FILE = "replay.json"
+REPLAY_PLOT_FILE = "replay.png"
 # What a replay's plan records (`ledger_dir` too, from the replays that could resume).
 PLAN_KEYS = {"days", "store_dir", "overrides"}
 # What each day's entry records (`day_entry`), which the resume and the plot read back.
@@ -50,7 +51,8 @@ def planned(recorded: str | None, run_dir: Path) -> Path | None:
 
 def recorded_replay(run_dir: Path, given: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The plan and day entries of the replay in `run_dir`, which a resume given the overrides
-    `given` (those it started with) goes on with."""
+    `given` (those it started with) goes on with: from its first unfinished day, or, where it
+    was stopped after its last day, to its plot."""
     summary_file = run_dir / REPLAY_FILE
     if not summary_file.is_file():
         raise ConfigError(
@@ -77,7 +79,7 @@ def recorded_replay(run_dir: Path, given: list[str]) -> tuple[dict[str, Any], li
             f"the replay in {run_dir} resumes with the overrides it started with ({started}); "
             "give exactly those with replay.resume_from."
         )
-    if len(entries) >= len(plan["days"]):
+    if len(entries) >= len(plan["days"]) and (run_dir / REPLAY_PLOT_FILE).is_file():
         raise ConfigError(
             f"the replay in {run_dir} ran all its {len(plan['days'])} days; there is nothing to "
             "resume."
