@@ -380,3 +380,41 @@ def test_the_days_of_a_replay_in_a_folder_of_any_name_compose(tmp_path: Path) ->
     assert cfg.registry.tracking_uri == f"sqlite:///{folder / 'store'}/mlruns.db"
     assert cfg.paths.log_dir == f"{folder / 'store'}/logs"
     assert cfg.monitor.ledger_dir == str(folder / "ledgers")
+
+
+def test_the_replay_plot_draws_forecasts_made_from_lagged_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With data.release_lag_days each day's forecast starts from data dated a week earlier: the
+    plot used to keep only origins from the replay's first day on, so it drew none of them."""
+    import numpy as np
+    import pandas as pd
+
+    from stockcast.config.compose import plain
+    from stockcast.data.prepared import prepare_data
+    from stockcast.data.sources import load_series
+    from stockcast.orchestration.steps.table import PREPARED, port_folder
+    from stockcast.registry.ledger import Ledger, LedgerForecast
+
+    dates = pd.bdate_range("2025-01-01", "2026-06-30")
+    csv = tmp_path / "daily.csv"
+    pd.DataFrame({"Date": dates, "Close": 100 + 0.01 * np.arange(len(dates))}).to_csv(csv)
+    days = simulated_days("2026-06-30", 3)
+    cfg = compose_config(
+        "replay", ["data=csv", f"data.path={csv}", "data.release_lag_days=7"], tmp_path
+    )
+    ledger = Ledger(tmp_path / LEDGER_FILE, 10)
+    entries = []
+    for day in days:
+        (series,) = load_series(plain(cfg.data) | {"as_of": day})
+        origin = str(series.dates[-1])[:10]
+        assert origin < days[0]
+        forecast = LedgerForecast(cfg.registry.model_name, 1, "series", origin, ("x",), (1.0,), 1.0)
+        ledger.append([forecast])
+        entries.append({"as_of": day})
+    prepared = prepare_data(plain(cfg.data) | {"as_of": days[-1]})
+    prepared.save(port_folder(tmp_path / "run" / "days" / days[-1], PREPARED))
+    drawn: list = []
+    monkeypatch.setattr(replay, "plot_replay_days", lambda *args: drawn.append(args[2]))
+    replay.plot_replay(tmp_path / "replay.png", cfg, tmp_path, tmp_path / "run", entries)
+    assert len(drawn[0]) == len(days)

@@ -251,7 +251,10 @@ def plot_replay(
         observed_series(PreparedData.load(last_prepared))[0] if last_prepared.is_dir() else None
     )
     ledger_file = ledger_dir / LEDGER_FILE
-    first_day = entries[0]["as_of"]
+    # A day's forecast starts after its data's last date, which a release lag puts that many
+    # days before the day itself.
+    lag = np.timedelta64(int(cfg.data.get("release_lag_days") or 0), "D")
+    first_day = str(np.datetime64(entries[0]["as_of"]) - lag)
     forecasts = (
         [
             f
