@@ -135,6 +135,9 @@ def test_a_release_lag_hides_rows_until_they_are_known(make_cfg, tmp_path: Path)
         r"2019-02-12\) leaves series 'series' 2 of its 66 rows",
     ):
         load_series(lagged | {"as_of": "2019-03-15"}, min_values=10)
+    # A lag reaching back before nanosecond dates begin (1677) keeps nothing, never everything.
+    with pytest.raises(DataError, match=r"leaves series 'series' 0 of its 66 rows.*a smaller data"):
+        load_series(lagged | {"release_lag_days": 1_000_000})
     from stockcast.config.schema import validate_config
 
     with pytest.raises(ConfigError, match="release_lag_days"):
@@ -223,5 +226,8 @@ def test_the_last_date_tag_wins_over_as_of(monkeypatch: pytest.MonkeyPatch) -> N
     freshness.check_new_data({"last_date": "2026-06-29", "as_of": "2026-06-29"}, registry)
     with pytest.raises(DataError, match=r"not after 2026-06-26, the last date of m version 3's"):
         freshness.check_new_data({"last_date": "2026-06-26", "as_of": "2026-06-28"}, registry)
+    lagged = {"last_date": "2026-06-26", "as_of": "2026-07-03", "release_lag_days": 7}
+    with pytest.raises(DataError, match=r"\(data.as_of=2026-07-03, data.release_lag_days=7\)"):
+        freshness.check_new_data(lagged, registry)
     monkeypatch.setattr(freshness, "previous_data", lambda cfg: None)
     freshness.check_new_data({"last_date": "2020-01-01", "as_of": "2020-01-01"}, registry)

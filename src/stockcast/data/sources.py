@@ -204,6 +204,10 @@ def read_csv_series(
     return read_table_series(path, date_column, value_column, id_column, key, format="csv")
 
 
+# The first whole day nanosecond dates hold.
+EARLIEST_DAY = np.datetime64("1678-01-01")
+
+
 def as_of_applies(series: list[Series]) -> bool:
     """Whether every series has dates, so `data.as_of` can cut it."""
     return all(item.dates is not None for item in series)
@@ -211,7 +215,10 @@ def as_of_applies(series: list[Series]) -> bool:
 
 def until(series: list[Series], as_of: np.datetime64) -> list[Series]:
     """Each dated series without its values after `as_of` (undated series stay whole)."""
-    end = (as_of + np.timedelta64(1, "D")).astype("datetime64[ns]")
+    day_after = as_of.astype("datetime64[D]") + np.timedelta64(1, "D")
+    # Dates are nanoseconds, which reach back to 1677 only: a day before that keeps nothing
+    # (cast to nanoseconds it would wrap round to a late date and keep everything).
+    end = max(day_after, EARLIEST_DAY).astype("datetime64[ns]")
     cut = []
     for item in series:
         if item.dates is None:
@@ -274,12 +281,17 @@ def load_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> list[Series
             continue
         assert whole.dates is not None
         first = day_text(whole.dates[0].astype("datetime64[D]"))
-        lagged = (
-            f" with data.release_lag_days={lag} (rows dated up to {day_text(known)})" if lag else ""
+        lagged, later = (
+            (
+                f" with data.release_lag_days={lag} (rows dated up to {day_text(known)})",
+                " or a smaller data.release_lag_days, if the data is out sooner",
+            )
+            if lag
+            else ("", "")
         )
         raise DataError(
             f"data.as_of={day_text(as_of)}{lagged} leaves series {whole.series_id!r} {len(kept)} "
-            f"of its {len(whole)} rows (it starts on {first}), fewer than the {min_values} values the "
-            "windows and split need; pick a later data.as_of."
+            f"of its {len(whole)} rows (it starts on {first}), fewer than the {min_values} values "
+            f"the windows and split need; pick a later data.as_of{later}."
         )
     return cut

@@ -68,8 +68,10 @@ def check_new_data(meta: Mapping[str, Any], registry_cfg: Mapping[str, Any]) -> 
         )
     if str(last) <= str(previous_date):
         what = "last date" if tag == LAST_DATE_TAG else "as_of"
+        lag = meta.get("release_lag_days")
+        seen = f"data.as_of={meta.get('as_of')}" + (f", data.release_lag_days={lag}" if lag else "")
         raise DataError(
-            f"no new data: it ends on {last} (data.as_of={meta.get('as_of')}), not after "
+            f"no new data: it ends on {last} ({seen}), not after "
             f"{previous_date}, the {what} of {registry_cfg['model_name']} version {version}'s "
             "data; run again when newer data has arrived, or set data.require_new_data=false."
         )
