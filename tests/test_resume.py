@@ -121,6 +121,20 @@ def test_a_resume_with_other_settings_is_refused_before_training(
     assert not (run_dir / "checkpoints").exists() and not (run_dir / "model").exists()
 
 
+def test_a_setting_added_since_a_run_was_killed_counts_as_its_old_behaviour(make_cfg) -> None:
+    """A CSV fit killed before data.release_lag_days existed saved no such key: unset is the
+    lag 0 it read with, and only another lag is a change."""
+    from stockcast.config.compose import flatten, plain
+    from stockcast.training.resume import settings_differences
+
+    cfg = make_cfg("data=csv", "data.path=prices.csv")
+    saved = flatten(plain(cfg))
+    del saved["data.release_lag_days"]
+    assert settings_differences(saved, cfg) == []
+    lagged = make_cfg("data=csv", "data.path=prices.csv", "data.release_lag_days=31")
+    assert settings_differences(saved, lagged) == ["data.release_lag_days: 0 -> 31"]
+
+
 def test_a_resume_whose_alias_moved_is_refused_naming_the_version_it_started_from(
     tmp_path: Path,
 ) -> None:

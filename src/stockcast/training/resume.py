@@ -59,6 +59,9 @@ FREE_KEYS = (
     "trainer.enable_model_summary",
     "trainer.log_every_n_steps",
 )
+# Settings added since a run could be killed, at the value that keeps what such a run did: a run
+# that saved none had it.
+ADDED_SETTINGS = {"data.release_lag_days": 0}
 # What identifies the registered model a warm-started fit started from.
 WARM_IDENTITY = ("model_name", "version", "model_hash")
 # Differences named in the refusal; the rest are counted.
@@ -177,6 +180,7 @@ def settings_differences(saved: dict[str, Any], cfg: DictConfig) -> list[str]:
     current = flatten(plain(cfg))
     written = flatten(OmegaConf.to_container(cfg, resolve=False))  # type: ignore[arg-type]
     missing = object()
+    saved = {key: value for key, value in ADDED_SETTINGS.items() if key in current} | saved
     differing = [
         key
         for key in [*current, *(key for key in saved if key not in current)]
