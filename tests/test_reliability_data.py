@@ -218,12 +218,14 @@ def test_a_symlinked_json_output_is_written_through_and_synced(
     import os
 
     real = write_json(tmp_path / "kept" / "report.json", {"old": True})
+    real.chmod(0o640)
     link = tmp_path / "report.json"
     link.symlink_to(real)
     synced: list[int] = []
     monkeypatch.setattr(os, "fsync", synced.append)
     write_json(link, {"new": True})
     assert link.is_symlink() and json.loads(real.read_text()) == {"new": True}
+    assert real.stat().st_mode & 0o777 == 0o640, "the file keeps its mode"
     assert len(synced) == 1
     assert sorted(p.name for p in real.parent.iterdir()) == ["report.json"]
 

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import stat
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -70,7 +71,8 @@ def write_whole(path: str | Path, write: Callable[[Path], object]) -> Path:
     """`write(file)` into a temporary file beside `path`, synced to disk, then renamed over it:
     a process killed (or a machine stopped) while writing leaves the previous file, not a
     truncated one that no longer parses. A symlinked `path` is written through, as `open` does,
-    so the link stays a link."""
+    so the link stays a link, and the file keeps its mode; a hard link to it keeps the previous
+    contents (the new file is another one)."""
     path = Path(path)
     target = path.resolve() if path.is_symlink() else path
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +82,8 @@ def write_whole(path: str | Path, write: Callable[[Path], object]) -> Path:
         write(staged)
         with staged.open("rb+") as handle:
             os.fsync(handle.fileno())
+        if target.exists():
+            os.chmod(staged, stat.S_IMODE(target.stat().st_mode))
         os.replace(staged, target)
     finally:
         staged.unlink(missing_ok=True)
