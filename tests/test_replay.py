@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -214,8 +215,10 @@ def test_a_stopped_replay_resumes_at_its_first_unfinished_day(
     with pytest.raises(ConfigError, match="ran all its 5 days; there is nothing to resume"):
         _replay(tmp_path, "later2", "seed=3", f"replay.resume_from={tmp_path / 'run'}")
 
-    # Stopped after its last day's record, before its plot: the resume only draws the plot.
+    # Stopped after its last day's record, before its plot: the resume only draws the plot,
+    # even with the store gone (the plot needs only the ledger, and draws what it finds).
     (tmp_path / "run" / REPLAY_PLOT_FILE).unlink()
+    shutil.rmtree(tmp_path / "run" / "store")
     finished = _replay(tmp_path, "later3", "seed=3", f"replay.resume_from={tmp_path / 'run'}")
     assert finished == again and len(ran) == 6, "no day runs again"
     assert (tmp_path / "run" / REPLAY_PLOT_FILE).is_file()
