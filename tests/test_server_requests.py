@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from stockcast.serving.server import Refused, json_rows
+from stockcast.serving.request_body import Refused, json_rows
 
 
 def test_records_are_lined_up_by_key_not_by_their_order_in_each_record() -> None:

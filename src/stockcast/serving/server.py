@@ -15,7 +15,6 @@ a request too large, 422 for a forecast the output guard refuses. No body carrie
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 import tempfile
@@ -27,11 +26,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.errors import ForecastRefused, StockcastError
 from stockcast.serving.model import OpenModel, open_model
+from stockcast.serving.request_body import Refused, bounded_body, request_rows
 
 log = logging.getLogger(__name__)
-
-JSON_FORMATS = ("inputs", "instances", "dataframe_split", "dataframe_records")
-EXAMPLE = '{"inputs": [[101.2, 101.9, ...]]}'
 
 
 @dataclass(frozen=True)
@@ -40,141 +37,6 @@ class Limits:
 
     max_rows: int
     max_bytes: int
-
-
-class Refused(Exception):
-    """A request answered with `status` and one sentence."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code = status, code
-
-
-def _too_large(what: str, limit: int, key: str) -> Refused:
-    return Refused(
-        413,
-        "REQUEST_TOO_LARGE",
-        f"the request holds {what}, more than the {limit} this server takes ({key}); split it "
-        "into smaller requests.",
-    )
-
-
-async def bounded_body(request: Any, max_bytes: int) -> bytes:
-    """The body, or a 413 once it is known to exceed `max_bytes`: from Content-Length before
-    reading anything, else after the first chunk that crosses the limit (never read further)."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise Refused(400, "BAD_REQUEST", f"Content-Length {declared!r} is not a size.")
-        if int(declared) > max_bytes:
-            raise _too_large(f"{int(declared)} bytes", max_bytes, "serve.max_bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise _too_large(f"over {max_bytes} bytes", max_bytes, "serve.max_bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def json_rows(body: bytes) -> list[Any]:
-    """The rows of a JSON body in one of MLflow's formats, values untouched (a `true` stays a
-    bool for the input guard to refuse)."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
-        raise Refused(
-            400, "BAD_REQUEST", f"the body is not valid JSON; send e.g. {EXAMPLE}."
-        ) from None
-    keys = [key for key in JSON_FORMATS if isinstance(payload, dict) and key in payload]
-    if len(keys) != 1:
-        raise Refused(
-            400,
-            "BAD_REQUEST",
-            f"the body must be a JSON object with exactly one of {', '.join(JSON_FORMATS)}; "
-            f"send e.g. {EXAMPLE}.",
-        )
-    rows = payload[keys[0]]
-    if keys[0] == "dataframe_split":
-        rows = rows.get("data") if isinstance(rows, dict) else None
-    if isinstance(rows, list) and rows and all(isinstance(row, dict) for row in rows):
-        rows = record_rows(rows, keys[0])
-    if not isinstance(rows, list) or not rows:
-        raise Refused(
-            400, "BAD_REQUEST", f"{keys[0]} holds no rows of prices; send e.g. {EXAMPLE}."
-        )
-    return rows if isinstance(rows[0], list) else [rows]  # one flat row: one window
-
-
-def record_rows(records: list[dict[str, Any]], name: str) -> list[list[Any]]:
-    """Records (objects under `name`: `dataframe_records`, or `inputs` or `instances` holding
-    them) lined up by key in the first record's key order, as MLflow's DataFrame of them lines
-    them up: a record listing the same prices under its keys in another order is the same
-    window. Records whose keys differ are refused (MLflow would fill NaN)."""
-    columns = list(records[0])
-    for number, record in enumerate(records[1:], start=2):
-        if set(record) != set(columns):
-            raise Refused(
-                400,
-                "BAD_REQUEST",
-                f"{name} record {number} has the keys {sorted(record)}, not the first "
-                f"record's {sorted(columns)}; give every record the same keys.",
-            )
-    return [[record[key] for key in columns] for record in records]
-
-
-def csv_rows(body: bytes) -> Any:
-    import pandas as pd
-
-    try:
-        table = pd.read_csv(io.BytesIO(body))
-    except (ValueError, UnicodeDecodeError) as err:
-        first = str(err).strip().splitlines()[0].rstrip(".") if str(err).strip() else "empty"
-        raise Refused(
-            400, "BAD_REQUEST", f"the body is not a CSV table with a header ({first})."
-        ) from None
-    names = [str(name) for name in table.columns]
-    # pandas writes a frame's positions 0, 1, ... as its header: names, not a window.
-    positions = names == [str(i) for i in range(len(names))]
-    if table.empty or (not positions and all(_is_number_text(name) for name in names)):
-        # Its first line was read as the header: windows sent without one.
-        raise Refused(
-            400,
-            "BAD_REQUEST",
-            (
-                "the CSV body has a header line and no rows under it"
-                if table.empty
-                else "the CSV body's header line is all numbers, a window sent without a header"
-            )
-            + "; send a header line (any names), then one window of prices per line.",
-        )
-    return table
-
-
-def _is_number_text(name: Any) -> bool:
-    try:
-        float(str(name))
-    except ValueError:
-        return False
-    return True
-
-
-def request_rows(body: bytes, content_type: str, max_rows: int) -> Any:
-    """The request's rows (a list of rows or a DataFrame), at most `max_rows` of them."""
-    mime = content_type.split(";")[0].strip().lower()
-    if mime == "application/json":
-        rows = json_rows(body)
-    elif mime == "text/csv":
-        rows = csv_rows(body)
-    else:
-        if content_type:
-            sent = f"Content-Type {content_type!r} is not served"
-        else:
-            sent = "the request has no Content-Type"
-        raise Refused(415, "UNSUPPORTED_MEDIA_TYPE", f"{sent}; send application/json or text/csv.")
-    if len(rows) > max_rows:
-        raise _too_large(f"{len(rows)} rows", max_rows, "serve.max_rows")
-    return rows
 
 
 def answer(model: OpenModel, body: bytes, content_type: str, limits: Limits) -> bytes:
