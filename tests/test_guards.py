@@ -376,3 +376,20 @@ def test_every_refusal_of_the_server_is_the_json_error_body(app: Any) -> None:
         "the CSV body's header line is all numbers, a window sent without a header; send a "
         "header line (any names), then one window of prices per line.",
     ]
+
+
+def test_csv_and_json_windows_are_refused_in_the_same_sentences(app: Any) -> None:
+    """A text value in a later CSV row was blamed on a valid price of row 1 (pandas read the
+    whole column as text), and a whole number too large for float32 was 'not a number' in a
+    CSV body only."""
+    header = ",".join(f"p{i}" for i in range(1, 11))
+    window = ",".join(map(str, WINDOW))
+    csv_type = {"content-type": "text/csv"}
+    status, answer, _ = call(app, [f"{header}\n{window}\nx,{window[6:]}\n".encode()], csv_type)
+    assert status == 400
+    assert answer["message"] == f"the input holds 'x' in row 2 at position 1, {NOT_A_NUMBER}"
+    huge = "99999999999999999999999"
+    status, from_csv, _ = call(app, [f"{header}\n{huge},{window[6:]}\n".encode()], csv_type)
+    assert status == 400
+    assert post(app, {"inputs": [[int(huge), *WINDOW[1:]]]}) == (400, from_csv)
+    assert from_csv["message"].startswith("the input holds 1e+23 at position 1, too large ")

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from stockcast.serving.request_body import Refused, json_rows
+from stockcast.serving.request_body import Refused, csv_rows, json_rows
 
 
 def test_records_are_lined_up_by_key_not_by_their_order_in_each_record() -> None:
@@ -42,3 +42,34 @@ def test_json_nested_deeper_than_the_parser_goes_is_a_400_not_a_500() -> None:
         json_rows(b"[" * 100_000 + b"]" * 100_000)
     assert refused.value.status == 400
     assert str(refused.value).startswith("the body is not valid JSON")
+
+
+def _csv_refusal(body: bytes) -> str:
+    with pytest.raises(Refused) as refused:
+        csv_rows(body)
+    assert refused.value.status == 400
+    return str(refused.value)
+
+
+def test_csv_windows_are_read_value_by_value_under_their_header() -> None:
+    """pandas renamed a number repeated in the header line (so a window sent without a header
+    passed as one, and the answer was one forecast short), made a row's extra first value its
+    index, cut a value at a NUL byte, and read a column with one text value all as text."""
+    window = "101.9,101.9,102.4"
+    assert csv_rows(f"a,b,c\n{window}\n\n{window}\n".encode()) == [[101.9, 101.9, 102.4]] * 2
+    assert csv_rows(b"\xef\xbb\xbfa,b\r\n1,2\r\n") == [[1.0, 2.0]], "a BOM and CRLF lines"
+    assert _csv_refusal(f"{window}\n{window}\n".encode()).startswith(
+        "the CSV body's header line is all numbers, a window sent without a header"
+    )
+    assert _csv_refusal(b"a,b,c\n1,2,3\n5000,1,2,3\n") == (
+        "line 3 of the CSV body holds 4 values under a header of 3 names; send one window per "
+        "line, as many prices as the header has names."
+    )
+    assert _csv_refusal(b"a,b\n1,2\n1\n").startswith("line 3 of the CSV body holds 1 values")
+    assert _csv_refusal(b"a,b\n10\x004.0,2\n") == (
+        "the CSV body holds a NUL byte; send the prices as plain text."
+    )
+    assert _csv_refusal(b"") == "the body is not a CSV table with a header (empty)."
+    assert _csv_refusal(b"a,b\n\xff,2\n").endswith("(it is not UTF-8 text).")
+    # Text stays text, for the input guard to name where it is.
+    assert csv_rows(b"a,b\n1,2\nx,1_000\n") == [[1.0, 2.0], ["x", "1_000"]]

@@ -4,6 +4,7 @@ with its HTTP status (`Refused`)."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from typing import Any
@@ -93,32 +94,65 @@ def record_rows(records: list[dict[str, Any]], name: str) -> list[list[Any]]:
     return [[record[key] for key in columns] for record in records]
 
 
-def csv_rows(body: bytes) -> Any:
-    import pandas as pd
-
+def csv_rows(body: bytes) -> list[list[Any]]:
+    """A CSV body's windows: a header line (any names, not all numbers), then one window of
+    prices per line, each as wide as the header. Read with the csv module, not pandas, which
+    renamed a repeated number in the header (so a window sent without one passed as it), made
+    a row's extra first value its index, cut a value at a NUL byte, and read a column holding
+    one text value all as text (so the refusal named a valid price)."""
     try:
-        table = pd.read_csv(io.BytesIO(body))
-    except (ValueError, UnicodeDecodeError) as err:
-        first = str(err).strip().splitlines()[0].rstrip(".") if str(err).strip() else "empty"
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
         raise Refused(
-            400, "BAD_REQUEST", f"the body is not a CSV table with a header ({first})."
+            400, "BAD_REQUEST", "the body is not a CSV table with a header (it is not UTF-8 text)."
         ) from None
-    names = [str(name) for name in table.columns]
+    if "\x00" in text:
+        raise Refused(
+            400, "BAD_REQUEST", "the CSV body holds a NUL byte; send the prices as plain text."
+        )
+    try:
+        # Blank lines are skipped, as pandas skipped them.
+        lines = [row for row in csv.reader(io.StringIO(text)) if row]
+    except csv.Error as err:
+        raise Refused(
+            400, "BAD_REQUEST", f"the body is not a CSV table with a header ({err})."
+        ) from None
+    if not lines:
+        raise Refused(400, "BAD_REQUEST", "the body is not a CSV table with a header (empty).")
+    header, rows = [name.strip() for name in lines[0]], lines[1:]
     # pandas writes a frame's positions 0, 1, ... as its header: names, not a window.
-    positions = names == [str(i) for i in range(len(names))]
-    if table.empty or (not positions and all(_is_number_text(name) for name in names)):
-        # Its first line was read as the header: windows sent without one.
+    positions = header == [str(i) for i in range(len(header))]
+    if not rows or (not positions and all(_is_number_text(name) for name in header)):
+        # Its first line would be read as the header: windows sent without one.
         raise Refused(
             400,
             "BAD_REQUEST",
             (
                 "the CSV body has a header line and no rows under it"
-                if table.empty
+                if not rows
                 else "the CSV body's header line is all numbers, a window sent without a header"
             )
             + "; send a header line (any names), then one window of prices per line.",
         )
-    return table
+    for number, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise Refused(
+                400,
+                "BAD_REQUEST",
+                f"line {number} of the CSV body holds {len(row)} values under a header of "
+                f"{len(header)} names; send one window per line, as many prices as the header "
+                "has names.",
+            )
+    return [[_price(cell) for cell in row] for row in rows]
+
+
+def _price(cell: str) -> float | str:
+    """A CSV value as the number it writes, or the text itself for the guard to name (Python
+    reads `1_000` as a number; a CSV does not write one so)."""
+    try:
+        return float(cell) if "_" not in cell else cell
+    except ValueError:
+        return cell
 
 
 def _is_number_text(name: Any) -> bool:
