@@ -393,3 +393,13 @@ def test_csv_and_json_windows_are_refused_in_the_same_sentences(app: Any) -> Non
     assert status == 400
     assert post(app, {"inputs": [[int(huge), *WINDOW[1:]]]}) == (400, from_csv)
     assert from_csv["message"].startswith("the input holds 1e+23 at position 1, too large ")
+
+
+def test_a_row_that_is_no_window_among_rows_that_are_is_named(app: Any) -> None:
+    """It was left out of the count: 'got rows of 10 values'."""
+    status, answer = post(app, {"inputs": [WINDOW, 104.5]})
+    assert (status, answer["message"]) == (
+        400,
+        "the input's row 2 is 104.5, not a window of prices; send every row as a list of 10 "
+        "prices.",
+    )

@@ -75,8 +75,15 @@ def _grid(values: Any, width: int) -> np.ndarray:
             grid = np.array(values, dtype=object)
         except ValueError:  # rows of different lengths nested deeper than numpy can hold
             grid = np.array([None], dtype=object)
-        if grid.ndim == 1 and any(isinstance(item, list | tuple | np.ndarray) for item in grid):
-            lengths = sorted({len(item) for item in grid if hasattr(item, "__len__")})
+        rows = (list, tuple, np.ndarray)
+        if grid.ndim == 1 and any(isinstance(item, rows) for item in grid):
+            loose = [number for number, item in enumerate(grid) if not isinstance(item, rows)]
+            if loose:
+                raise DataError(
+                    f"the input's row {loose[0] + 1} is {_shown(grid[loose[0]])}, not a window "
+                    f"of prices; send every row as a list of {width} prices."
+                )
+            lengths = sorted({len(item) for item in grid})
             raise DataError(
                 f"the model reads windows of exactly {width} prices (its previous_time_window); "
                 f"got rows of {', '.join(map(str, lengths))} values."
