@@ -403,3 +403,9 @@ def test_a_row_that_is_no_window_among_rows_that_are_is_named(app: Any) -> None:
         "the input's row 2 is 104.5, not a window of prices; send every row as a list of 10 "
         "prices.",
     )
+
+
+def test_a_trailing_slash_is_a_json_404_not_an_empty_redirect(app: Any) -> None:
+    body = json.dumps({"inputs": [WINDOW]}).encode()
+    status, answer, _ = call(app, [body], {"content-type": "application/json"}, "/invocations/")
+    assert (status, answer["error_code"]) == (404, "ENDPOINT_NOT_FOUND")

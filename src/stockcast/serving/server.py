@@ -96,7 +96,7 @@ def build_app(model: OpenModel, limits: Limits) -> Any:
     async def version(request: Request) -> Response:
         return Response(VERSION, media_type="application/json")
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/invocations", invocations, methods=["POST"]),
             Route("/ping", ping),
@@ -105,6 +105,10 @@ def build_app(model: OpenModel, limits: Limits) -> Any:
         ],
         exception_handlers={HTTPException: not_served},
     )
+    # Starlette answers `/invocations/` with an empty redirect, which a client that does not
+    # follow it reads as an empty answer: every other path is the JSON 404.
+    app.router.redirect_slashes = False
+    return app
 
 
 def run_serve(cfg: DictConfig) -> None:
