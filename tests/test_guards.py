@@ -409,3 +409,18 @@ def test_a_trailing_slash_is_a_json_404_not_an_empty_redirect(app: Any) -> None:
     body = json.dumps({"inputs": [WINDOW]}).encode()
     status, answer, _ = call(app, [body], {"content-type": "application/json"}, "/invocations/")
     assert (status, answer["error_code"]) == (404, "ENDPOINT_NOT_FOUND")
+
+
+def test_a_port_in_use_is_one_sentence_before_serving_is_announced() -> None:
+    from stockcast.errors import ConfigError
+    from stockcast.serving.server import bound_socket
+
+    taken = bound_socket("127.0.0.1", 0)
+    port = taken.getsockname()[1]
+    try:
+        with pytest.raises(ConfigError, match=rf"^serve.port {port} on 127.0.0.1 cannot be "):
+            bound_socket("127.0.0.1", port)
+    finally:
+        taken.close()
+    with pytest.raises(ConfigError, match=r"^serve.host 'no such host\.invalid' is not an "):
+        bound_socket("no such host.invalid", 8080)

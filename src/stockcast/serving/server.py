@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.errors import ForecastRefused, StockcastError
+from stockcast.errors import ConfigError, ForecastRefused, StockcastError
 from stockcast.serving.model import OpenModel, open_model
 from stockcast.serving.request_body import Refused, bounded_body, request_rows
 
@@ -119,6 +120,9 @@ def run_serve(cfg: DictConfig) -> None:
         model = open_model(cfg, download_dir)
     app = build_app(model, Limits(int(cfg.serve.max_rows), int(cfg.serve.max_bytes)))
     host, port = str(cfg.serve.host), int(cfg.serve.port)
+    # Bound here, before saying it serves: uvicorn's own bind failure was its log line and exit
+    # code 3 after this process had announced the address.
+    listening = bound_socket(host, port)
     signed = OmegaConf.select(cfg, "registry.signing.public_key")
     checked = "hash and signature" if signed else "hash"
     log.info(
@@ -126,6 +130,31 @@ def run_serve(cfg: DictConfig) -> None:
         model.label,
         checked,
         host,
-        port,
+        listening.getsockname()[1],
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server.run(sockets=[listening])
+
+
+def bound_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on `host`:`port`, or one sentence naming serve.host/serve.port."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as err:
+        raise ConfigError(
+            f"serve.host {host!r} is not an address this machine can listen on ({err.strerror}); "
+            "give a host name or IP address such as 127.0.0.1 or 0.0.0.0."
+        ) from None
+    listening = socket.socket(family, kind, proto)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind(address)
+    except OSError as err:
+        listening.close()
+        raise ConfigError(
+            f"serve.port {port} on {host} cannot be listened on ({err.strerror.lower()}); pick "
+            "another serve.port, or stop what is serving there."
+        ) from None
+    listening.listen(socket.SOMAXCONN)
+    listening.set_inheritable(True)
+    return listening
