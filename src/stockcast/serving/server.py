@@ -137,18 +137,20 @@ def run_serve(cfg: DictConfig) -> None:
 
 
 def bound_socket(host: str, port: int) -> socket.socket:
-    """A listening socket on `host`:`port`, or one sentence naming serve.host/serve.port."""
+    """A listening socket on `host`:`port`, as uvicorn binds one (IPv6 where the host is an
+    IPv6 address, else IPv4: `localhost` is 127.0.0.1), or one sentence naming serve.host or
+    serve.port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        listening.bind((host, port))
     except socket.gaierror as err:
+        listening.close()
         raise ConfigError(
             f"serve.host {host!r} is not an address this machine can listen on ({err.strerror}); "
             "give a host name or IP address such as 127.0.0.1 or 0.0.0.0."
         ) from None
-    listening = socket.socket(family, kind, proto)
-    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listening.bind(address)
     except OSError as err:
         listening.close()
         raise ConfigError(
