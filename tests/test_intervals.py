@@ -429,7 +429,7 @@ def test_a_quantile_models_fallback_serves_the_last_price_inside_its_spread() ->
 def test_a_window_that_did_not_move_does_not_set_every_windows_student_t_band() -> None:
     """A flat window's unit is the floor (a ten-thousandth of its price), so its next move is
     thousands of units; the Student-t spread, a root mean square over the windows, leaves it
-    out (the split-conformal ranks need not) unless no window moved."""
+    out unless no window moved."""
     rng = np.random.default_rng(3)
     walks = 100 + np.cumsum(rng.normal(0, 1, (5, 15)), axis=1)
     inputs, actual = walks[:, :10], walks[:, 10:]
@@ -446,6 +446,26 @@ def test_a_window_that_did_not_move_does_not_set_every_windows_student_t_band() 
     assert np.max(beside["95"][1]) < 1.5 * np.max(alone["95"][1])
     only_flat = calibrate_intervals(flat_inputs, np.full((1, 5), 100.0), flat_actual, [80])
     assert np.min(only_flat["80"][1]) > 100, "with no window that moved, the flat one decides"
+
+
+def test_windows_that_did_not_move_do_not_set_a_split_conformal_band_either() -> None:
+    """Halts (an illiquid ticker, a suspended one) more than the level's tail of the windows
+    set its rank: 12 of 100 halted windows took a random walk's 95% bound from about 9 to 82
+    units at step 5."""
+    rng = np.random.default_rng(5)
+    walks = 100 + np.cumsum(rng.normal(0, 1, (100, 15)), axis=1)
+    inputs, actual = walks[:, :10], walks[:, 10:]
+    forecast = np.repeat(inputs[:, -1:], 5, axis=1)
+    halted = np.repeat(inputs[:12, -1:], 10, axis=1)
+    alone = calibrate_intervals(inputs, forecast, actual, [80, 95])
+    beside = calibrate_intervals(
+        np.vstack([inputs, halted]),
+        np.vstack([forecast, forecast[:12]]),
+        np.vstack([actual, actual[:12]]),
+        [80, 95],
+    )
+    for level in ("80", "95"):
+        np.testing.assert_allclose(beside[level], alone[level])
 
 
 def test_crossing_quantiles_are_rearranged_before_the_bands_are_read() -> None:

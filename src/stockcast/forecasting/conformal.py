@@ -147,7 +147,8 @@ def calibrate_intervals(
     the others (`profile`: the spread's growth with the step; default sqrt(step)), in units of
     each window's `volatility_scale` over its last `span` values (`drift_free`: which unit).
     Each level's band holds the one below it, wider by the ratio of their t quantiles at least:
-    never equal.
+    never equal. Windows that did not move (their unit is the floor) are left out where others
+    moved.
 
     The errors are scored by their size, not their sign: each tail of a band fitted on its own
     sign's errors needs twice the windows, and the lean a short validation span shows (a model
@@ -172,15 +173,17 @@ def calibrate_intervals(
     inner: tuple[int, np.ndarray] | None = None
     for level in sorted(int(level) for level in levels):
         used = calibration_rows(windows, level, own_windows)
-        rows = errors[:used]
+        # Where other windows moved, those that did not are left out: a spread would take their
+        # errors for every window's, and more of them than the level's tail (5% at 95%) would
+        # set its split-conformal rank too.
+        rows = errors[:used][moved[:used]] if moved[:used].any() else errors[:used]
         if conformal_is_inside(len(rows), level):
             half = conformal_half_widths(rows, level)
         else:
-            # The ranks of a split-conformal bound shrug off such a window; a spread does not.
-            spread_rows = rows[moved[:used]] if moved[:used].any() else rows
-            half = student_t_half_widths(spread_rows, level, profile)
+            half = student_t_half_widths(rows, level, profile)
         if inner is not None:
-            half = np.maximum(half, inner[1] * _t_ratio(level, inner[0], max(windows - 1, 1)))
+            counted = int(moved.sum()) or windows
+            half = np.maximum(half, inner[1] * _t_ratio(level, inner[0], max(counted - 1, 1)))
         bounds[str(level)] = [(-half).tolist(), half.tolist()]
         inner = (level, half)
     return bounds
