@@ -468,6 +468,21 @@ def test_windows_that_did_not_move_do_not_set_a_split_conformal_band_either() ->
         np.testing.assert_allclose(beside[level], alone[level])
 
 
+def test_the_higher_level_is_wider_where_most_errors_were_zero() -> None:
+    """A price that stayed put on most windows (a policy rate): the 80% bound is zero, and no
+    ratio widens a zero, so the 95% band was the 80% one. It takes the smallest error that was
+    not zero; where every error was zero there is nothing to widen by."""
+    inputs = 100 + np.tile(np.arange(10.0) % 2, (50, 1))  # windows that move, then stay put
+    forecast = np.repeat(inputs[:, -1:], 5, axis=1)
+    actual = forecast.copy()
+    actual[:1] += 0.5  # 1 of 50 windows moves on
+    bounds = calibrate_intervals(inputs, forecast, actual, [80, 95])
+    assert np.all(np.asarray(bounds["80"][1]) == 0)
+    assert np.all(np.asarray(bounds["95"][1]) > 0)
+    still = calibrate_intervals(inputs, forecast, forecast, [80, 95])
+    assert np.all(np.asarray(still["95"][1]) == 0)
+
+
 def test_crossing_quantiles_are_rearranged_before_the_bands_are_read() -> None:
     """Separately trained quantile outputs can cross (the 0.05 output above the 0.1 one); the
     served model sorts them first, so each band holds the narrower ones and the point, and a

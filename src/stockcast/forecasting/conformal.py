@@ -147,8 +147,8 @@ def calibrate_intervals(
     the others (`profile`: the spread's growth with the step; default sqrt(step)), in units of
     each window's `volatility_scale` over its last `span` values (`drift_free`: which unit).
     Each level's band holds the one below it, wider by the ratio of their t quantiles at least:
-    never equal. Windows that did not move (their unit is the floor) are left out where others
-    moved.
+    never equal, unless no window's error at that step was above zero. Windows that did not
+    move (their unit is the floor) are left out where others moved.
 
     The errors are scored by their size, not their sign: each tail of a band fitted on its own
     sign's errors needs twice the windows, and the lean a short validation span shows (a model
@@ -184,9 +184,18 @@ def calibrate_intervals(
         if inner is not None:
             counted = int(moved.sum()) or windows
             half = np.maximum(half, inner[1] * _t_ratio(level, inner[0], max(counted - 1, 1)))
+            # No ratio widens a zero bound (a price that stayed put on most windows): there the
+            # level takes the smallest error that was not zero, where there was one.
+            half = np.where(half > inner[1], half, np.maximum(half, _smallest_positive(rows)))
         bounds[str(level)] = [(-half).tolist(), half.tolist()]
         inner = (level, half)
     return bounds
+
+
+def _smallest_positive(errors: np.ndarray) -> np.ndarray:
+    """Each step's smallest error above zero, or zero where every error is."""
+    positive = np.where(errors > 0, errors, np.inf).min(axis=0)
+    return np.where(np.isfinite(positive), positive, 0.0)
 
 
 def calibration_rows(windows: int, level: int | str, own_windows: int | None = None) -> int:
