@@ -404,6 +404,38 @@ def test_the_naive_fallback_zeroes_only_the_point_forecast() -> None:
     assert not torch.allclose(quantiles[:, 0, :], quantiles[:, 1, :]), "the spread survives"
 
 
+def test_the_naive_fallback_of_a_diverged_network_repeats_the_last_price() -> None:
+    """Weights that are no longer numbers: the zeroed output layer times a NaN hidden layer was
+    still NaN, so the fallback served no forecast at all."""
+    net = build_price_forecaster(SPEC)
+    with torch.no_grad():
+        next(net.core.parameters()).fill_(float("nan"))
+    net.fall_back_to_naive()
+    prices = torch.tensor(random_walk(6, 7)[None, :], dtype=torch.float32)
+    torch.testing.assert_close(net(prices), prices[:, -1:].expand(1, net.horizon))
+
+
+@pytest.mark.slow
+def test_a_fit_that_diverges_falls_back_to_the_last_price(tmp_path: Path) -> None:
+    """A learning rate of 1e8: its validation MASE is NaN, which the metrics left out, and the
+    fallback's check failed on the missing key with a traceback."""
+    import json
+
+    from tests.conftest import run_train
+
+    run_train(
+        tmp_path,
+        tmp_path / "run",
+        "data.length=300",
+        "trainer.max_steps=20",
+        "logger=none",
+        "optim.lr=1e8",
+    )
+    summary = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert summary["fell_back_to_naive"] is True
+    assert summary["val"]["mase"] == pytest.approx(summary["val"]["naive_mase"])
+
+
 def test_a_quantile_models_fallback_serves_the_last_price_inside_its_spread() -> None:
     """On a trend every quantile learned a rise: the fallback zeroed only the median, its 10%
     output stayed above the last price, and the served forecast (the quantiles sorted) took it

@@ -118,9 +118,16 @@ class PriceForecaster(nn.Module):
         exactly. A quantile model keeps its learned spread around it: each other quantile's
         outputs lose the median's first, so the spread is measured from the last price (on a
         trend its learned 10% change lay above 0, and sorting the quantiles then served it as
-        the point)."""
+        the point). A fit whose weights are no longer finite (it diverged) loses them all.
+        """
         if not self.anchored:
             raise ValueError("only an anchored model (anchor='last') has a naive fallback")
+        if not all(bool(torch.isfinite(param).all()) for param in self.core.parameters()):
+            # A fit that diverged: nothing it learned holds, and a zeroed output layer times a
+            # hidden layer that is not a number is still not a number.
+            with torch.no_grad():
+                for param in self.core.parameters():
+                    param.zero_()
         point = slice(self.point_index * self.horizon, (self.point_index + 1) * self.horizon)
         for index in range(len(self.quantiles)):
             if index != self.point_index:

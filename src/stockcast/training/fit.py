@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,11 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
             "repeats the last price (fit.naive_fallback)"
         )
     metrics["fell_back_to_naive"] = fell_back
+    if not math.isfinite(metrics["val"].get("mase", math.inf)):
+        log.warning(
+            "the fit diverged: its validation forecasts are not numbers; lower optim.lr, or let "
+            "fit.naive_fallback repeat the last price"
+        )
     if cfg.get("test", True):
         metrics["test"] = stage_metrics(trainer.test, model, datamodule)
     return Fitted(model, spec, metrics, trainer, datamodule, loggers, best, best_step, warm, folds)

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from torch import nn
 
@@ -156,7 +155,9 @@ class Forecaster(L.LightningModule):
         metrics[f"{stage}/naive_mase"] = pooled_errors(naive, actual, scale)["mase"]
         # Every rank holds the same values; syncing keeps Lightning's epoch-level contract (and
         # costs nothing in one process, where DDP with one device would otherwise warn).
-        self.log_dict({k: float(v) for k, v in metrics.items() if np.isfinite(v)}, sync_dist=True)
+        # Non-finite values too (a diverged fit's NaN): left out, they were read as metrics never
+        # computed, and the fit failed on the missing key instead of falling back to naive.
+        self.log_dict({k: float(v) for k, v in metrics.items()}, sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
         if self._train_losses and not self.trainer.sanity_checking:

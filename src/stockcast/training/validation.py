@@ -5,6 +5,7 @@ its members and whether to fall back to the last price (how wide its bands are:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -209,6 +210,8 @@ def falls_back_to_naive(
     max_p_value = cfg.fit.get("max_p_value_vs_naive")
     # One series without folds: the validation metrics say it. Otherwise each window counts.
     per_window = folds is not None or len(prepared.splits["train"].series_ids) > 1
+    if not math.isfinite(val.get("mase", math.inf)):
+        return True  # a fit that diverged: its forecasts are no forecasts at all
     if not per_window and val["mase"] > val["naive_mase"] * keep:
         return True
     if not per_window and max_p_value is None:
