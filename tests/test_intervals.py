@@ -363,6 +363,15 @@ def random_walk_fit(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Pat
 
 
 @pytest.mark.slow
+def test_a_fit_measures_every_metric_a_sweep_can_rank_by(random_walk_fit) -> None:
+    """The schema refuses any other optimized_metric before a trial trains."""
+    from stockcast.fields import VALIDATION_METRICS
+
+    summary, _, _ = random_walk_fit
+    assert set(summary["val"]) == set(VALIDATION_METRICS)
+
+
+@pytest.mark.slow
 def test_a_short_series_trains_for_its_whole_step_budget_not_a_few_epochs(random_walk_fit) -> None:
     summary, _, _ = random_walk_fit
     # ~200 training windows at batch 25: an epoch budget of 50 would be ~400 steps only by luck;

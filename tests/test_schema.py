@@ -101,6 +101,11 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
             "optimized_metric is 'test/mase'; a sweep chooses its trials by it, so it must be a "
             "validation metric such as val/mase (the test split only scores what was chosen).",
         ),
+        (
+            ["optimized_metric=val/maes"],
+            "optimized_metric is 'val/maes', which no fit computes; use one of val/loss, val/mae, "
+            "val/rmse, val/mape, val/mase, val/naive_mase.",
+        ),
     ],
 )
 def test_bad_training_values_are_one_sentence(make_cfg, overrides, message: str) -> None:

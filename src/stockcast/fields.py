@@ -19,6 +19,8 @@ PREDICT_MODES = ("forecast", "backtest")
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
 INPUT_KINDS = ("values", "synthetic", "csv", "test_split")
 TABLE_FORMATS = ("csv", "parquet")
+# What a fit measures on its validation windows (val/<name>): what a sweep can rank trials by.
+VALIDATION_METRICS = ("loss", "mae", "rmse", "mape", "mase", "naive_mase")
 SPLIT_SUM_TOLERANCE = 1e-6
 
 # Arguments of lightning.pytorch.Trainer and of its EarlyStopping callback (2.6): the trainer and

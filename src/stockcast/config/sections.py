@@ -13,6 +13,7 @@ from stockcast.fields import (
     ACCELERATORS,
     EARLY_STOPPING_ARGUMENTS,
     TRAINER_ARGUMENTS,
+    VALIDATION_METRICS,
     Above0,
     AsWhole,
     AtLeast0,
@@ -200,4 +201,8 @@ class TrainConfig(Section):
                 f"is {metric!r}; a sweep chooses its trials by it, so it must be a validation "
                 "metric such as val/mase (the test split only scores what was chosen)"
             )
+        # Refused before any trial trains, not after each one has.
+        if metric is not None and metric.removeprefix("val/") not in VALIDATION_METRICS:
+            names = ", ".join(f"val/{name}" for name in VALIDATION_METRICS)
+            raise ValueError(f"is {metric!r}, which no fit computes; use one of {names}")
         return metric
