@@ -349,3 +349,25 @@ def random_sweeper(
     sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}})
     sweeper.launcher = launcher  # type: ignore[assignment]
     return sweeper
+
+
+def test_a_study_resumed_with_other_overrides_is_refused(tmp_path: Path) -> None:
+    """Trials on another data file or experiment joined the study under the same name, and its
+    best trial could be one trained on other data."""
+    from hydra_plugins.stockcast_optuna_sweeper.study import open_study
+
+    storage = f"sqlite:///{tmp_path}/study.db"
+    sampler = {"_target_": "optuna.samplers.RandomSampler"}
+    first = ["data=csv", "data.path=a.csv"]
+    study = open_study(storage, "s", "minimize", sampler, first)
+    study.tell(study.ask({"x": FloatDistribution(0, 1)}), 1.0)
+    assert len(open_study(storage, "s", "minimize", sampler, first[::-1]).trials) == 1
+    with pytest.raises(ConfigError) as refused:
+        open_study(storage, "s", "minimize", sampler, ["data=csv", "data.path=b.csv"])
+    assert str(refused.value) == (
+        f"study 's' in {storage} was searched with the overrides data.path=a.csv data=csv, this "
+        "sweep gives data.path=b.csv data=csv: trials on other data or settings do not compare; "
+        "give the same overrides to add trials, or a new hydra.sweeper.study_name."
+    )
+    with pytest.raises(ConfigError, match=r"^hydra.sweeper.storage sqlite:////proc/x/s.db cannot"):
+        open_study("sqlite:////proc/x/s.db", "s", "minimize", sampler, [])

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.stockcast_optuna_sweeper.study import open_study
 from stockcast.errors import ConfigError, StockcastError, exit_with_error
 
 if TYPE_CHECKING:
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 RESULTS_FILE = "optimization_results.yaml"
 DIRECTIONS = ("minimize", "maximize")
-SQLITE_PREFIX = "sqlite:///"
 
 
 def _job_value(ret: JobReturn) -> float | None:
@@ -87,34 +86,6 @@ class OptunaSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config
         )
 
-    def _make_sampler(self, trials_so_far: int) -> optuna.samplers.BaseSampler:
-        """The configured sampler; a set seed is offset by the trials the study already holds."""
-        sampler_cfg = OmegaConf.to_container(OmegaConf.create(self.sampler_cfg), resolve=True)
-        seed = sampler_cfg.get("seed")
-        if seed is not None:
-            # Wrapped into numpy's seed range (seed is at most 2**32 - 1 by the config schema).
-            sampler_cfg["seed"] = (int(seed) + trials_so_far) % 2**32
-        return instantiate(sampler_cfg)
-
-    def _load_study(self) -> optuna.Study:
-        import optuna
-
-        if self.storage and self.storage.startswith(SQLITE_PREFIX):
-            Path(self.storage.removeprefix(SQLITE_PREFIX)).parent.mkdir(parents=True, exist_ok=True)
-        study = optuna.create_study(
-            storage=self.storage,
-            study_name=self.study_name,
-            direction=self.direction,
-            load_if_exists=True,
-        )
-        if study.direction.name.lower() != self.direction:
-            raise ConfigError(
-                f"study {self.study_name!r} in {self.storage} was created to "
-                f"{study.direction.name.lower()}; use that direction or another study_name."
-            )
-        study.sampler = self._make_sampler(len(study.trials))
-        return study
-
     def _ask(self, study: optuna.Study, distributions: dict[str, Any]) -> optuna.trial.Trial:
         """A new trial; a stored study whose earlier trials sampled a parameter otherwise
         (another choice list for a categorical, a log scale switched on or off: Optuna cannot
@@ -158,7 +129,9 @@ class OptunaSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
 
-        study = self._load_study()
+        study = open_study(
+            self.storage, self.study_name, self.direction, self.sampler_cfg, space.fixed
+        )
         log.info(
             "Optuna study %r (%s): %d trials so far, adding %d, %d at a time; search space: %s",
             study.study_name,

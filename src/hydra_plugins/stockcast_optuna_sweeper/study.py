@@ -1,0 +1,76 @@
+"""The stored Optuna study a sweep adds its trials to: opened (or created) with the sweep's
+direction and sampler, and refused in one sentence where it was searched otherwise. Kept
+import-light: Hydra imports every plugin module on each start, so optuna is imported here only
+when a study is opened."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from stockcast.errors import ConfigError
+
+if TYPE_CHECKING:
+    import optuna
+
+SQLITE_PREFIX = "sqlite:///"
+# The study's record of the command-line overrides its trials shared (data, experiment, ...).
+FIXED_OVERRIDES_ATTR = "fixed_overrides"
+
+
+def open_study(
+    storage: str | None,
+    study_name: str | None,
+    direction: str,
+    sampler_cfg: Any,
+    fixed: list[str],
+) -> optuna.Study:
+    """The study `study_name` in `storage`, created where it is not there yet. One stored with
+    another direction, or whose trials were run with other fixed overrides (another data file
+    or experiment: their scores do not compare), is refused."""
+    import optuna
+
+    if storage and storage.startswith(SQLITE_PREFIX):
+        folder = Path(storage.removeprefix(SQLITE_PREFIX)).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ConfigError(
+                f"hydra.sweeper.storage {storage} cannot hold a study: its folder {folder} "
+                f"cannot be made ({err.strerror.lower()}); give a storage in a writable folder."
+            ) from None
+    study = optuna.create_study(
+        storage=storage, study_name=study_name, direction=direction, load_if_exists=True
+    )
+    where = f"study {study_name!r} in {storage}"
+    if study.direction.name.lower() != direction:
+        raise ConfigError(
+            f"{where} was created to {study.direction.name.lower()}; use that direction or "
+            "another study_name."
+        )
+    shared = sorted(fixed)
+    recorded = study.user_attrs.get(FIXED_OVERRIDES_ATTR)
+    if recorded is None and not study.trials:
+        study.set_user_attr(FIXED_OVERRIDES_ATTR, shared)
+    elif recorded is not None and recorded != shared:
+        raise ConfigError(
+            f"{where} was searched with the overrides {' '.join(recorded) or '(none)'}, this "
+            f"sweep gives {' '.join(shared) or 'none'}: trials on other data or settings do not "
+            "compare; give the same overrides to add trials, or a new hydra.sweeper.study_name."
+        )
+    study.sampler = make_sampler(sampler_cfg, len(study.trials))
+    return study
+
+
+def make_sampler(sampler_cfg: Any, trials_so_far: int) -> optuna.samplers.BaseSampler:
+    """The configured sampler; a set seed is offset by the trials the study already holds."""
+    config = OmegaConf.to_container(OmegaConf.create(sampler_cfg), resolve=True)
+    assert isinstance(config, dict)
+    seed = config.get("seed")
+    if seed is not None:
+        # Wrapped into numpy's seed range (seed is at most 2**32 - 1 by the config schema).
+        config["seed"] = (int(seed) + trials_so_far) % 2**32
+    return instantiate(config)
