@@ -371,3 +371,49 @@ def test_a_study_resumed_with_other_overrides_is_refused(tmp_path: Path) -> None
     )
     with pytest.raises(ConfigError, match=r"^hydra.sweeper.storage sqlite:////proc/x/s.db cannot"):
         open_study("sqlite:////proc/x/s.db", "s", "minimize", sampler, [])
+
+
+def test_too_many_failed_trials_stop_the_study_with_its_best_trial_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from types import SimpleNamespace
+
+    class SecondSucceeds:
+        launched = 0
+
+        def launch(self, batch: list[tuple[str, ...]], initial_job_idx: int) -> list:
+            self.launched += 1
+            ok = self.launched == 2
+
+            class Failed:
+                overrides = ("optim.lr=0.005",)
+
+                @property
+                def return_value(self) -> float:
+                    raise RuntimeError("refused")
+
+            return [SimpleNamespace(return_value=0.5) if ok else Failed() for _ in batch]
+
+    params = {"optim.lr": "interval(0.001, 0.01)"}
+    sweeper = random_sweeper(f"sqlite:///{tmp_path}/s.db", tmp_path, SecondSucceeds(), params, 5)
+    sweeper.max_failures = 1
+    with pytest.raises(SystemExit) as exit_info:
+        sweeper.sweep([])
+    assert exit_info.value.code == 2
+    assert "2 Optuna trials failed (hydra.sweeper.max_failures=1)" in capsys.readouterr().err
+    results = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())
+    assert (results["best_value"], results["n_trials"]) == (0.5, 3)
+
+
+def test_a_bad_sweeper_setting_is_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Checked in the sweeper's constructor, it reached the user wrapped in Hydra's
+    instantiation error, exit status 1."""
+    sweeper = random_sweeper(f"sqlite:///{tmp_path}/s.db", tmp_path, object(), {}, direction="max")
+    with pytest.raises(SystemExit) as exit_info:
+        sweeper.sweep([])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: hydra.sweeper.direction is 'max'; it must be one of ('minimize', 'maximize')."
+    )

@@ -63,10 +63,6 @@ class OptunaSweeper(Sweeper):
         max_failures: int,
         params: dict[str, str] | None,
     ) -> None:
-        if direction not in DIRECTIONS:
-            raise ConfigError(f"hydra.sweeper.direction must be one of {DIRECTIONS}.")
-        if n_trials < 1 or n_jobs < 1:
-            raise ConfigError("hydra.sweeper.n_trials and hydra.sweeper.n_jobs must be >= 1.")
         self.sampler_cfg = sampler
         self.direction = direction
         self.storage = storage
@@ -85,6 +81,16 @@ class OptunaSweeper(Sweeper):
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
+
+    def _check_settings(self) -> None:
+        """Checked as the sweep starts, not as Hydra builds the sweeper: an error there reached
+        the user wrapped in Hydra's instantiation message, exit status 1."""
+        if self.direction not in DIRECTIONS:
+            raise ConfigError(
+                f"hydra.sweeper.direction is {self.direction!r}; it must be one of {DIRECTIONS}."
+            )
+        if self.n_trials < 1 or self.n_jobs < 1:
+            raise ConfigError("hydra.sweeper.n_trials and hydra.sweeper.n_jobs must be >= 1.")
 
     def _ask(self, study: optuna.Study, distributions: dict[str, Any]) -> optuna.trial.Trial:
         """A new trial; a stored study whose earlier trials sampled a parameter otherwise
@@ -119,6 +125,7 @@ class OptunaSweeper(Sweeper):
         from stockcast.orchestration.sweeps.search_space import parse_search_space
 
         assert self.config is not None and self.launcher is not None, "setup() not called"
+        self._check_settings()
         space = parse_search_space(self.params, arguments)
         if not space.distributions:
             raise ConfigError(
@@ -161,13 +168,7 @@ class OptunaSweeper(Sweeper):
                     else:
                         trial.set_user_attr("job_dir", str(job_dir))
                         study.tell(trial, self._ranked(value))
-                # The best trial so far, as a finished sweep would leave it; a failure to write
-                # it must not hide what stopped the batch.
-                try:
-                    if study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
-                        self._write_results(study, sweep_dir)
-                except Exception:
-                    log.warning("could not write %s", sweep_dir / RESULTS_FILE, exc_info=True)
+                self._write_results_so_far(study, sweep_dir)
                 refusal = self._trial_refusal(err, job_idx, batch)
                 if refusal is not None:
                     raise refusal from None
@@ -182,6 +183,7 @@ class OptunaSweeper(Sweeper):
                     study.tell(trial, self._ranked(value))
             job_idx += size
             if failures > self.max_failures:
+                self._write_results_so_far(study, sweep_dir)
                 raise ConfigError(
                     f"{failures} Optuna trials failed (hydra.sweeper.max_failures="
                     f"{self.max_failures}); see the job logs under {sweep_dir}."
@@ -248,6 +250,18 @@ class OptunaSweeper(Sweeper):
                     "hparams_search=...): search keys this run's config has."
                 )
         return None
+
+    def _write_results_so_far(self, study: optuna.Study, sweep_dir: Path) -> None:
+        """The best trial so far, as a finished sweep would leave it, where a sweep stops early
+        (a batch that raised, too many failures); a failure to write it must not hide what
+        stopped the sweep."""
+        import optuna
+
+        try:
+            if study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+                self._write_results(study, sweep_dir)
+        except Exception:
+            log.warning("could not write %s", sweep_dir / RESULTS_FILE, exc_info=True)
 
     def _write_results(self, study: optuna.Study, sweep_dir: Path) -> optuna.trial.FrozenTrial:
         """optimization_results.yaml: the best trial of the whole study so far."""
