@@ -225,8 +225,8 @@ def test_a_batch_that_cannot_launch_leaves_no_trial_running(tmp_path: Path) -> N
 
 def test_a_batch_interrupted_after_a_job_finished_keeps_that_jobs_value(tmp_path: Path) -> None:
     """A launch that raises returns no values: a job that finished before it (its metrics.json
-    written during this launch, for its trial's overrides) is told its metric, not FAIL; a job
-    folder an earlier sweep left under the same number is not mistaken for this trial's."""
+    written during this launch, for its trial's overrides) is told its metric, not FAIL; the
+    trials' folders are numbered after the one an earlier sweep left."""
     import optuna
 
     storage = f"sqlite:///{tmp_path}/study.db"
@@ -256,7 +256,8 @@ def test_a_batch_interrupted_after_a_job_finished_keeps_that_jobs_value(tmp_path
     states = [t.state for t in study.trials]
     assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]
     assert study.trials[0].value == 0.75
-    assert study.trials[0].user_attrs["job_dir"] == str(sweep / "0")
+    # Numbered after the earlier sweep's folder, never in it.
+    assert study.trials[0].user_attrs["job_dir"] == str(sweep / "2")
     # The best trial so far is written, as a finished sweep would leave it.
     results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert (results["best_value"], results["n_complete"]) == (0.75, 1)
@@ -417,3 +418,28 @@ def test_a_bad_sweeper_setting_is_one_sentence(
     assert capsys.readouterr().err.strip() == (
         "error: hydra.sweeper.direction is 'max'; it must be one of ('minimize', 'maximize')."
     )
+
+
+def test_the_summary_counts_only_the_jobs_of_this_sweep(tmp_path: Path) -> None:
+    """A sweep into a folder an earlier one used: its folders, and a metrics.json that a job of
+    this sweep refused before writing its own, were counted as this sweep's finished jobs."""
+    import os
+
+    def job(number: int, metrics: bool, at: float) -> None:
+        folder = tmp_path / str(number)
+        (folder / ".hydra").mkdir(parents=True)
+        (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"seed={number}"]))
+        files = [folder / ".hydra" / "overrides.yaml"]
+        if metrics:
+            (folder / "metrics.json").write_text(json.dumps({"val": {"mase": 0.5}}))
+            files.append(folder / "metrics.json")
+        for file in files:
+            os.utime(file, (at, at))
+
+    job(0, metrics=True, at=100.0)  # the earlier sweep's job 0, refused now: its old metrics
+    job(1, metrics=True, at=100.0)  # the earlier sweep's job 1, not run now
+    os.utime(tmp_path / "0" / ".hydra" / "overrides.yaml", (200.0, 200.0))
+    job(2, metrics=True, at=200.0)
+    jobs = collect_jobs(tmp_path, since=150.0)
+    assert [(j.num, j.finished) for j in jobs] == [(0, False), (2, True)]
+    assert len(collect_jobs(tmp_path)) == 3

@@ -139,6 +139,9 @@ class OptunaSweeper(Sweeper):
         study = open_study(
             self.storage, self.study_name, self.direction, self.sampler_cfg, space.fixed
         )
+        # Numbered after the folders an earlier sweep into this folder left: a trial's folder
+        # is its own, never one an older trial's job_dir names.
+        first = 1 + max((int(p.name) for p in sweep_dir.iterdir() if p.name.isdigit()), default=-1)
         log.info(
             "Optuna study %r (%s): %d trials so far, adding %d, %d at a time; search space: %s",
             study.study_name,
@@ -155,13 +158,13 @@ class OptunaSweeper(Sweeper):
             batch = [tuple(space.trial_overrides(trial.params)) for trial in trials]
             launched = time.time()
             try:
-                returns = self.launcher.launch(batch, initial_job_idx=job_idx)
+                returns = self.launcher.launch(batch, initial_job_idx=first + job_idx)
             except BaseException as err:
                 # A batch whose launch raised (a trial's overrides do not compose, Ctrl-C) gives
                 # back no values: a trial whose job finished before is told the value it wrote,
                 # the others FAIL (or the study keeps them RUNNING for good).
                 for offset, (trial, overrides) in enumerate(zip(trials, batch, strict=True)):
-                    job_dir = sweep_dir / str(job_idx + offset)
+                    job_dir = sweep_dir / str(first + job_idx + offset)
                     value = self._written_value(job_dir, overrides, launched)
                     if value is None:
                         study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -174,7 +177,7 @@ class OptunaSweeper(Sweeper):
                     raise refusal from None
                 raise
             for offset, (trial, ret) in enumerate(zip(trials, returns, strict=True)):
-                trial.set_user_attr("job_dir", str(sweep_dir / str(job_idx + offset)))
+                trial.set_user_attr("job_dir", str(sweep_dir / str(first + job_idx + offset)))
                 value = _job_value(ret)
                 if value is None:
                     failures += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +59,12 @@ class SweepCallback(Callback):
         self.prepare_store = prepare_store
         self.sweep_id: str | None = None
         self._tags_before: str | None = None
+        self.started: float | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # The summary's jobs are those this sweep ran: a sweep into a folder an earlier one
+        # used leaves that one's folders and metrics there.
+        self.started = time.time()
         self.sweep_id = tracking.sweep_id(config.hydra.sweep.dir)
         if self.prepare_store and not _runs_remotely(config):
             self._prepare_tracking_store(config)
@@ -106,7 +111,7 @@ class SweepCallback(Callback):
         if not self.summary or _runs_remotely(config):
             return
         sweep_dir = Path(config.hydra.sweep.dir)
-        jobs = collect_jobs(sweep_dir)
+        jobs = collect_jobs(sweep_dir, self.started)
         if any(job.finished for job in jobs):
             metric = OmegaConf.select(config, "optimized_metric") or "val/loss"
             direction = OmegaConf.select(config, "hydra.sweeper.direction", default="minimize")

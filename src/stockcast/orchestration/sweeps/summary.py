@@ -80,16 +80,19 @@ def flatten_metrics(content: dict[str, Any]) -> dict[str, float]:
     return flat
 
 
-def read_job(job_dir: Path) -> JobResult | None:
-    """A job folder's overrides and metrics; None if the folder is not a Hydra job folder."""
+def read_job(job_dir: Path, since: float | None = None) -> JobResult | None:
+    """A job folder's overrides and metrics; None if the folder is not a Hydra job folder, or
+    (with `since`, a sweep's start) one no job of that sweep ran in. Metrics written before
+    `since` are an earlier sweep's: a job of this one that wrote none has none."""
     overrides_file = job_dir / OVERRIDES_FILE
     if not job_dir.name.isdigit() or not overrides_file.is_file():
         return None
+    if since is not None and overrides_file.stat().st_mtime < since:
+        return None
     overrides = yaml.safe_load(overrides_file.read_text()) or []
     metrics_file = job_dir / METRICS_FILE
-    metrics = (
-        flatten_metrics(json.loads(metrics_file.read_text())) if metrics_file.is_file() else {}
-    )
+    current = metrics_file.is_file() and (since is None or metrics_file.stat().st_mtime >= since)
+    metrics = flatten_metrics(json.loads(metrics_file.read_text())) if current else {}
     return JobResult(
         num=int(job_dir.name),
         dir=job_dir,
@@ -98,11 +101,12 @@ def read_job(job_dir: Path) -> JobResult | None:
     )
 
 
-def collect_jobs(sweep_dir: Path) -> list[JobResult]:
-    """Every job folder directly under the sweep folder, in job order."""
+def collect_jobs(sweep_dir: Path, since: float | None = None) -> list[JobResult]:
+    """Every job folder directly under the sweep folder, in job order; with `since`, only the
+    jobs of the sweep that started then (an earlier sweep into the same folder left its own)."""
     if not sweep_dir.is_dir():
         return []
-    jobs = (read_job(path) for path in sweep_dir.iterdir() if path.is_dir())
+    jobs = (read_job(path, since) for path in sweep_dir.iterdir() if path.is_dir())
     return sorted((job for job in jobs if job is not None), key=lambda job: job.num)
 
 
