@@ -405,9 +405,15 @@ def test_a_row_that_is_no_window_among_rows_that_are_is_named(app: Any) -> None:
     )
 
 
-def test_a_trailing_slash_is_a_json_404_not_an_empty_redirect(app: Any) -> None:
+def test_every_route_answers_with_a_trailing_slash_too(app: Any) -> None:
+    """Starlette answered `/invocations/` with an empty redirect, which a client that does not
+    follow redirects (a health probe) read as an empty answer."""
     body = json.dumps({"inputs": [WINDOW]}).encode()
-    status, answer, _ = call(app, [body], {"content-type": "application/json"}, "/invocations/")
+    json_type = {"content-type": "application/json"}
+    status, answer, _ = call(app, [body], json_type, "/invocations/")
+    assert status == 200 and len(answer["predictions"]) == 1
+    assert {"/ping/", "/health/", "/version/"} <= {route.path for route in app.routes}
+    status, answer, _ = call(app, [body], json_type, "/predict/")
     assert (status, answer["error_code"]) == (404, "ENDPOINT_NOT_FOUND")
 
 
@@ -424,3 +430,6 @@ def test_a_port_in_use_is_one_sentence_before_serving_is_announced() -> None:
         taken.close()
     with pytest.raises(ConfigError, match=r"^serve.host 'no such host\.invalid' is not an "):
         bound_socket("no such host.invalid", 8080)
+    # An address of another machine (TEST-NET-1): the host is named, not the port.
+    with pytest.raises(ConfigError, match=r"^serve.host '192.0.2.1' is not an address of this "):
+        bound_socket("192.0.2.1", 0)

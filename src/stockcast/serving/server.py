@@ -15,6 +15,7 @@ a request too large, 422 for a forecast the output guard refuses. No body carrie
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import socket
@@ -97,17 +98,19 @@ def build_app(model: OpenModel, limits: Limits) -> Any:
     async def version(request: Request) -> Response:
         return Response(VERSION, media_type="application/json")
 
-    app = Starlette(
-        routes=[
-            Route("/invocations", invocations, methods=["POST"]),
-            Route("/ping", ping),
-            Route("/health", ping),
-            Route("/version", version),
-        ],
-        exception_handlers={HTTPException: not_served},
-    )
-    # Starlette answers `/invocations/` with an empty redirect, which a client that does not
-    # follow it reads as an empty answer: every other path is the JSON 404.
+    routes = [
+        Route(path, endpoint, methods=methods)
+        for route, endpoint, methods in (
+            ("/invocations", invocations, ["POST"]),
+            ("/ping", ping, None),
+            ("/health", ping, None),
+            ("/version", version, None),
+        )
+        for path in (route, f"{route}/")
+    ]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: not_served})
+    # Each route answers with a trailing slash too, rather than with Starlette's empty
+    # redirect, which a client that does not follow it read as an empty answer.
     app.router.redirect_slashes = False
     return app
 
@@ -153,6 +156,11 @@ def bound_socket(host: str, port: int) -> socket.socket:
         ) from None
     except OSError as err:
         listening.close()
+        if err.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+            raise ConfigError(
+                f"serve.host {host!r} is not an address of this machine ({err.strerror.lower()}); "
+                "give one of its addresses, such as 127.0.0.1 or 0.0.0.0."
+            ) from None
         raise ConfigError(
             f"serve.port {port} on {host} cannot be listened on ({err.strerror.lower()}); pick "
             "another serve.port, or stop what is serving there."
