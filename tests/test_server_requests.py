@@ -73,3 +73,16 @@ def test_csv_windows_are_read_value_by_value_under_their_header() -> None:
     assert _csv_refusal(b"a,b\n\xff,2\n").endswith("(it is not UTF-8 text).")
     # Text stays text, for the input guard to name where it is.
     assert csv_rows(b"a,b\n1,2\nx,1_000\n") == [[1.0, 2.0], ["x", "1_000"]]
+    # Lines ending in CR alone, lines of spaces only, as pandas read them; a refusal counts the
+    # body's own lines, blank ones too; a whole number stays whole, as JSON gives it.
+    assert csv_rows(b"a,b\r1.5,2\r") == [[1.5, 2.0]]
+    assert csv_rows(b"a,b\n1,2\n \n\t\n3,4\n \n") == [[1, 2], [3, 4]]
+    assert _csv_refusal(b"a,b,c\n\n\n1,2,3\n4,5\n").startswith("line 5 of the CSV body holds 2")
+    (row,) = csv_rows(b"a\n" + b"1" * 400 + b"\n")
+    assert row == [int("1" * 400)]
+
+
+def test_a_json_body_whose_first_row_is_no_window_is_read_as_rows() -> None:
+    """Read as one flat window, it was refused as 'rows of shape (1, 2)'."""
+    assert json_rows(b'{"inputs": [104.5, [101.0, 102.0]]}') == [104.5, [101.0, 102.0]]
+    assert json_rows(b'{"inputs": [101.0, 102.0]}') == [[101.0, 102.0]]

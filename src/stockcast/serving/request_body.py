@@ -74,7 +74,9 @@ def json_rows(body: bytes) -> list[Any]:
         raise Refused(
             400, "BAD_REQUEST", f"{keys[0]} holds no rows of prices; send e.g. {EXAMPLE}."
         )
-    return rows if isinstance(rows[0], list) else [rows]  # one flat row: one window
+    # One flat row is one window; rows of which any is a list are rows, for the guard to name
+    # the one that is not.
+    return rows if any(isinstance(row, list) for row in rows) else [rows]
 
 
 def record_rows(records: list[dict[str, Any]], name: str) -> list[list[Any]]:
@@ -111,15 +113,21 @@ def csv_rows(body: bytes) -> list[list[Any]]:
             400, "BAD_REQUEST", "the CSV body holds a NUL byte; send the prices as plain text."
         )
     try:
-        # Blank lines are skipped, as pandas skipped them.
-        lines = [row for row in csv.reader(io.StringIO(text)) if row]
+        # Blank lines (or only spaces) are skipped, as pandas skipped them; each line keeps its
+        # number in the body for a refusal to name.
+        reader = csv.reader(io.StringIO(text, newline=""))
+        lines = [
+            (reader.line_num, row)
+            for row in reader
+            if row and not (len(row) == 1 and not row[0].strip())
+        ]
     except csv.Error as err:
         raise Refused(
             400, "BAD_REQUEST", f"the body is not a CSV table with a header ({err})."
         ) from None
     if not lines:
         raise Refused(400, "BAD_REQUEST", "the body is not a CSV table with a header (empty).")
-    header, rows = [name.strip() for name in lines[0]], lines[1:]
+    header, rows = [name.strip() for name in lines[0][1]], lines[1:]
     # pandas writes a frame's positions 0, 1, ... as its header: names, not a window.
     positions = header == [str(i) for i in range(len(header))]
     if not rows or (not positions and all(_is_number_text(name) for name in header)):
@@ -134,7 +142,7 @@ def csv_rows(body: bytes) -> list[list[Any]]:
             )
             + "; send a header line (any names), then one window of prices per line.",
         )
-    for number, row in enumerate(rows, start=2):
+    for number, row in rows:
         if len(row) != len(header):
             raise Refused(
                 400,
@@ -143,16 +151,21 @@ def csv_rows(body: bytes) -> list[list[Any]]:
                 f"{len(header)} names; send one window per line, as many prices as the header "
                 "has names.",
             )
-    return [[_price(cell) for cell in row] for row in rows]
+    return [[_price(cell) for cell in row] for _, row in rows]
 
 
-def _price(cell: str) -> float | str:
-    """A CSV value as the number it writes, or the text itself for the guard to name (Python
-    reads `1_000` as a number; a CSV does not write one so)."""
-    try:
-        return float(cell) if "_" not in cell else cell
-    except ValueError:
+def _price(cell: str) -> int | float | str:
+    """A CSV value as the number it writes (a whole number as an int, as JSON gives it, so one
+    too large for a float is refused in the same words), or the text itself for the guard to
+    name (Python reads `1_000` as a number; a CSV does not write one so)."""
+    if "_" in cell:
         return cell
+    for number in (int, float):
+        try:
+            return number(cell)
+        except ValueError:
+            continue
+    return cell
 
 
 def _is_number_text(name: Any) -> bool:
