@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
+from stockcast.errors import ConfigError
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.conformal import (
     calibrate_intervals,
@@ -416,11 +417,19 @@ def test_the_naive_fallback_zeroes_only_the_point_forecast() -> None:
 def test_the_naive_fallback_of_a_diverged_network_repeats_the_last_price() -> None:
     """Weights that are no longer numbers: the zeroed output layer times a NaN hidden layer was
     still NaN, so the fallback served no forecast at all."""
+    prices = torch.tensor(random_walk(6, 7)[None, :], dtype=torch.float32)
     net = build_price_forecaster(SPEC)
     with torch.no_grad():
         next(net.core.parameters()).fill_(float("nan"))
     net.fall_back_to_naive()
-    prices = torch.tensor(random_walk(6, 7)[None, :], dtype=torch.float32)
+    torch.testing.assert_close(net(prices), prices[:, -1:].expand(1, net.horizon))
+    # Finite weights whose hidden layers overflow: the fit's NaN forecasts say it diverged.
+    net = build_price_forecaster({**SPEC, "mlp": {**SPEC["mlp"], "hidden_sizes": [8, 8]}})
+    with torch.no_grad():
+        for parameter in net.core.parameters():
+            parameter.fill_(1e25)
+    assert not torch.isfinite(net(prices)).all()
+    net.fall_back_to_naive(diverged=True)
     torch.testing.assert_close(net(prices), prices[:, -1:].expand(1, net.horizon))
 
 
@@ -443,6 +452,18 @@ def test_a_fit_that_diverges_falls_back_to_the_last_price(tmp_path: Path) -> Non
     summary = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert summary["fell_back_to_naive"] is True
     assert summary["val"]["mase"] == pytest.approx(summary["val"]["naive_mase"])
+    # Without the fallback no model of NaN forecasts is saved, to be blamed on its input later.
+    with pytest.raises(ConfigError, match=r"^the fit diverged: its validation forecasts are not"):
+        run_train(
+            tmp_path,
+            tmp_path / "again",
+            "data.length=300",
+            "trainer.max_steps=20",
+            "logger=none",
+            "optim.lr=1e8",
+            "fit.naive_fallback=false",
+        )
+    assert not (tmp_path / "again" / "model").exists()
 
 
 def test_a_quantile_models_fallback_serves_the_last_price_inside_its_spread() -> None:

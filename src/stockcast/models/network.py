@@ -113,18 +113,18 @@ class PriceForecaster(nn.Module):
             for scaler, level_free in zip(self.scalers, free, strict=True)
         ]
 
-    def fall_back_to_naive(self) -> None:
+    def fall_back_to_naive(self, diverged: bool = False) -> None:
         """Zero the point forecast's outputs: an anchored model then repeats the last price
         exactly. A quantile model keeps its learned spread around it: each other quantile's
         outputs lose the median's first, so the spread is measured from the last price (on a
         trend its learned 10% change lay above 0, and sorting the quantiles then served it as
-        the point). A fit whose weights are no longer finite (it diverged) loses them all.
+        the point). A fit that `diverged` (its forecasts were not numbers), or whose weights
+        are no longer finite, loses every weight: a zeroed output layer times a hidden layer
+        that overflowed is still not a number.
         """
         if not self.anchored:
             raise ValueError("only an anchored model (anchor='last') has a naive fallback")
-        if not all(bool(torch.isfinite(param).all()) for param in self.core.parameters()):
-            # A fit that diverged: nothing it learned holds, and a zeroed output layer times a
-            # hidden layer that is not a number is still not a number.
+        if diverged or not all(bool(torch.isfinite(p).all()) for p in self.core.parameters()):
             with torch.no_grad():
                 for param in self.core.parameters():
                     param.zero_()

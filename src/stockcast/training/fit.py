@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from stockcast.config.compose import plain
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import series_scales
+from stockcast.errors import ConfigError
 from stockcast.files import write_json
 from stockcast.models.cores import seasonless_windows
 from stockcast.models.spec import member_names
@@ -200,20 +201,23 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     if folds is not None:
         weights = combination["weights"] if combination else None
         metrics["folds"] = folds.record(weights, series_scales(prepared.splits["train"]))
+    diverged = not math.isfinite(metrics["val"].get("mase", math.inf))
     fell_back = falls_back_to_naive(cfg, model.net, metrics["val"], prepared, folds)
     if fell_back:
-        model.net.fall_back_to_naive()
+        model.net.fall_back_to_naive(diverged)
         metrics["val"] = stage_metrics(trainer.validate, model, datamodule)
         log.info(
-            "the trained model did not beat the naive forecast on the validation windows, so it "
-            "repeats the last price (fit.naive_fallback)"
+            "the trained model %s, so it repeats the last price (fit.naive_fallback)",
+            "diverged (its validation forecasts are not numbers; a lower optim.lr may not)"
+            if diverged
+            else "did not beat the naive forecast on the validation windows",
+        )
+    elif diverged:
+        raise ConfigError(
+            "the fit diverged: its validation forecasts are not numbers, so no model is saved; "
+            "lower optim.lr, or let fit.naive_fallback=true repeat the last price."
         )
     metrics["fell_back_to_naive"] = fell_back
-    if not math.isfinite(metrics["val"].get("mase", math.inf)):
-        log.warning(
-            "the fit diverged: its validation forecasts are not numbers; lower optim.lr, or let "
-            "fit.naive_fallback repeat the last price"
-        )
     if cfg.get("test", True):
         metrics["test"] = stage_metrics(trainer.test, model, datamodule)
     return Fitted(model, spec, metrics, trainer, datamodule, loggers, best, best_step, warm, folds)
