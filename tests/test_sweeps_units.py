@@ -372,6 +372,31 @@ def test_a_study_resumed_with_other_overrides_is_refused(tmp_path: Path) -> None
     )
     with pytest.raises(ConfigError, match=r"^hydra.sweeper.storage sqlite:////proc/x/s.db cannot"):
         open_study("sqlite:////proc/x/s.db", "s", "minimize", sampler, [])
+    # What changes nothing a trial scores (logging, console output) may change.
+    assert open_study(storage, "s", "minimize", sampler, [*first, "logger=csv"]).trials
+
+
+def test_a_study_without_a_scored_trial_takes_the_overrides_of_its_next_run(
+    tmp_path: Path,
+) -> None:
+    """A first run whose every trial failed (a misspelt data.path) locked the study to it; a
+    study from before the record existed took any overrides for ever."""
+    import optuna
+
+    from hydra_plugins.stockcast_optuna_sweeper.study import FIXED_OVERRIDES_ATTR, open_study
+
+    storage = f"sqlite:///{tmp_path}/study.db"
+    sampler = {"_target_": "optuna.samplers.RandomSampler"}
+    study = open_study(storage, "s", "minimize", sampler, ["data.path=prices.cvs"])
+    study.tell(study.ask({"x": FloatDistribution(0, 1)}), state=optuna.trial.TrialState.FAIL)
+    study = open_study(storage, "s", "minimize", sampler, ["data.path=prices.csv"])
+    assert study.user_attrs[FIXED_OVERRIDES_ATTR] == ["data.path=prices.csv"]
+
+    old = optuna.create_study(storage=storage, study_name="old")
+    old.tell(old.ask({"x": FloatDistribution(0, 1)}), 1.0)
+    open_study(storage, "old", "minimize", sampler, ["data.path=a.csv"])
+    with pytest.raises(ConfigError, match="was searched with the overrides data.path=a.csv"):
+        open_study(storage, "old", "minimize", sampler, ["data.path=b.csv"])
 
 
 def test_too_many_failed_trials_stop_the_study_with_its_best_trial_written(

@@ -5,6 +5,7 @@ when a study is opened."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,8 @@ from stockcast.errors import ConfigError
 
 if TYPE_CHECKING:
     import optuna
+
+log = logging.getLogger(__name__)
 
 SQLITE_PREFIX = "sqlite:///"
 # The study's record of the command-line overrides its trials shared (data, experiment, ...).
@@ -29,8 +32,8 @@ def open_study(
     fixed: list[str],
 ) -> optuna.Study:
     """The study `study_name` in `storage`, created where it is not there yet. One stored with
-    another direction, or whose trials were run with other fixed overrides (another data file
-    or experiment: their scores do not compare), is refused."""
+    another direction, or whose scored trials were run with other fixed overrides (another data
+    file or experiment: their scores do not compare; `compared_overrides`), is refused."""
     import optuna
 
     if storage and storage.startswith(SQLITE_PREFIX):
@@ -51,11 +54,20 @@ def open_study(
             f"{where} was created to {study.direction.name.lower()}; use that direction or "
             "another study_name."
         )
-    shared = sorted(fixed)
+    shared = compared_overrides(fixed)
     recorded = study.user_attrs.get(FIXED_OVERRIDES_ATTR)
-    if recorded is None and not study.trials:
+    scored = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if recorded is None and scored:
+        log.warning(
+            "%s holds trials from before a study recorded its overrides; this run's are "
+            "recorded now, and the earlier trials are taken to share them",
+            where,
+        )
+    if recorded is None or not scored:
+        # Until a trial has a score, what the study was run with can still be corrected (a
+        # first run whose every trial failed on a misspelt data.path).
         study.set_user_attr(FIXED_OVERRIDES_ATTR, shared)
-    elif recorded is not None and recorded != shared:
+    elif recorded != shared:
         raise ConfigError(
             f"{where} was searched with the overrides {' '.join(recorded) or '(none)'}, this "
             f"sweep gives {' '.join(shared) or 'none'}: trials on other data or settings do not "
@@ -63,6 +75,14 @@ def open_study(
         )
     study.sampler = make_sampler(sampler_cfg, len(study.trials))
     return study
+
+
+def compared_overrides(fixed: list[str]) -> list[str]:
+    """The overrides a study's trials must share, in order: all but those that change nothing a
+    trial scores (logging, tags, console output, folders: `training.resume.FREE_KEYS`)."""
+    from stockcast.training.resume import is_free
+
+    return sorted(o for o in fixed if not is_free(o.split("=", 1)[0].lstrip("+~")))
 
 
 def make_sampler(sampler_cfg: Any, trials_so_far: int) -> optuna.samplers.BaseSampler:
