@@ -395,7 +395,7 @@ def test_a_study_without_a_scored_trial_takes_the_overrides_of_its_next_run(
     old = optuna.create_study(storage=storage, study_name="old")
     old.tell(old.ask({"x": FloatDistribution(0, 1)}), 1.0)
     open_study(storage, "old", "minimize", sampler, ["data.path=a.csv"])
-    with pytest.raises(ConfigError, match="was searched with the overrides data.path=a.csv"):
+    with pytest.raises(ConfigError, match=r"was searched with the overrides data\.path=a\.csv"):
         open_study(storage, "old", "minimize", sampler, ["data.path=b.csv"])
 
 
