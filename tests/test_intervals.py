@@ -530,6 +530,29 @@ def test_windows_that_did_not_move_do_not_set_a_split_conformal_band_either() ->
         np.testing.assert_allclose(beside[level], alone[level])
 
 
+def test_own_windows_are_counted_without_those_that_did_not_move() -> None:
+    """40 own windows of which 10 did not move are 30, too few for a split-conformal 95% band:
+    it is calibrated on every window that moved, not Student-t on the 30."""
+    rng = np.random.default_rng(0)
+    own, folds = 40, 160
+    inputs = 100 + np.cumsum(rng.normal(0, 1, (own + folds, 10)), axis=1)
+    inputs[:10] = 100.0
+    forecast = np.repeat(inputs[:, -1:], 3, axis=1)
+    actual = forecast + rng.normal(0, 1, (own + folds, 3))
+    bounds = calibrate_intervals(inputs, forecast, actual, [80, 95], own_windows=own)
+    moved = np.ones(own + folds, bool)
+    moved[:10] = False
+    errors = np.abs(actual - forecast) / volatility_scale(inputs)
+    conformal = conformal_half_widths(errors[moved], 95)
+    # Where it is not widened to hold the 80% band by the t quantiles' ratio: those bounds.
+    assert np.all(np.asarray(bounds["95"][1]) >= conformal)
+    np.testing.assert_allclose(bounds["95"][1][1:], conformal[1:])
+    assert calibration_methods(moved, [80, 95], own) == {
+        "80": "split_conformal",
+        "95": "split_conformal",
+    }
+
+
 def test_the_higher_level_is_wider_where_most_errors_were_zero() -> None:
     """A price that stayed put on most windows (a policy rate): the 80% bound is zero, and no
     ratio widens a zero, so the 95% band was the 80% one. It takes the smallest error that was
@@ -734,11 +757,11 @@ def test_more_evidence_calibrates_only_the_levels_the_own_windows_are_too_few_fo
     assert np.all(np.array(low) <= raw_low) and np.all(np.array(high) >= raw_high)
     assert np.isclose(low, raw_low).any() and np.isclose(high, raw_high).any()
     assert np.all(np.array(high) - low > np.array(alone["95"][1]) - alone["95"][0])
-    assert calibration_methods(85, [80, 95], own_windows=25) == {
+    assert calibration_methods(np.ones(85, bool), [80, 95], own_windows=25) == {
         "80": "split_conformal",
         "95": "split_conformal",
     }
-    assert calibration_methods(30, [80, 95], own_windows=10) == {
+    assert calibration_methods(np.ones(30, bool), [80, 95], own_windows=10) == {
         "80": "split_conformal",
         "95": "student_t",
     }

@@ -163,20 +163,14 @@ def calibrate_intervals(
         raise ValueError("calibrating bands needs at least one held-out window")
     scale = volatility_scale(inputs, min_relative_scale, span, drift_free)
     errors = np.abs(np.asarray(actual) - np.asarray(forecast)) / scale
-    # A window that did not move has only the floor as its unit, so any later move is
-    # thousands of units: one such error would set a root mean square for every window.
-    moved = scale[:, 0] > scale_floor(inputs, min_relative_scale)[:, 0]
+    moved = moved_windows(inputs, min_relative_scale, span, drift_free)
     steps = errors.shape[1]
     profile = np.sqrt(np.arange(1, steps + 1)) if profile is None else np.asarray(profile)
     windows = len(errors)
     bounds: Bounds = {}
     inner: tuple[int, np.ndarray] | None = None
     for level in sorted(int(level) for level in levels):
-        used = calibration_rows(windows, level, own_windows)
-        # Where other windows moved, those that did not are left out: a spread would take their
-        # errors for every window's, and more of them than the level's tail (5% at 95%) would
-        # set its split-conformal rank too.
-        rows = errors[:used][moved[:used]] if moved[:used].any() else errors[:used]
+        rows = errors[calibration_rows(moved, level, own_windows)]
         if conformal_is_inside(len(rows), level):
             half = conformal_half_widths(rows, level)
         else:
@@ -198,12 +192,30 @@ def _smallest_positive(errors: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(positive), positive, 0.0)
 
 
-def calibration_rows(windows: int, level: int | str, own_windows: int | None = None) -> int:
-    """How many of the first calibration windows give `level`'s bounds: the `own_windows` where
-    they are enough for its split-conformal band, otherwise all `windows`."""
-    if own_windows is not None and conformal_is_inside(own_windows, level):
-        return own_windows
-    return windows
+def moved_windows(
+    inputs: np.ndarray,
+    min_relative_scale: float = 1e-4,
+    span: int | None = None,
+    drift_free: bool = True,
+) -> np.ndarray:
+    """Which windows moved: their band unit is above the floor. One that did not has only the
+    floor as its unit, so its next move is thousands of units: in a spread it would stand for
+    every window's, and more of them than a level's tail (5% at 95%) would set its
+    split-conformal rank too."""
+    scale = volatility_scale(inputs, min_relative_scale, span, drift_free)
+    return scale[:, 0] > scale_floor(inputs, min_relative_scale)[:, 0]
+
+
+def calibration_rows(
+    moved: np.ndarray, level: int | str, own_windows: int | None = None
+) -> np.ndarray:
+    """Which calibration windows give `level`'s bounds: those that moved (all of them where
+    none did), among the first `own_windows` where those are enough for its split-conformal
+    band, otherwise among all."""
+    usable = moved if moved.any() else np.ones_like(moved)
+    if own_windows is not None and conformal_is_inside(int(usable[:own_windows].sum()), level):
+        return usable & (np.arange(len(usable)) < own_windows)
+    return usable
 
 
 def _t_ratio(level: int, below: int, dof: int) -> float:
@@ -231,12 +243,13 @@ def naive_spread_profile(
 
 
 def calibration_methods(
-    windows: int, levels: Sequence[int], own_windows: int | None = None
+    moved: np.ndarray, levels: Sequence[int], own_windows: int | None = None
 ) -> dict[str, str]:
-    """Which bound `calibrate_intervals` gives each level from `windows` held-out windows."""
+    """Which bound `calibrate_intervals` gives each level from held-out windows of which
+    `moved` (`moved_windows`) moved."""
     return {
         str(level): "split_conformal"
-        if conformal_is_inside(calibration_rows(windows, level, own_windows), level)
+        if conformal_is_inside(int(calibration_rows(moved, level, own_windows).sum()), level)
         else "student_t"
         for level in levels
     }

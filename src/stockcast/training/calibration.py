@@ -16,6 +16,7 @@ from stockcast.forecasting.conformal import (
     calibration_methods,
     calibration_rows,
     conformal_inside_windows,
+    moved_windows,
     naive_spread_profile,
 )
 from stockcast.forecasting.intervals import band_scale_span, unit_record
@@ -48,9 +49,11 @@ def calibrate_on_validation(
     count = len(actual)
     own = None if folds is None else count - len(folds)
     min_relative_scale = float(prepared.scaler["min_relative_scale"])
+    moved = moved_windows(inputs, min_relative_scale, span)
     needed = {str(level): conformal_inside_windows(level) for level in levels}
-    used = {str(level): calibration_rows(count, level, own) for level in levels}
-    methods = calibration_methods(count, levels, own)
+    rows = {str(level): calibration_rows(moved, level, own) for level in levels}
+    used = {level: int(mask.sum()) for level, mask in rows.items()}
+    methods = calibration_methods(moved, levels, own)
     for level, method in methods.items():
         if method != "split_conformal":
             log.info(
@@ -68,7 +71,7 @@ def calibrate_on_validation(
         folds_record = {
             "fold_windows": len(folds),
             # The levels whose bounds the folds' windows joined (the others: validation alone).
-            "fold_levels": [level for level in used if used[level] > own],
+            "fold_levels": [level for level, mask in rows.items() if mask[own:].any()],
         }
     return {
         "method": "calibrated",
