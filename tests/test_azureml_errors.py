@@ -80,6 +80,21 @@ def test_config_json_fills_the_workspace(no_workspace: None, tmp_path: Path) -> 
     assert resolve_workspace(sc.azure.workspace, tmp_path) == workspace.WorkspaceRef("s", "r", "w")
 
 
+@pytest.mark.parametrize("content", ['{"subscription_id": "s",\n}', '["s", "r", "w"]', "\xff"])
+def test_a_damaged_config_json_is_one_sentence(
+    content: str, no_workspace: None, tmp_path: Path
+) -> None:
+    """It was a JSONDecodeError or AttributeError traceback on every command."""
+    config = tmp_path / "config.json"
+    config.write_bytes(content.encode("latin-1"))
+    sc = compose_submit_config([f"azureml.workspace.config_file={config}"])
+    with pytest.raises(workspace.AzureMLConfigError) as refused:
+        resolve_workspace(sc.azure.workspace, tmp_path)
+    message = str(refused.value)
+    assert message.startswith(f"{config} is not the workspace's config.json (")
+    assert message.endswith("set the azureml.workspace keys (or dry-run with DRY_RUN=1).")
+
+
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
-from stockcast.errors import StockcastError
+from stockcast.errors import StockcastError, first_line
 from stockcast.orchestration.azureml.settings import AzureMLConfigError
 
 if TYPE_CHECKING:
@@ -41,8 +41,20 @@ def find_config_json(start: Path) -> Path | None:
     return None
 
 
-def _from_config_json(path: Path) -> dict[str, str]:
-    content = json.loads(path.read_text())
+def _from_config_json(path: Path, can_dry_run: bool = True) -> dict[str, str]:
+    try:
+        content = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError, OSError) as err:
+        content, problem = None, first_line(err)
+    else:
+        problem = "it holds no JSON object"
+    if not isinstance(content, dict):
+        dry = " (or dry-run with DRY_RUN=1)" if can_dry_run else ""
+        raise AzureMLConfigError(
+            f"{path} is not the workspace's config.json ({problem}); download it again from the "
+            f"workspace's page in the Azure portal, or remove it and set the azureml.workspace "
+            f"keys{dry}."
+        )
     # The portal's file uses workspace_name; older ones use "workspace".
     content.setdefault("workspace_name", content.get("workspace"))
     return {key: content.get(key) for key in WORKSPACE_KEYS}
@@ -60,7 +72,7 @@ def resolve_workspace(settings: DictConfig, root: Path, can_dry_run: bool = True
     if not all(values.values()):
         config_json = Path(settings.config_file) if settings.config_file else find_config_json(root)
         if config_json is not None:
-            found = _from_config_json(config_json)
+            found = _from_config_json(config_json, can_dry_run)
             values = {key: values[key] or found[key] for key in WORKSPACE_KEYS}
     missing = [WORKSPACE_KEYS[key] for key, value in values.items() if not value]
     if missing:
