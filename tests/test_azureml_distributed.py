@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from azure.ai.ml import load_job
 
+from stockcast.orchestration.azureml.distribution import training_distribution
 from stockcast.orchestration.azureml.dry_run import write_entity
 from stockcast.orchestration.azureml.jobs import build_training_job
 from stockcast.orchestration.azureml.pipeline import build_pipeline_job
 from stockcast.orchestration.azureml.settings import (
     AzureMLConfigError,
     compose_submit_config,
-    training_distribution,
 )
 
 # Builds and checks Azure ML objects with the SDK offline: make test runs them, test-fast not.

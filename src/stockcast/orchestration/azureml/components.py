@@ -17,13 +17,12 @@ from azure.ai.ml.entities import BuildContext, CommandComponent, Environment
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.orchestration.azureml.datastore import folder_bindings, folder_outputs
+from stockcast.orchestration.azureml.distribution import Distribution, step_distribution
 from stockcast.orchestration.azureml.dry_run import ensure_valid
 from stockcast.orchestration.azureml.settings import (
     AzureMLConfigError,
     DataBinding,
-    Distribution,
     SubmitConfig,
-    step_distribution,
 )
 from stockcast.orchestration.steps.table import STEPS, STRING, Step
 from stockcast.orchestration.sweeps.overrides import override_key

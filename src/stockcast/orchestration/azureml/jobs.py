@@ -25,6 +25,7 @@ from stockcast.orchestration.azureml.components import (
     job_compute,
     script_entry,
 )
+from stockcast.orchestration.azureml.distribution import training_distribution
 from stockcast.orchestration.azureml.dry_run import ensure_loadable, ensure_valid, write_entity
 from stockcast.orchestration.azureml.keys import check_azure_keys
 from stockcast.orchestration.azureml.preflight import check_cloud_config, check_cloud_overrides
@@ -35,7 +36,6 @@ from stockcast.orchestration.azureml.settings import (
     SubmitConfig,
     data_binding,
     is_azure_override,
-    training_distribution,
 )
 from stockcast.orchestration.sweeps import tracking
 from stockcast.paths import PROJECT_ROOT
