@@ -188,6 +188,32 @@ def test_data_binding_passes_the_run_date_as_as_of() -> None:
     assert binding.input_path is None
 
 
+def test_a_data_as_of_given_is_kept_by_one_run_and_refused_by_a_schedule() -> None:
+    """The run's date came after the user's overrides on the command line, so Hydra kept it:
+    a backfill to 2024-06-28 ran on the day's data, and the dry run showed the asked date."""
+    from stockcast.orchestration.azureml.settings import AzureMLConfigError, check_schedulable
+
+    binding = data_binding(compose_submit_config(["data.as_of=2024-06-28"]))
+    assert binding.overrides == () and binding.as_of_pinned
+    with pytest.raises(AzureMLConfigError, match=r"^data.as_of is given, but a schedule's runs"):
+        check_schedulable(binding)
+
+
+def test_an_asset_source_refuses_a_data_path_it_would_not_read() -> None:
+    """The user's data.path was replaced by the asset's without a word."""
+    from stockcast.orchestration.azureml.settings import AzureMLConfigError
+
+    sc = compose_submit_config(
+        ["data=csv", "data.path=data/my_prices.csv", "azureml.data.source=asset"]
+    )
+    with pytest.raises(AzureMLConfigError) as refused:
+        data_binding(sc)
+    assert str(refused.value) == (
+        "azureml.data.source=asset reads azureml.data.asset.path, not data.path="
+        "data/my_prices.csv; name the file there (a datastore path or azureml:<asset>@latest)."
+    )
+
+
 def test_the_monitor_mounts_the_ledger_folder_of_the_datastore(pipeline_job, tmp_path) -> None:
     from azure.ai.ml import load_job
 

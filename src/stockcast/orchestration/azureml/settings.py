@@ -127,6 +127,8 @@ class DataBinding:
     # What the steps that never read the data get instead: the keys their data config still
     # requires (a file's path, naming the asset the prepared folder came from).
     elsewhere: tuple[str, ...] = ()
+    # Whether the user gave data.as_of, which the run's date then does not replace.
+    as_of_pinned: bool = False
 
     def for_step(self, reads_outside_world: bool) -> DataBinding | None:
         """The binding one step's command gets: all of it where the step reads the data."""
@@ -146,7 +148,9 @@ def data_binding(sc: SubmitConfig) -> DataBinding:
     value, a file's later rows are ignored.
     """
     settings = sc.azure.data
-    as_of = f"data.as_of={AS_OF_COMMAND}"
+    # A data.as_of the user gave (a one-off backfill) is kept: the run's date would replace it.
+    pinned = any(override_key(o) == "data.as_of" for o in sc.step_overrides)
+    as_of = () if pinned else (f"data.as_of={AS_OF_COMMAND}",)
     if settings.source == "synthetic":
         if OmegaConf.select(sc.cfg, "data.start_date", default=None) is None:
             raise AzureMLConfigError(
@@ -155,13 +159,19 @@ def data_binding(sc: SubmitConfig) -> DataBinding:
                 f"data=seasonal, data=market) or feed a CSV file (data=csv "
                 f"azureml.data.source=asset)."
             )
-        return DataBinding(overrides=(as_of,))
+        return DataBinding(overrides=as_of, as_of_pinned=pinned)
     if settings.source == "asset":
         asked = [override_value(o) for o in sc.step_overrides if override_key(o) == "data"]
         if asked and asked[-1] != CSV_DATA_CONFIG:
             raise AzureMLConfigError(
                 f"azureml.data.source=asset feeds a CSV file to the steps, but data={asked[-1]} "
                 f"was asked for; use data=csv or azureml.data.source=synthetic."
+            )
+        given = [override_value(o) for o in sc.step_overrides if override_key(o) == "data.path"]
+        if given:
+            raise AzureMLConfigError(
+                f"azureml.data.source=asset reads azureml.data.asset.path, not data.path="
+                f"{given[-1]}; name the file there (a datastore path or azureml:<asset>@latest)."
             )
         select_csv = () if sc.data_choice == CSV_DATA_CONFIG else (f"data={CSV_DATA_CONFIG}",)
         # Where the other steps compose data=csv too (the user's `data=csv`, for its columns),
@@ -173,7 +183,8 @@ def data_binding(sc: SubmitConfig) -> DataBinding:
                 "line would split or expand; write it URL-encoded (%20 for a space)."
             )
         return DataBinding(
-            overrides=(*select_csv, f"data.path=${{{{inputs.{RAW_DATA_INPUT}}}}}", as_of),
+            overrides=(*select_csv, f"data.path=${{{{inputs.{RAW_DATA_INPUT}}}}}", *as_of),
+            as_of_pinned=pinned,
             inputs={RAW_DATA_INPUT: settings.asset.type},
             input_path=settings.asset.path,
             elsewhere=() if select_csv else (named,),
@@ -184,7 +195,13 @@ def data_binding(sc: SubmitConfig) -> DataBinding:
 
 
 def check_schedulable(data: DataBinding) -> None:
-    """Refuse a schedule whose daily runs would all read the version resolved at creation."""
+    """Refuse a schedule whose daily runs would all read the version resolved at creation, or
+    the same day's data (a data.as_of given)."""
+    if data.as_of_pinned:
+        raise AzureMLConfigError(
+            "data.as_of is given, but a schedule's runs each read the data as of their own date; "
+            "drop data.as_of (make submit takes it, for one run of an earlier day)."
+        )
     # Read afresh each run: a datastore path (azureml://[.../]datastores/<store>/paths/<file>)
     # or a storage URL. A data asset (azureml:<name>@latest, azureml:<name>:3, its
     # azureml://.../data/<name>/versions/3 address) is resolved, and a local file uploaded, once.
