@@ -191,6 +191,27 @@ def test_a_sweep_job_refuses_an_azure_key_its_group_lacks() -> None:
         jobs.build_sweep_job(cfg, spec, settings)
 
 
+def test_a_sweep_job_refuses_a_file_of_this_machine_and_binds_the_run_date() -> None:
+    """A local CSV went into the cloud command as written (never uploaded: data/ is left out of
+    the snapshot), so every job failed on its node after being paid for; a market's job read
+    the node's own date, now the run's as make submit-train's does."""
+    from stockcast.config.compose import compose_config
+    from stockcast.orchestration.azureml import jobs
+
+    def job(*overrides: str) -> object:
+        cfg = compose_config(
+            "train",
+            ["experiment=mlp_w10", "+azureml=default", *overrides],
+            return_hydra_config=True,
+        )
+        spec = jobs.SweepJobSpec(0, ("experiment=mlp_w10", *overrides), "sweep", Path("sweep"))
+        return jobs.build_sweep_job(cfg, spec, jobs.SweepJobSettings(None, None, None))
+
+    with pytest.raises(ConfigError, match=r"^the Azure ML launcher's jobs read a synthetic market"):
+        job("data=csv", "data.path=/home/me/prices.csv")
+    assert "data.as_of=$(date -u +%Y-%m-%d)" in job().command
+
+
 @pytest.mark.parametrize("verb", ["schedule-status", "schedule-delete"])
 def test_a_schedule_the_workspace_lacks_is_named_with_how_to_create_it(
     verb: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

@@ -17,7 +17,7 @@ from typing import Any
 
 from azure.ai.ml import Input, command, load_online_deployment, load_online_endpoint
 from azure.ai.ml.entities import Command, ManagedOnlineDeployment, ManagedOnlineEndpoint
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from stockcast.orchestration.azureml.components import (
     build_command,
@@ -81,11 +81,6 @@ def build_training_job(sc: SubmitConfig, data: DataBinding | None = None) -> Com
     distribution = training_distribution(sc)
     bindings = distribution.trainer_overrides if distribution else {}
     check_cloud_overrides(sc, data, bindings=bindings, config_name=TRAIN_CONFIG)
-    inputs = {}
-    if data.input_path is not None:
-        inputs = {
-            name: Input(type=kind, path=data.input_path) for name, kind in data.inputs.items()
-        }
     return train_script_job(
         sc,
         "The training job",
@@ -93,10 +88,17 @@ def build_training_job(sc: SubmitConfig, data: DataBinding | None = None) -> Com
         display_name=sc.azure.job.display_name,
         experiment_name=sc.azure.experiment_name,
         description="Train the price forecaster on its own (prepare + train in one job).",
-        inputs=inputs,
+        inputs=data_inputs(data),
         bindings=bindings,
         **(distribution.job_settings() if distribution else {}),
     )
+
+
+def data_inputs(data: DataBinding) -> dict[str, Input]:
+    """The job's inputs that `data` reads (the data asset or file), if any."""
+    if data.input_path is None:
+        return {}
+    return {name: Input(type=kind, path=data.input_path) for name, kind in data.inputs.items()}
 
 
 @dataclass(frozen=True)
@@ -133,11 +135,22 @@ def build_sweep_job(cfg: DictConfig, spec: SweepJobSpec, settings: SweepJobSetti
     # Refused here, in one sentence, what the job would refuse on its node after being paid for.
     check_cloud_config(cfg, sections=("azureml",))
     check_azure_keys(cfg.azureml, sc.config_dir)
+    # The data as `make submit-train` binds it: a file of this machine is no file on the node.
+    if OmegaConf.select(cfg, "data.start_date", default=None) is None:
+        raise AzureMLConfigError(
+            f"the Azure ML launcher's jobs read a synthetic market (data=gbm, data=seasonal, "
+            f"data=market), but data={sc.data_choice} names a file of this machine, which a "
+            "cloud job cannot open; sweep it locally, or train on it in the cloud with make "
+            'submit-train ARGS="data=csv azureml.data.source=asset ...".'
+        )
+    data = data_binding(sc)
     # No sweep_dir tag: a folder of this machine means nothing to the cloud run.
     tags = tracking.sweep_tags(spec.sweep_id, job_num=spec.num)
     return train_script_job(
         sc,
         f"Sweep job {spec.num}",
+        data,
+        inputs=data_inputs(data),
         environment=settings.environment,
         compute=settings.compute,
         display_name=f"{spec.sweep_id}-{spec.num}",
