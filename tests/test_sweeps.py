@@ -194,7 +194,10 @@ def test_azureml_launcher_dry_run_writes_valid_job_yaml(prestarted_job: Job) -> 
         assert job._validate().passed, job._validate().error_messages
         assert job.command.startswith("python src/train.py data.length=300 ")
         assert " experiment=mlp_w10 optim.lr=0.00" in job.command
-        assert job.command.endswith(" registry=azureml hydra.run.dir=outputs/train")
+        # The run's date, as make submit-train binds it.
+        assert job.command.endswith(
+            " registry=azureml hydra.run.dir=outputs/train data.as_of=$(date -u +%Y-%m-%d)"
+        )
         assert job.tags["sweep_job_num"] == path.parent.name
         commands.add(job.command.split("experiment=mlp_w10 ")[1])
     assert len(commands) == 4
