@@ -441,28 +441,14 @@ def test_a_fit_that_diverges_falls_back_to_the_last_price(tmp_path: Path) -> Non
 
     from tests.conftest import run_train
 
-    run_train(
-        tmp_path,
-        tmp_path / "run",
-        "data.length=300",
-        "trainer.max_steps=20",
-        "logger=none",
-        "optim.lr=1e8",
-    )
+    diverging = ("data.length=300", "trainer.max_steps=20", "logger=none", "optim.lr=1e8")
+    run_train(tmp_path, tmp_path / "run", *diverging)
     summary = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert summary["fell_back_to_naive"] is True
     assert summary["val"]["mase"] == pytest.approx(summary["val"]["naive_mase"])
     # Without the fallback no model of NaN forecasts is saved, to be blamed on its input later.
     with pytest.raises(ConfigError, match=r"^the fit diverged: its validation forecasts are not"):
-        run_train(
-            tmp_path,
-            tmp_path / "again",
-            "data.length=300",
-            "trainer.max_steps=20",
-            "logger=none",
-            "optim.lr=1e8",
-            "fit.naive_fallback=false",
-        )
+        run_train(tmp_path, tmp_path / "again", *diverging, "fit.naive_fallback=false")
     assert not (tmp_path / "again" / "model").exists()
 
 
