@@ -21,13 +21,10 @@ def _pyplot():
 
 
 def _save(plt, fig, path: str | Path) -> Path:
-    """Lay out, write (whole or not at all) and free the figure (pyplot keeps every open figure
-    otherwise)."""
+    """Lay out, write whole and free the figure (pyplot keeps every open figure otherwise)."""
     fig.tight_layout()
-    try:
-        # The format from the plot's own name: the temporary file's suffix names none.
-        kind = Path(path).suffix[1:] or "png"
-        write_whole(path, lambda staged: fig.savefig(staged, format=kind))
+    try:  # in the format its name says: the temporary file's suffix names none
+        write_whole(path, lambda staged: fig.savefig(staged, format=Path(path).suffix[1:] or "png"))
     finally:
         plt.close(fig)
     return Path(path)
@@ -119,14 +116,11 @@ def plot_forecast(
     # Join future lines to the last known value so they read as a continuation.
     joined_x = np.concatenate([history_x[-1:], forecast_x])
     start = history[-1:]
-    _shade(
-        ax,
-        joined_x,
-        {
-            label: (np.concatenate([start, lower]), np.concatenate([start, upper]))
-            for label, (lower, upper) in (bands or {}).items()
-        },
-    )
+    joined_bands = {
+        label: (np.concatenate([start, lower]), np.concatenate([start, upper]))
+        for label, (lower, upper) in (bands or {}).items()
+    }
+    _shade(ax, joined_x, joined_bands)
     futures = [(forecast, "o-", "tab:blue", "forecast")]
     if actual is not None:
         futures.append((actual, "s--", "tab:green", "actual"))
@@ -207,8 +201,7 @@ def plot_mase_by_series(path: str | Path, mase_vs_naive: np.ndarray, title: str)
     ax.axvline(1.0, color="black", linestyle=":", linewidth=1.2, label="naive")
     median = float(np.median(ratios)) if ratios.size else float("nan")
     ax.axvline(median, color="tab:orange", linewidth=1.2, label=f"median {median:.3f}")
-    ax.set(title=title, xlabel="model MASE / naive MASE (left of 1: model better)")
-    ax.set_ylabel("series")
+    ax.set(title=title, xlabel="model MASE / naive MASE (left of 1: model better)", ylabel="series")
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
     return _save(plt, fig, path)
