@@ -57,6 +57,10 @@ def test_an_unknown_kind_is_one_sentence_naming_the_kinds(make_cfg) -> None:
         f"model.kind is 'nope'; choose one of {builtin_kinds()} (model=<kind>), or name a module "
         "that defines KIND."
     )
+    # A module path that does not import says where it must be: src/train.py puts only src/
+    # on the path, so a kind beside the project's root was refused as if it defined no KIND.
+    with pytest.raises(ConfigError, match=r"or name a module importable here \(its root on PYTHON"):
+        validate_config(make_cfg("model.kind=kinds_elsewhere.drift"))
 
 
 def test_a_kind_validates_its_own_keys(make_cfg) -> None:

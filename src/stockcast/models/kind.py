@@ -113,8 +113,13 @@ def model_kind(kind: str) -> ModelKind:
         module = None
     found = getattr(module, "KIND", None)
     if not isinstance(found, ModelKind):
+        where = (
+            ""
+            if module is not None or "." not in str(kind)
+            else " importable here (its root on PYTHONPATH)"
+        )
         raise ConfigError(
             f"model.kind is {kind!r}; choose one of {builtin_kinds()} (model=<kind>), or name "
-            "a module that defines KIND."
+            f"a module{where} that defines KIND."
         )
     return found
