@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -192,8 +193,9 @@ def _stopped_replay(
 
 
 def test_a_stopped_replay_resumes_at_its_first_unfinished_day(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)  # as Hydra's job logging sets it
     ran = _stopped_replay(tmp_path, monkeypatch, 2, "seed=3")
     planned = simulated_days("2026-06-30", 5)
     written = json.loads((tmp_path / "run" / REPLAY_FILE).read_text())
@@ -204,6 +206,9 @@ def test_a_stopped_replay_resumes_at_its_first_unfinished_day(
 
     again = _replay(tmp_path, "later", "seed=3", f"replay.resume_from={tmp_path / 'run'}")
     assert ran == [planned[0], planned[1], *planned[1:]], "the stopped day runs again"
+    # The resume's log is the replay's too, not only in the resume's own run folder.
+    log = (tmp_path / "run" / "replay.log").read_text()
+    assert f"resuming the replay in {tmp_path / 'run'} at day 2/5" in log
     assert [day["as_of"] for day in again["days"]] == planned
     assert again == json.loads((tmp_path / "run" / REPLAY_FILE).read_text())
     # What the stopped day left is kept beside its rerun.

@@ -15,6 +15,7 @@ replay resume (`replay.resume_from`) and end as an uninterrupted one would.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +36,7 @@ from stockcast.orchestration.replay_record import (
     REPLAY_FILE,
     REPLAY_PLOT_FILE,
     day_entry,
+    log_appended_to,
     plan_path,
     planned,
     recorded_replay,
@@ -54,8 +56,12 @@ from stockcast.orchestration.steps.table import (
 )
 from stockcast.registry.ledger import LEDGER_FILE, Ledger
 
+log = logging.getLogger(__name__)
+
 # Held by the process running a replay's days, so a resume cannot run them a second time at once.
 REPLAY_LOCK_FILE = "replay.lock"
+# Hydra's log file of the replay task (configs/hydra/default.yaml: <task_name>.log).
+REPLAY_LOG_FILE = "replay.log"
 # Keys of the replay config that are not pipeline settings: never passed on to the steps.
 OWN_KEYS = ("days", "replay")
 
@@ -139,7 +145,9 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
         else f"after its last day, to draw {REPLAY_PLOT_FILE}"
     )
     print(f"resuming the replay in {run_dir} {where}", flush=True)
-    return run_days(cfg, run_dir, plan, entries)
+    with log_appended_to(run_dir / REPLAY_LOG_FILE):
+        log.info("resuming the replay in %s %s", run_dir, where)
+        return run_days(cfg, run_dir, plan, entries)
 
 
 def run_days(

@@ -12,6 +12,9 @@ its version.
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +194,25 @@ def store_champion(cfg: DictConfig, store: Path) -> int | None:
     except StockcastError:
         return None
     return None if found is None else found.version
+
+
+@contextmanager
+def log_appended_to(path: Path) -> Iterator[None]:
+    """The log lines of this process also appended to `path` meanwhile, in the format of its
+    own log file: a resume's Hydra run folder is a new one, and the replay's log is in its own
+    run directory."""
+    root = logging.getLogger()
+    own = next((h for h in root.handlers if isinstance(h, logging.FileHandler)), None)
+    if own is not None and Path(own.baseFilename) == path.resolve():
+        yield
+        return
+    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    if own is not None:
+        handler.setFormatter(own.formatter)
+        handler.setLevel(own.level)
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
