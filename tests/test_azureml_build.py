@@ -188,15 +188,21 @@ def test_data_binding_passes_the_run_date_as_as_of() -> None:
     assert binding.input_path is None
 
 
-def test_a_data_as_of_given_is_kept_by_one_run_and_refused_by_a_schedule() -> None:
+def test_a_data_as_of_given_is_kept_by_one_run_and_refused_by_a_schedule(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The run's date came after the user's overrides on the command line, so Hydra kept it:
-    a backfill to 2024-06-28 ran on the day's data, and the dry run showed the asked date."""
+    a backfill to 2024-06-28 ran on the day's data, and the dry run showed the asked date. The
+    date given is forwarded as this machine reads it: the node has not its environment."""
     from stockcast.orchestration.azureml.settings import AzureMLConfigError, check_schedulable
 
     binding = data_binding(compose_submit_config(["data.as_of=2024-06-28"]))
-    assert binding.overrides == () and binding.as_of_pinned
+    assert binding.overrides == ("data.as_of=2024-06-28",) and binding.as_of_pinned
     with pytest.raises(AzureMLConfigError, match=r"^data.as_of is given, but a schedule's runs"):
         check_schedulable(binding)
+    monkeypatch.setenv("BACKFILL_DAY", "2024-07-01")
+    binding = data_binding(compose_submit_config(["data.as_of=${oc.env:BACKFILL_DAY}"]))
+    assert binding.overrides == ("data.as_of=2024-07-01",) and binding.as_of_pinned
 
 
 def test_an_asset_source_refuses_a_data_path_it_would_not_read() -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.compose import CONFIG_DIR, compose_config
+from stockcast.data.calendar import day_text, parse_day
 from stockcast.errors import ConfigError
 from stockcast.orchestration.azureml.keys import check_azure_keys
 from stockcast.orchestration.sweeps.overrides import override_key, override_value
@@ -139,6 +140,8 @@ class DataBinding:
 
 # The run's UTC date on the compute node, as `data.as_of` reads it (YYYY-MM-DD).
 AS_OF_COMMAND = "$(date -u +%Y-%m-%d)"
+# data.as_of as configs/data/_common.yaml writes it: today, wherever the config is composed.
+TODAY_DEFAULT = "${stockcast_today:}"
 
 
 def data_binding(sc: SubmitConfig) -> DataBinding:
@@ -148,9 +151,13 @@ def data_binding(sc: SubmitConfig) -> DataBinding:
     value, a file's later rows are ignored.
     """
     settings = sc.azure.data
-    # A data.as_of the user gave (a one-off backfill) is kept: the run's date would replace it.
-    pinned = any(override_key(o) == "data.as_of" for o in sc.step_overrides)
-    as_of = () if pinned else (f"data.as_of={AS_OF_COMMAND}",)
+    # A data.as_of the user gave (a one-off backfill, on the command line or in an experiment)
+    # is kept, as the date it gives here: the node has neither this machine's environment nor
+    # its clock.
+    written = OmegaConf.to_container(sc.cfg.data, resolve=False).get("as_of")  # type: ignore[union-attr]
+    pinned = written != TODAY_DEFAULT
+    given = day_text(parse_day(sc.cfg.data.as_of, "data.as_of")) if pinned else AS_OF_COMMAND
+    as_of = (f"data.as_of={given}",)
     if settings.source == "synthetic":
         if OmegaConf.select(sc.cfg, "data.start_date", default=None) is None:
             raise AzureMLConfigError(
@@ -199,8 +206,9 @@ def check_schedulable(data: DataBinding) -> None:
     the same day's data (a data.as_of given)."""
     if data.as_of_pinned:
         raise AzureMLConfigError(
-            "data.as_of is given, but a schedule's runs each read the data as of their own date; "
-            "drop data.as_of (make submit takes it, for one run of an earlier day)."
+            "data.as_of is given (on the command line or by the experiment), but a schedule's "
+            "runs each read the data as of their own date; drop it (make submit takes it, for "
+            "one run of an earlier day)."
         )
     # Read afresh each run: a datastore path (azureml://[.../]datastores/<store>/paths/<file>)
     # or a storage URL. A data asset (azureml:<name>@latest, azureml:<name>:3, its
