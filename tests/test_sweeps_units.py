@@ -355,7 +355,7 @@ def random_sweeper(
 def test_a_study_resumed_with_other_overrides_is_refused(tmp_path: Path) -> None:
     """Trials on another data file or experiment joined the study under the same name, and its
     best trial could be one trained on other data."""
-    from hydra_plugins.stockcast_optuna_sweeper.study import open_study
+    from hydra_plugins.stockcast_optuna_sweeper.study import FIXED_OVERRIDES_ATTR, open_study
 
     storage = f"sqlite:///{tmp_path}/study.db"
     sampler = {"_target_": "optuna.samplers.RandomSampler"}
@@ -374,6 +374,12 @@ def test_a_study_resumed_with_other_overrides_is_refused(tmp_path: Path) -> None
         open_study("sqlite:////proc/x/s.db", "s", "minimize", sampler, [])
     # What changes nothing a trial scores (logging, console output) may change.
     assert open_study(storage, "s", "minimize", sampler, [*first, "logger=csv"]).trials
+    # A warm start changes every trial's starting weights: its scores do not compare.
+    with pytest.raises(ConfigError, match=r"this sweep gives data\.path=a\.csv data=csv train\.init"):
+        open_study(storage, "s", "minimize", sampler, [*first, "train.init_from=champion"])
+    # A record from before unscored keys were left out is read as it would be written now.
+    study.set_user_attr(FIXED_OVERRIDES_ATTR, sorted([*first, "logger=csv"]))
+    assert open_study(storage, "s", "minimize", sampler, first).trials
 
 
 def test_a_study_without_a_scored_trial_takes_the_overrides_of_its_next_run(

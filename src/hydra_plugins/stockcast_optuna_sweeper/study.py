@@ -56,6 +56,8 @@ def open_study(
         )
     shared = compared_overrides(fixed)
     recorded = study.user_attrs.get(FIXED_OVERRIDES_ATTR)
+    # A record written before the unscored keys were left out is read as it would be now.
+    recorded = None if recorded is None else compared_overrides(list(recorded))
     scored = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if recorded is None and scored:
         log.warning(
@@ -77,12 +79,25 @@ def open_study(
     return study
 
 
-def compared_overrides(fixed: list[str]) -> list[str]:
-    """The overrides a study's trials must share, in order: all but those that change nothing a
-    trial scores (logging, tags, console output, folders: `training.resume.FREE_KEYS`)."""
-    from stockcast.training.resume import is_free
+# Keys whose overrides change nothing a trial scores: where and how it is logged and shown.
+UNSCORED_KEYS = (
+    "logger",
+    "tags",
+    "trainer.enable_progress_bar",
+    "trainer.enable_model_summary",
+    "trainer.log_every_n_steps",
+)
 
-    return sorted(o for o in fixed if not is_free(o.split("=", 1)[0].lstrip("+~")))
+
+def compared_overrides(fixed: list[str]) -> list[str]:
+    """The overrides a study's trials must share, in order: all but those of `UNSCORED_KEYS`
+    (a warm start, another store or other data all change the scores)."""
+
+    def scored(override: str) -> bool:
+        key = override.split("=", 1)[0].lstrip("+~")
+        return not any(key == k or key.startswith(f"{k}.") for k in UNSCORED_KEYS)
+
+    return sorted(o for o in fixed if scored(o))
 
 
 def make_sampler(sampler_cfg: Any, trials_so_far: int) -> optuna.samplers.BaseSampler:
