@@ -375,7 +375,9 @@ def test_a_study_resumed_with_other_overrides_is_refused(tmp_path: Path) -> None
     # What changes nothing a trial scores (logging, console output) may change.
     assert open_study(storage, "s", "minimize", sampler, [*first, "logger=csv"]).trials
     # A warm start changes every trial's starting weights: its scores do not compare.
-    with pytest.raises(ConfigError, match=r"this sweep gives data\.path=a\.csv data=csv train\.init"):
+    with pytest.raises(
+        ConfigError, match=r"this sweep gives data\.path=a\.csv data=csv train\.init"
+    ):
         open_study(storage, "s", "minimize", sampler, [*first, "train.init_from=champion"])
     # A record from before unscored keys were left out is read as it would be written now.
     study.set_user_attr(FIXED_OVERRIDES_ATTR, sorted([*first, "logger=csv"]))
