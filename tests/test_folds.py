@@ -151,3 +151,17 @@ def test_a_fold_scales_by_its_own_train_part_not_the_train_splits(make_cfg) -> N
     ]
     first = fold_forecasts(cfg, prepared, fold, 20, 16)[2]
     np.testing.assert_array_equal(fold_forecasts(cfg, moved, fold, 20, 16)[2], first)
+
+
+def test_a_warm_start_fits_no_folds(make_cfg) -> None:
+    """The weights it starts from were trained on the train split the folds cut, so a fold
+    started from them scored windows they had seen: the bands and weights came out too sure."""
+    from stockcast.config.compose import plain
+    from stockcast.data.prepared import prepare_data
+    from stockcast.training.folds import fold_plan
+
+    cfg = make_cfg(*SHORT, "fit.folds=3")
+    prepared = prepare_data(plain(cfg.data))
+    assert len(fold_plan(cfg, prepared)) == 2
+    cfg.train.init_from = "champion"
+    assert fold_plan(cfg, prepared) == []

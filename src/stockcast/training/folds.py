@@ -70,8 +70,8 @@ class FoldEvidence:
 
 def fold_plan(cfg: DictConfig, prepared: PreparedData) -> list[tuple[SplitData, SplitData]]:
     """The (train, scored) splits of each fold, or none: `fit.folds` is 0, the validation split
-    holds `fit.folds_below_windows` windows or more, the fit runs on several processes, or the
-    train split is too short to cut."""
+    holds `fit.folds_below_windows` windows or more, the fit runs on several processes or starts
+    warm (`train.init_from`), or the train split is too short to cut."""
     folds = int(cfg.fit.get("folds") or 0)
     sizes = prepared.window
     val_windows = len(prepared.splits["val"].window_starts(sizes))
@@ -79,6 +79,11 @@ def fold_plan(cfg: DictConfig, prepared: PreparedData) -> list[tuple[SplitData, 
         return []
     if configured_world_size(cfg.trainer) > 1:
         log.info("rolling-origin folds are fitted on one process only: skipped (fit.folds)")
+        return []
+    if cfg.get("train", {}).get("init_from") is not None:
+        # The weights it starts from were trained on the train split the folds cut: their
+        # windows would score a fit on them, not one that never saw them.
+        log.info("a warm start's weights have seen the folds' windows: folds skipped (fit.folds)")
         return []
     share = float(cfg.fit.fold_min_train_share)
     return rolling_folds(prepared.splits["train"], prepared.splits["val"], sizes, folds, share)
