@@ -523,3 +523,43 @@ def test_the_refit_takes_the_evaluated_fits_processes_not_its_own_config(make_cf
     assert pinned_processes(cfg, {}) is cfg, "metrics written before processes were recorded"
     alone = pinned_processes(cfg, {"processes": 1})
     assert windows_per_step(alone.trainer, 16) == 16 and alone.trainer.strategy == "auto"
+
+
+def test_the_refit_step_refuses_folders_of_another_run_or_damaged(
+    refit_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Each step runs alone from plain folders: a prepared folder of other data was refitted on
+    and registered under the evaluated model's data hash, and a metrics.json cut short, or an
+    output folder that is a file, were tracebacks."""
+    store, run = refit_runs["store"], tmp_path / "run"
+    shutil.copytree(refit_runs["full"], run)
+    folders = step_folders(run, STEPS)["refit"]
+
+    def refit(**moved: Path) -> None:
+        bindings = step_named("refit").bindings(
+            {k: str(v) for k, v in (folders | moved).items()}, {"refit"}
+        )
+        overrides = [
+            *isolated_overrides(store),
+            *FAST,
+            *csv_data(store / "full.csv"),
+            *(f"{key}={value}" for key, value in bindings.items()),
+        ]
+        with global_state_restored():
+            run_task(run_refit, "pipeline", overrides, run / "refit")
+
+    meta_file = folders["prepared"] / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps(meta | {"data_hash": "another"}))
+    with pytest.raises(ArtifactError, match=r"holds other data than the model in .* \(data hash "):
+        refit()
+    meta_file.write_text(json.dumps(meta))
+    metrics_file = folders["train_output"] / METRICS_FILE
+    metrics = metrics_file.read_text()
+    metrics_file.write_text('{"val": {"ma')
+    with pytest.raises(ArtifactError, match=r"is not the JSON the train step writes \(cut short"):
+        refit()
+    metrics_file.write_text(metrics)
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(ArtifactError, match=r"^refit.output_dir .*a_file is a file; point it at"):
+        refit(candidate=tmp_path / "a_file")

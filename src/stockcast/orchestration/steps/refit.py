@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 @table_step("refit")
 def run_refit(cfg: DictConfig) -> dict[str, Any]:
     section = cfg.refit
-    read_model_metadata(section.model_dir)
+    metadata = read_model_metadata(section.model_dir)
     report = read_report(section.report_dir)
     # Exactly the bytes evaluation scored, or the run stops here.
     evaluated, digest = verified_copy(section.model_dir)
@@ -44,8 +44,18 @@ def run_refit(cfg: DictConfig) -> dict[str, Any]:
             f"{metrics_path} does not exist; point refit.train_output_dir at the train step's "
             "output folder."
         )
-    metrics = json.loads(metrics_path.read_text())
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        raise ArtifactError(
+            f"{metrics_path} is not the JSON the train step writes (cut short or edited); run "
+            "the train step again."
+        ) from None
     output = Path(section.output_dir)
+    if output.exists() and not output.is_dir():
+        raise ArtifactError(
+            f"refit.output_dir {output} is a file; point it at a folder (the candidate's)."
+        )
     if output.exists():
         shutil.rmtree(output)
     reason = why_not_refit(cfg, report, metrics)
@@ -56,6 +66,14 @@ def run_refit(cfg: DictConfig) -> dict[str, Any]:
 
     optimizer_steps, batch_size = evaluated_budget(metrics, metrics_path)
     prepared = PreparedData.load(section.prepared_dir)
+    if prepared.meta.get("data_hash") != metadata.get("data_hash"):
+        # Every step runs alone from plain folders: another run's data would be refitted on
+        # and registered under the evaluated model's data hash.
+        raise ArtifactError(
+            f"refit.prepared_dir {section.prepared_dir} holds other data than the model in "
+            f"{section.model_dir} was trained on (data hash {prepared.meta.get('data_hash')}, not "
+            f"{metadata.get('data_hash')}); point both at the same pipeline run."
+        )
     pinned = pinned_processes(pinned_warm_start(cfg, metrics, metrics_path), metrics)
     outcome = refit_where_it_helps(
         pinned, prepared, evaluated, output, optimizer_steps, batch_size, evaluated_hash=digest
