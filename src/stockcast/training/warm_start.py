@@ -117,9 +117,11 @@ def warm_start(cfg: Any, spec: dict[str, Any], workdir: Path) -> WarmStart | Non
 
 
 def start_warm(
-    cfg: DictConfig, model: Any, spec: dict[str, Any], workdir: Path
+    cfg: DictConfig, model: Any, spec: dict[str, Any], workdir: Path, steps: int | None = None
 ) -> WarmStart | None:
-    """Load the weights `train.init_from` names into the network (None: a cold start)."""
+    """Load the weights `train.init_from` names into the network (None: a cold start), for a fit
+    of `steps` optimizer steps (default `train.warm_max_steps`; a refit repeats the evaluated
+    fit's)."""
     warm = warm_start(cfg, spec, workdir)
     if warm is not None:
         load_weights(model.net, spec, warm.state)
@@ -130,6 +132,6 @@ def start_warm(
             "starting from %s version %d's weights (train.init_from), %d optimizer steps",
             warm.source["model_name"],
             warm.source["version"],
-            int(cfg.train.warm_max_steps),
+            int(cfg.train.warm_max_steps) if steps is None else steps,
         )
     return warm
