@@ -198,7 +198,10 @@ def test_a_data_as_of_given_is_kept_by_one_run_and_refused_by_a_schedule(
 
     binding = data_binding(compose_submit_config(["data.as_of=2024-06-28"]))
     assert binding.overrides == ("data.as_of=2024-06-28",) and binding.as_of_pinned
-    with pytest.raises(AzureMLConfigError, match=r"^data.as_of is given, but a schedule's runs"):
+    with pytest.raises(
+        AzureMLConfigError,
+        match=r"^data.as_of is given \(on the command line or by the experiment\), but",
+    ):
         check_schedulable(binding)
     monkeypatch.setenv("BACKFILL_DAY", "2024-07-01")
     binding = data_binding(compose_submit_config(["data.as_of=${oc.env:BACKFILL_DAY}"]))
