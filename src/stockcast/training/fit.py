@@ -193,7 +193,7 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     if ckpt_path is not None:
         best_step = load_checkpoint_weights(model, ckpt_path)
     # A short validation split gets the evidence of earlier cuts of the train split beside it.
-    folds = fold_evidence(cfg, prepared, best_step, datamodule.batch_size)
+    folds = fold_evidence(cfg, prepared, best_step, datamodule.batch_size, warm is not None)
     combination = fit_member_weights(cfg, model.net, prepared, member_names(spec), folds)
     if combination is not None:
         spec["combination"] = combination

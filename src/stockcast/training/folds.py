@@ -68,10 +68,12 @@ class FoldEvidence:
         }
 
 
-def fold_plan(cfg: DictConfig, prepared: PreparedData) -> list[tuple[SplitData, SplitData]]:
+def fold_plan(
+    cfg: DictConfig, prepared: PreparedData, warm: bool = False
+) -> list[tuple[SplitData, SplitData]]:
     """The (train, scored) splits of each fold, or none: `fit.folds` is 0, the validation split
-    holds `fit.folds_below_windows` windows or more, the fit runs on several processes or starts
-    warm (`train.init_from`), or the train split is too short to cut."""
+    holds `fit.folds_below_windows` windows or more, the fit runs on several processes or started
+    from a registered model's weights (`warm`), or the train split is too short to cut."""
     folds = int(cfg.fit.get("folds") or 0)
     sizes = prepared.window
     val_windows = len(prepared.splits["val"].window_starts(sizes))
@@ -80,7 +82,7 @@ def fold_plan(cfg: DictConfig, prepared: PreparedData) -> list[tuple[SplitData, 
     if configured_world_size(cfg.trainer) > 1:
         log.info("rolling-origin folds are fitted on one process only: skipped (fit.folds)")
         return []
-    if cfg.get("train", {}).get("init_from") is not None:
+    if warm:
         # The weights it starts from were trained on the train split the folds cut: their
         # windows would score a fit on them, not one that never saw them.
         log.info("a warm start's weights have seen the folds' windows: folds skipped (fit.folds)")
@@ -90,12 +92,16 @@ def fold_plan(cfg: DictConfig, prepared: PreparedData) -> list[tuple[SplitData, 
 
 
 def fold_evidence(
-    cfg: DictConfig, prepared: PreparedData, optimizer_steps: int, batch_size: int
+    cfg: DictConfig,
+    prepared: PreparedData,
+    optimizer_steps: int,
+    batch_size: int,
+    warm: bool = False,
 ) -> FoldEvidence | None:
     """Each fold's fit and its member forecasts of the span after its cut; None where there are
     no folds (`fold_plan`). With `fit.folds_beside` (and where a fit forks safely) every second
     fold is fitted in a child process beside the others."""
-    plan = fold_plan(cfg, prepared)
+    plan = fold_plan(cfg, prepared, warm)
     if not plan:
         return None
 
