@@ -206,6 +206,9 @@ def test_a_data_as_of_given_is_kept_by_one_run_and_refused_by_a_schedule(
     monkeypatch.setenv("BACKFILL_DAY", "2024-07-01")
     binding = data_binding(compose_submit_config(["data.as_of=${oc.env:BACKFILL_DAY}"]))
     assert binding.overrides == ("data.as_of=2024-07-01",) and binding.as_of_pinned
+    # Every step composes the user's override, so every step gets the date (train, monitor).
+    elsewhere = binding.for_step(reads_outside_world=False)
+    assert elsewhere is not None and elsewhere.overrides == ("data.as_of=2024-07-01",)
 
 
 def test_an_asset_source_refuses_a_data_path_it_would_not_read() -> None:

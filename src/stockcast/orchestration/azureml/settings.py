@@ -158,6 +158,9 @@ def data_binding(sc: SubmitConfig) -> DataBinding:
     pinned = written != TODAY_DEFAULT
     given = day_text(parse_day(sc.cfg.data.as_of, "data.as_of")) if pinned else AS_OF_COMMAND
     as_of = (f"data.as_of={given}",)
+    # Every step composes the user's override (`${oc.env:X}` too): the date given replaces it
+    # in each, not only in the steps that read the data.
+    everywhere = as_of if pinned else ()
     if settings.source == "synthetic":
         if OmegaConf.select(sc.cfg, "data.start_date", default=None) is None:
             raise AzureMLConfigError(
@@ -166,7 +169,7 @@ def data_binding(sc: SubmitConfig) -> DataBinding:
                 f"data=seasonal, data=market) or feed a CSV file (data=csv "
                 f"azureml.data.source=asset)."
             )
-        return DataBinding(overrides=as_of, as_of_pinned=pinned)
+        return DataBinding(overrides=as_of, as_of_pinned=pinned, elsewhere=everywhere)
     if settings.source == "asset":
         asked = [override_value(o) for o in sc.step_overrides if override_key(o) == "data"]
         if asked and asked[-1] != CSV_DATA_CONFIG:
@@ -174,11 +177,11 @@ def data_binding(sc: SubmitConfig) -> DataBinding:
                 f"azureml.data.source=asset feeds a CSV file to the steps, but data={asked[-1]} "
                 f"was asked for; use data=csv or azureml.data.source=synthetic."
             )
-        given = [override_value(o) for o in sc.step_overrides if override_key(o) == "data.path"]
-        if given:
+        paths = [override_value(o) for o in sc.step_overrides if override_key(o) == "data.path"]
+        if paths:
             raise AzureMLConfigError(
                 f"azureml.data.source=asset reads azureml.data.asset.path, not data.path="
-                f"{given[-1]}; name the file there (a datastore path or azureml:<asset>@latest)."
+                f"{paths[-1]}; name the file there (a datastore path or azureml:<asset>@latest)."
             )
         select_csv = () if sc.data_choice == CSV_DATA_CONFIG else (f"data={CSV_DATA_CONFIG}",)
         # Where the other steps compose data=csv too (the user's `data=csv`, for its columns),
@@ -194,7 +197,7 @@ def data_binding(sc: SubmitConfig) -> DataBinding:
             as_of_pinned=pinned,
             inputs={RAW_DATA_INPUT: settings.asset.type},
             input_path=settings.asset.path,
-            elsewhere=() if select_csv else (named,),
+            elsewhere=(*(() if select_csv else (named,)), *everywhere),
         )
     raise AzureMLConfigError(
         f"azureml.data.source={settings.source!r} is not one of {', '.join(DATA_SOURCES)}."
