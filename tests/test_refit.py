@@ -556,10 +556,12 @@ def test_the_refit_step_refuses_folders_of_another_run_or_damaged(
     meta_file.write_text(json.dumps(meta))
     metrics_file = folders["train_output"] / METRICS_FILE
     metrics = metrics_file.read_text()
-    metrics_file.write_text('{"val": {"ma')
-    with pytest.raises(ArtifactError, match=r"is not the JSON the train step writes \(cut short"):
-        refit()
+    for damaged in ('{"val": {"ma', "null", "[]"):
+        metrics_file.write_text(damaged)
+        with pytest.raises(ArtifactError, match=r"is not the JSON the train step writes \(cut"):
+            refit()
     metrics_file.write_text(metrics)
     (tmp_path / "a_file").write_text("")
-    with pytest.raises(ArtifactError, match=r"^refit.output_dir .*a_file is a file; point it at"):
-        refit(candidate=tmp_path / "a_file")
+    for output in (tmp_path / "a_file", tmp_path / "a_file" / "candidate"):
+        with pytest.raises(ArtifactError, match=r"^refit.output_dir .* is a file or inside one"):
+            refit(candidate=output)

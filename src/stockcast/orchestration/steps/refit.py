@@ -47,19 +47,21 @@ def run_refit(cfg: DictConfig) -> dict[str, Any]:
     try:
         metrics = json.loads(metrics_path.read_text())
     except (ValueError, UnicodeDecodeError):
+        metrics = None
+    if not isinstance(metrics, dict):
         raise ArtifactError(
             f"{metrics_path} is not the JSON the train step writes (cut short or edited); run "
             "the train step again."
-        ) from None
-    output = Path(section.output_dir)
-    if output.exists() and not output.is_dir():
-        raise ArtifactError(
-            f"refit.output_dir {output} is a file; point it at a folder (the candidate's)."
         )
-    if output.exists():
-        shutil.rmtree(output)
+    output = Path(section.output_dir)
+    if any(folder.exists() and not folder.is_dir() for folder in (output, *output.parents)):
+        raise ArtifactError(
+            f"refit.output_dir {output} is a file or inside one; point it at a folder (the "
+            "candidate's)."
+        )
     reason = why_not_refit(cfg, report, metrics)
     if reason is not None:
+        shutil.rmtree(output, ignore_errors=True)
         shutil.copytree(evaluated, output)
         log.info("registering the evaluated model as it is: %s", reason)
         return {"refit": False, "reason": reason, "model_hash": digest}
@@ -74,6 +76,7 @@ def run_refit(cfg: DictConfig) -> dict[str, Any]:
             f"{section.model_dir} was trained on (data hash {prepared.meta.get('data_hash')}, not "
             f"{metadata.get('data_hash')}); point both at the same pipeline run."
         )
+    shutil.rmtree(output, ignore_errors=True)
     pinned = pinned_processes(pinned_warm_start(cfg, metrics, metrics_path), metrics)
     outcome = refit_where_it_helps(
         pinned, prepared, evaluated, output, optimizer_steps, batch_size, evaluated_hash=digest
