@@ -67,6 +67,16 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:FILE_NAME_HASH_CHARS]
 
 
+def read_json_object(path: str | Path) -> dict[str, Any] | None:
+    """A JSON file's object, or None where the file holds none (missing, unreadable, cut short,
+    edited, not text, or another JSON value): for the caller's one sentence saying what to do."""
+    try:
+        content = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return content if isinstance(content, dict) else None
+
+
 def write_whole(path: str | Path, write: Callable[[Path], object]) -> Path:
     """`write(file)` into a temporary file beside `path`, synced to disk, then renamed over it:
     a process killed (or a machine stopped) while writing leaves the previous file, not a

@@ -11,12 +11,12 @@ naming them.
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Any
 
 from stockcast.errors import ArtifactError, first_line
+from stockcast.files import read_json_object
 from stockcast.serving.metadata import read_model_metadata
 
 CODE_MODEL_LOADER = "mlflow.pyfunc.loaders.code_model"
@@ -98,13 +98,8 @@ def check_model_files(model_dir: str | Path, shown: Shown | None = None) -> None
         raise ArtifactError(f"{_named(shown)} has no model code file {code_name!r}; {REBUILD}.")
     artifacts = flavor.get("artifacts") or {}
     spec = str((artifacts.get("spec") or {}).get("path", "artifacts/spec.json"))
-    try:
-        if not isinstance(json.loads((model_dir / spec).read_text()), dict):
-            raise ValueError
-    except (OSError, ValueError):
-        raise ArtifactError(
-            f"{_named(shown, spec)} is missing or not a JSON object; {REBUILD}."
-        ) from None
+    if read_json_object(model_dir / spec) is None:
+        raise ArtifactError(f"{_named(shown, spec)} is missing or not a JSON object; {REBUILD}.")
     weights = str(artifacts["weights"]["path"])
     try:
         with safe_open(str(model_dir / weights), framework="numpy") as tensors:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
-from stockcast.errors import StockcastError, first_line
+from stockcast.errors import StockcastError
+from stockcast.files import read_json_object
 from stockcast.orchestration.azureml.settings import AzureMLConfigError
 
 if TYPE_CHECKING:
@@ -42,18 +42,13 @@ def find_config_json(start: Path) -> Path | None:
 
 
 def _from_config_json(path: Path, can_dry_run: bool = True) -> dict[str, str]:
-    try:
-        content = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError, OSError) as err:
-        content, problem = None, first_line(err)
-    else:
-        problem = "it holds no JSON object"
-    if not isinstance(content, dict):
+    content = read_json_object(path)
+    if content is None:
         dry = " (or dry-run with DRY_RUN=1)" if can_dry_run else ""
         raise AzureMLConfigError(
-            f"{path} is not the workspace's config.json ({problem}); download it again from the "
-            f"workspace's page in the Azure portal, or remove it and set the azureml.workspace "
-            f"keys{dry}."
+            f"{path} is not the workspace's config.json (it holds no JSON object); download it "
+            f"again from the workspace's page in the Azure portal, or remove it and set the "
+            f"azureml.workspace keys{dry}."
         )
     # The portal's file uses workspace_name; older ones use "workspace".
     content.setdefault("workspace_name", content.get("workspace"))

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -16,6 +15,7 @@ from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ArtifactError
 from stockcast.evaluation.reports import check_report_matches, read_report
+from stockcast.files import read_json_object
 from stockcast.orchestration.steps.table import table_step
 from stockcast.registry.integrity import folder_contents, verified_copy
 from stockcast.serving.metadata import read_model_metadata
@@ -44,11 +44,8 @@ def run_refit(cfg: DictConfig) -> dict[str, Any]:
             f"{metrics_path} does not exist; point refit.train_output_dir at the train step's "
             "output folder."
         )
-    try:
-        metrics = json.loads(metrics_path.read_text())
-    except (ValueError, UnicodeDecodeError):
-        metrics = None
-    if not isinstance(metrics, dict):
+    metrics = read_json_object(metrics_path)
+    if metrics is None:
         raise ArtifactError(
             f"{metrics_path} is not the JSON the train step writes (cut short or edited); run "
             "the train step again."
