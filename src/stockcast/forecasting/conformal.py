@@ -163,12 +163,13 @@ def calibrate_intervals(
         raise ValueError("calibrating bands needs at least one held-out window")
     scale = volatility_scale(inputs, min_relative_scale, span, drift_free)
     errors = np.abs(np.asarray(actual) - np.asarray(forecast)) / scale
-    moved = moved_windows(inputs, min_relative_scale, span, drift_free)
+    moved = scale[:, 0] > scale_floor(inputs, min_relative_scale)[:, 0]  # `moved_windows`
     steps = errors.shape[1]
     profile = np.sqrt(np.arange(1, steps + 1)) if profile is None else np.asarray(profile)
     windows = len(errors)
     bounds: Bounds = {}
     inner: tuple[int, np.ndarray] | None = None
+    counted = int(moved.sum()) or windows
     for level in sorted(int(level) for level in levels):
         rows = errors[calibration_rows(moved, level, own_windows)]
         if conformal_is_inside(len(rows), level):
@@ -176,7 +177,6 @@ def calibrate_intervals(
         else:
             half = student_t_half_widths(rows, level, profile)
         if inner is not None:
-            counted = int(moved.sum()) or windows
             half = np.maximum(half, inner[1] * _t_ratio(level, inner[0], max(counted - 1, 1)))
             # No ratio widens a zero bound (a price that stayed put on most windows): there the
             # level takes the smallest error that was not zero, where there was one.
