@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,7 +57,7 @@ from stockcast.training.summary import (
     run_relative,
     training_summary,
 )
-from stockcast.training.validation import falls_back_to_naive, fit_member_weights
+from stockcast.training.validation import diverged, falls_back_to_naive, fit_member_weights
 from stockcast.training.warm_start import WarmStart, start_warm
 
 log = logging.getLogger(__name__)
@@ -201,21 +200,25 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     if folds is not None:
         weights = combination["weights"] if combination else None
         metrics["folds"] = folds.record(weights, series_scales(prepared.splits["train"]))
-    diverged = not math.isfinite(metrics["val"].get("mase", math.inf))
+    failed = diverged(metrics["val"])
     fell_back = falls_back_to_naive(cfg, model.net, metrics["val"], prepared, folds)
     if fell_back:
-        model.net.fall_back_to_naive(diverged)
+        model.net.fall_back_to_naive(failed)
         metrics["val"] = stage_metrics(trainer.validate, model, datamodule)
         log.info(
             "the trained model %s, so it repeats the last price (fit.naive_fallback)",
             "diverged (its validation forecasts are not numbers; a lower optim.lr may not)"
-            if diverged
+            if failed
             else "did not beat the naive forecast on the validation windows",
         )
-    elif diverged:
+    elif failed:
+        # The fallback is an anchored model's (model.anchor=last): only there can it help.
+        fallback = (
+            ", or let fit.naive_fallback=true repeat the last price" if model.net.anchored else ""
+        )
         raise ConfigError(
             "the fit diverged: its validation forecasts are not numbers, so no model is saved; "
-            "lower optim.lr, or let fit.naive_fallback=true repeat the last price."
+            f"lower optim.lr{fallback}."
         )
     metrics["fell_back_to_naive"] = fell_back
     if cfg.get("test", True):

@@ -187,6 +187,12 @@ def level_members_record(
     }
 
 
+def diverged(val: dict[str, float]) -> bool:
+    """Whether a fit's validation MASE is not a number (a learning rate far too large); a
+    metric not computed at all is no sign of it."""
+    return "mase" in val and not math.isfinite(val["mase"])
+
+
 def falls_back_to_naive(
     cfg: DictConfig,
     net: PriceForecaster,
@@ -210,8 +216,8 @@ def falls_back_to_naive(
     max_p_value = cfg.fit.get("max_p_value_vs_naive")
     # One series without folds: the validation metrics say it. Otherwise each window counts.
     per_window = folds is not None or len(prepared.splits["train"].series_ids) > 1
-    if not math.isfinite(val.get("mase", math.inf)):
-        return True  # a fit that diverged: its forecasts are no forecasts at all
+    if diverged(val):
+        return True  # its forecasts are no forecasts at all
     if not per_window and val["mase"] > val["naive_mase"] * keep:
         return True
     if not per_window and max_p_value is None:
