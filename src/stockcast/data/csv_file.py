@@ -25,7 +25,7 @@ from stockcast.data.compressed import (
     locked_zip,
     unopened,
 )
-from stockcast.errors import DataError
+from stockcast.errors import DataError, first_line
 
 QUOTE = '"'
 # Separators other than the comma that spreadsheets write (a semicolon where the comma is the
@@ -206,6 +206,6 @@ def _not_utf8(path: Path, label: str) -> str:
 
 def _unparsed(label: str, err: Exception) -> str:
     """pandas' own reason, when the line scan found none (its first line, without prefixes)."""
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    detail = text.removeprefix("Error tokenizing data. ").removeprefix("C error: ").rstrip(".")
+    detail = first_line(err).removeprefix("Error tokenizing data. ").removeprefix("C error: ")
+    detail = detail.rstrip(".")
     return f"{label} cannot be read as CSV ({detail}); fix the file at that line."

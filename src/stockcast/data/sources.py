@@ -27,7 +27,7 @@ from stockcast.data.markets import (
 )
 from stockcast.data.series import Series
 from stockcast.data.table_dates import read_date_column
-from stockcast.errors import DataError
+from stockcast.errors import DataError, first_line
 
 __all__ = [
     "geometric_brownian_motion",
@@ -116,8 +116,9 @@ def _read_frame(path: Path, format: str, key: str, id_column: str | None) -> Any
                 f"reading {label} needs pyarrow; install it (pip install pyarrow)."
             ) from None
         except Exception as err:  # pyarrow's errors for damaged files vary by version
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise DataError(f"{label} is not a readable Parquet file ({first}).") from None
+            raise DataError(
+                f"{label} is not a readable Parquet file ({first_line(err)})."
+            ) from None
     if frame.empty:
         raise DataError(f"{label} has a header but no rows.")
     return frame
