@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from stockcast.errors import ConfigError
+from stockcast.orchestration.sweeps.overrides import override_key
 
 if TYPE_CHECKING:
     import optuna
@@ -94,7 +95,7 @@ def compared_overrides(fixed: list[str]) -> list[str]:
     (a warm start, another store or other data all change the scores)."""
 
     def scored(override: str) -> bool:
-        key = override.split("=", 1)[0].lstrip("+~")
+        key = override_key(override)
         return not any(key == k or key.startswith(f"{k}.") for k in UNSCORED_KEYS)
 
     return sorted(o for o in fixed if scored(o))
