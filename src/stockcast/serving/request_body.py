@@ -176,8 +176,8 @@ def _is_number_text(name: Any) -> bool:
     return True
 
 
-def request_rows(body: bytes, content_type: str, max_rows: int) -> Any:
-    """The request's rows (a list of rows or a DataFrame), at most `max_rows` of them."""
+def request_rows(body: bytes, content_type: str, max_rows: int) -> list[Any]:
+    """The request's rows (lists of values, or one flat window), at most `max_rows` of them."""
     mime = content_type.split(";")[0].strip().lower()
     if mime == "application/json":
         rows = json_rows(body)
