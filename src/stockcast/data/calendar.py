@@ -6,6 +6,7 @@ value per business day, so a later `as_of` by one business day reveals exactly o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -107,3 +108,8 @@ def date_bound(dates: np.ndarray | None, pick: Any = np.max) -> str | None:
 
 def day_text(day: np.datetime64) -> str:
     return str(np.datetime64(day, "D"))
+
+
+def known_through(data_cfg: Mapping[str, Any], as_of: np.datetime64) -> np.datetime64:
+    """The last date whose rows a run as of `as_of` sees: `data.release_lag_days` before it."""
+    return as_of - np.timedelta64(int(data_cfg.get("release_lag_days") or 0), "D")

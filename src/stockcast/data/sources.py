@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.data.calendar import day_text, parse_day
+from stockcast.data.calendar import day_text, known_through, parse_day
 from stockcast.data.checks import check_csv_layout, refuse_true_false
 from stockcast.data.compressed import compression_of
 from stockcast.data.csv_file import read_csv_frame
@@ -275,7 +275,7 @@ def load_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> list[Series
         return series
     as_of = parse_day(data_cfg["as_of"], "data.as_of")
     lag = int(data_cfg.get("release_lag_days") or 0)
-    known = as_of - np.timedelta64(lag, "D")
+    known = known_through(data_cfg, as_of)
     cut = until(series, known)
     for whole, kept in zip(series, cut, strict=True):
         if len(kept) == len(whole) or len(kept) >= min_values:

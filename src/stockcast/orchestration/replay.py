@@ -26,7 +26,7 @@ from omegaconf import DictConfig
 
 from stockcast.config.compose import LOCAL_STORE_DB, hydra_quoted, local_store_overrides
 from stockcast.config.task import hydra_task
-from stockcast.data.calendar import business_days, day_text, parse_day, today_utc
+from stockcast.data.calendar import business_days, day_text, known_through, parse_day, today_utc
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ConfigError, StockcastError
 from stockcast.evaluation.live import observed_series
@@ -261,8 +261,7 @@ def plot_replay(
     ledger_file = ledger_dir / LEDGER_FILE
     # A day's forecast starts after its data's last date, which a release lag puts that many
     # days before the day itself.
-    lag = np.timedelta64(int(cfg.data.get("release_lag_days") or 0), "D")
-    first_day = str(np.datetime64(entries[0]["as_of"]) - lag)
+    first_day = str(known_through(cfg.data, np.datetime64(entries[0]["as_of"], "D")))
     forecasts = (
         [
             f
