@@ -24,6 +24,10 @@ def pooled_naive_scale(series: Sequence[np.ndarray]) -> float:
     return float(np.concatenate(moves).mean()) if moves else float("nan")
 
 
+# What `forecast_errors` measures, by name.
+ERROR_METRICS = ("mae", "rmse", "mape", "mase")
+
+
 def forecast_errors(
     forecast: np.ndarray, actual: np.ndarray, mase_scale: float | np.ndarray
 ) -> dict[str, np.ndarray]:
@@ -43,7 +47,8 @@ def forecast_errors(
         mape = 100.0 * ape.sum(axis=0) / nonzero.sum(axis=0)
     mae = abs_error.mean(axis=0)
     mase = mae / mase_scale if np.ndim(mase_scale) == 0 else _scaled_mae(abs_error, mase_scale)
-    return {"mae": mae, "rmse": np.sqrt((error**2).mean(axis=0)), "mape": mape, "mase": mase}
+    rmse = np.sqrt((error**2).mean(axis=0))
+    return dict(zip(ERROR_METRICS, (mae, rmse, mape, mase), strict=True))
 
 
 def _scaled_mae(abs_error: np.ndarray, window_scales: np.ndarray) -> np.ndarray:
