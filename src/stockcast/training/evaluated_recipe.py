@@ -10,8 +10,44 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
+from stockcast.data.prepared import PreparedData
 from stockcast.errors import ArtifactError
+from stockcast.files import read_json_object
 from stockcast.training.distributed import configured_world_size
+
+
+def read_train_metrics(metrics_path: Path) -> dict[str, Any]:
+    """The train step's metrics.json, or one sentence where it is missing or damaged."""
+    if not metrics_path.is_file():
+        raise ArtifactError(
+            f"{metrics_path} does not exist; point refit.train_output_dir at the train step's "
+            "output folder."
+        )
+    metrics = read_json_object(metrics_path)
+    if metrics is None:
+        raise ArtifactError(
+            f"{metrics_path} is not the JSON the train step writes (cut short or edited); run "
+            "the train step again."
+        )
+    return metrics
+
+
+def check_same_data(
+    prepared: PreparedData,
+    metadata: dict[str, Any],
+    prepared_dir: str | Path,
+    model_dir: str | Path,
+) -> None:
+    """Refuse a prepared folder of other data than the model was trained on: each step runs
+    alone from plain folders, and another run's data would be refitted on and registered under
+    the evaluated model's data hash."""
+    found, expected = prepared.meta.get("data_hash"), metadata.get("data_hash")
+    if found != expected:
+        raise ArtifactError(
+            f"refit.prepared_dir {prepared_dir} holds other data than the model in {model_dir} "
+            f"was trained on (data hash {found}, not {expected}); point both at the same "
+            "pipeline run."
+        )
 
 
 def evaluated_budget(metrics: dict[str, Any], metrics_path: Path) -> tuple[int, int]:

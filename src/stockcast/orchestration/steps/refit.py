@@ -15,14 +15,15 @@ from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ArtifactError
 from stockcast.evaluation.reports import check_report_matches, read_report
-from stockcast.files import read_json_object
 from stockcast.orchestration.steps.table import table_step
 from stockcast.registry.integrity import folder_contents, verified_copy
 from stockcast.serving.metadata import read_model_metadata
 from stockcast.training.evaluated_recipe import (
+    check_same_data,
     evaluated_budget,
     pinned_processes,
     pinned_warm_start,
+    read_train_metrics,
 )
 from stockcast.training.refit import refit_where_it_helps, why_not_refit
 from stockcast.training.summary import METRICS_FILE
@@ -39,17 +40,7 @@ def run_refit(cfg: DictConfig) -> dict[str, Any]:
     evaluated, digest = verified_copy(section.model_dir)
     check_report_matches(report, section.report_dir, digest)
     metrics_path = Path(section.train_output_dir) / METRICS_FILE
-    if not metrics_path.is_file():
-        raise ArtifactError(
-            f"{metrics_path} does not exist; point refit.train_output_dir at the train step's "
-            "output folder."
-        )
-    metrics = read_json_object(metrics_path)
-    if metrics is None:
-        raise ArtifactError(
-            f"{metrics_path} is not the JSON the train step writes (cut short or edited); run "
-            "the train step again."
-        )
+    metrics = read_train_metrics(metrics_path)
     output = Path(section.output_dir)
     if any(folder.exists() and not folder.is_dir() for folder in (output, *output.parents)):
         raise ArtifactError(
@@ -58,22 +49,15 @@ def run_refit(cfg: DictConfig) -> dict[str, Any]:
         )
     reason = why_not_refit(cfg, report, metrics)
     if reason is not None:
-        shutil.rmtree(output, ignore_errors=True)
+        _clear(output)
         shutil.copytree(evaluated, output)
         log.info("registering the evaluated model as it is: %s", reason)
         return {"refit": False, "reason": reason, "model_hash": digest}
 
     optimizer_steps, batch_size = evaluated_budget(metrics, metrics_path)
     prepared = PreparedData.load(section.prepared_dir)
-    if prepared.meta.get("data_hash") != metadata.get("data_hash"):
-        # Every step runs alone from plain folders: another run's data would be refitted on
-        # and registered under the evaluated model's data hash.
-        raise ArtifactError(
-            f"refit.prepared_dir {section.prepared_dir} holds other data than the model in "
-            f"{section.model_dir} was trained on (data hash {prepared.meta.get('data_hash')}, not "
-            f"{metadata.get('data_hash')}); point both at the same pipeline run."
-        )
-    shutil.rmtree(output, ignore_errors=True)
+    check_same_data(prepared, metadata, section.prepared_dir, section.model_dir)
+    _clear(output)
     pinned = pinned_processes(pinned_warm_start(cfg, metrics, metrics_path), metrics)
     outcome = refit_where_it_helps(
         pinned, prepared, evaluated, output, optimizer_steps, batch_size, evaluated_hash=digest
@@ -89,6 +73,12 @@ def run_refit(cfg: DictConfig) -> dict[str, Any]:
         output,
     )
     return outcome | {"model_hash": folder_contents(output).digest}
+
+
+def _clear(output: Path) -> None:
+    """The output folder emptied for this run's candidate (a failed removal is the error)."""
+    if output.exists():
+        shutil.rmtree(output)
 
 
 main = hydra_task(run_refit)
