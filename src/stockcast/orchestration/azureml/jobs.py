@@ -136,7 +136,8 @@ def build_sweep_job(cfg: DictConfig, spec: SweepJobSpec, settings: SweepJobSetti
     check_cloud_config(cfg, sections=("azureml",))
     check_azure_keys(cfg.azureml, sc.config_dir)
     # The data as `make submit-train` binds it: a file of this machine is no file on the node.
-    if OmegaConf.select(cfg, "data.start_date", default=None) is None:
+    market = OmegaConf.select(cfg, "data.start_date", default=None) is not None
+    if sc.azure.data.source == "synthetic" and not market:
         raise AzureMLConfigError(
             f"the Azure ML launcher's jobs read a synthetic market (data=gbm, data=seasonal, "
             f"data=market), but data={sc.data_choice} names a file of this machine, which a "
