@@ -60,10 +60,11 @@ def train_script_job(
     bindings: dict[str, str] | None = None,
     **details: Any,
 ) -> Command:
-    """`python src/train.py <overrides>` as a validated command job; the environment and compute
-    default to azureml.environments.job and azureml.compute.job."""
+    """`python src/train.py <overrides>` as a validated command job reading `data`'s inputs;
+    the environment and compute default to azureml.environments.job and azureml.compute.job."""
     azure = sc.azure
     job = command(
+        inputs=data_inputs(data) if data is not None else {},
         command=build_command(script_entry(), sc, TRAIN_RUN_NAME, data, bindings=bindings or {}),
         code=str(sc.root / azure.code),
         environment=environment
@@ -88,7 +89,6 @@ def build_training_job(sc: SubmitConfig, data: DataBinding | None = None) -> Com
         display_name=sc.azure.job.display_name,
         experiment_name=sc.azure.experiment_name,
         description="Train the price forecaster on its own (prepare + train in one job).",
-        inputs=data_inputs(data),
         bindings=bindings,
         **(distribution.job_settings() if distribution else {}),
     )
@@ -151,7 +151,6 @@ def build_sweep_job(cfg: DictConfig, spec: SweepJobSpec, settings: SweepJobSetti
         sc,
         f"Sweep job {spec.num}",
         data,
-        inputs=data_inputs(data),
         environment=settings.environment,
         compute=settings.compute,
         display_name=f"{spec.sweep_id}-{spec.num}",
