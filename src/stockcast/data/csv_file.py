@@ -42,15 +42,11 @@ def read_csv_frame(path: Path, label: str, text_columns: Sequence[str] = ()) -> 
     scans after it), is one sentence too."""
     try:
         return _read_csv_frame(path, label, text_columns)
-    except RuntimeError as err:
-        # zipfile's words (NotImplementedError is one) for a member that is encrypted or packed
-        # by a method it lacks; any other RuntimeError is not the archive's.
-        problem = locked_zip(path, label, err)
-        if problem is None:
-            raise
-        raise DataError(problem) from None
-    except DAMAGED_COMPRESSION as err:
-        problem = damaged(path, label, err)
+    except (RuntimeError, *DAMAGED_COMPRESSION) as err:
+        # A RuntimeError is zipfile's word (NotImplementedError is one) for a member that is
+        # encrypted or packed by a method it lacks; any other one is not the archive's.
+        sentence = locked_zip if isinstance(err, RuntimeError) else damaged
+        problem = sentence(path, label, err)
         if problem is None:
             raise
         raise DataError(problem) from None
