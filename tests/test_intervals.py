@@ -366,7 +366,7 @@ def random_walk_fit(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Pat
 @pytest.mark.slow
 def test_a_fit_measures_every_metric_a_sweep_can_rank_by(random_walk_fit) -> None:
     """The schema refuses any other optimized_metric before a trial trains."""
-    from stockcast.fields import VALIDATION_METRICS
+    from stockcast.config.sections import VALIDATION_METRICS
 
     summary, _, _ = random_walk_fit
     assert set(summary["val"]) == set(VALIDATION_METRICS)

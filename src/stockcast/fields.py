@@ -10,7 +10,6 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from stockcast.data.calendar import canonical_day
-from stockcast.forecasting.metrics import ERROR_METRICS
 
 SPLIT_NAMES = ("train", "val", "test")
 NORMALIZATIONS = ("per_window", "per_window_level", "standard", "minmax", "none")
@@ -20,9 +19,6 @@ PREDICT_MODES = ("forecast", "backtest")
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
 INPUT_KINDS = ("values", "synthetic", "csv", "test_split")
 TABLE_FORMATS = ("csv", "parquet")
-# What a fit measures on its validation windows (val/<name>; training/module.py logs the loss,
-# the forecast's errors and naive's MASE): what a sweep can rank trials by.
-VALIDATION_METRICS = ("loss", *ERROR_METRICS, "naive_mase")
 SPLIT_SUM_TOLERANCE = 1e-6
 
 # Arguments of lightning.pytorch.Trainer and of its EarlyStopping callback (2.6): the trainer and

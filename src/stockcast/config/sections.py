@@ -13,7 +13,6 @@ from stockcast.fields import (
     ACCELERATORS,
     EARLY_STOPPING_ARGUMENTS,
     TRAINER_ARGUMENTS,
-    VALIDATION_METRICS,
     Above0,
     AsWhole,
     AtLeast0,
@@ -22,6 +21,7 @@ from stockcast.fields import (
     WholeAbove0,
     WholeAtLeast0,
 )
+from stockcast.forecasting.metrics import ERROR_METRICS
 from stockcast.models.settings import ModelSettings
 
 # What a model name must not hold: the quotes of the store's search filters.
@@ -168,6 +168,12 @@ class LoggerConfig(Section):
 
 class PathsConfig(Section):
     unjudged = frozenset({"root_dir", "log_dir", "output_dir"})
+
+
+# What a fit measures on its validation windows (val/<name>; training/module.py logs the loss,
+# the forecast's errors and naive's MASE): what a sweep can rank trials by. Here, not in fields:
+# the served model ships fields, and it measures nothing.
+VALIDATION_METRICS = ("loss", *ERROR_METRICS, "naive_mase")
 
 
 class TrainConfig(Section):
