@@ -70,6 +70,21 @@ def test_pipeline_wiring_compute_and_rerun(pipeline_job) -> None:
     assert jobs["register"].component.inputs["model_name"].type == "string"
 
 
+def test_the_pipelines_model_output_is_the_candidate_it_registers(pipeline_job) -> None:
+    """`az ml job download --output-name model` fetches what register was handed: the refit's
+    candidate, not the evaluated model it replaces."""
+    entity = entity_dict(pipeline_job)
+    assert entity["outputs"] == {
+        "model": {"type": "mlflow_model"},
+        "report": {"type": "uri_folder"},
+    }
+    assert entity["jobs"]["refit"]["outputs"] == {"candidate": "${{parent.outputs.model}}"}
+    assert entity["jobs"]["evaluate"]["outputs"] == {"report": "${{parent.outputs.report}}"}
+    assert not entity["jobs"]["train"].get("outputs"), "the evaluated model is no pipeline output"
+    register = entity["jobs"]["register"]["inputs"]["candidate"]["path"]
+    assert register == "${{parent.jobs.refit.outputs.candidate}}"
+
+
 def test_commands_are_the_step_entry_points_with_the_users_overrides(pipeline_job) -> None:
     for step, node in pipeline_job.jobs.items():
         command = node.component.command

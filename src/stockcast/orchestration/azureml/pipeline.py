@@ -39,14 +39,17 @@ from stockcast.orchestration.azureml.settings import (
     SubmitConfig,
     data_binding,
 )
-from stockcast.orchestration.steps.table import STEPS, STRING, Step, wiring
+from stockcast.orchestration.steps.table import MLFLOW_MODEL, STEPS, STRING, Step, wiring
 
 PIPELINE_NAME = "stockcast_pipeline"
 PIPELINE_DESCRIPTION = (
     "Prepare, train, evaluate and register the price forecaster, then monitor the champion."
 )
-# The outputs a pipeline run shows (and `az ml job download` fetches): the model and its report.
-PIPELINE_OUTPUTS = ("model", "report")
+# The outputs a pipeline run shows (and `az ml job download` fetches): the model the run hands to
+# the registry (the last model any step writes: the refit's candidate, not the evaluated one it
+# replaces) and the evaluation's report.
+MODEL_OUTPUT = "model"
+REPORT_OUTPUT = "report"
 
 
 def pipeline_parameters(
@@ -75,7 +78,7 @@ def _wire(
     pipeline's outputs."""
     edges = wiring(steps)
     nodes: dict[str, Any] = {}
-    produced: dict[str, Any] = {}
+    outputs: dict[str, Any] = {}
     for step in steps:
         inputs = {
             port: nodes[producer].outputs[port] for port, producer in edges[step.name].items()
@@ -86,8 +89,12 @@ def _wire(
         node = components[step.name](**inputs)
         node.name = step.name
         nodes[step.name] = node
-        produced |= {port.name: node.outputs[port.name] for port in step.outputs}
-    return {name: produced[name] for name in PIPELINE_OUTPUTS if name in produced}
+        for port in step.outputs:
+            if port.kind == MLFLOW_MODEL:
+                outputs[MODEL_OUTPUT] = node.outputs[port.name]
+            elif port.name == REPORT_OUTPUT:
+                outputs[REPORT_OUTPUT] = node.outputs[port.name]
+    return outputs
 
 
 def _pipeline_function(
