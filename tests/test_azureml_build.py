@@ -257,9 +257,12 @@ def test_the_monitor_mounts_the_ledger_folder_of_the_datastore(pipeline_job, tmp
     assert ledger == {
         "mode": "rw_mount",
         "type": "uri_folder",
-        "path": "azureml://datastores/workspaceblobstore/paths/stockcast/ledger/",
-    }
+        "path": "azureml://datastores/workspaceblobstore/paths/stockcast/ledger/stock_predictor_mlp_w30/",
+    }, "each registered model name has its own ledger folder, as it has its own schedule"
     assert "ledger" not in entity_dict(loaded)["jobs"]["register"].get("outputs", {})
+    auto = build_pipeline_job(compose_submit_config(["experiment=auto"]))
+    path = entity_dict(auto)["jobs"]["monitor"]["outputs"]["ledger"]["path"]
+    assert path.endswith("/stockcast/ledger/stock_predictor_auto/")
 
 
 def test_a_datastore_folder_must_name_a_step_and_a_datastore() -> None:
