@@ -167,3 +167,20 @@ def test_the_submit_script_as_a_user_types_it(prestarted_job: Job) -> None:
     assert f"dry run: nothing was sent; to send it yourself: az ml job create -f {out}" in (
         prestarted_job.result.stdout
     )
+
+
+def test_a_dry_run_writes_under_stockcast_root_where_it_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Like the logs and the store, the YAML moves with STOCKCAST_ROOT: a checkout another user
+    or a read-only mount holds is not written into. Without it, under the project."""
+    from stockcast.orchestration.azureml.settings import compose_submit_config
+
+    monkeypatch.delenv("STOCKCAST_ROOT", raising=False)
+    unset = Path(compose_submit_config([]).azure.dry_run_dir)
+    assert unset == PROJECT_ROOT / "outputs" / "azureml"
+    monkeypatch.setenv("STOCKCAST_ROOT", str(tmp_path))
+    main(["train", "--dry-run"])
+    assert (tmp_path / "outputs" / "azureml" / "train_job.yaml").is_file()
+    assert f"wrote {tmp_path / 'outputs' / 'azureml' / 'train_job.yaml'}" in capsys.readouterr().out
+    assert load_job(tmp_path / "outputs" / "azureml" / "train_job.yaml")._validate().passed
