@@ -14,7 +14,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from stockcast.data.series import Series
-from stockcast.data.split import split_series
+from stockcast.data.split import SplitData, split_series
 from stockcast.evaluation.live import (
     Maturity,
     Observed,
@@ -370,3 +370,33 @@ def test_a_young_series_cuts_no_other_series_window_short() -> None:
     assert counts == {"A": 19, "B": 19, "C": 2}
     cfg = OmegaConf.create({"monitor": {"max_ratio_vs_naive": 1.2, "min_matured": 5}})
     assert judge(cfg, live_scores(window, dict.fromkeys(spans, 1.0)), 1)["flagged"]
+
+
+def _rolled_back_ledger(tmp_path: Path) -> tuple[Ledger, list[Observed], SplitData]:
+    """v1 forecast 60 days, then v2 20 days (the last of them badly); on the last day the
+    monitor stored v2's forecast, rolled back to v1 and stored v1's of the same origin."""
+    days = [str(day.date()) for day in pd.bdate_range("2024-01-01", periods=82)]
+    observed = [Observed("A", 100.0 + np.arange(82.0), tuple(days))]
+    ledger = Ledger(tmp_path / "ledger.db", TIMEOUT_S)
+    exact = [(1, d, 101.0 + d) for d in range(60)] + [(2, d, 101.0 + d) for d in range(60, 79)]
+    for version, d, point in [*exact, (2, 79, 150.0), (1, 79, 180.0 + 79)]:
+        ledger.append([LedgerForecast("m", version, "A", days[d], (days[d + 1],), (point,), 0.0)])
+    train = split_series(
+        [Series("A", 100.0 + np.arange(40.0))],
+        WindowSizes(3, 1),
+        {"train": 0.5, "val": 0.25, "test": 0.25},
+    )["train"]
+    return ledger, observed, train
+
+
+def test_a_champion_restored_by_a_rollback_is_judged_on_the_panels_last_days(
+    tmp_path: Path,
+) -> None:
+    """Its own last origins were months before it was demoted: judged on them it would be
+    flagged (or cleared) on evidence from another time. Within the ledger's last 20 days it has
+    the one origin it was restored on."""
+    ledger, observed, train = _rolled_back_ledger(tmp_path)
+    live = score_live(ledger.forecasts("m"), observed, 1, 20, train)
+    assert live.champion["origins"] == 1
+    assert live.champion["first_origin"] == observed[0].dates[79]
+    assert live.by_version["1"]["origins"] == 61, "per version: all of its forecasts"

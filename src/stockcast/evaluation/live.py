@@ -146,13 +146,19 @@ def live_scores(matured: Sequence[Matured], scales: Mapping[str, float]) -> dict
     }
 
 
-def last_origins(matured: Sequence[Matured], window: int) -> list[Matured]:
+def last_origins(
+    matured: Sequence[Matured], window: int, among: Sequence[Matured] | None = None
+) -> list[Matured]:
     """The matured forecasts of each series' last `window` origin dates within the panel's last
     `window` days: where its series share their origins, the panel's last `window` dates; where
     their last bars' times differ, as many days (counted by origin time across the panel, five
     closing times made the window four days). A series whose values stopped coming keeps none
     of its old forecasts there, which would otherwise judge today's champion for months, and a
-    young series cuts no other short."""
+    young series cuts no other short.
+
+    `among`: those of these forecasts (one version's) on the origins the whole ledger's last
+    days give. A champion restored by a rollback has forecasts only from before it was demoted:
+    its own last origins were months old and would judge it on them."""
     dates: dict[str, set[str]] = {}
     for m in matured:
         dates.setdefault(m.forecast.series_id, set()).add(m.forecast.origin_date)
@@ -162,7 +168,11 @@ def last_origins(matured: Sequence[Matured], window: int) -> list[Matured]:
         series: {origin for origin in sorted(origins)[-window:] if _day(origin) >= start}
         for series, origins in dates.items()
     }
-    return [m for m in matured if m.forecast.origin_date in allowed[m.forecast.series_id]]
+    return [
+        m
+        for m in (matured if among is None else among)
+        if m.forecast.origin_date in allowed.get(m.forecast.series_id, ())
+    ]
 
 
 def _day(origin: str) -> str:
@@ -245,7 +255,7 @@ def score_live(
         maturity.orphaned,
         maturity.series_gone,
         live_scores(last_origins(matured, window), scales),
-        live_scores(last_origins(by_version.get(champion_version, []), window), scales),
+        live_scores(last_origins(matured, window, by_version.get(champion_version, [])), scales),
         {str(v): live_scores(rows, scales) for v, rows in sorted(by_version.items())},
         origin_history(matured, scales),
     )
