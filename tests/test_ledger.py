@@ -400,3 +400,15 @@ def test_a_champion_restored_by_a_rollback_is_judged_on_the_panels_last_days(
     assert live.champion["origins"] == 1
     assert live.champion["first_origin"] == observed[0].dates[79]
     assert live.by_version["1"]["origins"] == 61, "per version: all of its forecasts"
+
+
+def test_each_origin_counts_once_in_the_overall_live_score(tmp_path: Path) -> None:
+    """The rollback's second forecast of the day's origin is not pooled with the first: the
+    overall score counts what the day published first, v2's."""
+    ledger, observed, train = _rolled_back_ledger(tmp_path)
+    stored = ledger.forecasts("m")
+    assert [f.model_version for f in stored if f.origin_date == observed[0].dates[79]] == [1, 2]
+    live = score_live(stored, observed, 1, 20, train).overall
+    assert (live["matured"], live["origins"]) == (20, 20)
+    # 19 exact forecasts and v2's 150 against 180 (the value after day 79): 30 off, not 79.
+    assert live["mae"] == pytest.approx(30.0 / 20)

@@ -175,6 +175,16 @@ def last_origins(
     ]
 
 
+def first_stored(matured: Sequence[Matured]) -> list[Matured]:
+    """One forecast per series and origin: the one stored first, which the day published. A
+    rollback stores the restored champion's forecast of the same origin after it; pooled, that
+    origin would count twice."""
+    first: dict[tuple[str, str], Matured] = {}
+    for m in sorted(matured, key=lambda m: m.forecast.stored_seq):
+        first.setdefault((m.forecast.series_id, m.forecast.origin_date), m)
+    return [m for m in matured if first[(m.forecast.series_id, m.forecast.origin_date)] is m]
+
+
 def _day(origin: str) -> str:
     """The day of an origin date written YYYY-MM-DD, with or without its time."""
     return origin[:10]
@@ -218,8 +228,8 @@ def _point_and_naive_errors(
 
 @dataclass(frozen=True)
 class LiveScores:
-    """The ledger's matured forecasts scored: over the last `window` origins (all versions and
-    the champion's own), and per version over all of them."""
+    """The ledger's matured forecasts scored: over the last `window` origins (each origin's
+    first stored forecast, and the champion's own), and per version over all of them."""
 
     matured: list[Matured]
     waiting: int
@@ -254,7 +264,7 @@ def score_live(
         maturity.before_data,
         maturity.orphaned,
         maturity.series_gone,
-        live_scores(last_origins(matured, window), scales),
+        live_scores(last_origins(first_stored(matured), window), scales),
         live_scores(last_origins(matured, window, by_version.get(champion_version, [])), scales),
         {str(v): live_scores(rows, scales) for v, rows in sorted(by_version.items())},
         origin_history(matured, scales),

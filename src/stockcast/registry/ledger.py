@@ -78,6 +78,8 @@ class LedgerForecast:
     point: tuple[float, ...]
     naive: float
     bands: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)
+    # The order the ledger stored it in (its row number; 0 for one not read from a ledger).
+    stored_seq: int = field(default=0, compare=False)
 
     @property
     def key(self) -> tuple[str, int, str, str]:
@@ -180,7 +182,7 @@ class Ledger:
         with self._transaction(write=False) as connection:
             rows = connection.execute(
                 "SELECT model_name, model_version, series_id, origin_date, target_dates, point, "
-                "naive, bands FROM forecasts WHERE model_name = ? "
+                "naive, bands, rowid FROM forecasts WHERE model_name = ? "
                 "ORDER BY origin_date, model_version, series_id",
                 (model_name,),
             ).fetchall()
@@ -194,8 +196,9 @@ class Ledger:
                 point=tuple(json.loads(point)),
                 naive=float(naive),
                 bands={k: (tuple(lo), tuple(up)) for k, (lo, up) in json.loads(bands).items()},
+                stored_seq=int(seq),
             )
-            for name, version, series_id, origin, targets, point, naive, bands in rows
+            for name, version, series_id, origin, targets, point, naive, bands, seq in rows
         ]
 
     def champion_history(self, model_name: str, alias: str) -> list[ChampionSeen]:
