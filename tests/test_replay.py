@@ -426,3 +426,30 @@ def test_the_replay_plot_draws_forecasts_made_from_lagged_data(
     monkeypatch.setattr(replay, "plot_replay_days", lambda *args: drawn.append(args[2]))
     replay.plot_replay(tmp_path / "replay.png", cfg, tmp_path, tmp_path / "run", entries)
     assert len(drawn[0]) == len(days)
+
+
+def test_the_replay_plot_draws_the_prices_a_refused_last_day_did_not_prepare(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A last day refused for want of new data (a weekend's file, a holiday, a release lag)
+    prepares nothing: the plot read only that day's folder and drew empty price axes."""
+    import numpy as np
+    import pandas as pd
+
+    from stockcast.config.compose import plain
+    from stockcast.data.prepared import prepare_data
+    from stockcast.orchestration.steps.table import PREPARED, port_folder
+
+    dates = pd.bdate_range("2025-01-01", "2026-06-26")
+    csv = tmp_path / "daily.csv"
+    pd.DataFrame({"Date": dates, "Close": 100 + 0.01 * np.arange(len(dates))}).to_csv(csv)
+    days = simulated_days("2026-06-30", 3)
+    cfg = compose_config("replay", ["data=csv", f"data.path={csv}"], tmp_path)
+    prepared = prepare_data(plain(cfg.data) | {"as_of": days[0]})
+    prepared.save(port_folder(tmp_path / "run" / "days" / days[0], PREPARED))
+    entries = [{"as_of": day} for day in days]
+    drawn: list = []
+    monkeypatch.setattr(replay, "plot_replay_days", lambda *args: drawn.append(args[1]))
+    replay.plot_replay(tmp_path / "replay.png", cfg, tmp_path, tmp_path / "run", entries)
+    (observed,) = drawn
+    assert observed is not None and observed.dates[-1] == "2026-06-26"

@@ -254,9 +254,12 @@ def plot_replay(
     """Prices with each day's champion forecast and 80% band; live error vs naive; champion.
     `ledger_dir`: the folder of the replay's ledger (its store's, unless monitor.ledger_dir)."""
 
-    last_prepared = port_folder(run_dir / "days" / entries[-1]["as_of"], PREPARED)
+    # The newest data a day prepared: a day refused for want of new data, or one that failed,
+    # prepared none, and the days before it drew the same prices up to it.
+    prepared = (port_folder(run_dir / "days" / entry["as_of"], PREPARED) for entry in entries)
+    last_prepared = next((f for f in reversed(list(prepared)) if f.is_dir()), None)
     observed = (
-        observed_series(PreparedData.load(last_prepared))[0] if last_prepared.is_dir() else None
+        observed_series(PreparedData.load(last_prepared))[0] if last_prepared is not None else None
     )
     ledger_file = ledger_dir / LEDGER_FILE
     # A day's forecast starts after its data's last date, which a release lag puts that many
