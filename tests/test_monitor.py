@@ -303,3 +303,35 @@ def test_min_matured_beyond_the_window_is_refused_in_one_sentence(make_cfg) -> N
         "monitor.min_matured is 6, more origins than monitor.window=5 keeps, so the champion "
         "would never be judged; make it at most the window."
     )
+
+
+@pytest.mark.slow
+def test_a_restored_champion_that_cannot_forecast_still_reports_its_rollback(
+    seeded_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The alias has moved when the restored version's forecast is made: a damaged model folder
+    there failed the whole step after the rollback, and the report never said it was done."""
+    from stockcast.errors import ArtifactError
+    from stockcast.orchestration.steps import monitor as monitor_step
+    from tests.conftest import global_state_restored
+
+    real = monitor_step.store_champion_forecast
+
+    def damaged_first_version(ledger, registry, champion, *args):
+        if champion.version == 1 and registry.champion("champion").version == 1:
+            raise ArtifactError("version 1's model folder does not match its registered hash.")
+        return real(ledger, registry, champion, *args)
+
+    with global_state_restored():
+        register(seeded_tmp, "good", 0.0)
+        monitor_day(seeded_tmp, FIRST_DAY)
+        register(seeded_tmp, "bad", 3.0)
+        for rows in range(FIRST_DAY + 1, FIRST_DAY + 4):
+            monitor_day(seeded_tmp, rows, "monitor.rollback=true")
+        monkeypatch.setattr(monitor_step, "store_champion_forecast", damaged_first_version)
+        report = monitor_day(seeded_tmp, FIRST_DAY + 4, "monitor.rollback=true")
+    assert report["status"] == ROLLED_BACK and report["rollback"]["to"] == 1
+    assert report["rollback"]["forecast"] == (
+        "version 1's model folder does not match its registered hash"
+    )
+    assert registry(seeded_tmp).champion("champion").version == 1

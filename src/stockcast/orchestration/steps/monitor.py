@@ -105,9 +105,15 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         if rollback["done"]:
             status = ROLLED_BACK
             restored = registry.resolve(version=rollback["to"])
-            stored += store_champion_forecast(
-                ledger, registry, restored, observed, output, prepared.window
-            )
+            try:
+                stored += store_champion_forecast(
+                    ledger, registry, restored, observed, output, prepared.window
+                )
+            except ArtifactError as err:
+                # The alias has moved already: the report says so, and why no forecast of the
+                # restored version was stored today (the next run stores one, or says again why).
+                rollback["forecast"] = str(err).rstrip(".")
+                log.warning("no forecast of the restored version %s: %s", rollback["to"], err)
     message = f"{registry.model_name} version {champion.version} ({alias}): {flag['reason']}"
     if rollback is not None:
         # `to` exists only where the rollback was done.
