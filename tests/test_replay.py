@@ -18,6 +18,7 @@ from stockcast.orchestration.replay import (
     run_replay,
     simulated_days,
 )
+from stockcast.orchestration.replay_day_start import DAY_START_DIR
 from stockcast.orchestration.replay_record import REPLAY_FILE, why_not
 from stockcast.registry.ledger import LEDGER_FILE
 from stockcast.registry.store import ModelRegistry
@@ -30,6 +31,8 @@ from tests.conftest import (
     run_task,
 )
 
+# With the gate's champion comparison off, each day's model that passes the gate is registered.
+EVERY_DAY_REGISTERS = ("gate.require_beat_champion=false",)
 # A short horizon, so day 1's forecast matures on day 3 of a 5-day replay.
 REPLAY_FAST = (
     "data.length=300",
@@ -77,7 +80,8 @@ def _replay(tmp: Path, name: str, *extra: str) -> dict:
 
 @pytest.mark.slow
 def test_a_five_day_replay_end_to_end_and_again_the_same(tmp_path: Path) -> None:
-    first = _replay(tmp_path, "first")
+    # Every day that passes the gate is registered, whether it beats the champion or not.
+    first = _replay(tmp_path, "first", *EVERY_DAY_REGISTERS)
     days = first["days"]
     assert [d["as_of"] for d in days] == simulated_days("2026-06-30", 5)
     assert days[0]["registered_version"] == 1 and days[0]["champion_version"] == 1
@@ -91,30 +95,40 @@ def test_a_five_day_replay_end_to_end_and_again_the_same(tmp_path: Path) -> None
     assert written == json.loads(json.dumps(first))
     assert (tmp_path / "first" / REPLAY_PLOT_FILE).stat().st_size > 10_000
 
-    # Again into a fresh store, stopped once day 1 had registered and scored (before its entry
-    # was written), and resumed: the same five days, day 1's version registered once.
+    # Again into a fresh store, stopped once day 3 had registered, moved the alias and stored
+    # its forecast (before its entry was written), and resumed: the same five days. The rerun
+    # starts from the store and ledger day 3 found; it used to register a second version of
+    # the day (its model folder is not byte for byte the first one's).
     real_pipeline = replay.run_pipeline
 
-    def stop_after_day_1(day_dir: Path, overrides: list[str], keys: set[str]) -> object:
+    def stop_after_day_3(day_dir: Path, overrides: list[str], keys: set[str]) -> object:
         timings = real_pipeline(day_dir, overrides, keys)
-        if day_dir.name == days[0]["as_of"]:
+        if day_dir.name == days[2]["as_of"]:
             raise KeyboardInterrupt
         return timings
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(replay, "run_pipeline", stop_after_day_1)
+        patch.setattr(replay, "run_pipeline", stop_after_day_3)
         with pytest.raises(KeyboardInterrupt):
-            _replay(tmp_path, "second")
-    resumed = _replay(tmp_path, "resumer", f"replay.resume_from={tmp_path / 'second'}")
+            _replay(tmp_path, "second", *EVERY_DAY_REGISTERS)
+    resumed = _replay(
+        tmp_path, "resumer", *EVERY_DAY_REGISTERS, f"replay.resume_from={tmp_path / 'second'}"
+    )
     assert not (tmp_path / "resumer" / REPLAY_FILE).exists(), "the days went on in second/"
     assert resumed == json.loads((tmp_path / "second" / REPLAY_FILE).read_text())
     for a, b in zip(days, resumed["days"], strict=True):
         assert {k: v for k, v in a.items() if k != "seconds"} == {
-            k: v for k, v in b.items() if k not in ("seconds", "interrupted_run")
+            k: v
+            for k, v in b.items()
+            if k not in ("seconds", "interrupted_run", "restored_day_start")
         }
-    assert resumed["days"][0]["interrupted_run"] == f"days/{days[0]['as_of']}.interrupted"
+    stopped = resumed["days"][2]
+    assert stopped["interrupted_run"] == f"days/{days[2]['as_of']}.interrupted"
+    assert stopped["restored_day_start"] is True
+    registered = [d["registered_version"] for d in days if d["registered_version"]]
+    assert len(registered) >= 3 and days[2]["registered_version"] is not None
     store = ModelRegistry(f"sqlite:///{tmp_path / 'second' / 'store'}/mlruns.db", MODEL)
-    assert [v.version for v in store.versions()] == [1]
+    assert sorted(v.version for v in store.versions()) == registered
 
 
 def test_a_replay_refuses_a_store_that_exists(tmp_path: Path) -> None:
@@ -350,10 +364,12 @@ def test_a_warm_replay_starts_each_day_from_the_champion_before_it(
 def test_a_stopped_day_that_had_registered_reruns_without_new_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: bool
 ) -> None:
-    """Its version is in the store: the rerun registers the same bytes, and the day's entry
-    names it, unless the rerun itself failed, whose error stays the record."""
+    """A replay from before each day's start was kept (none to restore): its version is in the
+    store, the rerun registers the same bytes, and the day's entry names it, unless the rerun
+    itself failed, whose error stays the record."""
     given: list[list[str]] = []
     _stopped_replay(tmp_path, monkeypatch, 2, "seed=3", given=given)
+    shutil.rmtree(tmp_path / "run" / DAY_START_DIR)
     monkeypatch.setattr(replay, "registered_on", lambda name, store, as_of: 7)
     if fails:
         from stockcast.errors import DataError
@@ -453,3 +469,43 @@ def test_the_replay_plot_draws_the_prices_a_refused_last_day_did_not_prepare(
     replay.plot_replay(tmp_path / "replay.png", cfg, tmp_path, tmp_path / "run", entries)
     (observed,) = drawn
     assert observed is not None and observed.dates[-1] == "2026-06-26"
+
+
+def test_a_stopped_day_reruns_from_the_store_and_ledger_it_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a stopped day wrote to the store's database and the ledger (a version, the alias a
+    rollback moved, forecasts) is undone before its rerun: each day's rows are there once."""
+    import sqlite3
+
+    def write(database: Path, day: str) -> None:
+        with sqlite3.connect(database) as connection:
+            connection.execute("CREATE TABLE IF NOT EXISTS probe (day TEXT)")
+            connection.execute("INSERT INTO probe VALUES (?)", (day,))
+        connection.close()
+
+    store = tmp_path / "run" / "store"
+    ran: list[str] = []
+
+    def one_day(day_dir: Path, overrides: list[str], keys: set[str]) -> dict[str, float]:
+        ran.append(day_dir.name)
+        (day_dir / "prepare").mkdir(parents=True)
+        write(store / "mlruns.db", day_dir.name)
+        write(store / LEDGER_FILE, day_dir.name)
+        if len(ran) == 3:
+            raise KeyboardInterrupt
+        return {}
+
+    monkeypatch.setattr(replay, "run_pipeline", one_day)
+    with pytest.raises(KeyboardInterrupt):
+        _replay(tmp_path, "run")
+    resumed = _replay(tmp_path, "later", f"replay.resume_from={tmp_path / 'run'}")
+    planned = simulated_days("2026-06-30", 5)
+    assert ran == [*planned[:3], *planned[2:]]
+    for database in (store / "mlruns.db", store / LEDGER_FILE):
+        with sqlite3.connect(database) as connection:
+            days = [row[0] for row in connection.execute("SELECT day FROM probe")]
+        connection.close()
+        assert days == planned, database.name
+    assert resumed["days"][2]["restored_day_start"] is True
+    assert "restored_day_start" not in resumed["days"][3]

@@ -24,7 +24,12 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from stockcast.config.compose import LOCAL_STORE_DB, hydra_quoted, local_store_overrides
+from stockcast.config.compose import (
+    LOCAL_STORE_DB,
+    hydra_quoted,
+    local_store_overrides,
+    local_store_uri,
+)
 from stockcast.config.task import hydra_task
 from stockcast.data.calendar import business_days, day_text, known_through, parse_day, today_utc
 from stockcast.data.prepared import PreparedData
@@ -32,6 +37,7 @@ from stockcast.errors import ConfigError, StockcastError
 from stockcast.evaluation.live import observed_series
 from stockcast.evaluation.plots import plot_replay_days
 from stockcast.files import write_json
+from stockcast.orchestration.replay_day_start import keep_day_start, restore_day_start
 from stockcast.orchestration.replay_record import (
     REPLAY_FILE,
     REPLAY_PLOT_FILE,
@@ -54,6 +60,7 @@ from stockcast.orchestration.steps.table import (
     PREPARED,
     port_folder,
 )
+from stockcast.registry.connection import open_client
 from stockcast.registry.ledger import LEDGER_FILE, Ledger
 
 log = logging.getLogger(__name__)
@@ -122,6 +129,10 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
             "fresh store's (they start at 1 again): pick another folder or remove it."
         )
     store.mkdir(parents=True, exist_ok=True)
+    # The store's database exists before the first day starts, so each day's start is a copy
+    # that goes back onto it (`restore_day_start`), never a file to delete under MLflow.
+    uri = local_store_uri(store)
+    open_client(uri, uri, create=True)
     plan = {
         "days": simulated_days(cfg.replay.end, int(cfg.days)),
         "store_dir": plan_path(store, run_dir),
@@ -183,13 +194,19 @@ def _run_days(
     write_json(run_dir / REPLAY_FILE, summary)
     for number, as_of in enumerate(days[len(entries) :], len(entries) + 1):
         day_dir = run_dir / "days" / as_of
-        # A day that was running when the replay stopped starts again; what it left is kept. If
-        # it had registered its version, the rerun's data is not new: the rerun registers the
-        # same bytes (a replay is deterministic), so the store keeps that one version.
+        # A day that was running when the replay stopped starts again, from the store and ledger
+        # as it found them; what it left is kept aside. A replay from before those were kept:
+        # if the day had registered its version, the rerun's data is not new, and the version
+        # it registered stands for the rerun's.
         interrupted = set_aside(day_dir)
+        databases = {"store": store / LOCAL_STORE_DB, "ledger": (ledger_dir or store) / LEDGER_FILE}
+        restored = interrupted is not None and restore_day_start(run_dir, as_of, databases)
         registered = (
-            None if interrupted is None else registered_on(cfg.registry.model_name, store, as_of)
+            None
+            if interrupted is None or restored
+            else registered_on(cfg.registry.model_name, store, as_of)
         )
+        keep_day_start(run_dir, as_of, databases)
         overrides = pipeline_overrides(
             plan["overrides"], store, ledger_dir, require_new_data=registered is None
         )
@@ -206,6 +223,7 @@ def _run_days(
             entries[-1]["champion_version"] = store_champion(cfg, store)
         if interrupted is not None:
             entries[-1]["interrupted_run"] = str(interrupted.relative_to(run_dir))
+            entries[-1]["restored_day_start"] = restored
             # Registered before the stop, its version is the champion the rerun compared with
             # (unless the rerun failed: its error stays the day's record).
             if registered is not None and error is None and not entries[-1]["registered_version"]:

@@ -1,0 +1,73 @@
+"""The replay's databases as a day found them, kept until the next day starts.
+
+A day stopped part way may have registered a version, moved the champion alias (a promotion or a
+rollback) and stored forecasts in the ledger. Its rerun must start from what the day found, or
+it compares its candidate with another champion, registers a second version of the same day
+(the rerun's model folder is not byte for byte the first one's: new run ids and times) and
+scores a ledger the day already wrote to. So before each day the replay copies its store's
+database and its ledger aside, and a resume copies them back before it runs the stopped day
+again. Artifacts the stopped day wrote stay in the store's artifact folder, named by no run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from collections.abc import Mapping
+from contextlib import closing
+from pathlib import Path
+
+from stockcast.files import write_json
+
+DAY_START_DIR = "day_start"
+DAY_START_FILE = "day.json"
+# What SQLite keeps beside a database while it writes: gone with it.
+SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
+
+
+def _copy_database(source: Path, target: Path) -> None:
+    """A consistent copy through SQLite's backup, also onto a database that is open elsewhere."""
+    with closing(sqlite3.connect(source)) as read, closing(sqlite3.connect(target)) as write:
+        read.backup(write)
+
+
+def keep_day_start(run_dir: Path, as_of: str, databases: Mapping[str, Path]) -> None:
+    """Copy each database (by its role: the store's, the ledger) aside for the day `as_of`,
+    recording which did not exist yet. Written beside, then renamed over the previous day's:
+    stopped while copying, the day had not started, and the previous copy names another day."""
+    staging = run_dir / f"{DAY_START_DIR}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    kept: dict[str, str | None] = {}
+    for role, path in databases.items():
+        kept[role] = f"{role}-{path.name}" if path.is_file() else None
+        if kept[role] is not None:
+            _copy_database(path, staging / kept[role])
+    write_json(staging / DAY_START_FILE, {"as_of": as_of, "databases": kept})
+    final = run_dir / DAY_START_DIR
+    shutil.rmtree(final, ignore_errors=True)
+    staging.rename(final)
+
+
+def restore_day_start(run_dir: Path, as_of: str, databases: Mapping[str, Path]) -> bool:
+    """Put back the databases as the day `as_of` found them (one that did not exist then is
+    removed); False where no copy of that day's start was kept (a replay from before copies were
+    kept), and nothing is changed."""
+    folder = run_dir / DAY_START_DIR
+    try:
+        record = json.loads((folder / DAY_START_FILE).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    if not isinstance(record, dict) or record.get("as_of") != as_of:
+        return False
+    kept = record.get("databases")
+    if not isinstance(kept, dict) or set(kept) != set(databases):
+        return False
+    for role, path in databases.items():
+        if kept[role] is None:
+            for name in (path.name, *(path.name + side for side in SQLITE_SIDE_FILES)):
+                path.with_name(name).unlink(missing_ok=True)
+        else:
+            _copy_database(folder / kept[role], path)
+    return True
