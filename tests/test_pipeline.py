@@ -390,3 +390,23 @@ def test_a_model_that_forecasts_as_the_champion_is_not_registered_again(seeded_t
         "new is registered"
     )
     assert [v.version for v in registry(seeded_tmp).versions()] == [1]
+
+
+def test_a_folder_whose_mlmodel_and_spec_name_other_windows_is_refused(
+    pipeline_store: Path, tmp_path: Path
+) -> None:
+    """Callers feed the MLmodel's window and the network reads the spec's: a folder mixing the
+    two opened, then failed inside torch on a correct window."""
+    import shutil
+
+    from stockcast.errors import ArtifactError
+    from stockcast.serving.model import open_model_dir
+
+    folder = tmp_path / "model"
+    shutil.copytree(pipeline_dirs(pipeline_store)[0] / "train" / "model", folder)
+    spec_file = folder / "artifacts" / "spec.json"
+    spec = json.loads(spec_file.read_text())
+    spec["previous_time_window"] += 5
+    spec_file.write_text(json.dumps(spec))
+    with pytest.raises(ArtifactError, match=r"names previous_time_window=\d+ in MLmodel but \d+"):
+        open_model_dir(folder)

@@ -24,6 +24,8 @@ SAFE_WEIGHTS_SUFFIX = ".safetensors"
 PICKLED_FILES = ("python_model.pkl", "python_model.pickle")
 TYPE_HINT_NOTICE = "type hint"
 REBUILD = "the folder is damaged: export or register the model again"
+# The windows a model folder records twice: in its MLmodel's metadata and in its spec.
+WINDOW_KEYS = ("previous_time_window", "next_time_window")
 # What a message names: a folder, or a registered version by its name ("m version 3").
 Shown = Path | str
 
@@ -98,8 +100,17 @@ def check_model_files(model_dir: str | Path, shown: Shown | None = None) -> None
         raise ArtifactError(f"{_named(shown)} has no model code file {code_name!r}; {REBUILD}.")
     artifacts = flavor.get("artifacts") or {}
     spec = str((artifacts.get("spec") or {}).get("path", "artifacts/spec.json"))
-    if read_json_object(model_dir / spec) is None:
+    spec_fields = read_json_object(model_dir / spec)
+    if spec_fields is None:
         raise ArtifactError(f"{_named(shown, spec)} is missing or not a JSON object; {REBUILD}.")
+    # Callers feed the windows the MLmodel's metadata names; the network is built from the spec.
+    metadata = _read_mlmodel(model_dir, shown).get("metadata") or {}
+    for key in WINDOW_KEYS:
+        if key in metadata and key in spec_fields and metadata[key] != spec_fields[key]:
+            raise ArtifactError(
+                f"{_named(shown)} names {key}={metadata[key]} in MLmodel but {spec_fields[key]} "
+                f"in {spec}, so its files come from two models; {REBUILD}."
+            )
     weights = str(artifacts["weights"]["path"])
     try:
         with safe_open(str(model_dir / weights), framework="numpy") as tensors:
