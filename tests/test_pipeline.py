@@ -392,6 +392,54 @@ def test_a_model_that_forecasts_as_the_champion_is_not_registered_again(seeded_t
     assert [v.version for v in registry(seeded_tmp).versions()] == [1]
 
 
+def _refit_folder(tmp: Path, outer: Path, evaluated: Path, record: str | None) -> Path:
+    """`outer` with `evaluated` inside as the model it was refitted from; `record`: the hash its
+    refit record names (None: no refit record)."""
+    import shutil
+
+    import yaml
+
+    folder = tmp / "candidate"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(outer, folder)
+    shutil.copytree(evaluated, folder / "evaluated")
+    if record is not None:
+        mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
+        mlmodel["metadata"]["refit"] = {"evaluated_model_hash": record}
+        (folder / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    return folder
+
+
+def test_a_refit_folder_that_does_not_hold_together_is_not_registered(
+    pipeline_store: Path, tmp_path: Path
+) -> None:
+    """The report checks the evaluated model inside a refit; the outer folder, which predict and
+    serve load, was registered unchecked: another run's model around it, or truncated weights,
+    became the champion under the report's scores."""
+    from stockcast.errors import ArtifactError
+    from stockcast.registry.integrity import folder_contents
+
+    first_run, second_run = pipeline_dirs(pipeline_store)
+    evaluated = second_run / "train" / "model"
+    report = f"register.report_dir={second_run / 'evaluate' / 'report'}"
+    digest = folder_contents(evaluated).digest
+    versions = len(registry(pipeline_store).versions())
+
+    def register(folder: Path) -> None:
+        run_step(run_register, pipeline_store, tmp_path / "run", f"register.model_dir={folder}",
+                 report)  # fmt: skip
+
+    mixed = _refit_folder(tmp_path, first_run / "train" / "model", evaluated, None)
+    with pytest.raises(ArtifactError, match="not the one it was refitted from"):
+        register(mixed)
+    damaged = _refit_folder(tmp_path, evaluated, evaluated, digest)
+    weights = damaged / "artifacts" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ArtifactError, match=r"weights\.safetensors is missing, truncated"):
+        register(damaged)
+    assert len(registry(pipeline_store).versions()) == versions
+
+
 def test_a_folder_whose_mlmodel_and_spec_name_other_windows_is_refused(
     pipeline_store: Path, tmp_path: Path
 ) -> None:

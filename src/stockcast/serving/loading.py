@@ -17,7 +17,7 @@ from typing import Any
 
 from stockcast.errors import ArtifactError, first_line
 from stockcast.files import read_json_object
-from stockcast.serving.metadata import read_model_metadata
+from stockcast.serving.metadata import EVALUATED_DIR, read_model_metadata
 
 CODE_MODEL_LOADER = "mlflow.pyfunc.loaders.code_model"
 SAFE_WEIGHTS_SUFFIX = ".safetensors"
@@ -122,6 +122,28 @@ def check_model_files(model_dir: str | Path, shown: Shown | None = None) -> None
             f"({_first_line(err)}); "
             f"{REBUILD}."
         ) from None
+
+
+def check_refit_pair(model_dir: Path, evaluated_digest: str, shown: Shown) -> None:
+    """A refit folder holds the model it was refitted from (`evaluated/`, whose hash is
+    `evaluated_digest`): its refit record names that hash and both read the same windows. A
+    folder put together from two runs would be registered with one model's test scores and
+    serve the other."""
+    outer = read_model_metadata(model_dir)
+    inner = read_model_metadata(model_dir / EVALUATED_DIR)
+    recorded = (outer.get("refit") or {}).get("evaluated_model_hash")
+    if recorded != evaluated_digest:
+        raise ArtifactError(
+            f"{_named(shown)} holds an {EVALUATED_DIR}/ model that is not the one it was refitted "
+            "from, so the report's scores are not this model's; register the refit step's own "
+            "output folder."
+        )
+    for key in WINDOW_KEYS:
+        if outer.get(key) != inner.get(key):
+            raise ArtifactError(
+                f"{_named(shown)} reads {key}={outer.get(key)} but the model it was refitted "
+                f"from {inner.get(key)}; {REBUILD}."
+            )
 
 
 def _first_line(err: BaseException) -> str:

@@ -28,6 +28,7 @@ from stockcast.registry.lock import sqlite_file
 from stockcast.registry.repair import Held, sign_again, version_holding
 from stockcast.registry.signing import check_signing_keys
 from stockcast.registry.store import ModelRegistry
+from stockcast.serving.loading import check_refit_pair, load_checked_copy
 from stockcast.serving.metadata import (
     TRAINING_CONFIG_FILE,
     evaluated_model_dir,
@@ -144,6 +145,11 @@ def run_register(cfg: DictConfig) -> dict[str, Any]:
     scored = evaluated_model_dir(copy)
     scored_digest = digest if scored == copy else folder_contents(scored).digest
     check_report_matches(report, report_dir, scored_digest)
+    if scored != copy:
+        check_refit_pair(copy, scored_digest, model_dir)
+    # What predict and serve will load, loaded here once: a folder that does not load is not
+    # signed, registered or promoted over a champion that does.
+    load_checked_copy(copy, model_dir)
     registry = ModelRegistry.from_config(cfg.registry, create=True)
     check_signing_keys(registry.keys)
     output_dir = Path(cfg.paths.output_dir)
