@@ -113,6 +113,9 @@ def test_two_runs_register_two_versions_with_tags(pipeline_store: Path) -> None:
         assert tags.get(key), key
     assert json.loads(tags["config"])["seed"] == 2
     first_run, second_run = pipeline_dirs(pipeline_store)
+    # The run keeps the registered hash outside the store, to check a version against later.
+    decision = json.loads((second_run / "register" / "decision" / "decision.json").read_text())
+    assert decision["model_hash"] == tags["model_hash"] and decision["version"] == 2
     # The season the model was built for, searchable in the registry as in its metadata.
     metadata = read_model_metadata(second_run / "train" / "model")
     assert metadata["season_from"] == "dates"
