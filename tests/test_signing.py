@@ -643,3 +643,29 @@ def test_keys_that_would_register_refused_versions_are_refused_before_registerin
     client = MlflowClient(f"sqlite:///{store}/mlruns.db")
     assert client.search_model_versions(f"name='{MODEL}'") == []
     assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []
+
+
+def test_a_champion_registered_with_truncated_weights_hands_its_place_over(
+    store: Path, model_folder: Path, tmp_path: Path
+) -> None:
+    """Registered as it was, signed and matching its hash, it cannot be loaded: no key or
+    package fixes that. The next registration's comparison used to fail on it, so every later
+    registration failed too; the candidate now takes its place, saying why."""
+    import shutil
+
+    from stockcast.evaluation.champion import UNLOADABLE
+
+    broken = tmp_path / "broken"
+    shutil.copytree(model_folder, broken)
+    weights = broken / "artifacts" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    registry = register(store, broken, SigningKeys())
+    candidate = Candidate(tmp_path, tmp_path, {}, tmp_path / "work")
+    compared = compare_with_champion(registry, registry.resolve(version=1), candidate)
+    assert compared.damaged_how == UNLOADABLE
+    assert "weights.safetensors of pipeline_stock_predictor version 1 is missing" in str(
+        compared.damaged
+    )
+    cfg = predict_cfg(store)
+    with pytest.raises(ArtifactError, match=r"weights\.safetensors of pipeline_stock_predictor"):
+        open_model(cfg, tmp_path / "open")

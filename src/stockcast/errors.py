@@ -40,6 +40,11 @@ class DamagedVersion(ArtifactError):
         self.detail = detail
 
 
+class UnloadableVersion(DamagedVersion):
+    """A registered version's files are those registered, and they cannot be loaded (a weights
+    file truncated before registration): no setting makes it usable either."""
+
+
 def exit_with_error(message: str) -> NoReturn:
     """One line on stderr and exit status 2: how every command reports a user's error."""
     print(f"error: {message}", file=sys.stderr, flush=True)

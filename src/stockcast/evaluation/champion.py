@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from stockcast.errors import ArtifactError, DamagedVersion
+from stockcast.errors import ArtifactError, DamagedVersion, UnloadableVersion
 from stockcast.evaluation.reports import WINDOWS_FILE
 from stockcast.forecasting.metrics import pooled_errors
 from stockcast.forecasting.windows import WindowSizes
@@ -19,6 +19,9 @@ from stockcast.registry.store import ModelRegistry, VersionInfo
 from stockcast.serving.metadata import evaluated_model_dir
 from stockcast.serving.model import open_model_dir, open_version
 
+# How a champion's files are unusable, in the sentence that hands its place to the candidate.
+CHANGED_SINCE = "were changed or lost since it was registered"
+UNLOADABLE = "cannot be loaded as they were registered"
 # Forecasts this close (relative) count as the same: float32 round-off, not a different model.
 SAME_FORECAST_RTOL = 1e-7
 
@@ -44,10 +47,12 @@ class ChampionScore:
     # The candidate forecasts exactly what the champion does on those windows (two models that
     # both fell back to the naive forecast): a new version would add nothing.
     same_forecasts: bool = False
-    # Which of the champion's files were changed or lost since it was registered: no model is
-    # left to keep, so the candidate takes its place. (A champion refused for another reason, a
-    # key or a package, stays: a setting fixes that.)
+    # Which of the champion's files were changed or lost since it was registered, or cannot be
+    # loaded as registered (`damaged_how` says which): no model is left to keep, so the
+    # candidate takes its place. (A champion refused for another reason, a key or a package,
+    # stays: a setting fixes that.)
     damaged: str | None = None
+    damaged_how: str = CHANGED_SINCE
 
 
 def unseen_windows(windows: Any, fit_data_end: str | None) -> np.ndarray:
@@ -88,6 +93,8 @@ def compare_with_champion(
         loaded = open_version(
             registry, champion, candidate.workdir / f"champion_v{champion.version}"
         )
+    except UnloadableVersion as err:
+        return ChampionScore(None, None, 0, "", damaged=err.detail, damaged_how=UNLOADABLE)
     except DamagedVersion as err:
         return ChampionScore(None, None, 0, "", damaged=err.detail)
     scored = loaded
@@ -191,8 +198,8 @@ def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> di
         decision["promote"] = True
         decision["reasons"].insert(
             0,
-            f"champion version {champion.version}'s files were changed or lost since it was "
-            f"registered ({compared.damaged}), so the candidate takes its place",
+            f"champion version {champion.version}'s files {compared.damaged_how} "
+            f"({compared.damaged}), so the candidate takes its place",
         )
         return decision
     if champion_mase is None or mase is None:

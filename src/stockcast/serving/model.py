@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.errors import DataError
+from stockcast.errors import ArtifactError, DataError, UnloadableVersion
 from stockcast.forecasting.frame import forecast_frame, split_forecast_frame
 from stockcast.forecasting.guard import allows_non_positive, guarded_forecast, price_rows
 from stockcast.forecasting.intervals import Bands
@@ -28,7 +28,7 @@ from stockcast.forecasting.windows import WindowSizes
 from stockcast.registry.connection import configure_client
 from stockcast.registry.integrity import Expected, verified_copy
 from stockcast.registry.store import ModelRegistry, VersionInfo
-from stockcast.serving.loading import load_checked_copy
+from stockcast.serving.loading import check_model_files, load_checked_copy
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,13 @@ def open_version(
 ) -> OpenModel:
     """A registered version, loaded from a private copy verified against its registered hash."""
     copy, digest = registry.verified_folder(info, workdir)
-    pyfunc, metadata = load_checked_copy(copy, registry.label(info), check_requirements)
+    label = registry.label(info)
+    try:
+        check_model_files(copy, shown=label)
+    except ArtifactError as err:
+        # The files are those registered; a package or a key cannot make them load.
+        raise UnloadableVersion(str(err), str(err).split("; ")[0]) from None
+    pyfunc, metadata = load_checked_copy(copy, label, check_requirements)
     return OpenModel(
         pyfunc, copy, digest, metadata, registry.model_name, info.version, info.aliases
     )
