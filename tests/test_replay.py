@@ -499,7 +499,20 @@ def test_a_stopped_day_reruns_from_the_store_and_ledger_it_found(
     monkeypatch.setattr(replay, "run_pipeline", one_day)
     with pytest.raises(KeyboardInterrupt):
         _replay(tmp_path, "run")
-    resumed = _replay(tmp_path, "later", f"replay.resume_from={tmp_path / 'run'}")
+    # The first resume is stopped too, once the stopped day's folder is set aside: the next
+    # resume, which finds no folder of the day, restores its start all the same rather than
+    # taking the store the stopped day wrote to as the day's start.
+    real_set_aside = replay.set_aside
+
+    def stopped_once_set_aside(day_dir: Path) -> Path | None:
+        real_set_aside(day_dir)
+        monkeypatch.setattr(replay, "set_aside", real_set_aside)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(replay, "set_aside", stopped_once_set_aside)
+    with pytest.raises(KeyboardInterrupt):
+        _replay(tmp_path, "later", f"replay.resume_from={tmp_path / 'run'}")
+    resumed = _replay(tmp_path, "later2", f"replay.resume_from={tmp_path / 'run'}")
     planned = simulated_days("2026-06-30", 5)
     assert ran == [*planned[:3], *planned[2:]]
     for database in (store / "mlruns.db", store / LEDGER_FILE):
@@ -509,3 +522,23 @@ def test_a_stopped_day_reruns_from_the_store_and_ledger_it_found(
         assert days == planned, database.name
     assert resumed["days"][2]["restored_day_start"] is True
     assert "restored_day_start" not in resumed["days"][3]
+
+
+def test_a_day_of_an_older_replay_stopped_twice_still_reruns_without_new_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An older replay has no copy of the stopped day's start; its rerun must not copy one from
+    the store the stopped day wrote to, or a second stop would restore that store as clean and
+    rerun the day wanting new data its own version already took."""
+    _stopped_replay(tmp_path, monkeypatch, 2, "seed=3")
+    shutil.rmtree(tmp_path / "run" / DAY_START_DIR)
+    monkeypatch.setattr(replay, "registered_on", lambda name, store, as_of: 7)
+    given: list[list[str]] = []
+    _stop_on_day(1, monkeypatch, given)
+    with pytest.raises(KeyboardInterrupt):
+        _replay(tmp_path, "later", "seed=3", f"replay.resume_from={tmp_path / 'run'}")
+    _stop_on_day(0, monkeypatch, given)
+    resumed = _replay(tmp_path, "later2", "seed=3", f"replay.resume_from={tmp_path / 'run'}")
+    assert "data.require_new_data=false" in given[0] and "data.require_new_data=false" in given[1]
+    assert resumed["days"][1]["registered_version"] == 7
+    assert resumed["days"][1]["restored_day_start"] is False

@@ -194,19 +194,21 @@ def _run_days(
     write_json(run_dir / REPLAY_FILE, summary)
     for number, as_of in enumerate(days[len(entries) :], len(entries) + 1):
         day_dir = run_dir / "days" / as_of
-        # A day that was running when the replay stopped starts again, from the store and ledger
-        # as it found them; what it left is kept aside. A replay from before those were kept:
-        # if the day had registered its version, the rerun's data is not new, and the version
-        # it registered stands for the rerun's.
-        interrupted = set_aside(day_dir)
+        # A day that started before (its start was copied) runs again from the store and ledger
+        # as it found them, restored before anything else (a resume stopped part way restores
+        # again); what it left is kept aside. A replay from before starts were copied: if the
+        # stopped day had registered its version, the rerun's data is not new, the version it
+        # registered stands for the rerun's, and no start is copied from that store.
         databases = {"store": store / LOCAL_STORE_DB, "ledger": (ledger_dir or store) / LEDGER_FILE}
-        restored = interrupted is not None and restore_day_start(run_dir, as_of, databases)
+        restored = restore_day_start(run_dir, as_of, databases)
+        interrupted = set_aside(day_dir)
         registered = (
             None
             if interrupted is None or restored
             else registered_on(cfg.registry.model_name, store, as_of)
         )
-        keep_day_start(run_dir, as_of, databases)
+        if interrupted is None or restored:
+            keep_day_start(run_dir, as_of, databases)
         overrides = pipeline_overrides(
             plan["overrides"], store, ledger_dir, require_new_data=registered is None
         )
@@ -223,6 +225,7 @@ def _run_days(
             entries[-1]["champion_version"] = store_champion(cfg, store)
         if interrupted is not None:
             entries[-1]["interrupted_run"] = str(interrupted.relative_to(run_dir))
+        if interrupted is not None or restored:
             entries[-1]["restored_day_start"] = restored
             # Registered before the stop, its version is the champion the rerun compared with
             # (unless the rerun failed: its error stays the day's record).
