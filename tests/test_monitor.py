@@ -306,20 +306,24 @@ def test_min_matured_beyond_the_window_is_refused_in_one_sentence(make_cfg) -> N
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("refused", ["folder", "guard"])
 def test_a_restored_champion_that_cannot_forecast_still_reports_its_rollback(
-    seeded_tmp: Path, monkeypatch: pytest.MonkeyPatch
+    seeded_tmp: Path, monkeypatch: pytest.MonkeyPatch, refused: str
 ) -> None:
     """The alias has moved when the restored version's forecast is made: a damaged model folder
-    there failed the whole step after the rollback, and the report never said it was done."""
-    from stockcast.errors import ArtifactError
+    there (or a guard refusing its forecast) failed the whole step after the rollback, and the
+    report never said it was done."""
+    from stockcast.errors import ArtifactError, ForecastRefused
     from stockcast.orchestration.steps import monitor as monitor_step
     from tests.conftest import global_state_restored
 
     real = monitor_step.store_champion_forecast
+    text = "version 1's model folder does not match its registered hash"
+    refusal = ArtifactError(f"{text}.") if refused == "folder" else ForecastRefused(f"{text}.")
 
     def damaged_first_version(ledger, registry, champion, *args):
         if champion.version == 1 and registry.champion("champion").version == 1:
-            raise ArtifactError("version 1's model folder does not match its registered hash.")
+            raise refusal
         return real(ledger, registry, champion, *args)
 
     with global_state_restored():
@@ -331,7 +335,5 @@ def test_a_restored_champion_that_cannot_forecast_still_reports_its_rollback(
         monkeypatch.setattr(monitor_step, "store_champion_forecast", damaged_first_version)
         report = monitor_day(seeded_tmp, FIRST_DAY + 4, "monitor.rollback=true")
     assert report["status"] == ROLLED_BACK and report["rollback"]["to"] == 1
-    assert report["rollback"]["forecast"] == (
-        "version 1's model folder does not match its registered hash"
-    )
+    assert report["rollback"]["forecast"] == text
     assert registry(seeded_tmp).champion("champion").version == 1

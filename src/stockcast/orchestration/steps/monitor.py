@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
-from stockcast.errors import ArtifactError
+from stockcast.errors import ArtifactError, DataError
 from stockcast.evaluation.live import observed_series, score_live
 from stockcast.evaluation.live_verdict import judge
 from stockcast.orchestration.steps.monitor_outputs import finish, log_to_mlflow, registered_version
@@ -109,9 +109,10 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
                 stored += store_champion_forecast(
                     ledger, registry, restored, observed, output, prepared.window
                 )
-            except ArtifactError as err:
+            except (ArtifactError, DataError) as err:
                 # The alias has moved already: the report says so, and why no forecast of the
-                # restored version was stored today (the next run stores one, or says again why).
+                # restored version was stored today (its folder, or a guard refusing its
+                # forecast; the next run stores one, or says again why).
                 rollback["forecast"] = str(err).rstrip(".")
                 log.warning("no forecast of the restored version %s: %s", rollback["to"], err)
     message = f"{registry.model_name} version {champion.version} ({alias}): {flag['reason']}"
