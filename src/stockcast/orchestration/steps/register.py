@@ -163,8 +163,9 @@ def run_register(cfg: DictConfig) -> dict[str, Any]:
     # The store as seen from its own folder: decision.json travels with the run.
     store = sqlite_file(registry.tracking_uri)
     tracking_uri = portable_path(registry.tracking_uri, *([store.parent] if store else []))
-    # The hash of what the version holds, kept outside the store: a folder swapped in later
-    # (another signed version's, with its tags) does not match it.
+    # The hash of the candidate's folder (what its version holds, where one holds it), kept
+    # outside the store: a folder swapped in later (another signed version's, with its tags)
+    # does not match it.
     result |= {
         "model_name": registry.model_name,
         "tracking_uri": tracking_uri,
