@@ -15,8 +15,9 @@ import numpy as np
 
 from stockcast.data.prepared import data_hash
 from stockcast.data.series import Series
-from stockcast.data.sources import load_series, read_table_series, table_format
+from stockcast.data.sources import load_series
 from stockcast.data.split import split_series
+from stockcast.data.table_file import read_table_series, table_format
 from stockcast.errors import ArtifactError, ConfigError, DataError
 from stockcast.forecasting.guard import allows_non_positive, price_rows
 from stockcast.forecasting.windows import WindowSizes

@@ -1,0 +1,183 @@
+"""Table files (CSV, Parquet) read into series: the format from its name or the config, the
+file checked and read, each series' values and dates checked before anything uses them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stockcast.data.checks import check_csv_layout, refuse_true_false
+from stockcast.data.compressed import compression_of
+from stockcast.data.csv_file import read_csv_frame
+from stockcast.data.series import Series
+from stockcast.data.table_dates import read_date_column
+from stockcast.errors import DataError, first_line
+
+# Table formats by name, and the file suffixes that imply them.
+TABLE_FORMATS = {"csv": "CSV", "parquet": "Parquet"}
+SUFFIX_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+# Formats whose suffix may be followed by a compression's (prices.csv.gz): pandas decompresses a
+# CSV by its suffix, while a Parquet file compresses inside itself and pandas opens no .gz of it.
+COMPRESSIBLE_FORMATS = frozenset({"csv"})
+# The bytes every Parquet file starts with: such a file read as CSV is no text at all.
+PARQUET_MAGIC = b"PAR1"
+
+
+def table_format(path: Path, format: str | None, key: str, otherwise: str | None = None) -> str:
+    """`format` when given, else the one the file's suffix names: a CSV's may be followed by
+    one of the compressions pandas reads it in (prices.csv.gz, prices.csv.zip). A suffix that
+    names no format is refused, or read as `otherwise` when given (predict's input=csv reads
+    prices.txt as CSV); a Parquet suffix followed by a compression's is refused either way."""
+    if format is not None:
+        if format not in TABLE_FORMATS:
+            raise DataError(
+                f"{key}.format is {format!r}; choose one of {sorted(TABLE_FORMATS)} or null "
+                "(from the file's suffix)."
+            )
+        return format
+    suffix, compression = format_suffix(path)
+    found = SUFFIX_FORMATS.get(suffix, otherwise)
+    if found is None or (compression and found not in COMPRESSIBLE_FORMATS):
+        raise DataError(
+            f"cannot tell the format of {path} from its suffix {suffix + compression!r}; name it "
+            f".csv or .parquet, or set {key}.format."
+        )
+    return found
+
+
+def format_suffix(path: Path) -> tuple[str, str]:
+    """(the suffix that names the format, the compression's after it), lower case: ('.csv',
+    '.gz') for prices.csv.gz, ('.csv', '') for prices.csv, ('', '.tar.gz') for prices.tar.gz."""
+    compression = compression_of(path)
+    return Path(path.name.lower().removesuffix(compression)).suffix, compression
+
+
+def check_file(path: Path, label: str, key: str) -> None:
+    """A file is there to read: a missing path and a folder each get their own sentence."""
+    if path.is_dir():
+        raise DataError(f"{label} is a directory, not a file; set {key}.path to the file itself.")
+    if not path.is_file():
+        raise DataError(f"{label} does not exist; set {key}.path to an existing file.")
+
+
+def refuse_parquet_as_csv(path: Path, key: str) -> None:
+    """A Parquet file given as CSV is named as Parquet, not as text that is not UTF-8."""
+    with path.open("rb") as handle:
+        if handle.read(len(PARQUET_MAGIC)) != PARQUET_MAGIC:
+            return
+    fix = (
+        "use data=parquet (columns date, id and value by default), or set data.format=parquet"
+        if key == "data"
+        else f"set {key}.format=parquet"
+    )
+    raise DataError(f"{path} is a Parquet file, not CSV; {fix}.")
+
+
+def _read_frame(path: Path, format: str, key: str, id_column: str | None) -> Any:
+    """The file as a DataFrame with at least one row, or one sentence saying why not. A CSV's
+    `id_column` is read as text: ids are names, and 001 is not 1."""
+    import pandas as pd
+
+    label = f"{TABLE_FORMATS[format]} file {path}"
+    check_file(path, label, key)
+    if format == "csv":
+        refuse_parquet_as_csv(path, key)
+        frame = read_csv_frame(path, label, [] if id_column is None else [id_column])
+    else:
+        try:
+            frame = pd.read_parquet(path)
+        except ImportError:
+            raise DataError(
+                f"reading {label} needs pyarrow; install it (pip install pyarrow)."
+            ) from None
+        except Exception as err:  # pyarrow's errors for damaged files vary by version
+            raise DataError(
+                f"{label} is not a readable Parquet file ({first_line(err)})."
+            ) from None
+    if frame.empty:
+        raise DataError(f"{label} has a header but no rows.")
+    return frame
+
+
+def read_table_series(
+    path: str | Path,
+    date_column: str | None,
+    value_column: str,
+    id_column: str | None = None,
+    key: str = "data",
+    format: str | None = None,
+) -> list[Series]:
+    """Read one series per id from a CSV or Parquet table, sorted by date, refusing anything
+    that is not a price series.
+
+    The format is `format` (`csv`, `parquet`) or the file's suffix (.csv, also compressed as
+    .csv.gz, .csv.zip, ...; .parquet or .pq). `key` is the config section the columns were
+    given in (`data` for training, `input` for prediction): messages name `<key>.path`,
+    `<key>.id_column`, ...
+    """
+    import pandas as pd
+
+    path = Path(path)
+    fmt = table_format(path, format, key)
+    label = f"{TABLE_FORMATS[fmt]} file {path}"
+    frame = _read_frame(path, fmt, key, id_column)
+    wanted = {"value_column": value_column, "date_column": date_column, "id_column": id_column}
+    for name, column in wanted.items():
+        if column is not None and column not in frame.columns:
+            raise DataError(
+                f"{label} has no column {column!r} ({key}.{name}); "
+                f"its columns are {list(frame.columns)}."
+            )
+    refuse_true_false(frame[value_column], label, key)
+    values = pd.to_numeric(frame[value_column], errors="coerce")
+    bad = values.isna() & frame[value_column].notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"{label} has a non-numeric value {frame[value_column].iloc[row]!r} in column "
+            f"{value_column!r} at data row {row + 1}; clean the file or pick another column."
+        )
+    missing = np.flatnonzero(values.isna().to_numpy())
+    if missing.size:
+        rows = ", ".join(str(r + 1) for r in missing[:5]) + (" ..." if missing.size > 5 else "")
+        raise DataError(
+            f"{label} has {missing.size} missing value(s) in column {value_column!r} "
+            f"at data row(s) {rows}; fill or drop them first."
+        )
+    frame = frame.assign(**{value_column: values.astype(np.float64)})
+    if date_column is not None:
+        frame = frame.assign(**{date_column: read_date_column(frame[date_column], label, key)})
+    check_csv_layout(frame, path, date_column, value_column, id_column, key)
+    if date_column is not None:
+        frame = frame.sort_values(
+            [c for c in (id_column, date_column) if c is not None], kind="stable"
+        )
+    # observed=True: a categorical id (Parquet keeps pandas' categories) lists categories no row
+    # holds, which would otherwise each become an empty series.
+    groups = (
+        [("series", frame)]
+        if id_column is None
+        else frame.groupby(id_column, sort=True, observed=True)
+    )
+    return [
+        Series(
+            str(series_id),
+            group[value_column].to_numpy(np.float64),
+            None if date_column is None else group[date_column].to_numpy("datetime64[ns]"),
+        )
+        for series_id, group in groups
+    ]
+
+
+def read_csv_series(
+    path: str | Path,
+    date_column: str | None,
+    value_column: str,
+    id_column: str | None = None,
+    key: str = "data",
+) -> list[Series]:
+    """`read_table_series` for a CSV file, whatever its suffix."""
+    return read_table_series(path, date_column, value_column, id_column, key, format="csv")
