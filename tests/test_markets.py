@@ -144,6 +144,30 @@ def test_a_release_lag_hides_rows_until_they_are_known(make_cfg, tmp_path: Path)
         validate_config(make_cfg("data=csv", f"data.path={path}", "data.release_lag_days=-1"))
 
 
+def test_rows_the_as_of_cut_drops_are_not_checked(make_cfg, tmp_path: Path) -> None:
+    """An official download lists the newest month before its value is out (an empty cell), and
+    a replay runs as of days before rows a later fix repeated: the run as of an earlier day
+    used to be refused for rows it never reads. Rows it keeps are checked as ever."""
+    path = tmp_path / "monthly.csv"
+    months = pd.date_range("2019-01-01", "2025-01-01", freq="MS")
+    frame = pd.DataFrame({"Date": months, "Sales": (100 + np.arange(len(months))).astype(object)})
+    frame.loc[len(frame) - 1, "Sales"] = None
+    frame = pd.concat([frame, frame.iloc[[40]]])  # 2022-05-01 twice
+    frame.to_csv(path, index=False)
+    cfg = plain(
+        make_cfg(
+            "data=csv", f"data.path={path}", "data.value_column=Sales", "data.as_of=2022-04-20"
+        ).data
+    )
+    (series,) = load_series(cfg)
+    assert str(series.dates[-1])[:10] == "2022-04-01" and np.isfinite(series.values).all()
+    lagged = cfg | {"as_of": "2025-01-20", "release_lag_days": 31}
+    with pytest.raises(DataError, match=r"rows on a repeated date \(2022-05-01"):
+        load_series(lagged)
+    with pytest.raises(DataError, match=r"1 missing value\(s\) in column 'Sales' at data row"):
+        load_series(lagged | {"as_of": "2025-02-20", "release_lag_days": 0})
+
+
 def test_a_file_without_dates_is_used_whole_and_the_meta_says_why(make_cfg, tmp_path) -> None:
     path = tmp_path / "undated.csv"
     write_prices(path, dates=False)

@@ -113,3 +113,15 @@ def day_text(day: np.datetime64) -> str:
 def known_through(data_cfg: Mapping[str, Any], as_of: np.datetime64) -> np.datetime64:
     """The last date whose rows a run as of `as_of` sees: `data.release_lag_days` before it."""
     return as_of - np.timedelta64(int(data_cfg.get("release_lag_days") or 0), "D")
+
+
+# The first whole day nanosecond dates hold.
+EARLIEST_DAY = np.datetime64("1678-01-01")
+
+
+def after_day(day: np.datetime64) -> np.datetime64:
+    """The first nanosecond after `day`: rows dated before it are dated on or before the day.
+    Dates are nanoseconds, which reach back to 1677 only: a day before that keeps nothing (cast
+    to nanoseconds it would wrap round to a late date and keep everything)."""
+    day_after = day.astype("datetime64[D]") + np.timedelta64(1, "D")
+    return max(day_after, EARLIEST_DAY).astype("datetime64[ns]")

@@ -85,11 +85,14 @@ def check_csv_layout(
     value_column: str,
     id_column: str | None,
     key: str,
+    checked: np.ndarray | None = None,
 ) -> None:
     """Every row names its series; one row per date in each series; several series, dated and
-    interleaved or undated and one after another, need `<key>.id_column`."""
+    interleaved or undated and one after another, need `<key>.id_column`. `checked`: the rows
+    to check (those the run keeps), all where None."""
+    checked = np.ones(len(frame), dtype=bool) if checked is None else checked
     if id_column is not None:
-        no_id = frame[id_column].isna().to_numpy()
+        no_id = frame[id_column].isna().to_numpy() & checked
         if no_id.any():
             one = no_id.sum() == 1
             rows, those = ("row", "that row belongs") if one else ("rows", "those rows belong")
@@ -102,7 +105,7 @@ def check_csv_layout(
             _refuse_stacked_series(frame, path, value_column, key)
         return
     keys = [column for column in (id_column, date_column) if column is not None]
-    repeated = frame.duplicated(keys, keep=False).to_numpy()
+    repeated = frame.duplicated(keys, keep=False).to_numpy() & checked
     if not repeated.any():
         return
     first = frame.loc[repeated, keys].iloc[0]

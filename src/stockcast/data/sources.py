@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.data.calendar import day_text, known_through, parse_day
+from stockcast.data.calendar import after_day, day_text, known_through, parse_day
 from stockcast.data.markets import (
     available_values,
     gbm_market,
@@ -35,8 +35,6 @@ __all__ = [
 ]
 
 MARKET_SOURCES = ("gbm", "seasonal", "market")
-# The first whole day nanosecond dates hold.
-EARLIEST_DAY = np.datetime64("1678-01-01")
 
 
 def as_of_applies(series: list[Series]) -> bool:
@@ -46,10 +44,7 @@ def as_of_applies(series: list[Series]) -> bool:
 
 def until(series: list[Series], as_of: np.datetime64) -> list[Series]:
     """Each dated series without its values after `as_of` (undated series stay whole)."""
-    day_after = as_of.astype("datetime64[D]") + np.timedelta64(1, "D")
-    # Dates are nanoseconds, which reach back to 1677 only: a day before that keeps nothing
-    # (cast to nanoseconds it would wrap round to a late date and keep everything).
-    end = max(day_after, EARLIEST_DAY).astype("datetime64[ns]")
+    end = after_day(as_of)
     cut = []
     for item in series:
         if item.dates is None:
@@ -65,12 +60,18 @@ def until(series: list[Series], as_of: np.datetime64) -> list[Series]:
 
 
 def _file(cfg: Mapping[str, Any], format: str) -> list[Series]:
+    # Rows the as_of cut drops are not checked: the newest month of a download listed before
+    # its value is out, or a row repeated after the day a replay runs as of, refused no run.
+    as_of = cfg.get("as_of")
     return read_table_series(
         cfg["path"],
         cfg.get("date_column"),
         cfg["value_column"],
         cfg.get("id_column"),
         format=cfg.get("format") or format,
+        checked_through=None
+        if as_of is None
+        else known_through(cfg, parse_day(as_of, "data.as_of")),
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.data.calendar import after_day
 from stockcast.data.checks import check_csv_layout, refuse_true_false
 from stockcast.data.compressed import compression_of
 from stockcast.data.csv_file import read_csv_frame
@@ -109,6 +110,7 @@ def read_table_series(
     id_column: str | None = None,
     key: str = "data",
     format: str | None = None,
+    checked_through: np.datetime64 | None = None,
 ) -> list[Series]:
     """Read one series per id from a CSV or Parquet table, sorted by date, refusing anything
     that is not a price series.
@@ -117,6 +119,10 @@ def read_table_series(
     .csv.gz, .csv.zip, ...; .parquet or .pq). `key` is the config section the columns were
     given in (`data` for training, `input` for prediction): messages name `<key>.path`,
     `<key>.id_column`, ...
+
+    `checked_through`: a day whose later rows are read unchecked (a value not yet out may be
+    missing, a row may repeat a date), for a caller that cuts them (`until`); their dates are
+    checked, being what places them after it.
     """
     import pandas as pd
 
@@ -131,16 +137,23 @@ def read_table_series(
                 f"{label} has no column {column!r} ({key}.{name}); "
                 f"its columns are {list(frame.columns)}."
             )
-    refuse_true_false(frame[value_column], label, key)
+    if date_column is not None:
+        frame = frame.assign(**{date_column: read_date_column(frame[date_column], label, key)})
+    checked = (
+        np.ones(len(frame), dtype=bool)
+        if checked_through is None or date_column is None
+        else frame[date_column].to_numpy("datetime64[ns]") < after_day(checked_through)
+    )
+    refuse_true_false(frame[value_column].where(checked), label, key)
     values = pd.to_numeric(frame[value_column], errors="coerce")
-    bad = values.isna() & frame[value_column].notna()
+    bad = (values.isna() & frame[value_column].notna()).to_numpy() & checked
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
+        row = int(np.flatnonzero(bad)[0])
         raise DataError(
             f"{label} has a non-numeric value {frame[value_column].iloc[row]!r} in column "
             f"{value_column!r} at data row {row + 1}; clean the file or pick another column."
         )
-    missing = np.flatnonzero(values.isna().to_numpy())
+    missing = np.flatnonzero(values.isna().to_numpy() & checked)
     if missing.size:
         rows = ", ".join(str(r + 1) for r in missing[:5]) + (" ..." if missing.size > 5 else "")
         raise DataError(
@@ -148,9 +161,7 @@ def read_table_series(
             f"at data row(s) {rows}; fill or drop them first."
         )
     frame = frame.assign(**{value_column: values.astype(np.float64)})
-    if date_column is not None:
-        frame = frame.assign(**{date_column: read_date_column(frame[date_column], label, key)})
-    check_csv_layout(frame, path, date_column, value_column, id_column, key)
+    check_csv_layout(frame, path, date_column, value_column, id_column, key, checked)
     if date_column is not None:
         frame = frame.sort_values(
             [c for c in (id_column, date_column) if c is not None], kind="stable"
