@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import shutil
 import subprocess
@@ -124,9 +125,10 @@ def _restore_mlflow_uris(uris: tuple[Any, Any] | None) -> None:
 
 @contextlib.contextmanager
 def global_state_restored() -> Iterator[None]:
-    """In-process tasks set torch threads, MLflow URIs (and their environment variables) and
-    sys.path (MLflow's model code paths): put them back, and refuse a leaked active MLflow run."""
-    environ, path, uris = dict(os.environ), list(sys.path), _mlflow_uris()
+    """In-process tasks set torch threads, MLflow URIs (and their environment variables),
+    sys.path (MLflow's model code paths) and loggers' levels (a benchmark's main quiets
+    `stockcast`): put them back, and refuse a leaked active MLflow run."""
+    environ, path, uris, levels = dict(os.environ), list(sys.path), _mlflow_uris(), _levels()
     leaked_run = None
     try:
         yield
@@ -141,10 +143,21 @@ def global_state_restored() -> Iterator[None]:
         os.environ.clear()
         os.environ.update(environ)
         sys.path[:] = path
+        for name, level in _levels().items():
+            # Only those that changed: each setLevel clears every logger's cache.
+            if level != levels.get(name, logging.NOTSET):
+                logging.getLogger(name or None).setLevel(levels.get(name, logging.NOTSET))
         torch.set_num_threads(DEFAULT_TORCH_THREADS)
         HydraConfig.instance().cfg = None
         GlobalHydra.instance().clear()
     assert leaked_run is None, f"MLflow run {leaked_run.info.run_id} was left active"
+
+
+def _levels() -> dict[str, int]:
+    """Every logger's own level by name ("" for the root)."""
+    loggers = logging.root.manager.loggerDict.items()
+    found = {name: item.level for name, item in loggers if isinstance(item, logging.Logger)}
+    return found | {"": logging.root.level}
 
 
 @pytest.fixture(autouse=True)
