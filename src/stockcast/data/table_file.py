@@ -98,6 +98,10 @@ def _read_frame(path: Path, format: str, key: str, id_column: str | None) -> Any
             raise DataError(
                 f"{label} is not a readable Parquet file ({first_line(err)})."
             ) from None
+        # A frame saved with its dates (or ids) as its index: pandas reads those back as the
+        # index, not as the columns the file holds.
+        if any(name is not None for name in frame.index.names):
+            frame = frame.reset_index()
     if frame.empty:
         raise DataError(f"{label} has a header but no rows.")
     return frame
