@@ -69,6 +69,11 @@ def _futures_hours() -> pd.DatetimeIndex:
         (pd.date_range("2024-01-01", periods=8, freq="D"), 7),
         (pd.date_range("2024-01-01", periods=60, freq="D"), 7),
         (pd.date_range("2024-01-01", periods=60, freq="W"), 52),
+        # Fortnightly, four-weekly (13 a year, not monthly's 12) and twice a month.
+        (pd.date_range("2024-01-05", periods=60, freq="2W-FRI"), 26),
+        (pd.date_range("2024-01-05", periods=60, freq="4W-FRI"), 13),
+        (pd.date_range("2024-01-01", periods=60, freq="SMS"), 24),
+        (pd.date_range("2024-01-01", periods=60, freq="MS"), 12),
         (pd.date_range("1900-01-01", periods=60, freq="YS"), 1),
         # Closer than daily: the values a day holds (a first or last day cut short aside).
         (pd.date_range("2024-01-01 05:00", periods=24 * 9, freq="h"), 24),

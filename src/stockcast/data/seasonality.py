@@ -24,15 +24,21 @@ from stockcast.data.split import split_lengths
 from stockcast.errors import DataError
 
 # Days between consecutive dates (median) -> the season of that spacing: a week of days, a year
-# of weeks, months and quarters; closer dates repeat daily (`intraday_rhythm`), anything else
-# (years, irregular) has none.
+# of weeks (moved by holidays), half-months, months and quarters; closer dates repeat daily
+# (`intraday_rhythm`), anything else (years, irregular) has none. Regular whole weeks are
+# `SEASON_BY_WEEKS`'.
 DAYS_PER_WEEK = 7
 SEASON_BY_SPACING: tuple[tuple[float, float, int], ...] = (
     (0.9, 1.1, DAYS_PER_WEEK),
     (6.5, 7.5, 52),
-    (27.5, 31.5, 12),
+    (13.0, 17.0, 24),
+    (28.5, 31.5, 12),
     (88.0, 93.0, 4),
 )
+# Weeks between dates -> the year they repeat in: weekly 52, fortnightly 26, four-weekly 13
+# (which a month's spacing would read as 12). Whole weeks where most gaps are the median's.
+SEASON_BY_WEEKS = {1: 52, 2: 26, 4: 13}
+WHOLE_WEEKS_SHARE = 0.8
 # Undated data: the largest lag searched, as a fraction of the series, and how strongly the
 # differences must correlate at the chosen lag to call it a season (random walks stay at ~0).
 MAX_LAG_FRACTION = 1 / 3
@@ -48,7 +54,8 @@ def season_from_dates(dates: np.ndarray) -> int:
     daily (`intraday_rhythm`: 24 for hours, 13 for the half-hours of a 6.5-hour session; none
     for irregular ticks or too few sessions to tell), daily data with the days of the week it
     trades on (`trading_week`: 5 for business days, Monday to Friday or Sunday to Thursday, 7
-    for every day); weekly 52, monthly 12, quarterly 4."""
+    for every day); weekly 52, fortnightly 26, twice a month 24, four-weekly 13, monthly 12,
+    quarterly 4."""
     times = np.asarray(dates, dtype="datetime64[ns]")
     if len(times) < 3:
         return 1
@@ -57,7 +64,13 @@ def season_from_dates(dates: np.ndarray) -> int:
         return rhythm.per_day
     # Irregular intraday data falls through: its days' median spacing (0) has no season.
     days = times.astype("datetime64[D]")
-    spacing = float(np.median(np.diff(days).astype(np.float64)))
+    gaps = np.diff(days).astype(np.float64)
+    spacing = float(np.median(gaps))
+    weeks = spacing / DAYS_PER_WEEK
+    # Weekly data a holiday moves a day now and then keeps its weeks; half-months (the 1st and
+    # the 15th) have a median of 14 days too, but most of their gaps are not.
+    if weeks in SEASON_BY_WEEKS and np.mean(gaps == spacing) >= WHOLE_WEEKS_SHARE:
+        return SEASON_BY_WEEKS[int(weeks)]
     for low, high, season in SEASON_BY_SPACING:
         if low <= spacing <= high:
             return sum(trading_week(days)) if season == DAYS_PER_WEEK else season
