@@ -188,6 +188,14 @@ def test_series_too_short_for_a_split(make_cfg) -> None:
         prepare_data(plain(cfg.data))
 
 
+def test_a_series_too_short_for_an_auto_window_names_its_shortest_window(make_cfg) -> None:
+    """previous_time_window=auto reads at least data.shortest_window values: that is the
+    setting a too-short series is measured against, not the window it never chose."""
+    cfg = make_cfg("data.length=30", "data.previous_time_window=auto")
+    with pytest.raises(DataError, match=r"train shortest_window \+ next_time_window = 15"):
+        prepare_data(plain(cfg.data))
+
+
 def test_val_and_test_need_only_a_horizon_of_their_own(make_cfg) -> None:
     """Their windows begin with the window's values from the split before."""
     prepared = prepare_data(plain(make_cfg("data.length=40").data))

@@ -149,7 +149,8 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     shortest = WindowSizes(floor if requested == AUTO else int(requested), horizon)
     series = load_series(data_cfg, min_series_length(shortest, data_cfg["split"]))
     check_series_values(series, bool(data_cfg.get("allow_non_positive", False)))
-    refuse_short_series(series, shortest, data_cfg["split"])
+    inputs = "shortest_window" if requested == AUTO else "previous_time_window"
+    refuse_short_series(series, shortest, data_cfg["split"], inputs)
     season, season_from = infer_season_length(
         series, data_cfg.get("season_length"), data_cfg["split"]
     )

@@ -110,11 +110,14 @@ def min_series_length(
 
 
 def refuse_short_series(
-    series: Sequence[Series], window: WindowSizes, fractions: Mapping[str, float]
+    series: Sequence[Series],
+    window: WindowSizes,
+    fractions: Mapping[str, float],
+    inputs: str = "previous_time_window",
 ) -> None:
-    """One sentence for the first series a split of which cannot hold its window. Run before
-    anything else reads the series (the season of its dates, say), so a short panel member is
-    refused as short, not as a series without the others' season."""
+    """One sentence for the first series a split of which cannot hold its window (its inputs
+    set by `inputs`). Run before anything else reads the series (the season of its dates), so a
+    short panel member is refused as short, not as a series without the others' season."""
     needs = split_needs(window)
     for item in series:
         lengths = split_lengths(len(item), fractions)
@@ -125,7 +128,7 @@ def refuse_short_series(
                 f"series {item.series_id!r} has {len(item)} points, so the "
                 + ", ".join(f"{name} split gets {size}" for name, size in short.items())
                 + f"; each split needs at least next_time_window = {window.next_time_window} "
-                f"values of its own, train previous_time_window + next_time_window = "
+                f"values of its own, train {inputs} + next_time_window = "
                 f"{window.length}: use a series of at least {needed} points or smaller windows."
             )
 
