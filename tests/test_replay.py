@@ -11,7 +11,7 @@ import pytest
 
 from stockcast.config.compose import local_store_overrides
 from stockcast.errors import ConfigError
-from stockcast.orchestration import replay
+from stockcast.orchestration import replay, replay_plot
 from stockcast.orchestration.replay import (
     REPLAY_PLOT_FILE,
     pipeline_overrides,
@@ -439,8 +439,8 @@ def test_the_replay_plot_draws_forecasts_made_from_lagged_data(
     prepared = prepare_data(plain(cfg.data) | {"as_of": days[-1]})
     prepared.save(port_folder(tmp_path / "run" / "days" / days[-1], PREPARED))
     drawn: list = []
-    monkeypatch.setattr(replay, "plot_replay_days", lambda *args: drawn.append(args[2]))
-    replay.plot_replay(tmp_path / "replay.png", cfg, tmp_path, tmp_path / "run", entries)
+    monkeypatch.setattr(replay_plot, "plot_replay_days", lambda *args: drawn.append(args[2]))
+    replay_plot.plot_replay(tmp_path / "replay.png", cfg, tmp_path, tmp_path / "run", entries)
     assert len(drawn[0]) == len(days)
 
 
@@ -465,8 +465,8 @@ def test_the_replay_plot_draws_the_prices_a_refused_last_day_did_not_prepare(
     prepared.save(port_folder(tmp_path / "run" / "days" / days[0], PREPARED))
     entries = [{"as_of": day} for day in days]
     drawn: list = []
-    monkeypatch.setattr(replay, "plot_replay_days", lambda *args: drawn.append(args[1]))
-    replay.plot_replay(tmp_path / "replay.png", cfg, tmp_path, tmp_path / "run", entries)
+    monkeypatch.setattr(replay_plot, "plot_replay_days", lambda *args: drawn.append(args[1]))
+    replay_plot.plot_replay(tmp_path / "replay.png", cfg, tmp_path, tmp_path / "run", entries)
     (observed,) = drawn
     assert observed is not None and observed.dates[-1] == "2026-06-26"
 
