@@ -172,35 +172,6 @@ def test_undated_series_one_after_another_need_the_id_column(tmp_path: Path) -> 
     np.testing.assert_allclose(single.values, prices(), rtol=1e-12)
 
 
-def test_dated_series_one_after_another_in_time_need_the_id_column(tmp_path: Path) -> None:
-    """A ticker that replaced another (OLD until 2024, NEW from 2025): no date repeats, so the
-    file read as one series spliced from 20 to 300 where the name changes."""
-    path = tmp_path / "prices.csv"
-    old = dated(prices(seed=1) / 5).assign(Ticker="OLD")
-    new = dated(3 * prices(seed=2), start="2025-01-01").assign(Ticker="NEW")
-    pd.concat([new, old]).to_csv(path, index=False)  # unsorted: read in time
-    with pytest.raises(DataError) as caught:
-        read_csv_series(path, "Date", "Close", key="input")
-    assert str(caught.value) == (
-        f"CSV file {path} has a column 'Ticker' holding 2 series one after another in time "
-        "('OLD', 'NEW'), which would be read as one; set input.id_column=Ticker to read them as "
-        "separate series, or drop the column if the file holds one series."
-    )
-    assert [s.series_id for s in read_csv_series(path, "Date", "Close", "Ticker")] == [
-        "NEW",
-        "OLD",
-    ]
-    # Labels of one dated series' rows are no series: weekday names, one name, runs of months.
-    one = dated(prices()).assign(
-        Weekday=lambda f: f["Date"].dt.day_name(),
-        Ticker="AAA",
-        Month=lambda f: f["Date"].dt.month_name(),
-    )
-    one.to_csv(path, index=False)
-    (single,) = read_csv_series(path, "Date", "Close", key="input")
-    np.testing.assert_allclose(single.values, prices(), rtol=1e-12)
-
-
 def test_a_seasonal_series_below_zero_says_how_to_allow_it(make_cfg) -> None:
     cfg = make_cfg("data=seasonal", "data.start_price=0", "data.trend=0")
     with pytest.raises(

@@ -107,13 +107,6 @@ def check_csv_layout(
     keys = [column for column in (id_column, date_column) if column is not None]
     repeated = frame.duplicated(keys, keep=False).to_numpy() & checked
     if not repeated.any():
-        if id_column is None:
-            # Several series one after another in time, each on dates of its own: one series
-            # spliced where the name changes, unless they are named.
-            in_time = frame[checked].sort_values(date_column, kind="stable")
-            _refuse_stacked_series(
-                in_time.drop(columns=date_column), path, value_column, key, dated=True
-            )
         return
     first = frame.loc[repeated, keys].iloc[0]
     same = (frame[keys] == first).all(axis=1).to_numpy()
@@ -135,12 +128,9 @@ def check_csv_layout(
     )
 
 
-def _refuse_stacked_series(
-    frame: Any, path: str | Path, value_column: str, key: str, dated: bool = False
-) -> None:
-    """A file of several series one after another (Ticker, Close, sorted by ticker; dated, one
-    ticker's dates after another's) would be read as one series spliced at each change of
-    ticker: refuse it when a text column
+def _refuse_stacked_series(frame: Any, path: str | Path, value_column: str, key: str) -> None:
+    """An undated file of several series one after another (Ticker, Close, sorted by ticker)
+    would be read as one series spliced at each change of ticker: refuse it when a text column
     holds two or more names in contiguous runs of at least two rows each, one run per name. A
     text column that cycles (weekday names) or holds dates or month names (a day's intraday
     rows, a month's days) labels the rows of a single series."""
@@ -157,16 +147,11 @@ def _refuse_stacked_series(
         if _all_dates(names.unique()):
             continue
         shown = _listed([repr(str(name)) for name in names.unique()])
-        where = (
-            f"has a column {column!r} holding {len(lengths)} series one after another in time"
-            if dated
-            else f"has no dates ({key}.date_column=null) and its column {column!r} holds "
-            f"{len(lengths)} series one after another"
-        )
         raise DataError(
-            f"{table_label(path)} {where} ({shown}), which would be read as one; set "
-            f"{key}.id_column={column} to read them as separate series, or drop the column if "
-            "the file holds one series."
+            f"{table_label(path)} has no dates ({key}.date_column=null) and its column "
+            f"{column!r} holds {len(lengths)} series one after another ({shown}), which would "
+            f"be read as one; set {key}.id_column={column} to read them as separate series, or "
+            "drop the column if the file holds one series."
         )
 
 
