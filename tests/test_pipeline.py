@@ -422,7 +422,7 @@ def test_a_refit_folder_that_does_not_hold_together_is_not_registered(
     from stockcast.errors import ArtifactError
     from stockcast.registry.integrity import folder_contents
 
-    first_run, second_run = pipeline_dirs(pipeline_store)
+    first_run, second_run = pipeline_dirs(pipeline_store)[:2]
     evaluated = second_run / "train" / "model"
     report = f"register.report_dir={second_run / 'evaluate' / 'report'}"
     digest = folder_contents(evaluated).digest
