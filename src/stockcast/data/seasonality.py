@@ -32,11 +32,12 @@ SEASON_BY_SPACING: tuple[tuple[float, float, int], ...] = (
     (0.9, 1.1, DAYS_PER_WEEK),
     (6.5, 7.5, 52),
     (13.0, 17.0, 24),
-    (28.5, 31.5, 12),
+    (27.5, 31.5, 12),
     (88.0, 93.0, 4),
 )
 # Weeks between dates -> the year they repeat in: weekly 52, fortnightly 26, four-weekly 13
-# (which a month's spacing would read as 12). Whole weeks where most gaps are the median's.
+# (which a month's spacing would read as 12). Dates a whole number of weeks apart fall on one
+# weekday, and all but a few of their gaps (a holiday moves a date by a day) are the median's.
 SEASON_BY_WEEKS = {1: 52, 2: 26, 4: 13}
 WHOLE_WEEKS_SHARE = 0.8
 # Undated data: the largest lag searched, as a fraction of the series, and how strongly the
@@ -67,14 +68,24 @@ def season_from_dates(dates: np.ndarray) -> int:
     gaps = np.diff(days).astype(np.float64)
     spacing = float(np.median(gaps))
     weeks = spacing / DAYS_PER_WEEK
-    # Weekly data a holiday moves a day now and then keeps its weeks; half-months (the 1st and
-    # the 15th) have a median of 14 days too, but most of their gaps are not.
-    if weeks in SEASON_BY_WEEKS and np.mean(gaps == spacing) >= WHOLE_WEEKS_SHARE:
+    if weeks in SEASON_BY_WEEKS and _whole_weeks(days, gaps, spacing):
         return SEASON_BY_WEEKS[int(weeks)]
     for low, high, season in SEASON_BY_SPACING:
         if low <= spacing <= high:
             return sum(trading_week(days)) if season == DAYS_PER_WEEK else season
     return 1
+
+
+def _whole_weeks(days: np.ndarray, gaps: np.ndarray, spacing: float) -> bool:
+    """Whether dates `spacing` days apart (a whole number of weeks) are weeks: most fall on one
+    weekday and most gaps are within a day of the spacing. Half-months (the 1st and the 15th)
+    also have a median gap of 14 days, but fall on every weekday; a month's third Friday is a
+    weekday, but 28 or 35 days apart."""
+    weekdays = np.bincount((days.astype(np.int64) + 3) % DAYS_PER_WEEK, minlength=DAYS_PER_WEEK)
+    near = np.abs(gaps - spacing) <= 1
+    return bool(
+        weekdays.max() >= WHOLE_WEEKS_SHARE * len(days) and near.mean() >= WHOLE_WEEKS_SHARE
+    )
 
 
 def panel_season_from_dates(series: Sequence[Series], fractions: Mapping[str, float]) -> int:
