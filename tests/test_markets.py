@@ -195,10 +195,14 @@ def test_parquet_long_table_round_trips_like_the_csv(make_cfg, tmp_path: Path) -
     meta = prepare_data(plain(cfg.data)).meta
     assert meta["source"]["source"] == "parquet" and meta["last_date"] == "2026-08-14"
     # Saved with the dates, or the dates and ids, as the frame's index (df.set_index("date")):
-    # the file holds them as columns, and they are read as such.
-    for index in (["date"], ["date", "id"]):
-        indexed = tmp_path / f"indexed_{len(index)}.parquet"
-        long.set_index(index).to_parquet(indexed)
+    # the file holds them as columns, and they are read as such; an index kept as a column
+    # too, or named like one, is left out.
+    renamed = long.set_axis(pd.Index(range(len(long)), name="value"))
+    saved = [long.set_index(["date"]), long.set_index(["date", "id"])]
+    saved += [long.set_index(["date", "id"], drop=False), renamed]
+    for number, frame in enumerate(saved):
+        indexed = tmp_path / f"indexed_{number}.parquet"
+        frame.to_parquet(indexed)
         from_index = read_table_series(indexed, "date", "value", "id")
         for a, b in zip(from_csv, from_index, strict=True):
             np.testing.assert_array_equal(a.values, b.values)

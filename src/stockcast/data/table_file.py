@@ -99,9 +99,10 @@ def _read_frame(path: Path, format: str, key: str, id_column: str | None) -> Any
                 f"{label} is not a readable Parquet file ({first_line(err)})."
             ) from None
         # A frame saved with its dates (or ids) as its index: pandas reads those back as the
-        # index, not as the columns the file holds.
+        # index, not as the columns the file holds (a level also kept as a column stays out).
         if any(name is not None for name in frame.index.names):
-            frame = frame.reset_index()
+            apart = [n for n in frame.index.names if n is not None and n not in frame.columns]
+            frame = (frame.reset_index(level=apart) if apart else frame).reset_index(drop=True)
     if frame.empty:
         raise DataError(f"{label} has a header but no rows.")
     return frame
