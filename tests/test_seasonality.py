@@ -69,23 +69,6 @@ def _futures_hours() -> pd.DatetimeIndex:
         (pd.date_range("2024-01-01", periods=8, freq="D"), 7),
         (pd.date_range("2024-01-01", periods=60, freq="D"), 7),
         (pd.date_range("2024-01-01", periods=60, freq="W"), 52),
-        # Fortnightly, four-weekly (13 a year, not monthly's 12) and twice a month.
-        (pd.date_range("2024-01-05", periods=60, freq="2W-FRI"), 26),
-        (pd.date_range("2024-01-05", periods=60, freq="4W-FRI"), 13),
-        (pd.date_range("2024-01-01", periods=60, freq="SMS"), 24),
-        (pd.date_range("2024-01-01", periods=60, freq="MS"), 12),
-        # A month's third Friday (28 or 35 days apart, one weekday) is monthly; fortnightly
-        # Fridays a holiday moves to Thursday now and then stay fortnightly.
-        (pd.date_range("2020-01-01", periods=60, freq="WOM-3FRI"), 12),
-        (
-            pd.DatetimeIndex(
-                [
-                    day - pd.Timedelta(days=int(k % 9 == 4))
-                    for k, day in enumerate(pd.date_range("2020-01-03", periods=60, freq="2W-FRI"))
-                ]
-            ),
-            26,
-        ),
         (pd.date_range("1900-01-01", periods=60, freq="YS"), 1),
         # Closer than daily: the values a day holds (a first or last day cut short aside).
         (pd.date_range("2024-01-01 05:00", periods=24 * 9, freq="h"), 24),

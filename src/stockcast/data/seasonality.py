@@ -24,22 +24,15 @@ from stockcast.data.split import split_lengths
 from stockcast.errors import DataError
 
 # Days between consecutive dates (median) -> the season of that spacing: a week of days, a year
-# of weeks (moved by holidays), half-months, months and quarters; closer dates repeat daily
-# (`intraday_rhythm`), anything else (years, irregular) has none. Regular whole weeks are
-# `SEASON_BY_WEEKS`'.
+# of weeks, months and quarters; closer dates repeat daily (`intraday_rhythm`), anything else
+# (years, irregular) has none.
 DAYS_PER_WEEK = 7
 SEASON_BY_SPACING: tuple[tuple[float, float, int], ...] = (
     (0.9, 1.1, DAYS_PER_WEEK),
     (6.5, 7.5, 52),
-    (13.0, 17.0, 24),
     (27.5, 31.5, 12),
     (88.0, 93.0, 4),
 )
-# Weeks between dates -> the year they repeat in: weekly 52, fortnightly 26, four-weekly 13
-# (which a month's spacing would read as 12). Dates a whole number of weeks apart fall on one
-# weekday, and all but a few of their gaps (a holiday moves a date by a day) are the median's.
-SEASON_BY_WEEKS = {1: 52, 2: 26, 4: 13}
-WHOLE_WEEKS_SHARE = 0.8
 # Undated data: the largest lag searched, as a fraction of the series, and how strongly the
 # differences must correlate at the chosen lag to call it a season (random walks stay at ~0).
 MAX_LAG_FRACTION = 1 / 3
@@ -55,8 +48,7 @@ def season_from_dates(dates: np.ndarray) -> int:
     daily (`intraday_rhythm`: 24 for hours, 13 for the half-hours of a 6.5-hour session; none
     for irregular ticks or too few sessions to tell), daily data with the days of the week it
     trades on (`trading_week`: 5 for business days, Monday to Friday or Sunday to Thursday, 7
-    for every day); weekly 52, fortnightly 26, twice a month 24, four-weekly 13, monthly 12,
-    quarterly 4."""
+    for every day); weekly 52, monthly 12, quarterly 4."""
     times = np.asarray(dates, dtype="datetime64[ns]")
     if len(times) < 3:
         return 1
@@ -65,27 +57,11 @@ def season_from_dates(dates: np.ndarray) -> int:
         return rhythm.per_day
     # Irregular intraday data falls through: its days' median spacing (0) has no season.
     days = times.astype("datetime64[D]")
-    gaps = np.diff(days).astype(np.float64)
-    spacing = float(np.median(gaps))
-    weeks = spacing / DAYS_PER_WEEK
-    if weeks in SEASON_BY_WEEKS and _whole_weeks(days, gaps, spacing):
-        return SEASON_BY_WEEKS[int(weeks)]
+    spacing = float(np.median(np.diff(days).astype(np.float64)))
     for low, high, season in SEASON_BY_SPACING:
         if low <= spacing <= high:
             return sum(trading_week(days)) if season == DAYS_PER_WEEK else season
     return 1
-
-
-def _whole_weeks(days: np.ndarray, gaps: np.ndarray, spacing: float) -> bool:
-    """Whether dates `spacing` days apart (a whole number of weeks) are weeks: most fall on one
-    weekday and most gaps are within a day of the spacing. Half-months (the 1st and the 15th)
-    also have a median gap of 14 days, but fall on every weekday; a month's third Friday is a
-    weekday, but 28 or 35 days apart."""
-    weekdays = np.bincount((days.astype(np.int64) + 3) % DAYS_PER_WEEK, minlength=DAYS_PER_WEEK)
-    near = np.abs(gaps - spacing) <= 1
-    return bool(
-        weekdays.max() >= WHOLE_WEEKS_SHARE * len(days) and near.mean() >= WHOLE_WEEKS_SHARE
-    )
 
 
 def panel_season_from_dates(series: Sequence[Series], fractions: Mapping[str, float]) -> int:
