@@ -184,3 +184,18 @@ def test_a_dry_run_writes_under_stockcast_root_where_it_is_set(
     assert (tmp_path / "outputs" / "azureml" / "train_job.yaml").is_file()
     assert f"wrote {tmp_path / 'outputs' / 'azureml' / 'train_job.yaml'}" in capsys.readouterr().out
     assert load_job(tmp_path / "outputs" / "azureml" / "train_job.yaml")._validate().passed
+
+
+def test_a_relative_stockcast_root_is_read_from_the_current_folder_everywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Logs and the store (SQLite's relative path) were under the current folder's `relroot/`,
+    the dry run's YAML under the project's: one relative root now means one place."""
+    from stockcast.orchestration.azureml.settings import compose_submit_config
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("STOCKCAST_ROOT", "relroot")
+    cfg = compose_submit_config([])
+    assert cfg.cfg.paths.root_dir == str(tmp_path / "relroot")
+    assert cfg.cfg.paths.log_dir == str(tmp_path / "relroot" / "logs")
+    assert Path(cfg.azure.dry_run_dir) == tmp_path / "relroot" / "outputs" / "azureml"

@@ -35,10 +35,14 @@ def file_or_null(path: str) -> str | None:
 
 def register_resolvers() -> None:
     """Make `${stockcast_root:}`, `${stockcast_today:}` (today's UTC date, the default
-    `data.as_of`) and `${stockcast_file:<path>}` available; safe to call any number of times."""
+    `data.as_of`), `${stockcast_file:<path>}` and `${stockcast_absolute:<path>}` (a relative path
+    read from the current folder, once: every path built on it then means one place, whichever
+    code joins it to what) available; safe to call any number of times."""
 
     if not OmegaConf.has_resolver("stockcast_root"):
         OmegaConf.register_new_resolver("stockcast_root", project_root)
+    if not OmegaConf.has_resolver("stockcast_absolute"):
+        OmegaConf.register_new_resolver("stockcast_absolute", os.path.abspath)
     if not OmegaConf.has_resolver("stockcast_today"):
         OmegaConf.register_new_resolver("stockcast_today", today_utc)
     if not OmegaConf.has_resolver("stockcast_file"):
