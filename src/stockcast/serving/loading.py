@@ -70,7 +70,12 @@ def check_safe_model_dir(model_dir: str | Path, shown: Shown | None = None) -> d
     returns its python_function flavor. `shown` is what messages name (the original of a
     private copy, or a registered version's name)."""
     model_dir = Path(model_dir)
-    flavor = (_read_mlmodel(model_dir, shown).get("flavors") or {}).get("python_function") or {}
+    return _safe_flavor(model_dir, _read_mlmodel(model_dir, shown), shown)
+
+
+def _safe_flavor(model_dir: Path, mlmodel: dict[str, Any], shown: Shown | None) -> dict[str, Any]:
+    """`check_safe_model_dir` on the folder's MLmodel, read already."""
+    flavor = (mlmodel.get("flavors") or {}).get("python_function") or {}
     named = _named(shown or model_dir)
     weights = str(((flavor.get("artifacts") or {}).get("weights") or {}).get("path", ""))
     pickled = [name for name in PICKLED_FILES if (model_dir / name).exists()]
@@ -94,7 +99,8 @@ def check_model_files(model_dir: str | Path, shown: Shown | None = None) -> None
 
     model_dir = Path(model_dir)
     shown = shown or model_dir
-    flavor = check_safe_model_dir(model_dir, shown)
+    mlmodel = _read_mlmodel(model_dir, shown)
+    flavor = _safe_flavor(model_dir, mlmodel, shown)
     code_name = Path(str(flavor.get("model_code_path") or "")).name
     if not code_name or not (model_dir / code_name).is_file():
         raise ArtifactError(f"{_named(shown)} has no model code file {code_name!r}; {REBUILD}.")
@@ -104,7 +110,7 @@ def check_model_files(model_dir: str | Path, shown: Shown | None = None) -> None
     if spec_fields is None:
         raise ArtifactError(f"{_named(shown, spec)} is missing or not a JSON object; {REBUILD}.")
     # Callers feed the windows the MLmodel's metadata names; the network is built from the spec.
-    metadata = _read_mlmodel(model_dir, shown).get("metadata") or {}
+    metadata = mlmodel.get("metadata") or {}
     for key in WINDOW_KEYS:
         if key in metadata and key in spec_fields and metadata[key] != spec_fields[key]:
             raise ArtifactError(
@@ -153,18 +159,20 @@ def _first_line(err: BaseException) -> str:
 
 
 def load_checked_copy(
-    copy: Path, shown: Shown, check_requirements: bool = False
+    copy: Path, shown: Shown, check_requirements: bool = False, files_checked: bool = False
 ) -> tuple[Any, dict[str, Any]]:
-    """Check every file of a private verified copy, then load it: (pyfunc, its metadata).
-    `shown` is what messages name: the original folder the copy was made from, or a registered
-    version's name (its copy is a private temporary folder the user never sees).
+    """Check every file of a private verified copy (unless the caller has, `files_checked`),
+    then load it: (pyfunc, its metadata). `shown` is what messages name: the original folder the
+    copy was made from, or a registered version's name (its copy is a private temporary folder
+    the user never sees).
 
     `check_requirements` lets MLflow compare the model's pinned requirements with the installed
     packages; it scans every installed distribution (about half a second), so it is opt-in.
     """
     import mlflow.pyfunc
 
-    check_model_files(copy, shown=shown)
+    if not files_checked:
+        check_model_files(copy, shown=shown)
     metadata = read_model_metadata(copy)
     # MLflow suggests type hints on predict() (the model declares a tensor signature instead) and
     # forces that warning "once" inside its own filters, so it is recorded here and dropped.

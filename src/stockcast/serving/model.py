@@ -146,7 +146,7 @@ def open_version(
     except ArtifactError as err:
         # The files are those registered; a package or a key cannot make them load.
         raise UnloadableVersion(str(err), str(err).split("; ")[0]) from None
-    pyfunc, metadata = load_checked_copy(copy, label, check_requirements)
+    pyfunc, metadata = load_checked_copy(copy, label, check_requirements, files_checked=True)
     return OpenModel(
         pyfunc, copy, digest, metadata, registry.model_name, info.version, info.aliases
     )
