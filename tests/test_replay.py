@@ -542,3 +542,24 @@ def test_a_day_of_an_older_replay_stopped_twice_still_reruns_without_new_data(
     assert "data.require_new_data=false" in given[0] and "data.require_new_data=false" in given[1]
     assert resumed["days"][1]["registered_version"] == 7
     assert resumed["days"][1]["restored_day_start"] is False
+
+
+def test_a_day_start_whose_copy_is_gone_is_refused_and_the_store_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite opens a missing file as a new empty database: restoring from a copy that was
+    deleted emptied the store and the ledger without a word."""
+    import sqlite3
+    from contextlib import closing
+
+    def tables(database: Path) -> int:
+        with closing(sqlite3.connect(database)) as connection:
+            return connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+
+    _stopped_replay(tmp_path, monkeypatch, 2)
+    store = tmp_path / "run" / "store" / "mlruns.db"
+    before = tables(store)
+    (tmp_path / "run" / DAY_START_DIR / "store-mlruns.db").unlink()
+    with pytest.raises(ConfigError, match=r"its copy of the store database is gone"):
+        _replay(tmp_path, "later", f"replay.resume_from={tmp_path / 'run'}")
+    assert tables(store) == before > 0

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from contextlib import closing
 from pathlib import Path
 
+from stockcast.errors import ConfigError
 from stockcast.files import write_json
 
 DAY_START_DIR = "day_start"
@@ -28,7 +29,9 @@ SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
 
 def _copy_database(source: Path, target: Path) -> None:
     """A consistent copy through SQLite's backup, also onto a database that is open elsewhere."""
-    with closing(sqlite3.connect(source)) as read, closing(sqlite3.connect(target)) as write:
+    # Read-only: a copy that is not there is an error, never a new empty database to copy over.
+    reading = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+    with closing(reading) as read, closing(sqlite3.connect(target)) as write:
         read.backup(write)
 
 
@@ -64,6 +67,15 @@ def restore_day_start(run_dir: Path, as_of: str, databases: Mapping[str, Path]) 
     kept = record.get("databases")
     if not isinstance(kept, dict) or set(kept) != set(databases):
         return False
+    gone = [
+        role for role, name in kept.items() if name is not None and not (folder / name).is_file()
+    ]
+    if gone:
+        raise ConfigError(
+            f"the replay in {run_dir} kept the start of its day {as_of} in {DAY_START_DIR}/, but "
+            f"its copy of the {' and '.join(gone)} database is gone, so the day cannot run again "
+            "from it; start a new replay."
+        )
     for role, path in databases.items():
         if kept[role] is None:
             for name in (path.name, *(path.name + side for side in SQLITE_SIDE_FILES)):
