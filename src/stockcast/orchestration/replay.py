@@ -186,6 +186,8 @@ def _run_days(
     days = plan["days"]
     summary = {"plan": plan, "days": entries}
     write_json(run_dir / REPLAY_FILE, summary)
+    # What a day's start is copied from and restored to (`replay_day_start`), by role.
+    databases = {"store": store / LOCAL_STORE_DB, "ledger": (ledger_dir or store) / LEDGER_FILE}
     for number, as_of in enumerate(days[len(entries) :], len(entries) + 1):
         day_dir = run_dir / "days" / as_of
         # A day that started before (its start was copied) runs again from the store and ledger
@@ -193,7 +195,6 @@ def _run_days(
         # again); what it left is kept aside. A replay from before starts were copied: if the
         # stopped day had registered its version, the rerun's data is not new, the version it
         # registered stands for the rerun's, and no start is copied from that store.
-        databases = {"store": store / LOCAL_STORE_DB, "ledger": (ledger_dir or store) / LEDGER_FILE}
         restored = restore_day_start(run_dir, as_of, databases)
         interrupted = set_aside(day_dir)
         registered = (

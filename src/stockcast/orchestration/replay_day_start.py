@@ -11,7 +11,6 @@ again. Artifacts the stopped day wrote stay in the store's artifact folder, name
 
 from __future__ import annotations
 
-import json
 import shutil
 import sqlite3
 from collections.abc import Mapping
@@ -19,7 +18,7 @@ from contextlib import closing
 from pathlib import Path
 
 from stockcast.errors import ConfigError
-from stockcast.files import write_json
+from stockcast.files import read_json_object, write_json
 
 DAY_START_DIR = "day_start"
 DAY_START_FILE = "day.json"
@@ -58,11 +57,8 @@ def restore_day_start(run_dir: Path, as_of: str, databases: Mapping[str, Path]) 
     removed); False where no copy of that day's start was kept (a replay from before copies were
     kept), and nothing is changed."""
     folder = run_dir / DAY_START_DIR
-    try:
-        record = json.loads((folder / DAY_START_FILE).read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return False
-    if not isinstance(record, dict) or record.get("as_of") != as_of:
+    record = read_json_object(folder / DAY_START_FILE)
+    if record is None or record.get("as_of") != as_of:
         return False
     kept = record.get("databases")
     if not isinstance(kept, dict) or set(kept) != set(databases):
