@@ -10,6 +10,9 @@ import numpy as np
 
 from stockcast.errors import ArtifactError
 
+# The two sizes by the names a model's metadata, spec and a prepared meta.json record them.
+WINDOW_KEYS = ("previous_time_window", "next_time_window")
+
 
 @dataclass(frozen=True)
 class WindowSizes:

@@ -12,12 +12,15 @@ from stockcast.errors import ConfigError, DataError
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.intervals import Bands
 from stockcast.forecasting.metrics import coverage, forecast_errors
-from stockcast.forecasting.windows import RollingOrigins, WindowSizes, rolling_origins
+from stockcast.forecasting.windows import (
+    WINDOW_KEYS,
+    RollingOrigins,
+    WindowSizes,
+    rolling_origins,
+)
 from stockcast.prediction.calendar import future_dates
 from stockcast.prediction.inputs import InputSeries
 from stockcast.serving.model import OpenModel
-
-WINDOW_KEYS = ("previous_time_window", "next_time_window")
 
 
 def check_window_overrides(requested: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from stockcast.errors import ArtifactError, first_line
 from stockcast.files import read_json_object
+from stockcast.forecasting.windows import WINDOW_KEYS
 from stockcast.serving.metadata import EVALUATED_DIR, read_model_metadata
 
 CODE_MODEL_LOADER = "mlflow.pyfunc.loaders.code_model"
@@ -24,8 +25,6 @@ SAFE_WEIGHTS_SUFFIX = ".safetensors"
 PICKLED_FILES = ("python_model.pkl", "python_model.pickle")
 TYPE_HINT_NOTICE = "type hint"
 REBUILD = "the folder is damaged: export or register the model again"
-# The windows a model folder records twice: in its MLmodel's metadata and in its spec.
-WINDOW_KEYS = ("previous_time_window", "next_time_window")
 # What a message names: a folder, or a registered version by its name ("m version 3").
 Shown = Path | str
 

@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 
 from stockcast.data.prepared import AUTO
 from stockcast.errors import ConfigError
+from stockcast.forecasting.windows import WINDOW_KEYS
 from stockcast.models.kind import model_kind
 from stockcast.models.spec import SHARED_KEYS, load_weights, upgrade_spec
 from stockcast.registry.store import ModelRegistry
@@ -42,7 +43,7 @@ def differences(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
         return [f"model.kind is {theirs['kind']}, this run's {ours['kind']}"]
     found = [
         f"{key} is {theirs[key]}, this run's {ours[key]}"
-        for key in ("previous_time_window", "next_time_window")
+        for key in WINDOW_KEYS
         if int(ours[key]) != int(theirs[key])
     ]
     for key in SHARED_KEYS:
