@@ -653,7 +653,7 @@ def test_a_champion_registered_with_truncated_weights_hands_its_place_over(
     registration failed too; the candidate now takes its place, saying why."""
     import shutil
 
-    from stockcast.evaluation.champion import UNLOADABLE
+    from stockcast.errors import UnloadableVersion
 
     broken = tmp_path / "broken"
     shutil.copytree(model_folder, broken)
@@ -662,7 +662,7 @@ def test_a_champion_registered_with_truncated_weights_hands_its_place_over(
     registry = register(store, broken, SigningKeys())
     candidate = Candidate(tmp_path, tmp_path, {}, tmp_path / "work")
     compared = compare_with_champion(registry, registry.resolve(version=1), candidate)
-    assert compared.damaged_how == UNLOADABLE
+    assert compared.damaged_how == UnloadableVersion.how
     assert "weights.safetensors of pipeline_stock_predictor version 1 is missing" in str(
         compared.damaged
     )

@@ -35,14 +35,28 @@ class DamagedVersion(ArtifactError):
     """A registered version's files differ from those registered or signed, or are gone: no
     setting makes it usable again. `detail` says which files, for sentences that quote it."""
 
+    # How its files are unusable, in the sentence that hands a champion's place over.
+    how = "were changed or lost since it was registered"
+
     def __init__(self, message: str, detail: str) -> None:
         super().__init__(message)
+        self.detail = detail
+
+
+class DamagedFiles(ArtifactError):
+    """A model folder's files fail the loader's checks (a truncated weights file, spec.json
+    missing, MLmodel not YAML): `detail` says which and how, `advice` what to do."""
+
+    def __init__(self, detail: str, advice: str) -> None:
+        super().__init__(f"{detail}; {advice}.")
         self.detail = detail
 
 
 class UnloadableVersion(DamagedVersion):
     """A registered version's files are those registered, and they cannot be loaded (a weights
     file truncated before registration): no setting makes it usable either."""
+
+    how = "cannot be loaded as they were registered"
 
 
 def exit_with_error(message: str) -> NoReturn:

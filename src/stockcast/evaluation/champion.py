@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from stockcast.errors import ArtifactError, DamagedVersion, UnloadableVersion
+from stockcast.errors import ArtifactError, DamagedVersion
 from stockcast.evaluation.reports import WINDOWS_FILE
 from stockcast.forecasting.metrics import pooled_errors
 from stockcast.forecasting.windows import WindowSizes
@@ -19,9 +19,6 @@ from stockcast.registry.store import ModelRegistry, VersionInfo
 from stockcast.serving.metadata import evaluated_model_dir
 from stockcast.serving.model import open_model_dir, open_version
 
-# How a champion's files are unusable, in the sentence that hands its place to the candidate.
-CHANGED_SINCE = "were changed or lost since it was registered"
-UNLOADABLE = "cannot be loaded as they were registered"
 # Forecasts this close (relative) count as the same: float32 round-off, not a different model.
 SAME_FORECAST_RTOL = 1e-7
 
@@ -52,7 +49,7 @@ class ChampionScore:
     # candidate takes its place. (A champion refused for another reason, a key or a package,
     # stays: a setting fixes that.)
     damaged: str | None = None
-    damaged_how: str = CHANGED_SINCE
+    damaged_how: str = DamagedVersion.how
 
 
 def unseen_windows(windows: Any, fit_data_end: str | None) -> np.ndarray:
@@ -93,10 +90,8 @@ def compare_with_champion(
         loaded = open_version(
             registry, champion, candidate.workdir / f"champion_v{champion.version}"
         )
-    except UnloadableVersion as err:
-        return ChampionScore(None, None, 0, "", damaged=err.detail, damaged_how=UNLOADABLE)
     except DamagedVersion as err:
-        return ChampionScore(None, None, 0, "", damaged=err.detail)
+        return ChampionScore(None, None, 0, "", damaged=err.detail, damaged_how=err.how)
     scored = loaded
     if evaluated_model_dir(loaded.folder) != loaded.folder:
         scored = open_model_dir(evaluated_model_dir(loaded.folder))

@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from stockcast.errors import ArtifactError, first_line
+from stockcast.errors import ArtifactError, DamagedFiles, first_line
 from stockcast.files import read_json_object
 from stockcast.forecasting.windows import WINDOW_KEYS
 from stockcast.serving.metadata import EVALUATED_DIR, read_model_metadata
@@ -48,19 +48,19 @@ def _read_mlmodel(model_dir: Path, shown: Shown | None = None) -> dict[str, Any]
     mlmodel = model_dir / "MLmodel"
     shown = shown or model_dir
     if not mlmodel.is_file():
-        raise ArtifactError(
-            f"{_named(shown)} has no MLmodel file; it is not an MLflow model folder."
+        raise DamagedFiles(
+            f"{_named(shown)} has no MLmodel file", "it is not an MLflow model folder"
         )
     try:
         content = yaml.safe_load(mlmodel.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ArtifactError(
-            f"{_named(shown, 'MLmodel')} is not valid YAML{where}; {REBUILD}."
+        raise DamagedFiles(
+            f"{_named(shown, 'MLmodel')} is not valid YAML{where}", REBUILD
         ) from None
     if not isinstance(content, dict):
-        raise ArtifactError(f"{_named(shown, 'MLmodel')} holds no MLmodel mapping; {REBUILD}.")
+        raise DamagedFiles(f"{_named(shown, 'MLmodel')} holds no MLmodel mapping", REBUILD)
     return content
 
 
@@ -79,14 +79,14 @@ def _safe_flavor(model_dir: Path, mlmodel: dict[str, Any], shown: Shown | None) 
     weights = str(((flavor.get("artifacts") or {}).get("weights") or {}).get("path", ""))
     pickled = [name for name in PICKLED_FILES if (model_dir / name).exists()]
     if flavor.get("loader_module") != CODE_MODEL_LOADER or pickled:
-        raise ArtifactError(
-            f"{named} is not a models-from-code pyfunc (loader "
-            f"{flavor.get('loader_module')!r}); refusing to load it because that would unpickle."
+        raise DamagedFiles(
+            f"{named} is not a models-from-code pyfunc (loader {flavor.get('loader_module')!r})",
+            "refusing to load it because that would unpickle",
         )
     if not weights.endswith(SAFE_WEIGHTS_SUFFIX):
-        raise ArtifactError(
-            f"{named} keeps its weights in {weights or 'no file'!r}, not safetensors; "
-            "refusing to load it because that could unpickle."
+        raise DamagedFiles(
+            f"{named} keeps its weights in {weights or 'no file'!r}, not safetensors",
+            "refusing to load it because that could unpickle",
         )
     return flavor
 
@@ -102,19 +102,20 @@ def check_model_files(model_dir: str | Path, shown: Shown | None = None) -> None
     flavor = _safe_flavor(model_dir, mlmodel, shown)
     code_name = Path(str(flavor.get("model_code_path") or "")).name
     if not code_name or not (model_dir / code_name).is_file():
-        raise ArtifactError(f"{_named(shown)} has no model code file {code_name!r}; {REBUILD}.")
+        raise DamagedFiles(f"{_named(shown)} has no model code file {code_name!r}", REBUILD)
     artifacts = flavor.get("artifacts") or {}
     spec = str((artifacts.get("spec") or {}).get("path", "artifacts/spec.json"))
     spec_fields = read_json_object(model_dir / spec)
     if spec_fields is None:
-        raise ArtifactError(f"{_named(shown, spec)} is missing or not a JSON object; {REBUILD}.")
+        raise DamagedFiles(f"{_named(shown, spec)} is missing or not a JSON object", REBUILD)
     # Callers feed the windows the MLmodel's metadata names; the network is built from the spec.
     metadata = mlmodel.get("metadata") or {}
     for key in WINDOW_KEYS:
         if key in metadata and key in spec_fields and metadata[key] != spec_fields[key]:
-            raise ArtifactError(
+            raise DamagedFiles(
                 f"{_named(shown)} names {key}={metadata[key]} in MLmodel but {spec_fields[key]} "
-                f"in {spec}, so its files come from two models; {REBUILD}."
+                f"in {spec}, so its files come from two models",
+                REBUILD,
             )
     weights = str(artifacts["weights"]["path"])
     try:
@@ -122,10 +123,10 @@ def check_model_files(model_dir: str | Path, shown: Shown | None = None) -> None
             for name in tensors.keys():  # noqa: SIM118 (safe_open is not a dict)
                 tensors.get_slice(name)
     except (OSError, SafetensorError) as err:
-        raise ArtifactError(
+        raise DamagedFiles(
             f"{_named(shown, weights)} is missing, truncated or not safetensors "
-            f"({_first_line(err)}); "
-            f"{REBUILD}."
+            f"({_first_line(err)})",
+            REBUILD,
         ) from None
 
 

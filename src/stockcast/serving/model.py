@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.errors import ArtifactError, DataError, UnloadableVersion
+from stockcast.errors import DamagedFiles, DataError, UnloadableVersion
 from stockcast.forecasting.frame import forecast_frame, split_forecast_frame
 from stockcast.forecasting.guard import allows_non_positive, guarded_forecast, price_rows
 from stockcast.forecasting.intervals import Bands
@@ -143,9 +143,9 @@ def open_version(
     label = registry.label(info)
     try:
         check_model_files(copy, shown=label)
-    except ArtifactError as err:
+    except DamagedFiles as err:
         # The files are those registered; a package or a key cannot make them load.
-        raise UnloadableVersion(str(err), str(err).split("; ")[0]) from None
+        raise UnloadableVersion(str(err), err.detail) from None
     pyfunc, metadata = load_checked_copy(copy, label, check_requirements, files_checked=True)
     return OpenModel(
         pyfunc, copy, digest, metadata, registry.model_name, info.version, info.aliases
