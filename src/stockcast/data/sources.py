@@ -22,7 +22,7 @@ from stockcast.data.markets import (
     trend_seasonal_noise,
 )
 from stockcast.data.series import Series
-from stockcast.data.table_file import read_csv_series, read_table_series, table_format
+from stockcast.data.table_file import read_csv_series, read_table_series
 from stockcast.errors import DataError
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "load_series",
     "read_csv_series",
     "read_table_series",
-    "table_format",
     "trend_seasonal_noise",
 ]
 
