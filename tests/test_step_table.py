@@ -128,3 +128,24 @@ def test_a_pipeline_in_a_folder_of_any_name_gives_its_steps_their_folders(
         "output_dir": str(run_dir / "record"),
         "port": str(run_dir / "record" / "recorded"),
     }
+
+
+@pytest.mark.parametrize("step", [step.name for step in STEPS])
+def test_an_output_folder_in_a_file_is_refused_before_any_step_runs(
+    step: str, tmp_path: Path
+) -> None:
+    """Each step's outputs, not the refit's alone: a folder that is a file (or lies inside one)
+    failed half-way with the operating system's error."""
+    from stockcast.errors import ArtifactError
+    from stockcast.orchestration.steps.table import step_named, table_step
+    from tests.conftest import compose_config
+
+    (tmp_path / "a_file").write_text("")
+    port = step_named(step).outputs[0]
+    cfg = compose_config(
+        "pipeline", [f"{port.key}={tmp_path / 'a_file' / 'out'}"], tmp_path / "store"
+    )
+    ran: list[DictConfig] = []
+    with pytest.raises(ArtifactError, match=rf"^{port.key} .*a_file/out is a file or inside one"):
+        table_step(step)(ran.append)(cfg)
+    assert ran == []

@@ -13,7 +13,6 @@ from omegaconf import DictConfig
 
 from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
-from stockcast.errors import ArtifactError
 from stockcast.evaluation.reports import check_report_matches, read_report
 from stockcast.orchestration.steps.table import table_step
 from stockcast.registry.integrity import folder_contents, verified_copy
@@ -42,11 +41,6 @@ def run_refit(cfg: DictConfig) -> dict[str, Any]:
     metrics_path = Path(section.train_output_dir) / METRICS_FILE
     metrics = read_train_metrics(metrics_path)
     output = Path(section.output_dir)
-    if any(folder.exists() and not folder.is_dir() for folder in (output, *output.parents)):
-        raise ArtifactError(
-            f"refit.output_dir {output} is a file or inside one; point it at a folder (the "
-            "candidate's)."
-        )
     reason = why_not_refit(cfg, report, metrics)
     if reason is not None:
         _clear(output)

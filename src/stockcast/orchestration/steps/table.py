@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.data.prepared import META_FILE, SCALER_FILE, SERIES_FILE
+from stockcast.errors import ArtifactError
 from stockcast.evaluation.reports import REPORT_FILE, WINDOWS_FILE
 from stockcast.training.summary import METRICS_FILE, RESOLVED_CONFIG_FILE
 
@@ -255,14 +256,32 @@ def with_table_folders(cfg: DictConfig, step: Step) -> DictConfig:
     return cfg
 
 
+def refuse_outputs_in_files(cfg: DictConfig, step: Step) -> None:
+    """One sentence, before any work, for an output folder that is a file or lies inside one:
+    writing it would fail half-way with the operating system's error."""
+    for port in step.outputs:
+        value = OmegaConf.select(cfg, port.key) if port.is_folder else None
+        if value is None:
+            continue
+        folder = Path(str(value))
+        if any(path.exists() and not path.is_dir() for path in (folder, *folder.parents)):
+            raise ArtifactError(
+                f"{port.key} {folder} is a file or inside one; point it at a folder."
+            )
+
+
 def table_step(name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Decorate a step's function: its folder ports left null in the config take the table's
-    default folders (`with_table_folders`) before it runs."""
+    default folders (`with_table_folders`), and its output folders are checked
+    (`refuse_outputs_in_files`), before it runs."""
 
     def decorate(function: Callable[..., T]) -> Callable[..., T]:
         @functools.wraps(function)
         def run(cfg: DictConfig, *args: Any, **kwargs: Any) -> T:
-            return function(with_table_folders(cfg, step_named(name)), *args, **kwargs)
+            step = step_named(name)
+            cfg = with_table_folders(cfg, step)
+            refuse_outputs_in_files(cfg, step)
+            return function(cfg, *args, **kwargs)
 
         return run
 
