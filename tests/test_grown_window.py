@@ -210,11 +210,25 @@ def test_the_replay_names_the_stores_champion_when_a_day_failed_before_its_monit
 
 @pytest.mark.slow
 def test_a_warm_start_whose_window_auto_outgrew_starts_cold(
-    registered_store: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    registered_store: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The champion reads 10 values; on the same data `auto` gives 20 (twice the shortest
     window: no season). Nothing the user set differs, so the fit trains cold instead of
-    refusing; an explicit window that differs is still refused (test_warm_start.py)."""
+    refusing; an explicit window that differs is still refused (test_warm_start.py). Started
+    cold, it fits its folds as any cold fit does: only weights actually loaded skip them."""
+    from stockcast.training import fit
+
+    warm_told: list[bool] = []
+    real_fold_evidence = fit.fold_evidence
+
+    def fold_evidence(*args: object) -> object:
+        warm_told.append(bool(args[-1]))
+        return real_fold_evidence(*args)
+
+    monkeypatch.setattr(fit, "fold_evidence", fold_evidence)
     run_dir = tmp_path / "run"
     with caplog.at_level(logging.WARNING, logger="stockcast.training.warm_start"):
         run_train(
@@ -226,7 +240,7 @@ def test_a_warm_start_whose_window_auto_outgrew_starts_cold(
             "data.previous_time_window=auto",
         )
     metrics = json.loads((run_dir / METRICS_FILE).read_text())
-    assert metrics["warm_start"] is None
+    assert metrics["warm_start"] is None and warm_told == [False]
     assert model_spec(run_dir / "model")["previous_time_window"] == 20
     assert (
         "which reads 10 values; the data now gives data.previous_time_window=auto a window of "

@@ -82,9 +82,21 @@ def test_init_from_is_a_version_or_an_alias() -> None:
 
 @pytest.mark.slow
 def test_a_warm_fit_starts_from_the_champion_weights(
-    registered_store: Path, tmp_path: Path
+    registered_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With a learning rate of ~0 the warm model forecasts as the model it started from does."""
+    from stockcast.training import fit
+
+    # Whether each fit told the fold evidence its weights were loaded (a warm start fits no
+    # folds: they would score windows its weights saw); the cold twin's were not.
+    warm_told: list[bool] = []
+    real_fold_evidence = fit.fold_evidence
+
+    def fold_evidence(*args: object) -> object:
+        warm_told.append(bool(args[-1]))
+        return real_fold_evidence(*args)
+
+    monkeypatch.setattr(fit, "fold_evidence", fold_evidence)
     run_dir = tmp_path / "warm"
     run_train(
         registered_store,
@@ -102,6 +114,7 @@ def test_a_warm_fit_starts_from_the_champion_weights(
     metrics = json.loads((run_dir / METRICS_FILE).read_text())
     assert metrics["warm_start"]["version"] == 1
     assert metrics["optimizer_steps"] == 6
+    assert warm_told == [True, False], "the warm fit, then its cold twin"
     # The cold twin: same windows, its own (full) budget, its own folder.
     compared = metrics["warm_vs_cold"]
     assert compared["warm"]["val_mase"] == metrics["val"]["mase"]
