@@ -166,10 +166,9 @@ def calibrate_intervals(
     moved = _above_floor(scale, inputs, min_relative_scale)
     steps = errors.shape[1]
     profile = np.sqrt(np.arange(1, steps + 1)) if profile is None else np.asarray(profile)
-    windows = len(errors)
     bounds: Bounds = {}
     inner: tuple[int, np.ndarray] | None = None
-    counted = int(moved.sum()) or windows
+    counted = int(usable_windows(moved).sum())
     for level in sorted(int(level) for level in levels):
         rows = errors[calibration_rows(moved, level, own_windows)]
         if conformal_is_inside(len(rows), level):
@@ -211,13 +210,18 @@ def _above_floor(scale: np.ndarray, inputs: np.ndarray, min_relative_scale: floa
     return scale[:, 0] > scale_floor(inputs, min_relative_scale)[:, 0]
 
 
+def usable_windows(moved: np.ndarray) -> np.ndarray:
+    """The windows a band may be calibrated on: those that moved, or all where none did."""
+    return moved if moved.any() else np.ones_like(moved)
+
+
 def calibration_rows(
     moved: np.ndarray, level: int | str, own_windows: int | None = None
 ) -> np.ndarray:
     """Which calibration windows give `level`'s bounds: those that moved (all of them where
     none did), among the first `own_windows` where those are enough for its split-conformal
     band, otherwise among all."""
-    usable = moved if moved.any() else np.ones_like(moved)
+    usable = usable_windows(moved)
     if own_windows is not None and conformal_is_inside(int(usable[:own_windows].sum()), level):
         return usable & (np.arange(len(usable)) < own_windows)
     return usable
