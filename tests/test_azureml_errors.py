@@ -326,3 +326,16 @@ def test_the_sdks_http_logging_is_silenced_under_hydras_info_logging() -> None:
     finally:
         http.setLevel(saved[0])
         root.setLevel(saved[1])
+
+
+def test_the_submit_default_of_as_of_is_the_data_configs_own() -> None:
+    """A submit tells a date the user gave from the default by the config's text: the data
+    config's default must be the text it compares with, or every submit pins a date and every
+    schedule is refused."""
+    import yaml
+
+    from stockcast.orchestration.azureml.settings import TODAY_DEFAULT
+    from stockcast.paths import PROJECT_ROOT
+
+    common = yaml.safe_load((PROJECT_ROOT / "configs" / "data" / "_common.yaml").read_text())
+    assert common["as_of"] == TODAY_DEFAULT
