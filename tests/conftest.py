@@ -510,3 +510,20 @@ def give_outputs(net: torch.nn.Module) -> None:
     with torch.no_grad():
         net.core.weights[-1].normal_()
         net.core.biases[-1].normal_()
+
+
+@pytest.fixture
+def warm_told(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """What each fit of the test tells its fold evidence, in order: whether weights were loaded
+    (a warm start fits no folds: they would score windows its weights saw)."""
+    from stockcast.training import fit
+
+    told: list[bool] = []
+    real_fold_evidence = fit.fold_evidence
+
+    def fold_evidence(*args: object) -> object:
+        told.append(bool(args[-1]))
+        return real_fold_evidence(*args)
+
+    monkeypatch.setattr(fit, "fold_evidence", fold_evidence)
+    return told

@@ -213,22 +213,12 @@ def test_a_warm_start_whose_window_auto_outgrew_starts_cold(
     registered_store: Path,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
+    warm_told: list[bool],
 ) -> None:
     """The champion reads 10 values; on the same data `auto` gives 20 (twice the shortest
     window: no season). Nothing the user set differs, so the fit trains cold instead of
     refusing; an explicit window that differs is still refused (test_warm_start.py). Started
     cold, it fits its folds as any cold fit does: only weights actually loaded skip them."""
-    from stockcast.training import fit
-
-    warm_told: list[bool] = []
-    real_fold_evidence = fit.fold_evidence
-
-    def fold_evidence(*args: object) -> object:
-        warm_told.append(bool(args[-1]))
-        return real_fold_evidence(*args)
-
-    monkeypatch.setattr(fit, "fold_evidence", fold_evidence)
     run_dir = tmp_path / "run"
     with caplog.at_level(logging.WARNING, logger="stockcast.training.warm_start"):
         run_train(

@@ -82,21 +82,10 @@ def test_init_from_is_a_version_or_an_alias() -> None:
 
 @pytest.mark.slow
 def test_a_warm_fit_starts_from_the_champion_weights(
-    registered_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    registered_store: Path, tmp_path: Path, warm_told: list[bool]
 ) -> None:
-    """With a learning rate of ~0 the warm model forecasts as the model it started from does."""
-    from stockcast.training import fit
-
-    # Whether each fit told the fold evidence its weights were loaded (a warm start fits no
-    # folds: they would score windows its weights saw); the cold twin's were not.
-    warm_told: list[bool] = []
-    real_fold_evidence = fit.fold_evidence
-
-    def fold_evidence(*args: object) -> object:
-        warm_told.append(bool(args[-1]))
-        return real_fold_evidence(*args)
-
-    monkeypatch.setattr(fit, "fold_evidence", fold_evidence)
+    """With a learning rate of ~0 the warm model forecasts as the model it started from does;
+    the warm fit tells the fold evidence its weights were loaded, its cold twin not."""
     run_dir = tmp_path / "warm"
     run_train(
         registered_store,
