@@ -13,7 +13,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from stockcast.errors import ArtifactError
-from stockcast.evaluation.champion import Candidate, compare_with_champion
+from stockcast.evaluation.champion import Candidate, compare_with_champion, decide
 from stockcast.evaluation.live import Observed
 from stockcast.evaluation.reports import WINDOWS_FILE
 from stockcast.forecasting.metrics import pooled_errors
@@ -40,14 +40,16 @@ def prices(rows: int, width: int, seed: int = 0) -> np.ndarray:
     return 100 + np.cumsum(steps, axis=1)
 
 
-def candidate_with_windows(folder: Path, width: int) -> Candidate:
-    """A candidate whose report holds 30 test windows of `width` inputs (naive forecasts)."""
-    series = prices(30, width + H)
+def candidate_with_windows(folder: Path, width: int, horizon: int = H) -> Candidate:
+    """A candidate whose report holds 30 test windows of `width` inputs and `horizon` targets
+    (naive forecasts) and passed the gate's thresholds."""
+    series = prices(30, width + horizon)
     inputs, actual = series[:, :width], series[:, width:]
-    forecast = np.repeat(inputs[:, -1:], H, axis=1)
+    forecast = np.repeat(inputs[:, -1:], horizon, axis=1)
     folder.mkdir(parents=True)
     np.savez(folder / WINDOWS_FILE, inputs=inputs, actual=actual, forecast=forecast)
-    return Candidate(folder, folder, {"mase_scale": 1.0}, folder / "work")
+    report = {"mase_scale": 1.0, "gate": {"passed": True, "reason": "it beat naive"}}
+    return Candidate(folder, folder, report, folder / "work")
 
 
 def test_a_champion_is_scored_on_the_newest_values_of_longer_windows(
@@ -66,11 +68,35 @@ def test_a_champion_is_scored_on_the_newest_values_of_longer_windows(
     assert score.champion_mase == pytest.approx(
         pooled_errors(expected, windows["actual"], 1.0)["mase"], rel=1e-12
     )
-    # Windows shorter than the champion's, or another horizon, still cannot be scored.
+    # Windows shorter than the champion's still cannot be scored.
     short = compare_with_champion(registry, champion, candidate_with_windows(tmp_path / "s", P - 2))
     assert short.champion_mase is None and short.windows == 0
     assert f"takes {P} values and forecasts {H}, but the report's test data has windows of" in (
         short.note
+    )
+
+
+def test_a_champion_of_another_horizon_hands_its_place_over(
+    registered_store: Path, tmp_path: Path
+) -> None:
+    """data.next_time_window changed: the champion answers another question and is no rival;
+    kept, it would stay champion for ever with every later version registered beside it."""
+    registry = registry_of(registered_store)
+    champion = registry.champion("champion")
+    candidate = candidate_with_windows(tmp_path / "report", P, horizon=H + 2)
+    score = compare_with_champion(registry, champion, candidate)
+    assert score.champion_mase is None and score.other_horizon == H
+    cfg = OmegaConf.create(
+        {
+            "register": {"alias": "champion"},
+            "gate": {"require_beat_champion": True, "champion_tolerance": 0.0},
+        }
+    )
+    decision = decide(cfg, registry, candidate)
+    assert decision["promote"] and decision["passed"]
+    assert decision["reasons"][0] == (
+        f"champion version {champion.version} forecasts {H} values and the candidate {H + 2} "
+        "(data.next_time_window changed), so the candidate takes its place"
     )
 
 
@@ -121,13 +147,13 @@ def test_a_champion_reading_more_than_the_windows_is_scored_from_their_past(
         pooled_errors(windows["forecast"][long_enough], actual, 1.0)["mase"], rel=1e-12
     )
     assert score.note == f"the 16 test windows that have the {P} values it reads before them"
-    # Another horizon is refused, with the report's own width in the sentence.
+    # Another horizon is not scored: the champion answers another question.
     other, _ = candidate_with_history(tmp_path / "h", P - 4)
     kept = dict(np.load(other.report_dir / WINDOWS_FILE))
     np.savez(other.report_dir / WINDOWS_FILE, **(kept | {"actual": kept["actual"][:, :-1]}))
     refused = compare_with_champion(registry, champion, other)
-    assert refused.champion_mase is None
-    assert f"has windows of {P - 4} in / {H - 1} out" in refused.note
+    assert refused.champion_mase is None and refused.other_horizon == H
+    assert refused.note == f"champion version 1 forecasts {H} values and the candidate {H - 1}"
     # Only the new series' windows: nothing to score the champion on, said in one sentence.
     only_new, _ = candidate_with_history(tmp_path / "new", P - 4)
     kept = {key: value for key, value in np.load(only_new.report_dir / WINDOWS_FILE).items()}

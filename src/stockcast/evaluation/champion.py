@@ -50,6 +50,9 @@ class ChampionScore:
     # stays: a setting fixes that.)
     damaged: str | None = None
     damaged_how: str = DamagedVersion.how
+    # The champion's horizon where it forecasts another number of values than the candidate:
+    # `data.next_time_window` changed, and a champion answering another question is no rival.
+    other_horizon: int | None = None
 
 
 def unseen_windows(windows: Any, fit_data_end: str | None) -> np.ndarray:
@@ -103,8 +106,17 @@ def compare_with_champion(
     # A champion that reads more values than today's windows (a short new series shrank the
     # data-chosen window since it was trained) is fed from each window's longer past, where the
     # report stored it.
+    if actual.shape[1] != scored.next_time_window:
+        return ChampionScore(
+            None,
+            None,
+            0,
+            f"{label} forecasts {scored.next_time_window} values and the candidate "
+            f"{actual.shape[1]}",
+            other_horizon=scored.next_time_window,
+        )
     offered = inputs.shape[1]
-    if "history_targets" in windows and actual.shape[1] == scored.next_time_window:
+    if "history_targets" in windows:
         offered = max(offered, previous)
     try:
         scored.sizes.require(
@@ -157,7 +169,9 @@ def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> di
     """Apply the gate: the report's threshold verdict, then the champion comparison.
 
     `promote` says whether the new version takes the champion alias: only when there is no
-    champion yet, or when it was compared with the champion on the same windows and held up.
+    champion yet, when it was compared with the champion on the same windows and held up, or
+    when the champion cannot be its rival (its files were damaged, or it forecasts another
+    horizon).
     `reasons` puts the one that decided first, the threshold verdict it followed last.
     """
     gate = candidate.report["gate"]
@@ -195,6 +209,15 @@ def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> di
             0,
             f"champion version {champion.version}'s files {compared.damaged_how} "
             f"({compared.damaged}), so the candidate takes its place",
+        )
+        return decision
+    if compared.other_horizon is not None:
+        # data.next_time_window changed: kept, the champion would serve the old horizon for ever
+        # and every later version would be registered beside it, never compared.
+        decision["promote"] = True
+        decision["reasons"].insert(
+            0,
+            f"{compared.note} (data.next_time_window changed), so the candidate takes its place",
         )
         return decision
     if champion_mase is None or mase is None:
