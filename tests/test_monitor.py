@@ -248,6 +248,31 @@ def test_a_flagged_first_champion_has_nothing_to_roll_back_to(seeded_tmp: Path) 
     assert registry(seeded_tmp).champion("champion").version == 1
 
 
+def test_a_rollback_skips_champions_of_another_horizon(seeded_tmp: Path) -> None:
+    """After data.next_time_window changed, the champions before it forecast another number of
+    values: the alias goes back to the latest one of the flagged version's horizon, or nowhere."""
+    from stockcast.registry.rollback import roll_back
+
+    reg, ledger = registry(seeded_tmp), Ledger(seeded_tmp / LEDGER_FILE, 30)
+    horizons = {1: 2, 2: 3, 3: 2, 4: 3}
+    with reg.writing():
+        for version, horizon in horizons.items():
+            folder = model_folder(seeded_tmp / f"v{version}", float(version))
+            info, _ = reg.register(folder, {"next_time_window": str(horizon)}, promote=True)
+            reg.promote("champion", info)
+            ledger.record_champion(MODEL, "champion", info.version, iso(version), "promoted")
+    flagged = reg.champion("champion")
+    done = roll_back("champion", reg, ledger, flagged, "decayed", iso(10))
+    assert done == {"done": True, "from": 4, "to": 2, "reason": "decayed"}
+    # v2 decays too: v3 and v1 forecast 2 values, not its 3, and nothing else is left.
+    kept = roll_back("champion", reg, ledger, reg.champion("champion"), "decayed", iso(11))
+    assert kept == {
+        "done": False,
+        "reason": "no previous champion forecasting 3 values to roll back to",
+    }
+    assert reg.champion("champion").version == 2
+
+
 @pytest.mark.slow
 def test_with_no_champion_nothing_is_stored(seeded_tmp: Path) -> None:
     report = monitor_day(seeded_tmp, FIRST_DAY)

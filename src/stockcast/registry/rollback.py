@@ -9,6 +9,8 @@ from stockcast.registry.store import ModelRegistry, VersionInfo
 
 # The tag a rolled-back version carries: why the monitor took the alias away from it.
 ROLLBACK_TAG = "stockcast.rolled_back"
+# The tag of the number of values a version forecasts (the register step's `version_tags`).
+HORIZON_TAG = "next_time_window"
 
 
 def roll_back(
@@ -29,11 +31,18 @@ def roll_back(
                 "done": False,
                 "reason": f"the {alias} alias moved meanwhile; nothing rolled back",
             }
-        demoted = [v.version for v in versions.values() if ROLLBACK_TAG in v.tags]
+        # Neither a version rolled back before nor a champion of another horizon (from before
+        # data.next_time_window changed), whose forecasts would have the wrong length.
+        horizon = current.tags.get(HORIZON_TAG)
+        other_horizon = {
+            v.version for v in versions.values() if v.tags.get(HORIZON_TAG, horizon) != horizon
+        }
+        excluded = other_horizon | {v.version for v in versions.values() if ROLLBACK_TAG in v.tags}
         history = ledger.champion_history(registry.model_name, alias)
-        target = previous_champion(history, flagged.version, demoted)
+        target = previous_champion(history, flagged.version, excluded)
         if target is None or target not in versions:
-            return {"done": False, "reason": "no previous champion to roll back to"}
+            same = f" forecasting {horizon} values" if other_horizon else ""
+            return {"done": False, "reason": f"no previous champion{same} to roll back to"}
         registry.client().set_model_version_tag(
             registry.model_name, str(flagged.version), ROLLBACK_TAG, f"{as_of}: {reason}"
         )
