@@ -230,7 +230,9 @@ def test_a_pipeline_run_without_new_data_stops_in_prepare(seeded_tmp: Path) -> N
             run_local_pipeline(seeded_tmp, *PIPELINE_FAST, *day, f"data.as_of={weekend}")
         message = str(refused.value)
         assert message.startswith("step 'prepare' failed: no new data: it ends on 2026-06-26 (")
-        assert f"of {MODEL} version 1's data; run again when newer data" in message
+        assert f"of {MODEL} version 1's data and holds 400 values, no more than its 400; run " in (
+            message
+        )
     # The next business day is new data: prepare goes through and records it.
     from tests.conftest import compose_config
 
@@ -259,7 +261,8 @@ def test_the_last_date_tag_wins_over_as_of(monkeypatch: pytest.MonkeyPatch) -> N
         freshness.LAST_DATE_TAG: "2026-06-26",
     }
     registry = {"model_name": "m"}
-    monkeypatch.setattr(freshness, "previous_data", lambda cfg: (3, "data_last_date", "2026-06-26"))
+    previous = freshness.PreviousData(3, "data_last_date", "2026-06-26", None)
+    monkeypatch.setattr(freshness, "previous_data", lambda cfg: previous)
     freshness.check_new_data({"last_date": "2026-06-29", "as_of": "2026-06-29"}, registry)
     with pytest.raises(DataError, match=r"not after 2026-06-26, the last date of m version 3's"):
         freshness.check_new_data({"last_date": "2026-06-26", "as_of": "2026-06-28"}, registry)
@@ -268,3 +271,36 @@ def test_the_last_date_tag_wins_over_as_of(monkeypatch: pytest.MonkeyPatch) -> N
         freshness.check_new_data(lagged, registry)
     monkeypatch.setattr(freshness, "previous_data", lambda cfg: None)
     freshness.check_new_data({"last_date": "2020-01-01", "as_of": "2020-01-01"}, registry)
+
+
+def test_a_panels_late_row_of_the_same_day_is_new_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run at 18:00 saw ticker A through Friday and B through Thursday; B's Friday row came
+    at 20:00: the data still ends on Friday, but it holds one more value."""
+    from stockcast.registry import freshness
+
+    assert freshness.data_tags({"data_points": 219}, "abc")[freshness.POINTS_TAG] == "219"
+    registry = {"model_name": "m"}
+    previous = freshness.PreviousData(3, freshness.LAST_DATE_TAG, "2026-06-26", 219)
+    monkeypatch.setattr(freshness, "previous_data", lambda cfg: previous)
+    friday = {"last_date": "2026-06-26", "as_of": "2026-06-26"}
+    freshness.check_new_data(friday | {"n_points": 220}, registry)
+    with pytest.raises(DataError) as caught:
+        freshness.check_new_data(friday | {"n_points": 219}, registry)
+    assert str(caught.value) == (
+        "no new data: it ends on 2026-06-26 (data.as_of=2026-06-26), not after 2026-06-26, the "
+        "last date of m version 3's data and holds 219 values, no more than its 219; run again "
+        "when newer data has arrived, or set data.require_new_data=false."
+    )
+    # More values ending earlier are not newer; a version from before the tag, or one judged by
+    # its as_of, is compared by date alone.
+    with pytest.raises(
+        DataError, match="not after 2026-06-26, the last date of m version 3's data;"
+    ):
+        freshness.check_new_data({"last_date": "2026-06-25", "n_points": 300}, registry)
+    for older in (
+        freshness.PreviousData(3, freshness.LAST_DATE_TAG, "2026-06-26", None),
+        freshness.PreviousData(3, freshness.AS_OF_TAG, "2026-06-26", 219),
+    ):
+        monkeypatch.setattr(freshness, "previous_data", lambda cfg, older=older: older)
+        with pytest.raises(DataError, match="not after 2026-06-26"):
+            freshness.check_new_data(friday | {"n_points": 220}, registry)
