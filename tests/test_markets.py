@@ -4,6 +4,7 @@ prepared meta's record of what a run saw, and the refusal of a run without new d
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +114,30 @@ def test_csv_rows_after_as_of_are_ignored_and_the_meta_records_the_window(
     assert later.meta["rows"] == len(frame) and later.meta["data_hash"] != meta["data_hash"]
     with pytest.raises(DataError, match=r"^data.as_of=2026-01-10 leaves series 'AAA' 7 of its"):
         prepare_data(plain(cfg.data) | {"as_of": "2026-01-10"})
+
+
+def test_a_ticker_listed_after_as_of_is_left_out_of_that_days_panel(
+    make_cfg, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A replay day before BBB listed sees the panel of that day: AAA alone, not a refusal."""
+    path = tmp_path / "prices.csv"
+    frame = write_prices(path)
+    listed = pd.Timestamp("2026-06-01")
+    frame = frame[(frame.Ticker == "AAA") | (frame.Date >= listed)]
+    frame.to_csv(path, index=False)
+    cfg = plain(make_cfg("data=csv", f"data.path={path}", "data.id_column=Ticker").data)
+    with caplog.at_level(logging.INFO, logger="stockcast.data.sources"):
+        (only,) = load_series(cfg | {"as_of": "2026-05-29"}, min_values=20)
+    assert only.series_id == "AAA" and str(only.dates[-1])[:10] == "2026-05-29"
+    assert "series 'BBB' starts on 2026-06-01, after the rows data.as_of=2026-05-29 knows" in (
+        caplog.text
+    )
+    # Listed but still too short for the windows: refused as before, naming it.
+    with pytest.raises(DataError, match=r"leaves series 'BBB' 3 of its"):
+        load_series(cfg | {"as_of": "2026-06-03"}, min_values=20)
+    # No series known at all: refused.
+    with pytest.raises(DataError, match=r"leaves series 'AAA' 0 of its"):
+        load_series(cfg | {"as_of": "2025-12-31"}, min_values=20)
 
 
 def test_a_release_lag_hides_rows_until_they_are_known(make_cfg, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ says so, and the prepared meta records it).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,6 +25,8 @@ from stockcast.data.markets import (
 from stockcast.data.series import Series
 from stockcast.data.table_file import read_csv_series, read_table_series
 from stockcast.errors import DataError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "geometric_brownian_motion",
@@ -106,8 +109,23 @@ def load_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> list[Series
     as_of = parse_day(data_cfg["as_of"], "data.as_of")
     lag = int(data_cfg.get("release_lag_days") or 0)
     known = known_through(data_cfg, as_of)
-    cut = until(series, known)
-    for whole, kept in zip(series, cut, strict=True):
+    pairs = list(zip(series, until(series, known), strict=True))
+    listed = [(whole, kept) for whole, kept in pairs if len(kept)]
+    if listed and len(listed) < len(pairs):
+        # A panel member whose first row is dated after the day was not in the data as of then
+        # (a ticker listed later): the panel of that day is the others. Data of no series at all
+        # is still refused below.
+        for whole, kept in pairs:
+            if not len(kept):
+                assert whole.dates is not None
+                log.info(
+                    "series %r starts on %s, after the rows data.as_of=%s knows: left out",
+                    whole.series_id,
+                    day_text(whole.dates[0].astype("datetime64[D]")),
+                    day_text(as_of),
+                )
+        pairs = listed
+    for whole, kept in pairs:
         if len(kept) == len(whole) or len(kept) >= min_values:
             continue
         assert whole.dates is not None
@@ -125,4 +143,4 @@ def load_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> list[Series
             f"of its {len(whole)} rows (it starts on {first}), fewer than the {min_values} values "
             f"the windows and split need; pick a later data.as_of{later}."
         )
-    return cut
+    return [kept for _, kept in pairs]
