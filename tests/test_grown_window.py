@@ -12,12 +12,10 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from stockcast.errors import ArtifactError
 from stockcast.evaluation.champion import Candidate, compare_with_champion, decide
 from stockcast.evaluation.live import Observed
 from stockcast.evaluation.reports import WINDOWS_FILE
 from stockcast.forecasting.metrics import pooled_errors
-from stockcast.forecasting.windows import WindowSizes
 from stockcast.orchestration.replay_record import store_champion
 from stockcast.prediction.ledger_forecast import champion_forecasts, store_champion_forecast
 from stockcast.registry.ledger import Ledger
@@ -177,7 +175,7 @@ def test_the_champions_ledger_forecast_reads_its_own_window_of_longer_data(
     values = prices(1, 40, seed=1)[0]
     dates = tuple(pd.bdate_range("2025-01-01", periods=40).strftime("%Y-%m-%d"))
     observed = [Observed("s", values, dates)]
-    stored = champion_forecasts(registry, champion, observed, tmp_path, WindowSizes(P + 6, H))
+    stored = champion_forecasts(registry, champion, observed, tmp_path)
     expected, bands = open_version(registry, champion, tmp_path / "expected").forecast(values[-P:])
     assert len(stored) == 1 and stored[0].model_version == 1
     np.testing.assert_array_equal(stored[0].point, expected[0])
@@ -199,22 +197,17 @@ def test_the_champion_forecasts_each_long_enough_series_when_the_window_shrank(
     long, short = prices(1, 40, seed=2)[0], prices(1, P - 1, seed=3)[0]
     observed = [Observed("long", long, dates), Observed("new", short, dates[-(P - 1) :])]
     with caplog.at_level(logging.WARNING, logger="stockcast.prediction.ledger_forecast"):
-        stored = champion_forecasts(registry, champion, observed, tmp_path, WindowSizes(P - 4, H))
+        stored = champion_forecasts(registry, champion, observed, tmp_path)
     expected, _ = open_version(registry, champion, tmp_path / "expected").forecast(long[-P:])
     assert [f.series_id for f in stored] == ["long"]
     np.testing.assert_array_equal(stored[0].point, expected[0])
     assert "reads 10 values; 1 series have fewer and get no forecast today: new" in caplog.text
-    # Another horizon still cannot be forecast for the ledger; the sentence gives the data's.
-    with pytest.raises(
-        ArtifactError, match=r"forecasts 5, but the prepared data has windows of 6 in / 6 out"
-    ):
-        champion_forecasts(registry, champion, observed, tmp_path / "h", WindowSizes(P - 4, H + 1))
     # Stored once: a rerun loads no model, though the short series got no forecast.
     ledger = Ledger(tmp_path / "ledger.db", 10)
     store = store_champion_forecast
-    assert store(ledger, registry, champion, observed, tmp_path / "a", WindowSizes(P - 4, H)) == 1
+    assert store(ledger, registry, champion, observed, tmp_path / "a") == 1
     monkeypatch.setattr("stockcast.prediction.ledger_forecast.open_version", no_model)
-    assert store(ledger, registry, champion, observed, tmp_path / "b", WindowSizes(P - 4, H)) == 0
+    assert store(ledger, registry, champion, observed, tmp_path / "b") == 0
 
 
 def no_model(*args: object) -> None:

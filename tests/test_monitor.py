@@ -75,24 +75,33 @@ def panel(tickers: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def data_overrides(csv: Path, dated: bool = True, panel: bool = False) -> list[str]:
+def data_overrides(
+    csv: Path, dated: bool = True, panel: bool = False, horizon: int = HORIZON
+) -> list[str]:
     return [
         "data=csv",
         f"data.path={csv}",
         f"data.previous_time_window={PREVIOUS}",
-        f"data.next_time_window={HORIZON}",
+        f"data.next_time_window={horizon}",
         *([] if dated else ["data.date_column=null"]),
         *(["data.id_column=Ticker"] if panel else []),
     ]
 
 
-def monitor_day(tmp: Path, rows: int, *extra: str, dated: bool = True, tickers: str = "") -> dict:
-    """Prepare the first `rows` rows (the data as of that day) and run the monitor on it; with
-    `tickers`, of a panel of those series."""
+def monitor_day(
+    tmp: Path,
+    rows: int,
+    *extra: str,
+    dated: bool = True,
+    tickers: str = "",
+    horizon: int = HORIZON,
+) -> dict:
+    """Prepare the first `rows` rows (the data as of that day, windows of `horizon` targets) and
+    run the monitor on it; with `tickers`, of a panel of those series."""
     frame = panel(tickers).groupby("Ticker").head(rows) if tickers else prices().iloc[:rows]
     csv = tmp / f"prices_{rows}.csv"
     (frame if dated else frame[["Close"]]).to_csv(csv, index=False)
-    base = [*isolated_overrides(tmp), *data_overrides(csv, dated, bool(tickers))]
+    base = [*isolated_overrides(tmp), *data_overrides(csv, dated, bool(tickers), horizon)]
     prepared = tmp / f"prepared_{rows}"
     run_task(run_prepare, "pipeline", [*base, f"prepare.output_dir={prepared}"], tmp / "prep")
     output = tmp / f"monitor_{rows}"
@@ -246,6 +255,19 @@ def test_a_flagged_first_champion_has_nothing_to_roll_back_to(seeded_tmp: Path) 
     assert report["rollback"] == {"done": False, "reason": "no previous champion to roll back to"}
     assert report["message"].endswith("; no previous champion to roll back to")
     assert registry(seeded_tmp).champion("champion").version == 1
+
+
+@pytest.mark.slow
+def test_a_champion_of_another_horizon_is_still_watched(seeded_tmp: Path) -> None:
+    """data.next_time_window changed and no version of the new horizon has taken over yet: the
+    champion still serving is forecast over its own horizon and scored, not skipped."""
+    register(seeded_tmp, "bad", 3.0)
+    for rows in range(FIRST_DAY, FIRST_DAY + 4):
+        report = monitor_day(seeded_tmp, rows, horizon=HORIZON + 3)
+        assert report["stored"] == 1, report["message"]
+    assert report["status"] == "flagged" and report["champion_live"]["matured"] == 2
+    stored = Ledger(seeded_tmp / LEDGER_FILE, 30).forecasts(MODEL)
+    assert {len(f.target_dates) for f in stored} == {HORIZON}
 
 
 def test_a_rollback_skips_champions_of_another_horizon(seeded_tmp: Path) -> None:

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from stockcast.evaluation.live import Observed, iso_dates
-from stockcast.forecasting.windows import WindowSizes
 from stockcast.prediction.calendar import future_dates
 from stockcast.registry.ledger import Ledger, LedgerForecast
 from stockcast.registry.store import ModelRegistry, VersionInfo
@@ -29,22 +28,16 @@ def champion_forecasts(
     champion: VersionInfo,
     observed: Sequence[Observed],
     workdir: Path,
-    sizes: WindowSizes,
 ) -> list[LedgerForecast]:
     """The champion's forecast of every series from its last date (loads the model): from the
-    last values of each series' whole history, as many as the champion reads. That may be more
-    or fewer than today's prepared windows (data.previous_time_window=auto follows the data: a
-    short new series shrinks it, a longer history grows it); the horizon must be the same. A
-    series shorter than the champion's window gets no forecast (logged)."""
+    last values of each series' whole history, as many as the champion reads, over its own
+    horizon. Either may differ from today's prepared windows (data.previous_time_window=auto
+    follows the data: a short new series shrinks it, a longer history grows it; a champion
+    from before data.next_time_window changed forecasts its own number of values until a
+    version of the new horizon takes its place). A series shorter than the champion's window
+    gets no forecast (logged)."""
     model = open_version(registry, champion, workdir / f"champion_v{champion.version}")
     width = model.previous_time_window
-    if model.next_time_window != sizes.next_time_window:
-        model.sizes.require(
-            sizes,
-            registry.label(champion),
-            "the prepared data has windows of",
-            "prepare the data with the champion's window sizes",
-        )
     kept = long_enough(observed, width)
     short = [s.series_id for s in observed if len(s.values) < width]
     if short:
@@ -61,7 +54,7 @@ def champion_forecasts(
     forecasts = []
     for i, series in enumerate(kept):
         targets, _ = future_dates(
-            np.asarray(series.dates, dtype="datetime64[ns]"), sizes.next_time_window
+            np.asarray(series.dates, dtype="datetime64[ns]"), model.next_time_window
         )
         forecasts.append(
             LedgerForecast(
@@ -87,7 +80,6 @@ def store_champion_forecast(
     champion: VersionInfo,
     observed: Sequence[Observed],
     workdir: Path,
-    sizes: WindowSizes,
 ) -> int:
     """Store today's forecast once: a rerun finds it in the ledger and loads no model. The
     series too short for the champion's window (its version tag) get none, so a rerun does not
@@ -99,4 +91,4 @@ def store_champion_forecast(
     ]
     if all(ledger.has(key) for key in keys):
         return 0
-    return ledger.append(champion_forecasts(registry, champion, observed, workdir, sizes))
+    return ledger.append(champion_forecasts(registry, champion, observed, workdir))

@@ -73,9 +73,7 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     ledger_roots = [Path(f) for f in (cfg.monitor.ledger_dir, store and store.parent) if f]
     ledger.record_champion(registry.model_name, alias, champion.version, report["as_of"], "seen")
     try:
-        stored = store_champion_forecast(
-            ledger, registry, champion, observed, output, prepared.window
-        )
+        stored = store_champion_forecast(ledger, registry, champion, observed, output)
     except ArtifactError as err:
         report |= {"champion": champion.version, "status": SKIPPED}
         return finish(output, report | {"message": str(err).rstrip(".")})
@@ -106,9 +104,7 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
             status = ROLLED_BACK
             restored = registry.resolve(version=rollback["to"])
             try:
-                stored += store_champion_forecast(
-                    ledger, registry, restored, observed, output, prepared.window
-                )
+                stored += store_champion_forecast(ledger, registry, restored, observed, output)
             except (ArtifactError, DataError) as err:
                 # The alias has moved already: the report says so, and why no forecast of the
                 # restored version was stored today (its folder, or a guard refusing its
