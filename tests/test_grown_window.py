@@ -94,7 +94,8 @@ def test_a_champion_of_another_horizon_hands_its_place_over(
     assert decision["promote"] and decision["passed"]
     assert decision["reasons"][0] == (
         f"champion version {champion.version} forecasts {H} values and the candidate {H + 2} "
-        "(data.next_time_window changed), so the candidate takes its place"
+        f"(data.next_time_window changed) and no version forecasting {H + 2} values was "
+        "champion before, so the candidate takes its place"
     )
 
 

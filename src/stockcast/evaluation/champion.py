@@ -15,7 +15,9 @@ from stockcast.errors import ArtifactError, DamagedVersion
 from stockcast.evaluation.reports import WINDOWS_FILE
 from stockcast.forecasting.metrics import pooled_errors
 from stockcast.forecasting.windows import WindowSizes
+from stockcast.registry.rollback import ROLLBACK_TAG
 from stockcast.registry.store import ModelRegistry, VersionInfo
+from stockcast.registry.versions import HORIZON_TAG, PROMOTION_TAG, SETTLED
 from stockcast.serving.metadata import evaluated_model_dir
 from stockcast.serving.model import open_model_dir, open_version
 
@@ -50,9 +52,11 @@ class ChampionScore:
     # stays: a setting fixes that.)
     damaged: str | None = None
     damaged_how: str = DamagedVersion.how
-    # The champion's horizon where it forecasts another number of values than the candidate:
-    # `data.next_time_window` changed, and a champion answering another question is no rival.
+    # The champion's horizon where it forecasts another number of values than the candidate
+    # (`candidate_horizon`): `data.next_time_window` changed, and a champion answering another
+    # question is no rival.
     other_horizon: int | None = None
+    candidate_horizon: int | None = None
 
 
 def unseen_windows(windows: Any, fit_data_end: str | None) -> np.ndarray:
@@ -114,6 +118,7 @@ def compare_with_champion(
             f"{label} forecasts {scored.next_time_window} values and the candidate "
             f"{actual.shape[1]}",
             other_horizon=scored.next_time_window,
+            candidate_horizon=int(actual.shape[1]),
         )
     offered = inputs.shape[1]
     if "history_targets" in windows:
@@ -165,17 +170,33 @@ def compare_with_champion(
     )
 
 
+def last_champion_of_horizon(registry: ModelRegistry, horizon: int) -> VersionInfo | None:
+    """The newest version forecasting `horizon` values that the gate promoted and no monitor
+    rolled back: the champion of that horizon before a version of another took the alias."""
+    for version in registry.versions():  # newest first
+        tags = version.tags
+        if (
+            tags.get(HORIZON_TAG) == str(horizon)
+            and tags.get(PROMOTION_TAG) == SETTLED
+            and ROLLBACK_TAG not in tags
+        ):
+            return version
+    return None
+
+
 def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> dict[str, Any]:
     """Apply the gate: the report's threshold verdict, then the champion comparison.
 
     `promote` says whether the new version takes the champion alias: only when there is no
     champion yet, when it was compared with the champion on the same windows and held up, or
-    when the champion cannot be its rival (its files were damaged, or it forecasts another
-    horizon).
+    when the champion cannot be its rival (its files were damaged). A champion forecasting
+    another horizon (data.next_time_window changed) answers another question: the candidate is
+    compared instead with the last champion of its own horizon, and takes the alias where it
+    holds up against it or there is none.
     `reasons` puts the one that decided first, the threshold verdict it followed last.
     """
     gate = candidate.report["gate"]
-    decision = {
+    decision: dict[str, Any] = {
         "passed": gate["passed"],
         "reasons": [gate["reason"]],
         "champion": None,
@@ -196,6 +217,22 @@ def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> di
         )
         return decision
     compared = compare_with_champion(registry, champion, candidate)
+    before = ""
+    if compared.other_horizon is not None:
+        horizon = compared.candidate_horizon
+        rival = last_champion_of_horizon(registry, horizon)
+        if rival is None:
+            decision["promote"] = True
+            decision["reasons"].insert(
+                0,
+                f"{compared.note} (data.next_time_window changed) and no version forecasting "
+                f"{horizon} values was champion before, so the candidate takes its place",
+            )
+            return decision
+        # A run of another horizon took the alias: the candidate answers to the champion of
+        # its own, never to nobody.
+        before = f"{compared.note}; compared with version {rival.version}, its last champion: "
+        champion, compared = rival, compare_with_champion(registry, rival, candidate)
     champion_mase, mase = compared.champion_mase, compared.candidate_mase
     decision["champion"] = {
         "version": champion.version,
@@ -203,31 +240,23 @@ def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> di
         "candidate_test_mase": mase,
         "windows": compared.windows,
     }
+    label = f"champion version {champion.version}" if not before else f"version {champion.version}"
     if compared.damaged is not None:
         decision["promote"] = True
-        decision["reasons"].insert(
-            0,
-            f"champion version {champion.version}'s files {compared.damaged_how} "
-            f"({compared.damaged}), so the candidate takes its place",
-        )
-        return decision
-    if compared.other_horizon is not None:
-        # data.next_time_window changed: kept, the champion would serve the old horizon for ever
-        # and every later version would be registered beside it, never compared.
-        decision["promote"] = True
-        decision["reasons"].insert(
-            0,
-            f"{compared.note} (data.next_time_window changed), so the candidate takes its place",
-        )
+        reason = f"{label}'s files {compared.damaged_how} ({compared.damaged}), so the candidate "
+        decision["reasons"].insert(0, f"{before}{reason}takes its place")
         return decision
     if champion_mase is None or mase is None:
-        decision["reasons"].insert(0, f"{compared.note}, so the champion stays")
+        # With a rival standing in, no one of the candidate's horizon can be kept instead.
+        decision["promote"] = bool(before)
+        outcome = "the candidate takes its place" if before else "the champion stays"
+        decision["reasons"].insert(0, f"{before}{compared.note}, so {outcome}")
         return decision
     if compared.same_forecasts:
         decision["passed"] = False
         decision["reasons"].insert(
             0,
-            f"it forecasts exactly what champion version {champion.version} does on "
+            f"{before}it forecasts exactly what {label} does on "
             f"{compared.note or 'the same test windows'}, so nothing new is registered",
         )
         return decision
@@ -236,8 +265,7 @@ def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> di
     decision["passed"] = decision["promote"] = bool(beats)
     decision["reasons"].insert(
         0,
-        f"test MASE {mase:.4f} {'is not worse than' if beats else 'is worse than'} champion "
-        f"version {champion.version}'s {champion_mase:.4f} on "
-        f"{compared.note or 'the same test windows'}",
+        f"{before}test MASE {mase:.4f} {'is not worse than' if beats else 'is worse than'} "
+        f"{label}'s {champion_mase:.4f} on {compared.note or 'the same test windows'}",
     )
     return decision

@@ -6,11 +6,10 @@ from typing import Any
 
 from stockcast.registry.ledger import Ledger, previous_champion
 from stockcast.registry.store import ModelRegistry, VersionInfo
+from stockcast.registry.versions import HORIZON_TAG
 
 # The tag a rolled-back version carries: why the monitor took the alias away from it.
 ROLLBACK_TAG = "stockcast.rolled_back"
-# The tag of the number of values a version forecasts (the register step's `version_tags`).
-HORIZON_TAG = "next_time_window"
 
 
 def roll_back(

@@ -11,6 +11,8 @@ MANIFEST_TAG = "model_files"
 # "pending" from the version's creation until its alias has moved; then "settled".
 PROMOTION_TAG = "stockcast.promotion"
 PENDING, SETTLED = "pending", "settled"
+# How many values a version forecasts (the register step's `version_tags`).
+HORIZON_TAG = "next_time_window"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,94 @@
+"""After `data.next_time_window` changes, the champion forecasts another number of values than
+the candidates: the gate compares a candidate with the last champion of its own horizon (or lets
+it take the alias where its horizon never had one), so a run of another horizon under the same
+name cannot carry a worse model past the comparison."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from stockcast.evaluation.champion import Candidate, decide
+from stockcast.evaluation.reports import WINDOWS_FILE
+from stockcast.models.spec import build_price_forecaster
+from stockcast.registry.store import ModelRegistry
+from stockcast.training.export import save_model_dir
+from tests.conftest import MODEL
+
+PREVIOUS = 10
+GATE = OmegaConf.create(
+    {
+        "register": {"alias": "champion"},
+        "gate": {"require_beat_champion": True, "champion_tolerance": 0.0},
+    }
+)
+
+
+def naive_folder(folder: Path, horizon: int) -> Path:
+    """A linear model that repeats the last price over `horizon` values."""
+    spec = {
+        "previous_time_window": PREVIOUS,
+        "next_time_window": horizon,
+        "num_threads": 1,
+        "mlp": {"hidden_sizes": [], "activation": "relu", "dropout": 0.0, "anchor": "last"},
+        "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
+    }
+    net = build_price_forecaster(spec)
+    with torch.no_grad():
+        net.core.biases[-1].fill_(0.0)
+    metadata = {
+        "kind": "stockcast.model",
+        "previous_time_window": PREVIOUS,
+        "next_time_window": horizon,
+    }
+    return save_model_dir(net, spec, folder, metadata, np.arange(PREVIOUS) + 100.0)
+
+
+def champion_of(registry: ModelRegistry, folder: Path, horizon: int) -> int:
+    with registry.writing():
+        info, _ = registry.register(folder, {"next_time_window": str(horizon)}, promote=True)
+        registry.promote("champion", info)
+    return info.version
+
+
+def candidate(folder: Path, horizon: int, off: float) -> Candidate:
+    """A report of 40 test windows whose forecasts miss each target by `off` (the naive
+    forecast misses by the walk's moves)."""
+    rng = np.random.default_rng(3)
+    series = 100 + np.cumsum(rng.normal(0, 1, (40, PREVIOUS + horizon)), axis=1)
+    inputs, actual = series[:, :PREVIOUS], series[:, PREVIOUS:]
+    folder.mkdir(parents=True)
+    np.savez(folder / WINDOWS_FILE, inputs=inputs, actual=actual, forecast=actual + off)
+    report = {"mase_scale": 1.0, "gate": {"passed": True, "reason": "it beat naive"}}
+    return Candidate(folder, folder, report, folder / "work")
+
+
+def test_a_new_horizon_takes_the_alias_then_answers_to_its_own(seeded_tmp: Path) -> None:
+    registry = ModelRegistry(f"sqlite:///{seeded_tmp}/mlruns.db", MODEL, create=True)
+    champion_of(registry, naive_folder(seeded_tmp / "h5", 5), 5)
+    # The horizon changed to 7: no champion ever forecast 7 values, so the first that passes
+    # the thresholds takes the alias.
+    first = decide(GATE, registry, candidate(seeded_tmp / "c7", 7, 0.1))
+    assert first["promote"]
+    assert first["reasons"][0] == (
+        "champion version 1 forecasts 5 values and the candidate 7 (data.next_time_window "
+        "changed) and no version forecasting 7 values was champion before, so the candidate "
+        "takes its place"
+    )
+    champion_of(registry, naive_folder(seeded_tmp / "h7", 7), 7)
+    # Back to 5: a candidate worse than version 1, the last champion of 5 values, does not get
+    # past it because version 2 forecasts another horizon.
+    worse = decide(GATE, registry, candidate(seeded_tmp / "c5", 5, 3.0))
+    assert not worse["promote"] and not worse["passed"]
+    assert worse["champion"]["version"] == 1
+    assert worse["reasons"][0].startswith(
+        "champion version 2 forecasts 7 values and the candidate 5; compared with version 1, "
+        "its last champion: test MASE "
+    )
+    assert " is worse than version 1's " in worse["reasons"][0]
+    better = decide(GATE, registry, candidate(seeded_tmp / "b5", 5, 0.01))
+    assert better["promote"] and better["champion"]["version"] == 1
+    assert " is not worse than version 1's " in better["reasons"][0]
