@@ -255,7 +255,7 @@ def test_a_pipeline_run_without_new_data_stops_in_prepare(seeded_tmp: Path) -> N
             run_local_pipeline(seeded_tmp, *PIPELINE_FAST, *day, f"data.as_of={weekend}")
         message = str(refused.value)
         assert message.startswith("step 'prepare' failed: no new data: it ends on 2026-06-26 (")
-        assert f"of {MODEL} version 1's data and holds 400 values, no more than its 400; run " in (
+        assert f"of {MODEL} version 1's data, and no more of its series end on that day (1) " in (
             message
         )
     # The next business day is new data: prepare goes through and records it.
@@ -298,34 +298,47 @@ def test_the_last_date_tag_wins_over_as_of(monkeypatch: pytest.MonkeyPatch) -> N
     freshness.check_new_data({"last_date": "2020-01-01", "as_of": "2020-01-01"}, registry)
 
 
-def test_a_panels_late_row_of_the_same_day_is_new_data(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The run at 18:00 saw ticker A through Friday and B through Thursday; B's Friday row came
-    at 20:00: the data still ends on Friday, but it holds one more value."""
+def test_a_panels_late_row_of_the_same_day_is_new_data(
+    make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run at 18:00 saw AAA through Friday and BBB through Thursday; BBB's Friday row came
+    at 20:00, in a file that appends rows and in one that keeps each ticker's latest 150."""
     from stockcast.registry import freshness
 
-    assert freshness.data_tags({"data_points": 219}, "abc")[freshness.POINTS_TAG] == "219"
-    registry = {"model_name": "m"}
-    previous = freshness.PreviousData(3, freshness.LAST_DATE_TAG, "2026-06-26", 219)
+    path = tmp_path / "prices.csv"
+    frame = write_prices(path)
+    friday = pd.Timestamp("2026-06-26")
+    late = (frame.Ticker == "BBB") & (frame.Date == friday)
+    day = ["data=csv", f"data.path={path}", "data.id_column=Ticker", "data.as_of=2026-06-26"]
+    frame[~late].to_csv(path, index=False)
+    at_six = prepare_data(plain(make_cfg(*day).data)).meta
+    assert (at_six["last_date"], at_six["series_at_last_date"]) == ("2026-06-26", 1)
+    tags = freshness.data_tags({"data_series_at_last_date": 1, "data_last_date": "2026-06-26"}, "h")
+    assert tags[freshness.SERIES_AT_END_TAG] == "1"
+    previous = freshness.PreviousData(3, freshness.LAST_DATE_TAG, "2026-06-26", 1)
     monkeypatch.setattr(freshness, "previous_data", lambda cfg: previous)
-    friday = {"last_date": "2026-06-26", "as_of": "2026-06-26"}
-    freshness.check_new_data(friday | {"n_points": 220}, registry)
+    registry = {"model_name": "m"}
+    kept = frame[frame.Date <= friday]
+    for later in (kept, kept.groupby("Ticker").tail(150)):
+        later.to_csv(path, index=False)
+        meta = prepare_data(plain(make_cfg(*day).data)).meta
+        assert meta["series_at_last_date"] == 2
+        freshness.check_new_data(meta, registry)
     with pytest.raises(DataError) as caught:
-        freshness.check_new_data(friday | {"n_points": 219}, registry)
+        freshness.check_new_data(at_six, registry)
     assert str(caught.value) == (
         "no new data: it ends on 2026-06-26 (data.as_of=2026-06-26), not after 2026-06-26, the "
-        "last date of m version 3's data and holds 219 values, no more than its 219; run again "
-        "when newer data has arrived, or set data.require_new_data=false."
+        "last date of m version 3's data, and no more of its series end on that day (1) than "
+        "then (1); run again when newer data has arrived, or set data.require_new_data=false."
     )
-    # More values ending earlier are not newer; a version from before the tag, or one judged by
-    # its as_of, is compared by date alone.
-    with pytest.raises(
-        DataError, match="not after 2026-06-26, the last date of m version 3's data;"
-    ):
-        freshness.check_new_data({"last_date": "2026-06-25", "n_points": 300}, registry)
+    # Data ending earlier is never newer; a version from before the tag, or one judged by its
+    # as_of, is compared by date alone.
+    with pytest.raises(DataError, match="the last date of m version 3's data; run again"):
+        freshness.check_new_data({"last_date": "2026-06-25", "series_at_last_date": 9}, registry)
     for older in (
         freshness.PreviousData(3, freshness.LAST_DATE_TAG, "2026-06-26", None),
-        freshness.PreviousData(3, freshness.AS_OF_TAG, "2026-06-26", 219),
+        freshness.PreviousData(3, freshness.AS_OF_TAG, "2026-06-26", 1),
     ):
         monkeypatch.setattr(freshness, "previous_data", lambda cfg, older=older: older)
         with pytest.raises(DataError, match="not after 2026-06-26"):
-            freshness.check_new_data(friday | {"n_points": 220}, registry)
+            freshness.check_new_data(meta, registry)

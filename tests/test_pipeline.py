@@ -122,9 +122,9 @@ def test_two_runs_register_two_versions_with_tags(pipeline_store: Path) -> None:
     assert tags["season_length"] == str(metadata["season_length"])
     # What the next run's freshness check compares with: where the data ended and how much of it.
     prepared = json.loads((second_run / "prepare" / "prepared" / "meta.json").read_text())
-    assert (tags["data_last_date"], tags["data_points"]) == (
+    assert (tags["data_last_date"], tags["data_series_at_last_date"]) == (
         prepared["last_date"],
-        str(prepared["n_points"]),
+        str(prepared["series_at_last_date"]),
     )
     for run in (first_run, second_run):
         for step in ("prepare", "train", "evaluate", "register"):

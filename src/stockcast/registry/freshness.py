@@ -1,12 +1,13 @@
 """Has the data advanced since the last registered model? (`data.require_new_data`)
 
 "The previous run's last date" lives on the registry, so it is the same locally and on Azure ML:
-the register step tags every new version with `data_last_date`, `data_as_of`, `data_points` and
-`data_hash`, and prepare reads the tags of the newest version of `registry.model_name`. No
-registry or no version yet means a first run, which is always allowed. A version without
-`data_last_date` is judged by its `data_as_of`: its data held nothing after that day. Data that
-ends on the same last date is new where it holds more values: a panel's ticker whose row of
-that day arrived after the run.
+the register step tags every new version with `data_last_date`, `data_as_of`,
+`data_series_at_last_date` and `data_hash`, and prepare reads the tags of the newest version of
+`registry.model_name`. No registry or no version yet means a first run, which is always allowed.
+A version without `data_last_date` is judged by its `data_as_of`: its data held nothing after
+that day. Data that ends on the same last date is new where more of its series reach that day:
+a panel's ticker whose row of the day arrived after the run (whether the file keeps every row or
+only each ticker's latest ones).
 """
 
 from __future__ import annotations
@@ -22,18 +23,19 @@ from stockcast.registry.store import ModelRegistry
 LAST_DATE_TAG = "data_last_date"
 AS_OF_TAG = "data_as_of"
 HASH_TAG = "data_hash"
-POINTS_TAG = "data_points"
+SERIES_AT_END_TAG = "data_series_at_last_date"
 
 
 @dataclass(frozen=True)
 class PreviousData:
     """Where the newest registered version's data ended: its `date` (the value of `tag`) and
-    how many values it held (`points`; None for a version from before the tag)."""
+    how many of its series reached that day (`series`; None for a version from before the
+    tag)."""
 
     version: int
     tag: str
     date: str
-    points: int | None
+    series: int | None
 
 
 def data_tags(model_metadata: Mapping[str, Any], data_hash: str) -> dict[str, str]:
@@ -45,8 +47,13 @@ def data_tags(model_metadata: Mapping[str, Any], data_hash: str) -> dict[str, st
     source = model_metadata.get("data_source") or {}
     as_of = model_metadata.get("data_as_of") or source.get("as_of")
     last_date = model_metadata.get("data_last_date")
-    points = model_metadata.get("data_points")
-    tags = {HASH_TAG: data_hash, AS_OF_TAG: as_of, LAST_DATE_TAG: last_date, POINTS_TAG: points}
+    at_end = model_metadata.get("data_series_at_last_date")
+    tags = {
+        HASH_TAG: data_hash,
+        AS_OF_TAG: as_of,
+        LAST_DATE_TAG: last_date,
+        SERIES_AT_END_TAG: at_end,
+    }
     return {key: str(value) for key, value in tags.items() if value}
 
 
@@ -63,18 +70,17 @@ def previous_data(registry_cfg: Mapping[str, Any]) -> PreviousData | None:
     if not versions:
         return None
     newest = versions[0]
-    points = newest.tags.get(POINTS_TAG)
+    at_end = newest.tags.get(SERIES_AT_END_TAG, "")
     for tag in (LAST_DATE_TAG, AS_OF_TAG):
         if newest.tags.get(tag):
-            return PreviousData(
-                newest.version, tag, newest.tags[tag], int(points) if points else None
-            )
+            series = int(at_end) if at_end.isdigit() else None
+            return PreviousData(newest.version, tag, newest.tags[tag], series)
     return None
 
 
 def check_new_data(meta: Mapping[str, Any], registry_cfg: Mapping[str, Any]) -> None:
     """Refuse data whose last date is not after the newest registered version's, unless it ends
-    on that same date with more values than that version's data held."""
+    on that same date with more of its series reaching it than that version's data had."""
     previous = previous_data(registry_cfg)
     if previous is None:
         return
@@ -87,12 +93,14 @@ def check_new_data(meta: Mapping[str, Any], registry_cfg: Mapping[str, Any]) -> 
         )
     if str(last) > previous.date:
         return
-    points = meta.get("n_points")
+    at_end = meta.get("series_at_last_date")
     same_end = previous.tag == LAST_DATE_TAG and str(last) == previous.date
-    if same_end and previous.points is not None and points is not None:
-        if int(points) > previous.points:
+    if same_end and previous.series is not None and at_end is not None:
+        if int(at_end) > previous.series:
             return
-        held = f" and holds {points} values, no more than its {previous.points}"
+        held = (
+            f", and no more of its series end on that day ({at_end}) than then ({previous.series})"
+        )
     else:
         held = ""
     what = "last date" if previous.tag == LAST_DATE_TAG else "as_of"

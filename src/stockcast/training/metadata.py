@@ -63,6 +63,6 @@ def model_metadata(
         # What the freshness check of the next run compares with (data.require_new_data).
         "data_as_of": prepared.meta.get("as_of"),
         "data_last_date": prepared.meta.get("last_date"),
-        "data_points": prepared.meta.get("n_points"),
+        "data_series_at_last_date": prepared.meta.get("series_at_last_date"),
         "warm_start": warm_start,
     }
