@@ -12,9 +12,11 @@ import pandas as pd
 import pytest
 
 from stockcast.config.compose import plain
-from stockcast.data.prepared import PreparedData, prepare_data
+from stockcast.data.prepared import PreparedData, data_hash, known_data, prepare_data
 from stockcast.data.sources import load_series, read_csv_series, read_table_series
+from stockcast.data.split import min_series_length
 from stockcast.errors import ConfigError, DataError, StockcastError
+from stockcast.forecasting.windows import WindowSizes
 from stockcast.orchestration.steps.prepare import run_prepare
 from stockcast.registry.freshness import AS_OF_TAG, HASH_TAG
 from stockcast.registry.store import ModelRegistry
@@ -116,26 +118,33 @@ def test_csv_rows_after_as_of_are_ignored_and_the_meta_records_the_window(
         prepare_data(plain(cfg.data) | {"as_of": "2026-01-10"})
 
 
-def test_a_ticker_listed_after_as_of_is_left_out_of_that_days_panel(
+def test_a_ticker_too_young_as_of_the_day_is_left_out_of_that_days_panel(
     make_cfg, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A replay day before BBB listed sees the panel of that day: AAA alone, not a refusal."""
+    """Days before BBB listed, and its first weeks, see the panel of that day: AAA alone, with
+    BBB named in the log and in meta.json, where they had refused the run."""
     path = tmp_path / "prices.csv"
     frame = write_prices(path)
     listed = pd.Timestamp("2026-06-01")
     frame = frame[(frame.Ticker == "AAA") | (frame.Date >= listed)]
     frame.to_csv(path, index=False)
     cfg = plain(make_cfg("data=csv", f"data.path={path}", "data.id_column=Ticker").data)
-    with caplog.at_level(logging.INFO, logger="stockcast.data.sources"):
-        (only,) = load_series(cfg | {"as_of": "2026-05-29"}, min_values=20)
-    assert only.series_id == "AAA" and str(only.dates[-1])[:10] == "2026-05-29"
-    assert "series 'BBB' starts on 2026-06-01, after the rows data.as_of=2026-05-29 knows" in (
-        caplog.text
-    )
-    # Listed but still too short for the windows: refused as before, naming it.
-    with pytest.raises(DataError, match=r"leaves series 'BBB' 3 of its"):
-        load_series(cfg | {"as_of": "2026-06-03"}, min_values=20)
-    # No series known at all: refused.
+    needs = min_series_length(WindowSizes(10, 5), cfg["split"])
+    for day, known in (("2026-05-29", 0), ("2026-06-03", 3)):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="stockcast.data.sources"):
+            prepared = prepare_data(cfg | {"as_of": day})
+        assert prepared.meta["series_ids"] == ["AAA"]
+        assert prepared.meta["left_out_series"] == {"BBB": known}
+        # What rebuilds a model's training data later (input=test_split) leaves it out too.
+        assert data_hash(known_data(cfg | {"as_of": day}).series) == prepared.meta["data_hash"]
+        assert (
+            f"data.as_of={day} leaves 1 series fewer than the {needs} values the windows and "
+            f"split need, so that day's panel leaves them out: BBB ({known} rows)"
+        ) in caplog.text
+    # Once it holds enough values it joins; no series known at all is still refused.
+    assert prepare_data(cfg | {"as_of": "2026-09-30"}).meta["series_ids"] == ["AAA", "BBB"]
+    assert "left_out_series" not in prepare_data(cfg | {"as_of": "2026-09-30"}).meta
     with pytest.raises(DataError, match=r"leaves series 'AAA' 0 of its"):
         load_series(cfg | {"as_of": "2025-12-31"}, min_values=20)
 

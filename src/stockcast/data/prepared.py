@@ -16,7 +16,7 @@ from stockcast.data.checks import check_series_values, refuse_moves_float32_cann
 from stockcast.data.scaling import fit_scaler
 from stockcast.data.seasonality import auto_window, infer_season_length, shortest_train_split
 from stockcast.data.series import Series
-from stockcast.data.sources import as_of_applies, load_series
+from stockcast.data.sources import KnownSeries, as_of_applies, known_series
 from stockcast.data.split import (
     SPLITS,
     SplitData,
@@ -145,13 +145,31 @@ def data_window(data_cfg: Mapping[str, Any], series: list[Series]) -> dict[str, 
     return window
 
 
+def shortest_sizes(data_cfg: Mapping[str, Any]) -> WindowSizes:
+    """The smallest windows the data config can give: its window, or the floor of an automatic
+    one (`data.shortest_window`)."""
+    requested = data_cfg["previous_time_window"]
+    floor = int(data_cfg.get("shortest_window", 1))
+    return WindowSizes(
+        floor if requested == AUTO else int(requested), int(data_cfg["next_time_window"])
+    )
+
+
+def known_data(data_cfg: Mapping[str, Any]) -> KnownSeries:
+    """The series a run prepares as of `data.as_of`, each long enough for the shortest windows
+    and split (a panel member too short as of then is left out): also what rebuilds a model's
+    training data later."""
+    return known_series(data_cfg, min_series_length(shortest_sizes(data_cfg), data_cfg["split"]))
+
+
 def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     """Load, split, then fit the scaler on train: the whole data side of a run."""
     requested = data_cfg["previous_time_window"]
     horizon = int(data_cfg["next_time_window"])
     floor = int(data_cfg.get("shortest_window", 1))
-    shortest = WindowSizes(floor if requested == AUTO else int(requested), horizon)
-    series = load_series(data_cfg, min_series_length(shortest, data_cfg["split"]))
+    shortest = shortest_sizes(data_cfg)
+    known = known_data(data_cfg)
+    series = known.series
     check_series_values(series, bool(data_cfg.get("allow_non_positive", False)))
     inputs = "shortest_window" if requested == AUTO else "previous_time_window"
     refuse_short_series(series, shortest, data_cfg["split"], inputs)
@@ -179,6 +197,8 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
         "normalization": scaler["kind"],
         **data_window(data_cfg, series),
         "series_ids": [item.series_id for item in series],
+        # Panel members data.as_of left too short to train on (rows known then), if any.
+        **({"left_out_series": known.left_out} if known.left_out else {}),
         "n_points": int(sum(len(item) for item in series)),
         "n_windows": n_windows,
         "mase_scale": naive_one_step_mae(splits["train"]),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -86,12 +87,30 @@ SOURCES: dict[str, Callable[[Mapping[str, Any]], list[Series]]] = {
 }
 
 
-def load_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> list[Series]:
-    """The series named by `data.source` (one the config schema accepts), as of `data.as_of`:
-    a file's rows dated up to `data.release_lag_days` before it.
+@dataclass(frozen=True)
+class KnownSeries:
+    """The series as of `data.as_of`, and the panel members that day's panel leaves out
+    (`left_out`: each one's rows known then, fewer than the windows and split need)."""
 
-    `min_values` is what the windows and split need of each series: when `as_of` is what leaves a
-    series shorter than that, the refusal names as_of rather than the window sizes.
+    series: list[Series]
+    left_out: dict[str, int] = field(default_factory=dict)
+
+
+def load_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> list[Series]:
+    """The series named by `data.source` (one the config schema accepts), as of `data.as_of`
+    (`known_series`)."""
+    return known_series(data_cfg, min_values).series
+
+
+def known_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> KnownSeries:
+    """The series named by `data.source`, as of `data.as_of`: a file's rows dated up to
+    `data.release_lag_days` before it.
+
+    `min_values` is what the windows and split need of each series. A panel member that `as_of`
+    leaves shorter than that (a ticker listed after the day, or too recently) was not yet one
+    the panel could train on: that day's panel is the others, and the member is left out
+    (logged, and recorded by prepare). Where `as_of` leaves every series that short, the
+    refusal names as_of rather than the window sizes.
     """
     source = data_cfg["source"]
     if source in MARKET_SOURCES:
@@ -102,45 +121,52 @@ def load_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> list[Series
                 f"start_date={data_cfg['start_date']}, fewer than the {min_values} values the "
                 "windows and split need; pick a later data.as_of or an earlier data.start_date."
             )
-        return SOURCES[source](data_cfg)
+        return KnownSeries(SOURCES[source](data_cfg))
     series = SOURCES[source](data_cfg)
     if data_cfg.get("as_of") is None:  # a file source recorded before as_of existed
-        return series
+        return KnownSeries(series)
     as_of = parse_day(data_cfg["as_of"], "data.as_of")
-    lag = int(data_cfg.get("release_lag_days") or 0)
     known = known_through(data_cfg, as_of)
     pairs = list(zip(series, until(series, known), strict=True))
-    listed = [(whole, kept) for whole, kept in pairs if len(kept)]
-    if listed and len(listed) < len(pairs):
-        # A panel member whose first row is dated after the day was not in the data as of then
-        # (a ticker listed later): the panel of that day is the others. Data of no series at all
-        # is still refused below.
-        for whole, kept in pairs:
-            if not len(kept):
-                assert whole.dates is not None
-                log.info(
-                    "series %r starts on %s, after the rows data.as_of=%s knows: left out",
-                    whole.series_id,
-                    day_text(whole.dates[0].astype("datetime64[D]")),
-                    day_text(as_of),
-                )
-        pairs = listed
-    for whole, kept in pairs:
-        if len(kept) == len(whole) or len(kept) >= min_values:
-            continue
-        assert whole.dates is not None
-        first = day_text(whole.dates[0].astype("datetime64[D]"))
-        lagged, later = (
-            (
-                f" with data.release_lag_days={lag} (rows dated up to {day_text(known)})",
-                " or a smaller data.release_lag_days, if the data is out sooner",
-            )
-            if lag
-            else ("", "")
+    cut_short = [(w, k) for w, k in pairs if len(k) < len(w) and len(k) < min_values]
+    if not cut_short:
+        return KnownSeries([kept for _, kept in pairs])
+    if len(cut_short) == len(pairs):
+        raise _too_short(data_cfg, as_of, known, *cut_short[0], min_values)
+    left_out = {whole.series_id: len(kept) for whole, kept in cut_short}
+    log.warning(
+        "data.as_of=%s leaves %d series fewer than the %d values the windows and split need, "
+        "so that day's panel leaves them out: %s",
+        day_text(as_of),
+        len(left_out),
+        min_values,
+        ", ".join(f"{name} ({rows} rows)" for name, rows in list(left_out.items())[:5])
+        + (" ..." if len(left_out) > 5 else ""),
+    )
+    return KnownSeries([kept for whole, kept in pairs if whole.series_id not in left_out], left_out)
+
+
+def _too_short(
+    data_cfg: Mapping[str, Any],
+    as_of: np.datetime64,
+    known: np.datetime64,
+    whole: Series,
+    kept: Series,
+    min_values: int,
+) -> DataError:
+    lag = int(data_cfg.get("release_lag_days") or 0)
+    assert whole.dates is not None
+    first = day_text(whole.dates[0].astype("datetime64[D]"))
+    lagged, later = (
+        (
+            f" with data.release_lag_days={lag} (rows dated up to {day_text(known)})",
+            " or a smaller data.release_lag_days, if the data is out sooner",
         )
-        raise DataError(
-            f"data.as_of={day_text(as_of)}{lagged} leaves series {whole.series_id!r} {len(kept)} "
-            f"of its {len(whole)} rows (it starts on {first}), fewer than the {min_values} values "
-            f"the windows and split need; pick a later data.as_of{later}."
-        )
-    return [kept for _, kept in pairs]
+        if lag
+        else ("", "")
+    )
+    return DataError(
+        f"data.as_of={day_text(as_of)}{lagged} leaves series {whole.series_id!r} {len(kept)} "
+        f"of its {len(whole)} rows (it starts on {first}), fewer than the {min_values} values "
+        f"the windows and split need; pick a later data.as_of{later}."
+    )
