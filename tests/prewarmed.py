@@ -102,6 +102,8 @@ def _run_in_child(
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
+    # The temporary folder is read from the environment once per interpreter: read it afresh.
+    tempfile.tempdir = None
     sys.path[:] = _search_path(args, cwd, env, installed)
     try:
         if args[0] == "-m":

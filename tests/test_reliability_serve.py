@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import signal
 import socket
 import time
 import urllib.error
@@ -15,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from stockcast.paths import PROJECT_ROOT
-from tests.reliability_helpers import PipelineRun, run_pipeline_once, start
+from tests.prewarmed import start_forked
+from tests.reliability_helpers import PipelineRun, environment, run_pipeline_once, start
 
 pytestmark = pytest.mark.slow
 
@@ -74,6 +77,41 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if server.returncode is None:
             server.process.terminate()
         server.communicate(timeout=30)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stopped_server_leaves_no_copy_of_the_model(
+    tmp_path_factory: pytest.TempPathFactory, stop: signal.Signals
+) -> None:
+    """`kill`, `docker stop` and a closed terminal stop the server by a signal: the private
+    copy of the model it served from goes with it, as after Ctrl-C."""
+    source: PipelineRun = run_pipeline_once(tmp_path_factory)
+    port, temporary = free_port(), tmp_path_factory.mktemp("tmp")
+    server = start_forked(
+        [
+            "scripts/serve.py",
+            f"registry.tracking_uri=sqlite:///{source.root}/mlruns.db",
+            f"paths.log_dir={temporary / 'logs'}",
+            f"serve.port={port}",
+        ],
+        PROJECT_ROOT,
+        environment() | {"TMPDIR": str(temporary)},
+    )
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not list(temporary.glob("stockcast-verified-*/model-*/MLmodel")):
+        assert server.returncode is None and time.monotonic() < deadline, "serve.py did not load"
+        time.sleep(0.2)
+    while True:
+        try:
+            urllib.request.urlopen(f"http://{HOST}:{port}/ping", timeout=5)
+            break
+        except (urllib.error.URLError, ConnectionError):
+            assert time.monotonic() < deadline, "serve.py did not answer"
+            time.sleep(0.2)
+    os.kill(server.process.pid, stop)
+    server.communicate(timeout=60)
+    assert server.returncode == 128 + stop
+    assert not list(temporary.glob("stockcast-verified-*"))
 
 
 def test_a_valid_window_is_forecast(server_url: str) -> None:

@@ -18,6 +18,7 @@ import asyncio
 import errno
 import json
 import logging
+import signal
 import socket
 import tempfile
 from collections.abc import Mapping
@@ -31,6 +32,11 @@ from stockcast.serving.model import OpenModel, open_model
 from stockcast.serving.request_body import Refused, bounded_body, request_rows
 
 log = logging.getLogger(__name__)
+
+# What stops a server: a service manager's SIGTERM, a closed terminal's SIGHUP (not on Windows).
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,26 @@ def run_serve(cfg: DictConfig) -> None:
         listening.getsockname()[1],
     )
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    run_until_stopped(server, listening)
+
+
+def run_until_stopped(server: Any, listening: socket.socket) -> None:
+    """Serve until Ctrl-C or a stop signal, then leave through SystemExit(128 + its number) so
+    the exit handlers remove the private copy of the model. uvicorn shuts down on SIGTERM and
+    then raises it again under the handler it found: under the default one the process died
+    with the copy left in the temporary folder (one per `kill`, `docker stop` or `systemctl
+    stop`), and a SIGHUP killed it outright."""
+    stopped: list[int] = []
+
+    def stop(number: int, frame: object) -> None:
+        stopped.append(number)
+        server.should_exit = True
+
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, stop)
     server.run(sockets=[listening])
+    if stopped:
+        raise SystemExit(128 + stopped[0])
 
 
 def bound_socket(host: str, port: int) -> socket.socket:
