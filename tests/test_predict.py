@@ -223,6 +223,29 @@ def test_a_window_override_that_disagrees_with_the_model_is_refused(
     assert "asks for 10 in / 3 out" in refused(store, tmp_path, "next_time_window=3")
 
 
+def test_without_a_version_or_alias_the_champion_forecasts(
+    registered_store: Path, tmp_path: Path
+) -> None:
+    """A newer version the gate registered without promoting it (or one a monitor rolled back)
+    is not what a bare `predict.py` or `serve.py` uses: the champion is."""
+    import shutil
+
+    from stockcast.registry.store import ModelRegistry
+    from tests.test_horizon_change import naive_folder
+
+    store = tmp_path / "store"
+    shutil.copytree(registered_store, store)
+    registry = ModelRegistry(f"sqlite:///{store}/mlruns.db", MODEL)
+    with registry.writing():
+        newer, _ = registry.register(naive_folder(tmp_path / "unpromoted", 5), {}, promote=False)
+    assert newer.version == 2 and registry.champion("champion").version == 1
+    window = "input.values=[100,101,102,103,104,105,106,107,108,109]"
+    predict(store, tmp_path / "bare", window)
+    assert read_json(tmp_path / "bare")["model"]["version"] == 1
+    predict(store, tmp_path / "latest", window, "model.default_alias=null")
+    assert read_json(tmp_path / "latest")["model"]["version"] == 2
+
+
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [

@@ -27,6 +27,8 @@ class PredictModel(Section):
         int | None, Field(strict=True, ge=1, description="a version number"), AsWhole
     ]
     alias: str | None
+    # Neither version nor alias: the version holding this alias (the champion), else the latest.
+    default_alias: str | None = None
 
 
 class PredictInput(Section):

@@ -12,6 +12,7 @@ point forecast and the bands.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -29,6 +30,8 @@ from stockcast.registry.connection import configure_client
 from stockcast.registry.integrity import Expected, verified_copy
 from stockcast.registry.store import ModelRegistry, VersionInfo
 from stockcast.serving.loading import check_model_files, load_checked_copy
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -154,13 +157,26 @@ def open_version(
 
 def open_model(cfg: Any, workdir: str | Path) -> OpenModel:
     """The version a predict or serve config names (`model.name`, `model.version` or
-    `model.alias`, else the latest), resolved, verified and loaded, refusing absurd forecasts
-    as the config's `guard` says."""
+    `model.alias`; neither: the one holding `model.default_alias`, the champion, else the
+    latest), resolved, verified and loaded, refusing absurd forecasts as the config's `guard`
+    says. The champion, not the latest, by default: the latest may be a version the gate
+    registered without promoting it, or one a monitor rolled back."""
     from omegaconf import OmegaConf
 
     configure_client(cfg.registry_connection)
     registry_cfg = OmegaConf.to_container(cfg.registry, resolve=True)
     registry = ModelRegistry.from_config(registry_cfg | {"model_name": cfg.model.name})
-    info = registry.resolve(version=cfg.model.version, alias=cfg.model.alias)
+    version, alias = cfg.model.version, cfg.model.alias
+    default = OmegaConf.select(cfg, "model.default_alias")
+    if version is None and alias is None and default:
+        if registry.champion(default) is not None:
+            alias = default
+        else:
+            log.warning(
+                "no version of %s holds the %s alias (model.default_alias): the latest is used",
+                registry.model_name,
+                default,
+            )
+    info = registry.resolve(version=version, alias=alias)
     model = open_version(registry, info, workdir, bool(cfg.check_model_requirements))
     return replace(model, max_range_multiple=float(cfg.guard.max_range_multiple))
