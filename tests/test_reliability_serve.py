@@ -114,10 +114,16 @@ def test_a_stopped_server_leaves_no_copy_of_the_model(
     assert not list(temporary.glob("stockcast-verified-*"))
 
 
-def test_a_valid_window_is_forecast(server_url: str) -> None:
-    status, body = post(f"{server_url}/invocations", json.dumps({"inputs": [WINDOW]}))
-    assert status == 200, body
-    row = json.loads(body)["predictions"][0]
+def test_a_valid_window_is_forecast_and_the_answer_names_the_version(server_url: str) -> None:
+    body = json.dumps({"inputs": [WINDOW]}).encode()
+    request = urllib.request.Request(
+        f"{server_url}/invocations", body, {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+        row = json.loads(response.read())["predictions"][0]
+        # The server keeps the version it started with: the answer says which it is.
+        assert response.headers["X-Stockcast-Model"] == "pipeline_stock_predictor version 1"
     assert len([key for key in row if key.startswith("forecast_")]) == 5
 
 

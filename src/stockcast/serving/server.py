@@ -33,6 +33,8 @@ from stockcast.serving.request_body import Refused, bounded_body, request_rows
 
 log = logging.getLogger(__name__)
 
+# The response header naming the registered model and version that forecast.
+MODEL_HEADER = "X-Stockcast-Model"
 # What stops a server: a service manager's SIGTERM, a closed terminal's SIGHUP (not on Windows).
 STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
@@ -68,6 +70,10 @@ def build_app(model: OpenModel, limits: Limits) -> Any:
     from starlette.responses import Response
     from starlette.routing import Route
 
+    # Which version answered: the server keeps the one it resolved when it started, so a
+    # client can tell when the champion alias has moved since (restart the server then).
+    served = {MODEL_HEADER: f"{model.name} version {model.version}"}
+
     def error(refused: Refused, headers: Mapping[str, str] | None = None) -> Response:
         body = json.dumps({"error_code": refused.code, "message": str(refused)})
         return Response(
@@ -86,7 +92,7 @@ def build_app(model: OpenModel, limits: Limits) -> Any:
             return error(
                 Refused(500, "INTERNAL_ERROR", "the server failed to forecast; see its log.")
             )
-        return Response(result, media_type="application/json")
+        return Response(result, headers=served, media_type="application/json")
 
     async def not_served(request: Request, exc: Exception) -> Response:
         # Starlette's own 404 and 405 are plain text; every answer here is the JSON error body.
