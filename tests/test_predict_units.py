@@ -284,7 +284,29 @@ def test_intraday_session_data_continues_at_its_own_times_on_its_trading_days() 
 def test_irregular_dates_continue_at_the_median_gap() -> None:
     dates = pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-05", "2024-01-08"]).to_numpy()
     future, freq = future_dates(dates, 1)
-    assert format_date(future[0]) == "2024-01-10" and "2 days" in freq
+    assert format_date(future[0]) == "2024-01-10" and freq == "2C (Mon Tue Wed Thu Fri)"
+    # Every second day, weekends included: the median gap of the calendar.
+    every_other = pd.date_range("2024-01-01", periods=40, freq="2D").to_numpy()
+    assert future_dates(every_other, 2)[1] == "2D"
+
+
+def test_weekday_data_a_few_days_apart_never_continues_on_a_weekend() -> None:
+    """Monday, Wednesday and Friday closes continue on those days; weekdays with random gaps
+    step over business days. Stepping two calendar days had landed on a Sunday."""
+    days = pd.bdate_range("2025-01-06", "2025-04-07")
+    mwf = days[days.dayofweek.isin([0, 2, 4])].to_numpy()
+    future, freq = future_dates(mwf, 5)
+    assert [format_date(d) for d in future] == [
+        "2025-04-09",
+        "2025-04-11",
+        "2025-04-14",
+        "2025-04-16",
+        "2025-04-18",
+    ]
+    assert freq == "C (Mon Wed Fri)"
+    gappy = days[np.random.default_rng(0).random(len(days)) < 0.5].to_numpy()
+    future, _ = future_dates(gappy, 10)
+    assert (pd.DatetimeIndex(future).dayofweek < 5).all()
 
 
 def test_window_overrides_that_agree_pass_and_others_are_refused() -> None:

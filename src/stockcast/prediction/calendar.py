@@ -132,7 +132,7 @@ def _label(freq: Any) -> str:
     import pandas as pd
 
     if isinstance(freq, pd.offsets.CustomBusinessDay):
-        return f"C ({freq.weekmask})"
+        return f"{freq.n if freq.n > 1 else ''}C ({freq.weekmask})"
     if isinstance(freq, pd.offsets.LastWeekOfMonth):
         return freq.freqstr
     return freq if isinstance(freq, str) else str(freq)
@@ -268,19 +268,24 @@ def _session_label(rhythm: IntradayRhythm) -> str:
 
 def _day_step(index: Any) -> Any:
     """Daily data steps over the days of the week it trades on (`trading_week`): business days
-    ("B") for Monday to Friday, a custom business day for another week (Sunday to Thursday);
-    anything else steps by the median gap."""
+    ("B") for Monday to Friday, a custom business day for another week (Sunday to Thursday).
+    Data a few days apart on such a week (Monday, Wednesday and Friday; weekdays with gaps)
+    steps over the median count of its trading days between dates, never onto a day it does
+    not trade on. Anything else steps by the median gap."""
     import pandas as pd
 
     median_gap = (index[1:] - index[:-1]).median()
-    if median_gap != pd.Timedelta(days=1):
-        return median_gap
     week = trading_week(index.to_numpy("datetime64[ns]"))
-    if all(week):
+    if all(week) or median_gap >= pd.Timedelta(days=DAYS_A_WEEK):
         return median_gap
+    mask = weekday_names(week)
+    if median_gap != pd.Timedelta(days=1):
+        days = index.normalize().to_numpy("datetime64[D]")
+        apart = np.busday_count(days[:-1], days[1:], weekmask=mask)
+        return pd.offsets.CustomBusinessDay(n=max(int(np.median(apart)), 1), weekmask=mask)
     if week == BUSINESS_WEEK:
         return "B"
-    return pd.offsets.CustomBusinessDay(weekmask=weekday_names(week))
+    return pd.offsets.CustomBusinessDay(weekmask=mask)
 
 
 def format_date(value: np.datetime64) -> str:
