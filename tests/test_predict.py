@@ -262,6 +262,12 @@ def test_unknown_model_version_or_alias_lists_what_exists(
     assert "1 (champion)" in message or "pipeline_stock_predictor" in message
 
 
+def test_a_csv_input_without_a_path_says_so(store: Path, tmp_path: Path) -> None:
+    assert refused(store, tmp_path, "input=csv") == (
+        "error: input.path is not set; give the file to forecast from, e.g. input.path=prices.csv."
+    )
+
+
 def test_too_few_values_says_how_many_are_needed(store: Path, tmp_path: Path) -> None:
     message = refused(store, tmp_path, "input.values=[100,101,102]")
     assert "needs at least 10 input values" in message and "holds 3" in message

@@ -25,6 +25,9 @@ from stockcast.paths import ELIDED, project_path
 
 GENERATED_SOURCES = ("gbm", "seasonal")
 
+# How a mandatory setting left unset reads (OmegaConf's `???`).
+MISSING_VALUE = "???"
+
 
 @dataclass(frozen=True)
 class InputSeries:
@@ -42,7 +45,7 @@ class InputSeries:
 def parse_values(raw: Any, key: str = "input.values") -> np.ndarray:
     """Explicit prices as float64: a non-empty list, read by the input guard (so text, booleans,
     NaN and infinities are refused by position, in the words serve uses)."""
-    if raw is None or (isinstance(raw, str) and raw == "???"):
+    if raw is None or (isinstance(raw, str) and raw == MISSING_VALUE):
         raise DataError(f"{key} is not set; give the last prices, e.g. {key}=[101.2,101.9,...].")
     if isinstance(raw, str | bytes) or not isinstance(raw, Sequence | np.ndarray):
         raise DataError(f"{key} must be a list of prices such as [101.2,101.9]; got {raw!r}.")
@@ -107,6 +110,10 @@ def read_input_table(input_cfg: Mapping[str, Any]) -> list[Series]:
     as data reading tells it (prices.csv.gz is a compressed CSV, prices.parquet.gz is refused),
     except that a suffix naming no format reads as CSV, as input=csv always has (prices.txt)."""
     path = input_cfg.get("path")
+    if path is None or path == MISSING_VALUE:
+        raise ConfigError(
+            "input.path is not set; give the file to forecast from, e.g. input.path=prices.csv."
+        )
     fmt = table_format(Path(str(path)), input_cfg.get("format") or None, "input", otherwise="csv")
     return read_table_series(
         path,
