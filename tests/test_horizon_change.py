@@ -8,17 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 from omegaconf import OmegaConf
 
 from stockcast.evaluation.champion import Candidate, decide
 from stockcast.evaluation.reports import WINDOWS_FILE
-from stockcast.models.spec import build_price_forecaster
 from stockcast.registry.store import ModelRegistry
-from stockcast.training.export import save_model_dir
 from tests.conftest import MODEL
+from tests.test_monitor import PREVIOUS, model_folder
 
-PREVIOUS = 10
 GATE = OmegaConf.create(
     {
         "register": {"alias": "champion"},
@@ -29,22 +26,7 @@ GATE = OmegaConf.create(
 
 def naive_folder(folder: Path, horizon: int) -> Path:
     """A linear model that repeats the last price over `horizon` values."""
-    spec = {
-        "previous_time_window": PREVIOUS,
-        "next_time_window": horizon,
-        "num_threads": 1,
-        "mlp": {"hidden_sizes": [], "activation": "relu", "dropout": 0.0, "anchor": "last"},
-        "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
-    }
-    net = build_price_forecaster(spec)
-    with torch.no_grad():
-        net.core.biases[-1].fill_(0.0)
-    metadata = {
-        "kind": "stockcast.model",
-        "previous_time_window": PREVIOUS,
-        "next_time_window": horizon,
-    }
-    return save_model_dir(net, spec, folder, metadata, np.arange(PREVIOUS) + 100.0)
+    return model_folder(folder, 0.0, horizon)
 
 
 def champion_of(registry: ModelRegistry, folder: Path, horizon: int) -> int:

@@ -46,23 +46,28 @@ def prices() -> pd.DataFrame:
     return pd.DataFrame({"Date": dates, "Close": 100.0 + rng.normal(0, 1, N_ROWS).cumsum()})
 
 
-def model_folder(folder: Path, bias: float) -> Path:
+def model_folder(folder: Path, bias: float, horizon: int = HORIZON) -> Path:
     """An anchored linear model: bias 0 repeats the last price (naive); a bias adds that many
-    window standard deviations to every forecast."""
+    window standard deviations to every forecast. Of another `horizon` than the scenario's, it
+    has no bands."""
     import torch
 
     from stockcast.models.spec import build_price_forecaster
     from stockcast.training.export import save_model_dir
 
-    net = build_price_forecaster(SPEC)
+    spec = SPEC
+    if horizon != HORIZON:
+        spec = {key: value for key, value in SPEC.items() if key != "intervals"}
+        spec["next_time_window"] = horizon
+    net = build_price_forecaster(spec)
     with torch.no_grad():
         net.core.biases[-1].fill_(bias)
     metadata = {
         "kind": "stockcast.model",
         "previous_time_window": PREVIOUS,
-        "next_time_window": HORIZON,
+        "next_time_window": horizon,
     }
-    return save_model_dir(net, SPEC, folder, metadata, np.arange(PREVIOUS) + 100.0)
+    return save_model_dir(net, spec, folder, metadata, np.arange(PREVIOUS) + 100.0)
 
 
 def panel(tickers: str) -> pd.DataFrame:
