@@ -142,6 +142,11 @@ def test_a_ticker_too_young_as_of_the_day_is_left_out_of_that_days_panel(
             f"data.as_of={day} leaves 1 series fewer than the {needs} values the windows and "
             f"split need, so that day's panel leaves them out: BBB ({known} rows)"
         ) in caplog.text
+    # A daily run's file ends on its day: nothing is cut, and the young ticker still waits.
+    daily = tmp_path / "daily.csv"
+    frame[frame.Date <= pd.Timestamp("2026-06-12")].to_csv(daily, index=False)
+    today = prepare_data(cfg | {"path": str(daily), "as_of": "2026-06-12"}).meta
+    assert (today["series_ids"], today["left_out_series"]) == (["AAA"], {"BBB": 10})
     # Once it holds enough values it joins; no series known at all is still refused.
     assert prepare_data(cfg | {"as_of": "2026-09-30"}).meta["series_ids"] == ["AAA", "BBB"]
     assert "left_out_series" not in prepare_data(cfg | {"as_of": "2026-09-30"}).meta

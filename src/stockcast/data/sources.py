@@ -106,11 +106,11 @@ def known_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> KnownSerie
     """The series named by `data.source`, as of `data.as_of`: a file's rows dated up to
     `data.release_lag_days` before it.
 
-    `min_values` is what the windows and split need of each series. A panel member that `as_of`
-    leaves shorter than that (a ticker listed after the day, or too recently) was not yet one
-    the panel could train on: that day's panel is the others, and the member is left out
-    (logged, and recorded by prepare). Where `as_of` leaves every series that short, the
-    refusal names as_of rather than the window sizes.
+    `min_values` is what the windows and split need of each series. A panel member shorter than
+    that as of the day (a ticker listed after it, or too recently) is not yet one the panel can
+    train on: that day's panel is the others, and the member is left out (logged, and recorded
+    by prepare), in a replay of a past day and in a daily run alike. Where every series is that
+    short, the run is refused: naming as_of where its cut is what shortened one.
     """
     source = data_cfg["source"]
     if source in MARKET_SOURCES:
@@ -128,12 +128,16 @@ def known_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> KnownSerie
     as_of = parse_day(data_cfg["as_of"], "data.as_of")
     known = known_through(data_cfg, as_of)
     pairs = list(zip(series, until(series, known), strict=True))
-    cut_short = [(w, k) for w, k in pairs if len(k) < len(w) and len(k) < min_values]
-    if not cut_short:
+    short = [(w, k) for w, k in pairs if len(k) < min_values]
+    if len(short) == len(pairs):
+        # No series long enough: refused, naming as_of where its cut is what made one short
+        # (else the windows' own refusal names the window sizes).
+        cut = [(w, k) for w, k in short if len(k) < len(w)]
+        if cut:
+            raise _too_short(data_cfg, as_of, known, *cut[0], min_values)
+    if not short or len(short) == len(pairs):
         return KnownSeries([kept for _, kept in pairs])
-    if len(cut_short) == len(pairs):
-        raise _too_short(data_cfg, as_of, known, *cut_short[0], min_values)
-    left_out = {whole.series_id: len(kept) for whole, kept in cut_short}
+    left_out = {whole.series_id: len(kept) for whole, kept in short}
     log.warning(
         "data.as_of=%s leaves %d series fewer than the %d values the windows and split need, "
         "so that day's panel leaves them out: %s",
