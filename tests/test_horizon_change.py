@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from stockcast.evaluation.champion import Candidate, decide
+from stockcast.evaluation.champion import Candidate, decide, last_champion_of_horizon
 from stockcast.evaluation.reports import WINDOWS_FILE
 from stockcast.registry.store import ModelRegistry
 from tests.conftest import MODEL
@@ -74,3 +74,25 @@ def test_a_new_horizon_takes_the_alias_then_answers_to_its_own(seeded_tmp: Path)
     better = decide(GATE, registry, candidate(seeded_tmp / "b5", 5, 0.01))
     assert better["promote"] and better["champion"]["version"] == 1
     assert " is not worse than version 1's " in better["reasons"][0]
+
+
+def test_a_version_whose_promotion_was_declined_is_no_rival(seeded_tmp: Path) -> None:
+    """A rerun of an interrupted promotion that judged it again and kept the champion leaves a
+    version that never held the alias: the last champion of its horizon is the one before."""
+    from stockcast.registry.versions import DECLINED, PROMOTION_TAG
+
+    registry = ModelRegistry(f"sqlite:///{seeded_tmp}/mlruns.db", MODEL, create=True)
+    champion_of(registry, naive_folder(seeded_tmp / "h5", 5), 5)
+    with registry.writing():
+        pending, _ = registry.register(
+            model_folder(seeded_tmp / "off5", 3.0, 5), {"next_time_window": "5"}, promote=True
+        )
+        registry.settle(pending, declined=True)
+    assert registry.resolve(version=2).tags[PROMOTION_TAG] == DECLINED
+    champion_of(registry, naive_folder(seeded_tmp / "h7", 7), 7)
+    assert last_champion_of_horizon(registry, 5).version == 1
+    # Nor is one a monitor rolled back.
+    from stockcast.registry.rollback import ROLLBACK_TAG
+
+    registry.client().set_model_version_tag(MODEL, "1", ROLLBACK_TAG, "decayed")
+    assert last_champion_of_horizon(registry, 5) is None

@@ -192,7 +192,7 @@ def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> di
     when the champion cannot be its rival (its files were damaged). A champion forecasting
     another horizon (data.next_time_window changed) answers another question: the candidate is
     compared instead with the last champion of its own horizon, and takes the alias where it
-    holds up against it or there is none.
+    holds up against it (or that version's files are damaged) or there is none.
     `reasons` puts the one that decided first, the threshold verdict it followed last.
     """
     gate = candidate.report["gate"]
@@ -247,10 +247,7 @@ def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> di
         decision["reasons"].insert(0, f"{before}{reason}takes its place")
         return decision
     if champion_mase is None or mase is None:
-        # With a rival standing in, no one of the candidate's horizon can be kept instead.
-        decision["promote"] = bool(before)
-        outcome = "the candidate takes its place" if before else "the champion stays"
-        decision["reasons"].insert(0, f"{before}{compared.note}, so {outcome}")
+        decision["reasons"].insert(0, f"{before}{compared.note}, so the champion stays")
         return decision
     if compared.same_forecasts:
         decision["passed"] = False

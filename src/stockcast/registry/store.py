@@ -29,6 +29,7 @@ from stockcast.registry.runs import close_orphaned_runs, owner_tags, prepare_sto
 from stockcast.registry.signing import SigningKeys, check_signing_keys, signature_for
 from stockcast.registry.verified import verified_folder
 from stockcast.registry.versions import (
+    DECLINED,
     MANIFEST_TAG,
     MODEL_HASH_TAG,
     PENDING,
@@ -272,9 +273,10 @@ class ModelRegistry:
         crash_point("after_alias")
         self.settle(info)
 
-    def settle(self, info: VersionInfo) -> None:
-        """Mark a pending promotion as dealt with (done, or declined after a fresh comparison)."""
+    def settle(self, info: VersionInfo, declined: bool = False) -> None:
+        """Mark a pending promotion as dealt with: done, or `declined` after a fresh comparison
+        (the version never held the alias)."""
         if info.promotion_pending:
             self.client().set_model_version_tag(
-                self.model_name, str(info.version), PROMOTION_TAG, SETTLED
+                self.model_name, str(info.version), PROMOTION_TAG, DECLINED if declined else SETTLED
             )

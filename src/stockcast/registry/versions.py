@@ -8,9 +8,10 @@ from dataclasses import dataclass
 MODEL_HASH_TAG = "model_hash"
 # The folder's file manifest beside its hash, so a refusal names the files that differ.
 MANIFEST_TAG = "model_files"
-# "pending" from the version's creation until its alias has moved; then "settled".
+# "pending" from the version's creation until its alias has moved; then "settled", or
+# "declined" where a rerun of an interrupted promotion judged it again and kept the champion.
 PROMOTION_TAG = "stockcast.promotion"
-PENDING, SETTLED = "pending", "settled"
+PENDING, SETTLED, DECLINED = "pending", "settled", "declined"
 # How many values a version forecasts (the register step's `version_tags`).
 HORIZON_TAG = "next_time_window"
 

@@ -126,7 +126,7 @@ def _already_registered(
         registry.promote(alias, existing)
         outcome = "was completed"
     else:
-        registry.settle(existing)
+        registry.settle(existing, declined=True)
         outcome = "was declined"
     result["message"] = (
         f"{held}; its interrupted promotion to {alias} {outcome} ({'; '.join(decision['reasons'])})"
