@@ -111,7 +111,7 @@ def test_a_stopped_server_leaves_no_copy_of_the_model(
     os.kill(server.process.pid, stop)
     server.communicate(timeout=60)
     assert server.returncode == 128 + stop
-    assert not list(temporary.glob("stockcast-verified-*"))
+    assert not list(temporary.glob("stockcast-*"))
 
 
 def test_a_valid_window_is_forecast_and_the_answer_names_the_version(server_url: str) -> None:

@@ -131,6 +131,10 @@ def run_serve(cfg: DictConfig) -> None:
     """Resolve the version, load it verified, serve it until interrupted."""
     import uvicorn
 
+    # Stopped while it loads: out through SystemExit at once, so the exit handlers and the
+    # download folder's context remove what was copied so far.
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, leave_now)
     with tempfile.TemporaryDirectory(prefix="stockcast-serve-") as download_dir:
         model = open_model(cfg, download_dir)
     app = build_app(model, Limits(int(cfg.serve.max_rows), int(cfg.serve.max_bytes)))
@@ -149,6 +153,10 @@ def run_serve(cfg: DictConfig) -> None:
     )
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     run_until_stopped(server, listening)
+
+
+def leave_now(number: int, frame: object) -> None:
+    raise SystemExit(128 + number)
 
 
 def run_until_stopped(server: Any, listening: socket.socket) -> None:
