@@ -79,12 +79,21 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.communicate(timeout=30)
 
 
+def test_the_model_header_is_latin_1_whatever_the_name() -> None:
+    from stockcast.serving.server import model_header
+
+    assert model_header("pipeline_stock_predictor", 3) == "pipeline_stock_predictor version 3"
+    encoded = model_header("株価予測", 1)
+    assert encoded == "%E6%A0%AA%E4%BE%A1%E4%BA%88%E6%B8%AC version 1"
+    encoded.encode("latin-1")
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
 def test_a_stopped_server_leaves_no_copy_of_the_model(
     tmp_path_factory: pytest.TempPathFactory, stop: signal.Signals
 ) -> None:
     """`kill`, `docker stop` and a closed terminal stop the server by a signal: the private
-    copy of the model it served from goes with it, as after Ctrl-C."""
+    copy of the model goes with it, as after Ctrl-C."""
     source: PipelineRun = run_pipeline_once(tmp_path_factory)
     port, temporary = free_port(), tmp_path_factory.mktemp("tmp")
     server = start_forked(

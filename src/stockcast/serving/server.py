@@ -24,6 +24,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 # The response header naming the registered model and version that forecast.
 MODEL_HEADER = "X-Stockcast-Model"
+# What a model name keeps as it is in that header (anything else is percent-encoded).
+HEADER_SAFE = " ._-~()"
 # What stops a server: a service manager's SIGTERM, a closed terminal's SIGHUP (not on Windows).
 STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
@@ -61,6 +64,13 @@ def answer(model: OpenModel, body: bytes, content_type: str, limits: Limits) -> 
     return json.dumps({"predictions": frame.to_dict(orient="records")}).encode()
 
 
+def model_header(name: str, version: int | None) -> str:
+    """`<name> version <n>`; header values are Latin-1, so a name holding anything beyond
+    letters, digits and `HEADER_SAFE` is percent-encoded (a name in Japanese failed every
+    answer)."""
+    return f"{quote(name, safe=HEADER_SAFE)} version {version}"
+
+
 def build_app(model: OpenModel, limits: Limits) -> Any:
     """The scoring app for this model."""
     from mlflow.version import VERSION
@@ -72,7 +82,7 @@ def build_app(model: OpenModel, limits: Limits) -> Any:
 
     # Which version answered: the server keeps the one it resolved when it started, so a
     # client can tell when the champion alias has moved since (restart the server then).
-    served = {MODEL_HEADER: f"{model.name} version {model.version}"}
+    served = {MODEL_HEADER: model_header(str(model.name), model.version)}
 
     def error(refused: Refused, headers: Mapping[str, str] | None = None) -> Response:
         body = json.dumps({"error_code": refused.code, "message": str(refused)})
