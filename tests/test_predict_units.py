@@ -304,9 +304,15 @@ def test_weekday_data_a_few_days_apart_never_continues_on_a_weekend() -> None:
         "2025-04-18",
     ]
     assert freq == "C (Mon Wed Fri)"
-    gappy = days[np.random.default_rng(0).random(len(days)) < 0.5].to_numpy()
-    future, _ = future_dates(gappy, 10)
-    assert (pd.DatetimeIndex(future).dayofweek < 5).all()
+    rng = np.random.default_rng(0)
+    for kept in (0.5, 0.15):
+        gappy = days[rng.random(len(days)) < kept].to_numpy()
+        future, _ = future_dates(gappy, 10)
+        assert (pd.DatetimeIndex(future).dayofweek < 5).all(), kept
+    # Every sixth business day (eight days apart, not whole weeks): on business days too.
+    sixth = pd.bdate_range("2025-01-06", periods=120)[::6].to_numpy()
+    future, freq = future_dates(sixth, 10)
+    assert (pd.DatetimeIndex(future).dayofweek < 5).all() and freq.startswith("6C")
 
 
 def test_window_overrides_that_agree_pass_and_others_are_refused() -> None:

@@ -276,13 +276,14 @@ def _day_step(index: Any) -> Any:
 
     median_gap = (index[1:] - index[:-1]).median()
     week = trading_week(index.to_numpy("datetime64[ns]"))
-    if all(week) or median_gap >= pd.Timedelta(days=DAYS_A_WEEK):
+    whole_weeks = not median_gap % pd.Timedelta(days=DAYS_A_WEEK)
+    if all(week) or whole_weeks:
         return median_gap
     mask = weekday_names(week)
     if median_gap != pd.Timedelta(days=1):
         days = index.normalize().to_numpy("datetime64[D]")
         apart = np.busday_count(days[:-1], days[1:], weekmask=mask)
-        return pd.offsets.CustomBusinessDay(n=max(int(np.median(apart)), 1), weekmask=mask)
+        return pd.offsets.CustomBusinessDay(n=max(round(float(np.median(apart))), 1), weekmask=mask)
     if week == BUSINESS_WEEK:
         return "B"
     return pd.offsets.CustomBusinessDay(weekmask=mask)
