@@ -263,6 +263,9 @@ def test_unknown_model_version_or_alias_lists_what_exists(
 
 
 def test_a_csv_input_without_a_path_says_so(store: Path, tmp_path: Path) -> None:
+    assert refused(store, tmp_path, "input=csv", "input.path=''") == refused(
+        store, tmp_path, "input=csv"
+    )
     assert refused(store, tmp_path, "input=csv") == (
         "error: input.path is not set; give the file to forecast from, e.g. input.path=prices.csv."
     )

@@ -110,7 +110,7 @@ def read_input_table(input_cfg: Mapping[str, Any]) -> list[Series]:
     as data reading tells it (prices.csv.gz is a compressed CSV, prices.parquet.gz is refused),
     except that a suffix naming no format reads as CSV, as input=csv always has (prices.txt)."""
     path = input_cfg.get("path")
-    if path is None or path == MISSING_VALUE:
+    if path is None or str(path).strip() in ("", MISSING_VALUE):
         raise ConfigError(
             "input.path is not set; give the file to forecast from, e.g. input.path=prices.csv."
         )
