@@ -147,6 +147,17 @@ def test_a_ticker_too_young_as_of_the_day_is_left_out_of_that_days_panel(
     frame[frame.Date <= pd.Timestamp("2026-06-12")].to_csv(daily, index=False)
     today = prepare_data(cfg | {"path": str(daily), "as_of": "2026-06-12"}).meta
     assert (today["series_ids"], today["left_out_series"]) == (["AAA"], {"BBB": 10})
+    # A model trained that day rebuilds its test split (input=test_split) from the same panel.
+    from stockcast.prediction.inputs import build_input
+
+    metadata = {
+        "data_source": today["source"],
+        "data_hash": today["data_hash"],
+        "previous_time_window": 10,
+        "next_time_window": 5,
+    }
+    rebuilt = build_input({"kind": "test_split", "path": None, "series_id": None}, metadata)
+    assert rebuilt.details["series_id"] == "AAA" and len(rebuilt) > 10
     # Once it holds enough values it joins; no series known at all is still refused.
     assert prepare_data(cfg | {"as_of": "2026-09-30"}).meta["series_ids"] == ["AAA", "BBB"]
     assert "left_out_series" not in prepare_data(cfg | {"as_of": "2026-09-30"}).meta
