@@ -119,7 +119,8 @@ def test_a_stopped_server_leaves_no_copy_of_the_model(
             time.sleep(0.2)
     os.kill(server.process.pid, stop)
     server.communicate(timeout=60)
-    assert server.returncode == 128 + stop
+    # Ended by the signal, as a service manager counts a clean stop, with nothing left behind.
+    assert server.returncode == -stop
     assert not list(temporary.glob("stockcast-*"))
 
 

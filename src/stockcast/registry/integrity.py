@@ -170,9 +170,16 @@ def _private_root() -> Path:
     """One temporary folder per process for verified copies, removed at exit."""
     if not _PRIVATE_ROOT:
         root = Path(tempfile.mkdtemp(prefix="stockcast-verified-"))
-        atexit.register(shutil.rmtree, root, ignore_errors=True)
+        atexit.register(remove_private_copies)
         _PRIVATE_ROOT.append(root)
     return _PRIVATE_ROOT[0]
+
+
+def remove_private_copies() -> None:
+    """Remove this process's verified copies now: what exit does, for a process about to end
+    by a signal, which runs no exit handlers."""
+    while _PRIVATE_ROOT:
+        shutil.rmtree(_PRIVATE_ROOT.pop(), ignore_errors=True)
 
 
 def private_copy(folder: str | Path) -> tuple[Path, FolderContents]:

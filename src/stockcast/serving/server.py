@@ -29,6 +29,7 @@ from urllib.parse import quote
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.errors import ConfigError, ForecastRefused, StockcastError
+from stockcast.registry.integrity import remove_private_copies
 from stockcast.serving.model import OpenModel, open_model
 from stockcast.serving.request_body import Refused, bounded_body, request_rows
 
@@ -170,11 +171,12 @@ def leave_now(number: int, frame: object) -> None:
 
 
 def run_until_stopped(server: Any, listening: socket.socket) -> None:
-    """Serve until Ctrl-C or a stop signal, then leave through SystemExit(128 + its number) so
-    the exit handlers remove the private copy of the model. uvicorn shuts down on SIGTERM and
-    then raises it again under the handler it found: under the default one the process died
-    with the copy left in the temporary folder (one per `kill`, `docker stop` or `systemctl
-    stop`), and a SIGHUP killed it outright."""
+    """Serve until Ctrl-C or a stop signal. After a stop signal the server shuts down, removes
+    its private copy of the model, and ends by that signal, as a service manager expects of a
+    clean stop (systemd counts exit status 143 as a failure, death by SIGTERM as a stop).
+    uvicorn raises the SIGTERM it caught again itself, but under the default handler, which
+    ends the process before its exit handlers run: the copy was left in the temporary folder on
+    every `kill`, `docker stop` or `systemctl stop`, and a SIGHUP killed it outright."""
     stopped: list[int] = []
 
     def stop(number: int, frame: object) -> None:
@@ -185,7 +187,9 @@ def run_until_stopped(server: Any, listening: socket.socket) -> None:
         signal.signal(stop_signal, stop)
     server.run(sockets=[listening])
     if stopped:
-        raise SystemExit(128 + stopped[0])
+        remove_private_copies()
+        signal.signal(stopped[0], signal.SIG_DFL)
+        signal.raise_signal(stopped[0])
 
 
 def bound_socket(host: str, port: int) -> socket.socket:
