@@ -309,10 +309,13 @@ def test_weekday_data_a_few_days_apart_never_continues_on_a_weekend() -> None:
         gappy = days[rng.random(len(days)) < kept].to_numpy()
         future, _ = future_dates(gappy, 10)
         assert (pd.DatetimeIndex(future).dayofweek < 5).all(), kept
-    # Every sixth business day (eight days apart, not whole weeks): on business days too.
-    sixth = pd.bdate_range("2025-01-06", periods=120)[::6].to_numpy()
-    future, freq = future_dates(sixth, 10)
-    assert (pd.DatetimeIndex(future).dayofweek < 5).all() and freq.startswith("6C")
+    # A month's 15th moved to the next business day keeps stepping about a month, not onto
+    # the Mondays its moved dates fall on most.
+    moved = [
+        pd.Timestamp(y, m, 15) + pd.offsets.BDay(0) for y in (2024, 2025) for m in range(1, 13)
+    ]
+    future, _ = future_dates(pd.DatetimeIndex(moved).to_numpy(), 3)
+    assert all(12 <= pd.Timestamp(d).day <= 20 for d in future), future
 
 
 def test_window_overrides_that_agree_pass_and_others_are_refused() -> None:
