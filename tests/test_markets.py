@@ -139,8 +139,9 @@ def test_a_ticker_too_young_as_of_the_day_is_left_out_of_that_days_panel(
         # What rebuilds a model's training data later (input=test_split) leaves it out too.
         assert data_hash(known_data(cfg | {"as_of": day}).series) == prepared.meta["data_hash"]
         assert (
-            f"data.as_of={day} leaves 1 series fewer than the {needs} values the windows and "
-            f"split need, so that day's panel leaves them out: BBB ({known} rows)"
+            f"1 series hold fewer than the {needs} values the windows and split need as of "
+            f"{day} (listed after it or too recently), so that day's panel leaves them out: "
+            f"BBB ({known} rows)"
         ) in caplog.text
     # A daily run's file ends on its day: nothing is cut, and the young ticker still waits.
     daily = tmp_path / "daily.csv"

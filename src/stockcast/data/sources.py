@@ -135,19 +135,34 @@ def known_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> KnownSerie
         cut = [(w, k) for w, k in short if len(k) < len(w)]
         if cut:
             raise _too_short(data_cfg, as_of, known, *cut[0], min_values)
-    if not short or len(short) == len(pairs):
+    young = [(w, k) for w, k in short if _still_listing(w, k, [kept for _, kept in pairs])]
+    if not short or len(young) < len(short) or len(short) == len(pairs):
+        # A short member that is not a listing building its history (a mistyped ticker, one
+        # that stopped early) is the windows' refusal to make.
         return KnownSeries([kept for _, kept in pairs])
-    left_out = {whole.series_id: len(kept) for whole, kept in short}
+    left_out = {whole.series_id: len(kept) for whole, kept in young}
     log.warning(
-        "data.as_of=%s leaves %d series fewer than the %d values the windows and split need, "
-        "so that day's panel leaves them out: %s",
-        day_text(as_of),
+        "%d series hold fewer than the %d values the windows and split need as of %s (listed "
+        "after it or too recently), so that day's panel leaves them out: %s",
         len(left_out),
         min_values,
+        day_text(as_of),
         ", ".join(f"{name} ({rows} rows)" for name, rows in list(left_out.items())[:5])
         + (" ..." if len(left_out) > 5 else ""),
     )
     return KnownSeries([kept for whole, kept in pairs if whole.series_id not in left_out], left_out)
+
+
+def _still_listing(whole: Series, kept: Series, panel: list[Series]) -> bool:
+    """Whether a short panel member is a ticker listed after the day or too recently: the as_of
+    cut shortened it (its rows go on after the day), or its rows run to the panel's last
+    date. One whose rows stop before it (a mistyped ticker, one that stopped early) is not."""
+    if len(kept) < len(whole):
+        return True
+    if kept.dates is None or not len(kept.dates):
+        return False
+    ends = [item.dates[-1] for item in panel if item.dates is not None and len(item.dates)]
+    return bool(ends) and kept.dates[-1] >= max(ends)
 
 
 def _too_short(
