@@ -100,10 +100,15 @@ def monitor_day(
     dated: bool = True,
     tickers: str = "",
     horizon: int = HORIZON,
+    young: str = "",
 ) -> dict:
     """Prepare the first `rows` rows (the data as of that day, windows of `horizon` targets) and
-    run the monitor on it; with `tickers`, of a panel of those series."""
+    run the monitor on it; with `tickers`, of a panel of those series, of which the `young` ones
+    hold only that day's last 5 rows (listed days ago)."""
     frame = panel(tickers).groupby("Ticker").head(rows) if tickers else prices().iloc[:rows]
+    if young:
+        listed = frame[frame.Ticker.isin(list(young))].groupby("Ticker").tail(5)
+        frame = pd.concat([frame[~frame.Ticker.isin(list(young))], listed])
     csv = tmp / f"prices_{rows}.csv"
     (frame if dated else frame[["Close"]]).to_csv(csv, index=False)
     base = [*isolated_overrides(tmp), *data_overrides(csv, dated, bool(tickers), horizon)]
@@ -329,6 +334,22 @@ def test_forecasts_of_a_series_gone_from_the_data_are_orphaned_not_waiting(panel
     assert gone["champion_live"]["matured"] == 2, "A's forecasts from rows 99 and 100"
     stored = Ledger(panel_days["tmp"] / LEDGER_FILE, 30).forecasts(MODEL)
     assert sum(f.series_id == "B" for f in stored) == 3, "the ledger keeps B's forecasts"
+
+
+@pytest.mark.slow
+def test_forecasts_of_a_series_left_out_as_too_short_are_not_called_gone(
+    seeded_tmp: Path,
+) -> None:
+    """A ticker the day's panel leaves out as too short is still in the file: its stored
+    forecasts are not reported as those of a series gone from the data."""
+    from tests.conftest import global_state_restored
+
+    with global_state_restored():
+        register(seeded_tmp, "bad", 3.0)
+        monitor_day(seeded_tmp, 100, tickers="AB")
+        report = monitor_day(seeded_tmp, 101, tickers="AB", young="B")
+    assert report["orphaned"] == 1 and report["orphaned_series"] == []
+    assert report["left_out_series"] == ["B"]
 
 
 @pytest.mark.slow

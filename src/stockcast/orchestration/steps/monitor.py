@@ -86,12 +86,14 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         window,
         prepared.splits["train"],
     )
-    if scores.orphaned:
-        gone = scores.series_gone
+    # Series today's panel left out as too short (prepare's `left_out_series`): still in the
+    # data, their forecasts wait for them to come back in, rather than being gone.
+    left_out = set(prepared.meta.get("left_out_series") or {})
+    gone = [name for name in scores.series_gone if name not in left_out]
+    if gone:
         log.warning(
-            "%d ledger forecast(s) of %d series no longer in the data cannot mature while the "
-            "series stays out of it: %s",
-            scores.orphaned,
+            "ledger forecasts of %d series no longer in the data cannot mature while the series "
+            "stays out of it: %s",
             len(gone),
             ", ".join(gone[:5]) + (" ..." if len(gone) > 5 else ""),
         )
@@ -128,7 +130,10 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         # Forecasts of series no longer in today's data (delisted, dropped from a panel): they
         # never mature, so they are neither waited for nor scored; the ledger keeps them.
         "orphaned": scores.orphaned,
-        "orphaned_series": list(scores.series_gone),
+        "orphaned_series": gone,
+        # Of the orphaned forecasts' series, those still in the file that today's panel left
+        # out as too short (data.as_of): not gone.
+        "left_out_series": sorted(left_out & set(scores.series_gone)),
         "window": window,
         "live": scores.overall,
         "champion_live": scores.champion,
