@@ -131,8 +131,14 @@ class ModelRegistry:
         )
         return f"{self.model_name!r} has version(s) {listed}"
 
-    def resolve(self, version: int | str | None = None, alias: str | None = None) -> VersionInfo:
-        """A version by number, by alias, or the latest when neither is given."""
+    def resolve(
+        self,
+        version: int | str | None = None,
+        alias: str | None = None,
+        fallback_alias: str | None = None,
+    ) -> VersionInfo:
+        """A version by number, by alias, or when neither is given the one holding
+        `fallback_alias`, else the latest."""
         versions = self.versions()
         if not versions:
             # `make train` alone registers nothing: say what does.
@@ -151,7 +157,8 @@ class ModelRegistry:
             match = [v for v in versions if str(v.version) == str(version)]
             what = f"version {version}"
         else:
-            return versions[0]
+            held = [v for v in versions if fallback_alias and fallback_alias in v.aliases]
+            return (held or versions)[0]
         if not match:
             raise RegistryError(f"model {self.model_name!r} has no {what}; {self.describe()}.")
         return match[0]

@@ -168,15 +168,12 @@ def open_model(cfg: Any, workdir: str | Path) -> OpenModel:
     registry = ModelRegistry.from_config(registry_cfg | {"model_name": cfg.model.name})
     version, alias = cfg.model.version, cfg.model.alias
     default = OmegaConf.select(cfg, "model.default_alias")
-    if version is None and alias is None and default:
-        if registry.champion(default) is not None:
-            alias = default
-        else:
-            log.warning(
-                "no version of %s holds the %s alias (model.default_alias): the latest is used",
-                registry.model_name,
-                default,
-            )
-    info = registry.resolve(version=version, alias=alias)
+    info = registry.resolve(version=version, alias=alias, fallback_alias=default)
+    if version is None and alias is None and default and default not in info.aliases:
+        log.warning(
+            "no version of %s holds the %s alias (model.default_alias): the latest is used",
+            registry.model_name,
+            default,
+        )
     model = open_version(registry, info, workdir, bool(cfg.check_model_requirements))
     return replace(model, max_range_multiple=float(cfg.guard.max_range_multiple))
