@@ -92,7 +92,7 @@ def test_a_version_whose_promotion_was_declined_is_no_rival(seeded_tmp: Path) ->
     champion_of(registry, naive_folder(seeded_tmp / "h7", 7), 7)
     assert last_champion_of_horizon(registry, 5).version == 1
     # Nor is one a monitor rolled back.
-    from stockcast.registry.rollback import ROLLBACK_TAG
+    from stockcast.registry.versions import ROLLBACK_TAG
 
     registry.client().set_model_version_tag(MODEL, "1", ROLLBACK_TAG, "decayed")
     assert last_champion_of_horizon(registry, 5) is None

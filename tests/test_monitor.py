@@ -16,8 +16,8 @@ from stockcast.orchestration.steps.monitor import NO_CHAMPION, ROLLED_BACK, SKIP
 from stockcast.orchestration.steps.prepare import run_prepare
 from stockcast.orchestration.steps.table import MONITOR_PLOT_FILE
 from stockcast.registry.ledger import LEDGER_FILE, Ledger
-from stockcast.registry.rollback import ROLLBACK_TAG
 from stockcast.registry.store import ModelRegistry
+from stockcast.registry.versions import ROLLBACK_TAG
 from tests.conftest import MODEL, isolated_overrides, run_task
 
 PREVIOUS, HORIZON = 10, 2

@@ -15,9 +15,8 @@ from stockcast.errors import ArtifactError, DamagedVersion
 from stockcast.evaluation.reports import WINDOWS_FILE
 from stockcast.forecasting.metrics import pooled_errors
 from stockcast.forecasting.windows import WindowSizes
-from stockcast.registry.rollback import ROLLBACK_TAG
 from stockcast.registry.store import ModelRegistry, VersionInfo
-from stockcast.registry.versions import HORIZON_TAG, PROMOTION_TAG, SETTLED
+from stockcast.registry.versions import HORIZON_TAG, PROMOTION_TAG, ROLLBACK_TAG, SETTLED
 from stockcast.serving.metadata import evaluated_model_dir
 from stockcast.serving.model import open_model_dir, open_version
 

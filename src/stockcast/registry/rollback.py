@@ -6,10 +6,7 @@ from typing import Any
 
 from stockcast.registry.ledger import Ledger, previous_champion
 from stockcast.registry.store import ModelRegistry, VersionInfo
-from stockcast.registry.versions import HORIZON_TAG
-
-# The tag a rolled-back version carries: why the monitor took the alias away from it.
-ROLLBACK_TAG = "stockcast.rolled_back"
+from stockcast.registry.versions import HORIZON_TAG, ROLLBACK_TAG
 
 
 def roll_back(

@@ -14,6 +14,8 @@ PROMOTION_TAG = "stockcast.promotion"
 PENDING, SETTLED, DECLINED = "pending", "settled", "declined"
 # How many values a version forecasts (the register step's `version_tags`).
 HORIZON_TAG = "next_time_window"
+# The tag a rolled-back version carries: why the monitor took the alias away from it.
+ROLLBACK_TAG = "stockcast.rolled_back"
 
 
 @dataclass(frozen=True)
