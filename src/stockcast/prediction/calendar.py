@@ -275,10 +275,12 @@ def _day_step(index: Any) -> Any:
     import pandas as pd
 
     median_gap = (index[1:] - index[:-1]).median()
-    week = trading_week(index.to_numpy("datetime64[ns]"))
     # A week or more apart, few dates say little about the week (a month's 15th moved to a
-    # Monday reads as Mondays only): the calendar gap.
-    if all(week) or median_gap >= pd.Timedelta(days=DAYS_A_WEEK):
+    # Monday reads as Mondays only): the calendar gap, without reading the week at all.
+    if median_gap >= pd.Timedelta(days=DAYS_A_WEEK):
+        return median_gap
+    week = trading_week(index.to_numpy("datetime64[ns]"))
+    if all(week):
         return median_gap
     mask = weekday_names(week)
     if median_gap != pd.Timedelta(days=1):
