@@ -129,18 +129,22 @@ def known_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> KnownSerie
     known = known_through(data_cfg, as_of)
     pairs = list(zip(series, until(series, known), strict=True))
     short = [(w, k) for w, k in pairs if len(k) < min_values]
+    everything = KnownSeries([kept for _, kept in pairs])
+    if not short:
+        return everything
     if len(short) == len(pairs):
         # No series long enough: refused, naming as_of where its cut is what made one short
         # (else the windows' own refusal names the window sizes).
         cut = [(w, k) for w, k in short if len(k) < len(w)]
         if cut:
             raise _too_short(data_cfg, as_of, known, *cut[0], min_values)
-    young = [(w, k) for w, k in short if _still_listing(w, k, [kept for _, kept in pairs])]
-    if not short or len(young) < len(short) or len(short) == len(pairs):
+        return everything
+    ends = [kept.dates[-1] for _, kept in pairs if kept.dates is not None and len(kept.dates)]
+    if not ends or not all(_still_listing(whole, kept, max(ends)) for whole, kept in short):
         # A short member that is not a listing building its history (a mistyped ticker, one
         # that stopped early) is the windows' refusal to make.
-        return KnownSeries([kept for _, kept in pairs])
-    left_out = {whole.series_id: len(kept) for whole, kept in young}
+        return everything
+    left_out = {whole.series_id: len(kept) for whole, kept in short}
     log.warning(
         "%d series hold fewer than the %d values the windows and split need as of %s (listed "
         "after it or too recently), so that day's panel leaves them out: %s",
@@ -153,16 +157,14 @@ def known_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> KnownSerie
     return KnownSeries([kept for whole, kept in pairs if whole.series_id not in left_out], left_out)
 
 
-def _still_listing(whole: Series, kept: Series, panel: list[Series]) -> bool:
+def _still_listing(whole: Series, kept: Series, panel_end: np.datetime64) -> bool:
     """Whether a short panel member is a ticker listed after the day or too recently: the as_of
-    cut shortened it (its rows go on after the day), or its rows run to the panel's last
-    date. One whose rows stop before it (a mistyped ticker, one that stopped early) is not."""
+    cut shortened it (its rows go on after the day), or its rows run to the panel's last date
+    (`panel_end`). One whose rows stop before it (a mistyped ticker, one that stopped early)
+    is not."""
     if len(kept) < len(whole):
         return True
-    if kept.dates is None or not len(kept.dates):
-        return False
-    ends = [item.dates[-1] for item in panel if item.dates is not None and len(item.dates)]
-    return bool(ends) and kept.dates[-1] >= max(ends)
+    return kept.dates is not None and len(kept.dates) > 0 and kept.dates[-1] >= panel_end
 
 
 def _too_short(
