@@ -28,6 +28,7 @@ from stockcast.forecasting.intervals import (
     band_scale_span,
     monotone_quantiles,
     recorded_unit,
+    typical_unit,
     unit_record,
     volatility_scale,
 )
@@ -100,9 +101,34 @@ def test_the_band_scale_is_measured_over_the_last_whole_seasons() -> None:
 
 
 def test_a_spec_reads_back_the_band_unit_it_records() -> None:
-    assert recorded_unit(unit_record(12)) == {"span": 12, "drift_free": True}
-    # A spec from before either key: the whole window, the mean absolute change.
-    assert recorded_unit({"bounds": {}}) == {"span": None, "drift_free": False}
+    assert recorded_unit(unit_record(12)) == {"span": 12, "drift_free": True, "still_unit": None}
+    assert recorded_unit(unit_record(12, 0.01))["still_unit"] == 0.01
+    # A spec from before any key: the whole window, the mean absolute change, the floor.
+    assert recorded_unit({"bounds": {}}) == {"span": None, "drift_free": False, "still_unit": None}
+
+
+def test_a_window_that_did_not_move_gets_the_typical_unit_not_the_floor() -> None:
+    """Ten equal prices (a halted ticker) or a perfectly steady line say nothing about the next
+    move: with a still unit their unit is that share of the last price, where the floor gave a
+    band a few hundredths of a percent wide; a window that moved keeps its own unit."""
+    rows = np.array([[100.0] * 10, 50.0 + np.arange(10.0), [100.0, 101.0, 100.0, 101.0, 100.0] * 2])
+    floor = volatility_scale(rows)[:, 0]
+    np.testing.assert_allclose(floor[:2], [1e-2, 5.9e-3], rtol=1e-6)
+    typical = volatility_scale(rows, still_unit=0.01)[:, 0]
+    np.testing.assert_allclose(typical, [1.0, 0.59, floor[2]])
+    # A still unit under the floor never narrows it.
+    np.testing.assert_allclose(volatility_scale(rows, still_unit=1e-9)[:, 0], floor)
+
+
+def test_the_typical_unit_is_the_median_of_the_windows_that_moved() -> None:
+    walk = random_walk(400, seed=5)
+    windows = np.lib.stride_tricks.sliding_window_view(walk, 10)
+    flat = np.full((50, 10), 100.0)
+    own = np.median(volatility_scale(windows)[:, 0] / windows[:, -1])
+    # The windows that did not move are left out, so they do not drag the median to the floor.
+    assert typical_unit(np.r_[windows, flat]) == pytest.approx(own)
+    assert typical_unit(flat) is None
+    assert typical_unit(np.empty((0, 10))) is None
 
 
 def test_a_steady_trend_does_not_widen_the_band_unit() -> None:

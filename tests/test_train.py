@@ -87,6 +87,29 @@ def test_model_directory_forecast_equals_the_lightning_module(trained_run: Path)
     assert np.all(bands["95"][0] <= bands["80"][0]) and np.all(bands["80"][1] <= bands["95"][1])
 
 
+def test_a_halted_tickers_window_gets_a_band_as_wide_as_the_train_windows_typical(
+    trained_run: Path,
+) -> None:
+    """Ten equal prices carry no volatility of their own: the band takes the train windows'
+    median unit relative to the price (recorded in the spec), not the floor's 1e-4 of it."""
+    spec = json.loads((trained_run / "model" / "artifacts" / "spec.json").read_text())
+    intervals = spec["intervals"]
+    prepared = PreparedData.load(trained_run / "prepared")
+    train = prepared.splits["train"].origins(prepared.window).inputs
+    units = volatility_scale(train, span=intervals["scale_span"])[:, 0] / train[:, -1]
+    assert intervals["still_unit"] == pytest.approx(np.median(units))
+    price = float(train[-1, -1])
+    halted = np.full((1, prepared.window.previous_time_window), price)
+    served = open_model_dir(trained_run / "model").pyfunc
+    _, bands = split_forecast_frame(served.predict(halted))
+    lower, upper = intervals["bounds"]["80"]
+    width = (bands["80"][1] - bands["80"][0])[0]
+    np.testing.assert_allclose(
+        width, (np.array(upper) - lower) * intervals["still_unit"] * price, rtol=1e-5
+    )
+    assert width[0] > 50 * intervals["min_relative_scale"] * price
+
+
 @pytest.fixture(scope="module")
 def weighted_run(tmp_path_factory: pytest.TempPathFactory, store_template: Path) -> Path:
     """A fit that keeps its network (seasonal data) and whose best checkpoint is not its last:

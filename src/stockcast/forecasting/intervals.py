@@ -27,12 +27,18 @@ def volatility_scale(
     min_relative_scale: float = 1e-4,
     span: int | None = None,
     drift_free: bool = True,
+    still_unit: float | None = None,
 ) -> np.ndarray:
     """Each input row's recent volatility, shape (n, 1): the mean absolute deviation of its
     one-step changes over its last `span` values (None: all of it) from their mean, so a steady
     trend adds nothing and the unit measures how irregular the moves are, not how large; with
     `drift_free=False`, the mean absolute change (the unit of models saved before). Floored
-    relative to the last price so a flat window still gives a finite (narrow) interval."""
+    relative to the last price so a flat window still gives a finite interval.
+
+    A window that did not move (a halted or forward-filled ticker, a rate held for months, a
+    perfectly steady line) says nothing about how far its next value moves: with `still_unit`
+    (`typical_unit` of the train windows) its unit is that share of its last price instead of
+    the floor, whose band would be a few hundredths of a percent wide."""
     inputs = np.asarray(inputs, dtype=np.float64)
     if span is not None:
         inputs = inputs[:, -span:]
@@ -40,7 +46,28 @@ def volatility_scale(
     if drift_free:
         changes = changes - changes.mean(axis=1, keepdims=True)
     moves = np.abs(changes).mean(axis=1, keepdims=True)
-    return np.maximum(moves, scale_floor(inputs, min_relative_scale))
+    floor = scale_floor(inputs, min_relative_scale)
+    if still_unit is not None:
+        typical = np.maximum(float(still_unit) * np.abs(inputs[:, -1:]), floor)
+        return np.where(moves > floor, moves, typical)
+    return np.maximum(moves, floor)
+
+
+def typical_unit(
+    inputs: np.ndarray, min_relative_scale: float = 1e-4, span: int | None = None
+) -> float | None:
+    """The median drift-free unit, as a share of the last price, of the windows that moved
+    (`volatility_scale` above its floor): what a window that did not move is given. None when
+    none moved (data that never moves has no typical move to give)."""
+    inputs = np.asarray(inputs, dtype=np.float64)
+    if len(inputs) == 0:
+        return None
+    scale = volatility_scale(inputs, min_relative_scale, span)[:, 0]
+    last = np.abs(inputs[:, -1])
+    moved = (scale > scale_floor(inputs, min_relative_scale)[:, 0]) & (last > 0)
+    if not moved.any():
+        return None
+    return float(np.median(scale[moved] / last[moved]))
 
 
 def scale_floor(inputs: np.ndarray, min_relative_scale: float = 1e-4) -> np.ndarray:
@@ -50,19 +77,26 @@ def scale_floor(inputs: np.ndarray, min_relative_scale: float = 1e-4) -> np.ndar
     return min_relative_scale * np.abs(last) + np.finfo(np.float64).eps
 
 
-def unit_record(span: int) -> dict[str, Any]:
-    """What a spec's `intervals` records of its band unit: the span it is measured over, and
-    that it is the drift-free one."""
-    return {"scale_span": int(span), "scale_drift_free": True}
+def unit_record(span: int, still_unit: float | None = None) -> dict[str, Any]:
+    """What a spec's `intervals` records of its band unit: the span it is measured over, that it
+    is the drift-free one, and (where the train windows gave one) the unit of a window that did
+    not move."""
+    record: dict[str, Any] = {"scale_span": int(span), "scale_drift_free": True}
+    if still_unit is not None:
+        record["still_unit"] = float(still_unit)
+    return record
 
 
 def recorded_unit(intervals: Mapping[str, Any]) -> dict[str, Any]:
-    """`volatility_scale`'s `span` and `drift_free` as a spec's `intervals` record them: a
-    model saved before the span was recorded measured its whole window, and one saved before
-    the drift-free unit its mean absolute change."""
+    """`volatility_scale`'s `span`, `drift_free` and `still_unit` as a spec's `intervals`
+    record them: a model saved before the span was recorded measured its whole window, one
+    saved before the drift-free unit its mean absolute change, and one saved before the still
+    unit gave a window that did not move the floor."""
+    still = intervals.get("still_unit")
     return {
         "span": intervals.get("scale_span"),
         "drift_free": bool(intervals.get("scale_drift_free", False)),
+        "still_unit": None if still is None else float(still),
     }
 
 

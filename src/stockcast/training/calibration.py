@@ -19,7 +19,7 @@ from stockcast.forecasting.conformal import (
     moved_windows,
     naive_spread_profile,
 )
-from stockcast.forecasting.intervals import band_scale_span, unit_record
+from stockcast.forecasting.intervals import band_scale_span, typical_unit, unit_record
 from stockcast.models.network import PriceForecaster
 from stockcast.training.folds import FoldEvidence
 from stockcast.training.validation import held_out_forecasts
@@ -63,9 +63,8 @@ def calibrate_on_validation(
                 needed[level],
                 level,
             )
-    profile = naive_spread_profile(
-        prepared.splits["train"].origins(prepared.window), min_relative_scale, span
-    )
+    train = prepared.splits["train"].origins(prepared.window)
+    profile = naive_spread_profile(train, min_relative_scale, span)
     folds_record = {}
     if folds is not None:
         folds_record = {
@@ -83,8 +82,9 @@ def calibrate_on_validation(
         **folds_record,
         "windows_needed": needed,
         "min_relative_scale": min_relative_scale,
-        # The most recent values a window's band unit is measured over, and which unit.
-        **unit_record(span),
+        # The most recent values a window's band unit is measured over, which unit, and the
+        # unit of a window that did not move (the train windows' typical one).
+        **unit_record(span, typical_unit(train.inputs, min_relative_scale, span)),
         "bounds": calibrate_intervals(
             inputs, forecast, actual, levels, min_relative_scale, profile, span, own_windows=own
         )
