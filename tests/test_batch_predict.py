@@ -175,6 +175,48 @@ def test_a_price_at_or_below_zero_is_refused_naming_its_series(
     assert not (tmp_path / "run" / "forecast.csv").exists()
 
 
+def test_skip_refused_forecasts_the_others_and_lists_the_refused_in_the_files(
+    registered_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = panel_csv(tmp_path / "panel.csv", {"AAA": 30, "BBB": 30, "NEW": P - 2, "ZZZ": 30})
+    frame = pd.read_csv(path)
+    frame.loc[frame.index[frame["Ticker"] == "BBB"][-1], "Close"] = -5.0
+    frame.to_csv(path, index=False)
+    run_dir = tmp_path / "run"
+    predict(registered_store, run_dir, *batch_args(path, "input.skip_refused=true"))
+
+    forecast = pd.read_csv(run_dir / "forecast.csv")
+    assert list(forecast["Ticker"].unique()) == ["AAA", "ZZZ"]
+    refused = pd.read_csv(run_dir / "refused.csv")
+    assert list(refused.columns) == ["Ticker", "reason"]
+    assert list(refused["Ticker"]) == ["BBB", "NEW"]
+    assert refused["reason"][0].startswith("series 'BBB' holds -5 at position 30 (")
+    assert refused["reason"][1] == (
+        f"series 'NEW' holds {P - 2} values, fewer than the {P} the model reads; give it more "
+        "history."
+    )
+    payload = json.loads((run_dir / "forecast.json").read_text())
+    assert [block["id"] for block in payload["series"]] == ["AAA", "ZZZ"]
+    assert payload["series"][1]["n_values"] == 30
+    assert payload["refused"] == refused.rename(columns={"Ticker": "id"}).to_dict("records")
+    out = capsys.readouterr().out
+    assert "left out 2 refused series (input.skip_refused): 'BBB', 'NEW'; the first: series" in out
+
+    # Nothing refused: refused.csv is still written, with its header alone.
+    clean = panel_csv(tmp_path / "clean.csv", {"AAA": 30})
+    predict(registered_store, tmp_path / "clean", *batch_args(clean, "input.skip_refused=true"))
+    assert (tmp_path / "clean" / "refused.csv").read_text() == "Ticker,reason\n"
+    assert json.loads((tmp_path / "clean" / "forecast.json").read_text())["refused"] == []
+
+
+def test_skip_refused_is_for_a_batch_only(registered_store: Path, tmp_path: Path) -> None:
+    path = panel_csv(tmp_path / "panel.csv", {"AAA": 30, "BBB": 30})
+    single = batch_args(path, "input.series_id=AAA", "input.skip_refused=true")
+    with pytest.raises(ConfigError, match=r"^input\.skip_refused leaves refused series out of a "):
+        predict(registered_store, tmp_path / "run", *single)
+    assert not (tmp_path / "run" / "forecast.csv").exists()
+
+
 def test_backtest_mode_asks_for_one_series(registered_store: Path, tmp_path: Path) -> None:
     path = panel_csv(tmp_path / "panel.csv", {"AAA": 30, "BBB": 30})
     with pytest.raises(ConfigError, match="mode=backtest works on one series; pick one with"):

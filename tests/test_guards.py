@@ -281,6 +281,61 @@ def test_batch_predict_names_the_series_whose_forecast_is_refused(absurd: OpenMo
         guarded_forecast(np.stack(rows), point, {}, False, 10.0, series_ids=ids)
 
 
+class WildOnly:
+    """A pyfunc that repeats the last price, except for a window swinging over six orders of
+    magnitude, which it answers with -46 million."""
+
+    def predict(self, rows: np.ndarray) -> Any:
+        rows = np.asarray(rows, dtype=np.float64)
+        point = np.repeat(rows[:, -1:], 5, axis=1)
+        point[rows.max(axis=1) / rows.min(axis=1) > 1e6] = -46_565_460.0
+        return forecast_frame(point, {"80": (point - 1.0, point + 1.0)})
+
+
+def test_a_batch_that_skips_refused_series_forecasts_the_rest_and_says_why(
+    absurd: OpenModel,
+) -> None:
+    """One absurd ticker (or a short one, or one holding a NaN or a negative price) refused a
+    whole batch of thousands; with skip_refused the rest are forecast and each refused id keeps
+    the sentence it would have refused the batch in."""
+    from stockcast.data.series import Series
+    from stockcast.prediction.batch import Refused, SeriesBatch, forecast_batch
+
+    model = replace(absurd, pyfunc=WildOnly())
+    rows = {
+        "AAA": np.full(12, 100.0),
+        "NAN": np.r_[np.full(11, 10.0), np.nan],
+        "NEG": np.r_[np.full(11, 10.0), -1.0],
+        "SHORT": np.full(4, 30.0),
+        "WILD": np.array([1e-6, 1e6] * 6),
+        "ZZZ": np.full(10, 50.0),
+    }
+    batch = SeriesBatch([Series(i, r) for i, r in rows.items()], "Ticker", "", {"path": "p.csv"})
+    with pytest.raises(DataError, match=r"^1 of 6 series in p.csv hold fewer than the 10 "):
+        forecast_batch(model, batch)
+
+    result = forecast_batch(model, batch, skip_refused=True)
+    assert result.ids == ["AAA", "ZZZ"]
+    np.testing.assert_allclose(result.forecasts, [[100.0] * 5, [50.0] * 5])
+    np.testing.assert_allclose(result.bands["80"][1], [[101.0] * 5, [51.0] * 5])
+    assert [item.series_id for item in result.refused] == ["NAN", "NEG", "SHORT", "WILD"]
+    reasons = {item.series_id: item.reason for item in result.refused}
+    assert reasons["NEG"].startswith("series 'NEG' holds -1 at position 12, but prices are")
+    assert reasons["SHORT"] == (
+        "series 'SHORT' holds 4 values, fewer than the 10 the model reads; give it more history."
+    )
+    assert reasons["WILD"].startswith("the model's forecast for series 'WILD' is -4.65655e+07")
+
+    left = batch.without({"AAA", "ZZZ"})
+    with pytest.raises(DataError) as caught:
+        forecast_batch(model, left, skip_refused=True)
+    assert str(caught.value).startswith(
+        "every one of the 4 series in p.csv was refused (input.skip_refused=true); the first: "
+        "series 'NAN' has 1 non-finite value"
+    )
+    assert Refused("NAN", reasons["NAN"]) in result.refused
+
+
 def test_serve_answers_an_absurd_forecast_with_422(absurd: OpenModel) -> None:
     model = absurd
     status, answer = post(build_app(model, LIMITS), {"inputs": [[1e-6, 1e6] * 5]})

@@ -40,6 +40,8 @@ class PredictInput(Section):
     kind: Literal[INPUT_KINDS]  # type: ignore[valid-type]
     seed: SeedOrNone = None
     length: SeriesLength | None = None
+    # A batch only: leave out the ids the guards refuse instead of refusing the file.
+    skip_refused: bool = False
 
 
 class BacktestConfig(Section):

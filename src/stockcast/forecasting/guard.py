@@ -191,6 +191,39 @@ def _check_range(
     typical_move: float | None,
     series_ids: Sequence[str] | None = None,
 ) -> None:
+    outside = _outside_range(windows, point, multiple, typical_move)
+    if outside.any():
+        row, step, more = _first(outside)
+        if series_ids is not None:
+            which = f" for series {series_ids[row]!r}"
+        else:
+            which = "" if len(point) == 1 else f" for row {row + 1}"
+        raise ForecastRefused(_range_refusal(windows, point, multiple, row, step, more, which))
+
+
+def range_refusals(
+    windows: np.ndarray,
+    point: np.ndarray,
+    multiple: float,
+    typical_move: float | None,
+    series_ids: Sequence[str],
+) -> dict[int, str]:
+    """Every row the output guard would refuse (`guarded_forecast`), with the sentence it
+    would refuse that row's series in: for a batch that leaves such series out."""
+    outside = _outside_range(windows, point, multiple, typical_move)
+    refusals = {}
+    for row in np.flatnonzero(outside.any(axis=1)):
+        _, step, more = _first(outside[row : row + 1])
+        which = f" for series {series_ids[row]!r}"
+        refusals[int(row)] = _range_refusal(windows, point, multiple, row, step, more, which)
+    return refusals
+
+
+def _outside_range(
+    windows: np.ndarray, point: np.ndarray, multiple: float, typical_move: float | None
+) -> np.ndarray:
+    """(rows, steps): which point forecasts lie farther outside their window's range than
+    `multiple` allows."""
     low = windows.min(axis=1, keepdims=True)
     high = windows.max(axis=1, keepdims=True)
     room = np.maximum(multiple * (high - low), np.abs(windows).mean(axis=1, keepdims=True))
@@ -199,16 +232,22 @@ def _check_range(
     # model's typical one-step move stands in.
     if typical_move is not None:
         room = np.where(room > 0, room, multiple * float(typical_move))
-    outside = ((point < low - room) | (point > high + room)) & (room > 0)
-    if outside.any():
-        row, step, more = _first(outside)
-        if series_ids is not None:
-            which = f" for series {series_ids[row]!r}"
-        else:
-            which = "" if len(point) == 1 else f" for row {row + 1}"
-        raise ForecastRefused(
-            f"the model's forecast{which} is {point[row, step]:.6g} at step {step + 1}{more}, far "
-            f"outside the window's range {low[row, 0]:.6g} to {high[row, 0]:.6g} (beyond what "
-            f"{RANGE_KEY}={multiple:g} allows); the window is probably not a price series of the "
-            "kind the model was trained on, so check it."
-        )
+    return ((point < low - room) | (point > high + room)) & (room > 0)
+
+
+def _range_refusal(
+    windows: np.ndarray,
+    point: np.ndarray,
+    multiple: float,
+    row: int,
+    step: int,
+    more: str,
+    which: str,
+) -> str:
+    low, high = windows[row].min(), windows[row].max()
+    return (
+        f"the model's forecast{which} is {point[row, step]:.6g} at step {step + 1}{more}, far "
+        f"outside the window's range {low:.6g} to {high:.6g} (beyond what "
+        f"{RANGE_KEY}={multiple:g} allows); the window is probably not a price series of the "
+        "kind the model was trained on, so check it."
+    )

@@ -9,7 +9,7 @@ calendar rather than per id.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -60,6 +60,12 @@ class SeriesBatch:
     def __len__(self) -> int:
         return len(self.series)
 
+    def without(self, ids: set[str]) -> SeriesBatch:
+        """The same batch less the series `ids` name."""
+        if not ids:
+            return self
+        return replace(self, series=[item for item in self.series if item.series_id not in ids])
+
 
 def build_batch(input_cfg: Mapping[str, Any]) -> SeriesBatch:
     """Read every id of `input.path` (validated as the single-series reader validates)."""
@@ -86,6 +92,14 @@ def check_long_enough(batch: SeriesBatch, needed: int, model_label: str) -> None
 
 
 @dataclass(frozen=True)
+class Refused:
+    """A series a batch left out (`input.skip_refused`), and the sentence that refused it."""
+
+    series_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class BatchForecast:
     """Row i of every array belongs to `ids[i]`; dates are None when the table has none."""
 
@@ -96,6 +110,8 @@ class BatchForecast:
     window_end: np.ndarray | None  # (n,) the last input date of each id
     dates: np.ndarray | None  # (n, next_time_window)
     frequencies: list[str] | None
+    # The ids left out (`input.skip_refused`), in the input's order of their refusal.
+    refused: tuple[Refused, ...] = field(default=())
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -112,47 +128,119 @@ class BatchForecast:
         )
 
     def input_series(self, batch: SeriesBatch, i: int) -> InputSeries:
-        item = batch.series[i]
+        item = next(item for item in batch.series if item.series_id == self.ids[i])
         label = f"{batch.details['value_column']} from {batch.details['path']} ({item.series_id})"
         return InputSeries(item.values, item.dates, label, {"series_id": item.series_id})
 
 
-def _refuse_non_positive(batch: SeriesBatch) -> None:
+def _non_positive(item: Series) -> str | None:
     """A price model's input holds prices, over each whole series as a single series' input is
     checked: the first value at or below 0, named by its series, position and date (the model
-    alone could only name a row of the batch)."""
-    for item in batch.series:
-        bad = np.flatnonzero(item.values <= 0)
-        if not len(bad):
-            continue
-        first = int(bad[0])
-        when = "" if item.dates is None else f" ({np.datetime_as_string(item.dates[first], 'D')})"
-        raise DataError(
-            f"series {item.series_id!r} holds {item.values[first]:g} at position {first + 1}"
-            f"{when}, but prices are above 0; fix the data, or use a model trained with "
-            "data.allow_non_positive=true."
-        )
+    alone could only name a row of the batch); None where there is none."""
+    bad = np.flatnonzero(item.values <= 0)
+    if not len(bad):
+        return None
+    first = int(bad[0])
+    when = "" if item.dates is None else f" ({np.datetime_as_string(item.dates[first], 'D')})"
+    return (
+        f"series {item.series_id!r} holds {item.values[first]:g} at position {first + 1}"
+        f"{when}, but prices are above 0; fix the data, or use a model trained with "
+        "data.allow_non_positive=true."
+    )
 
 
-def forecast_batch(model: OpenModel, batch: SeriesBatch) -> BatchForecast:
-    """The next next_time_window values of every id, from its last previous_time_window ones,
-    in one call of the model."""
+def _check_inputs(batch: SeriesBatch, model: OpenModel) -> None:
+    """Refuse the batch in one sentence for its first series the input guard refuses."""
     p, h = model.previous_time_window, model.next_time_window
-    if not len(batch):
-        raise DataError(f"{batch.details['path']} holds no series to forecast.")
     check_long_enough(batch, p, f"the model ({p} values in, {h} out)")
     # Finite and within float32's range. Any key but "input" makes the refusal name the id
     # (the model alone could only name a row).
     check_series_values(batch.series, True, key="input.path")
     if not model.allow_non_positive:
-        _refuse_non_positive(batch)
-    windows = np.stack([item.values[-p:] for item in batch.series])
+        for item in batch.series:
+            reason = _non_positive(item)
+            if reason is not None:
+                raise DataError(reason)
+
+
+def _input_refusal(item: Series, model: OpenModel) -> str | None:
+    """The sentence `_check_inputs` would refuse a batch of this series alone in; None where
+    it passes."""
+    p = model.previous_time_window
+    if len(item) < p:
+        return (
+            f"series {item.series_id!r} holds {len(item)} values, fewer than the {p} the model "
+            "reads; give it more history."
+        )
+    try:
+        check_series_values([item], True, key="input.path")
+    except DataError as err:
+        return str(err)
+    return None if model.allow_non_positive else _non_positive(item)
+
+
+def forecast_batch(
+    model: OpenModel, batch: SeriesBatch, skip_refused: bool = False
+) -> BatchForecast:
+    """The next next_time_window values of every id, from its last previous_time_window ones,
+    in one call of the model. An id the input or output guard refuses refuses the whole batch,
+    or with `skip_refused` is left out and listed in the result's `refused`."""
+    if not len(batch):
+        raise DataError(f"{batch.details['path']} holds no series to forecast.")
+    if skip_refused:
+        return _forecast_skipping_refused(model, batch)
+    _check_inputs(batch, model)
+    windows = _last_windows(batch, model)
     forecasts, bands = model.forecast(windows, batch.ids)
+    return _dated(
+        BatchForecast(batch.ids, windows, forecasts, bands, None, None, None), batch, model
+    )
+
+
+def _forecast_skipping_refused(model: OpenModel, batch: SeriesBatch) -> BatchForecast:
+    """Every id the guards pass, in one call of the model; the others in `refused`: first those
+    whose input is refused, in the input's order, then those whose forecast is."""
+    refused = []
+    for item in batch.series:
+        reason = _input_refusal(item, model)
+        if reason is not None:
+            refused.append(Refused(item.series_id, reason))
+    batch = batch.without({item.series_id for item in refused})
+    if not len(batch):
+        raise _all_refused(refused, batch)
+    windows = _last_windows(batch, model)
+    forecasts, bands, absurd = model.forecast_each(windows, batch.ids)
+    refused += [Refused(batch.ids[row], reason) for row, reason in absurd.items()]
+    batch = batch.without({batch.ids[row] for row in absurd})
+    if not len(batch):
+        raise _all_refused(refused, batch)
+    keep = np.setdiff1d(np.arange(len(windows)), list(absurd))
+    bands = {level: (lower[keep], upper[keep]) for level, (lower, upper) in bands.items()}
+    result = BatchForecast(
+        batch.ids, windows[keep], forecasts[keep], bands, None, None, None, tuple(refused)
+    )
+    return _dated(result, batch, model)
+
+
+def _last_windows(batch: SeriesBatch, model: OpenModel) -> np.ndarray:
+    p = model.previous_time_window
+    return np.stack([item.values[-p:] for item in batch.series])
+
+
+def _dated(result: BatchForecast, batch: SeriesBatch, model: OpenModel) -> BatchForecast:
+    """The result with each id's last input date and future dates, where the table has dates."""
     if batch.series[0].dates is None:
-        return BatchForecast(batch.ids, windows, forecasts, bands, None, None, None)
+        return result
     window_end = np.array([item.dates[-1] for item in batch.series], dtype="datetime64[ns]")
-    dates, frequencies = shared_future_dates(batch.series, h)
-    return BatchForecast(batch.ids, windows, forecasts, bands, window_end, dates, frequencies)
+    dates, frequencies = shared_future_dates(batch.series, model.next_time_window)
+    return replace(result, window_end=window_end, dates=dates, frequencies=frequencies)
+
+
+def _all_refused(refused: Sequence[Refused], batch: SeriesBatch) -> DataError:
+    return DataError(
+        f"every one of the {len(refused)} series in {batch.details['path']} was refused "
+        f"(input.skip_refused=true); the first: {refused[0].reason}"
+    )
 
 
 def shared_future_dates(series: Sequence[Series], horizon: int) -> tuple[np.ndarray, list[str]]:

@@ -9,10 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.prediction.batch import BatchForecast, SeriesBatch
+from stockcast.prediction.batch import BatchForecast, SeriesBatch, named
 from stockcast.prediction.calendar import format_date
 from stockcast.prediction.outputs import format_table, model_block
 from stockcast.serving.model import OpenModel
+
+REFUSED_CSV = "refused.csv"
 
 
 def _format_dates(dates: np.ndarray) -> list[str]:
@@ -50,10 +52,11 @@ def batch_summary(
     h = result.forecasts.shape[1]
     records = frame.drop(columns=[batch.id_column]).to_dict("records")
     ends = None if result.window_end is None else _format_dates(result.window_end)
+    lengths = {item.series_id: len(item) for item in batch.series}
     blocks = [
         {
             "id": series_id,
-            "n_values": len(batch.series[i]),
+            "n_values": lengths[series_id],
             "input_window_end": None if ends is None else ends[i],
             "date_frequency": None if result.frequencies is None else result.frequencies[i],
             "forecast": records[i * h : (i + 1) * h],
@@ -70,7 +73,19 @@ def batch_summary(
         },
         "mode": "forecast",
         "series": blocks,
+        # The ids `input.skip_refused` left out, each with the sentence that refused it.
+        "refused": [{"id": item.series_id, "reason": item.reason} for item in result.refused],
     }
+
+
+def write_refused_csv(path: Path, result: BatchForecast, id_column: str) -> Path:
+    """refused.csv: each id `input.skip_refused` left out and the sentence that refused it
+    (only the header where none was)."""
+    import pandas as pd
+
+    rows = [(item.series_id, item.reason) for item in result.refused]
+    pd.DataFrame(rows, columns=[id_column, "reason"]).to_csv(path, index=False)
+    return path
 
 
 def write_batch_json(path: Path, payload: dict[str, Any]) -> Path:
@@ -111,4 +126,10 @@ def print_batch_report(
     rest = len(result) - shown
     if rest > 0:
         print(f"... and {rest} more series (every id, with its intervals, is in the files)")
+    if result.refused:
+        ids = [item.series_id for item in result.refused]
+        print(
+            f"left out {len(ids)} refused series (input.skip_refused): {named(ids)}; "
+            f"the first: {result.refused[0].reason}"
+        )
     print("saved: " + ", ".join(str(p) for p in written))

@@ -13,6 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from stockcast.errors import ConfigError
 from stockcast.files import write_json
 from stockcast.prediction import batch_outputs, outputs
 from stockcast.prediction.batch import build_batch, forecast_batch, is_batch, refuse_backtest
@@ -32,12 +33,18 @@ log = logging.getLogger(__name__)
 
 def run_predict(cfg: DictConfig) -> dict[str, Any]:
     """The whole task; returns what forecast.json holds."""
+    input_cfg = OmegaConf.to_container(cfg.input, resolve=True)
+    if input_cfg.get("skip_refused") and not is_batch(input_cfg):
+        raise ConfigError(
+            "input.skip_refused leaves refused series out of a batch (input=csv with "
+            "input.id_column and no input.series_id); one series is forecast or refused whole, "
+            "so drop input.skip_refused."
+        )
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="stockcast-model-") as download_dir:
         model = open_model(cfg, download_dir)
     check_window_overrides(cfg, model.metadata)
-    input_cfg = OmegaConf.to_container(cfg.input, resolve=True)
     if is_batch(input_cfg):
         return run_batch_predict(cfg, model, input_cfg, output_dir)
     series = build_input(input_cfg, model.metadata)
@@ -87,7 +94,8 @@ def run_batch_predict(
     if cfg.mode != "forecast":
         refuse_backtest()
     batch = build_batch(input_cfg)
-    result = forecast_batch(model, batch)
+    skip_refused = bool(input_cfg.get("skip_refused"))
+    result = forecast_batch(model, batch, skip_refused)
     frame = batch_outputs.batch_frame(result, batch.id_column)
     payload = batch_outputs.batch_summary(model, batch, result, frame)
     frame.to_csv(output_dir / outputs.FORECAST_CSV, index=False)
@@ -95,6 +103,12 @@ def run_batch_predict(
         output_dir / outputs.FORECAST_CSV,
         batch_outputs.write_batch_json(output_dir / outputs.FORECAST_JSON, payload),
     ]
+    if skip_refused:  # written even when empty: a scheduled reader finds the same files
+        written.append(
+            batch_outputs.write_refused_csv(
+                output_dir / batch_outputs.REFUSED_CSV, result, batch.id_column
+            )
+        )
     if cfg.vis:  # the first id: thousands of fans on one chart would show nothing
         written.append(
             outputs.plot_forecast_png(

@@ -23,7 +23,12 @@ import numpy as np
 
 from stockcast.errors import DamagedFiles, DataError, UnloadableVersion
 from stockcast.forecasting.frame import forecast_frame, split_forecast_frame
-from stockcast.forecasting.guard import allows_non_positive, guarded_forecast, price_rows
+from stockcast.forecasting.guard import (
+    allows_non_positive,
+    guarded_forecast,
+    price_rows,
+    range_refusals,
+)
 from stockcast.forecasting.intervals import Bands
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.registry.connection import configure_client
@@ -86,6 +91,32 @@ class OpenModel:
         refuses what is not a window of prices, or (with `max_range_multiple`) an absurd
         forecast, naming the row's series where `series_ids` gives them; a price model's
         negative numbers are floored at 0."""
+        rows, point, bands = self._answer(windows)
+        return guarded_forecast(
+            rows,
+            point,
+            bands,
+            self.allow_non_positive,
+            self.max_range_multiple,
+            self.metadata.get("mase_scale"),
+            series_ids,
+        )
+
+    def forecast_each(
+        self, windows: Any, series_ids: Sequence[str]
+    ) -> tuple[np.ndarray, Bands, dict[int, str]]:
+        """`forecast`, but an absurd forecast refuses only its own row: (point, bands, {row:
+        the sentence `forecast` would refuse it in}), every row still answered."""
+        rows, point, bands = self._answer(windows)
+        refusals = {}
+        if self.max_range_multiple is not None:
+            typical = self.metadata.get("mase_scale")
+            refusals = range_refusals(rows, point, self.max_range_multiple, typical, series_ids)
+        point, bands = guarded_forecast(rows, point, bands, self.allow_non_positive, None)
+        return point, bands, refusals
+
+    def _answer(self, windows: Any) -> tuple[np.ndarray, np.ndarray, Bands]:
+        """(the rows the input guard passed, the model's point forecasts, its bands)."""
         from mlflow.exceptions import MlflowException
 
         rows = price_rows(windows, self.previous_time_window, self.allow_non_positive)
@@ -98,15 +129,7 @@ class OpenModel:
             lines = [line.strip() for line in str(err).splitlines() if line.strip()]
             reason = (lines[-1] if lines else type(err).__name__).rstrip(".")
             raise DataError(f"the model refused this input: {reason}.") from None
-        return guarded_forecast(
-            rows,
-            point,
-            bands,
-            self.allow_non_positive,
-            self.max_range_multiple,
-            self.metadata.get("mase_scale"),
-            series_ids,
-        )
+        return rows, point, bands
 
     @cached_property
     def _array_forecast(self) -> Any:
