@@ -105,7 +105,7 @@ def test_forecasts_mature_on_the_business_days_they_target() -> None:
     business = [d for d in dates if np.is_busday(np.datetime64(d))]
     values = np.arange(len(business), dtype=float) + 100.0
     by_monday = Observed("A", values[:-1], tuple(business[:-1]))
-    waiting = Maturity([], 1, 0, 0, ())
+    waiting = Maturity([], 1, 0, {})
     assert mature([friday], [by_monday]) == waiting, "Tuesday's target has not arrived on Monday"
     matured = mature([friday], [Observed("A", values, tuple(business))]).matured
     assert len(matured) == 1
@@ -150,7 +150,7 @@ def test_a_forecast_matures_on_the_values_after_its_origin_whatever_their_dates(
     assert maturity.waiting == 0 and len(maturity.matured) == 1
     np.testing.assert_array_equal(maturity.matured[0].actual, [101.0, 102.0])
     maturity = mature([stored], [Observed("A", np.array([100.0, 101.0]), dates[:2])])
-    assert maturity == Maturity([], 1, 0, 0, ()), "the second step has not arrived"
+    assert maturity == Maturity([], 1, 0, {}), "the second step has not arrived"
 
 
 def test_a_forecast_older_than_the_data_is_not_scored_against_its_first_values() -> None:
@@ -159,7 +159,7 @@ def test_a_forecast_older_than_the_data_is_not_scored_against_its_first_values()
     old = forecast("2024-01-05")
     dates = tuple(str(d) for d in np.arange("2024-06-03", "2024-06-08", dtype="datetime64[D]"))
     maturity = mature([old], [Observed("A", np.arange(5.0) + 100.0, dates)])
-    assert maturity == Maturity([], 0, 1, 0, ())
+    assert maturity == Maturity([], 0, 1, {})
 
 
 def test_a_forecast_of_a_series_gone_from_the_data_is_orphaned_not_waiting() -> None:

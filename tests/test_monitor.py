@@ -348,8 +348,8 @@ def test_forecasts_of_a_series_left_out_as_too_short_are_not_called_gone(
         register(seeded_tmp, "bad", 3.0)
         monitor_day(seeded_tmp, 100, tickers="AB")
         report = monitor_day(seeded_tmp, 101, tickers="AB", young="B")
-    assert report["orphaned"] == 1 and report["orphaned_series"] == []
-    assert report["left_out_series"] == ["B"]
+    assert (report["orphaned"], report["orphaned_series"]) == (0, [])
+    assert (report["left_out"], report["left_out_series"]) == (1, ["B"])
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@ scored against the naive forecast made at the same origin, and the verdict on a 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -69,8 +70,16 @@ class Maturity:
     matured: list[Matured]
     waiting: int
     before_data: int
-    orphaned: int
-    series_gone: tuple[str, ...]
+    # How many forecasts of each series no longer in the data, by series id (sorted).
+    orphaned_by_series: dict[str, int]
+
+    @property
+    def orphaned(self) -> int:
+        return sum(self.orphaned_by_series.values())
+
+    @property
+    def series_gone(self) -> tuple[str, ...]:
+        return tuple(self.orphaned_by_series)
 
 
 def mature(forecasts: Iterable[LedgerForecast], observed: Sequence[Observed]) -> Maturity:
@@ -107,7 +116,8 @@ def mature(forecasts: Iterable[LedgerForecast], observed: Sequence[Observed]) ->
             waiting += 1
         else:
             matured.append(Matured(forecast, np.asarray(values[start : start + steps], float)))
-    return Maturity(matured, waiting, before_data, len(gone), tuple(sorted(set(gone))))
+    counts = Counter(gone)
+    return Maturity(matured, waiting, before_data, {name: counts[name] for name in sorted(counts)})
 
 
 def live_scores(matured: Sequence[Matured], scales: Mapping[str, float]) -> dict[str, Any]:
@@ -234,8 +244,8 @@ class LiveScores:
     matured: list[Matured]
     waiting: int
     before_data: int
-    orphaned: int
-    series_gone: tuple[str, ...]
+    # `Maturity`'s: how many forecasts of each series no longer in the data.
+    orphaned_by_series: dict[str, int]
     overall: dict[str, Any]
     champion: dict[str, Any]
     by_version: dict[str, dict[str, Any]]
@@ -262,8 +272,7 @@ def score_live(
         matured,
         maturity.waiting,
         maturity.before_data,
-        maturity.orphaned,
-        maturity.series_gone,
+        maturity.orphaned_by_series,
         live_scores(last_origins(first_stored(matured), window), scales),
         live_scores(last_origins(matured, window, by_version.get(champion_version, [])), scales),
         {str(v): live_scores(rows, scales) for v, rows in sorted(by_version.items())},

@@ -89,7 +89,8 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     # Series today's panel left out as too short (prepare's `left_out_series`): still in the
     # data, their forecasts wait for them to come back in, rather than being gone.
     left_out = set(prepared.meta.get("left_out_series") or {})
-    gone = [name for name in scores.series_gone if name not in left_out]
+    orphaned = scores.orphaned_by_series
+    gone = [name for name in orphaned if name not in left_out]
     if gone:
         log.warning(
             "ledger forecasts of %d series no longer in the data cannot mature while the series "
@@ -129,11 +130,12 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         "before_data": scores.before_data,
         # Forecasts of series no longer in today's data (delisted, dropped from a panel): they
         # never mature, so they are neither waited for nor scored; the ledger keeps them.
-        "orphaned": scores.orphaned,
+        "orphaned": sum(orphaned[name] for name in gone),
         "orphaned_series": gone,
-        # Of the orphaned forecasts' series, those still in the file that today's panel left
-        # out as too short (data.as_of): not gone.
-        "left_out_series": sorted(left_out & set(scores.series_gone)),
+        # Forecasts of series still in the file that today's panel left out as too short
+        # (data.as_of): not gone, so neither orphaned nor waiting; and those series.
+        "left_out": sum(count for name, count in orphaned.items() if name in left_out),
+        "left_out_series": sorted(left_out & set(orphaned)),
         "window": window,
         "live": scores.overall,
         "champion_live": scores.champion,
