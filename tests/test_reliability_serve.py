@@ -124,6 +124,45 @@ def test_a_stopped_server_leaves_no_copy_of_the_model(
     assert not list(temporary.glob("stockcast-*"))
 
 
+STOPPED_WHILE_LOADING = """
+import os, runpy, signal, sys, time
+import stockcast.serving.server as server
+opened = server.open_model
+def stopped_after_the_copy(cfg, workdir):
+    opened(cfg, workdir)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(60)
+server.open_model = stopped_after_the_copy
+sys.argv[0] = "scripts/serve.py"
+runpy.run_path("scripts/serve.py", run_name="__main__")
+"""
+
+
+def test_a_server_stopped_while_it_loads_ends_by_the_signal_and_leaves_no_copy(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A stop while the model loads (its verified copy made, not yet serving) ended with exit
+    status 143, which a service manager counts as a failure, where a stop while serving ends
+    by the signal; both now end by it, with nothing left behind."""
+    source: PipelineRun = run_pipeline_once(tmp_path_factory)
+    temporary = tmp_path_factory.mktemp("tmp")
+    driver = tmp_path_factory.mktemp("driver") / "stopped_while_loading.py"
+    driver.write_text(STOPPED_WHILE_LOADING)
+    server = start_forked(
+        [
+            str(driver),
+            f"registry.tracking_uri=sqlite:///{source.root}/mlruns.db",
+            f"paths.log_dir={temporary / 'logs'}",
+            f"serve.port={free_port()}",
+        ],
+        PROJECT_ROOT,
+        environment() | {"TMPDIR": str(temporary)},
+    )
+    server.communicate(timeout=READY_TIMEOUT_S)
+    assert server.returncode == -signal.SIGTERM
+    assert not list(temporary.glob("stockcast-*"))
+
+
 def test_a_valid_window_is_forecast_and_the_answer_names_the_version(server_url: str) -> None:
     body = json.dumps({"inputs": [WINDOW]}).encode()
     request = urllib.request.Request(

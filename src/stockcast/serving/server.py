@@ -23,7 +23,7 @@ import socket
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 from omegaconf import DictConfig, OmegaConf
@@ -142,32 +142,54 @@ def run_serve(cfg: DictConfig) -> None:
     """Resolve the version, load it verified, serve it until interrupted."""
     import uvicorn
 
-    # Stopped while it loads: out through SystemExit at once, so the exit handlers and the
-    # download folder's context remove what was copied so far.
+    # Stopped before it serves: out at once (the download folder's context removes what was
+    # copied so far), then ended by the signal, as a stop while serving is.
     for stop_signal in STOP_SIGNALS:
         signal.signal(stop_signal, leave_now)
-    with tempfile.TemporaryDirectory(prefix="stockcast-serve-") as download_dir:
-        model = open_model(cfg, download_dir)
-    app = build_app(model, Limits(int(cfg.serve.max_rows), int(cfg.serve.max_bytes)))
-    host, port = str(cfg.serve.host), int(cfg.serve.port)
-    # Bound here, before saying it serves: uvicorn's own bind failure was its log line and exit
-    # code 3 after this process had announced the address.
-    listening = bound_socket(host, port)
-    signed = OmegaConf.select(cfg, "registry.signing.public_key")
-    checked = "hash and signature" if signed else "hash"
-    log.info(
-        "serving %s (files verified against its registered %s) on http://%s:%d/invocations",
-        model.label,
-        checked,
-        host,
-        listening.getsockname()[1],
-    )
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    run_until_stopped(server, listening)
+    try:
+        with tempfile.TemporaryDirectory(prefix="stockcast-serve-") as download_dir:
+            model = open_model(cfg, download_dir)
+        app = build_app(model, Limits(int(cfg.serve.max_rows), int(cfg.serve.max_bytes)))
+        host, port = str(cfg.serve.host), int(cfg.serve.port)
+        # Bound here, before saying it serves: uvicorn's own bind failure was its log line and
+        # exit code 3 after this process had announced the address.
+        listening = bound_socket(host, port)
+        signed = OmegaConf.select(cfg, "registry.signing.public_key")
+        checked = "hash and signature" if signed else "hash"
+        log.info(
+            "serving %s (files verified against its registered %s) on http://%s:%d/invocations",
+            model.label,
+            checked,
+            host,
+            listening.getsockname()[1],
+        )
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        # Until it has put its own stop handlers in place, a stop still leaves through here.
+        run_until_stopped(server, listening)
+    except Stopped as stop:
+        end_by_signal(stop.number)
+
+
+class Stopped(SystemExit):
+    """A stop signal before the server runs: leaves at once, as exit status 128 + the signal
+    wherever it is not caught."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(128 + number)
+        self.number = number
 
 
 def leave_now(number: int, frame: object) -> None:
-    raise SystemExit(128 + number)
+    raise Stopped(number)
+
+
+def end_by_signal(number: int) -> NoReturn:
+    """Remove the private copies of the model and end by signal `number`, under its default
+    handler: the exit handlers that would remove them do not run after such an end."""
+    remove_private_copies()
+    signal.signal(number, signal.SIG_DFL)
+    signal.raise_signal(number)
+    raise SystemExit(128 + number)  # only where the signal's default is not to end
 
 
 def run_until_stopped(server: Any, listening: socket.socket) -> None:
@@ -187,9 +209,7 @@ def run_until_stopped(server: Any, listening: socket.socket) -> None:
         signal.signal(stop_signal, stop)
     server.run(sockets=[listening])
     if stopped:
-        remove_private_copies()
-        signal.signal(stopped[0], signal.SIG_DFL)
-        signal.raise_signal(stopped[0])
+        end_by_signal(stopped[0])
 
 
 def bound_socket(host: str, port: int) -> socket.socket:
