@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from stockcast.config.schema import validate_config
@@ -253,6 +254,38 @@ def test_predict_refuses_an_absurd_forecast_in_the_same_sentence(
     message = refused(registered_store, tmp_path, f"input.values={[1e-6, 1e6] * 5}")
     assert message.startswith("error: the model's forecast is -4.65655e+07 at step 1 (and 4 ")
     assert message.endswith(ABSURD_END)
+
+
+def test_a_served_networks_absurd_negative_forecast_is_refused_not_floored_to_zero(
+    tmp_path: Path,
+) -> None:
+    """The served model floors at zero; floored first, a forecast of -500 million read as 0,
+    inside every window's range, and was answered as a price of 0 with a band of width 0."""
+    from stockcast.models.spec import build_price_forecaster
+    from stockcast.serving.model import open_model_dir
+    from stockcast.training.export import save_model_dir
+
+    spec = {
+        "previous_time_window": 6,
+        "next_time_window": 3,
+        "num_threads": 1,
+        "mlp": {"hidden_sizes": [8], "activation": "relu", "dropout": 0.0, "anchor": "last"},
+        "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
+    }
+    net = build_price_forecaster(spec)
+    with torch.no_grad():  # every output a thousand window spreads below the last price
+        net.core.biases[-1].fill_(-1000.0)
+    metadata = {"kind": "stockcast.model", "previous_time_window": 6, "next_time_window": 3}
+    save_model_dir(net, spec, tmp_path / "model", metadata, np.arange(6.0) + 100)
+    model = replace(open_model_dir(tmp_path / "model"), max_range_multiple=10.0)
+    wild = np.array([[1e-6, 1e6] * 3])
+    with pytest.raises(ForecastRefused, match=r"^the model's forecast is -\d"):
+        model.forecast(wild)
+    _, _, refusals = model.forecast_each(wild, ["WILD"])
+    assert list(refusals) == [0]
+    # Evaluation passes no multiple: it scores the floored answer.
+    point, _ = replace(model, max_range_multiple=None).forecast(wild)
+    assert point.max() == 0.0
 
 
 @pytest.fixture

@@ -133,16 +133,18 @@ class OpenModel:
 
     @cached_property
     def _array_forecast(self) -> Any:
-        """The loaded model's own `forecast(rows) -> (point, bands)`, or None for a model saved
-        before its class had one: what `predict` answers, without MLflow's wrapper and the
-        DataFrame it builds and `forecast` would split again (most of a one-window call)."""
+        """The loaded model's own `unfloored_forecast(rows) -> (point, bands)` (its `forecast`
+        for a model saved before it had one: floored already), or None for a model saved before
+        its class had either: what `predict` answers, without MLflow's wrapper and the DataFrame
+        it builds and `forecast` would split again (most of a one-window call)."""
         from mlflow.exceptions import MlflowException
 
         try:
             python_model = self.pyfunc.unwrap_python_model()
         except (MlflowException, AttributeError):  # not a python_function model
             return None
-        return getattr(python_model, "forecast", None)
+        unfloored = getattr(python_model, "unfloored_forecast", None)
+        return unfloored or getattr(python_model, "forecast", None)
 
     def frame(self, windows: Any) -> Any:
         """The served answer: a DataFrame, one row per window (see `forecast`)."""

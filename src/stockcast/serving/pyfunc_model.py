@@ -62,8 +62,16 @@ class PriceForecastModel(PythonModel):
 
     def forecast(self, prices: np.ndarray) -> tuple[np.ndarray, Bands]:
         """Rows of prices the input guard passed -> (point forecasts, {level: (lower, upper)}),
-        floored: `predict` without the DataFrame, which the in-process callers (predict, serve,
-        the monitor) read straight, saving MLflow's wrapper and a frame round trip per call."""
+        floored: `predict` without the DataFrame."""
+        point, bands = self.unfloored_forecast(prices)
+        # The floor only: how far from its window a forecast may lie is the caller's setting.
+        return guarded_forecast(prices, point, bands, self.allow_non_positive, None)
+
+    def unfloored_forecast(self, prices: np.ndarray) -> tuple[np.ndarray, Bands]:
+        """`forecast` before the floor at zero: what the in-process callers (predict, serve,
+        the monitor) read straight, saving MLflow's wrapper and a frame round trip per call,
+        and judge the range of before they floor it (floored first, a forecast of -700 million
+        read as 0, inside any window's range)."""
         with torch.inference_mode():
             # A copy: batch inputs may be read-only views, which torch.from_numpy warns about.
             outputs = self.net.quantile_forecast(torch.tensor(prices, dtype=torch.float32))
@@ -88,8 +96,7 @@ class PriceForecastModel(PythonModel):
                 f"the forecast is not finite{_rows(finite)} (prices far outside what the model "
                 "can represent); check the input's scale"
             )
-        # The floor only: how far from its window a forecast may lie is the caller's setting.
-        return guarded_forecast(prices, point, bands, self.allow_non_positive, None)
+        return point, bands
 
 
 mlflow.models.set_model(PriceForecastModel())
