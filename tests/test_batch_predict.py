@@ -178,10 +178,16 @@ def test_a_price_at_or_below_zero_is_refused_naming_its_series(
 def test_skip_refused_forecasts_the_others_and_lists_the_refused_in_the_files(
     registered_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = panel_csv(tmp_path / "panel.csv", {"AAA": 30, "BBB": 30, "NEW": P - 2, "ZZZ": 30})
+    lengths = {"AAA": 30, "BBB": 30, "BLANK": 30, "DUP": 30, "NEW": P - 2, "ZZZ": 30}
+    path = panel_csv(tmp_path / "panel.csv", lengths)
     frame = pd.read_csv(path)
     frame.loc[frame.index[frame["Ticker"] == "BBB"][-1], "Close"] = -5.0
+    blank = frame.index[frame["Ticker"] == "BLANK"][4]
+    frame.loc[blank, "Close"] = None
+    frame = pd.concat([frame, frame[frame["Ticker"] == "DUP"].iloc[[2]]])
     frame.to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"missing value\(s\) in column 'Close'"):
+        predict(registered_store, tmp_path / "strict", *batch_args(path))
     run_dir = tmp_path / "run"
     predict(registered_store, run_dir, *batch_args(path, "input.skip_refused=true"))
 
@@ -189,18 +195,26 @@ def test_skip_refused_forecasts_the_others_and_lists_the_refused_in_the_files(
     assert list(forecast["Ticker"].unique()) == ["AAA", "ZZZ"]
     refused = pd.read_csv(run_dir / "refused.csv")
     assert list(refused.columns) == ["Ticker", "reason"]
-    assert list(refused["Ticker"]) == ["BBB", "NEW"]
-    assert refused["reason"][0].startswith("series 'BBB' holds -5 at position 30 (")
-    assert refused["reason"][1] == (
+    # Those the reader refused first, then those the input guard refused.
+    assert list(refused["Ticker"]) == ["BLANK", "DUP", "BBB", "NEW"]
+    reasons = dict(zip(refused["Ticker"], refused["reason"], strict=True))
+    assert reasons["BLANK"] == (
+        f"series 'BLANK' has 1 missing value(s) in column 'Close' at data row(s) {blank + 1}; "
+        "fill or drop them first."
+    )
+    assert reasons["DUP"].startswith("series 'DUP' has 2 rows on a repeated date (")
+    assert reasons["BBB"].startswith("series 'BBB' holds -5 at position 30 (")
+    assert reasons["NEW"] == (
         f"series 'NEW' holds {P - 2} values, fewer than the {P} the model reads; give it more "
         "history."
     )
     payload = json.loads((run_dir / "forecast.json").read_text())
     assert [block["id"] for block in payload["series"]] == ["AAA", "ZZZ"]
     assert payload["series"][1]["n_values"] == 30
+    assert payload["input"]["n_series"] == 6
     assert payload["refused"] == refused.rename(columns={"Ticker": "id"}).to_dict("records")
     out = capsys.readouterr().out
-    assert "left out 2 refused series (input.skip_refused): 'BBB', 'NEW'; the first: series" in out
+    assert "left out 4 refused series (input.skip_refused): 'BLANK', 'DUP', 'BBB', 'NEW'" in out
 
     # Nothing refused: refused.csv is still written, with its header alone.
     clean = panel_csv(tmp_path / "clean.csv", {"AAA": 30})

@@ -363,8 +363,8 @@ def test_a_batch_that_skips_refused_series_forecasts_the_rest_and_says_why(
     with pytest.raises(DataError) as caught:
         forecast_batch(model, left, skip_refused=True)
     assert str(caught.value).startswith(
-        "every one of the 4 series in p.csv was refused (input.skip_refused=true); the first: "
-        "series 'NAN' has 1 non-finite value"
+        "every one of the 4 series in p.csv was refused (input.skip_refused=true): 'NAN', "
+        "'NEG', 'SHORT', 'WILD'; the first: series 'NAN' has 1 non-finite value"
     )
     assert Refused("NAN", reasons["NAN"]) in result.refused
 

@@ -13,6 +13,7 @@ from stockcast.data.calendar import after_day
 from stockcast.data.checks import check_csv_layout, refuse_true_false
 from stockcast.data.compressed import compression_of
 from stockcast.data.csv_file import read_csv_frame
+from stockcast.data.id_refusals import refused_ids
 from stockcast.data.series import Series
 from stockcast.data.table_dates import read_date_column
 from stockcast.errors import DataError, first_line
@@ -116,6 +117,7 @@ def read_table_series(
     key: str = "data",
     format: str | None = None,
     checked_through: np.datetime64 | None = None,
+    refused: dict[str, str] | None = None,
 ) -> list[Series]:
     """Read one series per id from a CSV or Parquet table, sorted by date, refusing anything
     that is not a price series.
@@ -128,6 +130,9 @@ def read_table_series(
     `checked_through`: a day whose later rows are read unchecked (a value not yet out may be
     missing, a row may repeat a date), for a caller that cuts them (`until`); their dates are
     checked, being what places them after it.
+
+    `refused`: a dict that, with an `id_column`, takes each series whose own rows would
+    refuse the file (`refused_ids`), with why, instead; the others are read.
     """
     import pandas as pd
 
@@ -151,6 +156,11 @@ def read_table_series(
     )
     refuse_true_false(frame[value_column].where(checked), label, key)
     values = pd.to_numeric(frame[value_column], errors="coerce")
+    if refused is not None and id_column is not None:
+        refused.update(refused_ids(frame, values, checked, id_column, date_column, value_column))
+        # Their rows stay (the file's data rows keep their numbers) but are neither checked
+        # nor read.
+        checked = checked & ~frame[id_column].astype(str).isin(list(refused)).to_numpy()
     bad = (values.isna() & frame[value_column].notna()).to_numpy() & checked
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
@@ -185,6 +195,7 @@ def read_table_series(
             None if date_column is None else group[date_column].to_numpy("datetime64[ns]"),
         )
         for series_id, group in groups
+        if refused is None or str(series_id) not in refused
     ]
 
 

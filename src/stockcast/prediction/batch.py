@@ -45,6 +45,14 @@ def named(ids: Sequence[str], limit: int = NAMED_IDS) -> str:
 
 
 @dataclass(frozen=True)
+class Refused:
+    """A series a batch left out (`input.skip_refused`), and the sentence that refused it."""
+
+    series_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class SeriesBatch:
     """The series of one table, in id order, and where they came from."""
 
@@ -52,6 +60,8 @@ class SeriesBatch:
     id_column: str
     description: str
     details: dict[str, Any]
+    # The ids left out as the file was read (`input.skip_refused`), in id order.
+    refused: tuple[Refused, ...] = ()
 
     @property
     def ids(self) -> list[str]:
@@ -68,8 +78,12 @@ class SeriesBatch:
 
 
 def build_batch(input_cfg: Mapping[str, Any]) -> SeriesBatch:
-    """Read every id of `input.path` (validated as the single-series reader validates)."""
-    series = read_input_table(input_cfg)
+    """Read every id of `input.path` (validated as the single-series reader validates); with
+    `input.skip_refused`, an id whose own rows the reader refuses (a value that is not a number
+    or is missing, a repeated date) is left out, where it refused the whole file."""
+    refused: dict[str, str] | None = {} if input_cfg.get("skip_refused") else None
+    series = read_input_table(input_cfg, refused)
+    left_out = tuple(Refused(i, reason) for i, reason in (refused or {}).items())
     path, id_column = input_cfg["path"], str(input_cfg["id_column"])
     details = {
         "kind": input_cfg["kind"],
@@ -77,8 +91,9 @@ def build_batch(input_cfg: Mapping[str, Any]) -> SeriesBatch:
         "value_column": input_cfg.get("value_column"),
         "id_column": id_column,
     }
-    description = f"{input_cfg.get('value_column')} of {len(series)} series ({id_column}) in {path}"
-    return SeriesBatch(series, id_column, description, details)
+    count = len(series) + len(left_out)
+    description = f"{input_cfg.get('value_column')} of {count} series ({id_column}) in {path}"
+    return SeriesBatch(series, id_column, description, details, left_out)
 
 
 def check_long_enough(batch: SeriesBatch, needed: int, model_label: str) -> None:
@@ -89,14 +104,6 @@ def check_long_enough(batch: SeriesBatch, needed: int, model_label: str) -> None
             f"{len(short)} of {len(batch)} series in {batch.details['path']} hold fewer than the "
             f"{needed} values {model_label} needs: {named(short)}; drop them or give more history."
         )
-
-
-@dataclass(frozen=True)
-class Refused:
-    """A series a batch left out (`input.skip_refused`), and the sentence that refused it."""
-
-    series_id: str
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -185,7 +192,7 @@ def forecast_batch(
     """The next next_time_window values of every id, from its last previous_time_window ones,
     in one call of the model. An id the input or output guard refuses refuses the whole batch,
     or with `skip_refused` is left out and listed in the result's `refused`."""
-    if not len(batch):
+    if not len(batch) and not batch.refused:
         raise DataError(f"{batch.details['path']} holds no series to forecast.")
     if skip_refused:
         return _forecast_skipping_refused(model, batch)
@@ -199,8 +206,9 @@ def forecast_batch(
 
 def _forecast_skipping_refused(model: OpenModel, batch: SeriesBatch) -> BatchForecast:
     """Every id the guards pass, in one call of the model; the others in `refused`: first those
-    whose input is refused, in the input's order, then those whose forecast is."""
-    refused = []
+    whose rows the reader refused, then those whose input the guard refuses, in the input's
+    order, then those whose forecast is."""
+    refused = list(batch.refused)
     for item in batch.series:
         reason = _input_refusal(item, model)
         if reason is not None:
@@ -239,7 +247,8 @@ def _dated(result: BatchForecast, batch: SeriesBatch, model: OpenModel) -> Batch
 def _all_refused(refused: Sequence[Refused], batch: SeriesBatch) -> DataError:
     return DataError(
         f"every one of the {len(refused)} series in {batch.details['path']} was refused "
-        f"(input.skip_refused=true); the first: {refused[0].reason}"
+        f"(input.skip_refused=true): {named([item.series_id for item in refused])}; the first: "
+        f"{refused[0].reason}"
     )
 
 

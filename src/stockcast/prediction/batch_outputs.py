@@ -68,7 +68,8 @@ def batch_summary(
         "input": {
             **batch.details,
             "description": batch.description,
-            "n_series": len(batch),
+            # Every id of the file, those left out (`refused`) too.
+            "n_series": len(batch) + len(batch.refused),
             "n_values": int(sum(len(item) for item in batch.series)),
         },
         "mode": "forecast",

@@ -104,11 +104,14 @@ def _synthetic(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> Inp
     )
 
 
-def read_input_table(input_cfg: Mapping[str, Any]) -> list[Series]:
+def read_input_table(
+    input_cfg: Mapping[str, Any], refused: dict[str, str] | None = None
+) -> list[Series]:
     """Every series of `input.path` (CSV, or Parquet by `input.format` or a .parquet/.pq
     suffix), one per id, each sorted by date and validated. The format is told from the suffix
     as data reading tells it (prices.csv.gz is a compressed CSV, prices.parquet.gz is refused),
-    except that a suffix naming no format reads as CSV, as input=csv always has (prices.txt)."""
+    except that a suffix naming no format reads as CSV, as input=csv always has (prices.txt).
+    `refused`: takes the ids whose own rows would refuse the file, with why, instead."""
     path = input_cfg.get("path")
     if path is None or str(path).strip() in ("", MISSING_VALUE):
         raise ConfigError(
@@ -122,6 +125,7 @@ def read_input_table(input_cfg: Mapping[str, Any]) -> list[Series]:
         input_cfg.get("id_column"),
         key="input",
         format=fmt,
+        refused=refused,
     )
 
 
