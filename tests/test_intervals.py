@@ -693,8 +693,13 @@ def test_a_quantile_models_spec_records_its_band_unit_too() -> None:
     from stockcast.training.calibration import interval_spec
 
     cfg = OmegaConf.create({"model": {"quantiles": [0.1, 0.5, 0.9], "interval_scale_values": 10}})
+    windows = np.lib.stride_tricks.sliding_window_view(random_walk(300, seed=3), 80)
+    train = SimpleNamespace(origins=lambda sizes: SimpleNamespace(inputs=windows))
     prepared = SimpleNamespace(
-        window=WindowSizes(80, 5), meta={"season_length": 20}, scaler={"min_relative_scale": 1e-4}
+        window=WindowSizes(80, 5),
+        meta={"season_length": 20},
+        scaler={"min_relative_scale": 1e-4},
+        splits={"train": train},
     )
     assert interval_spec(cfg, None, prepared) == {
         "method": "quantile",
@@ -702,6 +707,8 @@ def test_a_quantile_models_spec_records_its_band_unit_too() -> None:
         "min_relative_scale": 1e-4,
         "scale_span": 20,
         "scale_drift_free": True,
+        # Evaluate's naive bands give a window that did not move the train windows' unit.
+        "still_unit": typical_unit(windows, 1e-4, 20),
     }
 
 

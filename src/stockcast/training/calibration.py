@@ -113,11 +113,14 @@ def interval_spec(
         int(cfg.model.interval_scale_values),
     )
     if cfg.model.quantiles:
+        min_relative_scale = float(prepared.scaler["min_relative_scale"])
+        train = prepared.splits["train"].origins(prepared.window).inputs
         return {
             "method": "quantile",
             "bounds": {},
-            "min_relative_scale": float(prepared.scaler["min_relative_scale"]),
-            **unit_record(span),
+            "min_relative_scale": min_relative_scale,
+            # Its own bands use no unit; evaluate's naive bands beside them do.
+            **unit_record(span, typical_unit(train, min_relative_scale, span)),
         }
     return calibrate_on_validation(
         net,
