@@ -316,6 +316,14 @@ def test_weekday_data_a_few_days_apart_never_continues_on_a_weekend() -> None:
     ]
     future, _ = future_dates(pd.DatetimeIndex(moved).to_numpy(), 3)
     assert all(12 <= pd.Timestamp(d).day <= 20 for d in future), future
+    # Every sixth business day, 8 or 10 calendar days apart: calendar steps landed on weekends.
+    sixth = days[::6].to_numpy()
+    future, freq = future_dates(sixth, 10)
+    assert freq == "6C (Mon Tue Wed Thu Fri)"
+    assert (pd.DatetimeIndex(future).dayofweek < 5).all()
+    # Weekly data keeps its weekday and its calendar step.
+    fridays = pd.date_range("2025-01-03", periods=20, freq="7D").to_numpy()
+    assert future_dates(fridays, 1)[1] == "W-FRI"
 
 
 def test_window_overrides_that_agree_pass_and_others_are_refused() -> None:

@@ -276,9 +276,17 @@ def _day_step(index: Any) -> Any:
 
     median_gap = (index[1:] - index[:-1]).median()
     # A week or more apart, few dates say little about the week (a month's 15th moved to a
-    # Monday reads as Mondays only): the calendar gap, without reading the week at all.
+    # Monday reads as Mondays only): the calendar gap, without reading the week at all, unless
+    # every date is a weekday and the gap is no whole number of weeks (every sixth business
+    # day), whose calendar steps land on weekends: then the median count of business days.
     if median_gap >= pd.Timedelta(days=DAYS_A_WEEK):
-        return median_gap
+        weeks = median_gap / pd.Timedelta(days=DAYS_A_WEEK)
+        if weeks == int(weeks) or not np.asarray(BUSINESS_WEEK)[index.dayofweek].all():
+            return median_gap
+        days = index.normalize().to_numpy("datetime64[D]")
+        apart = np.median(np.busday_count(days[:-1], days[1:]))
+        week = weekday_names(BUSINESS_WEEK)
+        return pd.offsets.CustomBusinessDay(n=max(round(float(apart)), 1), weekmask=week)
     week = trading_week(index.to_numpy("datetime64[ns]"))
     if all(week):
         return median_gap
