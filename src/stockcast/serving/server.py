@@ -142,45 +142,33 @@ def run_serve(cfg: DictConfig) -> None:
     """Resolve the version, load it verified, serve it until interrupted."""
     import uvicorn
 
-    # Stopped before it serves: out at once (the download folder's context removes what was
-    # copied so far), then ended by the signal, as a stop while serving is.
+    # A stop before it serves is noted, not raised: an exception from a signal handler is
+    # dropped where the signal lands in a garbage collector's callback (the server then served
+    # on) and aborts the process where it lands in torch's C++ code (the copy left behind). It
+    # ends by the signal once the step it came in has finished.
+    stopped: list[int] = []
     for stop_signal in STOP_SIGNALS:
-        signal.signal(stop_signal, leave_now)
-    try:
-        with tempfile.TemporaryDirectory(prefix="stockcast-serve-") as download_dir:
-            model = open_model(cfg, download_dir)
-        app = build_app(model, Limits(int(cfg.serve.max_rows), int(cfg.serve.max_bytes)))
-        host, port = str(cfg.serve.host), int(cfg.serve.port)
-        # Bound here, before saying it serves: uvicorn's own bind failure was its log line and
-        # exit code 3 after this process had announced the address.
-        listening = bound_socket(host, port)
-        signed = OmegaConf.select(cfg, "registry.signing.public_key")
-        checked = "hash and signature" if signed else "hash"
-        log.info(
-            "serving %s (files verified against its registered %s) on http://%s:%d/invocations",
-            model.label,
-            checked,
-            host,
-            listening.getsockname()[1],
-        )
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-        # Until it has put its own stop handlers in place, a stop still leaves through here.
-        run_until_stopped(server, listening)
-    except Stopped as stop:
-        end_by_signal(stop.number)
-
-
-class Stopped(SystemExit):
-    """A stop signal before the server runs: leaves at once, as exit status 128 + the signal
-    wherever it is not caught."""
-
-    def __init__(self, number: int) -> None:
-        super().__init__(128 + number)
-        self.number = number
-
-
-def leave_now(number: int, frame: object) -> None:
-    raise Stopped(number)
+        signal.signal(stop_signal, lambda number, frame: stopped.append(number))
+    with tempfile.TemporaryDirectory(prefix="stockcast-serve-") as download_dir:
+        model = open_model(cfg, download_dir)
+    if stopped:
+        end_by_signal(stopped[0])
+    app = build_app(model, Limits(int(cfg.serve.max_rows), int(cfg.serve.max_bytes)))
+    host, port = str(cfg.serve.host), int(cfg.serve.port)
+    # Bound here, before saying it serves: uvicorn's own bind failure was its log line and exit
+    # code 3 after this process had announced the address.
+    listening = bound_socket(host, port)
+    signed = OmegaConf.select(cfg, "registry.signing.public_key")
+    checked = "hash and signature" if signed else "hash"
+    log.info(
+        "serving %s (files verified against its registered %s) on http://%s:%d/invocations",
+        model.label,
+        checked,
+        host,
+        listening.getsockname()[1],
+    )
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    run_until_stopped(server, listening, stopped)
 
 
 def end_by_signal(number: int) -> NoReturn:
@@ -192,14 +180,18 @@ def end_by_signal(number: int) -> NoReturn:
     raise SystemExit(128 + number)  # only where the signal's default is not to end
 
 
-def run_until_stopped(server: Any, listening: socket.socket) -> None:
+def run_until_stopped(
+    server: Any, listening: socket.socket, stopped: list[int] | None = None
+) -> None:
     """Serve until Ctrl-C or a stop signal. After a stop signal the server shuts down, removes
     its private copy of the model, and ends by that signal, as a service manager expects of a
     clean stop (systemd counts exit status 143 as a failure, death by SIGTERM as a stop).
     uvicorn raises the SIGTERM it caught again itself, but under the default handler, which
     ends the process before its exit handlers run: the copy was left in the temporary folder on
-    every `kill`, `docker stop` or `systemctl stop`, and a SIGHUP killed it outright."""
-    stopped: list[int] = []
+    every `kill`, `docker stop` or `systemctl stop`, and a SIGHUP killed it outright.
+    `stopped`: the stop signals noted before (a stop that came while it started: it does not
+    serve)."""
+    stopped = [] if stopped is None else stopped
 
     def stop(number: int, frame: object) -> None:
         stopped.append(number)
@@ -207,7 +199,8 @@ def run_until_stopped(server: Any, listening: socket.socket) -> None:
 
     for stop_signal in STOP_SIGNALS:
         signal.signal(stop_signal, stop)
-    server.run(sockets=[listening])
+    if not stopped:
+        server.run(sockets=[listening])
     if stopped:
         end_by_signal(stopped[0])
 
