@@ -127,24 +127,28 @@ def test_a_stopped_server_leaves_no_copy_of_the_model(
 STOPPED_WHILE_LOADING = """
 import os, runpy, signal, sys, time
 import stockcast.serving.server as server
+from stockcast.registry.connection import RegistryError
 opened = server.open_model
 def stopped_after_the_copy(cfg, workdir):
     opened(cfg, workdir)
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(1)  # still loading: the stop waits for it
+    if os.environ.get("LOADING_FAILS"):  # a registry that timed out after the stop
+        raise RegistryError("cannot reach the model registry.")
 server.open_model = stopped_after_the_copy
 sys.argv[0] = "scripts/serve.py"
 runpy.run_path("scripts/serve.py", run_name="__main__")
 """
 
 
+@pytest.mark.parametrize("fails", [False, True])
 def test_a_server_stopped_while_it_loads_ends_by_the_signal_and_leaves_no_copy(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, fails: bool
 ) -> None:
     """A stop while the model loads (its verified copy made, not yet serving) ended with exit
     status 143, which a service manager counts as a failure, where a stop while serving ends
-    by the signal; both now end by it once loading is done, with nothing left behind and
-    without serving."""
+    by the signal; both now end by it once loading is done (or has failed), with nothing left
+    behind and without serving."""
     source: PipelineRun = run_pipeline_once(tmp_path_factory)
     temporary = tmp_path_factory.mktemp("tmp")
     driver = tmp_path_factory.mktemp("driver") / "stopped_while_loading.py"
@@ -157,7 +161,7 @@ def test_a_server_stopped_while_it_loads_ends_by_the_signal_and_leaves_no_copy(
             f"serve.port={free_port()}",
         ],
         PROJECT_ROOT,
-        environment() | {"TMPDIR": str(temporary)},
+        environment() | {"TMPDIR": str(temporary)} | ({"LOADING_FAILS": "1"} if fails else {}),
     )
     out, err = server.communicate(timeout=READY_TIMEOUT_S)
     assert server.returncode == -signal.SIGTERM

@@ -145,19 +145,21 @@ def run_serve(cfg: DictConfig) -> None:
     # A stop before it serves is noted, not raised: an exception from a signal handler is
     # dropped where the signal lands in a garbage collector's callback (the server then served
     # on) and aborts the process where it lands in torch's C++ code (the copy left behind). It
-    # ends by the signal once the step it came in has finished.
+    # ends by the signal once the step it came in has finished, or failed.
     stopped: list[int] = []
     for stop_signal in STOP_SIGNALS:
         signal.signal(stop_signal, lambda number, frame: stopped.append(number))
-    with tempfile.TemporaryDirectory(prefix="stockcast-serve-") as download_dir:
-        model = open_model(cfg, download_dir)
-    if stopped:
-        end_by_signal(stopped[0])
-    app = build_app(model, Limits(int(cfg.serve.max_rows), int(cfg.serve.max_bytes)))
-    host, port = str(cfg.serve.host), int(cfg.serve.port)
-    # Bound here, before saying it serves: uvicorn's own bind failure was its log line and exit
-    # code 3 after this process had announced the address.
-    listening = bound_socket(host, port)
+    try:
+        with tempfile.TemporaryDirectory(prefix="stockcast-serve-") as download_dir:
+            model = open_model(cfg, download_dir)
+        app = build_app(model, Limits(int(cfg.serve.max_rows), int(cfg.serve.max_bytes)))
+        host, port = str(cfg.serve.host), int(cfg.serve.port)
+        # Bound here, before saying it serves: uvicorn's own bind failure was its log line and
+        # exit code 3 after this process had announced the address.
+        listening = bound_socket(host, port)
+    finally:
+        if stopped:  # stopped, whether it then loaded or failed (a registry that timed out)
+            end_by_signal(stopped[0])
     signed = OmegaConf.select(cfg, "registry.signing.public_key")
     checked = "hash and signature" if signed else "hash"
     log.info(
