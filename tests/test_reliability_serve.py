@@ -88,7 +88,7 @@ def test_the_model_header_is_latin_1_whatever_the_name() -> None:
     encoded.encode("latin-1")
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_a_stopped_server_leaves_no_copy_of_the_model(
     tmp_path_factory: pytest.TempPathFactory, stop: signal.Signals
 ) -> None:
@@ -118,10 +118,12 @@ def test_a_stopped_server_leaves_no_copy_of_the_model(
             assert time.monotonic() < deadline, "serve.py did not answer"
             time.sleep(0.2)
     os.kill(server.process.pid, stop)
-    server.communicate(timeout=60)
-    # Ended by the signal, as a service manager counts a clean stop, with nothing left behind.
+    _, err = server.communicate(timeout=60)
+    # Ended by the signal, as a service manager counts a clean stop, with nothing left behind
+    # (and Ctrl-C with no KeyboardInterrupt traceback).
     assert server.returncode == -stop
     assert not list(temporary.glob("stockcast-*"))
+    assert "Traceback" not in err
 
 
 STOPPED_WHILE_LOADING = """

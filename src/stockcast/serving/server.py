@@ -39,9 +39,10 @@ log = logging.getLogger(__name__)
 MODEL_HEADER = "X-Stockcast-Model"
 # What a model name keeps as it is in that header (anything else is percent-encoded).
 HEADER_SAFE = " ._-~()"
-# What stops a server: a service manager's SIGTERM, a closed terminal's SIGHUP (not on Windows).
+# What stops a server: a service manager's SIGTERM, a closed terminal's SIGHUP (not on Windows),
+# Ctrl-C's SIGINT.
 STOP_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGINT") if hasattr(signal, name)
 )
 
 
