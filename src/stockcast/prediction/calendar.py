@@ -283,21 +283,25 @@ def _day_step(index: Any) -> Any:
         weeks = median_gap / pd.Timedelta(days=DAYS_A_WEEK)
         if weeks == int(weeks) or not np.asarray(BUSINESS_WEEK)[index.dayofweek].all():
             return median_gap
-        days = index.normalize().to_numpy("datetime64[D]")
-        apart = np.median(np.busday_count(days[:-1], days[1:]))
-        week = weekday_names(BUSINESS_WEEK)
-        return pd.offsets.CustomBusinessDay(n=max(round(float(apart)), 1), weekmask=week)
+        return _trading_days_apart(index, weekday_names(BUSINESS_WEEK))
     week = trading_week(index.to_numpy("datetime64[ns]"))
     if all(week):
         return median_gap
     mask = weekday_names(week)
     if median_gap != pd.Timedelta(days=1):
-        days = index.normalize().to_numpy("datetime64[D]")
-        apart = np.busday_count(days[:-1], days[1:], weekmask=mask)
-        return pd.offsets.CustomBusinessDay(n=max(round(float(np.median(apart))), 1), weekmask=mask)
+        return _trading_days_apart(index, mask)
     if week == BUSINESS_WEEK:
         return "B"
     return pd.offsets.CustomBusinessDay(weekmask=mask)
+
+
+def _trading_days_apart(index: Any, weekmask: str) -> Any:
+    """A step of the median count of `weekmask`'s days between the dates (at least one)."""
+    import pandas as pd
+
+    days = index.normalize().to_numpy("datetime64[D]")
+    apart = np.median(np.busday_count(days[:-1], days[1:], weekmask=weekmask))
+    return pd.offsets.CustomBusinessDay(n=max(round(float(apart)), 1), weekmask=weekmask)
 
 
 def format_date(value: np.datetime64) -> str:
