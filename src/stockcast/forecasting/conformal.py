@@ -14,8 +14,8 @@ from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.intervals import (
     Bands,
     Bounds,
+    above_floor,
     apply_intervals,
-    scale_floor,
     volatility_scale,
 )
 from stockcast.forecasting.windows import RollingOrigins
@@ -163,7 +163,7 @@ def calibrate_intervals(
         raise ValueError("calibrating bands needs at least one held-out window")
     scale = volatility_scale(inputs, min_relative_scale, span, drift_free)
     errors = np.abs(np.asarray(actual) - np.asarray(forecast)) / scale
-    moved = _above_floor(scale, inputs, min_relative_scale)
+    moved = above_floor(scale, inputs, min_relative_scale)
     steps = errors.shape[1]
     profile = np.sqrt(np.arange(1, steps + 1)) if profile is None else np.asarray(profile)
     bounds: Bounds = {}
@@ -202,12 +202,7 @@ def moved_windows(
     every window's, and more of them than a level's tail (5% at 95%) would set its
     split-conformal rank too."""
     scale = volatility_scale(inputs, min_relative_scale, span, drift_free)
-    return _above_floor(scale, inputs, min_relative_scale)
-
-
-def _above_floor(scale: np.ndarray, inputs: np.ndarray, min_relative_scale: float) -> np.ndarray:
-    """Rows whose band unit (`scale`, (n, 1)) is above the floor: the windows that moved."""
-    return scale[:, 0] > scale_floor(inputs, min_relative_scale)[:, 0]
+    return above_floor(scale, inputs, min_relative_scale)
 
 
 def usable_windows(moved: np.ndarray) -> np.ndarray:

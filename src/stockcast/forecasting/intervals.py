@@ -62,12 +62,12 @@ def typical_unit(
     inputs = np.asarray(inputs, dtype=np.float64)
     if len(inputs) == 0:
         return None
-    scale = volatility_scale(inputs, min_relative_scale, span)[:, 0]
+    scale = volatility_scale(inputs, min_relative_scale, span)
     last = np.abs(inputs[:, -1])
-    moved = (scale > scale_floor(inputs, min_relative_scale)[:, 0]) & (last > 0)
+    moved = above_floor(scale, inputs, min_relative_scale) & (last > 0)
     if not moved.any():
         return None
-    return float(np.median(scale[moved] / last[moved]))
+    return float(np.median(scale[moved, 0] / last[moved]))
 
 
 def scale_floor(inputs: np.ndarray, min_relative_scale: float = 1e-4) -> np.ndarray:
@@ -75,6 +75,11 @@ def scale_floor(inputs: np.ndarray, min_relative_scale: float = 1e-4) -> np.ndar
     window that did not move still has a finite unit."""
     last = np.asarray(inputs, dtype=np.float64)[:, -1:]
     return min_relative_scale * np.abs(last) + np.finfo(np.float64).eps
+
+
+def above_floor(scale: np.ndarray, inputs: np.ndarray, min_relative_scale: float) -> np.ndarray:
+    """Rows whose band unit (`scale`, (n, 1)) is above the floor: the windows that moved."""
+    return scale[:, 0] > scale_floor(inputs, min_relative_scale)[:, 0]
 
 
 def unit_record(span: int, still_unit: float | None = None) -> dict[str, Any]:
