@@ -183,9 +183,7 @@ def end_by_signal(number: int) -> NoReturn:
     raise SystemExit(128 + number)  # only where the signal's default is not to end
 
 
-def run_until_stopped(
-    server: Any, listening: socket.socket, stopped: list[int] | None = None
-) -> None:
+def run_until_stopped(server: Any, listening: socket.socket, stopped: list[int]) -> None:
     """Serve until Ctrl-C or a stop signal. After a stop signal the server shuts down, removes
     its private copy of the model, and ends by that signal, as a service manager expects of a
     clean stop (systemd counts exit status 143 as a failure, death by SIGTERM as a stop).
@@ -193,8 +191,7 @@ def run_until_stopped(
     ends the process before its exit handlers run: the copy was left in the temporary folder on
     every `kill`, `docker stop` or `systemctl stop`, and a SIGHUP killed it outright.
     `stopped`: the stop signals noted before (a stop that came while it started: it does not
-    serve)."""
-    stopped = [] if stopped is None else stopped
+    serve), which it goes on noting."""
 
     def stop(number: int, frame: object) -> None:
         stopped.append(number)
