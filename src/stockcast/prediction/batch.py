@@ -9,7 +9,7 @@ calendar rather than per id.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -118,7 +118,7 @@ class BatchForecast:
     dates: np.ndarray | None  # (n, next_time_window)
     frequencies: list[str] | None
     # The ids left out (`input.skip_refused`), in the input's order of their refusal.
-    refused: tuple[Refused, ...] = field(default=())
+    refused: tuple[Refused, ...] = ()
 
     def __len__(self) -> int:
         return len(self.ids)
