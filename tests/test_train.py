@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import mlflow.pyfunc
@@ -108,6 +109,41 @@ def test_a_halted_tickers_window_gets_a_band_as_wide_as_the_train_windows_typica
         width, (np.array(upper) - lower) * intervals["still_unit"] * price, rtol=1e-5
     )
     assert width[0] > 50 * intervals["min_relative_scale"] * price
+
+
+OLDER_BANDS = """
+_apply_intervals_today = apply_intervals
+
+
+def apply_intervals(forecast, scale, bounds):
+    return _apply_intervals_today(forecast, 2 * np.asarray(scale), bounds)
+"""
+
+
+def test_a_model_folder_is_served_in_process_with_the_code_it_ships(
+    trained_run: Path, tmp_path: Path
+) -> None:
+    """Predict, serve and the monitor open a folder inside a process running today's stockcast;
+    they must answer what `mlflow models serve` answers from the folder alone: its own code. Here
+    the folder's code (as if saved by an older stockcast) drew bands twice as wide."""
+    older = Path(shutil.copytree(trained_run / "model", tmp_path / "model"))
+    with (older / "code" / "stockcast" / "forecasting" / "intervals.py").open("a") as shipped:
+        shipped.write(OLDER_BANDS)
+    project_intervals = sys.modules["stockcast.forecasting.intervals"]
+    path = list(sys.path)
+    windows = 100 + np.cumsum(np.sin(np.arange(30)).reshape(3, 10), axis=1)
+
+    point, bands = open_model_dir(trained_run / "model").forecast(windows)
+    older_point, older_bands = open_model_dir(older).forecast(windows)
+
+    np.testing.assert_allclose(older_point, point, rtol=0, atol=1e-12)
+    for level, (lower, upper) in bands.items():
+        older_lower, older_upper = older_bands[level]
+        np.testing.assert_allclose(older_upper - older_lower, 2 * (upper - lower), rtol=1e-9)
+    # The project's own modules and import path are as they were.
+    assert sys.modules["stockcast.forecasting.intervals"] is project_intervals
+    assert not hasattr(project_intervals, "_apply_intervals_today")
+    assert sys.path == path
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,61 @@
+"""Load a model folder with the code it was saved with, even inside a process running stockcast.
+
+A model folder ships the modules its served code imports (`code/stockcast/...`, and the package of
+a kind named by module path). `mlflow models serve` and an endpoint load only that copy. In a
+process that has imported `stockcast` already (predict, serve, evaluate, the monitor) Python would
+find the project's modules in `sys.modules` first, so a model saved by older code would be
+served with today's maths there and with its own maths everywhere else. While the folder loads,
+its packages are taken out of `sys.modules` (and the folder's code put first on `sys.path`, as
+MLflow does), so every import of the model resolves to its own files; afterwards the project's
+modules and path are put back. The loaded model keeps its modules through the references its
+functions hold.
+
+Loading is not thread-safe: nothing else may import these packages while a folder loads (models
+are opened before serving starts and one at a time elsewhere).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+
+
+def shipped_packages(code_dir: Path) -> list[str]:
+    """The top-level module names a folder's `code/` directory provides."""
+    if not code_dir.is_dir():
+        return []
+    return sorted(
+        entry.stem
+        for entry in code_dir.iterdir()
+        if (entry.is_dir() and (entry / "__init__.py").is_file()) or entry.suffix == ".py"
+    )
+
+
+def _modules_of(packages: list[str]) -> dict[str, ModuleType]:
+    return {
+        name: module for name, module in list(sys.modules.items()) if name.split(".")[0] in packages
+    }
+
+
+@contextmanager
+def shipped_code_imports(code_dir: Path) -> Iterator[None]:
+    """Within the block, importing a package `code_dir` ships imports the shipped files."""
+    packages = shipped_packages(code_dir)
+    if not packages:
+        yield
+        return
+    own = _modules_of(packages)
+    path = list(sys.path)
+    for name in own:
+        del sys.modules[name]
+    sys.path.insert(0, str(code_dir))
+    try:
+        yield
+    finally:
+        for name in _modules_of(packages):
+            del sys.modules[name]
+        sys.modules.update(own)
+        sys.path[:] = path
