@@ -5,13 +5,17 @@ and its keys. And the registry's modules import one another without a cycle."""
 from __future__ import annotations
 
 import ast
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from stockcast.errors import ArtifactError, DamagedVersion
 from stockcast.registry.integrity import folder_contents
+from stockcast.registry.private_root import owner_file, remove_abandoned_roots
 from stockcast.registry.signing import SigningKeys
 from stockcast.registry.verified import verified_folder
 from stockcast.registry.versions import MANIFEST_TAG, MODEL_HASH_TAG, VersionInfo
@@ -120,3 +124,52 @@ def test_the_registry_modules_import_one_another_without_a_cycle() -> None:
 
     for module in graph:
         visit(module, ())
+
+
+HOLD_A_COPY = (
+    "import sys; from stockcast.registry.integrity import private_copy; "
+    "copy, _ = private_copy(sys.argv[1]); print(copy.parent, flush=True); sys.stdin.read()"
+)
+
+
+def _holding_a_copy(folder: Path, temporary: Path) -> tuple[subprocess.Popen[str], Path]:
+    """A process that has copied `folder` privately and waits for its stdin to close."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLD_A_COPY, str(folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(temporary)},
+    )
+    assert process.stdout is not None
+    return process, Path(process.stdout.readline().strip())
+
+
+def test_copies_a_killed_process_left_are_removed_by_the_next_and_a_live_ones_kept(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL runs no exit handler, so a killed process's copies stay behind (in memory, where
+    the temporary folder is a tmpfs) until the next process that copies a model removes them;
+    a live process's copies are never touched."""
+    folder, temporary = tmp_path / "folder", tmp_path / "tmp"
+    folder.mkdir()
+    temporary.mkdir()
+    (folder / "MLmodel").write_text("flavors: {}\n")
+    live, live_root = _holding_a_copy(folder, temporary)
+    killed, killed_root = _holding_a_copy(folder, temporary)
+    killed.kill()
+    killed.wait()
+    assert (killed_root / next(p.name for p in killed_root.iterdir()) / "MLmodel").is_file()
+
+    assert remove_abandoned_roots(temporary) == [killed_root]
+    assert not killed_root.exists() and not owner_file(killed_root).exists()
+    assert owner_file(live_root).is_file() and any(live_root.iterdir())
+
+    killed, killed_root = _holding_a_copy(folder, temporary)
+    killed.kill()
+    killed.wait()
+    after, _ = _holding_a_copy(folder, temporary)  # its first copy sweeps the killed one's
+    after.communicate("")
+    live.communicate("")
+    assert after.returncode == live.returncode == 0
+    assert not list(temporary.iterdir()), "every root and owner file is gone"

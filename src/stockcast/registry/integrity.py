@@ -11,10 +11,8 @@ who can write the store; the signature (registry/signing.py) is what catches tha
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
-import shutil
 import stat
 import tempfile
 from collections.abc import Mapping
@@ -22,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stockcast.errors import ArtifactError, DamagedVersion
+from stockcast.registry.private_root import private_root
 from stockcast.registry.signing import SIGNATURE_FILE
 
 # Written by Python when the folder's code is imported; never part of what was registered.
@@ -163,29 +162,10 @@ def check_contents(contents: FolderContents, expected: Expected, where: Path | N
     )
 
 
-_PRIVATE_ROOT: list[Path] = []
-
-
-def _private_root() -> Path:
-    """One temporary folder per process for verified copies, removed at exit."""
-    if not _PRIVATE_ROOT:
-        root = Path(tempfile.mkdtemp(prefix="stockcast-verified-"))
-        atexit.register(remove_private_copies)
-        _PRIVATE_ROOT.append(root)
-    return _PRIVATE_ROOT[0]
-
-
-def remove_private_copies() -> None:
-    """Remove this process's verified copies now: what exit does, for a process about to end
-    by a signal, which runs no exit handlers."""
-    while _PRIVATE_ROOT:
-        shutil.rmtree(_PRIVATE_ROOT.pop(), ignore_errors=True)
-
-
 def private_copy(folder: str | Path) -> tuple[Path, FolderContents]:
     """A private copy of `folder` (its signature, caches and MLflow's note left out) and the
     hash of every file, taken from the very bytes copied."""
-    copy = Path(tempfile.mkdtemp(dir=_private_root(), prefix="model-"))
+    copy = Path(tempfile.mkdtemp(dir=private_root(), prefix="model-"))
     return copy, folder_contents(folder, copy_to=copy)
 
 

@@ -29,7 +29,7 @@ from urllib.parse import quote
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.errors import ConfigError, ForecastRefused, StockcastError
-from stockcast.registry.integrity import remove_private_copies
+from stockcast.registry.private_root import remove_private_copies
 from stockcast.serving.model import OpenModel, open_model
 from stockcast.serving.request_body import Refused, bounded_body, request_rows
 
