@@ -118,6 +118,10 @@ _apply_intervals_today = apply_intervals
 def apply_intervals(forecast, scale, bounds):
     return _apply_intervals_today(forecast, 2 * np.asarray(scale), bounds)
 """
+NO_FLOOR = """
+def guarded_forecast(windows, point, bands, *args, **kwargs):
+    return point, bands
+"""
 
 
 def test_a_model_folder_is_served_in_process_with_the_code_it_ships(
@@ -125,10 +129,14 @@ def test_a_model_folder_is_served_in_process_with_the_code_it_ships(
 ) -> None:
     """Predict, serve and the monitor open a folder inside a process running today's stockcast;
     they must answer what `mlflow models serve` answers from the folder alone: its own code. Here
-    the folder's code (as if saved by an older stockcast) drew bands twice as wide."""
+    the folder's code (as if saved by an older stockcast) drew bands twice as wide and did not
+    floor them at zero."""
     older = Path(shutil.copytree(trained_run / "model", tmp_path / "model"))
-    with (older / "code" / "stockcast" / "forecasting" / "intervals.py").open("a") as shipped:
+    forecasting = older / "code" / "stockcast" / "forecasting"
+    with (forecasting / "intervals.py").open("a") as shipped:
         shipped.write(OLDER_BANDS)
+    with (forecasting / "guard.py").open("a") as shipped:  # and did not floor at zero
+        shipped.write(NO_FLOOR)
     project_intervals = sys.modules["stockcast.forecasting.intervals"]
     path = list(sys.path)
     windows = 100 + np.cumsum(np.sin(np.arange(30)).reshape(3, 10), axis=1)
@@ -140,6 +148,10 @@ def test_a_model_folder_is_served_in_process_with_the_code_it_ships(
     for level, (lower, upper) in bands.items():
         older_lower, older_upper = older_bands[level]
         np.testing.assert_allclose(older_upper - older_lower, 2 * (upper - lower), rtol=1e-9)
+    near_zero = np.tile([1.0, 0.1], (1, 5))
+    _, bands = open_model_dir(trained_run / "model").forecast(near_zero)
+    _, older_bands = open_model_dir(older).forecast(near_zero)
+    assert bands["95"][0].min() == 0 and older_bands["95"][0].min() < 0
     # The project's own modules and import path are as they were.
     assert sys.modules["stockcast.forecasting.intervals"] is project_intervals
     assert not hasattr(project_intervals, "_apply_intervals_today")

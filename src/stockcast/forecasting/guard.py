@@ -175,7 +175,7 @@ def guarded_forecast(
     band edge at 0 says exactly what a negative one meant, that the price could fall that far.
     """
     if max_range_multiple is not None:
-        _check_range(windows, point, float(max_range_multiple), typical_move, series_ids)
+        check_range(windows, point, float(max_range_multiple), typical_move, series_ids)
     if allow_non_positive:
         return point, bands
     floored = {
@@ -184,13 +184,14 @@ def guarded_forecast(
     return np.maximum(point, 0.0), floored
 
 
-def _check_range(
+def check_range(
     windows: np.ndarray,
     point: np.ndarray,
     multiple: float,
     typical_move: float | None,
     series_ids: Sequence[str] | None = None,
 ) -> None:
+    """Refuse the forecast where `guarded_forecast` would (the range check alone)."""
     outside = _outside_range(windows, point, multiple, typical_move)
     if outside.any():
         row, step, more = _first(outside)

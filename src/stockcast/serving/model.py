@@ -13,9 +13,9 @@ point forecast and the bands.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from stockcast.errors import DamagedFiles, DataError, UnloadableVersion
 from stockcast.forecasting.frame import forecast_frame, split_forecast_frame
 from stockcast.forecasting.guard import (
     allows_non_positive,
+    check_range,
     guarded_forecast,
     price_rows,
     range_refusals,
@@ -92,15 +93,10 @@ class OpenModel:
         forecast, naming the row's series where `series_ids` gives them; a price model's
         negative numbers are floored at 0."""
         rows, point, bands = self._answer(windows)
-        return guarded_forecast(
-            rows,
-            point,
-            bands,
-            self.allow_non_positive,
-            self.max_range_multiple,
-            self.metadata.get("mase_scale"),
-            series_ids,
-        )
+        if self.max_range_multiple is not None:
+            typical = self.metadata.get("mase_scale")
+            check_range(rows, point, self.max_range_multiple, typical, series_ids)
+        return self._floor(rows, point, bands)
 
     def forecast_each(
         self, windows: Any, series_ids: Sequence[str]
@@ -112,7 +108,7 @@ class OpenModel:
         if self.max_range_multiple is not None:
             typical = self.metadata.get("mase_scale")
             refusals = range_refusals(rows, point, self.max_range_multiple, typical, series_ids)
-        point, bands = guarded_forecast(rows, point, bands, self.allow_non_positive, None)
+        point, bands = self._floor(rows, point, bands)
         return point, bands, refusals
 
     def _answer(self, windows: Any) -> tuple[np.ndarray, np.ndarray, Bands]:
@@ -132,23 +128,42 @@ class OpenModel:
         return rows, point, bands
 
     @cached_property
+    def _python_model(self) -> Any:
+        """The loaded model's own object (None where it is not a python_function model)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.pyfunc.unwrap_python_model()
+        except (MlflowException, AttributeError):
+            return None
+
+    @cached_property
     def _array_forecast(self) -> Any:
         """The loaded model's own `unfloored_forecast(rows) -> (point, bands)` (its `forecast`
         for a model saved before it had one: floored already), or None for a model saved before
         its class had either: what `predict` answers, without MLflow's wrapper and the DataFrame
         it builds and `forecast` would split again (most of a one-window call)."""
-        from mlflow.exceptions import MlflowException
+        unfloored = getattr(self._python_model, "unfloored_forecast", None)
+        return unfloored or getattr(self._python_model, "forecast", None)
 
-        try:
-            python_model = self.pyfunc.unwrap_python_model()
-        except (MlflowException, AttributeError):  # not a python_function model
-            return None
-        unfloored = getattr(python_model, "unfloored_forecast", None)
-        return unfloored or getattr(python_model, "forecast", None)
+    @cached_property
+    def _floor(self) -> Callable[[np.ndarray, np.ndarray, Bands], tuple[np.ndarray, Bands]]:
+        """The loaded model's own `floor`, run by its own code as `mlflow models serve` would;
+        today's for a model saved before its class had one (which floored the same way)."""
+        own = getattr(self._python_model, "floor", None)
+        if own is not None:
+            return own
+        return partial(_floor_today, allow_non_positive=self.allow_non_positive)
 
     def frame(self, windows: Any) -> Any:
         """The served answer: a DataFrame, one row per window (see `forecast`)."""
         return forecast_frame(*self.forecast(windows))
+
+
+def _floor_today(
+    rows: np.ndarray, point: np.ndarray, bands: Bands, allow_non_positive: bool
+) -> tuple[np.ndarray, Bands]:
+    return guarded_forecast(rows, point, bands, allow_non_positive, None)
 
 
 def open_model_dir(

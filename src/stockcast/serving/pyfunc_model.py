@@ -63,8 +63,15 @@ class PriceForecastModel(PythonModel):
     def forecast(self, prices: np.ndarray) -> tuple[np.ndarray, Bands]:
         """Rows of prices the input guard passed -> (point forecasts, {level: (lower, upper)}),
         floored: `predict` without the DataFrame."""
-        point, bands = self.unfloored_forecast(prices)
-        # The floor only: how far from its window a forecast may lie is the caller's setting.
+        return self.floor(prices, *self.unfloored_forecast(prices))
+
+    def floor(
+        self, prices: np.ndarray, point: np.ndarray, bands: Bands
+    ) -> tuple[np.ndarray, Bands]:
+        """What this model makes of a forecast below zero (a price model floors it at 0): the
+        step of `forecast` after `unfloored_forecast`, for the callers that judge the range in
+        between. The floor only: how far from its window a forecast may lie is the caller's
+        setting."""
         return guarded_forecast(prices, point, bands, self.allow_non_positive, None)
 
     def unfloored_forecast(self, prices: np.ndarray) -> tuple[np.ndarray, Bands]:
