@@ -5,6 +5,8 @@ and its keys. And the registry's modules import one another without a cycle."""
 from __future__ import annotations
 
 import ast
+import errno
+import fcntl
 import os
 import shutil
 import subprocess
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from stockcast.errors import ArtifactError, DamagedVersion
+from stockcast.registry import private_root as private_root_module
 from stockcast.registry.integrity import folder_contents
 from stockcast.registry.private_root import owner_file, remove_abandoned_roots
 from stockcast.registry.signing import SigningKeys
@@ -173,3 +176,37 @@ def test_copies_a_killed_process_left_are_removed_by_the_next_and_a_live_ones_ke
     live.communicate("")
     assert after.returncode == live.returncode == 0
     assert not list(temporary.iterdir()), "every root and owner file is gone"
+
+
+def test_the_sweep_leaves_alone_what_is_not_an_abandoned_root_of_this_user(tmp_path: Path) -> None:
+    """Anyone can put names the sweep looks for in a shared /tmp: none of them fails a load or is
+    followed."""
+    (tmp_path / "stockcast-verified-folder.owner").mkdir()
+    kept = tmp_path / "stockcast-verified-linked"
+    kept.mkdir()
+    owner_file(kept).symlink_to(tmp_path / "stockcast-verified-folder.owner")
+    assert remove_abandoned_roots(tmp_path) == []
+    assert kept.is_dir()
+
+
+def test_a_temporary_folder_that_locks_nothing_still_takes_copies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unsupported(descriptor: int, operation: int) -> None:
+        raise OSError(errno.EOPNOTSUPP, os.strerror(errno.EOPNOTSUPP))
+
+    monkeypatch.setattr(fcntl, "flock", unsupported)
+    root = tmp_path / "stockcast-verified-root"
+    root.mkdir()
+    assert private_root_module._claim(root) is None
+    assert list(tmp_path.iterdir()) == [root], "no owner file, staged or named"
+
+
+def test_a_forked_child_removes_none_of_its_parents_copies() -> None:
+    root = private_root_module.private_root()
+    child = os.fork()
+    if child == 0:  # the child ends as a child of a process holding copies would
+        private_root_module.remove_private_copies()
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert root.is_dir() and owner_file(root).is_file()

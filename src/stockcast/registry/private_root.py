@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -27,9 +28,12 @@ except ImportError:  # pragma: no cover - Windows
 ROOT_PREFIX = "stockcast-verified-"
 OWNER_SUFFIX = ".owner"
 
-# This process's root and the descriptor holding its owner file's lock, once made.
+# This process's root, the descriptor holding its owner file's lock (where it could be taken),
+# and the process that made them: a forked child inherits all three, and its exit must not
+# remove its parent's copies.
 _ROOT: list[Path] = []
 _OWNER: list[int] = []
+_MADE_BY: list[int] = []
 
 
 def owner_file(root: Path) -> Path:
@@ -39,43 +43,61 @@ def owner_file(root: Path) -> Path:
 def private_root() -> Path:
     """This process's root for verified copies (made on first use, removed at exit); making it
     also removes the roots of processes that died without removing theirs."""
-    if not _ROOT:
+    if not _ROOT or _MADE_BY[0] != os.getpid():
+        _forget_inherited()
         root = Path(tempfile.mkdtemp(prefix=ROOT_PREFIX))
         atexit.register(remove_private_copies)
         _ROOT.append(root)
-        if fcntl is not None:
-            _OWNER.append(_claim(root))
+        _MADE_BY.append(os.getpid())
+        owner = _claim(root) if fcntl is not None else None
+        if owner is not None:
+            _OWNER.append(owner)
             remove_abandoned_roots(root.parent)
     return _ROOT[0]
 
 
-def _claim(root: Path) -> int:
-    """Lock a fresh file, then give it the owner file's name: visible only once held."""
+def _forget_inherited() -> None:
+    """A forked child's view of its parent's root: dropped, never removed."""
+    _ROOT.clear()
+    _MADE_BY.clear()
+    _OWNER.clear()  # the parent's lock stays held by the parent's descriptor
+
+
+def _claim(root: Path) -> int | None:
+    """Lock a fresh file, then give it the owner file's name: visible only once held. None where
+    the temporary folder's filesystem locks nothing (the root is then removed at exit only)."""
     descriptor, staged = tempfile.mkstemp(prefix=".stockcast-owner-", dir=root.parent)
-    fcntl.flock(descriptor, fcntl.LOCK_EX)
-    os.replace(staged, owner_file(root))
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        os.replace(staged, owner_file(root))
+    except OSError:
+        os.close(descriptor)
+        Path(staged).unlink(missing_ok=True)
+        return None
     return descriptor
 
 
 def remove_abandoned_roots(folder: Path) -> list[Path]:
-    """Remove the roots in `folder` whose process is gone (their owner file is not locked);
-    returns them. Roots of live processes, this one's included, are left alone."""
+    """Remove the roots in `folder` whose process is gone (their owner file, a regular file of
+    this user, is not locked); returns them. Roots of live processes, this one's included, and
+    anything this user does not own are left alone; nothing here fails a load."""
     removed = []
     for owner in sorted(folder.glob(f"{ROOT_PREFIX}*{OWNER_SUFFIX}")):
         try:
-            descriptor = os.open(owner, os.O_RDONLY)
-        except OSError:  # removed meanwhile, or another user's
+            descriptor = os.open(owner, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:  # removed meanwhile, a link, a folder, or another user's
             continue
         try:
+            status = os.fstat(descriptor)
+            if not stat.S_ISREG(status.st_mode) or status.st_uid != os.getuid():
+                continue
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # held: its process is alive
-            os.close(descriptor)
-            continue
-        try:
             root = owner.with_name(owner.name[: -len(OWNER_SUFFIX)])
             shutil.rmtree(root, ignore_errors=True)
             owner.unlink(missing_ok=True)
             removed.append(root)
+        except OSError:  # held (its process is alive), or not ours to remove
+            continue
         finally:
             os.close(descriptor)
     return removed
@@ -83,10 +105,14 @@ def remove_abandoned_roots(folder: Path) -> list[Path]:
 
 def remove_private_copies() -> None:
     """Remove this process's verified copies now: what exit does, for a process about to end
-    by a signal, which runs no exit handlers."""
+    by a signal, which runs no exit handlers. A forked child's exit removes nothing."""
+    if _MADE_BY and _MADE_BY[0] != os.getpid():
+        _forget_inherited()
+        return
     while _ROOT:
         root = _ROOT.pop()
         shutil.rmtree(root, ignore_errors=True)
         owner_file(root).unlink(missing_ok=True)
     while _OWNER:
         os.close(_OWNER.pop())
+    _MADE_BY.clear()
