@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from stockcast.config.compose import flatten
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import share_outside_range
-from stockcast.errors import StockcastError
+from stockcast.errors import ArtifactError, StockcastError
 from stockcast.forecasting.conformal import calibrate_intervals, naive_spread_profile
 from stockcast.forecasting.frame import split_forecast_frame
 from stockcast.forecasting.intervals import band_scale_span, volatility_scale
@@ -156,6 +156,24 @@ def test_a_model_folder_is_served_in_process_with_the_code_it_ships(
     assert sys.modules["stockcast.forecasting.intervals"] is project_intervals
     assert not hasattr(project_intervals, "_apply_intervals_today")
     assert sys.path == path
+
+
+@pytest.mark.parametrize(
+    ("shipped", "reason"),
+    [("raise SystemExit(3)\n", "its code exits, with status 3"), ("def (:\n", "invalid syntax")],
+)
+def test_a_folder_whose_own_code_cannot_load_is_one_sentence_naming_it(
+    trained_run: Path, tmp_path: Path, shipped: str, reason: str
+) -> None:
+    folder = Path(shutil.copytree(trained_run / "model", tmp_path / "model"))
+    (folder / "code" / "stockcast" / "models" / "spec.py").write_text(shipped)
+    project_spec, path = sys.modules["stockcast.models.spec"], list(sys.path)
+    with pytest.raises(ArtifactError) as caught:
+        open_model_dir(folder)
+    message = str(caught.value)
+    assert message.startswith(f"cannot load the model in {folder} (") and reason in message
+    assert "stockcast-verified" not in message and "stack trace" not in message
+    assert sys.modules["stockcast.models.spec"] is project_spec and sys.path == path
 
 
 @pytest.fixture(scope="module")

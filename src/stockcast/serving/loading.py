@@ -25,6 +25,8 @@ CODE_MODEL_LOADER = "mlflow.pyfunc.loaders.code_model"
 SAFE_WEIGHTS_SUFFIX = ".safetensors"
 PICKLED_FILES = ("python_model.pkl", "python_model.pickle")
 TYPE_HINT_NOTICE = "type hint"
+# What MLflow appends to an error of the model's code; no stack trace is shown here.
+MLFLOW_HINT = " Review the stack trace for more information."
 REBUILD = "the folder is damaged: export or register the model again"
 # What a message names: a folder, or a registered version by its name ("m version 3").
 Shown = Path | str
@@ -181,14 +183,19 @@ def load_checked_copy(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         try:
-            with shipped_code_imports(shipped):
+            with shipped_code_imports(copy, shipped):
                 model = mlflow.pyfunc.load_model(
                     str(copy), suppress_warnings=not check_requirements
                 )
-        except Exception as err:  # whatever the folder's files make loading raise: one sentence
-            raise ArtifactError(
-                f"cannot load {_loaded(shown)} ({_first_line(err)}); {REBUILD}."
-            ) from None
+        # Whatever the folder's files make loading raise (its code may even call exit): one
+        # sentence, naming the folder the user knows, not the private copy.
+        except (Exception, SystemExit) as err:
+            if isinstance(err, SystemExit):
+                reason = f"its code exits, with status {err.code}"
+            else:
+                reason = _first_line(err).replace(str(copy), _named(shown))
+                reason = reason.replace(MLFLOW_HINT, "").strip().rstrip(".")
+            raise ArtifactError(f"cannot load {_loaded(shown)} ({reason}); {REBUILD}.") from None
     for item in caught:
         if TYPE_HINT_NOTICE not in str(item.message):
             warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)

@@ -24,13 +24,14 @@ from types import ModuleType
 
 
 def shipped_packages(code_dir: Path) -> list[str]:
-    """The top-level module names a folder's `code/` directory provides."""
+    """The top-level module names a folder's `code/` directory provides (a folder without an
+    `__init__.py` is a namespace package all the same)."""
     if not code_dir.is_dir():
         return []
     return sorted(
         entry.stem
         for entry in code_dir.iterdir()
-        if (entry.is_dir() and (entry / "__init__.py").is_file()) or entry.suffix == ".py"
+        if (entry.is_dir() and entry.name != "__pycache__") or entry.suffix == ".py"
     )
 
 
@@ -40,13 +41,17 @@ def _modules_of(packages: list[str]) -> dict[str, ModuleType]:
     }
 
 
+def _inside(module: ModuleType, folder: Path) -> bool:
+    file = getattr(module, "__file__", None)
+    return file is not None and Path(file).is_relative_to(folder)
+
+
 @contextmanager
-def shipped_code_imports(code_dir: Path) -> Iterator[None]:
-    """Within the block, importing a package `code_dir` ships imports the shipped files."""
+def shipped_code_imports(folder: Path, code_dir: Path) -> Iterator[None]:
+    """Within the block, importing a package the model folder `folder` ships in `code_dir`
+    imports the shipped files. Afterwards no module of the folder stays importable by name
+    (MLflow's module for the model file included: the loaded model holds what it needs)."""
     packages = shipped_packages(code_dir)
-    if not packages:
-        yield
-        return
     own = _modules_of(packages)
     path = list(sys.path)
     for name in own:
@@ -55,7 +60,8 @@ def shipped_code_imports(code_dir: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        for name in _modules_of(packages):
-            del sys.modules[name]
+        for name, module in list(sys.modules.items()):
+            if name.split(".")[0] in packages or _inside(module, folder):
+                del sys.modules[name]
         sys.modules.update(own)
         sys.path[:] = path
