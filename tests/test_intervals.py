@@ -222,6 +222,14 @@ def test_diebold_mariano_matches_a_hand_computed_case() -> None:
     assert all(math.isnan(v) for v in same), "no variance: no verdict, not a crash"
 
 
+def test_diebold_mariano_gives_no_verdict_with_no_more_windows_than_the_step() -> None:
+    """Three windows, step 3: the lag-2 autocovariance leaves nothing to estimate a variance
+    from (it came out as -5.6e7 of rounding noise, p = 0, on a 48-month series)."""
+    errors_a, errors_b = np.array([1.0, 2.0, 0.5]), np.array([2.0, 2.5, 1.0])
+    assert all(math.isnan(v) for v in diebold_mariano(errors_a, errors_b, step=3))
+    assert all(math.isfinite(v) for v in diebold_mariano(errors_a, errors_b, step=2))
+
+
 def test_diebold_mariano_keeps_a_verdict_where_the_plain_variance_turns_negative() -> None:
     """Differences that swing with period 8 around a clear mean: their autocovariances at lags
     1-4, weighed alike, sum to a negative variance; the Bartlett weights give a positive one."""

@@ -5,6 +5,7 @@ highest-priced series does not decide alone. One series: the pooled MASE, as bef
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,20 @@ from stockcast.training.windows import WindowBatches, gather_windows
 from tests.conftest import MODEL, trained_once
 
 P, H = 10, 5
+
+
+def test_a_model_that_answers_naive_in_float32_gets_no_verdict_against_naive() -> None:
+    """A model fallen back to naive answers the last price through float32: within about 1e-7
+    of it, a tiny consistent difference the test read as "worse than naive, p = 1e-29"."""
+    rng = np.random.default_rng(3)
+    last = 40.0 + rng.random((56, 1))
+    naive = np.repeat(last, H, axis=1)
+    actual = naive + rng.normal(scale=0.5, size=naive.shape)
+    model = naive.astype(np.float32).astype(np.float64) * (1 + 2e-7)
+    tested = model_vs_naive_test(model, naive, actual, np.full(56, 0.3))
+    assert all(math.isnan(p) for p in tested["p_value"])
+    moved = model_vs_naive_test(naive + 0.01, naive, actual, np.full(56, 0.3))
+    assert all(math.isfinite(p) for p in moved["p_value"]), "a real difference is still tested"
 
 
 def test_per_window_scales_weigh_each_window_in_its_series_units() -> None:

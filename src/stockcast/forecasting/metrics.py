@@ -130,7 +130,8 @@ def diebold_mariano(errors_a: np.ndarray, errors_b: np.ndarray, step: int) -> tu
     d_t = |e_a| - |e_b|; its long-run variance uses autocovariances up to lag step - 1 (h-step
     errors of overlapping origins are correlated), with the Harvey–Leybourne–Newbold small-sample
     correction. Returns (statistic, two-sided p-value from the normal distribution): a negative
-    statistic with a small p-value says `a` is more accurate than `b`.
+    statistic with a small p-value says `a` is more accurate than `b`; NaN for both where there
+    are no more errors than `step`, or the differences have no variance (`a` is `b`).
 
     Those autocovariances, weighed alike, can sum to a negative variance where d_t swings (a
     season in the errors); the Newey–West (Bartlett) weights 1 - lag / step, never negative,
@@ -140,7 +141,7 @@ def diebold_mariano(errors_a: np.ndarray, errors_b: np.ndarray, step: int) -> tu
         np.asarray(errors_b, dtype=np.float64)
     )
     n = len(d)
-    if n < 2:
+    if n <= step:  # no more windows than the lags the variance needs: no verdict
         return float("nan"), float("nan")
     centred = d - d.mean()
     autocovariances = [centred @ centred / n] + [
