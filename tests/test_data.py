@@ -14,7 +14,7 @@ from stockcast.data.prepared import PreparedData, prepare_data
 from stockcast.data.scaling import fit_scaler
 from stockcast.data.series import Series
 from stockcast.data.sources import geometric_brownian_motion, read_csv_series
-from stockcast.data.split import split_series
+from stockcast.data.split import SplitData, naive_one_step_mae, split_series
 from stockcast.errors import ArtifactError, DataError
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.training.windows import WindowBatches, gather_windows, sliding_windows
@@ -228,3 +228,10 @@ def test_loading_a_folder_that_is_not_prepared(tmp_path: Path) -> None:
         PreparedData.load(tmp_path)
     with pytest.raises(ArtifactError, match="does not exist"):
         PreparedData.load(tmp_path / "missing")
+
+
+def test_a_constant_train_split_is_refused_with_what_to_change() -> None:
+    """An illiquid listing flat until its later part: MASE has no scale to be measured in."""
+    flat = SplitData("train", np.full(50, 12.5), np.array([0, 50]), 0, ("s",))
+    with pytest.raises(DataError, match=r"leave out the data's flat start, or give data\.split"):
+        naive_one_step_mae(flat)

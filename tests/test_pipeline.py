@@ -21,6 +21,7 @@ import pytest
 
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import StockcastError
+from stockcast.evaluation.gate import gate_threshold
 from stockcast.forecasting.frame import split_forecast_frame
 from stockcast.orchestration import runner
 from stockcast.orchestration.steps.evaluate import run_evaluate
@@ -162,6 +163,18 @@ def test_gate_refuses_above_the_threshold(pipeline_store: Path) -> None:
     last_run = pipeline_dirs(pipeline_store)[-1]
     decision = json.loads((last_run / "register" / "decision" / "decision.json").read_text())
     assert decision["registered"] is False and decision["decision"]["champion"] is None
+
+
+def test_a_gate_refusal_where_naive_scores_as_badly_says_the_scale_is_why() -> None:
+    """A listing flat for most of its train split: every forecast's MASE is large, naive's too."""
+    at_naive = gate_threshold(11.3163, 11.3163, 10.0, 1.05)
+    assert not at_naive["passed"]
+    assert at_naive["reason"].startswith(
+        "test MASE 11.3163 is not below the gate's max_mase 10 (the naive forecast scores 11.3163"
+    )
+    assert "gate.max_mase_vs_naive" in at_naive["reason"]
+    broken = gate_threshold(11.3, 1.7, 10.0, None)["reason"]
+    assert broken == "test MASE 11.3000 is not below the gate's max_mase 10"
 
 
 def test_gate_refuses_a_model_worse_than_the_naive_forecast(pipeline_store: Path) -> None:

@@ -180,7 +180,9 @@ def naive_one_step_mae(split: SplitData) -> float:
     mae = pooled_naive_scale(split.segments())
     if not np.isfinite(mae) or mae <= 0.0:
         raise DataError(
-            "the train split is constant, so MASE has no scale; use data with some movement."
+            "the train split (the first data.split.train of the data) is constant, so MASE has no "
+            "scale; leave out the data's flat start, or give data.split.train enough of the data "
+            "to reach where the series moves."
         )
     return mae
 
