@@ -7,7 +7,11 @@ import pytest
 import torch
 
 from stockcast.data.scaling import fit_scaler
-from stockcast.forecasting.baselines import naive_forecast, seasonal_naive_forecast
+from stockcast.forecasting.baselines import (
+    naive_forecast,
+    seasonal_naive_forecast,
+    seasonal_naive_from_history,
+)
 from stockcast.forecasting.metrics import forecast_errors, inverse_mse_weights, pooled_errors
 from stockcast.models.kinds.mlp import MLP
 from stockcast.models.scaling import WindowScaler
@@ -393,3 +397,19 @@ def test_training_stops_fits_that_cannot_beat_naive_by_the_fallback_margin(make_
     assert [(s.min_gain, s.enabled) for s in stoppers] == [(0.1, True)]
     off = make_cfg("fit.naive_fallback=false").callbacks.naive_gain_stopping
     assert instantiate_all({"stop": off})[0].enabled is False
+
+
+def test_the_seasonal_naive_forecast_reads_a_season_longer_than_the_window_from_history() -> None:
+    """A weekly series' 52-week season: the window holds 20 weeks, the series' past all of it."""
+    history = np.arange(200.0)  # one series; its value is its position
+    first_targets = np.array([120, 150])
+    from_history = seasonal_naive_from_history(history, first_targets, np.zeros(2, int), 5, 52)
+    np.testing.assert_array_equal(from_history, [np.arange(68, 73), np.arange(98, 103)])
+    # Where the season fits in the window, the same values as from the window alone.
+    window = np.stack([history[t - 20 : t] for t in first_targets])
+    np.testing.assert_array_equal(
+        seasonal_naive_from_history(history, first_targets, np.zeros(2, int), 5, 3),
+        seasonal_naive_forecast(window, 5, 3),
+    )
+    # A window with less than a season of its series behind it: no baseline at all.
+    assert seasonal_naive_from_history(history, first_targets, np.array([0, 110]), 5, 52) is None

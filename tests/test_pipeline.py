@@ -367,11 +367,8 @@ def test_predict_after_train_alone_says_make_pipeline_registers_a_model(seeded_t
     assert not (seeded_tmp / "run" / "forecast.csv").exists()
 
 
-def test_a_step_runs_alone_on_folders_from_an_earlier_run(
-    pipeline_store: Path, tmp_path: Path
-) -> None:
-    run = pipeline_dirs(pipeline_store)[0]
-    earlier = json.loads((run / "evaluate" / "report" / "report.json").read_text())
+def evaluate_again(run: Path, tmp_path: Path, *overrides: str) -> dict:
+    """The evaluate step alone on an earlier run's folders, into tmp_path/report: its report."""
     run_step(
         run_evaluate,
         tmp_path,
@@ -379,9 +376,34 @@ def test_a_step_runs_alone_on_folders_from_an_earlier_run(
         f"evaluate.model_dir={run / 'train' / 'model'}",
         f"evaluate.prepared_dir={run / 'prepare' / 'prepared'}",
         f"evaluate.output_dir={tmp_path / 'report'}",
+        *overrides,
     )
-    again = json.loads((tmp_path / "report" / "report.json").read_text())
+    return json.loads((tmp_path / "report" / "report.json").read_text())
+
+
+def test_a_step_runs_alone_on_folders_from_an_earlier_run(
+    pipeline_store: Path, tmp_path: Path
+) -> None:
+    run = pipeline_dirs(pipeline_store)[0]
+    earlier = json.loads((run / "evaluate" / "report" / "report.json").read_text())
+    again = evaluate_again(run, tmp_path)
     assert again["metrics"] == earlier["metrics"] and again["model_hash"] == earlier["model_hash"]
+
+
+def test_the_report_scores_seasonal_naive_for_a_season_longer_than_the_window(
+    pipeline_store: Path, tmp_path: Path
+) -> None:
+    """The model reads 10 values; a 12-value season's baseline comes from each series' past."""
+    report = evaluate_again(pipeline_dirs(pipeline_store)[0], tmp_path, "evaluate.season_length=12")
+    scored = np.load(tmp_path / "report" / "test_windows.npz")
+    history, actual = scored["history"], scored["actual"]
+    season_ago = np.array(
+        [[history[t + h - 12] for h in range(5)] for t in scored["history_targets"]]
+    )
+    assert report["season_length"] == 12
+    np.testing.assert_allclose(
+        report["metrics"]["seasonal_naive"]["per_step"]["mae"], np.abs(season_ago - actual).mean(0)
+    )
 
 
 def test_champion_stays_when_the_gate_does_not_compare(pipeline_store: Path) -> None:

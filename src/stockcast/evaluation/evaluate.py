@@ -22,7 +22,7 @@ from stockcast.evaluation.plots import (
 from stockcast.evaluation.reports import REPORT_FILE, REPORT_KIND, WINDOWS_FILE
 from stockcast.evaluation.series_scores import best_and_worst, per_series_scores
 from stockcast.files import file_name_parts, write_json
-from stockcast.forecasting.baselines import naive_forecast, seasonal_naive_forecast
+from stockcast.forecasting.baselines import naive_forecast, seasonal_naive_from_history
 from stockcast.forecasting.conformal import random_walk_bands
 from stockcast.forecasting.intervals import Bands, recorded_unit
 from stockcast.forecasting.metrics import diebold_mariano, interval_errors, score
@@ -111,8 +111,19 @@ def evaluate_model(
     naive = naive_forecast(inputs, next_time_window)
     forecasts = {"model": forecast, "naive": naive}
     season = int(cfg.evaluate.season_length or prepared.meta.get("season_length") or 1)
-    if 2 <= season <= inputs.shape[1]:
-        forecasts["seasonal_naive"] = seasonal_naive_forecast(inputs, next_time_window, season)
+    history = window_history(prepared, windows, window_series)
+    # From each series' past, not the window: a weekly series' 52-week season is longer than
+    # any window the model reads, and naive's season-ago value is still the baseline to beat.
+    if season >= 2:
+        seasonal = seasonal_naive_from_history(
+            history["history"],
+            history["history_targets"],
+            history["history_offsets"][window_series],
+            next_time_window,
+            season,
+        )
+        if seasonal is not None:
+            forecasts["seasonal_naive"] = seasonal
     metrics = {name: score(values, actual, window_scales) for name, values in forecasts.items()}
     bands = {
         "model": model_bands,
@@ -143,7 +154,7 @@ def evaluate_model(
         forecast=forecast,
         scales=window_scales,
         **dated,
-        **window_history(prepared, windows, window_series),
+        **history,
     )
 
     plots = plot_report(

@@ -21,3 +21,22 @@ def seasonal_naive_forecast(
     # Step h (0-based) repeats the value season_length - (h % season_length) steps back.
     columns = inputs.shape[1] - season_length + (steps % season_length)
     return inputs[:, columns]
+
+
+def seasonal_naive_from_history(
+    history: np.ndarray,
+    first_targets: np.ndarray,
+    series_starts: np.ndarray,
+    next_time_window: int,
+    season_length: int,
+) -> np.ndarray | None:
+    """The value one season before each target, read from its series' whole past (`history`,
+    the series laid end to end; `first_targets`: where each window's first target lies in it;
+    `series_starts`: where its series begins): a season longer than the input window too.
+    None where a window has less than a season of its series before its first target."""
+    steps = np.arange(next_time_window)
+    back = season_length * (steps // season_length + 1)
+    index = np.asarray(first_targets)[:, None] + steps[None] - back[None]
+    if len(index) == 0 or (index < np.asarray(series_starts)[:, None]).any():
+        return None
+    return np.asarray(history, dtype=np.float64)[index]
