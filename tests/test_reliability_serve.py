@@ -93,7 +93,8 @@ def test_a_stopped_server_leaves_no_copy_of_the_model(
     tmp_path_factory: pytest.TempPathFactory, stop: signal.Signals
 ) -> None:
     """`kill`, `docker stop` and a closed terminal stop the server by a signal: the private
-    copy of the model goes with it, as after Ctrl-C."""
+    copy of the model goes with it, as after Ctrl-C. A client that never sends the rest of its
+    request does not hold it up past `serve.shutdown_timeout_s`."""
     source: PipelineRun = run_pipeline_once(tmp_path_factory)
     port, temporary = free_port(), tmp_path_factory.mktemp("tmp")
     server = start_forked(
@@ -102,6 +103,7 @@ def test_a_stopped_server_leaves_no_copy_of_the_model(
             f"registry.tracking_uri=sqlite:///{source.root}/mlruns.db",
             f"paths.log_dir={temporary / 'logs'}",
             f"serve.port={port}",
+            "serve.shutdown_timeout_s=1",
         ],
         PROJECT_ROOT,
         environment() | {"TMPDIR": str(temporary)},
@@ -117,8 +119,17 @@ def test_a_stopped_server_leaves_no_copy_of_the_model(
         except (urllib.error.URLError, ConnectionError):
             assert time.monotonic() < deadline, "serve.py did not answer"
             time.sleep(0.2)
+    stalled = socket.create_connection((HOST, port))
+    stalled.sendall(
+        b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000\r\n\r\n[[1"
+    )
+    time.sleep(0.5)  # the request is under way, its body a few bytes short of 1000
     os.kill(server.process.pid, stop)
-    _, err = server.communicate(timeout=60)
+    try:
+        _, err = server.communicate(timeout=30)
+    finally:
+        stalled.close()
     # Ended by the signal, as a service manager counts a clean stop, with nothing left behind
     # (and Ctrl-C with no KeyboardInterrupt traceback).
     assert server.returncode == -stop

@@ -92,6 +92,7 @@ class ServeSettings(Section):
     port: Annotated[int, Field(strict=True, ge=1, le=65535, description="a port in 1..65535")]
     max_rows: WholeAbove0
     max_bytes: WholeAbove0
+    shutdown_timeout_s: WholeAbove0
 
 
 class ServeConfig(ClientConfig):

@@ -99,6 +99,11 @@ def build_app(model: OpenModel, limits: Limits) -> Any:
             result = await asyncio.to_thread(answer, model, body, content_type, limits)
         except Refused as refused:
             return error(refused)
+        except asyncio.CancelledError:  # stopping, and serve.shutdown_timeout_s ran out
+            log.warning("a request still under way when the server stopped was cancelled")
+            return error(
+                Refused(503, "SERVER_STOPPING", "the server stopped before this request was read.")
+            )
         except Exception:  # the log keeps the traceback; the client gets one sentence
             log.exception("forecasting a request failed")
             return error(
@@ -170,7 +175,10 @@ def run_serve(cfg: DictConfig) -> None:
         host,
         listening.getsockname()[1],
     )
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    timeout = int(cfg.serve.shutdown_timeout_s)
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=timeout)
+    )
     run_until_stopped(server, listening, stopped)
 
 
