@@ -9,7 +9,8 @@ refusal with the server's stack trace. Here a body over `serve.max_bytes` is ref
 is read in full (from Content-Length, then by counting), more than `serve.max_rows` rows before
 any is forecast, and every window passes the same guards as predict (`OpenModel.forecast`), so
 a refusal is the same one sentence: HTTP 400 for input that is not a window of prices, 413 for
-a request too large, 422 for a forecast the output guard refuses. No body carries a traceback.
+a request too large, 422 for a forecast the output guard refuses, 503 for a request still open
+`serve.shutdown_timeout_s` after the server was told to stop. No body carries a traceback.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import signal
 import socket
 import tempfile
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import quote
@@ -85,6 +87,7 @@ def build_app(model: OpenModel, limits: Limits) -> Any:
     # Which version answered: the server keeps the one it resolved when it started, so a
     # client can tell when the champion alias has moved since (restart the server then).
     served = {MODEL_HEADER: model_header(str(model.name), model.version)}
+    forecasts = ThreadPoolExecutor(thread_name_prefix="forecast")
 
     def error(refused: Refused, headers: Mapping[str, str] | None = None) -> Response:
         body = json.dumps({"error_code": refused.code, "message": str(refused)})
@@ -93,16 +96,24 @@ def build_app(model: OpenModel, limits: Limits) -> Any:
         )
 
     async def invocations(request: Request) -> Response:
+        body = None
         try:
             body = await bounded_body(request, limits.max_bytes)
             content_type = request.headers.get("content-type", "")
-            result = await asyncio.to_thread(answer, model, body, content_type, limits)
+            # Not the loop's default executor, which closing the loop waits for: a stop then
+            # ends within serve.shutdown_timeout_s even while a forecast is under way.
+            result = await asyncio.get_running_loop().run_in_executor(
+                forecasts, answer, model, body, content_type, limits
+            )
         except Refused as refused:
             return error(refused)
         except asyncio.CancelledError:  # stopping, and serve.shutdown_timeout_s ran out
-            log.warning("a request still under way when the server stopped was cancelled")
+            stage = "read" if body is None else "answered"
+            log.warning("a request not yet %s when the server stopped was cut off", stage)
             return error(
-                Refused(503, "SERVER_STOPPING", "the server stopped before this request was read.")
+                Refused(
+                    503, "SERVER_STOPPING", f"the server stopped before this request was {stage}."
+                )
             )
         except Exception:  # the log keeps the traceback; the client gets one sentence
             log.exception("forecasting a request failed")
