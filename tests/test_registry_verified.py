@@ -182,6 +182,7 @@ def test_the_sweep_leaves_alone_what_is_not_an_abandoned_root_of_this_user(tmp_p
     """Anyone can put names the sweep looks for in a shared /tmp: none of them fails a load or is
     followed."""
     (tmp_path / "stockcast-verified-folder.owner").mkdir()
+    os.mkfifo(tmp_path / "stockcast-verified-pipe.owner")  # opening it would wait for a writer
     kept = tmp_path / "stockcast-verified-linked"
     kept.mkdir()
     owner_file(kept).symlink_to(tmp_path / "stockcast-verified-folder.owner")

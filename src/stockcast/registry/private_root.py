@@ -84,8 +84,12 @@ def remove_abandoned_roots(folder: Path) -> list[Path]:
     removed = []
     for owner in sorted(folder.glob(f"{ROOT_PREFIX}*{OWNER_SUFFIX}")):
         try:
-            descriptor = os.open(owner, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:  # removed meanwhile, a link, a folder, or another user's
+            # Not blocking either: opening a FIFO waits for a writer, and anyone may make one.
+            flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+            if not stat.S_ISREG(os.lstat(owner).st_mode):
+                continue
+            descriptor = os.open(owner, flags)
+        except OSError:  # removed meanwhile, a link, or another user's
             continue
         try:
             status = os.fstat(descriptor)
