@@ -124,8 +124,9 @@ def guarded_forecast(windows, point, bands, *args, **kwargs):
 """
 
 
+@pytest.mark.parametrize("package_init", [True, False])
 def test_a_model_folder_is_served_in_process_with_the_code_it_ships(
-    trained_run: Path, tmp_path: Path
+    trained_run: Path, tmp_path: Path, package_init: bool
 ) -> None:
     """Predict, serve and the monitor open a folder inside a process running today's stockcast;
     they must answer what `mlflow models serve` answers from the folder alone: its own code. Here
@@ -137,6 +138,8 @@ def test_a_model_folder_is_served_in_process_with_the_code_it_ships(
         shipped.write(OLDER_BANDS)
     with (forecasting / "guard.py").open("a") as shipped:  # and did not floor at zero
         shipped.write(NO_FLOOR)
+    if not package_init:  # a namespace package, which the project's regular one would shadow
+        (older / "code" / "stockcast" / "__init__.py").unlink()
     project_intervals = sys.modules["stockcast.forecasting.intervals"]
     path = list(sys.path)
     windows = 100 + np.cumsum(np.sin(np.arange(30)).reshape(3, 10), axis=1)

@@ -191,7 +191,7 @@ def load_checked_copy(
         # sentence, naming the folder the user knows, not the private copy.
         except (Exception, SystemExit) as err:
             if isinstance(err, SystemExit):
-                reason = f"its code exits, with status {err.code}"
+                reason = f"its code exits, with status {0 if err.code is None else err.code}"
             else:
                 reason = _first_line(err).replace(str(copy), _named(shown))
                 reason = reason.replace(MLFLOW_HINT, "").strip().rstrip(".")

@@ -19,6 +19,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.machinery import PathFinder
+from importlib.util import module_from_spec
 from pathlib import Path
 from types import ModuleType
 
@@ -46,6 +48,20 @@ def _inside(module: ModuleType, folder: Path) -> bool:
     return file is not None and Path(file).is_relative_to(folder)
 
 
+def _import_from(code_dir: Path, name: str) -> None:
+    """Import top-level `name` from `code_dir` alone. A folder there without `__init__.py` is
+    only a namespace package, which Python passes over for a regular package of that name
+    anywhere on the path (the project's own, installed): its submodules would then be the
+    project's."""
+    spec = PathFinder.find_spec(name, [str(code_dir)])
+    if spec is None:
+        return
+    module = module_from_spec(spec)
+    sys.modules[name] = module
+    if spec.loader is not None:
+        spec.loader.exec_module(module)
+
+
 @contextmanager
 def shipped_code_imports(folder: Path, code_dir: Path) -> Iterator[None]:
     """Within the block, importing a package the model folder `folder` ships in `code_dir`
@@ -58,6 +74,8 @@ def shipped_code_imports(folder: Path, code_dir: Path) -> Iterator[None]:
         del sys.modules[name]
     sys.path.insert(0, str(code_dir))
     try:
+        for name in packages:
+            _import_from(code_dir, name)
         yield
     finally:
         for name, module in list(sys.modules.items()):
