@@ -4,6 +4,7 @@ plots and the gate's threshold verdict, written as report.json beside the scored
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ from stockcast.forecasting.metrics import diebold_mariano, interval_errors, scor
 from stockcast.forecasting.windows import RollingOrigins
 from stockcast.serving.metadata import model_spec
 from stockcast.serving.model import OpenModel
+
+log = logging.getLogger(__name__)
 
 # How far apart two float32 answers of the same number may lie, relative to it (a few ulps).
 FLOAT32_ROUNDING = 4 * float(np.finfo(np.float32).eps)
@@ -124,6 +127,12 @@ def evaluate_model(
         )
         if seasonal is not None:
             forecasts["seasonal_naive"] = seasonal
+        else:
+            log.warning(
+                "the seasonal-naive baseline is left out of the report: a test window has less "
+                "than a season (%d values) of its series before it",
+                season,
+            )
     metrics = {name: score(values, actual, window_scales) for name, values in forecasts.items()}
     bands = {
         "model": model_bands,
