@@ -16,11 +16,14 @@ a request too large, 422 for a forecast the output guard refuses, 503 for a requ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import logging
+import os
 import signal
 import socket
+import sys
 import tempfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -197,9 +200,18 @@ def end_by_signal(number: int) -> NoReturn:
     """Remove the private copies of the model and end by signal `number`, under its default
     handler: the exit handlers that would remove them do not run after such an end."""
     remove_private_copies()
+    # What is written goes out first: neither ending below flushes it. A stream that cannot
+    # take it (a closed pipe) must not keep the process from ending.
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
     signal.signal(number, signal.SIG_DFL)
     signal.raise_signal(number)
-    raise SystemExit(128 + number)  # only where the signal's default is not to end
+    # Only where the signal's default does not end the process: PID 1 of a container ignores
+    # its own signals. Not by SystemExit, whose exit would wait for a forecast still running in
+    # the app's threads, past serve.shutdown_timeout_s.
+    os._exit(128 + number)
 
 
 def run_until_stopped(server: Any, listening: socket.socket, stopped: list[int]) -> None:
