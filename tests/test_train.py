@@ -140,6 +140,8 @@ def test_a_model_folder_is_served_in_process_with_the_code_it_ships(
         shipped.write(NO_FLOOR)
     if not package_init:  # a namespace package, which the project's regular one would shadow
         (older / "code" / "stockcast" / "__init__.py").unlink()
+        # and a module beside it that imports it first, if anything imported it
+        (older / "code" / "aaa_first.py").write_text("import stockcast.forecasting.intervals\n")
     project_intervals = sys.modules["stockcast.forecasting.intervals"]
     path = list(sys.path)
     windows = 100 + np.cumsum(np.sin(np.arange(30)).reshape(3, 10), axis=1)

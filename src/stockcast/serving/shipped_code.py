@@ -19,10 +19,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib.machinery import PathFinder
-from importlib.util import module_from_spec
+from importlib.machinery import ModuleSpec, PathFinder
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 
 def shipped_packages(code_dir: Path) -> list[str]:
@@ -48,18 +48,17 @@ def _inside(module: ModuleType, folder: Path) -> bool:
     return file is not None and Path(file).is_relative_to(folder)
 
 
-def _import_from(code_dir: Path, name: str) -> None:
-    """Import top-level `name` from `code_dir` alone. A folder there without `__init__.py` is
-    only a namespace package, which Python passes over for a regular package of that name
-    anywhere on the path (the project's own, installed): its submodules would then be the
-    project's."""
-    spec = PathFinder.find_spec(name, [str(code_dir)])
-    if spec is None:
-        return
-    module = module_from_spec(spec)
-    sys.modules[name] = module
-    if spec.loader is not None:
-        spec.loader.exec_module(module)
+class _ShippedFinder:
+    """Finds the top-level names a folder ships in its `code/` alone, ahead of every other
+    finder. On `sys.path` alone a folder there without `__init__.py` is only a namespace
+    package, which Python passes over for a regular package of that name anywhere on the path
+    (the project's own, installed): its submodules would then be the project's."""
+
+    def __init__(self, code_dir: Path, names: list[str]) -> None:
+        self.code_dir, self.names = str(code_dir), frozenset(names)
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+        return PathFinder.find_spec(name, [self.code_dir]) if name in self.names else None
 
 
 @contextmanager
@@ -73,9 +72,9 @@ def shipped_code_imports(folder: Path, code_dir: Path) -> Iterator[None]:
     for name in own:
         del sys.modules[name]
     sys.path.insert(0, str(code_dir))
+    finder = _ShippedFinder(code_dir, packages)
+    sys.meta_path.insert(0, finder)
     try:
-        for name in packages:
-            _import_from(code_dir, name)
         yield
     finally:
         for name, module in list(sys.modules.items()):
@@ -83,3 +82,5 @@ def shipped_code_imports(folder: Path, code_dir: Path) -> Iterator[None]:
                 del sys.modules[name]
         sys.modules.update(own)
         sys.path[:] = path
+        # Gone already only where the folder's own code took it out.
+        sys.meta_path[:] = [entry for entry in sys.meta_path if entry is not finder]
