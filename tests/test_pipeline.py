@@ -165,14 +165,16 @@ def test_gate_refuses_above_the_threshold(pipeline_store: Path) -> None:
     assert decision["registered"] is False and decision["decision"]["champion"] is None
 
 
-def test_a_gate_refusal_where_naive_scores_as_badly_says_the_scale_is_why() -> None:
+def test_a_gate_refusal_where_naive_scores_as_badly_says_what_to_change() -> None:
     """A listing flat for most of its train split: every forecast's MASE is large, naive's too."""
     at_naive = gate_threshold(11.3163, 11.3163, 10.0, 1.05)
     assert not at_naive["passed"]
     assert at_naive["reason"].startswith(
         "test MASE 11.3163 is not below the gate's max_mase 10 (the naive forecast scores 11.3163"
     )
-    assert "gate.max_mase_vs_naive" in at_naive["reason"]
+    assert "or set it to null and rely on gate.max_mase_vs_naive)" in at_naive["reason"]
+    alone = gate_threshold(11.3163, 11.3163, 10.0, None)["reason"]
+    assert alone.endswith("raise gate.max_mase)"), "no advice that would turn the gate off"
     broken = gate_threshold(11.3, 1.7, 10.0, None)["reason"]
     assert broken == "test MASE 11.3000 is not below the gate's max_mase 10"
 

@@ -47,11 +47,15 @@ def gate_threshold(
         if not ok and np.isfinite(naive_mase) and naive_mase >= max_mase:
             # Not a broken model, or not only: the limit is below what repeating the last price
             # scores here (a listing flat for most of its train split, a long horizon).
+            instead = (
+                ", or set it to null and rely on gate.max_mase_vs_naive"
+                if max_vs_naive is not None
+                else ""
+            )
             reason += (
                 f" (the naive forecast scores {naive_mase:.4f} on the same windows: MASE grows "
                 "with the horizon and with a test period livelier than the train split whose "
-                "one-step changes scale it; raise gate.max_mase, or set it to null and rely on "
-                "gate.max_mase_vs_naive)"
+                f"one-step changes scale it; raise gate.max_mase{instead})"
             )
         checks.append((ok, reason))
     if max_vs_naive is not None:
