@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from stockcast.paths import PROJECT_ROOT
-from tests.prewarmed import start_forked
+from tests.prewarmed import Forked, start_forked
 from tests.reliability_helpers import PipelineRun, environment, run_pipeline_once, start
 
 pytestmark = pytest.mark.slow
@@ -88,18 +88,16 @@ def test_the_model_header_is_latin_1_whatever_the_name() -> None:
     encoded.encode("latin-1")
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
-def test_a_stopped_server_leaves_no_copy_of_the_model(
-    tmp_path_factory: pytest.TempPathFactory, stop: signal.Signals
-) -> None:
-    """`kill`, `docker stop` and a closed terminal stop the server by a signal: the private
-    copy of the model goes with it, as after Ctrl-C. A client that never sends the rest of its
-    request does not hold it up past `serve.shutdown_timeout_s`."""
+def serving(
+    tmp_path_factory: pytest.TempPathFactory, script: str = "scripts/serve.py"
+) -> tuple[Forked, int, Path]:
+    """`script` serving the pipeline's model, stopped within 1 s (serve.shutdown_timeout_s),
+    once it answers: the server, its port and its temporary folder."""
     source: PipelineRun = run_pipeline_once(tmp_path_factory)
     port, temporary = free_port(), tmp_path_factory.mktemp("tmp")
     server = start_forked(
         [
-            "scripts/serve.py",
+            script,
             f"registry.tracking_uri=sqlite:///{source.root}/mlruns.db",
             f"paths.log_dir={temporary / 'logs'}",
             f"serve.port={port}",
@@ -109,16 +107,23 @@ def test_a_stopped_server_leaves_no_copy_of_the_model(
         environment() | {"TMPDIR": str(temporary)},
     )
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while not list(temporary.glob("stockcast-verified-*/model-*/MLmodel")):
-        assert server.returncode is None and time.monotonic() < deadline, "serve.py did not load"
-        time.sleep(0.2)
     while True:
         try:
             urllib.request.urlopen(f"http://{HOST}:{port}/ping", timeout=5)
-            break
+            return server, port, temporary
         except (urllib.error.URLError, ConnectionError):
-            assert time.monotonic() < deadline, "serve.py did not answer"
+            assert server.returncode is None and time.monotonic() < deadline, "no answer"
             time.sleep(0.2)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_stopped_server_leaves_no_copy_of_the_model(
+    tmp_path_factory: pytest.TempPathFactory, stop: signal.Signals
+) -> None:
+    """`kill`, `docker stop` and a closed terminal stop the server by a signal: the private
+    copy of the model goes with it, as after Ctrl-C. A client that never sends the rest of its
+    request does not hold it up past `serve.shutdown_timeout_s`."""
+    server, port, temporary = serving(tmp_path_factory)
     stalled = socket.create_connection((HOST, port))
     stalled.sendall(
         b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -180,6 +185,49 @@ def test_a_server_stopped_while_it_loads_ends_by_the_signal_and_leaves_no_copy(
     assert server.returncode == -signal.SIGTERM
     assert not list(temporary.glob("stockcast-*"))
     assert "serving" not in out + err, "a stop while loading never serves"
+
+
+SLOW_FORECAST = """
+import runpy, sys, time
+import stockcast.serving.model as model
+served = model.OpenModel.frame
+def slow(self, windows):
+    time.sleep(60)  # a forecast far slower than serve.shutdown_timeout_s
+    return served(self, windows)
+model.OpenModel.frame = slow
+sys.argv[0] = "scripts/serve.py"
+runpy.run_path("scripts/serve.py", run_name="__main__")
+"""
+
+
+def test_a_stop_cuts_off_a_forecast_under_way_after_the_shutdown_timeout(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The request was read and is being forecast when the server is stopped: its client is
+    told so (503) and the server ends by the signal once serve.shutdown_timeout_s has passed,
+    not when the forecast would have finished."""
+    driver = tmp_path_factory.mktemp("driver") / "slow_forecast.py"
+    driver.write_text(SLOW_FORECAST)
+    server, port, temporary = serving(tmp_path_factory, str(driver))
+    connection = http.client.HTTPConnection(HOST, port, timeout=30)
+    connection.request(
+        "POST",
+        "/invocations",
+        json.dumps({"inputs": [WINDOW]}),
+        {"Content-Type": "application/json"},
+    )
+    time.sleep(1.0)  # read, and being forecast
+    stopped = time.monotonic()
+    os.kill(server.process.pid, signal.SIGTERM)
+    answer = connection.getresponse()
+    assert answer.status == 503
+    assert json.loads(answer.read())["message"] == (
+        "the server stopped before this request was answered."
+    )
+    server.communicate(timeout=30)
+    assert server.returncode == -signal.SIGTERM
+    assert time.monotonic() - stopped < 20, "it ended long before the forecast would have"
+    assert not list(temporary.glob("stockcast-*"))
 
 
 def test_a_valid_window_is_forecast_and_the_answer_names_the_version(server_url: str) -> None:
