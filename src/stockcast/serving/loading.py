@@ -19,7 +19,7 @@ from stockcast.errors import ArtifactError, DamagedFiles, first_line
 from stockcast.files import read_json_object
 from stockcast.forecasting.windows import WINDOW_KEYS
 from stockcast.serving.metadata import EVALUATED_DIR, read_model_metadata
-from stockcast.serving.shipped_code import shipped_code_imports
+from stockcast.serving.shipped_code import SHIPPED_CODE_DIR, shipped_code_imports
 
 CODE_MODEL_LOADER = "mlflow.pyfunc.loaders.code_model"
 SAFE_WEIGHTS_SUFFIX = ".safetensors"
@@ -177,7 +177,7 @@ def load_checked_copy(
     if not files_checked:
         check_model_files(copy, shown=shown)
     metadata = read_model_metadata(copy)
-    shipped = copy / str(check_safe_model_dir(copy, shown).get("code") or "code")
+    shipped = copy / SHIPPED_CODE_DIR
     # MLflow suggests type hints on predict() (the model declares a tensor signature instead) and
     # forces that warning "once" inside its own filters, so it is recorded here and dropped.
     with warnings.catch_warnings(record=True) as caught:

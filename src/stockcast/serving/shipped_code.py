@@ -24,6 +24,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+# Where MLflow puts a models-from-code folder's `code_paths` (its fixed default subpath).
+SHIPPED_CODE_DIR = "code"
+
 
 def shipped_packages(code_dir: Path) -> list[str]:
     """The top-level module names a folder's `code/` directory provides (a folder without an
