@@ -18,6 +18,7 @@ import os
 import shutil
 import stat
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 try:
@@ -28,39 +29,46 @@ except ImportError:  # pragma: no cover - Windows
 ROOT_PREFIX = "stockcast-verified-"
 OWNER_SUFFIX = ".owner"
 
-# This process's root, the descriptor holding its owner file's lock (where it could be taken),
-# and the process that made them: a forked child inherits all three, and its exit must not
-# remove its parent's copies.
-_ROOT: list[Path] = []
-_OWNER: list[int] = []
-_MADE_BY: list[int] = []
+
+@dataclass(frozen=True)
+class _Root:
+    """A process's root, the process that made it (a forked child inherits the record, and its
+    exit must not remove its parent's copies) and the descriptor holding its owner file's lock
+    (None where the filesystem locks nothing)."""
+
+    path: Path
+    pid: int
+    owner: int | None
+
+
+# This process's root, once made (at most one).
+_MINE: list[_Root] = []
 
 
 def owner_file(root: Path) -> Path:
     return root.with_name(root.name + OWNER_SUFFIX)
 
 
+def _current() -> _Root | None:
+    """This process's root; one a forked child inherited is dropped, never removed (the
+    parent's lock stays held by the parent's descriptor)."""
+    if _MINE and _MINE[0].pid != os.getpid():
+        _MINE.clear()
+    return _MINE[0] if _MINE else None
+
+
 def private_root() -> Path:
     """This process's root for verified copies (made on first use, removed at exit); making it
     also removes the roots of processes that died without removing theirs."""
-    if not _ROOT or _MADE_BY[0] != os.getpid():
-        _forget_inherited()
-        root = Path(tempfile.mkdtemp(prefix=ROOT_PREFIX))
+    root = _current()
+    if root is None:
+        path = Path(tempfile.mkdtemp(prefix=ROOT_PREFIX))
         atexit.register(remove_private_copies)
-        _ROOT.append(root)
-        _MADE_BY.append(os.getpid())
-        owner = _claim(root) if fcntl is not None else None
-        if owner is not None:
-            _OWNER.append(owner)
-            remove_abandoned_roots(root.parent)
-    return _ROOT[0]
-
-
-def _forget_inherited() -> None:
-    """A forked child's view of its parent's root: dropped, never removed."""
-    _ROOT.clear()
-    _MADE_BY.clear()
-    _OWNER.clear()  # the parent's lock stays held by the parent's descriptor
+        root = _Root(path, os.getpid(), _claim(path) if fcntl is not None else None)
+        _MINE.append(root)
+        if root.owner is not None:
+            remove_abandoned_roots(path.parent)
+    return root.path
 
 
 def _claim(root: Path) -> int | None:
@@ -110,13 +118,11 @@ def remove_abandoned_roots(folder: Path) -> list[Path]:
 def remove_private_copies() -> None:
     """Remove this process's verified copies now: what exit does, for a process about to end
     by a signal, which runs no exit handlers. A forked child's exit removes nothing."""
-    if _MADE_BY and _MADE_BY[0] != os.getpid():
-        _forget_inherited()
+    root = _current()
+    if root is None:
         return
-    while _ROOT:
-        root = _ROOT.pop()
-        shutil.rmtree(root, ignore_errors=True)
-        owner_file(root).unlink(missing_ok=True)
-    while _OWNER:
-        os.close(_OWNER.pop())
-    _MADE_BY.clear()
+    _MINE.clear()
+    shutil.rmtree(root.path, ignore_errors=True)
+    owner_file(root.path).unlink(missing_ok=True)
+    if root.owner is not None:
+        os.close(root.owner)
