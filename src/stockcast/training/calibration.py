@@ -27,6 +27,18 @@ from stockcast.training.validation import held_out_forecasts
 log = logging.getLogger(__name__)
 
 
+def band_unit(prepared: PreparedData, span: int) -> dict[str, Any]:
+    """What a spec's `intervals` record of the band unit: its floor, the most recent values it
+    is measured over, which unit, and the unit of a window that did not move (the train
+    windows' typical one)."""
+    min_relative_scale = float(prepared.scaler["min_relative_scale"])
+    train = prepared.splits["train"].origins(prepared.window).inputs
+    return {
+        "min_relative_scale": min_relative_scale,
+        **unit_record(span, typical_unit(train, min_relative_scale, span)),
+    }
+
+
 def calibrate_on_validation(
     net: PriceForecaster,
     prepared: PreparedData,
@@ -63,8 +75,9 @@ def calibrate_on_validation(
                 needed[level],
                 level,
             )
-    train = prepared.splits["train"].origins(prepared.window)
-    profile = naive_spread_profile(train, min_relative_scale, span)
+    profile = naive_spread_profile(
+        prepared.splits["train"].origins(prepared.window), min_relative_scale, span
+    )
     folds_record = {}
     if folds is not None:
         folds_record = {
@@ -81,10 +94,7 @@ def calibrate_on_validation(
         "calibration_splits": list(splits),
         **folds_record,
         "windows_needed": needed,
-        "min_relative_scale": min_relative_scale,
-        # The most recent values a window's band unit is measured over, which unit, and the
-        # unit of a window that did not move (the train windows' typical one).
-        **unit_record(span, typical_unit(train.inputs, min_relative_scale, span)),
+        **band_unit(prepared, span),
         "bounds": calibrate_intervals(
             inputs, forecast, actual, levels, min_relative_scale, profile, span, own_windows=own
         )
@@ -113,15 +123,8 @@ def interval_spec(
         int(cfg.model.interval_scale_values),
     )
     if cfg.model.quantiles:
-        min_relative_scale = float(prepared.scaler["min_relative_scale"])
-        train = prepared.splits["train"].origins(prepared.window).inputs
-        return {
-            "method": "quantile",
-            "bounds": {},
-            "min_relative_scale": min_relative_scale,
-            # Its own bands use no unit; evaluate's naive bands beside them do.
-            **unit_record(span, typical_unit(train, min_relative_scale, span)),
-        }
+        # Its own bands use no unit; evaluate's naive bands beside them do.
+        return {"method": "quantile", "bounds": {}, **band_unit(prepared, span)}
     return calibrate_on_validation(
         net,
         prepared,
