@@ -177,10 +177,10 @@ def test_a_forecast_of_a_series_gone_from_the_data_is_orphaned_not_waiting() -> 
     maturity = mature([*friday.values(), older], observed)
     assert [m.forecast.series_id for m in maturity.matured] == ["A"]
     assert maturity.waiting == 1, "B is late, not gone"
-    assert (maturity.orphaned, maturity.series_gone) == (3, ("C", "D"))
+    assert maturity.orphaned_by_series == {"C": 2, "D": 1}
     # Once C is back, its forecasts mature again: the ledger's record was never lost.
     back = mature([friday["C"], older], [Observed("C", np.arange(4.0) + 100.0, dates)])
-    assert (len(back.matured), back.waiting, back.orphaned) == (2, 0, 0)
+    assert (len(back.matured), back.waiting, back.orphaned_by_series) == (2, 0, {})
 
 
 def test_live_scores_compare_with_the_naive_forecast_of_the_same_origin() -> None:

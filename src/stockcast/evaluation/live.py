@@ -4,7 +4,7 @@ scored against the naive forecast made at the same origin, and the verdict on a 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,13 +73,21 @@ class Maturity:
     # How many forecasts of each series no longer in the data, by series id (sorted).
     orphaned_by_series: dict[str, int]
 
-    @property
-    def orphaned(self) -> int:
-        return sum(self.orphaned_by_series.values())
 
-    @property
-    def series_gone(self) -> tuple[str, ...]:
-        return tuple(self.orphaned_by_series)
+def orphaned_report(by_series: Mapping[str, int], left_out: Collection[str]) -> dict[str, Any]:
+    """A monitor report's account of the forecasts whose series today's data lacks: those of
+    series gone from it (delisted, dropped from a panel: `orphaned`, `orphaned_series`), which
+    never mature, and those of series still in the file that today's panel left out as too
+    short (`left_out`, `left_out_series`), which wait for them to come back: neither orphaned
+    nor waiting. `by_series`: `Maturity.orphaned_by_series`."""
+    gone = [name for name in by_series if name not in left_out]
+    kept_out = [name for name in by_series if name in left_out]
+    return {
+        "orphaned": sum(by_series[name] for name in gone),
+        "orphaned_series": gone,
+        "left_out": sum(by_series[name] for name in kept_out),
+        "left_out_series": kept_out,
+    }
 
 
 def mature(forecasts: Iterable[LedgerForecast], observed: Sequence[Observed]) -> Maturity:

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ArtifactError, DataError
-from stockcast.evaluation.live import observed_series, score_live
+from stockcast.evaluation.live import observed_series, orphaned_report, score_live
 from stockcast.evaluation.live_verdict import judge
 from stockcast.orchestration.steps.monitor_outputs import finish, log_to_mlflow, registered_version
 from stockcast.orchestration.steps.table import table_step
@@ -89,8 +89,8 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     # Series today's panel left out as too short (prepare's `left_out_series`): still in the
     # data, their forecasts wait for them to come back in, rather than being gone.
     left_out = set(prepared.meta.get("left_out_series") or {})
-    orphaned = scores.orphaned_by_series
-    gone = [name for name in orphaned if name not in left_out]
+    orphans = orphaned_report(scores.orphaned_by_series, left_out)
+    gone = orphans["orphaned_series"]
     if gone:
         log.warning(
             "ledger forecasts of %d series no longer in the data cannot mature while the series "
@@ -128,14 +128,9 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         "waiting": scores.waiting,
         # Forecasts whose origin today's data no longer reaches back to: not scored.
         "before_data": scores.before_data,
-        # Forecasts of series no longer in today's data (delisted, dropped from a panel): they
-        # never mature, so they are neither waited for nor scored; the ledger keeps them.
-        "orphaned": sum(orphaned[name] for name in gone),
-        "orphaned_series": gone,
-        # Forecasts of series still in the file that today's panel left out as too short
-        # (data.as_of): not gone, so neither orphaned nor waiting; and those series.
-        "left_out": sum(count for name, count in orphaned.items() if name in left_out),
-        "left_out_series": sorted(left_out & set(orphaned)),
+        # Forecasts of series gone from today's data, which the ledger keeps but never scores,
+        # and of those today's panel left out as too short (data.as_of).
+        **orphans,
         "window": window,
         "live": scores.overall,
         "champion_live": scores.champion,
