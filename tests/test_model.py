@@ -14,6 +14,7 @@ from stockcast.forecasting.baselines import (
 )
 from stockcast.forecasting.metrics import forecast_errors, inverse_mse_weights, pooled_errors
 from stockcast.models.kinds.mlp import MLP
+from stockcast.models.network import window_weights
 from stockcast.models.scaling import WindowScaler
 from stockcast.models.spec import build_price_forecaster, load_weights
 from stockcast.training.losses import make_loss
@@ -207,6 +208,55 @@ def test_member_weights_combine_the_members_forecasts(anchor: str, quantiles: li
     for bad in ([1.0, 1.0], [1.0, -1.0, 1.0], [0.0, 0.0, 0.0], [1.0, float("nan"), 1.0]):
         with pytest.raises(ValueError, match="member weights"):
             net.set_member_weights(bad)
+
+
+LEVEL_RANGE = {"low": 50.0, "high": 150.0, "max_outside": 0.5}
+
+
+@pytest.mark.parametrize(("anchor", "quantiles"), [("none", []), ("last", [0.1, 0.5, 0.9])])
+def test_the_level_members_step_aside_for_a_window_outside_the_fitted_range(
+    anchor: str, quantiles: list[float]
+) -> None:
+    """With a `level_range`, a window more than `max_outside` of whose values lie outside it
+    (above or below) is forecast by the members that read its shape alone, their weights
+    renormalised; a window no more outside than that, and a network without a range, combine
+    every member."""
+    torch.manual_seed(4)
+    mlp = {**SPEC["mlp"], "anchor": anchor, "quantiles": quantiles}
+    spec = {**SPEC, "mlp": mlp, "scaler": ENSEMBLE_SCALER}
+    spec["combination"] = {"weights": [0.2, 0.3, 0.5]}
+    plain = build_price_forecaster(spec).double()
+    give_outputs(plain)
+    ranged = build_price_forecaster(spec | {"level_range": LEVEL_RANGE}).double()
+    ranged.load_state_dict(plain.state_dict())
+    assert ranged.level_reading_members() == [False, True, True]
+    inside = 100 + torch.randn(2, 10, dtype=torch.float64).cumsum(1)
+    half_above = torch.cat([inside[:, :5], inside[:, 5:] + 100], dim=1)  # 5 of 10: not more
+    six_above = torch.cat([inside[:, :4], inside[:, 4:] + 100], dim=1)
+    all_below = inside - 90
+    prices = torch.cat([inside, half_above, six_above, all_below])
+    served = ranged.quantile_forecast(prices)
+    torch.testing.assert_close(served[:4], plain.quantile_forecast(prices[:4]))
+    plain.set_member_weights([1.0, 0.0, 0.0])  # the per_window member alone
+    torch.testing.assert_close(served[4:], plain.quantile_forecast(prices[4:]))
+    set_aside = ranged.level_set_aside(prices)
+    assert set_aside.tolist() == [[False] * 8, [False] * 4 + [True] * 4, [False] * 4 + [True] * 4]
+    # The rule needs a member to carry the forecast: all read the level, or none, no rule.
+    levelled = {**SPEC, "scaler": fit_scaler("standard", np.linspace(50.0, 150.0, 101), 1e-4)}
+    assert build_price_forecaster(levelled | {"level_range": LEVEL_RANGE}).level_range is None
+
+
+def test_a_window_whose_weighted_members_all_read_the_level_keeps_its_weights() -> None:
+    """Members weighted 0 cannot carry a window: where every weighted member is set aside, the
+    window keeps the fitted weights rather than dividing by nothing."""
+    weights = torch.tensor([0.0, 0.4, 0.6], dtype=torch.float64)
+    set_aside = torch.tensor([[False, False], [True, False], [True, False]])
+    torch.testing.assert_close(
+        window_weights(weights, set_aside), torch.stack([weights, weights], dim=1)
+    )
+    weights = torch.tensor([0.25, 0.25, 0.5], dtype=torch.float64)
+    expected = torch.tensor([[1.0, 0.25], [0.0, 0.25], [0.0, 0.5]], dtype=torch.float64)
+    torch.testing.assert_close(window_weights(weights, set_aside), expected)
 
 
 def test_inverse_mse_weights_lean_on_the_members_with_smaller_validation_errors() -> None:

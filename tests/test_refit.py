@@ -189,6 +189,13 @@ def test_the_registered_model_is_refit_on_all_history(refit_runs: dict[str, Path
         model_spec(candidate)["combination"] == model_spec(candidate / "evaluated")["combination"]
     )
     assert refit["combination"] == "the evaluated model's member weights"
+    # Its level members step aside outside the values each was fitted on: all history's for
+    # the refit, the train split's for the evaluated model.
+    prices = pd.read_csv(refit_runs["store"] / "full.csv")["price"].to_numpy()
+    for folder, fitted in ((candidate, prices), (candidate / "evaluated", prices[:210])):
+        expected = {"low": fitted.min(), "high": fitted.max(), "max_outside": 0.5}
+        assert model_spec(folder)["level_range"] == expected
+    assert prices.max() > prices[:210].max()
     # Its bands are the evaluated widths, centred on its own forecast as the evaluated model's
     # are on its: a bias the validation windows showed is not carried into either.
     evaluated_bounds = model_spec(candidate / "evaluated")["intervals"]["bounds"]

@@ -277,6 +277,34 @@ def test_a_model_saved_before_the_drift_free_band_unit_keeps_its_own(
         np.testing.assert_allclose(old_bands[level][1] - point, (upper - point) * ratio, rtol=1e-6)
 
 
+def test_a_window_moved_past_the_fitted_levels_is_forecast_by_its_shape(
+    weighted_run: Path,
+) -> None:
+    """The standard and per_window_level members learned the levels of the train split: a
+    served window mostly outside them is forecast by the per_window member alone, which reads
+    the window's shape, so moved twice as far its forecast and bands move with it. Inside the
+    range every member counts, and the level members' view of the level moves the forecast."""
+    prepared = PreparedData.load(weighted_run / "prepared")
+    train = prepared.splits["train"].values
+    spec = json.loads((weighted_run / "model" / "artifacts" / "spec.json").read_text())
+    assert spec["level_range"] == {
+        "low": float(train.min()),
+        "high": float(train.max()),
+        "max_outside": 0.5,
+    }
+    assert min(spec["combination"]["weights"]) > 0.05
+    window = prepared.splits["test"].origins(prepared.window).inputs[-1:]
+    span = float(train.max() - train.min())
+    model = open_model_dir(weighted_run / "model")
+
+    def moved_back(shift: float) -> np.ndarray:
+        return model.frame(window + shift).to_numpy() - shift
+
+    np.testing.assert_allclose(moved_back(3 * span), moved_back(6 * span), rtol=1e-5)
+    assert not np.allclose(moved_back(0.0), moved_back(3 * span), rtol=1e-3)
+    assert not np.allclose(moved_back(-0.1 * span), moved_back(0.0), rtol=1e-5)
+
+
 NAMES = ["per_window", "standard", "per_window_level"]
 
 

@@ -5,6 +5,7 @@ scaled forecasts; this wraps it. Pure PyTorch: no Lightning here."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -12,6 +13,26 @@ from torch import nn
 from stockcast.models.cores import level_free_members, start_anchored
 from stockcast.models.scaling import LEVEL_KIND, PER_WINDOW_KIND, WINDOW_KINDS, WindowScaler
 from stockcast.models.served_weights import while_unchanged
+
+
+class LevelRange(NamedTuple):
+    """The values a network was fitted on, lowest and highest, and the share of a window's
+    values that may lie outside them before its level-reading members step aside."""
+
+    low: float
+    high: float
+    max_outside: float
+
+
+def window_weights(weights: torch.Tensor, set_aside: torch.Tensor) -> torch.Tensor:
+    """Each window's member weights, (members, windows): `weights` (members,) with the members
+    `set_aside` for a window (members, windows) given none and the others renormalised; a
+    window whose every weighted member is set aside keeps `weights` (no one else could carry
+    it)."""
+    kept = torch.where(set_aside, 0.0, weights[:, None])
+    total = kept.sum(dim=0, keepdim=True)
+    renormalised = kept / total.clamp_min(torch.finfo(kept.dtype).tiny)
+    return torch.where(total > 0, renormalised, weights[:, None])
 
 
 class PriceForecaster(nn.Module):
@@ -31,6 +52,13 @@ class PriceForecaster(nn.Module):
     repeats the last price: it departs from that only where training rewards it. A core whose
     kind is a forecasting method of its own (exponential smoothing, Theta) starts from that
     method's forecast instead (`start_anchored`).
+
+    With a `level_range` (the lowest and highest value the network was fitted on, and the
+    share of a window's values that may lie outside them), the members that read the absolute
+    level get no weight for a window with more of its values outside that range: what they
+    learned holds at the levels they were trained on, and a series that has shifted or trended
+    away since is forecast by the members that read the window's shape alone
+    (`level_set_aside`). Every forecast goes through it: validation, bands, test and serving.
     """
 
     def __init__(
@@ -42,6 +70,7 @@ class PriceForecaster(nn.Module):
         anchor: str = "none",
         quantiles: Sequence[float] = (),
         member_weights: Sequence[float] | None = None,
+        level_range: LevelRange | None = None,
     ) -> None:
         super().__init__()
         if core.members != len(scalers):
@@ -77,6 +106,17 @@ class PriceForecaster(nn.Module):
         # weights: the spec's `combination` holds them, so a checkpoint reload keeps them.
         self.register_buffer("member_weights", None, persistent=False)
         self.set_member_weights(member_weights)
+        # (members,): True for the members that step aside for a window outside the fitted
+        # range, None where no rule applies (no range, or no mix of members that read the level
+        # and members that do not: someone must carry the forecast).
+        reading = self.level_reading_members()
+        mixed = any(reading) and not all(reading)
+        self.level_range = level_range if mixed else None
+        self.register_buffer(
+            "level_readers",
+            torch.tensor(reading) if self.level_range is not None else None,
+            persistent=False,
+        )
         if self.anchored:
             start_anchored(self.core)
 
@@ -112,6 +152,22 @@ class PriceForecaster(nn.Module):
             scaler.kind != PER_WINDOW_KIND and not level_free
             for scaler, level_free in zip(self.scalers, free, strict=True)
         ]
+
+    def level_set_aside(self, prices: torch.Tensor) -> torch.Tensor | None:
+        """(members, batch): True where a member that reads the level steps aside for a window,
+        more than `level_range.max_outside` of whose values lie outside the fitted range; None
+        where no rule applies or no window is outside."""
+        if self.level_range is None or self.level_readers is None:
+            return None
+        low, high, limit = self.level_range
+        # Most windows lie wholly inside: one pass finds that (a tenth of the full test's cost).
+        smallest, largest = torch.aminmax(prices)
+        if smallest.item() >= low and largest.item() <= high:
+            return None
+        outside = ((prices < low) | (prices > high)).float().mean(dim=-1) > limit
+        if not bool(outside.any()):
+            return None
+        return self.level_readers[:, None] & outside[None]
 
     def fall_back_to_naive(self, diverged: bool = False) -> None:
         """Zero the point forecast's outputs: an anchored model then repeats the last price
@@ -166,7 +222,7 @@ class PriceForecaster(nn.Module):
         scale: torch.Tensor,
     ) -> torch.Tensor:
         values, base = self._member_values(prices, outputs, loc, scale)
-        return base + self._combine(values)
+        return base + self._combine(values, prices)
 
     def _member_values(
         self, prices: torch.Tensor, outputs: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor
@@ -180,11 +236,23 @@ class PriceForecaster(nn.Module):
             return in_prices, prices[:, None, -1:]
         return in_prices + loc[..., None], 0.0
 
-    def _combine(self, member_values: torch.Tensor) -> torch.Tensor:
-        """(members, ...) -> (...): the members' mean, or their weighted mean."""
+    def _combine(self, member_values: torch.Tensor, prices: torch.Tensor) -> torch.Tensor:
+        """(members, batch, ...) -> (batch, ...): the members' mean, or their weighted mean;
+        for a window outside the fitted range, without the members that read the level."""
+        set_aside = self.level_set_aside(prices)
+        if set_aside is not None:
+            weights = window_weights(self.flat_weights(), set_aside)
+            return (member_values * weights[..., None, None]).sum(dim=0)
         if self.member_weights is None:
             return member_values.mean(dim=0)
         return (member_values * self.member_weights).sum(dim=0)
+
+    def flat_weights(self) -> torch.Tensor:
+        """The members' weights, (members,): the fitted ones, or equal ones for their mean."""
+        if self.member_weights is not None:
+            return self.member_weights.flatten()
+        members = len(self.scalers)
+        return torch.full((members,), 1.0 / members, device=self.scalers[0].loc.device)
 
     def member_forecasts(self, prices: torch.Tensor) -> torch.Tensor:
         """Each member's point forecast in price units, (members, batch, horizon): what the

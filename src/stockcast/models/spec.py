@@ -3,8 +3,9 @@ place the users' words meet the network's: previous_time_window is the input siz
 next_time_window the horizon.
 
 Layout: `kind`, the two window sizes, `network` (the kind's own keys), `anchor`, `quantiles`,
-`scaler` (one entry per member), and after training `combination` (member weights), `intervals`
-(calibrated bounds) and `num_threads`.
+`scaler` (one entry per member), `level_range` (the values it was fitted on, where the members
+that read the level step aside for a window outside them), and after training `combination`
+(member weights), `intervals` (calibrated bounds) and `num_threads`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 from stockcast.forecasting.intervals import quantile_levels
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.models.kind import model_kind
-from stockcast.models.network import PriceForecaster
+from stockcast.models.network import LevelRange, PriceForecaster
 from stockcast.models.scaling import LEVEL_INPUTS, LEVEL_KIND, WindowScaler, scaler_members
 
 # Keys of the `model` config that every kind's spec records beside its own.
@@ -29,6 +30,7 @@ def network_spec(
     sizes: WindowSizes,
     scaler: Mapping[str, Any],
     data_meta: Mapping[str, Any],
+    level_range: LevelRange | None = None,
 ) -> dict[str, Any]:
     """The spec of the network the `model` config describes for the prepared data `data_meta`
     (meta.json), before training adds to it."""
@@ -41,6 +43,7 @@ def network_spec(
         "anchor": str(model_cfg["anchor"]),
         "quantiles": [float(q) for q in model_cfg["quantiles"]],
         "scaler": dict(scaler),
+        **({"level_range": level_range._asdict()} if level_range is not None else {}),
     }
 
 
@@ -82,6 +85,8 @@ def build_price_forecaster(spec: Mapping[str, Any]) -> PriceForecaster:
         quantiles=quantiles,
         # A model saved before weighted combinations has no `combination`: the members' mean.
         member_weights=(spec.get("combination") or {}).get("weights"),
+        # A model saved before the rule has no range: every member forecasts every window.
+        level_range=LevelRange(**spec["level_range"]) if spec.get("level_range") else None,
     )
 
 

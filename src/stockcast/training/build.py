@@ -8,11 +8,12 @@ import importlib
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.compose import plain
 from stockcast.data.prepared import PreparedData
 from stockcast.models.kind import model_kind
+from stockcast.models.network import LevelRange
 from stockcast.models.spec import build_price_forecaster, network_spec
 from stockcast.training.datamodule import WindowDataModule
 from stockcast.training.distributed import configured_world_size
@@ -68,6 +69,19 @@ def training_module_class(kind: str) -> type[Any]:
     return getattr(importlib.import_module(module), name)
 
 
+def fitted_level_range(cfg: DictConfig, prepared: PreparedData) -> LevelRange | None:
+    """The range of the values this fit trains on (a refit's whole history, a fold's cut),
+    outside which the members that read the level step aside for a window
+    (`fit.level_members_max_outside`; null: never). A panel's range is its series' together:
+    the network does not know which series a window is from, and its level members learned
+    every series' levels."""
+    limit = OmegaConf.select(cfg, "fit.level_members_max_outside")
+    values = prepared.splits["train"].values
+    if limit is None or len(values) == 0:
+        return None
+    return LevelRange(float(values.min()), float(values.max()), float(limit))
+
+
 def build_datamodule_and_model(
     cfg: DictConfig,
     prepared: PreparedData,
@@ -83,9 +97,13 @@ def build_datamodule_and_model(
         eval_batch_size=cfg.data.eval_batch_size,
         seed=cfg.seed,
     )
-    spec = network_spec(plain(cfg.model), prepared.window, prepared.scaler, prepared.meta) | {
-        "num_threads": int(cfg.num_threads)
-    }
+    spec = network_spec(
+        plain(cfg.model),
+        prepared.window,
+        prepared.scaler,
+        prepared.meta,
+        fitted_level_range(cfg, prepared),
+    ) | {"num_threads": int(cfg.num_threads)}
     model = training_module_class(cfg.model.kind)(
         net=build_price_forecaster(spec),
         loss=PinballLoss(cfg.model.quantiles)

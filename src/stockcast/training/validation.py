@@ -167,7 +167,8 @@ def level_members_record(
     the validation values lie outside the train split's range, the series trends away from
     those levels: such a member can score well just past the range and still extrapolate badly
     further out (README: trending series). The members that read only the window's shape carry
-    the forecast instead."""
+    the forecast instead. The network applies the same limit to each window it forecasts
+    (`PriceForecaster.level_set_aside`): this rule judges the series once, on validation."""
     limit = OmegaConf.select(cfg, "fit.level_members_max_outside")
     reading = net.level_reading_members()
     if limit is None or all(reading) or not any(reading):
