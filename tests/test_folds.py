@@ -168,3 +168,32 @@ def test_a_warm_start_fits_no_folds(make_cfg) -> None:
     cfg.train.init_from = "champion"
     assert len(fold_plan(cfg, prepared)) == 2
     assert fold_plan(cfg, prepared, warm=True) == []
+
+
+def test_a_folds_level_members_step_aside_outside_its_own_train_part(make_cfg) -> None:
+    """A fold's network was fitted on its cut of the train split: its level members step aside
+    for a scored window outside that cut's range (here any value outside it), though every
+    such window lies inside the whole train split's range; and the folds' windows are then
+    combined as the network combines its own."""
+    from stockcast.config.compose import plain
+    from stockcast.data.prepared import prepare_data
+    from stockcast.training.folds import FoldEvidence, fold_forecasts, fold_plan
+
+    cfg = make_cfg(*SHORT, "fit.folds=3", "fit.folds_beside=false")
+    cfg.fit.level_members_max_outside = 0.0
+    prepared = prepare_data(plain(cfg.data))
+    fold_train, scored = fold_plan(cfg, prepared)[0]
+    inputs, actual, members, series, set_aside = fold_forecasts(
+        cfg, prepared, (fold_train, scored), 20, 16
+    )
+    lo, hi = fold_train.values.min(), fold_train.values.max()
+    outside = ((inputs < lo) | (inputs > hi)).any(axis=1)
+    train = prepared.splits["train"].values
+    assert inputs.min() >= train.min() and inputs.max() <= train.max()
+    assert 0 < outside.sum() < len(outside)
+    # The members reading the level: the standard and per_window_level views of the mlp.
+    np.testing.assert_array_equal(set_aside, np.outer([False, True, True], outside))
+    evidence = FoldEvidence(inputs, actual, members, 1, series, set_aside)
+    weights = np.array([0.2, 0.3, 0.5])
+    expected = np.where(outside[:, None], members[0], np.tensordot(weights, members, axes=1))
+    np.testing.assert_allclose(evidence.combined(weights), expected, rtol=1e-12)

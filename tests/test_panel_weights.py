@@ -128,6 +128,9 @@ class LastValue:
     def member_forecasts(self, inputs):
         return inputs[None, :, -1:].repeat(1, 1, SIZES.next_time_window)
 
+    def level_set_aside(self, inputs):
+        return None  # its one member reads no level
+
 
 def test_fold_windows_carry_the_series_they_come_from(monkeypatch) -> None:
     """Three series of different lengths and price ranges: every fold window's series index

@@ -24,6 +24,7 @@ from stockcast.data.prepared import PreparedData
 from stockcast.data.scaling import refit_scaler
 from stockcast.data.split import SplitData, rolling_folds, series_of_windows
 from stockcast.forecasting.baselines import naive_forecast
+from stockcast.models.network import window_weights
 from stockcast.training.beside import Beside, forks_safely
 from stockcast.training.distributed import configured_world_size
 from stockcast.training.fixed_steps import refit_network
@@ -40,16 +41,22 @@ class FoldEvidence:
     member_forecasts: np.ndarray  # (members, windows, next_time_window)
     folds: int
     series: np.ndarray  # (windows,): each window's series, in the train split's order
+    # (members, windows): True where a member that reads the level stepped aside for a window
+    # outside its fold's fitted range (`PriceForecaster.level_set_aside`); None: none did.
+    set_aside: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.actual)
 
     def combined(self, weights: Sequence[float] | np.ndarray | None) -> np.ndarray:
         """The members' forecasts combined as the network combines its own: `weights` (summing
-        to 1) or, with None, their mean."""
-        if weights is None:
-            return self.member_forecasts.mean(axis=0)
-        return np.tensordot(np.asarray(weights, dtype=np.float64), self.member_forecasts, axes=1)
+        to 1) or, with None, their mean; without the members set aside for a window."""
+        members = len(self.member_forecasts)
+        flat = np.full(members, 1.0 / members) if weights is None else np.asarray(weights, float)
+        if self.set_aside is None or not self.set_aside.any():
+            return np.tensordot(flat, self.member_forecasts, axes=1)
+        per_window = window_weights(torch.from_numpy(flat), torch.from_numpy(self.set_aside))
+        return np.einsum("mw,mwh->wh", per_window.numpy(), self.member_forecasts)
 
     def record(self, weights: Sequence[float] | None, scales: np.ndarray) -> dict[str, Any]:
         """What metrics.json says of the folds: how many, their windows, and the MAE of the
@@ -126,13 +133,14 @@ def fold_evidence(
     finally:
         if beside is not None:
             beside.cancel()
-    inputs, actual, members, series = zip(*found, strict=True)
+    inputs, actual, members, series, set_aside = zip(*found, strict=True)
     evidence = FoldEvidence(
         np.concatenate(inputs),
         np.concatenate(actual),
         np.concatenate(members, axis=1),
         len(plan),
         np.concatenate(series),
+        np.concatenate(set_aside, axis=1),
     )
     log.info(
         "the validation split holds %d windows: %d rolling-origin folds of the train split add "
@@ -150,10 +158,10 @@ def fold_forecasts(
     fold: tuple[SplitData, SplitData],
     optimizer_steps: int,
     batch_size: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One fold fitted on its train part: (inputs, actual, member forecasts, each window's
-    series) of the windows of the span after it, as plain arrays (they may cross from a child
-    process)."""
+    series, the members set aside for each window) of the windows of the span after it, as
+    plain arrays (they may cross from a child process)."""
     fold_train, scored = fold
     # Scaled by its own train part's statistics: the train split's include the span it scores.
     fitted_on = replace(
@@ -165,6 +173,10 @@ def fold_forecasts(
     windows = scored.origins(prepared.window)
     net.eval()
     with torch.inference_mode():
-        members = net.member_forecasts(torch.as_tensor(windows.inputs, dtype=torch.float32))
+        inputs = torch.as_tensor(windows.inputs, dtype=torch.float32)
+        members = net.member_forecasts(inputs)
+        set_aside = net.level_set_aside(inputs)
     series = series_of_windows(scored, windows.origins)
-    return windows.inputs, windows.actual, members.double().numpy(), series
+    if set_aside is None:
+        set_aside = torch.zeros(members.shape[:2], dtype=torch.bool)
+    return windows.inputs, windows.actual, members.double().numpy(), series, set_aside.numpy()
