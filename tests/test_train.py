@@ -355,6 +355,7 @@ def test_members_that_read_the_level_step_aside_under_either_combination(
             "validation_outside_train_range": share,
             "max_share": share / 2,
             "set_aside": True,
+            "held_out_windows_outside_range": 0,
         }
         assert net.member_weights.flatten().tolist() == [1.0, 0.0, 0.0]
     below = OmegaConf.create(

@@ -120,6 +120,8 @@ def fit_member_weights(
         kept = scaled_forecasts[~set_aside]
         weights[~set_aside] = inverse_mse_weights(kept, scaled_actual, power)
     net.set_member_weights(weights.tolist())
+    if level:
+        level["held_out_windows_outside_range"] = windows_outside_range(net, windows, folds)
     errors = ((member_forecasts - actual[None]) ** 2).reshape(len(weights), -1).mean(1)
     scaled = ((scaled_forecasts - scaled_actual[None]) ** 2).reshape(len(weights), -1).mean(1)
     return {
@@ -186,6 +188,19 @@ def level_members_record(
         "max_share": float(limit),
         "set_aside": set_aside,
     }
+
+
+def windows_outside_range(
+    net: PriceForecaster, windows: RollingOrigins, folds: FoldEvidence | None = None
+) -> int:
+    """How many validation (and fold) windows lie outside the fitted range, so that the
+    members that read the level stepped aside for them (`PriceForecaster.level_set_aside`)."""
+    with torch.inference_mode():
+        set_aside = net.level_set_aside(torch.as_tensor(windows.inputs, dtype=torch.float32))
+    found = 0 if set_aside is None else int(set_aside.any(dim=0).sum())
+    if folds is not None and folds.set_aside is not None:
+        found += int(folds.set_aside.any(axis=0).sum())
+    return found
 
 
 def diverged(val: dict[str, float]) -> bool:
