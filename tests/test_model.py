@@ -14,7 +14,7 @@ from stockcast.forecasting.baselines import (
 )
 from stockcast.forecasting.metrics import forecast_errors, inverse_mse_weights, pooled_errors
 from stockcast.models.kinds.mlp import MLP
-from stockcast.models.network import window_weights
+from stockcast.models.level_range import changed_windows, window_weights
 from stockcast.models.scaling import WindowScaler
 from stockcast.models.spec import build_price_forecaster, load_weights
 from stockcast.training.losses import make_loss
@@ -236,7 +236,8 @@ def test_the_level_members_step_aside_for_a_window_outside_the_fitted_range(
     all_below = inside - 90
     prices = torch.cat([inside, half_above, six_above, all_below])
     served = ranged.quantile_forecast(prices)
-    torch.testing.assert_close(served[:4], plain.quantile_forecast(prices[:4]))
+    # A window inside is combined to the bit as without the rule, whatever else is in its batch.
+    assert torch.equal(served[:4], plain.quantile_forecast(prices)[:4])
     plain.set_member_weights([1.0, 0.0, 0.0])  # the per_window member alone
     torch.testing.assert_close(served[4:], plain.quantile_forecast(prices[4:]))
     set_aside = ranged.level_set_aside(prices)
@@ -254,9 +255,11 @@ def test_a_window_whose_weighted_members_all_read_the_level_keeps_its_weights() 
     torch.testing.assert_close(
         window_weights(weights, set_aside), torch.stack([weights, weights], dim=1)
     )
+    assert changed_windows(weights, set_aside).tolist() == [False, False]
     weights = torch.tensor([0.25, 0.25, 0.5], dtype=torch.float64)
     expected = torch.tensor([[1.0, 0.25], [0.0, 0.25], [0.0, 0.5]], dtype=torch.float64)
     torch.testing.assert_close(window_weights(weights, set_aside), expected)
+    assert changed_windows(weights, set_aside).tolist() == [True, False]
 
 
 def test_inverse_mse_weights_lean_on_the_members_with_smaller_validation_errors() -> None:

@@ -5,34 +5,14 @@ scaled forecasts; this wraps it. Pure PyTorch: no Lightning here."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from stockcast.models.cores import level_free_members, start_anchored
+from stockcast.models.level_range import LevelRange, changed_windows, window_weights
 from stockcast.models.scaling import LEVEL_KIND, PER_WINDOW_KIND, WINDOW_KINDS, WindowScaler
 from stockcast.models.served_weights import while_unchanged
-
-
-class LevelRange(NamedTuple):
-    """The values a network was fitted on, lowest and highest, and the share of a window's
-    values that may lie outside them before its level-reading members step aside."""
-
-    low: float
-    high: float
-    max_outside: float
-
-
-def window_weights(weights: torch.Tensor, set_aside: torch.Tensor) -> torch.Tensor:
-    """Each window's member weights, (members, windows): `weights` (members,) with the members
-    `set_aside` for a window (members, windows) given none and the others renormalised; a
-    window whose every weighted member is set aside keeps `weights` (no one else could carry
-    it)."""
-    kept = torch.where(set_aside, 0.0, weights[:, None])
-    total = kept.sum(dim=0, keepdim=True)
-    renormalised = kept / total.clamp_min(torch.finfo(kept.dtype).tiny)
-    return torch.where(total > 0, renormalised, weights[:, None])
 
 
 class PriceForecaster(nn.Module):
@@ -238,14 +218,22 @@ class PriceForecaster(nn.Module):
 
     def _combine(self, member_values: torch.Tensor, prices: torch.Tensor) -> torch.Tensor:
         """(members, batch, ...) -> (batch, ...): the members' mean, or their weighted mean;
-        for a window outside the fitted range, without the members that read the level."""
-        set_aside = self.level_set_aside(prices)
-        if set_aside is not None:
-            weights = window_weights(self.flat_weights(), set_aside)
-            return (member_values * weights[..., None, None]).sum(dim=0)
+        for a window outside the fitted range, without the members that read the level (the
+        other windows are combined as without the rule, to the bit, whatever their batch)."""
         if self.member_weights is None:
-            return member_values.mean(dim=0)
-        return (member_values * self.member_weights).sum(dim=0)
+            combined = member_values.mean(dim=0)
+        else:
+            combined = (member_values * self.member_weights).sum(dim=0)
+        set_aside = self.level_set_aside(prices)
+        if set_aside is None:
+            return combined
+        flat = self.flat_weights()
+        changed = changed_windows(flat, set_aside)
+        if not bool(changed.any()):
+            return combined
+        weights = window_weights(flat, set_aside)[..., None, None]
+        outside = (member_values * weights).sum(dim=0)
+        return torch.where(changed[:, None, None], outside, combined)
 
     def flat_weights(self) -> torch.Tensor:
         """The members' weights, (members,): the fitted ones, or equal ones for their mean."""

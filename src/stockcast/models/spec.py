@@ -18,7 +18,8 @@ import torch
 from stockcast.forecasting.intervals import quantile_levels
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.models.kind import model_kind
-from stockcast.models.network import LevelRange, PriceForecaster
+from stockcast.models.level_range import LevelRange
+from stockcast.models.network import PriceForecaster
 from stockcast.models.scaling import LEVEL_INPUTS, LEVEL_KIND, WindowScaler, scaler_members
 
 # Keys of the `model` config that every kind's spec records beside its own.

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from stockcast.config.compose import plain
 from stockcast.data.prepared import PreparedData
 from stockcast.models.kind import model_kind
-from stockcast.models.network import LevelRange
+from stockcast.models.level_range import LevelRange
 from stockcast.models.spec import build_price_forecaster, network_spec
 from stockcast.training.datamodule import WindowDataModule
 from stockcast.training.distributed import configured_world_size

@@ -24,7 +24,7 @@ from stockcast.data.prepared import PreparedData
 from stockcast.data.scaling import refit_scaler
 from stockcast.data.split import SplitData, rolling_folds, series_of_windows
 from stockcast.forecasting.baselines import naive_forecast
-from stockcast.models.network import window_weights
+from stockcast.models.level_range import combine_member_forecasts
 from stockcast.training.beside import Beside, forks_safely
 from stockcast.training.distributed import configured_world_size
 from stockcast.training.fixed_steps import refit_network
@@ -51,12 +51,8 @@ class FoldEvidence:
     def combined(self, weights: Sequence[float] | np.ndarray | None) -> np.ndarray:
         """The members' forecasts combined as the network combines its own: `weights` (summing
         to 1) or, with None, their mean; without the members set aside for a window."""
-        members = len(self.member_forecasts)
-        flat = np.full(members, 1.0 / members) if weights is None else np.asarray(weights, float)
-        if self.set_aside is None or not self.set_aside.any():
-            return np.tensordot(flat, self.member_forecasts, axes=1)
-        per_window = window_weights(torch.from_numpy(flat), torch.from_numpy(self.set_aside))
-        return np.einsum("mw,mwh->wh", per_window.numpy(), self.member_forecasts)
+        flat = None if weights is None else np.asarray(weights, dtype=np.float64)
+        return combine_member_forecasts(self.member_forecasts, flat, self.set_aside)
 
     def record(self, weights: Sequence[float] | None, scales: np.ndarray) -> dict[str, Any]:
         """What metrics.json says of the folds: how many, their windows, and the MAE of the
