@@ -46,6 +46,9 @@ class TwoMembers:
     def level_reading_members(self) -> list[bool]:
         return [False, False]
 
+    def level_set_aside(self, prices) -> None:
+        return None  # neither member reads the level
+
 
 @pytest.fixture
 def panel() -> SimpleNamespace:

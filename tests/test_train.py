@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
+from safetensors.torch import load_file
 
 from stockcast.config.compose import flatten
 from stockcast.data.prepared import PreparedData
@@ -25,7 +26,7 @@ from stockcast.forecasting.conformal import calibrate_intervals, naive_spread_pr
 from stockcast.forecasting.frame import split_forecast_frame
 from stockcast.forecasting.intervals import band_scale_span, volatility_scale
 from stockcast.forecasting.metrics import inverse_mse_weights, pooled_errors
-from stockcast.models.spec import build_price_forecaster
+from stockcast.models.spec import build_price_forecaster, saved_forecaster
 from stockcast.serving.model import open_model_dir
 from stockcast.training.module import Forecaster
 from stockcast.training.validation import fit_member_weights, validation_forecasts
@@ -356,6 +357,7 @@ def test_members_that_read_the_level_step_aside_under_either_combination(
             "max_share": share / 2,
             "set_aside": True,
             "held_out_windows_outside_range": 0,
+            "weighed_on_windows": record["validation_windows"],
         }
         assert net.member_weights.flatten().tolist() == [1.0, 0.0, 0.0]
     below = OmegaConf.create(
@@ -368,6 +370,41 @@ def test_members_that_read_the_level_step_aside_under_either_combination(
     assert record["level_members"]["set_aside"] is False and min(record["weights"]) > 0
     mean = OmegaConf.merge(below, {"model": {"combination": "mean"}})
     assert fit_member_weights(mean, net, prepared, NAMES) is None
+
+
+def test_member_weights_are_fitted_on_the_windows_every_member_serves(weighted_run: Path) -> None:
+    """Where the network sets the level members aside for a window (outside its fitted range),
+    their errors there would lower their weight on the windows they do serve: the weights are
+    inverse-MSE weights of the windows inside alone, and the record counts the others."""
+    prepared = PreparedData.load(weighted_run / "prepared")
+    artifacts = weighted_run / "model" / "artifacts"
+    spec = json.loads((artifacts / "spec.json").read_text())
+    state = load_file(str(artifacts / "weights.safetensors"))
+    windows, members = validation_forecasts(saved_forecaster(spec, state), prepared, members=True)
+    # A range that about half of the validation windows lie mostly above.
+    high = float(np.median(windows.inputs[:, -1]))
+    spec["level_range"] = spec["level_range"] | {"high": high}
+    net = saved_forecaster(spec, state)
+    cfg = OmegaConf.create(
+        {
+            "model": {"combination": "inverse_mse", "combination_power": 2.0},
+            "fit": {"level_members_max_outside": 0.5},
+        }
+    )
+    record = fit_member_weights(cfg, net, prepared, NAMES)
+    level = record["level_members"]
+    assert level["set_aside"] is False
+    outside = (windows.inputs > high).mean(axis=1) > 0.5
+    assert 0 < outside.sum() < len(outside)
+    assert level["weighed_on_windows"] == (~outside).sum()
+    assert level["held_out_windows_outside_range"] == outside.sum()
+    np.testing.assert_allclose(
+        record["weights"],
+        inverse_mse_weights(members[:, ~outside], windows.actual[~outside], 2.0),
+        rtol=1e-6,
+    )
+    with_all = inverse_mse_weights(members, windows.actual, 2.0)
+    assert not np.allclose(record["weights"], with_all, rtol=1e-3)
 
 
 def load_the_model_in_a_fresh_process(job: JobContext) -> Job:

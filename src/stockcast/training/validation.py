@@ -23,6 +23,7 @@ from stockcast.data.split import (
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.metrics import diebold_mariano, inverse_mse_weights
 from stockcast.forecasting.windows import RollingOrigins
+from stockcast.models.level_range import changed_windows
 from stockcast.models.network import PriceForecaster
 from stockcast.training.folds import FoldEvidence
 
@@ -112,6 +113,9 @@ def fit_member_weights(
     power = float(cfg.model.combination_power)
     # Errors in each window's series' own scale (one scale cancels for a single series).
     scale = window_scales(prepared, windows, folds)
+    outside = held_out_set_aside(net, windows, folds)
+    inside = windows_inside_range(outside, set_aside, len(actual))
+    member_forecasts, actual, scale = member_forecasts[:, inside], actual[inside], scale[inside]
     scaled_forecasts, scaled_actual = member_forecasts / scale[:, None], actual / scale[:, None]
     weights = np.zeros(len(set_aside))
     if cfg.model.combination == "mean":
@@ -121,7 +125,9 @@ def fit_member_weights(
         weights[~set_aside] = inverse_mse_weights(kept, scaled_actual, power)
     net.set_member_weights(weights.tolist())
     if level:
-        level["held_out_windows_outside_range"] = windows_outside_range(net, windows, folds)
+        changed = changed_windows(torch.from_numpy(weights), _as_tensor(outside))
+        level["held_out_windows_outside_range"] = int(changed.sum())
+        level["weighed_on_windows"] = int(inside.sum())
     errors = ((member_forecasts - actual[None]) ** 2).reshape(len(weights), -1).mean(1)
     scaled = ((scaled_forecasts - scaled_actual[None]) ** 2).reshape(len(weights), -1).mean(1)
     return {
@@ -190,17 +196,39 @@ def level_members_record(
     }
 
 
-def windows_outside_range(
+def held_out_set_aside(
     net: PriceForecaster, windows: RollingOrigins, folds: FoldEvidence | None = None
-) -> int:
-    """How many validation (and fold) windows lie outside the fitted range, so that the
-    members that read the level stepped aside for them (`PriceForecaster.level_set_aside`)."""
+) -> np.ndarray | None:
+    """(members, validation then fold windows): the members that stepped aside for each window
+    outside its network's fitted range (`PriceForecaster.level_set_aside`); None: none did."""
     with torch.inference_mode():
-        set_aside = net.level_set_aside(torch.as_tensor(windows.inputs, dtype=torch.float32))
-    found = 0 if set_aside is None else int(set_aside.any(dim=0).sum())
-    if folds is not None and folds.set_aside is not None:
-        found += int(folds.set_aside.any(axis=0).sum())
-    return found
+        found = net.level_set_aside(torch.as_tensor(windows.inputs, dtype=torch.float32))
+    own = np.zeros((net.core.members, len(windows)), dtype=bool) if found is None else found.numpy()
+    if folds is not None:
+        fold_part = folds.set_aside
+        if fold_part is None:
+            fold_part = np.zeros((net.core.members, len(folds)), dtype=bool)
+        own = np.concatenate([own, fold_part], axis=1)
+    return own if own.any() else None
+
+
+def windows_inside_range(
+    outside: np.ndarray | None, set_aside: np.ndarray, windows: int
+) -> np.ndarray:
+    """(windows,): the windows the members' weights are fitted on. Where the network sets
+    members aside for a window, it serves the others there with their weights renormalised:
+    a window counts only where every member weighed serves it, so that the level members'
+    extrapolation past the range does not lower their weight where they are served. Every
+    window, where the members `set_aside` for the whole series are the only ones a window
+    sets aside, or where no window would be left."""
+    if outside is None:
+        return np.ones(windows, dtype=bool)
+    inside = ~outside[~set_aside].any(axis=0)
+    return inside if inside.any() else np.ones_like(inside)
+
+
+def _as_tensor(mask: np.ndarray | None) -> torch.Tensor | None:
+    return None if mask is None else torch.from_numpy(mask)
 
 
 def diverged(val: dict[str, float]) -> bool:
