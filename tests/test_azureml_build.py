@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from omegaconf import OmegaConf
 
 from stockcast.orchestration.azureml.dry_run import entity_dict
 from stockcast.orchestration.azureml.jobs import (
@@ -175,9 +174,10 @@ def test_training_job_builds_its_environment_from_the_docker_context(sc: SubmitC
 
 
 def test_endpoint_and_deployment_serve_a_registered_mlflow_model(sc: SubmitConfig) -> None:
-    settings = OmegaConf.merge(sc.azure.endpoint, {"model_version": 2})
+    settings = sc.azure.endpoint
+    assert settings.model_version == "champion"  # resolved to its number before building
     endpoint = build_endpoint(settings, with_traffic=True)
-    deployment = build_deployment(settings, sc.cfg.registry.model_name)
+    deployment = build_deployment(settings, sc.cfg.registry.model_name, "2")
     assert endpoint.traffic == {"blue": 100}
     assert deployment.model == "azureml:stock_predictor_mlp_w30:2"  # the experiment's name
     assert deployment.environment is None and deployment.code_configuration is None, "no-code"

@@ -37,7 +37,9 @@ def dry_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env.setenv("AZUREML_WORKSPACE_NAME", "ws-forecast")
         env.setenv("AZURE_CLIENT_SECRET", FAKE_CLIENT_SECRET)
         for verb in ("pipeline", "schedule", "train", "deploy"):
-            main([verb, "--dry-run", *OVERRIDES, f"azureml.dry_run_dir={out}"])
+            # A dry run reads no registry: the deployment names a version by number.
+            version = ["azureml.endpoint.model_version=3"] if verb == "deploy" else []
+            main([verb, "--dry-run", *OVERRIDES, *version, f"azureml.dry_run_dir={out}"])
     return out
 
 
@@ -138,7 +140,7 @@ def test_endpoint_and_deployment_round_trip(dry_run_dir: Path) -> None:
     endpoint = load_online_endpoint(dry_run_dir / "endpoint.yaml")
     deployment = load_online_deployment(dry_run_dir / "deployment.yaml")
     assert endpoint.name == deployment.endpoint_name == "stockcast-forecast"
-    assert deployment.model == "stock_predictor_mlp_w30@latest"  # the experiment's name
+    assert deployment.model == "stock_predictor_mlp_w30:3"  # the experiment's name
     assert deployment.instance_type == "Standard_DS3_v2" and deployment.instance_count == 1
     endpoint._to_rest_online_endpoint("westeurope")
     deployment._to_rest_object("westeurope")

@@ -290,7 +290,7 @@ def test_synthetic_source_needs_a_market_data_config(capsys: pytest.CaptureFixtu
     [
         ("azureml.endpoint.name=1-bad", "must be 3-32 letters"),
         ("azureml.endpoint.deployment=blue-", "must be 3-32 letters"),
-        ("azureml.endpoint.model_version=two", "must be a version number or 'latest'"),
+        ("azureml.endpoint.model_version='two words'", "must be a version number, 'latest' or"),
         ("azureml.endpoint.instance_count=0", "instance_count=0 must be a whole number of at"),
         ("azureml.endpoint.instance_type=''", "instance_type is empty"),
         ("azureml.endpoint.instance_count=two", "instance_count='two' must be a whole number"),

@@ -42,7 +42,7 @@ def test_the_azure_pipeline_and_deployment_carry_the_experiments_name() -> None:
     parameters = pipeline_parameters(sc, data_binding(sc))
     assert parameters["model_name"] == "stock_predictor_mlp_seasonal"
     settings = OmegaConf.merge(sc.azure.endpoint, {"model_version": 1})
-    assert build_deployment(settings, sc.cfg.registry.model_name).model == (
+    assert build_deployment(settings, sc.cfg.registry.model_name, 1).model == (
         "azureml:stock_predictor_mlp_seasonal:1"
     )
 

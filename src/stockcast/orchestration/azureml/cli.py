@@ -11,6 +11,12 @@ from azure.core.exceptions import ResourceNotFoundError
 from stockcast.azure_failures import describe_azure_failure
 from stockcast.config.task import user_errors_exit
 from stockcast.orchestration.azureml.components import check_compute_overrides
+from stockcast.orchestration.azureml.deployed_version import (
+    dry_run_version,
+    is_alias,
+    registered_version,
+    requested_version,
+)
 from stockcast.orchestration.azureml.dry_run import (
     DEPLOYMENT_FILE,
     ENDPOINT_FILE,
@@ -24,6 +30,7 @@ from stockcast.orchestration.azureml.jobs import (
     build_deployment,
     build_endpoint,
     build_training_job,
+    check_deployment_settings,
 )
 from stockcast.orchestration.azureml.pipeline import (
     build_pipeline_job,
@@ -108,12 +115,16 @@ def submit_training_job(sc: SubmitConfig, dry_run: bool) -> None:
 
 
 def deploy(sc: SubmitConfig, dry_run: bool) -> None:
-    """Endpoint first (without traffic), then the deployment, then all traffic to it."""
+    """Endpoint first (without traffic), then the deployment of the version the setting names
+    (an alias read from the workspace's registry), then all traffic to it."""
     settings = sc.azure.endpoint
+    model_name = sc.cfg.registry.model_name
     endpoint = build_endpoint(settings)
-    deployment = build_deployment(settings, sc.cfg.registry.model_name)
+    check_deployment_settings(settings)
     with_traffic = build_endpoint(settings, with_traffic=True)
+    wanted = requested_version(settings.model_version)
     if dry_run:
+        deployment = build_deployment(settings, model_name, dry_run_version(wanted))
         out = _dry_run_dir(sc)
         paths = [write_entity(endpoint, out / ENDPOINT_FILE)]
         paths.append(write_entity(deployment, out / DEPLOYMENT_FILE))
@@ -125,7 +136,15 @@ def deploy(sc: SubmitConfig, dry_run: bool) -> None:
         return
     from azure.core.exceptions import ResourceNotFoundError
 
-    client = _client(sc)
+    workspace = resolve_workspace(sc.azure.workspace, sc.root)
+    client = ml_client(workspace)
+    if is_alias(wanted):
+        tracking_uri = mlflow_tracking_uri(client, workspace)
+        version = registered_version(wanted, model_name, tracking_uri)
+        print(f"azureml.endpoint.model_version={wanted}: version {version} of {model_name}")
+    else:
+        version = wanted
+    deployment = build_deployment(settings, model_name, version)
     try:
         client.online_endpoints.get(settings.name)
     except ResourceNotFoundError:

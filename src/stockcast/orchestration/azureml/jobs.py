@@ -25,6 +25,7 @@ from stockcast.orchestration.azureml.components import (
     job_compute,
     script_entry,
 )
+from stockcast.orchestration.azureml.deployed_version import LATEST, requested_version
 from stockcast.orchestration.azureml.distribution import training_distribution
 from stockcast.orchestration.azureml.dry_run import ensure_loadable, ensure_valid, write_entity
 from stockcast.orchestration.azureml.keys import check_azure_keys
@@ -46,7 +47,6 @@ from stockcast.training.summary import METRICS_FILE
 TRAIN_RUN_NAME = "train"
 SWEEP_JOB_FILE = "azureml_job.yaml"
 FULL_TRAFFIC = 100
-LATEST = "latest"
 # Azure's rule for endpoint and deployment names, which it checks only on the server.
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
 
@@ -194,14 +194,13 @@ def check_name(kind: str, name: str) -> str:
 
 
 def model_reference(model_name: str, version: str | int) -> str:
-    """`azureml:<name>:<version>`, or `azureml:<name>@latest` which Azure resolves on creation."""
-    version = str(version)
+    """`azureml:<name>:<version>`, or `azureml:<name>@latest` which Azure resolves on creation
+    (an alias is resolved to its number before: `deployed_version`)."""
+    version = requested_version(version)
     if version == LATEST:
         return f"azureml:{model_name}@{LATEST}"
     if not version.isdigit():
-        raise AzureMLConfigError(
-            f"azureml.endpoint.model_version={version!r} must be a version number or 'latest'."
-        )
+        raise ValueError(f"the alias {version!r} must be resolved to a version number first")
     return f"azureml:{model_name}:{version}"
 
 
@@ -217,8 +216,10 @@ def build_endpoint(settings: DictConfig, with_traffic: bool = False) -> ManagedO
     return ensure_loadable(endpoint, load_online_endpoint, f"The endpoint {settings.name!r}")
 
 
-def build_deployment(settings: DictConfig, model_name: str) -> ManagedOnlineDeployment:
-    """An MLflow model deployment: Azure builds the scoring environment from the model itself."""
+def check_deployment_settings(settings: DictConfig) -> None:
+    """The deployment's own settings, refused before any registry or workspace is read."""
+    check_name("deployment", settings.deployment)
+    requested_version(settings.model_version)
     count = settings.instance_count
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise AzureMLConfigError(
@@ -228,12 +229,20 @@ def build_deployment(settings: DictConfig, model_name: str) -> ManagedOnlineDepl
         raise AzureMLConfigError(
             "azureml.endpoint.instance_type is empty; name a VM size, e.g. Standard_DS3_v2."
         )
+
+
+def build_deployment(
+    settings: DictConfig, model_name: str, version: str | int
+) -> ManagedOnlineDeployment:
+    """An MLflow model deployment of `version` (a number, or `latest`): Azure builds the
+    scoring environment from the model itself."""
+    check_deployment_settings(settings)
     deployment = ManagedOnlineDeployment(
-        name=check_name("deployment", settings.deployment),
+        name=settings.deployment,
         endpoint_name=settings.name,
-        model=model_reference(model_name, settings.model_version),
+        model=model_reference(model_name, version),
         instance_type=settings.instance_type,
-        instance_count=count,
+        instance_count=settings.instance_count,
     )
     return ensure_loadable(
         deployment, load_online_deployment, f"The deployment {settings.deployment!r}"
