@@ -197,3 +197,42 @@ def test_a_folds_level_members_step_aside_outside_its_own_train_part(make_cfg) -
     weights = np.array([0.2, 0.3, 0.5])
     expected = np.where(outside[:, None], members[0], np.tensordot(weights, members, axes=1))
     np.testing.assert_allclose(evidence.combined(weights), expected, rtol=1e-12)
+
+
+def test_a_fit_judges_its_steps_on_every_member_and_forecasts_with_the_rule_after(
+    make_cfg,
+) -> None:
+    """While a fit validates (the checkpoint, early stopping, the LR schedule) every member
+    forecasts every window; once it ends, the level members step aside for a window outside the
+    fitted range, as in every forecast after."""
+    import lightning as L
+    import torch
+
+    from stockcast.config.compose import plain
+    from stockcast.data.prepared import prepare_data
+    from stockcast.training.build import build_datamodule_and_model
+
+    cfg = make_cfg(*SHORT)
+    prepared = prepare_data(plain(cfg.data))
+    datamodule, model, _ = build_datamodule_and_model(cfg, prepared)
+    far = 3 * float(prepared.splits["train"].values.max())
+    outside = torch.full((1, prepared.window.previous_time_window), far)
+    during: list[object] = []
+
+    class Record(L.Callback):
+        def on_validation_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+            during.append(module.net.level_set_aside(outside))
+
+    trainer = L.Trainer(
+        max_epochs=1,
+        limit_train_batches=1,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[Record()],
+    )
+    trainer.fit(model, datamodule=datamodule)
+    assert during == [None]
+    assert model.net.level_set_aside(outside).tolist() == [[False], [True], [True]]

@@ -92,6 +92,9 @@ class PriceForecaster(nn.Module):
         reading = self.level_reading_members()
         mixed = any(reading) and not all(reading)
         self.level_range = level_range if mixed else None
+        # Off while a fit chooses its checkpoint (`Forecaster.on_fit_start`); on for every
+        # forecast after it.
+        self.level_rule_on = True
         self.register_buffer(
             "level_readers",
             torch.tensor(reading) if self.level_range is not None else None,
@@ -137,7 +140,7 @@ class PriceForecaster(nn.Module):
         """(members, batch): True where a member that reads the level steps aside for a window,
         more than `level_range.max_outside` of whose values lie outside the fitted range; None
         where no rule applies or no window is outside."""
-        if self.level_range is None or self.level_readers is None:
+        if self.level_range is None or self.level_readers is None or not self.level_rule_on:
             return None
         low, high, limit = self.level_range
         # Most windows lie wholly inside: one pass finds that (a tenth of the full test's cost).
