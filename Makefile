@@ -134,7 +134,7 @@ schedule-delete: $(INSTALLED) ## delete the Azure ML schedule
 submit-train: $(INSTALLED) ## one standalone Azure ML training job, environment built from environments/train/
 	$(SUBMIT) train $(WITH_EXPERIMENT)
 
-deploy: $(INSTALLED) ## managed online endpoint for the champion (or ARGS="azureml.endpoint.model_version=2")
+deploy: $(INSTALLED) ## managed online endpoint for the champion (or ARGS="azureml.endpoint.model_version=2", which DRY_RUN=1 needs)
 	$(SUBMIT) deploy $(ARGS)
 
 tracking-uri: $(INSTALLED) ## print the workspace's MLflow tracking URI (for registry=azureml on a laptop)

@@ -95,10 +95,31 @@ def test_an_alias_no_version_holds_is_one_sentence_and_sends_nothing(
     err = capsys.readouterr().err.strip()
     assert err == (
         f"error: no version of {MODEL} in the workspace's registry holds the alias 'staging' "
-        f"('{MODEL}' has version(s) 1 (champion)); run the pipeline there first (make submit), "
-        'or deploy a version by number, e.g. ARGS="azureml.endpoint.model_version=2".'
+        f"('{MODEL}' has version(s) 1 (champion)); deploy one of them by number, e.g. "
+        'ARGS="azureml.endpoint.model_version=2".'
     )
     assert sent == []
+
+
+def test_a_registry_that_fails_after_opening_is_one_sentence(
+    workspace_store: tuple[list[object], list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mlflow.exceptions import MlflowException
+
+    from stockcast.registry.store import ModelRegistry
+
+    def refused(self: ModelRegistry) -> list[object]:
+        raise MlflowException("RESOURCE_DOES_NOT_EXIST: permission denied")
+
+    monkeypatch.setattr(ModelRegistry, "versions", refused)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["deploy", f"registry.model_name={MODEL}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: cannot open the local MLflow store ") and "\n" not in err
+    assert "permission denied" in err and workspace_store[0] == []
 
 
 def test_a_dry_run_of_an_alias_asks_for_a_number(capsys: pytest.CaptureFixture[str]) -> None:
@@ -110,5 +131,5 @@ def test_a_dry_run_of_an_alias_asks_for_a_number(capsys: pytest.CaptureFixture[s
     assert err == (
         "error: azureml.endpoint.model_version=champion names the version holding that alias "
         "in the workspace's registry, which a dry run does not read; dry-run a version number "
-        'instead, e.g. ARGS="azureml.endpoint.model_version=2".'
+        'or latest instead, e.g. ARGS="azureml.endpoint.model_version=2".'
     )

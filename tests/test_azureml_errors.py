@@ -290,7 +290,11 @@ def test_synthetic_source_needs_a_market_data_config(capsys: pytest.CaptureFixtu
     [
         ("azureml.endpoint.name=1-bad", "must be 3-32 letters"),
         ("azureml.endpoint.deployment=blue-", "must be 3-32 letters"),
-        ("azureml.endpoint.model_version='two words'", "must be a version number, 'latest' or"),
+        ("azureml.endpoint.model_version='two words'", "must be a version number from 1, 'la"),
+        ("azureml.endpoint.model_version=0", "must be a version number from 1, 'latest' or"),
+        ("azureml.endpoint.model_version=null", "model_version=None must be a version number"),
+        ("azureml.endpoint.model_version=Latest", "registry reserves, which no alias can have; "),
+        ("azureml.endpoint.model_version=v2", "did you mean the version number 2?"),
         ("azureml.endpoint.instance_count=0", "instance_count=0 must be a whole number of at"),
         ("azureml.endpoint.instance_type=''", "instance_type is empty"),
         ("azureml.endpoint.instance_count=two", "instance_count='two' must be a whole number"),

@@ -140,7 +140,7 @@ def deploy(sc: SubmitConfig, dry_run: bool) -> None:
     client = ml_client(workspace)
     if is_alias(wanted):
         tracking_uri = mlflow_tracking_uri(client, workspace)
-        version = registered_version(wanted, model_name, tracking_uri)
+        version = registered_version(wanted, model_name, tracking_uri, settings.registry_connection)
         print(f"azureml.endpoint.model_version={wanted}: version {version} of {model_name}")
     else:
         version = wanted

@@ -6,8 +6,16 @@ or one the monitor rolled back, which `latest` can be."""
 
 from __future__ import annotations
 
-from stockcast.config.pipeline_sections import ALIAS_MAX_LENGTH, ALIAS_PATTERN
+from collections.abc import Mapping
+from typing import Any
+
+from stockcast.config.pipeline_sections import (
+    ALIAS_MAX_LENGTH,
+    ALIAS_PATTERN,
+    RESERVED_VERSION_ALIAS,
+)
 from stockcast.orchestration.azureml.settings import AzureMLConfigError
+from stockcast.registry.connection import RegistryError, cannot_open, configure_client
 from stockcast.registry.store import ModelRegistry
 
 # Azure resolves `<name>@latest` itself when the deployment is created.
@@ -16,14 +24,26 @@ EXAMPLE_VERSION = 'ARGS="azureml.endpoint.model_version=2"'
 
 
 def requested_version(value: object) -> str:
-    """The setting as text, refused unless it is a version number, `latest` or an alias."""
+    """The setting as text (a number without leading zeros), refused unless it is a version
+    number, `latest` or an alias the registry can hold."""
     text = str(value)
-    if text.isdigit() or text == LATEST:
-        return text
-    if isinstance(value, bool) or not ALIAS_PATTERN.fullmatch(text):
+    if text == LATEST or (text.isdigit() and int(text) > 0):
+        return text if text == LATEST else str(int(text))
+    if (
+        value is None
+        or isinstance(value, bool)
+        or text.lstrip("-").isdigit()
+        or not ALIAS_PATTERN.fullmatch(text)
+    ):
         raise AzureMLConfigError(
-            f"azureml.endpoint.model_version={value!r} must be a version number, 'latest' or "
-            "an alias of the registry (letters, digits, _ and -), e.g. champion."
+            f"azureml.endpoint.model_version={value!r} must be a version number from 1, "
+            "'latest' or an alias of the registry (letters, digits, _ and -), e.g. champion."
+        )
+    if text.lower() == LATEST or RESERVED_VERSION_ALIAS.fullmatch(text):
+        meant = LATEST if text.lower() == LATEST else f"the version number {text[1:]}"
+        raise AzureMLConfigError(
+            f"azureml.endpoint.model_version={text} is a name the registry reserves, which no "
+            f"alias can have; did you mean {meant}?"
         )
     if len(text) > ALIAS_MAX_LENGTH:
         raise AzureMLConfigError(
@@ -43,22 +63,35 @@ def dry_run_version(version: str) -> str:
         raise AzureMLConfigError(
             f"azureml.endpoint.model_version={version} names the version holding that alias in "
             "the workspace's registry, which a dry run does not read; dry-run a version number "
-            f"instead, e.g. {EXAMPLE_VERSION}."
+            f"or latest instead, e.g. {EXAMPLE_VERSION}."
         )
     return version
 
 
-def registered_version(version: str, model_name: str, tracking_uri: str) -> str:
+def registered_version(
+    version: str, model_name: str, tracking_uri: str, connection: Mapping[str, Any]
+) -> str:
     """`version`, or the number of the version holding the alias `version` in the registry at
-    `tracking_uri` (the workspace's)."""
+    `tracking_uri` (the workspace's), read within `connection`'s timeout and retries."""
     if not is_alias(version):
         return version
+    from mlflow.exceptions import MlflowException
+
+    configure_client(connection)
     registry = ModelRegistry(tracking_uri, model_name)
-    held = registry.champion(version)
-    if held is None:
-        raise AzureMLConfigError(
-            f"no version of {model_name} in the workspace's registry holds the alias "
-            f"{version!r} ({registry.describe()}); run the pipeline there first (make submit), "
-            f"or deploy a version by number, e.g. {EXAMPLE_VERSION}."
-        )
-    return str(held.version)
+    try:
+        versions = registry.versions()
+        listed = registry.describe()
+    except MlflowException as err:
+        raise RegistryError(cannot_open(tracking_uri, err)) from None
+    held = next((info for info in versions if version in info.aliases), None)
+    if held is not None:
+        return str(held.version)
+    if versions:
+        advice = f"deploy one of them by number, e.g. {EXAMPLE_VERSION}"
+    else:
+        advice = "run the pipeline there first (make submit), or deploy a version by number"
+    raise AzureMLConfigError(
+        f"no version of {model_name} in the workspace's registry holds the alias {version!r} "
+        f"({listed}); {advice}."
+    )
