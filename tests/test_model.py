@@ -14,7 +14,11 @@ from stockcast.forecasting.baselines import (
 )
 from stockcast.forecasting.metrics import forecast_errors, inverse_mse_weights, pooled_errors
 from stockcast.models.kinds.mlp import MLP
-from stockcast.models.level_range import changed_windows, window_weights
+from stockcast.models.level_range import (
+    changed_windows,
+    combine_member_forecasts,
+    window_weights,
+)
 from stockcast.models.scaling import WindowScaler
 from stockcast.models.spec import build_price_forecaster, load_weights
 from stockcast.training.losses import make_loss
@@ -260,6 +264,10 @@ def test_a_window_whose_weighted_members_all_read_the_level_keeps_its_weights() 
     expected = torch.tensor([[1.0, 0.25], [0.0, 0.25], [0.0, 0.5]], dtype=torch.float64)
     torch.testing.assert_close(window_weights(weights, set_aside), expected)
     assert changed_windows(weights, set_aside).tolist() == [True, False]
+    # A member set aside counts for nothing, even where its forecast is not a number.
+    forecasts = np.array([[[1.0], [2.0]], [[np.inf], [4.0]], [[np.nan], [6.0]]])
+    combined = combine_member_forecasts(forecasts, weights.numpy(), set_aside.numpy())
+    np.testing.assert_allclose(combined, [[1.0], [0.25 * 2.0 + 0.25 * 4.0 + 0.5 * 6.0]])
 
 
 def test_inverse_mse_weights_lean_on_the_members_with_smaller_validation_errors() -> None:

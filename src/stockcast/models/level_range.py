@@ -57,5 +57,9 @@ def combine_member_forecasts(
     flat_t, aside_t = torch.from_numpy(flat), torch.from_numpy(np.asarray(set_aside, bool))
     changed = changed_windows(flat_t, aside_t).numpy()
     per_window = window_weights(flat_t, aside_t).numpy()
-    combined[changed] = np.einsum("mw...,mw->w...", member_forecasts, per_window)[changed]
+    per_window = per_window.reshape(per_window.shape + (1,) * (member_forecasts.ndim - 2))
+    # A member set aside counts for nothing, even a forecast that is not a number.
+    with np.errstate(invalid="ignore"):
+        weighed = np.where(per_window > 0, member_forecasts * per_window, 0.0).sum(axis=0)
+    combined[changed] = weighed[changed]
     return combined

@@ -235,7 +235,8 @@ class PriceForecaster(nn.Module):
         if not bool(changed.any()):
             return combined
         weights = window_weights(flat, set_aside)[..., None, None]
-        outside = (member_values * weights).sum(dim=0)
+        # A member set aside counts for nothing, even a forecast that is not a number.
+        outside = torch.where(weights > 0, member_values * weights, 0.0).sum(dim=0)
         return torch.where(changed[:, None, None], outside, combined)
 
     def flat_weights(self) -> torch.Tensor:

@@ -135,7 +135,8 @@ def fit_member_weights(
         "power": power,
         "weights": [float(w) for w in weights],
         "validation_windows": len(windows),
-        # The folds' windows weighed beside them; each member's validation_mse is over both.
+        # The folds' windows weighed beside them; each member's validation_mse is over the
+        # windows of both that every member serves (level_members.weighed_on_windows).
         **({"fold_windows": len(folds)} if folds is not None else {}),
         **({"level_members": level} if level else {}),
         # The weights are powers of scaled_mse: each error over its series' train one-step
