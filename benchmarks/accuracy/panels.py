@@ -98,7 +98,11 @@ def score_panel(
     from stockcast.models.level_range import combine_member_forecasts
     from stockcast.orchestration.steps.prepare import run_prepare
     from stockcast.training.fit import fit
-    from stockcast.training.validation import validation_forecasts
+    from stockcast.training.validation import (
+        held_out_set_aside,
+        validation_forecasts,
+        windows_inside_range,
+    )
 
     names, frequency, start = panels[panel]
     with tempfile.TemporaryDirectory(prefix="stockcast-panel-") as tmp:
@@ -129,12 +133,18 @@ def score_panel(
     weights = np.asarray(
         combination.get("weights") or np.full(len(test_members), 1.0 / len(test_members))
     )
-    # Members the fit set aside (the level rule) stay aside in each series' own weights.
+    # Members the fit set aside (the level rule) stay aside in each series' own weights, which
+    # are fitted, as the panel's, on the held-out windows every member serves.
     weighed = weights > 0 if combination.get("weights") else np.ones(len(weights), dtype=bool)
+    served_by_all = windows_inside_range(
+        held_out_set_aside(net, val_windows, folds), ~weighed, len(held_out_owner)
+    )
     mase: dict[str, dict[str, float]] = {name: {} for name in FORECASTERS}
     for index in np.unique(test_owner):
         name, rows = test.series_ids[index], test_owner == index
         actual, own = test_windows.actual[rows], held_out_owner == index
+        if (own & served_by_all).any():
+            own &= served_by_all
         per_series = np.zeros(len(weights))
         if cfg.model.get("combination") == "inverse_mse":
             per_series[weighed] = inverse_mse_weights(
