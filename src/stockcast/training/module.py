@@ -59,7 +59,7 @@ class Forecaster(L.LightningModule):
         # The checkpoint, early stopping and the LR schedule judge every member's forecast of
         # every validation window; which members serve a window outside the fitted range is
         # decided after the fit, with the weights. Judged with the rule, fits kept other steps
-        # on the benchmark's trending series, most of them worse (README: level members).
+        # on the benchmark's trending series, no better overall (README: level members).
         self.net.level_rule_on = False
 
     def on_fit_end(self) -> None:
