@@ -203,25 +203,25 @@ def test_a_fit_judges_its_steps_on_every_member_and_forecasts_with_the_rule_afte
     make_cfg,
 ) -> None:
     """While a fit validates (the checkpoint, early stopping, the LR schedule) every member
-    forecasts every window; once it ends, the level members step aside for a window outside the
-    fitted range, as in every forecast after."""
+    forecasts every window; a validation after the fit sets the level members aside for the
+    windows outside the fitted range, as every forecast does."""
     import lightning as L
-    import torch
 
     from stockcast.config.compose import plain
     from stockcast.data.prepared import prepare_data
+    from stockcast.models.level_range import LevelRange
     from stockcast.training.build import build_datamodule_and_model
 
     cfg = make_cfg(*SHORT)
     prepared = prepare_data(plain(cfg.data))
     datamodule, model, _ = build_datamodule_and_model(cfg, prepared)
-    far = 3 * float(prepared.splits["train"].values.max())
-    outside = torch.full((1, prepared.window.previous_time_window), far)
-    during: list[object] = []
+    # A range no value lies in: every validation window is outside it.
+    model.net.level_range = LevelRange(-2.0, -1.0, 0.5)
+    during: list[float] = []
 
     class Record(L.Callback):
-        def on_validation_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-            during.append(module.net.level_set_aside(outside))
+        def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+            during.append(float(trainer.callback_metrics["val/mae"]))
 
     trainer = L.Trainer(
         max_epochs=1,
@@ -234,5 +234,8 @@ def test_a_fit_judges_its_steps_on_every_member_and_forecasts_with_the_rule_afte
         callbacks=[Record()],
     )
     trainer.fit(model, datamodule=datamodule)
-    assert during == [None]
-    assert model.net.level_set_aside(outside).tolist() == [[False], [True], [True]]
+    with_rule = trainer.validate(model, datamodule=datamodule, verbose=False)[0]["val/mae"]
+    model.net.level_range = None
+    without = trainer.validate(model, datamodule=datamodule, verbose=False)[0]["val/mae"]
+    assert during[0] == pytest.approx(without, rel=1e-6)
+    assert abs(with_rule - without) > 1e-6 * without

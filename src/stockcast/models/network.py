@@ -92,9 +92,6 @@ class PriceForecaster(nn.Module):
         reading = self.level_reading_members()
         mixed = any(reading) and not all(reading)
         self.level_range = level_range if mixed else None
-        # Off while a fit chooses its checkpoint (`Forecaster.on_fit_start`); on for every
-        # forecast after it.
-        self.level_rule_on = True
         self.register_buffer(
             "level_readers",
             torch.tensor(reading) if self.level_range is not None else None,
@@ -140,7 +137,7 @@ class PriceForecaster(nn.Module):
         """(members, batch): True where a member that reads the level steps aside for a window,
         more than `level_range.max_outside` of whose values lie outside the fitted range; None
         where no rule applies or no window is outside."""
-        if self.level_range is None or self.level_readers is None or not self.level_rule_on:
+        if self.level_range is None or self.level_readers is None:
             return None
         low, high, limit = self.level_range
         # Most windows lie wholly inside: one pass finds that (a tenth of the full test's cost).
@@ -189,12 +186,15 @@ class PriceForecaster(nn.Module):
         targets: torch.Tensor,
         loss_fn: nn.Module,
         window_scale_power: float = 0.0,
+        level_rule: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """`member_losses` and the point forecast in price units from one pass (validation and
-        test need both)."""
+        test need both); without `level_rule`, every member counts in every window (a fit
+        choosing its checkpoint: `Forecaster`)."""
         outputs = self.member_outputs(prices)
         loss = self._member_losses(targets, loss_fn, window_scale_power, *outputs)
-        return loss, self._in_prices(prices, *outputs)[:, self.point_index, :]
+        forecast = self._in_prices(prices, *outputs, level_rule=level_rule)
+        return loss, forecast[:, self.point_index, :]
 
     def _in_prices(
         self,
@@ -203,9 +203,10 @@ class PriceForecaster(nn.Module):
         inputs: torch.Tensor,
         loc: torch.Tensor,
         scale: torch.Tensor,
+        level_rule: bool = True,
     ) -> torch.Tensor:
         values, base = self._member_values(prices, outputs, loc, scale)
-        return base + self._combine(values, prices)
+        return base + self._combine(values, prices if level_rule else None)
 
     def _member_values(
         self, prices: torch.Tensor, outputs: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor
@@ -219,15 +220,16 @@ class PriceForecaster(nn.Module):
             return in_prices, prices[:, None, -1:]
         return in_prices + loc[..., None], 0.0
 
-    def _combine(self, member_values: torch.Tensor, prices: torch.Tensor) -> torch.Tensor:
+    def _combine(self, member_values: torch.Tensor, prices: torch.Tensor | None) -> torch.Tensor:
         """(members, batch, ...) -> (batch, ...): the members' mean, or their weighted mean;
-        for a window outside the fitted range, without the members that read the level (the
-        other windows are combined as without the rule, to the bit, whatever their batch)."""
+        for a window of `prices` outside the fitted range, without the members that read the
+        level (the other windows are combined as without the rule, to the bit, whatever their
+        batch). `prices` None: no window is judged."""
         if self.member_weights is None:
             combined = member_values.mean(dim=0)
         else:
             combined = (member_values * self.member_weights).sum(dim=0)
-        set_aside = self.level_set_aside(prices)
+        set_aside = None if prices is None else self.level_set_aside(prices)
         if set_aside is None:
             return combined
         flat = self.flat_weights()

@@ -56,14 +56,6 @@ class Forecaster(L.LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is not None:
             fit_to_series(self.net.core, datamodule.prepared.splits["train"].segments())
-        # The checkpoint, early stopping and the LR schedule judge every member's forecast of
-        # every validation window; which members serve a window outside the fitted range is
-        # decided after the fit, with the weights. Judged with the rule, fits kept other steps
-        # on the benchmark's trending series, no better overall (README: level members).
-        self.net.level_rule_on = False
-
-    def on_fit_end(self) -> None:
-        self.net.level_rule_on = True
 
     def split_window(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return windows[:, : self.input_size], windows[:, self.input_size :]
@@ -98,8 +90,16 @@ class Forecaster(L.LightningModule):
     def _shared_eval_step(self, stage: str, windows: torch.Tensor, batch_idx: int) -> None:
         """One step for val and test: scaled loss for the scheduler, price forecasts and each
         window's MASE scale for metrics."""
+        # While fitting, the checkpoint, early stopping and the LR schedule judge every member's
+        # forecast of every validation window; which members serve a window outside the fitted
+        # range is decided after the fit, with the weights. Judged with that rule, fits kept
+        # other steps on the benchmark's trending series, no better overall (README).
+        fitting = stage == "val" and self._trainer is not None and self.trainer.state.fn == "fit"
         loss, forecast = self.net.loss_and_forecast(
-            *self.split_window(windows), self.loss_fn, self.hparams.window_scale_power
+            *self.split_window(windows),
+            self.loss_fn,
+            self.hparams.window_scale_power,
+            level_rule=not fitting,
         )
         # Under DDP the epoch value is the windows-weighted mean over every rank's windows.
         self.log(
