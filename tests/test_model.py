@@ -268,6 +268,9 @@ def test_a_window_whose_weighted_members_all_read_the_level_keeps_its_weights() 
     forecasts = np.array([[[1.0], [2.0]], [[np.inf], [4.0]], [[np.nan], [6.0]]])
     combined = combine_member_forecasts(forecasts, weights.numpy(), set_aside.numpy())
     np.testing.assert_allclose(combined, [[1.0], [0.25 * 2.0 + 0.25 * 4.0 + 0.5 * 6.0]])
+    # So does a member of weight 0, in a window the rule leaves alone.
+    combined = combine_member_forecasts(forecasts, np.array([1.0, 0.0, 0.0]), set_aside.numpy())
+    np.testing.assert_array_equal(combined, [[1.0], [2.0]])
 
 
 def test_inverse_mse_weights_lean_on_the_members_with_smaller_validation_errors() -> None:

@@ -49,7 +49,7 @@ def combine_member_forecasts(
     if weights is None:
         combined = member_forecasts.mean(axis=0)
     else:
-        combined = np.tensordot(np.asarray(weights, dtype=np.float64), member_forecasts, axes=1)
+        combined = _weighed_sum(member_forecasts, np.asarray(weights, dtype=np.float64)[:, None])
     if set_aside is None or not set_aside.any():
         return combined
     members = len(member_forecasts)
@@ -57,9 +57,15 @@ def combine_member_forecasts(
     flat_t, aside_t = torch.from_numpy(flat), torch.from_numpy(np.asarray(set_aside, bool))
     changed = changed_windows(flat_t, aside_t).numpy()
     per_window = window_weights(flat_t, aside_t).numpy()
-    per_window = per_window.reshape(per_window.shape + (1,) * (member_forecasts.ndim - 2))
-    # A member set aside counts for nothing, even a forecast that is not a number.
-    with np.errstate(invalid="ignore"):
-        weighed = np.where(per_window > 0, member_forecasts * per_window, 0.0).sum(axis=0)
-    combined[changed] = weighed[changed]
+    combined[changed] = _weighed_sum(member_forecasts, per_window)[changed]
     return combined
+
+
+def _weighed_sum(member_forecasts: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(members, windows, ...) weighed by (members, windows or 1) and summed over the members;
+    a member of weight 0 counts for nothing, even a forecast that is not a number."""
+    weights = weights.reshape(weights.shape + (1,) * (member_forecasts.ndim - 2))
+    kept = np.where(weights > 0, member_forecasts, 0.0)
+    if weights.shape[1] == 1:  # one weight per member: the sums tensordot always took
+        return np.tensordot(weights[:, 0, ...].reshape(len(weights)), kept, axes=1)
+    return (kept * weights).sum(axis=0)

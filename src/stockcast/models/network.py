@@ -221,14 +221,16 @@ class PriceForecaster(nn.Module):
         return in_prices + loc[..., None], 0.0
 
     def _combine(self, member_values: torch.Tensor, prices: torch.Tensor | None) -> torch.Tensor:
-        """(members, batch, ...) -> (batch, ...): the members' mean, or their weighted mean;
-        for a window of `prices` outside the fitted range, without the members that read the
-        level (the other windows are combined as without the rule, to the bit, whatever their
-        batch). `prices` None: no window is judged."""
+        """(members, batch, ...) -> (batch, ...): the members' mean, or their weighted mean (a
+        member of weight 0 counts for nothing, even a forecast that is not a number); for a
+        window of `prices` outside the fitted range, without the members that read the level
+        (the other windows are combined as without the rule, to the bit, whatever their batch).
+        `prices` None: no window is judged."""
         if self.member_weights is None:
             combined = member_values.mean(dim=0)
         else:
-            combined = (member_values * self.member_weights).sum(dim=0)
+            weights = self.member_weights
+            combined = torch.where(weights > 0, member_values * weights, 0.0).sum(dim=0)
         set_aside = None if prices is None else self.level_set_aside(prices)
         if set_aside is None:
             return combined
@@ -237,7 +239,6 @@ class PriceForecaster(nn.Module):
         if not bool(changed.any()):
             return combined
         weights = window_weights(flat, set_aside)[..., None, None]
-        # A member set aside counts for nothing, even a forecast that is not a number.
         outside = torch.where(weights > 0, member_values * weights, 0.0).sum(dim=0)
         return torch.where(changed[:, None, None], outside, combined)
 

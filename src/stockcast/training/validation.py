@@ -107,15 +107,15 @@ def fit_member_weights(
     if folds is not None:
         actual = np.concatenate([actual, folds.actual])
         member_forecasts = np.concatenate([member_forecasts, folds.member_forecasts], axis=1)
-    if not np.isfinite(member_forecasts[~set_aside]).all():
-        log.warning("a member's validation forecasts are not finite: the members are not weighted")
-        return None
     power = float(cfg.model.combination_power)
     # Errors in each window's series' own scale (one scale cancels for a single series).
     scale = window_scales(prepared, windows, folds)
     outside = held_out_set_aside(net, windows, folds)
     inside = windows_inside_range(outside, set_aside, len(actual))
     member_forecasts, actual, scale = member_forecasts[:, inside], actual[inside], scale[inside]
+    if not np.isfinite(member_forecasts[~set_aside]).all():
+        log.warning("a member's validation forecasts are not finite: the members are not weighted")
+        return None
     scaled_forecasts, scaled_actual = member_forecasts / scale[:, None], actual / scale[:, None]
     weights = np.zeros(len(set_aside))
     if cfg.model.combination == "mean":
