@@ -118,8 +118,12 @@ def test_a_registry_that_fails_after_opening_is_one_sentence(
         cli.main(["deploy", f"registry.model_name={MODEL}"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: cannot open the local MLflow store ") and "\n" not in err
-    assert "permission denied" in err and workspace_store[0] == []
+    assert err == (
+        f"error: the workspace's model registry did not list the versions of {MODEL} "
+        "(RESOURCE_DOES_NOT_EXIST: permission denied); check that your account may read the "
+        "workspace's models, then retry."
+    )
+    assert workspace_store[0] == []
 
 
 def test_a_dry_run_of_an_alias_asks_for_a_number(capsys: pytest.CaptureFixture[str]) -> None:

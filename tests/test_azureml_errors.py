@@ -295,6 +295,8 @@ def test_synthetic_source_needs_a_market_data_config(capsys: pytest.CaptureFixtu
         ("azureml.endpoint.model_version=null", "model_version=None must be a version number"),
         ("azureml.endpoint.model_version=Latest", "registry reserves, which no alias can have; "),
         ("azureml.endpoint.model_version=v2", "did you mean the version number 2?"),
+        ("azureml.endpoint.registry_connection.timeout_s=null", "timeout_s=None must be a"),
+        ("azureml.endpoint.registry_connection.max_retries=-1", "max_retries=-1 must be a"),
         ("azureml.endpoint.instance_count=0", "instance_count=0 must be a whole number of at"),
         ("azureml.endpoint.instance_type=''", "instance_type is empty"),
         ("azureml.endpoint.instance_count=two", "instance_count='two' must be a whole number"),

@@ -6,6 +6,7 @@ or one the monitor rolled back, which `latest` can be."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,24 +16,25 @@ from stockcast.config.pipeline_sections import (
     RESERVED_VERSION_ALIAS,
 )
 from stockcast.orchestration.azureml.settings import AzureMLConfigError
-from stockcast.registry.connection import RegistryError, cannot_open, configure_client
+from stockcast.registry.connection import configure_client
 from stockcast.registry.store import ModelRegistry
 
 # Azure resolves `<name>@latest` itself when the deployment is created.
 LATEST = "latest"
 EXAMPLE_VERSION = 'ARGS="azureml.endpoint.model_version=2"'
+DIGITS = re.compile(r"[0-9]+")
 
 
 def requested_version(value: object) -> str:
     """The setting as text (a number without leading zeros), refused unless it is a version
     number, `latest` or an alias the registry can hold."""
     text = str(value)
-    if text == LATEST or (text.isdigit() and int(text) > 0):
+    if text == LATEST or (DIGITS.fullmatch(text) and int(text) > 0):
         return text if text == LATEST else str(int(text))
     if (
         value is None
         or isinstance(value, bool)
-        or text.lstrip("-").isdigit()
+        or DIGITS.fullmatch(text.lstrip("-"))
         or not ALIAS_PATTERN.fullmatch(text)
     ):
         raise AzureMLConfigError(
@@ -40,7 +42,7 @@ def requested_version(value: object) -> str:
             "'latest' or an alias of the registry (letters, digits, _ and -), e.g. champion."
         )
     if text.lower() == LATEST or RESERVED_VERSION_ALIAS.fullmatch(text):
-        meant = LATEST if text.lower() == LATEST else f"the version number {text[1:]}"
+        meant = LATEST if text.lower() == LATEST else f"the version number {int(text[1:])}"
         raise AzureMLConfigError(
             f"azureml.endpoint.model_version={text} is a name the registry reserves, which no "
             f"alias can have; did you mean {meant}?"
@@ -54,7 +56,7 @@ def requested_version(value: object) -> str:
 
 
 def is_alias(version: str) -> bool:
-    return not version.isdigit() and version != LATEST
+    return not DIGITS.fullmatch(version) and version != LATEST
 
 
 def dry_run_version(version: str) -> str:
@@ -81,12 +83,16 @@ def registered_version(
     registry = ModelRegistry(tracking_uri, model_name)
     try:
         versions = registry.versions()
+        held = next((info for info in versions if version in info.aliases), None)
+        if held is not None:
+            return str(held.version)
         listed = registry.describe()
     except MlflowException as err:
-        raise RegistryError(cannot_open(tracking_uri, err)) from None
-    held = next((info for info in versions if version in info.aliases), None)
-    if held is not None:
-        return str(held.version)
+        cause = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+        raise AzureMLConfigError(
+            f"the workspace's model registry did not list the versions of {model_name} "
+            f"({cause}); check that your account may read the workspace's models, then retry."
+        ) from None
     if versions:
         advice = f"deploy one of them by number, e.g. {EXAMPLE_VERSION}"
     else:

@@ -229,6 +229,18 @@ def check_deployment_settings(settings: DictConfig) -> None:
         raise AzureMLConfigError(
             "azureml.endpoint.instance_type is empty; name a VM size, e.g. Standard_DS3_v2."
         )
+    connection = settings.registry_connection
+    timeout, retries = connection.timeout_s, connection.max_retries
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise AzureMLConfigError(
+            f"azureml.endpoint.registry_connection.timeout_s={timeout!r} must be a number of "
+            "seconds above 0."
+        )
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise AzureMLConfigError(
+            f"azureml.endpoint.registry_connection.max_retries={retries!r} must be a whole "
+            "number of at least 0."
+        )
 
 
 def build_deployment(
