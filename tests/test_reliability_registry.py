@@ -192,3 +192,39 @@ def test_an_expired_lease_of_a_killed_writer_is_taken_over(monkeypatch) -> None:
     lease = TagLease(client, "m")
     lease.acquire(wait_s=1)
     assert client.tags[LEASE_TAG].startswith(lease.owner)
+
+
+def test_a_store_that_keeps_no_aliases_holds_each_alias_on_one_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that refuses to set an alias (an older or partial MLflow server) gets the alias
+    as a tag of the version promoted, taken off the previous holder, and reads it back as the
+    alias: the champion comparison, predict's default, the rollback and deploy all find it. A
+    real alias of the same name wins over a tag left from before."""
+    from mlflow.exceptions import MlflowException
+
+    store = registry(tmp_path, create=True)
+    client = store.client()
+    client.create_registered_model(store.model_name)
+    for _ in range(3):
+        client.create_model_version(store.model_name, source=str(tmp_path))
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise MlflowException("aliases are not supported by this store")
+
+    real_alias = MlflowClient.set_registered_model_alias
+    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", refused)
+    by_number = {v.version: v for v in store.versions()}
+    store.promote("champion", by_number[2])
+    assert store.champion("champion").version == 2
+    store.promote("champion", by_number[1])  # a rollback to an older version
+    assert [(v.version, v.aliases) for v in store.versions()] == [
+        (3, ()),
+        (2, ()),
+        (1, ("champion",)),
+    ]
+    assert store.resolve(alias="champion").version == 1
+    assert store.resolve(fallback_alias="champion").version == 1
+    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", real_alias)
+    store.promote("champion", by_number[3])
+    assert [v.version for v in store.versions() if "champion" in v.aliases] == [3]

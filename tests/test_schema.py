@@ -141,7 +141,7 @@ def test_whole_numbers_written_as_floats_are_the_integers_they_write(
         (["gate.max_mase=-1"], "gate.max_mase is -1; it must be greater than 0."),
         (["pipeline.executor=ray"], "pipeline.executor is 'ray'; choose one of 'inprocess'"),
         (["evaluate.plot_series=-1"], "evaluate.plot_series is -1; it must be a whole number, 0"),
-        # The store keeps a reserved alias as a tag, which nothing reads back as the champion.
+        # MLflow refuses a reserved alias; so does the config, before any work.
         (["register.alias=v9"], "register.alias is 'v9', a name the store reserves; choose"),
         (["register.alias=Latest"], "register.alias is 'Latest', a name the store reserves"),
         (["register.alias='my champion'"], "register.alias is 'my champion'; an alias is letters"),

@@ -92,7 +92,7 @@ class RegisterSettings(Section):
     @classmethod
     def _an_alias_the_store_takes(cls, value: str) -> str:
         """MLflow's rules, checked before training rather than after registering: it reserves
-        `latest` and version names (`v9`), which the store would then keep only as a tag."""
+        `latest` and version names (`v9`)."""
         if not ALIAS_PATTERN.fullmatch(value) or len(value) > ALIAS_MAX_LENGTH:
             raise ValueError(
                 f"is {value!r}; an alias is letters, digits, _ and - (at most {ALIAS_MAX_LENGTH})"

@@ -29,6 +29,7 @@ from stockcast.registry.runs import close_orphaned_runs, owner_tags, prepare_sto
 from stockcast.registry.signing import SigningKeys, check_signing_keys, signature_for
 from stockcast.registry.verified import verified_folder
 from stockcast.registry.versions import (
+    ALIAS_TAG_PREFIX,
     DECLINED,
     MANIFEST_TAG,
     MODEL_HASH_TAG,
@@ -106,8 +107,16 @@ class ModelRegistry:
             return []
         # Searches do not fill in aliases on every store; the registered model has them all.
         aliases: dict[int, list[str]] = {}
-        for alias, version in (client.get_registered_model(self.model_name).aliases or {}).items():
+        held = client.get_registered_model(self.model_name).aliases or {}
+        for alias, version in held.items():
             aliases.setdefault(int(version), []).append(alias)
+        # A store that keeps no aliases holds them as tags (`promote`); a real alias of the
+        # same name, set since, wins.
+        for v in found:
+            for key, value in (v.tags or {}).items():
+                alias = key.removeprefix(ALIAS_TAG_PREFIX)
+                if key.startswith(ALIAS_TAG_PREFIX) and value == "true" and alias not in held:
+                    aliases.setdefault(int(v.version), []).append(alias)
         infos = [
             VersionInfo(
                 version=int(v.version),
@@ -269,14 +278,21 @@ class ModelRegistry:
             self.client().log_artifact(run_id, str(signature), "model")
 
     def promote(self, alias: str, info: VersionInfo) -> None:
-        """Point the alias at this version (stores without aliases get a tag), then settle."""
+        """Point the alias at this version, then settle. A store that keeps no aliases (one
+        that refuses to set one) gets the alias as a tag (`ALIAS_TAG_PREFIX`) on this version,
+        then taken off every other: a crash in between leaves two holders, of which readers
+        take the newest, and the rerun of the promotion finishes it."""
         import mlflow
 
         client = self.client()
         try:
             client.set_registered_model_alias(self.model_name, alias, str(info.version))
         except mlflow.exceptions.MlflowException:
-            client.set_model_version_tag(self.model_name, str(info.version), alias, "true")
+            tag = ALIAS_TAG_PREFIX + alias
+            client.set_model_version_tag(self.model_name, str(info.version), tag, "true")
+            for other in client.search_model_versions(f"name='{self.model_name}'"):
+                if int(other.version) != info.version and tag in (other.tags or {}):
+                    client.delete_model_version_tag(self.model_name, str(other.version), tag)
         crash_point("after_alias")
         self.settle(info)
 

@@ -16,6 +16,9 @@ PENDING, SETTLED, DECLINED = "pending", "settled", "declined"
 HORIZON_TAG = "next_time_window"
 # The tag a rolled-back version carries: why the monitor took the alias away from it.
 ROLLBACK_TAG = "stockcast.rolled_back"
+# Where a store keeps no aliases (it refuses to set one), the version holding an alias carries
+# this tag with the alias after it, "true"; the store reads it back as that alias.
+ALIAS_TAG_PREFIX = "stockcast.alias."
 
 
 @dataclass(frozen=True)
