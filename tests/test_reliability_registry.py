@@ -201,7 +201,7 @@ def test_a_store_that_keeps_no_aliases_holds_each_alias_on_one_version(
     as a tag of the version promoted, taken off the previous holder, and reads it back as the
     alias: the champion comparison, predict's default, the rollback and deploy all find it. A
     real alias of the same name wins over a tag left from before."""
-    from mlflow.exceptions import MlflowException
+    from mlflow.exceptions import MlflowException, get_error_code
 
     store = registry(tmp_path, create=True)
     client = store.client()
@@ -210,11 +210,19 @@ def test_a_store_that_keeps_no_aliases_holds_each_alias_on_one_version(
         client.create_model_version(store.model_name, source=str(tmp_path))
 
     def refused(*args: object, **kwargs: object) -> None:
-        raise MlflowException("aliases are not supported by this store")
+        raise MlflowException("no such endpoint", error_code=get_error_code(404))
+
+    def unavailable(*args: object, **kwargs: object) -> None:
+        raise MlflowException("try again later", error_code=get_error_code(503))
 
     real_alias = MlflowClient.set_registered_model_alias
-    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", refused)
     by_number = {v.version: v for v in store.versions()}
+    # A store that keeps aliases but fails once: the promotion fails, nothing is tagged.
+    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", unavailable)
+    with pytest.raises(MlflowException, match="try again later"):
+        store.promote("champion", by_number[2])
+    assert store.champion("champion") is None and all(not v.tags for v in store.versions())
+    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", refused)
     store.promote("champion", by_number[2])
     assert store.champion("champion").version == 2
     store.promote("champion", by_number[1])  # a rollback to an older version
@@ -225,6 +233,12 @@ def test_a_store_that_keeps_no_aliases_holds_each_alias_on_one_version(
     ]
     assert store.resolve(alias="champion").version == 1
     assert store.resolve(fallback_alias="champion").version == 1
+    # A crash between tagging the new holder and untagging the old leaves two, the newest read
+    # as the holder; promoting it again (the rerun) leaves it alone.
+    client.set_model_version_tag(store.model_name, "2", "stockcast.alias.champion", "true")
+    assert store.champion("champion").version == 2
+    store.promote("champion", by_number[2])
+    assert [v.version for v in store.versions() if "champion" in v.aliases] == [2]
     monkeypatch.setattr(MlflowClient, "set_registered_model_alias", real_alias)
     store.promote("champion", by_number[3])
     assert [v.version for v in store.versions() if "champion" in v.aliases] == [3]

@@ -145,6 +145,8 @@ def test_whole_numbers_written_as_floats_are_the_integers_they_write(
         (["register.alias=v9"], "register.alias is 'v9', a name the store reserves; choose"),
         (["register.alias=Latest"], "register.alias is 'Latest', a name the store reserves"),
         (["register.alias='my champion'"], "register.alias is 'my champion'; an alias is letters"),
+        # A store without aliases keeps one as a tag, whose key MLflow holds to 250 characters.
+        ([f"register.alias={'a' * 235}"], "_ and - (at most 234)"),
         (["registry.model_name='say \"daily\"'"], "registry.model_name is 'say \"daily\"'; a"),
     ],
 )

@@ -43,6 +43,8 @@ from stockcast.registry.versions import (
 __all__ = ["ModelRegistry", "VersionInfo"]
 
 DEFAULT_EXPERIMENT = "stockcast-registry"
+# What a server without model aliases answers a request to set one (HTTP 404 or 501).
+ALIASES_NOT_KEPT = frozenset({"ENDPOINT_NOT_FOUND", "NOT_IMPLEMENTED", "FEATURE_DISABLED"})
 NO_KEYS = SigningKeys()
 
 
@@ -278,16 +280,19 @@ class ModelRegistry:
             self.client().log_artifact(run_id, str(signature), "model")
 
     def promote(self, alias: str, info: VersionInfo) -> None:
-        """Point the alias at this version, then settle. A store that keeps no aliases (one
-        that refuses to set one) gets the alias as a tag (`ALIAS_TAG_PREFIX`) on this version,
-        then taken off every other: a crash in between leaves two holders, of which readers
-        take the newest, and the rerun of the promotion finishes it."""
+        """Point the alias at this version, then settle. A store that keeps no aliases (its
+        server has no such endpoint) gets the alias as a tag (`ALIAS_TAG_PREFIX`) on this
+        version, then taken off every other: a crash in between leaves two holders, of which
+        readers take the newest, and the rerun of the promotion finishes it. Any other failure
+        is raised, and the promotion stays pending for the rerun."""
         import mlflow
 
         client = self.client()
         try:
             client.set_registered_model_alias(self.model_name, alias, str(info.version))
-        except mlflow.exceptions.MlflowException:
+        except mlflow.exceptions.MlflowException as err:
+            if err.error_code not in ALIASES_NOT_KEPT:
+                raise
             tag = ALIAS_TAG_PREFIX + alias
             client.set_model_version_tag(self.model_name, str(info.version), tag, "true")
             for other in client.search_model_versions(f"name='{self.model_name}'"):
