@@ -116,8 +116,11 @@ def _already_registered(
     }
     if not existing.promotion_pending:
         return result
-    if alias in existing.aliases:
-        registry.settle(existing)
+    holder = registry.champion(alias)
+    if holder is not None and holder.version == existing.version:
+        # Set again: where the store keeps aliases as tags, a crash may have left the
+        # previous holder's; this takes it off, then settles.
+        registry.promote(alias, existing)
         result["message"] = f"{held}; its interrupted promotion to {alias} had already happened"
         return result
     decision = decide(cfg, registry, candidate)
