@@ -239,6 +239,10 @@ def test_a_store_that_keeps_no_aliases_holds_each_alias_on_one_version(
     assert store.champion("champion").version == 2
     store.promote("champion", by_number[2])
     assert [v.version for v in store.versions() if "champion" in v.aliases] == [2]
+    # A promotion the rerun declines takes its own tag off, if a crash left it one.
+    client.set_model_version_tag(store.model_name, "3", "stockcast.alias.champion", "true")
+    store.decline("champion", {v.version: v for v in store.versions()}[3])
+    assert [v.version for v in store.versions() if "champion" in v.aliases] == [2]
     monkeypatch.setattr(MlflowClient, "set_registered_model_alias", real_alias)
     store.promote("champion", by_number[3])
     assert [v.version for v in store.versions() if "champion" in v.aliases] == [3]

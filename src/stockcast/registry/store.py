@@ -301,6 +301,14 @@ class ModelRegistry:
         crash_point("after_alias")
         self.settle(info)
 
+    def decline(self, alias: str, info: VersionInfo) -> None:
+        """Settle a pending promotion as declined, without the alias tag a promotion cut short
+        may have given the version on a store that keeps no aliases."""
+        tag = ALIAS_TAG_PREFIX + alias
+        if tag in info.tags:
+            self.client().delete_model_version_tag(self.model_name, str(info.version), tag)
+        self.settle(info, declined=True)
+
     def settle(self, info: VersionInfo, declined: bool = False) -> None:
         """Mark a pending promotion as dealt with: done, or `declined` after a fresh comparison
         (the version never held the alias)."""

@@ -129,7 +129,7 @@ def _already_registered(
         registry.promote(alias, existing)
         outcome = "was completed"
     else:
-        registry.settle(existing, declined=True)
+        registry.decline(alias, existing)
         outcome = "was declined"
     result["message"] = (
         f"{held}; its interrupted promotion to {alias} {outcome} ({'; '.join(decision['reasons'])})"
