@@ -28,6 +28,7 @@ from stockcast.registry.lock import sqlite_file
 from stockcast.registry.repair import Held, sign_again, version_holding
 from stockcast.registry.signing import check_signing_keys
 from stockcast.registry.store import ModelRegistry
+from stockcast.registry.versions import ROLLBACK_TAG
 from stockcast.serving.loading import check_refit_pair, load_checked_copy
 from stockcast.serving.metadata import (
     TRAINING_CONFIG_FILE,
@@ -122,6 +123,14 @@ def _already_registered(
         # previous holder's; this takes it off, then settles.
         registry.promote(alias, existing)
         result["message"] = f"{held}; its interrupted promotion to {alias} had already happened"
+        return result
+    if ROLLBACK_TAG in existing.tags:
+        # The monitor took the alias away from it since: judging it again would give it back.
+        registry.decline(alias, existing)
+        result["message"] = (
+            f"{held}; its interrupted promotion to {alias} was declined (the monitor rolled it "
+            f"back: {existing.tags[ROLLBACK_TAG]})"
+        )
         return result
     decision = decide(cfg, registry, candidate)
     result["decision"] = decision
