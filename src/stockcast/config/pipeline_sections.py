@@ -15,8 +15,9 @@ from stockcast.registry.versions import ALIAS_TAG_PREFIX
 # What the MLflow store takes as a registered model's alias, and the names it reserves.
 ALIAS_PATTERN = re.compile(r"[\w\-]+")
 # MLflow keeps aliases of up to 255 characters and tag keys of up to 250: a store without
-# aliases keeps one as a tag after ALIAS_TAG_PREFIX.
-ALIAS_MAX_LENGTH = min(255, 250 - len(ALIAS_TAG_PREFIX))
+# aliases keeps one as a tag after ALIAS_TAG_PREFIX, so an alias the pipeline sets is shorter.
+MLFLOW_ALIAS_MAX_LENGTH = 255
+ALIAS_MAX_LENGTH = min(MLFLOW_ALIAS_MAX_LENGTH, 250 - len(ALIAS_TAG_PREFIX))
 RESERVED_VERSION_ALIAS = re.compile(r"[vV]\d+")
 
 

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from stockcast.config.pipeline_sections import (
-    ALIAS_MAX_LENGTH,
     ALIAS_PATTERN,
+    MLFLOW_ALIAS_MAX_LENGTH,
     RESERVED_VERSION_ALIAS,
 )
 from stockcast.orchestration.azureml.settings import AzureMLConfigError
@@ -47,10 +47,10 @@ def requested_version(value: object) -> str:
             f"azureml.endpoint.model_version={text} is a name the registry reserves, which no "
             f"alias can have; did you mean {meant}?"
         )
-    if len(text) > ALIAS_MAX_LENGTH:
+    if len(text) > MLFLOW_ALIAS_MAX_LENGTH:
         raise AzureMLConfigError(
             f"azureml.endpoint.model_version is an alias of {len(text)} characters; the "
-            f"registry keeps at most {ALIAS_MAX_LENGTH}."
+            f"registry keeps at most {MLFLOW_ALIAS_MAX_LENGTH}."
         )
     return text
 
