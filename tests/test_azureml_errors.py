@@ -296,6 +296,7 @@ def test_synthetic_source_needs_a_market_data_config(capsys: pytest.CaptureFixtu
         ("azureml.endpoint.model_version=Latest", "registry reserves, which no alias can have; "),
         ("azureml.endpoint.model_version=v2", "did you mean the version number 2?"),
         ("azureml.endpoint.registry_connection.timeout_s=null", "timeout_s=None must be a"),
+        ("azureml.endpoint.registry_connection.timeout_s=0.5", "a whole number of seconds"),
         ("azureml.endpoint.registry_connection.max_retries=-1", "max_retries=-1 must be a"),
         ("azureml.endpoint.instance_count=0", "instance_count=0 must be a whole number of at"),
         ("azureml.endpoint.instance_type=''", "instance_type is empty"),

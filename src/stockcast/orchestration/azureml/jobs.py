@@ -231,10 +231,10 @@ def check_deployment_settings(settings: DictConfig) -> None:
         )
     connection = settings.registry_connection
     timeout, retries = connection.timeout_s, connection.max_retries
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
         raise AzureMLConfigError(
-            f"azureml.endpoint.registry_connection.timeout_s={timeout!r} must be a number of "
-            "seconds above 0."
+            f"azureml.endpoint.registry_connection.timeout_s={timeout!r} must be a whole number "
+            "of seconds, at least 1."
         )
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise AzureMLConfigError(
