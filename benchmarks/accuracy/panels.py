@@ -1,7 +1,7 @@
 """Panels: several of the benchmark's named series fitted as one model (`data.id_column`), each
 series scored on its own test windows in its own units. It measures the choice an ensemble makes
 on a panel: one set of member weights for the whole panel (what the model serves) or a set per
-series, fitted on that series' own validation (and fold) windows.
+series, fitted on that series' own validation (and fold) windows that every member serves.
 
 python -m benchmarks.accuracy.panels                            # the three panels, seed 42
 python -m benchmarks.accuracy.panels --panels macro --seeds 42,1
@@ -101,7 +101,7 @@ def score_panel(
     from stockcast.training.validation import (
         held_out_set_aside,
         validation_forecasts,
-        windows_inside_range,
+        windows_every_member_serves,
     )
 
     names, frequency, start = panels[panel]
@@ -136,7 +136,7 @@ def score_panel(
     # Members the fit set aside (the level rule) stay aside in each series' own weights, which
     # are fitted, as the panel's, on the held-out windows every member serves.
     weighed = weights > 0 if combination.get("weights") else np.ones(len(weights), dtype=bool)
-    served_by_all = windows_inside_range(
+    served_by_all = windows_every_member_serves(
         held_out_set_aside(net, val_windows, folds), ~weighed, len(held_out_owner)
     )
     mase: dict[str, dict[str, float]] = {name: {} for name in FORECASTERS}

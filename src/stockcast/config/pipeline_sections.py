@@ -10,14 +10,18 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from stockcast.config.sections import TrainConfig
 from stockcast.fields import EXECUTORS, Above0, Section, WholeAbove0, WholeAtLeast0
-from stockcast.registry.versions import ALIAS_TAG_PREFIX
+from stockcast.registry.versions import (
+    ALIAS_TAG_PREFIX,
+    MLFLOW_ALIAS_MAX_LENGTH,
+    MLFLOW_TAG_KEY_MAX_LENGTH,
+)
 
-# What the MLflow store takes as a registered model's alias, and the names it reserves.
+# What the MLflow store takes as a registered model's alias, and the names it reserves (the
+# pipeline's own length limit is ALIAS_MAX_LENGTH below).
 ALIAS_PATTERN = re.compile(r"[\w\-]+")
-# MLflow keeps aliases of up to 255 characters and tag keys of up to 250: a store without
-# aliases keeps one as a tag after ALIAS_TAG_PREFIX, so an alias the pipeline sets is shorter.
-MLFLOW_ALIAS_MAX_LENGTH = 255
-ALIAS_MAX_LENGTH = min(MLFLOW_ALIAS_MAX_LENGTH, 250 - len(ALIAS_TAG_PREFIX))
+# The longest alias the pipeline sets: a store without aliases keeps one as a tag key after
+# ALIAS_TAG_PREFIX, which MLflow holds to fewer characters than an alias.
+ALIAS_MAX_LENGTH = min(MLFLOW_ALIAS_MAX_LENGTH, MLFLOW_TAG_KEY_MAX_LENGTH - len(ALIAS_TAG_PREFIX))
 RESERVED_VERSION_ALIAS = re.compile(r"[vV]\d+")
 
 
@@ -96,7 +100,8 @@ class RegisterSettings(Section):
     @classmethod
     def _an_alias_the_store_takes(cls, value: str) -> str:
         """MLflow's rules, checked before training rather than after registering: it reserves
-        `latest` and version names (`v9`)."""
+        `latest` and version names (`v9`); and the length a store without aliases can keep as a
+        tag (`ALIAS_MAX_LENGTH`)."""
         if not ALIAS_PATTERN.fullmatch(value) or len(value) > ALIAS_MAX_LENGTH:
             raise ValueError(
                 f"is {value!r}; an alias is letters, digits, _ and - (at most {ALIAS_MAX_LENGTH})"

@@ -33,7 +33,8 @@ def window_weights(weights: torch.Tensor, set_aside: torch.Tensor) -> torch.Tens
 
 def changed_windows(weights: torch.Tensor, set_aside: torch.Tensor | None) -> torch.Tensor:
     """(windows,): True where setting members aside changes a window's weights (a member set
-    aside for it had weight); a window whose weights stay is combined as if no rule existed."""
+    aside for it had weight, and a member left has weight); a window whose weights stay is
+    combined as if no rule existed. With `set_aside` None: an empty mask (no window)."""
     if set_aside is None:
         return torch.zeros(0, dtype=torch.bool)
     weighted = (weights > 0)[:, None]

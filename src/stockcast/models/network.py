@@ -38,7 +38,8 @@ class PriceForecaster(nn.Module):
     level get no weight for a window with more of its values outside that range: what they
     learned holds at the levels they were trained on, and a series that has shifted or trended
     away since is forecast by the members that read the window's shape alone
-    (`level_set_aside`). Every forecast goes through it: validation, bands, test and serving.
+    (`level_set_aside`). Every forecast after the fit goes through it: validation, bands, test
+    and serving (while a fit chooses its checkpoint, `loss_and_forecast(level_rule=False)`).
     """
 
     def __init__(

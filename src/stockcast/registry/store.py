@@ -43,7 +43,8 @@ from stockcast.registry.versions import (
 __all__ = ["ModelRegistry", "VersionInfo"]
 
 DEFAULT_EXPERIMENT = "stockcast-registry"
-# What a server without model aliases answers a request to set one (HTTP 404 or 501).
+# What a server without model aliases answers a request to set one (HTTP 404 or 501, or a
+# feature turned off).
 ALIASES_NOT_KEPT = frozenset({"ENDPOINT_NOT_FOUND", "NOT_IMPLEMENTED", "FEATURE_DISABLED"})
 NO_KEYS = SigningKeys()
 

@@ -186,8 +186,9 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     ckpt_path = checkpoint_on_every_rank(trainer.strategy, best) or None
     # Every rank loads the best checkpoint's weights once (validate and test then score the model
-    # as it is, not reloading the file) and fits the same member weights on the full validation
-    # set, so validation, the fallback and the bands score the weighted forecast.
+    # as it is, not reloading the file) and fits the same member weights on the validation
+    # windows every member serves, so validation, the fallback and the bands score the weighted
+    # forecast.
     best_step = trainer.global_step
     if ckpt_path is not None:
         best_step = load_checkpoint_weights(model, ckpt_path)

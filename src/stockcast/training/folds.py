@@ -42,7 +42,8 @@ class FoldEvidence:
     folds: int
     series: np.ndarray  # (windows,): each window's series, in the train split's order
     # (members, windows): True where a member that reads the level stepped aside for a window
-    # outside its fold's fitted range (`PriceForecaster.level_set_aside`); None: none did.
+    # outside its fold's fitted range (`PriceForecaster.level_set_aside`; `fold_evidence` always
+    # gives the array, all False where none did); None (evidence built by hand): none did.
     set_aside: np.ndarray | None = None
 
     def __len__(self) -> int:

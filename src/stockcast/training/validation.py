@@ -91,8 +91,9 @@ def fit_member_weights(
     one member on a few noisy windows. Each window's errors are in its series' units (over its
     train one-step naive MAE: `window_scales`), so no series of a panel counts for more because
     of its price level. Members that read the absolute level get no weight on a
-    series that has left its train range (`level_members_record`). `folds`: the rolling-origin
-    folds' member forecasts, weighed beside the validation windows."""
+    series that has left its train range (`level_members_record`), and the weights come from
+    the windows every member serves (`windows_every_member_serves`). `folds`: the
+    rolling-origin folds' member forecasts, weighed beside the validation windows."""
     net.set_member_weights(None)
     if net.core.members == 1:
         return None
@@ -110,9 +111,9 @@ def fit_member_weights(
     power = float(cfg.model.combination_power)
     # Errors in each window's series' own scale (one scale cancels for a single series).
     scale = window_scales(prepared, windows, folds)
-    outside = held_out_set_aside(net, windows, folds)
-    inside = windows_inside_range(outside, set_aside, len(actual))
-    member_forecasts, actual, scale = member_forecasts[:, inside], actual[inside], scale[inside]
+    stepping_aside = held_out_set_aside(net, windows, folds)
+    served = windows_every_member_serves(stepping_aside, set_aside, len(actual))
+    member_forecasts, actual, scale = member_forecasts[:, served], actual[served], scale[served]
     if not np.isfinite(member_forecasts[~set_aside]).all():
         log.warning("a member's validation forecasts are not finite: the members are not weighted")
         return None
@@ -125,9 +126,9 @@ def fit_member_weights(
         weights[~set_aside] = inverse_mse_weights(kept, scaled_actual, power)
     net.set_member_weights(weights.tolist())
     if level:
-        changed = changed_windows(torch.from_numpy(weights), _as_tensor(outside))
+        changed = changed_windows(torch.from_numpy(weights), _as_tensor(stepping_aside))
         level["held_out_windows_outside_range"] = int(changed.sum())
-        level["weighed_on_windows"] = int(inside.sum())
+        level["weighed_on_windows"] = int(served.sum())
     errors = ((member_forecasts - actual[None]) ** 2).reshape(len(weights), -1).mean(1)
     scaled = ((scaled_forecasts - scaled_actual[None]) ** 2).reshape(len(weights), -1).mean(1)
     return {
@@ -213,19 +214,19 @@ def held_out_set_aside(
     return own if own.any() else None
 
 
-def windows_inside_range(
-    outside: np.ndarray | None, set_aside: np.ndarray, windows: int
+def windows_every_member_serves(
+    stepping_aside: np.ndarray | None, set_aside: np.ndarray, windows: int
 ) -> np.ndarray:
     """(windows,): the windows the members' weights are fitted on. Where the network sets
-    members aside for a window, it serves the others there with their weights renormalised:
-    a window counts only where every member weighed serves it, so that the level members'
-    extrapolation past the range does not lower their weight where they are served. Every
-    window, where the members `set_aside` for the whole series are the only ones a window
-    sets aside, or where no window would be left."""
-    if outside is None:
+    members aside for a window (`stepping_aside`, members by windows), it serves the others
+    there with their weights renormalised: a window counts only where every member weighed
+    serves it, so that the level members' extrapolation past the range does not lower their
+    weight where they are served. Every window, where the members `set_aside` for the whole
+    series are the only ones a window sets aside, or where no window would be left."""
+    if stepping_aside is None:
         return np.ones(windows, dtype=bool)
-    inside = ~outside[~set_aside].any(axis=0)
-    return inside if inside.any() else np.ones_like(inside)
+    served = ~stepping_aside[~set_aside].any(axis=0)
+    return served if served.any() else np.ones_like(served)
 
 
 def _as_tensor(mask: np.ndarray | None) -> torch.Tensor | None:

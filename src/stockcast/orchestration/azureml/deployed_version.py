@@ -10,14 +10,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from stockcast.config.pipeline_sections import (
-    ALIAS_PATTERN,
-    MLFLOW_ALIAS_MAX_LENGTH,
-    RESERVED_VERSION_ALIAS,
-)
+from stockcast.config.pipeline_sections import ALIAS_PATTERN, RESERVED_VERSION_ALIAS
 from stockcast.orchestration.azureml.settings import AzureMLConfigError
 from stockcast.registry.connection import configure_client
 from stockcast.registry.store import ModelRegistry
+from stockcast.registry.versions import MLFLOW_ALIAS_MAX_LENGTH
 
 # Azure resolves `<name>@latest` itself when the deployment is created.
 LATEST = "latest"
