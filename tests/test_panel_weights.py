@@ -131,6 +131,8 @@ class LastValue:
     def member_forecasts(self, inputs):
         return inputs[None, :, -1:].repeat(1, 1, SIZES.next_time_window)
 
+    core = SimpleNamespace(members=1)
+
     def level_set_aside(self, inputs):
         return None  # its one member reads no level
 

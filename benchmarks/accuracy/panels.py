@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from benchmarks.accuracy.forecasters import csv_config
 from benchmarks.accuracy.series import load_bench_series
@@ -95,7 +94,7 @@ def score_panel(
     from stockcast.data.prepared import PreparedData
     from stockcast.data.split import series_of_windows, series_scales
     from stockcast.forecasting.metrics import inverse_mse_weights
-    from stockcast.models.level_range import combine_member_forecasts
+    from stockcast.models.level_range import combine_member_forecasts, set_aside_mask
     from stockcast.orchestration.steps.prepare import run_prepare
     from stockcast.training.fit import fit
     from stockcast.training.validation import (
@@ -118,9 +117,7 @@ def score_panel(
     val, test = prepared.splits["val"], prepared.splits["test"]
     val_windows, val_members = validation_forecasts(net, prepared, members=True)
     test_windows, test_members = validation_forecasts(net, prepared, members=True, splits=("test",))
-    with torch.inference_mode():
-        found = net.level_set_aside(torch.as_tensor(test_windows.inputs, dtype=torch.float32))
-    test_set_aside = None if found is None else found.numpy()
+    test_set_aside = set_aside_mask(net, test_windows.inputs)
     held_out_owner = series_of_windows(val, val_windows.origins)
     held_out_members, held_out_actual = val_members, val_windows.actual
     if folds is not None:
@@ -156,7 +153,7 @@ def score_panel(
             per_series = weights
         # Combined as the network combines them: without the members it sets aside for a
         # window outside its fitted range.
-        aside = None if test_set_aside is None else test_set_aside[:, rows]
+        aside = test_set_aside[:, rows]
         forecasts = {
             "panel weights": combine_member_forecasts(test_members[:, rows], weights, aside),
             "per-series weights": combine_member_forecasts(

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from stockcast.models.cores import level_free_members, start_anchored
-from stockcast.models.level_range import LevelRange, changed_windows, window_weights
+from stockcast.models.level_range import LevelRange, outside_range, recombine_changed
 from stockcast.models.scaling import LEVEL_KIND, PER_WINDOW_KIND, WINDOW_KINDS, WindowScaler
 from stockcast.models.served_weights import while_unchanged
 
@@ -140,15 +140,8 @@ class PriceForecaster(nn.Module):
         where no rule applies or no window is outside."""
         if self.level_range is None or self.level_readers is None:
             return None
-        low, high, limit = self.level_range
-        # Most windows lie wholly inside: one pass finds that (a tenth of the full test's cost).
-        smallest, largest = torch.aminmax(prices)
-        if smallest.item() >= low and largest.item() <= high:
-            return None
-        outside = ((prices < low) | (prices > high)).float().mean(dim=-1) > limit
-        if not bool(outside.any()):
-            return None
-        return self.level_readers[:, None] & outside[None]
+        outside = outside_range(prices, self.level_range)
+        return None if outside is None else self.level_readers[:, None] & outside[None]
 
     def fall_back_to_naive(self, diverged: bool = False) -> None:
         """Zero the point forecast's outputs: an anchored model then repeats the last price
@@ -235,13 +228,7 @@ class PriceForecaster(nn.Module):
         set_aside = None if prices is None else self.level_set_aside(prices)
         if set_aside is None:
             return combined
-        flat = self.flat_weights()
-        changed = changed_windows(flat, set_aside)
-        if not bool(changed.any()):
-            return combined
-        weights = window_weights(flat, set_aside)[..., None, None]
-        outside = torch.where(weights > 0, member_values * weights, 0.0).sum(dim=0)
-        return torch.where(changed[:, None, None], outside, combined)
+        return recombine_changed(member_values, combined, self.flat_weights(), set_aside)
 
     def flat_weights(self) -> torch.Tensor:
         """The members' weights, (members,): the fitted ones, or equal ones for their mean."""

@@ -24,7 +24,7 @@ from stockcast.data.prepared import PreparedData
 from stockcast.data.scaling import refit_scaler
 from stockcast.data.split import SplitData, rolling_folds, series_of_windows
 from stockcast.forecasting.baselines import naive_forecast
-from stockcast.models.level_range import combine_member_forecasts
+from stockcast.models.level_range import combine_member_forecasts, set_aside_mask
 from stockcast.training.beside import Beside, forks_safely
 from stockcast.training.distributed import configured_world_size
 from stockcast.training.fixed_steps import refit_network
@@ -170,10 +170,7 @@ def fold_forecasts(
     windows = scored.origins(prepared.window)
     net.eval()
     with torch.inference_mode():
-        inputs = torch.as_tensor(windows.inputs, dtype=torch.float32)
-        members = net.member_forecasts(inputs)
-        set_aside = net.level_set_aside(inputs)
+        members = net.member_forecasts(torch.as_tensor(windows.inputs, dtype=torch.float32))
     series = series_of_windows(scored, windows.origins)
-    if set_aside is None:
-        set_aside = torch.zeros(members.shape[:2], dtype=torch.bool)
-    return windows.inputs, windows.actual, members.double().numpy(), series, set_aside.numpy()
+    set_aside = set_aside_mask(net, windows.inputs)
+    return windows.inputs, windows.actual, members.double().numpy(), series, set_aside

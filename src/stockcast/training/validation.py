@@ -23,7 +23,7 @@ from stockcast.data.split import (
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.metrics import diebold_mariano, inverse_mse_weights
 from stockcast.forecasting.windows import RollingOrigins
-from stockcast.models.level_range import changed_windows
+from stockcast.models.level_range import changed_windows, set_aside_mask
 from stockcast.models.network import PriceForecaster
 from stockcast.training.folds import FoldEvidence
 
@@ -203,9 +203,7 @@ def held_out_set_aside(
 ) -> np.ndarray | None:
     """(members, validation then fold windows): the members that stepped aside for each window
     outside its network's fitted range (`PriceForecaster.level_set_aside`); None: none did."""
-    with torch.inference_mode():
-        found = net.level_set_aside(torch.as_tensor(windows.inputs, dtype=torch.float32))
-    own = np.zeros((net.core.members, len(windows)), dtype=bool) if found is None else found.numpy()
+    own = set_aside_mask(net, windows.inputs)
     if folds is not None:
         fold_part = folds.set_aside
         if fold_part is None:
