@@ -19,6 +19,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from stockcast.registry.alias_tags import (
+    ALIASES_NOT_KEPT,
+    aliases_by_version,
+    drop_alias_tag,
+    move_alias_tag,
+)
 from stockcast.registry.artifacts import version_folder
 from stockcast.registry.connection import RegistryError, open_client
 from stockcast.registry.faults import crash_point
@@ -29,7 +35,6 @@ from stockcast.registry.runs import close_orphaned_runs, owner_tags, prepare_sto
 from stockcast.registry.signing import SigningKeys, check_signing_keys, signature_for
 from stockcast.registry.verified import verified_folder
 from stockcast.registry.versions import (
-    ALIAS_TAG_PREFIX,
     DECLINED,
     MANIFEST_TAG,
     MODEL_HASH_TAG,
@@ -43,9 +48,6 @@ from stockcast.registry.versions import (
 __all__ = ["ModelRegistry", "VersionInfo"]
 
 DEFAULT_EXPERIMENT = "stockcast-registry"
-# What a server without model aliases answers a request to set one (HTTP 404 or 501, or a
-# feature turned off).
-ALIASES_NOT_KEPT = frozenset({"ENDPOINT_NOT_FOUND", "NOT_IMPLEMENTED", "FEATURE_DISABLED"})
 NO_KEYS = SigningKeys()
 
 
@@ -109,17 +111,8 @@ class ModelRegistry:
         if not found:
             return []
         # Searches do not fill in aliases on every store; the registered model has them all.
-        aliases: dict[int, list[str]] = {}
         held = client.get_registered_model(self.model_name).aliases or {}
-        for alias, version in held.items():
-            aliases.setdefault(int(version), []).append(alias)
-        # A store that keeps no aliases holds them as tags (`promote`); a real alias of the
-        # same name, set since, wins.
-        for v in found:
-            for key, value in (v.tags or {}).items():
-                alias = key.removeprefix(ALIAS_TAG_PREFIX)
-                if key.startswith(ALIAS_TAG_PREFIX) and value == "true" and alias not in held:
-                    aliases.setdefault(int(v.version), []).append(alias)
+        aliases = aliases_by_version(found, held)
         infos = [
             VersionInfo(
                 version=int(v.version),
@@ -282,10 +275,9 @@ class ModelRegistry:
 
     def promote(self, alias: str, info: VersionInfo) -> None:
         """Point the alias at this version, then settle. A store that keeps no aliases (its
-        server has no such endpoint) gets the alias as a tag (`ALIAS_TAG_PREFIX`) on this
-        version, then taken off every other: a crash in between leaves two holders, of which
-        readers take the newest, and the rerun of the promotion finishes it. Any other failure
-        is raised, and the promotion stays pending for the rerun."""
+        server has no such endpoint) gets it as a tag (`alias_tags`), which the rerun of a
+        promotion cut short finishes moving. Any other failure is raised, and the promotion
+        stays pending for the rerun."""
         import mlflow
 
         client = self.client()
@@ -294,20 +286,14 @@ class ModelRegistry:
         except mlflow.exceptions.MlflowException as err:
             if err.error_code not in ALIASES_NOT_KEPT:
                 raise
-            tag = ALIAS_TAG_PREFIX + alias
-            client.set_model_version_tag(self.model_name, str(info.version), tag, "true")
-            for other in client.search_model_versions(f"name='{self.model_name}'"):
-                if int(other.version) != info.version and tag in (other.tags or {}):
-                    client.delete_model_version_tag(self.model_name, str(other.version), tag)
+            move_alias_tag(client, self.model_name, alias, info.version)
         crash_point("after_alias")
         self.settle(info)
 
     def decline(self, alias: str, info: VersionInfo) -> None:
         """Settle a pending promotion as declined, without the alias tag a promotion cut short
         may have given the version on a store that keeps no aliases."""
-        tag = ALIAS_TAG_PREFIX + alias
-        if tag in info.tags:
-            self.client().delete_model_version_tag(self.model_name, str(info.version), tag)
+        drop_alias_tag(self.client(), self.model_name, alias, info.version, info.tags)
         self.settle(info, declined=True)
 
     def settle(self, info: VersionInfo, declined: bool = False) -> None:

@@ -16,8 +16,8 @@ PENDING, SETTLED, DECLINED = "pending", "settled", "declined"
 HORIZON_TAG = "next_time_window"
 # The tag a rolled-back version carries: why the monitor took the alias away from it.
 ROLLBACK_TAG = "stockcast.rolled_back"
-# Where a store keeps no aliases (its server has no endpoint to set one: `ALIASES_NOT_KEPT` in
-# store.py), the version holding an alias carries this tag with the alias after it, "true"; the
+# Where a store keeps no aliases (its server has no endpoint to set one: `alias_tags.py`), the
+# version holding an alias carries this tag with the alias after it, "true"; the
 # store reads it back as that alias.
 ALIAS_TAG_PREFIX = "stockcast.alias."
 # MLflow's longest alias, and its longest tag key (which holds the prefix and the alias).
