@@ -15,7 +15,6 @@ from stockcast.orchestration.azureml.deployed_version import (
     dry_run_version,
     is_alias,
     registered_version,
-    requested_version,
 )
 from stockcast.orchestration.azureml.dry_run import (
     DEPLOYMENT_FILE,
@@ -120,9 +119,9 @@ def deploy(sc: SubmitConfig, dry_run: bool) -> None:
     settings = sc.azure.endpoint
     model_name = sc.cfg.registry.model_name
     endpoint = build_endpoint(settings)
-    check_deployment_settings(settings)
+    # Every setting refused before any workspace or registry is read.
+    wanted = check_deployment_settings(settings)
     with_traffic = build_endpoint(settings, with_traffic=True)
-    wanted = requested_version(settings.model_version)
     if dry_run:
         deployment = build_deployment(settings, model_name, dry_run_version(wanted))
         out = _dry_run_dir(sc)
@@ -134,8 +133,6 @@ def deploy(sc: SubmitConfig, dry_run: bool) -> None:
         )
         _report(paths, sc, how)
         return
-    from azure.core.exceptions import ResourceNotFoundError
-
     workspace = resolve_workspace(sc.azure.workspace, sc.root)
     client = ml_client(workspace)
     if is_alias(wanted):

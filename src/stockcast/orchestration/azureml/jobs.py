@@ -216,10 +216,11 @@ def build_endpoint(settings: DictConfig, with_traffic: bool = False) -> ManagedO
     return ensure_loadable(endpoint, load_online_endpoint, f"The endpoint {settings.name!r}")
 
 
-def check_deployment_settings(settings: DictConfig) -> None:
-    """The deployment's own settings, refused before any registry or workspace is read."""
+def check_deployment_settings(settings: DictConfig) -> str:
+    """The deployment's own settings, refused before any registry or workspace is read; the
+    version it names (`requested_version`)."""
     check_name("deployment", settings.deployment)
-    requested_version(settings.model_version)
+    version = requested_version(settings.model_version)
     count = settings.instance_count
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise AzureMLConfigError(
@@ -241,6 +242,7 @@ def check_deployment_settings(settings: DictConfig) -> None:
             f"azureml.endpoint.registry_connection.max_retries={retries!r} must be a whole "
             "number of at least 0."
         )
+    return version
 
 
 def build_deployment(
