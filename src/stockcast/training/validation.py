@@ -126,7 +126,8 @@ def fit_member_weights(
         weights[~set_aside] = inverse_mse_weights(kept, scaled_actual, power)
     net.set_member_weights(weights.tolist())
     if level:
-        changed = changed_windows(torch.from_numpy(weights), _as_tensor(stepping_aside))
+        aside = None if stepping_aside is None else torch.from_numpy(stepping_aside)
+        changed = changed_windows(torch.from_numpy(weights), aside)
         level["held_out_windows_outside_range"] = int(changed.sum())
         level["weighed_on_windows"] = int(served.sum())
     errors = ((member_forecasts - actual[None]) ** 2).reshape(len(weights), -1).mean(1)
@@ -225,10 +226,6 @@ def windows_every_member_serves(
         return np.ones(windows, dtype=bool)
     served = ~stepping_aside[~set_aside].any(axis=0)
     return served if served.any() else np.ones_like(served)
-
-
-def _as_tensor(mask: np.ndarray | None) -> torch.Tensor | None:
-    return None if mask is None else torch.from_numpy(mask)
 
 
 def diverged(val: dict[str, float]) -> bool:
