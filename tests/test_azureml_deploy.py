@@ -89,7 +89,7 @@ def test_an_alias_no_version_holds_is_one_sentence_and_sends_nothing(
     sent, _ = workspace_store
     # Unless named itself, the alias deployed is the one the pipeline's gate moves.
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["deploy", f"registry.model_name={MODEL}", "register.alias=staging"])
+        cli.main(["deploy", f"registry.model_name={MODEL}", "registry.champion_alias=staging"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err == (

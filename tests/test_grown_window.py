@@ -86,7 +86,7 @@ def test_a_champion_of_another_horizon_hands_its_place_over(
     assert score.champion_mase is None and score.other_horizon == H
     cfg = OmegaConf.create(
         {
-            "register": {"alias": "champion"},
+            "registry": {"champion_alias": "champion"},
             "gate": {"require_beat_champion": True, "champion_tolerance": 0.0},
         }
     )
@@ -218,10 +218,10 @@ def no_model(*args: object) -> None:
 def test_the_replay_names_the_stores_champion_when_a_day_failed_before_its_monitor(
     registered_store: Path, tmp_path: Path
 ) -> None:
-    cfg = OmegaConf.create({"registry": {"model_name": MODEL}, "register": {"alias": "champion"}})
+    cfg = OmegaConf.create({"registry": {"model_name": MODEL, "champion_alias": "champion"}})
     assert store_champion(cfg, registered_store) == 1
     assert store_champion(cfg, tmp_path) is None  # no store yet: no champion
-    other = OmegaConf.merge(cfg, {"register": {"alias": "staging"}})
+    other = OmegaConf.merge(cfg, {"registry": {"champion_alias": "staging"}})
     assert store_champion(other, registered_store) is None
     # A store that cannot be read: the day's own error says why; the replay goes on.
     (tmp_path / "mlruns.db").write_bytes(b"not a database")

@@ -18,7 +18,7 @@ from tests.test_monitor import PREVIOUS, model_folder
 
 GATE = OmegaConf.create(
     {
-        "register": {"alias": "champion"},
+        "registry": {"champion_alias": "champion"},
         "gate": {"require_beat_champion": True, "champion_tolerance": 0.0},
     }
 )

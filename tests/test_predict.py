@@ -244,6 +244,12 @@ def test_without_a_version_or_alias_the_champion_forecasts(
     assert read_json(tmp_path / "bare")["model"]["version"] == 1
     predict(store, tmp_path / "latest", window, "model.default_alias=null")
     assert read_json(tmp_path / "latest")["model"]["version"] == 2
+    # A store whose gate moves another alias: the one setting the register step reads is the
+    # one predict (and serve) open by default.
+    with registry.writing():
+        registry.promote("staging", newer)
+    predict(store, tmp_path / "staging", window, "registry.champion_alias=staging")
+    assert read_json(tmp_path / "staging")["model"]["version"] == 2
 
 
 @pytest.mark.parametrize(

@@ -142,11 +142,20 @@ def test_whole_numbers_written_as_floats_are_the_integers_they_write(
         (["pipeline.executor=ray"], "pipeline.executor is 'ray'; choose one of 'inprocess'"),
         (["evaluate.plot_series=-1"], "evaluate.plot_series is -1; it must be a whole number, 0"),
         # MLflow refuses a reserved alias; so does the config, before any work.
-        (["register.alias=v9"], "register.alias is 'v9', a name the store reserves; choose"),
-        (["register.alias=Latest"], "register.alias is 'Latest', a name the store reserves"),
-        (["register.alias='my champion'"], "register.alias is 'my champion'; an alias is letters"),
+        (
+            ["registry.champion_alias=v9"],
+            "registry.champion_alias is 'v9', a name the store reserves; choose",
+        ),
+        (
+            ["registry.champion_alias=Latest"],
+            "registry.champion_alias is 'Latest', a name the store reserves",
+        ),
+        (
+            ["registry.champion_alias='my champion'"],
+            "registry.champion_alias is 'my champion'; an alias is letters",
+        ),
         # A store without aliases keeps one as a tag, whose key MLflow holds to 250 characters.
-        ([f"register.alias={'a' * 235}"], "_ and - (at most 234)"),
+        ([f"registry.champion_alias={'a' * 235}"], "_ and - (at most 234)"),
         (["registry.model_name='say \"daily\"'"], "registry.model_name is 'say \"daily\"'; a"),
     ],
 )
@@ -197,7 +206,12 @@ def test_names_the_schema_accepts_are_the_names_the_code_builds() -> None:
             "callbacks.early_stopping",
         ),
         ("pipeline", "+data.lenght=3", "data.lenght", "data.length"),
-        ("pipeline", "+register.alais=x", "register.alais", "register.alias"),
+        (
+            "pipeline",
+            "+registry.champion_alais=x",
+            "registry.champion_alais",
+            "registry.champion_alias",
+        ),
         ("predict", "+input.pth=x.csv", "input.pth", "input.path"),
         ("serve", "+serve.prot=80", "serve.prot", "serve.port"),
     ],
@@ -212,6 +226,27 @@ def test_a_key_nothing_reads_is_refused_naming_the_nearest(
     assert str(caught.value) == (
         f"{key} is not a setting of the {config_name} config; did you mean {meant}?"
     )
+
+
+@pytest.mark.parametrize("override", ["register.alias=staging", "+register.alias=staging"])
+def test_a_moved_setting_names_where_it_is_now(make_cfg, override: str) -> None:
+    """A command or schedule written before `register.alias` became `registry.champion_alias`
+    is told the new name, whether Hydra or the schema refuses the old one."""
+    with pytest.raises(ConfigError) as caught:
+        validate_config(make_cfg(override, config_name="pipeline"))
+    assert str(caught.value).endswith(
+        "register.alias is now registry.champion_alias (one setting the register step, the "
+        "monitor, predict, serve and deploy all read); set that instead."
+    )
+
+
+def test_every_reader_of_the_champion_alias_follows_one_setting(make_cfg) -> None:
+    moved = "registry.champion_alias=staging"
+    for config_name in ("predict", "serve"):
+        assert make_cfg(moved, config_name=config_name).model.default_alias == "staging"
+    pipeline = make_cfg(moved, "+azureml=default", config_name="pipeline")
+    assert pipeline.registry.champion_alias == "staging"
+    assert pipeline.azureml.endpoint.model_version == "staging"
 
 
 def test_the_default_optimizer_is_fused_adam_and_steps_on_cpu(make_cfg) -> None:

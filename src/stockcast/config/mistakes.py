@@ -20,6 +20,14 @@ Composer = Callable[[str, Sequence[str]], Any]
 CLOSE_ENOUGH = 0.6
 # How many names a sentence lists before it only counts the rest.
 LISTED = 12
+# Settings that moved: the old key, the one that holds it now and why, for commands and
+# schedules written before the move.
+MOVED_KEYS = {
+    "register.alias": (
+        "registry.champion_alias",
+        "one setting the register step, the monitor, predict, serve and deploy all read",
+    ),
+}
 
 
 def nearest(name: str, names: Sequence[str]) -> str | None:
@@ -38,7 +46,11 @@ def listed(names: Sequence[str], last: str = "or") -> str:
 
 def unknown_key(key: str, names: Sequence[str], where: str) -> str:
     """`model.hiden_sizes is not a setting of the train config; did you mean
-    model.hidden_sizes?`: the nearest name the section holds, else all of them."""
+    model.hidden_sizes?`: the nearest name the section holds, else all of them; a key that
+    moved names where it is now."""
+    if key in MOVED_KEYS:
+        moved_to, why = MOVED_KEYS[key]
+        return f"{key} is now {moved_to} ({why}); set that instead."
     parent, _, name = key.rpartition(".")
     prefix = f"{parent}." if parent else ""
     close = nearest(name, names)

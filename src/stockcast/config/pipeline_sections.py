@@ -3,26 +3,12 @@ after training (evaluate, gate, refit, register, monitor) and the simulated days
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
 from stockcast.config.sections import TrainConfig
 from stockcast.fields import EXECUTORS, Above0, Section, WholeAbove0, WholeAtLeast0
-from stockcast.registry.versions import (
-    ALIAS_TAG_PREFIX,
-    MLFLOW_ALIAS_MAX_LENGTH,
-    MLFLOW_TAG_KEY_MAX_LENGTH,
-)
-
-# What the MLflow store takes as a registered model's alias, and the names it reserves (the
-# pipeline's own length limit is ALIAS_MAX_LENGTH below).
-ALIAS_PATTERN = re.compile(r"[\w\-]+")
-# The longest alias the pipeline sets: a store without aliases keeps one as a tag key after
-# ALIAS_TAG_PREFIX, which MLflow holds to fewer characters than an alias.
-ALIAS_MAX_LENGTH = min(MLFLOW_ALIAS_MAX_LENGTH, MLFLOW_TAG_KEY_MAX_LENGTH - len(ALIAS_TAG_PREFIX))
-RESERVED_VERSION_ALIAS = re.compile(r"[vV]\d+")
 
 
 class GateConfig(Section):
@@ -93,22 +79,6 @@ class RefitSettings(Section):
 
 class RegisterSettings(Section):
     unjudged = frozenset({"model_dir", "report_dir", "output_dir"})
-
-    alias: str
-
-    @field_validator("alias")
-    @classmethod
-    def _an_alias_the_store_takes(cls, value: str) -> str:
-        """MLflow's rules, checked before training rather than after registering: it reserves
-        `latest` and version names (`v9`); and the length a store without aliases can keep as a
-        tag (`ALIAS_MAX_LENGTH`)."""
-        if not ALIAS_PATTERN.fullmatch(value) or len(value) > ALIAS_MAX_LENGTH:
-            raise ValueError(
-                f"is {value!r}; an alias is letters, digits, _ and - (at most {ALIAS_MAX_LENGTH})"
-            )
-        if value.lower() == "latest" or RESERVED_VERSION_ALIAS.fullmatch(value):
-            raise ValueError(f"is {value!r}, a name the store reserves; choose another alias")
-        return value
 
 
 class PipelineConfig(TrainConfig):

@@ -4,6 +4,7 @@ predict's and serve's are in `client_sections`."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
@@ -23,9 +24,21 @@ from stockcast.fields import (
 )
 from stockcast.forecasting.metrics import ERROR_METRICS
 from stockcast.models.settings import ModelSettings
+from stockcast.registry.versions import (
+    ALIAS_TAG_PREFIX,
+    MLFLOW_ALIAS_MAX_LENGTH,
+    MLFLOW_TAG_KEY_MAX_LENGTH,
+)
 
 # What a model name must not hold: the quotes of the store's search filters.
 MODEL_NAME_FORBIDDEN = ("'", '"')
+# What the MLflow store takes as a registered model's alias, and the names it reserves (the
+# champion alias's own length limit is ALIAS_MAX_LENGTH below).
+ALIAS_PATTERN = re.compile(r"[\w\-]+")
+# The longest champion alias: a store without aliases keeps one as a tag key after
+# ALIAS_TAG_PREFIX, which MLflow holds to fewer characters than an alias.
+ALIAS_MAX_LENGTH = min(MLFLOW_ALIAS_MAX_LENGTH, MLFLOW_TAG_KEY_MAX_LENGTH - len(ALIAS_TAG_PREFIX))
+RESERVED_VERSION_ALIAS = re.compile(r"[vV]\d+")
 
 
 class FitConfig(Section):
@@ -146,6 +159,24 @@ KeySetting = Annotated[
 ]
 
 
+def _an_alias_the_store_takes(value: str) -> str:
+    """MLflow's rules, checked before training rather than after registering: it reserves
+    `latest` and version names (`v9`); and the length a store without aliases can keep as a tag
+    (`ALIAS_MAX_LENGTH`)."""
+    if not ALIAS_PATTERN.fullmatch(value) or len(value) > ALIAS_MAX_LENGTH:
+        raise ValueError(
+            f"is {value!r}; an alias is letters, digits, _ and - (at most {ALIAS_MAX_LENGTH})"
+        )
+    if value.lower() == "latest" or RESERVED_VERSION_ALIAS.fullmatch(value):
+        raise ValueError(f"is {value!r}, a name the store reserves; choose another alias")
+    return value
+
+
+ChampionAlias = Annotated[
+    str, Field(description="a registered model alias"), AfterValidator(_an_alias_the_store_takes)
+]
+
+
 class SigningSettings(Section):
     """Signing keys, kept outside the store: the register step signs with the private key,
     every client verifies against the public key (null: only the hash in the store's tags)."""
@@ -159,6 +190,7 @@ class RegistrySettings(Section):
 
     tracking_uri: Annotated[str, Field(min_length=1, description="an MLflow tracking URI")]
     model_name: RegisteredModelName
+    champion_alias: ChampionAlias
     signing: SigningSettings = SigningSettings()
 
 

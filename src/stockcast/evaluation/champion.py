@@ -203,7 +203,7 @@ def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> di
     }
     if not gate["passed"]:
         return decision
-    champion = registry.champion(cfg.register.alias)
+    champion = registry.champion(cfg.registry.champion_alias)
     if champion is None:
         decision["reasons"].insert(0, "no champion yet")
         decision["promote"] = True

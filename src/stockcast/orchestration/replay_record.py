@@ -190,7 +190,7 @@ def store_champion(cfg: DictConfig, store: Path) -> int | None:
     if registry is None:
         return None
     try:
-        found = registry.champion(cfg.register.alias)
+        found = registry.champion(cfg.registry.champion_alias)
     except StockcastError:
         return None
     return None if found is None else found.version

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from stockcast.config.pipeline_sections import ALIAS_PATTERN, RESERVED_VERSION_ALIAS
+from stockcast.config.sections import ALIAS_PATTERN, RESERVED_VERSION_ALIAS
 from stockcast.orchestration.azureml.settings import AzureMLConfigError
 from stockcast.registry.connection import configure_client
 from stockcast.registry.store import ModelRegistry

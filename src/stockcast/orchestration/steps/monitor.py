@@ -60,7 +60,7 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     observed = observed_series(prepared)
     report["as_of"] = max(s.dates[-1] for s in observed)
     registry = ModelRegistry.from_config(cfg.registry)
-    alias = cfg.register.alias
+    alias = cfg.registry.champion_alias
     store = sqlite_file(registry.tracking_uri)
     champion = None if store is not None and not store.is_file() else registry.champion(alias)
     if champion is None:

@@ -88,8 +88,8 @@ def _register_new(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate
     info, _ = registry.register(candidate.model_dir, tags, extra, promote=decision["promote"])
     role = ""
     if decision["promote"]:
-        registry.promote(cfg.register.alias, info)
-        role = f" as {cfg.register.alias}"
+        registry.promote(cfg.registry.champion_alias, info)
+        role = f" as {cfg.registry.champion_alias}"
     return {
         "registered": True,
         "version": info.version,
@@ -104,7 +104,7 @@ def _already_registered(
 ) -> dict[str, Any]:
     """The same model again: nothing new, unless a crashed run left its promotion pending, which
     is finished now against the champion of now (inside `writing()`)."""
-    alias, existing = cfg.register.alias, found.info
+    alias, existing = cfg.registry.champion_alias, found.info
     held = f"{registry.model_name} version {existing.version} already holds this model"
     signed = sign_again(registry, found, candidate.model_dir)
     if signed is not None:
