@@ -243,6 +243,20 @@ def test_a_schedule_the_workspace_lacks_is_named_with_how_to_create_it(
     assert "Azure has no such workspace or resource" in _error_of([verb], capsys)
 
 
+def test_deploying_an_alias_without_a_workspace_offers_a_dry_run_that_runs(
+    no_workspace: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dry run reads no registry, so deploying the champion alias cannot be dry-run: the
+    refusal offers the dry run of a version number instead."""
+    err = _error_of(["deploy"], capsys)
+    assert err.startswith("error: No Azure ML workspace configured")
+    assert err.endswith(
+        'or run with DRY_RUN=1 ARGS="azureml.endpoint.model_version=2" to only write the YAML.'
+    )
+    numbered = _error_of(["deploy", "azureml.endpoint.model_version=3"], capsys)
+    assert numbered.endswith("or run with DRY_RUN=1 to only write the YAML.")
+
+
 def test_the_tracking_uri_refusal_offers_no_dry_run(
     no_workspace: None, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -12,6 +12,7 @@ from stockcast.azure_failures import describe_azure_failure
 from stockcast.config.task import user_errors_exit
 from stockcast.orchestration.azureml.components import check_compute_overrides
 from stockcast.orchestration.azureml.deployed_version import (
+    EXAMPLE_VERSION,
     dry_run_version,
     is_alias,
     registered_version,
@@ -48,6 +49,7 @@ from stockcast.orchestration.azureml.settings import (
     quiet_sdk_warnings,
 )
 from stockcast.orchestration.azureml.workspace import (
+    DRY_RUN,
     AzureUnavailable,
     ml_client,
     mlflow_tracking_uri,
@@ -133,7 +135,9 @@ def deploy(sc: SubmitConfig, dry_run: bool) -> None:
         )
         _report(paths, sc, how)
         return
-    workspace = resolve_workspace(sc.azure.workspace, sc.root)
+    # A dry run of an alias is refused (it reads no registry): offer one that runs.
+    dry = f"{DRY_RUN} {EXAMPLE_VERSION}" if is_alias(wanted) else DRY_RUN
+    workspace = resolve_workspace(sc.azure.workspace, sc.root, dry)
     client = ml_client(workspace)
     if is_alias(wanted):
         tracking_uri = mlflow_tracking_uri(client, workspace)
@@ -193,7 +197,7 @@ def _schedule_verb(action: str) -> Callable[[SubmitConfig, bool], None]:
 
 def print_tracking_uri(sc: SubmitConfig, dry_run: bool) -> None:
     """For `export MLFLOW_TRACKING_URI=$(...)` before `scripts/predict.py registry=azureml`."""
-    workspace = resolve_workspace(sc.azure.workspace, sc.root, can_dry_run=False)
+    workspace = resolve_workspace(sc.azure.workspace, sc.root, dry_run=None)
     print(mlflow_tracking_uri(ml_client(workspace), workspace))
 
 

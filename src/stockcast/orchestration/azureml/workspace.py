@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from stockcast.errors import StockcastError
 from stockcast.files import read_json_object
-from stockcast.orchestration.azureml.settings import AzureMLConfigError
+from stockcast.orchestration.azureml.settings import DRY_RUN_ENV, AzureMLConfigError
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
@@ -21,6 +21,8 @@ WORKSPACE_KEYS = {
     "workspace_name": "workspace name (AZUREML_WORKSPACE_NAME)",
 }
 CONFIG_JSON_NAMES = ("config.json", ".azureml/config.json")
+# How a command that has a dry run is dry-run, offered where no workspace is found.
+DRY_RUN = f"{DRY_RUN_ENV}=1"
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,10 @@ def find_config_json(start: Path) -> Path | None:
     return None
 
 
-def _from_config_json(path: Path, can_dry_run: bool = True) -> dict[str, str]:
+def _from_config_json(path: Path, dry_run: str | None = DRY_RUN) -> dict[str, str]:
     content = read_json_object(path)
     if content is None:
-        dry = " (or dry-run with DRY_RUN=1)" if can_dry_run else ""
+        dry = f" (or dry-run with {dry_run})" if dry_run else ""
         raise AzureMLConfigError(
             f"{path} is not the workspace's config.json (it holds no JSON object); download it "
             f"again from the workspace's page in the Azure portal, or remove it and set the "
@@ -55,9 +57,11 @@ def _from_config_json(path: Path, can_dry_run: bool = True) -> dict[str, str]:
     return {key: content.get(key) for key in WORKSPACE_KEYS}
 
 
-def resolve_workspace(settings: DictConfig, root: Path, can_dry_run: bool = True) -> WorkspaceRef:
-    """Config values first, then config.json for whatever they leave empty. `can_dry_run`: the
-    command has a dry run (DRY_RUN=1) to suggest."""
+def resolve_workspace(
+    settings: DictConfig, root: Path, dry_run: str | None = DRY_RUN
+) -> WorkspaceRef:
+    """Config values first, then config.json for whatever they leave empty. `dry_run`: how to
+    dry-run the command instead, where it has a dry run to suggest."""
     values = {key: settings.get(key) for key in WORKSPACE_KEYS}
     if settings.config_file and not Path(settings.config_file).is_file():
         raise AzureMLConfigError(
@@ -67,7 +71,7 @@ def resolve_workspace(settings: DictConfig, root: Path, can_dry_run: bool = True
     if not all(values.values()):
         config_json = Path(settings.config_file) if settings.config_file else find_config_json(root)
         if config_json is not None:
-            found = _from_config_json(config_json, can_dry_run)
+            found = _from_config_json(config_json, dry_run)
             values = {key: values[key] or found[key] for key in WORKSPACE_KEYS}
     missing = [WORKSPACE_KEYS[key] for key, value in values.items() if not value]
     if missing:
@@ -75,8 +79,8 @@ def resolve_workspace(settings: DictConfig, root: Path, can_dry_run: bool = True
             f"No Azure ML workspace configured: missing {', '.join(missing)}; set those "
             f"environment variables, put azureml.workspace values in configs/local/azureml.yaml "
             + (
-                "or add Azure's config.json, or run with DRY_RUN=1 to only write the YAML."
-                if can_dry_run
+                f"or add Azure's config.json, or run with {dry_run} to only write the YAML."
+                if dry_run
                 else "or add Azure's config.json."
             )
         )
