@@ -20,7 +20,7 @@ from stockcast.orchestration.replay_record import store_champion
 from stockcast.prediction.ledger_forecast import champion_forecasts, store_champion_forecast
 from stockcast.registry.ledger import Ledger
 from stockcast.registry.store import ModelRegistry
-from stockcast.serving.metadata import evaluated_model_dir, model_spec
+from stockcast.serving.metadata import evaluated_model_dir, model_spec, read_model_metadata
 from stockcast.serving.model import open_model_dir, open_version
 from stockcast.training.summary import METRICS_FILE
 from tests.conftest import MODEL, PIPELINE_FAST, run_train
@@ -71,6 +71,28 @@ def test_a_champion_is_scored_on_the_newest_values_of_longer_windows(
     assert short.champion_mase is None and short.windows == 0
     assert f"takes {P} values and forecasts {H}, but the report's test data has windows of" in (
         short.note
+    )
+
+
+def test_a_champion_fitted_on_every_test_window_is_not_compared(
+    registered_store: Path, tmp_path: Path
+) -> None:
+    """Windows the champion's evaluated model was fitted or chosen on would flatter it (a
+    champion without data tags, which the gate cannot tell to be of later data)."""
+    registry = registry_of(registered_store)
+    champion = registry.resolve(version=1)
+    candidate = candidate_with_windows(tmp_path / "report", P)
+    opened = open_version(registry, champion, tmp_path / "v1")
+    fit_end = read_model_metadata(evaluated_model_dir(opened.folder))["fit_data_end"]
+    with np.load(tmp_path / "report" / WINDOWS_FILE) as saved:
+        arrays = dict(saved)
+    arrays["first_target_dates"] = np.full(len(arrays["actual"]), np.datetime64(fit_end, "ns"))
+    np.savez(tmp_path / "report" / WINDOWS_FILE, **arrays)
+    score = compare_with_champion(registry, champion, candidate)
+    assert (score.champion_mase, score.windows) == (None, 0)
+    assert score.note == (
+        f"champion version 1 was fitted on data through {fit_end}, which covers every test "
+        "window, so it cannot be scored fairly on them"
     )
 
 

@@ -1,7 +1,8 @@
 """After `data.next_time_window` changes, the champion forecasts another number of values than
 the candidates: the gate compares a candidate with the last champion of its own horizon (or lets
 it take the alias where its horizon never had one), so a run of another horizon under the same
-name cannot carry a worse model past the comparison."""
+name cannot carry a worse model past the comparison. Nor can a run of an earlier day's data (a
+backfill) take the place of a champion fitted on later data."""
 
 from __future__ import annotations
 
@@ -96,3 +97,36 @@ def test_a_version_whose_promotion_was_declined_is_no_rival(seeded_tmp: Path) ->
 
     registry.client().set_model_version_tag(MODEL, "1", ROLLBACK_TAG, "decayed")
     assert last_champion_of_horizon(registry, 5) is None
+
+
+def test_a_candidate_of_earlier_data_is_registered_beside_the_champion(seeded_tmp: Path) -> None:
+    """A rerun of an earlier day (data.require_new_data=false) scores the champion's refit on
+    test windows it was fitted on; promoted, its older model would judge every later day."""
+    registry = ModelRegistry(f"sqlite:///{seeded_tmp}/mlruns.db", MODEL, create=True)
+    with registry.writing():
+        info, _ = registry.register(
+            naive_folder(seeded_tmp / "june", 5), {"data_last_date": "2026-06-30"}, promote=True
+        )
+        registry.promote("champion", info)
+    better = candidate(seeded_tmp / "c", 5, 0.1)
+    earlier = Candidate(
+        better.model_dir,
+        better.report_dir,
+        {**better.report, "model_metadata": {"data_last_date": "2026-06-10"}},
+        better.workdir,
+    )
+    decision = decide(GATE, registry, earlier)
+    assert decision["passed"] and not decision["promote"]
+    assert decision["reasons"][0] == (
+        "its data ends on 2026-06-10, before champion version 1's (2026-06-30), so the champion "
+        "stays: a run of an earlier day does not replace a model of later data"
+    )
+    # The same data end, or later: compared as always (and here it holds up).
+    for day in ("2026-06-30", "2026-07-01"):
+        later = Candidate(
+            better.model_dir,
+            better.report_dir,
+            {**better.report, "model_metadata": {"data_last_date": day}},
+            better.workdir,
+        )
+        assert decide(GATE, registry, later)["promote"]

@@ -48,6 +48,8 @@ FAST = (
     "data.require_new_data=false",
 )
 LENIENT = ("gate.max_mase_vs_naive=null", "gate.champion_tolerance=100")
+# Test windows from day 210 on, before champion v1's fitted data ends (day 255).
+LONG_TEST = ("data.split.train=0.6", "data.split.val=0.1", "data.split.test=0.3")
 
 
 def write_prices(path: Path, points: int) -> Path:
@@ -67,14 +69,15 @@ def csv_data(path: Path) -> tuple[str, ...]:
 
 @pytest.fixture(scope="module")
 def refit_runs(tmp_path_factory: pytest.TempPathFactory, store_template: Path) -> dict[str, Path]:
-    """Three pipeline runs into one store: all 300 days with a refit (champion v1); the first 280
-    without a refit (its test windows partly after v1's fitted data); the first 200 (all inside)."""
+    """Three pipeline runs into one store: all 300 days with a refit (champion v1); the same days
+    without a refit and with a test split twice as long (its test windows partly after v1's
+    fitted data); the first 200 (a run of an earlier day)."""
     tmp = seed_store(store_template, tmp_path_factory.mktemp("refit"))
     runs = {}
     with global_state_restored():
         for name, points, extra in (
             ("full", POINTS, ()),
-            ("partial", 280, ("pipeline.refit=false", *LENIENT)),
+            ("partial", POINTS, ("pipeline.refit=false", *LONG_TEST, *LENIENT)),
             ("inside", 200, LENIENT),
         ):
             csv = write_prices(tmp / f"{name}.csv", points)
@@ -260,14 +263,16 @@ def test_the_report_keeps_each_test_windows_whole_past(refit_runs: dict[str, Pat
     assert targets[0] > len(history) // 2  # the test split's windows, after train and val
 
 
-def test_a_champion_fitted_on_every_test_window_is_not_compared(
+def test_a_run_of_an_earlier_day_is_registered_and_the_champion_stays(
     refit_runs: dict[str, Path],
 ) -> None:
     decision = json.loads(
         (refit_runs["inside"] / "register" / "decision" / DECISION_FILE).read_text()
     )
     reason = decision["decision"]["reasons"][0]
-    assert "cannot be scored fairly on them, so the champion stays" in reason
+    assert reason.startswith("its data ends on ") and reason.endswith(
+        "so the champion stays: a run of an earlier day does not replace a model of later data"
+    )
     assert decision["registered"] and decision["decision"]["promote"] is False
 
 

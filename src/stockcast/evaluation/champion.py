@@ -15,6 +15,7 @@ from stockcast.errors import ArtifactError, DamagedVersion
 from stockcast.evaluation.reports import WINDOWS_FILE
 from stockcast.forecasting.metrics import pooled_errors
 from stockcast.forecasting.windows import WindowSizes
+from stockcast.registry.freshness import LAST_DATE_TAG
 from stockcast.registry.store import ModelRegistry, VersionInfo
 from stockcast.registry.versions import HORIZON_TAG, PROMOTION_TAG, ROLLBACK_TAG, SETTLED
 from stockcast.serving.metadata import evaluated_model_dir
@@ -183,12 +184,28 @@ def last_champion_of_horizon(registry: ModelRegistry, horizon: int) -> VersionIn
     return None
 
 
+def data_ends_before(candidate: Candidate, champion: VersionInfo) -> str | None:
+    """Why a candidate whose data ends before the champion's does not take its place (a run of
+    an earlier day, with data.require_new_data=false), or None. Scored on its own test windows,
+    which the champion's refit was fitted on, a champion of later data looks no better than
+    the older model, and every later day would be judged against that older model."""
+    ours = (candidate.report.get("model_metadata") or {}).get("data_last_date")
+    theirs = champion.tags.get(LAST_DATE_TAG)
+    if not ours or not theirs or str(ours) >= theirs:
+        return None
+    return (
+        f"its data ends on {ours}, before champion version {champion.version}'s ({theirs}), so "
+        "the champion stays: a run of an earlier day does not replace a model of later data"
+    )
+
+
 def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> dict[str, Any]:
     """Apply the gate: the report's threshold verdict, then the champion comparison.
 
     `promote` says whether the new version takes the champion alias: only when there is no
-    champion yet, when it was compared with the champion on the same windows and held up, or
-    when the champion cannot be its rival (its files were damaged). A champion forecasting
+    champion yet, or its data ends no earlier than the champion's and it was compared with the
+    champion on the same windows and held up, or the champion cannot be its rival (its files
+    were damaged). A champion forecasting
     another horizon (data.next_time_window changed) answers another question: the candidate is
     compared instead with the last champion of its own horizon, and takes the alias where it
     holds up against it (or that version's files are damaged) or there is none.
@@ -207,6 +224,10 @@ def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> di
     if champion is None:
         decision["reasons"].insert(0, "no champion yet")
         decision["promote"] = True
+        return decision
+    older = data_ends_before(candidate, champion)
+    if older is not None:
+        decision["reasons"].insert(0, older)
         return decision
     if not cfg.gate.require_beat_champion:
         decision["reasons"].insert(
