@@ -103,15 +103,15 @@ def monitor_day(
     young: str = "",
 ) -> dict:
     """Prepare the first `rows` rows (the data as of that day, windows of `horizon` targets) and
-    run the monitor on it; with `tickers`, of a panel of those series, of which the `young` ones
-    hold only that day's last 5 rows (listed days ago)."""
+    run the monitor on it, both with the `extra` overrides; with `tickers`, of a panel of those
+    series, of which the `young` ones hold only that day's last 5 rows (listed days ago)."""
     frame = panel(tickers).groupby("Ticker").head(rows) if tickers else prices().iloc[:rows]
     if young:
         listed = frame[frame.Ticker.isin(list(young))].groupby("Ticker").tail(5)
         frame = pd.concat([frame[~frame.Ticker.isin(list(young))], listed])
     csv = tmp / f"prices_{rows}.csv"
     (frame if dated else frame[["Close"]]).to_csv(csv, index=False)
-    base = [*isolated_overrides(tmp), *data_overrides(csv, dated, bool(tickers), horizon)]
+    base = [*isolated_overrides(tmp), *data_overrides(csv, dated, bool(tickers), horizon), *extra]
     prepared = tmp / f"prepared_{rows}"
     run_task(run_prepare, "pipeline", [*base, f"prepare.output_dir={prepared}"], tmp / "prep")
     output = tmp / f"monitor_{rows}"
@@ -120,7 +120,6 @@ def monitor_day(
         f"monitor.prepared_dir={prepared}",
         f"monitor.output_dir={output}",
         "monitor.min_matured=2",
-        *extra,
     ]
     report = run_task(run_monitor, "pipeline", overrides, tmp / "run").value
     assert json.loads((output / REPORT_FILE).read_text())["status"] == report["status"]
@@ -320,6 +319,27 @@ def test_undated_data_is_skipped_with_one_sentence(seeded_tmp: Path) -> None:
     assert report["status"] == SKIPPED
     assert report["message"].startswith("the monitor needs dated data")
     assert not (seeded_tmp / LEDGER_FILE).exists()
+
+
+@pytest.mark.slow
+def test_a_rerun_of_an_earlier_day_stores_and_judges_nothing(seeded_tmp: Path) -> None:
+    """Data that ends before the champion's (data.require_new_data=false): its forecasts from
+    there would be scored on values it was fitted on, making a decaying champion look fine."""
+    reg = registry(seeded_tmp)
+    with reg.writing():
+        tags = {"data_last_date": iso(FIRST_DAY + 2)}
+        info, _ = reg.register(model_folder(seeded_tmp / "later", 0.0), tags, promote=True)
+        reg.promote("champion", info)
+    report = monitor_day(seeded_tmp, FIRST_DAY, "data.require_new_data=false")
+    assert (report["status"], report["stored"], report["champion"]) == (SKIPPED, 0, 1)
+    assert report["message"] == (
+        f"the data ends on {iso(FIRST_DAY - 1)}, before the data of {MODEL} version 1 "
+        f"(champion), which ends on {iso(FIRST_DAY + 2)}, so nothing was stored, scored or "
+        "judged; monitor it on data of that day or later"
+    )
+    assert not (seeded_tmp / LEDGER_FILE).exists()
+    # Data through the day it was fitted through: stored as always.
+    assert monitor_day(seeded_tmp, FIRST_DAY + 3, "data.require_new_data=false")["stored"] == 1
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from stockcast.errors import ArtifactError, DamagedVersion
 from stockcast.evaluation.reports import WINDOWS_FILE
 from stockcast.forecasting.metrics import pooled_errors
 from stockcast.forecasting.windows import WindowSizes
-from stockcast.registry.freshness import LAST_DATE_TAG
+from stockcast.registry.freshness import later_data_end
 from stockcast.registry.store import ModelRegistry, VersionInfo
 from stockcast.registry.versions import HORIZON_TAG, PROMOTION_TAG, ROLLBACK_TAG, SETTLED
 from stockcast.serving.metadata import evaluated_model_dir
@@ -190,8 +190,8 @@ def data_ends_before(candidate: Candidate, champion: VersionInfo) -> str | None:
     which the champion's refit was fitted on, a champion of later data looks no better than
     the older model, and every later day would be judged against that older model."""
     ours = (candidate.report.get("model_metadata") or {}).get("data_last_date")
-    theirs = champion.tags.get(LAST_DATE_TAG)
-    if not ours or not theirs or str(ours) >= theirs:
+    theirs = later_data_end(ours, champion)
+    if theirs is None:
         return None
     return (
         f"its data ends on {ours}, before champion version {champion.version}'s ({theirs}), so "

@@ -18,7 +18,7 @@ from typing import Any
 
 from stockcast.errors import DataError
 from stockcast.registry.lock import sqlite_file
-from stockcast.registry.store import ModelRegistry
+from stockcast.registry.store import ModelRegistry, VersionInfo
 
 LAST_DATE_TAG = "data_last_date"
 AS_OF_TAG = "data_as_of"
@@ -55,6 +55,15 @@ def data_tags(model_metadata: Mapping[str, Any], data_hash: str) -> dict[str, st
         SERIES_AT_END_TAG: at_end,
     }
     return {key: str(value) for key, value in tags.items() if value}
+
+
+def later_data_end(last_date: object, version: VersionInfo) -> str | None:
+    """`version`'s data last date where it is after `last_date` (this run's data is of an
+    earlier day: a rerun with data.require_new_data=false), else None."""
+    theirs = version.tags.get(LAST_DATE_TAG)
+    if not last_date or not theirs or str(last_date) >= theirs:
+        return None
+    return theirs
 
 
 def previous_data(registry_cfg: Mapping[str, Any]) -> PreviousData | None:

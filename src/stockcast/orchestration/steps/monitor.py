@@ -26,6 +26,7 @@ from stockcast.orchestration.steps.monitor_outputs import finish, log_to_mlflow,
 from stockcast.orchestration.steps.table import table_step
 from stockcast.paths import portable_path
 from stockcast.prediction.ledger_forecast import store_champion_forecast
+from stockcast.registry.freshness import later_data_end
 from stockcast.registry.ledger import Ledger, ledger_path
 from stockcast.registry.lock import sqlite_file
 from stockcast.registry.rollback import roll_back
@@ -66,6 +67,17 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     if champion is None:
         message = f"{registry.model_name} has no {alias} yet, so no forecast was stored"
         return finish(output, report | {"status": NO_CHAMPION, "message": message})
+    champion_end = later_data_end(prepared.meta.get("last_date"), champion)
+    if champion_end is not None:
+        # A rerun of an earlier day: the champion's forecasts from here would be scored on
+        # values it was fitted on, and its live score judged as of a day it had already seen.
+        message = (
+            f"the data ends on {prepared.meta['last_date']}, before the data of "
+            f"{registry.label(champion)} ({alias}), which ends on {champion_end}, so nothing was "
+            "stored, scored or judged; monitor it on data of that day or later"
+        )
+        report |= {"champion": champion.version, "status": SKIPPED}
+        return finish(output, report | {"message": message})
 
     ledger = Ledger(
         ledger_path(cfg.monitor.ledger_dir, registry.tracking_uri), cfg.monitor.ledger_timeout_s
