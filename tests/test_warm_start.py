@@ -158,3 +158,30 @@ def test_a_mismatched_model_is_refused_before_training(
     assert message.startswith(f"train.init_from=1 names {MODEL} version 1, which cannot start")
     assert "previous_time_window is 10, this run's 12" in message
     assert not (tmp_path / "cold" / METRICS_FILE).exists()
+
+
+@pytest.mark.slow
+def test_weights_of_later_data_are_refused_before_training(
+    registered_store: Path, tmp_path: Path
+) -> None:
+    """A run of an earlier day (data.require_new_data=false) started from a version of later
+    data would report and gate a test score of values its weights were fitted or chosen on."""
+    registry = ModelRegistry(f"sqlite:///{registered_store}/mlruns.db", MODEL)
+    end = registry.resolve(version=1).tags["data_last_date"]
+    earlier = str(np.datetime64(end) - np.timedelta64(10, "D"))
+    with pytest.raises(ConfigError) as refused:
+        run_train(
+            registered_store,
+            tmp_path / "backfill",
+            *PIPELINE_FAST,
+            "logger=none",
+            "train.init_from=champion",
+            f"data.as_of={earlier}",
+        )
+    message = str(refused.value)
+    assert message.startswith(
+        f"train.init_from=champion names {MODEL} version 1, whose data ends on {end}, after "
+        "this run's ("
+    )
+    assert message.endswith("or train cold (train.init_from=null).")
+    assert not (tmp_path / "backfill" / METRICS_FILE).exists()

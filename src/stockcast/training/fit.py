@@ -161,7 +161,7 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     warn_of_seasonless_windows(model.net.core, int(prepared.meta.get("season_length") or 1))
     if resume_from is not None:
         check_checkpoint_fits(resume_from, model)
-    warm = start_warm(cfg, model, spec, output_dir)
+    warm = start_warm(cfg, model, spec, output_dir, prepared.meta.get("last_date"))
     source = None if warm is None else warm.source
     if resume_from is not None:
         check_same_warm_start(cfg, resume_from, source)

@@ -53,7 +53,9 @@ def refit_network(
         cfg, history, batch_size=windows_per_step(cfg.trainer, batch_size)
     )
     # The evaluated recipe, repeated: from the same warm start when it had one.
-    warm = start_warm(cfg, model, spec, Path(cfg.paths.output_dir), optimizer_steps)
+    warm = start_warm(
+        cfg, model, spec, Path(cfg.paths.output_dir), history.meta.get("last_date"), optimizer_steps
+    )
     with trainer_refusals():
         trainer = hydra.utils.instantiate(
             trainer_cfg,

@@ -22,6 +22,7 @@ from stockcast.errors import ConfigError
 from stockcast.forecasting.windows import WINDOW_KEYS
 from stockcast.models.kind import model_kind
 from stockcast.models.spec import SHARED_KEYS, load_weights, upgrade_spec
+from stockcast.registry.freshness import later_data_end
 from stockcast.registry.store import ModelRegistry
 from stockcast.serving.metadata import evaluated_model_dir, model_artifact, model_spec
 
@@ -73,14 +74,26 @@ def resolve_init_from(value: int | str) -> dict[str, Any]:
     return {"version": int(text)} if text.isdigit() else {"alias": text}
 
 
-def warm_start(cfg: Any, spec: dict[str, Any], workdir: Path) -> WarmStart | None:
+def warm_start(
+    cfg: Any, spec: dict[str, Any], workdir: Path, data_last_date: str | None = None
+) -> WarmStart | None:
     """The registered weights named by `train.init_from`, checked against this run's network
-    `spec`; None when the run starts cold."""
+    `spec` and data (ending on `data_last_date`); None when the run starts cold."""
     init_from = cfg.get("train", {}).get("init_from")
     if init_from is None:
         return None
     registry = ModelRegistry.from_config(cfg.registry)
     info = registry.resolve(**resolve_init_from(init_from))
+    later = later_data_end(data_last_date, info)
+    if later is not None:
+        # A run of an earlier day (data.require_new_data=false): the version's weights were
+        # fitted, or chosen, on values this run's validation and test windows forecast.
+        raise ConfigError(
+            f"train.init_from={init_from} names {registry.label(info)}, whose data ends on "
+            f"{later}, after this run's ({data_last_date}), so its weights have seen the values "
+            "this run is scored on; start from a version of earlier data by number, or train "
+            "cold (train.init_from=null)."
+        )
     copy, digest = registry.verified_folder(info, workdir / f"init_v{info.version}")
     # A refit champion has seen this run's validation and test windows; the evaluated model
     # inside it has not, so that is where a fit that will be scored on them starts.
@@ -118,12 +131,17 @@ def warm_start(cfg: Any, spec: dict[str, Any], workdir: Path) -> WarmStart | Non
 
 
 def start_warm(
-    cfg: DictConfig, model: Any, spec: dict[str, Any], workdir: Path, steps: int | None = None
+    cfg: DictConfig,
+    model: Any,
+    spec: dict[str, Any],
+    workdir: Path,
+    data_last_date: str | None,
+    steps: int | None = None,
 ) -> WarmStart | None:
     """Load the weights `train.init_from` names into the network (None: a cold start), for a fit
-    of `steps` optimizer steps (default `train.warm_max_steps`; a refit repeats the evaluated
-    fit's)."""
-    warm = warm_start(cfg, spec, workdir)
+    on data ending on `data_last_date` of `steps` optimizer steps (default
+    `train.warm_max_steps`; a refit repeats the evaluated fit's)."""
+    warm = warm_start(cfg, spec, workdir, data_last_date)
     if warm is not None:
         load_weights(model.net, spec, warm.state)
         # Fine-tuning from a trained model: a full learning rate throws away what it knew.
