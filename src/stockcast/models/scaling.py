@@ -41,7 +41,9 @@ class WindowScaler(nn.Module):
             return self.loc.expand(x.shape[0], 1), self.scale.expand(x.shape[0], 1)
         loc = x.mean(dim=-1, keepdim=True)
         spread = x.std(dim=-1, keepdim=True, unbiased=False)
-        floor = self.min_relative_scale * loc.abs() + torch.finfo(x.dtype).eps
+        # The absolute term only keeps a window of zeros finite: any larger one (eps was) would
+        # outweigh the spread of prices below about 1e-5 and flatten their windows.
+        floor = self.min_relative_scale * loc.abs() + torch.finfo(x.dtype).tiny
         return loc, torch.maximum(spread, floor)
 
 
