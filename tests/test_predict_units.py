@@ -65,6 +65,11 @@ def test_parse_values_accepts_numbers_of_any_kind() -> None:
         ([1, None], "holds None at position 2, which is not a number"),
         ([1, "3"], "holds '3' at position 2, which is not a number"),
         ("1,2,3", "must be a list of prices"),
+        # Rows of a square list of lists passed the guard as rows, and all but the first were
+        # dropped; a list of one row was refused as windows of one price.
+        ([[1, 2], [3, 4]], "holds a list at position 1; give one flat list of prices"),
+        ([[1, 2, 3, 4]], "holds a list at position 1"),
+        ([1, np.array([2, 3])], "holds a list at position 2"),
         ([], "is empty"),
         ("???", "is not set"),
         (None, "is not set"),

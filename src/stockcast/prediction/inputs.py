@@ -42,6 +42,10 @@ class InputSeries:
         return len(self.values)
 
 
+def _is_list(item: Any) -> bool:
+    return isinstance(item, Sequence | np.ndarray) and not isinstance(item, str | bytes)
+
+
 def parse_values(raw: Any, key: str = "input.values") -> np.ndarray:
     """Explicit prices as float64: a non-empty list, read by the input guard (so text, booleans,
     NaN and infinities are refused by position, in the words serve uses)."""
@@ -51,6 +55,13 @@ def parse_values(raw: Any, key: str = "input.values") -> np.ndarray:
         raise DataError(f"{key} must be a list of prices such as [101.2,101.9]; got {raw!r}.")
     if not len(raw):
         raise DataError(f"{key} is empty; give the last prices, oldest first.")
+    nested = next((i for i, item in enumerate(raw) if _is_list(item)), None)
+    if nested is not None:
+        # The guard reads rows of prices: a list of lists would pass as rows, the first kept.
+        raise DataError(
+            f"{key} holds a list at position {nested + 1}; give one flat list of prices, oldest "
+            "first, e.g. [101.2,101.9,...]."
+        )
     # Positivity is the model's to judge (build_input): here only what makes a number a price.
     return price_rows(list(raw), len(raw), allow_non_positive=True)[0]
 
