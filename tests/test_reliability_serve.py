@@ -88,6 +88,45 @@ def test_the_model_header_is_latin_1_whatever_the_name() -> None:
     encoded.encode("latin-1")
 
 
+def test_a_client_that_hangs_up_mid_body_is_no_server_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Starlette's ClientDisconnect fell into the catch-all: logged as a failure to forecast,
+    with a traceback, as if the server were at fault."""
+    import asyncio
+    import logging
+    from types import SimpleNamespace
+
+    from stockcast.serving.server import Limits, build_app
+
+    app = build_app(SimpleNamespace(name="m", version=1), Limits(max_rows=10, max_bytes=10_000))
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/invocations",
+        "headers": [(b"content-type", b"application/json")],
+        "query_string": b"",
+    }
+    arriving = iter(
+        [{"type": "http.request", "body": b'{"inputs": [[1', "more_body": True}],
+    )
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return next(arriving, {"type": "http.disconnect"})
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    with caplog.at_level(logging.INFO, logger="stockcast.serving.server"):
+        asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 400
+    assert [r.levelname for r in caplog.records] == ["INFO"]
+    assert caplog.records[0].getMessage() == (
+        "a client hung up before its request was read in full; nothing was forecast"
+    )
+
+
 def serving(
     tmp_path_factory: pytest.TempPathFactory, script: str = "scripts/serve.py"
 ) -> tuple[Forked, int, Path]:

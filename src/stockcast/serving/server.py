@@ -83,7 +83,7 @@ def build_app(model: OpenModel, limits: Limits) -> Any:
     from mlflow.version import VERSION
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
-    from starlette.requests import Request
+    from starlette.requests import ClientDisconnect, Request
     from starlette.responses import Response
     from starlette.routing import Route
 
@@ -117,6 +117,11 @@ def build_app(model: OpenModel, limits: Limits) -> Any:
                 Refused(
                     503, "SERVER_STOPPING", f"the server stopped before this request was {stage}."
                 )
+            )
+        except ClientDisconnect:  # the client's doing, not a failure of the server
+            log.info("a client hung up before its request was read in full; nothing was forecast")
+            return error(
+                Refused(400, "CLIENT_DISCONNECTED", "the request ended before its body was read.")
             )
         except Exception:  # the log keeps the traceback; the client gets one sentence
             log.exception("forecasting a request failed")
