@@ -22,7 +22,7 @@ import yaml
 from stockcast.config.schema import validate_config
 from stockcast.errors import ConfigError, DataError, ForecastRefused
 from stockcast.forecasting.frame import forecast_frame
-from stockcast.forecasting.guard import guarded_forecast, price_rows
+from stockcast.forecasting.guard import guarded_forecast, price_rows, series_names
 from stockcast.paths import PROJECT_ROOT
 from stockcast.prediction import task
 from stockcast.registry.store import ModelRegistry
@@ -281,7 +281,7 @@ def test_a_served_networks_absurd_negative_forecast_is_refused_not_floored_to_ze
     wild = np.array([[1e-6, 1e6] * 3])
     with pytest.raises(ForecastRefused, match=r"^the model's forecast is -\d"):
         model.forecast(wild)
-    _, _, refusals = model.forecast_each(wild, ["WILD"])
+    _, _, refusals = model.forecast_each(wild, ["series 'WILD'"])
     assert list(refusals) == [0]
     # Evaluation passes no multiple: it scores the floored answer.
     point, _ = replace(model, max_range_multiple=None).forecast(wild)
@@ -306,12 +306,44 @@ def test_batch_predict_names_the_series_whose_forecast_is_refused(absurd: OpenMo
     batch = SeriesBatch([Series(i, r) for i, r in zip(ids, rows, strict=True)], "Ticker", "", {})
     with pytest.raises(ForecastRefused) as caught:
         forecast_batch(absurd, batch)
-    assert str(caught.value).startswith("the model's forecast for series 'AAA' is -4.65655e+07")
+    assert str(caught.value).startswith(
+        "the model's forecast for series 'AAA' (and 2 others refused too) is -4.65655e+07 at "
+        "step 1 (and 4 more)"
+    )
     # The refusal names the first series refused: WILD alone, among sensible answers.
     point = np.full((3, 5), 75.0)
     point[2, 0] = -4.6e7
     with pytest.raises(ForecastRefused, match=r"^the model's forecast for series 'WILD' is"):
-        guarded_forecast(np.stack(rows), point, {}, False, 10.0, series_ids=ids)
+        guarded_forecast(np.stack(rows), point, {}, False, 10.0, row_names=series_names(ids))
+    # "(and N more)" counts the named series' steps; the other series refused are counted
+    # apart (it counted every series' steps against the one it named).
+    point[1, :] = point[2, 1:3] = -4.6e7
+    with pytest.raises(ForecastRefused) as caught:
+        guarded_forecast(np.stack(rows), point, {}, False, 10.0, row_names=series_names(ids))
+    assert str(caught.value).startswith(
+        "the model's forecast for series 'BBB' (and 1 other refused too) is -4.6e+07 at step 1 "
+        "(and 4 more), far outside"
+    )
+
+
+def test_a_backtest_refusal_names_the_window_by_its_last_date(absurd: OpenModel) -> None:
+    """It named `row 1` of a batch the backtest builds inside, in no row of the user's file."""
+    import pandas as pd
+
+    from stockcast.prediction.forecast import rolling_backtest
+    from stockcast.prediction.inputs import InputSeries
+
+    dates = pd.bdate_range("2025-01-01", periods=20).to_numpy()
+    series = InputSeries(np.linspace(100.0, 110.0, 20), dates, "20 prices")
+    with pytest.raises(ForecastRefused) as caught:
+        rolling_backtest(absurd, series, span=7)  # windows ending on values 13, 14 and 15
+    assert str(caught.value).startswith(
+        "the model's forecast for the window ending 2025-01-17 (and 2 others refused too) is "
+        "-4.65655e+07 at step 1 (and 4 more)"
+    )
+    undated = InputSeries(series.values, None, "20 prices")
+    with pytest.raises(ForecastRefused, match="for the window ending at value 13 "):
+        rolling_backtest(absurd, undated, span=7)
 
 
 class WildOnly:

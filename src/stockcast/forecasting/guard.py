@@ -156,7 +156,7 @@ def guarded_forecast(
     allow_non_positive: bool,
     max_range_multiple: float | None,
     typical_move: float | None = None,
-    series_ids: Sequence[str] | None = None,
+    row_names: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, Bands]:
     """The model's answer, refused when absurd, floored at zero for a price model.
 
@@ -175,7 +175,7 @@ def guarded_forecast(
     band edge at 0 says exactly what a negative one meant, that the price could fall that far.
     """
     if max_range_multiple is not None:
-        check_range(windows, point, float(max_range_multiple), typical_move, series_ids)
+        check_range(windows, point, float(max_range_multiple), typical_move, row_names)
     if allow_non_positive:
         return point, bands
     floored = {
@@ -184,21 +184,32 @@ def guarded_forecast(
     return np.maximum(point, 0.0), floored
 
 
+def series_names(series_ids: Sequence[str]) -> list[str]:
+    """How a refusal names each row of a batch of series: `series 'AAA'`."""
+    return [f"series {series_id!r}" for series_id in series_ids]
+
+
 def check_range(
     windows: np.ndarray,
     point: np.ndarray,
     multiple: float,
     typical_move: float | None,
-    series_ids: Sequence[str] | None = None,
+    row_names: Sequence[str] | None = None,
 ) -> None:
-    """Refuse the forecast where `guarded_forecast` would (the range check alone)."""
+    """Refuse the forecast where `guarded_forecast` would (the range check alone), naming the
+    first row refused by `row_names` (`series 'AAA'`, `the window ending 2025-01-28`; else its
+    number) and counting the others."""
     outside = _outside_range(windows, point, multiple, typical_move)
     if outside.any():
-        row, step, more = _first(outside)
-        if series_ids is not None:
-            which = f" for series {series_ids[row]!r}"
+        row, step, _ = _first(outside)
+        _, _, more = _first(outside[row : row + 1])
+        others = int(outside.any(axis=1).sum()) - 1
+        if row_names is not None:
+            which = f" for {row_names[row]}"
         else:
             which = "" if len(point) == 1 else f" for row {row + 1}"
+        if others:
+            which += f" (and {others} other{'s' if others > 1 else ''} refused too)"
         raise ForecastRefused(_range_refusal(windows, point, multiple, row, step, more, which))
 
 
@@ -207,15 +218,16 @@ def range_refusals(
     point: np.ndarray,
     multiple: float,
     typical_move: float | None,
-    series_ids: Sequence[str],
+    row_names: Sequence[str],
 ) -> dict[int, str]:
     """Every row the output guard would refuse (`guarded_forecast`), with the sentence it
-    would refuse that row's series in: for a batch that leaves such series out."""
+    would refuse that row in alone (named by `row_names`): for a batch that leaves such series
+    out."""
     outside = _outside_range(windows, point, multiple, typical_move)
     refusals = {}
     for row in np.flatnonzero(outside.any(axis=1)):
         _, step, more = _first(outside[row : row + 1])
-        which = f" for series {series_ids[row]!r}"
+        which = f" for {row_names[row]}"
         refusals[int(row)] = _range_refusal(windows, point, multiple, row, step, more, which)
     return refusals
 

@@ -17,6 +17,7 @@ import numpy as np
 from stockcast.data.checks import check_series_values
 from stockcast.data.series import Series
 from stockcast.errors import ConfigError, DataError
+from stockcast.forecasting.guard import series_names
 from stockcast.forecasting.intervals import Bands
 from stockcast.prediction.calendar import future_dates
 from stockcast.prediction.forecast import Forecast
@@ -198,7 +199,7 @@ def forecast_batch(
         return _forecast_skipping_refused(model, batch)
     _check_inputs(batch, model)
     windows = _last_windows(batch, model)
-    forecasts, bands = model.forecast(windows, batch.ids)
+    forecasts, bands = model.forecast(windows, series_names(batch.ids))
     return _dated(
         BatchForecast(batch.ids, windows, forecasts, bands, None, None, None), batch, model
     )
@@ -217,7 +218,7 @@ def _forecast_skipping_refused(model: OpenModel, batch: SeriesBatch) -> BatchFor
     if not len(batch):
         raise _all_refused(refused, batch)
     windows = _last_windows(batch, model)
-    forecasts, bands, absurd = model.forecast_each(windows, batch.ids)
+    forecasts, bands, absurd = model.forecast_each(windows, series_names(batch.ids))
     refused += [Refused(batch.ids[row], reason) for row, reason in absurd.items()]
     batch = batch.without({batch.ids[row] for row in absurd})
     if not len(batch):

@@ -18,7 +18,7 @@ from stockcast.forecasting.windows import (
     WindowSizes,
     rolling_origins,
 )
-from stockcast.prediction.calendar import future_dates
+from stockcast.prediction.calendar import format_date, future_dates
 from stockcast.prediction.inputs import InputSeries
 from stockcast.serving.model import OpenModel
 
@@ -137,6 +137,13 @@ def _mae_by_step(forecast: np.ndarray, actual: np.ndarray) -> np.ndarray:
     return forecast_errors(forecast, actual, mase_scale=1.0)["mae"]
 
 
+def window_names(series: InputSeries, origins: np.ndarray) -> list[str]:
+    """How a refusal names each rolling window: by its last input's date, else its position."""
+    if series.dates is None:
+        return [f"the window ending at value {int(origin)}" for origin in origins]
+    return [f"the window ending {format_date(series.dates[origin - 1])}" for origin in origins]
+
+
 def rolling_backtest(model: OpenModel, series: InputSeries, span: int) -> RollingBacktest:
     """Every full window with targets in the last `span` values, forecast in one batch."""
     p, h = model.previous_time_window, model.next_time_window
@@ -151,7 +158,7 @@ def rolling_backtest(model: OpenModel, series: InputSeries, span: int) -> Rollin
     windows = rolling_origins(
         series.values, model.sizes, np.arange(stretch_start - p, n - h - p + 1)
     )
-    forecasts, bands = model.forecast(windows.inputs)
+    forecasts, bands = model.forecast(windows.inputs, window_names(series, windows.origins))
     return RollingBacktest(
         windows, forecasts, naive_forecast(windows.inputs, h), stretch_start, bands
     )

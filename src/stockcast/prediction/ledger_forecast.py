@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from stockcast.evaluation.live import Observed, iso_dates
+from stockcast.forecasting.guard import series_names
 from stockcast.prediction.calendar import future_dates
 from stockcast.registry.ledger import Ledger, LedgerForecast
 from stockcast.registry.store import ModelRegistry, VersionInfo
@@ -50,7 +51,8 @@ def champion_forecasts(
         )
     if not kept:
         return []
-    point, bands = model.forecast(np.stack([s.values[-width:] for s in kept]))
+    windows = np.stack([s.values[-width:] for s in kept])
+    point, bands = model.forecast(windows, series_names([s.series_id for s in kept]))
     forecasts = []
     for i, series in enumerate(kept):
         targets, _ = future_dates(

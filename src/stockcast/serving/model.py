@@ -85,21 +85,21 @@ class OpenModel:
         return allows_non_positive(self.metadata)
 
     def forecast(
-        self, windows: Any, series_ids: Sequence[str] | None = None
+        self, windows: Any, row_names: Sequence[str] | None = None
     ) -> tuple[np.ndarray, Bands]:
         """Rows of previous_time_window prices -> (rows of next_time_window point forecasts,
         {level: (lower rows, upper rows)}), through the input and output guards: one sentence
         refuses what is not a window of prices, or (with `max_range_multiple`) an absurd
-        forecast, naming the row's series where `series_ids` gives them; a price model's
+        forecast, naming the row as `row_names` does (`series 'AAA'`); a price model's
         negative numbers are floored at 0."""
         rows, point, bands = self._answer(windows)
         if self.max_range_multiple is not None:
             typical = self.metadata.get("mase_scale")
-            check_range(rows, point, self.max_range_multiple, typical, series_ids)
+            check_range(rows, point, self.max_range_multiple, typical, row_names)
         return self._floor(rows, point, bands)
 
     def forecast_each(
-        self, windows: Any, series_ids: Sequence[str]
+        self, windows: Any, row_names: Sequence[str]
     ) -> tuple[np.ndarray, Bands, dict[int, str]]:
         """`forecast`, but an absurd forecast refuses only its own row: (point, bands, {row:
         the sentence `forecast` would refuse it in}), every row still answered."""
@@ -107,7 +107,7 @@ class OpenModel:
         refusals = {}
         if self.max_range_multiple is not None:
             typical = self.metadata.get("mase_scale")
-            refusals = range_refusals(rows, point, self.max_range_multiple, typical, series_ids)
+            refusals = range_refusals(rows, point, self.max_range_multiple, typical, row_names)
         point, bands = self._floor(rows, point, bands)
         return point, bands, refusals
 
