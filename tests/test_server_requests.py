@@ -73,6 +73,7 @@ def test_csv_windows_are_read_value_by_value_under_their_header() -> None:
     assert _csv_refusal(b"a,b\n\xff,2\n").endswith("(it is not UTF-8 text).")
     # Text stays text, for the input guard to name where it is.
     assert csv_rows(b"a,b\n1,2\nx,1_000\n") == [[1.0, 2.0], ["x", "1_000"]]
+    assert csv_rows("a,b\n1,\uff11\uff10\uff11\n".encode()) == [[1, "\uff11\uff10\uff11"]]
     # Lines ending in CR alone, lines of spaces only, as pandas read them; a refusal counts the
     # body's own lines, blank ones too; a whole number stays whole, as JSON gives it.
     assert csv_rows(b"a,b\r1.5,2\r") == [[1.5, 2.0]]

@@ -157,8 +157,9 @@ def csv_rows(body: bytes) -> list[list[Any]]:
 def _price(cell: str) -> int | float | str:
     """A CSV value as the number it writes (a whole number as an int, as JSON gives it, so one
     too large for a float is refused in the same words), or the text itself for the guard to
-    name (Python reads `1_000` as a number; a CSV does not write one so)."""
-    if "_" in cell:
+    name (Python reads `1_000` and full-width digits such as `１０１` as numbers; a CSV writes
+    neither, and JSON refuses both)."""
+    if "_" in cell or not cell.isascii():
         return cell
     for number in (int, float):
         try:
