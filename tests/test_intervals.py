@@ -27,6 +27,7 @@ from stockcast.forecasting.intervals import (
     apply_intervals,
     band_scale_span,
     monotone_quantiles,
+    quantile_offsets,
     recorded_unit,
     typical_unit,
     unit_record,
@@ -35,6 +36,7 @@ from stockcast.forecasting.intervals import (
 from stockcast.forecasting.metrics import diebold_mariano, interval_errors
 from stockcast.forecasting.windows import WindowSizes, rolling_origins
 from stockcast.models.spec import build_price_forecaster
+from tests.conftest import give_outputs
 
 SPEC = {
     "previous_time_window": 6,
@@ -611,6 +613,7 @@ def test_crossing_quantiles_are_rearranged_before_the_bands_are_read() -> None:
         quantile_forecast=lambda prices: torch.as_tensor(crossing).expand(len(prices), -1, -1),
     )
     served.allow_non_positive = False
+    served.intervals = {"bounds": {}, "min_relative_scale": 1e-4}
     point, bands = served.forecast(np.full((1, 10), 100.0))
     assert point.tolist() == [[100.0]]
     assert bands["90"][0] <= bands["80"][0] < point < bands["80"][1] <= bands["90"][1]
@@ -709,7 +712,13 @@ def test_a_quantile_models_spec_records_its_band_unit_too() -> None:
         scaler={"min_relative_scale": 1e-4},
         splits={"train": train},
     )
-    assert interval_spec(cfg, None, prepared) == {
+    spec = {**SPEC, "previous_time_window": 80, "next_time_window": 5}
+    net = build_price_forecaster({**spec, "mlp": {**spec["mlp"], "quantiles": [0.1, 0.5, 0.9]}})
+    give_outputs(net)
+    cfg.data = {"eval_batch_size": 64}
+    recorded = interval_spec(cfg, net, prepared)
+    offsets = np.array(recorded.pop("still_quantile_offsets"))
+    assert recorded == {
         "method": "quantile",
         "bounds": {},
         "min_relative_scale": 1e-4,
@@ -718,6 +727,51 @@ def test_a_quantile_models_spec_records_its_band_unit_too() -> None:
         # Evaluate's naive bands give a window that did not move the train windows' unit.
         "still_unit": typical_unit(windows, 1e-4, 20),
     }
+    # Each quantile's typical distance from the median, below it, none, above it.
+    assert offsets.shape == (3, 5) and (offsets[0] < 0).all() and (offsets[2] > 0).all()
+    assert (offsets[1] == 0).all()
+
+
+def test_a_quantile_models_window_that_did_not_move_gets_the_typical_spread(
+    tmp_path: Path,
+) -> None:
+    """Its network sees a halted ticker at the scale floor (a ten-thousandth of its price), so
+    its own 80% band was about that wide: 99.995 to 100.005 for a stock at 100."""
+    from stockcast.serving.model import open_model_dir
+    from stockcast.training.export import save_model_dir
+
+    spec = {**SPEC, "num_threads": 1, "mlp": {**SPEC["mlp"], "quantiles": [0.1, 0.5, 0.9]}}
+    net = build_price_forecaster(spec)
+    give_outputs(net)
+    moving = np.lib.stride_tricks.sliding_window_view(random_walk(200, seed=5), 6)
+    outputs = monotone_quantiles(
+        net.quantile_forecast(torch.tensor(moving, dtype=torch.float32)).detach().double().numpy(),
+        [0.1, 0.5, 0.9],
+    )
+    offsets = quantile_offsets(outputs, moving, 1, 1e-4, None)
+    metadata = {"kind": "stockcast.model", "previous_time_window": 6, "next_time_window": 3}
+    served = {}
+    for name, still in (("own", {}), ("widened", {"still_quantile_offsets": offsets})):
+        intervals = {"method": "quantile", "bounds": {}, "min_relative_scale": 1e-4, **still}
+        folder = tmp_path / name
+        save_model_dir(net, {**spec, "intervals": intervals}, folder, metadata, moving[0])
+        served[name] = open_model_dir(folder)
+    halted = np.full((1, 6), 100.0)
+    (lower, upper) = served["own"].forecast(halted)[1]["80"]
+    assert np.all(upper - lower < 0.05), "the floor's band: a few hundredths of a point"
+    point, bands = served["widened"].forecast(halted)
+    lower, upper = bands["80"]
+    np.testing.assert_allclose(lower - point, 100.0 * np.array(offsets[0])[None], rtol=1e-5)
+    np.testing.assert_allclose(upper - point, 100.0 * np.array(offsets[2])[None], rtol=1e-5)
+    # A window that moved is answered as before, to the bit.
+    for own, widened in zip(
+        served["own"].forecast(moving[:20]), served["widened"].forecast(moving[:20]), strict=True
+    ):
+        if isinstance(own, dict):
+            for level in own:
+                np.testing.assert_array_equal(own[level], widened[level])
+        else:
+            np.testing.assert_array_equal(own, widened)
 
 
 @pytest.mark.parametrize(

@@ -149,6 +149,58 @@ def quantile_bands(outputs: np.ndarray, quantiles: Sequence[float]) -> Bands:
     return dict(sorted(bands.items(), key=lambda item: int(item[0])))
 
 
+def still_windows(inputs: np.ndarray, min_relative_scale: float, span: int | None) -> np.ndarray:
+    """Rows that did not move (their band unit at its floor): a halted or forward-filled
+    ticker, a rate held for months."""
+    scale = volatility_scale(inputs, min_relative_scale, span)
+    return ~above_floor(scale, np.asarray(inputs, dtype=np.float64), min_relative_scale)
+
+
+def quantile_offsets(
+    outputs: np.ndarray,
+    inputs: np.ndarray,
+    point_index: int,
+    min_relative_scale: float,
+    span: int | None,
+) -> list[list[float]] | None:
+    """Each quantile's typical distance from the median (quantiles, steps), as a share of the
+    last price, over the windows that moved: the least a window that did not move is given.
+    None where none moved. Medians taken quantile by quantile keep the outputs' order."""
+    inputs = np.asarray(inputs, dtype=np.float64)
+    last = np.abs(inputs[:, -1])
+    moved = ~still_windows(inputs, min_relative_scale, span) & (last > 0)
+    if not moved.any():
+        return None
+    shares = (outputs - outputs[:, point_index : point_index + 1, :]) / last[:, None, None]
+    return np.median(shares[moved], axis=0).tolist()
+
+
+def widen_still_quantiles(
+    outputs: np.ndarray,
+    inputs: np.ndarray,
+    point_index: int,
+    offsets: Sequence[Sequence[float]],
+    min_relative_scale: float,
+    span: int | None,
+) -> np.ndarray:
+    """A quantile model's outputs (n, quantiles, steps) where each window that did not move has
+    each quantile at least its typical distance from the median (`quantile_offsets`). Its
+    network sees such a window at the scale floor (a hundredth of a percent of its price), so
+    its own bands are that narrow; a window that did not move says nothing about how far its
+    next value moves. Rows that moved, and the median, are unchanged; the order holds."""
+    still = still_windows(inputs, min_relative_scale, span)
+    if not still.any():
+        return outputs
+    widened = np.array(outputs, dtype=np.float64, copy=True)
+    median = widened[still, point_index : point_index + 1, :]
+    last = np.abs(np.asarray(inputs, dtype=np.float64)[still, -1])
+    typical = np.asarray(offsets, dtype=np.float64)[None] * last[:, None, None]
+    own = widened[still] - median
+    farther = np.where(typical < 0, np.minimum(own, typical), np.maximum(own, typical))
+    widened[still] = median + farther
+    return widened
+
+
 def quantile_levels(quantiles: Sequence[float]) -> list[str]:
     """The band levels a quantile model's outputs give (`quantile_bands`' keys)."""
     return list(quantile_bands(np.zeros((0, len(quantiles), 1)), quantiles))

@@ -30,6 +30,7 @@ from stockcast.forecasting.intervals import (
     quantile_bands,
     recorded_unit,
     volatility_scale,
+    widen_still_quantiles,
 )
 from stockcast.models.spec import saved_forecaster
 
@@ -85,6 +86,16 @@ class PriceForecastModel(PythonModel):
         outputs = outputs.double().numpy()
         if self.net.quantiles:
             outputs = monotone_quantiles(outputs, self.net.quantiles)
+            offsets = self.intervals.get("still_quantile_offsets")
+            if offsets is not None:
+                outputs = widen_still_quantiles(
+                    outputs,
+                    prices,
+                    self.net.point_index,
+                    offsets,
+                    float(self.intervals["min_relative_scale"]),
+                    recorded_unit(self.intervals)["span"],
+                )
         point = outputs[:, self.net.point_index, :]
         if self.net.quantiles:
             bands = quantile_bands(outputs, self.net.quantiles)

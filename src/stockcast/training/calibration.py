@@ -8,6 +8,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import torch
 from omegaconf import DictConfig
 
 from stockcast.data.prepared import PreparedData
@@ -19,7 +20,13 @@ from stockcast.forecasting.conformal import (
     moved_windows,
     naive_spread_profile,
 )
-from stockcast.forecasting.intervals import band_scale_span, typical_unit, unit_record
+from stockcast.forecasting.intervals import (
+    band_scale_span,
+    monotone_quantiles,
+    quantile_offsets,
+    typical_unit,
+    unit_record,
+)
 from stockcast.models.network import PriceForecaster
 from stockcast.training.folds import FoldEvidence
 from stockcast.training.validation import held_out_forecasts
@@ -37,6 +44,23 @@ def band_unit(prepared: PreparedData, span: int) -> dict[str, Any]:
         "min_relative_scale": min_relative_scale,
         **unit_record(span, typical_unit(train, min_relative_scale, span)),
     }
+
+
+def still_quantile_offsets(
+    net: PriceForecaster, prepared: PreparedData, span: int, batch_size: int
+) -> list[list[float]] | None:
+    """A quantile model's typical distance of each quantile from its median over the train
+    windows that moved, as a share of the last price (`quantile_offsets`): what its served
+    bands give a window that did not move, as `still_unit` does for conformal bands."""
+    train = prepared.splits["train"].origins(prepared.window).inputs
+    net.eval()
+    with torch.inference_mode():
+        inputs = torch.tensor(train, dtype=torch.float32)  # a copy: windows are strided views
+        chunks = inputs.split(batch_size) or (inputs,)
+        outputs = torch.cat([net.quantile_forecast(chunk) for chunk in chunks]).double().numpy()
+    outputs = monotone_quantiles(outputs, net.quantiles)
+    min_relative_scale = float(prepared.scaler["min_relative_scale"])
+    return quantile_offsets(outputs, train, net.point_index, min_relative_scale, span)
 
 
 def calibrate_on_validation(
@@ -124,7 +148,10 @@ def interval_spec(
     )
     if cfg.model.quantiles:
         # Its own bands use no unit; evaluate's naive bands beside them do.
-        return {"method": "quantile", "bounds": {}, **band_unit(prepared, span)}
+        unit = band_unit(prepared, span)
+        offsets = still_quantile_offsets(net, prepared, span, int(cfg.data.eval_batch_size))
+        still = {} if offsets is None else {"still_quantile_offsets": offsets}
+        return {"method": "quantile", "bounds": {}, **unit, **still}
     return calibrate_on_validation(
         net,
         prepared,
