@@ -84,6 +84,23 @@ def test_as_of_before_the_market_opens_or_too_early_is_one_sentence(make_cfg) ->
         validate_config(make_cfg("data.as_of=yesterday"))
 
 
+def test_a_market_is_not_read_on_a_day_that_has_not_come(
+    make_cfg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo (2030 for 2026) registered a champion of invented prices whose data no later run
+    could pass until 2030 (data.require_new_data), nor a better model replace."""
+    from stockcast.data import markets
+
+    monkeypatch.setattr(markets, "today_utc", lambda: MONDAY)
+    assert len(prepare_data(market_cfg(make_cfg, "gbm", MONDAY)).splits["test"].values)
+    with pytest.raises(DataError) as refused:
+        prepare_data(market_cfg(make_cfg, "gbm", "2026-06-30"))
+    assert str(refused.value) == (
+        f"data.as_of=2026-06-30 is after today ({MONDAY}, UTC), and a market cannot be read on a "
+        "day that has not come; leave data.as_of unset for today, or give a past day."
+    )
+
+
 def write_prices(path: Path, dates: bool = True) -> pd.DataFrame:
     days = pd.bdate_range("2026-01-01", periods=200)
     frame = pd.DataFrame(

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.data.calendar import business_days, day_text, parse_day
+from stockcast.data.calendar import business_days, day_text, parse_day, today_utc
 from stockcast.data.series import Series
 from stockcast.errors import DataError
 
@@ -79,9 +79,17 @@ def market_panel(n_days: int, num_series: int, cfg: Mapping[str, Any]) -> np.nda
 
 def market_days(cfg: Mapping[str, Any]) -> np.ndarray:
     """The market's business days from `data.start_date` to `data.as_of`, refusing an as_of
-    before the market opens."""
+    before the market opens, or after today: prices of days that have not come would register
+    a model of data no later run can pass (data.require_new_data) until that day."""
     start = parse_day(cfg["start_date"], "data.start_date")
     as_of = parse_day(cfg["as_of"], "data.as_of")
+    today = parse_day(today_utc(), "today")
+    if as_of > today:
+        raise DataError(
+            f"data.as_of={day_text(as_of)} is after today ({day_text(today)}, UTC), and a market "
+            "cannot be read on a day that has not come; leave data.as_of unset for today, or "
+            "give a past day."
+        )
     days = business_days(start, as_of)
     if not len(days):
         raise DataError(
