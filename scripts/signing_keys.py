@@ -1,17 +1,30 @@
-"""Create the local model-signing key pair: `python scripts/signing_keys.py [folder]` (keys/).
+"""Create the local model-signing key pair: `python scripts/signing_keys.py [folder]`.
 
-`make` runs it before train, pipeline, replay and serve; the default local config
-(configs/registry/local.yaml) uses the pair once it exists. An existing key is kept: a public
-key alone (a machine that only verifies) is left as it is.
+The folder defaults to where the local config reads the pair (configs/registry/local.yaml):
+STOCKCAST_KEYS_DIR, else keys/ under STOCKCAST_ROOT, else keys/ in the project. `make` runs it
+before train, pipeline, replay and serve; the config uses the pair once it exists. An existing
+key is kept: a public key alone (a machine that only verifies) is left as it is.
 """
 
+import os
 import sys
 from pathlib import Path
 
+from stockcast.config.compose import project_root
 from stockcast.errors import ConfigError
 from stockcast.registry.keys import create_key_pair
 
 DEFAULT_FOLDER = "keys"
+
+
+def default_folder() -> Path:
+    """Where the local config reads the pair: a folder written relative to the current one
+    would leave it where nothing reads it, and registrations unsigned."""
+    named = os.environ.get("STOCKCAST_KEYS_DIR")
+    if named:
+        return Path(os.path.abspath(named))
+    root = os.environ.get("STOCKCAST_ROOT") or project_root()
+    return Path(os.path.abspath(root)) / DEFAULT_FOLDER
 
 
 def main(argv: list[str]) -> int:
@@ -21,12 +34,12 @@ def main(argv: list[str]) -> int:
     if len(argv) > 1 or (argv and argv[0].startswith("-")):
         print(
             f"signing_keys.py takes one folder and no options, not {' '.join(argv)!r}; run "
-            "python scripts/signing_keys.py [folder] (default keys/).",
+            f"python scripts/signing_keys.py [folder] (default {default_folder()}).",
             file=sys.stderr,
         )
         return 2
     try:
-        private, public = create_key_pair(Path(argv[0] if argv else DEFAULT_FOLDER))
+        private, public = create_key_pair(Path(argv[0]) if argv else default_folder())
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -403,6 +403,25 @@ def test_the_key_script_takes_one_folder_and_no_options(
     )
 
 
+def test_the_key_script_writes_where_the_config_reads_the_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a folder it wrote ./keys wherever it was run: where nothing reads the pair and
+    registrations went unsigned (STOCKCAST_KEYS_DIR and STOCKCAST_ROOT were ignored)."""
+    main = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "signing_keys.py"))["main"]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("STOCKCAST_KEYS_DIR", raising=False)
+    monkeypatch.setenv("STOCKCAST_ROOT", str(tmp_path / "root"))
+    assert main([]) == 0
+    assert (tmp_path / "root" / "keys" / PRIVATE_KEY_FILE).is_file()
+    monkeypatch.setenv("STOCKCAST_KEYS_DIR", str(tmp_path / "named"))
+    assert main([]) == 0
+    assert (tmp_path / "named" / PUBLIC_KEY_FILE).is_file()
+    assert list(elsewhere.iterdir()) == []
+
+
 def public_half(private: Path) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
