@@ -10,7 +10,9 @@ TORCH_INDEX ?=
 ARGS ?=
 # The experiment `make train` / `make pipeline` use unless ARGS names one.
 EXPERIMENT ?= mlp_w10
-WITH_EXPERIMENT = $(if $(findstring experiment=,$(ARGS)),,experiment=$(EXPERIMENT)) $(ARGS)
+# After ARGS (Hydra's -m comes before the overrides), and only where ARGS names no experiment
+# and no search (hparams_search=auto_optuna selects experiment=auto itself).
+WITH_EXPERIMENT = $(ARGS) $(if $(or $(findstring experiment=,$(ARGS)),$(findstring hparams_search=,$(ARGS))),,experiment=$(EXPERIMENT))
 PYTEST_ARGS ?=
 # The venv AutoGluon-TimeSeries is installed in (`make install-autogluon`), apart from .venv.
 AUTOGLUON_VENV ?= .venv-autogluon

@@ -1,6 +1,6 @@
 """`make`'s torch stamp: a make whose command line names no torch keeps the installed one (a CPU
 build stays a CPU build), one that names another installs it, and CI's exported spec installs on
-a fresh venv."""
+a fresh venv; and the default experiment `make train` adds to ARGS."""
 
 from __future__ import annotations
 
@@ -105,3 +105,28 @@ def test_make_keys_writes_where_the_registry_config_reads(
         for name, value in environment.items():
             patch.setenv(name, value)
         assert compose_config("train").registry.signing.private_key == str(key)
+
+
+@pytest.mark.parametrize(
+    ("args", "command"),
+    [
+        ("", "src/train.py experiment=mlp_w10"),
+        # Before the default, Hydra's -m was read as an unknown argument after the overrides.
+        ("-m optim.lr=1e-3,3e-3", "src/train.py -m optim.lr=1e-3,3e-3 experiment=mlp_w10"),
+        # The search selects experiment=auto itself; the default overrode it.
+        ("-m hparams_search=auto_optuna", "src/train.py -m hparams_search=auto_optuna"),
+        ("experiment=auto seed=2", "src/train.py experiment=auto seed=2"),
+    ],
+)
+def test_make_train_adds_the_default_experiment_only_where_args_choose_none(
+    args: str, command: str
+) -> None:
+    printed = subprocess.run(
+        ["make", "-n", "--no-print-directory", "train", f"ARGS={args}"],
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    line = next(line for line in printed.splitlines() if "src/train.py" in line)
+    assert " ".join(line.split()).endswith(command)
