@@ -114,6 +114,7 @@ def test_a_warm_fit_starts_from_the_champion_weights(
     assert (
         cold["warm_start"] is None
         and cold["optimizer_steps"] == compared["cold"]["optimizer_steps"]
+        and "warm_vs_cold" not in cold
     )
     registry = ModelRegistry(f"sqlite:///{registered_store}/mlruns.db", MODEL)
     champion = registry.download(registry.resolve(alias="champion"), tmp_path / "champion")
@@ -185,3 +186,22 @@ def test_weights_of_later_data_are_refused_before_training(
     )
     assert message.endswith("or train cold (train.init_from=null).")
     assert not (tmp_path / "backfill" / METRICS_FILE).exists()
+
+
+@pytest.mark.slow
+def test_compare_cold_without_a_warm_start_says_so(
+    registered_store: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """It did nothing without a word (a replay's first day has no champion to start from)."""
+    run_train(
+        registered_store,
+        tmp_path / "cold",
+        *PIPELINE_FAST,
+        "logger=none",
+        "train.compare_cold=true",
+    )
+    metrics = json.loads((tmp_path / "cold" / METRICS_FILE).read_text())
+    assert metrics["warm_vs_cold"] == {
+        "skipped": "no warm fit to compare (train.init_from is null)"
+    }
+    assert "train.compare_cold: no warm fit to compare with a cold one" in caplog.text

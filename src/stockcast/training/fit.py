@@ -122,8 +122,18 @@ def run_training(
         "training_run_id": run_id,
         "model_dir": run_relative(model_dir, run_folder),
     }
-    if fitted.warm is not None and cfg.train.get("compare_cold"):
-        summary["warm_vs_cold"] = warm_vs_cold(cfg, prepared, output_dir, fitted.metrics)
+    if cfg.train.get("compare_cold"):
+        if fitted.warm is not None:
+            summary["warm_vs_cold"] = warm_vs_cold(cfg, prepared, output_dir, fitted.metrics)
+        else:
+            # Said, not silent: a replay's first day (no champion yet) starts cold too.
+            why = (
+                "train.init_from is null"
+                if cfg.train.get("init_from") is None
+                else "the fit started cold (see the warm start's warning above)"
+            )
+            log.warning("train.compare_cold: no warm fit to compare with a cold one (%s)", why)
+            summary["warm_vs_cold"] = {"skipped": f"no warm fit to compare ({why})"}
     write_json(output_dir / METRICS_FILE, summary)
     (output_dir / RESOLVED_CONFIG_FILE).write_text(OmegaConf.to_yaml(resolved))
     for logger in fitted.loggers:
@@ -247,6 +257,7 @@ def warm_vs_cold(
     cold_cfg = copy.deepcopy(cfg)
     with open_dict(cold_cfg):
         cold_cfg.train.init_from = None
+        cold_cfg.train.compare_cold = False
         cold_cfg.logger = None
         cold_cfg.paths.output_dir = str(output_dir / "cold")
     cold = run_training(cold_cfg, prepared, output_dir / "cold", output_dir / "cold" / "model")
