@@ -78,6 +78,13 @@ def test_as_of_before_the_market_opens_or_too_early_is_one_sentence(make_cfg) ->
         prepare_data(market_cfg(make_cfg, "gbm", "2014-12-31"))
     with pytest.raises(DataError, match=r"^data.as_of=2015-01-20 leaves 14 business day\(s\)"):
         prepare_data(market_cfg(make_cfg, "gbm", "2015-01-20"))
+    # Where data.length caps the days too, the advice names it: no start date alone helps.
+    with pytest.raises(DataError) as refused:
+        prepare_data(market_cfg(make_cfg, "gbm", "2015-01-20", "data.length=20"))
+    assert str(refused.value).endswith(
+        "pick a later data.as_of or an earlier data.start_date and raise data.length=20 (or set "
+        "it to null), or shorten the windows."
+    )
     with pytest.raises(ConfigError, match=r"data.as_of is 'yesterday'; it must be a date written"):
         from stockcast.config.schema import validate_config
 

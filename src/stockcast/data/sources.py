@@ -116,10 +116,15 @@ def known_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> KnownSerie
     if source in MARKET_SOURCES:
         have = available_values(data_cfg)
         if have < min_values:
+            # Where data.length caps the days too, more days alone cannot help: say so.
+            length = data_cfg.get("length")
+            capped = length is not None and int(length) < min_values
+            also = f" and raise data.length={length} (or set it to null)" if capped else ""
             raise DataError(
                 f"data.as_of={data_cfg['as_of']} leaves {have} business day(s) since data."
                 f"start_date={data_cfg['start_date']}, fewer than the {min_values} values the "
-                "windows and split need; pick a later data.as_of or an earlier data.start_date."
+                f"windows and split need; pick a later data.as_of or an earlier data.start_date"
+                f"{also}, or shorten the windows."
             )
         return KnownSeries(SOURCES[source](data_cfg))
     series = SOURCES[source](data_cfg)
