@@ -1,5 +1,6 @@
 """Predict's input file: its format told from its suffix as data reading tells it, a suffix
-naming no format still read as CSV (input=csv)."""
+naming no format still read as CSV (input=csv); the one series of a file of several that
+input.series_id chooses."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stockcast.errors import DataError
-from stockcast.prediction.inputs import read_input_table
+from stockcast.errors import ConfigError, DataError
+from stockcast.prediction.inputs import build_input, read_input_table
 
 DAYS = pd.bdate_range("2024-01-01", periods=3)
 CLOSES = [1.5, 2.5, 3.5]
@@ -78,3 +79,31 @@ def test_input_format_still_decides(tmp_path: Path) -> None:
     assert str(refused.value) == (
         "input.format is 'xlsx'; choose one of ['csv', 'parquet'] or null (from the file's suffix)."
     )
+
+
+def test_one_series_of_a_file_is_judged_by_its_own_rows(tmp_path: Path) -> None:
+    """Another ticker's missing value refused the file for every series_id, a misspelt id too,
+    and the sentence named no ticker."""
+    days = pd.bdate_range("2024-01-01", periods=12)
+    rows = [("AAA", 100.0 + i) for i in range(12)] + [("BAD", 50.0 + i) for i in range(12)]
+    frame = pd.DataFrame(rows, columns=["Ticker", "Close"]).assign(Date=list(days) * 2)
+    frame.loc[15, "Close"] = np.nan
+    path = tmp_path / "watch.csv"
+    frame.to_csv(path, index=False)
+    cfg = {"kind": "csv", **_cfg(path, id_column="Ticker")}
+    metadata = {"previous_time_window": 10, "next_time_window": 5}
+
+    chosen = build_input({**cfg, "series_id": "AAA"}, metadata)
+    assert chosen.values.tolist() == [100.0 + i for i in range(12)]
+    with pytest.raises(DataError, match=r"^series 'BAD' has 1 missing value"):
+        build_input({**cfg, "series_id": "BAD"}, metadata)
+    with pytest.raises(ConfigError) as refused:
+        build_input({**cfg, "series_id": "ZZZ"}, metadata)
+    assert str(refused.value) == (
+        "input.series_id 'ZZZ' is not in the data; its ids are ['AAA', 'BAD']."
+    )
+    with pytest.raises(ConfigError, match=r"holds 2 series in column 'Ticker'; pick one with"):
+        build_input(cfg, metadata)
+    # Read as one series, an id names nothing: the sentence says which setting reads several.
+    with pytest.raises(ConfigError, match=r"input.id_column is null\); set input.id_column"):
+        build_input({"kind": "csv", **_cfg(path), "series_id": "AAA"}, metadata)

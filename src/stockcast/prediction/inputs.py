@@ -27,6 +27,8 @@ GENERATED_SOURCES = ("gbm", "seasonal")
 
 # How a mandatory setting left unset reads (OmegaConf's `???`).
 MISSING_VALUE = "???"
+# How many ids a refusal lists before it counts the rest.
+LISTED_IDS = 10
 
 
 @dataclass(frozen=True)
@@ -142,9 +144,22 @@ def read_input_table(
 
 def _csv(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
     path, value_column = input_cfg.get("path"), input_cfg.get("value_column")
-    id_column = input_cfg.get("id_column")
-    series = read_input_table(input_cfg)
-    chosen = _pick_series(series, input_cfg.get("series_id"), id_column, must_choose=True)
+    id_column, series_id = input_cfg.get("id_column"), input_cfg.get("series_id")
+    if id_column is None and series_id is not None:
+        raise ConfigError(
+            f"input.series_id={series_id} names a series, but {path} is read as one series "
+            "(input.id_column is null); set input.id_column to the column naming each row's "
+            "series."
+        )
+    # Of a file of several series only the chosen one's rows decide: another's bad row is no
+    # reason to refuse it (nor to hide that the id asked for is not in the file).
+    refused: dict[str, str] = {}
+    series = read_input_table(input_cfg, refused if id_column is not None else None)
+    if series_id is not None and str(series_id) in refused:
+        raise DataError(refused[str(series_id)])
+    if not series and series_id is None:  # its only series refused for its own rows
+        raise DataError(next(iter(refused.values())))
+    chosen = _pick_series(series, series_id, id_column, must_choose=True, also_held=[*refused])
     details = {"kind": "csv", "path": str(path), "value_column": value_column}
     if id_column is not None:
         details["series_id"] = chosen.series_id
@@ -152,21 +167,34 @@ def _csv(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeri
     return InputSeries(chosen.values, chosen.dates, label, details)
 
 
+def _listed_ids(ids: list[str]) -> str:
+    """The first LISTED_IDS ids, then how many more."""
+    more = len(ids) - LISTED_IDS
+    return f"{ids[:LISTED_IDS]}" + (f" and {more} more" if more > 0 else "")
+
+
 def _pick_series(
-    series: list[Series], series_id: Any, id_column: str | None, *, must_choose: bool
+    series: list[Series],
+    series_id: Any,
+    id_column: str | None,
+    *,
+    must_choose: bool,
+    also_held: list[str] | None = None,
 ) -> Series:
-    ids = [item.series_id for item in series]
+    """The series `series_id` names; without one, the only series (`must_choose`: refused
+    where the file holds several, `also_held` counting the ids refused for their own rows)."""
+    held = sorted([item.series_id for item in series] + list(also_held or []))
     if series_id is None:
-        if len(series) > 1 and must_choose:
+        if len(held) > 1 and must_choose:
             raise ConfigError(
-                f"the file holds {len(series)} series in column {id_column!r}; pick one with "
-                f"input.series_id=... (one of {ids[:10]})."
+                f"the file holds {len(held)} series in column {id_column!r}; pick one with "
+                f"input.series_id=... (one of {_listed_ids(held)})."
             )
         return series[0]
     match = [item for item in series if item.series_id == str(series_id)]
     if not match:
         raise ConfigError(
-            f"input.series_id {series_id!r} is not in the data; its ids are {ids[:10]}."
+            f"input.series_id {series_id!r} is not in the data; its ids are {_listed_ids(held)}."
         )
     return match[0]
 
