@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from stockcast.data.prepared import PreparedData
-from stockcast.errors import StockcastError
+from stockcast.errors import ConfigError, StockcastError
 from stockcast.evaluation.gate import gate_threshold
 from stockcast.forecasting.frame import split_forecast_frame
 from stockcast.orchestration import runner
@@ -333,6 +333,40 @@ def test_step_given_the_wrong_kind_of_folder(
     )
     assert "takes 10 values and forecasts 5" in mismatch
     assert not (tmp_path / "report").exists(), "refused before doing work"
+
+
+def test_the_train_step_refuses_data_settings_its_folder_was_not_made_with(
+    pipeline_store: Path, tmp_path: Path
+) -> None:
+    """It trained on the folder's 10-in/5-out windows without a word, asked for 30/7."""
+    from stockcast.data.prepared import check_prepared_settings
+    from stockcast.orchestration.steps.train import run_train_step
+
+    prepared = pipeline_dirs(pipeline_store)[0] / "prepare" / "prepared"
+    meta = json.loads((prepared / "meta.json").read_text())
+    with pytest.raises(ConfigError) as caught:
+        run_step(
+            run_train_step,
+            tmp_path,
+            tmp_path / "h",
+            f"train.prepared_dir={prepared}",
+            f"train.output_dir={tmp_path / 'out'}",
+            f"train.model_dir={tmp_path / 'model'}",
+            "data.previous_time_window=30",
+            "data.next_time_window=7",
+        )
+    message = str(caught.value)
+    assert message.startswith(
+        f"the prepared folder {prepared} was made with other data settings (data."
+        "previous_time_window is 30 here and 10 there; data.next_time_window is 7 here and 5 "
+        "there"
+    )
+    assert message.endswith(
+        "; run prepare again with these settings, or give this step the folder's."
+    )
+    assert not (tmp_path / "model").exists()
+    # Another day (a step after midnight) or batch size is the same folder's data.
+    check_prepared_settings({**meta["source"], "as_of": "2030-01-01", "batch_size": 1}, meta, "p")
 
 
 def test_registry_lists_what_exists(pipeline_store: Path, tmp_path: Path) -> None:

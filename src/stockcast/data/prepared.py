@@ -27,7 +27,7 @@ from stockcast.data.split import (
     split_lengths,
     split_series,
 )
-from stockcast.errors import ArtifactError
+from stockcast.errors import ArtifactError, ConfigError
 from stockcast.files import write_json
 
 PREPARED_KIND = "stockcast.prepared"
@@ -36,6 +36,17 @@ AUTO = "auto"
 META_FILE = "meta.json"
 SERIES_FILE = "series.npz"
 SCALER_FILE = "scaler.json"
+# The data settings that shape a prepared folder's windows (`check_prepared_settings`).
+SHAPING_KEYS = (
+    "previous_time_window",
+    "next_time_window",
+    "shortest_window",
+    "season_length",
+    "split",
+    "normalization",
+    "min_relative_scale",
+    "allow_non_positive",
+)
 
 
 def data_hash(series: list[Series]) -> str:
@@ -95,6 +106,27 @@ class PreparedData:
             }
         scaler = json.loads((folder / SCALER_FILE).read_text())
         return cls(splits=splits, window=window, scaler=scaler, meta=meta)
+
+
+def check_prepared_settings(
+    data_cfg: Mapping[str, Any], meta: Mapping[str, Any], folder: Any
+) -> None:
+    """Refuse a step whose data settings would shape other windows than the prepared folder
+    holds (its `meta.json` records the ones it was made with): it would train on the folder's
+    without a word. The day (as_of) and the batch sizes may differ; a folder from before the
+    record passes."""
+    made_with = meta.get("source") or {}
+    differ = [
+        f"data.{key} is {data_cfg.get(key)!r} here and {made_with[key]!r} there"
+        for key in SHAPING_KEYS
+        if key in made_with and data_cfg.get(key) != made_with[key]
+    ]
+    if differ:
+        raise ConfigError(
+            f"the prepared folder {folder} was made with other data settings ("
+            + "; ".join(differ)
+            + "); run prepare again with these settings, or give this step the folder's."
+        )
 
 
 def read_prepared_meta(folder: str | Path) -> dict[str, Any]:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from stockcast.config.compose import plain
 from stockcast.config.task import hydra_task
-from stockcast.data.prepared import PreparedData
+from stockcast.data.prepared import PreparedData, check_prepared_settings
 from stockcast.orchestration.steps.prepare import run_prepare
 from stockcast.orchestration.steps.table import table_step
 from stockcast.orchestration.sweeps.metric import optimized_value
@@ -19,6 +20,7 @@ from stockcast.training.fit import run_training
 @table_step("train")
 def run_train_step(cfg: DictConfig) -> float | None:
     prepared = PreparedData.load(cfg.train.prepared_dir)
+    check_prepared_settings(plain(cfg.data), prepared.meta, cfg.train.prepared_dir)
     summary = run_training(cfg, prepared, cfg.train.output_dir, cfg.train.model_dir)
     return optimized_value(summary, cfg.get("optimized_metric"))
 
