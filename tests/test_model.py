@@ -60,15 +60,35 @@ def test_per_window_forecast_moves_with_the_price_level() -> None:
 
 
 def test_a_per_window_forecast_follows_the_price_unit_down_to_tiny_prices() -> None:
-    """A token priced at 1e-8 moves like one priced at 1: a scale floor with an absolute term
-    (float32's eps) had flattened windows below about 1e-5 (+23% at 1e-8)."""
+    """A token priced at 1e-8 moves like one priced at 1: a scale floor with a fixed absolute
+    term (float32's eps) had flattened windows below about 1e-5 (+23% at 1e-8). The term is a
+    share of the data's own size (`level`), so a window of zeros keeps a unit of that size."""
     torch.manual_seed(0)
-    net = build_price_forecaster(SPEC)
-    give_outputs(net)
     prices = 100 + torch.randn(4, 10).cumsum(1)
-    expected = net(prices)
-    for unit in (1e-4, 1e-8, 1e-12):
+    for unit in (1.0, 1e-4, 1e-8, 1e-12):
+        scaler = fit_scaler("per_window", prices.flatten().double().numpy() * unit, 1e-4)
+        torch.manual_seed(0)
+        net = build_price_forecaster({**SPEC, "scaler": scaler})
+        give_outputs(net)
+        if unit == 1.0:
+            expected = net(prices)
         torch.testing.assert_close(net(prices * unit) / unit, expected, rtol=1e-4, atol=0)
+
+
+def test_a_window_of_zeros_is_scaled_in_the_datas_own_size() -> None:
+    """Data allowed zeros (a shop closed for a week): a floor of float32's smallest number
+    scaled the next day's sale of 1 past float32's largest, and the fit diverged; with the
+    default members, the level member's log of it made the forecast NaN."""
+    scaler = fit_scaler(
+        ["per_window", "standard", "per_window_level"], np.r_[np.zeros(20), 1e8 * np.ones(20)], 1e-4
+    )
+    net = build_price_forecaster({**SPEC, "scaler": scaler})
+    give_outputs(net)
+    zeros = torch.zeros(2, 10)
+    assert torch.isfinite(net(zeros)).all()
+    member = net.scalers[0]
+    loc, scale = member.statistics(zeros)
+    assert torch.isfinite((torch.ones(2, 1) - loc) / scale).all()
 
 
 @pytest.mark.parametrize("kind", ["per_window", "per_window_level", "standard", "minmax", "none"])
@@ -138,6 +158,7 @@ def test_a_list_of_normalizations_fits_one_member_each() -> None:
         "loc",
         "scale",
         "min_relative_scale",
+        "level",
     }
 
 

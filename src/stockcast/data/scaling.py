@@ -27,16 +27,16 @@ def fit_scaler(
     before this runs).
     """
     kinds = normalization_kinds(normalization)
+    # The data's typical size, which the per-window floor's absolute term is a share of: a
+    # window of zeros needs a unit of the data's size, a token priced at 1e-8 one far below 1.
+    shared = {
+        "min_relative_scale": min_relative_scale,
+        "level": float(np.abs(train_values).mean()) if len(train_values) else 1.0,
+    }
     if len(kinds) > 1:
         members = [_statistics(kind, train_values, min_relative_scale) for kind in kinds]
-        return {
-            "kind": "+".join(kinds),
-            "members": members,
-            "min_relative_scale": min_relative_scale,
-        }
-    return _statistics(kinds[0], train_values, min_relative_scale) | {
-        "min_relative_scale": min_relative_scale
-    }
+        return {"kind": "+".join(kinds), "members": members, **shared}
+    return _statistics(kinds[0], train_values, min_relative_scale) | shared
 
 
 def refit_scaler(scaler: dict[str, Any], train_values: np.ndarray) -> dict[str, Any]:

@@ -74,7 +74,7 @@ def scale_floor(inputs: np.ndarray, min_relative_scale: float = 1e-4) -> np.ndar
     """The least each row's `volatility_scale` may be, (n, 1): a share of its last price, so a
     window that did not move still has a finite unit."""
     last = np.asarray(inputs, dtype=np.float64)[:, -1:]
-    return min_relative_scale * np.abs(last) + np.finfo(np.float64).tiny
+    return min_relative_scale * np.abs(last) + np.finfo(np.float64).eps
 
 
 def above_floor(scale: np.ndarray, inputs: np.ndarray, min_relative_scale: float) -> np.ndarray:

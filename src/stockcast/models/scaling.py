@@ -27,11 +27,18 @@ class WindowScaler(nn.Module):
     """
 
     def __init__(
-        self, kind: str, loc: float = 0.0, scale: float = 1.0, min_relative_scale: float = 1e-4
+        self,
+        kind: str,
+        loc: float = 0.0,
+        scale: float = 1.0,
+        min_relative_scale: float = 1e-4,
+        level: float = 1.0,
     ) -> None:
         super().__init__()
         self.kind = kind
         self.min_relative_scale = min_relative_scale
+        # The train data's mean absolute value (1: a spec saved before it was recorded).
+        self.level = level
         self.register_buffer("loc", torch.tensor(float(loc)))
         self.register_buffer("scale", torch.tensor(float(scale)))
 
@@ -41,9 +48,9 @@ class WindowScaler(nn.Module):
             return self.loc.expand(x.shape[0], 1), self.scale.expand(x.shape[0], 1)
         loc = x.mean(dim=-1, keepdim=True)
         spread = x.std(dim=-1, keepdim=True, unbiased=False)
-        # The absolute term only keeps a window of zeros finite: any larger one (eps was) would
-        # outweigh the spread of prices below about 1e-5 and flatten their windows.
-        floor = self.min_relative_scale * loc.abs() + torch.finfo(x.dtype).tiny
+        # The absolute term keeps a window of zeros finite in the data's own size: a fixed
+        # one (eps) outweighed the spread of prices below about 1e-5 and flattened them.
+        floor = self.min_relative_scale * loc.abs() + torch.finfo(x.dtype).eps * self.level
         return loc, torch.maximum(spread, floor)
 
 

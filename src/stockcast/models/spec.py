@@ -74,10 +74,13 @@ def build_price_forecaster(spec: Mapping[str, Any]) -> PriceForecaster:
     horizon = int(spec["next_time_window"])
     member_inputs = [window + (LEVEL_INPUTS if m["kind"] == LEVEL_KIND else 0) for m in members]
     min_relative_scale = float(spec["scaler"]["min_relative_scale"])
+    level = float(spec["scaler"].get("level", 1.0))
     return PriceForecaster(
         kind.build_core(spec["network"], window, member_inputs, horizon * max(1, len(quantiles))),
         [
-            WindowScaler(str(m["kind"]), float(m["loc"]), float(m["scale"]), min_relative_scale)
+            WindowScaler(
+                str(m["kind"]), float(m["loc"]), float(m["scale"]), min_relative_scale, level
+            )
             for m in members
         ],
         input_size=window,
