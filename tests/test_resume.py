@@ -135,6 +135,19 @@ def test_a_setting_added_since_a_run_was_killed_counts_as_its_old_behaviour(make
     assert settings_differences(saved, lagged) == ["data.release_lag_days: 0 -> 31"]
 
 
+def test_a_fit_killed_before_the_champion_alias_moved_resumes(make_cfg) -> None:
+    """A checkpoint saved before `register.alias` became `registry.champion_alias` differs by
+    that key alone, which says which alias the register step moves, nothing of the fit."""
+    from stockcast.config.compose import flatten, plain
+    from stockcast.training.resume import settings_differences
+
+    cfg = make_cfg(config_name="pipeline")
+    saved = flatten(plain(cfg))
+    del saved["registry.champion_alias"]
+    saved["register.alias"] = "champion"
+    assert settings_differences(saved, cfg) == []
+
+
 def test_a_resume_whose_alias_moved_is_refused_naming_the_version_it_started_from(
     tmp_path: Path,
 ) -> None:

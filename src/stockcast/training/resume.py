@@ -45,6 +45,10 @@ FREE_KEYS = (
     "registry.tracking_uri",
     "registry.registry_uri",
     "registry.signing",
+    # Which alias the register step moves: the registry's, not the fit's (and where a pipeline
+    # run's fit saved it before it moved there).
+    "registry.champion_alias",
+    "register.alias",
     "paths",
     "trainer.default_root_dir",
     "callbacks.*.dirpath",
