@@ -10,9 +10,11 @@ TORCH_INDEX ?=
 ARGS ?=
 # The experiment `make train` / `make pipeline` use unless ARGS names one.
 EXPERIMENT ?= mlp_w10
+# The searches that select their own experiment (configs/hparams_search/).
+SEARCHES_WITH_EXPERIMENT = hparams_search=auto_optuna
 # After ARGS (Hydra's -m comes before the overrides), and only where ARGS names no experiment
-# and no search (hparams_search=auto_optuna selects experiment=auto itself).
-WITH_EXPERIMENT = $(ARGS) $(if $(or $(findstring experiment=,$(ARGS)),$(findstring hparams_search=,$(ARGS))),,experiment=$(EXPERIMENT))
+# and no search that selects one.
+WITH_EXPERIMENT = $(ARGS) $(if $(or $(findstring experiment=,$(ARGS)),$(filter $(SEARCHES_WITH_EXPERIMENT),$(ARGS))),,experiment=$(EXPERIMENT))
 PYTEST_ARGS ?=
 # The venv AutoGluon-TimeSeries is installed in (`make install-autogluon`), apart from .venv.
 AUTOGLUON_VENV ?= .venv-autogluon

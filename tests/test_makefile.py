@@ -115,6 +115,11 @@ def test_make_keys_writes_where_the_registry_config_reads(
         ("-m optim.lr=1e-3,3e-3", "src/train.py -m optim.lr=1e-3,3e-3 experiment=mlp_w10"),
         # The search selects experiment=auto itself; the default overrode it.
         ("-m hparams_search=auto_optuna", "src/train.py -m hparams_search=auto_optuna"),
+        # One that tunes the experiment it is given keeps the default.
+        (
+            "-m hparams_search=mlp_optuna",
+            "src/train.py -m hparams_search=mlp_optuna experiment=mlp_w10",
+        ),
         ("experiment=auto seed=2", "src/train.py experiment=auto seed=2"),
     ],
 )
@@ -130,3 +135,20 @@ def test_make_train_adds_the_default_experiment_only_where_args_choose_none(
     ).stdout
     line = next(line for line in printed.splitlines() if "src/train.py" in line)
     assert " ".join(line.split()).endswith(command)
+
+
+def test_the_searches_make_leaves_the_experiment_to_are_those_that_select_one() -> None:
+    """A search config that overrides /experiment must be in SEARCHES_WITH_EXPERIMENT, or make's
+    default would override it (every trial of auto_optuna was refused)."""
+    line = next(
+        line
+        for line in (PROJECT_ROOT / "Makefile").read_text().splitlines()
+        if line.startswith("SEARCHES_WITH_EXPERIMENT")
+    )
+    listed = {word.removeprefix("hparams_search=") for word in line.split("=", 1)[1].split()}
+    selecting = {
+        path.stem
+        for path in (PROJECT_ROOT / "configs" / "hparams_search").glob("*.yaml")
+        if "override /experiment" in path.read_text()
+    }
+    assert listed == selecting
