@@ -141,6 +141,31 @@ def test_an_asset_read_with_the_users_csv_columns_reaches_every_step() -> None:
     job._to_rest_object()
 
 
+def test_an_asset_feeds_every_step_the_data_settings_prepare_used() -> None:
+    """experiment=mlp_seasonal's own data config (seasonal) sets a season that csv's does not:
+    prepare composed data=csv, the other steps seasonal, and the train step, which refuses data
+    settings its prepared folder was not made with, failed on its node every day."""
+    import shlex
+
+    from stockcast.config.compose import compose_config, plain
+    from stockcast.data.prepared import SHAPING_KEYS
+    from stockcast.orchestration.azureml.components import substitute_placeholders
+
+    path = "azureml://datastores/workspaceblobstore/paths/prices.csv"
+    sc = compose_submit_config(
+        ["experiment=mlp_seasonal", "azureml.data.source=asset", f"azureml.data.asset.path={path}"]
+    )
+    job = build_pipeline_job(sc)
+    shaping = {}
+    for step in STEPS:
+        tokens = shlex.split(substitute_placeholders(job.jobs[step.name].component.command))
+        data = plain(
+            compose_config("pipeline", tokens[tokens.index("experiment=mlp_seasonal") :]).data
+        )
+        shaping[step.name] = {key: data.get(key) for key in SHAPING_KEYS}
+    assert all(found == shaping["prepare"] for found in shaping.values()), shaping
+
+
 def test_schedule_is_daily_in_the_configured_time_zone(sc: SubmitConfig, pipeline_job) -> None:
     schedule = build_schedule(sc.azure.schedule, pipeline_job)
     assert schedule._validate().passed

@@ -184,10 +184,11 @@ def data_binding(sc: SubmitConfig) -> DataBinding:
                 f"{paths[-1]}; name the file there (a datastore path or azureml:<asset>@latest)."
             )
         select_csv = () if sc.data_choice == CSV_DATA_CONFIG else (f"data={CSV_DATA_CONFIG}",)
-        # Where the other steps compose data=csv too (the user's `data=csv`, for its columns),
-        # their config needs a path: the asset's, which they never open.
+        # Every step composes data=csv, as prepare does: the train step refuses data settings
+        # its prepared folder was not made with (an experiment's seasonal data config sets a
+        # season csv's does not). Their config needs a path: the asset's, which they never open.
         named = f"data.path={settings.asset.path}"
-        if not select_csv and shlex.quote(named) != named:
+        if shlex.quote(named) != named:
             raise AzureMLConfigError(
                 f"azureml.data.asset.path={settings.asset.path!r} holds characters a command "
                 "line would split or expand; write it URL-encoded (%20 for a space)."
@@ -197,7 +198,7 @@ def data_binding(sc: SubmitConfig) -> DataBinding:
             as_of_pinned=pinned,
             inputs={RAW_DATA_INPUT: settings.asset.type},
             input_path=settings.asset.path,
-            elsewhere=(*(() if select_csv else (named,)), *everywhere),
+            elsewhere=(*select_csv, named, *everywhere),
         )
     raise AzureMLConfigError(
         f"azureml.data.source={settings.source!r} is not one of {', '.join(DATA_SOURCES)}."
