@@ -51,6 +51,22 @@ def test_simulated_days_are_business_days_ending_at_the_end() -> None:
     assert simulated_days("2026-06-28", 2) == ["2026-06-25", "2026-06-26"], "a Sunday end"
 
 
+def test_a_replay_ending_after_today_is_refused_before_any_day(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each day after today was run and then refused at its own prepare step."""
+    from stockcast.orchestration import replay
+
+    monkeypatch.setattr(replay, "today_utc", lambda: "2026-06-29")
+    assert simulated_days("2026-06-29", 1) == ["2026-06-29"]
+    with pytest.raises(ConfigError) as refused:
+        simulated_days("2026-07-03", 5)
+    assert str(refused.value) == (
+        "replay.end=2026-07-03 is after today (2026-06-29, UTC), and a day that has not come "
+        "cannot be replayed; give a past day, or leave it unset for today."
+    )
+
+
 def test_the_replay_keeps_its_own_keys_and_store_to_itself(tmp_path: Path) -> None:
     given = ["days=4", "replay.end=2026-06-30", "seed=3", "registry.tracking_uri=sqlite:///x.db"]
     overrides = pipeline_overrides(given, tmp_path)

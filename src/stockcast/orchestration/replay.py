@@ -68,8 +68,15 @@ OWN_KEYS = ("days", "replay")
 
 
 def simulated_days(end: str | None, days: int) -> list[str]:
-    """The `days` business days ending at `end` (or the last business day up to it)."""
+    """The `days` business days ending at `end` (or the last business day up to it), never
+    after today: a day that has not come has no data to replay."""
     last = parse_day(end or today_utc(), "replay.end")
+    today = parse_day(today_utc(), "today")
+    if last > today:
+        raise ConfigError(
+            f"replay.end={day_text(last)} is after today ({day_text(today)}, UTC), and a day "
+            "that has not come cannot be replayed; give a past day, or leave it unset for today."
+        )
     # Enough calendar days to hold `days` business days, whatever the weekday of `last`.
     first = last - np.timedelta64(days * 7 // 5 + 7, "D")
     found = business_days(first, last)
