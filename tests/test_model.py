@@ -73,6 +73,14 @@ def test_a_per_window_forecast_follows_the_price_unit_down_to_tiny_prices() -> N
         if unit == 1.0:
             expected = net(prices)
         torch.testing.assert_close(net(prices * unit) / unit, expected, rtol=1e-4, atol=0)
+    # In a panel beside a stock at 30,000 the token keeps its own spread: the size is the
+    # smallest series', not the panel's pooled mean.
+    token, stock = prices.flatten().double().numpy() * 1e-8, prices.flatten().double().numpy() * 300
+    scaler = fit_scaler("per_window", np.r_[stock, token], 1e-4, [stock, token])
+    torch.manual_seed(0)
+    net = build_price_forecaster({**SPEC, "scaler": scaler})
+    give_outputs(net)
+    torch.testing.assert_close(net(prices * 1e-8) / 1e-8, net(prices), rtol=1e-4, atol=0)
 
 
 def test_a_window_of_zeros_is_scaled_in_the_datas_own_size() -> None:

@@ -214,7 +214,10 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
         window = WindowSizes(auto_window(season, floor, horizon, fits), horizon)
     splits = split_series(series, window, data_cfg["split"])
     scaler = fit_scaler(
-        data_cfg["normalization"], splits["train"].values, float(data_cfg["min_relative_scale"])
+        data_cfg["normalization"],
+        splits["train"].values,
+        float(data_cfg["min_relative_scale"]),
+        splits["train"].segments(),
     )
     n_windows = {name: len(split.window_starts(window)) for name, split in splits.items()}
     # Windows and scores are float32: moves it cannot hold would be scored as rounding noise.

@@ -17,8 +17,20 @@ def normalization_kinds(normalization: str | Sequence[str]) -> list[str]:
     return [normalization] if isinstance(normalization, str) else [str(k) for k in normalization]
 
 
+def data_level(segments: Sequence[np.ndarray]) -> float:
+    """The smallest of the series' mean absolute values (zeros aside; 1 where every series is
+    zeros): the size the per-window floor's absolute term is a share of. The smallest, so a
+    panel's token priced at 1e-8 keeps its own spread beside a stock at 30,000."""
+    sizes = [float(np.abs(segment).mean()) for segment in segments if len(segment)]
+    moving = [size for size in sizes if size > 0]
+    return min(moving) if moving else 1.0
+
+
 def fit_scaler(
-    normalization: str | Sequence[str], train_values: np.ndarray, min_relative_scale: float
+    normalization: str | Sequence[str],
+    train_values: np.ndarray,
+    min_relative_scale: float,
+    segments: Sequence[np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Return the scaler spec the model is built with; global kinds see train values only.
 
@@ -27,11 +39,12 @@ def fit_scaler(
     before this runs).
     """
     kinds = normalization_kinds(normalization)
-    # The data's typical size, which the per-window floor's absolute term is a share of: a
-    # window of zeros needs a unit of the data's size, a token priced at 1e-8 one far below 1.
+    # What the per-window floor's absolute term is a share of (`segments`: each series' train
+    # values; none: one series): a window of zeros gets a unit of the data's size, a token
+    # priced at 1e-8 one far below its spread.
     shared = {
         "min_relative_scale": min_relative_scale,
-        "level": float(np.abs(train_values).mean()) if len(train_values) else 1.0,
+        "level": data_level([train_values] if segments is None else segments),
     }
     if len(kinds) > 1:
         members = [_statistics(kind, train_values, min_relative_scale) for kind in kinds]
@@ -39,12 +52,15 @@ def fit_scaler(
     return _statistics(kinds[0], train_values, min_relative_scale) | shared
 
 
-def refit_scaler(scaler: dict[str, Any], train_values: np.ndarray) -> dict[str, Any]:
-    """`scaler`'s kinds fitted anew on `train_values`: a fit on part of the train split (a
-    rolling-origin fold) must not scale by statistics of the span it is scored on."""
+def refit_scaler(
+    scaler: dict[str, Any], train_values: np.ndarray, segments: Sequence[np.ndarray] | None = None
+) -> dict[str, Any]:
+    """`scaler`'s kinds fitted anew on `train_values` (`segments`: each series' part): a fit on
+    part of the train split (a rolling-origin fold) must not scale by statistics of the span it
+    is scored on."""
     members = scaler.get("members") or [scaler]
     kinds = [str(member["kind"]) for member in members]
-    return fit_scaler(kinds, train_values, float(scaler["min_relative_scale"]))
+    return fit_scaler(kinds, train_values, float(scaler["min_relative_scale"]), segments)
 
 
 def _statistics(kind: str, train_values: np.ndarray, min_relative_scale: float) -> dict[str, Any]:

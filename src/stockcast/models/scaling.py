@@ -37,7 +37,8 @@ class WindowScaler(nn.Module):
         super().__init__()
         self.kind = kind
         self.min_relative_scale = min_relative_scale
-        # The train data's mean absolute value (1: a spec saved before it was recorded).
+        # The train data's size (its smallest series' mean absolute value; 1: a spec saved
+        # before it was recorded).
         self.level = level
         self.register_buffer("loc", torch.tensor(float(loc)))
         self.register_buffer("scale", torch.tensor(float(scale)))

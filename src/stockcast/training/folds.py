@@ -164,7 +164,7 @@ def fold_forecasts(
     fitted_on = replace(
         prepared,
         splits={**prepared.splits, "train": fold_train},
-        scaler=refit_scaler(prepared.scaler, fold_train.values),
+        scaler=refit_scaler(prepared.scaler, fold_train.values, fold_train.segments()),
     )
     net, _, _ = refit_network(cfg, fitted_on, optimizer_steps, batch_size)
     windows = scored.origins(prepared.window)
