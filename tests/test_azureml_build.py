@@ -12,6 +12,7 @@ from stockcast.orchestration.azureml.jobs import (
 )
 from stockcast.orchestration.azureml.pipeline import build_pipeline_job, build_schedule
 from stockcast.orchestration.azureml.settings import (
+    ASSET_READ_BY_PREPARE,
     SubmitConfig,
     compose_submit_config,
     data_binding,
@@ -111,10 +112,19 @@ def test_asset_source_feeds_a_csv_input_to_prepare() -> None:
     job._to_rest_object()
 
 
-def test_an_asset_read_with_the_users_csv_columns_reaches_every_step() -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        "azureml://datastores/workspaceblobstore/paths/monthly.csv",
+        # A partition's = and a SAS URL's ?& would split an override or a command line.
+        "azureml://datastores/workspaceblobstore/paths/year=2024/monthly.csv",
+        "https://account.blob.core.windows.net/c/monthly.csv?sv=2020&sig=abc",
+    ],
+)
+def test_an_asset_read_with_the_users_csv_columns_reaches_every_step(path: str) -> None:
     """`data=csv data.value_column=Sales` (the README's monthly CSV) makes every step compose csv
     data, which needs a path: prepare reads the mounted asset, the other steps (which read only
-    prepared folders) name it. Before, they had none and each failed on its node."""
+    prepared folders) a stand-in. Before, they had none and each failed on its node."""
     import re
     import shlex
 
@@ -122,17 +132,16 @@ def test_an_asset_read_with_the_users_csv_columns_reaches_every_step() -> None:
     from stockcast.config.schema import validate_data
     from stockcast.orchestration.azureml.components import substitute_placeholders
 
-    path = "azureml://datastores/workspaceblobstore/paths/monthly.csv"
     overrides = ["experiment=auto", "data=csv", "data.value_column=Sales"]
     sc = compose_submit_config(
-        [*overrides, "azureml.data.source=asset", f"azureml.data.asset.path={path}"]
+        [*overrides, "azureml.data.source=asset", f"azureml.data.asset.path='{path}'"]
     )
     job = build_pipeline_job(sc)
     for step in STEPS:
         command = job.jobs[step.name].component.command
         reads = step.reads_outside_world
         paths = re.findall(r"data\.path=(\S+)", command)
-        assert paths == (["${{inputs.raw_data}}"] if reads else [path]), step.name
+        assert paths == (["${{inputs.raw_data}}"] if reads else [ASSET_READ_BY_PREPARE]), step.name
         # The command as its node's shell reads it, placeholders filled.
         tokens = shlex.split(substitute_placeholders(command))
         cfg = compose_config("pipeline", tokens[tokens.index("experiment=auto") :])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,9 @@ PRIMARY_CONFIG = "pipeline"
 TRAIN_CONFIG = "train"
 AZUREML_GROUP_OVERRIDE = "+azureml=default"
 DRY_RUN_ENV = "DRY_RUN"
+# The data.path of the steps after prepare where an asset feeds it: they read the prepared
+# folder, never the file.
+ASSET_READ_BY_PREPARE = "asset-read-by-prepare"
 FALSE_WORDS = {"", "0", "false", "no"}
 # Storage URLs a run reads afresh each time (a schedule's daily input may be one).
 FRESH_STORAGE = re.compile(r"^(https|wasbs|abfss|adl)://")
@@ -186,19 +188,15 @@ def data_binding(sc: SubmitConfig) -> DataBinding:
         select_csv = () if sc.data_choice == CSV_DATA_CONFIG else (f"data={CSV_DATA_CONFIG}",)
         # Every step composes data=csv, as prepare does: the train step refuses data settings
         # its prepared folder was not made with (an experiment's seasonal data config sets a
-        # season csv's does not). Their config needs a path: the asset's, which they never open.
-        named = f"data.path={settings.asset.path}"
-        if shlex.quote(named) != named:
-            raise AzureMLConfigError(
-                f"azureml.data.asset.path={settings.asset.path!r} holds characters a command "
-                "line would split or expand; write it URL-encoded (%20 for a space)."
-            )
+        # season csv's does not). Their config needs a path, which they never open: a stand-in
+        # (the asset's own may hold what a command line or an override would split: a SAS
+        # URL's ?&, a partition's =).
         return DataBinding(
             overrides=(*select_csv, f"data.path=${{{{inputs.{RAW_DATA_INPUT}}}}}", *as_of),
             as_of_pinned=pinned,
             inputs={RAW_DATA_INPUT: settings.asset.type},
             input_path=settings.asset.path,
-            elsewhere=(*select_csv, named, *everywhere),
+            elsewhere=(*select_csv, f"data.path={ASSET_READ_BY_PREPARE}", *everywhere),
         )
     raise AzureMLConfigError(
         f"azureml.data.source={settings.source!r} is not one of {', '.join(DATA_SOURCES)}."
