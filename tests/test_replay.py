@@ -155,6 +155,15 @@ def test_a_replay_refuses_a_store_that_exists(tmp_path: Path) -> None:
         _replay(tmp_path, "run", f"replay.store_dir={store}")
 
 
+def test_a_refused_plan_leaves_no_store_to_refuse_its_rerun(tmp_path: Path) -> None:
+    """The store was made before the days were planned: a replay.end refused left it behind,
+    and the corrected rerun was refused as a store that exists."""
+    store = tmp_path / "store"
+    with pytest.raises(ConfigError, match="is after today"):
+        _replay(tmp_path, "run", f"replay.store_dir={store}", "replay.end=2999-01-04")
+    assert not store.exists()
+
+
 def test_a_replay_refuses_a_ledger_that_exists(tmp_path: Path) -> None:
     """Its versions restart at 1 in a fresh store: another run's ledger rows would pass for
     them."""

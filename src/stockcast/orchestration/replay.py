@@ -116,6 +116,8 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
         return resume_replay(cfg)
     run_dir = Path(cfg.paths.output_dir)
     store = Path(cfg.replay.store_dir)
+    # Refused before the store is made: a refused plan must leave no store to refuse its rerun.
+    days = simulated_days(cfg.replay.end, int(cfg.days))
     if (store / LOCAL_STORE_DB).exists():
         raise ConfigError(
             f"replay.store_dir {store} already holds a store; a replay starts from a fresh one: "
@@ -135,7 +137,7 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
     uri = local_store_uri(store)
     open_client(uri, uri, create=True)
     plan = {
-        "days": simulated_days(cfg.replay.end, int(cfg.days)),
+        "days": days,
         "store_dir": plan_path(store, run_dir),
         "ledger_dir": plan_path(Path(ledger_dir), run_dir) if ledger_dir else None,
         "overrides": user_overrides(),
