@@ -5,6 +5,7 @@ through the same code as the MLP."""
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 import urllib.request
@@ -61,6 +62,37 @@ def test_an_unknown_kind_is_one_sentence_naming_the_kinds(make_cfg) -> None:
     # on the path, so a kind beside the project's root was refused as if it defined no KIND.
     with pytest.raises(ConfigError, match=r"or name a module importable here \(its root on PYTHON"):
         validate_config(make_cfg("model.kind=kinds_elsewhere.drift"))
+
+
+def test_a_kind_whose_settings_never_reach_its_network_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A key its settings declared but network_keys left out was validated and logged, and
+    never reached build_core: a sweep over it trained one model several times."""
+    from dataclasses import replace
+
+    from stockcast.models.kind import unrecorded_settings
+    from tests.model_kinds.drift import KIND, DriftSettings
+
+    class Damped(DriftSettings):
+        damping: float
+
+    assert unrecorded_settings(KIND) == []
+    forgetful = replace(KIND, settings=Damped)
+    assert unrecorded_settings(forgetful) == ["damping"]
+    assert unrecorded_settings(replace(forgetful, network_keys=("damping",))) == []
+    for name in builtin_kinds():
+        assert unrecorded_settings(model_kind(name)) == [], name
+    from types import SimpleNamespace
+
+    monkeypatch.setitem(sys.modules, "forgetful_kinds.damped", SimpleNamespace(KIND=forgetful))
+    with pytest.raises(ConfigError) as refused:
+        model_kind("forgetful_kinds.damped")
+    assert str(refused.value) == (
+        "forgetful_kinds.damped's model settings damping never reach its network (its KIND's "
+        "network_keys leave them out), so setting or sweeping them would change nothing; add "
+        "them to network_keys, or drop them from its settings."
+    )
 
 
 def test_a_kind_validates_its_own_keys(make_cfg) -> None:

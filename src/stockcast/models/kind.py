@@ -122,4 +122,20 @@ def model_kind(kind: str) -> ModelKind:
             f"model.kind is {kind!r}; choose one of {builtin_kinds()} (model=<kind>), or name "
             f"a module{where} that defines KIND."
         )
+    unrecorded = unrecorded_settings(found)
+    if unrecorded:
+        raise ConfigError(
+            f"{name}'s model settings {', '.join(unrecorded)} never reach its network (its KIND's "
+            "network_keys leave them out), so setting or sweeping them would change nothing; "
+            "add them to network_keys, or drop them from its settings."
+        )
     return found
+
+
+def unrecorded_settings(kind: ModelKind) -> list[str]:
+    """The keys a kind's settings add to every kind's (`ModelSettings`) that its network spec
+    does not record: build_core would never see them."""
+    from stockcast.models.settings import ModelSettings
+
+    shared = set(ModelSettings.model_fields)
+    return sorted(set(kind.settings.model_fields) - shared - set(kind.network_keys))
