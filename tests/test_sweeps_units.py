@@ -15,6 +15,7 @@ from stockcast.orchestration.sweeps import tracking
 from stockcast.orchestration.sweeps.search_space import parse_search_space
 from stockcast.orchestration.sweeps.summary import (
     collect_jobs,
+    searched_keys,
     summarize,
     to_markdown,
     write_summary,
@@ -53,6 +54,19 @@ def test_summary_ranks_best_first_and_separates_swept_from_shared(tmp_path: Path
     assert "| 1 | 1 | 0.001 | 0.1 | 1 | 2 | finished |" in to_markdown(summary)
     maximized = summarize(collect_jobs(tmp_path), "val/mase", "maximize")
     assert [job.num for job in maximized.jobs] == [3, 0, 1, 2]
+
+
+def test_a_searched_key_is_swept_in_the_summary_even_with_one_job(tmp_path: Path) -> None:
+    """One trial added to a study (n_trials=1) put its searched values under "shared", and the
+    CSV had no column for them."""
+    _job(tmp_path, 0, ["data.length=300", "optim.lr=0.002", "model.dropout=0.1"], 1.0)
+    searched = searched_keys(
+        {"optim.lr": "tag(log, interval(1e-4, 3e-2))"}, ["model.dropout=0.1,0.2", "data.length=300"]
+    )
+    assert searched == ["optim.lr", "model.dropout"]
+    summary = summarize(collect_jobs(tmp_path), "val/mase", searched=searched)
+    assert summary.swept_keys == ["optim.lr", "model.dropout"]
+    assert summary.common == {"data.length": "300"}
 
 
 def test_search_space_from_params_and_command_line() -> None:

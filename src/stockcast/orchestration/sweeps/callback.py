@@ -25,6 +25,7 @@ from stockcast.errors import exit_with_error
 from stockcast.orchestration.sweeps import tracking
 from stockcast.orchestration.sweeps.summary import (
     collect_jobs,
+    searched_keys,
     summarize,
     to_markdown,
     write_summary,
@@ -115,7 +116,11 @@ class SweepCallback(Callback):
         if any(job.finished for job in jobs):
             metric = OmegaConf.select(config, "optimized_metric") or "val/loss"
             direction = OmegaConf.select(config, "hydra.sweeper.direction", default="minimize")
-            summary = summarize(jobs, metric, str(direction))
+            searched = searched_keys(
+                OmegaConf.select(config, "hydra.sweeper.params"),
+                OmegaConf.select(config, "hydra.overrides.task") or [],
+            )
+            summary = summarize(jobs, metric, str(direction), searched)
             paths = write_summary(summary, sweep_dir)
             print(to_markdown(summary), flush=True)
             print("summary written to " + ", ".join(str(path) for path in paths), flush=True)

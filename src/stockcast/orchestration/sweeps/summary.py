@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,12 +117,31 @@ def _sort_key(job: JobResult, metric: str, direction: str) -> tuple[int, float, 
     return (0, value if direction == "minimize" else -value, job.num)
 
 
-def summarize(jobs: Sequence[JobResult], metric: str, direction: str = "minimize") -> SweepSummary:
-    """Rank the jobs by `metric` (e.g. `val/mase`) and split swept from shared overrides."""
+def searched_keys(params: Mapping[str, Any] | None, task_overrides: Sequence[str]) -> list[str]:
+    """The keys a sweep searches: its sweeper's `params` (Optuna's search space) and the
+    command line's sweep overrides (`optim.lr=1e-3,3e-3`, `choice(...)`, `interval(...)`)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(task_overrides))
+    swept = [o.key_or_group for o in parsed if o.is_sweep_override()]
+    return list(dict.fromkeys([*(params or {}), *swept]))
+
+
+def summarize(
+    jobs: Sequence[JobResult],
+    metric: str,
+    direction: str = "minimize",
+    searched: Sequence[str] = (),
+) -> SweepSummary:
+    """Rank the jobs by `metric` (e.g. `val/mase`) and split swept from shared overrides: the
+    keys that differ between jobs, and the `searched` ones (`searched_keys`) even where they
+    do not (one trial added to a study, a search that drew one value)."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
     keys = list(dict.fromkeys(key for job in jobs for key in job.overrides))
-    swept = [key for key in keys if len({job.overrides.get(key) for job in jobs}) > 1]
+    swept = [
+        key for key in keys if key in searched or len({job.overrides.get(key) for job in jobs}) > 1
+    ]
     common = {key: jobs[0].overrides[key] for key in keys if key not in swept} if jobs else {}
     ranked = sorted(jobs, key=lambda job: _sort_key(job, metric, direction))
     return SweepSummary(metric, direction, ranked, swept, common)
