@@ -95,6 +95,41 @@ def test_a_kind_whose_settings_never_reach_its_network_is_refused(
     )
 
 
+def test_a_core_that_misses_the_contract_is_one_sentence_naming_its_kind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A core without zero_outputs failed as an AttributeError inside the network, one with
+    another member count as a ValueError of core members and scalers."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from torch import nn
+
+    from tests.model_kinds.drift import KIND, Drift
+
+    class NoZeroing(nn.Module):
+        members = 1
+
+    spec = {
+        "kind": "broken_kinds.core",
+        "network": {},
+        "previous_time_window": 10,
+        "next_time_window": 5,
+        "anchor": "last",
+        "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
+    }
+    cases = [
+        (lambda *_: NoZeroing(), "its build_core returned a core without zero_outputs; a core"),
+        (lambda *_: Drift(2, 5), "its core holds 2 member(s) where the network has 1"),
+    ]
+    for build, message in cases:
+        broken = SimpleNamespace(KIND=replace(KIND, name=spec["kind"], build_core=build))
+        monkeypatch.setitem(sys.modules, "broken_kinds.core", broken)
+        with pytest.raises(ConfigError) as refused:
+            build_price_forecaster(spec)
+        assert str(refused.value).startswith(f"model.kind=broken_kinds.core: {message}")
+
+
 def test_a_kind_validates_its_own_keys(make_cfg) -> None:
     with pytest.raises(ConfigError, match=r"^model.hidden_sizes is 0; it must be a list of whole"):
         validate_config(make_cfg("model.hidden_sizes=[0]"))

@@ -9,6 +9,26 @@ from collections.abc import Sequence
 import numpy as np
 from torch import nn
 
+from stockcast.errors import ConfigError
+
+
+def check_core(core: nn.Module, kind: str, members: int) -> None:
+    """One sentence naming the kind where the core its `build_core` returned misses the
+    contract every core keeps (a kind author's mistake, which surfaced as an AttributeError or a
+    ValueError deep in the network)."""
+    missing = [name for name in ("members", "zero_outputs") if not hasattr(core, name)]
+    if missing:
+        raise ConfigError(
+            f"model.kind={kind}: its build_core returned a core without {' or '.join(missing)}; "
+            "a core has a members property and zero_outputs(columns) beside forward "
+            "(models/kind.py: ModelKind)."
+        )
+    if int(core.members) != members:
+        raise ConfigError(
+            f"model.kind={kind}: its core holds {core.members} member(s) where the network has "
+            f"{members} (one per entry of member_inputs); build one for each."
+        )
+
 
 def start_anchored(core: nn.Module) -> None:
     """Where an anchored core starts: its `start_anchored()` where it has one, else with its

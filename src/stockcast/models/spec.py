@@ -17,6 +17,7 @@ import torch
 
 from stockcast.forecasting.intervals import quantile_levels
 from stockcast.forecasting.windows import WindowSizes
+from stockcast.models.cores import check_core
 from stockcast.models.kind import model_kind
 from stockcast.models.level_range import LevelRange
 from stockcast.models.network import PriceForecaster
@@ -75,8 +76,10 @@ def build_price_forecaster(spec: Mapping[str, Any]) -> PriceForecaster:
     member_inputs = [window + (LEVEL_INPUTS if m["kind"] == LEVEL_KIND else 0) for m in members]
     min_relative_scale = float(spec["scaler"]["min_relative_scale"])
     level = float(spec["scaler"].get("level", 1.0))
+    core = kind.build_core(spec["network"], window, member_inputs, horizon * max(1, len(quantiles)))
+    check_core(core, str(spec["kind"]), len(members))
     return PriceForecaster(
-        kind.build_core(spec["network"], window, member_inputs, horizon * max(1, len(quantiles))),
+        core,
         [
             WindowScaler(
                 str(m["kind"]), float(m["loc"]), float(m["scale"]), min_relative_scale, level
