@@ -64,17 +64,47 @@ def test_an_unknown_kind_is_one_sentence_naming_the_kinds(make_cfg) -> None:
         validate_config(make_cfg("model.kind=kinds_elsewhere.drift"))
 
 
+def test_a_kind_modules_own_mistakes_are_named_as_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A module without KIND read as an unknown kind, and one whose settings' Literal named
+    another kind as the config's mistake (`model.kind is ...; choose one of 'good'`)."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+    from typing import Literal
+
+    from tests.model_kinds.drift import KIND, DriftSettings
+
+    monkeypatch.setitem(sys.modules, "odd_kinds.nokind", SimpleNamespace())
+    with pytest.raises(ConfigError, match=r"the module odd_kinds.nokind was found but defines no"):
+        model_kind("odd_kinds.nokind")
+
+    class Misnamed(DriftSettings):
+        kind: Literal["good"]  # type: ignore[assignment]
+
+    misnamed = SimpleNamespace(KIND=replace(KIND, settings=Misnamed))
+    monkeypatch.setitem(sys.modules, "odd_kinds.misnamed", misnamed)
+    with pytest.raises(ConfigError) as refused:
+        model_kind("odd_kinds.misnamed")
+    assert str(refused.value) == (
+        "odd_kinds.misnamed's settings take model.kind 'good', not the 'odd_kinds.misnamed' it "
+        "is chosen by; make its settings' kind Literal['odd_kinds.misnamed']."
+    )
+
+
 def test_a_kind_whose_settings_never_reach_its_network_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A key its settings declared but network_keys left out was validated and logged, and
     never reached build_core: a sweep over it trained one model several times."""
     from dataclasses import replace
+    from typing import Literal
 
     from stockcast.models.kind import unrecorded_settings
     from tests.model_kinds.drift import KIND, DriftSettings
 
     class Damped(DriftSettings):
+        kind: Literal["forgetful_kinds.damped"]  # type: ignore[assignment]
         damping: float
 
     assert unrecorded_settings(KIND) == []
@@ -102,13 +132,17 @@ def test_a_core_that_misses_the_contract_is_one_sentence_naming_its_kind(
     another member count as a ValueError of core members and scalers."""
     from dataclasses import replace
     from types import SimpleNamespace
+    from typing import Literal
 
     from torch import nn
 
-    from tests.model_kinds.drift import KIND, Drift
+    from tests.model_kinds.drift import KIND, Drift, DriftSettings
 
     class NoZeroing(nn.Module):
         members = 1
+
+    class Broken(DriftSettings):
+        kind: Literal["broken_kinds.core"]  # type: ignore[assignment]
 
     spec = {
         "kind": "broken_kinds.core",
@@ -123,7 +157,9 @@ def test_a_core_that_misses_the_contract_is_one_sentence_naming_its_kind(
         (lambda *_: Drift(2, 5), "its core holds 2 member(s) where the network has 1"),
     ]
     for build, message in cases:
-        broken = SimpleNamespace(KIND=replace(KIND, name=spec["kind"], build_core=build))
+        broken = SimpleNamespace(
+            KIND=replace(KIND, name=spec["kind"], settings=Broken, build_core=build)
+        )
         monkeypatch.setitem(sys.modules, "broken_kinds.core", broken)
         with pytest.raises(ConfigError) as refused:
             build_price_forecaster(spec)

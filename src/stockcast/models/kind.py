@@ -13,7 +13,7 @@ import importlib
 import pkgutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from stockcast.errors import ConfigError
 
@@ -112,15 +112,25 @@ def model_kind(kind: str) -> ModelKind:
             raise  # the kind's module exists but imports something missing: a real error
         module = None
     found = getattr(module, "KIND", None)
-    if not isinstance(found, ModelKind):
-        where = (
-            ""
-            if module is not None or "." not in str(kind)
-            else " importable here (its root on PYTHONPATH)"
+    if module is not None and not isinstance(found, ModelKind):
+        raise ConfigError(
+            f"model.kind is {kind!r}: the module {name} was found but defines no KIND (a "
+            "stockcast.models.kind.ModelKind, as the built-in kinds in "
+            f"{BUILTIN_PACKAGE} do); define one."
         )
+    if not isinstance(found, ModelKind):
+        where = " importable here (its root on PYTHONPATH)" if "." in str(kind) else ""
         raise ConfigError(
             f"model.kind is {kind!r}; choose one of {builtin_kinds()} (model=<kind>), or name "
             f"a module{where} that defines KIND."
+        )
+    accepted = get_args(found.settings.model_fields["kind"].annotation)
+    outside = "." in str(kind) and not name.startswith(f"{BUILTIN_PACKAGE}.")
+    if outside and accepted and str(kind) not in accepted:
+        # The schema would refuse the config's kind, which is right: the module's is wrong.
+        raise ConfigError(
+            f"{name}'s settings take model.kind {' or '.join(map(repr, accepted))}, not the "
+            f"{str(kind)!r} it is chosen by; make its settings' kind Literal[{str(kind)!r}]."
         )
     unrecorded = unrecorded_settings(found)
     if unrecorded:
