@@ -166,6 +166,66 @@ def test_a_core_that_misses_the_contract_is_one_sentence_naming_its_kind(
         assert str(refused.value).startswith(f"model.kind=broken_kinds.core: {message}")
 
 
+def test_an_ensembles_candidates_are_held_to_the_same_contract(
+    make_cfg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A candidate's kind whose module is wrong was reported as an unknown kind; a candidate's
+    own loss (a shared key) was validated and never used; a candidate's broken core failed as
+    an AttributeError, or was named as the ensemble's."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+    from typing import Literal
+
+    from pydantic import Field
+
+    from stockcast.models.kind import unrecorded_settings
+    from tests.model_kinds.drift import KIND, Drift, DriftSettings
+
+    class Aliased(DriftSettings):
+        kind: Literal["odd_kinds.aliased"]  # type: ignore[assignment]
+        lambda_: float = Field(alias="lambda")
+
+    aliased = replace(KIND, settings=Aliased, network_keys=("lambda",))
+    assert unrecorded_settings(aliased) == [], "a key is the config's name, its alias"
+
+    class Forgetful(DriftSettings):
+        kind: Literal["odd_kinds.forgetful"]  # type: ignore[assignment]
+        damping: float = 0.5
+
+    monkeypatch.setitem(
+        sys.modules, "odd_kinds.forgetful", SimpleNamespace(KIND=replace(KIND, settings=Forgetful))
+    )
+    ensemble = "model=ensemble"
+    with pytest.raises(ConfigError) as refused:
+        validate_config(make_cfg(ensemble, "model.candidates=[{kind: odd_kinds.forgetful}]"))
+    assert "whose module is wrong: odd_kinds.forgetful's model settings damping never reach" in (
+        str(refused.value)
+    )
+    with pytest.raises(ConfigError) as refused:
+        validate_config(
+            make_cfg(ensemble, "model.candidates=[{kind: mlp, hidden_sizes: [8], loss: mae}]")
+        )
+    assert "sets loss in candidate 0, which every candidate shares with the model; set " in (
+        str(refused.value)
+    )
+
+    class Broken(DriftSettings):
+        kind: Literal["odd_kinds.broken"]  # type: ignore[assignment]
+
+    broken = replace(KIND, settings=Broken, build_core=lambda *_: Drift(3, 5))
+    monkeypatch.setitem(sys.modules, "odd_kinds.broken", SimpleNamespace(KIND=broken))
+    spec = {
+        "kind": "ensemble",
+        "network": {"candidates": [{"kind": "odd_kinds.broken", "window": None, "network": {}}]},
+        "previous_time_window": 10,
+        "next_time_window": 5,
+        "anchor": "last",
+        "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
+    }
+    with pytest.raises(ConfigError, match=r"^model.kind=odd_kinds.broken: its core holds 3"):
+        build_price_forecaster(spec)
+
+
 def test_a_kind_validates_its_own_keys(make_cfg) -> None:
     with pytest.raises(ConfigError, match=r"^model.hidden_sizes is 0; it must be a list of whole"):
         validate_config(make_cfg("model.hidden_sizes=[0]"))

@@ -21,6 +21,13 @@ if TYPE_CHECKING:  # the schema reads kinds without importing torch
     from torch import nn
 
 BUILTIN_PACKAGE = "stockcast.models.kinds"
+
+
+class KindDefinitionError(ConfigError):
+    """A kind's module was found but its KIND is wrong: the module's mistake, not the config's
+    (an ensemble names it as it is, rather than as an unknown kind)."""
+
+
 # The LightningModule every kind trains with unless it names its own ("module:Class").
 DEFAULT_TRAINING_MODULE = "stockcast.training.module:Forecaster"
 
@@ -113,7 +120,7 @@ def model_kind(kind: str) -> ModelKind:
         module = None
     found = getattr(module, "KIND", None)
     if module is not None and not isinstance(found, ModelKind):
-        raise ConfigError(
+        raise KindDefinitionError(
             f"model.kind is {kind!r}: the module {name} was found but defines no KIND (a "
             "stockcast.models.kind.ModelKind, as the built-in kinds in "
             f"{BUILTIN_PACKAGE} do); define one."
@@ -128,13 +135,13 @@ def model_kind(kind: str) -> ModelKind:
     outside = "." in str(kind) and not name.startswith(f"{BUILTIN_PACKAGE}.")
     if outside and accepted and str(kind) not in accepted:
         # The schema would refuse the config's kind, which is right: the module's is wrong.
-        raise ConfigError(
+        raise KindDefinitionError(
             f"{name}'s settings take model.kind {' or '.join(map(repr, accepted))}, not the "
             f"{str(kind)!r} it is chosen by; make its settings' kind Literal[{str(kind)!r}]."
         )
     unrecorded = unrecorded_settings(found)
     if unrecorded:
-        raise ConfigError(
+        raise KindDefinitionError(
             f"{name}'s model settings {', '.join(unrecorded)} never reach its network (its KIND's "
             "network_keys leave them out), so setting or sweeping them would change nothing; "
             "add them to network_keys, or drop them from its settings."
@@ -147,5 +154,10 @@ def unrecorded_settings(kind: ModelKind) -> list[str]:
     does not record: build_core would never see them."""
     from stockcast.models.settings import ModelSettings
 
-    shared = set(ModelSettings.model_fields)
-    return sorted(set(kind.settings.model_fields) - shared - set(kind.network_keys))
+    shared = set(config_keys(ModelSettings))
+    return sorted(set(config_keys(kind.settings)) - shared - set(kind.network_keys))
+
+
+def config_keys(settings: type[Any]) -> list[str]:
+    """The config keys a settings schema reads: each field's alias, where it has one."""
+    return [field.alias or name for name, field in settings.model_fields.items()]

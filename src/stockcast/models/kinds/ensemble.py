@@ -22,8 +22,14 @@ from pydantic import ValidationError, ValidationInfo, field_validator
 from torch import nn
 
 from stockcast.errors import ConfigError
-from stockcast.models.cores import fit_to_series, start_anchored
-from stockcast.models.kind import ModelKind, builtin_kinds, model_kind
+from stockcast.models.cores import check_core, fit_to_series, start_anchored
+from stockcast.models.kind import (
+    KindDefinitionError,
+    ModelKind,
+    builtin_kinds,
+    config_keys,
+    model_kind,
+)
 from stockcast.models.settings import ModelSettings
 
 # The keys of a candidate that are not its kind's own.
@@ -63,12 +69,23 @@ def _check_candidate(number: int, candidate: Mapping[str, Any], shared: Mapping[
         )
     try:
         kind = model_kind(str(name))
+    except KindDefinitionError as err:
+        raise ValueError(
+            f"has kind {name!r} {where}, whose module is wrong: {str(err).rstrip('.')}"
+        ) from None
     except ConfigError:
         raise ValueError(
             f"has kind {name!r} {where}; choose one of {builtin_kinds()} or a module that "
             "defines KIND"
         ) from None
     own = {k: v for k, v in candidate.items() if k not in CANDIDATE_KEYS}
+    # Shared keys are the model's: a candidate's own would be validated and never used.
+    overridden = sorted(set(own) & set(config_keys(ModelSettings)))
+    if overridden:
+        raise ValueError(
+            f"sets {', '.join(overridden)} {where}, which every candidate shares with the model; "
+            f"set model.{overridden[0]} instead"
+        )
     try:
         kind.settings.model_validate(dict(shared) | own | {"kind": name})
     except ValidationError as err:
@@ -194,7 +211,9 @@ def build_ensemble(
         spans.append((window - reads, window + extra))
         own_inputs = [reads + (size - window) for size in inputs]
         kind = model_kind(candidate["kind"])
-        cores.append(kind.build_core(candidate["network"], reads, own_inputs, outputs))
+        core = kind.build_core(candidate["network"], reads, own_inputs, outputs)
+        check_core(core, str(candidate["kind"]), len(own_inputs))
+        cores.append(core)
     return EnsembleCore(cores, spans)
 
 
