@@ -64,6 +64,8 @@ def test_a_searched_key_is_swept_in_the_summary_even_with_one_job(tmp_path: Path
         {"optim.lr": "tag(log, interval(1e-4, 3e-2))"}, ["model.dropout=0.1,0.2", "data.length=300"]
     )
     assert searched == ["optim.lr", "model.dropout"]
+    # A key the sweeper adds (`+`) is the job's key without it.
+    assert searched_keys({"+model.foo": "interval(0, 1)"}, []) == ["model.foo"]
     summary = summarize(collect_jobs(tmp_path), "val/mase", searched=searched)
     assert summary.swept_keys == ["optim.lr", "model.dropout"]
     assert summary.common == {"data.length": "300"}

@@ -124,7 +124,7 @@ def searched_keys(params: Mapping[str, Any] | None, task_overrides: Sequence[str
 
     parsed = OverridesParser.create().parse_overrides(list(task_overrides))
     swept = [o.key_or_group for o in parsed if o.is_sweep_override()]
-    return list(dict.fromkeys([*(params or {}), *swept]))
+    return list(dict.fromkeys([*(override_key(str(key)) for key in params or {}), *swept]))
 
 
 def summarize(
