@@ -96,9 +96,9 @@ def test_a_market_is_not_read_on_a_day_that_has_not_come(
 ) -> None:
     """A typo (2030 for 2026) registered a champion of invented prices whose data no later run
     could pass until 2030 (data.require_new_data), nor a better model replace."""
-    from stockcast.data import markets
+    from stockcast.data import calendar
 
-    monkeypatch.setattr(markets, "today_utc", lambda: MONDAY)
+    monkeypatch.setattr(calendar, "today_utc", lambda: MONDAY)
     assert len(prepare_data(market_cfg(make_cfg, "gbm", MONDAY)).splits["test"].values)
     with pytest.raises(DataError) as refused:
         prepare_data(market_cfg(make_cfg, "gbm", "2026-06-30"))

@@ -55,9 +55,9 @@ def test_a_replay_ending_after_today_is_refused_before_any_day(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Each day after today was run and then refused at its own prepare step."""
-    from stockcast.orchestration import replay
+    from stockcast.data import calendar
 
-    monkeypatch.setattr(replay, "today_utc", lambda: "2026-06-29")
+    monkeypatch.setattr(calendar, "today_utc", lambda: "2026-06-29")
     assert simulated_days("2026-06-29", 1) == ["2026-06-29"]
     with pytest.raises(ConfigError) as refused:
         simulated_days("2026-07-03", 5)

@@ -69,6 +69,13 @@ def today_utc() -> str:
     return datetime.now(UTC).date().isoformat()
 
 
+def after_today(day: np.datetime64) -> str | None:
+    """Today's date (UTC) as text where `day` is after it, else None: no data exists for a day
+    that has not come (a market's as_of, a replay's end)."""
+    today = np.datetime64(today_utc(), "D")
+    return day_text(today) if np.datetime64(day, "D") > today else None
+
+
 def canonical_day(value: object) -> date:
     """A date object, or text written exactly YYYY-MM-DD, as a date; ValueError otherwise.
     (`date.fromisoformat` also takes 20260630 and 2026-W27-1, which then compare wrongly with

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.data.calendar import business_days, day_text, parse_day, today_utc
+from stockcast.data.calendar import after_today, business_days, day_text, parse_day
 from stockcast.data.series import Series
 from stockcast.errors import DataError
 
@@ -83,10 +83,10 @@ def market_days(cfg: Mapping[str, Any]) -> np.ndarray:
     a model of data no later run can pass (data.require_new_data) until that day."""
     start = parse_day(cfg["start_date"], "data.start_date")
     as_of = parse_day(cfg["as_of"], "data.as_of")
-    today = parse_day(today_utc(), "today")
-    if as_of > today:
+    today = after_today(as_of)
+    if today is not None:
         raise DataError(
-            f"data.as_of={day_text(as_of)} is after today ({day_text(today)}, UTC), and a market "
+            f"data.as_of={day_text(as_of)} is after today ({today}, UTC), and a market "
             "cannot be read on a day that has not come; leave data.as_of unset for today, or "
             "give a past day."
         )

@@ -31,7 +31,7 @@ from stockcast.config.compose import (
     local_store_uri,
 )
 from stockcast.config.task import hydra_task
-from stockcast.data.calendar import business_days, day_text, parse_day, today_utc
+from stockcast.data.calendar import after_today, business_days, day_text, parse_day, today_utc
 from stockcast.errors import ConfigError, StockcastError
 from stockcast.files import write_json
 from stockcast.orchestration.replay_day_start import keep_day_start, restore_day_start
@@ -71,10 +71,10 @@ def simulated_days(end: str | None, days: int) -> list[str]:
     """The `days` business days ending at `end` (or the last business day up to it), never
     after today: a day that has not come has no data to replay."""
     last = parse_day(end or today_utc(), "replay.end")
-    today = parse_day(today_utc(), "today")
-    if last > today:
+    today = after_today(last)
+    if today is not None:
         raise ConfigError(
-            f"replay.end={day_text(last)} is after today ({day_text(today)}, UTC), and a day "
+            f"replay.end={day_text(last)} is after today ({today}, UTC), and a day "
             "that has not come cannot be replayed; give a past day, or leave it unset for today."
         )
     # Enough calendar days to hold `days` business days, whatever the weekday of `last`.
