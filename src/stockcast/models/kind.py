@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, get_args
 
 from stockcast.errors import ConfigError
+from stockcast.models.settings import ModelSettings
 
 if TYPE_CHECKING:  # the schema reads kinds without importing torch
     from torch import nn
@@ -152,8 +153,6 @@ def model_kind(kind: str) -> ModelKind:
 def unrecorded_settings(kind: ModelKind) -> list[str]:
     """The keys a kind's settings add to every kind's (`ModelSettings`) that its network spec
     does not record: build_core would never see them."""
-    from stockcast.models.settings import ModelSettings
-
     shared = set(config_keys(ModelSettings))
     return sorted(set(config_keys(kind.settings)) - shared - set(kind.network_keys))
 

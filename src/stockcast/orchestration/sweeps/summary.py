@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from stockcast.orchestration.sweeps.overrides import override_key, override_value
 from stockcast.training.summary import METRICS_FILE
@@ -120,8 +121,6 @@ def _sort_key(job: JobResult, metric: str, direction: str) -> tuple[int, float, 
 def searched_keys(params: Mapping[str, Any] | None, task_overrides: Sequence[str]) -> list[str]:
     """The keys a sweep searches: its sweeper's `params` (Optuna's search space) and the
     command line's sweep overrides (`optim.lr=1e-3,3e-3`, `choice(...)`, `interval(...)`)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     parsed = OverridesParser.create().parse_overrides(list(task_overrides))
     swept = [o.key_or_group for o in parsed if o.is_sweep_override()]
     return list(dict.fromkeys([*(override_key(str(key)) for key in params or {}), *swept]))
