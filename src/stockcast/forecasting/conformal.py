@@ -191,20 +191,6 @@ def _smallest_positive(errors: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(positive), positive, 0.0)
 
 
-def moved_windows(
-    inputs: np.ndarray,
-    min_relative_scale: float = 1e-4,
-    span: int | None = None,
-    drift_free: bool = True,
-) -> np.ndarray:
-    """Which windows moved: their band unit is above the floor. One that did not has only the
-    floor as its unit, so its next move is thousands of units: in a spread it would stand for
-    every window's, and more of them than a level's tail (5% at 95%) would set its
-    split-conformal rank too."""
-    scale = volatility_scale(inputs, min_relative_scale, span, drift_free)
-    return above_floor(scale, inputs, min_relative_scale)
-
-
 def usable_windows(moved: np.ndarray) -> np.ndarray:
     """The windows a band may be calibrated on: those that moved, or all where none did."""
     return moved if moved.any() else np.ones_like(moved)

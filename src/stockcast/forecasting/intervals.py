@@ -149,11 +149,18 @@ def quantile_bands(outputs: np.ndarray, quantiles: Sequence[float]) -> Bands:
     return dict(sorted(bands.items(), key=lambda item: int(item[0])))
 
 
-def still_windows(inputs: np.ndarray, min_relative_scale: float, span: int | None) -> np.ndarray:
-    """Rows that did not move (their band unit at its floor): a halted or forward-filled
-    ticker, a rate held for months."""
-    scale = volatility_scale(inputs, min_relative_scale, span)
-    return ~above_floor(scale, np.asarray(inputs, dtype=np.float64), min_relative_scale)
+def moved_windows(
+    inputs: np.ndarray,
+    min_relative_scale: float = 1e-4,
+    span: int | None = None,
+    drift_free: bool = True,
+) -> np.ndarray:
+    """Which windows moved: their band unit is above the floor. One that did not has only the
+    floor as its unit, so its next move is thousands of units: in a spread it would stand for
+    every window's, and more of them than a level's tail (5% at 95%) would set its
+    split-conformal rank too."""
+    scale = volatility_scale(inputs, min_relative_scale, span, drift_free)
+    return above_floor(scale, inputs, min_relative_scale)
 
 
 def quantile_offsets(
@@ -168,7 +175,7 @@ def quantile_offsets(
     None where none moved. Medians taken quantile by quantile keep the outputs' order."""
     inputs = np.asarray(inputs, dtype=np.float64)
     last = np.abs(inputs[:, -1])
-    moved = ~still_windows(inputs, min_relative_scale, span) & (last > 0)
+    moved = moved_windows(inputs, min_relative_scale, span) & (last > 0)
     if not moved.any():
         return None
     shares = (outputs - outputs[:, point_index : point_index + 1, :]) / last[:, None, None]
@@ -188,7 +195,7 @@ def widen_still_quantiles(
     network sees such a window at the scale floor (a hundredth of a percent of its price), so
     its own bands are that narrow; a window that did not move says nothing about how far its
     next value moves. Rows that moved, and the median, are unchanged; the order holds."""
-    still = still_windows(inputs, min_relative_scale, span)
+    still = ~moved_windows(inputs, min_relative_scale, span)
     if not still.any():
         return outputs
     widened = np.array(outputs, dtype=np.float64, copy=True)

@@ -17,12 +17,12 @@ from stockcast.forecasting.conformal import (
     calibration_methods,
     calibration_rows,
     conformal_inside_windows,
-    moved_windows,
     naive_spread_profile,
 )
 from stockcast.forecasting.intervals import (
     band_scale_span,
     monotone_quantiles,
+    moved_windows,
     quantile_offsets,
     typical_unit,
     unit_record,
