@@ -468,6 +468,30 @@ def test_loading_the_model_imports_no_lightning_and_unpickles_nothing(
     assert weights.is_file()
 
 
+def test_the_model_requires_what_its_shipped_code_imports(
+    trained_run: Path, tmp_path: Path
+) -> None:
+    """An endpoint installs the folder's requirements.txt: a kind that imports a package at its
+    top level needs it there; one imported inside a training function does not."""
+    from importlib.metadata import version
+
+    from stockcast.training.export import SERVING_REQUIREMENTS, serving_requirements
+
+    pinned = (trained_run / "model" / "requirements.txt").read_text().split()
+    assert sorted(line.split("==")[0] for line in pinned if "==" in line) == sorted(
+        SERVING_REQUIREMENTS
+    )
+    kind = tmp_path / "mykinds" / "drift.py"
+    kind.parent.mkdir()
+    kind.write_text(
+        "import json\nimport yaml\nimport numpy as np\nfrom mykinds import helpers\n\n"
+        "def fit():\n    import statsforecast\n"
+    )
+    needed = serving_requirements({"mykinds.drift": kind})
+    assert needed[-1] == f"PyYAML=={version('PyYAML')}"
+    assert [line.split("==")[0] for line in needed[:-1]] == list(SERVING_REQUIREMENTS)
+
+
 def test_loading_the_model_warns_of_nothing(trained_run: Path) -> None:
     """MLflow nudges every PythonModel whose `predict` has no type hints, in colour codes, each
     time a client loads it; the served model's hint is one MLflow derives nothing from."""

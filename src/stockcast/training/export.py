@@ -10,11 +10,14 @@ from __future__ import annotations
 import ast
 import importlib
 import json
+import logging
+import re
 import shutil
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterable, Mapping
-from importlib.metadata import version
+from importlib.metadata import packages_distributions, version
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,8 @@ from stockcast.models.kind import kind_module_name, model_kind
 from stockcast.models.network import PriceForecaster
 from stockcast.models.spec import spec_levels, upgrade_spec
 
+log = logging.getLogger(__name__)
+
 # The served model's code (imported by MLflow when the model loads, never here: importing it
 # registers it as MLflow's current model).
 PYFUNC_MODULE = "stockcast.serving.pyfunc_model"
@@ -35,6 +40,46 @@ SERVING_REQUIREMENTS = ("torch", "numpy", "pandas", "safetensors", "mlflow", "py
 
 def _requirement(name: str) -> str:
     return f"{name}=={version(name).split('+')[0]}"
+
+
+def _top_level_imports(source: Path) -> set[str]:
+    """The packages a file imports at its top level: what importing it needs (imports inside
+    functions run only where they are called, as the ets kind's statsforecast in training)."""
+    names: set[str] = set()
+    for node in ast.parse(source.read_text()).body:
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def serving_requirements(modules: Mapping[str, Path]) -> list[str]:
+    """The pinned distributions the served model needs: SERVING_REQUIREMENTS and every other
+    installed package a shipped module imports at its top level (an outside kind's scipy, say),
+    so an endpoint built from the folder's requirements can import its code."""
+    shipped = {name.split(".")[0] for name in modules}
+    imported = set().union(*(_top_level_imports(source) for source in modules.values()))
+    distributions = packages_distributions()
+    needed = list(SERVING_REQUIREMENTS)
+    for package in sorted(imported - shipped - set(sys.stdlib_module_names)):
+        found = distributions.get(package, [])
+        if not found:
+            log.warning(
+                "The model's code imports %s, which no installed distribution provides: "
+                "its requirements.txt cannot name it.",
+                package,
+            )
+            continue
+        listed = {_normalized(name) for name in needed}
+        if not listed & {_normalized(name) for name in found}:
+            needed.append(package if package in found else found[0])
+    return [_requirement(name) for name in needed]
+
+
+def _normalized(distribution: str) -> str:
+    """Distribution names compare case-blind with `-`, `_` and `.` alike (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", distribution).lower()
 
 
 def _module_file(name: str) -> Path | None:
@@ -81,13 +126,16 @@ def shipped_modules(roots: Iterable[str]) -> dict[str, Path]:
     return found
 
 
-def _stage_code(staging: Path, spec: Mapping[str, Any]) -> Path:
-    """The modules the served model imports, laid out as packages under `code/`: the pyfunc's
-    and those of every kind the network uses (a kind is imported by name, not by an import
-    statement the source could show)."""
-    code = staging / "code"
+def served_modules(spec: Mapping[str, Any]) -> dict[str, Path]:
+    """The modules the served model imports: the pyfunc's and those of every kind the network
+    uses (a kind is imported by name, not by an import statement the source could show)."""
     kinds = model_kind(spec["kind"]).kinds_used(spec["network"])
-    modules = shipped_modules([PYFUNC_MODULE, *(kind_module_name(kind) for kind in kinds)])
+    return shipped_modules([PYFUNC_MODULE, *(kind_module_name(kind) for kind in kinds)])
+
+
+def _stage_code(staging: Path, modules: Mapping[str, Path]) -> Path:
+    """`modules` laid out as packages under `code/`."""
+    code = staging / "code"
     for name, source in modules.items():
         relative = Path(*name.split("."))
         if source.name == "__init__.py":
@@ -132,7 +180,8 @@ def save_model_dir(
         save_file(state, str(weights))
         spec_file = Path(staging) / "spec.json"
         spec_file.write_text(json.dumps(spec, indent=2))
-        code = _stage_code(Path(staging), spec)
+        modules = served_modules(spec)
+        code = _stage_code(Path(staging), modules)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*type hint", category=UserWarning)
             mlflow.pyfunc.save_model(
@@ -145,7 +194,7 @@ def save_model_dir(
                 metadata=dict(metadata),
                 # What the served code reads of the metadata (it sees no MLmodel metadata).
                 model_config={ALLOW_NON_POSITIVE: allows_non_positive(metadata)},
-                pip_requirements=[_requirement(name) for name in SERVING_REQUIREMENTS],
+                pip_requirements=serving_requirements(modules),
             )
     _drop_caches(path)
     _drop_build_paths(path / "MLmodel")
