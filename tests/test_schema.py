@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
@@ -12,6 +14,7 @@ from stockcast.errors import ConfigError
 from stockcast.fields import INPUT_KINDS, NORMALIZATIONS
 from stockcast.models.settings import LOSS_NAMES
 from stockcast.prediction.inputs import INPUT_BUILDERS
+from tests.conftest import AS_OF, isolated_overrides, run_task
 
 
 @pytest.mark.parametrize("config_name", ["train", "pipeline", "predict"])
@@ -318,3 +321,22 @@ def test_another_model_kind_trains_on_an_experiments_data(make_cfg) -> None:
     assert str(caught.value).startswith(
         "model.hidden_sizes is a setting of model=mlp, not of model=theta"
     )
+
+
+def test_a_kind_set_over_another_kinds_config_says_to_choose_its_config(tmp_path: Path) -> None:
+    """`model.kind=theta` keeps the MLP config's keys: the advice is to choose model=theta, not
+    to drop a `model=theta` the user never typed (the command line's config keeps no `hydra`
+    node, so the choices are read from the running app, as `run_task` sets it)."""
+    overrides = [*isolated_overrides(tmp_path), AS_OF]
+    with pytest.raises(ConfigError) as caught:
+        run_task(lambda cfg: None, "train", [*overrides, "model.kind=theta"], tmp_path)
+    assert str(caught.value) == (
+        "model.kind=theta keeps the settings of the model=mlp config (model.hidden_sizes, which "
+        "theta does not have); choose the kind's own config with model=theta instead of setting "
+        "model.kind."
+    )
+    with pytest.raises(ConfigError) as caught:
+        run_task(
+            lambda cfg: None, "train", [*overrides, "experiment=mlp_w30", "model=theta"], tmp_path
+        )
+    assert "(experiment=mlp_w30 sets it)" in str(caught.value)

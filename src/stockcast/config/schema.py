@@ -18,6 +18,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, get_args
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 from pydantic import BaseModel, ValidationError, create_model
@@ -106,14 +107,30 @@ def _refuse_another_kinds_key(schema: type[Section], cfg: DictConfig) -> None:
             for other in builtin_kinds()
             if other != kind and name in config_fields(model_kind(other).settings)
         ]
+        chosen = _chosen(cfg, "model")
+        if chosen in owners:
+            raise ConfigError(
+                f"model.kind={kind} keeps the settings of the model={chosen} config "
+                f"(model.{name}, which {kind} does not have); choose the kind's own config "
+                f"with model={kind} instead of setting model.kind."
+            )
         if owners:
-            experiment = OmegaConf.select(cfg, "hydra.runtime.choices.experiment")
+            experiment = _chosen(cfg, "experiment")
             source = f" (experiment={experiment} sets it)" if experiment else ""
             raise ConfigError(
                 f"model.{name} is a setting of model={owners[0]}, not of model={kind}{source}; "
                 f"drop model={kind}, or train it without that setting (another experiment, or "
                 "none)."
             )
+
+
+def _chosen(cfg: DictConfig, group: str) -> str | None:
+    """The config chosen for `group`: from the composed config where it keeps Hydra's node
+    (the compose API's), else from the running Hydra app (a command line's config has none)."""
+    chosen = OmegaConf.select(cfg, f"hydra.runtime.choices.{group}")
+    if chosen is None and HydraConfig.initialized():
+        chosen = HydraConfig.get().runtime.choices.get(group)
+    return chosen
 
 
 def validate_data(cfg: DictConfig) -> None:
