@@ -129,7 +129,8 @@ def test_a_core_that_misses_the_contract_is_one_sentence_naming_its_kind(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A core without zero_outputs failed as an AttributeError inside the network, one with
-    another member count as a ValueError of core members and scalers."""
+    another member count as a ValueError of core members and scalers, one of another output
+    width only after training, at the first metric."""
     from dataclasses import replace
     from types import SimpleNamespace
     from typing import Literal
@@ -155,6 +156,11 @@ def test_a_core_that_misses_the_contract_is_one_sentence_naming_its_kind(
     cases = [
         (lambda *_: NoZeroing(), "its build_core returned a core without zero_outputs; a core"),
         (lambda *_: Drift(2, 5), "its core holds 2 member(s) where the network has 1"),
+        (
+            lambda *_: Drift(1, 4),
+            "its core maps (members, batch, inputs) = (1, 1, 10) to (1, 1, 4) where the network "
+            "needs (1, 1, 5)",
+        ),
     ]
     for build, message in cases:
         broken = SimpleNamespace(

@@ -7,15 +7,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 from torch import nn
 
 from stockcast.errors import ConfigError
 
 
-def check_core(core: nn.Module, kind: str, members: int) -> None:
+def check_core(core: nn.Module, kind: str, member_inputs: Sequence[int], outputs: int) -> None:
     """One sentence naming the kind where the core its `build_core` returned misses the
     contract every core keeps (a kind author's mistake, which surfaced as an AttributeError or a
-    ValueError deep in the network)."""
+    ValueError deep in the network, or, for a forecast of the wrong width, only after training
+    at the first metric)."""
     missing = [name for name in ("members", "zero_outputs") if not hasattr(core, name)]
     if missing:
         raise ConfigError(
@@ -23,10 +25,25 @@ def check_core(core: nn.Module, kind: str, members: int) -> None:
             "a core has a members property and zero_outputs(columns) beside forward "
             "(models/kind.py: ModelKind)."
         )
+    members = len(member_inputs)
     if int(core.members) != members:
         raise ConfigError(
             f"model.kind={kind}: its core holds {core.members} member(s) where the network has "
             f"{members} (one per entry of member_inputs); build one for each."
+        )
+    # One forward pass of a single zero window, in eval mode so that no running statistic moves.
+    training = core.training
+    core.eval()
+    try:
+        with torch.no_grad():
+            shape = tuple(core(torch.zeros(members, 1, max(member_inputs))).shape)
+    finally:
+        core.train(training)
+    if shape != (members, 1, outputs):
+        raise ConfigError(
+            f"model.kind={kind}: its core maps (members, batch, inputs) = "
+            f"({members}, 1, {max(member_inputs)}) to {shape} where the network needs "
+            f"({members}, 1, {outputs}): the horizon times the quantiles (at least one) per member."
         )
 
 

@@ -76,8 +76,9 @@ def build_price_forecaster(spec: Mapping[str, Any]) -> PriceForecaster:
     member_inputs = [window + (LEVEL_INPUTS if m["kind"] == LEVEL_KIND else 0) for m in members]
     min_relative_scale = float(spec["scaler"]["min_relative_scale"])
     level = float(spec["scaler"].get("level", 1.0))
-    core = kind.build_core(spec["network"], window, member_inputs, horizon * max(1, len(quantiles)))
-    check_core(core, str(spec["kind"]), len(members))
+    outputs = horizon * max(1, len(quantiles))
+    core = kind.build_core(spec["network"], window, member_inputs, outputs)
+    check_core(core, str(spec["kind"]), member_inputs, outputs)
     return PriceForecaster(
         core,
         [

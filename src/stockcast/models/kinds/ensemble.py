@@ -212,7 +212,7 @@ def build_ensemble(
         own_inputs = [reads + (size - window) for size in inputs]
         kind = model_kind(candidate["kind"])
         core = kind.build_core(candidate["network"], reads, own_inputs, outputs)
-        check_core(core, str(candidate["kind"]), len(own_inputs))
+        check_core(core, str(candidate["kind"]), own_inputs, outputs)
         cores.append(core)
     return EnsembleCore(cores, spans)
 
