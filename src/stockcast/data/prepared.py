@@ -13,6 +13,7 @@ import numpy as np
 
 from stockcast.data.calendar import day_text
 from stockcast.data.checks import check_series_values, refuse_moves_float32_cannot_hold
+from stockcast.data.date_steps import refuse_date_gaps
 from stockcast.data.scaling import fit_scaler
 from stockcast.data.seasonality import auto_window, infer_season_length, shortest_train_split
 from stockcast.data.series import Series
@@ -203,6 +204,7 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     known = known_data(data_cfg)
     series = known.series
     check_series_values(series, bool(data_cfg.get("allow_non_positive", False)))
+    refuse_date_gaps(series)
     inputs = "shortest_window" if requested == AUTO else "previous_time_window"
     refuse_short_series(series, shortest, data_cfg["split"], inputs)
     season, season_from = infer_season_length(

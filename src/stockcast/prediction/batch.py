@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.checks import check_series_values
+from stockcast.data.date_steps import first_date_gap
 from stockcast.data.series import Series
 from stockcast.errors import ConfigError, DataError
 from stockcast.forecasting.guard import series_names
@@ -164,6 +165,10 @@ def _check_inputs(batch: SeriesBatch, model: OpenModel) -> None:
     # Finite and within float32's range. Any key but "input" makes the refusal name the id
     # (the model alone could only name a row).
     check_series_values(batch.series, True, key="input.path")
+    for item in batch.series:
+        reason = _gap_in_window(item, p)
+        if reason is not None:
+            raise DataError(reason)
     if not model.allow_non_positive:
         for item in batch.series:
             reason = _non_positive(item)
@@ -184,7 +189,22 @@ def _input_refusal(item: Series, model: OpenModel) -> str | None:
         check_series_values([item], True, key="input.path")
     except DataError as err:
         return str(err)
+    gap = _gap_in_window(item, p)
+    if gap is not None:
+        return gap
     return None if model.allow_non_positive else _non_positive(item)
+
+
+def _gap_in_window(item: Series, read: int) -> str | None:
+    """Why a series' last `read` values cannot be read as a window, where their dates skip a
+    step of their calendar (a missing month would be read as the one before it)."""
+    gap = first_date_gap(None if item.dates is None else item.dates[-read:])
+    if gap is None:
+        return None
+    return (
+        f"series {item.series_id!r}: the dates of its last {read} values, which the model "
+        f"reads, {gap.sentence()}; add the missing {gap.step}s to its rows."
+    )
 
 
 def forecast_batch(

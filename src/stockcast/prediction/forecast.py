@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.data.date_steps import first_date_gap
 from stockcast.errors import ConfigError, DataError
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.intervals import Bands
@@ -60,10 +61,24 @@ def _require(series: InputSeries, needed: int, why: str) -> None:
         )
 
 
+def _require_steps(series: InputSeries, read: int) -> None:
+    """The last `read` values' dates keep their calendar's step: a month missing among them
+    would be read as the month before it."""
+    if series.dates is None:
+        return
+    gap = first_date_gap(series.dates[-read:])
+    if gap is not None:
+        raise DataError(
+            f"the dates of the input's last {read} values ({series.description}), which the "
+            f"model reads, {gap.sentence()}; add the missing {gap.step}s to the input."
+        )
+
+
 def forecast_next(model: OpenModel, series: InputSeries) -> Forecast:
     """Forecast the next next_time_window values from the last previous_time_window ones."""
     p, h = model.previous_time_window, model.next_time_window
     _require(series, p, f"model ({p} values in, {h} out)")
+    _require_steps(series, p)
     window = series.values[-p:]
     prediction, bands = _first_row(*model.forecast(window))
     if series.dates is None:
@@ -82,6 +97,7 @@ def forecast_held_out(model: OpenModel, series: InputSeries) -> Forecast:
     """Hide the last next_time_window values, forecast them from the window before, compare."""
     p, h = model.previous_time_window, model.next_time_window
     _require(series, p + h, f"backtest ({p} values in, {h} held out)")
+    _require_steps(series, p + h)
     window = series.values[-(p + h) : -h]
     prediction, bands = _first_row(*model.forecast(window))
     dates = series.dates
@@ -154,6 +170,7 @@ def rolling_backtest(model: OpenModel, series: InputSeries, span: int) -> Rollin
         )
     n = len(series.values)
     stretch_start = max(p, n - span)
+    _require_steps(series, n - (stretch_start - p))
     # A window starting at s has its first target (its origin) at s + p.
     windows = rolling_origins(
         series.values, model.sizes, np.arange(stretch_start - p, n - h - p + 1)

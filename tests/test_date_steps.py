@@ -1,0 +1,117 @@
+"""Dates that skip a step of their calendar: refused in training data and in a forecast's window,
+where a missing month would be read as the month before it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stockcast.config.compose import plain
+from stockcast.data.date_steps import first_date_gap
+from stockcast.data.prepared import prepare_data
+from stockcast.data.series import Series
+from stockcast.errors import DataError
+from stockcast.prediction.batch import SeriesBatch, forecast_batch
+from stockcast.prediction.forecast import forecast_held_out, forecast_next
+from stockcast.prediction.inputs import InputSeries
+from tests.test_predict_units import P, model
+
+
+def dates(*days: str) -> np.ndarray:
+    return pd.DatetimeIndex(days).to_numpy("datetime64[ns]")
+
+
+def without(index: pd.DatetimeIndex, *dropped: int) -> np.ndarray:
+    return index.delete(list(dropped)).to_numpy("datetime64[ns]")
+
+
+@pytest.mark.parametrize(
+    ("calendar", "dropped", "gap"),
+    [
+        (pd.date_range("1990-01-31", periods=24, freq="ME"), (5,), ("1990-05-31", "1990-07-31", 1)),
+        (
+            pd.date_range("1990-01-01", periods=24, freq="QS"),
+            (3, 4),
+            ("1990-07-01", "1991-04-01", 2),
+        ),
+        (pd.date_range("1990-01-01", periods=10, freq="YS"), (4,), ("1993-01-01", "1995-01-01", 1)),
+        (
+            pd.date_range("2024-01-05", periods=30, freq="W-FRI"),
+            (7,),
+            ("2024-02-16", "2024-03-01", 1),
+        ),
+    ],
+)
+def test_a_skipped_month_quarter_year_or_week_is_found(
+    calendar: pd.DatetimeIndex, dropped: tuple[int, ...], gap: tuple[str, str, int]
+) -> None:
+    assert first_date_gap(calendar.to_numpy("datetime64[ns]")) is None
+    found = first_date_gap(without(calendar, *dropped))
+    assert found is not None and (found.before, found.after, found.missing) == gap
+    assert found.gaps == 1
+
+
+def test_calendars_that_skip_by_design_are_not_gaps() -> None:
+    """Holidays move a weekly date by a day and a month's last trading day off its end; daily and
+    intraday data skip holidays and nights; undated data has no calendar."""
+    weekly = pd.date_range("2024-01-05", periods=30, freq="W-FRI")
+    holiday_week = weekly.delete(10).insert(10, weekly[10] - pd.Timedelta(days=1))
+    month_ends = pd.date_range("2023-01-31", periods=24, freq="BME")
+    good_friday = month_ends.delete(14).insert(14, pd.Timestamp("2024-03-28"))
+    business_days = pd.bdate_range("2023-12-20", "2024-01-10").delete([3, 7])  # two holidays
+    hours = pd.date_range("2024-01-02 09:00", periods=40, freq="h")
+    sessions = hours[(hours.hour >= 9) & (hours.hour < 16)]
+    for calendar in (holiday_week, good_friday, business_days, sessions):
+        assert first_date_gap(calendar.to_numpy("datetime64[ns]")) is None
+    assert first_date_gap(None) is None
+
+
+def test_training_data_with_a_missing_month_is_refused_before_any_work(
+    tmp_path: Path, make_cfg
+) -> None:
+    months = pd.date_range("2000-01-31", periods=120, freq="ME").delete([40, 90])
+    path = tmp_path / "monthly.csv"
+    pd.DataFrame({"Date": months.strftime("%Y-%m-%d"), "Value": 100 + np.arange(118.0)}).to_csv(
+        path, index=False
+    )
+    cfg = make_cfg("data=csv", f"data.path={path}", "data.value_column=Value")
+    with pytest.raises(DataError) as refused:
+        prepare_data(plain(cfg.data))
+    assert str(refused.value) == (
+        "series 'series': its dates skip from 2003-04-30 to 2003-06-30 (1 month missing; 1 more "
+        "gap(s) after it), though they are one month apart elsewhere, and a model reads values by "
+        "position: every value after the gap would be read as the month before it; add the "
+        "missing months (their values, or the last value carried forward), or keep only the rows "
+        "after the last gap."
+    )
+
+
+def test_a_forecast_refuses_a_gap_in_the_window_it_reads_and_not_before_it() -> None:
+    months = pd.date_range("2020-01-31", periods=12, freq="ME")
+    values = np.arange(11, dtype=float) + 100
+    early_gap = InputSeries(values, without(months, 2), "early gap")
+    assert len(forecast_next(model(), early_gap).forecast) == 3
+    late_gap = InputSeries(values, without(months, 9), "late gap")
+    with pytest.raises(DataError) as refused:
+        forecast_next(model(), late_gap)
+    assert str(refused.value).startswith(
+        f"the dates of the input's last {P} values (late gap), which the model reads, skip from "
+        "2020-09-30 to 2020-11-30 (1 month missing)"
+    )
+    assert str(refused.value).endswith("add the missing months to the input.")
+    with pytest.raises(DataError, match=r"^the dates of the input's last 7 values"):
+        forecast_held_out(model(), InputSeries(values, without(months, 5), "gap"))
+
+
+def test_a_batch_refuses_or_skips_the_series_whose_window_skips_a_month() -> None:
+    months = pd.date_range("2020-01-31", periods=12, freq="ME")
+    whole = Series("AAA", np.arange(12, dtype=float) + 100, months.to_numpy("datetime64[ns]"))
+    gappy = Series("BBB", np.arange(11, dtype=float) + 100, without(months, 9))
+    batch = SeriesBatch([whole, gappy], "Ticker", "prices.csv", {"path": "prices.csv"})
+    with pytest.raises(DataError, match=r"^series 'BBB': the dates of its last 4 values"):
+        forecast_batch(model(), batch)
+    skipped = forecast_batch(model(), batch, skip_refused=True)
+    assert [refused.series_id for refused in skipped.refused] == ["BBB"]
