@@ -212,6 +212,12 @@ def test_val_and_test_need_only_a_horizon_of_their_own(make_cfg) -> None:
         ("Day,Price\n2024-01-01,1\n", r"no column 'Close'.*columns are \['Day', 'Price'\]"),
         ("Date,Close\n2024-01-01,1\n2024-01-02,abc\n", "non-numeric value 'abc'.*data row 2"),
         ("Date,Close\n2024-01-01,1\n2024-01-02,\n2024-01-03,\n", r"2 missing.*row\(s\) 2, 3"),
+        # FRED writes a day without an observation as ".": missing, counted, not text.
+        ("Date,Close\n2024-01-01,1\n2024-01-02,.\n2024-01-03, . \n", r"2 missing.*row\(s\) 2, 3"),
+        (
+            'Date,Close\n2024-01-01,"15,136.0"\n2024-01-02,"1,000"\n',
+            r"'15,136.0' .* data row 1 \(and 1 more\); write its numbers without thousands sep",
+        ),
         ("Date,Close\nyesterday,1\n", "unreadable date 'yesterday'"),
     ],
 )

@@ -4,6 +4,7 @@ file checked and read, each series' values and dates checked before anything use
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,11 @@ SUFFIX_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 COMPRESSIBLE_FORMATS = frozenset({"csv"})
 # The bytes every Parquet file starts with: such a file read as CSV is no text at all.
 PARQUET_MAGIC = b"PAR1"
+# Cells that mean "no value" beside those pandas already reads as missing (NA, null, #N/A, ...):
+# FRED's downloads write a day without an observation as ".".
+MISSING_MARKERS = frozenset({"."})
+# A number written with thousands separators ("15,136.0"), which no parser reads as a number.
+THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
 
 
 def table_format(path: Path, format: str | None, key: str, otherwise: str | None = None) -> str:
@@ -155,6 +161,7 @@ def read_table_series(
         else frame[date_column].to_numpy("datetime64[ns]") < after_day(checked_through)
     )
     refuse_true_false(frame[value_column].where(checked), label, key)
+    frame = frame.assign(**{value_column: _markers_missing(frame[value_column])})
     values = pd.to_numeric(frame[value_column], errors="coerce")
     if refused is not None and id_column is not None:
         refused.update(refused_ids(frame, values, checked, id_column, date_column, value_column))
@@ -164,9 +171,16 @@ def read_table_series(
     bad = (values.isna() & frame[value_column].notna()).to_numpy() & checked
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
+        cell = frame[value_column].iloc[row]
+        more = f" (and {int(bad.sum()) - 1} more)" if bad.sum() > 1 else ""
+        fix = (
+            "write its numbers without thousands separators"
+            if THOUSANDS.fullmatch(str(cell).strip())
+            else "clean the file or pick another column"
+        )
         raise DataError(
-            f"{label} has a non-numeric value {frame[value_column].iloc[row]!r} in column "
-            f"{value_column!r} at data row {row + 1}; clean the file or pick another column."
+            f"{label} has a non-numeric value {cell!r} in column {value_column!r} at data row "
+            f"{row + 1}{more}; {fix}."
         )
     missing = np.flatnonzero(values.isna().to_numpy() & checked)
     if missing.size:
@@ -197,6 +211,14 @@ def read_table_series(
         for series_id, group in groups
         if refused is None or str(series_id) not in refused
     ]
+
+
+def _markers_missing(column: Any) -> Any:
+    """The column with MISSING_MARKERS cells as missing values (counted and refused as blank
+    cells are, rather than as text)."""
+    if column.dtype != object:
+        return column
+    return column.mask(column.astype(str).str.strip().isin(MISSING_MARKERS))
 
 
 def read_csv_series(
