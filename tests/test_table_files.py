@@ -122,12 +122,38 @@ def dates_of(tmp_path: Path, cells: list[str], suffix: str = "csv") -> list[str]
         (["199011", "199012", "199101"], ["1990-11-01", "1990-12-01", "1991-01-01"]),
         (["19900131", "19900201"], ["1990-01-31", "1990-02-01"]),
         (["1990Q4", "1991-Q1", "1991q2"], ["1990-10-01", "1991-01-01", "1991-04-01"]),
+        # As statistics offices write them: ONS, the quarter first, IMF and Eurostat's months.
+        (["1959 Q1", "1959 Q2"], ["1959-01-01", "1959-04-01"]),
+        (["Q4 1959", "Q1 1960"], ["1959-10-01", "1960-01-01"]),
+        (["1990M01", "1990-M02", "1990m12"], ["1990-01-01", "1990-02-01", "1990-12-01"]),
     ],
 )
 def test_numbers_and_quarters_read_as_the_dates_they_write(
     tmp_path: Path, cells: list[str], expected: list[str]
 ) -> None:
     assert dates_of(tmp_path, cells) == expected
+
+
+def test_a_row_without_a_date_says_so_and_an_unreadable_one_offers_the_forms(
+    tmp_path: Path,
+) -> None:
+    """A spreadsheet's empty last rows read as "an unreadable date nan", and the advice to drop
+    the date column would have thrown every date away."""
+    path = tmp_path / "export.csv"
+    path.write_text("when,value\n2024-01-01,1\n2024-01-02,2\n,\n,\n")
+    with pytest.raises(DataError) as refused:
+        read_table_series(path, "when", "value")
+    assert str(refused.value) == (
+        f"CSV file {path} has no date in column 'when' at data row 3 (1 more row(s) without "
+        "one); give each row its date, or delete rows that hold nothing (a spreadsheet's empty "
+        "rows at the end, say)."
+    )
+    with pytest.raises(DataError) as refused:
+        dates_of(tmp_path, ["2024-01-01", "sometime"])
+    assert str(refused.value).endswith(
+        "data row 2; write it as a date (1990-04-15, 04/15/1990, 1990Q2 or 1990M04, every row in "
+        "one form), or set data.date_column=null to read the values without their dates."
+    )
 
 
 def test_a_parquet_year_column_reads_as_years(tmp_path: Path) -> None:
@@ -193,7 +219,7 @@ def test_numbers_that_are_no_date_and_a_single_instant_are_refused(
     with pytest.raises(DataError) as refused:
         dates_of(tmp_path, cells)
     message = str(refused.value)
-    assert phrase in message and message.endswith("set data.date_column=null.")
+    assert phrase in message and "set data.date_column=null" in message
     assert "\n" not in message
     if "does not" in phrase:
         assert FORMS in message

@@ -9,7 +9,8 @@ their digits instead:
 - 8 digits: days written YYYYMMDD (19900415).
 
 Any other number (1990.25, 12, a Unix timestamp) is refused: write such dates as text. Quarters
-are text such as `1990Q2` or `1990-Q2` (the quarter's first day). A column whose dates collapse
+are text such as `1990Q2`, `1990-Q2` or `Q2 1990` (the quarter's first day), months also
+`1990M04`. A column whose dates collapse
 to one instant is refused rather than read as a series without order. Dates written year last
 (01/02/2010) are put in the order their data shows first (year_last.py).
 """
@@ -27,7 +28,17 @@ from stockcast.errors import DataError
 
 NUMBER_FORMATS = {4: "%Y", 6: "%Y%m", 8: "%Y%m%d"}
 NUMBER_FORMS = "years (1990), months as YYYYMM (199004) or days as YYYYMMDD (19900415)"
-QUARTER = re.compile(r"^\s*(\d{4})-?Q([1-4])\s*$", re.IGNORECASE)
+# Periods written as statistics offices write them, each read as its first day: quarters
+# (1990Q2, 1990-Q2, 1990 Q2, Q2 1990) and months (1990M04, 1990-M04, as IMF and Eurostat).
+QUARTER = re.compile(
+    r"^\s*(?:(?P<year>\d{4})[-\s]?Q(?P<quarter>[1-4])|Q(?P<quarter_first>[1-4])[-\s]?"
+    r"(?P<year_last>\d{4}))\s*$",
+    re.IGNORECASE,
+)
+MONTH_CODE = re.compile(r"^\s*(?P<year>\d{4})-?M(?P<month>0[1-9]|1[0-2])\s*$", re.IGNORECASE)
+MONTHS_A_QUARTER = 3
+# The forms a refusal of an unreadable date offers.
+DATE_FORMS = "1990-04-15, 04/15/1990, 1990Q2 or 1990M04"
 # A time followed by a word (17:30 CET): pandas drops a zone's name it does not know and reads
 # the time as UTC, and refuses EDT beside EST; only these words say what they mean.
 ZONE_NAME = re.compile(r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[AaPp][Mm]\s+)?([A-Za-z]{2,5})\s*$")
@@ -57,8 +68,8 @@ def read_date_column(column: Any, label: str, key: str) -> Any:
     where = DateColumn(column, label, key)
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         dates = where.from_numbers()
-    elif _all_quarters(column):
-        dates = where.from_quarters()
+    elif _all_periods(column):
+        dates = where.from_periods()
     else:
         where.refuse_zone_names()
         in_full = month_names_as_iso(year_last_as_iso(column, label), label)
@@ -113,9 +124,24 @@ def _text_dates(column: Any) -> Any:
     return dates
 
 
-def _all_quarters(column: Any) -> bool:
+def _period_start(text: Any) -> Any:
+    """The first day of a quarter or month written as a period code, None for other text."""
+    import pandas as pd
+
+    if not isinstance(text, str):
+        return None
+    quarter = QUARTER.match(text)
+    if quarter is not None:
+        year = quarter["year"] or quarter["year_last"]
+        number = int(quarter["quarter"] or quarter["quarter_first"])
+        return pd.Timestamp(int(year), MONTHS_A_QUARTER * number - 2, 1)
+    month = MONTH_CODE.match(text)
+    return None if month is None else pd.Timestamp(int(month["year"]), int(month["month"]), 1)
+
+
+def _all_periods(column: Any) -> bool:
     present = column.dropna()
-    return len(present) > 0 and all(isinstance(v, str) and QUARTER.match(v) for v in present)
+    return len(present) > 0 and all(_period_start(v) is not None for v in present)
 
 
 class DateColumn:
@@ -193,26 +219,40 @@ class DateColumn:
                     f"{self.name!r} at data row {row + 1} {why}."
                 )
 
-    def from_quarters(self) -> Any:
+    def from_periods(self) -> Any:
         import pandas as pd
 
-        def first_day(text: Any) -> Any:
-            if not isinstance(text, str):
-                return pd.NaT
-            year, quarter = QUARTER.match(text).groups()  # type: ignore[union-attr]
-            return pd.Timestamp(int(year), 3 * int(quarter) - 2, 1)
-
-        return pd.to_datetime(self.column.map(first_day))
+        return pd.to_datetime(self.column.map(_period_start))
 
     def refuse_unreadable(self, unread: np.ndarray) -> None:
         """The first row marked in `unread`, as one sentence."""
         if unread.any():
             row = int(np.flatnonzero(unread)[0])
             self._refuse_mixed_forms(row)
+            self._refuse_blank(row)
             raise DataError(
                 f"{self.label} has an unreadable date {self._shown(row)} in column "
-                f"{self.name!r} at data row {row + 1}; fix it or {self._fix()}."
+                f"{self.name!r} at data row {row + 1}; write it as a date ({DATE_FORMS}, every "
+                f"row in one form), or {self._fix()} to read the values without their dates."
             )
+
+    def _refuse_blank(self, row: int) -> None:
+        """A row without a date: most often a spreadsheet's empty row (`,`) at the end."""
+        import pandas as pd
+
+        value = self.column.iloc[row]
+        if isinstance(value, str) and value.strip():
+            return
+        if not isinstance(value, str) and not pd.isna(value):
+            return
+        blank = self.column.isna() | self.column.map(lambda v: isinstance(v, str) and not v.strip())
+        count = int(blank.sum())
+        more = f" ({count - 1} more row(s) without one)" if count > 1 else ""
+        raise DataError(
+            f"{self.label} has no date in column {self.name!r} at data row {row + 1}{more}; "
+            "give each row its date, or delete rows that hold nothing (a spreadsheet's empty "
+            "rows at the end, say)."
+        )
 
     def _refuse_mixed_forms(self, row: int) -> None:
         """A date pandas could read on its own but not in this column: written in another form
