@@ -115,3 +115,37 @@ def test_a_batch_refuses_or_skips_the_series_whose_window_skips_a_month() -> Non
         forecast_batch(model(), batch)
     skipped = forecast_batch(model(), batch, skip_refused=True)
     assert [refused.series_id for refused in skipped.refused] == ["BBB"]
+
+
+def test_dates_of_another_frequency_than_the_models_data_are_refused() -> None:
+    """A weekly file fed to a monthly model read 48 weeks as four years of months."""
+    from stockcast.data.date_steps import other_rhythm
+
+    monthly = {"season_length": 12, "season_from": "dates"}
+    weeks = pd.date_range("2020-01-04", periods=60, freq="W-SAT").to_numpy("datetime64[ns]")
+    months = pd.date_range("2020-01-31", periods=60, freq="ME").to_numpy("datetime64[ns]")
+    hours = pd.date_range("2024-01-02", periods=60, freq="2h").to_numpy("datetime64[ns]")
+    days = pd.bdate_range("2024-01-01", periods=60).to_numpy("datetime64[ns]")
+    assert other_rhythm(monthly, months) is None
+    assert other_rhythm(monthly, hours) is None, "twelve two-hour steps a day also read as 12"
+    assert other_rhythm(monthly, weeks) == (
+        "are weekly, but the model was fitted on monthly data (its season, 12 values, came from "
+        "its dates): give it monthly values, or use a model fitted on weekly data"
+    )
+    business = {"season_length": 5, "season_from": "dates"}
+    assert other_rhythm(business, days) is None
+    assert other_rhythm(business, months).startswith(
+        "are monthly, but the model was fitted on daily"
+    )
+    # A season the data's dates did not give, or none, says nothing sure of the frequency.
+    for metadata in (
+        {"season_length": 12, "season_from": "data.season_length"},
+        {"season_length": 1, "season_from": "dates"},
+        {},
+    ):
+        assert other_rhythm(metadata, weeks) is None
+    fitted = model()
+    fitted.metadata.update(monthly)
+    weekly_input = InputSeries(np.arange(60.0) + 100, weeks, "weekly input")
+    with pytest.raises(DataError, match=r"^the dates of the input \(weekly input\) are weekly, "):
+        forecast_next(fitted, weekly_input)

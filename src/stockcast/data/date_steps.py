@@ -9,8 +9,9 @@ so they are not judged here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,21 @@ DAYS_A_WEEK = 7
 # Median days between dates from which data steps in calendar months (monthly or coarser).
 MONTHLY_SPACING = 27.5
 STEP_NAMES = {1: "month", 3: "quarter", 6: "half-year", 12: "year"}
+# Dates' rhythm by their median spacing in days (closer than a day, or with times of day:
+# intraday); others are irregular and not judged.
+RHYTHMS = (
+    ("daily", 0.9, 4.5),
+    ("weekly", *WEEKLY_SPACING),
+    ("monthly", MONTHLY_SPACING, 31.5),
+    ("quarterly", 88.0, 93.0),
+    ("yearly", 360.0, 370.0),
+)
+INTRADAY = "intraday"
+# The rhythms of data whose dates give each season: a model's season says what it was fitted on
+# (a day's 12 or 4 sessions read as 12 or 4 too; a season of 1, yearly or irregular, says
+# nothing sure and is not judged).
+RHYTHMS_OF_SEASON = {52: {"weekly"}, 12: {"monthly", INTRADAY}, 4: {"quarterly", INTRADAY}}
+DAILY_SEASONS = range(5, 8)  # the trading days of a week
 
 
 @dataclass(frozen=True)
@@ -97,3 +113,42 @@ def refuse_date_gaps(series: Sequence[Series]) -> None:
                 "values, or the last value carried forward), or keep only the rows after the "
                 "last gap."
             )
+
+
+def date_rhythm(dates: np.ndarray) -> str | None:
+    """intraday, daily, weekly, monthly, quarterly or yearly by the dates' median spacing; None
+    for fewer than three dates or an irregular spacing."""
+    if len(dates) < 3:
+        return None
+    times = np.asarray(dates, dtype="datetime64[ns]")
+    days = times.astype("datetime64[D]")
+    if (times != days.astype("datetime64[ns]")).any():
+        return INTRADAY
+    median = float(np.median(np.diff(days).astype(np.int64)))
+    return next((name for name, low, high in RHYTHMS if low <= median <= high), None)
+
+
+def other_rhythm(metadata: Mapping[str, Any], dates: np.ndarray | None) -> str | None:
+    """Why `dates` cannot feed a model fitted on data of another frequency (a weekly file for a
+    monthly model reads 48 weeks as four years of months); None where they can, or where the
+    model's season (from its data's dates) cannot tell."""
+    if dates is None or metadata.get("season_from") != "dates":
+        return None
+    season = int(metadata.get("season_length") or 1)
+    if season in RHYTHMS_OF_SEASON:
+        fitted = RHYTHMS_OF_SEASON[season]
+    elif season in DAILY_SEASONS:
+        fitted = {"daily", INTRADAY}
+    elif season > 1:
+        fitted = {INTRADAY}
+    else:
+        return None
+    rhythm = date_rhythm(dates)
+    if rhythm is None or rhythm in fitted:
+        return None
+    named = " or ".join(sorted(fitted - {INTRADAY})) or "intraday"
+    return (
+        f"are {rhythm}, but the model was fitted on {named} data (its season, "
+        f"{season} values, came from its dates): give it {named} values, or use a model "
+        f"fitted on {rhythm} data"
+    )

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.checks import check_series_values
-from stockcast.data.date_steps import first_date_gap
+from stockcast.data.date_steps import first_date_gap, other_rhythm
 from stockcast.data.series import Series
 from stockcast.errors import ConfigError, DataError
 from stockcast.forecasting.guard import series_names
@@ -166,7 +166,7 @@ def _check_inputs(batch: SeriesBatch, model: OpenModel) -> None:
     # (the model alone could only name a row).
     check_series_values(batch.series, True, key="input.path")
     for item in batch.series:
-        reason = _gap_in_window(item, p)
+        reason = _window_dates_refusal(item, model)
         if reason is not None:
             raise DataError(reason)
     if not model.allow_non_positive:
@@ -189,16 +189,23 @@ def _input_refusal(item: Series, model: OpenModel) -> str | None:
         check_series_values([item], True, key="input.path")
     except DataError as err:
         return str(err)
-    gap = _gap_in_window(item, p)
-    if gap is not None:
-        return gap
+    dates_refusal = _window_dates_refusal(item, model)
+    if dates_refusal is not None:
+        return dates_refusal
     return None if model.allow_non_positive else _non_positive(item)
 
 
-def _gap_in_window(item: Series, read: int) -> str | None:
-    """Why a series' last `read` values cannot be read as a window, where their dates skip a
-    step of their calendar (a missing month would be read as the one before it)."""
-    gap = first_date_gap(None if item.dates is None else item.dates[-read:])
+def _window_dates_refusal(item: Series, model: OpenModel) -> str | None:
+    """Why a series' dates cannot feed the model: another frequency than its data's, or a
+    step of their calendar skipped among the last values it reads (a missing month would be
+    read as the one before it)."""
+    if item.dates is None:
+        return None
+    other = other_rhythm(model.metadata, item.dates)
+    if other is not None:
+        return f"series {item.series_id!r}: its dates {other}."
+    read = model.previous_time_window
+    gap = first_date_gap(item.dates[-read:])
     if gap is None:
         return None
     return (

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.data.date_steps import first_date_gap
+from stockcast.data.date_steps import first_date_gap, other_rhythm
 from stockcast.errors import ConfigError, DataError
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.intervals import Bands
@@ -61,11 +61,15 @@ def _require(series: InputSeries, needed: int, why: str) -> None:
         )
 
 
-def _require_steps(series: InputSeries, read: int) -> None:
-    """The last `read` values' dates keep their calendar's step: a month missing among them
-    would be read as the month before it."""
+def _require_steps(model: OpenModel, series: InputSeries, read: int) -> None:
+    """The input's dates have the frequency of the model's data, and the last `read` values'
+    keep their calendar's step: a month missing among them would be read as the month before
+    it."""
     if series.dates is None:
         return
+    other = other_rhythm(model.metadata, series.dates)
+    if other is not None:
+        raise DataError(f"the dates of the input ({series.description}) {other}.")
     gap = first_date_gap(series.dates[-read:])
     if gap is not None:
         raise DataError(
@@ -78,7 +82,7 @@ def forecast_next(model: OpenModel, series: InputSeries) -> Forecast:
     """Forecast the next next_time_window values from the last previous_time_window ones."""
     p, h = model.previous_time_window, model.next_time_window
     _require(series, p, f"model ({p} values in, {h} out)")
-    _require_steps(series, p)
+    _require_steps(model, series, p)
     window = series.values[-p:]
     prediction, bands = _first_row(*model.forecast(window))
     if series.dates is None:
@@ -97,7 +101,7 @@ def forecast_held_out(model: OpenModel, series: InputSeries) -> Forecast:
     """Hide the last next_time_window values, forecast them from the window before, compare."""
     p, h = model.previous_time_window, model.next_time_window
     _require(series, p + h, f"backtest ({p} values in, {h} held out)")
-    _require_steps(series, p + h)
+    _require_steps(model, series, p + h)
     window = series.values[-(p + h) : -h]
     prediction, bands = _first_row(*model.forecast(window))
     dates = series.dates
@@ -170,7 +174,7 @@ def rolling_backtest(model: OpenModel, series: InputSeries, span: int) -> Rollin
         )
     n = len(series.values)
     stretch_start = max(p, n - span)
-    _require_steps(series, n - (stretch_start - p))
+    _require_steps(model, series, n - (stretch_start - p))
     # A window starting at s has its first target (its origin) at s + p.
     windows = rolling_origins(
         series.values, model.sizes, np.arange(stretch_start - p, n - h - p + 1)
