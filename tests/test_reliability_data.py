@@ -63,7 +63,7 @@ BAD_FILES: dict[str, tuple[Callable[[], pd.DataFrame], tuple[str, ...], tuple[st
     "a repeated date": (
         with_duplicate_date,
         (),
-        ("repeated date", "2024-03-08", "data rows 50, 51", "drop the duplicates"),
+        ("repeated date", "(2024-03-08 at data rows 50, 51)", "drop the duplicates"),
     ),
     "a repeated date within one ticker": (
         lambda: pd.concat([two_tickers(), two_tickers().iloc[:1]]),

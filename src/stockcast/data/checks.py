@@ -38,6 +38,11 @@ def _listed(items: Sequence[Any]) -> str:
     return shown + (f" and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
 
 
+def day_or_time(stamp: Any) -> str:
+    """A date as the file most likely wrote it: the day alone at midnight."""
+    return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else str(stamp)
+
+
 def _data_rows(mask: np.ndarray) -> list[int]:
     """1-based data rows (the header not counted), as the other CSV messages number them."""
     return [int(row) + 1 for row in np.flatnonzero(mask)]
@@ -110,7 +115,7 @@ def check_csv_layout(
         return
     first = frame.loc[repeated, keys].iloc[0]
     same = (frame[keys] == first).all(axis=1).to_numpy()
-    date = first[date_column]
+    date = day_or_time(first[date_column])
     where = _listed(_data_rows(same))
     if id_column is None:
         candidate = candidate_id_column(frame, date_column, value_column)

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.data.checks import day_or_time
+
 # How many data rows a sentence lists before it says there are more.
 ROWS_SHOWN = 5
 
@@ -58,7 +60,7 @@ def refused_ids(
             same = own & (frame[date_column] == frame[date_column].iloc[first]).to_numpy()
             reasons[series_id] = (
                 f"series {series_id!r} has {int((repeated & own).sum())} rows on a repeated date "
-                f"({frame[date_column].iloc[first]} at data rows {_rows(same)}); keep one row "
+                f"({day_or_time(frame[date_column].iloc[first])} at data rows {_rows(same)}); keep one row "
                 "per date, e.g. drop the duplicates."
             )
     return reasons
