@@ -192,8 +192,13 @@ def test_a_series_too_short_for_an_auto_window_names_its_shortest_window(make_cf
     """previous_time_window=auto reads at least data.shortest_window values: that is the
     setting a too-short series is measured against, not the window it never chose."""
     cfg = make_cfg("data.length=30", "data.previous_time_window=auto")
-    with pytest.raises(DataError, match=r"train shortest_window \+ next_time_window = 15"):
+    with pytest.raises(
+        DataError, match=r"train shortest_window \+ next_time_window = 15"
+    ) as refused:
         prepare_data(plain(cfg.data))
+    assert str(refused.value).endswith(
+        "or smaller windows (data.shortest_window, data.next_time_window)."
+    )
 
 
 def test_val_and_test_need_only_a_horizon_of_their_own(make_cfg) -> None:

@@ -129,7 +129,8 @@ def refuse_short_series(
                 + ", ".join(f"{name} split gets {size}" for name, size in short.items())
                 + f"; each split needs at least next_time_window = {window.next_time_window} "
                 f"values of its own, train {inputs} + next_time_window = "
-                f"{window.length}: use a series of at least {needed} points or smaller windows."
+                f"{window.length}: use a series of at least {needed} points or smaller windows "
+                f"(data.{inputs}, data.next_time_window)."
             )
 
 
