@@ -64,9 +64,37 @@ def test_calendars_that_skip_by_design_are_not_gaps() -> None:
     business_days = pd.bdate_range("2023-12-20", "2024-01-10").delete([3, 7])  # two holidays
     hours = pd.date_range("2024-01-02 09:00", periods=40, freq="h")
     sessions = hours[(hours.hour >= 9) & (hours.hour < 16)]
-    for calendar in (holiday_week, good_friday, business_days, sessions):
+    # A month end on a weekend moved to the next business day (31 August -> 2 October 2023),
+    # and a 4-4-5 retail calendar's five-week month (25 February -> 1 April 2023).
+    next_business_day = pd.DatetimeIndex(
+        ["2023-06-30", "2023-07-31", "2023-08-31", "2023-10-02", "2023-10-31", "2023-11-30"]
+    )
+    retail = pd.DatetimeIndex(
+        ["2022-12-31", "2023-01-28", "2023-02-25", "2023-04-01", "2023-04-29"]
+    )
+    for calendar in (holiday_week, good_friday, business_days, sessions, next_business_day, retail):
         assert first_date_gap(calendar.to_numpy("datetime64[ns]")) is None
     assert first_date_gap(None) is None
+
+
+def test_weekly_closes_at_a_time_of_day_are_weekly_data() -> None:
+    """One value a day at 16:00 is no intraday data: its skipped week is found, and its rhythm
+    is weekly."""
+    from stockcast.data.date_steps import date_rhythm
+
+    closes = pd.date_range("2024-01-05 16:00", periods=30, freq="W-FRI")
+    assert date_rhythm(closes.to_numpy("datetime64[ns]")) == "weekly"
+    found = first_date_gap(without(closes, 7))
+    assert found is not None and (found.before, found.after) == ("2024-02-16", "2024-03-01")
+
+
+def test_a_window_is_judged_by_the_step_of_all_its_series_dates() -> None:
+    """Three quarters of a window, Q1, Q2 and Q4, read alone as a 4-month step; the whole
+    input's dates say quarters, and a gap before the window is no reason to refuse."""
+    quarters = pd.date_range("2000-01-01", periods=20, freq="QS")
+    found = first_date_gap(without(quarters, 18), since=16)
+    assert found is not None and (found.step, found.missing) == ("quarter", 1)
+    assert first_date_gap(without(quarters, 3), since=10) is None
 
 
 def test_training_data_with_a_missing_month_is_refused_before_any_work(

@@ -36,11 +36,10 @@ RHYTHMS = (
     ("yearly", 360.0, 370.0),
 )
 INTRADAY = "intraday"
-# The rhythms of data whose dates give each season: a model's season says what it was fitted on
-# (a day's 12 or 4 sessions read as 12 or 4 too; a season of 1, yearly or irregular, says
-# nothing sure and is not judged).
-RHYTHMS_OF_SEASON = {52: {"weekly"}, 12: {"monthly", INTRADAY}, 4: {"quarterly", INTRADAY}}
-DAILY_SEASONS = range(5, 8)  # the trading days of a week
+# The rhythms of data whose dates give each season beside a day's sessions (a season of 1,
+# yearly or irregular, says nothing sure and is not judged).
+RHYTHMS_OF_SEASON = {52: {"weekly"}, 12: {"monthly"}, 4: {"quarterly"}}
+DAILY_SEASONS = range(2, 8)  # the trading days of a week
 
 
 @dataclass(frozen=True)
@@ -65,17 +64,27 @@ class DateGap:
         )
 
 
-def first_date_gap(dates: np.ndarray | None) -> DateGap | None:
-    """The first place where weekly, monthly, quarterly or yearly dates skip a step; None for
-    data without such a step (undated, daily, intraday, irregular) or without a gap."""
+def _days(dates: np.ndarray) -> np.ndarray | None:
+    """The dates' days where each day holds one value (a weekly close at 16:00 is weekly
+    data); None for intraday data, several values a day."""
+    days = np.asarray(dates, dtype="datetime64[ns]").astype("datetime64[D]")
+    return None if (np.diff(days) == np.timedelta64(0, "D")).any() else days
+
+
+def first_date_gap(dates: np.ndarray | None, since: int = 0) -> DateGap | None:
+    """The first place at or after date `since` where weekly, monthly, quarterly or yearly
+    dates skip a step (the step is read off all the dates); None for data without such a step
+    (undated, daily, intraday, irregular) or without a gap there."""
     if dates is None or len(dates) < 3:
         return None
-    times = np.asarray(dates, dtype="datetime64[ns]")
-    days = times.astype("datetime64[D]")
-    if (times != days.astype("datetime64[ns]")).any():
-        return None  # times of day: intraday data, whose sessions skip nights by design
+    days = _days(dates)
+    if days is None:
+        return None  # intraday data, whose sessions skip nights by design
     spacing = np.diff(days).astype(np.int64)
     median = float(np.median(spacing))
+    # A missing step leaves about twice the usual days between two dates: a month end moved to
+    # the next business day, or a 4-4-5 retail month of five weeks, is no gap.
+    by_days = np.rint(spacing / median).astype(np.int64) - 1
     if WEEKLY_SPACING[0] <= median <= WEEKLY_SPACING[1]:
         missing = np.rint(spacing / DAYS_A_WEEK).astype(np.int64) - 1
         missing[spacing < SKIPPED_WEEK_DAYS] = 0
@@ -86,10 +95,12 @@ def first_date_gap(dates: np.ndarray | None) -> DateGap | None:
         step = int(np.median(month_steps))
         if step < 1:
             return None
-        missing = np.where(month_steps > step, np.rint(month_steps / step).astype(np.int64) - 1, 0)
+        by_months = np.rint(month_steps / step).astype(np.int64) - 1
+        missing = np.where(month_steps > step, np.minimum(by_months, by_days), 0)
         step_name = STEP_NAMES.get(step, f"{step}-month step")
     else:
         return None
+    missing[:since] = 0
     skipped = np.flatnonzero(missing > 0)
     if not len(skipped):
         return None
@@ -116,13 +127,12 @@ def refuse_date_gaps(series: Sequence[Series]) -> None:
 
 
 def date_rhythm(dates: np.ndarray) -> str | None:
-    """intraday, daily, weekly, monthly, quarterly or yearly by the dates' median spacing; None
-    for fewer than three dates or an irregular spacing."""
+    """intraday (several values a day), daily, weekly, monthly, quarterly or yearly by the
+    dates' median spacing; None for fewer than three dates or an irregular spacing."""
     if len(dates) < 3:
         return None
-    times = np.asarray(dates, dtype="datetime64[ns]")
-    days = times.astype("datetime64[D]")
-    if (times != days.astype("datetime64[ns]")).any():
+    days = _days(dates)
+    if days is None:
         return INTRADAY
     median = float(np.median(np.diff(days).astype(np.int64)))
     return next((name for name, low, high in RHYTHMS if low <= median <= high), None)
@@ -135,14 +145,12 @@ def other_rhythm(metadata: Mapping[str, Any], dates: np.ndarray | None) -> str |
     if dates is None or metadata.get("season_from") != "dates":
         return None
     season = int(metadata.get("season_length") or 1)
-    if season in RHYTHMS_OF_SEASON:
-        fitted = RHYTHMS_OF_SEASON[season]
-    elif season in DAILY_SEASONS:
-        fitted = {"daily", INTRADAY}
-    elif season > 1:
-        fitted = {INTRADAY}
-    else:
+    if season == 1:
         return None
+    # Any season is a day's sessions too; a week of trading days is one of 2 to 7 days.
+    fitted = {INTRADAY, *RHYTHMS_OF_SEASON.get(season, ())}
+    if season in DAILY_SEASONS:
+        fitted.add("daily")
     rhythm = date_rhythm(dates)
     if rhythm is None or rhythm in fitted:
         return None

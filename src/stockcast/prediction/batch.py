@@ -205,7 +205,7 @@ def _window_dates_refusal(item: Series, model: OpenModel) -> str | None:
     if other is not None:
         return f"series {item.series_id!r}: its dates {other}."
     read = model.previous_time_window
-    gap = first_date_gap(item.dates[-read:])
+    gap = first_date_gap(item.dates, since=max(len(item) - read, 0))
     if gap is None:
         return None
     return (

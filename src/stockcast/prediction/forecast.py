@@ -70,7 +70,7 @@ def _require_steps(model: OpenModel, series: InputSeries, read: int) -> None:
     other = other_rhythm(model.metadata, series.dates)
     if other is not None:
         raise DataError(f"the dates of the input ({series.description}) {other}.")
-    gap = first_date_gap(series.dates[-read:])
+    gap = first_date_gap(series.dates, since=max(len(series) - read, 0))
     if gap is not None:
         raise DataError(
             f"the dates of the input's last {read} values ({series.description}), which the "
