@@ -15,6 +15,7 @@ from stockcast.data.scaling import fit_scaler
 from stockcast.data.series import Series
 from stockcast.data.sources import geometric_brownian_motion, read_csv_series
 from stockcast.data.split import SplitData, naive_one_step_mae, split_series
+from stockcast.data.table_file import read_table_series
 from stockcast.errors import ArtifactError, DataError
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.training.windows import WindowBatches, gather_windows, sliding_windows
@@ -206,6 +207,16 @@ def test_val_and_test_need_only_a_horizon_of_their_own(make_cfg) -> None:
     prepared = prepare_data(plain(make_cfg("data.length=40").data))
     val = prepared.splits["val"]
     assert len(val.values) == 10 + 6 and len(val.origins(prepared.window)) == 2
+
+
+def test_a_parquet_text_column_reads_freds_dot_as_missing(tmp_path: Path) -> None:
+    path = tmp_path / "prices.parquet"
+    frame = pd.DataFrame({"Date": ["2024-01-01", "2024-01-02"], "Close": ["1.5", "."]})
+    frame.astype({"Close": "string"}).to_parquet(path)
+    with pytest.raises(
+        DataError, match=r"1 missing value\(s\) in column 'Close' at data row\(s\) 2"
+    ):
+        read_table_series(path, "Date", "Close")
 
 
 @pytest.mark.parametrize(

@@ -126,6 +126,9 @@ def dates_of(tmp_path: Path, cells: list[str], suffix: str = "csv") -> list[str]
         (["1959 Q1", "1959 Q2"], ["1959-01-01", "1959-04-01"]),
         (["Q4 1959", "Q1 1960"], ["1959-10-01", "1960-01-01"]),
         (["1990M01", "1990-M02", "1990m12"], ["1990-01-01", "1990-02-01", "1990-12-01"]),
+        # Without the leading zero pandas read 1990-m1 as one second past midnight of 1990.
+        (["1990-m1", "1990M2", "1990 M10"], ["1990-01-01", "1990-02-01", "1990-10-01"]),
+        (["1959:Q1", "1959:Q2"], ["1959-01-01", "1959-04-01"]),
     ],
 )
 def test_numbers_and_quarters_read_as_the_dates_they_write(
@@ -209,6 +212,8 @@ FORMS = "numbers are read as years (1990), months as YYYYMM (199004) or days as 
         (["1", "2"], "has 1 in date column 'when' at data row 1, which does not read as a date: "),
         (["1990", "199001"], "has 199001 in date column 'when' at data row 2, which does not "),
         (["199001", "199013"], "has an unreadable date 199013 in column 'when' at data row 2; "),
+        (["0000M01", "0000M02"], "has an unreadable date '0000M01' in column 'when' at data row 1"),
+        (["1000Q1", "1000Q2"], "has an unreadable date '1000Q1' in column 'when' at data row 1"),
         (["1500", "1501"], "has the date 1500-01-01 in column 'when' at data row 1, outside "),
         (["2024-01-01", "2024-01-01"], "falls on one instant (2024-01-01T00:00:00), so its 2 "),
     ],

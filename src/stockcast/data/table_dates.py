@@ -29,13 +29,13 @@ from stockcast.errors import DataError
 NUMBER_FORMATS = {4: "%Y", 6: "%Y%m", 8: "%Y%m%d"}
 NUMBER_FORMS = "years (1990), months as YYYYMM (199004) or days as YYYYMMDD (19900415)"
 # Periods written as statistics offices write them, each read as its first day: quarters
-# (1990Q2, 1990-Q2, 1990 Q2, Q2 1990) and months (1990M04, 1990-M04, as IMF and Eurostat).
+# (1990Q2, 1990-Q2, 1990 Q2, Q2 1990) and months (1990M04, 1990M4, 1990-M04, as IMF and Eurostat).
 QUARTER = re.compile(
-    r"^\s*(?:(?P<year>\d{4})[-\s]?Q(?P<quarter>[1-4])|Q(?P<quarter_first>[1-4])[-\s]?"
+    r"^\s*(?:(?P<year>\d{4})[-\s:]?Q(?P<quarter>[1-4])|Q(?P<quarter_first>[1-4])[-\s]?"
     r"(?P<year_last>\d{4}))\s*$",
     re.IGNORECASE,
 )
-MONTH_CODE = re.compile(r"^\s*(?P<year>\d{4})-?M(?P<month>0[1-9]|1[0-2])\s*$", re.IGNORECASE)
+MONTH_CODE = re.compile(r"^\s*(?P<year>\d{4})[-\s:]?M(?P<month>1[0-2]|0?[1-9])\s*$", re.IGNORECASE)
 MONTHS_A_QUARTER = 3
 # The forms a refusal of an unreadable date offers.
 DATE_FORMS = "1990-04-15, 04/15/1990, 1990Q2 or 1990M04"
@@ -131,12 +131,18 @@ def _period_start(text: Any) -> Any:
     if not isinstance(text, str):
         return None
     quarter = QUARTER.match(text)
-    if quarter is not None:
-        year = quarter["year"] or quarter["year_last"]
-        number = int(quarter["quarter"] or quarter["quarter_first"])
-        return pd.Timestamp(int(year), MONTHS_A_QUARTER * number - 2, 1)
     month = MONTH_CODE.match(text)
-    return None if month is None else pd.Timestamp(int(month["year"]), int(month["month"]), 1)
+    if quarter is not None:
+        year = int(quarter["year"] or quarter["year_last"])
+        number = MONTHS_A_QUARTER * int(quarter["quarter"] or quarter["quarter_first"]) - 2
+    elif month is not None:
+        year, number = int(month["year"]), int(month["month"])
+    else:
+        return None
+    # A year a series cannot hold is a period still, refused as an unreadable date.
+    if not EARLIEST.astype(object).year < year < LATEST.astype(object).year:
+        return pd.NaT
+    return pd.Timestamp(year, number, 1)
 
 
 def _all_periods(column: Any) -> bool:

@@ -216,7 +216,9 @@ def read_table_series(
 def _markers_missing(column: Any) -> Any:
     """The column with MISSING_MARKERS cells as missing values (counted and refused as blank
     cells are, rather than as text)."""
-    if column.dtype != object:
+    import pandas as pd
+
+    if column.dtype != object and not pd.api.types.is_string_dtype(column):
         return column
     return column.mask(column.astype(str).str.strip().isin(MISSING_MARKERS))
 
