@@ -484,12 +484,16 @@ def test_the_model_requires_what_its_shipped_code_imports(
     kind = tmp_path / "mykinds" / "drift.py"
     kind.parent.mkdir()
     kind.write_text(
-        "import json\nimport yaml\nimport numpy as np\nfrom mykinds import helpers\n\n"
+        "import json\nimport numpy as np\nfrom mykinds import helpers\n"
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import matplotlib\n"
+        "try:\n    import yaml\nexcept ImportError:\n    yaml = None\n"
+        # google is a namespace several distributions share: google.protobuf is protobuf's.
+        "import google.protobuf\n\n"
         "def fit():\n    import statsforecast\n"
     )
     needed = serving_requirements({"mykinds.drift": kind})
-    assert needed[-1] == f"PyYAML=={version('PyYAML')}"
-    assert [line.split("==")[0] for line in needed[:-1]] == list(SERVING_REQUIREMENTS)
+    assert needed[-2:] == [f"protobuf=={version('protobuf')}", f"PyYAML=={version('PyYAML')}"]
+    assert [line.split("==")[0] for line in needed[:-2]] == list(SERVING_REQUIREMENTS)
 
 
 def test_loading_the_model_warns_of_nothing(trained_run: Path) -> None:

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Iterable, Mapping
-from importlib.metadata import packages_distributions, version
+from importlib.metadata import distribution, packages_distributions, version
 from pathlib import Path
 from typing import Any
 
@@ -43,37 +43,67 @@ def _requirement(name: str) -> str:
 
 
 def _top_level_imports(source: Path) -> set[str]:
-    """The packages a file imports at its top level: what importing it needs (imports inside
-    functions run only where they are called, as the ets kind's statsforecast in training)."""
+    """The modules a file imports as it is imported: at its top level, also inside a top-level
+    `if` or `try` (a fallback import), but not inside functions or classes (the ets kind's
+    statsforecast, imported where training calls it) nor under `if TYPE_CHECKING`."""
     names: set[str] = set()
-    for node in ast.parse(source.read_text()).body:
+    todo = list(ast.parse(source.read_text()).body)
+    while todo:
+        node = todo.pop()
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module.split(".")[0])
+            names.add(node.module)
+        elif isinstance(node, ast.If) and "TYPE_CHECKING" not in ast.unparse(node.test):
+            todo.extend([*node.body, *node.orelse])
+        elif isinstance(node, ast.Try):
+            todo.extend([*node.body, *node.orelse, *node.finalbody])
+            todo.extend(statement for handler in node.handlers for statement in handler.body)
     return names
+
+
+def _owners(module: str, candidates: list[str]) -> list[str]:
+    """The distributions among `candidates` that install `module` (a namespace package such as
+    google is shared: google.protobuf is protobuf's, not google-auth's); all of them where the
+    module is the shared top level itself."""
+    if len(candidates) < 2 or "." not in module:
+        return candidates
+    folder = module.replace(".", "/")
+    owners = [
+        name
+        for name in candidates
+        if any(
+            str(file).startswith(f"{folder}/") or str(file) == f"{folder}.py"
+            for file in (distribution(name).files or ())
+        )
+    ]
+    return owners or candidates
 
 
 def serving_requirements(modules: Mapping[str, Path]) -> list[str]:
     """The pinned distributions the served model needs: SERVING_REQUIREMENTS and every other
-    installed package a shipped module imports at its top level (an outside kind's scipy, say),
-    so an endpoint built from the folder's requirements can import its code."""
+    installed package a shipped module imports as it is imported (an outside kind's scipy,
+    say), so an endpoint built from the folder's requirements can import its code."""
     shipped = {name.split(".")[0] for name in modules}
     imported = set().union(*(_top_level_imports(source) for source in modules.values()))
+    excluded = shipped | set(sys.stdlib_module_names)
     distributions = packages_distributions()
     needed = list(SERVING_REQUIREMENTS)
-    for package in sorted(imported - shipped - set(sys.stdlib_module_names)):
-        found = distributions.get(package, [])
+    for module in sorted(name for name in imported if name.split(".")[0] not in excluded):
+        found = distributions.get(module.split(".")[0], [])
         if not found:
             log.warning(
                 "The model's code imports %s, which no installed distribution provides: "
                 "its requirements.txt cannot name it.",
-                package,
+                module,
             )
             continue
         listed = {_normalized(name) for name in needed}
-        if not listed & {_normalized(name) for name in found}:
-            needed.append(package if package in found else found[0])
+        if listed & {_normalized(name) for name in found}:
+            continue
+        owners = _owners(module, found)
+        top = module.split(".")[0]
+        needed.extend([top] if top in owners else owners)
     return [_requirement(name) for name in needed]
 
 
