@@ -126,11 +126,12 @@ def test_a_forecast_refuses_a_gap_in_the_window_it_reads_and_not_before_it() -> 
     with pytest.raises(DataError) as refused:
         forecast_next(model(), late_gap)
     assert str(refused.value).startswith(
-        f"the dates of the input's last {P} values (late gap), which the model reads, skip from "
+        f"the dates of the last {P} values of the input (late gap), which the model reads, skip "
+        "from "
         "2020-09-30 to 2020-11-30 (1 month missing)"
     )
-    assert str(refused.value).endswith("add the missing months to the input.")
-    with pytest.raises(DataError, match=r"^the dates of the input's last 7 values"):
+    assert str(refused.value).endswith("add the missing months to them.")
+    with pytest.raises(DataError, match=r"^the dates of the last 7 values of the input"):
         forecast_held_out(model(), InputSeries(values, without(months, 5), "gap"))
 
 
@@ -139,7 +140,7 @@ def test_a_batch_refuses_or_skips_the_series_whose_window_skips_a_month() -> Non
     whole = Series("AAA", np.arange(12, dtype=float) + 100, months.to_numpy("datetime64[ns]"))
     gappy = Series("BBB", np.arange(11, dtype=float) + 100, without(months, 9))
     batch = SeriesBatch([whole, gappy], "Ticker", "prices.csv", {"path": "prices.csv"})
-    with pytest.raises(DataError, match=r"^series 'BBB': the dates of its last 4 values"):
+    with pytest.raises(DataError, match=r"^the dates of the last 4 values of series 'BBB', which"):
         forecast_batch(model(), batch)
     skipped = forecast_batch(model(), batch, skip_refused=True)
     assert [refused.series_id for refused in skipped.refused] == ["BBB"]

@@ -160,3 +160,23 @@ def other_rhythm(metadata: Mapping[str, Any], dates: np.ndarray | None) -> str |
         f"{season} values, came from its dates): give it {named} values, or use a model "
         f"fitted on {rhythm} data"
     )
+
+
+def window_dates_refusal(
+    dates: np.ndarray | None, metadata: Mapping[str, Any], read: int, whose: str
+) -> str | None:
+    """Why dates cannot feed a model that reads their last `read` values (`whose`: the input
+    or a series, as the sentence names it): another frequency than its data's, or a step of
+    their calendar skipped among the values it reads. None where they can."""
+    if dates is None:
+        return None
+    other = other_rhythm(metadata, dates)
+    if other is not None:
+        return f"the dates of {whose} {other}."
+    gap = first_date_gap(dates, since=max(len(dates) - read, 0))
+    if gap is None:
+        return None
+    return (
+        f"the dates of the last {read} values of {whose}, which the model reads, "
+        f"{gap.sentence()}; add the missing {gap.step}s to them."
+    )

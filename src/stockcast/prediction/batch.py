@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.checks import check_series_values
-from stockcast.data.date_steps import first_date_gap, other_rhythm
+from stockcast.data.date_steps import window_dates_refusal
 from stockcast.data.series import Series
 from stockcast.errors import ConfigError, DataError
 from stockcast.forecasting.guard import series_names
@@ -196,21 +196,9 @@ def _input_refusal(item: Series, model: OpenModel) -> str | None:
 
 
 def _window_dates_refusal(item: Series, model: OpenModel) -> str | None:
-    """Why a series' dates cannot feed the model: another frequency than its data's, or a
-    step of their calendar skipped among the last values it reads (a missing month would be
-    read as the one before it)."""
-    if item.dates is None:
-        return None
-    other = other_rhythm(model.metadata, item.dates)
-    if other is not None:
-        return f"series {item.series_id!r}: its dates {other}."
-    read = model.previous_time_window
-    gap = first_date_gap(item.dates, since=max(len(item) - read, 0))
-    if gap is None:
-        return None
-    return (
-        f"series {item.series_id!r}: the dates of its last {read} values, which the model "
-        f"reads, {gap.sentence()}; add the missing {gap.step}s to its rows."
+    """`window_dates_refusal` of one series of the batch, naming it."""
+    return window_dates_refusal(
+        item.dates, model.metadata, model.previous_time_window, f"series {item.series_id!r}"
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.data.date_steps import first_date_gap, other_rhythm
+from stockcast.data.date_steps import window_dates_refusal
 from stockcast.errors import ConfigError, DataError
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.intervals import Bands
@@ -62,20 +62,13 @@ def _require(series: InputSeries, needed: int, why: str) -> None:
 
 
 def _require_steps(model: OpenModel, series: InputSeries, read: int) -> None:
-    """The input's dates have the frequency of the model's data, and the last `read` values'
-    keep their calendar's step: a month missing among them would be read as the month before
-    it."""
-    if series.dates is None:
-        return
-    other = other_rhythm(model.metadata, series.dates)
-    if other is not None:
-        raise DataError(f"the dates of the input ({series.description}) {other}.")
-    gap = first_date_gap(series.dates, since=max(len(series) - read, 0))
-    if gap is not None:
-        raise DataError(
-            f"the dates of the input's last {read} values ({series.description}), which the "
-            f"model reads, {gap.sentence()}; add the missing {gap.step}s to the input."
-        )
+    """The input's dates have the frequency of the model's data and keep their calendar's step
+    among the last `read` values: a month missing there would be read as the month before it."""
+    reason = window_dates_refusal(
+        series.dates, model.metadata, read, f"the input ({series.description})"
+    )
+    if reason is not None:
+        raise DataError(reason)
 
 
 def forecast_next(model: OpenModel, series: InputSeries) -> Forecast:
