@@ -9,9 +9,9 @@ their digits instead:
 - 8 digits: days written YYYYMMDD (19900415).
 
 Any other number (1990.25, 12, a Unix timestamp) is refused: write such dates as text. Quarters
-are text such as `1990Q2`, `1990-Q2` or `Q2 1990` (the quarter's first day), months also
-`1990M04`. A column whose dates collapse
-to one instant is refused rather than read as a series without order. Dates written year last
+and months written as period codes (`1990Q2`, `Q2 1990`, `1990M04`) are read as their first days
+(period_codes.py). A column whose dates collapse to one instant is refused rather than read as
+a series without order. Dates written year last
 (01/02/2010) are put in the order their data shows first (year_last.py).
 """
 
@@ -23,20 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.data.period_codes import all_periods, period_start
 from stockcast.data.year_last import month_names_as_iso, year_last_as_iso
 from stockcast.errors import DataError
 
 NUMBER_FORMATS = {4: "%Y", 6: "%Y%m", 8: "%Y%m%d"}
 NUMBER_FORMS = "years (1990), months as YYYYMM (199004) or days as YYYYMMDD (19900415)"
-# Periods written as statistics offices write them, each read as its first day: quarters
-# (1990Q2, 1990-Q2, 1990 Q2, Q2 1990) and months (1990M04, 1990M4, 1990-M04, as IMF and Eurostat).
-QUARTER = re.compile(
-    r"^\s*(?:(?P<year>\d{4})[-\s:]?Q(?P<quarter>[1-4])|Q(?P<quarter_first>[1-4])[-\s]?"
-    r"(?P<year_last>\d{4}))\s*$",
-    re.IGNORECASE,
-)
-MONTH_CODE = re.compile(r"^\s*(?P<year>\d{4})[-\s:]?M(?P<month>1[0-2]|0?[1-9])\s*$", re.IGNORECASE)
-MONTHS_A_QUARTER = 3
 # The forms a refusal of an unreadable date offers.
 DATE_FORMS = "1990-04-15, 04/15/1990, 1990Q2 or 1990M04"
 # A time followed by a word (17:30 CET): pandas drops a zone's name it does not know and reads
@@ -68,7 +60,7 @@ def read_date_column(column: Any, label: str, key: str) -> Any:
     where = DateColumn(column, label, key)
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         dates = where.from_numbers()
-    elif _all_periods(column):
+    elif all_periods(column):
         dates = where.from_periods()
     else:
         where.refuse_zone_names()
@@ -122,32 +114,6 @@ def _text_dates(column: Any) -> Any:
         if dates is None or dates.dtype == object:
             dates = pd.to_datetime(column, errors="coerce", utc=True)
     return dates
-
-
-def _period_start(text: Any) -> Any:
-    """The first day of a quarter or month written as a period code, None for other text."""
-    import pandas as pd
-
-    if not isinstance(text, str):
-        return None
-    quarter = QUARTER.match(text)
-    month = MONTH_CODE.match(text)
-    if quarter is not None:
-        year = int(quarter["year"] or quarter["year_last"])
-        number = MONTHS_A_QUARTER * int(quarter["quarter"] or quarter["quarter_first"]) - 2
-    elif month is not None:
-        year, number = int(month["year"]), int(month["month"])
-    else:
-        return None
-    # A year a series cannot hold is a period still, refused as an unreadable date.
-    if not EARLIEST.astype(object).year < year < LATEST.astype(object).year:
-        return pd.NaT
-    return pd.Timestamp(year, number, 1)
-
-
-def _all_periods(column: Any) -> bool:
-    present = column.dropna()
-    return len(present) > 0 and all(_period_start(v) is not None for v in present)
 
 
 class DateColumn:
@@ -228,7 +194,7 @@ class DateColumn:
     def from_periods(self) -> Any:
         import pandas as pd
 
-        return pd.to_datetime(self.column.map(_period_start))
+        return pd.to_datetime(self.column.map(lambda text: period_start(text, EARLIEST, LATEST)))
 
     def refuse_unreadable(self, unread: np.ndarray) -> None:
         """The first row marked in `unread`, as one sentence."""
