@@ -468,6 +468,15 @@ def test_loading_the_model_imports_no_lightning_and_unpickles_nothing(
     assert weights.is_file()
 
 
+def test_the_models_example_input_is_its_last_validation_window(trained_run: Path) -> None:
+    """MLflow's input example of the evaluated model held the test split's last window: test
+    values in a model that was never to see them (and in the copy a refit keeps of it)."""
+    prepared = PreparedData.load(trained_run / "prepared")
+    p = prepared.window.previous_time_window
+    example = json.loads((trained_run / "model" / "input_example.json").read_text())
+    np.testing.assert_allclose(np.ravel(example), prepared.splits["val"].values[-p:])
+
+
 def test_the_model_requires_what_its_shipped_code_imports(
     trained_run: Path, tmp_path: Path
 ) -> None:

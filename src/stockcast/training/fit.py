@@ -100,7 +100,9 @@ def run_training(
     run_id = next((lg.run_id for lg in fitted.loggers if hasattr(lg, "run_id")), None)
     warm_source = None if fitted.warm is None else fitted.warm.source
     metadata = model_metadata(prepared, fitted.metrics["val"].get("mase"), run_id, warm_source)
-    last_inputs = prepared.splits["test"].values[-prepared.window.previous_time_window :]
+    # The example input is the last window the model was chosen on: the test split's values
+    # stay out of the evaluated model (and of the copy of it a refit keeps).
+    last_inputs = prepared.splits["val"].values[-prepared.window.previous_time_window :]
     save_model_dir(fitted.model.net, fitted.spec, model_dir, metadata, last_inputs)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     # The full training config travels with the model (without this machine's paths), so the
