@@ -77,6 +77,27 @@ def test_calendars_that_skip_by_design_are_not_gaps() -> None:
     assert first_date_gap(None) is None
 
 
+@pytest.mark.parametrize(
+    ("days", "gap"),
+    [
+        # Three dates: the step is the commonest one, the shorter of a tie (not their median).
+        (("2024-01-31", "2024-02-29", "2024-04-30"), ("2024-02-29", "2024-04-30", "month")),
+        (("2000-01-01", "2001-01-01", "2003-01-01"), ("2001-01-01", "2003-01-01", "year")),
+        (("2024-01-05", "2024-01-12", "2024-01-26"), ("2024-01-12", "2024-01-26", "week")),
+        # September's value dated 2 October, then October missing: one month on, then two.
+        (
+            ("2023-07-31", "2023-08-31", "2023-10-02", "2023-11-30", "2023-12-31"),
+            ("2023-10-02", "2023-11-30", "month"),
+        ),
+    ],
+)
+def test_a_gap_in_few_dates_or_beside_a_moved_one_is_found(
+    days: tuple[str, ...], gap: tuple[str, str, str]
+) -> None:
+    found = first_date_gap(dates(*days))
+    assert found is not None and (found.before, found.after, found.step) == gap
+
+
 def test_weekly_closes_at_a_time_of_day_are_weekly_data() -> None:
     """One value a day at 16:00 is no intraday data: its skipped week is found, and its rhythm
     is weekly."""
@@ -157,6 +178,13 @@ def test_dates_of_another_frequency_than_the_models_data_are_refused() -> None:
     days = pd.bdate_range("2024-01-01", periods=60).to_numpy("datetime64[ns]")
     assert other_rhythm(monthly, months) is None
     assert other_rhythm(monthly, hours) is None, "twelve two-hour steps a day also read as 12"
+    weekly = {"season_length": 52, "season_from": "dates"}
+    assert other_rhythm(weekly, hours).startswith(
+        "are intraday, but the model was fitted on weekly"
+    )
+    # One day written twice at two times does not make weekly data intraday.
+    twice = np.sort(np.append(weeks, weeks[10] + np.timedelta64(9, "h")))
+    assert other_rhythm(weekly, twice) is None and other_rhythm(monthly, twice) is not None
     assert other_rhythm(monthly, weeks) == (
         "are weekly, but the model was fitted on monthly data (its season, 12 values, came from "
         "its dates): give it monthly values, or use a model fitted on weekly data"

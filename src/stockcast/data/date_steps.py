@@ -18,15 +18,17 @@ import numpy as np
 from stockcast.data.series import Series
 from stockcast.errors import DataError
 
-# Median days between dates that make data weekly, and the least days between two of its dates
+# Commonest days between dates that make data weekly, and the least days between two of its dates
 # that count as a skipped week (a holiday moves a weekly date by a day or two, not by four).
 WEEKLY_SPACING = (6.5, 7.5)
 SKIPPED_WEEK_DAYS = 11
 DAYS_A_WEEK = 7
-# Median days between dates from which data steps in calendar months (monthly or coarser).
+# Values per day, on average, from which data is intraday.
+INTRADAY_VALUES_A_DAY = 1.5
+# Commonest days between dates from which data steps in calendar months (monthly or coarser).
 MONTHLY_SPACING = 27.5
 STEP_NAMES = {1: "month", 3: "quarter", 6: "half-year", 12: "year"}
-# Dates' rhythm by their median spacing in days (closer than a day, or with times of day:
+# Dates' rhythm by their commonest spacing in days (closer than a day, or with times of day:
 # intraday); others are irregular and not judged.
 RHYTHMS = (
     ("daily", 0.9, 4.5),
@@ -38,7 +40,8 @@ RHYTHMS = (
 INTRADAY = "intraday"
 # The rhythms of data whose dates give each season beside a day's sessions (a season of 1,
 # yearly or irregular, says nothing sure and is not judged).
-RHYTHMS_OF_SEASON = {52: {"weekly"}, 12: {"monthly"}, 4: {"quarterly"}}
+WEEKS = 52
+RHYTHMS_OF_SEASON = {WEEKS: {"weekly"}, 12: {"monthly"}, 4: {"quarterly"}}
 DAILY_SEASONS = range(2, 8)  # the trading days of a week
 
 
@@ -65,10 +68,29 @@ class DateGap:
 
 
 def _days(dates: np.ndarray) -> np.ndarray | None:
-    """The dates' days where each day holds one value (a weekly close at 16:00 is weekly
-    data); None for intraday data, several values a day."""
+    """The dates' days where most days hold one value (a weekly close at 16:00 is weekly data,
+    and a day written twice does not make it intraday); None for intraday data, several values
+    on most days."""
     days = np.asarray(dates, dtype="datetime64[ns]").astype("datetime64[D]")
-    return None if (np.diff(days) == np.timedelta64(0, "D")).any() else days
+    return None if len(days) >= INTRADAY_VALUES_A_DAY * len(np.unique(days)) else days
+
+
+def _month_positions(days: np.ndarray) -> np.ndarray:
+    """Each day as months since 1970, with the share of its month gone by: 31 August is 0.97
+    into August and 2 October (a month end moved to the next business day) 0.03 into October,
+    about one month later, where counting calendar months alone makes it two."""
+    import pandas as pd
+
+    index = pd.DatetimeIndex(days)
+    months = (index.year - 1970) * 12 + index.month - 1
+    return np.asarray(months + (index.day - 1) / index.days_in_month, dtype=np.float64)
+
+
+def _typical(steps: np.ndarray) -> int:
+    """The commonest step, the shorter of equally common ones: three dates a month, then two
+    months apart, step by one month (their median would be one and a half)."""
+    values, counts = np.unique(steps, return_counts=True)
+    return int(values[counts == counts.max()][0])
 
 
 def first_date_gap(dates: np.ndarray | None, since: int = 0) -> DateGap | None:
@@ -81,22 +103,19 @@ def first_date_gap(dates: np.ndarray | None, since: int = 0) -> DateGap | None:
     if days is None:
         return None  # intraday data, whose sessions skip nights by design
     spacing = np.diff(days).astype(np.int64)
-    median = float(np.median(spacing))
-    # A missing step leaves about twice the usual days between two dates: a month end moved to
-    # the next business day, or a 4-4-5 retail month of five weeks, is no gap.
-    by_days = np.rint(spacing / median).astype(np.int64) - 1
-    if WEEKLY_SPACING[0] <= median <= WEEKLY_SPACING[1]:
+    typical = _typical(spacing)
+    if WEEKLY_SPACING[0] <= typical <= WEEKLY_SPACING[1]:
         missing = np.rint(spacing / DAYS_A_WEEK).astype(np.int64) - 1
         missing[spacing < SKIPPED_WEEK_DAYS] = 0
         step_name = "week"
-    elif median >= MONTHLY_SPACING:
-        months = days.astype("datetime64[M]").astype(np.int64)
-        month_steps = np.diff(months)
-        step = int(np.median(month_steps))
+    elif typical >= MONTHLY_SPACING:
+        # Months between dates by where in its month each falls: a month end moved into the
+        # next month, or a 4-4-5 retail month of five weeks, is about one month on.
+        moves = np.diff(_month_positions(days))
+        step = _typical(np.rint(moves).astype(np.int64))
         if step < 1:
             return None
-        by_months = np.rint(month_steps / step).astype(np.int64) - 1
-        missing = np.where(month_steps > step, np.minimum(by_months, by_days), 0)
+        missing = np.maximum(np.rint(moves / step).astype(np.int64) - 1, 0)
         step_name = STEP_NAMES.get(step, f"{step}-month step")
     else:
         return None
@@ -128,14 +147,14 @@ def refuse_date_gaps(series: Sequence[Series]) -> None:
 
 def date_rhythm(dates: np.ndarray) -> str | None:
     """intraday (several values a day), daily, weekly, monthly, quarterly or yearly by the
-    dates' median spacing; None for fewer than three dates or an irregular spacing."""
+    dates' commonest spacing; None for fewer than three dates or an irregular spacing."""
     if len(dates) < 3:
         return None
     days = _days(dates)
     if days is None:
         return INTRADAY
-    median = float(np.median(np.diff(days).astype(np.int64)))
-    return next((name for name, low, high in RHYTHMS if low <= median <= high), None)
+    typical = _typical(np.diff(days).astype(np.int64))
+    return next((name for name, low, high in RHYTHMS if low <= typical <= high), None)
 
 
 def other_rhythm(metadata: Mapping[str, Any], dates: np.ndarray | None) -> str | None:
@@ -147,8 +166,9 @@ def other_rhythm(metadata: Mapping[str, Any], dates: np.ndarray | None) -> str |
     season = int(metadata.get("season_length") or 1)
     if season == 1:
         return None
-    # Any season is a day's sessions too; a week of trading days is one of 2 to 7 days.
-    fitted = {INTRADAY, *RHYTHMS_OF_SEASON.get(season, ())}
+    # A season may be a day's sessions too (but not a year of weeks); a week of trading days
+    # is one of 2 to 7 days.
+    fitted = {*RHYTHMS_OF_SEASON.get(season, ())} | ({INTRADAY} if season != WEEKS else set())
     if season in DAILY_SEASONS:
         fitted.add("daily")
     rhythm = date_rhythm(dates)
