@@ -143,13 +143,16 @@ def test_a_row_without_a_date_says_so_and_an_unreadable_one_offers_the_forms(
     """A spreadsheet's empty last rows read as "an unreadable date nan", and the advice to drop
     the date column would have thrown every date away."""
     path = tmp_path / "export.csv"
+    # A spreadsheet's empty rows at the end are no data; one between rows is refused.
     path.write_text("when,value\n2024-01-01,1\n2024-01-02,2\n,\n,\n")
+    (series,) = read_table_series(path, "when", "value")
+    assert list(series.values) == [1.0, 2.0]
+    path.write_text("when,value\n2024-01-01,1\n,\n2024-01-03,3\n,4\n")
     with pytest.raises(DataError) as refused:
         read_table_series(path, "when", "value")
     assert str(refused.value) == (
-        f"CSV file {path} has no date in column 'when' at data row 3 (1 more row(s) without "
-        "one); give each row its date, or delete rows that hold nothing (a spreadsheet's empty "
-        "rows at the end, say)."
+        f"CSV file {path} has no date in column 'when' at data row 2 (1 more row(s) without "
+        "one); give each row its date, or delete the rows that hold nothing."
     )
     with pytest.raises(DataError) as refused:
         dates_of(tmp_path, ["2024-01-01", "sometime"])

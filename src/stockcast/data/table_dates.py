@@ -222,8 +222,7 @@ class DateColumn:
         more = f" ({count - 1} more row(s) without one)" if count > 1 else ""
         raise DataError(
             f"{self.label} has no date in column {self.name!r} at data row {row + 1}{more}; "
-            "give each row its date, or delete rows that hold nothing (a spreadsheet's empty "
-            "rows at the end, say)."
+            "give each row its date, or delete the rows that hold nothing."
         )
 
     def _refuse_mixed_forms(self, row: int) -> None:

@@ -145,7 +145,7 @@ def read_table_series(
     path = Path(path)
     fmt = table_format(path, format, key)
     label = f"{TABLE_FORMATS[fmt]} file {path}"
-    frame = _read_frame(path, fmt, key, id_column)
+    frame = _without_empty_end(_read_frame(path, fmt, key, id_column))
     wanted = {"value_column": value_column, "date_column": date_column, "id_column": id_column}
     for name, column in wanted.items():
         if column is not None and column not in frame.columns:
@@ -211,6 +211,14 @@ def read_table_series(
         for series_id, group in groups
         if refused is None or str(series_id) not in refused
     ]
+
+
+def _without_empty_end(frame: Any) -> Any:
+    """The table without the rows after its last that holds anything: a spreadsheet saved as
+    CSV ends with rows of empty fields (`,`), which are no data (an empty row between rows is
+    still refused as a row without a date or value)."""
+    holding = np.flatnonzero(frame.notna().any(axis=1).to_numpy())
+    return frame.iloc[: holding[-1] + 1] if len(holding) else frame
 
 
 def _markers_missing(column: Any) -> Any:
