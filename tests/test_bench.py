@@ -417,6 +417,25 @@ def test_a_warm_up_the_overrides_cannot_fit_is_skipped_with_a_line(capsys) -> No
     assert "warm-up skipped, so the first fit is timed cold: series" in capsys.readouterr().err
 
 
+def test_the_benchmark_refuses_a_prepared_cut_other_than_its_held_out_start(
+    tmp_path: Path,
+) -> None:
+    """Train and validation come from split fractions, which `split_lengths` rounds: one value
+    more would train on a scored target, so the prepared cut is compared with the protocol's."""
+    from benchmarks.accuracy.forecasters import refuse_another_cut
+    from stockcast.config.compose import plain
+    from stockcast.data.prepared import prepare_data
+
+    cfg = compose_config(
+        "train",
+        ["data.length=200", "data.split.train=0.6", "data.split.val=0.2", "data.split.test=0.2"],
+    )
+    prepared = prepare_data(plain(cfg.data))
+    refuse_another_cut(prepared, 160)
+    with pytest.raises(RuntimeError, match="give train and validation 160 values where the held"):
+        refuse_another_cut(prepared, 161)
+
+
 def test_accuracy_refuses_a_series_name_it_does_not_know(capsys) -> None:
     """A misspelt name was skipped without a word; the trending and short series are named
     alongside the default ones."""

@@ -123,6 +123,7 @@ def stockcast_default(
         cfg = csv_config(folder, csv, experiment, columns, overrides)
         begin = time.perf_counter()
         prepared = PreparedData.load(run_prepare(cfg, folder / "run" / "prepared"))
+        refuse_another_cut(prepared, split.start)
         summary = run_training(cfg, prepared, folder / "run", folder / "run" / "model")
         seconds = time.perf_counter() - begin
         p = prepared.window.previous_time_window
@@ -153,6 +154,18 @@ def stockcast_default(
         elif refit:
             results.append(replace(results[0], forecaster=f"{label}+refit"))
     return results
+
+
+def refuse_another_cut(prepared: Any, start: int) -> None:
+    """The split fractions must cut train + validation at exactly the held-out part's start:
+    one value more would train on a scored target (`split_lengths` rounds the fractions)."""
+    val = prepared.splits["val"]
+    fitted = len(prepared.splits["train"].values) + len(val.values) - val.context
+    if fitted != start:
+        raise RuntimeError(
+            f"the split fractions give train and validation {fitted} values where the held-out "
+            f"part starts at {start}; the protocol's cut is not the prepared data's"
+        )
 
 
 def warm_up(experiment: str, overrides: Sequence[str] = ()) -> None:
