@@ -129,6 +129,7 @@ def dates_of(tmp_path: Path, cells: list[str], suffix: str = "csv") -> list[str]
         # Without the leading zero pandas read 1990-m1 as one second past midnight of 1990.
         (["1990-m1", "1990M2", "1990 M10"], ["1990-01-01", "1990-02-01", "1990-10-01"]),
         (["1959:Q1", "1959:Q2"], ["1959-01-01", "1959-04-01"]),
+        (["M11 1990", "m12 1990"], ["1990-11-01", "1990-12-01"]),
     ],
 )
 def test_numbers_and_quarters_read_as_the_dates_they_write(
@@ -217,6 +218,12 @@ FORMS = "numbers are read as years (1990), months as YYYYMM (199004) or days as 
         (["199001", "199013"], "has an unreadable date 199013 in column 'when' at data row 2; "),
         (["0000M01", "0000M02"], "has an unreadable date '0000M01' in column 'when' at data row 1"),
         (["1000Q1", "1000Q2"], "has an unreadable date '1000Q1' in column 'when' at data row 1"),
+        # A period that does not exist is refused by its own row, not read by pandas as seconds.
+        (
+            ["1990-m1", "1990-m13"],
+            "has an unreadable date '1990-m13' in column 'when' at data row 2",
+        ),
+        (["1990M11", "1990M13"], "has an unreadable date '1990M13' in column 'when' at data row 2"),
         (["1500", "1501"], "has the date 1500-01-01 in column 'when' at data row 1, outside "),
         (["2024-01-01", "2024-01-01"], "falls on one instant (2024-01-01T00:00:00), so its 2 "),
     ],

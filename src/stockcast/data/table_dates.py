@@ -122,6 +122,7 @@ class DateColumn:
     def __init__(self, column: Any, label: str, key: str) -> None:
         self.column, self.label, self.key = column, label, key
         self.name = column.name
+        self.periods = False
 
     def _fix(self) -> str:
         return f"set {self.key}.date_column=null"
@@ -194,6 +195,7 @@ class DateColumn:
     def from_periods(self) -> Any:
         import pandas as pd
 
+        self.periods = True  # a cell that is no period is unreadable, not another form
         return pd.to_datetime(self.column.map(lambda text: period_start(text, EARLIEST, LATEST)))
 
     def refuse_unreadable(self, unread: np.ndarray) -> None:
@@ -232,7 +234,7 @@ class DateColumn:
         import pandas as pd
 
         value = self.column.iloc[row]
-        if not isinstance(value, str):
+        if not isinstance(value, str) or self.periods:
             return
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # pandas' guess at day-first text
