@@ -495,9 +495,10 @@ def test_the_model_requires_what_its_shipped_code_imports(
     kind.write_text(
         "import json\nimport numpy as np\nfrom mykinds import helpers\n"
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import matplotlib\n"
+        "else:\n    from mlflow import pyfunc\n"
         "try:\n    import yaml\nexcept ImportError:\n    yaml = None\n"
         # google is a namespace several distributions share: google.protobuf is protobuf's.
-        "import google.protobuf\n\n"
+        "from google import protobuf\n\n"
         "def fit():\n    import statsforecast\n"
     )
     needed = serving_requirements({"mykinds.drift": kind})

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 PYFUNC_MODULE = "stockcast.serving.pyfunc_model"
 # What the model needs at serving time; the rest of the project stays out of its environment.
 SERVING_REQUIREMENTS = ("torch", "numpy", "pandas", "safetensors", "mlflow", "pydantic")
+# How a module's `if` reads when only type checkers run its body.
+TYPE_CHECKING_TESTS = frozenset({"TYPE_CHECKING", "typing.TYPE_CHECKING"})
 
 
 def _requirement(name: str) -> str:
@@ -44,8 +46,8 @@ def _requirement(name: str) -> str:
 
 def _top_level_imports(source: Path) -> set[str]:
     """The modules a file imports as it is imported: at its top level, also inside a top-level
-    `if` or `try` (a fallback import), but not inside functions or classes (the ets kind's
-    statsforecast, imported where training calls it) nor under `if TYPE_CHECKING`."""
+    `if`, `try` or `with` (a fallback import), but not inside functions or classes (the ets
+    kind's statsforecast, imported where training calls it) nor under `if TYPE_CHECKING`."""
     names: set[str] = set()
     todo = list(ast.parse(source.read_text()).body)
     while todo:
@@ -53,9 +55,18 @@ def _top_level_imports(source: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module)
-        elif isinstance(node, ast.If) and "TYPE_CHECKING" not in ast.unparse(node.test):
-            todo.extend([*node.body, *node.orelse])
+            # `from google import protobuf` imports google.protobuf (google alone is a namespace
+            # several distributions share); for a name that is no module, its package decides.
+            names.update(
+                node.module if alias.name == "*" else f"{node.module}.{alias.name}"
+                for alias in node.names
+            )
+        elif isinstance(node, ast.If):
+            # `if TYPE_CHECKING:` runs only for type checkers; its `else` runs.
+            checking = ast.unparse(node.test) in TYPE_CHECKING_TESTS
+            todo.extend([*([] if checking else node.body), *node.orelse])
+        elif isinstance(node, ast.With):
+            todo.extend(node.body)
         elif isinstance(node, ast.Try):
             todo.extend([*node.body, *node.orelse, *node.finalbody])
             todo.extend(statement for handler in node.handlers for statement in handler.body)
@@ -99,10 +110,10 @@ def serving_requirements(modules: Mapping[str, Path]) -> list[str]:
             )
             continue
         listed = {_normalized(name) for name in needed}
-        if listed & {_normalized(name) for name in found}:
-            continue
-        owners = _owners(module, found)
         top = module.split(".")[0]
+        owners = _owners(module, found)
+        if _normalized(top) in listed or listed & {_normalized(name) for name in owners}:
+            continue  # mlflow.pyfunc is mlflow's, whichever of its distributions holds it
         needed.extend([top] if top in owners else owners)
     return [_requirement(name) for name in needed]
 
