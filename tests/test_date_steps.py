@@ -72,7 +72,25 @@ def test_calendars_that_skip_by_design_are_not_gaps() -> None:
     retail = pd.DatetimeIndex(
         ["2022-12-31", "2023-01-28", "2023-02-25", "2023-04-01", "2023-04-29"]
     )
-    for calendar in (holiday_week, good_friday, business_days, sessions, next_business_day, retail):
+    # A first value dated mid-month, then month ends: one calendar month on, not one and a half.
+    mid_month_start = pd.DatetimeIndex(["2000-01-10"]).append(
+        pd.date_range("2000-02-29", periods=20, freq="ME")
+    )
+    # Irregular dates, one to sixty days apart: no calendar, so no gaps to judge.
+    rng = np.random.default_rng(1)
+    irregular = pd.Timestamp("2000-01-01") + pd.to_timedelta(
+        np.cumsum(rng.integers(1, 61, 300)), "D"
+    )
+    for calendar in (
+        holiday_week,
+        good_friday,
+        business_days,
+        sessions,
+        next_business_day,
+        retail,
+        mid_month_start,
+        pd.DatetimeIndex(irregular),
+    ):
         assert first_date_gap(calendar.to_numpy("datetime64[ns]")) is None
     assert first_date_gap(None) is None
 
@@ -84,10 +102,10 @@ def test_calendars_that_skip_by_design_are_not_gaps() -> None:
         (("2024-01-31", "2024-02-29", "2024-04-30"), ("2024-02-29", "2024-04-30", "month")),
         (("2000-01-01", "2001-01-01", "2003-01-01"), ("2001-01-01", "2003-01-01", "year")),
         (("2024-01-05", "2024-01-12", "2024-01-26"), ("2024-01-12", "2024-01-26", "week")),
-        # September's value dated 2 October, then October missing: one month on, then two.
+        # September's value dated 2 October, October missing, November's dated 1 December.
         (
-            ("2023-07-31", "2023-08-31", "2023-10-02", "2023-11-30", "2023-12-31"),
-            ("2023-10-02", "2023-11-30", "month"),
+            ("2023-07-31", "2023-08-31", "2023-10-02", "2023-12-01", "2023-12-31"),
+            ("2023-10-02", "2023-12-01", "month"),
         ),
     ],
 )

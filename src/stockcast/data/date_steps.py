@@ -23,6 +23,9 @@ from stockcast.errors import DataError
 WEEKLY_SPACING = (6.5, 7.5)
 SKIPPED_WEEK_DAYS = 11
 DAYS_A_WEEK = 7
+# The share of the dates that must lie one step apart for their gaps to be judged (fewer, and
+# they are irregular data, not a calendar with gaps).
+REGULAR_SHARE = 0.5
 # Values per day, on average, from which data is intraday.
 INTRADAY_VALUES_A_DAY = 1.5
 # Commonest days between dates from which data steps in calendar months (monthly or coarser).
@@ -105,20 +108,28 @@ def first_date_gap(dates: np.ndarray | None, since: int = 0) -> DateGap | None:
     spacing = np.diff(days).astype(np.int64)
     typical = _typical(spacing)
     if WEEKLY_SPACING[0] <= typical <= WEEKLY_SPACING[1]:
-        missing = np.rint(spacing / DAYS_A_WEEK).astype(np.int64) - 1
-        missing[spacing < SKIPPED_WEEK_DAYS] = 0
+        steps = np.rint(spacing / DAYS_A_WEEK).astype(np.int64)
+        steps[spacing < SKIPPED_WEEK_DAYS] = 1
+        regular = np.abs(spacing - DAYS_A_WEEK) <= 1
         step_name = "week"
     elif typical >= MONTHLY_SPACING:
-        # Months between dates by where in its month each falls: a month end moved into the
-        # next month, or a 4-4-5 retail month of five weeks, is about one month on.
+        # Months between dates by where in its month each falls (a month end moved into the
+        # next month, or a 4-4-5 retail month of five weeks, is about one month on) and by
+        # calendar months (10 January to 29 February is one month on, not one and a half): a
+        # step is skipped only where both say so.
         moves = np.diff(_month_positions(days))
+        calendar = np.diff(days.astype("datetime64[M]").astype(np.int64))
         step = _typical(np.rint(moves).astype(np.int64))
         if step < 1:
             return None
-        missing = np.maximum(np.rint(moves / step).astype(np.int64) - 1, 0)
+        steps = np.minimum(np.rint(moves / step), np.rint(calendar / step)).astype(np.int64)
+        regular = np.rint(moves) == step
         step_name = STEP_NAMES.get(step, f"{step}-month step")
     else:
         return None
+    if np.mean(regular) < REGULAR_SHARE:
+        return None  # irregular dates: most of them are not one step apart
+    missing = np.maximum(steps - 1, 0)
     missing[:since] = 0
     skipped = np.flatnonzero(missing > 0)
     if not len(skipped):
