@@ -498,7 +498,7 @@ def test_the_model_requires_what_its_shipped_code_imports(
         "else:\n    from mlflow import pyfunc\n"
         "try:\n    import yaml\nexcept ImportError:\n    yaml = None\n"
         # google is a namespace several distributions share: google.protobuf is protobuf's.
-        "from google import protobuf\n\n"
+        "from google import protobuf\nfrom google.protobuf.message import Message\n\n"
         "def fit():\n    import statsforecast\n"
     )
     needed = serving_requirements({"mykinds.drift": kind})

@@ -36,8 +36,6 @@ log = logging.getLogger(__name__)
 PYFUNC_MODULE = "stockcast.serving.pyfunc_model"
 # What the model needs at serving time; the rest of the project stays out of its environment.
 SERVING_REQUIREMENTS = ("torch", "numpy", "pandas", "safetensors", "mlflow", "pydantic")
-# How a module's `if` reads when only type checkers run its body.
-TYPE_CHECKING_TESTS = frozenset({"TYPE_CHECKING", "typing.TYPE_CHECKING"})
 
 
 def _requirement(name: str) -> str:
@@ -63,7 +61,7 @@ def _top_level_imports(source: Path) -> set[str]:
             )
         elif isinstance(node, ast.If):
             # `if TYPE_CHECKING:` runs only for type checkers; its `else` runs.
-            checking = ast.unparse(node.test) in TYPE_CHECKING_TESTS
+            checking = ast.unparse(node.test).split(".")[-1] == "TYPE_CHECKING"
             todo.extend([*([] if checking else node.body), *node.orelse])
         elif isinstance(node, ast.With):
             todo.extend(node.body)
@@ -74,21 +72,26 @@ def _top_level_imports(source: Path) -> set[str]:
 
 
 def _owners(module: str, candidates: list[str]) -> list[str]:
-    """The distributions among `candidates` that install `module` (a namespace package such as
-    google is shared: google.protobuf is protobuf's, not google-auth's); all of them where the
-    module is the shared top level itself."""
-    if len(candidates) < 2 or "." not in module:
+    """The distributions among `candidates` that install `module` or the nearest package above
+    it that one installs (a namespace package such as google is shared: google.protobuf is
+    protobuf's, not google-auth's; google.protobuf.message.Message, a class, is its module's);
+    all of them where only the shared top level itself is named."""
+    if len(candidates) < 2:
         return candidates
-    folder = module.replace(".", "/")
-    owners = [
-        name
-        for name in candidates
-        if any(
-            str(file).startswith(f"{folder}/") or str(file) == f"{folder}.py"
-            for file in (distribution(name).files or ())
-        )
-    ]
-    return owners or candidates
+    parts = module.split(".")
+    for length in range(len(parts), 1, -1):
+        folder = "/".join(parts[:length])
+        owners = [
+            name
+            for name in candidates
+            if any(
+                str(file).startswith(f"{folder}/") or str(file) == f"{folder}.py"
+                for file in (distribution(name).files or ())
+            )
+        ]
+        if owners:
+            return owners
+    return candidates
 
 
 def serving_requirements(modules: Mapping[str, Path]) -> list[str]:
