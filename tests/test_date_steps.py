@@ -136,6 +136,20 @@ def test_a_window_is_judged_by_the_step_of_all_its_series_dates() -> None:
     assert first_date_gap(without(quarters, 3), since=10) is None
 
 
+def test_prepared_data_records_the_rhythm_of_its_dates(tmp_path: Path, make_cfg) -> None:
+    months = pd.date_range("2000-01-31", periods=120, freq="ME")
+    path = tmp_path / "monthly.csv"
+    pd.DataFrame({"Date": months.strftime("%Y-%m-%d"), "Value": 100 + np.arange(120.0)}).to_csv(
+        path, index=False
+    )
+    cfg = make_cfg("data=csv", f"data.path={path}", "data.value_column=Value")
+    assert prepare_data(plain(cfg.data)).meta["date_rhythm"] == "monthly"
+    undated = make_cfg(
+        "data=csv", f"data.path={path}", "data.value_column=Value", "data.date_column=null"
+    )
+    assert prepare_data(plain(undated.data)).meta["date_rhythm"] is None
+
+
 def test_training_data_with_a_missing_month_is_refused_before_any_work(
     tmp_path: Path, make_cfg
 ) -> None:
@@ -219,6 +233,15 @@ def test_dates_of_another_frequency_than_the_models_data_are_refused() -> None:
         {},
     ):
         assert other_rhythm(metadata, weeks) is None
+    # A model records its data's rhythm: that decides, where a season could not (12 two-hour
+    # steps a day), and a model of undated or irregular data holds no input to one.
+    recorded = {**monthly, "date_rhythm": "monthly"}
+    assert other_rhythm(recorded, hours).startswith("are intraday, but the model was fitted on ")
+    assert other_rhythm(recorded, weeks) == (
+        "are weekly, but the model was fitted on monthly data: give it monthly values, or use a "
+        "model fitted on weekly data"
+    )
+    assert other_rhythm({**monthly, "date_rhythm": None}, weeks) is None
     fitted = model()
     fitted.metadata.update(monthly)
     weekly_input = InputSeries(np.arange(60.0) + 100, weeks, "weekly input")

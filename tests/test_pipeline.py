@@ -120,6 +120,8 @@ def test_two_runs_register_two_versions_with_tags(pipeline_store: Path) -> None:
     # The season the model was built for, searchable in the registry as in its metadata.
     metadata = read_model_metadata(second_run / "train" / "model")
     assert metadata["season_from"] == "dates"
+    # And the rhythm of its dates, which predict holds an input's dates to.
+    assert metadata["date_rhythm"] == "daily"
     assert tags["season_length"] == str(metadata["season_length"])
     # What the next run's freshness check compares with: where the data ended and how much of it.
     prepared = json.loads((second_run / "prepare" / "prepared" / "meta.json").read_text())

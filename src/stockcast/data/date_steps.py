@@ -170,9 +170,17 @@ def date_rhythm(dates: np.ndarray) -> str | None:
 
 def other_rhythm(metadata: Mapping[str, Any], dates: np.ndarray | None) -> str | None:
     """Why `dates` cannot feed a model fitted on data of another frequency (a weekly file for a
-    monthly model reads 48 weeks as four years of months); None where they can, or where the
-    model's season (from its data's dates) cannot tell."""
-    if dates is None or metadata.get("season_from") != "dates":
+    monthly model reads 48 weeks as four years of months); None where they can. The model's
+    metadata records its data's rhythm (`date_rhythm`); a model saved before it did is judged
+    by its season, where that came from its data's dates."""
+    if dates is None:
+        return None
+    if "date_rhythm" in metadata:  # recorded by the fit (models saved before infer it)
+        recorded = metadata["date_rhythm"]
+        if recorded is None:
+            return None  # undated or irregular data: nothing to hold the input to
+        return _other(date_rhythm(dates), {recorded}, f"{recorded} data")
+    if metadata.get("season_from") != "dates":
         return None
     season = int(metadata.get("season_length") or 1)
     if season == 1:
@@ -182,14 +190,20 @@ def other_rhythm(metadata: Mapping[str, Any], dates: np.ndarray | None) -> str |
     fitted = {*RHYTHMS_OF_SEASON.get(season, ())} | ({INTRADAY} if season != WEEKS else set())
     if season in DAILY_SEASONS:
         fitted.add("daily")
-    rhythm = date_rhythm(dates)
+    named = " or ".join(sorted(fitted - {INTRADAY})) or "intraday"
+    described = f"{named} data (its season, {season} values, came from its dates)"
+    return _other(date_rhythm(dates), fitted, described)
+
+
+def _other(rhythm: str | None, fitted: set[str], described: str) -> str | None:
+    """The sentence's end where the input's `rhythm` is none of those the model was `fitted`
+    on (`described` says which); None where it is one, or irregular."""
     if rhythm is None or rhythm in fitted:
         return None
     named = " or ".join(sorted(fitted - {INTRADAY})) or "intraday"
     return (
-        f"are {rhythm}, but the model was fitted on {named} data (its season, "
-        f"{season} values, came from its dates): give it {named} values, or use a model "
-        f"fitted on {rhythm} data"
+        f"are {rhythm}, but the model was fitted on {described}: give it {named} values, or "
+        f"use a model fitted on {rhythm} data"
     )
 
 
@@ -211,3 +225,11 @@ def window_dates_refusal(
         f"the dates of the last {read} values of {whose}, which the model reads, "
         f"{gap.sentence()}; add the missing {gap.step}s to them."
     )
+
+
+def data_rhythm(series: Sequence[Series], train_lengths: Sequence[int]) -> str | None:
+    """The rhythm of the data a model is fitted on: that of the longest series' train split
+    (the split its season is read from); None for undated or irregular data."""
+    longest = max(range(len(series)), key=lambda i: len(series[i]))
+    dates = series[longest].dates
+    return None if dates is None else date_rhythm(dates[: train_lengths[longest]])

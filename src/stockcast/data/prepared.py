@@ -13,7 +13,7 @@ import numpy as np
 
 from stockcast.data.calendar import day_text
 from stockcast.data.checks import check_series_values, refuse_moves_float32_cannot_hold
-from stockcast.data.date_steps import refuse_date_gaps
+from stockcast.data.date_steps import data_rhythm, refuse_date_gaps
 from stockcast.data.scaling import fit_scaler
 from stockcast.data.seasonality import auto_window, infer_season_length, shortest_train_split
 from stockcast.data.series import Series
@@ -231,6 +231,11 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
         "season_length": season,
         # data.season_length, the dates or the autocorrelation of the changes.
         "season_from": season_from,
+        # How far apart its dates are (daily, weekly, monthly, ...): what predict holds an
+        # input's dates to.
+        "date_rhythm": data_rhythm(
+            series, [split_lengths(len(item), data_cfg["split"])["train"] for item in series]
+        ),
         "normalization": scaler["kind"],
         **data_window(data_cfg, series),
         "series_ids": [item.series_id for item in series],

@@ -49,6 +49,8 @@ def model_metadata(
         # (data.season_length, the dates or the changes' autocorrelation).
         "season_length": prepared.meta.get("season_length"),
         "season_from": prepared.meta.get("season_from"),
+        # The dates' rhythm (daily, weekly, monthly, ...): predict refuses an input of another.
+        "date_rhythm": prepared.meta.get("date_rhythm"),
         "data_hash": prepared.meta["data_hash"],
         "data_source": portable(prepared.meta["source"]),
         "has_dates": prepared.meta["has_dates"],
