@@ -518,3 +518,30 @@ def test_the_seasonal_naive_forecast_reads_a_season_longer_than_the_window_from_
     )
     # A window with less than a season of its series behind it: no baseline at all.
     assert seasonal_naive_from_history(history, first_targets, np.array([0, 110]), 5, 52) is None
+
+
+@pytest.mark.parametrize("kind", ["theta", "es"])
+def test_a_kept_forecast_map_follows_fused_optimizer_steps(kind: str) -> None:
+    """Fused Adam (the default optim config) updates parameters without their version
+    counters: a statistical core's forecast map kept at one validation served every later
+    validation with those parameters, so early stopping, the best checkpoint and the member
+    weights judged Theta and ES by an earlier step's smoothing."""
+    from stockcast.models.kinds.es import HoltWinters
+    from stockcast.models.kinds.theta import Theta
+
+    torch.manual_seed(0)
+    core = Theta(2, 24, 3, 4) if kind == "theta" else HoltWinters(2, 24, 3, 4, 0.8)
+    windows = torch.randn(2, 5, 24).cumsum(-1)
+    core.eval()
+    with torch.no_grad():
+        before = core(windows)
+    core.train()
+    optimizer = torch.optim.Adam(core.parameters(), lr=0.5, fused=True)
+    core(windows).pow(2).sum().backward()
+    optimizer.step()
+    core.eval()
+    with torch.no_grad():
+        after = core(windows)
+        fresh = core.gate * (torch.bmm(windows, core.forecast_weights()) - windows[..., -1:])
+    torch.testing.assert_close(after, fresh)
+    assert not torch.allclose(after, before)

@@ -12,10 +12,10 @@ from torch import nn
 from stockcast.models.cores import level_free_members, start_anchored
 from stockcast.models.level_range import LevelRange, outside_range, recombine_changed
 from stockcast.models.scaling import LEVEL_KIND, PER_WINDOW_KIND, WINDOW_KINDS, WindowScaler
-from stockcast.models.served_weights import while_unchanged
+from stockcast.models.served_weights import KeepsValues, while_unchanged
 
 
-class PriceForecaster(nn.Module):
+class PriceForecaster(KeepsValues):
     """Raw prices in (batch, input_size), raw prices out (batch, horizon): scaling is inside.
 
     One member per normalization (`data.normalization`, a kind or a list of kinds), each its

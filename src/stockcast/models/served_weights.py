@@ -10,6 +10,8 @@ import torch
 from torch import nn
 
 Kept = TypeVar("Kept")
+# Where a module keeps its values (beside its attributes, never shadowing one).
+KEPT = "_kept_while_unchanged"
 
 
 def while_unchanged(
@@ -26,9 +28,11 @@ def while_unchanged(
     While the value stands, the check reads the owners' own parameter and buffer dicts, never
     `holders()` or a module's attribute lookup: on a served forecast of one window those
     lookups cost as much as the arithmetic. The value is built outside inference mode and
-    without gradients, so one first built during validation serves the training steps after
-    it; tensors made in inference mode have no version counter, so nothing is kept for them."""
-    kept_values = module.__dict__.setdefault("_kept_while_unchanged", {})
+    without gradients; tensors made in inference mode have no version counter, so nothing is
+    kept for them. A fused optimizer step changes parameters without their version counter,
+    so a module that keeps values is a `KeepsValues`, which drops them whenever it enters
+    training or evaluation (as Lightning's validation between training steps does)."""
+    kept_values = module.__dict__.setdefault(KEPT, {})
     cached = kept_values.get(slot)
     if cached is not None and all(
         held[name] is tensor and tensor._version == version
@@ -45,3 +49,14 @@ def while_unchanged(
         kept = [(held, name, tensor, tensor._version) for held, name, tensor in named]
         kept_values[slot] = (kept, value)
     return value
+
+
+class KeepsValues(nn.Module):
+    """A module whose `while_unchanged` values are dropped on every `train()` / `eval()`: a
+    fused optimizer (Adam's `fused=True`, the default optim config) updates parameters in place
+    without bumping their version counters, so a forecast map kept through training steps
+    would forecast validation windows with the parameters of an earlier step."""
+
+    def train(self, mode: bool = True) -> KeepsValues:
+        self.__dict__.pop(KEPT, None)
+        return super().train(mode)

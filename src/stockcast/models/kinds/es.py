@@ -19,7 +19,7 @@ from pydantic import Field
 from torch import nn
 
 from stockcast.models.kind import ModelKind
-from stockcast.models.served_weights import while_unchanged
+from stockcast.models.served_weights import KeepsValues, while_unchanged
 from stockcast.models.settings import MethodSettings
 
 # Where the smoothing parameters start (the usual textbook values): level, trend (a fraction of
@@ -51,7 +51,7 @@ def matrix_powers(matrix: torch.Tensor, count: int) -> torch.Tensor:
     return powers[:, :count]
 
 
-class HoltWintersMap(nn.Module):
+class HoltWintersMap(KeepsValues):
     """Scaled windows (members, batch, inputs) -> each member's change from the last value over
     the horizon (members, batch, horizon), computed from the first `window` inputs by the
     method's linear map for the parameters `parameters_in_range()` gives (a subclass holds them:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from stockcast.models.kind import ModelKind
-from stockcast.models.served_weights import while_unchanged
+from stockcast.models.served_weights import KeepsValues, while_unchanged
 from stockcast.models.settings import MethodSettings
 
 # Where alpha starts, and its floor (the level's weights (1 - alpha)^k stay representable).
@@ -61,7 +61,7 @@ def fixed_maps(window: int, horizon: int, season: int) -> tuple[torch.Tensor, ..
     return adjust, slope, indices[future]
 
 
-class Theta(nn.Module):
+class Theta(KeepsValues):
     """Scaled windows (members, batch, inputs) -> each member's change from the last value over
     the horizon (members, batch, horizon), computed from the first `window` inputs."""
 
