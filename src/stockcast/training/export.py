@@ -8,6 +8,7 @@ model kind's from the source (nothing hand-listed, nothing else of the project s
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import json
 import logging
@@ -42,6 +43,20 @@ def _requirement(name: str) -> str:
     return f"{name}=={version(name).split('+')[0]}"
 
 
+def _names_imported(node: ast.AST) -> set[str]:
+    """The modules an import statement imports (`from google import protobuf` imports
+    google.protobuf; for a name that is no module, its package decides); none for another
+    statement or a relative import."""
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names}
+    if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+        return {
+            node.module if alias.name == "*" else f"{node.module}.{alias.name}"
+            for alias in node.names
+        }
+    return set()
+
+
 def _top_level_imports(source: Path) -> set[str]:
     """The modules a file imports as it is imported: at its top level, also inside a top-level
     `if`, `try` or `with` (a fallback import), but not inside functions or classes (the ets
@@ -50,16 +65,8 @@ def _top_level_imports(source: Path) -> set[str]:
     todo = list(ast.parse(source.read_text()).body)
     while todo:
         node = todo.pop()
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            # `from google import protobuf` imports google.protobuf (google alone is a namespace
-            # several distributions share); for a name that is no module, its package decides.
-            names.update(
-                node.module if alias.name == "*" else f"{node.module}.{alias.name}"
-                for alias in node.names
-            )
-        elif isinstance(node, ast.If):
+        names |= _names_imported(node)
+        if isinstance(node, ast.If):
             # `if TYPE_CHECKING:` runs only for type checkers; its `else` runs.
             checking = ast.unparse(node.test).split(".")[-1] == "TYPE_CHECKING"
             todo.extend([*([] if checking else node.body), *node.orelse])
@@ -71,6 +78,11 @@ def _top_level_imports(source: Path) -> set[str]:
     return names
 
 
+# Import name -> the distributions installing it: a scan of every installed distribution
+# (about 0.3 s), done once per process and only for a package SERVING_REQUIREMENTS lacks.
+_installed_distributions = functools.cache(packages_distributions)
+
+
 def _owners(module: str, candidates: list[str]) -> list[str]:
     """The distributions among `candidates` that install `module` or the nearest package above
     it that one installs (a namespace package such as google is shared: google.protobuf is
@@ -78,16 +90,14 @@ def _owners(module: str, candidates: list[str]) -> list[str]:
     all of them where only the shared top level itself is named."""
     if len(candidates) < 2:
         return candidates
+    files = {name: [str(file) for file in distribution(name).files or ()] for name in candidates}
     parts = module.split(".")
     for length in range(len(parts), 1, -1):
         folder = "/".join(parts[:length])
         owners = [
             name
             for name in candidates
-            if any(
-                str(file).startswith(f"{folder}/") or str(file) == f"{folder}.py"
-                for file in (distribution(name).files or ())
-            )
+            if any(file.startswith(f"{folder}/") or file == f"{folder}.py" for file in files[name])
         ]
         if owners:
             return owners
@@ -98,13 +108,15 @@ def serving_requirements(modules: Mapping[str, Path]) -> list[str]:
     """The pinned distributions the served model needs: SERVING_REQUIREMENTS and every other
     installed package a shipped module imports as it is imported (an outside kind's scipy,
     say), so an endpoint built from the folder's requirements can import its code."""
-    shipped = {name.split(".")[0] for name in modules}
+    excluded = {name.split(".")[0] for name in modules} | set(sys.stdlib_module_names)
     imported = set().union(*(_top_level_imports(source) for source in modules.values()))
-    excluded = shipped | set(sys.stdlib_module_names)
-    distributions = packages_distributions()
     needed = list(SERVING_REQUIREMENTS)
     for module in sorted(name for name in imported if name.split(".")[0] not in excluded):
-        found = distributions.get(module.split(".")[0], [])
+        top = module.split(".")[0]
+        listed = {_normalized(name) for name in needed}
+        if _normalized(top) in listed:
+            continue  # mlflow.pyfunc is mlflow's, whichever of its distributions holds it
+        found = _installed_distributions().get(top, [])
         if not found:
             log.warning(
                 "The model's code imports %s, which no installed distribution provides: "
@@ -112,18 +124,15 @@ def serving_requirements(modules: Mapping[str, Path]) -> list[str]:
                 module,
             )
             continue
-        listed = {_normalized(name) for name in needed}
-        top = module.split(".")[0]
         owners = _owners(module, found)
-        if _normalized(top) in listed or listed & {_normalized(name) for name in owners}:
-            continue  # mlflow.pyfunc is mlflow's, whichever of its distributions holds it
-        needed.extend([top] if top in owners else owners)
+        if not listed & {_normalized(name) for name in owners}:
+            needed.extend([top] if top in owners else owners)
     return [_requirement(name) for name in needed]
 
 
-def _normalized(distribution: str) -> str:
+def _normalized(name: str) -> str:
     """Distribution names compare case-blind with `-`, `_` and `.` alike (PEP 503)."""
-    return re.sub(r"[-_.]+", "-", distribution).lower()
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _module_file(name: str) -> Path | None:
@@ -138,14 +147,13 @@ def _module_file(name: str) -> Path | None:
 
 
 def _imported_names(source: Path) -> set[str]:
-    """Every module name a file imports, at any depth (function-level imports too)."""
+    """Every module name a file imports, at any depth (function-level imports too), with the
+    module each `from` import reads its names from."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(source.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+        names |= _names_imported(node)
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
             names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
     return names
 
 
