@@ -150,9 +150,9 @@ def refuse_date_gaps(series: Sequence[Series]) -> None:
         gap = first_date_gap(item.dates)
         if gap is not None:
             raise DataError(
-                f"series {item.series_id!r}: its dates {gap.sentence()}; add the missing {gap.step}s (their "
-                "values, or the last value carried forward), or keep only the rows after the "
-                "last gap."
+                f"series {item.series_id!r}: its dates {gap.sentence()}; add the missing "
+                f"{gap.step}s (their values, or the last value carried forward), or keep only "
+                "the rows after the last gap."
             )
 
 
@@ -179,7 +179,7 @@ def other_rhythm(metadata: Mapping[str, Any], dates: np.ndarray | None) -> str |
         recorded = metadata["date_rhythm"]
         if recorded is None:
             return None  # undated or irregular data: nothing to hold the input to
-        return _other(date_rhythm(dates), {recorded}, f"{recorded} data")
+        return _other(date_rhythm(dates), {recorded})
     if metadata.get("season_from") != "dates":
         return None
     season = int(metadata.get("season_length") or 1)
@@ -190,20 +190,21 @@ def other_rhythm(metadata: Mapping[str, Any], dates: np.ndarray | None) -> str |
     fitted = {*RHYTHMS_OF_SEASON.get(season, ())} | ({INTRADAY} if season != WEEKS else set())
     if season in DAILY_SEASONS:
         fitted.add("daily")
-    named = " or ".join(sorted(fitted - {INTRADAY})) or "intraday"
-    described = f"{named} data (its season, {season} values, came from its dates)"
-    return _other(date_rhythm(dates), fitted, described)
+    return _other(
+        date_rhythm(dates), fitted, f" (its season, {season} values, came from its dates)"
+    )
 
 
-def _other(rhythm: str | None, fitted: set[str], described: str) -> str | None:
+def _other(rhythm: str | None, fitted: set[str], why: str = "") -> str | None:
     """The sentence's end where the input's `rhythm` is none of those the model was `fitted`
-    on (`described` says which); None where it is one, or irregular."""
+    on (`why`: how that is known, where it is not recorded); None where it is one, or
+    irregular."""
     if rhythm is None or rhythm in fitted:
         return None
     named = " or ".join(sorted(fitted - {INTRADAY})) or "intraday"
     return (
-        f"are {rhythm}, but the model was fitted on {described}: give it {named} values, or "
-        f"use a model fitted on {rhythm} data"
+        f"are {rhythm}, but the model was fitted on {named} data{why}: give it {named} values, "
+        f"or use a model fitted on {rhythm} data"
     )
 
 
