@@ -43,6 +43,11 @@ EARLY_STOPPING_ARGUMENTS = (
 EXACT_WHOLE_FLOATS = 2**53
 
 
+def config_fields(model: type[BaseModel]) -> dict[str, Any]:
+    """A schema's fields by the config key each reads (its alias, where it has one)."""
+    return {field.alias or name: field for name, field in model.model_fields.items()}
+
+
 def _whole_float_as_int(value: Any) -> Any:
     """`2.0` and `1e3` (Hydra reads both as floats) are the whole numbers they write; 2.5, text
     and booleans stay what they are, for the strict check to refuse."""

@@ -29,7 +29,7 @@ from stockcast.config.mistakes import unknown_key
 from stockcast.config.pipeline_sections import PipelineConfig, ReplayConfig
 from stockcast.config.sections import TrainConfig
 from stockcast.errors import ConfigError
-from stockcast.fields import Section
+from stockcast.fields import Section, config_fields
 from stockcast.models.kind import builtin_kinds, model_kind
 from stockcast.models.settings import ModelSettings
 
@@ -284,11 +284,6 @@ def _description(schema: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
         description = field.description
         model = _model_of(field.annotation)
     return description
-
-
-def config_fields(model: type[BaseModel]) -> dict[str, Any]:
-    """A schema's fields by the config key each reads (its alias, where it has one)."""
-    return {field.alias or name: field for name, field in model.model_fields.items()}
 
 
 def _model_of(held: Any) -> type[BaseModel] | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, get_args
 
 from stockcast.errors import ConfigError
+from stockcast.fields import config_fields
 from stockcast.models.settings import ModelSettings
 
 if TYPE_CHECKING:  # the schema reads kinds without importing torch
@@ -153,10 +154,5 @@ def model_kind(kind: str) -> ModelKind:
 def unrecorded_settings(kind: ModelKind) -> list[str]:
     """The keys a kind's settings add to every kind's (`ModelSettings`) that its network spec
     does not record: build_core would never see them."""
-    shared = set(config_keys(ModelSettings))
-    return sorted(set(config_keys(kind.settings)) - shared - set(kind.network_keys))
-
-
-def config_keys(settings: type[Any]) -> list[str]:
-    """The config keys a settings schema reads: each field's alias, where it has one."""
-    return [field.alias or name for name, field in settings.model_fields.items()]
+    shared = set(config_fields(ModelSettings))
+    return sorted(set(config_fields(kind.settings)) - shared - set(kind.network_keys))

@@ -22,12 +22,12 @@ from pydantic import ValidationError, ValidationInfo, field_validator
 from torch import nn
 
 from stockcast.errors import ConfigError
+from stockcast.fields import config_fields
 from stockcast.models.cores import check_core, fit_to_series, start_anchored
 from stockcast.models.kind import (
     KindDefinitionError,
     ModelKind,
     builtin_kinds,
-    config_keys,
     model_kind,
 )
 from stockcast.models.settings import ModelSettings
@@ -80,7 +80,7 @@ def _check_candidate(number: int, candidate: Mapping[str, Any], shared: Mapping[
         ) from None
     own = {k: v for k, v in candidate.items() if k not in CANDIDATE_KEYS}
     # Shared keys are the model's: a candidate's own would be validated and never used.
-    overridden = sorted(set(own) & set(config_keys(ModelSettings)))
+    overridden = sorted(set(own) & set(config_fields(ModelSettings)))
     if overridden:
         raise ValueError(
             f"sets {', '.join(overridden)} {where}, which every candidate shares with the model; "
