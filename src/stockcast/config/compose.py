@@ -14,6 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from stockcast.config.composed import compose_reusing_choices
 from stockcast.config.mistakes import composition_error
 from stockcast.data.calendar import today_utc
 from stockcast.errors import ConfigError
@@ -118,9 +119,9 @@ def compose_raw(
         GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-            return compose(
-                config_name, overrides=list(overrides), return_hydra_config=return_hydra_config
-            )
+            if return_hydra_config:
+                return compose(config_name, overrides=list(overrides), return_hydra_config=True)
+            return compose_reusing_choices(config_name, list(overrides), Path(config_dir))
     finally:
         if saved is not None:
             GlobalHydra.instance().initialize(saved)

@@ -1,0 +1,87 @@
+"""A config composed again for the same group choices is the config a full compose gives."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
+from stockcast.config import composed
+from stockcast.config.compose import CONFIG_DIR, compose_raw, register_resolvers
+
+
+def full_compose(config_name: str, overrides: list[str], config_dir: Path = CONFIG_DIR):
+    """Hydra's compose, reading every file again."""
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        return compose(config_name, overrides=overrides)
+
+
+@pytest.mark.parametrize(
+    ("config_name", "overrides"),
+    [
+        ("train", ["trainer.max_epochs=3", "seed=7"]),
+        ("train", ["experiment=auto", "data.season_length=12", "model=ensemble"]),
+        ("train", ["model=theta", "data=csv", "data.path=prices.csv", "~callbacks.early_stopping"]),
+        ("train", ["+extra.note=kept", "data.normalization=[standard]", "++trainer.max_steps=9"]),
+        ("train", ["model={hidden_sizes: [4, 4]}", "experiment=mlp_w30"]),
+        ("pipeline", ["experiment=auto", "data.as_of=2024-03-01"]),
+        ("predict", ["input=csv", "input.path=prices.csv", "model.version=2"]),
+    ],
+)
+def test_a_config_composed_twice_is_what_a_full_compose_gives(
+    config_name: str, overrides: list[str]
+) -> None:
+    expected = OmegaConf.to_yaml(full_compose(config_name, overrides))
+    first = compose_raw(config_name, overrides)
+    first.task_name = "edited"  # a caller's edit stays in its own copy
+    second = compose_raw(config_name, overrides)
+    assert OmegaConf.to_yaml(second) == expected
+    assert OmegaConf.is_struct(second) and second.task_name != "edited"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["model.hiden_sizes=[3]"],  # a key no config has
+        ["+seed=3"],  # appending where a value is
+        ["~trainer.no_such_key"],
+        ["nosuchgroup@model=theta"],
+    ],
+)
+def test_a_refused_value_is_refused_as_a_full_compose_refuses_it(overrides: list[str]) -> None:
+    compose_raw("train", [])  # the choices are composed already
+    with pytest.raises(ConfigCompositionException) as full:
+        full_compose("train", overrides)
+    with pytest.raises(ConfigCompositionException) as reused:
+        compose_raw("train", overrides)
+    assert str(reused.value) == str(full.value)
+
+
+def test_an_edited_config_file_is_read_again(tmp_path: Path) -> None:
+    config_dir = shutil.copytree(CONFIG_DIR, tmp_path / "configs")
+    assert compose_raw("train", ["seed=1"], config_dir=config_dir).trainer.max_epochs == (
+        full_compose("train", []).trainer.max_epochs
+    )
+    trainer_file = config_dir / "trainer" / "default.yaml"
+    text = trainer_file.read_text()
+    assert "max_epochs: null" in text
+    trainer_file.write_text(text.replace("max_epochs: null", "max_epochs: 2"))
+    assert compose_raw("train", ["seed=1"], config_dir=config_dir).trainer.max_epochs == 2
+
+
+def test_the_group_choices_are_composed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(composed, "_BY_CHOICES", {})
+    for seed in range(3):
+        compose_raw("train", ["experiment=auto", f"seed={seed}"])
+        compose_raw("train", [f"seed={seed}", "model=theta"])
+    assert sorted(key[-1] for key in composed._BY_CHOICES) == [
+        ("experiment=auto",),
+        ("model=theta",),
+    ]
