@@ -87,8 +87,12 @@ test: $(INSTALLED) ## lint, then run the whole test suite (slow end-to-end tests
 	$(BIN)/ruff check src tests scripts benchmarks
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
+# test-fast does not even import these files (every test in them is azureml): the Azure ML SDK
+# costs each test process seconds to import.
+AZUREML_TEST_FILES := tests/test_*azure*.py
+
 test-fast: $(INSTALLED) ## the inner loop: no end-to-end runs (slow) or Azure ML SDK builds (azureml), two at a time; stops at the first failure
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow and not azureml" -x -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow and not azureml" --ignore-glob='$(AZUREML_TEST_FILES)' -x -q $(PYTEST_ARGS)
 
 lint: $(INSTALLED) ## ruff check and format check
 	$(BIN)/ruff check src tests scripts benchmarks

@@ -5,6 +5,7 @@ a fresh venv; and the default experiment `make train` adds to ARGS."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -152,3 +153,19 @@ def test_the_searches_make_leaves_the_experiment_to_are_those_that_select_one() 
         if "override /experiment" in path.read_text()
     }
     assert listed == selecting
+
+
+def test_the_files_test_fast_leaves_uncollected_hold_only_azureml_tests() -> None:
+    dry_run = subprocess.run(
+        ["make", "--no-print-directory", "-n", "test-fast"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (pattern,) = re.findall(r"--ignore-glob='([^']+)'", dry_run)
+    left_out = sorted(PROJECT_ROOT.glob(pattern))
+    assert len(left_out) >= 8, pattern
+    for path in left_out:
+        marks = re.search(r"^pytestmark = (\[.*?\]|.*?)$", path.read_text(), re.M | re.S)
+        assert marks and "pytest.mark.azureml" in marks[1], f"{path.name} is not all azureml"
