@@ -34,7 +34,9 @@ from omegaconf import DictConfig, open_dict
 from stockcast.config.compose import compose_config as compose
 from stockcast.config.compose import local_store_overrides
 from stockcast.paths import PROJECT_ROOT
-from stockcast.registry.artifact_root import create_store
+from stockcast.registry import connection, runs
+from stockcast.registry.artifact_root import create_store, register_scheme
+from stockcast.registry.lock import sqlite_file
 from tests.prewarmed import SERVER_ENV, run_forked
 
 # Markets reveal a new value every business day: tests see them as of one fixed day.
@@ -474,6 +476,24 @@ def seed_store(template: Path, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(template, folder / "mlruns.db")
     return folder
+
+
+@pytest.fixture
+def stores_from_template(monkeypatch: pytest.MonkeyPatch, store_template: Path) -> None:
+    """A local store the code under test creates is a copy of `store_template`: the file
+    MLflow's migrations would write, without their second (for tests that create many stores
+    whose creation is not their point)."""
+
+    def create(tracking_uri: str) -> None:
+        database = sqlite_file(tracking_uri)
+        if database is None or database.is_file():
+            create_store(tracking_uri)
+            return
+        register_scheme()
+        shutil.copyfile(store_template, database)
+
+    monkeypatch.setattr(connection, "create_store", create)
+    monkeypatch.setattr(runs, "create_store", create)
 
 
 @pytest.fixture

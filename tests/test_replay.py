@@ -31,6 +31,14 @@ from tests.conftest import (
     run_task,
 )
 
+
+@pytest.fixture(autouse=True)
+def _fresh_stores_copied(request: pytest.FixtureRequest) -> None:
+    """The replays here create a store each (often several); the end-to-end run creates its own."""
+    if request.node.get_closest_marker("slow") is None:
+        request.getfixturevalue("stores_from_template")
+
+
 # With the gate's champion comparison off, each day's model that passes the gate is registered.
 EVERY_DAY_REGISTERS = ("gate.require_beat_champion=false",)
 # A short horizon, so day 1's forecast matures on day 3 of a 5-day replay.
