@@ -15,35 +15,53 @@ from stockcast.config import composed
 from stockcast.config.compose import CONFIG_DIR, compose_raw, register_resolvers
 
 
-def full_compose(config_name: str, overrides: list[str], config_dir: Path = CONFIG_DIR):
+def full_compose(
+    config_name: str,
+    overrides: list[str],
+    config_dir: Path = CONFIG_DIR,
+    return_hydra_config: bool = False,
+):
     """Hydra's compose, reading every file again."""
     register_resolvers()
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-        return compose(config_name, overrides=overrides)
+    try:
+        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            return compose(config_name, overrides, return_hydra_config)
+    finally:
+        GlobalHydra.instance().clear()
 
 
 @pytest.mark.parametrize(
-    ("config_name", "overrides"),
+    ("config_name", "overrides", "with_hydra"),
     [
-        ("train", ["trainer.max_epochs=3", "seed=7"]),
-        ("train", ["experiment=auto", "data.season_length=12", "model=ensemble"]),
-        ("train", ["model=theta", "data=csv", "data.path=prices.csv", "~callbacks.early_stopping"]),
-        ("train", ["+extra.note=kept", "data.normalization=[standard]", "++trainer.max_steps=9"]),
-        ("train", ["model={hidden_sizes: [4, 4]}", "experiment=mlp_w30"]),
-        ("pipeline", ["experiment=auto", "data.as_of=2024-03-01"]),
-        ("predict", ["input=csv", "input.path=prices.csv", "model.version=2"]),
+        ("train", ["trainer.max_epochs=3", "seed=7"], False),
+        ("train", ["experiment=auto", "data.season_length=12", "model=ensemble"], True),
+        (
+            "train",
+            ["model=theta", "data=csv", "data.path=x.csv", "~callbacks.early_stopping"],
+            False,
+        ),
+        (
+            "train",
+            ["+extra.note=kept", "data.normalization=[standard]", "++trainer.max_steps=9"],
+            True,
+        ),
+        ("train", ["model={hidden_sizes: [4, 4]}", "experiment=mlp_w30"], False),
+        ("pipeline", ["experiment=auto", "data.as_of=2024-03-01"], True),
+        ("predict", ["input=csv", "input.path=prices.csv", "model.version=2"], False),
     ],
 )
 def test_a_config_composed_twice_is_what_a_full_compose_gives(
-    config_name: str, overrides: list[str]
+    config_name: str, overrides: list[str], with_hydra: bool
 ) -> None:
-    expected = OmegaConf.to_yaml(full_compose(config_name, overrides))
-    first = compose_raw(config_name, overrides)
+    expected = OmegaConf.to_yaml(full_compose(config_name, overrides, CONFIG_DIR, with_hydra))
+    first = compose_raw(config_name, overrides, return_hydra_config=with_hydra)
     first.task_name = "edited"  # a caller's edit stays in its own copy
-    second = compose_raw(config_name, overrides)
+    second = compose_raw(config_name, overrides, return_hydra_config=with_hydra)
     assert OmegaConf.to_yaml(second) == expected
     assert OmegaConf.is_struct(second) and second.task_name != "edited"
+    if with_hydra:  # what Hydra records of this compose, not of the one the tree was made for
+        assert list(second.hydra.overrides.task) == overrides
 
 
 @pytest.mark.parametrize(
@@ -81,7 +99,7 @@ def test_the_group_choices_are_composed_once(monkeypatch: pytest.MonkeyPatch) ->
     for seed in range(3):
         compose_raw("train", ["experiment=auto", f"seed={seed}"])
         compose_raw("train", [f"seed={seed}", "model=theta"])
-    assert sorted(key[-1] for key in composed._BY_CHOICES) == [
+    assert sorted(key[-2] for key in composed._BY_CHOICES) == [
         ("experiment=auto",),
         ("model=theta",),
     ]

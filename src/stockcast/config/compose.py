@@ -109,7 +109,7 @@ def compose_raw(
     return_hydra_config: bool = False,
 ) -> DictConfig:
     """`compose_config` with Hydra's own exceptions, also inside a running Hydra app."""
-    from hydra import compose, initialize_config_dir
+    from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
     register_resolvers()
@@ -119,9 +119,9 @@ def compose_raw(
         GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-            if return_hydra_config:
-                return compose(config_name, overrides=list(overrides), return_hydra_config=True)
-            return compose_reusing_choices(config_name, list(overrides), Path(config_dir))
+            return compose_reusing_choices(
+                config_name, list(overrides), Path(config_dir), return_hydra_config
+            )
     finally:
         if saved is not None:
             GlobalHydra.instance().initialize(saved)

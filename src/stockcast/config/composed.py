@@ -10,24 +10,29 @@ trial before it runs, a replay's days, the tests) pays the files once per choice
 from __future__ import annotations
 
 import copy
+import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
-# Composed configs (without the `hydra` node) by config folder, its files' stamps, config name
-# and the config-group overrides, in their order.
+# Composed configs by config folder, its files' stamps, config name, the config-group overrides
+# (in their order) and whether the `hydra` node is kept.
 _BY_CHOICES: dict[tuple[Any, ...], DictConfig] = {}
 
 
-def compose_reusing_choices(config_name: str, overrides: list[str], config_dir: Path) -> DictConfig:
-    """Hydra's `compose(config_name, overrides)` inside an initialised Hydra, reusing the tree
-    composed for the same config-group choices.
+def compose_reusing_choices(
+    config_name: str, overrides: list[str], config_dir: Path, return_hydra_config: bool = False
+) -> DictConfig:
+    """Hydra's `compose(config_name, overrides, return_hydra_config)` inside an initialised
+    Hydra, reusing the tree composed for the same config-group choices.
 
     Overrides are split the way Hydra splits them (a key naming a config group in the search
     path is a choice, any other key a value) and the values applied by Hydra's own function, so
-    the result and every refusal are those of a full compose. Overrides of `hydra.*` (they can
-    move the search path) and sweeps compose in full.
+    the result and every refusal are those of a full compose; the `hydra` node records the
+    overrides as Hydra records them. Overrides of `hydra.*` (they can move the search path) and
+    sweeps compose in full.
     """
     from hydra import compose
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
@@ -36,11 +41,12 @@ def compose_reusing_choices(config_name: str, overrides: list[str], config_dir: 
     loader = GlobalHydra.instance().config_loader()
     split = getattr(loader, "_parse_overrides_and_create_caching_repo", None)
     apply_values = getattr(ConfigLoaderImpl, "_apply_overrides_to_config", None)
+    in_full = partial(compose, config_name, overrides, return_hydra_config)
     if split is None or apply_values is None:  # another Hydra: compose as it does
-        return compose(config_name, overrides=overrides)
+        return in_full()
     parsed, repository = split(config_name, overrides)
     if any(o.is_hydra_override() or o.is_sweep_override() for o in parsed):
-        return compose(config_name, overrides=overrides)
+        return in_full()
     # Hydra's rule: a dict value, or a key that names no group, is a value override.
     choices = [
         o
@@ -53,12 +59,36 @@ def compose_reusing_choices(config_name: str, overrides: list[str], config_dir: 
         _stamps(config_dir),
         config_name,
         tuple(o.input_line for o in choices),
+        return_hydra_config,
     )
     if key not in _BY_CHOICES:
-        _BY_CHOICES[key] = compose(config_name, overrides=[o.input_line for o in choices])
+        _BY_CHOICES[key] = compose(
+            config_name, [o.input_line for o in choices], return_hydra_config
+        )
     cfg = copy.deepcopy(_BY_CHOICES[key])
     apply_values(values, cfg)
+    if return_hydra_config:
+        _record_run(cfg.hydra, parsed)
     return cfg
+
+
+def _record_run(node: DictConfig, overrides: list[Any]) -> None:
+    """What Hydra's compose writes into the `hydra` node beyond the choices: every override (in
+    its order), the folder name made of them, the working folder and the copied environment."""
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+
+    node.overrides.task = [o.input_line for o in overrides]
+    naming = node.job.config.override_dirname
+    node.job.override_dirname = get_overrides_dirname(
+        overrides=overrides,
+        kv_sep=naming.kv_sep,
+        item_sep=naming.item_sep,
+        exclude_keys=naming.exclude_keys,
+    )
+    node.runtime.cwd = os.getcwd()
+    with open_dict(node):
+        for key in node.job.env_copy:
+            node.job.env_set[key] = os.environ[key]
 
 
 def _stamps(config_dir: Path) -> tuple[tuple[str, int, int], ...]:
