@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -49,19 +50,22 @@ def full_compose(
         ("train", ["model={hidden_sizes: [4, 4]}", "experiment=mlp_w30"], False),
         ("pipeline", ["experiment=auto", "data.as_of=2024-03-01"], True),
         ("predict", ["input=csv", "input.path=prices.csv", "model.version=2"], False),
+        ("train", ["++hydra={job: {chdir: true}}", "seed=2"], False),  # the node Hydra drops
+        ("train", ["model=${oc.select:nothing,theta}"], True),  # an interpolated choice
     ],
 )
 def test_a_config_composed_twice_is_what_a_full_compose_gives(
     config_name: str, overrides: list[str], with_hydra: bool
 ) -> None:
     expected = OmegaConf.to_yaml(full_compose(config_name, overrides, CONFIG_DIR, with_hydra))
-    first = compose_raw(config_name, overrides, return_hydra_config=with_hydra)
+    # The same choices with other values first: none of them may stay in the reused tree.
+    first = compose_raw(
+        config_name, [*overrides, "task_name=primed"], return_hydra_config=with_hydra
+    )
     first.task_name = "edited"  # a caller's edit stays in its own copy
     second = compose_raw(config_name, overrides, return_hydra_config=with_hydra)
     assert OmegaConf.to_yaml(second) == expected
     assert OmegaConf.is_struct(second) and second.task_name != "edited"
-    if with_hydra:  # what Hydra records of this compose, not of the one the tree was made for
-        assert list(second.hydra.overrides.task) == overrides
 
 
 @pytest.mark.parametrize(
@@ -84,14 +88,43 @@ def test_a_refused_value_is_refused_as_a_full_compose_refuses_it(overrides: list
 
 def test_an_edited_config_file_is_read_again(tmp_path: Path) -> None:
     config_dir = shutil.copytree(CONFIG_DIR, tmp_path / "configs")
-    assert compose_raw("train", ["seed=1"], config_dir=config_dir).trainer.max_epochs == (
-        full_compose("train", []).trainer.max_epochs
-    )
+    assert compose_raw("train", ["seed=1"], config_dir=config_dir).trainer.max_epochs is None
     trainer_file = config_dir / "trainer" / "default.yaml"
     text = trainer_file.read_text()
     assert "max_epochs: null" in text
-    trainer_file.write_text(text.replace("max_epochs: null", "max_epochs: 2"))
-    assert compose_raw("train", ["seed=1"], config_dir=config_dir).trainer.max_epochs == 2
+    trainer_file.write_text(text.replace("max_epochs: null", "max_epochs: 1234"))  # same size
+    later = trainer_file.stat().st_mtime_ns + 10**9
+    os.utime(trainer_file, ns=(later, later))
+    assert compose_raw("train", ["seed=1"], config_dir=config_dir).trainer.max_epochs == 1234
+
+
+def test_a_file_in_a_linked_folder_is_read_again_when_edited(tmp_path: Path) -> None:
+    config_dir = shutil.copytree(CONFIG_DIR, tmp_path / "configs")
+    mine = tmp_path / "my_local"
+    mine.mkdir()
+    (mine / "default.yaml").write_text("# @package _global_\nseed: 5\n")
+    (config_dir / "local").symlink_to(mine, target_is_directory=True)
+    assert compose_raw("train", ["num_threads=1"], config_dir=config_dir).seed == 5
+    (mine / "default.yaml").write_text("# @package _global_\nseed: 12345\n")
+    assert compose_raw("train", ["num_threads=1"], config_dir=config_dir).seed == 12345
+
+
+def test_the_run_is_recorded_where_and_as_it_is_composed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_dir = shutil.copytree(CONFIG_DIR, tmp_path / "configs")
+    hydra_file = config_dir / "hydra" / "default.yaml"
+    text = hydra_file.read_text()
+    assert "job:\n  chdir: false\n" in text
+    hydra_file.write_text(
+        text.replace("chdir: false\n", "chdir: false\n  env_copy: [STOCKCAST_PROBE]\n")
+    )
+    for probe in ("one", "two"):
+        monkeypatch.setenv("STOCKCAST_PROBE", probe)
+        monkeypatch.chdir(tmp_path if probe == "one" else config_dir)
+        node = compose_raw("train", ["seed=1"], config_dir, return_hydra_config=True).hydra
+        assert probe == node.job.env_set.STOCKCAST_PROBE
+        assert node.runtime.cwd == os.getcwd()
 
 
 def test_the_group_choices_are_composed_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,21 +31,28 @@ def compose_reusing_choices(
     Overrides are split the way Hydra splits them (a key naming a config group in the search
     path is a choice, any other key a value) and the values applied by Hydra's own function, so
     the result and every refusal are those of a full compose; the `hydra` node records the
-    overrides as Hydra records them. Overrides of `hydra.*` (they can move the search path) and
-    sweeps compose in full.
+    overrides as Hydra records them. What the text of the overrides cannot stand for composes in
+    full: overrides of the `hydra` node (they can move the search path), sweeps, and
+    interpolations (`model=${oc.env:KIND}` chooses what the environment says at the time).
     """
     from hydra import compose
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import ConfigCompositionException
+    from omegaconf.errors import OmegaConfBaseException
 
     loader = GlobalHydra.instance().config_loader()
     split = getattr(loader, "_parse_overrides_and_create_caching_repo", None)
     apply_values = getattr(ConfigLoaderImpl, "_apply_overrides_to_config", None)
     in_full = partial(compose, config_name, overrides, return_hydra_config)
-    if split is None or apply_values is None:  # another Hydra: compose as it does
+    if split is None or apply_values is None or any("${" in line for line in overrides):
         return in_full()
-    parsed, repository = split(config_name, overrides)
-    if any(o.is_hydra_override() or o.is_sweep_override() for o in parsed):
+    loader.ensure_main_config_source_available()
+    try:
+        parsed, repository = split(config_name, overrides)
+    except OmegaConfBaseException as err:  # as Hydra's compose wraps it
+        raise ConfigCompositionException().with_traceback(err.__traceback__) from err
+    if any(o.is_sweep_override() or _names_hydra(o.key_or_group) for o in parsed):
         return in_full()
     # Hydra's rule: a dict value, or a key that names no group, is a value override.
     choices = [
@@ -56,7 +63,9 @@ def compose_reusing_choices(
     values = [o for o in parsed if all(o is not choice for choice in choices)]
     key = (
         str(config_dir),
-        _stamps(config_dir),
+        _stamps(
+            [Path(source.path) for source in repository.get_sources() if source.scheme() == "file"]
+        ),
         config_name,
         tuple(o.input_line for o in choices),
         return_hydra_config,
@@ -70,6 +79,10 @@ def compose_reusing_choices(
     if return_hydra_config:
         _record_run(cfg.hydra, parsed)
     return cfg
+
+
+def _names_hydra(key: str) -> bool:
+    return key.replace("/", ".").split(".")[0] == "hydra"
 
 
 def _record_run(node: DictConfig, overrides: list[Any]) -> None:
@@ -91,9 +104,14 @@ def _record_run(node: DictConfig, overrides: list[Any]) -> None:
             node.job.env_set[key] = os.environ[key]
 
 
-def _stamps(config_dir: Path) -> tuple[tuple[str, int, int], ...]:
-    """Every config file's path, size and modification time: an edited file is read again."""
-    files = sorted(config_dir.rglob("*.yaml")) if config_dir.is_dir() else []
-    return tuple(
-        (str(path), stat.st_size, stat.st_mtime_ns) for path in files for stat in [path.stat()]
-    )
+def _stamps(folders: list[Path]) -> tuple[tuple[str, int, int], ...]:
+    """Where each config file of the search path's folders is (links followed, as Hydra reads
+    through them), its size and modification time: an edited file is read again."""
+    found = []
+    for folder in folders:
+        for parent, _, names in os.walk(folder.absolute(), followlinks=True):
+            for name in sorted(names):
+                if name.endswith(".yaml"):
+                    stat = os.stat(os.path.join(parent, name))
+                    found.append((os.path.join(parent, name), stat.st_size, stat.st_mtime_ns))
+    return tuple(sorted(found))
