@@ -16,6 +16,7 @@ are opened before serving starts and one at a time elsewhere).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,9 +49,13 @@ def _modules_of(packages: list[str]) -> dict[str, ModuleType]:
 
 def _inside(module: ModuleType, folder: Path) -> bool:
     file = getattr(module, "__file__", None)
-    # A path under `folder` names it in its text: the cheap test spares a Path for each of the
-    # thousands of modules a process holds.
-    return isinstance(file, str) and folder.name in file and Path(file).is_relative_to(folder)
+    # A path under `folder` names it in its text (in either case, where paths ignore it): the
+    # cheap test spares a Path for each of the thousands of modules a process holds.
+    return (
+        isinstance(file, str)
+        and os.path.normcase(folder.name) in os.path.normcase(file)
+        and Path(file).is_relative_to(folder)
+    )
 
 
 class _ShippedFinder:
