@@ -148,6 +148,9 @@ def test_a_row_without_a_date_says_so_and_an_unreadable_one_offers_the_forms(
     path.write_text("when,value\n2024-01-01,1\n2024-01-02,2\n,\n,\n")
     (series,) = read_table_series(path, "when", "value")
     assert list(series.values) == [1.0, 2.0]
+    path.write_text("when,value\n2024-01-01,1\n2024-01-02,2\n , \n\t,  \n")  # spaces only
+    (series,) = read_table_series(path, "when", "value")
+    assert list(series.values) == [1.0, 2.0]
     path.write_text("when,value\n2024-01-01,1\n,\n2024-01-03,3\n,4\n")
     with pytest.raises(DataError) as refused:
         read_table_series(path, "when", "value")

@@ -215,10 +215,19 @@ def read_table_series(
 
 def _without_empty_end(frame: Any) -> Any:
     """The table without the rows after its last that holds anything: a spreadsheet saved as
-    CSV ends with rows of empty fields (`,`), which are no data (an empty row between rows is
-    still refused as a row without a date or value)."""
-    holding = np.flatnonzero(frame.notna().any(axis=1).to_numpy())
-    return frame.iloc[: holding[-1] + 1] if len(holding) else frame
+    CSV ends with rows of empty fields (`,`, or spaces between the commas), which are no data
+    (an empty row between rows is still refused as a row without a date or value)."""
+    import pandas as pd
+
+    def blank(cell: Any) -> bool:
+        return (isinstance(cell, str) and not cell.strip()) or (
+            not isinstance(cell, str) and bool(pd.isna(cell))
+        )
+
+    end = len(frame)  # read from the end: the rows before the last filled one are not looked at
+    while end and all(blank(cell) for cell in frame.iloc[end - 1]):
+        end -= 1
+    return frame.iloc[:end] if end else frame
 
 
 def _markers_missing(column: Any) -> Any:
