@@ -337,15 +337,25 @@ def test_a_parquet_file_read_as_csv_is_named_parquet(tmp_path: Path, key: str, f
 
 
 @pytest.mark.parametrize(
-    ("content", "name", "header"),
+    ("content", "name", "header", "fix"),
     [
-        ("Date;Close\n2024-01-01;100,5\n2024-01-02;101,5\n", "semicolons", "'Date;Close'"),
-        ("Date;Close\n2024-01-01;100\n2024-01-02;101\n", "semicolons", "'Date;Close'"),
-        ("Date\tClose\n2024-01-01\t100.5\n", "tabs", "'Date\\tClose'"),
+        (
+            "Date;Close\n2024-01-01;100,5\n2024-01-02;101,5\n",
+            "semicolons",
+            "'Date;Close'",
+            "data.separator=';' and data.decimal=','",
+        ),
+        (
+            "Date;Close\n2024-01-01;100\n2024-01-02;101\n",
+            "semicolons",
+            "'Date;Close'",
+            "data.separator=';' and data.decimal=','",
+        ),
+        ("Date\tClose\n2024-01-01\t100.5\n", "tabs", "'Date\\tClose'", "data.separator='\\t'"),
     ],
 )
-def test_a_csv_not_separated_by_commas_says_so(
-    tmp_path: Path, content: str, name: str, header: str
+def test_a_csv_not_separated_by_commas_says_how_to_read_it(
+    tmp_path: Path, content: str, name: str, header: str, fix: str
 ) -> None:
     path = tmp_path / "prices.csv"
     path.write_text(content)
@@ -353,7 +363,7 @@ def test_a_csv_not_separated_by_commas_says_so(
         read_csv_series(path, "Date", "Close")
     assert str(refused.value) == (
         f"CSV file {path} separates its fields with {name} (its header is {header}), not "
-        "commas; save it as comma-separated CSV, with a point as the decimal mark."
+        f"commas; read it with {fix}."
     )
 
 

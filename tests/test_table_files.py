@@ -14,7 +14,7 @@ import pytest
 
 from stockcast.config.compose import plain
 from stockcast.data.prepared import prepare_data
-from stockcast.data.sources import read_csv_series, read_table_series
+from stockcast.data.sources import SOURCES, read_csv_series, read_table_series
 from stockcast.errors import DataError
 from stockcast.prediction.calendar import future_dates
 from stockcast.prediction.task import run_predict
@@ -322,3 +322,93 @@ def test_a_yearly_file_goes_through_the_whole_pipeline(seeded_tmp: Path) -> None
         (origin, targets), *_ = ledger.execute("SELECT origin_date, target_dates FROM forecasts")
     assert origin == "1940-01-01"
     assert json.loads(targets) == ["1941-01-01", "1942-01-01", "1943-01-01"]
+
+
+def test_a_file_written_with_semicolons_and_decimal_commas_reads_as_its_comma_twin(
+    tmp_path: Path,
+) -> None:
+    """Where the comma is the decimal mark, spreadsheets write `;` between fields."""
+    comma, semicolons, tabs = (tmp_path / name for name in ("comma.csv", "semi.csv", "tab.csv"))
+    comma.write_text("when,value,id\n2024-01-01,1.5,a\n2024-01-02,2.25,a\n2024-01-03,3,a\n")
+    semicolons.write_text("when;value;id\n2024-01-01;1,5;a\n2024-01-02;2,25;a\n2024-01-03;3;a\n")
+    tabs.write_text("when\tvalue\tid\n2024-01-01\t1.5\ta\n2024-01-02\t2.25\ta\n2024-01-03\t3\ta\n")
+    (expected,) = read_table_series(comma, "when", "value", "id")
+    for path, separator, decimal in ((semicolons, ";", ","), (tabs, "\t", ".")):
+        (series,) = read_table_series(
+            path, "when", "value", "id", separator=separator, decimal=decimal
+        )
+        assert series.series_id == expected.series_id == "a"
+        assert list(series.values) == list(expected.values) == [1.5, 2.25, 3.0]
+        assert list(series.dates) == list(expected.dates)
+    # As training reads data=csv with data.separator and data.decimal.
+    data = {"path": str(semicolons), "date_column": "when", "value_column": "value"}
+    (series,) = SOURCES["csv"](data | {"id_column": "id", "separator": ";", "decimal": ","})
+    assert list(series.values) == [1.5, 2.25, 3.0]
+
+
+@pytest.mark.parametrize(
+    ("rows", "sentence"),
+    [
+        # One cell of text keeps the column text: the others are still read by their comma.
+        (
+            "2024-01-01;1,5\n2024-01-02;abc\n",
+            "has a non-numeric value 'abc' in column 'value' "
+            "at data row 2; clean the file or pick another column.",
+        ),
+        (
+            "2024-01-01;1.234,5\n",
+            "has a non-numeric value '1.234,5' in column 'value' at data "
+            "row 1; write its numbers without thousands separators.",
+        ),
+        (
+            "2024-01-01;1,5;9\n",
+            "has 3 fields on line 2 where its header has 2; remove the "
+            "extra field(s), or quote a value that holds a semicolon.",
+        ),
+    ],
+)
+def test_a_semicolon_files_mistakes_are_named_in_its_own_terms(
+    tmp_path: Path, rows: str, sentence: str
+) -> None:
+    path = tmp_path / "semi.csv"
+    path.write_text("when;value\n" + rows)
+    with pytest.raises(DataError) as refused:
+        read_table_series(path, "when", "value", key="input", separator=";", decimal=",")
+    assert str(refused.value) == f"CSV file {path} {sentence}"
+    # Read with the default comma, the file is named for what separates its fields.
+    with pytest.raises(DataError) as refused:
+        read_table_series(path, "when", "value", key="input")
+    assert str(refused.value).endswith("read it with input.separator=';' and input.decimal=','.")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "sentence"),
+    [
+        (["data.separator=ab"], "data.separator is 'ab'; it must be one character other than"),
+        (["data.decimal=','"], "data.decimal is ',', the separator too; separate the fields"),
+        (["data.decimal=';'"], "data.decimal is ';'"),
+    ],
+)
+def test_a_separator_that_cannot_be_read_is_one_sentence(
+    make_cfg, overrides: list[str], sentence: str
+) -> None:
+    from stockcast.config.schema import validate_config
+    from stockcast.errors import ConfigError
+
+    cfg = make_cfg("data=csv", "data.path=prices.csv", *overrides)
+    with pytest.raises(ConfigError) as refused:
+        validate_config(cfg)
+    assert sentence in str(refused.value)
+    assert validate_config(make_cfg("data=csv", "data.path=x.csv", "data.separator='\\t'"))
+
+
+def test_predict_reads_its_input_with_the_input_separator(tmp_path: Path) -> None:
+    from stockcast.prediction.inputs import read_input_table
+
+    path = tmp_path / "input.csv"
+    path.write_text("Date;Close\n2024-01-01;1,5\n2024-01-02;2,25\n")
+    given = {"path": str(path), "date_column": "Date", "value_column": "Close"}
+    (series,) = read_input_table(given | {"separator": ";", "decimal": ","})
+    assert list(series.values) == [1.5, 2.25]
+    with pytest.raises(DataError, match=r"read it with input\.separator=';'"):
+        read_input_table(given)

@@ -7,7 +7,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+)
 
 from stockcast.data.calendar import canonical_day
 
@@ -155,4 +162,36 @@ def _ordered(bounds: tuple[float, float]) -> tuple[float, float]:
 
 
 PositiveRange = Annotated[Range, AfterValidator(_ordered_positive)]
+
+# A CSV file's field separator and decimal mark (data.separator, input.separator): a spreadsheet
+# where the comma is the decimal mark writes `;` between fields and `1,5` for one and a half.
+DECIMAL_MARKS = (".", ",")
+
+
+def _one_separator(text: str) -> str:
+    if len(text) != 1 or text.isalnum() or text in "\"'\r\n":
+        raise ValueError(
+            f"is {text!r}; it must be one character other than a letter, a digit, a quote or a "
+            "line end (';', '|' or '\\t' for a tab)"
+        )
+    return text
+
+
+CsvSeparator = Annotated[
+    str,
+    BeforeValidator(lambda value: "\t" if value == "\\t" else value),
+    AfterValidator(_one_separator),
+]
+
+
+def decimal_apart(decimal: str, info: ValidationInfo) -> str:
+    """A section's `decimal` validator: the decimal mark cannot also separate the fields."""
+    if decimal == info.data.get("separator"):
+        raise ValueError(
+            f"is {decimal!r}, the separator too; separate the fields with another character "
+            "(';' where the comma is the decimal mark)"
+        )
+    return decimal
+
+
 OrderedRange = Annotated[Range, AfterValidator(_ordered)]

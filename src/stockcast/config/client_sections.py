@@ -5,19 +5,22 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from stockcast.config.data_schema import SeriesLength
 from stockcast.config.sections import PathsConfig, RegisteredModelName, RegistrySettings
 from stockcast.fields import (
+    DECIMAL_MARKS,
     INPUT_KINDS,
     PREDICT_MODES,
     Above0,
     AsWhole,
+    CsvSeparator,
     Section,
     SeedOrNone,
     WholeAbove0,
     WholeAtLeast0,
+    decimal_apart,
 )
 
 
@@ -42,6 +45,11 @@ class PredictInput(Section):
     length: SeriesLength | None = None
     # A batch only: leave out the ids the guards refuse instead of refusing the file.
     skip_refused: bool = False
+    # A CSV file's field separator and decimal mark.
+    separator: CsvSeparator = ","
+    decimal: Literal[DECIMAL_MARKS] = "."  # type: ignore[valid-type]
+
+    _decimal_apart = field_validator("decimal")(decimal_apart)
 
 
 class BacktestConfig(Section):

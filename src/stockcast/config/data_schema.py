@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
 from stockcast.fields import (
+    DECIMAL_MARKS,
     NORMALIZATIONS,
     SPLIT_NAMES,
     SPLIT_SUM_TOLERANCE,
@@ -14,6 +15,7 @@ from stockcast.fields import (
     Above0,
     AsWhole,
     AtLeast0,
+    CsvSeparator,
     Fraction,
     IsoDate,
     OrderedRange,
@@ -25,6 +27,7 @@ from stockcast.fields import (
     WholeAtLeast0,
     WindowOrAuto,
     _distinct,
+    decimal_apart,
 )
 
 
@@ -107,7 +110,12 @@ class TableData(DataCommon):
     value_column: str
     id_column: str | None
     format: Literal[TABLE_FORMATS] | None = None  # type: ignore[valid-type]
+    # A CSV's only; a Parquet file keeps numbers as numbers.
+    separator: CsvSeparator = ","
+    decimal: Literal[DECIMAL_MARKS] = "."  # type: ignore[valid-type]
     release_lag_days: WholeAtLeast0 = 0
+
+    _decimal_apart = field_validator("decimal")(decimal_apart)
 
 
 class CsvData(TableData):

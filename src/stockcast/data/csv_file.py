@@ -28,20 +28,28 @@ from stockcast.data.compressed import (
 from stockcast.errors import DataError, first_line
 
 QUOTE = '"'
-# Separators other than the comma that spreadsheets write (a semicolon where the comma is the
-# decimal mark), as a refusal names them.
-OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "'|'"}
+# The separators files are written with, as a refusal names them: a spreadsheet writes
+# semicolons where the comma is the decimal mark.
+SEPARATOR_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "'|'"}
 
 
-def read_csv_frame(path: Path, label: str, text_columns: Sequence[str] = ()) -> Any:
+def read_csv_frame(
+    path: Path,
+    label: str,
+    text_columns: Sequence[str] = (),
+    separator: str = ",",
+    decimal: str = ".",
+    key: str = "data",
+) -> Any:
     """The CSV file as a DataFrame (possibly without rows), or a DataError naming the line that
     is not UTF-8, holds the wrong number of fields, or opens a quote it never closes.
     `text_columns` are read as written (ids 001 and 002, not the numbers 1 and 2; a ticker
     `NA` or `None`, not a missing value): only a blank cell is missing there. A compressed file
     that is not what its suffix names, or is damaged anywhere (read by pandas or by the line
-    scans after it), is one sentence too."""
+    scans after it), is one sentence too. `separator` and `decimal` are `<key>.separator` and
+    `<key>.decimal`."""
     try:
-        return _read_csv_frame(path, label, text_columns)
+        return _read_csv_frame(path, label, text_columns, separator, decimal, key)
     except (RuntimeError, *DAMAGED_COMPRESSION) as err:
         # A RuntimeError is zipfile's word (NotImplementedError is one) for a member that is
         # encrypted or packed by a method it lacks; any other one is not the archive's.
@@ -52,27 +60,32 @@ def read_csv_frame(path: Path, label: str, text_columns: Sequence[str] = ()) -> 
         raise DataError(problem) from None
 
 
-def _read_csv_frame(path: Path, label: str, text_columns: Sequence[str]) -> Any:
+def _read_csv_frame(
+    path: Path, label: str, text_columns: Sequence[str], separator: str, decimal: str, key: str
+) -> Any:
     import pandas as pd
 
     try:
-        frame = pd.read_csv(path, converters=dict.fromkeys(text_columns, str))
+        frame = pd.read_csv(
+            path, sep=separator, decimal=decimal, converters=dict.fromkeys(text_columns, str)
+        )
     except pd.errors.EmptyDataError:
         raise DataError(f"{label} is empty; it needs a header and rows.") from None
     except UnicodeDecodeError:
         raise DataError(_not_utf8(path, label)) from None
     except pd.errors.ParserError as err:
-        refuse_other_separator(path, label)
-        raise DataError(layout_problem(path, label) or _unparsed(label, err)) from None
+        refuse_other_separator(path, label, separator, key)
+        problem = layout_problem(path, label, separator)
+        raise DataError(problem or _unparsed(label, err)) from None
     except (ImportError, ValueError) as err:
         problem = unopened(path, label, err)
         if problem is None:
             raise
         raise DataError(problem) from None
     if len(frame.columns) == 1:
-        refuse_other_separator(path, label)
+        refuse_other_separator(path, label, separator, key)
     if _maybe_ragged(frame):
-        problem = layout_problem(path, label)
+        problem = layout_problem(path, label, separator)
         if problem is not None:
             raise DataError(problem)
     for column in text_columns:
@@ -81,20 +94,23 @@ def _read_csv_frame(path: Path, label: str, text_columns: Sequence[str]) -> Any:
     return frame
 
 
-def refuse_other_separator(path: Path, label: str) -> None:
-    """A header of one field holding a semicolon, tab or '|': the file separates its fields
-    with that, which pandas would read as one column (or as rows of too many fields)."""
+def refuse_other_separator(path: Path, label: str, separator: str = ",", key: str = "data") -> None:
+    """A header of one field holding another separator than `separator`: the file separates
+    its fields with that, which pandas would read as one column (or as rows of too many
+    fields)."""
     if not scannable(path):
         return
     with open_text(path) as handle:
-        header = next(csv.reader(handle), [])
+        header = next(csv.reader(handle, delimiter=separator), [])
     if len(header) != 1:
         return
-    for separator, name in OTHER_SEPARATORS.items():
-        if separator in header[0]:
+    for other, name in SEPARATOR_NAMES.items():
+        if other != separator and other in header[0]:
+            expected = SEPARATOR_NAMES.get(separator, repr(separator))
+            decimal = f" and {key}.decimal=','" if other == ";" else ""
             raise DataError(
                 f"{label} separates its fields with {name} (its header is {header[0]!r}), not "
-                "commas; save it as comma-separated CSV, with a point as the decimal mark."
+                f"{expected}; read it with {key}.separator={other!r}{decimal}."
             )
 
 
@@ -108,12 +124,12 @@ def _maybe_ragged(frame: Any) -> bool:
     return len(frame.columns) > 0 and bool(frame.iloc[:, -1].isna().any())
 
 
-def layout_problem(path: Path, label: str) -> str | None:
+def layout_problem(path: Path, label: str, separator: str = ",") -> str | None:
     """The sentence for the first line whose quotes or field count break the table, or None."""
     if not scannable(path):
         return None
     quote_line = unclosed_quote_line(path)
-    ragged = ragged_line(path)
+    ragged = ragged_line(path, separator)
     if quote_line is not None and (ragged is None or quote_line <= ragged[0]):
         return (
             f"{label} opens a quoted field on line {quote_line} that is never closed; add the "
@@ -123,7 +139,7 @@ def layout_problem(path: Path, label: str) -> str | None:
         return None
     line, fields, width = ragged
     fix = (
-        "remove the extra field(s), or quote a value that holds a comma"
+        f"remove the extra field(s), or quote a value that holds a {_written(separator)}"
         if fields > width
         else "complete the row or remove it"
     )
@@ -156,11 +172,15 @@ def open_text(path: Path) -> Iterator[IO[str]]:
         yield io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
 
 
-def ragged_line(path: Path) -> tuple[int, int, int] | None:
+def _written(separator: str) -> str:
+    return SEPARATOR_NAMES.get(separator, repr(separator)).removesuffix("s")
+
+
+def ragged_line(path: Path, separator: str = ",") -> tuple[int, int, int] | None:
     """(line, fields, header width) of the first non-blank row with another number of fields
     than the header; lines are the file's own, 1-based, the header being line 1."""
     with open_text(path) as handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(handle, delimiter=separator)
         header = next(reader, None)
         if header is None:
             return None

@@ -75,6 +75,8 @@ def _file(cfg: Mapping[str, Any], format: str) -> list[Series]:
         checked_through=None
         if as_of is None
         else known_through(cfg, parse_day(as_of, "data.as_of")),
+        separator=cfg.get("separator") or ",",
+        decimal=cfg.get("decimal") or ".",
     )
 
 

@@ -30,8 +30,12 @@ PARQUET_MAGIC = b"PAR1"
 # Cells that mean "no value" beside those pandas already reads as missing (NA, null, #N/A, ...):
 # FRED's downloads write a day without an observation as ".".
 MISSING_MARKERS = frozenset({"."})
-# A number written with thousands separators ("15,136.0"), which no parser reads as a number.
-THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+# A number written with thousands separators ("15,136.0", or "15.136,0" where the comma is the
+# decimal mark), which no parser reads as a number; by the decimal mark.
+THOUSANDS = {
+    ".": re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?"),
+    ",": re.compile(r"[+-]?\d{1,3}(\.\d{3})+(,\d*)?"),
+}
 
 
 def table_format(path: Path, format: str | None, key: str, otherwise: str | None = None) -> str:
@@ -84,7 +88,9 @@ def refuse_parquet_as_csv(path: Path, key: str) -> None:
     raise DataError(f"{path} is a Parquet file, not CSV; {fix}.")
 
 
-def _read_frame(path: Path, format: str, key: str, id_column: str | None) -> Any:
+def _read_frame(
+    path: Path, format: str, key: str, id_column: str | None, separator: str, decimal: str
+) -> Any:
     """The file as a DataFrame with at least one row, or one sentence saying why not. A CSV's
     `id_column` is read as text: ids are names, and 001 is not 1."""
     import pandas as pd
@@ -93,7 +99,8 @@ def _read_frame(path: Path, format: str, key: str, id_column: str | None) -> Any
     check_file(path, label, key)
     if format == "csv":
         refuse_parquet_as_csv(path, key)
-        frame = read_csv_frame(path, label, [] if id_column is None else [id_column])
+        text_columns = [] if id_column is None else [id_column]
+        frame = read_csv_frame(path, label, text_columns, separator, decimal, key)
     else:
         try:
             frame = pd.read_parquet(path)
@@ -124,6 +131,8 @@ def read_table_series(
     format: str | None = None,
     checked_through: np.datetime64 | None = None,
     refused: dict[str, str] | None = None,
+    separator: str = ",",
+    decimal: str = ".",
 ) -> list[Series]:
     """Read one series per id from a CSV or Parquet table, sorted by date, refusing anything
     that is not a price series.
@@ -139,13 +148,16 @@ def read_table_series(
 
     `refused`: a dict that, with an `id_column`, takes each series whose own rows would
     refuse the file (`refused_ids`), with why, instead; the others are read.
+
+    `separator` and `decimal`: a CSV's field separator and decimal mark (`;` and `,` where a
+    spreadsheet writes the comma as the decimal mark).
     """
     import pandas as pd
 
     path = Path(path)
     fmt = table_format(path, format, key)
     label = f"{TABLE_FORMATS[fmt]} file {path}"
-    frame = _without_empty_end(_read_frame(path, fmt, key, id_column))
+    frame = _without_empty_end(_read_frame(path, fmt, key, id_column, separator, decimal))
     wanted = {"value_column": value_column, "date_column": date_column, "id_column": id_column}
     for name, column in wanted.items():
         if column is not None and column not in frame.columns:
@@ -162,7 +174,7 @@ def read_table_series(
     )
     refuse_true_false(frame[value_column].where(checked), label, key)
     frame = frame.assign(**{value_column: _markers_missing(frame[value_column])})
-    values = pd.to_numeric(frame[value_column], errors="coerce")
+    values = pd.to_numeric(_with_points(frame[value_column], decimal), errors="coerce")
     if refused is not None and id_column is not None:
         refused.update(refused_ids(frame, values, checked, id_column, date_column, value_column))
         # Their rows stay (the file's data rows keep their numbers) but are neither checked
@@ -175,7 +187,7 @@ def read_table_series(
         more = f" (and {int(bad.sum()) - 1} more)" if bad.sum() > 1 else ""
         fix = (
             "write its numbers without thousands separators"
-            if THOUSANDS.fullmatch(str(cell).strip())
+            if THOUSANDS[decimal].fullmatch(str(cell).strip())
             else "clean the file or pick another column"
         )
         raise DataError(
@@ -228,6 +240,16 @@ def _without_empty_end(frame: Any) -> Any:
     while end and all(blank(cell) for cell in frame.iloc[end - 1]):
         end -= 1
     return frame.iloc[:end] if end else frame
+
+
+def _with_points(column: Any, decimal: str) -> Any:
+    """A text column's numbers with a point for the decimal mark: pandas reads a column of
+    numbers by `decimal` only where every cell is one (a missing-value marker keeps it text)."""
+    import pandas as pd
+
+    if decimal == "." or (column.dtype != object and not pd.api.types.is_string_dtype(column)):
+        return column
+    return column.map(lambda cell: cell.replace(decimal, ".") if isinstance(cell, str) else cell)
 
 
 def _markers_missing(column: Any) -> Any:

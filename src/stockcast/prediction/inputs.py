@@ -139,6 +139,8 @@ def read_input_table(
         key="input",
         format=fmt,
         refused=refused,
+        separator=input_cfg.get("separator") or ",",
+        decimal=input_cfg.get("decimal") or ".",
     )
 
 
