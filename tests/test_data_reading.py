@@ -437,6 +437,17 @@ def _refusal(tmp_path: Path, cells: list[str]) -> str:
             ["01/02/24", "01/03/24", "01/04/24", "01/05/24", "01/08/24"],
             ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05", "2024-01-08"],
         ),
+        # With points, where both orders step evenly, day first: the locales that write dates
+        # with points put the day first (the first ten days of a daily file read as ten months).
+        (
+            [f"{d:02d}.01.2024" for d in range(1, 11)],
+            [f"2024-01-{d:02d}" for d in range(1, 11)],
+        ),
+        (
+            [f"01.{m:02d}.2023" for m in range(1, 13)],
+            [f"2023-{m:02d}-01" for m in range(1, 13)],
+        ),
+        (["02.01.24", "03.01.24", "04.01.24"], ["2024-01-02", "2024-01-03", "2024-01-04"]),
     ],
 )
 def test_dates_written_year_last_are_read_in_the_order_a_day_over_12_shows(

@@ -70,7 +70,9 @@ def year_last_as_iso(column: Any, label: str) -> Any:
     a first number over 12 is a day, a second one a day of month-first dates. Where no number
     is over 12, the order whose dates fall at even steps: monthly data written day first
     (01/02/2010, 01/03/2010, ...) read month first jumps a day eleven times, then 354 days.
-    Where both orders (or neither) do, month first, as pandas reads them. Any other column is
+    Where both orders (or neither) do, day first for dates written with points (01.02.2010:
+    the locales that write them put the day first), else month first, as pandas reads them
+    (01/02/2010). Any other column is
     returned as it is; `label` names the file in the refusal of a column written in both
     orders."""
     present = column.dropna()
@@ -85,7 +87,9 @@ def year_last_as_iso(column: Any, label: str) -> Any:
     if day_first and month_first:
         _refuse_both_orders(column, second, label)
     if not (day_first or month_first):
-        day_first = _even_steps(parts, day_first=True) and not _even_steps(parts, day_first=False)
+        by_day, by_month = _even_steps(parts, day_first=True), _even_steps(parts, day_first=False)
+        dotted = bool((parts[1] == ".").all())
+        day_first = (by_day and not by_month) or (by_day == by_month and dotted)
     day, month = (parts[0], parts[2]) if day_first else (parts[2], parts[0])
     iso = parts[3] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2) + parts[4]
     return iso.reindex(column.index)
