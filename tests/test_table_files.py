@@ -381,6 +381,14 @@ def test_a_semicolon_files_mistakes_are_named_in_its_own_terms(
     assert str(refused.value).endswith("read it with input.separator=';' and input.decimal=','.")
 
 
+def test_a_parquet_column_of_lists_does_not_stop_the_read(tmp_path: Path) -> None:
+    path = tmp_path / "table.parquet"
+    frame = pd.DataFrame({"date": ["2024-01-01", "2024-01-02"], "value": [1.0, 2.0]})
+    frame.assign(tags=[[1, 2], []]).to_parquet(path)
+    (series,) = read_table_series(path, "date", "value")
+    assert list(series.values) == [1.0, 2.0]
+
+
 @pytest.mark.parametrize(
     ("overrides", "sentence"),
     [

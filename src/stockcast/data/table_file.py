@@ -231,15 +231,17 @@ def _without_empty_end(frame: Any) -> Any:
     (an empty row between rows is still refused as a row without a date or value)."""
     import pandas as pd
 
-    def blank(cell: Any) -> bool:
-        return (isinstance(cell, str) and not cell.strip()) or (
-            not isinstance(cell, str) and bool(pd.isna(cell))
-        )
+    filled = frame.notna().to_numpy()
+    for index in range(frame.shape[1]):
+        cells = frame.iloc[:, index]
+        if cells.dtype == object or pd.api.types.is_string_dtype(cells):
+            filled[:, index] &= ~cells.map(_spaces_only, na_action="ignore").eq(True).to_numpy()
+    holding = np.flatnonzero(filled.any(axis=1))
+    return frame.iloc[: holding[-1] + 1] if len(holding) else frame
 
-    end = len(frame)  # read from the end: the rows before the last filled one are not looked at
-    while end and all(blank(cell) for cell in frame.iloc[end - 1]):
-        end -= 1
-    return frame.iloc[:end] if end else frame
+
+def _spaces_only(cell: Any) -> bool:
+    return isinstance(cell, str) and not cell.strip()
 
 
 def _with_points(column: Any, decimal: str) -> Any:
