@@ -346,6 +346,14 @@ def test_a_file_written_with_semicolons_and_decimal_commas_reads_as_its_comma_tw
     assert list(series.values) == [1.5, 2.25, 3.0]
 
 
+def test_a_point_groups_thousands_where_the_comma_is_the_decimal_mark(tmp_path: Path) -> None:
+    """1.234 there is a thousand and more: read as one and a quarter, it was silently wrong."""
+    path = tmp_path / "semi.csv"
+    path.write_text("when;value\n2024-01-01;1.234\n2024-01-02;1.002,51\n2024-01-03;999\n")
+    (series,) = read_table_series(path, "when", "value", separator=";", decimal=",")
+    assert list(series.values) == [1234.0, 1002.51, 999.0]
+
+
 @pytest.mark.parametrize(
     ("rows", "sentence"),
     [
@@ -355,10 +363,10 @@ def test_a_file_written_with_semicolons_and_decimal_commas_reads_as_its_comma_tw
             "has a non-numeric value 'abc' in column 'value' "
             "at data row 2; clean the file or pick another column.",
         ),
-        (
-            "2024-01-01;1.234,5\n",
-            "has a non-numeric value '1.234,5' in column 'value' at data "
-            "row 1; write its numbers without thousands separators.",
+        (  # 2.5 is no number where the comma is the decimal mark
+            "2024-01-01;1,5\n2024-01-02;2.5\n",
+            "has a non-numeric value '2.5' in column 'value' at data row 2; a point is no "
+            "decimal mark with input.decimal=',' (only 1.234,5 groups thousands).",
         ),
         (
             "2024-01-01;1,5;9\n",
@@ -379,6 +387,16 @@ def test_a_semicolon_files_mistakes_are_named_in_its_own_terms(
     with pytest.raises(DataError) as refused:
         read_table_series(path, "when", "value", key="input")
     assert str(refused.value).endswith("read it with input.separator=';' and input.decimal=','.")
+
+
+def test_a_decimal_comma_read_with_the_point_says_how_to_read_it(tmp_path: Path) -> None:
+    path = tmp_path / "semi.csv"
+    path.write_text("when;value\n2024-01-01;1002,51\n")
+    with pytest.raises(DataError) as refused:
+        read_table_series(path, "when", "value", separator=";")
+    assert str(refused.value).endswith(
+        "its decimal mark is a comma: read it with \"data.decimal=','\"."
+    )
 
 
 def test_a_parquet_column_of_lists_does_not_stop_the_read(tmp_path: Path) -> None:

@@ -30,12 +30,15 @@ PARQUET_MAGIC = b"PAR1"
 # Cells that mean "no value" beside those pandas already reads as missing (NA, null, #N/A, ...):
 # FRED's downloads write a day without an observation as ".".
 MISSING_MARKERS = frozenset({"."})
-# A number written with thousands separators ("15,136.0", or "15.136,0" where the comma is the
-# decimal mark), which no parser reads as a number; by the decimal mark.
+# A number written with thousands separators, by its decimal mark: "15,136.0" (which no parser
+# reads as a number, and is refused with a hint) and "15.136,0" (read where the comma is the
+# decimal mark: a spreadsheet writes the point only there).
 THOUSANDS = {
     ".": re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?"),
     ",": re.compile(r"[+-]?\d{1,3}(\.\d{3})+(,\d*)?"),
 }
+# A number with a decimal comma ("1002,51"), as a file read with the decimal point holds it.
+DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")
 
 
 def table_format(path: Path, format: str | None, key: str, otherwise: str | None = None) -> str:
@@ -185,11 +188,7 @@ def read_table_series(
         row = int(np.flatnonzero(bad)[0])
         cell = frame[value_column].iloc[row]
         more = f" (and {int(bad.sum()) - 1} more)" if bad.sum() > 1 else ""
-        fix = (
-            "write its numbers without thousands separators"
-            if THOUSANDS[decimal].fullmatch(str(cell).strip())
-            else "clean the file or pick another column"
-        )
+        fix = _number_fix(str(cell).strip(), key, separator, decimal)
         raise DataError(
             f"{label} has a non-numeric value {cell!r} in column {value_column!r} at data row "
             f"{row + 1}{more}; {fix}."
@@ -245,13 +244,37 @@ def _spaces_only(cell: Any) -> bool:
 
 
 def _with_points(column: Any, decimal: str) -> Any:
-    """A text column's numbers with a point for the decimal mark: pandas reads a column of
-    numbers by `decimal` only where every cell is one (a missing-value marker keeps it text)."""
+    """A text column's numbers as a point-decimal parser reads them, where the comma is the
+    decimal mark (pandas reads a column by it only where every cell is a plain number): a point
+    there only groups thousands (1.234,5), so a cell with another point (2.5, 1.234 read as
+    one and a quarter) is no number and is refused, not read a thousand times off."""
     import pandas as pd
 
     if decimal == "." or (column.dtype != object and not pd.api.types.is_string_dtype(column)):
         return column
-    return column.map(lambda cell: cell.replace(decimal, ".") if isinstance(cell, str) else cell)
+
+    def pointed(cell: Any) -> Any:
+        if not isinstance(cell, str):
+            return cell
+        text = cell.strip()
+        if THOUSANDS[decimal].fullmatch(text):
+            text = text.replace(".", "")
+        elif "." in text:
+            return None
+        return text.replace(decimal, ".")
+
+    return column.map(pointed)
+
+
+def _number_fix(cell: str, key: str, separator: str, decimal: str) -> str:
+    """What to do about a value cell that is no number, by how it is written."""
+    if decimal == "," and "." in cell:
+        return f"a point is no decimal mark with {key}.decimal=',' (only 1.234,5 groups thousands)"
+    if decimal == "." and THOUSANDS["."].fullmatch(cell):
+        return "write its numbers without thousands separators"
+    if decimal == "." and separator != "," and DECIMAL_COMMA.fullmatch(cell):
+        return f"its decimal mark is a comma: read it with \"{key}.decimal=','\""
+    return "clean the file or pick another column"
 
 
 def _markers_missing(column: Any) -> Any:
