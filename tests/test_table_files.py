@@ -340,10 +340,17 @@ def test_a_file_written_with_semicolons_and_decimal_commas_reads_as_its_comma_tw
         assert series.series_id == expected.series_id == "a"
         assert list(series.values) == list(expected.values) == [1.5, 2.25, 3.0]
         assert list(series.dates) == list(expected.dates)
-    # As training reads data=csv with data.separator and data.decimal.
-    data = {"path": str(semicolons), "date_column": "when", "value_column": "value"}
-    (series,) = SOURCES["csv"](data | {"id_column": "id", "separator": ";", "decimal": ","})
-    assert list(series.values) == [1.5, 2.25, 3.0]
+    # As training reads data=csv with data.separator and data.decimal ('\t' as a shell gives it).
+    for path, separator, decimal in ((semicolons, ";", ","), (tabs, "\\t", ".")):
+        data = {"path": str(path), "date_column": "when", "value_column": "value"}
+        settings = {"id_column": "id", "separator": separator, "decimal": decimal}
+        (series,) = SOURCES["csv"](data | settings)
+        assert list(series.values) == [1.5, 2.25, 3.0]
+    with pytest.raises(DataError, match="separates its fields with commas"):
+        SOURCES["csv"](
+            {"path": str(comma), "date_column": "when", "value_column": "value"}
+            | {"separator": "\\t"}
+        )
 
 
 def test_a_point_groups_thousands_where_the_comma_is_the_decimal_mark(tmp_path: Path) -> None:

@@ -177,11 +177,12 @@ def _one_separator(text: str) -> str:
     return text
 
 
-CsvSeparator = Annotated[
-    str,
-    BeforeValidator(lambda value: "\t" if value == "\\t" else value),
-    AfterValidator(_one_separator),
-]
+def separator_char(value: str) -> str:
+    """The character a separator setting names: `\\t` (as a shell passes '\\t') is a tab."""
+    return "\t" if value == "\\t" else value
+
+
+CsvSeparator = Annotated[str, BeforeValidator(separator_char), AfterValidator(_one_separator)]
 
 
 def decimal_apart(decimal: str, info: ValidationInfo) -> str:
