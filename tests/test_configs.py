@@ -185,6 +185,11 @@ def test_the_schema_knows_every_lightning_trainer_and_early_stopping_argument() 
             "cannot read the override 'model.hidden_sizes=[1' (no viable alternative at input "
             "'[1'); fix its syntax, e.g. a list is written [1,2] and text with spaces is quoted.",
         ),
+        (  # data.separator=';' as a shell passes it, without its quotes
+            ["data=csv", "data.separator=;"],
+            "cannot read the override 'data.separator=;': a value holding ';' is quoted for "
+            "Hydra, and the whole override for the shell: \"data.separator=';'\".",
+        ),
     ],
 )
 def test_composition_mistakes_are_one_sentence(make_cfg, overrides, sentence: str) -> None:

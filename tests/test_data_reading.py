@@ -343,15 +343,15 @@ def test_a_parquet_file_read_as_csv_is_named_parquet(tmp_path: Path, key: str, f
             "Date;Close\n2024-01-01;100,5\n2024-01-02;101,5\n",
             "semicolons",
             "'Date;Close'",
-            "data.separator=';' and data.decimal=','",
+            "\"data.separator=';'\" \"data.decimal=','\"",
         ),
         (
             "Date;Close\n2024-01-01;100\n2024-01-02;101\n",
             "semicolons",
             "'Date;Close'",
-            "data.separator=';' and data.decimal=','",
+            "\"data.separator=';'\" \"data.decimal=','\"",
         ),
-        ("Date\tClose\n2024-01-01\t100.5\n", "tabs", "'Date\\tClose'", "data.separator='\\t'"),
+        ("Date\tClose\n2024-01-01\t100.5\n", "tabs", "'Date\\tClose'", "\"data.separator='\\t'\""),
     ],
 )
 def test_a_csv_not_separated_by_commas_says_how_to_read_it(

@@ -393,7 +393,9 @@ def test_a_semicolon_files_mistakes_are_named_in_its_own_terms(
     # Read with the default comma, the file is named for what separates its fields.
     with pytest.raises(DataError) as refused:
         read_table_series(path, "when", "value", key="input")
-    assert str(refused.value).endswith("read it with input.separator=';' and input.decimal=','.")
+    assert str(refused.value).endswith(
+        "read it with \"input.separator=';'\" \"input.decimal=','\"."
+    )
 
 
 def test_a_decimal_comma_read_with_the_point_says_how_to_read_it(tmp_path: Path) -> None:
@@ -404,6 +406,11 @@ def test_a_decimal_comma_read_with_the_point_says_how_to_read_it(tmp_path: Path)
     assert str(refused.value).endswith(
         "its decimal mark is a comma: read it with \"data.decimal=','\"."
     )
+    # A comma file read as a semicolon one names both settings back.
+    path.write_text("when,value\n2024-01-01,1.5\n")
+    with pytest.raises(DataError) as refused:
+        read_table_series(path, "when", "value", separator=";", decimal=",")
+    assert str(refused.value).endswith("read it with \"data.separator=','\" \"data.decimal='.'\".")
 
 
 def test_a_parquet_column_of_lists_does_not_stop_the_read(tmp_path: Path) -> None:
@@ -443,5 +450,5 @@ def test_predict_reads_its_input_with_the_input_separator(tmp_path: Path) -> Non
     given = {"path": str(path), "date_column": "Date", "value_column": "Close"}
     (series,) = read_input_table(given | {"separator": ";", "decimal": ","})
     assert list(series.values) == [1.5, 2.25]
-    with pytest.raises(DataError, match=r"read it with input\.separator=';'"):
+    with pytest.raises(DataError, match=r'read it with "input\.separator=\';\'"'):
         read_input_table(given)

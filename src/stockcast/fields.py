@@ -188,9 +188,10 @@ CsvSeparator = Annotated[str, BeforeValidator(separator_char), AfterValidator(_o
 def decimal_apart(decimal: str, info: ValidationInfo) -> str:
     """A section's `decimal` validator: the decimal mark cannot also separate the fields."""
     if decimal == info.data.get("separator"):
+        other = "," if decimal == "." else "."
         raise ValueError(
             f"is {decimal!r}, the separator too; separate the fields with another character "
-            "(';' where the comma is the decimal mark)"
+            f"(';' where the comma is the decimal mark), or set the decimal mark to {other!r}"
         )
     return decimal
 

@@ -93,6 +93,13 @@ def composition_error(
         return unknown_option(group, option, err.options)
     lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()] or [""]
     if isinstance(err, OverrideParseException):
+        key, _, value = str(err.override).partition("=")
+        if value and not value.strip(";,|"):
+            # data.separator=';' typed in a shell reaches Hydra without its quotes.
+            return (
+                f"cannot read the override {err.override!r}: a value holding {value!r} is "
+                f"quoted for Hydra, and the whole override for the shell: \"{key}='{value}'\"."
+            )
         return (
             f"cannot read the override {err.override!r} ({lines[0]}); fix its syntax, e.g. a "
             "list is written [1,2] and text with spaces is quoted."

@@ -74,7 +74,7 @@ def _read_csv_frame(
     except UnicodeDecodeError:
         raise DataError(_not_utf8(path, label)) from None
     except pd.errors.ParserError as err:
-        refuse_other_separator(path, label, separator, key)
+        refuse_other_separator(path, label, separator, key, decimal)
         problem = layout_problem(path, label, separator)
         raise DataError(problem or _unparsed(label, err)) from None
     except (ImportError, ValueError) as err:
@@ -83,7 +83,7 @@ def _read_csv_frame(
             raise
         raise DataError(problem) from None
     if len(frame.columns) == 1:
-        refuse_other_separator(path, label, separator, key)
+        refuse_other_separator(path, label, separator, key, decimal)
     if _maybe_ragged(frame):
         problem = layout_problem(path, label, separator)
         if problem is not None:
@@ -94,10 +94,12 @@ def _read_csv_frame(
     return frame
 
 
-def refuse_other_separator(path: Path, label: str, separator: str = ",", key: str = "data") -> None:
+def refuse_other_separator(
+    path: Path, label: str, separator: str = ",", key: str = "data", decimal: str = "."
+) -> None:
     """A header of one field holding another separator than `separator`: the file separates
     its fields with that, which pandas would read as one column (or as rows of too many
-    fields)."""
+    fields). The settings that read it are written as a shell passes them to Hydra."""
     if not scannable(path):
         return
     with open_text(path) as handle:
@@ -106,11 +108,15 @@ def refuse_other_separator(path: Path, label: str, separator: str = ",", key: st
         return
     for other, name in SEPARATOR_NAMES.items():
         if other != separator and other in header[0]:
+            settings = [f'"{key}.separator={other!r}"']
+            if other == ";" and decimal == ".":  # a spreadsheet's, with the decimal comma
+                settings.append(f"\"{key}.decimal=','\"")
+            elif other == "," and decimal == ",":
+                settings.append(f"\"{key}.decimal='.'\"")
             expected = SEPARATOR_NAMES.get(separator, repr(separator))
-            decimal = f" and {key}.decimal=','" if other == ";" else ""
             raise DataError(
                 f"{label} separates its fields with {name} (its header is {header[0]!r}), not "
-                f"{expected}; read it with {key}.separator={other!r}{decimal}."
+                f"{expected}; read it with {' '.join(settings)}."
             )
 
 
