@@ -166,9 +166,13 @@ PositiveRange = Annotated[Range, AfterValidator(_ordered_positive)]
 # A CSV file's field separator and decimal mark (data.separator, input.separator): a spreadsheet
 # where the comma is the decimal mark writes `;` between fields and `1,5` for one and a half.
 DECIMAL_MARKS = (".", ",")
+# A tab as a setting writes it ('\t' on a command line): the file readers read it as a tab.
+WRITTEN_TAB = "\\t"
 
 
 def _one_separator(text: str) -> str:
+    if text == WRITTEN_TAB:
+        return text
     if len(text) != 1 or text.isalnum() or text in "\"'\r\n":
         raise ValueError(
             f"is {text!r}; it must be one character other than a letter, a digit, a quote or a "
@@ -177,12 +181,7 @@ def _one_separator(text: str) -> str:
     return text
 
 
-def separator_char(value: str) -> str:
-    """The character a separator setting names: `\\t` (as a shell passes '\\t') is a tab."""
-    return "\t" if value == "\\t" else value
-
-
-CsvSeparator = Annotated[str, BeforeValidator(separator_char), AfterValidator(_one_separator)]
+CsvSeparator = Annotated[str, AfterValidator(_one_separator)]
 
 
 def decimal_apart(decimal: str, info: ValidationInfo) -> str:

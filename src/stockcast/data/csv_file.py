@@ -33,6 +33,12 @@ QUOTE = '"'
 SEPARATOR_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "'|'"}
 
 
+def separator_char(setting: str) -> str:
+    """The character a separator setting names: a tab written as `\\t` (as a shell passes
+    '\\t' to Hydra) is a tab."""
+    return "\t" if setting == "\\t" else setting
+
+
 def read_csv_frame(
     path: Path,
     label: str,

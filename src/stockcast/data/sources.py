@@ -26,7 +26,6 @@ from stockcast.data.markets import (
 from stockcast.data.series import Series
 from stockcast.data.table_file import read_csv_series, read_table_series
 from stockcast.errors import DataError
-from stockcast.fields import separator_char
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ def _file(cfg: Mapping[str, Any], format: str) -> list[Series]:
         checked_through=None
         if as_of is None
         else known_through(cfg, parse_day(as_of, "data.as_of")),
-        separator=separator_char(cfg.get("separator") or ","),
+        separator=cfg.get("separator") or ",",
         decimal=cfg.get("decimal") or ".",
     )
 

@@ -13,7 +13,7 @@ import numpy as np
 from stockcast.data.calendar import after_day
 from stockcast.data.checks import check_csv_layout, refuse_true_false
 from stockcast.data.compressed import compression_of
-from stockcast.data.csv_file import read_csv_frame
+from stockcast.data.csv_file import read_csv_frame, separator_char
 from stockcast.data.id_refusals import refused_ids
 from stockcast.data.series import Series
 from stockcast.data.table_dates import read_date_column
@@ -158,6 +158,7 @@ def read_table_series(
     import pandas as pd
 
     path = Path(path)
+    separator = separator_char(separator)
     fmt = table_format(path, format, key)
     label = f"{TABLE_FORMATS[fmt]} file {path}"
     frame = _without_empty_end(_read_frame(path, fmt, key, id_column, separator, decimal))

@@ -19,7 +19,6 @@ from stockcast.data.sources import load_series
 from stockcast.data.split import split_series
 from stockcast.data.table_file import read_table_series, table_format
 from stockcast.errors import ArtifactError, ConfigError, DataError
-from stockcast.fields import separator_char
 from stockcast.forecasting.guard import allows_non_positive, price_rows
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.paths import ELIDED, project_path
@@ -140,7 +139,7 @@ def read_input_table(
         key="input",
         format=fmt,
         refused=refused,
-        separator=separator_char(input_cfg.get("separator") or ","),
+        separator=input_cfg.get("separator") or ",",
         decimal=input_cfg.get("decimal") or ".",
     )
 
