@@ -136,3 +136,17 @@ def test_the_group_choices_are_composed_once(monkeypatch: pytest.MonkeyPatch) ->
         ("experiment=auto",),
         ("model=theta",),
     ]
+
+
+def test_a_config_file_with_a_broken_interpolation_is_one_sentence(tmp_path: Path) -> None:
+    """Hydra wraps the file's OmegaConf error in an exception without a message."""
+    from stockcast.config.compose import compose_config
+    from stockcast.errors import ConfigError
+
+    config_dir = shutil.copytree(CONFIG_DIR, tmp_path / "configs")
+    train = config_dir / "train.yaml"
+    train.write_text(train.read_text() + "\nbroken: ${\n")
+    with pytest.raises(ConfigError) as refused:
+        compose_config("train", ["seed=1"], config_dir=config_dir)
+    assert str(refused.value).startswith("cannot compose the config: ")
+    assert "${" in str(refused.value) and "\n" not in str(refused.value)

@@ -91,10 +91,10 @@ def composition_error(
     if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:
         group, _, option = err.missing_cfg_file.rpartition("/")
         return unknown_option(group, option, err.options)
-    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()] or [""]
+    lines = [line.strip() for line in error_text(err).splitlines() if line.strip()] or [""]
     if isinstance(err, OverrideParseException):
         key, _, value = str(err.override).partition("=")
-        if value and not value.strip(";,|"):
+        if len(value) == 1 and value in ";,|":
             # data.separator=';' typed in a shell reaches Hydra without its quotes.
             return (
                 f"cannot read the override {err.override!r}: a value holding {value!r} is "
@@ -116,6 +116,12 @@ def composition_error(
         key = present.group(1)
         return f"+{key} adds {key}, which is already set; drop the '+' to change it."
     return f"cannot compose the {config_name} config: {lines[0]}"
+
+
+def error_text(err: BaseException) -> str:
+    """The error's message, or its cause's: Hydra wraps an OmegaConf error of a config file in
+    an exception without a message."""
+    return str(err).strip() or str(err.__cause__ or "").strip() or type(err).__name__
 
 
 def names_beside(
