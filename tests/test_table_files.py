@@ -373,7 +373,8 @@ def test_a_point_groups_thousands_where_the_comma_is_the_decimal_mark(tmp_path: 
         (  # 2.5 is no number where the comma is the decimal mark
             "2024-01-01;1,5\n2024-01-02;2.5\n",
             "has a non-numeric value '2.5' in column 'value' at data row 2; a point is no "
-            "decimal mark with input.decimal=',' (only 1.234,5 groups thousands).",
+            "decimal mark with input.decimal=',' (only 1.234,5 groups thousands); write the "
+            "number with a comma, or read the file with \"input.decimal='.'\".",
         ),
         (
             "2024-01-01;1,5;9\n",

@@ -270,7 +270,10 @@ def _with_points(column: Any, decimal: str) -> Any:
 def _number_fix(cell: str, key: str, separator: str, decimal: str) -> str:
     """What to do about a value cell that is no number, by how it is written."""
     if decimal == "," and "." in cell:
-        return f"a point is no decimal mark with {key}.decimal=',' (only 1.234,5 groups thousands)"
+        return (
+            f"a point is no decimal mark with {key}.decimal=',' (only 1.234,5 groups thousands); "
+            f"write the number with a comma, or read the file with \"{key}.decimal='.'\""
+        )
     if decimal == "." and THOUSANDS["."].fullmatch(cell):
         return "write its numbers without thousands separators"
     if decimal == "." and separator != "," and DECIMAL_COMMA.fullmatch(cell):
