@@ -42,12 +42,14 @@ def compose_reusing_choices(
     from omegaconf.errors import OmegaConfBaseException
 
     loader = GlobalHydra.instance().config_loader()
+    # Hydra's own steps of a compose (1.3); another Hydra composes as it does.
+    ensure_source = getattr(loader, "ensure_main_config_source_available", None)
     split = getattr(loader, "_parse_overrides_and_create_caching_repo", None)
     apply_values = getattr(ConfigLoaderImpl, "_apply_overrides_to_config", None)
     in_full = partial(compose, config_name, overrides, return_hydra_config)
-    if split is None or apply_values is None or any("${" in line for line in overrides):
+    if None in (ensure_source, split, apply_values) or any("${" in o for o in overrides):
         return in_full()
-    loader.ensure_main_config_source_available()
+    ensure_source()
     try:
         parsed, repository = split(config_name, overrides)
     except OmegaConfBaseException as err:  # as Hydra's compose wraps it
