@@ -95,7 +95,9 @@ def test_an_edited_config_file_is_read_again(tmp_path: Path) -> None:
     trainer_file.write_text(text.replace("max_epochs: null", "max_epochs: 1234"))  # same size
     later = trainer_file.stat().st_mtime_ns + 10**9
     os.utime(trainer_file, ns=(later, later))
+    kept = len(composed._BY_CHOICES)
     assert compose_raw("train", ["seed=1"], config_dir=config_dir).trainer.max_epochs == 1234
+    assert len(composed._BY_CHOICES) == kept, "the edited config's tree replaces the old one"
 
 
 def test_a_file_in_a_linked_folder_is_read_again_when_edited(tmp_path: Path) -> None:

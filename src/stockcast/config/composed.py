@@ -17,9 +17,10 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
-# Composed configs by config folder, its files' stamps, config name, the config-group overrides
-# (in their order) and whether the `hydra` node is kept.
-_BY_CHOICES: dict[tuple[Any, ...], DictConfig] = {}
+# Composed configs, with the stamps of the files they were composed from, by config folder,
+# config name, the config-group overrides (in their order) and whether the `hydra` node is kept:
+# one tree per choice of groups, replaced when a file changes.
+_BY_CHOICES: dict[tuple[Any, ...], tuple[tuple[tuple[str, int, int], ...], DictConfig]] = {}
 
 
 def compose_reusing_choices(
@@ -63,20 +64,16 @@ def compose_reusing_choices(
         if repository.group_exists(o.key_or_group) and not isinstance(o.value(), dict)
     ]
     values = [o for o in parsed if all(o is not choice for choice in choices)]
-    key = (
-        str(config_dir),
-        _stamps(
-            [Path(source.path) for source in repository.get_sources() if source.scheme() == "file"]
-        ),
-        config_name,
-        tuple(o.input_line for o in choices),
-        return_hydra_config,
-    )
-    if key not in _BY_CHOICES:
-        _BY_CHOICES[key] = compose(
-            config_name, [o.input_line for o in choices], return_hydra_config
-        )
-    cfg = copy.deepcopy(_BY_CHOICES[key])
+    key = (str(config_dir), config_name, tuple(o.input_line for o in choices), return_hydra_config)
+    folders = [
+        Path(source.path) for source in repository.get_sources() if source.scheme() == "file"
+    ]
+    stamps = _stamps(folders)
+    kept = _BY_CHOICES.get(key)
+    if kept is None or kept[0] != stamps:
+        tree = compose(config_name, [o.input_line for o in choices], return_hydra_config)
+        kept = _BY_CHOICES[key] = (stamps, tree)
+    cfg = copy.deepcopy(kept[1])
     apply_values(values, cfg)
     if return_hydra_config:
         _record_run(cfg.hydra, parsed)
