@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.period_codes import all_periods, period_start
+from stockcast.data.value_cells import spaces_only
 from stockcast.data.year_last import month_names_as_iso, year_last_as_iso
 from stockcast.errors import DataError
 
@@ -219,7 +220,7 @@ class DateColumn:
             return
         if not isinstance(value, str) and not pd.isna(value):
             return
-        blank = self.column.isna() | self.column.map(lambda v: isinstance(v, str) and not v.strip())
+        blank = self.column.isna() | self.column.map(spaces_only)
         count = int(blank.sum())
         more = f" ({count - 1} more row(s) without one)" if count > 1 else ""
         raise DataError(

@@ -4,7 +4,6 @@ file checked and read, each series' values and dates checked before anything use
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,12 @@ from stockcast.data.csv_file import read_csv_frame, separator_char
 from stockcast.data.id_refusals import refused_ids
 from stockcast.data.series import Series
 from stockcast.data.table_dates import read_date_column
+from stockcast.data.value_cells import (
+    cells_as_numbers,
+    markers_missing,
+    number_fix,
+    spaces_only,
+)
 from stockcast.errors import DataError, first_line
 
 # Table formats by name, and the file suffixes that imply them.
@@ -27,18 +32,6 @@ SUFFIX_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 COMPRESSIBLE_FORMATS = frozenset({"csv"})
 # The bytes every Parquet file starts with: such a file read as CSV is no text at all.
 PARQUET_MAGIC = b"PAR1"
-# Cells that mean "no value" beside those pandas already reads as missing (NA, null, #N/A, ...):
-# FRED's downloads write a day without an observation as ".".
-MISSING_MARKERS = frozenset({"."})
-# A number written with thousands separators, by its decimal mark: "15,136.0" (which no parser
-# reads as a number, and is refused with a hint) and "15.136,0" (read where the comma is the
-# decimal mark: a spreadsheet writes the point only there).
-THOUSANDS = {
-    ".": re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?"),
-    ",": re.compile(r"[+-]?\d{1,3}(\.\d{3})+(,\d*)?"),
-}
-# A number with a decimal comma ("1002,51"), as a file read with the decimal point holds it.
-DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")
 
 
 def table_format(path: Path, format: str | None, key: str, otherwise: str | None = None) -> str:
@@ -155,7 +148,6 @@ def read_table_series(
     `separator` and `decimal`: a CSV's field separator and decimal mark (`;` and `,` where a
     spreadsheet writes the comma as the decimal mark).
     """
-    import pandas as pd
 
     path = Path(path)
     separator = separator_char(separator)
@@ -177,8 +169,8 @@ def read_table_series(
         else frame[date_column].to_numpy("datetime64[ns]") < after_day(checked_through)
     )
     refuse_true_false(frame[value_column].where(checked), label, key)
-    frame = frame.assign(**{value_column: _markers_missing(frame[value_column])})
-    values = pd.to_numeric(_with_points(frame[value_column], decimal), errors="coerce")
+    frame = frame.assign(**{value_column: markers_missing(frame[value_column])})
+    values = cells_as_numbers(frame[value_column], decimal)
     if refused is not None and id_column is not None:
         refused.update(refused_ids(frame, values, checked, id_column, date_column, value_column))
         # Their rows stay (the file's data rows keep their numbers) but are neither checked
@@ -189,7 +181,7 @@ def read_table_series(
         row = int(np.flatnonzero(bad)[0])
         cell = frame[value_column].iloc[row]
         more = f" (and {int(bad.sum()) - 1} more)" if bad.sum() > 1 else ""
-        fix = _number_fix(str(cell).strip(), key, separator, decimal)
+        fix = number_fix(str(cell).strip(), key, separator, decimal)
         raise DataError(
             f"{label} has a non-numeric value {cell!r} in column {value_column!r} at data row "
             f"{row + 1}{more}; {fix}."
@@ -235,60 +227,9 @@ def _without_empty_end(frame: Any) -> Any:
     for index in range(frame.shape[1]):
         cells = frame.iloc[:, index]
         if cells.dtype == object or pd.api.types.is_string_dtype(cells):
-            filled[:, index] &= ~cells.map(_spaces_only, na_action="ignore").eq(True).to_numpy()
+            filled[:, index] &= ~cells.map(spaces_only, na_action="ignore").eq(True).to_numpy()
     holding = np.flatnonzero(filled.any(axis=1))
     return frame.iloc[: holding[-1] + 1] if len(holding) else frame
-
-
-def _spaces_only(cell: Any) -> bool:
-    return isinstance(cell, str) and not cell.strip()
-
-
-def _with_points(column: Any, decimal: str) -> Any:
-    """A text column's numbers as a point-decimal parser reads them, where the comma is the
-    decimal mark (pandas reads a column by it only where every cell is a plain number): a point
-    there only groups thousands (1.234,5), so a cell with another point (2.5, 1.234 read as
-    one and a quarter) is no number and is refused, not read a thousand times off."""
-    import pandas as pd
-
-    if decimal == "." or (column.dtype != object and not pd.api.types.is_string_dtype(column)):
-        return column
-
-    def pointed(cell: Any) -> Any:
-        if not isinstance(cell, str):
-            return cell
-        text = cell.strip()
-        if THOUSANDS[decimal].fullmatch(text):
-            text = text.replace(".", "")
-        elif "." in text:
-            return None
-        return text.replace(decimal, ".")
-
-    return column.map(pointed)
-
-
-def _number_fix(cell: str, key: str, separator: str, decimal: str) -> str:
-    """What to do about a value cell that is no number, by how it is written."""
-    if decimal == "," and "." in cell:
-        return (
-            f"a point is no decimal mark with {key}.decimal=',' (only 1.234,5 groups thousands); "
-            f"write the number with a comma, or read the file with \"{key}.decimal='.'\""
-        )
-    if decimal == "." and THOUSANDS["."].fullmatch(cell):
-        return "write its numbers without thousands separators"
-    if decimal == "." and separator != "," and DECIMAL_COMMA.fullmatch(cell):
-        return f"its decimal mark is a comma: read it with \"{key}.decimal=','\""
-    return "clean the file or pick another column"
-
-
-def _markers_missing(column: Any) -> Any:
-    """The column with MISSING_MARKERS cells as missing values (counted and refused as blank
-    cells are, rather than as text)."""
-    import pandas as pd
-
-    if column.dtype != object and not pd.api.types.is_string_dtype(column):
-        return column
-    return column.mask(column.astype(str).str.strip().isin(MISSING_MARKERS))
 
 
 def read_csv_series(

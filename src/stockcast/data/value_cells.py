@@ -1,0 +1,80 @@
+"""A table's value cells as numbers: the missing-value markers of data sources, and numbers
+written with the decimal comma or with thousands separators, read or refused with a hint."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Cells that mean "no value" beside those pandas already reads as missing (NA, null, #N/A, ...):
+# FRED's downloads write a day without an observation as ".".
+MISSING_MARKERS = frozenset({"."})
+# A number written with thousands separators, by its decimal mark: "15,136.0" (which no parser
+# reads as a number, and is refused with a hint) and "15.136,0" (read where the comma is the
+# decimal mark: a spreadsheet writes the point only there).
+THOUSANDS = {
+    ".": re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?"),
+    ",": re.compile(r"[+-]?\d{1,3}(\.\d{3})+(,\d*)?"),
+}
+# A number with a decimal comma ("1002,51"), as a file read with the decimal point holds it.
+DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")
+
+
+def cells_as_numbers(column: Any, decimal: str) -> Any:
+    """The value column as floats, by `decimal` (the file's decimal mark): a cell that is no
+    number is NaN, told from a missing one by the cell itself."""
+    import pandas as pd
+
+    return pd.to_numeric(_with_points(column, decimal), errors="coerce")
+
+
+def spaces_only(cell: Any) -> bool:
+    """A text cell of nothing but spaces: no data, as a blank cell is."""
+    return isinstance(cell, str) and not cell.strip()
+
+
+def _with_points(column: Any, decimal: str) -> Any:
+    """A text column's numbers as a point-decimal parser reads them, where the comma is the
+    decimal mark (pandas reads a column by it only where every cell is a plain number): a point
+    there only groups thousands (1.234,5), so a cell with another point (2.5, 1.234 read as
+    one and a quarter) is no number and is refused, not read a thousand times off."""
+    import pandas as pd
+
+    if decimal == "." or (column.dtype != object and not pd.api.types.is_string_dtype(column)):
+        return column
+
+    def pointed(cell: Any) -> Any:
+        if not isinstance(cell, str):
+            return cell
+        text = cell.strip()
+        if THOUSANDS[decimal].fullmatch(text):
+            text = text.replace(".", "")
+        elif "." in text:
+            return None
+        return text.replace(decimal, ".")
+
+    return column.map(pointed)
+
+
+def number_fix(cell: str, key: str, separator: str, decimal: str) -> str:
+    """What to do about a value cell that is no number, by how it is written."""
+    if decimal == "," and "." in cell:
+        return (
+            f"a point is no decimal mark with {key}.decimal=',' (only 1.234,5 groups thousands); "
+            f"write the number with a comma, or read the file with \"{key}.decimal='.'\""
+        )
+    if decimal == "." and THOUSANDS["."].fullmatch(cell):
+        return "write its numbers without thousands separators"
+    if decimal == "." and separator != "," and DECIMAL_COMMA.fullmatch(cell):
+        return f"its decimal mark is a comma: read it with \"{key}.decimal=','\""
+    return "clean the file or pick another column"
+
+
+def markers_missing(column: Any) -> Any:
+    """The column with MISSING_MARKERS cells as missing values (counted and refused as blank
+    cells are, rather than as text)."""
+    import pandas as pd
+
+    if column.dtype != object and not pd.api.types.is_string_dtype(column):
+        return column
+    return column.mask(column.astype(str).str.strip().isin(MISSING_MARKERS))
