@@ -58,12 +58,10 @@ def compose_reusing_choices(
     if any(o.is_sweep_override() or _names_hydra(o.key_or_group) for o in parsed):
         return in_full()
     # Hydra's rule: a dict value, or a key that names no group, is a value override.
-    choices = [
-        o
-        for o in parsed
-        if repository.group_exists(o.key_or_group) and not isinstance(o.value(), dict)
-    ]
-    values = [o for o in parsed if all(o is not choice for choice in choices)]
+    choices, values = [], []
+    for override in parsed:
+        chooses = repository.group_exists(override.key_or_group)
+        (choices if chooses and not isinstance(override.value(), dict) else values).append(override)
     key = (str(config_dir), config_name, tuple(o.input_line for o in choices), return_hydra_config)
     folders = [
         Path(source.path) for source in repository.get_sources() if source.scheme() == "file"
@@ -106,11 +104,13 @@ def _record_run(node: DictConfig, overrides: list[Any]) -> None:
 def _stamps(folders: list[Path]) -> tuple[tuple[str, int, int], ...]:
     """Where each config file of the search path's folders is (links followed, as Hydra reads
     through them), its size and modification time: an edited file is read again."""
-    found = []
-    for folder in folders:
-        for parent, _, names in os.walk(folder.absolute(), followlinks=True):
-            for name in sorted(names):
-                if name.endswith(".yaml"):
-                    stat = os.stat(os.path.join(parent, name))
-                    found.append((os.path.join(parent, name), stat.st_size, stat.st_mtime_ns))
-    return tuple(sorted(found))
+    files = [
+        os.path.join(parent, name)
+        for folder in folders
+        for parent, _, names in os.walk(folder.absolute(), followlinks=True)
+        for name in names
+        if name.endswith(".yaml")
+    ]
+    return tuple(
+        (file, stat.st_size, stat.st_mtime_ns) for file in sorted(files) for stat in [os.stat(file)]
+    )
