@@ -162,6 +162,7 @@ def _ordered(bounds: tuple[float, float]) -> tuple[float, float]:
 
 
 PositiveRange = Annotated[Range, AfterValidator(_ordered_positive)]
+OrderedRange = Annotated[Range, AfterValidator(_ordered)]
 
 # A CSV file's field separator and decimal mark (data.separator, input.separator): a spreadsheet
 # where the comma is the decimal mark writes `;` between fields and `1,5` for one and a half.
@@ -193,6 +194,3 @@ def decimal_apart(decimal: str, info: ValidationInfo) -> str:
             f"(';' where the comma is the decimal mark), or set the decimal mark to {other!r}"
         )
     return decimal
-
-
-OrderedRange = Annotated[Range, AfterValidator(_ordered)]
