@@ -13,7 +13,8 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from stockcast.config import composed
-from stockcast.config.compose import CONFIG_DIR, compose_raw, register_resolvers
+from stockcast.config.compose import CONFIG_DIR, compose_config, compose_raw, register_resolvers
+from stockcast.errors import ConfigError
 
 
 def full_compose(
@@ -142,9 +143,6 @@ def test_the_group_choices_are_composed_once(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_a_config_file_with_a_broken_interpolation_is_one_sentence(tmp_path: Path) -> None:
     """Hydra wraps the file's OmegaConf error in an exception without a message."""
-    from stockcast.config.compose import compose_config
-    from stockcast.errors import ConfigError
-
     config_dir = shutil.copytree(CONFIG_DIR, tmp_path / "configs")
     train = config_dir / "train.yaml"
     train.write_text(train.read_text() + "\nbroken: ${\n")

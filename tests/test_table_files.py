@@ -13,10 +13,12 @@ import pandas as pd
 import pytest
 
 from stockcast.config.compose import plain
+from stockcast.config.schema import validate_config
 from stockcast.data.prepared import prepare_data
 from stockcast.data.sources import SOURCES, read_csv_series, read_table_series
-from stockcast.errors import DataError
+from stockcast.errors import ConfigError, DataError
 from stockcast.prediction.calendar import future_dates
+from stockcast.prediction.inputs import read_input_table
 from stockcast.prediction.task import run_predict
 from stockcast.registry.ledger import LEDGER_FILE
 from tests.conftest import LENIENT_GATE, isolated_overrides, run_local_pipeline, run_task
@@ -433,9 +435,6 @@ def test_a_parquet_column_of_lists_does_not_stop_the_read(tmp_path: Path) -> Non
 def test_a_separator_that_cannot_be_read_is_one_sentence(
     make_cfg, overrides: list[str], sentence: str
 ) -> None:
-    from stockcast.config.schema import validate_config
-    from stockcast.errors import ConfigError
-
     cfg = make_cfg("data=csv", "data.path=prices.csv", *overrides)
     with pytest.raises(ConfigError) as refused:
         validate_config(cfg)
@@ -444,8 +443,6 @@ def test_a_separator_that_cannot_be_read_is_one_sentence(
 
 
 def test_predict_reads_its_input_with_the_input_separator(tmp_path: Path) -> None:
-    from stockcast.prediction.inputs import read_input_table
-
     path = tmp_path / "input.csv"
     path.write_text("Date;Close\n2024-01-01;1,5\n2024-01-02;2,25\n")
     given = {"path": str(path), "date_column": "Date", "value_column": "Close"}
