@@ -5,7 +5,7 @@ sections and each model kind's settings): each constrained type says in words wh
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    field_validator,
 )
 
 from stockcast.data.calendar import canonical_day
@@ -185,12 +186,21 @@ def _one_separator(text: str) -> str:
 CsvSeparator = Annotated[str, AfterValidator(_one_separator)]
 
 
-def decimal_apart(decimal: str, info: ValidationInfo) -> str:
-    """A section's `decimal` validator: the decimal mark cannot also separate the fields."""
-    if decimal == info.data.get("separator"):
-        other = "," if decimal == "." else "."
-        raise ValueError(
-            f"is {decimal!r}, the separator too; separate the fields with another character "
-            f"(';' where the comma is the decimal mark), or set the decimal mark to {other!r}"
-        )
-    return decimal
+class CsvForm(Section):
+    """The settings of a section that reads a CSV file (data, predict's input): its field
+    separator and decimal mark (a Parquet file keeps numbers as numbers)."""
+
+    separator: CsvSeparator = ","
+    decimal: Literal[DECIMAL_MARKS] = "."  # type: ignore[valid-type]
+
+    @field_validator("decimal")
+    @classmethod
+    def _decimal_apart(cls, decimal: str, info: ValidationInfo) -> str:
+        """The decimal mark cannot also separate the fields."""
+        if decimal == info.data.get("separator"):
+            other = "," if decimal == "." else "."
+            raise ValueError(
+                f"is {decimal!r}, the separator too; separate the fields with another character "
+                f"(';' where the comma is the decimal mark), or set the decimal mark to {other!r}"
+            )
+        return decimal

@@ -5,22 +5,20 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from stockcast.config.data_schema import SeriesLength
 from stockcast.config.sections import PathsConfig, RegisteredModelName, RegistrySettings
 from stockcast.fields import (
-    DECIMAL_MARKS,
     INPUT_KINDS,
     PREDICT_MODES,
     Above0,
     AsWhole,
-    CsvSeparator,
+    CsvForm,
     Section,
     SeedOrNone,
     WholeAbove0,
     WholeAtLeast0,
-    decimal_apart,
 )
 
 
@@ -34,7 +32,7 @@ class PredictModel(Section):
     default_alias: str | None = None
 
 
-class PredictInput(Section):
+class PredictInput(CsvForm):
     # What the input kinds read; prediction/inputs.py judges them, naming the file or value.
     unjudged = frozenset(
         {"path", "format", "date_column", "value_column", "id_column", "series_id", "values"}
@@ -45,11 +43,6 @@ class PredictInput(Section):
     length: SeriesLength | None = None
     # A batch only: leave out the ids the guards refuse instead of refusing the file.
     skip_refused: bool = False
-    # A CSV file's field separator and decimal mark.
-    separator: CsvSeparator = ","
-    decimal: Literal[DECIMAL_MARKS] = "."  # type: ignore[valid-type]
-
-    _decimal_apart = field_validator("decimal")(decimal_apart)
 
 
 class BacktestConfig(Section):

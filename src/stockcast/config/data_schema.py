@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
 from stockcast.fields import (
-    DECIMAL_MARKS,
     NORMALIZATIONS,
     SPLIT_NAMES,
     SPLIT_SUM_TOLERANCE,
@@ -15,7 +14,7 @@ from stockcast.fields import (
     Above0,
     AsWhole,
     AtLeast0,
-    CsvSeparator,
+    CsvForm,
     Fraction,
     IsoDate,
     OrderedRange,
@@ -27,7 +26,6 @@ from stockcast.fields import (
     WholeAtLeast0,
     WindowOrAuto,
     _distinct,
-    decimal_apart,
 )
 
 
@@ -104,18 +102,13 @@ class MultiTickerData(MarketCommon):
     market_volatility: AtLeast0
 
 
-class TableData(DataCommon):
+class TableData(DataCommon, CsvForm):
     path: str
     date_column: str | None
     value_column: str
     id_column: str | None
     format: Literal[TABLE_FORMATS] | None = None  # type: ignore[valid-type]
-    # A CSV's only; a Parquet file keeps numbers as numbers.
-    separator: CsvSeparator = ","
-    decimal: Literal[DECIMAL_MARKS] = "."  # type: ignore[valid-type]
     release_lag_days: WholeAtLeast0 = 0
-
-    _decimal_apart = field_validator("decimal")(decimal_apart)
 
 
 class CsvData(TableData):
