@@ -150,3 +150,15 @@ def test_a_config_file_with_a_broken_interpolation_is_one_sentence(tmp_path: Pat
         compose_config("train", ["seed=1"], config_dir=config_dir)
     assert str(refused.value).startswith("cannot compose the config: ")
     assert "${" in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_config_file_that_is_no_yaml_is_one_sentence_naming_it(tmp_path: Path) -> None:
+    config_dir = shutil.copytree(CONFIG_DIR, tmp_path / "configs")
+    trainer = config_dir / "trainer" / "default.yaml"
+    trainer.write_text(trainer.read_text() + "\nmax_epochs: 2\n")
+    with pytest.raises(ConfigError) as refused:
+        compose_config("train", ["seed=1"], config_dir=config_dir)
+    assert str(refused.value).startswith(
+        f"cannot compose the config: found duplicate key max_epochs in {trainer}, line "
+    )
+    assert str(refused.value).endswith("; fix that file")

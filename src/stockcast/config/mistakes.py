@@ -124,6 +124,15 @@ def error_text(err: BaseException) -> str:
     return str(err).strip() or str(err.__cause__ or "").strip() or type(err).__name__
 
 
+def yaml_problem(err: Exception) -> str:
+    """A config file's YAML error as one clause naming the file and line (`found duplicate key
+    max_epochs in .../trainer/default.yaml, line 19; fix that file`)."""
+    problem = getattr(err, "problem", None) or error_text(err).splitlines()[0]
+    mark = getattr(err, "problem_mark", None)
+    where = f" in {mark.name}, line {mark.line + 1}" if mark is not None else ""
+    return f"{problem}{where}; fix that file"
+
+
 def names_beside(
     key: str, config_name: str, overrides: Sequence[str], compose: Composer
 ) -> tuple[str, list[str]] | None:
