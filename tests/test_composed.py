@@ -159,6 +159,6 @@ def test_a_config_file_that_is_no_yaml_is_one_sentence_naming_it(tmp_path: Path)
     with pytest.raises(ConfigError) as refused:
         compose_config("train", ["seed=1"], config_dir=config_dir)
     assert str(refused.value).startswith(
-        f"cannot compose the config: found duplicate key max_epochs in {trainer}, line "
+        f"cannot compose the config: the config file {trainer} is not valid YAML at line "
     )
-    assert str(refused.value).endswith("; fix that file")
+    assert str(refused.value).endswith(" (found duplicate key max_epochs); fix that file")

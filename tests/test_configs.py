@@ -247,6 +247,29 @@ def test_a_config_mistake_on_the_command_line_is_one_sentence_and_exit_2(
     assert written <= {"config.yaml", "hydra.yaml", "overrides.yaml", "train.log", "predict.log"}
 
 
+def test_a_config_file_that_is_not_yaml_is_one_sentence_and_exit_2(tmp_path: Path) -> None:
+    """PyYAML's error passes through Hydra untouched; the command names the file and line."""
+    from tests.reliability_helpers import assert_one_sentence_refusal
+
+    broken = tmp_path / "extra" / "experiment" / "broken.yaml"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("# @package _global_\nseed: [1, 2\nmodel: {}\n")
+    result = run_cli(
+        [
+            "src/train.py",
+            "experiment=broken",
+            f"hydra.searchpath=[file://{tmp_path / 'extra'}]",
+            f"paths.log_dir={tmp_path / 'logs'}",
+        ],
+        tmp_path,
+        check=False,
+    )
+    assert assert_one_sentence_refusal(result) == (
+        f"error: the config file {broken} is not valid YAML at line 3 (expected ',' or ']', "
+        "but got ':'); fix that file"
+    )
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -15,7 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.composed import compose_reusing_choices
-from stockcast.config.mistakes import composition_error, error_text, yaml_problem
+from stockcast.config.mistakes import composition_error, error_text
 from stockcast.data.calendar import today_utc
 from stockcast.errors import ConfigError
 from stockcast.paths import PROJECT_ROOT
@@ -97,9 +97,7 @@ def compose_config(
 
     try:
         return compose_raw(config_name, overrides, config_dir, return_hydra_config)
-    except yaml.YAMLError as err:  # a config file that is no YAML (Hydra lets it through)
-        raise ConfigError(f"cannot compose {what}: {yaml_problem(err)}") from None
-    except (HydraException, OmegaConfBaseException) as err:
+    except (yaml.YAMLError, HydraException, OmegaConfBaseException) as err:
         sentence = composition_error(err, config_name, overrides, compose_raw)
         first_line = error_text(err).splitlines()[0]
         raise ConfigError(f"cannot compose {what}: {sentence or first_line}") from None

@@ -87,7 +87,10 @@ def composition_error(
         OverrideParseException,
     )
     from omegaconf.errors import OmegaConfBaseException
+    from yaml import YAMLError
 
+    if isinstance(err, YAMLError):  # a config file that is no YAML (Hydra lets it through)
+        return yaml_problem(err)
     if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:
         group, _, option = err.missing_cfg_file.rpartition("/")
         return unknown_option(group, option, err.options)
@@ -125,12 +128,14 @@ def error_text(err: BaseException) -> str:
 
 
 def yaml_problem(err: Exception) -> str:
-    """A config file's YAML error as one clause naming the file and line (`found duplicate key
-    max_epochs in .../trainer/default.yaml, line 19; fix that file`)."""
+    """A config file's YAML error as one clause naming the file and line (`the config file
+    .../trainer/default.yaml is not valid YAML at line 19 (found duplicate key max_epochs); fix
+    that file`)."""
     problem = getattr(err, "problem", None) or error_text(err).splitlines()[0]
     mark = getattr(err, "problem_mark", None)
-    where = f" in {mark.name}, line {mark.line + 1}" if mark is not None else ""
-    return f"{problem}{where}; fix that file"
+    if mark is None:
+        return f"a config file is not valid YAML ({problem}); fix that file"
+    return f"the config file {mark.name} is not valid YAML at line {mark.line + 1} ({problem}); fix that file"
 
 
 def names_beside(
