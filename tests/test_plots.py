@@ -36,13 +36,17 @@ def texts(ax: Any) -> list[str]:
     return [text.get_text() for text in ax.texts]
 
 
-def forecast(origin: int) -> LedgerForecast:
+def forecast(origin: int, levels: tuple[str, ...] = ("80",)) -> LedgerForecast:
     targets = tuple(str(day.date()) for day in DAYS[origin + 1 : origin + 3])
     level = 100.0 + origin
+    half_width = {name: (float(name) - 70) / 10 for name in levels}  # 80: 1, 90: 2, 95: 2.5
+    bands = {
+        name: ((level - width, level - width), (level + width, level + width))
+        for name, width in half_width.items()
+    }
     return LedgerForecast(
-        "m", 1, "series", str(DAYS[origin].date()), targets, (level, level), level,
-        {"80": ((level - 1, level - 2), (level + 1, level + 2))},
-    )  # fmt: skip
+        "m", 1, "series", str(DAYS[origin].date()), targets, (level, level), level, bands
+    )
 
 
 def entry(day: int, matured: bool) -> dict[str, Any]:
@@ -95,3 +99,13 @@ def test_the_latest_fan_stands_out_and_older_ones_fade_or_go(tmp_path: Path, dra
     assert len(prices.collections) == 1, "one band: the latest forecast's"
     # Each forecast starts at its origin's price, so it reads as that day's continuation.
     assert latest.get_xdata()[0] == np.datetime64("2026-06-11")
+
+
+def test_the_replay_draws_the_narrowest_band_of_any_levels(tmp_path: Path, drawn) -> None:
+    """model.interval_levels=[90, 95]: the 90% band, not none for want of an 80% one."""
+    replay(tmp_path, [forecast(5, levels=("95", "90"))], [entry(5, matured=False)])
+    prices, _, _ = drawn[0].axes
+    assert "its 90% interval" in prices.get_legend_handles_labels()[1]
+    (band,) = prices.collections
+    edges = band.get_paths()[0].vertices[:, 1]
+    assert (edges.min(), edges.max()) == (103.0, 107.0), "the 90% band's edges"

@@ -114,7 +114,8 @@ def test_a_five_day_replay_end_to_end_and_again_the_same(tmp_path: Path) -> None
     assert [d["live"]["matured"] for d in days[:2]] == [0, 0]
     assert 0 < days[2]["live"]["matured"] < days[4]["live"]["matured"]
     assert days[4]["live"]["mase"] > 0 and days[4]["live"]["naive_mase"] > 0
-    assert 0.0 <= days[4]["live"]["coverage_80"] <= 1.0
+    assert set(days[4]["live"]["coverage"]) == {"80", "95"}
+    assert all(0.0 <= share <= 1.0 for share in days[4]["live"]["coverage"].values())
     written = json.loads((tmp_path / "first" / REPLAY_FILE).read_text())
     assert written == json.loads(json.dumps(first))
     assert (tmp_path / "first" / REPLAY_PLOT_FILE).stat().st_size > 10_000
@@ -274,6 +275,23 @@ def test_a_stopped_replay_resumes_at_its_first_unfinished_day(
     finished = _replay(tmp_path, "later3", "seed=3", f"replay.resume_from={tmp_path / 'run'}")
     assert finished == again and len(ran) == 6, "no day runs again"
     assert (tmp_path / "run" / REPLAY_PLOT_FILE).is_file()
+
+
+def test_days_recorded_with_only_the_80_coverage_resume_in_todays_shape(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replay.json written before every band's live coverage was recorded keeps one shape."""
+    _stopped_replay(tmp_path, monkeypatch, 3, "seed=3")
+    summary_file = tmp_path / "run" / REPLAY_FILE
+    written = json.loads(summary_file.read_text())
+    for entry, share in zip(written["days"], (0.75, None), strict=True):
+        entry["live"].pop("coverage")
+        entry["live"]["coverage_80"] = share
+    summary_file.write_text(json.dumps(written))
+
+    again = _replay(tmp_path, "later", "seed=3", f"replay.resume_from={tmp_path / 'run'}")
+    assert [day["live"]["coverage"] for day in again["days"][:2]] == [{"80": 0.75}, {}]
+    assert not any("coverage_80" in day["live"] for day in again["days"])
 
 
 def test_a_replay_resumes_only_with_the_overrides_it_started_with(

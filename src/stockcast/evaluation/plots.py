@@ -219,7 +219,7 @@ def plot_replay_days(
     history: int,
 ) -> Path:
     """Three panels over the simulated days: prices with the latest stored champion forecast and
-    its 80% band (the few before it faded); the live MASE of those forecasts against naive's, or
+    its narrowest band (the few before it faded); the live MASE of those forecasts against naive's, or
     a note while none has matured; the champion version."""
     from matplotlib.ticker import MaxNLocator
 
@@ -259,7 +259,7 @@ def plot_replay_days(
 
 
 def _draw_replay_forecasts(ax, forecasts: Sequence[Any]) -> None:
-    """The latest forecast bold with its 80% band, the EARLIER_FORECASTS before it as faded
+    """The latest forecast bold with its narrowest band, the EARLIER_FORECASTS before it as faded
     lines (older ones dropped): every day's fan overlapping the next one's could not be told
     apart. Each line starts at its origin's price, so it reads as that day's continuation."""
     if not forecasts:
@@ -274,9 +274,10 @@ def _draw_replay_forecasts(ax, forecasts: Sequence[Any]) -> None:
     x, y = _from_origin(latest, latest.point)
     label = f"latest forecast (from {str(latest.origin_date)[:10]})"
     ax.plot(x, y, "o-", color="tab:blue", linewidth=1.6, markersize=3, label=label, zorder=3)
-    if "80" in latest.bands:
-        lower, upper = (_from_origin(latest, edge)[1] for edge in latest.bands["80"])
-        band = "its 80% interval"
+    if latest.bands:  # the narrowest (80% by default): a wider one drawn over it hides it
+        level = min(latest.bands, key=float)
+        lower, upper = (_from_origin(latest, edge)[1] for edge in latest.bands[level])
+        band = f"its {level}% interval"
         ax.fill_between(x, lower, upper, color="tab:blue", alpha=0.2, linewidth=0, label=band)
 
 

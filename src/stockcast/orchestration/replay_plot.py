@@ -1,5 +1,5 @@
 """A replay's plot: the prices the newest prepared day holds, each day's champion forecast from
-the ledger with its 80% band, the live error against naive and the champion, day by day."""
+the ledger with its narrowest band, the live error against naive and the champion, day by day."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from stockcast.registry.ledger import LEDGER_FILE, Ledger
 def plot_replay(
     path: Path, cfg: DictConfig, ledger_dir: Path, run_dir: Path, entries: list[dict[str, Any]]
 ) -> Path:
-    """Prices with each day's champion forecast and 80% band; live error vs naive; champion.
+    """Prices with each day's champion forecast and narrowest band; live error vs naive; champion.
     `ledger_dir`: the folder of the replay's ledger (its store's, unless monitor.ledger_dir)."""
 
     # The newest data a day prepared: a day refused for want of new data, or one that failed,

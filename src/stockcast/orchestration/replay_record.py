@@ -94,7 +94,17 @@ def recorded_replay(run_dir: Path, given: list[str]) -> tuple[dict[str, Any], li
             f"the replay in {run_dir} ran into the store {store}, which is gone, so it cannot be "
             "resumed; start a new replay."
         )
-    return plan, entries
+    return plan, [_with_every_coverage(entry) for entry in entries]
+
+
+def _with_every_coverage(entry: dict[str, Any]) -> dict[str, Any]:
+    """A day recorded before the live coverage of every band was (only `coverage_80`), as a day
+    is recorded now: one `replay.json` keeps one shape."""
+    live = dict(entry["live"])
+    if "coverage_80" in live:
+        share = live.pop("coverage_80")
+        live["coverage"] = {} if share is None else {"80": share}
+    return {**entry, "live": live}
 
 
 def _well_formed(plan: Any, entries: Any) -> bool:
@@ -176,7 +186,7 @@ def day_entry(run_dir: Path, as_of: str, seconds: float, error: str | None) -> d
         "live": {
             "mase": live.get("mase"),
             "naive_mase": live.get("naive_mase"),
-            "coverage_80": (live.get("coverage") or {}).get("80"),
+            "coverage": live.get("coverage") or {},
             "matured": int(live.get("matured", 0)),
         },
         "seconds": round(seconds, 3),
