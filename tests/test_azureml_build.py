@@ -129,8 +129,8 @@ def test_an_asset_read_with_the_users_csv_columns_reaches_every_step(path: str) 
     import shlex
 
     from stockcast.config.compose import compose_config
-    from stockcast.config.schema import validate_data
     from stockcast.orchestration.azureml.components import substitute_placeholders
+    from stockcast.orchestration.azureml.preflight import check_cloud_config
 
     overrides = ["experiment=auto", "data=csv", "data.value_column=Sales"]
     sc = compose_submit_config(
@@ -145,7 +145,7 @@ def test_an_asset_read_with_the_users_csv_columns_reaches_every_step(path: str) 
         # The command as its node's shell reads it, placeholders filled.
         tokens = shlex.split(substitute_placeholders(command))
         cfg = compose_config("pipeline", tokens[tokens.index("experiment=auto") :])
-        validate_data(cfg)
+        check_cloud_config(cfg)  # as the step checks it on its node
         assert cfg.data.value_column == "Sales"
     job._to_rest_object()
 

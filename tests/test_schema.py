@@ -290,26 +290,6 @@ def test_lightning_arguments_added_callbacks_and_a_tasks_own_section_are_accepte
     assert validate_config(cfg, sections=("publish",)) is cfg
 
 
-def test_the_data_section_alone_is_refused_as_the_whole_config_would_be() -> None:
-    """A cloud step's preflight checks only its data (its registry resolves on its node)."""
-    from stockcast.config.compose import compose_config
-    from stockcast.config.schema import validate_data
-
-    cfg = compose_config("pipeline", ["data=csv", "registry=azureml"])
-    with pytest.raises(ConfigError) as whole:
-        validate_config(compose_config("pipeline", ["data=csv", "data.value_column=Sales"]))
-    with pytest.raises(ConfigError) as alone:
-        validate_data(cfg)
-    assert (
-        str(alone.value)
-        == str(whole.value)
-        == ("data.path is not set; give it in the config or as an override (data.path=...).")
-    )
-    validate_data(compose_config("pipeline", ["data=csv", "data.path=x.csv", "registry=azureml"]))
-    with pytest.raises(ConfigError, match=r"^data\.lenght is not a setting of the pipeline config"):
-        validate_data(compose_config("pipeline", ["+data.lenght=3"]))
-
-
 def test_another_model_kind_trains_on_an_experiments_data(make_cfg) -> None:
     """`make pipeline ARGS="model=theta"` (the README's way to register a new kind) ran
     experiment=mlp_w10, whose model.hidden_sizes then made model=theta refused as "remove it",

@@ -133,23 +133,6 @@ def _chosen(cfg: DictConfig, group: str) -> str | None:
     return chosen
 
 
-def validate_data(cfg: DictConfig) -> None:
-    """The data section alone, refused as `validate_config` refuses it: for a config whose other
-    sections resolve only where it runs (a cloud step's registry reads its node's environment)."""
-    base = schema_for(cfg)
-    source = str(OmegaConf.select(cfg, "data.source"))
-    held = DATA_SOURCES.get(source)
-    if held is None:
-        raise ConfigError(f"data.source is {source!r}; choose one of {sorted(DATA_SOURCES)}.")
-    try:
-        held.model_validate(_named_values(held, cfg.data))
-    except ValidationError as err:
-        first = err.errors()[0]
-        located = {**first, "loc": ("data", source, *first["loc"])}
-        raise ConfigError(_sentence(base, located)) from None
-    _refuse_unknown_key(base, held, cfg.data, "data.")
-
-
 def _refuse_unknown_key(
     base: type[Section],
     model: type[Section],

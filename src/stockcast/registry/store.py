@@ -171,9 +171,6 @@ class ModelRegistry:
     def champion(self, alias: str) -> VersionInfo | None:
         return next((v for v in self.versions() if alias in v.aliases), None)
 
-    def model_uri(self, info: VersionInfo) -> str:
-        return f"models:/{self.model_name}/{info.version}"
-
     def label(self, info: VersionInfo) -> str:
         return f"{self.model_name} version {info.version}"
 

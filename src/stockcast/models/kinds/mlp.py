@@ -79,10 +79,6 @@ class MLP(nn.Module):
     def members(self) -> int:
         return int(self.weights[0].shape[0])
 
-    @property
-    def out_features(self) -> int:
-        return int(self.weights[-1].shape[-1])
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:
             return self.forward(x[None])[0]
