@@ -200,7 +200,7 @@ ZIP_FIX = "zip the CSV on its own, or unzip it and give the CSV's own path"
         # What macOS's Finder writes beside the file.
         (
             ["prices.csv", "__MACOSX/", "__MACOSX/._prices.csv", "notes.txt"],
-            "4 files (prices.csv, __MACOSX/, __MACOSX/._prices.csv, ...)",
+            "4 files (prices.csv, __MACOSX/, __MACOSX/._prices.csv and 1 more)",
         ),
         ([], "no file"),
     ],

@@ -100,7 +100,7 @@ def test_one_series_of_a_file_is_judged_by_its_own_rows(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as refused:
         build_input({**cfg, "series_id": "ZZZ"}, metadata)
     assert str(refused.value) == (
-        "input.series_id 'ZZZ' is not in the data; its ids are ['AAA', 'BAD']."
+        "input.series_id 'ZZZ' is not in the data; its ids are 'AAA', 'BAD'."
     )
     with pytest.raises(ConfigError, match=r"holds 2 series in column 'Ticker'; pick one with"):
         build_input(cfg, metadata)

@@ -1,7 +1,8 @@
 """User-facing errors: one sentence that says what is wrong and what to do."""
 
 import sys
-from typing import NoReturn
+from collections.abc import Iterable
+from typing import Any, NoReturn
 
 
 def first_line(err: BaseException, strip: str = "") -> str:
@@ -9,6 +10,16 @@ def first_line(err: BaseException, strip: str = "") -> str:
     `strip` characters removed: what a one-sentence refusal quotes of it."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     return (lines[0] if lines else type(err).__name__).rstrip(strip)
+
+
+def first_few(items: Iterable[Any], shown: int) -> str:
+    """'a, b, c and 4 more': a refusal names the first `shown` of many items and counts the
+    rest, rather than burying its sentence under all of them."""
+    items = list(items)
+    rest = len(items) - shown
+    return ", ".join(str(item) for item in items[:shown]) + (
+        f" and {rest} more" if rest > 0 else ""
+    )
 
 
 class StockcastError(Exception):

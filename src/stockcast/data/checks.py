@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.series import Series
-from stockcast.errors import DataError
+from stockcast.errors import DataError, first_few
 from stockcast.forecasting.guard import LARGEST_VALUE, SMALLEST_VALUE
 
 # A series' typical one-step move must span at least this many float32 steps at its level (a
@@ -31,11 +31,6 @@ MONTH_NUMBERS = {
     for number, name in enumerate(names)
     if name
 }
-
-
-def _listed(items: Sequence[Any]) -> str:
-    shown = ", ".join(str(item) for item in items[:SHOWN])
-    return shown + (f" and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
 
 
 def day_or_time(stamp: Any) -> str:
@@ -103,7 +98,7 @@ def check_csv_layout(
             rows, those = ("row", "that row belongs") if one else ("rows", "those rows belong")
             raise DataError(
                 f"{table_label(path)} has no {id_column!r} ({key}.id_column) at data {rows} "
-                f"{_listed(_data_rows(no_id))}; fill in which series {those} to."
+                f"{first_few(_data_rows(no_id), SHOWN)}; fill in which series {those} to."
             )
     if date_column is None:
         if id_column is None:
@@ -116,7 +111,7 @@ def check_csv_layout(
     first = frame.loc[repeated, keys].iloc[0]
     same = (frame[keys] == first).all(axis=1).to_numpy()
     date = day_or_time(first[date_column])
-    where = _listed(_data_rows(same))
+    where = first_few(_data_rows(same), SHOWN)
     if id_column is None:
         candidate = candidate_id_column(frame, date_column, value_column)
         if candidate is not None:
@@ -151,7 +146,7 @@ def _refuse_stacked_series(frame: Any, path: str | Path, value_column: str, key:
             continue
         if _all_dates(names.unique()):
             continue
-        shown = _listed([repr(str(name)) for name in names.unique()])
+        shown = first_few([repr(str(name)) for name in names.unique()], SHOWN)
         raise DataError(
             f"{table_label(path)} has no dates ({key}.date_column=null) and its column "
             f"{column!r} holds {len(lengths)} series one after another ({shown}), which would "
@@ -182,8 +177,8 @@ def _places(item: Series, mask: np.ndarray) -> str:
     index = np.flatnonzero(mask)
     if item.dates is not None:
         dates = [np.datetime_as_string(item.dates[i], unit="D") for i in index]
-        return f"on {_listed(dates)}"
-    return f"at point(s) {_listed([int(i) + 1 for i in index])}"
+        return f"on {first_few(dates, SHOWN)}"
+    return f"at point(s) {first_few([int(i) + 1 for i in index], SHOWN)}"
 
 
 def check_series_values(

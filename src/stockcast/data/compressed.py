@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stockcast.errors import first_line
+from stockcast.errors import first_few, first_line
 
 # Compressions pandas reads by the file's suffix, opened the same way for the line scans: a scan
 # of the compressed bytes would name lines the file does not have.
@@ -92,7 +92,7 @@ def unopened(path: Path, label: str, err: Exception) -> str | None:
     files = _archive_files(path, kind)
     if len(files) == 1:
         return None
-    held = "no file" if not files else f"{len(files)} files ({_listed(files)})"
+    held = "no file" if not files else f"{len(files)} files ({first_few(files, SHOWN_FILES)})"
     return (
         f"{label} holds {held}, but pandas reads only a {kind} archive that holds the CSV "
         f"alone; {ARCHIVE_FIXES[kind]}."
@@ -129,8 +129,3 @@ def _archive_files(path: Path, kind: str) -> list[str]:
             return archive.namelist()
     with tarfile.open(path) as archive:
         return archive.getnames()
-
-
-def _listed(names: list[str]) -> str:
-    shown = ", ".join(names[:SHOWN_FILES])
-    return shown + (", ..." if len(names) > SHOWN_FILES else "")

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.checks import day_or_time
+from stockcast.errors import first_few
 
 # How many data rows a sentence lists before it says there are more.
 ROWS_SHOWN = 5
@@ -18,7 +19,7 @@ ROWS_SHOWN = 5
 def _rows(mask: np.ndarray) -> str:
     """1-based data rows (the header not counted), as the file's own messages number them."""
     rows = np.flatnonzero(mask) + 1
-    return ", ".join(map(str, rows[:ROWS_SHOWN])) + (" ..." if len(rows) > ROWS_SHOWN else "")
+    return first_few(rows, ROWS_SHOWN)
 
 
 def refused_ids(

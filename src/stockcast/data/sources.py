@@ -25,7 +25,7 @@ from stockcast.data.markets import (
 )
 from stockcast.data.series import Series
 from stockcast.data.table_file import read_csv_series, read_table_series
-from stockcast.errors import DataError
+from stockcast.errors import DataError, first_few
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 MARKET_SOURCES = ("gbm", "seasonal", "market")
+SHOWN_SERIES = 5  # how many series left out the log names
 
 
 def as_of_applies(series: list[Series]) -> bool:
@@ -158,8 +159,7 @@ def known_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> KnownSerie
         len(left_out),
         min_values,
         day_text(as_of),
-        ", ".join(f"{name} ({rows} rows)" for name, rows in list(left_out.items())[:5])
-        + (" ..." if len(left_out) > 5 else ""),
+        first_few((f"{name} ({rows} rows)" for name, rows in left_out.items()), SHOWN_SERIES),
     )
     return KnownSeries([kept for whole, kept in pairs if whole.series_id not in left_out], left_out)
 

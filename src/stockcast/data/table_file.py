@@ -22,7 +22,7 @@ from stockcast.data.value_cells import (
     number_fix,
     spaces_only,
 )
-from stockcast.errors import DataError, first_line
+from stockcast.errors import DataError, first_few, first_line
 
 # Table formats by name, and the file suffixes that imply them.
 TABLE_FORMATS = {"csv": "CSV", "parquet": "Parquet"}
@@ -32,6 +32,7 @@ SUFFIX_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 COMPRESSIBLE_FORMATS = frozenset({"csv"})
 # The bytes every Parquet file starts with: such a file read as CSV is no text at all.
 PARQUET_MAGIC = b"PAR1"
+SHOWN_ROWS = 5  # how many rows with a missing value a refusal names
 
 
 def table_format(path: Path, format: str | None, key: str, otherwise: str | None = None) -> str:
@@ -188,7 +189,7 @@ def read_table_series(
         )
     missing = np.flatnonzero(values.isna().to_numpy() & checked)
     if missing.size:
-        rows = ", ".join(str(r + 1) for r in missing[:5]) + (" ..." if missing.size > 5 else "")
+        rows = first_few(missing + 1, SHOWN_ROWS)
         raise DataError(
             f"{label} has {missing.size} missing value(s) in column {value_column!r} "
             f"at data row(s) {rows}; fill or drop them first."

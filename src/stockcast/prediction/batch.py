@@ -17,7 +17,7 @@ import numpy as np
 from stockcast.data.checks import check_series_values
 from stockcast.data.date_steps import window_dates_refusal
 from stockcast.data.series import Series
-from stockcast.errors import ConfigError, DataError
+from stockcast.errors import ConfigError, DataError, first_few
 from stockcast.forecasting.guard import series_names
 from stockcast.forecasting.intervals import Bands
 from stockcast.prediction.calendar import future_dates
@@ -41,9 +41,7 @@ def is_batch(input_cfg: Mapping[str, Any]) -> bool:
 
 def named(ids: Sequence[str], limit: int = NAMED_IDS) -> str:
     """'A', 'B' and 3 more: the first few ids, then a count."""
-    shown = ", ".join(repr(i) for i in ids[:limit])
-    rest = len(ids) - limit
-    return shown + (f" and {rest} more" if rest > 0 else "")
+    return first_few(map(repr, ids), limit)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from stockcast.data.series import Series
 from stockcast.data.sources import load_series
 from stockcast.data.split import split_series
 from stockcast.data.table_file import read_table_series, table_format
-from stockcast.errors import ArtifactError, ConfigError, DataError
+from stockcast.errors import ArtifactError, ConfigError, DataError, first_few
 from stockcast.forecasting.guard import allows_non_positive, price_rows
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.paths import ELIDED, project_path
@@ -169,12 +169,6 @@ def _csv(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeri
     return InputSeries(chosen.values, chosen.dates, label, details)
 
 
-def _listed_ids(ids: list[str]) -> str:
-    """The first LISTED_IDS ids, then how many more."""
-    more = len(ids) - LISTED_IDS
-    return f"{ids[:LISTED_IDS]}" + (f" and {more} more" if more > 0 else "")
-
-
 def _pick_series(
     series: list[Series],
     series_id: Any,
@@ -186,17 +180,18 @@ def _pick_series(
     """The series `series_id` names; without one, the only series (`must_choose`: refused
     where the file holds several, `also_held` counting the ids refused for their own rows)."""
     held = sorted([item.series_id for item in series] + list(also_held or []))
+    listed = first_few(map(repr, held), LISTED_IDS)
     if series_id is None:
         if len(held) > 1 and must_choose:
             raise ConfigError(
                 f"the file holds {len(held)} series in column {id_column!r}; pick one with "
-                f"input.series_id=... (one of {_listed_ids(held)})."
+                f"input.series_id=... (one of {listed})."
             )
         return series[0]
     match = [item for item in series if item.series_id == str(series_id)]
     if not match:
         raise ConfigError(
-            f"input.series_id {series_id!r} is not in the data; its ids are {_listed_ids(held)}."
+            f"input.series_id {series_id!r} is not in the data; its ids are {listed}."
         )
     return match[0]
 

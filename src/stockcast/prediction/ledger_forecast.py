@@ -9,12 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
+from stockcast.errors import first_few
 from stockcast.evaluation.live import Observed, iso_dates
 from stockcast.forecasting.guard import series_names
 from stockcast.prediction.calendar import future_dates
 from stockcast.registry.ledger import Ledger, LedgerForecast
 from stockcast.registry.store import ModelRegistry, VersionInfo
 from stockcast.serving.model import open_version
+
+SHOWN_SERIES = 5  # how many series the log names
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ def champion_forecasts(
             registry.label(champion),
             width,
             len(short),
-            ", ".join(short[:5]) + (" ..." if len(short) > 5 else ""),
+            first_few(short, SHOWN_SERIES),
         )
     if not kept:
         return []

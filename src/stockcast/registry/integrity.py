@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from stockcast.errors import ArtifactError, DamagedVersion
+from stockcast.errors import ArtifactError, DamagedVersion, first_few
 from stockcast.registry.private_root import private_root
 from stockcast.registry.signing import SIGNATURE_FILE
 
@@ -31,6 +31,7 @@ IGNORED_SUFFIXES = (".pyc",)
 IGNORED_TOP_FILES = frozenset({"registered_model_meta", SIGNATURE_FILE})
 MANIFEST_DIGITS = 16  # per-file hash prefix kept in the manifest tag, enough to name a file
 CHUNK = 1 << 20
+SHOWN_FILES = 3  # how many changed, added or missing files a refusal names
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def _difference(contents: FolderContents, manifest: Mapping[str, str] | None) ->
     added = [p for p in contents.files if p not in manifest]
     missing = [p for p in manifest if p not in contents.files]
     parts = [
-        f"{what} {', '.join(paths[:3])}" + (" ..." if len(paths) > 3 else "")
+        f"{what} {first_few(paths, SHOWN_FILES)}"
         for what, paths in (("changed", changed), ("added", added), ("missing", missing))
         if paths
     ]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stockcast.errors import ArtifactError, ConfigError, DamagedVersion, first_line
+from stockcast.errors import ArtifactError, ConfigError, DamagedVersion, first_few, first_line
 
 SIGNATURE_FILE = "model.sig"
 PEM_START = "-----BEGIN"
@@ -165,8 +165,7 @@ def _files(message: str) -> str:
     for what, pattern in _FINDINGS:
         names = [n for found in pattern.findall(message) for n in found.split(", ")]
         if names:
-            more = " ..." if len(names) > SHOWN_FILES else ""
-            parts.append(f"{what} {', '.join(names[:SHOWN_FILES])}{more}")
+            parts.append(f"{what} {first_few(names, SHOWN_FILES)}")
     return "; ".join(parts)
 
 

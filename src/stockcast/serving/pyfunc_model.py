@@ -21,6 +21,7 @@ import torch
 from mlflow.pyfunc import PythonModel
 from safetensors.torch import load_file
 
+from stockcast.errors import first_few
 from stockcast.forecasting.frame import forecast_frame
 from stockcast.forecasting.guard import allows_non_positive, guarded_forecast, price_rows
 from stockcast.forecasting.intervals import (
@@ -36,12 +37,12 @@ from stockcast.models.spec import saved_forecaster
 
 
 def _rows(good: np.ndarray, named: int = 5) -> str:
-    """Where the bad rows are, when there are several rows: ' in row(s) 3, 7 ... of 5000'."""
+    """Where the bad rows are, when there are several rows: ' in 7 row(s) (3, 7, 9, 12, 40 and 2
+    more) of 5000'."""
     if len(good) == 1:
         return ""
     bad = np.flatnonzero(~good) + 1
-    listed = ", ".join(map(str, bad[:named])) + (" ..." if len(bad) > named else "")
-    return f" in {len(bad)} row(s) ({listed}) of {len(good)}"
+    return f" in {len(bad)} row(s) ({first_few(bad, named)}) of {len(good)}"
 
 
 class PriceForecastModel(PythonModel):

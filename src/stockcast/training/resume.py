@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.compose import flatten, plain
 from stockcast.data.prepared import META_FILE
-from stockcast.errors import ArtifactError
+from stockcast.errors import ArtifactError, first_few
 from stockcast.training.resume_state import SETTINGS_KEY, WARM_KEY
 
 # Written at every validation by configs/callbacks/default.yaml's resume_checkpoint; Lightning's
@@ -70,6 +70,7 @@ ADDED_SETTINGS = {"data.release_lag_days": 0, "data.separator": ",", "data.decim
 WARM_IDENTITY = ("model_name", "version", "model_hash")
 # Differences named in the refusal; the rest are counted.
 SHOWN_DIFFERENCES = 5
+SHOWN_TENSORS = 3  # how many of a checkpoint's differing tensors a refusal names
 
 
 def resume_checkpoint(cfg: DictConfig, prepared_meta: dict[str, Any]) -> Path | None:
@@ -123,9 +124,7 @@ def refuse_other_settings(cfg: DictConfig, differing: list[str]) -> None:
     new`); nothing where none differs."""
     if not differing:
         return
-    named = ", ".join(differing[:SHOWN_DIFFERENCES])
-    if len(differing) > SHOWN_DIFFERENCES:
-        named += f" and {len(differing) - SHOWN_DIFFERENCES} more"
+    named = first_few(differing, SHOWN_DIFFERENCES)
     raise ArtifactError(
         f"train.resume={OmegaConf.select(cfg, 'train.resume')} was started with other "
         f"settings ({named}); resume with the same settings, or start a new run without "
@@ -235,7 +234,7 @@ def check_checkpoint_fits(checkpoint: Path, model: Any) -> None:
         if key not in ours or key not in saved or ours[key].shape != saved[key].shape
     )
     if differing:
-        shown = ", ".join(differing[:3]) + (" ..." if len(differing) > 3 else "")
+        shown = first_few(differing, SHOWN_TENSORS)
         raise ArtifactError(
             f"train.resume checkpoint {checkpoint} holds another network than this config builds "
             f"({shown}); resume with the config that fit was started with, or start a new run "

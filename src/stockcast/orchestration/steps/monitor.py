@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
-from stockcast.errors import ArtifactError, DataError
+from stockcast.errors import ArtifactError, DataError, first_few
 from stockcast.evaluation.live import observed_series, orphaned_report, score_live
 from stockcast.evaluation.live_verdict import judge
 from stockcast.orchestration.steps.monitor_outputs import finish, log_to_mlflow, registered_version
@@ -31,6 +31,8 @@ from stockcast.registry.ledger import Ledger, ledger_path
 from stockcast.registry.lock import sqlite_file
 from stockcast.registry.rollback import roll_back
 from stockcast.registry.store import ModelRegistry
+
+SHOWN_SERIES = 5  # how many series the log names
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +110,7 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
             "ledger forecasts of %d series no longer in the data cannot mature while the series "
             "stays out of it: %s",
             len(gone),
-            ", ".join(gone[:5]) + (" ..." if len(gone) > 5 else ""),
+            first_few(gone, SHOWN_SERIES),
         )
     flag = judge(cfg, scores.champion, champion.version)
     rollback = None
