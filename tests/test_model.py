@@ -21,7 +21,7 @@ from stockcast.models.level_range import (
 )
 from stockcast.models.scaling import WindowScaler
 from stockcast.models.spec import build_price_forecaster, load_weights
-from stockcast.training.losses import make_loss
+from stockcast.training.losses import loss_and_forecast, make_loss, member_losses
 from stockcast.training.module import Forecaster
 from tests.conftest import give_outputs
 
@@ -349,12 +349,12 @@ def test_member_losses_add_each_members_loss_in_its_own_scale(window_scale_power
                 mine.copy_(theirs[k : k + 1, : mine.shape[1]])
             for mine, theirs in zip(alone.core.biases, net.core.biases, strict=True):
                 mine.copy_(theirs[k : k + 1])
-        expected += alone.member_losses(inputs, targets, make_loss("mse"), window_scale_power)
+        expected += member_losses(alone, inputs, targets, make_loss("mse"), window_scale_power)
     # The member masks follow the network to a device but are not saved (the spec says which).
     assert {"window_members", "level_members"} <= dict(net.named_buffers()).keys()
     assert not {"window_members", "level_members"} & net.state_dict().keys()
     # Each member weighs its windows by its own scales (the standard member's are constant).
-    loss = net.member_losses(inputs, targets, make_loss("mse"), window_scale_power)
+    loss = member_losses(net, inputs, targets, make_loss("mse"), window_scale_power)
     torch.testing.assert_close(loss, expected)
 
 
@@ -365,9 +365,9 @@ def test_the_forecaster_trains_and_validates_with_its_window_scale_power() -> No
     windows = 100 + torch.randn(6, 15).cumsum(1) * torch.linspace(0.1, 5.0, 6)[:, None]
     inputs, targets = windows[:, :10], windows[:, 10:]
     module = Forecaster(net, make_loss("mse"), torch.optim.Adam, window_scale_power=1.0)
-    weighted = net.member_losses(inputs, targets, make_loss("mse"), 1.0)
+    weighted = member_losses(net, inputs, targets, make_loss("mse"), 1.0)
     torch.testing.assert_close(module.training_loss(windows), weighted)
-    assert not torch.allclose(weighted, net.member_losses(inputs, targets, make_loss("mse"), 0.0))
+    assert not torch.allclose(weighted, member_losses(net, inputs, targets, make_loss("mse"), 0.0))
     # Validation reports (and the LR scheduler watches) the same weighted loss.
     logged: dict[str, torch.Tensor] = {}
     module.log = lambda name, value, **kwargs: logged.__setitem__(name, value)  # type: ignore[method-assign]
@@ -386,16 +386,18 @@ def test_window_scale_power_one_weighs_per_window_errors_in_price_units() -> Non
     inputs, targets = windows[:, :10], windows[:, 10:]
     mean_scale = inputs.std(1, unbiased=False).mean()
     in_prices = ((net(inputs) - targets) / mean_scale).pow(2).mean()
-    torch.testing.assert_close(net.member_losses(inputs, targets, make_loss("mse"), 1.0), in_prices)
+    torch.testing.assert_close(
+        member_losses(net, inputs, targets, make_loss("mse"), 1.0), in_prices
+    )
     # Power 0 is every window in its own scale (a calm window's error counts as much as a
     # volatile one's); 0.5 weighs each squared scaled error by its scale over the mean scale.
     scale = inputs.std(1, unbiased=False, keepdim=True)
     scaled_errors = ((net(inputs) - targets) / scale).pow(2)
     torch.testing.assert_close(
-        net.member_losses(inputs, targets, make_loss("mse"), 0.0), scaled_errors.mean()
+        member_losses(net, inputs, targets, make_loss("mse"), 0.0), scaled_errors.mean()
     )
     torch.testing.assert_close(
-        net.member_losses(inputs, targets, make_loss("mse"), 0.5),
+        member_losses(net, inputs, targets, make_loss("mse"), 0.5),
         (scaled_errors * scale / mean_scale).mean(),
     )
 
@@ -476,9 +478,9 @@ def test_validation_gets_loss_and_forecast_from_one_pass_equal_to_each_alone() -
     give_outputs(net)
     windows = 100 + torch.randn(8, 15).cumsum(1)
     inputs, targets = windows[:, :10], windows[:, 10:]
-    loss, forecast = net.loss_and_forecast(inputs, targets, make_loss("mse"), 0.5)
-    torch.testing.assert_close(loss, net.member_losses(inputs, targets, make_loss("mse"), 0.5))
-    assert not torch.allclose(loss, net.member_losses(inputs, targets, make_loss("mse"), 0.0))
+    loss, forecast = loss_and_forecast(net, inputs, targets, make_loss("mse"), 0.5)
+    torch.testing.assert_close(loss, member_losses(net, inputs, targets, make_loss("mse"), 0.5))
+    assert not torch.allclose(loss, member_losses(net, inputs, targets, make_loss("mse"), 0.0))
     torch.testing.assert_close(forecast, net(inputs))
 
 
@@ -490,7 +492,7 @@ def test_an_anchored_members_loss_is_its_forecast_error_in_its_own_scale() -> No
     inputs, targets = windows[:, :10], windows[:, 10:]
     scale = inputs.std(1, unbiased=False, keepdim=True)
     expected = ((net(inputs) - targets) / scale).pow(2).mean()
-    torch.testing.assert_close(net.member_losses(inputs, targets, make_loss("mse")), expected)
+    torch.testing.assert_close(member_losses(net, inputs, targets, make_loss("mse")), expected)
 
 
 def test_training_stops_fits_that_cannot_beat_naive_by_the_fallback_margin(make_cfg) -> None:

@@ -39,7 +39,7 @@ class PriceForecaster(KeepsValues):
     learned holds at the levels they were trained on, and a series that has shifted or trended
     away since is forecast by the members that read the window's shape alone
     (`level_set_aside`). Every forecast after the fit goes through it: validation, bands, test
-    and serving (while a fit chooses its checkpoint, `loss_and_forecast(level_rule=False)`).
+    and serving (while a fit chooses its checkpoint, `in_prices(..., level_rule=False)`).
     """
 
     def __init__(
@@ -172,25 +172,9 @@ class PriceForecaster(KeepsValues):
     def quantile_forecast(self, prices: torch.Tensor) -> torch.Tensor:
         """Every output in price units, (batch, quantiles or 1, horizon): the members' (weighted)
         mean."""
-        return self._in_prices(prices, *self.member_outputs(prices))
+        return self.in_prices(prices, *self.member_outputs(prices))
 
-    def loss_and_forecast(
-        self,
-        prices: torch.Tensor,
-        targets: torch.Tensor,
-        loss_fn: nn.Module,
-        window_scale_power: float = 0.0,
-        level_rule: bool = True,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """`member_losses` and the point forecast in price units from one pass (validation and
-        test need both); without `level_rule`, every member counts in every window (a fit
-        choosing its checkpoint: `Forecaster`)."""
-        outputs = self.member_outputs(prices)
-        loss = self._member_losses(targets, loss_fn, window_scale_power, *outputs)
-        forecast = self._in_prices(prices, *outputs, level_rule=level_rule)
-        return loss, forecast[:, self.point_index, :]
-
-    def _in_prices(
+    def in_prices(
         self,
         prices: torch.Tensor,
         outputs: torch.Tensor,
@@ -199,6 +183,8 @@ class PriceForecaster(KeepsValues):
         scale: torch.Tensor,
         level_rule: bool = True,
     ) -> torch.Tensor:
+        """`member_outputs`' values as forecasts in price units, (batch, quantiles or 1,
+        horizon): the members combined, with the level rule unless `level_rule` is False."""
         values, base = self._member_values(prices, outputs, loc, scale)
         return base + self._combine(values, prices if level_rule else None)
 
@@ -290,51 +276,3 @@ class PriceForecaster(KeepsValues):
                 torch.stack([scaler.scale for scaler in self.scalers])[:, None, None],
             ),
         )
-
-    def member_losses(
-        self,
-        prices: torch.Tensor,
-        targets: torch.Tensor,
-        loss_fn: nn.Module,
-        window_scale_power: float = 0.0,
-    ) -> torch.Tensor:
-        """The training loss: each member's in its own scaled space, summed (the members learn
-        independently: Adam's per-parameter steps make the sum no different from separate
-        fits on the same batches).
-
-        A per-window member's scaled error hides how large the window's error is in prices: a
-        calm window (small spread) counts as much as a volatile one, and on a series with calm
-        stretches (sunspots at a solar minimum) the calm windows dominate the fit. Each of its
-        rows is therefore multiplied by (the window's scale / the batch's mean scale) **
-        `window_scale_power`: 0 keeps the scaled errors, 1 weighs them as errors in price units.
-        Members with fixed statistics are unaffected (their scale is one constant).
-        """
-        outputs = self.member_outputs(prices)
-        return self._member_losses(targets, loss_fn, window_scale_power, *outputs)
-
-    def _member_losses(
-        self,
-        targets: torch.Tensor,
-        loss_fn: nn.Module,
-        window_scale_power: float,
-        outputs: torch.Tensor,
-        inputs: torch.Tensor,
-        loc: torch.Tensor,
-        scale: torch.Tensor,
-    ) -> torch.Tensor:
-        if self.anchored:
-            outputs = outputs + inputs[:, :, None, -1:]
-        members, batch = outputs.shape[:2]
-        scaled_targets = (targets[None] - loc) / scale
-        if window_scale_power and self.window_members is not None:
-            weight = (scale / scale.mean(dim=1, keepdim=True)) ** window_scale_power
-            weight = torch.where(self.window_members, weight, 1.0)
-            outputs = outputs * weight[..., None]
-            scaled_targets = scaled_targets * weight
-        scaled_targets = scaled_targets.reshape(members * batch, -1)
-        # Every model.loss (and the pinball loss) is a mean of equal-sized per-member parts, so
-        # members x the loss over all members' rows is the sum of their losses, in one call.
-        rows = outputs.reshape(members * batch, *outputs.shape[2:])
-        if not self.quantiles:
-            rows = rows[:, self.point_index, :]
-        return members * loss_fn(rows, scaled_targets)

@@ -1,4 +1,5 @@
-"""Training losses by config name (`model.loss`; the config schema lists the names)."""
+"""Training losses: by config name (`model.loss`; the config schema lists the names), and the
+network's loss over its members, which only training needs (a served model ships without it)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from stockcast.models.network import PriceForecaster
 
 
 def make_loss(name: str, huber_delta: float = 1.0) -> nn.Module:
@@ -28,3 +31,69 @@ class PinballLoss(nn.Module):
     def forward(self, forecast: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         diff = targets[:, None, :] - forecast
         return torch.maximum(self.tau * diff, (self.tau - 1.0) * diff).mean()
+
+
+def member_losses(
+    net: PriceForecaster,
+    prices: torch.Tensor,
+    targets: torch.Tensor,
+    loss_fn: nn.Module,
+    window_scale_power: float = 0.0,
+) -> torch.Tensor:
+    """The training loss: each member's in its own scaled space, summed (the members learn
+    independently: Adam's per-parameter steps make the sum no different from separate fits on
+    the same batches).
+
+    A per-window member's scaled error hides how large the window's error is in prices: a calm
+    window (small spread) counts as much as a volatile one, and on a series with calm stretches
+    (sunspots at a solar minimum) the calm windows dominate the fit. Each of its rows is
+    therefore multiplied by (the window's scale / the batch's mean scale) **
+    `window_scale_power`: 0 keeps the scaled errors, 1 weighs them as errors in price units.
+    Members with fixed statistics are unaffected (their scale is one constant).
+    """
+    return _from_outputs(net, targets, loss_fn, window_scale_power, *net.member_outputs(prices))
+
+
+def loss_and_forecast(
+    net: PriceForecaster,
+    prices: torch.Tensor,
+    targets: torch.Tensor,
+    loss_fn: nn.Module,
+    window_scale_power: float = 0.0,
+    level_rule: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`member_losses` and the point forecast in price units from one pass (validation and test
+    need both); without `level_rule`, every member counts in every window (a fit choosing its
+    checkpoint: `Forecaster`)."""
+    outputs = net.member_outputs(prices)
+    loss = _from_outputs(net, targets, loss_fn, window_scale_power, *outputs)
+    forecast = net.in_prices(prices, *outputs, level_rule=level_rule)
+    return loss, forecast[:, net.point_index, :]
+
+
+def _from_outputs(
+    net: PriceForecaster,
+    targets: torch.Tensor,
+    loss_fn: nn.Module,
+    window_scale_power: float,
+    outputs: torch.Tensor,
+    inputs: torch.Tensor,
+    loc: torch.Tensor,
+    scale: torch.Tensor,
+) -> torch.Tensor:
+    if net.anchored:
+        outputs = outputs + inputs[:, :, None, -1:]
+    members, batch = outputs.shape[:2]
+    scaled_targets = (targets[None] - loc) / scale
+    if window_scale_power and net.window_members is not None:
+        weight = (scale / scale.mean(dim=1, keepdim=True)) ** window_scale_power
+        weight = torch.where(net.window_members, weight, 1.0)
+        outputs = outputs * weight[..., None]
+        scaled_targets = scaled_targets * weight
+    scaled_targets = scaled_targets.reshape(members * batch, -1)
+    # Every model.loss (and the pinball loss) is a mean of equal-sized per-member parts, so
+    # members x the loss over all members' rows is the sum of their losses, in one call.
+    rows = outputs.reshape(members * batch, *outputs.shape[2:])
+    if not net.quantiles:
+        rows = rows[:, net.point_index, :]
+    return members * loss_fn(rows, scaled_targets)

@@ -15,6 +15,7 @@ from stockcast.forecasting.metrics import pooled_errors
 from stockcast.models.cores import fit_to_series
 from stockcast.models.network import PriceForecaster
 from stockcast.training.distributed import gather_rows
+from stockcast.training.losses import loss_and_forecast, member_losses
 
 
 class Forecaster(L.LightningModule):
@@ -63,8 +64,8 @@ class Forecaster(L.LightningModule):
     def training_loss(self, windows: torch.Tensor) -> torch.Tensor:
         """The loss one optimizer step minimises on a batch of windows (inputs then targets)."""
         inputs, targets = self.split_window(windows)
-        return self.net.member_losses(
-            inputs, targets, self.loss_fn, self.hparams.window_scale_power
+        return member_losses(
+            self.net, inputs, targets, self.loss_fn, self.hparams.window_scale_power
         )
 
     def training_step(self, batch: torch.Tensor | list[torch.Tensor], batch_idx: int) -> None:
@@ -95,7 +96,8 @@ class Forecaster(L.LightningModule):
         # range is decided after the fit, with the weights. Judged with that rule, fits kept
         # other steps on the benchmark's trending series, no better overall (README).
         fitting = stage == "val" and self._trainer is not None and self.trainer.state.fn == "fit"
-        loss, forecast = self.net.loss_and_forecast(
+        loss, forecast = loss_and_forecast(
+            self.net,
             *self.split_window(windows),
             self.loss_fn,
             self.hparams.window_scale_power,
