@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from stockcast.config.overrides import override_key
 from stockcast.errors import ConfigError
-from stockcast.orchestration.sweeps.overrides import override_key
 
 if TYPE_CHECKING:
     import optuna

@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from stockcast.config.overrides import override_key
+
 # Composes a config by name with overrides, raising Hydra's own errors.
 Composer = Callable[[str, Sequence[str]], Any]
 # How close a name must be (difflib's ratio) to be offered as the one meant.
@@ -161,8 +163,3 @@ def names_beside(
             return ".".join(parts[: depth + 1]), [str(name) for name in names]
         node = node._get_node(part)
     return None
-
-
-def override_key(override: str) -> str:
-    """`model.hidden_sizes` of `+model.hidden_sizes=[1]` (and of `~key`, `++key=...`)."""
-    return override.split("=", 1)[0].lstrip("+~")

@@ -30,6 +30,7 @@ from stockcast.config.compose import (
     local_store_overrides,
     local_store_uri,
 )
+from stockcast.config.overrides import override_key
 from stockcast.config.task import hydra_task
 from stockcast.data.calendar import after_today, business_days, day_text, parse_day, today_utc
 from stockcast.errors import ConfigError, StockcastError
@@ -101,12 +102,10 @@ def pipeline_overrides(
     ]
     if ledger_dir is not None:
         forced.append(f"monitor.ledger_dir={hydra_quoted(str(ledger_dir))}")
-    replaced = {o.split("=", 1)[0] for o in forced}
+    replaced = {override_key(o) for o in forced}
     own = tuple(f"{key}=" for key in OWN_KEYS) + tuple(f"{key}." for key in OWN_KEYS)
     kept = [
-        o
-        for o in given
-        if not o.lstrip("+~").startswith(own) and o.lstrip("+~").split("=", 1)[0] not in replaced
+        o for o in given if not o.lstrip("+~").startswith(own) and override_key(o) not in replaced
     ]
     return [*kept, *forced]
 
@@ -150,7 +149,7 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
     run directory and store, with the days and overrides it recorded when it started (the days
     of a replay ending today would otherwise move with the clock)."""
     run_dir = Path(cfg.replay.resume_from).expanduser()
-    given = [o for o in user_overrides() if not o.lstrip("+~").startswith("replay.resume_from=")]
+    given = [o for o in user_overrides() if override_key(o) != "replay.resume_from"]
     plan, entries = recorded_replay(run_dir, given)
     days = plan["days"]
     where = (

@@ -16,6 +16,7 @@ from azure.ai.ml import Input, Output
 from azure.ai.ml.entities import BuildContext, CommandComponent, Environment
 from omegaconf import DictConfig, OmegaConf
 
+from stockcast.config.overrides import override_key
 from stockcast.orchestration.azureml.datastore import folder_bindings, folder_outputs
 from stockcast.orchestration.azureml.distribution import Distribution, step_distribution
 from stockcast.orchestration.azureml.dry_run import ensure_valid
@@ -25,7 +26,6 @@ from stockcast.orchestration.azureml.settings import (
     SubmitConfig,
 )
 from stockcast.orchestration.steps.table import STEPS, STRING, Step
-from stockcast.orchestration.sweeps.overrides import override_key
 
 # The code snapshot is the project root; the package lives under src/ and is not installed there.
 PACKAGE_PATH = "PYTHONPATH=src"

@@ -17,10 +17,10 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.compose import CONFIG_DIR, compose_config
+from stockcast.config.overrides import override_key, override_value
 from stockcast.data.calendar import day_text, parse_day
 from stockcast.errors import ConfigError
 from stockcast.orchestration.azureml.keys import check_azure_keys
-from stockcast.orchestration.sweeps.overrides import override_key, override_value
 from stockcast.paths import PROJECT_ROOT
 
 PRIMARY_CONFIG = "pipeline"

@@ -24,8 +24,8 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from stockcast.config.overrides import last_wins
 from stockcast.errors import ConfigError
-from stockcast.orchestration.sweeps.overrides import last_wins
 
 
 def _choice(value: Any) -> Any:

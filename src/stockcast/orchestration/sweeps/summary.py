@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from stockcast.orchestration.sweeps.overrides import override_key, override_value
+from stockcast.config.overrides import override_key, override_value
 from stockcast.training.summary import METRICS_FILE
 
 SUMMARY_STEM = "sweep_summary"

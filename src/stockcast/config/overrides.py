@@ -1,4 +1,5 @@
-"""Small helpers over Hydra override strings (`key=value`)."""
+"""Small helpers over Hydra override strings (`key=value`): the commands, the sweeps and the
+cloud runs read and rewrite overrides alike."""
 
 from __future__ import annotations
 
