@@ -162,3 +162,50 @@ def test_a_config_file_that_is_no_yaml_is_one_sentence_naming_it(tmp_path: Path)
         f"cannot compose the config: the config file {trainer} is not valid YAML at line "
     )
     assert str(refused.value).endswith(" (found duplicate key max_epochs); fix that file")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            b"max_epochs: 2\nname: caf\xe9\n",
+            "is not UTF-8 text (byte b'\\xe9' at position 23); save it as UTF-8",
+        ),
+        (
+            b"max_epochs: 2\nname: a\x07\n",
+            "is not valid YAML at character 21 (unacceptable character #x0007: special "
+            "characters are not allowed); fix that file",
+        ),
+    ],
+)
+def test_a_config_file_that_is_not_text_is_one_sentence_naming_it(
+    tmp_path: Path, text: bytes, problem: str
+) -> None:
+    config_dir = shutil.copytree(CONFIG_DIR, tmp_path / "configs")
+    trainer = config_dir / "trainer" / "default.yaml"
+    trainer.write_bytes(text)
+    with pytest.raises(ConfigError) as refused:
+        compose_config("train", ["seed=1"], config_dir=config_dir)
+    assert str(refused.value) == f"cannot compose the config: the config file {trainer} {problem}"
+
+
+def test_a_config_file_holding_a_list_says_why_in_one_sentence(tmp_path: Path) -> None:
+    """Hydra's first line ends in a colon; the reason is on its second."""
+    config_dir = shutil.copytree(CONFIG_DIR, tmp_path / "configs")
+    (config_dir / "trainer" / "default.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigError) as refused:
+        compose_config("train", ["seed=1"], config_dir=config_dir)
+    assert str(refused.value).startswith("cannot compose the config: In 'trainer/")
+    assert str(refused.value).endswith(": Cannot merge DictConfig with ListConfig")
+
+
+def test_a_yaml_error_that_is_no_config_files_is_not_taken_for_one() -> None:
+    """A command's own YAML reading (a sweep's summary) keeps its error: no file is to blame."""
+    import yaml
+
+    from stockcast.config.mistakes import composition_error
+
+    for text in ("a: [", "seed: 1\x07"):
+        with pytest.raises(yaml.YAMLError) as raised:
+            yaml.safe_load(text)
+        assert composition_error(raised.value, "train", [], compose_raw) is None

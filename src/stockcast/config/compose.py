@@ -97,10 +97,13 @@ def compose_config(
 
     try:
         return compose_raw(config_name, overrides, config_dir, return_hydra_config)
-    except (yaml.YAMLError, HydraException, OmegaConfBaseException) as err:
+    except (yaml.YAMLError, UnicodeDecodeError, HydraException, OmegaConfBaseException) as err:
         sentence = composition_error(err, config_name, overrides, compose_raw)
-        first_line = error_text(err).splitlines()[0]
-        raise ConfigError(f"cannot compose {what}: {sentence or first_line}") from None
+        # A command names the config it composes; here `what` does.
+        reason = (sentence or error_text(err).splitlines()[0]).removeprefix(
+            f"cannot compose the {config_name} config: "
+        )
+        raise ConfigError(f"cannot compose {what}: {reason}") from None
 
 
 def compose_raw(

@@ -10,6 +10,7 @@ wherever it is caught.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -91,8 +92,8 @@ def composition_error(
     from omegaconf.errors import OmegaConfBaseException
     from yaml import YAMLError
 
-    if isinstance(err, YAMLError):  # a config file that is no YAML (Hydra lets it through)
-        return yaml_problem(err)
+    if isinstance(err, YAMLError | UnicodeDecodeError):  # Hydra lets a file's own through
+        return unreadable_config_file(err)
     if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:
         group, _, option = err.missing_cfg_file.rpartition("/")
         return unknown_option(group, option, err.options)
@@ -120,7 +121,9 @@ def composition_error(
     if present is not None:
         key = present.group(1)
         return f"+{key} adds {key}, which is already set; drop the '+' to change it."
-    return f"cannot compose the {config_name} config: {lines[0]}"
+    # Hydra ends some first lines with a colon and gives the reason on the next one.
+    reason = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+    return f"cannot compose the {config_name} config: {reason}"
 
 
 def error_text(err: BaseException) -> str:
@@ -129,15 +132,41 @@ def error_text(err: BaseException) -> str:
     return str(err).strip() or str(err.__cause__ or "").strip() or type(err).__name__
 
 
-def yaml_problem(err: Exception) -> str:
-    """A config file's YAML error as one clause naming the file and line (`the config file
-    .../trainer/default.yaml is not valid YAML at line 19 (found duplicate key max_epochs); fix
-    that file`)."""
-    problem = getattr(err, "problem", None) or error_text(err).splitlines()[0]
+def unreadable_config_file(err: Exception) -> str | None:
+    """A config file that is not YAML, or not UTF-8 text, as one clause naming the file (`the
+    config file .../trainer/default.yaml is not valid YAML at line 19 (found duplicate key
+    max_epochs); fix that file`); None for such an error about anything but a file."""
+    if isinstance(err, UnicodeDecodeError):
+        path = _file_being_read(err)
+        if path is None:
+            return None
+        byte = err.object[err.start : err.start + 1]
+        return (
+            f"the config file {path} is not UTF-8 text (byte {byte!r} at position {err.start}); "
+            "save it as UTF-8"
+        )
     mark = getattr(err, "problem_mark", None)
-    if mark is None:
-        return f"a config file is not valid YAML ({problem}); fix that file"
-    return f"the config file {mark.name} is not valid YAML at line {mark.line + 1} ({problem}); fix that file"
+    if mark is not None:
+        path, where = mark.name, f"line {mark.line + 1}"
+    else:  # a character YAML refuses anywhere (a control character): where the reader was
+        path, where = getattr(err, "name", None), f"character {getattr(err, 'position', '?')}"
+    if not (isinstance(path, str) and os.path.isfile(path)):
+        return None
+    problem = getattr(err, "problem", None) or error_text(err).splitlines()[0]
+    return f"the config file {path} is not valid YAML at {where} ({problem}); fix that file"
+
+
+def _file_being_read(err: BaseException) -> str | None:
+    """The file Hydra's file source was reading when `err` was raised (its `full_path`); a
+    decoding error names no file of its own."""
+    tb = err.__traceback__
+    found = None
+    while tb is not None:
+        path = tb.tb_frame.f_locals.get("full_path")
+        if isinstance(path, str) and os.path.isfile(path):
+            found = path
+        tb = tb.tb_next
+    return found
 
 
 def names_beside(
