@@ -180,6 +180,21 @@ def test_the_schema_knows_every_lightning_trainer_and_early_stopping_argument() 
             ["modle.hidden_sizes=[1]"],
             "modle is not a setting of the train config; did you mean model?",
         ),
+        (  # an ensemble's candidates are a list (what auto_optuna searches)
+            ["experiment=auto", "model.candidates.0.hiden_sizes=[1]"],
+            "model.candidates.0.hiden_sizes is not a setting of the train config; did you mean "
+            "model.candidates.0.hidden_sizes?",
+        ),
+        (
+            ["experiment=auto", "model.candidates.7.hidden_sizes=[1]"],
+            "model.candidates.7 is not in the train config: model.candidates holds 4 (numbered "
+            "0 to 3).",
+        ),
+        (
+            ["experiment=auto", "+model.candidates.9.window=3"],
+            "model.candidates.9 is not in the train config: model.candidates holds 4 (numbered "
+            "0 to 3).",
+        ),
         (
             ["model.hidden_sizes=[1"],
             "cannot read the override 'model.hidden_sizes=[1' (no viable alternative at input "

@@ -64,6 +64,13 @@ def unknown_key(key: str, names: Sequence[str], where: str) -> str:
     return f"{key} is not a setting of {where}; remove it ({section} holds {holds})."
 
 
+def unknown_position(key: str, count: int, where: str) -> str:
+    """`model.candidates.7 is not in the train config: model.candidates holds 4 (numbered 0 to
+    3).`"""
+    parent = key.rpartition(".")[0]
+    return f"{key} is not in {where}: {parent} holds {count} (numbered 0 to {count - 1})."
+
+
 def unknown_option(group: str, option: str, options: Sequence[str]) -> str:
     """`experiment=nope is not one of the experiment configs; choose one of a, b or c.` (names
     starting with `_` are pieces other configs include, not options)."""
@@ -112,11 +119,18 @@ def composition_error(
         )
     if not isinstance(err, ConfigCompositionException | OmegaConfBaseException):
         return None
-    missing = re.match(r"Could not override '([^']+)'", lines[0])
+    # A key the config lacks; a list position it lacks (`model.candidates.7.x=1`).
+    missing = re.match(r"Could not override '([^']+)'", lines[0]) or re.match(
+        r"Error merging override ([^=\s]+)=", lines[0]
+    )
     if missing is not None and isinstance(err.__cause__, OmegaConfBaseException):
-        found = names_beside(missing.group(1), config_name, overrides, compose)
+        # `+model.x=1` names the key model.x (Hydra's merge message keeps the prefix).
+        found = names_beside(override_key(missing.group(1)), config_name, overrides, compose)
         if found is not None and found[1]:
-            return unknown_key(*found, f"the {config_name} config")
+            key, names, positions = found
+            if positions:
+                return unknown_position(key, len(names), f"the {config_name} config")
+            return unknown_key(key, names, f"the {config_name} config")
     present = re.match(r"Could not append to config\. An item is already at '([^']+)'", lines[0])
     if present is not None:
         key = present.group(1)
@@ -171,10 +185,11 @@ def _file_being_read(err: BaseException) -> str | None:
 
 def names_beside(
     key: str, config_name: str, overrides: Sequence[str], compose: Composer
-) -> tuple[str, list[str]] | None:
-    """(the first part of `key` the config lacks, the names beside it), composing the config
-    with the other overrides (they may choose the groups that hold the key), or with none."""
-    from omegaconf import DictConfig
+) -> tuple[str, list[str], bool] | None:
+    """(the first part of `key` the config lacks, the names beside it, whether they are a list's
+    positions), composing the config with the other overrides (they may choose the groups that
+    hold the key), or with none."""
+    from omegaconf import DictConfig, ListConfig
 
     others = [o for o in overrides if override_key(o) != key]
     for attempt in (others, []):
@@ -187,8 +202,13 @@ def names_beside(
         return None
     parts = key.split(".")
     for depth, part in enumerate(parts):
+        if isinstance(node, ListConfig):
+            if not (part.isdigit() and int(part) < len(node)):
+                return ".".join(parts[: depth + 1]), [str(i) for i in range(len(node))], True
+            node = node._get_node(int(part))
+            continue
         if not isinstance(node, DictConfig) or part not in node:
             names = list(node) if isinstance(node, DictConfig) else []
-            return ".".join(parts[: depth + 1]), [str(name) for name in names]
+            return ".".join(parts[: depth + 1]), [str(name) for name in names], False
         node = node._get_node(part)
     return None
