@@ -217,16 +217,19 @@ def test_a_batch_that_cannot_launch_leaves_no_trial_running(tmp_path: Path) -> N
     study = optuna.load_study(study_name="s", storage=storage)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
     assert re.fullmatch(
-        r"Optuna trial 0 \(model\.hiden_sizes=(32|64)\): model\.hiden_sizes is not a setting of "
-        r"the train config; did you mean model\.hidden_sizes\?; its keys come from the search "
-        r"space \(hydra\.sweeper\.params, e\.g\. hparams_search=\.\.\.\): search keys this "
-        r"run's config has\.",
+        r"Optuna trial 0 \(model\.hiden_sizes=(32|64)\) does not compose \(model\.hiden_sizes "
+        r"is not a setting of the train config; did you mean model\.hidden_sizes\?\): its keys "
+        r"come from the search space \(hydra\.sweeper\.params\), so choose the hparams_search "
+        r"made for this run's model \(one of auto_optuna or mlp_optuna\) or search keys its "
+        r"config has\.",
         str(refused.value),
     ), str(refused.value)
     # In a batch, the trial named is the one that does not compose, not the batch's first.
     batch = [("optim.lr=0.01",), ("model.hiden_sizes=[1]",)]
     named = sweeper._trial_refusal(ConfigCompositionException("x"), 4, batch)
-    assert named is not None and str(named).startswith("Optuna trial 5 (model.hiden_sizes=[1]): ")
+    assert named is not None and str(named).startswith(
+        "Optuna trial 5 (model.hiden_sizes=[1]) does not compose ("
+    )
 
     class Interrupted:
         def launch(self, *args: object, **kwargs: object) -> None:

@@ -234,8 +234,8 @@ class OptunaSweeper(Sweeper):
         # only a failed launch needs these.
         from hydra.errors import ConfigCompositionException
 
-        from stockcast.config.compose import compose_raw
-        from stockcast.config.mistakes import composition_error
+        from stockcast.config.compose import CONFIG_DIR, compose_raw
+        from stockcast.config.mistakes import composition_error, listed
 
         if not isinstance(err, ConfigCompositionException):
             return None
@@ -247,10 +247,16 @@ class OptunaSweeper(Sweeper):
             except Exception as failed:  # whatever composing this trial raises: it is the one
                 sentence = composition_error(failed, config_name, list(overrides), compose_raw)
                 sentence = sentence or str(failed).strip().splitlines()[0]
+                searches = sorted(
+                    path.stem
+                    for path in (Path(CONFIG_DIR) / "hparams_search").glob("*.yaml")
+                    if not path.stem.startswith("_")
+                )
                 return ConfigError(
-                    f"Optuna trial {number} ({' '.join(overrides)}): {sentence.rstrip('.')}; its "
-                    "keys come from the search space (hydra.sweeper.params, e.g. "
-                    "hparams_search=...): search keys this run's config has."
+                    f"Optuna trial {number} ({' '.join(overrides)}) does not compose "
+                    f"({sentence.rstrip('.')}): its keys come from the search space "
+                    "(hydra.sweeper.params), so choose the hparams_search made for this run's "
+                    f"model (one of {listed(searches)}) or search keys its config has."
                 )
         return None
 
