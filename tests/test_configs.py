@@ -222,6 +222,22 @@ def test_default_paths_live_under_the_project_root(make_cfg) -> None:
     assert cfg.registry.model_name == "pipeline_stock_predictor"
 
 
+def test_an_empty_variable_is_read_as_unset_as_make_reads_it(
+    make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`export STOCKCAST_ROOT=` leaves the project folder the root, not the current folder, and
+    an empty STOCKCAST_KEYS_DIR the keys under the root, where `make keys` writes them."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("STOCKCAST_ROOT", "")
+    monkeypatch.setenv("STOCKCAST_KEYS_DIR", "")
+    assert Path(make_cfg().paths.root_dir) == CONFIG_DIR.parent
+    key = tmp_path / "root" / "keys" / "model-signing.key"
+    key.parent.mkdir(parents=True)
+    key.write_text("a stand-in for the PEM")
+    monkeypatch.setenv("STOCKCAST_ROOT", str(tmp_path / "root"))
+    assert make_cfg().registry.signing.private_key == str(key)
+
+
 @pytest.mark.slow  # a fresh Python process
 def test_hydra_prints_the_job_config(tmp_path: Path) -> None:
     result = run_cli(["src/train.py", "--cfg", "job", "experiment=mlp_w10"], tmp_path)

@@ -34,11 +34,19 @@ def file_or_null(path: str) -> str | None:
     return path if Path(path).is_file() else None
 
 
+def env_or_default(name: str, default: Any = None) -> Any:
+    """The environment variable `name`, or `default` where it is unset or empty, as `make` and
+    the shell's `${NAME:-default}` read it (`oc.env` takes an exported empty value as set: an
+    empty STOCKCAST_ROOT meant the current folder, and an empty STOCKCAST_KEYS_DIR no keys)."""
+    return os.environ.get(name) or default
+
+
 def register_resolvers() -> None:
     """Make `${stockcast_root:}`, `${stockcast_today:}` (today's UTC date, the default
-    `data.as_of`), `${stockcast_file:<path>}` and `${stockcast_absolute:<path>}` (a relative path
+    `data.as_of`), `${stockcast_file:<path>}`, `${stockcast_absolute:<path>}` (a relative path
     read from the current folder, once: every path built on it then means one place, whichever
-    code joins it to what) available; safe to call any number of times."""
+    code joins it to what) and `${stockcast_env:NAME,default}` available; safe to call any number
+    of times."""
 
     if not OmegaConf.has_resolver("stockcast_root"):
         OmegaConf.register_new_resolver("stockcast_root", project_root)
@@ -48,6 +56,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("stockcast_today", today_utc)
     if not OmegaConf.has_resolver("stockcast_file"):
         OmegaConf.register_new_resolver("stockcast_file", file_or_null)
+    if not OmegaConf.has_resolver("stockcast_env"):
+        OmegaConf.register_new_resolver("stockcast_env", env_or_default)
 
 
 # The database file of a local store, in its folder.
