@@ -105,8 +105,14 @@ format: $(INSTALLED) ## apply ruff's fixes and formatting
 bench: $(INSTALLED) ## training, windowing, start-up, thread, predict, DDP, replay and panel benchmarks (benchmarks/)
 	$(BIN)/python -m benchmarks $(ARGS)
 
-bench-accuracy: $(INSTALLED) ## stockcast vs naive, AutoETS, AutoTheta, NeuralForecast (+ AutoGluon once installed)
+# The peers and the data sets, installed once (again when setup.cfg changes): a later run,
+# offline too, starts at once.
+PEERS_INSTALLED := $(VENV)/.peers-installed
+$(PEERS_INSTALLED): $(INSTALLED)
 	$(BIN)/python -m pip install --quiet -e ".[peers]"
+	touch $@
+
+bench-accuracy: $(PEERS_INSTALLED) ## stockcast vs naive, AutoETS, AutoTheta, NeuralForecast (+ AutoGluon once installed)
 	$(BIN)/python -m benchmarks.accuracy $(if $(wildcard $(AUTOGLUON_PYTHON)),--autogluon-python $(AUTOGLUON_PYTHON)) $(ARGS)
 
 # AutoGluon-TimeSeries pins its own torch and Lightning, so it gets a venv of its own, which
