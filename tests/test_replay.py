@@ -85,12 +85,16 @@ def test_the_replay_keeps_its_own_keys_and_store_to_itself(tmp_path: Path) -> No
 
 
 def test_a_refused_day_says_the_deciding_reason_first_and_once() -> None:
+    """The gate's verdict after the deciding reason reads as passed, not as a reason against."""
+    passed = "test MASE 0.99 is below the gate's max_mase 10"
     decision = {
         "registered": False,
-        "message": "not registered: worse than champion version 1; gate passed",
-        "decision": {"reasons": ["worse than champion version 1", "gate passed"]},
+        "message": "not registered: ...",
+        "decision": {"reasons": ["worse than champion version 1", passed]},
     }
-    assert why_not(decision) == "worse than champion version 1; gate passed"
+    assert why_not(decision) == f"worse than champion version 1 (the gate passed: {passed})"
+    refused = {"reasons": ["test MASE 12 is not below the gate's max_mase 10"]}
+    assert why_not({"decision": refused}) == "test MASE 12 is not below the gate's max_mase 10"
     # A day refused before the gate (no new data, say) has only its message.
     assert why_not({"message": "no new data"}) == "no new data"
 

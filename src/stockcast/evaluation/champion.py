@@ -286,3 +286,14 @@ def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> di
         f"{label}'s {champion_mase:.4f} on {compared.note or 'the same test windows'}",
     )
     return decision
+
+
+def refusal_reasons(decision: Mapping[str, Any]) -> str:
+    """Why `decide` registered nothing, as one clause: the deciding reason, then the gate's
+    verdict marked as passed where something after the gate refused (`... so nothing new is
+    registered (the gate passed: test MASE 0.99 is below its max_mase 10)`), not read as one
+    more reason against."""
+    reasons = list(decision["reasons"])
+    if len(reasons) < 2:  # the gate refused: its verdict is the reason
+        return "; ".join(reasons)
+    return f"{'; '.join(reasons[:-1])} (the gate passed: {reasons[-1]})"

@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 
 from stockcast.config.compose import LOCAL_STORE_DB, local_store_uri
 from stockcast.errors import ConfigError, StockcastError
+from stockcast.evaluation.champion import refusal_reasons
 from stockcast.orchestration.steps.table import (
     DECISION,
     DECISION_FILE,
@@ -165,8 +166,8 @@ def registered_on(model_name: str, store: Path, as_of: str) -> int | None:
 def why_not(decision: dict[str, Any]) -> str | None:
     """Why a day registered nothing, the deciding reason first (the register step's message
     without its "not registered: " lead, which the day's line already says)."""
-    reasons = (decision.get("decision") or {}).get("reasons")
-    return "; ".join(reasons) if reasons else decision.get("message")
+    decided = decision.get("decision") or {}
+    return refusal_reasons(decided) if decided.get("reasons") else decision.get("message")
 
 
 def day_entry(run_dir: Path, as_of: str, seconds: float, error: str | None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import yaml
 from omegaconf import DictConfig
 
 from stockcast.config.task import hydra_task
-from stockcast.evaluation.champion import Candidate, decide
+from stockcast.evaluation.champion import Candidate, decide, refusal_reasons
 from stockcast.evaluation.reports import REPORT_FILE, check_report_matches, read_report
 from stockcast.files import write_json
 from stockcast.orchestration.steps.table import DECISION_FILE, table_step
@@ -80,7 +80,7 @@ def _register_new(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate
             "registered": False,
             "version": None,
             "decision": decision,
-            "message": "not registered: " + "; ".join(decision["reasons"]),
+            "message": "not registered: " + refusal_reasons(decision),
         }
     report_dir = candidate.report_dir
     extra = [report_dir / REPORT_FILE, *(report_dir / p for p in candidate.report["plots"])]
