@@ -116,6 +116,10 @@ def test_resuming_from_a_folder_without_a_checkpoint_is_one_sentence(tmp_path: P
     cfg = OmegaConf.create({"train": {"resume": str(tmp_path)}})
     with pytest.raises(ArtifactError, match=r"has no checkpoints/resume\.ckpt or last\.ckpt"):
         resume_checkpoint(cfg, {"data_hash": "x"})
+    # A folder that is not there is named as such, not as one without checkpoints.
+    cfg = OmegaConf.create({"train": {"resume": str(tmp_path / "nothere")}})
+    with pytest.raises(ArtifactError, match=r"nothere does not exist; point it at the run dir"):
+        resume_checkpoint(cfg, {"data_hash": "x"})
 
 
 def test_resuming_a_checkpoint_of_another_network_is_one_sentence(tmp_path: Path) -> None:

@@ -85,6 +85,11 @@ def resume_checkpoint(cfg: DictConfig, prepared_meta: dict[str, Any]) -> Path | 
         else [given / CHECKPOINT_DIR / name for name in RESUME_CHECKPOINTS]
     )
     checkpoint = next((path for path in candidates if path.is_file()), None)
+    if checkpoint is None and not given.exists():
+        raise ArtifactError(
+            f"train.resume={resume} does not exist; point it at the run directory of the fit to "
+            "resume (logs/train/runs/<time>), or at a .ckpt file."
+        )
     if checkpoint is None:
         raise ArtifactError(
             f"train.resume={resume} has no {CHECKPOINT_DIR}/{' or '.join(RESUME_CHECKPOINTS)}; "
