@@ -162,7 +162,7 @@ def test_training_data_with_a_missing_month_is_refused_before_any_work(
     with pytest.raises(DataError) as refused:
         prepare_data(plain(cfg.data))
     assert str(refused.value) == (
-        "series 'series': its dates skip from 2003-04-30 to 2003-06-30 (1 month missing; 1 more "
+        "the dates skip from 2003-04-30 to 2003-06-30 (1 month missing; 1 more "
         "gap(s) after it), though they are one month apart elsewhere, and a model reads values by "
         "position: every value after the gap would be read as the month before it; add the "
         "missing months (their values, or the last value carried forward), or keep only the rows "

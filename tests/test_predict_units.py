@@ -452,7 +452,7 @@ def test_the_test_split_of_a_file_outside_the_project_is_found_by_input_path(
         build_input(asked, metadata)
     assert str(caught.value) == (
         "the model's training file .../monthly.csv lay outside the project when the model was "
-        "trained, so only its name was kept, so its test split cannot be rebuilt; give "
+        "trained (only its name was kept), so its test split cannot be rebuilt; give "
         "input.path=<that file> (its hash is checked)."
     )
     found = build_input(asked | {"path": str(csv)}, metadata)

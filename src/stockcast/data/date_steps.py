@@ -149,8 +149,10 @@ def refuse_date_gaps(series: Sequence[Series]) -> None:
     for item in series:
         gap = first_date_gap(item.dates)
         if gap is not None:
+            # A file of one series names none of its own: its series is the data.
+            whose = f"series {item.series_id!r}: its dates" if len(series) > 1 else "the dates"
             raise DataError(
-                f"series {item.series_id!r}: its dates {gap.sentence()}; add the missing "
+                f"{whose} {gap.sentence()}; add the missing "
                 f"{gap.step}s (their values, or the last value carried forward), or keep only "
                 "the rows after the last gap."
             )

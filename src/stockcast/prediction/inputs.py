@@ -216,7 +216,7 @@ def _test_split(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> In
             )
         if not path.is_file():
             where = (
-                "lay outside the project when the model was trained, so only its name was kept"
+                "lay outside the project when the model was trained (only its name was kept)"
                 if recorded.startswith(ELIDED)
                 else "is not on this machine (models record paths relative to the project)"
             )
