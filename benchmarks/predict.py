@@ -18,7 +18,7 @@ import numpy as np
 
 from benchmarks.common import BenchOptions, Row, forecast_seconds, quiet_environment
 from benchmarks.startup import wall_time
-from stockcast.config.compose import local_store_overrides
+from stockcast.config.compose import compose_config, local_store_overrides
 from stockcast.paths import PROJECT_ROOT
 
 PREDICT_SCRIPT = PROJECT_ROOT / "scripts" / "predict.py"
@@ -139,12 +139,15 @@ def batch_rows(single_s: float, batch_s: dict[tuple[int, int], float], repeats: 
 
 
 def forecast_latency(store: Path, calls: int = FORECAST_CALLS) -> float:
-    """Median seconds of one single-window forecast through the opened model, warm."""
+    """Median seconds of one single-window forecast through the opened model, warm. The model
+    is opened as predict opens it: with the registry and signing keys of the predict config (the
+    version was registered with the keys the config names)."""
     from stockcast.registry.store import ModelRegistry
     from stockcast.serving.model import open_version
 
     quiet_environment()
-    registry = ModelRegistry(f"sqlite:///{store}/mlruns.db", "pipeline_stock_predictor")
+    cfg = compose_config("predict", local_store_overrides(store))
+    registry = ModelRegistry.from_config(cfg.registry)
     model = open_version(registry, registry.resolve(), store / "model")
     window = np.linspace(100.0, 101.0, model.previous_time_window)
     return forecast_seconds(model, window, calls, warm_calls=min(calls, 50))
