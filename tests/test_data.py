@@ -225,7 +225,16 @@ def test_a_parquet_text_column_reads_freds_dot_as_missing(tmp_path: Path) -> Non
         (None, "does not exist"),
         ("", "is empty"),
         ("Date,Close\n", "no rows"),
-        ("Day,Price\n2024-01-01,1\n", r"no column 'Close'.*columns are \['Day', 'Price'\]"),
+        (
+            "Day,Price\n2024-01-01,1\n",
+            r"no column 'Close'.*columns are \['Day', 'Price'\]: set data.value_column to one of "
+            r"them\.$",
+        ),
+        (
+            "Day,Close\n2024-01-01,1\n",
+            r"no column 'Date' \(data.date_column\); its columns are \['Day', 'Close'\]: set "
+            r"data.date_column to one of them, or data.date_column=null for values without dates",
+        ),
         ("Date,Close\n2024-01-01,1\n2024-01-02,abc\n", "non-numeric value 'abc'.*data row 2"),
         ("Date,Close\n2024-01-01,1\n2024-01-02,\n2024-01-03,\n", r"2 missing.*row\(s\) 2, 3"),
         # FRED writes a day without an observation as ".": missing, counted, not text.

@@ -158,9 +158,12 @@ def read_table_series(
     wanted = {"value_column": value_column, "date_column": date_column, "id_column": id_column}
     for name, column in wanted.items():
         if column is not None and column not in frame.columns:
+            undated = f", or {key}.date_column=null for values without dates" * (
+                name == "date_column"
+            )
             raise DataError(
-                f"{label} has no column {column!r} ({key}.{name}); "
-                f"its columns are {list(frame.columns)}."
+                f"{label} has no column {column!r} ({key}.{name}); its columns are "
+                f"{list(frame.columns)}: set {key}.{name} to one of them{undated}."
             )
     if date_column is not None:
         frame = frame.assign(**{date_column: read_date_column(frame[date_column], label, key)})
