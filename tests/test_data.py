@@ -254,6 +254,17 @@ def test_bad_csv(tmp_path: Path, content: str | None, message: str) -> None:
         read_csv_series(path, "Date", "Close")
 
 
+def test_a_missing_value_in_a_table_of_many_series_names_its_series(tmp_path: Path) -> None:
+    path = tmp_path / "panel.csv"
+    path.write_text("Date,Ticker,Close\n2024-01-01,AAA,1\n2024-01-01,BBB,\n2024-01-02,BBB,2\n")
+    with pytest.raises(DataError) as refused:
+        read_table_series(path, "Date", "Close", id_column="Ticker")
+    assert str(refused.value).endswith(
+        "1 missing value(s) in column 'Close' at data row(s) 2 (series 'BBB'); fill or drop "
+        "them first."
+    )
+
+
 def test_loading_a_folder_that_is_not_prepared(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="is not a prepared folder"):
         PreparedData.load(tmp_path)

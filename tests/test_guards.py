@@ -364,7 +364,7 @@ def test_a_batch_that_skips_refused_series_forecasts_the_rest_and_says_why(
     whole batch of thousands; with skip_refused the rest are forecast and each refused id keeps
     the sentence it would have refused the batch in."""
     from stockcast.data.series import Series
-    from stockcast.prediction.batch import Refused, SeriesBatch, forecast_batch
+    from stockcast.prediction.batch import Refused, SeriesBatch, check_long_enough, forecast_batch
 
     model = replace(absurd, pyfunc=WildOnly())
     rows = {
@@ -376,8 +376,19 @@ def test_a_batch_that_skips_refused_series_forecasts_the_rest_and_says_why(
         "ZZZ": np.full(10, 50.0),
     }
     batch = SeriesBatch([Series(i, r) for i, r in rows.items()], "Ticker", "", {"path": "p.csv"})
-    with pytest.raises(DataError, match=r"^1 of 6 series in p.csv hold fewer than the 10 "):
+    with pytest.raises(
+        DataError, match=r"^1 of 6 series in p.csv hold fewer than the 10 "
+    ) as short:
         forecast_batch(model, batch)
+    assert str(short.value).endswith(
+        "'SHORT'; drop them or give more history, or set input.skip_refused=true to forecast the "
+        "others."
+    )
+    # Where every series is short there are no others to forecast.
+    shorts = SeriesBatch([Series(i, np.full(4, 30.0)) for i in "AB"], "Ticker", "", {"path": "p"})
+    with pytest.raises(DataError) as every:
+        check_long_enough(shorts, 10, "the model")
+    assert str(every.value).endswith("'A', 'B'; drop them or give more history.")
 
     result = forecast_batch(model, batch, skip_refused=True)
     assert result.ids == ["AAA", "ZZZ"]

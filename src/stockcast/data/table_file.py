@@ -193,9 +193,11 @@ def read_table_series(
     missing = np.flatnonzero(values.isna().to_numpy() & checked)
     if missing.size:
         rows = first_few(missing + 1, SHOWN_ROWS)
+        ids = "" if id_column is None else frame[id_column].iloc[missing].astype(str).unique()
+        whose = "" if id_column is None else f" (series {first_few(map(repr, ids), SHOWN_ROWS)})"
         raise DataError(
             f"{label} has {missing.size} missing value(s) in column {value_column!r} "
-            f"at data row(s) {rows}; fill or drop them first."
+            f"at data row(s) {rows}{whose}; fill or drop them first."
         )
     frame = frame.assign(**{value_column: values.astype(np.float64)})
     check_csv_layout(frame, path, date_column, value_column, id_column, key, checked)

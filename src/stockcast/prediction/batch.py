@@ -100,9 +100,11 @@ def check_long_enough(batch: SeriesBatch, needed: int, model_label: str) -> None
     """Refuse, in one sentence naming them, the ids too short for one model window."""
     short = [item.series_id for item in batch.series if len(item) < needed]
     if short:
+        skip = ", or set input.skip_refused=true to forecast the others" * (len(short) < len(batch))
         raise DataError(
             f"{len(short)} of {len(batch)} series in {batch.details['path']} hold fewer than the "
-            f"{needed} values {model_label} needs: {named(short)}; drop them or give more history."
+            f"{needed} values {model_label} needs: {named(short)}; drop them or give more "
+            f"history{skip}."
         )
 
 
