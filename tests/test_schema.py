@@ -320,3 +320,17 @@ def test_a_kind_set_over_another_kinds_config_says_to_choose_its_config(tmp_path
             lambda cfg: None, "train", [*overrides, "experiment=mlp_w30", "model=theta"], tmp_path
         )
     assert "(experiment=mlp_w30 sets it)" in str(caught.value)
+
+
+def test_an_unset_tracking_uri_says_how_to_set_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """registry=azureml on a laptop reads the workspace's store from the environment."""
+    from stockcast.config.compose import compose_config
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(ConfigError) as refused:
+        validate_config(compose_config("predict", ["registry=azureml"]))
+    assert str(refused.value) == (
+        "registry.tracking_uri cannot be resolved (Environment variable 'MLFLOW_TRACKING_URI' "
+        "not found); set it, or what it refers to (the Azure ML workspace's store: export "
+        "MLFLOW_TRACKING_URI=$(make -s tracking-uri))."
+    )

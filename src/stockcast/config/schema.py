@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, get_args
 
@@ -41,6 +42,13 @@ SCHEMAS: tuple[tuple[str, type[Section], str], ...] = (
     ("gate", PipelineConfig, "pipeline"),
     ("trainer", TrainConfig, "train"),
 )
+
+# How to set an environment variable a config reads, where that is not obvious.
+ENVIRONMENT_FIXES = {
+    "MLFLOW_TRACKING_URI": (
+        " (the Azure ML workspace's store: export MLFLOW_TRACKING_URI=$(make -s tracking-uri))"
+    ),
+}
 
 
 def schema_for(cfg: DictConfig | Mapping[str, Any]) -> type[Section]:
@@ -80,8 +88,10 @@ def validate_config(cfg: DictConfig, sections: Iterable[str] = ()) -> DictConfig
     except InterpolationResolutionError as err:
         # e.g. registry=azureml reads ${oc.env:MLFLOW_TRACKING_URI}, unset on a laptop
         detail = str(err).splitlines()[0].split(": ", 1)[-1].strip('"')
+        unset = re.match(r"Environment variable '([^']+)' not found", detail)
+        fix = ENVIRONMENT_FIXES.get(unset.group(1), "") if unset else ""
         raise ConfigError(
-            f"{err.full_key} cannot be resolved ({detail}); set it, or what it refers to."
+            f"{err.full_key} cannot be resolved ({detail}); set it, or what it refers to{fix}."
         ) from None
     _refuse_another_kinds_key(schema, cfg)
     _refuse_unknown_key(base, schema, cfg, "", frozenset(sections))
