@@ -207,11 +207,11 @@ def test_a_release_lag_hides_rows_until_they_are_known(make_cfg, tmp_path: Path)
     with pytest.raises(
         DataError,
         match=r"^data.as_of=2019-03-15 with data.release_lag_days=31 \(rows dated up to "
-        r"2019-02-12\) leaves series 'series' 2 of its 66 rows",
+        r"2019-02-12\) leaves the data 2 of its 66 rows",
     ):
         load_series(lagged | {"as_of": "2019-03-15"}, min_values=10)
     # A lag reaching back before nanosecond dates begin (1677) keeps nothing, never everything.
-    with pytest.raises(DataError, match=r"leaves series 'series' 0 of its 66 rows.*a smaller data"):
+    with pytest.raises(DataError, match=r"leaves the data 0 of its 66 rows.*a smaller data"):
         load_series(lagged | {"release_lag_days": 1_000_000})
     from stockcast.config.schema import validate_config
 
