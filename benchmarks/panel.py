@@ -244,7 +244,7 @@ def held_out_scales(prepared: Any) -> np.ndarray:
     """The MASE scale of each `held_out_windows` window: its ticker's train one-step naive MAE,
     so the panel is scored in each ticker's own units, as the product judges a panel (pooled in
     prices, the dearest tickers would decide alone)."""
-    from stockcast.data.split import scales_of_windows
+    from stockcast.data.mase_scales import scales_of_windows
 
     test, window = prepared.splits["test"], prepared.window
     # Each window's first target, without building the windows again.

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from stockcast.config.compose import plain
+from stockcast.data.mase_scales import naive_one_step_mae
 from stockcast.data.prepared import PreparedData, prepare_data
 from stockcast.data.scaling import fit_scaler
 from stockcast.data.series import Series
 from stockcast.data.sources import geometric_brownian_motion, read_csv_series
-from stockcast.data.split import SplitData, naive_one_step_mae, split_series
+from stockcast.data.split import SplitData, split_series
 from stockcast.data.table_file import read_table_series
 from stockcast.errors import ArtifactError, DataError
 from stockcast.forecasting.windows import WindowSizes

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from stockcast.data.mase_scales import series_of_windows, series_scales
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import SplitData, series_of_windows, series_scales, split_in_time
+from stockcast.data.split import SplitData, split_in_time
 from stockcast.evaluation.champion import Candidate, compare_with_champion
 from stockcast.evaluation.evaluate import model_vs_naive_test
 from stockcast.evaluation.reports import WINDOWS_FILE

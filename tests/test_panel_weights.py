@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from stockcast.data.mase_scales import series_of_windows, series_scales
 from stockcast.data.scaling import fit_scaler
 from stockcast.data.series import Series
-from stockcast.data.split import series_of_windows, series_scales, split_series
+from stockcast.data.split import split_series
 from stockcast.forecasting.metrics import inverse_mse_weights
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.training import folds as fold_module

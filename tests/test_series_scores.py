@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stockcast.data.mase_scales import series_of_windows, series_scales
 from stockcast.data.series import Series
-from stockcast.data.split import series_of_windows, series_scales, split_series
+from stockcast.data.split import split_series
 from stockcast.evaluation.reports import REPORT_FILE, WINDOWS_FILE
 from stockcast.evaluation.series_scores import best_and_worst, per_series_scores
 from stockcast.forecasting.windows import WindowSizes

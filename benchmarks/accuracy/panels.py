@@ -91,8 +91,8 @@ def score_panel(
     panels: dict[str, tuple[tuple[str, ...], str, str]] = PANELS,
 ) -> PanelScores:
     """Fit `experiment` on the panel and score every series' test windows."""
+    from stockcast.data.mase_scales import series_of_windows, series_scales
     from stockcast.data.prepared import PreparedData
-    from stockcast.data.split import series_of_windows, series_scales
     from stockcast.forecasting.metrics import inverse_mse_weights
     from stockcast.models.level_range import combine_member_forecasts, set_aside_mask
     from stockcast.orchestration.steps.prepare import run_prepare

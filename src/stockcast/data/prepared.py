@@ -14,6 +14,7 @@ import numpy as np
 from stockcast.data.calendar import day_text
 from stockcast.data.checks import check_series_values, refuse_moves_float32_cannot_hold
 from stockcast.data.date_steps import data_rhythm, refuse_date_gaps
+from stockcast.data.mase_scales import naive_one_step_mae
 from stockcast.data.scaling import fit_scaler
 from stockcast.data.seasonality import auto_window, infer_season_length, shortest_train_split
 from stockcast.data.series import Series
@@ -23,7 +24,6 @@ from stockcast.data.split import (
     SplitData,
     WindowSizes,
     min_series_length,
-    naive_one_step_mae,
     refuse_short_series,
     split_lengths,
     split_series,

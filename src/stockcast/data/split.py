@@ -9,7 +9,6 @@ import numpy as np
 
 from stockcast.data.series import Series
 from stockcast.errors import DataError
-from stockcast.forecasting.metrics import naive_scales, pooled_naive_scale
 from stockcast.forecasting.windows import RollingOrigins, WindowSizes, rolling_origins
 
 SPLITS = ("train", "val", "test")
@@ -52,37 +51,6 @@ class SplitData:
         """Every forecast origin of this split (the first target of each full window), never
         crossing from one series into the next."""
         return rolling_origins(self.values, sizes, self.window_starts(sizes))
-
-
-def series_of_windows(split: SplitData, origins: np.ndarray) -> np.ndarray:
-    """Index of the series each window (by its first target's position in `split`) belongs to."""
-    return np.searchsorted(split.offsets, origins, side="right") - 1
-
-
-def series_scales(train: SplitData) -> np.ndarray:
-    """Each series' train one-step naive MAE. A series that never moved in train has none; it
-    gets the moving series' median MAE relative to their level, times its own level, so its
-    errors are still measured in its own units: the others' MAE itself, in their prices, made
-    one moving series of a panel decide its MASE. Without a moving series of nonzero level, or
-    at a level of 0, it gets the moving series' mean MAE (1 where none moved)."""
-    segments = train.segments()
-    scales = naive_scales(segments)
-    levels = np.array([np.abs(values).mean() if len(values) else 0.0 for values in segments])
-    moving = np.isfinite(scales) & (scales > 0)
-    if moving.all():
-        return scales
-    pooled = float(scales[moving].mean()) if moving.any() else 1.0
-    leveled = moving & (levels > 0)
-    relative = float(np.median(scales[leveled] / levels[leveled])) if leveled.any() else 0.0
-    own = levels * relative
-    return np.where(moving, scales, np.where(own > 0, own, pooled))
-
-
-def scales_of_windows(train: SplitData, split: SplitData, origins: np.ndarray) -> np.ndarray:
-    """Each window's MASE scale: the `series_scales` entry of the series its first target
-    (`origins`, positions in `split`) lies in. Dividing by it judges a panel in each series'
-    own units; for one series it is the pooled train scale."""
-    return series_scales(train)[series_of_windows(split, origins)]
 
 
 def split_lengths(n: int, fractions: Mapping[str, float]) -> dict[str, int]:
@@ -174,18 +142,6 @@ def split_series(
             dates=np.concatenate([d for _, d in pieces[name]]) if has_dates else None,
         )
     return result
-
-
-def naive_one_step_mae(split: SplitData) -> float:
-    """In-sample MAE of the one-step naive forecast: the MASE denominator (never across series)."""
-    mae = pooled_naive_scale(split.segments())
-    if not np.isfinite(mae) or mae <= 0.0:
-        raise DataError(
-            "the train split (the first data.split.train of the data) is constant, so MASE has no "
-            "scale; leave out the data's flat start, or give data.split.train enough of the data "
-            "to reach where the series moves."
-        )
-    return mae
 
 
 def share_outside_range(reference: SplitData, later: SplitData) -> float:

@@ -12,8 +12,9 @@ import numpy as np
 from omegaconf import DictConfig
 
 from stockcast.data.calendar import date_bound
+from stockcast.data.mase_scales import series_of_windows, series_scales
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import SPLITS, join_splits, series_of_windows, series_scales
+from stockcast.data.split import SPLITS, join_splits
 from stockcast.evaluation.gate import coverage_check, gate_threshold, optional_float
 from stockcast.evaluation.plots import (
     plot_error_by_horizon,

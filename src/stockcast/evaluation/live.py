@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.data.mase_scales import series_scales
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import SplitData, series_scales
+from stockcast.data.split import SplitData
 from stockcast.forecasting.metrics import coverage, pooled_errors
 from stockcast.registry.ledger import LedgerForecast
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import lightning as L
 import torch
 
+from stockcast.data.mase_scales import scales_of_windows
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import scales_of_windows
 from stockcast.errors import ConfigError
 from stockcast.training.windows import WindowBatches, gather_windows
 

@@ -18,8 +18,8 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from stockcast.config.compose import plain
+from stockcast.data.mase_scales import series_scales
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import series_scales
 from stockcast.errors import ConfigError
 from stockcast.files import write_json
 from stockcast.models.cores import seasonless_windows

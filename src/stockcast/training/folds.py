@@ -20,9 +20,10 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from stockcast.data.mase_scales import series_of_windows
 from stockcast.data.prepared import PreparedData
 from stockcast.data.scaling import refit_scaler
-from stockcast.data.split import SplitData, rolling_folds, series_of_windows
+from stockcast.data.split import SplitData, rolling_folds
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.models.level_range import combine_member_forecasts, set_aside_mask
 from stockcast.training.beside import Beside, forks_safely

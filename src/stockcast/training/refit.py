@@ -31,13 +31,9 @@ from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import load_file
 
 from stockcast.data.calendar import date_bound
+from stockcast.data.mase_scales import scales_of_windows
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import (
-    SPLITS,
-    join_splits,
-    scales_of_windows,
-    split_in_time,
-)
+from stockcast.data.split import SPLITS, join_splits, split_in_time
 from stockcast.forecasting.conformal import centred_bounds
 from stockcast.models.spec import saved_forecaster
 from stockcast.paths import portable

@@ -13,13 +13,9 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from stockcast.data.mase_scales import series_of_windows, series_scales
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import (
-    join_splits,
-    series_of_windows,
-    series_scales,
-    share_outside_range,
-)
+from stockcast.data.split import join_splits, share_outside_range
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.metrics import diebold_mariano, inverse_mse_weights
 from stockcast.forecasting.windows import RollingOrigins
