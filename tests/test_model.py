@@ -358,6 +358,41 @@ def test_member_losses_add_each_members_loss_in_its_own_scale(window_scale_power
     torch.testing.assert_close(loss, expected)
 
 
+@pytest.mark.parametrize("power", [0.0, 0.5])
+@pytest.mark.parametrize("flat", [0.0, 250.0])
+def test_a_window_that_did_not_move_adds_nothing_to_the_per_window_loss(
+    flat: float, power: float
+) -> None:
+    """A window of zeros (or an unchanged price) has its spread at the scaler's floor: its next
+    move over that floor was thousands of scaled units, and squared it was the whole loss. The
+    per-window members learn nothing from it; a member on fixed statistics still does, and a
+    window that moves, however little (a pegged price), still counts."""
+    torch.manual_seed(2)
+    net = build_price_forecaster({**SPEC, "scaler": ENSEMBLE_SCALER})
+    give_outputs(net)
+    moving = 100 + torch.randn(3, 15).cumsum(1)
+    still = torch.cat([torch.full((1, 10), flat), torch.full((1, 5), flat + 3.0)], 1)
+    pegged = 1.0 + 3e-5 * torch.randn(1, 15)
+    loss = make_loss("mse")
+    window_members, fixed_member = [0, 2], 1  # per_window, per_window_level; standard
+
+    def gradients(windows: torch.Tensor) -> list[torch.Tensor]:
+        """Each member's gradient over every core parameter, (members, parameters)."""
+        net.zero_grad()
+        member_losses(net, windows[:, :10], windows[:, 10:], loss, power).backward()
+        return torch.cat([p.grad.flatten(1) for p in net.core.parameters()], 1)
+
+    both = member_losses(
+        net, torch.cat([moving, still])[:, :10], torch.cat([moving, still])[:, 10:], loss, power
+    )
+    alone = member_losses(net, moving[:, :10], moving[:, 10:], loss, power)
+    assert torch.isfinite(both) and both < 10 * alone
+    on_still = gradients(still)
+    assert torch.count_nonzero(on_still[window_members]) == 0
+    assert torch.count_nonzero(on_still[fixed_member]) > 0
+    assert torch.count_nonzero(gradients(pegged)[window_members]) > 0
+
+
 def test_the_forecaster_trains_and_validates_with_its_window_scale_power() -> None:
     torch.manual_seed(5)
     net = build_price_forecaster(SPEC)

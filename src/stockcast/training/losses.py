@@ -10,6 +10,11 @@ from torch import nn
 
 from stockcast.models.network import PriceForecaster
 
+# A window whose values spread less than this share of their level did not move: float32
+# rounding around one value (an unchanged price) spreads about a tenth of it, a pegged price
+# that moves by 1e-5 of its level ten times more.
+FLAT_RELATIVE_SPREAD = 1e-6
+
 
 def make_loss(name: str, huber_delta: float = 1.0) -> nn.Module:
     losses = {
@@ -49,7 +54,8 @@ def member_losses(
     (sunspots at a solar minimum) the calm windows dominate the fit. Each of its rows is
     therefore multiplied by (the window's scale / the batch's mean scale) **
     `window_scale_power`: 0 keeps the scaled errors, 1 weighs them as errors in price units.
-    Members with fixed statistics are unaffected (their scale is one constant).
+    Members with fixed statistics are unaffected (their scale is one constant). A window that
+    did not move (`flat_windows`) weighs nothing in the per-window members' loss.
     """
     return _from_outputs(net, targets, loss_fn, window_scale_power, *net.member_outputs(prices))
 
@@ -85,9 +91,17 @@ def _from_outputs(
         outputs = outputs + inputs[:, :, None, -1:]
     members, batch = outputs.shape[:2]
     scaled_targets = (targets[None] - loc) / scale
-    if window_scale_power and net.window_members is not None:
-        weight = (scale / scale.mean(dim=1, keepdim=True)) ** window_scale_power
-        weight = torch.where(net.window_members, weight, 1.0)
+    if net.window_members is not None:
+        weight = (
+            (scale / scale.mean(dim=1, keepdim=True)) ** window_scale_power
+            if window_scale_power
+            else torch.ones_like(scale)
+        )
+        # A window that did not move (zeros, an unchanged illiquid price) leaves its
+        # per-window members no scale to forecast in: the next move over the scaler's floor
+        # is thousands of units, and squared it outweighed every other window of the batch.
+        keep = ~flat_windows(net, inputs, loc, scale)
+        weight = torch.where(net.window_members, weight * keep, 1.0)
         outputs = outputs * weight[..., None]
         scaled_targets = scaled_targets * weight
     scaled_targets = scaled_targets.reshape(members * batch, -1)
@@ -97,3 +111,14 @@ def _from_outputs(
     if not net.quantiles:
         rows = rows[:, net.point_index, :]
     return members * loss_fn(rows, scaled_targets)
+
+
+def flat_windows(
+    net: PriceForecaster, inputs: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor
+) -> torch.Tensor:
+    """Which windows did not move, (members, batch, 1), from `member_outputs`' scaled inputs and
+    statistics: their values spread less than `FLAT_RELATIVE_SPREAD` of their level (zeros
+    spread not at all)."""
+    spread = inputs.std(dim=-1, unbiased=False, keepdim=True) * scale
+    level = net.scalers[net.window_scaler].level
+    return spread <= FLAT_RELATIVE_SPREAD * loc.abs() + torch.finfo(torch.float32).eps * level
