@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from stockcast.config.compose import plain
-from stockcast.data.date_steps import first_date_gap
+from stockcast.data.date_steps import first_date_gap, refuse_date_gaps
 from stockcast.data.prepared import prepare_data
-from stockcast.data.series import Series
+from stockcast.data.series import UNNAMED, Series
 from stockcast.errors import DataError
 from stockcast.prediction.batch import SeriesBatch, forecast_batch
 from stockcast.prediction.forecast import forecast_held_out, forecast_next
@@ -247,3 +247,13 @@ def test_dates_of_another_frequency_than_the_models_data_are_refused() -> None:
     weekly_input = InputSeries(np.arange(60.0) + 100, weeks, "weekly input")
     with pytest.raises(DataError, match=r"^the dates of the input \(weekly input\) are weekly, "):
         forecast_next(fitted, weekly_input)
+
+
+def test_a_gap_is_named_by_series_unless_the_table_names_none() -> None:
+    """A panel's one series left after the others were left out is still named by its id."""
+    days = np.array(["2020-01-31", "2020-02-29", "2020-03-31", "2020-05-31"], "datetime64[ns]")
+    values = np.arange(4.0) + 1
+    with pytest.raises(DataError, match=r"^series 'AAA': its dates skip from 2020-03-31"):
+        refuse_date_gaps([Series("AAA", values, days)])
+    with pytest.raises(DataError, match=r"^the dates skip from 2020-03-31"):
+        refuse_date_gaps([Series(UNNAMED, values, days)])

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.data.series import Series
+from stockcast.data.series import UNNAMED, Series
 from stockcast.errors import DataError
 
 # Commonest days between dates that make data weekly, and the least days between two of its dates
@@ -149,8 +149,9 @@ def refuse_date_gaps(series: Sequence[Series]) -> None:
     for item in series:
         gap = first_date_gap(item.dates)
         if gap is not None:
-            # A file of one series names none of its own: its series is the data.
-            whose = f"series {item.series_id!r}: its dates" if len(series) > 1 else "the dates"
+            # A table without ids has one series, which the refusal does not name.
+            unnamed = item.series_id == UNNAMED
+            whose = "the dates" if unnamed else f"series {item.series_id!r}: its dates"
             raise DataError(
                 f"{whose} {gap.sentence()}; add the missing "
                 f"{gap.step}s (their values, or the last value carried forward), or keep only "

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# The id of a table's one series where the table has no id column: a name no refusal repeats.
+UNNAMED = "series"
+
 
 @dataclass(frozen=True)
 class Series:

@@ -23,7 +23,7 @@ from stockcast.data.markets import (
     seasonal_market,
     trend_seasonal_noise,
 )
-from stockcast.data.series import Series
+from stockcast.data.series import UNNAMED, Series
 from stockcast.data.table_file import read_csv_series, read_table_series
 from stockcast.errors import DataError, first_few
 
@@ -145,7 +145,7 @@ def known_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> KnownSerie
         # (else the windows' own refusal names the window sizes).
         cut = [(w, k) for w, k in short if len(k) < len(w)]
         if cut:
-            raise _too_short(data_cfg, as_of, known, *cut[0], min_values, alone=len(pairs) == 1)
+            raise _too_short(data_cfg, as_of, known, *cut[0], min_values)
         return everything
     ends = [kept.dates[-1] for _, kept in pairs if kept.dates is not None and len(kept.dates)]
     if not ends or not all(_still_listing(whole, kept, max(ends)) for whole, kept in short):
@@ -181,10 +181,8 @@ def _too_short(
     whole: Series,
     kept: Series,
     min_values: int,
-    alone: bool = False,
 ) -> DataError:
-    """`alone`: the data's one series, named as the data (a file without ids names its series
-    with a placeholder)."""
+    """A table without ids has one series, named as the data rather than by its placeholder."""
     lag = int(data_cfg.get("release_lag_days") or 0)
     assert whole.dates is not None
     first = day_text(whole.dates[0].astype("datetime64[D]"))
@@ -198,7 +196,8 @@ def _too_short(
     )
     return DataError(
         f"data.as_of={day_text(as_of)}{lagged} leaves "
-        f"{'the data' if alone else f'series {whole.series_id!r}'} {len(kept)} "
+        f"{'the data' if whole.series_id == UNNAMED else f'series {whole.series_id!r}'} "
+        f"{len(kept)} "
         f"of its {len(whole)} rows (it starts on {first}), fewer than the {min_values} values "
         f"the windows and split need; pick a later data.as_of{later}."
     )

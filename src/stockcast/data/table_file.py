@@ -14,7 +14,7 @@ from stockcast.data.checks import check_csv_layout, refuse_true_false
 from stockcast.data.compressed import compression_of
 from stockcast.data.csv_file import read_csv_frame, separator_char
 from stockcast.data.id_refusals import refused_ids
-from stockcast.data.series import Series
+from stockcast.data.series import UNNAMED, Series
 from stockcast.data.table_dates import read_date_column
 from stockcast.data.value_cells import (
     cells_as_numbers,
@@ -208,7 +208,7 @@ def read_table_series(
     # observed=True: a categorical id (Parquet keeps pandas' categories) lists categories no row
     # holds, which would otherwise each become an empty series.
     groups = (
-        [("series", frame)]
+        [(UNNAMED, frame)]
         if id_column is None
         else frame.groupby(id_column, sort=True, observed=True)
     )
