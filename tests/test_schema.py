@@ -322,11 +322,17 @@ def test_a_kind_set_over_another_kinds_config_says_to_choose_its_config(tmp_path
     assert "(experiment=mlp_w30 sets it)" in str(caught.value)
 
 
-def test_an_unset_tracking_uri_says_how_to_set_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    """registry=azureml on a laptop reads the workspace's store from the environment."""
+@pytest.mark.parametrize("exported", [None, ""])
+def test_an_unset_tracking_uri_says_how_to_set_it(
+    monkeypatch: pytest.MonkeyPatch, exported: str | None
+) -> None:
+    """registry=azureml on a laptop reads the workspace's store from the environment; an
+    exported empty variable is as unset."""
     from stockcast.config.compose import compose_config
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    if exported is not None:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", exported)
     with pytest.raises(ConfigError) as refused:
         validate_config(compose_config("predict", ["registry=azureml"]))
     assert str(refused.value) == (

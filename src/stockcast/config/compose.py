@@ -34,11 +34,21 @@ def file_or_null(path: str) -> str | None:
     return path if Path(path).is_file() else None
 
 
-def env_or_default(name: str, default: Any = None) -> Any:
+# `${stockcast_env:NAME}` without a default: the variable must be set.
+REQUIRED = object()
+
+
+def env_or_default(name: str, default: Any = REQUIRED) -> Any:
     """The environment variable `name`, or `default` where it is unset or empty, as `make` and
     the shell's `${NAME:-default}` read it (`oc.env` takes an exported empty value as set: an
-    empty STOCKCAST_ROOT meant the current folder, and an empty STOCKCAST_KEYS_DIR no keys)."""
-    return os.environ.get(name) or default
+    empty STOCKCAST_ROOT meant the current folder, and an empty STOCKCAST_KEYS_DIR no keys).
+    Without a default, an unset or empty variable is refused as `oc.env` refuses an unset one."""
+    value = os.environ.get(name)
+    if value:
+        return value
+    if default is REQUIRED:
+        raise ValueError(f"Environment variable '{name}' not found")
+    return default
 
 
 def register_resolvers() -> None:

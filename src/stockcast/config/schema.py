@@ -86,7 +86,7 @@ def validate_config(cfg: DictConfig, sections: Iterable[str] = ()) -> DictConfig
     except ValidationError as err:
         raise ConfigError(_sentence(schema, err.errors()[0])) from None
     except InterpolationResolutionError as err:
-        # e.g. registry=azureml reads ${oc.env:MLFLOW_TRACKING_URI}, unset on a laptop
+        # e.g. registry=azureml reads ${stockcast_env:MLFLOW_TRACKING_URI}, unset on a laptop
         detail = str(err).splitlines()[0].split(": ", 1)[-1].strip('"')
         unset = re.match(r"Environment variable '([^']+)' not found", detail)
         fix = ENVIRONMENT_FIXES.get(unset.group(1), "") if unset else ""
