@@ -190,6 +190,11 @@ def test_the_schema_knows_every_lightning_trainer_and_early_stopping_argument() 
             "model.candidates.7 is not in the train config: model.candidates holds 4 (numbered "
             "0 to 3).",
         ),
+        (  # OmegaConf's TypeError, which Hydra lets through
+            ["experiment=auto", "model.candidates.x.window=3"],
+            "model.candidates.x is not in the train config: model.candidates holds 4 (numbered "
+            "0 to 3).",
+        ),
         (
             ["experiment=auto", "+model.candidates.9.window=3"],
             "model.candidates.9 is not in the train config: model.candidates holds 4 (numbered "

@@ -117,8 +117,16 @@ def compose_config(
 
     try:
         return compose_raw(config_name, overrides, config_dir, return_hydra_config)
-    except (yaml.YAMLError, UnicodeDecodeError, HydraException, OmegaConfBaseException) as err:
+    except (
+        yaml.YAMLError,
+        UnicodeDecodeError,
+        TypeError,
+        HydraException,
+        OmegaConfBaseException,
+    ) as err:
         sentence = composition_error(err, config_name, overrides, compose_raw)
+        if sentence is None and isinstance(err, TypeError):
+            raise  # not a composition mistake: a fault to see whole
         # A command names the config it composes; here `what` does.
         reason = (sentence or error_text(err).splitlines()[0]).removeprefix(
             f"cannot compose the {config_name} config: "

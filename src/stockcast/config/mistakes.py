@@ -101,6 +101,9 @@ def composition_error(
 
     if isinstance(err, YAMLError | UnicodeDecodeError):  # Hydra lets a file's own through
         return unreadable_config_file(err)
+    if isinstance(err, TypeError) and re.match(r"Index '.*' \(str\) is not an int", str(err)):
+        # OmegaConf's own, let through by Hydra: an override names a list's position in words.
+        return _list_position_in_words(config_name, overrides, compose)
     if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:
         group, _, option = err.missing_cfg_file.rpartition("/")
         return unknown_option(group, option, err.options)
@@ -138,6 +141,18 @@ def composition_error(
     # Hydra ends some first lines with a colon and gives the reason on the next one.
     reason = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
     return f"cannot compose the {config_name} config: {reason}"
+
+
+def _list_position_in_words(
+    config_name: str, overrides: Sequence[str], compose: Composer
+) -> str | None:
+    """`model.candidates.x.window=3`: the first override whose key walks into a list by a name."""
+    for override in overrides:
+        key = override_key(override)
+        found = names_beside(key, config_name, overrides, compose)
+        if found is not None and found[2]:
+            return unknown_position(found[0], len(found[1]), f"the {config_name} config")
+    return None
 
 
 def error_text(err: BaseException) -> str:
