@@ -190,6 +190,12 @@ def test_the_schema_knows_every_lightning_trainer_and_early_stopping_argument() 
             "model.candidates.7 is not in the train config: model.candidates holds 4 (numbered "
             "0 to 3).",
         ),
+        (  # the MLP's keys on the ensemble, as hparams_search=mlp_optuna gives them
+            ["experiment=auto", "model.hidden_sizes=[32,32]", "model.dropout=0.1"],
+            "model.hidden_sizes is not a setting of the train config; remove it (model holds "
+            "anchor, candidates, combination, combination_power, huber_delta, interval_levels, "
+            "interval_scale_values, kind, loss, quantiles and window_scale_power).",
+        ),
         (  # OmegaConf's TypeError, which Hydra lets through
             ["experiment=auto", "model.candidates.x.window=3"],
             "model.candidates.x is not in the train config: model.candidates holds 4 (numbered "

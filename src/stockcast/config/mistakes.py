@@ -207,7 +207,10 @@ def names_beside(
     from omegaconf import DictConfig, ListConfig
 
     others = [o for o in overrides if override_key(o) != key]
-    for attempt in (others, []):
+    # The others may be as broken as this one (a search's keys on another model kind): then
+    # with the groups they choose alone (`experiment=auto`), then with none.
+    choices = [o for o in others if "." not in override_key(o)]
+    for attempt in (others, choices, []):
         try:
             node: Any = compose(config_name, attempt)
             break
