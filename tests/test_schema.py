@@ -340,3 +340,24 @@ def test_an_unset_tracking_uri_says_how_to_set_it(
         "not found); set it, or what it refers to (the Azure ML workspace's store: export "
         "MLFLOW_TRACKING_URI=$(make -s tracking-uri))."
     )
+
+
+def test_an_experiment_file_without_its_package_header_says_to_add_it(tmp_path: Path) -> None:
+    """An experiment of one's own written without `# @package _global_` puts its settings under
+    `experiment.`, which the schema would refuse as an unknown key the user never typed."""
+    import shutil
+
+    from stockcast.config.compose import CONFIG_DIR, compose_config
+
+    config_dir = shutil.copytree(CONFIG_DIR, tmp_path / "configs")
+    (config_dir / "experiment" / "mine.yaml").write_text("model:\n  hidden_sizes: [8]\n")
+    cfg = compose_config(
+        "train", ["experiment=mine"], config_dir=config_dir, return_hydra_config=True
+    )
+    with pytest.raises(ConfigError) as refused:
+        validate_config(cfg)
+    assert str(refused.value) == (
+        "experiment holds settings of its config file instead of the top level: add '# @package "
+        "_global_' as the first line of experiment/mine.yaml, as the built-in experiment configs "
+        "have it."
+    )

@@ -25,6 +25,7 @@ from omegaconf.errors import InterpolationResolutionError
 from pydantic import BaseModel, ValidationError, create_model
 
 from stockcast.config.client_sections import PredictConfig, ServeConfig
+from stockcast.config.compose import CONFIG_DIR
 from stockcast.config.data_schema import DATA_SOURCES, DataCommon
 from stockcast.config.mistakes import unknown_key
 from stockcast.config.pipeline_sections import PipelineConfig, ReplayConfig
@@ -155,7 +156,21 @@ def _refuse_unknown_key(
     found = _unknown_key(model, node, prefix, extra)
     if found is not None:
         name = next(name for _, schema, name in SCHEMAS if schema is base)
+        group = found[0] if not prefix else None
+        if group is not None and (_chosen(node, group) or (CONFIG_DIR / group).is_dir()):
+            raise ConfigError(_without_global_package(group, _chosen(node, group)))
         raise ConfigError(unknown_key(*found, f"the {name} config"))
+
+
+def _without_global_package(group: str, chosen: str | None) -> str:
+    """A config group's key at the top level: its file (an experiment of one's own, say) lacks
+    the header that puts its settings at the top level, so they landed under the group's name."""
+    where = f"{group}/{chosen}.yaml" if chosen else f"the {group} config file"
+    return (
+        f"{group} holds settings of its config file instead of the top level: add "
+        f"'# @package _global_' as the first line of {where}, as the built-in {group} configs "
+        "have it."
+    )
 
 
 def _unknown_key(
