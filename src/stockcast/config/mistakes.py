@@ -71,6 +71,32 @@ def unknown_position(key: str, count: int, where: str) -> str:
     return f"{key} is not in {where}: {parent} holds {count} (numbered 0 to {count - 1})."
 
 
+def settings_under_group(group: str, chosen: str | None) -> str:
+    """A config group's name found at the top level: its file (an experiment of one's own, say)
+    lacks the header that puts its settings at the top level, so they landed under `group`."""
+    where = f"{group}/{chosen}.yaml" if chosen else f"the {group} config file"
+    return (
+        f"{group} holds settings of its config file instead of the top level: add "
+        f"'# @package _global_' as the first line of {where}, as the built-in {group} configs "
+        "have it."
+    )
+
+
+# How to set an environment variable a config reads, where that is not obvious.
+ENVIRONMENT_FIXES = {
+    "MLFLOW_TRACKING_URI": (
+        " (the Azure ML workspace's store: export MLFLOW_TRACKING_URI=$(make -s tracking-uri))"
+    ),
+}
+
+
+def unresolved(key: str, detail: str) -> str:
+    """`registry.tracking_uri cannot be resolved (Environment variable ... not found); ...`."""
+    unset = re.match(r"Environment variable '([^']+)' not found", detail)
+    fix = ENVIRONMENT_FIXES.get(unset.group(1), "") if unset else ""
+    return f"{key} cannot be resolved ({detail}); set it, or what it refers to{fix}."
+
+
 def unknown_option(group: str, option: str, options: Sequence[str]) -> str:
     """`experiment=nope is not one of the experiment configs; choose one of a, b or c.` (names
     starting with `_` are pieces other configs include, not options)."""

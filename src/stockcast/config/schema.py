@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any, get_args
 
@@ -27,7 +26,7 @@ from pydantic import BaseModel, ValidationError, create_model
 from stockcast.config.client_sections import PredictConfig, ServeConfig
 from stockcast.config.compose import CONFIG_DIR
 from stockcast.config.data_schema import DATA_SOURCES, DataCommon
-from stockcast.config.mistakes import unknown_key
+from stockcast.config.mistakes import settings_under_group, unknown_key, unresolved
 from stockcast.config.pipeline_sections import PipelineConfig, ReplayConfig
 from stockcast.config.sections import TrainConfig
 from stockcast.errors import ConfigError
@@ -43,13 +42,6 @@ SCHEMAS: tuple[tuple[str, type[Section], str], ...] = (
     ("gate", PipelineConfig, "pipeline"),
     ("trainer", TrainConfig, "train"),
 )
-
-# How to set an environment variable a config reads, where that is not obvious.
-ENVIRONMENT_FIXES = {
-    "MLFLOW_TRACKING_URI": (
-        " (the Azure ML workspace's store: export MLFLOW_TRACKING_URI=$(make -s tracking-uri))"
-    ),
-}
 
 
 def schema_for(cfg: DictConfig | Mapping[str, Any]) -> type[Section]:
@@ -89,11 +81,7 @@ def validate_config(cfg: DictConfig, sections: Iterable[str] = ()) -> DictConfig
     except InterpolationResolutionError as err:
         # e.g. registry=azureml reads ${stockcast_env:MLFLOW_TRACKING_URI}, unset on a laptop
         detail = str(err).splitlines()[0].split(": ", 1)[-1].strip('"')
-        unset = re.match(r"Environment variable '([^']+)' not found", detail)
-        fix = ENVIRONMENT_FIXES.get(unset.group(1), "") if unset else ""
-        raise ConfigError(
-            f"{err.full_key} cannot be resolved ({detail}); set it, or what it refers to{fix}."
-        ) from None
+        raise ConfigError(unresolved(str(err.full_key), detail)) from None
     _refuse_another_kinds_key(schema, cfg)
     _refuse_unknown_key(base, schema, cfg, "", frozenset(sections))
     _store_whole_numbers(validated, cfg)
@@ -156,21 +144,11 @@ def _refuse_unknown_key(
     found = _unknown_key(model, node, prefix, extra)
     if found is not None:
         name = next(name for _, schema, name in SCHEMAS if schema is base)
-        group = found[0] if not prefix else None
-        if group is not None and (_chosen(node, group) or (CONFIG_DIR / group).is_dir()):
-            raise ConfigError(_without_global_package(group, _chosen(node, group)))
+        chosen = _chosen(node, found[0]) if not prefix else None
+        if not prefix and (chosen or (CONFIG_DIR / found[0]).is_dir()):
+            # A config group's name at the top level: its file's settings landed under it.
+            raise ConfigError(settings_under_group(found[0], chosen))
         raise ConfigError(unknown_key(*found, f"the {name} config"))
-
-
-def _without_global_package(group: str, chosen: str | None) -> str:
-    """A config group's key at the top level: its file (an experiment of one's own, say) lacks
-    the header that puts its settings at the top level, so they landed under the group's name."""
-    where = f"{group}/{chosen}.yaml" if chosen else f"the {group} config file"
-    return (
-        f"{group} holds settings of its config file instead of the top level: add "
-        f"'# @package _global_' as the first line of {where}, as the built-in {group} configs "
-        "have it."
-    )
 
 
 def _unknown_key(
