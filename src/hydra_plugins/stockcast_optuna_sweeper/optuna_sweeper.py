@@ -245,7 +245,9 @@ class OptunaSweeper(Sweeper):
             try:
                 compose_raw(config_name, list(overrides))
             except Exception as failed:  # whatever composing this trial raises: it is the one
-                sentence = composition_error(failed, config_name, list(overrides), compose_raw)
+                sentence = composition_error(
+                    failed, config_name, list(overrides), compose_raw, lead=""
+                )
                 sentence = sentence or str(failed).strip().splitlines()[0]
                 searches = sorted(
                     path.stem

@@ -124,13 +124,10 @@ def compose_config(
         HydraException,
         OmegaConfBaseException,
     ) as err:
-        sentence = composition_error(err, config_name, overrides, compose_raw)
+        sentence = composition_error(err, config_name, overrides, compose_raw, lead="")
         if sentence is None and isinstance(err, TypeError):
             raise  # not a composition mistake: a fault to see whole
-        # A command names the config it composes; here `what` does.
-        reason = (sentence or error_text(err).splitlines()[0]).removeprefix(
-            f"cannot compose the {config_name} config: "
-        )
+        reason = sentence or error_text(err).splitlines()[0]
         raise ConfigError(f"cannot compose {what}: {reason}") from None
 
 

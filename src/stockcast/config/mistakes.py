@@ -111,12 +111,17 @@ def unknown_option(group: str, option: str, options: Sequence[str]) -> str:
 
 
 def composition_error(
-    err: BaseException, config_name: str, overrides: Sequence[str], compose: Composer
+    err: BaseException,
+    config_name: str,
+    overrides: Sequence[str],
+    compose: Composer,
+    lead: str | None = None,
 ) -> str | None:
     """One sentence for an error Hydra raised composing `config_name` with `overrides`: an
     unknown group option, a key the config lacks, an override it cannot parse; None for an
     error that is not about composing. `compose` composes a config again (without the bad key)
-    to find the names beside it."""
+    to find the names beside it. Any other composition error is Hydra's reason after `lead`
+    (None: `cannot compose the <config_name> config: `; a caller that says so itself, "")."""
     from hydra.errors import (
         ConfigCompositionException,
         MissingConfigException,
@@ -166,7 +171,7 @@ def composition_error(
         return f"+{key} adds {key}, which is already set; drop the '+' to change it."
     # Hydra ends some first lines with a colon and gives the reason on the next one.
     reason = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
-    return f"cannot compose the {config_name} config: {reason}"
+    return f"{f'cannot compose the {config_name} config: ' if lead is None else lead}{reason}"
 
 
 def _list_position_in_words(
