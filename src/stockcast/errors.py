@@ -5,11 +5,16 @@ from collections.abc import Iterable
 from typing import Any, NoReturn
 
 
+def error_text(err: BaseException) -> str:
+    """The error's message, or its cause's (Hydra wraps an OmegaConf error of a config file in
+    an exception without a message), or its name."""
+    return str(err).strip() or str(err.__cause__ or "").strip() or type(err).__name__
+
+
 def first_line(err: BaseException, strip: str = "") -> str:
-    """A library error's first non-blank line (its name where it has none), with the trailing
-    `strip` characters removed: what a one-sentence refusal quotes of it."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return (lines[0] if lines else type(err).__name__).rstrip(strip)
+    """A library error's first non-blank line (`error_text`'s), with the trailing `strip`
+    characters removed: what a one-sentence refusal quotes of it."""
+    return error_text(err).splitlines()[0].strip().rstrip(strip)
 
 
 def first_few(items: Iterable[Any], shown: int) -> str:

@@ -23,7 +23,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.stockcast_optuna_sweeper.study import open_study
-from stockcast.errors import ConfigError, StockcastError, exit_with_error
+from stockcast.errors import ConfigError, StockcastError, exit_with_error, first_line
 
 if TYPE_CHECKING:
     import optuna
@@ -248,7 +248,7 @@ class OptunaSweeper(Sweeper):
                 sentence = composition_error(
                     failed, config_name, list(overrides), compose_raw, lead=""
                 )
-                sentence = sentence or str(failed).strip().splitlines()[0]
+                sentence = sentence or first_line(failed)
                 searches = sorted(
                     path.stem
                     for path in (Path(CONFIG_DIR) / "hparams_search").glob("*.yaml")

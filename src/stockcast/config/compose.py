@@ -15,9 +15,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.composed import compose_reusing_choices
-from stockcast.config.mistakes import composition_error, error_text
+from stockcast.config.mistakes import composition_error
 from stockcast.data.calendar import today_utc
-from stockcast.errors import ConfigError
+from stockcast.errors import ConfigError, first_line
 from stockcast.paths import PROJECT_ROOT
 
 CONFIG_DIR = PROJECT_ROOT / "configs"
@@ -127,7 +127,7 @@ def compose_config(
         sentence = composition_error(err, config_name, overrides, compose_raw, lead="")
         if sentence is None and isinstance(err, TypeError):
             raise  # not a composition mistake: a fault to see whole
-        reason = sentence or error_text(err).splitlines()[0]
+        reason = sentence or first_line(err)
         raise ConfigError(f"cannot compose {what}: {reason}") from None
 
 

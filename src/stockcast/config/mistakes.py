@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from stockcast.config.overrides import override_key
+from stockcast.errors import error_text, first_line
 
 # Composes a config by name with overrides, raising Hydra's own errors.
 Composer = Callable[[str, Sequence[str]], Any]
@@ -186,12 +187,6 @@ def _list_position_in_words(
     return None
 
 
-def error_text(err: BaseException) -> str:
-    """The error's message, or its cause's: Hydra wraps an OmegaConf error of a config file in
-    an exception without a message."""
-    return str(err).strip() or str(err.__cause__ or "").strip() or type(err).__name__
-
-
 def unreadable_config_file(err: Exception) -> str | None:
     """A config file that is not YAML, or not UTF-8 text, as one clause naming the file (`the
     config file .../trainer/default.yaml is not valid YAML at line 19 (found duplicate key
@@ -212,7 +207,7 @@ def unreadable_config_file(err: Exception) -> str | None:
         path, where = getattr(err, "name", None), f"character {getattr(err, 'position', '?')}"
     if not (isinstance(path, str) and os.path.isfile(path)):
         return None
-    problem = getattr(err, "problem", None) or error_text(err).splitlines()[0]
+    problem = getattr(err, "problem", None) or first_line(err)
     return f"the config file {path} is not valid YAML at {where} ({problem}); fix that file"
 
 
