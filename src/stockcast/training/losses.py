@@ -116,9 +116,12 @@ def _from_outputs(
 def flat_windows(
     net: PriceForecaster, inputs: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor
 ) -> torch.Tensor:
-    """Which windows did not move, (members, batch, 1), from `member_outputs`' scaled inputs and
+    """Which windows did not move, (1, batch, 1), from `member_outputs`' scaled inputs and
     statistics: their values spread less than `FLAT_RELATIVE_SPREAD` of their level (zeros
-    spread not at all)."""
-    spread = inputs.std(dim=-1, unbiased=False, keepdim=True) * scale
-    level = net.scalers[net.window_scaler].level
-    return spread <= FLAT_RELATIVE_SPREAD * loc.abs() + torch.finfo(torch.float32).eps * level
+    spread not at all). Every window member scales a window alike, so one member's view is
+    read, once per batch."""
+    member = net.window_scaler
+    spread = inputs[member].std(dim=-1, unbiased=False, keepdim=True) * scale[member]
+    level = net.scalers[member].level
+    floor = FLAT_RELATIVE_SPREAD * loc[member].abs() + torch.finfo(torch.float32).eps * level
+    return (spread <= floor)[None]
