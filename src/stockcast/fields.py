@@ -167,7 +167,6 @@ OrderedRange = Annotated[Range, AfterValidator(_ordered)]
 
 # A CSV file's field separator and decimal mark (data.separator, input.separator): a spreadsheet
 # where the comma is the decimal mark writes `;` between fields and `1,5` for one and a half.
-DECIMAL_MARKS = (".", ",")
 # A tab as a setting writes it ('\t' on a command line): the file readers read it as a tab.
 WRITTEN_TAB = "\\t"
 
@@ -191,7 +190,7 @@ class CsvForm(Section):
     separator and decimal mark (a Parquet file keeps numbers as numbers)."""
 
     separator: CsvSeparator = ","
-    decimal: Literal[DECIMAL_MARKS] = "."  # type: ignore[valid-type]
+    decimal: Literal[".", ","] = "."
 
     @field_validator("decimal")
     @classmethod
