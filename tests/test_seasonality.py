@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from stockcast.config.compose import plain
+from stockcast.data.date_steps import other_rhythm
 from stockcast.data.prepared import prepare_data
 from stockcast.data.seasonality import (
     auto_window,
@@ -30,6 +31,12 @@ def _session(
         [day + pd.Timedelta(hours=opens) + step for day in days for step in steps]
     )
     return times[np.random.default_rng(2).random(len(times)) >= missing]
+
+
+def _weekdays(days: list[int]) -> pd.DatetimeIndex:
+    """Eighteen weeks of business days kept on `days` only (Monday 0)."""
+    business = pd.bdate_range("2024-01-01", periods=90)
+    return business[business.dayofweek.isin(days)]
 
 
 def _futures_hours() -> pd.DatetimeIndex:
@@ -63,6 +70,22 @@ def _futures_hours() -> pd.DatetimeIndex:
                 np.random.default_rng(13).random(60) < 0.8
             ],
             7,
+        ),
+        # Days that trade on some weekdays only: a week of three values, and of two.
+        (_weekdays([0, 2, 4]), 3),
+        (_weekdays([1, 3]), 2),
+        (_weekdays([1, 3])[1:-1], 2),  # from a Thursday to a Tuesday: more 5-day gaps than 2
+        # Days that do not follow one another on a week: every fourth day, half the business
+        # days at random, dates an average of three days apart.
+        (pd.date_range("2024-01-01", periods=480, freq="D")[1::4], 1),
+        (
+            pd.bdate_range("2018-01-01", "2023-12-31")[np.random.default_rng(3).random(1565) < 0.5],
+            1,
+        ),
+        (
+            pd.Timestamp("2020-01-01")
+            + pd.to_timedelta(np.cumsum(np.random.default_rng(0).geometric(1 / 3, 500)), "D"),
+            1,
         ),
         # A few business days say little: no weekend value, so Monday to Friday.
         (pd.bdate_range("2024-01-01", periods=8), 5),
@@ -121,7 +144,11 @@ def _futures_hours() -> pd.DatetimeIndex:
     ],
 )
 def test_the_dates_spacing_gives_the_season(dates: pd.DatetimeIndex, season: int) -> None:
-    assert season_from_dates(dates.sort_values().to_numpy("datetime64[ns]")) == season
+    times = dates.sort_values().to_numpy("datetime64[ns]")
+    assert season_from_dates(times) == season
+    fitted = {"season_from": "dates", "season_length": season}
+    # A model judged by its season alone (saved before its data's rhythm was recorded).
+    assert other_rhythm(fitted, times) is None, "a model takes the dates its season came from"
 
 
 def test_undated_values_keep_a_season_only_where_their_changes_repeat() -> None:

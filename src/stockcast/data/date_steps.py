@@ -41,10 +41,13 @@ RHYTHMS = (
     ("yearly", 360.0, 370.0),
 )
 INTRADAY = "intraday"
+# The season each rhythm repeats with: a year of weeks, months and quarters (daily data's is the
+# days of the week it trades on, intraday data's a day's sessions; yearly data has none).
+WEEKS = 52
+SEASON_OF_RHYTHM = {"weekly": WEEKS, "monthly": 12, "quarterly": 4}
 # The rhythms of data whose dates give each season beside a day's sessions (a season of 1,
 # yearly or irregular, says nothing sure and is not judged).
-WEEKS = 52
-RHYTHMS_OF_SEASON = {WEEKS: {"weekly"}, 12: {"monthly"}, 4: {"quarterly"}}
+RHYTHMS_OF_SEASON = {season: {rhythm} for rhythm, season in SEASON_OF_RHYTHM.items()}
 DAILY_SEASONS = range(2, 8)  # the trading days of a week
 
 

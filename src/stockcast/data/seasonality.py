@@ -18,21 +18,16 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.calendar import trading_week
+from stockcast.data.date_steps import SEASON_OF_RHYTHM, date_rhythm
 from stockcast.data.intraday import intraday_rhythm
 from stockcast.data.series import Series
 from stockcast.data.split import split_lengths
 from stockcast.errors import DataError
 
-# Days between consecutive dates (median) -> the season of that spacing: a week of days, a year
-# of weeks, months and quarters; closer dates repeat daily (`intraday_rhythm`), anything else
-# (years, irregular) has none.
-DAYS_PER_WEEK = 7
-SEASON_BY_SPACING: tuple[tuple[float, float, int], ...] = (
-    (0.9, 1.1, DAYS_PER_WEEK),
-    (6.5, 7.5, 52),
-    (27.5, 31.5, 12),
-    (88.0, 93.0, 4),
-)
+# The share of daily data's dates that follow the one before on the next day of its week, from
+# which it repeats with that week: a fifth of the days missing at random still does; every
+# other day, or half the days at random, do not (their positions drift off the weekdays).
+NEXT_DAY_SHARE = 2 / 3
 # Undated data: the largest lag searched, as a fraction of the series, and how strongly the
 # differences must correlate at the chosen lag to call it a season (random walks stay at ~0).
 MAX_LAG_FRACTION = 1 / 3
@@ -46,22 +41,26 @@ FALSE_SEASON_CHANCE = 0.05
 def season_from_dates(dates: np.ndarray) -> int:
     """The season that the dates' spacing implies (1: none): regular intraday data repeats
     daily (`intraday_rhythm`: 24 for hours, 13 for the half-hours of a 6.5-hour session; none
-    for irregular ticks or too few sessions to tell), daily data with the days of the week it
-    trades on (`trading_week`: 5 for business days, Monday to Friday or Sunday to Thursday, 7
-    for every day); weekly 52, monthly 12, quarterly 4."""
+    for irregular ticks or too few sessions to tell); weekly data 52, monthly 12, quarterly 4,
+    by the rhythm predict holds an input's dates to (`date_rhythm`); daily data with the days
+    of the week it trades on (`trading_week`: 5 for business days, Monday to Friday or Sunday
+    to Thursday, 7 for every day, 3 for Mondays, Wednesdays and Fridays), where its dates
+    follow one another on those days. Data a few days apart, or sampled at random, would not
+    repeat with a week at its positions."""
     times = np.asarray(dates, dtype="datetime64[ns]")
     if len(times) < 3:
         return 1
-    rhythm = intraday_rhythm(times)
-    if rhythm is not None:
-        return rhythm.per_day
-    # Irregular intraday data falls through: its days' median spacing (0) has no season.
+    sessions = intraday_rhythm(times)
+    if sessions is not None:
+        return sessions.per_day
+    rhythm = date_rhythm(times)
+    if rhythm in SEASON_OF_RHYTHM:
+        return SEASON_OF_RHYTHM[rhythm]
+    # Irregular intraday data falls through too: its days repeat, so they step by no day.
     days = times.astype("datetime64[D]")
-    spacing = float(np.median(np.diff(days).astype(np.float64)))
-    for low, high, season in SEASON_BY_SPACING:
-        if low <= spacing <= high:
-            return sum(trading_week(days)) if season == DAYS_PER_WEEK else season
-    return 1
+    week = trading_week(days)
+    steps = np.busday_count(days[:-1], days[1:], weekmask=list(week))
+    return sum(week) if np.mean(steps == 1) >= NEXT_DAY_SHARE else 1
 
 
 def panel_season_from_dates(series: Sequence[Series], fractions: Mapping[str, float]) -> int:
