@@ -38,11 +38,18 @@ from stockcast.forecasting.windows import WindowSizes, rolling_origins
 from stockcast.models.spec import build_price_forecaster
 from tests.conftest import give_outputs
 
+# data.min_relative_scale's default: the band unit's floor, a share of the last price.
+MIN_RELATIVE_SCALE = 1e-4
 SPEC = {
     "previous_time_window": 6,
     "next_time_window": 3,
     "mlp": {"hidden_sizes": [8], "activation": "relu", "dropout": 0.0, "anchor": "last"},
-    "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
+    "scaler": {
+        "kind": "per_window",
+        "loc": 0.0,
+        "scale": 1.0,
+        "min_relative_scale": MIN_RELATIVE_SCALE,
+    },
 }
 
 
@@ -59,10 +66,13 @@ def test_conformal_intervals_of_a_random_walk_cover_near_nominal() -> None:
         naive_forecast(calibration.inputs, h),
         calibration.actual,
         [80, 95],
+        min_relative_scale=MIN_RELATIVE_SCALE,
     )
     fresh = rolling_origins(random_walk(3000, seed=2), WindowSizes(p, h))
     forecast = naive_forecast(fresh.inputs, h)
-    bands = apply_intervals(forecast, volatility_scale(fresh.inputs), bounds)
+    bands = apply_intervals(
+        forecast, volatility_scale(fresh.inputs, min_relative_scale=MIN_RELATIVE_SCALE), bounds
+    )
     for level, (lower, upper) in bands.items():
         coverage = interval_errors(fresh.actual, lower, upper, level)["coverage"]
         assert np.all(np.abs(coverage - int(level) / 100) < 0.04), (level, coverage)
@@ -76,11 +86,18 @@ def test_bands_follow_recent_volatility() -> None:
     bounds = {"80": [(-half).tolist(), half.tolist()]}
     for inputs in (calm, wild):
         forecast = naive_forecast(inputs, 2)
-        lower, upper = apply_intervals(forecast, volatility_scale(inputs), bounds)["80"]
+        lower, upper = apply_intervals(
+            forecast, volatility_scale(inputs, min_relative_scale=MIN_RELATIVE_SCALE), bounds
+        )["80"]
         assert np.all(lower < forecast) and np.all(upper > forecast)
     width = {
         name: np.diff(
-            apply_intervals(naive_forecast(x, 2), volatility_scale(x), bounds)["80"], axis=0
+            apply_intervals(
+                naive_forecast(x, 2),
+                volatility_scale(x, min_relative_scale=MIN_RELATIVE_SCALE),
+                bounds,
+            )["80"],
+            axis=0,
         )
         for name, x in (("calm", calm), ("wild", wild))
     }
@@ -96,10 +113,16 @@ def test_the_band_scale_is_measured_over_the_last_whole_seasons() -> None:
     ]  # fmt: skip
     rows = np.array([[0.0, 10.0, 0.0, 10.0, 11.0, 13.0, 14.0]])
     # The last four values' changes 1, 2, 1 lie 1/3, 2/3, 1/3 from their mean: 4/9 on average.
-    assert volatility_scale(rows, span=4)[0, 0] == pytest.approx(4.0 / 9)
+    assert volatility_scale(rows, span=4, min_relative_scale=MIN_RELATIVE_SCALE)[
+        0, 0
+    ] == pytest.approx(4.0 / 9)
     # The mean absolute change, the unit of models saved before the drift-free one.
-    assert volatility_scale(rows, span=4, drift_free=False)[0, 0] == pytest.approx(4.0 / 3)
-    assert volatility_scale(rows, drift_free=False)[0, 0] == pytest.approx(34.0 / 6)
+    assert volatility_scale(rows, span=4, drift_free=False, min_relative_scale=MIN_RELATIVE_SCALE)[
+        0, 0
+    ] == pytest.approx(4.0 / 3)
+    assert volatility_scale(rows, drift_free=False, min_relative_scale=MIN_RELATIVE_SCALE)[
+        0, 0
+    ] == pytest.approx(34.0 / 6)
 
 
 def test_a_spec_reads_back_the_band_unit_it_records() -> None:
@@ -114,23 +137,29 @@ def test_a_window_that_did_not_move_gets_the_typical_unit_not_the_floor() -> Non
     move: with a still unit their unit is that share of the last price, where the floor gave a
     band a few hundredths of a percent wide; a window that moved keeps its own unit."""
     rows = np.array([[100.0] * 10, 50.0 + np.arange(10.0), [100.0, 101.0, 100.0, 101.0, 100.0] * 2])
-    floor = volatility_scale(rows)[:, 0]
+    floor = volatility_scale(rows, min_relative_scale=MIN_RELATIVE_SCALE)[:, 0]
     np.testing.assert_allclose(floor[:2], [1e-2, 5.9e-3], rtol=1e-6)
-    typical = volatility_scale(rows, still_unit=0.01)[:, 0]
+    typical = volatility_scale(rows, still_unit=0.01, min_relative_scale=MIN_RELATIVE_SCALE)[:, 0]
     np.testing.assert_allclose(typical, [1.0, 0.59, floor[2]])
     # A still unit under the floor never narrows it.
-    np.testing.assert_allclose(volatility_scale(rows, still_unit=1e-9)[:, 0], floor)
+    np.testing.assert_allclose(
+        volatility_scale(rows, still_unit=1e-9, min_relative_scale=MIN_RELATIVE_SCALE)[:, 0], floor
+    )
 
 
 def test_the_typical_unit_is_the_median_of_the_windows_that_moved() -> None:
     walk = random_walk(400, seed=5)
     windows = np.lib.stride_tricks.sliding_window_view(walk, 10)
     flat = np.full((50, 10), 100.0)
-    own = np.median(volatility_scale(windows)[:, 0] / windows[:, -1])
+    own = np.median(
+        volatility_scale(windows, min_relative_scale=MIN_RELATIVE_SCALE)[:, 0] / windows[:, -1]
+    )
     # The windows that did not move are left out, so they do not drag the median to the floor.
-    assert typical_unit(np.r_[windows, flat]) == pytest.approx(own)
-    assert typical_unit(flat) is None
-    assert typical_unit(np.empty((0, 10))) is None
+    assert typical_unit(
+        np.r_[windows, flat], min_relative_scale=MIN_RELATIVE_SCALE
+    ) == pytest.approx(own)
+    assert typical_unit(flat, min_relative_scale=MIN_RELATIVE_SCALE) is None
+    assert typical_unit(np.empty((0, 10)), min_relative_scale=MIN_RELATIVE_SCALE) is None
 
 
 def test_a_steady_trend_does_not_widen_the_band_unit() -> None:
@@ -140,9 +169,14 @@ def test_a_steady_trend_does_not_widen_the_band_unit() -> None:
     walk = random_walk(200, seed=4)
     trending = walk + 5.0 * np.arange(200)
     windows = np.lib.stride_tricks.sliding_window_view(np.c_[walk, trending].T, 10, axis=1)
-    plain, drifting = (volatility_scale(w, span=10) for w in windows)
+    plain, drifting = (
+        volatility_scale(w, span=10, min_relative_scale=MIN_RELATIVE_SCALE) for w in windows
+    )
     np.testing.assert_allclose(drifting, plain, rtol=1e-9)
-    old_plain, old_drifting = (volatility_scale(w, span=10, drift_free=False) for w in windows)
+    old_plain, old_drifting = (
+        volatility_scale(w, span=10, drift_free=False, min_relative_scale=MIN_RELATIVE_SCALE)
+        for w in windows
+    )
     assert np.median(old_drifting / old_plain) > 4
 
 
@@ -155,7 +189,13 @@ def test_conformal_half_widths_use_the_finite_sample_correction() -> None:
     # 35 sizes 1..35: rank ceil(36 * 0.8) = 29 exactly, not the next one by float round-off.
     assert conformal_half_widths(np.arange(1.0, 36.0)[:, None], 80).tolist() == [29.0]
     with pytest.raises(ValueError, match="at least one held-out window"):
-        calibrate_intervals(np.ones((0, 10)), np.ones((0, 5)), np.ones((0, 5)), [80])
+        calibrate_intervals(
+            np.ones((0, 10)),
+            np.ones((0, 5)),
+            np.ones((0, 5)),
+            [80],
+            min_relative_scale=MIN_RELATIVE_SCALE,
+        )
 
 
 def test_bounds_are_centred_on_the_forecast_whatever_the_errors_lean() -> None:
@@ -166,10 +206,14 @@ def test_bounds_are_centred_on_the_forecast_whatever_the_errors_lean() -> None:
     walk = 100.0 + rng.normal(size=300).cumsum()
     windows = rolling_origins(walk, WindowSizes(10, 5))
     forecast = windows.actual - np.abs(rng.normal(size=windows.actual.shape)) - 1.0
-    scale = volatility_scale(windows.inputs)
+    scale = volatility_scale(windows.inputs, min_relative_scale=MIN_RELATIVE_SCALE)
     for count in (30, len(windows)):  # Student-t at 95% from 30, split-conformal from 286
         bounds = calibrate_intervals(
-            windows.inputs[:count], forecast[:count], windows.actual[:count], [80, 95]
+            windows.inputs[:count],
+            forecast[:count],
+            windows.actual[:count],
+            [80, 95],
+            min_relative_scale=MIN_RELATIVE_SCALE,
         )
         errors = ((windows.actual - forecast) / scale)[:count]
         for lower, upper in bounds.values():
@@ -519,16 +563,25 @@ def test_a_window_that_did_not_move_does_not_set_every_windows_student_t_band() 
     inputs, actual = walks[:, :10], walks[:, 10:]
     forecast = np.repeat(inputs[:, -1:], 5, axis=1)
     flat_inputs, flat_actual = np.full((1, 10), 100.0), np.full((1, 5), 101.0)
-    alone = calibrate_intervals(inputs, forecast, actual, [80, 95])
+    alone = calibrate_intervals(
+        inputs, forecast, actual, [80, 95], min_relative_scale=MIN_RELATIVE_SCALE
+    )
     beside = calibrate_intervals(
         np.vstack([inputs, flat_inputs]),
         np.vstack([forecast, np.full((1, 5), 100.0)]),
         np.vstack([actual, flat_actual]),
         [80, 95],
+        min_relative_scale=MIN_RELATIVE_SCALE,
     )
     np.testing.assert_allclose(beside["80"], alone["80"])
     assert np.max(beside["95"][1]) < 1.5 * np.max(alone["95"][1])
-    only_flat = calibrate_intervals(flat_inputs, np.full((1, 5), 100.0), flat_actual, [80])
+    only_flat = calibrate_intervals(
+        flat_inputs,
+        np.full((1, 5), 100.0),
+        flat_actual,
+        [80],
+        min_relative_scale=MIN_RELATIVE_SCALE,
+    )
     assert np.min(only_flat["80"][1]) > 100, "with no window that moved, the flat one decides"
 
 
@@ -541,12 +594,15 @@ def test_windows_that_did_not_move_do_not_set_a_split_conformal_band_either() ->
     inputs, actual = walks[:, :10], walks[:, 10:]
     forecast = np.repeat(inputs[:, -1:], 5, axis=1)
     halted = np.repeat(inputs[:12, -1:], 10, axis=1)
-    alone = calibrate_intervals(inputs, forecast, actual, [80, 95])
+    alone = calibrate_intervals(
+        inputs, forecast, actual, [80, 95], min_relative_scale=MIN_RELATIVE_SCALE
+    )
     beside = calibrate_intervals(
         np.vstack([inputs, halted]),
         np.vstack([forecast, forecast[:12]]),
         np.vstack([actual, actual[:12]]),
         [80, 95],
+        min_relative_scale=MIN_RELATIVE_SCALE,
     )
     for level in ("80", "95"):
         np.testing.assert_allclose(beside[level], alone[level])
@@ -561,10 +617,14 @@ def test_own_windows_are_counted_without_those_that_did_not_move() -> None:
     inputs[:10] = 100.0
     forecast = np.repeat(inputs[:, -1:], 3, axis=1)
     actual = forecast + rng.normal(0, 1, (own + folds, 3))
-    bounds = calibrate_intervals(inputs, forecast, actual, [80, 95], own_windows=own)
+    bounds = calibrate_intervals(
+        inputs, forecast, actual, [80, 95], own_windows=own, min_relative_scale=MIN_RELATIVE_SCALE
+    )
     moved = np.ones(own + folds, bool)
     moved[:10] = False
-    errors = np.abs(actual - forecast) / volatility_scale(inputs)
+    errors = np.abs(actual - forecast) / volatility_scale(
+        inputs, min_relative_scale=MIN_RELATIVE_SCALE
+    )
     conformal = conformal_half_widths(errors[moved], 95)
     # Where it is not widened to hold the 80% band by the t quantiles' ratio: those bounds.
     assert np.all(np.asarray(bounds["95"][1]) >= conformal)
@@ -583,10 +643,14 @@ def test_the_higher_level_is_wider_where_most_errors_were_zero() -> None:
     forecast = np.repeat(inputs[:, -1:], 5, axis=1)
     actual = forecast.copy()
     actual[:1] += 0.5  # 1 of 50 windows moves on
-    bounds = calibrate_intervals(inputs, forecast, actual, [80, 95])
+    bounds = calibrate_intervals(
+        inputs, forecast, actual, [80, 95], min_relative_scale=MIN_RELATIVE_SCALE
+    )
     assert np.all(np.asarray(bounds["80"][1]) == 0)
     assert np.all(np.asarray(bounds["95"][1]) > 0)
-    still = calibrate_intervals(inputs, forecast, forecast, [80, 95])
+    still = calibrate_intervals(
+        inputs, forecast, forecast, [80, 95], min_relative_scale=MIN_RELATIVE_SCALE
+    )
     assert np.all(np.asarray(still["95"][1]) == 0)
 
 
@@ -801,10 +865,13 @@ def test_short_series_bands_differ_by_level_and_cover_near_nominal(
             naive_forecast(calibration.inputs, h),
             calibration.actual,
             [80, 95],
+            min_relative_scale=MIN_RELATIVE_SCALE,
         )
         assert np.all(np.array(bounds["95"][1]) > bounds["80"][1])
         bands = apply_intervals(
-            naive_forecast(fresh.inputs, h), volatility_scale(fresh.inputs), bounds
+            naive_forecast(fresh.inputs, h),
+            volatility_scale(fresh.inputs, min_relative_scale=MIN_RELATIVE_SCALE),
+            bounds,
         )
         for level, (lower, upper) in bands.items():
             covered[level].append(((fresh.actual >= lower) & (fresh.actual <= upper)).mean())
@@ -825,15 +892,23 @@ def test_more_evidence_calibrates_only_the_levels_the_own_windows_are_too_few_fo
     actual = np.concatenate([windows.actual[own], windows.actual[more]])
     naive = naive_forecast(inputs, 5)
     forecast = np.concatenate([naive[:25], actual[25:] + 2.0 * (naive[25:] - actual[25:])])
-    bounds = calibrate_intervals(inputs, forecast, actual, [80, 95], own_windows=25)
-    alone = calibrate_intervals(inputs[:25], forecast[:25], actual[:25], [80, 95])
-    every_row = calibrate_intervals(inputs, forecast, actual, [80, 95])
+    bounds = calibrate_intervals(
+        inputs, forecast, actual, [80, 95], own_windows=25, min_relative_scale=MIN_RELATIVE_SCALE
+    )
+    alone = calibrate_intervals(
+        inputs[:25], forecast[:25], actual[:25], [80, 95], min_relative_scale=MIN_RELATIVE_SCALE
+    )
+    every_row = calibrate_intervals(
+        inputs, forecast, actual, [80, 95], min_relative_scale=MIN_RELATIVE_SCALE
+    )
     assert bounds["80"] == alone["80"] != every_row["80"]
     # The 95% band: every row's own bounds (computed alone), widened only where it must hold
     # the 80% band; the weaker fit's errors make it wider than the own windows' band.
     (low, high), (raw_low, raw_high) = (
         bounds["95"],
-        calibrate_intervals(inputs, forecast, actual, [95])["95"],
+        calibrate_intervals(inputs, forecast, actual, [95], min_relative_scale=MIN_RELATIVE_SCALE)[
+            "95"
+        ],
     )
     assert np.all(np.array(low) <= raw_low) and np.all(np.array(high) >= raw_high)
     assert np.isclose(low, raw_low).any() and np.isclose(high, raw_high).any()

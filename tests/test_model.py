@@ -109,7 +109,7 @@ def test_flat_windows_give_finite_forecasts(kind: str, level: float) -> None:
 
 
 def test_global_scaler_uses_its_fitted_statistics() -> None:
-    scaler = WindowScaler("standard", loc=100.0, scale=4.0)
+    scaler = WindowScaler("standard", loc=100.0, scale=4.0, min_relative_scale=1e-4)
     loc, scale = scaler.statistics(torch.zeros(2, 10))
     assert loc.tolist() == [[100.0], [100.0]] and scale.tolist() == [[4.0], [4.0]]
 

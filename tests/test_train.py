@@ -98,7 +98,12 @@ def test_a_halted_tickers_window_gets_a_band_as_wide_as_the_train_windows_typica
     intervals = spec["intervals"]
     prepared = PreparedData.load(trained_run / "prepared")
     train = prepared.splits["train"].origins(prepared.window).inputs
-    units = volatility_scale(train, span=intervals["scale_span"])[:, 0] / train[:, -1]
+    units = (
+        volatility_scale(
+            train, span=intervals["scale_span"], min_relative_scale=intervals["min_relative_scale"]
+        )[:, 0]
+        / train[:, -1]
+    )
     assert intervals["still_unit"] == pytest.approx(np.median(units))
     price = float(train[-1, -1])
     halted = np.full((1, prepared.window.previous_time_window), price)

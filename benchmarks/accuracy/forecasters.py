@@ -4,6 +4,7 @@ baselines. The peers are in `peers.py`."""
 
 from __future__ import annotations
 
+import functools
 import sys
 import tempfile
 import time
@@ -31,6 +32,15 @@ WARM_UP_POINTS = 120
 WARM_UP_STEPS = 2
 
 
+@functools.cache
+def configured_min_relative_scale() -> float:
+    """`data.min_relative_scale` as the train config sets it: the naive baseline's band unit is
+    floored as a model's is."""
+    from stockcast.config.compose import compose_config
+
+    return float(compose_config("train").data.min_relative_scale)
+
+
 def served_milliseconds(model: Any, window: np.ndarray, calls: int = SERVE_CALLS) -> float:
     """Median milliseconds of one forecast of one window through an opened model, warm."""
     return forecast_seconds(model, window, calls, warm_calls=min(calls, 20)) * 1e3
@@ -41,7 +51,12 @@ def naive(name: str, split: Cut) -> Result:
     values, p = split.values, 10
     inputs = values[split.origins[:, None] - p + np.arange(p)]
     history = rolling_origins(values[: split.start], WindowSizes(p, HORIZON))
-    bands = random_walk_bands(history, inputs, [int(level) for level in LEVELS])
+    bands = random_walk_bands(
+        history,
+        inputs,
+        [int(level) for level in LEVELS],
+        min_relative_scale=configured_min_relative_scale(),
+    )
     return score(name, "naive", split, naive_forecast(inputs, HORIZON), bands)
 
 

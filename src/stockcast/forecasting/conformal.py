@@ -136,7 +136,7 @@ def calibrate_intervals(
     forecast: np.ndarray,
     actual: np.ndarray,
     levels: Sequence[int],
-    min_relative_scale: float = 1e-4,
+    min_relative_scale: float,
     profile: np.ndarray | None = None,
     span: int | None = None,
     drift_free: bool = True,
@@ -217,7 +217,7 @@ def _t_ratio(level: int, below: int, dof: int) -> float:
 
 def naive_spread_profile(
     history: RollingOrigins,
-    min_relative_scale: float = 1e-4,
+    min_relative_scale: float,
     span: int | None = None,
     drift_free: bool = True,
 ) -> np.ndarray | None:
@@ -260,7 +260,7 @@ def random_walk_bands(
     history: RollingOrigins,
     inputs: np.ndarray,
     levels: Sequence[int],
-    min_relative_scale: float = 1e-4,
+    min_relative_scale: float,
     span: int | None = None,
     drift_free: bool = True,
     still_unit: float | None = None,

@@ -24,7 +24,7 @@ QUANTILE_DIGITS = 6
 
 def volatility_scale(
     inputs: np.ndarray,
-    min_relative_scale: float = 1e-4,
+    min_relative_scale: float,
     span: int | None = None,
     drift_free: bool = True,
     still_unit: float | None = None,
@@ -54,7 +54,7 @@ def volatility_scale(
 
 
 def typical_unit(
-    inputs: np.ndarray, min_relative_scale: float = 1e-4, span: int | None = None
+    inputs: np.ndarray, min_relative_scale: float, span: int | None = None
 ) -> float | None:
     """The median drift-free unit, as a share of the last price, of the windows that moved
     (`volatility_scale` above its floor): what a window that did not move is given. None when
@@ -70,7 +70,7 @@ def typical_unit(
     return float(np.median(scale[moved, 0] / last[moved]))
 
 
-def scale_floor(inputs: np.ndarray, min_relative_scale: float = 1e-4) -> np.ndarray:
+def scale_floor(inputs: np.ndarray, min_relative_scale: float) -> np.ndarray:
     """The least each row's `volatility_scale` may be, (n, 1): a share of its last price, so a
     window that did not move still has a finite unit."""
     last = np.asarray(inputs, dtype=np.float64)[:, -1:]
@@ -151,7 +151,7 @@ def quantile_bands(outputs: np.ndarray, quantiles: Sequence[float]) -> Bands:
 
 def moved_windows(
     inputs: np.ndarray,
-    min_relative_scale: float = 1e-4,
+    min_relative_scale: float,
     span: int | None = None,
     drift_free: bool = True,
 ) -> np.ndarray:

@@ -29,9 +29,9 @@ class WindowScaler(nn.Module):
     def __init__(
         self,
         kind: str,
-        loc: float = 0.0,
-        scale: float = 1.0,
-        min_relative_scale: float = 1e-4,
+        loc: float,
+        scale: float,
+        min_relative_scale: float,
         level: float = 1.0,
     ) -> None:
         super().__init__()

@@ -51,7 +51,10 @@ class PriceForecastModel(PythonModel):
         torch.set_num_threads(int(spec.get("num_threads", 1)))
         self.net = saved_forecaster(spec, load_file(context.artifacts["weights"])).eval()
         self.previous_time_window = int(spec["previous_time_window"])
-        self.intervals = spec.get("intervals") or {"bounds": {}, "min_relative_scale": 1e-4}
+        self.intervals = spec.get("intervals") or {
+            "bounds": {},
+            "min_relative_scale": float(spec["scaler"]["min_relative_scale"]),
+        }
         # Recorded at export from the model's metadata; absent: a price model.
         self.allow_non_positive = allows_non_positive(context.model_config or {})
 
