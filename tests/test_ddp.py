@@ -123,7 +123,9 @@ def test_more_ranks_than_training_windows_is_refused(make_cfg) -> None:
     cfg = make_cfg("data.length=100")
     prepared = prepare_data(plain(cfg.data))
     windows = prepared.meta["n_windows"]["train"]
-    datamodule = WindowDataModule(prepared, batch_size=4)
+    datamodule = WindowDataModule(
+        prepared, batch_size=4, steps_per_batch=1, eval_batch_size=4096, seed=0
+    )
     datamodule.trainer = SimpleNamespace(global_rank=0, world_size=windows + 1)
     with pytest.raises(ConfigError, match=f"{windows + 1} training processes share {windows}"):
         datamodule.setup("fit")
@@ -142,7 +144,9 @@ def test_more_ranks_than_evaluation_windows_is_refused(
     prepared = prepare_data(plain(make_cfg("data.length=400", *shares).data))
     counts = prepared.meta["n_windows"]
     windows = counts[split]
-    datamodule = WindowDataModule(prepared, batch_size=4)
+    datamodule = WindowDataModule(
+        prepared, batch_size=4, steps_per_batch=1, eval_batch_size=4096, seed=0
+    )
     # Enough windows of the other splits for every rank, too few of `split`'s.
     assert min(n for name, n in counts.items() if name != split) > windows + 1
     datamodule.trainer = SimpleNamespace(global_rank=0, world_size=windows + 1)

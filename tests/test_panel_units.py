@@ -185,7 +185,9 @@ def test_training_metrics_weigh_each_series_in_its_units(panel_run: Path) -> Non
 
 def test_only_the_datamodules_own_batches_get_their_series_scales(panel_run: Path) -> None:
     prepared = PreparedData.load(panel_run / "prepared")
-    datamodule = WindowDataModule(prepared, eval_batch_size=16)
+    datamodule = WindowDataModule(
+        prepared, batch_size=256, steps_per_batch=1, eval_batch_size=16, seed=0
+    )
     own = next(iter(datamodule.val_dataloader()))
     scales = datamodule.window_scales("val", 0, own)
     split = prepared.splits["val"]

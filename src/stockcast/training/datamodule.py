@@ -21,10 +21,11 @@ class WindowDataModule(L.LightningDataModule):
     def __init__(
         self,
         prepared: PreparedData,
-        batch_size: int = 256,
-        steps_per_batch: int = 1,
-        eval_batch_size: int = 4096,
-        seed: int = 0,
+        *,
+        batch_size: int,
+        steps_per_batch: int,
+        eval_batch_size: int,
+        seed: int,
     ) -> None:
         super().__init__()
         self.prepared = prepared
