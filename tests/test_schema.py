@@ -54,6 +54,11 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
         (["model.activation=swish"], "model.activation is 'swish'; choose one of 'relu'"),
         (["model.loss=hinge"], "model.loss is 'hinge'; choose one of 'mse', 'mae' or 'huber'."),
         (["model.hidden_sizes=[10,-1]"], "model.hidden_sizes is -1; it must be a list of whole"),
+        # An item judged in pydantic's words for it is named by its position in the list.
+        (
+            ["experiment=auto", "model.candidates.1=3"],
+            "model.candidates.1 is 3; it must be a valid dictionary.",
+        ),
         (["model.dropout=1.0"], "model.dropout is 1; it must be in [0, 1)."),
         # Calibrated twice, the second kept: a repeated level is one band.
         (["model.interval_levels=[80,80]"], "model.interval_levels is [80, 80]; name each level"),

@@ -230,7 +230,13 @@ def _named_values(model: type[BaseModel], node: DictConfig) -> dict[str, Any]:
 def _sentence(schema: type[BaseModel], error: Mapping[str, Any]) -> str:
     """`optim.lr is -1; it must be a number above 0.` from one pydantic error."""
     loc = [part for part in error["loc"] if part not in DATA_SOURCES]
-    key = ".".join(str(part) for part in loc if not isinstance(part, int))
+    description = _description(schema, error["loc"])
+    # A list item judged by its list's description is named by the list; one judged by
+    # pydantic's own words for the item, by its position, as an override names it
+    # (model.candidates.0 is 3; it must be a valid dictionary).
+    while description is not None and loc and isinstance(loc[-1], int):
+        loc.pop()
+    key = ".".join(str(part) for part in loc)
     kind = error["type"]
     if kind == "missing":
         return f"{key} is not set; give it in the config or as an override ({key}=...)."
@@ -241,9 +247,7 @@ def _sentence(schema: type[BaseModel], error: Mapping[str, Any]) -> str:
         return f"{key} is {error['input']!r}; choose one of {error['ctx']['expected']}."
     if kind == "value_error":
         return f"{key} {error['ctx']['error']}."
-    requirement = _description(schema, error["loc"]) or error["msg"].removeprefix(
-        "Input should be "
-    )
+    requirement = description or error["msg"].removeprefix("Input should be ")
     return f"{key} is {_display(error['input'])}; it must be {requirement}."
 
 
