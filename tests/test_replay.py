@@ -130,8 +130,10 @@ def test_a_five_day_replay_end_to_end_and_again_the_same(tmp_path: Path) -> None
     # the day (its model folder is not byte for byte the first one's).
     real_pipeline = replay.run_pipeline
 
-    def stop_after_day_3(day_dir: Path, overrides: list[str], keys: set[str]) -> object:
-        timings = real_pipeline(day_dir, overrides, keys)
+    def stop_after_day_3(
+        day_dir: Path, overrides: list[str], keys: set[str], executor: str
+    ) -> object:
+        timings = real_pipeline(day_dir, overrides, keys, executor=executor)
         if day_dir.name == days[2]["as_of"]:
             raise KeyboardInterrupt
         return timings
@@ -196,7 +198,9 @@ def test_a_replay_stopped_part_way_keeps_the_days_it_ran(
 ) -> None:
     ran: list[str] = []
 
-    def one_day(day_dir: Path, overrides: list[str], keys: set[str]) -> dict[str, float]:
+    def one_day(
+        day_dir: Path, overrides: list[str], keys: set[str], executor: str
+    ) -> dict[str, float]:
         ran.append(day_dir.name)
         day_dir.mkdir(parents=True)
         if len(ran) == 2:
@@ -217,7 +221,9 @@ def _stop_on_day(
     day `number` stops the replay (a kill) once."""
     ran: list[str] = []
 
-    def one_day(day_dir: Path, overrides: list[str], keys: set[str]) -> dict[str, float]:
+    def one_day(
+        day_dir: Path, overrides: list[str], keys: set[str], executor: str
+    ) -> dict[str, float]:
         ran.append(day_dir.name)
         if given is not None:
             given.append(overrides)
@@ -242,6 +248,26 @@ def _stopped_replay(
     with pytest.raises(KeyboardInterrupt):
         _replay(tmp_path, "run", *extra)
     return ran
+
+
+@pytest.mark.parametrize("executor", ["inprocess", "subprocess"])
+def test_each_day_runs_its_steps_with_the_pipelines_executor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, executor: str
+) -> None:
+    """`pipeline.executor=subprocess` runs a day's steps as their own command lines, as the
+    pipeline does; the schema accepts it for the replay, so no day may quietly ignore it."""
+    used: list[str] = []
+
+    def one_day(
+        day_dir: Path, overrides: list[str], keys: set[str], executor: str
+    ) -> dict[str, float]:
+        used.append(executor)
+        (day_dir / "prepare").mkdir(parents=True)
+        return {}
+
+    monkeypatch.setattr(replay, "run_pipeline", one_day)
+    _replay(tmp_path, "run", f"pipeline.executor={executor}")
+    assert used == [executor] * len(simulated_days("2026-06-30", 5))
 
 
 def test_a_stopped_replay_resumes_at_its_first_unfinished_day(
@@ -429,7 +455,7 @@ def test_a_stopped_day_that_had_registered_reruns_without_new_data(
     if fails:
         from stockcast.errors import DataError
 
-        def refused(day_dir: Path, overrides: list[str], keys: set[str]) -> None:
+        def refused(day_dir: Path, overrides: list[str], keys: set[str], executor: str) -> None:
             given.append(overrides)
             raise DataError("the day's data was refused.")
 
@@ -542,7 +568,9 @@ def test_a_stopped_day_reruns_from_the_store_and_ledger_it_found(
     store = tmp_path / "run" / "store"
     ran: list[str] = []
 
-    def one_day(day_dir: Path, overrides: list[str], keys: set[str]) -> dict[str, float]:
+    def one_day(
+        day_dir: Path, overrides: list[str], keys: set[str], executor: str
+    ) -> dict[str, float]:
         ran.append(day_dir.name)
         (day_dir / "prepare").mkdir(parents=True)
         write(store / "mlruns.db", day_dir.name)

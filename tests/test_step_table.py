@@ -91,7 +91,9 @@ def test_folders_and_bindings_of_an_extra_row(tmp_path: Path) -> None:
 def test_the_local_runner_runs_the_real_table_plus_one_row(seeded_tmp: Path) -> None:
     run_dir = seeded_tmp / "run"
     overrides = [*FAST_OVERRIDES, *isolated_overrides(seeded_tmp)]
-    timings = run_pipeline(run_dir, overrides, PIPELINE_KEYS, steps=(*STEPS, PUBLISH_STEP))
+    timings = run_pipeline(
+        run_dir, overrides, PIPELINE_KEYS, "inprocess", steps=(*STEPS, PUBLISH_STEP)
+    )
     assert [t.name for t in timings] == [*(step.name for step in STEPS), "publish"]
     report = json.loads((run_dir / "evaluate" / "report" / REPORT_FILE).read_text())
     published = json.loads((run_dir / "publish" / "published" / PUBLISHED_FILE).read_text())
@@ -122,7 +124,9 @@ def test_a_pipeline_in_a_folder_of_any_name_gives_its_steps_their_folders(
     """The step's own folder and its ports were passed to Hydra unquoted: a run folder named
     with a bracket, comma, equals sign, quote or `${` failed every step."""
     run_dir = tmp_path / "run (1),x=${y}'s"
-    run_pipeline(run_dir, isolated_overrides(tmp_path), PIPELINE_KEYS, steps=(RECORD_STEP,))
+    run_pipeline(
+        run_dir, isolated_overrides(tmp_path), PIPELINE_KEYS, "inprocess", steps=(RECORD_STEP,)
+    )
     seen = json.loads((run_dir / "record" / "seen.json").read_text())
     assert seen == {
         "output_dir": str(run_dir / "record"),

@@ -218,7 +218,12 @@ def _run_days(
         warm = _warm_start(cfg, entries)
         started, error = time.perf_counter(), None
         try:
-            timings = run_pipeline(day_dir, [*overrides, f"data.as_of={as_of}", *warm], set(cfg))
+            timings = run_pipeline(
+                day_dir,
+                [*overrides, f"data.as_of={as_of}", *warm],
+                set(cfg),
+                executor=cfg.pipeline.executor,
+            )
             (day_dir / TIMINGS_FILE).write_text(timing_table(timings) + "\n")
         except StockcastError as err:
             error = str(err)

@@ -126,7 +126,7 @@ def run_pipeline(
     run_dir: Path,
     overrides: list[str],
     config_keys: Container[str],
-    executor: str = "inprocess",
+    executor: str,
     steps: Sequence[Step] = STEPS,
 ) -> list[StepTiming]:
     """Run every step of `steps` in order; the config (whose top-level keys are `config_keys`)
