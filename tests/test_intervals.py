@@ -744,7 +744,7 @@ def test_calibration_says_which_levels_have_too_few_validation_windows(
             return prices[:, -1:].expand(-1, 5)
 
     with caplog.at_level("INFO", logger="stockcast"):
-        spec = calibrate_on_validation(LastPrice(), prepared, [80, 95], span=10)
+        spec = calibrate_on_validation(LastPrice(), prepared, [80, 95], 10, batch_size=None)
     assert spec["calibration_windows"] == points - 14
     assert spec["windows_needed"] == {"80": 9, "95": 39}
     assert spec["methods"] == dict(zip(("80", "95"), methods, strict=True))

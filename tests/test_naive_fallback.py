@@ -65,7 +65,8 @@ def _cfg(max_p_value: float | None, min_gain: float = 0.05):
                 "naive_fallback": True,
                 "min_gain_over_naive": min_gain,
                 "max_p_value_vs_naive": max_p_value,
-            }
+            },
+            "data": {"eval_batch_size": 4096},
         }
     )
 

@@ -22,6 +22,10 @@ from stockcast.training.folds import FoldEvidence, fold_evidence
 
 SIZES = WindowSizes(10, 5)
 FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
+# data.eval_batch_size: held-out windows forecast at a time.
+EVAL_BATCH_SIZE = 4096
+# Fewer than a fold's windows.
+FOLD_BATCH_SIZE = 5
 # Each member's error on each series, in that series' one-step naive MAE: member 0 is the better
 # one on the high-priced series, member 1 on the low-priced one, and on both together.
 ERRORS = {"big": (1.0, 2.0), "small": (4.0, 1.0)}
@@ -69,7 +73,12 @@ def test_a_panel_is_weighed_in_each_series_own_units(panel, monkeypatch) -> None
     windows = panel.splits["val"].origins(SIZES)
     forecasts = member_forecasts(panel.splits["val"], windows, scales)
     monkeypatch.setattr(validation, "validation_forecasts", lambda *a, **k: (windows, forecasts))
-    cfg = OmegaConf.create({"model": {"combination": "inverse_mse", "combination_power": 4.0}})
+    cfg = OmegaConf.create(
+        {
+            "model": {"combination": "inverse_mse", "combination_power": 4.0},
+            "data": {"eval_batch_size": EVAL_BATCH_SIZE},
+        }
+    )
     net = TwoMembers()
     record = validation.fit_member_weights(cfg, net, panel, ["a", "b"])
     # In prices member 0 wins (the high-priced series' errors are all that count there); in each
@@ -94,7 +103,12 @@ def test_a_single_series_weights_are_its_errors_in_prices(panel, monkeypatch) ->
     windows = big.splits["val"].origins(SIZES)
     forecasts = member_forecasts(big.splits["val"], windows, np.array([100.0]))
     monkeypatch.setattr(validation, "validation_forecasts", lambda *a, **k: (windows, forecasts))
-    cfg = OmegaConf.create({"model": {"combination": "inverse_mse", "combination_power": 4.0}})
+    cfg = OmegaConf.create(
+        {
+            "model": {"combination": "inverse_mse", "combination_power": 4.0},
+            "data": {"eval_batch_size": EVAL_BATCH_SIZE},
+        }
+    )
     record = validation.fit_member_weights(cfg, TwoMembers(), big, ["a", "b"])
     np.testing.assert_allclose(
         record["weights"], inverse_mse_weights(forecasts, windows.actual, 4.0), rtol=1e-12
@@ -148,7 +162,14 @@ def test_fold_windows_carry_the_series_they_come_from(monkeypatch) -> None:
     ]
     splits = split_series(series, SIZES, {"train": 0.7, "val": 0.15, "test": 0.15})
     panel = Panel(splits, SIZES, fit_scaler(["per_window"], splits["train"].values, 1e-4))
-    monkeypatch.setattr(fold_module, "refit_network", lambda *args: (LastValue(), None, None))
+    forecast_sizes: list[int] = []
+
+    class Recorded(LastValue):
+        def member_forecasts(self, inputs):
+            forecast_sizes.append(len(inputs))
+            return super().member_forecasts(inputs)
+
+    monkeypatch.setattr(fold_module, "refit_network", lambda *args: (Recorded(), None, None))
     cfg = OmegaConf.create(
         {
             "fit": {
@@ -158,10 +179,13 @@ def test_fold_windows_carry_the_series_they_come_from(monkeypatch) -> None:
                 "folds_beside": False,
             },
             "trainer": {"devices": 1},
+            "data": {"eval_batch_size": FOLD_BATCH_SIZE},
         }
     )
     evidence = fold_evidence(cfg, panel, optimizer_steps=1, batch_size=8)
     assert evidence.folds >= 2 and sorted(set(evidence.series.tolist())) == [0, 1, 2]
+    # Each fold's windows are forecast data.eval_batch_size at a time.
+    assert max(forecast_sizes) == FOLD_BATCH_SIZE < len(evidence)
     for index, item in enumerate(series):
         inputs = evidence.inputs[evidence.series == index]
         assert ((inputs >= item.values.min()) & (inputs <= item.values.max())).all()
@@ -182,10 +206,20 @@ def test_a_panel_falls_back_when_the_model_loses_in_each_series_units(panel, mon
     actual = windows.inputs[:, -1:] + step  # the last price misses by one unit at every step
     gain = np.where(owner == 0, 0.5, 4.0)[:, None]
     forecast = actual + gain * step
-    monkeypatch.setattr(validation, "held_out_forecasts", lambda *a: (windows.inputs, forecast,
-                                                                       actual))  # fmt: skip
+
+    def held_out(*args: object, **kwargs: object) -> tuple[np.ndarray, ...]:
+        return windows.inputs, forecast, actual  # the forecast as it stands at the call
+
+    monkeypatch.setattr(validation, "held_out_forecasts", held_out)
     cfg = OmegaConf.create(
-        {"fit": {"naive_fallback": True, "min_gain_over_naive": 0.05, "max_p_value_vs_naive": None}}
+        {
+            "fit": {
+                "naive_fallback": True,
+                "min_gain_over_naive": 0.05,
+                "max_p_value_vs_naive": None,
+            },
+            "data": {"eval_batch_size": EVAL_BATCH_SIZE},
+        }
     )
     net = SimpleNamespace(anchored=True)
     in_prices = np.abs(forecast - actual).mean() / np.abs(windows.inputs[:, -1:] - actual).mean()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow.pyfunc
@@ -28,6 +29,8 @@ from stockcast.forecasting.intervals import band_scale_span, volatility_scale
 from stockcast.forecasting.metrics import inverse_mse_weights, pooled_errors
 from stockcast.models.spec import build_price_forecaster, saved_forecaster
 from stockcast.serving.model import open_model_dir
+from stockcast.training import validation
+from stockcast.training.batched import forward_in_batches
 from stockcast.training.module import Forecaster
 from stockcast.training.validation import fit_member_weights, validation_forecasts
 from tests.conftest import (
@@ -221,7 +224,7 @@ def test_validation_fallback_and_bands_score_the_weighted_forecast(weighted_run:
     module.load_state_dict(checkpoint["state_dict"])
     # The members are combined with inverse-MSE weights fitted on the best checkpoint's errors
     # over every validation window (the windows the conformal bands are calibrated on).
-    windows, members = validation_forecasts(module.net, prepared, members=True)
+    windows, members = validation_forecasts(module.net, prepared, batch_size=None, members=True)
     combination = spec["combination"]
     assert combination["validation_windows"] == len(windows)
     assert combination["validation_windows"] == spec["intervals"]["calibration_windows"]
@@ -312,6 +315,50 @@ def test_a_window_moved_past_the_fitted_levels_is_forecast_by_its_shape(
 
 
 NAMES = ["per_window", "standard", "per_window_level"]
+# Fewer than the validation windows: the members' weights come from them a batch at a time.
+EVAL_BATCH_SIZE = 7
+
+
+def test_held_out_windows_forecast_a_batch_at_a_time_as_all_at_once(
+    weighted_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held-out windows forecast `data.eval_batch_size` at a time are the same forecasts, in the
+    same order, and the member weights and the naive fallback ask for that size (the folds':
+    test_panel_weights)."""
+    prepared = PreparedData.load(weighted_run / "prepared")
+    net = build_price_forecaster(
+        json.loads((weighted_run / "model" / "artifacts" / "spec.json").read_text())
+    )
+    give_outputs(net)
+    net.eval()
+    inputs = prepared.splits["val"].origins(prepared.window).inputs
+    assert len(inputs) > 2 * EVAL_BATCH_SIZE
+    for forward, axis in ((net, 0), (net.member_forecasts, 1), (net.quantile_forecast, 0)):
+        whole = forward_in_batches(forward, inputs, None, windows_axis=axis)
+        batched = forward_in_batches(forward, inputs, EVAL_BATCH_SIZE, windows_axis=axis)
+        assert whole.shape[axis] == len(inputs)
+        torch.testing.assert_close(batched, whole)
+    sizes: list[int | None] = []
+
+    def recorded(
+        forward: Callable, inputs: np.ndarray, batch_size: int | None, **kwargs: int
+    ) -> torch.Tensor:
+        sizes.append(batch_size)
+        return forward_in_batches(forward, inputs, batch_size, **kwargs)
+
+    monkeypatch.setattr(validation, "forward_in_batches", recorded)
+    cfg = OmegaConf.create(
+        {
+            "model": {"combination": "inverse_mse", "combination_power": 2.0},
+            "fit": {"naive_fallback": True, "min_gain_over_naive": 0.0, "max_p_value_vs_naive": 1},
+            "data": {"eval_batch_size": EVAL_BATCH_SIZE},
+        }
+    )
+    fit_member_weights(cfg, net, prepared, NAMES)
+    assert sizes == [EVAL_BATCH_SIZE]
+    # Judged window by window only where the validation score alone does not decide.
+    validation.falls_back_to_naive(cfg, net, {"mase": 0.0, "naive_mase": 1.0}, prepared)
+    assert sizes == [EVAL_BATCH_SIZE] * 2
 
 
 def test_members_with_non_finite_forecasts_are_combined_by_their_mean(weighted_run: Path) -> None:
@@ -320,7 +367,12 @@ def test_members_with_non_finite_forecasts_are_combined_by_their_mean(weighted_r
         json.loads((weighted_run / "model" / "artifacts" / "spec.json").read_text())
     )
     give_outputs(net)
-    cfg = OmegaConf.create({"model": {"combination": "inverse_mse", "combination_power": 2.0}})
+    cfg = OmegaConf.create(
+        {
+            "model": {"combination": "inverse_mse", "combination_power": 2.0},
+            "data": {"eval_batch_size": EVAL_BATCH_SIZE},
+        }
+    )
     assert len(fit_member_weights(cfg, net, prepared, NAMES)["weights"]) == 3
     assert net.member_weights is not None
     with torch.no_grad():  # one member diverged
@@ -353,6 +405,7 @@ def test_members_that_read_the_level_step_aside_under_either_combination(
             {
                 "model": {"combination": combination, "combination_power": 2.0},
                 "fit": {"level_members_max_outside": share / 2},
+                "data": {"eval_batch_size": EVAL_BATCH_SIZE},
             }
         )
         record = fit_member_weights(cfg, net, prepared, NAMES)
@@ -369,6 +422,7 @@ def test_members_that_read_the_level_step_aside_under_either_combination(
         {
             "model": {"combination": "inverse_mse", "combination_power": 2.0},
             "fit": {"level_members_max_outside": 0.5},
+            "data": {"eval_batch_size": EVAL_BATCH_SIZE},
         }
     )
     record = fit_member_weights(below, net, prepared, NAMES)
@@ -385,7 +439,9 @@ def test_member_weights_are_fitted_on_the_windows_every_member_serves(weighted_r
     artifacts = weighted_run / "model" / "artifacts"
     spec = json.loads((artifacts / "spec.json").read_text())
     state = load_file(str(artifacts / "weights.safetensors"))
-    windows, members = validation_forecasts(saved_forecaster(spec, state), prepared, members=True)
+    windows, members = validation_forecasts(
+        saved_forecaster(spec, state), prepared, batch_size=None, members=True
+    )
     # A range that about half of the validation windows lie mostly above.
     high = float(np.median(windows.inputs[:, -1]))
     spec["level_range"] = spec["level_range"] | {"high": high}
@@ -394,6 +450,7 @@ def test_member_weights_are_fitted_on_the_windows_every_member_serves(weighted_r
         {
             "model": {"combination": "inverse_mse", "combination_power": 2.0},
             "fit": {"level_members_max_outside": 0.5},
+            "data": {"eval_batch_size": EVAL_BATCH_SIZE},
         }
     )
     record = fit_member_weights(cfg, net, prepared, NAMES)

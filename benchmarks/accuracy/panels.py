@@ -115,8 +115,13 @@ def score_panel(
         fitted = fit(cfg, prepared, folder / "run")
     net, spec, folds = fitted.model.net, fitted.spec, fitted.folds
     val, test = prepared.splits["val"], prepared.splits["test"]
-    val_windows, val_members = validation_forecasts(net, prepared, members=True)
-    test_windows, test_members = validation_forecasts(net, prepared, members=True, splits=("test",))
+    batch_size = int(cfg.data.eval_batch_size)
+    val_windows, val_members = validation_forecasts(
+        net, prepared, batch_size=batch_size, members=True
+    )
+    test_windows, test_members = validation_forecasts(
+        net, prepared, batch_size=batch_size, members=True, splits=("test",)
+    )
     test_set_aside = set_aside_mask(net, test_windows.inputs)
     held_out_owner = series_of_windows(val, val_windows.origins)
     held_out_members, held_out_actual = val_members, val_windows.actual

@@ -8,7 +8,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-import torch
 from omegaconf import DictConfig
 
 from stockcast.data.prepared import PreparedData
@@ -28,6 +27,7 @@ from stockcast.forecasting.intervals import (
     unit_record,
 )
 from stockcast.models.network import PriceForecaster
+from stockcast.training.batched import forward_in_batches
 from stockcast.training.folds import FoldEvidence
 from stockcast.training.validation import held_out_forecasts
 
@@ -54,10 +54,7 @@ def still_quantile_offsets(
     bands give a window that did not move, as `still_unit` does for conformal bands."""
     train = prepared.splits["train"].origins(prepared.window).inputs
     net.eval()
-    with torch.inference_mode():
-        inputs = torch.tensor(train, dtype=torch.float32)  # a copy: windows are strided views
-        chunks = inputs.split(batch_size) or (inputs,)
-        outputs = torch.cat([net.quantile_forecast(chunk) for chunk in chunks]).double().numpy()
+    outputs = forward_in_batches(net.quantile_forecast, train, batch_size).double().numpy()
     outputs = monotone_quantiles(outputs, net.quantiles)
     min_relative_scale = float(prepared.scaler["min_relative_scale"])
     return quantile_offsets(outputs, train, net.point_index, min_relative_scale, span)
@@ -68,8 +65,9 @@ def calibrate_on_validation(
     prepared: PreparedData,
     levels: list[int],
     span: int,
+    *,
+    batch_size: int | None,
     splits: Sequence[str] = ("val",),
-    batch_size: int | None = None,
     folds: FoldEvidence | None = None,
 ) -> dict[str, Any]:
     """Interval bounds from the validation windows (which the network was not trained on; only
@@ -81,7 +79,9 @@ def calibrate_on_validation(
     model that repeats the last price, which is fitted on none of them; `batch_size` windows
     at a time; `folds`: the rolling-origin folds' windows, which calibrate the levels the
     validation windows alone are too few for (a split-conformal band's worth) beside them."""
-    inputs, forecast, actual = held_out_forecasts(net, prepared, folds, splits, batch_size)
+    inputs, forecast, actual = held_out_forecasts(
+        net, prepared, folds, batch_size=batch_size, splits=splits
+    )
     count = len(actual)
     own = None if folds is None else count - len(folds)
     min_relative_scale = float(prepared.scaler["min_relative_scale"])
@@ -157,7 +157,7 @@ def interval_spec(
         prepared,
         [int(level) for level in cfg.model.interval_levels],
         span,
-        ("train", "val") if repeats_last else ("val",),
-        int(cfg.data.eval_batch_size),
-        None if repeats_last else folds,
+        batch_size=int(cfg.data.eval_batch_size),
+        splits=("train", "val") if repeats_last else ("val",),
+        folds=None if repeats_last else folds,
     )

@@ -17,7 +17,6 @@ from itertools import zip_longest
 from typing import Any
 
 import numpy as np
-import torch
 from omegaconf import DictConfig
 
 from stockcast.data.mase_scales import series_of_windows
@@ -26,6 +25,7 @@ from stockcast.data.scaling import refit_scaler
 from stockcast.data.split import SplitData, rolling_folds
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.models.level_range import combine_member_forecasts, set_aside_mask
+from stockcast.training.batched import forward_in_batches
 from stockcast.training.beside import Beside, forks_safely
 from stockcast.training.distributed import configured_world_size
 from stockcast.training.fixed_steps import refit_network
@@ -170,8 +170,9 @@ def fold_forecasts(
     net, _, _ = refit_network(cfg, fitted_on, optimizer_steps, batch_size)
     windows = scored.origins(prepared.window)
     net.eval()
-    with torch.inference_mode():
-        members = net.member_forecasts(torch.as_tensor(windows.inputs, dtype=torch.float32))
+    members = forward_in_batches(
+        net.member_forecasts, windows.inputs, int(cfg.data.eval_batch_size), windows_axis=1
+    )
     series = series_of_windows(scored, windows.origins)
     set_aside = set_aside_mask(net, windows.inputs)
     return windows.inputs, windows.actual, members.double().numpy(), series, set_aside

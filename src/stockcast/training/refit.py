@@ -45,6 +45,7 @@ from stockcast.serving.metadata import (
     model_spec,
     read_model_metadata,
 )
+from stockcast.training.batched import forward_in_batches
 from stockcast.training.beside import Beside, fits_beside
 from stockcast.training.export import save_model_dir
 from stockcast.training.fixed_steps import refit_network, windows_per_step
@@ -102,9 +103,10 @@ def held_back_check(
     spec = model_spec(evaluated)
     scored = saved_forecaster(spec, load_file(str(model_artifact(evaluated, "weights"))))
     scales = scales_of_windows(train, late, held_back.origins)
+    eval_batch_size = int(cfg.data.eval_batch_size)
     errors = {
-        "evaluated": _held_back_errors(scored, held_back),
-        "with_more_history": _held_back_errors(with_more, held_back),
+        "evaluated": _held_back_errors(scored, held_back, eval_batch_size),
+        "with_more_history": _held_back_errors(with_more, held_back, eval_batch_size),
     }
     mase = {name: float((e / scales[:, None]).mean()) for name, e in errors.items()}
     return {
@@ -115,11 +117,10 @@ def held_back_check(
     }
 
 
-def _held_back_errors(net: Any, windows: Any) -> np.ndarray:
+def _held_back_errors(net: Any, windows: Any, batch_size: int) -> np.ndarray:
     """`net`'s absolute errors on the held-back windows, (windows, steps), in prices."""
     net.eval()
-    with torch.inference_mode():
-        forecast = net(torch.as_tensor(windows.inputs, dtype=torch.float32)).double().numpy()
+    forecast = forward_in_batches(net, windows.inputs, batch_size).double().numpy()
     return np.abs(forecast - windows.actual)
 
 

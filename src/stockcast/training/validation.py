@@ -21,6 +21,7 @@ from stockcast.forecasting.metrics import diebold_mariano, inverse_mse_weights
 from stockcast.forecasting.windows import RollingOrigins
 from stockcast.models.level_range import changed_windows, set_aside_mask
 from stockcast.models.network import PriceForecaster
+from stockcast.training.batched import forward_in_batches
 from stockcast.training.folds import FoldEvidence
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,10 @@ log = logging.getLogger(__name__)
 def validation_forecasts(
     net: PriceForecaster,
     prepared: PreparedData,
+    *,
+    batch_size: int | None,
     members: bool = False,
     splits: Sequence[str] = ("val",),
-    batch_size: int | None = None,
 ) -> tuple[RollingOrigins, np.ndarray]:
     """Every validation window (rolling origins; of `splits` laid end to end, when given more)
     and the network's point forecast for it; with `members`, each member's, (members, windows,
@@ -40,20 +42,18 @@ def validation_forecasts(
     span = prepared.splits[splits[0]] if len(splits) == 1 else join_splits(prepared.splits, splits)
     windows = span.origins(prepared.window)
     net.eval()
-    forward = net.member_forecasts if members else net
-    with torch.inference_mode():
-        inputs = torch.as_tensor(windows.inputs, dtype=torch.float32)
-        chunks = inputs.split(batch_size or max(len(inputs), 1)) or (inputs,)
-        forecast = torch.cat([forward(chunk) for chunk in chunks], dim=-2)
+    forward, axis = (net.member_forecasts, 1) if members else (net, 0)
+    forecast = forward_in_batches(forward, windows.inputs, batch_size, windows_axis=axis)
     return windows, forecast.double().numpy()
 
 
 def held_out_forecasts(
     net: PriceForecaster,
     prepared: PreparedData,
-    folds: FoldEvidence | None = None,
+    folds: FoldEvidence | None,
+    *,
+    batch_size: int | None,
     splits: Sequence[str] = ("val",),
-    batch_size: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(inputs, point forecast, actual) of every window a fit judges itself on: the validation
     windows (`validation_forecasts`), then the rolling-origin folds' where there are any, their
@@ -97,7 +97,9 @@ def fit_member_weights(
     set_aside = np.asarray(net.level_reading_members()) & bool(level and level["set_aside"])
     if cfg.model.combination == "mean" and not set_aside.any():
         return None
-    windows, member_forecasts = validation_forecasts(net, prepared, members=True)
+    windows, member_forecasts = validation_forecasts(
+        net, prepared, members=True, batch_size=int(cfg.data.eval_batch_size)
+    )
     if len(windows) == 0:
         return None
     actual = windows.actual
@@ -259,7 +261,9 @@ def falls_back_to_naive(
         return True
     if not per_window and max_p_value is None:
         return False
-    inputs, forecast, actual = held_out_forecasts(net, prepared, folds)
+    inputs, forecast, actual = held_out_forecasts(
+        net, prepared, folds, batch_size=int(cfg.data.eval_batch_size)
+    )
     horizon = actual.shape[1]
     scale = window_scales(prepared, prepared.splits["val"].origins(prepared.window), folds)
     model_error = np.abs(forecast - actual).mean(axis=1) / scale
