@@ -140,6 +140,20 @@ def test_month_end_closes_with_a_time_of_day_continue_on_month_ends() -> None:
     assert formatted(future) == ["2024-06-28T20:00:00", "2024-07-31T20:00:00"]
 
 
+@pytest.mark.parametrize(("rule", "expected"), [("BME", "1BME"), ("BQE", "3BME")])
+def test_month_end_closes_without_a_holiday_stay_on_business_days(rule: str, expected: str) -> None:
+    """Five years of New York's 16:00 closes on months' (quarters') last business days, in UTC:
+    their days alone read as business month ends to pandas, and the calendar's month ends
+    (Sunday 31 March 2024) must not pass for them."""
+    days = pd.date_range("2019-01-01", "2023-12-31", freq=rule)
+    closes = (days + pd.Timedelta(hours=16)).tz_localize("America/New_York").tz_convert(None)
+    future, freq = future_dates(closes.to_numpy(), 2)
+    assert freq == expected
+    first = "2024-01-31T21:00:00" if rule == "BME" else "2024-03-29T21:00:00"
+    assert formatted(future)[0] == first
+    assert (pd.DatetimeIndex(future).dayofweek <= 4).all()
+
+
 def test_weeks_and_months_continue_on_their_own_days() -> None:
     """Friday closes whose Good Friday week is dated Thursday continue on Fridays, Monday ones
     whose week is dated the Friday before on the Monday a week on; the 30th of

@@ -145,7 +145,9 @@ def month_step(index: Any) -> Any:
     step = int(np.median(np.diff(months)))
     if step < 1:
         return None
-    if index.is_month_end.all():
+    # The calendar's month ends: `is_month_end` would judge by a frequency pandas inferred for
+    # the index (business month ends, 29 March 2024 among them, for month-end closes).
+    if (index.day == index.days_in_month).all():
         return f"{step}ME"
     if (index.day == 1).all():
         return f"{step}MS"
@@ -181,7 +183,7 @@ def semi_month_step(index: Any) -> str | None:
 
     if len(index) < 3 or not (index == index.normalize()).all():
         return None
-    days = index.day[~index.is_month_end & (index.day != 1)]
+    days = index.day[(index.day != index.days_in_month) & (index.day != 1)]
     if len(days) == 0 or not (days == days[0]).all() or not 1 < days[0] <= SEMI_MONTH_LAST_DAY:
         return None
     if not index.to_period("M").duplicated().any():
