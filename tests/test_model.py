@@ -43,7 +43,7 @@ def test_mlp_shapes() -> None:
     mlp = MLP(10, 5, [100, 100], "gelu", dropout=0.1)
     assert mlp(torch.randn(1, 7, 10)).shape == (1, 7, 5)
     assert [tuple(w.shape) for w in mlp.weights] == [(1, 10, 100), (1, 100, 100), (1, 100, 5)]
-    stacked = MLP(12, 5, [16], members=3, member_inputs=[10, 12, 10])
+    stacked = MLP(12, 5, [16], "relu", 0.0, members=3, member_inputs=[10, 12, 10])
     assert stacked(torch.randn(3, 7, 12)).shape == (3, 7, 5)
     # A member with fewer inputs holds zero weights for the inputs it never gets.
     assert (

@@ -159,7 +159,7 @@ def diebold_mariano(errors_a: np.ndarray, errors_b: np.ndarray, step: int) -> tu
 
 
 def inverse_mse_weights(
-    member_forecasts: np.ndarray, actual: np.ndarray, power: float = 1.0
+    member_forecasts: np.ndarray, actual: np.ndarray, power: float
 ) -> np.ndarray:
     """Combination weights (summing to 1) from each member's held-out errors: weight ∝ MSE **
     -power (Bates and Granger's inverse-MSE combination at power 1; higher powers lean harder on

@@ -48,7 +48,7 @@ class PriceForecaster(KeepsValues):
         scalers: Sequence[WindowScaler],
         input_size: int,
         horizon: int,
-        anchor: str = "none",
+        anchor: str,
         quantiles: Sequence[float] = (),
         member_weights: Sequence[float] | None = None,
         level_range: LevelRange | None = None,

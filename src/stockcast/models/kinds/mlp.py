@@ -46,9 +46,9 @@ class MLP(nn.Module):
         self,
         input_size: int,
         horizon: int,
-        hidden_sizes: Sequence[int] = (100, 100),
-        activation: str = "relu",
-        dropout: float = 0.0,
+        hidden_sizes: Sequence[int],
+        activation: str,
+        dropout: float,
         members: int = 1,
         member_inputs: Sequence[int] | None = None,
     ) -> None:
