@@ -182,10 +182,9 @@ def shortest_sizes(data_cfg: Mapping[str, Any]) -> WindowSizes:
     """The smallest windows the data config can give: its window, or the floor of an automatic
     one (`data.shortest_window`)."""
     requested = data_cfg["previous_time_window"]
-    floor = int(data_cfg.get("shortest_window", 1))
-    return WindowSizes(
-        floor if requested == AUTO else int(requested), int(data_cfg["next_time_window"])
-    )
+    # Read only for an automatic window: a model's source saved before the setting has a number.
+    inputs = int(data_cfg["shortest_window"]) if requested == AUTO else int(requested)
+    return WindowSizes(inputs, int(data_cfg["next_time_window"]))
 
 
 def known_data(data_cfg: Mapping[str, Any]) -> KnownSeries:
@@ -199,7 +198,6 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     """Load, split, then fit the scaler on train: the whole data side of a run."""
     requested = data_cfg["previous_time_window"]
     horizon = int(data_cfg["next_time_window"])
-    floor = int(data_cfg.get("shortest_window", 1))
     shortest = shortest_sizes(data_cfg)
     known = known_data(data_cfg)
     series = known.series
@@ -213,6 +211,7 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     window = shortest
     if requested == AUTO:
         fits = shortest_train_split(series, data_cfg["split"], split_lengths)
+        floor = shortest.previous_time_window
         window = WindowSizes(auto_window(season, floor, horizon, fits), horizon)
     splits = split_series(series, window, data_cfg["split"])
     scaler = fit_scaler(
