@@ -27,7 +27,9 @@ INSTALLED := $(VENV)/.installed
 # signs and verifies with it once it exists, and reads it where this puts it: STOCKCAST_KEYS_DIR,
 # else keys/ under STOCKCAST_ROOT (the project folder when that is unset).
 KEYS_DIR ?= $(or $(STOCKCAST_KEYS_DIR),$(if $(STOCKCAST_ROOT),$(STOCKCAST_ROOT)/keys,keys))
-SIGNING_KEY := $(KEYS_DIR)/model-signing.key
+# Both files are targets: a private key without its public one signs but verifies nothing, so
+# a lost public key is written again from the private one.
+SIGNING_KEYS := $(KEYS_DIR)/model-signing.key $(KEYS_DIR)/model-signing.pub
 # Records which torch is installed. A new venv gets TORCH_SPEC/TORCH_INDEX (the defaults above,
 # or the environment's: .ci/run exports the CPU wheel); after that only a make that names
 # TORCH_SPEC or TORCH_INDEX on its command line installs another torch, so `make train` after
@@ -66,21 +68,21 @@ $(INSTALLED): setup.cfg pyproject.toml $(TORCH_STAMP)
 
 install: $(INSTALLED) ## create .venv and install stockcast with its dev tools
 
-keys: $(SIGNING_KEY) ## create the local model-signing key pair in keys/ (kept if it exists; see KEYS_DIR)
+keys: $(SIGNING_KEYS) ## create the local model-signing key pair in keys/ (kept if it exists; see KEYS_DIR)
 
-$(SIGNING_KEY): | $(INSTALLED)
+$(SIGNING_KEYS): | $(INSTALLED)
 	$(BIN)/python scripts/signing_keys.py $(KEYS_DIR)
 
-train: $(INSTALLED) $(SIGNING_KEY) ## train experiment=mlp_w10 locally (ARGS="..." adds Hydra overrides)
+train: $(INSTALLED) $(SIGNING_KEYS) ## train experiment=mlp_w10 locally (ARGS="..." adds Hydra overrides)
 	$(BIN)/python src/train.py $(WITH_EXPERIMENT)
 
-pipeline: $(INSTALLED) $(SIGNING_KEY) ## prepare -> train -> evaluate -> refit -> register -> monitor locally, into the local registry
+pipeline: $(INSTALLED) $(SIGNING_KEYS) ## prepare -> train -> evaluate -> refit -> register -> monitor locally, into the local registry
 	$(BIN)/python -m stockcast.orchestration.runner $(WITH_EXPERIMENT)
 
-replay: $(INSTALLED) $(SIGNING_KEY) ## the daily schedule simulated locally, one pipeline run per business day (ARGS="days=30 replay.end=2026-06-30")
+replay: $(INSTALLED) $(SIGNING_KEYS) ## the daily schedule simulated locally, one pipeline run per business day (ARGS="days=30 replay.end=2026-06-30")
 	$(BIN)/python -m stockcast.orchestration.replay $(WITH_EXPERIMENT)
 
-serve: $(INSTALLED) $(SIGNING_KEY) ## serve a registered model on 127.0.0.1 after verifying its files (ARGS="model.alias=champion serve.port=5001")
+serve: $(INSTALLED) $(SIGNING_KEYS) ## serve a registered model on 127.0.0.1 after verifying its files (ARGS="model.alias=champion serve.port=5001")
 	$(BIN)/python scripts/serve.py $(ARGS)
 
 test: $(INSTALLED) ## lint, then run the whole test suite (slow end-to-end tests included), two at a time

@@ -90,7 +90,10 @@ def test_make_keys_writes_where_the_registry_config_reads(
         check=True,
         capture_output=True,
     )
-    script, folder = (venv / "calls.log").read_text().split()
+    # One call per key file -B remakes; the script keeps the pair the first call wrote.
+    calls = set((venv / "calls.log").read_text().splitlines())
+    assert len(calls) == 1, calls
+    script, folder = calls.pop().split()
     assert script == "scripts/signing_keys.py"
     made = PROJECT_ROOT / folder  # an absolute folder stays itself
     if not variables:
@@ -106,6 +109,34 @@ def test_make_keys_writes_where_the_registry_config_reads(
         for name, value in environment.items():
             patch.setenv(name, value)
         assert compose_config("train").registry.signing.private_key == str(key)
+
+
+@pytest.mark.parametrize(
+    ("present", "writes"),
+    [(("model-signing.key", "model-signing.pub"), False), (("model-signing.key",), True)],
+)
+def test_make_writes_a_lost_public_key_again(
+    tmp_path: Path, present: tuple[str, ...], writes: bool
+) -> None:
+    """A private key without its public one signs every version but verifies none (the config
+    reads a missing public key as none): make runs the script, which writes it again."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for name in present:
+        (keys / name).write_text("a stand-in for the PEM")
+    venv = fake_venv(tmp_path)
+    (venv / ".installed").touch()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKCAST_")}
+    subprocess.run(
+        ["make", "--no-print-directory", f"VENV={venv}", "-o", f"{venv}/.installed", "keys"],
+        cwd=PROJECT_ROOT,
+        env=env | {"STOCKCAST_KEYS_DIR": str(keys)},
+        check=True,
+        capture_output=True,
+    )
+    log = venv / "calls.log"
+    calls = log.read_text().splitlines() if log.is_file() else []
+    assert calls == ([f"scripts/signing_keys.py {keys}"] if writes else [])
 
 
 @pytest.mark.parametrize(
