@@ -136,6 +136,39 @@ def test_a_window_is_judged_by_the_step_of_all_its_series_dates() -> None:
     assert first_date_gap(without(quarters, 3), since=10) is None
 
 
+def _on_weekdays(days: list[int]) -> pd.DatetimeIndex:
+    business = pd.bdate_range("2024-01-01", periods=90)
+    return business[business.dayofweek.isin(days)]
+
+
+@pytest.mark.parametrize(
+    ("index", "rhythm"),
+    [
+        (pd.bdate_range("2024-01-01", periods=90), "daily"),
+        (_on_weekdays([0, 2, 4]), "daily"),
+        # From a Thursday to a Tuesday: more five-day gaps than two-day ones.
+        (_on_weekdays([1, 3])[1:-1], "daily"),
+        # One to four days apart, but on no week: every fourth day, half the days at random.
+        (pd.date_range("2024-01-01", periods=480, freq="D")[1::4], None),
+        (
+            pd.bdate_range("2018-01-01", "2023-12-31")[np.random.default_rng(3).random(1565) < 0.5],
+            None,
+        ),
+    ],
+)
+def test_daily_dates_step_day_by_day_on_their_week(
+    index: pd.DatetimeIndex, rhythm: str | None
+) -> None:
+    """Daily is one rhythm for the season and for predict's check, read the same way: data a
+    model repeats with its week, and data it does not."""
+    from stockcast.data.date_steps import date_rhythm
+    from stockcast.data.seasonality import season_from_dates
+
+    times = index.to_numpy("datetime64[ns]")
+    assert date_rhythm(times) == rhythm
+    assert (season_from_dates(times) > 1) == (rhythm is not None)
+
+
 def test_prepared_data_records_the_rhythm_of_its_dates(tmp_path: Path, make_cfg) -> None:
     months = pd.date_range("2000-01-31", periods=120, freq="ME")
     path = tmp_path / "monthly.csv"

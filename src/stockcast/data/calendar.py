@@ -30,6 +30,10 @@ MIN_WEEKDAY_VALUES = 2
 # Fewer weeks holding values than this say too little to tell a closed day from a thin one: such
 # data trades on Monday to Friday unless a weekend day holds a value.
 MIN_WEEKS = 4
+# The share of daily data's dates that follow the one before on the next day of its week, from
+# which its dates step day by day on that week: a fifth of the days missing at random still do;
+# every other day, or half the days at random, do not (their positions drift off the weekdays).
+NEXT_DAY_SHARE = 2 / 3
 
 
 def trading_week(dates: Any) -> tuple[bool, ...]:
@@ -52,6 +56,17 @@ def trading_week(dates: Any) -> tuple[bool, ...]:
     needed = np.maximum(MIN_WEEKDAY_SHARE * occurs, MIN_WEEKDAY_VALUES)
     week = tuple(bool(h >= n) for h, n in zip(held, needed, strict=True))
     return week if any(week) else tuple(bool(h) for h in held)
+
+
+def steps_day_by_day(days: np.ndarray, week: tuple[bool, ...]) -> bool:
+    """Whether dates (one per day) step from one day of `week` to its next, most of them
+    (`NEXT_DAY_SHARE`): Monday, Wednesday and Friday closes do on their week, Tuesday and
+    Thursday ones whichever day they start on; data every few days does on no week."""
+    days = np.unique(np.asarray(days, dtype=DAY))  # a day written twice steps by no day
+    if len(days) < 2:
+        return False
+    steps = np.busday_count(days[:-1], days[1:], weekmask=list(week))
+    return bool(np.mean(steps == 1) >= NEXT_DAY_SHARE)
 
 
 def weekdays(days: np.ndarray) -> np.ndarray:

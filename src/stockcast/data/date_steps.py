@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.data.calendar import steps_day_by_day, trading_week
 from stockcast.data.series import UNNAMED, Series
 from stockcast.errors import DataError
 
@@ -33,12 +34,13 @@ MONTHLY_SPACING = 27.5
 STEP_NAMES = {1: "month", 3: "quarter", 6: "half-year", 12: "year"}
 # Dates' rhythm by their commonest spacing in days (closer than a day, or with times of day:
 # intraday); others are irregular and not judged.
+DAILY, YEARLY = "daily", "yearly"
 RHYTHMS = (
-    ("daily", 0.9, 4.5),
+    (DAILY, 0.9, 4.5),
     ("weekly", *WEEKLY_SPACING),
     ("monthly", MONTHLY_SPACING, 31.5),
     ("quarterly", 88.0, 93.0),
-    ("yearly", 360.0, 370.0),
+    (YEARLY, 360.0, 370.0),
 )
 INTRADAY = "intraday"
 # The season each rhythm repeats with: a year of weeks, months and quarters (daily data's is the
@@ -171,7 +173,13 @@ def date_rhythm(dates: np.ndarray) -> str | None:
     if days is None:
         return INTRADAY
     typical = _typical(np.diff(days).astype(np.int64))
-    return next((name for name, low, high in RHYTHMS if low <= typical <= high), None)
+    named = next((name for name, low, high in RHYTHMS if low <= typical <= high), None)
+    if named in SEASON_OF_RHYTHM or named == YEARLY:
+        return named
+    # Daily by the days of its week: dates one to four days apart that do not step day by day on
+    # any week (every fourth day, half the days at random) are irregular, and Tuesday and
+    # Thursday closes whose five-day gaps outnumber their two-day ones are daily.
+    return DAILY if steps_day_by_day(days, trading_week(days)) else None
 
 
 def other_rhythm(metadata: Mapping[str, Any], dates: np.ndarray | None) -> str | None:

@@ -18,16 +18,12 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.calendar import trading_week
-from stockcast.data.date_steps import SEASON_OF_RHYTHM, date_rhythm
+from stockcast.data.date_steps import DAILY, SEASON_OF_RHYTHM, date_rhythm
 from stockcast.data.intraday import intraday_rhythm
 from stockcast.data.series import Series
 from stockcast.data.split import split_lengths
 from stockcast.errors import DataError
 
-# The share of daily data's dates that follow the one before on the next day of its week, from
-# which it repeats with that week: a fifth of the days missing at random still does; every
-# other day, or half the days at random, do not (their positions drift off the weekdays).
-NEXT_DAY_SHARE = 2 / 3
 # Undated data: the largest lag searched, as a fraction of the series, and how strongly the
 # differences must correlate at the chosen lag to call it a season (random walks stay at ~0).
 MAX_LAG_FRACTION = 1 / 3
@@ -42,11 +38,11 @@ def season_from_dates(dates: np.ndarray) -> int:
     """The season that the dates' spacing implies (1: none): regular intraday data repeats
     daily (`intraday_rhythm`: 24 for hours, 13 for the half-hours of a 6.5-hour session; none
     for irregular ticks or too few sessions to tell); weekly data 52, monthly 12, quarterly 4,
-    by the rhythm predict holds an input's dates to (`date_rhythm`); daily data with the days
-    of the week it trades on (`trading_week`: 5 for business days, Monday to Friday or Sunday
-    to Thursday, 7 for every day, 3 for Mondays, Wednesdays and Fridays), where its dates
-    follow one another on those days. Data a few days apart, or sampled at random, would not
-    repeat with a week at its positions."""
+    and daily data (`date_rhythm`, the rhythm predict holds an input's dates to: dates that
+    step day by day on the days of the week they trade on) with those days (`trading_week`: 5
+    for business days, Monday to Friday or Sunday to Thursday, 7 for every day, 3 for Mondays,
+    Wednesdays and Fridays). Data a few days apart, or sampled at random, does not repeat with
+    a week at its positions."""
     times = np.asarray(dates, dtype="datetime64[ns]")
     if len(times) < 3:
         return 1
@@ -54,13 +50,9 @@ def season_from_dates(dates: np.ndarray) -> int:
     if sessions is not None:
         return sessions.per_day
     rhythm = date_rhythm(times)
-    if rhythm in SEASON_OF_RHYTHM:
-        return SEASON_OF_RHYTHM[rhythm]
-    # Irregular intraday data falls through too: its days repeat, so they step by no day.
-    days = times.astype("datetime64[D]")
-    week = trading_week(days)
-    steps = np.busday_count(days[:-1], days[1:], weekmask=list(week))
-    return sum(week) if np.mean(steps == 1) >= NEXT_DAY_SHARE else 1
+    if rhythm == DAILY:
+        return sum(trading_week(times.astype("datetime64[D]")))
+    return SEASON_OF_RHYTHM.get(rhythm or "", 1)
 
 
 def panel_season_from_dates(series: Sequence[Series], fractions: Mapping[str, float]) -> int:
