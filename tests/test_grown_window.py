@@ -13,7 +13,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from stockcast.evaluation.champion import Candidate, compare_with_champion, decide
-from stockcast.evaluation.live import Observed
+from stockcast.evaluation.maturity import Observed
 from stockcast.evaluation.reports import WINDOWS_FILE
 from stockcast.forecasting.metrics import pooled_errors
 from stockcast.orchestration.replay_record import store_champion

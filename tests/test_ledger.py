@@ -15,15 +15,9 @@ from omegaconf import OmegaConf
 
 from stockcast.data.series import Series
 from stockcast.data.split import SplitData, split_series
-from stockcast.evaluation.live import (
-    Maturity,
-    Observed,
-    last_origins,
-    live_scores,
-    mature,
-    score_live,
-)
+from stockcast.evaluation.live import last_origins, live_scores, score_live
 from stockcast.evaluation.live_verdict import judge
+from stockcast.evaluation.maturity import Maturity, Observed, mature
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.registry.ledger import ChampionSeen, Ledger, LedgerForecast, previous_champion
 

@@ -1,132 +1,19 @@
-"""Live scores: the champion's stored forecasts matched with the values that have since arrived,
-scored against the naive forecast made at the same origin, and the verdict on a decaying champion."""
+"""Live scores: the champion's matured forecasts (`maturity`) scored against the naive forecast
+made at the same origin, over the latest origins and origin by origin."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from stockcast.data.mase_scales import series_scales
-from stockcast.data.prepared import PreparedData
 from stockcast.data.split import SplitData
+from stockcast.evaluation.maturity import Matured, Observed, mature
 from stockcast.forecasting.metrics import coverage, pooled_errors
 from stockcast.registry.ledger import LedgerForecast
-
-
-@dataclass(frozen=True)
-class Observed:
-    """One series as the data shows it today: values and their ISO dates."""
-
-    series_id: str
-    values: np.ndarray
-    dates: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Matured:
-    """A ledger forecast whose every step has a value in the data, with the actual values."""
-
-    forecast: LedgerForecast
-    actual: np.ndarray
-
-
-def iso_dates(dates: np.ndarray) -> tuple[str, ...]:
-    """ISO dates (with the time only for intraday data), the ledger's date format."""
-    dates = np.asarray(dates, dtype="datetime64[ns]")
-    days = dates.astype("datetime64[D]")
-    if (days == dates).all():
-        return tuple(np.datetime_as_string(days, unit="D").tolist())
-    return tuple(np.datetime_as_string(dates, unit="s").tolist())
-
-
-def observed_series(prepared: PreparedData) -> list[Observed]:
-    """Each full series back from its splits (val and test start with train's last values as
-    context, which appear once here); None dates when the data has none."""
-    context = prepared.window.previous_time_window
-    observed = []
-    for i, series_id in enumerate(prepared.splits["train"].series_ids):
-        values, dates = [], []
-        for name, split in prepared.splits.items():
-            skip = 0 if name == "train" else context
-            start, stop = split.offsets[i] + skip, split.offsets[i + 1]
-            values.append(split.values[start:stop])
-            if split.dates is not None:
-                dates.append(split.dates[start:stop])
-        observed.append(
-            Observed(series_id, np.concatenate(values), iso_dates(np.concatenate(dates)))
-        )
-    return observed
-
-
-@dataclass(frozen=True)
-class Maturity:
-    """The ledger's forecasts against today's data: those matured (with their actual values),
-    how many still wait for theirs, how many are older than the data's first date, and how many
-    are orphaned (their series is no longer in the data: they never mature), with those series."""
-
-    matured: list[Matured]
-    waiting: int
-    before_data: int
-    # How many forecasts of each series no longer in the data, by series id (sorted).
-    orphaned_by_series: dict[str, int]
-
-
-def orphaned_report(by_series: Mapping[str, int], left_out: Collection[str]) -> dict[str, Any]:
-    """A monitor report's account of the forecasts whose series today's data lacks: those of
-    series gone from it (delisted, dropped from a panel: `orphaned`, `orphaned_series`), which
-    never mature, and those of series still in the file that today's panel left out as too
-    short (`left_out`, `left_out_series`), which wait for them to come back: neither orphaned
-    nor waiting. `by_series`: `Maturity.orphaned_by_series`."""
-    gone = [name for name in by_series if name not in left_out]
-    kept_out = [name for name in by_series if name in left_out]
-    return {
-        "orphaned": sum(by_series[name] for name in gone),
-        "orphaned_series": gone,
-        "left_out": sum(by_series[name] for name in kept_out),
-        "left_out_series": kept_out,
-    }
-
-
-def mature(forecasts: Iterable[LedgerForecast], observed: Sequence[Observed]) -> Maturity:
-    """The forecasts whose series has as many values after their origin as they have steps.
-    Step k is the k-th value after the origin date, whatever date it carries: the model
-    forecasts the series' next values, and its target dates are the calendar's guess of when
-    they come, which a holiday, a daylight-saving change or a week dated a day early moves
-    (matched by date, such a forecast waited for good). An origin before the data's first date
-    (data that keeps only its latest values, a rolling download) cannot be placed, and is not
-    scored against the first values that happen to be there.
-
-    A forecast is orphaned when its series is not in today's data at all (a delisted ticker, one
-    dropped from a panel): no value can ever mature it. A series still in the data waits,
-    however far its last date lags the others': its steps are its next values whenever they
-    come, so a target date gone by cannot tell a stopped series from one a day late. An
-    orphaned forecast stays in the ledger and is matched again should its series come back;
-    one that had matured is orphaned too once its series leaves: no value is left to score it."""
-    known = {s.series_id: (np.asarray(s.dates, dtype="datetime64[ns]"), s.values) for s in observed}
-    matured, waiting, before_data, gone = [], 0, 0, []
-    for forecast in forecasts:
-        if forecast.series_id not in known:
-            gone.append(forecast.series_id)
-            continue
-        dates, values = known[forecast.series_id]
-        origin = np.datetime64(forecast.origin_date)
-        if origin.dtype == np.dtype("datetime64[D]"):
-            # An origin stored without a time is that whole day, whatever time its value has.
-            dates = dates.astype("datetime64[D]")
-        start = int(np.searchsorted(dates, origin, "right"))
-        steps = len(forecast.target_dates)
-        if len(values) and start == 0:
-            before_data += 1
-        elif start + steps > len(values):
-            waiting += 1
-        else:
-            matured.append(Matured(forecast, np.asarray(values[start : start + steps], float)))
-    counts = Counter(gone)
-    return Maturity(matured, waiting, before_data, {name: counts[name] for name in sorted(counts)})
 
 
 def live_scores(matured: Sequence[Matured], scales: Mapping[str, float]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from stockcast.errors import first_few
-from stockcast.evaluation.live import Observed, iso_dates
+from stockcast.evaluation.maturity import Observed, iso_dates
 from stockcast.forecasting.guard import series_names
 from stockcast.prediction.calendar import future_dates
 from stockcast.registry.ledger import Ledger, LedgerForecast

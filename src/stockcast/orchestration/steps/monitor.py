@@ -20,8 +20,9 @@ from omegaconf import DictConfig
 from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ArtifactError, DataError, first_few
-from stockcast.evaluation.live import observed_series, orphaned_report, score_live
+from stockcast.evaluation.live import score_live
 from stockcast.evaluation.live_verdict import judge
+from stockcast.evaluation.maturity import observed_series, orphaned_report
 from stockcast.orchestration.steps.monitor_outputs import finish, log_to_mlflow, registered_version
 from stockcast.orchestration.steps.table import table_step
 from stockcast.paths import portable_path
