@@ -75,6 +75,13 @@ def _futures_hours() -> pd.DatetimeIndex:
         (_weekdays([0, 2, 4]), 3),
         (_weekdays([1, 3]), 2),
         (_weekdays([1, 3])[1:-1], 2),  # from a Thursday to a Tuesday: more 5-day gaps than 2
+        # Three years of Friday closes, then business days: mostly daily, if not from the start.
+        (
+            pd.date_range("2010-01-01", periods=150, freq="W-FRI").append(
+                pd.bdate_range("2012-11-19", periods=300)
+            ),
+            5,
+        ),
         # Days that do not follow one another on a week: every fourth day, half the business
         # days at random, dates an average of three days apart.
         (pd.date_range("2024-01-01", periods=480, freq="D")[1::4], 1),

@@ -31,9 +31,10 @@ MIN_WEEKDAY_VALUES = 2
 # data trades on Monday to Friday unless a weekend day holds a value.
 MIN_WEEKS = 4
 # The share of daily data's dates that follow the one before on the next day of its week, from
-# which its dates step day by day on that week: a fifth of the days missing at random still do;
-# every other day, or half the days at random, do not (their positions drift off the weekdays).
-NEXT_DAY_SHARE = 2 / 3
+# which its dates step day by day on that week: a third of the days missing at random, or years
+# of weekly closes before the daily ones, still do; every other day, or half the days at random,
+# do not (their positions drift off the weekdays); 40% missing at random sits on the line.
+NEXT_DAY_SHARE = 0.6
 
 
 def trading_week(dates: Any) -> tuple[bool, ...]:
@@ -59,10 +60,10 @@ def trading_week(dates: Any) -> tuple[bool, ...]:
 
 
 def steps_day_by_day(days: np.ndarray, week: tuple[bool, ...]) -> bool:
-    """Whether dates (one per day) step from one day of `week` to its next, most of them
-    (`NEXT_DAY_SHARE`): Monday, Wednesday and Friday closes do on their week, Tuesday and
-    Thursday ones whichever day they start on; data every few days does on no week."""
-    days = np.unique(np.asarray(days, dtype=DAY))  # a day written twice steps by no day
+    """Whether dates step from one day of `week` to its next, most of them (`NEXT_DAY_SHARE`):
+    Monday, Wednesday and Friday closes do on their week, Tuesday and Thursday ones whichever
+    day they start on; data every few days does on no week. A day written twice is one day."""
+    days = np.unique(np.asarray(days, dtype=DAY))
     if len(days) < 2:
         return False
     steps = np.busday_count(days[:-1], days[1:], weekmask=list(week))
