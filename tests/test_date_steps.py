@@ -10,14 +10,16 @@ import pandas as pd
 import pytest
 
 from stockcast.config.compose import plain
-from stockcast.data.date_steps import first_date_gap, refuse_date_gaps
+from stockcast.data.date_steps import date_rhythm, first_date_gap, refuse_date_gaps
 from stockcast.data.prepared import prepare_data
+from stockcast.data.seasonality import season_from_dates
 from stockcast.data.series import UNNAMED, Series
 from stockcast.errors import DataError
 from stockcast.prediction.batch import SeriesBatch, forecast_batch
 from stockcast.prediction.forecast import forecast_held_out, forecast_next
 from stockcast.prediction.inputs import InputSeries
 from tests.test_predict_units import P, model
+from tests.test_seasonality import on_weekdays
 
 
 def dates(*days: str) -> np.ndarray:
@@ -119,8 +121,6 @@ def test_a_gap_in_few_dates_or_beside_a_moved_one_is_found(
 def test_weekly_closes_at_a_time_of_day_are_weekly_data() -> None:
     """One value a day at 16:00 is no intraday data: its skipped week is found, and its rhythm
     is weekly."""
-    from stockcast.data.date_steps import date_rhythm
-
     closes = pd.date_range("2024-01-05 16:00", periods=30, freq="W-FRI")
     assert date_rhythm(closes.to_numpy("datetime64[ns]")) == "weekly"
     found = first_date_gap(without(closes, 7))
@@ -136,18 +136,13 @@ def test_a_window_is_judged_by_the_step_of_all_its_series_dates() -> None:
     assert first_date_gap(without(quarters, 3), since=10) is None
 
 
-def _on_weekdays(days: list[int]) -> pd.DatetimeIndex:
-    business = pd.bdate_range("2024-01-01", periods=90)
-    return business[business.dayofweek.isin(days)]
-
-
 @pytest.mark.parametrize(
     ("index", "rhythm"),
     [
         (pd.bdate_range("2024-01-01", periods=90), "daily"),
-        (_on_weekdays([0, 2, 4]), "daily"),
+        (on_weekdays([0, 2, 4]), "daily"),
         # From a Thursday to a Tuesday: more five-day gaps than two-day ones.
-        (_on_weekdays([1, 3])[1:-1], "daily"),
+        (on_weekdays([1, 3])[1:-1], "daily"),
         # One to four days apart, but on no week: every fourth day, half the days at random.
         (pd.date_range("2024-01-01", periods=480, freq="D")[1::4], None),
         (
@@ -161,9 +156,6 @@ def test_daily_dates_step_day_by_day_on_their_week(
 ) -> None:
     """Daily is one rhythm for the season and for predict's check, read the same way: data a
     model repeats with its week, and data it does not."""
-    from stockcast.data.date_steps import date_rhythm
-    from stockcast.data.seasonality import season_from_dates
-
     times = index.to_numpy("datetime64[ns]")
     assert date_rhythm(times) == rhythm
     assert (season_from_dates(times) > 1) == (rhythm is not None)
