@@ -23,6 +23,14 @@ from stockcast.prediction.task import run_predict
 from stockcast.registry.ledger import LEDGER_FILE
 from tests.conftest import LENIENT_GATE, isolated_overrides, run_local_pipeline, run_task
 
+
+def table_refusal(path: Path, *columns: str, **settings: str) -> str:
+    """The one sentence `read_table_series` refuses `path` with (the test fails if it reads)."""
+    with pytest.raises(DataError) as refused:
+        read_table_series(path, *columns, **settings)
+    return str(refused.value)
+
+
 HEADER = b"Date,Close\n"
 ROWS = b"2024-01-01,1\n2024-01-02,2\n2024-01-03,3\n"
 
@@ -154,9 +162,7 @@ def test_a_row_without_a_date_says_so_and_an_unreadable_one_offers_the_forms(
     (series,) = read_table_series(path, "when", "value")
     assert list(series.values) == [1.0, 2.0]
     path.write_text("when,value\n2024-01-01,1\n,\n2024-01-03,3\n,4\n")
-    with pytest.raises(DataError) as refused:
-        read_table_series(path, "when", "value")
-    assert str(refused.value) == (
+    assert table_refusal(path, "when", "value") == (
         f"CSV file {path} has no date in column 'when' at data row 2 (1 more row(s) without "
         "one); give each row its date, or delete the rows that hold nothing."
     )
@@ -390,13 +396,12 @@ def test_a_semicolon_files_mistakes_are_named_in_its_own_terms(
 ) -> None:
     path = tmp_path / "semi.csv"
     path.write_text("when;value\n" + rows)
-    with pytest.raises(DataError) as refused:
-        read_table_series(path, "when", "value", key="input", separator=";", decimal=",")
-    assert str(refused.value) == f"CSV file {path} {sentence}"
+    assert (
+        table_refusal(path, "when", "value", key="input", separator=";", decimal=",")
+        == f"CSV file {path} {sentence}"
+    )
     # Read with the default comma, the file is named for what separates its fields.
-    with pytest.raises(DataError) as refused:
-        read_table_series(path, "when", "value", key="input")
-    assert str(refused.value).endswith(
+    assert table_refusal(path, "when", "value", key="input").endswith(
         "read it with \"input.separator=';'\" \"input.decimal=','\"."
     )
 
@@ -404,16 +409,14 @@ def test_a_semicolon_files_mistakes_are_named_in_its_own_terms(
 def test_a_decimal_comma_read_with_the_point_says_how_to_read_it(tmp_path: Path) -> None:
     path = tmp_path / "semi.csv"
     path.write_text("when;value\n2024-01-01;1002,51\n")
-    with pytest.raises(DataError) as refused:
-        read_table_series(path, "when", "value", separator=";")
-    assert str(refused.value).endswith(
+    assert table_refusal(path, "when", "value", separator=";").endswith(
         "its decimal mark is a comma: read it with \"data.decimal=','\"."
     )
     # A comma file read as a semicolon one names both settings back.
     path.write_text("when,value\n2024-01-01,1.5\n")
-    with pytest.raises(DataError) as refused:
-        read_table_series(path, "when", "value", separator=";", decimal=",")
-    assert str(refused.value).endswith("read it with \"data.separator=','\" \"data.decimal='.'\".")
+    assert table_refusal(path, "when", "value", separator=";", decimal=",").endswith(
+        "read it with \"data.separator=','\" \"data.decimal='.'\"."
+    )
 
 
 def test_a_parquet_column_of_lists_does_not_stop_the_read(tmp_path: Path) -> None:
