@@ -478,3 +478,42 @@ def test_the_accuracy_benchmarks_seasonal_naive_repeats_the_season_before_each_o
     assert moved is not None
     first_origin = split.origins[0]
     assert first_origin + HORIZON > split.start  # the first forecast's targets are held out
+
+
+def test_a_named_series_whose_package_is_missing_is_refused_and_an_unnamed_one_skipped(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run named taylor without pmdarima scored nothing and then failed drawing an empty
+    plot; a run of every series dropped the series without a word."""
+    import benchmarks.accuracy.__main__ as bench
+    from benchmarks.accuracy import series
+
+    def missing(package: str):
+        def load() -> np.ndarray:
+            raise ModuleNotFoundError(f"No module named '{package}'", name=package)
+
+        return load
+
+    # Only these public series, whatever is installed here.
+    public = {
+        "wineind": (missing("pmdarima"), 12),
+        "taylor": (missing("pmdarima"), 48),
+        "nile": (missing("statsmodels"), 1),
+        "steady": (lambda: np.arange(1.0, 41.0), 1),
+    }
+    monkeypatch.setattr(series, "PUBLIC", public)
+    warmed = []
+    monkeypatch.setattr(bench, "warm_up", lambda *args: warmed.append(args))
+    with pytest.raises(SystemExit) as refused:
+        bench.run(bench.parse_args(["--series", "taylor,gbm_1"]))
+    assert str(refused.value) == (
+        "--series taylor needs pmdarima, which is not installed; `make bench-accuracy` "
+        "installs the data sets with the peers (.[peers])."
+    )
+    assert warmed == []
+    loaded = [s.name for s in series.load_bench_series()]
+    assert loaded == ["steady", *(f"gbm_{seed}" for seed in series.GBM_SEEDS)]
+    assert capsys.readouterr().err == (
+        "skipping wineind, taylor need pmdarima and nile needs statsmodels, which are not "
+        "installed; `make bench-accuracy` installs the data sets with the peers (.[peers]).\n"
+    )

@@ -37,7 +37,12 @@ from benchmarks.accuracy.peers import (
     neuralforecast_nhits,
 )
 from benchmarks.accuracy.protocol import LEVELS, Cut, Result, cut
-from benchmarks.accuracy.series import BenchSeries, load_bench_series, series_names
+from benchmarks.accuracy.series import (
+    BenchSeries,
+    SeriesUnavailable,
+    load_bench_series,
+    series_names,
+)
 from benchmarks.common import quiet_console
 
 OUTPUT_DIR = Path("outputs") / "bench_accuracy"
@@ -95,9 +100,13 @@ def run(args: argparse.Namespace) -> list[Result]:
     # One fit with the config's seed, or one per --seeds entry (averaged).
     seed_overrides = [[f"seed={s}"] for s in args.seeds.split(",") if s] or [[]]
     cache = read_peer_cache(args.peers_from) if args.peers_from else {}
+    try:
+        chosen = load_bench_series(names or None)
+    except SeriesUnavailable as err:
+        raise SystemExit(f"--series {err}") from None
     print("warming up (one untimed fit of a short series) ...", file=sys.stderr)
     warm_up(args.experiment, args.overrides)
-    for series in load_bench_series(names or None):
+    for series in chosen:
         print(f"running {series.name} ({len(series.values)} points) ...", file=sys.stderr)
         split = cut(series.values)
         runs = [

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.accuracy.forecasters import csv_config
-from benchmarks.accuracy.series import load_bench_series
+from benchmarks.accuracy.series import SeriesUnavailable, load_bench_series
 from benchmarks.common import quiet_console
 
 # name: (series, their spacing as a pandas frequency, the first date).
@@ -205,7 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     scores = []
     for panel in args.panels.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
-            result = score_panel(panel, seed, args.experiment, args.overrides)
+            try:
+                result = score_panel(panel, seed, args.experiment, args.overrides)
+            except SeriesUnavailable as err:
+                raise SystemExit(f"panel {panel}: {err}") from None
             for forecaster in FORECASTERS:
                 mean, geo = result.summary(forecaster)
                 print(f"{panel} seed {seed} {forecaster}: mean {mean:.3f}, geo {geo:.3f}")

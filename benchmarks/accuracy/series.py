@@ -4,6 +4,7 @@ series and short walks are scored when named."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -154,17 +155,33 @@ def gbm_series(seed: int, length: int = GBM_LENGTH) -> np.ndarray:
     return geometric_brownian_motion(length, 100.0, 1e-4, 0.02, seed)
 
 
+class SeriesUnavailable(RuntimeError):
+    """A named series whose data set's package is not installed."""
+
+
 def load_bench_series(names: list[str] | None = None) -> list[BenchSeries]:
     """Every public series and random walk (or those named, the trending and short ones
-    included); a public one whose package is missing is skipped."""
-    out = []
+    included). A public one whose package is missing is skipped with a line on stderr, or
+    refused where it was named: a run asked for it would otherwise score nothing."""
+    out: list[BenchSeries] = []
+    missing: dict[str, list[str]] = {}  # package: the series that need it
     for name, (load, season) in [*PUBLIC.items(), *NAMED_ONLY.items()]:
         if (names and name not in names) or (not names and name in NAMED_ONLY):
             continue
         try:
             out.append(BenchSeries(name, load(), season, "public"))
-        except ImportError:
-            continue
+        except ImportError as err:
+            missing.setdefault(err.name or str(err), []).append(name)
+    if missing:
+        found = " and ".join(
+            f"{', '.join(needing)} need{'s' if len(needing) == 1 else ''} {package}"
+            for package, needing in missing.items()
+        )
+        verb = "is" if len(missing) == 1 else "are"
+        advice = "`make bench-accuracy` installs the data sets with the peers (.[peers])"
+        if names:
+            raise SeriesUnavailable(f"{found}, which {verb} not installed; {advice}.")
+        print(f"skipping {found}, which {verb} not installed; {advice}.", file=sys.stderr)
     for seed in GBM_SEEDS:
         name = f"gbm_{seed}"
         if not names or name in names:
