@@ -114,6 +114,20 @@ def test_global_scaler_uses_its_fitted_statistics() -> None:
     assert loc.tolist() == [[100.0], [100.0]] and scale.tolist() == [[4.0], [4.0]]
 
 
+@pytest.mark.parametrize("width", [10, 192])
+def test_a_window_scaler_uses_each_windows_mean_and_population_std(width: int) -> None:
+    """Prices around 1e4 that move by dimes: the spread is four decimal orders below the level,
+    where a one-pass variance loses it in float32 (the reference: numpy in float64 on the same
+    float32 prices)."""
+    rng = np.random.default_rng(0)
+    prices = (1e4 + 0.1 * rng.standard_normal((8, width)).cumsum(axis=1)).astype(np.float32)
+    scaler = WindowScaler("per_window", loc=0.0, scale=1.0, min_relative_scale=1e-9)
+    loc, scale = scaler.statistics(torch.from_numpy(prices))
+    exact = prices.astype(np.float64)
+    np.testing.assert_allclose(loc.numpy()[:, 0], exact.mean(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(scale.numpy()[:, 0], exact.std(axis=1), rtol=1e-3)
+
+
 def test_metrics_match_hand_computation() -> None:
     actual = np.array([[100.0, 102.0], [50.0, 0.0]])
     forecast = np.array([[101.0, 100.0], [55.0, 1.0]])

@@ -48,11 +48,17 @@ class WindowScaler(nn.Module):
         if self.kind not in WINDOW_KINDS:
             return self.loc.expand(x.shape[0], 1), self.scale.expand(x.shape[0], 1)
         loc = x.mean(dim=-1, keepdim=True)
-        spread = x.std(dim=-1, keepdim=True, unbiased=False)
+        spread = row_spread(x, loc)
         # The absolute term keeps a window of zeros finite in the data's own size: a fixed
         # one (eps) outweighed the spread of prices below about 1e-5 and flattened them.
         floor = self.min_relative_scale * loc.abs() + torch.finfo(x.dtype).eps * self.level
         return loc, torch.maximum(spread, floor)
+
+
+def row_spread(x: torch.Tensor, loc: torch.Tensor) -> torch.Tensor:
+    """Each row's population standard deviation about its mean `loc`, in two passes: on CPU,
+    `Tensor.std` over rows of 192 values took ten times as long, a tenth of a training step."""
+    return (x - loc).square().mean(dim=-1, keepdim=True).sqrt()
 
 
 def scaler_members(scaler: Mapping[str, Any]) -> list[Mapping[str, Any]]:

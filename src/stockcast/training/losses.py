@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from stockcast.models.network import PriceForecaster
+from stockcast.models.scaling import row_spread
 
 # A window whose values spread less than this share of their level did not move: float32
 # rounding around one value (an unchanged price) spreads about a tenth of it, a pegged price
@@ -121,7 +122,8 @@ def flat_windows(
     spread not at all). Every window member scales a window alike, so one member's view is
     read, once per batch."""
     member = net.window_scaler
-    spread = inputs[member].std(dim=-1, unbiased=False, keepdim=True) * scale[member]
+    view = inputs[member]
+    spread = row_spread(view, view.mean(dim=-1, keepdim=True)) * scale[member]
     level = net.scalers[member].level
     floor = FLAT_RELATIVE_SPREAD * loc[member].abs() + torch.finfo(torch.float32).eps * level
     return (spread <= floor)[None]
