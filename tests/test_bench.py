@@ -471,13 +471,16 @@ def test_the_accuracy_benchmarks_seasonal_naive_repeats_the_season_before_each_o
     split = cut(values)
     result = seasonal_naive("exact", split, season)
     assert result is not None and result.mase == 0.0
-    # Values after an origin never reach its forecast: change the last fifth, rescore.
+    # Values after an origin never reach its forecast: the last fifth jumps by 50, and each
+    # step's forecast is the value at its position in the season before its origin.
     shifted = values.copy()
     shifted[split.start :] += 50.0
     moved = seasonal_naive("exact", cut(shifted), season)
-    assert moved is not None
-    first_origin = split.origins[0]
-    assert first_origin + HORIZON > split.start  # the first forecast's targets are held out
+    steps = np.arange(HORIZON)
+    forecast = shifted[split.origins[:, None] - season + steps % season]
+    errors = np.abs(forecast - shifted[split.origins[:, None] + steps])
+    assert errors[0].tolist() == [50.0] * HORIZON  # the first origin sees no held-out value
+    assert moved is not None and moved.mase == pytest.approx(errors.mean() / split.mase_scale)
 
 
 def test_a_named_series_whose_package_is_missing_is_refused_and_an_unnamed_one_skipped(
