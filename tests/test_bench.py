@@ -287,7 +287,7 @@ def test_accuracy_seeds_fit_stockcast_once_per_seed_with_the_overrides(monkeypat
     assert seen == [["warm-up", "auto", ["model.dropout=0"]], ["auto", "model.dropout=0"]]
 
 
-def test_accuracy_peers_come_from_an_earlier_csv_only_for_unchanged_series(
+def test_accuracy_peers_come_from_an_earlier_csv_only_where_scored_alike(
     monkeypatch, tmp_path: Path, capsys
 ) -> None:
     from types import SimpleNamespace
@@ -296,6 +296,7 @@ def test_accuracy_peers_come_from_an_earlier_csv_only_for_unchanged_series(
     from benchmarks.accuracy.protocol import Result
 
     values = {"a": np.arange(1.0, 60.0), "b": np.linspace(5.0, 9.0, 60)}
+    seasons = {"a": 1, "b": 1}
     fitted = []
 
     def peer(method):
@@ -306,7 +307,7 @@ def test_accuracy_peers_come_from_an_earlier_csv_only_for_unchanged_series(
         return fit
 
     def load(names):
-        return [SimpleNamespace(name=n, values=values[n], season_length=1) for n in values]
+        return [SimpleNamespace(name=n, values=values[n], season_length=seasons[n]) for n in values]
 
     monkeypatch.setattr(bench, "load_bench_series", load)
     monkeypatch.setattr(bench, "warm_up", lambda *args: None)
@@ -342,15 +343,22 @@ def test_accuracy_peers_come_from_an_earlier_csv_only_for_unchanged_series(
     capsys.readouterr()
     bench.run(bench.parse_args(["--peers-from", str(partial_csv), "--no-peers"]))
     warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
-    assert len(warned) == 1 and "holds no peers of b with these values" in warned[0]
+    assert len(warned) == 1 and "holds no peers of b scored as this run scores it" in warned[0]
     values["b"] = values["b"] / 3
+    # The same values with another season (NHITS reads two of them): scored again.
+    seasons["a"] = 12
+    fitted.clear()
+    bench.run(bench.parse_args(["--peers-from", str(first / "bench_accuracy.csv")]))
+    refitted = [peer for series, peer in fitted if series == "a"]
+    assert refitted == ["AutoETS", "AutoTheta", "NeuralForecast MLP"]
+    seasons["a"] = 1
     with pytest.raises(SystemExit, match="is not a file"):
         bench.run(bench.parse_args(["--peers-from", str(tmp_path / "missing.csv")]))
     # A CSV of something else is refused in one sentence naming what it lacks, before any fit.
     other = tmp_path / "other.csv"
     other.write_text("series,forecaster,mase\na,AutoETS,0.5\n")
     fitted.clear()
-    with pytest.raises(SystemExit, match=r"has no fit_s, series_sha256 column\(s\)"):
+    with pytest.raises(SystemExit, match=r"has no fit_s, scored_sha256 column\(s\)"):
         bench.run(bench.parse_args(["--peers-from", str(other)]))
     assert fitted == []
 

@@ -28,7 +28,7 @@ from benchmarks.accuracy.forecasters import (
     stockcast_default,
     warm_up,
 )
-from benchmarks.accuracy.peer_cache import read_peer_cache, series_digest
+from benchmarks.accuracy.peer_cache import read_peer_cache, scoring_digest
 from benchmarks.accuracy.peers import (
     auto_ets,
     auto_theta,
@@ -74,8 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--peers-from",
         default="",
         help="a CSV of an earlier run: its AutoETS, AutoTheta, NeuralForecast and AutoGluon "
-        "scores are reused for every series whose values are unchanged, instead of fitting "
-        "them again",
+        "scores are reused for every series scored alike (its values and season, the protocol, "
+        "the peers' settings and versions), instead of fitting them again",
     )
     parser.add_argument(
         "--experiment", default="mlp_w10", help="the experiment stockcast runs (default mlp_w10)"
@@ -120,17 +120,18 @@ def run(args: argparse.Namespace) -> list[Result]:
             naive(series.name, split),
             seasonal_naive(series.name, split, series.season_length),
         ]
-        digest = series_digest(series.values)
+        digest = scoring_digest(series.values, series.season_length)
         cached = {r.forecaster: r for r in cache.get((series.name, digest), [])}
         if args.peers_from and args.no_peers and not cached:
             # Its ratio to the best peer would be to the baselines alone, inside the mean.
             print(
-                f"warning: {args.peers_from} holds no peers of {series.name} with these values "
-                "(new, or its values changed); its ratio is to naive and seasonal naive only",
+                f"warning: {args.peers_from} holds no peers of {series.name} scored as this run "
+                "scores it (a new series, or its values, its season, the protocol or the peers' "
+                "settings or versions changed); its ratio is to naive and seasonal naive only",
                 file=sys.stderr,
             )
         candidates += peer_results(args, series, split, cached)
-        scored = [replace(r, series_sha256=digest) for r in candidates if r is not None]
+        scored = [replace(r, scored_sha256=digest) for r in candidates if r is not None]
         results += scored
         # Each series' results as soon as they are in: a long run shows (and keeps) its progress.
         for r in scored:
@@ -144,7 +145,7 @@ def run(args: argparse.Namespace) -> list[Result]:
 def peer_results(
     args: argparse.Namespace, series: BenchSeries, split: Cut, cached: dict[str, Result]
 ) -> list[Result | None]:
-    """Each peer this run scores: its row from `cached` (`--peers-from`, same values) where there
+    """Each peer this run scores: its row from `cached` (`--peers-from`, scored alike) where there
     is one, else fitted; a cached peer this run does not fit (`--no-peers`) still counts."""
     name, season = series.name, series.season_length
     fits = {}
@@ -214,7 +215,7 @@ def geometric_mean(values: list[float]) -> float:
 
 
 def write_outputs(results: list[Result], folder: Path) -> list[Path]:
-    """The CSV (with each series' SHA-256, for `--peers-from`) and the PNG."""
+    """The CSV (with each row's `scoring_digest`, for `--peers-from`) and the PNG."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "bench_accuracy.csv"
     with path.open("w", newline="") as handle:
@@ -227,13 +228,13 @@ def write_outputs(results: list[Result], folder: Path) -> list[Path]:
                 *(f"coverage_{lv}" for lv in LEVELS),
                 "fit_s",
                 "serve_ms",
-                "series_sha256",
+                "scored_sha256",
             ]
         )
         for r in results:
             cover = [r.coverage.get(level, "") for level in LEVELS]
             writer.writerow(
-                [r.series, r.forecaster, r.mase, *cover, r.fit_seconds, r.serve_ms, r.series_sha256]
+                [r.series, r.forecaster, r.mase, *cover, r.fit_seconds, r.serve_ms, r.scored_sha256]
             )
     return [path, plot(results, folder / "bench_accuracy.png")]
 

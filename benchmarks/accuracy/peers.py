@@ -10,12 +10,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from benchmarks.accuracy.protocol import HORIZON, LEVELS, Cut, Result, score
 from benchmarks.common import quiet_console
+
+# NeuralForecast MLP's input size (stockcast's ten-value window); NHITS reads two seasons.
+NF_MLP_INPUT = 10
+# The packages whose versions decide the peers' scores (AutoGluon's is pinned by the Makefile).
+PEER_PACKAGES = ("statsforecast", "neuralforecast")
 
 
 def auto_ets(name: str, split: Cut, season: int) -> Result | None:
@@ -63,13 +70,18 @@ def _statsforecast(name: str, split: Cut, season: int, method: str) -> Result | 
 
 def neuralforecast_mlp(name: str, split: Cut) -> Result | None:
     """NeuralForecast's MLP with its defaults (input size 10, as stockcast's), when installed."""
-    return _neuralforecast(name, split, "MLP", input_size=10)
+    return _neuralforecast(name, split, "MLP", input_size=NF_MLP_INPUT)
 
 
 def neuralforecast_nhits(name: str, split: Cut, season: int) -> Result | None:
     """NeuralForecast's NHITS with its defaults, reading two seasons (never fewer than ten
     values, as stockcast's auto window)."""
-    return _neuralforecast(name, split, "NHITS", input_size=max(10, 2 * season))
+    return _neuralforecast(name, split, "NHITS", input_size=nhits_input(season))
+
+
+def nhits_input(season: int) -> int:
+    """Two seasons, never fewer values than NeuralForecast MLP's window."""
+    return max(NF_MLP_INPUT, 2 * season)
 
 
 def _neuralforecast(name: str, split: Cut, method: str, input_size: int) -> Result | None:
@@ -170,3 +182,19 @@ def autogluon(name: str, split: Cut, season: int, python: str) -> Result | None:
         for level, pair in AUTOGLUON_QUANTILES.items()
     }
     return score(name, "AutoGluon", split, forecast, bands, float(found["fit_seconds"]))
+
+
+def peer_settings(season: int) -> dict[str, Any]:
+    """What a peer's score depends on besides the series: its settings here and the installed
+    peers' versions (`--peers-from` reuses a score only where they are the same)."""
+    versions = {}
+    for package in PEER_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "neuralforecast_input": [NF_MLP_INPUT, nhits_input(season)],
+        "autogluon": [list(AUTOGLUON_MODELS), AUTOGLUON_TIME_LIMIT_S, AUTOGLUON_SEED],
+        "versions": versions,
+    }

@@ -54,9 +54,9 @@ class Result:
     # Median milliseconds of one single-window forecast through the opened model (stockcast's
     # only): what one served request pays.
     serve_ms: float = float("nan")
-    # The SHA-256 of the series' values it was scored on (`--peers-from` reuses a peer's row only
-    # for the same values); not part of what the result is.
-    series_sha256: str = field(default="", compare=False)
+    # The SHA-256 of the series' values and the settings it was scored under (`--peers-from`
+    # reuses a peer's row only for the same); not part of what the result is.
+    scored_sha256: str = field(default="", compare=False)
 
 
 def score(
