@@ -251,6 +251,26 @@ def test_accuracy_table_and_csv_carry_the_served_milliseconds(tmp_path: Path) ->
     assert [row["serve_ms"] for row in rows] == ["0.4321", "nan", "nan"]
 
 
+def test_the_ratio_is_to_the_best_peer_that_forecast_and_the_mean_to_unrounded_ratios() -> None:
+    """A peer that failed (MASE not a number) listed before the others was taken as the best
+    by `min`; the geometric mean was read back from the ratios printed to three decimals."""
+    from benchmarks.accuracy.__main__ import table
+    from benchmarks.accuracy.protocol import Result
+
+    results = []
+    for name, ours in (("a", 1.0004), ("b", 1.0034)):
+        results += [
+            Result(name, "stockcast", 0.5), Result(name, "stockcast+refit", ours),
+            Result(name, "AutoGluon", float("nan")), Result(name, "naive", 2.0),
+            Result(name, "AutoETS", 1.0),
+        ]  # fmt: skip
+    lines = table(results).splitlines()
+    # The refit's ratio to AutoETS, and to naive.
+    assert [line.split()[6:8] for line in lines[1:3]] == [["1.000", "0.500"], ["1.003", "0.502"]]
+    # 1.0019 from the ratios; 1.0015 from the printed 1.000 and 1.003.
+    assert lines[-1].endswith(": 1.002")
+
+
 def test_accuracy_seeds_fit_stockcast_once_per_seed_with_the_overrides(monkeypatch) -> None:
     from types import SimpleNamespace
 

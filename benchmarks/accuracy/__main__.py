@@ -190,13 +190,19 @@ def table(results: list[Result]) -> str:
         by_series.setdefault(r.series, {})[r.forecaster] = r
     head = ["series", *forecasters, "vs best peer", "vs naive"]
     head += [f"cover {level}" for level in LEVELS] + ["fit s", "NF fit s", "serve ms"]
-    rows = [head]
+    rows, ratios = [head], []
     for series, found in by_series.items():
         # What the pipeline registers: the refit when there is one (pipeline.refit's default).
         ours = found.get("stockcast+refit", found["stockcast"])
-        peers = [r.mase for name, r in found.items() if not name.startswith("stockcast")]
+        # A peer that failed to forecast (MASE not a number) is no peer.
+        peers = [
+            r.mase
+            for name, r in found.items()
+            if not name.startswith("stockcast") and np.isfinite(r.mase)
+        ]
         row = [series, *(f"{found[f].mase:.3f}" if f in found else "-" for f in forecasters)]
-        row += [f"{ours.mase / min(peers):.3f}", f"{ours.mase / found['naive'].mase:.3f}"]
+        ratios.append(ours.mase / min(peers))
+        row += [f"{ratios[-1]:.3f}", f"{ours.mase / found['naive'].mase:.3f}"]
         row += [f"{ours.coverage.get(level, float('nan')):.2f}" for level in LEVELS]
         nf = found.get("NeuralForecast MLP")
         row += [f"{ours.fit_seconds:.1f}", f"{nf.fit_seconds:.1f}" if nf else "-"]
@@ -204,7 +210,6 @@ def table(results: list[Result]) -> str:
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    ratios = [float(r[head.index("vs best peer")]) for r in rows[1:]]
     lines.append(f"geometric mean of the ratios to the best peer: {geometric_mean(ratios):.3f}")
     return "\n".join(lines)
 
