@@ -372,6 +372,12 @@ def test_accuracy_peers_come_from_an_earlier_csv_only_where_scored_alike(
     refitted = [peer for series, peer in fitted if series == "a"]
     assert refitted == ["AutoETS", "AutoTheta", "NeuralForecast MLP"]
     seasons["a"] = 1
+    # Without a CSV, --no-peers says what the ratios are to.
+    capsys.readouterr()
+    bench.run(bench.parse_args(["--no-peers"]))
+    assert "ratio to the best peer, and their geometric mean, are to naive and seasonal" in (
+        capsys.readouterr().err
+    )
     with pytest.raises(SystemExit, match="is not a file"):
         bench.run(bench.parse_args(["--peers-from", str(tmp_path / "missing.csv")]))
     # A CSV of something else is refused in one sentence naming what it lacks, before any fit.

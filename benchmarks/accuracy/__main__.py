@@ -100,6 +100,12 @@ def run(args: argparse.Namespace) -> list[Result]:
     # One fit with the config's seed, or one per --seeds entry (averaged).
     seed_overrides = [[f"seed={s}"] for s in args.seeds.split(",") if s] or [[]]
     cache = read_peer_cache(args.peers_from) if args.peers_from else {}
+    if args.no_peers and not args.peers_from:
+        print(
+            "warning: --no-peers without --peers-from: each series' ratio to the best peer, and "
+            "their geometric mean, are to naive and seasonal naive only",
+            file=sys.stderr,
+        )
     try:
         chosen = load_bench_series(names or None)
     except SeriesUnavailable as err:
