@@ -7,8 +7,10 @@ python autogluon_runner.py request.json answer.json
 The request holds the series, the index of the first held-out value, the origins, the horizon,
 the season, the quantile levels, the models and the time limit. AutoGluon fits once on the
 values before the first held-out one (its own validation windows inside them) and forecasts
-every origin from the history before it, as the other peers do (no refit per origin). The
-answer holds each origin's mean forecast, its quantiles, the fit seconds and the models it kept.
+every origin from the history before it, as the other peers do. Its global models and ensemble
+weights are not fitted again; its local ones (naive, ETS, Theta) are, on each history, as
+AutoGluon always fits them, and their fits are not in the fit seconds. The answer holds
+each origin's mean forecast, its quantiles, the fit seconds and the models it kept.
 """
 
 from __future__ import annotations
