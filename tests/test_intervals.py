@@ -20,7 +20,6 @@ from stockcast.forecasting.conformal import (
     centred_bounds,
     conformal_half_widths,
     conformal_inside_windows,
-    student_t_quantile,
 )
 from stockcast.forecasting.frame import forecast_columns, split_forecast_frame
 from stockcast.forecasting.intervals import (
@@ -34,6 +33,7 @@ from stockcast.forecasting.intervals import (
     volatility_scale,
 )
 from stockcast.forecasting.metrics import diebold_mariano, interval_errors
+from stockcast.forecasting.student_t import student_t_quantile, student_t_two_sided_p
 from stockcast.forecasting.windows import WindowSizes, rolling_origins
 from stockcast.models.spec import build_price_forecaster
 from tests.conftest import give_outputs
@@ -262,7 +262,15 @@ def test_diebold_mariano_matches_a_hand_computed_case() -> None:
     expected *= math.sqrt((n + 1 - 2 * 2 + 2 * 1 / n) / n)
     statistic, p_value = diebold_mariano(errors_a, errors_b, step=2)
     assert statistic == pytest.approx(expected)
-    assert p_value == pytest.approx(math.erfc(abs(expected) / math.sqrt(2)))
+    # Read against Student's t with n - 1 = 5 degrees of freedom (Abramowitz and Stegun 26.7.4).
+    angle = math.atan(abs(expected) / math.sqrt(5))
+    central = (
+        2
+        / math.pi
+        * (angle + math.sin(angle) * math.cos(angle) * (1 + 2 / 3 * math.cos(angle) ** 2))
+    )
+    assert p_value == pytest.approx(1 - central)
+    assert p_value > math.erfc(abs(expected) / math.sqrt(2)), "wider tails than the normal's"
     assert statistic < 0, "a is more accurate"
     same = diebold_mariano(errors_a, errors_a, step=1)
     assert all(math.isnan(v) for v in same), "no variance: no verdict, not a crash"
@@ -962,7 +970,7 @@ def test_the_t_quantile_of_many_windows_is_its_expansion_and_as_exact() -> None:
     """Past `EXPANSION_DOF` the quantile is the normal one's expansion, not a sum with a term per
     window (seconds at 400,000): it must meet the bisection where they hand over, and scipy far
     beyond."""
-    from stockcast.forecasting.conformal import (
+    from stockcast.forecasting.student_t import (
         EXPANSION_DOF,
         _central_t_probability,
         _t_quantile_expansion,
@@ -986,6 +994,34 @@ def test_the_t_quantile_of_many_windows_is_its_expansion_and_as_exact() -> None:
             assert student_t_quantile(probability, dof) == pytest.approx(
                 stats.t.ppf(probability, dof), rel=1e-12
             )
+
+
+@pytest.mark.parametrize(("probability", "dof"), list(T_TABLE))
+def test_the_t_tail_beyond_a_tables_quantile_is_its_probability(
+    probability: float, dof: int
+) -> None:
+    tail = 2 * (1 - probability)
+    assert student_t_two_sided_p(T_TABLE[probability, dof], dof) == pytest.approx(tail, rel=1e-3)
+    assert student_t_two_sided_p(-T_TABLE[probability, dof], dof) == pytest.approx(tail, rel=1e-3)
+
+
+def test_the_t_tail_matches_scipy_and_the_normal_past_the_expansion() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    from stockcast.forecasting.student_t import EXPANSION_DOF
+
+    for dof in (1, 2, 3, 4, 5, 10, 37, 200, EXPANSION_DOF - 1):
+        for statistic in (0.0, 0.3, 1.0, 2.0, 3.5, 6.0):
+            assert student_t_two_sided_p(statistic, dof) == pytest.approx(
+                2 * stats.t.sf(statistic, dof), rel=1e-9, abs=1e-14
+            )
+    for statistic in (1.0, 2.0, 3.0):
+        assert student_t_two_sided_p(statistic, EXPANSION_DOF) == pytest.approx(
+            2 * stats.t.sf(statistic, EXPANSION_DOF), rel=0.03
+        )
+    assert math.isnan(student_t_two_sided_p(float("nan"), 5))
+    assert student_t_two_sided_p(float("inf"), 5) == 0.0
+    with pytest.raises(ValueError, match="at least 1 degree"):
+        student_t_two_sided_p(1.0, 0)
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,7 @@ walk's bands that a model's are scored beside. The bounds are in `intervals`' vo
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from statistics import NormalDist
 
 import numpy as np
 
@@ -18,15 +16,8 @@ from stockcast.forecasting.intervals import (
     apply_intervals,
     volatility_scale,
 )
+from stockcast.forecasting.student_t import student_t_quantile
 from stockcast.forecasting.windows import RollingOrigins
-
-# Halvings of the angle interval [0, pi / 2) when inverting the t distribution: 64 reach float
-# precision.
-BISECTION_STEPS = 64
-# From these degrees of freedom on, the t quantile is the normal one's expansion in 1 / dof
-# (Cornish-Fisher, four terms): as exact as the bisection there (it agrees with scipy to about
-# 1e-14 from 1,000 on; the bisection's finite sum has as many terms as windows, 2 s at 400,000).
-EXPANSION_DOF = 1000
 
 
 def conformal_inside_windows(level: int | str) -> int:
@@ -55,63 +46,6 @@ def conformal_half_widths(errors: np.ndarray, level: int | str) -> np.ndarray:
     # ceil((n + 1) * level / 100) in whole numbers: no float round-off picks the next error.
     rank = min(-(-(n + 1) * int(level) // 100), n)
     return errors[rank - 1]
-
-
-def student_t_quantile(probability: float, degrees_of_freedom: int) -> float:
-    """Student's t quantile for whole degrees of freedom, exact to float precision: the central
-    probability's closed form (`_central_t_probability`) inverted by bisection over the angle.
-    The normal quantile's Cornish-Fisher expansion it replaces was 24% short at 95% with one
-    degree of freedom (9.71 against 12.71), the 2-window calibration that reaches it."""
-    if not 0.0 < probability < 1.0:
-        raise ValueError(f"a quantile needs a probability in (0, 1), not {probability}")
-    dof = int(degrees_of_freedom)
-    if dof < 1:
-        raise ValueError(f"Student's t needs at least 1 degree of freedom, not {dof}")
-    if probability < 0.5:
-        return -student_t_quantile(1.0 - probability, dof)
-    if dof >= EXPANSION_DOF:
-        return _t_quantile_expansion(probability, dof)
-    central = 2.0 * probability - 1.0  # P(|T| <= t)
-    low, high = 0.0, math.pi / 2
-    for _ in range(BISECTION_STEPS):
-        middle = (low + high) / 2
-        if _central_t_probability(middle, dof) < central:
-            low = middle
-        else:
-            high = middle
-    return math.sqrt(dof) * math.tan((low + high) / 2)
-
-
-def _t_quantile_expansion(probability: float, dof: int) -> float:
-    """The t quantile as the normal quantile z plus its Cornish-Fisher terms in 1 / dof, up to
-    the fourth (Abramowitz and Stegun 26.7.5), for large `dof` only: its error falls as
-    dof^-5, so at one degree of freedom it is far off."""
-    z = NormalDist().inv_cdf(probability)
-    terms = (
-        (z**3 + z) / 4,
-        (5 * z**5 + 16 * z**3 + 3 * z) / 96,
-        (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384,
-        (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160,
-    )
-    return z + sum(term / dof ** (k + 1) for k, term in enumerate(terms))
-
-
-def _central_t_probability(angle: float, dof: int) -> float:
-    """P(|T| <= sqrt(dof) tan(angle)) for Student's t with whole `dof` (Abramowitz and Stegun
-    26.7.3 and 26.7.4): a finite sum of powers of cos(angle)."""
-    sin, cos = math.sin(angle), math.cos(angle)
-    square = cos * cos
-    if dof % 2 == 0:
-        term, total = 1.0, 1.0
-        for k in range(1, dof // 2):
-            term *= square * (2 * k - 1) / (2 * k)
-            total += term
-        return sin * total
-    term, total = cos, 0.0
-    for k in range(1, (dof - 1) // 2 + 1):
-        total += term
-        term *= square * (2 * k) / (2 * k + 1)
-    return 2.0 / math.pi * (angle + sin * total)
 
 
 def student_t_half_widths(errors: np.ndarray, level: int | str, profile: np.ndarray) -> np.ndarray:

@@ -3,10 +3,11 @@ whether one forecaster's errors are really smaller than another's."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
+
+from stockcast.forecasting.student_t import student_t_two_sided_p
 
 
 def naive_scales(series: Sequence[np.ndarray]) -> np.ndarray:
@@ -129,9 +130,11 @@ def diebold_mariano(errors_a: np.ndarray, errors_b: np.ndarray, step: int) -> tu
 
     d_t = |e_a| - |e_b|; its long-run variance uses autocovariances up to lag step - 1 (h-step
     errors of overlapping origins are correlated), with the Harvey–Leybourne–Newbold small-sample
-    correction. Returns (statistic, two-sided p-value from the normal distribution): a negative
-    statistic with a small p-value says `a` is more accurate than `b`; NaN for both where there
-    are no more errors than `step`, or the differences have no variance (`a` is `b`).
+    correction, whose statistic is read against Student's t with n - 1 degrees of freedom (the
+    normal distribution gave 1e-30 where t gives 3e-4, from five windows). Returns (statistic,
+    two-sided p-value): a negative statistic with a small p-value says `a` is more accurate
+    than `b`; NaN for both where there are no more errors than `step`, or the differences have
+    no variance (`a` is `b`).
 
     Those autocovariances, weighed alike, can sum to a negative variance where d_t swings (a
     season in the errors); the Newey–West (Bartlett) weights 1 - lag / step, never negative,
@@ -154,7 +157,7 @@ def diebold_mariano(errors_a: np.ndarray, errors_b: np.ndarray, step: int) -> tu
         return float("nan"), float("nan")
     statistic = d.mean() / np.sqrt(variance / n)
     statistic *= np.sqrt((n + 1 - 2 * step + step * (step - 1) / n) / n)
-    p_value = math.erfc(abs(statistic) / math.sqrt(2.0))
+    p_value = student_t_two_sided_p(statistic, n - 1)
     return float(statistic), float(p_value)
 
 
