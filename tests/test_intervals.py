@@ -745,6 +745,7 @@ def test_calibration_says_which_levels_have_too_few_validation_windows(
         splits={"train": train, "val": val},
         window=WindowSizes(10, 5),
         scaler={"min_relative_scale": 1e-4},
+        meta={"season_length": None},
     )
 
     class LastPrice(torch.nn.Module):
@@ -886,6 +887,83 @@ def test_short_series_bands_differ_by_level_and_cover_near_nominal(
     (low80, high80), (low95, high95) = reach
     assert low80 <= np.mean(covered["80"]) <= high80
     assert low95 <= np.mean(covered["95"]) <= high95
+
+
+def test_the_student_t_growth_over_the_steps_is_the_seasonal_naives_on_seasonal_data() -> None:
+    """The naive forecast's error on a monthly series swings with the season, widest half a
+    season ahead; the seasonal naive's is the season-ago value's error at every step up to a
+    season. Where the window holds no whole season, or the seasonal naive errs more (a random
+    walk on business days, whose dates give it a season of 5), the naive one's is taken."""
+    from stockcast.forecasting.conformal import baseline_spread_profile
+
+    rng = np.random.default_rng(4)
+    values = 100 + 10 * np.sin(2 * np.pi * np.arange(400) / 12) + rng.normal(size=400)
+    history = rolling_origins(values, WindowSizes(24, 12))
+    naive = baseline_spread_profile(history, 1, MIN_RELATIVE_SCALE)
+    seasonal = baseline_spread_profile(history, 12, MIN_RELATIVE_SCALE)
+    assert naive is not None and seasonal is not None
+    assert naive[5] > 3 * naive[0] and naive[5] > 3 * naive[11]
+    assert seasonal.max() < 1.25 * seasonal.min()
+    short = rolling_origins(values, WindowSizes(10, 12))
+    np.testing.assert_array_equal(
+        baseline_spread_profile(short, 12, MIN_RELATIVE_SCALE),
+        baseline_spread_profile(short, 1, MIN_RELATIVE_SCALE),
+    )
+    assert (
+        baseline_spread_profile(rolling_origins(values[:37], WindowSizes(24, 12)), 12, 1e-4) is None
+    )
+    # Business days give daily prices a season of 5, where the seasonal naive is no baseline.
+    walk = rolling_origins(100 + rng.normal(size=400).cumsum(), WindowSizes(10, 5))
+    np.testing.assert_array_equal(
+        baseline_spread_profile(walk, 5, MIN_RELATIVE_SCALE),
+        baseline_spread_profile(walk, 1, MIN_RELATIVE_SCALE),
+    )
+
+
+def test_a_seasonal_models_student_t_band_covers_alike_at_every_step() -> None:
+    """A monthly series whose model forecasts the season, 36 calibration windows, horizon 12:
+    too few for a split-conformal 95% band. Its Student-t band took its growth over the steps
+    from the naive forecast's errors on the train split, which follow the season: it covered
+    1.00 half a season ahead and 0.95 a whole season ahead. With the seasonal naive's, every
+    step covers alike."""
+    from stockcast.forecasting.conformal import baseline_spread_profile
+
+    rng = np.random.default_rng(12)
+    p, h, season, windows, train = 36, 12, 12, 36, 150
+    cut = train + p + h + windows - 1
+    total = cut + 300
+    pattern = 10 * np.sin(2 * np.pi * np.arange(total) / season)
+
+    def forecast(origins: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+        """The last value less its season, plus the season ahead."""
+        level = inputs[:, -1] - pattern[origins - 1]
+        return level[:, None] + pattern[origins[:, None] + np.arange(h)]
+
+    covered = []
+    for _ in range(150):
+        values = 100 + 0.3 * rng.normal(size=total).cumsum() + pattern + 2 * rng.normal(size=total)
+        history = rolling_origins(values[:train], WindowSizes(p, h))
+        calibration = rolling_origins(values[train:cut], WindowSizes(p, h))
+        fresh = rolling_origins(values[cut:], WindowSizes(p, h))
+        origins = train + p + np.arange(len(calibration))
+        bounds = calibrate_intervals(
+            calibration.inputs,
+            forecast(origins, calibration.inputs),
+            calibration.actual,
+            [80, 95],
+            MIN_RELATIVE_SCALE,
+            baseline_spread_profile(history, season, MIN_RELATIVE_SCALE),
+        )
+        bands = apply_intervals(
+            forecast(cut + p + np.arange(len(fresh)), fresh.inputs),
+            volatility_scale(fresh.inputs, min_relative_scale=MIN_RELATIVE_SCALE),
+            bounds,
+        )
+        lower, upper = bands["95"]
+        covered.append(((fresh.actual >= lower) & (fresh.actual <= upper)).mean(axis=0))
+    by_step = np.mean(covered, axis=0)
+    assert by_step.min() >= 0.93 and by_step.max() <= 0.98
+    assert by_step.max() - by_step.min() < 0.02
 
 
 def test_more_evidence_calibrates_only_the_levels_the_own_windows_are_too_few_for() -> None:

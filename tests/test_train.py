@@ -23,7 +23,7 @@ from stockcast.config.compose import flatten
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import share_outside_range
 from stockcast.errors import ArtifactError, StockcastError
-from stockcast.forecasting.conformal import calibrate_intervals, naive_spread_profile
+from stockcast.forecasting.conformal import baseline_spread_profile, calibrate_intervals
 from stockcast.forecasting.frame import split_forecast_frame
 from stockcast.forecasting.intervals import band_scale_span, volatility_scale
 from stockcast.forecasting.metrics import inverse_mse_weights, pooled_errors
@@ -252,7 +252,7 @@ def test_validation_fallback_and_bands_score_the_weighted_forecast(weighted_run:
         windows.actual,
         [80, 95],
         min_relative_scale,
-        naive_spread_profile(train_windows, min_relative_scale, span),
+        baseline_spread_profile(train_windows, season, min_relative_scale, span),
         span,
     )
     for level, expected in bounds.items():

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from stockcast.forecasting.baselines import naive_forecast
+from stockcast.forecasting.baselines import naive_forecast, seasonal_naive_forecast
 from stockcast.forecasting.intervals import (
     Bands,
     Bounds,
@@ -54,7 +54,7 @@ def student_t_half_widths(errors: np.ndarray, level: int | str, profile: np.ndar
     the errors' root mean square, wider than needed where the errors have no bias (no mean is
     estimated), on purpose for a handful of overlapping windows. The root mean square is pooled
     over the steps, each step's errors divided by `profile` (how the spread grows with the step,
-    e.g. the naive forecast's on the train split): n windows give n x horizon values, where one
+    e.g. `baseline_spread_profile` on the train split): n windows give n x horizon values, where one
     step's n overlapping, correlated windows alone underestimate it. It is taken about zero, so
     a bias the windows showed widens the band on both sides instead of moving it."""
     errors = np.asarray(errors, dtype=np.float64)
@@ -149,19 +149,31 @@ def _t_ratio(level: int, below: int, dof: int) -> float:
     )
 
 
-def naive_spread_profile(
+def baseline_spread_profile(
     history: RollingOrigins,
+    season: int,
     min_relative_scale: float,
     span: int | None = None,
     drift_free: bool = True,
 ) -> np.ndarray | None:
-    """How the naive forecast's scaled error spreads out step by step over `history` (its
-    standard deviation per step): the shape Student-t bounds give their pooled spread. None when
-    the history is too short to say (two windows or fewer, or no movement)."""
+    """How a baseline's scaled error spreads out step by step over `history` (its standard
+    deviation per step): the shape Student-t bounds give their pooled spread. The baseline is
+    the naive forecast, or the seasonal naive one where the windows hold a `season` of more than
+    one value and it errs less on `history`: on seasonal data the naive forecast's spread
+    follows the season (widest half a season ahead, narrowest a whole season ahead), which a
+    model that forecasts the season does not, and a monthly model's 95% band took that hump;
+    on a random walk with a week of business days the seasonal naive's is flat where the
+    error grows with the step. None when the history is too short to say (two windows or
+    fewer, or no movement)."""
     if len(history) < 3:
         return None
+    horizon = history.next_time_window
     scale = volatility_scale(history.inputs, min_relative_scale, span, drift_free)
-    errors = (history.actual - naive_forecast(history.inputs, history.next_time_window)) / scale
+    errors = (history.actual - naive_forecast(history.inputs, horizon)) / scale
+    if 1 < season <= history.inputs.shape[1]:
+        seasonal = history.actual - seasonal_naive_forecast(history.inputs, horizon, season)
+        if np.abs(seasonal / scale).mean() < np.abs(errors).mean():
+            errors = seasonal / scale
     spread = errors.std(axis=0)
     return spread if np.all(spread > 0) else None
 

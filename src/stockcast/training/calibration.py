@@ -12,11 +12,11 @@ from omegaconf import DictConfig
 
 from stockcast.data.prepared import PreparedData
 from stockcast.forecasting.conformal import (
+    baseline_spread_profile,
     calibrate_intervals,
     calibration_methods,
     calibration_rows,
     conformal_inside_windows,
-    naive_spread_profile,
 )
 from stockcast.forecasting.intervals import (
     band_scale_span,
@@ -74,7 +74,8 @@ def calibrate_on_validation(
     the members' combination weights were fitted there), in units of each window's recent
     volatility (over its last `span` values): split-conformal where the windows are enough for
     a level, Student-t bounds pooled over the steps where they are not, with the spread's
-    growth over the steps taken from the naive forecast on the (longer) train split. Stored in
+    growth over the steps taken from a baseline on the (longer) train split: the seasonal naive
+    forecast on seasonal data, the naive one otherwise. Stored in
     the model's spec. `splits`: the windows to calibrate on, e.g. the whole fitted span for a
     model that repeats the last price, which is fitted on none of them; `batch_size` windows
     at a time; `folds`: the rolling-origin folds' windows, which calibrate the levels the
@@ -99,8 +100,11 @@ def calibrate_on_validation(
                 needed[level],
                 level,
             )
-    profile = naive_spread_profile(
-        prepared.splits["train"].origins(prepared.window), min_relative_scale, span
+    profile = baseline_spread_profile(
+        prepared.splits["train"].origins(prepared.window),
+        int(prepared.meta.get("season_length") or 1),
+        min_relative_scale,
+        span,
     )
     folds_record = {}
     if folds is not None:
