@@ -379,7 +379,8 @@ def test_a_panels_late_row_of_the_same_day_is_new_data(
     assert str(caught.value) == (
         "no new data: it ends on 2026-06-26 (data.as_of=2026-06-26), not after 2026-06-26, the "
         "last date of m version 3's data, and no more of its series end on that day (1) than "
-        "then (1); run again when newer data has arrived, or set data.require_new_data=false."
+        "then (1); run again when newer data has arrived, register other data under a "
+        "registry.model_name of its own, or set data.require_new_data=false."
     )
     # Data ending earlier is never newer; a version from before the tag, or one judged by its
     # as_of, is compared by date alone.

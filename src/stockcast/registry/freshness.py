@@ -118,5 +118,6 @@ def check_new_data(meta: Mapping[str, Any], registry_cfg: Mapping[str, Any]) -> 
     raise DataError(
         f"no new data: it ends on {last} ({seen}), not after {previous.date}, the {what} of "
         f"{registry_cfg['model_name']} version {previous.version}'s data{held}; run again when "
-        "newer data has arrived, or set data.require_new_data=false."
+        "newer data has arrived, register other data under a registry.model_name of its own, "
+        "or set data.require_new_data=false."
     )
