@@ -720,3 +720,29 @@ def test_a_zip_packed_by_a_module_this_python_lacks_is_one_sentence(
         f"CSV file {path} cannot be read as .zip data (Compression requires the (missing) lzma "
         "module): it is encrypted or packed by a method Python cannot unpack;"
     )
+
+
+def test_prepare_logs_the_dates_it_read_and_no_dates_for_undated_data(
+    make_cfg, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Undated data was logged as spanning `None to None, as of None`."""
+    import logging
+
+    from stockcast.orchestration.steps.prepare import run_prepare
+
+    walk = 100 + np.cumsum(np.random.default_rng(1).normal(0, 1, 60))
+    undated, dated = tmp_path / "undated.csv", tmp_path / "dated.csv"
+    undated.write_text("Close\n" + "\n".join(f"{v:.4f}" for v in walk) + "\n")
+    days = pd.bdate_range("2024-01-01", periods=len(walk)).strftime("%Y-%m-%d")
+    dated.write_text(
+        "Date,Close\n" + "\n".join(f"{d},{v:.4f}" for d, v in zip(days, walk, strict=True))
+    )
+    lines = {}
+    for name, csv, dates in (("undated", undated, "null"), ("dated", dated, "Date")):
+        cfg = make_cfg("data=csv", f"data.path={csv}", f"data.date_column={dates}")
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="stockcast.orchestration.steps.prepare"):
+            run_prepare(cfg, tmp_path / name)
+        lines[name] = next(r.getMessage() for r in caplog.records if "prepared" in r.getMessage())
+    assert "from 60 points, data hash" in lines["undated"] and "None" not in lines["undated"]
+    assert f"from 60 points (2024-01-01 to {days[-1]}, as of " in lines["dated"]

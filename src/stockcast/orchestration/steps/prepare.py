@@ -23,14 +23,17 @@ def run_prepare(cfg: DictConfig, output_dir: str | Path | None = None) -> Path:
     if cfg.data.get("require_new_data", False):
         check_new_data(meta, plain(cfg.registry))
     folder = prepared.save(output_dir or cfg.prepare.output_dir)
+    # Undated data (no date column) has no span to name.
+    span = (
+        f" ({meta['first_date']} to {meta['last_date']}, as of {meta['as_of']})"
+        if meta.get("last_date") is not None
+        else ""
+    )
     log.info(
-        "prepared %s windows (train/val/test) from %d points (%s to %s, as of %s), data hash %s "
-        "-> %s",
+        "prepared %s windows (train/val/test) from %d points%s, data hash %s -> %s",
         "/".join(str(meta["n_windows"][s]) for s in ("train", "val", "test")),
         meta["n_points"],
-        meta["first_date"],
-        meta["last_date"],
-        meta["as_of"],
+        span,
         meta["data_hash"],
         folder,
     )
