@@ -759,8 +759,12 @@ def test_calibration_says_which_levels_have_too_few_validation_windows(
     assert spec["methods"] == dict(zip(("80", "95"), methods, strict=True))
     (low80, high80), (low95, high95) = spec["bounds"]["80"], spec["bounds"]["95"]
     assert np.all(np.array(low95) < low80) and np.all(np.array(high95) > high80)
-    said = [r.getMessage() for r in caplog.records if "Student-t" in r.getMessage()]
+    said = [r for r in caplog.records if "Student-t" in r.getMessage()]
     assert len(said) == methods.count("student_t")
+    # Where no band is conformal, each says so as a warning, and that it is wide.
+    warned = "split_conformal" not in methods
+    assert {r.levelname for r in said} <= ({"WARNING"} if warned else {"INFO"})
+    assert all(("wide with so few" in r.getMessage()) == warned for r in said)
     # A few windows at a time (data.eval_batch_size) gives the same bounds.
     assert calibrate_on_validation(LastPrice(), prepared, [80, 95], 10, batch_size=7) == spec
 

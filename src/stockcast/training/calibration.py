@@ -91,14 +91,19 @@ def calibrate_on_validation(
     rows = {str(level): calibration_rows(moved, level, own) for level in levels}
     used = {level: int(mask.sum()) for level, mask in rows.items()}
     methods = calibration_methods(moved, levels, own)
+    # Where not even the narrowest band has a conformal bound, every band rests on a handful of
+    # windows (a t quantile of 12.7 at 95% from two): the user is told, not only the log file.
+    few = "split_conformal" not in methods.values()
     for level, method in methods.items():
         if method != "split_conformal":
-            log.info(
+            log.log(
+                logging.WARNING if few else logging.INFO,
                 "%d calibration windows, fewer than the %d a split-conformal %s%% band needs: "
-                "its bounds are Student-t bounds of their errors",
+                "its bounds are Student-t bounds of their errors%s",
                 used[level],
                 needed[level],
                 level,
+                ", wide with so few (a longer history narrows them)" if few else "",
             )
     profile = baseline_spread_profile(
         prepared.splits["train"].origins(prepared.window),
