@@ -289,7 +289,8 @@ def test_accuracy_seeds_fit_stockcast_once_per_seed_with_the_overrides(monkeypat
     # The untimed warm-up fit comes first, with the same experiment and overrides.
     monkeypatch.setattr(bench, "warm_up", lambda *args: seen.append(["warm-up", *args]))
     monkeypatch.setattr(bench, "load_bench_series", lambda names: [series])
-    monkeypatch.setattr(bench, "naive", lambda name, split: Result(name, "naive", 1.0))
+    monkeypatch.setattr(bench, "naive", lambda name, split, floor: Result(name, "naive", 1.0))
+    monkeypatch.setattr(bench, "configured_min_relative_scale", lambda overrides: 1e-4)
     monkeypatch.setattr(bench, "seasonal_naive", lambda *args: None)
     results = bench.run(bench.parse_args(["--no-peers", "--seeds", "42,1", "model.dropout=0"]))
     assert seen == [
@@ -334,7 +335,7 @@ def test_accuracy_peers_come_from_an_earlier_csv_only_where_scored_alike(
     monkeypatch.setattr(
         bench, "stockcast_default", lambda name, *a, **k: [Result(name, "stockcast", 0.6)]
     )
-    monkeypatch.setattr(bench, "naive", lambda name, split: Result(name, "naive", 1.0))
+    monkeypatch.setattr(bench, "naive", lambda name, split, floor: Result(name, "naive", 1.0))
     monkeypatch.setattr(bench, "seasonal_naive", lambda *args: None)
     for name, method in [("auto_ets", "AutoETS"), ("auto_theta", "AutoTheta"),
                          ("neuralforecast_mlp", "NeuralForecast MLP")]:  # fmt: skip
@@ -553,4 +554,15 @@ def test_a_named_series_whose_package_is_missing_is_refused_and_an_unnamed_one_s
     assert capsys.readouterr().err == (
         "skipping wineind, taylor need pmdarima and nile needs statsmodels, which are not "
         "installed; `make bench-accuracy` installs the data sets with the peers (.[peers]).\n"
+    )
+
+
+def test_the_naive_baselines_band_floor_follows_the_runs_overrides() -> None:
+    """It read the train config alone, so `data.min_relative_scale=...` in the run's overrides
+    floored the model's bands and not the naive forecast's beside them."""
+    from benchmarks.accuracy.forecasters import configured_min_relative_scale
+
+    assert configured_min_relative_scale(("experiment=auto",)) == 1e-4
+    assert (
+        configured_min_relative_scale(("experiment=auto", "data.min_relative_scale=0.01")) == 0.01
     )

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.accuracy.forecasters import (
+    configured_min_relative_scale,
     naive,
     seasonal_naive,
     stockcast_default,
@@ -110,6 +111,8 @@ def run(args: argparse.Namespace) -> list[Result]:
         chosen = load_bench_series(names or None)
     except SeriesUnavailable as err:
         raise SystemExit(f"--series {err}") from None
+    # The naive baseline's band unit is floored as the fitted experiment's is.
+    floor = configured_min_relative_scale((f"experiment={args.experiment}", *args.overrides))
     print("warming up (one untimed fit of a short series) ...", file=sys.stderr)
     warm_up(args.experiment, args.overrides)
     for series in chosen:
@@ -123,7 +126,7 @@ def run(args: argparse.Namespace) -> list[Result]:
         ]
         candidates = [
             *mean_over_seeds(runs),
-            naive(series.name, split),
+            naive(series.name, split, floor),
             seasonal_naive(series.name, split, series.season_length),
         ]
         digest = scoring_digest(series.values, series.season_length)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from benchmarks.accuracy.protocol import HORIZON, LEVELS, Cut, Result, cut, score
-from benchmarks.common import forecast_seconds
+from benchmarks.common import compose_train_cfg, forecast_seconds
 from stockcast.errors import DataError
 from stockcast.forecasting.baselines import naive_forecast, seasonal_naive_forecast
 from stockcast.forecasting.conformal import random_walk_bands
@@ -33,12 +33,10 @@ WARM_UP_STEPS = 2
 
 
 @functools.cache
-def configured_min_relative_scale() -> float:
-    """`data.min_relative_scale` as the train config sets it: the naive baseline's band unit is
-    floored as a model's is."""
-    from stockcast.config.compose import compose_config
-
-    return float(compose_config("train").data.min_relative_scale)
+def configured_min_relative_scale(overrides: tuple[str, ...]) -> float:
+    """`data.min_relative_scale` as the train config with the run's `overrides` (its experiment
+    among them) sets it: the naive baseline's band unit is floored as the model's is."""
+    return float(compose_train_cfg(overrides).data.min_relative_scale)
 
 
 def served_milliseconds(model: Any, window: np.ndarray, calls: int = SERVE_CALLS) -> float:
@@ -46,8 +44,9 @@ def served_milliseconds(model: Any, window: np.ndarray, calls: int = SERVE_CALLS
     return forecast_seconds(model, window, calls, warm_calls=min(calls, 20)) * 1e3
 
 
-def naive(name: str, split: Cut) -> Result:
-    """Last value, with random-walk intervals from the first 80%'s h-step changes."""
+def naive(name: str, split: Cut, min_relative_scale: float) -> Result:
+    """Last value, with random-walk intervals from the first 80%'s h-step changes, their unit
+    floored at `min_relative_scale` of the price."""
     values, p = split.values, 10
     inputs = values[split.origins[:, None] - p + np.arange(p)]
     history = rolling_origins(values[: split.start], WindowSizes(p, HORIZON))
@@ -55,7 +54,7 @@ def naive(name: str, split: Cut) -> Result:
         history,
         inputs,
         [int(level) for level in LEVELS],
-        min_relative_scale=configured_min_relative_scale(),
+        min_relative_scale=min_relative_scale,
     )
     return score(name, "naive", split, naive_forecast(inputs, HORIZON), bands)
 
