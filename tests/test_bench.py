@@ -566,3 +566,20 @@ def test_the_naive_baselines_band_floor_follows_the_runs_overrides() -> None:
     assert (
         configured_min_relative_scale(("experiment=auto", "data.min_relative_scale=0.01")) == 0.01
     )
+
+
+def test_a_peer_score_is_keyed_by_the_protocol_and_the_peers_versions_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from benchmarks.accuracy import peer_cache, peers
+
+    values = np.linspace(1.0, 2.0, 50)
+    first = peer_cache.scoring_digest(values, 1)
+    assert peer_cache.scoring_digest(values.copy(), 1) == first
+    monkeypatch.setattr(
+        peers, "peer_versions", lambda: {"statsforecast": "0.0", "neuralforecast": None}
+    )
+    assert peer_cache.scoring_digest(values, 1) != first
+    monkeypatch.undo()
+    monkeypatch.setattr(peer_cache, "HORIZON", 7)
+    assert peer_cache.scoring_digest(values, 1) != first

@@ -5,6 +5,7 @@ own, `make install-autogluon`)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -187,14 +188,20 @@ def autogluon(name: str, split: Cut, season: int, python: str) -> Result | None:
 def peer_settings(season: int) -> dict[str, Any]:
     """What a peer's score depends on besides the series: its settings here and the installed
     peers' versions (`--peers-from` reuses a score only where they are the same)."""
-    versions = {}
+    return {
+        "neuralforecast_input": [NF_MLP_INPUT, nhits_input(season)],
+        "autogluon": [list(AUTOGLUON_MODELS), AUTOGLUON_TIME_LIMIT_S, AUTOGLUON_SEED],
+        "versions": peer_versions(),
+    }
+
+
+@functools.cache
+def peer_versions() -> dict[str, str | None]:
+    """The installed peers' versions (None: not installed), read once a run, not per series."""
+    versions: dict[str, str | None] = {}
     for package in PEER_PACKAGES:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    return {
-        "neuralforecast_input": [NF_MLP_INPUT, nhits_input(season)],
-        "autogluon": [list(AUTOGLUON_MODELS), AUTOGLUON_TIME_LIMIT_S, AUTOGLUON_SEED],
-        "versions": versions,
-    }
+    return versions
