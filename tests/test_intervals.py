@@ -745,7 +745,7 @@ def test_calibration_says_which_levels_have_too_few_validation_windows(
         splits={"train": train, "val": val},
         window=WindowSizes(10, 5),
         scaler={"min_relative_scale": 1e-4},
-        meta={"season_length": None},
+        season_length=1,
     )
 
     class LastPrice(torch.nn.Module):
@@ -786,6 +786,7 @@ def test_a_quantile_models_spec_records_its_band_unit_too() -> None:
     prepared = SimpleNamespace(
         window=WindowSizes(80, 5),
         meta={"season_length": 20},
+        season_length=20,
         scaler={"min_relative_scale": 1e-4},
         splits={"train": train},
     )

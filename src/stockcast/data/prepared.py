@@ -72,6 +72,11 @@ class PreparedData:
     def mase_scale(self) -> float:
         return float(self.meta["mase_scale"])
 
+    @property
+    def season_length(self) -> int:
+        """The season the model reads, from the data or `data.season_length` (1: none)."""
+        return int(self.meta.get("season_length") or 1)
+
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)

@@ -114,7 +114,7 @@ def evaluate_model(
     window_scales = scales[window_series]
     naive = naive_forecast(inputs, next_time_window)
     forecasts = {"model": forecast, "naive": naive}
-    season = int(cfg.evaluate.season_length or prepared.meta.get("season_length") or 1)
+    season = int(cfg.evaluate.season_length or prepared.season_length)
     history = window_history(prepared, windows, window_series)
     # From each series' past, not the window: a weekly series' 52-week season is longer than
     # any window the model reads, and naive's season-ago value is still the baseline to beat.

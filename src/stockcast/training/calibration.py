@@ -107,7 +107,7 @@ def calibrate_on_validation(
             )
     profile = baseline_spread_profile(
         prepared.splits["train"].origins(prepared.window),
-        int(prepared.meta.get("season_length") or 1),
+        prepared.season_length,
         min_relative_scale,
         span,
     )
@@ -152,7 +152,7 @@ def interval_spec(
     rolling-origin `folds`' windows, where there are any, join the validation windows."""
     span = band_scale_span(
         prepared.window.previous_time_window,
-        int(prepared.meta.get("season_length") or 1),
+        prepared.season_length,
         int(cfg.model.interval_scale_values),
     )
     if cfg.model.quantiles:

@@ -170,7 +170,7 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     resume_from = resume_checkpoint(cfg, prepared.meta)
     datamodule, model, spec = build_datamodule_and_model(cfg, prepared)
-    warn_of_seasonless_windows(model.net.core, int(prepared.meta.get("season_length") or 1))
+    warn_of_seasonless_windows(model.net.core, prepared.season_length)
     if resume_from is not None:
         check_checkpoint_fits(resume_from, model)
     warm = start_warm(cfg, model, spec, output_dir, prepared.meta.get("last_date"))
