@@ -769,6 +769,54 @@ def test_calibration_says_which_levels_have_too_few_validation_windows(
     assert calibrate_on_validation(LastPrice(), prepared, [80, 95], 10, batch_size=7) == spec
 
 
+def test_a_seasonal_fits_student_t_bounds_grow_as_its_seasons_naive_error() -> None:
+    """The calibration hands the data's season to the bands' growth over the steps: a monthly
+    series' bounds from six validation windows are those of the seasonal naive's spread on
+    its train split, not the naive one's."""
+    from types import SimpleNamespace
+
+    from stockcast.data.split import SplitData
+    from stockcast.forecasting.conformal import baseline_spread_profile
+    from stockcast.training.calibration import calibrate_on_validation
+
+    rng = np.random.default_rng(9)
+
+    def monthly(points: int) -> np.ndarray:
+        return 100 + 10 * np.sin(2 * np.pi * np.arange(points) / 12) + rng.normal(size=points)
+
+    sizes = WindowSizes(24, 5)
+    val = SplitData("val", monthly(34), np.array([0, 34]), 24, ("s",))
+    train = SplitData("train", monthly(300), np.array([0, 300]), 0, ("s",))
+    prepared = SimpleNamespace(
+        splits={"train": train, "val": val},
+        window=sizes,
+        scaler={"min_relative_scale": MIN_RELATIVE_SCALE},
+        season_length=12,
+    )
+
+    class LastPrice(torch.nn.Module):
+        def forward(self, prices: torch.Tensor) -> torch.Tensor:
+            return prices[:, -1:].expand(-1, 5)
+
+    spec = calibrate_on_validation(LastPrice(), prepared, [80, 95], 12, batch_size=None)
+    assert spec["methods"] == {"80": "student_t", "95": "student_t"}
+    windows = val.origins(sizes)
+    history = train.origins(sizes)
+    for season, same in ((12, True), (1, False)):
+        expected = calibrate_intervals(
+            windows.inputs,
+            np.repeat(windows.inputs[:, -1:], 5, axis=1),
+            windows.actual,
+            [80, 95],
+            MIN_RELATIVE_SCALE,
+            baseline_spread_profile(history, season, MIN_RELATIVE_SCALE, 12),
+            12,
+        )
+        for level, bounds in expected.items():
+            close = np.allclose(spec["bounds"][level], bounds, rtol=1e-5)
+            assert close == same, (season, level)
+
+
 def test_a_quantile_models_spec_records_its_band_unit_too() -> None:
     """A quantile model's bands are its own, but evaluate scores them beside the naive
     forecast's bands, which must be measured in the same unit as a conformal model's would be:
@@ -915,7 +963,10 @@ def test_the_student_t_growth_over_the_steps_is_the_seasonal_naives_on_seasonal_
         baseline_spread_profile(short, 1, MIN_RELATIVE_SCALE),
     )
     assert (
-        baseline_spread_profile(rolling_origins(values[:37], WindowSizes(24, 12)), 12, 1e-4) is None
+        baseline_spread_profile(
+            rolling_origins(values[:37], WindowSizes(24, 12)), 12, MIN_RELATIVE_SCALE
+        )
+        is None
     )
     # Business days give daily prices a season of 5, where the seasonal naive is no baseline.
     walk = rolling_origins(100 + rng.normal(size=400).cumsum(), WindowSizes(10, 5))
