@@ -14,11 +14,13 @@ def forward_in_batches(
     inputs: np.ndarray,
     batch_size: int | None,
     windows_axis: int = 0,
-) -> torch.Tensor:
+) -> np.ndarray:
     """`forward` of every row of `inputs`, `batch_size` rows at a time (None: all at once),
     joined along `forward`'s windows axis (1 for member forecasts: (members, windows,
-    horizon)). The caller puts the network in eval mode."""
+    horizon)), in float64 as every caller scores it. The caller puts the network in eval
+    mode."""
     with torch.inference_mode():
         rows = torch.tensor(inputs, dtype=torch.float32)  # a copy: windows are read-only views
         chunks = rows.split(batch_size or max(len(rows), 1))
-        return torch.cat([forward(chunk) for chunk in chunks], dim=windows_axis)
+        joined = torch.cat([forward(chunk) for chunk in chunks], dim=windows_axis)
+    return joined.double().numpy()

@@ -54,7 +54,7 @@ def still_quantile_offsets(
     bands give a window that did not move, as `still_unit` does for conformal bands."""
     train = prepared.splits["train"].origins(prepared.window).inputs
     net.eval()
-    outputs = forward_in_batches(net.quantile_forecast, train, batch_size).double().numpy()
+    outputs = forward_in_batches(net.quantile_forecast, train, batch_size)
     outputs = monotone_quantiles(outputs, net.quantiles)
     min_relative_scale = float(prepared.scaler["min_relative_scale"])
     return quantile_offsets(outputs, train, net.point_index, min_relative_scale, span)

@@ -175,4 +175,4 @@ def fold_forecasts(
     )
     series = series_of_windows(scored, windows.origins)
     set_aside = set_aside_mask(net, windows.inputs)
-    return windows.inputs, windows.actual, members.double().numpy(), series, set_aside
+    return windows.inputs, windows.actual, members, series, set_aside

@@ -120,7 +120,7 @@ def held_back_check(
 def _held_back_errors(net: Any, windows: Any, batch_size: int) -> np.ndarray:
     """`net`'s absolute errors on the held-back windows, (windows, steps), in prices."""
     net.eval()
-    forecast = forward_in_batches(net, windows.inputs, batch_size).double().numpy()
+    forecast = forward_in_batches(net, windows.inputs, batch_size)
     return np.abs(forecast - windows.actual)
 
 

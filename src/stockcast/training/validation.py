@@ -44,7 +44,7 @@ def validation_forecasts(
     net.eval()
     forward, axis = (net.member_forecasts, 1) if members else (net, 0)
     forecast = forward_in_batches(forward, windows.inputs, batch_size, windows_axis=axis)
-    return windows, forecast.double().numpy()
+    return windows, forecast
 
 
 def held_out_forecasts(
