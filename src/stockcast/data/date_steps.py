@@ -203,7 +203,7 @@ def other_rhythm(metadata: Mapping[str, Any], dates: np.ndarray | None) -> str |
     # is one of 2 to 7 days.
     fitted = {*RHYTHMS_OF_SEASON.get(season, ())} | ({INTRADAY} if season != WEEKS else set())
     if season in DAILY_SEASONS:
-        fitted.add("daily")
+        fitted.add(DAILY)
     return _other(
         date_rhythm(dates), fitted, f" (its season, {season} values, came from its dates)"
     )
