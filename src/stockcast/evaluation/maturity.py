@@ -7,12 +7,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stockcast.data.prepared import PreparedData
 from stockcast.registry.ledger import LedgerForecast
+
+if TYPE_CHECKING:  # an annotation only: the data package is not loaded for it
+    from stockcast.data.prepared import PreparedData
 
 
 @dataclass(frozen=True)
