@@ -33,6 +33,8 @@ from omegaconf import DictConfig, open_dict
 
 from stockcast.config.compose import compose_config as compose
 from stockcast.config.compose import local_store_overrides
+from stockcast.data.sources import read_table_series
+from stockcast.errors import DataError
 from stockcast.paths import PROJECT_ROOT
 from stockcast.registry import connection, runs
 from stockcast.registry.artifact_root import create_store, register_scheme
@@ -547,3 +549,10 @@ def warm_told(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 
     monkeypatch.setattr(fit, "fold_evidence", fold_evidence)
     return told
+
+
+def table_refusal(path: Path, *columns: str, **settings: str) -> str:
+    """The one sentence `read_table_series` refuses `path` with (the test fails if it reads)."""
+    with pytest.raises(DataError) as refused:
+        read_table_series(path, *columns, **settings)
+    return str(refused.value)

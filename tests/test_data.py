@@ -20,7 +20,7 @@ from stockcast.data.table_file import read_table_series
 from stockcast.errors import ArtifactError, DataError
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.training.windows import WindowBatches, gather_windows, sliding_windows
-from tests.test_table_files import table_refusal
+from tests.conftest import table_refusal
 
 FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
 

@@ -24,6 +24,7 @@ from stockcast.data.sources import read_csv_series, read_table_series
 from stockcast.data.split import split_series
 from stockcast.errors import DataError
 from stockcast.forecasting.windows import WindowSizes
+from tests.conftest import table_refusal
 
 SPLIT = {"train": 0.7, "val": 0.15, "test": 0.15}
 
@@ -124,13 +125,6 @@ def test_a_compressed_csv_is_known_by_its_suffix(tmp_path: Path, suffix: str) ->
     np.testing.assert_array_equal(series.dates, days.to_numpy("datetime64[ns]"))
 
 
-def _file_refusal(path: Path) -> str:
-    """The sentence a file of one series is refused with when read."""
-    with pytest.raises(DataError) as refused:
-        read_table_series(path, "Date", "Close")
-    return str(refused.value)
-
-
 def test_a_zst_csv_without_zstandard_says_to_install_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -138,7 +132,7 @@ def test_a_zst_csv_without_zstandard_says_to_install_it(
     monkeypatch.setitem(sys.modules, "zstandard", None)  # not importable, installed or not
     path = tmp_path / "prices.csv.zst"
     path.write_bytes(b"\x28\xb5\x2f\xfd")
-    assert _file_refusal(path) == (
+    assert table_refusal(path, "Date", "Close") == (
         f"reading CSV file {path} needs the zstandard package for its .zst compression; install "
         "it (pip install zstandard), or save the CSV uncompressed or as .csv.gz."
     )
@@ -162,7 +156,7 @@ def test_a_compressed_csv_that_is_not_that_compression_is_one_sentence(
     path = tmp_path / f"prices{suffix}"
     text = "Date,Close\n2024-01-01,1\n2024-01-02,2\n"
     path.write_bytes(gzip.compress(text.encode())[:20] if cut_short else text.encode())
-    refusal = _file_refusal(path)
+    refusal = table_refusal(path, "Date", "Close")
     compression = suffix.removeprefix(".csv")
     assert refusal.startswith(f"CSV file {path} cannot be read as {compression} data ({reason}")
     assert refusal.endswith(
@@ -187,7 +181,9 @@ def test_a_compressed_csv_damaged_inside_is_one_sentence(tmp_path: Path, suffix:
     middle = len(packed) // 2
     packed[middle : middle + 16] = bytes(range(16))
     path.write_bytes(bytes(packed))
-    assert f"cannot be read as {suffix.removeprefix('.csv')} data" in _file_refusal(path)
+    assert f"cannot be read as {suffix.removeprefix('.csv')} data" in table_refusal(
+        path, "Date", "Close"
+    )
 
 
 ZIP_FIX = "zip the CSV on its own, or unzip it and give the CSV's own path"
@@ -211,7 +207,7 @@ def test_a_zip_not_holding_one_csv_is_refused(tmp_path: Path, names: list[str], 
     with zipfile.ZipFile(path, "w") as archive:
         for name in names:
             archive.writestr(name, "Date,Close\n2024-01-01,1\n")
-    assert _file_refusal(path) == (
+    assert table_refusal(path, "Date", "Close") == (
         f"CSV file {path} holds {held}, but pandas reads only a zip archive that holds the CSV "
         f"alone; {ZIP_FIX}."
     )
@@ -225,7 +221,7 @@ def test_a_tar_holding_several_files_is_refused(tmp_path: Path) -> None:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
-    assert _file_refusal(path) == (
+    assert table_refusal(path, "Date", "Close") == (
         f"CSV file {path} holds 2 files (a.csv, b.csv), but pandas reads only a tar archive "
         "that holds the CSV alone; archive the CSV on its own, or extract it and give the CSV's "
         "own path."
@@ -253,9 +249,7 @@ def test_the_compressions_known_are_those_pandas_reads_a_csv_in() -> None:
 def test_a_suffix_naming_no_table_format_is_refused(tmp_path: Path, name: str, suffix: str) -> None:
     path = tmp_path / name
     path.write_bytes(gzip.compress(b"Date,Close\n2024-01-01,1\n"))
-    with pytest.raises(DataError) as refused:
-        read_table_series(path, "Date", "Close", key="input")
-    assert str(refused.value) == (
+    assert table_refusal(path, "Date", "Close", key="input") == (
         f"cannot tell the format of {path} from its suffix {suffix!r}; name it .csv or "
         ".parquet, or set input.format."
     )
@@ -310,9 +304,7 @@ def test_a_parquet_bool_value_column_is_refused(
     path = tmp_path / "flags.parquet"
     days = pd.bdate_range("2024-01-01", periods=3)
     pd.DataFrame({"date": days, "value": flags}).to_parquet(path)
-    with pytest.raises(DataError) as refused:
-        read_table_series(path, "date", "value")
-    assert str(refused.value) == (
+    assert table_refusal(path, "date", "value") == (
         f"Parquet file {path} has a true/false value {shown} in column 'value' at data row "
         f"{row}, which is no price; set data.value_column to a numeric column."
     )
@@ -331,9 +323,8 @@ def test_a_parquet_bool_value_column_is_refused(
 def test_a_parquet_file_read_as_csv_is_named_parquet(tmp_path: Path, key: str, fix: str) -> None:
     path = tmp_path / "prices.parquet"
     pd.DataFrame({"date": ["2024-01-01"], "value": [1.0]}).to_parquet(path)
-    with pytest.raises(DataError) as refused:
-        read_table_series(path, "date", "value", key=key, format="csv")
-    assert str(refused.value) == f"{path} is a Parquet file, not CSV; {fix}."
+    refusal = table_refusal(path, "date", "value", key=key, format="csv")
+    assert refusal == f"{path} is a Parquet file, not CSV; {fix}."
 
 
 @pytest.mark.parametrize(
@@ -674,10 +665,8 @@ def test_year_last_dates_of_a_table_joined_from_frames_read_by_position(tmp_path
     ] * 2
     frames[1]["date"] = ["13/01/20", "14/01/20"]
     pd.concat(frames).to_parquet(path)
-    with pytest.raises(DataError) as refused:
-        read_table_series(path, "date", "value", "id")
-    assert "writes the year of '13/01/20' at data row 3 in column 'date' with 2 digits" in str(
-        refused.value
+    assert "writes the year of '13/01/20' at data row 3 in column 'date' with 2 digits" in (
+        table_refusal(path, "date", "value", "id")
     )
     frames[1]["date"] = ["2020-01-13 17:30 CET", "2020-01-14 17:30 CET"]
     pd.concat(frames).to_parquet(path)
@@ -701,7 +690,7 @@ def test_an_encrypted_zip_is_one_sentence(tmp_path: Path) -> None:
         packed[packed.index(signature) + flags_at] |= 1
     path = tmp_path / "prices.csv.zip"
     path.write_bytes(bytes(packed))
-    assert _file_refusal(path) == (
+    assert table_refusal(path, "Date", "Close") == (
         f"CSV file {path} cannot be read as .zip data (File 'prices.csv' is encrypted, password "
         "required for extraction): it is encrypted or packed by a method Python cannot unpack; "
         "zip the CSV again without a password (deflate), or give the CSV itself."
@@ -716,7 +705,7 @@ def test_a_zip_packed_by_a_module_this_python_lacks_is_one_sentence(
     with zipfile.ZipFile(path, "w", zipfile.ZIP_LZMA) as archive:
         archive.writestr("prices.csv", "Date,Close\n2024-01-01,1\n2024-01-02,2\n")
     monkeypatch.setattr(zipfile, "lzma", None)
-    assert _file_refusal(path).startswith(
+    assert table_refusal(path, "Date", "Close").startswith(
         f"CSV file {path} cannot be read as .zip data (Compression requires the (missing) lzma "
         "module): it is encrypted or packed by a method Python cannot unpack;"
     )

@@ -21,15 +21,13 @@ from stockcast.prediction.calendar import future_dates
 from stockcast.prediction.inputs import read_input_table
 from stockcast.prediction.task import run_predict
 from stockcast.registry.ledger import LEDGER_FILE
-from tests.conftest import LENIENT_GATE, isolated_overrides, run_local_pipeline, run_task
-
-
-def table_refusal(path: Path, *columns: str, **settings: str) -> str:
-    """The one sentence `read_table_series` refuses `path` with (the test fails if it reads)."""
-    with pytest.raises(DataError) as refused:
-        read_table_series(path, *columns, **settings)
-    return str(refused.value)
-
+from tests.conftest import (
+    LENIENT_GATE,
+    isolated_overrides,
+    run_local_pipeline,
+    run_task,
+    table_refusal,
+)
 
 HEADER = b"Date,Close\n"
 ROWS = b"2024-01-01,1\n2024-01-02,2\n2024-01-03,3\n"
@@ -95,10 +93,8 @@ def test_a_missing_value_is_still_reported_as_one(tmp_path: Path) -> None:
 def test_a_directory_as_the_path_says_it_is_a_directory(tmp_path: Path, name: str) -> None:
     folder = tmp_path / name
     folder.mkdir()
-    with pytest.raises(DataError) as refused:
-        read_table_series(folder, "Date", "Close", key="data")
     kind = "CSV" if name.endswith("csv") else "Parquet"
-    assert str(refused.value) == (
+    assert table_refusal(folder, "Date", "Close", key="data") == (
         f"{kind} file {folder} is a directory, not a file; set data.path to the file itself."
     )
 
