@@ -48,6 +48,30 @@ def make_stamp(venv: Path, *args: str, **environment: str) -> list[str]:
     return [call for call in calls if call.startswith("-m pip install --quiet torch")]
 
 
+def make_keys(venv: Path, environment: dict[str, str], *flags: str) -> list[str]:
+    """The script calls `make keys` makes (its log of them), with `environment` in place of
+    the caller's STOCKCAST_ variables and the install taken as done."""
+    (venv / ".installed").touch()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKCAST_")}
+    subprocess.run(
+        [
+            "make",
+            *flags,
+            "--no-print-directory",
+            f"VENV={venv}",
+            "-o",
+            f"{venv}/.installed",
+            "keys",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env | environment,
+        check=True,
+        capture_output=True,
+    )
+    log = venv / "calls.log"
+    return log.read_text().splitlines() if log.is_file() else []
+
+
 def test_a_make_without_a_spec_keeps_the_torch_installed_with_one(tmp_path: Path) -> None:
     venv = fake_venv(tmp_path)
     stamp = venv / ".torch-spec"
@@ -79,19 +103,9 @@ def test_make_keys_writes_where_the_registry_config_reads(
     from stockcast.config.compose import compose_config
 
     environment = {name: str(tmp_path / name.lower()) for name in variables}
-    venv = fake_venv(tmp_path)
-    (venv / ".installed").touch()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKCAST_")}
-    subprocess.run(
-        # -B: even where a pair exists (the project's own keys/, on a working copy).
-        ["make", "-B", "--no-print-directory", f"VENV={venv}", "-o", f"{venv}/.installed", "keys"],
-        cwd=PROJECT_ROOT,
-        env=env | environment,
-        check=True,
-        capture_output=True,
-    )
+    # -B: even where a pair exists (the project's own keys/, on a working copy).
     # One call per key file -B remakes; the script keeps the pair the first call wrote.
-    calls = set((venv / "calls.log").read_text().splitlines())
+    calls = set(make_keys(fake_venv(tmp_path), environment, "-B"))
     assert len(calls) == 1, calls
     script, folder = calls.pop().split()
     assert script == "scripts/signing_keys.py"
@@ -124,18 +138,7 @@ def test_make_writes_a_lost_public_key_again(
     keys.mkdir()
     for name in present:
         (keys / name).write_text("a stand-in for the PEM")
-    venv = fake_venv(tmp_path)
-    (venv / ".installed").touch()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKCAST_")}
-    subprocess.run(
-        ["make", "--no-print-directory", f"VENV={venv}", "-o", f"{venv}/.installed", "keys"],
-        cwd=PROJECT_ROOT,
-        env=env | {"STOCKCAST_KEYS_DIR": str(keys)},
-        check=True,
-        capture_output=True,
-    )
-    log = venv / "calls.log"
-    calls = log.read_text().splitlines() if log.is_file() else []
+    calls = make_keys(fake_venv(tmp_path), {"STOCKCAST_KEYS_DIR": str(keys)})
     assert calls == ([f"scripts/signing_keys.py {keys}"] if writes else [])
 
 
