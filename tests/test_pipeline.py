@@ -238,6 +238,8 @@ def test_report_numbers_match_a_direct_recomputation(pipeline_store: Path) -> No
         assert scores["pooled"]["width"] == pytest.approx((upper - lower).mean())
     assert set(report["intervals"]) == {"model", "naive"}
     assert len(report["diebold_mariano"]["model_vs_naive"]["p_value"]) == h
+    # A statistic may be null (a model fallen back to naive): the report says what that means.
+    assert "null: no verdict" in report["diebold_mariano"]["note"]
 
 
 def a_failing_first_step(job: JobContext) -> Job:

@@ -198,7 +198,11 @@ def evaluate_model(
         "per_series": per_series,
         "diebold_mariano": {
             "model_vs_naive": model_vs_naive_test(forecast, naive, actual, window_scales),
-            "note": "negative statistic: the model's absolute errors are smaller than naive's",
+            "note": (
+                "negative statistic: the model's absolute errors are smaller than naive's; null: "
+                "no verdict (the differences of the absolute errors do not vary, as where the "
+                "model forecasts naive's values, or there are no more test windows than the step)"
+            ),
         },
         "gate": gate_threshold(
             test_mase,
