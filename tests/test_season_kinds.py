@@ -501,6 +501,27 @@ def test_a_served_thetas_map_follows_every_kind_of_load() -> None:
         torch.testing.assert_close(made(x), reference(x))
 
 
+@pytest.mark.parametrize("kind", ["theta", "es"])
+def test_a_served_map_follows_a_move_to_another_dtype(kind: str) -> None:
+    """A move keeps each parameter object and swaps its data, bumping no version counter: the
+    float32 map kept from before `.double()` forecast float64 windows with float32 weights."""
+    x = (100 + torch.randn(1, 3, 48).cumsum(-1)).double()
+
+    def core() -> Theta | HoltWinters:
+        if kind == "theta":
+            return Theta(members=1, window=48, horizon=5, season=12).eval()
+        return HoltWinters(1, 48, 5, 12, min_damping=0.8).eval()
+
+    served = core()
+    served(x.float())  # the float32 map is kept
+    served.double()
+    fresh = core()  # never forecast before: its map is built in float64
+    fresh.load_state_dict(served.state_dict())
+    fresh.double()
+    assert served.served_weights().dtype == torch.float64
+    torch.testing.assert_close(served(x), fresh(x), rtol=0, atol=0)
+
+
 @pytest.mark.parametrize(
     "network",
     [

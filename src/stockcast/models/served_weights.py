@@ -22,8 +22,8 @@ def while_unchanged(
 ) -> Kept:
     """`build()`, kept under `slot` in the module (beside its attributes, never shadowing one)
     and built again only when one of the parameters or buffers `holders()` names ((owner, name)
-    pairs) was replaced (a load with assign=True, a move to another device or dtype) or changed
-    in place (a load: its version counter).
+    pairs) was replaced (a load with assign=True, a buffer moved to another device or dtype) or
+    changed in place (a load: its version counter).
 
     While the value stands, the check reads the owners' own parameter and buffer dicts, never
     `holders()` or a module's attribute lookup: on a served forecast of one window those
@@ -55,8 +55,14 @@ class KeepsValues(nn.Module):
     """A module whose `while_unchanged` values are dropped on every `train()` / `eval()`: a
     fused optimizer (Adam's `fused=True`, the default optim config) updates parameters in place
     without bumping their version counters, so a forecast map kept through training steps
-    would forecast validation windows with the parameters of an earlier step."""
+    would forecast validation windows with the parameters of an earlier step. They are dropped
+    on every move to another dtype or device too (`.double()`, `.to(...)`): such a move keeps
+    each parameter object and swaps its data, which neither check in `while_unchanged` sees."""
 
     def train(self, mode: bool = True) -> KeepsValues:
         self.__dict__.pop(KEPT, None)
         return super().train(mode)
+
+    def _apply(self, fn, recurse: bool = True):  # type: ignore[no-untyped-def]
+        self.__dict__.pop(KEPT, None)
+        return super()._apply(fn, recurse)
