@@ -131,7 +131,7 @@ def fit_throughput(cfg: Any, prepared: Any, batch_size: int, steps: int) -> tupl
     import lightning as L
 
     from benchmarks.fit_timer import FitTimer
-    from stockcast.training.build import build_datamodule_and_model
+    from stockcast.training.build import CLIPPED_BY_THE_MODULE, build_datamodule_and_model
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, model, _ = build_datamodule_and_model(cfg, prepared, batch_size=batch_size)
@@ -146,6 +146,7 @@ def fit_throughput(cfg: Any, prepared: Any, batch_size: int, steps: int) -> tupl
             callbacks=[timer],
             limit_val_batches=0,
             num_sanity_val_steps=0,
+            **CLIPPED_BY_THE_MODULE,
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

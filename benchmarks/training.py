@@ -123,6 +123,8 @@ def lightning_epoch_times(
     import lightning as L
     from torch.utils.data import DataLoader, TensorDataset
 
+    from stockcast.training.build import CLIPPED_BY_THE_MODULE
+
     quiet_console()
     cfg = setup.cfg
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -137,6 +139,7 @@ def lightning_epoch_times(
         enable_checkpointing=False,
         callbacks=[timer],
         **extra,
+        **CLIPPED_BY_THE_MODULE,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

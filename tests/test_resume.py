@@ -133,6 +133,9 @@ def test_a_setting_added_since_a_run_was_killed_counts_as_its_old_behaviour(make
     assert settings_differences(saved, cfg) == []
     lagged = make_cfg("data=csv", "data.path=prices.csv", "data.release_lag_days=31")
     assert settings_differences(saved, lagged) == ["data.release_lag_days: 0 -> 31"]
+    # A fit saved before the gradient clipping's algorithm was a key resumes as it was.
+    del saved["trainer.gradient_clip_algorithm"]
+    assert settings_differences(saved, cfg) == []
 
 
 def test_a_fit_killed_before_the_champion_alias_moved_resumes(make_cfg) -> None:

@@ -623,6 +623,8 @@ BAD_INPUT = [
     ("data.previous_time_window=0", "data.previous_time_window is 0"),
     ("data.length=30", "each split needs at least"),
     ("data.split.test=0.5", "sum to 1.35"),
+    # Lightning refused it mid-fit, with a traceback: the module steps its optimizer by hand.
+    ("+trainer.accumulate_grad_batches=2", "trainer.accumulate_grad_batches is 2"),
 ]
 
 
@@ -648,6 +650,40 @@ def test_bad_input_exits_2_with_one_line_and_no_traceback(prestarted_job: Job) -
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not (prestarted_job.tmp / "mlruns.db").exists(), "refused before tracking or training"
+
+
+def test_gradient_clipping_is_applied_by_the_training_module(make_cfg, tmp_path: Path) -> None:
+    """Lightning refuses trainer.gradient_clip_val for a module that steps its optimizer by
+    hand (a traceback once the data was prepared): the module clips itself, in a fixed-step fit
+    and in the evaluated one."""
+    from stockcast.orchestration.steps.prepare import run_prepare
+    from stockcast.training.fixed_steps import refit_network
+
+    data = ("data=seasonal", "data.length=130", "logger=none")
+    prepared = PreparedData.load(run_prepare(make_cfg(*data), tmp_path / "prepared"))
+
+    def weights(*overrides: str, steps: int = 20) -> torch.Tensor:
+        net, _, _ = refit_network(make_cfg(*data, *overrides), prepared, steps, 9)
+        return torch.cat([p.detach().flatten() for p in net.parameters()])
+
+    start = weights(steps=0)
+    moved = (weights() - start).abs().max()
+    # Each gradient clipped to 1e-12 leaves Adam's step at about lr * 1e-12 / eps.
+    tiny = ("trainer.gradient_clip_val=1e-12", "trainer.gradient_clip_algorithm=value")
+    by_value = weights(*tiny)
+    assert (by_value - start).abs().max() < 1e-3 * moved
+    # Clipped by their norm instead, the gradients keep their direction: other steps.
+    by_norm = weights("trainer.gradient_clip_val=1e-12", "trainer.gradient_clip_algorithm=norm")
+    assert (by_norm - start).abs().max() < 1e-3 * moved
+    assert not torch.equal(by_norm, by_value)
+
+    def evaluated(name: str, *overrides: str) -> dict[str, torch.Tensor]:
+        short = ("data.length=300", "trainer.max_steps=20", "fit.naive_fallback=false")
+        run_train(tmp_path, tmp_path / name, *short, "logger=none", *overrides)
+        return load_file(str(tmp_path / name / "model" / "artifacts" / "weights.safetensors"))
+
+    free, clipped = evaluated("free"), evaluated("clipped", *tiny)
+    assert any(not torch.equal(free[key], clipped[key]) for key in free), "the fit clipped"
 
 
 def test_flatten() -> None:

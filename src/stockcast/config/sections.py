@@ -85,15 +85,29 @@ class TrainerConfig(Section):
     ] = 1
     # Machines of a distributed (trainer=ddp) fit; Azure ML sets it from azureml.job.instance_count.
     num_nodes: WholeAbove0 = 1
+    # Clipped by the training module itself, which steps its optimizer by hand (Lightning
+    # refuses both settings for such a module).
     gradient_clip_val: Annotated[
         float | None, Field(ge=0, allow_inf_nan=False, description="null or a number, 0 or more")
     ] = None
+    gradient_clip_algorithm: Literal["norm", "value"] | None = None
+    accumulate_grad_batches: WholeAbove0 = 1
 
     @field_validator("max_steps")
     @classmethod
     def _minus_one_or_positive(cls, value: int) -> int:
         if value != -1 and value < 1:
             raise ValueError(f"is {value}; it must be -1 (no step limit) or at least 1")
+        return value
+
+    @field_validator("accumulate_grad_batches")
+    @classmethod
+    def _no_accumulation(cls, value: int) -> int:
+        if value != 1:
+            raise ValueError(
+                f"is {value}; the training module steps its optimizer once per batch of windows, "
+                "so it must be 1 (raise data.batch_size for larger steps)"
+            )
         return value
 
     @field_validator("devices")

@@ -19,6 +19,10 @@ from stockcast.training.datamodule import WindowDataModule
 from stockcast.training.distributed import configured_world_size
 from stockcast.training.losses import PinballLoss, make_loss
 
+# Trainer arguments the training module applies itself (it steps its optimizer by hand, and
+# Lightning refuses them for such a module): the Trainer is built without them.
+CLIPPED_BY_THE_MODULE = {"gradient_clip_val": None, "gradient_clip_algorithm": None}
+
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
     """Every `_target_` node of a config group (callbacks, loggers), instantiated in order."""
@@ -115,5 +119,7 @@ def build_datamodule_and_model(
         mase_scale=prepared.mase_scale,
         window_scale_power=cfg.model.window_scale_power,
         method_lr_scale=cfg.optim.method_lr_scale,
+        gradient_clip_val=cfg.trainer.get("gradient_clip_val"),
+        gradient_clip_algorithm=cfg.trainer.get("gradient_clip_algorithm"),
     )
     return datamodule, model, spec

@@ -28,6 +28,7 @@ from stockcast.paths import portable
 from stockcast.registry.runs import close_orphaned_training_runs
 from stockcast.serving.metadata import TRAINING_CONFIG_FILE
 from stockcast.training.build import (
+    CLIPPED_BY_THE_MODULE,
     build_datamodule_and_model,
     instantiate_all,
     validation_schedule,
@@ -189,6 +190,7 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
             logger=loggers or False,
             **validation_schedule(cfg, datamodule),
             **step_budget(cfg, model, warm),
+            **CLIPPED_BY_THE_MODULE,
         )
     hparams = logged_params(cfg) | {"data_hash": prepared.meta["data_hash"]}
     for logger in loggers:

@@ -12,7 +12,7 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.data.prepared import PreparedData
-from stockcast.training.build import build_datamodule_and_model
+from stockcast.training.build import CLIPPED_BY_THE_MODULE, build_datamodule_and_model
 from stockcast.training.distributed import configured_world_size
 from stockcast.training.runtime import set_threads, trainer_refusals
 from stockcast.training.warm_start import start_warm
@@ -68,6 +68,7 @@ def refit_network(
             enable_checkpointing=False,
             limit_val_batches=0,
             num_sanity_val_steps=0,
+            **CLIPPED_BY_THE_MODULE,
         )
     # Even with no steps: a kind fitted on the series (ets) fits on `history` as the fit starts.
     trainer.fit(model, datamodule=datamodule)

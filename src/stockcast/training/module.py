@@ -35,6 +35,8 @@ class Forecaster(L.LightningModule):
         mase_scale: float = 1.0,
         window_scale_power: float = 0.0,
         method_lr_scale: float = 1.0,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"])
@@ -81,6 +83,13 @@ class Forecaster(L.LightningModule):
             loss = self.training_loss(windows)
             optimizer.zero_grad(set_to_none=True)
             self.manual_backward(loss)
+            if self.hparams.gradient_clip_val:
+                # trainer.gradient_clip_val: Lightning clips only what it steps itself.
+                self.clip_gradients(
+                    optimizer,
+                    gradient_clip_val=self.hparams.gradient_clip_val,
+                    gradient_clip_algorithm=self.hparams.gradient_clip_algorithm or "norm",
+                )
             optimizer.step()
             losses.append(loss.detach())
         # Accumulated and logged at each validation (about every fit.val_every_steps steps), not

@@ -65,7 +65,13 @@ FREE_KEYS = (
 )
 # Settings added since a run could be killed, at the value that keeps what such a run did: a run
 # that saved none had it.
-ADDED_SETTINGS = {"data.release_lag_days": 0, "data.separator": ",", "data.decimal": "."}
+ADDED_SETTINGS = {
+    "data.release_lag_days": 0,
+    "data.separator": ",",
+    "data.decimal": ".",
+    # Norm, the default: a run saved before it was a key clipped nothing (gradient_clip_val null).
+    "trainer.gradient_clip_algorithm": "norm",
+}
 # What identifies the registered model a warm-started fit started from.
 WARM_IDENTITY = ("model_name", "version", "model_hash")
 # Differences named in the refusal; the rest are counted.
