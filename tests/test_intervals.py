@@ -562,6 +562,48 @@ def test_a_quantile_models_fallback_serves_the_last_price_inside_its_spread() ->
     assert (sorted_outputs[:, 0, :] < last).all() and (sorted_outputs[:, 2, :] > last).all()
 
 
+def test_a_quantile_members_point_is_its_median_output_wherever_it_is_read() -> None:
+    """Validation, the member weights and the fallback read a member's median output, and
+    serving the median of the sorted quantiles: where a member's outputs crossed they scored
+    another point than the one served (3 of 86 validation windows of a 200-step fit), and a
+    model fallen back to the last price could serve another. Each member's outputs now rise
+    around its median, which stays where it is."""
+    spec = {**SPEC, "mlp": {**SPEC["mlp"], "quantiles": [0.5, 0.1, 0.9]}}  # in any order
+    net = build_price_forecaster(spec)
+    steps = net.horizon
+    with torch.no_grad():
+        net.core.weights[-1].zero_()
+        # The median output falls, the 10% one rises: they cross.
+        changes = torch.tensor([-1.0, 0.5, 1.5]).repeat_interleave(steps)
+        net.core.biases[-1].copy_(changes.reshape(net.core.biases[-1].shape))
+    prices = torch.tensor(random_walk(6, 7)[None, :], dtype=torch.float32)
+    last = prices[:, -1:]
+    outputs = net.quantile_forecast(prices).detach()
+    low, point, high = outputs[:, 1], outputs[:, 0], outputs[:, 2]
+    assert bool((point < last).all()), "the median output's fall"
+    torch.testing.assert_close(low, point)  # held at the median, not swapped with it
+    assert bool((high > last).all())
+    torch.testing.assert_close(net(prices).detach(), point)
+    torch.testing.assert_close(net.member_forecasts(prices).detach().mean(0), point)
+    served = monotone_quantiles(outputs.double().numpy(), net.quantiles)
+    np.testing.assert_array_equal(served, outputs.double().numpy())
+    net.fall_back_to_naive()
+    fallen = net.quantile_forecast(prices).detach()
+    torch.testing.assert_close(fallen[:, 0], last.expand(-1, steps))
+    assert bool((fallen[:, 1] <= fallen[:, 0]).all() and (fallen[:, 0] <= fallen[:, 2]).all())
+    # Listed out of order, two outputs below the median crossed: each quantile gets its rank's.
+    spec = {**SPEC, "mlp": {**SPEC["mlp"], "quantiles": [0.5, 0.9, 0.1, 0.975, 0.025]}}
+    net = build_price_forecaster(spec)
+    with torch.no_grad():
+        net.core.weights[-1].zero_()
+        changes = torch.tensor([0.0, 2.0, -1.0, 3.0, -0.5]).repeat_interleave(steps)
+        net.core.biases[-1].copy_(changes.reshape(net.core.biases[-1].shape))
+    moves = (net.quantile_forecast(prices).detach() - last[:, None]) / 2.0
+    unit = moves[:, 1:2]  # the 0.9 output's move, 2.0 in the members' units
+    expected = torch.tensor([0.0, 2.0, -0.5, 3.0, -1.0])[None, :, None] / 2.0
+    torch.testing.assert_close(moves / unit, expected.expand_as(moves))
+
+
 def test_a_window_that_did_not_move_does_not_set_every_windows_student_t_band() -> None:
     """A flat window's unit is the floor (a ten-thousandth of its price), so its next move is
     thousands of units; the Student-t spread, a root mean square over the windows, leaves it
@@ -841,6 +883,8 @@ def test_a_quantile_models_spec_records_its_band_unit_too() -> None:
     spec = {**SPEC, "previous_time_window": 80, "next_time_window": 5}
     net = build_price_forecaster({**spec, "mlp": {**spec["mlp"], "quantiles": [0.1, 0.5, 0.9]}})
     give_outputs(net)
+    with torch.no_grad():  # the 10% output below the median and the 90% one above, as trained
+        net.core.biases[-1].add_(torch.tensor([-5.0, 0.0, 5.0]).repeat_interleave(5))
     cfg.data = {"eval_batch_size": 64}
     recorded = interval_spec(cfg, net, prepared)
     offsets = np.array(recorded.pop("still_quantile_offsets"))

@@ -64,6 +64,16 @@ class PriceForecaster(KeepsValues):
         # point forecast. Without quantiles there is one output per step.
         self.quantiles = tuple(float(q) for q in quantiles)
         self.point_index = self.quantiles.index(0.5) if self.quantiles else 0
+        # The outputs from the lowest quantile up, and where each output's rank lands back.
+        rising = sorted(range(len(self.quantiles)), key=self.quantiles.__getitem__)
+        self.quantile_ranks = (rising, sorted(range(len(rising)), key=rising.__getitem__))
+        # (quantiles, 1): True for the outputs below the median; a buffer, so it follows the
+        # network to a GPU.
+        self.register_buffer(
+            "below_median",
+            torch.tensor([q < 0.5 for q in self.quantiles])[:, None] if self.quantiles else None,
+            persistent=False,
+        )
         self.horizon = int(horizon)
         level = [scaler.kind == LEVEL_KIND for scaler in scalers]
         # (members, 1, 1): 1 for the members that read the level inputs, None when none does; a
@@ -196,9 +206,26 @@ class PriceForecaster(KeepsValues):
         as base (added after combining, so a zero change is the last price to the bit whatever
         the scaling: two naive fallbacks then agree exactly), or else its forecast, base 0."""
         in_prices = outputs * scale[..., None]
+        if len(self.quantiles) > 1:
+            in_prices = self._rising_quantiles(in_prices)
         if self.anchored:
             return in_prices, prices[:, None, -1:]
         return in_prices + loc[..., None], 0.0
+
+    def _rising_quantiles(self, values: torch.Tensor) -> torch.Tensor:
+        """Each member's quantile outputs (members, batch, quantiles, horizon) made to rise with
+        their quantiles around its median: separately trained outputs can cross, so each one
+        below the median is held at or under it and each above at or over it, then they are
+        sorted. The median, the point forecast, is never moved: validation, the weights, the
+        naive fallback and serving all read the point the median output trained for, and the
+        members' combination (each member in order) is in order too. The training loss reads
+        the raw outputs."""
+        median = values[:, :, self.point_index, None]
+        held = torch.where(
+            self.below_median, torch.minimum(values, median), torch.maximum(values, median)
+        )
+        rising, back = self.quantile_ranks
+        return held[:, :, rising].sort(dim=2).values[:, :, back]
 
     def _combine(self, member_values: torch.Tensor, prices: torch.Tensor | None) -> torch.Tensor:
         """(members, batch, ...) -> (batch, ...): the members' mean, or their weighted mean (a
