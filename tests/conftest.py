@@ -543,9 +543,9 @@ def warm_told(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     told: list[bool] = []
     real_fold_evidence = fit.fold_evidence
 
-    def fold_evidence(*args: object) -> object:
-        told.append(bool(args[-1]))
-        return real_fold_evidence(*args)
+    def fold_evidence(*args: object, **kwargs: object) -> object:
+        told.append(bool(kwargs["warm"]))
+        return real_fold_evidence(*args, **kwargs)
 
     monkeypatch.setattr(fit, "fold_evidence", fold_evidence)
     return told

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -104,6 +105,31 @@ def test_without_folds_the_validation_windows_alone_decide(short_runs: dict[str,
     alone = spec["combination"]["members"]
     assert [m["name"] for m in pooled] == [m["name"] for m in alone]
     assert [m["validation_mse"] for m in pooled] != [m["validation_mse"] for m in alone]
+
+
+def test_the_folds_repeat_the_evaluated_learning_rate_schedule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each fold is fitted with the evaluated budget, batch and learning-rate schedule: the
+    drops the fit recorded before its best step, at their shares of it."""
+    from stockcast.training import folds
+
+    fitted = []
+    real_refit_network = folds.refit_network
+
+    def refit_network(*args: Any) -> Any:
+        fitted.append(args[2:])
+        return real_refit_network(*args)
+
+    monkeypatch.setattr(folds, "refit_network", refit_network)
+    lowered = ("fit.val_every_steps=4", "optim.scheduler.patience=0", "optim.lr=0.01")
+    stopping = ("callbacks.early_stopping.patience=30", "fit.folds_beside=false")
+    run_train(tmp_path, tmp_path / "run", *SHORT, "fit.folds=3", *lowered, *stopping)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    best, drops = metrics["best_step"], metrics["lr_drops"]
+    assert len(drops) >= 2 and drops[-1][0] < best, drops
+    shares = [(step / best, scales) for step, scales in drops]
+    assert fitted == [(best, metrics["batch_size"], shares)] * metrics["folds"]["folds"]
 
 
 def test_folds_fitted_beside_each_other_forecast_the_same_as_in_turn(make_cfg) -> None:

@@ -406,6 +406,42 @@ def test_a_refit_centres_the_bounds_of_a_model_calibrated_per_tail(
                       "95": [[-2.5, -4.0, -4.0, -5.0, -6.0], [2.5, 4.0, 4.0, 5.0, 6.0]]}  # fmt: skip
 
 
+def test_the_refit_step_passes_the_evaluated_schedule_to_the_check_and_the_refit(
+    refit_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The schedule in the train step's metrics.json reaches the held-back check and the
+    refit, at its share of the evaluated steps, and the refit's record names it."""
+    from stockcast.training import refit as refit_training
+
+    store, run = refit_runs["store"], tmp_path / "run"
+    shutil.copytree(refit_runs["full"], run)
+    folders = step_folders(run, STEPS)["refit"]
+    metrics_path = Path(folders["train_output"]) / METRICS_FILE
+    metrics = json.loads(metrics_path.read_text())
+    step = metrics["best_step"] // 2
+    metrics["lr_drops"] = [[step, [0.5]]]
+    metrics_path.write_text(json.dumps(metrics))
+    checked = []
+    monkeypatch.setattr(
+        refit_training, "held_back_check", lambda *args: checked.append(args[-1]) or {"helps": True}
+    )
+    bindings = step_named("refit").bindings({k: str(v) for k, v in folders.items()}, {"refit"})
+    overrides = [
+        *isolated_overrides(store),
+        *FAST,
+        *csv_data(store / "full.csv"),
+        "pipeline.refit_beside_check=false",
+        *(f"{key}={value}" for key, value in bindings.items()),
+    ]
+    with global_state_restored():
+        record = run_task(run_refit, "pipeline", overrides, run / "refit").value
+    shares = [(step / metrics["best_step"], (0.5,))]
+    assert checked == [shares]
+    assert record["lr_drop_shares"] == [[shares[0][0], [0.5]]]
+    recorded = read_model_metadata(folders["candidate"])["refit"]["lr_drop_shares"]
+    assert recorded == record["lr_drop_shares"]
+
+
 def test_a_refit_beside_the_check_has_the_bytes_of_one_after_it(
     refit_runs: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -577,3 +613,57 @@ def test_the_refit_step_refuses_folders_of_another_run_or_damaged(
     for output in (tmp_path / "a_file", tmp_path / "a_file" / "candidate"):
         with pytest.raises(ArtifactError, match=r"^refit.output_dir .* is a file or inside one"):
             refit(candidate=output)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        (),
+        # Theta's smoothing parameters learn at 30 times the rate, in a group of their own: at
+        # the first drop the weights' rate stops at its floor (0.6 of its start), the smoothing
+        # group's halves.
+        (
+            "model=theta",
+            "optim.lr=0.05",
+            "+optim.scheduler.min_lr=0.03",
+            "optim.scheduler.patience=0",
+            "data.steps_per_batch=2",
+            "fit.val_every_steps=4",
+            "trainer.max_steps=120",
+            "callbacks.early_stopping.patience=30",
+            "fit.naive_fallback=false",
+        ),
+    ],
+    ids=["mlp", "theta-floored"],
+)
+def test_a_fixed_step_fit_repeats_the_evaluated_learning_rate_schedule(
+    tmp_path: Path, overrides: tuple[str, ...]
+) -> None:
+    """The plateau scheduler lowers the rate after validations, which a fit of a fixed step
+    budget (the refit, its held-back check, the folds) never runs: on the evaluated fit's own
+    train split and budget it trained at the starting rate throughout and did not rebuild the
+    evaluated weights (0.08 apart on a seasonal series whose rate was halved before its best
+    step). With the recorded schedule, each parameter group's, it rebuilds them to the bit."""
+    from stockcast.data.prepared import PreparedData
+    from stockcast.training.evaluated_recipe import LrDropShares, evaluated_lr_drops
+    from stockcast.training.fixed_steps import refit_network
+    from stockcast.training.resume import read_checkpoint
+
+    run_dir = tmp_path / "run"
+    run_train(tmp_path, run_dir, "data=seasonal", "data.length=400", "fit.folds=0", *overrides)
+    summary = json.loads((run_dir / METRICS_FILE).read_text())
+    drops = evaluated_lr_drops(summary)
+    assert drops and all(0 < share < 1 and max(scales) < 1 for share, scales in drops), summary
+    best = read_checkpoint(run_dir / summary["best_checkpoint"])
+    evaluated = {k.removeprefix("net."): v for k, v in best["state_dict"].items()}
+    cfg = OmegaConf.load(run_dir / "config_resolved.yaml")
+    prepared = PreparedData.load(run_dir / "prepared")
+    budget = (cfg, prepared, summary["best_step"], summary["batch_size"])
+
+    def apart(lr_drops: LrDropShares) -> float:
+        net, _, _ = refit_network(*budget, lr_drops)
+        state = net.state_dict()
+        return max(float((state[k] - v).abs().max()) for k, v in evaluated.items())
+
+    assert apart(drops) == 0.0
+    assert apart([]) > 1e-3, "at the starting rate throughout it lands elsewhere"

@@ -94,6 +94,48 @@ def test_a_stopped_fit_resumes_to_the_uninterrupted_result(
     assert (tmp_path / "resumed" / best).is_file()
 
 
+# A fit whose plateau schedule lowers the learning rate three times before its best step.
+LOWERED = (
+    *SETTINGS[:5],
+    "trainer.max_steps=120",
+    "optim.lr=0.01",
+    "optim.scheduler.patience=0",
+    "callbacks.early_stopping.patience=30",
+    *SETTINGS[7:],
+)
+
+
+@pytest.mark.parametrize("saved_schedule", [True, False])
+def test_a_resumed_fit_records_the_learning_rate_schedule_it_knows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, saved_schedule: bool
+) -> None:
+    """A refit repeats `lr_drops`: a resume must end with the uninterrupted fit's, and a
+    checkpoint saved before they were kept (its rate maybe lowered already, from a start it
+    does not record) leaves them unknown, not wrong (it recorded the later ones only, against
+    the lowered rate)."""
+    import torch
+
+    def schedule(run_dir: Path) -> tuple[int, Any]:
+        summary = json.loads((run_dir / "metrics.json").read_text())
+        return summary["best_step"], summary["lr_drops"]
+
+    with global_state_restored():
+        run_train(tmp_path, tmp_path / "whole", *LOWERED)
+    best_step, drops = schedule(tmp_path / "whole")
+    assert len(drops) >= 2 and drops[0][0] < 30 < best_step, drops
+    monkeypatch.setenv(RAISE_AT_STEP, "30")
+    with pytest.raises(Killed):
+        run_train(tmp_path, tmp_path / "stopped", *LOWERED)
+    monkeypatch.delenv(RAISE_AT_STEP)
+    if not saved_schedule:
+        path = tmp_path / "stopped" / "checkpoints" / "resume.ckpt"
+        checkpoint = torch.load(path, weights_only=False)
+        del checkpoint["stockcast_lr_drops"]
+        torch.save(checkpoint, path)
+    run_train(tmp_path, tmp_path / "resumed", *LOWERED, f"train.resume={tmp_path / 'stopped'}")
+    assert schedule(tmp_path / "resumed") == (best_step, drops if saved_schedule else None)
+
+
 def test_a_resume_with_other_settings_is_refused_before_training(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -686,6 +686,27 @@ def test_gradient_clipping_is_applied_by_the_training_module(make_cfg, tmp_path:
     assert any(not torch.equal(free[key], clipped[key]) for key in free), "the fit clipped"
 
 
+def test_the_schedule_a_refit_repeats_is_the_one_before_the_best_step() -> None:
+    """A drop recorded after N steps sets the rate of step N + 1 on: one at the best step's own
+    validation took no part in the evaluated model. Shares are of the best step; a schedule not
+    known (null) or not recorded (an older train step) is the starting rate throughout."""
+    from stockcast.training.evaluated_recipe import evaluated_lr_drops
+    from stockcast.training.fit import lr_drops_before
+
+    drops = [[30, [0.5, 0.5]], [60, [0.25, 0.5]], [90, [0.125, 0.25]]]
+    assert lr_drops_before(drops, 60) == [[30, [0.5, 0.5]]]
+    assert lr_drops_before(drops, 61) == drops[:2]
+    assert lr_drops_before(None, 60) is None
+    metrics = {"best_step": 120, "lr_drops": drops}
+    assert evaluated_lr_drops(metrics) == [
+        (0.25, (0.5, 0.5)),
+        (0.5, (0.25, 0.5)),
+        (0.75, (0.125, 0.25)),
+    ]
+    assert evaluated_lr_drops({"best_step": 120, "lr_drops": None}) == []
+    assert evaluated_lr_drops({"best_step": 120}) == []
+
+
 def test_flatten() -> None:
     assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
 

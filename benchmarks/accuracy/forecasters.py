@@ -117,6 +117,7 @@ def stockcast_default(
     from stockcast.data.prepared import PreparedData
     from stockcast.orchestration.steps.prepare import run_prepare
     from stockcast.serving.model import open_model_dir
+    from stockcast.training.evaluated_recipe import evaluated_lr_drops
     from stockcast.training.fit import run_training
     from stockcast.training.refit import refit_where_it_helps
 
@@ -158,6 +159,7 @@ def stockcast_default(
                 int(summary["best_step"]),
                 int(summary["batch_size"]),
                 splits=("train", "val"),
+                lr_drops=evaluated_lr_drops(summary),
             )
             refit_seconds = seconds + time.perf_counter() - begin
             refitted = open_model_dir(folder / "run" / "refit")

@@ -17,6 +17,7 @@ from stockcast.models.level_range import LevelRange
 from stockcast.models.spec import build_price_forecaster, network_spec
 from stockcast.training.datamodule import WindowDataModule
 from stockcast.training.distributed import configured_world_size
+from stockcast.training.evaluated_recipe import LrDropShares
 from stockcast.training.losses import PinballLoss, make_loss
 
 # Trainer arguments the training module applies itself (it steps its optimizer by hand, and
@@ -91,9 +92,11 @@ def build_datamodule_and_model(
     prepared: PreparedData,
     steps_per_batch: int | None = None,
     batch_size: int | None = None,
+    replayed_lr_drops: LrDropShares = (),
 ) -> tuple[Any, Any, dict[str, Any]]:
     """The WindowDataModule, the LightningModule (network, loss, optimizer) and the network's
-    spec the config describes (a refit keeps the evaluated fit's `batch_size`)."""
+    spec the config describes (a refit keeps the evaluated fit's `batch_size` and repeats its
+    learning-rate schedule, `replayed_lr_drops`)."""
     datamodule = WindowDataModule(
         prepared,
         batch_size=fitted_batch_size(cfg, prepared) if batch_size is None else batch_size,
@@ -121,5 +124,6 @@ def build_datamodule_and_model(
         method_lr_scale=cfg.optim.method_lr_scale,
         gradient_clip_val=cfg.trainer.get("gradient_clip_val"),
         gradient_clip_algorithm=cfg.trainer.get("gradient_clip_algorithm"),
+        replayed_lr_drops=replayed_lr_drops,
     )
     return datamodule, model, spec

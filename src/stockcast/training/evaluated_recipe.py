@@ -1,10 +1,11 @@
 """What a train step's metrics.json says of the evaluated fit's recipe, which a refit on more
-history repeats: its budget (the best step and the batch), the registered model it started from,
-and how many processes took a batch at each of its steps."""
+history repeats: its budget (the best step and the batch), its learning-rate schedule, the
+registered model it started from, and how many processes took a batch at each of its steps."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,10 @@ from stockcast.data.prepared import PreparedData
 from stockcast.errors import ArtifactError
 from stockcast.files import read_json_object
 from stockcast.training.distributed import configured_world_size
+
+# A learning-rate schedule as a fit of any budget repeats it: (share of the steps taken, each
+# parameter group's rate relative to its start from there on), in order.
+LrDropShares = Sequence[tuple[float, Sequence[float]]]
 
 
 def read_train_metrics(metrics_path: Path) -> dict[str, Any]:
@@ -59,6 +64,18 @@ def evaluated_budget(metrics: dict[str, Any], metrics_path: Path) -> tuple[int, 
             "the train step again before the refit."
         )
     return int(metrics["best_step"]), int(metrics["batch_size"])
+
+
+def evaluated_lr_drops(metrics: dict[str, Any]) -> LrDropShares:
+    """The evaluated fit's learning-rate schedule as (share of its best step's steps taken,
+    each parameter group's rate relative to its start): what a fit of another budget repeats
+    at the same shares. None recorded or known (a train step before the schedule was kept, or
+    a fit resumed from one): the starting rate throughout."""
+    best_step = max(1, int(metrics.get("best_step") or 1))
+    return [
+        (int(step) / best_step, tuple(float(scale) for scale in scales))
+        for step, scales in metrics.get("lr_drops") or []
+    ]
 
 
 def pinned_processes(cfg: DictConfig, metrics: dict[str, Any]) -> DictConfig:

@@ -76,6 +76,10 @@ class Fitted:
     loggers: list[Any]
     best_checkpoint: str
     best_step: int
+    # [steps taken, each parameter group's rate relative to its start] where the schedule
+    # lowered it before the best step: what a fit of the evaluated budget repeats. None: not
+    # known (resumed from a checkpoint saved before the schedule was kept).
+    lr_drops: list[list[Any]] | None
     warm: WarmStart | None
     # The rolling-origin folds' forecasts, where the validation split was too short alone.
     folds: FoldEvidence | None = None
@@ -119,6 +123,7 @@ def run_training(
         # The evaluated budget a refit on all history repeats (pipeline.refit).
         "best_step": fitted.best_step,
         "batch_size": fitted.datamodule.batch_size,
+        "lr_drops": fitted.lr_drops,
         # How many processes took a batch each at every step: the refit's step takes them all.
         "processes": fitted.trainer.world_size,
         "warm_start": warm_source,
@@ -206,8 +211,16 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     best_step = trainer.global_step
     if ckpt_path is not None:
         best_step = load_checkpoint_weights(model, ckpt_path)
+    lr_drops = lr_drops_before(model.lr_drops, best_step)
     # A short validation split gets the evidence of earlier cuts of the train split beside it.
-    folds = fold_evidence(cfg, prepared, best_step, datamodule.batch_size, warm is not None)
+    folds = fold_evidence(
+        cfg,
+        prepared,
+        best_step,
+        datamodule.batch_size,
+        warm=warm is not None,
+        lr_drops=[(step / best_step, scales) for step, scales in lr_drops or []],
+    )
     combination = fit_member_weights(cfg, model.net, prepared, member_names(spec), folds)
     if combination is not None:
         spec["combination"] = combination
@@ -238,7 +251,18 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     metrics["fell_back_to_naive"] = fell_back
     if cfg.get("test", True):
         metrics["test"] = stage_metrics(trainer.test, model, datamodule)
-    return Fitted(model, spec, metrics, trainer, datamodule, loggers, best, best_step, warm, folds)
+    return Fitted(
+        model, spec, metrics, trainer, datamodule, loggers, best, best_step, lr_drops, warm, folds
+    )
+
+
+def lr_drops_before(drops: list[list[Any]] | None, best_step: int) -> list[list[Any]] | None:
+    """The scheduler's changes that the steps up to the best one took: one recorded after N
+    steps set the rate of step N + 1 on, so a change at the best step's own validation took
+    no part in it. None where the schedule is not known."""
+    if drops is None:
+        return None
+    return [[int(step), [float(s) for s in scales]] for step, scales in drops if step < best_step]
 
 
 def step_budget(cfg: DictConfig, model: Forecaster, warm: WarmStart | None) -> dict[str, int]:

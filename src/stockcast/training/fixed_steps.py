@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from stockcast.data.prepared import PreparedData
 from stockcast.training.build import CLIPPED_BY_THE_MODULE, build_datamodule_and_model
 from stockcast.training.distributed import configured_world_size
+from stockcast.training.evaluated_recipe import LrDropShares
 from stockcast.training.runtime import set_threads, trainer_refusals
 from stockcast.training.warm_start import start_warm
 
@@ -39,18 +40,26 @@ def windows_per_step(trainer: DictConfig, batch_size: int) -> int:
 
 
 def refit_network(
-    cfg: DictConfig, history: PreparedData, optimizer_steps: int, batch_size: int
+    cfg: DictConfig,
+    history: PreparedData,
+    optimizer_steps: int,
+    batch_size: int,
+    lr_drops: LrDropShares = (),
 ) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
     """The configured network fitted on `history` (`history_for_refit`) for exactly
     `optimizer_steps` steps, with no validation, checkpoints or early stopping, in this process
-    (`one_process_trainer`; `batch_size` is one rank's): (network, spec without intervals, the
-    warm start's source or None)."""
+    (`one_process_trainer`; `batch_size` is one rank's), its learning rate lowered where the
+    evaluated fit's was (`lr_drops`: `LrDropShares`):
+    (network, spec without intervals, the warm start's source or None)."""
     logging.getLogger("lightning").handlers.clear()
     set_threads(cfg.num_threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     trainer_cfg, _ = one_process_trainer(cfg.trainer)
     datamodule, model, spec = build_datamodule_and_model(
-        cfg, history, batch_size=windows_per_step(cfg.trainer, batch_size)
+        cfg,
+        history,
+        batch_size=windows_per_step(cfg.trainer, batch_size),
+        replayed_lr_drops=lr_drops,
     )
     # The evaluated recipe, repeated: from the same warm start when it had one.
     warm = start_warm(

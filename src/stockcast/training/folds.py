@@ -28,6 +28,7 @@ from stockcast.models.level_range import combine_member_forecasts, set_aside_mas
 from stockcast.training.batched import forward_in_batches
 from stockcast.training.beside import Beside, forks_safely
 from stockcast.training.distributed import configured_world_size
+from stockcast.training.evaluated_recipe import LrDropShares
 from stockcast.training.fixed_steps import refit_network
 
 log = logging.getLogger(__name__)
@@ -102,16 +103,21 @@ def fold_evidence(
     optimizer_steps: int,
     batch_size: int,
     warm: bool = False,
+    lr_drops: LrDropShares = (),
 ) -> FoldEvidence | None:
-    """Each fold's fit and its member forecasts of the span after its cut; None where there are
-    no folds (`fold_plan`). With `fit.folds_beside` (and where a fit forks safely) every second
-    fold is fitted in a child process beside the others."""
+    """Each fold's fit (the evaluated budget, batch and learning-rate schedule) and its member
+    forecasts of the span after its cut; None where there are no folds (`fold_plan`). With
+    `fit.folds_beside` (and where a fit forks safely) every second fold is fitted in a child
+    process beside the others."""
     plan = fold_plan(cfg, prepared, warm)
     if not plan:
         return None
 
     def forecasts(folds: list[tuple[SplitData, SplitData]]) -> list[tuple[np.ndarray, ...]]:
-        return [fold_forecasts(cfg, prepared, fold, optimizer_steps, batch_size) for fold in folds]
+        return [
+            fold_forecasts(cfg, prepared, fold, optimizer_steps, batch_size, lr_drops)
+            for fold in folds
+        ]
 
     beside = (
         Beside(lambda: forecasts(plan[1::2]), "a rolling-origin fold", "fit.folds_beside")
@@ -156,6 +162,7 @@ def fold_forecasts(
     fold: tuple[SplitData, SplitData],
     optimizer_steps: int,
     batch_size: int,
+    lr_drops: LrDropShares = (),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One fold fitted on its train part: (inputs, actual, member forecasts, each window's
     series, the members set aside for each window) of the windows of the span after it, as
@@ -167,7 +174,7 @@ def fold_forecasts(
         splits={**prepared.splits, "train": fold_train},
         scaler=refit_scaler(prepared.scaler, fold_train.values, fold_train.segments()),
     )
-    net, _, _ = refit_network(cfg, fitted_on, optimizer_steps, batch_size)
+    net, _, _ = refit_network(cfg, fitted_on, optimizer_steps, batch_size, lr_drops)
     windows = scored.origins(prepared.window)
     net.eval()
     members = forward_in_batches(

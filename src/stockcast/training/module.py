@@ -15,7 +15,11 @@ from stockcast.forecasting.metrics import pooled_errors
 from stockcast.models.cores import fit_to_series
 from stockcast.models.network import PriceForecaster
 from stockcast.training.distributed import gather_rows
+from stockcast.training.evaluated_recipe import LrDropShares
 from stockcast.training.losses import loss_and_forecast, member_losses
+
+# Where a checkpoint keeps the learning rates a fit started from and its scheduler's changes.
+LR_DROPS_KEY = "stockcast_lr_drops"
 
 
 class Forecaster(L.LightningModule):
@@ -37,9 +41,12 @@ class Forecaster(L.LightningModule):
         method_lr_scale: float = 1.0,
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str | None = None,
+        replayed_lr_drops: LrDropShares = (),
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"])
+        self.save_hyperparameters(
+            ignore=["net", "loss", "optimizer", "scheduler", "replayed_lr_drops"]
+        )
         self.automatic_optimization = False
         self.net = net
         self.loss_fn = loss
@@ -49,9 +56,39 @@ class Forecaster(L.LightningModule):
         self.horizon = net.horizon
         self._outputs: dict[str, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {}
         self._train_losses: list[torch.Tensor] = []
+        # A fit of a fixed step budget (a refit, a fold, the held-back check) repeats the
+        # evaluated fit's learning-rate schedule: (share of its steps taken, each parameter
+        # group's rate relative to its start) from that share of the budget on.
+        self.replayed_lr_drops = [
+            (float(share), [float(scale) for scale in scales])
+            for share, scales in replayed_lr_drops
+        ]
+        # What this fit's scheduler did: [optimizer steps taken, each group's rate relative to
+        # its start] at each change; saved with every checkpoint, so a resumed fit keeps them.
+        # None: not known (a fit resumed from a checkpoint saved before they were kept).
+        self.lr_drops: list[list[Any]] | None = []
+        self._start_lrs: list[float] | None = None
 
     def forward(self, prices: torch.Tensor) -> torch.Tensor:
         return self.net(prices)
+
+    def on_train_start(self) -> None:
+        if self._start_lrs is None:  # a resumed fit has them from its checkpoint
+            self._start_lrs = [group["lr"] for group in self.optimizers().param_groups]
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[LR_DROPS_KEY] = {"start": self._start_lrs, "drops": self.lr_drops}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get(LR_DROPS_KEY)
+        if saved is None:
+            # Saved before the schedule was kept: its rates may already be lowered, from a start
+            # it does not record, so the schedule is unknown (a refit keeps the starting rate).
+            self._start_lrs, self.lr_drops = None, None
+        else:
+            drops = saved["drops"]
+            self._start_lrs = saved["start"]
+            self.lr_drops = None if drops is None else [list(drop) for drop in drops]
 
     def on_fit_start(self) -> None:
         # A kind fitted on the series themselves (ets) fits on this fit's train split, after
@@ -83,6 +120,8 @@ class Forecaster(L.LightningModule):
             loss = self.training_loss(windows)
             optimizer.zero_grad(set_to_none=True)
             self.manual_backward(loss)
+            if self.replayed_lr_drops:
+                self._replay_learning_rate(optimizer)
             if self.hparams.gradient_clip_val:
                 # trainer.gradient_clip_val: Lightning clips only what it steps itself.
                 self.clip_gradients(
@@ -96,6 +135,20 @@ class Forecaster(L.LightningModule):
         # per epoch: a short series has epochs of one step, and one tracking-store write per
         # epoch was a quarter of a daily fit's time.
         self._train_losses.extend(losses)
+
+    def _replay_learning_rate(self, optimizer: Any) -> None:
+        """Each group's learning rate as the evaluated fit had it at this share of its budget.
+        The weights' group is always the first, so a refit that kept fewer candidates, and has
+        no smoothing group, reads the first ratio of each change."""
+        taken, budget = self.trainer.global_step, self.trainer.max_steps
+        scales: list[float] = []
+        for share, values in self.replayed_lr_drops:
+            if taken >= round(share * budget):
+                scales = values
+        for index, (group, start) in enumerate(
+            zip(optimizer.param_groups, self._start_lrs or (), strict=True)
+        ):
+            group["lr"] = start * (scales[index] if scales else 1.0)
 
     def _shared_eval_step(self, stage: str, windows: torch.Tensor, batch_idx: int) -> None:
         """One step for val and test: scaled loss for the scheduler, price forecasts and each
@@ -196,12 +249,18 @@ class Forecaster(L.LightningModule):
         scheduler = self.lr_schedulers()
         if scheduler is None or self.trainer.sanity_checking:
             return
+        groups = self.optimizers().param_groups
+        before = [group["lr"] for group in groups]
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             value = self.trainer.callback_metrics.get(self.hparams.scheduler_monitor)
             if value is not None:
                 scheduler.step(value)
         else:
             scheduler.step()
+        now = [group["lr"] for group in groups]
+        if now != before and self._start_lrs and self.lr_drops is not None:
+            ratios = [lr / start for lr, start in zip(now, self._start_lrs, strict=True)]
+            self.lr_drops.append([int(self.trainer.global_step), ratios])
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """The network's weights at the optimizer's learning rate, and a statistical method's

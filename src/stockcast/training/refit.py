@@ -47,6 +47,7 @@ from stockcast.serving.metadata import (
 )
 from stockcast.training.batched import forward_in_batches
 from stockcast.training.beside import Beside, fits_beside
+from stockcast.training.evaluated_recipe import LrDropShares
 from stockcast.training.export import save_model_dir
 from stockcast.training.fixed_steps import refit_network, windows_per_step
 from stockcast.training.pruning import kept_candidates
@@ -78,15 +79,16 @@ def held_back_check(
     optimizer_steps: int,
     batch_size: int,
     member_weights: Sequence[float] | None,
+    lr_drops: LrDropShares = (),
 ) -> dict[str, Any]:
     """Whether the refit would help, judged on validation only: the late half of the validation
     split is held back, the refit's configuration (`cfg`: for an ensemble, the candidates the
-    refit keeps) is fitted again on train plus the early half (the refit's budget rule, and
-    `member_weights`: the evaluated weights of the members `cfg` has, None for their mean), and
-    both that fit and the evaluated model forecast the held-back windows. `helps` when the fit
-    with more history has the smaller MASE there (each window's errors over its own series'
-    train scale: on a panel every series counts in its own units; one series: the MAE's
-    verdict)."""
+    refit keeps) is fitted again on train plus the early half (the refit's budget rule and
+    learning-rate schedule, `lr_drops`, and `member_weights`: the evaluated weights of the
+    members `cfg` has, None for their mean), and both that fit and the evaluated model forecast
+    the held-back windows. `helps` when the fit with more history has the smaller MASE there
+    (each window's errors over its own series' train scale: on a panel every series counts in
+    its own units; one series: the MAE's verdict)."""
     sizes = prepared.window
     early, late = split_in_time(prepared.splits["val"], sizes.previous_time_window)
     held_back = late.origins(sizes)
@@ -98,7 +100,7 @@ def held_back_check(
     )
     more = replace(prepared, splits={**prepared.splits, "train": joined})
     steps = refit_steps(cfg, optimizer_steps, prepared, len(joined.window_starts(sizes)))
-    with_more, _, _ = refit_network(cfg, more, steps, batch_size)
+    with_more, _, _ = refit_network(cfg, more, steps, batch_size, lr_drops)
     with_more.set_member_weights(member_weights)
     spec = model_spec(evaluated)
     scored = saved_forecaster(spec, load_file(str(model_artifact(evaluated, "weights"))))
@@ -125,10 +127,14 @@ def _held_back_errors(net: Any, windows: Any, batch_size: int) -> np.ndarray:
 
 
 def _refit_arrays(
-    cfg: DictConfig, history: PreparedData, optimizer_steps: int, batch_size: int
+    cfg: DictConfig,
+    history: PreparedData,
+    optimizer_steps: int,
+    batch_size: int,
+    lr_drops: LrDropShares,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any] | None]:
     """`refit_network`'s result as plain values, to cross from a child process."""
-    net, spec, warm_source = refit_network(cfg, history, optimizer_steps, batch_size)
+    net, spec, warm_source = refit_network(cfg, history, optimizer_steps, batch_size, lr_drops)
     state = {key: value.detach().cpu().numpy() for key, value in net.state_dict().items()}
     return state, spec, warm_source
 
@@ -153,6 +159,7 @@ def refit_where_it_helps(
     batch_size: int,
     splits: Sequence[str] = SPLITS,
     evaluated_hash: str | None = None,
+    lr_drops: LrDropShares = (),
 ) -> dict[str, Any]:
     """The refit the pipeline registers. Unless `pipeline.refit_check` is on and its held-back
     check finds that more history does not help (then `output` is a copy of the evaluated model
@@ -162,7 +169,9 @@ def refit_where_it_helps(
     and refit fit only the candidates its evaluated weights kept (`kept_candidates`). The refit
     step and the accuracy benchmark both decide here, so the benchmark scores the model the
     pipeline would register. `evaluated_hash`: the evaluated folder's digest when the caller
-    has it already."""
+    has it already. `lr_drops`: the evaluated fit's learning-rate schedule, as (share of its
+    steps taken, rate relative to the start), which every fit here repeats at the same shares
+    of its own budget (`evaluated_lr_drops`)."""
     history = history_for_refit(prepared, splits)
     evaluated_spec = model_spec(evaluated)
     # The candidates the evaluated weights gave next to nothing are not fitted again.
@@ -173,7 +182,7 @@ def refit_where_it_helps(
     steps = refit_steps(cfg, optimizer_steps, prepared, history_windows)
     # Where it can, the refit runs in a child beside the check: the same bytes as after it.
     beside = (
-        Beside(lambda: _refit_arrays(cfg, history, steps, batch_size))
+        Beside(lambda: _refit_arrays(cfg, history, steps, batch_size, lr_drops))
         if cfg.pipeline.refit_check and fits_beside(cfg)
         else None
     )
@@ -181,7 +190,9 @@ def refit_where_it_helps(
     try:
         if cfg.pipeline.refit_check:
             weights = (combination or {}).get("weights")
-            check = held_back_check(cfg, prepared, evaluated, optimizer_steps, batch_size, weights)
+            check = held_back_check(
+                cfg, prepared, evaluated, optimizer_steps, batch_size, weights, lr_drops
+            )
             if not check["helps"]:
                 shutil.copytree(evaluated, output)
                 reason = check.get("reason") or (
@@ -193,7 +204,7 @@ def refit_where_it_helps(
                 return {"refit": False, "reason": reason, "check": check,
                         "check_left_out": kept.left_out}  # fmt: skip
         if beside is None:
-            net, spec, warm_source = refit_network(cfg, history, steps, batch_size)
+            net, spec, warm_source = refit_network(cfg, history, steps, batch_size, lr_drops)
         else:
             state, spec, warm_source = beside.result()
             net = saved_forecaster(spec, {k: torch.from_numpy(v) for k, v in state.items()})
@@ -211,6 +222,9 @@ def refit_where_it_helps(
     record = {
         "evaluated_model_hash": evaluated_hash or folder_contents(evaluated).digest,
         "evaluated_optimizer_steps": optimizer_steps,
+        # Each parameter group's learning rate relative to its start from each share of the
+        # steps on (the evaluated fit's schedule).
+        "lr_drop_shares": [[share, list(scales)] for share, scales in lr_drops],
         "budget": cfg.pipeline.refit_budget,
         # No steps taken where nothing learns (a refit that kept only its ets candidate).
         "optimizer_steps": steps if net.learns else 0,

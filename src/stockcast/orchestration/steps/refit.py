@@ -20,6 +20,7 @@ from stockcast.serving.metadata import read_model_metadata
 from stockcast.training.evaluated_recipe import (
     check_same_data,
     evaluated_budget,
+    evaluated_lr_drops,
     pinned_processes,
     pinned_warm_start,
     read_train_metrics,
@@ -54,7 +55,14 @@ def run_refit(cfg: DictConfig) -> dict[str, Any]:
     _clear(output)
     pinned = pinned_processes(pinned_warm_start(cfg, metrics, metrics_path), metrics)
     outcome = refit_where_it_helps(
-        pinned, prepared, evaluated, output, optimizer_steps, batch_size, evaluated_hash=digest
+        pinned,
+        prepared,
+        evaluated,
+        output,
+        optimizer_steps,
+        batch_size,
+        evaluated_hash=digest,
+        lr_drops=evaluated_lr_drops(metrics),
     )
     if not outcome["refit"]:
         log.info("registering the evaluated model as it is: %s", outcome["reason"])
