@@ -30,8 +30,11 @@ from stockcast.registry.versions import (
     MLFLOW_TAG_KEY_MAX_LENGTH,
 )
 
-# What a model name must not hold: the quotes of the store's search filters.
-MODEL_NAME_FORBIDDEN = ("'", '"')
+# A registered model's name: what MLflow stores and resolves (no '/' or ':', not a path such as
+# '..x'; a '?' cuts its models:/ URI short), what the store's search filters take (no quotes),
+# and what a cloud step's shell passes as one word (no spaces); MLflow refused the first only at
+# registration, after the whole run's work, and a space broke the Azure step after training.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # What the MLflow store takes as a registered model's alias, and the names it reserves (the
 # champion alias's own length limit is ALIAS_MAX_LENGTH below).
 ALIAS_PATTERN = re.compile(r"[\w\-]+")
@@ -155,9 +158,10 @@ class TrainSettings(Section):
 
 
 def _registered_model_name(value: str) -> str:
-    if any(c in value for c in MODEL_NAME_FORBIDDEN):
+    if not MODEL_NAME.fullmatch(value):
         raise ValueError(
-            f"is {value!r}; a registered model name holds none of {' '.join(MODEL_NAME_FORBIDDEN)}"
+            f"is {value!r}; a registered model name is letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit"
         )
     return value
 

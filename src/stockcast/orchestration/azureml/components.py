@@ -98,17 +98,29 @@ def build_command(
     return " ".join(tokens)
 
 
-def substitute_placeholders(text: str, folders: Mapping[str, str] | None = None) -> str:
+def string_parameters(sc: SubmitConfig, steps: Sequence[Step] = STEPS) -> dict[str, str]:
+    """Each string port's value as the pipeline passes it (its key's configured value): what
+    `${{inputs.<port>}}` becomes on a node, where a folder port becomes a path."""
+    return {
+        port.name: str(OmegaConf.select(sc.cfg, port.key))
+        for step in steps
+        for port in step.inputs
+        if port.kind == STRING
+    }
+
+
+def substitute_placeholders(text: str, values: Mapping[str, str] | None = None) -> str:
     """Do what Azure ML and the shell would: fill `${{inputs.x}}`/`${{outputs.y}}` and `$(date)`.
 
-    `folders` maps a port name to a local folder; unnamed ports get a stand-in path. Used to
-    compose and to run the cloud command lines locally before anything is paid for.
+    `values` maps a port name to what the node gets for it: a local folder, or a string port's
+    value (`string_parameters`); unnamed ports get a stand-in path. Used to compose and to run
+    the cloud command lines locally before anything is paid for.
     """
-    folders = folders or {}
+    values = values or {}
 
     def port(match: re.Match[str]) -> str:
         kind, name = match.group(1), match.group(2)
-        return folders.get(name, f"{PLACEHOLDER_ROOT}/{kind}/{name}")
+        return values.get(name, f"{PLACEHOLDER_ROOT}/{kind}/{name}")
 
     text = BINDING_PATTERN.sub(port, text)
     return DATE_PATTERN.sub(lambda m: datetime.now(UTC).strftime(m.group(1)), text)
