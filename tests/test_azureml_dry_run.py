@@ -52,6 +52,7 @@ def test_every_file_is_written(dry_run_dir: Path) -> None:
     assert names == {
         "pipeline.yaml",
         "schedule.yaml",
+        "schedule_pipeline.yaml",
         "train_job.yaml",
         "endpoint.yaml",
         "deployment.yaml",
@@ -113,9 +114,9 @@ def test_components_round_trip(dry_run_dir: Path) -> None:
     assert (context / "Dockerfile").is_file()
 
 
-def test_schedule_references_the_pipeline_file_and_round_trips(dry_run_dir: Path) -> None:
+def test_schedule_references_its_own_pipeline_file_and_round_trips(dry_run_dir: Path) -> None:
     raw = yaml.safe_load((dry_run_dir / "schedule.yaml").read_text())
-    assert raw["create_job"] == "./pipeline.yaml"
+    assert raw["create_job"] == "./schedule_pipeline.yaml"
     schedule = load_schedule(dry_run_dir / "schedule.yaml")
     assert schedule._validate().passed
     schedule._to_rest_object()
@@ -124,6 +125,24 @@ def test_schedule_references_the_pipeline_file_and_round_trips(dry_run_dir: Path
     assert schedule.trigger.time_zone == "UTC"
     assert schedule.create_job.settings.force_rerun is True
     assert schedule.create_job.jobs["prepare"].component.command.count("$(date -u +%Y-%m-%d)") == 1
+
+
+def test_a_later_pipeline_dry_run_leaves_the_schedules_job_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The schedule's create_job was ./pipeline.yaml, which `make submit DRY_RUN=1` of another
+    experiment rewrote: `az ml schedule create` then made a schedule named for one experiment
+    that trained and registered another."""
+    out = tmp_path / "dry_run"
+    monkeypatch.setenv("AZUREML_SUBSCRIPTION_ID", FAKE_SUBSCRIPTION)
+    monkeypatch.setenv("AZUREML_RESOURCE_GROUP", "rg-forecast")
+    monkeypatch.setenv("AZUREML_WORKSPACE_NAME", "ws-forecast")
+    main(["schedule", "--dry-run", *OVERRIDES, f"azureml.dry_run_dir={out}"])
+    main(["pipeline", "--dry-run", "experiment=auto", f"azureml.dry_run_dir={out}"])
+    assert "experiment=auto" in (out / "pipeline.yaml").read_text()
+    schedule = load_schedule(out / "schedule.yaml")
+    command = schedule.create_job.jobs["train"].component.command
+    assert "experiment=mlp_w30" in command and "experiment=auto" not in command
 
 
 def test_training_job_round_trips(dry_run_dir: Path) -> None:

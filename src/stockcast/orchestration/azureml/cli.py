@@ -21,6 +21,7 @@ from stockcast.orchestration.azureml.dry_run import (
     DEPLOYMENT_FILE,
     ENDPOINT_FILE,
     PIPELINE_FILE,
+    SCHEDULE_PIPELINE_FILE,
     TRAINING_JOB_FILE,
     write_components,
     write_entity,
@@ -97,7 +98,7 @@ def submit_schedule(sc: SubmitConfig, dry_run: bool) -> None:
     schedule = build_schedule(sc.azure.schedule, job)
     if dry_run:
         out = _dry_run_dir(sc)
-        paths = [write_entity(job, out / PIPELINE_FILE), write_schedule(schedule, out)]
+        paths = [write_entity(job, out / SCHEDULE_PIPELINE_FILE), write_schedule(schedule, out)]
         _report(paths, sc, f"az ml schedule create -f {_shown(paths[1], sc)}")
         return
     created = _client(sc).schedules.begin_create_or_update(schedule).result()

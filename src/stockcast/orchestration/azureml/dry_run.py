@@ -22,6 +22,9 @@ from stockcast.orchestration.azureml.settings import AzureMLConfigError
 
 PIPELINE_FILE = "pipeline.yaml"
 SCHEDULE_FILE = "schedule.yaml"
+# The schedule's own pipeline: a later `make submit` dry run (another experiment, perhaps)
+# rewrites pipeline.yaml, and the schedule must still create the job it was made with.
+SCHEDULE_PIPELINE_FILE = "schedule_pipeline.yaml"
 TRAINING_JOB_FILE = "train_job.yaml"
 ENDPOINT_FILE = "endpoint.yaml"
 DEPLOYMENT_FILE = "deployment.yaml"
@@ -89,7 +92,9 @@ def write_components(components: Mapping[str, Any], out_dir: Path) -> list[Path]
     ]
 
 
-def write_schedule(schedule: Any, out_dir: Path, pipeline_file: str = PIPELINE_FILE) -> Path:
+def write_schedule(
+    schedule: Any, out_dir: Path, pipeline_file: str = SCHEDULE_PIPELINE_FILE
+) -> Path:
     """The schedule with `create_job` pointing at the pipeline file beside it, as the CLI expects."""
     content = entity_dict(schedule)
     content["create_job"] = f"./{pipeline_file}"
