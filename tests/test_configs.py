@@ -216,6 +216,27 @@ def test_the_schema_knows_every_lightning_trainer_and_early_stopping_argument() 
             "cannot read the override 'data.separator=;': a value holding ';' is quoted for "
             "Hydra, and the whole override for the shell: \"data.separator=';'\".",
         ),
+        (  # Hydra's own words named no way out: a comma outside -m is a sweep it cannot run
+            ["model.hidden_sizes=64,64"],
+            "cannot read the override 'model.hidden_sizes=64,64': a comma separates the values "
+            "of a sweep, which only a multirun takes (-m, where the command has one); for one "
+            "value, write a list in brackets (model.hidden_sizes=[64,64]) or quote a value "
+            "holding a comma for Hydra and the whole override for the shell "
+            "(\"model.hidden_sizes='64,64'\").",
+        ),
+        (  # A list of a group's options merges them silently: the last one wins.
+            ["experiment=auto,mlp_w10"],
+            "cannot read the override 'experiment=auto,mlp_w10': a comma separates the values "
+            "of a sweep, which only a multirun takes (-m, where the command has one); choose "
+            "one experiment option for a single run.",
+        ),
+        (  # A quote in the value: the whole override is named, not the part before it.
+            ["data=csv", "data.value_column='Adj Close',Close"],
+            "cannot read the override \"data.value_column='Adj Close',Close\": a comma "
+            "separates the values of a sweep, which only a multirun takes (-m, where the "
+            "command has one); for one value, write a list in brackets "
+            "(data.value_column=['Adj Close',Close]) or give a single value.",
+        ),
     ],
 )
 def test_composition_mistakes_are_one_sentence(make_cfg, overrides, sentence: str) -> None:

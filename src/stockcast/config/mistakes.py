@@ -17,7 +17,10 @@ from typing import Any
 
 from stockcast.config.overrides import override_key
 from stockcast.errors import error_text, first_line
+from stockcast.paths import PROJECT_ROOT
 
+# The config groups' folders (a group takes one option in a single run).
+CONFIG_DIR = PROJECT_ROOT / "configs"
 # Composes a config by name with overrides, raising Hydra's own errors.
 Composer = Callable[[str, Sequence[str]], Any]
 # How close a name must be (difflib's ratio) to be offered as the one meant.
@@ -166,6 +169,9 @@ def composition_error(
             if positions:
                 return unknown_position(key, len(names), f"the {config_name} config")
             return unknown_key(key, names, f"the {config_name} config")
+    ambiguous = re.match(r"Ambiguous value for argument '(.*)'$", lines[0])
+    if ambiguous is not None:
+        return _comma_outside_a_sweep(ambiguous.group(1))
     present = re.match(r"Could not append to config\. An item is already at '([^']+)'", lines[0])
     if present is not None:
         key = present.group(1)
@@ -173,6 +179,29 @@ def composition_error(
     # Hydra ends some first lines with a colon and gives the reason on the next one.
     reason = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
     return f"{f'cannot compose the {config_name} config: ' if lead is None else lead}{reason}"
+
+
+def _comma_outside_a_sweep(override: str) -> str:
+    """Hydra reads a comma as the start of a sweep (`x=1,2`), which only a multirun runs. A
+    config group takes one option in a single run: a list of options in brackets would merge
+    them, each overriding the one before, without a word."""
+    key, _, value = override.partition("=")
+    sweep = (
+        f"cannot read the override {override!r}: a comma separates the values of a sweep, "
+        "which only a multirun takes (-m, where the command has one)"
+    )
+    group = key.lstrip("+~")
+    if "." not in group and (CONFIG_DIR / group).is_dir():
+        return f"{sweep}; choose one {group} option for a single run."
+    # A value already quoted in parts (`'Adj Close',Close`) is not quoted again.
+    quoted = any(mark in value for mark in "'\"")
+    instead = (
+        "give a single value"
+        if quoted
+        else "quote a value holding a comma for Hydra and the whole override for the shell "
+        f"(\"{key}='{value}'\")"
+    )
+    return f"{sweep}; for one value, write a list in brackets ({key}=[{value}]) or {instead}."
 
 
 def _list_position_in_words(
