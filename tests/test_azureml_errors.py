@@ -60,6 +60,9 @@ def test_missing_workspace_says_what_and_how_to_dry_run(
     for needed in ("subscription", "resource group", "workspace name", "DRY_RUN=1"):
         assert needed in err
     _one_sentence(err)
+    # A schedule verb's dry run writes no YAML; it says what the command would do.
+    does = "see what it would do" if verb.startswith("schedule-") else "only write the YAML"
+    assert err.endswith(f" to {does}.")
 
 
 def test_missing_part_of_the_workspace_is_named(
@@ -230,7 +233,7 @@ def test_a_schedule_the_workspace_lacks_is_named_with_how_to_create_it(
         raise ResourceNotFoundError("(ResourceNotFound) The Resource '.../workspaces/typo-ws'")
 
     client = mock.Mock(schedules=mock.Mock(get=absent))
-    monkeypatch.setattr(cli, "_client", lambda sc: client)
+    monkeypatch.setattr(cli, "_client", lambda sc, *_: client)
     err = _error_of([verb], capsys)
     assert err == (
         "error: the workspace has no schedule pipeline_stock_predictor-daily (its name comes "

@@ -58,8 +58,10 @@ from stockcast.orchestration.azureml.workspace import (
 )
 
 
-def _client(sc: SubmitConfig):
-    return ml_client(resolve_workspace(sc.azure.workspace, sc.root))
+def _client(sc: SubmitConfig, dry_run_does: str = "only write the YAML"):
+    """The workspace's client; without a workspace, a refusal that offers the command's dry
+    run, which does `dry_run_does`."""
+    return ml_client(resolve_workspace(sc.azure.workspace, sc.root, DRY_RUN, dry_run_does))
 
 
 def _dry_run_dir(sc: SubmitConfig) -> Path:
@@ -165,7 +167,8 @@ def _schedule_verb(action: str) -> Callable[[SubmitConfig, bool], None]:
         if dry_run:
             print(f"dry run: would {action} schedule {name}")
             return
-        schedules = _client(sc).schedules
+        # Their dry run writes no YAML: it says what the command would do.
+        schedules = _client(sc, "see what it would do").schedules
         try:
             schedules.get(name)
         except ResourceNotFoundError as err:

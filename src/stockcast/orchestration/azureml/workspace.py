@@ -58,10 +58,13 @@ def _from_config_json(path: Path, dry_run: str | None = DRY_RUN) -> dict[str, st
 
 
 def resolve_workspace(
-    settings: DictConfig, root: Path, dry_run: str | None = DRY_RUN
+    settings: DictConfig,
+    root: Path,
+    dry_run: str | None = DRY_RUN,
+    dry_run_does: str = "only write the YAML",
 ) -> WorkspaceRef:
     """Config values first, then config.json for whatever they leave empty. `dry_run`: how to
-    dry-run the command instead, where it has a dry run to suggest."""
+    dry-run the command instead, where it has a dry run to suggest, and what that does."""
     values = {key: settings.get(key) for key in WORKSPACE_KEYS}
     if settings.config_file and not Path(settings.config_file).is_file():
         raise AzureMLConfigError(
@@ -79,7 +82,7 @@ def resolve_workspace(
             f"No Azure ML workspace configured: missing {', '.join(missing)}; set those "
             f"environment variables, put azureml.workspace values in configs/local/azureml.yaml "
             + (
-                f"or add Azure's config.json, or run with {dry_run} to only write the YAML."
+                f"or add Azure's config.json, or run with {dry_run} to {dry_run_does}."
                 if dry_run
                 else "or add Azure's config.json."
             )
