@@ -185,6 +185,25 @@ def test_gbm_starts_at_the_start_price_and_is_seeded() -> None:
 # ---- bad input: one clear sentence each ---------------------------------------------------
 
 
+def test_data_that_never_moves_is_refused_as_such(make_cfg, tmp_path: Path) -> None:
+    """A file of one price throughout was told to leave out its flat start (the train split's
+    refusal), where the data holds nothing else."""
+    csv = tmp_path / "constant.csv"
+    csv.write_text("value\n" + "12.5\n" * 120)
+    cfg = make_cfg(
+        "data=csv", f"data.path={csv}", "data.date_column=null", "data.value_column=value"
+    )
+    with pytest.raises(DataError) as refused:
+        prepare_data(plain(cfg.data))
+    assert str(refused.value) == (
+        "the series holds one value throughout (first 12.5), so there is nothing to forecast; "
+        "check that data.value_column names the prices."
+    )
+    # A synthetic market has no column to blame.
+    with pytest.raises(DataError, match=r"forecast; check the data's settings \(a market"):
+        prepare_data(plain(make_cfg("data.volatility=0", "data.drift=0").data))
+
+
 def test_series_too_short_for_a_split(make_cfg) -> None:
     cfg = make_cfg("data.length=30")
     with pytest.raises(DataError, match=r"val split gets 4.*at least next_time_window = 5"):

@@ -205,6 +205,23 @@ def check_series_values(
         _check_float32_range(item, name)
 
 
+def refuse_constant_data(series: Sequence[Series], read_from_a_file: bool) -> None:
+    """Data in which no series ever moves: nothing to forecast, and no scale to measure errors
+    in (the train split's own check would blame a flat start the data does not have)."""
+    if any(len(item.values) and np.ptp(item.values) > 0 for item in series):
+        return
+    what = "the series" if len(series) == 1 else f"each of the {len(series)} series"
+    check = (
+        "check that data.value_column names the prices"
+        if read_from_a_file
+        else "check the data's settings (a market without volatility never moves)"
+    )
+    raise DataError(
+        f"{what} holds one value throughout (first {series[0].values[0]:g}), so there is "
+        f"nothing to forecast; {check}."
+    )
+
+
 def _check_float32_range(item: Series, name: str) -> None:
     """Values whose scaled statistics (a window's spread, the naive MAE) overflow or vanish in
     float32 would train a model that forecasts NaN: refuse them and say how to rescale."""

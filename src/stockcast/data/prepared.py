@@ -12,7 +12,11 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.calendar import day_text
-from stockcast.data.checks import check_series_values, refuse_moves_float32_cannot_hold
+from stockcast.data.checks import (
+    check_series_values,
+    refuse_constant_data,
+    refuse_moves_float32_cannot_hold,
+)
 from stockcast.data.date_steps import data_rhythm, refuse_date_gaps
 from stockcast.data.mase_scales import naive_one_step_mae
 from stockcast.data.scaling import fit_scaler
@@ -207,6 +211,7 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     known = known_data(data_cfg)
     series = known.series
     check_series_values(series, bool(data_cfg.get("allow_non_positive", False)))
+    refuse_constant_data(series, read_from_a_file=data_cfg.get("path") is not None)
     refuse_date_gaps(series)
     inputs = "shortest_window" if requested == AUTO else "previous_time_window"
     refuse_short_series(series, shortest, data_cfg["split"], inputs)
