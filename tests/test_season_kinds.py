@@ -598,3 +598,36 @@ def test_a_seasonal_window_too_short_for_the_season_is_said(
     assert (
         "the data's season is 12 values, but a seasonal member reads 10, fewer than two seasons"
     ) in caplog.text
+
+
+def test_a_candidate_window_longer_than_the_datas_is_said(
+    make_cfg, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """A candidate asking for more values than the data's window holds reads the whole window,
+    as the whole-window MLP of experiment=auto already does: said, not silently."""
+    import logging
+
+    from stockcast.training.fit import warn_of_cut_candidate_windows
+
+    cfg = make_cfg("experiment=auto", "model.candidates.0.window=500")
+    with caplog.at_level(logging.WARNING, logger="stockcast.training.fit"):
+        warn_of_cut_candidate_windows(cfg.model, 500)
+        assert caplog.text == ""
+        warn_of_cut_candidate_windows(cfg.model, 16)
+    assert (
+        "model.candidates.0.window is 500, more than the 16 values the data's window holds, so "
+        "it reads all 16; set data.previous_time_window, or a smaller window"
+    ) in caplog.text
+    assert "candidates.1" not in caplog.text, "a candidate reading the whole window asks none"
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="stockcast.training.fit"):
+        run_train(
+            tmp_path,
+            tmp_path / "run",
+            "experiment=auto",
+            "model.candidates.0.window=500",
+            "trainer.max_steps=2",
+            "logger=none",
+            "fit.folds=0",
+        )
+    assert "model.candidates.0.window is 500, more than the" in caplog.text, "the fit says it"

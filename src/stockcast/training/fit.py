@@ -153,6 +153,22 @@ def run_training(
     return summary
 
 
+def warn_of_cut_candidate_windows(model_cfg: DictConfig, window: int) -> None:
+    """Say where an ensemble's candidate asks for more values than the data's window holds: it
+    reads the whole window instead, perhaps as another candidate already does."""
+    for number, candidate in enumerate(model_cfg.get("candidates") or []):
+        asked = candidate.get("window")
+        if asked is not None and int(asked) > window:
+            log.warning(
+                "model.candidates.%d.window is %d, more than the %d values the data's window "
+                "holds, so it reads all %d; set data.previous_time_window, or a smaller window",
+                number,
+                int(asked),
+                window,
+                window,
+            )
+
+
 def warn_of_seasonless_windows(core: Any, season: int) -> None:
     """Say where a seasonal kind's window is too short for the data's season, which it then
     leaves out of its model: the spec still records the data's season."""
@@ -177,6 +193,7 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     resume_from = resume_checkpoint(cfg, prepared.meta)
     datamodule, model, spec = build_datamodule_and_model(cfg, prepared)
     warn_of_seasonless_windows(model.net.core, prepared.season_length)
+    warn_of_cut_candidate_windows(cfg.model, prepared.window.previous_time_window)
     if resume_from is not None:
         check_checkpoint_fits(resume_from, model)
     warm = start_warm(cfg, model, spec, output_dir, prepared.meta.get("last_date"))
