@@ -264,7 +264,11 @@ def test_each_step_runs_alone_as_its_command_line(
     )
     ran = run_pipeline(seeded_tmp, "pipeline.executor=subprocess")
     assert "registered pipeline_stock_predictor version 1" in ran.stdout
-    assert "start-up s" in ran.stdout
+    # Each step's row adds up: start-up, work and a step process's exit make its total.
+    table = ran.stdout[ran.stdout.index("step       start-up s") :].splitlines()
+    for row in table[1:7]:
+        startup, work, ending, total = (float(cell) for cell in row.split()[1:5])
+        assert startup + work + ending == pytest.approx(total, abs=0.11), row
     run = pipeline_dirs(seeded_tmp)[0]
     for step in ("prepare", "train", "evaluate", "register"):
         assert (run / step / "timing.json").is_file(), step
