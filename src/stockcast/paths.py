@@ -16,8 +16,16 @@ from typing import Any
 
 # src/stockcast/paths.py -> the checkout.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The Hydra configs every command composes.
+CONFIG_DIR = PROJECT_ROOT / "configs"
 URI_PREFIXES = ("sqlite:///", "file://")
 ELIDED = "..."
+
+
+def is_config_group(name: str) -> bool:
+    """Whether a top-level config key names a config group (a folder of options, such as
+    `experiment` or `model`) rather than a setting."""
+    return "." not in name and (CONFIG_DIR / name).is_dir()
 
 
 def _is_absolute(text: str) -> bool:

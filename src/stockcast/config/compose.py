@@ -18,9 +18,7 @@ from stockcast.config.composed import compose_reusing_choices
 from stockcast.config.mistakes import composition_error
 from stockcast.data.calendar import today_utc
 from stockcast.errors import ConfigError, first_line
-from stockcast.paths import PROJECT_ROOT
-
-CONFIG_DIR = PROJECT_ROOT / "configs"
+from stockcast.paths import CONFIG_DIR, PROJECT_ROOT
 
 
 def project_root() -> str:

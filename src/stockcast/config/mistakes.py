@@ -17,10 +17,8 @@ from typing import Any
 
 from stockcast.config.overrides import override_key
 from stockcast.errors import error_text, first_line
-from stockcast.paths import PROJECT_ROOT
+from stockcast.paths import is_config_group
 
-# The config groups' folders (a group takes one option in a single run).
-CONFIG_DIR = PROJECT_ROOT / "configs"
 # Composes a config by name with overrides, raising Hydra's own errors.
 Composer = Callable[[str, Sequence[str]], Any]
 # How close a name must be (difflib's ratio) to be offered as the one meant.
@@ -191,7 +189,7 @@ def _comma_outside_a_sweep(override: str) -> str:
         "which only a multirun takes (-m, where the command has one)"
     )
     group = key.lstrip("+~")
-    if "." not in group and (CONFIG_DIR / group).is_dir():
+    if is_config_group(group):
         return f"{sweep}; choose one {group} option for a single run."
     # A value already quoted in parts (`'Adj Close',Close`) is not quoted again.
     quoted = any(mark in value for mark in "'\"")

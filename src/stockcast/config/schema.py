@@ -24,7 +24,6 @@ from omegaconf.errors import InterpolationResolutionError
 from pydantic import BaseModel, ValidationError, create_model
 
 from stockcast.config.client_sections import PredictConfig, ServeConfig
-from stockcast.config.compose import CONFIG_DIR
 from stockcast.config.data_schema import DATA_SOURCES, DataCommon
 from stockcast.config.mistakes import settings_under_group, unknown_key, unresolved
 from stockcast.config.pipeline_sections import PipelineConfig, ReplayConfig
@@ -33,6 +32,7 @@ from stockcast.errors import ConfigError
 from stockcast.fields import Section, config_fields
 from stockcast.models.kind import builtin_kinds, model_kind
 from stockcast.models.settings import ModelSettings
+from stockcast.paths import is_config_group
 
 # Which schema a composed config answers to, by a key only that config has, and its name.
 SCHEMAS: tuple[tuple[str, type[Section], str], ...] = (
@@ -145,7 +145,7 @@ def _refuse_unknown_key(
     if found is not None:
         name = next(name for _, schema, name in SCHEMAS if schema is base)
         chosen = _chosen(node, found[0]) if not prefix else None
-        if not prefix and (chosen or (CONFIG_DIR / found[0]).is_dir()):
+        if not prefix and (chosen or is_config_group(found[0])):
             # A config group's name at the top level: its file's settings landed under it.
             raise ConfigError(settings_under_group(found[0], chosen))
         raise ConfigError(unknown_key(*found, f"the {name} config"))
