@@ -128,7 +128,7 @@ def test_the_folds_repeat_the_evaluated_learning_rate_schedule(
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     best, drops = metrics["best_step"], metrics["lr_drops"]
     assert len(drops) >= 2 and drops[-1][0] < best, drops
-    shares = [(step / best, scales) for step, scales in drops]
+    shares = [(step / best, tuple(scales)) for step, scales in drops]
     assert fitted == [(best, metrics["batch_size"], shares)] * metrics["folds"]["folds"]
 
 

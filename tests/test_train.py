@@ -690,8 +690,7 @@ def test_the_schedule_a_refit_repeats_is_the_one_before_the_best_step() -> None:
     """A drop recorded after N steps sets the rate of step N + 1 on: one at the best step's own
     validation took no part in the evaluated model. Shares are of the best step; a schedule not
     known (null) or not recorded (an older train step) is the starting rate throughout."""
-    from stockcast.training.evaluated_recipe import evaluated_lr_drops
-    from stockcast.training.fit import lr_drops_before
+    from stockcast.training.evaluated_recipe import evaluated_lr_drops, lr_drops_before
 
     drops = [[30, [0.5, 0.5]], [60, [0.25, 0.5]], [90, [0.125, 0.25]]]
     assert lr_drops_before(drops, 60) == [[30, [0.5, 0.5]]]

@@ -66,16 +66,28 @@ def evaluated_budget(metrics: dict[str, Any], metrics_path: Path) -> tuple[int, 
     return int(metrics["best_step"]), int(metrics["batch_size"])
 
 
+def lr_drops_before(drops: list[list[Any]] | None, best_step: int) -> list[list[Any]] | None:
+    """The scheduler's changes ([steps taken, each group's rate relative to its start]) that
+    the steps up to the best one took: one recorded after N steps set the rate of step N + 1
+    on, so a change at the best step's own validation took no part in it. None where the
+    schedule is not known."""
+    if drops is None:
+        return None
+    return [[int(step), [float(s) for s in scales]] for step, scales in drops if step < best_step]
+
+
+def lr_drop_shares(drops: list[list[Any]] | None, best_step: int) -> LrDropShares:
+    """`drops` as shares of `best_step`, what a fit of another budget repeats; none where
+    there are none or they are not known: the starting rate throughout."""
+    best = max(1, int(best_step))
+    return [(int(step) / best, tuple(float(s) for s in scales)) for step, scales in drops or []]
+
+
 def evaluated_lr_drops(metrics: dict[str, Any]) -> LrDropShares:
-    """The evaluated fit's learning-rate schedule as (share of its best step's steps taken,
-    each parameter group's rate relative to its start): what a fit of another budget repeats
-    at the same shares. None recorded or known (a train step before the schedule was kept, or
-    a fit resumed from one): the starting rate throughout."""
-    best_step = max(1, int(metrics.get("best_step") or 1))
-    return [
-        (int(step) / best_step, tuple(float(scale) for scale in scales))
-        for step, scales in metrics.get("lr_drops") or []
-    ]
+    """The evaluated fit's learning-rate schedule (`lr_drops` in its metrics.json) as shares of
+    its best step: none recorded or known (a train step before the schedule was kept, or a fit
+    resumed from one) is the starting rate throughout."""
+    return lr_drop_shares(metrics.get("lr_drops"), int(metrics.get("best_step") or 1))
 
 
 def pinned_processes(cfg: DictConfig, metrics: dict[str, Any]) -> DictConfig:

@@ -39,6 +39,7 @@ from stockcast.training.distributed import (
     configured_world_size,
     is_launch_rank_zero,
 )
+from stockcast.training.evaluated_recipe import lr_drop_shares, lr_drops_before
 from stockcast.training.export import save_model_dir
 from stockcast.training.folds import FoldEvidence, fold_evidence
 from stockcast.training.metadata import model_metadata
@@ -236,7 +237,7 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
         best_step,
         datamodule.batch_size,
         warm=warm is not None,
-        lr_drops=[(step / best_step, scales) for step, scales in lr_drops or []],
+        lr_drops=lr_drop_shares(lr_drops, best_step),
     )
     combination = fit_member_weights(cfg, model.net, prepared, member_names(spec), folds)
     if combination is not None:
@@ -271,15 +272,6 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     return Fitted(
         model, spec, metrics, trainer, datamodule, loggers, best, best_step, lr_drops, warm, folds
     )
-
-
-def lr_drops_before(drops: list[list[Any]] | None, best_step: int) -> list[list[Any]] | None:
-    """The scheduler's changes that the steps up to the best one took: one recorded after N
-    steps set the rate of step N + 1 on, so a change at the best step's own validation took
-    no part in it. None where the schedule is not known."""
-    if drops is None:
-        return None
-    return [[int(step), [float(s) for s in scales]] for step, scales in drops if step < best_step]
 
 
 def step_budget(cfg: DictConfig, model: Forecaster, warm: WarmStart | None) -> dict[str, int]:

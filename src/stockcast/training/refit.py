@@ -169,9 +169,8 @@ def refit_where_it_helps(
     and refit fit only the candidates its evaluated weights kept (`kept_candidates`). The refit
     step and the accuracy benchmark both decide here, so the benchmark scores the model the
     pipeline would register. `evaluated_hash`: the evaluated folder's digest when the caller
-    has it already. `lr_drops`: the evaluated fit's learning-rate schedule, as (share of its
-    steps taken, rate relative to the start), which every fit here repeats at the same shares
-    of its own budget (`evaluated_lr_drops`)."""
+    has it already. `lr_drops`: the evaluated fit's learning-rate schedule (`LrDropShares`),
+    which every fit here repeats at the same shares of its own budget."""
     history = history_for_refit(prepared, splits)
     evaluated_spec = model_spec(evaluated)
     # The candidates the evaluated weights gave next to nothing are not fitted again.
