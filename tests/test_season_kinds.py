@@ -587,11 +587,11 @@ def test_a_seasonal_window_too_short_for_the_season_is_said(
     modelled none without a word, while the spec recorded the data's season."""
     import logging
 
-    from stockcast.training.fit import warn_of_seasonless_windows
+    from stockcast.training.window_warnings import warn_of_seasonless_windows
 
     short, long_enough = Theta(1, 10, 5, 12), HoltWinters(1, 30, 5, 12, 0.8)
     assert (short.season, long_enough.season) == (1, 12)
-    with caplog.at_level(logging.WARNING, logger="stockcast.training.fit"):
+    with caplog.at_level(logging.WARNING, logger="stockcast.training.window_warnings"):
         warn_of_seasonless_windows(long_enough, 12)
         assert caplog.text == ""
         warn_of_seasonless_windows(short, 12)
@@ -607,10 +607,10 @@ def test_a_candidate_window_longer_than_the_datas_is_said(
     as the whole-window MLP of experiment=auto already does: said, not silently."""
     import logging
 
-    from stockcast.training.fit import warn_of_cut_candidate_windows
+    from stockcast.training.window_warnings import warn_of_cut_candidate_windows
 
     cfg = make_cfg("experiment=auto", "model.candidates.0.window=500")
-    with caplog.at_level(logging.WARNING, logger="stockcast.training.fit"):
+    with caplog.at_level(logging.WARNING, logger="stockcast.training.window_warnings"):
         warn_of_cut_candidate_windows(cfg.model, 500)
         assert caplog.text == ""
         warn_of_cut_candidate_windows(cfg.model, 16)
@@ -620,7 +620,7 @@ def test_a_candidate_window_longer_than_the_datas_is_said(
     ) in caplog.text
     assert "candidates.1" not in caplog.text, "a candidate reading the whole window asks none"
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="stockcast.training.fit"):
+    with caplog.at_level(logging.WARNING, logger="stockcast.training.window_warnings"):
         run_train(
             tmp_path,
             tmp_path / "run",

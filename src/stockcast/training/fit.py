@@ -22,7 +22,6 @@ from stockcast.data.mase_scales import series_scales
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ConfigError
 from stockcast.files import write_json
-from stockcast.models.cores import seasonless_windows
 from stockcast.models.spec import member_names
 from stockcast.paths import portable
 from stockcast.registry.runs import close_orphaned_training_runs
@@ -61,6 +60,10 @@ from stockcast.training.summary import (
 )
 from stockcast.training.validation import diverged, falls_back_to_naive, fit_member_weights
 from stockcast.training.warm_start import WarmStart, start_warm
+from stockcast.training.window_warnings import (
+    warn_of_cut_candidate_windows,
+    warn_of_seasonless_windows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -152,37 +155,6 @@ def run_training(
     for line in training_summary(fitted.metrics, model_dir, run_id, tracking_uri).splitlines():
         log.info(line)
     return summary
-
-
-def warn_of_cut_candidate_windows(model_cfg: DictConfig, window: int) -> None:
-    """Say where an ensemble's candidate asks for more values than the data's window holds: it
-    reads the whole window instead, perhaps as another candidate already does."""
-    for number, candidate in enumerate(model_cfg.get("candidates") or []):
-        asked = candidate.get("window")
-        if asked is not None and int(asked) > window:
-            log.warning(
-                "model.candidates.%d.window is %d, more than the %d values the data's window "
-                "holds, so it reads all %d; set data.previous_time_window, or a smaller window",
-                number,
-                int(asked),
-                window,
-                window,
-            )
-
-
-def warn_of_seasonless_windows(core: Any, season: int) -> None:
-    """Say where a seasonal kind's window is too short for the data's season, which it then
-    leaves out of its model: the spec still records the data's season."""
-    windows = seasonless_windows(core, season)
-    if windows:
-        log.warning(
-            "the data's season is %d values, but a seasonal member reads %d, fewer than two "
-            "seasons, so it models no season; give it a window of at least %d "
-            "(data.previous_time_window=auto chooses one where the data is long enough)",
-            season,
-            min(windows),
-            2 * season,
-        )
 
 
 def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
