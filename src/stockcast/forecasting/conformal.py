@@ -171,9 +171,10 @@ def baseline_spread_profile(
     scale = volatility_scale(history.inputs, min_relative_scale, span, drift_free)
     errors = (history.actual - naive_forecast(history.inputs, horizon)) / scale
     if 1 < season <= history.inputs.shape[1]:
-        seasonal = history.actual - seasonal_naive_forecast(history.inputs, horizon, season)
-        if np.abs(seasonal / scale).mean() < np.abs(errors).mean():
-            errors = seasonal / scale
+        forecast = seasonal_naive_forecast(history.inputs, horizon, season)
+        seasonal = (history.actual - forecast) / scale
+        if np.abs(seasonal).mean() < np.abs(errors).mean():
+            errors = seasonal
     spread = errors.std(axis=0)
     return spread if np.all(spread > 0) else None
 
