@@ -289,10 +289,21 @@ def test_accuracy_seeds_fit_stockcast_once_per_seed_with_the_overrides(monkeypat
     # The untimed warm-up fit comes first, with the same experiment and overrides.
     monkeypatch.setattr(bench, "warm_up", lambda *args: seen.append(["warm-up", *args]))
     monkeypatch.setattr(bench, "load_bench_series", lambda names: [series])
-    monkeypatch.setattr(bench, "naive", lambda name, split, floor: Result(name, "naive", 1.0))
-    monkeypatch.setattr(bench, "configured_min_relative_scale", lambda overrides: 1e-4)
+    floors = []
+    monkeypatch.setattr(
+        bench,
+        "naive",
+        lambda name, split, floor: floors.append(floor) or Result(name, "naive", 1.0),
+    )
+    # The naive baseline's band floor is the run's: its experiment and overrides composed.
+    monkeypatch.setattr(
+        bench,
+        "configured_min_relative_scale",
+        lambda overrides: {("experiment=mlp_w10", "model.dropout=0"): 1e-3}[overrides],
+    )
     monkeypatch.setattr(bench, "seasonal_naive", lambda *args: None)
     results = bench.run(bench.parse_args(["--no-peers", "--seeds", "42,1", "model.dropout=0"]))
+    assert floors == [1e-3]
     assert seen == [
         ["warm-up", "mlp_w10", ["model.dropout=0"]],
         ["mlp_w10", "model.dropout=0", "seed=42"],
@@ -304,6 +315,11 @@ def test_accuracy_seeds_fit_stockcast_once_per_seed_with_the_overrides(monkeypat
     ]
     # Without --seeds: one fit with the config's seed.
     seen.clear()
+    monkeypatch.setattr(
+        bench,
+        "configured_min_relative_scale",
+        lambda overrides: {("experiment=auto", "model.dropout=0"): 1e-3}[overrides],
+    )
     bench.run(bench.parse_args(["--no-peers", "--experiment", "auto", "model.dropout=0"]))
     assert seen == [["warm-up", "auto", ["model.dropout=0"]], ["auto", "model.dropout=0"]]
 
