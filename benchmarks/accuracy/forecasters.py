@@ -4,7 +4,6 @@ baselines. The peers are in `peers.py`."""
 
 from __future__ import annotations
 
-import functools
 import sys
 import tempfile
 import time
@@ -32,7 +31,6 @@ WARM_UP_POINTS = 120
 WARM_UP_STEPS = 2
 
 
-@functools.cache
 def configured_min_relative_scale(overrides: tuple[str, ...]) -> float:
     """`data.min_relative_scale` as the train config with the run's `overrides` (its experiment
     among them) sets it: the naive baseline's band unit is floored as the model's is."""
