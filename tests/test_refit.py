@@ -421,10 +421,19 @@ def test_the_refit_step_passes_the_evaluated_schedule_to_the_check_and_the_refit
     step = metrics["best_step"] // 2
     metrics["lr_drops"] = [[step, [0.5]]]
     metrics_path.write_text(json.dumps(metrics))
-    checked = []
-    monkeypatch.setattr(
-        refit_training, "held_back_check", lambda *args: checked.append(args[-1]) or {"helps": True}
-    )
+    checked, fitted = [], []
+    real_check, real_refit_network = refit_training.held_back_check, refit_training.refit_network
+
+    def check(*args: object) -> dict:
+        checked.append(args[-1])
+        return real_check(*args) | {"helps": True}  # the refit runs whatever the check found
+
+    def refit_network(*args: object) -> object:
+        fitted.append(args[-1])
+        return real_refit_network(*args)
+
+    monkeypatch.setattr(refit_training, "held_back_check", check)
+    monkeypatch.setattr(refit_training, "refit_network", refit_network)
     bindings = step_named("refit").bindings({k: str(v) for k, v in folders.items()}, {"refit"})
     overrides = [
         *isolated_overrides(store),
@@ -437,6 +446,7 @@ def test_the_refit_step_passes_the_evaluated_schedule_to_the_check_and_the_refit
         record = run_task(run_refit, "pipeline", overrides, run / "refit").value
     shares = [(step / metrics["best_step"], (0.5,))]
     assert checked == [shares]
+    assert fitted == [shares, shares], "the check's fit and the refit both repeat the schedule"
     assert record["lr_drop_shares"] == [[shares[0][0], [0.5]]]
     recorded = read_model_metadata(folders["candidate"])["refit"]["lr_drop_shares"]
     assert recorded == record["lr_drop_shares"]
