@@ -27,6 +27,7 @@ from stockcast.orchestration import runner
 from stockcast.orchestration.steps.evaluate import run_evaluate
 from stockcast.orchestration.steps.prepare import run_prepare
 from stockcast.orchestration.steps.register import run_register
+from stockcast.orchestration.steps.table import STEPS
 from stockcast.registry.connection import RegistryError
 from stockcast.registry.store import ModelRegistry
 from stockcast.serving.metadata import read_model_metadata
@@ -264,11 +265,15 @@ def test_each_step_runs_alone_as_its_command_line(
     )
     ran = run_pipeline(seeded_tmp, "pipeline.executor=subprocess")
     assert "registered pipeline_stock_predictor version 1" in ran.stdout
-    # Each step's row adds up: start-up, work and a step process's exit make its total.
+    # Every step has a row that adds up, and a step process ends after its work is done: its
+    # exit time (the total's rest) is never negative.
     table = ran.stdout[ran.stdout.index("step       start-up s") :].splitlines()
-    for row in table[1:7]:
+    rows = table[1 : 1 + len(STEPS)]
+    assert [row.split()[0] for row in rows] == [step.name for step in STEPS]
+    for row in rows:
         startup, work, ending, total = (float(cell) for cell in row.split()[1:5])
         assert startup + work + ending == pytest.approx(total, abs=0.11), row
+        assert ending >= 0.0 and startup > 0.0, row
     run = pipeline_dirs(seeded_tmp)[0]
     for step in ("prepare", "train", "evaluate", "register"):
         assert (run / step / "timing.json").is_file(), step
