@@ -540,6 +540,26 @@ def test_a_fit_that_diverges_falls_back_to_the_last_price(tmp_path: Path) -> Non
     assert not (tmp_path / "again" / "model").exists()
 
 
+class LastPrice(torch.nn.Module):
+    """A model that repeats the last price over `horizon` steps."""
+
+    def __init__(self, horizon: int) -> None:
+        super().__init__()
+        self.horizon = horizon
+
+    def forward(self, prices: torch.Tensor) -> torch.Tensor:
+        return prices[:, -1:].expand(-1, self.horizon)
+
+
+def set_quantile_moves(net: torch.nn.Module, moves: list[float]) -> None:
+    """Every member's quantile outputs, in the order of the spec's quantiles, fixed at `moves`
+    (in the members' units) whatever the window."""
+    with torch.no_grad():
+        net.core.weights[-1].zero_()
+        changes = torch.tensor(moves).repeat_interleave(net.horizon)
+        net.core.biases[-1].copy_(changes.reshape(net.core.biases[-1].shape))
+
+
 def test_a_quantile_models_fallback_serves_the_last_price_inside_its_spread() -> None:
     """On a trend every quantile learned a rise: the fallback zeroed only the median, its 10%
     output stayed above the last price, and the served forecast (the quantiles sorted) took it
@@ -547,10 +567,7 @@ def test_a_quantile_models_fallback_serves_the_last_price_inside_its_spread() ->
     spec = {**SPEC, "mlp": {**SPEC["mlp"], "quantiles": [0.1, 0.5, 0.9]}}
     net = build_price_forecaster(spec)
     steps = net.horizon
-    with torch.no_grad():
-        net.core.weights[-1].zero_()
-        rises = torch.tensor([0.5, 1.0, 1.5]).repeat_interleave(steps)  # 10%, 50%, 90% changes
-        net.core.biases[-1].copy_(rises.reshape(net.core.biases[-1].shape))
+    set_quantile_moves(net, [0.5, 1.0, 1.5])  # the 10%, 50% and 90% outputs' changes
     prices = torch.tensor(random_walk(6, 7)[None, :], dtype=torch.float32)
     before = net.quantile_forecast(prices)
     assert bool((before[:, 0, :] > prices[:, -1:]).all()), "every quantile above the last price"
@@ -571,11 +588,7 @@ def test_a_quantile_members_point_is_its_median_output_wherever_it_is_read() -> 
     spec = {**SPEC, "mlp": {**SPEC["mlp"], "quantiles": [0.5, 0.1, 0.9]}}  # in any order
     net = build_price_forecaster(spec)
     steps = net.horizon
-    with torch.no_grad():
-        net.core.weights[-1].zero_()
-        # The median output falls, the 10% one rises: they cross.
-        changes = torch.tensor([-1.0, 0.5, 1.5]).repeat_interleave(steps)
-        net.core.biases[-1].copy_(changes.reshape(net.core.biases[-1].shape))
+    set_quantile_moves(net, [-1.0, 0.5, 1.5])  # the median output falls, the 10% one rises
     prices = torch.tensor(random_walk(6, 7)[None, :], dtype=torch.float32)
     last = prices[:, -1:]
     outputs = net.quantile_forecast(prices).detach()
@@ -594,10 +607,7 @@ def test_a_quantile_members_point_is_its_median_output_wherever_it_is_read() -> 
     # Listed out of order, two outputs below the median crossed: each quantile gets its rank's.
     spec = {**SPEC, "mlp": {**SPEC["mlp"], "quantiles": [0.5, 0.9, 0.1, 0.975, 0.025]}}
     net = build_price_forecaster(spec)
-    with torch.no_grad():
-        net.core.weights[-1].zero_()
-        changes = torch.tensor([0.0, 2.0, -1.0, 3.0, -0.5]).repeat_interleave(steps)
-        net.core.biases[-1].copy_(changes.reshape(net.core.biases[-1].shape))
+    set_quantile_moves(net, [0.0, 2.0, -1.0, 3.0, -0.5])
     moves = (net.quantile_forecast(prices).detach() - last[:, None]) / 2.0
     unit = moves[:, 1:2]  # the 0.9 output's move, 2.0 in the members' units
     expected = torch.tensor([0.0, 2.0, -0.5, 3.0, -1.0])[None, :, None] / 2.0
@@ -790,12 +800,8 @@ def test_calibration_says_which_levels_have_too_few_validation_windows(
         season_length=1,
     )
 
-    class LastPrice(torch.nn.Module):
-        def forward(self, prices: torch.Tensor) -> torch.Tensor:
-            return prices[:, -1:].expand(-1, 5)
-
     with caplog.at_level("INFO", logger="stockcast"):
-        spec = calibrate_on_validation(LastPrice(), prepared, [80, 95], 10, batch_size=None)
+        spec = calibrate_on_validation(LastPrice(5), prepared, [80, 95], 10, batch_size=None)
     assert spec["calibration_windows"] == points - 14
     assert spec["windows_needed"] == {"80": 9, "95": 39}
     assert spec["methods"] == dict(zip(("80", "95"), methods, strict=True))
@@ -808,7 +814,7 @@ def test_calibration_says_which_levels_have_too_few_validation_windows(
     assert {r.levelname for r in said} <= ({"WARNING"} if warned else {"INFO"})
     assert all(("wide with so few" in r.getMessage()) == warned for r in said)
     # A few windows at a time (data.eval_batch_size) gives the same bounds.
-    assert calibrate_on_validation(LastPrice(), prepared, [80, 95], 10, batch_size=7) == spec
+    assert calibrate_on_validation(LastPrice(5), prepared, [80, 95], 10, batch_size=7) == spec
 
 
 def test_a_seasonal_fits_student_t_bounds_grow_as_its_seasons_naive_error() -> None:
@@ -836,11 +842,7 @@ def test_a_seasonal_fits_student_t_bounds_grow_as_its_seasons_naive_error() -> N
         season_length=12,
     )
 
-    class LastPrice(torch.nn.Module):
-        def forward(self, prices: torch.Tensor) -> torch.Tensor:
-            return prices[:, -1:].expand(-1, 5)
-
-    spec = calibrate_on_validation(LastPrice(), prepared, [80, 95], 12, batch_size=None)
+    spec = calibrate_on_validation(LastPrice(5), prepared, [80, 95], 12, batch_size=None)
     assert spec["methods"] == {"80": "student_t", "95": "student_t"}
     windows = val.origins(sizes)
     history = train.origins(sizes)
