@@ -30,21 +30,26 @@ def fake_venv(tmp: Path) -> Path:
     return venv
 
 
-def make_stamp(venv: Path, *args: str, **environment: str) -> list[str]:
-    """Run `make <stamp>` with `args` on its command line; the torch installs it asked for."""
-    env = {k: v for k, v in os.environ.items() if k not in ("TORCH_SPEC", "TORCH_INDEX")}
-    env.update(environment)
+def run_make(venv: Path, arguments: list[str], environment: dict[str, str]) -> list[str]:
+    """`make VENV=<venv> <arguments>` with `environment` as its whole environment: what the
+    fake venv's python was asked to do (its log, emptied for the next call)."""
     subprocess.run(
-        ["make", "--no-print-directory", f"VENV={venv}", f"{venv}/.torch-spec", *args],
+        ["make", "--no-print-directory", f"VENV={venv}", *arguments],
         cwd=PROJECT_ROOT,
-        env=env,
+        env=environment,
         check=True,
         capture_output=True,
-        text=True,
     )
     log = venv / "calls.log"
     calls = log.read_text().splitlines() if log.is_file() else []
     log.unlink(missing_ok=True)
+    return calls
+
+
+def make_stamp(venv: Path, *args: str, **environment: str) -> list[str]:
+    """Run `make <stamp>` with `args` on its command line; the torch installs it asked for."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TORCH_SPEC", "TORCH_INDEX")}
+    calls = run_make(venv, [f"{venv}/.torch-spec", *args], env | environment)
     return [call for call in calls if call.startswith("-m pip install --quiet torch")]
 
 
@@ -53,23 +58,7 @@ def make_keys(venv: Path, environment: dict[str, str], *flags: str) -> list[str]
     the caller's STOCKCAST_ variables and the install taken as done."""
     (venv / ".installed").touch()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKCAST_")}
-    subprocess.run(
-        [
-            "make",
-            *flags,
-            "--no-print-directory",
-            f"VENV={venv}",
-            "-o",
-            f"{venv}/.installed",
-            "keys",
-        ],
-        cwd=PROJECT_ROOT,
-        env=env | environment,
-        check=True,
-        capture_output=True,
-    )
-    log = venv / "calls.log"
-    return log.read_text().splitlines() if log.is_file() else []
+    return run_make(venv, [*flags, "-o", f"{venv}/.installed", "keys"], env | environment)
 
 
 def test_a_make_without_a_spec_keeps_the_torch_installed_with_one(tmp_path: Path) -> None:
