@@ -24,6 +24,12 @@ pytestmark = pytest.mark.azureml
 
 FAKE_SUBSCRIPTION = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
 FAKE_CLIENT_SECRET = "not-a-real-secret-value"
+# A workspace named in the environment, as a user would set it.
+WORKSPACE_ENV = {
+    "AZUREML_SUBSCRIPTION_ID": FAKE_SUBSCRIPTION,
+    "AZUREML_RESOURCE_GROUP": "rg-forecast",
+    "AZUREML_WORKSPACE_NAME": "ws-forecast",
+}
 OVERRIDES = ("experiment=mlp_w30", "model.hidden_sizes=[64,64]", "azureml.compute.steps.train=gpu")
 
 
@@ -32,9 +38,8 @@ def dry_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every verb's dry run, once, with a workspace and a credential in the environment."""
     out = tmp_path_factory.mktemp("dry_run")
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("AZUREML_SUBSCRIPTION_ID", FAKE_SUBSCRIPTION)
-        env.setenv("AZUREML_RESOURCE_GROUP", "rg-forecast")
-        env.setenv("AZUREML_WORKSPACE_NAME", "ws-forecast")
+        for name, value in WORKSPACE_ENV.items():
+            env.setenv(name, value)
         env.setenv("AZURE_CLIENT_SECRET", FAKE_CLIENT_SECRET)
         for verb in ("pipeline", "schedule", "train", "deploy"):
             # A dry run reads no registry: the deployment names a version by number.
@@ -134,9 +139,8 @@ def test_a_later_pipeline_dry_run_leaves_the_schedules_job_alone(
     experiment rewrote: `az ml schedule create` then made a schedule named for one experiment
     that trained and registered another."""
     out = tmp_path / "dry_run"
-    monkeypatch.setenv("AZUREML_SUBSCRIPTION_ID", FAKE_SUBSCRIPTION)
-    monkeypatch.setenv("AZUREML_RESOURCE_GROUP", "rg-forecast")
-    monkeypatch.setenv("AZUREML_WORKSPACE_NAME", "ws-forecast")
+    for name, value in WORKSPACE_ENV.items():
+        monkeypatch.setenv(name, value)
     main(["schedule", "--dry-run", *OVERRIDES, f"azureml.dry_run_dir={out}"])
     main(["pipeline", "--dry-run", "experiment=auto", f"azureml.dry_run_dir={out}"])
     assert "experiment=auto" in (out / "pipeline.yaml").read_text()
