@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 
 from stockcast.config.compose import plain
-from stockcast.data.date_steps import date_rhythm, first_date_gap, refuse_date_gaps
+from stockcast.data.date_steps import (
+    LONGEST_CLOSURE_TRADING_DAYS,
+    date_rhythm,
+    first_date_gap,
+    long_daily_holes,
+    refuse_date_gaps,
+    warn_of_long_daily_holes,
+)
 from stockcast.data.prepared import prepare_data
 from stockcast.data.seasonality import season_from_dates
 from stockcast.data.series import UNNAMED, Series
@@ -193,6 +200,64 @@ def test_training_data_with_a_missing_month_is_refused_before_any_work(
         "missing months (their values, or the last value carried forward), or keep only the rows "
         "after the last gap."
     )
+
+
+def test_daily_holes_longer_than_any_market_closure_are_found() -> None:
+    business = pd.bdate_range("2020-01-01", periods=300)
+    assert long_daily_holes(business.to_numpy("datetime64[ns]")) == []
+    # A closure of the longest length is a holiday; one trading day more is a hole.
+    longest = LONGEST_CLOSURE_TRADING_DAYS
+    closed = without(business, *range(50, 50 + longest))
+    assert long_daily_holes(closed) == []
+    holes = without(business, *range(50, 51 + longest), *range(200, 240))
+    assert long_daily_holes(holes) == [
+        (str(business[49].date()), str(business[51 + longest].date()), longest + 1),
+        (str(business[199].date()), str(business[240].date()), 40),
+    ]
+    # Counted on the data's own trading week: a week of seven days counts its weekends.
+    every_day = pd.date_range("2020-01-01", periods=300, freq="D")
+    assert long_daily_holes(without(every_day, *range(50, 51 + longest)))[0][2] == longest + 1
+    # Weekly data's skipped weeks are refused elsewhere; undated data has no holes.
+    weekly = pd.date_range("2020-01-03", periods=100, freq="W-FRI")
+    assert long_daily_holes(without(weekly, *range(20, 40))) == []
+    assert long_daily_holes(None) == []
+
+
+def test_training_data_with_a_long_daily_hole_trains_with_a_warning(
+    tmp_path: Path, make_cfg, caplog: pytest.LogCaptureFixture
+) -> None:
+    days = pd.bdate_range("2020-01-01", periods=420).delete([*range(100, 140), *range(300, 320)])
+    path = tmp_path / "daily.csv"
+    pd.DataFrame(
+        {"Date": days.strftime("%Y-%m-%d"), "Value": 100 + np.sin(np.arange(360.0))}
+    ).to_csv(path, index=False)
+    cfg = make_cfg("data=csv", f"data.path={path}", "data.value_column=Value")
+    with caplog.at_level("WARNING", logger="stockcast.data.date_steps"):
+        prepared = prepare_data(plain(cfg.data))
+    assert prepared.meta["date_rhythm"] == "daily"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"the dates skip from {days[99].date()} to {days[100].date()} (40 trading days "
+        "missing; 1 more such hole(s) after it), longer than any market closure: every window "
+        "across the hole reads the move "
+        "over it as one day's; add the missing days (their values, or the last value carried "
+        "forward), or keep only the rows after the hole"
+    ]
+    # A panel says it once: its first series with a hole, and how many more have one.
+    whole = pd.bdate_range("2020-01-01", periods=len(days))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="stockcast.data.date_steps"):
+        warn_of_long_daily_holes(
+            [
+                Series("FULL", np.ones(len(whole)), whole.to_numpy("datetime64[ns]")),
+                *(
+                    Series(name, np.ones(len(days)), days.to_numpy("datetime64[ns]"))
+                    for name in "ABC"
+                ),
+            ]
+        )
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message.startswith(f"series 'A': its dates skip from {days[99].date()} to ")
+    assert "longer than any market closure (2 more series have such holes): " in message
 
 
 def test_a_forecast_refuses_a_gap_in_the_window_it_reads_and_not_before_it() -> None:

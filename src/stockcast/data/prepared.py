@@ -17,7 +17,7 @@ from stockcast.data.checks import (
     refuse_constant_data,
     refuse_moves_float32_cannot_hold,
 )
-from stockcast.data.date_steps import data_rhythm, refuse_date_gaps
+from stockcast.data.date_steps import data_rhythm, refuse_date_gaps, warn_of_long_daily_holes
 from stockcast.data.mase_scales import naive_one_step_mae
 from stockcast.data.scaling import fit_scaler
 from stockcast.data.seasonality import auto_window, infer_season_length, shortest_train_split
@@ -213,6 +213,7 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     check_series_values(series, bool(data_cfg.get("allow_non_positive", False)))
     refuse_constant_data(series, read_from_a_file=data_cfg.get("path") is not None)
     refuse_date_gaps(series)
+    warn_of_long_daily_holes(series)
     inputs = "shortest_window" if requested == AUTO else "previous_time_window"
     refuse_short_series(series, shortest, data_cfg["split"], inputs)
     season, season_from = infer_season_length(
