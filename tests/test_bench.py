@@ -330,6 +330,7 @@ def test_accuracy_peers_come_from_an_earlier_csv_only_where_scored_alike(
     from types import SimpleNamespace
 
     import benchmarks.accuracy.__main__ as bench
+    from benchmarks.accuracy import peers as bench_peers
     from benchmarks.accuracy.protocol import Result
 
     values = {"a": np.arange(1.0, 60.0), "b": np.linspace(5.0, 9.0, 60)}
@@ -389,10 +390,59 @@ def test_accuracy_peers_come_from_an_earlier_csv_only_where_scored_alike(
     refitted = [peer for series, peer in fitted if series == "a"]
     assert refitted == ["AutoETS", "AutoTheta", "NeuralForecast MLP"]
     seasons["a"] = 1
+    # A NeuralForecast upgrade: only its model is fitted again, on every series (b's values as
+    # first written: times and over 3 moved them by a rounding).
+    values["b"] = np.linspace(5.0, 9.0, 60)
+    installed = bench_peers.installed_version
+    for version in ("9.9", None):
+        monkeypatch.setattr(
+            bench_peers,
+            "installed_version",
+            lambda package, v=version: v if package == "neuralforecast" else installed(package),
+        )
+        fitted.clear()
+        capsys.readouterr()
+        results = bench.run(bench.parse_args(["--peers-from", str(first / "bench_accuracy.csv")]))
+        nf = [r for r in results if r.forecaster == "NeuralForecast MLP"]
+        if version is not None:
+            assert fitted == [("a", "NeuralForecast MLP"), ("b", "NeuralForecast MLP")]
+        else:  # not installed here: this run cannot fit it, so the CSV's rows stand
+            assert fitted == [] and [r.mase for r in nf] == [0.5, 0.7]
+            assert "warning" not in capsys.readouterr().err
+    monkeypatch.setattr(bench_peers, "installed_version", installed)
+    # A peer the CSV holds, scored otherwise (here its settings), that this run does not fit
+    # either: said, not silently left out of the ratio.
+    other = tmp_path / "other_settings.csv"
+    rows = (first / "bench_accuracy.csv").read_text().splitlines()
+    theta = next(i for i, line in enumerate(rows) if line.startswith("a,AutoTheta,"))
+    cells = rows[theta].split(",")
+    cells[-2] = "0" * 64  # another digest: scored under other settings
+    rows[theta] = ",".join(cells)
+    other.write_text("\n".join(rows) + "\n")
+    capsys.readouterr()
+    results = bench.run(bench.parse_args(["--peers-from", str(other), "--no-peers"]))
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warned == [
+        f"warning: {other} holds AutoTheta of a scored otherwise than this run scores it, and "
+        "this run does not fit it again; its ratio leaves it out"
+    ]
+    assert {r.forecaster for r in results if r.series == "a"} >= {"AutoETS", "NeuralForecast MLP"}
     # Without a CSV, --no-peers says what the ratios are to.
     capsys.readouterr()
     bench.run(bench.parse_args(["--no-peers"]))
     assert "ratio to the best peer, and their geometric mean, are to naive and seasonal" in (
+        capsys.readouterr().err
+    )
+    # A CSV of the earlier format (one digest for all peers, no version column) says why
+    # every peer is fitted again.
+    lines = (first / "bench_accuracy.csv").read_text().splitlines()
+    older = tmp_path / "older.csv"
+    older.write_text("\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n")
+    fitted.clear()
+    capsys.readouterr()
+    bench.run(bench.parse_args(["--peers-from", str(older)]))
+    assert len(fitted) == 6
+    assert "was written before each peer's version had a column of its own" in (
         capsys.readouterr().err
     )
     with pytest.raises(SystemExit, match="is not a file"):
@@ -584,18 +634,31 @@ def test_the_naive_baselines_band_floor_follows_the_runs_overrides() -> None:
     )
 
 
-def test_a_peer_score_is_keyed_by_the_protocol_and_the_peers_versions_too(
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_peer_score_is_keyed_by_the_protocol_and_its_own_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from benchmarks.accuracy import peer_cache, peers
 
     values = np.linspace(1.0, 2.0, 50)
-    first = peer_cache.scoring_digest(values, 1)
-    assert peer_cache.scoring_digest(values.copy(), 1) == first
-    monkeypatch.setattr(
-        peers, "peer_versions", lambda: {"statsforecast": "0.0", "neuralforecast": None}
+    first = peer_cache.series_digests(values, 1)
+    assert peer_cache.series_digests(values.copy(), 1) == first
+    assert len(set(first.values())) == len(first)  # one per peer, and the protocol's
+    # NHITS reads two seasons: a season changes its settings, and the protocol every digest.
+    assert peers.peer_settings("NeuralForecast NHITS", 12) != peers.peer_settings(
+        "NeuralForecast NHITS", 1
     )
-    assert peer_cache.scoring_digest(values, 1) != first
-    monkeypatch.undo()
     monkeypatch.setattr(peer_cache, "HORIZON", 7)
-    assert peer_cache.scoring_digest(values, 1) != first
+    moved = peer_cache.series_digests(values, 1)
+    assert all(moved[name] != first[name] for name in first)
+    monkeypatch.undo()
+    # AutoGluon's version is read from its own interpreter.
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 1.6.3\n")
+    fake.chmod(0o755)
+    assert peers.peer_version("AutoGluon", str(fake)) == "1.6.3"
+    assert peers.peer_version("AutoGluon", str(tmp_path / "missing")) is None
+    assert peers.peer_version("AutoGluon", "") is None
+    failing = tmp_path / "failing"
+    failing.write_text("#!/bin/sh\necho 1.6.3\nexit 1\n")
+    failing.chmod(0o755)
+    assert peers.peer_version("AutoGluon", str(failing)) is None

@@ -29,13 +29,20 @@ from benchmarks.accuracy.forecasters import (
     stockcast_default,
     warm_up,
 )
-from benchmarks.accuracy.peer_cache import read_peer_cache, scoring_digest
+from benchmarks.accuracy.peer_cache import (
+    CACHED,
+    cached_peers,
+    read_peer_cache,
+    series_digests,
+    warn_of_peers_left_out,
+)
 from benchmarks.accuracy.peers import (
     auto_ets,
     auto_theta,
     autogluon,
     neuralforecast_mlp,
     neuralforecast_nhits,
+    peer_version,
 )
 from benchmarks.accuracy.protocol import LEVELS, Cut, Result, cut
 from benchmarks.accuracy.series import (
@@ -75,8 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--peers-from",
         default="",
         help="a CSV of an earlier run: its AutoETS, AutoTheta, NeuralForecast and AutoGluon "
-        "scores are reused for every series scored alike (its values and season, the protocol, "
-        "the peers' settings and versions), instead of fitting them again",
+        "scores are reused wherever a peer is scored alike (the series' values and season, the "
+        "protocol, the peer's settings and its package's version), instead of fitting it again",
     )
     parser.add_argument(
         "--experiment", default="mlp_w10", help="the experiment stockcast runs (default mlp_w10)"
@@ -129,18 +136,24 @@ def run(args: argparse.Namespace) -> list[Result]:
             naive(series.name, split, floor),
             seasonal_naive(series.name, split, series.season_length),
         ]
-        digest = scoring_digest(series.values, series.season_length)
-        cached = {r.forecaster: r for r in cache.get((series.name, digest), [])}
-        if args.peers_from and args.no_peers and not cached:
-            # Its ratio to the best peer would be to the baselines alone, inside the mean.
-            print(
-                f"warning: {args.peers_from} holds no peers of {series.name} scored as this run "
-                "scores it (a new series, or its values, its season, the protocol or the peers' "
-                "settings or versions changed); its ratio is to naive and seasonal naive only",
-                file=sys.stderr,
+        digests = series_digests(series.values, series.season_length)
+        cached = cached_peers(cache, series.name, digests, args.autogluon_python)
+        if args.peers_from:
+            warn_of_peers_left_out(
+                args.peers_from, args.no_peers, args.autogluon_python, series.name, cached, cache
             )
         candidates += peer_results(args, series, split, cached)
-        scored = [replace(r, scored_sha256=digest) for r in candidates if r is not None]
+        scored = [
+            replace(r, scored_sha256=digests.get(r.forecaster, digests[""]))
+            for r in candidates
+            if r is not None
+        ]
+        scored = [
+            r
+            if r.peer_version or r.forecaster not in CACHED
+            else replace(r, peer_version=peer_version(r.forecaster, args.autogluon_python) or "")
+            for r in scored
+        ]
         results += scored
         # Each series' results as soon as they are in: a long run shows (and keeps) its progress.
         for r in scored:
@@ -243,13 +256,13 @@ def write_outputs(results: list[Result], folder: Path) -> list[Path]:
                 "fit_s",
                 "serve_ms",
                 "scored_sha256",
+                "peer_version",
             ]
         )
         for r in results:
             cover = [r.coverage.get(level, "") for level in LEVELS]
-            writer.writerow(
-                [r.series, r.forecaster, r.mase, *cover, r.fit_seconds, r.serve_ms, r.scored_sha256]
-            )
+            row = [r.series, r.forecaster, r.mase, *cover, r.fit_seconds, r.serve_ms]
+            writer.writerow([*row, r.scored_sha256, r.peer_version])
     return [path, plot(results, folder / "bench_accuracy.png")]
 
 

@@ -22,8 +22,14 @@ from benchmarks.common import quiet_console
 
 # NeuralForecast MLP's input size (stockcast's ten-value window); NHITS reads two seasons.
 NF_MLP_INPUT = 10
-# The packages whose versions decide the peers' scores (AutoGluon's is pinned by the Makefile).
-PEER_PACKAGES = ("statsforecast", "neuralforecast")
+# Each fitted peer's package, whose version decides its score.
+PEER_PACKAGE = {
+    "AutoETS": "statsforecast",
+    "AutoTheta": "statsforecast",
+    "NeuralForecast MLP": "neuralforecast",
+    "NeuralForecast NHITS": "neuralforecast",
+    "AutoGluon": "autogluon.timeseries",
+}
 
 
 def auto_ets(name: str, split: Cut, season: int) -> Result | None:
@@ -185,23 +191,48 @@ def autogluon(name: str, split: Cut, season: int, python: str) -> Result | None:
     return score(name, "AutoGluon", split, forecast, bands, float(found["fit_seconds"]))
 
 
-def peer_settings(season: int) -> dict[str, Any]:
-    """What a peer's score depends on besides the series: its settings here and the installed
-    peers' versions (`--peers-from` reuses a score only where they are the same)."""
-    return {
-        "neuralforecast_input": [NF_MLP_INPUT, nhits_input(season)],
-        "autogluon": [list(AUTOGLUON_MODELS), AUTOGLUON_TIME_LIMIT_S, AUTOGLUON_SEED],
-        "versions": peer_versions(),
-    }
+def peer_settings(peer: str, season: int) -> dict[str, Any]:
+    """What one peer's score depends on besides the series, the protocol and its package's
+    version (`peer_version`, which the CSV records beside it): its settings here."""
+    settings: dict[str, Any] = {
+        "NeuralForecast MLP": {"input": NF_MLP_INPUT},
+        "NeuralForecast NHITS": {"input": nhits_input(season)},
+        "AutoGluon": {
+            "models": list(AUTOGLUON_MODELS),
+            "time_limit": AUTOGLUON_TIME_LIMIT_S,
+            "seed": AUTOGLUON_SEED,
+        },
+    }.get(peer, {})
+    return {"peer": peer, **settings}
+
+
+def peer_version(peer: str, autogluon_python: str = "") -> str | None:
+    """The version of the package that fits `peer` here: None where it is not installed (and
+    for AutoGluon, where no interpreter of its venv is given), so this run cannot fit it."""
+    if peer == "AutoGluon":
+        return autogluon_version(autogluon_python)
+    return installed_version(PEER_PACKAGE[peer])
 
 
 @functools.cache
-def peer_versions() -> dict[str, str | None]:
-    """The installed peers' versions (None: not installed), read once a run, not per series."""
-    versions: dict[str, str | None] = {}
-    for package in PEER_PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return versions
+def installed_version(package: str) -> str | None:
+    """A package's version in this environment (None: not installed), read once a run."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@functools.cache
+def autogluon_version(python: str) -> str | None:
+    """AutoGluon-TimeSeries' version in the venv of `python` (None: no such interpreter, or no
+    AutoGluon in it), asked once a run."""
+    if not python or not Path(python).is_file():
+        return None
+    package = PEER_PACKAGE["AutoGluon"]
+    done = subprocess.run(
+        [python, "-c", f"from importlib.metadata import version; print(version({package!r}))"],
+        capture_output=True,
+        text=True,
+    )
+    return (done.stdout.strip() or None) if done.returncode == 0 else None

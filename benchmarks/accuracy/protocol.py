@@ -57,6 +57,8 @@ class Result:
     # The SHA-256 of the series' values and the settings it was scored under (`--peers-from`
     # reuses a peer's row only for the same); not part of what the result is.
     scored_sha256: str = field(default="", compare=False)
+    # A peer's package version that scored it ("" for stockcast and the baselines).
+    peer_version: str = field(default="", compare=False)
 
 
 def score(
