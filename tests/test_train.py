@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 from stockcast.config.compose import flatten
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import share_outside_range
-from stockcast.errors import ArtifactError, StockcastError
+from stockcast.errors import ArtifactError, ConfigError, StockcastError
 from stockcast.forecasting.conformal import baseline_spread_profile, calibrate_intervals
 from stockcast.forecasting.frame import split_forecast_frame
 from stockcast.forecasting.intervals import band_scale_span, volatility_scale
@@ -684,6 +684,13 @@ def test_gradient_clipping_is_applied_by_the_training_module(make_cfg, tmp_path:
 
     free, clipped = evaluated("free"), evaluated("clipped", *tiny)
     assert any(not torch.equal(free[key], clipped[key]) for key in free), "the fit clipped"
+    # Under mixed precision Lightning clips only an optimizer that leaves it the unscaling: the
+    # fused Adam (the default) is refused in one sentence, an unfused one clips.
+    mixed = ("+trainer.precision=bf16-mixed", *tiny)
+    with pytest.raises(ConfigError, match=r"set optim.optimizer.fused=false, or leave"):
+        weights(*mixed)
+    unfused = weights(*mixed, "optim.optimizer.fused=false")
+    assert (unfused - start).abs().max() < 1e-3 * moved
 
 
 def test_the_schedule_a_refit_repeats_is_the_one_before_the_best_step() -> None:
