@@ -290,6 +290,29 @@ def test_a_csv_true_false_value_column_is_refused(
 
 
 @pytest.mark.parametrize(
+    ("columns", "named"),
+    [
+        # Dates parsed as numbers had been read as prices: nanoseconds since 1970.
+        (("Date", "Date", None), ("value_column", "date_column")),
+        (("Date", "Close", "Close"), ("value_column", "id_column")),
+        (("Ticker", "Close", "Ticker"), ("date_column", "id_column")),
+    ],
+)
+def test_one_column_named_for_two_roles_is_refused(
+    tmp_path: Path, columns: tuple[str, str, str | None], named: tuple[str, str]
+) -> None:
+    path = tmp_path / "prices.csv"
+    path.write_text("Date,Ticker,Close\n2024-01-01,A,1.0\n2024-01-02,A,2.0\n2024-01-03,A,3.0\n")
+    date, value, ticker = columns
+    first, second = named
+    column = {"date_column": date, "value_column": value, "id_column": ticker}[first]
+    assert table_refusal(path, date, value, ticker, key="input") == (
+        f"input.{first} and input.{second} both name column {column!r} of CSV file {path}; its "
+        "columns are ['Date', 'Ticker', 'Close']: set each to its own column."
+    )
+
+
+@pytest.mark.parametrize(
     ("flags", "shown", "row"),
     [
         (pd.Series([True, False, True]), "True", 1),

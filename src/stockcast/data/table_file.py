@@ -165,6 +165,15 @@ def read_table_series(
                 f"{label} has no column {column!r} ({key}.{name}); its columns are "
                 f"{list(frame.columns)}: set {key}.{name} to one of them{undated}."
             )
+    named = [(name, column) for name, column in wanted.items() if column is not None]
+    for number, (name, column) in enumerate(named):
+        other = next((o for o, c in named[number + 1 :] if c == column), None)
+        if other is not None:
+            # The dates parsed as numbers would be read as prices (nanoseconds since 1970).
+            raise DataError(
+                f"{key}.{name} and {key}.{other} both name column {column!r} of {label}; its "
+                f"columns are {list(frame.columns)}: set each to its own column."
+            )
     if date_column is not None:
         frame = frame.assign(**{date_column: read_date_column(frame[date_column], label, key)})
     checked = (
