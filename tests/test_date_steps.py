@@ -260,6 +260,57 @@ def test_training_data_with_a_long_daily_hole_trains_with_a_warning(
     assert "longer than any market closure (2 more series have such holes): " in message
 
 
+def test_a_panel_of_two_calendars_is_refused_whatever_its_season(tmp_path: Path, make_cfg) -> None:
+    """data.season_length once let a monthly and a quarterly series train together, into a model
+    predict then refused the quarterly one for (it holds every series to the fitted calendar)."""
+    months = pd.date_range("2000-01-31", periods=120, freq="ME")
+    quarters = pd.date_range("2000-03-31", periods=60, freq="QE")
+    days = pd.bdate_range("2020-01-01", periods=200)
+    every_day = pd.date_range("2020-01-01", periods=200, freq="D")
+
+    def panel(name: str, **series: pd.DatetimeIndex) -> Path:
+        rows = [
+            (day.strftime("%Y-%m-%d"), ticker, 100.0 + i + np.sin(i))
+            for ticker, dates in series.items()
+            for i, day in enumerate(dates)
+        ]
+        path = tmp_path / f"{name}.csv"
+        pd.DataFrame(rows, columns=["Date", "Ticker", "Value"]).to_csv(path, index=False)
+        return path
+
+    mixed = panel("mixed", M=months, Q=quarters)
+    for season in ([], ["data.season_length=12"]):
+        cfg = make_cfg(
+            "data=csv",
+            f"data.path={mixed}",
+            "data.value_column=Value",
+            "data.id_column=Ticker",
+            *season,
+        )
+        with pytest.raises(DataError) as refused:
+            prepare_data(plain(cfg.data))
+        assert str(refused.value) == (
+            "series 'M' has monthly dates and series 'Q' quarterly ones, but a model reads values "
+            "by position, one step of one calendar, and predict holds every series to the "
+            "calendar it was fitted on: train those series apart."
+        )
+    # One calendar, two trading weeks: the season's choice (data.season_length) to make.
+    weeks = panel("weeks", B=days, D=every_day)
+    cfg = make_cfg(
+        "data=csv", f"data.path={weeks}", "data.value_column=Value", "data.id_column=Ticker"
+    )
+    with pytest.raises(DataError, match=r"set data\.season_length to the one to use"):
+        prepare_data(plain(cfg.data))
+    chosen = make_cfg(
+        "data=csv",
+        f"data.path={weeks}",
+        "data.value_column=Value",
+        "data.id_column=Ticker",
+        "data.season_length=5",
+    )
+    assert prepare_data(plain(chosen.data)).meta["date_rhythm"] == "daily"
+
+
 def test_a_forecast_refuses_a_gap_in_the_window_it_reads_and_not_before_it() -> None:
     months = pd.date_range("2020-01-31", periods=12, freq="ME")
     values = np.arange(11, dtype=float) + 100

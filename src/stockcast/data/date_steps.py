@@ -291,6 +291,27 @@ def window_dates_refusal(
     )
 
 
+def refuse_mixed_rhythms(series: Sequence[Series], train_lengths: Sequence[int]) -> None:
+    """A panel whose series' train splits step by different calendars (monthly beside
+    quarterly, daily beside monthly), refused before any work: a model reads values by
+    position, one step of one calendar, and predict holds every series to the rhythm of the
+    data it was fitted on. Series of one rhythm that repeat differently (a seven-day week beside
+    a five-day one) are the season's to judge; irregular or undated ones are not judged."""
+    rhythms: dict[str, Series] = {}
+    for item, train in zip(series, train_lengths, strict=True):
+        rhythm = None if item.dates is None else date_rhythm(item.dates[:train])
+        if rhythm is not None:
+            rhythms.setdefault(rhythm, item)
+    if len(rhythms) < 2:
+        return
+    (first, one), (second, other) = list(rhythms.items())[:2]
+    raise DataError(
+        f"series {one.series_id!r} has {first} dates and series {other.series_id!r} {second} "
+        "ones, but a model reads values by position, one step of one calendar, and predict "
+        "holds every series to the calendar it was fitted on: train those series apart."
+    )
+
+
 def data_rhythm(series: Sequence[Series], train_lengths: Sequence[int]) -> str | None:
     """The rhythm of the data a model is fitted on: that of the longest series' train split
     (the split its season is read from); None for undated or irregular data."""

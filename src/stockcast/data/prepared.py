@@ -17,7 +17,12 @@ from stockcast.data.checks import (
     refuse_constant_data,
     refuse_moves_float32_cannot_hold,
 )
-from stockcast.data.date_steps import data_rhythm, refuse_date_gaps, warn_of_long_daily_holes
+from stockcast.data.date_steps import (
+    data_rhythm,
+    refuse_date_gaps,
+    refuse_mixed_rhythms,
+    warn_of_long_daily_holes,
+)
 from stockcast.data.mase_scales import naive_one_step_mae
 from stockcast.data.scaling import fit_scaler
 from stockcast.data.seasonality import auto_window, infer_season_length, shortest_train_split
@@ -216,6 +221,8 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     warn_of_long_daily_holes(series)
     inputs = "shortest_window" if requested == AUTO else "previous_time_window"
     refuse_short_series(series, shortest, data_cfg["split"], inputs)
+    train_lengths = [split_lengths(len(item), data_cfg["split"])["train"] for item in series]
+    refuse_mixed_rhythms(series, train_lengths)
     season, season_from = infer_season_length(
         series, data_cfg.get("season_length"), data_cfg["split"]
     )
@@ -243,9 +250,7 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
         "season_from": season_from,
         # How far apart its dates are (daily, weekly, monthly, ...): what predict holds an
         # input's dates to.
-        "date_rhythm": data_rhythm(
-            series, [split_lengths(len(item), data_cfg["split"])["train"] for item in series]
-        ),
+        "date_rhythm": data_rhythm(series, train_lengths),
         "normalization": scaler["kind"],
         **data_window(data_cfg, series),
         "series_ids": [item.series_id for item in series],
