@@ -28,6 +28,7 @@ from tests.conftest import (
     compose_config,
     global_state_restored,
     isolated_overrides,
+    run_local_pipeline,
     run_task,
 )
 
@@ -193,6 +194,27 @@ def test_a_replay_refuses_a_ledger_that_exists(tmp_path: Path) -> None:
         _replay(tmp_path, "run", f"replay.store_dir={ledgers}")
 
 
+def test_a_ledger_folder_the_monitor_could_not_open_is_refused_before_any_step(
+    tmp_path: Path,
+) -> None:
+    """The monitor step runs last: a pipeline registered a version before it failed there, and
+    its rerun found no new data, so that day's forecast was never stored."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    ledger_dir = f"monitor.ledger_dir={blocked / 'ledgers'}"
+    expected = (
+        rf"^cannot make the forecast ledger's folder {blocked / 'ledgers'} \(Not a directory\); "
+        r"set monitor\.ledger_dir to a folder this user can write\.$"
+    )
+    with global_state_restored(), pytest.raises(ConfigError, match=expected):
+        run_local_pipeline(tmp_path / "pipeline", ledger_dir)
+    assert not list(tmp_path.glob("pipeline/logs/pipeline/runs/*/prepare")), "before any step"
+    assert not (tmp_path / "pipeline" / "mlruns.db").exists()
+    with pytest.raises(ConfigError, match=expected):
+        _replay(tmp_path, "run", ledger_dir)
+    assert not (tmp_path / "run" / "store").exists(), "refused before any work"
+
+
 def test_a_replay_stopped_part_way_keeps_the_days_it_ran(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -305,6 +327,22 @@ def test_a_stopped_replay_resumes_at_its_first_unfinished_day(
     finished = _replay(tmp_path, "later3", "seed=3", f"replay.resume_from={tmp_path / 'run'}")
     assert finished == again and len(ran) == 6, "no day runs again"
     assert (tmp_path / "run" / REPLAY_PLOT_FILE).is_file()
+
+
+def test_a_resumed_replay_checks_its_ledger_folder_before_its_next_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its days' monitors write the ledger the plan recorded: one that cannot be made now is
+    refused before a day registers a version and then fails."""
+    _stopped_replay(tmp_path, monkeypatch, 2, "seed=3")
+    summary_file = tmp_path / "run" / REPLAY_FILE
+    written = json.loads(summary_file.read_text())
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    written["plan"]["ledger_dir"] = str(blocked / "ledgers")
+    summary_file.write_text(json.dumps(written))
+    with pytest.raises(ConfigError, match=r"^cannot make the forecast ledger's folder"):
+        _replay(tmp_path, "later", "seed=3", f"replay.resume_from={tmp_path / 'run'}")
 
 
 def test_days_recorded_with_only_the_80_coverage_resume_in_todays_shape(

@@ -56,7 +56,7 @@ from stockcast.orchestration.runner import (
     user_overrides,
 )
 from stockcast.registry.connection import open_client
-from stockcast.registry.ledger import LEDGER_FILE
+from stockcast.registry.ledger import LEDGER_FILE, check_ledger_folder
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,8 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
             f"{where} already holds a forecast ledger, whose versions would be mixed with the "
             "fresh store's (they start at 1 again): pick another folder or remove it."
         )
+    if ledger_dir:  # else beside the store, made next
+        check_ledger_folder(ledger_dir, local_store_uri(store))
     store.mkdir(parents=True, exist_ok=True)
     # The store's database exists before the first day starts, so each day's start is a copy
     # that goes back onto it (`restore_day_start`), never a file to delete under MLflow.
@@ -157,6 +159,9 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
         if len(entries) < len(days)
         else f"after its last day, to draw {REPLAY_PLOT_FILE}"
     )
+    ledger_dir = planned(plan.get("ledger_dir"), run_dir)
+    if ledger_dir is not None:  # as a new replay checks it: the days' monitors write there
+        check_ledger_folder(str(ledger_dir), "")
     print(f"resuming the replay in {run_dir} {where}", flush=True)
     with log_appended_to(run_dir / REPLAY_LOG_FILE):
         log.info("resuming the replay in %s %s", run_dir, where)

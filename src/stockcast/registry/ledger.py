@@ -12,6 +12,7 @@ champion" known without the register step writing anything here.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -257,3 +258,23 @@ def ledger_path(ledger_dir: str | None, tracking_uri: str) -> Path:
             )
         folder = store.parent
     return Path(folder) / LEDGER_FILE
+
+
+def check_ledger_folder(ledger_dir: str | None, tracking_uri: str) -> None:
+    """Refuse, before a pipeline's first step, a ledger the monitor step could not open: it runs
+    last, after the register step, and the rerun a failed step asks for would find no new data
+    to run on, so that day's forecast would never be stored."""
+    path = ledger_path(ledger_dir, tracking_uri)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(
+            f"cannot make the forecast ledger's folder {path.parent} ({err.strerror or err}); "
+            "set monitor.ledger_dir to a folder this user can write."
+        ) from None
+    writable = os.access(path.parent, os.W_OK | os.X_OK)
+    if not writable or (path.exists() and not os.access(path, os.R_OK | os.W_OK)):
+        raise ConfigError(
+            f"the forecast ledger {path} cannot be written by this user; set monitor.ledger_dir "
+            "to a folder this user can write."
+        )
