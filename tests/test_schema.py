@@ -231,6 +231,19 @@ def test_names_the_schema_accepts_are_the_names_the_code_builds() -> None:
         ),
         ("predict", "+input.pth=x.csv", "input.pth", "input.path"),
         ("serve", "+serve.prot=80", "serve.prot", "serve.port"),
+        # A setting given in the wrong section: the same name in the one that holds it.
+        (
+            "train",
+            "+model.previous_time_window=24",
+            "model.previous_time_window",
+            "data.previous_time_window",
+        ),
+        ("train", "+trainer.lr=0.1", "trainer.lr", "optim.lr"),
+        ("pipeline", "+lr=0.1", "lr", "optim.lr"),
+        # The top-level seed, not data.seed (which follows it); the very name elsewhere before
+        # a near one in the key's own section (model.combination).
+        ("train", "+trainer.seed=3", "trainer.seed", "seed"),
+        ("train", "+model.normalization=none", "model.normalization", "data.normalization"),
     ],
 )
 def test_a_key_nothing_reads_is_refused_naming_the_nearest(

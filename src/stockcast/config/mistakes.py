@@ -49,15 +49,18 @@ def listed(names: Sequence[str], last: str = "or") -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" {last} {names[-1]}"
 
 
-def unknown_key(key: str, names: Sequence[str], where: str) -> str:
+def unknown_key(key: str, names: Sequence[str], where: str, elsewhere: Sequence[str] = ()) -> str:
     """`model.hiden_sizes is not a setting of the train config; did you mean
-    model.hidden_sizes?`: the nearest name the section holds, else all of them; a key that
-    moved names where it is now."""
+    model.hidden_sizes?`: the same name where the config holds it (`elsewhere`:
+    model.previous_time_window is data's), else the nearest name the section holds, else all
+    the names it holds; a key that moved names where it is now."""
     if key in MOVED_KEYS:
         moved_to, why = MOVED_KEYS[key]
         return f"{key} is now {moved_to} ({why}); set that instead."
     parent, _, name = key.rpartition(".")
     prefix = f"{parent}." if parent else ""
+    if elsewhere:  # the very name, in the wrong place: surer than a near one in the right place
+        return f"{key} is not a setting of {where}; did you mean {listed(elsewhere)}?"
     close = nearest(name, names)
     if close is not None:
         return f"{key} is not a setting of {where}; did you mean {prefix}{close}?"

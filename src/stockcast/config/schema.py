@@ -148,7 +148,26 @@ def _refuse_unknown_key(
         if not prefix and (chosen or is_config_group(found[0])):
             # A config group's name at the top level: its file's settings landed under it.
             raise ConfigError(settings_under_group(found[0], chosen))
-        raise ConfigError(unknown_key(*found, f"the {name} config"))
+        raise ConfigError(
+            unknown_key(*found, f"the {name} config", _same_name_elsewhere(node, prefix, found[0]))
+        )
+
+
+def _same_name_elsewhere(node: DictConfig, prefix: str, key: str) -> list[str]:
+    """The keys named like `key`'s last part elsewhere in the config (`node`, at `prefix`): a
+    setting given in the wrong section. A top-level setting of that name first (trainer.seed
+    is the top-level seed, not data.seed, which follows it), else those of the other sections."""
+    section, _, rest = key.removeprefix(prefix).partition(".")
+    name = key.rpartition(".")[2]
+    if rest and name in node and not isinstance(node[name], DictConfig):
+        return [f"{prefix}{name}"]
+    return [
+        f"{prefix}{other}.{name}"
+        for other in node
+        if other not in (section, "hydra")
+        and isinstance(node[other], DictConfig)
+        and name in node[other]
+    ]
 
 
 def _unknown_key(
