@@ -237,6 +237,16 @@ def test_the_schema_knows_every_lightning_trainer_and_early_stopping_argument() 
             "command has one); for one value, write a list in brackets "
             "(data.value_column=['Adj Close',Close]) or give a single value.",
         ),
+        (  # Hydra's own words: "Error merging override data.split=[0.8,0.1,0.1]"
+            ["data.split=[0.8,0.1,0.1]"],
+            "data.split holds named settings (train, val and test), not a list: set each by "
+            "its name, e.g. data.split.train=0.7.",
+        ),
+        (
+            ["model.hidden_sizes={a:1}"],
+            "model.hidden_sizes is a list: give its values in brackets "
+            "(model.hidden_sizes=[...]), not named settings.",
+        ),
     ],
 )
 def test_composition_mistakes_are_one_sentence(make_cfg, overrides, sentence: str) -> None:

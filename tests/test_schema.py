@@ -52,6 +52,12 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
             "data.split.train is 1; it must be in (0, 1)",
         ),
         (["+data.split.extra=0.1"], "data.split must give exactly ['train', 'val', 'test']"),
+        (
+            ["data.split=0.8"],
+            "data.split is 0.8; it must name the train, val and test fractions, e.g. "
+            "data.split.train=0.7 data.split.val=0.15 data.split.test=0.15.",
+        ),
+        (["data.split=null"], "data.split is null; it must name the train, val and test"),
         (["model.activation=swish"], "model.activation is 'swish'; choose one of 'relu'"),
         (["model.loss=hinge"], "model.loss is 'hinge'; choose one of 'mse', 'mae' or 'huber'."),
         (["model.hidden_sizes=[10,-1]"], "model.hidden_sizes is -1; it must be a list of whole"),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
@@ -52,6 +53,18 @@ class DataCommon(Section):
     allow_non_positive: bool = False
     as_of: IsoDate
     require_new_data: bool = False
+
+    @field_validator("split", mode="before")
+    @classmethod
+    def _named_splits(cls, split: Any) -> Any:
+        if not isinstance(split, Mapping):
+            shown = "null" if split is None else repr(split)
+            *first, last = SPLIT_NAMES
+            raise ValueError(
+                f"is {shown}; it must name the {', '.join(first)} and {last} fractions, e.g. "
+                "data.split.train=0.7 data.split.val=0.15 data.split.test=0.15"
+            )
+        return split
 
     @field_validator("split")
     @classmethod

@@ -170,6 +170,10 @@ def composition_error(
             if positions:
                 return unknown_position(key, len(names), f"the {config_name} config")
             return unknown_key(key, names, f"the {config_name} config")
+    if missing is not None and "Cannot merge DictConfig with ListConfig" in str(err.__cause__):
+        shape = _other_shape(override_key(missing.group(1)), config_name, overrides, compose)
+        if shape is not None:
+            return shape
     ambiguous = re.match(r"Ambiguous value for argument '(.*)'$", lines[0])
     if ambiguous is not None:
         return _comma_outside_a_sweep(ambiguous.group(1))
@@ -180,6 +184,30 @@ def composition_error(
     # Hydra ends some first lines with a colon and gives the reason on the next one.
     reason = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
     return f"{f'cannot compose the {config_name} config: ' if lead is None else lead}{reason}"
+
+
+def _other_shape(
+    key: str, config_name: str, overrides: Sequence[str], compose: Composer
+) -> str | None:
+    """`data.split=[0.8,0.1,0.1]`: a list given for named settings, or named settings for a
+    list; None where the config without the override cannot be composed to tell which."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    others = [o for o in overrides if override_key(o) != key]
+    try:
+        held = OmegaConf.select(compose(config_name, others), key)
+    except Exception:  # the other overrides may be as broken as this one
+        return None
+    if isinstance(held, DictConfig) and len(held):
+        first = str(next(iter(held)))
+        names = listed([str(name) for name in held], "and")
+        return (
+            f"{key} holds named settings ({names}), not a list: set each by its name, e.g. "
+            f"{key}.{first}={held[first]}."
+        )
+    if isinstance(held, ListConfig):
+        return f"{key} is a list: give its values in brackets ({key}=[...]), not named settings."
+    return None
 
 
 def _comma_outside_a_sweep(override: str) -> str:
