@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from stockcast.errors import ConfigError, DataError
-from stockcast.prediction.inputs import build_input, read_input_table
+from stockcast.prediction.inputs import build_input, read_input_table, with_trained_value_column
 
 DAYS = pd.bdate_range("2024-01-01", periods=3)
 CLOSES = [1.5, 2.5, 3.5]
@@ -107,3 +107,16 @@ def test_one_series_of_a_file_is_judged_by_its_own_rows(tmp_path: Path) -> None:
     # Read as one series, an id names nothing: the sentence says which setting reads several.
     with pytest.raises(ConfigError, match=r"input.id_column is null\); set input.id_column"):
         build_input({"kind": "csv", **_cfg(path), "series_id": "AAA"}, metadata)
+
+
+def test_a_table_input_reads_the_value_column_the_model_was_trained_on_unless_named() -> None:
+    trained_on_sales = {"data_source": {"source": "csv", "value_column": "Sales"}}
+    csv = {"kind": "csv", "path": "p.csv", "value_column": None}
+    assert with_trained_value_column(csv, trained_on_sales)["value_column"] == "Sales"
+    named = csv | {"value_column": "Adj Close"}
+    assert with_trained_value_column(named, trained_on_sales)["value_column"] == "Adj Close"
+    # A synthetic market's model names no column: data=csv's default.
+    synthetic = {"data_source": {"source": "gbm"}}
+    assert with_trained_value_column(csv, synthetic)["value_column"] == "Close"
+    test_split = {"kind": "test_split"}
+    assert with_trained_value_column(test_split, trained_on_sales) == test_split

@@ -326,6 +326,24 @@ def test_a_yearly_file_goes_through_the_whole_pipeline(seeded_tmp: Path) -> None
         (origin, targets), *_ = ledger.execute("SELECT origin_date, target_dates FROM forecasts")
     assert origin == "1940-01-01"
     assert json.loads(targets) == ["1941-01-01", "1942-01-01", "1943-01-01"]
+    # Predict reads the column the model was trained on without being told it again.
+    predicted = run_task(
+        run_predict,
+        "predict",
+        [
+            *isolated_overrides(seeded_tmp),
+            "input=csv",
+            f"input.path={csv}",
+            "input.date_column=year",
+        ],
+        seeded_tmp / "predict",
+    ).value
+    assert predicted["input"]["value_column"] == "count"
+    assert [row["date"] for row in predicted["forecast"]] == [
+        "1941-01-01",
+        "1942-01-01",
+        "1943-01-01",
+    ]
 
 
 def test_a_file_written_with_semicolons_and_decimal_commas_reads_as_its_comma_twin(

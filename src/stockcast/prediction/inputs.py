@@ -117,6 +117,24 @@ def _synthetic(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> Inp
     )
 
 
+# The column a table input reads its values from where input.value_column is null and the
+# model's own data named none (a model trained on a synthetic market): data=csv's default.
+UNNAMED_VALUE_COLUMN = "Close"
+
+
+def with_trained_value_column(
+    input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`input_cfg` whose null `value_column` is the one the model's training file held its values
+    in (`data_source` in its metadata): a model trained on Sales reads Sales from the same kind
+    of file without being told twice."""
+    chosen = dict(input_cfg)
+    if chosen.get("kind") == "csv" and chosen.get("value_column") is None:
+        source = metadata.get("data_source") or {}
+        chosen["value_column"] = source.get("value_column") or UNNAMED_VALUE_COLUMN
+    return chosen
+
+
 def read_input_table(
     input_cfg: Mapping[str, Any], refused: dict[str, str] | None = None
 ) -> list[Series]:

@@ -25,7 +25,7 @@ from stockcast.prediction.forecast import (
     forecast_next,
     rolling_backtest,
 )
-from stockcast.prediction.inputs import InputSeries, build_input
+from stockcast.prediction.inputs import InputSeries, build_input, with_trained_value_column
 from stockcast.serving.model import OpenModel, open_model
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="stockcast-model-") as download_dir:
         model = open_model(cfg, download_dir)
     check_window_overrides(cfg, model.metadata)
+    input_cfg = with_trained_value_column(input_cfg, model.metadata)
     if is_batch(input_cfg):
         return run_batch_predict(cfg, model, input_cfg, output_dir)
     series = build_input(input_cfg, model.metadata)
