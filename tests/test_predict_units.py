@@ -360,6 +360,29 @@ def test_forecast_next_uses_the_last_window_and_numbers_steps() -> None:
     assert "date" not in format_table(rows, 2).splitlines()[0]
 
 
+def test_the_printed_table_shows_small_prices_to_their_significant_digits() -> None:
+    """Prices of a millionth printed as 0.0000 at the default 4 decimals (the files keep them)."""
+    rows = [{"step": 1, "date": None, "forecast": 1.234567e-6, "lower_80_1": 1.1e-6}]
+    assert format_table(rows, 4).splitlines()[1].split() == ["1", "0.000001235", "0.000001100"]
+    prices = [{"step": 1, "date": None, "forecast": 104.0, "lower_80_1": 0.5}]
+    assert format_table(prices, 4).splitlines()[1].split() == ["1", "104.0000", "0.5000"]
+    # The typical size, not the smallest or the largest: a rate passing near zero adds none.
+    rates = [
+        {"step": s, "date": None, "forecast": v} for s, v in ((1, 0.000001), (2, 2.5), (3, 3.5))
+    ]
+    assert [row.split()[1] for row in format_table(rates, 2).splitlines()[1:]] == [
+        "0.00",
+        "2.50",
+        "3.50",
+    ]
+    tiny = [{"step": s, "date": None, "forecast": v} for s, v in ((1, 2e-6), (2, 3e-6), (3, 500.0))]
+    assert format_table(tiny, 2).splitlines()[1].split()[1] == "0.0000020"
+    # Not a number, infinite or zero: no digits to show; print_decimals=0 still shows one.
+    odd = [{"step": 1, "date": None, "forecast": float("nan"), "a": float("inf"), "b": 0.0}]
+    assert format_table(odd, 3).splitlines()[1].split() == ["1", "nan", "inf", "0.000"]
+    assert format_table(rows, 0).splitlines()[1].split()[1:] == ["0.000001", "0.000001"]
+
+
 def test_forecast_next_dates_follow_the_input() -> None:
     result = forecast_next(model(), series(10, dates=True))  # last date Fri 2024-01-12
     assert [r["date"] for r in forecast_rows(result)] == ["2024-01-15", "2024-01-16", "2024-01-17"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,24 @@ def forecast_rows(result: Forecast) -> list[dict[str, Any]]:
     return rows
 
 
+def shown_decimals(rows: list[dict[str, Any]], decimals: int) -> int:
+    """`decimals`, or more where the table's typical number (the median size of its non-zero
+    ones) would show fewer than `decimals` significant digits with them: prices of 0.000001234
+    print as such, not 0.0000 (and a rate near zero now and then does not add a dozen)."""
+    numbers = [abs(v) for row in rows for v in row.values() if isinstance(v, float)]
+    sizes = [v for v in numbers if v > 0 and math.isfinite(v)]
+    if not sizes:
+        return decimals
+    typical = float(np.median(sizes))
+    # At least one significant digit, also where print_decimals is 0.
+    return max(decimals, max(decimals, 1) - math.floor(math.log10(typical)) - 1)
+
+
 def format_table(rows: list[dict[str, Any]], decimals: int) -> str:
-    """Right-aligned columns; the date column only when there are dates."""
+    """Right-aligned columns; the date column only when there are dates; at least `decimals`
+    decimals (`shown_decimals`)."""
     columns = [c for c in rows[0] if not (c == "date" and rows[0]["date"] is None)]
+    decimals = shown_decimals(rows, decimals)
     cells = [
         [f"{row[c]:.{decimals}f}" if isinstance(row[c], float) else str(row[c]) for c in columns]
         for row in rows
