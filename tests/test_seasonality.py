@@ -17,6 +17,7 @@ from stockcast.data.seasonality import (
 )
 from stockcast.data.series import Series
 from stockcast.errors import DataError
+from stockcast.orchestration.steps.prepare import window_sentence
 
 # Train, validation and test fractions (data.split).
 SPLIT = {"train": 0.6, "val": 0.2, "test": 0.2}
@@ -313,3 +314,19 @@ def test_prepare_chooses_the_window_from_the_season(make_cfg) -> None:
     gbm = prepare_data(plain(make_cfg("data.previous_time_window=auto").data))
     assert gbm.meta["season_length"] == 5 and gbm.meta["season_from"] == "dates"
     assert gbm.window.previous_time_window == 20, "four business weeks"
+
+
+def test_the_prepare_log_says_which_window_auto_chose_and_why() -> None:
+    """A panel's short member shortens every series' auto window: the log says what bounds it."""
+    auto = {"source": {"previous_time_window": "auto"}, "next_time_window": 5}
+    assert window_sentence(
+        auto | {"previous_time_window": 48, "season_length": 12, "season_from": "dates"}
+    ) == (
+        "48 values in, 5 out (data.previous_time_window=auto: a season of 12 by the dates; the "
+        "longest of up to four seasons and twice data.shortest_window that leaves the shortest "
+        "series' train split half its values as window starts)"
+    )
+    none = auto | {"previous_time_window": 20, "season_length": 1, "season_from": "autocorrelation"}
+    assert "(data.previous_time_window=auto: no season in the changes;" in window_sentence(none)
+    fixed = {"source": {"previous_time_window": 10}, "previous_time_window": 10}
+    assert window_sentence(fixed | {"next_time_window": 5}) == "10 values in, 5 out"
