@@ -16,7 +16,7 @@ from stockcast.data.seasonality import (
     season_from_values,
 )
 from stockcast.data.series import Series
-from stockcast.errors import DataError
+from stockcast.errors import ConfigError, DataError
 from stockcast.orchestration.steps.prepare import window_sentence
 
 # Train, validation and test fractions (data.split).
@@ -330,3 +330,15 @@ def test_the_prepare_log_says_which_window_auto_chose_and_why() -> None:
     assert "(data.previous_time_window=auto: no season in the changes;" in window_sentence(none)
     fixed = {"source": {"previous_time_window": 10}, "previous_time_window": 10}
     assert window_sentence(fixed | {"next_time_window": 5}) == "10 values in, 5 out"
+
+
+def test_a_season_longer_than_any_train_split_is_refused(make_cfg) -> None:
+    with pytest.raises(ConfigError) as refused:
+        prepare_data(plain(make_cfg("data.length=120", "data.season_length=200").data))
+    assert str(refused.value) == (
+        "data.season_length is 200, longer than the 84 values of the longest train split, which "
+        "then holds not one season to learn it from; set a shorter one, or null to read it from "
+        "the data."
+    )
+    held = prepare_data(plain(make_cfg("data.length=120", "data.season_length=84").data))
+    assert held.season_length == 84

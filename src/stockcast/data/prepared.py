@@ -226,6 +226,12 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     season, season_from = infer_season_length(
         series, data_cfg.get("season_length"), data_cfg["split"]
     )
+    if season_from == "data.season_length" and season > max(train_lengths):
+        raise ConfigError(
+            f"data.season_length is {season}, longer than the {max(train_lengths)} values of the "
+            "longest train split, which then holds not one season to learn it from; set a "
+            "shorter one, or null to read it from the data."
+        )
     window = shortest
     if requested == AUTO:
         fits = shortest_train_split(series, data_cfg["split"], split_lengths)
