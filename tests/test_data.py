@@ -218,8 +218,17 @@ def test_a_series_too_short_for_an_auto_window_names_its_shortest_window(make_cf
         DataError, match=r"train shortest_window \+ next_time_window = 15"
     ) as refused:
         prepare_data(plain(cfg.data))
+    # Its train split holds the window; only a shorter horizon or a larger share helps val.
     assert str(refused.value).endswith(
-        "or smaller windows (data.shortest_window, data.next_time_window)."
+        "points, or a shorter horizon (data.next_time_window) or a larger data.split.val."
+    )
+    train_short = make_cfg("data.length=30", "data.previous_time_window=25")
+    with pytest.raises(DataError) as refused:
+        prepare_data(plain(train_short.data))
+    assert "train split gets 21" in str(refused.value)
+    # A larger validation share would shorten the train split further.
+    assert str(refused.value).endswith(
+        "points, or smaller windows (data.previous_time_window, data.next_time_window)."
     )
 
 

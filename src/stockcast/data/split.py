@@ -97,9 +97,19 @@ def refuse_short_series(
                 + ", ".join(f"{name} split gets {size}" for name, size in short.items())
                 + f"; each split needs at least next_time_window = {window.next_time_window} "
                 f"values of its own, train {inputs} + next_time_window = "
-                f"{window.length}: use a series of at least {needed} points or smaller windows "
-                f"(data.{inputs}, data.next_time_window)."
+                f"{window.length}: use a series of at least {needed} points, or "
+                f"{_what_fits(list(short), inputs)}."
             )
+
+
+def _what_fits(short: list[str], inputs: str) -> str:
+    """The settings that let the `short` splits hold their windows: the input window only
+    helps the train split; validation and test need a shorter horizon or a larger share, which
+    a train split that is short too cannot give them."""
+    if "train" in short:
+        return f"smaller windows (data.{inputs}, data.next_time_window)"
+    shares = " and ".join(f"data.split.{name}" for name in short)
+    return f"a shorter horizon (data.next_time_window) or a larger {shares}"
 
 
 def split_series(
