@@ -526,12 +526,14 @@ def registered_store(tmp_path_factory: pytest.TempPathFactory, store_template: P
     return store
 
 
-def give_outputs(net: torch.nn.Module) -> None:
-    """Random output-layer weights: an anchored network starts with zero outputs (the naive
+def give_outputs(net: torch.nn.Module, seed: int = 0) -> None:
+    """Random output-layer weights, the same on every run (not the global generator's, which
+    depends on the tests run before): an anchored network starts with zero outputs (the naive
     forecast), which would hide what a test compares."""
+    generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        net.core.weights[-1].normal_()
-        net.core.biases[-1].normal_()
+        net.core.weights[-1].normal_(generator=generator)
+        net.core.biases[-1].normal_(generator=generator)
 
 
 @pytest.fixture

@@ -904,6 +904,22 @@ def test_a_quantile_models_spec_records_its_band_unit_too() -> None:
     assert (offsets[1] == 0).all()
 
 
+def test_a_zero_typical_offset_leaves_a_quantile_on_its_own_side_of_the_median() -> None:
+    """A lower quantile whose typical offset is zero was pulled onto the median (the side was
+    read off the offset's sign): its own band narrowed to nothing."""
+    from stockcast.forecasting.intervals import widen_still_quantiles
+
+    outputs = np.array([[[99.0], [100.0], [101.0]]])
+    halted = np.full((1, 6), 100.0)
+    for offsets, expected in (
+        ([[0.0], [0.0], [0.002]], [99.0, 100.0, 101.0]),
+        ([[-0.02], [0.0], [0.0]], [98.0, 100.0, 101.0]),
+        ([[-0.005], [0.0], [0.05]], [99.0, 100.0, 105.0]),
+    ):
+        widened = widen_still_quantiles(outputs, halted, 1, offsets, 1e-4, None)
+        np.testing.assert_allclose(widened[0, :, 0], expected)
+
+
 def test_a_quantile_models_window_that_did_not_move_gets_the_typical_spread(
     tmp_path: Path,
 ) -> None:
@@ -931,10 +947,16 @@ def test_a_quantile_models_window_that_did_not_move_gets_the_typical_spread(
     halted = np.full((1, 6), 100.0)
     (lower, upper) = served["own"].forecast(halted)[1]["80"]
     assert np.all(upper - lower < 0.05), "the floor's band: a few hundredths of a point"
+    own_point, own_bands = served["own"].forecast(halted)
     point, bands = served["widened"].forecast(halted)
     lower, upper = bands["80"]
-    np.testing.assert_allclose(lower - point, 100.0 * np.array(offsets[0])[None], rtol=1e-5)
-    np.testing.assert_allclose(upper - point, 100.0 * np.array(offsets[2])[None], rtol=1e-5)
+    np.testing.assert_array_equal(point, own_point)
+    # Each quantile at least its typical distance from the median, on its own side of it.
+    typical_lower, typical_upper = (100.0 * np.array(offsets[i])[None] for i in (0, 2))
+    own_lower, own_upper = (own_bands["80"][i] - own_point for i in (0, 1))
+    np.testing.assert_allclose(lower - point, np.minimum(own_lower, typical_lower), rtol=1e-5)
+    np.testing.assert_allclose(upper - point, np.maximum(own_upper, typical_upper), rtol=1e-5)
+    assert np.all(upper - lower >= typical_upper - typical_lower - 1e-9)
     # A window that moved is answered as before, to the bit.
     for own, widened in zip(
         served["own"].forecast(moving[:20]), served["widened"].forecast(moving[:20]), strict=True

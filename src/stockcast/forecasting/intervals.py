@@ -203,7 +203,11 @@ def widen_still_quantiles(
     last = np.abs(np.asarray(inputs, dtype=np.float64)[still, -1])
     typical = np.asarray(offsets, dtype=np.float64)[None] * last[:, None, None]
     own = widened[still] - median
-    farther = np.where(typical < 0, np.minimum(own, typical), np.maximum(own, typical))
+    # Each quantile's side of the median is its own output's (a typical offset of zero, which a
+    # lower quantile may have, would otherwise pull it onto the median); at the median, the
+    # typical offset's.
+    below = np.where(own != 0, own < 0, typical < 0)
+    farther = np.where(below, np.minimum(own, typical), np.maximum(own, typical))
     widened[still] = median + farther
     return widened
 
