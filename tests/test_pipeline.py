@@ -21,7 +21,7 @@ import pytest
 
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ConfigError, StockcastError
-from stockcast.evaluation.gate import gate_threshold
+from stockcast.evaluation.gate import coverage_check, gate_threshold
 from stockcast.forecasting.frame import split_forecast_frame
 from stockcast.orchestration import runner
 from stockcast.orchestration.steps.evaluate import run_evaluate
@@ -180,6 +180,32 @@ def test_a_gate_refusal_where_naive_scores_as_badly_says_what_to_change() -> Non
     assert alone.endswith("raise gate.max_mase)"), "no advice that would turn the gate off"
     broken = gate_threshold(11.3, 1.7, 10.0, None)["reason"]
     assert broken == "test MASE 11.3000 is not below the gate's max_mase 10"
+
+
+def test_the_gate_thresholds_pass_and_refuse_at_their_bounds() -> None:
+    """MASE below max_mase, at most max_mase_vs_naive times naive's (the model's over naive's,
+    not the other way round), and each level's coverage within max_coverage_gap either way."""
+    three_times_naive = gate_threshold(3.0, 1.0, None, 0.5)
+    assert not three_times_naive["passed"]
+    assert three_times_naive["reason"].startswith("test MASE is 3.000x the naive forecast's")
+    assert gate_threshold(0.4, 1.0, None, 0.5)["passed"]
+    assert gate_threshold(0.5, 1.0, None, 0.5)["passed"], "at the ratio: within"
+    assert not gate_threshold(2.0, 1.0, 2.0, None)["passed"], "at max_mase: not below it"
+    assert gate_threshold(1.999, 1.0, 2.0, None)["passed"]
+
+    def scored(coverage: float) -> dict:
+        return {"80": {"pooled": {"coverage": coverage}, "nominal": 0.5}}
+
+    assert coverage_check(scored(0.9), None) == []
+    (over,) = coverage_check(scored(0.9), 0.25)
+    assert over == (
+        False,
+        "80% interval coverage 0.900 is further than the gate's max_coverage_gap 0.25 of 0.5",
+    )
+    assert coverage_check(scored(0.75), 0.25)[0][0], "at the gap: within"
+    assert coverage_check(scored(0.25), 0.25)[0][0] and not coverage_check(scored(0.2), 0.25)[0][0]
+    refused = gate_threshold(0.4, 1.0, None, 0.5, coverage_check(scored(0.9), 0.25))
+    assert not refused["passed"] and refused["reason"] == over[1]
 
 
 def test_gate_refuses_a_model_worse_than_the_naive_forecast(pipeline_store: Path) -> None:
