@@ -20,6 +20,8 @@ from stockcast.forecasting.conformal import (
     centred_bounds,
     conformal_half_widths,
     conformal_inside_windows,
+    random_walk_bands,
+    student_t_half_widths,
 )
 from stockcast.forecasting.frame import forecast_columns, split_forecast_frame
 from stockcast.forecasting.intervals import (
@@ -248,6 +250,17 @@ def test_interval_scores_by_hand() -> None:
     assert scores["width"][0] == pytest.approx(6.0)
     # 6 + 10 * 1 (below by 1), 6, 6 + 10 * 2 (above by 2)
     assert scores["winkler"][0] == pytest.approx((16 + 6 + 26) / 3)
+    # Pinball at tau = 0.1 (lower) and 0.9 (upper): below by 1 costs the lower bound 0.9 and the
+    # upper 0.1 x 7; inside, 0.1 x 3 and 0.1 x 3; above by 2, 0.1 x 8 and 0.9 x 2.
+    lower_loss = (0.9 * 1 + 0.1 * 3 + 0.1 * 8) / 3
+    upper_loss = (0.1 * 7 + 0.1 * 3 + 0.9 * 2) / 3
+    assert scores["pinball"][0] == pytest.approx(0.5 * (lower_loss + upper_loss))
+    # A target on an edge is inside it and costs no penalty (a band that did not move, whose
+    # edges are the price, covers it).
+    edges = interval_errors(np.array([[2.0], [8.0]]), lower[:2], upper[:2], 80)
+    assert edges["coverage"][0] == 1.0 and edges["winkler"][0] == pytest.approx(6.0)
+    flat = interval_errors(np.full((2, 1), 5.0), np.full((2, 1), 5.0), np.full((2, 1), 5.0), 95)
+    assert flat["coverage"][0] == 1.0 and flat["winkler"][0] == 0.0
 
 
 def test_diebold_mariano_matches_a_hand_computed_case() -> None:
@@ -1233,3 +1246,36 @@ def test_the_t_tail_matches_scipy_and_the_normal_past_the_expansion() -> None:
 def test_the_t_quantile_refuses_what_has_none(probability: float, dof: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         student_t_quantile(probability, dof)
+
+
+def test_a_student_t_bound_is_the_prediction_intervals_to_the_digit() -> None:
+    """t(1 - alpha / 2, n - 1) x sqrt(1 + 1 / n) x the errors' root mean square, times the
+    profile: five unit errors at 95% give 2.776 x sqrt(1.2) = 3.041, at 80% 1.533 x sqrt(1.2)."""
+    errors = np.ones((5, 2))
+    profile = np.array([1.0, 2.0])
+    np.testing.assert_allclose(
+        student_t_half_widths(errors * profile, 95, profile), [3.0414, 6.0828], atol=1e-4
+    )
+    np.testing.assert_allclose(student_t_half_widths(errors, 80, np.ones(2)), 1.6796, atol=1e-4)
+
+
+def test_the_naive_bands_of_a_window_that_did_not_move_take_the_still_unit() -> None:
+    """The report scores the naive forecast's bands beside the model's, in the model's units:
+    a halted window's unit is the typical one (`still_unit`), not the scale floor's."""
+    history = rolling_origins(random_walk(300, seed=2), WindowSizes(6, 3))
+    halted = np.full((1, 6), 100.0)
+    floor = random_walk_bands(history, halted, [80], 1e-4)
+    still = random_walk_bands(history, halted, [80], 1e-4, still_unit=0.01)
+    floor_width = floor["80"][1] - floor["80"][0]
+    still_width = still["80"][1] - still["80"][0]
+    # The unit is a share of the last price: the floor's 1e-4 of it, or the typical 1%.
+    np.testing.assert_allclose(still_width, floor_width * 0.01 / 1e-4, rtol=1e-6)
+    # Calibrated and applied in the same unit, over the model's span (3 values here).
+    last = history.inputs[-1:]
+    bounds = calibrate_intervals(
+        history.inputs, naive_forecast(history.inputs, 3), history.actual, [80], 1e-4, span=3
+    )
+    expected = apply_intervals(naive_forecast(last, 3), volatility_scale(last, 1e-4, 3), bounds)
+    spanned = random_walk_bands(history, last, [80], 1e-4, span=3)
+    np.testing.assert_allclose(spanned["80"][1], expected["80"][1])
+    assert not np.allclose(spanned["80"][1], random_walk_bands(history, last, [80], 1e-4)["80"][1])
