@@ -12,7 +12,12 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from stockcast.evaluation.champion import Candidate, compare_with_champion, decide
+from stockcast.evaluation.champion import (
+    Candidate,
+    champion_inputs,
+    compare_with_champion,
+    decide,
+)
 from stockcast.evaluation.maturity import Observed
 from stockcast.evaluation.reports import WINDOWS_FILE
 from stockcast.forecasting.metrics import pooled_errors
@@ -278,3 +283,18 @@ def test_a_warm_start_whose_window_auto_outgrew_starts_cold(
         "which reads 10 values; the data now gives data.previous_time_window=auto a window of "
         "20, so this fit starts cold" in caplog.text
     )
+
+
+def test_a_window_with_exactly_the_champions_window_of_past_is_scored() -> None:
+    """A champion reading 3 values is given a test window whose series holds exactly 3 values
+    before its first target; one with 2 is left out (a NaN row)."""
+    windows = {
+        "inputs": np.zeros((2, 2)),
+        "history": np.arange(10.0),
+        "history_offsets": np.array([0, 5]),
+        "history_targets": np.array([3, 7]),
+    }
+    inputs, enough = champion_inputs(windows, 3)
+    assert enough.tolist() == [True, False]
+    np.testing.assert_array_equal(inputs[0], [0.0, 1.0, 2.0])
+    assert np.isnan(inputs[1]).all()

@@ -1279,3 +1279,12 @@ def test_the_naive_bands_of_a_window_that_did_not_move_take_the_still_unit() -> 
     spanned = random_walk_bands(history, last, [80], 1e-4, span=3)
     np.testing.assert_allclose(spanned["80"][1], expected["80"][1])
     assert not np.allclose(spanned["80"][1], random_walk_bands(history, last, [80], 1e-4)["80"][1])
+
+
+def test_a_window_ending_at_zero_gives_no_typical_unit() -> None:
+    """The typical unit is a share of each window's last price: a rate that ends a window at 0
+    has none to give, and is left out rather than making the median infinite."""
+    moving = np.array([[1.0, 2.0, 1.0, 2.0], [1.0, -1.0, 2.0, 0.0]])
+    unit = typical_unit(moving, 1e-4, None)
+    assert unit is not None and np.isfinite(unit)
+    assert unit == pytest.approx(typical_unit(moving[:1], 1e-4, None))

@@ -12,7 +12,12 @@ from stockcast.forecasting.baselines import (
     seasonal_naive_forecast,
     seasonal_naive_from_history,
 )
-from stockcast.forecasting.metrics import forecast_errors, inverse_mse_weights, pooled_errors
+from stockcast.forecasting.metrics import (
+    forecast_errors,
+    inverse_mse_weights,
+    pooled_errors,
+    pooled_naive_scale,
+)
 from stockcast.models.kinds.mlp import MLP
 from stockcast.models.level_range import (
     changed_windows,
@@ -596,3 +601,19 @@ def test_a_kept_forecast_map_follows_fused_optimizer_steps(kind: str) -> None:
         fresh = core.gate * (torch.bmm(windows, core.forecast_weights()) - windows[..., -1:])
     torch.testing.assert_close(after, fresh)
     assert not torch.allclose(after, before)
+
+
+def test_a_panels_pooled_naive_scale_weighs_every_move_alike() -> None:
+    """Every one-step move of every series counts once (never a move across two series): not a
+    mean of each series' mean, which would let a short series count as much as a long one."""
+    long, short = np.arange(5.0), np.array([0.0, 10.0])  # four moves of 1, one of 10
+    assert pooled_naive_scale([long, short]) == pytest.approx((4 * 1.0 + 10.0) / 5)
+
+
+def test_a_seasonal_naive_value_may_be_its_series_first() -> None:
+    """A window whose season-ago value is the first of its series has one; one a value earlier
+    does not (None: the report leaves seasonal naive out)."""
+    history = np.arange(20.0)
+    at_first = seasonal_naive_from_history(history, np.array([4]), np.array([0]), 2, 4)
+    np.testing.assert_array_equal(at_first, [[0.0, 1.0]])
+    assert seasonal_naive_from_history(history, np.array([4]), np.array([1]), 2, 4) is None
