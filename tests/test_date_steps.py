@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from omegaconf import DictConfig
 
 from stockcast.config.compose import plain
 from stockcast.data.date_steps import (
@@ -35,6 +36,13 @@ def dates(*days: str) -> np.ndarray:
 
 def without(index: pd.DatetimeIndex, *dropped: int) -> np.ndarray:
     return index.delete(list(dropped)).to_numpy("datetime64[ns]")
+
+
+def preparing_refused(cfg: DictConfig) -> str:
+    """The one sentence preparing `cfg`'s data is refused with (the test fails if it is not)."""
+    with pytest.raises(DataError) as refused:
+        prepare_data(plain(cfg.data))
+    return str(refused.value)
 
 
 @pytest.mark.parametrize(
@@ -191,9 +199,7 @@ def test_training_data_with_a_missing_month_is_refused_before_any_work(
         path, index=False
     )
     cfg = make_cfg("data=csv", f"data.path={path}", "data.value_column=Value")
-    with pytest.raises(DataError) as refused:
-        prepare_data(plain(cfg.data))
-    assert str(refused.value) == (
+    assert preparing_refused(cfg) == (
         "the dates skip from 2003-04-30 to 2003-06-30 (1 month missing; 1 more "
         "gap(s) after it), though they are one month apart elsewhere, and a model reads values by "
         "position: every value after the gap would be read as the month before it; add the "
@@ -287,9 +293,7 @@ def test_a_panel_of_two_calendars_is_refused_whatever_its_season(tmp_path: Path,
             "data.id_column=Ticker",
             *season,
         )
-        with pytest.raises(DataError) as refused:
-            prepare_data(plain(cfg.data))
-        assert str(refused.value) == (
+        assert preparing_refused(cfg) == (
             "series 'M' has monthly dates and series 'Q' quarterly ones, but a model reads values "
             "by position, one step of one calendar, and predict holds every series to the "
             "calendar it was fitted on: train those series apart."
