@@ -1170,6 +1170,9 @@ def test_the_t_quantile_is_the_tables_even_at_one_degree_of_freedom(
         T_TABLE[probability, dof], abs=5e-5
     )
     assert student_t_quantile(1 - probability, dof) == -student_t_quantile(probability, dof)
+    # The median, the one probability that is its own mirror, is 0 (and answered, not mirrored
+    # for ever).
+    assert student_t_quantile(0.5, dof) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_the_t_quantile_matches_scipy_to_float_precision() -> None:
