@@ -15,6 +15,7 @@ import torch
 from stockcast.errors import ConfigError
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.conformal import (
+    baseline_spread_profile,
     calibrate_intervals,
     calibration_methods,
     centred_bounds,
@@ -36,7 +37,7 @@ from stockcast.forecasting.intervals import (
 )
 from stockcast.forecasting.metrics import diebold_mariano, interval_errors
 from stockcast.forecasting.student_t import student_t_quantile, student_t_two_sided_p
-from stockcast.forecasting.windows import WindowSizes, rolling_origins
+from stockcast.forecasting.windows import RollingOrigins, WindowSizes, rolling_origins
 from stockcast.models.spec import build_price_forecaster
 from tests.conftest import give_outputs
 
@@ -1291,3 +1292,17 @@ def test_a_window_ending_at_zero_gives_no_typical_unit() -> None:
     unit = typical_unit(moving, 1e-4, None)
     assert unit is not None and np.isfinite(unit)
     assert unit == pytest.approx(typical_unit(moving[:1], 1e-4, None))
+
+
+def test_a_baseline_profile_with_a_step_that_never_varies_is_no_profile() -> None:
+    """A step whose scaled errors are all alike has no spread to shape a band by: a profile of
+    zero there would give that step a zero-width Student-t band."""
+    pattern = np.array([100.0, 101.0, 99.0, 102.0, 100.0, 103.0])
+    inputs = pattern[None] + 10.0 * np.arange(8)[:, None]  # the same moves, other levels
+    rng = np.random.default_rng(0)
+    actual = inputs[:, -1:] + np.column_stack([np.ones(8), rng.normal(0.0, 2.0, (8, 2))])
+    history = RollingOrigins(np.arange(8) + 6, inputs, actual)
+    assert baseline_spread_profile(history, 1, 1e-4) is None
+    actual[:, 0] += rng.normal(0.0, 1.0, 8)
+    profile = baseline_spread_profile(RollingOrigins(np.arange(8) + 6, inputs, actual), 1, 1e-4)
+    assert profile is not None and np.all(profile > 0)

@@ -19,6 +19,10 @@ from stockcast.forecasting.intervals import (
 from stockcast.forecasting.student_t import student_t_quantile
 from stockcast.forecasting.windows import RollingOrigins
 
+# The share of the widest step's spread below which a step's spread is float round-off: the
+# square root of float64's precision, far below any spread a real series' errors have.
+SPREAD_ROUND_OFF = float(np.finfo(np.float64).eps) ** 0.5
+
 
 def conformal_inside_windows(level: int | str) -> int:
     """The fewest held-out windows whose split-conformal bound at `level` percent is an error
@@ -176,7 +180,9 @@ def baseline_spread_profile(
         if np.abs(seasonal).mean() < np.abs(errors).mean():
             errors = seasonal
     spread = errors.std(axis=0)
-    return spread if np.all(spread > 0) else None
+    # A step whose errors are all alike spreads by round-off (5e-17), not by zero: read as none.
+    varies = spread > SPREAD_ROUND_OFF * spread.max()
+    return spread if spread.max() > 0 and np.all(varies) else None
 
 
 def calibration_methods(
