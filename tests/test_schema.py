@@ -151,6 +151,32 @@ def test_whole_numbers_written_as_floats_are_the_integers_they_write(
 
 
 @pytest.mark.parametrize(
+    ("override", "key", "expected"),
+    [
+        ("monitor.rollback=no", "monitor.rollback", False),
+        ("pipeline.refit=off", "pipeline.refit", False),
+        ("gate.require_beat_champion='false'", "gate.require_beat_champion", False),
+        ("data.require_new_data=yes", "data.require_new_data", True),
+    ],
+)
+def test_words_for_yes_and_no_are_the_booleans_they_say(
+    make_cfg, override: str, key: str, expected: bool
+) -> None:
+    """Hydra keeps `no` and `off` as text, which the schema reads as false: the code after
+    validation tested the text itself, which is true (`monitor.rollback=no` rolled back)."""
+    assert OmegaConf.select(validate_config(make_cfg(override, config_name="pipeline")), key) is (
+        expected
+    )
+
+
+def test_predicts_yes_and_no_words_are_booleans_too(make_cfg) -> None:
+    """`vis=no` drew forecast.png and `input.skip_refused=no` left refused series out."""
+    csv = ("input=csv", "input.path=p.csv", "vis=no", "input.skip_refused=off")
+    predict = validate_config(make_cfg(*csv, config_name="predict"))
+    assert predict.vis is False and predict.input.skip_refused is False
+
+
+@pytest.mark.parametrize(
     ("overrides", "message"),
     [
         (["gate.max_mase=-1"], "gate.max_mase is -1; it must be greater than 0."),

@@ -84,7 +84,7 @@ def validate_config(cfg: DictConfig, sections: Iterable[str] = ()) -> DictConfig
         raise ConfigError(unresolved(str(err.full_key), detail)) from None
     _refuse_another_kinds_key(schema, cfg)
     _refuse_unknown_key(base, schema, cfg, "", frozenset(sections))
-    _store_whole_numbers(validated, cfg)
+    _store_read_values(validated, cfg)
     return cfg
 
 
@@ -200,18 +200,19 @@ def _is_target(node: DictConfig, name: str) -> bool:
     return value is None or (isinstance(value, DictConfig) and "_target_" in value)
 
 
-def _store_whole_numbers(model: BaseModel, node: DictConfig) -> None:
-    """Put the integers that `2.0` or `1e3` were read as back into the config: the code reading
-    it needs ints (Lightning's max_epochs, array shapes), not the floats Hydra parsed. Values set
-    by interpolation follow their source."""
+def _store_read_values(model: BaseModel, node: DictConfig) -> None:
+    """Put what the schema read back into the config where the code reading it needs that, not
+    what Hydra parsed: the integers `2.0` or `1e3` were read as (Lightning's max_epochs, array
+    shapes), and the booleans words were (`monitor.rollback=no` is false, where the text 'no'
+    read as a condition is true). Values set by interpolation follow their source."""
     for name, field in type(model).model_fields.items():
         key = field.alias or name
         if key not in node or OmegaConf.is_interpolation(node, key):
             continue
         value, held = getattr(model, name), node[key]
         if isinstance(value, BaseModel) and isinstance(held, DictConfig):
-            _store_whole_numbers(value, held)
-        elif _read_as_whole(value, held):
+            _store_read_values(value, held)
+        elif _read_as_whole(value, held) or (isinstance(value, bool) and isinstance(held, str)):
             node[key] = value
 
 
