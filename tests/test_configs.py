@@ -230,6 +230,20 @@ def test_the_schema_knows_every_lightning_trainer_and_early_stopping_argument() 
             "of a sweep, which only a multirun takes (-m, where the command has one); choose "
             "one experiment option for a single run.",
         ),
+        (  # A setting that holds text takes the comma quoted: a list would be no text.
+            ["data=csv", "data.value_column=Adj,Close"],
+            "cannot read the override 'data.value_column=Adj,Close': a comma separates the "
+            "values of a sweep, which only a multirun takes (-m, where the command has one); "
+            "data.value_column holds text: quote a value holding a comma for Hydra and the whole "
+            "override for the shell (\"data.value_column='Adj,Close'\").",
+        ),
+        (  # Null by default, but words with spaces: a cron expression is text.
+            ["+azureml.schedule.cron=0 6 * * 1,3,5"],
+            "cannot read the override '+azureml.schedule.cron=0 6 * * 1,3,5': a comma separates "
+            "the values of a sweep, which only a multirun takes (-m, where the command has one); "
+            "+azureml.schedule.cron holds text: quote a value holding a comma for Hydra and the "
+            "whole override for the shell (\"+azureml.schedule.cron='0 6 * * 1,3,5'\").",
+        ),
         (  # A quote in the value: the whole override is named, not the part before it.
             ["data=csv", "data.value_column='Adj Close',Close"],
             "cannot read the override \"data.value_column='Adj Close',Close\": a comma "

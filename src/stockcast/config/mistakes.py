@@ -176,7 +176,9 @@ def composition_error(
             return shape
     ambiguous = re.match(r"Ambiguous value for argument '(.*)'$", lines[0])
     if ambiguous is not None:
-        return _comma_outside_a_sweep(ambiguous.group(1))
+        override = ambiguous.group(1)
+        text = _holds_text(override_key(override), config_name, overrides, compose)
+        return _comma_outside_a_sweep(override, text)
     present = re.match(r"Could not append to config\. An item is already at '([^']+)'", lines[0])
     if present is not None:
         key = present.group(1)
@@ -210,10 +212,23 @@ def _other_shape(
     return None
 
 
-def _comma_outside_a_sweep(override: str) -> str:
+def _holds_text(key: str, config_name: str, overrides: Sequence[str], compose: Composer) -> bool:
+    """Whether `key` holds text in the config composed without its override (False where that
+    cannot be told)."""
+    from omegaconf import OmegaConf
+
+    others = [o for o in overrides if override_key(o) != key]
+    try:
+        return isinstance(OmegaConf.select(compose(config_name, others), key.lstrip("+~")), str)
+    except Exception:  # the other overrides may be as broken as this one
+        return False
+
+
+def _comma_outside_a_sweep(override: str, holds_text: bool = False) -> str:
     """Hydra reads a comma as the start of a sweep (`x=1,2`), which only a multirun runs. A
     config group takes one option in a single run: a list of options in brackets would merge
-    them, each overriding the one before, without a word."""
+    them, each overriding the one before, without a word. A setting that holds text (a cron
+    expression) takes the comma quoted, never a list."""
     key, _, value = override.partition("=")
     sweep = (
         f"cannot read the override {override!r}: a comma separates the values of a sweep, "
@@ -224,12 +239,14 @@ def _comma_outside_a_sweep(override: str) -> str:
         return f"{sweep}; choose one {group} option for a single run."
     # A value already quoted in parts (`'Adj Close',Close`) is not quoted again.
     quoted = any(mark in value for mark in "'\"")
-    instead = (
-        "give a single value"
-        if quoted
-        else "quote a value holding a comma for Hydra and the whole override for the shell "
+    quote = (
+        "quote a value holding a comma for Hydra and the whole override for the shell "
         f"(\"{key}='{value}'\")"
     )
+    # Words with spaces are text too, where the setting is null by default (a cron expression).
+    if (holds_text or " " in value.strip()) and not quoted:
+        return f"{sweep}; {key} holds text: {quote}."
+    instead = "give a single value" if quoted else quote
     return f"{sweep}; for one value, write a list in brackets ({key}=[{value}]) or {instead}."
 
 
