@@ -312,6 +312,16 @@ def test_one_column_named_for_two_roles_is_refused(
     )
 
 
+def test_a_non_numeric_value_of_a_panel_names_its_series(tmp_path: Path) -> None:
+    """As a missing value's refusal does: the user fixes that ticker's rows."""
+    path = tmp_path / "panel.csv"
+    path.write_text("Date,Ticker,Close\n2024-01-01,A,1\n2024-01-01,B,abc\n2024-01-02,A,2\n")
+    assert table_refusal(path, "Date", "Close", "Ticker", key="input") == (
+        f"CSV file {path} has a non-numeric value 'abc' in column 'Close' at data row 2 "
+        "(series 'B'); clean the file or pick another column."
+    )
+
+
 @pytest.mark.parametrize(
     ("flags", "shown", "row"),
     [

@@ -195,9 +195,11 @@ def read_table_series(
         cell = frame[value_column].iloc[row]
         more = f" (and {int(bad.sum()) - 1} more)" if bad.sum() > 1 else ""
         fix = number_fix(str(cell).strip(), key, separator, decimal)
+        # A file of several series names whose row it is, as a missing value's refusal does.
+        whose = "" if id_column is None else f" (series {str(frame[id_column].iloc[row])!r})"
         raise DataError(
             f"{label} has a non-numeric value {cell!r} in column {value_column!r} at data row "
-            f"{row + 1}{more}; {fix}."
+            f"{row + 1}{whose}{more}; {fix}."
         )
     missing = np.flatnonzero(values.isna().to_numpy() & checked)
     if missing.size:
