@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stockcast.errors import ArtifactError, ConfigError, DataError
+from stockcast.errors import ArtifactError, ConfigError, DataError, counted
 from stockcast.forecasting.frame import forecast_frame
 from stockcast.prediction.calendar import format_date, future_dates
 from stockcast.prediction.forecast import (
@@ -529,3 +529,9 @@ def test_the_test_split_of_a_panel_says_which_series_it_is(make_cfg, tmp_path: P
     asked = {"kind": "test_split", "path": str(csv), "series_id": "G-3"}
     found = build_input(asked, metadata)
     assert found.description == "test split of the training csv data (G-3)"
+
+
+def test_counts_in_sentences_agree_with_their_noun() -> None:
+    assert [counted(n, "origin") for n in (0, 1, 2)] == ["0 origins", "1 origin", "2 origins"]
+    assert counted(1, "business day") == "1 business day"
+    assert counted(3, "series", "series") == "3 series"

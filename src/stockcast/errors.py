@@ -27,6 +27,11 @@ def first_few(items: Iterable[Any], shown: int) -> str:
     )
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """'1 job', '2 jobs' (`plural`: where adding an s does not make it)."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 class StockcastError(Exception):
     """A problem the user can fix; entry points print it as one line and exit non-zero."""
 

@@ -15,6 +15,7 @@ from stockcast.data.calendar import date_bound
 from stockcast.data.mase_scales import series_of_windows, series_scales
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import SPLITS, join_splits
+from stockcast.errors import counted
 from stockcast.evaluation.gate import coverage_check, gate_threshold, optional_float
 from stockcast.evaluation.plots import (
     plot_error_by_horizon,
@@ -274,7 +275,7 @@ def plot_report(
         plot_error_by_horizon(
             output_dir / "error_by_horizon.png",
             per_step_mae,
-            title=f"Test MAE by horizon step ({len(windows)} origins)",
+            title=f"Test MAE by horizon step ({counted(len(windows), 'origin')})",
         )
     )
     return paths

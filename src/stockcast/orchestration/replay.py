@@ -33,7 +33,7 @@ from stockcast.config.compose import (
 from stockcast.config.overrides import override_key
 from stockcast.config.task import hydra_task
 from stockcast.data.calendar import after_today, business_days, day_text, parse_day, today_utc
-from stockcast.errors import ConfigError, StockcastError
+from stockcast.errors import ConfigError, StockcastError, counted
 from stockcast.files import write_json
 from stockcast.orchestration.replay_day_start import keep_day_start, restore_day_start
 from stockcast.orchestration.replay_plot import plot_replay
@@ -82,7 +82,9 @@ def simulated_days(end: str | None, days: int) -> list[str]:
     first = last - np.timedelta64(days * 7 // 5 + 7, "D")
     found = business_days(first, last)
     if len(found) < days:
-        raise ConfigError(f"cannot find {days} business days ending at {day_text(last)}.")
+        raise ConfigError(
+            f"cannot find {counted(days, 'business day')} ending at {day_text(last)}."
+        )
     return [day_text(day) for day in found[-days:]]
 
 
@@ -247,7 +249,7 @@ def _run_days(
         _log_day(number, len(days), entries[-1])
         write_json(run_dir / REPLAY_FILE, summary)
     plot_replay(run_dir / REPLAY_PLOT_FILE, cfg, ledger_dir or store, run_dir, entries)
-    print(f"replay of {len(days)} business days: {run_dir / REPLAY_FILE}")
+    print(f"replay of {counted(len(days), 'business day')}: {run_dir / REPLAY_FILE}")
     return summary
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.errors import counted
 from stockcast.evaluation.plots import plot_forecast, plot_rolling_forecasts
 from stockcast.prediction.calendar import format_date
 from stockcast.prediction.forecast import Forecast, RollingBacktest
@@ -184,7 +185,7 @@ def plot_backtest_png(
     )
     title = (
         f"{model.label}: rolling backtest, {series.description}\n"
-        f"{len(backtest.origins)} origins; naive MAE step 1 {naive[0]:.3f}, "
+        f"{counted(len(backtest.origins), 'origin')}; naive MAE step 1 {naive[0]:.3f}, "
         f"step {horizon} {naive[-1]:.3f}" + (f"; {coverage}" if coverage else "")
     )
     bands = {

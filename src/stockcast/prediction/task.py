@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.errors import ConfigError
+from stockcast.errors import ConfigError, counted
 from stockcast.files import write_json
 from stockcast.prediction import batch_outputs, outputs
 from stockcast.prediction.batch import build_batch, forecast_batch, is_batch, refuse_backtest
@@ -150,7 +150,9 @@ def _print_report(
             f"{m:.{decimals}f} (naive {n:.{decimals}f})"
             for m, n in zip(rolling["mae_by_step"], rolling["naive_mae_by_step"], strict=True)
         )
-        print(f"rolling backtest over {rolling['origins']} origins, MAE by step: {steps}")
+        print(
+            f"rolling backtest over {counted(rolling['origins'], 'origin')}, MAE by step: {steps}"
+        )
         for level, share in rolling["coverage"].items():
             print(f"{level}% intervals covered {share:.1%} of the backtest targets")
     print("saved: " + ", ".join(str(p) for p in written))

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.compose import register_resolvers
 from stockcast.config.task import sweeper_records_failures
-from stockcast.errors import exit_with_error
+from stockcast.errors import counted, exit_with_error
 from stockcast.orchestration.sweeps import tracking
 from stockcast.orchestration.sweeps.summary import (
     collect_jobs,
@@ -132,7 +132,7 @@ class SweepCallback(Callback):
             # A grid sweep's refused jobs ended without metrics (user_errors_exit): the sweep
             # ran the others, and now says it did not wholly succeed, as a lone run would.
             exit_with_error(
-                f"{refused} of {len(jobs)} jobs of the sweep were refused (their error lines "
+                f"{refused} of {counted(len(jobs), 'job')} of the sweep were refused (their error lines "
                 "above say why)"
                 + ("; the summary ranks them last." if refused < len(jobs) else ".")
             )

@@ -20,6 +20,7 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from stockcast.config.overrides import override_key, override_value
+from stockcast.errors import counted
 from stockcast.training.summary import METRICS_FILE
 
 SUMMARY_STEM = "sweep_summary"
@@ -165,7 +166,7 @@ def to_markdown(summary: SweepSummary) -> str:
     shown = [summary.metric] + ([test_twin] if test_twin != summary.metric else [])
     header = ["rank", "job", *summary.swept_keys, *shown, "status"]
     lines = [
-        f"Sweep summary: {len(summary.jobs)} jobs, best first by {summary.metric} "
+        f"Sweep summary: {counted(len(summary.jobs), 'job')}, best first by {summary.metric} "
         f"({summary.direction}).",
         "",
         "| " + " | ".join(header) + " |",
