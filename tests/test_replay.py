@@ -366,8 +366,17 @@ def test_a_replay_resumes_only_with_the_overrides_it_started_with(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _stopped_replay(tmp_path, monkeypatch, 1, "seed=3")
-    for other in ([], ["seed=4"], ["seed=3", "days=6"]):
-        with pytest.raises(ConfigError, match=r"resumes with the overrides it started with \("):
+    differ = {
+        (): r"\(not given seed=3\)",
+        ("seed=4",): r"\(not given seed=3; given seed=4 besides\)",
+        ("seed=3", "days=6"): r"\(given days=6 besides\)",
+    }
+    for other, which in differ.items():
+        with pytest.raises(
+            ConfigError,
+            match=rf"resumes with the overrides it started with \(.*\), and this command's "
+            rf"differ {which}; give exactly those",
+        ):
             _replay(tmp_path, "later", *other, f"replay.resume_from={tmp_path / 'run'}")
     assert not (tmp_path / "run" / "days" / "2026-06-24.interrupted").exists(), "no work done"
 

@@ -79,9 +79,19 @@ def recorded_replay(run_dir: Path, given: list[str]) -> tuple[dict[str, Any], li
         )
     if sorted(given) != sorted(plan["overrides"]):
         started = " ".join(plan["overrides"]) or "no overrides"
+        missing = [o for o in plan["overrides"] if o not in given]
+        extra = [o for o in given if o not in plan["overrides"]]
+        differ = "; ".join(
+            part
+            for part in (
+                f"not given {' '.join(missing)}" if missing else "",
+                f"given {' '.join(extra)} besides" if extra else "",
+            )
+            if part
+        )
         raise ConfigError(
-            f"the replay in {run_dir} resumes with the overrides it started with ({started}); "
-            "give exactly those with replay.resume_from."
+            f"the replay in {run_dir} resumes with the overrides it started with ({started}), "
+            f"and this command's differ ({differ}); give exactly those with replay.resume_from."
         )
     if len(entries) >= len(plan["days"]) and (run_dir / REPLAY_PLOT_FILE).is_file():
         raise ConfigError(
