@@ -23,17 +23,19 @@ from stockcast.orchestration.sweeps.summary import (
 from stockcast.registry import runs
 
 
-def _job(sweep: Path, num: int, overrides: list[str], val_mase: float | None) -> None:
+def _job(
+    sweep: Path, num: int, overrides: list[str], val_mase: float | None, fell_back: bool = False
+) -> None:
     job = sweep / str(num)
     (job / ".hydra").mkdir(parents=True)
     (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     if val_mase is not None:
         metrics = {"val": {"mase": val_mase, "loss": 1.0}, "test": {"mase": val_mase + 1}}
-        (job / "metrics.json").write_text(json.dumps(metrics))
+        (job / "metrics.json").write_text(json.dumps(metrics | {"fell_back_to_naive": fell_back}))
 
 
 def test_summary_ranks_best_first_and_separates_swept_from_shared(tmp_path: Path) -> None:
-    _job(tmp_path, 0, ["data.length=300", "optim.lr=0.001", "model.dropout=0.0"], 2.0)
+    _job(tmp_path, 0, ["data.length=300", "optim.lr=0.001", "model.dropout=0.0"], 2.0, True)
     _job(tmp_path, 1, ["data.length=300", "optim.lr=0.001", "model.dropout=0.1"], 1.0)
     _job(tmp_path, 2, ["data.length=300", "optim.lr=0.003", "model.dropout=0.0"], None)
     _job(tmp_path, 3, ["data.length=300", "optim.lr=0.003", "model.dropout=0.1"], float("inf"))
@@ -52,6 +54,16 @@ def test_summary_ranks_best_first_and_separates_swept_from_shared(tmp_path: Path
     assert content["best"] == {"job": 1, "value": 1.0}
     assert content["jobs"][2]["val/mase"] is None, "inf is written as null"
     assert "| 1 | 1 | 0.001 | 0.1 | 1 | 2 | finished |" in to_markdown(summary)
+    # A job whose model fell back to the last price says so: such jobs tie on the metric.
+    assert "| 2 | 0 | 0.001 | 0.0 | 2 | 3 | finished, repeats the last price |" in (
+        to_markdown(summary)
+    )
+    assert [job["status"] for job in content["jobs"]] == [
+        "finished",
+        "finished, repeats the last price",
+        "finished",
+        "no metrics",
+    ]
     maximized = summarize(collect_jobs(tmp_path), "val/mase", "maximize")
     assert [job.num for job in maximized.jobs] == [3, 0, 1, 2]
 

@@ -37,10 +37,18 @@ class JobResult:
     dir: Path
     overrides: dict[str, str]
     metrics: dict[str, float] = field(default_factory=dict)
+    # Its model fell back to the last price (fit.naive_fallback): a tie with every other such job.
+    repeats_last: bool = False
 
     @property
     def finished(self) -> bool:
         return bool(self.metrics)
+
+    @property
+    def status(self) -> str:
+        if not self.finished:
+            return "no metrics"
+        return "finished, repeats the last price" if self.repeats_last else "finished"
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,7 @@ class SweepSummary:
         for rank, job in enumerate(self.jobs, start=1):
             row: dict[str, Any] = {"rank": rank, "job": job.num}
             row |= {key: job.overrides.get(key, "") for key in self.swept_keys}
-            row["status"] = "finished" if job.finished else "no metrics"
+            row["status"] = job.status
             row |= {key: job.metrics.get(key) for key in metric_keys}
             row["dir"] = str(job.dir)
             rows.append(row)
@@ -94,12 +102,13 @@ def read_job(job_dir: Path, since: float | None = None) -> JobResult | None:
     overrides = yaml.safe_load(overrides_file.read_text()) or []
     metrics_file = job_dir / METRICS_FILE
     current = metrics_file.is_file() and (since is None or metrics_file.stat().st_mtime >= since)
-    metrics = flatten_metrics(json.loads(metrics_file.read_text())) if current else {}
+    content = json.loads(metrics_file.read_text()) if current else {}
     return JobResult(
         num=int(job_dir.name),
         dir=job_dir,
         overrides={override_key(o): override_value(o) for o in overrides},
-        metrics=metrics,
+        metrics=flatten_metrics(content),
+        repeats_last=bool(content.get("fell_back_to_naive")),
     )
 
 
