@@ -11,14 +11,12 @@ import pytest
 from omegaconf import DictConfig
 
 from stockcast.config.compose import plain
-from stockcast.data.date_steps import (
+from stockcast.data.daily_holes import (
     LONGEST_CLOSURE_TRADING_DAYS,
-    date_rhythm,
-    first_date_gap,
     long_daily_holes,
-    refuse_date_gaps,
     warn_of_long_daily_holes,
 )
+from stockcast.data.date_steps import date_rhythm, first_date_gap, refuse_date_gaps
 from stockcast.data.prepared import prepare_data
 from stockcast.data.seasonality import season_from_dates
 from stockcast.data.series import UNNAMED, Series
@@ -238,7 +236,7 @@ def test_training_data_with_a_long_daily_hole_trains_with_a_warning(
         {"Date": days.strftime("%Y-%m-%d"), "Value": 100 + np.sin(np.arange(360.0))}
     ).to_csv(path, index=False)
     cfg = make_cfg("data=csv", f"data.path={path}", "data.value_column=Value")
-    with caplog.at_level("WARNING", logger="stockcast.data.date_steps"):
+    with caplog.at_level("WARNING", logger="stockcast.data.daily_holes"):
         prepared = prepare_data(plain(cfg.data))
     assert prepared.meta["date_rhythm"] == "daily"
     assert [r.getMessage() for r in caplog.records] == [
@@ -251,7 +249,7 @@ def test_training_data_with_a_long_daily_hole_trains_with_a_warning(
     # A panel says it once: its first series with a hole, and how many more have one.
     whole = pd.bdate_range("2020-01-01", periods=len(days))
     caplog.clear()
-    with caplog.at_level("WARNING", logger="stockcast.data.date_steps"):
+    with caplog.at_level("WARNING", logger="stockcast.data.daily_holes"):
         warn_of_long_daily_holes(
             [
                 Series("FULL", np.ones(len(whole)), whole.to_numpy("datetime64[ns]")),

@@ -4,12 +4,11 @@ A model reads values by position, so one missing month makes every later window 
 month's value as the one before it: a seasonal model then forecasts January with February's
 level, and nothing in the values shows it. Weekly, monthly, quarterly and yearly data have a
 step that no holiday excuses; daily and intraday data skip holidays and closed days by design,
-so they are not refused here; a daily hole longer than any market closure is warned of.
+so they are not refused here (`daily_holes` warns of one longer than any market closure).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +18,6 @@ import numpy as np
 from stockcast.data.calendar import steps_day_by_day, trading_week
 from stockcast.data.series import UNNAMED, Series
 from stockcast.errors import DataError
-
-log = logging.getLogger(__name__)
 
 # Commonest days between dates that make data weekly, and the least days between two of its dates
 # that count as a skipped week (a holiday moves a weekly date by a day or two, not by four).
@@ -54,10 +51,6 @@ SEASON_OF_RHYTHM = {"weekly": WEEKS, "monthly": 12, "quarterly": 4}
 # yearly or irregular, says nothing sure and is not judged).
 RHYTHMS_OF_SEASON = {season: {rhythm} for rhythm, season in SEASON_OF_RHYTHM.items()}
 DAILY_SEASONS = range(2, 8)  # the trading days of a week
-# The most trading days in a row an exchange has stayed shut in decades (New York after 11
-# September 2001: four; a Lunar New Year week: five), with room to spare: a daily series that
-# skips more has lost data, which a model reading values by position takes for one day's move.
-LONGEST_CLOSURE_TRADING_DAYS = 10
 
 
 @dataclass(frozen=True)
@@ -156,7 +149,7 @@ def first_date_gap(dates: np.ndarray | None, since: int = 0) -> DateGap | None:
     )
 
 
-def _whose_dates(item: Series) -> str:
+def whose_dates(item: Series) -> str:
     """A sentence's subject: a table without ids has one series, which it does not name."""
     return "the dates" if item.series_id == UNNAMED else f"series {item.series_id!r}: its dates"
 
@@ -167,50 +160,10 @@ def refuse_date_gaps(series: Sequence[Series]) -> None:
         gap = first_date_gap(item.dates)
         if gap is not None:
             raise DataError(
-                f"{_whose_dates(item)} {gap.sentence()}; add the missing "
+                f"{whose_dates(item)} {gap.sentence()}; add the missing "
                 f"{gap.step}s (their values, or the last value carried forward), or keep only "
                 "the rows after the last gap."
             )
-
-
-def long_daily_holes(dates: np.ndarray | None) -> list[tuple[str, str, int]]:
-    """Where daily dates skip more than `LONGEST_CLOSURE_TRADING_DAYS` days of their own trading
-    week: each hole's dates before and after it and its trading days missing; empty for other
-    data (undated, intraday, weekly or coarser, irregular)."""
-    if dates is None or date_rhythm(dates) != DAILY:
-        return []
-    days = np.unique(np.asarray(dates, dtype="datetime64[D]"))
-    missing = np.busday_count(days[:-1], days[1:], weekmask=list(trading_week(days))) - 1
-    return [
-        (str(days[i]), str(days[i + 1]), int(missing[i]))
-        for i in np.flatnonzero(missing > LONGEST_CLOSURE_TRADING_DAYS)
-    ]
-
-
-def warn_of_long_daily_holes(series: Sequence[Series]) -> None:
-    """Say, once for the whole data, where daily training data skips more trading days than any
-    market closure: not refused, as a skipped month is (a halted stock's series has such a
-    hole), but every window across it reads the move over the hole as one day's. A panel's
-    first series with a hole is named, and the others counted."""
-    holed = [(item, holes) for item in series if (holes := long_daily_holes(item.dates))]
-    if not holed:
-        return
-    item, holes = holed[0]
-    before, after, missing = holes[0]
-    more = f"; {len(holes) - 1} more such hole(s) after it" if len(holes) > 1 else ""
-    others = f" ({len(holed) - 1} more series have such holes)" if len(holed) > 1 else ""
-    log.warning(
-        "%s skip from %s to %s (%d trading days missing%s), longer than any market closure%s: "
-        "every window across the hole reads the move over it as one day's; add the missing "
-        "days (their values, or the last value carried forward), or keep only the rows after "
-        "the hole",
-        _whose_dates(item),
-        before,
-        after,
-        missing,
-        more,
-        others,
-    )
 
 
 def date_rhythm(dates: np.ndarray) -> str | None:

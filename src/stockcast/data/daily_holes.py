@@ -1,0 +1,61 @@
+"""Daily data that skips more trading days than any market closure: not refused, as a skipped
+month is (a halted stock's series has such a hole), but warned of, since a model reads values by
+position and every window across the hole reads the move over it as one day's."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from stockcast.data.calendar import trading_week
+from stockcast.data.date_steps import DAILY, date_rhythm, whose_dates
+from stockcast.data.series import Series
+
+log = logging.getLogger(__name__)
+
+# The most trading days in a row an exchange has stayed shut in decades (New York after 11
+# September 2001: four; a Lunar New Year week: five), with room to spare: a daily series that
+# skips more has lost data, which a model reading values by position takes for one day's move.
+LONGEST_CLOSURE_TRADING_DAYS = 10
+
+
+def long_daily_holes(dates: np.ndarray | None) -> list[tuple[str, str, int]]:
+    """Where daily dates skip more than `LONGEST_CLOSURE_TRADING_DAYS` days of their own trading
+    week: each hole's dates before and after it and its trading days missing; empty for other
+    data (undated, intraday, weekly or coarser, irregular)."""
+    if dates is None or date_rhythm(dates) != DAILY:
+        return []
+    days = np.unique(np.asarray(dates, dtype="datetime64[D]"))
+    missing = np.busday_count(days[:-1], days[1:], weekmask=list(trading_week(days))) - 1
+    return [
+        (str(days[i]), str(days[i + 1]), int(missing[i]))
+        for i in np.flatnonzero(missing > LONGEST_CLOSURE_TRADING_DAYS)
+    ]
+
+
+def warn_of_long_daily_holes(series: Sequence[Series]) -> None:
+    """Say, once for the whole data, where daily training data skips more trading days than any
+    market closure: not refused, as a skipped month is (a halted stock's series has such a
+    hole), but every window across it reads the move over the hole as one day's. A panel's
+    first series with a hole is named, and the others counted."""
+    holed = [(item, holes) for item in series if (holes := long_daily_holes(item.dates))]
+    if not holed:
+        return
+    item, holes = holed[0]
+    before, after, missing = holes[0]
+    more = f"; {len(holes) - 1} more such hole(s) after it" if len(holes) > 1 else ""
+    others = f" ({len(holed) - 1} more series have such holes)" if len(holed) > 1 else ""
+    log.warning(
+        "%s skip from %s to %s (%d trading days missing%s), longer than any market closure%s: "
+        "every window across the hole reads the move over it as one day's; add the missing "
+        "days (their values, or the last value carried forward), or keep only the rows after "
+        "the hole",
+        whose_dates(item),
+        before,
+        after,
+        missing,
+        more,
+        others,
+    )
