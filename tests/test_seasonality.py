@@ -14,10 +14,10 @@ from stockcast.data.seasonality import (
     infer_season_length,
     season_from_dates,
     season_from_values,
+    window_sentence,
 )
 from stockcast.data.series import Series
 from stockcast.errors import ConfigError, DataError
-from stockcast.orchestration.steps.prepare import window_sentence
 
 # Train, validation and test fractions (data.split).
 SPLIT = {"train": 0.6, "val": 0.2, "test": 0.2}

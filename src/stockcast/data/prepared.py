@@ -25,7 +25,12 @@ from stockcast.data.date_steps import (
 )
 from stockcast.data.mase_scales import naive_one_step_mae
 from stockcast.data.scaling import fit_scaler
-from stockcast.data.seasonality import auto_window, infer_season_length, shortest_train_split
+from stockcast.data.seasonality import (
+    AUTO,
+    auto_window,
+    infer_season_length,
+    shortest_train_split,
+)
 from stockcast.data.series import Series
 from stockcast.data.sources import KnownSeries, as_of_applies, known_series
 from stockcast.data.split import (
@@ -41,8 +46,6 @@ from stockcast.errors import ArtifactError, ConfigError
 from stockcast.files import write_json
 
 PREPARED_KIND = "stockcast.prepared"
-# data.previous_time_window=auto: the window chosen from the data's season.
-AUTO = "auto"
 META_FILE = "meta.json"
 SERIES_FILE = "series.npz"
 SCALER_FILE = "scaler.json"

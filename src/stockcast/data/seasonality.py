@@ -24,6 +24,9 @@ from stockcast.data.series import Series
 from stockcast.data.split import split_lengths
 from stockcast.errors import DataError
 
+# data.previous_time_window=auto: the window chosen from the data's season (`auto_window`).
+AUTO = "auto"
+
 # Undated data: the largest lag searched, as a fraction of the series, and how strongly the
 # differences must correlate at the chosen lag to call it a season (random walks stay at ~0).
 MAX_LAG_FRACTION = 1 / 3
@@ -189,3 +192,27 @@ def shortest_train_split(
 ) -> int:
     """The fewest values any series' train split gets (`split_lengths` cuts one series)."""
     return min(split_lengths(len(item), fractions)["train"] for item in series)
+
+
+# Where a prepared season came from (meta.json's season_from), as the log says it.
+SEASON_FROM = {
+    "dates": " by the dates",
+    "autocorrelation": " in the changes",
+    "data.season_length": " set by data.season_length",
+}
+
+
+def window_sentence(meta: dict) -> str:
+    """The windows' sizes, and for data.previous_time_window=auto the season it was read from
+    (the shortest series' train split bounds it: a panel's short member shortens everyone's)."""
+    sizes = f"{meta['previous_time_window']} values in, {meta['next_time_window']} out"
+    if meta["source"].get("previous_time_window") != AUTO:
+        return sizes
+    season = int(meta.get("season_length") or 1)
+    found = "no season" if season == 1 else f"a season of {season}"
+    how = SEASON_FROM.get(meta.get("season_from"), "")
+    return (
+        f"{sizes} (data.previous_time_window=auto: {found}{how}; the longest of up to four "
+        "seasons and twice data.shortest_window that leaves the shortest series' train split "
+        "half its values as window starts)"
+    )

@@ -17,7 +17,7 @@ from typing import Any
 from omegaconf import DictConfig
 from safetensors.torch import load_file
 
-from stockcast.data.prepared import AUTO
+from stockcast.data.seasonality import AUTO
 from stockcast.errors import ConfigError
 from stockcast.forecasting.windows import WINDOW_KEYS
 from stockcast.models.kind import model_kind

@@ -9,35 +9,12 @@ from omegaconf import DictConfig
 
 from stockcast.config.compose import plain
 from stockcast.config.task import hydra_task
-from stockcast.data.prepared import AUTO, prepare_data
+from stockcast.data.prepared import prepare_data
+from stockcast.data.seasonality import window_sentence
 from stockcast.orchestration.steps.table import table_step
 from stockcast.registry.freshness import check_new_data
 
 log = logging.getLogger(__name__)
-
-
-# Where a prepared season came from (meta.json's season_from), as the log says it.
-SEASON_FROM = {
-    "dates": " by the dates",
-    "autocorrelation": " in the changes",
-    "data.season_length": " set by data.season_length",
-}
-
-
-def window_sentence(meta: dict) -> str:
-    """The windows' sizes, and for data.previous_time_window=auto the season it was read from
-    (the shortest series' train split bounds it: a panel's short member shortens everyone's)."""
-    sizes = f"{meta['previous_time_window']} values in, {meta['next_time_window']} out"
-    if meta["source"].get("previous_time_window") != AUTO:
-        return sizes
-    season = int(meta.get("season_length") or 1)
-    found = "no season" if season == 1 else f"a season of {season}"
-    how = SEASON_FROM.get(meta.get("season_from"), "")
-    return (
-        f"{sizes} (data.previous_time_window=auto: {found}{how}; the longest of up to four "
-        "seasons and twice data.shortest_window that leaves the shortest series' train split "
-        "half its values as window starts)"
-    )
 
 
 @table_step("prepare")
