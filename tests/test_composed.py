@@ -203,7 +203,7 @@ def test_a_yaml_error_that_is_no_config_files_is_not_taken_for_one() -> None:
     """A command's own YAML reading (a sweep's summary) keeps its error: no file is to blame."""
     import yaml
 
-    from stockcast.config.mistakes import composition_error
+    from stockcast.config.composition_errors import composition_error
 
     for text in ("a: [", "seed: 1\x07"):
         with pytest.raises(yaml.YAMLError) as raised:

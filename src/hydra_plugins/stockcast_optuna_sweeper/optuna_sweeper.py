@@ -235,7 +235,8 @@ class OptunaSweeper(Sweeper):
         from hydra.errors import ConfigCompositionException
 
         from stockcast.config.compose import CONFIG_DIR, compose_raw
-        from stockcast.config.mistakes import composition_error, listed
+        from stockcast.config.composition_errors import composition_error
+        from stockcast.config.mistakes import listed
 
         if not isinstance(err, ConfigCompositionException):
             return None

@@ -15,7 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.composed import compose_reusing_choices
-from stockcast.config.mistakes import composition_error
+from stockcast.config.composition_errors import composition_error
 from stockcast.data.calendar import today_utc
 from stockcast.errors import ConfigError, first_line
 from stockcast.paths import CONFIG_DIR, PROJECT_ROOT

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from stockcast.config.compose import CONFIG_DIR, compose_raw, register_resolvers
-from stockcast.config.mistakes import composition_error
+from stockcast.config.composition_errors import composition_error
 from stockcast.config.quiet import silence_library_noise
 from stockcast.config.schema import validate_config
 from stockcast.errors import StockcastError, exit_with_error

@@ -1,0 +1,237 @@
+"""Hydra's composition errors as one sentence: an unknown group option, a key the config lacks,
+an override it cannot parse (a comma outside a sweep, a list for named settings), a config file
+it cannot read. The entry points and the schema end here or in `mistakes`, so a mistake reads the
+same wherever it is caught."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from stockcast.config.mistakes import listed, unknown_key, unknown_option, unknown_position
+from stockcast.config.overrides import override_key
+from stockcast.errors import error_text, first_line
+from stockcast.paths import is_config_group
+
+# Composes a config by name with overrides, raising Hydra's own errors.
+Composer = Callable[[str, Sequence[str]], Any]
+
+
+def composition_error(
+    err: BaseException,
+    config_name: str,
+    overrides: Sequence[str],
+    compose: Composer,
+    lead: str | None = None,
+) -> str | None:
+    """One sentence for an error Hydra raised composing `config_name` with `overrides`: an
+    unknown group option, a key the config lacks, an override it cannot parse; None for an
+    error that is not about composing. `compose` composes a config again (without the bad key)
+    to find the names beside it. Any other composition error is Hydra's reason after `lead`
+    (None: `cannot compose the <config_name> config: `; a caller that says so itself, "")."""
+    from hydra.errors import (
+        ConfigCompositionException,
+        MissingConfigException,
+        OverrideParseException,
+    )
+    from omegaconf.errors import OmegaConfBaseException
+    from yaml import YAMLError
+
+    if isinstance(err, YAMLError | UnicodeDecodeError):  # Hydra lets a file's own through
+        return unreadable_config_file(err)
+    if isinstance(err, TypeError) and re.match(r"Index '.*' \(str\) is not an int", str(err)):
+        # OmegaConf's own, let through by Hydra: an override names a list's position in words.
+        return _list_position_in_words(config_name, overrides, compose)
+    if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:
+        group, _, option = err.missing_cfg_file.rpartition("/")
+        return unknown_option(group, option, err.options)
+    lines = [line.strip() for line in error_text(err).splitlines() if line.strip()] or [""]
+    if isinstance(err, OverrideParseException):
+        key, _, value = str(err.override).partition("=")
+        if len(value) == 1 and value in ";,|":
+            # data.separator=';' typed in a shell reaches Hydra without its quotes.
+            return (
+                f"cannot read the override {err.override!r}: a value holding {value!r} is "
+                f"quoted for Hydra, and the whole override for the shell: \"{key}='{value}'\"."
+            )
+        return (
+            f"cannot read the override {err.override!r} ({lines[0]}); fix its syntax, e.g. a "
+            "list is written [1,2] and text with spaces is quoted."
+        )
+    if not isinstance(err, ConfigCompositionException | OmegaConfBaseException):
+        return None
+    # A key the config lacks; a list position it lacks (`model.candidates.7.x=1`).
+    missing = re.match(r"Could not override '([^']+)'", lines[0]) or re.match(
+        r"Error merging override ([^=\s]+)=", lines[0]
+    )
+    if missing is not None and isinstance(err.__cause__, OmegaConfBaseException):
+        # `+model.x=1` names the key model.x (Hydra's merge message keeps the prefix).
+        found = names_beside(override_key(missing.group(1)), config_name, overrides, compose)
+        if found is not None and found[1]:
+            key, names, positions = found
+            if positions:
+                return unknown_position(key, len(names), f"the {config_name} config")
+            return unknown_key(key, names, f"the {config_name} config")
+    if missing is not None and "Cannot merge DictConfig with ListConfig" in str(err.__cause__):
+        shape = _other_shape(override_key(missing.group(1)), config_name, overrides, compose)
+        if shape is not None:
+            return shape
+    ambiguous = re.match(r"Ambiguous value for argument '(.*)'$", lines[0])
+    if ambiguous is not None:
+        override = ambiguous.group(1)
+        text = _holds_text(override_key(override), config_name, overrides, compose)
+        return _comma_outside_a_sweep(override, text)
+    present = re.match(r"Could not append to config\. An item is already at '([^']+)'", lines[0])
+    if present is not None:
+        key = present.group(1)
+        return f"+{key} adds {key}, which is already set; drop the '+' to change it."
+    # Hydra ends some first lines with a colon and gives the reason on the next one.
+    reason = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+    return f"{f'cannot compose the {config_name} config: ' if lead is None else lead}{reason}"
+
+
+def _other_shape(
+    key: str, config_name: str, overrides: Sequence[str], compose: Composer
+) -> str | None:
+    """`data.split=[0.8,0.1,0.1]`: a list given for named settings, or named settings for a
+    list; None where the config without the override cannot be composed to tell which."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    others = [o for o in overrides if override_key(o) != key]
+    try:
+        held = OmegaConf.select(compose(config_name, others), key)
+    except Exception:  # the other overrides may be as broken as this one
+        return None
+    if isinstance(held, DictConfig) and len(held):
+        first = str(next(iter(held)))
+        names = listed([str(name) for name in held], "and")
+        return (
+            f"{key} holds named settings ({names}), not a list: set each by its name, e.g. "
+            f"{key}.{first}={held[first]}."
+        )
+    if isinstance(held, ListConfig):
+        return f"{key} is a list: give its values in brackets ({key}=[...]), not named settings."
+    return None
+
+
+def _holds_text(key: str, config_name: str, overrides: Sequence[str], compose: Composer) -> bool:
+    """Whether `key` holds text in the config composed without its override (False where that
+    cannot be told)."""
+    from omegaconf import OmegaConf
+
+    others = [o for o in overrides if override_key(o) != key]
+    try:
+        return isinstance(OmegaConf.select(compose(config_name, others), key.lstrip("+~")), str)
+    except Exception:  # the other overrides may be as broken as this one
+        return False
+
+
+def _comma_outside_a_sweep(override: str, holds_text: bool = False) -> str:
+    """Hydra reads a comma as the start of a sweep (`x=1,2`), which only a multirun runs. A
+    config group takes one option in a single run: a list of options in brackets would merge
+    them, each overriding the one before, without a word. A setting that holds text (a cron
+    expression) takes the comma quoted, never a list."""
+    key, _, value = override.partition("=")
+    sweep = (
+        f"cannot read the override {override!r}: a comma separates the values of a sweep, "
+        "which only a multirun takes (-m, where the command has one)"
+    )
+    group = key.lstrip("+~")
+    if is_config_group(group):
+        return f"{sweep}; choose one {group} option for a single run."
+    # A value already quoted in parts (`'Adj Close',Close`) is not quoted again.
+    quoted = any(mark in value for mark in "'\"")
+    quote = (
+        "quote a value holding a comma for Hydra and the whole override for the shell "
+        f"(\"{key}='{value}'\")"
+    )
+    # Words with spaces are text too, where the setting is null by default (a cron expression).
+    if (holds_text or " " in value.strip()) and not quoted:
+        return f"{sweep}; {key} holds text: {quote}."
+    instead = "give a single value" if quoted else quote
+    return f"{sweep}; for one value, write a list in brackets ({key}=[{value}]) or {instead}."
+
+
+def _list_position_in_words(
+    config_name: str, overrides: Sequence[str], compose: Composer
+) -> str | None:
+    """`model.candidates.x.window=3`: the first override whose key walks into a list by a name."""
+    for override in overrides:
+        key = override_key(override)
+        found = names_beside(key, config_name, overrides, compose)
+        if found is not None and found[2]:
+            return unknown_position(found[0], len(found[1]), f"the {config_name} config")
+    return None
+
+
+def unreadable_config_file(err: Exception) -> str | None:
+    """A config file that is not YAML, or not UTF-8 text, as one clause naming the file (`the
+    config file .../trainer/default.yaml is not valid YAML at line 19 (found duplicate key
+    max_epochs); fix that file`); None for such an error about anything but a file."""
+    if isinstance(err, UnicodeDecodeError):
+        path = _file_being_read(err)
+        if path is None:
+            return None
+        byte = err.object[err.start : err.start + 1]
+        return (
+            f"the config file {path} is not UTF-8 text (byte {byte!r} at position {err.start}); "
+            "save it as UTF-8"
+        )
+    mark = getattr(err, "problem_mark", None)
+    if mark is not None:
+        path, where = mark.name, f"line {mark.line + 1}"
+    else:  # a character YAML refuses anywhere (a control character): where the reader was
+        path, where = getattr(err, "name", None), f"character {getattr(err, 'position', '?')}"
+    if not (isinstance(path, str) and os.path.isfile(path)):
+        return None
+    problem = getattr(err, "problem", None) or first_line(err)
+    return f"the config file {path} is not valid YAML at {where} ({problem}); fix that file"
+
+
+def _file_being_read(err: BaseException) -> str | None:
+    """The file Hydra's file source was reading when `err` was raised (its `full_path`); a
+    decoding error names no file of its own."""
+    tb = err.__traceback__
+    found = None
+    while tb is not None:
+        path = tb.tb_frame.f_locals.get("full_path")
+        if isinstance(path, str) and os.path.isfile(path):
+            found = path
+        tb = tb.tb_next
+    return found
+
+
+def names_beside(
+    key: str, config_name: str, overrides: Sequence[str], compose: Composer
+) -> tuple[str, list[str], bool] | None:
+    """(the first part of `key` the config lacks, the names beside it, whether they are a list's
+    positions), composing the config with the other overrides (they may choose the groups that
+    hold the key), or with none."""
+    from omegaconf import DictConfig, ListConfig
+
+    others = [o for o in overrides if override_key(o) != key]
+    # The others may be as broken as this one (a search's keys on another model kind): then
+    # with the groups they choose alone (`experiment=auto`), then with none.
+    choices = [o for o in others if "." not in override_key(o)]
+    for attempt in (others, choices, []):
+        try:
+            node: Any = compose(config_name, attempt)
+            break
+        except Exception:  # the other overrides may be as broken as this one
+            continue
+    else:
+        return None
+    parts = key.split(".")
+    for depth, part in enumerate(parts):
+        if isinstance(node, ListConfig):
+            if not (part.isdigit() and int(part) < len(node)):
+                return ".".join(parts[: depth + 1]), [str(i) for i in range(len(node))], True
+            node = node._get_node(int(part))
+            continue
+        if not isinstance(node, DictConfig) or part not in node:
+            names = list(node) if isinstance(node, DictConfig) else []
+            return ".".join(parts[: depth + 1]), [str(name) for name in names], False
+        node = node._get_node(part)
+    return None
