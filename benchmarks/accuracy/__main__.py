@@ -30,10 +30,10 @@ from benchmarks.accuracy.forecasters import (
     warm_up,
 )
 from benchmarks.accuracy.peer_cache import (
-    CACHED,
     cached_peers,
     read_peer_cache,
     series_digests,
+    stamped,
     warn_of_peers_left_out,
 )
 from benchmarks.accuracy.peers import (
@@ -42,7 +42,6 @@ from benchmarks.accuracy.peers import (
     autogluon,
     neuralforecast_mlp,
     neuralforecast_nhits,
-    peer_version,
 )
 from benchmarks.accuracy.protocol import LEVELS, Cut, Result, cut
 from benchmarks.accuracy.series import (
@@ -143,17 +142,7 @@ def run(args: argparse.Namespace) -> list[Result]:
                 args.peers_from, args.no_peers, args.autogluon_python, series.name, cached, cache
             )
         candidates += peer_results(args, series, split, cached)
-        scored = [
-            replace(r, scored_sha256=digests.get(r.forecaster, digests[""]))
-            for r in candidates
-            if r is not None
-        ]
-        scored = [
-            r
-            if r.peer_version or r.forecaster not in CACHED
-            else replace(r, peer_version=peer_version(r.forecaster, args.autogluon_python) or "")
-            for r in scored
-        ]
+        scored = stamped([r for r in candidates if r is not None], digests, args.autogluon_python)
         results += scored
         # Each series' results as soon as they are in: a long run shows (and keeps) its progress.
         for r in scored:

@@ -16,6 +16,7 @@ import csv
 import hashlib
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,19 @@ def cached_peers(
         if row is not None and (here is None or row.peer_version == here):
             found[peer] = row
     return found
+
+
+def stamped(results: list[Result], digests: dict[str, str], autogluon_python: str) -> list[Result]:
+    """Each result with what its CSV row records for a later `--peers-from`: its forecaster's
+    digest (`series_digests`), and a peer fitted by this run the version that fitted it (a
+    cached one keeps the version it was scored with)."""
+    out = []
+    for r in results:
+        r = replace(r, scored_sha256=digests.get(r.forecaster, digests[""]))
+        if r.forecaster in CACHED and not r.peer_version:
+            r = replace(r, peer_version=peer_version(r.forecaster, autogluon_python) or "")
+        out.append(r)
+    return out
 
 
 def warn_of_peers_left_out(
