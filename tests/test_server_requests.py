@@ -87,3 +87,20 @@ def test_a_json_body_whose_first_row_is_no_window_is_read_as_rows() -> None:
     """Read as one flat window, it was refused as 'rows of shape (1, 2)'."""
     assert json_rows(b'{"inputs": [104.5, [101.0, 102.0]]}') == [104.5, [101.0, 102.0]]
     assert json_rows(b'{"inputs": [101.0, 102.0]}') == [[101.0, 102.0]]
+
+
+def test_a_dataframe_split_row_as_wide_as_its_columns_is_read_and_another_refused() -> None:
+    """MLflow's DataFrame of a row of another width than its columns failed deep in pandas; a
+    window one price short is no window the model reads."""
+    split = {"columns": ["a", "b", "c"], "data": [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]}
+    assert json_rows(json.dumps({"dataframe_split": split}).encode()) == split["data"]
+    split["data"][1] = [4.0, 5.0]
+    with pytest.raises(Refused) as refused:
+        json_rows(json.dumps({"dataframe_split": split}).encode())
+    assert refused.value.status == 400
+    assert str(refused.value) == (
+        "dataframe_split row 2 holds 2 values under 3 columns; give every row one price per column."
+    )
+    # Without columns, each row is a window as it stands.
+    rows = json_rows(json.dumps({"dataframe_split": {"data": [[1.0, 2.0], [3.0]]}}).encode())
+    assert rows == [[1.0, 2.0], [3.0]]

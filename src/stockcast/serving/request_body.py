@@ -9,6 +9,8 @@ import io
 import json
 from typing import Any
 
+from stockcast.errors import counted
+
 JSON_FORMATS = ("inputs", "instances", "dataframe_split", "dataframe_records")
 EXAMPLE = '{"inputs": [[101.2, 101.9, ...]]}'
 
@@ -67,7 +69,7 @@ def json_rows(body: bytes) -> list[Any]:
         )
     rows = payload[keys[0]]
     if keys[0] == "dataframe_split":
-        rows = rows.get("data") if isinstance(rows, dict) else None
+        rows = split_rows(rows)
     if isinstance(rows, list) and rows and all(isinstance(row, dict) for row in rows):
         rows = record_rows(rows, keys[0])
     if not isinstance(rows, list) or not rows:
@@ -77,6 +79,25 @@ def json_rows(body: bytes) -> list[Any]:
     # One flat row is one window; rows of which any is a list are rows, for the guard to name
     # the one that is not.
     return rows if any(isinstance(row, list) for row in rows) else [rows]
+
+
+def split_rows(split: Any) -> Any:
+    """`dataframe_split`'s data rows, each as wide as its `columns` where it names them: MLflow's
+    DataFrame of a row of another width fails deep in pandas, and a window one price short or
+    long is no window the model reads."""
+    if not isinstance(split, dict):
+        return None
+    rows, columns = split.get("data"), split.get("columns")
+    if isinstance(columns, list) and isinstance(rows, list):
+        for number, row in enumerate(rows, start=1):
+            if isinstance(row, list) and len(row) != len(columns):
+                raise Refused(
+                    400,
+                    "BAD_REQUEST",
+                    f"dataframe_split row {number} holds {counted(len(row), 'value')} under "
+                    f"{counted(len(columns), 'column')}; give every row one price per column.",
+                )
+    return rows
 
 
 def record_rows(records: list[dict[str, Any]], name: str) -> list[list[Any]]:
