@@ -65,7 +65,7 @@ def test_csv_windows_are_read_value_by_value_under_their_header() -> None:
         "line 3 of the CSV body holds 4 values under a header of 3 names; send one window per "
         "line, as many prices as the header has names."
     )
-    assert _csv_refusal(b"a,b\n1,2\n1\n").startswith("line 3 of the CSV body holds 1 values")
+    assert _csv_refusal(b"a,b\n1,2\n1\n").startswith("line 3 of the CSV body holds 1 value under")
     assert _csv_refusal(b"a,b\n10\x004.0,2\n") == (
         "the CSV body holds a NUL byte; send the prices as plain text."
     )

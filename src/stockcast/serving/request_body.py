@@ -168,9 +168,9 @@ def csv_rows(body: bytes) -> list[list[Any]]:
             raise Refused(
                 400,
                 "BAD_REQUEST",
-                f"line {number} of the CSV body holds {len(row)} values under a header of "
-                f"{len(header)} names; send one window per line, as many prices as the header "
-                "has names.",
+                f"line {number} of the CSV body holds {counted(len(row), 'value')} under a "
+                f"header of {counted(len(header), 'name')}; send one window per line, as many "
+                "prices as the header has names.",
             )
     return [[_price(cell) for cell in row] for _, row in rows]
 
