@@ -164,7 +164,6 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
     ledger_dir = planned(plan.get("ledger_dir"), run_dir)
     if ledger_dir is not None:  # as a new replay checks it: the days' monitors write there
         check_ledger_folder(str(ledger_dir), "")
-    print(f"resuming the replay in {run_dir} {where}", flush=True)
     with log_appended_to(run_dir / REPLAY_LOG_FILE):
         log.info("resuming the replay in %s %s", run_dir, where)
         return run_days(cfg, run_dir, plan, entries)
