@@ -176,6 +176,24 @@ def test_a_price_at_or_below_zero_is_refused_naming_its_series(
     assert not (tmp_path / "run" / "forecast.csv").exists()
 
 
+def test_every_series_the_input_guard_refuses_is_named_in_one_refusal(
+    registered_store: Path, tmp_path: Path
+) -> None:
+    """A file with several bad series is fixed in one pass, not one rerun per series."""
+    path = panel_csv(tmp_path / "panel.csv", {"AAA": 30, "BBB": 30, "CCC": 30, "DDD": 30})
+    frame = pd.read_csv(path)
+    for ticker in ("BBB", "DDD"):
+        frame.loc[frame.index[frame["Ticker"] == ticker][-1], "Close"] = -5.0
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError) as refused:
+        predict(registered_store, tmp_path / "run", *batch_args(path))
+    assert str(refused.value).startswith(
+        f"2 of 4 series in {path} are refused (fix them, or set input.skip_refused=true to "
+        "forecast the others): 'BBB', 'DDD'; the first: series 'BBB' holds -5 at position 30 ("
+    )
+    assert not (tmp_path / "run" / "forecast.csv").exists()
+
+
 def test_skip_refused_forecasts_the_others_and_lists_the_refused_in_the_files(
     registered_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -187,8 +205,14 @@ def test_skip_refused_forecasts_the_others_and_lists_the_refused_in_the_files(
     frame.loc[blank, "Close"] = None
     frame = pd.concat([frame, frame[frame["Ticker"] == "DUP"].iloc[[2]]])
     frame.to_csv(path, index=False)
-    with pytest.raises(DataError, match=r"missing value\(s\) in column 'Close'"):
+    # Without skip_refused, every series the reader refuses is named in one refusal.
+    with pytest.raises(DataError) as strict:
         predict(registered_store, tmp_path / "strict", *batch_args(path))
+    assert str(strict.value).startswith(
+        f"2 of 6 series in {path} are refused (fix them, or set input.skip_refused=true to "
+        "forecast the others): 'BLANK', 'DUP'; the first: series 'BLANK' has 1 missing value(s) "
+        "in column 'Close'"
+    )
     run_dir = tmp_path / "run"
     predict(registered_store, run_dir, *batch_args(path, "input.skip_refused=true"))
 

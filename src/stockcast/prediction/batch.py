@@ -80,11 +80,14 @@ class SeriesBatch:
 def build_batch(input_cfg: Mapping[str, Any]) -> SeriesBatch:
     """Read every id of `input.path` (validated as the single-series reader validates); with
     `input.skip_refused`, an id whose own rows the reader refuses (a value that is not a number
-    or is missing, a repeated date) is left out, where it refused the whole file."""
-    refused: dict[str, str] | None = {} if input_cfg.get("skip_refused") else None
+    or is missing, a repeated date) is left out; without it, every such id is named in one
+    refusal (`refused_together`), not the first alone."""
+    refused: dict[str, str] = {}
     series = read_input_table(input_cfg, refused)
-    left_out = tuple(Refused(i, reason) for i, reason in (refused or {}).items())
+    left_out = tuple(Refused(i, reason) for i, reason in refused.items())
     path, id_column = input_cfg["path"], str(input_cfg["id_column"])
+    if left_out and not input_cfg.get("skip_refused"):
+        raise refused_together(left_out, len(series) + len(left_out), path)
     details = {
         "kind": input_cfg["kind"],
         "path": str(path),
@@ -159,21 +162,29 @@ def _non_positive(item: Series) -> str | None:
 
 
 def _check_inputs(batch: SeriesBatch, model: OpenModel) -> None:
-    """Refuse the batch in one sentence for its first series the input guard refuses."""
+    """Refuse the batch in one sentence naming every series the input guard refuses."""
     p, h = model.previous_time_window, model.next_time_window
     check_long_enough(batch, p, f"the model ({p} values in, {h} out)")
-    # Finite and within float32's range. Any key but "input" makes the refusal name the id
-    # (the model alone could only name a row).
-    check_series_values(batch.series, True, key="input.path")
-    for item in batch.series:
-        reason = _window_dates_refusal(item, model)
-        if reason is not None:
-            raise DataError(reason)
-    if not model.allow_non_positive:
-        for item in batch.series:
-            reason = _non_positive(item)
-            if reason is not None:
-                raise DataError(reason)
+    refused = [
+        Refused(item.series_id, reason)
+        for item in batch.series
+        if (reason := _input_refusal(item, model)) is not None
+    ]
+    if refused:
+        raise refused_together(refused, len(batch), batch.details["path"])
+
+
+def refused_together(refused: Sequence[Refused], count: int, path: Any) -> DataError:
+    """One refusal for every series of a batch refused without `input.skip_refused`: a lone
+    series' own sentence, or all of them named with the first one's sentence, so a file with
+    several bad series is fixed in one pass, not one rerun per series."""
+    if len(refused) == 1:
+        return DataError(refused[0].reason)
+    return DataError(
+        f"{len(refused)} of {count} series in {path} are refused (fix them, or set "
+        f"input.skip_refused=true to forecast the others): "
+        f"{named([item.series_id for item in refused])}; the first: {refused[0].reason}"
+    )
 
 
 def _input_refusal(item: Series, model: OpenModel) -> str | None:
@@ -186,6 +197,8 @@ def _input_refusal(item: Series, model: OpenModel) -> str | None:
             "reads; give it more history."
         )
     try:
+        # Finite and within float32's range. Any key but "input" makes the refusal name the id
+        # (the model alone could only name a row).
         check_series_values([item], True, key="input.path")
     except DataError as err:
         return str(err)
