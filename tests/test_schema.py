@@ -325,6 +325,26 @@ def test_the_default_optimizer_is_fused_adam_and_steps_on_cpu(make_cfg) -> None:
     assert torch.all(weight < 1)
 
 
+def test_clipping_a_fused_step_under_mixed_precision_is_refused_with_the_config(
+    make_cfg,
+) -> None:
+    """Refused as the config is read, so a pipeline stops before its prepare step, not when
+    the train step builds the fit; an unfused optimizer, or no clipping, is accepted."""
+    clipped = ("+trainer.precision=bf16-mixed", "trainer.gradient_clip_val=1")
+    for config_name in ("train", "pipeline"):
+        with pytest.raises(ConfigError) as caught:
+            validate_config(make_cfg(*clipped, config_name=config_name))
+        assert str(caught.value) == (
+            "trainer.gradient_clip_val cannot clip a fused optimizer's gradients under "
+            "trainer.precision=bf16-mixed (it unscales them inside its own step, after they "
+            "would be clipped): set optim.optimizer.fused=false, or leave "
+            "trainer.gradient_clip_val null."
+        )
+        validate_config(make_cfg(*clipped, "optim.optimizer.fused=false", config_name=config_name))
+        validate_config(make_cfg("+trainer.precision=bf16-mixed", config_name=config_name))
+        validate_config(make_cfg("trainer.gradient_clip_val=1", config_name=config_name))
+
+
 def test_a_key_with_no_near_name_lists_what_the_section_holds(make_cfg) -> None:
     with pytest.raises(ConfigError) as caught:
         validate_config(make_cfg("+optim.qqq=1"))

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError, create_model
 from stockcast.config.client_sections import PredictConfig, ServeConfig
 from stockcast.config.data_schema import DATA_SOURCES, DataCommon
 from stockcast.config.mistakes import settings_under_group, unknown_key, unresolved
+from stockcast.config.mixed_precision import refuse_clipping_a_fused_mixed_precision_step
 from stockcast.config.pipeline_sections import PipelineConfig, ReplayConfig
 from stockcast.config.sections import TrainConfig
 from stockcast.errors import ConfigError
@@ -85,6 +86,7 @@ def validate_config(cfg: DictConfig, sections: Iterable[str] = ()) -> DictConfig
     _refuse_another_kinds_key(schema, cfg)
     _refuse_unknown_key(base, schema, cfg, "", frozenset(sections))
     _store_read_values(validated, cfg)
+    refuse_clipping_a_fused_mixed_precision_step(cfg)
     return cfg
 
 

@@ -11,8 +11,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.compose import plain
+from stockcast.config.mixed_precision import refuse_clipping_a_fused_mixed_precision_step
 from stockcast.data.prepared import PreparedData
-from stockcast.errors import ConfigError
 from stockcast.models.kind import model_kind
 from stockcast.models.level_range import LevelRange
 from stockcast.models.spec import build_price_forecaster, network_spec
@@ -24,8 +24,6 @@ from stockcast.training.losses import PinballLoss, make_loss
 # Trainer arguments the training module applies itself (it steps its optimizer by hand, and
 # Lightning refuses them for such a module): the Trainer is built without them.
 CLIPPED_BY_THE_MODULE = {"gradient_clip_val": None, "gradient_clip_algorithm": None}
-# trainer.precision values Lightning runs in mixed precision ("16" and "bf16" are its older names).
-MIXED_PRECISIONS = {"16", "bf16", "16-mixed", "bf16-mixed"}
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
@@ -88,21 +86,6 @@ def fitted_level_range(cfg: DictConfig, prepared: PreparedData) -> LevelRange | 
     if limit is None or len(values) == 0:
         return None
     return LevelRange(float(values.min()), float(values.max()), float(limit))
-
-
-def refuse_clipping_a_fused_mixed_precision_step(cfg: DictConfig) -> None:
-    """Under mixed precision Lightning clips only the gradients of an optimizer that leaves their
-    unscaling to it, which a fused one (the default Adam) does inside its own step: refused in
-    one sentence before the fit, where Lightning raised mid-fit with a traceback."""
-    precision = str(cfg.trainer.get("precision") or "32")
-    fused = bool(OmegaConf.select(cfg, "optim.optimizer.fused", default=False))
-    if precision in MIXED_PRECISIONS and cfg.trainer.get("gradient_clip_val") and fused:
-        raise ConfigError(
-            f"trainer.gradient_clip_val cannot clip a fused optimizer's gradients under "
-            f"trainer.precision={precision} (it unscales them inside its own step, after they "
-            "would be clipped): set optim.optimizer.fused=false, or leave "
-            "trainer.gradient_clip_val null."
-        )
 
 
 def build_datamodule_and_model(
