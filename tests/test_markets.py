@@ -348,6 +348,46 @@ def test_the_last_date_tag_wins_over_as_of(monkeypatch: pytest.MonkeyPatch) -> N
     freshness.check_new_data({"last_date": "2020-01-01", "as_of": "2020-01-01"}, registry)
 
 
+def test_new_data_is_judged_against_the_latest_end_of_any_version(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A rerun of an earlier day (data.require_new_data=false) registers a version whose data
+    ends before its predecessor's: the day after it is still judged against the later end, not
+    the newest version's, which let a run register again on data a version already had."""
+    from stockcast.registry import freshness
+    from stockcast.registry.store import ModelRegistry
+    from stockcast.registry.versions import VersionInfo
+
+    def version(number: int, **tags: str) -> VersionInfo:
+        return VersionInfo(version=number, aliases=(), tags=tags, run_id="", source="")
+
+    held = [
+        version(4, data_last_date="2026-03-02", data_series_at_last_date="1"),
+        version(3, data_last_date="2026-03-04", data_series_at_last_date="1"),
+        version(2, data_as_of="2026-03-03"),
+        version(1),
+    ]
+
+    class Held:
+        def versions(self) -> list[VersionInfo]:
+            return held
+
+    monkeypatch.setattr(ModelRegistry, "from_config", staticmethod(lambda cfg: Held()))
+    registry = {"model_name": "m", "tracking_uri": f"sqlite:///{tmp_path}/mlruns.db"}
+    (tmp_path / "mlruns.db").touch()
+    assert freshness.previous_data(registry) == freshness.PreviousData(
+        3, freshness.LAST_DATE_TAG, "2026-03-04", 1
+    )
+    with pytest.raises(DataError, match="not after 2026-03-04, the last date of m version 3's"):
+        freshness.check_new_data({"last_date": "2026-03-04", "as_of": "2026-03-04"}, registry)
+    freshness.check_new_data({"last_date": "2026-03-05", "as_of": "2026-03-05"}, registry)
+    # On the same day, the version whose data had more series reach it.
+    held[0] = version(4, data_last_date="2026-03-04", data_series_at_last_date="3")
+    assert freshness.previous_data(registry).version == 4
+    held[:] = [version(1)]
+    assert freshness.previous_data(registry) is None
+
+
 def test_a_panels_late_row_of_the_same_day_is_new_data(
     make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,12 +2,12 @@
 
 "The previous run's last date" lives on the registry, so it is the same locally and on Azure ML:
 the register step tags every new version with `data_last_date`, `data_as_of`,
-`data_series_at_last_date` and `data_hash`, and prepare reads the tags of the newest version of
-`registry.model_name`. No registry or no version yet means a first run, which is always allowed.
-A version without `data_last_date` is judged by its `data_as_of`: its data held nothing after
-that day. Data that ends on the same last date is new where more of its series reach that day:
-a panel's ticker whose row of the day arrived after the run (whether the file keeps every row or
-only each ticker's latest ones).
+`data_series_at_last_date` and `data_hash`, and prepare reads the tags of every version of
+`registry.model_name` for the latest end. No registry or no version yet means a first run, which
+is always allowed. A version without `data_last_date` is judged by its `data_as_of`: its data
+held nothing after that day. Data that ends on the same last date is new where more of its
+series reach that day: a panel's ticker whose row of the day arrived after the run (whether the
+file keeps every row or only each ticker's latest ones).
 """
 
 from __future__ import annotations
@@ -67,23 +67,29 @@ def later_data_end(last_date: object, version: VersionInfo) -> str | None:
 
 
 def previous_data(registry_cfg: Mapping[str, Any]) -> PreviousData | None:
-    """Where the newest registered version's data ended, or None on a first run.
+    """Where the registered versions' data ended latest, or None on a first run (or where no
+    version carries a date).
 
-    The date is its `data_last_date`, else its `data_as_of`; None too when it carries neither.
+    A version's date is its `data_last_date`, else its `data_as_of`. The latest end, not the
+    newest version's: a rerun of an earlier day (data.require_new_data=false) registers a
+    version whose data ends before its predecessors', and the day after it is no new data.
     """
 
     db = sqlite_file(str(registry_cfg["tracking_uri"]))
     if db is not None and not db.is_file():
         return None
-    versions = ModelRegistry.from_config(registry_cfg).versions()
-    if not versions:
-        return None
-    newest = versions[0]
-    at_end = newest.tags.get(SERIES_AT_END_TAG, "")
+    ends = [end for v in ModelRegistry.from_config(registry_cfg).versions() if (end := _end(v))]
+    # The latest date; on the same day, the most series reaching it, then the newest version.
+    return max(ends, key=lambda end: (end.date, end.series or 0, end.version), default=None)
+
+
+def _end(version: VersionInfo) -> PreviousData | None:
+    """Where `version`'s data ended, by its tags; None where it carries no date."""
+    at_end = version.tags.get(SERIES_AT_END_TAG, "")
     for tag in (LAST_DATE_TAG, AS_OF_TAG):
-        if newest.tags.get(tag):
+        if version.tags.get(tag):
             series = int(at_end) if at_end.isdigit() else None
-            return PreviousData(newest.version, tag, newest.tags[tag], series)
+            return PreviousData(version.version, tag, version.tags[tag], series)
     return None
 
 
