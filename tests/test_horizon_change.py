@@ -75,6 +75,20 @@ def test_a_new_horizon_takes_the_alias_then_answers_to_its_own(seeded_tmp: Path)
     better = decide(GATE, registry, candidate(seeded_tmp / "b5", 5, 0.01))
     assert better["promote"] and better["champion"]["version"] == 1
     assert " is not worse than version 1's " in better["reasons"][0]
+    # With a tolerance the sentence names the limit it was held to: "not worse" read wrong of
+    # a worse candidate the tolerance let through, and "worse" of a better one it held back.
+    cases = ((5.0, 3.0, True, "is at most"), (-0.9, 1.0, False, "is above"))
+    for tolerance, off, promoted, verdict in cases:
+        gate = OmegaConf.merge(GATE, {"gate": {"champion_tolerance": tolerance}})
+        held = decide(gate, registry, candidate(seeded_tmp / f"t{tolerance}", 5, off))
+        assert held["promote"] is promoted
+        champion_mase = held["champion"]["test_mase"]
+        mase = held["champion"]["candidate_test_mase"]
+        assert (mase > champion_mase) is promoted, "worse and let through, or better and held"
+        assert (
+            f"test MASE {mase:.4f} {verdict} {champion_mase * (1 + tolerance):.4f} (version 1's "
+            f"{champion_mase:.4f} with gate.champion_tolerance={tolerance:g}) on "
+        ) in held["reasons"][0]
 
 
 def test_a_version_whose_promotion_was_declined_is_no_rival(seeded_tmp: Path) -> None:

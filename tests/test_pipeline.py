@@ -151,7 +151,8 @@ def test_gate_refuses_a_model_worse_than_the_champion(pipeline_store: Path) -> N
     # The reason that decided comes first, the threshold verdict it followed after it.
     assert result.value["message"].startswith("not registered: test MASE ")
     reasons = result.value["decision"]["reasons"]
-    assert "is worse than champion version 2" in reasons[0] and "the gate's" in reasons[-1]
+    assert "(champion version 2's " in reasons[0] and "the gate's" in reasons[-1]
+    assert " is above " in reasons[0] and "with gate.champion_tolerance=-0.999)" in reasons[0]
     assert [v.version for v in registry(pipeline_store).versions()] == [2, 1]
 
 

@@ -277,13 +277,22 @@ def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> di
             f"{compared.note or 'the same test windows'}, so nothing new is registered",
         )
         return decision
-    limit = champion_mase * (1.0 + float(cfg.gate.champion_tolerance))
+    tolerance = float(cfg.gate.champion_tolerance)
+    limit = champion_mase * (1.0 + tolerance)
     beats = mase <= limit
     decision["passed"] = decision["promote"] = bool(beats)
+    if tolerance == 0:
+        verdict = (
+            f"{'is not worse than' if beats else 'is worse than'} {label}'s {champion_mase:.4f}"
+        )
+    else:  # the limit the candidate is held to, not a comparison the tolerance turns around
+        verdict = (
+            f"{'is at most' if beats else 'is above'} {limit:.4f} ({label}'s {champion_mase:.4f} "
+            f"with gate.champion_tolerance={tolerance:g})"
+        )
     decision["reasons"].insert(
         0,
-        f"{before}test MASE {mase:.4f} {'is not worse than' if beats else 'is worse than'} "
-        f"{label}'s {champion_mase:.4f} on {compared.note or 'the same test windows'}",
+        f"{before}test MASE {mase:.4f} {verdict} on {compared.note or 'the same test windows'}",
     )
     return decision
 
