@@ -108,6 +108,9 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
             "data.normalization is ['standard', 'standard']; name each kind at most once",
         ),
         (["data.min_relative_scale=0"], "data.min_relative_scale is 0; it must be above 0 so"),
+        # true read as 1.0 in pydantic's lax mode: a yes/no word is no number.
+        (["data.min_relative_scale=true"], "data.min_relative_scale is True; it must be above 0"),
+        (["model.huber_delta=true"], "model.huber_delta is True; it must be a number above 0."),
         (["num_threads=0"], "num_threads is 0; it must be a whole number above 0."),
         (["seed=-1"], "seed is -1; it must be a whole number from 0 to 4294967295 (numpy's seeds)"),
         (["data.seed=4294967296"], "data.seed is 4294967296; it must be a whole number from 0"),
@@ -186,6 +189,12 @@ def test_predicts_yes_and_no_words_are_booleans_too(make_cfg) -> None:
         (
             ["registry.champion_alias=v9"],
             "registry.champion_alias is 'v9', a name the store reserves; choose",
+        ),
+        # A yes/no word is no number: gate.max_mase=true was a gate of 1.
+        (["gate.max_mase=true"], "gate.max_mase is True; it must be a valid number."),
+        (
+            ["monitor.ledger_timeout_s=true"],
+            "monitor.ledger_timeout_s is True; it must be a number",
         ),
         (
             ["registry.champion_alias=Latest"],

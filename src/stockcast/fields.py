@@ -13,6 +13,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     ValidationInfo,
     field_validator,
 )
@@ -100,10 +101,14 @@ def _window_or_auto(value: Any) -> Any:
 # A window size of at least 2 values, or `auto` (chosen from the data's season when it is
 # prepared).
 WindowOrAuto = Annotated[Any, BeforeValidator(_window_or_auto)]
-Above0 = Annotated[float, Field(gt=0, allow_inf_nan=False, description="a number above 0")]
-AtLeast0 = Annotated[float, Field(ge=0, allow_inf_nan=False, description="a number, 0 or more")]
+# A number, never true or false: pydantic's lax float reads True as 1.0, so `gate.max_mase=true`
+# was a gate of 1 and `gate.max_coverage_gap=true` was told it must be below 1. Whole numbers
+# (YAML's 1) are still numbers.
+Number = Annotated[float, Strict()]
+Above0 = Annotated[Number, Field(gt=0, allow_inf_nan=False, description="a number above 0")]
+AtLeast0 = Annotated[Number, Field(ge=0, allow_inf_nan=False, description="a number, 0 or more")]
 Fraction = Annotated[
-    float, Field(gt=0, lt=1, description="a fraction in (0, 1): each split needs some data")
+    Number, Field(gt=0, lt=1, description="a fraction in (0, 1): each split needs some data")
 ]
 
 
@@ -138,7 +143,7 @@ TrailingLength = Annotated[
     AsWhole,
 ]
 Range = Annotated[
-    tuple[float, float], Field(description="two numbers [low, high], low at most high")
+    tuple[Number, Number], Field(description="two numbers [low, high], low at most high")
 ]
 
 

@@ -18,6 +18,7 @@ from stockcast.fields import (
     CsvForm,
     Fraction,
     IsoDate,
+    Number,
     OrderedRange,
     PositiveRange,
     Section,
@@ -45,7 +46,7 @@ class DataCommon(Section):
         AfterValidator(_distinct),
     ]
     min_relative_scale: Annotated[
-        float, Field(gt=0, description="above 0 so flat windows stay finite")
+        Number, Field(gt=0, description="above 0 so flat windows stay finite")
     ]
     batch_size: WholeAbove0
     steps_per_batch: WholeAbove0
@@ -91,27 +92,27 @@ class MarketCommon(DataCommon):
 class GbmData(MarketCommon):
     source: Literal["gbm"]
     start_price: Above0
-    drift: float
+    drift: Number
     volatility: AtLeast0
 
 
 class SeasonalData(MarketCommon):
     source: Literal["seasonal"]
-    start_price: float
-    trend: float
+    start_price: Number
+    trend: Number
     season_length: WholeAbove0
-    amplitude: float
+    amplitude: Number
     noise_std: AtLeast0
 
 
 class MultiTickerData(MarketCommon):
     source: Literal["market"]
     num_series: WholeAbove0
-    drift: float
+    drift: Number
     volatility_range: PositiveRange
     start_price_range: PositiveRange
     beta_range: OrderedRange
-    market_drift: float
+    market_drift: Number
     market_volatility: AtLeast0
 
 

@@ -8,16 +8,16 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from stockcast.config.sections import TrainConfig
-from stockcast.fields import EXECUTORS, Above0, Section, WholeAbove0, WholeAtLeast0
+from stockcast.fields import EXECUTORS, Above0, Number, Section, WholeAbove0, WholeAtLeast0
 
 
 class GateConfig(Section):
     max_mase: Above0 | None
     max_mase_vs_naive: Above0 | None
     require_beat_champion: bool
-    max_coverage_gap: Annotated[float, Field(gt=0, lt=1, description="in (0, 1)")] | None = None
+    max_coverage_gap: Annotated[Number, Field(gt=0, lt=1, description="in (0, 1)")] | None = None
     champion_tolerance: Annotated[
-        float,
+        Number,
         Field(
             gt=-1,
             allow_inf_nan=False,
@@ -39,7 +39,7 @@ class PipelineSettings(Section):
     refit_budget: Literal["epochs", "steps"] = "epochs"
     refit_check: bool = True
     refit_beside_check: bool = True
-    refit_min_candidate_weight: Annotated[float, Field(ge=0, lt=1, description="in [0, 1)")] = 0.01
+    refit_min_candidate_weight: Annotated[Number, Field(ge=0, lt=1, description="in [0, 1)")] = 0.01
 
 
 class MonitorConfig(Section):

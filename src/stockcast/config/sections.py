@@ -17,6 +17,7 @@ from stockcast.fields import (
     Above0,
     AsWhole,
     AtLeast0,
+    Number,
     Section,
     Seed,
     WholeAbove0,
@@ -48,14 +49,16 @@ class FitConfig(Section):
     min_batches_per_epoch: WholeAbove0
     val_every_steps: WholeAbove0
     naive_fallback: bool
-    min_gain_over_naive: Annotated[float, Field(ge=0, lt=1, description="in [0, 1)")]
-    max_p_value_vs_naive: Annotated[float, Field(gt=0, le=1, description="in (0, 1]")] | None = None
+    min_gain_over_naive: Annotated[Number, Field(ge=0, lt=1, description="in [0, 1)")]
+    max_p_value_vs_naive: Annotated[Number, Field(gt=0, le=1, description="in (0, 1]")] | None = (
+        None
+    )
     level_members_max_outside: (
-        Annotated[float, Field(ge=0, le=1, description="in [0, 1]")] | None
+        Annotated[Number, Field(ge=0, le=1, description="in [0, 1]")] | None
     ) = None
     folds: WholeAtLeast0 = 0
     folds_below_windows: WholeAbove0 = 30
-    fold_min_train_share: Annotated[float, Field(gt=0, le=1, description="in (0, 1]")] = 0.5
+    fold_min_train_share: Annotated[Number, Field(gt=0, le=1, description="in (0, 1]")] = 0.5
     folds_beside: bool = True
 
 
@@ -91,7 +94,7 @@ class TrainerConfig(Section):
     # Clipped by the training module itself, which steps its optimizer by hand (Lightning
     # refuses both settings for such a module).
     gradient_clip_val: Annotated[
-        float | None, Field(ge=0, allow_inf_nan=False, description="null or a number, 0 or more")
+        Number | None, Field(ge=0, allow_inf_nan=False, description="null or a number, 0 or more")
     ] = None
     gradient_clip_algorithm: Literal["norm", "value"] | None = None
     accumulate_grad_batches: WholeAbove0 = 1
@@ -153,7 +156,7 @@ class TrainSettings(Section):
         | None
     ) = None
     warm_max_steps: WholeAbove0 = 200
-    warm_lr_scale: Annotated[float, Field(gt=0, le=1, description="in (0, 1]")] = 0.1
+    warm_lr_scale: Annotated[Number, Field(gt=0, le=1, description="in (0, 1]")] = 0.1
     compare_cold: bool = False
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, Field, field_validator
 
-from stockcast.fields import AsWhole, Section
+from stockcast.fields import AsWhole, Number, Section
 from stockcast.forecasting.intervals import QUANTILE_DIGITS
 
 ANCHORS = ("last", "none")
@@ -45,7 +45,7 @@ def _paired_quantiles(quantiles: list[float]) -> list[float]:
 
 
 Quantiles = Annotated[
-    list[Annotated[float, Field(gt=0, lt=1)]],
+    list[Annotated[Number, Field(gt=0, lt=1)]],
     Field(description="a list of quantiles in (0, 1), e.g. [0.1, 0.5, 0.9]"),
     AfterValidator(_paired_quantiles),
 ]
@@ -63,10 +63,10 @@ class ModelSettings(Section):
 
     kind: str
     loss: Literal[LOSS_NAMES]  # type: ignore[valid-type]
-    huber_delta: Annotated[float, Field(gt=0, allow_inf_nan=False, description="a number above 0")]
-    window_scale_power: Annotated[float, Field(ge=0, le=1, description="in [0, 1]")]
+    huber_delta: Annotated[Number, Field(gt=0, allow_inf_nan=False, description="a number above 0")]
+    window_scale_power: Annotated[Number, Field(ge=0, le=1, description="in [0, 1]")]
     combination: Literal[COMBINATIONS]  # type: ignore[valid-type]
-    combination_power: Annotated[float, Field(gt=0, le=8, description="above 0 and at most 8")]
+    combination_power: Annotated[Number, Field(gt=0, le=8, description="above 0 and at most 8")]
     anchor: Literal[ANCHORS]  # type: ignore[valid-type]
     interval_levels: Annotated[
         list[Annotated[int, Field(strict=True, gt=0, lt=100), AsWhole]],

@@ -18,6 +18,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from stockcast.fields import Number
 from stockcast.models.kind import ModelKind
 from stockcast.models.served_weights import KeepsValues, while_unchanged
 from stockcast.models.settings import MethodSettings
@@ -30,7 +31,7 @@ START = {"alpha": 0.5, "beta": 0.1, "gamma": 0.1, "phi": 0.95}
 class EsSettings(MethodSettings):
     kind: Literal["es"]
     # Damping of the trend: phi in [min_damping, 1] (1: a straight trend).
-    min_damping: Annotated[float, Field(gt=0, le=1, description="in (0, 1]")]
+    min_damping: Annotated[Number, Field(gt=0, le=1, description="in (0, 1]")]
 
 
 def _logit(p: float) -> float:
