@@ -196,6 +196,12 @@ def test_predicts_yes_and_no_words_are_booleans_too(make_cfg) -> None:
             ["monitor.ledger_timeout_s=true"],
             "monitor.ledger_timeout_s is True; it must be a number",
         ),
+        # sqlite's wait is an int of milliseconds: a longer one overflowed into none at all.
+        (
+            ["monitor.ledger_timeout_s=3000000"],
+            "monitor.ledger_timeout_s is 3000000; it must be a number of seconds above 0 and at "
+            "most 2147483 (the longest wait sqlite takes).",
+        ),
         (
             ["registry.champion_alias=Latest"],
             "registry.champion_alias is 'Latest', a name the store reserves",

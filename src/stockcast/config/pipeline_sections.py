@@ -42,12 +42,26 @@ class PipelineSettings(Section):
     refit_min_candidate_weight: Annotated[Number, Field(ge=0, lt=1, description="in [0, 1)")] = 0.01
 
 
+# The longest wait for the ledger's lock: sqlite's busy timeout is a C int of milliseconds, and
+# a longer one overflowed into no wait at all.
+SQLITE_LONGEST_WAIT_S = (2**31 - 1) // 1000
+
+
 class MonitorConfig(Section):
     unjudged = frozenset({"prepared_dir", "output_dir"})
 
     decision_dir: Annotated[str | None, Field(min_length=1, description="a folder or null")] = None
     ledger_dir: Annotated[str | None, Field(min_length=1, description="a folder or null")] = None
-    ledger_timeout_s: Above0
+    ledger_timeout_s: Annotated[
+        Number,
+        Field(
+            gt=0,
+            le=SQLITE_LONGEST_WAIT_S,
+            allow_inf_nan=False,
+            description=f"a number of seconds above 0 and at most {SQLITE_LONGEST_WAIT_S} (the "
+            "longest wait sqlite takes)",
+        ),
+    ]
     window: WholeAbove0
     max_ratio_vs_naive: Above0
     min_matured: WholeAbove0
