@@ -1306,3 +1306,40 @@ def test_a_baseline_profile_with_a_step_that_never_varies_is_no_profile() -> Non
     actual[:, 0] += rng.normal(0.0, 1.0, 8)
     profile = baseline_spread_profile(RollingOrigins(np.arange(8) + 6, inputs, actual), 1, 1e-4)
     assert profile is not None and np.all(profile > 0)
+
+
+def test_a_level_is_at_least_the_one_below_times_their_t_ratio_at_n_minus_1_dof() -> None:
+    """Forty windows that all erred by the same size: both split-conformal bounds are that size,
+    so the 95% one is the 80% one widened by their t quantiles' ratio, at the n - 1 degrees of
+    freedom a Student-t bound from the same windows has (whose two levels differ by exactly
+    that ratio), not n."""
+    windows = 40
+    inputs = np.stack([random_walk(8, seed) for seed in range(windows)])
+    forecast = np.repeat(inputs[:, -1:], 3, axis=1)
+    scale = volatility_scale(inputs, MIN_RELATIVE_SCALE)
+    actual = forecast + 2.0 * scale  # every error is 2 band units
+    bounds = calibrate_intervals(inputs, forecast, actual, [80, 95], MIN_RELATIVE_SCALE)
+    np.testing.assert_allclose(bounds["80"][1], 2.0)
+    ratio = student_t_quantile(0.975, windows - 1) / student_t_quantile(0.9, windows - 1)
+    np.testing.assert_allclose(bounds["95"][1], 2.0 * ratio, rtol=1e-12)
+
+
+def test_a_band_scale_spans_at_least_two_values() -> None:
+    """One value has no change to measure a volatility by: however few values are asked for,
+    the span holds two, a single change."""
+    assert band_scale_span(10, 1, 1) == 2
+    rows = np.array([[100.0, 101.0, 103.0]])
+    span = band_scale_span(3, 1, 1)
+    assert np.isfinite(volatility_scale(rows, MIN_RELATIVE_SCALE, span)).all()
+
+
+def test_the_t_quantile_expansion_is_exact_where_it_takes_over_from_the_bisection() -> None:
+    """At `EXPANSION_DOF` the fourth Cornish-Fisher term is about 1e-14 of the quantile: with it
+    right, the expansion meets scipy to a few parts in 1e16 there, as the bisection does below."""
+    stats = pytest.importorskip("scipy.stats")
+    from stockcast.forecasting.student_t import EXPANSION_DOF
+
+    for probability in (0.55, 0.9, 0.975):
+        assert student_t_quantile(probability, EXPANSION_DOF) == pytest.approx(
+            stats.t.ppf(probability, EXPANSION_DOF), rel=3e-15, abs=0
+        )

@@ -153,6 +153,15 @@ def test_baselines() -> None:
     )
 
 
+def test_a_seasonal_naive_forecast_of_a_one_value_season_is_the_naive_one() -> None:
+    """A season of one value (data without a season) is the value one step back: the last one,
+    repeated. The season must lie between 1 and the window, as the refusal says; 0 has none."""
+    inputs = np.array([[1.0, 2.0, 3.0, 4.0]])
+    np.testing.assert_array_equal(seasonal_naive_forecast(inputs, 3, 1), naive_forecast(inputs, 3))
+    with pytest.raises(ValueError, match="between 1 and the input window length"):
+        seasonal_naive_forecast(inputs, 3, 0)
+
+
 @pytest.mark.parametrize("name", ["mse", "mae", "huber"])
 def test_losses(name: str) -> None:
     loss = make_loss(name)
