@@ -342,3 +342,42 @@ def test_a_season_longer_than_any_train_split_is_refused(make_cfg) -> None:
     )
     held = prepare_data(plain(make_cfg("data.length=120", "data.season_length=84").data))
     assert held.season_length == 84
+
+
+def test_the_shortest_series_searched_still_finds_a_season_of_two() -> None:
+    """Eight changes are searched up to lag 2 (a third of them), which a season of two needs.
+    Changes that alternate in sign, their swing growing then fading (a sine's arch), correlate
+    with themselves two lags on by cos(pi / 5) = 0.81, above the bar of so few changes (0.79)."""
+    arch = np.sin(np.pi * np.arange(1, 5) / 5)
+    changes = np.ravel(np.column_stack([arch, -arch]))
+    assert season_from_values(np.concatenate([[100.0], 100.0 + np.cumsum(changes)])) == 2
+
+
+@pytest.mark.parametrize("season", [8, 10, 12])
+def test_a_season_as_long_as_the_last_lag_searched_is_found_at_its_length(season: int) -> None:
+    """Three clean seasons of changes: the search reaches a third of them, the season itself,
+    and settles there, not on the shorter neighbour below the edge of the search."""
+    t = np.arange(season)
+    pattern = np.sin(2 * np.pi * t / season) + 0.5 * np.sin(4 * np.pi * t / season)
+    changes = np.tile(pattern, 3)
+    assert season_from_values(np.concatenate([[100.0], 100.0 + np.cumsum(changes)])) == season
+
+
+@pytest.mark.parametrize("seed", [21, 36])
+def test_a_noisy_season_is_not_taken_for_its_longer_neighbour(seed: int) -> None:
+    """Four noisy seasons of 48: 49 positions leave the changes a little less variance in sum
+    than 48, as any extra mean does, but not per degree of freedom (each mean costs one)."""
+    t = np.arange(192)
+    noise = np.random.default_rng(seed).normal(0, 0.3, 192)
+    assert season_from_values(100 + 5 * np.sin(2 * np.pi * t / 48) + noise) == 48
+
+
+def test_a_zero_correlation_is_not_the_first_negative_one() -> None:
+    """The even and the odd changes are the same smooth wave, about a quarter of it apart: every
+    odd lag correlates exactly 0, and lag 2 strongly, as a smooth wave does with its neighbour.
+    Zero is not negative: the season is sought past the first negative lag (8), so lag 2's
+    neighbourly correlation is no season, and the wave (28 changes) is too long to show."""
+    even = np.array([0.0, 1, 2, 3, 3, 2, 1, 0, -1, -2, -3, -3, -2, -1])
+    changes = np.ravel(np.column_stack([even, np.roll(even, -4)]))
+    assert changes.sum() == 0 and changes[1:] @ changes[:-1] == 0
+    assert season_from_values(np.concatenate([[100.0], 100.0 + np.cumsum(changes)])) == 1
