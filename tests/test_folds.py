@@ -48,6 +48,19 @@ def test_each_fold_ends_every_series_train_split_one_validation_span_earlier() -
     assert rolling_folds(splits["train"], splits["val"], SIZES, 5, 0.61) == []
 
 
+def test_no_fold_is_cut_where_a_validation_span_holds_no_window() -> None:
+    """A fold is scored on the span after its cut, as long as that series' validation targets:
+    series a's 10 hold no window of 12 targets, so a fold would score nothing of it, and there
+    are no folds (however much train split is left to cut)."""
+    a = Series("a", np.arange(50.0))
+    splits = split_series([a], SIZES, FRACTIONS)
+    longer = WindowSizes(SIZES.previous_time_window, 12)
+    assert rolling_folds(splits["train"], splits["val"], longer, 5, 0.1) == []
+    # Ten targets hold a window of 10: one fold, scored on it.
+    (fold,) = rolling_folds(splits["train"], splits["val"], WindowSizes(4, 10), 5, 0.1)
+    assert len(fold[1].origins(WindowSizes(4, 10))) == 1
+
+
 # A seasonal series of 160 values: a validation split of 20 windows (fewer than the 30 of
 # fit.folds_below_windows), two folds (a third would keep fewer than half the train windows).
 SHORT = (

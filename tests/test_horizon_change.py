@@ -144,3 +144,23 @@ def test_a_candidate_of_earlier_data_is_registered_beside_the_champion(seeded_tm
             better.workdir,
         )
         assert decide(GATE, registry, later)["promote"]
+
+
+def test_a_candidate_that_ties_the_champion_takes_its_place(seeded_tmp: Path) -> None:
+    """The candidate must be "not worse than" the champion (gate.champion_tolerance 0): one
+    whose errors are the naive champion's mirrored about each target scores the very same MASE,
+    which is not worse, so the newer model takes the alias."""
+    registry = ModelRegistry(f"sqlite:///{seeded_tmp}/mlruns.db", MODEL, create=True)
+    champion_of(registry, naive_folder(seeded_tmp / "h5", 5), 5)
+    steps = np.random.default_rng(3).integers(-3, 4, (40, PREVIOUS + 5))
+    series = 100.0 + np.cumsum(steps, axis=1)  # whole prices: every error is exact
+    inputs, actual = series[:, :PREVIOUS], series[:, PREVIOUS:]
+    mirrored = 2 * actual - inputs[:, -1:]  # misses each target by naive's miss, other side
+    folder = seeded_tmp / "tie"
+    folder.mkdir()
+    np.savez(folder / WINDOWS_FILE, inputs=inputs, actual=actual, forecast=mirrored)
+    report = {"mase_scale": 1.0, "gate": {"passed": True, "reason": "it beat naive"}}
+    decision = decide(GATE, registry, Candidate(folder, folder, report, folder / "work"))
+    assert decision["champion"]["candidate_test_mase"] == decision["champion"]["test_mase"]
+    assert decision["promote"] and decision["passed"]
+    assert " is not worse than champion version 1's " in decision["reasons"][0]

@@ -183,6 +183,16 @@ def test_a_gate_refusal_where_naive_scores_as_badly_says_what_to_change() -> Non
     assert broken == "test MASE 11.3000 is not below the gate's max_mase 10"
 
 
+def test_a_naive_forecast_scoring_exactly_max_mase_is_named_in_the_refusal() -> None:
+    """A naive forecast at max_mase is not below it either: the limit refuses repeating the last
+    price too, so the refusal says what naive scores and what to change."""
+    reason = gate_threshold(10.5, 10.0, 10.0, None)["reason"]
+    assert reason.startswith(
+        "test MASE 10.5000 is not below the gate's max_mase 10 (the naive forecast scores 10.0000"
+    )
+    assert reason.endswith("raise gate.max_mase)")
+
+
 def test_the_gate_thresholds_pass_and_refuse_at_their_bounds() -> None:
     """MASE below max_mase, at most max_mase_vs_naive times naive's (the model's over naive's,
     not the other way round), and each level's coverage within max_coverage_gap either way."""
