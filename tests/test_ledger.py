@@ -19,7 +19,13 @@ from stockcast.evaluation.live import last_origins, live_scores, score_live
 from stockcast.evaluation.live_verdict import judge
 from stockcast.evaluation.maturity import Maturity, Observed, mature
 from stockcast.forecasting.windows import WindowSizes
-from stockcast.registry.ledger import ChampionSeen, Ledger, LedgerForecast, previous_champion
+from stockcast.registry.ledger import (
+    ChampionSeen,
+    Ledger,
+    LedgerForecast,
+    champion_since,
+    previous_champion,
+)
 
 TIMEOUT_S = 30.0
 
@@ -391,6 +397,27 @@ def test_a_champion_restored_by_a_rollback_is_judged_on_the_panels_last_days(
     the one origin it was restored on."""
     ledger, observed, train = _rolled_back_ledger(tmp_path)
     live = score_live(ledger.forecasts("m"), observed, 1, 20, train)
+    assert live.champion["origins"] == 1
+    assert live.champion["first_origin"] == observed[0].dates[79]
+    assert live.by_version["1"]["origins"] == 61, "per version: all of its forecasts"
+
+
+def test_a_restored_champion_is_judged_only_on_its_forecasts_since_its_restoration(
+    tmp_path: Path,
+) -> None:
+    """Demoted on day 60 and restored on day 79: within a window of 30 days its forecasts of
+    days 50-59 are from before it was demoted, evidence of another time that could flag it
+    again the day after its restoration. Only the origin it was restored on counts."""
+    ledger, observed, train = _rolled_back_ledger(tmp_path)
+    ledger.record_champion("m", "champion", 1, observed[0].dates[0], "seen")
+    ledger.record_champion("m", "champion", 2, observed[0].dates[60], "seen")
+    ledger.record_champion("m", "champion", 1, observed[0].dates[79], "rolled back")
+    history = ledger.champion_history("m", "champion")
+    since = champion_since(history, 1)
+    assert since == observed[0].dates[79]
+    assert champion_since(history, 2) is None, "the history does not end on version 2"
+    assert score_live(ledger.forecasts("m"), observed, 1, 30, train).champion["origins"] == 11
+    live = score_live(ledger.forecasts("m"), observed, 1, 30, train, since)
     assert live.champion["origins"] == 1
     assert live.champion["first_origin"] == observed[0].dates[79]
     assert live.by_version["1"]["origins"] == 61, "per version: all of its forecasts"

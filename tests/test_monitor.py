@@ -243,6 +243,9 @@ def test_a_rerun_of_the_same_day_stores_nothing_new(degraded) -> None:
     before = Ledger(tmp / LEDGER_FILE, 30).forecasts(MODEL)
     again = monitor_day(tmp, FIRST_DAY + 4, "monitor.rollback=true")
     assert again["stored"] == 0 and again["champion"] == 1
+    # Restored on this day: its forecast from before it was demoted (day 99, matured and within
+    # the window) does not judge it now.
+    assert again["champion_live"]["matured"] == 0
     assert Ledger(tmp / LEDGER_FILE, 30).forecasts(MODEL) == before
 
 

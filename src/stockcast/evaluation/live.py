@@ -64,7 +64,8 @@ def last_origins(
 
     `among`: those of these forecasts (one version's) on the origins the whole ledger's last
     days give. A champion restored by a rollback has forecasts only from before it was demoted:
-    its own last origins were months old and would judge it on them."""
+    its own last origins were months old and would judge it on them (`score_live` leaves out
+    even those within the window: `champion_since`)."""
     dates: dict[str, set[str]] = {}
     for m in matured:
         dates.setdefault(m.forecast.series_id, set()).add(m.forecast.origin_date)
@@ -155,22 +156,30 @@ def score_live(
     champion_version: int,
     window: int,
     train: SplitData,
+    champion_since: str | None = None,
 ) -> LiveScores:
     """`train`: the prepared train split, whose series' one-step naive MAEs scale each series'
-    live errors (`live_scores`)."""
+    live errors (`live_scores`). `champion_since`: the day the champion's present time as
+    champion began (the day a rollback restored it); its forecasts of earlier origins, made
+    before it was demoted, take no part in its own score, which judges it now."""
     scales = dict(zip(train.series_ids, series_scales(train).tolist(), strict=True))
     maturity = mature(forecasts, observed)
     matured = maturity.matured
     by_version: dict[int, list[Matured]] = {}
     for m in matured:
         by_version.setdefault(m.forecast.model_version, []).append(m)
+    champion_rows = [
+        m
+        for m in by_version.get(champion_version, [])
+        if champion_since is None or _day(m.forecast.origin_date) >= champion_since[:10]
+    ]
     return LiveScores(
         matured,
         maturity.waiting,
         maturity.before_data,
         maturity.orphaned_by_series,
         live_scores(last_origins(first_stored(matured), window), scales),
-        live_scores(last_origins(matured, window, by_version.get(champion_version, [])), scales),
+        live_scores(last_origins(matured, window, champion_rows), scales),
         {str(v): live_scores(rows, scales) for v, rows in sorted(by_version.items())},
         origin_history(matured, scales),
     )

@@ -245,6 +245,15 @@ def previous_champion(
     return None
 
 
+def champion_since(history: Sequence[ChampionSeen], version: int) -> str | None:
+    """The day `version`'s present time as champion began: the last change of the alias the
+    history records, where it is to `version` (the history records changes only); None where
+    the history does not end on it."""
+    if history and history[-1].model_version == int(version):
+        return history[-1].seen_on
+    return None
+
+
 def ledger_path(ledger_dir: str | None, tracking_uri: str) -> Path:
     """The ledger's file in `ledger_dir` (`monitor.ledger_dir`), or beside the local MLflow store
     when that is null."""

@@ -28,7 +28,7 @@ from stockcast.orchestration.steps.table import table_step
 from stockcast.paths import portable_path
 from stockcast.prediction.ledger_forecast import store_champion_forecast
 from stockcast.registry.freshness import later_data_end
-from stockcast.registry.ledger import Ledger, ledger_path
+from stockcast.registry.ledger import Ledger, champion_since, ledger_path
 from stockcast.registry.lock import sqlite_file
 from stockcast.registry.rollback import roll_back
 from stockcast.registry.store import ModelRegistry
@@ -100,6 +100,7 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         champion.version,
         window,
         prepared.splits["train"],
+        champion_since(ledger.champion_history(registry.model_name, alias), champion.version),
     )
     # Series today's panel left out as too short (prepare's `left_out_series`): still in the
     # data, their forecasts wait for them to come back in, rather than being gone.
