@@ -153,3 +153,39 @@ def test_an_output_folder_in_a_file_is_refused_before_any_step_runs(
     with pytest.raises(ArtifactError, match=rf"^{port.key} .*a_file/out is a file or inside one"):
         table_step(step)(ran.append)(cfg)
     assert ran == []
+
+
+def test_a_step_failing_after_a_registration_says_how_to_store_the_days_forecast(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The monitor failing after the register step registered a version: the rerun its error
+    asks for stops at prepare (that version's data is no new data), so the error says how to
+    store and judge the day's forecast. A failure before, or after a refusal, adds nothing."""
+    from stockcast.orchestration import runner
+    from stockcast.orchestration.steps.table import DECISION, port_folder
+
+    decision = port_folder(tmp_path, DECISION) / DECISION_FILE
+    failing = {"name": "monitor", "registered": True}
+
+    def step_run(step: Step, overrides: list[str], step_dir: Path) -> runner.StepTiming:
+        if step.name == "register":
+            decision.parent.mkdir(parents=True, exist_ok=True)
+            decision.write_text(json.dumps({"registered": failing["registered"], "version": 4}))
+        if step.name == failing["name"]:
+            raise runner.StepFailed(f"step {step.name!r} failed: the ledger is damaged.")
+        return runner.StepTiming(step.name, 0.0, 0.0, 0.0)
+
+    monkeypatch.setattr(runner, "run_step_inprocess", step_run)
+    with pytest.raises(runner.StepFailed) as failed:
+        run_pipeline(tmp_path, [], PIPELINE_KEYS, "inprocess")
+    assert str(failed.value) == (
+        "step 'monitor' failed: the ledger is damaged. This run had registered version 4: rerun "
+        "with data.require_new_data=false, which registers nothing new on the same data, to "
+        "store and judge this day's forecast."
+    )
+    for name, registered in (("monitor", False), ("evaluate", True)):
+        decision.unlink(missing_ok=True)
+        failing.update(name=name, registered=registered)
+        with pytest.raises(runner.StepFailed) as failed:
+            run_pipeline(tmp_path, [], PIPELINE_KEYS, "inprocess")
+        assert str(failed.value) == f"step {name!r} failed: the ledger is damaged."

@@ -137,13 +137,35 @@ def run_pipeline(
     for step in steps:
         print(f"==> {step.name}", flush=True)
         step_dir = run_dir / step.name
-        if executor == "subprocess":
-            command = step_command(step, run_dir, overrides, folders[step.name], config_keys)
-            timings.append(run_step_subprocess(step, command, step_dir))
-        else:
-            step_overrides = [*overrides, *port_bindings(step, folders[step.name], config_keys)]
-            timings.append(run_step_inprocess(step, step_overrides, step_dir))
+        try:
+            if executor == "subprocess":
+                command = step_command(step, run_dir, overrides, folders[step.name], config_keys)
+                timings.append(run_step_subprocess(step, command, step_dir))
+            else:
+                step_overrides = [*overrides, *port_bindings(step, folders[step.name], config_keys)]
+                timings.append(run_step_inprocess(step, step_overrides, step_dir))
+        except StepFailed as err:
+            raise StepFailed(f"{err}{registered_before(run_dir, steps)}") from None
     return timings
+
+
+def registered_before(run_dir: Path, steps: Sequence[Step]) -> str:
+    """What a step failing after the register step registered a version adds to its error: the
+    rerun it asks for would stop at prepare (the version's data is no new data), so that day's
+    forecast would never be stored without data.require_new_data=false."""
+    if not any(DECISION in (port.name for port in step.outputs) for step in steps):
+        return ""
+    decision_file = port_folder(run_dir, DECISION, steps) / DECISION_FILE
+    if not decision_file.is_file():
+        return ""
+    decision = json.loads(decision_file.read_text())
+    if not decision.get("registered"):
+        return ""
+    return (
+        f" This run had registered version {decision['version']}: rerun with "
+        "data.require_new_data=false, which registers nothing new on the same data, to store "
+        "and judge this day's forecast."
+    )
 
 
 def timing_table(timings: list[StepTiming]) -> str:
