@@ -15,11 +15,13 @@ from omegaconf import OmegaConf
 
 from stockcast.data.series import Series
 from stockcast.data.split import SplitData, split_series
+from stockcast.errors import ConfigError
 from stockcast.evaluation.live import last_origins, live_scores, score_live
 from stockcast.evaluation.live_verdict import judge
 from stockcast.evaluation.maturity import Maturity, Observed, mature
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.registry.ledger import (
+    LEDGER_FILE,
     ChampionSeen,
     Ledger,
     LedgerForecast,
@@ -433,3 +435,64 @@ def test_each_origin_counts_once_in_the_overall_live_score(tmp_path: Path) -> No
     assert (live["matured"], live["origins"]) == (20, 20)
     # 19 exact forecasts and v2's 150 against 180 (the value after day 79): 30 off, not 79.
     assert live["mae"] == pytest.approx(30.0 / 20)
+
+
+def test_a_ledger_keeps_one_stores_forecasts_of_a_model_name(seeded_tmp: Path) -> None:
+    """Two stores' version 1 of one name: the second's forecast hit the first's row and was
+    dropped, and a rollback could target the other store's version. The ledger records the
+    store whose model it keeps, and refuses another, at the monitor and before a pipeline's
+    first step alike (read from MLflow's table there, as MLflow itself gives it)."""
+    from stockcast.registry.ledger_check import check_ledger
+    from stockcast.registry.store import ModelRegistry
+
+    uri = f"sqlite:///{seeded_tmp}/mlruns.db"
+    store = ModelRegistry(uri, "m", create=True)
+    check_ledger(None, uri, "m")  # no ledger yet
+    with store.writing():
+        store._ensure_registered_model()
+    stamp = store.registered_stamp()
+    assert stamp is not None and ModelRegistry(uri, "other").registered_stamp() is None
+    ledger = Ledger(seeded_tmp / LEDGER_FILE, TIMEOUT_S)
+    ledger.claim_store("m", stamp)
+    ledger.claim_store("m", stamp)  # the same store again
+    ledger.claim_store("n", "1")  # another name is another claim
+    ledger.append([forecast("2024-01-02")])
+    check_ledger(None, uri, "m")
+    check_ledger(None, uri, "n2")
+
+    with pytest.raises(ConfigError) as refused:
+        ledger.claim_store("m", "1700000000000")
+    assert str(refused.value).startswith(
+        f"the forecast ledger {seeded_tmp / LEDGER_FILE} keeps the forecasts of m from another "
+        "store (its model was registered at "
+    )
+    assert str(refused.value).endswith(
+        ", this one's at 2023-11-14 22:13:20 UTC): their versions would be mixed; give this "
+        "store a ledger of its own with monitor.ledger_dir, or point registry.tracking_uri back "
+        "at that store."
+    )
+    # A fresh store beside the old ledger: refused before a pipeline's first step, whether the
+    # ledger claims the model or (written before claims) only holds its forecasts.
+    fresh = f"sqlite:///{seeded_tmp}/fresh.db"
+    with pytest.raises(ConfigError, match=r"from another store .*, this one has none\)"):
+        check_ledger(None, fresh, "m")
+    with pytest.raises(ConfigError, match="keeps the forecasts of A1 from another store"):
+        ledger.append([LedgerForecast("A1", 1, "A", "2024-01-02", ("2024-01-03",), (1.0,), 1.0)])
+        check_ledger(None, fresh, "A1")
+    check_ledger(None, fresh, "never-forecast")
+
+
+def test_a_damaged_ledger_is_refused_before_a_pipelines_first_step(tmp_path: Path) -> None:
+    """The monitor runs last: a ledger it cannot read failed the run after register had
+    registered a version."""
+    from tests.conftest import global_state_restored, run_local_pipeline
+
+    (tmp_path / "pipeline").mkdir()
+    (tmp_path / "pipeline" / LEDGER_FILE).write_text("not a database\n")
+    with global_state_restored(), pytest.raises(ConfigError) as refused:
+        run_local_pipeline(tmp_path / "pipeline")
+    assert str(refused.value) == (
+        f"the forecast ledger {tmp_path / 'pipeline' / LEDGER_FILE} cannot be read (file is not "
+        "a database); move the damaged file aside, or set monitor.ledger_dir to another folder."
+    )
+    assert not list(tmp_path.glob("pipeline/logs/pipeline/runs/*/prepare")), "before any step"

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from stockcast.errors import ConfigError
 from stockcast.evaluation.reports import REPORT_FILE
 from stockcast.orchestration.steps.monitor import NO_CHAMPION, ROLLED_BACK, SKIPPED, run_monitor
 from stockcast.orchestration.steps.prepare import run_prepare
@@ -228,6 +229,9 @@ def test_a_degraded_champion_is_flagged_and_rolled_back(degraded) -> None:
     history = Ledger(tmp / LEDGER_FILE, 30).champion_history(MODEL, "champion")
     assert [h.model_version for h in history] == [1, 2, 1]
     assert history[-1].reason == "rollback from 2"
+    # The monitor recorded whose model the ledger keeps: another store's is refused.
+    with pytest.raises(ConfigError, match=rf"keeps the forecasts of {MODEL} from another store"):
+        Ledger(tmp / LEDGER_FILE, 30).claim_store(MODEL, "1")
     from mlflow import MlflowClient
 
     run = MlflowClient(f"sqlite:///{tmp}/mlruns.db").get_run(report["mlflow_run_id"])

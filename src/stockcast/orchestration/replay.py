@@ -56,7 +56,8 @@ from stockcast.orchestration.runner import (
     user_overrides,
 )
 from stockcast.registry.connection import open_client
-from stockcast.registry.ledger import LEDGER_FILE, check_ledger_folder
+from stockcast.registry.ledger import LEDGER_FILE
+from stockcast.registry.ledger_check import check_ledger_folder
 
 log = logging.getLogger(__name__)
 

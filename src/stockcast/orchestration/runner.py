@@ -32,7 +32,7 @@ from stockcast.orchestration.steps.table import (
     port_folder,
     step_folders,
 )
-from stockcast.registry.ledger import check_ledger_folder
+from stockcast.registry.ledger_check import check_ledger
 from stockcast.registry.signing import SigningKeys, check_signing_keys
 
 # Seconds per step of one pipeline run, in its run directory.
@@ -201,10 +201,10 @@ def user_overrides() -> list[str]:
 def run_local_pipeline(cfg: DictConfig) -> dict:
     """`make pipeline`: every step of the table, then the register step's decision."""
     run_dir = Path(cfg.paths.output_dir)
-    # Keys the register step would refuse, and a ledger the monitor step could not open,
-    # refused before the steps before them have run.
+    # Keys the register step would refuse, and a ledger the monitor step could not open or
+    # that keeps another store's forecasts, refused before the steps before them have run.
     check_signing_keys(SigningKeys.from_config(cfg.registry.get("signing")))
-    check_ledger_folder(cfg.monitor.ledger_dir, cfg.registry.tracking_uri)
+    check_ledger(cfg.monitor.ledger_dir, cfg.registry.tracking_uri, cfg.registry.model_name)
     timings = run_pipeline(run_dir, user_overrides(), set(cfg), cfg.pipeline.executor)
     decision = json.loads((port_folder(run_dir, DECISION) / DECISION_FILE).read_text())
     (run_dir / TIMINGS_FILE).write_text(timing_table(timings) + "\n")

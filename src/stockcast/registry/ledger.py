@@ -6,13 +6,14 @@ triggers refuse updates and deletes, and a forecast is stored once per (model na
 series, origin date) with `INSERT ... ON CONFLICT DO NOTHING`, so a rerun adds nothing. Every
 write is one `BEGIN IMMEDIATE` transaction, so concurrent writers queue instead of corrupting
 it. A second table records each champion the monitor has seen, which makes "the previous
-champion" known without the register step writing anything here.
+champion" known without the register step writing anything here. A third records which store's
+model each model name's forecasts are of (`claim_store`): a ledger beside two stores, or copied
+beside a fresh one, would mix their versions of one name.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -48,6 +49,13 @@ CREATE TABLE IF NOT EXISTS champions (
     reason TEXT NOT NULL,
     recorded_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS stores (
+    model_name TEXT PRIMARY KEY,
+    registered TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS stores_no_update BEFORE UPDATE ON stores
+BEGIN SELECT RAISE(ABORT, 'the store a ledger keeps forecasts of is kept'); END;
 CREATE TRIGGER IF NOT EXISTS forecasts_no_update BEFORE UPDATE ON forecasts
 BEGIN SELECT RAISE(ABORT, 'the forecast ledger is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS forecasts_no_delete BEFORE DELETE ON forecasts
@@ -202,6 +210,26 @@ class Ledger:
             for name, version, series_id, origin, targets, point, naive, bands, seq in rows
         ]
 
+    def claim_store(self, model_name: str, registered: str | None) -> None:
+        """Record that `model_name`'s forecasts here are of the store that registered it at
+        `registered` (`ModelRegistry.registered_stamp`), or refuse where they are of another:
+        version 1 of one store would be stored over version 1 of another (a conflict the
+        append-only ledger drops) and judged, or rolled back to, on its forecasts."""
+        if registered is None:
+            return
+        with self._transaction(write=True) as connection:
+            held = connection.execute(
+                "SELECT registered FROM stores WHERE model_name = ?", (model_name,)
+            ).fetchone()
+            if held is None:
+                connection.execute(
+                    "INSERT INTO stores (model_name, registered, recorded_at) VALUES (?, ?, ?)",
+                    (model_name, registered, _now()),
+                )
+                return
+        if held[0] != registered:
+            raise ConfigError(another_stores_ledger(self.path, model_name, held[0], registered))
+
     def champion_history(self, model_name: str, alias: str) -> list[ChampionSeen]:
         """Each change of the alias the monitor saw, oldest first."""
         with self._transaction(write=False) as connection:
@@ -245,6 +273,25 @@ def previous_champion(
     return None
 
 
+def another_stores_ledger(
+    path: Path, model_name: str, held: str | None, registered: str | None
+) -> str:
+    """The refusal of a ledger that keeps forecasts of another store's `model_name`, registered
+    at `held` (None: a ledger written before it recorded stores)."""
+    theirs = f"its model was registered at {_stamp_day(held)}, " if held else ""
+    ours = f"this one's at {_stamp_day(registered)}" if registered else "this one has none"
+    return (
+        f"the forecast ledger {path} keeps the forecasts of {model_name} from another store "
+        f"({theirs}{ours}): their versions would be mixed; give this store a ledger of its own "
+        "with monitor.ledger_dir, or point registry.tracking_uri back at that store."
+    )
+
+
+def _stamp_day(stamp: str) -> str:
+    """A registration stamp (milliseconds since 1970) as a UTC time to the second."""
+    return datetime.fromtimestamp(int(stamp) / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def champion_since(history: Sequence[ChampionSeen], version: int) -> str | None:
     """The day `version`'s present time as champion began: the last change of the alias the
     history records, where it is to `version` (the history records changes only); None where
@@ -267,23 +314,3 @@ def ledger_path(ledger_dir: str | None, tracking_uri: str) -> Path:
             )
         folder = store.parent
     return Path(folder) / LEDGER_FILE
-
-
-def check_ledger_folder(ledger_dir: str | None, tracking_uri: str) -> None:
-    """Refuse, before a pipeline's first step, a ledger the monitor step could not open: it runs
-    last, after the register step, and the rerun a failed step asks for would find no new data
-    to run on, so that day's forecast would never be stored."""
-    path = ledger_path(ledger_dir, tracking_uri)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ConfigError(
-            f"cannot make the forecast ledger's folder {path.parent} ({err.strerror or err}); "
-            "set monitor.ledger_dir to a folder this user can write."
-        ) from None
-    writable = os.access(path.parent, os.W_OK | os.X_OK)
-    if not writable or (path.exists() and not os.access(path, os.R_OK | os.W_OK)):
-        raise ConfigError(
-            f"the forecast ledger {path} cannot be written by this user; set monitor.ledger_dir "
-            "to a folder this user can write."
-        )

@@ -171,6 +171,17 @@ class ModelRegistry:
     def champion(self, alias: str) -> VersionInfo | None:
         return next((v for v in self.versions() if alias in v.aliases), None)
 
+    def registered_stamp(self) -> str | None:
+        """When this store registered the model (milliseconds since 1970, as text), None where
+        it has not: two stores' models of one name differ by it, which the forecast ledger
+        tells them apart by (`Ledger.claim_store`)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(int(self.client().get_registered_model(self.model_name).creation_timestamp))
+        except MlflowException:
+            return None
+
     def label(self, info: VersionInfo) -> str:
         return f"{self.model_name} version {info.version}"
 

@@ -86,6 +86,7 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         ledger_path(cfg.monitor.ledger_dir, registry.tracking_uri), cfg.monitor.ledger_timeout_s
     )
     ledger_roots = [Path(f) for f in (cfg.monitor.ledger_dir, store and store.parent) if f]
+    ledger.claim_store(registry.model_name, registry.registered_stamp())
     ledger.record_champion(registry.model_name, alias, champion.version, report["as_of"], "seen")
     try:
         stored = store_champion_forecast(ledger, registry, champion, observed, output)
