@@ -620,6 +620,13 @@ def test_a_damaged_champion_is_registered_again_as_a_new_version_that_replaces_i
     )
     cfg = predict_cfg(store, f"registry.signing.public_key={keys / PUBLIC_KEY_FILE}")
     assert open_model(cfg, tmp_path / "open").version == 2
+    # A damaged champion is no refusal before a pipeline's first step: register replaces it.
+    from stockcast.orchestration.preflight import check_champion_opens
+
+    pipeline_cfg = compose_config("pipeline", [*isolated_overrides(store), *key_overrides(keys)])
+    folder = registry.download(registry.resolve(version=2), tmp_path / "unused2")
+    (folder / "pyfunc_model.py").write_text("# lost\n")
+    check_champion_opens(pipeline_cfg, tmp_path / "check")
 
 
 def test_a_champion_refused_for_its_key_stays_champion(
@@ -634,6 +641,18 @@ def test_a_champion_refused_for_its_key_stays_champion(
     with pytest.raises(ArtifactError, match="signature was made with another key") as caught:
         compare_with_champion(registry, registry.resolve(version=1), candidate)
     assert not isinstance(caught.value, DamagedVersion)
+    # So a pipeline is refused before its first step, not at register after training again
+    # every day; with the pair that signed it, it opens, and nothing is left of the check.
+    from stockcast.orchestration.preflight import CHAMPION_CHECK_DIR, check_before_first_step
+
+    def preflight(pair: Path) -> None:
+        cfg = compose_config("pipeline", [*isolated_overrides(store), *key_overrides(pair)])
+        check_before_first_step(cfg, tmp_path / "run")
+
+    with pytest.raises(ArtifactError, match="signature was made with another key"):
+        preflight(keys)
+    preflight(other_keys)
+    assert not (tmp_path / "run" / CHAMPION_CHECK_DIR).exists(), "its copy is removed"
 
 
 @pytest.mark.parametrize(

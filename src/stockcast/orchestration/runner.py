@@ -24,6 +24,7 @@ from omegaconf import DictConfig
 from stockcast.config.compose import compose_config, hydra_quoted
 from stockcast.config.task import TIMING_FILE, hydra_task
 from stockcast.errors import StockcastError
+from stockcast.orchestration.preflight import check_before_first_step
 from stockcast.orchestration.steps.table import (
     DECISION,
     DECISION_FILE,
@@ -32,8 +33,6 @@ from stockcast.orchestration.steps.table import (
     port_folder,
     step_folders,
 )
-from stockcast.registry.ledger_check import check_ledger
-from stockcast.registry.signing import SigningKeys, check_signing_keys
 
 # Seconds per step of one pipeline run, in its run directory.
 TIMINGS_FILE = "timings.txt"
@@ -201,10 +200,7 @@ def user_overrides() -> list[str]:
 def run_local_pipeline(cfg: DictConfig) -> dict:
     """`make pipeline`: every step of the table, then the register step's decision."""
     run_dir = Path(cfg.paths.output_dir)
-    # Keys the register step would refuse, and a ledger the monitor step could not open or
-    # that keeps another store's forecasts, refused before the steps before them have run.
-    check_signing_keys(SigningKeys.from_config(cfg.registry.get("signing")))
-    check_ledger(cfg.monitor.ledger_dir, cfg.registry.tracking_uri, cfg.registry.model_name)
+    check_before_first_step(cfg, run_dir)
     timings = run_pipeline(run_dir, user_overrides(), set(cfg), cfg.pipeline.executor)
     decision = json.loads((port_folder(run_dir, DECISION) / DECISION_FILE).read_text())
     (run_dir / TIMINGS_FILE).write_text(timing_table(timings) + "\n")

@@ -1,0 +1,52 @@
+"""What a local pipeline's late steps need, checked before its first step: the register and
+monitor steps run after training, and where they fail the rerun a failed step asks for finds no
+new data to run on (or fails the same way every day, after training again)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from stockcast.errors import DamagedVersion
+from stockcast.registry.ledger_check import check_ledger
+from stockcast.registry.lock import sqlite_file
+from stockcast.registry.signing import SigningKeys, check_signing_keys
+
+# Under the run folder: the champion's private copy the check opens, removed after it.
+CHAMPION_CHECK_DIR = "preflight_champion"
+
+
+def check_before_first_step(cfg: DictConfig, run_dir: Path) -> None:
+    """Keys the register step would refuse, a ledger the monitor step could not open or that
+    keeps another store's forecasts, and a champion no step may load."""
+    keys = SigningKeys.from_config(cfg.registry.get("signing"))
+    check_signing_keys(keys)
+    check_ledger(cfg.monitor.ledger_dir, cfg.registry.tracking_uri, cfg.registry.model_name)
+    if keys.public_key:
+        check_champion_opens(cfg, run_dir / CHAMPION_CHECK_DIR)
+
+
+def check_champion_opens(cfg: DictConfig, workdir: Path) -> None:
+    """The champion opened as the register step (to compare with it) and the monitor (to
+    forecast with it) open it. One whose signature the configured public key refuses (the key
+    pair was rotated, a version nobody signed) stopped every day's run at register, after its
+    training: refused first, in the signing check's own sentence. Damaged files are no refusal
+    here: the register step replaces such a champion."""
+    from stockcast.registry.store import ModelRegistry
+    from stockcast.serving.model import open_version
+
+    store = sqlite_file(str(cfg.registry.tracking_uri))
+    if store is not None and not store.is_file():
+        return
+    registry = ModelRegistry.from_config(cfg.registry)
+    champion = registry.champion(cfg.registry.champion_alias)
+    if champion is None:
+        return
+    try:
+        open_version(registry, champion, workdir)
+    except DamagedVersion:
+        return
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
