@@ -151,7 +151,7 @@ submit-train: $(INSTALLED) ## one standalone Azure ML training job, environment 
 	$(SUBMIT) train $(WITH_EXPERIMENT)
 
 deploy: $(INSTALLED) ## managed online endpoint for the champion (or ARGS="azureml.endpoint.model_version=2", which DRY_RUN=1 needs)
-	$(SUBMIT) deploy $(ARGS)
+	$(SUBMIT) deploy $(WITH_EXPERIMENT)
 
 tracking-uri: $(INSTALLED) ## print the workspace's MLflow tracking URI (for registry=azureml on a laptop)
 	@$(BIN)/python scripts/submit.py tracking-uri $(ARGS)

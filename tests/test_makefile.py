@@ -161,6 +161,21 @@ def test_make_train_adds_the_default_experiment_only_where_args_choose_none(
     assert " ".join(line.split()).endswith(command)
 
 
+@pytest.mark.parametrize("target", ["submit", "submit-schedule", "submit-train", "deploy"])
+def test_the_azure_targets_run_the_pipelines_experiment(target: str) -> None:
+    """`make deploy` passed ARGS alone: with EXPERIMENT=mlp_w30 the schedule ran mlp_w30's
+    pipeline and the endpoint served mlp_w10's registered model."""
+    printed = subprocess.run(
+        ["make", "-n", "--no-print-directory", target, "EXPERIMENT=mlp_w30", "DRY_RUN=1"],
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    line = next(line for line in printed.splitlines() if "scripts/submit.py" in line)
+    assert line.split()[-1] == "experiment=mlp_w30"
+
+
 def test_the_searches_make_leaves_the_experiment_to_are_those_that_select_one() -> None:
     """A search config that overrides /experiment must be in SEARCHES_WITH_EXPERIMENT, or make's
     default would override it (every trial of auto_optuna was refused)."""
