@@ -31,7 +31,8 @@ KEYS_DIR ?= $(or $(STOCKCAST_KEYS_DIR),$(if $(STOCKCAST_ROOT),$(STOCKCAST_ROOT)/
 # a lost public key is written again from the private one.
 SIGNING_KEYS := $(KEYS_DIR)/model-signing.key $(KEYS_DIR)/model-signing.pub
 # Records which torch is installed. A new venv gets TORCH_SPEC/TORCH_INDEX (the defaults above,
-# or the environment's: .ci/run exports the CPU wheel); after that only a make that names
+# or the environment's: .ci/run exports TORCH_SPEC=torch==2.13.0, which CI's package mirror serves
+# as its CPU wheel); after that only a make that names
 # TORCH_SPEC or TORCH_INDEX on its command line installs another torch, so `make train` after
 # `make install TORCH_SPEC=...` keeps the installed one.
 TORCH_STAMP := $(VENV)/.torch-spec
