@@ -215,6 +215,21 @@ def test_a_ledger_folder_the_monitor_could_not_open_is_refused_before_any_step(
     assert not (tmp_path / "run" / "store").exists(), "refused before any work"
 
 
+def test_a_plan_whose_first_day_has_no_data_is_refused_before_the_store(tmp_path: Path) -> None:
+    """days=100000 reached back to 1643 and ran for hours, each day refused at prepare in turn."""
+    overrides = [*isolated_overrides(tmp_path), "days=100000", "replay.end=2026-06-30"]
+    with global_state_restored(), pytest.raises(ConfigError) as refused:
+        run_task(run_replay, "replay", overrides, tmp_path / "run")
+    first = simulated_days("2026-06-30", 100000)[0]
+    assert str(refused.value) == (
+        f"the replay's first day, {first}, has too little data to train on (data.as_of={first} "
+        "is before the market's first business day (data.start_date=2015-01-01), so there is no "
+        "data yet; pick a later data.as_of or an earlier data.start_date); give fewer days or a "
+        "later replay.end."
+    )
+    assert not (tmp_path / "run" / "store").exists(), "refused before any work"
+
+
 def test_a_replay_stopped_part_way_keeps_the_days_it_ran(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

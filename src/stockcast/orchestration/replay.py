@@ -29,11 +29,12 @@ from stockcast.config.compose import (
     hydra_quoted,
     local_store_overrides,
     local_store_uri,
+    plain,
 )
 from stockcast.config.overrides import override_key
 from stockcast.config.task import hydra_task
 from stockcast.data.calendar import after_today, business_days, day_text, parse_day, today_utc
-from stockcast.errors import ConfigError, StockcastError, counted
+from stockcast.errors import ConfigError, DataError, StockcastError, counted
 from stockcast.files import write_json
 from stockcast.orchestration.replay_day_start import keep_day_start, restore_day_start
 from stockcast.orchestration.replay_plot import plot_replay
@@ -89,6 +90,22 @@ def simulated_days(end: str | None, days: int) -> list[str]:
     return [day_text(day) for day in found[-days:]]
 
 
+def check_first_day(cfg: DictConfig, first_day: str) -> None:
+    """Refuse a plan whose first day has too little data to train on (before a market's first
+    day, or too short for the windows and split): each day until there is enough would be
+    refused in turn (days=100000 ran for hours, a day at a time), so the plan is, before the
+    store is made. Reads the data as of that day, as its prepare step would."""
+    from stockcast.data.prepared import known_data
+
+    try:
+        known_data({**plain(cfg.data), "as_of": first_day})
+    except DataError as err:
+        raise ConfigError(
+            f"the replay's first day, {first_day}, has too little data to train on "
+            f"({str(err).rstrip('.')}); give fewer days or a later replay.end."
+        ) from None
+
+
 def pipeline_overrides(
     given: Sequence[str],
     store: Path,
@@ -120,6 +137,7 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
     store = Path(cfg.replay.store_dir)
     # Refused before the store is made: a refused plan must leave no store to refuse its rerun.
     days = simulated_days(cfg.replay.end, int(cfg.days))
+    check_first_day(cfg, days[0])
     if (store / LOCAL_STORE_DB).exists():
         raise ConfigError(
             f"replay.store_dir {store} already holds a store; a replay starts from a fresh one: "
