@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -447,7 +449,7 @@ def test_a_ledger_keeps_one_stores_forecasts_of_a_model_name(seeded_tmp: Path) -
 
     uri = f"sqlite:///{seeded_tmp}/mlruns.db"
     store = ModelRegistry(uri, "m", create=True)
-    check_ledger(None, uri, "m")  # no ledger yet
+    check_ledger(None, uri, "m", TIMEOUT_S)  # no ledger yet
     with store.writing():
         store._ensure_registered_model()
     stamp = store.registered_stamp()
@@ -457,17 +459,17 @@ def test_a_ledger_keeps_one_stores_forecasts_of_a_model_name(seeded_tmp: Path) -
     ledger.claim_store("m", stamp)  # the same store again
     ledger.claim_store("n", "1")  # another name is another claim
     ledger.append([forecast("2024-01-02")])
-    check_ledger(None, uri, "m")
-    check_ledger(None, uri, "n2")
+    check_ledger(None, uri, "m", TIMEOUT_S)
+    check_ledger(None, uri, "n2", TIMEOUT_S)
 
     with pytest.raises(ConfigError) as refused:
-        ledger.claim_store("m", "1700000000000")
+        ledger.claim_store("m", "1700000000123")
     assert str(refused.value).startswith(
         f"the forecast ledger {seeded_tmp / LEDGER_FILE} keeps the forecasts of m from another "
         "store (its model was registered at "
     )
     assert str(refused.value).endswith(
-        ", this one's at 2023-11-14 22:13:20 UTC): their versions would be mixed; give this "
+        ", this one's at 2023-11-14 22:13:20.123 UTC): their versions would be mixed; give this "
         "store a ledger of its own with monitor.ledger_dir, or point registry.tracking_uri back "
         "at that store."
     )
@@ -475,11 +477,63 @@ def test_a_ledger_keeps_one_stores_forecasts_of_a_model_name(seeded_tmp: Path) -
     # ledger claims the model or (written before claims) only holds its forecasts.
     fresh = f"sqlite:///{seeded_tmp}/fresh.db"
     with pytest.raises(ConfigError, match=r"from another store .*, this one has none\)"):
-        check_ledger(None, fresh, "m")
+        check_ledger(None, fresh, "m", TIMEOUT_S)
+    ledger.append([LedgerForecast("A1", 1, "A", "2024-01-02", ("2024-01-03",), (1.0,), 1.0)])
     with pytest.raises(ConfigError, match="keeps the forecasts of A1 from another store"):
-        ledger.append([LedgerForecast("A1", 1, "A", "2024-01-02", ("2024-01-03",), (1.0,), 1.0)])
-        check_ledger(None, fresh, "A1")
-    check_ledger(None, fresh, "never-forecast")
+        check_ledger(None, fresh, "A1", TIMEOUT_S)
+    check_ledger(None, fresh, "never-forecast", TIMEOUT_S)
+
+
+def test_a_ledger_from_before_claims_is_another_stores_where_it_predates_the_model(
+    seeded_tmp: Path,
+) -> None:
+    """Unclaimed forecasts of a name, stored before this store registered the model, are of
+    another store, even where this one has registered the name since; stored after, they may
+    be its own, and the monitor's first claim records it."""
+    from stockcast.registry.ledger_check import check_ledger
+    from stockcast.registry.store import ModelRegistry
+
+    uri = f"sqlite:///{seeded_tmp}/mlruns.db"
+    ledger = Ledger(seeded_tmp / LEDGER_FILE, TIMEOUT_S)
+    ledger.forecasts("old")  # the ledger's tables
+    with sqlite3.connect(seeded_tmp / LEDGER_FILE) as connection:
+        connection.execute(
+            "INSERT INTO forecasts VALUES ('old', 1, 'A', '2020-01-02', '[]', '[1.0]', 1.0, '{}', "
+            "'2020-01-02T18:00:00+00:00')"
+        )
+    for name in ("old", "new"):
+        registry = ModelRegistry(uri, name, create=True)
+        with registry.writing():
+            registry._ensure_registered_model()
+    ledger.append([LedgerForecast("new", 1, "A", "2024-01-02", ("2024-01-03",), (1.0,), 1.0)])
+    with pytest.raises(ConfigError, match=r"keeps the forecasts of old from another store \(this"):
+        check_ledger(None, uri, "old", TIMEOUT_S)
+    with pytest.raises(ConfigError, match="keeps the forecasts of old from another store"):
+        ledger.claim_store("old", ModelRegistry(uri, "old").registered_stamp())
+    check_ledger(None, uri, "new", TIMEOUT_S)
+    ledger.claim_store("new", ModelRegistry(uri, "new").registered_stamp())
+
+
+def test_a_ledger_a_killed_writer_left_is_rolled_back_not_refused(tmp_path: Path) -> None:
+    """A process killed inside a transaction leaves a journal beside the file; a read-only
+    check could not roll it back and called the ledger damaged, advice that threw away its
+    whole history."""
+    from stockcast.registry.ledger_check import check_ledger
+
+    path = tmp_path / LEDGER_FILE
+    Ledger(path, TIMEOUT_S).append([forecast("2024-01-02")])
+    killed = (
+        "import os, sqlite3\n"
+        f"c = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
+        "c.execute('BEGIN IMMEDIATE')\n"
+        'c.execute("INSERT INTO champions (model_name, alias, model_version, seen_on, reason, '
+        "recorded_at) VALUES ('m', 'champion', 9, 'd', 'r', 't')\")\n"
+        "os._exit(9)\n"
+    )
+    subprocess.run([sys.executable, "-c", killed], check=False)
+    assert (tmp_path / f"{LEDGER_FILE}-journal").exists(), "a transaction left behind"
+    check_ledger(str(tmp_path), f"sqlite:///{tmp_path}/mlruns.db", "z", TIMEOUT_S)
+    assert Ledger(path, TIMEOUT_S).champion_history("m", "champion") == []
 
 
 def test_a_damaged_ledger_is_refused_before_a_pipelines_first_step(tmp_path: Path) -> None:

@@ -23,7 +23,12 @@ def check_before_first_step(cfg: DictConfig, run_dir: Path) -> None:
     keeps another store's forecasts, and a champion no step may load."""
     keys = SigningKeys.from_config(cfg.registry.get("signing"))
     check_signing_keys(keys)
-    check_ledger(cfg.monitor.ledger_dir, cfg.registry.tracking_uri, cfg.registry.model_name)
+    check_ledger(
+        cfg.monitor.ledger_dir,
+        cfg.registry.tracking_uri,
+        cfg.registry.model_name,
+        cfg.monitor.ledger_timeout_s,
+    )
     if keys.public_key:
         check_champion_opens(cfg, run_dir / CHAMPION_CHECK_DIR)
 

@@ -212,23 +212,20 @@ class Ledger:
 
     def claim_store(self, model_name: str, registered: str | None) -> None:
         """Record that `model_name`'s forecasts here are of the store that registered it at
-        `registered` (`ModelRegistry.registered_stamp`), or refuse where they are of another:
-        version 1 of one store would be stored over version 1 of another (a conflict the
-        append-only ledger drops) and judged, or rolled back to, on its forecasts."""
+        `registered` (`ModelRegistry.registered_stamp`), or refuse where they are of another
+        (`store_mismatch`): version 1 of one store would be stored over version 1 of another (a
+        conflict the append-only ledger drops) and judged, or rolled back to, on its forecasts."""
         if registered is None:
             return
         with self._transaction(write=True) as connection:
-            held = connection.execute(
-                "SELECT registered FROM stores WHERE model_name = ?", (model_name,)
-            ).fetchone()
-            if held is None:
+            mismatch = store_mismatch(connection, self.path, model_name, registered)
+            if mismatch is None and not _claim(connection, model_name):
                 connection.execute(
                     "INSERT INTO stores (model_name, registered, recorded_at) VALUES (?, ?, ?)",
                     (model_name, registered, _now()),
                 )
-                return
-        if held[0] != registered:
-            raise ConfigError(another_stores_ledger(self.path, model_name, held[0], registered))
+        if mismatch is not None:
+            raise ConfigError(mismatch)
 
     def champion_history(self, model_name: str, alias: str) -> list[ChampionSeen]:
         """Each change of the alias the monitor saw, oldest first."""
@@ -273,13 +270,50 @@ def previous_champion(
     return None
 
 
+def store_mismatch(
+    connection: sqlite3.Connection, path: Path, model_name: str, registered: str | None
+) -> str | None:
+    """Why the ledger's forecasts of `model_name` are not of the store that registered it at
+    `registered` (None: a store that has not), or None where they may be: a claim of another
+    registration, or (a ledger written before claims) forecasts stored before this store
+    registered the model, or of a model it never registered."""
+    held = _claim(connection, model_name)
+    if held is not None:
+        return (
+            None
+            if held == registered
+            else another_stores_ledger(path, model_name, held, registered)
+        )
+    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    if "forecasts" not in tables:
+        return None
+    first = connection.execute(
+        "SELECT MIN(stored_at) FROM forecasts WHERE model_name = ?", (model_name,)
+    ).fetchone()[0]
+    if first is None or (registered is not None and first >= _stamp_time(registered)):
+        return None
+    return another_stores_ledger(path, model_name, None, registered)
+
+
+def _claim(connection: sqlite3.Connection, model_name: str) -> str | None:
+    """The registration `model_name`'s forecasts are claimed for, None where none is (or the
+    ledger has no table of claims yet)."""
+    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    if "stores" not in tables:
+        return None
+    row = connection.execute(
+        "SELECT registered FROM stores WHERE model_name = ?", (model_name,)
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
 def another_stores_ledger(
     path: Path, model_name: str, held: str | None, registered: str | None
 ) -> str:
     """The refusal of a ledger that keeps forecasts of another store's `model_name`, registered
     at `held` (None: a ledger written before it recorded stores)."""
-    theirs = f"its model was registered at {_stamp_day(held)}, " if held else ""
-    ours = f"this one's at {_stamp_day(registered)}" if registered else "this one has none"
+    theirs = f"its model was registered at {_stamp_shown(held)}, " if held else ""
+    ours = f"this one's at {_stamp_shown(registered)}" if registered else "this one has none"
     return (
         f"the forecast ledger {path} keeps the forecasts of {model_name} from another store "
         f"({theirs}{ours}): their versions would be mixed; give this store a ledger of its own "
@@ -287,9 +321,16 @@ def another_stores_ledger(
     )
 
 
-def _stamp_day(stamp: str) -> str:
-    """A registration stamp (milliseconds since 1970) as a UTC time to the second."""
-    return datetime.fromtimestamp(int(stamp) / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+def _stamp_time(stamp: str) -> str:
+    """A registration stamp (milliseconds since 1970) as the ledger's `stored_at` writes a time."""
+    return datetime.fromtimestamp(int(stamp) / 1000, UTC).isoformat(timespec="seconds")
+
+
+def _stamp_shown(stamp: str) -> str:
+    """A registration stamp as a UTC time to the millisecond (a model registered again in one
+    store can differ from the first by less than a second)."""
+    shown = datetime.fromtimestamp(int(stamp) / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return f"{shown[:-3]} UTC"
 
 
 def champion_since(history: Sequence[ChampionSeen], version: int) -> str | None:

@@ -11,7 +11,7 @@ from contextlib import closing
 from pathlib import Path
 
 from stockcast.errors import ConfigError
-from stockcast.registry.ledger import another_stores_ledger, ledger_path
+from stockcast.registry.ledger import ledger_path, store_mismatch
 from stockcast.registry.lock import sqlite_file
 
 
@@ -34,43 +34,24 @@ def check_ledger_folder(ledger_dir: str | None, tracking_uri: str) -> Path:
     return path
 
 
-def check_ledger(ledger_dir: str | None, tracking_uri: str, model_name: str) -> None:
+def check_ledger(
+    ledger_dir: str | None, tracking_uri: str, model_name: str, timeout_s: float
+) -> None:
     """Refuse a ledger the monitor could not write (`check_ledger_folder`), a file there that is
     no SQLite database, and, beside a local store, a ledger that keeps `model_name`'s forecasts
-    of another store (a claim that differs from this store's registration, or forecasts of a
-    model this store never registered)."""
+    of another store (`store_mismatch`). Both files are opened as the monitor and MLflow open
+    them, not read-only: a transaction a killed process left behind is rolled back, not read as
+    damage. `timeout_s`: how long to wait for a writer (monitor.ledger_timeout_s)."""
     path = check_ledger_folder(ledger_dir, tracking_uri)
+    store = sqlite_file(tracking_uri)
     if not path.exists():
         return
-    held, has_forecasts = _ledger_holds(path, model_name)
-    store = sqlite_file(tracking_uri)
-    if store is None:  # a remote store: the monitor compares it with the claim
-        return
-    registered = _registered_in(store, model_name)
-    if (held is not None and held != registered) or (has_forecasts and registered is None):
-        raise ConfigError(another_stores_ledger(path, model_name, held, registered))
-
-
-def _ledger_holds(path: Path, model_name: str) -> tuple[str | None, bool]:
-    """The store `model_name`'s forecasts in the ledger at `path` are claimed for, and whether it
-    holds any, read without writing; a file that is no ledger is refused."""
+    registered = None if store is None else _registered_in(store, model_name, timeout_s)
     try:
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as read:
-            tables = {row[0] for row in read.execute("SELECT name FROM sqlite_master")}
-            held = None
-            if "stores" in tables:
-                row = read.execute(
-                    "SELECT registered FROM stores WHERE model_name = ?", (model_name,)
-                ).fetchone()
-                held = row and row[0]
-            has_forecasts = "forecasts" in tables and (
-                read.execute(
-                    "SELECT 1 FROM forecasts WHERE model_name = ? LIMIT 1", (model_name,)
-                ).fetchone()
-                is not None
-            )
+        with closing(sqlite3.connect(path, timeout=timeout_s)) as ledger:
+            mismatch = store_mismatch(ledger, path, model_name, registered)
     except sqlite3.DatabaseError as err:
-        if "locked" in str(err):  # held by a writer past sqlite's wait
+        if "locked" in str(err):  # held by a writer past the wait
             raise ConfigError(
                 f"the forecast ledger {path} is held by another run ({err}); rerun when it is done."
             ) from None
@@ -78,20 +59,26 @@ def _ledger_holds(path: Path, model_name: str) -> tuple[str | None, bool]:
             f"the forecast ledger {path} cannot be read ({err}); move the damaged file aside, "
             "or set monitor.ledger_dir to another folder."
         ) from None
-    return held, has_forecasts
+    if store is not None and mismatch is not None:  # a remote store: the monitor compares
+        raise ConfigError(mismatch)
 
 
-def _registered_in(store: Path, model_name: str) -> str | None:
+def _registered_in(store: Path, model_name: str, timeout_s: float) -> str | None:
     """When the local store at `store` registered `model_name` (milliseconds since 1970, as
     text, as `ModelRegistry.registered_stamp` gives it), None where it has not or does not
     exist yet: read from MLflow's own table, without importing MLflow before the first step."""
     if not store.is_file():
         return None
     try:
-        with closing(sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro", uri=True)) as read:
+        with closing(sqlite3.connect(store, timeout=timeout_s)) as read:
             row = read.execute(
                 "SELECT creation_time FROM registered_models WHERE name = ?", (model_name,)
             ).fetchone()
-    except sqlite3.DatabaseError:  # no registry tables yet: nothing registered
-        return None
+    except sqlite3.DatabaseError as err:
+        if "no such table" in str(err):  # a store MLflow has not set up yet: nothing registered
+            return None
+        raise ConfigError(
+            f"the MLflow store {store} cannot be read ({err}); if another run holds it, rerun "
+            "when it is done, otherwise check registry.tracking_uri."
+        ) from None
     return None if row is None else str(int(row[0]))
