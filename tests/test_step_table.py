@@ -158,34 +158,41 @@ def test_an_output_folder_in_a_file_is_refused_before_any_step_runs(
 def test_a_step_failing_after_a_registration_says_how_to_store_the_days_forecast(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The monitor failing after the register step registered a version: the rerun its error
-    asks for stops at prepare (that version's data is no new data), so the error says how to
-    store and judge the day's forecast. A failure before, or after a refusal, adds nothing."""
+    """The monitor failing after the register step made a version the champion: the rerun its
+    error asks for stops at prepare (that version's data is no new data), so the error says how
+    to store and judge the day's forecast. A failure before, after a version registered
+    without the alias (a rerun would register another), or in a replay (which reruns its days
+    itself) adds nothing."""
     from stockcast.orchestration import runner
     from stockcast.orchestration.steps.table import DECISION, port_folder
 
     decision = port_folder(tmp_path, DECISION) / DECISION_FILE
-    failing = {"name": "monitor", "registered": True}
+    failing = {"name": "monitor", "registered": True, "promote": True}
 
     def step_run(step: Step, overrides: list[str], step_dir: Path) -> runner.StepTiming:
         if step.name == "register":
             decision.parent.mkdir(parents=True, exist_ok=True)
-            decision.write_text(json.dumps({"registered": failing["registered"], "version": 4}))
+            made = {"promote": failing["promote"]}
+            decision.write_text(
+                json.dumps({"registered": failing["registered"], "version": 4, "decision": made})
+            )
         if step.name == failing["name"]:
             raise runner.StepFailed(f"step {step.name!r} failed: the ledger is damaged.")
         return runner.StepTiming(step.name, 0.0, 0.0, 0.0)
 
     monkeypatch.setattr(runner, "run_step_inprocess", step_run)
     with pytest.raises(runner.StepFailed) as failed:
-        run_pipeline(tmp_path, [], PIPELINE_KEYS, "inprocess")
+        run_pipeline(tmp_path, [], PIPELINE_KEYS, "inprocess", rerun_hint=True)
     assert str(failed.value) == (
-        "step 'monitor' failed: the ledger is damaged. This run had registered version 4: rerun "
-        "with data.require_new_data=false, which registers nothing new on the same data, to "
-        "store and judge this day's forecast."
+        "step 'monitor' failed: the ledger is damaged. This run had made version 4 the champion: "
+        "rerun with data.require_new_data=false to store and judge this day's forecast (the same "
+        "seed and data train the same model, which is not registered again)."
     )
-    for name, registered in (("monitor", False), ("evaluate", True)):
+    cases = [("monitor", False, True, True), ("evaluate", True, True, True)]
+    cases += [("monitor", True, False, True), ("monitor", True, True, False)]
+    for name, registered, promote, hint in cases:
         decision.unlink(missing_ok=True)
-        failing.update(name=name, registered=registered)
+        failing.update(name=name, registered=registered, promote=promote)
         with pytest.raises(runner.StepFailed) as failed:
-            run_pipeline(tmp_path, [], PIPELINE_KEYS, "inprocess")
+            run_pipeline(tmp_path, [], PIPELINE_KEYS, "inprocess", rerun_hint=hint)
         assert str(failed.value) == f"step {name!r} failed: the ledger is damaged."

@@ -128,9 +128,12 @@ def run_pipeline(
     config_keys: Container[str],
     executor: str,
     steps: Sequence[Step] = STEPS,
+    rerun_hint: bool = False,
 ) -> list[StepTiming]:
     """Run every step of `steps` in order; the config (whose top-level keys are `config_keys`)
-    was validated once before this."""
+    was validated once before this. `rerun_hint`: a step failing after this run promoted a
+    version says how to store the day's forecast (`promoted_before`; a replay reruns its days
+    itself)."""
     folders = step_folders(run_dir, steps)
     timings = []
     for step in steps:
@@ -144,26 +147,30 @@ def run_pipeline(
                 step_overrides = [*overrides, *port_bindings(step, folders[step.name], config_keys)]
                 timings.append(run_step_inprocess(step, step_overrides, step_dir))
         except StepFailed as err:
-            raise StepFailed(f"{err}{registered_before(run_dir, steps)}") from None
+            hint = promoted_before(run_dir, steps) if rerun_hint else ""
+            raise StepFailed(f"{err}{hint}") from None
     return timings
 
 
-def registered_before(run_dir: Path, steps: Sequence[Step]) -> str:
-    """What a step failing after the register step registered a version adds to its error: the
+def promoted_before(run_dir: Path, steps: Sequence[Step]) -> str:
+    """What a step failing after the register step promoted a version adds to its error: the
     rerun it asks for would stop at prepare (the version's data is no new data), so that day's
-    forecast would never be stored without data.require_new_data=false."""
+    forecast would never be stored. With data.require_new_data=false the same seed and data
+    train the same model, which forecasts exactly as the champion does and is not registered
+    again. Nothing where the version was registered without the alias: a rerun would register
+    another."""
     if not any(DECISION in (port.name for port in step.outputs) for step in steps):
         return ""
     decision_file = port_folder(run_dir, DECISION, steps) / DECISION_FILE
     if not decision_file.is_file():
         return ""
     decision = json.loads(decision_file.read_text())
-    if not decision.get("registered"):
+    if not decision.get("registered") or not (decision.get("decision") or {}).get("promote"):
         return ""
     return (
-        f" This run had registered version {decision['version']}: rerun with "
-        "data.require_new_data=false, which registers nothing new on the same data, to store "
-        "and judge this day's forecast."
+        f" This run had made version {decision['version']} the champion: rerun with "
+        "data.require_new_data=false to store and judge this day's forecast (the same seed and "
+        "data train the same model, which is not registered again)."
     )
 
 
@@ -201,7 +208,9 @@ def run_local_pipeline(cfg: DictConfig) -> dict:
     """`make pipeline`: every step of the table, then the register step's decision."""
     run_dir = Path(cfg.paths.output_dir)
     check_before_first_step(cfg, run_dir)
-    timings = run_pipeline(run_dir, user_overrides(), set(cfg), cfg.pipeline.executor)
+    timings = run_pipeline(
+        run_dir, user_overrides(), set(cfg), cfg.pipeline.executor, rerun_hint=True
+    )
     decision = json.loads((port_folder(run_dir, DECISION) / DECISION_FILE).read_text())
     (run_dir / TIMINGS_FILE).write_text(timing_table(timings) + "\n")
     print(timing_table(timings))
