@@ -192,6 +192,15 @@ def test_every_series_the_input_guard_refuses_is_named_in_one_refusal(
         "forecast the others): 'BBB', 'DDD'; the first: series 'BBB' holds -5 at position 30 ("
     )
     assert not (tmp_path / "run" / "forecast.csv").exists()
+    # Where every series is refused there are no others to forecast.
+    for ticker in ("AAA", "CCC"):
+        frame.loc[frame.index[frame["Ticker"] == ticker][-1], "Close"] = -5.0
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError) as refused:
+        predict(registered_store, tmp_path / "every", *batch_args(path))
+    assert str(refused.value).startswith(
+        f"4 of 4 series in {path} are refused (fix them): 'AAA', 'BBB', 'CCC', 'DDD'; the first: "
+    )
 
 
 def test_skip_refused_forecasts_the_others_and_lists_the_refused_in_the_files(

@@ -180,9 +180,10 @@ def refused_together(refused: Sequence[Refused], count: int, path: Any) -> DataE
     several bad series is fixed in one pass, not one rerun per series."""
     if len(refused) == 1:
         return DataError(refused[0].reason)
+    # skip_refused forecasts the others only where there are others.
+    skip = ", or set input.skip_refused=true to forecast the others" * (len(refused) < count)
     return DataError(
-        f"{len(refused)} of {count} series in {path} are refused (fix them, or set "
-        f"input.skip_refused=true to forecast the others): "
+        f"{len(refused)} of {count} series in {path} are refused (fix them{skip}): "
         f"{named([item.series_id for item in refused])}; the first: {refused[0].reason}"
     )
 
