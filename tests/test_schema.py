@@ -455,3 +455,53 @@ def test_an_experiment_file_without_its_package_header_says_to_add_it(tmp_path: 
         "_global_' as the first line of experiment/mine.yaml, as the built-in experiment configs "
         "have it."
     )
+
+
+def _number_fields(model: type, path: str = "") -> list[tuple[str, bool]]:
+    """Every number setting under `model` (a schema section), with whether it refuses true
+    and false (a float marked strict), found through unions, lists and nested sections."""
+    import typing
+
+    from pydantic import BaseModel, Strict
+
+    found: list[tuple[str, bool]] = []
+
+    def walk(annotation: object, where: str, strict: bool) -> None:
+        if annotation is float:
+            found.append((where, strict))
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found.extend(_number_fields(annotation, f"{where}."))
+        elif typing.get_origin(annotation) is typing.Annotated:
+            inner, *metadata = typing.get_args(annotation)
+            walk(inner, where, strict or any(isinstance(m, Strict) and m.strict for m in metadata))
+        else:
+            for argument in typing.get_args(annotation):
+                walk(argument, where, strict)
+
+    for name, field in model.model_fields.items():
+        # pydantic keeps a field's own Annotated metadata apart from its annotation.
+        strict = any(isinstance(m, Strict) and m.strict for m in field.metadata)
+        walk(field.annotation, f"{path}{name}", strict)
+    return found
+
+
+def test_every_number_setting_refuses_a_yes_or_no_word() -> None:
+    """pydantic's lax float reads true as 1.0: `gate.max_mase=true` was a gate of 1. Every
+    number setting of every config and model kind is strict (whole numbers stay numbers)."""
+    from stockcast.config.client_sections import PredictConfig, ServeConfig
+    from stockcast.config.pipeline_sections import PipelineConfig, ReplayConfig
+    from stockcast.config.sections import TrainConfig
+    from stockcast.models.kind import builtin_kinds, model_kind
+
+    schemas = [TrainConfig, PipelineConfig, ReplayConfig, PredictConfig, ServeConfig]
+    schemas += [model_kind(kind).settings for kind in builtin_kinds()]
+    fields = [field for schema in schemas for field in _number_fields(schema)]
+    assert len(fields) > 30, "the walk finds the number settings"
+    assert [path for path, strict in fields if not strict] == []
+
+
+def test_the_longest_ledger_wait_sqlite_takes_is_accepted(make_cfg) -> None:
+    """2147483 s is the longest wait whose milliseconds fit sqlite's int; one more overflowed."""
+    validate_config(make_cfg("monitor.ledger_timeout_s=2147483", config_name="pipeline"))
+    with pytest.raises(ConfigError, match="at most 2147483"):
+        validate_config(make_cfg("monitor.ledger_timeout_s=2147483.5", config_name="pipeline"))

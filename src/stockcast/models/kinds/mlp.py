@@ -11,7 +11,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from stockcast.fields import AsWhole
+from stockcast.fields import AsWhole, Number
 from stockcast.models.kind import ModelKind
 from stockcast.models.settings import ModelSettings
 
@@ -30,7 +30,7 @@ class MlpSettings(ModelSettings):
         Field(description="a list of whole numbers above 0 ([] is a linear model)"),
     ]
     activation: Literal[tuple(ACTIVATIONS)]  # type: ignore[valid-type]
-    dropout: Annotated[float, Field(ge=0, lt=1, description="in [0, 1)")]
+    dropout: Annotated[Number, Field(ge=0, lt=1, description="in [0, 1)")]
 
 
 class MLP(nn.Module):
