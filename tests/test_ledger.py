@@ -423,6 +423,12 @@ def test_a_restored_champion_is_judged_only_on_its_forecasts_since_its_restorati
     assert score_live(ledger.forecasts("m"), observed, 1, 30, train).champion["origins"] == 11
     live = score_live(ledger.forecasts("m"), observed, 1, 30, train, since)
     assert live.champion["origins"] == 1
+    # Compared to the second: restored at noon, its origin of that morning is from before.
+    noon = f"{observed[0].dates[79]}T12:00:00"
+    assert score_live(ledger.forecasts("m"), observed, 1, 30, train, noon).champion == {
+        "matured": 0,
+        "origins": 0,
+    }
     assert live.champion["first_origin"] == observed[0].dates[79]
     assert live.by_version["1"]["origins"] == 61, "per version: all of its forecasts"
 

@@ -168,10 +168,13 @@ def score_live(
     by_version: dict[int, list[Matured]] = {}
     for m in matured:
         by_version.setdefault(m.forecast.model_version, []).append(m)
+    # To the second: a restored intraday champion's forecast of the morning, made before its
+    # demotion at noon, is not one of its time since an afternoon restoration.
+    since = None if champion_since is None else np.datetime64(champion_since)
     champion_rows = [
         m
         for m in by_version.get(champion_version, [])
-        if champion_since is None or _day(m.forecast.origin_date) >= champion_since[:10]
+        if since is None or np.datetime64(m.forecast.origin_date) >= since
     ]
     return LiveScores(
         matured,
