@@ -1334,7 +1334,7 @@ def test_a_band_scale_spans_at_least_two_values() -> None:
 
 
 def test_the_t_quantile_expansion_is_exact_where_it_takes_over_from_the_bisection() -> None:
-    """At `EXPANSION_DOF` the fourth Cornish-Fisher term is about 1e-14 of the quantile: with it
+    """At `EXPANSION_DOF` the fourth Cornish-Fisher term is 1e-14 to 1e-12 of the quantile: with it
     right, the expansion meets scipy to a few parts in 1e16 there, as the bisection does below."""
     stats = pytest.importorskip("scipy.stats")
     from stockcast.forecasting.student_t import EXPANSION_DOF

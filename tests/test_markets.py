@@ -381,9 +381,10 @@ def test_new_data_is_judged_against_the_latest_end_of_any_version(
     with pytest.raises(DataError, match="not after 2026-03-04, the last date of m version 3's"):
         freshness.check_new_data({"last_date": "2026-03-04", "as_of": "2026-03-04"}, registry)
     freshness.check_new_data({"last_date": "2026-03-05", "as_of": "2026-03-05"}, registry)
-    # On the same day, the version whose data had more series reach it.
-    held[0] = version(4, data_last_date="2026-03-04", data_series_at_last_date="3")
-    assert freshness.previous_data(registry).version == 4
+    # On the same day, the version whose data had more series reach it, older or not.
+    held[0] = version(4, data_last_date="2026-03-04", data_series_at_last_date="1")
+    held[1] = version(3, data_last_date="2026-03-04", data_series_at_last_date="3")
+    assert freshness.previous_data(registry).version == 3
     held[:] = [version(1)]
     assert freshness.previous_data(registry) is None
 

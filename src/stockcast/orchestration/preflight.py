@@ -36,9 +36,11 @@ def check_before_first_step(cfg: DictConfig, run_dir: Path) -> None:
 def check_champion_opens(cfg: DictConfig, workdir: Path) -> None:
     """The champion opened as the register step (to compare with it) and the monitor (to
     forecast with it) open it. One whose signature the configured public key refuses (the key
-    pair was rotated, a version nobody signed) stopped every day's run at register, after its
-    training: refused first, in the signing check's own sentence. Damaged files are no refusal
-    here: the register step replaces such a champion."""
+    pair was rotated, a version nobody signed) failed a day's run at register after its
+    training, wherever a candidate came to be compared with it, and no day's forecast of it
+    could be stored: refused first, in the signing check's own sentence, whether or not that
+    day's candidate would have reached the comparison. Damaged files are no refusal here: the
+    register step replaces such a champion."""
     from stockcast.registry.store import ModelRegistry
     from stockcast.serving.model import open_version
 

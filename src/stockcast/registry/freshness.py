@@ -28,7 +28,7 @@ SERIES_AT_END_TAG = "data_series_at_last_date"
 
 @dataclass(frozen=True)
 class PreviousData:
-    """Where the newest registered version's data ended: its `date` (the value of `tag`) and
+    """Where a registered version's data ended: its `date` (the value of `tag`) and
     how many of its series reached that day (`series`; None for a version from before the
     tag)."""
 
@@ -94,8 +94,9 @@ def _end(version: VersionInfo) -> PreviousData | None:
 
 
 def check_new_data(meta: Mapping[str, Any], registry_cfg: Mapping[str, Any]) -> None:
-    """Refuse data whose last date is not after the newest registered version's, unless it ends
-    on that same date with more of its series reaching it than that version's data had."""
+    """Refuse data whose last date is not after the latest one any registered version's data
+    ended on (`previous_data`), unless it ends on that same date with more of its series
+    reaching it than that version's data had."""
     previous = previous_data(registry_cfg)
     if previous is None:
         return
