@@ -182,23 +182,23 @@ def test_every_series_the_input_guard_refuses_is_named_in_one_refusal(
     """A file with several bad series is fixed in one pass, not one rerun per series."""
     path = panel_csv(tmp_path / "panel.csv", {"AAA": 30, "BBB": 30, "CCC": 30, "DDD": 30})
     frame = pd.read_csv(path)
-    for ticker in ("BBB", "DDD"):
-        frame.loc[frame.index[frame["Ticker"] == ticker][-1], "Close"] = -5.0
-    frame.to_csv(path, index=False)
-    with pytest.raises(DataError) as refused:
-        predict(registered_store, tmp_path / "run", *batch_args(path))
-    assert str(refused.value).startswith(
+
+    def refusal(*negative: str) -> str:
+        """The refusal of the file with each of these tickers' last price at -5."""
+        for ticker in negative:
+            frame.loc[frame.index[frame["Ticker"] == ticker][-1], "Close"] = -5.0
+        frame.to_csv(path, index=False)
+        with pytest.raises(DataError) as refused:
+            predict(registered_store, tmp_path / "run", *batch_args(path))
+        assert not (tmp_path / "run" / "forecast.csv").exists()
+        return str(refused.value)
+
+    assert refusal("BBB", "DDD").startswith(
         f"2 of 4 series in {path} are refused (fix them, or set input.skip_refused=true to "
         "forecast the others): 'BBB', 'DDD'; the first: series 'BBB' holds -5 at position 30 ("
     )
-    assert not (tmp_path / "run" / "forecast.csv").exists()
     # Where every series is refused there are no others to forecast.
-    for ticker in ("AAA", "CCC"):
-        frame.loc[frame.index[frame["Ticker"] == ticker][-1], "Close"] = -5.0
-    frame.to_csv(path, index=False)
-    with pytest.raises(DataError) as refused:
-        predict(registered_store, tmp_path / "every", *batch_args(path))
-    assert str(refused.value).startswith(
+    assert refusal("AAA", "CCC").startswith(
         f"4 of 4 series in {path} are refused (fix them): 'AAA', 'BBB', 'CCC', 'DDD'; the first: "
     )
 

@@ -150,29 +150,27 @@ def test_make_writes_a_lost_public_key_again(
 def test_make_train_adds_the_default_experiment_only_where_args_choose_none(
     args: str, command: str
 ) -> None:
+    line = make_line("src/train.py", "train", f"ARGS={args}")
+    assert " ".join(line.split()).endswith(command)
+
+
+def make_line(marker: str, *words: str) -> str:
+    """The command line `make -n <words>` would run that holds `marker`."""
     printed = subprocess.run(
-        ["make", "-n", "--no-print-directory", "train", f"ARGS={args}"],
+        ["make", "-n", "--no-print-directory", *words],
         cwd=PROJECT_ROOT,
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    line = next(line for line in printed.splitlines() if "src/train.py" in line)
-    assert " ".join(line.split()).endswith(command)
+    return next(line for line in printed.splitlines() if marker in line)
 
 
 @pytest.mark.parametrize("target", ["submit", "submit-schedule", "submit-train", "deploy"])
 def test_the_azure_targets_run_the_pipelines_experiment(target: str) -> None:
     """`make deploy` passed ARGS alone: with EXPERIMENT=mlp_w30 the schedule ran mlp_w30's
     pipeline and the endpoint served mlp_w10's registered model."""
-    printed = subprocess.run(
-        ["make", "-n", "--no-print-directory", target, "EXPERIMENT=mlp_w30", "DRY_RUN=1"],
-        cwd=PROJECT_ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    line = next(line for line in printed.splitlines() if "scripts/submit.py" in line)
+    line = make_line("scripts/submit.py", target, "EXPERIMENT=mlp_w30", "DRY_RUN=1")
     assert line.split()[-1] == "experiment=mlp_w30"
 
 
