@@ -11,7 +11,8 @@ from contextlib import closing
 from pathlib import Path
 
 from stockcast.errors import ConfigError
-from stockcast.registry.ledger import ledger_path, store_mismatch
+from stockcast.registry.ledger import ledger_path
+from stockcast.registry.ledger_stores import store_mismatch
 from stockcast.registry.lock import sqlite_file
 
 
