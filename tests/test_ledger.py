@@ -411,26 +411,35 @@ def test_a_restored_champion_is_judged_only_on_its_forecasts_since_its_restorati
 ) -> None:
     """Demoted on day 60 and restored on day 79: within a window of 30 days its forecasts of
     days 50-59 are from before it was demoted, evidence of another time that could flag it
-    again the day after its restoration. Only the origin it was restored on counts."""
+    again the day after its restoration. Only those stored since it came back count: by when
+    they were stored, so a series whose last bar closed before the panel's latest keeps its
+    restoration-day forecast, and an intraday morning's forecast made before the demotion
+    does not count however close its origin."""
+    import dataclasses
+
     ledger, observed, train = _rolled_back_ledger(tmp_path)
-    ledger.record_champion("m", "champion", 1, observed[0].dates[0], "seen")
-    ledger.record_champion("m", "champion", 2, observed[0].dates[60], "seen")
-    ledger.record_champion("m", "champion", 1, observed[0].dates[79], "rolled back")
+    days = observed[0].dates
+    ledger.record_champion("m", "champion", 1, days[0], "seen")
+    ledger.record_champion("m", "champion", 2, days[60], "seen")
+    ledger.record_champion("m", "champion", 1, days[79], "rolled back")
     history = ledger.champion_history("m", "champion")
-    since = champion_since(history, 1)
-    assert since == observed[0].dates[79]
+    assert champion_since(history, 1) == history[-1].recorded_at != ""
     assert champion_since(history, 2) is None, "the history does not end on version 2"
-    assert score_live(ledger.forecasts("m"), observed, 1, 30, train).champion["origins"] == 11
-    live = score_live(ledger.forecasts("m"), observed, 1, 30, train, since)
+    # Each forecast stored in the evening of its origin day; the restoration at 19:00 of day 79,
+    # after version 2's forecast of that day and before version 1's.
+    stored = [
+        dataclasses.replace(f, stored_at=f"{f.origin_date}T{19 + f.model_version % 2}:00:00")
+        for f in ledger.forecasts("m")
+    ]
+    restored = f"{days[79]}T19:30:00"
+    assert score_live(stored, observed, 1, 30, train).champion["origins"] == 11
+    live = score_live(stored, observed, 1, 30, train, restored)
     assert live.champion["origins"] == 1
-    # Compared to the second: restored at noon, its origin of that morning is from before.
-    noon = f"{observed[0].dates[79]}T12:00:00"
-    assert score_live(ledger.forecasts("m"), observed, 1, 30, train, noon).champion == {
-        "matured": 0,
-        "origins": 0,
-    }
-    assert live.champion["first_origin"] == observed[0].dates[79]
+    assert live.champion["first_origin"] == days[79]
     assert live.by_version["1"]["origins"] == 61, "per version: all of its forecasts"
+    # Restored later that evening, after its forecast of the day was stored: none is its own.
+    later = score_live(stored, observed, 1, 30, train, f"{days[79]}T21:00:00")
+    assert later.champion == {"matured": 0, "origins": 0}
 
 
 def test_each_origin_counts_once_in_the_overall_live_score(tmp_path: Path) -> None:

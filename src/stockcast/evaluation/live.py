@@ -159,22 +159,23 @@ def score_live(
     champion_since: str | None = None,
 ) -> LiveScores:
     """`train`: the prepared train split, whose series' one-step naive MAEs scale each series'
-    live errors (`live_scores`). `champion_since`: the day the champion's present time as
-    champion began (the day a rollback restored it); its forecasts of earlier origins, made
-    before it was demoted, take no part in its own score, which judges it now."""
+    live errors (`live_scores`). `champion_since`: when the champion's present time as
+    champion began (when a rollback restored it, `ledger.champion_since`); its forecasts stored
+    before then, made before it was demoted, take no part in its own score, which judges it
+    now."""
     scales = dict(zip(train.series_ids, series_scales(train).tolist(), strict=True))
     maturity = mature(forecasts, observed)
     matured = maturity.matured
     by_version: dict[int, list[Matured]] = {}
     for m in matured:
         by_version.setdefault(m.forecast.model_version, []).append(m)
-    # To the second: a restored intraday champion's forecast of the morning, made before its
-    # demotion at noon, is not one of its time since an afternoon restoration.
-    since = None if champion_since is None else np.datetime64(champion_since)
+    # By when each was stored, not by its origin: a panel's series whose last bars close at
+    # different times are each forecast at their own last bar on the restoration, and an
+    # intraday champion's forecast of a morning before its demotion keeps that morning's origin.
     champion_rows = [
         m
         for m in by_version.get(champion_version, [])
-        if since is None or np.datetime64(m.forecast.origin_date) >= since
+        if champion_since is None or m.forecast.stored_at >= champion_since
     ]
     return LiveScores(
         matured,

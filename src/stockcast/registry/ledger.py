@@ -90,6 +90,8 @@ class LedgerForecast:
     bands: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)
     # The order the ledger stored it in (its row number; 0 for one not read from a ledger).
     stored_seq: int = field(default=0, compare=False)
+    # When it was stored (UTC, as the ledger writes times; "" for one not read from a ledger).
+    stored_at: str = field(default="", compare=False)
 
     @property
     def key(self) -> tuple[str, int, str, str]:
@@ -98,11 +100,13 @@ class LedgerForecast:
 
 @dataclass(frozen=True)
 class ChampionSeen:
-    """The alias was seen on `model_version` on `seen_on` (a data date), for `reason`."""
+    """The alias was seen on `model_version` on `seen_on` (a data date), for `reason`, and
+    recorded at `recorded_at` (UTC, as the ledger writes times)."""
 
     model_version: int
     seen_on: str
     reason: str
+    recorded_at: str = field(default="", compare=False)
 
 
 def _now() -> str:
@@ -192,7 +196,7 @@ class Ledger:
         with self._transaction(write=False) as connection:
             rows = connection.execute(
                 "SELECT model_name, model_version, series_id, origin_date, target_dates, point, "
-                "naive, bands, rowid FROM forecasts WHERE model_name = ? "
+                "naive, bands, rowid, stored_at FROM forecasts WHERE model_name = ? "
                 "ORDER BY origin_date, model_version, series_id",
                 (model_name,),
             ).fetchall()
@@ -207,8 +211,9 @@ class Ledger:
                 naive=float(naive),
                 bands={k: (tuple(lo), tuple(up)) for k, (lo, up) in json.loads(bands).items()},
                 stored_seq=int(seq),
+                stored_at=stored_at,
             )
-            for name, version, series_id, origin, targets, point, naive, bands, seq in rows
+            for name, version, series_id, origin, targets, point, naive, bands, seq, stored_at in rows
         ]
 
     def claim_store(self, model_name: str, registered: str | None) -> None:
@@ -236,11 +241,13 @@ class Ledger:
     @staticmethod
     def _history(connection: sqlite3.Connection, model_name: str, alias: str) -> list[ChampionSeen]:
         rows = connection.execute(
-            "SELECT model_version, seen_on, reason FROM champions "
+            "SELECT model_version, seen_on, reason, recorded_at FROM champions "
             "WHERE model_name = ? AND alias = ? ORDER BY seq",
             (model_name, alias),
         ).fetchall()
-        return [ChampionSeen(int(v), seen_on, reason) for v, seen_on, reason in rows]
+        return [
+            ChampionSeen(int(v), seen_on, reason, recorded) for v, seen_on, reason, recorded in rows
+        ]
 
     def record_champion(
         self, model_name: str, alias: str, version: int, seen_on: str, reason: str
@@ -272,11 +279,11 @@ def previous_champion(
 
 
 def champion_since(history: Sequence[ChampionSeen], version: int) -> str | None:
-    """The day `version`'s present time as champion began: the last change of the alias the
-    history records, where it is to `version` (the history records changes only); None where
-    the history does not end on it."""
+    """When `version`'s present time as champion began: when the history recorded the last
+    change of the alias, where it is to `version` (the history records changes only); None
+    where the history does not end on it (or, written before the time was read, holds none)."""
     if history and history[-1].model_version == int(version):
-        return history[-1].seen_on
+        return history[-1].recorded_at or None
     return None
 
 
