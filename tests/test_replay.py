@@ -7,10 +7,12 @@ import logging
 import shutil
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from stockcast.config.compose import local_store_overrides
-from stockcast.errors import ConfigError
+from stockcast.errors import ConfigError, StockcastError
 from stockcast.orchestration import replay, replay_plot
 from stockcast.orchestration.replay import (
     REPLAY_PLOT_FILE,
@@ -215,19 +217,35 @@ def test_a_ledger_folder_the_monitor_could_not_open_is_refused_before_any_step(
     assert not (tmp_path / "run" / "store").exists(), "refused before any work"
 
 
-def test_a_plan_whose_first_day_has_no_data_is_refused_before_the_store(tmp_path: Path) -> None:
-    """days=100000 reached back to 1643 and ran for hours, each day refused at prepare in turn."""
-    overrides = [*isolated_overrides(tmp_path), "days=100000", "replay.end=2026-06-30"]
-    with global_state_restored(), pytest.raises(ConfigError) as refused:
-        run_task(run_replay, "replay", overrides, tmp_path / "run")
+def test_a_plan_without_data_to_train_on_is_refused_before_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """days=100000 reached back to 1643 and ran for hours, each day refused at prepare in turn.
+    A first day before the data has enough names that day; data that no day could train on (a
+    file too short as a whole, one that is not there) is refused in prepare's own sentence."""
+    monkeypatch.setattr(replay, "run_days", lambda *args: pytest.fail("a day ran"))
+
+    def refusal(*overrides: str) -> str:
+        given = [*isolated_overrides(tmp_path), "replay.end=2026-06-30", *overrides]
+        with global_state_restored(), pytest.raises(StockcastError) as refused:
+            run_task(run_replay, "replay", given, tmp_path / "run")
+        assert not (tmp_path / "run" / "store").exists(), "refused before any work"
+        return str(refused.value)
+
     first = simulated_days("2026-06-30", 100000)[0]
-    assert str(refused.value) == (
+    assert refusal("days=100000") == (
         f"the replay's first day, {first}, has too little data to train on (data.as_of={first} "
         "is before the market's first business day (data.start_date=2015-01-01), so there is no "
         "data yet; pick a later data.as_of or an earlier data.start_date); give fewer days or a "
         "later replay.end."
     )
-    assert not (tmp_path / "run" / "store").exists(), "refused before any work"
+    short = tmp_path / "short.csv"
+    dates = pd.bdate_range(end="2026-06-30", periods=30)
+    pd.DataFrame({"Date": dates, "Close": 100.0 + np.arange(30.0)}).to_csv(short, index=False)
+    too_short = refusal("days=3", "data=csv", f"data.path={short}", "data.value_column=Close")
+    assert not too_short.startswith("the replay's first day") and "30" in too_short
+    missing = refusal("days=3", "data=csv", f"data.path={tmp_path / 'gone.csv'}")
+    assert missing.startswith(f"CSV file {tmp_path / 'gone.csv'} does not exist")
 
 
 def test_a_replay_stopped_part_way_keeps_the_days_it_ran(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -211,6 +211,22 @@ def known_data(data_cfg: Mapping[str, Any]) -> KnownSeries:
     return known_series(data_cfg, min_series_length(shortest_sizes(data_cfg), data_cfg["split"]))
 
 
+def check_long_enough_as_of(data_cfg: Mapping[str, Any]) -> list[Series]:
+    """The series as of `data.as_of`, refused where none is long enough for the shortest windows
+    and split: what says, before a replay's days run, whether its first day has data to train
+    on."""
+    series = known_data(data_cfg).series
+    _refuse_short(series, data_cfg)
+    return series
+
+
+def _refuse_short(series: Sequence[Series], data_cfg: Mapping[str, Any]) -> None:
+    inputs = (
+        "shortest_window" if data_cfg["previous_time_window"] == AUTO else "previous_time_window"
+    )
+    refuse_short_series(series, shortest_sizes(data_cfg), data_cfg["split"], inputs)
+
+
 def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     """Load, split, then fit the scaler on train: the whole data side of a run."""
     requested = data_cfg["previous_time_window"]
@@ -222,8 +238,7 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     refuse_constant_data(series, read_from_a_file=data_cfg.get("path") is not None)
     refuse_date_gaps(series)
     warn_of_long_daily_holes(series)
-    inputs = "shortest_window" if requested == AUTO else "previous_time_window"
-    refuse_short_series(series, shortest, data_cfg["split"], inputs)
+    _refuse_short(series, data_cfg)
     train_lengths = [split_lengths(len(item), data_cfg["split"])["train"] for item in series]
     refuse_mixed_rhythms(series, train_lengths)
     season, season_from = infer_season_length(

@@ -90,18 +90,21 @@ def simulated_days(end: str | None, days: int) -> list[str]:
     return [day_text(day) for day in found[-days:]]
 
 
-def check_first_day(cfg: DictConfig, first_day: str) -> None:
-    """Refuse a plan whose first day has too little data to train on (before a market's first
-    day, or too short for the windows and split): each day until there is enough would be
-    refused in turn (days=100000 ran for hours, a day at a time), so the plan is, before the
-    store is made. Reads the data as of that day, as its prepare step would."""
-    from stockcast.data.prepared import known_data
+def check_days_have_data(cfg: DictConfig, days: Sequence[str]) -> None:
+    """Refuse a plan whose days have too little data to train on, before the store is made:
+    each day until there is enough would be refused at prepare in turn (days=100000 ran for
+    hours, a day at a time). Data its last day cannot train on (a file too short, a missing
+    one, a column it lacks) is refused in prepare's own sentence; a first day before the data
+    has enough, naming that day and the fix."""
+    from stockcast.data.prepared import check_long_enough_as_of
 
+    data_cfg = plain(cfg.data)
+    check_long_enough_as_of({**data_cfg, "as_of": days[-1]})
     try:
-        known_data({**plain(cfg.data), "as_of": first_day})
+        check_long_enough_as_of({**data_cfg, "as_of": days[0]})
     except DataError as err:
         raise ConfigError(
-            f"the replay's first day, {first_day}, has too little data to train on "
+            f"the replay's first day, {days[0]}, has too little data to train on "
             f"({str(err).rstrip('.')}); give fewer days or a later replay.end."
         ) from None
 
@@ -137,7 +140,7 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
     store = Path(cfg.replay.store_dir)
     # Refused before the store is made: a refused plan must leave no store to refuse its rerun.
     days = simulated_days(cfg.replay.end, int(cfg.days))
-    check_first_day(cfg, days[0])
+    check_days_have_data(cfg, days)
     if (store / LOCAL_STORE_DB).exists():
         raise ConfigError(
             f"replay.store_dir {store} already holds a store; a replay starts from a fresh one: "
