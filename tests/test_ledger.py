@@ -537,13 +537,18 @@ def test_a_ledger_a_killed_writer_left_is_rolled_back_not_refused(tmp_path: Path
 
     path = tmp_path / LEDGER_FILE
     Ledger(path, TIMEOUT_S).append([forecast("2024-01-02")])
-    killed = (
-        "import os, sqlite3\n"
-        f"c = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
-        "c.execute('BEGIN IMMEDIATE')\n"
-        'c.execute("INSERT INTO champions (model_name, alias, model_version, seen_on, reason, '
-        "recorded_at) VALUES ('m', 'champion', 9, 'd', 'r', 't')\")\n"
-        "os._exit(9)\n"
+    # Rows enough to spill a one-page cache into the file: the journal left is then "hot".
+    killed = "\n".join(
+        [
+            "import os, sqlite3",
+            f"c = sqlite3.connect({str(path)!r}, isolation_level=None)",
+            "c.execute('PRAGMA cache_size=1')",
+            "c.execute('BEGIN IMMEDIATE')",
+            "for _ in range(200):",
+            "    c.execute('INSERT INTO champions (model_name, alias, model_version, seen_on, "
+            "reason, recorded_at) VALUES (?, ?, 9, ?, ?, ?)', ('m', 'champion', 'd', 'x' * 3000, 't'))",
+            "os._exit(9)",
+        ]
     )
     subprocess.run([sys.executable, "-c", killed], check=False)
     assert (tmp_path / f"{LEDGER_FILE}-journal").exists(), "a transaction left behind"
@@ -565,3 +570,22 @@ def test_a_damaged_ledger_is_refused_before_a_pipelines_first_step(tmp_path: Pat
         "a database); move the damaged file aside, or set monitor.ledger_dir to another folder."
     )
     assert not list(tmp_path.glob("pipeline/logs/pipeline/runs/*/prepare")), "before any step"
+
+
+def test_the_ledger_check_judges_a_local_store_and_refuses_one_it_cannot_read(
+    tmp_path: Path,
+) -> None:
+    """Beside a remote store the monitor compares the registration with the claim (the check
+    before the first step has no store file to read); a local store that is no database is one
+    sentence, not "nothing registered"."""
+    from stockcast.registry.ledger_check import check_ledger
+
+    Ledger(tmp_path / LEDGER_FILE, TIMEOUT_S).claim_store("m", "1700000000000")
+    check_ledger(str(tmp_path), "azureml://subscriptions/s/workspaces/w", "m", TIMEOUT_S)
+    (tmp_path / "mlruns.db").write_text("not a database\n")
+    with pytest.raises(ConfigError) as refused:
+        check_ledger(str(tmp_path), f"sqlite:///{tmp_path}/mlruns.db", "m", TIMEOUT_S)
+    assert str(refused.value) == (
+        f"the MLflow store {tmp_path / 'mlruns.db'} cannot be read (file is not a database); if "
+        "another run holds it, rerun when it is done, otherwise check registry.tracking_uri."
+    )

@@ -60,7 +60,8 @@ def check_ledger(
             f"the forecast ledger {path} cannot be read ({err}); move the damaged file aside, "
             "or set monitor.ledger_dir to another folder."
         ) from None
-    if store is not None and mismatch is not None:  # a remote store: the monitor compares
+    # Beside a remote store there is no registration to read here: the monitor compares it.
+    if store is not None and mismatch is not None:
         raise ConfigError(mismatch)
 
 

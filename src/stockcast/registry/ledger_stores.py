@@ -13,9 +13,9 @@ def store_mismatch(
     connection: sqlite3.Connection, path: Path, model_name: str, registered: str | None
 ) -> str | None:
     """Why the ledger's forecasts of `model_name` are not of the store that registered it at
-    `registered` (None: a store that has not), or None where they may be: a claim of another
-    registration, or (a ledger written before claims) forecasts stored before this store
-    registered the model, or of a model it never registered."""
+    `registered` (None: a store that has not): a claim of another registration, or (a ledger
+    written before claims) forecasts stored before this store registered the model, or of a
+    model it never registered. None where they may be its own."""
     held = claimed_registration(connection, model_name)
     if held is not None:
         return (
