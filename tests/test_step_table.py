@@ -21,7 +21,7 @@ from stockcast.orchestration.steps.table import (
     step_folders,
     wiring,
 )
-from tests.conftest import FAST_OVERRIDES, isolated_overrides
+from tests.conftest import FAST_OVERRIDES, isolated_overrides, run_task
 from tests.dummy_step import PUBLISH_STEP, PUBLISHED_FILE
 
 PIPELINE_KEYS = {"prepare", "train", "evaluate", "refit", "register", "monitor"} | {
@@ -189,10 +189,37 @@ def test_a_step_failing_after_a_registration_says_how_to_store_the_days_forecast
         "seed and data train the same model, which is not registered again)."
     )
     cases = [("monitor", False, True, True), ("evaluate", True, True, True)]
-    cases += [("monitor", True, False, True), ("monitor", True, True, False)]
+    cases += [("monitor", True, False, True), ("monitor", True, True, None)]
     for name, registered, promote, hint in cases:
         decision.unlink(missing_ok=True)
         failing.update(name=name, registered=registered, promote=promote)
+        asked = {} if hint is None else {"rerun_hint": hint}  # None: run_pipeline's default
         with pytest.raises(runner.StepFailed) as failed:
-            run_pipeline(tmp_path, [], PIPELINE_KEYS, "inprocess", rerun_hint=hint)
+            run_pipeline(tmp_path, [], PIPELINE_KEYS, "inprocess", **asked)
         assert str(failed.value) == f"step {name!r} failed: the ledger is damaged."
+
+
+def test_the_local_pipeline_asks_for_the_rerun_hint_and_a_replay_does_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stockcast.orchestration import replay, runner
+    from tests.conftest import global_state_restored, run_local_pipeline
+
+    asked: list[bool] = []
+
+    def stopped(*args: object, rerun_hint: bool = False, **kwargs: object) -> None:
+        asked.append(rerun_hint)
+        raise runner.StepFailed("step 'monitor' failed: stopped here.")
+
+    monkeypatch.setattr(runner, "run_pipeline", stopped)
+    with global_state_restored(), pytest.raises(runner.StepFailed):
+        run_local_pipeline(tmp_path / "pipeline")
+    monkeypatch.setattr(replay, "run_pipeline", stopped)
+    with global_state_restored():
+        run_task(
+            replay.run_replay,
+            "replay",
+            [*isolated_overrides(tmp_path / "replay"), "days=1", "replay.end=2026-06-30"],
+            tmp_path / "replay" / "run",
+        )
+    assert asked == [True, False]
