@@ -469,6 +469,15 @@ def test_a_ledger_keeps_one_stores_forecasts_of_a_model_name(seeded_tmp: Path) -
         store._ensure_registered_model()
     stamp = store.registered_stamp()
     assert stamp is not None and ModelRegistry(uri, "other").registered_stamp() is None
+    # A registry that leaves the time out claims nothing, rather than failing the monitor.
+    from types import SimpleNamespace
+
+    untimed = SimpleNamespace(
+        get_registered_model=lambda name: SimpleNamespace(creation_timestamp=None)
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ModelRegistry, "client", lambda self: untimed)
+        assert store.registered_stamp() is None
     ledger = Ledger(seeded_tmp / LEDGER_FILE, TIMEOUT_S)
     ledger.claim_store("m", stamp)
     ledger.claim_store("m", stamp)  # the same store again

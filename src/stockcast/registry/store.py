@@ -173,14 +173,16 @@ class ModelRegistry:
 
     def registered_stamp(self) -> str | None:
         """When this store registered the model (milliseconds since 1970, as text), None where
-        it has not: two stores' models of one name differ by it, which the forecast ledger
-        tells them apart by (`Ledger.claim_store`)."""
+        it has not, or where the store does not say (a remote registry may leave the time
+        out): two stores' models of one name differ by it, which the forecast ledger tells them
+        apart by (`Ledger.claim_store`; with None nothing is claimed)."""
         from mlflow.exceptions import MlflowException
 
         try:
-            return str(int(self.client().get_registered_model(self.model_name).creation_timestamp))
+            created = self.client().get_registered_model(self.model_name).creation_timestamp
         except MlflowException:
             return None
+        return None if created is None else str(int(created))
 
     def label(self, info: VersionInfo) -> str:
         return f"{self.model_name} version {info.version}"
