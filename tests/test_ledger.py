@@ -598,3 +598,21 @@ def test_the_ledger_check_judges_a_local_store_and_refuses_one_it_cannot_read(
         f"the MLflow store {tmp_path / 'mlruns.db'} cannot be read (file is not a database); if "
         "another run holds it, rerun when it is done, otherwise check registry.tracking_uri."
     )
+
+
+def test_a_ledger_damaged_where_the_claim_is_not_read_is_refused(tmp_path: Path) -> None:
+    """A damaged forecasts table passed the check, which read only the claim: the monitor's
+    write then failed after register, every day."""
+    from stockcast.registry.ledger_check import check_ledger
+
+    path = tmp_path / LEDGER_FILE
+    ledger = Ledger(path, TIMEOUT_S)
+    ledger.append([forecast(f"2024-01-{day:02d}") for day in range(1, 28)])
+    ledger.claim_store("m", "1700000000000")
+    remote = "azureml://subscriptions/s/workspaces/w"  # the claim is the monitor's to judge
+    check_ledger(str(tmp_path), remote, "m", TIMEOUT_S)
+    damaged = bytearray(path.read_bytes())
+    damaged[4096:4100] = b"\xff\xff\xff\xff"  # the forecasts table's root page
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(ConfigError, match=r"cannot be read \(.*\); move the damaged file aside"):
+        check_ledger(str(tmp_path), remote, "m", TIMEOUT_S)

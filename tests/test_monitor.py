@@ -254,6 +254,24 @@ def test_a_rerun_of_the_same_day_stores_nothing_new(degraded) -> None:
 
 
 @pytest.mark.slow
+def test_a_ledger_that_cannot_be_written_fails_the_monitor_not_skips_it(
+    seeded_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its write error was caught as a champion folder's and the day reported as skipped, exit
+    0: the day's forecast was lost without a word, and no rerun hint could follow."""
+    from stockcast.errors import LedgerUnusable
+
+    register(seeded_tmp, "good", 0.0)
+
+    def unwritable(self: Ledger, forecasts: object) -> int:
+        raise LedgerUnusable("the forecast ledger cannot be written (disk I/O error).")
+
+    monkeypatch.setattr(Ledger, "append", unwritable)
+    with pytest.raises(LedgerUnusable, match="cannot be written"):
+        monitor_day(seeded_tmp, FIRST_DAY)
+
+
+@pytest.mark.slow
 def test_without_rollback_the_champion_is_only_flagged(seeded_tmp: Path) -> None:
     register(seeded_tmp, "bad", 3.0)
     for rows in range(FIRST_DAY, FIRST_DAY + 4):

@@ -52,6 +52,11 @@ class ArtifactError(StockcastError):
     """A folder is missing or is not the kind of folder a step expects."""
 
 
+class LedgerUnusable(ArtifactError):
+    """The forecast ledger cannot be opened, read or written: the monitor step fails on it
+    rather than skipping a day, whose forecast would otherwise be lost without a word."""
+
+
 class DamagedVersion(ArtifactError):
     """A registered version's files differ from those registered or signed, or are gone: no
     setting makes it usable again. `detail` says which files, for sentences that quote it."""

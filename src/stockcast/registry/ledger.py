@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from stockcast.errors import ArtifactError, ConfigError
+from stockcast.errors import ConfigError, LedgerUnusable
 from stockcast.registry.ledger_stores import claimed_registration, store_mismatch
 from stockcast.registry.lock import sqlite_file
 
@@ -129,7 +129,7 @@ class Ledger:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
         except (OSError, sqlite3.Error) as err:
-            raise ArtifactError(
+            raise LedgerUnusable(
                 f"cannot open the forecast ledger {self.path} ({err}); check monitor.ledger_dir."
             ) from None
         try:
@@ -147,7 +147,7 @@ class Ledger:
             if isinstance(err, sqlite3.DatabaseError) and not isinstance(
                 err, sqlite3.IntegrityError
             ):
-                raise ArtifactError(
+                raise LedgerUnusable(
                     f"the forecast ledger {self.path} cannot be written ({err}); if another run "
                     "holds it, rerun when it is done, otherwise move the damaged file aside."
                 ) from None

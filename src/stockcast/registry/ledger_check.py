@@ -51,6 +51,9 @@ def check_ledger(
     try:
         with closing(sqlite3.connect(path, timeout=timeout_s)) as ledger:
             mismatch = store_mismatch(ledger, path, model_name, registered)
+            # Every page, not only those the claim is read from: a damaged forecasts table
+            # would fail only the monitor's write, after register.
+            damage = ledger.execute("PRAGMA quick_check").fetchone()[0]
     except sqlite3.DatabaseError as err:
         if "locked" in str(err):  # held by a writer past the wait
             raise ConfigError(
@@ -60,6 +63,11 @@ def check_ledger(
             f"the forecast ledger {path} cannot be read ({err}); move the damaged file aside, "
             "or set monitor.ledger_dir to another folder."
         ) from None
+    if damage != "ok":
+        raise ConfigError(
+            f"the forecast ledger {path} cannot be read ({damage}); move the damaged file "
+            "aside, or set monitor.ledger_dir to another folder."
+        )
     # Beside a remote store there is no registration to read here: the monitor compares it.
     if store is not None and mismatch is not None:
         raise ConfigError(mismatch)

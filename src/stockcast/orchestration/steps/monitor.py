@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
-from stockcast.errors import ArtifactError, DataError, first_few
+from stockcast.errors import ArtifactError, DataError, LedgerUnusable, first_few
 from stockcast.evaluation.live import score_live
 from stockcast.evaluation.live_verdict import judge
 from stockcast.evaluation.maturity import observed_series, orphaned_report
@@ -90,6 +90,8 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     ledger.record_champion(registry.model_name, alias, champion.version, report["as_of"], "seen")
     try:
         stored = store_champion_forecast(ledger, registry, champion, observed, output)
+    except LedgerUnusable:  # the day's forecast cannot be kept: the step fails, not skips
+        raise
     except ArtifactError as err:
         report |= {"champion": champion.version, "status": SKIPPED}
         return finish(output, report | {"message": str(err).rstrip(".")})
