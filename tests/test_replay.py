@@ -18,9 +18,9 @@ from stockcast.orchestration.replay import (
     REPLAY_PLOT_FILE,
     pipeline_overrides,
     run_replay,
-    simulated_days,
 )
 from stockcast.orchestration.replay_day_start import DAY_START_DIR
+from stockcast.orchestration.replay_days import simulated_days
 from stockcast.orchestration.replay_record import REPLAY_FILE, why_not
 from stockcast.registry.ledger import LEDGER_FILE
 from stockcast.registry.store import ModelRegistry

@@ -1,0 +1,51 @@
+"""The days a replay runs: the business days ending at `replay.end`, and whether the data has
+enough to train on over them, both settled before the replay's store is made."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from omegaconf import DictConfig
+
+from stockcast.config.compose import plain
+from stockcast.data.calendar import after_today, business_days, day_text, parse_day, today_utc
+from stockcast.data.prepared import check_long_enough_as_of
+from stockcast.errors import ConfigError, DataError, counted
+
+
+def simulated_days(end: str | None, days: int) -> list[str]:
+    """The `days` business days ending at `end` (or the last business day up to it), never
+    after today: a day that has not come has no data to replay."""
+    last = parse_day(end or today_utc(), "replay.end")
+    today = after_today(last)
+    if today is not None:
+        raise ConfigError(
+            f"replay.end={day_text(last)} is after today ({today}, UTC), and a day "
+            "that has not come cannot be replayed; give a past day, or leave it unset for today."
+        )
+    # Enough calendar days to hold `days` business days, whatever the weekday of `last`.
+    first = last - np.timedelta64(days * 7 // 5 + 7, "D")
+    found = business_days(first, last)
+    if len(found) < days:
+        raise ConfigError(
+            f"cannot find {counted(days, 'business day')} ending at {day_text(last)}."
+        )
+    return [day_text(day) for day in found[-days:]]
+
+
+def check_days_have_data(cfg: DictConfig, days: Sequence[str]) -> None:
+    """Refuse a plan whose days have too little data to train on, before the store is made:
+    each day until there is enough would be refused at prepare in turn (days=100000 ran for
+    hours, a day at a time). Data its last day cannot train on (a file too short, a missing
+    one, a column it lacks) is refused in prepare's own sentence; a first day before the data
+    has enough, naming that day and the fix."""
+    data_cfg = plain(cfg.data)
+    check_long_enough_as_of({**data_cfg, "as_of": days[-1]})
+    try:
+        check_long_enough_as_of({**data_cfg, "as_of": days[0]})
+    except DataError as err:
+        raise ConfigError(
+            f"the replay's first day, {days[0]}, has too little data to train on "
+            f"({str(err).rstrip('.')}); give fewer days or a later replay.end."
+        ) from None
