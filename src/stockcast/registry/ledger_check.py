@@ -50,19 +50,16 @@ def check_ledger(
     registered = None if store is None else _registered_in(store, model_name, timeout_s)
     try:
         with closing(sqlite3.connect(path, timeout=timeout_s)) as ledger:
-            mismatch = store_mismatch(ledger, path, model_name, registered)
             # Every page, not only those the claim is read from: a damaged forecasts table
             # would fail only the monitor's write, after register.
             damage = ledger.execute("PRAGMA quick_check").fetchone()[0]
+            mismatch = store_mismatch(ledger, path, model_name, registered)
     except sqlite3.DatabaseError as err:
         if "locked" in str(err):  # held by a writer past the wait
             raise ConfigError(
                 f"the forecast ledger {path} is held by another run ({err}); rerun when it is done."
             ) from None
-        raise ConfigError(
-            f"the forecast ledger {path} cannot be read ({err}); move the damaged file aside, "
-            "or set monitor.ledger_dir to another folder."
-        ) from None
+        damage = str(err)
     if damage != "ok":
         raise ConfigError(
             f"the forecast ledger {path} cannot be read ({damage}); move the damaged file "

@@ -16,14 +16,14 @@ def store_mismatch(
     `registered` (None: a store that has not): a claim of another registration, or (a ledger
     written before claims) forecasts stored before this store registered the model, or of a
     model it never registered. None where they may be its own."""
-    held = claimed_registration(connection, model_name)
+    tables = _tables(connection)
+    held = claimed_registration(connection, model_name, tables)
     if held is not None:
         return (
             None
             if held == registered
             else another_stores_ledger(path, model_name, held, registered)
         )
-    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
     if "forecasts" not in tables:
         return None
     first = connection.execute(
@@ -34,16 +34,21 @@ def store_mismatch(
     return another_stores_ledger(path, model_name, None, registered)
 
 
-def claimed_registration(connection: sqlite3.Connection, model_name: str) -> str | None:
+def claimed_registration(
+    connection: sqlite3.Connection, model_name: str, tables: set[str] | None = None
+) -> str | None:
     """The registration `model_name`'s forecasts are claimed for, None where none is (or the
-    ledger has no table of claims yet)."""
-    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
-    if "stores" not in tables:
+    ledger has no table of claims yet; `tables`: the ledger's tables, where already read)."""
+    if "stores" not in (_tables(connection) if tables is None else tables):
         return None
     row = connection.execute(
         "SELECT registered FROM stores WHERE model_name = ?", (model_name,)
     ).fetchone()
     return None if row is None else str(row[0])
+
+
+def _tables(connection: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
 
 
 def another_stores_ledger(
