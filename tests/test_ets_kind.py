@@ -163,7 +163,11 @@ def test_a_lone_ets_saves_the_numbers_its_train_split_gives(lone_run: Path) -> N
     expected = fit_panel(prepared.splits["train"].segments(), 20)
     net, spec = saved_network(lone_run / "model")
     assert spec["kind"] == "ets"
-    assert spec["network"] == {"season_length": 20, "trends": ["none", "damped"]}
+    assert spec["network"] == {
+        "season_length": 20,
+        "trends": ["none", "damped"],
+        "values": "prices",
+    }
     assert spec["previous_time_window"] == 40  # two seasons: as many as 160 values leave room for
     assert expected["seasonal"] == 1.0
     for name, value in expected.items():

@@ -188,6 +188,14 @@ def test_an_ensemble_candidate_is_checked_as_its_own_kind(make_cfg, override, me
     assert str(caught.value).startswith(f"model.candidates {message}")
 
 
+def test_an_ets_candidate_written_before_values_smooths_prices(make_cfg) -> None:
+    from stockcast.models.kind import model_kind
+
+    cfg = validate_config(make_cfg("experiment=auto", "~model.candidates.3.values"))
+    spec = model_kind("ensemble").network_spec(cfg.model, {"season_length": 12})
+    assert spec["candidates"][3]["network"]["values"] == "prices"
+
+
 AUTO_FAST = (
     "experiment=auto",
     "data=seasonal",
@@ -213,6 +221,7 @@ def test_auto_reads_four_seasons_and_weighs_every_candidate(auto_run: Path) -> N
     assert spec["network"]["candidates"][3]["network"] == {
         "season_length": 20,
         "trends": ["none", "damped"],
+        "values": "prices",
     }
     metadata = read_model_metadata(auto_run / "model")
     assert (metadata["season_length"], metadata["season_from"]) == (20, "data.season_length")

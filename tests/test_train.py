@@ -518,6 +518,7 @@ def test_loading_the_model_imports_no_lightning_and_unpickles_nothing(
         "models/kinds/__init__.py",
         "models/kinds/mlp.py",
         "models/level_range.py",
+        "models/log_view.py",
         "models/network.py",
         "models/scaling.py",
         "models/served_weights.py",

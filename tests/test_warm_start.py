@@ -45,7 +45,7 @@ def test_an_ensemble_is_compared_candidate_by_candidate() -> None:
     candidates = [
         {"kind": "mlp", "window": 10, "hidden_sizes": [100, 100], "activation": "relu",
          "dropout": 0.2},
-        {"kind": "ets", "window": None, "trends": ["none", "damped"]},
+        {"kind": "ets", "window": None, "trends": ["none", "damped"], "values": "prices"},
     ]  # fmt: skip
 
     def spec(*changes: tuple[int, str, object]) -> dict:
@@ -72,6 +72,14 @@ def test_an_ensemble_is_compared_candidate_by_candidate() -> None:
     fewer = spec()
     fewer["network"]["candidates"].pop()
     assert differences(ours, fewer) == ["model.candidates has 1 candidates, this run's 2"]
+    # What an ets candidate smooths changes what its numbers mean; a spec saved before the
+    # choice smoothed prices.
+    assert differences(ours, spec((1, "values", "log"))) == [
+        "model.candidates.1.values is log, this run's prices"
+    ]
+    saved_before = spec()
+    del saved_before["network"]["candidates"][1]["network"]["values"]
+    assert differences(ours, saved_before) == []
 
 
 def test_init_from_is_a_version_or_an_alias() -> None:

@@ -1,6 +1,6 @@
 """What the network asks of a kind's core by its optional parts (`start_anchored`,
-`fit_to_series`, `season`, `level_free`, an ensemble's `cores`): one place for the kinds'
-duck-typed contract beyond `forward` and `zero_outputs`."""
+`fit_to_series`, `season`, `level_free`, `log_values`, an ensemble's `cores`): one place for the
+kinds' duck-typed contract beyond `forward` and `zero_outputs`."""
 
 from __future__ import annotations
 
@@ -88,3 +88,12 @@ def level_free_members(core: nn.Module) -> list[bool]:
     if parts is not None:
         return [free for part in parts for free in level_free_members(part)]
     return [bool(getattr(core, "level_free", False))] * int(core.members)
+
+
+def log_value_members(core: nn.Module) -> list[bool]:
+    """For each member of `core`, whether its kind works on the logarithms of the window's
+    prices (`log_values`: the ets kind with `values: log`); an ensemble's in candidate order."""
+    parts = getattr(core, "cores", None)
+    if parts is not None:
+        return [logs for part in parts for logs in log_value_members(part)]
+    return [bool(getattr(core, "log_values", False))] * int(core.members)

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from stockcast.models.cores import level_free_members, start_anchored
+from stockcast.models.cores import level_free_members, log_value_members, start_anchored
 from stockcast.models.level_range import LevelRange, outside_range, recombine_changed
+from stockcast.models.log_view import log_view, price_changes
 from stockcast.models.scaling import LEVEL_KIND, PER_WINDOW_KIND, WINDOW_KINDS, WindowScaler
 from stockcast.models.served_weights import KeepsValues, while_unchanged
 
@@ -91,8 +92,22 @@ class PriceForecaster(KeepsValues):
             torch.tensor(window)[:, None, None] if any(window) else None,
             persistent=False,
         )
-        # The scaler whose per-window statistics those members share (they are all the same).
-        self.window_scaler = window.index(True) if any(window) else None
+        # (members, 1, 1): True for the members that work on the window's logarithms
+        # (`log_view`), None when none does; they forecast changes from the last price.
+        logs = log_value_members(core)
+        if any(logs) and not self.anchored:
+            raise ValueError("a core of log-value members needs anchor='last'")
+        self.register_buffer(
+            "log_members",
+            torch.tensor(logs)[:, None, None] if any(logs) else None,
+            persistent=False,
+        )
+        # The scaler whose per-window statistics those members share (they are all the same):
+        # the first window member that scales prices (its view tells a flat window), else the
+        # first window member.
+        by_prices = [m for m, scales in enumerate(window) if scales and not logs[m]]
+        by_window = [m for m, scales in enumerate(window) if scales]
+        self.window_scaler = (by_prices or by_window or [None])[0]
         # (members, 1, 1, 1) summing to 1, or None for the plain mean; not saved with the
         # weights: the spec's `combination` holds them, so a checkpoint reload keeps them.
         self.register_buffer("member_weights", None, persistent=False)
@@ -209,6 +224,9 @@ class PriceForecaster(KeepsValues):
         if len(self.quantiles) > 1:
             in_prices = self._rising_quantiles(in_prices)
         if self.anchored:
+            if self.log_members is not None:
+                in_logs = self.log_members[..., None]
+                in_prices = torch.where(in_logs, price_changes(in_prices, prices), in_prices)
             return in_prices, prices[:, None, -1:]
         return in_prices + loc[..., None], 0.0
 
@@ -264,14 +282,21 @@ class PriceForecaster(KeepsValues):
         inputs (members, batch, input_size) and statistics (members, batch, 1)."""
         loc, scale = self._statistics(prices)
         inputs = (prices[None] - loc) / scale
-        features = inputs
+        level_inputs = None
         if self.level_members is not None:
             # The window's level and spread against the train statistics, for the level members
             # only (the others are fed zeros there, where their weights are zero).
             fitted_loc, fitted_scale = self._fitted_statistics()
             level = (loc - fitted_loc) / fitted_scale
             spread = torch.log(scale / fitted_scale)
-            features = torch.cat([inputs, self.level_members * torch.cat([level, spread], -1)], -1)
+            level_inputs = self.level_members * torch.cat([level, spread], -1)
+        if self.log_members is not None:
+            logs = log_view(prices, self.scalers[0].min_relative_scale)
+            inputs, loc, scale = (
+                torch.where(self.log_members, view[None], by_prices)
+                for view, by_prices in zip(logs, (inputs, loc, scale), strict=True)
+            )
+        features = inputs if level_inputs is None else torch.cat([inputs, level_inputs], -1)
         outputs = self.core(features)
         shape = (len(self.scalers), len(prices), max(1, len(self.quantiles)), -1)
         return outputs.reshape(shape), inputs, loc, scale

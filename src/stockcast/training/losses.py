@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from stockcast.models.log_view import log_targets
 from stockcast.models.network import PriceForecaster
 from stockcast.models.scaling import row_spread
 
@@ -58,7 +59,8 @@ def member_losses(
     Members with fixed statistics are unaffected (their scale is one constant). A window that
     did not move (`flat_windows`) weighs nothing in the per-window members' loss.
     """
-    return _from_outputs(net, targets, loss_fn, window_scale_power, *net.member_outputs(prices))
+    outputs = net.member_outputs(prices)
+    return _from_outputs(net, prices, targets, loss_fn, window_scale_power, *outputs)
 
 
 def loss_and_forecast(
@@ -73,13 +75,14 @@ def loss_and_forecast(
     need both); without `level_rule`, every member counts in every window (a fit choosing its
     checkpoint: `Forecaster`)."""
     outputs = net.member_outputs(prices)
-    loss = _from_outputs(net, targets, loss_fn, window_scale_power, *outputs)
+    loss = _from_outputs(net, prices, targets, loss_fn, window_scale_power, *outputs)
     forecast = net.in_prices(prices, *outputs, level_rule=level_rule)
     return loss, forecast[:, net.point_index, :]
 
 
 def _from_outputs(
     net: PriceForecaster,
+    prices: torch.Tensor,
     targets: torch.Tensor,
     loss_fn: nn.Module,
     window_scale_power: float,
@@ -92,6 +95,7 @@ def _from_outputs(
         outputs = outputs + inputs[:, :, None, -1:]
     members, batch = outputs.shape[:2]
     scaled_targets = (targets[None] - loc) / scale
+    weight: torch.Tensor | float = 1.0
     if net.window_members is not None:
         weight = (
             (scale / scale.mean(dim=1, keepdim=True)) ** window_scale_power
@@ -101,8 +105,15 @@ def _from_outputs(
         # A window that did not move (zeros, an unchanged illiquid price) leaves its
         # per-window members no scale to forecast in: the next move over the scaler's floor
         # is thousands of units, and squared it outweighed every other window of the batch.
-        keep = ~flat_windows(net, inputs, loc, scale)
+        keep = ~flat_windows(net, prices, inputs, loc, scale)
         weight = torch.where(net.window_members, weight * keep, 1.0)
+    if net.log_members is not None:
+        # Log-value members forecast their view's logarithms; a window or a target not above
+        # zero has none, and weighs nothing in their loss.
+        logs, measured = log_targets(prices, targets)
+        scaled_targets = torch.where(net.log_members, (logs[None] - loc) / scale, scaled_targets)
+        weight = weight * torch.where(net.log_members, measured[None], 1.0)
+    if isinstance(weight, torch.Tensor):
         outputs = outputs * weight[..., None]
         scaled_targets = scaled_targets * weight
     scaled_targets = scaled_targets.reshape(members * batch, -1)
@@ -115,15 +126,25 @@ def _from_outputs(
 
 
 def flat_windows(
-    net: PriceForecaster, inputs: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor
+    net: PriceForecaster,
+    prices: torch.Tensor,
+    inputs: torch.Tensor,
+    loc: torch.Tensor,
+    scale: torch.Tensor,
 ) -> torch.Tensor:
     """Which windows did not move, (1, batch, 1), from `member_outputs`' scaled inputs and
     statistics: their values spread less than `FLAT_RELATIVE_SPREAD` of their level (zeros
     spread not at all). Every window member scales a window alike, so one member's view is
-    read, once per batch."""
+    read, once per batch; where every such member reads logarithms (a lone ets of them), the
+    prices themselves are (a spread of logarithms is no spread of prices)."""
     member = net.window_scaler
-    view = inputs[member]
-    spread = row_spread(view, view.mean(dim=-1, keepdim=True)) * scale[member]
+    if net.log_members is not None and bool(net.log_members[member]):
+        level_of = prices.mean(dim=-1, keepdim=True)
+        spread = row_spread(prices, level_of)
+    else:
+        view = inputs[member]
+        spread = row_spread(view, view.mean(dim=-1, keepdim=True)) * scale[member]
+        level_of = loc[member]
     level = net.scalers[member].level
-    floor = FLAT_RELATIVE_SPREAD * loc[member].abs() + torch.finfo(torch.float32).eps * level
+    floor = FLAT_RELATIVE_SPREAD * level_of.abs() + torch.finfo(torch.float32).eps * level
     return (spread <= floor)[None]

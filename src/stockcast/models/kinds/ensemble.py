@@ -151,8 +151,11 @@ class EnsembleKind(ModelKind):
 
     def model_names(self, network: Mapping[str, Any], window: int) -> list[str]:
         return [
-            f"{c['kind']} on {min(int(c.get('window') or window), window)} values"
+            name
             for c in network["candidates"]
+            for name in model_kind(c["kind"]).model_names(
+                c["network"], min(int(c.get("window") or window), window)
+            )
         ]
 
     def kinds_used(self, network: Mapping[str, Any]) -> list[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -42,6 +43,10 @@ _METHOD = re.compile(r"ETS\((?P<error>[AM]),(?P<trend>N|A|Ad),(?P<season>N|A)\)"
 TRENDS = {"none": ("N", None), "additive": ("A", False), "damped": ("A", True)}
 # What configs/model/ets.yaml chooses; the functions' default where no config is at hand.
 DEFAULT_TRENDS = ("none", "damped")
+# What the method smooths: the prices themselves, or their logarithms (a season or trend that
+# grows with the level is additive in logs; prices at or below zero have none).
+PRICES, LOGS = "prices", "log"
+VALUES = (PRICES, LOGS)
 
 
 class EtsSettings(MethodSettings):
@@ -52,6 +57,8 @@ class EtsSettings(MethodSettings):
         list[Literal[tuple(TRENDS)]],  # type: ignore[valid-type]
         Field(min_length=1, description=f"a list of trend forms from {list(TRENDS)}"),
     ]
+    # A candidate list written before the choice (an ensemble's, a sweep's) smooths prices.
+    values: Literal[VALUES] = PRICES  # type: ignore[valid-type]
 
 
 def fit_series(
@@ -131,9 +138,14 @@ class FittedHoltWinters(HoltWintersMap):
         horizon: int,
         season: int,
         trends: Sequence[str] = DEFAULT_TRENDS,
+        values: str = PRICES,
     ) -> None:
         super().__init__(window, horizon, season)
         self.trends = tuple(trends)
+        # The network hands these members their windows' logarithms (`log_value_members`).
+        if values not in VALUES:
+            raise ValueError(f"values is {values!r}; choose one of {VALUES}")
+        self.log_values = values == LOGS
         for name, value in LAST_VALUE.items():
             self.register_buffer(name, torch.full((members,), value))
         # Each output's weight on the method's forecast: 1 (the fitted method), 0 after the naive
@@ -148,11 +160,16 @@ class FittedHoltWinters(HoltWintersMap):
 
     def fit_to_series(self, series: Sequence[np.ndarray]) -> None:
         """Fit the form and parameters on the series the network trains on (their train split,
-        or the history a refit or a fold fits on)."""
-        fitted = fit_panel(series, self.season, self.trends)
+        or the history a refit or a fold fits on); of logarithms, on the logarithms of the
+        series above zero (none: the last value's parameters, and the network leaves every
+        window its last price)."""
+        if self.log_values:
+            series = [np.log(values) for values in series if bool((values > 0).all())]
+        fitted = fit_panel(series, self.season, self.trends) if series else dict(LAST_VALUE)
         log.info(
-            "ets fitted on %d series: %s",
+            "ets fitted on %d series%s: %s",
             len(series),
+            " of logarithms" if self.log_values else "",
             ", ".join(f"{name} {value:.3g}" for name, value in fitted.items()),
         )
         with torch.no_grad():
@@ -219,15 +236,39 @@ def build_fitted_holt_winters(
         horizon=outputs,
         season=int(network.get("season_length") or 1),
         trends=network["trends"],
+        # A spec saved before the choice smoothed prices.
+        values=network.get("values", PRICES),
     )
 
 
-KIND = ModelKind(
+@dataclass(frozen=True)
+class EtsKind(ModelKind):
+    """Its reports name the members that smooth logarithms; a config or a spec from before
+    `values` smooths prices."""
+
+    def model_names(self, network: Mapping[str, Any], window: int) -> list[str]:
+        of = " (log values)" if network.get("values") == LOGS else ""
+        return [f"{self.name}{of} on {window} values"]
+
+    def network_spec(
+        self, model_cfg: Mapping[str, Any], data_meta: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return super().network_spec({"values": PRICES, **model_cfg}, data_meta)
+
+    def architecture_differences(
+        self, ours: Mapping[str, Any], theirs: Mapping[str, Any], prefix: str = "model."
+    ) -> list[str]:
+        # A spec saved before the choice smoothed prices: its champion warm-starts today's.
+        return super().architecture_differences(ours, {"values": PRICES, **theirs}, prefix)
+
+
+KIND = EtsKind(
     name="ets",
     settings=EtsSettings,
     build_core=build_fitted_holt_winters,
-    network_keys=("trends",),
-    # Which trends the fit may choose shapes the fit, not the weights.
-    architecture_keys=("season_length",),
+    network_keys=("trends", "values"),
+    # Which trends the fit may choose shapes the fit, not the weights; what it smooths changes
+    # what the weights mean.
+    architecture_keys=("season_length", "values"),
     data_keys=("season_length",),
 )
