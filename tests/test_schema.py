@@ -111,6 +111,9 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
         # true read as 1.0 in pydantic's lax mode: a yes/no word is no number.
         (["data.min_relative_scale=true"], "data.min_relative_scale is True; it must be above 0"),
         (["model.huber_delta=true"], "model.huber_delta is True; it must be a number above 0."),
+        # pydantic's lax int read true as one device.
+        (["trainer.devices=true"], "trainer.devices is True; it must be at least 1, -1 (all)"),
+        (["trainer.devices=[0,true]"], "trainer.devices is [0, True]; it must be at least 1"),
         (["num_threads=0"], "num_threads is 0; it must be a whole number above 0."),
         (["seed=-1"], "seed is -1; it must be a whole number from 0 to 4294967295 (numpy's seeds)"),
         (["data.seed=4294967296"], "data.seed is 4294967296; it must be a whole number from 0"),

@@ -5,7 +5,7 @@ predict's and serve's are in `client_sections`."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
@@ -114,6 +114,14 @@ class TrainerConfig(Section):
                 f"is {value}; the training module steps its optimizer once per batch of windows, "
                 "so it must be 1 (raise data.batch_size for larger steps)"
             )
+        return value
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _no_yes_or_no(cls, value: Any) -> Any:
+        """`true` is no count of devices (pydantic's lax int read it as 1)."""
+        if any(isinstance(item, bool) for item in (value if isinstance(value, list) else [value])):
+            raise ValueError(f"is {value!r}; it must be at least 1, -1 (all), 'auto' or [ids]")
         return value
 
     @field_validator("devices")
