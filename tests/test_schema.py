@@ -114,6 +114,17 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
         # pydantic's lax int read true as one device.
         (["trainer.devices=true"], "trainer.devices is True; it must be at least 1, -1 (all)"),
         (["trainer.devices=[0,true]"], "trainer.devices is [0, True]; it must be at least 1"),
+        # A union's refusal is named by the key, not by the union member pydantic tried.
+        (
+            ["train.init_from=true"],
+            "train.init_from is True; it must be a version number (1 or more) or an alias.",
+        ),
+        (["train.init_from=0"], "train.init_from is 0; it must be a version number (1 or more)"),
+        (
+            ["trainer.devices=0.5"],
+            "trainer.devices is 0.5; it must be a number of devices, -1, 'auto' or a list of ids.",
+        ),
+        (["data.split.val=abc"], "data.split.val is 'abc'; it must be in (0, 1)"),
         (["num_threads=0"], "num_threads is 0; it must be a whole number above 0."),
         (["seed=-1"], "seed is -1; it must be a whole number from 0 to 4294967295 (numpy's seeds)"),
         (["data.seed=4294967296"], "data.seed is 4294967296; it must be a whole number from 0"),

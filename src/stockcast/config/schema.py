@@ -16,7 +16,8 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any, get_args
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
@@ -249,9 +250,38 @@ def _named_values(model: type[BaseModel], node: DictConfig) -> dict[str, Any]:
     return values
 
 
+def _config_keys(schema: type[BaseModel], loc: Iterable[Any]) -> list[Any]:
+    """An error's location as the config names it: without the data source and the member of
+    a union (`int`, `constrained-str`, `function-before[...]`) that pydantic adds after the
+    key it tried them for, which no one typed."""
+    keys: list[Any] = []
+    model: Any = schema
+    after_union = False
+    for part in loc:
+        if part in DATA_SOURCES:  # the member of the data union: its source
+            model, after_union = DATA_SOURCES[part], False
+            continue
+        if after_union:
+            after_union = False
+            continue
+        keys.append(part)
+        fields = config_fields(model) if isinstance(model, type) else {}
+        field = fields.get(part) if isinstance(part, str) else None
+        after_union = field is not None and len(_members(field.annotation)) > 1
+        model = None if field is None else _model_of(field.annotation)
+    return keys
+
+
+def _members(annotation: Any) -> list[Any]:
+    """A union's members other than None; [] for any other annotation."""
+    if get_origin(annotation) not in (Union, UnionType):
+        return []
+    return [member for member in get_args(annotation) if member is not type(None)]
+
+
 def _sentence(schema: type[BaseModel], error: Mapping[str, Any]) -> str:
     """`optim.lr is -1; it must be a number above 0.` from one pydantic error."""
-    loc = [part for part in error["loc"] if part not in DATA_SOURCES]
+    loc = _config_keys(schema, error["loc"])
     description = _description(schema, error["loc"])
     # A list item judged by its list's description is named by the list; one judged by
     # pydantic's own words for the item, by its position, as an override names it

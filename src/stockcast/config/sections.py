@@ -156,13 +156,12 @@ class TrainSettings(Section):
     resume: Annotated[
         str | None, Field(min_length=1, description="a run directory or a .ckpt file")
     ] = None
-    init_from: (
-        Annotated[
-            int, Field(strict=True, ge=1, description="a version number or an alias"), AsWhole
-        ]
-        | Annotated[str, Field(min_length=1, description="a version number or an alias")]
-        | None
-    ) = None
+    init_from: Annotated[
+        Annotated[int, Field(strict=True, ge=1), AsWhole]
+        | Annotated[str, Field(min_length=1)]
+        | None,
+        Field(description="a version number (1 or more) or an alias"),
+    ] = None
     warm_max_steps: WholeAbove0 = 200
     warm_lr_scale: Annotated[Number, Field(gt=0, le=1, description="in (0, 1]")] = 0.1
     compare_cold: bool = False
