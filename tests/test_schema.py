@@ -235,6 +235,13 @@ def test_predicts_yes_and_no_words_are_booleans_too(make_cfg) -> None:
         (["registry.model_name=' '"], "registry.model_name is ' '; a registered model name is"),
         (["registry.model_name='a b'"], "registry.model_name is 'a b'; a registered model name"),
         (["registry.model_name='a?b'"], "registry.model_name is 'a?b'; a registered model name"),
+        # Blank or padded, the monitor's runs went to an experiment no one finds by its name.
+        (
+            ["monitor.experiment_name=' '"],
+            "monitor.experiment_name is ' '; it must be an MLflow experiment name on one line, "
+            "without spaces at either end.",
+        ),
+        (["monitor.experiment_name='daily '"], "monitor.experiment_name is 'daily '; it must be"),
     ],
 )
 def test_bad_pipeline_values_are_one_sentence(make_cfg, overrides, message: str) -> None:

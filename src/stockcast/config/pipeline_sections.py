@@ -66,7 +66,14 @@ class MonitorConfig(Section):
     max_ratio_vs_naive: Above0
     min_matured: WholeAbove0
     rollback: bool
-    experiment_name: Annotated[str, Field(min_length=1, description="an MLflow experiment name")]
+    # Blank or padded, MLflow keeps a name no one can find by typing it.
+    experiment_name: Annotated[
+        str,
+        Field(
+            pattern=r"^\S(.*\S)?$",
+            description="an MLflow experiment name on one line, without spaces at either end",
+        ),
+    ]
 
     @field_validator("min_matured")
     @classmethod
