@@ -148,6 +148,26 @@ def iso(row: int) -> str:
     return prices()["Date"].iloc[row].date().isoformat()
 
 
+def champions_in_turn(tmp: Path, count: int) -> tuple[ModelRegistry, Ledger]:
+    """Versions 1 to `count` registered and made the champion one after another, as the
+    ledger's champion history records them."""
+    reg, ledger = registry(tmp), Ledger(tmp / LEDGER_FILE, 30)
+    with reg.writing():
+        for version in range(1, count + 1):
+            info, _ = reg.register(model_folder(tmp / f"v{version}", 0.0), {})
+            reg.promote("champion", info)
+            ledger.record_champion(MODEL, "champion", info.version, iso(version), "promoted")
+    return reg, ledger
+
+
+def change_registered_files(tmp: Path, version: int) -> None:
+    """Change a registered version's files in the store after registration."""
+    reg = registry(tmp)
+    store_copy = reg.download(reg.resolve(version=version), tmp / "dl")
+    with (store_copy / "MLmodel").open("a") as file:
+        file.write("# changed\n")
+
+
 @pytest.fixture(scope="module")
 def degraded(tmp_path_factory: pytest.TempPathFactory, store_template: Path) -> dict:
     """v1 (naive) is champion on day 0; then v2 (far off) takes over and is watched for four
@@ -327,6 +347,152 @@ def test_a_rollback_skips_champions_of_another_horizon(seeded_tmp: Path) -> None
         "reason": "no previous champion forecasting 3 values to roll back to",
     }
     assert reg.champion("champion").version == 2
+
+
+def test_a_rollback_passes_over_a_previous_champion_that_does_not_open(seeded_tmp: Path) -> None:
+    """Moved onto a version whose files no longer match their hash (or whose signature the key
+    refuses), the alias left predict, serve and the monitor a champion none could open, where
+    the flagged one still forecast: the alias goes to the latest one that opens, or stays."""
+    from stockcast.errors import ArtifactError, DamagedVersion
+    from stockcast.registry.rollback import roll_back
+
+    reg, ledger = champions_in_turn(seeded_tmp, 3)
+    damaged = {2: "version 2's model folder does not match its registered hash."}
+    tried = []
+
+    def opens(info) -> None:
+        tried.append(info.version)
+        if info.version in damaged:
+            raise DamagedVersion(damaged[info.version], "its files")
+
+    done = roll_back("champion", reg, ledger, reg.champion("champion"), "decayed", iso(10), opens)
+    assert tried == [2, 1]
+    assert done == {
+        "done": True,
+        "from": 3,
+        "to": 1,
+        "reason": "decayed",
+        "passed_over": {"2": "version 2's model folder does not match its registered hash"},
+    }
+    assert reg.champion("champion").version == 1
+    # Nothing before v1 opens either: the alias stays where it is, and the report says why.
+    damaged[1] = "version 1 does not load: no module named 'mine'."
+    with reg.writing():
+        reg.promote("champion", reg.resolve(version=3))
+    ledger.record_champion(MODEL, "champion", 3, iso(11), "promoted")
+
+    def refuses_with_another_error(info) -> None:
+        if info.version == 1:
+            raise ArtifactError(damaged[1])
+        opens(info)
+
+    kept = roll_back(
+        "champion",
+        reg,
+        ledger,
+        reg.champion("champion"),
+        "decayed",
+        iso(12),
+        refuses_with_another_error,
+    )
+    # v1 was the champion last (the rollback), then v2, each refused in turn.
+    assert kept == {
+        "done": False,
+        "reason": "no previous champion that opens to roll back to (version 1 does not load: no "
+        "module named 'mine'; version 2's model folder does not match its registered hash)",
+    }
+    assert reg.champion("champion").version == 3
+
+
+def test_a_rollback_passes_over_a_deleted_champion_and_stops_at_other_errors(
+    seeded_tmp: Path,
+) -> None:
+    """A previous champion deleted from the store is no target, and the search goes on to the
+    one before it; an error that says nothing about the version (the store or the disk failing)
+    is no reason to pass it over: it stops the rollback with the alias where it was."""
+    from stockcast.registry.rollback import roll_back
+
+    reg, ledger = champions_in_turn(seeded_tmp, 3)
+    reg.client().delete_model_version(MODEL, "2")
+
+    def disk_full(info) -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        roll_back("champion", reg, ledger, reg.champion("champion"), "decayed", iso(10), disk_full)
+    assert reg.champion("champion").version == 3
+    tried: list[int] = []
+    done = roll_back(
+        "champion",
+        reg,
+        ledger,
+        reg.champion("champion"),
+        "decayed",
+        iso(10),
+        lambda info: tried.append(info.version),
+    )
+    assert tried == [1] and done["done"] and done["to"] == 1
+
+
+def test_the_check_that_a_version_opens_leaves_no_copy(
+    seeded_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stockcast.errors import DamagedVersion
+    from stockcast.serving import model as serving_model
+
+    def downloads_then_refuses(registry, info, workdir) -> None:
+        (Path(workdir) / "model").mkdir(parents=True)
+        raise DamagedVersion("version 1's files do not match their hash.", "MLmodel")
+
+    monkeypatch.setattr(serving_model, "open_version", downloads_then_refuses)
+    workdir = seeded_tmp / "rollback_check"
+    with pytest.raises(DamagedVersion):
+        serving_model.check_version_opens(registry(seeded_tmp), None, workdir)
+    assert not workdir.exists()
+
+
+@pytest.mark.slow
+def test_a_monitor_rolls_back_past_a_damaged_version(seeded_tmp: Path) -> None:
+    from tests.conftest import global_state_restored
+
+    with global_state_restored():
+        register(seeded_tmp, "good", 0.0)
+        monitor_day(seeded_tmp, FIRST_DAY)
+        register(seeded_tmp, "also_good", 0.0)
+        monitor_day(seeded_tmp, FIRST_DAY + 1)
+        register(seeded_tmp, "bad", 3.0)
+        for rows in range(FIRST_DAY + 2, FIRST_DAY + 5):
+            monitor_day(seeded_tmp, rows)
+        change_registered_files(seeded_tmp, 2)
+        report = monitor_day(seeded_tmp, FIRST_DAY + 5, "monitor.rollback=true")
+    assert report["status"] == ROLLED_BACK and report["rollback"]["to"] == 1
+    assert list(report["rollback"]["passed_over"]) == ["2"]
+    assert (
+        f"champion rolled back to version 1, passing over ({MODEL} version 2 "
+        in (report["message"])
+    )
+    assert registry(seeded_tmp).champion("champion").version == 1
+
+
+@pytest.mark.slow
+def test_a_monitor_does_not_roll_back_onto_a_damaged_version(seeded_tmp: Path) -> None:
+    from tests.conftest import global_state_restored
+
+    with global_state_restored():
+        register(seeded_tmp, "good", 0.0)
+        monitor_day(seeded_tmp, FIRST_DAY)
+        register(seeded_tmp, "bad", 3.0)
+        for rows in range(FIRST_DAY + 1, FIRST_DAY + 4):
+            monitor_day(seeded_tmp, rows)
+        change_registered_files(seeded_tmp, 1)
+        report = monitor_day(seeded_tmp, FIRST_DAY + 4, "monitor.rollback=true")
+    assert report["status"] == "flagged" and report["champion"] == 2
+    assert report["rollback"]["done"] is False
+    assert report["rollback"]["reason"].startswith(
+        f"no previous champion that opens to roll back to ({MODEL} version 1 does not match "
+    )
+    assert "it was modified after registration" in report["message"]
+    assert registry(seeded_tmp).champion("champion").version == 2
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ new data to run on (or fails the same way every day, after training again)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -44,7 +43,7 @@ def check_champion_opens(cfg: DictConfig, workdir: Path) -> None:
     # Imported here, not above: MLflow and torch load only for a pipeline that signs, and the
     # runner's other checks stay free of them.
     from stockcast.registry.store import ModelRegistry
-    from stockcast.serving.model import open_version
+    from stockcast.serving.model import check_version_opens
 
     store = sqlite_file(str(cfg.registry.tracking_uri))
     if store is not None and not store.is_file():
@@ -54,8 +53,6 @@ def check_champion_opens(cfg: DictConfig, workdir: Path) -> None:
     if champion is None:
         return
     try:
-        open_version(registry, champion, workdir)
+        check_version_opens(registry, champion, workdir)
     except DamagedVersion:
         return
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)

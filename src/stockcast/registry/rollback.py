@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from stockcast.errors import ArtifactError
 from stockcast.registry.ledger import Ledger, previous_champion
 from stockcast.registry.store import ModelRegistry, VersionInfo
 from stockcast.registry.versions import HORIZON_TAG, ROLLBACK_TAG
@@ -16,9 +18,15 @@ def roll_back(
     flagged: VersionInfo,
     reason: str,
     as_of: str,
+    opens: Callable[[VersionInfo], Any] | None = None,
 ) -> dict[str, Any]:
     """Move the alias from `flagged` to the previous champion, under the store's write lock and
-    only if the alias still points at `flagged` (another run may have moved it meanwhile)."""
+    only if the alias still points at `flagged` (another run may have moved it meanwhile).
+
+    A previous champion that `opens` refuses (an ArtifactError: its files no longer match their
+    hash, the public key refuses its signature, it does not load) is passed over for the one
+    before it: moved onto it, the alias would leave predict, serve and the monitor with a
+    champion none of them can open, where the flagged one still forecast."""
     with registry.writing():
         versions = {v.version: v for v in registry.versions()}
         current = next((v for v in versions.values() if alias in v.aliases), None)
@@ -35,10 +43,26 @@ def roll_back(
         }
         excluded = other_horizon | {v.version for v in versions.values() if ROLLBACK_TAG in v.tags}
         history = ledger.champion_history(registry.model_name, alias)
-        target = previous_champion(history, flagged.version, excluded)
-        if target is None or target not in versions:
+        # A champion the history names that the store no longer holds (deleted) is no target.
+        gone = {seen.model_version for seen in history} - set(versions)
+        refused: dict[int, str] = {}
+        while True:
+            target = previous_champion(history, flagged.version, excluded | gone | set(refused))
+            if target is None or opens is None:
+                break
+            try:
+                opens(versions[target])
+                break
+            except ArtifactError as err:
+                refused[target] = str(err).rstrip(".")
+        if target is None:
             same = f" forecasting {horizon} values" if other_horizon else ""
-            return {"done": False, "reason": f"no previous champion{same} to roll back to"}
+            opened = " that opens" if refused else ""
+            why = f" ({'; '.join(refused.values())})" if refused else ""
+            return {
+                "done": False,
+                "reason": f"no previous champion{same}{opened} to roll back to{why}",
+            }
         registry.client().set_model_version_tag(
             registry.model_name, str(flagged.version), ROLLBACK_TAG, f"{as_of}: {reason}"
         )
@@ -46,4 +70,6 @@ def roll_back(
     ledger.record_champion(
         registry.model_name, alias, target, as_of, f"rollback from {flagged.version}"
     )
-    return {"done": True, "from": flagged.version, "to": target, "reason": reason}
+    done = {"done": True, "from": flagged.version, "to": target, "reason": reason}
+    passed_over = {str(version): text for version, text in refused.items()}
+    return done | ({"passed_over": passed_over} if refused else {})

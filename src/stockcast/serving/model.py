@@ -13,6 +13,7 @@ point forecast and the bands.
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property, partial
@@ -193,6 +194,16 @@ def open_version(
     return OpenModel(
         pyfunc, copy, digest, metadata, registry.model_name, info.version, info.aliases
     )
+
+
+def check_version_opens(registry: ModelRegistry, info: VersionInfo, workdir: Path) -> None:
+    """Open a registered version as predict, serve and the monitor open it, raising what
+    `open_version` raises, and remove the copy: a check that it opens (before a rollback moves
+    the alias onto it; the preflight's of the champion)."""
+    try:
+        open_version(registry, info, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def open_model(cfg: Any, workdir: str | Path) -> OpenModel:

@@ -32,6 +32,7 @@ from stockcast.registry.ledger import Ledger, champion_since, ledger_path
 from stockcast.registry.lock import sqlite_file
 from stockcast.registry.rollback import roll_back
 from stockcast.registry.store import ModelRegistry
+from stockcast.serving.model import check_version_opens
 
 SHOWN_SERIES = 5  # how many series the log names
 
@@ -121,7 +122,15 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     rollback = None
     status = FLAGGED if flag["flagged"] else OK
     if flag["flagged"] and cfg.monitor.rollback:
-        rollback = roll_back(alias, registry, ledger, champion, flag["reason"], report["as_of"])
+        rollback = roll_back(
+            alias,
+            registry,
+            ledger,
+            champion,
+            flag["reason"],
+            report["as_of"],
+            opens=lambda version: check_version_opens(registry, version, output / "rollback_check"),
+        )
         if rollback["done"]:
             status = ROLLED_BACK
             restored = registry.resolve(version=rollback["to"])
@@ -137,7 +146,10 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     if rollback is not None:
         # `to` exists only where the rollback was done.
         done = rollback["done"] and f"{alias} rolled back to version {rollback['to']}"
-        message += f"; {done or rollback['reason']}"
+        passed = "; ".join(rollback.get("passed_over", {}).values())
+        message += f"; {done or rollback['reason']}" + (
+            f", passing over ({passed})" if passed else ""
+        )
     changes = ledger.champion_history(registry.model_name, alias)
     report |= {
         "status": status,
