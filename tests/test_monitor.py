@@ -301,6 +301,35 @@ def test_without_rollback_the_champion_is_only_flagged(seeded_tmp: Path) -> None
 
 
 @pytest.mark.slow
+def test_a_version_flagged_while_rollback_was_off_is_never_restored(seeded_tmp: Path) -> None:
+    """v1 was flagged with monitor.rollback=false and stayed champion until v2 took over; v2 is
+    flagged with rollback on: restored, v1 would be a champion the monitor had judged worse
+    than naive."""
+    from stockcast.registry.versions import FLAGGED_TAG
+
+    register(seeded_tmp, "bad", 3.0)
+    for rows in range(FIRST_DAY, FIRST_DAY + 4):
+        report = monitor_day(seeded_tmp, rows)
+    assert report["status"] == "flagged"
+    tag = registry(seeded_tmp).resolve(version=1).tags[FLAGGED_TAG]
+    assert tag.startswith(f"{iso(FIRST_DAY + 2)}: ") and "above monitor.max_ratio_vs_naive" in tag
+    # Flagged again the next day: the tag keeps the first.
+    assert monitor_day(seeded_tmp, FIRST_DAY + 4)["status"] == "flagged"
+    assert registry(seeded_tmp).resolve(version=1).tags[FLAGGED_TAG] == tag
+    register(seeded_tmp, "worse", 4.0)
+    for rows in range(FIRST_DAY + 5, FIRST_DAY + 9):
+        report = monitor_day(seeded_tmp, rows, "monitor.rollback=true")
+    assert report["status"] == "flagged" and report["champion"] == 2
+    assert report["rollback"] == {
+        "done": False,
+        "reason": "no previous champion to roll back to (the monitor flagged version 1 before)",
+    }
+    # The first day it was flagged stays on the tag.
+    assert registry(seeded_tmp).resolve(version=1).tags[FLAGGED_TAG] == tag
+    assert registry(seeded_tmp).champion("champion").version == 2
+
+
+@pytest.mark.slow
 def test_a_flagged_first_champion_has_nothing_to_roll_back_to(seeded_tmp: Path) -> None:
     register(seeded_tmp, "bad", 3.0)
     for rows in range(FIRST_DAY, FIRST_DAY + 4):
@@ -344,7 +373,8 @@ def test_a_rollback_skips_champions_of_another_horizon(seeded_tmp: Path) -> None
     kept = roll_back("champion", reg, ledger, reg.champion("champion"), "decayed", iso(11))
     assert kept == {
         "done": False,
-        "reason": "no previous champion forecasting 3 values to roll back to",
+        "reason": "no previous champion forecasting 3 values to roll back to (the monitor "
+        "flagged version 4 before)",
     }
     assert reg.champion("champion").version == 2
 

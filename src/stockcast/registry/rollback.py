@@ -8,7 +8,7 @@ from typing import Any
 from stockcast.errors import ArtifactError
 from stockcast.registry.ledger import Ledger, previous_champion
 from stockcast.registry.store import ModelRegistry, VersionInfo
-from stockcast.registry.versions import HORIZON_TAG, ROLLBACK_TAG
+from stockcast.registry.versions import FLAGGED_TAG, HORIZON_TAG, ROLLBACK_TAG
 
 
 def roll_back(
@@ -35,13 +35,15 @@ def roll_back(
                 "done": False,
                 "reason": f"the {alias} alias moved meanwhile; nothing rolled back",
             }
-        # Neither a version rolled back before nor a champion of another horizon (from before
-        # data.next_time_window changed), whose forecasts would have the wrong length.
+        # Neither a version rolled back or flagged before (while monitor.rollback was off) nor a
+        # champion of another horizon (from before data.next_time_window changed), whose
+        # forecasts would have the wrong length.
         horizon = current.tags.get(HORIZON_TAG)
         other_horizon = {
             v.version for v in versions.values() if v.tags.get(HORIZON_TAG, horizon) != horizon
         }
-        excluded = other_horizon | {v.version for v in versions.values() if ROLLBACK_TAG in v.tags}
+        judged = {ROLLBACK_TAG, FLAGGED_TAG}
+        excluded = other_horizon | {v.version for v in versions.values() if judged & set(v.tags)}
         history = ledger.champion_history(registry.model_name, alias)
         # A champion the history names that the store no longer holds (deleted) is no target.
         gone = {seen.model_version for seen in history} - set(versions)
@@ -58,7 +60,13 @@ def roll_back(
         if target is None:
             same = f" forecasting {horizon} values" if other_horizon else ""
             opened = " that opens" if refused else ""
-            why = f" ({'; '.join(refused.values())})" if refused else ""
+            seen = {h.model_version for h in history} - {flagged.version}
+            judged_before = sorted(seen & (excluded - other_horizon))
+            reasons = [
+                *refused.values(),
+                *(f"the monitor flagged version {version} before" for version in judged_before),
+            ]
+            why = f" ({'; '.join(reasons)})" if reasons else ""
             return {
                 "done": False,
                 "reason": f"no previous champion{same}{opened} to roll back to{why}",
@@ -73,3 +81,14 @@ def roll_back(
     done = {"done": True, "from": flagged.version, "to": target, "reason": reason}
     passed_over = {str(version): text for version, text in refused.items()}
     return done | ({"passed_over": passed_over} if refused else {})
+
+
+def mark_flagged(registry: ModelRegistry, flagged: VersionInfo, as_of: str, reason: str) -> None:
+    """Tag a champion the monitor flagged with the first day it was and why (`FLAGGED_TAG`), so
+    that no rollback restores it later, whether or not this run rolls it back."""
+    if FLAGGED_TAG in flagged.tags:
+        return
+    with registry.writing():
+        registry.client().set_model_version_tag(
+            registry.model_name, str(flagged.version), FLAGGED_TAG, f"{as_of}: {reason}"
+        )

@@ -16,6 +16,9 @@ PENDING, SETTLED, DECLINED = "pending", "settled", "declined"
 HORIZON_TAG = "next_time_window"
 # The tag a rolled-back version carries: why the monitor took the alias away from it.
 ROLLBACK_TAG = "stockcast.rolled_back"
+# The tag a champion the monitor flagged carries (the first day and reason), rolled back or not:
+# no later rollback restores it.
+FLAGGED_TAG = "stockcast.flagged"
 # Where a store keeps no aliases (its server has no endpoint to set one: `alias_tags.py`), the
 # version holding an alias carries this tag with the alias after it, "true"; the
 # store reads it back as that alias.

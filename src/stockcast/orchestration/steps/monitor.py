@@ -30,7 +30,7 @@ from stockcast.prediction.ledger_forecast import store_champion_forecast
 from stockcast.registry.freshness import later_data_end
 from stockcast.registry.ledger import Ledger, champion_since, ledger_path
 from stockcast.registry.lock import sqlite_file
-from stockcast.registry.rollback import roll_back
+from stockcast.registry.rollback import mark_flagged, roll_back
 from stockcast.registry.store import ModelRegistry
 from stockcast.serving.model import check_version_opens
 
@@ -121,6 +121,8 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     flag = judge(cfg, scores.champion, champion.version)
     rollback = None
     status = FLAGGED if flag["flagged"] else OK
+    if flag["flagged"]:
+        mark_flagged(registry, champion, report["as_of"], flag["reason"])
     if flag["flagged"] and cfg.monitor.rollback:
         rollback = roll_back(
             alias,
