@@ -4,6 +4,8 @@ dummy `publish` step) runs after them with no change to the runner."""
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -158,13 +160,16 @@ def test_an_output_folder_in_a_file_is_refused_before_any_step_runs(
 def test_a_step_failing_after_a_registration_says_how_to_store_the_days_forecast(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The monitor failing after the register step made a version the champion: the rerun its
-    error asks for stops at prepare (that version's data is no new data), so the error says how
-    to store and judge the day's forecast. A failure before, after a version registered
-    without the alias (a rerun would register another), or in a replay (which reruns its days
-    itself) adds nothing."""
+    """The monitor failing after the register step registered a version: the rerun its error
+    asks for stops at prepare (that version's data is no new data), or with
+    data.require_new_data=false registers the day's model again, so the error gives the monitor
+    step alone on the run's folders. A failure before register, or in a replay (which reruns its
+    days itself), adds nothing."""
+    import shlex
+
+    from stockcast.config.compose import hydra_quoted
     from stockcast.orchestration import runner
-    from stockcast.orchestration.steps.table import DECISION, port_folder
+    from stockcast.orchestration.steps.table import DECISION, PREPARED, port_folder
 
     decision = port_folder(tmp_path, DECISION) / DECISION_FILE
     failing = {"name": "monitor", "registered": True, "promote": True}
@@ -181,34 +186,123 @@ def test_a_step_failing_after_a_registration_says_how_to_store_the_days_forecast
         return runner.StepTiming(step.name, 0.0, 0.0, 0.0)
 
     monkeypatch.setattr(runner, "run_step_inprocess", step_run)
-    with pytest.raises(runner.StepFailed) as failed:
-        run_pipeline(tmp_path, [], PIPELINE_KEYS, "inprocess", rerun_hint=True)
-    assert str(failed.value) == (
-        "step 'monitor' failed: the ledger is damaged. This run had made version 4 the champion: "
-        "rerun with data.require_new_data=false to store and judge this day's forecast (the same "
-        "seed and data train the same model, which is not registered again)."
-    )
-    cases = [("monitor", False, True, True), ("evaluate", True, True, True)]
-    cases += [("monitor", True, False, True), ("monitor", True, True, None)]
-    for name, registered, promote, hint in cases:
+    for promote, made in [(True, "as the champion"), (False, "without making it the champion")]:
+        failing["promote"] = promote
+        user = ["seed=3", "+registry.signing.private_key='-----BEGIN PRIVATE KEY-----'"]
+        with pytest.raises(runner.StepFailed) as failed:
+            run_pipeline(
+                tmp_path, user, PIPELINE_KEYS, "inprocess", rerun_pins=["paths.root_dir=/r"]
+            )
+        said, command = str(failed.value).split(" on this run's folders: ")
+        assert said == (
+            f"step 'monitor' failed: the ledger is damaged. This run registered version 4 {made}: "
+            "to store and judge this day's forecast without training or registering again, run "
+            "the monitor step alone"
+        )
+        again = tmp_path / "monitor_again"
+        # The interpreter that ran the pipeline; no private key (the monitor signs nothing).
+        assert shlex.split(command) == [
+            sys.executable,
+            "-m",
+            "stockcast.orchestration.steps.monitor",
+            "seed=3",
+            "paths.root_dir=/r",
+            # Quoted for Hydra inside the shell's words: a folder may hold '=' or a space.
+            f"hydra.run.dir={hydra_quoted(str(again))}",
+            f"monitor.prepared_dir={hydra_quoted(str(port_folder(tmp_path, PREPARED)))}",
+            f"monitor.decision_dir={hydra_quoted(str(decision.parent))}",
+            f"monitor.output_dir={hydra_quoted(str(again / 'monitor'))}",
+        ]
+    cases = [("monitor", False, True, []), ("evaluate", True, True, [])]
+    cases += [("monitor", True, True, None)]
+    for name, registered, promote, pins in cases:
         decision.unlink(missing_ok=True)
         failing.update(name=name, registered=registered, promote=promote)
-        asked = {} if hint is None else {"rerun_hint": hint}  # None: run_pipeline's default
+        asked = {} if pins is None else {"rerun_pins": pins}  # None: run_pipeline's default
         with pytest.raises(runner.StepFailed) as failed:
             run_pipeline(tmp_path, [], PIPELINE_KEYS, "inprocess", **asked)
         assert str(failed.value) == f"step {name!r} failed: the ledger is damaged."
 
 
+def test_the_rerun_command_pins_the_public_key_the_run_read(make_cfg, tmp_path: Path) -> None:
+    """A key read from the environment as text (registry=azureml's STOCKCAST_SIGNING_PUBLIC_KEY)
+    is in no override: unpinned, the printed command checked no signature in a bare shell."""
+    from omegaconf import open_dict
+
+    from stockcast.config.compose import hydra_quoted
+    from stockcast.orchestration.runner import RERUN_PUBLIC_KEY_FILE, pinned_for_rerun
+
+    cfg = make_cfg(config_name="pipeline")
+    key_file = tmp_path / "keys" / "model-signing.pub"
+    pem = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n"
+    pinned = {}
+    for given in (None, str(key_file), pem):
+        with open_dict(cfg):
+            cfg.registry.signing.public_key = given
+        pinned[given] = pinned_for_rerun(cfg)[-1]
+    assert pinned[None] == "registry.signing.public_key=null"
+    assert pinned[str(key_file)] == f"registry.signing.public_key={hydra_quoted(str(key_file))}"
+    written = Path(cfg.paths.output_dir) / RERUN_PUBLIC_KEY_FILE
+    assert pinned[pem] == f"registry.signing.public_key={hydra_quoted(str(written))}"
+    assert written.read_text() == pem
+
+
+@pytest.mark.slow
+def test_the_monitor_alone_stores_the_day_a_failed_monitor_step_lost(
+    store_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command a failed monitor step gives stores and judges that day's forecast of the
+    version the run registered, and trains and registers nothing."""
+    import shlex
+
+    from stockcast.errors import LedgerUnusable
+    from stockcast.orchestration.runner import StepFailed
+    from stockcast.registry.ledger import Ledger
+    from stockcast.registry.store import ModelRegistry
+    from tests.conftest import (
+        AS_OF,
+        CLI_ENV,
+        LENIENT_GATE,
+        Command,
+        global_state_restored,
+        run_command,
+        run_local_pipeline,
+        seed_store,
+    )
+    from tests.test_ets_kind import LONE
+
+    store = seed_store(store_template, tmp_path / "store")
+
+    def unwritable(self: Ledger, forecasts: object) -> int:
+        raise LedgerUnusable("the forecast ledger cannot be written (disk I/O error).")
+
+    with global_state_restored(), monkeypatch.context() as patched:
+        patched.setattr(Ledger, "append", unwritable)
+        with pytest.raises(StepFailed) as failed:
+            run_local_pipeline(store, *LONE, AS_OF, *LENIENT_GATE)
+    assert "This run registered version 1 as the champion" in str(failed.value)
+    printed = str(failed.value).split(" on this run's folders: ")[1]
+    # Pasted into a shell elsewhere, with none of the project's environment variables.
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("STOCKCAST_")} | CLI_ENV
+    run_command(Command(("bash", "-c", printed), tmp_path, bare, python=False), bare)
+    monitor_dir = Path(shlex.split(printed)[-1].split("=", 1)[1].strip("'"))
+    report = json.loads((monitor_dir / REPORT_FILE).read_text())
+    assert report["status"] == "ok" and report["champion"] == 1 and report["stored"] == 1
+    registry = ModelRegistry(f"sqlite:///{store}/mlruns.db", "pipeline_stock_predictor")
+    assert [info.version for info in registry.versions()] == [1]
+
+
 def test_the_local_pipeline_asks_for_the_rerun_hint_and_a_replay_does_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from stockcast.config.compose import hydra_quoted
     from stockcast.orchestration import replay, runner
-    from tests.conftest import global_state_restored, run_local_pipeline
+    from tests.conftest import compose_config, global_state_restored, run_local_pipeline
 
-    asked: list[bool] = []
+    asked: list[object] = []
 
-    def stopped(*args: object, rerun_hint: bool = False, **kwargs: object) -> None:
-        asked.append(rerun_hint)
+    def stopped(*args: object, rerun_pins: object = None, **kwargs: object) -> None:
+        asked.append(rerun_pins)
         raise runner.StepFailed("step 'monitor' failed: stopped here.")
 
     monkeypatch.setattr(runner, "run_pipeline", stopped)
@@ -222,4 +316,14 @@ def test_the_local_pipeline_asks_for_the_rerun_hint_and_a_replay_does_not(
             [*isolated_overrides(tmp_path / "replay"), "days=1", "replay.end=2026-06-30"],
             tmp_path / "replay" / "run",
         )
-    assert asked == [True, False]
+    # The local pipeline pins the store and key it resolved from the environment.
+    store = tmp_path / "pipeline"
+    root = compose_config("pipeline", isolated_overrides(store), tmp_path).paths.root_dir
+    assert asked == [
+        [
+            f"paths.root_dir={hydra_quoted(str(root))}",
+            f"registry.tracking_uri={hydra_quoted(f'sqlite:///{store}/mlruns.db')}",
+            "registry.signing.public_key=null",
+        ],
+        None,
+    ]

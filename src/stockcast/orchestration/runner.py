@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -28,14 +29,21 @@ from stockcast.orchestration.preflight import check_before_first_step
 from stockcast.orchestration.steps.table import (
     DECISION,
     DECISION_FILE,
+    MONITOR,
     STEPS,
     Step,
     port_folder,
     step_folders,
 )
+from stockcast.registry.signing import PEM_START
 
 # Seconds per step of one pipeline run, in its run directory.
 TIMINGS_FILE = "timings.txt"
+# The public key a run was given as text (from STOCKCAST_SIGNING_PUBLIC_KEY, say), kept in its run
+# directory for the monitor command a failed step prints.
+RERUN_PUBLIC_KEY_FILE = "public_key.pem"
+# The override the printed monitor command leaves out: the monitor signs nothing.
+PRIVATE_KEY = "registry.signing.private_key="
 
 
 class StepFailed(StockcastError):
@@ -128,12 +136,12 @@ def run_pipeline(
     config_keys: Container[str],
     executor: str,
     steps: Sequence[Step] = STEPS,
-    rerun_hint: bool = False,
+    rerun_pins: Sequence[str] | None = None,
 ) -> list[StepTiming]:
     """Run every step of `steps` in order; the config (whose top-level keys are `config_keys`)
-    was validated once before this. `rerun_hint`: a step failing after this run promoted a
-    version says how to store the day's forecast (`promoted_before`; a replay reruns its days
-    itself)."""
+    was validated once before this. With `rerun_pins` (`pinned_for_rerun`), a step failing after
+    this run registered a version says how to store the day's forecast (`registered_before`; a
+    replay reruns its days itself, and passes none)."""
     folders = step_folders(run_dir, steps)
     timings = []
     for step in steps:
@@ -147,31 +155,74 @@ def run_pipeline(
                 step_overrides = [*overrides, *port_bindings(step, folders[step.name], config_keys)]
                 timings.append(run_step_inprocess(step, step_overrides, step_dir))
         except StepFailed as err:
-            hint = promoted_before(run_dir, steps) if rerun_hint else ""
+            hint = (
+                ""
+                if rerun_pins is None
+                else registered_before(run_dir, steps, [*overrides, *rerun_pins], config_keys)
+            )
             raise StepFailed(f"{err}{hint}") from None
     return timings
 
 
-def promoted_before(run_dir: Path, steps: Sequence[Step]) -> str:
-    """What a step failing after the register step promoted a version adds to its error: the
-    rerun it asks for would stop at prepare (the version's data is no new data), so that day's
-    forecast would never be stored. With data.require_new_data=false the same seed and data
-    train the same model, which forecasts exactly as the champion does and is not registered
-    again. Nothing where the version was registered without the alias: a rerun would register
-    another."""
-    if not any(DECISION in (port.name for port in step.outputs) for step in steps):
+def registered_before(
+    run_dir: Path, steps: Sequence[Step], overrides: list[str], config_keys: Container[str]
+) -> str:
+    """What a step failing after the register step registered a version adds to its error: the
+    rerun it asks for would stop at prepare (the version's data is no new data) or, with
+    data.require_new_data=false, train again and register another version, so that day's
+    forecast would never be stored once. The monitor step alone on this run's folders stores
+    and judges it, training and registering nothing."""
+    monitor = next((step for step in steps if MONITOR in (p.name for p in step.outputs)), None)
+    has_decision = any(DECISION in (port.name for port in step.outputs) for step in steps)
+    if monitor is None or not has_decision:
         return ""
     decision_file = port_folder(run_dir, DECISION, steps) / DECISION_FILE
     if not decision_file.is_file():
         return ""
     decision = json.loads(decision_file.read_text())
-    if not decision.get("registered") or not (decision.get("decision") or {}).get("promote"):
+    if not decision.get("registered"):
         return ""
+    # A folder of its own: the failed step's may hold what it wrote before failing.
+    folders = step_folders(run_dir, steps)[monitor.name]
+    again = run_dir / f"{monitor.name}_again"
+    folders |= {port.name: again / port.name for port in monitor.outputs}
+    command = [
+        sys.executable,
+        "-m",
+        monitor.module,
+        # The monitor signs nothing: a private key (text or a path) stays out of the message.
+        *(o for o in overrides if not o.lstrip("+").startswith(PRIVATE_KEY)),
+        f"hydra.run.dir={hydra_quoted(str(again))}",
+        *port_bindings(monitor, folders, config_keys),
+    ]
+    promoted = (decision.get("decision") or {}).get("promote")
+    made = "as the champion" if promoted else "without making it the champion"
     return (
-        f" This run had made version {decision['version']} the champion: rerun with "
-        "data.require_new_data=false to store and judge this day's forecast (the same seed and "
-        "data train the same model, which is not registered again)."
+        f" This run registered version {decision['version']} {made}: to store and judge this "
+        "day's forecast without training or registering again, run the monitor step alone on "
+        f"this run's folders: {shlex.join(command)}"
     )
+
+
+def pinned_for_rerun(cfg: DictConfig) -> list[str]:
+    """The settings the monitor step reads from the environment (`STOCKCAST_ROOT`,
+    `STOCKCAST_KEYS_DIR`, `MLFLOW_TRACKING_URI`, `STOCKCAST_SIGNING_PUBLIC_KEY`), as this run
+    resolved them: the command a failed step prints then reads this run's store and key in any
+    shell, where a shell without them found no champion and stored nothing, with exit status 0,
+    or checked no signature. A public key given as text is written beside the run's steps
+    (`RERUN_PUBLIC_KEY_FILE`) and pinned as that file."""
+    pins = [
+        f"paths.root_dir={hydra_quoted(str(cfg.paths.root_dir))}",
+        f"registry.tracking_uri={hydra_quoted(str(cfg.registry.tracking_uri))}",
+    ]
+    public = cfg.registry.signing.public_key
+    if public is not None and str(public).lstrip().startswith(PEM_START):
+        key_file = Path(cfg.paths.output_dir) / RERUN_PUBLIC_KEY_FILE
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(str(public))
+        public = str(key_file)
+    value = "null" if public is None else hydra_quoted(str(public))
+    return [*pins, f"registry.signing.public_key={value}"]
 
 
 def timing_table(timings: list[StepTiming]) -> str:
@@ -209,7 +260,7 @@ def run_local_pipeline(cfg: DictConfig) -> dict:
     run_dir = Path(cfg.paths.output_dir)
     check_before_first_step(cfg, run_dir)
     timings = run_pipeline(
-        run_dir, user_overrides(), set(cfg), cfg.pipeline.executor, rerun_hint=True
+        run_dir, user_overrides(), set(cfg), cfg.pipeline.executor, rerun_pins=pinned_for_rerun(cfg)
     )
     decision = json.loads((port_folder(run_dir, DECISION) / DECISION_FILE).read_text())
     (run_dir / TIMINGS_FILE).write_text(timing_table(timings) + "\n")
