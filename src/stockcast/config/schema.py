@@ -8,16 +8,14 @@ the keys it may hold, so a key nothing reads is refused too (with the nearest na
 judges the values, before any data is read.
 
 Each constrained field says in words what it must be (`description`); an error becomes
-`<key> is <value>; it must be <description>.`
+`<key> is <value>; it must be <description>.` (`refusals.py`).
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Iterable, Mapping
-from types import UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
@@ -29,6 +27,7 @@ from stockcast.config.data_schema import DATA_SOURCES, DataCommon
 from stockcast.config.mistakes import settings_under_group, unknown_key, unresolved
 from stockcast.config.mixed_precision import refuse_clipping_a_fused_mixed_precision_step
 from stockcast.config.pipeline_sections import PipelineConfig, ReplayConfig
+from stockcast.config.refusals import model_of, refusal_sentence
 from stockcast.config.sections import TrainConfig
 from stockcast.errors import ConfigError
 from stockcast.fields import Section, config_fields
@@ -69,7 +68,7 @@ def validate_config(cfg: DictConfig, sections: Iterable[str] = ()) -> DictConfig
     """
     base = schema_for(cfg)
     schema = base
-    if "model" in base.model_fields and _model_of(base.model_fields["model"].annotation) is (
+    if "model" in base.model_fields and model_of(base.model_fields["model"].annotation) is (
         ModelSettings
     ):
         kind = OmegaConf.select(cfg, "model.kind")
@@ -79,7 +78,7 @@ def validate_config(cfg: DictConfig, sections: Iterable[str] = ()) -> DictConfig
     try:
         validated = schema.model_validate(_named_values(schema, cfg))
     except ValidationError as err:
-        raise ConfigError(_sentence(schema, err.errors()[0])) from None
+        raise ConfigError(refusal_sentence(schema, err.errors()[0])) from None
     except InterpolationResolutionError as err:
         # e.g. registry=azureml reads ${stockcast_env:MLFLOW_TRACKING_URI}, unset on a laptop
         detail = str(err).splitlines()[0].split(": ", 1)[-1].strip('"')
@@ -96,7 +95,7 @@ def _refuse_another_kinds_key(schema: type[Section], cfg: DictConfig) -> None:
     one sentence saying whose key it is, not "remove it" of a key the user never wrote."""
     if "model" not in schema.model_fields or not isinstance(cfg.get("model"), DictConfig):
         return
-    held = _model_of(schema.model_fields["model"].annotation)
+    held = model_of(schema.model_fields["model"].annotation)
     if held is None:
         return
     known = set(config_fields(held)) | held.unjudged
@@ -186,7 +185,7 @@ def _unknown_key(
     for name in node:
         if name not in known:
             return f"{prefix}{name}", sorted(known)
-        held = _model_of(fields[name].annotation) if name in fields else None
+        held = model_of(fields[name].annotation) if name in fields else None
         value = node[name] if held is not None else None
         if name == "data" and isinstance(value, DictConfig):
             held = DATA_SOURCES[str(value.source)]
@@ -238,7 +237,7 @@ def _named_values(model: type[BaseModel], node: DictConfig) -> dict[str, Any]:
         if name not in node:  # also a mandatory `???` value: pydantic reports it as missing
             continue
         value = node[name]
-        held = _model_of(field.annotation)
+        held = model_of(field.annotation)
         if name == "data" and isinstance(value, DictConfig):
             held = DATA_SOURCES.get(str(value.get("source")), DataCommon)
         if isinstance(value, DictConfig) and held is not None:
@@ -248,89 +247,3 @@ def _named_values(model: type[BaseModel], node: DictConfig) -> dict[str, Any]:
         else:
             values[name] = value
     return values
-
-
-def _config_keys(schema: type[BaseModel], loc: Iterable[Any]) -> list[Any]:
-    """An error's location as the config names it: without the data source and the member of
-    a union (`int`, `constrained-str`, `function-before[...]`) that pydantic adds after the
-    key it tried them for, which no one typed."""
-    keys: list[Any] = []
-    model: Any = schema
-    after_union = False
-    for part in loc:
-        if part in DATA_SOURCES:  # the member of the data union: its source
-            model, after_union = DATA_SOURCES[part], False
-            continue
-        if after_union:
-            after_union = False
-            continue
-        keys.append(part)
-        fields = config_fields(model) if isinstance(model, type) else {}
-        field = fields.get(part) if isinstance(part, str) else None
-        after_union = field is not None and len(_members(field.annotation)) > 1
-        model = None if field is None else _model_of(field.annotation)
-    return keys
-
-
-def _members(annotation: Any) -> list[Any]:
-    """A union's members other than None; [] for any other annotation."""
-    if get_origin(annotation) not in (Union, UnionType):
-        return []
-    return [member for member in get_args(annotation) if member is not type(None)]
-
-
-def _sentence(schema: type[BaseModel], error: Mapping[str, Any]) -> str:
-    """`optim.lr is -1; it must be a number above 0.` from one pydantic error."""
-    loc = _config_keys(schema, error["loc"])
-    description = _description(schema, error["loc"])
-    # A list item judged by its list's description is named by the list; one judged by
-    # pydantic's own words for the item, by its position, as an override names it
-    # (model.candidates.0 is 3; it must be a valid dictionary).
-    while description is not None and loc and isinstance(loc[-1], int):
-        loc.pop()
-    key = ".".join(str(part) for part in loc)
-    kind = error["type"]
-    if kind == "missing":
-        return f"{key} is not set; give it in the config or as an override ({key}=...)."
-    if kind == "union_tag_invalid":
-        expected = error["ctx"]["expected_tags"]
-        return f"{key}.source is {error['ctx']['tag']!r}; choose one of {expected}."
-    if kind == "literal_error":
-        return f"{key} is {error['input']!r}; choose one of {error['ctx']['expected']}."
-    if kind == "value_error":
-        return f"{key} {error['ctx']['error']}."
-    requirement = description or error["msg"].removeprefix("Input should be ")
-    return f"{key} is {_display(error['input'])}; it must be {requirement}."
-
-
-def _display(value: Any) -> str:
-    if isinstance(value, float) and math.isfinite(value) and value == int(value):
-        return f"{value:g}"
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-def _description(schema: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
-    """The `description` of the field a location points into (a list item uses its list's)."""
-    model: Any = schema
-    description = None
-    for part in loc:
-        if part in DATA_SOURCES:
-            model = DATA_SOURCES[part]
-            continue
-        if isinstance(part, int):
-            continue
-        fields = config_fields(model) if isinstance(model, type) else {}
-        if part not in fields:
-            return description
-        field = fields[part]
-        description = field.description
-        model = _model_of(field.annotation)
-    return description
-
-
-def _model_of(held: Any) -> type[BaseModel] | None:
-    """The schema class a field holds, also inside `Section | None`."""
-    for candidate in (held, *get_args(held)):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None

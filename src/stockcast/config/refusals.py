@@ -1,0 +1,100 @@
+"""One sentence for a value the schema refuses: the key as the config names it, the value, and
+what it must be (the field's own description, else pydantic's words)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel
+
+from stockcast.config.data_schema import DATA_SOURCES
+from stockcast.fields import config_fields
+
+
+def _config_keys(schema: type[BaseModel], loc: Iterable[Any]) -> list[Any]:
+    """An error's location as the config names it: without the data source and the member of
+    a union (`int`, `constrained-str`, `function-before[...]`) that pydantic adds after the
+    key it tried them for, which no one typed."""
+    keys: list[Any] = []
+    model: Any = schema
+    after_union = False
+    for part in loc:
+        if part in DATA_SOURCES:  # the member of the data union: its source
+            model, after_union = DATA_SOURCES[part], False
+            continue
+        if after_union:
+            after_union = False
+            continue
+        keys.append(part)
+        fields = config_fields(model) if isinstance(model, type) else {}
+        field = fields.get(part) if isinstance(part, str) else None
+        after_union = field is not None and len(_members(field.annotation)) > 1
+        model = None if field is None else model_of(field.annotation)
+    return keys
+
+
+def _members(annotation: Any) -> list[Any]:
+    """A union's members other than None; [] for any other annotation."""
+    if get_origin(annotation) not in (Union, UnionType):
+        return []
+    return [member for member in get_args(annotation) if member is not type(None)]
+
+
+def refusal_sentence(schema: type[BaseModel], error: Mapping[str, Any]) -> str:
+    """`optim.lr is -1; it must be a number above 0.` from one pydantic error."""
+    loc = _config_keys(schema, error["loc"])
+    description = _description(schema, error["loc"])
+    # A list item judged by its list's description is named by the list; one judged by
+    # pydantic's own words for the item, by its position, as an override names it
+    # (model.candidates.0 is 3; it must be a valid dictionary).
+    while description is not None and loc and isinstance(loc[-1], int):
+        loc.pop()
+    key = ".".join(str(part) for part in loc)
+    kind = error["type"]
+    if kind == "missing":
+        return f"{key} is not set; give it in the config or as an override ({key}=...)."
+    if kind == "union_tag_invalid":
+        expected = error["ctx"]["expected_tags"]
+        return f"{key}.source is {error['ctx']['tag']!r}; choose one of {expected}."
+    if kind == "literal_error":
+        return f"{key} is {error['input']!r}; choose one of {error['ctx']['expected']}."
+    if kind == "value_error":
+        return f"{key} {error['ctx']['error']}."
+    requirement = description or error["msg"].removeprefix("Input should be ")
+    return f"{key} is {_display(error['input'])}; it must be {requirement}."
+
+
+def _display(value: Any) -> str:
+    if isinstance(value, float) and math.isfinite(value) and value == int(value):
+        return f"{value:g}"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _description(schema: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+    """The `description` of the field a location points into (a list item uses its list's)."""
+    model: Any = schema
+    description = None
+    for part in loc:
+        if part in DATA_SOURCES:
+            model = DATA_SOURCES[part]
+            continue
+        if isinstance(part, int):
+            continue
+        fields = config_fields(model) if isinstance(model, type) else {}
+        if part not in fields:
+            return description
+        field = fields[part]
+        description = field.description
+        model = model_of(field.annotation)
+    return description
+
+
+def model_of(held: Any) -> type[BaseModel] | None:
+    """The schema class a field holds, also inside `Section | None`."""
+    for candidate in (held, *get_args(held)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
