@@ -125,6 +125,13 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
             "trainer.devices is 0.5; it must be a number of devices, -1, 'auto' or a list of ids.",
         ),
         (["data.split.val=abc"], "data.split.val is 'abc'; it must be in (0, 1)"),
+        # Text that reads as a number: the sentence says how an environment variable's is read.
+        (
+            ["trainer.max_steps='30'"],
+            "trainer.max_steps is '30', text; it must be a whole number: -1 (no step limit) or at "
+            "least 1 (read an environment variable as a number with "
+            "trainer.max_steps='${oc.decode:${oc.env:NAME}}').",
+        ),
         (["num_threads=0"], "num_threads is 0; it must be a whole number above 0."),
         (["seed=-1"], "seed is -1; it must be a whole number from 0 to 4294967295 (numpy's seeds)"),
         (["data.seed=4294967296"], "data.seed is 4294967296; it must be a whole number from 0"),
@@ -519,6 +526,20 @@ def test_every_number_setting_refuses_a_yes_or_no_word() -> None:
     fields = [field for schema in schemas for field in _number_fields(schema)]
     assert len(fields) > 30, "the walk finds the number settings"
     assert [path for path, strict in fields if not strict] == []
+
+
+def test_a_number_from_the_environment_is_read_as_the_refusal_says(
+    make_cfg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every environment variable is text, which a number setting refuses (pydantic's lax
+    float read it as one before the settings were made strict); the refusal gives the way."""
+    monkeypatch.setenv("MAX_MASE", "1.5")
+    with pytest.raises(ConfigError) as refused:
+        validate_config(make_cfg("gate.max_mase=${oc.env:MAX_MASE}", config_name="pipeline"))
+    advice = str(refused.value).split(" with ", 1)[1].removesuffix(").")
+    assert advice == "gate.max_mase='${oc.decode:${oc.env:NAME}}'"
+    override = advice.replace("NAME", "MAX_MASE")
+    assert validate_config(make_cfg(override, config_name="pipeline")).gate.max_mase == 1.5
 
 
 def test_the_longest_ledger_wait_sqlite_takes_is_accepted(make_cfg) -> None:

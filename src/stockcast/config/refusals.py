@@ -64,7 +64,27 @@ def refusal_sentence(schema: type[BaseModel], error: Mapping[str, Any]) -> str:
     if kind == "value_error":
         return f"{key} {error['ctx']['error']}."
     requirement = description or error["msg"].removeprefix("Input should be ")
+    if kind in NUMBER_TYPES and _reads_as_number(error["input"]):
+        # Text that reads as a number: a quoted one, or an environment variable's (always text).
+        return (
+            f"{key} is {_display(error['input'])}, text; it must be {requirement} (read an "
+            f"environment variable as a number with {key}='${{oc.decode:${{oc.env:NAME}}}}')."
+        )
     return f"{key} is {_display(error['input'])}; it must be {requirement}."
+
+
+# pydantic's error types for a value of another type where a strict number was expected.
+NUMBER_TYPES = ("float_type", "int_type")
+
+
+def _reads_as_number(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _display(value: Any) -> str:
