@@ -384,13 +384,17 @@ def test_a_rollback_passes_over_a_previous_champion_that_does_not_open(seeded_tm
     refuses), the alias left predict, serve and the monitor a champion none could open, where
     the flagged one still forecast: the alias goes to the latest one that opens, or stays."""
     from stockcast.errors import ArtifactError, DamagedVersion
+    from stockcast.registry.lock import LOCK_SUFFIX, _file_lock
     from stockcast.registry.rollback import roll_back
 
     reg, ledger = champions_in_turn(seeded_tmp, 3)
     damaged = {2: "version 2's model folder does not match its registered hash."}
     tried = []
+    store_lock = _file_lock(seeded_tmp / f"mlruns.db{LOCK_SUFFIX}")
 
     def opens(info) -> None:
+        # Opened before the store's write lock is taken: a register step waits on it.
+        assert not store_lock.is_locked
         tried.append(info.version)
         if info.version in damaged:
             raise DamagedVersion(damaged[info.version], "its files")
@@ -462,6 +466,29 @@ def test_a_rollback_passes_over_a_deleted_champion_and_stops_at_other_errors(
         lambda info: tried.append(info.version),
     )
     assert tried == [1] and done["done"] and done["to"] == 1
+
+
+def test_a_rollback_moves_nothing_where_the_alias_moved_while_it_opened(seeded_tmp: Path) -> None:
+    """The versions are opened before the lock: a run that moved the alias meanwhile (a
+    register step promoting its own) keeps it."""
+    from stockcast.registry.rollback import roll_back
+
+    reg, ledger = champions_in_turn(seeded_tmp, 3)
+
+    def a_rival_promotes_while_it_opens(info) -> None:
+        with reg.writing():
+            reg.promote("champion", reg.resolve(version=1))
+
+    flagged = reg.champion("champion")
+    kept = roll_back(
+        "champion", reg, ledger, flagged, "decayed", iso(10), a_rival_promotes_while_it_opens
+    )
+    assert kept == {
+        "done": False,
+        "reason": "the champion alias moved meanwhile; nothing rolled back",
+    }
+    assert reg.champion("champion").version == 1
+    assert ROLLBACK_TAG not in reg.resolve(version=3).tags
 
 
 def test_the_check_that_a_version_opens_leaves_no_copy(
