@@ -70,6 +70,10 @@ class OptimConfig(Section):
     method_lr_scale: Above0
 
 
+# What trainer.devices takes, in every sentence that refuses a value of it.
+DEVICES = "a number of devices (1 or more, or -1 for all), 'auto' or a list of device ids"
+
+
 class TrainerConfig(Section):
     # The trainer node builds a Lightning Trainer: any of its arguments may be set.
     unjudged = frozenset({"_target_", *TRAINER_ARGUMENTS})
@@ -84,11 +88,7 @@ class TrainerConfig(Section):
     ] = -1
 
     accelerator: Literal[ACCELERATORS] = "cpu"  # type: ignore[valid-type]
-    devices: Annotated[
-        int | str | list[int],
-        Field(description="a number of devices, -1, 'auto' or a list of ids"),
-        AsWhole,
-    ] = 1
+    devices: Annotated[int | str | list[int], Field(description=DEVICES), AsWhole] = 1
     # Machines of a distributed (trainer=ddp) fit; Azure ML sets it from azureml.job.instance_count.
     num_nodes: WholeAbove0 = 1
     # Clipped by the training module itself, which steps its optimizer by hand (Lightning
@@ -121,7 +121,7 @@ class TrainerConfig(Section):
     def _no_yes_or_no(cls, value: Any) -> Any:
         """`true` is no count of devices (pydantic's lax int read it as 1)."""
         if any(isinstance(item, bool) for item in (value if isinstance(value, list) else [value])):
-            raise ValueError(f"is {value!r}; it must be at least 1, -1 (all), 'auto' or [ids]")
+            raise ValueError(f"is {value!r}; it must be {DEVICES}")
         return value
 
     @field_validator("devices")
@@ -133,7 +133,7 @@ class TrainerConfig(Section):
             or (isinstance(value, list) and value and all(v >= 0 for v in value))
         )
         if not valid:
-            raise ValueError(f"is {value!r}; it must be at least 1, -1 (all), 'auto' or [ids]")
+            raise ValueError(f"is {value!r}; it must be {DEVICES}")
         return value
 
 
