@@ -5,7 +5,7 @@ sections and each model kind's settings): each constrained type says in words wh
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -55,6 +55,14 @@ EXACT_WHOLE_FLOATS = 2**53
 def config_fields(model: type[BaseModel]) -> dict[str, Any]:
     """A schema's fields by the config key each reads (its alias, where it has one)."""
     return {field.alias or name: field for name, field in model.model_fields.items()}
+
+
+def model_of(held: Any) -> type[BaseModel] | None:
+    """The schema class a field holds, also inside `Section | None`."""
+    for candidate in (held, *get_args(held)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
 
 
 def _whole_float_as_int(value: Any) -> Any:

@@ -11,29 +11,38 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel
 
 from stockcast.config.data_schema import DATA_SOURCES
-from stockcast.fields import config_fields
+from stockcast.fields import config_fields, model_of
 
 
-def _config_keys(schema: type[BaseModel], loc: Iterable[Any]) -> list[Any]:
-    """An error's location as the config names it: without the data source and the member of
-    a union (`int`, `constrained-str`, `function-before[...]`) that pydantic adds after the
-    key it tried them for, which no one typed."""
+def _config_path(schema: type[BaseModel], loc: Iterable[Any]) -> tuple[list[Any], str | None]:
+    """An error's location as the config names it, and the `description` of the field it points
+    into (a list item uses its list's). Without the data source and the member of a union
+    (`int`, `constrained-str`, `function-before[...]`) that pydantic adds after the key it tried
+    them for, which no one typed; the description stops at the first part that is no field."""
     keys: list[Any] = []
+    description = None
     model: Any = schema
-    after_union = False
+    after_union, described = False, True
     for part in loc:
         if part in DATA_SOURCES:  # the member of the data union: its source
             model, after_union = DATA_SOURCES[part], False
             continue
         if after_union:
-            after_union = False
+            after_union = described = False
             continue
         keys.append(part)
+        if isinstance(part, int):
+            continue
         fields = config_fields(model) if isinstance(model, type) else {}
-        field = fields.get(part) if isinstance(part, str) else None
-        after_union = field is not None and len(_members(field.annotation)) > 1
-        model = None if field is None else model_of(field.annotation)
-    return keys
+        field = fields.get(part)
+        if field is None:
+            model, described = None, False
+            continue
+        if described:
+            description = field.description
+        after_union = len(_members(field.annotation)) > 1
+        model = model_of(field.annotation)
+    return keys, description
 
 
 def _members(annotation: Any) -> list[Any]:
@@ -45,8 +54,7 @@ def _members(annotation: Any) -> list[Any]:
 
 def refusal_sentence(schema: type[BaseModel], error: Mapping[str, Any]) -> str:
     """`optim.lr is -1; it must be a number above 0.` from one pydantic error."""
-    loc = _config_keys(schema, error["loc"])
-    description = _description(schema, error["loc"])
+    loc, description = _config_path(schema, error["loc"])
     # A list item judged by its list's description is named by the list; one judged by
     # pydantic's own words for the item, by its position, as an override names it
     # (model.candidates.0 is 3; it must be a valid dictionary).
@@ -91,30 +99,3 @@ def _display(value: Any) -> str:
     if isinstance(value, float) and math.isfinite(value) and value == int(value):
         return f"{value:g}"
     return repr(value) if isinstance(value, str) else str(value)
-
-
-def _description(schema: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
-    """The `description` of the field a location points into (a list item uses its list's)."""
-    model: Any = schema
-    description = None
-    for part in loc:
-        if part in DATA_SOURCES:
-            model = DATA_SOURCES[part]
-            continue
-        if isinstance(part, int):
-            continue
-        fields = config_fields(model) if isinstance(model, type) else {}
-        if part not in fields:
-            return description
-        field = fields[part]
-        description = field.description
-        model = model_of(field.annotation)
-    return description
-
-
-def model_of(held: Any) -> type[BaseModel] | None:
-    """The schema class a field holds, also inside `Section | None`."""
-    for candidate in (held, *get_args(held)):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None

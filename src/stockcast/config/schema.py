@@ -27,10 +27,10 @@ from stockcast.config.data_schema import DATA_SOURCES, DataCommon
 from stockcast.config.mistakes import settings_under_group, unknown_key, unresolved
 from stockcast.config.mixed_precision import refuse_clipping_a_fused_mixed_precision_step
 from stockcast.config.pipeline_sections import PipelineConfig, ReplayConfig
-from stockcast.config.refusals import model_of, refusal_sentence
+from stockcast.config.refusals import refusal_sentence
 from stockcast.config.sections import TrainConfig
 from stockcast.errors import ConfigError
-from stockcast.fields import Section, config_fields
+from stockcast.fields import Section, config_fields, model_of
 from stockcast.models.kind import builtin_kinds, model_kind
 from stockcast.models.settings import ModelSettings
 from stockcast.paths import is_config_group
