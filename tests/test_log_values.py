@@ -21,7 +21,7 @@ from stockcast.models.network import PriceForecaster
 from stockcast.models.scaling import WindowScaler
 from stockcast.models.spec import build_price_forecaster
 from stockcast.serving.model import open_model_dir
-from stockcast.training.losses import member_losses
+from stockcast.training.losses import flat_windows, member_losses
 from tests.conftest import trained_once
 from tests.test_ets_kind import LONE
 from tests.test_season_kinds import saved_network
@@ -156,8 +156,8 @@ def test_an_mlp_beside_log_members_forecasts_and_learns_as_beside_prices(log_fir
         torch.testing.assert_close(
             with_logs.member_forecasts(windows)[ets_rows], alone.member_forecasts(windows)
         )
-    # The flat window is told by a view of prices, whichever candidate comes first.
-    assert with_logs.window_scaler == mlp_rows.start
+    # The flat window (the fourth) is told by its prices, whichever candidate comes first.
+    assert flat_windows(with_logs, windows).flatten().tolist() == [i == 3 for i in range(6)]
     gradients = []
     for net in (with_logs, with_prices):
         net.zero_grad()

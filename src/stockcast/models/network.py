@@ -102,12 +102,8 @@ class PriceForecaster(KeepsValues):
             torch.tensor(logs)[:, None, None] if any(logs) else None,
             persistent=False,
         )
-        # The scaler whose per-window statistics those members share (they are all the same):
-        # the first window member that scales prices (its view tells a flat window), else the
-        # first window member.
-        by_prices = [m for m, scales in enumerate(window) if scales and not logs[m]]
-        by_window = [m for m, scales in enumerate(window) if scales]
-        self.window_scaler = (by_prices or by_window or [None])[0]
+        # The scaler whose per-window statistics those members share (they are all the same).
+        self.window_scaler = window.index(True) if any(window) else None
         # (members, 1, 1, 1) summing to 1, or None for the plain mean; not saved with the
         # weights: the spec's `combination` holds them, so a checkpoint reload keeps them.
         self.register_buffer("member_weights", None, persistent=False)

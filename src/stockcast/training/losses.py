@@ -105,7 +105,7 @@ def _from_outputs(
         # A window that did not move (zeros, an unchanged illiquid price) leaves its
         # per-window members no scale to forecast in: the next move over the scaler's floor
         # is thousands of units, and squared it outweighed every other window of the batch.
-        keep = ~flat_windows(net, prices, inputs, loc, scale)
+        keep = ~flat_windows(net, prices)
         weight = torch.where(net.window_members, weight * keep, 1.0)
     if net.log_members is not None:
         # Log-value members forecast their view's logarithms; a window or a target not above
@@ -125,26 +125,12 @@ def _from_outputs(
     return members * loss_fn(rows, scaled_targets)
 
 
-def flat_windows(
-    net: PriceForecaster,
-    prices: torch.Tensor,
-    inputs: torch.Tensor,
-    loc: torch.Tensor,
-    scale: torch.Tensor,
-) -> torch.Tensor:
-    """Which windows did not move, (1, batch, 1), from `member_outputs`' scaled inputs and
-    statistics: their values spread less than `FLAT_RELATIVE_SPREAD` of their level (zeros
-    spread not at all). Every window member scales a window alike, so one member's view is
-    read, once per batch; where every such member reads logarithms (a lone ets of them), the
-    prices themselves are (a spread of logarithms is no spread of prices)."""
-    member = net.window_scaler
-    if net.log_members is not None and bool(net.log_members[member]):
-        level_of = prices.mean(dim=-1, keepdim=True)
-        spread = row_spread(prices, level_of)
-    else:
-        view = inputs[member]
-        spread = row_spread(view, view.mean(dim=-1, keepdim=True)) * scale[member]
-        level_of = loc[member]
-    level = net.scalers[member].level
+def flat_windows(net: PriceForecaster, prices: torch.Tensor) -> torch.Tensor:
+    """Which windows did not move, (1, batch, 1): their prices spread less than
+    `FLAT_RELATIVE_SPREAD` of their level (zeros spread not at all). Read off the prices, not a
+    member's scaled view: a log-value member's view spreads in logarithms."""
+    level_of = prices.mean(dim=-1, keepdim=True)
+    spread = row_spread(prices, level_of)
+    level = net.scalers[net.window_scaler].level
     floor = FLAT_RELATIVE_SPREAD * level_of.abs() + torch.finfo(torch.float32).eps * level
     return (spread <= floor)[None]
