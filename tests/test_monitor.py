@@ -508,20 +508,26 @@ def test_the_check_that_a_version_opens_leaves_no_copy(
     assert not workdir.exists()
 
 
-@pytest.mark.slow
-def test_a_monitor_rolls_back_past_a_damaged_version(seeded_tmp: Path) -> None:
+def rolled_back_with_changed_files(tmp: Path, good: int, changed: int) -> dict:
+    """`good` naive champions seen a day each, then a far-off one flagged over three days; the
+    files of version `changed` are changed in the store before the day that rolls back. That
+    day's report."""
     from tests.conftest import global_state_restored
 
     with global_state_restored():
-        register(seeded_tmp, "good", 0.0)
-        monitor_day(seeded_tmp, FIRST_DAY)
-        register(seeded_tmp, "also_good", 0.0)
-        monitor_day(seeded_tmp, FIRST_DAY + 1)
-        register(seeded_tmp, "bad", 3.0)
-        for rows in range(FIRST_DAY + 2, FIRST_DAY + 5):
-            monitor_day(seeded_tmp, rows)
-        change_registered_files(seeded_tmp, 2)
-        report = monitor_day(seeded_tmp, FIRST_DAY + 5, "monitor.rollback=true")
+        for day in range(good):
+            register(tmp, f"good{day}", 0.0)
+            monitor_day(tmp, FIRST_DAY + day)
+        register(tmp, "bad", 3.0)
+        for rows in range(FIRST_DAY + good, FIRST_DAY + good + 3):
+            monitor_day(tmp, rows)
+        change_registered_files(tmp, changed)
+        return monitor_day(tmp, FIRST_DAY + good + 3, "monitor.rollback=true")
+
+
+@pytest.mark.slow
+def test_a_monitor_rolls_back_past_a_damaged_version(seeded_tmp: Path) -> None:
+    report = rolled_back_with_changed_files(seeded_tmp, good=2, changed=2)
     assert report["status"] == ROLLED_BACK and report["rollback"]["to"] == 1
     assert list(report["rollback"]["passed_over"]) == ["2"]
     assert (
@@ -533,16 +539,7 @@ def test_a_monitor_rolls_back_past_a_damaged_version(seeded_tmp: Path) -> None:
 
 @pytest.mark.slow
 def test_a_monitor_does_not_roll_back_onto_a_damaged_version(seeded_tmp: Path) -> None:
-    from tests.conftest import global_state_restored
-
-    with global_state_restored():
-        register(seeded_tmp, "good", 0.0)
-        monitor_day(seeded_tmp, FIRST_DAY)
-        register(seeded_tmp, "bad", 3.0)
-        for rows in range(FIRST_DAY + 1, FIRST_DAY + 4):
-            monitor_day(seeded_tmp, rows)
-        change_registered_files(seeded_tmp, 1)
-        report = monitor_day(seeded_tmp, FIRST_DAY + 4, "monitor.rollback=true")
+    report = rolled_back_with_changed_files(seeded_tmp, good=1, changed=1)
     assert report["status"] == "flagged" and report["champion"] == 2
     assert report["rollback"]["done"] is False
     assert report["rollback"]["reason"].startswith(
