@@ -12,6 +12,7 @@ stockcast is installed must still import the code it ships (`code/`), not the in
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,10 @@ def beside_store(uri: str, tracking_uri: str | None) -> Path | None:
 
 
 def not_beside_a_store(uri: str, tracking_uri: str | None) -> str:
+    # The store named without its user part, which may hold a password.
+    shown = re.sub(r"^([^:/]+://)[^/]*@", r"\1", str(tracking_uri))
     return (
-        f"the artifact location {uri} lies beside a local MLflow store, and {tracking_uri} is "
+        f"the artifact location {uri} lies beside a local MLflow store, and {shown} is "
         "not one; open it with its sqlite:/// store, or set registry.artifact_location to a "
         "folder (or null for a remote store)."
     )

@@ -17,12 +17,28 @@ from stockcast.config.composition_errors import composition_error
 from stockcast.config.quiet import silence_library_noise
 from stockcast.config.schema import validate_config
 from stockcast.errors import StockcastError, exit_with_error
+from stockcast.redaction import has_hidden_credentials
 
 T = TypeVar("T")
-# Artifact copies here are local folders: MLflow's progress bars only clutter the logs.
 # When each task body ran, in its run dir: the runner splits a step's wall time with it.
 TIMING_FILE = "timing.json"
+# Artifact copies here are local folders: MLflow's progress bars only clutter the logs.
 QUIET_ENVIRONMENT = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+# MLflow prints a link to each run it ends, with its store's URI whole; this switch stops it.
+NO_RUN_LINKS = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
+# The settings naming a store a task may log runs to.
+STORE_SETTINGS = ("registry.tracking_uri", "logger.mlflow.tracking_uri")
+
+
+def hide_store_links_with_credentials(cfg: Any) -> None:
+    """Stop MLflow printing run links where a store's URI holds a password (`redaction`)."""
+    from omegaconf import OmegaConf
+
+    for key in STORE_SETTINGS:
+        uri = OmegaConf.select(cfg, key, default=None)
+        if isinstance(uri, str) and has_hidden_credentials(uri):
+            os.environ[NO_RUN_LINKS] = "true"
+            return
 
 
 def user_errors_exit(func: Callable[..., T]) -> Callable[..., T]:
@@ -99,7 +115,9 @@ def hydra_task(
         entered = time.time()
         silence_library_noise()
         try:
-            return task(validate_config(cfg, sections))
+            validated = validate_config(cfg, sections)
+            hide_store_links_with_credentials(validated)
+            return task(validated)
         except BaseException as err:
             task_errors.append(err)  # the task's own: not a composition error
             raise

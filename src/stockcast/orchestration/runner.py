@@ -35,6 +35,7 @@ from stockcast.orchestration.steps.table import (
     port_folder,
     step_folders,
 )
+from stockcast.redaction import MASK, redacted_text
 from stockcast.registry.signing import PEM_START
 
 # Seconds per step of one pipeline run, in its run directory.
@@ -186,22 +187,36 @@ def registered_before(
     folders = step_folders(run_dir, steps)[monitor.name]
     again = run_dir / f"{monitor.name}_again"
     folders |= {port.name: again / port.name for port in monitor.outputs}
+    # The monitor signs nothing: a private key (text or a path) stays out of the message.
+    settings = [o for o in overrides if not o.lstrip("+").startswith(PRIVATE_KEY)]
+    shown = [redacted_override(o) for o in settings]
     command = [
         sys.executable,
         "-m",
         monitor.module,
-        # The monitor signs nothing: a private key (text or a path) stays out of the message.
-        *(o for o in overrides if not o.lstrip("+").startswith(PRIVATE_KEY)),
+        *shown,
         f"hydra.run.dir={hydra_quoted(str(again))}",
         *port_bindings(monitor, folders, config_keys),
     ]
     promoted = (decision.get("decision") or {}).get("promote")
     made = "as the champion" if promoted else "without making it the champion"
+    masked = (
+        f" (it shows each password as {MASK}: put them back before running it)"
+        if shown != settings
+        else ""
+    )
     return (
         f" This run registered version {decision['version']} {made}: to store and judge this "
         "day's forecast without training or registering again, run the monitor step alone on "
-        f"this run's folders: {shlex.join(command)}"
+        f"this run's folders{masked}: {shlex.join(command)}"
     )
+
+
+def redacted_override(override: str) -> str:
+    """`key=value` with the value's credentials masked (`redacted_text`): a failed step's
+    message is printed, logged and kept in the run's logs."""
+    key, sign, value = override.partition("=")
+    return f"{key}{sign}{redacted_text(value)}" if sign else override
 
 
 def pinned_for_rerun(cfg: DictConfig) -> list[str]:

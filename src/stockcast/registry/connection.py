@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlparse
 
 from stockcast.azure_failures import describe_azure_failure
 from stockcast.errors import StockcastError
+from stockcast.redaction import redacted_text, redacted_uri
 from stockcast.registry.artifact_root import create_store, is_store_relative, resolve
 from stockcast.registry.lock import StoreBusy, sqlite_file, store_lock
 
@@ -53,7 +54,8 @@ def _require_store_plugin(uri: str) -> None:
 
 
 def _cause(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
+    # MLflow's own text quotes the URI it failed on, credentials and all.
+    lines = redacted_text(str(err)).strip().splitlines()
     return f"{type(err).__name__}: {lines[0][:200] if lines else ''}"
 
 
@@ -66,7 +68,7 @@ def open_client(tracking_uri: str, registry_uri: str, create: bool) -> Any:
     db = sqlite_file(tracking_uri)
     if not create and db is not None and not db.is_file():
         raise RegistryError(
-            f"the model registry {tracking_uri} does not exist; register a model first (make "
+            f"the model registry {redacted_uri(tracking_uri)} does not exist; register a model first (make "
             "pipeline) or set registry.tracking_uri."
         )
     _require_store_plugin(tracking_uri)
@@ -86,7 +88,9 @@ def cannot_open(tracking_uri: str, err: BaseException) -> str:
     """What failed when opening the store, named by its real cause."""
     azure = describe_azure_failure(err)
     if azure is not None:
-        return f"cannot open the model registry at {tracking_uri.split('?')[0]}: {azure}"
+        return (
+            f"cannot open the model registry at {redacted_uri(tracking_uri).split('?')[0]}: {azure}"
+        )
     db = sqlite_file(tracking_uri)
     if db is not None:
         return (
@@ -95,6 +99,6 @@ def cannot_open(tracking_uri: str, err: BaseException) -> str:
             "aside or set registry.tracking_uri."
         )
     return (
-        f"cannot reach the model registry at {tracking_uri} ({_cause(err)}); check "
+        f"cannot reach the model registry at {redacted_uri(tracking_uri)} ({_cause(err)}); check "
         "registry.tracking_uri and the network."
     )

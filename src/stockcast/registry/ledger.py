@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from stockcast.errors import ConfigError, LedgerUnusable
+from stockcast.redaction import redacted_uri
 from stockcast.registry.ledger_stores import claimed_registration, store_mismatch
 from stockcast.registry.lock import sqlite_file
 
@@ -295,7 +296,7 @@ def ledger_path(ledger_dir: str | None, tracking_uri: str) -> Path:
         store = sqlite_file(tracking_uri)
         if store is None:
             raise ConfigError(
-                f"monitor.ledger_dir is not set and the registry {tracking_uri} is "
+                f"monitor.ledger_dir is not set and the registry {redacted_uri(tracking_uri)} is "
                 "not a local SQLite store to keep it beside; set monitor.ledger_dir to a folder."
             )
         folder = store.parent

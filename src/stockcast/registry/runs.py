@@ -22,6 +22,7 @@ from typing import Any
 from stockcast.environment import environment_set
 from stockcast.errors import ConfigError, StockcastError
 from stockcast.paths import portable_path
+from stockcast.redaction import redacted_text, redacted_uri
 from stockcast.registry.artifact_root import create_store, location_for
 from stockcast.registry.lock import store_lock
 
@@ -126,9 +127,10 @@ def close_orphaned_training_runs(logger_configs: Any) -> None:
         except StockcastError:
             raise
         except Exception as err:
-            lines = str(err).strip().splitlines()
+            # MLflow's own text quotes the URI it failed on, credentials and all.
+            lines = redacted_text(str(err)).strip().splitlines()
             raise ConfigError(
-                f"cannot open the MLflow tracking store {uri} ({type(err).__name__}: "
+                f"cannot open the MLflow tracking store {redacted_uri(uri)} ({type(err).__name__}: "
                 f"{lines[0][:200] if lines else ''}); check registry.tracking_uri (which "
                 "logger.mlflow.tracking_uri follows), or train without MLflow: logger=csv."
             ) from None
@@ -171,10 +173,11 @@ def prepare_store(
         experiment = client.get_experiment_by_name(experiment_name)
         if experiment is not None:
             if experiment.lifecycle_stage == DELETED:
+                shown = redacted_uri(tracking_uri)
                 raise ConfigError(
-                    f"the MLflow experiment {experiment_name!r} of {tracking_uri} was deleted, so "
+                    f"the MLflow experiment {experiment_name!r} of {shown} was deleted, so "
                     "no run can be added to it; restore it (MLFLOW_TRACKING_URI="
-                    f"{tracking_uri} mlflow experiments restore --experiment-id "
+                    f"{shown} mlflow experiments restore --experiment-id "
                     f"{experiment.experiment_id}) or name another experiment."
                 )
             return experiment.experiment_id

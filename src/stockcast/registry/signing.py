@@ -23,6 +23,7 @@ from stockcast.errors import ArtifactError, ConfigError, DamagedVersion, first_f
 
 SIGNATURE_FILE = "model.sig"
 PEM_START = "-----BEGIN"
+PRIVATE_KEY_SETTING = "registry.signing.private_key"
 # The library's manifest diff (verifying.Config._get_manifest_diff), one quoted entry per finding.
 _FINDINGS = (
     ("changed", re.compile(r"Hash mismatch for '([^']+)'")),
@@ -53,9 +54,15 @@ def _key_file(value: str, setting: str) -> Iterator[Path]:
     if not value.lstrip().startswith(PEM_START):
         path = Path(value)
         if not path.is_file():
+            # A private key's text that lost its header (quoted, cut short) is never repeated.
+            what = (
+                f"is neither a file nor PEM text (which starts with {PEM_START})"
+                if setting == PRIVATE_KEY_SETTING
+                else f"is {value}, which is not a file"
+            )
             raise ConfigError(
-                f"{setting} is {value}, which is not a file; give the path of a PEM key (`make` "
-                "creates keys/model-signing.key and .pub) or the PEM text itself."
+                f"{setting} {what}; give the path of a PEM key (`make` creates "
+                "keys/model-signing.key and .pub) or the PEM text itself."
             )
         yield path
         return
@@ -80,7 +87,7 @@ def sign_folder(folder: Path, private_key: str, signature: Path) -> None:
     """Sign every file of `folder` into `signature` (the folder must not hold it)."""
     from model_signing import signing
 
-    with _key_file(private_key, "registry.signing.private_key") as key:
+    with _key_file(private_key, PRIVATE_KEY_SETTING) as key:
         try:
             config = signing.Config().set_hashing_config(_hashing())
             config.use_elliptic_key_signer(private_key=key).sign(folder, signature)
@@ -95,7 +102,7 @@ def public_half(private_key: str) -> str:
     """The PEM public key of `private_key` (a PEM file or text)."""
     from cryptography.hazmat.primitives import serialization
 
-    with _key_file(private_key, "registry.signing.private_key") as key:
+    with _key_file(private_key, PRIVATE_KEY_SETTING) as key:
         try:
             loaded = serialization.load_pem_private_key(key.read_bytes(), password=None)
             public = loaded.public_key()

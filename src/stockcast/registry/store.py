@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from stockcast.redaction import redacted_uri
 from stockcast.registry.alias_tags import (
     ALIASES_NOT_KEPT,
     aliases_by_version,
@@ -148,7 +149,7 @@ class ModelRegistry:
         if not versions:
             # `make train` alone registers nothing: say what does.
             raise RegistryError(
-                f"no registered model named {self.model_name!r} in {self.tracking_uri} "
+                f"no registered model named {self.model_name!r} in {redacted_uri(self.tracking_uri)} "
                 f"({self.describe()}); register one with the pipeline of the experiment that "
                 'names it (make pipeline ARGS="experiment=<name>" trains, evaluates and '
                 "registers), or set registry.tracking_uri to a store that holds one."

@@ -24,6 +24,7 @@ from stockcast.errors import ConfigError
 from stockcast.files import write_json
 from stockcast.models.spec import member_names
 from stockcast.paths import portable
+from stockcast.redaction import redacted
 from stockcast.registry.runs import close_orphaned_training_runs
 from stockcast.serving.metadata import TRAINING_CONFIG_FILE
 from stockcast.training.build import (
@@ -113,9 +114,9 @@ def run_training(
     # stay out of the evaluated model (and of the copy of it a refit keeps).
     last_inputs = prepared.splits["val"].values[-prepared.window.previous_time_window :]
     save_model_dir(fitted.model.net, fitted.spec, model_dir, metadata, last_inputs)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    # The full training config travels with the model (without this machine's paths), so the
-    # registry can show what made it.
+    # The full training config travels with the model (without this machine's paths or any
+    # secret: `redacted`), so the registry can show what made it.
+    resolved = redacted(OmegaConf.to_container(cfg, resolve=True))
     (model_dir / TRAINING_CONFIG_FILE).write_text(OmegaConf.to_yaml(portable(resolved)))
     run_folder = Path(cfg.paths.output_dir)
     summary = {
@@ -174,7 +175,7 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     if resume_from is not None:
         check_same_warm_start(cfg, resume_from, source)
     # Every checkpoint carries the settings and random state a resume needs (train.resume).
-    callbacks = [*instantiate_all(cfg.get("callbacks")), ResumeState(plain(cfg), source)]
+    callbacks = [*instantiate_all(cfg.get("callbacks")), ResumeState(redacted(plain(cfg)), source)]
     if is_launch_rank_zero():
         close_orphaned_training_runs(cfg.get("logger"))
     loggers = instantiate_all(cfg.get("logger"))

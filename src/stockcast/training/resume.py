@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from stockcast.config.compose import flatten, plain
 from stockcast.data.prepared import META_FILE
 from stockcast.errors import ArtifactError, first_few
+from stockcast.redaction import redacted
 from stockcast.training.resume_state import SETTINGS_KEY, WARM_KEY
 
 # Written at every validation by configs/callbacks/default.yaml's resume_checkpoint; Lightning's
@@ -191,7 +192,8 @@ def _model_of(source: dict[str, Any] | None) -> tuple[Any, ...] | None:
 def settings_differences(saved: dict[str, Any], cfg: DictConfig) -> list[str]:
     """`key: old -> new` for each setting that differs (FREE_KEYS aside). Keys that merely
     follow another (`optim.optimizer.lr: ${optim.lr}`) are named only when nothing else is."""
-    current = flatten(plain(cfg))
+    # As the checkpoint saved them (`ResumeState`): with their secrets redacted.
+    current = flatten(redacted(plain(cfg)))
     written = flatten(OmegaConf.to_container(cfg, resolve=False))  # type: ignore[arg-type]
     missing = object()
     saved = {key: value for key, value in ADDED_SETTINGS.items() if key in current} | saved

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.compose import flatten, plain
 from stockcast.paths import PROJECT_ROOT, portable, portable_path
+from stockcast.redaction import redacted, redacted_uri
 from stockcast.registry.lock import sqlite_file
 
 # Beside the model folder: the fit's scores and the budget a refit repeats, and its config.
@@ -28,8 +29,9 @@ def log_roots(cfg: DictConfig) -> tuple[Path, ...]:
 
 
 def logged_params(cfg: DictConfig) -> dict[str, Any]:
-    """The config as flat MLflow params, its paths relative to `log_roots`."""
-    return flatten(portable(plain(cfg), *log_roots(cfg)))
+    """The config as flat MLflow params, its paths relative to `log_roots` and its secrets
+    `redacted`."""
+    return flatten(portable(redacted(plain(cfg)), *log_roots(cfg)))
 
 
 def run_relative(path: str | Path | None, run_folder: Path) -> str | None:
@@ -53,5 +55,7 @@ def training_summary(
     lines = ["result: " + ("; ".join(scores) if scores else "no validation metrics")]
     lines.append(f"model folder: {model_dir}")
     if run_id:
-        lines.append(f"MLflow run: {run_id}" + (f" in {tracking_uri}" if tracking_uri else ""))
+        lines.append(
+            f"MLflow run: {run_id}" + (f" in {redacted_uri(tracking_uri)}" if tracking_uri else "")
+        )
     return "\n".join(lines)

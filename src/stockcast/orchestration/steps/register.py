@@ -22,6 +22,7 @@ from stockcast.evaluation.reports import REPORT_FILE, check_report_matches, read
 from stockcast.files import write_json
 from stockcast.orchestration.steps.table import DECISION_FILE, table_step
 from stockcast.paths import portable_path
+from stockcast.redaction import redacted_uri
 from stockcast.registry.freshness import data_tags
 from stockcast.registry.integrity import folder_contents, verified_copy
 from stockcast.registry.lock import sqlite_file
@@ -175,6 +176,7 @@ def run_register(cfg: DictConfig) -> dict[str, Any]:
     # The store as seen from its own folder: decision.json travels with the run.
     store = sqlite_file(registry.tracking_uri)
     tracking_uri = portable_path(registry.tracking_uri, *([store.parent] if store else []))
+    tracking_uri = redacted_uri(tracking_uri)
     # The hash of the candidate's folder (what its version holds, where one holds it), kept
     # outside the store: a folder swapped in later (another signed version's, with its tags)
     # does not match it.
