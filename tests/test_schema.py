@@ -250,6 +250,16 @@ def test_predicts_yes_and_no_words_are_booleans_too(make_cfg) -> None:
             "without spaces at either end.",
         ),
         (["monitor.experiment_name='daily '"], "monitor.experiment_name is 'daily '; it must be"),
+        # MLflow refused an empty one only after the fit, as a store it could not open.
+        (
+            ["logger.mlflow.experiment_name=''"],
+            "logger.mlflow.experiment_name is ''; it must be an MLflow experiment name on one line",
+        ),
+        (
+            ["registry.experiment_name=' '"],
+            "registry.experiment_name is ' '; it must be an MLflow experiment name on one line, "
+            "without spaces at either end, or null.",
+        ),
     ],
 )
 def test_bad_pipeline_values_are_one_sentence(make_cfg, overrides, message: str) -> None:

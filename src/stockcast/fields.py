@@ -48,6 +48,11 @@ EARLY_STOPPING_ARGUMENTS = (
     "stopping_threshold", "divergence_threshold", "check_on_train_epoch_end", "log_rank_zero_only",
 )  # fmt: skip
 
+MLFLOW_LOGGER_ARGUMENTS = (
+    "experiment_name", "run_name", "tracking_uri", "tags", "save_dir", "log_model", "prefix",
+    "artifact_location", "run_id", "synchronous",
+)  # fmt: skip
+
 # Floats up to here hold every whole number exactly: 1e300 is not read as an integer.
 EXACT_WHOLE_FLOATS = 2**53
 
@@ -145,6 +150,10 @@ def _iso_date(value: Any) -> str:
 
 
 IsoDate = Annotated[Any, AfterValidator(_iso_date)]
+# Blank or padded, MLflow keeps a name no one can find by typing it (and refuses an empty one
+# only once a run has done its work).
+EXPERIMENT_NAME_RULE = "an MLflow experiment name on one line, without spaces at either end"
+ExperimentName = Annotated[str, Field(pattern=r"^\S(.*\S)?$", description=EXPERIMENT_NAME_RULE)]
 TrailingLength = Annotated[
     int | None,
     Field(strict=True, ge=2, description="a whole number of at least 2 points, or null (all)"),

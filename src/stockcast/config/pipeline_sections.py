@@ -8,7 +8,15 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from stockcast.config.sections import TrainConfig
-from stockcast.fields import EXECUTORS, Above0, Number, Section, WholeAbove0, WholeAtLeast0
+from stockcast.fields import (
+    EXECUTORS,
+    Above0,
+    ExperimentName,
+    Number,
+    Section,
+    WholeAbove0,
+    WholeAtLeast0,
+)
 
 
 class GateConfig(Section):
@@ -66,14 +74,7 @@ class MonitorConfig(Section):
     max_ratio_vs_naive: Above0
     min_matured: WholeAbove0
     rollback: bool
-    # Blank or padded, MLflow keeps a name no one can find by typing it.
-    experiment_name: Annotated[
-        str,
-        Field(
-            pattern=r"^\S(.*\S)?$",
-            description="an MLflow experiment name on one line, without spaces at either end",
-        ),
-    ]
+    experiment_name: ExperimentName
 
     @field_validator("min_matured")
     @classmethod

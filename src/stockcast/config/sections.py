@@ -13,10 +13,13 @@ from stockcast.config.data_schema import DataConfig
 from stockcast.fields import (
     ACCELERATORS,
     EARLY_STOPPING_ARGUMENTS,
+    EXPERIMENT_NAME_RULE,
+    MLFLOW_LOGGER_ARGUMENTS,
     TRAINER_ARGUMENTS,
     Above0,
     AsWhole,
     AtLeast0,
+    ExperimentName,
     Number,
     Section,
     Seed,
@@ -214,16 +217,28 @@ class SigningSettings(Section):
 
 
 class RegistrySettings(Section):
-    unjudged = frozenset({"registry_uri", "artifact_location", "experiment_name"})
+    unjudged = frozenset({"registry_uri", "artifact_location"})
 
     tracking_uri: Annotated[str, Field(min_length=1, description="an MLflow tracking URI")]
     model_name: RegisteredModelName
     champion_alias: ChampionAlias
+    # Where the register step's runs go (null: `ModelRegistry`'s default).
+    experiment_name: Annotated[
+        ExperimentName | None, Field(description=f"{EXPERIMENT_NAME_RULE}, or null")
+    ] = None
     signing: SigningSettings = SigningSettings()
+
+
+class MlflowLoggerConfig(Section):
+    unjudged = frozenset({"_target_", *MLFLOW_LOGGER_ARGUMENTS})
+
+    experiment_name: ExperimentName
 
 
 class LoggerConfig(Section):
     targets = True
+
+    mlflow: MlflowLoggerConfig | None = None
 
 
 class PathsConfig(Section):
