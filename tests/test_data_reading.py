@@ -28,6 +28,16 @@ from tests.conftest import table_refusal
 
 SPLIT = {"train": 0.7, "val": 0.15, "test": 0.15}
 
+# A quarter of business days (their first numbers run past 12 as days and as years).
+BUSINESS_DAYS = pd.bdate_range("2021-01-04", "2021-03-31")
+# A year of them without Good Friday and Easter Monday: a five-day closure, a gap of four times
+# their median step.
+EASTER_CLOSED = pd.bdate_range("2021-01-04", "2021-12-31").drop(
+    pd.DatetimeIndex(["2021-04-02", "2021-04-05"])
+)
+FRIDAYS = pd.date_range("2021-01-08", "2022-12-30", freq="W-FRI")
+MONTH_STARTS = pd.date_range("2021-01-01", "2022-12-01", freq="MS")
+
 
 def test_a_too_short_series_is_told_the_length_that_works() -> None:
     """31 values split 0.7/0.15/0.15 leave the test split 4 of the 5 it needs; 32 suffice."""
@@ -472,6 +482,30 @@ def _refusal(tmp_path: Path, cells: list[str]) -> str:
             [f"2023-{m:02d}-01" for m in range(1, 13)],
         ),
         (["02.01.24", "03.01.24", "04.01.24"], ["2024-01-02", "2024-01-03", "2024-01-04"]),
+        # Two-digit years written first (%y-%m-%d), where only that order steps evenly: read
+        # year last, 21-01-04 was 21 January 2004 and the rows scattered over thirty years.
+        (
+            [day.strftime("%y-%m-%d") for day in BUSINESS_DAYS],
+            [str(day.date()) for day in BUSINESS_DAYS],
+        ),
+        # Written day first, the same days stay day first, also across a closure of days.
+        (
+            [day.strftime("%d-%m-%y") for day in BUSINESS_DAYS],
+            [str(day.date()) for day in BUSINESS_DAYS],
+        ),
+        (
+            [day.strftime("%d/%m/%y") for day in EASTER_CLOSED],
+            [str(day.date()) for day in EASTER_CLOSED],
+        ),
+        # Weekly and monthly data written year first, over two years.
+        (
+            [day.strftime("%y-%m-%d") for day in FRIDAYS],
+            [str(day.date()) for day in FRIDAYS],
+        ),
+        (
+            [day.strftime("%y/%m/%d") for day in MONTH_STARTS],
+            [str(day.date()) for day in MONTH_STARTS],
+        ),
     ],
 )
 def test_dates_written_year_last_are_read_in_the_order_a_day_over_12_shows(

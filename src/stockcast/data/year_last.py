@@ -81,6 +81,9 @@ def year_last_as_iso(column: Any, label: str) -> Any:
     parts = present.str.extract(YEAR_LAST)
     if parts[0].isna().any():
         return column
+    year_first = _year_first_iso(parts, column, label)
+    if year_first is not None:
+        return year_first.reindex(column.index)
     parts[3] = _four_digit_years(column, parts[3], label)
     first, second = parts[0].astype(int), parts[2].astype(int)
     day_first, month_first = bool((first > MONTHS).any()), bool((second > MONTHS).any())
@@ -153,15 +156,45 @@ def _four_digit_years(column: Any, years: Any, label: str) -> Any:
     return years.where(~short, years.map(lambda y: str(four_digit_year(int(y)))))
 
 
+def _year_first_iso(parts: Any, column: Any, label: str) -> Any | None:
+    """Dates with two-digit years whose rows are in date order only when read year first
+    (21-01-04, 21-01-05 as 2021-01-04, 2021-01-05, where day first read 21 January 2004, 21
+    January 2005 and scattered the rows over thirty years), rewritten YYYY-MM-DD with their
+    time; None for every other column (an unsorted file, or one in order either way), read
+    year last."""
+    if not (parts[3].str.len() == 2).all() or not (parts[0].str.len() == 2).all():
+        return None
+    years = _four_digit_years(column, parts[0], label)
+    iso = years + "-" + parts[2].str.zfill(2) + "-" + parts[3]
+    if not _in_row_order(iso):
+        return None
+    last = _four_digit_years(column, parts[3], label)
+    for day, month in ((parts[0], parts[2]), (parts[2], parts[0])):
+        if _in_row_order(last + "-" + month.str.zfill(2) + "-" + day.str.zfill(2)):
+            return None
+    return iso + parts[4]
+
+
+def _in_row_order(iso: Any) -> bool:
+    """Whether YYYY-MM-DD texts are days of the calendar that rise (or fall) row by row."""
+    try:
+        days = iso.to_numpy(dtype="datetime64[D]").astype(np.int64)
+    except ValueError:
+        return False
+    steps = np.diff(days)
+    return bool((steps >= 0).all() or (steps <= 0).all())
+
+
 def _even_steps(parts: Any, day_first: bool) -> bool:
-    """Whether year-last dates read in this order fall at even steps: no gap between the sorted
-    days over `EVEN_GAP_MULTIPLE` times their median gap (weekends and holidays stay within)."""
+    """Whether year-last dates read in this order fall at even steps (`_even`)."""
     day, month = (parts[0], parts[2]) if day_first else (parts[2], parts[0])
-    days = np.unique(
-        (parts[3] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2)).to_numpy(
-            dtype="datetime64[D]"
-        )
-    )
+    return _even(parts[3] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2))
+
+
+def _even(iso: Any) -> bool:
+    """Whether YYYY-MM-DD dates fall at even steps: no gap between the sorted days over
+    `EVEN_GAP_MULTIPLE` times their median gap (weekends and holidays stay within)."""
+    days = np.unique(iso.to_numpy(dtype="datetime64[D]"))
     gaps = np.diff(days).astype(np.int64)
     return len(gaps) < 2 or bool(gaps.max() <= EVEN_GAP_MULTIPLE * np.median(gaps))
 
