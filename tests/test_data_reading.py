@@ -354,6 +354,28 @@ def test_a_parquet_bool_value_column_is_refused(
 
 
 @pytest.mark.parametrize(
+    ("stamps", "held"),
+    [
+        (pd.date_range("2024-03-01", periods=3, freq="h"), "dates"),
+        (pd.date_range("2024-03-01", periods=3, freq="h", tz="UTC"), "dates"),
+        (pd.to_timedelta([1, 2, 3], unit="s"), "durations"),
+    ],
+)
+def test_a_parquet_column_of_times_is_refused_as_values(
+    tmp_path: Path, stamps: pd.Index, held: str
+) -> None:
+    """Read as numbers, a timestamp column was trained on as prices of 10^18 (nanoseconds)."""
+    path = tmp_path / "stamps.parquet"
+    days = pd.bdate_range("2024-01-01", periods=3)
+    pd.DataFrame({"date": days, "updated": stamps}).to_parquet(path)
+    dtype = pd.Series(stamps).dtype
+    assert table_refusal(path, "date", "updated") == (
+        f"Parquet file {path} holds {held} in column 'updated' ({dtype}), which are no prices; "
+        "set data.value_column to a numeric column."
+    )
+
+
+@pytest.mark.parametrize(
     ("key", "fix"),
     [
         (

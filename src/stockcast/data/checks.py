@@ -78,6 +78,19 @@ def refuse_true_false(column: Any, label: str, key: str) -> None:
     )
 
 
+def refuse_times(column: Any, label: str, key: str) -> None:
+    """A value column of dates or durations (a Parquet timestamp column): read as numbers,
+    they were nanoseconds, trained on as prices of 10^18."""
+    import pandas as pd
+
+    dates = pd.api.types.is_datetime64_any_dtype(column)
+    if dates or pd.api.types.is_timedelta64_dtype(column):
+        raise DataError(
+            f"{label} holds {'dates' if dates else 'durations'} in column {column.name!r} "
+            f"({column.dtype}), which are no prices; set {key}.value_column to a numeric column."
+        )
+
+
 def check_csv_layout(
     frame: Any,
     path: str | Path,

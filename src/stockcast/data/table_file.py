@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.calendar import after_day
-from stockcast.data.checks import check_csv_layout, refuse_true_false
+from stockcast.data.checks import check_csv_layout, refuse_times, refuse_true_false
 from stockcast.data.compressed import compression_of
 from stockcast.data.csv_file import read_csv_frame, separator_char
 from stockcast.data.id_refusals import refused_ids
@@ -181,6 +181,7 @@ def read_table_series(
         if checked_through is None or date_column is None
         else frame[date_column].to_numpy("datetime64[ns]") < after_day(checked_through)
     )
+    refuse_times(frame[value_column], label, key)
     refuse_true_false(frame[value_column].where(checked), label, key)
     frame = frame.assign(**{value_column: markers_missing(frame[value_column])})
     values = cells_as_numbers(frame[value_column], decimal)
