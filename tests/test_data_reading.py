@@ -656,6 +656,23 @@ def test_two_digit_years_step_on_across_the_turn_of_the_century(tmp_path: Path) 
     assert read == [str(day.date()) for day in months]
 
 
+@pytest.mark.parametrize(
+    ("freq", "first"), [("M", "2000-01-01"), ("Q", "2000-01-01"), ("D", "2000-01-01")]
+)
+def test_a_parquet_period_column_is_read_as_each_periods_first_day(
+    tmp_path: Path, freq: str, first: str
+) -> None:
+    """pandas' period index, as `to_parquet` keeps it, was refused as an unreadable date."""
+    periods = pd.period_range("2000-01", periods=24, freq=freq).rename("date")
+    path = tmp_path / "periods.parquet"
+    pd.DataFrame({"value": np.arange(1.0, 25.0)}, index=periods).to_parquet(path)
+    (series,) = read_table_series(path, "date", "value")
+    assert series.dates is not None
+    expected = periods.to_timestamp(how="start").to_numpy("datetime64[ns]")
+    np.testing.assert_array_equal(series.dates, expected)
+    assert str(series.dates[0])[:10] == first
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_zoned_dates_at_local_midnight_are_read_as_their_own_days(
     tmp_path: Path, suffix: str

@@ -59,6 +59,10 @@ def read_date_column(column: Any, label: str, key: str) -> Any:
     # the rules below would look cells up by. The column's own index comes back at the end.
     index, column = column.index, column.reset_index(drop=True)
     where = DateColumn(column, label, key)
+    if isinstance(column.dtype, pd.PeriodDtype):
+        # A Parquet period column (pandas' period_range index): each period's first day, as a
+        # quarter or a month written as text reads.
+        column = column.dt.start_time
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         dates = where.from_numbers()
     elif all_periods(column):
