@@ -158,14 +158,27 @@ def test_undated_series_one_after_another_need_the_id_column(tmp_path: Path) -> 
     frame.assign(Ticker=np.repeat(["1801", "1802"], N)).to_parquet(codes, index=False)
     with pytest.raises(DataError, match=r"holds 2 series one after another \('1801', '1802'\)"):
         read_table_series(codes, None, "Close", key="input")
+    # Whole-number ids too (a CSV's ids read as numbers): they were spliced into one series.
+    for ids in ([101, 202], [7203, 9984]):
+        frame.assign(Ticker=np.repeat(ids, N)).to_csv(path, index=False)
+        with pytest.raises(DataError, match=rf"one after another \('{ids[0]}', '{ids[1]}'\)"):
+            read_csv_series(path, None, "Close", key="input")
     np.testing.assert_allclose(series[1].values, 3 * prices(seed=2), rtol=1e-12)
     # Labels of one series' rows: weekday names that cycle, a single name, and runs of days
-    # (a day's intraday rows) or of month names (a month's days).
-    one = dated(prices()).assign(
+    # (a day's intraday rows), of month names, of months or month days written YYYYMM or
+    # YYYYMMDD (a month's days), of month, quarter or week numbers wrapping at a year's end,
+    # or of years (one left out).
+    one = dated(prices(), start="2023-10-02").assign(
         Weekday=lambda f: f["Date"].dt.day_name(),
         Ticker="AAA",
         Day=lambda f: f["Date"].dt.strftime("%Y-%m-%d").str[:8] + "01",
         Month=lambda f: f["Date"].dt.month_name(),
+        YearMonth=lambda f: f["Date"].dt.strftime("%Y%m").astype(int),
+        MonthDay=lambda f: f["Date"].dt.strftime("%Y%m01").astype(int),
+        MonthNumber=lambda f: f["Date"].dt.month,
+        Quarter=lambda f: f["Date"].dt.quarter,
+        Week=lambda f: f["Date"].dt.isocalendar().week.astype(int),
+        Year=lambda f: np.where(f["Date"].dt.year == 2023, 2021, 2024),
     )
     one.drop(columns="Date").to_csv(path, index=False)
     (single,) = read_csv_series(path, None, "Close", key="input")

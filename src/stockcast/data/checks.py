@@ -24,6 +24,10 @@ from stockcast.forecasting.guard import LARGEST_VALUE, SMALLEST_VALUE
 MIN_MOVE_FLOAT32_STEPS = 10
 
 SHOWN = 3  # how many rows or dates a message lists
+# Whole numbers that label one series' rows by its calendar: a position in a year (month,
+# quarter, week, day of a month) is at most 53, and years lie between these.
+MOST_POSITIONS_A_YEAR = 53
+FIRST_YEAR, LAST_YEAR = 1800, 2200
 # Month names and abbreviations, lower case, to their numbers (a label column of one series).
 MONTH_NUMBERS = {
     name.lower(): number
@@ -143,12 +147,14 @@ def check_csv_layout(
 
 def _refuse_stacked_series(frame: Any, path: str | Path, value_column: str, key: str) -> None:
     """An undated file of several series one after another (Ticker, Close, sorted by ticker)
-    would be read as one series spliced at each change of ticker: refuse it when a text column
-    holds two or more names in contiguous runs of at least two rows each, one run per name. A
-    text column that cycles (weekday names) or holds dates or month names (a day's intraday
-    rows, a month's days) labels the rows of a single series."""
+    would be read as one series spliced at each change of ticker: refuse it when a text or
+    whole-number column holds two or more names in contiguous runs of at least two rows each,
+    one run per name. A column that cycles (weekday names) or holds dates, month names or
+    calendar numbers (`_calendar_labels`: a day's intraday rows, a month's days, a year's
+    months) labels the rows of a single series."""
     for column in frame.columns:
-        if column == value_column or frame[column].dtype.kind not in "OSU":
+        kind = frame[column].dtype.kind
+        if column == value_column or kind not in "OSUiu":
             continue
         names = frame[column]
         if names.isna().any():
@@ -157,7 +163,7 @@ def _refuse_stacked_series(frame: Any, path: str | Path, value_column: str, key:
         lengths = runs.value_counts()
         if not (2 <= names.nunique() == len(lengths) and lengths.min() >= 2):
             continue
-        if _all_dates(names.unique()):
+        if _all_dates(names.unique()) if kind in "OSU" else _calendar_labels(names.unique()):
             continue
         shown = first_few([repr(str(name)) for name in names.unique()], SHOWN)
         raise DataError(
@@ -183,6 +189,25 @@ def _all_dates(names: np.ndarray) -> bool:
         return False
     parsed = pd.to_datetime(pd.Series(words, dtype=object), errors="coerce", format="mixed")
     return bool(parsed.notna().all() and parsed.is_monotonic_increasing and parsed.is_unique)
+
+
+def _calendar_labels(numbers: np.ndarray) -> bool:
+    """Whether whole numbers, in the order their runs come, label one series' rows by its
+    calendar: positions in a year (months, quarters, weeks, days: 1 to 53, wrapping at its
+    end), years going forward, or months and days written YYYYMM and YYYYMMDD going forward.
+    Ids (101, 202; 7203, 9984) are none of these; ids 1, 2, ... read as positions."""
+    import pandas as pd
+
+    if ((numbers >= 1) & (numbers <= MOST_POSITIONS_A_YEAR)).all():
+        return True
+    if ((numbers >= FIRST_YEAR) & (numbers <= LAST_YEAR)).all():
+        return bool((np.diff(numbers) > 0).all())
+    text = pd.Series(numbers).astype(str)
+    for digits, form in ((6, "%Y%m"), (8, "%Y%m%d")):
+        if (text.str.len() == digits).all():
+            days = pd.to_datetime(text, format=form, errors="coerce")
+            return bool(days.notna().all() and days.is_monotonic_increasing)
+    return False
 
 
 def _places(item: Series, mask: np.ndarray) -> str:
