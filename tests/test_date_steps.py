@@ -16,7 +16,12 @@ from stockcast.data.daily_holes import (
     long_daily_holes,
     warn_of_long_daily_holes,
 )
-from stockcast.data.date_steps import date_rhythm, first_date_gap, refuse_date_gaps
+from stockcast.data.date_steps import (
+    date_rhythm,
+    first_date_gap,
+    other_rhythm,
+    refuse_date_gaps,
+)
 from stockcast.data.prepared import prepare_data
 from stockcast.data.seasonality import season_from_dates
 from stockcast.data.series import UNNAMED, Series
@@ -57,6 +62,12 @@ def preparing_refused(cfg: DictConfig) -> str:
             pd.date_range("2024-01-05", periods=30, freq="W-FRI"),
             (7,),
             ("2024-02-16", "2024-03-01", 1),
+        ),
+        # Four-week periods (13 a year): two skipped, where months would count one.
+        (
+            pd.date_range("2010-01-03", periods=30, freq="4W-SUN"),
+            (5, 6),
+            ("2010-04-25", "2010-07-18", 2),
         ),
     ],
 )
@@ -129,6 +140,30 @@ def test_a_gap_in_few_dates_or_beside_a_moved_one_is_found(
 ) -> None:
     found = first_date_gap(dates(*days))
     assert found is not None and (found.before, found.after, found.step) == gap
+
+
+def test_four_weekly_dates_repeat_13_times_a_year_and_a_4_4_5_calendar_12() -> None:
+    """Four-week periods were monthly data to the rhythm and the season (12): a monthly series
+    beside them made one panel, and a seasonal model read a year as twelve of its periods."""
+    periods = pd.date_range("2010-01-03", periods=60, freq="4W-SUN").to_numpy("datetime64[ns]")
+    assert (date_rhythm(periods), season_from_dates(periods)) == ("four-weekly", 13)
+    found = first_date_gap(np.delete(periods, 9))
+    assert found is not None and found.sentence().startswith(
+        "skip from 2010-08-15 to 2010-10-10 (1 four-week period missing), though they are one "
+        "four-week period apart elsewhere"
+    )
+    # A 4-4-5 calendar: two four-week months and a five-week one, twelve a year.
+    steps = np.tile([28, 28, 35], 20)
+    retail = np.datetime64("2010-01-02") + np.concatenate([[0], np.cumsum(steps)])
+    retail_days = retail.astype("datetime64[ns]")
+    assert (date_rhythm(retail_days), season_from_dates(retail_days)) == ("monthly", 12)
+    # A model fitted on them before they were told apart recorded them as monthly: the
+    # refusal of its own data says so.
+    assert other_rhythm({"date_rhythm": "monthly"}, periods) == (
+        "are four-weekly, but the model was fitted on monthly data; a model fitted on "
+        "four-weekly data before they were told from monthly records them as monthly: train it "
+        "again on this data, or give it monthly values"
+    )
 
 
 def test_weekly_closes_at_a_time_of_day_are_weekly_data() -> None:
@@ -344,8 +379,6 @@ def test_a_batch_refuses_or_skips_the_series_whose_window_skips_a_month() -> Non
 
 def test_dates_of_another_frequency_than_the_models_data_are_refused() -> None:
     """A weekly file fed to a monthly model read 48 weeks as four years of months."""
-    from stockcast.data.date_steps import other_rhythm
-
     monthly = {"season_length": 12, "season_from": "dates"}
     weeks = pd.date_range("2020-01-04", periods=60, freq="W-SAT").to_numpy("datetime64[ns]")
     months = pd.date_range("2020-01-31", periods=60, freq="ME").to_numpy("datetime64[ns]")

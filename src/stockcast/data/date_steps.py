@@ -31,10 +31,15 @@ REGULAR_SHARE = 0.5
 INTRADAY_VALUES_A_DAY = 1.5
 # Commonest days between dates from which data steps in calendar months (monthly or coarser).
 MONTHLY_SPACING = 27.5
+# Data of four-week periods (13 a year, a retail or payroll calendar) steps 28 days nearly
+# always, where monthly data's commonest step is 30 or 31 days and a 4-4-5 calendar's is 28
+# only two times in three: this share of its steps lie within a day of 28.
+FOUR_WEEKS = 28
+FOUR_WEEKLY_SHARE = 0.9
 STEP_NAMES = {1: "month", 3: "quarter", 6: "half-year", 12: "year"}
 # Dates' rhythm by their commonest spacing in days (closer than a day, or with times of day:
 # intraday); others are irregular and not judged.
-DAILY, YEARLY = "daily", "yearly"
+DAILY, YEARLY, FOUR_WEEKLY = "daily", "yearly", "four-weekly"
 RHYTHMS = (
     (DAILY, 0.9, 4.5),
     ("weekly", *WEEKLY_SPACING),
@@ -46,7 +51,7 @@ INTRADAY = "intraday"
 # The season each rhythm repeats with: a year of weeks, months and quarters (daily data's is the
 # days of the week it trades on, intraday data's a day's sessions; yearly data has none).
 WEEKS = 52
-SEASON_OF_RHYTHM = {"weekly": WEEKS, "monthly": 12, "quarterly": 4}
+SEASON_OF_RHYTHM = {"weekly": WEEKS, FOUR_WEEKLY: 13, "monthly": 12, "quarterly": 4}
 # The rhythms of data whose dates give each season beside a day's sessions (a season of 1,
 # yearly or irregular, says nothing sure and is not judged).
 RHYTHMS_OF_SEASON = {season: {rhythm} for rhythm, season in SEASON_OF_RHYTHM.items()}
@@ -101,6 +106,11 @@ def _typical(steps: np.ndarray) -> int:
     return int(values[counts == counts.max()][0])
 
 
+def _four_weekly(spacing: np.ndarray) -> bool:
+    """Whether the days between dates are those of four-week periods (`FOUR_WEEKLY_SHARE`)."""
+    return bool(np.mean(np.abs(spacing - FOUR_WEEKS) <= 1) >= FOUR_WEEKLY_SHARE)
+
+
 def first_date_gap(dates: np.ndarray | None, since: int = 0) -> DateGap | None:
     """The first place at or after date `since` where weekly, monthly, quarterly or yearly
     dates skip a step (the step is read off all the dates); None for data without such a step
@@ -117,6 +127,10 @@ def first_date_gap(dates: np.ndarray | None, since: int = 0) -> DateGap | None:
         steps[spacing < SKIPPED_WEEK_DAYS] = 1
         regular = np.abs(spacing - DAYS_A_WEEK) <= 1
         step_name = "week"
+    elif _four_weekly(spacing):
+        steps = np.rint(spacing / FOUR_WEEKS).astype(np.int64)
+        regular = np.abs(spacing - FOUR_WEEKS) <= 1
+        step_name = "four-week period"
     elif typical >= MONTHLY_SPACING:
         # Months between dates by where in its month each falls (a month end moved into the
         # next month, or a 4-4-5 retail month of five weeks, is about one month on) and by
@@ -174,7 +188,10 @@ def date_rhythm(dates: np.ndarray) -> str | None:
     days = _days(dates)
     if days is None:
         return INTRADAY
-    typical = _typical(np.diff(days).astype(np.int64))
+    spacing = np.diff(days).astype(np.int64)
+    if _four_weekly(spacing):
+        return FOUR_WEEKLY
+    typical = _typical(spacing)
     named = next((name for name, low, high in RHYTHMS if low <= typical <= high), None)
     if named in SEASON_OF_RHYTHM or named == YEARLY:
         return named
@@ -218,6 +235,13 @@ def _other(rhythm: str | None, fitted: set[str], why: str = "") -> str | None:
     if rhythm is None or rhythm in fitted:
         return None
     named = " or ".join(sorted(fitted - {INTRADAY})) or "intraday"
+    if rhythm == FOUR_WEEKLY and "monthly" in fitted:
+        # Four-week periods were monthly to the rules a model saved before them used.
+        return (
+            f"are {rhythm}, but the model was fitted on {named} data{why}; a model fitted on "
+            "four-weekly data before they were told from monthly records them as monthly: "
+            "train it again on this data, or give it monthly values"
+        )
     return (
         f"are {rhythm}, but the model was fitted on {named} data{why}: give it {named} values, "
         f"or use a model fitted on {rhythm} data"
