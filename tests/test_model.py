@@ -88,6 +88,22 @@ def test_a_per_window_forecast_follows_the_price_unit_down_to_tiny_prices() -> N
     torch.testing.assert_close(net(prices * 1e-8) / 1e-8, net(prices), rtol=1e-4, atol=0)
 
 
+def test_a_model_fitted_at_one_level_forecasts_calm_windows_alike_at_any_other() -> None:
+    """The floor's absolute term, in the size of the data the model was fitted on, held for a
+    window of any level: a model of prices near 100 scaled a flat window at 1e-7 by 1.2e-5, a
+    hundred times its price, and forecast it 6% away from itself, its bands leaving it out."""
+    torch.manual_seed(0)
+    prices = 100 + torch.randn(4, 10).cumsum(1)
+    scaler = fit_scaler("per_window", prices.flatten().double().numpy(), 1e-4)
+    net = build_price_forecaster({**SPEC, "scaler": scaler})
+    give_outputs(net)
+    flat, calm = torch.ones(1, 10), 1 + 1e-6 * torch.randn(1, 10).cumsum(1)
+    for window in (flat, calm):
+        expected = net(window)
+        for unit in (1e3, 1e-4, 1e-7, 1e-10):
+            torch.testing.assert_close(net(window * unit) / unit, expected, rtol=1e-4, atol=0)
+
+
 def test_a_window_of_zeros_is_scaled_in_the_datas_own_size() -> None:
     """Data allowed zeros (a shop closed for a week): a floor of float32's smallest number
     scaled the next day's sale of 1 past float32's largest, and the fit diverged; with the

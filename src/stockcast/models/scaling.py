@@ -49,9 +49,12 @@ class WindowScaler(nn.Module):
             return self.loc.expand(x.shape[0], 1), self.scale.expand(x.shape[0], 1)
         loc = x.mean(dim=-1, keepdim=True)
         spread = row_spread(x, loc)
-        # The absolute term keeps a window of zeros finite in the data's own size: a fixed
-        # one (eps) outweighed the spread of prices below about 1e-5 and flattened them.
-        floor = self.min_relative_scale * loc.abs() + torch.finfo(x.dtype).eps * self.level
+        # A share of the window's own level, so a window of any level is scaled alike; a window
+        # whose mean is 0 (zeros) gets a unit of the data's own size instead. An absolute term
+        # beside the share outweighed the spread of windows far below the data's size (a
+        # model of prices near 100 forecast a flat window at 1e-7 6% away from it).
+        relative = self.min_relative_scale * loc.abs()
+        floor = torch.where(relative > 0, relative, torch.finfo(x.dtype).eps * self.level)
         return loc, torch.maximum(spread, floor)
 
 
