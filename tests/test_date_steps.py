@@ -21,6 +21,7 @@ from stockcast.data.date_steps import (
     first_date_gap,
     other_rhythm,
     refuse_date_gaps,
+    repeated_day,
 )
 from stockcast.data.prepared import prepare_data
 from stockcast.data.seasonality import season_from_dates
@@ -239,6 +240,36 @@ def test_training_data_with_a_missing_month_is_refused_before_any_work(
         "missing months (their values, or the last value carried forward), or keep only the rows "
         "after the last gap."
     )
+
+
+def test_two_values_on_a_day_of_daily_closes_are_refused_in_training_and_in_a_window(
+    tmp_path: Path, make_cfg
+) -> None:
+    """Closes stamped 16:00 and one more row at 11:30 of a day: not the same timestamp, so no
+    repeated date, and a model reading one value a day read them as two days."""
+    closes = pd.bdate_range("2026-01-05", periods=120) + pd.Timedelta(hours=16)
+    stamps = closes.append(pd.DatetimeIndex([closes[70] - pd.Timedelta(hours=4, minutes=30)]))
+    path = tmp_path / "closes.csv"
+    frame = pd.DataFrame({"Date": stamps.strftime("%Y-%m-%d %H:%M"), "Close": 100.0})
+    frame.assign(Close=100 + np.arange(121.0)).to_csv(path, index=False)
+    cfg = make_cfg("data=csv", f"data.path={path}", "data.as_of=2026-12-31")
+    assert preparing_refused(cfg) == (
+        "the dates hold two values on 2026-04-13 (2026-04-13 11:30 and 2026-04-13 16:00), "
+        "though they hold one a day elsewhere, and a model reads values by position: the second "
+        "would be read as the next step's; keep one row per day (its close, say)."
+    )
+    days = np.sort(stamps.to_numpy("datetime64[ns]"))[69 : 70 + P]
+    values = np.arange(P + 1, dtype=float) + 100
+    with pytest.raises(DataError) as refused:
+        forecast_next(model(), InputSeries(values, days, "closes"))
+    assert str(refused.value).startswith(
+        f"the dates of the last {P} values of the input (closes), which the model reads, hold "
+        "two values on"
+    )
+    # Where the window the model reads holds one of the day's two values, it reads one a day.
+    second = np.sort(stamps.to_numpy("datetime64[ns]"))[70 : 71 + P]
+    assert repeated_day(second, since=1) is None
+    assert repeated_day(second, since=0) is not None
 
 
 def test_daily_holes_longer_than_any_market_closure_are_found() -> None:

@@ -163,14 +163,40 @@ def first_date_gap(dates: np.ndarray | None, since: int = 0) -> DateGap | None:
     )
 
 
+def repeated_day(dates: np.ndarray | None, since: int = 0) -> str | None:
+    """The first day at or after date `since` holding a second value, in data of one value a
+    day (closes stamped with their time; intraday data holds several by design), as the
+    sentence's end; None where there is none."""
+    if dates is None or len(dates) < 2:
+        return None
+    days = _days(dates)
+    if days is None:
+        return None
+    again = np.flatnonzero(days[1:] == days[:-1]) + 1
+    again = again[again - 1 >= since]  # both values among those judged
+    if not len(again):
+        return None
+    second = int(again[0])
+    times = [str(np.datetime64(dates[i], "m")).replace("T", " ") for i in (second - 1, second)]
+    return (
+        f"hold two values on {days[second]} ({times[0]} and {times[1]}), though they hold one a "
+        "day elsewhere, and a model reads values by position: the second would be read as the "
+        "next step's"
+    )
+
+
 def whose_dates(item: Series) -> str:
     """A sentence's subject: a table without ids has one series, which it does not name."""
     return "the dates" if item.series_id == UNNAMED else f"series {item.series_id!r}: its dates"
 
 
 def refuse_date_gaps(series: Sequence[Series]) -> None:
-    """Training data whose dates skip a step of their calendar, refused before any work."""
+    """Training data whose dates skip a step of their calendar, or hold two values on a day of
+    data of one a day, refused before any work."""
     for item in series:
+        twice = repeated_day(item.dates)
+        if twice is not None:
+            raise DataError(f"{whose_dates(item)} {twice}; keep one row per day (its close, say).")
         gap = first_date_gap(item.dates)
         if gap is not None:
             raise DataError(
@@ -259,6 +285,12 @@ def window_dates_refusal(
     other = other_rhythm(metadata, dates)
     if other is not None:
         return f"the dates of {whose} {other}."
+    twice = repeated_day(dates, since=max(len(dates) - read, 0))
+    if twice is not None:
+        return (
+            f"the dates of the last {read} values of {whose}, which the model reads, {twice}; "
+            "keep one row per day."
+        )
     gap = first_date_gap(dates, since=max(len(dates) - read, 0))
     if gap is None:
         return None
