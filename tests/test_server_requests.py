@@ -101,6 +101,18 @@ def test_a_dataframe_split_row_as_wide_as_its_columns_is_read_and_another_refuse
     assert str(refused.value) == (
         "dataframe_split row 2 holds 2 values under 3 columns; give every row one price per column."
     )
+    # One column's flat values are rows of one price each, not a window (MLflow's DataFrame
+    # of them would be ten rows of one value).
+    for flat in (
+        {"columns": ["price"], "data": [101.2, 102.0, 103.5]},
+        {"data": [101.2, 102.0, 103.5]},
+    ):
+        with pytest.raises(Refused) as refused:
+            json_rows(json.dumps({"dataframe_split": flat}).encode())
+        assert str(refused.value) == (
+            "dataframe_split row 1 is 101.2, no list; give each window as a row, a list of one "
+            "price per column."
+        )
     # Without columns, each row is a window as it stands.
     rows = json_rows(json.dumps({"dataframe_split": {"data": [[1.0, 2.0], [3.0]]}}).encode())
     assert rows == [[1.0, 2.0], [3.0]]

@@ -88,9 +88,17 @@ def split_rows(split: Any) -> Any:
     if not isinstance(split, dict):
         return None
     rows, columns = split.get("data"), split.get("columns")
-    if isinstance(columns, list) and isinstance(rows, list):
+    if isinstance(rows, list):
         for number, row in enumerate(rows, start=1):
-            if isinstance(row, list) and len(row) != len(columns):
+            if not isinstance(row, list):
+                # `data` one flat list: a column's values, MLflow's rows of one price each.
+                raise Refused(
+                    400,
+                    "BAD_REQUEST",
+                    f"dataframe_split row {number} is {row!r}, no list; give each window as "
+                    "a row, a list of one price per column.",
+                )
+            if isinstance(columns, list) and len(row) != len(columns):
                 raise Refused(
                     400,
                     "BAD_REQUEST",
