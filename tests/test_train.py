@@ -752,3 +752,22 @@ def test_local_training_imports_nothing_from_azure(prestarted_job: Job) -> None:
     result = prestarted_job.result
     assert "AZURE=\n" in result.stdout, result.stdout[-500:]
     assert (prestarted_job.tmp / "run" / "model" / "MLmodel").is_file()
+
+
+def test_a_callback_or_logger_set_to_null_is_switched_off(tmp_path: Path) -> None:
+    """The schema took a null callback or logger as switched off, and the fit then failed after
+    preparing its data with a TypeError from deep inside."""
+    run_dir = tmp_path / "run"
+    run_train(
+        tmp_path,
+        run_dir,
+        *FAST_OVERRIDES,
+        "callbacks.early_stopping=null",
+        "callbacks.model_checkpoint=null",
+        "logger.mlflow=null",
+    )
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    # The fit ran its whole budget (no early stopping) and kept its latest state (the resume
+    # checkpoint, the one left), with no MLflow run.
+    assert metrics["epochs"] == 2 and metrics["best_checkpoint"] == "checkpoints/resume.ckpt"
+    assert metrics["training_run_id"] is None and not (tmp_path / "mlruns.db").exists()

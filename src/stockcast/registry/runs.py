@@ -111,6 +111,8 @@ def close_orphaned_training_runs(logger_configs: Any) -> None:
 
     tag_runs_of_this_process()
     for node in (logger_configs or {}).values():
+        if node is None:  # a logger switched off (logger.mlflow=null)
+            continue
         uri = node.get("tracking_uri")
         if not str(node.get("_target_", "")).endswith("MLFlowLogger") or not uri:
             continue

@@ -27,10 +27,15 @@ CLIPPED_BY_THE_MODULE = {"gradient_clip_val": None, "gradient_clip_algorithm": N
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
-    """Every `_target_` node of a config group (callbacks, loggers), instantiated in order."""
+    """Every `_target_` node of a config group (callbacks, loggers), instantiated in order; one
+    set to null (`callbacks.early_stopping=null`) is switched off."""
     if not group:
         return []
-    return [hydra.utils.instantiate(node) for node in group.values() if "_target_" in node]
+    return [
+        hydra.utils.instantiate(node)
+        for node in group.values()
+        if node is not None and "_target_" in node
+    ]
 
 
 def fitted_batch_size(cfg: DictConfig, prepared: PreparedData) -> int:
