@@ -13,6 +13,7 @@ from stockcast.orchestration.azureml.jobs import (
 from stockcast.orchestration.azureml.pipeline import build_pipeline_job, build_schedule
 from stockcast.orchestration.azureml.settings import (
     ASSET_READ_BY_PREPARE,
+    AzureMLConfigError,
     SubmitConfig,
     compose_submit_config,
     data_binding,
@@ -189,6 +190,33 @@ def test_schedule_is_daily_in_the_configured_time_zone(sc: SubmitConfig, pipelin
     assert schedule.create_job is pipeline_job
 
 
+@pytest.mark.parametrize(
+    ("given", "written"),
+    [
+        ("2025-01-01", "2025-01-01T00:00:00"),
+        ("20250101", "2025-01-01T00:00:00"),
+        ("2025-01-01T06:30:00", "2025-01-01T06:30:00"),
+        ("'2025-01-01 06:30'", "2025-01-01T06:30:00"),
+    ],
+)
+def test_a_schedule_starts_at_a_date_and_time_the_sdk_takes(given: str, written: str) -> None:
+    """A date alone passed Python's reading and failed the SDK's with a page of traceback."""
+    sc = compose_submit_config([f"azureml.schedule.start_time={given}"])
+    schedule = build_schedule(sc.azure.schedule, build_pipeline_job(sc))
+    assert schedule.trigger.start_time == written
+    assert schedule._validate().passed
+    schedule._to_rest_object()
+
+
+@pytest.mark.parametrize("given", ["'2025-01-01T06:00:00+01:00'", "2025-01-01T06:00:00Z"])
+def test_a_schedule_start_with_an_offset_is_refused(given: str) -> None:
+    """The schedule built with it kept the offset, and its YAML, as `az ml schedule create`
+    reads it, dropped it: the schedule started an hour off in its time zone."""
+    sc = compose_submit_config([f"azureml.schedule.start_time={given}"])
+    with pytest.raises(AzureMLConfigError, match=r"has a UTC offset, which the schedule's YAML"):
+        build_schedule(sc.azure.schedule, build_pipeline_job(sc))
+
+
 def test_cron_schedule_replaces_the_recurrence() -> None:
     sc = compose_submit_config(
         [
@@ -247,7 +275,7 @@ def test_a_data_as_of_given_is_kept_by_one_run_and_refused_by_a_schedule(
     """The run's date came after the user's overrides on the command line, so Hydra kept it:
     a backfill to 2024-06-28 ran on the day's data, and the dry run showed the asked date. The
     date given is forwarded as this machine reads it: the node has not its environment."""
-    from stockcast.orchestration.azureml.settings import AzureMLConfigError, check_schedulable
+    from stockcast.orchestration.azureml.settings import check_schedulable
 
     binding = data_binding(compose_submit_config(["data.as_of=2024-06-28"]))
     assert binding.overrides == ("data.as_of=2024-06-28",) and binding.as_of_pinned

@@ -224,15 +224,23 @@ def check_cron(expression: str) -> str:
 
 
 def _start_time(value: str | None) -> str | None:
+    """The schedule's start as Azure ML takes it: a date and a time (a date alone, which
+    Python reads and the SDK refuses after a page of traceback, starts at its midnight), in
+    `azureml.schedule.time_zone` (an offset or `Z` the schedule's YAML drops is refused)."""
     if value is None:
         return None
     try:
-        datetime.fromisoformat(str(value))
+        start = datetime.fromisoformat(str(value))
     except ValueError as err:
         raise AzureMLConfigError(
             f"azureml.schedule.start_time={value!r} is not an ISO 8601 time like 2025-01-01T06:00:00."
         ) from err
-    return str(value)
+    if start.tzinfo is not None:
+        raise AzureMLConfigError(
+            f"azureml.schedule.start_time={value!r} has a UTC offset, which the schedule's YAML "
+            "drops; give the time without one, in azureml.schedule.time_zone."
+        )
+    return start.isoformat()
 
 
 def build_trigger(settings: DictConfig) -> RecurrenceTrigger | CronTrigger:
