@@ -37,6 +37,27 @@ def test_distributed_training_job_round_trips_through_its_yaml(tmp_path: Path) -
     loaded._to_rest_object()
 
 
+def test_a_sweep_job_spans_the_cluster_as_a_training_job_does(tmp_path: Path) -> None:
+    """The Azure ML launcher's jobs left azureml.job.* out: a DDP sweep ran each job on one
+    process of one machine, and an instance count of 0 was accepted."""
+    from stockcast.config.compose import compose_config
+    from stockcast.orchestration.azureml import jobs
+
+    def sweep_job(*overrides: str) -> object:
+        chosen = ("experiment=mlp_w10", "+azureml=default", *overrides)
+        cfg = compose_config("train", list(chosen), return_hydra_config=True)
+        spec = jobs.SweepJobSpec(0, chosen, "sweep", Path("sweep"))
+        return jobs.build_sweep_job(cfg, spec, jobs.SweepJobSettings(None, None, None))
+
+    job = sweep_job(*DDP_ON_FOUR)
+    loaded = load_job(write_entity(job, tmp_path / "sweep_job.yaml"))
+    assert loaded.resources.instance_count == 4
+    assert loaded.distribution.process_count_per_instance == 2
+    assert loaded.command.endswith("++trainer.num_nodes=4 ++trainer.devices=2")
+    with pytest.raises(AzureMLConfigError, match=r"instance_count=0 must be a whole number"):
+        sweep_job("trainer=ddp", "azureml.job.instance_count=0")
+
+
 def test_a_gpu_cluster_takes_its_gpus_per_machine(tmp_path: Path) -> None:
     job = build_training_job(
         compose_submit_config(

@@ -145,6 +145,8 @@ def build_sweep_job(cfg: DictConfig, spec: SweepJobSpec, settings: SweepJobSetti
             'submit-train ARGS="data=csv azureml.data.source=asset ...".'
         )
     data = data_binding(sc)
+    # trainer=ddp with azureml.job.*: each job spans the cluster as a training job does.
+    distribution = training_distribution(sc)
     # No sweep_dir tag: a folder of this machine means nothing to the cloud run.
     tags = tracking.sweep_tags(spec.sweep_id, job_num=spec.num)
     return train_script_job(
@@ -153,12 +155,14 @@ def build_sweep_job(cfg: DictConfig, spec: SweepJobSpec, settings: SweepJobSetti
         data,
         environment=settings.environment,
         compute=settings.compute,
+        bindings=distribution.trainer_overrides if distribution else {},
         display_name=f"{spec.sweep_id}-{spec.num}",
         experiment_name=sweep_experiment_name(cfg, settings),
         description="One job of a Hydra sweep: " + (" ".join(step_overrides) or "defaults"),
         # The MLflow run the job creates carries the same sweep tags as a local sweep's runs.
         environment_variables={runs.RUN_CONTEXT_ENV: runs.run_context_value(tags)},
         tags=tags | {"overrides": " ".join(step_overrides)},
+        **(distribution.job_settings() if distribution else {}),
     )
 
 
