@@ -415,6 +415,35 @@ def test_a_study_resumed_with_other_overrides_is_refused(tmp_path: Path) -> None
     assert open_study(storage, "s", "minimize", sampler, first).trials
 
 
+def test_a_sweep_pins_its_data_day_and_a_later_days_run_is_refused(tmp_path: Path) -> None:
+    """data.as_of defaults to today: the same command run on a later day trained on other data
+    and added its trials to the study, whose best trial then compared scores of two datasets."""
+    from omegaconf import OmegaConf
+
+    from hydra_plugins.stockcast_optuna_sweeper.optuna_sweeper import pinned_data_day
+    from hydra_plugins.stockcast_optuna_sweeper.study import FIXED_OVERRIDES_ATTR, open_study
+
+    config = OmegaConf.create({"data": {"as_of": "2026-12-01"}})
+    assert pinned_data_day(config, parse_search_space({}, ["data=csv"])) == [
+        "data.as_of=2026-12-01"
+    ]
+    assert pinned_data_day(config, parse_search_space({}, ["data.as_of=2020-01-01"])) == []
+    # A searched day is each trial's own: pinned after it, today's would win.
+    searched = parse_search_space({"data.as_of": "choice(2026-01-30,2026-06-30)"}, [])
+    assert pinned_data_day(config, searched) == []
+    assert pinned_data_day(OmegaConf.create({"x": 1}), parse_search_space({}, [])) == []
+    storage = f"sqlite:///{tmp_path}/study.db"
+    sampler = {"_target_": "optuna.samplers.RandomSampler"}
+    first = ["data=seasonal", "data.as_of=2026-12-01"]
+    study = open_study(storage, "s", "minimize", sampler, first)
+    study.tell(study.ask({"x": FloatDistribution(0, 1)}), 1.0)
+    with pytest.raises(ConfigError, match=r"this sweep gives data\.as_of=2026-12-02 data=seas"):
+        open_study(storage, "s", "minimize", sampler, ["data=seasonal", "data.as_of=2026-12-02"])
+    # A study recorded before the day was pinned does not know its day: not refused for it.
+    study.set_user_attr(FIXED_OVERRIDES_ATTR, ["data=seasonal"])
+    assert open_study(storage, "s", "minimize", sampler, first).trials
+
+
 def test_a_study_without_a_scored_trial_takes_the_overrides_of_its_next_run(
     tmp_path: Path,
 ) -> None:

@@ -59,6 +59,10 @@ def open_study(
     recorded = study.user_attrs.get(FIXED_OVERRIDES_ATTR)
     # A record written before the unscored keys were left out is read as it would be now.
     recorded = None if recorded is None else compared_overrides(list(recorded))
+    if recorded is not None:
+        # A record written before the sweep pinned a key holds none for it: its day is unknown.
+        unrecorded = {k for k in LATER_PINNED if k not in map(override_key, recorded)}
+        shared = [o for o in shared if override_key(o) not in unrecorded]
     scored = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if recorded is None and scored:
         log.warning(
@@ -80,6 +84,9 @@ def open_study(
     return study
 
 
+# Keys the sweep pins for every trial where no override gives them (the data's day), which a
+# study recorded before then lacks.
+LATER_PINNED = ("data.as_of",)
 # Keys whose overrides change nothing a trial scores: where and how it is logged and shown.
 UNSCORED_KEYS = (
     "logger",
