@@ -390,3 +390,33 @@ def test_a_quoted_override_value_reads_back_as_written(text: str) -> None:
 
     value = OverridesParser.create().parse_override(f"key={hydra_quoted(text)}").value()
     assert OmegaConf.to_container(OmegaConf.create({"key": value}), resolve=True) == {"key": text}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "sentence"),
+    [
+        (
+            ["hparams_search=mlp_optuna", "hydra.sweeper.n_trials=abc"],
+            "hydra.sweeper.n_trials cannot take that value (Value 'abc' of type 'str' could not "
+            "be converted to Integer); give a value of its type.",
+        ),
+        (
+            ["hydra/launcher=azureml", "hydra.launcher.wait=maybe"],
+            "hydra.launcher.wait cannot take that value (Value 'maybe' is not a valid bool (type "
+            "str)); give a value of its type.",
+        ),
+        (
+            ["hydra.launcher.n_jobz=2"],
+            "hydra.launcher.n_jobz is not one of Hydra's settings here; the command without it, "
+            "given --cfg hydra --package hydra.launcher, lists those of hydra.launcher.",
+        ),
+    ],
+)
+def test_a_mistake_in_hydras_own_settings_is_named_as_one(overrides, sentence: str) -> None:
+    """Hydra's config is composed apart from the task's, so the names beside a key were looked
+    up without it: every such mistake read "hydra is not a setting of the train config"."""
+    from stockcast.config.compose import compose_config
+
+    with pytest.raises(ConfigError) as caught:
+        compose_config("train", overrides, return_hydra_config=True)
+    assert str(caught.value) == f"cannot compose the config: {sentence}"

@@ -15,6 +15,9 @@ from stockcast.config.overrides import override_key
 from stockcast.errors import error_text, first_line
 from stockcast.paths import is_config_group
 
+# Overrides of Hydra's own config (its launcher's and sweeper's settings among them).
+HYDRA_PREFIX = "hydra."
+
 # Composes a config by name with overrides, raising Hydra's own errors.
 Composer = Callable[[str, Sequence[str]], Any]
 
@@ -36,7 +39,7 @@ def composition_error(
         MissingConfigException,
         OverrideParseException,
     )
-    from omegaconf.errors import OmegaConfBaseException
+    from omegaconf.errors import OmegaConfBaseException, ValidationError
     from yaml import YAMLError
 
     if isinstance(err, YAMLError | UnicodeDecodeError):  # Hydra lets a file's own through
@@ -66,6 +69,20 @@ def composition_error(
     missing = re.match(r"Could not override '([^']+)'", lines[0]) or re.match(
         r"Error merging override ([^=\s]+)=", lines[0]
     )
+    if missing is not None and isinstance(err.__cause__, ValidationError):
+        # A typed setting (Hydra's and its plugins': hydra.sweeper.n_trials) given a value of
+        # another type: the key is there, so its names are no help.
+        key = override_key(missing.group(1))
+        reason = first_line(err.__cause__, ".")
+        return f"{key} cannot take that value ({reason}); give a value of its type."
+    if missing is not None and override_key(missing.group(1)).startswith(HYDRA_PREFIX):
+        # Hydra's own config is composed apart from the task's: its names are not beside it.
+        key = override_key(missing.group(1))
+        section = key.rpartition(".")[0]
+        return (
+            f"{key} is not one of Hydra's settings here; the command without it, given "
+            f"--cfg hydra --package {section}, lists those of {section}."
+        )
     if missing is not None and isinstance(err.__cause__, OmegaConfBaseException):
         # `+model.x=1` names the key model.x (Hydra's merge message keeps the prefix).
         found = names_beside(override_key(missing.group(1)), config_name, overrides, compose)
