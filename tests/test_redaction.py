@@ -198,3 +198,32 @@ def test_the_rerun_command_masks_a_password_and_says_so(tmp_path: Path) -> None:
     assert told == f"(it shows each password as {MASK}: put them back before running it"
     shown = f"registry.tracking_uri={hydra_quoted(DATABASE_SHOWN)}"
     assert shlex.split(command)[3:5] == ["seed=3", shown]
+
+
+def test_a_sweep_shows_and_a_study_records_no_password_typed_on_the_command_line(
+    tmp_path: Path,
+) -> None:
+    """A sweep's summary (printed, and written beside its jobs) and an Optuna study's record of
+    its overrides held a tracking URI's password given as an override."""
+    import yaml
+
+    from hydra_plugins.stockcast_optuna_sweeper.study import compared_overrides
+    from stockcast.orchestration.sweeps.summary import (
+        OVERRIDES_FILE,
+        read_job,
+        summarize,
+        to_markdown,
+    )
+
+    typed = [f"registry.tracking_uri={hydra_quoted(DATABASE)}", "optim.lr=0.001"]
+    job_dir = tmp_path / "0"
+    (job_dir / OVERRIDES_FILE).parent.mkdir(parents=True)
+    (job_dir / OVERRIDES_FILE).write_text(yaml.safe_dump(typed))
+    job = read_job(job_dir)
+    assert job is not None
+    assert job.overrides["registry.tracking_uri"] == hydra_quoted(DATABASE_SHOWN)
+    shown = to_markdown(summarize([job], "val/mase"))
+    assert PASSWORD not in shown and DATABASE_SHOWN in shown
+    recorded = compared_overrides(typed)
+    assert PASSWORD not in " ".join(recorded)
+    assert recorded[1] == f"registry.tracking_uri={hydra_quoted(DATABASE_SHOWN)}"

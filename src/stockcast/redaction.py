@@ -54,6 +54,13 @@ def redacted_text(text: str) -> str:
     return _URI.sub(lambda found: redacted_uri(found[0]), text)
 
 
+def redacted_override(override: str) -> str:
+    """A command-line override `key=value` with its value's secrets redacted (`redacted_text`):
+    as a rerun command, a sweep's summary or a study's record shows it."""
+    key, sign, value = override.partition("=")
+    return f"{key}{sign}{redacted_text(value)}" if sign else override
+
+
 def redacted_uri(uri: str) -> str:
     """`uri` with the password of its user part and the values of credential-named query
     parameters shown as `MASK`, every other character as it was (a value that is no URI comes

@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 
 from stockcast.config.overrides import override_key
 from stockcast.errors import ConfigError
+from stockcast.redaction import redacted_override
 
 if TYPE_CHECKING:
     import optuna
@@ -105,7 +106,8 @@ def compared_overrides(fixed: list[str]) -> list[str]:
         key = override_key(override)
         return not any(key == k or key.startswith(f"{k}.") for k in UNSCORED_KEYS)
 
-    return sorted(o for o in fixed if scored(o))
+    # Recorded and quoted with a password given on the command line masked.
+    return sorted(redacted_override(o) for o in fixed if scored(o))
 
 
 def make_sampler(sampler_cfg: Any, trials_so_far: int) -> optuna.samplers.BaseSampler:

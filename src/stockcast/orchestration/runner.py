@@ -35,7 +35,7 @@ from stockcast.orchestration.steps.table import (
     port_folder,
     step_folders,
 )
-from stockcast.redaction import MASK, redacted_text
+from stockcast.redaction import MASK, redacted_override
 from stockcast.registry.signing import PEM_START
 
 # Seconds per step of one pipeline run, in its run directory.
@@ -210,13 +210,6 @@ def registered_before(
         "day's forecast without training or registering again, run the monitor step alone on "
         f"this run's folders{masked}: {shlex.join(command)}"
     )
-
-
-def redacted_override(override: str) -> str:
-    """`key=value` with the value's credentials masked (`redacted_text`): a failed step's
-    message is printed, logged and kept in the run's logs."""
-    key, sign, value = override.partition("=")
-    return f"{key}{sign}{redacted_text(value)}" if sign else override
 
 
 def pinned_for_rerun(cfg: DictConfig) -> list[str]:

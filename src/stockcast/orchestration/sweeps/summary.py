@@ -21,6 +21,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from stockcast.config.overrides import override_key, override_value
 from stockcast.errors import counted
+from stockcast.redaction import redacted_text
 from stockcast.training.summary import METRICS_FILE
 
 SUMMARY_STEM = "sweep_summary"
@@ -106,7 +107,8 @@ def read_job(job_dir: Path, since: float | None = None) -> JobResult | None:
     return JobResult(
         num=int(job_dir.name),
         dir=job_dir,
-        overrides={override_key(o): override_value(o) for o in overrides},
+        # As shown and written: a tracking URI's password given on the command line masked.
+        overrides={override_key(o): redacted_text(override_value(o)) for o in overrides},
         metrics=flatten_metrics(content),
         repeats_last=bool(content.get("fell_back_to_naive")),
     )
