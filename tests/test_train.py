@@ -771,3 +771,15 @@ def test_a_callback_or_logger_set_to_null_is_switched_off(tmp_path: Path) -> Non
     # checkpoint, the one left), with no MLflow run.
     assert metrics["epochs"] == 2 and metrics["best_checkpoint"] == "checkpoints/resume.ckpt"
     assert metrics["training_run_id"] is None and not (tmp_path / "mlruns.db").exists()
+
+
+def test_a_stages_metrics_are_its_own_and_no_train_loss_reads_as_its_loss() -> None:
+    """The validate run after the fit logged the train loss of the steps after the fit's last
+    validation; read back without prefixes, it overwrote val/loss in metrics.json, and a sweep
+    ranking by val/loss ranked training losses."""
+    from stockcast.training.fit import stage_metrics
+
+    def validate(model: object, datamodule: object, verbose: bool) -> list[dict[str, float]]:
+        return [{"val/loss": 1.25, "val/mase": 0.9, "train/loss": 0.5}]
+
+    assert stage_metrics(validate, None, None) == {"loss": 1.25, "mase": 0.9}

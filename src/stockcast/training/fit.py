@@ -298,8 +298,10 @@ def load_checkpoint_weights(model: Any, path: str) -> int:
 
 def stage_metrics(run_stage: Any, model: Any, datamodule: Any) -> dict:
     """Run validate/test on the model's current weights and return its metrics without the stage
-    prefix."""
+    prefix (the stage's own only: a `train/loss` read as `loss` was taken for the val loss)."""
     results = run_stage(model, datamodule=datamodule, verbose=False)
     return {
-        key.split("/", 1)[1]: float(value) for key, value in (results[0] if results else {}).items()
+        key.split("/", 1)[1]: float(value)
+        for key, value in (results[0] if results else {}).items()
+        if not key.startswith("train/")
     }

@@ -232,7 +232,10 @@ class Forecaster(L.LightningModule):
         self.log_dict({k: float(v) for k, v in metrics.items()}, sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
-        if self._train_losses and not self.trainer.sanity_checking:
+        # Inside the fit only: the validate run after it (the weighted model's metrics) would log
+        # the losses of the steps after the fit's last validation, as read back, its val/loss.
+        fitting = self.trainer.state.fn == "fit"
+        if self._train_losses and fitting and not self.trainer.sanity_checking:
             # Mean optimizer-step loss since the previous validation (ranks averaged).
             self.log("train/loss", torch.stack(self._train_losses).mean(), sync_dist=True)
             self._train_losses.clear()
