@@ -82,6 +82,19 @@ def test_an_ensemble_is_compared_candidate_by_candidate() -> None:
     assert differences(ours, saved_before) == []
 
 
+def test_the_es_kinds_damping_floor_is_its_architecture() -> None:
+    """phi is the floor plus a share of what is left: the same saved weight under another
+    `model.min_damping` is another damping, so a warm start changed the model it began from."""
+    from stockcast.models.kind import model_kind
+
+    es = model_kind("es")
+    ours = {"season_length": 12, "min_damping": 0.8}
+    assert es.architecture_differences(ours, {"season_length": 12, "min_damping": 0.3}) == [
+        "model.min_damping is 0.3, this run's 0.8"
+    ]
+    assert es.architecture_differences(ours, dict(ours)) == []
+
+
 def test_init_from_is_a_version_or_an_alias() -> None:
     assert resolve_init_from(3) == {"version": 3}
     assert resolve_init_from("3") == {"version": 3}

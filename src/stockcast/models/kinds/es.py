@@ -263,6 +263,7 @@ KIND = ModelKind(
     settings=EsSettings,
     build_core=build_holt_winters,
     network_keys=("min_damping",),
-    architecture_keys=("season_length",),
+    # The damping's floor maps the saved raw weight to phi: the same weights, another model.
+    architecture_keys=("season_length", "min_damping"),
     data_keys=("season_length",),
 )
