@@ -95,6 +95,33 @@ def test_the_es_kinds_damping_floor_is_its_architecture() -> None:
     assert es.architecture_differences(ours, dict(ours)) == []
 
 
+def test_the_cold_comparison_of_a_resumed_warm_fit_starts_afresh(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """It copied train.resume, and was refused as a resume of the warm fit's checkpoint under
+    other settings after the warm fit's whole work (no metrics.json)."""
+    from omegaconf import OmegaConf
+
+    from stockcast.training import fit
+
+    given = []
+    cold = {"val": {"mase": 1.0}, "test": {"mase": 1.0}, "fell_back_to_naive": False}
+    monkeypatch.setattr(
+        fit, "run_training", lambda cfg, *_: given.append(cfg) or cold | {"optimizer_steps": 3}
+    )
+    cfg = OmegaConf.create(
+        {
+            "trainer": {"devices": 1},
+            "train": {"init_from": "champion", "compare_cold": True, "resume": "run"},
+            "logger": {"mlflow": {}},
+            "paths": {"output_dir": str(tmp_path)},
+        }
+    )
+    fit.warm_vs_cold(cfg, None, tmp_path, cold)  # type: ignore[arg-type]
+    (cold_cfg,) = given
+    assert cold_cfg.train.resume is None and cold_cfg.train.init_from is None
+
+
 def test_init_from_is_a_version_or_an_alias() -> None:
     assert resolve_init_from(3) == {"version": 3}
     assert resolve_init_from("3") == {"version": 3}

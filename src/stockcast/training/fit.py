@@ -268,6 +268,8 @@ def warm_vs_cold(
     with open_dict(cold_cfg):
         cold_cfg.train.init_from = None
         cold_cfg.train.compare_cold = False
+        # A resumed warm fit's checkpoint is no start for the cold one: it fits afresh.
+        cold_cfg.train.resume = None
         cold_cfg.logger = None
         cold_cfg.paths.output_dir = str(output_dir / "cold")
     cold = run_training(cold_cfg, prepared, output_dir / "cold", output_dir / "cold" / "model")
