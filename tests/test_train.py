@@ -28,6 +28,7 @@ from stockcast.forecasting.frame import split_forecast_frame
 from stockcast.forecasting.intervals import band_scale_span, volatility_scale
 from stockcast.forecasting.metrics import inverse_mse_weights, pooled_errors
 from stockcast.models.spec import build_price_forecaster, saved_forecaster
+from stockcast.serving.metadata import model_artifact
 from stockcast.serving.model import open_model_dir
 from stockcast.training import validation
 from stockcast.training.batched import forward_in_batches
@@ -777,9 +778,32 @@ def test_a_stages_metrics_are_its_own_and_no_train_loss_reads_as_its_loss() -> N
     """The validate run after the fit logged the train loss of the steps after the fit's last
     validation; read back without prefixes, it overwrote val/loss in metrics.json, and a sweep
     ranking by val/loss ranked training losses."""
-    from stockcast.training.fit import stage_metrics
+    from stockcast.training.stages import stage_metrics
 
     def validate(model: object, datamodule: object, verbose: bool) -> list[dict[str, float]]:
         return [{"val/loss": 1.25, "val/mase": 0.9, "train/loss": 0.5}]
 
     assert stage_metrics(validate, None, None) == {"loss": 1.25, "mase": 0.9}
+
+
+def test_a_fit_in_half_precision_weighs_calibrates_and_serves_in_float32(tmp_path: Path) -> None:
+    """trainer.precision=bf16-true holds the network in bfloat16 for every stage; the member
+    weights, the bands and the export then fed it float32 windows and failed with a traceback
+    after the whole fit."""
+    run_dir = tmp_path / "run"
+    # With the folds, whose fits (as the refit's and the held-back check's) run apart.
+    run_train(
+        tmp_path,
+        run_dir,
+        *FAST_OVERRIDES,
+        "logger=none",
+        "+trainer.precision=bf16-true",
+        "fit.folds_below_windows=1000",
+    )
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert np.isfinite(metrics["val"]["mase"]) and np.isfinite(metrics["test"]["mase"])
+    assert metrics["folds"]
+    weights = load_file(str(model_artifact(run_dir / "model", "weights")))
+    assert {tensor.dtype for tensor in weights.values()} == {torch.float32}
+    points, bands = open_model_dir(run_dir / "model").forecast(100 + np.arange(10.0)[None])
+    assert np.isfinite(points).all() and bands

@@ -47,11 +47,11 @@ from stockcast.training.module import Forecaster
 from stockcast.training.resume import (
     check_checkpoint_fits,
     check_same_warm_start,
-    read_checkpoint,
     resume_checkpoint,
 )
 from stockcast.training.resume_state import ResumeState
 from stockcast.training.runtime import set_threads, trainer_refusals
+from stockcast.training.stages import in_float32, load_checkpoint_weights, stage_metrics
 from stockcast.training.summary import (
     METRICS_FILE,
     RESOLVED_CONFIG_FILE,
@@ -202,6 +202,7 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     best_step = trainer.global_step
     if ckpt_path is not None:
         best_step = load_checkpoint_weights(model, ckpt_path)
+    in_float32(model)
     lr_drops = lr_drops_before(model.lr_drops, best_step)
     # A short validation split gets the evidence of earlier cuts of the train split beside it.
     folds = fold_evidence(
@@ -288,22 +289,3 @@ def warm_vs_cold(
         scores["cold"]["val_mase"],
     )
     return scores
-
-
-def load_checkpoint_weights(model: Any, path: str) -> int:
-    """The checkpoint's weights into `model` (Lightning's validate would load them too, but the
-    member weights must be fitted before it scores); returns the optimizer step it was saved at."""
-    checkpoint = read_checkpoint(path)
-    model.load_state_dict(checkpoint["state_dict"])
-    return int(checkpoint["global_step"])
-
-
-def stage_metrics(run_stage: Any, model: Any, datamodule: Any) -> dict:
-    """Run validate/test on the model's current weights and return its metrics without the stage
-    prefix (the stage's own only: a `train/loss` read as `loss` was taken for the val loss)."""
-    results = run_stage(model, datamodule=datamodule, verbose=False)
-    return {
-        key.split("/", 1)[1]: float(value)
-        for key, value in (results[0] if results else {}).items()
-        if not key.startswith("train/")
-    }
