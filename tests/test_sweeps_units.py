@@ -536,3 +536,23 @@ def test_the_summary_counts_only_the_jobs_of_this_sweep(tmp_path: Path) -> None:
     jobs = collect_jobs(tmp_path, since=150.0)
     assert [(j.num, j.finished) for j in jobs] == [(0, False), (2, True)]
     assert len(collect_jobs(tmp_path)) == 3
+
+
+def test_the_summary_finds_jobs_in_folders_named_by_their_overrides(tmp_path: Path) -> None:
+    """hydra.sweep.subdir=${hydra.job.override_dirname}: the summary looked for folders named
+    by job numbers only, found none, and a sweep with a refused job exited 0."""
+    for number, lr in ((0, "0.001"), (1, "0.01")):
+        folder = tmp_path / "nested" / f"optim.lr={lr}"
+        (folder / ".hydra").mkdir(parents=True)
+        (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"optim.lr={lr}"]))
+        (folder / ".hydra" / "hydra.yaml").write_text(
+            yaml.safe_dump({"hydra": {"job": {"num": number}}})
+        )
+    (tmp_path / "nested" / "optim.lr=0.01" / "metrics.json").write_text(
+        json.dumps({"val": {"mase": 0.5}})
+    )
+    jobs = collect_jobs(tmp_path)
+    assert [(j.num, j.overrides["optim.lr"], j.finished) for j in jobs] == [
+        (0, "0.001", False),
+        (1, "0.01", True),
+    ]

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
 
 from stockcast.config.overrides import override_key, override_value
 from stockcast.errors import counted
@@ -26,6 +27,7 @@ from stockcast.training.summary import METRICS_FILE
 
 SUMMARY_STEM = "sweep_summary"
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
+HYDRA_FILE = Path(".hydra") / "hydra.yaml"
 METRIC_STAGES = ("val", "test")
 DIRECTIONS = ("minimize", "maximize")
 
@@ -96,7 +98,8 @@ def read_job(job_dir: Path, since: float | None = None) -> JobResult | None:
     (with `since`, a sweep's start) one no job of that sweep ran in. Metrics written before
     `since` are an earlier sweep's: a job of this one that wrote none has none."""
     overrides_file = job_dir / OVERRIDES_FILE
-    if not job_dir.name.isdigit() or not overrides_file.is_file():
+    num = job_number(job_dir)
+    if num is None or not overrides_file.is_file():
         return None
     if since is not None and overrides_file.stat().st_mtime < since:
         return None
@@ -105,7 +108,7 @@ def read_job(job_dir: Path, since: float | None = None) -> JobResult | None:
     current = metrics_file.is_file() and (since is None or metrics_file.stat().st_mtime >= since)
     content = json.loads(metrics_file.read_text()) if current else {}
     return JobResult(
-        num=int(job_dir.name),
+        num=num,
         dir=job_dir,
         # As shown and written: a tracking URI's password given on the command line masked.
         overrides={override_key(o): redacted_text(override_value(o)) for o in overrides},
@@ -114,12 +117,26 @@ def read_job(job_dir: Path, since: float | None = None) -> JobResult | None:
     )
 
 
+def job_number(job_dir: Path) -> int | None:
+    """A job folder's number: its name (Hydra's default `hydra.sweep.subdir`), else the number
+    its `.hydra/hydra.yaml` records (a subdir named by the overrides); None for no job folder."""
+    if job_dir.name.isdigit():
+        return int(job_dir.name)
+    recorded = job_dir / HYDRA_FILE
+    if not recorded.is_file():
+        return None
+    num = OmegaConf.select(OmegaConf.load(recorded), "hydra.job.num", default=None)
+    return int(num) if isinstance(num, int) else None
+
+
 def collect_jobs(sweep_dir: Path, since: float | None = None) -> list[JobResult]:
-    """Every job folder directly under the sweep folder, in job order; with `since`, only the
-    jobs of the sweep that started then (an earlier sweep into the same folder left its own)."""
+    """Every job folder under the sweep folder, in job order, wherever `hydra.sweep.subdir`
+    put it; with `since`, only the jobs of the sweep that started then (an earlier sweep into
+    the same folder left its own)."""
     if not sweep_dir.is_dir():
         return []
-    jobs = (read_job(path, since) for path in sweep_dir.iterdir() if path.is_dir())
+    folders = {path.parent.parent for path in sweep_dir.rglob(str(OVERRIDES_FILE))}
+    jobs = (read_job(path, since) for path in sorted(folders))
     return sorted((job for job in jobs if job is not None), key=lambda job: job.num)
 
 
