@@ -140,6 +140,27 @@ def test_month_end_closes_with_a_time_of_day_continue_on_month_ends() -> None:
     assert formatted(future) == ["2024-06-28T20:00:00", "2024-07-31T20:00:00"]
 
 
+@pytest.mark.parametrize(
+    ("rule", "moved", "expected"),
+    [
+        # Lunar New Year: Shanghai's January close on the 27th.
+        ("BME", {"2025-01-31": "2025-01-27"}, ["2025-07-31", "2025-08-29", "2025-09-30"]),
+        # Golden Week: October opens on the 8th.
+        ("BMS", {"2024-10-01": "2024-10-08"}, ["2025-07-01", "2025-08-01", "2025-09-01"]),
+    ],
+)
+def test_monthly_closes_moved_by_a_long_closure_keep_their_month_edge(
+    rule: str, moved: dict[str, str], expected: list[str]
+) -> None:
+    """One month's close four or more days off its edge made the whole series a fixed count of
+    business days: July and October came a day early and November was skipped."""
+    days = pd.date_range("2020-07-01", periods=60, freq=rule)
+    days = pd.DatetimeIndex([pd.Timestamp(moved.get(str(day.date()), day)) for day in days])
+    future, freq = future_dates(days.to_numpy("datetime64[ns]"), 3)
+    assert freq == f"1{rule}"
+    assert formatted(future) == expected
+
+
 @pytest.mark.parametrize(("rule", "expected"), [("BME", "1BME"), ("BQE", "3BME")])
 def test_month_end_closes_without_a_holiday_stay_on_business_days(rule: str, expected: str) -> None:
     """Five years of New York's 16:00 closes on months' (quarters') last business days, in UTC:

@@ -21,6 +21,10 @@ SEMI_MONTH_LAST_DAY = 27
 # How far a month's first or last trading day may lie from its calendar edge: a weekend and a
 # holiday beside it.
 MONTH_EDGE_DAYS = 3
+# The share of such dates that must lie that near (a long closure moves the odd one further),
+# and the half of the month every one of them lies in.
+MONTH_EDGE_SHARE = 0.9
+HALF_MONTH = 15
 TRADING_MONTH_EDGES = ("BME", "BMS")
 DAYS_A_WEEK = 7
 # The latest dates whose weekday weekly data continues on: a series that moved its weekday
@@ -162,10 +166,13 @@ def month_step(index: Any) -> Any:
         return pd.DateOffset(months=step, day=day)
     if not weekend and (np.diff(months) >= 1).all():
         # A month's first or last trading day (a weekend or a holiday moves it off the
-        # calendar's): business month starts or ends.
-        if ((index + pd.offsets.MonthEnd(0) - index).days <= MONTH_EDGE_DAYS).all():
+        # calendar's): business month starts or ends. A long closure (Lunar New Year, Golden
+        # Week) moves one now and then further: most near the edge, all in its half of the month.
+        near_end = (index + pd.offsets.MonthEnd(0) - index).days <= MONTH_EDGE_DAYS
+        if near_end.mean() >= MONTH_EDGE_SHARE and (index.day > HALF_MONTH).all():
             return f"{step}BME"
-        if (index.day <= 1 + MONTH_EDGE_DAYS).all():
+        near_start = index.day <= 1 + MONTH_EDGE_DAYS
+        if near_start.mean() >= MONTH_EDGE_SHARE and (index.day <= HALF_MONTH).all():
             return f"{step}BMS"
     weekday = index.dayofweek[0]
     last_week = (index.days_in_month - index.day < DAYS_A_WEEK).all()
