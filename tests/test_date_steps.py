@@ -22,6 +22,7 @@ from stockcast.data.date_steps import (
     other_rhythm,
     refuse_date_gaps,
     repeated_day,
+    window_dates_refusal,
 )
 from stockcast.data.prepared import prepare_data
 from stockcast.data.seasonality import season_from_dates
@@ -406,6 +407,28 @@ def test_a_batch_refuses_or_skips_the_series_whose_window_skips_a_month() -> Non
         forecast_batch(model(), batch)
     skipped = forecast_batch(model(), batch, skip_refused=True)
     assert [refused.series_id for refused in skipped.refused] == ["BBB"]
+
+
+def test_the_frequency_of_an_inputs_dates_is_that_of_the_values_the_model_reads() -> None:
+    """Judged on the whole file, a monthly file whose last year was weekly fed a monthly model
+    48 weeks, and one whose quarters lay long before the months it reads was refused."""
+    metadata = {"date_rhythm": "monthly", "season_length": 12}
+    months = pd.date_range("1990-01-31", periods=240, freq="ME")
+    weeks = pd.date_range(months[-1] + pd.Timedelta(days=7), periods=60, freq="W-FRI")
+    then_weekly = months.append(weeks).to_numpy("datetime64[ns]")
+    refused = window_dates_refusal(then_weekly, metadata, 48, "the input")
+    assert refused is not None and refused.startswith("the dates of the input are weekly")
+    quarters = pd.date_range("1960-03-31", periods=120, freq="QE")
+    then_monthly = quarters.append(pd.date_range("1990-01-31", periods=60, freq="ME"))
+    assert window_dates_refusal(then_monthly.to_numpy("datetime64[ns]"), metadata, 48, "x") is None
+    # A short window is judged on more of the latest dates: two weeks were no rhythm at all,
+    # and a week moved by Good Friday among four read as daily data.
+    fridays = pd.date_range("2023-01-06", periods=60, freq="W-FRI")
+    assert window_dates_refusal(fridays.to_numpy("datetime64[ns]"), metadata, 2, "x") is not None
+    moved = fridays.where(fridays != pd.Timestamp("2024-03-29"), pd.Timestamp("2024-03-28"))
+    weekly = {"date_rhythm": "weekly", "season_length": 52}
+    window = moved[moved <= pd.Timestamp("2024-04-05")].to_numpy("datetime64[ns]")
+    assert window_dates_refusal(window, weekly, 4, "x") is None
 
 
 def test_dates_of_another_frequency_than_the_models_data_are_refused() -> None:

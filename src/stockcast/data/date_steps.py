@@ -48,6 +48,8 @@ RHYTHMS = (
     (YEARLY, 360.0, 370.0),
 )
 INTRADAY = "intraday"
+# The fewest of an input's latest dates its rhythm is judged on (half a year of weeks).
+RHYTHM_DATES = 26
 # The season each rhythm repeats with: a year of weeks, months and quarters (daily data's is the
 # days of the week it trades on, intraday data's a day's sessions; yearly data has none).
 WEEKS = 52
@@ -282,7 +284,10 @@ def window_dates_refusal(
     their calendar skipped among the values it reads. None where they can."""
     if dates is None:
         return None
-    other = other_rhythm(metadata, dates)
+    # Judged on the latest dates, those of the values the model reads (at least
+    # `RHYTHM_DATES`: a few steps' commonest spacing is one holiday's): a monthly file whose
+    # last year is weekly feeds it weeks, and quarters long before its months feed it nothing.
+    other = other_rhythm(metadata, dates[-max(read, RHYTHM_DATES) :])
     if other is not None:
         return f"the dates of {whose} {other}."
     twice = repeated_day(dates, since=max(len(dates) - read, 0))
