@@ -246,6 +246,29 @@ def test_a_plan_without_data_to_train_on_is_refused_before_the_store(
     assert not too_short.startswith("the replay's first day") and "30" in too_short
     missing = refusal("days=3", "data=csv", f"data.path={tmp_path / 'gone.csv'}")
     assert missing.startswith(f"CSV file {tmp_path / 'gone.csv'} does not exist")
+    # Undated data: every day saw all of it, and the plot of the days failed with a traceback.
+    undated = tmp_path / "undated.csv"
+    pd.DataFrame({"Close": 100.0 + np.arange(300.0)}).to_csv(undated, index=False)
+    overrides = ("days=2", "data=csv", f"data.path={undated}", "data.date_column=null")
+    assert refusal(*overrides) == (
+        "a replay steps through days by data.as_of, and the data has no dates "
+        "(data.date_column=null), so every day would see all of it: replay dated data, or run "
+        "the pipeline on this data."
+    )
+    # A store folder that cannot be made, and keys every day's register step would refuse.
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    assert refusal("days=2", f"replay.store_dir={blocked}") == (
+        f"cannot make replay.store_dir {blocked} (file exists); set replay.store_dir to a "
+        "folder that can be made."
+    )
+    public = tmp_path / "keys" / "model-signing.pub"
+    public.parent.mkdir()
+    public.write_text("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n")
+    signing = ("registry.signing.private_key=null", f"registry.signing.public_key={public}")
+    assert refusal("days=2", *signing).startswith(
+        "registry.signing.public_key is set but registry.signing.private_key is not"
+    )
 
 
 def test_a_replay_stopped_part_way_keeps_the_days_it_ran(

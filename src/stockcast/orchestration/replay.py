@@ -34,7 +34,11 @@ from stockcast.config.task import hydra_task
 from stockcast.errors import ConfigError, StockcastError, counted
 from stockcast.files import write_json
 from stockcast.orchestration.replay_day_start import keep_day_start, restore_day_start
-from stockcast.orchestration.replay_days import check_days_have_data, simulated_days
+from stockcast.orchestration.replay_days import (
+    check_days_have_data,
+    refuse_undated,
+    simulated_days,
+)
 from stockcast.orchestration.replay_plot import plot_replay
 from stockcast.orchestration.replay_record import (
     REPLAY_FILE,
@@ -57,6 +61,7 @@ from stockcast.orchestration.runner import (
 from stockcast.registry.connection import open_client
 from stockcast.registry.ledger import LEDGER_FILE
 from stockcast.registry.ledger_check import check_ledger_folder
+from stockcast.registry.signing import SigningKeys, check_signing_keys
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +98,8 @@ def pipeline_overrides(
 
 
 def run_replay(cfg: DictConfig) -> dict[str, Any]:
+    # Keys every day's register step would refuse after its training: refused once, first.
+    check_signing_keys(SigningKeys.from_config(cfg.registry.get("signing")))
     if cfg.replay.resume_from:
         return resume_replay(cfg)
     run_dir = Path(cfg.paths.output_dir)
@@ -115,7 +122,13 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
         )
     if ledger_dir:  # else beside the store, made next
         check_ledger_folder(ledger_dir, local_store_uri(store))
-    store.mkdir(parents=True, exist_ok=True)
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(
+            f"cannot make replay.store_dir {store} ({(err.strerror or str(err)).lower()}); set "
+            "replay.store_dir to a folder that can be made."
+        ) from None
     # The store's database exists before the first day starts, so each day's start is a copy
     # that goes back onto it (`restore_day_start`), never a file to delete under MLflow.
     uri = local_store_uri(store)
@@ -137,6 +150,7 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
     given = [o for o in user_overrides() if override_key(o) != "replay.resume_from"]
     plan, entries = recorded_replay(run_dir, given)
     days = plan["days"]
+    refuse_undated(cfg, days[-1])
     where = (
         f"at day {len(entries) + 1}/{len(days)} ({days[len(entries)]})"
         if len(entries) < len(days)

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from stockcast.config.compose import plain
 from stockcast.data.calendar import after_today, business_days, day_text, parse_day, today_utc
-from stockcast.data.prepared import check_long_enough_as_of
+from stockcast.data.prepared import check_long_enough_as_of, known_data
 from stockcast.errors import ConfigError, DataError, counted
 
 
@@ -34,6 +34,18 @@ def simulated_days(end: str | None, days: int) -> list[str]:
     return [day_text(day) for day in found[-days:]]
 
 
+def refuse_undated(cfg: DictConfig, day: str) -> None:
+    """Undated data, refused before a replay's (next) day: every day would train on all of it,
+    and the plot of the days has no dates to draw them on."""
+    data_cfg = plain(cfg.data)
+    if all(item.dates is None for item in known_data({**data_cfg, "as_of": day}).series):
+        raise ConfigError(
+            "a replay steps through days by data.as_of, and the data has no dates "
+            "(data.date_column=null), so every day would see all of it: replay dated data, or "
+            "run the pipeline on this data."
+        )
+
+
 def check_days_have_data(cfg: DictConfig, days: Sequence[str]) -> None:
     """Refuse a plan whose days have too little data to train on, before the store is made:
     each day until there is enough would be refused at prepare in turn (days=100000 ran for
@@ -42,6 +54,7 @@ def check_days_have_data(cfg: DictConfig, days: Sequence[str]) -> None:
     has enough, naming that day and the fix."""
     data_cfg = plain(cfg.data)
     check_long_enough_as_of({**data_cfg, "as_of": days[-1]})
+    refuse_undated(cfg, days[-1])
     try:
         check_long_enough_as_of({**data_cfg, "as_of": days[0]})
     except DataError as err:
