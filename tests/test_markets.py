@@ -356,7 +356,7 @@ def test_new_data_is_judged_against_the_latest_end_of_any_version(
     the newest version's, which let a run register again on data a version already had."""
     from stockcast.registry import freshness
     from stockcast.registry.store import ModelRegistry
-    from stockcast.registry.versions import VersionInfo
+    from stockcast.registry.versions import PENDING, PROMOTION_TAG, VersionInfo
 
     def version(number: int, **tags: str) -> VersionInfo:
         return VersionInfo(version=number, aliases=(), tags=tags, run_id="", source="")
@@ -387,6 +387,19 @@ def test_new_data_is_judged_against_the_latest_end_of_any_version(
     assert freshness.previous_data(registry).version == 3
     held[:] = [version(1)]
     assert freshness.previous_data(registry) is None
+    # A day registered by a run killed inside its register step: the rerun's hint to train
+    # with data.require_new_data=false registered the day a second time.
+    held[:] = [version(5, data_last_date="2026-03-06", **{PROMOTION_TAG: PENDING})]
+    with pytest.raises(DataError) as refused:
+        freshness.check_new_data({"last_date": "2026-03-06", "as_of": "2026-03-06"}, registry)
+    assert str(refused.value).startswith(
+        "no new data: it ends on 2026-03-06 (data.as_of=2026-03-06), not after 2026-03-06, the "
+        "last date of m version 5's data, which a register step stopped before its promotion "
+        "to champion was settled; run the register step alone on the run that registered it"
+    )
+    assert str(refused.value).endswith(
+        "data.require_new_data=false would register this day a second time."
+    )
 
 
 def test_a_panels_late_row_of_the_same_day_is_new_data(

@@ -36,6 +36,8 @@ class PreviousData:
     tag: str
     date: str
     series: int | None
+    # Its promotion to champion left pending by a register step killed after registering it.
+    pending: bool = False
 
 
 def data_tags(model_metadata: Mapping[str, Any], data_hash: str) -> dict[str, str]:
@@ -89,7 +91,9 @@ def _end(version: VersionInfo) -> PreviousData | None:
     for tag in (LAST_DATE_TAG, AS_OF_TAG):
         if version.tags.get(tag):
             series = int(at_end) if at_end.isdigit() else None
-            return PreviousData(version.version, tag, version.tags[tag], series)
+            return PreviousData(
+                version.version, tag, version.tags[tag], series, version.promotion_pending
+            )
     return None
 
 
@@ -122,6 +126,18 @@ def check_new_data(meta: Mapping[str, Any], registry_cfg: Mapping[str, Any]) -> 
     what = "last date" if previous.tag == LAST_DATE_TAG else "as_of"
     lag = meta.get("release_lag_days")
     seen = f"data.as_of={meta.get('as_of')}" + (f", data.release_lag_days={lag}" if lag else "")
+    if previous.pending:
+        # The day was registered by a run killed inside its register step: training it again
+        # would register it twice, and the version's promotion would stay pending for good.
+        raise DataError(
+            f"no new data: it ends on {last} ({seen}), not after {previous.date}, the {what} of "
+            f"{registry_cfg['model_name']} version {previous.version}'s data, which a register "
+            "step stopped before its promotion to champion was settled; run the register step "
+            "alone on the run that registered it (python -m stockcast.orchestration.steps."
+            "register with that run's overrides, register.model_dir=<run>/refit/candidate and "
+            "register.report_dir=<run>/evaluate/report), which completes it, then its monitor "
+            "step alone; data.require_new_data=false would register this day a second time."
+        )
     raise DataError(
         f"no new data: it ends on {last} ({seen}), not after {previous.date}, the {what} of "
         f"{registry_cfg['model_name']} version {previous.version}'s data{held}; run again when "
