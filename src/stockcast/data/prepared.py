@@ -211,10 +211,13 @@ def known_data(data_cfg: Mapping[str, Any]) -> KnownSeries:
     return known_series(data_cfg, min_series_length(shortest_sizes(data_cfg), data_cfg["split"]))
 
 
-def check_long_enough_as_of(data_cfg: Mapping[str, Any]) -> None:
+def check_long_enough_as_of(data_cfg: Mapping[str, Any]) -> Sequence[Series]:
     """Refuse data that as of `data.as_of` is too short for the shortest windows and split:
-    what says, before a replay's days run, whether a day has data to train on."""
-    _refuse_short(known_data(data_cfg).series, data_cfg)
+    what says, before a replay's days run, whether a day has data to train on. Returns the
+    series it read, for the replay's other checks of them."""
+    series = known_data(data_cfg).series
+    _refuse_short(series, data_cfg)
+    return series
 
 
 def _refuse_short(series: Sequence[Series], data_cfg: Mapping[str, Any]) -> None:

@@ -36,6 +36,7 @@ from stockcast.files import write_json
 from stockcast.orchestration.replay_day_start import keep_day_start, restore_day_start
 from stockcast.orchestration.replay_days import (
     check_days_have_data,
+    data_as_of,
     refuse_undated,
     simulated_days,
 )
@@ -150,7 +151,7 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
     given = [o for o in user_overrides() if override_key(o) != "replay.resume_from"]
     plan, entries = recorded_replay(run_dir, given)
     days = plan["days"]
-    refuse_undated(cfg, days[-1])
+    refuse_undated(data_as_of(cfg, days[-1]))
     where = (
         f"at day {len(entries) + 1}/{len(days)} ({days[len(entries)]})"
         if len(entries) < len(days)

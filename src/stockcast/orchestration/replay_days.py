@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 from stockcast.config.compose import plain
 from stockcast.data.calendar import after_today, business_days, day_text, parse_day, today_utc
 from stockcast.data.prepared import check_long_enough_as_of, known_data
+from stockcast.data.series import Series
 from stockcast.errors import ConfigError, DataError, counted
 
 
@@ -34,11 +35,15 @@ def simulated_days(end: str | None, days: int) -> list[str]:
     return [day_text(day) for day in found[-days:]]
 
 
-def refuse_undated(cfg: DictConfig, day: str) -> None:
+def data_as_of(cfg: DictConfig, day: str) -> Sequence[Series]:
+    """The series the run's data config holds as of `day`."""
+    return known_data({**plain(cfg.data), "as_of": day}).series
+
+
+def refuse_undated(series: Sequence[Series]) -> None:
     """Undated data, refused before a replay's (next) day: every day would train on all of it,
     and the plot of the days has no dates to draw them on."""
-    data_cfg = plain(cfg.data)
-    if all(item.dates is None for item in known_data({**data_cfg, "as_of": day}).series):
+    if all(item.dates is None for item in series):
         raise ConfigError(
             "a replay steps through days by data.as_of, and the data has no dates "
             "(data.date_column=null), so every day would see all of it: replay dated data, or "
@@ -53,8 +58,7 @@ def check_days_have_data(cfg: DictConfig, days: Sequence[str]) -> None:
     one, a column it lacks) is refused in prepare's own sentence; a first day before the data
     has enough, naming that day and the fix."""
     data_cfg = plain(cfg.data)
-    check_long_enough_as_of({**data_cfg, "as_of": days[-1]})
-    refuse_undated(cfg, days[-1])
+    refuse_undated(check_long_enough_as_of({**data_cfg, "as_of": days[-1]}))
     try:
         check_long_enough_as_of({**data_cfg, "as_of": days[0]})
     except DataError as err:
