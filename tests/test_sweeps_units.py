@@ -420,8 +420,11 @@ def test_a_sweep_pins_its_data_day_and_a_later_days_run_is_refused(tmp_path: Pat
     and added its trials to the study, whose best trial then compared scores of two datasets."""
     from omegaconf import OmegaConf
 
-    from hydra_plugins.stockcast_optuna_sweeper.optuna_sweeper import pinned_data_day
-    from hydra_plugins.stockcast_optuna_sweeper.study import FIXED_OVERRIDES_ATTR, open_study
+    from hydra_plugins.stockcast_optuna_sweeper.study import (
+        FIXED_OVERRIDES_ATTR,
+        open_study,
+        pinned_data_day,
+    )
 
     config = OmegaConf.create({"data": {"as_of": "2026-12-01"}})
     assert pinned_data_day(config, parse_search_space({}, ["data=csv"])) == [

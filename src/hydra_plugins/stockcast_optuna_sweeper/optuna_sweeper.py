@@ -22,8 +22,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.stockcast_optuna_sweeper.study import open_study
-from stockcast.config.overrides import override_key
+from hydra_plugins.stockcast_optuna_sweeper.study import open_study, pinned_data_day
 from stockcast.errors import ConfigError, StockcastError, exit_with_error, first_line
 
 if TYPE_CHECKING:
@@ -31,26 +30,11 @@ if TYPE_CHECKING:
     from hydra.core.utils import JobReturn
     from hydra.plugins.launcher import Launcher
 
-    from stockcast.orchestration.sweeps.search_space import SearchSpace
 
 log = logging.getLogger(__name__)
 
 RESULTS_FILE = "optimization_results.yaml"
 DIRECTIONS = ("minimize", "maximize")
-# The day the data is seen from: pinned for every trial of a sweep (`pinned_data_day`).
-AS_OF = "data.as_of"
-
-
-def pinned_data_day(config: DictConfig, space: SearchSpace) -> list[str]:
-    """`data.as_of` as the sweep resolves it (today, unless set), where no override gives or
-    searches it: every trial then reads the same data even past midnight, and the study
-    records the day, so the same command run on a later day (other data, scores that do not
-    compare) is refused rather than added to it."""
-    given = [override_key(o) for o in space.fixed] + [override_key(k) for k in space.distributions]
-    if AS_OF in given:
-        return []
-    day = OmegaConf.select(config, AS_OF, default=None)
-    return [] if day is None else [f"{AS_OF}={day}"]
 
 
 def _job_value(ret: JobReturn) -> float | None:

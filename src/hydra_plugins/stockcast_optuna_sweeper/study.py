@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.overrides import override_key
 from stockcast.errors import ConfigError
@@ -18,6 +18,8 @@ from stockcast.redaction import redacted_override
 
 if TYPE_CHECKING:
     import optuna
+
+    from stockcast.orchestration.sweeps.search_space import SearchSpace
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +87,11 @@ def open_study(
     return study
 
 
+# The day the data is seen from: pinned for every trial of a sweep (`pinned_data_day`).
+AS_OF = "data.as_of"
 # Keys the sweep pins for every trial where no override gives them (the data's day), which a
 # study recorded before then lacks.
-LATER_PINNED = ("data.as_of",)
+LATER_PINNED = (AS_OF,)
 # Keys whose overrides change nothing a trial scores: where and how it is logged and shown.
 UNSCORED_KEYS = (
     "logger",
@@ -119,3 +123,15 @@ def make_sampler(sampler_cfg: Any, trials_so_far: int) -> optuna.samplers.BaseSa
         # Wrapped into numpy's seed range (seed is at most 2**32 - 1 by the config schema).
         config["seed"] = (int(seed) + trials_so_far) % 2**32
     return instantiate(config)
+
+
+def pinned_data_day(config: DictConfig, space: SearchSpace) -> list[str]:
+    """`data.as_of` as the sweep resolves it (today, unless set), where no override gives or
+    searches it: every trial then reads the same data even past midnight, and the study
+    records the day, so the same command run on a later day (other data, scores that do not
+    compare) is refused rather than added to it."""
+    given = [override_key(o) for o in space.fixed] + [override_key(k) for k in space.distributions]
+    if AS_OF in given:
+        return []
+    day = OmegaConf.select(config, AS_OF, default=None)
+    return [] if day is None else [f"{AS_OF}={day}"]
