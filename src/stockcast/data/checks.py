@@ -8,7 +8,6 @@ config section the user sets (`data` when training, `input` when predicting).
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.series import Series
+from stockcast.data.stacked_series import refuse_stacked_series
 from stockcast.errors import DataError, first_few
 from stockcast.forecasting.guard import LARGEST_VALUE, SMALLEST_VALUE
 
@@ -24,17 +24,6 @@ from stockcast.forecasting.guard import LARGEST_VALUE, SMALLEST_VALUE
 MIN_MOVE_FLOAT32_STEPS = 10
 
 SHOWN = 3  # how many rows or dates a message lists
-# Whole numbers that label one series' rows by its calendar: a position in a year (month,
-# quarter, week, day of a month) is at most 53, and years lie between these.
-MOST_POSITIONS_A_YEAR = 53
-FIRST_YEAR, LAST_YEAR = 1800, 2200
-# Month names and abbreviations, lower case, to their numbers (a label column of one series).
-MONTH_NUMBERS = {
-    name.lower(): number
-    for names in (calendar.month_name, calendar.month_abbr)
-    for number, name in enumerate(names)
-    if name
-}
 
 
 def day_or_time(stamp: Any) -> str:
@@ -119,7 +108,7 @@ def check_csv_layout(
             )
     if date_column is None:
         if id_column is None:
-            _refuse_stacked_series(frame, path, value_column, key)
+            refuse_stacked_series(frame, table_label(path), value_column, key)
         return
     keys = [column for column in (id_column, date_column) if column is not None]
     repeated = frame.duplicated(keys, keep=False).to_numpy() & checked
@@ -143,71 +132,6 @@ def check_csv_layout(
         f"{table_label(path)} has {int(repeated.sum())} rows on a repeated date{series} ({date} at "
         f"data rows {where}); keep one row per date in each series, e.g. drop the duplicates."
     )
-
-
-def _refuse_stacked_series(frame: Any, path: str | Path, value_column: str, key: str) -> None:
-    """An undated file of several series one after another (Ticker, Close, sorted by ticker)
-    would be read as one series spliced at each change of ticker: refuse it when a text or
-    whole-number column holds two or more names in contiguous runs of at least two rows each,
-    one run per name. A column that cycles (weekday names) or holds dates, month names or
-    calendar numbers (`_calendar_labels`: a day's intraday rows, a month's days, a year's
-    months) labels the rows of a single series."""
-    for column in frame.columns:
-        kind = frame[column].dtype.kind
-        if column == value_column or kind not in "OSUiu":
-            continue
-        names = frame[column]
-        if names.isna().any():
-            continue
-        runs = (names != names.shift()).cumsum()
-        lengths = runs.value_counts()
-        if not (2 <= names.nunique() == len(lengths) and lengths.min() >= 2):
-            continue
-        if _all_dates(names.unique()) if kind in "OSU" else _calendar_labels(names.unique()):
-            continue
-        shown = first_few([repr(str(name)) for name in names.unique()], SHOWN)
-        raise DataError(
-            f"{table_label(path)} has no dates ({key}.date_column=null) and its column "
-            f"{column!r} holds {len(lengths)} series one after another ({shown}), which would "
-            f"be read as one; set {key}.id_column={column} to read them as separate series, or "
-            "drop the column if the file holds one series."
-        )
-
-
-def _all_dates(names: np.ndarray) -> bool:
-    """Whether the names, in the order their runs come, label the rows of one series: months
-    in calendar order ('Jan', 'Feb', ...), or dates that go forward ('2024-01-02', ...). Tickers
-    that happen to read as months (MAR, MAY) or years (Tokyo's 1801) come in another order or
-    are all digits."""
-    import pandas as pd
-
-    words = [str(name).strip() for name in names]
-    if all(word.lower() in MONTH_NUMBERS for word in words):
-        numbers = np.array([MONTH_NUMBERS[word.lower()] for word in words])
-        return bool((np.diff(numbers) % 12 == 1).all())
-    if any(word.isdigit() for word in words):
-        return False
-    parsed = pd.to_datetime(pd.Series(words, dtype=object), errors="coerce", format="mixed")
-    return bool(parsed.notna().all() and parsed.is_monotonic_increasing and parsed.is_unique)
-
-
-def _calendar_labels(numbers: np.ndarray) -> bool:
-    """Whether whole numbers, in the order their runs come, label one series' rows by its
-    calendar: positions in a year (months, quarters, weeks, days: 1 to 53, wrapping at its
-    end), years going forward, or months and days written YYYYMM and YYYYMMDD going forward.
-    Ids (101, 202; 7203, 9984) are none of these; ids 1, 2, ... read as positions."""
-    import pandas as pd
-
-    if ((numbers >= 1) & (numbers <= MOST_POSITIONS_A_YEAR)).all():
-        return True
-    if ((numbers >= FIRST_YEAR) & (numbers <= LAST_YEAR)).all():
-        return bool((np.diff(numbers) > 0).all())
-    text = pd.Series(numbers).astype(str)
-    for digits, form in ((6, "%Y%m"), (8, "%Y%m%d")):
-        if (text.str.len() == digits).all():
-            days = pd.to_datetime(text, format=form, errors="coerce")
-            return bool(days.notna().all() and days.is_monotonic_increasing)
-    return False
 
 
 def _places(item: Series, mask: np.ndarray) -> str:
