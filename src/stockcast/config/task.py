@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from omegaconf import DictConfig, OmegaConf
+
 from stockcast.config.compose import CONFIG_DIR, compose_raw, register_resolvers
 from stockcast.config.composition_errors import composition_error
 from stockcast.config.quiet import silence_library_noise
@@ -30,10 +32,8 @@ NO_RUN_LINKS = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 STORE_SETTINGS = ("registry.tracking_uri", "logger.mlflow.tracking_uri")
 
 
-def hide_store_links_with_credentials(cfg: Any) -> None:
+def hide_store_links_with_credentials(cfg: DictConfig) -> None:
     """Stop MLflow printing run links where a store's URI holds a password (`redaction`)."""
-    from omegaconf import OmegaConf
-
     for key in STORE_SETTINGS:
         uri = OmegaConf.select(cfg, key, default=None)
         if isinstance(uri, str) and has_hidden_credentials(uri):
@@ -104,7 +104,6 @@ def hydra_task(
     brings its own, bound with `+section.key=...`).
     """
     import hydra
-    from omegaconf import DictConfig
 
     task_errors: list[BaseException] = []
 
