@@ -17,14 +17,13 @@ from stockcast.data.daily_holes import (
     warn_of_long_daily_holes,
 )
 from stockcast.data.date_steps import (
-    date_rhythm,
     first_date_gap,
-    other_rhythm,
     refuse_date_gaps,
     repeated_day,
     window_dates_refusal,
 )
 from stockcast.data.prepared import prepare_data
+from stockcast.data.rhythm import date_rhythm, other_rhythm
 from stockcast.data.seasonality import season_from_dates
 from stockcast.data.series import UNNAMED, Series
 from stockcast.errors import DataError

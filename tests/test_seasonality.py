@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from stockcast.config.compose import plain
-from stockcast.data.date_steps import other_rhythm
 from stockcast.data.prepared import prepare_data
+from stockcast.data.rhythm import other_rhythm
 from stockcast.data.seasonality import (
     auto_window,
     infer_season_length,

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from stockcast.data.calendar import trading_week
-from stockcast.data.date_steps import DAILY, date_rhythm, whose_dates
+from stockcast.data.date_steps import whose_dates
+from stockcast.data.rhythm import DAILY, date_rhythm
 from stockcast.data.series import Series
 
 log = logging.getLogger(__name__)

@@ -18,12 +18,9 @@ from stockcast.data.checks import (
     refuse_moves_float32_cannot_hold,
 )
 from stockcast.data.daily_holes import warn_of_long_daily_holes
-from stockcast.data.date_steps import (
-    data_rhythm,
-    refuse_date_gaps,
-    refuse_mixed_rhythms,
-)
+from stockcast.data.date_steps import refuse_date_gaps
 from stockcast.data.mase_scales import naive_one_step_mae
+from stockcast.data.rhythm import data_rhythm, refuse_mixed_rhythms
 from stockcast.data.scaling import fit_scaler
 from stockcast.data.seasonality import (
     AUTO,

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.calendar import trading_week
-from stockcast.data.date_steps import DAILY, SEASON_OF_RHYTHM, date_rhythm
 from stockcast.data.intraday import intraday_rhythm
+from stockcast.data.rhythm import DAILY, SEASON_OF_RHYTHM, date_rhythm
 from stockcast.data.series import Series
 from stockcast.data.split import split_lengths
 from stockcast.errors import DataError
