@@ -270,6 +270,17 @@ def test_the_schema_knows_every_lightning_trainer_early_stopping_and_logger_argu
             "model.hidden_sizes is a list: give its values in brackets "
             "(model.hidden_sizes=[...]), not named settings.",
         ),
+        (  # Hydra's ValueError named no override
+            ["logger=null"],
+            "logger=null gives the logger config group no config; choose one of csv, mlflow or "
+            "none (logger=none switches it off), or leave logger out for its default.",
+        ),
+        (
+            ["experiment=NULL"],
+            "experiment=NULL gives the experiment config group no config; choose one of auto, "
+            "market_global, mlp_seasonal, mlp_w10 or mlp_w30, or leave experiment out for its "
+            "default.",
+        ),
     ],
 )
 def test_composition_mistakes_are_one_sentence(make_cfg, overrides, sentence: str) -> None:

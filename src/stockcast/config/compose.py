@@ -119,11 +119,12 @@ def compose_config(
         yaml.YAMLError,
         UnicodeDecodeError,
         TypeError,
+        ValueError,  # Hydra's own for a config group given null (`logger=null`)
         HydraException,
         OmegaConfBaseException,
     ) as err:
         sentence = composition_error(err, config_name, overrides, compose_raw, lead="")
-        if sentence is None and isinstance(err, TypeError):
+        if sentence is None and isinstance(err, TypeError | ValueError):
             raise  # not a composition mistake: a fault to see whole
         reason = sentence or first_line(err)
         raise ConfigError(f"cannot compose {what}: {reason}") from None

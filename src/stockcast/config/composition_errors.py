@@ -13,7 +13,7 @@ from typing import Any
 from stockcast.config.mistakes import listed, unknown_key, unknown_option, unknown_position
 from stockcast.config.overrides import override_key
 from stockcast.errors import error_text, first_line
-from stockcast.paths import is_config_group
+from stockcast.paths import CONFIG_DIR, is_config_group
 
 # Overrides of Hydra's own config (its launcher's and sweeper's settings among them).
 HYDRA_PREFIX = "hydra."
@@ -63,6 +63,8 @@ def composition_error(
             f"cannot read the override {err.override!r} ({lines[0]}); fix its syntax, e.g. a "
             "list is written [1,2] and text with spaces is quoted."
         )
+    if isinstance(err, ValueError) and str(err).startswith("Config group override must be"):
+        return _group_given_null(overrides)
     if not isinstance(err, ConfigCompositionException | OmegaConfBaseException):
         return None
     # A key the config lacks; a list position it lacks (`model.candidates.7.x=1`).
@@ -107,6 +109,25 @@ def composition_error(
     # Hydra ends some first lines with a colon and gives the reason on the next one.
     reason = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
     return f"{f'cannot compose the {config_name} config: ' if lead is None else lead}{reason}"
+
+
+def _group_given_null(overrides: Sequence[str]) -> str | None:
+    """`logger=null`: a config group takes the name of one of its configs (Hydra's own error
+    does not say which override gave it null)."""
+    for override in overrides:
+        key, _, value = override.partition("=")
+        group = override_key(key)
+        # Hydra reads null in any case (NULL, Null) and ~ as null, alone or in a sweep's list.
+        nulls = [v.strip() for v in value.split(",") if v.strip().lower() in ("null", "~")]
+        if is_config_group(group) and nulls:
+            options = sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+            off = f" ({group}=none switches it off)" if "none" in options else ""
+            return (
+                f"{key}={nulls[0]} gives the {group} config group no config; choose one of "
+                f"{listed([o for o in options if not o.startswith('_')])}{off}, or leave "
+                f"{group} out for its default."
+            )
+    return None
 
 
 def _other_shape(
