@@ -270,6 +270,11 @@ def test_the_schema_knows_every_lightning_trainer_early_stopping_and_logger_argu
             "model.hidden_sizes is a list: give its values in brackets "
             "(model.hidden_sizes=[...]), not named settings.",
         ),
+        (  # a key of trainer/default.yaml until the fit set it from its own schedule
+            ["trainer.check_val_every_n_epoch=2"],
+            "trainer.check_val_every_n_epoch is now fit.val_every_steps (the fit validates about "
+            "every that many optimizer steps whatever the epoch length); set that instead.",
+        ),
         (  # Hydra's ValueError named no override
             ["logger=null"],
             "logger=null gives the logger config group no config; choose one of csv, mlflow or "

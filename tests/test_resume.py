@@ -178,6 +178,12 @@ def test_a_setting_added_since_a_run_was_killed_counts_as_its_old_behaviour(make
     # A fit saved before the gradient clipping's algorithm was a key resumes as it was.
     del saved["trainer.gradient_clip_algorithm"]
     assert settings_differences(saved, cfg) == []
+    # One saved while trainer.check_val_every_n_epoch was a key (1, which the fit replaced
+    # with its own schedule either way) too; another value was a change.
+    saved["trainer.check_val_every_n_epoch"] = 1
+    assert settings_differences(saved, cfg) == []
+    saved["trainer.check_val_every_n_epoch"] = 3
+    assert settings_differences(saved, cfg) == ["trainer.check_val_every_n_epoch: 3 -> unset"]
 
 
 def test_a_fit_killed_before_the_champion_alias_moved_resumes(make_cfg) -> None:

@@ -627,6 +627,9 @@ BAD_INPUT = [
     ("data.split.test=0.5", "sum to 1.35"),
     # Lightning refused it mid-fit, with a traceback: the module steps its optimizer by hand.
     ("+trainer.accumulate_grad_batches=2", "trainer.accumulate_grad_batches is 2"),
+    # Lightning's traceback, or silently replaced by the fit's own schedule (fit.val_every_steps).
+    ("+trainer.val_check_interval=2", "trainer.val_check_interval is 2; the fit validates"),
+    ("+trainer.check_val_every_n_epoch=3", "so set fit.val_every_steps instead"),
 ]
 
 

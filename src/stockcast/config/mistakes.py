@@ -24,6 +24,14 @@ MOVED_KEYS = {
         "registry.champion_alias",
         "one setting the register step, the monitor, predict, serve and deploy all read",
     ),
+    # Lightning's validation schedule: the fit sets both from fit.val_every_steps.
+    **{
+        f"trainer.{name}": (
+            "fit.val_every_steps",
+            "the fit validates about every that many optimizer steps whatever the epoch length",
+        )
+        for name in ("check_val_every_n_epoch", "val_check_interval")
+    },
 }
 
 

@@ -101,6 +101,20 @@ class TrainerConfig(Section):
     ] = None
     gradient_clip_algorithm: Literal["norm", "value"] | None = None
     accumulate_grad_batches: WholeAbove0 = 1
+    # The fit validates about every fit.val_every_steps optimizer steps, whatever the epoch
+    # length (training/build.py's validation_schedule): Lightning's own two settings are its.
+    check_val_every_n_epoch: Any = None
+    val_check_interval: Any = None
+
+    @field_validator("check_val_every_n_epoch", "val_check_interval")
+    @classmethod
+    def _scheduled_by_the_fit(cls, value: Any) -> Any:
+        if value is not None:
+            raise ValueError(
+                f"is {value!r}; the fit validates about every fit.val_every_steps optimizer "
+                "steps whatever the epoch length, so set fit.val_every_steps instead"
+            )
+        return value
 
     @field_validator("max_steps")
     @classmethod

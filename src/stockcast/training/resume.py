@@ -73,6 +73,9 @@ ADDED_SETTINGS = {
     # Norm, the default: a run saved before it was a key clipped nothing (gradient_clip_val null).
     "trainer.gradient_clip_algorithm": "norm",
 }
+# Settings removed since a run could be killed, at the value such a run saved that did what
+# today's runs do without it: the fit set Lightning's check_val_every_n_epoch itself already.
+REMOVED_SETTINGS = {"trainer.check_val_every_n_epoch": 1}
 # What identifies the registered model a warm-started fit started from.
 WARM_IDENTITY = ("model_name", "version", "model_hash")
 # Differences named in the refusal; the rest are counted.
@@ -197,6 +200,11 @@ def settings_differences(saved: dict[str, Any], cfg: DictConfig) -> list[str]:
     written = flatten(OmegaConf.to_container(cfg, resolve=False))  # type: ignore[arg-type]
     missing = object()
     saved = {key: value for key, value in ADDED_SETTINGS.items() if key in current} | saved
+    saved = {
+        key: value
+        for key, value in saved.items()
+        if not (key not in current and REMOVED_SETTINGS.get(key, missing) == value)
+    }
     differing = [
         key
         for key in [*current, *(key for key in saved if key not in current)]
