@@ -559,3 +559,24 @@ def test_the_summary_finds_jobs_in_folders_named_by_their_overrides(tmp_path: Pa
         (0, "0.001", False),
         (1, "0.01", True),
     ]
+
+
+def test_a_joblib_launcher_of_no_jobs_is_refused_before_the_sweep_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """joblib refused n_jobs=0 with a traceback once the sweep's folder was made."""
+    from omegaconf import OmegaConf
+
+    from stockcast.orchestration.sweeps.callback import SweepCallback
+
+    config = OmegaConf.create(
+        {"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}, "launcher": {"n_jobs": 0}}}
+    )
+    with pytest.raises(SystemExit) as stopped:
+        SweepCallback(prepare_store=False).on_multirun_start(config)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: hydra.launcher.n_jobs=0 runs no job; give the number of jobs to run at once, "
+        "1 or more (-1: one per CPU core).\n"
+    )
+    assert not (tmp_path / "sweep").exists()

@@ -66,6 +66,12 @@ class SweepCallback(Callback):
         # The summary's jobs are those this sweep ran: a sweep into a folder an earlier one
         # used leaves that one's folders and metrics there.
         self.started = time.time()
+        if OmegaConf.select(config, "hydra.launcher.n_jobs") == 0:
+            # joblib's own refusal comes only after the sweep folder is made, as a traceback.
+            exit_with_error(
+                "hydra.launcher.n_jobs=0 runs no job; give the number of jobs to run at once, "
+                "1 or more (-1: one per CPU core)."
+            )
         self.sweep_id = tracking.sweep_id(config.hydra.sweep.dir)
         if self.prepare_store and not _runs_remotely(config):
             self._prepare_tracking_store(config)
