@@ -322,6 +322,29 @@ def test_one_column_named_for_two_roles_is_refused(
     )
 
 
+@pytest.mark.parametrize(
+    ("header", "fields"),
+    [("Date,Close,Close,Open", "2 and 3"), ("Date,Close,Open, Close", "2 and 4")],
+)
+def test_a_column_the_header_names_twice_is_refused(
+    tmp_path: Path, header: str, fields: str
+) -> None:
+    """pandas reads the second as Close.1: the first was read without a word."""
+    path = tmp_path / "prices.csv"
+    rows = "2024-01-01,1,2,3\n2024-01-02,1,2,3\n2024-01-03,1,2,3\n"
+    path.write_text(f"{header}\n{rows}")
+    assert table_refusal(path, "Date", "Close", None, key="data") == (
+        f"CSV file {path} has 2 columns named 'Close' (fields {fields} of its header), which "
+        "data.value_column names; give each column its own name."
+    )
+    path.write_text(f"\n{header}\n{rows}")  # after a blank line, which pandas skips
+    assert table_refusal(path, "Date", "Close", None, key="data").startswith(
+        f"CSV file {path} has 2 columns named 'Close'"
+    )
+    path.write_text(f"Date,Close,Open,Open\n{rows}")  # a column the settings do not name
+    assert read_csv_series(path, "Date", "Close")[0].values.tolist() == [1.0, 1.0, 1.0]
+
+
 def test_a_non_numeric_value_of_a_panel_names_its_series(tmp_path: Path) -> None:
     """As a missing value's refusal does: the user fixes that ticker's rows."""
     path = tmp_path / "panel.csv"

@@ -126,6 +126,28 @@ def refuse_other_separator(
             )
 
 
+def refuse_a_repeated_column(
+    path: Path, label: str, named: Sequence[tuple[str, str]], separator: str, key: str
+) -> None:
+    """A column the settings name that the header names twice: pandas reads the second as
+    `<name>.1`, so the first was read without a word, whichever the user meant. `named`:
+    (setting, column) pairs."""
+    if not scannable(path):
+        return
+    with open_text(path) as handle:
+        # pandas skips blank lines before the header.
+        rows = (row for row in csv.reader(handle, delimiter=separator) if row)
+        header = [name.strip() for name in next(rows, [])]
+    for setting, column in named:
+        fields = [number for number, name in enumerate(header, 1) if name == column]
+        if len(fields) > 1:
+            where = ", ".join(map(str, fields[:-1])) + f" and {fields[-1]}"
+            raise DataError(
+                f"{label} has {len(fields)} columns named {column!r} (fields {where} of its "
+                f"header), which {key}.{setting} names; give each column its own name."
+            )
+
+
 def _maybe_ragged(frame: Any) -> bool:
     """pandas' silent repairs: a first data row with one field too many becomes an index
     column; a row with too few fields ends in NaN."""

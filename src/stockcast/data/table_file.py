@@ -12,7 +12,7 @@ import numpy as np
 from stockcast.data.calendar import after_day
 from stockcast.data.checks import check_csv_layout, refuse_times, refuse_true_false
 from stockcast.data.compressed import compression_of
-from stockcast.data.csv_file import read_csv_frame, separator_char
+from stockcast.data.csv_file import read_csv_frame, refuse_a_repeated_column, separator_char
 from stockcast.data.id_refusals import refused_ids
 from stockcast.data.series import UNNAMED, Series
 from stockcast.data.table_dates import read_date_column
@@ -166,6 +166,8 @@ def read_table_series(
                 f"{list(frame.columns)}: set {key}.{name} to one of them{undated}."
             )
     named = [(name, column) for name, column in wanted.items() if column is not None]
+    if fmt == "csv":
+        refuse_a_repeated_column(path, label, named, separator, key)
     for number, (name, column) in enumerate(named):
         other = next((o for o, c in named[number + 1 :] if c == column), None)
         if other is not None:
