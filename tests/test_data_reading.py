@@ -462,6 +462,16 @@ def test_csv_ids_are_read_as_written(tmp_path: Path) -> None:
     path.write_text("Date,Ticker,Close\n2024-01-01,A,1\n2024-01-02, ,2\n")
     with pytest.raises(DataError, match=r"has no 'Ticker' \(data\.id_column\) at data row 2;"):
         read_csv_series(path, "Date", "Close", "Ticker")
+    # Spaces around an id (after a comma, a padded export) were a second series of that name.
+    path.write_text("Date,Ticker,Close\n2024-01-01,AAA,1\n2024-01-02,AAA ,2\n2024-01-03, AAA,3\n")
+    (series,) = read_csv_series(path, "Date", "Close", "Ticker")
+    assert series.series_id == "AAA" and series.values.tolist() == [1.0, 2.0, 3.0]
+    # The same rows in Parquet read alike.
+    frame = pd.DataFrame({"Date": ["2024-01-01"] * 3, "Ticker": ["AAA", "AAA ", " AAA"]})
+    frame = frame.assign(Date=pd.bdate_range("2024-01-01", periods=3), Close=[1.0, 2.0, 3.0])
+    frame.to_parquet(tmp_path / "panel.parquet")
+    (series,) = read_table_series(tmp_path / "panel.parquet", "Date", "Close", "Ticker")
+    assert series.series_id == "AAA" and series.values.tolist() == [1.0, 2.0, 3.0]
 
 
 def _dates(tmp_path: Path, cells: list[str]) -> list[str]:

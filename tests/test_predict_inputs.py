@@ -95,6 +95,10 @@ def test_one_series_of_a_file_is_judged_by_its_own_rows(tmp_path: Path) -> None:
 
     chosen = build_input({**cfg, "series_id": "AAA"}, metadata)
     assert chosen.values.tolist() == [100.0 + i for i in range(12)]
+    # Ids are read without the spaces around them, and so is the one asked for.
+    assert build_input({**cfg, "series_id": "AAA "}, metadata).values.tolist() == [
+        100.0 + i for i in range(12)
+    ]
     with pytest.raises(DataError, match=r"^series 'BAD' has 1 missing value"):
         build_input({**cfg, "series_id": "BAD"}, metadata)
     with pytest.raises(ConfigError) as refused:

@@ -50,10 +50,10 @@ def read_csv_frame(
     """The CSV file as a DataFrame (possibly without rows), or a DataError naming the line that
     is not UTF-8, holds the wrong number of fields, or opens a quote it never closes.
     `text_columns` are read as written (ids 001 and 002, not the numbers 1 and 2; a ticker
-    `NA` or `None`, not a missing value): only a blank cell is missing there. A compressed file
-    that is not what its suffix names, or is damaged anywhere (read by pandas or by the line
-    scans after it), is one sentence too. `separator` and `decimal` are `<key>.separator` and
-    `<key>.decimal`."""
+    `NA` or `None`, not a missing value), less the spaces around them: only a blank cell is
+    missing there. A compressed file that is not what its suffix names, or is damaged anywhere
+    (read by pandas or by the line scans after it), is one sentence too. `separator` and
+    `decimal` are `<key>.separator` and `<key>.decimal`."""
     try:
         return _read_csv_frame(path, label, text_columns, separator, decimal, key)
     except (RuntimeError, *DAMAGED_COMPRESSION) as err:
@@ -96,7 +96,9 @@ def _read_csv_frame(
             raise DataError(problem)
     for column in text_columns:
         if column in frame.columns:
-            frame[column] = frame[column].mask(frame[column].str.strip() == "")
+            # `AAA` and `AAA ` (a space after a comma, a padded export) are one series.
+            stripped = frame[column].str.strip()
+            frame[column] = stripped.mask(stripped == "")
     return frame
 
 

@@ -155,6 +155,9 @@ def read_table_series(
     fmt = table_format(path, format, key)
     label = f"{TABLE_FORMATS[fmt]} file {path}"
     frame = _without_empty_end(_read_frame(path, fmt, key, id_column, separator, decimal))
+    if fmt != "csv" and id_column is not None and id_column in frame.columns:
+        # As a CSV's are read (`read_csv_frame`): `AAA ` is `AAA`, whichever file holds it.
+        frame[id_column] = frame[id_column].map(lambda v: v.strip() if isinstance(v, str) else v)
     wanted = {"value_column": value_column, "date_column": date_column, "id_column": id_column}
     for name, column in wanted.items():
         if column is not None and column not in frame.columns:

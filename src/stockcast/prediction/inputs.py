@@ -206,7 +206,8 @@ def _pick_series(
                 f"input.series_id=... (one of {listed})."
             )
         return series[0]
-    match = [item for item in series if item.series_id == str(series_id)]
+    # Ids are read without the spaces around them (`read_csv_frame`): so is the one asked for.
+    match = [item for item in series if item.series_id == str(series_id).strip()]
     if not match:
         raise ConfigError(
             f"input.series_id {series_id!r} is not in the data; its ids are {listed}."
