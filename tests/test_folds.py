@@ -165,6 +165,36 @@ def test_folds_fitted_beside_each_other_forecast_the_same_as_in_turn(make_cfg) -
     np.testing.assert_array_equal(beside.member_forecasts, in_turn.member_forecasts)
     # The first fold's windows come first: they end one validation span before the second's.
     assert beside.actual[0, 0] != beside.actual[20, 0]
+    np.testing.assert_array_equal(beside.times, in_turn.times)
+
+
+def test_the_held_out_windows_times_follow_the_series_dated_or_not(make_cfg) -> None:
+    """What the fallback's Diebold-Mariano test orders and groups by: the validation windows'
+    and the folds' first targets in time, the same order without dates (fold 1, the latest,
+    had been placed first)."""
+    from dataclasses import replace
+
+    from stockcast.config.compose import plain
+    from stockcast.data.prepared import prepare_data
+    from stockcast.training.folds import fold_evidence
+    from stockcast.training.validation import held_out_times
+
+    cfg = make_cfg(*SHORT, "fit.folds=3", "fit.folds_beside=false")
+    prepared = prepare_data(plain(cfg.data))
+    undated = replace(
+        prepared, splits={k: replace(v, dates=None) for k, v in prepared.splits.items()}
+    )
+    orders = []
+    for data in (prepared, undated):
+        folds = fold_evidence(cfg, data, optimizer_steps=5, batch_size=16)
+        assert folds is not None and folds.folds == 2
+        times = held_out_times(data, folds)
+        assert times is not None and len(np.unique(times)) == len(times)
+        orders.append(np.argsort(times))
+    np.testing.assert_array_equal(*orders)
+    val = len(prepared.splits["val"].window_starts(prepared.window))
+    # Fold 2's windows, then fold 1's, then the validation windows: a run of rising positions.
+    assert orders[0][-val:].tolist() == list(range(val))
 
 
 def test_a_fold_scales_by_its_own_train_part_not_the_train_splits(make_cfg) -> None:
@@ -222,7 +252,7 @@ def test_a_folds_level_members_step_aside_outside_its_own_train_part(make_cfg) -
     cfg.fit.level_members_max_outside = 0.0
     prepared = prepare_data(plain(cfg.data))
     fold_train, scored = fold_plan(cfg, prepared)[0]
-    inputs, actual, members, series, set_aside = fold_forecasts(
+    inputs, actual, members, series, set_aside, _ = fold_forecasts(
         cfg, prepared, (fold_train, scored), 20, 16
     )
     lo, hi = fold_train.values.min(), fold_train.values.max()

@@ -15,6 +15,7 @@ from stockcast.data.calendar import date_bound
 from stockcast.data.mase_scales import series_of_windows, series_scales
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import SPLITS, join_splits
+from stockcast.data.window_times import window_times
 from stockcast.errors import counted
 from stockcast.evaluation.gate import coverage_check, gate_threshold, optional_float
 from stockcast.evaluation.plots import (
@@ -56,10 +57,15 @@ def interval_report(actual: np.ndarray, bands: Bands) -> dict[str, Any]:
 
 
 def model_vs_naive_test(
-    forecast: np.ndarray, naive: np.ndarray, actual: np.ndarray, window_scales: np.ndarray
+    forecast: np.ndarray,
+    naive: np.ndarray,
+    actual: np.ndarray,
+    window_scales: np.ndarray,
+    times: np.ndarray | None = None,
 ) -> dict:
     """Diebold–Mariano statistic and p-value per horizon step: is "beats naive" more than luck?
-    Errors are in each window's series units, as the MASE (one series: the same test).
+    Errors are in each window's series units, as the MASE (one series: the same test); a
+    panel's windows of one time (`times`, `window_times`) count as one observation.
 
     The network computes in float32: a forecast within its rounding of naive's is naive's (a
     model that fell back answers the last price to within about 1e-7 of it), which the test
@@ -69,7 +75,7 @@ def model_vs_naive_test(
     model_errors = (forecast - actual) / window_scales[:, None]
     naive_errors = (naive - actual) / window_scales[:, None]
     tests = [
-        diebold_mariano(model_errors[:, k], naive_errors[:, k], k + 1)
+        diebold_mariano(model_errors[:, k], naive_errors[:, k], k + 1, times)
         for k in range(actual.shape[1])
     ]
     return {
@@ -198,11 +204,14 @@ def evaluate_model(
         "intervals": intervals,
         "per_series": per_series,
         "diebold_mariano": {
-            "model_vs_naive": model_vs_naive_test(forecast, naive, actual, window_scales),
+            "model_vs_naive": model_vs_naive_test(
+                forecast, naive, actual, window_scales, window_times(test, windows.origins)
+            ),
             "note": (
                 "negative statistic: the model's absolute errors are smaller than naive's; null: "
                 "no verdict (the differences of the absolute errors do not vary, as where the "
-                "model forecasts naive's values, or there are no more test windows than the step)"
+                "model forecasts naive's values, or there are no more test windows than the step); "
+                "a panel's windows of one date are tested as one observation, their mean"
             ),
         },
         "gate": gate_threshold(

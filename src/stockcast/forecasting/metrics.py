@@ -125,8 +125,15 @@ def interval_errors(
     }
 
 
-def diebold_mariano(errors_a: np.ndarray, errors_b: np.ndarray, step: int) -> tuple[float, float]:
+def diebold_mariano(
+    errors_a: np.ndarray, errors_b: np.ndarray, step: int, times: np.ndarray | None = None
+) -> tuple[float, float]:
     """Diebold–Mariano test of equal absolute error for `step`-ahead forecasts (1-based).
+
+    `times` (one sortable key per error; None: the errors are one series, in time order):
+    the differences of windows at one time are averaged into one, the series tested in time
+    order. A panel's series on one date are one observation: tested as separate ones, eight
+    copies of a series gave p-values of 0 where the series alone gave 0.27.
 
     d_t = |e_a| - |e_b|; its long-run variance uses autocovariances up to lag step - 1 (h-step
     errors of overlapping origins are correlated), with the Harvey–Leybourne–Newbold small-sample
@@ -143,6 +150,9 @@ def diebold_mariano(errors_a: np.ndarray, errors_b: np.ndarray, step: int) -> tu
     d = np.abs(np.asarray(errors_a, dtype=np.float64)) - np.abs(
         np.asarray(errors_b, dtype=np.float64)
     )
+    if times is not None:
+        _, at = np.unique(np.asarray(times), return_inverse=True)
+        d = np.bincount(at, weights=d) / np.bincount(at)
     n = len(d)
     if n <= step:  # no more windows than the lags the variance needs: no verdict
         return float("nan"), float("nan")

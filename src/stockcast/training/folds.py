@@ -23,6 +23,7 @@ from stockcast.data.mase_scales import series_of_windows
 from stockcast.data.prepared import PreparedData
 from stockcast.data.scaling import refit_scaler
 from stockcast.data.split import SplitData, rolling_folds
+from stockcast.data.window_times import segment_values, window_times
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.models.level_range import combine_member_forecasts, set_aside_mask
 from stockcast.training.batched import forward_in_batches
@@ -47,6 +48,9 @@ class FoldEvidence:
     # outside its fold's fitted range (`PriceForecaster.level_set_aside`; `fold_evidence` always
     # gives the array, all False where none did); None (evidence built by hand): none did.
     set_aside: np.ndarray | None = None
+    # (windows,): when each window's first target falls (`window_times`); None (evidence built
+    # by hand): not known, and the windows are tested as one series.
+    times: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.actual)
@@ -113,22 +117,31 @@ def fold_evidence(
     if not plan:
         return None
 
-    def forecasts(folds: list[tuple[SplitData, SplitData]]) -> list[tuple[np.ndarray, ...]]:
+    # Fold j is scored j validation spans before the validation split's end (`rolling_folds`):
+    # how many of each series' values follow its scored span, for its windows' undated times.
+    val = segment_values(prepared.splits["val"])
+    test = prepared.splits.get("test")
+    later = 0 if test is None else segment_values(test)
+    after = [number * val + later for number in range(1, len(plan) + 1)]
+
+    def forecasts(numbers: range) -> list[tuple[np.ndarray, ...]]:
         return [
-            fold_forecasts(cfg, prepared, fold, optimizer_steps, batch_size, lr_drops)
-            for fold in folds
+            fold_forecasts(cfg, prepared, plan[i], optimizer_steps, batch_size, lr_drops, after[i])
+            for i in numbers
         ]
 
     beside = (
-        Beside(lambda: forecasts(plan[1::2]), "a rolling-origin fold", "fit.folds_beside")
+        Beside(
+            lambda: forecasts(range(1, len(plan), 2)), "a rolling-origin fold", "fit.folds_beside"
+        )
         if len(plan) > 1 and cfg.fit.folds_beside and forks_safely(cfg)
         else None
     )
     try:
         if beside is None:
-            found = forecasts(plan)
+            found = forecasts(range(len(plan)))
         else:
-            mine = forecasts(plan[0::2])
+            mine = forecasts(range(0, len(plan), 2))
             theirs = beside.result()
             # In fold order again: 1, 2, 3, ...
             found = [
@@ -137,7 +150,7 @@ def fold_evidence(
     finally:
         if beside is not None:
             beside.cancel()
-    inputs, actual, members, series, set_aside = zip(*found, strict=True)
+    inputs, actual, members, series, set_aside, times = zip(*found, strict=True)
     evidence = FoldEvidence(
         np.concatenate(inputs),
         np.concatenate(actual),
@@ -145,6 +158,7 @@ def fold_evidence(
         len(plan),
         np.concatenate(series),
         np.concatenate(set_aside, axis=1),
+        np.concatenate(times),
     )
     log.info(
         "the validation split holds %d windows: %d rolling-origin folds of the train split add "
@@ -163,10 +177,12 @@ def fold_forecasts(
     optimizer_steps: int,
     batch_size: int,
     lr_drops: LrDropShares = (),
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    after: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One fold fitted on its train part: (inputs, actual, member forecasts, each window's
-    series, the members set aside for each window) of the windows of the span after it, as
-    plain arrays (they may cross from a child process)."""
+    series, the members set aside for each window, each window's time) of the windows of the
+    span after it, as plain arrays (they may cross from a child process). `after`: how many of
+    each series' values follow the span (`window_times`)."""
     fold_train, scored = fold
     # Scaled by its own train part's statistics: the train split's include the span it scores.
     fitted_on = replace(
@@ -182,4 +198,5 @@ def fold_forecasts(
     )
     series = series_of_windows(scored, windows.origins)
     set_aside = set_aside_mask(net, windows.inputs)
-    return windows.inputs, windows.actual, members, series, set_aside
+    times = window_times(scored, windows.origins, after)
+    return windows.inputs, windows.actual, members, series, set_aside, times

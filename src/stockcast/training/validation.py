@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from stockcast.data.mase_scales import series_of_windows, series_scales
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import join_splits, share_outside_range
+from stockcast.data.window_times import segment_values, window_times
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.metrics import diebold_mariano, inverse_mse_weights
 from stockcast.forecasting.windows import RollingOrigins
@@ -164,6 +165,18 @@ def window_scales(
     return np.concatenate([found, scales[folds.series]])
 
 
+def held_out_times(prepared: PreparedData, folds: FoldEvidence | None = None) -> np.ndarray | None:
+    """When each held-out window's first target falls (`window_times`), in `held_out_forecasts`'
+    order: the validation windows', then the folds'; None where the folds' are not known."""
+    val = prepared.splits["val"]
+    test = prepared.splits.get("test")
+    after = None if test is None else segment_values(test)
+    found = window_times(val, val.origins(prepared.window).origins, after)
+    if folds is None:
+        return found
+    return None if folds.times is None else np.concatenate([found, folds.times])
+
+
 def level_members_record(
     cfg: DictConfig, net: PriceForecaster, prepared: PreparedData
 ) -> dict[str, Any] | None:
@@ -272,6 +285,7 @@ def falls_back_to_naive(
         return True
     if max_p_value is None:
         return False
-    statistic, p_value = diebold_mariano(model_error, naive_error, horizon)
+    times = held_out_times(prepared, folds)
+    statistic, p_value = diebold_mariano(model_error, naive_error, horizon, times)
     one_sided = p_value / 2.0 if statistic < 0 else 1.0 - p_value / 2.0
     return not (np.isfinite(one_sided) and one_sided <= float(max_p_value))
