@@ -345,6 +345,69 @@ def test_a_metric_that_was_not_finite_ranks_last_whichever_the_direction(tmp_pat
     assert values == [float("-inf"), 0.3]
 
 
+def test_a_trials_job_folder_is_where_the_sweep_subdir_put_it(tmp_path: Path) -> None:
+    """hydra.sweep.subdir=${hydra.job.override_dirname}: the best trial's job_dir named a
+    numbered folder that was never made, for a finished batch and for an interrupted one."""
+    import optuna
+    from hydra.core.utils import JobReturn, JobStatus
+    from omegaconf import OmegaConf
+
+    sweep = tmp_path / "sweep"
+
+    def job_folder(number: int, overrides: tuple[str, ...]) -> Path:
+        folder = sweep / ",".join(overrides)
+        (folder / ".hydra").mkdir(parents=True)
+        (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(list(overrides)))
+        (folder / ".hydra" / "hydra.yaml").write_text(
+            yaml.safe_dump({"hydra": {"job": {"num": number}}})
+        )
+        (folder / "metrics.json").write_text(json.dumps({"val": {"mase": 0.4}}))
+        return folder
+
+    class Returns:
+        def launch(self, batch: list[tuple[str, ...]], initial_job_idx: int) -> list[JobReturn]:
+            return [
+                JobReturn(
+                    overrides=list(o),
+                    status=JobStatus.COMPLETED,
+                    _return_value=0.4,
+                    # As Hydra's run_job sets them: jobs do not chdir, so working_dir is the
+                    # folder the sweep started in.
+                    working_dir=str(tmp_path),
+                    hydra_cfg=OmegaConf.create(
+                        {
+                            "hydra": {
+                                "runtime": {"output_dir": str(job_folder(initial_job_idx + i, o))}
+                            }
+                        }
+                    ),
+                )
+                for i, o in enumerate(batch)
+            ]
+
+    storage = f"sqlite:///{tmp_path}/study.db"
+    params = {"optim.lr": "interval(0.001, 0.01)"}
+    sweeper = random_sweeper(storage, tmp_path, Returns(), params)
+    sweeper._sweep([])
+    (trial,) = optuna.load_study(study_name="s", storage=storage).trials
+    assert trial.user_attrs["job_dir"] == str(sweep / f"optim.lr={trial.params['optim.lr']}")
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert results["best_job_dir"] == trial.user_attrs["job_dir"]
+
+    class InterruptedAfterTheJob:
+        def launch(self, batch: list[tuple[str, ...]], initial_job_idx: int) -> None:
+            job_folder(initial_job_idx, batch[0])
+            raise KeyboardInterrupt
+
+    sweeper.launcher = InterruptedAfterTheJob()  # type: ignore[assignment]
+    sweeper.config.optimized_metric = "val/mase"
+    with pytest.raises(KeyboardInterrupt):
+        sweeper._sweep([])
+    trial = optuna.load_study(study_name="s", storage=storage).trials[1]
+    assert trial.value == 0.4  # read from its folder's metrics.json, wherever it lies
+    assert trial.user_attrs["job_dir"] == str(sweep / f"optim.lr={trial.params['optim.lr']}")
+
+
 def test_the_optimised_value_read_back_from_metrics_json_is_what_the_job_returned() -> None:
     """A launcher without the job's return value (a cloud job, a stopped batch) reads it from
     metrics.json, where a metric that was not finite is stored as null: inf, as returned."""
