@@ -133,6 +133,35 @@ def test_the_remote_write_lease_excludes_a_second_writer_until_released(monkeypa
         assert client.tags[LEASE_TAG].startswith(second.owner)
 
 
+def test_a_wait_for_the_local_store_lock_is_said(tmp_path: Path, monkeypatch, caplog) -> None:
+    """predict and serve open the store under its lock: while a registration held it they sat
+    silent for up to ten minutes."""
+    import logging
+
+    from filelock import FileLock
+
+    from stockcast.registry.lock import store_lock
+
+    monkeypatch.setattr("stockcast.registry.lock.NOTICE_S", 0.05)
+    uri = f"sqlite:///{tmp_path}/mlruns.db"
+    holder = FileLock(str(tmp_path / "mlruns.db.lock"))  # another writer's
+    with (
+        holder,
+        caplog.at_level(logging.WARNING, logger="stockcast.registry.lock"),
+        pytest.raises(StoreBusy, match="for over 0 s"),
+        store_lock(uri, wait_s=0.3),
+    ):
+        pass
+    assert caplog.messages == [
+        f"another process is writing to {tmp_path}/mlruns.db (it holds {tmp_path}/mlruns.db.lock): "
+        "waiting up to 0 s for it"
+    ]
+    caplog.clear()
+    with store_lock(uri, wait_s=0.3):  # free: taken at once, nothing said
+        pass
+    assert caplog.messages == []
+
+
 def test_a_writer_working_past_the_lease_ttl_keeps_it(monkeypatch) -> None:
     """The lease was never extended: a writer still uploading after its TTL lost it to a rival,
     and both wrote at once."""

@@ -28,6 +28,9 @@ from stockcast.errors import StockcastError
 
 LOCK_SUFFIX = ".lock"
 WAIT_S = 600.0
+# A wait longer than this is announced: a reader (predict, serve) otherwise sat silent for as long
+# as a registration held the store.
+NOTICE_S = 2.0
 LEASE_TAG = "stockcast.write_lease"
 LEASE_TTL_S = 300.0
 LEASE_SETTLE_S = 1.0
@@ -75,7 +78,18 @@ def store_lock(tracking_uri: str, wait_s: float = WAIT_S) -> Iterator[None]:
     lock_path = database.with_name(database.name + LOCK_SUFFIX)
     lock = _file_lock(lock_path)
     try:
-        lock.acquire(timeout=wait_s)
+        try:
+            lock.acquire(timeout=min(NOTICE_S, wait_s))
+        except Timeout:
+            if wait_s <= NOTICE_S:
+                raise
+            log.warning(
+                "another process is writing to %s (it holds %s): waiting up to %.0f s for it",
+                database,
+                lock_path,
+                wait_s,
+            )
+            lock.acquire(timeout=wait_s - NOTICE_S)
     except Timeout:
         raise StoreBusy(
             f"another process has been writing to {database} for over {wait_s:.0f} s (it holds "
