@@ -9,6 +9,7 @@ import errno
 import json
 import logging
 import os
+import re
 import runpy
 import shutil
 import threading
@@ -176,6 +177,49 @@ def refusal(cfg: Any, tmp_path: Path) -> str:
     with pytest.raises(ArtifactError) as caught:
         open_model(cfg, tmp_path / "open")
     return str(caught.value)
+
+
+def test_a_version_whose_run_the_tracking_store_lacks_is_one_sentence(
+    registered_store: Path, store_template: Path, tmp_path: Path
+) -> None:
+    """registry.registry_uri naming another store than the runs': MLflow's traceback."""
+    from stockcast.errors import StockcastError
+
+    runs = seed_store(store_template, tmp_path / "runs")
+    registry_uri = f"sqlite:///{registered_store}/mlruns.db"
+    cfg = predict_cfg(runs, f"registry.registry_uri={registry_uri}")
+    with pytest.raises(StockcastError) as refused:
+        open_model(cfg, tmp_path / "open")
+    assert re.fullmatch(
+        f"{MODEL} version 1 was registered from run [0-9a-f]{{32}}, which the tracking store "
+        f"sqlite:///{re.escape(str(runs))}/mlruns.db does not hold \\(the registry is "
+        f"{re.escape(registry_uri)}\\); set registry.tracking_uri to the store that holds its "
+        "runs, or registry.registry_uri to the one beside them.",
+        str(refused.value),
+    ), str(refused.value)
+
+
+def test_a_version_whose_run_was_deleted_from_its_own_store_says_to_register_again() -> None:
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
+
+    from stockcast.errors import StockcastError
+    from stockcast.registry.artifacts import version_folder
+
+    class Deleted:
+        def get_model_version_download_uri(self, name: str, version: str) -> str:
+            return "runs:/abc/model"
+
+        def get_run(self, run_id: str) -> None:
+            raise MlflowException(f"Run with id={run_id} not found", RESOURCE_DOES_NOT_EXIST)
+
+    store = "sqlite:///store/mlruns.db"
+    with pytest.raises(StockcastError) as refused:
+        version_folder(Deleted(), store, store, "m", 3, "unused")
+    assert str(refused.value) == (
+        "m version 3 was registered from run abc, which the store sqlite:///store/mlruns.db no "
+        "longer holds (deleted, as mlflow gc does); register the model again from its folder."
+    )
 
 
 def test_an_unsigned_version_is_refused_while_a_public_key_is_set(

@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from stockcast.registry.connection import local_path
+from stockcast.redaction import redacted_uri
+from stockcast.registry.connection import RegistryError, local_path
 
 # MLflow says this at INFO when a version's folder is gone; the caller refuses the empty folder
 # in its own sentence, which this line would only precede.
@@ -25,7 +26,7 @@ def version_folder(
     uri = client.get_model_version_download_uri(name, str(version))
     if uri.startswith("runs:/"):
         run_id, _, path = uri.removeprefix("runs:/").partition("/")
-        uri = f"{client.get_run(run_id).info.artifact_uri.rstrip('/')}/{path}"
+        uri = f"{_run(client, run_id, tracking_uri, registry_uri, name, version)}/{path}"
     local = local_path(uri, tracking_uri)
     if local is not None and (local / "MLmodel").is_file():
         return local
@@ -39,6 +40,31 @@ def version_folder(
     with _no_empty_download_note():
         downloaded = download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dst))
     return Path(downloaded)
+
+
+def _run(
+    client: Any, run_id: str, tracking_uri: str, registry_uri: str, name: str, version: int
+) -> str:
+    """The artifact folder of the run a version was registered from, or one sentence where the
+    tracking store lacks that run (a registry_uri naming another store than the runs')."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_run(run_id).info.artifact_uri).rstrip("/")
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        where = f"{name} version {version} was registered from run {run_id}, which"
+        if registry_uri == tracking_uri:  # the run was deleted from the store for good
+            raise RegistryError(
+                f"{where} the store {redacted_uri(tracking_uri)} no longer holds (deleted, as "
+                "mlflow gc does); register the model again from its folder."
+            ) from None
+        raise RegistryError(
+            f"{where} the tracking store {redacted_uri(tracking_uri)} does not hold (the "
+            f"registry is {redacted_uri(registry_uri)}); set registry.tracking_uri to the store "
+            "that holds its runs, or registry.registry_uri to the one beside them."
+        ) from None
 
 
 class _EmptyDownloadNote(logging.Filter):
