@@ -116,3 +116,30 @@ def test_a_dataframe_split_row_as_wide_as_its_columns_is_read_and_another_refuse
     # Without columns, each row is a window as it stands.
     rows = json_rows(json.dumps({"dataframe_split": {"data": [[1.0, 2.0], [3.0]]}}).encode())
     assert rows == [[1.0, 2.0], [3.0]]
+
+
+def test_a_whole_number_of_thousands_of_digits_is_refused_as_too_large_for_any_body() -> None:
+    """Past Python's 4300 digits the JSON body was "not valid JSON" and the CSV one read inf:
+    both now reach the guard's sentence for a whole number too large for a float, as one of
+    400 digits does."""
+    from stockcast.errors import DataError
+    from stockcast.forecasting.guard import price_rows
+
+    big = "1" + "0" * 5000
+    window = [big, *(str(100 + i) for i in range(9))]
+    bodies = [
+        json_rows(f'{{"inputs": [[{",".join(window)}]]}}'.encode()),
+        csv_rows(("a,b,c,d,e,f,g,h,i,j\n" + ",".join(window) + "\n").encode()),
+        json_rows(f'{{"inputs": [[-{big}, 1, 2, 3, 4, 5, 6, 7, 8, 9]]}}'.encode()),
+    ]
+    for rows in bodies:
+        with pytest.raises(DataError) as refused:
+            price_rows(rows, 10, False)
+        assert str(refused.value) == (
+            "the input holds a whole number too large for a float; rescale the prices, e.g. "
+            "divide them by a power of 10."
+        )
+    # A cell of two signs is no number, however it fails.
+    rows = csv_rows(("a,b,c,d,e,f,g,h,i,j\n--5," + ",".join(window[1:]) + "\n").encode())
+    with pytest.raises(DataError, match="'--5' at position 1, which is not a number"):
+        price_rows(rows, 10, False)

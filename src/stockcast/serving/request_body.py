@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import sys
 from typing import Any
 
 from stockcast.errors import counted
@@ -54,7 +56,7 @@ def json_rows(body: bytes) -> list[Any]:
     """The rows of a JSON body in one of MLflow's formats, values untouched (a `true` stays a
     bool for the input guard to refuse)."""
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, parse_int=whole_number)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         raise Refused(
             400, "BAD_REQUEST", f"the body is not valid JSON; send e.g. {EXAMPLE}."
@@ -190,12 +192,28 @@ def _price(cell: str) -> int | float | str:
     neither, and JSON refuses both)."""
     if "_" in cell or not cell.isascii():
         return cell
-    for number in (int, float):
+    for number in (whole_number, float):
         try:
             return number(cell)
         except ValueError:
             continue
     return cell
+
+
+# One sign at most, then more digits than int() converts: what `whole_number` reads as too large.
+LONG_WHOLE_NUMBER = re.compile(rf"\s*[+-]?[0-9]{{{sys.get_int_max_str_digits() + 1},}}\s*")
+
+
+def whole_number(text: str) -> int:
+    """A whole number's digits as an int; one of more digits than Python converts (4300) as an
+    int of the same sign that is still too large for a float, so the guard refuses it in the
+    same words as one of 400 digits (JSON's parse failed as "not valid JSON", CSV's read inf)."""
+    try:
+        return int(text)
+    except ValueError:
+        if not LONG_WHOLE_NUMBER.fullmatch(text):
+            raise
+        return (-1 if text.strip().startswith("-") else 1) * 10**400
 
 
 def _is_number_text(name: Any) -> bool:
