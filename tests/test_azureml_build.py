@@ -341,3 +341,49 @@ def test_a_datastore_folder_must_name_a_step_and_a_datastore() -> None:
     sc = compose_submit_config(["azureml.datastore_folders.ledger.path=/tmp/ledger"])
     with pytest.raises(AzureMLConfigError, match="is not a datastore folder"):
         datastore_folders(sc.azure)
+
+
+def test_the_code_snapshot_uploads_every_package_and_config_and_no_keys_or_tests() -> None:
+    """`.amlignore`'s `data/` matched at any depth: src/stockcast/data and configs/data were
+    left out of every job's snapshot, and each cloud step failed importing stockcast.data."""
+    import subprocess
+
+    from tests.code_snapshot import uploaded_files
+
+    uploaded = uploaded_files()
+    tracked = subprocess.run(
+        ["git", "ls-files", "src", "configs", "environments", "scripts", "setup.cfg"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert tracked and [path for path in tracked if path not in uploaded] == []
+    left_out = ("tests/", "keys/", "logs/", ".venv/", ".git/")
+    assert [path for path in uploaded if path.startswith(left_out)] == []
+
+
+def test_the_code_snapshot_leaves_out_stores_logs_and_keys_at_any_depth(tmp_path) -> None:
+    """A STOCKCAST_ROOT inside the checkout (one per experiment) holds a store, logs and a
+    private signing key: the snapshot leaves them out as it does at the root, and keeps the
+    code's own data folders."""
+    import shutil
+
+    from tests.code_snapshot import uploaded_files
+
+    shutil.copyfile(PROJECT_ROOT / ".amlignore", tmp_path / ".amlignore")
+    kept = ["src/stockcast/data/reader.py", "configs/data/csv.yaml"]
+    left_out = [
+        "data/prices.csv",
+        "tests/test_x.py",
+        "keys/model-signing.key",
+        "exp1/keys/model-signing.key",
+        "exp1/mlruns.db",
+        "exp1/ledger.db",
+        "exp1/logs/run/metrics.json",
+        "exp1/mlartifacts/1/model.bin",
+    ]
+    for name in kept + left_out:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    assert sorted(set(uploaded_files(tmp_path)) - {".amlignore"}) == sorted(kept)

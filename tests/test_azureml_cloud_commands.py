@@ -36,6 +36,7 @@ from stockcast.orchestration.azureml.settings import SubmitConfig, compose_submi
 from stockcast.orchestration.steps.table import STEPS
 from stockcast.paths import PROJECT_ROOT
 from stockcast.registry.ledger import LEDGER_FILE
+from tests.code_snapshot import uploaded_files
 from tests.conftest import CLI_ENV, Command, Job, JobContext, prestart
 
 pytestmark = [
@@ -64,13 +65,13 @@ LENIENT_GATE = (
 
 
 def code_snapshot(tmp: Path) -> Path:
+    """The code a cloud step runs from: what the SDK would upload of the project's code
+    folders (a copy of the folders themselves had hidden that `.amlignore` left a package out)."""
     snapshot = tmp / "snapshot"
-    for name in SNAPSHOT_DIRS:
-        shutil.copytree(
-            PROJECT_ROOT / name,
-            snapshot / name,
-            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "local"),
-        )
+    for relative, source in uploaded_files().items():
+        if Path(relative).parts[0] in SNAPSHOT_DIRS:
+            (snapshot / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, snapshot / relative)
     return snapshot
 
 
