@@ -52,6 +52,9 @@ def test_pipeline_wiring_compute_and_rerun(pipeline_job) -> None:
     assert pipeline_job.settings.default_compute == "cpu-cluster"
     assert pipeline_job.settings.force_rerun is True
     assert jobs["train"].compute == "gpu-cluster"
+    # The refit trains with the train step's trainer (trainer=gpu) in its image: on a CPU
+    # cluster it failed every day, after the GPU training was paid for.
+    assert jobs["refit"].compute == "gpu-cluster"
     assert jobs["prepare"].compute is None, "steps without their own cluster use the default"
     wiring = {
         step: {name: port.get("path") for name, port in node.get("inputs", {}).items()}
