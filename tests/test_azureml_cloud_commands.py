@@ -112,8 +112,7 @@ def the_pipeline_component_commands(job: JobContext) -> Job:
     folders = {
         port.name: str(tmp_path / "ports" / port.name) for step in STEPS for port in step.ports
     }
-    # A string input carries its value, not a folder.
-    folders["model_name"] = pipeline.jobs["register"].component.inputs["model_name"].default
+    folders["model_name"] = sc.cfg.registry.model_name
     # The monitor's ledger: a datastore folder mounted read-write in the cloud.
     folders["ledger"] = str(tmp_path / "ports" / "ledger")
     commands = [

@@ -34,13 +34,15 @@ def test_the_azure_pipeline_and_deployment_carry_the_experiments_name() -> None:
     from omegaconf import OmegaConf
 
     from stockcast.orchestration.azureml.jobs import build_deployment
-    from stockcast.orchestration.azureml.pipeline import pipeline_parameters
-    from stockcast.orchestration.azureml.settings import compose_submit_config, data_binding
+    from stockcast.orchestration.azureml.pipeline import build_pipeline_job, build_schedule
+    from stockcast.orchestration.azureml.settings import compose_submit_config
 
     sc = compose_submit_config(["experiment=mlp_seasonal"])
-    # The scheduled pipeline's register and monitor steps receive this parameter.
-    parameters = pipeline_parameters(sc, data_binding(sc))
-    assert parameters["model_name"] == "stock_predictor_mlp_seasonal"
+    # Every step composes the experiment, and so its name; the schedule is named by it too.
+    pipeline = build_pipeline_job(sc)
+    for step, job in pipeline.jobs.items():
+        assert "experiment=mlp_seasonal" in job.component.command, step
+    assert build_schedule(sc.azure.schedule, pipeline).name == "stock_predictor_mlp_seasonal-daily"
     settings = OmegaConf.merge(sc.azure.endpoint, {"model_version": 1})
     assert build_deployment(settings, sc.cfg.registry.model_name, 1).model == (
         "azureml:stock_predictor_mlp_seasonal:1"

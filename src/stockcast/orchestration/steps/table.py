@@ -102,9 +102,6 @@ T = TypeVar("T")
 # Ports that the runner and replay read after a run, by name.
 PREPARED, DECISION, MONITOR = "prepared", "decision", "monitor"
 
-# The registered model's name: a pipeline parameter that evaluate and register both read.
-MODEL_NAME = Port("model_name", STRING, "registry.model_name")
-
 STEPS: tuple[Step, ...] = (
     Step(
         "prepare",
@@ -134,7 +131,6 @@ STEPS: tuple[Step, ...] = (
         inputs=(
             Port("model", MLFLOW_MODEL, "evaluate.model_dir"),
             Port("prepared", URI_FOLDER, "evaluate.prepared_dir"),
-            MODEL_NAME,
         ),
         outputs=(Port("report", URI_FOLDER, "evaluate.output_dir"),),
         writes=(REPORT_FILE, WINDOWS_FILE),
@@ -161,7 +157,6 @@ STEPS: tuple[Step, ...] = (
         inputs=(
             Port("candidate", MLFLOW_MODEL, "register.model_dir"),
             Port("report", URI_FOLDER, "register.report_dir"),
-            MODEL_NAME,
         ),
         outputs=(Port(DECISION, URI_FOLDER, "register.output_dir"),),
         writes=(DECISION_FILE,),
@@ -177,7 +172,6 @@ STEPS: tuple[Step, ...] = (
         inputs=(
             Port("prepared", URI_FOLDER, "monitor.prepared_dir"),
             Port("decision", URI_FOLDER, "monitor.decision_dir"),
-            MODEL_NAME,
         ),
         outputs=(Port(MONITOR, URI_FOLDER, "monitor.output_dir"),),
         writes=(MONITOR_REPORT_FILE, MONITOR_PLOT_FILE),
