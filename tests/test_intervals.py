@@ -31,6 +31,7 @@ from stockcast.forecasting.intervals import (
     monotone_quantiles,
     quantile_offsets,
     recorded_unit,
+    typical_move,
     typical_unit,
     unit_record,
     volatility_scale,
@@ -129,10 +130,52 @@ def test_the_band_scale_is_measured_over_the_last_whole_seasons() -> None:
 
 
 def test_a_spec_reads_back_the_band_unit_it_records() -> None:
-    assert recorded_unit(unit_record(12)) == {"span": 12, "drift_free": True, "still_unit": None}
+    none = {"still_unit": None, "still_move": None}
+    assert recorded_unit(unit_record(12)) == {"span": 12, "drift_free": True, **none}
     assert recorded_unit(unit_record(12, 0.01))["still_unit"] == 0.01
+    assert recorded_unit(unit_record(12, 0.01, 0.5))["still_move"] == 0.5
     # A spec from before any key: the whole window, the mean absolute change, the floor.
-    assert recorded_unit({"bounds": {}}) == {"span": None, "drift_free": False, "still_unit": None}
+    assert recorded_unit({"bounds": {}}) == {"span": None, "drift_free": False, **none}
+
+
+def test_a_window_that_stayed_at_zero_gets_the_typical_move() -> None:
+    """A store closed for a month: a share of its last value 0 is 0, and its bands had no width
+    (its next held-out 0 fell outside them). A window still at another level keeps the share
+    of it; data that may reach 0 records the typical move even where train held no 0."""
+    from types import SimpleNamespace
+
+    from stockcast.forecasting.windows import WindowSizes
+    from stockcast.training.calibration import band_unit
+
+    rows = np.array([[0.0] * 10, [100.0] * 10, [0.0, 1.0] * 5])
+    scale = volatility_scale(
+        rows, still_unit=0.01, still_move=2.5, min_relative_scale=MIN_RELATIVE_SCALE
+    )[:, 0]
+    own = volatility_scale(rows, min_relative_scale=MIN_RELATIVE_SCALE)[2, 0]
+    np.testing.assert_allclose(scale, [2.5, 1.0, own])  # one that moved keeps its own unit
+    # Without one (prices, or a model saved before), as before: the floor at 0.
+    assert (
+        volatility_scale(rows, still_unit=0.01, min_relative_scale=MIN_RELATIVE_SCALE)[0, 0] < 1e-9
+    )
+    walk = 100.0 + random_walk(400, seed=5) - random_walk(400, seed=5).min()
+    windows = np.lib.stride_tricks.sliding_window_view(walk, 10)
+    units = volatility_scale(windows, min_relative_scale=MIN_RELATIVE_SCALE)[:, 0]
+    assert typical_move(windows, MIN_RELATIVE_SCALE) == pytest.approx(np.median(units))
+    assert typical_move(np.zeros((5, 10)), MIN_RELATIVE_SCALE) is None
+
+    def recorded(allow_non_positive: bool) -> dict:
+        train = SimpleNamespace(origins=lambda sizes: SimpleNamespace(inputs=windows))
+        prepared = SimpleNamespace(
+            splits={"train": train},
+            window=WindowSizes(10, 1),
+            scaler={"min_relative_scale": MIN_RELATIVE_SCALE},
+            meta={"source": {"allow_non_positive": allow_non_positive}},
+        )
+        return band_unit(prepared, 10)
+
+    # Train held no 0 (a store open all along, closed later): the move is recorded all the same.
+    assert recorded(True)["still_move"] == pytest.approx(np.median(units))
+    assert "still_move" not in recorded(False)
 
 
 def test_a_window_that_did_not_move_gets_the_typical_unit_not_the_floor() -> None:

@@ -217,10 +217,11 @@ def random_walk_bands(
     span: int | None = None,
     drift_free: bool = True,
     still_unit: float | None = None,
+    still_move: float | None = None,
 ) -> Bands:
     """The naive forecast with random-walk intervals: the history's h-step changes' sizes
     calibrated as a model's errors are, in the same volatility units as the model's bands
-    (`span`, `drift_free`, `still_unit`: theirs)."""
+    (`span`, `drift_free`, `still_unit`, `still_move`: theirs)."""
     if not levels:
         return {}
     horizon = history.next_time_window
@@ -234,5 +235,5 @@ def random_walk_bands(
         drift_free=drift_free,
     )
     naive = naive_forecast(inputs, horizon)
-    scale = volatility_scale(inputs, min_relative_scale, span, drift_free, still_unit)
+    scale = volatility_scale(inputs, min_relative_scale, span, drift_free, still_unit, still_move)
     return apply_intervals(naive, scale, bounds)

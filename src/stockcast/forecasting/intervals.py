@@ -28,6 +28,7 @@ def volatility_scale(
     span: int | None = None,
     drift_free: bool = True,
     still_unit: float | None = None,
+    still_move: float | None = None,
 ) -> np.ndarray:
     """Each input row's recent volatility, shape (n, 1): the mean absolute deviation of its
     one-step changes over its last `span` values (None: all of it) from their mean, so a steady
@@ -38,7 +39,10 @@ def volatility_scale(
     A window that did not move (a halted or forward-filled ticker, a rate held for months, a
     perfectly steady line) says nothing about how far its next value moves: with `still_unit`
     (`typical_unit` of the train windows) its unit is that share of its last price instead of
-    the floor, whose band would be a few hundredths of a percent wide."""
+    the floor, whose band would be a few hundredths of a percent wide. A window that stayed at
+    0 (a store closed for a month, in data that may reach 0) has no level to take a share of:
+    with `still_move` (`typical_move`, recorded for such data) it gets the train windows'
+    typical move itself, where it had bands of no width."""
     inputs = np.asarray(inputs, dtype=np.float64)
     if span is not None:
         inputs = inputs[:, -span:]
@@ -47,8 +51,11 @@ def volatility_scale(
         changes = changes - changes.mean(axis=1, keepdims=True)
     moves = np.abs(changes).mean(axis=1, keepdims=True)
     floor = scale_floor(inputs, min_relative_scale)
-    if still_unit is not None:
-        typical = np.maximum(float(still_unit) * np.abs(inputs[:, -1:]), floor)
+    if still_unit is not None or still_move is not None:
+        last = np.abs(inputs[:, -1:])
+        typical = np.maximum(float(still_unit or 0.0) * last, floor)
+        if still_move is not None:
+            typical = np.where(last == 0, np.maximum(float(still_move), floor), typical)
         return np.where(moves > floor, moves, typical)
     return np.maximum(moves, floor)
 
@@ -70,6 +77,20 @@ def typical_unit(
     return float(np.median(scale[moved, 0] / last[moved]))
 
 
+def typical_move(
+    inputs: np.ndarray, min_relative_scale: float, span: int | None = None
+) -> float | None:
+    """The median drift-free unit, in the data's own units, of the windows that moved: what a
+    window that stayed at 0 is given in data that may reach 0 (`volatility_scale`). None when
+    none moved."""
+    inputs = np.asarray(inputs, dtype=np.float64)
+    if len(inputs) == 0:
+        return None
+    scale = volatility_scale(inputs, min_relative_scale, span)
+    moved = above_floor(scale, inputs, min_relative_scale)
+    return float(np.median(scale[moved, 0])) if moved.any() else None
+
+
 def scale_floor(inputs: np.ndarray, min_relative_scale: float) -> np.ndarray:
     """The least each row's `volatility_scale` may be, (n, 1): a share of its last price, so a
     window that did not move still has a finite unit."""
@@ -82,26 +103,31 @@ def above_floor(scale: np.ndarray, inputs: np.ndarray, min_relative_scale: float
     return scale[:, 0] > scale_floor(inputs, min_relative_scale)[:, 0]
 
 
-def unit_record(span: int, still_unit: float | None = None) -> dict[str, Any]:
+def unit_record(
+    span: int, still_unit: float | None = None, still_move: float | None = None
+) -> dict[str, Any]:
     """What a spec's `intervals` records of its band unit: the span it is measured over, that it
-    is the drift-free one, and (where the train windows gave one) the unit of a window that did
-    not move."""
+    is the drift-free one, and (where the train windows gave them) the unit of a window that did
+    not move, as a share of its last price and, for one at 0, in the data's units."""
     record: dict[str, Any] = {"scale_span": int(span), "scale_drift_free": True}
     if still_unit is not None:
         record["still_unit"] = float(still_unit)
+    if still_move is not None:
+        record["still_move"] = float(still_move)
     return record
 
 
 def recorded_unit(intervals: Mapping[str, Any]) -> dict[str, Any]:
-    """`volatility_scale`'s `span`, `drift_free` and `still_unit` as a spec's `intervals`
-    record them: a model saved before the span was recorded measured its whole window, one
-    saved before the drift-free unit its mean absolute change, and one saved before the still
-    unit gave a window that did not move the floor."""
-    still = intervals.get("still_unit")
+    """`volatility_scale`'s `span`, `drift_free`, `still_unit` and `still_move` as a spec's
+    `intervals` record them: a model saved before the span was recorded measured its whole
+    window, one saved before the drift-free unit its mean absolute change, and one saved before
+    the still unit (or move) gave a window that did not move (or stayed at 0) the floor."""
+    still, move = intervals.get("still_unit"), intervals.get("still_move")
     return {
         "span": intervals.get("scale_span"),
         "drift_free": bool(intervals.get("scale_drift_free", False)),
         "still_unit": None if still is None else float(still),
+        "still_move": None if move is None else float(move),
     }
 
 

@@ -18,11 +18,13 @@ from stockcast.forecasting.conformal import (
     calibration_rows,
     conformal_inside_windows,
 )
+from stockcast.forecasting.guard import ALLOW_NON_POSITIVE
 from stockcast.forecasting.intervals import (
     band_scale_span,
     monotone_quantiles,
     moved_windows,
     quantile_offsets,
+    typical_move,
     typical_unit,
     unit_record,
 )
@@ -40,9 +42,17 @@ def band_unit(prepared: PreparedData, span: int) -> dict[str, Any]:
     windows' typical one)."""
     min_relative_scale = float(prepared.scaler["min_relative_scale"])
     train = prepared.splits["train"].origins(prepared.window).inputs
+    # Data that may reach 0 (trained with data.allow_non_positive=true, its zeros in train or
+    # only later): a window that stayed there has no level to take a share of.
+    source = getattr(prepared, "meta", {}).get("source", {})
+    levelless = bool(source.get(ALLOW_NON_POSITIVE, False))
     return {
         "min_relative_scale": min_relative_scale,
-        **unit_record(span, typical_unit(train, min_relative_scale, span)),
+        **unit_record(
+            span,
+            typical_unit(train, min_relative_scale, span),
+            typical_move(train, min_relative_scale, span) if levelless else None,
+        ),
     }
 
 
