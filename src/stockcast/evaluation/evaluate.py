@@ -25,19 +25,17 @@ from stockcast.evaluation.plots import (
 )
 from stockcast.evaluation.reports import REPORT_FILE, REPORT_KIND, WINDOWS_FILE
 from stockcast.evaluation.series_scores import best_and_worst, per_series_scores
+from stockcast.evaluation.versus_naive import model_vs_naive_test
 from stockcast.files import file_name_parts, write_json
 from stockcast.forecasting.baselines import naive_forecast, seasonal_naive_from_history
 from stockcast.forecasting.conformal import random_walk_bands
 from stockcast.forecasting.intervals import Bands, recorded_unit
-from stockcast.forecasting.metrics import diebold_mariano, interval_errors, score
+from stockcast.forecasting.metrics import interval_errors, score
 from stockcast.forecasting.windows import RollingOrigins
 from stockcast.serving.metadata import model_spec
 from stockcast.serving.model import OpenModel
 
 log = logging.getLogger(__name__)
-
-# How far apart two float32 answers of the same number may lie, relative to it (a few ulps).
-FLOAT32_ROUNDING = 4 * float(np.finfo(np.float32).eps)
 
 
 def interval_report(actual: np.ndarray, bands: Bands) -> dict[str, Any]:
@@ -54,34 +52,6 @@ def interval_report(actual: np.ndarray, bands: Bands) -> dict[str, Any]:
             "pooled": {name: float(values[0]) for name, values in pooled.items()},
         }
     return report
-
-
-def model_vs_naive_test(
-    forecast: np.ndarray,
-    naive: np.ndarray,
-    actual: np.ndarray,
-    window_scales: np.ndarray,
-    times: np.ndarray | None = None,
-) -> dict:
-    """Diebold–Mariano statistic and p-value per horizon step: is "beats naive" more than luck?
-    Errors are in each window's series units, as the MASE (one series: the same test); a
-    panel's windows of one time (`times`, `window_times`) count as one observation.
-
-    The network computes in float32: a forecast within its rounding of naive's is naive's (a
-    model that fell back answers the last price to within about 1e-7 of it), which the test
-    would otherwise read as a small, consistent and so "significant" difference."""
-    rounding = FLOAT32_ROUNDING * np.maximum(np.abs(naive), np.abs(forecast))
-    forecast = np.where(np.abs(forecast - naive) <= rounding, naive, forecast)
-    model_errors = (forecast - actual) / window_scales[:, None]
-    naive_errors = (naive - actual) / window_scales[:, None]
-    tests = [
-        diebold_mariano(model_errors[:, k], naive_errors[:, k], k + 1, times)
-        for k in range(actual.shape[1])
-    ]
-    return {
-        "statistic": [statistic for statistic, _ in tests],
-        "p_value": [p_value for _, p_value in tests],
-    }
 
 
 def window_history(
