@@ -22,6 +22,7 @@ import pytest
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ConfigError, StockcastError
 from stockcast.evaluation.gate import coverage_check, gate_threshold
+from stockcast.evaluation.versus_naive import naive_within_rounding
 from stockcast.forecasting.frame import split_forecast_frame
 from stockcast.orchestration import runner
 from stockcast.orchestration.steps.evaluate import run_evaluate
@@ -193,6 +194,19 @@ def test_a_naive_forecast_scoring_exactly_max_mase_is_named_in_the_refusal() -> 
     assert reason.endswith("raise gate.max_mase)")
 
 
+def test_a_model_tied_with_naive_on_a_flat_test_span_passes() -> None:
+    """A policy rate held for the whole test span: naive's MASE is 0, and a model repeating it
+    (its float32 answer taken as naive's) scored 0/0, read as infinitely worse."""
+    tied = gate_threshold(0.0, 0.0, None, 1.05)
+    assert tied["passed"] and tied["reason"].startswith("test MASE is 1.000x the naive forecast's")
+    assert not gate_threshold(1e-3, 0.0, None, 1.05)["passed"]
+    naive = np.full((3, 5), 85.9586)
+    fallback = naive.astype(np.float32).astype(np.float64)
+    assert (fallback != naive).all()
+    np.testing.assert_array_equal(naive_within_rounding(fallback, naive), naive)
+    np.testing.assert_array_equal(naive_within_rounding(naive + 1e-3, naive), naive + 1e-3)
+
+
 def test_the_gate_thresholds_pass_and_refuse_at_their_bounds() -> None:
     """MASE below max_mase, at most max_mase_vs_naive times naive's (the model's over naive's,
     not the other way round), and each level's coverage within max_coverage_gap either way."""
@@ -262,6 +276,8 @@ def test_report_numbers_match_a_direct_recomputation(pipeline_store: Path) -> No
     test, p, h = prepared.splits["test"].values, 10, 5
     windows = np.array([test[i : i + p + h] for i in range(len(test) - p - h + 1)])
     forecast, bands = split_forecast_frame(model.predict(windows[:, :p]))
+    # Scored as naive's where within float32's rounding of it (a fallback's last price).
+    forecast = naive_within_rounding(forecast, np.repeat(windows[:, p - 1 : p], h, axis=1))
     abs_err = np.abs(forecast - windows[:, p:])
     assert report["n_windows"] == len(windows)
     np.testing.assert_allclose(report["metrics"]["model"]["per_step"]["mae"], abs_err.mean(0))

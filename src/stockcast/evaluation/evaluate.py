@@ -25,7 +25,7 @@ from stockcast.evaluation.plots import (
 )
 from stockcast.evaluation.reports import REPORT_FILE, REPORT_KIND, WINDOWS_FILE
 from stockcast.evaluation.series_scores import best_and_worst, per_series_scores
-from stockcast.evaluation.versus_naive import model_vs_naive_test
+from stockcast.evaluation.versus_naive import model_vs_naive_test, naive_within_rounding
 from stockcast.files import file_name_parts, write_json
 from stockcast.forecasting.baselines import naive_forecast, seasonal_naive_from_history
 from stockcast.forecasting.conformal import random_walk_bands
@@ -90,6 +90,9 @@ def evaluate_model(
     scales = series_scales(prepared.splits["train"])
     window_scales = scales[window_series]
     naive = naive_forecast(inputs, next_time_window)
+    # A fallback's float32 answer of the last price is naive's (scored, saved and plotted so):
+    # on a flat test span its rounding error alone made it infinitely worse than naive's 0.
+    forecast = naive_within_rounding(forecast, naive)
     forecasts = {"model": forecast, "naive": naive}
     season = int(cfg.evaluate.season_length or prepared.season_length)
     history = window_history(prepared, windows, window_series)

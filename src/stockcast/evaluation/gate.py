@@ -59,7 +59,9 @@ def gate_threshold(
             )
         checks.append((ok, reason))
     if max_vs_naive is not None:
-        ratio = test_mase / naive_mase if naive_mase > 0 else float("inf")
+        # Both 0 (a flat test span the model repeats, as naive does) is a tie, not a loss.
+        tie = naive_mase == 0 and test_mase == 0
+        ratio = 1.0 if tie else test_mase / naive_mase if naive_mase > 0 else float("inf")
         ok = bool(np.isfinite(ratio) and ratio <= max_vs_naive)
         verb = "is within" if ok else "is above"
         checks.append(
