@@ -409,6 +409,41 @@ def test_forecast_next_dates_follow_the_input() -> None:
     assert [r["date"] for r in forecast_rows(result)] == ["2024-01-15", "2024-01-16", "2024-01-17"]
 
 
+def test_hourly_dates_are_written_with_their_times_midnight_too() -> None:
+    """An hourly forecast crossing midnight wrote its midnight bar as a bare date beside the
+    others' times: one column of two formats, which pandas could not parse."""
+    from stockcast.prediction.outputs import summary
+
+    hours = pd.date_range("2024-04-09 17:00", periods=10, freq="h").to_numpy("datetime64[ns]")
+    hourly = InputSeries(np.arange(10, dtype=float) * 10, hours, "10 hours")
+    result = forecast_next(model(), hourly)
+    dates = [r["date"] for r in forecast_rows(result)]
+    assert dates == ["2024-04-10T03:00:00", "2024-04-10T04:00:00", "2024-04-10T05:00:00"]
+    window = summary(model(), hourly, result, "forecast", None)["input_window_dates"]
+    assert window[:2] == ["2024-04-09T23:00:00", "2024-04-10T00:00:00"]  # midnight's time too
+    pd.to_datetime(dates + window, format="ISO8601")  # one format: parses as one column
+
+
+def test_a_batchs_dates_are_written_in_one_format_in_every_column() -> None:
+    """Each column had decided alone: an hourly batch whose last bars were at 23:00 wrote its
+    forecast dates as bare dates beside window ends with times."""
+    from stockcast.prediction.batch import BatchForecast
+    from stockcast.prediction.batch_outputs import batch_frame, preview_rows
+
+    ends = np.array(["2024-01-02T23:00", "2024-01-02T23:00"], dtype="datetime64[ns]")
+    result = BatchForecast(
+        ids=["A", "B"],
+        windows=np.ones((2, 4)),
+        forecasts=np.ones((2, 1)),
+        bands={},
+        window_end=ends,
+        dates=np.array([["2024-01-03T00:00"], ["2024-01-03T00:00"]], dtype="datetime64[ns]"),
+        frequencies=["h", "h"],
+    )
+    assert batch_frame(result, "id")["date"].tolist() == ["2024-01-03T00:00:00"] * 2
+    assert preview_rows(result, "id", 1)[0]["last input"] == "2024-01-02T23:00:00"
+
+
 def test_too_short_input_says_how_many_values_are_needed() -> None:
     with pytest.raises(DataError, match=r"needs at least 4 input values .* holds 2; give 2 more"):
         forecast_next(model(), series(2))

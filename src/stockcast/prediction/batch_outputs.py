@@ -10,21 +10,17 @@ from typing import Any
 import numpy as np
 
 from stockcast.prediction.batch import BatchForecast, SeriesBatch, named
-from stockcast.prediction.calendar import format_date
+from stockcast.prediction.calendar import format_dates, holds_times
 from stockcast.prediction.outputs import format_table, model_block
 from stockcast.serving.model import OpenModel
 
 REFUSED_CSV = "refused.csv"
 
 
-def _format_dates(dates: np.ndarray) -> list[str]:
-    """ISO dates, vectorised for the common all-midnight case (thousands of ids)."""
-    import pandas as pd
-
-    index = pd.DatetimeIndex(dates)
-    if (index == index.normalize()).all():
-        return list(index.strftime("%Y-%m-%d"))
-    return [format_date(value) for value in dates]
+def timed(result: BatchForecast) -> bool:
+    """Whether a batch's dates are written with their times: where any of its forecast dates
+    or window ends holds one, in every column and every id alike."""
+    return holds_times(result.dates, result.window_end)
 
 
 def batch_frame(result: BatchForecast, id_column: str) -> Any:
@@ -36,7 +32,7 @@ def batch_frame(result: BatchForecast, id_column: str) -> Any:
     columns: dict[str, Any] = {
         id_column: np.repeat(np.asarray(result.ids, dtype=object), h),
         "step": np.tile(np.arange(1, h + 1), n),
-        "date": None if result.dates is None else _format_dates(result.dates.ravel()),
+        "date": None if result.dates is None else format_dates(result.dates.ravel(), timed(result)),
         "forecast": result.forecasts.ravel(),
     }
     for level, (lower, upper) in result.bands.items():
@@ -51,7 +47,7 @@ def batch_summary(
     """forecast.json: the model, the input, and one block per id with its forecast rows."""
     h = result.forecasts.shape[1]
     records = frame.drop(columns=[batch.id_column]).to_dict("records")
-    ends = None if result.window_end is None else _format_dates(result.window_end)
+    ends = None if result.window_end is None else format_dates(result.window_end, timed(result))
     lengths = {item.series_id: len(item) for item in batch.series}
     blocks = [
         {
@@ -98,7 +94,8 @@ def write_batch_json(path: Path, payload: dict[str, Any]) -> Path:
 
 def preview_rows(result: BatchForecast, id_column: str, shown: int) -> list[dict[str, Any]]:
     """The first `shown` ids, one row each: last input date and the point forecast per step."""
-    ends = None if result.window_end is None else _format_dates(result.window_end[:shown])
+    shown_ends = None if result.window_end is None else result.window_end[:shown]
+    ends = None if shown_ends is None else format_dates(shown_ends, timed(result))
     rows = []
     for i, series_id in enumerate(result.ids[:shown]):
         row: dict[str, Any] = {id_column: series_id}

@@ -11,7 +11,7 @@ import numpy as np
 
 from stockcast.errors import counted
 from stockcast.evaluation.plots import plot_forecast, plot_rolling_forecasts
-from stockcast.prediction.calendar import format_date
+from stockcast.prediction.calendar import format_date, format_dates, holds_times
 from stockcast.prediction.forecast import Forecast, RollingBacktest
 from stockcast.prediction.inputs import InputSeries
 from stockcast.serving.model import OpenModel
@@ -23,14 +23,21 @@ BACKTEST_CSV = "backtest.csv"
 BACKTEST_PNG = "backtest.png"
 
 
+def timed(result: Forecast) -> bool:
+    """Whether a forecast's dates are written with their times: where its window's or its own
+    hold one other than midnight."""
+    return holds_times(result.window_x, result.x)
+
+
 def forecast_rows(result: Forecast) -> list[dict[str, Any]]:
     """One dict per step: step, date (None without dates), forecast, `lower_<level>` and
     `upper_<level>` for each interval level, and actual/error if known."""
     rows = []
+    dates = None if result.x is None else format_dates(result.x, timed(result))
     for i, value in enumerate(result.forecast):
         row: dict[str, Any] = {
             "step": i + 1,
-            "date": None if result.x is None else format_date(result.x[i]),
+            "date": None if dates is None else dates[i],
             "forecast": float(value),
         }
         for level, (lower, upper) in result.bands.items():
@@ -107,7 +114,7 @@ def summary(
         "input_window": [float(v) for v in result.window],
         "input_window_dates": None
         if result.window_x is None
-        else [format_date(d) for d in result.window_x],
+        else format_dates(result.window_x, timed(result)),
         "date_frequency": result.date_frequency,
         "forecast": forecast_rows(result),
     }
@@ -127,6 +134,7 @@ def backtest_rows(series: InputSeries, backtest: RollingBacktest) -> list[dict[s
     """Long format: one row per (origin, step) with the target's position or date, and the
     interval bounds of each level."""
     rows = []
+    with_time = series.dates is not None and holds_times(series.dates)
     for i, origin in enumerate(backtest.origins):
         for k in range(backtest.forecasts.shape[1]):
             target = int(origin + k)
@@ -134,7 +142,9 @@ def backtest_rows(series: InputSeries, backtest: RollingBacktest) -> list[dict[s
                 "origin": int(origin),
                 "step": k + 1,
                 "target_index": target,
-                "target_date": None if series.dates is None else format_date(series.dates[target]),
+                "target_date": None
+                if series.dates is None
+                else format_date(series.dates[target], with_time),
                 "forecast": float(backtest.forecasts[i, k]),
                 "actual": float(backtest.actual[i, k]),
             }

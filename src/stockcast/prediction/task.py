@@ -138,7 +138,11 @@ def _print_report(
     if result.actual is not None:
         what = f"the last {h} input values (held out), forecast from the {p} before them"
     else:
-        last = "" if result.window_x is None else f" ({format_date(result.window_x[-1])})"
+        last = (
+            ""
+            if result.window_x is None
+            else f" ({format_date(result.window_x[-1], outputs.timed(result))})"
+        )
         what = f"the next {h} values after the last input value{last}, from the last {p}"
     print(f"{model.label}: {what}; input: {series.description}")
     print(outputs.format_table(payload["forecast"], decimals))
