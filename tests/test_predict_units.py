@@ -161,6 +161,29 @@ def test_monthly_closes_moved_by_a_long_closure_keep_their_month_edge(
     assert formatted(future) == expected
 
 
+@pytest.mark.parametrize(
+    ("rule", "last", "expected"),
+    [
+        ("MS", "2024-01-02", ["2024-02-01", "2024-03-01", "2024-04-01"]),
+        ("ME", "2023-12-29", ["2024-01-31", "2024-02-29", "2024-03-31"]),
+        ("12MS", "2024-01-02", ["2025-01-01", "2026-01-01", "2027-01-01"]),
+    ],
+)
+@pytest.mark.parametrize("before", [23, 7])
+def test_calendar_months_whose_latest_date_is_a_trading_day_stay_on_the_calendar(
+    rule: str, last: str, expected: list[str], before: int
+) -> None:
+    """Month starts whose latest row is January's first trading day (a download's): the
+    forecast stepped 31 days from it, 2 February, 4 March, ..., 5 May (a Sunday); a short
+    input (a model's window of rows) too."""
+    # Calendar months (or years) before the last date's, then the last date.
+    end = pd.Timestamp(last) - pd.Timedelta(days=10)
+    days = pd.date_range(end=end, periods=before, freq=rule)
+    days = days.append(pd.DatetimeIndex([last]))
+    future, freq = future_dates(days.to_numpy("datetime64[ns]"), 3)
+    assert (freq, formatted(future)) == (rule if rule[0].isdigit() else f"1{rule}", expected)
+
+
 @pytest.mark.parametrize(("rule", "expected"), [("BME", "1BME"), ("BQE", "3BME")])
 def test_month_end_closes_without_a_holiday_stay_on_business_days(rule: str, expected: str) -> None:
     """Five years of New York's 16:00 closes on months' (quarters') last business days, in UTC:

@@ -25,6 +25,8 @@ MONTH_EDGE_DAYS = 3
 # and the half of the month every one of them lies in.
 MONTH_EDGE_SHARE = 0.9
 HALF_MONTH = 15
+# Dates before the latest that must say a calendar month edge before it is continued on.
+MONTH_EDGE_MIN_DATES = 3
 TRADING_MONTH_EDGES = ("BME", "BMS")
 DAYS_A_WEEK = 7
 # The latest dates whose weekday weekly data continues on: a series that moved its weekday
@@ -121,6 +123,11 @@ def _months_after(last: Any, horizon: int, freq: Any) -> Any:
 
     if isinstance(freq, str) and freq.endswith(TRADING_MONTH_EDGES):
         return _trading_months(last, horizon, freq)
+    if isinstance(freq, str) and freq.endswith(("MS", "ME")):
+        # From the edge of the last date's month: a last date just off it (2 January among
+        # month starts) would otherwise roll forward and lose a month.
+        edge = pd.offsets.MonthBegin() if freq.endswith("MS") else pd.offsets.MonthEnd()
+        last = edge.rollback(last) if freq.endswith("MS") else edge.rollforward(last)
     return pd.date_range(last, periods=horizon + 1, freq=freq)[1:]
 
 
@@ -155,9 +162,24 @@ def month_step(index: Any) -> Any:
         return f"{step}ME"
     if (index.day == 1).all():
         return f"{step}MS"
+    weekend = not np.asarray(BUSINESS_WEEK)[index.dayofweek].all()
+    # Calendar month ends (or starts), weekends among them, but for a date or two on a month's
+    # last (first) trading day, as the latest row of a download: the calendar's, not a 31-day
+    # step off it.
+    # The share is of the dates before the latest, so a short input may end on a trading day;
+    # a few of them at least, or one date would decide (28 February before a 30 March).
+    enough = len(index) > MONTH_EDGE_MIN_DATES
+    calendar = enough and weekend and (np.diff(months) >= 1).all()
+    to_end = np.asarray((index + pd.offsets.MonthEnd(0) - index).days)
+    on_end = (to_end[:-1] == 0).mean() >= MONTH_EDGE_SHARE
+    if calendar and on_end and (to_end <= MONTH_EDGE_DAYS).all():
+        return f"{step}ME"
+    day = np.asarray(index.day)
+    on_start = (day[:-1] == 1).mean() >= MONTH_EDGE_SHARE
+    if calendar and on_start and (day <= 1 + MONTH_EDGE_DAYS).all():
+        return f"{step}MS"
     if (index.day == index.day[0]).all() and index.day[0] <= SHORTEST_MONTH:
         return pd.DateOffset(months=step)
-    weekend = not np.asarray(BUSINESS_WEEK)[index.dayofweek].all()
     day = int(index.day.max())
     shorter = (index.days_in_month < day) & (index.day >= SHORTEST_MONTH)
     if weekend and ((index.day == day) | shorter).all():
