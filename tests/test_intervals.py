@@ -1101,6 +1101,27 @@ def test_the_student_t_growth_over_the_steps_is_the_seasonal_naives_on_seasonal_
     )
 
 
+def test_a_trend_does_not_hand_a_quarterly_band_the_naive_forecasts_zig_zag() -> None:
+    """A trending quarterly series: the seasonal naive's errors are biased by a year's trend
+    (a larger mean error) but spread evenly; chosen by mean error, the naive one's seasonal
+    zig-zag made a 95% band three times wider every other step."""
+    from stockcast.forecasting.conformal import baseline_spread_profile
+
+    rng = np.random.default_rng(7)
+    steps = np.arange(120)
+    season = np.array([5.0, -2.0, -6.0, 3.0])
+    values = 50 + 4 * steps + season[steps % 4] + rng.normal(size=120)
+    history = rolling_origins(values, WindowSizes(16, 5))
+    scale = volatility_scale(history.inputs, MIN_RELATIVE_SCALE)
+    naive_errors = history.actual - np.repeat(history.inputs[:, -1:], 5, axis=1)
+    seasonal_errors = history.actual - history.inputs[:, [-4, -3, -2, -1, -4]]
+    assert np.abs(seasonal_errors / scale).mean() > np.abs(naive_errors / scale).mean()
+    profile = baseline_spread_profile(history, 4, MIN_RELATIVE_SCALE)
+    assert profile is not None and profile.max() < 2 * profile.min()
+    zig_zag = baseline_spread_profile(history, 1, MIN_RELATIVE_SCALE)
+    assert zig_zag is not None and zig_zag.max() > 3 * zig_zag.min()
+
+
 def test_a_seasonal_models_student_t_band_covers_alike_at_every_step() -> None:
     """A monthly series whose model forecasts the season, 36 calibration windows, horizon 12:
     too few for a split-conformal 95% band. Its Student-t band took its growth over the steps
