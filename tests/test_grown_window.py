@@ -20,6 +20,7 @@ from stockcast.evaluation.champion import (
 )
 from stockcast.evaluation.maturity import Observed
 from stockcast.evaluation.reports import WINDOWS_FILE
+from stockcast.evaluation.versus_naive import naive_within_rounding
 from stockcast.forecasting.metrics import pooled_errors
 from stockcast.orchestration.replay_record import store_champion
 from stockcast.prediction.ledger_forecast import champion_forecasts, store_champion_forecast
@@ -32,6 +33,12 @@ from tests.conftest import MODEL, PIPELINE_FAST, run_train
 
 # The session's registered model reads 10 values and forecasts 5.
 P, H = 10, 5
+
+
+def as_scored(forecast: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+    """A forecast as the champion comparison scores it: within float32's rounding of the last
+    input's value, that value (`naive_within_rounding`)."""
+    return naive_within_rounding(forecast, np.repeat(inputs[:, -1:], forecast.shape[1], axis=1))
 
 
 def registry_of(store: Path) -> ModelRegistry:
@@ -67,6 +74,7 @@ def test_a_champion_is_scored_on_the_newest_values_of_longer_windows(
     opened = open_version(registry, champion, tmp_path / "expected")
     scored = open_model_dir(evaluated_model_dir(opened.folder))
     expected, _ = scored.forecast(windows["inputs"][:, -P:])
+    expected = as_scored(expected, windows["inputs"])
     assert score.windows == 30
     assert score.champion_mase == pytest.approx(
         pooled_errors(expected, windows["actual"], 1.0)["mase"], rel=1e-12
@@ -164,6 +172,7 @@ def test_a_champion_reading_more_than_the_windows_is_scored_from_their_past(
     inputs = windows["history"][targets[long_enough, None] - P + np.arange(P)]
     opened = open_version(registry, champion, tmp_path / "expected")
     expected, _ = open_model_dir(evaluated_model_dir(opened.folder)).forecast(inputs)
+    expected = as_scored(expected, inputs)
     actual = windows["actual"][long_enough]
     assert score.windows == 16
     assert score.champion_mase == pytest.approx(

@@ -206,26 +206,35 @@ def test_live_scores_compare_with_the_naive_forecast_of_the_same_origin() -> Non
     assert (scores["matured"], scores["origins"]) == (1, 1)
 
 
-@pytest.mark.parametrize(("point", "flagged"), [(105.0, True), (100.0, False)])
+@pytest.mark.parametrize(
+    ("point", "flagged"),
+    [(105.0, True), (85.9586, False), (float(np.float32(85.9586)), False)],
+)
 def test_a_champion_that_errs_where_the_last_price_was_exact_is_flagged(
     point: float, flagged: bool
 ) -> None:
-    """A series that did not move: naive's live MASE is 0, so the ratio is undefined. Enough
-    matured forecasts are judged all the same: any error is infinitely worse, as the gate counts
-    it, and none is no decay."""
+    """A series that did not move: naive's live MASE is 0. Enough matured forecasts are judged
+    all the same: any error is infinitely worse, as the gate counts it, and none is a tie (a
+    fallback's float32 answer of the last price is none: it was flagged, and rolled back)."""
     dates = tuple(f"2024-01-{day:02d}" for day in range(2, 12))
     forecasts = [
-        LedgerForecast("m", 1, "A", dates[i], dates[i + 1 : i + 3], (point, point), 100.0, {})
+        LedgerForecast("m", 1, "A", dates[i], dates[i + 1 : i + 3], (point, point), 85.9586, {})
         for i in range(6)
     ]
-    matured = mature(forecasts, [Observed("A", np.full(10, 100.0), dates)]).matured
+    matured = mature(forecasts, [Observed("A", np.full(10, 85.9586), dates)]).matured
     scores = live_scores(matured, {"A": 1.0})
-    assert scores["naive_mase"] == 0.0 and scores["ratio_vs_naive"] is None
+    assert scores["naive_mase"] == 0.0
+    assert scores["ratio_vs_naive"] == (None if flagged else 1.0)
     cfg = OmegaConf.create({"monitor": {"max_ratio_vs_naive": 1.2, "min_matured": 3}})
     verdict = judge(cfg, scores, 1)
     assert verdict["flagged"] is flagged
     over = "over its last 6 matured origin dates (6 forecasts)"
-    assert f"where the naive forecast's is 0 {over}" in verdict["reason"]
+    said = (
+        f"where the naive forecast's is 0 {over}"
+        if flagged
+        else f"1.000x the naive forecast's {over}"
+    )
+    assert said in verdict["reason"]
     too_few = judge(
         OmegaConf.create({"monitor": {"max_ratio_vs_naive": 1.2, "min_matured": 7}}), scores, 1
     )

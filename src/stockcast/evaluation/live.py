@@ -12,6 +12,7 @@ import numpy as np
 from stockcast.data.mase_scales import series_scales
 from stockcast.data.split import SplitData
 from stockcast.evaluation.maturity import Matured, Observed, mature
+from stockcast.evaluation.versus_naive import naive_within_rounding
 from stockcast.forecasting.metrics import coverage, pooled_errors
 from stockcast.registry.ledger import LedgerForecast
 
@@ -47,7 +48,7 @@ def live_scores(matured: Sequence[Matured], scales: Mapping[str, float]) -> dict
         "mase": model["mase"],
         "naive_mae": baseline["mae"],
         "naive_mase": baseline["mase"],
-        "ratio_vs_naive": model["mase"] / baseline["mase"] if baseline["mase"] > 0 else None,
+        "ratio_vs_naive": live_ratio(model["mase"], baseline["mase"]),
         "coverage": covered,
     }
 
@@ -119,14 +120,23 @@ def origin_history(matured: Sequence[Matured], scales: Mapping[str, float]) -> l
     return history
 
 
+def live_ratio(mase: float, naive_mase: float) -> float | None:
+    """The champion's MASE over naive's; 1 where both are 0 (a flat span it repeated, a tie, as
+    the evaluation gate counts it); None where only naive's is (undefined: infinitely worse)."""
+    if naive_mase > 0:
+        return mase / naive_mase
+    return 1.0 if mase == 0 else None
+
+
 def _point_and_naive_errors(
     matured: Sequence[Matured], scales: Mapping[str, float]
 ) -> tuple[dict[str, float], dict[str, float]]:
     """The point forecasts' and the same origins' naive forecasts' pooled errors, each
     (forecast, step) pair's MASE over its series' scale."""
     actual = np.concatenate([m.actual for m in matured])
-    point = np.concatenate([m.forecast.point for m in matured])
     naive = np.concatenate([np.full(len(m.actual), m.forecast.naive) for m in matured])
+    # As evaluate scores it: a fallback's float32 answer of the last price is naive's.
+    point = naive_within_rounding(np.concatenate([m.forecast.point for m in matured]), naive)
     pair_scales = np.concatenate(
         [np.full(len(m.actual), scales[m.forecast.series_id]) for m in matured]
     )

@@ -31,8 +31,8 @@ def judge(cfg: DictConfig, champion_live: dict[str, Any], version: int) -> dict[
         f"({_counted(matured, 'forecast')})"
     )
     if ratio is None:
-        # The naive forecast was exact (nothing moved): any error of the champion's is
-        # infinitely worse, as the evaluation gate counts it.
+        # The naive forecast was exact (nothing moved) and the champion was not (`live_ratio`):
+        # any error of its own is infinitely worse, as the evaluation gate counts it.
         mase = float(champion_live["mase"])
         flagged = mase > 0
         return {
