@@ -12,7 +12,8 @@ import pytest
 
 from stockcast.errors import ArtifactError, ConfigError, DataError, counted
 from stockcast.forecasting.frame import forecast_frame
-from stockcast.prediction.calendar import format_date, future_dates
+from stockcast.prediction.calendar import future_dates
+from stockcast.prediction.date_format import format_date
 from stockcast.prediction.forecast import (
     check_window_overrides,
     forecast_held_out,

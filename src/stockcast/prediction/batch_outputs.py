@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from stockcast.prediction.batch import BatchForecast, SeriesBatch, named
-from stockcast.prediction.calendar import format_dates, holds_times
+from stockcast.prediction.date_format import format_dates, holds_times
 from stockcast.prediction.outputs import format_table, model_block
 from stockcast.serving.model import OpenModel
 

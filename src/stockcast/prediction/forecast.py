@@ -19,7 +19,8 @@ from stockcast.forecasting.windows import (
     WindowSizes,
     rolling_origins,
 )
-from stockcast.prediction.calendar import format_date, future_dates
+from stockcast.prediction.calendar import future_dates
+from stockcast.prediction.date_format import format_date
 from stockcast.prediction.inputs import InputSeries
 from stockcast.serving.model import OpenModel
 
