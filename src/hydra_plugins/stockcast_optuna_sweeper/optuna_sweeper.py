@@ -22,6 +22,10 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.stockcast_optuna_sweeper.job_folders import (
+    launched_job_folders,
+    returned_job_folder,
+)
 from hydra_plugins.stockcast_optuna_sweeper.study import open_study, pinned_data_day
 from stockcast.errors import ConfigError, StockcastError, exit_with_error, first_line
 
@@ -35,21 +39,6 @@ log = logging.getLogger(__name__)
 
 RESULTS_FILE = "optimization_results.yaml"
 DIRECTIONS = ("minimize", "maximize")
-
-
-def _job_folder(ret: Any, sweep_dir: Path) -> Path | None:
-    """Where hydra.sweep.subdir put a job's folder, numbered or not: its runtime output folder
-    (its `working_dir` is the folder the sweep started in, as jobs do not chdir); None where a
-    launcher's return names none inside the sweep's folder (a cloud job's)."""
-    hydra_cfg = getattr(ret, "hydra_cfg", None)
-    folder = (
-        OmegaConf.select(hydra_cfg, "hydra.runtime.output_dir", default=None)
-        if isinstance(hydra_cfg, DictConfig)
-        else None
-    )
-    if not folder or not Path(folder).resolve().is_relative_to(sweep_dir.resolve()):
-        return None
-    return Path(folder)
 
 
 def _job_value(ret: JobReturn) -> float | None:
@@ -180,7 +169,7 @@ class OptunaSweeper(Sweeper):
                 # A batch whose launch raised (a trial's overrides do not compose, Ctrl-C) gives
                 # back no values: a trial whose job finished before is told the value it wrote,
                 # the others FAIL (or the study keeps them RUNNING for good).
-                folders = self._job_folders(sweep_dir, launched)
+                folders = launched_job_folders(sweep_dir, launched)
                 for offset, (trial, overrides) in enumerate(zip(trials, batch, strict=True)):
                     number = first + job_idx + offset
                     job_dir = folders.get(number, sweep_dir / str(number))
@@ -196,7 +185,9 @@ class OptunaSweeper(Sweeper):
                     raise refusal from None
                 raise
             for offset, (trial, ret) in enumerate(zip(trials, returns, strict=True)):
-                job_dir = _job_folder(ret, sweep_dir) or sweep_dir / str(first + job_idx + offset)
+                job_dir = returned_job_folder(ret, sweep_dir) or sweep_dir / str(
+                    first + job_idx + offset
+                )
                 trial.set_user_attr("job_dir", str(job_dir))
                 value = _job_value(ret)
                 if value is None:
@@ -219,23 +210,6 @@ class OptunaSweeper(Sweeper):
         if math.isfinite(value):
             return value
         return float("-inf") if self.direction == "maximize" else float("inf")
-
-    @staticmethod
-    def _job_folders(sweep_dir: Path, since: float) -> dict[int, Path]:
-        """The folder of each job (by its number) launched since `since`, wherever
-        `hydra.sweep.subdir` put it (its metrics may be cut off: they are not read here)."""
-        from stockcast.orchestration.sweeps.summary import OVERRIDES_FILE, job_number
-
-        folders: dict[int, Path] = {}
-        for written in sweep_dir.rglob(str(OVERRIDES_FILE)):
-            folder = written.parent.parent
-            try:
-                number = job_number(folder) if written.stat().st_mtime >= since else None
-            except Exception:  # a job folder cut off by the interruption: not this one
-                number = None
-            if number is not None:
-                folders[number] = folder
-        return folders
 
     def _written_value(
         self, job_dir: Path, overrides: tuple[str, ...], since: float
