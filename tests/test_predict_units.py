@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,40 @@ def test_calendar_months_whose_latest_date_is_a_trading_day_stay_on_the_calendar
     days = days.append(pd.DatetimeIndex([last]))
     future, freq = future_dates(days.to_numpy("datetime64[ns]"), 3)
     assert (freq, formatted(future)) == (rule if rule[0].isdigit() else f"1{rule}", expected)
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ("ME", ["2024-02-29", "2024-03-31", "2024-04-30"]),
+        ("MS", ["2024-02-01", "2024-03-01", "2024-04-01"]),
+    ],
+)
+def test_calendar_months_ending_mid_month_continue_on_the_calendar_and_say_so(
+    rule: str, expected: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A month-end file downloaded on 15 January: its forecast stepped 31 days from the 15th
+    (15 February, 17 March, ...) without a word, the half month fed as a whole one."""
+    days = pd.date_range(end="2023-12-31", periods=12, freq=rule).append(
+        pd.DatetimeIndex(["2024-01-15"])
+    )
+    with caplog.at_level(logging.WARNING, logger="stockcast.prediction.calendar"):
+        future, freq = future_dates(days.to_numpy("datetime64[ns]"), 3)
+    assert (freq, formatted(future)) == (f"1{rule}", expected)
+    edges = "ends" if rule == "ME" else "starts"
+    assert caplog.messages == [
+        f"the input's latest date 2024-01-15 is not on the month {edges} the dates before it "
+        f"keep: it is read as January 2024's value, and the forecast continues on the month "
+        f"{edges} after it"
+    ]
+    # A quarter's partial latest row is no month's value: no month rule, and no such word.
+    caplog.clear()
+    quarters = pd.date_range(end="2022-12-31", periods=16, freq=f"Q{rule[-1]}").append(
+        pd.DatetimeIndex(["2023-02-15"])
+    )
+    with caplog.at_level(logging.WARNING, logger="stockcast.prediction.calendar"):
+        _, freq = future_dates(quarters.to_numpy("datetime64[ns]"), 3)
+    assert not str(freq).startswith("3M") and caplog.messages == []
 
 
 @pytest.mark.parametrize(("rule", "expected"), [("BME", "1BME"), ("BQE", "3BME")])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,8 @@ from stockcast.data.calendar import (
     weekday_names,
 )
 from stockcast.prediction.intraday_dates import intraday_dates
+
+log = logging.getLogger(__name__)
 
 # A day of the month every month has.
 SHORTEST_MONTH = 28
@@ -170,14 +173,18 @@ def month_step(index: Any) -> Any:
     # a few of them at least, or one date would decide (28 February before a 30 March).
     enough = len(index) > MONTH_EDGE_MIN_DATES
     calendar = enough and weekend and (np.diff(months) >= 1).all()
+    # A latest date further off (a download mid-month) stands for its month, not yet over:
+    # monthly data only, as a quarter's or a year's partial row is no month's value.
     to_end = np.asarray((index + pd.offsets.MonthEnd(0) - index).days)
-    on_end = (to_end[:-1] == 0).mean() >= MONTH_EDGE_SHARE
-    if calendar and on_end and (to_end <= MONTH_EDGE_DAYS).all():
-        return f"{step}ME"
-    day = np.asarray(index.day)
-    on_start = (day[:-1] == 1).mean() >= MONTH_EDGE_SHARE
-    if calendar and on_start and (day <= 1 + MONTH_EDGE_DAYS).all():
-        return f"{step}MS"
+    from_start = np.asarray(index.day) - 1
+    for near, rule, edges in ((to_end, "ME", "ends"), (from_start, "MS", "starts")):
+        on_edge = (near[:-1] == 0).mean() >= MONTH_EDGE_SHARE
+        before = (near[:-1] <= MONTH_EDGE_DAYS).all()
+        partial = near[-1] > MONTH_EDGE_DAYS
+        if calendar and on_edge and before and (not partial or step == 1):
+            if partial:
+                _warn_partial_month(index[-1], edges)
+            return f"{step}{rule}"
     if (index.day == index.day[0]).all() and index.day[0] <= SHORTEST_MONTH:
         return pd.DateOffset(months=step)
     day = int(index.day.max())
@@ -202,6 +209,17 @@ def month_step(index: Any) -> Any:
         # The last Friday (or another weekday) of each month, some far from the month's end.
         return pd.offsets.LastWeekOfMonth(weekday=int(weekday))
     return None
+
+
+def _warn_partial_month(latest: Any, edges: str) -> None:
+    log.warning(
+        "the input's latest date %s is not on the month %s the dates before it keep: it is read "
+        "as %s's value, and the forecast continues on the month %s after it",
+        latest.date().isoformat(),
+        edges,
+        latest.strftime("%B %Y"),
+        edges,
+    )
 
 
 def semi_month_step(index: Any) -> str | None:
