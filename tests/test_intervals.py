@@ -977,6 +977,25 @@ def test_a_zero_typical_offset_leaves_a_quantile_on_its_own_side_of_the_median()
         np.testing.assert_allclose(widened[0, :, 0], expected)
 
 
+def test_a_quantile_models_window_of_zeros_takes_its_offsets_of_the_zero_level() -> None:
+    """Shares of a last value 0 are 0: a quantile model's band at a closed store's window of
+    zeros had no width. Its offsets are taken of the level where the typical share is the
+    typical move (`still_move / still_unit`)."""
+    from stockcast.forecasting.intervals import still_zero_level, widen_still_quantiles
+
+    outputs = np.array([[[0.0], [0.0], [0.0]]])
+    closed = np.zeros((1, 6))
+    offsets = [[-0.02], [0.0], [0.03]]
+    level = still_zero_level({"still_unit": 0.01, "still_move": 2.0})
+    assert level == pytest.approx(200.0)
+    widened = widen_still_quantiles(outputs, closed, 1, offsets, 1e-4, None, level)
+    np.testing.assert_allclose(widened[0, :, 0], [-4.0, 0.0, 6.0])
+    # A price model's spec records no move: as before.
+    assert still_zero_level({"still_unit": 0.01}) is None
+    unchanged = widen_still_quantiles(outputs, closed, 1, offsets, 1e-4, None)
+    np.testing.assert_allclose(unchanged[0, :, 0], [0.0, 0.0, 0.0])
+
+
 def test_a_quantile_models_window_that_did_not_move_gets_the_typical_spread(
     tmp_path: Path,
 ) -> None:

@@ -215,18 +215,24 @@ def widen_still_quantiles(
     offsets: Sequence[Sequence[float]],
     min_relative_scale: float,
     span: int | None,
+    zero_level: float | None = None,
 ) -> np.ndarray:
     """A quantile model's outputs (n, quantiles, steps) where each window that did not move has
     each quantile at least its typical distance from the median (`quantile_offsets`). Its
     network sees such a window at the scale floor (a hundredth of a percent of its price), so
     its own bands are that narrow; a window that did not move says nothing about how far its
-    next value moves. Rows that moved, and the median, are unchanged; the order holds."""
+    next value moves. Rows that moved, and the median, are unchanged; the order holds.
+
+    The distances are shares of the last value: a window that stayed at 0 takes them of
+    `zero_level` instead (`still_zero_level`; None: of 0, no width)."""
     still = ~moved_windows(inputs, min_relative_scale, span)
     if not still.any():
         return outputs
     widened = np.array(outputs, dtype=np.float64, copy=True)
     median = widened[still, point_index : point_index + 1, :]
     last = np.abs(np.asarray(inputs, dtype=np.float64)[still, -1])
+    if zero_level is not None:
+        last = np.where(last == 0, float(zero_level), last)
     typical = np.asarray(offsets, dtype=np.float64)[None] * last[:, None, None]
     own = widened[still] - median
     # Each quantile's side of the median is its own output's (a typical offset of zero, which a
@@ -236,6 +242,16 @@ def widen_still_quantiles(
     farther = np.where(below, np.minimum(own, typical), np.maximum(own, typical))
     widened[still] = median + farther
     return widened
+
+
+def still_zero_level(intervals: Mapping[str, Any]) -> float | None:
+    """The level whose share `still_unit` is the typical move `still_move`: what a quantile
+    model's typical offsets (shares of a last value) are taken of at a window that stayed at 0.
+    None where the spec records neither (prices, or a model saved before)."""
+    unit, move = intervals.get("still_unit"), intervals.get("still_move")
+    if unit is None or move is None or not float(unit) > 0:
+        return None
+    return float(move) / float(unit)
 
 
 def quantile_levels(quantiles: Sequence[float]) -> list[str]:

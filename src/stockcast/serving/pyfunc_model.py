@@ -30,6 +30,7 @@ from stockcast.forecasting.intervals import (
     monotone_quantiles,
     quantile_bands,
     recorded_unit,
+    still_zero_level,
     volatility_scale,
     widen_still_quantiles,
 )
@@ -99,6 +100,7 @@ class PriceForecastModel(PythonModel):
                     offsets,
                     float(self.intervals["min_relative_scale"]),
                     recorded_unit(self.intervals)["span"],
+                    still_zero_level(self.intervals),
                 )
         point = outputs[:, self.net.point_index, :]
         if self.net.quantiles:
