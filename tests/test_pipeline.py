@@ -231,6 +231,20 @@ def test_the_gate_thresholds_pass_and_refuse_at_their_bounds() -> None:
     assert coverage_check(scored(0.25), 0.25)[0][0] and not coverage_check(scored(0.2), 0.25)[0][0]
     refused = gate_threshold(0.4, 1.0, None, 0.5, coverage_check(scored(0.9), 0.25))
     assert not refused["passed"] and refused["reason"] == over[1]
+    # 0.1 is 0.70 to 0.90 for an 80% band, both ends in (0.8 - 0.7 reads 0.10000000000000009).
+    eighty = {"80": {"pooled": {"coverage": 0.7}, "nominal": 0.8}}
+    assert coverage_check(eighty, 0.1)[0][0]
+    assert coverage_check({"95": {"pooled": {"coverage": 1.0}, "nominal": 0.95}}, 0.05)[0][0]
+    # A model without bands has nothing to judge: with a gap set it is refused, not passed.
+    assert coverage_check({}, 0.05) == [
+        (
+            False,
+            "the gate's max_coverage_gap 0.05 judges the model's bands, and it gives none (no "
+            "model.interval_levels, or no pair of model.quantiles); give some, or set "
+            "gate.max_coverage_gap=null",
+        )
+    ]
+    assert coverage_check({}, None) == []
 
 
 def test_gate_refuses_a_model_worse_than_the_naive_forecast(pipeline_store: Path) -> None:

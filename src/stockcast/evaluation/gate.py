@@ -7,17 +7,32 @@ from typing import Any
 
 import numpy as np
 
+# How far apart a coverage and its band's nominal may read from float rounding alone.
+COVERAGE_ROUNDING = 1e-9
+
 
 def coverage_check(
     model_intervals: dict[str, Any], max_gap: float | None
 ) -> list[tuple[bool, str]]:
-    """Gate checks that each level's pooled coverage is within `max_gap` of its nominal."""
+    """Gate checks that each level's pooled coverage is within `max_gap` of its nominal (its
+    ends included: 0.1 lets an 80% band cover 0.70 to 0.90, which float arithmetic read as
+    0.10000000000000009 from 0.8). A model without bands has no coverage to judge: with a gap
+    set it is refused, where it had passed unjudged."""
     if max_gap is None:
         return []
+    if not model_intervals:
+        return [
+            (
+                False,
+                f"the gate's max_coverage_gap {float(max_gap):g} judges the model's bands, and "
+                "it gives none (no model.interval_levels, or no pair of model.quantiles); give "
+                "some, or set gate.max_coverage_gap=null",
+            )
+        ]
     checks = []
     for level, scores in model_intervals.items():
         coverage, nominal = scores["pooled"]["coverage"], scores["nominal"]
-        ok = bool(abs(coverage - nominal) <= float(max_gap))
+        ok = bool(abs(coverage - nominal) <= float(max_gap) + COVERAGE_ROUNDING)
         checks.append(
             (
                 ok,
