@@ -101,6 +101,19 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
         (["data=seasonal", "data.season_length=0"], "data.season_length is 0; it must be a whole"),
         (["data.normalization=robust"], "data.normalization is 'robust'; choose one of"),
         (["data.as_of=20260630"], "data.as_of is '20260630'; it must be a date written YYYY-MM-DD"),
+        # A nanosecond clock's range: 1500-01-01 wrapped round to 2182 without a word.
+        (
+            ["data.start_date=1500-01-01", "data.as_of=2020-01-01"],
+            "data.start_date is '1500-01-01'; it must be a date from 1678-01-01 to 2261-12-31",
+        ),
+        # A NaN drift was refused as the data's 500 non-finite values; 1e200 overflowed.
+        (["data.drift=nan"], "data.drift is nan; it must be a finite number"),
+        (["data.volatility=1e200"], "data.volatility is 1e+200; it must be a daily volatility"),
+        (["data=market", "data.market_volatility=2"], "data.market_volatility is 2"),
+        (
+            ["data=market", "data.volatility_range=[0.01,inf]"],
+            "data.volatility_range is inf; it must be two finite numbers [low, high]",
+        ),
         (["data.normalization=[per_window,robust]"], "data.normalization is 'robust'; choose"),
         (["data.normalization=[]"], "data.normalization is []; it must be a kind or a non-empty"),
         (

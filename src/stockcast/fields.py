@@ -120,6 +120,11 @@ WindowOrAuto = Annotated[Any, BeforeValidator(_window_or_auto)]
 Number = Annotated[float, Strict()]
 Above0 = Annotated[Number, Field(gt=0, allow_inf_nan=False, description="a number above 0")]
 AtLeast0 = Annotated[Number, Field(ge=0, allow_inf_nan=False, description="a number, 0 or more")]
+Finite = Annotated[Number, Field(allow_inf_nan=False, description="a finite number")]
+# A daily log-volatility: at 1 (100% a day) a walk's prices already underflow within months.
+DailyVolatility = Annotated[
+    Number, Field(ge=0, le=1, allow_inf_nan=False, description="a daily volatility from 0 to 1")
+]
 Fraction = Annotated[
     Number, Field(gt=0, lt=1, description="a fraction in (0, 1): each split needs some data")
 ]
@@ -140,12 +145,19 @@ class Section(BaseModel):
     targets: ClassVar[bool] = False
 
 
+# The days a nanosecond clock (numpy's and pandas' dates) holds whole: 1500-01-01 wrapped round
+# to 2182 without a word.
+FIRST_DAY, LAST_DAY = "1678-01-01", "2261-12-31"
+
+
 def _iso_date(value: Any) -> str:
     text = value.isoformat() if isinstance(value, date) else str(value)
     try:
-        canonical_day(text)
+        day = canonical_day(text)
     except ValueError:
         raise ValueError(f"is {text!r}; it must be a date written YYYY-MM-DD") from None
+    if not FIRST_DAY <= str(day) <= LAST_DAY:
+        raise ValueError(f"is {text!r}; it must be a date from {FIRST_DAY} to {LAST_DAY}")
     return text
 
 
@@ -160,7 +172,7 @@ TrailingLength = Annotated[
     AsWhole,
 ]
 Range = Annotated[
-    tuple[Number, Number], Field(description="two numbers [low, high], low at most high")
+    tuple[Finite, Finite], Field(description="two finite numbers [low, high], low at most high")
 ]
 
 

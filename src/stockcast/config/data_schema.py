@@ -16,6 +16,8 @@ from stockcast.fields import (
     AsWhole,
     AtLeast0,
     CsvForm,
+    DailyVolatility,
+    Finite,
     Fraction,
     IsoDate,
     Number,
@@ -92,28 +94,28 @@ class MarketCommon(DataCommon):
 class GbmData(MarketCommon):
     source: Literal["gbm"]
     start_price: Above0
-    drift: Number
-    volatility: AtLeast0
+    drift: Finite
+    volatility: DailyVolatility
 
 
 class SeasonalData(MarketCommon):
     source: Literal["seasonal"]
-    start_price: Number
-    trend: Number
+    start_price: Finite
+    trend: Finite
     season_length: WholeAbove0
-    amplitude: Number
+    amplitude: Finite
     noise_std: AtLeast0
 
 
 class MultiTickerData(MarketCommon):
     source: Literal["market"]
     num_series: WholeAbove0
-    drift: Number
+    drift: Finite
     volatility_range: PositiveRange
     start_price_range: PositiveRange
     beta_range: OrderedRange
-    market_drift: Number
-    market_volatility: AtLeast0
+    market_drift: Finite
+    market_volatility: DailyVolatility
 
 
 class TableData(DataCommon, CsvForm):
