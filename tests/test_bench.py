@@ -207,6 +207,28 @@ def test_the_panel_benchmark_refuses_an_unknown_panel(capsys) -> None:
     assert "unknown panel 'nope'; choose from macro, fertility, danish" in capsys.readouterr().err
 
 
+def test_accuracy_arguments_are_refused_before_any_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--seeds abc failed after the warm-up fit; an --output-dir that is a file lost every
+    fit's scores at the end; a stockcast setting that does not compose was a traceback."""
+    from benchmarks.accuracy.__main__ import main, parse_args
+
+    taken = tmp_path / "a file"
+    taken.write_text("")
+    for argv, said in (
+        (["--seeds", "abc"], "--seeds 'abc' is no comma-separated list of whole numbers"),
+        (["--series", ","], "--series ',' names no series; leave it out for every one"),
+        (["--output-dir", str(taken)], f"--output-dir {taken} cannot be a folder to write into"),
+    ):
+        with pytest.raises(SystemExit) as stopped:
+            parse_args(argv)
+        assert stopped.value.code == 2 and said in capsys.readouterr().err
+    argv = ["--no-peers", "--series", "gbm_1", "--output-dir", str(tmp_path / "out")]
+    assert main([*argv, "--experiment", "nope"]) == 2
+    assert "\nbench-accuracy: cannot compose" in capsys.readouterr().err
+
+
 def test_accuracy_scores_average_over_seeds() -> None:
     from benchmarks.accuracy.__main__ import mean_over_seeds
     from benchmarks.accuracy.protocol import Result

@@ -51,6 +51,7 @@ from benchmarks.accuracy.series import (
     series_names,
 )
 from benchmarks.common import quiet_console
+from stockcast.errors import StockcastError
 
 OUTPUT_DIR = Path("outputs") / "bench_accuracy"
 
@@ -95,9 +96,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for stockcast's run")
     args = parser.parse_args(argv)
+    if args.series and not [n for n in args.series.split(",") if n]:
+        parser.error(f"--series {args.series!r} names no series; leave it out for every one")
     unknown = [n for n in args.series.split(",") if n and n not in series_names()]
     if unknown:
         parser.error(f"--series names no series {unknown}; choose from {series_names()}")
+    seeds = [s for s in args.seeds.split(",") if s]
+    if any(not s.strip().lstrip("-").isdigit() for s in seeds):
+        parser.error(f"--seeds {args.seeds!r} is no comma-separated list of whole numbers")
+    # Before any fit: a folder that cannot be written lost every fit's scores at the end.
+    output = Path(args.output_dir)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        parser.error(f"--output-dir {output} cannot be a folder to write into ({err.strerror})")
     return args
 
 
@@ -292,7 +304,11 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
     for name in ("stockcast", "mlflow"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    results = run(args)
+    try:
+        results = run(args)
+    except StockcastError as err:  # a stockcast setting that does not compose or validate
+        print(f"bench-accuracy: {err}", file=sys.stderr)
+        return 2
     print(table(results))
     for path in write_outputs(results, Path(args.output_dir)):
         print(f"wrote {path}")
