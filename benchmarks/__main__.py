@@ -46,6 +46,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    for flag, value in (("--rounds", args.rounds), ("--repeats", args.repeats)):
+        if value is not None and value < 1:
+            # Nothing timed: the fits ran and then there was no median to print.
+            print(f"bench: {flag} is {value}; time at least 1", file=sys.stderr)
+            return 2
     opts = BenchOptions.quick() if args.quick else BenchOptions()
     for name, value in (
         ("train_points", args.train_points),

@@ -39,6 +39,12 @@ def bench_windowing(opts: BenchOptions) -> list[Row]:
 
     # The per-window Python loop, on a prefix (too slow and big at full size), scaled linearly.
     prefix = values[: opts.loop_points]
+    if len(prefix) < length:
+        # Fewer than one window: no loop to time, and the scaled timings came out negative.
+        raise ValueError(
+            f"--loop-points {opts.loop_points} holds no whole window of {length} values; give "
+            f"at least {length}"
+        )
     scale = n_windows / (len(prefix) - length + 1)
     with peak_memory() as loop_mem:
         stacked = python_loop_windows(prefix, length)

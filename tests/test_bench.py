@@ -134,6 +134,19 @@ def test_unknown_benchmark_is_refused() -> None:
         run_benchmarks(["nope"], TINY)
 
 
+def test_a_bench_of_nothing_to_time_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """A loop prefix shorter than one window printed negative timings and judged the speed
+    target on them; zero rounds ran the fits, then found no median."""
+    from dataclasses import replace
+
+    from benchmarks.__main__ import main
+
+    with pytest.raises(ValueError, match="--loop-points 5 holds no whole window of 15 values"):
+        run_benchmarks(["windows"], replace(TINY, loop_points=5))
+    assert main(["--rounds", "0"]) == 2
+    assert capsys.readouterr().err == "bench: --rounds is 0; time at least 1\n"
+
+
 def test_panel_peer_scores_stockcast_test_windows(tmp_path: Path) -> None:
     """The NeuralForecast comparison is only fair if both sides forecast the same windows: every
     origin of each ticker's test split, inputs just before it, targets inside it."""
