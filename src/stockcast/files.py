@@ -23,6 +23,16 @@ FILE_NAME_PART_CHARS = 100
 FILE_NAME_HASH_CHARS = 8
 
 
+def folder_not_made(folder: Path) -> str | None:
+    """Makes `folder` and its parents; the operating system's reason where it cannot, else None
+    (each caller says in its own sentence which setting names the folder)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        return err.strerror or str(err)
+    return None
+
+
 def json_safe(value: Any) -> Any:
     """`value` with every non-finite float (NaN, ±inf, also numpy's) turned into None.
 

@@ -32,7 +32,7 @@ from stockcast.config.compose import (
 from stockcast.config.overrides import override_key
 from stockcast.config.task import hydra_task
 from stockcast.errors import ConfigError, StockcastError, counted
-from stockcast.files import write_json
+from stockcast.files import folder_not_made, write_json
 from stockcast.orchestration.replay_day_start import keep_day_start, restore_day_start
 from stockcast.orchestration.replay_days import (
     check_days_have_data,
@@ -123,13 +123,12 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
         )
     if ledger_dir:  # else beside the store, made next
         check_ledger_folder(ledger_dir, local_store_uri(store))
-    try:
-        store.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
+    reason = folder_not_made(store)
+    if reason is not None:
         raise ConfigError(
-            f"cannot make replay.store_dir {store} ({(err.strerror or str(err)).lower()}); set "
-            "replay.store_dir to a folder that can be made."
-        ) from None
+            f"cannot make replay.store_dir {store} ({reason.lower()}); set replay.store_dir to a "
+            "folder that can be made."
+        )
     # The store's database exists before the first day starts, so each day's start is a copy
     # that goes back onto it (`restore_day_start`), never a file to delete under MLflow.
     uri = local_store_uri(store)

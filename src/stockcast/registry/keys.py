@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from stockcast.errors import ConfigError
+from stockcast.files import folder_not_made
 
 PRIVATE_KEY_FILE = "model-signing.key"
 PUBLIC_KEY_FILE = "model-signing.pub"
@@ -118,13 +119,12 @@ def _whole_private_key(private_path: Path) -> bytes:
 
 
 def _make_folder(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
+    reason = folder_not_made(folder)
+    if reason is not None:
         raise ConfigError(
-            f"cannot create the key folder {folder} ({err.strerror}); name a folder this user "
-            "can write (python scripts/signing_keys.py <folder>, or STOCKCAST_KEYS_DIR)."
-        ) from None
+            f"cannot create the key folder {folder} ({reason}); name a folder this user can "
+            "write (python scripts/signing_keys.py <folder>, or STOCKCAST_KEYS_DIR)."
+        )
 
 
 def _write_public_key(private_path: Path, public_path: Path) -> None:

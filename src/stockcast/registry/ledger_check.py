@@ -11,6 +11,7 @@ from contextlib import closing
 from pathlib import Path
 
 from stockcast.errors import ConfigError
+from stockcast.files import folder_not_made
 from stockcast.registry.ledger import ledger_path
 from stockcast.registry.ledger_stores import store_mismatch
 from stockcast.registry.lock import sqlite_file
@@ -19,13 +20,12 @@ from stockcast.registry.lock import sqlite_file
 def check_ledger_folder(ledger_dir: str | None, tracking_uri: str) -> Path:
     """The ledger's path, its folder made; refused where this user cannot write there."""
     path = ledger_path(ledger_dir, tracking_uri)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
+    reason = folder_not_made(path.parent)
+    if reason is not None:
         raise ConfigError(
-            f"cannot make the forecast ledger's folder {path.parent} ({err.strerror or err}); "
-            "set monitor.ledger_dir to a folder this user can write."
-        ) from None
+            f"cannot make the forecast ledger's folder {path.parent} ({reason}); set "
+            "monitor.ledger_dir to a folder this user can write."
+        )
     writable = os.access(path.parent, os.W_OK | os.X_OK)
     if not writable or (path.exists() and not os.access(path, os.R_OK | os.W_OK)):
         raise ConfigError(
