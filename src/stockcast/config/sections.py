@@ -5,17 +5,16 @@ predict's and serve's are in `client_sections`."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator
 
 from stockcast.config.data_schema import DataConfig
+from stockcast.config.trainer_section import TrainerConfig
 from stockcast.fields import (
-    ACCELERATORS,
     EARLY_STOPPING_ARGUMENTS,
     EXPERIMENT_NAME_RULE,
     MLFLOW_LOGGER_ARGUMENTS,
-    TRAINER_ARGUMENTS,
     Above0,
     AsWhole,
     AtLeast0,
@@ -71,87 +70,6 @@ class OptimConfig(Section):
     lr: Above0
     weight_decay: AtLeast0
     method_lr_scale: Above0
-
-
-# What trainer.devices takes, in every sentence that refuses a value of it.
-DEVICES = "a number of devices (1 or more, or -1 for all), 'auto' or a list of device ids"
-
-
-class TrainerConfig(Section):
-    # The trainer node builds a Lightning Trainer: any of its arguments may be set.
-    unjudged = frozenset({"_target_", *TRAINER_ARGUMENTS})
-
-    max_epochs: Annotated[
-        int | None, Field(strict=True, ge=1, description="a whole number of at least 1"), AsWhole
-    ] = None
-    max_steps: Annotated[
-        int,
-        Field(strict=True, description="a whole number: -1 (no step limit) or at least 1"),
-        AsWhole,
-    ] = -1
-
-    accelerator: Literal[ACCELERATORS] = "cpu"  # type: ignore[valid-type]
-    devices: Annotated[int | str | list[int], Field(description=DEVICES), AsWhole] = 1
-    # Machines of a distributed (trainer=ddp) fit; Azure ML sets it from azureml.job.instance_count.
-    num_nodes: WholeAbove0 = 1
-    # Clipped by the training module itself, which steps its optimizer by hand (Lightning
-    # refuses both settings for such a module).
-    gradient_clip_val: Annotated[
-        Number | None, Field(ge=0, allow_inf_nan=False, description="null or a number, 0 or more")
-    ] = None
-    gradient_clip_algorithm: Literal["norm", "value"] | None = None
-    accumulate_grad_batches: WholeAbove0 = 1
-    # The fit validates about every fit.val_every_steps optimizer steps, whatever the epoch
-    # length (training/build.py's validation_schedule): Lightning's own two settings are its.
-    check_val_every_n_epoch: Any = None
-    val_check_interval: Any = None
-
-    @field_validator("check_val_every_n_epoch", "val_check_interval")
-    @classmethod
-    def _scheduled_by_the_fit(cls, value: Any) -> Any:
-        if value is not None:
-            raise ValueError(
-                f"is {value!r}; the fit validates about every fit.val_every_steps optimizer "
-                "steps whatever the epoch length, so set fit.val_every_steps instead"
-            )
-        return value
-
-    @field_validator("max_steps")
-    @classmethod
-    def _minus_one_or_positive(cls, value: int) -> int:
-        if value != -1 and value < 1:
-            raise ValueError(f"is {value}; it must be -1 (no step limit) or at least 1")
-        return value
-
-    @field_validator("accumulate_grad_batches")
-    @classmethod
-    def _no_accumulation(cls, value: int) -> int:
-        if value != 1:
-            raise ValueError(
-                f"is {value}; the training module steps its optimizer once per batch of windows, "
-                "so it must be 1 (raise data.batch_size for larger steps)"
-            )
-        return value
-
-    @field_validator("devices", mode="before")
-    @classmethod
-    def _no_yes_or_no(cls, value: Any) -> Any:
-        """`true` is no count of devices (pydantic's lax int read it as 1)."""
-        if any(isinstance(item, bool) for item in (value if isinstance(value, list) else [value])):
-            raise ValueError(f"is {value!r}; it must be {DEVICES}")
-        return value
-
-    @field_validator("devices")
-    @classmethod
-    def _device_count_or_ids(cls, value: int | str | list[int]) -> int | str | list[int]:
-        valid = (
-            value == "auto"
-            or (isinstance(value, int) and (value >= 1 or value == -1))
-            or (isinstance(value, list) and value and all(v >= 0 for v in value))
-        )
-        if not valid:
-            raise ValueError(f"is {value!r}; it must be {DEVICES}")
-        return value
 
 
 class EarlyStoppingConfig(Section):
