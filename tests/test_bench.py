@@ -225,7 +225,8 @@ def test_accuracy_arguments_are_refused_before_any_fit(
 ) -> None:
     """--seeds abc failed after the warm-up fit; an --output-dir that is a file lost every
     fit's scores at the end; a stockcast setting that does not compose was a traceback."""
-    from benchmarks.accuracy.__main__ import main, parse_args
+    from benchmarks.accuracy.__main__ import main
+    from benchmarks.accuracy.arguments import parse_args
 
     taken = tmp_path / "a file"
     taken.write_text("")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.accuracy.arguments import parse_args
 from benchmarks.accuracy.forecasters import (
     configured_min_relative_scale,
     naive,
@@ -48,69 +49,9 @@ from benchmarks.accuracy.series import (
     BenchSeries,
     SeriesUnavailable,
     load_bench_series,
-    series_names,
 )
 from benchmarks.common import quiet_console
 from stockcast.errors import StockcastError
-
-OUTPUT_DIR = Path("outputs") / "bench_accuracy"
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.accuracy", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument(
-        "--series",
-        default="",
-        help="comma-separated names (default: every public series and random walk; the "
-        "trending, short and check ones only when named)",
-    )
-    parser.add_argument("--output-dir", default=str(OUTPUT_DIR), help="where CSV and PNG go")
-    parser.add_argument(
-        "--no-peers",
-        action="store_true",
-        help="fit no peer (statsforecast's, NeuralForecast's, AutoGluon); --peers-from rows count",
-    )
-    parser.add_argument(
-        "--autogluon-python",
-        default="",
-        help="the interpreter of a venv with AutoGluon-TimeSeries (`make install-autogluon` "
-        "builds .venv-autogluon): AutoGluon is scored as one more peer",
-    )
-    parser.add_argument(
-        "--peers-from",
-        default="",
-        help="a CSV of an earlier run: its AutoETS, AutoTheta, NeuralForecast and AutoGluon "
-        "scores are reused wherever a peer is scored alike (the series' values and season, the "
-        "protocol, the peer's settings and its package's version), instead of fitting it again",
-    )
-    parser.add_argument(
-        "--experiment", default="mlp_w10", help="the experiment stockcast runs (default mlp_w10)"
-    )
-    parser.add_argument(
-        "--seeds",
-        default="",
-        help="comma-separated seeds: stockcast is fitted once per seed and its MASE, coverage "
-        "and fit seconds are the means (default: the config's seed, one fit)",
-    )
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides for stockcast's run")
-    args = parser.parse_args(argv)
-    if args.series and not [n for n in args.series.split(",") if n]:
-        parser.error(f"--series {args.series!r} names no series; leave it out for every one")
-    unknown = [n for n in args.series.split(",") if n and n not in series_names()]
-    if unknown:
-        parser.error(f"--series names no series {unknown}; choose from {series_names()}")
-    seeds = [s for s in args.seeds.split(",") if s]
-    if any(not s.strip().lstrip("-").isdigit() for s in seeds):
-        parser.error(f"--seeds {args.seeds!r} is no comma-separated list of whole numbers")
-    # Before any fit: a folder that cannot be written lost every fit's scores at the end.
-    output = Path(args.output_dir)
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        parser.error(f"--output-dir {output} cannot be a folder to write into ({err.strerror})")
-    return args
 
 
 def run(args: argparse.Namespace) -> list[Result]:
@@ -299,7 +240,7 @@ def plot(results: list[Result], path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = parse_args(argv, __doc__.split("\n\n")[0])
     quiet_console()
     warnings.filterwarnings("ignore")
     for name in ("stockcast", "mlflow"):
