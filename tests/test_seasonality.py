@@ -303,6 +303,14 @@ def test_auto_takes_up_to_four_seasons_where_the_train_split_holds_them() -> Non
     assert auto_window(1, 10, 5, train_split=40) == 10, "never shorter than the default"
 
 
+def test_a_longer_season_plus_one_season_wins_where_it_fits() -> None:
+    """A week of hours (168) beside the day (24): the window holds the week and the day after
+    it (192) where the train split leaves half its values as window starts, else four days."""
+    assert auto_window(24, 10, 5, train_split=1000, longer=168) == 192
+    assert auto_window(24, 10, 5, train_split=300, longer=168) == 96
+    assert auto_window(12, 10, 5, train_split=400, longer=24) == 48, "four seasons are longer"
+
+
 def test_prepare_chooses_the_window_from_the_season(make_cfg) -> None:
     cfg = make_cfg("data=seasonal", "data.previous_time_window=auto", "data.length=400")
     prepared = prepare_data(plain(cfg.data))
@@ -310,7 +318,7 @@ def test_prepare_chooses_the_window_from_the_season(make_cfg) -> None:
         "data.season_length"
     )
     assert prepared.window.previous_time_window == 80, "four seasons"
-    assert prepared.meta["previous_time_window"] == 80
+    assert prepared.meta["previous_time_window"] == 80 and "longer_season" not in prepared.meta
     gbm = prepare_data(plain(make_cfg("data.previous_time_window=auto").data))
     assert gbm.meta["season_length"] == 5 and gbm.meta["season_from"] == "dates"
     assert gbm.window.previous_time_window == 20, "four business weeks"
@@ -323,8 +331,14 @@ def test_the_prepare_log_says_which_window_auto_chose_and_why() -> None:
         auto | {"previous_time_window": 48, "season_length": 12, "season_from": "dates"}
     ) == (
         "48 values in, 5 out (data.previous_time_window=auto: a season of 12 by the dates; the "
-        "longest of up to four seasons and twice data.shortest_window that leaves the shortest "
-        "series' train split half its values as window starts)"
+        "longest of up to four seasons, a longer season plus one, and twice "
+        "data.shortest_window that leaves the shortest series' train split half its values as "
+        "window starts)"
+    )
+    weekly = auto | {"previous_time_window": 192, "season_length": 24, "season_from": "dates"}
+    assert window_sentence(weekly | {"longer_season": 168}).startswith(
+        "192 values in, 5 out (data.previous_time_window=auto: a season of 24 by the dates and a "
+        "longer one of 168 in the changes; "
     )
     none = auto | {"previous_time_window": 20, "season_length": 1, "season_from": "autocorrelation"}
     assert "(data.previous_time_window=auto: no season in the changes;" in window_sentence(none)

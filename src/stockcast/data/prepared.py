@@ -19,6 +19,7 @@ from stockcast.data.checks import (
 )
 from stockcast.data.daily_holes import warn_of_long_daily_holes
 from stockcast.data.date_steps import refuse_date_gaps
+from stockcast.data.longer_season import panel_longer_season
 from stockcast.data.mase_scales import naive_one_step_mae
 from stockcast.data.rhythm import data_rhythm, refuse_mixed_rhythms
 from stockcast.data.scaling import fit_scaler
@@ -247,11 +248,15 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
             "longest train split, which then holds not one season to learn it from; set a "
             "shorter one, or null to read it from the data."
         )
-    window = shortest
+    window, longer = shortest, None
     if requested == AUTO:
         fits = shortest_train_split(series, data_cfg["split"], split_lengths)
         floor = shortest.previous_time_window
-        window = WindowSizes(auto_window(season, floor, horizon, fits), horizon)
+        longer = panel_longer_season(series, season, data_cfg["split"])
+        inputs = auto_window(season, floor, horizon, fits, longer)
+        if inputs == auto_window(season, floor, horizon, fits):
+            longer = None  # found, but the window it gives is no longer, or it does not fit
+        window = WindowSizes(inputs, horizon)
     splits = split_series(series, window, data_cfg["split"])
     scaler = fit_scaler(
         data_cfg["normalization"],
@@ -269,6 +274,8 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
         "season_length": season,
         # data.season_length, the dates or the autocorrelation of the changes.
         "season_from": season_from,
+        # data.previous_time_window=auto: the longer season its window holds, if any.
+        **({"longer_season": longer} if longer else {}),
         # How far apart its dates are (daily, weekly, monthly, ...): what predict holds an
         # input's dates to.
         "date_rhythm": data_rhythm(series, train_lengths),

@@ -4,8 +4,9 @@ The season comes from `data.season_length` when set; else from the dates' spacin
 repeats every 12 values, quarterly every 4, business days every 5); undated data keeps no season
 unless the differences of its train split correlate clearly with themselves one lag later (a lag
 the autocorrelation singles out). `data.previous_time_window=auto` then takes up
-to four seasons (or twice the default window) where the train split is long enough for them, and
-never fewer values than the default.
+to four seasons (or twice the default window), or a longer season the changes repeat with
+plus one season (a week of half-hours beside their day), where the train split is long enough
+for them, and never fewer values than the default.
 """
 
 from __future__ import annotations
@@ -97,10 +98,9 @@ def season_from_values(values: np.ndarray) -> int:
     correlation), when that correlation reaches `MIN_SEASONAL_AUTOCORRELATION` and is a peak: a
     correlation still rising at the last lag searched belongs to a season too long for the
     series to show, and gives 1, as every other case does."""
-    changes = np.diff(np.asarray(values, dtype=np.float64))
-    changes = changes - changes.mean()
-    max_lag = int(len(changes) * MAX_LAG_FRACTION)
-    if max_lag < 2 or np.allclose(changes, 0.0):
+    changes = demeaned_changes(values)
+    max_lag = int(len(changes) * MAX_LAG_FRACTION) if changes is not None else 0
+    if changes is None or max_lag < 2:
         return 1
     variance = float(changes @ changes)
     # One lag past the search, to tell a peak at its edge from a climb towards a longer season.
@@ -136,10 +136,25 @@ def nearest_season(changes: np.ndarray, lag: int, max_lag: int) -> int:
 def _variance_left(changes: np.ndarray, season: int) -> float:
     """The changes' variance about their mean at each position of `season`, per degree of
     freedom (a season's means cost one each)."""
+    left = left_by_position(changes, season)
+    return float(left @ left) / (len(changes) - season)
+
+
+def demeaned_changes(values: np.ndarray) -> np.ndarray | None:
+    """The series' changes less their mean, or None where they are all alike up to rounding (a
+    straight line's changes differ by 1e-14: nothing in them repeats)."""
+    changes = np.diff(np.asarray(values, dtype=np.float64))
+    if not len(changes):
+        return None
+    changes = changes - changes.mean()
+    return None if np.allclose(changes, 0.0) else changes
+
+
+def left_by_position(changes: np.ndarray, season: int) -> np.ndarray:
+    """What the mean of each position of `season` leaves of the changes."""
     position = np.arange(len(changes)) % season
     means = np.bincount(position, changes, season) / np.bincount(position, minlength=season)
-    left = changes - means[position]
-    return float(left @ left) / (len(changes) - season)
+    return changes - means[position]
 
 
 def seasonal_bar(changes: int, lags: int) -> float:
@@ -173,14 +188,18 @@ def auto_window(
     default: int,
     horizon: int,
     train_split: int,
+    longer: int | None = None,
 ) -> int:
-    """The window `data.previous_time_window=auto` reads: the longest of up to four seasons and
-    twice `default` that leaves the train split at least half its values as window starts
-    (window + horizon <= half the train split), never fewer values than `default`. A statistical
-    kind filters over the whole window (AutoETS and Theta filter over the whole history): four
-    seasons estimate a season's indices and a trend far better than two; the MLP candidates read
-    their own most recent values of it."""
-    longest = sorted({*(k * season for k in (4, 3, 2, 1)), 2 * default}, reverse=True)
+    """The window `data.previous_time_window=auto` reads: the longest of up to four seasons,
+    a `longer` season plus one season, and twice `default` that leaves the train split at least
+    half its values as window starts (window + horizon <= half the train split), never fewer
+    values than `default`. A statistical kind filters over the whole window (AutoETS and Theta
+    filter over the whole history): four seasons estimate a season's indices and a trend far
+    better than two; with a week and a day, an MLP on the whole window reads the whole day a
+    week back around each target as well as the days since; the MLP candidates read their own
+    most recent values of it."""
+    seasons = {*(k * season for k in (4, 3, 2, 1)), 2 * default}
+    longest = sorted(seasons | ({longer + season} if longer else set()), reverse=True)
     for window in longest:
         if window >= default and window + horizon <= train_split // 2:
             return window
@@ -211,8 +230,10 @@ def window_sentence(meta: dict) -> str:
     season = int(meta.get("season_length") or 1)
     found = "no season" if season == 1 else f"a season of {season}"
     how = SEASON_FROM.get(meta.get("season_from"), "")
+    longer = meta.get("longer_season")
+    also = f" and a longer one of {longer} in the changes" if longer else ""
     return (
-        f"{sizes} (data.previous_time_window=auto: {found}{how}; the longest of up to four "
-        "seasons and twice data.shortest_window that leaves the shortest series' train split "
-        "half its values as window starts)"
+        f"{sizes} (data.previous_time_window=auto: {found}{how}{also}; the longest of up to "
+        "four seasons, a longer season plus one, and twice data.shortest_window that leaves the "
+        "shortest series' train split half its values as window starts)"
     )
