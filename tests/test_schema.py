@@ -45,6 +45,11 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
             "data.previous_time_window is 1; it must be a whole number of at least 2 (a band's "
             "unit is the window's one-step changes), or auto",
         ),
+        (
+            ["data.shortest_window=1"],
+            "data.shortest_window is 1; it must be a whole number of at least 2 (a band's unit "
+            "is the window's one-step changes).",
+        ),
         (["data.next_time_window=-3"], "data.next_time_window is -3; it must be a whole number"),
         (["data.split.test=0.5"], "data.split fractions sum to 1.35; make them sum to 1."),
         (

@@ -99,18 +99,28 @@ Seed = Annotated[int, SEED_RANGE, AsWhole]
 SeedOrNone = Annotated[int | None, SEED_RANGE, AsWhole]
 
 
+# What a window's size must be.
+WINDOW_RULE = "a whole number of at least 2 (a band's unit is the window's one-step changes)"
+
+
+def _window(value: Any) -> Any:
+    value = _whole_float_as_int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise ValueError(f"is {value!r}; it must be {WINDOW_RULE}")
+    return value
+
+
 def _window_or_auto(value: Any) -> Any:
     value = _whole_float_as_int(value)
     if value == "auto":
         return value
     if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-        raise ValueError(
-            f"is {value!r}; it must be a whole number of at least 2 (a band's unit is the "
-            "window's one-step changes), or auto"
-        )
+        raise ValueError(f"is {value!r}; it must be {WINDOW_RULE}, or auto")
     return value
 
 
+# A window size of at least 2 values (an automatic window's floor too).
+Window = Annotated[Any, BeforeValidator(_window)]
 # A window size of at least 2 values, or `auto` (chosen from the data's season when it is
 # prepared).
 WindowOrAuto = Annotated[Any, BeforeValidator(_window_or_auto)]

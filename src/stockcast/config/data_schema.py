@@ -28,6 +28,7 @@ from stockcast.fields import (
     TrailingLength,
     WholeAbove0,
     WholeAtLeast0,
+    Window,
     WindowOrAuto,
     _distinct,
 )
@@ -36,7 +37,7 @@ from stockcast.fields import (
 class DataCommon(Section):
     source: str
     previous_time_window: WindowOrAuto
-    shortest_window: WholeAbove0 = 10
+    shortest_window: Window = 10
     season_length: WholeAbove0 | None = None
     next_time_window: WholeAbove0
     split: Annotated[dict[str, Fraction], Field(description="in (0, 1): each split needs data")]
