@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 
 from stockcast.config.compose import plain
-from stockcast.data.longer_season import UNDATED_MULTIPLES, longer_season, multiples_to_try
+from stockcast.data.longer_season import (
+    UNDATED_MULTIPLES,
+    longer_season,
+    multiples_to_try,
+    panel_longer_season,
+)
 from stockcast.data.prepared import prepare_data
 from stockcast.data.series import Series
 
@@ -205,3 +210,46 @@ def test_dated_data_tries_a_week_only_where_it_is_intraday(tmp_path, make_cfg) -
     closes = 100 + np.random.default_rng(1).normal(0, 1, len(bars)).cumsum()
     assert multiples_to_try([Series("bars", closes, bars)], 7, split) == (5,)
     assert multiples_to_try([Series("undated", closes)], 7, split) == UNDATED_MULTIPLES
+
+
+def test_a_panel_takes_the_longer_season_half_its_series_show_whatever_their_names() -> None:
+    """Every series reads the panel's one window: the week is the panel's where at least half
+    its series show it, not where the series that sorts first (or the longest) does."""
+    split = {"train": 0.7, "val": 0.15, "test": 0.15}
+    hours = pd.date_range("2024-01-01", periods=12 * 168, freq="h").to_numpy()
+
+    def panel(*shapes: tuple[str, float]) -> list[Series]:
+        return [
+            Series(name, hours_of_weeks(12, swing, seed), hours)
+            for seed, (name, swing) in enumerate(shapes)
+        ]
+
+    two_of_three = panel(("A", 4.0), ("B", 10.0), ("C", 4.0))
+    assert panel_longer_season(two_of_three, 24, split) == 168
+    renamed = panel(("A", 10.0), ("C", 4.0), ("Z", 4.0))  # in id order, as a panel is read
+    assert panel_longer_season(renamed, 24, split) == 168, "a plain series named first"
+    one_of_three = panel(("A", 4.0), ("B", 10.0), ("C", 10.0))
+    assert panel_longer_season(one_of_three, 24, split) is None
+
+
+def test_a_panel_series_too_short_to_judge_has_no_say_and_ties_go_to_the_longer() -> None:
+    """Five weeks of hours hold a window of 192 but not the test's two weeks a half: such
+    series neither show the week nor count against it. Where two longer seasons are equally
+    common, the longer one wins, whatever the series are called."""
+    split = {"train": 0.7, "val": 0.15, "test": 0.15}
+
+    def hourly(weeks: int, seed: int) -> Series:
+        hours = pd.date_range("2024-01-01", periods=weeks * 168, freq="h").to_numpy()
+        return Series(f"s{seed}", hours_of_weeks(weeks, 4.0, seed), hours)
+
+    assert panel_longer_season([hourly(12, 0), hourly(5, 1), hourly(5, 2)], 24, split) == 168
+
+    def cycles(name: str, every: int, seed: int) -> Series:
+        """Undated, a season of 12 whose every `every`-th cycle swings less."""
+        t = np.arange(1200)
+        swing = np.where(t // 12 % every == every - 1, 4.0, 10.0)
+        noise = np.random.default_rng(seed).normal(0, 0.3, len(t))
+        return Series(name, 100 + swing * np.sin(2 * np.pi * t / 12) + noise)
+
+    assert panel_longer_season([cycles("A", 5, 0), cycles("B", 7, 1)], 12, split) == 84
+    assert panel_longer_season([cycles("A", 7, 0), cycles("B", 5, 1)], 12, split) == 84

@@ -25,6 +25,7 @@ at four seasons.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from statistics import NormalDist
 
@@ -63,7 +64,7 @@ def longer_season(
     changes = demeaned_changes(values)
     if changes is None or season <= 1:
         return None
-    fitting = [m for m in multiples if m >= 2 and 2 * CYCLES_PER_HALF * m * season <= len(changes)]
+    fitting = multiples_that_fit(len(changes), season, multiples)
     if not fitting:
         return None
     # In units of the largest change, no square overflows.
@@ -93,6 +94,14 @@ def longer_season(
         ):
             best, best_z = longer, z
     return best
+
+
+def multiples_that_fit(changes: int, season: int, multiples: Sequence[int]) -> list[int]:
+    """The `multiples` of `season` that `changes` values can judge: `CYCLES_PER_HALF` whole
+    cycles in each half."""
+    if season <= 1:
+        return []
+    return [m for m in multiples if m >= 2 and 2 * CYCLES_PER_HALF * m * season <= changes]
 
 
 def recurrence_z(standardised: np.ndarray, season: int, multiple: int, varies: np.ndarray) -> float:
@@ -169,8 +178,22 @@ def f_as_normal_deviate(f: float, numerator: int, denominator: int) -> float:
 def panel_longer_season(
     series: Sequence[Series], season: int, fractions: Mapping[str, float]
 ) -> int | None:
-    """`longer_season` of the longest series' train split (`fractions`: data.split), the series
-    an undated season is read from too; the window it lengthens is every series' window."""
-    longest = max(series, key=len)
-    train = longest.values[: split_lengths(len(longest), fractions)["train"]]
-    return longer_season(train, season, multiples_to_try(series, season, fractions))
+    """The longer season at least half of the series that can show one show, each judged alone
+    on its train split (`fractions`: data.split); of equally common ones, the longest. The
+    window it lengthens is every series' window, so neither one series alone decides it nor
+    their names; a series too short to judge has no say."""
+    found: Counter[int] = Counter()
+    judged = 0
+    for item in series:
+        train = item.values[: split_lengths(len(item), fractions)["train"]]
+        multiples = multiples_to_try([item], season, fractions)
+        if not multiples_that_fit(len(train) - 1, season, multiples):
+            continue
+        judged += 1
+        longer = longer_season(train, season, multiples)
+        if longer is not None:
+            found[longer] += 1
+    if not found:
+        return None
+    count, longer = max((count, longer) for longer, count in found.items())
+    return longer if 2 * count >= judged else None
