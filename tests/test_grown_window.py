@@ -284,9 +284,14 @@ def test_a_warm_start_whose_window_auto_outgrew_starts_cold(
             "logger=none",
             "train.init_from=champion",
             "data.previous_time_window=auto",
+            "train.compare_cold=true",
         )
     metrics = json.loads((run_dir / METRICS_FILE).read_text())
     assert metrics["warm_start"] is None and warm_told == [False]
+    assert metrics["warm_vs_cold"] == {
+        "skipped": "no warm fit to compare (the fit started cold: data.previous_time_window=auto "
+        "gave another window than the model train.init_from=champion names reads)"
+    }, "said in the file itself, not by a log line it cannot point to"
     assert model_spec(run_dir / "model")["previous_time_window"] == 20
     assert (
         "which reads 10 values; the data now gives data.previous_time_window=auto a window of "

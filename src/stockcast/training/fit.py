@@ -143,7 +143,10 @@ def run_training(
             why = (
                 "train.init_from is null"
                 if cfg.train.get("init_from") is None
-                else "the fit started cold (see the warm start's warning above)"
+                else (
+                    "the fit started cold: data.previous_time_window=auto gave another window "
+                    f"than the model train.init_from={cfg.train.init_from} names reads"
+                )
             )
             log.warning("train.compare_cold: no warm fit to compare with a cold one (%s)", why)
             summary["warm_vs_cold"] = {"skipped": f"no warm fit to compare ({why})"}
