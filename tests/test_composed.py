@@ -209,3 +209,25 @@ def test_a_yaml_error_that_is_no_config_files_is_not_taken_for_one() -> None:
         with pytest.raises(yaml.YAMLError) as raised:
             yaml.safe_load(text)
         assert composition_error(raised.value, "train", [], compose_raw) is None
+
+
+def test_a_null_config_in_a_sweep_or_a_list_is_named_as_typed() -> None:
+    """A sweep's alternatives (`-m logger=csv,null`) each give the group one config, a list
+    (`logger=[csv,null]`) several: the sentence reads each as what it is, and the list's
+    TypeError is matched in the wording Python 3.14 gives it too."""
+    from stockcast.config.composition_errors import composition_error
+
+    group_null = ValueError("Config group override must be a string or a list. Got NoneType")
+    options = "choose one of csv, mlflow or none (logger=none switches it off)"
+    assert composition_error(group_null, "train", ["logger=csv,null"], compose_raw) == (
+        f"logger=null gives the logger config group no config; {options}, or leave logger out "
+        "for its default."
+    )
+    for wording in ("is not iterable", "is not a container or iterable"):
+        deep = TypeError(f"argument of type 'NoneType' {wording}")
+        assert composition_error(deep, "train", ["logger=[csv,null]"], compose_raw) == (
+            f"logger=[csv,null] names null among the logger config group's configs; {options}, "
+            "or leave logger out for its default."
+        )
+    other = TypeError("'NoneType' object is not iterable")
+    assert composition_error(other, "train", ["logger=[csv,null]"], compose_raw) is None

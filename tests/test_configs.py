@@ -280,6 +280,12 @@ def test_the_schema_knows_every_lightning_trainer_early_stopping_and_logger_argu
             "logger=null gives the logger config group no config; choose one of csv, mlflow or "
             "none (logger=none switches it off), or leave logger out for its default.",
         ),
+        (  # Hydra's TypeError from deep in its defaults list
+            ["logger=[csv,null]"],
+            "logger=[csv,null] names null among the logger config group's configs; choose one "
+            "of csv, mlflow or none (logger=none switches it off), or leave logger out for its "
+            "default.",
+        ),
         (
             ["experiment=NULL"],
             "experiment=NULL gives the experiment config group no config; choose one of auto, "

@@ -65,6 +65,9 @@ def composition_error(
         )
     if isinstance(err, ValueError) and str(err).startswith("Config group override must be"):
         return _group_given_null(overrides)
+    if isinstance(err, TypeError) and re.search(r"type 'NoneType' is not .*iterable", str(err)):
+        # Hydra's own for a null inside a config group's list (`logger=[csv,null]`).
+        return _group_given_null(overrides)
     if not isinstance(err, ConfigCompositionException | OmegaConfBaseException):
         return None
     # A key the config lacks; a list position it lacks (`model.candidates.7.x=1`).
@@ -117,15 +120,21 @@ def _group_given_null(overrides: Sequence[str]) -> str | None:
     for override in overrides:
         key, _, value = override.partition("=")
         group = override_key(key)
-        # Hydra reads null in any case (NULL, Null) and ~ as null, alone or in a sweep's list.
-        nulls = [v.strip() for v in value.split(",") if v.strip().lower() in ("null", "~")]
+        # Hydra reads null in any case (NULL, Null) and ~ as null, alone, in a sweep's list or
+        # in a list of the group's configs ([csv,null]).
+        values = [v.strip().strip("[]").strip() for v in value.split(",")]
+        nulls = [v for v in values if v.lower() in ("null", "~")]
         if is_config_group(group) and nulls:
             options = sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
             off = f" ({group}=none switches it off)" if "none" in options else ""
+            given = (
+                f"{key}={value} names {nulls[0]} among the {group} config group's configs"
+                if value.strip().startswith("[")
+                else f"{key}={nulls[0]} gives the {group} config group no config"
+            )
             return (
-                f"{key}={nulls[0]} gives the {group} config group no config; choose one of "
-                f"{listed([o for o in options if not o.startswith('_')])}{off}, or leave "
-                f"{group} out for its default."
+                f"{given}; choose one of {listed([o for o in options if not o.startswith('_')])}"
+                f"{off}, or leave {group} out for its default."
             )
     return None
 
