@@ -305,3 +305,37 @@ def test_a_constant_train_split_is_refused_with_what_to_change() -> None:
     flat = SplitData("train", np.full(50, 12.5), np.array([0, 50]), 0, ("s",))
     with pytest.raises(DataError, match=r"leave out the data's flat start, or give data\.split"):
         naive_one_step_mae(flat)
+
+
+@pytest.mark.parametrize(
+    "fractions",
+    [
+        {"train": 0.7, "val": 0.15, "test": 0.15},
+        {"train": 0.6, "val": 0.2, "test": 0.2},
+        {"train": 0.98, "val": 0.01, "test": 0.01},
+    ],
+)
+def test_the_shortest_series_a_window_needs_is_the_first_that_fits(fractions) -> None:
+    """Counted from a bound below which no split can hold its needs, not from the window's
+    length: the same answers as counting every length, and a window of a billion values is
+    answered at once instead of after minutes."""
+    from stockcast.data.split import min_series_length, split_lengths, split_needs
+
+    def counted(window: WindowSizes, longer_than: int) -> int:
+        n, needs = max(window.length, longer_than + 1), split_needs(window)
+        while any(size < needs[k] for k, size in split_lengths(n, fractions).items()):
+            n += 1
+        return n
+
+    for inputs in (2, 10, 31, 96, 250):
+        for horizon in (1, 5, 13):
+            for longer_than in (0, 400):
+                window = WindowSizes(inputs, horizon)
+                assert min_series_length(window, fractions, longer_than) == counted(
+                    window, longer_than
+                ), (inputs, horizon, longer_than)
+    billion = min_series_length(WindowSizes(10**9, 5), fractions)
+    sizes = split_lengths(billion, fractions)
+    assert (
+        sizes["train"] >= 10**9 + 5 and split_lengths(billion - 1, fractions)["train"] < 10**9 + 5
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -71,7 +72,12 @@ def min_series_length(
     """The fewest values, more than `longer_than`, a series needs so that every split holds one
     full window. Counted, not derived from each fraction's ceiling: the splits are rounded, so a
     ceiling overstates it (31 values split 0.7/0.15/0.15 fail, 32 pass, not 34)."""
-    n, needs = max(window.length, longer_than + 1), split_needs(window)
+    needs = split_needs(window)
+    # No series shorter than (needs - 1.5) / fraction holds a split's needs (a split's size is
+    # its fraction of the series rounded, the test split's twice): counted from there, a window
+    # of a billion values no longer takes minutes of counting up from its length.
+    shortest = max(math.floor((needs[name] - 1.5) / fractions[name]) for name in needs)
+    n = max(window.length, longer_than + 1, shortest)
     while any(size < needs[name] for name, size in split_lengths(n, fractions).items()):
         n += 1
     return n
