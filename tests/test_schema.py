@@ -285,6 +285,29 @@ def test_bad_pipeline_values_are_one_sentence(make_cfg, overrides, message: str)
         validate_config(make_cfg(*overrides, config_name="pipeline"))
 
 
+def test_a_coverage_gate_over_a_model_without_bands_is_refused_before_any_work(make_cfg) -> None:
+    """The register step refused it only after prepare, the fit, evaluate and the refit."""
+    with pytest.raises(ConfigError) as refused:
+        validate_config(
+            make_cfg(
+                "gate.max_coverage_gap=0.1", "model.interval_levels=[]", config_name="pipeline"
+            )
+        )
+    assert str(refused.value) == (
+        "gate.max_coverage_gap is 0.1, which judges the model's bands, and the model gives none "
+        "(no model.interval_levels, and no pair of model.quantiles): give it some, or set "
+        "gate.max_coverage_gap=null."
+    )
+    quantile_bands = ("model.interval_levels=[]", "model.quantiles=[0.1,0.5,0.9]")
+    for fine in (
+        ("gate.max_coverage_gap=0.1", *quantile_bands),
+        ("gate.max_coverage_gap=null", "model.interval_levels=[]"),
+        ("gate.max_coverage_gap=0.1",),
+    ):
+        validate_config(make_cfg(*fine, config_name="pipeline"))
+    validate_config(make_cfg("model.interval_levels=[]"))  # train has no gate
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [

@@ -23,6 +23,7 @@ from omegaconf.errors import InterpolationResolutionError
 from pydantic import BaseModel, ValidationError, create_model
 
 from stockcast.config.client_sections import PredictConfig, ServeConfig
+from stockcast.config.coverage_gate import refuse_a_coverage_gate_without_bands
 from stockcast.config.data_schema import DATA_SOURCES, DataCommon
 from stockcast.config.mistakes import settings_under_group, unknown_key, unresolved
 from stockcast.config.mixed_precision import refuse_clipping_a_fused_mixed_precision_step
@@ -87,6 +88,7 @@ def validate_config(cfg: DictConfig, sections: Iterable[str] = ()) -> DictConfig
     _refuse_unknown_key(base, schema, cfg, "", frozenset(sections))
     _store_read_values(validated, cfg)
     refuse_clipping_a_fused_mixed_precision_step(cfg)
+    refuse_a_coverage_gate_without_bands(cfg)
     return cfg
 
 
