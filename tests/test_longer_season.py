@@ -17,6 +17,7 @@ from stockcast.data.longer_season import (
 )
 from stockcast.data.prepared import prepare_data
 from stockcast.data.series import Series
+from stockcast.data.split import split_lengths
 
 
 def hours_of_weeks(weeks: int, weekend_swing: float, seed: int) -> np.ndarray:
@@ -74,6 +75,12 @@ def test_a_weekday_pattern_in_white_noise_is_no_longer_season() -> None:
     for seed in range(100):
         noise = np.random.default_rng(seed).normal(0, 3, len(days))
         assert longer_season(100 + pattern[days % 7] + noise, 7) is None, seed
+
+
+def train_dates(series: Series, split: dict[str, float]) -> np.ndarray:
+    """The dates of a series' train split under `split`."""
+    assert series.dates is not None
+    return series.dates[: split_lengths(len(series), split)["train"]]
 
 
 def hourly_csv(folder: Path, name: str, values: np.ndarray) -> str:
@@ -189,12 +196,14 @@ def test_dated_data_tries_a_week_only_where_it_is_intraday(tmp_path, make_cfg) -
     assert prepared.window.previous_time_window == 28
     split = {"train": 0.7, "val": 0.15, "test": 0.15}
     daily = Series("sales", sales, days.to_numpy())
-    assert multiples_to_try([daily], 7, split) == ()
+    assert multiples_to_try(train_dates(daily, split), 7) == ()
     hours = pd.date_range("2024-01-01", periods=16 * 168, freq="h").to_numpy()
     load = Series("load", hours_of_weeks(16, 4.0, 0), hours)
-    assert multiples_to_try([load], 24, split) == (7,)
-    assert multiples_to_try([load], 12, split) == (14,), "a week of a set season of 12 hours"
-    assert multiples_to_try([load], 168, split) == (), "the week is the season"
+    assert multiples_to_try(train_dates(load, split), 24) == (7,)
+    assert multiples_to_try(train_dates(load, split), 12) == (14,), (
+        "a week of a set season of 12 hours"
+    )
+    assert multiples_to_try(train_dates(load, split), 168) == (), "the week is the season"
     # Currencies trade from Sunday 22:00 to Friday 22:00 UTC: 120 hours a week, 5 days of 24.
     every_hour = pd.date_range("2024-01-07 22:00", periods=20 * 168, freq="h")
     weekday = every_hour.dayofweek
@@ -202,14 +211,14 @@ def test_dated_data_tries_a_week_only_where_it_is_intraday(tmp_path, make_cfg) -
     open_hours &= ~((weekday == 6) & (every_hour.hour < 22))
     fx = every_hour[open_hours].to_numpy()
     rates = 1 + np.random.default_rng(2).normal(0, 1e-3, len(fx)).cumsum()
-    assert multiples_to_try([Series("fx", rates, fx)], 24, split) == (5,)
+    assert multiples_to_try(train_dates(Series("fx", rates, fx), split), 24) == (5,)
     # Sessions of 7 bars on business days, some of them holidays: 5 sessions a whole week.
     business = pd.bdate_range("2024-01-01", periods=120).delete([10, 45, 80])
     bars = (business.to_numpy()[:, None] + np.arange(7) * np.timedelta64(1, "h")).ravel()
     bars = bars + np.timedelta64(14, "h")
     closes = 100 + np.random.default_rng(1).normal(0, 1, len(bars)).cumsum()
-    assert multiples_to_try([Series("bars", closes, bars)], 7, split) == (5,)
-    assert multiples_to_try([Series("undated", closes)], 7, split) == UNDATED_MULTIPLES
+    assert multiples_to_try(train_dates(Series("bars", closes, bars), split), 7) == (5,)
+    assert multiples_to_try(None, 7) == UNDATED_MULTIPLES
 
 
 def test_a_panel_takes_the_longer_season_half_its_series_show_whatever_their_names() -> None:

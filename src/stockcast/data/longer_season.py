@@ -127,17 +127,15 @@ def recurrence_z(standardised: np.ndarray, season: int, multiple: int, varies: n
     return math.atanh(r) * math.sqrt(free - 3)
 
 
-def multiples_to_try(
-    series: Sequence[Series], season: int, fractions: Mapping[str, float]
-) -> tuple[int, ...]:
-    """Which multiples of `season` the longest series' train split may repeat with: undated,
-    `UNDATED_MULTIPLES`; dated and intraday, the one that makes its week (`values_a_week`), if
-    the week is a whole number of seasons; otherwise none. A calendar month or year is no whole
-    number of weeks, and daily data's month ends then passed as a season of five weeks."""
-    longest = max(series, key=len)
-    if longest.dates is None:
+def multiples_to_try(dates: np.ndarray | None, season: int) -> tuple[int, ...]:
+    """Which multiples of `season` a train split of these `dates` may repeat with: undated
+    (None), `UNDATED_MULTIPLES`; dated and intraday, the one that makes its week
+    (`values_a_week`), if the week is a whole number of seasons; otherwise none. A calendar month
+    or year is no whole number of weeks, and daily data's month ends then passed as a season of
+    five weeks."""
+    if dates is None:
         return UNDATED_MULTIPLES
-    week = values_a_week(longest.dates[: split_lengths(len(longest), fractions)["train"]])
+    week = values_a_week(dates)
     if week is None or season <= 1 or week % season or week // season < 2:
         return ()
     return (week // season,)
@@ -185,12 +183,12 @@ def panel_longer_season(
     found: Counter[int] = Counter()
     judged = 0
     for item in series:
-        train = item.values[: split_lengths(len(item), fractions)["train"]]
-        multiples = multiples_to_try([item], season, fractions)
-        if not multiples_that_fit(len(train) - 1, season, multiples):
+        train = split_lengths(len(item), fractions)["train"]
+        multiples = multiples_to_try(None if item.dates is None else item.dates[:train], season)
+        if not multiples_that_fit(train - 1, season, multiples):
             continue
         judged += 1
-        longer = longer_season(train, season, multiples)
+        longer = longer_season(item.values[:train], season, multiples)
         if longer is not None:
             found[longer] += 1
     if not found:
