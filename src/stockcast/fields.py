@@ -103,20 +103,15 @@ SeedOrNone = Annotated[int | None, SEED_RANGE, AsWhole]
 WINDOW_RULE = "a whole number of at least 2 (a band's unit is the window's one-step changes)"
 
 
-def _window(value: Any) -> Any:
+def _window(value: Any, or_else: str = "") -> Any:
     value = _whole_float_as_int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-        raise ValueError(f"is {value!r}; it must be {WINDOW_RULE}")
+        raise ValueError(f"is {value!r}; it must be {WINDOW_RULE}{or_else}")
     return value
 
 
 def _window_or_auto(value: Any) -> Any:
-    value = _whole_float_as_int(value)
-    if value == "auto":
-        return value
-    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-        raise ValueError(f"is {value!r}; it must be {WINDOW_RULE}, or auto")
-    return value
+    return value if _whole_float_as_int(value) == "auto" else _window(value, ", or auto")
 
 
 # A window size of at least 2 values (an automatic window's floor too).
