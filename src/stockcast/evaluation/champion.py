@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from stockcast.errors import ArtifactError, DamagedVersion
 from stockcast.evaluation.reports import WINDOWS_FILE
 from stockcast.evaluation.versus_naive import naive_within_rounding
+from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.metrics import pooled_errors
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.registry.freshness import later_data_end
@@ -159,10 +160,8 @@ def compare_with_champion(
     ]
     champion_forecast, _ = scored.forecast(inputs[fair])
     # Scored as the candidate's saved forecasts were (`naive_within_rounding`).
-    last = windows["inputs"][fair][:, -1:]
-    champion_forecast = naive_within_rounding(
-        champion_forecast, np.repeat(last, actual.shape[1], 1)
-    )
+    naive = naive_forecast(windows["inputs"][fair], actual.shape[1])
+    champion_forecast = naive_within_rounding(champion_forecast, naive)
     # Each window in its series' units, as the report's MASE (a report from before the windows
     # kept their scales: the pooled one).
     scale = windows["scales"][fair] if "scales" in windows else candidate.report["mase_scale"]
