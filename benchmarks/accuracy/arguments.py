@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from benchmarks.accuracy.series import series_names
+from stockcast.files import folder_not_made
 
 OUTPUT_DIR = Path("outputs") / "bench_accuracy"
 
@@ -50,9 +51,10 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for stockcast's run")
     args = parser.parse_args(argv)
-    if args.series and not [n for n in args.series.split(",") if n]:
+    named = [n for n in args.series.split(",") if n]
+    if args.series and not named:
         parser.error(f"--series {args.series!r} names no series; leave it out for every one")
-    unknown = [n for n in args.series.split(",") if n and n not in series_names()]
+    unknown = [n for n in named if n not in series_names()]
     if unknown:
         parser.error(f"--series names no series {unknown}; choose from {series_names()}")
     seeds = [s for s in args.seeds.split(",") if s]
@@ -60,8 +62,7 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
         parser.error(f"--seeds {args.seeds!r} is no comma-separated list of whole numbers")
     # Before any fit: a folder that cannot be written lost every fit's scores at the end.
     output = Path(args.output_dir)
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        parser.error(f"--output-dir {output} cannot be a folder to write into ({err.strerror})")
+    reason = folder_not_made(output)
+    if reason is not None:
+        parser.error(f"--output-dir {output} cannot be a folder to write into ({reason})")
     return args
