@@ -22,7 +22,8 @@ import pytest
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ConfigError, StockcastError
 from stockcast.evaluation.gate import coverage_check, gate_threshold
-from stockcast.evaluation.versus_naive import naive_within_rounding
+from stockcast.evaluation.live import live_ratio
+from stockcast.evaluation.versus_naive import naive_within_rounding, ratio_vs_naive
 from stockcast.forecasting.frame import split_forecast_frame
 from stockcast.orchestration import runner
 from stockcast.orchestration.steps.evaluate import run_evaluate
@@ -205,6 +206,18 @@ def test_a_model_tied_with_naive_on_a_flat_test_span_passes() -> None:
     assert (fallback != naive).all()
     np.testing.assert_array_equal(naive_within_rounding(fallback, naive), naive)
     np.testing.assert_array_equal(naive_within_rounding(naive + 1e-3, naive), naive + 1e-3)
+
+
+def test_the_gate_and_the_monitor_count_a_ratio_to_naive_alike() -> None:
+    """One rule for both: a tie where both are 0, infinitely worse where only naive's is (the
+    monitor's JSON holds that as null), and a plain ratio otherwise."""
+    cases = [(0.0, 0.0, 1.0), (1e-3, 0.0, float("inf")), (0.5, float("nan"), float("inf"))]
+    cases += [(3.0, 1.5, 2.0), (0.0, 2.0, 0.0)]
+    for mase, naive_mase, expected in cases:
+        assert ratio_vs_naive(mase, naive_mase) == expected
+        assert live_ratio(mase, naive_mase) == (None if expected == float("inf") else expected)
+        passed = gate_threshold(mase, naive_mase, None, 1.05)["passed"]
+        assert passed is (expected <= 1.05)
 
 
 def test_the_gate_thresholds_pass_and_refuse_at_their_bounds() -> None:

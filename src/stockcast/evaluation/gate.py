@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.evaluation.versus_naive import ratio_vs_naive
+
 # How far apart a coverage and its band's nominal may read from float rounding alone.
 COVERAGE_ROUNDING = 1e-9
 
@@ -74,9 +76,7 @@ def gate_threshold(
             )
         checks.append((ok, reason))
     if max_vs_naive is not None:
-        # Both 0 (a flat test span the model repeats, as naive does) is a tie, not a loss.
-        tie = naive_mase == 0 and test_mase == 0
-        ratio = 1.0 if tie else test_mase / naive_mase if naive_mase > 0 else float("inf")
+        ratio = ratio_vs_naive(test_mase, naive_mase)
         ok = bool(np.isfinite(ratio) and ratio <= max_vs_naive)
         verb = "is within" if ok else "is above"
         checks.append(

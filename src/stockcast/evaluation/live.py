@@ -12,7 +12,7 @@ import numpy as np
 from stockcast.data.mase_scales import series_scales
 from stockcast.data.split import SplitData
 from stockcast.evaluation.maturity import Matured, Observed, mature
-from stockcast.evaluation.versus_naive import naive_within_rounding
+from stockcast.evaluation.versus_naive import naive_within_rounding, ratio_vs_naive
 from stockcast.forecasting.metrics import coverage, pooled_errors
 from stockcast.registry.ledger import LedgerForecast
 
@@ -121,11 +121,10 @@ def origin_history(matured: Sequence[Matured], scales: Mapping[str, float]) -> l
 
 
 def live_ratio(mase: float, naive_mase: float) -> float | None:
-    """The champion's MASE over naive's; 1 where both are 0 (a flat span it repeated, a tie, as
-    the evaluation gate counts it); None where only naive's is (undefined: infinitely worse)."""
-    if naive_mase > 0:
-        return mase / naive_mase
-    return 1.0 if mase == 0 else None
+    """The champion's MASE over naive's as the evaluation gate counts it (`ratio_vs_naive`);
+    None where it is infinite (naive exact, the champion not), which JSON cannot hold."""
+    ratio = ratio_vs_naive(mase, naive_mase)
+    return ratio if np.isfinite(ratio) else None
 
 
 def _point_and_naive_errors(

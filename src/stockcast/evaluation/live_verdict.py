@@ -34,11 +34,10 @@ def judge(cfg: DictConfig, champion_live: dict[str, Any], version: int) -> dict[
         # The naive forecast was exact (nothing moved) and the champion was not (`live_ratio`):
         # any error of its own is infinitely worse, as the evaluation gate counts it.
         mase = float(champion_live["mase"])
-        flagged = mase > 0
         return {
-            "flagged": flagged,
+            "flagged": True,
             "reason": f"version {version}'s live MASE is {mase:.3f} where the naive forecast's is "
-            f"0 {over} ({'above' if flagged else 'within'} monitor.max_ratio_vs_naive={limit:g})",
+            f"0 {over} (above monitor.max_ratio_vs_naive={limit:g})",
         }
     flagged = ratio > limit
     return {

@@ -19,6 +19,14 @@ def naive_within_rounding(forecast: np.ndarray, naive: np.ndarray) -> np.ndarray
     return np.where(np.abs(forecast - naive) <= rounding, naive, forecast)
 
 
+def ratio_vs_naive(mase: float, naive_mase: float) -> float:
+    """The model's MASE over naive's: 1 where both are 0 (a flat span the model repeated, as
+    naive did, is a tie, not a loss); infinite where only naive's is 0 or naive's is undefined."""
+    if naive_mase > 0:
+        return mase / naive_mase
+    return 1.0 if naive_mase == 0 and mase == 0 else float("inf")
+
+
 def model_vs_naive_test(
     forecast: np.ndarray,
     naive: np.ndarray,
