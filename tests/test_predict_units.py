@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from stockcast.data.date_format import format_date, format_dates
 from stockcast.errors import ArtifactError, ConfigError, DataError, counted
 from stockcast.forecasting.frame import forecast_frame
 from stockcast.prediction.calendar import future_dates
-from stockcast.prediction.date_format import format_date
 from stockcast.prediction.forecast import (
     check_window_overrides,
     forecast_held_out,
@@ -481,6 +481,27 @@ def test_hourly_dates_are_written_with_their_times_midnight_too() -> None:
     window = summary(model(), hourly, result, "forecast", None)["input_window_dates"]
     assert window[:2] == ["2024-04-09T23:00:00", "2024-04-10T00:00:00"]  # midnight's time too
     pd.to_datetime(dates + window, format="ISO8601")  # one format: parses as one column
+
+
+def test_dates_are_written_as_isoformat_writes_each_one() -> None:
+    """One writer for forecasts, inputs and the ledger: whole-second bars the fast way and
+    sub-second stamps in full, but for the ledger's keys, cut to the second as before; each as
+    `format_date` writes it with its time."""
+    days = pd.date_range("2024-01-01", periods=3).to_numpy("datetime64[ns]")
+    bars = pd.date_range("2024-01-01 23:30", periods=3, freq="30min").to_numpy("datetime64[ns]")
+    ticks = bars + np.timedelta64(500, "ms")
+    assert format_dates(days) == ["2024-01-01", "2024-01-02", "2024-01-03"]
+    assert format_dates(bars) == [
+        "2024-01-01T23:30:00",
+        "2024-01-02T00:00:00",
+        "2024-01-02T00:30:00",
+    ]
+    assert format_dates(ticks)[0] == "2024-01-01T23:30:00.500000"
+    # The ledger's keys, as ledgers written before keep them: to the second.
+    assert format_dates(ticks, whole_seconds=True)[0] == "2024-01-01T23:30:00"
+    for stamps in (bars, ticks):
+        assert format_dates(stamps) == [format_date(d, with_time=True) for d in stamps]
+    assert format_dates(days, with_time=True)[0] == "2024-01-01T00:00:00"
 
 
 def test_a_batchs_dates_are_written_in_one_format_in_every_column() -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stockcast.data.date_format import format_dates
 from stockcast.registry.ledger import LedgerForecast
 
 if TYPE_CHECKING:  # an annotation only: the data package is not loaded for it
@@ -34,15 +35,6 @@ class Matured:
     actual: np.ndarray
 
 
-def iso_dates(dates: np.ndarray) -> tuple[str, ...]:
-    """ISO dates (with the time only for intraday data), the ledger's date format."""
-    dates = np.asarray(dates, dtype="datetime64[ns]")
-    days = dates.astype("datetime64[D]")
-    if (days == dates).all():
-        return tuple(np.datetime_as_string(days, unit="D").tolist())
-    return tuple(np.datetime_as_string(dates, unit="s").tolist())
-
-
 def observed_series(prepared: PreparedData) -> list[Observed]:
     """Each full series back from its splits (val and test start with train's last values as
     context, which appear once here); None dates when the data has none."""
@@ -57,7 +49,11 @@ def observed_series(prepared: PreparedData) -> list[Observed]:
             if split.dates is not None:
                 dates.append(split.dates[start:stop])
         observed.append(
-            Observed(series_id, np.concatenate(values), iso_dates(np.concatenate(dates)))
+            Observed(
+                series_id,
+                np.concatenate(values),
+                tuple(format_dates(np.concatenate(dates), whole_seconds=True)),
+            )
         )
     return observed
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.data.date_format import format_date
 from stockcast.data.date_steps import window_dates_refusal
 from stockcast.errors import ConfigError, DataError
 from stockcast.forecasting.baselines import naive_forecast
@@ -20,7 +21,6 @@ from stockcast.forecasting.windows import (
     rolling_origins,
 )
 from stockcast.prediction.calendar import future_dates
-from stockcast.prediction.date_format import format_date
 from stockcast.prediction.inputs import InputSeries
 from stockcast.serving.model import OpenModel
 

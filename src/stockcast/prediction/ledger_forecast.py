@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from stockcast.data.date_format import format_dates
 from stockcast.errors import first_few
-from stockcast.evaluation.maturity import Observed, iso_dates
+from stockcast.evaluation.maturity import Observed
 from stockcast.forecasting.guard import series_names
 from stockcast.prediction.calendar import future_dates
 from stockcast.registry.ledger import Ledger, LedgerForecast
@@ -67,7 +68,7 @@ def champion_forecasts(
                 model_version=champion.version,
                 series_id=series.series_id,
                 origin_date=series.dates[-1],
-                target_dates=iso_dates(targets),
+                target_dates=tuple(format_dates(targets, whole_seconds=True)),
                 point=tuple(point[i].tolist()),
                 naive=float(series.values[-1]),
                 bands={

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.data.date_format import format_date, format_dates, holds_times
 from stockcast.errors import counted
 from stockcast.evaluation.plots import plot_forecast, plot_rolling_forecasts
-from stockcast.prediction.date_format import format_date, format_dates, holds_times
 from stockcast.prediction.forecast import Forecast, RollingBacktest
 from stockcast.prediction.inputs import InputSeries
 from stockcast.serving.model import OpenModel

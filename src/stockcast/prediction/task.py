@@ -13,11 +13,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from stockcast.data.date_format import format_date
 from stockcast.errors import ConfigError, counted
 from stockcast.files import write_json
 from stockcast.prediction import batch_outputs, outputs
 from stockcast.prediction.batch import build_batch, forecast_batch, is_batch, refuse_backtest
-from stockcast.prediction.date_format import format_date
 from stockcast.prediction.forecast import (
     Forecast,
     check_window_overrides,

@@ -1,5 +1,5 @@
-"""How forecast and input dates are written: ISO dates, with their times for intraday data,
-one format for every date of one output."""
+"""How forecast, input and ledger dates are written: ISO dates, with their times for intraday
+data, one format for every date of one output."""
 
 from __future__ import annotations
 
@@ -25,12 +25,20 @@ def format_date(value: np.datetime64, with_time: bool | None = None) -> str:
     return stamp.isoformat() if timed else stamp.date().isoformat()
 
 
-def format_dates(dates: np.ndarray, with_time: bool | None = None) -> list[str]:
+def format_dates(
+    dates: np.ndarray, with_time: bool | None = None, whole_seconds: bool = False
+) -> list[str]:
     """`format_date` of each, all in one format: with times where any holds one (or
-    `with_time`); vectorised for the common all-midnight case (thousands of ids)."""
+    `with_time`); vectorised for the common all-midnight case (thousands of ids).
+    `whole_seconds`: times cut to the second, as the forecast ledger keys its dates (a ledger
+    written so must keep matching)."""
     import pandas as pd
 
     index = pd.DatetimeIndex(np.ravel(dates))
     if not (holds_times(dates) if with_time is None else with_time):
         return list(index.strftime("%Y-%m-%d"))
+    stamps = index.values
+    if whole_seconds or (stamps == stamps.astype("datetime64[s]")).all():
+        # Whole seconds, as bars are: vectorised, as isoformat writes them (a year of minutes).
+        return np.datetime_as_string(stamps, unit="s").tolist()
     return [stamp.isoformat() for stamp in index]
