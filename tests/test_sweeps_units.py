@@ -10,6 +10,7 @@ import pytest
 import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
+from hydra_plugins.stockcast_optuna_sweeper.job_folders import launched_job_folders
 from stockcast.errors import ConfigError
 from stockcast.orchestration.sweeps import tracking
 from stockcast.orchestration.sweeps.search_space import parse_search_space
@@ -622,6 +623,18 @@ def test_the_summary_finds_jobs_in_folders_named_by_their_overrides(tmp_path: Pa
         (0, "0.001", False),
         (1, "0.01", True),
     ]
+    # A job cut off while Hydra wrote its folder: no job of the summary's, nor the sweeper's.
+    cut = tmp_path / "nested" / "optim.lr=0.1" / ".hydra"
+    cut.mkdir(parents=True)
+    (cut / "overrides.yaml").write_text(yaml.safe_dump(["optim.lr=0.1"]))
+    (cut / "hydra.yaml").write_text("hydra:\n  job: {num: 2\n")
+    cut_short = tmp_path / "3" / ".hydra"
+    cut_short.mkdir(parents=True)
+    (cut_short / "overrides.yaml").write_text("- 'optim.lr=0.\n")
+    assert [j.num for j in collect_jobs(tmp_path)] == [0, 1]
+    folders = launched_job_folders(tmp_path, since=0.0)
+    # The sweeper reads no overrides: a job cut off while writing them is still its folder.
+    assert folders == {**{j.num: j.dir for j in jobs}, 3: tmp_path / "3"}
 
 
 def test_a_joblib_launcher_of_no_jobs_is_refused_before_the_sweep_starts(

@@ -27,15 +27,6 @@ def returned_job_folder(ret: Any, sweep_dir: Path) -> Path | None:
 def launched_job_folders(sweep_dir: Path, since: float) -> dict[int, Path]:
     """The folder of each job (by its number) launched since `since`, wherever
     `hydra.sweep.subdir` put it (its metrics may be cut off: they are not read here)."""
-    from stockcast.orchestration.sweeps.summary import OVERRIDES_FILE, job_number
+    from stockcast.orchestration.sweeps.summary import job_folders
 
-    folders: dict[int, Path] = {}
-    for written in sweep_dir.rglob(str(OVERRIDES_FILE)):
-        folder = written.parent.parent
-        try:
-            number = job_number(folder) if written.stat().st_mtime >= since else None
-        except Exception:  # a job folder cut off by the interruption: not this one
-            number = None
-        if number is not None:
-            folders[number] = folder
-    return folders
+    return dict(job_folders(sweep_dir, since))

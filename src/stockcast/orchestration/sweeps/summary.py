@@ -103,7 +103,10 @@ def read_job(job_dir: Path, since: float | None = None) -> JobResult | None:
         return None
     if since is not None and overrides_file.stat().st_mtime < since:
         return None
-    overrides = yaml.safe_load(overrides_file.read_text()) or []
+    try:
+        overrides = yaml.safe_load(overrides_file.read_text()) or []
+    except yaml.YAMLError:  # written in part when an interruption cut the job off
+        return None
     metrics_file = job_dir / METRICS_FILE
     current = metrics_file.is_file() and (since is None or metrics_file.stat().st_mtime >= since)
     content = json.loads(metrics_file.read_text()) if current else {}
@@ -129,15 +132,31 @@ def job_number(job_dir: Path) -> int | None:
     return int(num) if isinstance(num, int) else None
 
 
+def job_folders(sweep_dir: Path, since: float | None = None) -> list[tuple[int, Path]]:
+    """Each job folder under the sweep folder with its number, in job order, wherever
+    `hydra.sweep.subdir` put it; with `since`, only those whose overrides were written since (an
+    earlier sweep into the same folder left its own). A folder cut off mid-write by an
+    interruption (its `.hydra` files half there) is no job's."""
+    folders = []
+    for written in sorted(sweep_dir.rglob(str(OVERRIDES_FILE))) if sweep_dir.is_dir() else []:
+        folder = written.parent.parent
+        try:
+            number = (
+                None
+                if since is not None and written.stat().st_mtime < since
+                else job_number(folder)
+            )
+        except Exception:  # a vanished or half-written file: OSError, or any YAML parse error
+            number = None
+        if number is not None:
+            folders.append((number, folder))
+    return sorted(folders, key=lambda pair: pair[0])
+
+
 def collect_jobs(sweep_dir: Path, since: float | None = None) -> list[JobResult]:
-    """Every job folder under the sweep folder, in job order, wherever `hydra.sweep.subdir`
-    put it; with `since`, only the jobs of the sweep that started then (an earlier sweep into
-    the same folder left its own)."""
-    if not sweep_dir.is_dir():
-        return []
-    folders = {path.parent.parent for path in sweep_dir.rglob(str(OVERRIDES_FILE))}
-    jobs = (read_job(path, since) for path in sorted(folders))
-    return sorted((job for job in jobs if job is not None), key=lambda job: job.num)
+    """Every job of `job_folders`, with its overrides and metrics."""
+    jobs = (read_job(folder, since) for _, folder in job_folders(sweep_dir, since))
+    return [job for job in jobs if job is not None]
 
 
 def _sort_key(job: JobResult, metric: str, direction: str) -> tuple[int, float, int]:
