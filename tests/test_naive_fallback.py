@@ -119,3 +119,33 @@ def test_folds_the_model_loses_on_outvote_a_lucky_validation_split() -> None:
     lost_val = SplitData("val", walk, np.array([0, 60]), 10, ("s",))
     lost = SimpleNamespace(splits=prepared.splits | {"val": lost_val}, window=WINDOW)
     assert falls_back_to_naive(_cfg(None), table, val, lost, evidence(windows.actual))
+
+
+@pytest.mark.parametrize("dated", [False, True])
+def test_a_panels_windows_of_one_time_are_one_observation_in_the_test(dated: bool) -> None:
+    """Four series that move together (here: copies) are one series' evidence, not four times
+    as much: counted apart, their windows shrank the p-value enough to keep a model the test
+    of one series sends back to naive. Dated windows group by their first target's date,
+    undated ones by their distance from the series' end."""
+    one, net, one_sided = _lucky_model()
+    copies = 4
+
+    def panel(split: SplitData) -> SplitData:
+        length = len(split.values)
+        dates = np.datetime64("2020-01-01") + np.arange(length).astype("timedelta64[D]")
+        return SplitData(
+            split.name,
+            np.tile(split.values, copies),
+            np.arange(copies + 1) * length,
+            split.context,
+            tuple(f"s{i}" for i in range(copies)),
+            np.tile(dates, copies) if dated else None,
+        )
+
+    prepared = SimpleNamespace(
+        splits={name: panel(split) for name, split in one.splits.items()}, window=WINDOW
+    )
+    val = {"mase": 0.8, "naive_mase": 1.0}
+    for p_value, falls_back in ((1.5 * one_sided, False), (one_sided / 2, True)):
+        assert falls_back_to_naive(_cfg(p_value), net, val, one) is falls_back
+        assert falls_back_to_naive(_cfg(p_value), net, val, prepared) is falls_back
