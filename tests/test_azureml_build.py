@@ -135,10 +135,7 @@ def test_an_asset_read_with_the_users_csv_columns_reaches_every_step(path: str) 
     import shlex
 
     from stockcast.config.compose import compose_config
-    from stockcast.orchestration.azureml.components import (
-        string_parameters,
-        substitute_placeholders,
-    )
+    from stockcast.orchestration.azureml.components import substitute_placeholders
     from stockcast.orchestration.azureml.preflight import check_cloud_config
 
     overrides = ["experiment=auto", "data=csv", "data.value_column=Sales"]
@@ -151,9 +148,8 @@ def test_an_asset_read_with_the_users_csv_columns_reaches_every_step(path: str) 
         reads = step.reads_outside_world
         paths = re.findall(r"data\.path=(\S+)", command)
         assert paths == (["${{inputs.raw_data}}"] if reads else [ASSET_READ_BY_PREPARE]), step.name
-        # The command as its node's shell reads it, placeholders filled (the model name's with
-        # the name the pipeline passes).
-        tokens = shlex.split(substitute_placeholders(command, string_parameters(sc)))
+        # The command as its node's shell reads it, placeholders filled.
+        tokens = shlex.split(substitute_placeholders(command))
         cfg = compose_config("pipeline", tokens[tokens.index("experiment=auto") :])
         check_cloud_config(cfg)  # as the step checks it on its node
         assert cfg.data.value_column == "Sales"

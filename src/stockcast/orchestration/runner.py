@@ -60,7 +60,7 @@ class StepTiming:
 
 
 def port_bindings(step: Step, folders: dict[str, Path], config_keys: Container[str]) -> list[str]:
-    """`key=folder` overrides for the step's folder ports (string ports come from the config)."""
+    """`key=folder` overrides for the step's ports."""
     values = {name: hydra_quoted(str(folder)) for name, folder in folders.items()}
     return [f"{key}={value}" for key, value in step.bindings(values, config_keys).items()]
 

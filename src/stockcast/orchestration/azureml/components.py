@@ -25,7 +25,7 @@ from stockcast.orchestration.azureml.settings import (
     DataBinding,
     SubmitConfig,
 )
-from stockcast.orchestration.steps.table import STEPS, STRING, Step
+from stockcast.orchestration.steps.table import STEPS, Step
 
 # The code snapshot is the project root; the package lives under src/ and is not installed there.
 PACKAGE_PATH = "PYTHONPATH=src"
@@ -98,23 +98,12 @@ def build_command(
     return " ".join(tokens)
 
 
-def string_parameters(sc: SubmitConfig, steps: Sequence[Step] = STEPS) -> dict[str, str]:
-    """Each string port's value as the pipeline passes it (its key's configured value): what
-    `${{inputs.<port>}}` becomes on a node, where a folder port becomes a path."""
-    return {
-        port.name: str(OmegaConf.select(sc.cfg, port.key))
-        for step in steps
-        for port in step.inputs
-        if port.kind == STRING
-    }
-
-
 def substitute_placeholders(text: str, values: Mapping[str, str] | None = None) -> str:
     """Do what Azure ML and the shell would: fill `${{inputs.x}}`/`${{outputs.y}}` and `$(date)`.
 
-    `values` maps a port name to what the node gets for it: a local folder, or a string port's
-    value (`string_parameters`); unnamed ports get a stand-in path. Used to compose and to run
-    the cloud command lines locally before anything is paid for.
+    `values` maps a port name to the local folder the node gets for it; unnamed ports get a
+    stand-in path. Used to compose and to run the cloud command lines locally before anything is
+    paid for.
     """
     values = values or {}
 
@@ -219,14 +208,9 @@ def job_compute(compute: DictConfig) -> str:
     return compute.job or compute.default
 
 
-def _inputs(sc: SubmitConfig, step: Step, data: DataBinding | None) -> dict[str, Input]:
-    """Typed inputs; a string port is a parameter defaulting to its key's configured value."""
-    inputs = {
-        port.name: Input(type=port.kind, default=OmegaConf.select(sc.cfg, port.key))
-        if port.kind == STRING
-        else Input(type=port.kind)
-        for port in step.inputs
-    }
+def _inputs(step: Step, data: DataBinding | None) -> dict[str, Input]:
+    """Typed inputs: the step's ports, and the data input if the step gets it."""
+    inputs = {port.name: Input(type=port.kind) for port in step.inputs}
     return inputs | {name: Input(type=kind) for name, kind in (data.inputs if data else {}).items()}
 
 
@@ -251,7 +235,7 @@ def build_component(
         command=command,
         code=str(sc.root / sc.azure.code),
         environment=step_environment(sc.azure.environments, step.name, sc.root),
-        inputs=_inputs(sc, step, step_data),
+        inputs=_inputs(step, step_data),
         outputs={port.name: Output(type=port.kind) for port in step.outputs}
         | folder_outputs(sc.azure, step),
         # An old output of a step that reads today's data must never be reused.

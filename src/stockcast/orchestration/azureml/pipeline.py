@@ -1,9 +1,8 @@
 """The step table as one Azure ML pipeline job (a node per row, wired by port names) and the
 daily JobSchedule around it.
 
-An input takes the output of the same name from the nearest earlier step (`wiring`); a string
-port is a pipeline parameter (e.g. model_name); the data input goes to the steps that read the
-outside world. Nothing here names a step.
+An input takes the output of the same name from the nearest earlier step (`wiring`); the data
+input goes to the steps that read the outside world. Nothing here names a step.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from azure.ai.ml.entities import (
     RecurrencePattern,
     RecurrenceTrigger,
 )
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from stockcast.orchestration.azureml.components import (
     build_components,
@@ -39,7 +38,7 @@ from stockcast.orchestration.azureml.settings import (
     SubmitConfig,
     data_binding,
 )
-from stockcast.orchestration.steps.table import MLFLOW_MODEL, STEPS, STRING, Step, wiring
+from stockcast.orchestration.steps.table import MLFLOW_MODEL, STEPS, Step, wiring
 
 PIPELINE_NAME = "stockcast_pipeline"
 PIPELINE_DESCRIPTION = (
@@ -52,19 +51,14 @@ MODEL_OUTPUT = "model"
 REPORT_OUTPUT = "report"
 
 
-def pipeline_parameters(
-    sc: SubmitConfig, data: DataBinding, steps: Sequence[Step] = STEPS
-) -> dict[str, Any]:
-    """The pipeline's inputs, in table order: the data input of a step that reads the outside
-    world (when the data is an asset), and each string port, valued from its config key."""
+def pipeline_parameters(data: DataBinding, steps: Sequence[Step] = STEPS) -> dict[str, Any]:
+    """The pipeline's inputs: the data input of a step that reads the outside world (when the
+    data is an asset)."""
     parameters: dict[str, Any] = {}
     for step in steps:
         if step.reads_outside_world and data.input_path is not None:
             for name, kind in data.inputs.items():
                 parameters[name] = Input(type=kind, path=data.input_path)
-        for port in step.inputs:
-            if port.kind == STRING:
-                parameters.setdefault(port.name, OmegaConf.select(sc.cfg, port.key))
     return parameters
 
 
@@ -74,8 +68,8 @@ def _wire(
     parameters: Mapping[str, Any],
     data: DataBinding,
 ) -> dict[str, Any]:
-    """Call each component on its producers' outputs and the pipeline's parameters; return the
-    pipeline's outputs."""
+    """Call each component on its producers' outputs (and a step that reads the outside world on
+    the pipeline's data input); return the pipeline's outputs."""
     edges = wiring(steps)
     nodes: dict[str, Any] = {}
     outputs: dict[str, Any] = {}
@@ -83,7 +77,6 @@ def _wire(
         inputs = {
             port: nodes[producer].outputs[port] for port, producer in edges[step.name].items()
         }
-        inputs |= {p.name: parameters[p.name] for p in step.inputs if p.kind == STRING}
         if step.reads_outside_world:
             inputs |= {name: parameters[name] for name in data.inputs if name in parameters}
         node = components[step.name](**inputs)
@@ -137,7 +130,7 @@ def build_pipeline_job(
     }
     check_cloud_overrides(sc, data, bindings, sections=tuple(step.name for step in steps))
     components = build_components(sc, data, steps)
-    parameters = pipeline_parameters(sc, data, steps)
+    parameters = pipeline_parameters(data, steps)
     pipeline = dsl.pipeline(
         name=PIPELINE_NAME,
         display_name=PIPELINE_NAME,

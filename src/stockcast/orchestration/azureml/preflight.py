@@ -12,11 +12,7 @@ from omegaconf import DictConfig
 from stockcast.config.compose import compose_config
 from stockcast.config.schema import validate_config
 from stockcast.environment import environment_set
-from stockcast.orchestration.azureml.components import (
-    string_parameters,
-    substitute_placeholders,
-    system_overrides,
-)
+from stockcast.orchestration.azureml.components import substitute_placeholders, system_overrides
 from stockcast.orchestration.azureml.settings import PRIMARY_CONFIG, DataBinding, SubmitConfig
 
 PREFLIGHT_RUN_NAME = "preflight"
@@ -37,10 +33,9 @@ def check_cloud_overrides(
     `sections`: the steps' own config sections, which each checks on its node (hydra_task's
     `sections`); a step added to the table brings one the shared schema does not know."""
     others = data.for_step(reads_outside_world=False)
-    values = string_parameters(sc)
     for view in (data,) if others == data else (data, others):
         extra = system_overrides(sc, PREFLIGHT_RUN_NAME, view, bindings)
-        overrides = [*sc.step_overrides, *(substitute_placeholders(o, values) for o in extra)]
+        overrides = [*sc.step_overrides, *(substitute_placeholders(o) for o in extra)]
         cfg = compose_config(
             config_name, overrides, config_dir=sc.config_dir, what="the cloud run's overrides"
         )

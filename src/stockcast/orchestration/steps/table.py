@@ -1,9 +1,9 @@
 """The step table: one row per pipeline step, executed by the local runner and the Azure ML builder.
 
 A row names the step, its entry function, its ports and the files it writes. A port binds one
-Hydra key of the step to a folder (or, for `string`, to a pipeline parameter). Wiring is derived
-from port names: an input takes the output of the same name from the nearest step before it.
-Both executors loop over this table; adding a step is one row here and one module.
+Hydra key of the step to a folder. Wiring is derived from port names: an input takes the output
+of the same name from the nearest step before it. Both executors loop over this table; adding
+a step is one row here and one module.
 
 Imports nothing heavy (NumPy at most): the Azure ML builder and the runner read the table without
 loading a step.
@@ -27,8 +27,7 @@ from stockcast.training.summary import METRICS_FILE, RESOLVED_CONFIG_FILE
 
 URI_FOLDER = "uri_folder"
 MLFLOW_MODEL = "mlflow_model"
-STRING = "string"
-PORT_KINDS = (URI_FOLDER, MLFLOW_MODEL, STRING)
+PORT_KINDS = (URI_FOLDER, MLFLOW_MODEL)
 
 # What the register and monitor steps write (the other steps' files are named by the modules
 # that own them: the prepared folder, the fit's summary, the evaluation report).
@@ -39,7 +38,7 @@ MONITOR_PLOT_FILE = "monitor.png"
 
 @dataclass(frozen=True)
 class Port:
-    """One folder (or value) a step reads or writes, bound to the Hydra key `key`."""
+    """One folder a step reads or writes, bound to the Hydra key `key`."""
 
     name: str
     kind: str
@@ -48,10 +47,6 @@ class Port:
     def __post_init__(self) -> None:
         if self.kind not in PORT_KINDS:
             raise ValueError(f"port {self.name!r} has kind {self.kind!r}; use one of {PORT_KINDS}")
-
-    @property
-    def is_folder(self) -> bool:
-        return self.kind != STRING
 
 
 @dataclass(frozen=True)
@@ -188,7 +183,7 @@ def step_named(name: str, steps: Sequence[Step] = STEPS) -> Step:
 
 
 def check_table(steps: Iterable[Step]) -> None:
-    """Every folder input must be produced by an earlier step, and names must be unique."""
+    """Every input must be produced by an earlier step, and names must be unique."""
     produced: set[str] = set()
     names: set[str] = set()
     for step in steps:
@@ -196,7 +191,7 @@ def check_table(steps: Iterable[Step]) -> None:
             raise ValueError(f"step {step.name!r} appears twice in the step table")
         names.add(step.name)
         for port in step.inputs:
-            if port.is_folder and port.name not in produced:
+            if port.name not in produced:
                 raise ValueError(
                     f"step {step.name!r} reads {port.name!r}, which no step before it writes"
                 )
@@ -209,7 +204,7 @@ def wiring(steps: Sequence[Step] = STEPS) -> dict[str, dict[str, str]]:
     producer: dict[str, str] = {}
     edges: dict[str, dict[str, str]] = {}
     for step in steps:
-        edges[step.name] = {p.name: producer[p.name] for p in step.inputs if p.is_folder}
+        edges[step.name] = {p.name: producer[p.name] for p in step.inputs}
         producer.update({p.name: step.name for p in step.outputs})
     return edges
 
@@ -245,7 +240,7 @@ def with_table_folders(cfg: DictConfig, step: Step) -> DictConfig:
     for port in step.ports:
         section, _, key = port.key.rpartition(".")
         node = OmegaConf.select(cfg, section) if section else cfg
-        if port.is_folder and node is not None and key in node and node[key] is None:
+        if node is not None and key in node and node[key] is None:
             node[key] = str(folders[port.name])
     return cfg
 
@@ -254,7 +249,7 @@ def refuse_outputs_in_files(cfg: DictConfig, step: Step) -> None:
     """One sentence, before any work, for an output folder that is a file or lies inside one:
     writing it would fail half-way with the operating system's error."""
     for port in step.outputs:
-        value = OmegaConf.select(cfg, port.key) if port.is_folder else None
+        value = OmegaConf.select(cfg, port.key)
         if value is None:
             continue
         folder = Path(str(value))
