@@ -14,8 +14,9 @@ from omegaconf import OmegaConf
 
 from stockcast.config.schema import validate_config
 from stockcast.data.prepared import PreparedData
+from stockcast.data.seasonality import auto_window, series_for_auto_window
 from stockcast.data.series import Series
-from stockcast.data.split import join_splits, share_outside_range, split_series
+from stockcast.data.split import join_splits, share_outside_range, split_lengths, split_series
 from stockcast.errors import ConfigError
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.models.kinds.es import HoltWinters
@@ -29,6 +30,8 @@ from stockcast.serving.metadata import (
 )
 from stockcast.serving.model import open_model_dir
 from tests.conftest import run_train, trained_once
+
+SPLIT = {"train": 0.7, "val": 0.15, "test": 0.15}
 
 
 def holt_winters_by_loop(
@@ -600,13 +603,45 @@ def test_a_seasonal_window_too_short_for_the_season_is_said(
 
     short, long_enough = Theta(1, 10, 5, 12), HoltWinters(1, 30, 5, 12, 0.8)
     assert (short.season, long_enough.season) == (1, 12)
-    with caplog.at_level(logging.WARNING, logger="stockcast.training.window_warnings"):
-        warn_of_seasonless_windows(long_enough, 12)
-        assert caplog.text == ""
-        warn_of_seasonless_windows(short, 12)
-    assert (
+    said = []
+    for core, window, data in (
+        (long_enough, WindowSizes(30, 5), None),
+        (short, WindowSizes(10, 5), None),
+        (short, WindowSizes(10, 5), {"previous_time_window": "auto", "split": SPLIT}),
+        (short, WindowSizes(24, 5), {"previous_time_window": "auto", "split": SPLIT}),
+        (short, WindowSizes(20, 5), {"previous_time_window": "auto", "split": SPLIT}),
+    ):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="stockcast.training.window_warnings"):
+            warn_of_seasonless_windows(core, 12, window, data)
+        said.append(caplog.text)
+    assert said[0] == ""
+    assert all(
         "the data's season is 12 values, but a seasonal member reads 10, fewer than two seasons"
-    ) in caplog.text
+        in text
+        for text in said[1:]
+    )
+    # A window set too short; auto's choice for a short series (the very setting the advice
+    # named, to a user of auto); a candidate's own window inside a longer one.
+    assert "give it a window of at least 24 (data.previous_time_window=auto" in said[1]
+    needs = series_for_auto_window(24, 5, SPLIT)
+    assert (
+        f"auto chooses two seasons once every series has at least {needs} values, or set "
+        "data.previous_time_window=24"
+    ) in said[2]
+    assert "give that candidate (model.candidates.<n>.window) at least 24 values" in said[3]
+    # A short candidate in a data window short of two seasons itself: the data's is the fix
+    # (a candidate's window is capped at it).
+    assert "auto chooses two seasons once every series has at least" in said[4]
+
+
+def test_the_series_length_auto_needs_for_a_window_is_exact() -> None:
+    """The length the warning names is the first at which auto's rule allows the window."""
+    for season, horizon in ((12, 5), (52, 5), (4, 8), (7, 1)):
+        needs = series_for_auto_window(2 * season, horizon, SPLIT)
+        for length, allowed in ((needs - 1, False), (needs, True)):
+            train = split_lengths(length, SPLIT)["train"]
+            assert (auto_window(season, 2, horizon, train) >= 2 * season) is allowed
 
 
 def test_a_candidate_window_longer_than_the_datas_is_said(

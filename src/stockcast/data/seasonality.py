@@ -206,6 +206,15 @@ def auto_window(
     return default
 
 
+def series_for_auto_window(window: int, horizon: int, fractions: Mapping[str, Any]) -> int:
+    """The fewest values a series needs for `auto_window` to allow `window`: a train split of
+    at least twice window + horizon (`split_lengths`' rounding counted, not estimated)."""
+    n = max(1, math.floor(2 * (window + horizon) / float(fractions["train"])) - 2)
+    while split_lengths(n, fractions)["train"] // 2 < window + horizon:
+        n += 1
+    return n
+
+
 def shortest_train_split(
     series: Sequence[Series], fractions: Mapping[str, Any], split_lengths: Any
 ) -> int:

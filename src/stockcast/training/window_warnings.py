@@ -5,10 +5,13 @@ than it asked for)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from omegaconf import DictConfig
 
+from stockcast.data.seasonality import AUTO, series_for_auto_window
+from stockcast.forecasting.windows import WindowSizes
 from stockcast.models.cores import seasonless_windows
 
 log = logging.getLogger(__name__)
@@ -30,16 +33,36 @@ def warn_of_cut_candidate_windows(model_cfg: DictConfig, window: int) -> None:
             )
 
 
-def warn_of_seasonless_windows(core: Any, season: int) -> None:
+def warn_of_seasonless_windows(
+    core: Any, season: int, window: WindowSizes, data_cfg: Mapping[str, Any] | None = None
+) -> None:
     """Say where a seasonal kind's window is too short for the data's season, which it then
-    leaves out of its model: the spec still records the data's season."""
+    leaves out of its model: the spec still records the data's season. What to do depends on
+    whose window is short: the data's as set, or as `data.previous_time_window=auto` chose it
+    for too short a series; else a candidate's own (`model.candidates.<n>.window`)."""
     windows = seasonless_windows(core, season)
-    if windows:
-        log.warning(
-            "the data's season is %d values, but a seasonal member reads %d, fewer than two "
-            "seasons, so it models no season; give it a window of at least %d "
-            "(data.previous_time_window=auto chooses one where the data is long enough)",
-            season,
-            min(windows),
-            2 * season,
+    if not windows:
+        return
+    shortest = min(windows)
+    # The data's window first: a candidate's own window is capped at it, so only where it
+    # holds two seasons can a candidate's be the one to lengthen.
+    if window.previous_time_window >= 2 * season:
+        advice = f"give that candidate (model.candidates.<n>.window) at least {2 * season} values"
+    elif data_cfg is not None and str(data_cfg.get("previous_time_window")) == AUTO:
+        needs = series_for_auto_window(2 * season, window.next_time_window, data_cfg["split"])
+        advice = (
+            "data.previous_time_window=auto chooses two seasons once every series has at least "
+            f"{needs} values, or set data.previous_time_window={2 * season}"
         )
+    else:
+        advice = (
+            f"give it a window of at least {2 * season} (data.previous_time_window=auto chooses "
+            "one where the data is long enough)"
+        )
+    log.warning(
+        "the data's season is %d values, but a seasonal member reads %d, fewer than two "
+        "seasons, so it models no season; %s",
+        season,
+        shortest,
+        advice,
+    )
