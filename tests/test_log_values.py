@@ -4,6 +4,7 @@ grows with the level, forecast as changes in price from the last price."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -66,14 +67,26 @@ def test_logarithms_forecast_a_season_that_grows_with_the_level() -> None:
     assert errors["log"] < 0.9 * errors["prices"]
 
 
-def test_the_fit_is_of_the_logarithms_of_the_series_above_zero() -> None:
+def test_the_fit_is_of_the_logarithms_of_the_series_above_zero(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Series not above zero are left out, and said: with none left the member repeats the
+    last price, which only an INFO line told."""
     net = network("log")
     series = [growing_season(1), growing_season(2) - 500]  # the second crosses zero
-    net.core.fit_to_series(series)
+    with caplog.at_level(logging.WARNING, logger="stockcast.models.kinds.ets"):
+        net.core.fit_to_series(series[:1])
+        assert caplog.text == ""
+        net.core.fit_to_series(series)
+    assert "1 of the 2 reaches zero or below, left out of its fit" in caplog.text
     expected = fit_panel([np.log(series[0])], SEASON)
     for name, value in expected.items():
         np.testing.assert_allclose(getattr(net.core, name).numpy(), value, rtol=1e-6)
-    net.core.fit_to_series(series[1:])  # none above zero: the last value's numbers
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="stockcast.models.kinds.ets"):
+        net.core.fit_to_series(series[1:])  # none above zero: the last value's numbers
+    assert "1 of the 1 reaches zero or below, so it repeats the last price" in caplog.text
+    assert "set values: prices" in caplog.text
     for name, value in LAST_VALUE.items():
         assert float(getattr(net.core, name)) == value
 

@@ -164,7 +164,20 @@ class FittedHoltWinters(HoltWintersMap):
         series above zero (none: the last value's parameters, and the network leaves every
         window its last price)."""
         if self.log_values:
+            given = len(series)
             series = [np.log(values) for values in series if bool((values > 0).all())]
+            if len(series) < given:
+                # Said, not only logged at INFO: with none left the member repeats the last
+                # price, and `values: log` does nothing the user asked for.
+                left_out = given - len(series)
+                log.warning(
+                    "ets with values: log fits only series above zero: %d of the %d %s zero or "
+                    "below, %s; set values: prices for data that reaches zero",
+                    left_out,
+                    given,
+                    "reaches" if left_out == 1 else "reach",
+                    "so it repeats the last price" if not series else "left out of its fit",
+                )
         fitted = fit_panel(series, self.season, self.trends) if series else dict(LAST_VALUE)
         log.info(
             "ets fitted on %d series%s: %s",
