@@ -634,8 +634,24 @@ def test_the_test_split_of_a_file_outside_the_project_is_found_by_input_path(
         build_input(asked | {"path": "/nowhere.csv"}, metadata)
     other = tmp_path / "other.csv"
     other.write_text(csv.read_text().replace("160.0", "161.0"))
-    with pytest.raises(ArtifactError, match="has changed since the model was trained"):
+    with pytest.raises(ArtifactError) as caught:
         build_input(asked | {"path": str(other)}, metadata)
+    assert str(caught.value).startswith(
+        f"input.path={other} holds other data than the model was trained on (.../monthly.csv: "
+        "the hashes differ)"
+    )
+    # Another file altogether: its reader's advice (set data.value_column) is training's, which
+    # predict has no data.* settings for.
+    columns = tmp_path / "columns.csv"
+    columns.write_text(csv.read_text().replace("Close", "Open"))
+    with pytest.raises(ArtifactError) as caught:
+        build_input(asked | {"path": str(columns)}, metadata)
+    assert str(caught.value) == (
+        f"input.path={columns} cannot be read as the model's training data was (CSV file {columns} has "
+        "no column 'Close' (data.value_column); the model was trained on .../monthly.csv), so no "
+        "test split can be rebuilt from it; give input.path=<that file>, or use input=csv for "
+        "another file."
+    )
     # A Parquet file is found the same way.
     table = tmp_path / "monthly.parquet"
     frame = pd.read_csv(csv, parse_dates=["Date"])

@@ -244,13 +244,35 @@ def _test_split(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> In
                 "rebuilt; give input.path=<that file> (its hash is checked)."
             )
         source["path"] = str(path)
+    # Another file than the one the model records: what any refusal below is about.
+    other = bool(from_file and given) and (
+        project_path(str(given)).resolve() != project_path(recorded).resolve()
+    )
     # As prepare read it: a panel member too short as of the model's day left out again.
-    series = known_data(source).series
+    try:
+        series = known_data(source).series
+    except DataError as err:
+        # Its reader's advice is for training's data.* settings, which predict has not: what
+        # it found is kept, the advice left out.
+        found = str(err).split("; ")[0].rstrip(".")
+        raise ArtifactError(
+            f"input.path={given} cannot be read as the model's training data was ({found}; the "
+            f"model was trained on {recorded}), so no test split can be rebuilt from it; give "
+            "input.path=<that file>, or use input=csv for another file."
+            if other
+            else f"the training data ({source['source']} {source.get('path', '')}) can no "
+            f"longer be read as it was when the model was trained ({found}), so its test split "
+            "cannot be rebuilt; use input=csv instead."
+        ) from None
     if metadata.get("data_hash") and data_hash(series) != metadata["data_hash"]:
         raise ArtifactError(
-            f"the training data ({source['source']} {source.get('path', '')}) has changed since "
-            "the model was trained (its hash differs), so its test split cannot be rebuilt; "
-            "use input=csv instead."
+            f"input.path={given} holds other data than the model was trained on ({recorded}: "
+            "the hashes differ), so its test split cannot be rebuilt from it; give "
+            "input.path=<that file>, or use input=csv for another file."
+            if other
+            else f"the training data ({source['source']} {source.get('path', '')}) has changed "
+            "since the model was trained (its hash differs), so its test split cannot be "
+            "rebuilt; use input=csv instead."
         )
     window = WindowSizes(int(metadata["previous_time_window"]), int(metadata["next_time_window"]))
     test = split_series(series, window, source["split"])["test"]
