@@ -182,9 +182,55 @@ def test_a_forecast_of_a_series_gone_from_the_data_is_orphaned_not_waiting() -> 
     assert [m.forecast.series_id for m in maturity.matured] == ["A"]
     assert maturity.waiting == 1, "B is late, not gone"
     assert maturity.orphaned_by_series == {"C": 2, "D": 1}
+    # Its targets (8 and 9 January) are gone by on A's last date, but not by as long again
+    # (four days, to the 13th): behind, not yet overdue. Past that, as a stopped series is.
+    assert maturity.overdue_by_series == {}
+    days = np.arange("2024-01-04", "2024-01-17", dtype="datetime64[D]")
+    weeks = tuple(str(d) for d in days[np.is_busday(days)])
+    on = [Observed("A", np.arange(len(weeks)) + 100.0, weeks), observed[1]]
+    assert mature([friday["B"]], on).overdue_by_series == {"B": 1}
+    day_late = [observed[0], Observed("B", np.arange(3.0) + 100.0, dates[:3])]
+    assert mature([forecast("2024-01-08", series="B")], day_late).overdue_by_series == {}
     # Once C is back, its forecasts mature again: the ledger's record was never lost.
     back = mature([friday["C"], older], [Observed("C", np.arange(4.0) + 100.0, dates)])
     assert (len(back.matured), back.waiting, back.orphaned_by_series) == (2, 0, {})
+
+
+@pytest.mark.parametrize(
+    ("a_dates", "b_dates"),
+    [
+        # A's exchange closed early (12:30) and B's did not (15:30): half-hour targets of A's
+        # from 13:00 to 15:00 lie before B's last bar.
+        (
+            ("2024-11-29T12:00:00", "2024-11-29T12:30:00"),
+            ("2024-11-29T15:00:00", "2024-11-29T15:30:00"),
+        ),
+        # A's bank holiday (26 August), B open: A's Monday target lies before B's last date.
+        (("2024-08-22", "2024-08-23"), ("2024-08-23", "2024-08-26")),
+    ],
+)
+def test_a_series_behind_by_its_own_calendar_is_not_overdue(
+    a_dates: tuple[str, str], b_dates: tuple[str, str]
+) -> None:
+    """Series of different exchanges in one panel: one closed for a holiday or early on a day
+    the other trades is behind for a day or an afternoon, which is no stopped series."""
+    timed = "T" in a_dates[0]
+    step = np.timedelta64(30, "m") if timed else np.timedelta64(1, "D")
+    origin = np.datetime64(a_dates[-1])
+    steps = 5 if timed else 1
+    targets = tuple(
+        str(origin + step * (k + 1)) if timed else str(np.busday_offset(origin, k + 1))
+        for k in range(steps)
+    )
+    late = LedgerForecast(
+        **{**vars(forecast("2024-01-05")), "origin_date": a_dates[-1], "target_dates": targets}
+    )
+    observed = [
+        Observed("A", np.array([100.0, 101.0]), a_dates),
+        Observed("B", np.array([100.0, 101.0]), b_dates),
+    ]
+    maturity = mature([late], observed)
+    assert maturity.waiting == 1 and maturity.overdue_by_series == {}
 
 
 def test_live_scores_compare_with_the_naive_forecast_of_the_same_origin() -> None:

@@ -5,6 +5,7 @@ forecasts far worse than naive is flagged and rolled back to the one before it."
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -102,11 +103,16 @@ def monitor_day(
     tickers: str = "",
     horizon: int = HORIZON,
     young: str = "",
+    stopped: dict[str, int] | None = None,
 ) -> dict:
     """Prepare the first `rows` rows (the data as of that day, windows of `horizon` targets) and
     run the monitor on it, both with the `extra` overrides; with `tickers`, of a panel of those
-    series, of which the `young` ones hold only that day's last 5 rows (listed days ago)."""
+    series, of which the `young` ones hold only that day's last 5 rows (listed days ago) and the
+    `stopped` ones only their first rows (their values stopped coming)."""
     frame = panel(tickers).groupby("Ticker").head(rows) if tickers else prices().iloc[:rows]
+    for ticker, kept in (stopped or {}).items():
+        cut = frame[frame.Ticker == ticker].iloc[kept:].index
+        frame = frame.drop(cut)
     if young:
         listed = frame[frame.Ticker.isin(list(young))].groupby("Ticker").tail(5)
         frame = pd.concat([frame[~frame.Ticker.isin(list(young))], listed])
@@ -599,6 +605,26 @@ def test_forecasts_of_a_series_gone_from_the_data_are_orphaned_not_waiting(panel
     assert gone["champion_live"]["matured"] == 2, "A's forecasts from rows 99 and 100"
     stored = Ledger(panel_days["tmp"] / LEDGER_FILE, 30).forecasts(MODEL)
     assert sum(f.series_id == "B" for f in stored) == 3, "the ledger keeps B's forecasts"
+
+
+@pytest.mark.slow
+def test_forecasts_of_a_series_whose_values_stopped_are_overdue(
+    seeded_tmp: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """B's values stop at row 100 while A's go on: its forecast from there waits for values
+    that may never come. It was counted as waiting like any other; now it is overdue too."""
+    from tests.conftest import global_state_restored
+
+    with global_state_restored():
+        register(seeded_tmp, "bad", 3.0)
+        first = monitor_day(seeded_tmp, 100, tickers="AB")
+        with caplog.at_level(logging.WARNING, logger="stockcast.orchestration.steps.monitor"):
+            later = monitor_day(seeded_tmp, 108, tickers="AB", stopped={"B": 100})
+    assert (first["overdue"], first["overdue_series"]) == (0, {})
+    b_last = iso(99)
+    assert (later["overdue"], later["overdue_series"]) == (1, {"B": b_last})
+    assert later["waiting"] >= later["overdue"]
+    assert f"but 1 series end before it (last values: B on {b_last})" in caplog.text
 
 
 @pytest.mark.slow

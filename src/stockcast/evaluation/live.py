@@ -150,8 +150,10 @@ class LiveScores:
     matured: list[Matured]
     waiting: int
     before_data: int
-    # `Maturity`'s: how many forecasts of each series no longer in the data.
+    # `Maturity`'s: how many forecasts of each series no longer in the data, and how many of
+    # the waiting ones of each series are overdue.
     orphaned_by_series: dict[str, int]
+    overdue_by_series: dict[str, int]
     overall: dict[str, Any]
     champion: dict[str, Any]
     by_version: dict[str, dict[str, Any]]
@@ -191,6 +193,7 @@ def score_live(
         maturity.waiting,
         maturity.before_data,
         maturity.orphaned_by_series,
+        maturity.overdue_by_series,
         live_scores(last_origins(first_stored(matured), window), scales),
         live_scores(last_origins(matured, window, champion_rows), scales),
         {str(v): live_scores(rows, scales) for v, rows in sorted(by_version.items())},

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -69,6 +69,9 @@ class Maturity:
     before_data: int
     # How many forecasts of each series no longer in the data, by series id (sorted).
     orphaned_by_series: dict[str, int]
+    # Of the waiting, how many of each series are overdue (every target date gone by on the
+    # data's latest date, and no value after the origin yet), by series id (sorted).
+    overdue_by_series: dict[str, int] = field(default_factory=dict)
 
 
 def orphaned_report(by_series: Mapping[str, int], left_out: Collection[str]) -> dict[str, Any]:
@@ -101,9 +104,17 @@ def mature(forecasts: Iterable[LedgerForecast], observed: Sequence[Observed]) ->
     however far its last date lags the others': its steps are its next values whenever they
     come, so a target date gone by cannot tell a stopped series from one a day late. An
     orphaned forecast stays in the ledger and is matched again should its series come back;
-    one that had matured is orphaned too once its series leaves: no value is left to score it."""
+    one that had matured is orphaned too once its series leaves: no value is left to score it.
+    A waiting forecast is also counted overdue where its series' values end before other
+    series' do, and the latest of them lies past its last target date by as long again as the
+    forecast spans from its origin: the series is late by more than a holiday or an early close
+    on its own calendar explains (a day, an afternoon), or has stopped, which only later data
+    tells.
+    """
     known = {s.series_id: (np.asarray(s.dates, dtype="datetime64[ns]"), s.values) for s in observed}
-    matured, waiting, before_data, gone = [], 0, 0, []
+    ends = [dates[-1] for dates, _ in known.values() if len(dates)]
+    latest = max(ends) if ends else None
+    matured, waiting, before_data, gone, overdue = [], 0, 0, [], []
     for forecast in forecasts:
         if forecast.series_id not in known:
             gone.append(forecast.series_id)
@@ -119,7 +130,17 @@ def mature(forecasts: Iterable[LedgerForecast], observed: Sequence[Observed]) ->
             before_data += 1
         elif start + steps > len(values):
             waiting += 1
+            behind = latest is not None and len(dates) > 0 and dates[-1] < latest
+            last_target = np.datetime64(forecast.target_dates[-1])
+            if behind and last_target + (last_target - origin) <= latest:
+                overdue.append(forecast.series_id)
         else:
             matured.append(Matured(forecast, np.asarray(values[start : start + steps], float)))
-    counts = Counter(gone)
-    return Maturity(matured, waiting, before_data, {name: counts[name] for name in sorted(counts)})
+    counts, late = Counter(gone), Counter(overdue)
+    return Maturity(
+        matured,
+        waiting,
+        before_data,
+        {name: counts[name] for name in sorted(counts)},
+        {name: late[name] for name in sorted(late)},
+    )

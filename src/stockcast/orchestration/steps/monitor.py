@@ -118,6 +118,20 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
             len(gone),
             first_few(gone, SHOWN_SERIES),
         )
+    # Waiting forecasts of series far behind the others (`mature`): late, or stopped.
+    last_dates = {s.series_id: s.dates[-1] for s in observed}
+    overdue = {name: last_dates[name] for name in scores.overdue_by_series}
+    if overdue:
+        log.warning(
+            "%d waiting ledger forecasts are overdue: the data's latest date (%s) is past their "
+            "last target dates by as long again as they span, but %d series end before it "
+            "(last values: %s); "
+            "late values mature them, and a series that has stopped should leave the data",
+            sum(scores.overdue_by_series.values()),
+            report["as_of"],
+            len(overdue),
+            first_few([f"{name} on {date}" for name, date in overdue.items()], SHOWN_SERIES),
+        )
     flag = judge(cfg, scores.champion, champion.version)
     rollback = None
     status = FLAGGED if flag["flagged"] else OK
@@ -159,6 +173,10 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         "champion": champion.version,
         "stored": stored,
         "waiting": scores.waiting,
+        # Of those, the forecasts whose target dates have all gone by, and each such series'
+        # last date: late data, or a series that stopped.
+        "overdue": sum(scores.overdue_by_series.values()),
+        "overdue_series": overdue,
         # Forecasts whose origin today's data no longer reaches back to: not scored.
         "before_data": scores.before_data,
         # Forecasts of series gone from today's data, which the ledger keeps but never scores,
