@@ -536,6 +536,17 @@ def test_a_row_that_is_no_window_among_rows_that_are_is_named(app: Any) -> None:
     )
 
 
+def test_rows_of_different_widths_name_the_first_wrong_one(app: Any) -> None:
+    """Rows of 10 and 9 values: the answer gave both widths, not which of many rows was off."""
+    rows = [WINDOW, WINDOW, WINDOW[1:], WINDOW]
+    status, answer = post(app, {"inputs": rows})
+    assert (status, answer["message"]) == (
+        400,
+        "the model reads windows of exactly 10 prices (its previous_time_window); got rows of "
+        "9, 10 values (row 3 has 9).",
+    )
+
+
 def test_every_route_answers_with_a_trailing_slash_too(app: Any) -> None:
     """Starlette answered `/invocations/` with an empty redirect, which a client that does not
     follow redirects (a health probe) read as an empty answer."""

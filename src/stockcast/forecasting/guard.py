@@ -84,9 +84,12 @@ def _grid(values: Any, width: int) -> np.ndarray:
                     f"of prices; send every row as a list of {width} prices."
                 )
             lengths = sorted({len(item) for item in grid})
+            # The first row off the width, so a long batch's one bad row can be found.
+            wrong = next((n for n, item in enumerate(grid) if len(item) != width), 0)
             raise DataError(
                 f"the model reads windows of exactly {width} prices (its previous_time_window); "
-                f"got rows of {', '.join(map(str, lengths))} values."
+                f"got rows of {', '.join(map(str, lengths))} values (row {wrong + 1} has "
+                f"{len(grid[wrong])})."
             )
     grid = grid.reshape(1, -1) if grid.ndim == 1 else grid
     if grid.ndim != 2 or grid.shape[1] != width or grid.shape[0] == 0:
