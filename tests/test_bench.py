@@ -40,6 +40,15 @@ TINY = replace(
 TINY.thread_budget_s, TINY.with_validation = 0.2, True
 
 
+@pytest.fixture(autouse=True)
+def output_dir_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench-accuracy's default --output-dir, which its argument check makes, under tmp_path:
+    a test that gives none left an empty outputs/bench_accuracy in the checkout."""
+    import benchmarks.accuracy.arguments as arguments
+
+    monkeypatch.setattr(arguments, "OUTPUT_DIR", tmp_path / "outputs" / "bench_accuracy")
+
+
 def _check(rows: list[Row], bench: str) -> None:
     assert rows and all(r.bench == bench for r in rows)
     for row in rows:
