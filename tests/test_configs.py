@@ -302,7 +302,11 @@ def test_composition_mistakes_are_one_sentence(make_cfg, overrides, sentence: st
     assert str(caught.value) == f"cannot compose the config: {sentence}"
 
 
-def test_default_paths_live_under_the_project_root(make_cfg) -> None:
+def test_default_paths_live_under_the_project_root(
+    make_cfg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without STOCKCAST_ROOT (which a developer's shell may set) the root is the project's."""
+    monkeypatch.delenv("STOCKCAST_ROOT", raising=False)
     cfg = make_cfg()
     root = Path(cfg.paths.root_dir)
     assert (root / "configs").is_dir()
