@@ -69,8 +69,8 @@ class Maturity:
     before_data: int
     # How many forecasts of each series no longer in the data, by series id (sorted).
     orphaned_by_series: dict[str, int]
-    # Of the waiting, how many of each series are overdue (every target date gone by on the
-    # data's latest date, and no value after the origin yet), by series id (sorted).
+    # Of the waiting, how many of each series are overdue (`mature`: a series far behind the
+    # others), by series id (sorted).
     overdue_by_series: dict[str, int] = field(default_factory=dict)
 
 
@@ -87,6 +87,16 @@ def orphaned_report(by_series: Mapping[str, int], left_out: Collection[str]) -> 
         "orphaned_series": gone,
         "left_out": sum(by_series[name] for name in kept_out),
         "left_out_series": kept_out,
+    }
+
+
+def overdue_report(by_series: Mapping[str, int], observed: Sequence[Observed]) -> dict[str, Any]:
+    """A monitor report's account of the overdue forecasts (`Maturity.overdue_by_series`): how
+    many (`overdue`), and each such series' last date (`overdue_series`)."""
+    last_dates = {s.series_id: s.dates[-1] for s in observed}
+    return {
+        "overdue": sum(by_series.values()),
+        "overdue_series": {name: last_dates[name] for name in by_series},
     }
 
 

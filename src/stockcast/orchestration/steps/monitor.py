@@ -22,7 +22,7 @@ from stockcast.data.prepared import PreparedData
 from stockcast.errors import ArtifactError, DataError, LedgerUnusable, first_few
 from stockcast.evaluation.live import score_live
 from stockcast.evaluation.live_verdict import judge
-from stockcast.evaluation.maturity import observed_series, orphaned_report
+from stockcast.evaluation.maturity import observed_series, orphaned_report, overdue_report
 from stockcast.orchestration.steps.monitor_outputs import finish, log_to_mlflow, registered_version
 from stockcast.orchestration.steps.table import table_step
 from stockcast.paths import portable_path
@@ -119,18 +119,20 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
             first_few(gone, SHOWN_SERIES),
         )
     # Waiting forecasts of series far behind the others (`mature`): late, or stopped.
-    last_dates = {s.series_id: s.dates[-1] for s in observed}
-    overdue = {name: last_dates[name] for name in scores.overdue_by_series}
-    if overdue:
+    overdue = overdue_report(scores.overdue_by_series, observed)
+    if overdue["overdue"]:
         log.warning(
             "%d waiting ledger forecasts are overdue: the data's latest date (%s) is past their "
             "last target dates by as long again as they span, but %d series end before it "
             "(last values: %s); "
             "late values mature them, and a series that has stopped should leave the data",
-            sum(scores.overdue_by_series.values()),
+            overdue["overdue"],
             report["as_of"],
-            len(overdue),
-            first_few([f"{name} on {date}" for name, date in overdue.items()], SHOWN_SERIES),
+            len(overdue["overdue_series"]),
+            first_few(
+                [f"{name} on {date}" for name, date in overdue["overdue_series"].items()],
+                SHOWN_SERIES,
+            ),
         )
     flag = judge(cfg, scores.champion, champion.version)
     rollback = None
@@ -173,10 +175,9 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         "champion": champion.version,
         "stored": stored,
         "waiting": scores.waiting,
-        # Of those, the forecasts whose target dates have all gone by, and each such series'
-        # last date: late data, or a series that stopped.
-        "overdue": sum(scores.overdue_by_series.values()),
-        "overdue_series": overdue,
+        # Of those, the forecasts of series far behind the others, and each such series' last
+        # date: late data, or a series that stopped.
+        **overdue,
         # Forecasts whose origin today's data no longer reaches back to: not scored.
         "before_data": scores.before_data,
         # Forecasts of series gone from today's data, which the ledger keeps but never scores,
