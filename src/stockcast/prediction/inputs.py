@@ -220,6 +220,8 @@ def _test_split(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> In
     given = input_cfg.get("path")
     # A file source (CSV or Parquet) records its path; a generator has none.
     from_file = "path" in source
+    # Another file than the one the model records: what any refusal below is about.
+    other = False
     if given and not from_file:
         raise ConfigError(
             "input.path is where a model trained on a file finds it, and this one was trained "
@@ -244,10 +246,7 @@ def _test_split(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> In
                 "rebuilt; give input.path=<that file> (its hash is checked)."
             )
         source["path"] = str(path)
-    # Another file than the one the model records: what any refusal below is about.
-    other = bool(from_file and given) and (
-        project_path(str(given)).resolve() != project_path(recorded).resolve()
-    )
+        other = bool(given) and path.resolve() != project_path(recorded).resolve()
     # As prepare read it: a panel member too short as of the model's day left out again.
     try:
         series = known_data(source).series
