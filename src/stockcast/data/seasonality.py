@@ -201,16 +201,22 @@ def auto_window(
     seasons = {*(k * season for k in (4, 3, 2, 1)), 2 * default}
     longest = sorted(seasons | ({longer + season} if longer else set()), reverse=True)
     for window in longest:
-        if window >= default and window + horizon <= train_split // 2:
+        if window >= default and leaves_half(window, horizon, train_split):
             return window
     return default
+
+
+def leaves_half(window: int, horizon: int, train_split: int) -> bool:
+    """Auto's bound: a window (and its horizon) that leaves the train split at least half its
+    values as window starts."""
+    return window + horizon <= train_split // 2
 
 
 def series_for_auto_window(window: int, horizon: int, fractions: Mapping[str, Any]) -> int:
     """The fewest values a series needs for `auto_window` to allow `window`: a train split of
     at least twice window + horizon (`split_lengths`' rounding counted, not estimated)."""
     n = max(1, math.floor(2 * (window + horizon) / float(fractions["train"])) - 2)
-    while split_lengths(n, fractions)["train"] // 2 < window + horizon:
+    while not leaves_half(window, horizon, split_lengths(n, fractions)["train"]):
         n += 1
     return n
 
