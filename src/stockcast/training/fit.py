@@ -60,7 +60,7 @@ from stockcast.training.summary import (
     training_summary,
 )
 from stockcast.training.validation import diverged, falls_back_to_naive, fit_member_weights
-from stockcast.training.warm_start import WarmStart, start_warm
+from stockcast.training.warm_start import WarmStart, cold_reason, start_warm
 from stockcast.training.window_warnings import (
     warn_of_cut_candidate_windows,
     warn_of_seasonless_windows,
@@ -140,14 +140,7 @@ def run_training(
             summary["warm_vs_cold"] = warm_vs_cold(cfg, prepared, output_dir, fitted.metrics)
         else:
             # Said, not silent: a replay's first day (no champion yet) starts cold too.
-            why = (
-                "train.init_from is null"
-                if cfg.train.get("init_from") is None
-                else (
-                    "the fit started cold: data.previous_time_window=auto gave another window "
-                    f"than the model train.init_from={cfg.train.init_from} names reads"
-                )
-            )
+            why = cold_reason(cfg)
             log.warning("train.compare_cold: no warm fit to compare with a cold one (%s)", why)
             summary["warm_vs_cold"] = {"skipped": f"no warm fit to compare ({why})"}
     write_json(output_dir / METRICS_FILE, summary)

@@ -74,6 +74,18 @@ def resolve_init_from(value: int | str) -> dict[str, Any]:
     return {"version": int(text)} if text.isdigit() else {"alias": text}
 
 
+def cold_reason(cfg: Any) -> str:
+    """Why `warm_start` gave None, as a clause: it does so only without `train.init_from`, or
+    where the window `data.previous_time_window=auto` chose is not the named model's."""
+    init_from = cfg.get("train", {}).get("init_from")
+    if init_from is None:
+        return "train.init_from is null"
+    return (
+        "the fit started cold: data.previous_time_window=auto gave another window than the "
+        f"model train.init_from={init_from} names reads"
+    )
+
+
 def warm_start(
     cfg: Any, spec: dict[str, Any], workdir: Path, data_last_date: str | None = None
 ) -> WarmStart | None:
