@@ -48,6 +48,13 @@ def user_errors_exit(func: Callable[..., T]) -> Callable[..., T]:
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
+        except SystemExit as err:
+            if not stopped_by_sigterm(err):
+                raise
+            # Lightning ends a fit that got SIGTERM with a SystemExit of no code: exit status 0,
+            # as if the run (or the sweep, or a pipeline's step) had finished.
+            print(f"error: {sigterm_sentence()}", file=sys.stderr, flush=True)
+            raise SystemExit(SIGTERM_EXIT) from None
         except StockcastError as err:
             if not _in_multirun():
                 exit_with_error(str(err))
@@ -60,6 +67,34 @@ def user_errors_exit(func: Callable[..., T]) -> Callable[..., T]:
             return None
 
     return wrapper
+
+
+# A command stopped by SIGTERM exits as a shell reports one killed by it: 128 + 15.
+SIGTERM_EXIT = 128 + 15
+
+
+def stopped_by_sigterm(err: BaseException) -> bool:
+    """Whether `err` is how Lightning's loops stop a fit on SIGTERM (`SIGTERMException`, a
+    SystemExit without a code). Looked up, not imported: a task that never trained has not
+    loaded Lightning, and cannot have raised it."""
+    exceptions = sys.modules.get("lightning.pytorch.utilities.exceptions")
+    signalled = getattr(exceptions, "SIGTERMException", None)
+    return signalled is not None and isinstance(err, signalled)
+
+
+def sigterm_sentence() -> str:
+    """What a task stopped by SIGTERM says: that it did not finish, where it stopped, and how
+    a training run continues (its `checkpoints/resume.ckpt`, written at each validation)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return "stopped by SIGTERM before it finished; run the command again."
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if (run_dir / "checkpoints" / "resume.ckpt").is_file():
+        advice = f"continue it with train.resume={run_dir} and the same settings"
+    else:
+        advice = "run the command again"
+    return f"stopped by SIGTERM before it finished (its folder: {run_dir}); {advice}."
 
 
 def _in_multirun() -> bool:
