@@ -679,6 +679,18 @@ def test_the_naive_baselines_band_floor_follows_the_runs_overrides() -> None:
     )
 
 
+def test_the_bench_accepts_the_pipeline_settings_its_fits_read() -> None:
+    """Its fits compose the pipeline's config (the refit reads pipeline.*), but the check before
+    them composed the train config, which refused every pipeline.* override."""
+    from benchmarks.accuracy.forecasters import configured_min_relative_scale
+    from stockcast.errors import ConfigError
+
+    overrides = ("experiment=mlp_w10", "pipeline.refit_budget=steps")
+    assert configured_min_relative_scale(overrides) == 1e-4
+    with pytest.raises(ConfigError, match=r"model\.nope is not a setting"):
+        configured_min_relative_scale(("experiment=mlp_w10", "model.nope=1"))
+
+
 def test_a_peer_score_is_keyed_by_the_protocol_and_its_own_settings(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from benchmarks.accuracy.protocol import HORIZON, LEVELS, Cut, Result, cut, score
-from benchmarks.common import compose_train_cfg, forecast_seconds
+from benchmarks.common import forecast_seconds
 from stockcast.errors import DataError
 from stockcast.forecasting.baselines import naive_forecast, seasonal_naive_forecast
 from stockcast.forecasting.conformal import random_walk_bands
@@ -32,9 +32,14 @@ WARM_UP_STEPS = 2
 
 
 def configured_min_relative_scale(overrides: tuple[str, ...]) -> float:
-    """`data.min_relative_scale` as the train config with the run's `overrides` (its experiment
-    among them) sets it: the naive baseline's band unit is floored as the model's is."""
-    return float(compose_train_cfg(overrides).data.min_relative_scale)
+    """`data.min_relative_scale` as the config the fits compose (the pipeline's: its refit
+    settings apply) with the run's `overrides` (its experiment among them) sets it: the naive
+    baseline's band unit is floored as the model's is. Composed before any fit, so an override
+    that config lacks is refused then, and one it has (`pipeline.refit_budget=steps`) is not."""
+    from stockcast.config.compose import compose_config
+
+    cfg = compose_config("pipeline", overrides, what="the bench's config")
+    return float(cfg.data.min_relative_scale)
 
 
 def served_milliseconds(model: Any, window: np.ndarray, calls: int = SERVE_CALLS) -> float:
