@@ -229,6 +229,32 @@ def test_the_panel_benchmark_refuses_an_unknown_panel(capsys) -> None:
     assert "unknown panel 'nope'; choose from macro, fertility, danish" in capsys.readouterr().err
 
 
+def test_panels_arguments_and_settings_are_one_sentence_before_any_fit(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--seeds 42,abc was a ValueError traceback after the first panel's fit, and an override
+    or experiment that does not compose a ConfigError traceback, exit 1."""
+    import benchmarks.accuracy.panels as panels
+
+    def no_fit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("fitted before the arguments were checked")
+
+    monkeypatch.setattr(panels, "score_panel", no_fit)
+    for argv in (["--seeds", "42,abc"], ["--seeds", "-5"], ["--seeds", ","]):
+        with pytest.raises(SystemExit) as stopped:
+            panels.main(["--panels", "danish", *argv])
+        assert stopped.value.code == 2
+        assert "error: --seeds" in capsys.readouterr().err
+    for argv, said in (
+        (["--experiment", "nope"], "experiment=nope is not one of the experiment configs"),
+        (["model.nope=1"], "model.nope is not a setting of the pipeline config"),
+    ):
+        assert panels.main(["--panels", "danish", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("panels: cannot compose") and said in err
+        assert "Traceback" not in err
+
+
 def test_accuracy_arguments_are_refused_before_any_fit(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -241,6 +267,9 @@ def test_accuracy_arguments_are_refused_before_any_fit(
     taken.write_text("")
     for argv, said in (
         (["--seeds", "abc"], "--seeds 'abc' is no comma-separated list of whole numbers"),
+        # Out of numpy's range: refused only at the first series' fit with it, after the others.
+        (["--seeds", "42,-5"], "--seeds '42,-5' is no comma-separated list of whole numbers"),
+        (["--seeds", "4294967296"], "whole numbers from 0 to 4294967295"),
         (["--series", ","], "--series ',' names no series; leave it out for every one"),
         (["--output-dir", str(taken)], f"--output-dir {taken} cannot be a folder to write into"),
     ):

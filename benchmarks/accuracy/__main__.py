@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> list[Result]:
     names = [n for n in args.series.split(",") if n]
     results: list[Result] = []
     # One fit with the config's seed, or one per --seeds entry (averaged).
-    seed_overrides = [[f"seed={s}"] for s in args.seeds.split(",") if s] or [[]]
+    seed_overrides = [[f"seed={s.strip()}"] for s in args.seeds.split(",") if s.strip()] or [[]]
     cache = read_peer_cache(args.peers_from) if args.peers_from else {}
     if args.no_peers and not args.peers_from:
         print(

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from benchmarks.accuracy.series import series_names
+from stockcast.fields import LARGEST_SEED
 from stockcast.files import folder_not_made
 
 OUTPUT_DIR = Path("outputs") / "bench_accuracy"
@@ -57,12 +58,23 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     unknown = [n for n in named if n not in series_names()]
     if unknown:
         parser.error(f"--series names no series {unknown}; choose from {series_names()}")
-    seeds = [s for s in args.seeds.split(",") if s]
-    if any(not s.strip().lstrip("-").isdigit() for s in seeds):
-        parser.error(f"--seeds {args.seeds!r} is no comma-separated list of whole numbers")
+    refusal = seeds_refusal(args.seeds)
+    if refusal is not None:
+        parser.error(refusal)
     # Before any fit: a folder that cannot be written lost every fit's scores at the end.
     output = Path(args.output_dir)
     reason = folder_not_made(output)
     if reason is not None:
         parser.error(f"--output-dir {output} cannot be a folder to write into ({reason})")
     return args
+
+
+def seeds_refusal(text: str) -> str | None:
+    """Why `--seeds` (comma-separated) names no seeds a fit takes, else None: checked before any
+    fit, since a seed out of numpy's range was refused only at the first series' fit with it."""
+    seeds = [s.strip() for s in text.split(",") if s.strip()]
+    if any(not (s.isascii() and s.isdigit()) or int(s) > LARGEST_SEED for s in seeds):
+        return (
+            f"--seeds {text!r} is no comma-separated list of whole numbers from 0 to {LARGEST_SEED}"
+        )
+    return None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -26,9 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.accuracy.arguments import seeds_refusal
 from benchmarks.accuracy.forecasters import csv_config
 from benchmarks.accuracy.series import SeriesUnavailable, load_bench_series
 from benchmarks.common import quiet_console
+from stockcast.config.compose import compose_config
+from stockcast.errors import StockcastError
 
 # name: (series, their spacing as a pandas frequency, the first date).
 PANELS: dict[str, tuple[tuple[str, ...], str, str]] = {
@@ -198,23 +202,48 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.panels.split(",")) - set(PANELS))
     if unknown:
         parser.error(f"unknown panel {unknown[0]!r}; choose from {', '.join(PANELS)}")
+    # Checked before any fit: a seed that is no number stopped the run after the fits before it.
+    refusal = seeds_refusal(args.seeds)
+    if refusal is not None:
+        parser.error(refusal)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if not seeds:
+        parser.error(f"--seeds {args.seeds!r} names no seed")
     quiet_console()
     warnings.filterwarnings("ignore")
     for name in ("stockcast", "mlflow"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        # The experiment and overrides as the fits compose them, before the first fit.
+        compose_config(
+            "pipeline",
+            [f"experiment={args.experiment}", *args.overrides],
+            what="the panels' config",
+        )
+        scores = score_panels(args.panels.split(","), seeds, args.experiment, args.overrides)
+    except StockcastError as err:  # a setting that does not compose or validate
+        print(f"panels: {err}", file=sys.stderr)
+        return 2
+    print(table(scores))
+    return 0
+
+
+def score_panels(
+    panels: Sequence[str], seeds: Sequence[int], experiment: str, overrides: Sequence[str]
+) -> list[PanelScores]:
+    """Every panel fitted once per seed, each printed as it comes in."""
     scores = []
-    for panel in args.panels.split(","):
-        for seed in (int(s) for s in args.seeds.split(",")):
+    for panel in panels:
+        for seed in seeds:
             try:
-                result = score_panel(panel, seed, args.experiment, args.overrides)
+                result = score_panel(panel, seed, experiment, overrides)
             except SeriesUnavailable as err:
                 raise SystemExit(f"panel {panel}: {err}") from None
             for forecaster in FORECASTERS:
                 mean, geo = result.summary(forecaster)
                 print(f"{panel} seed {seed} {forecaster}: mean {mean:.3f}, geo {geo:.3f}")
             scores.append(result)
-    print(table(scores))
-    return 0
+    return scores
 
 
 if __name__ == "__main__":
