@@ -255,6 +255,26 @@ def test_panels_arguments_and_settings_are_one_sentence_before_any_fit(
         assert "Traceback" not in err
 
 
+def test_a_damaged_peers_csv_is_one_sentence(tmp_path: Path) -> None:
+    """A cell that is no number was a ValueError traceback, bytes that are not UTF-8 a
+    UnicodeDecodeError one."""
+    from benchmarks.accuracy.peer_cache import read_peer_cache
+
+    head = (
+        "series,forecaster,mase,coverage_80,coverage_95,fit_s,serve_ms,scored_sha256,peer_version"
+    )
+    for body, said in (
+        (b"gbm_1,AutoETS,abc,0.8,0.9,1.0,nan,d1,1.0\n", "line 2 (AutoETS on 'gbm_1') has a mase"),
+        (b"gbm_1,AutoETS,1.0,0.8,0.9,,nan,d1,1.0\n", "fit_s or coverage that is no number"),
+        (b"gbm_1,AutoETS,1.0,0.8,0.9,1.0,nan,d1,1.0\n\xff\xfe\n", "cannot be read as a CSV"),
+    ):
+        damaged = tmp_path / "peers.csv"
+        damaged.write_bytes(head.encode() + b"\n" + body)
+        with pytest.raises(SystemExit) as stopped:
+            read_peer_cache(damaged)
+        assert said in str(stopped.value.code)
+
+
 def test_accuracy_arguments_are_refused_before_any_fit(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -121,6 +121,16 @@ def read_peer_cache(path: str | Path) -> dict[tuple[str, str, str], Result]:
     path = Path(path)
     if not path.is_file():
         raise SystemExit(f"--peers-from {path} is not a file; give the CSV of an earlier run.")
+    try:
+        return _read_peer_rows(path)
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise SystemExit(
+            f"--peers-from {path} cannot be read as a CSV ({err}); give the CSV that "
+            "`make bench-accuracy` wrote (bench_accuracy.csv)."
+        ) from None
+
+
+def _read_peer_rows(path: Path) -> dict[tuple[str, str, str], Result]:
     cache: dict[tuple[str, str, str], Result] = {}
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
@@ -142,17 +152,25 @@ def read_peer_cache(path: str | Path) -> dict[tuple[str, str, str], Result]:
         for row in reader:
             if row.get("forecaster") not in CACHED or not row.get("scored_sha256"):
                 continue
-            coverage = {
-                level: float(row[f"coverage_{level}"])
-                for level in LEVELS
-                if row.get(f"coverage_{level}")
-            }
+            try:
+                coverage = {
+                    level: float(row[f"coverage_{level}"])
+                    for level in LEVELS
+                    if row.get(f"coverage_{level}")
+                }
+                mase, fit_s = float(row["mase"]), float(row["fit_s"])
+            except (TypeError, ValueError):  # text, an empty cell or a row cut short
+                raise SystemExit(
+                    f"--peers-from {path} line {reader.line_num} ({row['forecaster']} on "
+                    f"{row['series']!r}) has a mase, fit_s or coverage that is no number; give "
+                    "the CSV that `make bench-accuracy` wrote, unedited."
+                ) from None
             result = Result(
                 row["series"],
                 row["forecaster"],
-                float(row["mase"]),
+                mase,
                 coverage,
-                float(row["fit_s"]),
+                fit_s,
                 scored_sha256=row["scored_sha256"],
                 # Written before versions had a column of their own: a version no run has.
                 peer_version=row.get("peer_version") or "",
