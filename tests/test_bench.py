@@ -292,6 +292,8 @@ def test_accuracy_arguments_are_refused_before_any_fit(
         (["--seeds", "4294967296"], "whole numbers from 0 to 4294967295"),
         (["--series", ","], "--series ',' names no series; leave it out for every one"),
         (["--output-dir", str(taken)], f"--output-dir {taken} cannot be a folder to write into"),
+        # A folder that exists but takes no file passed, and lost every fit's scores at the end.
+        (["--output-dir", "/proc"], "--output-dir /proc cannot be a folder to write into"),
     ):
         with pytest.raises(SystemExit) as stopped:
             parse_args(argv)

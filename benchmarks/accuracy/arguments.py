@@ -4,6 +4,7 @@ before any fit where it cannot work."""
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 from benchmarks.accuracy.series import series_names
@@ -63,7 +64,7 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
         parser.error(refusal)
     # Before any fit: a folder that cannot be written lost every fit's scores at the end.
     output = Path(args.output_dir)
-    reason = folder_not_made(output)
+    reason = folder_not_made(output) or file_not_written(output)
     if reason is not None:
         parser.error(f"--output-dir {output} cannot be a folder to write into ({reason})")
     return args
@@ -78,3 +79,13 @@ def seeds_refusal(text: str) -> str | None:
             f"--seeds {text!r} is no comma-separated list of whole numbers from 0 to {LARGEST_SEED}"
         )
     return None
+
+
+def file_not_written(folder: Path) -> str | None:
+    """The operating system's reason a file cannot be made in the existing `folder` (read-only,
+    another user's, /proc), else None: tried, since permissions alone do not say (root)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return None
+    except OSError as err:
+        return err.strerror or str(err)
