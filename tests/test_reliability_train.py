@@ -24,7 +24,7 @@ from tests.reliability_helpers import (
     global_step,
     run_pipeline_once,
 )
-from tests.reliability_kill import KILL_AT_EPOCH
+from tests.reliability_kill import KILL_AT_EPOCH, TERM_AT_EPOCH
 
 pytestmark = pytest.mark.slow
 
@@ -105,6 +105,31 @@ def test_a_killed_fit_resumes_to_the_uninterrupted_result(
     experiment = client.get_experiment_by_name("stockcast")
     statuses = sorted(r.info.status for r in client.search_runs([experiment.experiment_id]))
     assert statuses == ["FINISHED", "FINISHED", "KILLED"]
+
+
+def test_a_fit_stopped_by_sigterm_fails_and_names_its_resume(
+    uninterrupted: tuple[Path, str],
+) -> None:
+    store, _ = uninterrupted
+    # Lightning ends a fit that gets SIGTERM with a SystemExit of no code, which exited 0: a
+    # scheduler, a sweep or the pipeline read the stopped run as finished.
+    term = "+callbacks.term._target_=tests.reliability_kill.TermAtEpoch"
+    stopped = train(store, store / "stopped", term, env={TERM_AT_EPOCH: "3"})
+    assert stopped.returncode == 143, stopped.stderr[-3000:]
+    assert not (store / "stopped" / "model").exists()
+    assert not (store / "stopped" / "metrics.json").exists()
+    sentence = (
+        f"error: stopped by SIGTERM before it finished (its folder: {store / 'stopped'}); "
+        f"continue it with train.resume={store / 'stopped'} and the same settings.\n"
+    )
+    assert stopped.stderr.endswith(sentence), stopped.stderr[-3000:]
+    resumed = train(store, store / "after_term", term, f"train.resume={store / 'stopped'}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    whole = json.loads((store / "whole" / "metrics.json").read_text())
+    assert (
+        json.loads((store / "after_term" / "metrics.json").read_text())["epochs"] == whole["epochs"]
+    )
+    assert global_step(store / "after_term") == global_step(store / "whole")
 
 
 def test_resuming_from_a_folder_without_a_checkpoint_is_one_sentence(tmp_path: Path) -> None:
