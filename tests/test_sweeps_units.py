@@ -656,3 +656,58 @@ def test_a_joblib_launcher_of_no_jobs_is_refused_before_the_sweep_starts(
         "1 or more (-1: one per CPU core).\n"
     )
     assert not (tmp_path / "sweep").exists()
+
+
+def test_a_stopped_sweeps_summary_is_written_from_its_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sweep stopped before its end (Ctrl-C) wrote no summary: the script ranks its jobs as
+    the sweep's own multirun.yaml asks (its metric, direction and searched keys)."""
+    import runpy
+
+    from omegaconf import OmegaConf
+
+    script = Path(__file__).parents[1] / "scripts" / "sweep_summary.py"
+    main = runpy.run_path(str(script))["main"]
+    sweep = tmp_path / "sweep"
+    _job(sweep, 0, ["optim.lr=0.001", "seed=1"], 1.0)
+    _job(sweep, 1, ["optim.lr=0.001", "seed=2"], 2.0)
+    _job(sweep, 2, ["optim.lr=0.001", "seed=3"], None)  # stopped mid-fit
+    assert main([str(sweep)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {sweep} holds no multirun.yaml, which Hydra writes into every sweep's folder; "
+        "give the sweep's folder (logs/train/multiruns/<time>), not one of its jobs'.\n"
+    )
+    config = {
+        "optimized_metric": "val/mase",
+        "hydra": {
+            "sweeper": {"direction": "maximize", "params": {"optim.lr": "1e-3,1e-2"}},
+            "overrides": {"task": ["seed=1,2,3", "optim.lr=0.001"]},
+        },
+    }
+    OmegaConf.save(OmegaConf.create(config), sweep / "multirun.yaml")
+    assert main([str(sweep)]) == 0
+    printed = capsys.readouterr().out
+    content = json.loads((sweep / "sweep_summary.json").read_text())
+    assert (content["metric"], content["direction"]) == ("val/mase", "maximize")
+    assert content["best"] == {"job": 1, "value": 2.0}
+    assert [job["job"] for job in content["jobs"]] == [1, 0, 2]
+    # Searched by the sweeper although every job drew the same value.
+    assert content["swept"] == ["optim.lr", "seed"]
+    assert "| 1 | 1 | 0.001 | 2 | 2 | 3 | finished |" in printed
+    assert f"summary written to {sweep / 'sweep_summary.csv'}" in printed
+    for argv, told in [
+        ([], "takes one sweep folder and no options, not ''"),
+        (["--all", str(sweep)], "takes one sweep folder and no options"),
+        ([str(tmp_path / "none")], f"{tmp_path / 'none'} is not a folder"),
+        ([str(sweep / "0")], "holds no multirun.yaml"),
+    ]:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and told in err and err.count("\n") == 1
+    empty = tmp_path / "empty"
+    _job(empty, 0, ["seed=1"], None)
+    OmegaConf.save(OmegaConf.create(config), empty / "multirun.yaml")
+    assert main([str(empty)]) == 2
+    assert "no job of" in capsys.readouterr().err
+    assert not (empty / "sweep_summary.json").exists()

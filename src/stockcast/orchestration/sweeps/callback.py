@@ -23,13 +23,7 @@ from stockcast.config.compose import register_resolvers
 from stockcast.config.task import sweeper_records_failures
 from stockcast.errors import counted, exit_with_error
 from stockcast.orchestration.sweeps import tracking
-from stockcast.orchestration.sweeps.summary import (
-    collect_jobs,
-    searched_keys,
-    summarize,
-    to_markdown,
-    write_summary,
-)
+from stockcast.orchestration.sweeps.summary import summary_of, to_markdown, write_summary
 from stockcast.paths import portable_path
 from stockcast.registry import runs
 
@@ -118,15 +112,8 @@ class SweepCallback(Callback):
         if not self.summary or _runs_remotely(config):
             return
         sweep_dir = Path(config.hydra.sweep.dir)
-        jobs = collect_jobs(sweep_dir, self.started)
-        if any(job.finished for job in jobs):
-            metric = OmegaConf.select(config, "optimized_metric") or "val/loss"
-            direction = OmegaConf.select(config, "hydra.sweeper.direction", default="minimize")
-            searched = searched_keys(
-                OmegaConf.select(config, "hydra.sweeper.params"),
-                OmegaConf.select(config, "hydra.overrides.task") or [],
-            )
-            summary = summarize(jobs, metric, str(direction), searched)
+        summary, jobs = summary_of(config, sweep_dir, self.started)
+        if summary is not None:
             paths = write_summary(summary, sweep_dir)
             print(to_markdown(summary), flush=True)
             print("summary written to " + ", ".join(str(path) for path in paths), flush=True)

@@ -194,6 +194,25 @@ def summarize(
     return SweepSummary(metric, direction, ranked, swept, common)
 
 
+def summary_of(
+    config: Any, sweep_dir: Path, since: float | None = None
+) -> tuple[SweepSummary | None, list[JobResult]]:
+    """The summary of the jobs in `sweep_dir` (with `since`, of those written since) as the
+    sweep's `config` asks for it (its `optimized_metric`, the sweeper's direction and searched
+    keys): the live config at the sweep's end, or the `multirun.yaml` Hydra wrote at its start
+    (`scripts/sweep_summary.py`). None where no job wrote metrics; the jobs either way."""
+    jobs = collect_jobs(sweep_dir, since)
+    if not any(job.finished for job in jobs):
+        return None, jobs
+    metric = OmegaConf.select(config, "optimized_metric") or "val/loss"
+    direction = OmegaConf.select(config, "hydra.sweeper.direction", default="minimize")
+    searched = searched_keys(
+        OmegaConf.select(config, "hydra.sweeper.params"),
+        OmegaConf.select(config, "hydra.overrides.task") or [],
+    )
+    return summarize(jobs, metric, str(direction), searched), jobs
+
+
 def _finite_or_none(value: Any) -> Any:
     """JSON has no inf or NaN: a diverged job's metric is written as null."""
     return value if not isinstance(value, float) or math.isfinite(value) else None
