@@ -327,6 +327,29 @@ def test_bad_endpoint_settings_are_refused(
     assert expected in _error_of(["deploy", "--dry-run", override], capsys)
 
 
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["schedule", "azureml.schedule=5"], "azureml.schedule=5 replaces the section that holds"),
+        (["pipeline", "azureml.compute=gpu"], "azureml.compute=gpu replaces the section"),
+        (["deploy", "azureml.endpoint=5"], "azureml.endpoint=5 replaces the section"),
+        (["pipeline", "azureml.environments.steps.refit=x"], "holds build_context and conda_file"),
+        (["pipeline", "azureml.compute.default=123"], "\"azureml.compute.default='123'\""),
+        (["pipeline", "azureml.environments.image=123"], "environments.image=123 must be text"),
+        (["pipeline", "azureml.code=123"], "azureml.code=123 must be text"),
+        (["train", "azureml.compute.job=[a,b]"], "compute.job takes one value, not a list"),
+        (["pipeline", "azureml.compute.steps.train=[a]"], "takes one value, not a list"),
+    ],
+)
+def test_an_azure_setting_of_the_wrong_shape_or_type_is_one_sentence(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A section replaced by a value, a list for a name, a number for a name: each went on to
+    an AttributeError, a TypeError or the SDK's marshmallow traceback (or a list written into
+    the YAML as its Python text, `compute: "['a', 'b']"`)."""
+    assert expected in _error_of([argv[0], "--dry-run", *argv[1:]], capsys)
+
+
 def test_errors_are_the_projects_user_error_type() -> None:
     with pytest.raises(ConfigError):
         compose_submit_config(["experiment=does_not_exist"])
