@@ -189,6 +189,22 @@ def test_the_schema_knows_every_lightning_trainer_early_stopping_and_logger_argu
             ["modle.hidden_sizes=[1]"],
             "modle is not a setting of the train config; did you mean model?",
         ),
+        (  # a group whose settings go to the top level is no key: it was "remove it"
+            ["experimnt=mlp_w10"],
+            "experimnt is not a setting of the train config; did you mean experiment?",
+        ),
+        (
+            ["hparam_search=mlp_optuna"],
+            "hparam_search is not a setting of the train config; did you mean hparams_search?",
+        ),
+        (  # Hydra's advice was for a defaults list: "use 'override experiment: mlp_w10'"
+            ["+experiment=mlp_w10"],
+            "+experiment=mlp_w10 adds experiment, which is already chosen; drop the '+'.",
+        ),
+        (
+            ["+optim=adam"],
+            "+optim=adam adds optim, which is already chosen; drop the '+'.",
+        ),
         (  # an ensemble's candidates are a list (what auto_optuna searches)
             ["experiment=auto", "model.candidates.0.hiden_sizes=[1]"],
             "model.candidates.0.hiden_sizes is not a setting of the train config; did you mean "

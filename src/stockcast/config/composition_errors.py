@@ -10,7 +10,13 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from stockcast.config.mistakes import listed, unknown_key, unknown_option, unknown_position
+from stockcast.config.mistakes import (
+    listed,
+    nearest,
+    unknown_key,
+    unknown_option,
+    unknown_position,
+)
 from stockcast.config.overrides import override_key
 from stockcast.errors import error_text, first_line
 from stockcast.paths import CONFIG_DIR, is_config_group
@@ -95,7 +101,10 @@ def composition_error(
             key, names, positions = found
             if positions:
                 return unknown_position(key, len(names), f"the {config_name} config")
-            return unknown_key(key, names, f"the {config_name} config")
+            group = _group_meant(key, names)
+            # A misspelt group that puts its settings at the top level (experiment,
+            # hparams_search, debug) is no key of the composed config: offer it where it is near.
+            return unknown_key(key, [group] if group else names, f"the {config_name} config")
     if missing is not None and "Cannot merge DictConfig with ListConfig" in str(err.__cause__):
         shape = _other_shape(override_key(missing.group(1)), config_name, overrides, compose)
         if shape is not None:
@@ -105,6 +114,14 @@ def composition_error(
         override = ambiguous.group(1)
         text = _holds_text(override_key(override), config_name, overrides, compose)
         return _comma_outside_a_sweep(override, text)
+    twice = re.match(r"Multiple values for ([\w/]+)\.", lines[0]) or re.match(
+        r"([\w/]+) appears more than once in the final defaults list", lines[0]
+    )
+    added = [o for o in overrides if twice is not None and o.startswith(f"+{twice.group(1)}=")]
+    if added:
+        # `+experiment=mlp_w10`: the group is in the defaults list already (Hydra's advice, where
+        # it gives one, is for a defaults list, not for a command line).
+        return f"{added[-1]} adds {twice.group(1)}, which is already chosen; drop the '+'."
     present = re.match(r"Could not append to config\. An item is already at '([^']+)'", lines[0])
     if present is not None:
         key = present.group(1)
@@ -112,6 +129,15 @@ def composition_error(
     # Hydra ends some first lines with a colon and gives the reason on the next one.
     reason = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
     return f"{f'cannot compose the {config_name} config: ' if lead is None else lead}{reason}"
+
+
+def _group_meant(key: str, names: Sequence[str]) -> str | None:
+    """The config group a top-level `key` nothing holds is a typo of, where no setting is
+    nearer."""
+    if "." in key or nearest(key, names) is not None:
+        return None
+    groups = [p.name for p in CONFIG_DIR.iterdir() if is_config_group(p.name)]
+    return nearest(key, sorted(set(groups) - set(names)))
 
 
 def _group_given_null(overrides: Sequence[str]) -> str | None:
