@@ -337,6 +337,8 @@ def test_bad_endpoint_settings_are_refused(
         (["pipeline", "azureml.compute.default=123"], "\"azureml.compute.default='123'\""),
         (["pipeline", "azureml.environments.image=123"], "environments.image=123 must be text"),
         (["pipeline", "azureml.code=123"], "azureml.code=123 must be text"),
+        (["pipeline", "azureml.environments.image=null"], "azureml.environments.image is empty"),
+        (["pipeline", "azureml.environments.image=''"], "azureml.environments.image is empty"),
         (["train", "azureml.compute.job=[a,b]"], "compute.job takes one value, not a list"),
         (["pipeline", "azureml.compute.steps.train=[a]"], "takes one value, not a list"),
     ],

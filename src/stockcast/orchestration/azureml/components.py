@@ -138,6 +138,13 @@ def build_environment(spec: DictConfig, image: str, root: Path, name: str) -> En
     conda_path = root / conda_file
     if not conda_path.is_file():
         raise AzureMLConfigError(f"Conda file {conda_file} of environment {name!r} does not exist.")
+    if not image:
+        # The SDK's own Environment.validate() refuses it only when the job is created.
+        raise AzureMLConfigError(
+            f"azureml.environments.image is empty, but environment {name!r} installs its conda "
+            "file on that image; name a Docker image, or leave the setting out for the one "
+            "configs/azureml/environments.yaml names."
+        )
     return Environment(image=image, conda_file=str(conda_path))
 
 
