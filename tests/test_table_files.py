@@ -62,6 +62,18 @@ MALFORMED: dict[str, tuple[bytes, str]] = {
         b"Date,Close,Note\n2024-01-01,1,caf\xe9\n",
         "is not UTF-8 text (line 2 holds the byte 0xe9); save it as UTF-8 and try again.",
     ),
+    # pandas cut the value at the NUL byte: 2.5 was read as 2.0, without a word.
+    "a NUL byte inside a value": (
+        HEADER + b"2024-01-01,1\n2024-01-02,2.\x005\n2024-01-03,3\n",
+        "holds a NUL byte (0x00) on line 3, which no CSV text holds (its value would be cut "
+        "short there); save the file as UTF-8 text, or remove the byte.",
+    ),
+    # UTF-8 has no byte it refuses there: this was "1 field on line 3 where its header has 2".
+    "UTF-16 text without a byte order mark": (
+        "Date,Close\n2024-01-01,1\n".encode("utf-16-le"),
+        "holds a NUL byte (0x00) on line 1, which no CSV text holds (its value would be cut "
+        "short there); save the file as UTF-8 text, or remove the byte.",
+    ),
 }
 
 

@@ -81,6 +81,7 @@ def _read_csv_frame(
         raise DataError(_not_utf8(path, label)) from None
     except pd.errors.ParserError as err:
         refuse_other_separator(path, label, separator, key, decimal)
+        refuse_a_nul_byte(path, label)
         problem = layout_problem(path, label, separator)
         raise DataError(problem or _unparsed(label, err)) from None
     except (ImportError, ValueError) as err:
@@ -88,6 +89,7 @@ def _read_csv_frame(
         if problem is None:
             raise
         raise DataError(problem) from None
+    refuse_a_nul_byte(path, label)
     if len(frame.columns) == 1:
         refuse_other_separator(path, label, separator, key, decimal)
     if _maybe_ragged(frame):
@@ -100,6 +102,18 @@ def _read_csv_frame(
             stripped = frame[column].str.strip()
             frame[column] = stripped.mask(stripped == "")
     return frame
+
+
+def refuse_a_nul_byte(path: Path, label: str) -> None:
+    """A NUL byte anywhere in the file's text: pandas' parser ends a field there, so `2.\\x005`
+    was read as 2.0 without a word, and UTF-16 text without a byte order mark (a NUL beside
+    every character) was refused as rows of the wrong width."""
+    line = first_nul_line(path) if scannable(path) else None
+    if line is not None:
+        raise DataError(
+            f"{label} holds a NUL byte (0x00) on line {line}, which no CSV text holds (its "
+            "value would be cut short there); save the file as UTF-8 text, or remove the byte."
+        )
 
 
 def refuse_other_separator(
@@ -237,6 +251,19 @@ def unclosed_quote_line(path: Path) -> int | None:
             if line.count(QUOTE) % 2:
                 open_since = number if open_since is None else None
     return open_since
+
+
+def first_nul_line(path: Path, chunk_size: int = 1 << 20) -> int | None:
+    """The line (1-based) of the file's first NUL byte, or None: one pass over its bytes, in
+    chunks (a search for one byte, fast beside the parse that follows)."""
+    lines_before = 0
+    with open_bytes(path) as handle:
+        while chunk := handle.read(chunk_size):
+            at = chunk.find(b"\x00")
+            if at >= 0:
+                return lines_before + chunk.count(b"\n", 0, at) + 1
+            lines_before += chunk.count(b"\n")
+    return None
 
 
 def first_non_utf8_line(path: Path) -> tuple[int, int] | None:
