@@ -385,6 +385,31 @@ def test_a_config_mistake_on_the_command_line_is_one_sentence_and_exit_2(
     assert written <= {"config.yaml", "hydra.yaml", "overrides.yaml", "train.log", "predict.log"}
 
 
+@pytest.mark.parametrize(
+    ("args", "where"),
+    [
+        (["scripts/predict.py", "hydra.run.dir={file}"], "{file}"),
+        (["src/train.py", "paths.log_dir={file}/logs"], "{file}/logs/train/runs/"),
+    ],
+)
+def test_a_run_folder_that_is_a_file_is_one_sentence_and_exit_2(
+    tmp_path: Path, args: list[str], where: str
+) -> None:
+    """Hydra makes the run folder before any code of ours runs: a file in its place was
+    FileExistsError's or NotADirectoryError's traceback and exit status 1."""
+    from tests.reliability_helpers import assert_one_sentence_refusal
+
+    file = tmp_path / "out"
+    file.write_text("not a folder")
+    result = run_cli([arg.format(file=file) for arg in args], tmp_path, check=False)
+    line = assert_one_sentence_refusal(result)
+    assert line.startswith(f"error: cannot make or write the run folder {where.format(file=file)}")
+    assert line.endswith(
+        f"({file} is a file, not a folder); point hydra.run.dir, paths.log_dir or STOCKCAST_ROOT "
+        "at a folder that can be written."
+    )
+
+
 def test_a_config_file_that_is_not_yaml_is_one_sentence_and_exit_2(tmp_path: Path) -> None:
     """PyYAML's error passes through Hydra untouched; the command names the file and line."""
     from tests.reliability_helpers import assert_one_sentence_refusal

@@ -198,7 +198,7 @@ def composition_errors_reported(
                     err is raised for raised in task_errors
                 ):
                     raise
-                sentence = composition_error(
+                sentence = run_folder_error(err) or composition_error(
                     err, config_name, command_line_overrides(), compose_raw
                 )
                 if sentence is None:
@@ -212,6 +212,26 @@ def composition_errors_reported(
         yield
     finally:
         hydra_utils.run_and_report = original
+
+
+def run_folder_error(err: BaseException) -> str | None:
+    """One sentence for Hydra failing to make or write the command's run folder (a
+    `hydra.run.dir`, `paths.log_dir` or `STOCKCAST_ROOT` that is a file, lies inside one, or
+    cannot be written), or None for any other error: it was an OSError's traceback, exit 1.
+    Only Hydra's own errors reach here (the task's are re-raised first)."""
+    if not isinstance(err, OSError) or not err.filename:
+        return None
+    folder = Path(os.fsdecode(err.filename))
+    blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    why = (
+        f"{blocking} is a file, not a folder"
+        if blocking is not None
+        else (err.strerror or type(err).__name__).lower()
+    )
+    return (
+        f"cannot make or write the run folder {folder} ({why}); point hydra.run.dir, "
+        "paths.log_dir or STOCKCAST_ROOT at a folder that can be written."
+    )
 
 
 def command_line_overrides() -> list[str]:
