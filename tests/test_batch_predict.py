@@ -267,6 +267,21 @@ def test_skip_refused_is_for_a_batch_only(registered_store: Path, tmp_path: Path
     assert not (tmp_path / "run" / "forecast.csv").exists()
 
 
+@pytest.mark.parametrize("inside", [False, True])
+def test_an_output_folder_that_is_a_file_is_one_sentence(tmp_path: Path, inside: bool) -> None:
+    """paths.output_dir naming a file (or a folder inside one) was FileExistsError's or
+    NotADirectoryError's traceback; it is refused before the store is opened."""
+    file = tmp_path / "out"
+    file.write_text("not a folder")
+    output_dir = file / "run" if inside else file
+    with pytest.raises(ConfigError) as refused:
+        predict(tmp_path / "no-store", output_dir, "input.values=[1,2,3]")
+    assert str(refused.value) == (
+        f"paths.output_dir {output_dir} is a file or inside one; point it at a folder."
+    )
+    assert not (tmp_path / "no-store").exists()
+
+
 def test_backtest_mode_asks_for_one_series(registered_store: Path, tmp_path: Path) -> None:
     path = panel_csv(tmp_path / "panel.csv", {"AAA": 30, "BBB": 30})
     with pytest.raises(ConfigError, match="mode=backtest works on one series; pick one with"):

@@ -41,7 +41,13 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
             "so drop input.skip_refused."
         )
     output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        # Before the model is opened: this was the OSError's traceback, exit 1.
+        raise ConfigError(
+            f"paths.output_dir {output_dir} is a file or inside one; point it at a folder."
+        ) from None
     with tempfile.TemporaryDirectory(prefix="stockcast-model-") as download_dir:
         model = open_model(cfg, download_dir)
     check_window_overrides(cfg, model.metadata)
