@@ -124,3 +124,21 @@ def test_a_table_input_reads_the_value_column_the_model_was_trained_on_unless_na
     assert with_trained_value_column(csv, synthetic)["value_column"] == "Close"
     test_split = {"kind": "test_split"}
     assert with_trained_value_column(test_split, trained_on_sales) == test_split
+
+
+def test_a_bad_value_of_a_dated_file_is_named_by_its_date(tmp_path: Path) -> None:
+    """The refusal named the value's position in the series sorted by date, which is no row of
+    a file written newest first; a dated file's value is named by its date."""
+    days = pd.bdate_range("2024-01-01", periods=12)
+    closes = [100.0 + i for i in range(12)]
+    closes[5] = -5.0
+    frame = pd.DataFrame({"Date": days, "Close": closes}).iloc[::-1]
+    path = tmp_path / "newest_first.csv"
+    frame.to_csv(path, index=False)
+    metadata = {"previous_time_window": 10, "next_time_window": 5}
+    with pytest.raises(DataError) as refused:
+        build_input({"kind": "csv", **_cfg(path)}, metadata)
+    assert str(refused.value).startswith("the input holds -5 on 2024-01-08, but prices are above 0")
+    # Given values have no dates: their position is named, as before.
+    with pytest.raises(DataError, match=r"^the input holds -5 at position 2, but prices"):
+        build_input({"kind": "values", "values": [1.0, -5.0, 2.0]}, metadata)

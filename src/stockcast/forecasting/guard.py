@@ -10,7 +10,7 @@ naming the row and position and what to do, the same wherever the input came fro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,8 +45,15 @@ def _is_number(item: Any) -> bool:
 _numbers = np.frompyfunc(_is_number, 1, 1)
 
 
-def _where(row: int, column: int, rows: int) -> str:
-    """Where a value is: 'at position 3', or 'in row 2 at position 3' when there are several."""
+# Where the value at a position of one row lies in the caller's own terms ('on 2024-01-08').
+Placer = Callable[[int], str]
+
+
+def _where(row: int, column: int, rows: int, placed: Placer | None = None) -> str:
+    """Where a value is: 'at position 3', or 'in row 2 at position 3' when there are several;
+    `placed` names a single row's position as its caller knows it (a dated series: its date)."""
+    if rows == 1 and placed is not None:
+        return placed(column)
     return (
         f"at position {column + 1}" if rows == 1 else f"in row {row + 1} at position {column + 1}"
     )
@@ -100,9 +107,12 @@ def _grid(values: Any, width: int) -> np.ndarray:
     return grid
 
 
-def price_rows(values: Any, width: int, allow_non_positive: bool) -> np.ndarray:
+def price_rows(
+    values: Any, width: int, allow_non_positive: bool, placed: Placer | None = None
+) -> np.ndarray:
     """Rows of `width` prices (a list of rows, one row, an array or a DataFrame) as float64,
-    or one DataError sentence naming the first value that is not a price the model can read."""
+    or one DataError sentence naming the first value that is not a price the model can read
+    (`placed`: how a single row's positions are named instead of by number)."""
     grid = _grid(values, width)
     rows = grid.shape[0]
     if grid.dtype == object:
@@ -110,7 +120,8 @@ def price_rows(values: Any, width: int, allow_non_positive: bool) -> np.ndarray:
         if bad.any():
             row, column, more = _first(bad)
             raise DataError(
-                f"the input holds {_shown(grid[row, column])} {_where(row, column, rows)}{more}, "
+                f"the input holds {_shown(grid[row, column])} "
+                f"{_where(row, column, rows, placed)}{more}, "
                 "which is not a number; send prices as plain numbers (no text, booleans or nulls)."
             )
     try:
@@ -120,22 +131,24 @@ def price_rows(values: Any, width: int, allow_non_positive: bool) -> np.ndarray:
             "the input holds a whole number too large for a float; rescale the prices, e.g. "
             "divide them by a power of 10."
         ) from None
-    _check_values(matrix, rows, allow_non_positive)
+    _check_values(matrix, rows, allow_non_positive, placed)
     return matrix
 
 
-def _check_values(matrix: np.ndarray, rows: int, allow_non_positive: bool) -> None:
+def _check_values(
+    matrix: np.ndarray, rows: int, allow_non_positive: bool, placed: Placer | None
+) -> None:
     finite = np.isfinite(matrix)
     if not finite.all():
         row, column, more = _first(~finite)
         raise DataError(
-            f"the input holds {matrix[row, column]} {_where(row, column, rows)}{more}; send "
+            f"the input holds {matrix[row, column]} {_where(row, column, rows, placed)}{more}; send "
             "finite prices (no NaN or infinity)."
         )
     if not allow_non_positive and (matrix <= 0).any():
         row, column, more = _first(matrix <= 0)
         raise DataError(
-            f"the input holds {matrix[row, column]:g} {_where(row, column, rows)}{more}, but prices "
+            f"the input holds {matrix[row, column]:g} {_where(row, column, rows, placed)}{more}, but prices "
             "are above 0; send prices, or use a model trained with data.allow_non_positive=true."
         )
     magnitude = np.abs(matrix)
@@ -146,7 +159,7 @@ def _check_values(matrix: np.ndarray, rows: int, allow_non_positive: bool) -> No
         if mask.any():
             row, column, more = _first(mask)
             raise DataError(
-                f"the input holds {matrix[row, column]:g} {_where(row, column, rows)}{more}, too "
+                f"the input holds {matrix[row, column]:g} {_where(row, column, rows, placed)}{more}, too "
                 f"{size} for the model's float32 arithmetic; rescale the prices, e.g. {fix} them "
                 "by a power of 10."
             )

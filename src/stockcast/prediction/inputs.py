@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.data.date_format import format_date
 from stockcast.data.prepared import data_hash, known_data
 from stockcast.data.series import Series
 from stockcast.data.sources import load_series
@@ -75,8 +76,11 @@ def build_input(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> In
     series = INPUT_BUILDERS[kind](input_cfg, metadata)
     # The guard every window the model reads passes, here over the whole series (a backtest
     # reads more than the last window): finite, within float32's reach, positive for a price
-    # model. Refusals name the position in the series.
-    price_rows(series.values, len(series.values), allows_non_positive(metadata))
+    # model. Refusals name the value's date where the series has dates (its position, after
+    # sorting by date, is no row of the user's file), else its position.
+    dates = series.dates
+    placed = None if dates is None else (lambda at: f"on {format_date(dates[at])}")
+    price_rows(series.values, len(series.values), allows_non_positive(metadata), placed)
     return series
 
 
