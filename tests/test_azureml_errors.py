@@ -155,6 +155,18 @@ def test_a_damaged_config_json_is_one_sentence(
             ["+azureml.datastore_folders.extra.key=monitor.ledger_dir"],
             "azureml.datastore_folders.extra has no path; give both key",
         ),
+        # A step's own environment given without its '+': "remove it" was the advice.
+        (
+            ["azureml.environments.steps.train.conda_file=environments/train/conda.yaml"],
+            "cannot compose the config: azureml.environments.steps.train is no entry of "
+            "azureml.environments.steps yet (it holds refit); add one with a '+': "
+            "+azureml.environments.steps.train.conda_file=environments/train/conda.yaml.",
+        ),
+        # A near name is a typo of an entry it holds, not a new one.
+        (
+            ["azureml.environments.steps.refti.conda_file=x"],
+            "did you mean azureml.environments.steps.refit?",
+        ),
     ],
 )
 def test_bad_schedule_inputs_are_refused(

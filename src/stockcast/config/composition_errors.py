@@ -17,6 +17,7 @@ from stockcast.config.mistakes import (
     unknown_option,
     unknown_position,
 )
+from stockcast.config.named_entries import named_section
 from stockcast.config.overrides import override_key
 from stockcast.errors import error_text, first_line
 from stockcast.paths import CONFIG_DIR, is_config_group
@@ -101,6 +102,9 @@ def composition_error(
             key, names, positions = found
             if positions:
                 return unknown_position(key, len(names), f"the {config_name} config")
+            added = _new_entry(key, names, overrides)
+            if added is not None:
+                return added
             group = _group_meant(key, names)
             # A misspelt group that puts its settings at the top level (experiment,
             # hparams_search, debug) is no key of the composed config: offer it where it is near.
@@ -129,6 +133,21 @@ def composition_error(
     # Hydra ends some first lines with a colon and gives the reason on the next one.
     reason = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
     return f"{f'cannot compose the {config_name} config: ' if lead is None else lead}{reason}"
+
+
+def _new_entry(key: str, names: Sequence[str], overrides: Sequence[str]) -> str | None:
+    """`azureml.environments.steps.train.conda_file=...` without its '+': a new entry of a
+    section whose entries the user names, where no entry it holds is near (a near one is a
+    typo of it). "Remove it" was the advice."""
+    section = named_section(key)
+    if section is None or nearest(key.rpartition(".")[2], names) is not None:
+        return None
+    given = next((o for o in overrides if override_key(o).startswith(f"{key}.")), None)
+    given = given or next((o for o in overrides if override_key(o) == key), key)
+    return (
+        f"{key} is no entry of {section} yet (it holds {listed(sorted(names), 'and')}); add one "
+        f"with a '+': +{given.lstrip('+')}."
+    )
 
 
 def _group_meant(key: str, names: Sequence[str]) -> str | None:

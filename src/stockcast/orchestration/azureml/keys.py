@@ -12,18 +12,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.mistakes import listed, unknown_key
+from stockcast.config.named_entries import AZUREML_NAMED_ENTRIES, ENVIRONMENT_KEYS
 from stockcast.errors import ConfigError
 
 GROUP = "azureml"
-ENVIRONMENT_KEYS = ("conda_file", "build_context")
-# Mappings whose entries the user names, with the keys each entry takes (None: the entry is one
-# value): a datastore folder, a step's environment or cluster. Step names are judged where the
-# steps are known (a table may add one: `check_compute`).
-NAMED_ENTRIES: dict[str, tuple[str, ...] | None] = {
-    "datastore_folders": ("key", "path"),
-    "environments.steps": ENVIRONMENT_KEYS,
-    "compute.steps": None,
-}
 # Single entries of the same shape as a named one.
 FIXED_ENTRIES = {"environments.job": ENVIRONMENT_KEYS}
 # Settings that name something (a cluster, an image, a folder, a file), as the SDK and the paths
@@ -86,9 +78,9 @@ def _check(node: Mapping[str, Any], known: Mapping[str, Any], where: str) -> Non
             raise _replaces_section(key, value, list(default))
         if not isinstance(default, Mapping | list) and isinstance(value, Mapping | list):
             raise _not_one_value(key, value)
-        if section in NAMED_ENTRIES:
+        if section in AZUREML_NAMED_ENTRIES:
             for entry, held in value.items():
-                _check_entry(f"{key}.{entry}", held, NAMED_ENTRIES[section])
+                _check_entry(f"{key}.{entry}", held, AZUREML_NAMED_ENTRIES[section])
         elif section in FIXED_ENTRIES:
             _check_entry(key, value, FIXED_ENTRIES[section])
         elif isinstance(value, Mapping):
