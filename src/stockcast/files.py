@@ -23,6 +23,15 @@ FILE_NAME_PART_CHARS = 100
 FILE_NAME_HASH_CHARS = 8
 
 
+def file_in_the_way(folder: Path) -> Path | None:
+    """The file standing where `folder` or one of its parents should be (a run or output folder
+    named after a file, or inside one), else None: what each caller's sentence names before the
+    operating system's FileExistsError or NotADirectoryError would."""
+    return next(
+        (path for path in (folder, *folder.parents) if path.exists() and not path.is_dir()), None
+    )
+
+
 def folder_not_made(folder: Path) -> str | None:
     """Makes `folder` and its parents; the operating system's reason where it cannot, else None
     (each caller says in its own sentence which setting names the folder)."""

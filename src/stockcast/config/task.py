@@ -19,6 +19,7 @@ from stockcast.config.composition_errors import composition_error
 from stockcast.config.quiet import silence_library_noise
 from stockcast.config.schema import validate_config
 from stockcast.errors import StockcastError, exit_with_error
+from stockcast.files import file_in_the_way
 from stockcast.redaction import has_hidden_credentials
 
 T = TypeVar("T")
@@ -222,7 +223,7 @@ def run_folder_error(err: BaseException) -> str | None:
     if not isinstance(err, OSError) or not err.filename:
         return None
     folder = Path(os.fsdecode(err.filename))
-    blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    blocking = file_in_the_way(folder)
     why = (
         f"{blocking} is a file, not a folder"
         if blocking is not None

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.data.date_format import format_date
 from stockcast.errors import ConfigError, counted
-from stockcast.files import write_json
+from stockcast.files import file_in_the_way, write_json
 from stockcast.prediction import batch_outputs, outputs
 from stockcast.prediction.batch import build_batch, forecast_batch, is_batch, refuse_backtest
 from stockcast.prediction.forecast import (
@@ -41,13 +41,12 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
             "so drop input.skip_refused."
         )
     output_dir = Path(cfg.paths.output_dir)
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        # Before the model is opened: this was the OSError's traceback, exit 1.
+    if file_in_the_way(output_dir) is not None:
+        # Before the model is opened, in the steps' words: this was mkdir's traceback, exit 1.
         raise ConfigError(
             f"paths.output_dir {output_dir} is a file or inside one; point it at a folder."
-        ) from None
+        )
+    output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="stockcast-model-") as download_dir:
         model = open_model(cfg, download_dir)
     check_window_overrides(cfg, model.metadata)

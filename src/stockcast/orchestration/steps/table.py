@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from stockcast.data.prepared import META_FILE, SCALER_FILE, SERIES_FILE
 from stockcast.errors import ArtifactError
 from stockcast.evaluation.reports import REPORT_FILE, WINDOWS_FILE
+from stockcast.files import file_in_the_way
 from stockcast.training.summary import METRICS_FILE, RESOLVED_CONFIG_FILE
 
 URI_FOLDER = "uri_folder"
@@ -253,7 +254,7 @@ def refuse_outputs_in_files(cfg: DictConfig, step: Step) -> None:
         if value is None:
             continue
         folder = Path(str(value))
-        if any(path.exists() and not path.is_dir() for path in (folder, *folder.parents)):
+        if file_in_the_way(folder) is not None:
             raise ArtifactError(
                 f"{port.key} {folder} is a file or inside one; point it at a folder."
             )
