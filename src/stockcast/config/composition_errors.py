@@ -7,26 +7,20 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from stockcast.config.mistakes import (
     listed,
-    nearest,
-    unknown_key,
     unknown_option,
     unknown_position,
 )
-from stockcast.config.named_entries import named_section
 from stockcast.config.overrides import override_key
+from stockcast.config.unknown_keys import Composer, names_beside, unknown_key_sentence
 from stockcast.errors import error_text, first_line
 from stockcast.paths import CONFIG_DIR, is_config_group
 
 # Overrides of Hydra's own config (its launcher's and sweeper's settings among them).
 HYDRA_PREFIX = "hydra."
-
-# Composes a config by name with overrides, raising Hydra's own errors.
-Composer = Callable[[str, Sequence[str]], Any]
 
 
 def composition_error(
@@ -97,18 +91,11 @@ def composition_error(
         )
     if missing is not None and isinstance(err.__cause__, OmegaConfBaseException):
         # `+model.x=1` names the key model.x (Hydra's merge message keeps the prefix).
-        found = names_beside(override_key(missing.group(1)), config_name, overrides, compose)
-        if found is not None and found[1]:
-            key, names, positions = found
-            if positions:
-                return unknown_position(key, len(names), f"the {config_name} config")
-            added = _new_entry(key, names, overrides)
-            if added is not None:
-                return added
-            group = _group_meant(key, names)
-            # A misspelt group that puts its settings at the top level (experiment,
-            # hparams_search, debug) is no key of the composed config: offer it where it is near.
-            return unknown_key(key, [group] if group else names, f"the {config_name} config")
+        unknown = unknown_key_sentence(
+            override_key(missing.group(1)), config_name, overrides, compose
+        )
+        if unknown is not None:
+            return unknown
     if missing is not None and "Cannot merge DictConfig with ListConfig" in str(err.__cause__):
         shape = _other_shape(override_key(missing.group(1)), config_name, overrides, compose)
         if shape is not None:
@@ -133,30 +120,6 @@ def composition_error(
     # Hydra ends some first lines with a colon and gives the reason on the next one.
     reason = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
     return f"{f'cannot compose the {config_name} config: ' if lead is None else lead}{reason}"
-
-
-def _new_entry(key: str, names: Sequence[str], overrides: Sequence[str]) -> str | None:
-    """`azureml.environments.steps.train.conda_file=...` without its '+': a new entry of a
-    section whose entries the user names, where no entry it holds is near (a near one is a
-    typo of it). "Remove it" was the advice."""
-    section = named_section(key)
-    if section is None or nearest(key.rpartition(".")[2], names) is not None:
-        return None
-    given = next((o for o in overrides if override_key(o).startswith(f"{key}.")), None)
-    given = given or next((o for o in overrides if override_key(o) == key), key)
-    return (
-        f"{key} is no entry of {section} yet (it holds {listed(sorted(names), 'and')}); add one "
-        f"with a '+': +{given.lstrip('+')}."
-    )
-
-
-def _group_meant(key: str, names: Sequence[str]) -> str | None:
-    """The config group a top-level `key` nothing holds is a typo of, where no setting is
-    nearer."""
-    if "." in key or nearest(key, names) is not None:
-        return None
-    groups = [p.name for p in CONFIG_DIR.iterdir() if is_config_group(p.name)]
-    return nearest(key, sorted(set(groups) - set(names)))
 
 
 def _group_given_null(overrides: Sequence[str]) -> str | None:
@@ -293,37 +256,3 @@ def _file_being_read(err: BaseException) -> str | None:
             found = path
         tb = tb.tb_next
     return found
-
-
-def names_beside(
-    key: str, config_name: str, overrides: Sequence[str], compose: Composer
-) -> tuple[str, list[str], bool] | None:
-    """(the first part of `key` the config lacks, the names beside it, whether they are a list's
-    positions), composing the config with the other overrides (they may choose the groups that
-    hold the key), or with none."""
-    from omegaconf import DictConfig, ListConfig
-
-    others = [o for o in overrides if override_key(o) != key]
-    # The others may be as broken as this one (a search's keys on another model kind): then
-    # with the groups they choose alone (`experiment=auto`), then with none.
-    choices = [o for o in others if "." not in override_key(o)]
-    for attempt in (others, choices, []):
-        try:
-            node: Any = compose(config_name, attempt)
-            break
-        except Exception:  # the other overrides may be as broken as this one
-            continue
-    else:
-        return None
-    parts = key.split(".")
-    for depth, part in enumerate(parts):
-        if isinstance(node, ListConfig):
-            if not (part.isdigit() and int(part) < len(node)):
-                return ".".join(parts[: depth + 1]), [str(i) for i in range(len(node))], True
-            node = node._get_node(int(part))
-            continue
-        if not isinstance(node, DictConfig) or part not in node:
-            names = list(node) if isinstance(node, DictConfig) else []
-            return ".".join(parts[: depth + 1]), [str(name) for name in names], False
-        node = node._get_node(part)
-    return None
