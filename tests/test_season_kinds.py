@@ -534,6 +534,26 @@ def test_a_served_map_follows_a_move_to_another_dtype(kind: str) -> None:
     torch.testing.assert_close(served(x), fresh(x), rtol=0, atol=0)
 
 
+def network_of_views(kind: str, network: dict, views: list[str]) -> torch.nn.Module:
+    """An anchored network of `kind` reading 20 values, 3 out, one member per scaled view
+    (train statistics: loc 110, scale 6)."""
+    return build_price_forecaster(
+        {
+            "kind": kind,
+            "previous_time_window": 20,
+            "next_time_window": 3,
+            "network": network,
+            "anchor": "last",
+            "quantiles": [],
+            "scaler": {
+                "kind": views if len(views) > 1 else views[0],
+                "members": [{"kind": view, "loc": 110.0, "scale": 6.0} for view in views],
+                "min_relative_scale": 1e-4,
+            },
+        }
+    )
+
+
 @pytest.mark.parametrize(
     "network",
     [
@@ -560,21 +580,7 @@ def test_a_level_view_alone_still_gives_the_kind_its_window(network: dict) -> No
     window = np.linspace(100.0, 119.0, 20) + np.tile([1.0, -1.0, 0.5, -0.5], 5)
 
     def forecast(view: str) -> np.ndarray:
-        scaler = {
-            "kind": view,
-            "members": [{"kind": view, "loc": 110.0, "scale": 6.0}],
-            "min_relative_scale": 1e-4,
-        }
-        spec = {
-            "kind": kind,
-            "previous_time_window": 20,
-            "next_time_window": 3,
-            "network": network,
-            "anchor": "last",
-            "quantiles": [],
-            "scaler": scaler,
-        }
-        net = build_price_forecaster(spec)
+        net = network_of_views(kind, network, [view])
         torch.manual_seed(0)
         with torch.no_grad():
             for parameter in net.parameters():
@@ -590,6 +596,42 @@ def test_a_level_view_alone_still_gives_the_kind_its_window(network: dict) -> No
         np.testing.assert_allclose(forecast("per_window_level"), forecast("per_window"), rtol=1e-5)
     else:
         forecast("per_window_level")
+
+
+@pytest.mark.parametrize("kind", ["theta", "es", "ensemble"])
+def test_a_window_forecast_alone_and_among_many_is_the_same(kind: str) -> None:
+    """A batch of many windows takes the linear maps' product transposed (faster there) and the
+    ensemble's candidates their own part of the scaled views; one served window takes neither:
+    both must forecast alike, through every view (window, level inputs, train statistics)."""
+    candidates = [
+        {"kind": "theta", "window": None, "network": {"season_length": 4}},
+        {"kind": "es", "window": None, "network": {"season_length": 4, "min_damping": 0.8}},
+        {
+            "kind": "mlp",
+            "window": 6,
+            "network": {"hidden_sizes": [8], "activation": "relu", "dropout": 0.0},
+        },
+    ]
+    network = (
+        {"candidates": candidates}
+        if kind == "ensemble"
+        else {"season_length": 4, **({"min_damping": 0.8} if kind == "es" else {})}
+    )
+    net = network_of_views(kind, network, ["per_window", "per_window_level", "standard"]).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, parameter in net.named_parameters():
+            # Each method's own forecast in full (an anchored es starts as the last price).
+            parameter.add_(torch.randn_like(parameter) * 0.05)
+            if name.endswith("gate"):
+                parameter.fill_(1.0)
+    rng = np.random.default_rng(3)
+    windows = torch.tensor(100 + rng.normal(size=(40, 20)).cumsum(-1), dtype=torch.float32)
+    with torch.no_grad():
+        together = net(windows)
+        alone = torch.cat([net(window[None]) for window in windows])
+    assert not torch.allclose(together, windows[:, -1:].expand_as(together))
+    torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-4)
 
 
 def test_a_seasonal_window_too_short_for_the_season_is_said(

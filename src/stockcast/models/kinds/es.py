@@ -20,6 +20,7 @@ from torch import nn
 
 from stockcast.fields import Number
 from stockcast.models.kind import ModelKind
+from stockcast.models.linear_map import apply_map
 from stockcast.models.served_weights import KeepsValues, while_unchanged
 from stockcast.models.settings import MethodSettings
 
@@ -104,7 +105,7 @@ class HoltWintersMap(KeepsValues):
         x = features[..., : self.window]
         learning = self.training and self.learns
         weights = self.forecast_weights() if learning else self.served_weights()
-        return self.gate * (torch.bmm(x, weights.to(x.dtype)) - x[..., -1:])
+        return self.gate * (apply_map(x, weights) - x[..., -1:])
 
     def served_weights(self) -> torch.Tensor:
         raise NotImplementedError

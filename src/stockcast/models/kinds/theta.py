@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from stockcast.models.kind import ModelKind
+from stockcast.models.linear_map import apply_map
 from stockcast.models.served_weights import KeepsValues, while_unchanged
 from stockcast.models.settings import MethodSettings
 
@@ -107,7 +108,7 @@ class Theta(KeepsValues):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         x = features[..., : self.window]
         weights = self.served_weights() if not self.training else self.forecast_weights()
-        return self.gate * (torch.bmm(x, weights.to(x.dtype)) - x[..., -1:])
+        return self.gate * (apply_map(x, weights) - x[..., -1:])
 
     def smoothing_parameters(self) -> list[nn.Parameter]:
         return [self.raw_alpha, self.raw_trend_share]
