@@ -87,7 +87,7 @@ class Theta(KeepsValues):
         self.gate = nn.Parameter(torch.ones(members, 1, horizon))
         adjust, slope, season_out = fixed_maps(window, horizon, self.season)
         self.register_buffer("adjust", adjust.float(), persistent=False)
-        self.register_buffer("slope", slope.float(), persistent=False)
+        self.register_buffer("adjusted_slope", (slope @ adjust).float(), persistent=False)
         self.register_buffer("season_out", season_out.float(), persistent=False)
 
     @property
@@ -136,9 +136,16 @@ class Theta(KeepsValues):
         steps = torch.arange(self.horizon, device=a.device, dtype=a.dtype)
         share = self.trend_share()[:, None]
         drift = share * (steps + 1 / a - (1 - a) ** n / a)  # (members, horizon)
-        per_adjusted = level[:, :, None] + drift[:, None, :] * self.slope[None, :, None]
-        # (members, window, horizon): through the seasonal adjustment, plus the season's index.
-        return self.adjust.T @ per_adjusted + self.season_out.T[None]
+        # (members, window, horizon): adjust.T @ (level + drift * slope), plus the season's
+        # index. The adjustment is fixed, so it is applied to the level's weights and to the
+        # slope (`adjusted_slope`, once), not to their (window, horizon) sum each step: on
+        # taylor's 384 values that product took 1.9 ms of a 14 ms training step.
+        through_level = level @ self.adjust
+        return (
+            through_level[:, :, None]
+            + drift[:, None, :] * self.adjusted_slope[None, :, None]
+            + self.season_out.T[None]
+        )
 
 
 def build_theta(
