@@ -521,6 +521,7 @@ def test_loading_the_model_imports_no_lightning_and_unpickles_nothing(
         "models/level_range.py",
         "models/log_view.py",
         "models/network.py",
+        "models/scaled_windows.py",
         "models/scaling.py",
         "models/served_weights.py",
         "models/settings.py",

@@ -12,6 +12,7 @@ from torch import nn
 from stockcast.models.cores import level_free_members, log_value_members, start_anchored
 from stockcast.models.level_range import LevelRange, outside_range, recombine_changed
 from stockcast.models.log_view import log_view, price_changes
+from stockcast.models.scaled_windows import ScaledWindows
 from stockcast.models.scaling import LEVEL_KIND, PER_WINDOW_KIND, WINDOW_KINDS, WindowScaler
 from stockcast.models.served_weights import KeepsValues, while_unchanged
 
@@ -199,7 +200,7 @@ class PriceForecaster(KeepsValues):
         self,
         prices: torch.Tensor,
         outputs: torch.Tensor,
-        inputs: torch.Tensor,
+        last_inputs: torch.Tensor,
         loc: torch.Tensor,
         scale: torch.Tensor,
         level_rule: bool = True,
@@ -274,10 +275,9 @@ class PriceForecaster(KeepsValues):
     def member_outputs(
         self, prices: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Each member's raw outputs (members, batch, quantiles or 1, horizon), its scaled
-        inputs (members, batch, input_size) and statistics (members, batch, 1)."""
+        """Each member's raw outputs (members, batch, quantiles or 1, horizon), its scaled last
+        input (members, batch, 1) and statistics (members, batch, 1)."""
         loc, scale = self._statistics(prices)
-        inputs = (prices[None] - loc) / scale
         level_inputs = None
         if self.level_members is not None:
             # The window's level and spread against the train statistics, for the level members
@@ -286,16 +286,20 @@ class PriceForecaster(KeepsValues):
             level = (loc - fitted_loc) / fitted_scale
             spread = torch.log(scale / fitted_scale)
             level_inputs = self.level_members * torch.cat([level, spread], -1)
+        price_loc, price_scale, log_inputs = loc, scale, None
         if self.log_members is not None:
-            logs = log_view(prices, self.scalers[0].min_relative_scale)
-            inputs, loc, scale = (
-                torch.where(self.log_members, view[None], by_prices)
-                for view, by_prices in zip(logs, (inputs, loc, scale), strict=True)
-            )
-        features = inputs if level_inputs is None else torch.cat([inputs, level_inputs], -1)
-        outputs = self.core(features)
+            log_inputs, log_loc, log_scale = log_view(prices, self.scalers[0].min_relative_scale)
+            loc = torch.where(self.log_members, log_loc[None], loc)
+            scale = torch.where(self.log_members, log_scale[None], scale)
+        windows = ScaledWindows(
+            prices, price_loc, price_scale, level_inputs, self.log_members, log_inputs
+        )
+        # An ensemble's core makes each candidate's part of the views itself (`ScaledWindows`).
+        outputs = self.core(
+            windows if getattr(self.core, "reads_parts", False) else windows.whole()
+        )
         shape = (len(self.scalers), len(prices), max(1, len(self.quantiles)), -1)
-        return outputs.reshape(shape), inputs, loc, scale
+        return outputs.reshape(shape), windows.last(), loc, scale
 
     def _statistics(self, prices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each member's loc and scale for each window, (members, batch, 1): the window's own

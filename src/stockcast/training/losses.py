@@ -87,12 +87,12 @@ def _from_outputs(
     loss_fn: nn.Module,
     window_scale_power: float,
     outputs: torch.Tensor,
-    inputs: torch.Tensor,
+    last_inputs: torch.Tensor,
     loc: torch.Tensor,
     scale: torch.Tensor,
 ) -> torch.Tensor:
     if net.anchored:
-        outputs = outputs + inputs[:, :, None, -1:]
+        outputs = outputs + last_inputs[:, :, None]
     members, batch = outputs.shape[:2]
     scaled_targets = (targets[None] - loc) / scale
     weight: torch.Tensor | float = 1.0

@@ -23,13 +23,19 @@ from torch import nn
 
 from stockcast.errors import ConfigError
 from stockcast.fields import config_fields
-from stockcast.models.cores import check_core, fit_to_series, start_anchored
+from stockcast.models.cores import (
+    check_core,
+    fit_to_series,
+    level_free_members,
+    start_anchored,
+)
 from stockcast.models.kind import (
     KindDefinitionError,
     ModelKind,
     builtin_kinds,
     model_kind,
 )
+from stockcast.models.scaled_windows import ScaledWindows
 from stockcast.models.settings import ModelSettings
 
 # The keys of a candidate that are not its kind's own.
@@ -104,8 +110,12 @@ def _check_candidate(number: int, candidate: Mapping[str, Any], shared: Mapping[
 
 class EnsembleCore(nn.Module):
     """Each candidate's core on its slice of the members, reading its own recent values (and
-    the level inputs, where the members have them): one contiguous span of the input columns,
-    read as a view (a gather of the columns took an eighth of a training step)."""
+    the level inputs, where the members have them and its kind reads them): one contiguous span
+    of the input columns, made for those members only (`ScaledWindows`), or read as a view of
+    whole features (a gather of the columns took an eighth of a training step)."""
+
+    # The network hands it `ScaledWindows`, not every member's view of every value.
+    reads_parts = True
 
     def __init__(self, cores: Sequence[nn.Module], spans: Sequence[tuple[int, int]]) -> None:
         super().__init__()
@@ -122,7 +132,9 @@ class EnsembleCore(nn.Module):
     def members(self) -> int:
         return sum(int(core.members) for core in self.cores)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor | ScaledWindows) -> torch.Tensor:
+        if isinstance(features, ScaledWindows):
+            return torch.cat([core(features.part(rows, span)) for core, rows, span in self.parts])
         return torch.cat([core(features[rows, ..., span]) for core, rows, span in self.parts])
 
     def zero_outputs(self, columns: slice) -> None:
@@ -211,11 +223,12 @@ def build_ensemble(
         inputs = member_inputs[number * per_candidate : (number + 1) * per_candidate]
         reads = min(int(candidate.get("window") or window), window)
         extra = max(inputs) - window  # the level inputs after the window, where there are any
-        spans.append((window - reads, window + extra))
         own_inputs = [reads + (size - window) for size in inputs]
         kind = model_kind(candidate["kind"])
         core = kind.build_core(candidate["network"], reads, own_inputs, outputs)
         check_core(core, str(candidate["kind"]), own_inputs, outputs)
+        # A level-free kind (Theta, exponential smoothing) never reads the level inputs.
+        spans.append((window - reads, window + (0 if level_free_members(core)[0] else extra)))
         cores.append(core)
     return EnsembleCore(cores, spans)
 
