@@ -56,6 +56,22 @@ def test_mlp_shapes() -> None:
     )
 
 
+@pytest.mark.parametrize("dropout", [0.2, 0.5, 0.9])
+def test_dropout_drops_its_share_and_scales_what_it_keeps(dropout: float) -> None:
+    """The mask is made from 16 random bits per value: any shape (not only multiples of the
+    four values one 64-bit draw gives), about `dropout` of them zero, the rest 1 / (1 - dropout)
+    so the expected activation is unchanged, and a new draw at every step."""
+    mlp = MLP(input_size=4, horizon=2, hidden_sizes=[7], activation="relu", dropout=dropout)
+    torch.manual_seed(0)
+    values = torch.ones(3, 20001, 7, dtype=torch.float64)
+    mask = mlp._dropout_mask(values)
+    assert mask.shape == values.shape and mask.dtype == torch.float64
+    assert mask.unique().tolist() == [0.0, pytest.approx(1 / (1 - dropout))]
+    assert float((mask == 0).double().mean()) == pytest.approx(dropout, abs=0.005)
+    assert float(mask.mean()) == pytest.approx(1.0, abs=0.02)
+    assert not torch.equal(mask, mlp._dropout_mask(values))
+
+
 def test_per_window_forecast_moves_with_the_price_level() -> None:
     torch.manual_seed(0)
     net = build_price_forecaster(SPEC).double()
