@@ -240,7 +240,7 @@ def test_panels_arguments_and_settings_are_one_sentence_before_any_fit(
         raise AssertionError("fitted before the arguments were checked")
 
     monkeypatch.setattr(panels, "score_panel", no_fit)
-    for argv in (["--seeds", "42,abc"], ["--seeds", "-5"], ["--seeds", ","]):
+    for argv in (["--seeds", "42,abc"], ["--seeds", "-5"], ["--seeds", ","], ["--seeds", "1,1"]):
         with pytest.raises(SystemExit) as stopped:
             panels.main(["--panels", "danish", *argv])
         assert stopped.value.code == 2
@@ -290,6 +290,8 @@ def test_accuracy_arguments_are_refused_before_any_fit(
         # Out of numpy's range: refused only at the first series' fit with it, after the others.
         (["--seeds", "42,-5"], "--seeds '42,-5' is no comma-separated list of whole numbers"),
         (["--seeds", "4294967296"], "whole numbers from 0 to 4294967295"),
+        # Each fit of a seed gives the same result: named twice, it counted twice in the means.
+        (["--seeds", "42,1,042"], "--seeds '42,1,042' names seed 42 more than once"),
         (["--series", ","], "--series ',' names no series; leave it out for every one"),
         (["--output-dir", str(taken)], f"--output-dir {taken} cannot be a folder to write into"),
         # A folder that exists but takes no file passed, and lost every fit's scores at the end.

@@ -78,6 +78,11 @@ def seeds_refusal(text: str) -> str | None:
         return (
             f"--seeds {text!r} is no comma-separated list of whole numbers from 0 to {LARGEST_SEED}"
         )
+    # A seed named twice is fitted twice, to the same result, and counts twice in the means.
+    twice = sorted({int(s) for s in seeds if [int(t) for t in seeds].count(int(s)) > 1})
+    if twice:
+        named = ", ".join(str(seed) for seed in twice)
+        return f"--seeds {text!r} names seed {named} more than once; name each seed once"
     return None
 
 
