@@ -4,9 +4,10 @@ for the killed run only, says when to stop.
 
 KillAtEpoch: kill -9 at an epoch's start (after the previous epoch's checkpoint was written), as a
 crash or an OOM killer would. TermAtEpoch: SIGTERM there instead, as a scheduler or a pre-empted
-node sends it. RaiseAtStep: in-process, raise once the optimizer step reaches the
-given one (before that batch's validation and checkpoint), so the fit stops between checkpoints,
-or, given a step past its end, once training has ended (before its member weights and export).
+node sends it. InterruptAtEpoch: SIGINT there, as Ctrl-C in a terminal sends it. RaiseAtStep:
+in-process, raise once the optimizer step reaches the given one (before that batch's validation
+and checkpoint), so the fit stops between checkpoints, or, given a step past its end, once
+training has ended (before its member weights and export).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from lightning.pytorch import Callback
 
 KILL_AT_EPOCH = "STOCKCAST_TEST_KILL_AT_EPOCH"
 TERM_AT_EPOCH = "STOCKCAST_TEST_TERM_AT_EPOCH"
+INTERRUPT_AT_EPOCH = "STOCKCAST_TEST_INTERRUPT_AT_EPOCH"
 RAISE_AT_STEP = "STOCKCAST_TEST_RAISE_AT_STEP"
 
 
@@ -40,6 +42,12 @@ class TermAtEpoch(Callback):
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         if trainer.current_epoch == _wanted(TERM_AT_EPOCH):
             os.kill(os.getpid(), signal.SIGTERM)
+
+
+class InterruptAtEpoch(Callback):
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == _wanted(INTERRUPT_AT_EPOCH):
+            os.kill(os.getpid(), signal.SIGINT)
 
 
 class RaiseAtStep(Callback):

@@ -24,7 +24,7 @@ from tests.reliability_helpers import (
     global_step,
     run_pipeline_once,
 )
-from tests.reliability_kill import KILL_AT_EPOCH, TERM_AT_EPOCH
+from tests.reliability_kill import INTERRUPT_AT_EPOCH, KILL_AT_EPOCH, TERM_AT_EPOCH
 
 pytestmark = pytest.mark.slow
 
@@ -107,29 +107,37 @@ def test_a_killed_fit_resumes_to_the_uninterrupted_result(
     assert statuses == ["FINISHED", "FINISHED", "KILLED"]
 
 
-def test_a_fit_stopped_by_sigterm_fails_and_names_its_resume(
-    uninterrupted: tuple[Path, str],
+@pytest.mark.parametrize(
+    ("callback", "variable", "status", "by"),
+    [
+        # Lightning ends a fit that gets SIGTERM with a SystemExit of no code, which exited 0:
+        # a scheduler, a sweep or the pipeline read the stopped run as finished.
+        ("TermAtEpoch", TERM_AT_EPOCH, 143, "SIGTERM"),
+        # A fit it interrupted it ends with exit status 1 and a line of its own: nothing said
+        # where the run stopped or how it continues.
+        ("InterruptAtEpoch", INTERRUPT_AT_EPOCH, 130, "Ctrl-C"),
+    ],
+)
+def test_a_fit_stopped_by_a_signal_fails_and_names_its_resume(
+    uninterrupted: tuple[Path, str], callback: str, variable: str, status: int, by: str
 ) -> None:
     store, _ = uninterrupted
-    # Lightning ends a fit that gets SIGTERM with a SystemExit of no code, which exited 0: a
-    # scheduler, a sweep or the pipeline read the stopped run as finished.
-    term = "+callbacks.term._target_=tests.reliability_kill.TermAtEpoch"
-    stopped = train(store, store / "stopped", term, env={TERM_AT_EPOCH: "3"})
-    assert stopped.returncode == 143, stopped.stderr[-3000:]
-    assert not (store / "stopped" / "model").exists()
-    assert not (store / "stopped" / "metrics.json").exists()
+    stop = f"+callbacks.stop._target_=tests.reliability_kill.{callback}"
+    stopped_dir, resumed_dir = store / f"stopped_{status}", store / f"resumed_{status}"
+    stopped = train(store, stopped_dir, stop, env={variable: "3"})
+    assert stopped.returncode == status, stopped.stderr[-3000:]
+    assert not (stopped_dir / "model").exists()
+    assert not (stopped_dir / "metrics.json").exists()
     sentence = (
-        f"error: stopped by SIGTERM before it finished (its folder: {store / 'stopped'}); "
-        f"continue it with train.resume={store / 'stopped'} and the same settings.\n"
+        f"error: stopped by {by} before it finished (its folder: {stopped_dir}); "
+        f"continue it with train.resume={stopped_dir} and the same settings.\n"
     )
     assert stopped.stderr.endswith(sentence), stopped.stderr[-3000:]
-    resumed = train(store, store / "after_term", term, f"train.resume={store / 'stopped'}")
+    resumed = train(store, resumed_dir, stop, f"train.resume={stopped_dir}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     whole = json.loads((store / "whole" / "metrics.json").read_text())
-    assert (
-        json.loads((store / "after_term" / "metrics.json").read_text())["epochs"] == whole["epochs"]
-    )
-    assert global_step(store / "after_term") == global_step(store / "whole")
+    assert json.loads((resumed_dir / "metrics.json").read_text())["epochs"] == whole["epochs"]
+    assert global_step(resumed_dir) == global_step(store / "whole")
 
 
 def test_resuming_from_a_folder_without_a_checkpoint_is_one_sentence(tmp_path: Path) -> None:

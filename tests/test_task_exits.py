@@ -1,12 +1,20 @@
-"""How an entry point ends when something outside the task stops it: a fit stopped by SIGTERM is
-not a success."""
+"""How an entry point ends when something outside the task stops it: a fit stopped by SIGTERM or
+Ctrl-C is not a success, and says where it stopped."""
 
 from __future__ import annotations
 
-import pytest
-from lightning.pytorch.utilities.exceptions import SIGTERMException
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
-from stockcast.config.task import SIGTERM_EXIT, user_errors_exit
+import pytest
+from hydra.conf import HydraConf
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from omegaconf import OmegaConf
+
+from stockcast.config.task import CTRL_C_EXIT, SIGTERM_EXIT, user_errors_exit
 
 
 def test_a_fit_stopped_by_sigterm_exits_non_zero_in_one_sentence(
@@ -34,3 +42,62 @@ def test_any_other_exit_passes_through_unchanged() -> None:
     with pytest.raises(SystemExit) as ended:
         finished()
     assert ended.value.code == 0
+
+
+def test_a_task_stopped_by_ctrl_c_exits_130_in_one_sentence(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Outside a fit (preparing data, say) Ctrl-C was a KeyboardInterrupt traceback.
+    @user_errors_exit
+    def stopped() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as ended:
+        stopped()
+    assert ended.value.code == CTRL_C_EXIT == 130
+    err = capsys.readouterr().err
+    assert err == "error: stopped by Ctrl-C before it finished; run the command again.\n"
+
+
+@contextmanager
+def sweep_job(job: Path, sweep: Path) -> Iterator[None]:
+    """Hydra's config as a multirun job in `job` of the sweep in `sweep` sees it."""
+    hydra = OmegaConf.structured(HydraConf)
+    hydra.mode = RunMode.MULTIRUN
+    hydra.runtime.output_dir = str(job)
+    hydra.sweep.dir = str(sweep)
+    HydraConfig.instance().set_config(OmegaConf.create({"hydra": hydra}))
+    try:
+        yield
+    finally:
+        HydraConfig.instance().cfg = None
+
+
+def test_a_sweep_stopped_by_ctrl_c_names_how_to_rank_the_jobs_that_finished(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stopped sweep writes no summary (Hydra calls no callback); the jobs that finished are
+    ranked by scripts/sweep_summary.py, named only where one has metrics to rank."""
+    sweep = tmp_path / "multiruns" / "t"
+    (sweep / "1" / "checkpoints").mkdir(parents=True)
+    (sweep / "1" / "checkpoints" / "resume.ckpt").write_text("")
+
+    @user_errors_exit
+    def stopped() -> None:
+        raise KeyboardInterrupt
+
+    def said() -> str:
+        with sweep_job(sweep / "1", sweep), pytest.raises(SystemExit) as ended:
+            stopped()
+        assert ended.value.code == CTRL_C_EXIT
+        return capsys.readouterr().err
+
+    resume = f"continue it with train.resume={sweep / '1'} and the same settings"
+    assert (
+        said()
+        == f"error: stopped by Ctrl-C before it finished (its folder: {sweep / '1'}); {resume}.\n"
+    )
+    (sweep / "0").mkdir()
+    (sweep / "0" / "metrics.json").write_text("{}")
+    ranked = f"rank the jobs that finished with python scripts/sweep_summary.py {sweep}"
+    assert said().endswith(f"{resume}; {ranked}.\n")

@@ -43,18 +43,23 @@ def hide_store_links_with_credentials(cfg: DictConfig) -> None:
 
 
 def user_errors_exit(func: Callable[..., T]) -> Callable[..., T]:
-    """Turn a StockcastError into one line on stderr and exit status 2 instead of a traceback."""
+    """Turn a StockcastError into one line on stderr and exit status 2 instead of a traceback;
+    a task stopped by SIGTERM or Ctrl-C into one line saying where it stopped, and the exit
+    status a shell gives a process that signal killed."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
+        except KeyboardInterrupt:
+            print(f"error: {stopped_sentence('Ctrl-C')}", file=sys.stderr, flush=True)
+            raise SystemExit(CTRL_C_EXIT) from None
         except SystemExit as err:
             if not stopped_by_sigterm(err):
                 raise
             # Lightning ends a fit that got SIGTERM with a SystemExit of no code: exit status 0,
             # as if the run (or the sweep, or a pipeline's step) had finished.
-            print(f"error: {sigterm_sentence()}", file=sys.stderr, flush=True)
+            print(f"error: {stopped_sentence('SIGTERM')}", file=sys.stderr, flush=True)
             raise SystemExit(SIGTERM_EXIT) from None
         except StockcastError as err:
             if not _in_multirun():
@@ -70,8 +75,10 @@ def user_errors_exit(func: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-# A command stopped by SIGTERM exits as a shell reports one killed by it: 128 + 15.
+# A command stopped by a signal exits as a shell reports one killed by it: 128 + its number
+# (SIGTERM 15, SIGINT 2: Ctrl-C).
 SIGTERM_EXIT = 128 + 15
+CTRL_C_EXIT = 128 + 2
 
 
 def stopped_by_sigterm(err: BaseException) -> bool:
@@ -83,19 +90,23 @@ def stopped_by_sigterm(err: BaseException) -> bool:
     return signalled is not None and isinstance(err, signalled)
 
 
-def sigterm_sentence() -> str:
-    """What a task stopped by SIGTERM says: that it did not finish, where it stopped, and how
-    a training run continues (its `checkpoints/resume.ckpt`, written at each validation)."""
+def stopped_sentence(by: str) -> str:
+    """What a task stopped `by` a signal says: that it did not finish, where it stopped, how a
+    training run continues (its `checkpoints/resume.ckpt`, written at each validation) and, in
+    a sweep where a job finished, how those jobs are ranked (the sweep writes no summary)."""
     from hydra.core.hydra_config import HydraConfig
 
     if not HydraConfig.initialized():
-        return "stopped by SIGTERM before it finished; run the command again."
+        return f"stopped by {by} before it finished; run the command again."
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if (run_dir / "checkpoints" / "resume.ckpt").is_file():
         advice = f"continue it with train.resume={run_dir} and the same settings"
     else:
         advice = "run the command again"
-    return f"stopped by SIGTERM before it finished (its folder: {run_dir}); {advice}."
+    sweep = Path(HydraConfig.get().sweep.dir) if _in_multirun() else None
+    if sweep is not None and any(sweep.glob("*/metrics.json")):
+        advice += f"; rank the jobs that finished with python scripts/sweep_summary.py {sweep}"
+    return f"stopped by {by} before it finished (its folder: {run_dir}); {advice}."
 
 
 def _in_multirun() -> bool:

@@ -50,7 +50,7 @@ from stockcast.training.resume import (
     resume_checkpoint,
 )
 from stockcast.training.resume_state import ResumeState
-from stockcast.training.runtime import set_threads, trainer_refusals
+from stockcast.training.runtime import fit_or_interrupt, set_threads, trainer_refusals
 from stockcast.training.stages import in_float32, load_checkpoint_weights, stage_metrics
 from stockcast.training.summary import (
     METRICS_FILE,
@@ -188,7 +188,7 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     for logger in loggers:
         logger.log_hyperparams(hparams)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+    fit_or_interrupt(trainer, model, datamodule=datamodule, ckpt_path=resume_from)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     ckpt_path = checkpoint_on_every_rank(trainer.strategy, best) or None
     # Every rank loads the best checkpoint's weights once (validate and test then score the model

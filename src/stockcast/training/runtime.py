@@ -1,9 +1,11 @@
-"""The process settings a fit runs under: torch threads, and trainer settings this machine refuses."""
+"""The process settings a fit runs under: torch threads, trainer settings this machine refuses,
+and how a fit stopped by Ctrl-C ends."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from stockcast.errors import ConfigError
 
@@ -32,3 +34,15 @@ def trainer_refusals() -> Iterator[None]:
             f"the trainer settings cannot run here: {str(cause).strip().rstrip('.')}; "
             "choose other trainer.accelerator / trainer.devices values, e.g. trainer=cpu."
         ) from None
+
+
+def fit_or_interrupt(trainer: Any, model: Any, **kwargs: Any) -> None:
+    """`trainer.fit`, a Ctrl-C during it raised again as the KeyboardInterrupt it was: Lightning
+    ends a fit it interrupted with exit status 1 after its own shutdown, which read as any
+    failure, with no word of where the run stopped or how it continues (`user_errors_exit`)."""
+    try:
+        trainer.fit(model, **kwargs)
+    except SystemExit as err:
+        if err.code == 1 and trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
