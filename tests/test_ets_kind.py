@@ -132,6 +132,22 @@ def test_the_last_values_parameters_repeat_the_last_value() -> None:
     np.testing.assert_allclose(forecast_of(core, window), window[-1], rtol=1e-6)
 
 
+def test_the_fitted_map_is_kept_through_training_and_made_again_after_a_fit() -> None:
+    """No optimizer steps ets' numbers, so its map is made once, not at every validation (a
+    fit switches to evaluation and back each time); a fit of the numbers makes it again."""
+    core = FittedHoltWinters(members=1, window=24, horizon=5, season=12).eval()
+    window = seasonal_trend(4)[:24]
+    kept = core.served_weights()
+    core.train()
+    core.eval()
+    assert core.served_weights() is kept
+    core.fit_to_series([seasonal_trend(5)])
+    assert not torch.equal(core.served_weights(), kept)
+    fresh = FittedHoltWinters(members=1, window=24, horizon=5, season=12).eval()
+    fresh.load_state_dict(core.state_dict())
+    np.testing.assert_allclose(forecast_of(core, window), forecast_of(fresh, window))
+
+
 # The synthetic seasonal series (a season of 20) of 160 values: few validation windows, so
 # rolling-origin folds too.
 LONE = (

@@ -128,8 +128,10 @@ def fit_panel(
 class FittedHoltWinters(HoltWintersMap):
     """The map with the parameters `fit_to_series` found, held fixed while the rest trains."""
 
-    # Nothing here is learned: the map is the fitted one during training too.
+    # Nothing here is learned: the map is the fitted one during training too, kept from one
+    # validation to the next.
     learns = False
+    stepped_by_optimizer = False
 
     def __init__(
         self,
