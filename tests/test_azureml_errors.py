@@ -108,6 +108,7 @@ def test_a_damaged_config_json_is_one_sentence(
         (["azureml.schedule.interval=0"], "interval=0 must be an integer at least 1"),
         (["azureml.schedule.time_zone=Mars/Olympus"], "Unknown time zone 'Mars/Olympus'"),
         (["azureml.schedule.cron='0 6 * *'"], "has 4 fields"),
+        (["azureml.schedule.cron=''"], "azureml.schedule.cron is empty; give five fields"),
         (["azureml.schedule.cron='61 6 * * *'"], "invalid minute field '61'"),
         (["azureml.schedule.cron='0 25 * * *'"], "invalid hour field '25'"),
         (["azureml.schedule.cron='0 6 * * 1-9'"], "invalid day of week field '1-9'"),

@@ -202,6 +202,12 @@ def _cron_field_ok(field: str, low: int, high: int) -> bool:
 def check_cron(expression: str) -> str:
     """Refuse a cron expression Azure would reject only when the schedule is created."""
     fields = expression.split()
+    if not fields:
+        # Read as no cron before: the daily recurrence was scheduled without a word.
+        raise AzureMLConfigError(
+            "azureml.schedule.cron is empty; give five fields such as '0 6 * * *', or null to "
+            "run every azureml.schedule.interval days at hour:minute."
+        )
     if len(fields) != len(CRON_FIELDS):
         raise AzureMLConfigError(
             f"Cron expression {expression!r} has {len(fields)} fields; Azure ML expects five "
@@ -240,7 +246,7 @@ def build_trigger(settings: DictConfig) -> RecurrenceTrigger | CronTrigger:
     """A daily recurrence at hour:minute, or the configured cron expression."""
     time_zone = parse_time_zone(str(settings.time_zone))
     start_time = _start_time(settings.start_time)
-    if settings.cron:
+    if settings.cron is not None:
         return CronTrigger(
             expression=check_cron(str(settings.cron)), start_time=start_time, time_zone=time_zone
         )
