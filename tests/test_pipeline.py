@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from stockcast.data.prepared import PreparedData
-from stockcast.errors import ConfigError, StockcastError
+from stockcast.errors import ArtifactError, ConfigError, StockcastError
 from stockcast.evaluation.gate import coverage_check, gate_threshold
 from stockcast.evaluation.live import live_ratio
 from stockcast.evaluation.versus_naive import naive_within_rounding, ratio_vs_naive
@@ -517,6 +517,40 @@ def test_a_step_runs_alone_on_folders_from_an_earlier_run(
     earlier = json.loads((run / "evaluate" / "report" / "report.json").read_text())
     again = evaluate_again(run, tmp_path)
     assert again["metrics"] == earlier["metrics"] and again["model_hash"] == earlier["model_hash"]
+
+
+def test_the_evaluate_step_refuses_a_prepared_folder_of_other_data(
+    pipeline_store: Path, tmp_path: Path
+) -> None:
+    """The step alone scored a model on another run's test split (whose windows the model may
+    have been selected on) without a word, and register then tagged the version with that
+    data's hash beside the model's own dates."""
+    model = pipeline_dirs(pipeline_store)[0] / "train" / "model"
+    other = tmp_path / "prepared"
+    run_step(
+        run_prepare,
+        tmp_path,
+        tmp_path / "h",
+        *PIPELINE_FAST,
+        "seed=9",
+        f"prepare.output_dir={other}",
+    )
+    with pytest.raises(ArtifactError) as caught:
+        run_step(
+            run_evaluate,
+            tmp_path,
+            tmp_path / "h2",
+            f"evaluate.model_dir={model}",
+            f"evaluate.prepared_dir={other}",
+            f"evaluate.output_dir={tmp_path / 'report'}",
+        )
+    message = str(caught.value)
+    assert message.startswith(
+        f"evaluate.prepared_dir {other} holds other data than the model in {model} was trained "
+        "on (data hash "
+    )
+    assert message.endswith("); point both at the same pipeline run.")
+    assert not (tmp_path / "report").exists(), "refused before doing work"
 
 
 def test_the_report_scores_seasonal_naive_for_a_season_longer_than_the_window(

@@ -42,14 +42,16 @@ def check_same_data(
     metadata: dict[str, Any],
     prepared_dir: str | Path,
     model_dir: str | Path,
+    setting: str = "refit.prepared_dir",
 ) -> None:
     """Refuse a prepared folder of other data than the model was trained on: each step runs
     alone from plain folders, and another run's data would be refitted on and registered under
-    the evaluated model's data hash."""
+    the evaluated model's data hash, or scored as its test split (`setting`: the step's key
+    that named the folder)."""
     found, expected = prepared.meta.get("data_hash"), metadata.get("data_hash")
     if found != expected:
         raise ArtifactError(
-            f"refit.prepared_dir {prepared_dir} holds other data than the model in {model_dir} "
+            f"{setting} {prepared_dir} holds other data than the model in {model_dir} "
             f"was trained on (data hash {found}, not {expected}); point both at the same "
             "pipeline run."
         )

@@ -15,6 +15,7 @@ from stockcast.forecasting.windows import WindowSizes
 from stockcast.orchestration.steps.table import table_step
 from stockcast.serving.metadata import read_model_metadata
 from stockcast.serving.model import open_model_dir
+from stockcast.training.evaluated_recipe import check_same_data
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +24,16 @@ log = logging.getLogger(__name__)
 def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     model_dir = Path(cfg.evaluate.model_dir)
     prepared = PreparedData.load(cfg.evaluate.prepared_dir)
-    WindowSizes.of(read_model_metadata(model_dir)).require(
+    metadata = read_model_metadata(model_dir)
+    WindowSizes.of(metadata).require(
         prepared.window, f"model {model_dir}", "the prepared data has windows of"
     )
+    # Another run's test split may hold the windows this model was selected on (its validation
+    # split), and the report's data hash would be registered beside the model's dates.
+    if metadata.get("data_hash"):
+        check_same_data(
+            prepared, metadata, cfg.evaluate.prepared_dir, model_dir, "evaluate.prepared_dir"
+        )
     # The report names exactly the bytes that were loaded and scored.
     model = open_model_dir(model_dir)
     report = evaluate_model(cfg, prepared, model, Path(cfg.evaluate.output_dir))
