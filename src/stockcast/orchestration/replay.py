@@ -29,7 +29,7 @@ from stockcast.config.compose import (
     local_store_overrides,
     local_store_uri,
 )
-from stockcast.config.overrides import override_key
+from stockcast.config.overrides import override_key, override_value
 from stockcast.config.task import hydra_task
 from stockcast.errors import ConfigError, StockcastError, counted
 from stockcast.files import folder_not_made, write_json
@@ -98,11 +98,25 @@ def pipeline_overrides(
     return [*kept, *forced]
 
 
+def refuse_own_day(given: Sequence[str]) -> None:
+    """Refuse a `data.as_of` given to a new replay: every day's pipeline runs with `data.as_of`
+    set to that day, after the user's overrides, so the one given was dropped without a word
+    and the days ran up to `replay.end` (today by default) instead."""
+    for override in given:
+        if override_key(override) == "data.as_of":
+            day = override_value(override)
+            raise ConfigError(
+                f"a replay sets data.as_of to each day it simulates, so data.as_of={day} would "
+                f"be ignored; give replay.end={day} to end the replay on that day instead."
+            )
+
+
 def run_replay(cfg: DictConfig) -> dict[str, Any]:
     # Keys every day's register step would refuse after its training: refused once, first.
     check_signing_keys(SigningKeys.from_config(cfg.registry.get("signing")))
     if cfg.replay.resume_from:
         return resume_replay(cfg)
+    refuse_own_day(user_overrides())
     run_dir = Path(cfg.paths.output_dir)
     store = Path(cfg.replay.store_dir)
     # Refused before the store is made: a refused plan must leave no store to refuse its rerun.
