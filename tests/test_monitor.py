@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stockcast.errors import ConfigError
+from stockcast.errors import ArtifactError, ConfigError
 from stockcast.evaluation.reports import REPORT_FILE
 from stockcast.orchestration.steps.monitor import NO_CHAMPION, ROLLED_BACK, SKIPPED, run_monitor
+from stockcast.orchestration.steps.monitor_outputs import registered_version
 from stockcast.orchestration.steps.prepare import run_prepare
 from stockcast.orchestration.steps.table import MONITOR_PLOT_FILE
 from stockcast.registry.ledger import LEDGER_FILE, Ledger
@@ -701,3 +702,23 @@ def test_a_restored_champion_that_cannot_forecast_still_reports_its_rollback(
     assert report["status"] == ROLLED_BACK and report["rollback"]["to"] == 1
     assert report["rollback"]["forecast"] == text
     assert registry(seeded_tmp).champion("champion").version == 1
+
+
+def test_a_damaged_decision_file_is_one_sentence(tmp_path: Path) -> None:
+    """A decision.json cut short or edited failed the monitor step with JSONDecodeError's
+    traceback, exit 1, before it did anything."""
+    decision = tmp_path / "decision.json"
+    assert registered_version(tmp_path) is None, "no decision: nothing registered"
+    decision.write_text(json.dumps({"registered": True, "version": 3}))
+    assert registered_version(tmp_path) == 3
+    decision.write_text(json.dumps({"registered": False, "version": None}))
+    assert registered_version(tmp_path) is None
+    for damaged in ('{"regis', "[]", '{"registered": true}'):
+        decision.write_text(damaged)
+        with pytest.raises(ArtifactError) as refused:
+            registered_version(tmp_path)
+        assert str(refused.value) == (
+            f"{decision} is not the decision.json the register step writes (cut short or "
+            "edited); point monitor.decision_dir at the register step's output folder, or run "
+            "the register step again."
+        )

@@ -4,7 +4,6 @@ one MLflow run in `monitor.experiment_name` that logs both with the live metrics
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,9 +11,10 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from stockcast.errors import ArtifactError
 from stockcast.evaluation.live import live_metrics
 from stockcast.evaluation.plots import plot_live_errors
-from stockcast.files import write_json
+from stockcast.files import read_json_object, write_json
 from stockcast.orchestration.steps.table import (
     DECISION_FILE,
     MONITOR_PLOT_FILE,
@@ -63,9 +63,17 @@ def finish(
 
 
 def registered_version(decision_dir: str | Path | None) -> int | None:
-    """The version this run's register step created, from its decision.json (None: none)."""
+    """The version this run's register step created, from its decision.json (None: none), or
+    one sentence where that file is not the register step's (cut short or edited)."""
     path = Path(decision_dir) / DECISION_FILE if decision_dir else None
     if path is None or not path.is_file():
         return None
-    decision = json.loads(path.read_text())
-    return int(decision["version"]) if decision.get("registered") else None
+    decision = read_json_object(path)
+    version = None if decision is None else decision.get("version")
+    if decision is None or (decision.get("registered") and not isinstance(version, int)):
+        raise ArtifactError(
+            f"{path} is not the decision.json the register step writes (cut short or edited); "
+            "point monitor.decision_dir at the register step's output folder, or run the "
+            "register step again."
+        )
+    return version if decision.get("registered") else None
