@@ -17,7 +17,7 @@ from stockcast.evaluation.versus_naive import naive_within_rounding
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.metrics import pooled_errors
 from stockcast.forecasting.windows import WindowSizes
-from stockcast.registry.freshness import later_data_end
+from stockcast.registry.freshness import LAST_DATE_TAG, later_data_end
 from stockcast.registry.store import ModelRegistry, VersionInfo
 from stockcast.registry.versions import HORIZON_TAG, PROMOTION_TAG, ROLLBACK_TAG, SETTLED
 from stockcast.serving.metadata import evaluated_model_dir
@@ -46,7 +46,8 @@ class ChampionScore:
     windows: int
     note: str
     # The candidate forecasts exactly what the champion does on those windows (two models that
-    # both fell back to the naive forecast): a new version would add nothing.
+    # both fell back to the naive forecast): a new version would add nothing (unless it is a
+    # refit on later data: `refit_on_later_data`).
     same_forecasts: bool = False
     # Which of the champion's files were changed or lost since it was registered, or cannot be
     # loaded as registered (`damaged_how` says which): no model is left to keep, so the
@@ -204,6 +205,18 @@ def data_ends_before(candidate: Candidate, champion: VersionInfo) -> str | None:
     )
 
 
+def refit_on_later_data(candidate: Candidate, champion: VersionInfo) -> bool:
+    """Whether the candidate is a refit whose data ends after the champion's. Its evaluated
+    model may forecast exactly as the champion's does (a day's value added no train window, so
+    the same seed fitted the same weights), but the refit, which is what gets registered, was
+    fitted on prices the champion never saw: it is no copy of the champion."""
+    if evaluated_model_dir(candidate.model_dir) == candidate.model_dir:
+        return False
+    ours = (candidate.report.get("model_metadata") or {}).get("data_last_date")
+    theirs = champion.tags.get(LAST_DATE_TAG)
+    return bool(ours and theirs and str(ours) > theirs)
+
+
 def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> dict[str, Any]:
     """Apply the gate: the report's threshold verdict, then the champion comparison.
 
@@ -274,7 +287,7 @@ def decide(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> di
     if champion_mase is None or mase is None:
         decision["reasons"].insert(0, f"{before}{compared.note}, so the champion stays")
         return decision
-    if compared.same_forecasts:
+    if compared.same_forecasts and not refit_on_later_data(candidate, champion):
         decision["passed"] = False
         decision["reasons"].insert(
             0,
