@@ -671,3 +671,22 @@ def test_a_ledger_damaged_where_the_claim_is_not_read_is_refused(tmp_path: Path)
     path.write_bytes(bytes(damaged))
     with pytest.raises(ConfigError, match=r"cannot be read \(.*\); move the damaged file aside"):
         check_ledger(str(tmp_path), remote, "m", TIMEOUT_S)
+
+
+def test_a_store_folder_that_cannot_be_made_is_named_as_the_store_s(tmp_path: Path) -> None:
+    """With monitor.ledger_dir unset the ledger is kept beside the store: a store folder that
+    could not be made was refused as the ledger's, asking for monitor.ledger_dir, after which
+    the train step failed on the same folder."""
+    from stockcast.registry.ledger_check import check_ledger_folder
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    with pytest.raises(ConfigError) as refused:
+        check_ledger_folder(None, f"sqlite:///{blocked}/store/mlruns.db")
+    assert str(refused.value) == (
+        f"cannot make the folder of the store registry.tracking_uri names, {blocked / 'store'} "
+        "(Not a directory), where the forecast ledger is kept too; set registry.tracking_uri to "
+        "a store in a folder this user can write."
+    )
+    with pytest.raises(ConfigError, match=r"^cannot make the forecast ledger's folder "):
+        check_ledger_folder(str(blocked / "ledgers"), f"sqlite:///{tmp_path}/mlruns.db")

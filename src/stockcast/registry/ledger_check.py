@@ -18,10 +18,18 @@ from stockcast.registry.lock import sqlite_file
 
 
 def check_ledger_folder(ledger_dir: str | None, tracking_uri: str) -> Path:
-    """The ledger's path, its folder made; refused where this user cannot write there."""
+    """The ledger's path, its folder made; refused where this user cannot write there. Without
+    `ledger_dir` the ledger is kept beside the local store, whose folder the refusal names as
+    registry.tracking_uri's: the train step could not open that store either."""
     path = ledger_path(ledger_dir, tracking_uri)
     reason = folder_not_made(path.parent)
     if reason is not None:
+        if ledger_dir is None:
+            raise ConfigError(
+                f"cannot make the folder of the store registry.tracking_uri names, {path.parent} "
+                f"({reason}), where the forecast ledger is kept too; set registry.tracking_uri "
+                "to a store in a folder this user can write."
+            )
         raise ConfigError(
             f"cannot make the forecast ledger's folder {path.parent} ({reason}); set "
             "monitor.ledger_dir to a folder this user can write."
