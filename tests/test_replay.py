@@ -233,6 +233,33 @@ def test_a_replay_given_data_as_of_is_refused_before_the_store(
     assert not (tmp_path / "run" / "store").exists(), "refused before any work"
 
 
+def test_a_plan_whose_data_ends_before_its_days_is_refused_before_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that ends before the replay's days (replay.end defaults to today) trained and
+    registered its first day, then refused every later one for no new data, exit status 0."""
+    monkeypatch.setattr(replay, "run_days", lambda *args: pytest.fail("a day ran"))
+    stale = tmp_path / "stale.csv"
+    dates = pd.bdate_range(end="2026-04-01", periods=200)
+    pd.DataFrame({"Date": dates, "Close": 100.0 + np.arange(200.0)}).to_csv(stale, index=False)
+    days = simulated_days("2026-06-30", 3)
+    data = ("days=3", "replay.end=2026-06-30", "data=csv", f"data.path={stale}")
+    given = [*isolated_overrides(tmp_path), *data]
+    with global_state_restored(), pytest.raises(ConfigError) as refused:
+        run_task(run_replay, "replay", given, tmp_path / "run")
+    assert str(refused.value) == (
+        f"the data ends on 2026-04-01 as of the replay's last day, {days[-1]}, as it does as of "
+        f"its first, {days[0]}, so every day after the first would be refused for no new data; "
+        "end the replay where the data ends (replay.end), or give data that reaches its days."
+    )
+    assert not (tmp_path / "run" / "store").exists(), "refused before any work"
+    # Data that moves on its last day only is new data then: not refused here.
+    monkeypatch.setattr(replay, "run_days", lambda *args: {"ran": True})
+    ended = ("days=3", "replay.end=2026-04-01", "data=csv", f"data.path={stale}")
+    with global_state_restored():
+        run_task(run_replay, "replay", [*isolated_overrides(tmp_path), *ended], tmp_path / "r2")
+
+
 def test_a_plan_without_data_to_train_on_is_refused_before_the_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

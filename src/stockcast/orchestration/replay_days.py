@@ -58,11 +58,29 @@ def check_days_have_data(cfg: DictConfig, days: Sequence[str]) -> None:
     one, a column it lacks) is refused in prepare's own sentence; a first day before the data
     has enough, naming that day and the fix."""
     data_cfg = plain(cfg.data)
-    refuse_undated(check_long_enough_as_of({**data_cfg, "as_of": days[-1]}))
+    last = check_long_enough_as_of({**data_cfg, "as_of": days[-1]})
+    refuse_undated(last)
     try:
-        check_long_enough_as_of({**data_cfg, "as_of": days[0]})
+        first = check_long_enough_as_of({**data_cfg, "as_of": days[0]})
     except DataError as err:
         raise ConfigError(
             f"the replay's first day, {days[0]}, has too little data to train on "
             f"({str(err).rstrip('.')}); give fewer days or a later replay.end."
         ) from None
+    if len(days) > 1 and data_end(last) <= data_end(first):
+        # Every day after the first would find no new data (data.require_new_data): a file that
+        # ends before the replay's days (replay.end defaults to today) replays one day.
+        raise ConfigError(
+            f"the data ends on {data_end(last)[0]} as of the replay's last day, {days[-1]}, as "
+            f"it does as of its first, {days[0]}, so every day after the first would be refused "
+            "for no new data; end the replay where the data ends (replay.end), or give data "
+            "that reaches its days."
+        )
+
+
+def data_end(series: Sequence[Series]) -> tuple[str, int]:
+    """The last day of the dated series and how many reach it: what makes a day's data new
+    (`check_new_data`)."""
+    ends = [day_text(s.dates[-1]) for s in series if s.dates is not None and len(s.dates)]
+    last = max(ends)
+    return last, ends.count(last)
