@@ -553,6 +553,26 @@ def test_the_evaluate_step_refuses_a_prepared_folder_of_other_data(
     assert not (tmp_path / "report").exists(), "refused before doing work"
 
 
+def test_evaluating_again_into_a_report_folder_removes_the_plots_of_its_old_report(
+    pipeline_store: Path, tmp_path: Path
+) -> None:
+    """A report folder evaluated into again kept the old report's plots of other series (another
+    model, another evaluate.plot_series) beside the new ones, as if they were of it."""
+    report_dir = tmp_path / "report"
+    report_dir.mkdir()
+    old = "forecast_vs_actual_OLD.png"
+    (report_dir / old).write_bytes(b"old")
+    (report_dir / "notes.png").write_bytes(b"mine")
+    (report_dir / "report.json").write_text(json.dumps({"plots": [old, "../outside.png"]}))
+    (tmp_path / "outside.png").write_bytes(b"kept")
+    report = evaluate_again(pipeline_dirs(pipeline_store)[0], tmp_path)
+    assert not (report_dir / old).exists()
+    assert sorted(p.name for p in report_dir.glob("*.png")) == sorted(
+        [*report["plots"], "notes.png"]
+    )
+    assert (tmp_path / "outside.png").exists(), "only plain names in the folder itself"
+
+
 def test_the_report_scores_seasonal_naive_for_a_season_longer_than_the_window(
     pipeline_store: Path, tmp_path: Path
 ) -> None:

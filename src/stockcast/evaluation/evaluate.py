@@ -26,7 +26,7 @@ from stockcast.evaluation.plots import (
 from stockcast.evaluation.reports import REPORT_FILE, REPORT_KIND, WINDOWS_FILE
 from stockcast.evaluation.series_scores import best_and_worst, per_series_scores
 from stockcast.evaluation.versus_naive import model_vs_naive_test, naive_within_rounding
-from stockcast.files import file_name_parts, write_json
+from stockcast.files import file_name_parts, read_json_object, write_json
 from stockcast.forecasting.baselines import naive_forecast, seasonal_naive_from_history
 from stockcast.forecasting.conformal import random_walk_bands
 from stockcast.forecasting.intervals import Bands, recorded_unit
@@ -196,8 +196,25 @@ def evaluate_model(
         ),
         "plots": [p.name for p in plots],
     }
+    previous = previous_plots(output_dir)
     write_json(output_dir / REPORT_FILE, report)
+    # A report written here before drew other series (another model, evaluate.plot_series):
+    # its plots would sit beside this report's as if they were of it.
+    for name in previous - set(report["plots"]):
+        (output_dir / name).unlink(missing_ok=True)
     return report
+
+
+def previous_plots(output_dir: Path) -> set[str]:
+    """The plot files the report already in `output_dir` lists (plain .png names there only)."""
+    plots = (read_json_object(output_dir / REPORT_FILE) or {}).get("plots")
+    if not isinstance(plots, list):
+        return set()
+    return {
+        name
+        for name in plots
+        if isinstance(name, str) and name.endswith(".png") and Path(name).name == name
+    }
 
 
 def plot_report(
