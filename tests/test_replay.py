@@ -260,6 +260,30 @@ def test_a_plan_whose_data_ends_before_its_days_is_refused_before_the_store(
         run_task(run_replay, "replay", [*isolated_overrides(tmp_path), *ended], tmp_path / "r2")
 
 
+def test_a_replay_whose_every_day_failed_ends_with_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """trainer=gpu on a machine without one failed every day at its train step: each day was
+    recorded with the error, and the replay printed its record and exited 0."""
+    from stockcast.orchestration.runner import StepFailed
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise StepFailed("step 'train' failed: the trainer settings cannot run here.")
+
+    monkeypatch.setattr(replay, "run_pipeline", stopped)
+    given = [*isolated_overrides(tmp_path), "days=2", "replay.end=2026-06-30"]
+    with global_state_restored(), pytest.raises(StockcastError) as refused:
+        run_task(run_replay, "replay", given, tmp_path / "run")
+    assert str(refused.value) == (
+        "every day of the replay failed and none left a champion (the last, 2026-06-30: step "
+        "'train' failed: the trainer settings cannot run here); fix that and start a new replay."
+    )
+    written = json.loads((tmp_path / "run" / REPLAY_FILE).read_text())
+    assert [day["refusal"] for day in written["days"]] == [
+        "step 'train' failed: the trainer settings cannot run here."
+    ] * 2, "each day is recorded first"
+
+
 def test_a_plan_without_data_to_train_on_is_refused_before_the_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig
 
+from stockcast.errors import StockcastError
 from stockcast.evaluation.reports import REPORT_FILE
 from stockcast.orchestration.runner import port_bindings, run_pipeline, step_command
 from stockcast.orchestration.steps.table import (
@@ -309,7 +310,8 @@ def test_the_local_pipeline_asks_for_the_rerun_hint_and_a_replay_does_not(
     with global_state_restored(), pytest.raises(runner.StepFailed):
         run_local_pipeline(tmp_path / "pipeline")
     monkeypatch.setattr(replay, "run_pipeline", stopped)
-    with global_state_restored():
+    # Its one day failed, so the replay ends with an error too (after recording the day).
+    with global_state_restored(), pytest.raises(StockcastError, match="every day of the replay"):
         run_task(
             replay.run_replay,
             "replay",

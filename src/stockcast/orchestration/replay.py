@@ -211,6 +211,9 @@ def _run_days(
     write_json(run_dir / REPLAY_FILE, summary)
     # What a day's start is copied from and restored to (`replay_day_start`), by role.
     databases = {"store": store / LOCAL_STORE_DB, "ledger": (ledger_dir or store) / LEDGER_FILE}
+    # This process's days whose pipeline failed, with their errors.
+    failed: list[tuple[str, str]] = []
+    ran = len(days) - len(entries)
     for number, as_of in enumerate(days[len(entries) :], len(entries) + 1):
         day_dir = run_dir / "days" / as_of
         # A day that started before (its start was copied) runs again from the store and ledger
@@ -242,6 +245,7 @@ def _run_days(
             (day_dir / TIMINGS_FILE).write_text(timing_table(timings) + "\n")
         except StockcastError as err:
             error = str(err)
+            failed.append((as_of, error))
         entries.append(day_entry(day_dir, as_of, time.perf_counter() - started, error))
         if entries[-1]["champion_version"] is None:
             # The day failed before its monitor, which names the champion: ask the store.
@@ -258,6 +262,14 @@ def _run_days(
         write_json(run_dir / REPLAY_FILE, summary)
     plot_replay(run_dir / REPLAY_PLOT_FILE, cfg, ledger_dir or store, run_dir, entries)
     print(f"replay of {counted(len(days), 'business day')}: {run_dir / REPLAY_FILE}")
+    if ran == len(days) and len(failed) == ran and not any(e["champion_version"] for e in entries):
+        # Every day of a new replay refused the same way (a setting no day can run with): exit
+        # status 0 said the replay had run.
+        as_of, error = failed[-1]
+        raise StockcastError(
+            f"every day of the replay failed and none left a champion (the last, {as_of}: "
+            f"{error.rstrip('.')}); fix that and start a new replay."
+        )
     return summary
 
 
@@ -285,9 +297,12 @@ def _log_day(number: int, total: int, entry: dict[str, Any]) -> None:
         if entry["registered_version"]
         else f"not registered ({entry['refusal']})"
     )
+    champion = (
+        f"champion v{entry['champion_version']}" if entry["champion_version"] else "no champion"
+    )
     print(
-        f"day {number}/{total} {entry['as_of']}: {outcome}; champion "
-        f"v{entry['champion_version']}; {score}; {entry['seconds']:.1f} s",
+        f"day {number}/{total} {entry['as_of']}: {outcome}; {champion}; {score}; "
+        f"{entry['seconds']:.1f} s",
         flush=True,
     )
 
