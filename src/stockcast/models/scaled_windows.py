@@ -13,6 +13,11 @@ from __future__ import annotations
 
 import torch
 
+# Below this many windows (one served forecast) every member's whole view is made once and each
+# part is a view of it: a product per candidate cost more than it saved there (0.45 ms against
+# 0.37 ms for one window of experiment=auto on taylor).
+PARTS_FROM_WINDOWS = 16
+
 
 class ScaledWindows:
     """Windows of `prices` (batch, window) as members `rows` see values `columns` of them: the
@@ -37,9 +42,17 @@ class ScaledWindows:
         self.log_inputs = log_inputs
         self.window = prices.shape[-1]
         self.width = self.window + (0 if level_inputs is None else level_inputs.shape[-1])
+        self._whole: torch.Tensor | None = None
 
     def part(self, rows: slice, columns: slice) -> torch.Tensor:
         """(members in `rows`, batch, columns): what those members read."""
+        if self.prices.shape[0] < PARTS_FROM_WINDOWS:
+            if self._whole is None:
+                self._whole = self._made(slice(None), slice(None))
+            return self._whole[rows, :, columns]
+        return self._made(rows, columns)
+
+    def _made(self, rows: slice, columns: slice) -> torch.Tensor:
         start, stop, _ = columns.indices(self.width)
         in_window = min(stop, self.window)
         values = (self.prices[None, :, start:in_window] - self.loc[rows]) / self.scale[rows]
