@@ -106,6 +106,7 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
         (["data=seasonal", "data.season_length=0"], "data.season_length is 0; it must be a whole"),
         (["data.normalization=robust"], "data.normalization is 'robust'; choose one of"),
         (["data.as_of=20260630"], "data.as_of is '20260630'; it must be a date written YYYY-MM-DD"),
+        (["data.as_of=null"], "data.as_of is null; it must be a date written YYYY-MM-DD"),
         # A nanosecond clock's range: 1500-01-01 wrapped round to 2182 without a word.
         (
             ["data.start_date=1500-01-01", "data.as_of=2020-01-01"],

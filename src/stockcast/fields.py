@@ -156,6 +156,9 @@ FIRST_DAY, LAST_DAY = "1678-01-01", "2261-12-31"
 
 
 def _iso_date(value: Any) -> str:
+    if value is None:
+        # str(None) read as a date written 'None'.
+        raise ValueError("is null; it must be a date written YYYY-MM-DD")
     text = value.isoformat() if isinstance(value, date) else str(value)
     try:
         day = canonical_day(text)
