@@ -231,6 +231,15 @@ def test_a_replay_given_data_as_of_is_refused_before_the_store(
         "ignored; give replay.end=2026-01-30 to end the replay on that day instead."
     )
     assert not (tmp_path / "run" / "store").exists(), "refused before any work"
+    # Each day's pipeline requires new data: a given data.require_new_data was dropped too.
+    given = [*isolated_overrides(tmp_path), "days=2", "data.require_new_data=false"]
+    with global_state_restored(), pytest.raises(ConfigError) as refused:
+        run_task(run_replay, "replay", given, tmp_path / "run")
+    assert str(refused.value) == (
+        "a replay requires each day to bring new data, as the daily schedule does, so "
+        "data.require_new_data=false would be ignored; leave it out."
+    )
+    assert not (tmp_path / "run" / "store").exists(), "refused before any work"
 
 
 def test_a_plan_whose_data_ends_before_its_days_is_refused_before_the_store(

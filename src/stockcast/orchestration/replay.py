@@ -98,17 +98,28 @@ def pipeline_overrides(
     return [*kept, *forced]
 
 
+# Settings every day's pipeline gets from the replay after the user's overrides: given, each was
+# dropped without a word. What the refusal says, with the value given.
+SET_BY_THE_REPLAY = {
+    "data.as_of": (
+        "a replay sets data.as_of to each day it simulates, so data.as_of={value} would be "
+        "ignored; give replay.end={value} to end the replay on that day instead."
+    ),
+    "data.require_new_data": (
+        "a replay requires each day to bring new data, as the daily schedule does, so "
+        "data.require_new_data={value} would be ignored; leave it out."
+    ),
+}
+
+
 def refuse_own_day(given: Sequence[str]) -> None:
-    """Refuse a `data.as_of` given to a new replay: every day's pipeline runs with `data.as_of`
-    set to that day, after the user's overrides, so the one given was dropped without a word
-    and the days ran up to `replay.end` (today by default) instead."""
+    """Refuse a setting the replay sets for every day itself (`SET_BY_THE_REPLAY`): given to a
+    new replay, it was dropped without a word (a `data.as_of` ran the days up to `replay.end`,
+    today by default, instead)."""
     for override in given:
-        if override_key(override) == "data.as_of":
-            day = override_value(override)
-            raise ConfigError(
-                f"a replay sets data.as_of to each day it simulates, so data.as_of={day} would "
-                f"be ignored; give replay.end={day} to end the replay on that day instead."
-            )
+        said = SET_BY_THE_REPLAY.get(override_key(override))
+        if said is not None:
+            raise ConfigError(said.format(value=override_value(override)))
 
 
 def run_replay(cfg: DictConfig) -> dict[str, Any]:
