@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from stockcast.config.compose import plain
 from stockcast.data.calendar import after_today, business_days, day_text, parse_day, today_utc
-from stockcast.data.prepared import check_long_enough_as_of, known_data
+from stockcast.data.prepared import check_long_enough_as_of, data_end, known_data
 from stockcast.data.series import Series
 from stockcast.errors import ConfigError, DataError, counted
 
@@ -76,11 +76,3 @@ def check_days_have_data(cfg: DictConfig, days: Sequence[str]) -> None:
             "for no new data; end the replay where the data ends (replay.end), or give data "
             "that reaches its days."
         )
-
-
-def data_end(series: Sequence[Series]) -> tuple[str, int]:
-    """The last day of the dated series and how many reach it: what makes a day's data new
-    (`check_new_data`)."""
-    ends = [day_text(s.dates[-1]) for s in series if s.dates is not None and len(s.dates)]
-    last = max(ends)
-    return last, ends.count(last)
