@@ -29,7 +29,7 @@ from stockcast.config.compose import (
     local_store_overrides,
     local_store_uri,
 )
-from stockcast.config.overrides import override_key, override_value
+from stockcast.config.overrides import override_key
 from stockcast.config.task import hydra_task
 from stockcast.errors import ConfigError, StockcastError, counted
 from stockcast.files import folder_not_made, write_json
@@ -37,6 +37,7 @@ from stockcast.orchestration.replay_day_start import keep_day_start, restore_day
 from stockcast.orchestration.replay_days import (
     check_days_have_data,
     data_as_of,
+    refuse_own_day,
     refuse_undated,
     simulated_days,
 )
@@ -96,30 +97,6 @@ def pipeline_overrides(
         o for o in given if not o.lstrip("+~").startswith(own) and override_key(o) not in replaced
     ]
     return [*kept, *forced]
-
-
-# Settings every day's pipeline gets from the replay after the user's overrides: given, each was
-# dropped without a word. What the refusal says, with the value given.
-SET_BY_THE_REPLAY = {
-    "data.as_of": (
-        "a replay sets data.as_of to each day it simulates, so data.as_of={value} would be "
-        "ignored; give replay.end={value} to end the replay on that day instead."
-    ),
-    "data.require_new_data": (
-        "a replay requires each day to bring new data, as the daily schedule does, so "
-        "data.require_new_data={value} would be ignored; leave it out."
-    ),
-}
-
-
-def refuse_own_day(given: Sequence[str]) -> None:
-    """Refuse a setting the replay sets for every day itself (`SET_BY_THE_REPLAY`): given to a
-    new replay, it was dropped without a word (a `data.as_of` ran the days up to `replay.end`,
-    today by default, instead)."""
-    for override in given:
-        said = SET_BY_THE_REPLAY.get(override_key(override))
-        if said is not None:
-            raise ConfigError(said.format(value=override_value(override)))
 
 
 def run_replay(cfg: DictConfig) -> dict[str, Any]:

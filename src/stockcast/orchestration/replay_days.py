@@ -1,5 +1,6 @@
-"""The days a replay runs: the business days ending at `replay.end`, and whether the data has
-enough to train on over them, both settled before the replay's store is made."""
+"""The days a replay runs: the business days ending at `replay.end`, whether the data has
+enough to train on over them, and no setting given that the replay sets for each day itself,
+all settled before the replay's store is made."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from stockcast.config.compose import plain
+from stockcast.config.overrides import override_key, override_value
 from stockcast.data.calendar import after_today, business_days, day_text, parse_day, today_utc
 from stockcast.data.prepared import check_long_enough_as_of, data_end, known_data
 from stockcast.data.series import Series
@@ -76,3 +78,27 @@ def check_days_have_data(cfg: DictConfig, days: Sequence[str]) -> None:
             "for no new data; end the replay where the data ends (replay.end), or give data "
             "that reaches its days."
         )
+
+
+# Settings every day's pipeline gets from the replay after the user's overrides: given, each was
+# dropped without a word. What the refusal says, with the value given.
+SET_BY_THE_REPLAY = {
+    "data.as_of": (
+        "a replay sets data.as_of to each day it simulates, so data.as_of={value} would be "
+        "ignored; give replay.end={value} to end the replay on that day instead."
+    ),
+    "data.require_new_data": (
+        "a replay requires each day to bring new data, as the daily schedule does, so "
+        "data.require_new_data={value} would be ignored; leave it out."
+    ),
+}
+
+
+def refuse_own_day(given: Sequence[str]) -> None:
+    """Refuse a setting the replay sets for every day itself (`SET_BY_THE_REPLAY`): given to a
+    new replay, it was dropped without a word (a `data.as_of` ran the days up to `replay.end`,
+    today by default, instead)."""
+    for override in given:
+        said = SET_BY_THE_REPLAY.get(override_key(override))
+        if said is not None:
+            raise ConfigError(said.format(value=override_value(override)))
