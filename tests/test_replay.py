@@ -217,28 +217,32 @@ def test_a_ledger_folder_the_monitor_could_not_open_is_refused_before_any_step(
     assert not (tmp_path / "run" / "store").exists(), "refused before any work"
 
 
-def test_a_replay_given_data_as_of_is_refused_before_the_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("override", "said"),
+    [
+        (
+            "data.as_of=2026-01-30",
+            "a replay sets data.as_of to each day it simulates, so data.as_of=2026-01-30 would "
+            "be ignored; give replay.end=2026-01-30 to end the replay on that day instead.",
+        ),
+        (
+            "data.require_new_data=false",
+            "a replay requires each day to bring new data, as the daily schedule does, so "
+            "data.require_new_data=false would be ignored; leave it out.",
+        ),
+    ],
+)
+def test_a_setting_the_replay_sets_itself_is_refused_before_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, override: str, said: str
 ) -> None:
-    """Each day's pipeline set its own data.as_of after the given one: `data.as_of=2026-01-30`
-    was dropped without a word and the replay ran the days up to replay.end (today)."""
+    """Each day's pipeline set its own data.as_of and data.require_new_data after the given
+    ones: `data.as_of=2026-01-30` was dropped without a word and the replay ran the days up to
+    replay.end (today)."""
     monkeypatch.setattr(replay, "run_days", lambda *args: pytest.fail("a day ran"))
-    given = [*isolated_overrides(tmp_path), "days=2", "data.as_of=2026-01-30"]
+    given = [*isolated_overrides(tmp_path), "days=2", override]
     with global_state_restored(), pytest.raises(ConfigError) as refused:
         run_task(run_replay, "replay", given, tmp_path / "run")
-    assert str(refused.value) == (
-        "a replay sets data.as_of to each day it simulates, so data.as_of=2026-01-30 would be "
-        "ignored; give replay.end=2026-01-30 to end the replay on that day instead."
-    )
-    assert not (tmp_path / "run" / "store").exists(), "refused before any work"
-    # Each day's pipeline requires new data: a given data.require_new_data was dropped too.
-    given = [*isolated_overrides(tmp_path), "days=2", "data.require_new_data=false"]
-    with global_state_restored(), pytest.raises(ConfigError) as refused:
-        run_task(run_replay, "replay", given, tmp_path / "run")
-    assert str(refused.value) == (
-        "a replay requires each day to bring new data, as the daily schedule does, so "
-        "data.require_new_data=false would be ignored; leave it out."
-    )
+    assert str(refused.value) == said
     assert not (tmp_path / "run" / "store").exists(), "refused before any work"
 
 
