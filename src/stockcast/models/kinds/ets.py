@@ -129,9 +129,8 @@ class FittedHoltWinters(HoltWintersMap):
     """The map with the parameters `fit_to_series` found, held fixed while the rest trains."""
 
     # Nothing here is learned: the map is the fitted one during training too, kept from one
-    # validation to the next.
+    # validation to the next (it has no parameters: `KeepsValues`).
     learns = False
-    stepped_by_optimizer = False
 
     def __init__(
         self,
