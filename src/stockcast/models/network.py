@@ -59,6 +59,9 @@ class PriceForecaster(KeepsValues):
         if core.members != len(scalers):
             raise ValueError(f"{core.members} core members for {len(scalers)} scalers")
         self.core = core
+        # An ensemble's core makes each candidate's part of the scaled views itself
+        # (`ScaledWindows`); read once, not on every forecast.
+        self.core_reads_parts = bool(getattr(core, "reads_parts", False))
         self.scalers = nn.ModuleList(scalers)
         self.input_size = input_size
         self.anchored = anchor == "last"
@@ -294,10 +297,7 @@ class PriceForecaster(KeepsValues):
         windows = ScaledWindows(
             prices, price_loc, price_scale, level_inputs, self.log_members, log_inputs
         )
-        # An ensemble's core makes each candidate's part of the views itself (`ScaledWindows`).
-        outputs = self.core(
-            windows if getattr(self.core, "reads_parts", False) else windows.whole()
-        )
+        outputs = self.core(windows if self.core_reads_parts else windows.whole())
         shape = (len(self.scalers), len(prices), max(1, len(self.quantiles)), -1)
         return outputs.reshape(shape), windows.last(), loc, scale
 
