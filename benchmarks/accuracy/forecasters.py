@@ -7,8 +7,9 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,22 +108,36 @@ def csv_config(
     return cfg
 
 
-def stockcast_default(
-    name: str,
-    split: Cut,
-    overrides: Sequence[str] = (),
-    label: str = "stockcast",
-    refit: bool = False,
-    experiment: str = "mlp_w10",
-) -> list[Result]:
+@dataclass(frozen=True)
+class EvaluatedFit:
+    """`experiment`'s evaluated fit on a cut series: its run folder (temporary), config, prepared
+    data, the train step's summary and the seconds from prepare to the saved model."""
+
+    folder: Path
+    cfg: DictConfig
+    prepared: Any
+    summary: dict[str, Any]
+    seconds: float
+
+    @property
+    def model_dir(self) -> Path:
+        return self.folder / "run" / "model"
+
+    def inputs(self, split: Cut, origins: np.ndarray) -> np.ndarray:
+        """The window the model reads before each of `origins` (index of its first target)."""
+        p = self.prepared.window.previous_time_window
+        return split.values[origins[:, None] - p + np.arange(p)]
+
+
+@contextmanager
+def evaluated_fit(
+    split: Cut, overrides: Sequence[str] = (), experiment: str = "mlp_w10"
+) -> Iterator[EvaluatedFit]:
     """`experiment`'s model and training defaults on this series, fitted in process on the
-    first 80% (its last fifth as validation), forecasting every held-out origin."""
+    first 80% (its last fifth as validation); its folder lasts while the context does."""
     from stockcast.data.prepared import PreparedData
     from stockcast.orchestration.steps.prepare import run_prepare
-    from stockcast.serving.model import open_model_dir
-    from stockcast.training.evaluated_recipe import evaluated_lr_drops
     from stockcast.training.fit import run_training
-    from stockcast.training.refit import refit_where_it_helps
 
     with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as tmp:
         folder = Path(tmp)
@@ -144,28 +159,47 @@ def stockcast_default(
         refuse_another_cut(prepared, split.start)
         summary = run_training(cfg, prepared, folder / "run", folder / "run" / "model")
         seconds = time.perf_counter() - begin
-        p = prepared.window.previous_time_window
-        inputs = split.values[split.origins[:, None] - p + np.arange(p)]
-        evaluated = open_model_dir(folder / "run" / "model")
+        yield EvaluatedFit(folder, cfg, prepared, summary, seconds)
+
+
+def stockcast_default(
+    name: str,
+    split: Cut,
+    overrides: Sequence[str] = (),
+    label: str = "stockcast",
+    refit: bool = False,
+    experiment: str = "mlp_w10",
+) -> list[Result]:
+    """`experiment`'s model (`evaluated_fit`) forecasting every held-out origin, and with
+    `refit` the model the pipeline would register after it."""
+    from stockcast.serving.model import open_model_dir
+    from stockcast.training.evaluated_recipe import evaluated_lr_drops
+    from stockcast.training.refit import refit_where_it_helps
+
+    with evaluated_fit(split, overrides, experiment) as fitted:
+        inputs = fitted.inputs(split, split.origins)
+        evaluated = open_model_dir(fitted.model_dir)
         forecast, bands = evaluated.forecast(inputs)
         served = served_milliseconds(evaluated, inputs[-1])
-        results = [replace(score(name, label, split, forecast, bands, seconds), serve_ms=served)]
-        if refit and not summary["fell_back_to_naive"]:
+        scored = score(name, label, split, forecast, bands, fitted.seconds)
+        results = [replace(scored, serve_ms=served)]
+        if refit and not fitted.summary["fell_back_to_naive"]:
             # The pipeline's refit: train + validation (all but the held-out 20%), evaluated budget.
             begin = time.perf_counter()
+            refitted_dir = fitted.folder / "run" / "refit"
             # The pipeline's decision too: refit only where its held-back check says it helps.
             refit_where_it_helps(
-                cfg,
-                prepared,
-                folder / "run" / "model",
-                folder / "run" / "refit",
-                int(summary["best_step"]),
-                int(summary["batch_size"]),
+                fitted.cfg,
+                fitted.prepared,
+                fitted.model_dir,
+                refitted_dir,
+                int(fitted.summary["best_step"]),
+                int(fitted.summary["batch_size"]),
                 splits=("train", "val"),
-                lr_drops=evaluated_lr_drops(summary),
+                lr_drops=evaluated_lr_drops(fitted.summary),
             )
-            refit_seconds = seconds + time.perf_counter() - begin
-            refitted = open_model_dir(folder / "run" / "refit")
+            refit_seconds = fitted.seconds + time.perf_counter() - begin
+            refitted = open_model_dir(refitted_dir)
             forecast, bands = refitted.forecast(inputs)
             scored = score(name, f"{label}+refit", split, forecast, bands, refit_seconds)
             served = served_milliseconds(refitted, inputs[-1])

@@ -1,0 +1,34 @@
+"""The band-unit measurement behind the README's word on over-covering bands."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.accuracy.band_units import band_units, main
+from benchmarks.accuracy.forecasters import stockcast_default
+from benchmarks.accuracy.protocol import cut
+
+FAST = ["trainer.max_steps=4", "fit.naive_fallback=false"]
+
+
+def test_band_units_score_the_model_the_benchmark_scores() -> None:
+    """The held-out coverage is the benchmark's own for the same fit, each error mean is of a
+    window's error over its band unit, and a band at the train errors' 80% quantile covers
+    some but not every held-out value of a noisy series."""
+    steps = np.arange(160)
+    noise = np.random.default_rng(3).normal(0, 1.0, len(steps))
+    split = cut(100.0 + 5 * np.sin(2 * np.pi * steps / 12) + noise)
+    units = band_units(split, 42, "mlp_w10", FAST)
+    scored = stockcast_default("s", split, [*FAST, "seed=42"])[0]
+    assert units.held_out_coverage == pytest.approx(scored.coverage["80"])
+    for value in (units.train, units.validation, units.held_out):
+        assert 0.1 < value < 20
+    assert 0.3 < units.train_quantile_coverage < 1.0
+
+
+def test_band_units_refuse_an_unknown_series_before_any_fit(capsys) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--series", "wineind,nope"])
+    assert stopped.value.code == 2
+    assert "--series names no series ['nope']" in capsys.readouterr().err
