@@ -14,7 +14,13 @@ import pytest
 
 from stockcast.errors import ArtifactError, ConfigError
 from stockcast.evaluation.reports import REPORT_FILE
-from stockcast.orchestration.steps.monitor import NO_CHAMPION, ROLLED_BACK, SKIPPED, run_monitor
+from stockcast.orchestration.steps.monitor import (
+    DAMAGED,
+    NO_CHAMPION,
+    ROLLED_BACK,
+    SKIPPED,
+    run_monitor,
+)
 from stockcast.orchestration.steps.monitor_outputs import registered_version
 from stockcast.orchestration.steps.prepare import run_prepare
 from stockcast.orchestration.steps.table import MONITOR_PLOT_FILE
@@ -554,6 +560,29 @@ def test_a_monitor_does_not_roll_back_onto_a_damaged_version(seeded_tmp: Path) -
     )
     assert "it was modified after registration" in report["message"]
     assert registry(seeded_tmp).champion("champion").version == 2
+
+
+@pytest.mark.slow
+def test_a_damaged_champion_is_a_warning_that_says_what_to_do(
+    seeded_tmp: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A champion whose files were changed stays where the day's candidate is refused: the
+    monitor then stored nothing and said so at INFO, as a plain skip, though predict and serve
+    could not open the champion either."""
+    register(seeded_tmp, "good", 0.0)
+    monitor_day(seeded_tmp, FIRST_DAY)
+    change_registered_files(seeded_tmp, 1)
+    with caplog.at_level(logging.INFO, "stockcast"):
+        report = monitor_day(seeded_tmp, FIRST_DAY + 1)
+    assert (report["status"], report["stored"], report["champion"]) == (DAMAGED, 0, 1)
+    assert report["message"] == (
+        f"{MODEL} version 1 (champion) is damaged: its files were changed or lost since it was "
+        "registered (changed MLmodel), so no forecast was stored, scored or judged, and predict "
+        "and serve cannot open it either; register the model again from its original folder, "
+        "or run the pipeline on new data: a candidate that passes the gate replaces it"
+    )
+    said = [r for r in caplog.records if r.getMessage() == report["message"]]
+    assert [r.levelno for r in said] == [logging.WARNING]
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
-from stockcast.errors import ArtifactError, DataError, LedgerUnusable, first_few
+from stockcast.errors import ArtifactError, DamagedVersion, DataError, LedgerUnusable, first_few
 from stockcast.evaluation.live import score_live
 from stockcast.evaluation.live_verdict import judge
 from stockcast.evaluation.maturity import observed_series, orphaned_report, overdue_report
@@ -31,7 +31,7 @@ from stockcast.registry.freshness import later_data_end
 from stockcast.registry.ledger import Ledger, champion_since, ledger_path
 from stockcast.registry.lock import sqlite_file
 from stockcast.registry.rollback import mark_flagged, roll_back
-from stockcast.registry.store import ModelRegistry
+from stockcast.registry.store import ModelRegistry, VersionInfo
 from stockcast.serving.model import check_version_opens
 
 SHOWN_SERIES = 5  # how many series the log names
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 # The status a monitor run ends with.
 OK, FLAGGED, ROLLED_BACK = "ok", "flagged", "rolled back"
 NO_CHAMPION, SKIPPED = "no champion", "skipped"
+# The champion's registered files are damaged: nothing can forecast with it until it is replaced.
+DAMAGED = "damaged champion"
 
 
 @table_step("monitor")
@@ -93,6 +95,12 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         stored = store_champion_forecast(ledger, registry, champion, observed, output)
     except LedgerUnusable:  # the day's forecast cannot be kept: the step fails, not skips
         raise
+    except DamagedVersion as err:
+        # Kept by a refused candidate, a damaged champion leaves predict and serve with nothing
+        # to open: said as a warning, with the fix, not as a quiet skip.
+        report |= {"champion": champion.version, "status": DAMAGED}
+        message = damaged(registry, champion, alias, err)
+        return finish(output, report | {"message": message}, level=logging.WARNING)
     except ArtifactError as err:
         report |= {"champion": champion.version, "status": SKIPPED}
         return finish(output, report | {"message": str(err).rstrip(".")})
@@ -196,6 +204,16 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     finish(output, report, scores.history, changes)
     report["mlflow_run_id"] = log_to_mlflow(cfg, registry, report, output)
     return report
+
+
+def damaged(registry: ModelRegistry, champion: VersionInfo, alias: str, err: DamagedVersion) -> str:
+    """The warning for a champion whose files are damaged: what is wrong, and what replaces it."""
+    return (
+        f"{registry.label(champion)} ({alias}) is damaged: its files {err.how} ({err.detail}), "
+        "so no forecast was stored, scored or judged, and predict and serve cannot open it "
+        "either; register the model again from its original folder, or run the pipeline on new "
+        "data: a candidate that passes the gate replaces it"
+    )
 
 
 main = hydra_task(run_monitor)

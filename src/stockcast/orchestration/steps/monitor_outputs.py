@@ -49,7 +49,9 @@ def finish(
     report: dict[str, Any],
     history: Sequence[dict[str, Any]] = (),
     changes: Sequence[Any] = (),
+    level: int = logging.INFO,
 ) -> dict[str, Any]:
+    """Write the report and the plot, and log the report's message at `level`."""
     write_json(output / MONITOR_REPORT_FILE, report)
     plot_live_errors(
         output / MONITOR_PLOT_FILE,
@@ -58,7 +60,7 @@ def finish(
         title=f"live error vs naive, as of {report.get('as_of') or 'undated data'}",
         note=report["message"],
     )
-    log.info(report["message"])
+    log.log(level, report["message"])
     return report
 
 
