@@ -19,6 +19,7 @@ from stockcast.orchestration.steps.monitor import (
     NO_CHAMPION,
     ROLLED_BACK,
     SKIPPED,
+    after_day,
     run_monitor,
 )
 from stockcast.orchestration.steps.monitor_outputs import registered_version
@@ -621,6 +622,46 @@ def test_a_rerun_of_an_earlier_day_stores_and_judges_nothing(seeded_tmp: Path) -
     assert not (seeded_tmp / LEDGER_FILE).exists()
     # Data through the day it was fitted through: stored as always.
     assert monitor_day(seeded_tmp, FIRST_DAY + 3, "data.require_new_data=false")["stored"] == 1
+
+
+@pytest.mark.slow
+def test_a_rerun_of_a_day_before_the_ledgers_last_is_skipped(seeded_tmp: Path) -> None:
+    """Rerun after later days, the monitor judged today's champion on that day, counted the
+    later days' forecasts as waiting, and stored a forecast of the day the champion of then
+    never made (the append-only ledger keeps it)."""
+    import shutil
+
+    register(seeded_tmp, "good", 0.0)
+    for rows in range(FIRST_DAY, FIRST_DAY + 2):
+        monitor_day(seeded_tmp, rows)
+    register(seeded_tmp, "other", 0.5)
+    for rows in range(FIRST_DAY + 2, FIRST_DAY + 4):
+        monitor_day(seeded_tmp, rows)
+    ledger = Ledger(seeded_tmp / LEDGER_FILE, 30)
+    stored, history = ledger.forecasts(MODEL), ledger.champion_history(MODEL, "champion")
+    rerun = FIRST_DAY + 1
+    for folder in (f"prepared_{rerun}", f"monitor_{rerun}"):
+        shutil.rmtree(seeded_tmp / folder)
+    report = monitor_day(seeded_tmp, rerun, "data.require_new_data=false")
+    assert (report["status"], report["stored"], report["champion"]) == (SKIPPED, 0, 2)
+    assert report["message"] == (
+        f"the data ends on {iso(rerun - 1)}, before {iso(FIRST_DAY + 2)}, the last day the "
+        f"forecast ledger holds of {MODEL}, so nothing was stored, scored or judged; monitor "
+        "it on data of that day or later"
+    )
+    assert ledger.forecasts(MODEL) == stored
+    assert ledger.champion_history(MODEL, "champion") == history
+    # The next day: judged as always.
+    assert monitor_day(seeded_tmp, FIRST_DAY + 4)["status"] == "ok"
+
+
+def test_a_ledger_day_is_after_the_data_by_its_day_or_by_its_time() -> None:
+    """An origin written as a bare date is that whole day, as maturity reads it."""
+    assert after_day("2024-05-23T16:00:00", "2024-05-23T15:59:00")
+    assert not after_day("2024-05-23T16:00:00", "2024-05-23")
+    assert not after_day("2024-05-23", "2024-05-23T16:00:00")
+    assert after_day("2024-05-24", "2024-05-23T16:00:00")
+    assert not after_day(None, "2024-05-23"), "an empty ledger"
 
 
 @pytest.mark.slow

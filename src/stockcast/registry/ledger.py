@@ -234,6 +234,16 @@ class Ledger:
         if mismatch is not None:
             raise ConfigError(mismatch)
 
+    def last_day(self, model_name: str) -> str | None:
+        """The latest origin, or day a champion was seen on, the ledger holds of `model_name`:
+        the data a monitor last ran on, which a rerun of an earlier day must not judge after."""
+        with self._transaction(write=False) as connection:
+            return connection.execute(
+                "SELECT MAX(day) FROM (SELECT origin_date AS day FROM forecasts WHERE model_name "
+                "= ?1 UNION ALL SELECT seen_on FROM champions WHERE model_name = ?1)",
+                (model_name,),
+            ).fetchone()[0]
+
     def champion_history(self, model_name: str, alias: str) -> list[ChampionSeen]:
         """Each change of the alias the monitor saw, oldest first."""
         with self._transaction(write=False) as connection:

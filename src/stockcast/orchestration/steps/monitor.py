@@ -7,6 +7,7 @@ forecast made at the same origin. A champion whose live error exceeds `monitor.m
 times the naive one is flagged and, with `monitor.rollback=true`, the alias goes back to the
 previous champion the monitor saw. A forecast of a series no longer in the data is reported as
 orphaned, not waiting. Needs dated data: a forecast matures on the values after its origin date.
+Data that ends before the last day the ledger holds (a rerun of an earlier day) is skipped.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig
 
 from stockcast.config.task import hydra_task
@@ -82,14 +84,24 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
             f"{registry.label(champion)} ({alias}), which ends on {champion_end}, so nothing was "
             "stored, scored or judged; monitor it on data of that day or later"
         )
-        report |= {"champion": champion.version, "status": SKIPPED}
-        return finish(output, report | {"message": message})
+        return skipped_day(output, report, champion, message)
 
     ledger = Ledger(
         ledger_path(cfg.monitor.ledger_dir, registry.tracking_uri), cfg.monitor.ledger_timeout_s
     )
     ledger_roots = [Path(f) for f in (cfg.monitor.ledger_dir, store and store.parent) if f]
     ledger.claim_store(registry.model_name, registry.registered_stamp())
+    last_day = ledger.last_day(registry.model_name)
+    if after_day(last_day, report["as_of"]):
+        # A rerun of an earlier day: the ledger holds later days' forecasts and champions, and
+        # today's champion would be judged, and store a forecast, as of a day it may not have
+        # been champion on.
+        message = (
+            f"the data ends on {report['as_of']}, before {last_day}, the last day the forecast "
+            f"ledger holds of {registry.model_name}, so nothing was stored, scored or judged; "
+            "monitor it on data of that day or later"
+        )
+        return skipped_day(output, report, champion, message)
     ledger.record_champion(registry.model_name, alias, champion.version, report["as_of"], "seen")
     try:
         stored = store_champion_forecast(ledger, registry, champion, observed, output)
@@ -204,6 +216,26 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     finish(output, report, scores.history, changes)
     report["mlflow_run_id"] = log_to_mlflow(cfg, registry, report, output)
     return report
+
+
+def skipped_day(
+    output: Path, report: dict[str, Any], champion: VersionInfo, message: str
+) -> dict[str, Any]:
+    """The report of a rerun of an earlier day: nothing stored, scored or judged."""
+    return finish(
+        output, report | {"champion": champion.version, "status": SKIPPED, "message": message}
+    )
+
+
+def after_day(stamp: str | None, as_of: str) -> bool:
+    """Whether a ledger date is after the data's last date; a date written without a time is
+    that whole day, as `mature` reads it."""
+    if stamp is None:
+        return False
+    theirs, ours = np.datetime64(stamp), np.datetime64(as_of)
+    if "D" in (np.datetime_data(theirs.dtype)[0], np.datetime_data(ours.dtype)[0]):
+        return bool(theirs.astype("datetime64[D]") > ours.astype("datetime64[D]"))
+    return bool(theirs > ours)
 
 
 def damaged(registry: ModelRegistry, champion: VersionInfo, alias: str, err: DamagedVersion) -> str:
