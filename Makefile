@@ -80,7 +80,7 @@ train: $(INSTALLED) $(SIGNING_KEYS) ## train experiment=mlp_w10 locally (ARGS=".
 pipeline: $(INSTALLED) $(SIGNING_KEYS) ## prepare -> train -> evaluate -> refit -> register -> monitor locally, into the local registry
 	$(BIN)/python -m stockcast.orchestration.runner $(WITH_EXPERIMENT)
 
-replay: $(INSTALLED) $(SIGNING_KEYS) ## the daily schedule simulated locally, one pipeline run per business day (ARGS="days=30 replay.end=2026-06-30")
+replay: $(INSTALLED) $(SIGNING_KEYS) ## the daily schedule simulated locally, one pipeline run per day of new data (ARGS="days=30 replay.end=2026-06-30")
 	$(BIN)/python -m stockcast.orchestration.replay $(WITH_EXPERIMENT)
 
 serve: $(INSTALLED) $(SIGNING_KEYS) ## serve a registered model on 127.0.0.1 after verifying its files (ARGS="model.alias=champion serve.port=5001")

@@ -62,6 +62,33 @@ def test_simulated_days_are_business_days_ending_at_the_end() -> None:
     assert simulated_days("2026-06-28", 2) == ["2026-06-25", "2026-06-26"], "a Sunday end"
 
 
+def test_simulated_days_follow_the_datas_own_dates() -> None:
+    """Business days put a weekend's values of data that trades on it into Monday's run (the
+    days ending on a Sunday left out its last two values), and replayed about twenty refused
+    days for each value of monthly data."""
+    every_day = pd.date_range(end="2026-06-28", periods=400, freq="D").values
+    assert simulated_days("2026-06-28", 3, [every_day]) == [
+        "2026-06-26",
+        "2026-06-27",
+        "2026-06-28",
+    ]
+    monthly = pd.date_range(end="2026-06-30", periods=120, freq="ME").values
+    assert simulated_days("2026-07-15", 2, [monthly]) == ["2026-05-31", "2026-06-30"]
+    # A panel's days are its series' days together; times of day make no more days.
+    hours = pd.date_range("2026-06-26 09:00", periods=3, freq="h").values
+    assert simulated_days("2026-06-30", 2, [monthly, hours]) == ["2026-06-26", "2026-06-30"]
+    # Each value is known data.release_lag_days after its date.
+    assert simulated_days("2026-07-15", 1, [monthly], lag_days=10) == ["2026-07-10"]
+    # Before the data's first date (a source keeping only its latest values): on its week.
+    weekdays = pd.bdate_range(end="2026-06-29", periods=2).values
+    assert simulated_days("2026-06-30", 4, [weekdays]) == [
+        "2026-06-24",
+        "2026-06-25",
+        "2026-06-26",
+        "2026-06-29",
+    ]
+
+
 def test_a_replay_ending_after_today_is_refused_before_any_day(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -246,31 +273,28 @@ def test_a_setting_the_replay_sets_itself_is_refused_before_the_store(
     assert not (tmp_path / "run" / "store").exists(), "refused before any work"
 
 
-def test_a_plan_whose_data_ends_before_its_days_is_refused_before_the_store(
+def test_a_plan_runs_on_the_days_its_data_gains_values(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A file that ends before the replay's days (replay.end defaults to today) trained and
-    registered its first day, then refused every later one for no new data, exit status 0."""
-    monkeypatch.setattr(replay, "run_days", lambda *args: pytest.fail("a day ran"))
-    stale = tmp_path / "stale.csv"
-    dates = pd.bdate_range(end="2026-04-01", periods=200)
-    pd.DataFrame({"Date": dates, "Close": 100.0 + np.arange(200.0)}).to_csv(stale, index=False)
-    days = simulated_days("2026-06-30", 3)
-    data = ("days=3", "replay.end=2026-06-30", "data=csv", f"data.path={stale}")
-    given = [*isolated_overrides(tmp_path), *data]
-    with global_state_restored(), pytest.raises(ConfigError) as refused:
-        run_task(run_replay, "replay", given, tmp_path / "run")
-    assert str(refused.value) == (
-        f"the data ends on 2026-04-01 as of the replay's last day, {days[-1]}, as it does as of "
-        f"its first, {days[0]}, so every day after the first would be refused for no new data; "
-        "end the replay where the data ends (replay.end), or give data that reaches its days."
+    """Business days up to replay.end: a file that ended before them (replay.end defaults to
+    today) was refused, and one that trades every day lost its weekends."""
+    planned: list[list[str]] = []
+    monkeypatch.setattr(
+        replay, "run_days", lambda cfg, run_dir, plan, _: planned.append(plan["days"])
     )
-    assert not (tmp_path / "run" / "store").exists(), "refused before any work"
-    # Data that moves on its last day only is new data then: not refused here.
-    monkeypatch.setattr(replay, "run_days", lambda *args: {"ran": True})
-    ended = ("days=3", "replay.end=2026-04-01", "data=csv", f"data.path={stale}")
-    with global_state_restored():
-        run_task(run_replay, "replay", [*isolated_overrides(tmp_path), *ended], tmp_path / "r2")
+
+    def plan(csv: Path, dates: pd.DatetimeIndex, days: int) -> list[str]:
+        pd.DataFrame({"Date": dates, "Close": 100.0 + np.arange(len(dates))}).to_csv(csv)
+        given = [*isolated_overrides(tmp_path), f"days={days}", "replay.end=2026-06-30"]
+        run = tmp_path / csv.stem
+        with global_state_restored():
+            run_task(run_replay, "replay", [*given, "data=csv", f"data.path={csv}"], run)
+        return planned[-1]
+
+    stale = pd.bdate_range(end="2026-04-01", periods=200)
+    assert plan(tmp_path / "stale.csv", stale, 3) == ["2026-03-30", "2026-03-31", "2026-04-01"]
+    every_day = pd.date_range(end="2026-06-28", periods=200, freq="D")
+    assert plan(tmp_path / "daily.csv", every_day, 2) == ["2026-06-27", "2026-06-28"]
 
 
 def test_a_replay_whose_every_day_failed_ends_with_an_error(

@@ -1,10 +1,12 @@
-"""Replay: the daily schedule simulated on one machine, one business day after another.
+"""Replay: the daily schedule simulated on one machine, one day of new data after another.
 
 `python -m stockcast.orchestration.replay days=30` (what `make replay` runs) runs the whole step
-table once per business day ending at `replay.end` (default today), each day with `data.as_of`
-set to that day, in this process (imports paid once), into a store of its own inside the run
-directory. So a day trains on exactly the data the schedule would have seen, the monitor scores
-the forecasts earlier days stored, and a champion that decays is flagged (and rolled back with
+table once per day the data gains values on, ending at `replay.end` (default today): its own
+dates, weekends included for data that trades on them, month ends for monthly data (any other
+day's run would find no new data). Each day runs with `data.as_of` set to that day, in this
+process (imports paid once), into a store of its own inside the run directory. So a day
+trains on exactly the data the schedule would have seen, the monitor scores the forecasts
+earlier days stored, and a champion that decays is flagged (and rolled back with
 `monitor.rollback`).
 
 The run directory gets `replay.json` (the replay's plan, written before the first day, and one
@@ -35,11 +37,10 @@ from stockcast.errors import ConfigError, StockcastError, counted
 from stockcast.files import folder_not_made, write_json
 from stockcast.orchestration.replay_day_start import keep_day_start, restore_day_start
 from stockcast.orchestration.replay_days import (
-    check_days_have_data,
     data_as_of,
+    planned_days,
     refuse_own_day,
     refuse_undated,
-    simulated_days,
 )
 from stockcast.orchestration.replay_plot import plot_replay
 from stockcast.orchestration.replay_record import (
@@ -108,8 +109,7 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.paths.output_dir)
     store = Path(cfg.replay.store_dir)
     # Refused before the store is made: a refused plan must leave no store to refuse its rerun.
-    days = simulated_days(cfg.replay.end, int(cfg.days))
-    check_days_have_data(cfg, days)
+    days = planned_days(cfg, int(cfg.days))
     if (store / LOCAL_STORE_DB).exists():
         raise ConfigError(
             f"replay.store_dir {store} already holds a store; a replay starts from a fresh one: "
@@ -249,7 +249,7 @@ def _run_days(
         _log_day(number, len(days), entries[-1])
         write_json(run_dir / REPLAY_FILE, summary)
     plot_replay(run_dir / REPLAY_PLOT_FILE, cfg, ledger_dir or store, run_dir, entries)
-    print(f"replay of {counted(len(days), 'business day')}: {run_dir / REPLAY_FILE}")
+    print(f"replay of {counted(len(days), 'day')}: {run_dir / REPLAY_FILE}")
     if ran == len(days) and len(failed) == ran and not any(e["champion_version"] for e in entries):
         # Every day of a new replay refused the same way (a setting no day can run with): exit
         # status 0 said the replay had run.

@@ -1,6 +1,7 @@
-"""The days a replay runs: the business days ending at `replay.end`, whether the data has
-enough to train on over them, and no setting given that the replay sets for each day itself,
-all settled before the replay's store is made."""
+"""The days a replay runs: the days ending at `replay.end` on which the data gains values (its
+own dates, whatever their frequency), whether the data has enough to train on over them, and no
+setting given that the replay sets for each day itself, all settled before the replay's store is
+made."""
 
 from __future__ import annotations
 
@@ -11,15 +12,23 @@ from omegaconf import DictConfig
 
 from stockcast.config.compose import plain
 from stockcast.config.overrides import override_key, override_value
-from stockcast.data.calendar import after_today, business_days, day_text, parse_day, today_utc
-from stockcast.data.prepared import check_long_enough_as_of, data_end, known_data
+from stockcast.data.calendar import (
+    BUSINESS_WEEK,
+    DAY,
+    after_today,
+    day_text,
+    parse_day,
+    today_utc,
+    trading_week,
+)
+from stockcast.data.prepared import check_long_enough_as_of, known_data
 from stockcast.data.series import Series
-from stockcast.errors import ConfigError, DataError, counted
+from stockcast.errors import ConfigError, DataError
 
 
-def simulated_days(end: str | None, days: int) -> list[str]:
-    """The `days` business days ending at `end` (or the last business day up to it), never
-    after today: a day that has not come has no data to replay."""
+def replay_end(end: str | None) -> np.datetime64:
+    """`replay.end` (None: today) as a day, never after today: a day that has not come has no
+    data to replay."""
     last = parse_day(end or today_utc(), "replay.end")
     today = after_today(last)
     if today is not None:
@@ -27,14 +36,55 @@ def simulated_days(end: str | None, days: int) -> list[str]:
             f"replay.end={day_text(last)} is after today ({today}, UTC), and a day "
             "that has not come cannot be replayed; give a past day, or leave it unset for today."
         )
-    # Enough calendar days to hold `days` business days, whatever the weekday of `last`.
-    first = last - np.timedelta64(days * 7 // 5 + 7, "D")
-    found = business_days(first, last)
-    if len(found) < days:
+    return last
+
+
+def simulated_days(
+    end: str | None, days: int, dates: Sequence[np.ndarray] = (), lag_days: int = 0
+) -> list[str]:
+    """The last `days` days up to `end` on which the data gains values: each day its series
+    hold a value on (`dates`, the data's as of `end`), `lag_days` later (data.release_lag_days).
+    A run on any other day finds no new data, and business days lumped a weekend's values of
+    data that trades then into Monday's run and replayed a month of refused days for each
+    monthly value. Before the data's first date (a source keeping only its latest values), and
+    for no dates, the days continue on the data's trading week: business days for data on
+    Monday to Friday."""
+    last = replay_end(end)
+    held = [np.asarray(d, dtype=DAY) for d in dates if len(d)]
+    known = np.unique(np.concatenate(held)) if held else np.array([], dtype=DAY)
+    known = known + np.timedelta64(lag_days, "D")
+    known = known[known <= last][-days:]
+    earlier = days - len(known)
+    if earlier > 0:
+        week = trading_week(np.concatenate(held)) if held else BUSINESS_WEEK
+        anchor = known[0] if len(known) else last + np.timedelta64(1, "D")
+        steps = -np.arange(earlier, 0, -1)
+        before = np.busday_offset(anchor, steps, roll="forward", weekmask=list(week))
+        known = np.concatenate([before.astype(DAY), known])
+    return [day_text(day) for day in known]
+
+
+def planned_days(cfg: DictConfig, days: int) -> list[str]:
+    """The replay's days (`simulated_days` on the data as of `replay.end`), refused where the
+    data has too little to train on over them, before the store is made: each day until there
+    is enough would be refused at prepare in turn (days=100000 ran for hours, a day at a time).
+    Data the end cannot train on (a file too short, a missing one, a column it lacks) is
+    refused in prepare's own sentence; a first day before the data has enough, naming that day
+    and the fix."""
+    data_cfg = plain(cfg.data)
+    end = day_text(replay_end(cfg.replay.end))
+    series = check_long_enough_as_of({**data_cfg, "as_of": end})
+    refuse_undated(series)
+    dates = [item.dates for item in series if item.dates is not None]
+    found = simulated_days(end, days, dates, int(data_cfg.get("release_lag_days") or 0))
+    try:
+        check_long_enough_as_of({**data_cfg, "as_of": found[0]})
+    except DataError as err:
         raise ConfigError(
-            f"cannot find {counted(days, 'business day')} ending at {day_text(last)}."
-        )
-    return [day_text(day) for day in found[-days:]]
+            f"the replay's first day, {found[0]}, has too little data to train on "
+            f"({str(err).rstrip('.')}); give fewer days or a later replay.end."
+        ) from None
+    return found
 
 
 def data_as_of(cfg: DictConfig, day: str) -> Sequence[Series]:
@@ -50,33 +100,6 @@ def refuse_undated(series: Sequence[Series]) -> None:
             "a replay steps through days by data.as_of, and the data has no dates "
             "(data.date_column=null), so every day would see all of it: replay dated data, or "
             "run the pipeline on this data."
-        )
-
-
-def check_days_have_data(cfg: DictConfig, days: Sequence[str]) -> None:
-    """Refuse a plan whose days have too little data to train on, before the store is made:
-    each day until there is enough would be refused at prepare in turn (days=100000 ran for
-    hours, a day at a time). Data its last day cannot train on (a file too short, a missing
-    one, a column it lacks) is refused in prepare's own sentence; a first day before the data
-    has enough, naming that day and the fix."""
-    data_cfg = plain(cfg.data)
-    last = check_long_enough_as_of({**data_cfg, "as_of": days[-1]})
-    refuse_undated(last)
-    try:
-        first = check_long_enough_as_of({**data_cfg, "as_of": days[0]})
-    except DataError as err:
-        raise ConfigError(
-            f"the replay's first day, {days[0]}, has too little data to train on "
-            f"({str(err).rstrip('.')}); give fewer days or a later replay.end."
-        ) from None
-    if len(days) > 1 and data_end(last) <= data_end(first):
-        # Every day after the first would find no new data (data.require_new_data): a file that
-        # ends before the replay's days (replay.end defaults to today) replays one day.
-        raise ConfigError(
-            f"the data ends on {data_end(last)[0]} as of the replay's last day, {days[-1]}, as "
-            f"it does as of its first, {days[0]}, so every day after the first would be refused "
-            "for no new data; end the replay where the data ends (replay.end), or give data "
-            "that reaches its days."
         )
 
 
