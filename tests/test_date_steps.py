@@ -20,6 +20,7 @@ from stockcast.data.date_steps import (
     first_date_gap,
     refuse_date_gaps,
     repeated_day,
+    repeated_step,
     window_dates_refusal,
 )
 from stockcast.data.prepared import prepare_data
@@ -270,6 +271,71 @@ def test_two_values_on_a_day_of_daily_closes_are_refused_in_training_and_in_a_wi
     second = np.sort(stamps.to_numpy("datetime64[ns]"))[70 : 71 + P]
     assert repeated_day(second, since=1) is None
     assert repeated_day(second, since=0) is not None
+
+
+@pytest.mark.parametrize(
+    ("calendar", "extra", "pair"),
+    [
+        # A month written twice (a restated value on the 20th beside the month's end).
+        (pd.date_range("2000-01-31", periods=100, freq="ME"), "2004-03-20", "month"),
+        (pd.date_range("1980-01-01", periods=80, freq="QS"), "1990-02-10", "quarter"),
+        (pd.date_range("1900-01-01", periods=100, freq="YS"), "1950-04-01", "year"),
+        # A holiday week's Thursday beside its Friday.
+        (pd.date_range("2015-01-02", periods=120, freq="W-FRI"), "2016-02-25", "week"),
+    ],
+)
+def test_two_values_within_one_step_of_a_calendar_are_refused_in_training_and_in_a_window(
+    tmp_path: Path, make_cfg, calendar: pd.DatetimeIndex, extra: str, pair: str
+) -> None:
+    """A second value within a week, month, quarter or year shifts every later value by a step,
+    as a skipped one does: it was read as the next step's without a word."""
+    stamps = calendar.append(pd.DatetimeIndex([extra])).sort_values()
+    path = tmp_path / "twice.csv"
+    frame = pd.DataFrame({"Date": stamps.strftime("%Y-%m-%d"), "Close": 100.0})
+    frame.assign(Close=100 + np.arange(len(stamps), dtype=float)).to_csv(path, index=False)
+    cfg = make_cfg("data=csv", f"data.path={path}", "data.as_of=2030-01-01")
+    refusal = preparing_refused(cfg)
+    assert refusal.startswith("the dates hold ") and f"{extra}" in refusal
+    assert refusal.endswith(
+        f"less than half a {pair} apart, though they are one {pair} apart elsewhere, and a model "
+        f"reads values by position: the second would be read as the next {pair}'s; keep one "
+        f"row per {pair}."
+    )
+    # Only where both values lie in the window the model reads.
+    at = int(stamps.get_loc(pd.Timestamp(extra)))
+    first = at if stamps[at + 1] - stamps[at] < stamps[at] - stamps[at - 1] else at - 1
+    window = stamps[: first + 5].to_numpy("datetime64[ns]")
+    assert repeated_step(window, since=len(window) - 4) is None
+    assert repeated_step(window, since=len(window) - 5) is not None
+    metadata = {"date_rhythm": date_rhythm(calendar.to_numpy("datetime64[ns]"))}
+    refused = window_dates_refusal(window, metadata, 5, "the input")
+    assert refused is not None and refused.endswith(f"; keep one row per {pair}.")
+
+
+def test_calendars_holding_one_value_a_step_by_design_hold_no_two_within_one() -> None:
+    """A month's value dated on the next month's first business day beside that month's end, a
+    holiday moving a weekly date by a day, a 4-4-5 retail calendar, four-week periods and data
+    twice a month are each one value a step of their own calendar."""
+    weekly = pd.date_range("2024-01-05", periods=30, freq="W-FRI")
+    holiday_week = weekly.delete(10).insert(10, weekly[10] - pd.Timedelta(days=1))
+    next_business_day = pd.DatetimeIndex(
+        ["2023-06-30", "2023-07-31", "2023-08-31", "2023-10-02", "2023-10-31", "2023-11-30"]
+    )
+    retail = pd.DatetimeIndex(
+        ["2022-12-31", "2023-01-28", "2023-02-25", "2023-04-01", "2023-04-29"]
+    )
+    four_weeks = pd.date_range("2010-01-03", periods=30, freq="4W-SUN")
+    twice_a_month = pd.date_range("2020-01-01", periods=48, freq="SMS")
+    month_ends = pd.date_range("2023-01-31", periods=24, freq="BME")
+    for calendar in (
+        holiday_week,
+        next_business_day,
+        retail,
+        four_weeks,
+        twice_a_month,
+        month_ends,
+    ):
+        assert repeated_step(calendar.to_numpy("datetime64[ns]")) is None
 
 
 def test_daily_holes_longer_than_any_market_closure_are_found() -> None:

@@ -72,10 +72,21 @@ def _month_positions(days: np.ndarray) -> np.ndarray:
     return np.asarray(months + (index.day - 1) / index.days_in_month, dtype=np.float64)
 
 
-def first_date_gap(dates: np.ndarray | None, since: int = 0) -> DateGap | None:
-    """The first place at or after date `since` where weekly, monthly, quarterly or yearly
-    dates skip a step (the step is read off all the dates); None for data without such a step
-    (undated, daily, intraday, irregular) or without a gap there."""
+@dataclass(frozen=True)
+class CalendarSteps:
+    """Weekly, monthly, quarterly or yearly dates' steps of their calendar (named `step`):
+    `missing[i]` steps skipped between days `i` and `i + 1`, and `within[i]` where those two
+    lie less than half a step apart by every measure, two values of one step."""
+
+    days: np.ndarray
+    missing: np.ndarray
+    within: np.ndarray
+    step: str
+
+
+def calendar_steps(dates: np.ndarray | None) -> CalendarSteps | None:
+    """The steps of weekly, monthly, quarterly or yearly dates (the step is read off all the
+    dates); None for data without such a step (undated, daily, intraday, irregular)."""
     if dates is None or len(dates) < 3:
         return None
     days = days_of(dates)
@@ -85,43 +96,80 @@ def first_date_gap(dates: np.ndarray | None, since: int = 0) -> DateGap | None:
     typical = commonest_step(spacing)
     if WEEKLY_SPACING[0] <= typical <= WEEKLY_SPACING[1]:
         steps = np.rint(spacing / DAYS_A_WEEK).astype(np.int64)
+        within = steps == 0
         steps[spacing < SKIPPED_WEEK_DAYS] = 1
         regular = np.abs(spacing - DAYS_A_WEEK) <= 1
         step_name = "week"
     elif four_weekly(spacing):
         steps = np.rint(spacing / FOUR_WEEKS).astype(np.int64)
+        within = steps == 0
         regular = np.abs(spacing - FOUR_WEEKS) <= 1
         step_name = "four-week period"
     elif typical >= MONTHLY_SPACING:
         # Months between dates by where in its month each falls (a month end moved into the
         # next month, or a 4-4-5 retail month of five weeks, is about one month on) and by
         # calendar months (10 January to 29 February is one month on, not one and a half): a
-        # step is skipped only where both say so.
+        # step is skipped only where both say so, and two dates are one step's only where
+        # both say that (2 October, September's month end moved, and 31 October are not).
         moves = np.diff(_month_positions(days))
         calendar = np.diff(days.astype("datetime64[M]").astype(np.int64))
         step = commonest_step(np.rint(moves).astype(np.int64))
         if step < 1:
             return None
-        steps = np.minimum(np.rint(moves / step), np.rint(calendar / step)).astype(np.int64)
+        by_position, by_calendar = np.rint(moves / step), np.rint(calendar / step)
+        steps = np.minimum(by_position, by_calendar).astype(np.int64)
+        within = np.maximum(by_position, by_calendar) == 0
         regular = np.rint(moves) == step
         step_name = STEP_NAMES.get(step, f"{step}-month step")
     else:
         return None
     if np.mean(regular) < REGULAR_SHARE:
         return None  # irregular dates: most of them are not one step apart
-    missing = np.maximum(steps - 1, 0)
+    return CalendarSteps(days, np.maximum(steps - 1, 0), within, step_name)
+
+
+def first_date_gap(dates: np.ndarray | None, since: int = 0) -> DateGap | None:
+    """The first place at or after date `since` where weekly, monthly, quarterly or yearly
+    dates skip a step (the step is read off all the dates); None for data without such a step
+    (undated, daily, intraday, irregular) or without a gap there."""
+    steps = calendar_steps(dates)
+    if steps is None:
+        return None
+    missing = steps.missing.copy()
     missing[:since] = 0
     skipped = np.flatnonzero(missing > 0)
     if not len(skipped):
         return None
     first = int(skipped[0])
     return DateGap(
-        before=str(days[first]),
-        after=str(days[first + 1]),
+        before=str(steps.days[first]),
+        after=str(steps.days[first + 1]),
         missing=int(missing[first]),
-        step=step_name,
+        step=steps.step,
         gaps=len(skipped),
     )
+
+
+def repeated_step(dates: np.ndarray | None, since: int = 0) -> tuple[str, str] | None:
+    """The first two dates at or after date `since` of weekly, monthly, quarterly or yearly
+    data that lie within one step of its calendar (a month written twice, on the 20th and on
+    its last day), as the sentence's end, and the step's name; None where there are none. As
+    a skipped step does, the second shifts every later value by a step."""
+    steps = calendar_steps(dates)
+    if steps is None:
+        return None
+    within = steps.within.copy()
+    within[:since] = False
+    found = np.flatnonzero(within)
+    if not len(found):
+        return None
+    first = int(found[0])
+    more = f"; {len(found) - 1} more such pair(s) after them" if len(found) > 1 else ""
+    return (
+        f"hold {steps.days[first]} and {steps.days[first + 1]}, less than half a {steps.step} "
+        f"apart{more}, though they are one {steps.step} apart elsewhere, and a model reads "
+        f"values by position: the second would be read as the next {steps.step}'s"
+    ), steps.step
 
 
 def repeated_day(dates: np.ndarray | None, since: int = 0) -> str | None:
@@ -152,12 +200,15 @@ def whose_dates(item: Series) -> str:
 
 
 def refuse_date_gaps(series: Sequence[Series]) -> None:
-    """Training data whose dates skip a step of their calendar, or hold two values on a day of
-    data of one a day, refused before any work."""
+    """Training data whose dates skip a step of their calendar, hold two values within one
+    step of it, or two values on a day of data of one a day, refused before any work."""
     for item in series:
         twice = repeated_day(item.dates)
         if twice is not None:
             raise DataError(f"{whose_dates(item)} {twice}; keep one row per day (its close, say).")
+        again = repeated_step(item.dates)
+        if again is not None:
+            raise DataError(f"{whose_dates(item)} {again[0]}; keep one row per {again[1]}.")
         gap = first_date_gap(item.dates)
         if gap is not None:
             raise DataError(
@@ -186,6 +237,15 @@ def window_dates_refusal(
         return (
             f"the dates of the last {read} values of {whose}, which the model reads, {twice}; "
             "keep one row per day."
+        )
+    # Judged on the latest dates, as the rhythm is: months read after years of quarters are
+    # not two values of one quarter.
+    latest = dates[-max(read, RHYTHM_DATES) :]
+    again = repeated_step(latest, since=max(len(latest) - read, 0))
+    if again is not None:
+        return (
+            f"the dates of the last {read} values of {whose}, which the model reads, "
+            f"{again[0]}; keep one row per {again[1]}."
         )
     gap = first_date_gap(dates, since=max(len(dates) - read, 0))
     if gap is None:
