@@ -345,6 +345,31 @@ def test_a_column_the_header_names_twice_is_refused(
     assert read_csv_series(path, "Date", "Close")[0].values.tolist() == [1.0, 1.0, 1.0]
 
 
+@pytest.mark.parametrize("id_column", [None, "Ticker"])
+def test_times_of_day_kept_apart_from_the_dates_are_refused_as_such(
+    tmp_path: Path, id_column: str | None
+) -> None:
+    """Date, Time, Close (as intraday downloads write them): the file was told to set
+    data.id_column=Time, which read each half-hour's values as a series of days, or, with an
+    id column, to drop its rows as duplicates."""
+    stamps = pd.DatetimeIndex(
+        [day + pd.Timedelta(minutes=570 + 30 * k) for day in BUSINESS_DAYS[:20] for k in range(13)]
+    )
+    frame = pd.DataFrame(
+        {"Date": stamps.strftime("%Y-%m-%d"), "Time": stamps.strftime("%H:%M"), "Close": 1.0}
+    )
+    path = tmp_path / "bars.csv"
+    frame.assign(Ticker="AAA", Close=np.arange(1.0, len(stamps) + 1)).to_csv(path, index=False)
+    assert table_refusal(path, "Date", "Close", id_column) == (
+        f"CSV file {path} repeats dates (2021-01-04 at data row 1 and others) and keeps the "
+        "times of day apart from them, in column 'Time'; join the two into one column of dates "
+        "with times (2021-01-04 09:30) and set data.date_column to it."
+    )
+    # Joined, the same rows read as the half-hours they are.
+    frame.assign(Date=stamps.strftime("%Y-%m-%d %H:%M")).to_csv(path, index=False)
+    assert len(read_csv_series(path, "Date", "Close")[0].values) == len(stamps)
+
+
 def test_a_non_numeric_value_of_a_panel_names_its_series(tmp_path: Path) -> None:
     """As a missing value's refusal does: the user fixes that ticker's rows."""
     path = tmp_path / "panel.csv"

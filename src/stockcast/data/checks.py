@@ -8,7 +8,9 @@ config section the user sets (`data` when training, `input` when predicting).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,9 @@ from stockcast.forecasting.guard import LARGEST_VALUE, SMALLEST_VALUE
 MIN_MOVE_FLOAT32_STEPS = 10
 
 SHOWN = 3  # how many rows or dates a message lists
+# A time of day written alone (09:30, 9:30:00, 4:00 PM): a file that keeps its times in a
+# column of their own beside the dates.
+TIME_OF_DAY = re.compile(r"\s*\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[AaPp][Mm])?\s*")
 
 
 def day_or_time(stamp: Any) -> str:
@@ -46,6 +51,52 @@ def candidate_id_column(frame: Any, date_column: str, value_column: str) -> str 
         if 2 <= distinct <= len(frame) // 2 and not frame.duplicated([column, date_column]).any():
             return str(column)
     return None
+
+
+def time_of_day_column(frame: Any, named: Sequence[str | None]) -> str | None:
+    """A column other than the `named` ones whose every cell is a time of day written alone
+    (09:30, or a Parquet time): the times a file keeps apart from its dates (Date, Time,
+    Close)."""
+    for column in frame.columns:
+        if column in named:
+            continue
+        cells = frame[column].dropna()
+        if len(cells) and all(
+            isinstance(cell, time) or (isinstance(cell, str) and TIME_OF_DAY.fullmatch(cell))
+            for cell in cells
+        ):
+            return str(column)
+    return None
+
+
+def refuse_times_apart_from_dates(
+    frame: Any,
+    path: str | Path,
+    date_column: str,
+    value_column: str,
+    id_column: str | None,
+    key: str,
+    checked: np.ndarray,
+) -> None:
+    """Dates repeated in a series beside a column of times of day (Date, Time, Close, as
+    intraday downloads write them): not duplicates to drop, nor series to set as
+    `<key>.id_column` (each time of day's values read as a series of days), but one date and
+    time per row that a model needs in one column."""
+    keys = [column for column in (id_column, date_column) if column is not None]
+    repeated = frame.duplicated(keys, keep=False).to_numpy() & checked
+    if not repeated.any():
+        return
+    times = time_of_day_column(frame, (date_column, value_column, id_column))
+    if times is None:
+        return
+    row = int(np.flatnonzero(repeated)[0])
+    raise DataError(
+        f"{table_label(path)} repeats dates ({day_or_time(frame[date_column].iloc[row])} at data "
+        f"row {row + 1} and others) and keeps the times of day apart from them, in column "
+        f"{times!r}; join the two into one column of dates with times ("
+        f"{frame[date_column].iloc[row]:%Y-%m-%d} {str(frame[times].iloc[row]).strip()}) and "
+        f"set {key}.date_column to it."
+    )
 
 
 def table_label(path: str | Path) -> str:

@@ -10,7 +10,12 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.calendar import after_day
-from stockcast.data.checks import check_csv_layout, refuse_times, refuse_true_false
+from stockcast.data.checks import (
+    check_csv_layout,
+    refuse_times,
+    refuse_times_apart_from_dates,
+    refuse_true_false,
+)
 from stockcast.data.compressed import compression_of
 from stockcast.data.csv_file import read_csv_frame, refuse_a_repeated_column, separator_char
 from stockcast.data.id_refusals import refused_ids
@@ -190,6 +195,11 @@ def read_table_series(
     refuse_true_false(frame[value_column].where(checked), label, key)
     frame = frame.assign(**{value_column: markers_missing(frame[value_column])})
     values = cells_as_numbers(frame[value_column], decimal)
+    if date_column is not None:
+        # Before any series is refused for repeating its dates: every one would be.
+        refuse_times_apart_from_dates(
+            frame, path, date_column, value_column, id_column, key, checked
+        )
     if refused is not None and id_column is not None:
         refused.update(refused_ids(frame, values, checked, id_column, date_column, value_column))
         # Their rows stay (the file's data rows keep their numbers) but are neither checked
