@@ -292,6 +292,17 @@ def test_table_format_problems_are_one_sentence(tmp_path: Path) -> None:
     (tmp_path / "broken.parquet").write_text("not parquet")
     with pytest.raises(DataError, match=r"broken.parquet is not a readable Parquet file"):
         read_table_series(tmp_path / "broken.parquet", "date", "value")
+    # A CSV read as Parquet (data=parquet data.path=prices.csv) is told how to read a CSV.
+    with pytest.raises(DataError) as refused:
+        read_table_series(tmp_path / "prices.txt", "Date", "Close", format="parquet")
+    assert str(refused.value) == (
+        f"Parquet file {tmp_path / 'prices.txt'} is not a readable Parquet file (it does not "
+        "begin with the bytes PAR1 that every Parquet file begins with); if it is a CSV file, "
+        "use data=csv, or set data.format=csv."
+    )
+    (tmp_path / "cut.parquet").write_bytes(b"PAR1 cut short")
+    with pytest.raises(DataError, match=r"cut.parquet is not a readable Parquet file \(\w"):
+        read_table_series(tmp_path / "cut.parquet", "date", "value")
 
 
 def test_a_pipeline_run_without_new_data_stops_in_prepare(seeded_tmp: Path) -> None:

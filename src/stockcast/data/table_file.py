@@ -90,6 +90,20 @@ def refuse_parquet_as_csv(path: Path, key: str) -> None:
     raise DataError(f"{path} is a Parquet file, not CSV; {fix}.")
 
 
+def refuse_text_as_parquet(path: Path, label: str, key: str) -> None:
+    """A file read as Parquet that does not begin as every Parquet file does (a CSV given to
+    data=parquet): named so, with the setting that reads a CSV, not in pyarrow's words alone."""
+    with path.open("rb") as handle:
+        if handle.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC:
+            return
+    fix = "use data=csv, or set data.format=csv" if key == "data" else f"set {key}.format=csv"
+    raise DataError(
+        f"{label} is not a readable Parquet file (it does not begin with the bytes "
+        f"{PARQUET_MAGIC.decode()} that every Parquet file begins with); if it is a CSV file, "
+        f"{fix}."
+    )
+
+
 def _read_frame(
     path: Path, format: str, key: str, id_column: str | None, separator: str, decimal: str
 ) -> Any:
@@ -104,6 +118,7 @@ def _read_frame(
         text_columns = [] if id_column is None else [id_column]
         frame = read_csv_frame(path, label, text_columns, separator, decimal, key)
     else:
+        refuse_text_as_parquet(path, label, key)
         try:
             frame = pd.read_parquet(path)
         except ImportError:
