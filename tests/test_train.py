@@ -811,3 +811,39 @@ def test_a_fit_in_half_precision_weighs_calibrates_and_serves_in_float32(tmp_pat
     assert {tensor.dtype for tensor in weights.values()} == {torch.float32}
     points, bands = open_model_dir(run_dir / "model").forecast(100 + np.arange(10.0)[None])
     assert np.isfinite(points).all() and bands
+
+
+def test_a_half_precision_fit_keeps_the_network_it_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bf16-true cast the buffers no state dict holds (Theta's constant matrices, the member
+    weights) to bfloat16 and back: the network that fitted the bands forecast otherwise than
+    the saved model, which rebuilds them exactly."""
+    from stockcast.training import fit
+
+    exported = []
+    real_save = fit.save_model_dir
+
+    def save_model_dir(net: torch.nn.Module, *args: object) -> Path:
+        exported.append(net)
+        return real_save(net, *args)
+
+    monkeypatch.setattr(fit, "save_model_dir", save_model_dir)
+    run_dir = tmp_path / "run"
+    run_train(
+        tmp_path,
+        run_dir,
+        *FAST_OVERRIDES,
+        "logger=none",
+        "model=theta",
+        "data=seasonal",
+        "data.previous_time_window=auto",
+        "+trainer.precision=bf16-true",
+    )
+    (net,) = exported
+    model = open_model_dir(run_dir / "model")
+    steps = np.random.default_rng(0).normal(size=(4, model.previous_time_window))
+    windows = 200 + np.cumsum(steps, axis=1)
+    with torch.inference_mode():
+        in_memory = net.eval()(torch.tensor(windows, dtype=torch.float32)).double().numpy()
+    np.testing.assert_array_equal(model.forecast(windows)[0], in_memory)

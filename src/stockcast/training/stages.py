@@ -21,20 +21,38 @@ def load_checkpoint_weights(model: Any, path: str) -> int:
     return int(checkpoint["global_step"])
 
 
-def in_float32(model: Any) -> None:
+def unsaved_buffers(model: Any) -> dict[str, torch.Tensor]:
+    """Copies of the buffers the model's state dict leaves out (a method's constant matrices,
+    the member weights), for `in_float32` to put back: a half-precision stage rounds them, and
+    neither a checkpoint nor the export carries them, so the served model, which rebuilds them
+    exactly, forecast otherwise than the network that was weighed and calibrated."""
+    if model is None:
+        return {}
+    saved = model.state_dict().keys()
+    return {name: b.detach().clone() for name, b in model.named_buffers() if name not in saved}
+
+
+def in_float32(model: Any, unsaved: dict[str, torch.Tensor] | None = None) -> None:
     """A model Lightning holds in half precision (`trainer.precision` 16-true or bf16-true,
     which it casts the module to for every stage) back in float32, as every forecast outside
-    the trainer feeds it (the member weights, the folds, the bands) and as it is served."""
+    the trainer feeds it (the member weights, the folds, the bands) and as it is served, with
+    the `unsaved` buffers taken before the stage as they were."""
     tensors = [*model.parameters(), *model.buffers()] if model is not None else []
     if any(t.dtype in HALF_DTYPES for t in tensors):
         model.float()
+        for name, value in (unsaved or {}).items():
+            owner, _, leaf = name.rpartition(".")
+            holder = model.get_submodule(owner)._buffers
+            if holder.get(leaf) is not None:
+                holder[leaf] = value.to(holder[leaf].device)
 
 
 def stage_metrics(run_stage: Any, model: Any, datamodule: Any) -> dict:
     """Run validate/test on the model's current weights and return its metrics without the stage
     prefix (the stage's own only: a `train/loss` read as `loss` was taken for the val loss)."""
+    unsaved = unsaved_buffers(model)
     results = run_stage(model, datamodule=datamodule, verbose=False)
-    in_float32(model)
+    in_float32(model, unsaved)
     return {
         key.split("/", 1)[1]: float(value)
         for key, value in (results[0] if results else {}).items()
