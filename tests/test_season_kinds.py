@@ -191,6 +191,29 @@ def test_an_ensemble_candidate_is_checked_as_its_own_kind(make_cfg, override, me
     assert str(caught.value).startswith(f"model.candidates {message}")
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "model.anchor=none",
+            "model.candidates has a theta kind in candidate 2, and model.anchor is 'none'; the "
+            "theta kind forecasts the change from the last price: use last.",
+        ),
+        (
+            "model.quantiles=[0.1,0.5,0.9]",
+            "model.candidates has a theta kind in candidate 2, and model.quantiles is "
+            "[0.1, 0.5, 0.9]; the theta kind has conformal bands only: use [].",
+        ),
+    ],
+)
+def test_a_model_key_a_candidate_refuses_is_named_as_the_models(make_cfg, override, message):
+    """It read as the candidate's own key ("model.candidates has anchor 'none' in candidate
+    2"), which the config cannot set, with pydantic's "value error, " inside the sentence."""
+    with pytest.raises(ConfigError) as caught:
+        validate_config(make_cfg("experiment=auto", override))
+    assert str(caught.value) == message
+
+
 def test_an_ets_candidate_written_before_values_smooths_prices(make_cfg) -> None:
     from stockcast.models.kind import model_kind
 

@@ -102,6 +102,11 @@ def _check_candidate(number: int, candidate: Mapping[str, Any], shared: Mapping[
                 f"has no {key} {where}; the {name} kind needs it (configs/model/{name}.yaml "
                 "shows its keys)"
             ) from None
+        if key in shared and key not in own:
+            # The model's own key (model.anchor, model.quantiles), which this kind refuses:
+            # named where it is set, in the kind's own words.
+            reason = first.get("ctx", {}).get("error", first["msg"])
+            raise ValueError(f"has a {name} kind {where}, and model.{key} {reason}") from None
         raise ValueError(
             f"has {key} {first['input']!r} {where}, which the {name} kind refuses: "
             f"{first['msg'][0].lower()}{first['msg'][1:]}"
