@@ -95,6 +95,33 @@ def test_the_es_kinds_damping_floor_is_its_architecture() -> None:
     assert es.architecture_differences(ours, dict(ours)) == []
 
 
+def test_a_season_of_other_data_is_named_as_the_datas_once() -> None:
+    """The season a seasonal kind reads is the data's (data.season_length, or found in the
+    data): the refusal named model.season_length, and model.candidates.2.season_length and
+    model.candidates.3.season_length for experiment=auto's ensemble, settings there are not."""
+    from stockcast.models.kind import model_kind
+
+    candidates = [{"kind": "theta", "window": None}, {"kind": "ets", "window": None,
+                  "trends": ["none", "damped"], "values": "prices"}]  # fmt: skip
+
+    def spec(kind: str, season: int) -> dict:
+        model = {"candidates": candidates} if kind == "ensemble" else {}
+        return {
+            "kind": kind,
+            "previous_time_window": 48,
+            "next_time_window": 5,
+            "anchor": "last",
+            "quantiles": [],
+            "network": model_kind(kind).network_spec(model, {"season_length": season}),
+            "scaler": {"kind": "per_window"},
+        }
+
+    for kind in ("theta", "ensemble"):
+        assert differences(spec(kind, 12), spec(kind, 1)) == [
+            "data.season_length is 1, this run's 12"
+        ]
+
+
 def test_the_cold_comparison_of_a_resumed_warm_fit_starts_afresh(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

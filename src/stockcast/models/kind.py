@@ -92,10 +92,12 @@ class ModelKind:
         self, ours: Mapping[str, Any], theirs: Mapping[str, Any], prefix: str = "model."
     ) -> list[str]:
         """Where saved network spec `theirs` differs from `ours` in `architecture_keys`, one
-        phrase per key (`prefix` names where the key is set): what refuses a warm start."""
+        phrase per key (`prefix` names where the key is set; a data key is the data's, such as
+        data.season_length, not a model setting): what refuses a warm start."""
         assert self.architecture_keys is not None
         return [
-            f"{prefix}{key} is {theirs.get(key)}, this run's {ours[key]}"
+            f"{'data.' if key in self.data_keys else prefix}{key} is {theirs.get(key)}, "
+            f"this run's {ours[key]}"
             for key in self.architecture_keys
             if ours[key] != theirs.get(key)
         ]

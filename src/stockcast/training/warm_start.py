@@ -50,7 +50,9 @@ def differences(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
     for key in SHARED_KEYS:
         if ours[key] != theirs.get(key):
             found.append(f"model.{key} is {theirs.get(key)}, this run's {ours[key]}")
-    found += model_kind(ours["kind"]).architecture_differences(ours["network"], theirs["network"])
+    # Once each: an ensemble's candidates share the data's keys (data.season_length).
+    architecture = model_kind(ours["kind"]).architecture_differences
+    found += dict.fromkeys(architecture(ours["network"], theirs["network"]))
     if ours["scaler"]["kind"] != theirs["scaler"]["kind"]:
         found.append(
             f"normalization is {theirs['scaler']['kind']}, this run's {ours['scaler']['kind']}"
