@@ -520,6 +520,7 @@ def test_loading_the_model_imports_no_lightning_and_unpickles_nothing(
         "models/kinds/mlp.py",
         "models/level_range.py",
         "models/log_view.py",
+        "models/member_prices.py",
         "models/network.py",
         "models/scaled_windows.py",
         "models/scaling.py",

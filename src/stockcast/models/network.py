@@ -1,6 +1,8 @@
 """The price-in, price-out network every model kind serves through: window scaling, ensemble
-members, the anchor on the last price, member weights. The kind's core maps scaled windows to
-scaled forecasts; this wraps it. Pure PyTorch: no Lightning here."""
+members and the inputs each reads, the anchor on the last price, member weights, the level
+rule. The kind's core maps scaled windows to scaled forecasts; this wraps it. How the members'
+outputs become one forecast in price units is `member_prices`. Pure PyTorch: no Lightning
+here."""
 
 from __future__ import annotations
 
@@ -10,8 +12,15 @@ import torch
 from torch import nn
 
 from stockcast.models.cores import level_free_members, log_value_members, start_anchored
-from stockcast.models.level_range import LevelRange, outside_range, recombine_changed
-from stockcast.models.log_view import log_view, price_changes
+from stockcast.models.level_range import LevelRange, outside_range
+from stockcast.models.log_view import log_view
+from stockcast.models.member_prices import (
+    RisingQuantiles,
+    combine_members,
+    member_values,
+    normalised_weights,
+    quantile_order,
+)
 from stockcast.models.scaled_windows import ScaledWindows
 from stockcast.models.scaling import LEVEL_KIND, PER_WINDOW_KIND, WINDOW_KINDS, WindowScaler
 from stockcast.models.served_weights import KeepsValues, while_unchanged
@@ -68,17 +77,10 @@ class PriceForecaster(KeepsValues):
         # Quantile training: the core forecasts every quantile of every step; the median is the
         # point forecast. Without quantiles there is one output per step.
         self.quantiles = tuple(float(q) for q in quantiles)
-        self.point_index = self.quantiles.index(0.5) if self.quantiles else 0
-        # The outputs from the lowest quantile up, and where each output's rank lands back.
-        rising = sorted(range(len(self.quantiles)), key=self.quantiles.__getitem__)
-        self.quantile_ranks = (rising, sorted(range(len(rising)), key=rising.__getitem__))
+        self.point_index, self.quantile_ranks, below_median = quantile_order(self.quantiles)
         # (quantiles, 1): True for the outputs below the median; a buffer, so it follows the
         # network to a GPU.
-        self.register_buffer(
-            "below_median",
-            torch.tensor([q < 0.5 for q in self.quantiles])[:, None] if self.quantiles else None,
-            persistent=False,
-        )
+        self.register_buffer("below_median", below_median, persistent=False)
         self.horizon = int(horizon)
         level = [scaler.kind == LEVEL_KIND for scaler in scalers]
         # (members, 1, 1): 1 for the members that read the level inputs, None when none does; a
@@ -133,21 +135,12 @@ class PriceForecaster(KeepsValues):
         return any(param.requires_grad for param in self.parameters())
 
     def set_member_weights(self, weights: Sequence[float] | None) -> None:
-        """Combine the members with these weights (normalised to sum to 1); None: their mean."""
+        """Combine the members with these weights (`normalised_weights`); None: their mean."""
         if weights is None:
             self.member_weights = None
             return
-        values = torch.as_tensor(
-            [float(w) for w in weights], dtype=torch.float32, device=self.scalers[0].loc.device
-        )
-        if len(values) != self.core.members or not bool(
-            torch.isfinite(values).all() and (values >= 0).all() and values.sum() > 0
-        ):
-            raise ValueError(
-                f"member weights {list(weights)} must be {self.core.members} finite values >= 0 "
-                "with a positive sum"
-            )
-        self.member_weights = (values / values.sum())[:, None, None, None]
+        device = self.scalers[0].loc.device
+        self.member_weights = normalised_weights(weights, self.core.members, device)
 
     def level_reading_members(self) -> list[bool]:
         """Which members' forecasts depend on the window's absolute level: those scaled by fixed
@@ -211,62 +204,9 @@ class PriceForecaster(KeepsValues):
         """`member_outputs`' values as forecasts in price units, (batch, quantiles or 1,
         horizon): the members combined, with the level rule unless `level_rule` is False."""
         values, base = self._member_values(prices, outputs, loc, scale)
-        return base + self._combine(values, prices if level_rule else None)
-
-    def _member_values(
-        self, prices: torch.Tensor, outputs: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor | float]:
-        """Each member's outputs in price units (members, batch, quantiles, horizon) and the base
-        they are added to: an anchored member's change from the last price, with the last price
-        as base (added after combining, so a zero change is the last price to the bit whatever
-        the scaling: two naive fallbacks then agree exactly), or else its forecast, base 0."""
-        in_prices = outputs * scale[..., None]
-        if len(self.quantiles) > 1:
-            in_prices = self._rising_quantiles(in_prices)
-        if self.anchored:
-            if self.log_members is not None:
-                in_logs = self.log_members[..., None]
-                in_prices = torch.where(in_logs, price_changes(in_prices, prices), in_prices)
-            return in_prices, prices[:, None, -1:]
-        return in_prices + loc[..., None], 0.0
-
-    def _rising_quantiles(self, values: torch.Tensor) -> torch.Tensor:
-        """Each member's quantile outputs (members, batch, quantiles, horizon) made to rise with
-        their quantiles around its median: separately trained outputs can cross, so each one
-        below the median is held at or under it and each above at or over it, then they are
-        sorted. The median, the point forecast, is never moved: validation, the weights, the
-        naive fallback and serving all read the point the median output trained for, and the
-        members' combination (each member in order) is in order too. The training loss reads
-        the raw outputs."""
-        median = values[:, :, self.point_index, None]
-        held = torch.where(
-            self.below_median, torch.minimum(values, median), torch.maximum(values, median)
-        )
-        rising, back = self.quantile_ranks
-        return held[:, :, rising].sort(dim=2).values[:, :, back]
-
-    def _combine(self, member_values: torch.Tensor, prices: torch.Tensor | None) -> torch.Tensor:
-        """(members, batch, ...) -> (batch, ...): the members' mean, or their weighted mean (a
-        member of weight 0 counts for nothing, even a forecast that is not a number); for a
-        window of `prices` outside the fitted range, without the members that read the level
-        (the other windows are combined as without the rule, to the bit, whatever their batch).
-        `prices` None: no window is judged."""
-        if self.member_weights is None:
-            combined = member_values.mean(dim=0)
-        else:
-            weights = self.member_weights
-            combined = torch.where(weights > 0, member_values * weights, 0.0).sum(dim=0)
-        set_aside = None if prices is None else self.level_set_aside(prices)
-        if set_aside is None:
-            return combined
-        return recombine_changed(member_values, combined, self.flat_weights(), set_aside)
-
-    def flat_weights(self) -> torch.Tensor:
-        """The members' weights, (members,): the fitted ones, or equal ones for their mean."""
-        if self.member_weights is not None:
-            return self.member_weights.flatten()
-        members = len(self.scalers)
-        return torch.full((members,), 1.0 / members, device=self.scalers[0].loc.device)
+        set_aside = self.level_set_aside(prices) if level_rule else None
+        device = self.scalers[0].loc.device
+        return base + combine_members(values, self.member_weights, set_aside, device)
 
     def member_forecasts(self, prices: torch.Tensor) -> torch.Tensor:
         """Each member's point forecast in price units, (members, batch, horizon): what the
@@ -274,6 +214,15 @@ class PriceForecaster(KeepsValues):
         outputs, _, loc, scale = self.member_outputs(prices)
         values, base = self._member_values(prices, outputs, loc, scale)
         return (base + values)[:, :, self.point_index, :]
+
+    def _member_values(
+        self, prices: torch.Tensor, outputs: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | float]:
+        """`member_values` with this network's anchor, log members and quantile order."""
+        order = None
+        if len(self.quantiles) > 1:
+            order = RisingQuantiles(self.point_index, self.below_median, self.quantile_ranks)
+        return member_values(prices, outputs, loc, scale, self.anchored, self.log_members, order)
 
     def member_outputs(
         self, prices: torch.Tensor
