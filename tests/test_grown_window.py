@@ -12,12 +12,8 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from stockcast.evaluation.champion import (
-    Candidate,
-    champion_inputs,
-    compare_with_champion,
-    decide,
-)
+from stockcast.evaluation.champion import decide
+from stockcast.evaluation.champion_score import Candidate, champion_inputs, compare_with_champion
 from stockcast.evaluation.maturity import Observed
 from stockcast.evaluation.reports import WINDOWS_FILE
 from stockcast.evaluation.versus_naive import naive_within_rounding

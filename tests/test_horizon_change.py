@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from stockcast.evaluation.champion import Candidate, decide, last_champion_of_horizon
+from stockcast.evaluation.champion import decide, last_champion_of_horizon
+from stockcast.evaluation.champion_score import Candidate
 from stockcast.evaluation.reports import WINDOWS_FILE
 from stockcast.registry.store import ModelRegistry
 from tests.conftest import MODEL

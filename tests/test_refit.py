@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from stockcast.data.series import Series
 from stockcast.data.split import join_splits, split_in_time, split_series
 from stockcast.errors import ArtifactError
-from stockcast.evaluation.champion import unseen_windows
+from stockcast.evaluation.champion_score import unseen_windows
 from stockcast.evaluation.reports import REPORT_FILE, WINDOWS_FILE
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.orchestration.steps.refit import run_refit

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stockcast.evaluation.champion import Candidate, decide
+from stockcast.evaluation.champion import decide
+from stockcast.evaluation.champion_score import Candidate
 from stockcast.evaluation.reports import WINDOWS_FILE
 from stockcast.registry.freshness import LAST_DATE_TAG
 from stockcast.registry.store import ModelRegistry

@@ -22,7 +22,7 @@ from mlflow import MlflowClient
 
 from stockcast.config.compose import compose_config
 from stockcast.errors import ArtifactError, ConfigError, DamagedVersion
-from stockcast.evaluation.champion import Candidate, compare_with_champion
+from stockcast.evaluation.champion_score import Candidate, compare_with_champion
 from stockcast.orchestration.steps.register import run_register
 from stockcast.registry.integrity import folder_contents
 from stockcast.registry.keys import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, create_key_pair

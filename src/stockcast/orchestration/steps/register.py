@@ -17,7 +17,8 @@ import yaml
 from omegaconf import DictConfig
 
 from stockcast.config.task import hydra_task
-from stockcast.evaluation.champion import Candidate, decide, refusal_reasons
+from stockcast.evaluation.champion import decide, refusal_reasons
+from stockcast.evaluation.champion_score import Candidate
 from stockcast.evaluation.reports import REPORT_FILE, check_report_matches, read_report
 from stockcast.files import write_json
 from stockcast.orchestration.steps.table import DECISION_FILE, table_step
