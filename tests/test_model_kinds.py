@@ -30,6 +30,7 @@ from tests.conftest import (
     isolated_overrides,
     run_local_pipeline,
     run_task,
+    seed_store,
 )
 from tests.model_kinds.drift import NAME as DRIFT
 
@@ -263,9 +264,10 @@ def test_a_spec_saved_before_model_kinds_reads_as_an_mlp() -> None:
 
 
 @pytest.fixture(scope="module")
-def drift_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One pipeline run of the drift kind, registered in its own store."""
-    tmp = tmp_path_factory.mktemp("drift")
+def drift_store(tmp_path_factory: pytest.TempPathFactory, store_template: Path) -> Path:
+    """One pipeline run of the drift kind, registered in its own store (a copy of the empty
+    one: creating a store is not what these tests are about)."""
+    tmp = seed_store(store_template, tmp_path_factory.mktemp("drift"))
     ran = run_local_pipeline(
         tmp,
         SEARCH_PATH,

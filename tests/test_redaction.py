@@ -158,26 +158,27 @@ def test_mlflow_prints_no_run_link_to_a_store_with_a_password(
 
 
 def test_a_training_run_writes_no_private_key_text(
-    tmp_path: Path, private_pem: str, monkeypatch: pytest.MonkeyPatch
+    seeded_tmp: Path, private_pem: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The key as text (registry=azureml reads STOCKCAST_SIGNING_PRIVATE_KEY) was written into
     the config beside the model, which is registered with it, into the run's resolved config,
     into every checkpoint and into the MLflow run's params."""
     monkeypatch.setenv(KEY_VARIABLE, private_pem)
-    run_dir = tmp_path / "run"
+    # A copy of the empty store (scanned with the rest): its creation is not the point here.
+    run_dir = seeded_tmp / "run"
     run_train(
-        tmp_path,
+        seeded_tmp,
         run_dir,
         *FAST_OVERRIDES,
         f"registry.signing.private_key=${{oc.env:{KEY_VARIABLE}}}",
     )
-    written = [path for path in tmp_path.rglob("*") if path.is_file()]
+    written = [path for path in seeded_tmp.rglob("*") if path.is_file()]
     assert any(path.suffix == ".ckpt" for path in written)
     holding = [path for path in written if key_body(private_pem).encode() in path.read_bytes()]
     assert holding == []
     for config in (run_dir / "model" / TRAINING_CONFIG_FILE, run_dir / RESOLVED_CONFIG_FILE):
         assert f"private_key: {PRIVATE_KEY_SHOWN}" in config.read_text()
-    client = MlflowClient(f"sqlite:///{tmp_path}/mlruns.db")
+    client = MlflowClient(f"sqlite:///{seeded_tmp}/mlruns.db")
     experiments = [e.experiment_id for e in client.search_experiments()]
     (run,) = client.search_runs(experiments)
     assert run.data.params["registry.signing.private_key"] == PRIVATE_KEY_SHOWN

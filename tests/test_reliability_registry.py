@@ -11,6 +11,7 @@ from mlflow import MlflowClient
 from stockcast.registry.faults import CRASH_PHASES
 from stockcast.registry.lock import LEASE_TAG, StoreBusy, TagLease
 from stockcast.registry.versions import PROMOTION_TAG, SETTLED
+from tests.conftest import seed_store
 from tests.reliability_helpers import (
     PipelineRun,
     evaluate,
@@ -42,9 +43,11 @@ def runs_by_status(store: Path) -> dict[str, int]:
 
 @pytest.mark.parametrize("phase", CRASH_PHASES)
 def test_a_registration_killed_at_any_phase_is_completed_by_the_rerun(
-    source: PipelineRun, tmp_path: Path, phase: str
+    source: PipelineRun, store_template: Path, tmp_path: Path, phase: str
 ) -> None:
-    store = tmp_path / "store"
+    # An empty store: the phases killed are the registration's, not the store's creation (the
+    # fresh-store test below creates one).
+    store = seed_store(store_template, tmp_path / "store")
     command = register_command(store, source.model_dir, source.report_dir, tmp_path / "r1")
     killed = run(command, crash_at=phase)
     assert killed.returncode == -9, killed.stderr[-2000:]
@@ -82,14 +85,15 @@ def test_four_concurrent_registrations_of_one_folder_into_a_fresh_store_make_one
 
 
 def test_concurrent_promotions_leave_the_best_compared_model_champion(
-    source: PipelineRun, tmp_path: Path
+    source: PipelineRun, store_template: Path, tmp_path: Path
 ) -> None:
     candidates = []
     for index, offset in enumerate((0.4, 0.0, 0.15)):
         model_dir = variant(source, tmp_path / f"model{index}", offset)
         report_dir = tmp_path / f"report{index}"
         candidates.append((model_dir, report_dir, evaluate(source, model_dir, report_dir)))
-    store = tmp_path / "store"
+    # An empty store: racing to create one is the fresh-store test's (above).
+    store = seed_store(store_template, tmp_path / "store")
     processes = [
         start(register_command(store, model, report, tmp_path / f"r{i}"))
         for i, (model, report, _) in enumerate(candidates)
@@ -224,7 +228,7 @@ def test_an_expired_lease_of_a_killed_writer_is_taken_over(monkeypatch) -> None:
 
 
 def test_a_store_that_keeps_no_aliases_holds_each_alias_on_one_version(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    seeded_tmp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A store that refuses to set an alias (an older or partial MLflow server) gets the alias
     as a tag of the version promoted, taken off the previous holder, and reads it back as the
@@ -232,11 +236,11 @@ def test_a_store_that_keeps_no_aliases_holds_each_alias_on_one_version(
     real alias of the same name wins over a tag left from before."""
     from mlflow.exceptions import MlflowException, get_error_code
 
-    store = registry(tmp_path, create=True)
+    store = registry(seeded_tmp, create=True)
     client = store.client()
     client.create_registered_model(store.model_name)
     for _ in range(3):
-        client.create_model_version(store.model_name, source=str(tmp_path))
+        client.create_model_version(store.model_name, source=str(seeded_tmp))
 
     def refused(*args: object, **kwargs: object) -> None:
         raise MlflowException("no such endpoint", error_code=get_error_code(404))

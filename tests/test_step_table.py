@@ -294,7 +294,7 @@ def test_the_monitor_alone_stores_the_day_a_failed_monitor_step_lost(
 
 
 def test_the_local_pipeline_asks_for_the_rerun_hint_and_a_replay_does_not(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stores_from_template: None
 ) -> None:
     from stockcast.config.compose import hydra_quoted
     from stockcast.orchestration import replay, runner

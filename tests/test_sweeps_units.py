@@ -130,12 +130,12 @@ def test_prepare_store_creates_the_experiment_once(tmp_path: Path) -> None:
     assert runs.is_embedded_store(uri) and not runs.is_embedded_store("http://x")
 
 
-def test_a_deleted_experiment_is_one_sentence_saying_how_to_restore_it(tmp_path: Path) -> None:
+def test_a_deleted_experiment_is_one_sentence_saying_how_to_restore_it(seeded_tmp: Path) -> None:
     """MLflow hands back a deleted experiment by name; runs added to it failed with its own
     traceback (the registry's experiment deleted in MLflow's UI stopped every registration)."""
     from mlflow import MlflowClient
 
-    uri = f"sqlite:///{tmp_path}/mlruns.db"
+    uri = f"sqlite:///{seeded_tmp}/mlruns.db"
     experiment_id = runs.prepare_store(uri, "stockcast-registry")
     MlflowClient(uri).delete_experiment(experiment_id)
     with pytest.raises(ConfigError) as caught:
