@@ -814,12 +814,14 @@ def test_a_fit_in_half_precision_weighs_calibrates_and_serves_in_float32(tmp_pat
     assert np.isfinite(points).all() and bands
 
 
-def test_a_half_precision_fit_keeps_the_network_it_serves(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("precision", ["bf16-true", "64-true"])
+def test_a_fit_in_another_precision_keeps_the_network_it_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, precision: str
 ) -> None:
     """bf16-true cast the buffers no state dict holds (Theta's constant matrices, the member
     weights) to bfloat16 and back: the network that fitted the bands forecast otherwise than
-    the saved model, which rebuilds them exactly."""
+    the saved model, which rebuilds them exactly. 64-true weighed and calibrated the members
+    in float64, and saved float64 weights that the served model runs in float32."""
     from stockcast.training import fit
 
     exported = []
@@ -839,7 +841,7 @@ def test_a_half_precision_fit_keeps_the_network_it_serves(
         "model=theta",
         "data=seasonal",
         "data.previous_time_window=auto",
-        "+trainer.precision=bf16-true",
+        f"+trainer.precision={precision}",
     )
     (net,) = exported
     model = open_model_dir(run_dir / "model")

@@ -9,8 +9,9 @@ import torch
 
 from stockcast.training.resume import read_checkpoint
 
-# What `trainer.precision` 16-true and bf16-true hold the network's weights in.
-HALF_DTYPES = (torch.float16, torch.bfloat16)
+# What `trainer.precision` 16-true, bf16-true and 64-true hold the network's weights in: every
+# forecast outside the trainer, and the served model, runs in float32.
+NOT_SERVED_DTYPES = (torch.float16, torch.bfloat16, torch.float64)
 
 
 def load_checkpoint_weights(model: Any, path: str) -> int:
@@ -33,12 +34,12 @@ def unsaved_buffers(model: Any) -> dict[str, torch.Tensor]:
 
 
 def in_float32(model: Any, unsaved: dict[str, torch.Tensor] | None = None) -> None:
-    """A model Lightning holds in half precision (`trainer.precision` 16-true or bf16-true,
-    which it casts the module to for every stage) back in float32, as every forecast outside
-    the trainer feeds it (the member weights, the folds, the bands) and as it is served, with
-    the `unsaved` buffers taken before the stage as they were."""
+    """A model Lightning holds in half or double precision (`trainer.precision` 16-true,
+    bf16-true or 64-true, which it casts the module to for every stage) back in float32, as
+    every forecast outside the trainer feeds it (the member weights, the folds, the bands) and
+    as it is served, with the `unsaved` buffers taken before the stage as they were."""
     tensors = [*model.parameters(), *model.buffers()] if model is not None else []
-    if any(t.dtype in HALF_DTYPES for t in tensors):
+    if any(t.dtype in NOT_SERVED_DTYPES for t in tensors):
         model.float()
         for name, value in (unsaved or {}).items():
             owner, _, leaf = name.rpartition(".")
