@@ -15,6 +15,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import OmegaConf
 
 from stockcast.config.task import CTRL_C_EXIT, SIGTERM_EXIT, user_errors_exit
+from stockcast.orchestration.replay_record import REPLAY_FILE
 
 
 def test_a_fit_stopped_by_sigterm_exits_non_zero_in_one_sentence(
@@ -60,10 +61,11 @@ def test_a_task_stopped_by_ctrl_c_exits_130_in_one_sentence(
 
 
 @contextmanager
-def sweep_job(job: Path, sweep: Path) -> Iterator[None]:
-    """Hydra's config as a multirun job in `job` of the sweep in `sweep` sees it."""
+def sweep_job(job: Path, sweep: Path, mode: RunMode = RunMode.MULTIRUN) -> Iterator[None]:
+    """Hydra's config as a multirun job in `job` of the sweep in `sweep` sees it (or, with
+    `mode=RunMode.RUN`, a single run in `job`)."""
     hydra = OmegaConf.structured(HydraConf)
-    hydra.mode = RunMode.MULTIRUN
+    hydra.mode = mode
     hydra.runtime.output_dir = str(job)
     hydra.sweep.dir = str(sweep)
     HydraConfig.instance().set_config(OmegaConf.create({"hydra": hydra}))
@@ -101,3 +103,25 @@ def test_a_sweep_stopped_by_ctrl_c_names_how_to_rank_the_jobs_that_finished(
     (sweep / "0" / "metrics.json").write_text("{}")
     ranked = f"rank the jobs that finished with python scripts/sweep_summary.py {sweep}"
     assert said().endswith(f"{resume}; {ranked}.\n")
+
+
+def test_a_replay_stopped_by_sigterm_names_the_resume_that_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Running a stopped replay's command again starts a new one from its first day in a fresh
+    store; `replay.resume_from` goes on from the day it stopped in (README: Replay)."""
+    run_dir = tmp_path / "replay" / "runs" / "t"
+    run_dir.mkdir(parents=True)
+    (run_dir / REPLAY_FILE).write_text("{}")
+
+    @user_errors_exit
+    def stopped() -> None:
+        raise SIGTERMException()
+
+    with sweep_job(run_dir, tmp_path, RunMode.RUN), pytest.raises(SystemExit) as ended:
+        stopped()
+    assert ended.value.code == SIGTERM_EXIT
+    assert capsys.readouterr().err == (
+        f"error: stopped by SIGTERM before it finished (its folder: {run_dir}); go on with the "
+        f"same command and replay.resume_from={run_dir}.\n"
+    )

@@ -92,15 +92,22 @@ def stopped_by_sigterm(err: BaseException) -> bool:
 
 def stopped_sentence(by: str) -> str:
     """What a task stopped `by` a signal says: that it did not finish, where it stopped, how a
-    training run continues (its `checkpoints/resume.ckpt`, written at each validation) and, in
-    a sweep where a job finished, how those jobs are ranked (the sweep writes no summary)."""
+    training run continues (its `checkpoints/resume.ckpt`, written at each validation) or a
+    replay goes on (its run directory's record: the same command again would start a new
+    replay from its first day) and, in a sweep where a job finished, how those jobs are ranked
+    (the sweep writes no summary)."""
     from hydra.core.hydra_config import HydraConfig
 
     if not HydraConfig.initialized():
         return f"stopped by {by} before it finished; run the command again."
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    # Looked up, not imported: only a replay has loaded it, and a stopping task imports nothing.
+    replay_record = sys.modules.get("stockcast.orchestration.replay_record")
+    replay_file = getattr(replay_record, "REPLAY_FILE", None)
     if (run_dir / "checkpoints" / "resume.ckpt").is_file():
         advice = f"continue it with train.resume={run_dir} and the same settings"
+    elif replay_file is not None and (run_dir / replay_file).is_file():
+        advice = f"go on with the same command and replay.resume_from={run_dir}"
     else:
         advice = "run the command again"
     sweep = Path(HydraConfig.get().sweep.dir) if _in_multirun() else None
