@@ -147,8 +147,12 @@ def test_resuming_from_a_folder_without_a_checkpoint_is_one_sentence(tmp_path: P
     from stockcast.training.resume import resume_checkpoint
 
     cfg = OmegaConf.create({"train": {"resume": str(tmp_path)}})
-    with pytest.raises(ArtifactError, match=r"has no checkpoints/resume\.ckpt or last\.ckpt"):
+    with pytest.raises(
+        ArtifactError, match=r"has no checkpoints/resume\.ckpt or last\.ckpt"
+    ) as err:
         resume_checkpoint(cfg, {"data_hash": "x"})
+    # A run that stopped before its first validation, or a lone ets, is run again.
+    assert "run the command again without train.resume" in str(err.value)
     # A folder that is not there is named as such, not as one without checkpoints.
     cfg = OmegaConf.create({"train": {"resume": str(tmp_path / "nothere")}})
     with pytest.raises(ArtifactError, match=r"nothere does not exist; point it at the run dir"):

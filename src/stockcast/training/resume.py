@@ -101,10 +101,14 @@ def resume_checkpoint(cfg: DictConfig, prepared_meta: dict[str, Any]) -> Path | 
             "resume (logs/train/runs/<time>), or at a .ckpt file."
         )
     if checkpoint is None:
+        # A fit writes its first at its first validation, and a model that takes no optimizer
+        # steps (a lone ets) writes none: such a run has nothing to continue from.
         raise ArtifactError(
-            f"train.resume={resume} has no {CHECKPOINT_DIR}/{' or '.join(RESUME_CHECKPOINTS)}; "
-            "point it at the run directory of the fit to resume (the one holding checkpoints/), "
-            "or at a .ckpt file."
+            f"train.resume={resume} has no {CHECKPOINT_DIR}/{' or '.join(RESUME_CHECKPOINTS)} "
+            "(a fit writes one at its first validation, and a model that takes no optimizer "
+            "steps, such as model=ets, writes none); run the command again without "
+            "train.resume, or point it at the run directory of a fit that validated, or at a "
+            ".ckpt file."
         )
     check_same_settings(cfg, checkpoint)
     run_dir = checkpoint.parent.parent
