@@ -101,7 +101,6 @@ def combine_members(
     member_values: torch.Tensor,
     member_weights: torch.Tensor | None,
     set_aside: torch.Tensor | None,
-    device: torch.device,
 ) -> torch.Tensor:
     """(members, batch, ...) -> (batch, ...): the members' mean, or their weighted mean with
     `member_weights` (members, 1, 1, 1) (a member of weight 0 counts for nothing, even a
@@ -115,14 +114,15 @@ def combine_members(
         combined = torch.where(weights > 0, member_values * weights, 0.0).sum(dim=0)
     if set_aside is None:
         return combined
-    flat = flat_weights(member_weights, len(member_values), device)
-    return recombine_changed(member_values, combined, flat, set_aside)
+    return recombine_changed(
+        member_values, combined, flat_weights(member_values, member_weights), set_aside
+    )
 
 
-def flat_weights(
-    member_weights: torch.Tensor | None, members: int, device: torch.device
-) -> torch.Tensor:
-    """The members' weights, (members,): the fitted ones, or equal ones for their mean."""
+def flat_weights(member_values: torch.Tensor, member_weights: torch.Tensor | None) -> torch.Tensor:
+    """The weights of the members of `member_values` (members, ...), flat: the fitted ones, or
+    equal ones for their mean, on the values' device."""
     if member_weights is not None:
         return member_weights.flatten()
-    return torch.full((members,), 1.0 / members, device=device)
+    members = len(member_values)
+    return torch.full((members,), 1.0 / members, device=member_values.device)

@@ -205,8 +205,7 @@ class PriceForecaster(KeepsValues):
         horizon): the members combined, with the level rule unless `level_rule` is False."""
         values, base = self._member_values(prices, outputs, loc, scale)
         set_aside = self.level_set_aside(prices) if level_rule else None
-        device = self.scalers[0].loc.device
-        return base + combine_members(values, self.member_weights, set_aside, device)
+        return base + combine_members(values, self.member_weights, set_aside)
 
     def member_forecasts(self, prices: torch.Tensor) -> torch.Tensor:
         """Each member's point forecast in price units, (members, batch, horizon): what the
