@@ -51,12 +51,7 @@ from stockcast.training.resume import (
 )
 from stockcast.training.resume_state import ResumeState
 from stockcast.training.runtime import fit_or_interrupt, set_threads, trainer_refusals
-from stockcast.training.stages import (
-    in_float32,
-    load_checkpoint_weights,
-    stage_metrics,
-    unsaved_buffers,
-)
+from stockcast.training.stages import back_in_float32, load_checkpoint_weights, stage_metrics
 from stockcast.training.summary import (
     METRICS_FILE,
     RESOLVED_CONFIG_FILE,
@@ -193,8 +188,9 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     for logger in loggers:
         logger.log_hyperparams(hparams)
 
-    unsaved = unsaved_buffers(model)
-    fit_or_interrupt(trainer, model, datamodule=datamodule, ckpt_path=resume_from)
+    # Out of a fit in half or double precision, the network runs in float32 as it is served.
+    with back_in_float32(model):
+        fit_or_interrupt(trainer, model, datamodule=datamodule, ckpt_path=resume_from)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     ckpt_path = checkpoint_on_every_rank(trainer.strategy, best) or None
     # Every rank loads the best checkpoint's weights once (validate and test then score the model
@@ -204,7 +200,6 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     best_step = trainer.global_step
     if ckpt_path is not None:
         best_step = load_checkpoint_weights(model, ckpt_path)
-    in_float32(model, unsaved)
     lr_drops = lr_drops_before(model.lr_drops, best_step)
     # A short validation split gets the evidence of earlier cuts of the train split beside it.
     folds = fold_evidence(

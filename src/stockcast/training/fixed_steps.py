@@ -16,7 +16,7 @@ from stockcast.training.build import CLIPPED_BY_THE_MODULE, build_datamodule_and
 from stockcast.training.distributed import configured_world_size
 from stockcast.training.evaluated_recipe import LrDropShares
 from stockcast.training.runtime import fit_or_interrupt, set_threads, trainer_refusals
-from stockcast.training.stages import in_float32, unsaved_buffers
+from stockcast.training.stages import back_in_float32
 from stockcast.training.warm_start import start_warm
 
 
@@ -81,8 +81,7 @@ def refit_network(
             **CLIPPED_BY_THE_MODULE,
         )
     # Even with no steps: a kind fitted on the series (ets) fits on `history` as the fit starts.
-    unsaved = unsaved_buffers(model)
-    fit_or_interrupt(trainer, model, datamodule=datamodule)
     # The folds, the held-back check and the refit's export forecast in float32.
-    in_float32(model, unsaved)
+    with back_in_float32(model):
+        fit_or_interrupt(trainer, model, datamodule=datamodule)
     return model.net, spec, None if warm is None else warm.source

@@ -3,6 +3,8 @@ weights loaded, validate and test scored, the network kept in float32 between th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -22,7 +24,16 @@ def load_checkpoint_weights(model: Any, path: str) -> int:
     return int(checkpoint["global_step"])
 
 
-def unsaved_buffers(model: Any) -> dict[str, torch.Tensor]:
+@contextmanager
+def back_in_float32(model: Any) -> Iterator[None]:
+    """Around a Lightning stage (a fit, validate, test): the model comes out of it in float32
+    (`in_float32`) with the buffers its state dict leaves out as they went in."""
+    unsaved = _unsaved_buffers(model)
+    yield
+    in_float32(model, unsaved)
+
+
+def _unsaved_buffers(model: Any) -> dict[str, torch.Tensor]:
     """Copies of the buffers the model's state dict leaves out (a method's constant matrices,
     the member weights), for `in_float32` to put back: a half-precision stage rounds them, and
     neither a checkpoint nor the export carries them, so the served model, which rebuilds them
@@ -51,9 +62,8 @@ def in_float32(model: Any, unsaved: dict[str, torch.Tensor] | None = None) -> No
 def stage_metrics(run_stage: Any, model: Any, datamodule: Any) -> dict:
     """Run validate/test on the model's current weights and return its metrics without the stage
     prefix (the stage's own only: a `train/loss` read as `loss` was taken for the val loss)."""
-    unsaved = unsaved_buffers(model)
-    results = run_stage(model, datamodule=datamodule, verbose=False)
-    in_float32(model, unsaved)
+    with back_in_float32(model):
+        results = run_stage(model, datamodule=datamodule, verbose=False)
     return {
         key.split("/", 1)[1]: float(value)
         for key, value in (results[0] if results else {}).items()
