@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from stockcast.data.calendar import later_than
 from stockcast.errors import ArtifactError, ConfigError
 from stockcast.evaluation.reports import REPORT_FILE
 from stockcast.orchestration.steps.monitor import (
@@ -19,7 +20,6 @@ from stockcast.orchestration.steps.monitor import (
     NO_CHAMPION,
     ROLLED_BACK,
     SKIPPED,
-    after_day,
     run_monitor,
 )
 from stockcast.orchestration.steps.monitor_outputs import registered_version
@@ -657,11 +657,11 @@ def test_a_rerun_of_a_day_before_the_ledgers_last_is_skipped(seeded_tmp: Path) -
 
 def test_a_ledger_day_is_after_the_data_by_its_day_or_by_its_time() -> None:
     """An origin written as a bare date is that whole day, as maturity reads it."""
-    assert after_day("2024-05-23T16:00:00", "2024-05-23T15:59:00")
-    assert not after_day("2024-05-23T16:00:00", "2024-05-23")
-    assert not after_day("2024-05-23", "2024-05-23T16:00:00")
-    assert after_day("2024-05-24", "2024-05-23T16:00:00")
-    assert not after_day(None, "2024-05-23"), "an empty ledger"
+    assert later_than("2024-05-23T16:00:00", "2024-05-23T15:59:00")
+    assert not later_than("2024-05-23T16:00:00", "2024-05-23")
+    assert not later_than("2024-05-23", "2024-05-23T16:00:00")
+    assert later_than("2024-05-24", "2024-05-23T16:00:00")
+    assert not later_than(None, "2024-05-23"), "an empty ledger"
 
 
 @pytest.mark.slow

@@ -148,3 +148,14 @@ def after_day(day: np.datetime64) -> np.datetime64:
     to nanoseconds it would wrap round to a late date and keep everything)."""
     day_after = day.astype("datetime64[D]") + np.timedelta64(1, "D")
     return max(day_after, EARLIEST_DAY).astype("datetime64[ns]")
+
+
+def later_than(stamp: str | None, other: str) -> bool:
+    """Whether date or time `stamp` is after `other` (None: nothing is); a date written without
+    a time is that whole day, as the monitor's maturity reads a forecast's origin."""
+    if stamp is None:
+        return False
+    theirs, ours = np.datetime64(stamp), np.datetime64(other)
+    if "D" in (np.datetime_data(theirs.dtype)[0], np.datetime_data(ours.dtype)[0]):
+        return bool(theirs.astype(DAY) > ours.astype(DAY))
+    return bool(theirs > ours)

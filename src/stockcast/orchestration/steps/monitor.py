@@ -16,10 +16,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from omegaconf import DictConfig
 
 from stockcast.config.task import hydra_task
+from stockcast.data.calendar import later_than
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ArtifactError, DamagedVersion, DataError, LedgerUnusable, first_few
 from stockcast.evaluation.live import score_live
@@ -92,7 +92,7 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     ledger_roots = [Path(f) for f in (cfg.monitor.ledger_dir, store and store.parent) if f]
     ledger.claim_store(registry.model_name, registry.registered_stamp())
     last_day = ledger.last_day(registry.model_name)
-    if after_day(last_day, report["as_of"]):
+    if later_than(last_day, report["as_of"]):
         # A rerun of an earlier day: the ledger holds later days' forecasts and champions, and
         # today's champion would be judged, and store a forecast, as of a day it may not have
         # been champion on.
@@ -225,17 +225,6 @@ def skipped_day(
     return finish(
         output, report | {"champion": champion.version, "status": SKIPPED, "message": message}
     )
-
-
-def after_day(stamp: str | None, as_of: str) -> bool:
-    """Whether a ledger date is after the data's last date; a date written without a time is
-    that whole day, as `mature` reads it."""
-    if stamp is None:
-        return False
-    theirs, ours = np.datetime64(stamp), np.datetime64(as_of)
-    if "D" in (np.datetime_data(theirs.dtype)[0], np.datetime_data(ours.dtype)[0]):
-        return bool(theirs.astype("datetime64[D]") > ours.astype("datetime64[D]"))
-    return bool(theirs > ours)
 
 
 def damaged(registry: ModelRegistry, champion: VersionInfo, alias: str, err: DamagedVersion) -> str:
