@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -629,8 +630,6 @@ def test_a_rerun_of_a_day_before_the_ledgers_last_is_skipped(seeded_tmp: Path) -
     """Rerun after later days, the monitor judged today's champion on that day, counted the
     later days' forecasts as waiting, and stored a forecast of the day the champion of then
     never made (the append-only ledger keeps it)."""
-    import shutil
-
     register(seeded_tmp, "good", 0.0)
     for rows in range(FIRST_DAY, FIRST_DAY + 2):
         monitor_day(seeded_tmp, rows)
