@@ -165,19 +165,6 @@ def read_prepared_meta(folder: str | Path) -> dict[str, Any]:
     return meta
 
 
-def data_end(series: Sequence[Series]) -> tuple[str | None, int | None]:
-    """The last day of the dated series and how many of them reach it (None, None without
-    dates): a panel's ticker whose row of that day came later makes the same last date new
-    data (data.require_new_data)."""
-    ends = [
-        day_text(item.dates[-1]) for item in series if item.dates is not None and len(item.dates)
-    ]
-    if not ends:
-        return None, None
-    last = max(ends)
-    return last, ends.count(last)
-
-
 def data_window(data_cfg: Mapping[str, Any], series: list[Series]) -> dict[str, Any]:
     """What a run saw: as_of (and the release lag it was read with), its first and last dates,
     its row count and its hash.
@@ -185,12 +172,14 @@ def data_window(data_cfg: Mapping[str, Any], series: list[Series]) -> dict[str, 
     `as_of_note` explains a file without dates, which `as_of` cannot cut.
     """
     dated = [item.dates for item in series if item.dates is not None and len(item.dates)]
-    last, at_last = data_end(series)
+    last = day_text(max(d[-1] for d in dated)) if dated else None
     window: dict[str, Any] = {
         "as_of": None if data_cfg.get("as_of") is None else str(data_cfg["as_of"]),
         "first_date": day_text(min(d[0] for d in dated)) if dated else None,
         "last_date": last,
-        "series_at_last_date": at_last,
+        # How many series reached that day: a panel's ticker whose row of the day came later
+        # makes the same last date new data (data.require_new_data).
+        "series_at_last_date": sum(day_text(d[-1]) == last for d in dated) if dated else None,
         "rows": int(sum(len(item) for item in series)),
         "data_hash": data_hash(series),
     }
