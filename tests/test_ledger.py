@@ -28,8 +28,8 @@ from stockcast.registry.ledger import (
     Ledger,
     LedgerForecast,
     champion_since,
-    previous_champion,
 )
+from stockcast.registry.rollback import previous_champion
 
 TIMEOUT_S = 30.0
 

@@ -277,18 +277,6 @@ class Ledger:
         return True
 
 
-def previous_champion(
-    history: Sequence[ChampionSeen], current: int, excluded: Iterable[int] = ()
-) -> int | None:
-    """The latest champion before `current` that is neither `current` nor `excluded` (e.g.
-    versions already rolled back)."""
-    skip = {int(current), *map(int, excluded)}
-    for seen in reversed(history):
-        if seen.model_version not in skip:
-            return seen.model_version
-    return None
-
-
 def champion_since(history: Sequence[ChampionSeen], version: int) -> str | None:
     """When `version`'s present time as champion began: when the history recorded the last
     change of the alias, where it is to `version` (the history records changes only); None

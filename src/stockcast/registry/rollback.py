@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from stockcast.errors import ArtifactError
-from stockcast.registry.ledger import Ledger, previous_champion
+from stockcast.registry.ledger import ChampionSeen, Ledger
 from stockcast.registry.store import ModelRegistry, VersionInfo
 from stockcast.registry.versions import FLAGGED_TAG, HORIZON_TAG, ROLLBACK_TAG
 
@@ -113,3 +113,15 @@ def mark_flagged(registry: ModelRegistry, flagged: VersionInfo, as_of: str, reas
         registry.client().set_model_version_tag(
             registry.model_name, str(flagged.version), FLAGGED_TAG, f"{as_of}: {reason}"
         )
+
+
+def previous_champion(
+    history: Sequence[ChampionSeen], current: int, excluded: Iterable[int] = ()
+) -> int | None:
+    """The latest champion before `current` that is neither `current` nor `excluded` (e.g.
+    versions already rolled back)."""
+    skip = {int(current), *map(int, excluded)}
+    for seen in reversed(history):
+        if seen.model_version not in skip:
+            return seen.model_version
+    return None
