@@ -25,7 +25,7 @@ from dataclasses import astuple, dataclass
 import numpy as np
 
 from benchmarks.accuracy.arguments import seeds_refusal
-from benchmarks.accuracy.forecasters import evaluated_fit
+from benchmarks.accuracy.forecasters import evaluated_fit, validation_start
 from benchmarks.accuracy.protocol import HORIZON, Cut, cut
 from benchmarks.accuracy.series import SeriesUnavailable, load_bench_series, series_names
 from benchmarks.common import quiet_console
@@ -55,7 +55,7 @@ def band_units(split: Cut, seed: int, experiment: str, overrides: Sequence[str])
         model = open_model_dir(fitted.model_dir)
         intervals = model_spec(fitted.model_dir)["intervals"]
         window = fitted.prepared.window.previous_time_window
-        val_start = split.start - round(split.start * 0.2)
+        val_start = validation_start(split)
 
         def errors(origins: np.ndarray) -> tuple[np.ndarray, float]:
             """(|error| / band unit per window and step, the 80% band's coverage)."""

@@ -30,6 +30,8 @@ SERVE_CALLS = 200
 # The untimed fit that warms the process: a short monthly-like series, a few optimizer steps.
 WARM_UP_POINTS = 120
 WARM_UP_STEPS = 2
+# The share of the fitted first 80% that stockcast validates on: its last fifth.
+VALIDATION_SHARE = 0.2
 
 
 def configured_min_relative_scale(overrides: tuple[str, ...]) -> float:
@@ -129,6 +131,11 @@ class EvaluatedFit:
         return split.values[origins[:, None] - p + np.arange(p)]
 
 
+def validation_start(split: Cut) -> int:
+    """Where stockcast's validation split starts in a cut series (`VALIDATION_SHARE`)."""
+    return split.start - round(split.start * VALIDATION_SHARE)
+
+
 @contextmanager
 def evaluated_fit(
     split: Cut, overrides: Sequence[str] = (), experiment: str = "mlp_w10"
@@ -145,7 +152,7 @@ def evaluated_fit(
         csv.write_text("value\n" + "\n".join(repr(float(v)) for v in split.values))
         # Train and validation are the first 80% (validation its last fifth); the test split is
         # exactly the held-out 20%, which training never reads.
-        n, val_points = len(split.values), round(split.start * 0.2)
+        n, val_points = len(split.values), split.start - validation_start(split)
         columns = [
             "data.date_column=null",
             "data.value_column=value",
