@@ -56,9 +56,9 @@ class KeepsValues(nn.Module):
     it has parameters: a fused optimizer (Adam's `fused=True`, the default optim config)
     updates parameters in place without bumping their version counters, so a forecast map kept
     through training steps would forecast validation windows with the parameters of an earlier
-    step. They are dropped
-    on every move to another dtype or device too (`.double()`, `.to(...)`): such a move keeps
-    each parameter object and swaps its data, which neither check in `while_unchanged` sees."""
+    step. They are dropped on every move to another dtype or device too (`.double()`,
+    `.to(...)`): such a move keeps each parameter object and swaps its data, which neither
+    check in `while_unchanged` sees."""
 
     def train(self, mode: bool = True) -> KeepsValues:
         # A module without parameters (ets: fitted numbers in buffers, changed only by a fit or
