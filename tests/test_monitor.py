@@ -19,6 +19,7 @@ from stockcast.evaluation.reports import REPORT_FILE
 from stockcast.orchestration.steps.monitor import (
     DAMAGED,
     NO_CHAMPION,
+    REFUSED,
     ROLLED_BACK,
     SKIPPED,
     run_monitor,
@@ -582,6 +583,29 @@ def test_a_damaged_champion_is_a_warning_that_says_what_to_do(
         "registered (changed MLmodel), so no forecast was stored, scored or judged, and predict "
         "and serve cannot open it either; register the model again from its original folder, "
         "or run the pipeline on new data: a candidate that passes the gate replaces it"
+    )
+    said = [r for r in caplog.records if r.getMessage() == report["message"]]
+    assert [r.levelno for r in said] == [logging.WARNING]
+
+
+def test_a_champion_the_key_refuses_is_a_warning_in_the_refusals_words(
+    seeded_tmp: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A champion registered unsigned, opened once a public key is set: predict and serve
+    refuse it every day until it is signed, and the monitor said so at INFO, as a plain skip."""
+    from stockcast.registry.keys import PUBLIC_KEY_FILE, create_key_pair
+
+    create_key_pair(seeded_tmp / "keys")
+    register(seeded_tmp, "good", 0.0)
+    public_key = f"registry.signing.public_key={seeded_tmp / 'keys' / PUBLIC_KEY_FILE}"
+    with caplog.at_level(logging.INFO, "stockcast"):
+        report = monitor_day(seeded_tmp, FIRST_DAY, public_key)
+    assert (report["status"], report["stored"], report["champion"]) == (REFUSED, 0, 1)
+    assert report["message"] == (
+        f"{MODEL} version 1 (champion) does not open, so no forecast was stored, scored or "
+        f"judged, and predict and serve refuse it too: {MODEL} version 1 carries no signature "
+        "(model.sig), so it is not loaded while registry.signing.public_key is set; register it "
+        "again with registry.signing.private_key set (the register step signs it)"
     )
     said = [r for r in caplog.records if r.getMessage() == report["message"]]
     assert [r.levelno for r in said] == [logging.WARNING]

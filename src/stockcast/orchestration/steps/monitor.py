@@ -45,6 +45,9 @@ OK, FLAGGED, ROLLED_BACK = "ok", "flagged", "rolled back"
 NO_CHAMPION, SKIPPED = "no champion", "skipped"
 # The champion's registered files are damaged: nothing can forecast with it until it is replaced.
 DAMAGED = "damaged champion"
+# The champion does not open for another reason (its signature, a missing hash, its code): predict
+# and serve refuse it the same way.
+REFUSED = "refused champion"
 
 
 @table_step("monitor")
@@ -114,8 +117,11 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         message = damaged(registry, champion, alias, err)
         return finish(output, report | {"message": message}, level=logging.WARNING)
     except ArtifactError as err:
-        report |= {"champion": champion.version, "status": SKIPPED}
-        return finish(output, report | {"message": str(err).rstrip(".")})
+        # Not a skip: predict and serve refuse the champion for the same reason, every day
+        # until the reason is mended.
+        report |= {"champion": champion.version, "status": REFUSED}
+        message = refused(registry, champion, alias, err)
+        return finish(output, report | {"message": message}, level=logging.WARNING)
 
     window = int(cfg.monitor.window)
     scores = score_live(
@@ -234,6 +240,15 @@ def damaged(registry: ModelRegistry, champion: VersionInfo, alias: str, err: Dam
         "so no forecast was stored, scored or judged, and predict and serve cannot open it "
         "either; register the model again from its original folder, or run the pipeline on new "
         "data: a candidate that passes the gate replaces it"
+    )
+
+
+def refused(registry: ModelRegistry, champion: VersionInfo, alias: str, err: ArtifactError) -> str:
+    """The warning for a champion that does not open: the consequence first, then the reason
+    and its fix, in the refusal's own words."""
+    return (
+        f"{registry.label(champion)} ({alias}) does not open, so no forecast was stored, scored "
+        f"or judged, and predict and serve refuse it too: {str(err).rstrip('.')}"
     )
 
 
