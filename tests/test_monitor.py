@@ -588,6 +588,42 @@ def test_a_damaged_champion_is_a_warning_that_says_what_to_do(
     assert [r.levelno for r in said] == [logging.WARNING]
 
 
+def test_a_damaged_champion_is_rolled_back_with_rollback_on(
+    seeded_tmp: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With monitor.rollback=true a decayed champion's alias went back to the previous one
+    that opens, but a damaged one, which nothing can forecast with, stayed until a candidate
+    replaced it: predict and serve had no champion in the meantime."""
+    register(seeded_tmp, "good", 0.0)
+    monitor_day(seeded_tmp, FIRST_DAY)
+    register(seeded_tmp, "later", 0.0)
+    monitor_day(seeded_tmp, FIRST_DAY + 1)
+    change_registered_files(seeded_tmp, 2)
+    with caplog.at_level(logging.INFO, "stockcast"):
+        report = monitor_day(seeded_tmp, FIRST_DAY + 2, "monitor.rollback=true")
+    assert (report["status"], report["stored"], report["champion"]) == (ROLLED_BACK, 1, 2)
+    assert report["message"] == (
+        f"{MODEL} version 2 (champion) is damaged: its files were changed or lost since it was "
+        "registered (changed MLmodel), so no forecast of it was stored, scored or judged; "
+        "champion rolled back to version 1"
+    )
+    assert report["rollback"] == {
+        "done": True,
+        "from": 2,
+        "to": 1,
+        "reason": "its files were changed or lost since it was registered",
+    }
+    said = [r for r in caplog.records if r.getMessage() == report["message"]]
+    assert [r.levelno for r in said] == [logging.WARNING]
+    reg = registry(seeded_tmp)
+    assert reg.champion("champion").version == 1
+    assert ROLLBACK_TAG in reg.resolve(version=2).tags
+    # The restored champion's forecast of the day is what the ledger holds for it.
+    stored = Ledger(seeded_tmp / LEDGER_FILE, 30).forecasts(MODEL)
+    origins = {f.origin_date for f in stored if f.model_version == 1}
+    assert origins == {iso(FIRST_DAY - 1), iso(FIRST_DAY + 1)}
+
+
 def test_a_champion_the_key_refuses_is_a_warning_in_the_refusals_words(
     seeded_tmp: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -772,10 +808,10 @@ def test_a_restored_champion_that_cannot_forecast_still_reports_its_rollback(
     there (or a guard refusing its forecast) failed the whole step after the rollback, and the
     report never said it was done."""
     from stockcast.errors import ArtifactError, ForecastRefused
-    from stockcast.orchestration.steps import monitor as monitor_step
+    from stockcast.orchestration.steps import monitor_rollback
     from tests.conftest import global_state_restored
 
-    real = monitor_step.store_champion_forecast
+    real = monitor_rollback.store_champion_forecast
     text = "version 1's model folder does not match its registered hash"
     refusal = ArtifactError(f"{text}.") if refused == "folder" else ForecastRefused(f"{text}.")
 
@@ -790,7 +826,7 @@ def test_a_restored_champion_that_cannot_forecast_still_reports_its_rollback(
         register(seeded_tmp, "bad", 3.0)
         for rows in range(FIRST_DAY + 1, FIRST_DAY + 4):
             monitor_day(seeded_tmp, rows, "monitor.rollback=true")
-        monkeypatch.setattr(monitor_step, "store_champion_forecast", damaged_first_version)
+        monkeypatch.setattr(monitor_rollback, "store_champion_forecast", damaged_first_version)
         report = monitor_day(seeded_tmp, FIRST_DAY + 4, "monitor.rollback=true")
     assert report["status"] == ROLLED_BACK and report["rollback"]["to"] == 1
     assert report["rollback"]["forecast"] == text

@@ -21,20 +21,20 @@ from omegaconf import DictConfig
 from stockcast.config.task import hydra_task
 from stockcast.data.calendar import later_than
 from stockcast.data.prepared import PreparedData
-from stockcast.errors import ArtifactError, DamagedVersion, DataError, LedgerUnusable, first_few
+from stockcast.errors import ArtifactError, DamagedVersion, LedgerUnusable, first_few
 from stockcast.evaluation.live import score_live
 from stockcast.evaluation.live_verdict import judge
 from stockcast.evaluation.maturity import observed_series, orphaned_report, overdue_report
 from stockcast.orchestration.steps.monitor_outputs import finish, log_to_mlflow, registered_version
+from stockcast.orchestration.steps.monitor_rollback import restore_previous, rollback_outcome
 from stockcast.orchestration.steps.table import table_step
 from stockcast.paths import portable_path
 from stockcast.prediction.ledger_forecast import store_champion_forecast
 from stockcast.registry.freshness import later_data_end
 from stockcast.registry.ledger import Ledger, champion_since, ledger_path
 from stockcast.registry.lock import sqlite_file
-from stockcast.registry.rollback import mark_flagged, roll_back
+from stockcast.registry.rollback import mark_flagged
 from stockcast.registry.store import ModelRegistry, VersionInfo
-from stockcast.serving.model import check_version_opens
 
 SHOWN_SERIES = 5  # how many series the log names
 
@@ -112,9 +112,19 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         raise
     except DamagedVersion as err:
         # Kept by a refused candidate, a damaged champion leaves predict and serve with nothing
-        # to open: said as a warning, with the fix, not as a quiet skip.
-        report |= {"champion": champion.version, "status": DAMAGED}
+        # to open: said as a warning, with the fix, not as a quiet skip; with monitor.rollback,
+        # the alias goes back to the previous champion that opens, as for a decayed one.
+        report |= {"champion": champion.version, "status": DAMAGED, "rollback": None}
         message = damaged(registry, champion, alias, err)
+        if cfg.monitor.rollback:
+            reason = f"its files {err.how}"
+            rollback, stored = restore_previous(
+                alias, registry, ledger, champion, reason, report["as_of"], observed, output
+            )
+            status = ROLLED_BACK if rollback["done"] else DAMAGED
+            report |= {"status": status, "rollback": rollback, "stored": stored}
+            message = damaged(registry, champion, alias, err, rollback["done"])
+            message += rollback_outcome(rollback, alias)
         return finish(output, report | {"message": message}, level=logging.WARNING)
     except ArtifactError as err:
         # Not a skip: predict and serve refuse the champion for the same reason, every day
@@ -166,34 +176,15 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     if flag["flagged"]:
         mark_flagged(registry, champion, report["as_of"], flag["reason"])
     if flag["flagged"] and cfg.monitor.rollback:
-        rollback = roll_back(
-            alias,
-            registry,
-            ledger,
-            champion,
-            flag["reason"],
-            report["as_of"],
-            opens=lambda version: check_version_opens(registry, version, output / "rollback_check"),
+        rollback, restored_stored = restore_previous(
+            alias, registry, ledger, champion, flag["reason"], report["as_of"], observed, output
         )
+        stored += restored_stored
         if rollback["done"]:
             status = ROLLED_BACK
-            restored = registry.resolve(version=rollback["to"])
-            try:
-                stored += store_champion_forecast(ledger, registry, restored, observed, output)
-            except (ArtifactError, DataError) as err:
-                # The alias has moved already: the report says so, and why no forecast of the
-                # restored version was stored today (its folder, or a guard refusing its
-                # forecast; the next run stores one, or says again why).
-                rollback["forecast"] = str(err).rstrip(".")
-                log.warning("no forecast of the restored version %s: %s", rollback["to"], err)
     message = f"{registry.model_name} version {champion.version} ({alias}): {flag['reason']}"
     if rollback is not None:
-        # `to` exists only where the rollback was done.
-        done = rollback["done"] and f"{alias} rolled back to version {rollback['to']}"
-        passed = "; ".join(rollback.get("passed_over", {}).values())
-        message += f"; {done or rollback['reason']}" + (
-            f", passing over ({passed})" if passed else ""
-        )
+        message += rollback_outcome(rollback, alias)
     changes = ledger.champion_history(registry.model_name, alias)
     report |= {
         "status": status,
@@ -233,13 +224,25 @@ def skipped_day(
     )
 
 
-def damaged(registry: ModelRegistry, champion: VersionInfo, alias: str, err: DamagedVersion) -> str:
-    """The warning for a champion whose files are damaged: what is wrong, and what replaces it."""
-    return (
+def damaged(
+    registry: ModelRegistry,
+    champion: VersionInfo,
+    alias: str,
+    err: DamagedVersion,
+    replaced: bool = False,
+) -> str:
+    """The warning for a champion whose files are damaged: what is wrong, and what replaces it
+    (nothing more where a rollback has `replaced` it)."""
+    damage = (
         f"{registry.label(champion)} ({alias}) is damaged: its files {err.how} ({err.detail}), "
-        "so no forecast was stored, scored or judged, and predict and serve cannot open it "
-        "either; register the model again from its original folder, or run the pipeline on new "
-        "data: a candidate that passes the gate replaces it"
+        f"so no forecast {'of it ' * replaced}was stored, scored or judged"
+    )
+    if replaced:
+        return damage
+    return (
+        f"{damage}, and predict and serve cannot open it either; register the model again from "
+        "its original folder, or run the pipeline on new data: a candidate that passes the gate "
+        "replaces it"
     )
 
 
