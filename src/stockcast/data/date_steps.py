@@ -2,9 +2,10 @@
 
 A model reads values by position, so one missing month makes every later window read each
 month's value as the one before it: a seasonal model then forecasts January with February's
-level, and nothing in the values shows it. Weekly, monthly, quarterly and yearly data have a
-step that no holiday excuses; daily and intraday data skip holidays and closed days by design,
-so they are not refused here (`daily_holes` warns of one longer than any market closure).
+level, and nothing in the values shows it. Weekly, two-weekly, four-weekly, monthly, bimonthly,
+quarterly, half-yearly and yearly data have a step that no holiday excuses; daily and intraday
+data skip holidays and closed days by design, so they are not refused here (`daily_holes` warns
+of one longer than any market closure).
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from stockcast.data.rhythm import (
     DAYS_A_WEEK,
     FOUR_WEEKS,
     MONTHLY_SPACING,
+    TWO_WEEKS,
     WEEKLY_SPACING,
     commonest_step,
     days_of,
     four_weekly,
     other_rhythm,
+    two_weekly,
 )
 from stockcast.data.series import UNNAMED, Series
 from stockcast.errors import DataError
@@ -34,7 +37,7 @@ SKIPPED_WEEK_DAYS = 11
 # The share of the dates that must lie one step apart for their gaps to be judged (fewer, and
 # they are irregular data, not a calendar with gaps).
 REGULAR_SHARE = 0.5
-STEP_NAMES = {1: "month", 3: "quarter", 6: "half-year", 12: "year"}
+STEP_NAMES = {1: "month", 2: "two-month period", 3: "quarter", 6: "half-year", 12: "year"}
 # The fewest of an input's latest dates its rhythm is judged on (half a year of weeks).
 RHYTHM_DATES = 26
 
@@ -74,7 +77,7 @@ def _month_positions(days: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CalendarSteps:
-    """Weekly, monthly, quarterly or yearly dates' steps of their calendar (named `step`):
+    """Dates' steps of their calendar of weeks or months (named `step`):
     `missing[i]` steps skipped between days `i` and `i + 1`, and `within[i]` where those two
     lie less than half a step apart by every measure, two values of one step."""
 
@@ -85,8 +88,9 @@ class CalendarSteps:
 
 
 def calendar_steps(dates: np.ndarray | None) -> CalendarSteps | None:
-    """The steps of weekly, monthly, quarterly or yearly dates (the step is read off all the
-    dates); None for data without such a step (undated, daily, intraday, irregular)."""
+    """The steps of dates a whole number of weeks (one, two or four) or of months apart (the
+    step is read off all the dates); None for data without such a step (undated, daily,
+    intraday, irregular, twice a month)."""
     if dates is None or len(dates) < 3:
         return None
     days = days_of(dates)
@@ -101,10 +105,11 @@ def calendar_steps(dates: np.ndarray | None) -> CalendarSteps | None:
         regular = np.abs(spacing - DAYS_A_WEEK) <= 1
         step_name = "week"
     elif four_weekly(spacing):
-        steps = np.rint(spacing / FOUR_WEEKS).astype(np.int64)
-        within = steps == 0
-        regular = np.abs(spacing - FOUR_WEEKS) <= 1
+        steps, within, regular = _periods_of_days(spacing, FOUR_WEEKS)
         step_name = "four-week period"
+    elif two_weekly(spacing):
+        steps, within, regular = _periods_of_days(spacing, TWO_WEEKS)
+        step_name = "two-week period"
     elif typical >= MONTHLY_SPACING:
         # Months between dates by where in its month each falls (a month end moved into the
         # next month, or a 4-4-5 retail month of five weeks, is about one month on) and by
@@ -128,10 +133,18 @@ def calendar_steps(dates: np.ndarray | None) -> CalendarSteps | None:
     return CalendarSteps(days, np.maximum(steps - 1, 0), within, step_name)
 
 
+def _periods_of_days(spacing: np.ndarray, days: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Periods of `days` days between dates (a date a holiday moved by a day or two is still
+    one period on), whether two dates lie within one, and whether they are one apart give or
+    take a day."""
+    steps = np.rint(spacing / days).astype(np.int64)
+    return steps, steps == 0, np.abs(spacing - days) <= 1
+
+
 def first_date_gap(dates: np.ndarray | None, since: int = 0) -> DateGap | None:
-    """The first place at or after date `since` where weekly, monthly, quarterly or yearly
-    dates skip a step (the step is read off all the dates); None for data without such a step
-    (undated, daily, intraday, irregular) or without a gap there."""
+    """The first place at or after date `since` where dates of weeks or months skip a step
+    (the step is read off all the dates); None for data without such a step (undated, daily,
+    intraday, irregular) or without a gap there."""
     steps = calendar_steps(dates)
     if steps is None:
         return None
@@ -151,10 +164,10 @@ def first_date_gap(dates: np.ndarray | None, since: int = 0) -> DateGap | None:
 
 
 def repeated_step(dates: np.ndarray | None, since: int = 0) -> tuple[str, str] | None:
-    """The first two dates at or after date `since` of weekly, monthly, quarterly or yearly
-    data that lie within one step of its calendar (a month written twice, on the 20th and on
-    its last day), as the sentence's end, and the step's name; None where there are none. As
-    a skipped step does, the second shifts every later value by a step."""
+    """The first two dates at or after date `since` of data of weeks or months that lie within
+    one step of its calendar (a month written twice, on the 20th and on its last day), as the
+    sentence's end, and the step's name; None where there are none. As a skipped step does,
+    the second shifts every later value by a step."""
     steps = calendar_steps(dates)
     if steps is None:
         return None

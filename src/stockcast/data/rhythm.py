@@ -1,6 +1,7 @@
-"""The rhythm of a series' dates (intraday, daily, weekly, four-weekly, monthly, quarterly,
-yearly) by their commonest spacing: what a model's season is read from, what a panel's series
-must share, and what predict holds an input's dates to (`other_rhythm`)."""
+"""The rhythm of a series' dates (intraday, daily, weekly, two-weekly, four-weekly, monthly,
+bimonthly, quarterly, half-yearly, yearly) by their commonest spacing: what a model's season is
+read from, what a panel's series must share, and what predict holds an input's dates to
+(`other_rhythm`)."""
 
 from __future__ import annotations
 
@@ -25,24 +26,49 @@ MONTHLY_SPACING = 27.5
 # only two times in three: this share of its steps lie within a day of 28.
 FOUR_WEEKS = 28
 FOUR_WEEKLY_SHARE = 0.9
+# Data of two-week periods (26 a year: biweekly payroll) steps 14 days nearly always, where data
+# twice a month (the 1st and the 15th) steps 14 days only about half the time: this share of its
+# steps lie within a day of 14.
+TWO_WEEKS = 14
+TWO_WEEKLY_SHARE = 0.9
 # Dates' rhythm by their commonest spacing in days (closer than a day, or with times of day:
-# intraday); others are irregular and not judged.
-DAILY, YEARLY, FOUR_WEEKLY = "daily", "yearly", "four-weekly"
+# intraday); others are irregular and not judged. Two months are 59 to 62 days (31 January to
+# 31 March, 30 November to 31 January), half a year 181 to 184 (30 June to 31 December, and
+# back); each band, as the quarter's, leaves a day or two for a date a weekend moved.
+DAILY, YEARLY, FOUR_WEEKLY, TWO_WEEKLY = "daily", "yearly", "four-weekly", "two-weekly"
+BIMONTHLY, HALF_YEARLY = "bimonthly", "half-yearly"
 RHYTHMS = (
     (DAILY, 0.9, 4.5),
     ("weekly", *WEEKLY_SPACING),
     ("monthly", MONTHLY_SPACING, 31.5),
+    (BIMONTHLY, 57.0, 63.0),
     ("quarterly", 88.0, 93.0),
+    (HALF_YEARLY, 179.0, 186.0),
     (YEARLY, 360.0, 370.0),
 )
 INTRADAY = "intraday"
-# The season each rhythm repeats with: a year of weeks, months and quarters (daily data's is the
-# days of the week it trades on, intraday data's a day's sessions; yearly data has none).
+# The season each rhythm repeats with: a year of weeks, two-week and four-week periods, months,
+# two-month periods, quarters and half-years (daily data's is the days of the week it trades
+# on, intraday data's a day's sessions; yearly data has none).
 WEEKS = 52
-SEASON_OF_RHYTHM = {"weekly": WEEKS, FOUR_WEEKLY: 13, "monthly": 12, "quarterly": 4}
-# The rhythms of data whose dates give each season beside a day's sessions (a season of 1,
-# yearly or irregular, says nothing sure and is not judged).
-RHYTHMS_OF_SEASON = {season: {rhythm} for rhythm, season in SEASON_OF_RHYTHM.items()}
+SEASON_OF_RHYTHM = {
+    "weekly": WEEKS,
+    TWO_WEEKLY: 26,
+    FOUR_WEEKLY: 13,
+    "monthly": 12,
+    BIMONTHLY: 6,
+    "quarterly": 4,
+    HALF_YEARLY: 2,
+}
+# Rhythms told only once models recorded their data's (`other_rhythm`): a model saved before
+# that found such dates irregular, so no season of its came from them, and its season of 2, 6
+# or 26 is a week of trading days or a day's sessions.
+RECORDED_ONLY = {TWO_WEEKLY, BIMONTHLY, HALF_YEARLY}
+# The rhythms of data whose dates give each season beside a day's sessions, to a model saved
+# before the record (a season of 1, yearly or irregular, says nothing sure and is not judged).
+RHYTHMS_OF_SEASON = {
+    season: {rhythm} for rhythm, season in SEASON_OF_RHYTHM.items() if rhythm not in RECORDED_ONLY
+}
 DAILY_SEASONS = range(2, 8)  # the trading days of a week
 
 
@@ -63,12 +89,26 @@ def commonest_step(steps: np.ndarray) -> int:
 
 def four_weekly(spacing: np.ndarray) -> bool:
     """Whether the days between dates are those of four-week periods (`FOUR_WEEKLY_SHARE`)."""
-    return bool(np.mean(np.abs(spacing - FOUR_WEEKS) <= 1) >= FOUR_WEEKLY_SHARE)
+    return _nearly_always(spacing, FOUR_WEEKS, FOUR_WEEKLY_SHARE)
+
+
+def two_weekly(spacing: np.ndarray) -> bool:
+    """Whether the days between dates are those of two-week periods (`TWO_WEEKLY_SHARE`)."""
+    return _nearly_always(spacing, TWO_WEEKS, TWO_WEEKLY_SHARE)
+
+
+def _nearly_always(spacing: np.ndarray, days: int, share: float) -> bool:
+    """Whether at least `share` of the days between dates lie within a day of `days`: periods
+    of whole weeks step by their days, a holiday moving a date by a day, where a calendar of
+    months (or of two dates a month) steps by days that vary with the month."""
+    return bool(np.mean(np.abs(spacing - days) <= 1) >= share)
 
 
 def date_rhythm(dates: np.ndarray) -> str | None:
-    """intraday (several values a day), daily, weekly, monthly, quarterly or yearly by the
-    dates' commonest spacing; None for fewer than three dates or an irregular spacing."""
+    """intraday (several values a day), daily, weekly, two-weekly, four-weekly, monthly,
+    bimonthly, quarterly, half-yearly or yearly by the dates' commonest spacing (two- and
+    four-weekly by nearly every spacing); None for fewer than three dates or an irregular
+    spacing."""
     if len(dates) < 3:
         return None
     days = days_of(dates)
@@ -77,6 +117,8 @@ def date_rhythm(dates: np.ndarray) -> str | None:
     spacing = np.diff(days).astype(np.int64)
     if four_weekly(spacing):
         return FOUR_WEEKLY
+    if two_weekly(spacing):
+        return TWO_WEEKLY
     typical = commonest_step(spacing)
     named = next((name for name, low, high in RHYTHMS if low <= typical <= high), None)
     if named in SEASON_OF_RHYTHM or named == YEARLY:

@@ -41,12 +41,13 @@ FALSE_SEASON_CHANCE = 0.05
 def season_from_dates(dates: np.ndarray) -> int:
     """The season that the dates' spacing implies (1: none): regular intraday data repeats
     daily (`intraday_rhythm`: 24 for hours, 13 for the half-hours of a 6.5-hour session; none
-    for irregular ticks or too few sessions to tell); weekly data 52, monthly 12, quarterly 4,
-    and daily data (`date_rhythm`, the rhythm predict holds an input's dates to: dates that
-    step day by day on the days of the week they trade on) with those days (`trading_week`: 5
-    for business days, Monday to Friday or Sunday to Thursday, 7 for every day, 3 for Mondays,
-    Wednesdays and Fridays). Data a few days apart, or sampled at random, does not repeat with
-    a week at its positions."""
+    for irregular ticks or too few sessions to tell); data of a calendar step a year of its
+    steps (`SEASON_OF_RHYTHM`: weekly 52, two-weekly 26, four-weekly 13, monthly 12, bimonthly
+    6, quarterly 4, half-yearly 2), and daily data (`date_rhythm`, the rhythm predict holds an
+    input's dates to: dates that step day by day on the days of the week they trade on) with
+    those days (`trading_week`: 5 for business days, Monday to Friday or Sunday to Thursday, 7
+    for every day, 3 for Mondays, Wednesdays and Fridays). Data a few days apart, or sampled at
+    random, does not repeat with a week at its positions."""
     times = np.asarray(dates, dtype="datetime64[ns]")
     if len(times) < 3:
         return 1
