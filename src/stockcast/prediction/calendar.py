@@ -40,14 +40,15 @@ RECENT_WEEKS = 10
 def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
     """The `horizon` dates after the last one, and the frequency used to get them.
 
-    pandas' inferred frequency when the dates are regular; whole months (or years, quarters)
-    when every date falls on the same day of its month or on a month's end, and business month
-    ends or starts when every date falls within a few days of them (a month's last or first
-    trading day), so yearly data with a missing year still continues on 1 January (at the last
-    date's time of day); data twice a month on its two days (`semi_month_step`); for daily data
-    the days of the week it trades on (`trading_week`: business days for Monday to Friday;
-    holidays are not known, so they are not skipped); for intraday data its rhythm
-    (`intraday_dates`); for weekly data its weekday (`_weeks_after`); otherwise the median gap.
+    pandas' inferred frequency when the dates are regular; whole months (or years, half-years,
+    quarters, two months) when every date falls on the same day of its month or on a month's
+    end, and business month ends or starts when every date falls within a few days of them (a
+    month's last or first trading day), so yearly data with a missing year still continues on 1
+    January (at the last date's time of day); data twice a month on its two days
+    (`semi_month_step`); for daily data the days of the week it trades on (`trading_week`:
+    business days for Monday to Friday; holidays are not known, so they are not skipped); for
+    intraday data its rhythm (`intraday_dates`); for data of one, two or four weeks its weekday
+    (`_weeks_after`); otherwise the median gap.
     A frequency pandas infers is used only where it gives back every date.
     """
     import pandas as pd
