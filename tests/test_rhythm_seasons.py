@@ -10,12 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from stockcast.config.compose import plain
 from stockcast.data.date_steps import (
     first_date_gap,
     refuse_date_gaps,
     repeated_step,
     window_dates_refusal,
 )
+from stockcast.data.prepared import prepare_data
 from stockcast.data.rhythm import date_rhythm, other_rhythm, refuse_mixed_rhythms
 from stockcast.data.seasonality import season_from_dates
 from stockcast.data.series import Series
@@ -105,6 +107,28 @@ def test_a_skipped_half_year_two_months_or_two_weeks_is_a_date_gap(
     assert first_date_gap(ns(dates)) is None
     found = first_date_gap(ns(dates.delete(list(dropped))))
     assert found is not None and (found.before, found.after, found.missing, found.step) == gap
+
+
+@pytest.mark.parametrize(
+    ("freq", "rhythm", "season"),
+    [("2W-FRI", "two-weekly", 26), ("2ME", "bimonthly", 6), ("6ME", "half-yearly", 2)],
+)
+def test_prepared_data_records_these_rhythms_and_their_season(
+    tmp_path: Path, make_cfg, freq: str, rhythm: str, season: int
+) -> None:
+    """What predict holds an input to, and the season a model reads."""
+    stamps = pd.date_range("1990-01-05", periods=120, freq=freq)
+    path = tmp_path / "data.csv"
+    values = 100 + np.arange(120.0) + np.sin(np.arange(120.0))
+    frame = pd.DataFrame({"Date": stamps.strftime("%Y-%m-%d"), "Value": values})
+    frame.to_csv(path, index=False)
+    cfg = make_cfg("data=csv", f"data.path={path}", "data.value_column=Value")
+    meta = prepare_data(plain(cfg.data)).meta
+    assert (meta["date_rhythm"], meta["season_length"], meta["season_from"]) == (
+        rhythm,
+        season,
+        "dates",
+    )
 
 
 def test_training_data_with_a_missing_half_year_is_refused_before_any_work(
