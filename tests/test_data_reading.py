@@ -528,6 +528,16 @@ def _refusal(tmp_path: Path, cells: list[str]) -> str:
             [f"01/{m:02d}/2010" for m in range(1, 13)] + ["01/01/2011"],
             [f"2010-{m:02d}-01" for m in range(1, 13)] + ["2011-01-01"],
         ),
+        # Half-year starts written day first: read month first they step 6 days, then 359,
+        # and with an even count of gaps their median (182.5) had both within four times it.
+        (
+            [f"01/{m:02d}/{y}" for y in range(2010, 2015) for m in (1, 7)],
+            [f"{y}-{m:02d}-01" for y in range(2010, 2015) for m in (1, 7)],
+        ),
+        (
+            [f"01/{m:02d}/{y}" for y in range(2010, 2015) for m in (1, 7)][:-1],
+            [f"{y}-{m:02d}-01" for y in range(2010, 2015) for m in (1, 7)][:-1],
+        ),
         # Both orders step evenly (months, or the first twelve days): month first, as pandas
         # reads them (US monthly and daily files read as before).
         (

@@ -60,7 +60,8 @@ MONTH_NAME_YEAR = re.compile(
     + TIME_AFTER
 )
 # Dates at even steps (daily with weekends and holidays, weekly, monthly) have no gap over this
-# many times their median gap; day-first monthly dates read month first jump 354 days after 1s.
+# many times their median gap, nor under their median over it; day-first monthly dates read
+# month first jump 354 days after 1s, and half-year starts 6 days, then 359.
 EVEN_GAP_MULTIPLE = 4
 
 
@@ -192,11 +193,16 @@ def _even_steps(parts: Any, day_first: bool) -> bool:
 
 
 def _even(iso: Any) -> bool:
-    """Whether YYYY-MM-DD dates fall at even steps: no gap between the sorted days over
-    `EVEN_GAP_MULTIPLE` times their median gap (weekends and holidays stay within)."""
+    """Whether YYYY-MM-DD dates fall at even steps: every gap between the sorted days within
+    `EVEN_GAP_MULTIPLE` times their median gap, up or down (weekends and holidays stay within).
+    The bound below matters where two gap sizes alternate: their median then lies between
+    them, and half-year starts read month first (6 and 359 days) stayed under the one above."""
     days = np.unique(iso.to_numpy(dtype="datetime64[D]"))
     gaps = np.diff(days).astype(np.int64)
-    return len(gaps) < 2 or bool(gaps.max() <= EVEN_GAP_MULTIPLE * np.median(gaps))
+    median = np.median(gaps)
+    return len(gaps) < 2 or bool(
+        gaps.max() <= EVEN_GAP_MULTIPLE * median and EVEN_GAP_MULTIPLE * gaps.min() >= median
+    )
 
 
 def _refuse_both_orders(column: Any, second: Any, label: str) -> None:
