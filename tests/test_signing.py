@@ -590,6 +590,81 @@ def test_a_private_key_still_being_written_is_read_once_whole(
     assert not (cut / PUBLIC_KEY_FILE).exists()
 
 
+def pem_of(key: Any, password: bytes | None = None) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    encryption = (
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+
+
+def test_a_key_folder_the_script_cannot_use_is_one_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A password-protected or RSA private key without its public key, one this user cannot
+    read, and a key folder it cannot write each ended the script in a traceback (TypeError,
+    PermissionError), and an RSA key got a public key as if it could sign."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    for name, pem, expected in [
+        (
+            "locked",
+            pem_of(ec.generate_private_key(ec.SECP256R1()), b"secret"),
+            "is protected by a password, which signing cannot give; give an EC (P-256, P-384 "
+            "or P-521) private key in PEM without a password",
+        ),
+        (
+            "rsa",
+            pem_of(rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+            "is an RSA key, which model signing does not take",
+        ),
+    ]:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / PRIVATE_KEY_FILE).write_bytes(pem)
+        with pytest.raises(ConfigError, match=f"^the private key {folder / PRIVATE_KEY_FILE} "):
+            create_key_pair(folder)
+        with pytest.raises(ConfigError, match=re.escape(expected)):
+            create_key_pair(folder)
+        assert not (folder / PUBLIC_KEY_FILE).exists()
+
+    unreadable = create_key_pair(tmp_path / "unreadable")[0]
+    assert unreadable is not None
+    (tmp_path / "unreadable" / PUBLIC_KEY_FILE).unlink()
+    real_read = Path.read_bytes
+
+    def denied(path: Path) -> bytes:
+        if path == unreadable:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_read(path)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(ConfigError) as caught:
+        create_key_pair(tmp_path / "unreadable")
+    assert str(caught.value).startswith(
+        f"cannot read the private key {unreadable} (Permission denied), so no public key is made"
+    )
+    monkeypatch.undo()
+
+    def no_new_files(*args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr("tempfile.mkstemp", no_new_files)
+    (tmp_path / "theirs").mkdir()
+    with pytest.raises(ConfigError) as caught:
+        create_key_pair(tmp_path / "theirs")
+    assert str(caught.value) == (
+        f"cannot write the private key {tmp_path / 'theirs' / PRIVATE_KEY_FILE} (Permission "
+        "denied); name a folder this user can write (python scripts/signing_keys.py <folder>, "
+        "or STOCKCAST_KEYS_DIR)."
+    )
+
+
 def test_registering_a_version_again_after_the_keys_changed_signs_it_with_the_new_pair(
     store: Path, model_folder: Path, keys: Path, other_keys: Path, tmp_path: Path
 ) -> None:

@@ -12,8 +12,9 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from stockcast.errors import ConfigError
+from stockcast.errors import ConfigError, first_line
 from stockcast.files import folder_not_made
 
 PRIVATE_KEY_FILE = "model-signing.key"
@@ -26,6 +27,9 @@ PRIVATE_KEY_MODE = 0o600
 WHOLE_KEY_WAIT_S = 5.0
 WHOLE_KEY_POLL_S = 0.02
 PEM_END = b"-----END"
+# The curves the model-signing library signs with (its sign_ec_key module).
+SIGNING_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
+WANTED_KEY = "an EC (P-256, P-384 or P-521) private key in PEM without a password"
 
 
 def create_key_pair(folder: str | Path) -> tuple[Path | None, Path]:
@@ -64,7 +68,7 @@ def _place_private_key(private_path: Path, private_pem: bytes) -> None:
     (some network and FUSE mounts, FAT, some Windows setups) refuses the link with an error that
     depends on the system; there the key is created in place, exclusively, so a racing process
     still never overwrites it, and readers wait for it to be whole (`_whole_private_key`)."""
-    staged = _staged(private_path.parent, private_pem)  # mode 0600
+    staged = _staged(private_path, private_pem)  # mode 0600
     try:
         os.link(staged, private_path)
     except FileExistsError:  # another process's key got there first
@@ -95,10 +99,46 @@ def _create_exclusively(path: Path, content: bytes) -> None:
 
 
 def _unwritable(path: Path, err: OSError) -> ConfigError:
+    what = "private" if path.name == PRIVATE_KEY_FILE else "public"
     return ConfigError(
-        f"cannot write the private key {path} ({err.strerror}); name a folder this user can "
+        f"cannot write the {what} key {path} ({err.strerror}); name a folder this user can "
         "write (python scripts/signing_keys.py <folder>, or STOCKCAST_KEYS_DIR)."
     )
+
+
+def signing_key(pem: bytes, source: str) -> Any:
+    """`pem` as a private key the model-signing library signs with, else one sentence naming
+    `source` (a file or a setting) and what is wrong: the library itself refuses a password, an
+    RSA key or another curve only when it signs, after a pipeline's training, in its own words."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except TypeError:  # the key is encrypted: no password is ever given
+        raise ConfigError(
+            f"{source} is protected by a password, which signing cannot give; give {WANTED_KEY} "
+            "(openssl pkey -in <key> -out <new key> writes one without it)."
+        ) from None
+    except Exception as err:  # not PEM, or PEM of no private key: cryptography's ValueError
+        raise ConfigError(
+            f"{source} is not a private key in PEM ({first_line(err, '. ')}); give {WANTED_KEY}."
+        ) from None
+    curve = getattr(getattr(key, "curve", None), "name", None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or curve not in SIGNING_CURVES:
+        kind = f"an EC key on {curve}" if curve else f"{_kind(key)} key"
+        raise ConfigError(
+            f"{source} is {kind}, which model signing does not take; give {WANTED_KEY} "
+            "(python scripts/signing_keys.py writes a P-256 pair)."
+        )
+    return key
+
+
+def _kind(key: Any) -> str:
+    """'an RSA', 'an Ed25519', 'a DSA': the kind of a private key, for a sentence."""
+    name = type(key).__name__.replace("PrivateKey", "") or "unknown"
+    # Said letter by letter (an RSA, an Ed25519) or as a word: only the first letter decides.
+    return f"{'an' if name[0] in 'AEFHILMNORSX' else 'a'} {name}"
 
 
 def _whole_private_key(private_path: Path) -> bytes:
@@ -106,7 +146,14 @@ def _whole_private_key(private_path: Path) -> bytes:
     links) may still be writing it."""
     deadline = time.monotonic() + WHOLE_KEY_WAIT_S
     while True:
-        pem = private_path.read_bytes()
+        try:
+            pem = private_path.read_bytes()
+        except OSError as err:
+            raise ConfigError(
+                f"cannot read the private key {private_path} ({err.strerror}), so no public key "
+                "is made from it; run this as the user who owns it, or name another key folder "
+                "(python scripts/signing_keys.py <folder>, or STOCKCAST_KEYS_DIR)."
+            ) from None
         if PEM_END in pem and pem.rstrip().endswith(b"-----"):
             return pem
         if time.monotonic() >= deadline:
@@ -131,18 +178,22 @@ def _write_public_key(private_path: Path, public_path: Path) -> None:
     """The private key's public half, written whole (a reader never sees half a key)."""
     from cryptography.hazmat.primitives import serialization
 
-    key = serialization.load_pem_private_key(_whole_private_key(private_path), password=None)
+    key = signing_key(_whole_private_key(private_path), f"the private key {private_path}")
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    staged = _staged(public_path.parent, public_pem)
+    staged = _staged(public_path, public_pem)
     staged.chmod(PUBLIC_KEY_MODE)
     os.replace(staged, public_path)
 
 
-def _staged(folder: Path, content: bytes) -> Path:
-    """`content` in a new file of `folder` only its owner can read, to be moved into place."""
-    handle, name = tempfile.mkstemp(dir=folder, prefix=".staged-")
+def _staged(target: Path, content: bytes) -> Path:
+    """`content` in a new file beside `target` only its owner can read, to be moved into place;
+    one sentence where the folder takes no new file (a key folder another user owns)."""
+    try:
+        handle, name = tempfile.mkstemp(dir=target.parent, prefix=".staged-")
+    except OSError as err:
+        raise _unwritable(target, err) from None
     with os.fdopen(handle, "wb") as file:
         file.write(content)
     return Path(name)
