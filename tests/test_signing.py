@@ -801,6 +801,40 @@ def test_keys_that_would_register_refused_versions_are_refused_before_registerin
     assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []
 
 
+@pytest.mark.parametrize("kind", ["rsa pair", "rsa alone", "password alone"])
+def test_a_private_key_the_library_cannot_sign_with_is_refused_before_a_pipeline_trains(
+    tmp_path: Path, kind: str
+) -> None:
+    """An RSA pair, or an RSA or password-protected private key without a public key, passed
+    the check before a pipeline's first step: it trained, evaluated and refitted, and the
+    register step then failed in the library's words ('RSA' object has no attribute 'curve')."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    from stockcast.orchestration.preflight import check_before_first_step
+
+    if kind == "password alone":
+        key: Any = ec.generate_private_key(ec.SECP256R1())
+        private_pem, expected = pem_of(key, b"secret"), "is protected by a password"
+    else:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        private_pem, expected = pem_of(key), "is an RSA key, which model signing does not take"
+    private = tmp_path / PRIVATE_KEY_FILE
+    private.write_bytes(private_pem)
+    overrides = [f"registry.signing.private_key={private}", "registry.signing.public_key=null"]
+    if kind == "rsa pair":
+        public = tmp_path / PUBLIC_KEY_FILE
+        public.write_bytes(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        overrides[1] = f"registry.signing.public_key={public}"
+    cfg = compose_config("pipeline", [*isolated_overrides(tmp_path / "store"), *overrides])
+    with pytest.raises(ConfigError, match=f"^registry.signing.private_key {expected}"):
+        check_before_first_step(cfg, tmp_path / "run")
+
+
 def test_a_champion_registered_with_truncated_weights_hands_its_place_over(
     store: Path, model_folder: Path, tmp_path: Path
 ) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from stockcast.errors import ArtifactError, ConfigError, DamagedVersion, first_few, first_line
+from stockcast.registry.keys import signing_key
 
 SIGNATURE_FILE = "model.sig"
 PEM_START = "-----BEGIN"
@@ -99,18 +100,19 @@ def sign_folder(folder: Path, private_key: str, signature: Path) -> None:
 
 
 def public_half(private_key: str) -> str:
-    """The PEM public key of `private_key` (a PEM file or text)."""
+    """The PEM public key of `private_key` (a PEM file or text), which must be a key the
+    library signs with (`signing_key`)."""
     from cryptography.hazmat.primitives import serialization
 
     with _key_file(private_key, PRIVATE_KEY_SETTING) as key:
         try:
-            loaded = serialization.load_pem_private_key(key.read_bytes(), password=None)
-            public = loaded.public_key()
-        except Exception as err:  # not PEM, encrypted, or a kind of key with no public half
+            pem = key.read_bytes()
+        except OSError as err:
             raise ConfigError(
-                f"registry.signing.private_key cannot sign ({first_line(err, '. ')}); give an EC "
-                "(P-256, P-384 or P-521) private key in PEM without a password."
+                f"{PRIVATE_KEY_SETTING} {key} cannot be read ({err.strerror}); run as the user "
+                "who owns it, or give a key this user can read."
             ) from None
+    public = signing_key(pem, PRIVATE_KEY_SETTING).public_key()
     return public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode()
@@ -119,7 +121,9 @@ def public_half(private_key: str) -> str:
 def check_signing_keys(keys: SigningKeys) -> None:
     """Refuse, before anything is registered, keys that would register versions their own
     clients refuse: a public key without the private key (the versions would go unsigned), or
-    one that is not the private key's half."""
+    one that is not the private key's half; and a private key the library cannot sign with (a
+    password, an RSA key), which it refused only when the first version was signed, after a
+    pipeline had trained."""
     from cryptography.hazmat.primitives import serialization
 
     if keys.public_key and not keys.private_key:
@@ -129,7 +133,10 @@ def check_signing_keys(keys: SigningKeys) -> None:
             "is checked; set registry.signing.private_key to that public key's private half, or "
             "register with neither key (make keys creates a pair only where keys/ holds no key)."
         )
-    if not (keys.private_key and keys.public_key):
+    if not keys.private_key:
+        return
+    signed_with = public_half(keys.private_key)
+    if not keys.public_key:
         return
     with _key_file(keys.public_key, "registry.signing.public_key") as key:
         try:
@@ -142,7 +149,7 @@ def check_signing_keys(keys: SigningKeys) -> None:
     shown = public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode()
-    if shown != public_half(keys.private_key):
+    if shown != signed_with:
         raise ConfigError(
             "registry.signing.private_key and registry.signing.public_key are not one pair, so "
             "every version signed here would be refused where it is verified; set the public "
