@@ -687,3 +687,47 @@ def test_counts_in_sentences_agree_with_their_noun() -> None:
     assert [counted(n, "origin") for n in (0, 1, 2)] == ["0 origins", "1 origin", "2 origins"]
     assert counted(1, "business day") == "1 business day"
     assert counted(3, "series", "series") == "3 series"
+
+
+class TinyLastPlusStep:
+    """LastPlusStep at prices near 1e-6: last value + 1e-9, + 2e-9, ..."""
+
+    def predict(self, rows: np.ndarray) -> pd.DataFrame:
+        point = rows[:, -1:] + np.arange(1, H + 1) * 1e-9
+        return forecast_frame(point, {"80": (point - 5e-10, point + 5e-10)})
+
+
+def test_errors_of_small_prices_are_printed_and_plotted_to_their_significant_digits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table showed prices near 1e-6 to their digits, but the held-out MAE, the backtest's
+    MAE by step and the plots' titles and legends read 0.0000 and 0.000, as if exact."""
+    from stockcast.evaluation import plots as plotting
+    from stockcast.prediction import outputs
+    from stockcast.prediction.task import _print_report
+
+    tiny = OpenModel(TinyLastPlusStep(), Path("m"), "digest", dict(META), "m", 3, ("champion",))
+    prices = InputSeries(1e-6 + np.arange(20) * 1e-8, None, "20 values")
+    result = forecast_held_out(tiny, prices)
+    backtest = rolling_backtest(tiny, prices, span=8)
+    _print_report(
+        tiny, prices, result, outputs.summary(tiny, prices, result, "backtest", backtest), [], 4
+    )
+    printed = capsys.readouterr().out
+    assert "MAE of the held-out forecast: 0.00000001800" in printed
+    assert "MAE by step: 0.00000000900 (naive 0.00000001000)" in printed
+
+    titles: list[str] = []
+    save = plotting._save
+
+    def keep(plt: Any, fig: Any, path: Path) -> Path:
+        (ax,) = fig.axes
+        titles.append(" ".join([ax.get_title(), *ax.get_legend_handles_labels()[1]]))
+        return save(plt, fig, path)
+
+    monkeypatch.setattr(plotting, "_save", keep)
+    outputs.plot_forecast_png(tmp_path / "forecast.png", tiny, prices, result, 10)
+    outputs.plot_backtest_png(tmp_path / "backtest.png", tiny, prices, backtest)
+    assert titles[0].startswith("m version 3 (champion): 20 values  (MAE 0.0000000180)")
+    assert "naive MAE step 1 0.0000000100, step 3 0.0000000300" in titles[1]
+    assert "1-step-ahead forecast (MAE 0.00000000900)" in titles[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,18 @@ def _finish(plt, fig, ax, path: str | Path, **labels: str) -> Path:
     ax.legend(loc="best")
     fig.autofmt_xdate()
     return _save(plt, fig, path)
+
+
+# Decimals of an error in a title or legend, or more where that shows fewer significant digits.
+SHOWN_DIGITS = 3
+
+
+def readable(value: float, digits: int = SHOWN_DIGITS) -> str:
+    """`value` to `digits` decimals, or as many more as it needs to show `digits` significant
+    ones: an MAE of prices near 1e-6 read `0.000` in the titles, as though it were exact."""
+    if not math.isfinite(value) or value == 0:
+        return f"{value:.{digits}f}"
+    return f"{value:.{max(digits, digits - 1 - math.floor(math.log10(abs(value))))}f}"
 
 
 def _axis(x: np.ndarray | None, n: int) -> tuple[np.ndarray, str]:
@@ -129,7 +142,7 @@ def plot_forecast(
         ax.plot(joined_x, joined, style, color=color, markersize=4, label=label)
     if actual is not None:
         mae = float(np.mean(np.abs(np.asarray(forecast) - np.asarray(actual))))
-        title = f"{title}  (MAE {mae:.3f})"
+        title = f"{title}  (MAE {readable(mae)})"
     ax.axvline(history_x[-1], color="grey", linestyle=":", linewidth=1)
     return _finish(plt, fig, ax, path, title=title, xlabel=xlabel, ylabel="price")
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from stockcast.data.date_format import format_date, format_dates, holds_times
 from stockcast.errors import counted
-from stockcast.evaluation.plots import plot_forecast, plot_rolling_forecasts
+from stockcast.evaluation.plots import plot_forecast, plot_rolling_forecasts, readable
 from stockcast.prediction.forecast import Forecast, RollingBacktest
 from stockcast.prediction.inputs import InputSeries
 from stockcast.serving.model import OpenModel
@@ -186,7 +186,9 @@ def plot_backtest_png(
     horizon = backtest.forecasts.shape[1]
     mae = backtest.mae_by_step()
     lines = {
-        f"{step}-step-ahead forecast (MAE {mae[step - 1]:.3f})": backtest.aligned(step, len(actual))
+        f"{step}-step-ahead forecast (MAE {readable(mae[step - 1])})": backtest.aligned(
+            step, len(actual)
+        )
         for step in sorted({1, horizon})
     }
     naive = backtest.naive_mae_by_step()
@@ -195,8 +197,8 @@ def plot_backtest_png(
     )
     title = (
         f"{model.label}: rolling backtest, {series.description}\n"
-        f"{counted(len(backtest.origins), 'origin')}; naive MAE step 1 {naive[0]:.3f}, "
-        f"step {horizon} {naive[-1]:.3f}" + (f"; {coverage}" if coverage else "")
+        f"{counted(len(backtest.origins), 'origin')}; naive MAE step 1 {readable(naive[0])}, "
+        f"step {horizon} {readable(naive[-1])}" + (f"; {coverage}" if coverage else "")
     )
     bands = {
         f"{level}% interval, 1-step ahead": (

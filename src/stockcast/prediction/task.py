@@ -152,13 +152,14 @@ def _print_report(
     print(f"{model.label}: {what}; input: {series.description}")
     print(outputs.format_table(payload["forecast"], decimals))
     if "mae" in payload:
-        print(f"MAE of the held-out forecast: {payload['mae']:.{decimals}f}")
+        shown = outputs.shown_decimals([{"mae": payload["mae"]}], decimals)
+        print(f"MAE of the held-out forecast: {payload['mae']:.{shown}f}")
     if "rolling_backtest" in payload:
         rolling = payload["rolling_backtest"]
-        steps = ", ".join(
-            f"{m:.{decimals}f} (naive {n:.{decimals}f})"
-            for m, n in zip(rolling["mae_by_step"], rolling["naive_mae_by_step"], strict=True)
-        )
+        pairs = list(zip(rolling["mae_by_step"], rolling["naive_mae_by_step"], strict=True))
+        # As the table shows small prices: errors of prices near 1e-6 are no 0.0000.
+        shown = outputs.shown_decimals([{"model": m, "naive": n} for m, n in pairs], decimals)
+        steps = ", ".join(f"{m:.{shown}f} (naive {n:.{shown}f})" for m, n in pairs)
         print(
             f"rolling backtest over {counted(rolling['origins'], 'origin')}, MAE by step: {steps}"
         )
