@@ -690,3 +690,25 @@ def test_a_store_folder_that_cannot_be_made_is_named_as_the_store_s(tmp_path: Pa
     )
     with pytest.raises(ConfigError, match=r"^cannot make the forecast ledger's folder "):
         check_ledger_folder(str(blocked / "ledgers"), f"sqlite:///{tmp_path}/mlruns.db")
+
+
+def test_the_monitor_plots_one_score_a_day_for_a_panel_whose_last_bars_differ() -> None:
+    """Five tickers closing a minute apart: the plot's history held a point per ticker and
+    origin time, each that ticker's own score, drawn as a comb at the day's midnight instead of
+    the day's pooled score, which is what the flag counts as one origin."""
+    from stockcast.evaluation.live import origin_history
+
+    days = pd.bdate_range("2024-01-01", periods=4)
+    bars = {f"T{k}": [f"{day.date()} 15:5{5 + k}" for day in days] for k in range(5)}
+    observed = [Observed(t, 100.0 + np.arange(4.0), bars[t]) for t in bars]
+    off_by = {t: float(k) for k, t in enumerate(bars)}  # T0 exact, T4 four off
+    forecasts = [
+        LedgerForecast(
+            "m", 1, t, bars[t][d], (bars[t][d + 1],), (101.0 + d + off_by[t],), 100.0 + d, {}
+        )
+        for t in bars
+        for d in range(3)
+    ]
+    history = origin_history(mature(forecasts, observed).matured, dict.fromkeys(bars, 1.0))
+    assert [h["origin"] for h in history] == ["2024-01-01", "2024-01-02", "2024-01-03"]
+    assert {(h["mase"], h["naive_mase"]) for h in history} == {(2.0, 1.0)}

@@ -99,11 +99,15 @@ def _day(origin: str) -> str:
 
 
 def origin_history(matured: Sequence[Matured], scales: Mapping[str, float]) -> list[dict[str, Any]]:
-    """Per origin date and version: the live MAE and MASE and the naive forecast's (the plot
-    draws the MASEs: each series in its own units, as the flag reads them)."""
+    """Per origin day and version: the live MAE and MASE and the naive forecast's (the plot
+    draws the MASEs: each series in its own units, as the flag reads them). By day, as the flag
+    counts origins: an intraday panel whose tickers' last bars close at different times has as
+    many origin times a day, and drew each ticker's own score as a point of its own, a comb of
+    them at the day's midnight, where the day's pooled score belongs."""
     groups: dict[tuple[str, int], list[Matured]] = {}
     for m in matured:
-        groups.setdefault((m.forecast.origin_date, m.forecast.model_version), []).append(m)
+        day = _day(m.forecast.origin_date)
+        groups.setdefault((day, m.forecast.model_version), []).append(m)
     history = []
     for (origin, version), rows in sorted(groups.items()):
         model, naive = _point_and_naive_errors(rows, scales)
