@@ -157,9 +157,11 @@ deploy: $(INSTALLED) ## managed online endpoint for the champion (or ARGS="azure
 tracking-uri: $(INSTALLED) ## print the workspace's MLflow tracking URI (for registry=azureml on a laptop)
 	@$(BIN)/python scripts/submit.py tracking-uri $(ARGS)
 
+# A STOCKCAST_ROOT naming this folder (its path, `.`) was just cleaned: only another one is said
+# to be left as it is.
 clean: ## remove logs, the local MLflow store and caches (keeps .venv; a STOCKCAST_ROOT folder is left as it is)
 	rm -rf logs outputs mlruns.db mlruns.db.lock ledger.db ledger.db-journal mlartifacts optuna.db .pytest_cache .ruff_cache
-	@if [ -n "$$STOCKCAST_ROOT" ]; then echo "STOCKCAST_ROOT=$$STOCKCAST_ROOT is left as it is: remove its logs/, mlruns.db, mlartifacts/ and ledger.db yourself if you mean to."; fi
+	@if [ -n "$$STOCKCAST_ROOT" ] && [ "$$(cd "$$STOCKCAST_ROOT" 2>/dev/null && pwd -P)" != "$$(pwd -P)" ]; then echo "STOCKCAST_ROOT=$$STOCKCAST_ROOT is left as it is: remove its logs/, mlruns.db, mlartifacts/ and ledger.db yourself if you mean to."; fi
 	find . -path ./$(VENV) -prune -o -path ./$(AUTOGLUON_VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 FORCE:

@@ -205,3 +205,32 @@ def test_the_files_test_fast_leaves_uncollected_hold_only_azureml_tests() -> Non
     for path in left_out:
         marks = re.search(r"^pytestmark = (\[.*?\]|.*?)$", path.read_text(), re.M | re.S)
         assert marks and "pytest.mark.azureml" in marks[1], f"{path.name} is not all azureml"
+
+
+def test_make_clean_says_a_store_root_is_left_only_where_it_is(tmp_path: Path) -> None:
+    """With STOCKCAST_ROOT naming the project folder itself (or `.`), make clean removed its
+    store and then said `STOCKCAST_ROOT=... is left as it is`; another folder is left and said
+    so."""
+    project, other = tmp_path / "project", tmp_path / "other"
+    for folder in (project, other):
+        (folder / "logs").mkdir(parents=True)
+        (folder / "mlruns.db").write_text("")
+
+    def clean(root: str) -> str:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKCAST_")}
+        done = subprocess.run(
+            ["make", "--no-print-directory", "-f", str(PROJECT_ROOT / "Makefile"), "clean"],
+            cwd=project,
+            env=env | {"STOCKCAST_ROOT": root},
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return done.stdout
+
+    for root in (str(project), "."):
+        assert "is left as it is" not in clean(root)
+        assert not (project / "mlruns.db").exists()
+        (project / "mlruns.db").write_text("")
+    assert f"STOCKCAST_ROOT={other} is left as it is" in clean(str(other))
+    assert (other / "mlruns.db").is_file() and (other / "logs").is_dir()
