@@ -711,3 +711,34 @@ def test_a_stopped_sweeps_summary_is_written_from_its_folder(
     assert main([str(empty)]) == 2
     assert "no job of" in capsys.readouterr().err
     assert not (empty / "sweep_summary.json").exists()
+
+
+def test_a_job_whose_metrics_json_is_damaged_is_ranked_last_and_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One metrics.json cut short (a copy from a cloud job that stopped) or holding no object
+    ended scripts/sweep_summary.py in a JSONDecodeError or AttributeError, ranking no job."""
+    import runpy
+
+    from omegaconf import OmegaConf
+
+    main = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "sweep_summary.py"))["main"]
+    sweep = tmp_path / "sweep"
+    _job(sweep, 0, ["optim.lr=0.001"], 1.5)
+    _job(sweep, 1, ["optim.lr=0.003"], 1.0)
+    _job(sweep, 2, ["optim.lr=0.01"], 0.5)
+    _job(sweep, 3, ["optim.lr=0.03"], 0.5)
+    (sweep / "1" / "metrics.json").write_text('{"val": {"mase": 1.0')
+    (sweep / "2" / "metrics.json").write_text("[0.5]")
+    (sweep / "3" / "metrics.json").write_text('{"val": 0.5, "test": {"mase": 0.6}}')
+    config = {"optimized_metric": "val/mase", "hydra": {"overrides": {"task": []}}}
+    OmegaConf.save(OmegaConf.create(config), sweep / "multirun.yaml")
+    assert main([str(sweep)]) == 0
+    content = json.loads((sweep / "sweep_summary.json").read_text())
+    assert [(job["job"], job["status"]) for job in content["jobs"]] == [
+        (0, "finished"),
+        (1, "metrics.json unreadable"),
+        (2, "metrics.json unreadable"),
+        (3, "finished"),
+    ]
+    assert "| 2 | 1 | 0.003 |  |  | metrics.json unreadable |" in capsys.readouterr().out

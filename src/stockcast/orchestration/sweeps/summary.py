@@ -22,6 +22,7 @@ from omegaconf import OmegaConf
 
 from stockcast.config.overrides import override_key, override_value
 from stockcast.errors import counted
+from stockcast.files import read_json_object
 from stockcast.redaction import redacted_text
 from stockcast.training.summary import METRICS_FILE
 
@@ -42,6 +43,8 @@ class JobResult:
     metrics: dict[str, float] = field(default_factory=dict)
     # Its model fell back to the last price (fit.naive_fallback): a tie with every other such job.
     repeats_last: bool = False
+    # Its metrics.json holds no JSON object (cut short by a copy that stopped, edited).
+    unreadable: bool = False
 
     @property
     def finished(self) -> bool:
@@ -50,7 +53,7 @@ class JobResult:
     @property
     def status(self) -> str:
         if not self.finished:
-            return "no metrics"
+            return f"{METRICS_FILE} unreadable" if self.unreadable else "no metrics"
         return "finished, repeats the last price" if self.repeats_last else "finished"
 
 
@@ -87,7 +90,8 @@ def flatten_metrics(content: dict[str, Any]) -> dict[str, float]:
     """`{"val": {"mase": 0.9}}` -> `{"val/mase": 0.9}` (numbers of the val and test stages only)."""
     flat = {}
     for stage in METRIC_STAGES:
-        for name, value in (content.get(stage) or {}).items():
+        found = content.get(stage)
+        for name, value in (found if isinstance(found, dict) else {}).items():
             if isinstance(value, int | float):
                 flat[f"{stage}/{name}"] = float(value)
     return flat
@@ -109,14 +113,16 @@ def read_job(job_dir: Path, since: float | None = None) -> JobResult | None:
         return None
     metrics_file = job_dir / METRICS_FILE
     current = metrics_file.is_file() and (since is None or metrics_file.stat().st_mtime >= since)
-    content = json.loads(metrics_file.read_text()) if current else {}
+    # One damaged file ranks its job last, instead of a traceback that ranks none.
+    content = read_json_object(metrics_file) if current else {}
     return JobResult(
         num=num,
         dir=job_dir,
         # As shown and written: a tracking URI's password given on the command line masked.
         overrides={override_key(o): redacted_text(override_value(o)) for o in overrides},
-        metrics=flatten_metrics(content),
-        repeats_last=bool(content.get("fell_back_to_naive")),
+        metrics=flatten_metrics(content or {}),
+        repeats_last=bool((content or {}).get("fell_back_to_naive")),
+        unreadable=content is None,
     )
 
 
