@@ -26,7 +26,13 @@ from stockcast.evaluation.champion_score import Candidate, compare_with_champion
 from stockcast.orchestration.steps.register import run_register
 from stockcast.registry.integrity import folder_contents
 from stockcast.registry.keys import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, create_key_pair
-from stockcast.registry.signing import SIGNATURE_FILE, SigningKeys, sign_folder, verify_folder
+from stockcast.registry.signing import (
+    SIGNATURE_FILE,
+    SigningKeys,
+    check_signing_keys,
+    sign_folder,
+    verify_folder,
+)
 from stockcast.registry.store import ModelRegistry
 from stockcast.registry.versions import MANIFEST_TAG, MODEL_HASH_TAG
 from stockcast.serving.model import open_model
@@ -363,6 +369,31 @@ def test_keys_may_be_given_as_pem_text_and_a_missing_key_file_is_one_sentence(
         "path of a PEM key (`make` creates keys/model-signing.key and .pub) or the PEM text "
         "itself."
     )
+
+
+def test_a_key_file_this_user_cannot_read_is_said_to_be_unreadable(
+    model_folder: Path, keys: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unreadable public key was refused as 'not an EC public key in PEM (Permission
+    denied...)', which sent the user to check the key's contents, not its permissions."""
+    signature = tmp_path / SIGNATURE_FILE
+    sign_folder(model_folder, str(keys / PRIVATE_KEY_FILE), signature)
+    real_open = Path.open
+
+    def denied(path: Path, *args: Any, **kwargs: Any) -> Any:
+        if path.parent == keys:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", denied)
+    with pytest.raises(ConfigError) as caught:
+        verify_folder(model_folder, signature, str(keys / PUBLIC_KEY_FILE), "the model")
+    assert str(caught.value) == (
+        f"registry.signing.public_key {keys / PUBLIC_KEY_FILE} cannot be read (Permission "
+        "denied); run as the user who owns it, or give a key this user can read."
+    )
+    with pytest.raises(ConfigError, match=r"^registry.signing.private_key .* cannot be read "):
+        check_signing_keys(signing(keys))
 
 
 def test_signing_and_verifying_a_model_folder_take_well_under_a_second(

@@ -65,6 +65,15 @@ def _key_file(value: str, setting: str) -> Iterator[Path]:
                 f"{setting} {what}; give the path of a PEM key (`make` creates "
                 "keys/model-signing.key and .pub) or the PEM text itself."
             )
+        try:
+            # The library's own refusal of a file it cannot read says the key is no PEM.
+            with path.open("rb"):
+                pass
+        except OSError as err:
+            raise ConfigError(
+                f"{setting} {path} cannot be read ({err.strerror}); run as the user who owns "
+                "it, or give a key this user can read."
+            ) from None
         yield path
         return
     handle, name = tempfile.mkstemp(prefix="stockcast-key-", suffix=".pem")
@@ -105,13 +114,7 @@ def public_half(private_key: str) -> str:
     from cryptography.hazmat.primitives import serialization
 
     with _key_file(private_key, PRIVATE_KEY_SETTING) as key:
-        try:
-            pem = key.read_bytes()
-        except OSError as err:
-            raise ConfigError(
-                f"{PRIVATE_KEY_SETTING} {key} cannot be read ({err.strerror}); run as the user "
-                "who owns it, or give a key this user can read."
-            ) from None
+        pem = key.read_bytes()
     public = signing_key(pem, PRIVATE_KEY_SETTING).public_key()
     return public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
