@@ -101,6 +101,19 @@ def test_the_latest_fan_stands_out_and_older_ones_fade_or_go(tmp_path: Path, dra
     assert latest.get_xdata()[0] == np.datetime64("2026-06-11")
 
 
+def test_the_replay_of_a_panel_names_the_series_it_draws(tmp_path: Path, drawn) -> None:
+    """The replay draws a panel's first series only: its title said 'prices' without whose."""
+    observed = SimpleNamespace(
+        dates=DAYS.to_numpy("datetime64[ns]"),
+        values=np.linspace(100, 112, len(DAYS)),
+        series_id="AAPL",
+    )
+    plotting.plot_replay_days(tmp_path / "replay.png", observed, [], [entry(5, False)], 5)
+    assert drawn[0].axes[0].get_title() == "Replay: AAPL's prices and the champion's forecasts"
+    replay(tmp_path, [forecast(5)], [entry(5, matured=False)])
+    assert drawn[1].axes[0].get_title() == "Replay: prices and the champion's forecasts"
+
+
 def test_the_replay_draws_the_narrowest_band_of_any_levels(tmp_path: Path, drawn) -> None:
     """model.interval_levels=[90, 95]: the 90% band, not none for want of an 80% one."""
     replay(tmp_path, [forecast(5, levels=("95", "90"))], [entry(5, matured=False)])

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.data.series import UNNAMED
 from stockcast.files import write_whole
 
 
@@ -224,6 +225,13 @@ def plot_mase_by_series(path: str | Path, mase_vs_naive: np.ndarray, title: str)
 EARLIER_FORECASTS = 5
 
 
+def _whose(observed: Any) -> str:
+    """The drawn series' name as the title's possessive ('AAPL's '), for a panel, where the
+    plot draws its first series only; '' for a single unnamed series."""
+    name = getattr(observed, "series_id", UNNAMED)
+    return "" if name == UNNAMED else f"{name}'s "
+
+
 def plot_replay_days(
     path: str | Path,
     observed: Any,
@@ -249,7 +257,9 @@ def plot_replay_days(
             dates[shown], observed.values[shown], color="black", linewidth=1.2, label="price"
         )
     _draw_replay_forecasts(prices, forecasts)
-    prices.set(title="Replay: prices and the champion's forecasts", ylabel="price")
+    prices.set(
+        title=f"Replay: {_whose(observed)}prices and the champion's forecasts", ylabel="price"
+    )
     _draw_live_mase(live, days, entries)
     versions = [np.nan if e["champion_version"] is None else e["champion_version"] for e in entries]
     champion.step(days, versions, where="post", color="tab:green", label="champion version")
