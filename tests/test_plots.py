@@ -101,6 +101,26 @@ def test_the_latest_fan_stands_out_and_older_ones_fade_or_go(tmp_path: Path, dra
     assert latest.get_xdata()[0] == np.datetime64("2026-06-11")
 
 
+def test_a_histogram_without_a_finite_ratio_says_why(tmp_path: Path, drawn) -> None:
+    """Every series' ratio infinite or undefined (naive exact on prices that did not move) drew
+    empty axes with a 'median nan' legend."""
+    plotting.plot_mase_by_series(tmp_path / "mase.png", np.array([np.inf, np.nan]), "test")
+    (ax,) = drawn[0].axes
+    headline, detail = texts(ax)
+    assert (headline, " ".join(detail.split())) == (
+        plotting.NO_RATIOS,
+        "none of the 2 series has a finite ratio above 0 of its MASE to naive's: naive erred 0 "
+        "on it (its prices did not move), or the model did",
+    )
+    assert ax.get_title() == "test" and ax.get_legend() is None
+    plotting.plot_mase_by_series(tmp_path / "mase.png", np.array([0.8, 1.2]), "test")
+    assert [t.get_text() for t in drawn[1].axes[0].get_legend().get_texts()] == [
+        "2 series",
+        "naive",
+        "median 1.000",
+    ]
+
+
 def test_the_replay_of_a_panel_names_the_series_it_draws(tmp_path: Path, drawn) -> None:
     """The replay draws a panel's first series only: its title said 'prices' without whose."""
     observed = SimpleNamespace(

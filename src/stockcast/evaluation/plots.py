@@ -201,19 +201,38 @@ def plot_live_errors(
     return _finish(plt, fig, ax, path, title=title, xlabel="forecast origin", ylabel="MASE")
 
 
+NO_RATIOS = "no series to compare with naive"
+
+
+def no_ratios_detail(series: int) -> str:
+    """Why none of `series` has a ratio to draw on a log scale: naive erred 0 (prices that did
+    not move), or the model did."""
+    return (
+        f"none of the {series} series has a finite ratio above 0 of its MASE to naive's: naive "
+        "erred 0 on it (its prices did not move), or the model did"
+        if series
+        else "no series was scored"
+    )
+
+
 def plot_mase_by_series(path: str | Path, mase_vs_naive: np.ndarray, title: str) -> Path:
     """Histogram of each series' MASE relative to naive (log scale): readable at any number of
     series, where one line per series is not."""
     plt = _pyplot()
-    ratios = np.asarray(mase_vs_naive, dtype=np.float64)
-    ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
+    given = np.asarray(mase_vs_naive, dtype=np.float64)
+    ratios = given[np.isfinite(given) & (given > 0)]
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    if ratios.size:
-        edges = np.geomspace(min(ratios.min(), 0.9), max(ratios.max(), 1.1), 41)
-        ax.hist(ratios, bins=edges, color="tab:blue", alpha=0.8, label=f"{ratios.size} series")
-        ax.set_xscale("log")
+    if not ratios.size:
+        # Empty axes and a 'median nan' legend said nothing of why.
+        ax.set(title=title)
+        ax.set_xticks([])
+        _note(ax, NO_RATIOS, no_ratios_detail(given.size))
+        return _save(plt, fig, path)
+    edges = np.geomspace(min(ratios.min(), 0.9), max(ratios.max(), 1.1), 41)
+    ax.hist(ratios, bins=edges, color="tab:blue", alpha=0.8, label=f"{ratios.size} series")
+    ax.set_xscale("log")
     ax.axvline(1.0, color="black", linestyle=":", linewidth=1.2, label="naive")
-    median = float(np.median(ratios)) if ratios.size else float("nan")
+    median = float(np.median(ratios))
     ax.axvline(median, color="tab:orange", linewidth=1.2, label=f"median {median:.3f}")
     ax.set(title=title, xlabel="model MASE / naive MASE (left of 1: model better)", ylabel="series")
     ax.grid(alpha=0.3)
