@@ -280,3 +280,35 @@ def test_compare_cold_without_a_warm_start_says_so(
         "skipped": "no warm fit to compare (train.init_from is null)"
     }
     assert "train.compare_cold: no warm fit to compare with a cold one" in caplog.text
+
+
+def test_a_warm_start_keeps_this_runs_train_statistics() -> None:
+    """The champion's weights file holds the statistics its `standard` member scaled by (its
+    data's, prices near 10); loading them over this run's (near 5,000, what this run's spec
+    records and its saved model is rebuilt from) scaled every window by the wrong ones."""
+    import torch
+
+    from stockcast.models.spec import build_price_forecaster
+    from stockcast.training.warm_start import load_keeping_scaling
+
+    def spec(loc: float, scale: float) -> dict:
+        members = [{"kind": "per_window", "loc": 0.0, "scale": 1.0}]
+        members.append({"kind": "standard", "loc": loc, "scale": scale})
+        return {
+            "previous_time_window": 10,
+            "next_time_window": 5,
+            "mlp": {"hidden_sizes": [8], "activation": "relu", "dropout": 0.0, "anchor": "last"},
+            "scaler": {"kind": "per_window+standard", "members": members,
+                       "min_relative_scale": 1e-4, "level": loc},
+        }  # fmt: skip
+
+    champion = build_price_forecaster(spec(10.0, 2.0))
+    for parameter in champion.parameters():
+        torch.nn.init.normal_(parameter)
+    ours = spec(5000.0, 250.0)
+    net = build_price_forecaster(ours)
+    load_keeping_scaling(net, ours, champion.state_dict())
+    assert [float(s.loc) for s in net.scalers] == [0.0, 5000.0]
+    assert [float(s.scale) for s in net.scalers] == [1.0, 250.0]
+    for name, tensor in champion.core.state_dict().items():
+        assert torch.equal(net.core.state_dict()[name], tensor), name

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig
 from safetensors.torch import load_file
 
@@ -21,6 +22,7 @@ from stockcast.data.seasonality import AUTO
 from stockcast.errors import ConfigError
 from stockcast.forecasting.windows import WINDOW_KEYS
 from stockcast.models.kind import model_kind
+from stockcast.models.network import PriceForecaster
 from stockcast.models.spec import SHARED_KEYS, load_weights, upgrade_spec
 from stockcast.registry.freshness import later_data_end
 from stockcast.registry.store import ModelRegistry
@@ -144,6 +146,24 @@ def warm_start(
     )
 
 
+def load_keeping_scaling(
+    net: PriceForecaster, spec: dict[str, Any], state: dict[str, torch.Tensor]
+) -> None:
+    """Load the start model's weights into `net`, keeping `net`'s own train statistics.
+
+    A weights file also holds the statistics its `standard`, `minmax` and `per_window_level`
+    members scaled windows by, those of the data that model was fitted on. This run's spec,
+    from which its saved model is rebuilt, records this run's; loading the others left a weights
+    file that scaled by one and a spec that named another, and a champion of prices near 10
+    scaled this run's prices near 5,000 hundreds of its units away from anything it was
+    trained on. A refit keeps the evaluated model's statistics for the same reason."""
+    own = {name: buffer.detach().clone() for name, buffer in net.scalers.named_buffers()}
+    load_weights(net, spec, state)
+    with torch.no_grad():
+        for name, value in own.items():
+            net.scalers.get_buffer(name).copy_(value)
+
+
 def start_warm(
     cfg: DictConfig,
     model: Any,
@@ -157,7 +177,7 @@ def start_warm(
     `train.warm_max_steps`; a refit repeats the evaluated fit's)."""
     warm = warm_start(cfg, spec, workdir, data_last_date)
     if warm is not None:
-        load_weights(model.net, spec, warm.state)
+        load_keeping_scaling(model.net, spec, warm.state)
         # Fine-tuning from a trained model: a full learning rate throws away what it knew.
         lr = float(cfg.optim.lr) * float(cfg.train.warm_lr_scale)
         model.optimizer_factory = functools.partial(model.optimizer_factory, lr=lr)
