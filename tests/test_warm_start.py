@@ -312,3 +312,57 @@ def test_a_warm_start_keeps_this_runs_train_statistics() -> None:
     assert [float(s.scale) for s in net.scalers] == [1.0, 250.0]
     for name, tensor in champion.core.state_dict().items():
         assert torch.equal(net.core.state_dict()[name], tensor), name
+
+
+def test_a_champion_that_fell_back_restarts_its_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The naive fallback zeroed every candidate's outputs, ets's and Theta's gates among them:
+    ets's gate is no weight a step moves, so a warm start from such a champion repeated the
+    last price through ets (and nearly so through Theta) in every warm fit after it."""
+    from types import SimpleNamespace
+
+    import torch
+    from omegaconf import OmegaConf
+
+    from stockcast.models.kind import model_kind
+    from stockcast.models.spec import build_price_forecaster
+    from stockcast.training import warm_start as warm_module
+
+    candidates = [
+        {"kind": "mlp", "window": 10, "hidden_sizes": [8], "activation": "relu", "dropout": 0.0},
+        {"kind": "theta", "window": None},
+        {"kind": "ets", "window": None, "trends": ["none"], "values": "prices"},
+    ]
+    network = model_kind("ensemble").network_spec({"candidates": candidates}, {"season_length": 1})
+    spec = {
+        "kind": "ensemble",
+        "previous_time_window": 20,
+        "next_time_window": 5,
+        "network": network,
+        "anchor": "last",
+        "quantiles": [],
+        "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
+    }
+    champion = build_price_forecaster(spec)
+    champion.fall_back_to_naive()
+    source = {"version": 1, "model_name": "m", "model_hash": "h", "weights": "registered"}
+    warm = warm_module.WarmStart(champion.state_dict(), source, fell_back=True)
+    monkeypatch.setattr(warm_module, "warm_start", lambda *_: warm)
+    model = SimpleNamespace(net=build_price_forecaster(spec), optimizer_factory=torch.optim.Adam)
+    cfg = OmegaConf.create({"optim": {"lr": 1e-3}, "train": {"warm_lr_scale": 0.1,
+                           "warm_max_steps": 5}})  # fmt: skip
+    warm_module.start_warm(cfg, model, spec, Path("."), None)
+    cold = build_price_forecaster(spec).state_dict()
+    for name, tensor in model.net.state_dict().items():
+        if name.endswith("gate"):
+            assert torch.equal(tensor, cold[name]), name
+    assert any(name.endswith("gate") for name in cold)
+
+
+@pytest.mark.slow
+def test_a_model_folder_says_whether_it_fell_back(trained_run: Path) -> None:
+    """What a warm start from it reads (`WarmStart.fell_back`)."""
+    from stockcast.serving.metadata import read_model_metadata
+
+    metrics = json.loads((trained_run / METRICS_FILE).read_text())
+    metadata = read_model_metadata(trained_run / "model")
+    assert metadata["naive_fallback"] is metrics["fell_back_to_naive"]

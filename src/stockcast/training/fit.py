@@ -100,16 +100,18 @@ def run_training(
         # The other DDP ranks took part in every stage; rank 0 alone calibrates (on all its
         # calibration windows) and writes the model, metrics.json and the MLflow artifacts.
         return fitted.metrics
+    fell_back = bool(fitted.metrics.get("fell_back_to_naive"))
     fitted.spec["intervals"] = interval_spec(
         cfg,
         fitted.model.net,
         prepared,
-        bool(fitted.metrics.get("fell_back_to_naive")),
+        fell_back,
         fitted.folds,
     )
     run_id = next((lg.run_id for lg in fitted.loggers if hasattr(lg, "run_id")), None)
     warm_source = None if fitted.warm is None else fitted.warm.source
-    metadata = model_metadata(prepared, fitted.metrics["val"].get("mase"), run_id, warm_source)
+    val_mase = fitted.metrics["val"].get("mase")
+    metadata = model_metadata(prepared, val_mase, run_id, warm_source, fell_back)
     # The example input is the last window the model was chosen on: the test split's values
     # stay out of the evaluated model (and of the copy of it a refit keeps).
     last_inputs = prepared.splits["val"].values[-prepared.window.previous_time_window :]

@@ -39,6 +39,7 @@ def model_metadata(
     val_mase: float | None,
     training_run_id: str | None,
     warm_start: dict[str, Any] | None,
+    fell_back_to_naive: bool = False,
 ) -> dict[str, Any]:
     """The metadata block of the model folder a fit writes."""
     return {
@@ -67,4 +68,7 @@ def model_metadata(
         "data_last_date": prepared.meta.get("last_date"),
         "data_series_at_last_date": prepared.meta.get("series_at_last_date"),
         "warm_start": warm_start,
+        # Its point outputs were zeroed (fit.naive_fallback): a warm start from it starts
+        # those outputs anew, as a cold fit's (`warm_start.restart_outputs`).
+        "naive_fallback": fell_back_to_naive,
     }

@@ -21,12 +21,18 @@ from safetensors.torch import load_file
 from stockcast.data.seasonality import AUTO
 from stockcast.errors import ConfigError
 from stockcast.forecasting.windows import WINDOW_KEYS
+from stockcast.models.cores import start_anchored
 from stockcast.models.kind import model_kind
 from stockcast.models.network import PriceForecaster
 from stockcast.models.spec import SHARED_KEYS, load_weights, upgrade_spec
 from stockcast.registry.freshness import later_data_end
 from stockcast.registry.store import ModelRegistry
-from stockcast.serving.metadata import evaluated_model_dir, model_artifact, model_spec
+from stockcast.serving.metadata import (
+    evaluated_model_dir,
+    model_artifact,
+    model_spec,
+    read_model_metadata,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,8 @@ class WarmStart:
 
     state: dict[str, Any]
     source: dict[str, Any]
+    # The start model fell back to the last price: its point outputs were zeroed.
+    fell_back: bool = False
 
 
 def differences(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
@@ -143,6 +151,7 @@ def warm_start(
             "model_hash": digest,
             "weights": "evaluated" if folder != copy else "registered",
         },
+        bool(read_model_metadata(folder).get("naive_fallback")),
     )
 
 
@@ -164,6 +173,15 @@ def load_keeping_scaling(
             net.scalers.get_buffer(name).copy_(value)
 
 
+def restart_outputs(net: PriceForecaster) -> None:
+    """Start the outputs of a network loaded from a model that fell back to the last price
+    as a cold fit starts them (`start_anchored`). The fallback zeroed them, ets's and Theta's
+    gates among them: ets's is no weight a step moves and Theta's climbs slowly at a warm
+    start's lower rate, so both went on repeating the last price in every warm fit after
+    it, and in every champion a daily loop of warm starts registered from then on."""
+    start_anchored(net.core)
+
+
 def start_warm(
     cfg: DictConfig,
     model: Any,
@@ -178,13 +196,16 @@ def start_warm(
     warm = warm_start(cfg, spec, workdir, data_last_date)
     if warm is not None:
         load_keeping_scaling(model.net, spec, warm.state)
+        if warm.fell_back:
+            restart_outputs(model.net)
         # Fine-tuning from a trained model: a full learning rate throws away what it knew.
         lr = float(cfg.optim.lr) * float(cfg.train.warm_lr_scale)
         model.optimizer_factory = functools.partial(model.optimizer_factory, lr=lr)
         log.info(
-            "starting from %s version %d's weights (train.init_from), %d optimizer steps",
+            "starting from %s version %d's weights (train.init_from)%s, %d optimizer steps",
             warm.source["model_name"],
             warm.source["version"],
+            ", its outputs anew: it fell back to the last price" if warm.fell_back else "",
             int(cfg.train.warm_max_steps) if steps is None else steps,
         )
     return warm

@@ -100,7 +100,11 @@ class Theta(KeepsValues):
 
     def start_anchored(self) -> None:
         """An anchored Theta starts from the method's own forecast (gate 1), which its alpha is
-        then fitted for; started at the last price, the gate's slow climb left it near naive."""
+        then fitted for; started at the last price, the gate's slow climb left it near naive.
+        Set here too, not only when built: a warm start from a model that fell back to the
+        last price (gate 0) starts it anew."""
+        with torch.no_grad():
+            self.gate.fill_(1.0)
 
     def alpha(self) -> torch.Tensor:
         return MIN_ALPHA + (1 - MIN_ALPHA) * torch.sigmoid(self.raw_alpha)
