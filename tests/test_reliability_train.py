@@ -168,7 +168,7 @@ def test_resuming_a_checkpoint_of_another_network_is_one_sentence(tmp_path: Path
     model = torch.nn.Module()
     model.net = torch.nn.Linear(10, 5)
     same = tmp_path / "same.ckpt"
-    torch.save({"state_dict": model.state_dict()}, same)
+    torch.save({"state_dict": model.state_dict(), "optimizer_states": []}, same)
     check_checkpoint_fits(same, model)
     # A network saved before ensemble members: one Sequential, one scaler.
     old = tmp_path / "old.ckpt"
@@ -194,6 +194,28 @@ def test_resuming_a_checkpoint_of_another_network_is_one_sentence(tmp_path: Path
         check_checkpoint_fits(garbage, model)
     assert str(unreadable.value).startswith(
         f"train.resume checkpoint {garbage} cannot be read as a training checkpoint ("
+    )
+
+
+def test_resuming_a_checkpoint_of_the_weights_alone_is_one_sentence(tmp_path: Path) -> None:
+    """callbacks.model_checkpoint.save_weights_only=true writes the best and last.ckpt without
+    the optimizer state: Lightning stopped a resume from one with a KeyError traceback."""
+    import torch
+
+    from stockcast.errors import ArtifactError
+    from stockcast.training.resume import check_checkpoint_fits
+
+    model = torch.nn.Module()
+    model.net = torch.nn.Linear(10, 5)
+    weights = tmp_path / "last.ckpt"
+    torch.save({"state_dict": model.state_dict(), "epoch": 3, "global_step": 40}, weights)
+    with pytest.raises(ArtifactError) as refused:
+        check_checkpoint_fits(weights, model)
+    assert str(refused.value) == (
+        f"train.resume checkpoint {weights} holds the weights alone (saved with "
+        "save_weights_only=true), not the optimizer state a fit continues from; point "
+        "train.resume at the run directory (its checkpoints/resume.ckpt), or start a new run "
+        "without train.resume."
     )
 
 

@@ -240,12 +240,27 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
 
 
+def check_training_state(checkpoint: Path, saved: dict[str, Any]) -> None:
+    """Refuse a checkpoint of the weights alone (`callbacks.model_checkpoint.save_weights_only=
+    true` writes its best and last.ckpt so): it holds no optimizer state to continue from, and
+    Lightning stopped the resume with a KeyError and its traceback."""
+    if "optimizer_states" in saved:
+        return
+    raise ArtifactError(
+        f"train.resume checkpoint {checkpoint} holds the weights alone (saved with "
+        "save_weights_only=true), not the optimizer state a fit continues from; point "
+        f"train.resume at the run directory (its {CHECKPOINT_DIR}/{RESUME_CHECKPOINTS[0]}), or "
+        "start a new run without train.resume."
+    )
+
+
 def check_checkpoint_fits(checkpoint: Path, model: Any) -> None:
     """Refuse a checkpoint whose weights are not this config's network (other hidden sizes or
     normalizations, or a network saved before ensemble members): Lightning would otherwise stop
     deep inside the fit with a list of state_dict keys."""
     try:
-        saved = read_checkpoint(checkpoint)["state_dict"]
+        whole = read_checkpoint(checkpoint)
+        saved = whole["state_dict"]
     except Exception as err:  # whatever a damaged or foreign file makes torch raise
         raise ArtifactError(
             f"train.resume checkpoint {checkpoint} cannot be read as a training checkpoint "
@@ -265,3 +280,4 @@ def check_checkpoint_fits(checkpoint: Path, model: Any) -> None:
             f"({shown}); resume with the config that fit was started with, or start a new run "
             "without train.resume."
         )
+    check_training_state(checkpoint, whole)
