@@ -258,3 +258,36 @@ def test_a_stop_before_min_epochs_trains_on_to_the_epochs_end_when_resumed(
     assert global_step(tmp_path / "stopped") == 4
     run_train(tmp_path, tmp_path / "resumed", *settings, f"train.resume={tmp_path / 'stopped'}")
     assert result(tmp_path / "resumed") == pytest.approx(whole, rel=1e-6)
+
+
+def test_a_moved_run_folder_resumes_with_the_best_checkpoint_beside_its_own(
+    tmp_path: Path,
+) -> None:
+    """The state names the best checkpoint where the killed run wrote it; a run folder moved
+    since (downloaded from another machine) holds it beside the checkpoint resumed from. It
+    was not copied, and the resumed fit stopped with a FileNotFoundError as it ended."""
+    from stockcast.training.resume_state import move_checkpoint_state
+
+    gone = tmp_path / "elsewhere" / "checkpoints"
+    moved = tmp_path / "moved" / "checkpoints"
+    moved.mkdir(parents=True)
+    (moved / "epoch_007.ckpt").write_bytes(b"best")
+
+    def state() -> dict[str, Any]:
+        best = str(gone / "epoch_007.ckpt")
+        return {"monitor": "val/mase", "dirpath": str(gone), "best_model_path": best,
+                "best_k_models": {best: 1.0}}  # fmt: skip
+
+    resumed = tmp_path / "resumed" / "checkpoints"
+    moving = state()
+    move_checkpoint_state(moving, str(resumed), copy=True, beside=moved)
+    assert moving["best_model_path"] == str(resumed / "epoch_007.ckpt")
+    assert (resumed / "epoch_007.ckpt").read_bytes() == b"best"
+    (moved / "epoch_007.ckpt").unlink()
+    with pytest.raises(ArtifactError) as refused:
+        move_checkpoint_state(state(), str(tmp_path / "again"), copy=True, beside=moved)
+    assert str(refused.value) == (
+        f"the checkpoint train.resume continues from names {gone / 'epoch_007.ckpt'} as the "
+        f"best so far, which is not there nor in {moved}; the resumed fit ends on its best "
+        "weights, so put that file back, or start a new run without train.resume."
+    )

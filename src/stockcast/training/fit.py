@@ -173,7 +173,8 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     if resume_from is not None:
         check_same_warm_start(cfg, resume_from, source)
     # Every checkpoint carries the settings and random state a resume needs (train.resume).
-    callbacks = [*instantiate_all(cfg.get("callbacks")), ResumeState(redacted(plain(cfg)), source)]
+    resume_state = ResumeState(redacted(plain(cfg)), source, resume_from)
+    callbacks = [*instantiate_all(cfg.get("callbacks")), resume_state]
     if is_launch_rank_zero():
         close_orphaned_training_runs(cfg.get("logger"))
     loggers = instantiate_all(cfg.get("logger"))

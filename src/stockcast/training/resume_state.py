@@ -26,6 +26,8 @@ import lightning as L
 import numpy as np
 import torch
 
+from stockcast.errors import ArtifactError
+
 # Top-level entries this callback adds to every checkpoint.
 SETTINGS_KEY = "stockcast_settings"
 RNG_KEY = "stockcast_rng_states"
@@ -40,11 +42,19 @@ class ResumeState(L.Callback):
     from one, moves the checkpoint callbacks' state (and the files it names) into this run's
     folder and restores the generators as training starts (after the sanity check)."""
 
-    def __init__(self, settings: dict[str, Any], warm_source: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        warm_source: dict[str, Any] | None = None,
+        resumed_from: Path | None = None,
+    ) -> None:
         super().__init__()
         self.settings = settings
         # The registered model the fit started from (train.init_from resolved), or None.
         self.warm_source = warm_source
+        # The checkpoint a resume continues from (train.resume), or None: the files its state
+        # names are looked for beside it too, where its run folder has moved since.
+        self.resumed_from = resumed_from
         self._restore: dict[str, Any] | None = None
         self._stopped = False
 
@@ -63,10 +73,13 @@ class ResumeState(L.Callback):
         self._restore = checkpoint.get(RNG_KEY)
         self._stopped = bool(checkpoint.get(STOPPED_KEY, False))
         saved = checkpoint.get("callbacks") or {}
+        beside = None if self.resumed_from is None else Path(self.resumed_from).parent
         for callback in trainer.checkpoint_callbacks:
             state = saved.get(callback.state_key)
             if state and callback.dirpath and state.get("dirpath") != callback.dirpath:
-                move_checkpoint_state(state, str(callback.dirpath), copy=trainer.is_global_zero)
+                move_checkpoint_state(
+                    state, str(callback.dirpath), copy=trainer.is_global_zero, beside=beside
+                )
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._restore is not None:
@@ -95,19 +108,36 @@ def stop_may_end_fit(trainer: L.Trainer) -> bool:
     return bool(epochs and steps)
 
 
-def move_checkpoint_state(state: dict[str, Any], folder: str, *, copy: bool) -> None:
+def move_checkpoint_state(
+    state: dict[str, Any], folder: str, *, copy: bool, beside: Path | None = None
+) -> None:
     """Point a ModelCheckpoint state at `folder` (copying the files it names there when `copy`),
-    so Lightning keeps its best score, and the resumed run never deletes the killed run's files."""
+    so Lightning keeps its best score, and the resumed run never deletes the killed run's files.
+
+    A file not where the state names it is taken from `beside` (the resumed checkpoint's
+    folder): a run folder moved since (downloaded from another machine, a project root moved)
+    still holds its best checkpoint. A best found in neither place is refused now, before
+    training: the fit ends by loading it, and stopped there with a FileNotFoundError."""
     old = Path(state["dirpath"]) if state.get("dirpath") else None
 
     def moved(path: str) -> str:
         if not path or old is None or Path(path).parent != old:
             return path
         target = Path(folder) / Path(path).name
-        if copy and Path(path).is_file():
+        source = saved_file(Path(path), beside)
+        if copy and source is not None:
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
+            shutil.copyfile(source, target)
         return str(target)
+
+    best = state.get("best_model_path")
+    if copy and state.get("monitor") and best and saved_file(Path(best), beside) is None:
+        elsewhere = beside is not None and beside.resolve() != Path(best).parent.resolve()
+        raise ArtifactError(
+            f"the checkpoint train.resume continues from names {best} as the best so far, which "
+            f"is not there{f' nor in {beside}' if elsewhere else ''}; the resumed fit ends on "
+            "its best weights, so put that file back, or start a new run without train.resume."
+        )
 
     for field in PATH_FIELDS:
         if field in state:
@@ -117,6 +147,14 @@ def move_checkpoint_state(state: dict[str, Any], folder: str, *, copy: bool) -> 
             moved(path): score for path, score in state["best_k_models"].items()
         }
     state["dirpath"] = folder
+
+
+def saved_file(path: Path, beside: Path | None) -> Path | None:
+    """`path`, or the file of its name in `beside`, whichever exists first; None for neither."""
+    for candidate in (path, None if beside is None else beside / path.name):
+        if candidate is not None and candidate.is_file():
+            return candidate
+    return None
 
 
 def rng_states() -> dict[str, Any]:
