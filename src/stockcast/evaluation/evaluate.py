@@ -16,17 +16,12 @@ from stockcast.data.mase_scales import series_of_windows, series_scales
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import SPLITS, join_splits
 from stockcast.data.window_times import window_times
-from stockcast.errors import counted
 from stockcast.evaluation.gate import coverage_check, gate_threshold, optional_float
-from stockcast.evaluation.plots import (
-    plot_error_by_horizon,
-    plot_mase_by_series,
-    plot_rolling_forecasts,
-)
+from stockcast.evaluation.report_plots import plot_report
 from stockcast.evaluation.reports import REPORT_FILE, REPORT_KIND, WINDOWS_FILE
-from stockcast.evaluation.series_scores import best_and_worst, per_series_scores
+from stockcast.evaluation.series_scores import per_series_scores
 from stockcast.evaluation.versus_naive import model_vs_naive_test, naive_within_rounding
-from stockcast.files import file_name_parts, read_json_object, write_json
+from stockcast.files import read_json_object, write_json
 from stockcast.forecasting.baselines import naive_forecast, seasonal_naive_from_history
 from stockcast.forecasting.conformal import random_walk_bands
 from stockcast.forecasting.intervals import Bands, recorded_unit
@@ -215,69 +210,6 @@ def previous_plots(output_dir: Path) -> set[str]:
         for name in plots
         if isinstance(name, str) and name.endswith(".png") and Path(name).name == name
     }
-
-
-def plot_report(
-    prepared: PreparedData,
-    windows: RollingOrigins,
-    forecast: np.ndarray,
-    bands: Bands,
-    metrics: dict[str, Any],
-    per_series: dict[str, Any],
-    output_dir: Path,
-    cfg: DictConfig,
-) -> list[Path]:
-    """The forecasts of the best and worst `evaluate.plot_series` series (by MASE relative to
-    naive; the only one when there is one), the MASE distribution over series when there are
-    several, and the error by horizon step."""
-    test, horizon = prepared.splits["test"], windows.next_time_window
-    rows = per_series["series"]
-    position = {series_id: i for i, series_id in enumerate(test.series_ids)}
-    chosen = [position[rows[i]["id"]] for i in best_and_worst(rows, int(cfg.evaluate.plot_series))]
-    paths = []
-    names = file_name_parts([test.series_ids[index] for index in chosen])
-    for index in chosen:
-        lo, hi = int(test.offsets[index]), int(test.offsets[index + 1])
-        lines = {
-            f"model, {step}-step ahead": windows.aligned(forecast, step, lo, hi - lo)
-            for step in sorted({1, horizon})
-        }
-        shaded = {
-            f"{level}% interval, 1-step ahead": (
-                windows.aligned(lower, 1, lo, hi - lo),
-                windows.aligned(upper, 1, lo, hi - lo),
-            )
-            for level, (lower, upper) in bands.items()
-        }
-        dates = None if test.dates is None else test.dates[lo:hi]
-        series_id = test.series_ids[index]
-        paths.append(
-            plot_rolling_forecasts(
-                output_dir / f"forecast_vs_actual_{names[series_id]}.png",
-                test.values[lo:hi],
-                lines,
-                title=f"Rolling forecasts over the test split: {series_id}",
-                x=dates,
-                bands=shaded,
-            )
-        )
-    if len(rows) > 1:
-        paths.append(
-            plot_mase_by_series(
-                output_dir / "mase_by_series.png",
-                np.array([row["mase_vs_naive"] for row in rows]),
-                title=f"Test MASE relative to naive, per series ({len(rows)} series)",
-            )
-        )
-    per_step_mae = {name: m["per_step"]["mae"] for name, m in metrics.items()}
-    paths.append(
-        plot_error_by_horizon(
-            output_dir / "error_by_horizon.png",
-            per_step_mae,
-            title=f"Test MAE by horizon step ({counted(len(windows), 'origin')})",
-        )
-    )
-    return paths
 
 
 def model_selection(spec: dict[str, Any]) -> dict[str, Any]:
