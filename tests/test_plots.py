@@ -101,6 +101,29 @@ def test_the_latest_fan_stands_out_and_older_ones_fade_or_go(tmp_path: Path, dra
     assert latest.get_xdata()[0] == np.datetime64("2026-06-11")
 
 
+def test_a_panels_error_by_step_is_in_each_series_units(tmp_path: Path, drawn) -> None:
+    """A panel's bars were MAE pooled in prices: a ticker at 5,000 set them, one at 5 was lost."""
+    from stockcast.evaluation.report_plots import PANEL_MASE, error_by_horizon_plot
+
+    metrics = {
+        name: {"per_step": {"mae": [40.0 + i, 50.0 + i], "mase": [0.8 + i, 0.9 + i]}}
+        for i, name in enumerate(("model", "naive"))
+    }
+    error_by_horizon_plot(tmp_path, metrics, series=3, origins=7)
+    error_by_horizon_plot(tmp_path, metrics, series=1, origins=7)
+    (panel,), (single,) = drawn[0].axes, drawn[1].axes
+    assert (panel.get_ylabel(), panel.get_title()) == (
+        PANEL_MASE,
+        "Test MASE by horizon step (7 origins)",
+    )
+    assert [bar.get_height() for bar in panel.patches] == [0.8, 0.9, 1.8, 1.9]
+    assert (single.get_ylabel(), single.get_title()) == (
+        "MAE (price units)",
+        "Test MAE by horizon step (7 origins)",
+    )
+    assert [bar.get_height() for bar in single.patches] == [40.0, 50.0, 41.0, 51.0]
+
+
 def test_a_histogram_without_a_finite_ratio_says_why(tmp_path: Path, drawn) -> None:
     """Every series' ratio infinite or undefined (naive exact on prices that did not move) drew
     empty axes with a 'median nan' legend."""

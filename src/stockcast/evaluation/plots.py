@@ -89,18 +89,22 @@ def _shade(ax, xs: np.ndarray, bands: Mapping[str, tuple[np.ndarray, np.ndarray]
 
 
 def plot_error_by_horizon(
-    path: str | Path, per_step_mae: Mapping[str, Sequence[float]], title: str
+    path: str | Path,
+    per_step_error: Mapping[str, Sequence[float]],
+    title: str,
+    ylabel: str = "MAE (price units)",
 ) -> Path:
-    """Grouped bars of MAE per horizon step: model against the baselines."""
+    """Grouped bars of an error per horizon step (`ylabel` says which): model against the
+    baselines."""
     plt = _pyplot()
-    names = list(per_step_mae)
-    horizon = len(next(iter(per_step_mae.values())))
+    names = list(per_step_error)
+    horizon = len(next(iter(per_step_error.values())))
     steps = np.arange(1, horizon + 1)
     width = 0.8 / len(names)
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     for i, name in enumerate(names):
-        ax.bar(steps + (i - (len(names) - 1) / 2) * width, per_step_mae[name], width, label=name)
-    ax.set(title=title, xlabel="horizon step", ylabel="MAE (price units)", xticks=steps)
+        ax.bar(steps + (i - (len(names) - 1) / 2) * width, per_step_error[name], width, label=name)
+    ax.set(title=title, xlabel="horizon step", ylabel=ylabel, xticks=steps)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="best")
     return _save(plt, fig, path)

@@ -21,6 +21,9 @@ from stockcast.files import file_name_parts
 from stockcast.forecasting.intervals import Bands
 from stockcast.forecasting.windows import RollingOrigins
 
+# The error a panel's error_by_horizon.png draws.
+PANEL_MASE = "MASE (each series in its own units)"
+
 
 def plot_report(
     prepared: PreparedData,
@@ -74,12 +77,20 @@ def plot_report(
                 title=f"Test MASE relative to naive, per series ({len(rows)} series)",
             )
         )
-    per_step_mae = {name: m["per_step"]["mae"] for name, m in metrics.items()}
-    paths.append(
-        plot_error_by_horizon(
-            output_dir / "error_by_horizon.png",
-            per_step_mae,
-            title=f"Test MAE by horizon step ({counted(len(windows), 'origin')})",
-        )
-    )
+    paths.append(error_by_horizon_plot(output_dir, metrics, len(rows), len(windows)))
     return paths
+
+
+def error_by_horizon_plot(
+    output_dir: Path, metrics: dict[str, Any], series: int, origins: int
+) -> Path:
+    """The error by horizon step: MAE in prices for one series; for a panel MASE, each series
+    in its own units, as its other scores are (pooled in prices, the dearest tickers' errors
+    were all the bars showed)."""
+    error, ylabel = ("mae", "MAE (price units)") if series == 1 else ("mase", PANEL_MASE)
+    return plot_error_by_horizon(
+        output_dir / "error_by_horizon.png",
+        {name: m["per_step"][error] for name, m in metrics.items()},
+        title=f"Test {error.upper()} by horizon step ({counted(origins, 'origin')})",
+        ylabel=ylabel,
+    )
