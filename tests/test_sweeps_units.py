@@ -59,14 +59,18 @@ def test_summary_ranks_best_first_and_separates_swept_from_shared(tmp_path: Path
     assert "| 2 | 0 | 0.001 | 0.0 | 2 | 3 | finished, repeats the last price |" in (
         to_markdown(summary)
     )
+    # A job whose fit diverged ranks last with the jobs that wrote nothing, and says why.
     assert [job["status"] for job in content["jobs"]] == [
         "finished",
         "finished, repeats the last price",
-        "finished",
+        "finished, val/mase not finite",
         "no metrics",
     ]
     maximized = summarize(collect_jobs(tmp_path), "val/mase", "maximize")
-    assert [job.num for job in maximized.jobs] == [3, 0, 1, 2]
+    assert [job.num for job in maximized.jobs] == [0, 1, 3, 2]
+    assert summarize(collect_jobs(tmp_path), "val/rmse").status(summary.jobs[0]) == (
+        "finished, val/rmse missing"
+    )
 
 
 def test_a_searched_key_is_swept_in_the_summary_even_with_one_job(tmp_path: Path) -> None:
@@ -737,8 +741,8 @@ def test_a_job_whose_metrics_json_is_damaged_is_ranked_last_and_named(
     content = json.loads((sweep / "sweep_summary.json").read_text())
     assert [(job["job"], job["status"]) for job in content["jobs"]] == [
         (0, "finished"),
+        (3, "finished, val/mase missing"),
         (1, "metrics.json unreadable"),
         (2, "metrics.json unreadable"),
-        (3, "finished"),
     ]
-    assert "| 2 | 1 | 0.003 |  |  | metrics.json unreadable |" in capsys.readouterr().out
+    assert "| 3 | 1 | 0.003 |  |  | metrics.json unreadable |" in capsys.readouterr().out

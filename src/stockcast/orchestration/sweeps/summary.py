@@ -72,6 +72,14 @@ class SweepSummary:
         first = self.jobs[0] if self.jobs else None
         return first if first is not None and self.metric in first.metrics else None
 
+    def status(self, job: JobResult) -> str:
+        """The job's status, and for one that finished without a finite value of the ranked
+        metric, which it lacks: it is ranked last, where 'finished' read as a tie."""
+        value = job.metrics.get(self.metric)
+        if not job.finished or (value is not None and math.isfinite(value)):
+            return job.status
+        return f"finished, {self.metric} {'not finite' if value is not None else 'missing'}"
+
     def rows(self) -> list[dict[str, Any]]:
         """One flat record per job, best first: rank, job, swept overrides, metrics, folder."""
         metric_keys = sorted({key for job in self.jobs for key in job.metrics})
@@ -79,7 +87,7 @@ class SweepSummary:
         for rank, job in enumerate(self.jobs, start=1):
             row: dict[str, Any] = {"rank": rank, "job": job.num}
             row |= {key: job.overrides.get(key, "") for key in self.swept_keys}
-            row["status"] = job.status
+            row["status"] = self.status(job)
             row |= {key: job.metrics.get(key) for key in metric_keys}
             row["dir"] = str(job.dir)
             rows.append(row)
@@ -166,9 +174,13 @@ def collect_jobs(sweep_dir: Path, since: float | None = None) -> list[JobResult]
 
 
 def _sort_key(job: JobResult, metric: str, direction: str) -> tuple[int, float, int]:
+    """Best first; a job without a finite value of `metric` (a fit that diverged to inf or NaN)
+    last whichever the direction, as the Optuna sweeper ranks it: an inf ranked first where the
+    metric is maximised."""
     value = job.metrics.get(metric)
-    if value is None or math.isnan(value):
-        return (1, 0.0, job.num)
+    if value is None or not math.isfinite(value):
+        # A job that finished before one that wrote nothing.
+        return (1 if job.finished else 2, 0.0, job.num)
     return (0, value if direction == "minimize" else -value, job.num)
 
 
