@@ -28,7 +28,7 @@ from stockcast.forecasting.frame import split_forecast_frame
 from stockcast.orchestration import runner
 from stockcast.orchestration.steps.evaluate import run_evaluate
 from stockcast.orchestration.steps.prepare import run_prepare
-from stockcast.orchestration.steps.register import run_register
+from stockcast.orchestration.steps.register import run_register, version_tags
 from stockcast.orchestration.steps.table import STEPS
 from stockcast.registry.connection import RegistryError
 from stockcast.registry.store import ModelRegistry
@@ -284,6 +284,22 @@ def test_registering_the_same_folder_twice_creates_no_new_version(pipeline_store
         json.loads((again / "register" / "decision" / "decision.json").read_text()) == result.value
     )
     assert len(registry(pipeline_store).versions()) == 2
+
+
+def test_a_score_the_report_holds_as_null_is_left_out_of_the_tags(tmp_path: Path) -> None:
+    """A rate held at 0 through the test span: no target to take a percentage of, so MAPE is
+    NaN, which report.json holds as null; the register step failed formatting it after the
+    gate had passed."""
+    held_at_zero = {"mae": 0.0, "rmse": 0.0, "mape": None, "mase": 0.0}
+    report = {
+        "model_metadata": {"previous_time_window": 10, "next_time_window": 5},
+        "model_hash": "0" * 64,
+        "data_hash": "abc",
+        "metrics": {"model": {"pooled": held_at_zero}, "naive": {"pooled": held_at_zero}},
+    }
+    tags = version_tags(tmp_path, report)
+    assert (tags["test_mae"], tags["test_mase"], tags["naive_test_mase"]) == ("0", "0", "0")
+    assert "test_mape" not in tags
 
 
 def test_report_numbers_match_a_direct_recomputation(pipeline_store: Path) -> None:

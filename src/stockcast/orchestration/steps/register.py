@@ -66,12 +66,19 @@ def version_tags(model_dir: Path, report: dict[str, Any]) -> dict[str, str]:
             else {}
         ),
         "config": compact[:MAX_TAG_LENGTH],
-        **{f"test_{k}": f"{v:.6g}" for k, v in pooled["model"].items()},
-        **{
-            f"{name}_test_mase": f"{p['mase']:.6g}" for name, p in pooled.items() if name != "model"
-        },
+        **metric_tags({f"test_{k}": v for k, v in pooled["model"].items()}),
+        **metric_tags(
+            {f"{name}_test_mase": p["mase"] for name, p in pooled.items() if name != "model"}
+        ),
     }
     return {key: str(value) for key, value in tags.items()}
+
+
+def metric_tags(metrics: dict[str, float | None]) -> dict[str, str]:
+    """The report's metrics as tag values, leaving out those it holds as null: a score with no
+    value (MAPE where every test target is 0, a rate held at zero through the test span) has no
+    number to tag, and formatting it stopped the register step after the gate had passed."""
+    return {name: f"{value:.6g}" for name, value in metrics.items() if value is not None}
 
 
 def _register_new(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate) -> dict[str, Any]:
