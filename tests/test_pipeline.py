@@ -605,6 +605,34 @@ def test_the_report_scores_seasonal_naive_for_a_season_longer_than_the_window(
     )
 
 
+def test_the_register_step_judges_the_thresholds_it_is_given(
+    pipeline_store: Path, seeded_tmp: Path
+) -> None:
+    """Run alone, the register step read the verdict evaluate recorded under its own settings:
+    a stricter gate.max_mase registered the model anyway, naming the looser limit."""
+    run = pipeline_dirs(pipeline_store)[0]
+
+    def register(report_dir: Path, name: str, *gate: str) -> dict:
+        return run_step(
+            run_register,
+            seeded_tmp,
+            seeded_tmp / name,
+            f"register.model_dir={run / 'refit' / 'candidate'}",
+            f"register.report_dir={report_dir}",
+            f"register.output_dir={seeded_tmp / name / 'decision'}",
+            *gate,
+        ).value
+
+    strict = register(run / "evaluate" / "report", "strict", "gate.max_mase=0.001")
+    assert strict["registered"] is False
+    assert "is not below the gate's max_mase 0.001" in strict["message"]
+    # And the other way: a report evaluate refused, registered under the step's looser limit.
+    refused = evaluate_again(run, seeded_tmp, "gate.max_mase=0.001")
+    assert refused["gate"]["passed"] is False
+    loose = register(seeded_tmp / "report", "loose", "gate.max_mase=100")
+    assert loose["registered"] is True and "below the gate's max_mase 100" in loose["message"]
+
+
 def test_champion_stays_when_the_gate_does_not_compare(pipeline_store: Path) -> None:
     result = run_pipeline(pipeline_store, "seed=4", "gate.require_beat_champion=false")
     assert "registered pipeline_stock_predictor version 3 (" in result.stdout

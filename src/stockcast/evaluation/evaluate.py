@@ -16,7 +16,7 @@ from stockcast.data.mase_scales import series_of_windows, series_scales
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import SPLITS, join_splits
 from stockcast.data.window_times import window_times
-from stockcast.evaluation.gate import coverage_check, gate_threshold, optional_float
+from stockcast.evaluation.gate import report_gate
 from stockcast.evaluation.report_plots import plot_report
 from stockcast.evaluation.reports import REPORT_FILE, REPORT_KIND, WINDOWS_FILE
 from stockcast.evaluation.series_scores import per_series_scores
@@ -145,7 +145,6 @@ def evaluate_model(
     plots = plot_report(
         prepared, windows, forecast, model_bands, metrics, per_series, output_dir, cfg
     )
-    test_mase = metrics["model"]["pooled"]["mase"]
     report = {
         "kind": REPORT_KIND,
         "model_hash": model.digest,
@@ -182,13 +181,7 @@ def evaluate_model(
                 "a panel's windows of one date are tested as one observation, their mean"
             ),
         },
-        "gate": gate_threshold(
-            test_mase,
-            metrics["naive"]["pooled"]["mase"],
-            optional_float(cfg.gate.max_mase),
-            optional_float(cfg.gate.max_mase_vs_naive),
-            coverage_check(intervals.get("model", {}), cfg.gate.max_coverage_gap),
-        ),
+        "gate": report_gate({"metrics": metrics, "intervals": intervals}, cfg.gate),
         "plots": [p.name for p in plots],
     }
     previous = previous_plots(output_dir)

@@ -3,6 +3,7 @@ same windows, and interval coverage. The register step adds the champion compari
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -100,3 +101,23 @@ def gate_threshold(
 
 def optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def report_gate(report: Mapping[str, Any], gate: Any) -> dict[str, Any]:
+    """The thresholds of `gate` (a config's `gate` section) judged on a report's scores: what
+    evaluate records in its report and what the register step judges again with the settings
+    it runs with. Read from the report alone, a register step given a stricter gate.max_mase
+    than evaluate had registered the model under the looser limit, naming that one."""
+    metrics = report["metrics"]
+    return gate_threshold(
+        _score(metrics["model"]["pooled"]["mase"]),
+        _score(metrics["naive"]["pooled"]["mase"]),
+        optional_float(gate.max_mase),
+        optional_float(gate.max_mase_vs_naive),
+        coverage_check((report.get("intervals") or {}).get("model", {}), gate.max_coverage_gap),
+    )
+
+
+def _score(value: float | None) -> float:
+    """A score as evaluate computed it: report.json holds an undefined one (NaN) as null."""
+    return float("nan") if value is None else float(value)

@@ -34,6 +34,7 @@ from stockcast.data.calendar import date_bound
 from stockcast.data.mase_scales import scales_of_windows
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import SPLITS, join_splits, split_in_time
+from stockcast.evaluation.gate import report_gate
 from stockcast.forecasting.conformal import centred_bounds
 from stockcast.models.spec import saved_forecaster
 from stockcast.paths import portable
@@ -143,7 +144,7 @@ def why_not_refit(cfg: DictConfig, report: dict[str, Any], metrics: dict[str, An
     """The reason the evaluated model is passed on as it is, or None to refit it."""
     if not cfg.pipeline.refit:
         return "pipeline.refit is false"
-    if not report["gate"]["passed"]:
+    if not report_gate(report, cfg.gate)["passed"]:  # as the register step judges it
         return "the gate refused the evaluated model, so nothing will be registered"
     if metrics.get("fell_back_to_naive"):
         return "the evaluated model repeats the last price, so there is nothing to refit"
