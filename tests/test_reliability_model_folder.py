@@ -12,9 +12,11 @@ import pytest
 import yaml
 
 from stockcast.errors import ArtifactError
+from stockcast.evaluation.champion import decide
 from stockcast.registry.integrity import folder_contents, model_hash, verified_copy
+from stockcast.registry.store import ModelRegistry
 from stockcast.registry.verified import expected_files
-from stockcast.registry.versions import MODEL_HASH_TAG, VersionInfo
+from stockcast.registry.versions import MANIFEST_TAG, MODEL_HASH_TAG, VersionInfo
 from stockcast.serving.metadata import evaluated_model_dir
 from stockcast.serving.model import open_model_dir
 from tests.conftest import run_cli
@@ -29,6 +31,7 @@ from tests.reliability_helpers import (
     run_pipeline_once,
     variant,
 )
+from tests.test_horizon_change import GATE, candidate, champion_of, naive_folder
 
 pytestmark = pytest.mark.slow
 
@@ -114,6 +117,22 @@ def test_a_version_without_a_whole_folder_hash_is_not_loaded(source: PipelineRun
     old = VersionInfo(3, (), {MODEL_HASH_TAG: "0123456789abcdef0123"}, None, "")
     with pytest.raises(ArtifactError, match="version 3 carries no hash of its whole folder"):
         expected_files(old, registry(source.root).label(old))
+
+
+def test_a_champion_registered_without_a_folder_hash_is_replaced(seeded_tmp: Path) -> None:
+    """A champion registered by hand (or by an older stockcast) carries no hash to verify its
+    files by: predict and serve refuse it, and the register step stopped every later run with
+    the same refusal after its training, whose advice (register again) ran into it too."""
+    store = ModelRegistry(f"sqlite:///{seeded_tmp}/mlruns.db", MODEL, create=True)
+    champion_of(store, naive_folder(seeded_tmp / "hand", 5), 5)
+    for tag in (MODEL_HASH_TAG, MANIFEST_TAG):
+        store.client().delete_model_version_tag(MODEL, "1", tag)
+    decision = decide(GATE, store, candidate(seeded_tmp / "c", 5, 0.1))
+    assert decision["promote"] and decision["passed"]
+    assert decision["reasons"][0] == (
+        "champion version 1's files cannot be verified (no hash of its whole folder was "
+        "recorded: registered by hand or by an older stockcast), so the candidate takes its place"
+    )
 
 
 def test_registered_artifacts_carry_no_path_of_the_training_machine(source: PipelineRun) -> None:

@@ -85,6 +85,14 @@ class UnloadableVersion(DamagedVersion):
     how = "cannot be loaded as they were registered"
 
 
+class UnverifiableVersion(DamagedVersion):
+    """A registered version that carries no hash of its whole folder (registered by hand or by
+    an older stockcast): nothing says its files are those registered, so nothing loads it, and
+    no setting makes it usable either; a champion of it is replaced as a damaged one is."""
+
+    how = "cannot be verified"
+
+
 def exit_with_error(message: str) -> NoReturn:
     """One line on stderr and exit status 2: how every command reports a user's error."""
     print(f"error: {message}", file=sys.stderr, flush=True)

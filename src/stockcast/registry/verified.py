@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
-from stockcast.errors import ArtifactError, DamagedVersion
+from stockcast.errors import DamagedVersion, UnverifiableVersion
 from stockcast.registry.integrity import Expected, check_contents, parse_manifest, private_copy
 from stockcast.registry.signing import SIGNATURE_FILE, SigningKeys, verify_folder
 from stockcast.registry.versions import MANIFEST_TAG, VersionInfo
@@ -38,10 +38,11 @@ def expected_files(info: VersionInfo, label: str) -> Expected:
     `label` names the version in the refusal."""
     digest = info.model_hash or ""
     if len(digest) != WHOLE_FOLDER_HASH_LENGTH:
-        raise ArtifactError(
+        raise UnverifiableVersion(
             f"{label} carries no hash of its whole folder (registered by an older stockcast or "
             "by hand), so its files cannot be verified and it is not loaded; register the model "
-            "again with the register step."
+            "again with the register step.",
+            "no hash of its whole folder was recorded: registered by hand or by an older stockcast",
         )
     return Expected(digest, parse_manifest(info.tags.get(MANIFEST_TAG)), label)
 
