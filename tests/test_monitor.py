@@ -586,6 +586,15 @@ def test_a_damaged_champion_is_a_warning_that_says_what_to_do(
     )
     said = [r for r in caplog.records if r.getMessage() == report["message"]]
     assert [r.levelno for r in said] == [logging.WARNING]
+    # Where the register step does not compare candidates with the champion, none replaces it:
+    # the warning said one would.
+    kept = monitor_day(seeded_tmp, FIRST_DAY + 2, "gate.require_beat_champion=false")
+    assert kept["status"] == DAMAGED
+    assert kept["message"].endswith(
+        "register the model again from its original folder, or move the champion alias to a "
+        "version that opens (with gate.require_beat_champion=false no candidate replaces it; "
+        "monitor.rollback=true moves it back to the previous champion that opens)"
+    )
 
 
 def test_a_damaged_champion_is_rolled_back_with_rollback_on(

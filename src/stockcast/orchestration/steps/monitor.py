@@ -45,8 +45,8 @@ OK, FLAGGED, ROLLED_BACK = "ok", "flagged", "rolled back"
 NO_CHAMPION, SKIPPED = "no champion", "skipped"
 # The champion's registered files are damaged: nothing can forecast with it until it is replaced.
 DAMAGED = "damaged champion"
-# The champion does not open for another reason (its signature, a missing hash, its code): predict
-# and serve refuse it the same way.
+# The champion does not open for another reason (its signature, or the key it was signed with):
+# predict and serve refuse it the same way.
 REFUSED = "refused champion"
 
 
@@ -115,7 +115,8 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         # to open: said as a warning, with the fix, not as a quiet skip; with monitor.rollback,
         # the alias goes back to the previous champion that opens, as for a decayed one.
         report |= {"champion": champion.version, "status": DAMAGED, "rollback": None}
-        message = damaged(registry, champion, alias, err)
+        by_candidates = bool(cfg.gate.require_beat_champion)
+        message = damaged(registry, champion, alias, err, by_candidates)
         if cfg.monitor.rollback:
             reason = f"its files {err.how}"
             rollback, stored = restore_previous(
@@ -123,7 +124,7 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
             )
             status = ROLLED_BACK if rollback["done"] else DAMAGED
             report |= {"status": status, "rollback": rollback, "stored": stored}
-            message = damaged(registry, champion, alias, err, rollback["done"])
+            message = damaged(registry, champion, alias, err, by_candidates, rollback["done"])
             message += rollback_outcome(rollback, alias)
         return finish(output, report | {"message": message}, level=logging.WARNING)
     except ArtifactError as err:
@@ -229,20 +230,29 @@ def damaged(
     champion: VersionInfo,
     alias: str,
     err: DamagedVersion,
+    by_candidates: bool = True,
     replaced: bool = False,
 ) -> str:
     """The warning for a champion whose files are damaged: what is wrong, and what replaces it
-    (nothing more where a rollback has `replaced` it)."""
+    (nothing more where a rollback has `replaced` it). A candidate replaces it only where the
+    register step compares candidates with the champion (`by_candidates`:
+    gate.require_beat_champion); otherwise the alias stays until it is moved."""
     damage = (
         f"{registry.label(champion)} ({alias}) is damaged: its files {err.how} ({err.detail}), "
         f"so no forecast {'of it ' * replaced}was stored, scored or judged"
     )
     if replaced:
         return damage
+    way_out = (
+        "run the pipeline on new data: a candidate that passes the gate replaces it"
+        if by_candidates
+        else f"move the {alias} alias to a version that opens (with "
+        "gate.require_beat_champion=false no candidate replaces it; monitor.rollback=true moves "
+        "it back to the previous champion that opens)"
+    )
     return (
         f"{damage}, and predict and serve cannot open it either; register the model again from "
-        "its original folder, or run the pipeline on new data: a candidate that passes the gate "
-        "replaces it"
+        f"its original folder, or {way_out}"
     )
 
 
