@@ -517,6 +517,36 @@ def test_an_unset_tracking_uri_says_how_to_set_it(
     )
 
 
+@pytest.mark.parametrize(
+    ("override", "key", "detail"),
+    [
+        ("tags=[${nope}]", "tags[0]", "Interpolation key 'nope' not found"),
+        (
+            "callbacks.early_stopping.monitor=${oops}",
+            "callbacks.early_stopping.monitor",
+            "Interpolation key 'oops' not found",
+        ),
+        (
+            "+logger.x=${stockcast_env:STOCKCAST_UNSET_VARIABLE}",
+            "logger.x",
+            "Environment variable 'STOCKCAST_UNSET_VARIABLE' not found",
+        ),
+    ],
+)
+def test_an_interpolation_the_schema_does_not_judge_is_resolved_before_any_work(
+    make_cfg, override: str, key: str, detail: str
+) -> None:
+    """A key the schema accepts as it is (tags, a callback's arguments) was resolved only when
+    the task read it: an OmegaConf traceback once the data was prepared. `${hydra:...}` values,
+    bound by the running app, are left to it."""
+    cfg = make_cfg(override)
+    with pytest.raises(ConfigError) as refused:
+        validate_config(cfg)
+    assert (
+        str(refused.value) == f"{key} cannot be resolved ({detail}); set it, or what it refers to."
+    )
+
+
 def test_an_experiment_file_without_its_package_header_says_to_add_it(tmp_path: Path) -> None:
     """An experiment of one's own written without `# @package _global_` puts its settings under
     `experiment.`, which the schema would refuse as an unknown key the user never typed."""

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 from pydantic import BaseModel, ValidationError, create_model
 
@@ -82,14 +82,43 @@ def validate_config(cfg: DictConfig, sections: Iterable[str] = ()) -> DictConfig
         raise ConfigError(refusal_sentence(schema, err.errors()[0])) from None
     except InterpolationResolutionError as err:
         # e.g. registry=azureml reads ${stockcast_env:MLFLOW_TRACKING_URI}, unset on a laptop
-        detail = str(err).splitlines()[0].split(": ", 1)[-1].strip('"')
-        raise ConfigError(unresolved(str(err.full_key), detail)) from None
+        raise _unresolved(err) from None
+    _refuse_unresolvable(cfg)
     _refuse_another_kinds_key(schema, cfg)
     _refuse_unknown_key(base, schema, cfg, "", frozenset(sections))
     _store_read_values(validated, cfg)
     refuse_clipping_a_fused_mixed_precision_step(cfg)
     refuse_a_coverage_gate_without_bands(cfg)
     return cfg
+
+
+def _unresolved(err: InterpolationResolutionError) -> ConfigError:
+    detail = str(err).splitlines()[0].split(": ", 1)[-1].strip('"')
+    return ConfigError(unresolved(str(err.full_key), detail))
+
+
+# What resolving `${hydra:...}` raises outside a running Hydra app (the compose API's config):
+# the run folder it names is bound by the step that runs, so it is no mistake of the config's.
+OUTSIDE_HYDRA_APP = "HydraConfig was not set"
+
+
+def _refuse_unresolvable(node: DictConfig | ListConfig, top: bool = True) -> None:
+    """Refuse the first value the schema does not judge whose interpolation cannot be resolved
+    (`tags=[${nope}]`, `callbacks.early_stopping.monitor=${oops}`): read only where the task
+    uses it, it failed as OmegaConf's traceback after the data was prepared. Hydra's own node
+    is Hydra's to resolve."""
+    keys = node.keys() if isinstance(node, DictConfig) else range(len(node))
+    for key in keys:
+        if (top and key == "hydra") or OmegaConf.is_missing(node, key):
+            continue  # a `???` is the schema's to refuse, or a folder a step binds
+        try:
+            value = node[key]
+        except InterpolationResolutionError as err:
+            if OUTSIDE_HYDRA_APP in str(err):
+                continue
+            raise _unresolved(err) from None
+        if isinstance(value, DictConfig | ListConfig):
+            _refuse_unresolvable(value, top=False)
 
 
 def _refuse_another_kinds_key(schema: type[Section], cfg: DictConfig) -> None:
