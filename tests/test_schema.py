@@ -497,6 +497,47 @@ def test_a_kind_set_over_another_kinds_config_says_to_choose_its_config(tmp_path
     assert "(experiment=mlp_w30 sets it)" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("given", "chosen"),
+    [
+        (["data.source=market"], "the data=gbm config"),
+        (["data.source=seasonal"], "the data=gbm config"),
+        (["experiment=market_global", "data.source=gbm"], "the data=market config"),
+        # A setting of the source's own config, which the one chosen lacks: refused composing.
+        (["data.source=market", "data.num_series=5"], "the data config chosen"),
+    ],
+)
+def test_a_source_set_over_another_sources_config_says_to_choose_its_config(
+    tmp_path: Path, given: list[str], chosen: str
+) -> None:
+    """`data.source=market` keeps the walk's settings: they were refused one at a time with
+    advice that could not work (`data.num_series is not set; ... data.num_series=...`, then
+    `data.num_series is not a setting`), or `data.season_length is None`."""
+    source = next(o.partition("=")[2] for o in given if o.startswith("data.source="))
+    overrides = [*isolated_overrides(tmp_path), AS_OF, *given]
+    with pytest.raises(ConfigError) as caught:
+        run_task(lambda cfg: None, "train", overrides, tmp_path)
+    # Refused composing, the sentence follows what was being composed (the command line's is
+    # the sentence alone).
+    assert str(caught.value).endswith(
+        f"data.source={source} keeps the settings of {chosen}; choose the source's own config "
+        f"with data={source} instead of setting data.source."
+    )
+
+
+def test_a_source_set_with_its_own_config_or_a_typo_beside_it_is_not_blamed(
+    tmp_path: Path,
+) -> None:
+    """The source's own config chosen too is no mistake, and a misspelt key beside a source set
+    apart is the misspelling's."""
+    overrides = [*isolated_overrides(tmp_path), AS_OF]
+    run_task(lambda cfg: None, "train", [*overrides, "data=market", "data.source=market"], tmp_path)
+    with pytest.raises(ConfigError, match=r"data.lenght is not a setting .* data.length\?"):
+        run_task(
+            lambda cfg: None, "train", [*overrides, "data.source=market", "data.lenght=3"], tmp_path
+        )
+
+
 @pytest.mark.parametrize("exported", [None, ""])
 def test_an_unset_tracking_uri_says_how_to_set_it(
     monkeypatch: pytest.MonkeyPatch, exported: str | None

@@ -11,10 +11,11 @@ from collections.abc import Sequence
 
 from stockcast.config.mistakes import (
     listed,
+    source_apart_from_its_config,
     unknown_option,
     unknown_position,
 )
-from stockcast.config.overrides import override_key
+from stockcast.config.overrides import override_key, override_value
 from stockcast.config.unknown_keys import Composer, names_beside, unknown_key_sentence
 from stockcast.errors import error_text, first_line
 from stockcast.paths import CONFIG_DIR, is_config_group
@@ -90,6 +91,9 @@ def composition_error(
             f"--cfg hydra --package {section}, lists those of {section}."
         )
     if missing is not None and isinstance(err.__cause__, OmegaConfBaseException):
+        source = _source_set_apart(override_key(missing.group(1)), overrides)
+        if source is not None:
+            return source_apart_from_its_config(source, None)
         # `+model.x=1` names the key model.x (Hydra's merge message keeps the prefix).
         unknown = unknown_key_sentence(
             override_key(missing.group(1)), config_name, overrides, compose
@@ -120,6 +124,22 @@ def composition_error(
     # Hydra ends some first lines with a colon and gives the reason on the next one.
     reason = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
     return f"{f'cannot compose the {config_name} config: ' if lead is None else lead}{reason}"
+
+
+def _source_set_apart(key: str, overrides: Sequence[str]) -> str | None:
+    """The data source a `data.source=<name>` override names where the config lacks `key`, a
+    setting of that source's own config (`data.source=csv data.path=prices.csv`), or None (a
+    misspelt key is no setting of it)."""
+    import yaml
+
+    section, _, name = key.partition(".")
+    given = [override_value(o) for o in overrides if o.startswith("data.source=")]
+    if section != "data" or not given:
+        return None
+    config = CONFIG_DIR / "data" / f"{given[-1]}.yaml"
+    settings = yaml.safe_load(config.read_text()) if config.is_file() else None
+    held = isinstance(settings, dict) and name.partition(".")[0] in settings
+    return given[-1] if held else None
 
 
 def _group_given_null(overrides: Sequence[str]) -> str | None:

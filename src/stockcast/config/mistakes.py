@@ -87,6 +87,18 @@ def settings_under_group(group: str, chosen: str | None) -> str:
     )
 
 
+def source_apart_from_its_config(source: str, chosen: str | None) -> str:
+    """`data.source=market` typed for `data=market`: the source changes, but the settings stay
+    those of the data config chosen (a walk's, without `data.num_series` or `data.path`), which
+    were refused one by one with advice that could not work (`data.num_series is not set`, then
+    `data.num_series is not a setting`)."""
+    config = f"the data={chosen} config" if chosen else "the data config chosen"
+    return (
+        f"data.source={source} keeps the settings of {config}; choose the source's own config "
+        f"with data={source} instead of setting data.source."
+    )
+
+
 # How to set an environment variable a config reads, where that is not obvious.
 ENVIRONMENT_FIXES = {
     "MLFLOW_TRACKING_URI": (

@@ -25,7 +25,12 @@ from pydantic import BaseModel, ValidationError, create_model
 from stockcast.config.client_sections import PredictConfig, ServeConfig
 from stockcast.config.coverage_gate import refuse_a_coverage_gate_without_bands
 from stockcast.config.data_schema import DATA_SOURCES, DataCommon
-from stockcast.config.mistakes import settings_under_group, unknown_key, unresolved
+from stockcast.config.mistakes import (
+    settings_under_group,
+    source_apart_from_its_config,
+    unknown_key,
+    unresolved,
+)
 from stockcast.config.mixed_precision import refuse_clipping_a_fused_mixed_precision_step
 from stockcast.config.pipeline_sections import PipelineConfig, ReplayConfig
 from stockcast.config.refusals import refusal_sentence
@@ -76,6 +81,7 @@ def validate_config(cfg: DictConfig, sections: Iterable[str] = ()) -> DictConfig
         if kind is None:
             raise ConfigError("model.kind is not set; choose a model kind (model=<kind>).")
         schema = with_model_kind(base, model_kind(str(kind)).settings)
+    _refuse_a_source_apart_from_its_config(cfg)
     try:
         validated = schema.model_validate(_named_values(schema, cfg))
     except ValidationError as err:
@@ -119,6 +125,16 @@ def _refuse_unresolvable(node: DictConfig | ListConfig, top: bool = True) -> Non
             raise _unresolved(err) from None
         if isinstance(value, DictConfig | ListConfig):
             _refuse_unresolvable(value, top=False)
+
+
+def _refuse_a_source_apart_from_its_config(cfg: DictConfig) -> None:
+    """`data.source=market` over the settings of `data=gbm`: one sentence saying to choose the
+    source's config, before the schema refuses its settings one at a time (a market's
+    `data.num_series` "not set", a seasonal market's `data.season_length` "None")."""
+    source = OmegaConf.select(cfg, "data.source")
+    chosen = _chosen(cfg, "data")
+    if chosen in DATA_SOURCES and source in DATA_SOURCES and source != chosen:
+        raise ConfigError(source_apart_from_its_config(str(source), chosen))
 
 
 def _refuse_another_kinds_key(schema: type[Section], cfg: DictConfig) -> None:
