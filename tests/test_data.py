@@ -210,6 +210,29 @@ def test_series_too_short_for_a_split(make_cfg) -> None:
         prepare_data(plain(cfg.data))
 
 
+@pytest.mark.parametrize("source", ["gbm", "seasonal", "market"])
+def test_a_market_cut_short_by_its_length_names_data_length(make_cfg, source: str) -> None:
+    """A market holds years of days before data.length keeps its latest values: "use a series
+    of at least 32 points" named no setting, where raising data.length is the fix."""
+    size = ("data.num_series=2",) if source == "market" else ()
+    cfg = make_cfg(f"data={source}", "data.length=20", *size)
+    with pytest.raises(DataError) as refused:
+        prepare_data(plain(cfg.data))
+    assert ": raise data.length=20 to at least 32 (or set it to null), or smaller windows" in str(
+        refused.value
+    )
+
+
+def test_a_file_too_short_asks_for_a_longer_series(tmp_path: Path, make_cfg) -> None:
+    """A file's rows are all it has: no data.length to raise."""
+    path = tmp_path / "short.csv"
+    dates = pd.bdate_range("2024-01-01", periods=20)
+    pd.DataFrame({"Date": dates, "Close": np.linspace(10.0, 20.0, 20)}).to_csv(path, index=False)
+    cfg = make_cfg("data=csv", f"data.path={path}")
+    with pytest.raises(DataError, match=r": use a series of at least 32 points, or smaller"):
+        prepare_data(plain(cfg.data))
+
+
 def test_a_series_too_short_for_an_auto_window_names_its_shortest_window(make_cfg) -> None:
     """previous_time_window=auto reads at least data.shortest_window values: that is the
     setting a too-short series is measured against, not the window it never chose."""
@@ -220,7 +243,8 @@ def test_a_series_too_short_for_an_auto_window_names_its_shortest_window(make_cf
         prepare_data(plain(cfg.data))
     # Its train split holds the window; only a shorter horizon or a larger share helps val.
     assert str(refused.value).endswith(
-        "points, or a shorter horizon (data.next_time_window) or a larger data.split.val."
+        "(or set it to null), or a shorter horizon (data.next_time_window) or a larger "
+        "data.split.val."
     )
     train_short = make_cfg("data.length=30", "data.previous_time_window=25")
     with pytest.raises(DataError) as refused:
@@ -228,7 +252,8 @@ def test_a_series_too_short_for_an_auto_window_names_its_shortest_window(make_cf
     assert "train split gets 21" in str(refused.value)
     # A larger validation share would shorten the train split further.
     assert str(refused.value).endswith(
-        "points, or smaller windows (data.previous_time_window, data.next_time_window)."
+        "(or set it to null), or smaller windows (data.previous_time_window, "
+        "data.next_time_window)."
     )
 
 

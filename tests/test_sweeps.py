@@ -108,7 +108,7 @@ def test_a_grid_sweep_with_a_refused_job_goes_on_and_ranks_it_last(prestarted_jo
     result, sweep_dir = prestarted_job.result, prestarted_job.tmp / "sweep"
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 2 and "use a series of at least" in errors[0]
+    assert len(errors) == 2 and "raise data.length=300 to at least" in errors[0]
     assert errors[1] == (
         "error: 1 of 2 jobs of the sweep were refused (their error lines above say why); the "
         "summary ranks them last."

@@ -222,7 +222,9 @@ def _refuse_short(series: Sequence[Series], data_cfg: Mapping[str, Any]) -> None
     inputs = (
         "shortest_window" if data_cfg["previous_time_window"] == AUTO else "previous_time_window"
     )
-    refuse_short_series(series, shortest_sizes(data_cfg), data_cfg["split"], inputs)
+    refuse_short_series(
+        series, shortest_sizes(data_cfg), data_cfg["split"], inputs, data_cfg.get("length")
+    )
 
 
 def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:

@@ -88,10 +88,12 @@ def refuse_short_series(
     window: WindowSizes,
     fractions: Mapping[str, float],
     inputs: str = "previous_time_window",
+    length: int | None = None,
 ) -> None:
     """One sentence for the first series a split of which cannot hold its window (its inputs
     set by `inputs`). Run before anything else reads the series (the season of its dates), so a
-    short panel member is refused as short, not as a series without the others' season."""
+    short panel member is refused as short, not as a series without the others' season.
+    `length`: a market's `data.length`, named where it is what cut the series that short."""
     needs = split_needs(window)
     for item in series:
         lengths = split_lengths(len(item), fractions)
@@ -103,9 +105,17 @@ def refuse_short_series(
                 + ", ".join(f"{name} split gets {size}" for name, size in short.items())
                 + f"; each split needs at least next_time_window = {window.next_time_window} "
                 f"values of its own, train {inputs} + next_time_window = "
-                f"{window.length}: use a series of at least {needed} points, or "
+                f"{window.length}: {_longer(needed, len(item), length)}, or "
                 f"{_what_fits(list(short), inputs)}."
             )
+
+
+def _longer(needed: int, have: int, length: int | None) -> str:
+    """How to give the series `needed` points: a market cut to `data.length` values has more
+    to give, and "a series of at least 32 points" named no setting that gives them."""
+    if length is not None and have == int(length):
+        return f"raise data.length={length} to at least {needed} (or set it to null)"
+    return f"use a series of at least {needed} points"
 
 
 def _what_fits(short: list[str], inputs: str) -> str:
