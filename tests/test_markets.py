@@ -91,6 +91,20 @@ def test_as_of_before_the_market_opens_or_too_early_is_one_sentence(make_cfg) ->
         validate_config(make_cfg("data.as_of=yesterday"))
 
 
+def test_a_panel_too_large_to_hold_is_one_sentence_before_any_value_is_drawn(make_cfg) -> None:
+    """data.num_series=10000000 was numpy's MemoryError traceback (232 GiB); data.length does
+    not shrink it, since every path is drawn from data.start_date."""
+    cfg = market_cfg(make_cfg, "market", FRIDAY, "data.num_series=10000000", "data.length=100")
+    with pytest.raises(ConfigError) as refused:
+        load_series(cfg)
+    assert str(refused.value) == (
+        "data.num_series=10000000 tickers over the 2997 business days from "
+        f"data.start_date=2015-01-01 to data.as_of={FRIDAY} are 29,970,000,000 values, more than "
+        "a market holds (at most 50,000,000); lower data.num_series, or give a later "
+        "data.start_date."
+    )
+
+
 def test_a_market_is_not_read_on_a_day_that_has_not_come(
     make_cfg, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,11 +15,15 @@ import numpy as np
 
 from stockcast.data.calendar import after_today, business_days, day_text, parse_day
 from stockcast.data.series import Series
-from stockcast.errors import DataError
+from stockcast.errors import ConfigError, DataError
 
 # Independent random streams of one seed: the tickers' parameters, and the daily shocks.
 PARAMETER_STREAM = 0
 SHOCK_STREAM = 1
+# The most values (business days x tickers) a market panel is generated with: its shocks, returns
+# and paths are held whole, several copies at once (about 2.5 GB at this many), and
+# data.num_series=10000000 was numpy's MemoryError traceback asking for 232 GiB.
+MAX_PANEL_VALUES = 50_000_000
 
 
 def geometric_brownian_motion(
@@ -147,11 +151,26 @@ def ticker_ids(num_series: int) -> list[str]:
 def multi_ticker_market(cfg: Mapping[str, Any]) -> list[Series]:
     days = market_days(cfg)
     num_series = int(cfg["num_series"])
+    refuse_a_panel_too_large(len(days), num_series, cfg)
     panel = market_panel(len(days), num_series, cfg)
     return [
         _trailing(_dated(ticker, np.ascontiguousarray(panel[:, i]), days), cfg.get("length"))
         for i, ticker in enumerate(ticker_ids(num_series))
     ]
+
+
+def refuse_a_panel_too_large(n_days: int, num_series: int, cfg: Mapping[str, Any]) -> None:
+    """One sentence where the panel would hold more than `MAX_PANEL_VALUES` values, before any
+    is drawn. data.length does not help: every path is drawn from data.start_date, so that a
+    later as_of extends it."""
+    values = n_days * num_series
+    if values > MAX_PANEL_VALUES:
+        raise ConfigError(
+            f"data.num_series={num_series} tickers over the {n_days} business days from "
+            f"data.start_date={cfg['start_date']} to data.as_of={cfg['as_of']} are {values:,} "
+            f"values, more than a market holds (at most {MAX_PANEL_VALUES:,}); lower "
+            "data.num_series, or give a later data.start_date."
+        )
 
 
 def available_values(cfg: Mapping[str, Any]) -> int:
