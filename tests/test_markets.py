@@ -156,6 +156,27 @@ def test_csv_rows_after_as_of_are_ignored_and_the_meta_records_the_window(
         prepare_data(plain(cfg.data) | {"as_of": "2026-01-10"})
 
 
+def test_a_file_too_short_whatever_the_day_is_not_blamed_on_as_of(make_cfg, tmp_path) -> None:
+    """An as_of that cut rows from a file whose every row is still too few for the windows was
+    told to "pick a later data.as_of", which can never help: the windows' refusal says what
+    does."""
+    path = tmp_path / "prices.csv"
+    write_prices(path)
+    cfg = make_cfg(
+        "data=csv",
+        f"data.path={path}",
+        "data.id_column=Ticker",
+        "data.as_of=2026-09-01",
+        "data.previous_time_window=150",
+    )
+    with pytest.raises(DataError) as refused:
+        prepare_data(plain(cfg.data))
+    assert "data.as_of" not in str(refused.value)
+    assert str(refused.value).endswith(
+        "or smaller windows (data.previous_time_window, data.next_time_window)."
+    )
+
+
 def test_a_ticker_too_young_as_of_the_day_is_left_out_of_that_days_panel(
     make_cfg, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

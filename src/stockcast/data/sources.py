@@ -142,8 +142,9 @@ def known_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> KnownSerie
         return everything
     if len(short) == len(pairs):
         # No series long enough: refused, naming as_of where its cut is what made one short
-        # (else the windows' own refusal names the window sizes).
-        cut = [(w, k) for w, k in short if len(k) < len(w)]
+        # (else the windows' own refusal names the window sizes). Not where the whole series is
+        # short too: no later as_of gives it the values the windows need.
+        cut = [(w, k) for w, k in short if len(k) < len(w) and len(w) >= min_values]
         if cut:
             raise _too_short(data_cfg, as_of, known, *cut[0], min_values)
         return everything
