@@ -51,7 +51,15 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
             "is the window's one-step changes).",
         ),
         (["data.next_time_window=-3"], "data.next_time_window is -3; it must be a whole number"),
-        (["data.split.test=0.5"], "data.split fractions sum to 1.35; make them sum to 1."),
+        (
+            ["data.split.test=0.5"],
+            "data.split fractions sum to 1.35 (train 0.7, val 0.15, test 0.5); make them sum to 1.",
+        ),
+        # Hydra merges a mapping into the default: the test fraction no one gave is named.
+        (
+            ["data.split={train:0.7,val:0.3}"],
+            "data.split fractions sum to 1.15 (train 0.7, val 0.3, test 0.15); make them sum to 1.",
+        ),
         (
             ["data.split.train=1.0", "data.split.val=0.0", "data.split.test=0.0"],
             "data.split.train is 1; it must be in (0, 1)",

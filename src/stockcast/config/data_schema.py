@@ -77,7 +77,10 @@ class DataCommon(Section):
             raise ValueError(f"must give exactly {list(SPLIT_NAMES)}; got {sorted(split)}")
         total = sum(split.values())
         if abs(total - 1.0) > SPLIT_SUM_TOLERANCE:
-            raise ValueError(f"fractions sum to {total:g}; make them sum to 1")
+            # Each fraction named: one the user did not give (Hydra merges
+            # `data.split={train:0.7,val:0.3}` into the default test 0.15) is the one to change.
+            given = ", ".join(f"{name} {split[name]:g}" for name in SPLIT_NAMES)
+            raise ValueError(f"fractions sum to {total:g} ({given}); make them sum to 1")
         return split
 
 
