@@ -375,6 +375,23 @@ def test_a_plan_without_data_to_train_on_is_refused_before_the_store(
     )
 
 
+def test_a_replay_ending_before_the_data_has_enough_names_replay_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refusal said only "pick a later data.as_of", which a replay refuses (it sets
+    data.as_of to each day itself): the day to move is replay.end."""
+    monkeypatch.setattr(replay, "run_days", lambda *args: pytest.fail("a day ran"))
+    given = [*isolated_overrides(tmp_path), "replay.end=2015-01-05", "days=2"]
+    with global_state_restored(), pytest.raises(ConfigError) as refused:
+        run_task(run_replay, "replay", given, tmp_path / "run")
+    assert str(refused.value).startswith(
+        "replay.end=2015-01-05 has too little data to train on (data.as_of=2015-01-05 leaves 3 "
+        "business day(s) since data.start_date=2015-01-01"
+    )
+    assert str(refused.value).endswith("; give a later replay.end.")
+    assert not (tmp_path / "run" / "store").exists(), "refused before any work"
+
+
 def test_a_replay_stopped_part_way_keeps_the_days_it_ran(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -40,6 +40,11 @@ class DataError(StockcastError, ValueError):
     """The data or the data config cannot give valid windows."""
 
 
+class TooEarly(DataError):
+    """`data.as_of` leaves too little data, where a later day would not: what a caller that
+    sets the day itself (a replay's `replay.end`) says in its own key's words."""
+
+
 class ForecastRefused(DataError):
     """The model's answer is not a forecast (far outside its window's range): never returned."""
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from stockcast.data.calendar import after_today, business_days, day_text, parse_day
 from stockcast.data.series import Series
-from stockcast.errors import ConfigError, DataError
+from stockcast.errors import ConfigError, DataError, TooEarly
 
 # Independent random streams of one seed: the tickers' parameters, and the daily shocks.
 PARAMETER_STREAM = 0
@@ -96,7 +96,7 @@ def market_days(cfg: Mapping[str, Any]) -> np.ndarray:
         )
     days = business_days(start, as_of)
     if not len(days):
-        raise DataError(
+        raise TooEarly(
             f"data.as_of={day_text(as_of)} is before the market's first business day (data."
             f"start_date={day_text(start)}), so there is no data yet; pick a later data.as_of "
             "or an earlier data.start_date."

@@ -25,7 +25,7 @@ from stockcast.data.markets import (
 )
 from stockcast.data.series import UNNAMED, Series
 from stockcast.data.table_file import read_csv_series, read_table_series
-from stockcast.errors import DataError, first_few
+from stockcast.errors import TooEarly, first_few
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def known_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> KnownSerie
             length = data_cfg.get("length")
             capped = length is not None and int(length) < min_values
             also = f" and raise data.length={length} (or set it to null)" if capped else ""
-            raise DataError(
+            raise TooEarly(
                 f"data.as_of={data_cfg['as_of']} leaves {have} business day(s) since data."
                 f"start_date={data_cfg['start_date']}, fewer than the {min_values} values the "
                 f"windows and split need; pick a later data.as_of or an earlier data.start_date"
@@ -182,7 +182,7 @@ def _too_short(
     whole: Series,
     kept: Series,
     min_values: int,
-) -> DataError:
+) -> TooEarly:
     """A table without ids has one series, named as the data rather than by its placeholder."""
     lag = int(data_cfg.get("release_lag_days") or 0)
     assert whole.dates is not None
@@ -195,7 +195,7 @@ def _too_short(
         if lag
         else ("", "")
     )
-    return DataError(
+    return TooEarly(
         f"data.as_of={day_text(as_of)}{lagged} leaves "
         f"{'the data' if whole.series_id == UNNAMED else f'series {whole.series_id!r}'} "
         f"{len(kept)} "

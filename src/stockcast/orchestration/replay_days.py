@@ -23,7 +23,7 @@ from stockcast.data.calendar import (
 )
 from stockcast.data.prepared import check_long_enough_as_of, known_data
 from stockcast.data.series import Series
-from stockcast.errors import ConfigError, DataError
+from stockcast.errors import ConfigError, DataError, TooEarly
 
 
 def replay_end(end: str | None) -> np.datetime64:
@@ -73,7 +73,14 @@ def planned_days(cfg: DictConfig, days: int) -> list[str]:
     and the fix."""
     data_cfg = plain(cfg.data)
     end = day_text(replay_end(cfg.replay.end))
-    series = check_long_enough_as_of({**data_cfg, "as_of": end})
+    try:
+        series = check_long_enough_as_of({**data_cfg, "as_of": end})
+    except TooEarly as err:
+        # Its advice names data.as_of, which a replay refuses: the day is replay.end's.
+        raise ConfigError(
+            f"replay.end={end} has too little data to train on ({str(err).rstrip('.')}); give "
+            "a later replay.end."
+        ) from None
     refuse_undated(series)
     dates = [item.dates for item in series if item.dates is not None]
     found = simulated_days(end, days, dates, int(data_cfg.get("release_lag_days") or 0))
