@@ -76,6 +76,13 @@ def test_market_is_deterministic_per_seed_with_a_shared_factor(make_cfg) -> None
 def test_as_of_before_the_market_opens_or_too_early_is_one_sentence(make_cfg) -> None:
     with pytest.raises(DataError, match=r"^data.as_of=2014-12-31 is before the market's first"):
         prepare_data(market_cfg(make_cfg, "gbm", "2014-12-31"))
+    # A weekend start opens on the Monday after it: an as_of on the Sunday is before that.
+    with pytest.raises(DataError) as refused:
+        prepare_data(market_cfg(make_cfg, "gbm", "2015-01-04", "data.start_date=2015-01-03"))
+    assert str(refused.value).startswith(
+        "data.as_of=2015-01-04 is before the market's first business day (2015-01-05, the "
+        "business day data.start_date=2015-01-03 rolls to), so there is no data yet"
+    )
     with pytest.raises(DataError, match=r"^data.as_of=2015-01-20 leaves 14 business day\(s\)"):
         prepare_data(market_cfg(make_cfg, "gbm", "2015-01-20"))
     # Where data.length caps the days too, the advice names it: no start date alone helps.

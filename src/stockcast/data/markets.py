@@ -97,11 +97,21 @@ def market_days(cfg: Mapping[str, Any]) -> np.ndarray:
     days = business_days(start, as_of)
     if not len(days):
         raise TooEarly(
-            f"data.as_of={day_text(as_of)} is before the market's first business day (data."
-            f"start_date={day_text(start)}), so there is no data yet; pick a later data.as_of "
+            f"data.as_of={day_text(as_of)} is before the market's first business day "
+            f"({_first_business_day(start)}), so there is no data yet; pick a later data.as_of "
             "or an earlier data.start_date."
         )
     return days
+
+
+def _first_business_day(start: np.datetime64) -> str:
+    """The day the market opens, as the refusal of an earlier as_of names it: data.start_date,
+    or the business day a weekend start rolls forward to (an as_of of the Sunday after a
+    Saturday start was said to be before the Saturday)."""
+    opens = np.busday_offset(start, 0, roll="forward")
+    if opens == start:
+        return f"data.start_date={day_text(start)}"
+    return f"{day_text(opens)}, the business day data.start_date={day_text(start)} rolls to"
 
 
 def _trailing(series: Series, length: int | None) -> Series:
