@@ -890,3 +890,26 @@ def test_a_champion_registered_with_truncated_weights_hands_its_place_over(
     cfg = predict_cfg(store)
     with pytest.raises(ArtifactError, match=r"weights\.safetensors of pipeline_stock_predictor"):
         open_model(cfg, tmp_path / "open")
+
+
+def test_a_champion_registered_by_hand_is_replaced_with_a_public_key_set(
+    seeded_tmp: Path, keys: Path
+) -> None:
+    """Registered by hand, a champion carries neither a folder hash nor a signature. With a
+    public key set (the local default once keys/ exists) the missing signature was refused
+    first, as a refusal that keeps the champion: every registration's comparison failed on
+    it, and registering again (its advice) made a new version that failed the same way."""
+    from stockcast.errors import UnverifiableVersion
+    from stockcast.evaluation.champion import decide
+    from tests.test_horizon_change import GATE, candidate, champion_of, naive_folder
+
+    by_hand = ModelRegistry(f"sqlite:///{seeded_tmp}/mlruns.db", MODEL, create=True)
+    champion_of(by_hand, naive_folder(seeded_tmp / "hand", 5), 5)
+    for tag in (MODEL_HASH_TAG, MANIFEST_TAG):
+        by_hand.client().delete_model_version_tag(MODEL, "1", tag)
+    registry = ModelRegistry(f"sqlite:///{seeded_tmp}/mlruns.db", MODEL, keys=signing(keys))
+    decision = decide(GATE, registry, candidate(seeded_tmp / "c", 5, 0.1))
+    assert decision["promote"] and decision["passed"]
+    assert decision["reasons"][0].startswith(
+        f"champion version 1's files {UnverifiableVersion.how} (no hash of its whole folder"
+    )

@@ -54,6 +54,10 @@ def verified_folder(
     and manifest its registration recorded and, with a public key, unless its signature holds
     for exactly the copied bytes. Nothing of the folder is imported before both checks."""
     label = store.label(info)
+    # First: a version without the hash (registered by hand) is unverifiable whatever its
+    # signature says, and a champion of it is replaced; refused first for its missing
+    # signature, it kept its place and every later registration failed on it.
+    expected = expected_files(info, label)
     folder = store.download(info, workdir)
     # Messages name the version as the user asked for it: `folder` may be a temporary download.
     if not folder.is_dir() or not any(folder.iterdir()):
@@ -73,5 +77,5 @@ def verified_folder(
             "checked; set the public key of the pair that signs registrations to verify it",
             label,
         )
-    check_contents(contents, expected_files(info, label))
+    check_contents(contents, expected)
     return copy, contents.digest
