@@ -73,6 +73,19 @@ def test_summary_ranks_best_first_and_separates_swept_from_shared(tmp_path: Path
     )
 
 
+def test_no_job_is_best_where_none_has_a_finite_metric(tmp_path: Path) -> None:
+    """Jobs without a finite value of the ranked metric rank last and say so, and the summary
+    named the first of them best where every job was one (every fit diverged)."""
+    _job(tmp_path, 0, ["optim.lr=1.0"], float("inf"))
+    _job(tmp_path, 1, ["optim.lr=2.0"], float("nan"))
+    _job(tmp_path, 2, ["optim.lr=3.0"], None)
+    for direction in ("minimize", "maximize"):
+        summary = summarize(collect_jobs(tmp_path), "val/mase", direction)
+        assert summary.best is None
+        content = json.loads(write_summary(summary, tmp_path)[2].read_text())
+        assert content["best"] is None
+
+
 def test_a_searched_key_is_swept_in_the_summary_even_with_one_job(tmp_path: Path) -> None:
     """One trial added to a study (n_trials=1) put its searched values under "shared", and the
     CSV had no column for them."""

@@ -69,8 +69,11 @@ class SweepSummary:
 
     @property
     def best(self) -> JobResult | None:
+        """The first job, where it has a finite value of the metric: one without (every job's
+        fit diverged) is ranked last, and is no best."""
         first = self.jobs[0] if self.jobs else None
-        return first if first is not None and self.metric in first.metrics else None
+        value = None if first is None else first.metrics.get(self.metric)
+        return first if value is not None and math.isfinite(value) else None
 
     def status(self, job: JobResult) -> str:
         """The job's status, and for one that finished without a finite value of the ranked
