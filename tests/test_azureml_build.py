@@ -388,3 +388,27 @@ def test_the_code_snapshot_leaves_out_stores_logs_and_keys_at_any_depth(tmp_path
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("x")
     assert sorted(set(uploaded_files(tmp_path)) - {".amlignore"}) == sorted(kept)
+
+
+def test_a_variable_only_the_node_sets_passes_the_cloud_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every interpolation is resolved when a config is checked, and the cloud check on the
+    laptop refused `${oc.env:AZUREML_RUN_ID}`, which the node sets and the laptop never has:
+    a run that would work was refused before it was submitted."""
+    from stockcast.config.compose import compose_config
+    from stockcast.config.schema import validate_config
+    from stockcast.errors import ConfigError
+    from stockcast.orchestration.azureml.preflight import check_cloud_config
+
+    monkeypatch.delenv("AZUREML_RUN_ID", raising=False)
+    tag = "+logger.mlflow.tags.node_run=${oc.env:AZUREML_RUN_ID}"
+    cloud = ["registry=azureml", "logger=mlflow", tag]
+    check_cloud_config(compose_config("pipeline", cloud))
+    # Anything else unresolvable is still refused there, and an unset variable here.
+    with pytest.raises(ConfigError, match=r"^logger.mlflow.tags.other cannot be resolved"):
+        check_cloud_config(
+            compose_config("pipeline", [*cloud, "+logger.mlflow.tags.other=${nope}"])
+        )
+    with pytest.raises(ConfigError, match=r"^logger.mlflow.tags.node_run cannot be resolved"):
+        validate_config(compose_config("pipeline", ["logger=mlflow", tag]))

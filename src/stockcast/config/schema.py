@@ -65,12 +65,15 @@ def with_model_kind(schema: type[Section], settings: type[ModelSettings]) -> typ
     return create_model(schema.__name__, __base__=schema, model=(settings, ...))
 
 
-def validate_config(cfg: DictConfig, sections: Iterable[str] = ()) -> DictConfig:
+def validate_config(
+    cfg: DictConfig, sections: Iterable[str] = (), *, on_another_machine: bool = False
+) -> DictConfig:
     """Refuse the first invalid value or unknown key with one sentence; whole numbers written
     as floats are stored as ints, the config is otherwise unchanged.
 
     `sections` are top-level sections a task reads beyond the shared schema (a step added to the
-    table brings its own), accepted as they are.
+    table brings its own), accepted as they are. `on_another_machine`: the config is checked
+    here for a run elsewhere (a cloud node), whose environment sets variables this one lacks.
     """
     base = schema_for(cfg)
     schema = base
@@ -89,7 +92,7 @@ def validate_config(cfg: DictConfig, sections: Iterable[str] = ()) -> DictConfig
     except InterpolationResolutionError as err:
         # e.g. registry=azureml reads ${stockcast_env:MLFLOW_TRACKING_URI}, unset on a laptop
         raise _unresolved(err) from None
-    _refuse_unresolvable(cfg)
+    _refuse_unresolvable(cfg, unset_variables_ok=on_another_machine)
     _refuse_another_kinds_key(schema, cfg)
     _refuse_unknown_key(base, schema, cfg, "", frozenset(sections))
     _store_read_values(validated, cfg)
@@ -106,13 +109,18 @@ def _unresolved(err: InterpolationResolutionError) -> ConfigError:
 # What resolving `${hydra:...}` raises outside a running Hydra app (the compose API's config):
 # the run folder it names is bound by the step that runs, so it is no mistake of the config's.
 OUTSIDE_HYDRA_APP = "HydraConfig was not set"
+# What `${oc.env:NAME}` and `${stockcast_env:NAME}` raise where NAME is unset.
+UNSET_VARIABLE = "Environment variable '"
 
 
-def _refuse_unresolvable(node: DictConfig | ListConfig, top: bool = True) -> None:
+def _refuse_unresolvable(
+    node: DictConfig | ListConfig, top: bool = True, unset_variables_ok: bool = False
+) -> None:
     """Refuse the first value the schema does not judge whose interpolation cannot be resolved
     (`tags=[${nope}]`, `callbacks.early_stopping.monitor=${oops}`): read only where the task
     uses it, it failed as OmegaConf's traceback after the data was prepared. Hydra's own node
-    is Hydra's to resolve."""
+    is Hydra's to resolve; with `unset_variables_ok`, an environment variable unset here is
+    the other machine's to set (a cloud node's `AZUREML_RUN_ID`)."""
     keys = node.keys() if isinstance(node, DictConfig) else range(len(node))
     for key in keys:
         if (top and key == "hydra") or OmegaConf.is_missing(node, key):
@@ -120,11 +128,11 @@ def _refuse_unresolvable(node: DictConfig | ListConfig, top: bool = True) -> Non
         try:
             value = node[key]
         except InterpolationResolutionError as err:
-            if OUTSIDE_HYDRA_APP in str(err):
+            if OUTSIDE_HYDRA_APP in str(err) or (unset_variables_ok and UNSET_VARIABLE in str(err)):
                 continue
             raise _unresolved(err) from None
         if isinstance(value, DictConfig | ListConfig):
-            _refuse_unresolvable(value, top=False)
+            _refuse_unresolvable(value, top=False, unset_variables_ok=unset_variables_ok)
 
 
 def _refuse_a_source_apart_from_its_config(cfg: DictConfig) -> None:

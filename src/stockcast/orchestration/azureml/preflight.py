@@ -46,7 +46,7 @@ def check_cloud_config(cfg: DictConfig, sections: Sequence[str] = ()) -> None:
     """The whole composed config, as the step will check it on its node, where the node's
     environment (its MLflow tracking URI) resolves what a laptop cannot."""
     with node_environment():
-        validate_config(cfg, sections=sections)
+        validate_config(cfg, sections=sections, on_another_machine=True)
 
 
 def node_environment() -> AbstractContextManager[None]:
