@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 from pydantic import BaseModel, ValidationError, create_model
 
@@ -29,12 +29,12 @@ from stockcast.config.mistakes import (
     settings_under_group,
     source_apart_from_its_config,
     unknown_key,
-    unresolved,
 )
 from stockcast.config.mixed_precision import refuse_clipping_a_fused_mixed_precision_step
 from stockcast.config.pipeline_sections import PipelineConfig, ReplayConfig
 from stockcast.config.refusals import refusal_sentence
 from stockcast.config.sections import TrainConfig
+from stockcast.config.unresolvable import refuse_unresolvable, unresolved_error
 from stockcast.errors import ConfigError
 from stockcast.fields import Section, config_fields, model_of
 from stockcast.models.kind import builtin_kinds, model_kind
@@ -91,48 +91,14 @@ def validate_config(
         raise ConfigError(refusal_sentence(schema, err.errors()[0])) from None
     except InterpolationResolutionError as err:
         # e.g. registry=azureml reads ${stockcast_env:MLFLOW_TRACKING_URI}, unset on a laptop
-        raise _unresolved(err) from None
-    _refuse_unresolvable(cfg, unset_variables_ok=on_another_machine)
+        raise unresolved_error(err) from None
+    refuse_unresolvable(cfg, unset_variables_ok=on_another_machine)
     _refuse_another_kinds_key(schema, cfg)
     _refuse_unknown_key(base, schema, cfg, "", frozenset(sections))
     _store_read_values(validated, cfg)
     refuse_clipping_a_fused_mixed_precision_step(cfg)
     refuse_a_coverage_gate_without_bands(cfg)
     return cfg
-
-
-def _unresolved(err: InterpolationResolutionError) -> ConfigError:
-    detail = str(err).splitlines()[0].split(": ", 1)[-1].strip('"')
-    return ConfigError(unresolved(str(err.full_key), detail))
-
-
-# What resolving `${hydra:...}` raises outside a running Hydra app (the compose API's config):
-# the run folder it names is bound by the step that runs, so it is no mistake of the config's.
-OUTSIDE_HYDRA_APP = "HydraConfig was not set"
-# What `${oc.env:NAME}` and `${stockcast_env:NAME}` raise where NAME is unset.
-UNSET_VARIABLE = "Environment variable '"
-
-
-def _refuse_unresolvable(
-    node: DictConfig | ListConfig, top: bool = True, unset_variables_ok: bool = False
-) -> None:
-    """Refuse the first value the schema does not judge whose interpolation cannot be resolved
-    (`tags=[${nope}]`, `callbacks.early_stopping.monitor=${oops}`): read only where the task
-    uses it, it failed as OmegaConf's traceback after the data was prepared. Hydra's own node
-    is Hydra's to resolve; with `unset_variables_ok`, an environment variable unset here is
-    the other machine's to set (a cloud node's `AZUREML_RUN_ID`)."""
-    keys = node.keys() if isinstance(node, DictConfig) else range(len(node))
-    for key in keys:
-        if (top and key == "hydra") or OmegaConf.is_missing(node, key):
-            continue  # a `???` is the schema's to refuse, or a folder a step binds
-        try:
-            value = node[key]
-        except InterpolationResolutionError as err:
-            if OUTSIDE_HYDRA_APP in str(err) or (unset_variables_ok and UNSET_VARIABLE in str(err)):
-                continue
-            raise _unresolved(err) from None
-        if isinstance(value, DictConfig | ListConfig):
-            _refuse_unresolvable(value, top=False, unset_variables_ok=unset_variables_ok)
 
 
 def _refuse_a_source_apart_from_its_config(cfg: DictConfig) -> None:
