@@ -338,10 +338,9 @@ def test_a_plan_without_data_to_train_on_is_refused_before_the_store(
 
     first = simulated_days("2026-06-30", 100000)[0]
     assert refusal("days=100000") == (
-        f"the replay's first day, {first}, has too little data to train on (data.as_of={first} "
+        f"the replay's first day, {first}, has too little data to train on: data.as_of={first} "
         "is before the market's first business day (data.start_date=2015-01-01), so there is no "
-        "data yet; pick a later data.as_of or an earlier data.start_date); give fewer days or a "
-        "later replay.end."
+        "data yet; give fewer days or a later replay.end or an earlier data.start_date."
     )
     short = tmp_path / "short.csv"
     dates = pd.bdate_range(end="2026-06-30", periods=30)
@@ -384,11 +383,12 @@ def test_a_replay_ending_before_the_data_has_enough_names_replay_end(
     given = [*isolated_overrides(tmp_path), "replay.end=2015-01-05", "days=2"]
     with global_state_restored(), pytest.raises(ConfigError) as refused:
         run_task(run_replay, "replay", given, tmp_path / "run")
-    assert str(refused.value).startswith(
-        "replay.end=2015-01-05 has too little data to train on (data.as_of=2015-01-05 leaves 3 "
-        "business day(s) since data.start_date=2015-01-01"
+    assert str(refused.value) == (
+        "replay.end=2015-01-05 has too little data to train on: data.as_of=2015-01-05 leaves 3 "
+        "business day(s) since data.start_date=2015-01-01, fewer than the 32 values the windows "
+        "and split need; give a later replay.end or an earlier data.start_date, or shorten the "
+        "windows."
     )
-    assert str(refused.value).endswith("; give a later replay.end.")
     assert not (tmp_path / "run" / "store").exists(), "refused before any work"
 
 

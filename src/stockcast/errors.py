@@ -41,8 +41,17 @@ class DataError(StockcastError, ValueError):
 
 
 class TooEarly(DataError):
-    """`data.as_of` leaves too little data, where a later day would not: what a caller that
-    sets the day itself (a replay's `replay.end`) says in its own key's words."""
+    """`data.as_of` leaves too little data, where a later day would not. Its `fact` and its
+    `other_fixes` (beside a later day) are kept apart, so that a caller that sets the day
+    itself (a replay's `replay.end`) says which day to move in its own key's words."""
+
+    def __init__(self, fact: str, other_fixes: str = "") -> None:
+        self.fact, self.other_fixes = fact, other_fixes
+        super().__init__(self.advising("pick a later data.as_of"))
+
+    def advising(self, later_day: str) -> str:
+        """The sentence with `later_day` as the first fix (e.g. "give a later replay.end")."""
+        return f"{self.fact}; {later_day}{self.other_fixes}."
 
 
 class ForecastRefused(DataError):

@@ -98,8 +98,8 @@ def market_days(cfg: Mapping[str, Any]) -> np.ndarray:
     if not len(days):
         raise TooEarly(
             f"data.as_of={day_text(as_of)} is before the market's first business day "
-            f"({_first_business_day(start)}), so there is no data yet; pick a later data.as_of "
-            "or an earlier data.start_date."
+            f"({_first_business_day(start)}), so there is no data yet",
+            " or an earlier data.start_date",
         )
     return days
 

@@ -126,8 +126,8 @@ def known_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> KnownSerie
             raise TooEarly(
                 f"data.as_of={data_cfg['as_of']} leaves {have} business day(s) since data."
                 f"start_date={data_cfg['start_date']}, fewer than the {min_values} values the "
-                f"windows and split need; pick a later data.as_of or an earlier data.start_date"
-                f"{also}, or shorten the windows."
+                "windows and split need",
+                f" or an earlier data.start_date{also}, or shorten the windows",
             )
         return KnownSeries(SOURCES[source](data_cfg))
     series = SOURCES[source](data_cfg)
@@ -200,5 +200,6 @@ def _too_short(
         f"{'the data' if whole.series_id == UNNAMED else f'series {whole.series_id!r}'} "
         f"{len(kept)} "
         f"of its {len(whole)} rows (it starts on {first}), fewer than the {min_values} values "
-        f"the windows and split need; pick a later data.as_of{later}."
+        "the windows and split need",
+        later,
     )

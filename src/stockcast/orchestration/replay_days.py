@@ -76,16 +76,21 @@ def planned_days(cfg: DictConfig, days: int) -> list[str]:
     try:
         series = check_long_enough_as_of({**data_cfg, "as_of": end})
     except TooEarly as err:
-        # Its advice names data.as_of, which a replay refuses: the day is replay.end's.
+        # Its advice named data.as_of, which a replay refuses: the day is replay.end's.
         raise ConfigError(
-            f"replay.end={end} has too little data to train on ({str(err).rstrip('.')}); give "
-            "a later replay.end."
+            f"replay.end={end} has too little data to train on: "
+            + err.advising("give a later replay.end")
         ) from None
     refuse_undated(series)
     dates = [item.dates for item in series if item.dates is not None]
     found = simulated_days(end, days, dates, int(data_cfg.get("release_lag_days") or 0))
     try:
         check_long_enough_as_of({**data_cfg, "as_of": found[0]})
+    except TooEarly as err:
+        raise ConfigError(
+            f"the replay's first day, {found[0]}, has too little data to train on: "
+            + err.advising("give fewer days or a later replay.end")
+        ) from None
     except DataError as err:
         raise ConfigError(
             f"the replay's first day, {found[0]}, has too little data to train on "
