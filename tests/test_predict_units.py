@@ -333,6 +333,11 @@ def test_intraday_session_data_continues_at_its_own_times_on_its_trading_days() 
     summer = session_times(pd.bdate_range("2024-01-29", "2024-01-31"), 13.5, 13)
     future, _ = future_dates(session.append(summer).to_numpy(), 2)
     assert formatted(future) == ["2024-02-01T13:30:00", "2024-02-01T14:00:00"]
+    # Data ending on the close of the first session after the change (a daily run after
+    # Monday's close): that whole session is the one to follow, not Friday's.
+    monday = session_times(pd.bdate_range("2024-01-29", "2024-01-29"), 13.5, 13)
+    future, _ = future_dates(session.append(monday).to_numpy(), 2)
+    assert formatted(future) == ["2024-01-30T13:30:00", "2024-01-30T14:00:00"]
     # Cut on Thursday at 19:30 (a day cut short keeps the full days' times): 20:00, 20:30, then
     # Friday's open.
     thursday = session[session <= "2024-01-25 19:30"]

@@ -64,9 +64,9 @@ def intraday_rhythm(dates: Any) -> IntradayRhythm | None:
 
     The data runs in sessions between gaps of `SESSION_BREAK` or more (`intraday_sessions`);
     it runs around the clock where one of them spans a day. A session is then the span the
-    whole ones (all but the first and the last, which the data may cut, unless too few are
-    left) most often have, and its values are the offsets from their start any of those holds,
-    so a bar missing here and there is not missed in the rhythm, and a lunch break is kept."""
+    whole ones (`whole_sessions`) most often have, and its values are the offsets from their
+    start any of those holds, so a bar missing here and there is not missed in the rhythm, and
+    a lunch break is kept; its start is the latest whole session's."""
     times = np.asarray(dates, dtype="datetime64[ns]")
     if len(times) < 3:
         return None
@@ -81,10 +81,7 @@ def intraday_rhythm(dates: Any) -> IntradayRhythm | None:
     spans = [session[-1] - session[0] for session in sessions]
     if max(spans) + gap >= ONE_DAY:
         return IntradayRhythm(gap, weekly=weekly_slots(times))
-    pairs = list(zip(sessions, spans, strict=True))
-    whole = pairs[1:-1] if len(pairs) > 3 else [pair for pair in pairs if pair[1] == max(spans)]
-    usual = Counter(span for _, span in whole).most_common(1)[0][0] if whole else None
-    whole = [session for session, span in whole if span == usual]
+    whole = whole_sessions(sessions, spans)
     if len(whole) < 2:
         return None
     offsets = np.unique(np.concatenate([session - session[0] for session in whole]))
@@ -97,6 +94,19 @@ def intraday_rhythm(dates: Any) -> IntradayRhythm | None:
         start=latest - latest.astype(DAY),
         week=trading_week(np.array([session[0] for session in sessions])),
     )
+
+
+def whole_sessions(sessions: list[np.ndarray], spans: list[Any]) -> list[np.ndarray]:
+    """The sessions of the span the whole ones most often have: judged on all but the first
+    and the last, which the data may cut (unless too few are left), then the last as well where
+    it has that span. Its start follows a break, so only its end can be cut, which would shorten
+    it; and it is the session that shows a daylight-saving change first, which the forecast of
+    data ending on that day's close must follow."""
+    pairs = list(zip(sessions, spans, strict=True))
+    if len(pairs) <= 3:
+        return [session for session, span in pairs if span == max(spans)]
+    usual = Counter(span for _, span in pairs[1:-1]).most_common(1)[0][0]
+    return [session for session, span in pairs[1:] if span == usual]
 
 
 def intraday_sessions(times: np.ndarray, gap: np.timedelta64) -> list[np.ndarray]:
