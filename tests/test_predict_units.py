@@ -360,6 +360,17 @@ def test_intraday_session_data_continues_at_its_own_times_on_its_trading_days() 
         "2024-03-04",
         "2024-03-04T01:00:00",
     ]
+    # Sydney's daylight saving ends on 7 April: its 10:00 open moves from 23:00 UTC the day
+    # before to 00:00 UTC on the day, Monday to Friday. Friday's close is followed by Monday's
+    # open, not by a session on Sunday.
+    summer_days = pd.bdate_range(
+        "2024-01-07", "2024-04-04", freq="C", weekmask="Sun Mon Tue Wed Thu"
+    )
+    winter_days = pd.bdate_range("2024-04-08", "2024-04-19")
+    after = session_times(summer_days, 23, 6, "1h").append(session_times(winter_days, 0, 6, "1h"))
+    future, freq = future_dates(after.to_numpy(), 2)
+    assert freq == "session (6 a day, Mon Tue Wed Thu Fri)"
+    assert formatted(future) == ["2024-04-22", "2024-04-22T01:00:00"]
     # Futures' hours: Sunday 22:00 to Friday 21:00 UTC, halted from 21:00 to 22:00 each day.
     hours = pd.date_range("2024-01-07 22:00", "2024-03-01 20:00", freq="h")
     day, hour = hours.dayofweek, hours.hour

@@ -88,12 +88,26 @@ def intraday_rhythm(dates: Any) -> IntradayRhythm | None:
     if len(offsets) < 2:
         return None
     latest = whole[-1][0]
+    start = latest - latest.astype(DAY)
+    starts = np.array([session[0] for session in sessions])
     return IntradayRhythm(
         gap,
         offsets=offsets,
-        start=latest - latest.astype(DAY),
-        week=trading_week(np.array([session[0] for session in sessions])),
+        start=start,
+        week=trading_week(starts_at(starts, start)),
     )
+
+
+def starts_at(starts: np.ndarray, start: np.timedelta64) -> np.ndarray:
+    """Sessions' `starts` each moved onto the time of day `start` (after midnight UTC) by the
+    nearest shift, under half a day. A daylight-saving change can move a session across UTC
+    midnight (Sydney's 10:00 open is 23:00 UTC on Sundays in its summer, 00:00 on Mondays in
+    its winter): read on the days they started on, its week held both Sunday and Friday, and
+    the forecast opened a session on a Sunday. Moved, they start on the days the next sessions
+    do."""
+    since_midnight = starts - starts.astype(DAY)
+    shift = (since_midnight - start + ONE_DAY // 2) % ONE_DAY - ONE_DAY // 2
+    return starts - shift
 
 
 def whole_sessions(sessions: list[np.ndarray], spans: list[Any]) -> list[np.ndarray]:
