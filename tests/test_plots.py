@@ -165,3 +165,28 @@ def test_the_replay_draws_the_narrowest_band_of_any_levels(tmp_path: Path, drawn
     (band,) = prices.collections
     edges = band.get_paths()[0].vertices[:, 1]
     assert (edges.min(), edges.max()) == (103.0, 107.0), "the 90% band's edges"
+
+
+def test_the_replay_of_intraday_data_draws_prices_and_forecasts_at_their_times(
+    tmp_path: Path, drawn
+) -> None:
+    """Cut to their days, a day's half-hours stood in one vertical stroke and a forecast of the
+    next session's first bars collapsed onto one day."""
+    bars = pd.DatetimeIndex(
+        [f"2024-03-{day} {hour}" for day in (11, 12) for hour in ("13:30", "14:00", "19:30")]
+    )
+    observed = SimpleNamespace(dates=bars.to_numpy("datetime64[ns]"), values=np.arange(6.0) + 100)
+    targets = ("2024-03-13T13:30:00", "2024-03-13T14:00:00")
+    latest = LedgerForecast(
+        "m", 1, "series", "2024-03-12T19:30:00", targets, (105.0, 105.0), 105.0, {}
+    )
+    entries = [dict(entry(0, False), as_of="2024-03-12")]
+    plotting.plot_replay_days(tmp_path / "replay.png", observed, [latest], entries, history=5)
+    prices = drawn[0].axes[0]
+    price_line, forecast_line = prices.lines
+    assert len(set(price_line.get_xdata())) == len(bars), "each bar at its own time"
+    assert list(forecast_line.get_xdata()) == [
+        np.datetime64("2024-03-12T19:30:00"),
+        *(np.datetime64(target) for target in targets),
+    ]
+    assert forecast_line.get_label() == "latest forecast (from 2024-03-12 19:30:00)"

@@ -246,6 +246,9 @@ def plot_mase_by_series(path: str | Path, mase_vs_naive: np.ndarray, title: str)
 
 # Replay: the earlier forecasts drawn (faded, without bands) beside the latest one.
 EARLIER_FORECASTS = 5
+# Prices and forecasts are drawn at their times, not their days: a day's half-hours cut to the
+# day stood in one vertical stroke, and a forecast within one session in none.
+PLOTTED_TIMES = "datetime64[s]"
 
 
 def _whose(observed: Any) -> str:
@@ -273,7 +276,7 @@ def plot_replay_days(
         3, 1, figsize=(11, 9), dpi=110, sharex=True, gridspec_kw={"height_ratios": [3, 1.4, 1]}
     )
     if observed is not None:
-        dates = np.array(observed.dates, dtype="datetime64[D]")
+        dates = np.array(observed.dates, dtype=PLOTTED_TIMES)
         before = dates[dates < days[0]]
         shown = dates >= (before[-history] if len(before) >= history else dates[0])
         prices.plot(
@@ -318,7 +321,7 @@ def _draw_replay_forecasts(ax, forecasts: Sequence[Any]) -> None:
         fade = 0.1 + 0.6 * (i + 1) / len(earlier)
         ax.plot(x, y, color="tab:blue", linewidth=0.9, alpha=fade, label=label)
     x, y = _from_origin(latest, latest.point)
-    label = f"latest forecast (from {str(latest.origin_date)[:10]})"
+    label = f"latest forecast (from {str(latest.origin_date).replace('T', ' ')})"
     ax.plot(x, y, "o-", color="tab:blue", linewidth=1.6, markersize=3, label=label, zorder=3)
     if latest.bands:  # the narrowest (80% by default): a wider one drawn over it hides it
         level = min(latest.bands, key=float)
@@ -329,7 +332,7 @@ def _draw_replay_forecasts(ax, forecasts: Sequence[Any]) -> None:
 
 def _from_origin(forecast: Any, values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """The forecast's target dates and `values`, preceded by its origin and the price there."""
-    x = np.array([str(forecast.origin_date)[:10], *forecast.target_dates], dtype="datetime64[D]")
+    x = np.array([str(forecast.origin_date), *forecast.target_dates], dtype=PLOTTED_TIMES)
     return x, np.array([forecast.naive, *values], dtype=np.float64)
 
 
