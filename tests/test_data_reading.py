@@ -776,6 +776,9 @@ def test_pandas_notices_do_not_print_before_a_refusal(tmp_path: Path) -> None:
         (["2024-03-08 16:00 EST", "2024-03-11 16:00 EDT"], 1),
         (["2024-03-08 16:00", "2024-03-11 16:00 edt"], 2),
         (["2024-01-02 4:00 PM EST", "2024-01-03 4:00 PM EST"], 1),
+        # An IANA name or a name in brackets was refused as an unreadable date.
+        (["2024-03-08 09:30:00 America/New_York", "2024-03-08 10:00:00 America/New_York"], 1),
+        (["2024-03-08 09:30 (EST)", "2024-03-08 10:00 (EST)"], 1),
     ],
 )
 def test_a_time_zone_written_as_a_name_is_refused(

@@ -32,9 +32,13 @@ NUMBER_FORMATS = {4: "%Y", 6: "%Y%m", 8: "%Y%m%d"}
 NUMBER_FORMS = "years (1990), months as YYYYMM (199004) or days as YYYYMMDD (19900415)"
 # The forms a refusal of an unreadable date offers.
 DATE_FORMS = "1990-04-15, 04/15/1990, 1990Q2 or 1990M04"
-# A time followed by a word (17:30 CET): pandas drops a zone's name it does not know and reads
-# the time as UTC, and refuses EDT beside EST; only these words say what they mean.
-ZONE_NAME = re.compile(r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[AaPp][Mm]\s+)?([A-Za-z]{2,5})\s*$")
+# A time followed by a word (17:30 CET, 17:30 (CET)) or a zone's IANA name (09:30
+# America/New_York): pandas drops a zone's name it does not know and reads the time as UTC,
+# refuses EDT beside EST, and reads no IANA name at all; only these words say what they mean.
+ZONE_NAME = re.compile(
+    r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[AaPp][Mm]\s+)?"
+    r"\(?([A-Za-z]{2,5}|[A-Za-z]+(?:/[A-Za-z0-9_+-]+)+)\)?\s*$"
+)
 # GMT+1 and UTC+1 (an hour, no minutes) are read as POSIX zones, whose sign is the reverse:
 # 16:00 GMT+1 comes out 17:00 UTC. `+01:00` reads as meant.
 POSIX_OFFSET = re.compile(r"(?:GMT|UTC)\s*[+-]\d{1,2}\s*$", re.IGNORECASE)
