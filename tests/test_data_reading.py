@@ -798,6 +798,22 @@ def test_a_time_zone_written_as_a_name_is_refused(
         assert read == ["2024-01-02", "2024-01-03"]
 
 
+def test_an_hour_local_clock_times_repeat_as_daylight_saving_ends_is_named(
+    tmp_path: Path,
+) -> None:
+    """New York's clocks read 01:00 twice on 3 November 2024: the refusal said only to drop the
+    duplicates, which would lose a real bar; a repeated day says what it said."""
+    hours = ["2024-11-03 00:00", "2024-11-03 01:00", "2024-11-03 01:00", "2024-11-03 02:00"]
+    assert _refusal(tmp_path, hours) == (
+        "has 2 rows on a repeated date (2024-11-03 01:00:00 at data rows 2, 3); keep one row "
+        "per date in each series, e.g. drop the duplicates, or, where the times are local "
+        "clock times that repeat an hour as daylight saving ends, write them with their UTC "
+        "offset (2024-11-03T01:00-04:00) or in UTC."
+    )
+    days = ["2024-11-01", "2024-11-04", "2024-11-04", "2024-11-05"]
+    assert _refusal(tmp_path, days).endswith("e.g. drop the duplicates.")
+
+
 def test_moves_float32_cannot_hold_at_the_series_level_are_refused(
     make_cfg, tmp_path: Path
 ) -> None:

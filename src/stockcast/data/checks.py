@@ -181,7 +181,20 @@ def check_csv_layout(
     series = "" if id_column is None else f" of series {first[id_column]!r}"
     raise DataError(
         f"{table_label(path)} has {int(repeated.sum())} rows on a repeated date{series} ({date} at "
-        f"data rows {where}); keep one row per date in each series, e.g. drop the duplicates."
+        f"data rows {where}); keep one row per date in each series, e.g. drop the duplicates"
+        f"{_or_clock_hour(first[date_column])}."
+    )
+
+
+def _or_clock_hour(stamp: Any) -> str:
+    """The other cause of a repeated time of day: local clock times repeat an hour where
+    daylight saving ends (01:00 twice in New York on 3 November 2024), and dropping either row
+    would lose a real bar."""
+    if stamp == stamp.normalize():
+        return ""
+    return (
+        ", or, where the times are local clock times that repeat an hour as daylight saving "
+        "ends, write them with their UTC offset (2024-11-03T01:00-04:00) or in UTC"
     )
 
 
