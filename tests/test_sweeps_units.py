@@ -759,3 +759,25 @@ def test_a_job_whose_metrics_json_is_damaged_is_ranked_last_and_named(
         (2, "metrics.json unreadable"),
     ]
     assert "| 3 | 1 | 0.003 |  |  | metrics.json unreadable |" in capsys.readouterr().out
+
+
+def test_a_summary_that_fails_part_way_leaves_the_previous_one_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CSV was written before the Markdown and the JSON were made: a failure (or a kill)
+    in between left this summary's CSV beside the previous Markdown and JSON."""
+    from stockcast.orchestration.sweeps import summary as summary_module
+
+    _job(tmp_path, 0, ["optim.lr=0.001"], 1.0)
+    write_summary(summarize(collect_jobs(tmp_path), "val/mase"), tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("sweep_summary.*")}
+    _job(tmp_path, 1, ["optim.lr=0.003"], 0.5)
+
+    def fails(summary: object) -> str:
+        raise OSError("stopped")
+
+    monkeypatch.setattr(summary_module, "to_markdown", fails)
+    with pytest.raises(OSError, match="stopped"):
+        write_summary(summarize(collect_jobs(tmp_path), "val/mase"), tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("sweep_summary.*")} == before
+    assert sorted(before) == ["sweep_summary.csv", "sweep_summary.json", "sweep_summary.md"]

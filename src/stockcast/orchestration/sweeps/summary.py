@@ -9,6 +9,7 @@ optimised metric; a job without metrics.json (failed or still running) is ranked
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,7 @@ from omegaconf import OmegaConf
 
 from stockcast.config.overrides import override_key, override_value
 from stockcast.errors import counted
-from stockcast.files import read_json_object
+from stockcast.files import read_json_object, write_whole
 from stockcast.redaction import redacted_text
 from stockcast.training.summary import METRICS_FILE
 
@@ -268,17 +269,14 @@ def to_markdown(summary: SweepSummary) -> str:
 
 
 def write_summary(summary: SweepSummary, sweep_dir: Path) -> list[Path]:
-    """Write sweep_summary.csv, .md and .json into the sweep folder; return their paths."""
+    """Write sweep_summary.csv, .md and .json into the sweep folder, each whole or not at all
+    (a summary written again over a stopped sweep's keeps the previous one where this process
+    is killed while writing); return their paths."""
     rows = summary.rows()
-    csv_path = sweep_dir / f"{SUMMARY_STEM}.csv"
-    with csv_path.open("w", newline="") as handle:
-        columns = list(dict.fromkeys(column for row in rows for column in row))
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    md_path = sweep_dir / f"{SUMMARY_STEM}.md"
-    md_path.write_text(to_markdown(summary))
-    json_path = sweep_dir / f"{SUMMARY_STEM}.json"
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=list(dict.fromkeys(c for row in rows for c in row)))
+    writer.writeheader()
+    writer.writerows(rows)
     best = summary.best
     content = {
         "metric": summary.metric,
@@ -290,5 +288,12 @@ def write_summary(summary: SweepSummary, sweep_dir: Path) -> list[Path]:
         "common_overrides": summary.common,
         "jobs": [{key: _finite_or_none(value) for key, value in row.items()} for row in rows],
     }
-    json_path.write_text(json.dumps(content, indent=2, allow_nan=False) + "\n")
-    return [csv_path, md_path, json_path]
+    texts = {
+        "csv": table.getvalue(),
+        "md": to_markdown(summary),
+        "json": json.dumps(content, indent=2, allow_nan=False) + "\n",
+    }
+    paths = [sweep_dir / f"{SUMMARY_STEM}.{suffix}" for suffix in texts]
+    for path, text in zip(paths, texts.values(), strict=True):
+        write_whole(path, lambda staged, text=text: staged.write_text(text, newline=""))
+    return paths
