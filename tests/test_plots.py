@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from stockcast.evaluation import plots as plotting
-from stockcast.evaluation.plots import EARLIER_FORECASTS, NOTHING_MATURED
+from stockcast.evaluation.plots import NOTHING_MATURED
+from stockcast.evaluation.replay_figure import EARLIER_FORECASTS, plot_replay_days
 from stockcast.registry.ledger import LedgerForecast
 
 DAYS = pd.bdate_range("2026-06-01", periods=12)
@@ -22,13 +23,13 @@ DAYS = pd.bdate_range("2026-06-01", periods=12)
 def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """The figures the plotting functions save (written to disk as usual)."""
     figures: list[Any] = []
-    save = plotting._save
+    save = plotting.save_figure
 
     def keep(plt, fig, path):
         figures.append(fig)
         return save(plt, fig, path)
 
-    monkeypatch.setattr(plotting, "_save", keep)
+    monkeypatch.setattr(plotting, "save_figure", keep)
     return figures
 
 
@@ -64,7 +65,7 @@ def replay(tmp_path: Path, forecasts: list[LedgerForecast], entries: list[dict])
     observed = SimpleNamespace(
         dates=DAYS.to_numpy("datetime64[ns]"), values=np.linspace(100, 112, len(DAYS))
     )
-    plotting.plot_replay_days(tmp_path / "replay.png", observed, forecasts, entries, history=5)
+    plot_replay_days(tmp_path / "replay.png", observed, forecasts, entries, history=5)
     assert (tmp_path / "replay.png").stat().st_size > 0
 
 
@@ -151,7 +152,7 @@ def test_the_replay_of_a_panel_names_the_series_it_draws(tmp_path: Path, drawn) 
         values=np.linspace(100, 112, len(DAYS)),
         series_id="AAPL",
     )
-    plotting.plot_replay_days(tmp_path / "replay.png", observed, [], [entry(5, False)], 5)
+    plot_replay_days(tmp_path / "replay.png", observed, [], [entry(5, False)], 5)
     assert drawn[0].axes[0].get_title() == "Replay: AAPL's prices and the champion's forecasts"
     replay(tmp_path, [forecast(5)], [entry(5, matured=False)])
     assert drawn[1].axes[0].get_title() == "Replay: prices and the champion's forecasts"
@@ -181,7 +182,7 @@ def test_the_replay_of_intraday_data_draws_prices_and_forecasts_at_their_times(
         "m", 1, "series", "2024-03-12T19:30:00", targets, (105.0, 105.0), 105.0, {}
     )
     entries = [dict(entry(0, False), as_of="2024-03-12")]
-    plotting.plot_replay_days(tmp_path / "replay.png", observed, [latest], entries, history=5)
+    plot_replay_days(tmp_path / "replay.png", observed, [latest], entries, history=5)
     prices = drawn[0].axes[0]
     price_line, forecast_line = prices.lines
     assert len(set(price_line.get_xdata())) == len(bars), "each bar at its own time"

@@ -734,14 +734,14 @@ def test_errors_of_small_prices_are_printed_and_plotted_to_their_significant_dig
     assert "MAE by step: 0.00000000900 (naive 0.00000001000)" in printed
 
     titles: list[str] = []
-    save = plotting._save
+    save = plotting.save_figure
 
     def keep(plt: Any, fig: Any, path: Path) -> Path:
         (ax,) = fig.axes
         titles.append(" ".join([ax.get_title(), *ax.get_legend_handles_labels()[1]]))
         return save(plt, fig, path)
 
-    monkeypatch.setattr(plotting, "_save", keep)
+    monkeypatch.setattr(plotting, "save_figure", keep)
     outputs.plot_forecast_png(tmp_path / "forecast.png", tiny, prices, result, 10)
     outputs.plot_backtest_png(tmp_path / "backtest.png", tiny, prices, backtest)
     assert titles[0].startswith("m version 3 (champion): 20 values  (MAE 0.0000000180)")

@@ -5,15 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from stockcast.data.series import UNNAMED
 from stockcast.files import write_whole
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -22,7 +20,7 @@ def _pyplot():
     return plt
 
 
-def _save(plt, fig, path: str | Path) -> Path:
+def save_figure(plt, fig, path: str | Path) -> Path:
     """Lay out, write whole and free the figure (pyplot keeps every open figure otherwise)."""
     fig.tight_layout()
     try:  # in the format its name says: the temporary file's suffix names none
@@ -38,7 +36,7 @@ def _finish(plt, fig, ax, path: str | Path, **labels: str) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
     fig.autofmt_xdate()
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 # Decimals of an error in a title or legend, or more where that shows fewer significant digits.
@@ -68,7 +66,7 @@ def plot_rolling_forecasts(
 ) -> Path:
     """Actual values and forecast lines aligned at their target times (NaN where none), with
     shaded prediction bands (label -> (lower, upper), aligned the same way)."""
-    plt = _pyplot()
+    plt = pyplot()
     xs, xlabel = _axis(x, len(actual))
     fig, ax = plt.subplots(figsize=(11, 4.5), dpi=110)
     _shade(ax, xs, bands or {})
@@ -96,7 +94,7 @@ def plot_error_by_horizon(
 ) -> Path:
     """Grouped bars of an error per horizon step (`ylabel` says which): model against the
     baselines."""
-    plt = _pyplot()
+    plt = pyplot()
     names = list(per_step_error)
     horizon = len(next(iter(per_step_error.values())))
     steps = np.arange(1, horizon + 1)
@@ -107,7 +105,7 @@ def plot_error_by_horizon(
     ax.set(title=title, xlabel="horizon step", ylabel=ylabel, xticks=steps)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="best")
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def plot_forecast(
@@ -122,7 +120,7 @@ def plot_forecast(
 ) -> Path:
     """Recent history, the forecast with its prediction bands (a fan chart) and, when the future
     is known, the actual values and error."""
-    plt = _pyplot()
+    plt = pyplot()
     n_hist, horizon = len(history), len(forecast)
     if history_x is None or forecast_x is None:
         history_x, forecast_x = np.arange(-n_hist + 1, 1), np.arange(1, horizon + 1)
@@ -158,7 +156,7 @@ NOTE_SIZE, DETAIL_SIZE = 14, 9
 DETAIL_WRAP = 110
 
 
-def _note(ax, headline: str, detail: str | None = None) -> None:
+def note_in_panel(ax, headline: str, detail: str | None = None) -> None:
     """Say in the panel why it holds no curve, instead of empty axes with a meaningless scale.
     Only the y axis is cleared: an x axis may be shared with other panels."""
     import textwrap
@@ -182,13 +180,13 @@ def plot_live_errors(
     monitor's flag reads it) against the naive forecast's from the same origin, with a dotted
     line where the champion alias moved; before anything matured, the figure says so (with
     `note`, the monitor's reason, under it)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(10, 4.5), dpi=110)
     if not history:
         ax.set_title(title)
         ax.set_xticks([])
-        _note(ax, NOTHING_MATURED, note)
-        return _save(plt, fig, path)
+        note_in_panel(ax, NOTHING_MATURED, note)
+        return save_figure(plt, fig, path)
     origins = np.array([str(h["origin"]) for h in history], dtype="datetime64[D]")
     ax.plot(origins, [h["mase"] for h in history], "o-", color="tab:blue", label="champion MASE")
     ax.plot(origins, [h["naive_mase"] for h in history], "s--", color="grey", label="naive MASE")
@@ -222,7 +220,7 @@ def no_ratios_detail(series: int) -> str:
 def plot_mase_by_series(path: str | Path, mase_vs_naive: np.ndarray, title: str) -> Path:
     """Histogram of each series' MASE relative to naive (log scale): readable at any number of
     series, where one line per series is not."""
-    plt = _pyplot()
+    plt = pyplot()
     given = np.asarray(mase_vs_naive, dtype=np.float64)
     ratios = given[np.isfinite(given) & (given > 0)]
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
@@ -230,8 +228,8 @@ def plot_mase_by_series(path: str | Path, mase_vs_naive: np.ndarray, title: str)
         # Empty axes and a 'median nan' legend said nothing of why.
         ax.set(title=title)
         ax.set_xticks([])
-        _note(ax, NO_RATIOS, no_ratios_detail(given.size))
-        return _save(plt, fig, path)
+        note_in_panel(ax, NO_RATIOS, no_ratios_detail(given.size))
+        return save_figure(plt, fig, path)
     edges = np.geomspace(min(ratios.min(), 0.9), max(ratios.max(), 1.1), 41)
     ax.hist(ratios, bins=edges, color="tab:blue", alpha=0.8, label=f"{ratios.size} series")
     ax.set_xscale("log")
@@ -241,108 +239,4 @@ def plot_mase_by_series(path: str | Path, mase_vs_naive: np.ndarray, title: str)
     ax.set(title=title, xlabel="model MASE / naive MASE (left of 1: model better)", ylabel="series")
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
-    return _save(plt, fig, path)
-
-
-# Replay: the earlier forecasts drawn (faded, without bands) beside the latest one.
-EARLIER_FORECASTS = 5
-# Prices and forecasts are drawn at their times, not their days: a day's half-hours cut to the
-# day stood in one vertical stroke, and a forecast within one session in none.
-PLOTTED_TIMES = "datetime64[s]"
-
-
-def _whose(observed: Any) -> str:
-    """The drawn series' name as the title's possessive ('AAPL's '), for a panel, where the
-    plot draws its first series only; '' for a single unnamed series."""
-    name = getattr(observed, "series_id", UNNAMED)
-    return "" if name == UNNAMED else f"{name}'s "
-
-
-def plot_replay_days(
-    path: str | Path,
-    observed: Any,
-    forecasts: Sequence[Any],
-    entries: Sequence[Mapping[str, Any]],
-    history: int,
-) -> Path:
-    """Three panels over the simulated days: prices with the latest stored champion forecast and
-    its narrowest band (the few before it faded); the live MASE of those forecasts against naive's, or
-    a note while none has matured; the champion version."""
-    from matplotlib.ticker import MaxNLocator
-
-    plt = _pyplot()
-    days = np.array([e["as_of"] for e in entries], dtype="datetime64[D]")
-    fig, (prices, live, champion) = plt.subplots(
-        3, 1, figsize=(11, 9), dpi=110, sharex=True, gridspec_kw={"height_ratios": [3, 1.4, 1]}
-    )
-    if observed is not None:
-        dates = np.array(observed.dates, dtype=PLOTTED_TIMES)
-        before = dates[dates < days[0]]
-        shown = dates >= (before[-history] if len(before) >= history else dates[0])
-        prices.plot(
-            dates[shown], observed.values[shown], color="black", linewidth=1.2, label="price"
-        )
-    _draw_replay_forecasts(prices, forecasts)
-    prices.set(
-        title=f"Replay: {_whose(observed)}prices and the champion's forecasts", ylabel="price"
-    )
-    _draw_live_mase(live, days, entries)
-    versions = [np.nan if e["champion_version"] is None else e["champion_version"] for e in entries]
-    champion.step(days, versions, where="post", color="tab:green", label="champion version")
-    registered = [(d, e["registered_version"]) for d, e in zip(days, entries, strict=True)]
-    marks = [(d, v) for d, v in registered if v is not None]
-    if marks:
-        champion.scatter(
-            *zip(*marks, strict=True), color="tab:orange", zorder=3, label="registered"
-        )
-    champion.set(ylabel="version", xlabel="date")
-    if not np.isnan(versions).all():  # whole version numbers, with room around them
-        champion.set_ylim(np.nanmin(versions) - 0.5, np.nanmax(versions) + 0.5)
-        champion.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-    for ax in (prices, live, champion):
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="upper left")
-    fig.autofmt_xdate()
-    return _save(plt, fig, path)
-
-
-def _draw_replay_forecasts(ax, forecasts: Sequence[Any]) -> None:
-    """The latest forecast bold with its narrowest band, the EARLIER_FORECASTS before it as faded
-    lines (older ones dropped): every day's fan overlapping the next one's could not be told
-    apart. Each line starts at its origin's price, so it reads as that day's continuation."""
-    if not forecasts:
-        return
-    ordered = sorted(forecasts, key=lambda f: str(f.origin_date))
-    *earlier, latest = ordered[-EARLIER_FORECASTS - 1 :]
-    for i, forecast in enumerate(earlier):  # oldest first and faintest, the newer drawn over it
-        x, y = _from_origin(forecast, forecast.point)
-        label = f"{len(earlier)} earlier forecast(s)" if i == len(earlier) - 1 else None
-        fade = 0.1 + 0.6 * (i + 1) / len(earlier)
-        ax.plot(x, y, color="tab:blue", linewidth=0.9, alpha=fade, label=label)
-    x, y = _from_origin(latest, latest.point)
-    label = f"latest forecast (from {str(latest.origin_date).replace('T', ' ')})"
-    ax.plot(x, y, "o-", color="tab:blue", linewidth=1.6, markersize=3, label=label, zorder=3)
-    if latest.bands:  # the narrowest (80% by default): a wider one drawn over it hides it
-        level = min(latest.bands, key=float)
-        lower, upper = (_from_origin(latest, edge)[1] for edge in latest.bands[level])
-        band = f"its {level}% interval"
-        ax.fill_between(x, lower, upper, color="tab:blue", alpha=0.2, linewidth=0, label=band)
-
-
-def _from_origin(forecast: Any, values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    """The forecast's target dates and `values`, preceded by its origin and the price there."""
-    x = np.array([str(forecast.origin_date), *forecast.target_dates], dtype=PLOTTED_TIMES)
-    return x, np.array([forecast.naive, *values], dtype=np.float64)
-
-
-def _draw_live_mase(ax, days: np.ndarray, entries: Sequence[Mapping[str, Any]]) -> None:
-    """Live MASE of the matured forecasts, champion against naive, day by day."""
-    mase = [e["live"]["mase"] for e in entries]
-    if all(value is None for value in mase):
-        _note(ax, NOTHING_MATURED, "live MASE appears once a forecast's last target day is seen")
-        return
-    naive = [e["live"]["naive_mase"] for e in entries]
-    ax.plot(days, [np.nan if v is None else v for v in mase], marker=".", label="champion, live")
-    ax.plot(days, [np.nan if v is None else v for v in naive], marker=".", label="naive, live")
-    ax.set(ylabel="live MASE")
+    return save_figure(plt, fig, path)

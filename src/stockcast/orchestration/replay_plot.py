@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 from stockcast.data.calendar import known_through
 from stockcast.data.prepared import PreparedData
 from stockcast.evaluation.maturity import observed_series
-from stockcast.evaluation.plots import plot_replay_days
+from stockcast.evaluation.replay_figure import plot_replay_days
 from stockcast.orchestration.steps.table import PREPARED, port_folder
 from stockcast.registry.ledger import LEDGER_FILE, Ledger
 
