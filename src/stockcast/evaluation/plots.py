@@ -43,12 +43,18 @@ def _finish(plt, fig, ax, path: str | Path, **labels: str) -> Path:
 SHOWN_DIGITS = 3
 
 
+def decimals_for(size: float, decimals: int) -> int:
+    """`decimals`, or more where a number of `size` would show fewer than `decimals`
+    significant digits (at least one) with them; `decimals` for 0 or a number not finite."""
+    if not (math.isfinite(size) and size > 0):
+        return decimals
+    return max(decimals, max(decimals, 1) - math.floor(math.log10(size)) - 1)
+
+
 def readable(value: float, digits: int = SHOWN_DIGITS) -> str:
     """`value` to `digits` decimals, or as many more as it needs to show `digits` significant
     ones: an MAE of prices near 1e-6 read `0.000` in the titles, as though it were exact."""
-    if not math.isfinite(value) or value == 0:
-        return f"{value:.{digits}f}"
-    return f"{value:.{max(digits, digits - 1 - math.floor(math.log10(abs(value))))}f}"
+    return f"{value:.{decimals_for(abs(value), digits)}f}"
 
 
 def _axis(x: np.ndarray | None, n: int) -> tuple[np.ndarray, str]:

@@ -11,7 +11,12 @@ import numpy as np
 
 from stockcast.data.date_format import format_date, format_dates, holds_times
 from stockcast.errors import counted
-from stockcast.evaluation.plots import plot_forecast, plot_rolling_forecasts, readable
+from stockcast.evaluation.plots import (
+    decimals_for,
+    plot_forecast,
+    plot_rolling_forecasts,
+    readable,
+)
 from stockcast.prediction.forecast import Forecast, RollingBacktest
 from stockcast.prediction.inputs import InputSeries
 from stockcast.serving.model import OpenModel
@@ -58,9 +63,8 @@ def shown_decimals(rows: list[dict[str, Any]], decimals: int) -> int:
     sizes = [v for v in numbers if v > 0 and math.isfinite(v)]
     if not sizes:
         return decimals
-    typical = float(np.median(sizes))
     # At least one significant digit, also where print_decimals is 0.
-    return max(decimals, max(decimals, 1) - math.floor(math.log10(typical)) - 1)
+    return decimals_for(float(np.median(sizes)), decimals)
 
 
 def format_table(rows: list[dict[str, Any]], decimals: int) -> str:
