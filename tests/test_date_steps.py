@@ -253,7 +253,7 @@ def test_two_values_on_a_day_of_daily_closes_are_refused_in_training_and_in_a_wi
     path = tmp_path / "closes.csv"
     frame = pd.DataFrame({"Date": stamps.strftime("%Y-%m-%d %H:%M"), "Close": 100.0})
     frame.assign(Close=100 + np.arange(121.0)).to_csv(path, index=False)
-    cfg = make_cfg("data=csv", f"data.path={path}", "data.as_of=2026-12-31")
+    cfg = make_cfg("data=csv", f"data.path={path}")
     assert preparing_refused(cfg) == (
         "the dates hold two values on 2026-04-13 (2026-04-13 11:30 and 2026-04-13 16:00), "
         "though they hold one a day elsewhere, and a model reads values by position: the second "
@@ -293,7 +293,7 @@ def test_two_values_within_one_step_of_a_calendar_are_refused_in_training_and_in
     path = tmp_path / "twice.csv"
     frame = pd.DataFrame({"Date": stamps.strftime("%Y-%m-%d"), "Close": 100.0})
     frame.assign(Close=100 + np.arange(len(stamps), dtype=float)).to_csv(path, index=False)
-    cfg = make_cfg("data=csv", f"data.path={path}", "data.as_of=2030-01-01")
+    cfg = make_cfg("data=csv", f"data.path={path}")
     refusal = preparing_refused(cfg)
     assert refusal.startswith("the dates hold ") and f"{extra}" in refusal
     assert refusal.endswith(

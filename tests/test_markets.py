@@ -129,6 +129,32 @@ def test_a_market_is_not_read_on_a_day_that_has_not_come(
     )
 
 
+@pytest.mark.parametrize("format", ["csv", "parquet"])
+def test_a_file_is_not_read_on_a_day_that_has_not_come(
+    make_cfg, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, format: str
+) -> None:
+    """A market refused a day after today, while a file took it without a word: its rows of
+    that day are not out yet, so the same as_of on that day reads other data than the run
+    recorded. Refused before the file is read, as a market is before it is drawn."""
+    from stockcast.data import calendar
+
+    monkeypatch.setattr(calendar, "today_utc", lambda: MONDAY)
+    path = tmp_path / f"prices.{format}"
+    frame = write_prices(tmp_path / "prices.csv")
+    if format == "parquet":
+        frame.set_axis(["date", "id", "value"], axis=1).to_parquet(path)
+    columns = ("data.id_column=Ticker",) if format == "csv" else ()
+    cfg = plain(make_cfg(f"data={format}", f"data.path={path}", *columns).data)
+    assert prepare_data(cfg | {"as_of": MONDAY}).meta["last_date"] == MONDAY
+    for read in (path, tmp_path / "not-there"):
+        with pytest.raises(DataError) as refused:
+            prepare_data(cfg | {"as_of": "2026-06-30", "path": str(read)})
+        assert str(refused.value) == (
+            f"data.as_of=2026-06-30 is after today ({MONDAY}, UTC), and a file cannot be read "
+            "on a day that has not come; leave data.as_of unset for today, or give a past day."
+        )
+
+
 def write_prices(path: Path, dates: bool = True) -> pd.DataFrame:
     days = pd.bdate_range("2026-01-01", periods=200)
     frame = pd.DataFrame(
@@ -157,7 +183,7 @@ def test_csv_rows_after_as_of_are_ignored_and_the_meta_records_the_window(
     assert "as_of_note" not in meta
     cut = load_series(plain(cfg.data))
     np.testing.assert_array_equal(cut[0].values, kept[kept.Ticker == "AAA"].Close.to_numpy())
-    later = prepare_data(plain(cfg.data) | {"as_of": "2026-12-31"})
+    later = prepare_data(plain(cfg.data) | {"as_of": "2026-11-30"})
     assert later.meta["rows"] == len(frame) and later.meta["data_hash"] != meta["data_hash"]
     with pytest.raises(DataError, match=r"^data.as_of=2026-01-10 leaves series 'AAA' 7 of its"):
         prepare_data(plain(cfg.data) | {"as_of": "2026-01-10"})

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.errors import ConfigError
+from stockcast.errors import ConfigError, DataError
 
 DAY = "datetime64[D]"
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -90,6 +90,18 @@ def after_today(day: np.datetime64) -> str | None:
     that has not come (a market's as_of, a replay's end)."""
     today = np.datetime64(today_utc(), "D")
     return day_text(today) if np.datetime64(day, "D") > today else None
+
+
+def refuse_after_today(as_of: np.datetime64, read: str) -> None:
+    """Refuse a `data.as_of` after today (UTC): what `read` (a market, a file) holds of a day
+    that has not come is not there yet, so no run of that day can be repeated."""
+    today = after_today(as_of)
+    if today is not None:
+        raise DataError(
+            f"data.as_of={day_text(as_of)} is after today ({today}, UTC), and {read} cannot be "
+            "read on a day that has not come; leave data.as_of unset for today, or give a past "
+            "day."
+        )
 
 
 def canonical_day(value: object) -> date:

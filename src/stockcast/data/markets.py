@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.data.calendar import after_today, business_days, day_text, parse_day
+from stockcast.data.calendar import business_days, day_text, parse_day, refuse_after_today
 from stockcast.data.series import Series
-from stockcast.errors import ConfigError, DataError, TooEarly
+from stockcast.errors import ConfigError, TooEarly
 
 # Independent random streams of one seed: the tickers' parameters, and the daily shocks.
 PARAMETER_STREAM = 0
@@ -87,13 +87,7 @@ def market_days(cfg: Mapping[str, Any]) -> np.ndarray:
     a model of data no later run can pass (data.require_new_data) until that day."""
     start = parse_day(cfg["start_date"], "data.start_date")
     as_of = parse_day(cfg["as_of"], "data.as_of")
-    today = after_today(as_of)
-    if today is not None:
-        raise DataError(
-            f"data.as_of={day_text(as_of)} is after today ({today}, UTC), and a market "
-            "cannot be read on a day that has not come; leave data.as_of unset for today, or "
-            "give a past day."
-        )
+    refuse_after_today(as_of, "a market")
     days = business_days(start, as_of)
     if not len(days):
         raise TooEarly(

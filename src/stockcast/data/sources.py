@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.data.calendar import after_day, day_text, known_through, parse_day
+from stockcast.data.calendar import (
+    after_day,
+    day_text,
+    known_through,
+    parse_day,
+    refuse_after_today,
+)
 from stockcast.data.markets import (
     available_values,
     gbm_market,
@@ -66,16 +72,18 @@ def until(series: list[Series], as_of: np.datetime64) -> list[Series]:
 def _file(cfg: Mapping[str, Any], format: str) -> list[Series]:
     # Rows the as_of cut drops are not checked: the newest month of a download listed before
     # its value is out, or a row repeated after the day a replay runs as of, refused no run.
-    as_of = cfg.get("as_of")
+    as_of = None if cfg.get("as_of") is None else parse_day(cfg["as_of"], "data.as_of")
+    if as_of is not None:
+        # As a market: the file's rows of a day that has not come are not out yet, so the
+        # same as_of on that day would read other data than this run records.
+        refuse_after_today(as_of, "a file")
     return read_table_series(
         cfg["path"],
         cfg.get("date_column"),
         cfg["value_column"],
         cfg.get("id_column"),
         format=cfg.get("format") or format,
-        checked_through=None
-        if as_of is None
-        else known_through(cfg, parse_day(as_of, "data.as_of")),
+        checked_through=None if as_of is None else known_through(cfg, as_of),
         separator=cfg.get("separator") or ",",
         decimal=cfg.get("decimal") or ".",
     )
