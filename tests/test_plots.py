@@ -191,3 +191,17 @@ def test_the_replay_of_intraday_data_draws_prices_and_forecasts_at_their_times(
         *(np.datetime64(target) for target in targets),
     ]
     assert forecast_line.get_label() == "latest forecast (from 2024-03-12 19:30:00)"
+
+
+def test_step_numbers_stay_upright_and_only_dates_are_slanted(tmp_path: Path, drawn) -> None:
+    """Data without dates is drawn against step numbers, whose labels were slanted as dates."""
+    history, future = np.linspace(100.0, 110.0, len(DAYS)), np.array([111.0, 112.0])
+    plotting.plot_forecast(tmp_path / "steps.png", history, future, "undated")
+    plotting.plot_rolling_forecasts(tmp_path / "rolling.png", history, {"m": history}, "undated")
+    dates = DAYS.to_numpy("datetime64[ns]")
+    plotting.plot_forecast(
+        tmp_path / "dates.png", history[:-2], future, "dated", dates[:-2], dates[-2:]
+    )
+    slants = [{label.get_rotation() for label in fig.axes[0].get_xticklabels()} for fig in drawn]
+    assert slants[:2] == [{0.0}, {0.0}]
+    assert slants[2] != {0.0}

@@ -30,12 +30,14 @@ def save_figure(plt, fig, path: str | Path) -> Path:
     return Path(path)
 
 
-def _finish(plt, fig, ax, path: str | Path, **labels: str) -> Path:
-    """Shared look: labels, light grid, legend, readable dates; then save and free the figure."""
+def _finish(plt, fig, ax, path: str | Path, *, dated: bool, **labels: str) -> Path:
+    """Shared look: labels, light grid, legend, readable dates; then save and free the figure.
+    Only a `dated` x axis has its labels slanted as dates: step numbers stay upright."""
     ax.set(**labels)
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
-    fig.autofmt_xdate()
+    if dated:
+        fig.autofmt_xdate()
     return save_figure(plt, fig, path)
 
 
@@ -81,7 +83,9 @@ def plot_rolling_forecasts(
         forecasts.items(), ("tab:blue", "tab:orange", "tab:green"), strict=False
     ):
         ax.plot(xs, values, color=color, linewidth=1.0, alpha=0.9, label=label)
-    return _finish(plt, fig, ax, path, title=title, xlabel=xlabel, ylabel=ylabel)
+    return _finish(
+        plt, fig, ax, path, dated=x is not None, title=title, xlabel=xlabel, ylabel=ylabel
+    )
 
 
 def _shade(ax, xs: np.ndarray, bands: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> None:
@@ -128,11 +132,10 @@ def plot_forecast(
     is known, the actual values and error."""
     plt = pyplot()
     n_hist, horizon = len(history), len(forecast)
-    if history_x is None or forecast_x is None:
+    dated = history_x is not None and forecast_x is not None
+    if not dated:
         history_x, forecast_x = np.arange(-n_hist + 1, 1), np.arange(1, horizon + 1)
-        xlabel = "step (0 = last known value)"
-    else:
-        xlabel = "date"
+    xlabel = "date" if dated else "step (0 = last known value)"
     fig, ax = plt.subplots(figsize=(10, 4.5), dpi=110)
     ax.plot(history_x, history, color="black", linewidth=1.4, label="history")
     # Join future lines to the last known value so they read as a continuation.
@@ -153,7 +156,7 @@ def plot_forecast(
         mae = float(np.mean(np.abs(np.asarray(forecast) - np.asarray(actual))))
         title = f"{title}  (MAE {readable(mae)})"
     ax.axvline(history_x[-1], color="grey", linestyle=":", linewidth=1)
-    return _finish(plt, fig, ax, path, title=title, xlabel=xlabel, ylabel="price")
+    return _finish(plt, fig, ax, path, dated=dated, title=title, xlabel=xlabel, ylabel="price")
 
 
 NOTHING_MATURED = "no matured forecasts yet"
@@ -206,7 +209,9 @@ def plot_live_errors(
             ha="left",
             va="top",
         )
-    return _finish(plt, fig, ax, path, title=title, xlabel="forecast origin", ylabel="MASE")
+    return _finish(
+        plt, fig, ax, path, dated=True, title=title, xlabel="forecast origin", ylabel="MASE"
+    )
 
 
 NO_RATIOS = "no series to compare with naive"
