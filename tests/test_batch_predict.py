@@ -259,6 +259,35 @@ def test_skip_refused_forecasts_the_others_and_lists_the_refused_in_the_files(
     assert json.loads((tmp_path / "clean" / "forecast.json").read_text())["refused"] == []
 
 
+def test_a_batch_says_a_repeated_hour_may_be_daylight_saving_ending(tmp_path: Path) -> None:
+    """A single series' refusal of a repeated time of day names the hour local clocks repeat
+    as daylight saving ends; a batch's refusal of one id said only to drop the duplicates,
+    which would lose a real bar."""
+    from stockcast.prediction.batch import build_batch
+
+    hours = ["2024-11-03 00:00", "2024-11-03 01:00", "2024-11-03 01:00", "2024-11-03 02:00"]
+    days = ["2024-11-01", "2024-11-04", "2024-11-04", "2024-11-05"]
+    reasons = {}
+    for name, dates in (("HOURS", hours), ("DAYS", days)):
+        path = tmp_path / f"{name}.csv"
+        frame = pd.DataFrame(
+            {"Ticker": [name] * 4 + ["OK"] * 3, "Date": dates + sorted(set(dates))}
+        )
+        frame.assign(Close=100.0).to_csv(path, index=False)
+        batch = build_batch(
+            {"kind": "csv", "path": str(path), "value_column": "Close", "date_column": "Date"}
+            | {"id_column": "Ticker", "skip_refused": True}
+        )
+        reasons |= {item.series_id: item.reason for item in batch.refused}
+    assert reasons["HOURS"] == (
+        "series 'HOURS' has 2 rows on a repeated date (2024-11-03 01:00:00 at data rows 2, 3); "
+        "keep one row per date, e.g. drop the duplicates, or, where the times are local clock "
+        "times that repeat an hour as daylight saving ends, write them with their UTC offset "
+        "(2024-11-03T01:00-04:00) or in UTC."
+    )
+    assert reasons["DAYS"].endswith("e.g. drop the duplicates.")
+
+
 def test_skip_refused_is_for_a_batch_only(registered_store: Path, tmp_path: Path) -> None:
     path = panel_csv(tmp_path / "panel.csv", {"AAA": 30, "BBB": 30})
     single = batch_args(path, "input.series_id=AAA", "input.skip_refused=true")

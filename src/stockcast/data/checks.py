@@ -182,14 +182,14 @@ def check_csv_layout(
     raise DataError(
         f"{table_label(path)} has {int(repeated.sum())} rows on a repeated date{series} ({date} at "
         f"data rows {where}); keep one row per date in each series, e.g. drop the duplicates"
-        f"{_or_clock_hour(first[date_column])}."
+        f"{or_clock_hour(first[date_column])}."
     )
 
 
-def _or_clock_hour(stamp: Any) -> str:
+def or_clock_hour(stamp: Any) -> str:
     """The other cause of a repeated time of day: local clock times repeat an hour where
     daylight saving ends (01:00 twice in New York on 3 November 2024), and dropping either row
-    would lose a real bar."""
+    would lose a real bar. Said by every reader of a repeated date, a batch's per-id one too."""
     if stamp == stamp.normalize():
         return ""
     return (

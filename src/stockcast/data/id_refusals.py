@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.data.checks import day_or_time
+from stockcast.data.checks import day_or_time, or_clock_hour
 from stockcast.errors import first_few
 
 # How many data rows a sentence lists before it says there are more.
@@ -58,10 +58,11 @@ def refused_ids(
             )
         else:
             first = int(np.flatnonzero(repeated & own)[0])
-            same = own & (frame[date_column] == frame[date_column].iloc[first]).to_numpy()
+            stamp = frame[date_column].iloc[first]
+            same = own & (frame[date_column] == stamp).to_numpy()
             reasons[series_id] = (
                 f"series {series_id!r} has {int((repeated & own).sum())} rows on a repeated date "
-                f"({day_or_time(frame[date_column].iloc[first])} at data rows {_rows(same)}); keep one row "
-                "per date, e.g. drop the duplicates."
+                f"({day_or_time(stamp)} at data rows {_rows(same)}); keep one row per date, e.g. "
+                f"drop the duplicates{or_clock_hour(stamp)}."
             )
     return reasons
