@@ -203,6 +203,70 @@ def test_times_whose_utc_offset_changes_with_daylight_saving_read_in_utc(tmp_pat
     assert {pd.Timestamp(d).hour for d in series.dates} == {20, 21}
 
 
+def test_times_with_their_zone_in_brackets_read_as_their_offsets_say(tmp_path: Path) -> None:
+    """java.time and Temporal write a time's zone after its offset, in brackets (RFC 9557):
+    such a column was refused as unreadable, its advice naming only dates without times."""
+    closes = pd.bdate_range("2024-03-04", "2024-03-15") + pd.Timedelta(hours=16)
+    zoned = closes.tz_localize("America/New_York")
+    path = tmp_path / "ny.csv"
+    cells = [f"{t.isoformat()}[America/New_York]" for t in zoned]
+    path.write_text("Date,Close\n" + "".join(f"{c},{i + 1}\n" for i, c in enumerate(cells)))
+    assert "-05:00[America" in path.read_text() and "-04:00[America" in path.read_text()
+    (series,) = read_table_series(path, "Date", "Close")
+    expected = zoned.tz_convert("UTC").tz_localize(None).to_numpy("datetime64[ns]")
+    np.testing.assert_array_equal(series.dates, expected)
+    # The repeated hour as clocks go back is two times, told apart by their offsets; Z gives
+    # the time in UTC; the critical flag (!) is read too.
+    fold = [
+        "2024-11-03T01:30:00-04:00[America/New_York]",
+        "2024-11-03T01:30:00-05:00[!America/New_York]",
+    ]
+    assert dates_of(tmp_path, fold) == ["2024-11-03", "2024-11-03"]
+    (series,) = read_table_series(tmp_path / "dated.csv", "when", "value")
+    assert list(np.diff(series.dates)) == [np.timedelta64(1, "h")]
+    assert dates_of(tmp_path, ["2024-03-08T23:30Z[Asia/Tokyo]", "2024-03-09T23:30Z[UTC]"]) == [
+        "2024-03-08",
+        "2024-03-09",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cells", "why"),
+    [
+        (
+            [
+                "2024-03-08T09:30-05:00[America/New_York]",
+                "2024-03-11T09:30-05:00[America/New_York]",
+            ],
+            "with the UTC offset -05:00, but America/New_York is -04:00 at that time; correct the "
+            "offset or the zone.",
+        ),
+        (
+            ["2024-03-08T09:30-05:00[America/NewYork]", "2024-03-11T09:30-04:00[America/NewYork]"],
+            "with 'America/NewYork' in brackets, which names no time zone; write the zone's IANA "
+            "name (America/New_York), or leave the bracket out: the UTC offset says the time.",
+        ),
+        (
+            ["2024-03-08T09:30[America/New_York]", "2024-03-11T09:30[America/New_York]"],
+            "with a bracket that is not read: only a time with its UTC offset, then its zone in "
+            "brackets (2024-03-10T09:30:00-05:00[America/New_York]), is; write it so, or with its "
+            "UTC offset alone (2024-03-10T09:30:00-05:00).",
+        ),
+    ],
+)
+def test_a_zone_in_brackets_that_its_time_does_not_bear_out_is_one_sentence(
+    tmp_path: Path, cells: list[str], why: str
+) -> None:
+    """Which of a zone and an offset that disagree is wrong is not known, so neither wins."""
+    with pytest.raises(DataError) as refused:
+        dates_of(tmp_path, cells)
+    row = 2 if "-04:00" in why else 1
+    assert str(refused.value) == (
+        f"CSV file {tmp_path / 'dated.csv'} writes the time {cells[row - 1]!r} in column 'when' "
+        f"at data row {row} {why}"
+    )
+
+
 @pytest.mark.parametrize(
     "cells",
     [

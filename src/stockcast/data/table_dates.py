@@ -26,6 +26,7 @@ import numpy as np
 from stockcast.data.period_codes import all_periods, period_start
 from stockcast.data.value_cells import spaces_only
 from stockcast.data.year_last import month_names_as_iso, year_last_as_iso
+from stockcast.data.zone_brackets import drop_zone_brackets
 from stockcast.errors import DataError
 
 NUMBER_FORMATS = {4: "%Y", 6: "%Y%m", 8: "%Y%m%d"}
@@ -73,6 +74,7 @@ def read_date_column(column: Any, label: str, key: str) -> Any:
         dates = where.from_periods()
     else:
         where.refuse_zone_names()
+        column = where.without_zone_brackets(column)
         in_full = month_names_as_iso(year_last_as_iso(column, label), label)
         dates = _text_dates(_local_days(in_full))
     where.refuse_unreadable(dates.isna().to_numpy())
@@ -132,6 +134,8 @@ class DateColumn:
         self.column, self.label, self.key = column, label, key
         self.name = column.name
         self.periods = False
+        # The cells as pandas reads them: RFC 9557 times without their zone brackets.
+        self.readable = column
 
     def _fix(self) -> str:
         return f"set {self.key}.date_column=null"
@@ -201,6 +205,20 @@ class DateColumn:
                     f"{self.name!r} at data row {row + 1} {why}."
                 )
 
+    def without_zone_brackets(self, column: Any) -> Any:
+        """`column` (this one, or what it reads as) with each RFC 9557 time's zone checked
+        against its offset and dropped (zone_brackets.py), or one sentence naming the first
+        time that cannot be read so."""
+        self.readable = drop_zone_brackets(column, self._refuse_bracket)
+        return self.readable
+
+    def _refuse_bracket(self, label: Any, why: str) -> None:
+        row = int(self.column.index.get_loc(label))
+        raise DataError(
+            f"{self.label} writes the time {self._shown(row)} in column {self.name!r} at data "
+            f"row {row + 1} {why}."
+        )
+
     def from_periods(self) -> Any:
         import pandas as pd
 
@@ -242,7 +260,7 @@ class DateColumn:
         offset after times without one."""
         import pandas as pd
 
-        value = self.column.iloc[row]
+        value = self.readable.iloc[row]
         if not isinstance(value, str) or self.periods:
             return
         with warnings.catch_warnings():
