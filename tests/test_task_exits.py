@@ -14,8 +14,8 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import OmegaConf
 
-from stockcast.config.task import CTRL_C_EXIT, SIGTERM_EXIT, user_errors_exit
-from stockcast.orchestration.replay_record import REPLAY_FILE
+from stockcast.config.task import CTRL_C_EXIT, SIGTERM_EXIT, GoesOn, user_errors_exit
+from stockcast.orchestration.replay_record import REPLAY_FILE, replay_goes_on
 
 
 def test_a_fit_stopped_by_sigterm_exits_non_zero_in_one_sentence(
@@ -109,19 +109,25 @@ def test_a_replay_stopped_by_sigterm_names_the_resume_that_goes_on(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Running a stopped replay's command again starts a new one from its first day in a fresh
-    store; `replay.resume_from` goes on from the day it stopped in (README: Replay)."""
+    store; `replay.resume_from` goes on from the day it stopped in (README: Replay). The replay
+    hands its entry point that advice: another task is not told it, whatever it imported."""
     run_dir = tmp_path / "replay" / "runs" / "t"
     run_dir.mkdir(parents=True)
     (run_dir / REPLAY_FILE).write_text("{}")
 
-    @user_errors_exit
     def stopped() -> None:
         raise SIGTERMException()
 
-    with sweep_job(run_dir, tmp_path, RunMode.RUN), pytest.raises(SystemExit) as ended:
-        stopped()
-    assert ended.value.code == SIGTERM_EXIT
-    assert capsys.readouterr().err == (
-        f"error: stopped by SIGTERM before it finished (its folder: {run_dir}); go on with the "
-        f"same command and replay.resume_from={run_dir}.\n"
+    def said(goes_on: GoesOn | None) -> str:
+        with sweep_job(run_dir, tmp_path, RunMode.RUN), pytest.raises(SystemExit) as ended:
+            user_errors_exit(stopped, goes_on)()
+        assert ended.value.code == SIGTERM_EXIT
+        return capsys.readouterr().err
+
+    stop = f"error: stopped by SIGTERM before it finished (its folder: {run_dir}); "
+    assert said(replay_goes_on) == (
+        f"{stop}go on with the same command and replay.resume_from={run_dir}.\n"
     )
+    assert said(None) == f"{stop}run the command again.\n"
+    (run_dir / REPLAY_FILE).unlink()
+    assert said(replay_goes_on) == f"{stop}run the command again.\n"

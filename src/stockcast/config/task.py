@@ -42,24 +42,29 @@ def hide_store_links_with_credentials(cfg: DictConfig) -> None:
             return
 
 
-def user_errors_exit(func: Callable[..., T]) -> Callable[..., T]:
+# How a task stopped in its run directory goes on, where its own record there says (a replay's
+# `replay.resume_from`); None where it has no such record.
+GoesOn = Callable[[Path], str | None]
+
+
+def user_errors_exit(func: Callable[..., T], goes_on: GoesOn | None = None) -> Callable[..., T]:
     """Turn a StockcastError into one line on stderr and exit status 2 instead of a traceback;
-    a task stopped by SIGTERM or Ctrl-C into one line saying where it stopped, and the exit
-    status a shell gives a process that signal killed."""
+    a task stopped by SIGTERM or Ctrl-C into one line saying where it stopped (and how it goes
+    on: `goes_on`), and the exit status a shell gives a process that signal killed."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         except KeyboardInterrupt:
-            print(f"error: {stopped_sentence('Ctrl-C')}", file=sys.stderr, flush=True)
+            print(f"error: {stopped_sentence('Ctrl-C', goes_on)}", file=sys.stderr, flush=True)
             raise SystemExit(CTRL_C_EXIT) from None
         except SystemExit as err:
             if not stopped_by_sigterm(err):
                 raise
             # Lightning ends a fit that got SIGTERM with a SystemExit of no code: exit status 0,
             # as if the run (or the sweep, or a pipeline's step) had finished.
-            print(f"error: {stopped_sentence('SIGTERM')}", file=sys.stderr, flush=True)
+            print(f"error: {stopped_sentence('SIGTERM', goes_on)}", file=sys.stderr, flush=True)
             raise SystemExit(SIGTERM_EXIT) from None
         except StockcastError as err:
             if not _in_multirun():
@@ -90,24 +95,21 @@ def stopped_by_sigterm(err: BaseException) -> bool:
     return signalled is not None and isinstance(err, signalled)
 
 
-def stopped_sentence(by: str) -> str:
+def stopped_sentence(by: str, goes_on: GoesOn | None = None) -> str:
     """What a task stopped `by` a signal says: that it did not finish, where it stopped, how a
     training run continues (its `checkpoints/resume.ckpt`, written at each validation) or a
-    replay goes on (its run directory's record: the same command again would start a new
-    replay from its first day) and, in a sweep where a job finished, how those jobs are ranked
-    (the sweep writes no summary)."""
+    task with a record of its own goes on (`goes_on`: a replay, which the same command again
+    would start anew from its first day) and, in a sweep where a job finished, how those jobs
+    are ranked (the sweep writes no summary)."""
     from hydra.core.hydra_config import HydraConfig
 
     if not HydraConfig.initialized():
         return f"stopped by {by} before it finished; run the command again."
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    # Looked up, not imported: only a replay has loaded it, and a stopping task imports nothing.
-    replay_record = sys.modules.get("stockcast.orchestration.replay_record")
-    replay_file = getattr(replay_record, "REPLAY_FILE", None)
     if (run_dir / "checkpoints" / "resume.ckpt").is_file():
         advice = f"continue it with train.resume={run_dir} and the same settings"
-    elif replay_file is not None and (run_dir / replay_file).is_file():
-        advice = f"go on with the same command and replay.resume_from={run_dir}"
+    elif goes_on is not None and (own := goes_on(run_dir)) is not None:
+        advice = own
     else:
         advice = "run the command again"
     sweep = Path(HydraConfig.get().sweep.dir) if _in_multirun() else None
@@ -148,6 +150,7 @@ def hydra_task(
     *,
     timed: bool = True,
     sections: tuple[str, ...] = (),
+    goes_on: GoesOn | None = None,
 ) -> Callable[[], T]:
     """The `main()` of an entry point: compose `config_name`, validate it against the schema,
     run `task(cfg)`, and report user errors as one line (exit 2).
@@ -155,7 +158,8 @@ def hydra_task(
     Every step, `src/train.py` and predict use this, so validation and error handling are the
     same everywhere and happen before any data is read. `sections` are top-level config
     sections the task reads that the shared schema does not know (a step added to the table
-    brings its own, bound with `+section.key=...`).
+    brings its own, bound with `+section.key=...`). `goes_on` says how the task, stopped by a
+    signal, goes on from what it recorded in its run directory (`user_errors_exit`).
     """
     import hydra
 
@@ -180,7 +184,7 @@ def hydra_task(
 
     decorated = hydra.main(
         version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name
-    )(user_errors_exit(body))
+    )(user_errors_exit(body, goes_on))
 
     def main() -> T:
         register_resolvers()

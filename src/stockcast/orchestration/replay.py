@@ -52,6 +52,7 @@ from stockcast.orchestration.replay_record import (
     planned,
     recorded_replay,
     registered_on,
+    replay_goes_on,
     set_aside,
     store_champion,
 )
@@ -295,7 +296,7 @@ def _log_day(number: int, total: int, entry: dict[str, Any]) -> None:
     )
 
 
-main = hydra_task(run_replay, "replay", timed=False)
+main = hydra_task(run_replay, "replay", timed=False, goes_on=replay_goes_on)
 
 if __name__ == "__main__":
     main()

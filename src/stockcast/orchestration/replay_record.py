@@ -41,6 +41,14 @@ PLAN_KEYS = {"days", "store_dir", "overrides"}
 ENTRY_KEYS = {"as_of", "registered_version", "refusal", "champion_version", "live", "seconds"}
 
 
+def replay_goes_on(run_dir: Path) -> str | None:
+    """How a replay stopped by a signal goes on: from its record in `run_dir`, where it wrote
+    one (the same command again would start a new replay from its first day)."""
+    if (run_dir / REPLAY_FILE).is_file():
+        return f"go on with the same command and replay.resume_from={run_dir}"
+    return None
+
+
 def plan_path(folder: Path, run_dir: Path) -> str:
     """A folder as the plan records it: relative to the run directory where it lies inside it
     (the replay's own store, which moves with the run directory), else absolute."""
