@@ -552,7 +552,7 @@ def test_the_naive_fallback_zeroes_only_the_point_forecast() -> None:
         # A learned spread: the 10% output below the median's, the 90% above.
         net.core.biases[-1][..., : net.horizon] -= 0.2
         net.core.biases[-1][..., 2 * net.horizon :] += 0.2
-    net.fall_back_to_naive()
+    assert not net.fall_back_to_naive(), "the weights kept"
     prices = torch.tensor(random_walk(6, 7)[None, :], dtype=torch.float32)
     quantiles = net.quantile_forecast(prices)
     torch.testing.assert_close(quantiles[:, 1, :], prices[:, -1:].expand(1, 3))
@@ -566,7 +566,7 @@ def test_the_naive_fallback_of_a_diverged_network_repeats_the_last_price() -> No
     net = build_price_forecaster(SPEC)
     with torch.no_grad():
         next(net.core.parameters()).fill_(float("nan"))
-    net.fall_back_to_naive()
+    assert net.fall_back_to_naive(), "every weight lost"
     torch.testing.assert_close(net(prices), prices[:, -1:].expand(1, net.horizon))
     # Finite weights whose hidden layers overflow: the fit's NaN forecasts say it diverged.
     net = build_price_forecaster({**SPEC, "mlp": {**SPEC["mlp"], "hidden_sizes": [8, 8]}})
@@ -574,7 +574,7 @@ def test_the_naive_fallback_of_a_diverged_network_repeats_the_last_price() -> No
         for parameter in net.core.parameters():
             parameter.fill_(1e25)
     assert not torch.isfinite(net(prices)).all()
-    net.fall_back_to_naive(diverged=True)
+    assert net.fall_back_to_naive(diverged=True), "every weight lost"
     torch.testing.assert_close(net(prices), prices[:, -1:].expand(1, net.horizon))
 
 
@@ -595,6 +595,39 @@ def test_a_fit_that_diverges_falls_back_to_the_last_price(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match=r"^the fit diverged: its validation forecasts are not"):
         run_train(tmp_path, tmp_path / "again", *diverging, "fit.naive_fallback=false")
     assert not (tmp_path / "again" / "model").exists()
+
+
+@pytest.mark.slow
+def test_a_quantile_fit_that_diverges_serves_calibrated_bands_not_none(tmp_path: Path) -> None:
+    """A diverged fit loses every weight, its spread with them: every quantile then repeated the
+    last price, and its 80% and 95% bands had no width. Its bands are calibrated as a conformal
+    model's fallback is, on the train and validation windows, at its quantile pairs' levels."""
+    import json
+
+    from stockcast.serving.model import open_model_dir
+    from tests.conftest import run_train
+
+    run_train(
+        tmp_path,
+        tmp_path / "run",
+        "data.length=300",
+        "trainer.max_steps=20",
+        "logger=none",
+        "optim.lr=1e30",
+        "model.quantiles=[0.025,0.1,0.5,0.9,0.975]",
+    )
+    folder = tmp_path / "run" / "model"
+    intervals = json.loads((folder / "artifacts" / "spec.json").read_text())["intervals"]
+    assert intervals["calibration_splits"] == ["train", "val"]
+    assert list(intervals["bounds"]) == ["80", "95"]
+    model = open_model_dir(folder)
+    window = np.array(json.loads((folder / "input_example.json").read_text()), dtype=float)
+    point, bands = model.forecast(window)
+    np.testing.assert_allclose(point, np.repeat(window[:, -1:], point.shape[1], axis=1))
+    assert list(bands) == ["80", "95"]
+    (low80, up80), (low95, up95) = bands["80"], bands["95"]
+    assert np.all(low95 < low80) and np.all(low80 < point)
+    assert np.all(point < up80) and np.all(up80 < up95)
 
 
 class LastPrice(torch.nn.Module):

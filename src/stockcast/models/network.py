@@ -161,18 +161,20 @@ class PriceForecaster(KeepsValues):
         outside = outside_range(prices, self.level_range)
         return None if outside is None else self.level_readers[:, None] & outside[None]
 
-    def fall_back_to_naive(self, diverged: bool = False) -> None:
+    def fall_back_to_naive(self, diverged: bool = False) -> bool:
         """Zero the point forecast's outputs: an anchored model then repeats the last price
         exactly. A quantile model keeps its learned spread around it: each other quantile's
         outputs lose the median's first, so the spread is measured from the last price (on a
         trend its learned 10% change lay above 0, and sorting the quantiles then served it as
         the point). A fit that `diverged` (its forecasts were not numbers), or whose weights
         are no longer finite, loses every weight: a zeroed output layer times a hidden layer
-        that overflowed is still not a number.
+        that overflowed is still not a number. Returns whether every weight was lost (a
+        quantile model's spread with them).
         """
         if not self.anchored:
             raise ValueError("only an anchored model (anchor='last') has a naive fallback")
-        if diverged or not all(bool(torch.isfinite(p).all()) for p in self.core.parameters()):
+        lost = diverged or not all(bool(torch.isfinite(p).all()) for p in self.core.parameters())
+        if lost:
             with torch.no_grad():
                 for param in self.core.parameters():
                     param.zero_()
@@ -182,6 +184,7 @@ class PriceForecaster(KeepsValues):
                 block = slice(index * self.horizon, (index + 1) * self.horizon)
                 self.core.subtract_outputs(block, point)
         self.core.zero_outputs(point)
+        return lost
 
     def forward(self, prices: torch.Tensor) -> torch.Tensor:
         """Point forecasts in price units, (batch, horizon)."""

@@ -103,7 +103,8 @@ class PriceForecastModel(PythonModel):
                     still_zero_level(self.intervals),
                 )
         point = outputs[:, self.net.point_index, :]
-        if self.net.quantiles:
+        # Calibrated bounds where a quantile model has them: its fit diverged and lost its spread.
+        if self.net.quantiles and not self.intervals.get("bounds"):
             bands = quantile_bands(outputs, self.net.quantiles)
         else:
             scale = volatility_scale(

@@ -23,6 +23,7 @@ from stockcast.forecasting.intervals import (
     band_scale_span,
     monotone_quantiles,
     moved_windows,
+    quantile_levels,
     quantile_offsets,
     typical_move,
     typical_unit,
@@ -152,6 +153,7 @@ def interval_spec(
     prepared: PreparedData,
     repeats_last: bool = False,
     folds: FoldEvidence | None = None,
+    spread_lost: bool = False,
 ) -> dict[str, Any]:
     """The spec's `intervals`: a quantile model's own bands, or conformal bounds; either way the
     span of the volatility unit its bands are scored beside (evaluate's naive bands use it).
@@ -159,22 +161,28 @@ def interval_spec(
     A model that fell back to the last price (`repeats_last`) learned nothing from the train
     split, so its windows are held out as much as the validation split's: its bounds come from
     both, several times the evidence where the validation split is short; otherwise the
-    rolling-origin `folds`' windows, where there are any, join the validation windows."""
+    rolling-origin `folds`' windows, where there are any, join the validation windows.
+
+    A quantile model whose fallback zeroed every weight (`spread_lost`: the fit diverged) has
+    every quantile at the last price, bands of no width: its quantile pairs' levels get
+    conformal bounds as any fallback does."""
     span = band_scale_span(
         prepared.window.previous_time_window,
         prepared.season_length,
         int(cfg.model.interval_scale_values),
     )
-    if cfg.model.quantiles:
+    quantiles = [float(q) for q in cfg.model.quantiles]
+    if quantiles and not spread_lost:
         # Its own bands use no unit; evaluate's naive bands beside them do.
         unit = band_unit(prepared, span)
         offsets = still_quantile_offsets(net, prepared, span, int(cfg.data.eval_batch_size))
         still = {} if offsets is None else {"still_quantile_offsets": offsets}
         return {"method": "quantile", "bounds": {}, **unit, **still}
+    levels = quantile_levels(quantiles) if quantiles else cfg.model.interval_levels
     return calibrate_on_validation(
         net,
         prepared,
-        [int(level) for level in cfg.model.interval_levels],
+        [int(level) for level in levels],
         span,
         batch_size=int(cfg.data.eval_batch_size),
         splits=("train", "val") if repeats_last else ("val",),
