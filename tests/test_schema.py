@@ -317,6 +317,21 @@ def test_a_coverage_gate_over_a_model_without_bands_is_refused_before_any_work(m
     validate_config(make_cfg("model.interval_levels=[]"))  # train has no gate
 
 
+def test_a_coverage_gate_over_a_median_only_quantile_model_names_its_quantiles(make_cfg) -> None:
+    """model.interval_levels [80, 95] was set, and the refusal said there were none and to give
+    some: a quantile model's bands are its pairs, so giving levels changed nothing."""
+    with pytest.raises(ConfigError) as refused:
+        validate_config(
+            make_cfg("gate.max_coverage_gap=0.1", "model.quantiles=[0.5]", config_name="pipeline")
+        )
+    assert str(refused.value) == (
+        "gate.max_coverage_gap is 0.1, which judges the model's bands, and model.quantiles "
+        "[0.5] gives none (a quantile model's bands are its pairs q and 1 - q, not "
+        "model.interval_levels): add a pair such as 0.1 and 0.9, set model.quantiles=[] for "
+        "bands at model.interval_levels, or set gate.max_coverage_gap=null."
+    )
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
