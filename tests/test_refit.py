@@ -132,6 +132,20 @@ def test_the_refit_starts_from_the_version_the_evaluated_fit_started_from(
         )
 
 
+def test_a_refits_record_says_whose_bands_it_serves() -> None:
+    """A quantile model's refit serves its own refitted quantile outputs: its record said it
+    served the evaluated model's calibrated band widths, which it has none of."""
+    from stockcast.training.refit import bands_record
+
+    calibrated = {"bounds": {"80": [[-1.0], [1.0]]}}
+    assert bands_record(calibrated, []) == (
+        "the evaluated model's calibrated band widths, centred on the forecast"
+    )
+    quantile = {"method": "quantile", "bounds": {}}
+    assert bands_record(quantile, [0.1, 0.5, 0.9]) == "its own quantile outputs, refitted with it"
+    assert bands_record({"bounds": {}}, []) == "none"
+
+
 def test_unseen_windows_are_those_after_the_fitted_data() -> None:
     dates = pd.bdate_range("2024-03-01", periods=6).to_numpy("datetime64[ns]")
     windows = {"actual": np.zeros((6, 2)), "first_target_dates": dates}

@@ -20,7 +20,7 @@ while the check runs (`pipeline.refit_beside_check`, `training/beside.py`).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -235,7 +235,7 @@ def refit_where_it_helps(
         # The registered weights it started from (the evaluated fit's), or None: a cold start.
         "warm_start": warm_source,
         "trained_through": date_bound(last.dates),
-        "intervals": "the evaluated model's calibrated band widths, centred on the forecast",
+        "intervals": bands_record(intervals, spec.get("quantiles") or []),
         "combination": (
             "the evaluated model's member weights"
             + (", renormalised over the kept candidates" if kept.left_out else "")
@@ -257,6 +257,14 @@ def refit_where_it_helps(
     write_refit_config(evaluated, output, cfg, bool(kept.left_out))
     shutil.copytree(evaluated, output / EVALUATED_DIR)
     return {"refit": True} | record
+
+
+def bands_record(intervals: Mapping[str, Any], quantiles: Sequence[float]) -> str:
+    """What a refit's record says of its bands: the evaluated model's calibrated widths, or a
+    quantile model's own outputs (fitted again with the rest; it has no widths to carry)."""
+    if intervals.get("bounds"):
+        return "the evaluated model's calibrated band widths, centred on the forecast"
+    return "its own quantile outputs, refitted with it" if quantiles else "none"
 
 
 def write_refit_config(evaluated: Path, output: Path, cfg: DictConfig, pruned: bool) -> None:
