@@ -1440,13 +1440,21 @@ def test_a_level_is_at_least_the_one_below_times_their_t_ratio_at_n_minus_1_dof(
     np.testing.assert_allclose(bounds["95"][1], 2.0 * ratio, rtol=1e-12)
 
 
-def test_a_band_scale_spans_at_least_two_values() -> None:
-    """One value has no change to measure a volatility by: however few values are asked for,
-    the span holds two, a single change."""
-    assert band_scale_span(10, 1, 1) == 2
-    rows = np.array([[100.0, 101.0, 103.0]])
-    span = band_scale_span(3, 1, 1)
-    assert np.isfinite(volatility_scale(rows, MIN_RELATIVE_SCALE, span)).all()
+def test_a_band_scale_spans_at_least_two_changes() -> None:
+    """The drift-free unit measures each change from their mean, and a single change is its own
+    mean: a span of two values (model.interval_scale_values=2 without a season) gave every
+    window the floor, so a calm window and a wild one got one band. However few values are
+    asked for, the span holds two changes where the window does."""
+    assert band_scale_span(10, 1, 1) == 3
+    assert band_scale_span(10, 1, 2) == 3
+    assert band_scale_span(10, 2, 2) == 4  # whole seasons
+    assert band_scale_span(2, 1, 10) == 2  # at most the window
+    calm, wild = [99.0, 99.6, 99.4], [90.0, 110.0, 100.0]
+    scale = volatility_scale(np.array([calm, wild]), MIN_RELATIVE_SCALE, band_scale_span(10, 1, 2))
+    np.testing.assert_allclose(scale[:, 0], [0.4, 15.0])
+    # A window of two values has a single change: its unit is that change's size, not the floor.
+    two = np.array([[100.0, 103.0], [100.0, 99.0]])
+    np.testing.assert_allclose(volatility_scale(two, MIN_RELATIVE_SCALE, 2)[:, 0], [3.0, 1.0])
 
 
 def test_the_t_quantile_expansion_is_exact_where_it_takes_over_from_the_bisection() -> None:

@@ -20,6 +20,9 @@ Bands = dict[str, tuple[np.ndarray, np.ndarray]]
 Bounds = dict[str, list[list[float]]]
 # The decimals two quantiles are compared to: a band's partners q and 1 - q, a whole level.
 QUANTILE_DIGITS = 6
+# The fewest values a band's unit is measured over where the window holds them: two changes,
+# as the drift-free unit measures each change from their mean (a single one is its own mean).
+MIN_SCALE_VALUES = 3
 
 
 def volatility_scale(
@@ -47,7 +50,8 @@ def volatility_scale(
     if span is not None:
         inputs = inputs[:, -span:]
     changes = np.diff(inputs, axis=1)
-    if drift_free:
+    # A single change (a window of two values) has no mean to be measured from but itself.
+    if drift_free and changes.shape[1] > 1:
         changes = changes - changes.mean(axis=1, keepdims=True)
     moves = np.abs(changes).mean(axis=1, keepdims=True)
     floor = scale_floor(inputs, min_relative_scale)
@@ -133,11 +137,13 @@ def recorded_unit(intervals: Mapping[str, Any]) -> dict[str, Any]:
 
 def band_scale_span(window: int, season: int, min_values: int) -> int:
     """How many of a window's most recent values a band's scale is measured over: the fewest whole
-    seasons holding at least `min_values`, at most the window. A fixed span, so the scale does
-    not drift to a longer past when the data choose a longer window for the model; whole seasons,
-    so a monthly series' scale does not swing with which months its last values fall in."""
+    seasons holding at least `min_values` (and `MIN_SCALE_VALUES`), at most the window. A fixed
+    span, so the scale does not drift to a longer past when the data choose a longer window for
+    the model; whole seasons, so a monthly series' scale does not swing with which months its
+    last values fall in."""
     season = max(int(season), 1)
-    return max(2, min(int(window), -(-int(min_values) // season) * season))
+    needed = max(int(min_values), MIN_SCALE_VALUES)
+    return max(2, min(int(window), -(-needed // season) * season))
 
 
 def apply_intervals(forecast: np.ndarray, scale: np.ndarray, bounds: Bounds) -> Bands:
