@@ -159,6 +159,22 @@ def test_resuming_from_a_folder_without_a_checkpoint_is_one_sentence(tmp_path: P
         resume_checkpoint(cfg, {"data_hash": "x"})
 
 
+def test_a_missing_resume_folder_names_where_runs_are_written(tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    from stockcast.errors import ArtifactError
+    from stockcast.training.resume import resume_checkpoint
+
+    # STOCKCAST_ROOT puts the logs elsewhere: a bare logs/train/runs/... would not reach them.
+    root_logs = tmp_path / "root" / "logs"
+    cfg = OmegaConf.create(
+        {"train": {"resume": "logs/train/runs/x"}, "paths": {"log_dir": str(root_logs)}}
+    )
+    with pytest.raises(ArtifactError) as err:
+        resume_checkpoint(cfg, {"data_hash": "x"})
+    assert f"resume ({root_logs / 'train' / 'runs' / '<time>'})" in str(err.value)
+
+
 def test_resuming_a_checkpoint_of_another_network_is_one_sentence(tmp_path: Path) -> None:
     import torch
 

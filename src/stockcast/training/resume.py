@@ -28,6 +28,8 @@ from stockcast.training.resume_state import SETTINGS_KEY, WARM_KEY
 RESUME_CHECKPOINTS = ("resume.ckpt", "last.ckpt")
 CHECKPOINT_DIR = "checkpoints"
 PREPARED_DIR = "prepared"
+# A training run's folder under paths.log_dir (configs/hydra/default.yaml's run.dir).
+TRAIN_RUNS_EXAMPLE = "train/runs/<time>"
 # The warm start a fit begins with: compared as the registered model it names, not as written.
 INIT_FROM = "train.init_from"
 # Settings a resume may change, as patterns over dotted keys (a section covers its keys): none
@@ -83,6 +85,13 @@ SHOWN_DIFFERENCES = 5
 SHOWN_TENSORS = 3  # how many of a checkpoint's differing tensors a refusal names
 
 
+def train_runs_example(cfg: DictConfig) -> str:
+    """Where this config's training runs are written, as a path to give `train.resume`: under
+    `paths.log_dir`, which `STOCKCAST_ROOT` moves away from the folder a command runs in, so a
+    bare `logs/...` would not reach them there."""
+    return str(Path(OmegaConf.select(cfg, "paths.log_dir", default="logs")) / TRAIN_RUNS_EXAMPLE)
+
+
 def resume_checkpoint(cfg: DictConfig, prepared_meta: dict[str, Any]) -> Path | None:
     """The checkpoint `train.resume` names (a run directory or a .ckpt file), or None."""
     resume = OmegaConf.select(cfg, "train.resume")
@@ -98,7 +107,7 @@ def resume_checkpoint(cfg: DictConfig, prepared_meta: dict[str, Any]) -> Path | 
     if checkpoint is None and not given.exists():
         raise ArtifactError(
             f"train.resume={resume} does not exist; point it at the run directory of the fit to "
-            "resume (logs/train/runs/<time>), or at a .ckpt file."
+            f"resume ({train_runs_example(cfg)}), or at a .ckpt file."
         )
     if checkpoint is None:
         # A fit writes its first at its first validation, and a model that takes no optimizer
