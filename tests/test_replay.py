@@ -567,6 +567,15 @@ def test_a_folder_that_is_no_resumable_replay_is_refused(tmp_path: Path) -> None
         _replay(tmp_path, "later", f"replay.resume_from={tmp_path / 'old'}")
 
 
+def test_a_resume_from_no_replay_names_where_replays_are_written(tmp_path: Path) -> None:
+    # Run directories sit under STOCKCAST_ROOT where it is set, not under the folder the
+    # command runs in: the refusal names theirs, where a bare logs/replay/runs/... would miss.
+    runs = tmp_path / "root" / "logs" / "replay" / "runs"
+    with pytest.raises(ConfigError) as err:
+        _replay(runs, "later", "replay.resume_from=logs/replay/runs/x")
+    assert str(err.value).endswith(f"earlier replay ({runs / '<timestamp>'}).")
+
+
 def test_a_moved_replay_resumes_into_the_store_it_carries(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -151,7 +151,8 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
     of a replay ending today would otherwise move with the clock)."""
     run_dir = Path(cfg.replay.resume_from).expanduser()
     given = [o for o in user_overrides() if override_key(o) != "replay.resume_from"]
-    plan, entries = recorded_replay(run_dir, given)
+    # This resume's own run directory sits beside those of the replays it can go on with.
+    plan, entries = recorded_replay(run_dir, given, Path(cfg.paths.output_dir).parent)
     days = plan["days"]
     refuse_undated(data_as_of(cfg, days[-1]))
     where = (

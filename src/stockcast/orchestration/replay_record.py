@@ -61,15 +61,18 @@ def planned(recorded: str | None, run_dir: Path) -> Path | None:
     return None if recorded is None else run_dir.resolve() / recorded
 
 
-def recorded_replay(run_dir: Path, given: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def recorded_replay(
+    run_dir: Path, given: list[str], runs_dir: Path
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The plan and day entries of the replay in `run_dir`, which a resume given the overrides
     `given` (those it started with) goes on with: from its first unfinished day, or, where it
-    was stopped after its last day, to its plot."""
+    was stopped after its last day, to its plot. `runs_dir` is where replays' run directories
+    are written (under STOCKCAST_ROOT where it is set), named where `run_dir` is none."""
     summary_file = run_dir / REPLAY_FILE
     if not summary_file.is_file():
         raise ConfigError(
             f"replay.resume_from {run_dir} holds no {REPLAY_FILE}; name the run directory of an "
-            "earlier replay (logs/replay/runs/<timestamp>)."
+            f"earlier replay ({runs_dir / '<timestamp>'})."
         )
     try:
         written = json.loads(summary_file.read_text())
