@@ -13,11 +13,23 @@ from pathlib import Path
 import yaml
 from omegaconf import OmegaConf
 
+from stockcast.config.compose import register_resolvers
 from stockcast.errors import counted
 from stockcast.orchestration.sweeps.summary import summary_of, to_markdown, write_summary
+from stockcast.paths import CONFIG_DIR
 
 SWEEP_CONFIG = "multirun.yaml"
-EXAMPLE = "logs/train/multiruns/<time>"
+# A training sweep's folder under paths.log_dir (configs/hydra/default.yaml's sweep.dir).
+SWEEPS_EXAMPLE = "train/multiruns/<time>"
+
+
+def sweeps_example() -> str:
+    """Where training sweeps are written, as this script's argument: under `paths.log_dir` as
+    configs/paths/ reads it, which STOCKCAST_ROOT moves away from the folder the script runs in,
+    so a bare `logs/...` would not reach them there."""
+    register_resolvers()
+    paths = OmegaConf.create({"paths": OmegaConf.load(CONFIG_DIR / "paths" / "default.yaml")})
+    return str(Path(paths.paths.log_dir) / SWEEPS_EXAMPLE)
 
 
 def refusal(argv: list[str]) -> str | None:
@@ -25,15 +37,15 @@ def refusal(argv: list[str]) -> str | None:
     if len(argv) != 1 or argv[0].startswith("-"):
         return (
             f"sweep_summary.py takes one sweep folder and no options, not {' '.join(argv)!r}; "
-            f"run python scripts/sweep_summary.py {EXAMPLE}."
+            f"run python scripts/sweep_summary.py {sweeps_example()}."
         )
     folder = Path(argv[0])
     if not folder.is_dir():
-        return f"{folder} is not a folder; give a sweep's folder, e.g. {EXAMPLE}."
+        return f"{folder} is not a folder; give a sweep's folder, e.g. {sweeps_example()}."
     if not (folder / SWEEP_CONFIG).is_file():
         return (
             f"{folder} holds no {SWEEP_CONFIG}, which Hydra writes into every sweep's folder; "
-            f"give the sweep's folder ({EXAMPLE}), not one of its jobs'."
+            f"give the sweep's folder ({sweeps_example()}), not one of its jobs'."
         )
     return None
 

@@ -676,7 +676,7 @@ def test_a_joblib_launcher_of_no_jobs_is_refused_before_the_sweep_starts(
 
 
 def test_a_stopped_sweeps_summary_is_written_from_its_folder(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A sweep stopped before its end (Ctrl-C) wrote no summary: the script ranks its jobs as
     the sweep's own multirun.yaml asks (its metric, direction and searched keys)."""
@@ -684,6 +684,9 @@ def test_a_stopped_sweeps_summary_is_written_from_its_folder(
 
     from omegaconf import OmegaConf
 
+    # The sweeps a refusal points at are under STOCKCAST_ROOT, not the current folder.
+    monkeypatch.setenv("STOCKCAST_ROOT", str(tmp_path / "root"))
+    sweeps = tmp_path / "root" / "logs" / "train" / "multiruns" / "<time>"
     script = Path(__file__).parents[1] / "scripts" / "sweep_summary.py"
     main = runpy.run_path(str(script))["main"]
     sweep = tmp_path / "sweep"
@@ -693,7 +696,7 @@ def test_a_stopped_sweeps_summary_is_written_from_its_folder(
     assert main([str(sweep)]) == 2
     assert capsys.readouterr().err == (
         f"error: {sweep} holds no multirun.yaml, which Hydra writes into every sweep's folder; "
-        "give the sweep's folder (logs/train/multiruns/<time>), not one of its jobs'.\n"
+        f"give the sweep's folder ({sweeps}), not one of its jobs'.\n"
     )
     config = {
         "optimized_metric": "val/mase",
@@ -716,7 +719,10 @@ def test_a_stopped_sweeps_summary_is_written_from_its_folder(
     for argv, told in [
         ([], "takes one sweep folder and no options, not ''"),
         (["--all", str(sweep)], "takes one sweep folder and no options"),
-        ([str(tmp_path / "none")], f"{tmp_path / 'none'} is not a folder"),
+        (
+            [str(tmp_path / "none")],
+            f"{tmp_path / 'none'} is not a folder; give a sweep's folder, e.g. {sweeps}.",
+        ),
         ([str(sweep / "0")], "holds no multirun.yaml"),
     ]:
         assert main(argv) == 2
