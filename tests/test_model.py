@@ -104,6 +104,33 @@ def test_a_per_window_forecast_follows_the_price_unit_down_to_tiny_prices() -> N
     torch.testing.assert_close(net(prices * 1e-8) / 1e-8, net(prices), rtol=1e-4, atol=0)
 
 
+@pytest.mark.parametrize("kind", ["standard", "per_window_level", "minmax"])
+def test_train_statistics_follow_the_price_unit_down_to_tiny_prices(kind: str) -> None:
+    """Prices near 1e-6 are prices near 1 in another unit: a floor of a share of at least 1
+    made their train spread 1e-4, two thousand times their own, and the global members read
+    every window as the same flat line."""
+    prices = 1 + 0.05 * np.random.default_rng(0).standard_normal(200).cumsum() / 14
+    expected = fit_scaler(kind, prices, 1e-4)
+    for unit in (1e-3, 1e-6, 1e-9):
+        scaler = fit_scaler(kind, prices * unit, 1e-4)
+        assert scaler["loc"] == pytest.approx(expected["loc"] * unit, rel=1e-9)
+        assert scaler["scale"] == pytest.approx(expected["scale"] * unit, rel=1e-9)
+
+
+def test_the_default_members_forecast_tiny_prices_as_they_do_ones_near_1() -> None:
+    torch.manual_seed(0)
+    prices = 1 + 0.01 * torch.randn(4, 10, dtype=torch.float64).cumsum(1)
+    kinds = ["per_window", "standard", "per_window_level"]
+    forecasts = []
+    for unit in (1.0, 1e-6):
+        scaler = fit_scaler(kinds, prices.flatten().numpy() * unit, 1e-4)
+        torch.manual_seed(0)
+        net = build_price_forecaster({**SPEC, "scaler": scaler}).double()
+        give_outputs(net)
+        forecasts.append(net(prices * unit) / unit)
+    torch.testing.assert_close(forecasts[1], forecasts[0], rtol=1e-6, atol=0)
+
+
 def test_a_model_fitted_at_one_level_forecasts_calm_windows_alike_at_any_other() -> None:
     """The floor's absolute term, in the size of the data the model was fitted on, held for a
     window of any level: a model of prices near 100 scaled a flat window at 1e-7 by 1.2e-5, a

@@ -46,10 +46,11 @@ def fit_scaler(
         "min_relative_scale": min_relative_scale,
         "level": data_level([train_values] if segments is None else segments),
     }
+    level = shared["level"]
     if len(kinds) > 1:
-        members = [_statistics(kind, train_values, min_relative_scale) for kind in kinds]
+        members = [_statistics(kind, train_values, min_relative_scale, level) for kind in kinds]
         return {"kind": "+".join(kinds), "members": members, **shared}
-    return _statistics(kinds[0], train_values, min_relative_scale) | shared
+    return _statistics(kinds[0], train_values, min_relative_scale, level) | shared
 
 
 def refit_scaler(
@@ -63,12 +64,17 @@ def refit_scaler(
     return fit_scaler(kinds, train_values, float(scaler["min_relative_scale"]), segments)
 
 
-def _statistics(kind: str, train_values: np.ndarray, min_relative_scale: float) -> dict[str, Any]:
+def _statistics(
+    kind: str, train_values: np.ndarray, min_relative_scale: float, level: float
+) -> dict[str, Any]:
+    """A global kind's loc and scale, the scale floored at a share of the train level, or of
+    the data's size (`level`) where that level is about 0 (values crossing zero): a floor of
+    at least 1 in the data's units was two thousand times the spread of prices near 1e-6."""
     loc, scale = 0.0, 1.0
     if kind in ("standard", "per_window_level"):
         loc, scale = float(train_values.mean()), float(train_values.std())
     elif kind == "minmax":
         loc, scale = float(train_values.min()), float(np.ptp(train_values))
     if kind in GLOBAL_KINDS:
-        scale = max(scale, min_relative_scale * max(abs(loc), 1.0))
+        scale = max(scale, min_relative_scale * max(abs(loc), level))
     return {"kind": kind, "loc": loc, "scale": scale}
