@@ -758,6 +758,31 @@ def test_windows_that_did_not_move_do_not_set_a_split_conformal_band_either() ->
         np.testing.assert_allclose(beside[level], alone[level])
 
 
+def test_bands_calibrated_where_no_window_moved_are_in_the_unit_they_are_served_in() -> None:
+    """A validation split inside a long flat stretch (a rate held for months): every window
+    is still, so its errors were measured in the floor's unit (a ten-thousandth of the price)
+    while the served bands scale by `still_unit` or the window's own moves, and a price of 90
+    got a 95% band from 0 to 790. Calibrated in the served unit, the bands keep the size of
+    the errors they were calibrated on, for the model's bands and the naive ones alike."""
+    rng = np.random.default_rng(0)
+    level = 100 + rng.normal(0, 5, (60, 1))
+    inputs = np.repeat(level, 10, axis=1)
+    forecast = np.repeat(level, 5, axis=1)
+    actual = forecast + rng.normal(0, 1, (60, 5)).cumsum(axis=1)
+    unit = {"still_unit": 0.01}
+    history = RollingOrigins(np.arange(60), inputs, actual)
+    naive = random_walk_bands(history, inputs[:1], [95], MIN_RELATIVE_SCALE, span=10, **unit)
+    assert (naive["95"][1] - naive["95"][0]).max() < 10 * np.abs(actual - forecast).max()
+    bounds = calibrate_intervals(
+        inputs, forecast, actual, [80, 95], MIN_RELATIVE_SCALE, span=10, **unit
+    )
+    served = volatility_scale(inputs, MIN_RELATIVE_SCALE, 10, **unit)
+    bands = apply_intervals(forecast, served, bounds)
+    half = (bands["95"][1] - bands["95"][0]) / 2
+    assert half.max() < 5 * np.abs(actual - forecast).max()
+    assert np.mean((actual >= bands["95"][0]) & (actual <= bands["95"][1])) >= 0.95
+
+
 def test_own_windows_are_counted_without_those_that_did_not_move() -> None:
     """40 own windows of which 10 did not move are 30, too few for a split-conformal 95% band:
     it is calibrated on every window that moved, not Student-t on the 30."""

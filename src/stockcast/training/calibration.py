@@ -122,6 +122,7 @@ def calibrate_on_validation(
         min_relative_scale,
         span,
     )
+    unit = band_unit(prepared, span)
     folds_record = {}
     if folds is not None:
         folds_record = {
@@ -138,9 +139,18 @@ def calibrate_on_validation(
         "calibration_splits": list(splits),
         **folds_record,
         "windows_needed": needed,
-        **band_unit(prepared, span),
+        **unit,
         "bounds": calibrate_intervals(
-            inputs, forecast, actual, levels, min_relative_scale, profile, span, own_windows=own
+            inputs,
+            forecast,
+            actual,
+            levels,
+            min_relative_scale,
+            profile,
+            span,
+            own_windows=own,
+            still_unit=unit.get("still_unit"),
+            still_move=unit.get("still_move"),
         )
         if levels
         else {},
