@@ -193,6 +193,27 @@ def test_a_window_that_did_not_move_gets_the_typical_unit_not_the_floor() -> Non
     )
 
 
+@pytest.mark.parametrize("unit", [1e-6, 1e-12, 1e-17])
+def test_band_units_and_bands_follow_the_price_unit_down_to_tiny_prices(unit: float) -> None:
+    """Prices the input guard accepts (down to about 1e-19) are prices in another unit: a floor
+    with float64's eps as an absolute term (2.2e-16) outweighed the moves of prices near 1e-15,
+    every window read as still, and the naive bands beside the model's changed their
+    coverage."""
+    walk = random_walk(300, seed=3)
+    history = rolling_origins(walk, WindowSizes(10, 5))
+    last = walk[None, -10:]
+    scale = volatility_scale(history.inputs, MIN_RELATIVE_SCALE, 10)
+    np.testing.assert_allclose(
+        volatility_scale(history.inputs * unit, MIN_RELATIVE_SCALE, 10), scale * unit, rtol=1e-9
+    )
+    bands = random_walk_bands(history, last, [80, 95], MIN_RELATIVE_SCALE, span=10)
+    tiny = rolling_origins(walk * unit, WindowSizes(10, 5))
+    small = random_walk_bands(tiny, last * unit, [80, 95], MIN_RELATIVE_SCALE, span=10)
+    for level in ("80", "95"):
+        np.testing.assert_allclose(small[level][0], bands[level][0] * unit, rtol=1e-9)
+        np.testing.assert_allclose(small[level][1], bands[level][1] * unit, rtol=1e-9)
+
+
 def test_the_typical_unit_is_the_median_of_the_windows_that_moved() -> None:
     walk = random_walk(400, seed=5)
     windows = np.lib.stride_tricks.sliding_window_view(walk, 10)

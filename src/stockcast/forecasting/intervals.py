@@ -97,9 +97,12 @@ def typical_move(
 
 def scale_floor(inputs: np.ndarray, min_relative_scale: float) -> np.ndarray:
     """The least each row's `volatility_scale` may be, (n, 1): a share of its last price, so a
-    window that did not move still has a finite unit."""
-    last = np.asarray(inputs, dtype=np.float64)[:, -1:]
-    return min_relative_scale * np.abs(last) + np.finfo(np.float64).eps
+    window that did not move still has a finite unit; float64's eps for a last price of 0. Not
+    that eps beside the share: it outweighed the moves of prices near 1e-15, which the input
+    guard accepts, and read every such window as still."""
+    last = np.abs(np.asarray(inputs, dtype=np.float64)[:, -1:])
+    relative = min_relative_scale * last
+    return np.where(relative > 0, relative, np.finfo(np.float64).eps)
 
 
 def above_floor(scale: np.ndarray, inputs: np.ndarray, min_relative_scale: float) -> np.ndarray:
