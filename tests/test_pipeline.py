@@ -208,6 +208,20 @@ def test_a_model_tied_with_naive_on_a_flat_test_span_passes() -> None:
     np.testing.assert_array_equal(naive_within_rounding(naive + 1e-3, naive), naive + 1e-3)
 
 
+@pytest.mark.parametrize("level", [85.9586, 1.2345e6, 3.3e9])
+def test_only_naives_own_float32_rounding_is_taken_as_naive(level: float) -> None:
+    """A fallback answers the last price through float32, within half a float32 step of it;
+    a tolerance of four eps of the level (near 1e6, 0.48: eight steps) also took a model's own
+    forecasts as naive's on a series the data checks accept (moving by ten steps), and the
+    report scored other forecasts than the model serves (MASE 1.607 where it served 1.529)."""
+    naive = np.full((2, 3), level)
+    fallback = naive.astype(np.float32).astype(np.float64)
+    np.testing.assert_array_equal(naive_within_rounding(fallback, naive), naive)
+    step = float(np.spacing(np.float32(level)))
+    moved = fallback + 2 * step * np.array([1.0, -1.0, 3.0])
+    np.testing.assert_array_equal(naive_within_rounding(moved, naive), moved)
+
+
 def test_the_gate_and_the_monitor_count_a_ratio_to_naive_alike() -> None:
     """One rule for both: a tie where both are 0, infinitely worse where only naive's is (the
     monitor's JSON holds that as null), and a plain ratio otherwise."""

@@ -7,15 +7,19 @@ import numpy as np
 
 from stockcast.forecasting.metrics import diebold_mariano
 
-# How far apart two float32 answers of the same number may lie, relative to it (a few ulps).
-FLOAT32_ROUNDING = 4 * float(np.finfo(np.float32).eps)
+# How many float32 steps (at the value) apart an answer of naive's number may lie from it: a
+# fallback's lies within half a step.
+FLOAT32_STEPS = 1
 
 
 def naive_within_rounding(forecast: np.ndarray, naive: np.ndarray) -> np.ndarray:
     """`forecast` with each value within float32's rounding of naive's taken as naive's: a
     model that fell back answers the last price through float32 (85.9586 as 85.95860291), and
-    on a flat test span that error alone made its MASE infinitely worse than naive's 0."""
-    rounding = FLOAT32_ROUNDING * np.maximum(np.abs(naive), np.abs(forecast))
+    on a flat test span that error alone made its MASE infinitely worse than naive's 0. No
+    wider: four eps of the level (eight steps) took a model's own forecasts near 1e6, whose
+    moves span ten steps, as naive's, and scored other forecasts than it serves."""
+    larger = np.maximum(np.abs(naive), np.abs(forecast)).astype(np.float32)
+    rounding = FLOAT32_STEPS * np.spacing(larger).astype(np.float64)
     return np.where(np.abs(forecast - naive) <= rounding, naive, forecast)
 
 
