@@ -385,6 +385,35 @@ def test_the_refit_is_skipped_where_more_history_did_not_help(
     assert folder_contents(folders["candidate"]).digest == folder_contents(evaluated).digest
 
 
+def test_a_refit_that_diverges_registers_the_evaluated_model(
+    refit_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A refit whose weights became NaN (a learning rate far too large) has no held-out windows
+    to show it: it was saved and registered as champion, refusing every forecast. The evaluated
+    model goes on instead, and the step's record says why."""
+    store, run = refit_runs["store"], tmp_path / "run"
+    shutil.copytree(refit_runs["full"], run)
+    folders = step_folders(run, STEPS)["refit"]
+    bindings = step_named("refit").bindings({k: str(v) for k, v in folders.items()}, {"refit"})
+    overrides = [
+        *isolated_overrides(store),
+        *FAST,
+        *csv_data(store / "full.csv"),
+        "optim.lr=1e8",
+        "pipeline.refit_check=false",
+        *(f"{key}={value}" for key, value in bindings.items()),
+    ]
+    with global_state_restored():
+        result = run_task(run_refit, "pipeline", overrides, run / "refit").value
+    assert result["refit"] is False and result["diverged"] is True
+    assert result["reason"].startswith("the refit diverged: its weights or its forecasts")
+    evaluated = folders["model"]
+    assert folder_contents(folders["candidate"]).digest == folder_contents(evaluated).digest
+    window = np.array(json.loads((evaluated / "input_example.json").read_text()), dtype=float)
+    point, _ = open_model_dir(folders["candidate"]).forecast(window)
+    assert np.isfinite(point).all()
+
+
 def test_a_refit_centres_the_bounds_of_a_model_calibrated_per_tail(
     refit_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

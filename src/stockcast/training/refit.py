@@ -11,10 +11,11 @@ best checkpoint and its batch size. Nothing is left to score the refit on, so:
 - the evaluated model travels inside the refit's folder (`evaluated/`): champion comparisons score
   that one, which never saw the test windows, and the report's hash is checked against its bytes.
 
-Without a refit (off, the gate refused, the model fell back to the naive forecast, or the
-held-back check found that more history did not help: `held_back_check`) the output is a
-byte-identical copy of the evaluated model. Where it can, the refit is fitted in a child process
-while the check runs (`pipeline.refit_beside_check`, `training/beside.py`).
+Without a refit (off, the gate refused, the model fell back to the naive forecast, the
+held-back check found that more history did not help: `held_back_check`, or the refit diverged:
+`refit_diverged`) the output is a byte-identical copy of the evaluated model. Where it can, the
+refit is fitted in a child process while the check runs (`pipeline.refit_beside_check`,
+`training/beside.py`).
 """
 
 from __future__ import annotations
@@ -163,15 +164,16 @@ def refit_where_it_helps(
     lr_drops: LrDropShares = (),
 ) -> dict[str, Any]:
     """The refit the pipeline registers. Unless `pipeline.refit_check` is on and its held-back
-    check finds that more history does not help (then `output` is a copy of the evaluated model
-    and the reason is returned), the configuration is fitted again on `splits` and saved to
-    `output` with the evaluated model inside (`evaluated/`), the evaluated band widths (centred
-    on its own forecast) and member weights; returns what the refit did. An ensemble's check
-    and refit fit only the candidates its evaluated weights kept (`kept_candidates`). The refit
-    step and the accuracy benchmark both decide here, so the benchmark scores the model the
-    pipeline would register. `evaluated_hash`: the evaluated folder's digest when the caller
-    has it already. `lr_drops`: the evaluated fit's learning-rate schedule (`LrDropShares`),
-    which every fit here repeats at the same shares of its own budget."""
+    check finds that more history does not help, or the refit diverged (then `output` is a copy
+    of the evaluated model and the reason is returned), the configuration is fitted again on
+    `splits` and saved to `output` with the evaluated model inside (`evaluated/`), the evaluated
+    band widths (centred on its own forecast) and member weights; returns what the refit did.
+    An ensemble's check and refit fit only the candidates its evaluated weights kept
+    (`kept_candidates`). The refit step and the accuracy benchmark both decide here, so the
+    benchmark scores the model the pipeline would register. `evaluated_hash`: the evaluated
+    folder's digest when the caller has it already. `lr_drops`: the evaluated fit's
+    learning-rate schedule (`LrDropShares`), which every fit here repeats at the same shares of
+    its own budget."""
     history = history_for_refit(prepared, splits)
     evaluated_spec = model_spec(evaluated)
     # The candidates the evaluated weights gave next to nothing are not fitted again.
@@ -211,6 +213,14 @@ def refit_where_it_helps(
     finally:
         if beside is not None:
             beside.cancel()
+    if refit_diverged(net, history, int(cfg.data.eval_batch_size)):
+        # Nothing held out would catch it later: the evaluated model, which was scored, goes on.
+        shutil.copytree(evaluated, output)
+        reason = (
+            "the refit diverged: its weights or its forecasts of the history it was fitted on "
+            "are not numbers (a lower optim.lr may not)"
+        )
+        return {"refit": False, "reason": reason, "check": check, "diverged": True}
     # Its bands: the evaluated model's widths, centred on the refit's own forecasts (as they are
     # already, unless the evaluated model was calibrated per tail by an earlier version).
     intervals = evaluated_spec["intervals"]
@@ -257,6 +267,17 @@ def refit_where_it_helps(
     write_refit_config(evaluated, output, cfg, bool(kept.left_out))
     shutil.copytree(evaluated, output / EVALUATED_DIR)
     return {"refit": True} | record
+
+
+def refit_diverged(net: Any, history: PreparedData, batch_size: int) -> bool:
+    """Whether a refit's weights, or its forecasts of the windows it was fitted on, are not all
+    finite. The evaluated fit's validation forecasts say it diverged (`diverged`); a refit has no
+    held-out windows, so its own weights and fitted windows must."""
+    if not all(bool(torch.isfinite(param).all()) for param in net.parameters()):
+        return True
+    net.eval()
+    windows = history.splits["train"].origins(history.window)
+    return not np.isfinite(forward_in_batches(net, windows.inputs, batch_size)).all()
 
 
 def bands_record(intervals: Mapping[str, Any], quantiles: Sequence[float]) -> str:
