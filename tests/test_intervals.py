@@ -619,10 +619,14 @@ def test_a_fit_that_diverges_falls_back_to_the_last_price(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_a_quantile_fit_that_diverges_serves_calibrated_bands_not_none(tmp_path: Path) -> None:
-    """A diverged fit loses every weight, its spread with them: every quantile then repeated the
-    last price, and its 80% and 95% bands had no width. Its bands are calibrated as a conformal
-    model's fallback is, on the train and validation windows, at its quantile pairs' levels."""
+@pytest.mark.parametrize("lr", ["1e30", "1e8"])
+def test_a_quantile_fit_that_falls_back_serves_calibrated_bands(tmp_path: Path, lr: str) -> None:
+    """A quantile fit that falls back to the last price serves no spread of its own. At 1e30 it
+    diverged and lost every weight, its spread with them: every quantile repeated the last price
+    and its bands had no width. At 1e8 it did not diverge but did not beat the last price: its
+    spread, learned around a median it no longer serves and checked on nothing, gave a price of
+    14 an 80% upper bound of 60 million. Its bands are calibrated as a conformal model's fallback
+    is, on the train and validation windows, at its quantile pairs' levels."""
     import json
 
     from stockcast.serving.model import open_model_dir
@@ -634,9 +638,10 @@ def test_a_quantile_fit_that_diverges_serves_calibrated_bands_not_none(tmp_path:
         "data.length=300",
         "trainer.max_steps=20",
         "logger=none",
-        "optim.lr=1e30",
+        f"optim.lr={lr}",
         "model.quantiles=[0.025,0.1,0.5,0.9,0.975]",
     )
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["fell_back_to_naive"]
     folder = tmp_path / "run" / "model"
     intervals = json.loads((folder / "artifacts" / "spec.json").read_text())["intervals"]
     assert intervals["calibration_splits"] == ["train", "val"]
@@ -649,6 +654,7 @@ def test_a_quantile_fit_that_diverges_serves_calibrated_bands_not_none(tmp_path:
     (low80, up80), (low95, up95) = bands["80"], bands["95"]
     assert np.all(low95 < low80) and np.all(low80 < point)
     assert np.all(point < up80) and np.all(up80 < up95)
+    assert np.all(up95 < 2 * window.max()), "a band as wide as the window's own moves, roughly"
 
 
 class LastPrice(torch.nn.Module):

@@ -166,10 +166,11 @@ class PriceForecaster(KeepsValues):
         exactly. A quantile model keeps its learned spread around it: each other quantile's
         outputs lose the median's first, so the spread is measured from the last price (on a
         trend its learned 10% change lay above 0, and sorting the quantiles then served it as
-        the point). A fit that `diverged` (its forecasts were not numbers), or whose weights
-        are no longer finite, loses every weight: a zeroed output layer times a hidden layer
-        that overflowed is still not a number. Returns whether every weight was lost (a
-        quantile model's spread with them).
+        the point); its served bands are calibrated as any fallback's are (`interval_spec`).
+        A fit that `diverged` (its forecasts were not numbers), or whose weights are no longer
+        finite, loses every weight: a zeroed output layer times a hidden layer that overflowed
+        is still not a number. Returns whether every weight was lost (a quantile model's spread
+        with them).
         """
         if not self.anchored:
             raise ValueError("only an anchored model (anchor='last') has a naive fallback")

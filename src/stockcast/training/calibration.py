@@ -163,7 +163,6 @@ def interval_spec(
     prepared: PreparedData,
     repeats_last: bool = False,
     folds: FoldEvidence | None = None,
-    spread_lost: bool = False,
 ) -> dict[str, Any]:
     """The spec's `intervals`: a quantile model's own bands, or conformal bounds; either way the
     span of the volatility unit its bands are scored beside (evaluate's naive bands use it).
@@ -173,16 +172,18 @@ def interval_spec(
     both, several times the evidence where the validation split is short; otherwise the
     rolling-origin `folds`' windows, where there are any, join the validation windows.
 
-    A quantile model whose fallback zeroed every weight (`spread_lost`: the fit diverged) has
-    every quantile at the last price, bands of no width: its quantile pairs' levels get
-    conformal bounds as any fallback does."""
+    A quantile model that fell back keeps no spread worth serving: a fit that diverged lost it
+    with every weight (bands of no width), and one that did not beat the last price learned it
+    around a median it no longer serves, checked on nothing (a learning rate of 1e8 gave a price
+    of 14 an 80% upper bound of 60 million). Its quantile pairs' levels get conformal bounds as
+    any fallback does."""
     span = band_scale_span(
         prepared.window.previous_time_window,
         prepared.season_length,
         int(cfg.model.interval_scale_values),
     )
     quantiles = [float(q) for q in cfg.model.quantiles]
-    if quantiles and not spread_lost:
+    if quantiles and not repeats_last:
         # Its own bands use no unit; evaluate's naive bands beside them do.
         unit = band_unit(prepared, span)
         offsets = still_quantile_offsets(net, prepared, span, int(cfg.data.eval_batch_size))

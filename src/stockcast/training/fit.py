@@ -88,8 +88,6 @@ class Fitted:
     warm: WarmStart | None
     # The rolling-origin folds' forecasts, where the validation split was too short alone.
     folds: FoldEvidence | None = None
-    # Its fallback zeroed every weight (it diverged), a quantile model's spread with them.
-    weights_lost: bool = False
 
 
 def run_training(
@@ -104,12 +102,7 @@ def run_training(
         return fitted.metrics
     fell_back = bool(fitted.metrics.get("fell_back_to_naive"))
     fitted.spec["intervals"] = interval_spec(
-        cfg,
-        fitted.model.net,
-        prepared,
-        fell_back,
-        fitted.folds,
-        spread_lost=fitted.weights_lost,
+        cfg, fitted.model.net, prepared, fell_back, fitted.folds
     )
     run_id = next((lg.run_id for lg in fitted.loggers if hasattr(lg, "run_id")), None)
     warm_source = None if fitted.warm is None else fitted.warm.source
@@ -225,9 +218,8 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
         metrics["folds"] = folds.record(weights, series_scales(prepared.splits["train"]))
     failed = diverged(metrics["val"])
     fell_back = falls_back_to_naive(cfg, model.net, metrics["val"], prepared, folds)
-    weights_lost = False
     if fell_back:
-        weights_lost = model.net.fall_back_to_naive(failed)
+        model.net.fall_back_to_naive(failed)
         metrics["val"] = stage_metrics(trainer.validate, model, datamodule)
         log.info(
             "the trained model %s, so it repeats the last price (fit.naive_fallback)",
@@ -248,18 +240,7 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     if cfg.get("test", True):
         metrics["test"] = stage_metrics(trainer.test, model, datamodule)
     return Fitted(
-        model,
-        spec,
-        metrics,
-        trainer,
-        datamodule,
-        loggers,
-        best,
-        best_step,
-        lr_drops,
-        warm,
-        folds,
-        weights_lost=weights_lost,
+        model, spec, metrics, trainer, datamodule, loggers, best, best_step, lr_drops, warm, folds
     )
 
 
