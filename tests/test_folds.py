@@ -254,7 +254,7 @@ def test_a_folds_level_members_step_aside_outside_its_own_train_part(make_cfg) -
     cfg.fit.level_members_max_outside = 0.0
     prepared = prepare_data(plain(cfg.data))
     fold_train, scored = fold_plan(cfg, prepared)[0]
-    inputs, actual, members, series, set_aside, _ = fold_forecasts(
+    inputs, actual, members, series, set_aside, *_ = fold_forecasts(
         cfg, prepared, (fold_train, scored), 20, 16
     )
     lo, hi = fold_train.values.min(), fold_train.values.max()

@@ -84,6 +84,66 @@ def test_conformal_intervals_of_a_random_walk_cover_near_nominal() -> None:
         assert np.all(np.diff((upper - lower).mean(axis=0)) > 0)
 
 
+def narrow_quantile_outputs(inputs: np.ndarray, horizon: int, half: float) -> np.ndarray:
+    """(windows, 5, horizon): a random walk's naive forecast with bands of `half` (2.5%, 97.5%)
+    and half as wide (10%, 90%) in units of each window's volatility: too narrow, as a
+    pinball loss fitted on its own train windows leaves them."""
+    point = naive_forecast(inputs, horizon)
+    unit = volatility_scale(inputs, min_relative_scale=MIN_RELATIVE_SCALE)
+    offsets = np.array([-half, -half / 2, 0.0, half / 2, half])[None, :, None]
+    return point[:, None, :] + offsets * unit[:, :, None]
+
+
+def test_conformalized_quantile_bands_of_a_random_walk_cover_near_nominal() -> None:
+    """Conformalized quantile regression: a quantile model's too narrow bands, widened by the
+    conformity scores' split-conformal quantile per level and step (in each window's unit),
+    cover their level of new windows, where they covered far less; each still holds the
+    point and the band below it."""
+    from stockcast.forecasting.conformal import quantile_corrections
+    from stockcast.forecasting.intervals import conformalized_bands, quantile_bands
+
+    p, h, quantiles = 10, 5, [0.025, 0.1, 0.5, 0.9, 0.975]
+    calibration = rolling_origins(random_walk(3000, seed=1), WindowSizes(p, h))
+    outputs = narrow_quantile_outputs(calibration.inputs, h, 1.0)
+    corrections = quantile_corrections(
+        calibration.inputs, outputs, calibration.actual, quantiles, MIN_RELATIVE_SCALE
+    )
+    assert list(corrections) == ["80", "95"]
+    fresh = rolling_origins(random_walk(3000, seed=2), WindowSizes(p, h))
+    outputs = narrow_quantile_outputs(fresh.inputs, h, 1.0)
+    own = quantile_bands(outputs, quantiles)
+    point = outputs[:, 2, :]
+    unit = volatility_scale(fresh.inputs, min_relative_scale=MIN_RELATIVE_SCALE)
+    bands = conformalized_bands(own, point, unit, corrections)
+    for level, (lower, upper) in bands.items():
+        nominal = int(level) / 100
+        before = interval_errors(fresh.actual, *own[level], level)["coverage"]
+        assert np.all(before < nominal - 0.2), (level, before)
+        coverage = interval_errors(fresh.actual, lower, upper, level)["coverage"]
+        assert np.all(np.abs(coverage - nominal) < 0.04), (level, coverage)
+    (low80, up80), (low95, up95) = bands["80"], bands["95"]
+    assert np.all(low95 <= low80) and np.all(low80 <= point)
+    assert np.all(point <= up80) and np.all(up80 <= up95)
+
+
+def test_conformalized_bands_stay_nested_and_hold_the_point() -> None:
+    """A correction that would narrow a band past its point stops it at the point, and a wider
+    level whose correction would leave it inside the one below holds that one."""
+    from stockcast.forecasting.intervals import conformalized_bands
+
+    point = np.array([[100.0, 100.0]])
+    own = {"80": (point - 2.0, point + 2.0), "95": (point - 3.0, point + 3.0)}
+    corrections = {"80": [-5.0, 2.0], "95": [1.0, -0.5]}
+    bands = conformalized_bands(own, point, np.array([[1.0]]), corrections)
+    np.testing.assert_array_equal(bands["80"][0], [[100.0, 96.0]])
+    np.testing.assert_array_equal(bands["80"][1], [[100.0, 104.0]])
+    np.testing.assert_array_equal(bands["95"][0], [[96.0, 96.0]])
+    np.testing.assert_array_equal(bands["95"][1], [[104.0, 104.0]])
+    # A level without a correction (too few windows) keeps its own outputs, nested.
+    kept = conformalized_bands(own, point, np.array([[1.0]]), {"80": [0.5, 0.5]})
+    np.testing.assert_array_equal(kept["95"][0], own["95"][0])
+
+
 def test_bands_follow_recent_volatility() -> None:
     calm, wild = random_walk(50, 3, 0.1)[None, -10:], random_walk(50, 3, 5.0)[None, -10:]
     half = conformal_half_widths(np.random.default_rng(0).normal(size=(500, 2)), 80)
@@ -619,6 +679,46 @@ def test_a_fit_that_diverges_falls_back_to_the_last_price(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("length", [400, 160])
+def test_a_quantile_fits_served_bands_are_conformalized(tmp_path: Path, length: int) -> None:
+    """A quantile fit records each level's conformal correction, calibrated on its validation
+    windows and (a short split's) its rolling-origin folds' windows, and its served bands are
+    its own quantile bands widened by them in each window's unit."""
+    import json
+
+    from stockcast.forecasting.intervals import conformalized_bands, quantile_bands
+    from stockcast.serving.model import open_model_dir
+    from tests.conftest import run_train
+
+    run_train(
+        tmp_path,
+        tmp_path / "run",
+        f"data.length={length}",
+        "trainer.max_epochs=2",
+        "logger=none",
+        "fit.naive_fallback=false",
+        "model.quantiles=[0.025,0.1,0.5,0.9,0.975]",
+    )
+    folder = tmp_path / "run" / "model"
+    intervals = json.loads((folder / "artifacts" / "spec.json").read_text())["intervals"]
+    assert intervals["method"] == "quantile" and intervals["calibration_splits"] == ["val"]
+    assert intervals["methods"]["80"] == "cqr" and "80" in intervals["corrections"]
+    assert ("fold_windows" in intervals) == (length == 160)
+    model = open_model_dir(folder)
+    window = np.array(json.loads((folder / "input_example.json").read_text()), dtype=float)
+    point, bands = model.forecast(window)
+    served, quantiles = model._python_model, model._python_model.net.quantiles
+    with torch.inference_mode():
+        outputs = served.net.quantile_forecast(torch.tensor(window, dtype=torch.float32))
+    own = quantile_bands(monotone_quantiles(outputs.double().numpy(), quantiles), quantiles)
+    unit = volatility_scale(window, intervals["min_relative_scale"], **recorded_unit(intervals))
+    expected = conformalized_bands(own, point, unit, intervals["corrections"])
+    for level, (lower, upper) in expected.items():
+        np.testing.assert_allclose(bands[level][0], lower, rtol=1e-6)
+        np.testing.assert_allclose(bands[level][1], upper, rtol=1e-6)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("lr", ["1e30", "1e8"])
 def test_a_quantile_fit_that_falls_back_serves_calibrated_bands(tmp_path: Path, lr: str) -> None:
     """A quantile fit that falls back to the last price serves no spread of its own. At 1e30 it
@@ -1017,12 +1117,13 @@ def test_a_quantile_models_spec_records_its_band_unit_too() -> None:
     cfg = OmegaConf.create({"model": {"quantiles": [0.1, 0.5, 0.9], "interval_scale_values": 10}})
     windows = np.lib.stride_tricks.sliding_window_view(random_walk(300, seed=3), 80)
     train = SimpleNamespace(origins=lambda sizes: SimpleNamespace(inputs=windows))
+    held_out = rolling_origins(random_walk(140, seed=4), WindowSizes(80, 5))
     prepared = SimpleNamespace(
         window=WindowSizes(80, 5),
         meta={"season_length": 20},
         season_length=20,
         scaler={"min_relative_scale": 1e-4},
-        splits={"train": train},
+        splits={"train": train, "val": SimpleNamespace(origins=lambda sizes: held_out)},
     )
     spec = {**SPEC, "previous_time_window": 80, "next_time_window": 5}
     net = build_price_forecaster({**spec, "mlp": {**spec["mlp"], "quantiles": [0.1, 0.5, 0.9]}})
@@ -1032,6 +1133,7 @@ def test_a_quantile_models_spec_records_its_band_unit_too() -> None:
     cfg.data = {"eval_batch_size": 64}
     recorded = interval_spec(cfg, net, prepared)
     offsets = np.array(recorded.pop("still_quantile_offsets"))
+    corrections = recorded.pop("corrections")
     assert recorded == {
         "method": "quantile",
         "bounds": {},
@@ -1040,7 +1142,12 @@ def test_a_quantile_models_spec_records_its_band_unit_too() -> None:
         "scale_drift_free": True,
         # Evaluate's naive bands give a window that did not move the train windows' unit.
         "still_unit": typical_unit(windows, 1e-4, 20),
+        # Its 80% band conformalized on the 56 validation windows, in the same unit.
+        "methods": {"80": "cqr"},
+        "calibration_windows": 56,
+        "calibration_splits": ["val"],
     }
+    assert list(corrections) == ["80"] and len(corrections["80"]) == 5
     # Each quantile's typical distance from the median, below it, none, above it.
     assert offsets.shape == (3, 5) and (offsets[0] < 0).all() and (offsets[2] > 0).all()
     assert (offsets[1] == 0).all()

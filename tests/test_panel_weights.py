@@ -147,6 +147,7 @@ class LastValue:
         return inputs[None, :, -1:].repeat(1, 1, SIZES.next_time_window)
 
     core = SimpleNamespace(members=1)
+    quantiles = ()  # a point forecast only
 
     def level_set_aside(self, inputs):
         return None  # its one member reads no level

@@ -143,6 +143,11 @@ def test_a_refits_record_says_whose_bands_it_serves() -> None:
     )
     quantile = {"method": "quantile", "bounds": {}}
     assert bands_record(quantile, [0.1, 0.5, 0.9]) == "its own quantile outputs, refitted with it"
+    conformalized = quantile | {"corrections": {"80": [0.3]}}
+    assert bands_record(conformalized, [0.1, 0.5, 0.9]) == (
+        "its own quantile outputs, refitted with it, widened by the evaluated model's conformal "
+        "corrections"
+    )
     assert bands_record({"bounds": {}}, []) == "none"
 
 

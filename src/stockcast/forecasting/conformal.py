@@ -14,6 +14,7 @@ from stockcast.forecasting.intervals import (
     Bounds,
     above_floor,
     apply_intervals,
+    quantile_bands,
     volatility_scale,
 )
 from stockcast.forecasting.student_t import student_t_quantile
@@ -43,13 +44,51 @@ def conformal_half_widths(errors: np.ndarray, level: int | str) -> np.ndarray:
     ceil((n + 1)(1 - alpha))-th smallest (the finite-sample correction), so coverage on
     exchangeable new windows is at least nominal. From fewer than 1 / alpha - 1 windows that
     rank is past the sample and the largest size is taken, which holds less."""
-    errors = np.sort(np.abs(np.asarray(errors, dtype=np.float64)), axis=0)
-    n = len(errors)
+    return conformal_quantile(np.abs(np.asarray(errors, dtype=np.float64)), level)
+
+
+def conformal_quantile(scores: np.ndarray, level: int | str) -> np.ndarray:
+    """Per horizon step, the ceil((n + 1)(1 - alpha))-th smallest of n held-out windows'
+    conformity scores (the largest where that rank is past the sample): the split-conformal
+    quantile, signed as the scores are."""
+    scores = np.sort(np.asarray(scores, dtype=np.float64), axis=0)
+    n = len(scores)
     if n == 0:
         raise ValueError("conformal calibration needs at least one held-out window")
     # ceil((n + 1) * level / 100) in whole numbers: no float round-off picks the next error.
     rank = min(-(-(n + 1) * int(level) // 100), n)
-    return errors[rank - 1]
+    return scores[rank - 1]
+
+
+def quantile_corrections(
+    inputs: np.ndarray,
+    outputs: np.ndarray,
+    actual: np.ndarray,
+    quantiles: Sequence[float],
+    min_relative_scale: float,
+    span: int | None = None,
+    own_windows: int | None = None,
+) -> dict[str, list[float]]:
+    """Conformalized quantile regression (Romano, Patterson and Candès, 2019): per level of a
+    quantile model's bands (`quantile_bands` of its held-out `outputs`, (windows, quantiles,
+    steps)), how far past each bound the actual value lay, at most (below zero: how far inside
+    it, at least), in units of each window's `volatility_scale` over its last `span` values,
+    taken at the split-conformal rank per step: the amount each served band is widened by (or
+    narrowed, where negative) on both sides, in its window's unit, for coverage of at least the
+    level on exchangeable new windows. Levels whose windows are too few for a conformal rank
+    inside the sample (`conformal_is_inside`) are left out: the largest score is no bound
+    (`calibration_rows`: which windows, as the conformal bands choose them)."""
+    scale = volatility_scale(inputs, min_relative_scale, span)
+    moved = above_floor(scale, inputs, min_relative_scale)
+    actual = np.asarray(actual, dtype=np.float64)
+    corrections = {}
+    for level, (lower, upper) in quantile_bands(outputs, quantiles).items():
+        rows = calibration_rows(moved, level, own_windows)
+        if not conformal_is_inside(int(rows.sum()), level):
+            continue
+        scores = np.maximum(lower - actual, actual - upper) / scale
+        corrections[level] = conformal_quantile(scores[rows], level).tolist()
+    return corrections
 
 
 def student_t_half_widths(errors: np.ndarray, level: int | str, profile: np.ndarray) -> np.ndarray:

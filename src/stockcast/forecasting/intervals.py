@@ -161,6 +161,29 @@ def apply_intervals(forecast: np.ndarray, scale: np.ndarray, bounds: Bounds) -> 
     }
 
 
+def conformalized_bands(
+    bands: Bands,
+    point: np.ndarray,
+    scale: np.ndarray,
+    corrections: Mapping[str, Sequence[float]],
+) -> Bands:
+    """A quantile model's bands (`quantile_bands`), each level's widened on both sides by its
+    calibrated correction per step (negative: narrowed) times each row's `scale` (conformalized
+    quantile regression: `conformal.quantile_corrections`); a level without one keeps its own.
+    Each band still holds the point and the band below it: a narrowed band stops at the point,
+    and a wider level is widened to hold the one below where their corrections would cross."""
+    point = np.asarray(point, dtype=np.float64)
+    inner = (point, point)
+    corrected: Bands = {}
+    for level in sorted(bands, key=int):
+        lower, upper = bands[level]
+        shift = np.asarray(corrections.get(level, 0.0), dtype=np.float64) * scale
+        lower = np.minimum(lower - shift, inner[0])
+        upper = np.maximum(upper + shift, inner[1])
+        corrected[level] = inner = (lower, upper)
+    return corrected
+
+
 def monotone_quantiles(outputs: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
     """A quantile model's outputs (n, quantiles, steps) sorted to rise with their quantiles at
     every row and step (rearrangement): separately trained outputs can cross, and a 90% band

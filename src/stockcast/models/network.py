@@ -214,9 +214,14 @@ class PriceForecaster(KeepsValues):
     def member_forecasts(self, prices: torch.Tensor) -> torch.Tensor:
         """Each member's point forecast in price units, (members, batch, horizon): what the
         combination weights are fitted on."""
+        return self.member_quantile_forecasts(prices)[:, :, self.point_index, :]
+
+    def member_quantile_forecasts(self, prices: torch.Tensor) -> torch.Tensor:
+        """Each member's every output in price units, (members, batch, quantiles or 1,
+        horizon): what a fold's quantile bands are combined from."""
         outputs, _, loc, scale = self.member_outputs(prices)
         values, base = self._member_values(prices, outputs, loc, scale)
-        return (base + values)[:, :, self.point_index, :]
+        return base + values
 
     def _member_values(
         self, prices: torch.Tensor, outputs: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor

@@ -27,6 +27,7 @@ from stockcast.forecasting.guard import allows_non_positive, guarded_forecast, p
 from stockcast.forecasting.intervals import (
     Bands,
     apply_intervals,
+    conformalized_bands,
     monotone_quantiles,
     quantile_bands,
     recorded_unit,
@@ -103,16 +104,15 @@ class PriceForecastModel(PythonModel):
                     still_zero_level(self.intervals),
                 )
         point = outputs[:, self.net.point_index, :]
-        # Calibrated bounds where a quantile model has them: its fit diverged and lost its spread.
+        # Calibrated bounds where a quantile model has them: it fell back to the last price.
         if self.net.quantiles and not self.intervals.get("bounds"):
             bands = quantile_bands(outputs, self.net.quantiles)
+            corrections = self.intervals.get("corrections")
+            if corrections:
+                # Conformalized: each level widened (or narrowed) by its calibrated correction.
+                bands = conformalized_bands(bands, point, self.band_unit(prices), corrections)
         else:
-            scale = volatility_scale(
-                prices,
-                float(self.intervals["min_relative_scale"]),
-                **recorded_unit(self.intervals),
-            )
-            bands = apply_intervals(point, scale, self.intervals["bounds"])
+            bands = apply_intervals(point, self.band_unit(prices), self.intervals["bounds"])
         finite = np.isfinite(point).all(axis=1)
         for lower, upper in bands.values():
             finite &= np.isfinite(lower).all(axis=1) & np.isfinite(upper).all(axis=1)
@@ -122,6 +122,13 @@ class PriceForecastModel(PythonModel):
                 "can represent); check the input's scale"
             )
         return point, bands
+
+    def band_unit(self, prices: np.ndarray) -> np.ndarray:
+        """Each row's volatility unit (n, 1), as the spec's `intervals` record it: what
+        calibrated bounds and corrections are in."""
+        return volatility_scale(
+            prices, float(self.intervals["min_relative_scale"]), **recorded_unit(self.intervals)
+        )
 
 
 mlflow.models.set_model(PriceForecastModel())

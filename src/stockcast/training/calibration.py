@@ -1,6 +1,6 @@
 """How wide a fit's bands are: calibrated on the held-out windows it judges itself on (the
-validation windows, and a short validation split's rolling-origin folds), or a quantile model's
-own."""
+validation windows, and a short validation split's rolling-origin folds), a quantile model's own
+bands widened or narrowed on them too."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig
 
 from stockcast.data.prepared import PreparedData
@@ -17,6 +18,7 @@ from stockcast.forecasting.conformal import (
     calibration_methods,
     calibration_rows,
     conformal_inside_windows,
+    quantile_corrections,
 )
 from stockcast.forecasting.guard import ALLOW_NON_POSITIVE
 from stockcast.forecasting.intervals import (
@@ -157,6 +159,59 @@ def calibrate_on_validation(
     }
 
 
+def conformalize_on_validation(
+    net: PriceForecaster,
+    prepared: PreparedData,
+    span: int,
+    batch_size: int,
+    folds: FoldEvidence | None = None,
+) -> dict[str, Any]:
+    """What a quantile model's `intervals` record of its bands' calibration: each level's
+    conformalized-quantile-regression correction (`quantile_corrections`) from the windows
+    the conformal bands are calibrated on (validation, and the rolling-origin `folds` where
+    there are any). A pinball loss fitted on the train windows can leave bands too narrow on
+    new ones (40 epochs on simulated random walks of 400 prices: 80% and 95% bands covered 0.77
+    and 0.92 of test targets, 0.79 and 0.96 conformalized); a level whose windows are too few
+    for a conformal rank keeps its own outputs, as logged."""
+    windows = prepared.splits["val"].origins(prepared.window)
+    net.eval()
+    outputs = forward_in_batches(net.quantile_forecast, windows.inputs, batch_size)
+    inputs, actual = windows.inputs, windows.actual
+    if folds is not None:
+        weights = net.member_weights
+        flat = None if weights is None else weights.flatten().double().numpy()
+        outputs = np.concatenate([outputs, folds.combined_quantiles(flat)])
+        inputs = np.concatenate([inputs, folds.inputs])
+        actual = np.concatenate([actual, folds.actual])
+    outputs = monotone_quantiles(outputs, net.quantiles)
+    own = None if folds is None else len(windows)
+    min_relative_scale = float(prepared.scaler["min_relative_scale"])
+    levels = quantile_levels(net.quantiles)
+    corrections = quantile_corrections(
+        inputs, outputs, actual, net.quantiles, min_relative_scale, span, own
+    )
+    moved = moved_windows(inputs, min_relative_scale, span)
+    for level in levels:
+        if level not in corrections:
+            log.info(
+                "%d calibration windows, fewer than the %d a conformal %s%% band needs: it is "
+                "the model's own quantiles, uncalibrated",
+                int(calibration_rows(moved, level, own).sum()),
+                conformal_inside_windows(level),
+                level,
+            )
+    return {
+        # Per level: cqr (its outputs widened or narrowed by `corrections`), or quantile (its
+        # outputs as they are: too few windows).
+        "methods": {level: "cqr" if level in corrections else "quantile" for level in levels},
+        "calibration_windows": len(actual),
+        "calibration_splits": ["val"],
+        **({} if folds is None else {"fold_windows": len(folds)}),
+        # Each level's widening per step on both sides, in units of each window's volatility.
+        "corrections": corrections,
+    }
+
+
 def interval_spec(
     cfg: DictConfig,
     net: PriceForecaster,
@@ -164,8 +219,9 @@ def interval_spec(
     repeats_last: bool = False,
     folds: FoldEvidence | None = None,
 ) -> dict[str, Any]:
-    """The spec's `intervals`: a quantile model's own bands, or conformal bounds; either way the
-    span of the volatility unit its bands are scored beside (evaluate's naive bands use it).
+    """The spec's `intervals`: a quantile model's own bands conformalized on the held-out windows
+    (`conformalize_on_validation`), or conformal bounds; either way the span of the volatility
+    unit they are in (evaluate's naive bands use it too).
 
     A model that fell back to the last price (`repeats_last`) learned nothing from the train
     split, so its windows are held out as much as the validation split's: its bounds come from
@@ -183,19 +239,21 @@ def interval_spec(
         int(cfg.model.interval_scale_values),
     )
     quantiles = [float(q) for q in cfg.model.quantiles]
+    batch_size = int(cfg.data.eval_batch_size)
     if quantiles and not repeats_last:
-        # Its own bands use no unit; evaluate's naive bands beside them do.
+        # Its corrections are in the unit, as evaluate's naive bands beside them are.
         unit = band_unit(prepared, span)
-        offsets = still_quantile_offsets(net, prepared, span, int(cfg.data.eval_batch_size))
+        offsets = still_quantile_offsets(net, prepared, span, batch_size)
         still = {} if offsets is None else {"still_quantile_offsets": offsets}
-        return {"method": "quantile", "bounds": {}, **unit, **still}
+        calibrated = conformalize_on_validation(net, prepared, span, batch_size, folds)
+        return {"method": "quantile", "bounds": {}, **unit, **still, **calibrated}
     levels = quantile_levels(quantiles) if quantiles else cfg.model.interval_levels
     return calibrate_on_validation(
         net,
         prepared,
         [int(level) for level in levels],
         span,
-        batch_size=int(cfg.data.eval_batch_size),
+        batch_size=batch_size,
         splits=("train", "val") if repeats_last else ("val",),
         folds=None if repeats_last else folds,
     )

@@ -51,6 +51,9 @@ class FoldEvidence:
     # (windows,): when each window's first target falls (`window_times`); None (evidence built
     # by hand): not known, and the windows are tested as one series.
     times: np.ndarray | None = None
+    # (members, windows, quantiles, next_time_window): a quantile model's every output, which
+    # calibrate its bands; None: a model without quantiles.
+    member_quantiles: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.actual)
@@ -60,6 +63,14 @@ class FoldEvidence:
         to 1) or, with None, their mean; without the members set aside for a window."""
         flat = None if weights is None else np.asarray(weights, dtype=np.float64)
         return combine_member_forecasts(self.member_forecasts, flat, self.set_aside)
+
+    def combined_quantiles(self, weights: Sequence[float] | np.ndarray | None) -> np.ndarray:
+        """A quantile model's every output (windows, quantiles, next_time_window), its members
+        combined as `combined` combines their point forecasts."""
+        if self.member_quantiles is None:
+            raise ValueError("the folds hold no quantile outputs: their model has no quantiles")
+        flat = None if weights is None else np.asarray(weights, dtype=np.float64)
+        return combine_member_forecasts(self.member_quantiles, flat, self.set_aside)
 
     def record(self, weights: Sequence[float] | None, scales: np.ndarray) -> dict[str, Any]:
         """What metrics.json says of the folds: how many, their windows, and the MAE of the
@@ -150,7 +161,7 @@ def fold_evidence(
     finally:
         if beside is not None:
             beside.cancel()
-    inputs, actual, members, series, set_aside, times = zip(*found, strict=True)
+    inputs, actual, members, series, set_aside, times, quantiles = zip(*found, strict=True)
     evidence = FoldEvidence(
         np.concatenate(inputs),
         np.concatenate(actual),
@@ -159,6 +170,7 @@ def fold_evidence(
         np.concatenate(series),
         np.concatenate(set_aside, axis=1),
         np.concatenate(times),
+        None if quantiles[0] is None else np.concatenate(quantiles, axis=1),
     )
     log.info(
         "the validation split holds %d windows: %d rolling-origin folds of the train split add "
@@ -178,11 +190,12 @@ def fold_forecasts(
     batch_size: int,
     lr_drops: LrDropShares = (),
     after: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, ...]:
     """One fold fitted on its train part: (inputs, actual, member forecasts, each window's
-    series, the members set aside for each window, each window's time) of the windows of the
-    span after it, as plain arrays (they may cross from a child process). `after`: how many of
-    each series' values follow the span (`window_times`)."""
+    series, the members set aside for each window, each window's time, a quantile model's
+    member outputs or None) of the windows of the span after it, as plain arrays (they may
+    cross from a child process). `after`: how many of each series' values follow the span
+    (`window_times`)."""
     fold_train, scored = fold
     # Scaled by its own train part's statistics: the train split's include the span it scores.
     fitted_on = replace(
@@ -193,10 +206,16 @@ def fold_forecasts(
     net, _, _ = refit_network(cfg, fitted_on, optimizer_steps, batch_size, lr_drops)
     windows = scored.origins(prepared.window)
     net.eval()
-    members = forward_in_batches(
-        net.member_forecasts, windows.inputs, int(cfg.data.eval_batch_size), windows_axis=1
-    )
+    batch_size = int(cfg.data.eval_batch_size)
+    quantiles = None
+    if net.quantiles:
+        forward = net.member_quantile_forecasts
+        quantiles = forward_in_batches(forward, windows.inputs, batch_size, windows_axis=1)
+        members = quantiles[:, :, net.point_index, :]
+    else:
+        forward = net.member_forecasts
+        members = forward_in_batches(forward, windows.inputs, batch_size, windows_axis=1)
     series = series_of_windows(scored, windows.origins)
     set_aside = set_aside_mask(net, windows.inputs)
     times = window_times(scored, windows.origins, after)
-    return windows.inputs, windows.actual, members, series, set_aside, times
+    return windows.inputs, windows.actual, members, series, set_aside, times, quantiles

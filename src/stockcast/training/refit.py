@@ -6,8 +6,9 @@ configuration fitted on train + val + test with the evaluated budget: the optimi
 best checkpoint and its batch size. Nothing is left to score the refit on, so:
 
 - its interval bounds are the evaluated model's (calibrated in volatility units, centred on the
-  forecast), and so are its ensemble members' combination weights (renormalised over the
-  candidates it fits again: those the weights gave next to nothing are left out, `pruning.py`);
+  forecast; a quantile model's: its conformal corrections), and so are its ensemble members'
+  combination weights (renormalised over the candidates it fits again: those the weights gave
+  next to nothing are left out, `pruning.py`);
 - the evaluated model travels inside the refit's folder (`evaluated/`): champion comparisons score
   that one, which never saw the test windows, and the report's hash is checked against its bytes.
 
@@ -282,10 +283,16 @@ def refit_diverged(net: Any, history: PreparedData, batch_size: int) -> bool:
 
 def bands_record(intervals: Mapping[str, Any], quantiles: Sequence[float]) -> str:
     """What a refit's record says of its bands: the evaluated model's calibrated widths, or a
-    quantile model's own outputs (fitted again with the rest; it has no widths to carry)."""
+    quantile model's own outputs (fitted again with the rest; it has no widths to carry),
+    widened by the evaluated model's conformal corrections where it has some."""
     if intervals.get("bounds"):
         return "the evaluated model's calibrated band widths, centred on the forecast"
-    return "its own quantile outputs, refitted with it" if quantiles else "none"
+    if not quantiles:
+        return "none"
+    own = "its own quantile outputs, refitted with it"
+    if intervals.get("corrections"):
+        return f"{own}, widened by the evaluated model's conformal corrections"
+    return own
 
 
 def write_refit_config(evaluated: Path, output: Path, cfg: DictConfig, pruned: bool) -> None:
