@@ -142,22 +142,24 @@ def test_every_trial_of_a_hparams_search_validates(
         assert window is None or cfg.data.previous_time_window == window
 
 
-def test_the_schema_knows_every_lightning_trainer_early_stopping_and_logger_argument() -> None:
+def test_the_schema_knows_every_lightning_trainer_callback_and_logger_argument() -> None:
     import inspect
 
     from lightning.pytorch import Trainer
-    from lightning.pytorch.callbacks import EarlyStopping
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import MLFlowLogger
 
     from stockcast.fields import (
         EARLY_STOPPING_ARGUMENTS,
         MLFLOW_LOGGER_ARGUMENTS,
+        MODEL_CHECKPOINT_ARGUMENTS,
         TRAINER_ARGUMENTS,
     )
 
     for built, names in (
         (Trainer, TRAINER_ARGUMENTS),
         (EarlyStopping, EARLY_STOPPING_ARGUMENTS),
+        (ModelCheckpoint, MODEL_CHECKPOINT_ARGUMENTS),
         (MLFlowLogger, MLFLOW_LOGGER_ARGUMENTS),
     ):
         assert set(names) == set(inspect.signature(built.__init__).parameters) - {"self"}

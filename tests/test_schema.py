@@ -464,6 +464,27 @@ def test_clipping_a_fused_step_under_mixed_precision_is_refused_with_the_config(
         validate_config(make_cfg("trainer.gradient_clip_val=1", config_name=config_name))
 
 
+@pytest.mark.parametrize(
+    "key",
+    ["optim.monitor", "callbacks.early_stopping.monitor", "callbacks.model_checkpoint.monitor"],
+)
+def test_a_monitor_the_fit_never_logs_is_refused_before_any_work(make_cfg, key: str) -> None:
+    """A misspelt metric failed the fit with Lightning's traceback at its first validation
+    (early stopping, the checkpoint) or, for the schedule, silently never lowered the rate."""
+    for config_name in ("train", "pipeline"):
+        with pytest.raises(ConfigError) as caught:
+            validate_config(make_cfg(f"{key}=val/mse", config_name=config_name))
+        assert str(caught.value) == (
+            f"{key} is 'val/mse', which the fit does not log at its validations; use one of "
+            "val/loss, val/mae, val/rmse, val/mape, val/mase, val/naive_mase, train/loss."
+        )
+        assert validate_config(make_cfg(f"{key}=val/rmse", config_name=config_name))
+    # The latest state's checkpoint follows no metric; a misspelt argument is named.
+    assert validate_config(make_cfg("callbacks.model_checkpoint.monitor=null"))
+    with pytest.raises(ConfigError, match=r"did you mean callbacks.model_checkpoint.monitor\?"):
+        validate_config(make_cfg("+callbacks.model_checkpoint.monitr=val/mae"))
+
+
 def test_a_key_with_no_near_name_lists_what_the_section_holds(make_cfg) -> None:
     with pytest.raises(ConfigError) as caught:
         validate_config(make_cfg("+optim.qqq=1"))

@@ -47,6 +47,12 @@ EARLY_STOPPING_ARGUMENTS = (
     "monitor", "min_delta", "patience", "verbose", "mode", "strict", "check_finite",
     "stopping_threshold", "divergence_threshold", "check_on_train_epoch_end", "log_rank_zero_only",
 )  # fmt: skip
+# Arguments of its ModelCheckpoint callback (2.6): callbacks.model_checkpoint may set any of them.
+MODEL_CHECKPOINT_ARGUMENTS = (
+    "dirpath", "filename", "monitor", "verbose", "save_last", "save_top_k", "save_on_exception",
+    "save_weights_only", "mode", "auto_insert_metric_name", "every_n_train_steps",
+    "train_time_interval", "every_n_epochs", "save_on_train_epoch_end", "enable_version_counter",
+)  # fmt: skip
 
 MLFLOW_LOGGER_ARGUMENTS = (
     "experiment_name", "run_name", "tracking_uri", "tags", "save_dir", "log_model", "prefix",

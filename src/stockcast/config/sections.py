@@ -15,6 +15,7 @@ from stockcast.fields import (
     EARLY_STOPPING_ARGUMENTS,
     EXPERIMENT_NAME_RULE,
     MLFLOW_LOGGER_ARGUMENTS,
+    MODEL_CHECKPOINT_ARGUMENTS,
     Above0,
     AsWhole,
     AtLeast0,
@@ -47,6 +48,30 @@ ALIAS_MAX_LENGTH = min(MLFLOW_ALIAS_MAX_LENGTH, MLFLOW_TAG_KEY_MAX_LENGTH - len(
 RESERVED_VERSION_ALIAS = re.compile(r"[vV]\d+")
 
 
+# What a fit measures on its validation windows (val/<name>; training/module.py logs the loss,
+# the forecast's errors and naive's MASE): what a sweep can rank trials by. Here, not in fields:
+# the served model ships fields, and it measures nothing.
+VALIDATION_METRICS = ("loss", *ERROR_METRICS, "naive_mase")
+# What the fit logs at each of its validations (the validation metrics and the mean training
+# loss since the one before): all that early stopping, the checkpoint and the learning-rate
+# schedule can follow.
+MONITORED_METRICS = (*(f"val/{name}" for name in VALIDATION_METRICS), "train/loss")
+
+
+def _a_monitored_metric(metric: str) -> str:
+    """A name the fit never logs failed the fit at its first validation (early stopping, the
+    checkpoint) or, for the schedule, left the learning rate where it started without a word."""
+    if metric not in MONITORED_METRICS:
+        raise ValueError(
+            f"is {metric!r}, which the fit does not log at its validations; use one of "
+            f"{', '.join(MONITORED_METRICS)}"
+        )
+    return metric
+
+
+MonitoredMetric = Annotated[str, AfterValidator(_a_monitored_metric)]
+
+
 class FitConfig(Section):
     min_batches_per_epoch: WholeAbove0
     val_every_steps: WholeAbove0
@@ -65,11 +90,13 @@ class FitConfig(Section):
 
 
 class OptimConfig(Section):
-    unjudged = frozenset({"optimizer", "scheduler", "monitor"})
+    unjudged = frozenset({"optimizer", "scheduler"})
 
     lr: Above0
     weight_decay: AtLeast0
     method_lr_scale: Above0
+    # What the learning-rate schedule (ReduceLROnPlateau) follows.
+    monitor: MonitoredMetric = "val/mase"
 
 
 class EarlyStoppingConfig(Section):
@@ -77,12 +104,21 @@ class EarlyStoppingConfig(Section):
 
     patience: WholeAtLeast0
     min_delta: AtLeast0
+    monitor: MonitoredMetric = "val/mase"
+
+
+class ModelCheckpointConfig(Section):
+    unjudged = frozenset({"_target_", *MODEL_CHECKPOINT_ARGUMENTS})
+
+    # The best checkpoint's metric: the one the fit's model is restored from.
+    monitor: MonitoredMetric | None = None
 
 
 class CallbacksConfig(Section):
     targets = True
 
     early_stopping: EarlyStoppingConfig | None = None
+    model_checkpoint: ModelCheckpointConfig | None = None
 
 
 class TrainSettings(Section):
@@ -175,12 +211,6 @@ class LoggerConfig(Section):
 
 class PathsConfig(Section):
     unjudged = frozenset({"root_dir", "log_dir", "output_dir"})
-
-
-# What a fit measures on its validation windows (val/<name>; training/module.py logs the loss,
-# the forecast's errors and naive's MASE): what a sweep can rank trials by. Here, not in fields:
-# the served model ships fields, and it measures nothing.
-VALIDATION_METRICS = ("loss", *ERROR_METRICS, "naive_mase")
 
 
 class TrainConfig(Section):
