@@ -160,6 +160,25 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
             "least 1 (read an environment variable as a number with "
             "trainer.max_steps='${oc.decode:${oc.env:NAME}}').",
         ),
+        # Lightning's own refusals came as tracebacks once the data was prepared.
+        (
+            ["+trainer.precision=17"],
+            "trainer.precision is 17; choose one of '16-true', '16-mixed', 'bf16-true'",
+        ),
+        (
+            ["trainer.deterministic=maybe"],
+            "trainer.deterministic is 'maybe'; it must be true, false or 'warn'.",
+        ),
+        (
+            ["+trainer.fast_dev_run=-1"],
+            "trainer.fast_dev_run is -1; it must be true, false or a number of batches (0 or more).",
+        ),
+        (
+            ["+trainer.limit_train_batches=-1"],
+            "trainer.limit_train_batches is -1; it must be a number of batches (0 or more, without a "
+            "decimal point) or a share of them from 0.0 to 1.0.",
+        ),
+        (["+trainer.overfit_batches=1.5"], "trainer.overfit_batches is 1.5; it must be a number"),
         (["num_threads=0"], "num_threads is 0; it must be a whole number above 0."),
         (["seed=-1"], "seed is -1; it must be a whole number from 0 to 4294967295 (numpy's seeds)"),
         (["data.seed=4294967296"], "data.seed is 4294967296; it must be a whole number from 0"),
@@ -209,6 +228,8 @@ def test_whole_numbers_written_as_floats_are_the_integers_they_write(
         ("pipeline.refit=off", "pipeline.refit", False),
         ("gate.require_beat_champion='false'", "gate.require_beat_champion", False),
         ("data.require_new_data=yes", "data.require_new_data", True),
+        # Lightning reads any other text than warn as true, and then skips torch's switch.
+        ("trainer.deterministic=yes", "trainer.deterministic", True),
     ],
 )
 def test_words_for_yes_and_no_are_the_booleans_they_say(
@@ -483,6 +504,24 @@ def test_a_monitor_the_fit_never_logs_is_refused_before_any_work(make_cfg, key: 
     assert validate_config(make_cfg("callbacks.model_checkpoint.monitor=null"))
     with pytest.raises(ConfigError, match=r"did you mean callbacks.model_checkpoint.monitor\?"):
         validate_config(make_cfg("+callbacks.model_checkpoint.monitr=val/mae"))
+
+
+def test_the_trainers_limits_keep_a_share_apart_from_a_count(make_cfg) -> None:
+    """`1.0` is all the batches and `1` is one: the whole-number reading must not make one of
+    the other; Lightning's precisions are the schema's."""
+    from typing import get_args
+
+    from lightning.fabric.connector import _PRECISION_INPUT
+
+    from stockcast.fields import PRECISIONS
+
+    cfg = validate_config(
+        make_cfg("+trainer.limit_val_batches=1.0", "+trainer.limit_test_batches=1")
+    )
+    assert type(cfg.trainer.limit_val_batches) is float
+    assert type(cfg.trainer.limit_test_batches) is int
+    lightnings = {value for member in get_args(_PRECISION_INPUT) for value in get_args(member)}
+    assert set(PRECISIONS) == lightnings
 
 
 def test_a_key_with_no_near_name_lists_what_the_section_holds(make_cfg) -> None:

@@ -26,6 +26,12 @@ EXECUTORS = ("inprocess", "subprocess")
 PREDICT_MODES = ("forecast", "backtest")
 # Lightning's accelerator names; whether one is present on this machine is Lightning's to say.
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
+# Lightning's precisions (2.6; a test compares them with its own): its names, its older ones,
+# and the whole numbers `+trainer.precision=16` is read as.
+PRECISIONS = (
+    "16-true", "16-mixed", "bf16-true", "bf16-mixed", "32-true", "64-true", "transformer-engine",
+    "transformer-engine-float16", "16", "32", "64", "bf16", 16, 32, 64,
+)  # fmt: skip
 INPUT_KINDS = ("values", "synthetic", "csv", "test_split")
 TABLE_FORMATS = ("csv", "parquet")
 SPLIT_SUM_TOLERANCE = 1e-6

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from stockcast.fields import (
     ACCELERATORS,
+    PRECISIONS,
     TRAINER_ARGUMENTS,
     AsWhole,
     Number,
@@ -18,6 +19,18 @@ from stockcast.fields import (
 
 # What trainer.devices takes, in every sentence that refuses a value of it.
 DEVICES = "a number of devices (1 or more, or -1 for all), 'auto' or a list of device ids"
+
+# How many batches a Lightning loop runs (trainer.limit_*_batches, trainer.overfit_batches): a
+# count, or a share of them. 1.0 is all of them and 1 is one batch: neither is read as the other.
+BatchesLimit = Annotated[
+    Annotated[int, Field(strict=True, ge=0)] | Annotated[Number, Field(ge=0, le=1)] | None,
+    Field(
+        description=(
+            "a number of batches (0 or more, without a decimal point) or a share of them from 0.0 "
+            "to 1.0"
+        )
+    ),
+]
 
 
 class TrainerConfig(Section):
@@ -44,6 +57,21 @@ class TrainerConfig(Section):
     ] = None
     gradient_clip_algorithm: Literal["norm", "value"] | None = None
     accumulate_grad_batches: WholeAbove0 = 1
+    # Lightning refused these only once the data was prepared, in a traceback; a word other than
+    # warn for deterministic ran without deterministic algorithms.
+    precision: Literal[PRECISIONS] | None = None  # type: ignore[valid-type]
+    deterministic: Annotated[
+        bool | Literal["warn"] | None, Field(description="true, false or 'warn'")
+    ] = None
+    fast_dev_run: Annotated[
+        bool | Annotated[int, Field(strict=True, ge=0)],
+        Field(description="true, false or a number of batches (0 or more)"),
+    ] = False
+    limit_train_batches: BatchesLimit = None
+    limit_val_batches: BatchesLimit = None
+    limit_test_batches: BatchesLimit = None
+    limit_predict_batches: BatchesLimit = None
+    overfit_batches: BatchesLimit = None
     # The fit validates about every fit.val_every_steps optimizer steps, whatever the epoch
     # length (training/build.py's validation_schedule): Lightning's own two settings are its.
     check_val_every_n_epoch: Any = None
