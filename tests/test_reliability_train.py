@@ -4,6 +4,7 @@ predict input are one sentence with paths intact."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 from pathlib import Path
@@ -250,6 +251,37 @@ def test_a_trainer_this_machine_cannot_run_is_one_sentence() -> None:
             raise MisconfigurationException("No supported gpu backend found!")
         except MisconfigurationException as cause:
             raise InstantiationException("Error in call to target Trainer") from cause
+
+
+@pytest.mark.parametrize(
+    ("override", "said"),
+    [
+        ("trainer.accelerator=tpu", "Requirement 'torch_xla"),
+        ("trainer.devices=[0,1]", "`devices` selected with `CPUAccelerator` should be an int > 0"),
+        ("+trainer.max_time=abc", "`Timer(duration='abc')` is not a valid duration"),
+    ],
+)
+def test_every_refusal_of_the_trainers_arguments_is_one_sentence(
+    make_cfg, override: str, said: str
+) -> None:
+    """Lightning refuses some arguments with plain errors, not its own exception: they were
+    tracebacks; and its refusal of a value was told to choose other accelerator values."""
+    import hydra
+
+    from stockcast.errors import ConfigError
+    from stockcast.training.runtime import trainer_refusals
+
+    if "torch_xla" in said and importlib.util.find_spec("torch_xla") is not None:
+        pytest.skip("torch_xla is installed")
+    cfg = make_cfg(override)
+    with pytest.raises(ConfigError) as refused, trainer_refusals():
+        hydra.utils.instantiate(cfg.trainer, logger=False)
+    sentence = str(refused.value)
+    assert sentence.startswith("the trainer settings cannot run here: ") and said in sentence
+    assert sentence.endswith(
+        "; change the trainer setting it names, or choose trainer=cpu where this machine lacks "
+        "the accelerator or devices asked for."
+    )
 
 
 @pytest.fixture(scope="module")

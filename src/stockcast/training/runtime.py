@@ -17,6 +17,12 @@ def set_threads(num_threads: int) -> None:
     torch.set_num_threads(int(num_threads))
 
 
+# What Lightning's Trainer raises for arguments it cannot run with, by name (no Lightning import):
+# its own refusal, and the plain errors some of its checks raise instead (`trainer.accelerator=tpu`
+# without torch_xla: ModuleNotFoundError; device ids on a CPU: TypeError; a bad max_time).
+TRAINER_REFUSALS = ("MisconfigurationException", "ModuleNotFoundError", "TypeError", "ValueError")
+
+
 @contextmanager
 def trainer_refusals() -> Iterator[None]:
     """Lightning's refusal of trainer settings this machine cannot run (`trainer=gpu` without a
@@ -28,11 +34,12 @@ def trainer_refusals() -> Iterator[None]:
         yield
     except InstantiationException as err:
         cause = err.__cause__
-        if cause is None or type(cause).__name__ != "MisconfigurationException":
+        if cause is None or type(cause).__name__ not in TRAINER_REFUSALS:
             raise
         raise ConfigError(
-            f"the trainer settings cannot run here: {str(cause).strip().rstrip('.')}; "
-            "choose other trainer.accelerator / trainer.devices values, e.g. trainer=cpu."
+            f"the trainer settings cannot run here: {str(cause).strip().rstrip('.')}; change "
+            "the trainer setting it names, or choose trainer=cpu where this machine lacks the "
+            "accelerator or devices asked for."
         ) from None
 
 
