@@ -7,6 +7,7 @@ the command line itself (exit status and one line on a bad value, what a fresh p
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -40,6 +41,7 @@ from tests.conftest import (
     Command,
     Job,
     JobContext,
+    compose_config,
     give_outputs,
     global_state_restored,
     isolated_overrides,
@@ -643,6 +645,71 @@ def test_bad_input_is_one_clear_sentence_before_training(
         run_train(tmp_path, tmp_path / "run", override)
     assert message in str(refused.value) and "\n" not in str(refused.value)
     assert not (tmp_path / "mlruns.db").exists(), "refused before any tracking or training"
+
+
+OPTIM_REFUSED = [
+    (
+        ["optim.optimizer._target_=torch.optim.Nope"],
+        "optim.optimizer._target_ is 'torch.optim.Nope', which cannot be imported; name a class "
+        "that can (torch.optim.AdamW, torch.optim.lr_scheduler.StepLR).",
+    ),
+    (
+        ["optim.optimizer._target_=torch.optim.RMSprop"],
+        "optim.optimizer cannot be built (RMSprop.__init__() got an unexpected keyword argument "
+        "'fused'); change the setting it names, or remove an argument its class does not take "
+        "with ~optim.optimizer.<argument>.",
+    ),
+    (
+        ["optim.scheduler._target_=torch.optim.lr_scheduler.StepLR"],
+        "optim.scheduler cannot be built (StepLR.__init__() got an unexpected keyword argument "
+        "'mode'); change the setting it names, or remove an argument its class does not take "
+        "with ~optim.scheduler.<argument>.",
+    ),
+    (
+        ["optim.scheduler.factor=2"],
+        "optim.scheduler cannot be built (Factor should be < 1.0); change the setting it names, "
+        "or remove an argument its class does not take with ~optim.scheduler.<argument>.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("overrides", "sentence"), OPTIM_REFUSED)
+def test_an_optimizer_or_schedule_torch_refuses_is_refused_before_any_work(
+    tmp_path: Path, overrides: list[str], sentence: str
+) -> None:
+    """Both were built only inside the fit: torch's traceback once the data was prepared (in a
+    pipeline, after its prepare step). A train run and a pipeline now build them first."""
+    from stockcast.orchestration.preflight import check_before_first_step
+
+    with pytest.raises(ConfigError) as refused:
+        run_train(tmp_path, tmp_path / "run", *overrides)
+    assert str(refused.value) == sentence
+    assert not (tmp_path / "run" / "prepared").exists(), "refused before the data was read"
+    cfg = compose_config("pipeline", overrides, tmp_path)
+    with pytest.raises(ConfigError, match=re.escape(sentence)):
+        check_before_first_step(cfg, tmp_path / "pipeline")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["optim.optimizer._target_=torch.optim.RMSprop", "~optim.optimizer.fused"],
+        [
+            "optim.scheduler._target_=torch.optim.lr_scheduler.StepLR",
+            "~optim.scheduler.mode",
+            "~optim.scheduler.factor",
+            "~optim.scheduler.patience",
+            "+optim.scheduler.step_size=2",
+        ],
+        ["optim.scheduler=null"],
+    ],
+)
+def test_another_optimizer_or_schedule_with_its_own_arguments_is_built(
+    make_cfg, overrides: list[str]
+) -> None:
+    from stockcast.config.optimizer_check import refuse_an_unbuildable_optimizer
+
+    refuse_an_unbuildable_optimizer(make_cfg(*overrides))
 
 
 def train_with_too_few_points(job: JobContext) -> Job:

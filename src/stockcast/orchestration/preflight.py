@@ -1,6 +1,6 @@
-"""What a local pipeline's late steps need, checked before its first step: the register and
-monitor steps run after training, and where they fail the rerun a failed step asks for finds no
-new data to run on (or fails the same way every day, after training again)."""
+"""What a local pipeline's later steps need, checked before its first step: the train, register
+and monitor steps run after prepare, and where they fail the rerun a failed step asks for finds
+no new data to run on (or fails the same way every day, after training again)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from stockcast.config.optimizer_check import refuse_an_unbuildable_optimizer
 from stockcast.errors import DamagedVersion
 from stockcast.registry.ledger_check import check_ledger
 from stockcast.registry.lock import sqlite_file
@@ -18,8 +19,10 @@ CHAMPION_CHECK_DIR = "preflight_champion"
 
 
 def check_before_first_step(cfg: DictConfig, run_dir: Path) -> None:
-    """Keys the register step would refuse, a ledger the monitor step could not open or that
-    keeps another store's forecasts, and a champion no step may load."""
+    """An optimizer or schedule the train step could not build, keys the register step would
+    refuse, a ledger the monitor step could not open or that keeps another store's forecasts,
+    and a champion no step may load."""
+    refuse_an_unbuildable_optimizer(cfg)
     keys = SigningKeys.from_config(cfg.registry.get("signing"))
     check_signing_keys(keys)
     check_ledger(

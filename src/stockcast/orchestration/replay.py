@@ -31,6 +31,7 @@ from stockcast.config.compose import (
     local_store_overrides,
     local_store_uri,
 )
+from stockcast.config.optimizer_check import refuse_an_unbuildable_optimizer
 from stockcast.config.overrides import override_key
 from stockcast.config.task import hydra_task
 from stockcast.errors import ConfigError, StockcastError, counted
@@ -102,8 +103,10 @@ def pipeline_overrides(
 
 
 def run_replay(cfg: DictConfig) -> dict[str, Any]:
-    # Keys every day's register step would refuse after its training: refused once, first.
+    # Keys every day's register step would refuse after its training, an optimizer or schedule
+    # every day's train step could not build: refused once, first.
     check_signing_keys(SigningKeys.from_config(cfg.registry.get("signing")))
+    refuse_an_unbuildable_optimizer(cfg)
     if cfg.replay.resume_from:
         return resume_replay(cfg)
     refuse_own_day(user_overrides())

@@ -8,6 +8,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from stockcast.config.compose import plain
+from stockcast.config.optimizer_check import refuse_an_unbuildable_optimizer
 from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData, check_prepared_settings
 from stockcast.orchestration.steps.prepare import run_prepare
@@ -28,6 +29,7 @@ def run_train_step(cfg: DictConfig) -> float | None:
 def run_train_task(cfg: DictConfig) -> float | None:
     """`python src/train.py`: prepare the data into the run directory, train, and return the
     value a sweeper optimises."""
+    refuse_an_unbuildable_optimizer(cfg)
     output_dir = Path(cfg.paths.output_dir)
     if is_launch_rank_zero():
         prepared = PreparedData.load(run_prepare(cfg, output_dir / "prepared"))
