@@ -179,6 +179,14 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
             "decimal point) or a share of them from 0.0 to 1.0.",
         ),
         (["+trainer.overfit_batches=1.5"], "trainer.overfit_batches is 1.5; it must be a number"),
+        (
+            ["callbacks.early_stopping.mode=up"],
+            "callbacks.early_stopping.mode is 'up'; choose one of 'min' or 'max'.",
+        ),
+        (
+            ["callbacks.model_checkpoint.mode=lowest"],
+            "callbacks.model_checkpoint.mode is 'lowest'; choose one of 'min' or 'max'.",
+        ),
         (["num_threads=0"], "num_threads is 0; it must be a whole number above 0."),
         (["seed=-1"], "seed is -1; it must be a whole number from 0 to 4294967295 (numpy's seeds)"),
         (["data.seed=4294967296"], "data.seed is 4294967296; it must be a whole number from 0"),

@@ -5,7 +5,7 @@ predict's and serve's are in `client_sections`."""
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
@@ -105,6 +105,8 @@ class EarlyStoppingConfig(Section):
     patience: WholeAtLeast0
     min_delta: AtLeast0
     monitor: MonitoredMetric = "val/mase"
+    # Lightning refused another word with a traceback once the data was prepared.
+    mode: Literal["min", "max"] = "min"
 
 
 class ModelCheckpointConfig(Section):
@@ -112,6 +114,7 @@ class ModelCheckpointConfig(Section):
 
     # The best checkpoint's metric: the one the fit's model is restored from.
     monitor: MonitoredMetric | None = None
+    mode: Literal["min", "max"] = "min"
 
 
 class CallbacksConfig(Section):
