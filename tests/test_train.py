@@ -595,6 +595,17 @@ def test_mlflow_run_has_params_and_metrics(trained_run: Path) -> None:
     assert "val/mase" in run.data.metrics
 
 
+def test_mlflow_records_the_precision_the_fit_ran_in(tmp_path: Path) -> None:
+    """On a CPU Lightning runs 16-mixed as bf16-mixed (fp16 autocast is CUDA's): the run's
+    params said 16-mixed."""
+    run_dir = tmp_path / "run"
+    run_train(tmp_path, run_dir, *FAST_OVERRIDES, "+trainer.precision=16-mixed")
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns.db")
+    params = client.get_run(summary["training_run_id"]).data.params
+    assert params["trainer.precision"] == "bf16-mixed"
+
+
 def test_fast_dev_run_debug_config(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_train(tmp_path, run_dir, "debug=fdr", "data.length=300")

@@ -183,7 +183,12 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
             **step_budget(cfg, model, warm),
             **CLIPPED_BY_THE_MODULE,
         )
-    hparams = logged_params(cfg) | {"data_hash": prepared.meta["data_hash"]}
+    # The precision Lightning trains in, not the one asked for: on a CPU it runs 16-mixed as
+    # bf16-mixed (with a warning the run's record would contradict).
+    hparams = logged_params(cfg) | {
+        "data_hash": prepared.meta["data_hash"],
+        "trainer.precision": str(trainer.precision),
+    }
     for logger in loggers:
         logger.log_hyperparams(hparams)
 
