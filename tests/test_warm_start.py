@@ -366,3 +366,75 @@ def test_a_model_folder_says_whether_it_fell_back(trained_run: Path) -> None:
     metrics = json.loads((trained_run / METRICS_FILE).read_text())
     metadata = read_model_metadata(trained_run / "model")
     assert metadata["naive_fallback"] is metrics["fell_back_to_naive"]
+
+
+def test_a_champion_saved_before_the_fallback_was_recorded_is_asked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Older code wrote no `naive_fallback` into a model's metadata: its naive-fallback
+    champion, read as not fallen back, kept its ets and Theta gates at zero in every warm fit."""
+    from types import SimpleNamespace
+
+    import yaml
+    from omegaconf import OmegaConf
+    from safetensors.torch import save_file
+
+    from stockcast.models.kind import model_kind
+    from stockcast.models.spec import build_price_forecaster
+    from stockcast.training import warm_start as warm_module
+
+    candidates = [
+        {"kind": "mlp", "window": 10, "hidden_sizes": [8], "activation": "relu", "dropout": 0.0},
+        {"kind": "theta", "window": None},
+        {"kind": "ets", "window": None, "trends": ["none"]},
+    ]
+    network = model_kind("ensemble").network_spec({"candidates": candidates}, {"season_length": 1})
+    spec = {
+        "kind": "ensemble",
+        "previous_time_window": 20,
+        "next_time_window": 5,
+        "network": network,
+        "anchor": "last",
+        "quantiles": [],
+        "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
+    }
+
+    def old_folder(name: str, fell_back: bool) -> Path:
+        """A model folder as older code wrote it: its metadata without `naive_fallback`."""
+        folder = tmp_path / name
+        (folder / "artifacts").mkdir(parents=True)
+        net = build_price_forecaster(spec)
+        if fell_back:
+            net.fall_back_to_naive()
+        save_file(net.state_dict(), str(folder / "artifacts" / "weights.safetensors"))
+        (folder / "artifacts" / "spec.json").write_text(json.dumps(spec))
+        artifacts = {name: {"path": f"artifacts/{file}"} for name, file in
+                     (("spec", "spec.json"), ("weights", "weights.safetensors"))}  # fmt: skip
+        mlmodel = {"flavors": {"python_function": {"artifacts": artifacts}},
+                   "metadata": {"kind": "stockcast.model", "warm_start": None}}  # fmt: skip
+        (folder / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+        return folder
+
+    class OldStore:
+        model_name = "m"
+        folder = tmp_path
+
+        @classmethod
+        def from_config(cls, _: object) -> OldStore:
+            return cls()
+
+        def resolve(self, **_: object) -> SimpleNamespace:
+            return SimpleNamespace(version=1, tags={})
+
+        def label(self, _: object) -> str:
+            return "m version 1"
+
+        def verified_folder(self, *_: object) -> tuple[Path, str]:
+            return OldStore.folder, "hash"
+
+    monkeypatch.setattr(warm_module, "ModelRegistry", OldStore)
+    cfg = OmegaConf.create({"train": {"init_from": "champion"}, "registry": {}})
+    OldStore.folder = old_folder("fell_back", fell_back=True)
+    assert warm_module.warm_start(cfg, spec, tmp_path / "work").fell_back
+    OldStore.folder = old_folder("fitted", fell_back=False)
+    assert not warm_module.warm_start(cfg, spec, tmp_path / "work").fell_back

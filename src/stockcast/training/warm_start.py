@@ -24,7 +24,7 @@ from stockcast.forecasting.windows import WINDOW_KEYS
 from stockcast.models.cores import start_anchored
 from stockcast.models.kind import model_kind
 from stockcast.models.network import PriceForecaster
-from stockcast.models.spec import SHARED_KEYS, load_weights, upgrade_spec
+from stockcast.models.spec import SHARED_KEYS, load_weights, saved_forecaster, upgrade_spec
 from stockcast.registry.freshness import later_data_end
 from stockcast.registry.store import ModelRegistry
 from stockcast.serving.metadata import (
@@ -35,6 +35,11 @@ from stockcast.serving.metadata import (
 )
 
 log = logging.getLogger(__name__)
+
+# The prices of the window a model saved without `naive_fallback` in its metadata is asked
+# whether it repeats the last price: rising, as a flat window leaves some kinds' outputs zero
+# without a fallback.
+PROBE_PRICES = (1.0, 2.0)
 
 
 @dataclass(frozen=True)
@@ -143,16 +148,36 @@ def warm_start(
             "fit (its " + "; its ".join(found) + "); train cold (train.init_from=null) or use its "
             "settings."
         )
+    state = load_file(str(model_artifact(folder, "weights")))
     return WarmStart(
-        load_file(str(model_artifact(folder, "weights"))),
+        state,
         {
             "version": info.version,
             "model_name": registry.model_name,
             "model_hash": digest,
             "weights": "evaluated" if folder != copy else "registered",
         },
-        bool(read_model_metadata(folder).get("naive_fallback")),
+        fell_back_to_naive(read_model_metadata(folder), saved, state),
     )
+
+
+def fell_back_to_naive(
+    metadata: dict[str, Any], spec: dict[str, Any], state: dict[str, torch.Tensor]
+) -> bool:
+    """Whether a model fell back to the last price: its metadata's `naive_fallback`. A model
+    saved before the metadata said so (a champion registered by older code) is asked: the
+    fallback zeroed its point outputs, which no fitted model leaves zero for a rising window.
+    Read as no fallback, a warm start kept its ets and Theta gates at zero, and every warm
+    fit after it repeated the last price through them."""
+    if "naive_fallback" in metadata:
+        return bool(metadata["naive_fallback"])
+    net = saved_forecaster(spec, state)
+    if not net.anchored:
+        return False
+    prices = torch.linspace(*PROBE_PRICES, net.input_size, dtype=torch.float32)[None]
+    with torch.no_grad():
+        outputs = net.eval().member_outputs(prices)[0]
+    return not bool(outputs[:, :, net.point_index, :].any())
 
 
 def load_keeping_scaling(
