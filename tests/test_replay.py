@@ -567,6 +567,20 @@ def test_a_folder_that_is_no_resumable_replay_is_refused(tmp_path: Path) -> None
         _replay(tmp_path, "later", f"replay.resume_from={tmp_path / 'old'}")
 
 
+def test_a_replay_stopped_before_it_wrote_its_record_is_not_resumed(tmp_path: Path) -> None:
+    """A replay of a version from before resuming wrote replay.json only after its last day:
+    stopped part way, its run directory holds days and no record, and the refusal must not
+    tell the user to name the run directory of an earlier replay, which they did."""
+    (tmp_path / "stopped" / "days" / "2026-06-26").mkdir(parents=True)
+    with pytest.raises(ConfigError) as err:
+        _replay(tmp_path, "later", f"replay.resume_from={tmp_path / 'stopped'}")
+    assert str(err.value) == (
+        f"the replay in {tmp_path / 'stopped'} stopped before it wrote replay.json (a replay of "
+        "a version from before resuming writes it only after its last day), so it cannot be "
+        "resumed; start a new replay."
+    )
+
+
 def test_a_resume_from_no_replay_names_where_replays_are_written(tmp_path: Path) -> None:
     # Run directories sit under STOCKCAST_ROOT where it is set, not under the folder the
     # command runs in: the refusal names theirs, where a bare logs/replay/runs/... would miss.

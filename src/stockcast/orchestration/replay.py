@@ -45,6 +45,7 @@ from stockcast.orchestration.replay_days import (
 )
 from stockcast.orchestration.replay_plot import plot_replay
 from stockcast.orchestration.replay_record import (
+    DAYS_DIR,
     REPLAY_FILE,
     REPLAY_PLOT_FILE,
     day_entry,
@@ -208,7 +209,7 @@ def _run_days(
     failed: list[tuple[str, str]] = []
     ran = len(days) - len(entries)
     for number, as_of in enumerate(days[len(entries) :], len(entries) + 1):
-        day_dir = run_dir / "days" / as_of
+        day_dir = run_dir / DAYS_DIR / as_of
         # A day that started before (its start was copied) runs again from the store and ledger
         # as it found them, restored before anything else (a resume stopped part way restores
         # again); what it left is kept aside. A replay from before starts were copied: if the

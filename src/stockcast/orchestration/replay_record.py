@@ -35,6 +35,8 @@ from stockcast.registry.store import ModelRegistry
 
 REPLAY_FILE = "replay.json"
 REPLAY_PLOT_FILE = "replay.png"
+# The folder of a replay's run directory that holds each day's pipeline run.
+DAYS_DIR = "days"
 # What a replay's plan records (`ledger_dir` too, from the replays that could resume).
 PLAN_KEYS = {"days", "store_dir", "overrides"}
 # What each day's entry records (`day_entry`), which the resume and the plot read back.
@@ -69,6 +71,14 @@ def recorded_replay(
     was stopped after its last day, to its plot. `runs_dir` is where replays' run directories
     are written (under STOCKCAST_ROOT where it is set), named where `run_dir` is none."""
     summary_file = run_dir / REPLAY_FILE
+    if not summary_file.is_file() and (run_dir / DAYS_DIR).is_dir():
+        # A replay of a version from before resuming wrote its record only after its last day:
+        # stopped part way, it left days and no record, and naming it again cannot help.
+        raise ConfigError(
+            f"the replay in {run_dir} stopped before it wrote {REPLAY_FILE} (a replay of a "
+            "version from before resuming writes it only after its last day), so it cannot be "
+            "resumed; start a new replay."
+        )
     if not summary_file.is_file():
         raise ConfigError(
             f"replay.resume_from {run_dir} holds no {REPLAY_FILE}; name the run directory of an "
