@@ -126,6 +126,32 @@ def test_conformalized_quantile_bands_of_a_random_walk_cover_near_nominal() -> N
     assert np.all(point <= up80) and np.all(up80 <= up95)
 
 
+def test_corrections_calibrated_where_no_window_moved_are_in_the_unit_they_are_served_in() -> None:
+    """A validation split inside a flat stretch: every window is still, and its conformity
+    scores were measured in the floor's unit (a ten-thousandth of the price) while a served
+    window is scaled by its own moves or `still_unit`: a price of 90 got an 80% band from -160
+    to 340. Measured in the served unit, the corrected bands keep the size of the errors."""
+    from stockcast.forecasting.conformal import quantile_corrections
+    from stockcast.forecasting.intervals import conformalized_bands, quantile_bands
+
+    rng = np.random.default_rng(0)
+    level = 90 + rng.normal(0, 5, (60, 1))
+    inputs = np.repeat(level, 10, axis=1)
+    point = np.repeat(level, 5, axis=1)
+    actual = point + rng.normal(0, 1, (60, 5)).cumsum(axis=1)
+    quantiles = [0.1, 0.5, 0.9]
+    outputs = np.stack([point - 0.01, point, point + 0.01], axis=1)
+    unit = {"still_unit": 0.01}
+    corrections = quantile_corrections(
+        inputs, outputs, actual, quantiles, MIN_RELATIVE_SCALE, 10, **unit
+    )
+    served = volatility_scale(inputs, MIN_RELATIVE_SCALE, 10, **unit)
+    own = quantile_bands(outputs, quantiles)
+    lower, upper = conformalized_bands(own, point, served, corrections)["80"]
+    assert ((upper - lower) / 2).max() < 5 * np.abs(actual - point).max()
+    assert np.mean((actual >= lower) & (actual <= upper)) >= 0.8
+
+
 def test_conformalized_bands_stay_nested_and_hold_the_point() -> None:
     """A correction that would narrow a band past its point stops it at the point, and a wider
     level whose correction would leave it inside the one below holds that one."""

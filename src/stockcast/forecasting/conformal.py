@@ -14,6 +14,7 @@ from stockcast.forecasting.intervals import (
     Bounds,
     above_floor,
     apply_intervals,
+    moved_windows,
     quantile_bands,
     volatility_scale,
 )
@@ -68,6 +69,8 @@ def quantile_corrections(
     min_relative_scale: float,
     span: int | None = None,
     own_windows: int | None = None,
+    still_unit: float | None = None,
+    still_move: float | None = None,
 ) -> dict[str, list[float]]:
     """Conformalized quantile regression (Romano, Patterson and Candès, 2019): per level of a
     quantile model's bands (`quantile_bands` of its held-out `outputs`, (windows, quantiles,
@@ -77,9 +80,12 @@ def quantile_corrections(
     narrowed, where negative) on both sides, in its window's unit, for coverage of at least the
     level on exchangeable new windows. Levels whose windows are too few for a conformal rank
     inside the sample (`conformal_is_inside`) are left out: the largest score is no bound
-    (`calibration_rows`: which windows, as the conformal bands choose them)."""
-    scale = volatility_scale(inputs, min_relative_scale, span)
-    moved = above_floor(scale, inputs, min_relative_scale)
+    (`calibration_rows`: which windows, as the conformal bands choose them).
+
+    `still_unit`, `still_move`: the unit a served window that did not move gets, which the
+    scores of such windows are measured in, as `calibrate_intervals`' errors are."""
+    moved = moved_windows(inputs, min_relative_scale, span)
+    scale = volatility_scale(inputs, min_relative_scale, span, True, still_unit, still_move)
     actual = np.asarray(actual, dtype=np.float64)
     corrections = {}
     for level, (lower, upper) in quantile_bands(outputs, quantiles).items():

@@ -276,6 +276,31 @@ def widen_still_quantiles(
     return widened
 
 
+def served_quantiles(
+    outputs: np.ndarray,
+    prices: np.ndarray,
+    quantiles: Sequence[float],
+    point_index: int,
+    intervals: Mapping[str, Any],
+) -> np.ndarray:
+    """A quantile model's outputs (n, quantiles, steps) as its bands are served from, and so
+    calibrated on: rising with their quantiles (`monotone_quantiles`), each window that did not
+    move widened to the typical offsets the spec's `intervals` record (`widen_still_quantiles`)."""
+    outputs = monotone_quantiles(outputs, quantiles)
+    offsets = intervals.get("still_quantile_offsets")
+    if offsets is None:
+        return outputs
+    return widen_still_quantiles(
+        outputs,
+        prices,
+        point_index,
+        offsets,
+        float(intervals["min_relative_scale"]),
+        recorded_unit(intervals)["span"],
+        still_zero_level(intervals),
+    )
+
+
 def still_zero_level(intervals: Mapping[str, Any]) -> float | None:
     """The level whose share `still_unit` is the typical move `still_move`: what a quantile
     model's typical offsets (shares of a last value) are taken of at a window that stayed at 0.

@@ -28,12 +28,10 @@ from stockcast.forecasting.intervals import (
     Bands,
     apply_intervals,
     conformalized_bands,
-    monotone_quantiles,
     quantile_bands,
     recorded_unit,
-    still_zero_level,
+    served_quantiles,
     volatility_scale,
-    widen_still_quantiles,
 )
 from stockcast.models.spec import saved_forecaster
 
@@ -91,18 +89,9 @@ class PriceForecastModel(PythonModel):
             outputs = self.net.quantile_forecast(torch.tensor(prices, dtype=torch.float32))
         outputs = outputs.double().numpy()
         if self.net.quantiles:
-            outputs = monotone_quantiles(outputs, self.net.quantiles)
-            offsets = self.intervals.get("still_quantile_offsets")
-            if offsets is not None:
-                outputs = widen_still_quantiles(
-                    outputs,
-                    prices,
-                    self.net.point_index,
-                    offsets,
-                    float(self.intervals["min_relative_scale"]),
-                    recorded_unit(self.intervals)["span"],
-                    still_zero_level(self.intervals),
-                )
+            outputs = served_quantiles(
+                outputs, prices, self.net.quantiles, self.net.point_index, self.intervals
+            )
         point = outputs[:, self.net.point_index, :]
         # Calibrated bounds where a quantile model has them: it fell back to the last price.
         if self.net.quantiles and not self.intervals.get("bounds"):

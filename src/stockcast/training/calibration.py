@@ -5,7 +5,7 @@ bands widened or narrowed on them too."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from stockcast.forecasting.intervals import (
     moved_windows,
     quantile_levels,
     quantile_offsets,
+    served_quantiles,
     typical_move,
     typical_unit,
     unit_record,
@@ -165,6 +166,7 @@ def conformalize_on_validation(
     span: int,
     batch_size: int,
     folds: FoldEvidence | None = None,
+    served: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What a quantile model's `intervals` record of its bands' calibration: each level's
     conformalized-quantile-regression correction (`quantile_corrections`) from the windows
@@ -172,7 +174,10 @@ def conformalize_on_validation(
     there are any). A pinball loss fitted on the train windows can leave bands too narrow on
     new ones (40 epochs on simulated random walks of 400 prices: 80% and 95% bands covered 0.77
     and 0.92 of test targets, 0.79 and 0.96 conformalized); a level whose windows are too few
-    for a conformal rank keeps its own outputs, as logged."""
+    for a conformal rank keeps its own outputs, as logged. `served`: the `intervals` recorded
+    so far (the band unit, the still offsets), so the scores are those of the bands as served:
+    where no held-out window moved, in the floor's unit a price of 90 got an 80% band from -160
+    to 340 at a window served in its own moves' unit."""
     windows = prepared.splits["val"].origins(prepared.window)
     net.eval()
     outputs = forward_in_batches(net.quantile_forecast, windows.inputs, batch_size)
@@ -183,12 +188,21 @@ def conformalize_on_validation(
         outputs = np.concatenate([outputs, folds.combined_quantiles(flat)])
         inputs = np.concatenate([inputs, folds.inputs])
         actual = np.concatenate([actual, folds.actual])
-    outputs = monotone_quantiles(outputs, net.quantiles)
     own = None if folds is None else len(windows)
     min_relative_scale = float(prepared.scaler["min_relative_scale"])
+    served = {"min_relative_scale": min_relative_scale, "scale_span": span, **(served or {})}
+    outputs = served_quantiles(outputs, inputs, net.quantiles, net.point_index, served)
     levels = quantile_levels(net.quantiles)
     corrections = quantile_corrections(
-        inputs, outputs, actual, net.quantiles, min_relative_scale, span, own
+        inputs,
+        outputs,
+        actual,
+        net.quantiles,
+        min_relative_scale,
+        span,
+        own,
+        served.get("still_unit"),
+        served.get("still_move"),
     )
     moved = moved_windows(inputs, min_relative_scale, span)
     for level in levels:
@@ -245,7 +259,9 @@ def interval_spec(
         unit = band_unit(prepared, span)
         offsets = still_quantile_offsets(net, prepared, span, batch_size)
         still = {} if offsets is None else {"still_quantile_offsets": offsets}
-        calibrated = conformalize_on_validation(net, prepared, span, batch_size, folds)
+        calibrated = conformalize_on_validation(
+            net, prepared, span, batch_size, folds, {**unit, **still}
+        )
         return {"method": "quantile", "bounds": {}, **unit, **still, **calibrated}
     levels = quantile_levels(quantiles) if quantiles else cfg.model.interval_levels
     return calibrate_on_validation(
