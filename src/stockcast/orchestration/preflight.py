@@ -43,8 +43,8 @@ def check_champion_opens(cfg: DictConfig, workdir: Path) -> None:
     could be stored: refused first, in the signing check's own sentence, whether or not that
     day's candidate would have reached the comparison. Damaged files are no refusal here: the
     register step replaces such a champion."""
-    # Imported here, not above: MLflow and torch load only for a pipeline that signs, and the
-    # runner's other checks stay free of them.
+    # Imported here, not above: MLflow and the serving model load only for a pipeline that
+    # signs (torch is loaded already, by the optimizer check).
     from stockcast.registry.store import ModelRegistry
     from stockcast.serving.model import check_version_opens
 
