@@ -253,6 +253,31 @@ def test_a_trainer_this_machine_cannot_run_is_one_sentence() -> None:
             raise InstantiationException("Error in call to target Trainer") from cause
 
 
+def test_more_gpus_than_this_machine_has_are_refused_before_any_work(
+    make_cfg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`trainer=ddp trainer.accelerator=gpu trainer.devices=2` on a one-GPU machine: Lightning's
+    refusal, which it gave only once the data was prepared, on two lines."""
+    from lightning.fabric.utilities import device_parser
+    from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
+
+    from stockcast.errors import ConfigError
+    from stockcast.training.runtime import refuse_a_missing_accelerator
+
+    monkeypatch.setattr(MPSAccelerator, "is_available", staticmethod(lambda: False))
+    monkeypatch.setattr(CUDAAccelerator, "is_available", staticmethod(lambda: True))
+    monkeypatch.setattr(device_parser, "_get_all_available_gpus", lambda **_: [0])
+    cfg = make_cfg("trainer=ddp", "trainer.accelerator=gpu", "trainer.devices=2")
+    with pytest.raises(ConfigError) as refused:
+        refuse_a_missing_accelerator(cfg.trainer)
+    assert str(refused.value) == (
+        "the trainer settings cannot run here: You requested gpu: [0, 1] But your machine only "
+        "has: [0]; change the trainer setting it names, or choose trainer=cpu where this machine "
+        "lacks the accelerator or devices asked for."
+    )
+    refuse_a_missing_accelerator(make_cfg("trainer=gpu").trainer)
+
+
 @pytest.mark.parametrize(
     ("override", "said"),
     [

@@ -273,6 +273,25 @@ def test_a_setting_the_replay_sets_itself_is_refused_before_the_store(
     assert not (tmp_path / "run" / "store").exists(), "refused before any work"
 
 
+def test_an_accelerator_this_machine_lacks_is_refused_before_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`trainer=gpu` without a GPU failed every day at its train step, after its prepare step,
+    and the replay ended only after the last day."""
+    from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
+
+    for accelerator in (CUDAAccelerator, MPSAccelerator):
+        monkeypatch.setattr(accelerator, "is_available", staticmethod(lambda: False))
+    monkeypatch.setattr(replay, "run_days", lambda *args: pytest.fail("a day ran"))
+    given = [*isolated_overrides(tmp_path), "days=2", "trainer=gpu"]
+    with global_state_restored(), pytest.raises(ConfigError) as refused:
+        run_task(run_replay, "replay", given, tmp_path / "run")
+    assert str(refused.value).startswith(
+        "trainer.accelerator is 'gpu', but this machine has no GPU"
+    )
+    assert not (tmp_path / "run" / "store").exists(), "refused before any work"
+
+
 def test_a_plan_runs_on_the_days_its_data_gains_values(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -300,8 +319,8 @@ def test_a_plan_runs_on_the_days_its_data_gains_values(
 def test_a_replay_whose_every_day_failed_ends_with_an_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """trainer=gpu on a machine without one failed every day at its train step: each day was
-    recorded with the error, and the replay printed its record and exited 0."""
+    """A train step that fails every day (its trainer refused): each day was recorded with the
+    error, and the replay printed its record and exited 0."""
     from stockcast.orchestration.runner import StepFailed
 
     def stopped(*args: object, **kwargs: object) -> None:

@@ -701,6 +701,43 @@ def test_an_optimizer_or_schedule_torch_refuses_is_refused_before_any_work(
         check_before_first_step(cfg, tmp_path / "pipeline")
 
 
+@pytest.fixture
+def no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This machine as one without a CUDA or MPS GPU, whatever it has."""
+    from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
+
+    for accelerator in (CUDAAccelerator, MPSAccelerator):
+        monkeypatch.setattr(accelerator, "is_available", staticmethod(lambda: False))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "missing"),
+    [
+        (["trainer=gpu"], "'gpu', but this machine has no GPU"),
+        (["trainer.accelerator=cuda"], "'cuda', but this machine has no CUDA GPU"),
+        (["trainer=ddp", "trainer.accelerator=gpu"], "'gpu', but this machine has no GPU"),
+    ],
+)
+def test_an_accelerator_this_machine_lacks_is_refused_before_any_work(
+    tmp_path: Path, no_gpu: None, overrides: list[str], missing: str
+) -> None:
+    """Lightning refused it only when the fit built its trainer: after the data was prepared
+    (in a pipeline, after its prepare step). A train run and a pipeline now ask first."""
+    from stockcast.orchestration.preflight import check_before_first_step
+
+    sentence = (
+        f"trainer.accelerator is {missing} (Lightning finds cpu); choose trainer=cpu here, or "
+        "train where one is (an Azure ML job on a GPU cluster)."
+    )
+    with pytest.raises(ConfigError) as refused:
+        run_train(tmp_path, tmp_path / "run", *overrides)
+    assert str(refused.value) == sentence
+    assert not (tmp_path / "run" / "prepared").exists(), "refused before the data was read"
+    cfg = compose_config("pipeline", overrides, tmp_path)
+    with pytest.raises(ConfigError, match=re.escape(sentence)):
+        check_before_first_step(cfg, tmp_path / "pipeline")
+
+
 @pytest.mark.parametrize(
     "overrides",
     [

@@ -13,16 +13,18 @@ from stockcast.errors import DamagedVersion
 from stockcast.registry.ledger_check import check_ledger
 from stockcast.registry.lock import sqlite_file
 from stockcast.registry.signing import SigningKeys, check_signing_keys
+from stockcast.training.runtime import refuse_a_missing_accelerator
 
 # Under the run folder: the champion's private copy the check opens, removed after it.
 CHAMPION_CHECK_DIR = "preflight_champion"
 
 
 def check_before_first_step(cfg: DictConfig, run_dir: Path) -> None:
-    """An optimizer or schedule the train step could not build, keys the register step would
-    refuse, a ledger the monitor step could not open or that keeps another store's forecasts,
-    and a champion no step may load."""
+    """An optimizer or schedule the train step could not build, an accelerator this machine
+    lacks, keys the register step would refuse, a ledger the monitor step could not open or that
+    keeps another store's forecasts, and a champion no step may load."""
     refuse_an_unbuildable_optimizer(cfg)
+    refuse_a_missing_accelerator(cfg.get("trainer"))
     keys = SigningKeys.from_config(cfg.registry.get("signing"))
     check_signing_keys(keys)
     check_ledger(

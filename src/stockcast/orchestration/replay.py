@@ -68,6 +68,7 @@ from stockcast.registry.connection import open_client
 from stockcast.registry.ledger import LEDGER_FILE
 from stockcast.registry.ledger_check import check_ledger_folder
 from stockcast.registry.signing import SigningKeys, check_signing_keys
+from stockcast.training.runtime import refuse_a_missing_accelerator
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +106,11 @@ def pipeline_overrides(
 
 def run_replay(cfg: DictConfig) -> dict[str, Any]:
     # Keys every day's register step would refuse after its training, an optimizer or schedule
-    # every day's train step could not build: refused once, first.
+    # every day's train step could not build, an accelerator this machine lacks: refused once,
+    # first.
     check_signing_keys(SigningKeys.from_config(cfg.registry.get("signing")))
     refuse_an_unbuildable_optimizer(cfg)
+    refuse_a_missing_accelerator(cfg.get("trainer"))
     if cfg.replay.resume_from:
         return resume_replay(cfg)
     refuse_own_day(user_overrides())

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from omegaconf import DictConfig
+
 from stockcast.errors import ConfigError
 
 
@@ -36,11 +38,56 @@ def trainer_refusals() -> Iterator[None]:
         cause = err.__cause__
         if cause is None or type(cause).__name__ not in TRAINER_REFUSALS:
             raise
+        raise ConfigError(_cannot_run_here(cause)) from None
+
+
+# The accelerators a machine may lack, as Lightning's registry names them (`gpu` is its choice
+# of MPS, then CUDA), and what a refusal says is missing.
+ACCELERATOR_BACKENDS = {"gpu": ("mps", "cuda"), "cuda": ("cuda",), "mps": ("mps",), "tpu": ("tpu",)}
+ACCELERATOR_NAMES = {"gpu": "GPU", "cuda": "CUDA GPU", "mps": "MPS GPU", "tpu": "TPU"}
+
+
+def refuse_a_missing_accelerator(trainer: DictConfig | None) -> None:
+    """`trainer=gpu` (or `trainer.accelerator=cuda|mps|tpu`) on a machine without one, or more
+    devices than it has, was refused only when the fit built its trainer: after the data was
+    prepared (in a pipeline, after its prepare step; in a replay, on every day). Asked of
+    Lightning's own accelerators before a local run's first work; never of a cloud run's config,
+    which is built here for a machine elsewhere."""
+    accelerator = None if trainer is None else trainer.get("accelerator")
+    if accelerator not in ACCELERATOR_BACKENDS:
+        return  # cpu and auto run anywhere
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+
+    def available(name: str) -> bool:
+        return bool(AcceleratorRegistry[name]["accelerator"].is_available())
+
+    found = next((name for name in ACCELERATOR_BACKENDS[accelerator] if available(name)), None)
+    if found is None:
+        here = sorted(
+            name for name in AcceleratorRegistry.available_accelerators() if available(name)
+        )
         raise ConfigError(
-            f"the trainer settings cannot run here: {str(cause).strip().rstrip('.')}; change "
-            "the trainer setting it names, or choose trainer=cpu where this machine lacks the "
-            "accelerator or devices asked for."
-        ) from None
+            f"trainer.accelerator is {accelerator!r}, but this machine has no "
+            f"{ACCELERATOR_NAMES[accelerator]} (Lightning finds {', '.join(here)}); choose "
+            "trainer=cpu here, or train where one is (an Azure ML job on a GPU cluster)."
+        )
+    devices = trainer.get("devices", "auto")
+    if devices == "auto":
+        return  # as many as it has
+    try:
+        AcceleratorRegistry[found]["accelerator"].parse_devices(devices)
+    except Exception as err:
+        if type(err).__name__ not in TRAINER_REFUSALS:
+            raise
+        raise ConfigError(_cannot_run_here(err)) from None
+
+
+def _cannot_run_here(cause: BaseException) -> str:
+    reason = " ".join(str(cause).split()).rstrip(".")
+    return (
+        f"the trainer settings cannot run here: {reason}; change the trainer setting it names, "
+        "or choose trainer=cpu where this machine lacks the accelerator or devices asked for."
+    )
 
 
 def fit_or_interrupt(trainer: Any, model: Any, **kwargs: Any) -> None:

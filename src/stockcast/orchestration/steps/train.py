@@ -16,6 +16,7 @@ from stockcast.orchestration.steps.table import table_step
 from stockcast.orchestration.sweeps.metric import optimized_value
 from stockcast.training.distributed import is_launch_rank_zero
 from stockcast.training.fit import run_training
+from stockcast.training.runtime import refuse_a_missing_accelerator
 
 
 @table_step("train")
@@ -30,6 +31,7 @@ def run_train_task(cfg: DictConfig) -> float | None:
     """`python src/train.py`: prepare the data into the run directory, train, and return the
     value a sweeper optimises."""
     refuse_an_unbuildable_optimizer(cfg)
+    refuse_a_missing_accelerator(cfg.get("trainer"))
     output_dir = Path(cfg.paths.output_dir)
     if is_launch_rank_zero():
         prepared = PreparedData.load(run_prepare(cfg, output_dir / "prepared"))
