@@ -179,6 +179,22 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
             "decimal point) or a share of them from 0.0 to 1.0.",
         ),
         (["+trainer.overfit_batches=1.5"], "trainer.overfit_batches is 1.5; it must be a number"),
+        # Lightning ran these as no minimum, no sanity check or every |n| steps, without a word.
+        (
+            ["trainer.min_epochs=-1"],
+            "trainer.min_epochs is -1; it must be null or a whole number, 0 or more.",
+        ),
+        (["+trainer.min_steps=-3"], "trainer.min_steps is -3; it must be null or a whole number"),
+        (
+            ["trainer.log_every_n_steps=-1"],
+            "trainer.log_every_n_steps is -1; it must be null or a whole number of steps, 0 "
+            "(none) or more.",
+        ),
+        (
+            ["+trainer.num_sanity_val_steps=-5"],
+            "trainer.num_sanity_val_steps is -5; it must be null or a whole number of batches, 0 "
+            "or more, or -1 for all of them.",
+        ),
         (
             ["callbacks.early_stopping.mode=up"],
             "callbacks.early_stopping.mode is 'up'; choose one of 'min' or 'max'.",
@@ -554,6 +570,21 @@ def test_lightning_arguments_added_callbacks_and_a_tasks_own_section_are_accepte
     with pytest.raises(ConfigError, match=r"^publish is not a setting of the pipeline config; "):
         validate_config(cfg)
     assert validate_config(cfg, sections=("publish",)) is cfg
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["+trainer.num_sanity_val_steps=-1", "trainer.log_every_n_steps=0"],
+        ["trainer.min_epochs=null", "+trainer.min_steps=0", "+trainer.num_sanity_val_steps=0"],
+    ],
+)
+def test_lightnings_own_all_and_none_of_the_trainers_counts_are_accepted(
+    make_cfg, overrides: list[str]
+) -> None:
+    """-1 sanity batches is Lightning's "all of them", 0 logging steps its "none"."""
+    cfg = make_cfg(*overrides)
+    assert validate_config(cfg) is cfg
 
 
 def test_another_model_kind_trains_on_an_experiments_data(make_cfg) -> None:

@@ -20,6 +20,9 @@ from stockcast.fields import (
 # What trainer.devices takes, in every sentence that refuses a value of it.
 DEVICES = "a number of devices (1 or more, or -1 for all), 'auto' or a list of device ids"
 
+# What trainer.min_epochs and trainer.min_steps take (null: no minimum).
+MINIMUM = "null or a whole number, 0 or more"
+
 # How many batches a Lightning loop runs (trainer.limit_*_batches, trainer.overfit_batches): a
 # count, or a share of them. 1.0 is all of them and 1 is one batch: neither is read as the other.
 BatchesLimit = Annotated[
@@ -45,6 +48,24 @@ class TrainerConfig(Section):
         Field(strict=True, description="a whole number: -1 (no step limit) or at least 1"),
         AsWhole,
     ] = -1
+    # Lightning ran a negative minimum or sanity count as none, and a negative logging interval
+    # as its size: each without a word.
+    min_epochs: Annotated[int | None, Field(strict=True, ge=0, description=MINIMUM), AsWhole] = None
+    min_steps: Annotated[int | None, Field(strict=True, ge=0, description=MINIMUM), AsWhole] = None
+    log_every_n_steps: Annotated[
+        int | None,
+        Field(strict=True, ge=0, description="null or a whole number of steps, 0 (none) or more"),
+        AsWhole,
+    ] = None
+    num_sanity_val_steps: Annotated[
+        int | None,
+        Field(
+            strict=True,
+            ge=-1,
+            description="null or a whole number of batches, 0 or more, or -1 for all of them",
+        ),
+        AsWhole,
+    ] = None
 
     accelerator: Literal[ACCELERATORS] = "cpu"  # type: ignore[valid-type]
     devices: Annotated[int | str | list[int], Field(description=DEVICES), AsWhole] = 1
