@@ -6,6 +6,7 @@ the command line itself (exit status and one line on a bad value, what a fresh p
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -610,6 +611,21 @@ def test_fast_dev_run_debug_config(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_train(tmp_path, run_dir, "debug=fdr", "data.length=300")
     assert (run_dir / "model" / "MLmodel").is_file()
+
+
+def test_the_overfit_debug_config_keeps_the_model_that_learned(tmp_path: Path) -> None:
+    """debug=overfit set callbacks to null: Lightning's own checkpoint was restored, no
+    resume.ckpt was written, and the naive fallback replaced the model that learned the batches
+    (a model fitted to two batches forecasts unseen windows no better than naive)."""
+    run_dir = tmp_path / "run"
+    run_train(tmp_path, run_dir, "debug=overfit", "trainer.max_epochs=30")
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    assert summary["fell_back_to_naive"] is False
+    assert summary["best_checkpoint"].startswith("checkpoints/")
+    assert (run_dir / "checkpoints" / "resume.ckpt").is_file()
+    with (run_dir / "csv" / "metrics.csv").open() as logged:
+        losses = [float(row["train/loss"]) for row in csv.DictReader(logged) if row["train/loss"]]
+    assert len(losses) > 2 and losses[-1] < losses[0] * 0.9, losses
 
 
 def test_csv_training_with_several_ids(seeded_tmp: Path) -> None:
