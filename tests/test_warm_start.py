@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from mlflow import MlflowClient
 from safetensors.torch import load_file
 
 from stockcast.errors import ConfigError
@@ -264,6 +266,30 @@ def test_weights_of_later_data_are_refused_before_training(
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_a_warm_fit_logs_the_rate_and_budget_it_trained_with(
+    registered_store: Path, tmp_path: Path
+) -> None:
+    """Its MLflow params showed optim.lr and trainer.max_steps, the cold fit's, not the
+    optim.lr x train.warm_lr_scale and train.warm_max_steps it trained with."""
+    store = tmp_path / "store"
+    shutil.copytree(registered_store, store)  # this test's run is logged into its store
+    run_dir = tmp_path / "warm"
+    run_train(
+        store,
+        run_dir,
+        *PIPELINE_FAST,
+        "train.init_from=champion",
+        "train.warm_max_steps=6",
+        "train.warm_lr_scale=0.25",
+        "optim.lr=2e-3",
+    )
+    run_id = json.loads((run_dir / METRICS_FILE).read_text())["training_run_id"]
+    params = MlflowClient(f"sqlite:///{store}/mlruns.db").get_run(run_id).data.params
+    assert (params["optim.lr"], params["optim.lr_used"]) == ("0.002", "0.0005")
+    assert (params["trainer.max_steps"], params["trainer.max_steps_used"]) == ("1000", "6")
+
+
 def test_compare_cold_without_a_warm_start_says_so(
     registered_store: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -184,11 +184,16 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
             **CLIPPED_BY_THE_MODULE,
         )
     # The precision Lightning trains in, not the one asked for: on a CPU it runs 16-mixed as
-    # bf16-mixed (with a warning the run's record would contradict).
+    # bf16-mixed (with a warning the run's record would contradict). Beside optim.lr and
+    # trainer.max_steps, the rate and budget the fit used: a warm start's lr x warm_lr_scale and
+    # warm_max_steps, a network with nothing to train's 0 steps.
     hparams = logged_params(cfg) | {
         "data_hash": prepared.meta["data_hash"],
         "trainer.precision": str(trainer.precision),
+        "trainer.max_steps_used": trainer.max_steps,
     }
+    if model.start_lr is not None:
+        hparams["optim.lr_used"] = model.start_lr
     for logger in loggers:
         logger.log_hyperparams(hparams)
 

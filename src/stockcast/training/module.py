@@ -276,14 +276,21 @@ class Forecaster(L.LightningModule):
             if callable(getattr(module, "smoothing_parameters", None))
             for param in module.smoothing_parameters()
         ]
-        # The optimizer's own learning rate (a partial of its class with `lr`, as optim/ gives).
-        lr = getattr(self.optimizer_factory, "keywords", {}).get("lr")
+        lr = self.start_lr
         if not smoothing or lr is None:
             return [{"params": list(self.parameters())}]
         chosen = {id(param) for param in smoothing}
         weights = [param for param in self.parameters() if id(param) not in chosen]
         scaled = float(lr) * float(self.hparams.method_lr_scale)
         return [{"params": weights}, {"params": smoothing, "lr": scaled}]
+
+    @property
+    def start_lr(self) -> float | None:
+        """The optimizer's own learning rate (a partial of its class with `lr`, as optim/ gives):
+        `optim.lr`, or `optim.lr` x `train.warm_lr_scale` from a warm start; None where the
+        partial leaves it to the class."""
+        lr = getattr(self.optimizer_factory, "keywords", {}).get("lr")
+        return None if lr is None else float(lr)
 
     @property
     def learns(self) -> bool:
