@@ -305,6 +305,25 @@ def test_accuracy_arguments_are_refused_before_any_fit(
     assert "\nbench-accuracy: cannot compose" in capsys.readouterr().err
 
 
+def test_accuracy_writes_under_stockcast_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its default --output-dir was outputs/bench_accuracy in the folder it ran in: the
+    checkout, even with STOCKCAST_ROOT set, under which every other command writes."""
+    import benchmarks.accuracy.arguments as arguments
+    from stockcast.paths import PROJECT_ROOT
+
+    monkeypatch.setattr(arguments, "OUTPUT_DIR", Path("outputs") / "bench_accuracy")
+    monkeypatch.chdir(tmp_path)
+    for root, written in (("elsewhere", tmp_path / "elsewhere"), (str(tmp_path / "abs"), None)):
+        monkeypatch.setenv("STOCKCAST_ROOT", root)
+        folder = Path(arguments.parse_args(["--series", "gbm_1"]).output_dir)
+        assert folder == (written or Path(root)) / "outputs" / "bench_accuracy"
+        assert folder.is_dir(), "made by the argument check, before any fit"
+    monkeypatch.delenv("STOCKCAST_ROOT")
+    assert arguments.default_output_dir() == PROJECT_ROOT / "outputs" / "bench_accuracy"
+
+
 def test_accuracy_scores_average_over_seeds() -> None:
     from benchmarks.accuracy.__main__ import mean_over_seeds
     from benchmarks.accuracy.protocol import Result

@@ -4,14 +4,26 @@ before any fit where it cannot work."""
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from pathlib import Path
 
 from benchmarks.accuracy.series import series_names
+from stockcast.config.compose import env_or_default
 from stockcast.fields import LARGEST_SEED
 from stockcast.files import folder_not_made
+from stockcast.paths import PROJECT_ROOT
 
+# Under the root every command writes into (STOCKCAST_ROOT, else the project folder), as a dry
+# run's Azure ML YAML is: relative to the folder run in, it landed in the checkout even with
+# STOCKCAST_ROOT set.
 OUTPUT_DIR = Path("outputs") / "bench_accuracy"
+
+
+def default_output_dir() -> Path:
+    """`OUTPUT_DIR` under STOCKCAST_ROOT (a relative one read from the current folder, as the
+    configs read it), else under the project folder."""
+    return Path(os.path.abspath(env_or_default("STOCKCAST_ROOT", str(PROJECT_ROOT)))) / OUTPUT_DIR
 
 
 def parse_args(argv: list[str] | None = None, description: str = "") -> argparse.Namespace:
@@ -23,7 +35,12 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
         help="comma-separated names (default: every public series and random walk; the "
         "trending, short and check ones only when named)",
     )
-    parser.add_argument("--output-dir", default=str(OUTPUT_DIR), help="where CSV and PNG go")
+    parser.add_argument(
+        "--output-dir",
+        default=str(default_output_dir()),
+        help="where CSV and PNG go (default: outputs/bench_accuracy under STOCKCAST_ROOT, else "
+        "under the project folder)",
+    )
     parser.add_argument(
         "--no-peers",
         action="store_true",
