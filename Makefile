@@ -161,7 +161,7 @@ tracking-uri: $(INSTALLED) ## print the workspace's MLflow tracking URI (for reg
 # to be left as it is.
 clean: ## remove logs, the local MLflow store and caches (keeps .venv; a STOCKCAST_ROOT folder is left as it is)
 	rm -rf logs outputs mlruns.db mlruns.db.lock ledger.db ledger.db-journal mlartifacts optuna.db .pytest_cache .ruff_cache
-	@if [ -n "$$STOCKCAST_ROOT" ] && [ "$$(cd "$$STOCKCAST_ROOT" 2>/dev/null && pwd -P)" != "$$(pwd -P)" ]; then echo "STOCKCAST_ROOT=$$STOCKCAST_ROOT is left as it is: remove its logs/, mlruns.db, mlartifacts/ and ledger.db yourself if you mean to."; fi
+	@if [ -n "$$STOCKCAST_ROOT" ] && [ "$$(cd "$$STOCKCAST_ROOT" 2>/dev/null && pwd -P)" != "$$(pwd -P)" ]; then echo "STOCKCAST_ROOT=$$STOCKCAST_ROOT is left as it is: remove its logs/, outputs/, mlruns.db, mlartifacts/ and ledger.db yourself if you mean to."; fi
 	find . -path ./$(VENV) -prune -o -path ./$(AUTOGLUON_VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 FORCE:
