@@ -8,9 +8,11 @@ import importlib.util
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+from lightning.pytorch import Callback
 from mlflow import MlflowClient
 
 from stockcast.config.compose import local_store_overrides
@@ -307,6 +309,40 @@ def test_every_refusal_of_the_trainers_arguments_is_one_sentence(
         "; change the trainer setting it names, or choose trainer=cpu where this machine lacks "
         "the accelerator or devices asked for."
     )
+
+
+class _FaultyCallback(Callback):
+    """A callback whose fault shows only when Lightning's Trainer asks for its state key."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    @property
+    def state_key(self) -> str:
+        raise TypeError("a fault in the callback")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        ({"max_steps": "5"}, "'<' not supported between instances of 'str' and 'int'"),
+        ({"callbacks": [_FaultyCallback()]}, "a fault in the callback"),
+    ],
+)
+def test_a_fault_in_our_code_as_the_trainer_is_built_is_no_refusal_of_its_settings(
+    make_cfg, arguments: dict[str, Any], said: str
+) -> None:
+    """A plain error that Lightning did not raise while reading the trainer settings (a value our
+    code built, a callback of ours it called) was told as settings that cannot run here."""
+    import hydra
+    from hydra.errors import InstantiationException
+
+    from stockcast.training.runtime import trainer_refusals
+
+    with pytest.raises(InstantiationException) as raised, trainer_refusals():
+        hydra.utils.instantiate(make_cfg().trainer, logger=False, **arguments)
+    assert type(raised.value.__cause__) is TypeError
+    assert str(raised.value.__cause__) == said
 
 
 @pytest.fixture(scope="module")

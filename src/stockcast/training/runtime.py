@@ -21,8 +21,38 @@ def set_threads(num_threads: int) -> None:
 
 # What Lightning's Trainer raises for arguments it cannot run with, by name (no Lightning import):
 # its own refusal, and the plain errors some of its checks raise instead (`trainer.accelerator=tpu`
-# without torch_xla: ModuleNotFoundError; device ids on a CPU: TypeError; a bad max_time).
-TRAINER_REFUSALS = ("MisconfigurationException", "ModuleNotFoundError", "TypeError", "ValueError")
+# without torch_xla: ModuleNotFoundError; device ids on a CPU: TypeError; a max_time mapping that
+# is no duration: TypeError). A plain error is the settings' only where Lightning raised it while
+# reading them (`LIGHTNING_SETTING_READERS`): from anywhere else it is a fault in the code.
+LIGHTNING_REFUSAL = "MisconfigurationException"
+TRAINER_REFUSALS = (LIGHTNING_REFUSAL, "ModuleNotFoundError", "TypeError", "ValueError")
+
+# Lightning's modules that read the accelerator, devices, precision and max_time a trainer is given.
+LIGHTNING_SETTING_READERS = (
+    "lightning.pytorch.trainer.connectors.accelerator_connector",
+    "lightning.pytorch.accelerators.",
+    "lightning.fabric.accelerators.",
+    "lightning.pytorch.callbacks.timer",
+)
+
+
+def is_a_trainer_refusal(err: BaseException) -> bool:
+    """Whether `err` is Lightning refusing the trainer settings: its own exception, or a plain one
+    raised in Lightning's code (not a callback or value of ours it called) while it read them."""
+    name = type(err).__name__
+    if name == LIGHTNING_REFUSAL:
+        return True
+    if name not in TRAINER_REFUSALS:
+        return False
+    modules = []
+    frame = err.__traceback__
+    while frame is not None:
+        modules.append(str(frame.tb_frame.f_globals.get("__name__", "")))
+        frame = frame.tb_next
+    raised_in_lightning = bool(modules) and modules[-1].startswith("lightning.")
+    return raised_in_lightning and any(
+        module.startswith(LIGHTNING_SETTING_READERS) for module in modules
+    )
 
 
 @contextmanager
@@ -36,7 +66,7 @@ def trainer_refusals() -> Iterator[None]:
         yield
     except InstantiationException as err:
         cause = err.__cause__
-        if cause is None or type(cause).__name__ not in TRAINER_REFUSALS:
+        if cause is None or not is_a_trainer_refusal(cause):
             raise
         raise ConfigError(_cannot_run_here(cause)) from None
 
@@ -77,7 +107,7 @@ def refuse_a_missing_accelerator(trainer: DictConfig | None) -> None:
     try:
         AcceleratorRegistry[found]["accelerator"].parse_devices(devices)
     except Exception as err:
-        if type(err).__name__ not in TRAINER_REFUSALS:
+        if not is_a_trainer_refusal(err):
             raise
         raise ConfigError(_cannot_run_here(err)) from None
 
