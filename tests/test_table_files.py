@@ -230,6 +230,38 @@ def test_times_with_their_zone_in_brackets_read_as_their_offsets_say(tmp_path: P
     ]
 
 
+def test_times_with_tags_after_their_zone_or_a_lowercase_t_and_z_read_as_written(
+    tmp_path: Path,
+) -> None:
+    """RFC 9557 allows `[key=value]` tags after the zone (a calendar: `[u-ca=gregory]`) and
+    RFC 3339 a lowercase t and z: such times were refused as a bracket that is not read."""
+    cells = [
+        "2024-03-08t09:30:00-05:00[America/New_York][u-ca=gregory]",
+        "2024-03-11T09:30:00-04:00[!America/New_York][!u-ca=iso8601][x-note=a-b1]",
+        "2024-03-12T13:30:00z[u-ca=hebrew]",
+        "2024-03-13t13:30:00z[Europe/London][!u-ca=gregory]",
+    ]
+    assert dates_of(tmp_path, cells) == ["2024-03-08", "2024-03-11", "2024-03-12", "2024-03-13"]
+    (series,) = read_table_series(tmp_path / "dated.csv", "when", "value")
+    expected = ["2024-03-08T14:30", "2024-03-11T13:30", "2024-03-12T13:30", "2024-03-13T13:30"]
+    np.testing.assert_array_equal(series.dates, np.array(expected, dtype="datetime64[ns]"))
+
+
+def test_a_critical_tag_other_than_the_iso_calendar_is_one_sentence(tmp_path: Path) -> None:
+    """A critical tag (`!`) is one a reader must understand or refuse (RFC 9557)."""
+    cells = [
+        "2024-03-08T09:30:00-05:00[America/New_York][!u-ca=iso8601]",
+        "2024-03-11T09:30:00-04:00[America/New_York][!u-ca=hebrew]",
+    ]
+    with pytest.raises(DataError) as refused:
+        dates_of(tmp_path, cells)
+    assert str(refused.value) == (
+        f"CSV file {tmp_path / 'dated.csv'} writes the time {cells[1]!r} in column 'when' at data "
+        "row 2 with the critical tag [!u-ca=hebrew], which is not read: only the ISO calendar's "
+        "([!u-ca=iso8601] or [!u-ca=gregory]) is; drop the tag or its '!'."
+    )
+
+
 @pytest.mark.parametrize(
     ("cells", "why"),
     [

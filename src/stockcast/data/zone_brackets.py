@@ -1,11 +1,14 @@
 """Times written in RFC 9557's layout: an RFC 3339 time with its UTC offset, then its zone's
 IANA name in brackets (`2024-03-10T09:30:00-05:00[America/New_York]`, as java.time and
-JavaScript's Temporal write them).
+JavaScript's Temporal write them), and any `[key=value]` tags after it (`[u-ca=gregory]`, its
+calendar). RFC 3339's `t` and `z` may be lowercase.
 
 pandas reads no bracket. The offset alone says the instant, so the bracket is checked against
 it (the zone's offset at that instant, by zoneinfo) and dropped: a zone that disagrees with its
 offset means one of them is wrong, and which is not known. `Z` or `-00:00` before a bracket
 gives the instant in UTC with the local offset unknown (RFC 9557), so there is nothing to check.
+A tag says nothing of the instant either, and is dropped unread, except a critical one (`[!...]`),
+which a reader must understand or refuse: only the ISO calendar's is understood here.
 """
 
 from __future__ import annotations
@@ -15,10 +18,16 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+# A suffix tag's key and value as RFC 9557 spells them: a lowercase key, alphanumeric values.
+TAG = r"\[!?[a-z_][a-z0-9_-]*=[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\]"
 RFC_9557 = re.compile(
-    r"^\s*(?P<time>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)"
-    r"(?P<offset>Z|[+-]\d{2}:\d{2})\[!?(?P<zone>[^\[\]=]+)\]\s*$"
+    r"^\s*(?P<time>\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)"
+    r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})(?:\[!?(?P<zone>[^\[\]=]+)\])?"
+    rf"(?P<tags>(?:{TAG})*)\s*$"
 )
+# The critical tags understood here: the ISO calendar's, in which RFC 3339 writes every time.
+READ_CRITICAL_TAGS = r"\[!u-ca=(?:iso8601|gregory)\]"
+CRITICAL_TAG = r"\[!([^\[\]]+)\]"
 # Offsets that give the instant in UTC and no local offset to check a zone against.
 NO_LOCAL_OFFSET = ("Z", "-00:00")
 LAYOUT = "2024-03-10T09:30:00-05:00[America/New_York]"
@@ -51,8 +60,18 @@ def drop_zone_brackets(column: Any, refuse: Callable[[Any, str], None]) -> Any:
             f"in brackets ({LAYOUT}), is; write it so, or with its UTC offset alone "
             "(2024-03-10T09:30:00-05:00)",
         )
+    critical = (
+        parts["tags"].str.replace(READ_CRITICAL_TAGS, "", regex=True).str.extract(CRITICAL_TAG)[0]
+    )
+    if critical.notna().any():
+        at = critical.notna().idxmax()
+        refuse(
+            at,
+            f"with the critical tag [!{critical[at]}], which is not read: only the ISO "
+            "calendar's ([!u-ca=iso8601] or [!u-ca=gregory]) is; drop the tag or its '!'",
+        )
     zones = {}
-    for name in parts["zone"].unique():
+    for name in parts["zone"].dropna().unique():
         try:
             zones[name] = ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
@@ -61,6 +80,9 @@ def drop_zone_brackets(column: Any, refuse: Callable[[Any, str], None]) -> Any:
                 f"with {name!r} in brackets, which names no time zone; write the zone's IANA "
                 "name (America/New_York), or leave the bracket out: the UTC offset says the time",
             )
+    # RFC 3339's lowercase t and z as pandas reads them.
+    parts["time"] = parts["time"].str.replace("t", "T", regex=False)
+    parts["offset"] = parts["offset"].str.upper()
     kept = parts["time"] + parts["offset"]
     instants = pd.to_datetime(kept, utc=True, format="ISO8601", errors="coerce")
     checked = ~parts["offset"].isin(NO_LOCAL_OFFSET) & instants.notna()
