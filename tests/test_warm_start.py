@@ -340,6 +340,28 @@ def test_a_warm_start_keeps_this_runs_train_statistics() -> None:
         assert torch.equal(net.core.state_dict()[name], tensor), name
 
 
+def gated_ensemble_spec() -> dict:
+    """An ensemble's spec with mlp, Theta and ets candidates: the gates a naive fallback zeroed
+    (ets's is no weight a step moves)."""
+    from stockcast.models.kind import model_kind
+
+    candidates = [
+        {"kind": "mlp", "window": 10, "hidden_sizes": [8], "activation": "relu", "dropout": 0.0},
+        {"kind": "theta", "window": None},
+        {"kind": "ets", "window": None, "trends": ["none"]},
+    ]
+    network = model_kind("ensemble").network_spec({"candidates": candidates}, {"season_length": 1})
+    return {
+        "kind": "ensemble",
+        "previous_time_window": 20,
+        "next_time_window": 5,
+        "network": network,
+        "anchor": "last",
+        "quantiles": [],
+        "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
+    }
+
+
 def test_a_champion_that_fell_back_restarts_its_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
     """The naive fallback zeroed every candidate's outputs, ets's and Theta's gates among them:
     ets's gate is no weight a step moves, so a warm start from such a champion repeated the
@@ -349,25 +371,10 @@ def test_a_champion_that_fell_back_restarts_its_outputs(monkeypatch: pytest.Monk
     import torch
     from omegaconf import OmegaConf
 
-    from stockcast.models.kind import model_kind
     from stockcast.models.spec import build_price_forecaster
     from stockcast.training import warm_start as warm_module
 
-    candidates = [
-        {"kind": "mlp", "window": 10, "hidden_sizes": [8], "activation": "relu", "dropout": 0.0},
-        {"kind": "theta", "window": None},
-        {"kind": "ets", "window": None, "trends": ["none"], "values": "prices"},
-    ]
-    network = model_kind("ensemble").network_spec({"candidates": candidates}, {"season_length": 1})
-    spec = {
-        "kind": "ensemble",
-        "previous_time_window": 20,
-        "next_time_window": 5,
-        "network": network,
-        "anchor": "last",
-        "quantiles": [],
-        "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
-    }
+    spec = gated_ensemble_spec()
     champion = build_price_forecaster(spec)
     champion.fall_back_to_naive()
     source = {"version": 1, "model_name": "m", "model_hash": "h", "weights": "registered"}
@@ -405,25 +412,10 @@ def test_a_champion_saved_before_the_fallback_was_recorded_is_asked(
     from omegaconf import OmegaConf
     from safetensors.torch import save_file
 
-    from stockcast.models.kind import model_kind
     from stockcast.models.spec import build_price_forecaster
     from stockcast.training import warm_start as warm_module
 
-    candidates = [
-        {"kind": "mlp", "window": 10, "hidden_sizes": [8], "activation": "relu", "dropout": 0.0},
-        {"kind": "theta", "window": None},
-        {"kind": "ets", "window": None, "trends": ["none"]},
-    ]
-    network = model_kind("ensemble").network_spec({"candidates": candidates}, {"season_length": 1})
-    spec = {
-        "kind": "ensemble",
-        "previous_time_window": 20,
-        "next_time_window": 5,
-        "network": network,
-        "anchor": "last",
-        "quantiles": [],
-        "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
-    }
+    spec = gated_ensemble_spec()
 
     def old_folder(name: str, fell_back: bool) -> Path:
         """A model folder as older code wrote it: its metadata without `naive_fallback`."""
