@@ -67,6 +67,19 @@ def csv_data(path: Path) -> tuple[str, ...]:
     return ("data=csv", f"data.path={path}", "data.date_column=date", "data.value_column=price")
 
 
+def refit_step_overrides(store: Path, folders: dict[str, Path], *settings: str) -> list[str]:
+    """The refit step run alone on a copied run's `folders`: the store's overrides, the fast
+    ones and all the data, then a test's own `settings`."""
+    bindings = step_named("refit").bindings({k: str(v) for k, v in folders.items()}, {"refit"})
+    return [
+        *isolated_overrides(store),
+        *FAST,
+        *csv_data(store / "full.csv"),
+        *settings,
+        *(f"{key}={value}" for key, value in bindings.items()),
+    ]
+
+
 @pytest.fixture(scope="module")
 def refit_runs(tmp_path_factory: pytest.TempPathFactory, store_template: Path) -> dict[str, Path]:
     """Three pipeline runs into one store: all 300 days with a refit (champion v1); the same days
@@ -345,14 +358,7 @@ def test_the_refit_step_repeats_the_evaluated_warm_start_not_the_alias(
     started_from = 2 if champion == 1 else 1
     metrics["warm_start"] = {"version": started_from, "model_name": MODEL}
     metrics_path.write_text(json.dumps(metrics))
-    bindings = step_named("refit").bindings({k: str(v) for k, v in folders.items()}, {"refit"})
-    overrides = [
-        *isolated_overrides(store),
-        *FAST,
-        *csv_data(store / "full.csv"),
-        "train.init_from=champion",
-        *(f"{key}={value}" for key, value in bindings.items()),
-    ]
+    overrides = refit_step_overrides(store, folders, "train.init_from=champion")
     with global_state_restored():
         record = run_task(run_refit, "pipeline", overrides, run / "refit").value
     assert record["refit"] is True
@@ -373,13 +379,7 @@ def test_the_refit_is_skipped_where_more_history_did_not_help(
     verdict = {"helps": False, "held_back_windows": 7, "evaluated_mase": 1.0,
                "with_more_history_mase": 1.5}  # fmt: skip
     monkeypatch.setattr(refit_training, "held_back_check", lambda *args: verdict)
-    bindings = step_named("refit").bindings({k: str(v) for k, v in folders.items()}, {"refit"})
-    overrides = [
-        *isolated_overrides(store),
-        *FAST,
-        *csv_data(store / "full.csv"),
-        *(f"{key}={value}" for key, value in bindings.items()),
-    ]
+    overrides = refit_step_overrides(store, folders)
     with global_state_restored():
         result = run_task(run_refit, "pipeline", overrides, run / "refit").value
     assert result["refit"] is False and result["check"] == verdict
@@ -399,15 +399,7 @@ def test_a_refit_that_diverges_registers_the_evaluated_model(
     store, run = refit_runs["store"], tmp_path / "run"
     shutil.copytree(refit_runs["full"], run)
     folders = step_folders(run, STEPS)["refit"]
-    bindings = step_named("refit").bindings({k: str(v) for k, v in folders.items()}, {"refit"})
-    overrides = [
-        *isolated_overrides(store),
-        *FAST,
-        *csv_data(store / "full.csv"),
-        "optim.lr=1e8",
-        "pipeline.refit_check=false",
-        *(f"{key}={value}" for key, value in bindings.items()),
-    ]
+    overrides = refit_step_overrides(store, folders, "optim.lr=1e8", "pipeline.refit_check=false")
     with global_state_restored():
         result = run_task(run_refit, "pipeline", overrides, run / "refit").value
     assert result["refit"] is False and result["diverged"] is True
@@ -439,14 +431,7 @@ def test_a_refit_centres_the_bounds_of_a_model_calibrated_per_tail(
     store, run = refit_runs["store"], tmp_path / "run"
     shutil.copytree(refit_runs["full"], run)
     folders = step_folders(run, STEPS)["refit"]
-    bindings = step_named("refit").bindings({k: str(v) for k, v in folders.items()}, {"refit"})
-    overrides = [
-        *isolated_overrides(store),
-        *FAST,
-        *csv_data(store / "full.csv"),
-        "pipeline.refit_beside_check=false",
-        *(f"{key}={value}" for key, value in bindings.items()),
-    ]
+    overrides = refit_step_overrides(store, folders, "pipeline.refit_beside_check=false")
     with global_state_restored():
         assert run_task(run_refit, "pipeline", overrides, run / "refit").value["refit"] is True
     bounds = model_spec(folders["candidate"])["intervals"]["bounds"]
@@ -482,14 +467,7 @@ def test_the_refit_step_passes_the_evaluated_schedule_to_the_check_and_the_refit
 
     monkeypatch.setattr(refit_training, "held_back_check", check)
     monkeypatch.setattr(refit_training, "refit_network", refit_network)
-    bindings = step_named("refit").bindings({k: str(v) for k, v in folders.items()}, {"refit"})
-    overrides = [
-        *isolated_overrides(store),
-        *FAST,
-        *csv_data(store / "full.csv"),
-        "pipeline.refit_beside_check=false",
-        *(f"{key}={value}" for key, value in bindings.items()),
-    ]
+    overrides = refit_step_overrides(store, folders, "pipeline.refit_beside_check=false")
     with global_state_restored():
         record = run_task(run_refit, "pipeline", overrides, run / "refit").value
     shares = [(step / metrics["best_step"], (0.5,))]
@@ -512,14 +490,7 @@ def test_a_refit_beside_the_check_has_the_bytes_of_one_after_it(
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("one core: the pipeline run fitted its refit after the check")
     assert beside["beside_check"] is True, "the pipeline run fitted its refit beside the check"
-    bindings = step_named("refit").bindings({k: str(v) for k, v in folders.items()}, {"refit"})
-    overrides = [
-        *isolated_overrides(store),
-        *FAST,
-        *csv_data(store / "full.csv"),
-        "pipeline.refit_beside_check=false",
-        *(f"{key}={value}" for key, value in bindings.items()),
-    ]
+    overrides = refit_step_overrides(store, folders, "pipeline.refit_beside_check=false")
     weights = model_artifact(refit_runs["full"] / "refit" / "candidate", "weights").read_bytes()
     with global_state_restored():
         record = run_task(run_refit, "pipeline", overrides, run / "refit").value
@@ -545,13 +516,7 @@ def test_a_refit_that_fails_beside_the_check_raises_its_own_error(
     monkeypatch.setattr(
         refit_training, "held_back_check", lambda *args: {"helps": True, "held_back_windows": 1}
     )
-    bindings = step_named("refit").bindings({k: str(v) for k, v in folders.items()}, {"refit"})
-    overrides = [
-        *isolated_overrides(store),
-        *FAST,
-        *csv_data(store / "full.csv"),
-        *(f"{key}={value}" for key, value in bindings.items()),
-    ]
+    overrides = refit_step_overrides(store, folders)
     with (
         global_state_restored(),
         pytest.raises(ConfigError, match="refused its data in the child") as raised,
@@ -642,15 +607,7 @@ def test_the_refit_step_refuses_folders_of_another_run_or_damaged(
     folders = step_folders(run, STEPS)["refit"]
 
     def refit(**moved: Path) -> None:
-        bindings = step_named("refit").bindings(
-            {k: str(v) for k, v in (folders | moved).items()}, {"refit"}
-        )
-        overrides = [
-            *isolated_overrides(store),
-            *FAST,
-            *csv_data(store / "full.csv"),
-            *(f"{key}={value}" for key, value in bindings.items()),
-        ]
+        overrides = refit_step_overrides(store, folders | moved)
         with global_state_restored():
             run_task(run_refit, "pipeline", overrides, run / "refit")
 
