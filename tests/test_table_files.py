@@ -186,6 +186,14 @@ def test_a_parquet_year_column_reads_as_years(tmp_path: Path) -> None:
     assert dates_of(tmp_path, ["1821", "1822"], "parquet") == ["1821-01-01", "1822-01-01"]
 
 
+def test_years_spanning_three_centuries_are_not_one_instant(tmp_path: Path) -> None:
+    """Their span in nanoseconds overflows int64: 1700 to 1999 wrapped to a negative span and
+    was refused as every date falling on 1700-01-01."""
+    years = [str(year) for year in range(1700, 2000)]
+    dates = dates_of(tmp_path, years)
+    assert dates[0] == "1700-01-01" and dates[-1] == "1999-01-01" and len(dates) == 300
+
+
 def test_times_whose_utc_offset_changes_with_daylight_saving_read_in_utc(tmp_path: Path) -> None:
     """New York closes are 16:00-05:00 in winter and 16:00-04:00 in summer: pandas parses such a
     column to one Timestamp per offset, which stopped the read with a pandas AttributeError."""

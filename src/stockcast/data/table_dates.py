@@ -52,6 +52,7 @@ LOCAL_MIDNIGHT = re.compile(
 # Series hold datetime64[ns]: the dates it can represent.
 EARLIEST = np.datetime64("1677-09-22")
 LATEST = np.datetime64("2262-04-11")
+NS_PER_SECOND = 10**9
 
 
 def read_date_column(column: Any, label: str, key: str) -> Any:
@@ -294,7 +295,10 @@ class DateColumn:
 
     def refuse_one_instant(self, dates: Any) -> None:
         values = dates.to_numpy("datetime64[ns]")
-        if len(values) < 2 or values.max() - values.min() >= np.timedelta64(1, "s"):
+        # In Python integers: the span of nanoseconds over 292 years (a yearly file from 1700)
+        # overflows int64 and wrapped to a negative span, read as one instant.
+        nanoseconds = values.view(np.int64)
+        if len(values) < 2 or int(nanoseconds.max()) - int(nanoseconds.min()) >= NS_PER_SECOND:
             return
         instant = np.datetime_as_string(values.min(), unit="s")
         raise DataError(
