@@ -456,6 +456,12 @@ def test_a_parquet_file_read_as_csv_is_named_parquet(tmp_path: Path, key: str, f
             "\"data.separator=';'\" \"data.decimal=','\"",
         ),
         ("Date\tClose\n2024-01-01\t100.5\n", "tabs", "'Date\\tClose'", "\"data.separator='\\t'\""),
+        (  # points as decimal marks: the decimal comma would refuse every value
+            "Date;Close\n2024-01-01;100.5\n2024-01-02;101.25\n",
+            "semicolons",
+            "'Date;Close'",
+            "\"data.separator=';'\"",
+        ),
     ],
 )
 def test_a_csv_not_separated_by_commas_says_how_to_read_it(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -126,12 +126,14 @@ def refuse_other_separator(
         return
     with open_text(path) as handle:
         header = next(csv.reader(handle, delimiter=separator), [])
-    if len(header) != 1:
-        return
+        if len(header) != 1:
+            return
+        points_only = _decimal_points_only(handle)
     for other, name in SEPARATOR_NAMES.items():
         if other != separator and other in header[0]:
             settings = [f'"{key}.separator={other!r}"']
-            if other == ";" and decimal == ".":  # a spreadsheet's, with the decimal comma
+            # A spreadsheet's, with the decimal comma; not where the values write points.
+            if other == ";" and decimal == "." and not points_only:
                 settings.append(f"\"{key}.decimal=','\"")
             elif other == "," and decimal == ",":
                 settings.append(f"\"{key}.decimal='.'\"")
@@ -140,6 +142,17 @@ def refuse_other_separator(
                 f"{label} separates its fields with {name} (its header is {header[0]!r}), not "
                 f"{expected}; read it with {' '.join(settings)}."
             )
+
+
+def _decimal_points_only(lines: Iterable[str]) -> bool:
+    """Whether the rows after the header hold points but no comma: their decimal mark is the
+    point, so the decimal comma's setting would refuse every value written with one."""
+    point = False
+    for line in lines:
+        if "," in line:
+            return False
+        point = point or "." in line
+    return point
 
 
 def refuse_a_repeated_column(
