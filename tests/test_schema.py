@@ -179,6 +179,17 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
             "decimal point) or a share of them from 0.0 to 1.0.",
         ),
         (["+trainer.overfit_batches=1.5"], "trainer.overfit_batches is 1.5; it must be a number"),
+        # Lightning refused these once the data was prepared; a time of 0 trained nothing.
+        (
+            ["+trainer.max_time={day:1}"],
+            "trainer.max_time is {'day': 1}; it must be null, a duration above 0 written "
+            "'DD:HH:MM:SS' (quoted in a YAML file) or a mapping of numbers of weeks, days, hours, "
+            "minutes, seconds, milliseconds, microseconds such as {days: 1, hours: 12}.",
+        ),
+        (["+trainer.max_time=1:00:00"], "trainer.max_time is '1:00:00'; it must be null, a"),
+        (["+trainer.max_time={hours:abc}"], "trainer.max_time is {'hours': 'abc'}; it must be"),
+        (["+trainer.max_time=00:00:00:00"], "trainer.max_time is '00:00:00:00'; it must be"),
+        (["+trainer.max_time=720"], "trainer.max_time is 720; it must be null, a duration"),
         # Lightning ran these as no minimum, no sanity check or every |n| steps, without a word.
         (
             ["trainer.min_epochs=-1"],

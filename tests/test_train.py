@@ -831,6 +831,36 @@ def test_gradient_clipping_is_applied_by_the_training_module(make_cfg, tmp_path:
     assert (unfused - start).abs().max() < 1e-3 * moved
 
 
+@pytest.mark.parametrize(
+    ("max_time", "seconds"), [("{days:1,hours:0.5}", 88200.0), ("01:00:30:00", 88200.0)]
+)
+def test_a_max_time_mapping_or_duration_limits_the_fit_and_the_refit(
+    make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_time: str, seconds: float
+) -> None:
+    """Lightning's Timer reads a mapping only as a dict: the DictConfig Hydra handed it for
+    `trainer.max_time={days:1}` was a traceback once the data was prepared."""
+    from lightning.pytorch.callbacks import timer
+
+    from stockcast.orchestration.steps.prepare import run_prepare
+    from stockcast.training.fixed_steps import refit_network
+
+    limits: list[float | None] = []
+    built = timer.Timer.__init__
+
+    def recording(self: timer.Timer, *args: object, **kwargs: object) -> None:
+        built(self, *args, **kwargs)
+        limits.append(self._duration)
+
+    monkeypatch.setattr(timer.Timer, "__init__", recording)
+    override = f"+trainer.max_time={max_time}"
+    run_train(tmp_path, tmp_path / "run", *FAST_OVERRIDES, "logger=none", override)
+    assert (tmp_path / "run" / "model" / "MLmodel").is_file()
+    data = ("data=seasonal", "data.length=130", "logger=none")
+    prepared = PreparedData.load(run_prepare(make_cfg(*data), tmp_path / "prepared"))
+    refit_network(make_cfg(*data, override), prepared, 2, 9)
+    assert limits == [seconds, seconds]
+
+
 def test_the_schedule_a_refit_repeats_is_the_one_before_the_best_step() -> None:
     """A drop recorded after N steps sets the rate of step N + 1 on: one at the best step's own
     validation took no part in the evaluated model. Shares are of the best step; a schedule not

@@ -3,6 +3,9 @@ applies itself (the validation schedule, gradient clipping) refused or kept in b
 
 from __future__ import annotations
 
+import math
+import re
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
@@ -34,6 +37,37 @@ BatchesLimit = Annotated[
         )
     ),
 ]
+
+
+# What trainer.max_time takes: Lightning's duration text, or a mapping of timedelta's units.
+DURATION_UNITS = ("weeks", "days", "hours", "minutes", "seconds", "milliseconds", "microseconds")
+DURATION_TEXT = re.compile(r"(\d+):(\d\d):(\d\d):(\d\d)")  # Lightning's Timer's own pattern
+MAX_TIME = (
+    "null, a duration above 0 written 'DD:HH:MM:SS' (quoted in a YAML file) or a mapping of "
+    f"numbers of {', '.join(DURATION_UNITS)} such as {{days: 1, hours: 12}}"
+)
+
+
+def _duration(value: Any) -> timedelta | None:
+    """The time `value` says in one of the forms Lightning's Timer reads, or None if it says
+    none."""
+    if isinstance(value, str):
+        found = DURATION_TEXT.fullmatch(value.strip())
+        if found is None:
+            return None
+        days, hours, minutes, seconds = (int(part) for part in found.groups())
+        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    if not isinstance(value, dict) or not value or not set(value) <= set(DURATION_UNITS):
+        return None
+    numbers = value.values()
+    if any(isinstance(n, bool) or not isinstance(n, int | float) for n in numbers):
+        return None
+    if not all(math.isfinite(n) for n in numbers):
+        return None
+    try:
+        return timedelta(**value)
+    except OverflowError:
+        return None
 
 
 class TrainerConfig(Section):
@@ -88,6 +122,9 @@ class TrainerConfig(Section):
         bool | Annotated[int, Field(strict=True, ge=0)],
         Field(description="true, false or a number of batches (0 or more)"),
     ] = False
+    # Lightning's Timer read a mapping only as a dict, not the DictConfig Hydra hands it: a
+    # traceback once the data was prepared (training/build.py's `max_time_argument`).
+    max_time: Any = None
     limit_train_batches: BatchesLimit = None
     limit_val_batches: BatchesLimit = None
     limit_test_batches: BatchesLimit = None
@@ -106,6 +143,15 @@ class TrainerConfig(Section):
                 f"is {value!r}; the fit validates about every fit.val_every_steps optimizer "
                 "steps whatever the epoch length, so set fit.val_every_steps instead"
             )
+        return value
+
+    @field_validator("max_time")
+    @classmethod
+    def _a_duration(cls, value: Any) -> Any:
+        if value is not None:
+            duration = _duration(value)
+            if duration is None or duration <= timedelta(0):
+                raise ValueError(f"is {value!r}; it must be {MAX_TIME}")
         return value
 
     @field_validator("max_steps")

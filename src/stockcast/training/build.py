@@ -5,6 +5,7 @@ The train step, the refit and the benchmarks all build through here."""
 from __future__ import annotations
 
 import importlib
+from datetime import timedelta
 from typing import Any
 
 import hydra
@@ -24,6 +25,17 @@ from stockcast.training.losses import PinballLoss, make_loss
 # Trainer arguments the training module applies itself (it steps its optimizer by hand, and
 # Lightning refuses them for such a module): the Trainer is built without them.
 CLIPPED_BY_THE_MODULE = {"gradient_clip_val": None, "gradient_clip_algorithm": None}
+
+
+def max_time_argument(trainer: DictConfig) -> dict[str, Any]:
+    """`trainer.max_time` as Lightning reads it: a mapping (`{days: 1}`) as the duration it
+    says, since its Timer reads only a dict as one and Hydra hands it a DictConfig (also of a
+    dict given as an argument, which it merges into the config); {} for any other value, which
+    the Trainer reads from its config as it is."""
+    held = trainer.get("max_time")
+    if not isinstance(held, DictConfig):
+        return {}
+    return {"max_time": timedelta(**OmegaConf.to_container(held, resolve=True))}
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:

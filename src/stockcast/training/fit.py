@@ -31,6 +31,7 @@ from stockcast.training.build import (
     CLIPPED_BY_THE_MODULE,
     build_datamodule_and_model,
     instantiate_all,
+    max_time_argument,
     validation_schedule,
 )
 from stockcast.training.calibration import interval_spec
@@ -182,6 +183,7 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
             **validation_schedule(cfg, datamodule),
             **step_budget(cfg, model, warm),
             **CLIPPED_BY_THE_MODULE,
+            **max_time_argument(cfg.trainer),
         )
     # The precision Lightning trains in, not the one asked for: on a CPU it runs 16-mixed as
     # bf16-mixed (with a warning the run's record would contradict). Beside optim.lr and

@@ -12,7 +12,11 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.data.prepared import PreparedData
-from stockcast.training.build import CLIPPED_BY_THE_MODULE, build_datamodule_and_model
+from stockcast.training.build import (
+    CLIPPED_BY_THE_MODULE,
+    build_datamodule_and_model,
+    max_time_argument,
+)
 from stockcast.training.distributed import configured_world_size
 from stockcast.training.evaluated_recipe import LrDropShares
 from stockcast.training.runtime import fit_or_interrupt, set_threads, trainer_refusals
@@ -79,6 +83,7 @@ def refit_network(
             limit_val_batches=0,
             num_sanity_val_steps=0,
             **CLIPPED_BY_THE_MODULE,
+            **max_time_argument(trainer_cfg),
         )
     # Even with no steps: a kind fitted on the series (ets) fits on `history` as the fit starts.
     # The folds, the held-back check and the refit's export forecast in float32.
