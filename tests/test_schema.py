@@ -170,6 +170,10 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
             "trainer.deterministic is 'maybe'; it must be true, false or 'warn'.",
         ),
         (
+            ["+trainer.detect_anomaly=abc"],
+            "trainer.detect_anomaly is 'abc'; it must be true or false.",
+        ),
+        (
             ["+trainer.fast_dev_run=-1"],
             "trainer.fast_dev_run is -1; it must be true, false or a number of batches (0 or more).",
         ),
@@ -265,6 +269,7 @@ def test_whole_numbers_written_as_floats_are_the_integers_they_write(
         ("data.require_new_data=yes", "data.require_new_data", True),
         # Lightning reads any other text than warn as true, and then skips torch's switch.
         ("trainer.deterministic=yes", "trainer.deterministic", True),
+        ("+trainer.detect_anomaly=off", "trainer.detect_anomaly", False),
     ],
 )
 def test_words_for_yes_and_no_are_the_booleans_they_say(

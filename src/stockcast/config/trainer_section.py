@@ -118,6 +118,9 @@ class TrainerConfig(Section):
     deterministic: Annotated[
         bool | Literal["warn"] | None, Field(description="true, false or 'warn'")
     ] = None
+    # Torch's anomaly switch takes only a boolean: other text was a TypeError traceback once the
+    # first batch ran; a yes or no word is the boolean it says.
+    detect_anomaly: Annotated[bool, Field(description="true or false")] = False
     fast_dev_run: Annotated[
         bool | Annotated[int, Field(strict=True, ge=0)],
         Field(description="true, false or a number of batches (0 or more)"),
