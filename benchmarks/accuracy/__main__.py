@@ -6,7 +6,7 @@ python -m benchmarks.accuracy                       # every series
 python -m benchmarks.accuracy --series wineind,gbm_1
 python -m benchmarks.accuracy model.anchor=none     # stockcast with other Hydra overrides
 python -m benchmarks.accuracy --seeds 42,1,2        # stockcast's scores averaged over seeds
-python -m benchmarks.accuracy --peers-from outputs/bench_accuracy/bench_accuracy.csv
+python -m benchmarks.accuracy --peers-from "${STOCKCAST_ROOT:-.}/outputs/bench_accuracy/bench_accuracy.csv"
 
 It writes into outputs/bench_accuracy/ under STOCKCAST_ROOT (else the project folder).
 """
