@@ -174,6 +174,10 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
             "trainer.detect_anomaly is 'abc'; it must be true or false.",
         ),
         (
+            ["+trainer.benchmark=abc"],
+            "trainer.benchmark is 'abc'; it must be true or false.",
+        ),
+        (
             ["+trainer.fast_dev_run=-1"],
             "trainer.fast_dev_run is -1; it must be true, false or a number of batches (0 or more).",
         ),
@@ -270,6 +274,10 @@ def test_whole_numbers_written_as_floats_are_the_integers_they_write(
         # Lightning reads any other text than warn as true, and then skips torch's switch.
         ("trainer.deterministic=yes", "trainer.deterministic", True),
         ("+trainer.detect_anomaly=off", "trainer.detect_anomaly", False),
+        # Any other text was true to Lightning: `no` drew the progress bar.
+        ("trainer.enable_progress_bar=no", "trainer.enable_progress_bar", False),
+        ("+trainer.inference_mode=off", "trainer.inference_mode", False),
+        ("+trainer.enable_checkpointing=yes", "trainer.enable_checkpointing", True),
     ],
 )
 def test_words_for_yes_and_no_are_the_booleans_they_say(

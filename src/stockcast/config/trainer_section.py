@@ -23,6 +23,9 @@ from stockcast.fields import (
 # What trainer.devices takes, in every sentence that refuses a value of it.
 DEVICES = "a number of devices (1 or more, or -1 for all), 'auto' or a list of device ids"
 
+# A Lightning switch: a boolean, a yes or no word read as the one it says (null: Lightning's own).
+Switch = Annotated[bool | None, Field(description="true or false")]
+
 # What trainer.min_epochs and trainer.min_steps take (null: no minimum).
 MINIMUM = "null or a whole number, 0 or more"
 
@@ -120,7 +123,17 @@ class TrainerConfig(Section):
     ] = None
     # Torch's anomaly switch takes only a boolean: other text was a TypeError traceback once the
     # first batch ran; a yes or no word is the boolean it says.
-    detect_anomaly: Annotated[bool, Field(description="true or false")] = False
+    detect_anomaly: Switch = None
+    # Lightning's other switches read any text as true (`enable_progress_bar=no` drew the bar)
+    # or refused it with a traceback once the data was prepared (`benchmark=abc`).
+    enable_progress_bar: Switch = None
+    enable_model_summary: Switch = None
+    enable_checkpointing: Switch = None
+    inference_mode: Switch = None
+    use_distributed_sampler: Switch = None
+    sync_batchnorm: Switch = None
+    benchmark: Switch = None
+    barebones: Switch = None
     fast_dev_run: Annotated[
         bool | Annotated[int, Field(strict=True, ge=0)],
         Field(description="true, false or a number of batches (0 or more)"),
