@@ -128,7 +128,8 @@ def refuse_other_separator(
         header = next(csv.reader(handle, delimiter=separator), [])
         if len(header) != 1:
             return
-        points_only = _decimal_points_only(handle)
+        # Read on only where a semicolon is refused: a file of one column is read once.
+        points_only = ";" in header[0] and _decimal_points_only(handle)
     for other, name in SEPARATOR_NAMES.items():
         if other != separator and other in header[0]:
             settings = [f'"{key}.separator={other!r}"']
