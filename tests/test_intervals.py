@@ -28,8 +28,6 @@ from stockcast.forecasting.frame import forecast_columns, split_forecast_frame
 from stockcast.forecasting.intervals import (
     apply_intervals,
     band_scale_span,
-    monotone_quantiles,
-    quantile_offsets,
     recorded_unit,
     typical_move,
     typical_unit,
@@ -37,6 +35,7 @@ from stockcast.forecasting.intervals import (
     volatility_scale,
 )
 from stockcast.forecasting.metrics import diebold_mariano, interval_errors
+from stockcast.forecasting.quantiles import monotone_quantiles, quantile_offsets
 from stockcast.forecasting.student_t import student_t_quantile, student_t_two_sided_p
 from stockcast.forecasting.windows import RollingOrigins, WindowSizes, rolling_origins
 from stockcast.models.spec import build_price_forecaster
@@ -100,7 +99,7 @@ def test_conformalized_quantile_bands_of_a_random_walk_cover_near_nominal() -> N
     cover their level of new windows, where they covered far less; each still holds the
     point and the band below it."""
     from stockcast.forecasting.conformal import quantile_corrections
-    from stockcast.forecasting.intervals import conformalized_bands, quantile_bands
+    from stockcast.forecasting.quantiles import conformalized_bands, quantile_bands
 
     p, h, quantiles = 10, 5, [0.025, 0.1, 0.5, 0.9, 0.975]
     calibration = rolling_origins(random_walk(3000, seed=1), WindowSizes(p, h))
@@ -132,7 +131,7 @@ def test_corrections_calibrated_where_no_window_moved_are_in_the_unit_they_are_s
     window is scaled by its own moves or `still_unit`: a price of 90 got an 80% band from -160
     to 340. Measured in the served unit, the corrected bands keep the size of the errors."""
     from stockcast.forecasting.conformal import quantile_corrections
-    from stockcast.forecasting.intervals import conformalized_bands, quantile_bands
+    from stockcast.forecasting.quantiles import conformalized_bands, quantile_bands
 
     rng = np.random.default_rng(0)
     level = 90 + rng.normal(0, 5, (60, 1))
@@ -155,7 +154,7 @@ def test_corrections_calibrated_where_no_window_moved_are_in_the_unit_they_are_s
 def test_conformalized_bands_stay_nested_and_hold_the_point() -> None:
     """A correction that would narrow a band past its point stops it at the point, and a wider
     level whose correction would leave it inside the one below holds that one."""
-    from stockcast.forecasting.intervals import conformalized_bands
+    from stockcast.forecasting.quantiles import conformalized_bands
 
     point = np.array([[100.0, 100.0]])
     own = {"80": (point - 2.0, point + 2.0), "95": (point - 3.0, point + 3.0)}
@@ -712,7 +711,7 @@ def test_a_quantile_fits_served_bands_are_conformalized(tmp_path: Path, length: 
     its own quantile bands widened by them in each window's unit."""
     import json
 
-    from stockcast.forecasting.intervals import conformalized_bands, quantile_bands
+    from stockcast.forecasting.quantiles import conformalized_bands, quantile_bands
     from stockcast.serving.model import open_model_dir
     from tests.conftest import run_train
 
@@ -988,7 +987,7 @@ def test_crossing_quantiles_are_rearranged_before_the_bands_are_read() -> None:
     model whose outputs do not cross is served unchanged."""
     from types import SimpleNamespace
 
-    from stockcast.forecasting.intervals import monotone_quantiles
+    from stockcast.forecasting.quantiles import monotone_quantiles
     from stockcast.serving.pyfunc_model import PriceForecastModel
 
     quantiles = (0.5, 0.05, 0.95, 0.1, 0.9)  # in any order, as a config may list them
@@ -1012,7 +1011,7 @@ def test_crossing_quantiles_are_rearranged_before_the_bands_are_read() -> None:
 
 
 def test_quantile_pairs_become_bands() -> None:
-    from stockcast.forecasting.intervals import quantile_bands
+    from stockcast.forecasting.quantiles import quantile_bands
 
     outputs = np.arange(2 * 5 * 3, dtype=float).reshape(2, 5, 3)
     bands = quantile_bands(outputs, [0.025, 0.1, 0.5, 0.9, 0.975])
@@ -1182,7 +1181,7 @@ def test_a_quantile_models_spec_records_its_band_unit_too() -> None:
 def test_a_zero_typical_offset_leaves_a_quantile_on_its_own_side_of_the_median() -> None:
     """A lower quantile whose typical offset is zero was pulled onto the median (the side was
     read off the offset's sign): its own band narrowed to nothing."""
-    from stockcast.forecasting.intervals import widen_still_quantiles
+    from stockcast.forecasting.quantiles import widen_still_quantiles
 
     outputs = np.array([[[99.0], [100.0], [101.0]]])
     halted = np.full((1, 6), 100.0)
@@ -1199,7 +1198,7 @@ def test_a_quantile_models_window_of_zeros_takes_its_offsets_of_the_zero_level()
     """Shares of a last value 0 are 0: a quantile model's band at a closed store's window of
     zeros had no width. Its offsets are taken of the level where the typical share is the
     typical move (`still_move / still_unit`)."""
-    from stockcast.forecasting.intervals import still_zero_level, widen_still_quantiles
+    from stockcast.forecasting.quantiles import still_zero_level, widen_still_quantiles
 
     outputs = np.array([[[0.0], [0.0], [0.0]]])
     closed = np.zeros((1, 6))

@@ -501,7 +501,7 @@ def test_loading_the_model_imports_no_lightning_and_unpickles_nothing(
     # The model carries the few modules it needs: a fresh process imports them from the model.
     assert f"net from {trained_run / 'model' / 'code'}" in result.stdout
     # What ships is followed from the served code's imports: the kind (with the field types its
-    # settings use), the network, the core's frame and intervals; nothing of training,
+    # settings use), the network, the core's frame, intervals and quantile bands; nothing of training,
     # evaluation, the registry or how bands are calibrated.
     code = trained_run / "model" / "code" / "stockcast"
     shipped = sorted(p.relative_to(code).as_posix() for p in code.rglob("*.py"))
@@ -515,6 +515,7 @@ def test_loading_the_model_imports_no_lightning_and_unpickles_nothing(
         "forecasting/frame.py",
         "forecasting/guard.py",
         "forecasting/intervals.py",
+        "forecasting/quantiles.py",
         "forecasting/windows.py",
         "models/__init__.py",
         "models/cores.py",

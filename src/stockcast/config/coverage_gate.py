@@ -6,7 +6,7 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.errors import ConfigError
-from stockcast.forecasting.intervals import quantile_levels
+from stockcast.forecasting.quantiles import quantile_levels
 
 
 def refuse_a_coverage_gate_without_bands(cfg: DictConfig) -> None:

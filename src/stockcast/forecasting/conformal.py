@@ -15,9 +15,9 @@ from stockcast.forecasting.intervals import (
     above_floor,
     apply_intervals,
     moved_windows,
-    quantile_bands,
     volatility_scale,
 )
+from stockcast.forecasting.quantiles import quantile_bands
 from stockcast.forecasting.student_t import student_t_quantile
 from stockcast.forecasting.windows import RollingOrigins
 

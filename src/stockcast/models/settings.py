@@ -8,7 +8,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import AfterValidator, Field, field_validator
 
 from stockcast.fields import AsWhole, Number, Section
-from stockcast.forecasting.intervals import QUANTILE_DIGITS
+from stockcast.forecasting.quantiles import QUANTILE_DIGITS
 
 ANCHORS = ("last", "none")
 LOSS_NAMES = ("mse", "mae", "huber")

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from stockcast.forecasting.intervals import quantile_levels
+from stockcast.forecasting.quantiles import quantile_levels
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.models.cores import check_core
 from stockcast.models.kind import model_kind

@@ -24,14 +24,11 @@ from safetensors.torch import load_file
 from stockcast.errors import first_few
 from stockcast.forecasting.frame import forecast_frame
 from stockcast.forecasting.guard import allows_non_positive, guarded_forecast, price_rows
-from stockcast.forecasting.intervals import (
-    Bands,
-    apply_intervals,
+from stockcast.forecasting.intervals import Bands, apply_intervals, recorded_unit, volatility_scale
+from stockcast.forecasting.quantiles import (
     conformalized_bands,
     quantile_bands,
-    recorded_unit,
     served_quantiles,
-    volatility_scale,
 )
 from stockcast.models.spec import saved_forecaster
 

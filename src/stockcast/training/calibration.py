@@ -23,14 +23,16 @@ from stockcast.forecasting.conformal import (
 from stockcast.forecasting.guard import ALLOW_NON_POSITIVE
 from stockcast.forecasting.intervals import (
     band_scale_span,
-    monotone_quantiles,
     moved_windows,
-    quantile_levels,
-    quantile_offsets,
-    served_quantiles,
     typical_move,
     typical_unit,
     unit_record,
+)
+from stockcast.forecasting.quantiles import (
+    monotone_quantiles,
+    quantile_levels,
+    quantile_offsets,
+    served_quantiles,
 )
 from stockcast.models.network import PriceForecaster
 from stockcast.training.batched import forward_in_batches
