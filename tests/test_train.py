@@ -701,12 +701,11 @@ OPTIM_REFUSED = [
 ]
 
 
-@pytest.mark.parametrize(("overrides", "sentence"), OPTIM_REFUSED)
-def test_an_optimizer_or_schedule_torch_refuses_is_refused_before_any_work(
+def refused_by_train_and_pipeline_first(
     tmp_path: Path, overrides: list[str], sentence: str
 ) -> None:
-    """Both were built only inside the fit: torch's traceback once the data was prepared (in a
-    pipeline, after its prepare step). A train run and a pipeline now build them first."""
+    """`overrides` refused in `sentence` by a train run before its data is read, and by a local
+    pipeline's check before its first step."""
     from stockcast.orchestration.preflight import check_before_first_step
 
     with pytest.raises(ConfigError) as refused:
@@ -716,6 +715,15 @@ def test_an_optimizer_or_schedule_torch_refuses_is_refused_before_any_work(
     cfg = compose_config("pipeline", overrides, tmp_path)
     with pytest.raises(ConfigError, match=re.escape(sentence)):
         check_before_first_step(cfg, tmp_path / "pipeline")
+
+
+@pytest.mark.parametrize(("overrides", "sentence"), OPTIM_REFUSED)
+def test_an_optimizer_or_schedule_torch_refuses_is_refused_before_any_work(
+    tmp_path: Path, overrides: list[str], sentence: str
+) -> None:
+    """Both were built only inside the fit: torch's traceback once the data was prepared (in a
+    pipeline, after its prepare step). A train run and a pipeline now build them first."""
+    refused_by_train_and_pipeline_first(tmp_path, overrides, sentence)
 
 
 @pytest.fixture
@@ -740,19 +748,11 @@ def test_an_accelerator_this_machine_lacks_is_refused_before_any_work(
 ) -> None:
     """Lightning refused it only when the fit built its trainer: after the data was prepared
     (in a pipeline, after its prepare step). A train run and a pipeline now ask first."""
-    from stockcast.orchestration.preflight import check_before_first_step
-
     sentence = (
         f"trainer.accelerator is {missing} (Lightning finds cpu); choose trainer=cpu here, or "
         "train where one is (an Azure ML job on a GPU cluster)."
     )
-    with pytest.raises(ConfigError) as refused:
-        run_train(tmp_path, tmp_path / "run", *overrides)
-    assert str(refused.value) == sentence
-    assert not (tmp_path / "run" / "prepared").exists(), "refused before the data was read"
-    cfg = compose_config("pipeline", overrides, tmp_path)
-    with pytest.raises(ConfigError, match=re.escape(sentence)):
-        check_before_first_step(cfg, tmp_path / "pipeline")
+    refused_by_train_and_pipeline_first(tmp_path, overrides, sentence)
 
 
 @pytest.mark.parametrize(
