@@ -161,7 +161,7 @@ class PriceForecaster(KeepsValues):
         outside = outside_range(prices, self.level_range)
         return None if outside is None else self.level_readers[:, None] & outside[None]
 
-    def fall_back_to_naive(self, diverged: bool = False) -> bool:
+    def fall_back_to_naive(self, diverged: bool = False) -> None:
         """Zero the point forecast's outputs: an anchored model then repeats the last price
         exactly. A quantile model keeps its learned spread around it: each other quantile's
         outputs lose the median's first, so the spread is measured from the last price (on a
@@ -169,13 +169,11 @@ class PriceForecaster(KeepsValues):
         the point); its served bands are calibrated as any fallback's are (`interval_spec`).
         A fit that `diverged` (its forecasts were not numbers), or whose weights are no longer
         finite, loses every weight: a zeroed output layer times a hidden layer that overflowed
-        is still not a number. Returns whether every weight was lost (a quantile model's spread
-        with them).
+        is still not a number.
         """
         if not self.anchored:
             raise ValueError("only an anchored model (anchor='last') has a naive fallback")
-        lost = diverged or not all(bool(torch.isfinite(p).all()) for p in self.core.parameters())
-        if lost:
+        if diverged or not self.weights_finite():
             with torch.no_grad():
                 for param in self.core.parameters():
                     param.zero_()
@@ -185,7 +183,11 @@ class PriceForecaster(KeepsValues):
                 block = slice(index * self.horizon, (index + 1) * self.horizon)
                 self.core.subtract_outputs(block, point)
         self.core.zero_outputs(point)
-        return lost
+
+    def weights_finite(self) -> bool:
+        """Whether every learned weight is a number: a fit or refit whose weights overflowed
+        forecasts nothing, whatever its output layer."""
+        return all(bool(torch.isfinite(param).all()) for param in self.core.parameters())
 
     def forward(self, prices: torch.Tensor) -> torch.Tensor:
         """Point forecasts in price units, (batch, horizon)."""

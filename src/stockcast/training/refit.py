@@ -38,6 +38,7 @@ from stockcast.data.prepared import PreparedData
 from stockcast.data.split import SPLITS, join_splits, split_in_time
 from stockcast.evaluation.gate import report_gate
 from stockcast.forecasting.conformal import centred_bounds
+from stockcast.models.network import PriceForecaster
 from stockcast.models.spec import saved_forecaster
 from stockcast.paths import portable
 from stockcast.registry.integrity import folder_contents
@@ -270,11 +271,11 @@ def refit_where_it_helps(
     return {"refit": True} | record
 
 
-def refit_diverged(net: Any, history: PreparedData, batch_size: int) -> bool:
+def refit_diverged(net: PriceForecaster, history: PreparedData, batch_size: int) -> bool:
     """Whether a refit's weights, or its forecasts of the windows it was fitted on, are not all
     finite. The evaluated fit's validation forecasts say it diverged (`diverged`); a refit has no
     held-out windows, so its own weights and fitted windows must."""
-    if not all(bool(torch.isfinite(param).all()) for param in net.parameters()):
+    if not net.weights_finite():
         return True
     net.eval()
     windows = history.splits["train"].origins(history.window)
