@@ -755,6 +755,21 @@ def test_an_accelerator_this_machine_lacks_is_refused_before_any_work(
     refused_by_train_and_pipeline_first(tmp_path, overrides, sentence)
 
 
+@pytest.mark.parametrize("accelerator", ["cpu", "auto"])
+def test_devices_a_cpu_cannot_take_are_refused_before_any_work(
+    tmp_path: Path, no_gpu: None, accelerator: str
+) -> None:
+    """`trainer.devices=[0,1]` (GPU indices) on the CPU, asked or chosen by `auto`: Lightning
+    refused it only when the fit built its trainer, after the data was prepared."""
+    sentence = (
+        "the trainer settings cannot run here: `devices` selected with `CPUAccelerator` should "
+        "be an int > 0; change the trainer setting it names, or choose trainer=cpu where this "
+        "machine lacks the accelerator or devices asked for."
+    )
+    overrides = [f"trainer.accelerator={accelerator}", "trainer.devices=[0,1]"]
+    refused_by_train_and_pipeline_first(tmp_path, overrides, sentence)
+
+
 @pytest.mark.parametrize(
     "overrides",
     [

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from stockcast.errors import ConfigError
 
@@ -75,23 +75,35 @@ def trainer_refusals() -> Iterator[None]:
 # of MPS, then CUDA), and what a refusal says is missing.
 ACCELERATOR_BACKENDS = {"gpu": ("mps", "cuda"), "cuda": ("cuda",), "mps": ("mps",), "tpu": ("tpu",)}
 ACCELERATOR_NAMES = {"gpu": "GPU", "cuda": "CUDA GPU", "mps": "MPS GPU", "tpu": "TPU"}
+# The accelerators every machine has, and the ones Lightning picks first where present (`auto`:
+# a TPU, then MPS, then CUDA, else the CPU).
+RUN_ANYWHERE = {"cpu": (), "auto": ("tpu", "mps", "cuda")}
 
 
 def refuse_a_missing_accelerator(trainer: DictConfig | None) -> None:
-    """`trainer=gpu` (or `trainer.accelerator=cuda|mps|tpu`) on a machine without one, or more
-    devices than it has, was refused only when the fit built its trainer: after the data was
+    """`trainer=gpu` (or `trainer.accelerator=cuda|mps|tpu`) on a machine without one, more
+    devices than it has, or devices its accelerator cannot take (`trainer.devices=[0,1]` on a
+    CPU, which takes a count) were refused only when the fit built its trainer: after the data was
     prepared (in a pipeline, after its prepare step; in a replay, on every day). Asked of
     Lightning's own accelerators before a local run's first work; never of a cloud run's config,
     which is built here for a machine elsewhere."""
     accelerator = None if trainer is None else trainer.get("accelerator")
-    if accelerator not in ACCELERATOR_BACKENDS:
-        return  # cpu and auto run anywhere
+    devices = trainer.get("devices", "auto") if trainer is not None else "auto"
+    if accelerator in RUN_ANYWHERE and devices in ("auto", 1):
+        return  # one device, or as many as it has, of one every machine has
+    if accelerator not in (*ACCELERATOR_BACKENDS, *RUN_ANYWHERE):
+        return  # an accelerator object, or a name Lightning refuses as it builds the trainer
     from lightning.pytorch.accelerators import AcceleratorRegistry
 
     def available(name: str) -> bool:
         return bool(AcceleratorRegistry[name]["accelerator"].is_available())
 
-    found = next((name for name in ACCELERATOR_BACKENDS[accelerator] if available(name)), None)
+    if accelerator in RUN_ANYWHERE:
+        # Its devices are still the chosen accelerator's to accept (`devices=[0,1]` on a CPU).
+        choice = RUN_ANYWHERE[accelerator]
+        found = next((name for name in choice if available(name)), "cpu")
+    else:
+        found = next((name for name in ACCELERATOR_BACKENDS[accelerator] if available(name)), None)
     if found is None:
         here = sorted(
             name for name in AcceleratorRegistry.available_accelerators() if available(name)
@@ -101,11 +113,12 @@ def refuse_a_missing_accelerator(trainer: DictConfig | None) -> None:
             f"{ACCELERATOR_NAMES[accelerator]} (Lightning finds {', '.join(here)}); choose "
             "trainer=cpu here, or train where one is (an Azure ML job on a GPU cluster)."
         )
-    devices = trainer.get("devices", "auto")
     if devices == "auto":
         return  # as many as it has
     try:
-        AcceleratorRegistry[found]["accelerator"].parse_devices(devices)
+        AcceleratorRegistry[found]["accelerator"].parse_devices(
+            OmegaConf.to_object(devices) if isinstance(devices, ListConfig) else devices
+        )
     except Exception as err:
         if not is_a_trainer_refusal(err):
             raise
