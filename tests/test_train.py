@@ -597,6 +597,23 @@ def test_mlflow_run_has_params_and_metrics(trained_run: Path) -> None:
     assert "val/mase" in run.data.metrics
 
 
+def test_mlflow_charts_metrics_at_the_optimizer_step_metrics_json_counts(
+    trained_run: Path,
+) -> None:
+    """Lightning's own step counts its batches, each holding `data.steps_per_batch` optimizer
+    steps: the run's charts ended at a fraction of the steps metrics.json, the checkpoints and
+    `trainer.max_steps` count."""
+    summary = json.loads((trained_run / "metrics.json").read_text())
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{trained_run.parent}/mlruns.db")
+    run_id = summary["training_run_id"]
+    val = client.get_metric_history(run_id, "val/mase")
+    test = client.get_metric_history(run_id, "test/mase")
+    assert val[-1].step == test[-1].step == summary["optimizer_steps"] > 0
+    assert [m.step for m in val] == sorted(m.step for m in val)
+    epochs = client.get_metric_history(run_id, "epoch")
+    assert epochs[-1].value == summary["epochs"]
+
+
 def test_mlflow_records_the_precision_the_fit_ran_in(tmp_path: Path) -> None:
     """On a CPU Lightning runs 16-mixed as bf16-mixed (fp16 autocast is CUDA's): the run's
     params said 16-mixed."""
@@ -963,7 +980,7 @@ def test_a_stages_metrics_are_its_own_and_no_train_loss_reads_as_its_loss() -> N
     from stockcast.training.stages import stage_metrics
 
     def validate(model: object, datamodule: object, verbose: bool) -> list[dict[str, float]]:
-        return [{"val/loss": 1.25, "val/mase": 0.9, "train/loss": 0.5}]
+        return [{"val/loss": 1.25, "val/mase": 0.9, "train/loss": 0.5, "step": 40.0, "epoch": 3.0}]
 
     assert stage_metrics(validate, None, None) == {"loss": 1.25, "mase": 0.9}
 

@@ -240,10 +240,20 @@ class Forecaster(L.LightningModule):
             self.log("train/loss", torch.stack(self._train_losses).mean(), sync_dist=True)
             self._train_losses.clear()
         self._log_epoch_metrics("val")
+        self._log_optimizer_step()
         self._step_scheduler()
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch_metrics("test")
+        self._log_optimizer_step()
+
+    def _log_optimizer_step(self) -> None:
+        """The loggers chart a stage's metrics at the optimizer step (`global_step`), the one
+        metrics.json, the checkpoints and `trainer.max_steps` count: Lightning's own step counts
+        its batches, each holding `data.steps_per_batch` optimizer steps. A logged `step` is the
+        one Lightning then charts at, and it no longer adds the epoch: logged beside it."""
+        steps = {"step": float(self.global_step), "epoch": float(self.current_epoch)}
+        self.log_dict(steps, sync_dist=True)
 
     def _step_scheduler(self) -> None:
         """After each validation, not each epoch: with a step budget, epochs of a short series

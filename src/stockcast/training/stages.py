@@ -61,11 +61,12 @@ def in_float32(model: Any, unsaved: dict[str, torch.Tensor] | None = None) -> No
 
 def stage_metrics(run_stage: Any, model: Any, datamodule: Any) -> dict:
     """Run validate/test on the model's current weights and return its metrics without the stage
-    prefix (the stage's own only: a `train/loss` read as `loss` was taken for the val loss)."""
+    prefix (the stage's own only: a `train/loss` read as `loss` was taken for the val loss, and
+    the `step` and `epoch` the loggers chart at are no metric of it)."""
     with back_in_float32(model):
         results = run_stage(model, datamodule=datamodule, verbose=False)
     return {
         key.split("/", 1)[1]: float(value)
         for key, value in (results[0] if results else {}).items()
-        if not key.startswith("train/")
+        if "/" in key and not key.startswith("train/")
     }
