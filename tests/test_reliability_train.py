@@ -136,6 +136,14 @@ def test_a_fit_stopped_by_a_signal_fails_and_names_its_resume(
         f"continue it with train.resume={stopped_dir} and the same settings.\n"
     )
     assert stopped.stderr.endswith(sentence), stopped.stderr[-3000:]
+    # Stopped by the user, to be resumed: KILLED, as MLflow names it, where Lightning said FAILED.
+    client = MlflowClient(f"sqlite:///{store}/mlruns.db")
+    experiment = client.get_experiment_by_name("stockcast")
+    (run,) = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"params.`callbacks.stop._target_` LIKE '%{callback}'",
+    )
+    assert run.info.status == "KILLED"
     resumed = train(store, resumed_dir, stop, f"train.resume={stopped_dir}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     whole = json.loads((store / "whole" / "metrics.json").read_text())

@@ -625,6 +625,18 @@ def test_mlflow_records_the_precision_the_fit_ran_in(tmp_path: Path) -> None:
     assert params["trainer.precision"] == "bf16-mixed"
 
 
+def test_a_fit_refused_after_lightning_ended_it_leaves_its_run_failed(tmp_path: Path) -> None:
+    """Lightning marks the MLflow run FINISHED as its fit ends: a fit then refused (diverged,
+    without the fallback: no model saved) read in the store as one that finished."""
+    diverging = (*FAST_OVERRIDES, "optim.lr=1e8", "fit.naive_fallback=false")
+    with pytest.raises(ConfigError, match=r"^the fit diverged: its validation forecasts are not"):
+        run_train(tmp_path, tmp_path / "run", *diverging)
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns.db")
+    experiment = client.get_experiment_by_name("stockcast")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FAILED"
+
+
 def test_fast_dev_run_debug_config(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_train(tmp_path, run_dir, "debug=fdr", "data.length=300")

@@ -1,15 +1,21 @@
 """The process settings a fit runs under: torch threads, trainer settings this machine refuses,
-and how a fit stopped by Ctrl-C ends."""
+and how a fit stopped by Ctrl-C or ended by an error ends (its exception, its MLflow run)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from stockcast.config.task import stopped_by_sigterm
 from stockcast.errors import ConfigError
+
+# MLflow's run statuses: one a user stopped (Ctrl-C, SIGTERM: train.resume continues it), one
+# that ended in an error.
+STOPPED_STATUS = "KILLED"
+FAILED_STATUS = "FAILED"
 
 
 def set_threads(num_threads: int) -> None:
@@ -142,4 +148,23 @@ def fit_or_interrupt(trainer: Any, model: Any, **kwargs: Any) -> None:
     except SystemExit as err:
         if err.code == 1 and trainer.interrupted:
             raise KeyboardInterrupt from None
+        raise
+
+
+@contextmanager
+def runs_end_as_the_fit(loggers: Iterable[Any]) -> Iterator[None]:
+    """The loggers' MLflow runs of a fit stopped by a signal end KILLED and of one that ended in
+    an error FAILED: Lightning marks a run FINISHED as its fit ends, before the fallback, the
+    test and the export that can still refuse it, and FAILED when a signal stops it."""
+    try:
+        yield
+    except BaseException as err:
+        stopped = isinstance(err, KeyboardInterrupt) or stopped_by_sigterm(err)
+        for logger in loggers:
+            # MLflow loggers only, and only a run this rank made (others have no run_id).
+            run_id = getattr(logger, "run_id", None) if hasattr(logger, "experiment") else None
+            if run_id:
+                logger.experiment.set_terminated(
+                    run_id, STOPPED_STATUS if stopped else FAILED_STATUS
+                )
         raise
