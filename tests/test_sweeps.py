@@ -8,6 +8,10 @@ refusal of Optuna without waiting are checked in-process.
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +24,7 @@ from tests.conftest import CLI_ENV, Command, Job, JobContext, isolated_overrides
 
 pytestmark = pytest.mark.slow
 
+README = PROJECT_ROOT / "README.md"
 TINY = ("data.length=300", "trainer.max_epochs=1", "data.batch_size=32")
 GRID = ("optim.lr=1e-3,3e-3", "model.dropout=0.0,0.1")
 
@@ -124,9 +129,34 @@ def test_a_grid_sweep_with_a_refused_job_goes_on_and_ranks_it_last(prestarted_jo
     assert summary["best"]["job"] == 1
 
 
+def readme_sweep_search(store: Path, sweep_id: str) -> list[str]:
+    """The run ids the README's way to one sweep's runs finds: its calls as written, with the
+    sweep's id for `<id>`, in a Python started in the store's folder, as a user would."""
+    text = README.read_text().replace("\n", " ")
+    told = text[text.index("find one sweep's runs") :][:600]
+    calls = re.findall(r"`(mlflow\.\w+\(.*?\))`", told)
+    calls = calls[: next(i for i, c in enumerate(calls) if c.startswith("mlflow.search_runs(")) + 1]
+    *setup, search = calls
+    code = "\n".join(
+        ["import json, mlflow", *setup, f"print(json.dumps(list({search}['run_id'])))"]
+    ).replace("<id>", sweep_id)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    ran = subprocess.run(
+        [sys.executable, "-c", code], cwd=store, env=env, capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    return sorted(json.loads(ran.stdout.splitlines()[-1]))
+
+
 @prestart(grid_sweep)
 def test_local_grid_multirun_gives_four_runs_and_a_summary(prestarted_job: Job) -> None:
+    """The README's search finds the sweep's runs: it searched the active experiment (MLflow's
+    Default) of the default store (mlflow.db in the folder it ran in), and found none."""
     _check_grid_sweep(prestarted_job.tmp, prestarted_job.tmp / "sweep")
+    runs = _runs(prestarted_job.tmp)
+    (sweep_id,) = {run.data.tags["sweep_id"] for run in runs}
+    found = readme_sweep_search(prestarted_job.tmp, sweep_id)
+    assert found == sorted(run.info.run_id for run in runs) and len(found) == 4
 
 
 @prestart(joblib_sweep)
