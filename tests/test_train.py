@@ -985,6 +985,21 @@ def test_a_callback_or_logger_set_to_null_is_switched_off(tmp_path: Path) -> Non
     assert metrics["training_run_id"] is None and not (tmp_path / "mlruns.db").exists()
 
 
+def test_mlflow_and_csv_loggers_together_each_get_the_run(tmp_path: Path) -> None:
+    """`logger=[mlflow,csv]`: metrics.json was logged through every logger with an
+    `experiment`, the CSV logger's writer too, and the run ended in an AttributeError traceback
+    after its whole fit, its MLflow run without metrics.json."""
+    run_dir = tmp_path / "run"
+    run_train(tmp_path, run_dir, *FAST_OVERRIDES, "logger=[mlflow,csv]")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    with (run_dir / "csv" / "metrics.csv").open() as logged:
+        assert any(row["val/mase"] for row in csv.DictReader(logged))
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns.db")
+    run = client.get_run(metrics["training_run_id"])
+    assert run.info.status == "FINISHED"
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["metrics.json"]
+
+
 def test_a_stages_metrics_are_its_own_and_no_train_loss_reads_as_its_loss() -> None:
     """The validate run after the fit logged the train loss of the steps after the fit's last
     validation; read back without prefixes, it overwrote val/loss in metrics.json, and a sweep

@@ -158,8 +158,10 @@ def export_fit(
             summary["warm_vs_cold"] = {"skipped": f"no warm fit to compare ({why})"}
     write_json(output_dir / METRICS_FILE, summary)
     (output_dir / RESOLVED_CONFIG_FILE).write_text(OmegaConf.to_yaml(resolved))
+    # The MLflow loggers' run only: a CSV logger beside it (logger=[mlflow,csv]) has an
+    # `experiment` too, its file writer.
     for logger in fitted.loggers:
-        if hasattr(logger, "experiment") and run_id:
+        if hasattr(logger, "run_id") and run_id:
             logger.experiment.log_artifact(run_id, str(output_dir / METRICS_FILE))
     tracking_uri = OmegaConf.select(cfg, "logger.mlflow.tracking_uri")
     for line in training_summary(fitted.metrics, model_dir, run_id, tracking_uri).splitlines():
