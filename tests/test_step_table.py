@@ -13,7 +13,12 @@ from omegaconf import DictConfig
 
 from stockcast.errors import StockcastError
 from stockcast.evaluation.reports import REPORT_FILE
-from stockcast.orchestration.runner import port_bindings, run_pipeline, step_command
+from stockcast.orchestration.runner import (
+    port_bindings,
+    run_pipeline,
+    run_step_inprocess,
+    step_command,
+)
 from stockcast.orchestration.steps.table import (
     DECISION_FILE,
     STEPS,
@@ -66,6 +71,42 @@ def test_a_table_that_reads_what_nobody_wrote_or_repeats_a_step_is_refused() -> 
         check_table((*STEPS, STEPS[1]))
     with pytest.raises(ValueError, match="kind 'csv'"):
         Port("p", "csv", "k")
+
+
+# The configs the `capture` step below was called with.
+CAPTURED: list[DictConfig] = []
+
+
+def capture(cfg: DictConfig) -> None:
+    CAPTURED.append(cfg)
+
+
+def test_a_step_run_in_process_reads_the_config_as_its_entry_point_does(tmp_path: Path) -> None:
+    """The in-process runner called each step with the config Hydra parsed, never validated:
+    `monitor.rollback=no` reached the monitor as the text 'no', which as a condition is true, so
+    it rolled back where told not to; `trainer.max_steps=1e3` stayed a float. A step's own
+    section (named by its ports) is accepted, as its entry point accepts it."""
+    step = Step(
+        "capture",
+        f"{__name__}:capture",
+        "Keep the config it is called with (a test step).",
+        outputs=(Port("captured", URI_FOLDER, "capture.output_dir"),),
+    )
+    overrides = [
+        *isolated_overrides(tmp_path),
+        "monitor.rollback=no",
+        "fit.naive_fallback=off",
+        "trainer.max_steps=1e3",
+        f"+capture.output_dir={tmp_path / 'captured'}",
+    ]
+    CAPTURED.clear()
+    run_step_inprocess(step, overrides, tmp_path / "capture")
+    (cfg,) = CAPTURED
+    assert cfg.monitor.rollback is False and cfg.fit.naive_fallback is False
+    assert cfg.trainer.max_steps == 1000 and isinstance(cfg.trainer.max_steps, int)
+    assert cfg.capture.output_dir == str(tmp_path / "captured")
+    with pytest.raises(StockcastError, match=r"monitor\.rollback"):
+        run_step_inprocess(step, [*overrides, "monitor.rollback=sometimes"], tmp_path / "again")
 
 
 def test_folders_and_bindings_of_an_extra_row(tmp_path: Path) -> None:

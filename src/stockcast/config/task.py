@@ -42,6 +42,15 @@ def hide_store_links_with_credentials(cfg: DictConfig) -> None:
             return
 
 
+def task_config(cfg: DictConfig, sections: tuple[str, ...] = ()) -> DictConfig:
+    """The config a task runs with: validated (the schema's readings stored back: `no` as false,
+    `1e3` as 1000) and with store links hidden where they hold a password. Its entry point's and
+    the in-process pipeline step's alike."""
+    validated = validate_config(cfg, sections)
+    hide_store_links_with_credentials(validated)
+    return validated
+
+
 # How a task stopped in its run directory goes on, where its own record there says (a replay's
 # `replay.resume_from`); None where it has no such record.
 GoesOn = Callable[[Path], str | None]
@@ -172,9 +181,7 @@ def hydra_task(
         entered = time.time()
         silence_library_noise()
         try:
-            validated = validate_config(cfg, sections)
-            hide_store_links_with_credentials(validated)
-            return task(validated)
+            return task(task_config(cfg, sections))
         except BaseException as err:
             task_errors.append(err)  # the task's own: not a composition error
             raise

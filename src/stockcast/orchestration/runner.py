@@ -1,4 +1,5 @@
-"""The local executor of the step table: prepare -> train -> evaluate -> register.
+"""The local executor of the step table: prepare -> train -> evaluate -> refit -> register ->
+monitor.
 
 `python -m stockcast.orchestration.runner experiment=mlp_w10` (what `make pipeline` runs). It loops over the
 table: every step gets the same overrides, its own folder under one pipeline run directory, and
@@ -23,7 +24,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from stockcast.config.compose import compose_config, hydra_quoted
-from stockcast.config.task import TIMING_FILE, hydra_task
+from stockcast.config.task import TIMING_FILE, hydra_task, task_config
 from stockcast.errors import StockcastError
 from stockcast.orchestration.preflight import check_before_first_step
 from stockcast.orchestration.steps.table import (
@@ -109,13 +110,18 @@ def run_step_subprocess(step: Step, command: list[str], step_dir: Path) -> StepT
 
 
 def run_step_inprocess(step: Step, overrides: list[str], step_dir: Path) -> StepTiming:
-    """Compose the step's config exactly as its entry point would, then call its function."""
+    """Compose and validate the step's config exactly as its entry point would, then call its
+    function. Unvalidated, the step read what Hydra parsed, not what the schema read: the text
+    `monitor.rollback=no` as a condition is true, `trainer.max_steps=1e3` a float."""
     started = time.time()
-    cfg = compose_config(
+    composed_cfg = compose_config(
         "pipeline",
         [*overrides, f"paths.output_dir={hydra_quoted(str(step_dir))}"],
         what=f"the {step.name} step",
     )
+    # A step's own section (a row added to the table) is named by its ports, as its entry
+    # point names it to `hydra_task`.
+    cfg = task_config(composed_cfg, step.sections)
     # Counted as start-up: what a fresh process would pay before the step's own work (paid once
     # here, by the first step that needs a library).
     for module in step.imports:

@@ -78,6 +78,12 @@ class Step:
     def ports(self) -> tuple[Port, ...]:
         return (*self.inputs, *self.outputs)
 
+    @property
+    def sections(self) -> tuple[str, ...]:
+        """The top-level config sections its ports bind: a step added to the table brings its
+        own, which the shared schema does not know."""
+        return tuple(dict.fromkeys(port.key.partition(".")[0] for port in self.ports))
+
     def bindings(self, values: Mapping[str, str], config_keys: Container[str]) -> dict[str, str]:
         """Hydra overrides `{key: value}` binding each port named in `values` (port -> value).
 
