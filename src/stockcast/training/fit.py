@@ -101,6 +101,7 @@ def run_training(
 ) -> dict[str, Any]:
     """Fit, test the best checkpoint, export the model directory; returns metrics.json's content."""
     output_dir, model_dir = Path(output_dir), Path(model_dir)
+    cfg = on_its_data_day(cfg, prepared)
     fitted = fit(cfg, prepared, output_dir)
     if not fitted.trainer.is_global_zero:
         # The other DDP ranks took part in every stage; rank 0 alone calibrates (on all its
@@ -167,6 +168,20 @@ def export_fit(
     for line in training_summary(fitted.metrics, model_dir, run_id, tracking_uri).splitlines():
         log.info(line)
     return summary
+
+
+def on_its_data_day(cfg: DictConfig, prepared: PreparedData) -> DictConfig:
+    """`cfg` with `data.as_of` the day its prepared folder was read as of. The default day is the
+    clock's, read again wherever the config is: a run that crossed midnight UTC after preparing
+    its data, or a pipeline step composed later (on another cloud node), recorded the next day
+    in its training config, MLflow params and resume settings, which names other data."""
+    day = (prepared.meta.get("source") or {}).get("as_of")
+    if day is None or OmegaConf.select(cfg, "data.as_of") == day:
+        return cfg
+    dated = copy.deepcopy(cfg)
+    with open_dict(dated):
+        dated.data.as_of = day
+    return dated
 
 
 def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
