@@ -528,6 +528,39 @@ def test_a_sweep_pins_its_data_day_and_a_later_days_run_is_refused(tmp_path: Pat
     assert open_study(storage, "s", "minimize", sampler, first).trials
 
 
+def test_a_local_sweep_gives_every_job_the_day_it_started_on(tmp_path: Path) -> None:
+    """data.as_of defaults to today, read as each job composes its config: a grid sweep running
+    past midnight UTC trained its later jobs on the next day's data and ranked them with the
+    earlier ones. The day is added to the overrides the sweeper launches, unless one gives or
+    sweeps it; a cloud launcher's jobs each read the day they run on."""
+    from omegaconf import OmegaConf
+
+    from stockcast.orchestration.sweeps.callback import SweepCallback
+
+    def started(task: list[str], params: dict[str, str] | None = None, launcher: str = "") -> list:
+        config = OmegaConf.create(
+            {
+                "data": {"as_of": "2026-12-01"},
+                "hydra": {
+                    "sweep": {"dir": str(tmp_path / "sweep")},
+                    "overrides": {"task": task},
+                    "sweeper": {"params": params},
+                    "launcher": {"_target_": launcher},
+                },
+            }
+        )
+        SweepCallback(prepare_store=False).on_multirun_start(config)
+        return list(config.hydra.overrides.task)
+
+    grid = ["optim.lr=1e-3,3e-3"]
+    assert started(grid) == [*grid, "data.as_of=2026-12-01"]
+    for given in (["data.as_of=2026-06-30"], ["data.as_of=2026-06-29,2026-06-30"]):
+        assert started([*grid, *given]) == [*grid, *given]
+    assert started(grid, {"data.as_of": "2026-06-29,2026-06-30"}) == grid
+    azureml = "hydra_plugins.stockcast_azureml_launcher.azureml_launcher.AzureMLLauncher"
+    assert started(grid, launcher=azureml) == grid
+
+
 def test_a_study_without_a_scored_trial_takes_the_overrides_of_its_next_run(
     tmp_path: Path,
 ) -> None:

@@ -1,6 +1,7 @@
 """The Hydra callback that ties a multirun together (configured in configs/hydra/default.yaml).
 
-- before any job starts: prepare the embedded MLflow store and experiment once (see tracking);
+- before any job starts: prepare the embedded MLflow store and experiment once (see tracking),
+  and give every local job the sweep's data day (`pin_data_day`);
 - around each job: tag its MLflow run with the sweep id, the sweep folder and the job number;
 - at the end: write and print the sweep summary (see summary).
 
@@ -20,6 +21,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.compose import register_resolvers
+from stockcast.config.overrides import override_key
 from stockcast.config.task import sweeper_records_failures
 from stockcast.errors import counted, exit_with_error
 from stockcast.orchestration.sweeps import tracking
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 MLFLOW_LOGGER_KEY = "logger.mlflow"
 # Launchers whose jobs run elsewhere: nothing to prepare or summarise on this machine.
 REMOTE_LAUNCHERS = ("hydra_plugins.stockcast_azureml_launcher.",)
+# The day the data is seen from (default: today in UTC, read as each job composes its config).
+AS_OF = "data.as_of"
 
 
 def _is_multirun(config: DictConfig) -> bool:
@@ -41,6 +45,21 @@ def _is_multirun(config: DictConfig) -> bool:
 def _runs_remotely(config: DictConfig) -> bool:
     target = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
     return target.startswith(REMOTE_LAUNCHERS)
+
+
+def pin_data_day(config: DictConfig) -> None:
+    """Give every job of the sweep the day it starts on as `data.as_of`, where no command-line
+    override or sweeper param gives or sweeps it: each job composes its own config when it
+    starts, so a sweep running past midnight UTC trained its later jobs on the next day's data
+    and ranked them with the earlier ones. The sweeper launches the task overrides it is given
+    after this callback, with this one among them."""
+    overrides = OmegaConf.select(config, "hydra.overrides.task")
+    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
+    given = [override_key(str(o)) for o in overrides or ()] + [str(k) for k in params]
+    day = OmegaConf.select(config, AS_OF, default=None)
+    if overrides is None or day is None or AS_OF in given:
+        return
+    overrides.append(f"{AS_OF}={day}")
 
 
 class SweepCallback(Callback):
@@ -67,6 +86,8 @@ class SweepCallback(Callback):
                 "1 or more (-1: one per CPU core)."
             )
         self.sweep_id = tracking.sweep_id(config.hydra.sweep.dir)
+        if not _runs_remotely(config):
+            pin_data_day(config)
         if self.prepare_store and not _runs_remotely(config):
             self._prepare_tracking_store(config)
 
