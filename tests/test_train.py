@@ -30,7 +30,7 @@ from stockcast.forecasting.frame import split_forecast_frame
 from stockcast.forecasting.intervals import band_scale_span, volatility_scale
 from stockcast.forecasting.metrics import inverse_mse_weights, pooled_errors
 from stockcast.models.spec import build_price_forecaster, saved_forecaster
-from stockcast.serving.metadata import model_artifact
+from stockcast.serving.metadata import model_artifact, read_model_metadata
 from stockcast.serving.model import open_model_dir
 from stockcast.training import validation
 from stockcast.training.batched import forward_in_batches
@@ -574,6 +574,19 @@ def test_the_model_requires_what_its_shipped_code_imports(
     needed = serving_requirements({"mykinds.drift": kind})
     assert needed[-2:] == [f"protobuf=={version('protobuf')}", f"PyYAML=={version('PyYAML')}"]
     assert [line.split("==")[0] for line in needed[:-2]] == list(SERVING_REQUIREMENTS)
+
+
+def test_the_model_records_the_versions_of_the_libraries_that_trained_it(
+    trained_run: Path,
+) -> None:
+    """Its requirements.txt pins what serving imports: Lightning, which ran the fit, and
+    statsforecast, which fits the ets kind, were recorded nowhere, so its git_commit and
+    training config could not say what to install to train the same numbers again."""
+    from importlib.metadata import version
+
+    metadata = read_model_metadata(trained_run / "model")
+    names = ("torch", "lightning", "numpy", "statsforecast")
+    assert metadata.get("training_packages") == {name: version(name) for name in names}
 
 
 def test_loading_the_model_warns_of_nothing(trained_run: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from stockcast.data.calendar import date_bound
@@ -10,6 +11,11 @@ from stockcast.data.prepared import PreparedData
 from stockcast.forecasting.guard import ALLOW_NON_POSITIVE
 from stockcast.paths import PROJECT_ROOT, portable
 from stockcast.serving.metadata import MODEL_KIND
+
+# The libraries that compute a fit's numbers beside the project's code (`git_commit`): torch and
+# numpy, Lightning's loop, and statsforecast, which fits the ets kind. The model's
+# requirements.txt pins only what its served forecast imports, which leaves the last two out.
+TRAINING_PACKAGES = ("torch", "lightning", "numpy", "statsforecast")
 
 
 def _git(*args: str) -> str:
@@ -26,6 +32,17 @@ def git_commit() -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return f"{head}-dirty" if dirty else head
+
+
+def training_packages() -> dict[str, str | None]:
+    """The installed version of each of TRAINING_PACKAGES (None where one is not installed)."""
+    found: dict[str, str | None] = {}
+    for name in TRAINING_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
 
 
 def fit_data_end(prepared: PreparedData) -> str | None:
@@ -61,6 +78,7 @@ def model_metadata(
         "mase_scale": prepared.mase_scale,
         "training_run_id": training_run_id,
         "git_commit": git_commit(),
+        "training_packages": training_packages(),
         "val_mase": val_mase,
         "fit_data_end": fit_data_end(prepared),
         # What the freshness check of the next run compares with (data.require_new_data).

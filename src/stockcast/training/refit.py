@@ -54,6 +54,7 @@ from stockcast.training.beside import Beside, fits_beside
 from stockcast.training.evaluated_recipe import LrDropShares
 from stockcast.training.export import save_model_dir
 from stockcast.training.fixed_steps import refit_network, windows_per_step
+from stockcast.training.metadata import training_packages
 from stockcast.training.pruning import kept_candidates
 
 
@@ -263,6 +264,8 @@ def refit_where_it_helps(
     metadata = read_model_metadata(evaluated) | {
         "refit": record,
         "fit_data_end": record["trained_through"],
+        # The refit's own fit: its step may run in another environment (a cloud component).
+        "training_packages": training_packages(),
     }
     last_inputs = last.values[-prepared.window.previous_time_window :]
     save_model_dir(net, spec, output, metadata, last_inputs)
