@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from stockcast.serving.request_body import Refused, csv_rows, json_rows
+from stockcast.serving.request_body import Refused, csv_rows, json_rows, request_rows
 
 
 def test_records_are_lined_up_by_key_not_by_their_order_in_each_record() -> None:
@@ -143,3 +143,29 @@ def test_a_whole_number_of_thousands_of_digits_is_refused_as_too_large_for_any_b
     rows = csv_rows(("a,b,c,d,e,f,g,h,i,j\n--5," + ",".join(window[1:]) + "\n").encode())
     with pytest.raises(DataError, match="'--5' at position 1, which is not a number"):
         price_rows(rows, 10, False)
+
+
+def test_a_refusal_quotes_what_the_request_sent_cut_short() -> None:
+    """A refusal quoted the row, the record keys or the Content-Type whole: a row of 7 MB of
+    text, or a record of 500,000 keys, came back in the error body."""
+    long_text = "A" * 1_000_000
+    many_keys = {f"k{i}": 1.0 for i in range(100_000)}
+    bodies = [
+        {"dataframe_split": {"data": [long_text]}},
+        {"dataframe_records": [{"a": 1.0}, many_keys]},
+        {"dataframe_records": [{"a": 1.0}, {long_text: 1.0}]},
+    ]
+    for body in bodies:
+        with pytest.raises(Refused) as refused:
+            json_rows(json.dumps(body).encode())
+        assert refused.value.status == 400
+        assert len(str(refused.value)) < 600
+    assert str(refused.value).startswith("dataframe_records record 2 has the keys ['AAAA")
+    assert str(refused.value).endswith(
+        "..., not the first record's ['a']; give every record the same keys."
+    )
+    with pytest.raises(Refused) as refused:
+        request_rows(b"{}", "text/" + "x" * 100_000, 10)
+    assert refused.value.status == 415
+    assert str(refused.value).startswith("Content-Type 'text/xxx")
+    assert len(str(refused.value)) < 300

@@ -27,6 +27,13 @@ def first_few(items: Iterable[Any], shown: int) -> str:
     )
 
 
+def quoted(item: Any, longest: int = 40) -> str:
+    """A value as a refusal quotes it: its repr, cut short after `longest` characters (a
+    request may send megabytes, which its refusal would otherwise send back)."""
+    text = repr(item)
+    return text if len(text) <= longest else text[:longest] + "..."
+
+
 def counted(count: int, noun: str, plural: str | None = None) -> str:
     """'1 job', '2 jobs' (`plural`: where adding an s does not make it)."""
     return f"{count} {noun if count == 1 else plural or noun + 's'}"

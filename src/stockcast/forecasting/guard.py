@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.errors import DataError, ForecastRefused
+from stockcast.errors import DataError, ForecastRefused, quoted
 from stockcast.forecasting.intervals import Bands
 
 # The network computes in float32: a window's spread (squares of deviations) must stay finite
@@ -59,12 +59,6 @@ def _where(row: int, column: int, rows: int, placed: Placer | None = None) -> st
     )
 
 
-def _shown(item: Any, longest: int = 40) -> str:
-    """A value as a message quotes it: its repr, cut short (a request may send megabytes)."""
-    text = repr(item)
-    return text if len(text) <= longest else text[:longest] + "..."
-
-
 def _first(mask: np.ndarray) -> tuple[int, int, str]:
     """The first flagged (row, column), and how many more there are, as a clause."""
     row, column = (int(i) for i in np.argwhere(mask)[0])
@@ -87,7 +81,7 @@ def _grid(values: Any, width: int) -> np.ndarray:
             loose = [number for number, item in enumerate(grid) if not isinstance(item, rows)]
             if loose:
                 raise DataError(
-                    f"the input's row {loose[0] + 1} is {_shown(grid[loose[0]])}, not a window "
+                    f"the input's row {loose[0] + 1} is {quoted(grid[loose[0]])}, not a window "
                     f"of prices; send every row as a list of {width} prices."
                 )
             lengths = sorted({len(item) for item in grid})
@@ -120,7 +114,7 @@ def price_rows(
         if bad.any():
             row, column, more = _first(bad)
             raise DataError(
-                f"the input holds {_shown(grid[row, column])} "
+                f"the input holds {quoted(grid[row, column])} "
                 f"{_where(row, column, rows, placed)}{more}, "
                 "which is not a number; send prices as plain numbers (no text, booleans or nulls)."
             )

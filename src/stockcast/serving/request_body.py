@@ -11,10 +11,12 @@ import re
 import sys
 from typing import Any
 
-from stockcast.errors import counted
+from stockcast.errors import counted, quoted
 
 JSON_FORMATS = ("inputs", "instances", "dataframe_split", "dataframe_records")
 EXAMPLE = '{"inputs": [[101.2, 101.9, ...]]}'
+# How much of a record's keys or a Content-Type a refusal quotes back (a value: the guard's 40).
+LONGEST_QUOTED = 200
 
 
 class Refused(Exception):
@@ -40,7 +42,7 @@ async def bounded_body(request: Any, max_bytes: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
-            raise Refused(400, "BAD_REQUEST", f"Content-Length {declared!r} is not a size.")
+            raise Refused(400, "BAD_REQUEST", f"Content-Length {quoted(declared)} is not a size.")
         if int(declared) > max_bytes:
             raise _too_large(f"{int(declared)} bytes", max_bytes, "serve.max_bytes")
     chunks, size = [], 0
@@ -97,7 +99,7 @@ def split_rows(split: Any) -> Any:
                 raise Refused(
                     400,
                     "BAD_REQUEST",
-                    f"dataframe_split row {number} is {row!r}, no list; give each window as "
+                    f"dataframe_split row {number} is {quoted(row)}, no list; give each window as "
                     "a row, a list of one price per column.",
                 )
             if isinstance(columns, list) and len(row) != len(columns):
@@ -121,8 +123,9 @@ def record_rows(records: list[dict[str, Any]], name: str) -> list[list[Any]]:
             raise Refused(
                 400,
                 "BAD_REQUEST",
-                f"{name} record {number} has the keys {sorted(record)}, not the first "
-                f"record's {sorted(columns)}; give every record the same keys.",
+                f"{name} record {number} has the keys {quoted(sorted(record), LONGEST_QUOTED)}, "
+                f"not the first record's {quoted(sorted(columns), LONGEST_QUOTED)}; give every "
+                "record the same keys.",
             )
     return [[record[key] for key in columns] for record in records]
 
@@ -233,7 +236,7 @@ def request_rows(body: bytes, content_type: str, max_rows: int) -> list[Any]:
         rows = csv_rows(body)
     else:
         if content_type:
-            sent = f"Content-Type {content_type!r} is not served"
+            sent = f"Content-Type {quoted(content_type, LONGEST_QUOTED)} is not served"
         else:
             sent = "the request has no Content-Type"
         raise Refused(415, "UNSUPPORTED_MEDIA_TYPE", f"{sent}; send application/json or text/csv.")
