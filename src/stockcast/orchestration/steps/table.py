@@ -117,7 +117,7 @@ STEPS: tuple[Step, ...] = (
     Step(
         "train",
         "stockcast.orchestration.steps.train:run_train_step",
-        "Train the MLP forecaster and save it as an MLflow model folder.",
+        "Train the forecaster (model.kind) and save it as an MLflow model folder.",
         inputs=(Port("prepared", URI_FOLDER, "train.prepared_dir"),),
         outputs=(
             Port("model", MLFLOW_MODEL, "train.model_dir"),
