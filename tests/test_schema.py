@@ -408,6 +408,14 @@ def test_a_coverage_gate_over_a_median_only_quantile_model_names_its_quantiles(m
         (["input.kind=stdin"], "input.kind is 'stdin'; choose one of 'values'"),
         (["previous_time_window=abc"], "previous_time_window is 'abc'; it must be"),
         (["model.version=0"], "model.version is 0; it must be a version number."),
+        # An alias of digits or a yes/no word reached the schema as a number or a boolean, and
+        # the refusal did not say that quoting it makes it text.
+        (
+            ["model.alias=123"],
+            "model.alias is 123, read as a number; it must be a valid string: quote it "
+            "(model.alias=\"'123'\" on the command line, '123' in a YAML file).",
+        ),
+        (["model.default_alias=true"], "model.default_alias is true, read as a boolean;"),
         (["backtest.span=0"], "backtest.span is 0; it must be a whole number above 0."),
         (["input.seed=-1"], "input.seed is -1; it must be a whole number from 0 to 4294967295"),
         # A quote broke the store's search filter: a traceback.

@@ -72,6 +72,15 @@ def refusal_sentence(schema: type[BaseModel], error: Mapping[str, Any]) -> str:
     if kind == "value_error":
         return f"{key} {error['ctx']['error']}."
     requirement = description or error["msg"].removeprefix("Input should be ")
+    value = error["input"]
+    if kind == "string_type" and isinstance(value, bool | int | float):
+        # Hydra and YAML read an unquoted 123 or true as a number or a boolean.
+        typed = "a boolean" if isinstance(value, bool) else "a number"
+        written = str(value).lower() if isinstance(value, bool) else _display(value)
+        return (
+            f"{key} is {written}, read as {typed}; it must be {requirement}: quote it "
+            f"({key}=\"'{written}'\" on the command line, '{written}' in a YAML file)."
+        )
     if kind in NUMBER_TYPES and _reads_as_number(error["input"]):
         # Text that reads as a number: a quoted one, or an environment variable's (always text).
         return (
