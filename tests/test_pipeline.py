@@ -139,6 +139,18 @@ def test_two_runs_register_two_versions_with_tags(pipeline_store: Path) -> None:
         assert (run / "evaluate" / "report" / "error_by_horizon.png").stat().st_size > 5000
 
 
+def test_every_run_of_the_pipeline_carries_the_configs_labels(pipeline_store: Path) -> None:
+    """The config's `tags` were a param of the training run only (the text "['stockcast']"), so
+    no search by tag found a run."""
+    client = mlflow.MlflowClient(f"sqlite:///{pipeline_store}/mlruns.db")
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    every = client.search_runs(experiments)
+    labelled = client.search_runs(experiments, filter_string="tags.stockcast = 'true'")
+    assert {run.info.run_id for run in labelled} == {run.info.run_id for run in every}
+    kinds = {run.info.run_name.split("-")[0] for run in labelled}
+    assert kinds == {"pipeline", "register", "monitor"}
+
+
 def test_registered_model_loads_after_the_run_folder_is_gone(pipeline_store: Path) -> None:
     reg = registry(pipeline_store)
     folder = reg.download(reg.resolve(alias="champion"), pipeline_store / "downloaded")

@@ -15,6 +15,7 @@ from stockcast.errors import ConfigError
 from stockcast.fields import INPUT_KINDS, NORMALIZATIONS
 from stockcast.models.settings import LOSS_NAMES
 from stockcast.prediction.inputs import INPUT_BUILDERS
+from stockcast.registry.runs import label_tags
 from tests.conftest import AS_OF, isolated_overrides, run_task
 
 
@@ -356,11 +357,25 @@ def test_predicts_yes_and_no_words_are_booleans_too(make_cfg) -> None:
             "registry.experiment_name is ' '; it must be an MLflow experiment name on one line, "
             "without spaces at either end, or null.",
         ),
+        # Each label is a tag key of the runs: MLflow refused these as a run started, in a
+        # traceback after the data was prepared.
+        (["tags=[stockcast,'a(b)']"], "tags.1 is 'a(b)'; a label is letters, digits, '_', '.'"),
+        (["tags=[..x]"], "tags.0 is '..x'; a label is letters"),
+        ([f"tags=[{'a' * 251}]"], "starting with a letter or digit (at most 250)."),
+        (["tags=[1.5]"], "tags.0 is 1.5; it must be a valid string."),
     ],
 )
 def test_bad_pipeline_values_are_one_sentence(make_cfg, overrides, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         validate_config(make_cfg(*overrides, config_name="pipeline"))
+
+
+def test_run_labels_may_hold_spaces_and_numbers(make_cfg) -> None:
+    """What MLflow takes as a tag key on every system passes; a number reads as its digits."""
+    cfg = validate_config(make_cfg("tags=[stockcast,'my run',v1.2-rc_3,2024]"))
+    assert label_tags(cfg.tags) == dict.fromkeys(
+        ["stockcast", "my run", "v1.2-rc_3", "2024"], "true"
+    )
 
 
 def test_a_coverage_gate_over_a_model_without_bands_is_refused_before_any_work(make_cfg) -> None:

@@ -5,9 +5,9 @@ predict's and serve's are in `client_sections`."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
 from stockcast.config.data_schema import DataConfig
 from stockcast.config.trainer_section import TrainerConfig
@@ -46,6 +46,10 @@ ALIAS_PATTERN = re.compile(r"[\w\-]+")
 # ALIAS_TAG_PREFIX, which MLflow holds to fewer characters than an alias.
 ALIAS_MAX_LENGTH = min(MLFLOW_ALIAS_MAX_LENGTH, MLFLOW_TAG_KEY_MAX_LENGTH - len(ALIAS_TAG_PREFIX))
 RESERVED_VERSION_ALIAS = re.compile(r"[vV]\d+")
+# A run label (an item of `tags`) is an MLflow tag key on the run: what MLflow takes as one on
+# every system (letters, digits, '_', '.', '-', spaces), and not a name it reads as another path
+# ('..x'); MLflow refused the others only as the run started, with a traceback.
+RUN_LABEL = re.compile(r"[^\W_][\w. -]*")
 
 
 # What a fit measures on its validation windows (val/<name>; training/module.py logs the loss,
@@ -179,6 +183,28 @@ ChampionAlias = Annotated[
 ]
 
 
+def _digits(value: Any) -> Any:
+    """A whole number as a label reads as its digits (`tags=[2024]`)."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _a_run_label(value: str) -> str:
+    if not RUN_LABEL.fullmatch(value) or len(value) > MLFLOW_TAG_KEY_MAX_LENGTH:
+        raise ValueError(
+            f"is {value!r}; a label is letters, digits, '_', '.', '-' and spaces, starting with a "
+            f"letter or digit (at most {MLFLOW_TAG_KEY_MAX_LENGTH})"
+        )
+    return value
+
+
+RunLabel = Annotated[
+    str,
+    Field(description="a run label"),
+    BeforeValidator(_digits),
+    AfterValidator(_a_run_label),
+]
+
+
 class SigningSettings(Section):
     """Signing keys, kept outside the store: the register step signs with the private key,
     every client verifies against the public key (null: only the hash in the store's tags)."""
@@ -219,9 +245,11 @@ class PathsConfig(Section):
 class TrainConfig(Section):
     # hydra: present when composed with Hydra's own config; azureml: the Azure ML settings
     # (`+azureml=default`), judged by the Azure ML builders.
-    unjudged = frozenset({"tags", "hydra", "azureml"})
+    unjudged = frozenset({"hydra", "azureml"})
 
     task_name: str
+    # Labels the MLflow runs carry as tags (`tags.<label> = 'true'`).
+    tags: list[RunLabel] | None = None
     # What a sweep ranks and chooses its trials by (null: nothing to rank).
     optimized_metric: str | None = None
     test: bool = True

@@ -32,6 +32,9 @@ SOURCE_NAME_TAG = "mlflow.source.name"
 RUN_CONTEXT_ENV = "MLFLOW_RUN_CONTEXT"
 HTTP_LIMITS = ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES")
 START_TIME_TOLERANCE_S = 1.0
+# A run's labels (the config's `tags`) are MLflow tags of this value, one per label, so a search
+# finds them: `tags.mlp_w10 = 'true'`.
+LABEL_VALUE = "true"
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,11 @@ def owner_value(pid: int | None = None) -> str:
 
 def owner_tags() -> dict[str, str]:
     return {OWNER_TAG: owner_value()}
+
+
+def label_tags(labels: Iterable[Any] | None) -> dict[str, str]:
+    """The config's `tags` (labels) as the MLflow tags a run carries."""
+    return {str(label): LABEL_VALUE for label in labels or ()}
 
 
 def tag_runs_of_this_process() -> None:
@@ -200,9 +208,11 @@ def log_run(
     params: Mapping[str, Any],
     metrics: Mapping[str, float],
     artifacts: Iterable[Path],
+    tags: Mapping[str, str] | None = None,
 ) -> str:
-    """One finished MLflow run with these params, metrics and files; returns its id."""
-    run_id = client.create_run(experiment_id, run_name=name, tags=owner_tags()).info.run_id
+    """One finished MLflow run with these params, metrics, files and tags; returns its id."""
+    tags = dict(tags or {}) | owner_tags()
+    run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
     for key, value in params.items():
         client.log_param(run_id, key, value)
     for key, value in metrics.items():

@@ -237,11 +237,13 @@ class ModelRegistry:
         tags: Mapping[str, Any],
         extra_artifacts: Sequence[Path] = (),
         promote: bool = False,
+        run_tags: Mapping[str, str] | None = None,
     ) -> tuple[VersionInfo, bool]:
         """Register a model folder once: returns (version, created). Call inside `writing()`.
 
         The same files give the same version. `promote` records a pending promotion on the new
         version, settled by `promote()`: a crash in between leaves it for the rerun to finish.
+        `run_tags` go on the run that logs the folder (the config's labels).
         """
         # What is logged, hashed and signed is one private copy: the very same bytes.
         model_dir, contents = private_copy(model_dir)
@@ -255,7 +257,9 @@ class ModelRegistry:
             self.tracking_uri, self.experiment_name, self.artifact_location
         )
         run = client.create_run(
-            experiment_id, run_name=f"register-{self.model_name}", tags=owner_tags()
+            experiment_id,
+            run_name=f"register-{self.model_name}",
+            tags=dict(run_tags or {}) | owner_tags(),
         )
         run_id = run.info.run_id
         client.log_artifacts(run_id, str(model_dir), "model")

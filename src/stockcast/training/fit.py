@@ -25,7 +25,7 @@ from stockcast.files import write_json
 from stockcast.models.spec import member_names
 from stockcast.paths import portable
 from stockcast.redaction import redacted
-from stockcast.registry.runs import close_orphaned_training_runs
+from stockcast.registry.runs import close_orphaned_training_runs, label_tags
 from stockcast.serving.metadata import TRAINING_CONFIG_FILE
 from stockcast.training.build import (
     CLIPPED_BY_THE_MODULE,
@@ -205,7 +205,7 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     callbacks = [*instantiate_all(cfg.get("callbacks")), resume_state]
     if is_launch_rank_zero():
         close_orphaned_training_runs(cfg.get("logger"))
-    loggers = instantiate_all(cfg.get("logger"))
+    loggers = instantiate_loggers(cfg)
     with trainer_refusals():
         trainer = hydra.utils.instantiate(
             cfg.trainer,
@@ -299,6 +299,22 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
             warm,
             folds,
         )
+
+
+def instantiate_loggers(cfg: DictConfig) -> list[Any]:
+    """The config's loggers (`instantiate_all`); an MLflow one's run also carries the config's
+    `tags` as labels, under the tags its own config sets."""
+    labels = label_tags(cfg.get("tags"))
+    loggers = []
+    for node in (cfg.get("logger") or {}).values():
+        if node is None or "_target_" not in node:
+            continue
+        extra = {}
+        if str(node["_target_"]).endswith("MLFlowLogger"):
+            own = plain(node.get("tags") or {})
+            extra["tags"] = labels | {str(key): value for key, value in own.items()}
+        loggers.append(hydra.utils.instantiate(node, **extra))
+    return loggers
 
 
 def step_budget(cfg: DictConfig, model: Forecaster, warm: WarmStart | None) -> dict[str, int]:

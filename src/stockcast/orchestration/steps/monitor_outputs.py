@@ -20,7 +20,7 @@ from stockcast.orchestration.steps.table import (
     MONITOR_PLOT_FILE,
     MONITOR_REPORT_FILE,
 )
-from stockcast.registry.runs import log_run, prepare_store
+from stockcast.registry.runs import label_tags, log_run, prepare_store
 from stockcast.registry.store import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ def log_to_mlflow(
         {"as_of": report["as_of"], "champion_version": report["champion"]},
         live_metrics(report) | {"flagged": float(report["flag"]["flagged"])},
         [output / MONITOR_REPORT_FILE, output / MONITOR_PLOT_FILE],
+        label_tags(cfg.get("tags")),
     )
 
 

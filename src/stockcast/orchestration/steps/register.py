@@ -29,6 +29,7 @@ from stockcast.registry.freshness import data_tags
 from stockcast.registry.integrity import folder_contents, verified_copy
 from stockcast.registry.lock import sqlite_file
 from stockcast.registry.repair import Held, sign_again, version_holding
+from stockcast.registry.runs import label_tags
 from stockcast.registry.signing import check_signing_keys
 from stockcast.registry.store import ModelRegistry
 from stockcast.registry.versions import ROLLBACK_TAG
@@ -95,7 +96,13 @@ def _register_new(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate
     report_dir = candidate.report_dir
     extra = [report_dir / REPORT_FILE, *(report_dir / p for p in candidate.report["plots"])]
     tags = version_tags(candidate.model_dir, candidate.report)
-    info, _ = registry.register(candidate.model_dir, tags, extra, promote=decision["promote"])
+    info, _ = registry.register(
+        candidate.model_dir,
+        tags,
+        extra,
+        promote=decision["promote"],
+        run_tags=label_tags(cfg.get("tags")),
+    )
     role = ""
     if decision["promote"]:
         registry.promote(cfg.registry.champion_alias, info)
