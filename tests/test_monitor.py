@@ -278,6 +278,23 @@ def test_a_degraded_champion_is_flagged_and_rolled_back(degraded) -> None:
 
 
 @pytest.mark.slow
+def test_report_json_names_the_mlflow_run_that_logs_it(degraded) -> None:
+    """report.json was written before its MLflow run existed: only the step's return value named
+    the run, not the file nor its copy logged in the run."""
+    from mlflow import MlflowClient
+
+    tmp, rows = degraded["tmp"], FIRST_DAY + 4
+    run_id = degraded["reports"][rows]["mlflow_run_id"]
+    on_disk = json.loads((tmp / f"monitor_{rows}" / REPORT_FILE).read_text())
+    assert on_disk["mlflow_run_id"] == run_id
+    client = MlflowClient(f"sqlite:///{tmp}/mlruns.db")
+    logged = client.download_artifacts(run_id, REPORT_FILE, str(tmp / "logged_report"))
+    assert json.loads(Path(logged).read_text())["mlflow_run_id"] == run_id
+    run = client.get_run(run_id)
+    assert (run.info.status, run.info.run_name) == ("FINISHED", f"monitor-{on_disk['as_of']}")
+
+
+@pytest.mark.slow
 def test_a_rerun_of_the_same_day_stores_nothing_new(degraded) -> None:
     tmp = degraded["tmp"]
     before = Ledger(tmp / LEDGER_FILE, 30).forecasts(MODEL)

@@ -201,23 +201,33 @@ def prepare_store(
             return experiment.experiment_id
 
 
-def log_run(
+@contextmanager
+def logged_run(
+    client: Any, experiment_id: str, name: str, tags: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """A run (its id) for the block to log to: FINISHED when the block ends, FAILED where it
+    raises, so what the block writes may name the run."""
+    tags = dict(tags or {}) | owner_tags()
+    run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    try:
+        yield run_id
+    except BaseException:
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    client.set_terminated(run_id)
+
+
+def log_to_run(
     client: Any,
-    experiment_id: str,
-    name: str,
+    run_id: str,
     params: Mapping[str, Any],
     metrics: Mapping[str, float],
     artifacts: Iterable[Path],
-    tags: Mapping[str, str] | None = None,
-) -> str:
-    """One finished MLflow run with these params, metrics, files and tags; returns its id."""
-    tags = dict(tags or {}) | owner_tags()
-    run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+) -> None:
+    """These params, metrics and files, into the run."""
     for key, value in params.items():
         client.log_param(run_id, key, value)
     for key, value in metrics.items():
         client.log_metric(run_id, key, value)
     for path in artifacts:
         client.log_artifact(run_id, str(path))
-    client.set_terminated(run_id)
-    return run_id

@@ -25,7 +25,11 @@ from stockcast.errors import ArtifactError, DamagedVersion, LedgerUnusable, firs
 from stockcast.evaluation.live import score_live
 from stockcast.evaluation.live_verdict import judge
 from stockcast.evaluation.maturity import observed_series, orphaned_report, overdue_report
-from stockcast.orchestration.steps.monitor_outputs import finish, log_to_mlflow, registered_version
+from stockcast.orchestration.steps.monitor_outputs import (
+    finish,
+    finish_logged,
+    registered_version,
+)
 from stockcast.orchestration.steps.monitor_rollback import restore_previous, rollback_outcome
 from stockcast.orchestration.steps.table import table_step
 from stockcast.paths import portable_path
@@ -211,9 +215,7 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         # In monitor.ledger_dir (or beside the store): the report is logged and copied.
         "ledger": portable_path(str(ledger.path), *ledger_roots),
     }
-    finish(output, report, scores.history, changes)
-    report["mlflow_run_id"] = log_to_mlflow(cfg, registry, report, output)
-    return report
+    return finish_logged(cfg, registry, output, report, scores.history, changes)
 
 
 def skipped_day(

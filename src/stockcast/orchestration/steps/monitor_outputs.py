@@ -20,29 +20,38 @@ from stockcast.orchestration.steps.table import (
     MONITOR_PLOT_FILE,
     MONITOR_REPORT_FILE,
 )
-from stockcast.registry.runs import label_tags, log_run, prepare_store
+from stockcast.registry.runs import label_tags, log_to_run, logged_run, prepare_store
 from stockcast.registry.store import ModelRegistry
 
 log = logging.getLogger(__name__)
 
 
-def log_to_mlflow(
-    cfg: DictConfig, registry: ModelRegistry, report: dict[str, Any], output: Path
-) -> str:
-    """One run per monitor run in `monitor.experiment_name`: live metrics, report and plot."""
-    return log_run(
-        registry.client(),
-        prepare_store(
-            registry.tracking_uri,
-            cfg.monitor.experiment_name,
-            cfg.registry.get("artifact_location"),
-        ),
-        f"monitor-{report['as_of']}",
-        {"as_of": report["as_of"], "champion_version": report["champion"]},
-        live_metrics(report) | {"flagged": float(report["flag"]["flagged"])},
-        [output / MONITOR_REPORT_FILE, output / MONITOR_PLOT_FILE],
-        label_tags(cfg.get("tags")),
+def finish_logged(
+    cfg: DictConfig,
+    registry: ModelRegistry,
+    output: Path,
+    report: dict[str, Any],
+    history: Sequence[dict[str, Any]],
+    changes: Sequence[Any],
+) -> dict[str, Any]:
+    """`finish`, inside one run per monitor run in `monitor.experiment_name` that logs the live
+    metrics, report and plot: report.json names that run (`mlflow_run_id`)."""
+    client = registry.client()
+    experiment_id = prepare_store(
+        registry.tracking_uri, cfg.monitor.experiment_name, cfg.registry.get("artifact_location")
     )
+    name, labels = f"monitor-{report['as_of']}", label_tags(cfg.get("tags"))
+    with logged_run(client, experiment_id, name, labels) as run_id:
+        report["mlflow_run_id"] = run_id
+        finish(output, report, history, changes)
+        log_to_run(
+            client,
+            run_id,
+            {"as_of": report["as_of"], "champion_version": report["champion"]},
+            live_metrics(report) | {"flagged": float(report["flag"]["flagged"])},
+            [output / MONITOR_REPORT_FILE, output / MONITOR_PLOT_FILE],
+        )
+    return report
 
 
 def finish(
