@@ -151,6 +151,21 @@ def test_every_run_of_the_pipeline_carries_the_configs_labels(pipeline_store: Pa
     assert kinds == {"pipeline", "register", "monitor"}
 
 
+def test_a_pipelines_training_run_is_named_by_its_data_day(pipeline_store: Path) -> None:
+    """Every pipeline's and replay day's training run was named `pipeline`: the days of a
+    replay differed in the UI only by their params."""
+    client = mlflow.MlflowClient(f"sqlite:///{pipeline_store}/mlruns.db")
+    experiment = client.get_experiment_by_name("stockcast").experiment_id
+    runs = client.search_runs([experiment], filter_string="tags.task = 'pipeline'")
+    assert len(runs) == 2
+    for run in runs:
+        assert (
+            run.info.run_name
+            == f"pipeline-{run.data.params['data.as_of']}"
+            == "pipeline-2026-06-30"
+        )
+
+
 def test_registered_model_loads_after_the_run_folder_is_gone(pipeline_store: Path) -> None:
     reg = registry(pipeline_store)
     folder = reg.download(reg.resolve(alias="champion"), pipeline_store / "downloaded")

@@ -60,6 +60,10 @@ def _check_grid_sweep(tmp: Path, sweep_dir: Path) -> None:
     assert len(runs) == 4 and {run.info.status for run in runs} == {"FINISHED"}
     assert len({run.data.tags["sweep_id"] for run in runs}) == 1
     assert sorted(run.data.tags["sweep_job_num"] for run in runs) == ["0", "1", "2", "3"]
+    # Each named apart in the UI (every job's was `train`): the task, the data's day, the job.
+    for run in runs:
+        day, job = run.data.params["data.as_of"], run.data.tags["sweep_job_num"]
+        assert run.info.run_name == f"train-{day}-job{job}"
     # The sweep's folder as the runs' other paths name theirs (relative to the root or log
     # folder, else by its name): no folder of this machine in a store that may be copied.
     (tagged,) = {run.data.tags["sweep_dir"] for run in runs}

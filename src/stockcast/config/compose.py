@@ -49,12 +49,26 @@ def env_or_default(name: str, default: Any = REQUIRED) -> Any:
     return default
 
 
+def run_name(*parts: Any) -> str:
+    """An MLflow run's name: its parts joined by '-' (`pipeline-2026-06-30`, the task and the
+    data's day), and in a sweep's job `job<number>` after them, as a sweep's runs share the rest."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    named = [str(part) for part in parts]
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        number = OmegaConf.select(HydraConfig.get(), "job.num", default=None)
+        if number is not None:  # None: the sweep's own process, which is no job
+            named.append(f"job{number}")
+    return "-".join(named)
+
+
 def register_resolvers() -> None:
     """Make `${stockcast_root:}`, `${stockcast_today:}` (today's UTC date, the default
     `data.as_of`), `${stockcast_file:<path>}`, `${stockcast_absolute:<path>}` (a relative path
     read from the current folder, once: every path built on it then means one place, whichever
-    code joins it to what) and `${stockcast_env:NAME,default}` available; safe to call any number
-    of times."""
+    code joins it to what), `${stockcast_env:NAME,default}` and `${stockcast_run_name:<parts>}`
+    (`run_name`) available; safe to call any number of times."""
 
     if not OmegaConf.has_resolver("stockcast_root"):
         OmegaConf.register_new_resolver("stockcast_root", project_root)
@@ -66,6 +80,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("stockcast_file", file_or_null)
     if not OmegaConf.has_resolver("stockcast_env"):
         OmegaConf.register_new_resolver("stockcast_env", env_or_default)
+    if not OmegaConf.has_resolver("stockcast_run_name"):
+        OmegaConf.register_new_resolver("stockcast_run_name", run_name)
 
 
 # The database file of a local store, in its folder.
