@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,7 @@ from stockcast.orchestration.steps.monitor_outputs import registered_version
 from stockcast.orchestration.steps.prepare import run_prepare
 from stockcast.orchestration.steps.table import MONITOR_PLOT_FILE
 from stockcast.registry.ledger import LEDGER_FILE, Ledger
+from stockcast.registry.runs import OWNER_TAG, owner_value, prepare_store
 from stockcast.registry.store import ModelRegistry
 from stockcast.registry.versions import ROLLBACK_TAG
 from tests.conftest import MODEL, isolated_overrides, run_task
@@ -671,6 +674,24 @@ def test_a_champion_the_key_refuses_is_a_warning_in_the_refusals_words(
     )
     said = [r for r in caplog.records if r.getMessage() == report["message"]]
     assert [r.levelno for r in said] == [logging.WARNING]
+
+
+@pytest.mark.slow
+def test_a_monitor_run_left_open_by_a_killed_process_is_closed(seeded_tmp: Path) -> None:
+    """Training and registration close their experiments' runs of killed processes, but no one
+    closed the monitor's: a monitor killed with its run open left it RUNNING for ever."""
+    from mlflow import MlflowClient
+
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()
+    uri = f"sqlite:///{seeded_tmp}/mlruns.db"
+    experiment_id = prepare_store(uri, "stockcast-monitor")
+    client = MlflowClient(uri)
+    left = client.create_run(experiment_id, tags={OWNER_TAG: owner_value(gone.pid)})
+    register(seeded_tmp, "good", 0.0)
+    report = monitor_day(seeded_tmp, FIRST_DAY)
+    assert client.get_run(left.info.run_id).info.status == "KILLED"
+    assert client.get_run(report["mlflow_run_id"]).info.status == "FINISHED"
 
 
 @pytest.mark.slow

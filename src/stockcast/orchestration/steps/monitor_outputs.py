@@ -20,7 +20,13 @@ from stockcast.orchestration.steps.table import (
     MONITOR_PLOT_FILE,
     MONITOR_REPORT_FILE,
 )
-from stockcast.registry.runs import label_tags, log_to_run, logged_run, prepare_store
+from stockcast.registry.runs import (
+    close_orphaned_runs,
+    label_tags,
+    log_to_run,
+    logged_run,
+    prepare_store,
+)
 from stockcast.registry.store import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -35,11 +41,15 @@ def finish_logged(
     changes: Sequence[Any],
 ) -> dict[str, Any]:
     """`finish`, inside one run per monitor run in `monitor.experiment_name` that logs the live
-    metrics, report and plot: report.json names that run (`mlflow_run_id`)."""
+    metrics, report and plot: report.json names that run (`mlflow_run_id`). Runs of killed
+    monitor processes in that experiment are marked KILLED first."""
     client = registry.client()
     experiment_id = prepare_store(
         registry.tracking_uri, cfg.monitor.experiment_name, cfg.registry.get("artifact_location")
     )
+    # A monitor killed with its run open left it RUNNING: closed here, as training and
+    # registration close their experiments' runs of killed processes.
+    close_orphaned_runs(client, [experiment_id])
     name, labels = f"monitor-{report['as_of']}", label_tags(cfg.get("tags"))
     with logged_run(client, experiment_id, name, labels) as run_id:
         report["mlflow_run_id"] = run_id
