@@ -627,13 +627,13 @@ def test_mlflow_charts_metrics_at_the_optimizer_step_metrics_json_counts(
     assert epochs[-1].value == summary["epochs"]
 
 
-def test_mlflow_records_the_precision_the_fit_ran_in(tmp_path: Path) -> None:
+def test_mlflow_records_the_precision_the_fit_ran_in(seeded_tmp: Path) -> None:
     """On a CPU Lightning runs 16-mixed as bf16-mixed (fp16 autocast is CUDA's): the run's
     params said 16-mixed."""
-    run_dir = tmp_path / "run"
-    run_train(tmp_path, run_dir, *FAST_OVERRIDES, "+trainer.precision=16-mixed")
+    run_dir = seeded_tmp / "run"
+    run_train(seeded_tmp, run_dir, *FAST_OVERRIDES, "+trainer.precision=16-mixed")
     summary = json.loads((run_dir / "metrics.json").read_text())
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns.db")
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{seeded_tmp}/mlruns.db")
     params = client.get_run(summary["training_run_id"]).data.params
     assert params["trainer.precision"] == "bf16-mixed"
 
