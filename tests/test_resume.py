@@ -107,28 +107,38 @@ LOWERED = (
 )
 
 
+@pytest.fixture(scope="module")
+def lowered_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """LOWERED's uninterrupted fit (whole/) and the same fit stopped at step 30 (stopped/),
+    trained once for both cases of the test below: each resumes its own copy of stopped/."""
+    tmp = tmp_path_factory.mktemp("lowered")
+    with global_state_restored(), pytest.MonkeyPatch.context() as patch:
+        run_train(tmp, tmp / "whole", *LOWERED)
+        patch.setenv(RAISE_AT_STEP, "30")
+        with pytest.raises(Killed):
+            run_train(tmp, tmp / "stopped", *LOWERED)
+    return tmp
+
+
 @pytest.mark.parametrize("saved_schedule", [True, False])
 def test_a_resumed_fit_records_the_learning_rate_schedule_it_knows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, saved_schedule: bool
+    lowered_runs: Path, tmp_path: Path, saved_schedule: bool
 ) -> None:
     """A refit repeats `lr_drops`: a resume must end with the uninterrupted fit's, and a
     checkpoint saved before they were kept (its rate maybe lowered already, from a start it
     does not record) leaves them unknown, not wrong (it recorded the later ones only, against
     the lowered rate)."""
+    import shutil
+
     import torch
 
     def schedule(run_dir: Path) -> tuple[int, Any]:
         summary = json.loads((run_dir / "metrics.json").read_text())
         return summary["best_step"], summary["lr_drops"]
 
-    with global_state_restored():
-        run_train(tmp_path, tmp_path / "whole", *LOWERED)
-    best_step, drops = schedule(tmp_path / "whole")
+    best_step, drops = schedule(lowered_runs / "whole")
     assert len(drops) >= 2 and drops[0][0] < 30 < best_step, drops
-    monkeypatch.setenv(RAISE_AT_STEP, "30")
-    with pytest.raises(Killed):
-        run_train(tmp_path, tmp_path / "stopped", *LOWERED)
-    monkeypatch.delenv(RAISE_AT_STEP)
+    shutil.copytree(lowered_runs / "stopped", tmp_path / "stopped")
     if not saved_schedule:
         path = tmp_path / "stopped" / "checkpoints" / "resume.ckpt"
         checkpoint = torch.load(path, weights_only=False)
