@@ -190,17 +190,21 @@ def change_registered_files(tmp: Path, version: int) -> None:
 @pytest.fixture(scope="module")
 def degraded(tmp_path_factory: pytest.TempPathFactory, store_template: Path) -> dict:
     """v1 (naive) is champion on day 0; then v2 (far off) takes over and is watched for four
-    days with rollback on. Returns each day's report."""
+    days with rollback on, the last of which rolls it back. Returns each day's report, and a
+    copy of the folder (store and ledger) as the rollback day found it."""
     from tests.conftest import global_state_restored, seed_store
 
     tmp = seed_store(store_template, tmp_path_factory.mktemp("degraded"))
+    before_rollback = tmp_path_factory.mktemp("before_rollback")
     with global_state_restored():
         register(tmp, "good", 0.0)
         reports = {FIRST_DAY: monitor_day(tmp, FIRST_DAY, "monitor.rollback=true")}
         register(tmp, "bad", 3.0)
         for rows in range(FIRST_DAY + 1, FIRST_DAY + 5):
+            if rows == FIRST_DAY + 4:
+                shutil.copytree(tmp, before_rollback, dirs_exist_ok=True)
             reports[rows] = monitor_day(tmp, rows, "monitor.rollback=true")
-    return {"tmp": tmp, "reports": reports}
+    return {"tmp": tmp, "reports": reports, "before_rollback": before_rollback}
 
 
 @pytest.fixture(scope="module")
@@ -849,14 +853,17 @@ def test_min_matured_beyond_the_window_is_refused_in_one_sentence(make_cfg) -> N
 @pytest.mark.slow
 @pytest.mark.parametrize("refused", ["folder", "guard"])
 def test_a_restored_champion_that_cannot_forecast_still_reports_its_rollback(
-    seeded_tmp: Path, monkeypatch: pytest.MonkeyPatch, refused: str
+    degraded: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused: str
 ) -> None:
     """The alias has moved when the restored version's forecast is made: a damaged model folder
     there (or a guard refusing its forecast) failed the whole step after the rollback, and the
-    report never said it was done."""
+    report never said it was done. The day is `degraded`'s rollback day, from a copy of the
+    store and ledger that day found."""
     from stockcast.errors import ArtifactError, ForecastRefused
     from stockcast.orchestration.steps import monitor_rollback
     from tests.conftest import global_state_restored
+
+    tmp = Path(shutil.copytree(degraded["before_rollback"], tmp_path / "degraded"))
 
     real = monitor_rollback.store_champion_forecast
     text = "version 1's model folder does not match its registered hash"
@@ -868,16 +875,12 @@ def test_a_restored_champion_that_cannot_forecast_still_reports_its_rollback(
         return real(ledger, registry, champion, *args)
 
     with global_state_restored():
-        register(seeded_tmp, "good", 0.0)
-        monitor_day(seeded_tmp, FIRST_DAY)
-        register(seeded_tmp, "bad", 3.0)
-        for rows in range(FIRST_DAY + 1, FIRST_DAY + 4):
-            monitor_day(seeded_tmp, rows, "monitor.rollback=true")
+        assert registry(tmp).champion("champion").version == 2
         monkeypatch.setattr(monitor_rollback, "store_champion_forecast", damaged_first_version)
-        report = monitor_day(seeded_tmp, FIRST_DAY + 4, "monitor.rollback=true")
+        report = monitor_day(tmp, FIRST_DAY + 4, "monitor.rollback=true")
     assert report["status"] == ROLLED_BACK and report["rollback"]["to"] == 1
     assert report["rollback"]["forecast"] == text
-    assert registry(seeded_tmp).champion("champion").version == 1
+    assert registry(tmp).champion("champion").version == 1
 
 
 def test_a_damaged_decision_file_is_one_sentence(tmp_path: Path) -> None:
