@@ -331,42 +331,57 @@ def test_a_ledger_that_cannot_be_written_fails_the_monitor_not_skips_it(
         monitor_day(seeded_tmp, FIRST_DAY)
 
 
+@pytest.fixture(scope="module")
+def flagged_without_rollback(
+    tmp_path_factory: pytest.TempPathFactory, store_template: Path
+) -> dict:
+    """A far-off v1, the only champion, watched for four days with rollback off (the default):
+    the folder (store and ledger) and the last day's report."""
+    from tests.conftest import global_state_restored, seed_store
+
+    tmp = seed_store(store_template, tmp_path_factory.mktemp("flagged"))
+    with global_state_restored():
+        register(tmp, "bad", 3.0)
+        for rows in range(FIRST_DAY, FIRST_DAY + 4):
+            report = monitor_day(tmp, rows)
+    return {"tmp": tmp, "report": report}
+
+
 @pytest.mark.slow
-def test_without_rollback_the_champion_is_only_flagged(seeded_tmp: Path) -> None:
-    register(seeded_tmp, "bad", 3.0)
-    for rows in range(FIRST_DAY, FIRST_DAY + 4):
-        report = monitor_day(seeded_tmp, rows)
+def test_without_rollback_the_champion_is_only_flagged(flagged_without_rollback: dict) -> None:
+    report = flagged_without_rollback["report"]
     assert report["status"] == "flagged" and report["rollback"] is None
-    assert registry(seeded_tmp).champion("champion").version == 1
+    assert registry(flagged_without_rollback["tmp"]).champion("champion").version == 1
 
 
 @pytest.mark.slow
-def test_a_version_flagged_while_rollback_was_off_is_never_restored(seeded_tmp: Path) -> None:
+def test_a_version_flagged_while_rollback_was_off_is_never_restored(
+    flagged_without_rollback: dict, tmp_path: Path
+) -> None:
     """v1 was flagged with monitor.rollback=false and stayed champion until v2 took over; v2 is
     flagged with rollback on: restored, v1 would be a champion the monitor had judged worse
-    than naive."""
+    than naive. The days go on from a copy of `flagged_without_rollback`'s folder."""
     from stockcast.registry.versions import FLAGGED_TAG
 
-    register(seeded_tmp, "bad", 3.0)
-    for rows in range(FIRST_DAY, FIRST_DAY + 4):
-        report = monitor_day(seeded_tmp, rows)
+    tmp = Path(shutil.copytree(flagged_without_rollback["tmp"], tmp_path / "flagged"))
+    report = flagged_without_rollback["report"]
     assert report["status"] == "flagged"
-    tag = registry(seeded_tmp).resolve(version=1).tags[FLAGGED_TAG]
+    tag = registry(tmp).resolve(version=1).tags[FLAGGED_TAG]
     assert tag.startswith(f"{iso(FIRST_DAY + 2)}: ") and "above monitor.max_ratio_vs_naive" in tag
     # Flagged again the next day: the tag keeps the first.
-    assert monitor_day(seeded_tmp, FIRST_DAY + 4)["status"] == "flagged"
-    assert registry(seeded_tmp).resolve(version=1).tags[FLAGGED_TAG] == tag
-    register(seeded_tmp, "worse", 4.0)
+    assert monitor_day(tmp, FIRST_DAY + 4)["status"] == "flagged"
+    assert registry(tmp).resolve(version=1).tags[FLAGGED_TAG] == tag
+    register(tmp, "worse", 4.0)
     for rows in range(FIRST_DAY + 5, FIRST_DAY + 9):
-        report = monitor_day(seeded_tmp, rows, "monitor.rollback=true")
+        report = monitor_day(tmp, rows, "monitor.rollback=true")
     assert report["status"] == "flagged" and report["champion"] == 2
     assert report["rollback"] == {
         "done": False,
         "reason": "no previous champion to roll back to (the monitor flagged version 1 before)",
     }
     # The first day it was flagged stays on the tag.
-    assert registry(seeded_tmp).resolve(version=1).tags[FLAGGED_TAG] == tag
-    assert registry(seeded_tmp).champion("champion").version == 2
+    assert registry(tmp).resolve(version=1).tags[FLAGGED_TAG] == tag
+    assert registry(tmp).champion("champion").version == 2
 
 
 @pytest.mark.slow
