@@ -18,7 +18,7 @@ from stockcast.config.compose import local_store_overrides
 from stockcast.paths import PROJECT_ROOT
 from stockcast.registry.faults import CRASH_ENV
 from stockcast.registry.store import ModelRegistry
-from tests.conftest import CLI_ENV, run_cli
+from tests.conftest import CLI_ENV
 from tests.prewarmed import Forked, start_forked
 
 MODEL = "pipeline_stock_predictor"
@@ -58,28 +58,21 @@ class PipelineRun:
         return self.run_dir / "prepare" / "prepared"
 
 
-def run_pipeline_once(tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
-    """The whole pipeline, once per test session (its own store): a registered version 1 plus
-    the model, report and prepared folders every reliability module reuses. Tests must not
-    write to this store: they register into stores of their own."""
+def shared_pipeline_run(
+    tmp_path_factory: pytest.TempPathFactory, registered_store: Path
+) -> PipelineRun:
+    """The whole pipeline's run, once per test session: a copy of conftest's
+    `registered_store` (its one pipeline run registered version 1) with the model, report and
+    prepared folders every reliability module reuses. Tests must not write to this store: they
+    register into stores of their own."""
     root = tmp_path_factory.getbasetemp() / "reliability_source"
-    run_dir = root / "run"
     done = root / "ready"
-    if done.is_file():
-        return PipelineRun(root, run_dir)
-    root.mkdir(exist_ok=True)
-    run_cli(
-        [
-            "-m",
-            "stockcast.orchestration.runner",
-            *FAST,
-            *NO_THRESHOLDS,
-            *local_store_overrides(root),
-            f"hydra.run.dir={run_dir}",
-        ],
-        root,
-    )
-    done.write_text("1")
+    if not done.is_file():
+        # Artifacts are store-relative: the copy is a store of its own.
+        shutil.copytree(registered_store, root, dirs_exist_ok=True)
+        done.write_text("1")
+    # The store's first run (and only one: no test runs a pipeline into it).
+    run_dir = sorted((root / "logs" / "pipeline" / "runs").iterdir())[0]
     return PipelineRun(root, run_dir)
 
 

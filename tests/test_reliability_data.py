@@ -17,7 +17,7 @@ from stockcast.data.sources import read_csv_series, read_table_series
 from stockcast.errors import DataError
 from stockcast.files import write_json
 from tests.conftest import run_cli
-from tests.reliability_helpers import assert_one_sentence_refusal, run_pipeline_once
+from tests.reliability_helpers import assert_one_sentence_refusal, shared_pipeline_run
 
 N = 120
 
@@ -266,9 +266,9 @@ def test_a_plot_is_replaced_whole_or_not_at_all(
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def store(tmp_path_factory: pytest.TempPathFactory, registered_store: Path) -> Path:
     """A store with one version, so 'nothing written' means: still exactly that version."""
-    return run_pipeline_once(tmp_path_factory).root
+    return shared_pipeline_run(tmp_path_factory, registered_store).root
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ from tests.reliability_helpers import (
     register_command,
     registry,
     run,
-    run_pipeline_once,
+    shared_pipeline_run,
     variant,
 )
 from tests.test_horizon_change import GATE, candidate, champion_of, naive_folder
@@ -39,8 +39,8 @@ MARKER = "tampering_ran.txt"
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
-    return run_pipeline_once(tmp_path_factory)
+def source(tmp_path_factory: pytest.TempPathFactory, registered_store: Path) -> PipelineRun:
+    return shared_pipeline_run(tmp_path_factory, registered_store)
 
 
 @pytest.fixture

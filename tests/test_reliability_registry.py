@@ -19,7 +19,7 @@ from tests.reliability_helpers import (
     register_command,
     registry,
     run,
-    run_pipeline_once,
+    shared_pipeline_run,
     start,
     variant,
 )
@@ -28,8 +28,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
-    return run_pipeline_once(tmp_path_factory)
+def source(tmp_path_factory: pytest.TempPathFactory, registered_store: Path) -> PipelineRun:
+    return shared_pipeline_run(tmp_path_factory, registered_store)
 
 
 def runs_by_status(store: Path) -> dict[str, int]:

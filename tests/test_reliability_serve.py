@@ -18,7 +18,7 @@ import pytest
 
 from stockcast.paths import PROJECT_ROOT
 from tests.prewarmed import Forked, start_forked
-from tests.reliability_helpers import PipelineRun, environment, run_pipeline_once, start
+from tests.reliability_helpers import PipelineRun, environment, shared_pipeline_run, start
 
 pytestmark = pytest.mark.slow
 
@@ -43,8 +43,8 @@ def post(url: str, body: str) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    source: PipelineRun = run_pipeline_once(tmp_path_factory)
+def server_url(tmp_path_factory: pytest.TempPathFactory, registered_store: Path) -> Iterator[str]:
+    source: PipelineRun = shared_pipeline_run(tmp_path_factory, registered_store)
     port = free_port()
     logs = tmp_path_factory.mktemp("serve") / "logs"
     server = start(
@@ -128,11 +128,13 @@ def test_a_client_that_hangs_up_mid_body_is_no_server_failure(
 
 
 def serving(
-    tmp_path_factory: pytest.TempPathFactory, script: str = "scripts/serve.py"
+    tmp_path_factory: pytest.TempPathFactory,
+    registered_store: Path,
+    script: str = "scripts/serve.py",
 ) -> tuple[Forked, int, Path]:
     """`script` serving the pipeline's model, stopped within 1 s (serve.shutdown_timeout_s),
     once it answers: the server, its port and its temporary folder."""
-    source: PipelineRun = run_pipeline_once(tmp_path_factory)
+    source: PipelineRun = shared_pipeline_run(tmp_path_factory, registered_store)
     port, temporary = free_port(), tmp_path_factory.mktemp("tmp")
     server = start_forked(
         [
@@ -157,12 +159,12 @@ def serving(
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_a_stopped_server_leaves_no_copy_of_the_model(
-    tmp_path_factory: pytest.TempPathFactory, stop: signal.Signals
+    tmp_path_factory: pytest.TempPathFactory, registered_store: Path, stop: signal.Signals
 ) -> None:
     """`kill`, `docker stop` and a closed terminal stop the server by a signal: the private
     copy of the model goes with it, as after Ctrl-C. A client that never sends the rest of its
     request does not hold it up past `serve.shutdown_timeout_s`."""
-    server, port, temporary = serving(tmp_path_factory)
+    server, port, temporary = serving(tmp_path_factory, registered_store)
     stalled = socket.create_connection((HOST, port))
     stalled.sendall(
         b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -200,13 +202,13 @@ runpy.run_path("scripts/serve.py", run_name="__main__")
 
 @pytest.mark.parametrize("fails", [False, True])
 def test_a_server_stopped_while_it_loads_ends_by_the_signal_and_leaves_no_copy(
-    tmp_path_factory: pytest.TempPathFactory, fails: bool
+    tmp_path_factory: pytest.TempPathFactory, registered_store: Path, fails: bool
 ) -> None:
     """A stop while the model loads (its verified copy made, not yet serving) ended with exit
     status 143, which a service manager counts as a failure, where a stop while serving ends
     by the signal; both now end by it once loading is done (or has failed), with nothing left
     behind and without serving."""
-    source: PipelineRun = run_pipeline_once(tmp_path_factory)
+    source: PipelineRun = shared_pipeline_run(tmp_path_factory, registered_store)
     temporary = tmp_path_factory.mktemp("tmp")
     driver = tmp_path_factory.mktemp("driver") / "stopped_while_loading.py"
     driver.write_text(STOPPED_WHILE_LOADING)
@@ -240,14 +242,14 @@ runpy.run_path("scripts/serve.py", run_name="__main__")
 
 
 def test_a_stop_cuts_off_a_forecast_under_way_after_the_shutdown_timeout(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, registered_store: Path
 ) -> None:
     """The request was read and is being forecast when the server is stopped: its client is
     told so (503) and the server ends by the signal once serve.shutdown_timeout_s has passed,
     not when the forecast would have finished."""
     driver = tmp_path_factory.mktemp("driver") / "slow_forecast.py"
     driver.write_text(SLOW_FORECAST)
-    server, port, temporary = serving(tmp_path_factory, str(driver))
+    server, port, temporary = serving(tmp_path_factory, registered_store, str(driver))
     connection = http.client.HTTPConnection(HOST, port, timeout=30)
     connection.request(
         "POST",

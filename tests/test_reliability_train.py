@@ -25,7 +25,7 @@ from tests.reliability_helpers import (
     assert_one_sentence_refusal,
     environment,
     global_step,
-    run_pipeline_once,
+    shared_pipeline_run,
 )
 from tests.reliability_kill import INTERRUPT_AT_EPOCH, KILL_AT_EPOCH, TERM_AT_EPOCH
 
@@ -354,8 +354,8 @@ def test_a_fault_in_our_code_as_the_trainer_is_built_is_no_refusal_of_its_settin
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return run_pipeline_once(tmp_path_factory).root
+def store(tmp_path_factory: pytest.TempPathFactory, registered_store: Path) -> Path:
+    return shared_pipeline_run(tmp_path_factory, registered_store).root
 
 
 @pytest.mark.parametrize(
