@@ -362,7 +362,11 @@ def test_predicts_yes_and_no_words_are_booleans_too(make_cfg) -> None:
         (["tags=[stockcast,'a(b)']"], "tags.1 is 'a(b)'; a label is letters, digits, '_', '.'"),
         (["tags=[..x]"], "tags.0 is '..x'; a label is letters"),
         ([f"tags=[{'a' * 251}]"], "starting with a letter or digit (at most 250)."),
-        (["tags=[1.5]"], "tags.0 is 1.5; it must be a valid string."),
+        (
+            ["tags=[1.5]"],
+            "tags.0 is 1.5, read as a number; it must be a valid string: write it as '1.5' in "
+            "the list.",
+        ),
     ],
 )
 def test_bad_pipeline_values_are_one_sentence(make_cfg, overrides, message: str) -> None:

@@ -77,10 +77,13 @@ def refusal_sentence(schema: type[BaseModel], error: Mapping[str, Any]) -> str:
         # Hydra and YAML read an unquoted 123 or true as a number or a boolean.
         typed = "a boolean" if isinstance(value, bool) else "a number"
         written = str(value).lower() if isinstance(value, bool) else _display(value)
-        return (
-            f"{key} is {written}, read as {typed}; it must be {requirement}: quote it "
-            f"({key}=\"'{written}'\" on the command line, '{written}' in a YAML file)."
-        )
+        if loc and isinstance(loc[-1], int):  # an item of a list: quoted where it is listed
+            how = f"write it as '{written}' in the list"
+        else:
+            how = (
+                f"quote it ({key}=\"'{written}'\" on the command line, '{written}' in a YAML file)"
+            )
+        return f"{key} is {written}, read as {typed}; it must be {requirement}: {how}."
     if kind in NUMBER_TYPES and _reads_as_number(error["input"]):
         # Text that reads as a number: a quoted one, or an environment variable's (always text).
         return (
