@@ -388,6 +388,45 @@ def test_a_config_mistake_on_the_command_line_is_one_sentence_and_exit_2(
 
 
 @pytest.mark.parametrize(
+    ("args", "sentence"),
+    [
+        (
+            ["src/train.py", "--help", "experiment=nope"],
+            "experiment=nope is not one of the experiment configs; choose one of auto, "
+            "market_global, mlp_seasonal, mlp_w10 or mlp_w30.",
+        ),
+        (
+            ["scripts/predict.py", "--info", "all", "input.pth=prices.csv"],
+            "input.pth is not a setting of the predict config; remove it (input holds kind, "
+            "length, seed and values).",
+        ),
+        (
+            ["src/train.py", "--hydra-help", "experiment=mlp_w10"],
+            "--hydra-help composes Hydra's own settings only, not the train config that "
+            "experiment=mlp_w10 sets; drop it, or give it to --help or --cfg job to see the "
+            "train config with it.",
+        ),
+        (
+            ["src/train.py", "--resolve", "experiment=mlp_w10"],
+            "The --resolve flag can only be used in conjunction with --cfg or --help; "
+            "--hydra-help lists the flags.",
+        ),
+    ],
+)
+def test_a_mistake_given_to_hydras_help_or_info_flags_is_one_sentence_and_exit_2(
+    tmp_path: Path, args: list[str], sentence: str
+) -> None:
+    """Hydra composes for `--help`, `--hydra-help` and `--info`, and checks its flags, outside
+    the function whose errors the entry points turn into a sentence: they were tracebacks, exit
+    1. Nothing runs: no run folder is made."""
+    from tests.reliability_helpers import assert_one_sentence_refusal
+
+    result = run_cli([*args, f"paths.log_dir={tmp_path / 'logs'}"], tmp_path, check=False)
+    assert assert_one_sentence_refusal(result) == f"error: {sentence}"
+    assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize(
     ("args", "where"),
     [
         (["scripts/predict.py", "hydra.run.dir={file}"], "{file}"),

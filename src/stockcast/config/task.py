@@ -18,7 +18,7 @@ from stockcast.config.compose import CONFIG_DIR, compose_raw, register_resolvers
 from stockcast.config.composition_errors import composition_error
 from stockcast.config.quiet import silence_library_noise
 from stockcast.config.schema import validate_config
-from stockcast.errors import StockcastError, exit_with_error
+from stockcast.errors import StockcastError, exit_with_error, first_line
 from stockcast.files import file_in_the_way
 from stockcast.redaction import has_hidden_credentials
 
@@ -240,8 +240,42 @@ def composition_errors_reported(
     hydra_utils.run_and_report = run_and_report
     try:
         yield
+    except Exception as err:
+        # `--help`, `--hydra-help` and `--info` compose, and Hydra checks its flags, outside
+        # `run_and_report`: their errors were tracebacks, exit 1.
+        if os.environ.get("HYDRA_FULL_ERROR") == "1" or any(
+            err is raised for raised in task_errors
+        ):
+            raise
+        exit_with_error(outside_run_error(err, config_name))
     finally:
         hydra_utils.run_and_report = original
+
+
+# Hydra's flag for its own help, which composes Hydra's config without the task's.
+HYDRA_HELP_FLAG = "--hydra-help"
+
+
+def outside_run_error(err: Exception, config_name: str) -> str:
+    """One sentence for an error Hydra raised outside a run: a mistake in the overrides given
+    to `--help` or `--info`, task overrides given to `--hydra-help` (which composes Hydra's own
+    config alone, so none of the task's keys are there), or flags that do not go together."""
+    from hydra.errors import ConfigCompositionException
+
+    overrides = command_line_overrides()
+    task_overrides = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
+    if (
+        HYDRA_HELP_FLAG in sys.argv[1:]
+        and task_overrides
+        and isinstance(err, ConfigCompositionException)
+    ):
+        return (
+            f"{HYDRA_HELP_FLAG} composes Hydra's own settings only, not the {config_name} config "
+            f"that {task_overrides[0]} sets; drop it, or give it to --help or --cfg job to see "
+            f"the {config_name} config with it."
+        )
+    sentence = composition_error(err, config_name, overrides, compose_raw)
+    return sentence or f"{first_line(err, '.')}; {HYDRA_HELP_FLAG} lists the flags."
 
 
 def run_folder_error(err: BaseException) -> str | None:
