@@ -231,3 +231,22 @@ def test_a_null_config_in_a_sweep_or_a_list_is_named_as_typed() -> None:
         )
     other = TypeError("'NoneType' object is not iterable")
     assert composition_error(other, "train", ["logger=[csv,null]"], compose_raw) is None
+
+
+RANGE_REFUSAL = (
+    "optim.lr=tag(log,interval(1e-4,1e-2)) is a range to draw from, which only the Optuna "
+    "sweeper searches: add hydra/sweeper=optuna (or an hparams_search, with its own keys as "
+    "well), or give the grid sweeper values to run with choice(...), range(...) or a comma list."
+)
+
+
+def test_a_range_the_grid_sweeper_cannot_run_is_named_with_the_sweeper_that_can() -> None:
+    """`-m optim.lr=interval(...)` without the Optuna sweeper: Hydra's grid sweeper raised
+    `BasicSweeper does not support sweep type : INTERVAL_SWEEP` as a traceback."""
+    from hydra.errors import HydraException
+
+    from stockcast.config.composition_errors import composition_error
+
+    raised = HydraException("BasicSweeper does not support sweep type : INTERVAL_SWEEP")
+    overrides = ["seed=1,2", "optim.lr=tag(log,interval(1e-4,1e-2))"]
+    assert composition_error(raised, "train", overrides, compose_raw) == RANGE_REFUSAL

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from omegaconf import DictConfig, open_dict
 
 from stockcast.config.compose import CONFIG_DIR, compose_config
@@ -75,14 +75,20 @@ def _override(word: str) -> bool:
 
 
 def first_of_each_sweep(overrides: list[str]) -> list[str]:
-    """A multirun's overrides as its first job gets them (`optim.lr=1e-3,3e-3` -> `1e-3`)."""
+    """A multirun's overrides as its first job could get them (`optim.lr=1e-3,3e-3` -> `1e-3`;
+    an interval, which Optuna draws from, its start)."""
     parsed = OverridesParser.create().parse_overrides(overrides)
     return [
-        f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}"
-        if o.is_sweep_override()
-        else o.input_line
+        f"{o.get_key_element()}={_first_value(o)}" if o.is_sweep_override() else o.input_line
         for o in parsed
     ]
+
+
+def _first_value(override: Override) -> str:
+    value = override.value()
+    if isinstance(value, IntervalSweep):
+        return str(value.start)
+    return next(iter(override.sweep_string_iterator()))
 
 
 def first_trial(cfg: DictConfig) -> list[str]:

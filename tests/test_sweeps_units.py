@@ -708,6 +708,44 @@ def test_a_joblib_launcher_of_no_jobs_is_refused_before_the_sweep_starts(
     assert not (tmp_path / "sweep").exists()
 
 
+def test_a_range_under_the_grid_sweeper_is_refused_before_the_store_is_prepared(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hydra's grid sweeper cannot draw from `interval(...)`: it raised a traceback, exit 1,
+    once this callback had prepared the MLflow store (seconds)."""
+    from omegaconf import OmegaConf
+
+    from stockcast.orchestration.sweeps.callback import GRID_SWEEPER, SweepCallback
+
+    overrides = ["seed=1,2", "optim.lr=tag(log,interval(1e-4,1e-2))"]
+    config = OmegaConf.create(
+        {
+            "hydra": {
+                "sweep": {"dir": str(tmp_path / "sweep")},
+                "sweeper": {"_target_": GRID_SWEEPER},
+                "overrides": {"task": overrides},
+            },
+            "logger": {
+                "mlflow": {
+                    "_target_": "lightning.pytorch.loggers.MLFlowLogger",
+                    "experiment_name": "stockcast",
+                    "tracking_uri": f"sqlite:///{tmp_path}/mlruns.db",
+                }
+            },
+        }
+    )
+    with pytest.raises(SystemExit) as stopped:
+        SweepCallback().on_multirun_start(config)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: optim.lr=tag(log,interval(1e-4,1e-2)) is a range to draw from, which only the "
+        "Optuna sweeper searches: add hydra/sweeper=optuna (or an hparams_search, with its own "
+        "keys as well), or give the grid sweeper values to run with choice(...), range(...) or a "
+        "comma list.\n"
+    )
+    assert not (tmp_path / "mlruns.db").exists()
+
+
 def test_a_stopped_sweeps_summary_is_written_from_its_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -70,6 +70,9 @@ def composition_error(
     if isinstance(err, TypeError) and re.search(r"type 'NoneType' is not .*iterable", str(err)):
         # Hydra's own for a null inside a config group's list (`logger=[csv,null]`).
         return _group_given_null(overrides)
+    unsearched = re.match(r"\w+ does not support sweep type : (\w+)_SWEEP", lines[0])
+    if unsearched is not None:
+        return range_without_a_search(unsearched.group(1).lower(), overrides)
     if not isinstance(err, ConfigCompositionException | OmegaConfBaseException):
         return None
     # A key the config lacks; a list position it lacks (`model.candidates.7.x=1`).
@@ -124,6 +127,18 @@ def composition_error(
     # Hydra ends some first lines with a colon and gives the reason on the next one.
     reason = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
     return f"{f'cannot compose the {config_name} config: ' if lead is None else lead}{reason}"
+
+
+def range_without_a_search(kind: str, overrides: Sequence[str]) -> str:
+    """`optim.lr=interval(1e-4,1e-2)` under Hydra's grid sweeper, which runs a list of values
+    (`choice`, `range`, a comma list) and cannot draw from a range: the Optuna sweeper does."""
+    given = [o for o in overrides if f"{kind}(" in o.partition("=")[2]]
+    override = given[0] if given else f"{kind}(...)"
+    return (
+        f"{override} is a range to draw from, which only the Optuna sweeper searches: add "
+        "hydra/sweeper=optuna (or an hparams_search, with its own keys as well), or give the "
+        "grid sweeper values to run with choice(...), range(...) or a comma list."
+    )
 
 
 def _source_set_apart(key: str, overrides: Sequence[str]) -> str | None:

@@ -21,6 +21,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.compose import register_resolvers
+from stockcast.config.composition_errors import range_without_a_search
 from stockcast.config.overrides import override_key
 from stockcast.config.task import sweeper_records_failures
 from stockcast.errors import counted, exit_with_error
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 MLFLOW_LOGGER_KEY = "logger.mlflow"
 # Launchers whose jobs run elsewhere: nothing to prepare or summarise on this machine.
 REMOTE_LAUNCHERS = ("hydra_plugins.stockcast_azureml_launcher.",)
+# Hydra's grid sweeper, which runs lists of values and draws none from a range (`interval`).
+GRID_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 # The day the data is seen from (default: today in UTC, read as each job composes its config).
 AS_OF = "data.as_of"
 
@@ -45,6 +48,20 @@ def _is_multirun(config: DictConfig) -> bool:
 def _runs_remotely(config: DictConfig) -> bool:
     target = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
     return target.startswith(REMOTE_LAUNCHERS)
+
+
+def refuse_a_range_to_run(config: DictConfig) -> None:
+    """`optim.lr=interval(1e-4,1e-2)` under the grid sweeper: refused before the store is
+    prepared (seconds) rather than by the sweeper, after it, as a traceback."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ValueType
+
+    if OmegaConf.select(config, "hydra.sweeper._target_") != GRID_SWEEPER:
+        return
+    overrides = [str(o) for o in OmegaConf.select(config, "hydra.overrides.task") or ()]
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    if any(o.value_type == ValueType.INTERVAL_SWEEP for o in parsed):
+        exit_with_error(range_without_a_search("interval", overrides))
 
 
 def pin_data_day(config: DictConfig) -> None:
@@ -85,6 +102,7 @@ class SweepCallback(Callback):
                 "hydra.launcher.n_jobs=0 runs no job; give the number of jobs to run at once, "
                 "1 or more (-1: one per CPU core)."
             )
+        refuse_a_range_to_run(config)
         self.sweep_id = tracking.sweep_id(config.hydra.sweep.dir)
         if not _runs_remotely(config):
             pin_data_day(config)
