@@ -347,6 +347,40 @@ def test_an_empty_variable_is_read_as_unset_as_make_reads_it(
     assert make_cfg().registry.signing.private_key == str(key)
 
 
+@pytest.mark.parametrize("choice", [None, "default", "disabled", "none"])
+def test_each_job_logging_choice_configures_logging(tmp_path: Path, choice: str | None) -> None:
+    """The task's log file (train.log) was a patch on Hydra's default job logging, which
+    `hydra/job_logging=disabled` kept as a file handler of no class: every run stopped with
+    `Unable to configure handler 'file'` and a traceback, before the task ran."""
+    import logging
+
+    from hydra.core.utils import configure_log
+
+    from stockcast.config.compose import compose_raw
+
+    overrides = [] if choice is None else [f"hydra/job_logging={choice}"]
+    cfg = compose_raw("train", overrides, return_hydra_config=True)
+    cfg.hydra.runtime.output_dir = str(tmp_path)
+    cfg.hydra.job.name = "train"  # as a run of src/train.py sets it
+    root, loggers = logging.getLogger(), list(logging.root.manager.loggerDict.values())
+    saved = (root.level, root.handlers[:], [getattr(lg, "disabled", False) for lg in loggers])
+    try:
+        configure_log(cfg.hydra.job_logging, verbose_config=False)
+        added = [h for h in root.handlers if h not in saved[1]]
+        files = [h.baseFilename for h in added if isinstance(h, logging.FileHandler)]
+    finally:
+        for handler in root.handlers:
+            if handler not in saved[1]:
+                handler.close()
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+        for logger, disabled in zip(loggers, saved[2], strict=True):
+            if isinstance(logger, logging.Logger):
+                logger.disabled = disabled
+    expected = {None: ["train.log"], "default": ["train.log"], "disabled": [], "none": []}
+    assert [Path(name).name for name in files] == expected[choice]
+
+
 @pytest.mark.slow  # a fresh Python process
 def test_hydra_prints_the_job_config(tmp_path: Path) -> None:
     result = run_cli(["src/train.py", "--cfg", "job", "experiment=mlp_w10"], tmp_path)
