@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import hydra
@@ -11,7 +12,7 @@ from omegaconf import OmegaConf
 from stockcast.config.compose import CONFIG_DIR
 from stockcast.config.schema import validate_config
 from stockcast.errors import ConfigError
-from tests.conftest import run_cli
+from tests.conftest import CLI_ENV, Command, run_cli, run_command
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 DEBUGS = sorted(p.stem for p in (CONFIG_DIR / "debug").glob("*.yaml") if p.stem != "default")
@@ -483,6 +484,25 @@ def test_a_run_folder_that_is_a_file_is_one_sentence_and_exit_2(
         f"({file} is a file, not a folder); point hydra.run.dir, paths.log_dir or STOCKCAST_ROOT "
         "at a folder that can be written."
     )
+
+
+def test_a_run_inside_its_run_folder_is_refused_before_any_work(tmp_path: Path) -> None:
+    """`hydra.job.chdir=true` read a relative STOCKCAST_ROOT from inside the run folder: the
+    run trained and put its MLflow store in `<run folder>/<root>/mlruns.db`, and a relative
+    data.path was reported as missing."""
+    from tests.reliability_helpers import assert_one_sentence_refusal
+
+    train = str(CONFIG_DIR.parent / "src" / "train.py")
+    env = {**os.environ, **CLI_ENV, "STOCKCAST_ROOT": "root"}  # read from the folder run in
+    command = Command((train, "hydra.job.chdir=true"), cwd=tmp_path, env=env, check=False)
+    result = run_command(command, env)
+    assert assert_one_sentence_refusal(result) == (
+        "error: hydra.job.chdir=true would read relative paths (data.path, a relative "
+        "STOCKCAST_ROOT) from inside the run folder instead of the folder you run in; drop it: "
+        "every file of a run is written to its run folder (paths.output_dir) as it is."
+    )
+    written = {path.name for path in (tmp_path / "root").rglob("*") if path.is_file()}
+    assert written == {"config.yaml", "hydra.yaml", "overrides.yaml", "train.log"}
 
 
 def test_a_config_file_that_is_not_yaml_is_one_sentence_and_exit_2(tmp_path: Path) -> None:

@@ -708,6 +708,25 @@ def test_a_joblib_launcher_of_no_jobs_is_refused_before_the_sweep_starts(
     assert not (tmp_path / "sweep").exists()
 
 
+def test_a_sweep_of_jobs_inside_their_run_folders_is_refused_once_before_it_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`-m ... hydra.job.chdir=true`: refused once, before the sweep starts, rather than by
+    every job (each one's entry point refuses it too)."""
+    from omegaconf import OmegaConf
+
+    from stockcast.orchestration.sweeps.callback import SweepCallback
+
+    config = OmegaConf.create(
+        {"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}, "job": {"chdir": True}}}
+    )
+    with pytest.raises(SystemExit) as stopped:
+        SweepCallback(prepare_store=False).on_multirun_start(config)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.startswith("error: hydra.job.chdir=true would read relative")
+    assert not (tmp_path / "sweep").exists()
+
+
 def test_a_range_under_the_grid_sweeper_is_refused_before_the_store_is_prepared(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -18,7 +18,7 @@ from stockcast.config.compose import CONFIG_DIR, compose_raw, register_resolvers
 from stockcast.config.composition_errors import composition_error
 from stockcast.config.quiet import silence_library_noise
 from stockcast.config.schema import validate_config
-from stockcast.errors import StockcastError, exit_with_error, first_line
+from stockcast.errors import ConfigError, StockcastError, exit_with_error, first_line
 from stockcast.files import file_in_the_way
 from stockcast.redaction import has_hidden_credentials
 
@@ -49,6 +49,16 @@ def task_config(cfg: DictConfig, sections: tuple[str, ...] = ()) -> DictConfig:
     validated = validate_config(cfg, sections)
     hide_store_links_with_credentials(validated)
     return validated
+
+
+# `hydra.job.chdir=true` runs the task inside its run folder: the paths a user gives relative to
+# the folder they run in (data.path, a relative STOCKCAST_ROOT, train.resume) would be read from
+# there instead, and a relative store would land inside the run folder.
+JOB_CHDIR_REFUSAL = (
+    "hydra.job.chdir=true would read relative paths (data.path, a relative STOCKCAST_ROOT) from "
+    "inside the run folder instead of the folder you run in; drop it: every file of a run is "
+    "written to its run folder (paths.output_dir) as it is."
+)
 
 
 # How a task stopped in its run directory goes on, where its own record there says (a replay's
@@ -181,6 +191,8 @@ def hydra_task(
         entered = time.time()
         silence_library_noise()
         try:
+            if HydraConfig.get().job.chdir:
+                raise ConfigError(JOB_CHDIR_REFUSAL)
             return task(task_config(cfg, sections))
         except BaseException as err:
             task_errors.append(err)  # the task's own: not a composition error

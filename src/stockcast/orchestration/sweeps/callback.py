@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from stockcast.config.compose import register_resolvers
 from stockcast.config.composition_errors import range_without_a_search
 from stockcast.config.overrides import override_key
-from stockcast.config.task import sweeper_records_failures
+from stockcast.config.task import JOB_CHDIR_REFUSAL, sweeper_records_failures
 from stockcast.errors import counted, exit_with_error
 from stockcast.orchestration.sweeps import tracking
 from stockcast.orchestration.sweeps.summary import summary_of, to_markdown, write_summary
@@ -102,6 +102,8 @@ class SweepCallback(Callback):
                 "hydra.launcher.n_jobs=0 runs no job; give the number of jobs to run at once, "
                 "1 or more (-1: one per CPU core)."
             )
+        if OmegaConf.select(config, "hydra.job.chdir"):
+            exit_with_error(JOB_CHDIR_REFUSAL)  # once, not by each job
         refuse_a_range_to_run(config)
         self.sweep_id = tracking.sweep_id(config.hydra.sweep.dir)
         if not _runs_remotely(config):
