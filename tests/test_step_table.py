@@ -370,3 +370,32 @@ def test_the_local_pipeline_asks_for_the_rerun_hint_and_a_replay_does_not(
         ],
         None,
     ]
+
+
+def test_a_config_dir_reaches_the_steps_as_a_search_path(tmp_path: Path) -> None:
+    """`--config-dir` gives its folder to the command it is typed on only: the pipeline composed
+    `experiment=mine` from it, then each step, composing its config from the overrides, refused
+    it (`experiment=mine is not one of the experiment configs`), in process and as a process."""
+    from hydra.conf import ConfigSourceInfo, HydraConf
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from stockcast.config.compose import CONFIG_DIR, compose_config
+    from stockcast.orchestration.runner import user_overrides
+
+    mine = tmp_path / "my configs" / "experiment" / "mine.yaml"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("# @package _global_\ndata:\n  previous_time_window: 7\n")
+    hydra = OmegaConf.structured(HydraConf)
+    hydra.runtime.config_sources = [
+        ConfigSourceInfo(path=str(CONFIG_DIR), schema="file", provider="main"),
+        ConfigSourceInfo(path=str(mine.parent.parent), schema="file", provider="command-line"),
+    ]
+    hydra.overrides.task = ["experiment=mine"]
+    HydraConfig.instance().set_config(OmegaConf.create({"hydra": hydra}))
+    try:
+        overrides = user_overrides()
+    finally:
+        HydraConfig.instance().cfg = None
+    assert overrides == [f"hydra.searchpath=['file://{mine.parent.parent}']", "experiment=mine"]
+    assert compose_config("pipeline", overrides).data.previous_time_window == 7

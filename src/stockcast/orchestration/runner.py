@@ -259,14 +259,40 @@ def timing_table(timings: list[StepTiming]) -> str:
 SHARED_HYDRA_KEYS = ("hydra.searchpath=",)
 
 
+# Hydra's name for the folders `--config-dir` (`-cd`) adds to the config search path.
+CONFIG_DIR_PROVIDER = "command-line"
+
+
 def user_overrides() -> list[str]:
     """The overrides the pipeline was started with, minus Hydra's own settings (but its config
-    search path)."""
+    search path, `--config-dir` folders included)."""
     from hydra.core.hydra_config import HydraConfig
 
     overrides = HydraConfig.get().overrides
     shared = [o for o in overrides.hydra if o.startswith(SHARED_HYDRA_KEYS)]
-    return [*shared, *(o for o in overrides.task if not o.startswith("hydra."))]
+    return [
+        *(config_dir_searchpath() or shared),
+        *(o for o in overrides.task if not o.startswith("hydra.")),
+    ]
+
+
+def config_dir_searchpath() -> list[str]:
+    """The `--config-dir` folders, then `hydra.searchpath`'s, as one `hydra.searchpath`
+    override (the order Hydra searched them in); none without `--config-dir`. Hydra gives that
+    folder only to the command it was typed on: the steps, composing their config from the
+    overrides alone, did not find an experiment in it."""
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra_cfg = HydraConfig.get()
+    folders = [
+        f"{source.schema}://{source.path}"
+        for source in hydra_cfg.runtime.config_sources
+        if source.provider == CONFIG_DIR_PROVIDER
+    ]
+    if not folders:
+        return []
+    entries = ",".join(hydra_quoted(str(entry)) for entry in [*folders, *hydra_cfg.searchpath])
+    return [f"hydra.searchpath=[{entries}]"]
 
 
 def run_local_pipeline(cfg: DictConfig) -> dict:
