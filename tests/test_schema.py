@@ -844,3 +844,31 @@ def test_the_longest_ledger_wait_sqlite_takes_is_accepted(make_cfg) -> None:
     validate_config(make_cfg("monitor.ledger_timeout_s=2147483", config_name="pipeline"))
     with pytest.raises(ConfigError, match="at most 2147483"):
         validate_config(make_cfg("monitor.ledger_timeout_s=2147483.5", config_name="pipeline"))
+
+
+@pytest.mark.parametrize(
+    ("config_name", "section"),
+    [("pipeline", "gate"), ("train", "trainer"), ("predict", "input"), ("replay", "replay")],
+)
+def test_a_deleted_section_is_named_not_taken_for_another_config(
+    make_cfg, config_name: str, section: str
+) -> None:
+    """`~gate` on the pipeline: the config lacked the section that says which config it is, and
+    was judged as the train config ("pipeline is not a setting of the train config; remove
+    it"); `~trainer` as no config at all."""
+    from hydra.conf import HydraConf
+    from hydra.core.hydra_config import HydraConfig
+
+    cfg = make_cfg(f"~{section}", config_name=config_name)
+    hydra = OmegaConf.structured(HydraConf)
+    hydra.overrides.task = [f"~{section}"]
+    HydraConfig.instance().set_config(OmegaConf.create({"hydra": hydra}))
+    try:
+        with pytest.raises(ConfigError) as refused:
+            validate_config(cfg)
+    finally:
+        HydraConfig.instance().cfg = None
+    assert (
+        str(refused.value)
+        == f"~{section} deletes {section}, a section this command needs; drop it."
+    )

@@ -52,10 +52,25 @@ SCHEMAS: tuple[tuple[str, type[Section], str], ...] = (
 
 
 def schema_for(cfg: DictConfig | Mapping[str, Any]) -> type[Section]:
+    _refuse_a_deleted_section(cfg)
     for key, schema, _ in SCHEMAS:
         if key in cfg:
             return schema
     raise ConfigError("the config is neither a train, pipeline, replay, predict nor serve config.")
+
+
+def _refuse_a_deleted_section(cfg: DictConfig | Mapping[str, Any]) -> None:
+    """`~gate` on the command line: without the section only its config has, the config was
+    judged as another one (the pipeline's as the train config: "pipeline is not a setting of
+    the train config; remove it"), whose advice cannot work."""
+    if not HydraConfig.initialized():
+        return
+    deleted = {
+        str(o)[1:].partition("=")[0] for o in HydraConfig.get().overrides.task if str(o)[:1] == "~"
+    }
+    for key, _, _ in SCHEMAS:
+        if key in deleted and key not in cfg:
+            raise ConfigError(f"~{key} deletes {key}, a section this command needs; drop it.")
 
 
 @functools.cache
