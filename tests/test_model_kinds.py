@@ -93,6 +93,33 @@ def test_a_kind_modules_own_mistakes_are_named_as_its_own(
     )
 
 
+def test_a_kind_module_that_fails_on_import_is_one_sentence_naming_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kind's module importing a missing package, or failing at its top level, was a
+    traceback through the schema, importlib and Hydra instead of one sentence."""
+    package = tmp_path / "failing_kinds"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "missing.py").write_text("import not_installed_anywhere\n")
+    (package / "raising.py").write_text("\nraise RuntimeError('boom')\n")
+    (package / "broken.py").write_text("def oops(:\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cases = {
+        "missing": f"{package / 'missing.py'} line 1 (ModuleNotFoundError: No module named "
+        "'not_installed_anywhere'); install not_installed_anywhere or fix that import.",
+        "raising": f"{package / 'raising.py'} line 2 (RuntimeError: boom); fix the module.",
+        "broken": f"{package / 'broken.py'} line 1 (SyntaxError: ",
+    }
+    for module, message in cases.items():
+        name = f"failing_kinds.{module}"
+        with pytest.raises(ConfigError) as refused:
+            model_kind(name)
+        assert str(refused.value).startswith(
+            f"model.kind is {name!r}: importing its module {name} failed at {message}"
+        )
+
+
 def test_a_kind_whose_settings_never_reach_its_network_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, get_args
@@ -119,9 +120,12 @@ def model_kind(kind: str) -> ModelKind:
     try:
         module = importlib.import_module(name)
     except ModuleNotFoundError as err:
-        if err.name is not None and not name.startswith(err.name):
-            raise  # the kind's module exists but imports something missing: a real error
+        if err.name is None or not (name == err.name or name.startswith(f"{err.name}.")):
+            # The kind's module exists but imports something missing.
+            raise _import_failed(kind, name, err) from err
         module = None
+    except Exception as err:  # the module's own code failed: its author's mistake to fix
+        raise _import_failed(kind, name, err) from err
     found = getattr(module, "KIND", None)
     if module is not None and not isinstance(found, ModelKind):
         raise KindDefinitionError(
@@ -151,6 +155,22 @@ def model_kind(kind: str) -> ModelKind:
             "add them to network_keys, or drop them from its settings."
         )
     return found
+
+
+def _import_failed(kind: str, name: str, err: Exception) -> KindDefinitionError:
+    """One sentence for a kind's module that fails as it is imported (a missing package, a
+    syntax error, an exception at its top level), naming where, instead of a traceback."""
+    if isinstance(err, SyntaxError):
+        where = f"{err.filename} line {err.lineno}"
+    else:
+        frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename[:1] != "<"]
+        where = f"{frames[-1].filename} line {frames[-1].lineno}" if frames else name
+    missing = err.name if isinstance(err, ModuleNotFoundError) else None
+    fix = f"install {missing} or fix that import" if missing else "fix the module"
+    return KindDefinitionError(
+        f"model.kind is {kind!r}: importing its module {name} failed at {where} "
+        f"({type(err).__name__}: {err}); {fix}."
+    )
 
 
 def unrecorded_settings(kind: ModelKind) -> list[str]:
