@@ -92,6 +92,22 @@ def test_a_kind_modules_own_mistakes_are_named_as_its_own(
         "is chosen by; make its settings' kind Literal['odd_kinds.misnamed']."
     )
 
+    class Renamed(DriftSettings):
+        kind: Literal["odd_kinds.renamed"]  # type: ignore[assignment]
+
+    # Named like a built-in: its model folder shipped the MLP's module, not its own, so it
+    # opened nowhere its module was not importable, and its members were reported as MLPs.
+    for other in ("mlp", "renamed"):
+        renamed = SimpleNamespace(KIND=replace(KIND, name=other, settings=Renamed))
+        monkeypatch.setitem(sys.modules, "odd_kinds.renamed", renamed)
+        with pytest.raises(ConfigError) as refused:
+            model_kind("odd_kinds.renamed")
+        assert str(refused.value) == (
+            f"odd_kinds.renamed's KIND is named {other!r}, not 'odd_kinds.renamed', its module's "
+            "name, by which a model folder finds and ships the kind's code; name it "
+            "'odd_kinds.renamed'."
+        )
+
 
 def test_a_kind_module_that_fails_on_import_is_one_sentence_naming_where(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -246,7 +262,9 @@ def test_an_ensembles_candidates_are_held_to_the_same_contract(
     class Broken(DriftSettings):
         kind: Literal["odd_kinds.broken"]  # type: ignore[assignment]
 
-    broken = replace(KIND, settings=Broken, build_core=lambda *_: Drift(3, 5))
+    broken = replace(
+        KIND, name="odd_kinds.broken", settings=Broken, build_core=lambda *_: Drift(3, 5)
+    )
     monkeypatch.setitem(sys.modules, "odd_kinds.broken", SimpleNamespace(KIND=broken))
     spec = {
         "kind": "ensemble",

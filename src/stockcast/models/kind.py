@@ -154,6 +154,13 @@ def model_kind(kind: str) -> ModelKind:
             "network_keys leave them out), so setting or sweeping them would change nothing; "
             "add them to network_keys, or drop them from its settings."
         )
+    named = name.removeprefix(f"{BUILTIN_PACKAGE}.")
+    if found.name != named:
+        # Its name is what a model folder ships the kind's code by and reports its members by.
+        raise KindDefinitionError(
+            f"{name}'s KIND is named {found.name!r}, not {named!r}, its module's name, by which "
+            f"a model folder finds and ships the kind's code; name it {named!r}."
+        )
     return found
 
 
