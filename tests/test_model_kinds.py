@@ -18,6 +18,7 @@ import pytest
 from stockcast.config.schema import validate_config
 from stockcast.errors import ConfigError
 from stockcast.models.kind import builtin_kinds, model_kind
+from stockcast.models.settings import ModelSettings
 from stockcast.models.spec import build_price_forecaster, upgrade_spec
 from stockcast.paths import PROJECT_ROOT
 from stockcast.prediction.task import run_predict
@@ -91,6 +92,26 @@ def test_a_kind_modules_own_mistakes_are_named_as_its_own(
         "odd_kinds.misnamed's settings take model.kind 'good', not the 'odd_kinds.misnamed' it "
         "is chosen by; make its settings' kind Literal['odd_kinds.misnamed']."
     )
+
+    class Unnamed(ModelSettings):  # kind stays the shared str
+        pass
+
+    from pydantic import BaseModel
+
+    class Plain(BaseModel):
+        kind: Literal["odd_kinds.unnamed"]
+
+    # A settings class that is not a ModelSettings was a KeyError or an AttributeError deep in
+    # the schema; one whose kind is a plain string was accepted, against the seam's contract.
+    for settings, message in [
+        (Unnamed, "'s settings leave kind a plain string; declare kind: Literal["),
+        (Plain, "'s KIND settings are not a subclass of stockcast.models.settings.ModelSettings"),
+    ]:
+        unnamed = replace(KIND, name="odd_kinds.unnamed", settings=settings)
+        monkeypatch.setitem(sys.modules, "odd_kinds.unnamed", SimpleNamespace(KIND=unnamed))
+        with pytest.raises(ConfigError) as refused:
+            model_kind("odd_kinds.unnamed")
+        assert str(refused.value).startswith(f"odd_kinds.unnamed{message}")
 
     class Renamed(DriftSettings):
         kind: Literal["odd_kinds.renamed"]  # type: ignore[assignment]

@@ -139,9 +139,23 @@ def model_kind(kind: str) -> ModelKind:
             f"model.kind is {kind!r}; choose one of {builtin_kinds()} (model=<kind>), or name "
             f"a module{where} that defines KIND."
         )
-    accepted = get_args(found.settings.model_fields["kind"].annotation)
+    named = name.removeprefix(f"{BUILTIN_PACKAGE}.")
+    settings = found.settings
+    if not (isinstance(settings, type) and issubclass(settings, ModelSettings)):
+        raise KindDefinitionError(
+            f"{name}'s KIND settings are not a subclass of stockcast.models.settings."
+            "ModelSettings, which holds the keys every kind shares; subclass it, with kind: "
+            f"Literal[{named!r}] and the kind's own keys."
+        )
+    accepted = get_args(settings.model_fields["kind"].annotation)
+    if not accepted:
+        # The schema picks a kind's settings by this Literal (MethodSettings names the kind by it).
+        raise KindDefinitionError(
+            f"{name}'s settings leave kind a plain string; declare kind: Literal[{named!r}] in "
+            "them."
+        )
     outside = "." in str(kind) and not name.startswith(f"{BUILTIN_PACKAGE}.")
-    if outside and accepted and str(kind) not in accepted:
+    if outside and str(kind) not in accepted:
         # The schema would refuse the config's kind, which is right: the module's is wrong.
         raise KindDefinitionError(
             f"{name}'s settings take model.kind {' or '.join(map(repr, accepted))}, not the "
@@ -154,7 +168,6 @@ def model_kind(kind: str) -> ModelKind:
             "network_keys leave them out), so setting or sweeping them would change nothing; "
             "add them to network_keys, or drop them from its settings."
         )
-    named = name.removeprefix(f"{BUILTIN_PACKAGE}.")
     if found.name != named:
         # Its name is what a model folder ships the kind's code by and reports its members by.
         raise KindDefinitionError(
