@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from stockcast.config.schema import validate_config
 from stockcast.errors import ConfigError
@@ -210,6 +211,12 @@ def test_a_core_that_misses_the_contract_is_one_sentence_naming_its_kind(
     class Broken(DriftSettings):
         kind: Literal["broken_kinds.core"]  # type: ignore[assignment]
 
+    class Undefined(Drift):
+        """Forecasts NaN: it trained to a NaN loss, and its naive fallback forecast NaN."""
+
+        def forward(self, features: torch.Tensor) -> torch.Tensor:
+            return super().forward(features) / features.sum(dim=-1, keepdim=True)
+
     spec = {
         "kind": "broken_kinds.core",
         "network": {},
@@ -225,6 +232,10 @@ def test_a_core_that_misses_the_contract_is_one_sentence_naming_its_kind(
             lambda *_: Drift(1, 4),
             "its core maps (members, batch, inputs) = (1, 1, 10) to (1, 1, 4) where the network "
             "needs (1, 1, 5)",
+        ),
+        (
+            lambda *_: Undefined(1, 5),
+            "its core forecasts a window of zeros (a flat one, scaled) as NaN or infinity",
         ),
     ]
     for build, message in cases:

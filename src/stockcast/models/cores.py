@@ -36,14 +36,22 @@ def check_core(core: nn.Module, kind: str, member_inputs: Sequence[int], outputs
     core.eval()
     try:
         with torch.no_grad():
-            shape = tuple(core(torch.zeros(members, 1, max(member_inputs))).shape)
+            forecast = core(torch.zeros(members, 1, max(member_inputs)))
     finally:
         core.train(training)
+    shape = tuple(forecast.shape)
     if shape != (members, 1, outputs):
         raise ConfigError(
             f"model.kind={kind}: its core maps (members, batch, inputs) = "
             f"({members}, 1, {max(member_inputs)}) to {shape} where the network needs "
             f"({members}, 1, {outputs}): the horizon times the quantiles (at least one) per member."
+        )
+    if not bool(torch.isfinite(forecast).all()):
+        # A flat window scales to zeros; a core that cannot forecast it fails every fit, and
+        # zeroing its outputs (the naive fallback) does not make it repeat the last price.
+        raise ConfigError(
+            f"model.kind={kind}: its core forecasts a window of zeros (a flat one, scaled) as "
+            "NaN or infinity before any training; make its forward finite for every window."
         )
 
 
