@@ -158,6 +158,41 @@ def test_a_kind_module_that_fails_on_import_is_one_sentence_naming_where(
         )
 
 
+def test_a_kinds_training_module_that_leads_nowhere_is_one_sentence(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A training_module naming a missing module or class was a ModuleNotFoundError or an
+    AttributeError traceback from the train step, after the data was prepared."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+    from typing import Literal
+
+    from stockcast.training.build import training_module_class
+    from stockcast.training.module import Forecaster
+    from tests.model_kinds.drift import KIND, DriftSettings
+
+    class Trained(DriftSettings):
+        kind: Literal["odd_kinds.trained"]  # type: ignore[assignment]
+
+    cases = {
+        "nowhere_kinds.trainer:Trainer": "cannot be imported (ModuleNotFoundError: No module "
+        "named 'nowhere_kinds')",
+        "stockcast.training.module:Trainer": "names no Trainer in stockcast.training.module",
+        "stockcast.training.module": "is not a module and a class in it",
+    }
+    for named, problem in cases.items():
+        trained = replace(KIND, name="odd_kinds.trained", settings=Trained, training_module=named)
+        monkeypatch.setitem(sys.modules, "odd_kinds.trained", SimpleNamespace(KIND=trained))
+        with pytest.raises(ConfigError) as refused:
+            training_module_class("odd_kinds.trained")
+        assert str(refused.value) == (
+            f"model.kind=odd_kinds.trained: its KIND's training_module {named!r} {problem}; name "
+            "its LightningModule as 'package.module:Class' (by default "
+            "stockcast.training.module:Forecaster)."
+        )
+    assert training_module_class(DRIFT) is Forecaster
+
+
 def test_a_kind_whose_settings_never_reach_its_network_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from stockcast.config.compose import plain
 from stockcast.config.mixed_precision import refuse_clipping_a_fused_mixed_precision_step
 from stockcast.data.prepared import PreparedData
-from stockcast.models.kind import model_kind
+from stockcast.models.kind import DEFAULT_TRAINING_MODULE, KindDefinitionError, model_kind
 from stockcast.models.level_range import LevelRange
 from stockcast.models.spec import build_price_forecaster, network_spec
 from stockcast.training.datamodule import WindowDataModule
@@ -87,9 +87,24 @@ def validation_schedule(cfg: DictConfig, datamodule: Any) -> dict[str, int]:
 
 
 def training_module_class(kind: str) -> type[Any]:
-    """The LightningModule class a model kind trains with (`ModelKind.training_module`)."""
-    module, _, name = model_kind(kind).training_module.partition(":")
-    return getattr(importlib.import_module(module), name)
+    """The LightningModule class a model kind trains with (`ModelKind.training_module`); a
+    path that leads to no class is the kind author's mistake, one sentence, not a traceback."""
+    named = model_kind(kind).training_module
+    module, _, name = named.partition(":")
+    try:
+        found = getattr(importlib.import_module(module), name) if module and name else None
+    except ImportError as err:
+        problem = f"cannot be imported ({type(err).__name__}: {err})"
+    except AttributeError:
+        problem = f"names no {name} in {module}"
+    else:
+        problem = None if isinstance(found, type) else "is not a module and a class in it"
+    if problem is not None:
+        raise KindDefinitionError(
+            f"model.kind={kind}: its KIND's training_module {named!r} {problem}; name its "
+            f"LightningModule as 'package.module:Class' (by default {DEFAULT_TRAINING_MODULE})."
+        )
+    return found
 
 
 def fitted_level_range(cfg: DictConfig, prepared: PreparedData) -> LevelRange | None:
