@@ -326,6 +326,22 @@ def test_an_ensembles_candidates_are_held_to_the_same_contract(
         str(refused.value)
     )
 
+    class Trained(DriftSettings):
+        kind: Literal["odd_kinds.trained"]  # type: ignore[assignment]
+
+    # The ensemble's network trains with the ensemble's module: a candidate's own was dropped.
+    trained = replace(
+        KIND, name="odd_kinds.trained", settings=Trained, training_module="odd_kinds.fit:Ridge"
+    )
+    monkeypatch.setitem(sys.modules, "odd_kinds.trained", SimpleNamespace(KIND=trained))
+    with pytest.raises(ConfigError) as refused:
+        validate_config(make_cfg(ensemble, "model.candidates=[{kind: odd_kinds.trained}]"))
+    assert str(refused.value) == (
+        "model.candidates has kind 'odd_kinds.trained' in candidate 0, which trains with its own "
+        "odd_kinds.fit:Ridge where an ensemble trains every candidate with "
+        "stockcast.training.module:Forecaster; train that kind alone, or leave it out."
+    )
+
     class Broken(DriftSettings):
         kind: Literal["odd_kinds.broken"]  # type: ignore[assignment]
 

@@ -30,6 +30,7 @@ from stockcast.models.cores import (
     start_anchored,
 )
 from stockcast.models.kind import (
+    DEFAULT_TRAINING_MODULE,
     KindDefinitionError,
     ModelKind,
     builtin_kinds,
@@ -84,6 +85,14 @@ def _check_candidate(number: int, candidate: Mapping[str, Any], shared: Mapping[
             f"has kind {name!r} {where}; choose one of {builtin_kinds()} or a module that "
             "defines KIND"
         ) from None
+    if kind.training_module != DEFAULT_TRAINING_MODULE:
+        # One network trains with one LightningModule: the ensemble's, so the kind's own
+        # training (a penalty, a schedule) would be dropped without a word.
+        raise ValueError(
+            f"has kind {name!r} {where}, which trains with its own {kind.training_module} "
+            f"where an ensemble trains every candidate with {DEFAULT_TRAINING_MODULE}; train "
+            "that kind alone, or leave it out"
+        )
     own = {k: v for k, v in candidate.items() if k not in CANDIDATE_KEYS}
     # Shared keys are the model's: a candidate's own would be validated and never used.
     overridden = sorted(set(own) & set(config_fields(ModelSettings)))
