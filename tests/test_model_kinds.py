@@ -27,6 +27,7 @@ from stockcast.registry.store import ModelRegistry
 from stockcast.serving.model import open_version
 from stockcast.serving.server import Limits, build_app
 from tests.conftest import (
+    AS_OF,
     LENIENT_GATE,
     PIPELINE_FAST,
     isolated_overrides,
@@ -366,6 +367,26 @@ def test_a_kind_validates_its_own_keys(make_cfg) -> None:
         validate_config(make_cfg("model.hidden_sizes=[0]"))
     cfg = make_cfg(SEARCH_PATH, "model=drift")
     assert validate_config(cfg).model.kind == DRIFT
+
+
+def test_a_kind_outside_the_package_is_advised_by_its_configs_name(tmp_path: Path) -> None:
+    """An outside kind is chosen by its config file's name (model=drift), not its module's:
+    the advice to choose `model=tests.model_kinds.drift` named no config."""
+    overrides = [*isolated_overrides(tmp_path), AS_OF, SEARCH_PATH]
+    with pytest.raises(ConfigError) as caught:
+        run_task(lambda cfg: None, "train", [*overrides, f"model.kind={DRIFT}"], tmp_path)
+    assert str(caught.value).endswith(
+        "choose the kind's own config with model=<name> (its model/<name>.yaml, found with "
+        "hydra.searchpath) instead of setting model.kind."
+    )
+    with pytest.raises(ConfigError) as caught:
+        run_task(
+            lambda cfg: None, "train", [*overrides, "experiment=mlp_w30", "model=drift"], tmp_path
+        )
+    assert str(caught.value).startswith(
+        "model.hidden_sizes is a setting of model=mlp, not of model=drift (experiment=mlp_w30 "
+        "sets it); drop model=drift,"
+    )
 
 
 def test_a_spec_saved_before_model_kinds_reads_as_an_mlp() -> None:

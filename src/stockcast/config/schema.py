@@ -146,17 +146,24 @@ def _refuse_another_kinds_key(schema: type[Section], cfg: DictConfig) -> None:
         ]
         chosen = _chosen(cfg, "model")
         if chosen in owners:
+            # A kind outside the package is chosen by its config file's name, not its module's.
+            own = (
+                f"model={kind}"
+                if "." not in kind
+                else "model=<name> (its model/<name>.yaml, found with hydra.searchpath)"
+            )
             raise ConfigError(
                 f"model.kind={kind} keeps the settings of the model={chosen} config "
                 f"(model.{name}, which {kind} does not have); choose the kind's own config "
-                f"with model={kind} instead of setting model.kind."
+                f"with {own} instead of setting model.kind."
             )
         if owners:
             experiment = _chosen(cfg, "experiment")
             source = f" (experiment={experiment} sets it)" if experiment else ""
+            config = chosen if chosen and "." in kind else kind
             raise ConfigError(
-                f"model.{name} is a setting of model={owners[0]}, not of model={kind}{source}; "
-                f"drop model={kind}, or train it without that setting (another experiment, or "
+                f"model.{name} is a setting of model={owners[0]}, not of model={config}{source}; "
+                f"drop model={config}, or train it without that setting (another experiment, or "
                 "none)."
             )
 
