@@ -247,6 +247,12 @@ def test_a_core_that_misses_the_contract_is_one_sentence_naming_its_kind(
     class Broken(DriftSettings):
         kind: Literal["broken_kinds.core"]  # type: ignore[assignment]
 
+    class Unread(Drift):
+        """Reads one value more than the window: a RuntimeError traceback from the check."""
+
+        def forward(self, features: torch.Tensor) -> torch.Tensor:
+            return features[..., :11] @ torch.zeros(11, 5)
+
     class Undefined(Drift):
         """Forecasts NaN: it trained to a NaN loss, and its naive fallback forecast NaN."""
 
@@ -268,6 +274,10 @@ def test_a_core_that_misses_the_contract_is_one_sentence_naming_its_kind(
             lambda *_: Drift(1, 4),
             "its core maps (members, batch, inputs) = (1, 1, 10) to (1, 1, 4) where the network "
             "needs (1, 1, 5)",
+        ),
+        (
+            lambda *_: Unread(1, 5),
+            "its core fails on features (members, batch, inputs) = (1, 1, 10) (RuntimeError: ",
         ),
         (
             lambda *_: Undefined(1, 5),

@@ -34,9 +34,17 @@ def check_core(core: nn.Module, kind: str, member_inputs: Sequence[int], outputs
     # One forward pass of a single zero window, in eval mode so that no running statistic moves.
     training = core.training
     core.eval()
+    probe = (members, 1, max(member_inputs))
     try:
         with torch.no_grad():
-            forecast = core(torch.zeros(members, 1, max(member_inputs)))
+            forecast = core(torch.zeros(probe))
+    except Exception as err:  # the core's own code: its author's mistake, not a crash of ours
+        raise ConfigError(
+            f"model.kind={kind}: its core fails on features (members, batch, inputs) = {probe} "
+            f"({type(err).__name__}: {str(err).rstrip('.')}); make it take features of that "
+            "shape: each member's window values, then its level inputs where it takes them "
+            "(models/kind.py: ModelKind)."
+        ) from err
     finally:
         core.train(training)
     shape = tuple(forecast.shape)
