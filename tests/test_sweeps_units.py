@@ -128,6 +128,19 @@ def test_search_space_from_params_and_command_line() -> None:
     ]
 
 
+def test_hydras_int_cast_of_an_interval_samples_whole_numbers() -> None:
+    """`int(interval(2, 12))`, Hydra's cast, sampled floats, which an int key refused in every
+    trial (`model.lags is 5.7...; it must be a valid integer`)."""
+    space = parse_search_space(
+        {"model.lags": "int(interval(2, 12))", "optim.lr": "tag(log, int(interval(1, 8)))"}, []
+    )
+    assert space.distributions["model.lags"] == IntDistribution(2, 12)
+    assert space.distributions["optim.lr"] == IntDistribution(1, 8, log=True)
+    assert parse_search_space({"x": "interval(2, 12)"}, []).distributions["x"] == (
+        FloatDistribution(2.0, 12.0)
+    )
+
+
 def test_search_space_refuses_glob_sweeps() -> None:
     with pytest.raises(ConfigError, match="choice"):
         parse_search_space({}, ["model=glob(*)"])

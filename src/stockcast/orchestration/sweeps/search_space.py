@@ -1,7 +1,8 @@
 """Hydra sweep overrides -> an Optuna search space, and sampled values -> Hydra overrides.
 
     choice(a, b) / a,b / range(1, 4)  -> CategoricalDistribution
-    interval(lo, hi)                  -> FloatDistribution (IntDistribution with tag(int, ...))
+    interval(lo, hi)                  -> FloatDistribution (IntDistribution with tag(int, ...)
+                                         or int(interval(lo, hi)))
     tag(log, interval(lo, hi))        -> the same, sampled on a log scale
     anything else                     -> a fixed override passed to every trial
 
@@ -52,7 +53,10 @@ def to_distribution(override: Override) -> BaseDistribution | None:
         return CategoricalDistribution(list(override.sweep_iterator()))
     if isinstance(value, IntervalSweep):
         log = "log" in value.tags
-        if "int" in value.tags:
+        # Hydra's own cast, int(interval(...)), keeps whole bounds: an int key's sampled
+        # floats were refused by every trial.
+        whole = isinstance(value.start, int) and isinstance(value.end, int)
+        if "int" in value.tags or whole:
             return IntDistribution(int(value.start), int(value.end), log=log)
         return FloatDistribution(float(value.start), float(value.end), log=log)
     raise ConfigError(
