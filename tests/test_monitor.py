@@ -685,6 +685,7 @@ def test_a_champion_the_key_refuses_is_a_warning_in_the_refusals_words(
     with caplog.at_level(logging.INFO, "stockcast"):
         report = monitor_day(seeded_tmp, FIRST_DAY, public_key)
     assert (report["status"], report["stored"], report["champion"]) == (REFUSED, 0, 1)
+    assert logged_report(seeded_tmp, report)["params"]["status"] == REFUSED
     assert report["message"] == (
         f"{MODEL} version 1 (champion) does not open, so no forecast was stored, scored or "
         f"judged, and predict and serve refuse it too: {MODEL} version 1 carries no signature "
@@ -693,6 +694,34 @@ def test_a_champion_the_key_refuses_is_a_warning_in_the_refusals_words(
     )
     said = [r for r in caplog.records if r.getMessage() == report["message"]]
     assert [r.levelno for r in said] == [logging.WARNING]
+
+
+def logged_report(tmp: Path, report: dict) -> dict:
+    """The report.json logged in the MLflow run the report names, and that run's params."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp}/mlruns.db")
+    run_id = report["mlflow_run_id"]
+    logged = client.download_artifacts(run_id, REPORT_FILE, str(tmp / f"logged_{run_id}"))
+    return json.loads(Path(logged).read_text()) | {"params": client.get_run(run_id).data.params}
+
+
+def test_days_that_store_nothing_are_logged_in_mlflow_too(seeded_tmp: Path) -> None:
+    """A damaged champion (rolled back or not), a refused one and a skipped day were reported
+    in files only: the monitor experiment in MLflow showed nothing of exactly those days."""
+    register(seeded_tmp, "good", 0.0)
+    monitor_day(seeded_tmp, FIRST_DAY)
+    register(seeded_tmp, "later", 0.0)
+    monitor_day(seeded_tmp, FIRST_DAY + 1)
+    change_registered_files(seeded_tmp, 2)
+    damaged = monitor_day(seeded_tmp, FIRST_DAY + 2)
+    rolled_back = monitor_day(seeded_tmp, FIRST_DAY + 3, "monitor.rollback=true")
+    skipped = monitor_day(seeded_tmp, FIRST_DAY + 1, "data.require_new_data=false")
+    for report, status in ((damaged, DAMAGED), (rolled_back, ROLLED_BACK), (skipped, SKIPPED)):
+        assert report["status"] == status
+        logged = logged_report(seeded_tmp, report)
+        assert (logged["status"], logged["message"]) == (status, report["message"])
+        assert logged["params"]["status"] == status
 
 
 @pytest.mark.slow

@@ -91,7 +91,7 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
             f"{registry.label(champion)} ({alias}), which ends on {champion_end}, so nothing was "
             "stored, scored or judged; monitor it on data of that day or later"
         )
-        return skipped_day(output, report, champion, message)
+        return skipped_day(cfg, registry, output, report, champion, message)
 
     ledger = Ledger(
         ledger_path(cfg.monitor.ledger_dir, registry.tracking_uri), cfg.monitor.ledger_timeout_s
@@ -108,7 +108,7 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
             f"ledger holds of {registry.model_name}, so nothing was stored, scored or judged; "
             "monitor it on data of that day or later"
         )
-        return skipped_day(output, report, champion, message)
+        return skipped_day(cfg, registry, output, report, champion, message)
     ledger.record_champion(registry.model_name, alias, champion.version, report["as_of"], "seen")
     try:
         stored = store_champion_forecast(ledger, registry, champion, observed, output)
@@ -130,13 +130,17 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
             report |= {"status": status, "rollback": rollback, "stored": stored}
             message = damaged(registry, champion, alias, err, by_candidates, rollback["done"])
             message += rollback_outcome(rollback, alias)
-        return finish(output, report | {"message": message}, level=logging.WARNING)
+        return finish_logged(
+            cfg, registry, output, report | {"message": message}, level=logging.WARNING
+        )
     except ArtifactError as err:
         # Not a skip: predict and serve refuse the champion for the same reason, every day
         # until the reason is mended.
         report |= {"champion": champion.version, "status": REFUSED}
         message = refused(registry, champion, alias, err)
-        return finish(output, report | {"message": message}, level=logging.WARNING)
+        return finish_logged(
+            cfg, registry, output, report | {"message": message}, level=logging.WARNING
+        )
 
     window = int(cfg.monitor.window)
     scores = score_live(
@@ -219,12 +223,16 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
 
 
 def skipped_day(
-    output: Path, report: dict[str, Any], champion: VersionInfo, message: str
+    cfg: DictConfig,
+    registry: ModelRegistry,
+    output: Path,
+    report: dict[str, Any],
+    champion: VersionInfo,
+    message: str,
 ) -> dict[str, Any]:
     """The report of a rerun of an earlier day: nothing stored, scored or judged."""
-    return finish(
-        output, report | {"champion": champion.version, "status": SKIPPED, "message": message}
-    )
+    skipped = {"champion": champion.version, "status": SKIPPED, "message": message}
+    return finish_logged(cfg, registry, output, report | skipped)
 
 
 def damaged(

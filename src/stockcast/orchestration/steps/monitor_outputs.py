@@ -1,6 +1,7 @@
 """The monitor step's files: the register step's decision it reads (which version this run
-registered), and what it writes: report.json and the live-error plot in its output folder, and
-one MLflow run in `monitor.experiment_name` that logs both with the live metrics."""
+registered), and what it writes: report.json and the live-error plot in its output folder, and,
+wherever there is a champion, one MLflow run in `monitor.experiment_name` that logs both with
+the status and live metrics."""
 
 from __future__ import annotations
 
@@ -37,12 +38,15 @@ def finish_logged(
     registry: ModelRegistry,
     output: Path,
     report: dict[str, Any],
-    history: Sequence[dict[str, Any]],
-    changes: Sequence[Any],
+    history: Sequence[dict[str, Any]] = (),
+    changes: Sequence[Any] = (),
+    level: int = logging.INFO,
 ) -> dict[str, Any]:
-    """`finish`, inside one run per monitor run in `monitor.experiment_name` that logs the live
-    metrics, report and plot: report.json names that run (`mlflow_run_id`). Runs of killed
-    monitor processes in that experiment are marked KILLED first."""
+    """`finish`, inside one run per monitor run in `monitor.experiment_name` that logs the
+    status, the live metrics where the champion was judged, the report and the plot: a day the
+    champion is damaged, refused or skipped shows there too. report.json names that run
+    (`mlflow_run_id`). Runs of killed monitor processes in that experiment are marked KILLED
+    first."""
     client = registry.client()
     experiment_id = prepare_store(
         registry.tracking_uri, cfg.monitor.experiment_name, cfg.registry.get("artifact_location")
@@ -53,12 +57,20 @@ def finish_logged(
     name, labels = f"monitor-{report['as_of']}", label_tags(cfg.get("tags"))
     with logged_run(client, experiment_id, name, labels) as run_id:
         report["mlflow_run_id"] = run_id
-        finish(output, report, history, changes)
+        finish(output, report, history, changes, level)
+        # Only a judged champion has live scores and a flag.
+        metrics = {}
+        if "flag" in report:
+            metrics = live_metrics(report) | {"flagged": float(report["flag"]["flagged"])}
         log_to_run(
             client,
             run_id,
-            {"as_of": report["as_of"], "champion_version": report["champion"]},
-            live_metrics(report) | {"flagged": float(report["flag"]["flagged"])},
+            {
+                "as_of": report["as_of"],
+                "champion_version": report["champion"],
+                "status": report["status"],
+            },
+            metrics,
             [output / MONITOR_REPORT_FILE, output / MONITOR_PLOT_FILE],
         )
     return report
