@@ -180,8 +180,8 @@ def test_a_refit_of_a_ddp_fit_runs_here_with_every_ranks_batch(make_cfg) -> None
     cpu = make_cfg("trainer=cpu", *data)
     assert one_process_trainer(cpu.trainer) == (cpu.trainer, 1)
     prepared = prepare_data(plain(cpu.data))
-    refit_of_ddp, _, _ = refit_network(ddp, prepared, optimizer_steps=6, batch_size=16)
-    one_process, _, _ = refit_network(cpu, prepared, optimizer_steps=6, batch_size=32)
+    refit_of_ddp = refit_network(ddp, prepared, optimizer_steps=6, batch_size=16).net
+    one_process = refit_network(cpu, prepared, optimizer_steps=6, batch_size=32).net
     refit_state, one_state = refit_of_ddp.state_dict(), one_process.state_dict()
     assert refit_state.keys() == one_state.keys()
     assert all(torch.equal(refit_state[key], one_state[key]) for key in refit_state)

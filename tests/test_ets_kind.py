@@ -210,7 +210,7 @@ def test_a_refit_fits_its_ets_on_its_own_history(lone_run: Path, make_cfg, steps
     prepared = PreparedData.load(lone_run / "prepared")
     history = history_for_refit(prepared, ("train", "val"))
     cfg = make_cfg(*LONE)
-    net, _, _ = refit_network(cfg, history, optimizer_steps=steps, batch_size=8)
+    net = refit_network(cfg, history, optimizer_steps=steps, batch_size=8).net
     expected = fit_panel(history.splits["train"].segments(), 20)
     assert expected != fit_panel(prepared.splits["train"].segments(), 20)
     for name, value in expected.items():

@@ -18,6 +18,7 @@ from stockcast.forecasting.metrics import inverse_mse_weights
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.training import folds as fold_module
 from stockcast.training import validation
+from stockcast.training.fixed_steps import FixedStepFit
 from stockcast.training.folds import FoldEvidence, fold_evidence
 
 SIZES = WindowSizes(10, 5)
@@ -170,7 +171,8 @@ def test_fold_windows_carry_the_series_they_come_from(monkeypatch) -> None:
             forecast_sizes.append(len(inputs))
             return super().member_forecasts(inputs)
 
-    monkeypatch.setattr(fold_module, "refit_network", lambda *args: (Recorded(), None, None))
+    fitted = FixedStepFit(Recorded(), {}, None, 0)
+    monkeypatch.setattr(fold_module, "refit_network", lambda *args: fitted)
     cfg = OmegaConf.create(
         {
             "fit": {

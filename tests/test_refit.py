@@ -478,6 +478,29 @@ def test_the_refit_step_passes_the_evaluated_schedule_to_the_check_and_the_refit
     assert recorded == record["lr_drop_shares"]
 
 
+def test_a_refit_cut_short_by_max_time_records_the_steps_it_took(
+    refit_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """trainer.max_time stops the refit early, but its record gave the planned steps as the
+    steps it took."""
+    import torch
+
+    store, run = refit_runs["store"], tmp_path / "run"
+    shutil.copytree(refit_runs["full"], run)
+    folders = step_folders(run, STEPS)["refit"]
+    planned = read_model_metadata(folders["candidate"])["refit"]["optimizer_steps"]
+    taken = []
+    step = torch.optim.Adam.step
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda *a, **k: taken.append(1) or step(*a, **k))
+    settings = ("pipeline.refit_check=false", "+trainer.max_time={seconds:0.001}")
+    with global_state_restored():
+        overrides = refit_step_overrides(store, folders, *settings)
+        record = run_task(run_refit, "pipeline", overrides, run / "refit")
+    assert 0 < len(taken) < planned, "the time limit cut the refit short"
+    assert record.value["optimizer_steps"] == len(taken)
+    assert read_model_metadata(folders["candidate"])["refit"]["optimizer_steps"] == len(taken)
+
+
 def test_a_refit_beside_the_check_has_the_bytes_of_one_after_it(
     refit_runs: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -685,7 +708,7 @@ def test_a_fixed_step_fit_repeats_the_evaluated_learning_rate_schedule(
     budget = (cfg, prepared, summary["best_step"], summary["batch_size"])
 
     def apart(lr_drops: LrDropShares) -> float:
-        net, _, _ = refit_network(*budget, lr_drops)
+        net = refit_network(*budget, lr_drops).net
         state = net.state_dict()
         return max(float((state[k] - v).abs().max()) for k, v in evaluated.items())
 

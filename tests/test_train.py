@@ -859,7 +859,7 @@ def test_gradient_clipping_is_applied_by_the_training_module(make_cfg, tmp_path:
     prepared = PreparedData.load(run_prepare(make_cfg(*data), tmp_path / "prepared"))
 
     def weights(*overrides: str, steps: int = 20) -> torch.Tensor:
-        net, _, _ = refit_network(make_cfg(*data, *overrides), prepared, steps, 9)
+        net = refit_network(make_cfg(*data, *overrides), prepared, steps, 9).net
         return torch.cat([p.detach().flatten() for p in net.parameters()])
 
     start = weights(steps=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import hydra
 import lightning as L
@@ -22,6 +22,17 @@ from stockcast.training.evaluated_recipe import LrDropShares
 from stockcast.training.runtime import fit_or_interrupt, set_threads, trainer_refusals
 from stockcast.training.stages import back_in_float32
 from stockcast.training.warm_start import start_warm
+
+
+class FixedStepFit(NamedTuple):
+    """What `refit_network` fitted: the network, its spec without intervals, the warm start's
+    source or None, and the optimizer steps it took (fewer than asked where trainer.max_time
+    stopped it), which the refit's record reports."""
+
+    net: Any
+    spec: dict[str, Any]
+    warm_source: dict[str, Any] | None
+    steps: int
 
 
 def one_process_trainer(trainer: DictConfig) -> tuple[DictConfig, int]:
@@ -50,12 +61,12 @@ def refit_network(
     optimizer_steps: int,
     batch_size: int,
     lr_drops: LrDropShares = (),
-) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
+) -> FixedStepFit:
     """The configured network fitted on `history` (`history_for_refit`) for exactly
-    `optimizer_steps` steps, with no validation, checkpoints or early stopping, in this process
-    (`one_process_trainer`; `batch_size` is one rank's), its learning rate lowered where the
-    evaluated fit's was (`lr_drops`: `LrDropShares`):
-    (network, spec without intervals, the warm start's source or None)."""
+    `optimizer_steps` steps (fewer where trainer.max_time stops it first), with no validation,
+    checkpoints or early stopping, in this process (`one_process_trainer`; `batch_size` is one
+    rank's), its learning rate lowered where the evaluated fit's was (`lr_drops`:
+    `LrDropShares`)."""
     logging.getLogger("lightning").handlers.clear()
     set_threads(cfg.num_threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -89,4 +100,5 @@ def refit_network(
     # The folds, the held-back check and the refit's export forecast in float32.
     with back_in_float32(model):
         fit_or_interrupt(trainer, model, datamodule=datamodule)
-    return model.net, spec, None if warm is None else warm.source
+    source = None if warm is None else warm.source
+    return FixedStepFit(model.net, spec, source, trainer.global_step)

@@ -203,7 +203,7 @@ def fold_forecasts(
         splits={**prepared.splits, "train": fold_train},
         scaler=refit_scaler(prepared.scaler, fold_train.values, fold_train.segments()),
     )
-    net, _, _ = refit_network(cfg, fitted_on, optimizer_steps, batch_size, lr_drops)
+    net = refit_network(cfg, fitted_on, optimizer_steps, batch_size, lr_drops).net
     windows = scored.origins(prepared.window)
     net.eval()
     batch_size = int(cfg.data.eval_batch_size)

@@ -105,7 +105,7 @@ def held_back_check(
     )
     more = replace(prepared, splits={**prepared.splits, "train": joined})
     steps = refit_steps(cfg, optimizer_steps, prepared, len(joined.window_starts(sizes)))
-    with_more, _, _ = refit_network(cfg, more, steps, batch_size, lr_drops)
+    with_more = refit_network(cfg, more, steps, batch_size, lr_drops).net
     with_more.set_member_weights(member_weights)
     spec = model_spec(evaluated)
     scored = saved_forecaster(spec, load_file(str(model_artifact(evaluated, "weights"))))
@@ -137,11 +137,13 @@ def _refit_arrays(
     optimizer_steps: int,
     batch_size: int,
     lr_drops: LrDropShares,
-) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any] | None]:
+) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any] | None, int]:
     """`refit_network`'s result as plain values, to cross from a child process."""
-    net, spec, warm_source = refit_network(cfg, history, optimizer_steps, batch_size, lr_drops)
+    net, spec, warm_source, taken = refit_network(
+        cfg, history, optimizer_steps, batch_size, lr_drops
+    )
     state = {key: value.detach().cpu().numpy() for key, value in net.state_dict().items()}
-    return state, spec, warm_source
+    return state, spec, warm_source, taken
 
 
 def why_not_refit(cfg: DictConfig, report: dict[str, Any], metrics: dict[str, Any]) -> str | None:
@@ -209,9 +211,9 @@ def refit_where_it_helps(
                 return {"refit": False, "reason": reason, "check": check,
                         "check_left_out": kept.left_out}  # fmt: skip
         if beside is None:
-            net, spec, warm_source = refit_network(cfg, history, steps, batch_size, lr_drops)
+            net, spec, warm_source, taken = refit_network(cfg, history, steps, batch_size, lr_drops)
         else:
-            state, spec, warm_source = beside.result()
+            state, spec, warm_source, taken = beside.result()
             net = saved_forecaster(spec, {k: torch.from_numpy(v) for k, v in state.items()})
     finally:
         if beside is not None:
@@ -239,8 +241,9 @@ def refit_where_it_helps(
         # steps on (the evaluated fit's schedule).
         "lr_drop_shares": [[share, list(scales)] for share, scales in lr_drops],
         "budget": cfg.pipeline.refit_budget,
-        # No steps taken where nothing learns (a refit that kept only its ets candidate).
-        "optimizer_steps": steps if net.learns else 0,
+        # The steps it took: none where nothing learns (a refit that kept only its ets
+        # candidate), fewer than planned where trainer.max_time stopped it.
+        "optimizer_steps": taken,
         # Windows per optimizer step, as `refit_network` took them.
         "batch_size": windows_per_step(cfg.trainer, batch_size),
         "splits": list(splits),
