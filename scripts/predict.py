@@ -5,9 +5,11 @@ More: `model.alias=champion vis=true`, `input=csv input.path=prices.csv input.va
 meaning: configs/predict.yaml and configs/input/. Outputs land in the Hydra run directory.
 """
 
+import sys
 from typing import Any
 
 from stockcast.config.task import hydra_task
+from stockcast.prediction.long_values import long_values_warning
 
 
 def predict(cfg: Any) -> None:
@@ -20,4 +22,8 @@ def predict(cfg: Any) -> None:
 main = hydra_task(predict, "predict", timed=False)
 
 if __name__ == "__main__":
+    # Said before Hydra spends minutes reading a long list.
+    warning = long_values_warning(sys.argv[1:])
+    if warning is not None:
+        print(warning, file=sys.stderr)
     main()

@@ -118,6 +118,12 @@ def test_explicit_values_use_the_last_window_and_match_the_model(
     expected = served[[f"forecast_{h}" for h in range(1, 6)]].to_numpy()[0]
     got = [row["forecast"] for row in out["forecast"]]
     np.testing.assert_allclose(got, expected, rtol=1e-12)
+    # The same values as a file of one column, as long inputs are pointed to: the same forecast.
+    csv = tmp_path / "values.csv"
+    pd.DataFrame({"price": values}).to_csv(csv, index=False)
+    from_file = ("input=csv", f"input.path={csv}", "input.date_column=null")
+    predict(store, tmp_path / "file", *from_file, "input.value_column=price")
+    assert [row["forecast"] for row in read_json(tmp_path / "file")["forecast"]] == got
 
 
 def test_an_opened_model_answers_its_frames_numbers_without_building_a_frame(

@@ -747,3 +747,30 @@ def test_errors_of_small_prices_are_printed_and_plotted_to_their_significant_dig
     assert titles[0].startswith("m version 3 (champion): 20 values  (MAE 0.0000000180)")
     assert "naive MAE step 1 0.0000000100, step 3 0.0000000300" in titles[1]
     assert "1-step-ahead forecast (MAE 0.00000000900)" in titles[1]
+
+
+def test_thousands_of_values_on_the_command_line_are_pointed_to_a_file(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hydra's override parser slows with the square of a list's length (10,000 values took
+    half a minute, 30,000 six): the script waited that long without a word of why, or of the
+    file input that takes no time. Said before Hydra reads the list; a short list is not."""
+    import runpy
+    import sys
+
+    from stockcast.config import task
+    from stockcast.prediction.long_values import SLOW_VALUES
+
+    started = []
+    monkeypatch.setattr(task, "hydra_task", lambda *args, **kwargs: lambda: started.append(1))
+    for count in (SLOW_VALUES, SLOW_VALUES + 1):
+        values = ",".join(["100.5"] * count)
+        monkeypatch.setattr(sys, "argv", ["scripts/predict.py", f"input.values=[{values}]"])
+        runpy.run_path("scripts/predict.py", run_name="__main__")
+        said = capsys.readouterr().err
+        assert said == ("" if count == SLOW_VALUES else f"warning: input.values holds {count} "
+            "values, which Hydra is slow to read from the command line (10,000 take about half a "
+            "minute, and the time grows with the square of their number); write them to a "
+            "CSV file and give input=csv input.path=<file> input.date_column=null "
+            "input.value_column=<its column> instead.\n")  # fmt: skip
+    assert started == [1, 1], "the run goes on"
