@@ -407,6 +407,17 @@ def test_hydra_prints_the_job_config(tmp_path: Path) -> None:
             ["scripts/predict.py", "+input.pth=prices.csv"],
             "input.pth is not a setting of the predict config; did you mean input.path?",
         ),
+        # A deleted section another default, the run folder or an override needs: Hydra's
+        # own named neither the ~ nor what to do.
+        (["src/train.py", "~data"], "~data deletes data, which this command needs; drop it."),
+        (
+            ["src/train.py", "~task_name"],
+            "~task_name deletes task_name, which this command needs; drop it.",
+        ),
+        (
+            ["src/train.py", "~trainer", "trainer.max_steps=1"],
+            "~trainer deletes trainer, which this command needs; drop it.",
+        ),
     ],
 )
 def test_a_config_mistake_on_the_command_line_is_one_sentence_and_exit_2(

@@ -75,6 +75,9 @@ def composition_error(
         return range_without_a_search(unsearched.group(1).lower(), overrides)
     if not isinstance(err, ConfigCompositionException | OmegaConfBaseException):
         return None
+    deleted = _deleted_and_needed(lines[0], overrides)
+    if deleted is not None:
+        return f"~{deleted} deletes {deleted}, which this command needs; drop it."
     # A key the config lacks; a list position it lacks (`model.candidates.7.x=1`).
     missing = re.match(r"Could not override '([^']+)'", lines[0]) or re.match(
         r"Error merging override ([^=\s]+)=", lines[0]
@@ -127,6 +130,25 @@ def composition_error(
     # Hydra ends some first lines with a colon and gives the reason on the next one.
     reason = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
     return f"{f'cannot compose the {config_name} config: ' if lead is None else lead}{reason}"
+
+
+def _deleted_and_needed(reason: str, overrides: Sequence[str]) -> str | None:
+    """The key a `~key` override deletes that Hydra's `reason` shows was needed: an
+    interpolation of it (`${data}` in the experiment_data default, `${paths.log_dir}` in the run
+    folder) or an override of a key inside it (`~trainer trainer.max_steps=1`). Hydra's own
+    names neither the override nor what to do."""
+    for override in overrides:
+        if not override.startswith("~"):
+            continue
+        key = re.escape(override_key(override))
+        needed = (
+            rf"\$\{{{key}[.\[}}]",  # ${data}, ${paths.log_dir}
+            rf"Interpolation key '{key}[.']",
+            rf"(Could not override|Error merging override) '?\+?{key}[.=']",
+        )
+        if any(re.search(pattern, reason) for pattern in needed):
+            return override_key(override)
+    return None
 
 
 def range_without_a_search(kind: str, overrides: Sequence[str]) -> str:

@@ -311,5 +311,8 @@ def run_folder_error(err: BaseException) -> str | None:
 
 
 def command_line_overrides() -> list[str]:
-    """The Hydra overrides on this command line (its `key=value` words; not its flags)."""
-    return [arg for arg in sys.argv[1:] if "=" in arg and not arg.startswith("-")]
+    """The Hydra overrides on this command line (its `key=value` words and `~key` deletions;
+    not its flags)."""
+    return [
+        arg for arg in sys.argv[1:] if ("=" in arg and not arg.startswith("-")) or arg[:1] == "~"
+    ]
