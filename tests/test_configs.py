@@ -407,6 +407,17 @@ def test_hydra_prints_the_job_config(tmp_path: Path) -> None:
             ["scripts/predict.py", "+input.pth=prices.csv"],
             "input.pth is not a setting of the predict config; did you mean input.path?",
         ),
+        # The config -cn names, not the command's own.
+        (
+            ["src/train.py", "-cn", "nope"],
+            "--config-name nope names no config: there is no nope.yaml in configs/ or a "
+            "--config-dir folder; give the name of one without .yaml, or leave --config-name out.",
+        ),
+        (
+            ["src/train.py", "--config-name=predict", "input.pth=prices.csv"],
+            "input.pth is not a setting of the predict config; remove it (input holds kind, "
+            "length, seed and values).",
+        ),
         # A deleted section another default, the run folder or an override needs: Hydra's
         # own named neither the ~ nor what to do.
         (["src/train.py", "~data"], "~data deletes data, which this command needs; drop it."),

@@ -49,6 +49,16 @@ def composition_error(
     if isinstance(err, TypeError) and re.match(r"Index '.*' \(str\) is not an int", str(err)):
         # OmegaConf's own, let through by Hydra: an override names a list's position in words.
         return _list_position_in_words(config_name, overrides, compose)
+    if (
+        isinstance(err, MissingConfigException)
+        and not err.options
+        and err.missing_cfg_file == config_name
+    ):
+        return (
+            f"--config-name {config_name} names no config: there is no {config_name}.yaml in "
+            "configs/ or a --config-dir folder; give the name of one without .yaml, or leave "
+            "--config-name out."
+        )
     if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:
         group, _, option = err.missing_cfg_file.rpartition("/")
         return unknown_option(group, option, err.options)

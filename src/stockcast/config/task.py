@@ -241,7 +241,7 @@ def composition_errors_reported(
                 ):
                     raise
                 sentence = run_folder_error(err) or composition_error(
-                    err, config_name, command_line_overrides(), compose_raw
+                    err, config_name_given(config_name), command_line_overrides(), compose_raw
                 )
                 if sentence is None:
                     raise
@@ -259,7 +259,7 @@ def composition_errors_reported(
             err is raised for raised in task_errors
         ):
             raise
-        exit_with_error(outside_run_error(err, config_name))
+        exit_with_error(outside_run_error(err, config_name_given(config_name)))
     finally:
         hydra_utils.run_and_report = original
 
@@ -308,6 +308,22 @@ def run_folder_error(err: BaseException) -> str | None:
         f"cannot make or write the run folder {folder} ({why}); point hydra.run.dir, "
         "paths.log_dir or STOCKCAST_ROOT at a folder that can be written."
     )
+
+
+def config_name_given(default: str) -> str:
+    """The config the command line composes: the one `--config-name` (`-cn`) names, else the
+    command's own `default`. A mistake in it named the command's own config instead."""
+    import argparse
+
+    from hydra._internal.utils import get_args_parser
+
+    parser = get_args_parser()
+    parser.exit_on_error = False
+    try:
+        given, _ = parser.parse_known_args(sys.argv[1:])
+    except (argparse.ArgumentError, SystemExit):  # flags Hydra refuses: its own error says so
+        return default
+    return str(given.config_name or default)
 
 
 def command_line_overrides() -> list[str]:
