@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig
 
-from stockcast.errors import StockcastError
+from stockcast.errors import ConfigError, StockcastError
 from stockcast.evaluation.reports import REPORT_FILE
 from stockcast.orchestration.runner import (
     port_bindings,
@@ -399,3 +399,33 @@ def test_a_config_dir_reaches_the_steps_as_a_search_path(tmp_path: Path) -> None
         HydraConfig.instance().cfg = None
     assert overrides == [f"hydra.searchpath=['file://{mine.parent.parent}']", "experiment=mine"]
     assert compose_config("pipeline", overrides).data.previous_time_window == 7
+
+
+@pytest.mark.parametrize(
+    ("module", "task"), [("runner", "run_local_pipeline"), ("replay", "run_replay")]
+)
+def test_a_config_name_the_steps_would_not_compose_is_refused_before_any_work(
+    module: str, task: str
+) -> None:
+    """`--config-name mine` on the pipeline runner or the replay: the command composed `mine`,
+    then every step composed the pipeline config from the overrides alone, without a word."""
+    import importlib
+
+    from hydra.conf import HydraConf
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    hydra = OmegaConf.structured(HydraConf)
+    hydra.job.config_name = "mine"
+    HydraConfig.instance().set_config(OmegaConf.create({"hydra": hydra}))
+    run = getattr(importlib.import_module(f"stockcast.orchestration.{module}"), task)
+    try:
+        with pytest.raises(ConfigError) as refused:
+            run(OmegaConf.create({}))  # nothing of the config is read first
+    finally:
+        HydraConfig.instance().cfg = None
+    assert str(refused.value) == (
+        "--config-name mine reaches this command but not its steps, which compose the pipeline "
+        "config: drop it, and give its settings as overrides or as an experiment config "
+        "(--config-dir <folder> experiment=<name>)."
+    )

@@ -60,6 +60,7 @@ from stockcast.orchestration.replay_record import (
 )
 from stockcast.orchestration.runner import (
     TIMINGS_FILE,
+    refuse_another_config,
     run_pipeline,
     timing_table,
     user_overrides,
@@ -76,6 +77,8 @@ log = logging.getLogger(__name__)
 REPLAY_LOCK_FILE = "replay.lock"
 # Hydra's log file of the replay task (configs/hydra/default.yaml: <task_name>.log).
 REPLAY_LOG_FILE = "replay.log"
+# The replay's own config, which holds the pipeline's (configs/replay.yaml).
+REPLAY_CONFIG = "replay"
 # Keys of the replay config that are not pipeline settings: never passed on to the steps.
 OWN_KEYS = ("days", "replay")
 
@@ -105,6 +108,7 @@ def pipeline_overrides(
 
 
 def run_replay(cfg: DictConfig) -> dict[str, Any]:
+    refuse_another_config(REPLAY_CONFIG)
     # Keys every day's register step would refuse after its training, an optimizer or schedule
     # every day's train step could not build, an accelerator this machine lacks: refused once,
     # first.
@@ -304,7 +308,7 @@ def _log_day(number: int, total: int, entry: dict[str, Any]) -> None:
     )
 
 
-main = hydra_task(run_replay, "replay", timed=False, goes_on=replay_goes_on)
+main = hydra_task(run_replay, REPLAY_CONFIG, timed=False, goes_on=replay_goes_on)
 
 if __name__ == "__main__":
     main()

@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 
 from stockcast.config.compose import compose_config, hydra_quoted
 from stockcast.config.task import TIMING_FILE, hydra_task, task_config
-from stockcast.errors import StockcastError
+from stockcast.errors import ConfigError, StockcastError
 from stockcast.orchestration.preflight import check_before_first_step
 from stockcast.orchestration.steps.table import (
     DECISION,
@@ -46,6 +46,10 @@ TIMINGS_FILE = "timings.txt"
 RERUN_PUBLIC_KEY_FILE = "public_key.pem"
 # The override the printed monitor command leaves out: the monitor signs nothing.
 PRIVATE_KEY = "registry.signing.private_key="
+
+
+# The config every step composes (its entry point's, and an Azure ML component's).
+STEP_CONFIG = "pipeline"
 
 
 class StepFailed(StockcastError):
@@ -115,7 +119,7 @@ def run_step_inprocess(step: Step, overrides: list[str], step_dir: Path) -> Step
     `monitor.rollback=no` as a condition is true, `trainer.max_steps=1e3` a float."""
     started = time.time()
     composed_cfg = compose_config(
-        "pipeline",
+        STEP_CONFIG,
         [*overrides, f"paths.output_dir={hydra_quoted(str(step_dir))}"],
         what=f"the {step.name} step",
     )
@@ -295,8 +299,24 @@ def config_dir_searchpath() -> list[str]:
     return [f"hydra.searchpath=[{entries}]"]
 
 
+def refuse_another_config(own: str) -> None:
+    """`--config-name mine` on a command that runs the steps: it composed `mine` itself, but
+    every step composes the pipeline config from the overrides alone (as an Azure ML component
+    does), so the settings in `mine` reached none of them. Refused before any work."""
+    from hydra.core.hydra_config import HydraConfig
+
+    given = HydraConfig.get().job.config_name
+    if given != own:
+        raise ConfigError(
+            f"--config-name {given} reaches this command but not its steps, which compose the "
+            f"{STEP_CONFIG} config: drop it, and give its settings as overrides or as an "
+            "experiment config (--config-dir <folder> experiment=<name>)."
+        )
+
+
 def run_local_pipeline(cfg: DictConfig) -> dict:
     """`make pipeline`: every step of the table, then the register step's decision."""
+    refuse_another_config(STEP_CONFIG)
     run_dir = Path(cfg.paths.output_dir)
     check_before_first_step(cfg, run_dir)
     timings = run_pipeline(
@@ -310,7 +330,7 @@ def run_local_pipeline(cfg: DictConfig) -> dict:
     return decision
 
 
-main = hydra_task(run_local_pipeline, "pipeline", timed=False)
+main = hydra_task(run_local_pipeline, STEP_CONFIG, timed=False)
 
 if __name__ == "__main__":
     main()
