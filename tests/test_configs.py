@@ -444,6 +444,26 @@ def test_a_config_mistake_on_the_command_line_is_one_sentence_and_exit_2(
     assert written <= {"config.yaml", "hydra.yaml", "overrides.yaml", "train.log", "predict.log"}
 
 
+def test_a_mistake_beside_a_config_dir_model_is_judged_against_that_model(
+    tmp_path: Path,
+) -> None:
+    """`--config-dir mine model=myets model.hiden_sizes=[1]`: the config was composed again
+    without the folder to say what was meant, so the default model's names were offered (`did
+    you mean model.hidden_sizes?`), which the user's ets model refuses in turn."""
+    from tests.reliability_helpers import assert_one_sentence_refusal
+
+    (tmp_path / "mine" / "model").mkdir(parents=True)
+    ets = (CONFIG_DIR / "model" / "ets.yaml").read_text()
+    (tmp_path / "mine" / "model" / "myets.yaml").write_text(ets)
+    args = ["src/train.py", "--config-dir", str(tmp_path / "mine"), "model=myets"]
+    result = run_cli([*args, "model.hiden_sizes=[1]"], tmp_path, check=False)
+    assert assert_one_sentence_refusal(result) == (
+        "error: model.hiden_sizes is not a setting of the train config; remove it (model holds "
+        "anchor, combination, combination_power, huber_delta, interval_levels, "
+        "interval_scale_values, kind, loss, quantiles, trends, values and window_scale_power)."
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "sentence"),
     [

@@ -285,6 +285,39 @@ def test_a_batch_that_cannot_launch_leaves_no_trial_running(tmp_path: Path) -> N
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 4
 
 
+def test_a_trial_refusal_composes_from_the_sweeps_config_dir(tmp_path: Path) -> None:
+    """`--config-dir mine -m model=myets hparams_search=...`: the trial that did not compose was
+    composed again from configs/ alone, so the sentence named `model=myets` (which the sweep
+    found) instead of the search's key, and listed none of the folder's searches."""
+    from hydra.conf import ConfigSourceInfo
+    from hydra.errors import ConfigCompositionException
+    from omegaconf import OmegaConf
+
+    from stockcast.paths import CONFIG_DIR
+
+    mine = tmp_path / "mine"
+    (mine / "model").mkdir(parents=True)
+    (mine / "model" / "myets.yaml").write_text((CONFIG_DIR / "model" / "ets.yaml").read_text())
+    (mine / "hparams_search").mkdir()
+    (mine / "hparams_search" / "ets_optuna.yaml").write_text("# @package _global_\n")
+    sweeper = random_sweeper(f"sqlite:///{tmp_path}/study.db", tmp_path, None, {})
+    sources = [
+        ConfigSourceInfo(path=str(CONFIG_DIR), schema="file", provider="main"),
+        ConfigSourceInfo(path=str(mine), schema="file", provider="command-line"),
+    ]
+    sweeper.config.hydra.runtime = {"config_sources": [OmegaConf.structured(s) for s in sources]}
+    batch = [("model.hidden_sizes=[1]", "model=myets")]
+    refusal = sweeper._trial_refusal(ConfigCompositionException("x"), 0, batch)
+    assert str(refusal) == (
+        "Optuna trial 0 (model.hidden_sizes=[1] model=myets) does not compose (model.hidden_sizes "
+        "is not a setting of the train config; remove it (model holds anchor, combination, "
+        "combination_power, huber_delta, interval_levels, interval_scale_values, kind, loss, "
+        "quantiles, trends, values and window_scale_power)): its keys come from the search space "
+        "(hydra.sweeper.params), so choose the hparams_search made for this run's model (one of "
+        "auto_optuna, ets_optuna or mlp_optuna) or search keys its config has."
+    )
+
+
 def test_a_batch_interrupted_after_a_job_finished_keeps_that_jobs_value(tmp_path: Path) -> None:
     """A launch that raises returns no values: a job that finished before it (its metrics.json
     written during this launch, for its trial's overrides) is told its metric, not FAIL; the

@@ -245,7 +245,7 @@ class OptunaSweeper(Sweeper):
         # only a failed launch needs these.
         from hydra.errors import ConfigCompositionException
 
-        from stockcast.config.compose import CONFIG_DIR, compose_raw
+        from stockcast.config.compose import CONFIG_DIR, config_dir_folders, searching
         from stockcast.config.composition_errors import composition_error
         from stockcast.config.mistakes import listed
 
@@ -253,18 +253,22 @@ class OptunaSweeper(Sweeper):
             return None
         assert self.config is not None
         config_name = str(OmegaConf.select(self.config, "hydra.job.config_name") or "train")
+        # The sweep's --config-dir folders: its trials compose from them too.
+        folders = config_dir_folders(self.config.hydra)
+        compose = searching(folders)
         for number, overrides in enumerate(batch, first):
             try:
-                compose_raw(config_name, list(overrides))
+                compose(config_name, list(overrides))
             except Exception as failed:  # whatever composing this trial raises: it is the one
-                sentence = composition_error(
-                    failed, config_name, list(overrides), compose_raw, lead=""
-                )
+                sentence = composition_error(failed, config_name, list(overrides), compose, lead="")
                 sentence = sentence or first_line(failed)
                 searches = sorted(
-                    path.stem
-                    for path in (Path(CONFIG_DIR) / "hparams_search").glob("*.yaml")
-                    if not path.stem.startswith("_")
+                    {
+                        path.stem
+                        for folder in (CONFIG_DIR, *folders)
+                        for path in (Path(folder) / "hparams_search").glob("*.yaml")
+                        if not path.stem.startswith("_")
+                    }
                 )
                 return ConfigError(
                     f"Optuna trial {number} ({' '.join(overrides)}) does not compose "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
 import json
@@ -14,10 +15,11 @@ from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.config.compose import CONFIG_DIR, compose_raw, register_resolvers
+from stockcast.config.compose import CONFIG_DIR, register_resolvers, searching
 from stockcast.config.composition_errors import composition_error
 from stockcast.config.quiet import silence_library_noise
 from stockcast.config.schema import validate_config
+from stockcast.config.unknown_keys import Composer
 from stockcast.errors import ConfigError, StockcastError, exit_with_error, first_line
 from stockcast.files import file_in_the_way
 from stockcast.redaction import has_hidden_credentials
@@ -241,7 +243,10 @@ def composition_errors_reported(
                 ):
                     raise
                 sentence = run_folder_error(err) or composition_error(
-                    err, config_name_given(config_name), command_line_overrides(), compose_raw
+                    err,
+                    config_name_given(config_name),
+                    command_line_overrides(),
+                    command_line_composer(),
                 )
                 if sentence is None:
                     raise
@@ -286,7 +291,7 @@ def outside_run_error(err: Exception, config_name: str) -> str:
             f"that {task_overrides[0]} sets; drop it, or give it to --help or --cfg job to see "
             f"the {config_name} config with it."
         )
-    sentence = composition_error(err, config_name, overrides, compose_raw)
+    sentence = composition_error(err, config_name, overrides, command_line_composer())
     return sentence or f"{first_line(err, '.')}; {HYDRA_HELP_FLAG} lists the flags."
 
 
@@ -310,20 +315,33 @@ def run_folder_error(err: BaseException) -> str | None:
     )
 
 
-def config_name_given(default: str) -> str:
-    """The config the command line composes: the one `--config-name` (`-cn`) names, else the
-    command's own `default`. A mistake in it named the command's own config instead."""
-    import argparse
-
+def _hydra_flags() -> argparse.Namespace | None:
+    """This command line's Hydra flags as Hydra reads them; None for flags it refuses (its own
+    error says so)."""
     from hydra._internal.utils import get_args_parser
 
     parser = get_args_parser()
     parser.exit_on_error = False
     try:
-        given, _ = parser.parse_known_args(sys.argv[1:])
-    except (argparse.ArgumentError, SystemExit):  # flags Hydra refuses: its own error says so
-        return default
-    return str(given.config_name or default)
+        return parser.parse_known_args(sys.argv[1:])[0]
+    except (argparse.ArgumentError, SystemExit):
+        return None
+
+
+def config_name_given(default: str) -> str:
+    """The config the command line composes: the one `--config-name` (`-cn`) names, else the
+    command's own `default`. A mistake in it named the command's own config instead."""
+    flags = _hydra_flags()
+    return str(flags.config_name or default) if flags is not None else default
+
+
+def command_line_composer() -> Composer:
+    """`compose_raw` searching the command line's `--config-dir` folder too: a mistake composed
+    again to say what was meant (`model.hiden_sizes` beside `model=mine`) judged the configs/
+    default instead of the user's config, or failed on it."""
+    flags = _hydra_flags()
+    folder = flags.config_dir if flags is not None else None
+    return searching([os.path.abspath(folder)] if folder else [])
 
 
 def command_line_overrides() -> list[str]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from stockcast.config.compose import compose_config, hydra_quoted
+from stockcast.config.compose import CONFIG_DIR_PROVIDER, compose_config, hydra_quoted
 from stockcast.config.task import TIMING_FILE, hydra_task, task_config
 from stockcast.errors import ConfigError, StockcastError
 from stockcast.orchestration.preflight import check_before_first_step
@@ -261,10 +261,6 @@ def timing_table(timings: list[StepTiming]) -> str:
 # Hydra settings every step needs to compose the same config: where configs are found (a model
 # kind's config outside configs/, say). The run dir and the like are each step's own.
 SHARED_HYDRA_KEYS = ("hydra.searchpath=",)
-
-
-# Hydra's name for the folders `--config-dir` (`-cd`) adds to the config search path.
-CONFIG_DIR_PROVIDER = "command-line"
 
 
 def user_overrides() -> list[str]:
