@@ -407,6 +407,11 @@ def test_hydra_prints_the_job_config(tmp_path: Path) -> None:
             ["scripts/predict.py", "+input.pth=prices.csv"],
             "input.pth is not a setting of the predict config; did you mean input.path?",
         ),
+        (
+            ["src/train.py", "--config-dir", "/no/such/folder"],
+            "--config-dir /no/such/folder is not a folder; give the folder that holds your own "
+            "configs (experiment/<name>.yaml in it, say).",
+        ),
         # The config -cn names, not the command's own.
         (
             ["src/train.py", "-cn", "nope"],

@@ -40,10 +40,17 @@ def composition_error(
         ConfigCompositionException,
         MissingConfigException,
         OverrideParseException,
+        SearchPathException,
     )
     from omegaconf.errors import OmegaConfBaseException, ValidationError
     from yaml import YAMLError
 
+    missing_dir = re.fullmatch(r"Additional config directory '(.*)' not found", str(err))
+    if isinstance(err, SearchPathException) and missing_dir is not None:
+        return (
+            f"--config-dir {missing_dir.group(1)} is not a folder; give the folder that holds "
+            "your own configs (experiment/<name>.yaml in it, say)."
+        )
     if isinstance(err, YAMLError | UnicodeDecodeError):  # Hydra lets a file's own through
         return unreadable_config_file(err)
     if isinstance(err, TypeError) and re.match(r"Index '.*' \(str\) is not an int", str(err)):
