@@ -274,7 +274,7 @@ def stockcast_fit(opts: BenchOptions, folder: Path) -> PanelFit:
     from stockcast.data.prepared import PreparedData
     from stockcast.orchestration.steps.prepare import run_prepare
     from stockcast.serving.model import open_model_dir
-    from stockcast.training.fit import run_training
+    from stockcast.training.training_run import run_training
 
     cfg = compose_config(
         "train",

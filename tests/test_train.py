@@ -1056,16 +1056,16 @@ def test_a_fit_in_another_precision_keeps_the_network_it_serves(
     weights) to bfloat16 and back: the network that fitted the bands forecast otherwise than
     the saved model, which rebuilds them exactly. 64-true weighed and calibrated the members
     in float64, and saved float64 weights that the served model runs in float32."""
-    from stockcast.training import fit
+    from stockcast.training import training_run
 
     exported = []
-    real_save = fit.save_model_dir
+    real_save = training_run.save_model_dir
 
     def save_model_dir(net: torch.nn.Module, *args: object) -> Path:
         exported.append(net)
         return real_save(net, *args)
 
-    monkeypatch.setattr(fit, "save_model_dir", save_model_dir)
+    monkeypatch.setattr(training_run, "save_model_dir", save_model_dir)
     run_dir = tmp_path / "run"
     run_train(
         tmp_path,

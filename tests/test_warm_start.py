@@ -131,12 +131,14 @@ def test_the_cold_comparison_of_a_resumed_warm_fit_starts_afresh(
     other settings after the warm fit's whole work (no metrics.json)."""
     from omegaconf import OmegaConf
 
-    from stockcast.training import fit
+    from stockcast.training import training_run
 
     given = []
     cold = {"val": {"mase": 1.0}, "test": {"mase": 1.0}, "fell_back_to_naive": False}
     monkeypatch.setattr(
-        fit, "run_training", lambda cfg, *_: given.append(cfg) or cold | {"optimizer_steps": 3}
+        training_run,
+        "run_training",
+        lambda cfg, *_: given.append(cfg) or cold | {"optimizer_steps": 3},
     )
     cfg = OmegaConf.create(
         {
@@ -146,7 +148,7 @@ def test_the_cold_comparison_of_a_resumed_warm_fit_starts_afresh(
             "paths": {"output_dir": str(tmp_path)},
         }
     )
-    fit.warm_vs_cold(cfg, None, tmp_path, cold)  # type: ignore[arg-type]
+    training_run.warm_vs_cold(cfg, None, tmp_path, cold)  # type: ignore[arg-type]
     (cold_cfg,) = given
     assert cold_cfg.train.resume is None and cold_cfg.train.init_from is None
 

@@ -144,7 +144,7 @@ def evaluated_fit(
     first 80% (its last fifth as validation); its folder lasts while the context does."""
     from stockcast.data.prepared import PreparedData
     from stockcast.orchestration.steps.prepare import run_prepare
-    from stockcast.training.fit import run_training
+    from stockcast.training.training_run import run_training
 
     with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as tmp:
         folder = Path(tmp)

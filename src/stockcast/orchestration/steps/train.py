@@ -15,8 +15,8 @@ from stockcast.orchestration.steps.prepare import run_prepare
 from stockcast.orchestration.steps.table import table_step
 from stockcast.orchestration.sweeps.metric import optimized_value
 from stockcast.training.distributed import is_launch_rank_zero
-from stockcast.training.fit import run_training
 from stockcast.training.runtime import refuse_a_missing_accelerator
+from stockcast.training.training_run import run_training
 
 
 @table_step("train")
