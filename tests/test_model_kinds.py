@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -292,6 +293,48 @@ def test_a_core_that_misses_the_contract_is_one_sentence_naming_its_kind(
         with pytest.raises(ConfigError) as refused:
             build_price_forecaster(spec)
         assert str(refused.value).startswith(f"model.kind=broken_kinds.core: {message}")
+
+
+def test_a_build_core_that_raises_is_one_sentence_naming_its_kind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A kind's build_core reading a mistyped network key was a raw KeyError traceback from
+    the train step, alone and as an ensemble's candidate, where its core's forward was one
+    sentence."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+    from typing import Literal
+
+    from tests.model_kinds.drift import KIND, DriftSettings
+
+    class Mistyped(DriftSettings):
+        kind: Literal["odd_kinds.mistyped"]  # type: ignore[assignment]
+
+    def build(network: dict[str, Any], *_: object) -> Any:
+        return network["hidden"]
+
+    mistyped = replace(KIND, name="odd_kinds.mistyped", settings=Mistyped, build_core=build)
+    monkeypatch.setitem(sys.modules, "odd_kinds.mistyped", SimpleNamespace(KIND=mistyped))
+    alone = {
+        "kind": "odd_kinds.mistyped",
+        "network": {"hidden_sizes": [8]},
+        "previous_time_window": 10,
+        "next_time_window": 5,
+        "anchor": "last",
+        "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
+    }
+    candidate = {"kind": "odd_kinds.mistyped", "window": None, "network": {"hidden_sizes": [8]}}
+    ensemble = alone | {"kind": "ensemble", "network": {"candidates": [candidate]}}
+    line = build.__code__.co_firstlineno + 1
+    for spec in (alone, ensemble):
+        with pytest.raises(ConfigError) as refused:
+            build_price_forecaster(spec)
+        assert str(refused.value) == (
+            f"model.kind=odd_kinds.mistyped: its build_core failed at {__file__} line {line} "
+            "(KeyError: 'hidden') given the network keys ['hidden_sizes']; fix its build_core, "
+            "which gets that network block (its KIND's network_keys and data_keys), the window, "
+            "member_inputs and outputs (models/kind.py: ModelKind)."
+        )
 
 
 def test_an_ensembles_candidates_are_held_to_the_same_contract(

@@ -4,13 +4,43 @@ kinds' duck-typed contract beyond `forward` and `zero_outputs`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from stockcast.errors import ConfigError
+from stockcast.errors import ConfigError, StockcastError
+from stockcast.models.kind import ModelKind, raised_at
+
+
+def build_core(
+    kind: ModelKind,
+    named: str,
+    network: Mapping[str, Any],
+    window: int,
+    member_inputs: Sequence[int],
+    outputs: int,
+) -> nn.Module:
+    """The core `kind` (chosen as `named`) builds, held to the contract (`check_core`): its
+    build_core raising (a mistyped network key, a wrong argument) is the kind author's mistake,
+    named in one sentence like its core's, not a traceback from the train step."""
+    try:
+        core = kind.build_core(network, window, member_inputs, outputs)
+    except StockcastError:
+        raise  # an ensemble's candidate's, already named
+    except Exception as err:  # the kind's own code: its author's mistake, not a crash of ours
+        where = raised_at(err)
+        raise ConfigError(
+            f"model.kind={named}: its build_core failed{f' at {where}' if where else ''} "
+            f"({type(err).__name__}: {str(err).rstrip('.')}) given the network keys "
+            f"{sorted(network)}; fix its build_core, which gets that network block (its KIND's "
+            "network_keys and data_keys), the window, member_inputs and outputs "
+            "(models/kind.py: ModelKind)."
+        ) from err
+    check_core(core, named, member_inputs, outputs)
+    return core
 
 
 def check_core(core: nn.Module, kind: str, member_inputs: Sequence[int], outputs: int) -> None:

@@ -180,17 +180,21 @@ def model_kind(kind: str) -> ModelKind:
 def _import_failed(kind: str, name: str, err: Exception) -> KindDefinitionError:
     """One sentence for a kind's module that fails as it is imported (a missing package, a
     syntax error, an exception at its top level), naming where, instead of a traceback."""
-    if isinstance(err, SyntaxError):
-        where = f"{err.filename} line {err.lineno}"
-    else:
-        frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename[:1] != "<"]
-        where = f"{frames[-1].filename} line {frames[-1].lineno}" if frames else name
+    syntax = isinstance(err, SyntaxError)
+    where = f"{err.filename} line {err.lineno}" if syntax else raised_at(err) or name
     missing = err.name if isinstance(err, ModuleNotFoundError) else None
     fix = f"install {missing} or fix that import" if missing else "fix the module"
     return KindDefinitionError(
         f"model.kind is {kind!r}: importing its module {name} failed at {where} "
         f"({type(err).__name__}: {err}); {fix}."
     )
+
+
+def raised_at(err: BaseException) -> str | None:
+    """'file line N': where a kind's own code raised `err` (its deepest frame in a file), for a
+    refusal to name; None where no frame is in a file."""
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename[:1] != "<"]
+    return f"{frames[-1].filename} line {frames[-1].lineno}" if frames else None
 
 
 def unrecorded_settings(kind: ModelKind) -> list[str]:

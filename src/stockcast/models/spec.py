@@ -17,7 +17,7 @@ import torch
 
 from stockcast.forecasting.quantiles import quantile_levels
 from stockcast.forecasting.windows import WindowSizes
-from stockcast.models.cores import check_core
+from stockcast.models.cores import build_core
 from stockcast.models.kind import model_kind
 from stockcast.models.level_range import LevelRange
 from stockcast.models.network import PriceForecaster
@@ -77,8 +77,7 @@ def build_price_forecaster(spec: Mapping[str, Any]) -> PriceForecaster:
     min_relative_scale = float(spec["scaler"]["min_relative_scale"])
     level = float(spec["scaler"].get("level", 1.0))
     outputs = horizon * max(1, len(quantiles))
-    core = kind.build_core(spec["network"], window, member_inputs, outputs)
-    check_core(core, str(spec["kind"]), member_inputs, outputs)
+    core = build_core(kind, str(spec["kind"]), spec["network"], window, member_inputs, outputs)
     return PriceForecaster(
         core,
         [

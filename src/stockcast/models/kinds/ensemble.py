@@ -24,7 +24,7 @@ from torch import nn
 from stockcast.errors import ConfigError
 from stockcast.fields import config_fields
 from stockcast.models.cores import (
-    check_core,
+    build_core,
     fit_to_series,
     level_free_members,
     start_anchored,
@@ -239,8 +239,9 @@ def build_ensemble(
         extra = max(inputs) - window  # the level inputs after the window, where there are any
         own_inputs = [reads + (size - window) for size in inputs]
         kind = model_kind(candidate["kind"])
-        core = kind.build_core(candidate["network"], reads, own_inputs, outputs)
-        check_core(core, str(candidate["kind"]), own_inputs, outputs)
+        core = build_core(
+            kind, str(candidate["kind"]), candidate["network"], reads, own_inputs, outputs
+        )
         # A level-free kind (Theta, exponential smoothing) never reads the level inputs.
         spans.append((window - reads, window + (0 if level_free_members(core)[0] else extra)))
         cores.append(core)
