@@ -56,13 +56,27 @@ def test_a_kinds_weights_depend_on_all_its_keys_unless_it_says_fewer() -> None:
     assert model_kind("mlp").architecture_keys == ("hidden_sizes", "activation")
 
 
-def test_an_unknown_kind_is_one_sentence_naming_the_kinds(make_cfg) -> None:
-    with pytest.raises(ConfigError) as caught:
-        validate_config(make_cfg("model.kind=nope"))
-    assert str(caught.value) == (
-        f"model.kind is 'nope'; choose one of {builtin_kinds()} (model=<kind>), or name a module "
-        "that defines KIND."
+def test_an_unknown_kind_is_one_sentence_naming_the_kinds(
+    make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A kind in a lone top-level module cannot be named (a name without a dot is a built-in
+    # kind's): the advice to name a module that defines KIND could not be followed.
+    (tmp_path / "lone_kind.py").write_text(
+        (PROJECT_ROOT / "tests" / "model_kinds" / "drift.py")
+        .read_text()
+        .replace(DRIFT, "lone_kind")
     )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for kind in ("nope", "lone_kind"):
+        with pytest.raises(ConfigError) as caught:
+            validate_config(make_cfg(f"model.kind={kind}"))
+        assert str(caught.value) == (
+            f"model.kind is {kind!r}; choose one of {builtin_kinds()} (model=<kind>), or name a "
+            "module that defines KIND by its dotted path in a package (package.module: a name "
+            "without a dot is a built-in kind's)."
+        )
+    with pytest.raises(ConfigError, match=r"in candidate 0; choose one of .*, or name a module th"):
+        validate_config(make_cfg("model=ensemble", "model.candidates=[{kind: lone_kind}]"))
     # A module path that does not import says where it must be: src/train.py puts only src/
     # on the path, so a kind beside the project's root was refused as if it defined no KIND.
     with pytest.raises(ConfigError, match=r"or name a module importable here \(its root on PYTHON"):

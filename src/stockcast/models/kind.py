@@ -134,10 +134,9 @@ def model_kind(kind: str) -> ModelKind:
             f"{BUILTIN_PACKAGE} do); define one."
         )
     if not isinstance(found, ModelKind):
-        where = " importable here (its root on PYTHONPATH)" if "." in str(kind) else ""
         raise ConfigError(
             f"model.kind is {kind!r}; choose one of {builtin_kinds()} (model=<kind>), or name "
-            f"a module{where} that defines KIND."
+            f"{module_advice(str(kind))}."
         )
     named = name.removeprefix(f"{BUILTIN_PACKAGE}.")
     settings = found.settings
@@ -175,6 +174,17 @@ def model_kind(kind: str) -> ModelKind:
             f"a model folder finds and ships the kind's code; name it {named!r}."
         )
     return found
+
+
+def module_advice(kind: str) -> str:
+    """How to name a kind of one's own instead of `kind`, which named none: a name without a
+    dot is read as a built-in kind's, so a kind in a lone top-level module cannot be named."""
+    if "." in kind:
+        return "a module importable here (its root on PYTHONPATH) that defines KIND"
+    return (
+        "a module that defines KIND by its dotted path in a package (package.module: a name "
+        "without a dot is a built-in kind's)"
+    )
 
 
 def _import_failed(kind: str, name: str, err: Exception) -> KindDefinitionError:

@@ -35,6 +35,7 @@ from stockcast.models.kind import (
     ModelKind,
     builtin_kinds,
     model_kind,
+    module_advice,
 )
 from stockcast.models.scaled_windows import ScaledWindows
 from stockcast.models.settings import ModelSettings
@@ -82,8 +83,8 @@ def _check_candidate(number: int, candidate: Mapping[str, Any], shared: Mapping[
         ) from None
     except ConfigError:
         raise ValueError(
-            f"has kind {name!r} {where}; choose one of {builtin_kinds()} or a module that "
-            "defines KIND"
+            f"has kind {name!r} {where}; choose one of {builtin_kinds()}, or name "
+            f"{module_advice(str(name))}"
         ) from None
     if kind.training_module != DEFAULT_TRAINING_MODULE:
         # One network trains with one LightningModule: the ensemble's, so the kind's own
