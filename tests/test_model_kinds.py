@@ -381,6 +381,20 @@ def test_an_ensembles_candidates_are_held_to_the_same_contract(
         sys.modules, "odd_kinds.forgetful", SimpleNamespace(KIND=replace(KIND, settings=Forgetful))
     )
     ensemble = "model=ensemble"
+    # A key its settings default that a candidate leaves out passed the schema, then was a
+    # KeyError as the network spec was read for training.
+    defaulted = replace(
+        KIND, name="odd_kinds.forgetful", settings=Forgetful, network_keys=("damping",)
+    )
+    monkeypatch.setitem(sys.modules, "odd_kinds.forgetful", SimpleNamespace(KIND=defaulted))
+    cfg = make_cfg(ensemble, "model.candidates=[{kind: odd_kinds.forgetful}]")
+    validate_config(cfg)
+    assert model_kind("ensemble").network_spec(cfg.model, {})["candidates"][0]["network"] == {
+        "damping": 0.5
+    }
+    monkeypatch.setitem(
+        sys.modules, "odd_kinds.forgetful", SimpleNamespace(KIND=replace(KIND, settings=Forgetful))
+    )
     with pytest.raises(ConfigError) as refused:
         validate_config(make_cfg(ensemble, "model.candidates=[{kind: odd_kinds.forgetful}]"))
     assert "whose module is wrong: odd_kinds.forgetful's model settings damping never reach" in (

@@ -85,7 +85,15 @@ class ModelKind:
     def network_spec(
         self, model_cfg: Mapping[str, Any], data_meta: Mapping[str, Any]
     ) -> dict[str, Any]:
-        return {key: model_cfg[key] for key in self.network_keys} | {
+        """Its settings' defaults fill a network key the config leaves out (the schema accepts
+        that, most often in an ensemble's candidate), which was a KeyError as training began."""
+        defaults = {
+            field.alias or name: field.get_default(call_default_factory=True)
+            for name, field in self.settings.model_fields.items()
+            if not field.is_required()
+        }
+        values = defaults | dict(model_cfg)
+        return {key: values[key] for key in self.network_keys} | {
             key: data_meta[key] for key in self.data_keys
         }
 
