@@ -250,3 +250,21 @@ def test_a_range_the_grid_sweeper_cannot_run_is_named_with_the_sweeper_that_can(
     raised = HydraException("BasicSweeper does not support sweep type : INTERVAL_SWEEP")
     overrides = ["seed=1,2", "optim.lr=tag(log,interval(1e-4,1e-2))"]
     assert composition_error(raised, "train", overrides, compose_raw) == RANGE_REFUSAL
+
+
+def test_a_group_given_null_lists_the_config_dir_options_too(tmp_path: Path) -> None:
+    """`--config-dir mine logger=null`: the options offered were configs/ ones alone, so the
+    user's own logger config in the folder was missing from "choose one of"."""
+    from stockcast.config.compose import searching
+    from stockcast.config.composition_errors import composition_error
+
+    (tmp_path / "logger").mkdir()
+    (tmp_path / "logger" / "mine.yaml").write_text("{}\n")
+    group_null = ValueError("Config group override must be a string or a list. Got NoneType")
+    compose = searching([tmp_path])
+    assert composition_error(
+        group_null, "train", ["logger=null"], compose, config_dirs=[tmp_path]
+    ) == (
+        "logger=null gives the logger config group no config; choose one of csv, mine, mlflow "
+        "or none (logger=none switches it off), or leave logger out for its default."
+    )

@@ -10,7 +10,7 @@ or to the store's, the same way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
@@ -22,10 +22,16 @@ URI_PREFIXES = ("sqlite:///", "file://")
 ELIDED = "..."
 
 
-def is_config_group(name: str) -> bool:
+def config_folders(config_dirs: Sequence[str | Path] = ()) -> list[Path]:
+    """The folders a command's configs come from: configs/, then the `--config-dir` folders it
+    searched (`config_dirs`), in Hydra's order (configs/ wins a name both hold)."""
+    return [CONFIG_DIR, *(Path(folder) for folder in config_dirs)]
+
+
+def is_config_group(name: str, config_dirs: Sequence[str | Path] = ()) -> bool:
     """Whether a top-level config key names a config group (a folder of options, such as
-    `experiment` or `model`) rather than a setting."""
-    return "." not in name and (CONFIG_DIR / name).is_dir()
+    `experiment` or `model`) rather than a setting, in configs/ or a `--config-dir` folder."""
+    return "." not in name and any((f / name).is_dir() for f in config_folders(config_dirs))
 
 
 def _is_absolute(text: str) -> bool:

@@ -260,7 +260,9 @@ class OptunaSweeper(Sweeper):
             try:
                 compose(config_name, list(overrides))
             except Exception as failed:  # whatever composing this trial raises: it is the one
-                sentence = composition_error(failed, config_name, list(overrides), compose, lead="")
+                sentence = composition_error(
+                    failed, config_name, list(overrides), compose, "", folders
+                )
                 sentence = sentence or first_line(failed)
                 searches = sorted(
                     {

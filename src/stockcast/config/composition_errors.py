@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from stockcast.config.mistakes import (
     listed,
@@ -18,7 +19,7 @@ from stockcast.config.mistakes import (
 from stockcast.config.overrides import override_key, override_value
 from stockcast.config.unknown_keys import Composer, names_beside, unknown_key_sentence
 from stockcast.errors import error_text, first_line
-from stockcast.paths import CONFIG_DIR, is_config_group
+from stockcast.paths import CONFIG_DIR, config_folders, is_config_group
 
 # Overrides of Hydra's own config (its launcher's and sweeper's settings among them).
 HYDRA_PREFIX = "hydra."
@@ -30,12 +31,15 @@ def composition_error(
     overrides: Sequence[str],
     compose: Composer,
     lead: str | None = None,
+    config_dirs: Sequence[str | Path] = (),
 ) -> str | None:
     """One sentence for an error Hydra raised composing `config_name` with `overrides`: an
     unknown group option, a key the config lacks, an override it cannot parse; None for an
     error that is not about composing. `compose` composes a config again (without the bad key)
-    to find the names beside it. Any other composition error is Hydra's reason after `lead`
-    (None: `cannot compose the <config_name> config: `; a caller that says so itself, "")."""
+    to find the names beside it; `config_dirs` are the `--config-dir` folders the command
+    searched besides configs/, whose groups and options count as configs/' own. Any other
+    composition error is Hydra's reason after `lead` (None: `cannot compose the <config_name>
+    config: `; a caller that says so itself, "")."""
     from hydra.errors import (
         ConfigCompositionException,
         MissingConfigException,
@@ -83,10 +87,10 @@ def composition_error(
             "list is written [1,2] and text with spaces is quoted."
         )
     if isinstance(err, ValueError) and str(err).startswith("Config group override must be"):
-        return _group_given_null(overrides)
+        return _group_given_null(overrides, config_dirs)
     if isinstance(err, TypeError) and re.search(r"type 'NoneType' is not .*iterable", str(err)):
         # Hydra's own for a null inside a config group's list (`logger=[csv,null]`).
-        return _group_given_null(overrides)
+        return _group_given_null(overrides, config_dirs)
     unsearched = re.match(r"\w+ does not support sweep type : (\w+)_SWEEP", lines[0])
     if unsearched is not None:
         return range_without_a_search(unsearched.group(1).lower(), overrides)
@@ -196,9 +200,9 @@ def _source_set_apart(key: str, overrides: Sequence[str]) -> str | None:
     return given[-1] if held else None
 
 
-def _group_given_null(overrides: Sequence[str]) -> str | None:
+def _group_given_null(overrides: Sequence[str], config_dirs: Sequence[str | Path]) -> str | None:
     """`logger=null`: a config group takes the name of one of its configs (Hydra's own error
-    does not say which override gave it null)."""
+    does not say which override gave it null), in configs/ or a `--config-dir` folder."""
     for override in overrides:
         key, _, value = override.partition("=")
         group = override_key(key)
@@ -206,8 +210,9 @@ def _group_given_null(overrides: Sequence[str]) -> str | None:
         # in a list of the group's configs ([csv,null]).
         values = [v.strip().strip("[]").strip() for v in value.split(",")]
         nulls = [v for v in values if v.lower() in ("null", "~")]
-        if is_config_group(group) and nulls:
-            options = sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+        if is_config_group(group, config_dirs) and nulls:
+            folders = config_folders(config_dirs)
+            options = sorted({p.stem for f in folders for p in (f / group).glob("*.yaml")})
             off = f" ({group}=none switches it off)" if "none" in options else ""
             given = (
                 f"{key}={value} names {nulls[0]} among the {group} config group's configs"

@@ -247,6 +247,7 @@ def composition_errors_reported(
                     config_name_given(config_name),
                     command_line_overrides(),
                     command_line_composer(),
+                    config_dirs=command_line_config_dirs(),
                 )
                 if sentence is None:
                     raise
@@ -291,7 +292,13 @@ def outside_run_error(err: Exception, config_name: str) -> str:
             f"that {task_overrides[0]} sets; drop it, or give it to --help or --cfg job to see "
             f"the {config_name} config with it."
         )
-    sentence = composition_error(err, config_name, overrides, command_line_composer())
+    sentence = composition_error(
+        err,
+        config_name,
+        overrides,
+        command_line_composer(),
+        config_dirs=command_line_config_dirs(),
+    )
     return sentence or f"{first_line(err, '.')}; {HYDRA_HELP_FLAG} lists the flags."
 
 
@@ -335,13 +342,18 @@ def config_name_given(default: str) -> str:
     return str(flags.config_name or default) if flags is not None else default
 
 
+def command_line_config_dirs() -> list[str]:
+    """The folder the command line's `--config-dir` (`-cd`) adds to configs/, if any."""
+    flags = _hydra_flags()
+    folder = flags.config_dir if flags is not None else None
+    return [os.path.abspath(folder)] if folder else []
+
+
 def command_line_composer() -> Composer:
     """`compose_raw` searching the command line's `--config-dir` folder too: a mistake composed
     again to say what was meant (`model.hiden_sizes` beside `model=mine`) judged the configs/
     default instead of the user's config, or failed on it."""
-    flags = _hydra_flags()
-    folder = flags.config_dir if flags is not None else None
-    return searching([os.path.abspath(folder)] if folder else [])
+    return searching(command_line_config_dirs())
 
 
 def command_line_overrides() -> list[str]:
