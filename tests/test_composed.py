@@ -268,3 +268,30 @@ def test_a_group_given_null_lists_the_config_dir_options_too(tmp_path: Path) -> 
         "logger=null gives the logger config group no config; choose one of csv, mine, mlflow "
         "or none (logger=none switches it off), or leave logger out for its default."
     )
+
+
+@pytest.mark.parametrize(
+    ("override", "sentence"),
+    [
+        ("mygrop=x", "mygrop is not a setting of the train config; did you mean mygroup?"),
+        (
+            "+mygroup=x,y",
+            "cannot read the override '+mygroup=x,y': a comma separates the values of a sweep, "
+            "which only a multirun takes (-m, where the command has one); choose one mygroup "
+            "option for a single run.",
+        ),
+    ],
+)
+def test_a_config_dir_group_is_a_config_group(tmp_path: Path, override: str, sentence: str) -> None:
+    """A group of the user's --config-dir folder alone was no config group to the sentences: a
+    typo of it was told to go, and a comma list for it was told to become a list."""
+    from stockcast.config.compose import searching
+    from stockcast.config.composition_errors import composition_error
+
+    (tmp_path / "mygroup").mkdir()
+    (tmp_path / "mygroup" / "x.yaml").write_text("a: 1\n")
+    compose = searching([tmp_path])
+    with pytest.raises(Exception) as raised:
+        compose("train", [override])
+    found = composition_error(raised.value, "train", [override], compose, config_dirs=[tmp_path])
+    assert found == sentence

@@ -123,7 +123,7 @@ def composition_error(
             return source_apart_from_its_config(source, None)
         # `+model.x=1` names the key model.x (Hydra's merge message keeps the prefix).
         unknown = unknown_key_sentence(
-            override_key(missing.group(1)), config_name, overrides, compose
+            override_key(missing.group(1)), config_name, overrides, compose, config_dirs
         )
         if unknown is not None:
             return unknown
@@ -135,7 +135,7 @@ def composition_error(
     if ambiguous is not None:
         override = ambiguous.group(1)
         text = _holds_text(override_key(override), config_name, overrides, compose)
-        return _comma_outside_a_sweep(override, text)
+        return _comma_outside_a_sweep(override, text, config_dirs)
     twice = re.match(r"Multiple values for ([\w/]+)\.", lines[0]) or re.match(
         r"([\w/]+) appears more than once in the final defaults list", lines[0]
     )
@@ -262,7 +262,9 @@ def _holds_text(key: str, config_name: str, overrides: Sequence[str], compose: C
         return False
 
 
-def _comma_outside_a_sweep(override: str, holds_text: bool = False) -> str:
+def _comma_outside_a_sweep(
+    override: str, holds_text: bool = False, config_dirs: Sequence[str | Path] = ()
+) -> str:
     """Hydra reads a comma as the start of a sweep (`x=1,2`), which only a multirun runs. A
     config group takes one option in a single run: a list of options in brackets would merge
     them, each overriding the one before, without a word. A setting that holds text (a cron
@@ -273,7 +275,7 @@ def _comma_outside_a_sweep(override: str, holds_text: bool = False) -> str:
         "which only a multirun takes (-m, where the command has one)"
     )
     group = key.lstrip("+~")
-    if is_config_group(group):
+    if is_config_group(group, config_dirs):
         return f"{sweep}; choose one {group} option for a single run."
     # A value already quoted in parts (`'Adj Close',Close`) is not quoted again.
     quoted = any(mark in value for mark in "'\"")

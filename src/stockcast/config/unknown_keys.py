@@ -5,22 +5,28 @@ needs a '+'. `composition_errors` asks here once Hydra has refused the key."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from stockcast.config.mistakes import listed, nearest, unknown_key, unknown_position
 from stockcast.config.named_entries import named_section
 from stockcast.config.overrides import override_key
-from stockcast.paths import CONFIG_DIR, is_config_group
+from stockcast.paths import config_folders, is_config_group
 
 # Composes a config by name with overrides, raising Hydra's own errors.
 Composer = Callable[[str, Sequence[str]], Any]
 
 
 def unknown_key_sentence(
-    key: str, config_name: str, overrides: Sequence[str], compose: Composer
+    key: str,
+    config_name: str,
+    overrides: Sequence[str],
+    compose: Composer,
+    config_dirs: Sequence[str | Path] = (),
 ) -> str | None:
     """One sentence for the override of `key` the composed config has no place for, or None
-    where the config cannot say what is beside it."""
+    where the config cannot say what is beside it. `config_dirs`: the `--config-dir` folders
+    searched besides configs/, whose groups a top-level typo may mean too."""
     found = names_beside(key, config_name, overrides, compose)
     if found is None or not found[1]:
         return None
@@ -30,7 +36,7 @@ def unknown_key_sentence(
     added = _new_entry(key, names, overrides)
     if added is not None:
         return added
-    group = _group_meant(key, names)
+    group = _group_meant(key, names, config_dirs)
     # A misspelt group that puts its settings at the top level (experiment, hparams_search,
     # debug) is no key of the composed config: offer it where it is near.
     return unknown_key(key, [group] if group else names, f"the {config_name} config")
@@ -51,12 +57,13 @@ def _new_entry(key: str, names: Sequence[str], overrides: Sequence[str]) -> str 
     )
 
 
-def _group_meant(key: str, names: Sequence[str]) -> str | None:
-    """The config group a top-level `key` nothing holds is a typo of, where no setting is
-    nearer."""
+def _group_meant(key: str, names: Sequence[str], config_dirs: Sequence[str | Path]) -> str | None:
+    """The config group (of configs/ or a `--config-dir` folder) a top-level `key` nothing
+    holds is a typo of, where no setting is nearer."""
     if "." in key or nearest(key, names) is not None:
         return None
-    groups = [p.name for p in CONFIG_DIR.iterdir() if is_config_group(p.name)]
+    folders = [f for f in config_folders(config_dirs) if f.is_dir()]
+    groups = [p.name for f in folders for p in f.iterdir() if is_config_group(p.name, [f])]
     return nearest(key, sorted(set(groups) - set(names)))
 
 
