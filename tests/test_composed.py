@@ -295,3 +295,22 @@ def test_a_config_dir_group_is_a_config_group(tmp_path: Path, override: str, sen
         compose("train", [override])
     found = composition_error(raised.value, "train", [override], compose, config_dirs=[tmp_path])
     assert found == sentence
+
+
+def test_a_config_dir_source_set_apart_from_its_config_is_named(tmp_path: Path) -> None:
+    """`--config-dir mine data.source=mine data.path=x.csv` (mine/data/mine.yaml holding path):
+    the source's own config was read from configs/ alone, so data.path was refused as a
+    setting to remove instead of the advice to choose data=mine."""
+    from stockcast.config.compose import searching
+    from stockcast.config.composition_errors import composition_error
+
+    (tmp_path / "data").mkdir()
+    shutil.copy(CONFIG_DIR / "data" / "csv.yaml", tmp_path / "data" / "mine.yaml")
+    compose = searching([tmp_path])
+    overrides = ["data.source=mine", "data.path=x.csv"]
+    with pytest.raises(ConfigCompositionException) as raised:
+        compose("train", overrides)
+    assert composition_error(raised.value, "train", overrides, compose, "", [tmp_path]) == (
+        "data.source=mine keeps the settings of the data config chosen; choose the source's "
+        "own config with data=mine instead of setting data.source."
+    )

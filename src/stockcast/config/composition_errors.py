@@ -19,7 +19,7 @@ from stockcast.config.mistakes import (
 from stockcast.config.overrides import override_key, override_value
 from stockcast.config.unknown_keys import Composer, names_beside, unknown_key_sentence
 from stockcast.errors import error_text, first_line
-from stockcast.paths import CONFIG_DIR, config_folders, is_config_group
+from stockcast.paths import config_folders, is_config_group
 
 # Overrides of Hydra's own config (its launcher's and sweeper's settings among them).
 HYDRA_PREFIX = "hydra."
@@ -118,7 +118,7 @@ def composition_error(
             f"--cfg hydra --package {section}, lists those of {section}."
         )
     if missing is not None and isinstance(err.__cause__, OmegaConfBaseException):
-        source = _source_set_apart(override_key(missing.group(1)), overrides)
+        source = _source_set_apart(override_key(missing.group(1)), overrides, config_dirs)
         if source is not None:
             return source_apart_from_its_config(source, None)
         # `+model.x=1` names the key model.x (Hydra's merge message keeps the prefix).
@@ -184,18 +184,22 @@ def range_without_a_search(kind: str, overrides: Sequence[str]) -> str:
     )
 
 
-def _source_set_apart(key: str, overrides: Sequence[str]) -> str | None:
+def _source_set_apart(
+    key: str, overrides: Sequence[str], config_dirs: Sequence[str | Path]
+) -> str | None:
     """The data source a `data.source=<name>` override names where the config lacks `key`, a
-    setting of that source's own config (`data.source=csv data.path=prices.csv`), or None (a
-    misspelt key is no setting of it)."""
+    setting of that source's own config (`data.source=csv data.path=prices.csv`; the config
+    read where Hydra would find it, configs/ or a `--config-dir` folder), or None (a misspelt
+    key is no setting of it)."""
     import yaml
 
     section, _, name = key.partition(".")
     given = [override_value(o) for o in overrides if o.startswith("data.source=")]
     if section != "data" or not given:
         return None
-    config = CONFIG_DIR / "data" / f"{given[-1]}.yaml"
-    settings = yaml.safe_load(config.read_text()) if config.is_file() else None
+    files = [f / "data" / f"{given[-1]}.yaml" for f in config_folders(config_dirs)]
+    config = next((file for file in files if file.is_file()), None)
+    settings = yaml.safe_load(config.read_text()) if config is not None else None
     held = isinstance(settings, dict) and name.partition(".")[0] in settings
     return given[-1] if held else None
 
