@@ -314,3 +314,40 @@ def test_a_config_dir_source_set_apart_from_its_config_is_named(tmp_path: Path) 
         "data.source=mine keeps the settings of the data config chosen; choose the source's "
         "own config with data=mine instead of setting data.source."
     )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "sentence"),
+    [
+        (
+            ["~data.seaon_length"],
+            "~data.seaon_length deletes nothing: the train config has no data.seaon_length; did "
+            "you mean ~data.season_length?",
+        ),
+        (
+            ["~dta.seed"],
+            "~dta.seed deletes nothing: the train config has no dta; did you mean ~data.seed?",
+        ),
+        (
+            ["~data.kind"],
+            "~data.kind deletes nothing: the train config has no data.kind (data holds "
+            "allow_non_positive, as_of, batch_size, drift, eval_batch_size, length, "
+            "min_relative_scale, next_time_window, normalization, previous_time_window, "
+            "require_new_data, season_length and 8 more); drop it.",
+        ),
+        # Hydra cannot delete a null either, and says it does not exist.
+        (
+            ["data=csv", "~data.id_column"],
+            "~data.id_column deletes nothing: the train config holds no value at "
+            "data.id_column; drop it.",
+        ),
+    ],
+)
+def test_deleting_a_key_the_config_lacks_is_one_sentence(
+    overrides: list[str], sentence: str
+) -> None:
+    """`~data.kind`: Hydra's "Could not delete from config. 'data.kind' does not exist." said
+    neither what was meant nor what to do."""
+    with pytest.raises(ConfigError) as refused:
+        compose_config("train", overrides)
+    assert str(refused.value) == f"cannot compose the config: {sentence}"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from stockcast.config.mistakes import (
     listed,
+    nearest,
     source_apart_from_its_config,
     unknown_option,
     unknown_position,
@@ -99,6 +100,9 @@ def composition_error(
     deleted = _deleted_and_needed(lines[0], overrides)
     if deleted is not None:
         return f"~{deleted} deletes {deleted}, which this command needs; drop it."
+    absent = re.match(r"Could not delete from config\. '([^']+)' does not exist\.", lines[0])
+    if absent is not None:
+        return _nothing_to_delete(absent.group(1), config_name, overrides, compose)
     # A key the config lacks; a list position it lacks (`model.candidates.7.x=1`).
     missing = re.match(r"Could not override '([^']+)'", lines[0]) or re.match(
         r"Error merging override ([^=\s]+)=", lines[0]
@@ -170,6 +174,25 @@ def _deleted_and_needed(reason: str, overrides: Sequence[str]) -> str | None:
         if any(re.search(pattern, reason) for pattern in needed):
             return override_key(override)
     return None
+
+
+def _nothing_to_delete(
+    key: str, config_name: str, overrides: Sequence[str], compose: Composer
+) -> str:
+    """`~data.kind`: a key the config lacks (a typo, say), or holds as null, which Hydra cannot
+    delete either; its own "does not exist" said neither what was meant nor what to do."""
+    found = names_beside(key, config_name, overrides, compose)
+    lead = f"~{key} deletes nothing: the {config_name} config"
+    if found is None or not found[1] or found[2]:  # there as null, or no names to offer
+        return f"{lead} holds no value at {key}; drop it."
+    missing, names, _ = found
+    parent, _, name = missing.rpartition(".")
+    close = nearest(name, names)
+    if close is not None:
+        meant = f"{parent}{'.' if parent else ''}{close}{key[len(missing) :]}"
+        return f"{lead} has no {missing}; did you mean ~{meant}?"
+    holds = listed(sorted(names), "and")
+    return f"{lead} has no {missing} ({parent or 'its top level'} holds {holds}); drop it."
 
 
 def range_without_a_search(kind: str, overrides: Sequence[str]) -> str:
