@@ -351,3 +351,17 @@ def test_deleting_a_key_the_config_lacks_is_one_sentence(
     with pytest.raises(ConfigError) as refused:
         compose_config("train", overrides)
     assert str(refused.value) == f"cannot compose the config: {sentence}"
+
+
+def test_a_searchpath_folder_counts_as_the_commands_own(tmp_path: Path) -> None:
+    """`hydra.searchpath=[file://mine] logger=null`: the folder's configs compose as a
+    --config-dir folder's do, but the options offered were configs/ ones alone."""
+    (tmp_path / "logger").mkdir()
+    (tmp_path / "logger" / "mine.yaml").write_text("{}\n")
+    with pytest.raises(ConfigError) as refused:
+        compose_config("train", [f"hydra.searchpath=['file://{tmp_path}']", "logger=null"])
+    assert str(refused.value) == (
+        "cannot compose the config: logger=null gives the logger config group no config; "
+        "choose one of csv, mine, mlflow or none (logger=none switches it off), or leave logger "
+        "out for its default."
+    )
