@@ -242,6 +242,38 @@ def test_a_kind_whose_settings_never_reach_its_network_is_refused(
     )
 
 
+def test_a_kind_whose_network_keys_its_settings_lack_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A network key no setting declares (`hidden` for hidden_sizes) passed every check, then
+    was a raw KeyError as the network spec was read for training."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+    from typing import Literal
+
+    from stockcast.models.kind import unsettable_network_keys
+    from tests.model_kinds.drift import KIND, DriftSettings
+
+    class Sized(DriftSettings):
+        kind: Literal["odd_kinds.sized"]  # type: ignore[assignment]
+        hidden_sizes: list[int]
+
+    keys = ("hidden_sizes", "hidden")
+    mistyped = replace(KIND, name="odd_kinds.sized", settings=Sized, network_keys=keys)
+    assert unsettable_network_keys(mistyped) == ["hidden"]
+    assert unsettable_network_keys(replace(mistyped, network_keys=keys[:1])) == []
+    for name in builtin_kinds():
+        assert unsettable_network_keys(model_kind(name)) == [], name
+    monkeypatch.setitem(sys.modules, "odd_kinds.sized", SimpleNamespace(KIND=mistyped))
+    with pytest.raises(ConfigError) as refused:
+        model_kind("odd_kinds.sized")
+    assert str(refused.value) == (
+        "odd_kinds.sized's KIND network_keys name hidden, which its model settings lack, so no "
+        "config sets them and its network spec cannot be read; name its settings' keys (as the "
+        "config spells them) in network_keys, or add those keys to its settings."
+    )
+
+
 def test_a_core_that_misses_the_contract_is_one_sentence_naming_its_kind(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -168,6 +168,14 @@ def model_kind(kind: str) -> ModelKind:
             f"{name}'s settings take model.kind {' or '.join(map(repr, accepted))}, not the "
             f"{str(kind)!r} it is chosen by; make its settings' kind Literal[{str(kind)!r}]."
         )
+    unsettable = unsettable_network_keys(found)
+    if unsettable:
+        raise KindDefinitionError(
+            f"{name}'s KIND network_keys name {', '.join(unsettable)}, which its model settings "
+            "lack, so no config sets them and its network spec cannot be read; name its "
+            "settings' keys (as the config spells them) in network_keys, or add those keys to "
+            "its settings."
+        )
     unrecorded = unrecorded_settings(found)
     if unrecorded:
         raise KindDefinitionError(
@@ -220,3 +228,10 @@ def unrecorded_settings(kind: ModelKind) -> list[str]:
     does not record: build_core would never see them."""
     shared = set(config_fields(ModelSettings))
     return sorted(set(config_fields(kind.settings)) - shared - set(kind.network_keys))
+
+
+def unsettable_network_keys(kind: ModelKind) -> list[str]:
+    """The keys a kind's `network_keys` name that its settings lack (the mirror of
+    `unrecorded_settings`): no config may hold them, so its network spec would read them in
+    vain, a KeyError as training began."""
+    return sorted(set(kind.network_keys) - set(config_fields(kind.settings)))
