@@ -274,6 +274,42 @@ def test_a_kind_whose_network_keys_its_settings_lack_is_refused(
     )
 
 
+def test_a_kinds_data_key_the_prepared_data_lacks_is_one_sentence(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A data key meta.json does not hold (`season` for season_length) was a raw KeyError as
+    the network spec was read for training, alone and as an ensemble's candidate."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+    from typing import Literal
+
+    from stockcast.forecasting.windows import WindowSizes
+    from stockcast.models.spec import network_spec
+    from tests.model_kinds.drift import KIND, DriftSettings
+
+    class Seasonal(DriftSettings):
+        kind: Literal["odd_kinds.seasonal"]  # type: ignore[assignment]
+
+    seasonal = replace(KIND, name="odd_kinds.seasonal", settings=Seasonal, data_keys=("season",))
+    monkeypatch.setitem(sys.modules, "odd_kinds.seasonal", SimpleNamespace(KIND=seasonal))
+    meta = {"season_length": 5, "mase_scale": 1.0}
+    scaler = {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4}
+    alone = {"kind": "odd_kinds.seasonal", "anchor": "last", "quantiles": []}
+    ensemble = alone | {"kind": "ensemble", "candidates": [{"kind": "odd_kinds.seasonal"}]}
+    for model in (alone, ensemble):
+        with pytest.raises(ConfigError) as refused:
+            network_spec(model, WindowSizes(10, 5), scaler, meta)
+        assert str(refused.value) == (
+            "model.kind=odd_kinds.seasonal: its KIND's data_keys name season, which the prepared "
+            "data's meta.json lacks (it holds mase_scale, season_length); name entries the "
+            "prepare step writes there in data_keys, or run prepare again where the folder "
+            "predates them."
+        )
+    named = replace(seasonal, data_keys=("season_length",))
+    monkeypatch.setitem(sys.modules, "odd_kinds.seasonal", SimpleNamespace(KIND=named))
+    assert network_spec(alone, WindowSizes(10, 5), scaler, meta)["network"] == {"season_length": 5}
+
+
 def test_a_core_that_misses_the_contract_is_one_sentence_naming_its_kind(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -86,7 +86,16 @@ class ModelKind:
         self, model_cfg: Mapping[str, Any], data_meta: Mapping[str, Any]
     ) -> dict[str, Any]:
         """Its settings' defaults fill a network key the config leaves out (the schema accepts
-        that, most often in an ensemble's candidate), which was a KeyError as training began."""
+        that, most often in an ensemble's candidate), which was a KeyError as training began; a
+        data key the prepared data lacks is one sentence, where it was a KeyError too."""
+        absent = [key for key in self.data_keys if key not in data_meta]
+        if absent:
+            raise KindDefinitionError(
+                f"model.kind={self.name}: its KIND's data_keys name {', '.join(absent)}, which "
+                f"the prepared data's meta.json lacks (it holds {', '.join(sorted(data_meta))}); "
+                "name entries the prepare step writes there in data_keys, or run prepare again "
+                "where the folder predates them."
+            )
         defaults = {
             field.alias or name: field.get_default(call_default_factory=True)
             for name, field in self.settings.model_fields.items()
