@@ -419,6 +419,48 @@ def test_a_build_core_that_raises_is_one_sentence_naming_its_kind(
         )
 
 
+def test_an_upgrade_state_that_raises_is_one_sentence_naming_its_kind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A kind's upgrade_state reading a key the saved weights lack was a raw KeyError traceback
+    wherever a model folder's weights were loaded (predict, serve, a refit, a warm start)."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+    from typing import Literal
+
+    from stockcast.models.spec import saved_forecaster
+    from tests.model_kinds.drift import KIND, DriftSettings
+
+    class Upgraded(DriftSettings):
+        kind: Literal["odd_kinds.upgraded"]  # type: ignore[assignment]
+
+    def upgrade(state: dict[str, Any]) -> dict[str, Any]:
+        state["core.drift"] = state.pop("mlp.drift")
+        return state
+
+    upgraded = replace(KIND, name="odd_kinds.upgraded", settings=Upgraded, upgrade_state=upgrade)
+    monkeypatch.setitem(sys.modules, "odd_kinds.upgraded", SimpleNamespace(KIND=upgraded))
+    spec = {
+        "kind": "odd_kinds.upgraded",
+        "network": {},
+        "previous_time_window": 10,
+        "next_time_window": 5,
+        "anchor": "last",
+        "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
+    }
+    state = build_price_forecaster(spec).state_dict()
+    with pytest.raises(ConfigError) as refused:
+        saved_forecaster(spec, state)
+    line = upgrade.__code__.co_firstlineno + 1
+    assert str(refused.value) == (
+        f"model.kind=odd_kinds.upgraded: its upgrade_state failed at {__file__} line {line} "
+        "(KeyError: 'mlp.drift') on saved weights; fix its upgrade_state, which gets the saved "
+        "state dict and returns it in the layout its core has today (models/kind.py: ModelKind)."
+    )
+    legacy = {key.replace("core.", "mlp."): value for key, value in state.items()}
+    assert saved_forecaster(spec, legacy).state_dict().keys() == state.keys()
+
+
 def test_an_ensembles_candidates_are_held_to_the_same_contract(
     make_cfg, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,10 +15,11 @@ from typing import Any
 
 import torch
 
+from stockcast.errors import ConfigError, StockcastError
 from stockcast.forecasting.quantiles import quantile_levels
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.models.cores import build_core
-from stockcast.models.kind import model_kind
+from stockcast.models.kind import model_kind, raised_at
 from stockcast.models.level_range import LevelRange
 from stockcast.models.network import PriceForecaster
 from stockcast.models.scaling import LEVEL_INPUTS, LEVEL_KIND, WindowScaler, scaler_members
@@ -100,8 +101,23 @@ def build_price_forecaster(spec: Mapping[str, Any]) -> PriceForecaster:
 def load_weights(
     net: PriceForecaster, spec: Mapping[str, Any], state: Mapping[str, torch.Tensor]
 ) -> None:
-    """Load saved weights into the network `spec` built, in the layout the kind uses today."""
-    net.load_state_dict(model_kind(upgrade_spec(spec)["kind"]).upgrade_state(dict(state)))
+    """Load saved weights into the network `spec` built, in the layout the kind uses today: its
+    upgrade_state raising is the kind author's mistake, named in one sentence like its
+    build_core's, not a traceback from serving, predicting or a warm start."""
+    named = str(upgrade_spec(spec)["kind"])
+    try:
+        upgraded = model_kind(named).upgrade_state(dict(state))
+    except StockcastError:
+        raise  # a kind's own sentence
+    except Exception as err:  # the kind's own code: its author's mistake, not a crash of ours
+        where = raised_at(err)
+        raise ConfigError(
+            f"model.kind={named}: its upgrade_state failed{f' at {where}' if where else ''} "
+            f"({type(err).__name__}: {str(err).rstrip('.')}) on saved weights; fix its "
+            "upgrade_state, which gets the saved state dict and returns it in the layout its "
+            "core has today (models/kind.py: ModelKind)."
+        ) from err
+    net.load_state_dict(upgraded)
 
 
 def saved_forecaster(spec: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> PriceForecaster:
