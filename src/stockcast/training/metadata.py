@@ -16,6 +16,10 @@ from stockcast.serving.metadata import MODEL_KIND
 # numpy, Lightning's loop, and statsforecast, which fits the ets kind. The model's
 # requirements.txt pins only what its served forecast imports, which leaves the last two out.
 TRAINING_PACKAGES = ("torch", "lightning", "numpy", "statsforecast")
+# The folders whose files decide what a fit runs: a file there that git does not ignore but was
+# never committed (a new module or config) is code HEAD does not hold. Untracked files elsewhere
+# (notes, a local environment's link) change no fit.
+CODE_FOLDERS = ("src", "configs")
 
 
 def _git(*args: str) -> str:
@@ -25,13 +29,15 @@ def _git(*args: str) -> str:
 
 
 def git_commit() -> str | None:
-    """HEAD of the project checkout, with '-dirty' if it has uncommitted changes; None outside git."""
+    """HEAD of the project checkout, with '-dirty' if it has uncommitted changes to tracked files
+    or files in CODE_FOLDERS that git neither tracks nor ignores; None outside git."""
     try:
         head = _git("rev-parse", "HEAD")
-        dirty = _git("status", "--porcelain", "--untracked-files=no")
+        changed = _git("status", "--porcelain", "--untracked-files=no")
+        new = _git("ls-files", "--others", "--exclude-standard", "--", *CODE_FOLDERS)
     except (OSError, subprocess.CalledProcessError):
         return None
-    return f"{head}-dirty" if dirty else head
+    return f"{head}-dirty" if changed or new else head
 
 
 def training_packages() -> dict[str, str | None]:

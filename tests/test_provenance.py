@@ -1,0 +1,56 @@
+"""What a model and its runs record about the code that made them."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from stockcast.training import metadata
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A committed project checkout that `git_commit` reads in place of this one."""
+    repo = tmp_path / "project"
+    (repo / "src" / "pkg").mkdir(parents=True)
+    (repo / "configs").mkdir()
+    (repo / "src" / "pkg" / "fit.py").write_text("x = 1\n")
+    (repo / "configs" / "train.yaml").write_text("seed: 0\n")
+    (repo / ".gitignore").write_text("__pycache__/\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start")
+    monkeypatch.setattr(metadata, "PROJECT_ROOT", repo)
+    return repo
+
+
+def test_a_clean_checkout_records_its_head(checkout: Path) -> None:
+    assert metadata.git_commit() == _git(checkout, "rev-parse", "HEAD")
+
+
+@pytest.mark.parametrize("new_file", ["src/pkg/new_kind.py", "configs/model/new.yaml"])
+def test_an_uncommitted_new_module_or_config_makes_the_commit_dirty(
+    checkout: Path, new_file: str
+) -> None:
+    """A module or config that was never committed changes the fit as much as an edit of a
+    tracked one, yet the commit was recorded clean: HEAD does not hold the code that ran."""
+    (checkout / new_file).parent.mkdir(parents=True, exist_ok=True)
+    (checkout / new_file).write_text("y = 2\n")
+    assert metadata.git_commit() == _git(checkout, "rev-parse", "HEAD") + "-dirty"
+
+
+def test_ignored_files_and_untracked_files_outside_the_code_leave_it_clean(
+    checkout: Path,
+) -> None:
+    (checkout / "src" / "pkg" / "__pycache__").mkdir()
+    (checkout / "src" / "pkg" / "__pycache__" / "fit.pyc").write_bytes(b"\0")
+    (checkout / "notes.txt").write_text("todo\n")
+    assert metadata.git_commit() == _git(checkout, "rev-parse", "HEAD")
