@@ -54,3 +54,28 @@ def test_ignored_files_and_untracked_files_outside_the_code_leave_it_clean(
     (checkout / "src" / "pkg" / "__pycache__" / "fit.pyc").write_bytes(b"\0")
     (checkout / "notes.txt").write_text("todo\n")
     assert metadata.git_commit() == _git(checkout, "rev-parse", "HEAD")
+
+
+@pytest.mark.parametrize(
+    ("remote", "recorded"),
+    [("{upstream}", ".../upstream"), ("https://example.com/team/stockcast.git", None)],
+)
+def test_a_training_run_names_its_git_remote_without_this_machines_paths(
+    checkout: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    remote: str,
+    recorded: str | None,
+) -> None:
+    """MLflow tags a run with the checkout's first remote: where that is a local clone, the
+    absolute path of the folder it was cloned from, a machine path like those the project
+    keeps out of every other tag and param. A URL stays as it is."""
+    from mlflow.tracking.context.registry import resolve_tags
+
+    from stockcast.registry import runs
+
+    url = remote.format(upstream=checkout.parent / "upstream")
+    _git(checkout, "remote", "add", "origin", url)
+    monkeypatch.setattr("sys.argv", [str(checkout / "src" / "pkg" / "fit.py")])
+    monkeypatch.delenv(runs.RUN_CONTEXT_ENV, raising=False)
+    runs.tag_runs_of_this_process()
+    assert resolve_tags({})["mlflow.source.git.repoURL"] == (recorded or url)

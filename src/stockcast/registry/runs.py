@@ -28,6 +28,9 @@ from stockcast.registry.lock import store_lock
 
 OWNER_TAG = "stockcast.owner"
 SOURCE_NAME_TAG = "mlflow.source.name"
+# MLflow tags a run with the first git remote of its script's checkout: a folder's path where the
+# remote is a local clone's.
+GIT_REPO_URL_TAG = "mlflow.source.git.repoURL"
 # MLflow adds this JSON object of tags to every run the process creates.
 RUN_CONTEXT_ENV = "MLFLOW_RUN_CONTEXT"
 HTTP_LIMITS = ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES")
@@ -64,9 +67,15 @@ def label_tags(labels: Iterable[Any] | None) -> dict[str, str]:
 
 def tag_runs_of_this_process() -> None:
     """Runs that libraries create in this process (Lightning's MLflow logger) get the owner tag,
-    and name their source script relative to the project instead of by this machine's path
-    (MLflow adds the tags in `MLFLOW_RUN_CONTEXT` to every run it creates, over its own)."""
-    source = {SOURCE_NAME_TAG: portable_path(str(Path(sys.argv[0]).absolute()))}
+    and name their source script and its git remote without this machine's paths (MLflow adds
+    the tags in `MLFLOW_RUN_CONTEXT` to every run it creates, over its own)."""
+    from mlflow.utils.git_utils import get_git_repo_url
+
+    script = str(Path(sys.argv[0]).absolute())
+    source = {SOURCE_NAME_TAG: portable_path(script)}
+    remote = get_git_repo_url(script)
+    if remote:  # a URL stays as it is; a local folder keeps its last part (`portable_path`)
+        source[GIT_REPO_URL_TAG] = portable_path(remote)
     os.environ[RUN_CONTEXT_ENV] = run_context_value(
         owner_tags() | source, os.environ.get(RUN_CONTEXT_ENV)
     )
