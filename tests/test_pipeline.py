@@ -166,6 +166,18 @@ def test_a_pipelines_training_run_is_named_by_its_data_day(pipeline_store: Path)
         )
 
 
+def test_a_register_run_is_named_by_its_models_data_day(pipeline_store: Path) -> None:
+    """Every register run was named `register-<model>`: runs of different days differed in the
+    UI only by their time, unlike the training and monitor runs of the same days."""
+    client = mlflow.MlflowClient(f"sqlite:///{pipeline_store}/mlruns.db")
+    reg = registry(pipeline_store)
+    for version in (1, 2):
+        info = reg.resolve(version=version)
+        run = client.get_run(info.run_id)
+        assert run.info.run_name == f"register-{reg.model_name}-{info.tags['data_as_of']}"
+        assert run.info.run_name == "register-pipeline_stock_predictor-2026-06-30"
+
+
 def test_registered_model_loads_after_the_run_folder_is_gone(pipeline_store: Path) -> None:
     reg = registry(pipeline_store)
     folder = reg.download(reg.resolve(alias="champion"), pipeline_store / "downloaded")

@@ -238,12 +238,14 @@ class ModelRegistry:
         extra_artifacts: Sequence[Path] = (),
         promote: bool = False,
         run_tags: Mapping[str, str] | None = None,
+        day: str | None = None,
     ) -> tuple[VersionInfo, bool]:
         """Register a model folder once: returns (version, created). Call inside `writing()`.
 
         The same files give the same version. `promote` records a pending promotion on the new
         version, settled by `promote()`: a crash in between leaves it for the rerun to finish.
-        `run_tags` go on the run that logs the folder (the config's labels).
+        `run_tags` go on the run that logs the folder (the config's labels); `day`, the day of
+        the model's data, ends its name (`register-<model>-<day>`), as a training run's does.
         """
         # What is logged, hashed and signed is one private copy: the very same bytes.
         model_dir, contents = private_copy(model_dir)
@@ -258,7 +260,7 @@ class ModelRegistry:
         )
         run = client.create_run(
             experiment_id,
-            run_name=f"register-{self.model_name}",
+            run_name="-".join(["register", self.model_name, *([day] if day else [])]),
             tags=dict(run_tags or {}) | owner_tags(),
         )
         run_id = run.info.run_id

@@ -25,7 +25,7 @@ from stockcast.files import write_json
 from stockcast.orchestration.steps.table import DECISION_FILE, table_step
 from stockcast.paths import portable_path
 from stockcast.redaction import redacted_uri
-from stockcast.registry.freshness import data_tags
+from stockcast.registry.freshness import AS_OF_TAG, data_tags
 from stockcast.registry.integrity import folder_contents, verified_copy
 from stockcast.registry.lock import sqlite_file
 from stockcast.registry.repair import Held, sign_again, version_holding
@@ -102,6 +102,7 @@ def _register_new(cfg: DictConfig, registry: ModelRegistry, candidate: Candidate
         extra,
         promote=decision["promote"],
         run_tags=label_tags(cfg.get("tags")),
+        day=tags.get(AS_OF_TAG),
     )
     role = ""
     if decision["promote"]:
