@@ -608,6 +608,33 @@ def test_a_key_with_no_near_name_lists_what_the_section_holds(make_cfg) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("override", "meant"),
+    [("+experimen=mlp_w10", "experiment"), ("+hparams_serch=mlp", "hparams_search")],
+)
+def test_a_misspelt_group_added_with_a_plus_names_the_group(
+    make_cfg, override: str, meant: str
+) -> None:
+    """`+experimen=mlp_w10` composes (a new key), so the schema refuses it: a group whose
+    settings go to the top level is no name beside it, and "remove it" hid the group meant."""
+    with pytest.raises(ConfigError) as caught:
+        validate_config(make_cfg(override))
+    key = override[1:].partition("=")[0]
+    assert str(caught.value) == f"{key} is not a setting of the train config; did you mean {meant}?"
+
+
+def test_a_misspelt_group_of_a_searched_folder_names_the_group(tmp_path: Path) -> None:
+    """A group of a folder the command searched (`hydra.searchpath`) is meant as configs/' are."""
+    (tmp_path / "mine" / "my_group").mkdir(parents=True)
+    (tmp_path / "mine" / "my_group" / "one.yaml").write_text("x: 1\n")
+    overrides = [*isolated_overrides(tmp_path), AS_OF, f"hydra.searchpath=[file://{tmp_path}/mine]"]
+    with pytest.raises(ConfigError) as caught:
+        run_task(lambda cfg: None, "train", [*overrides, "+my_grup=one"], tmp_path)
+    assert (
+        str(caught.value) == "my_grup is not a setting of the train config; did you mean my_group?"
+    )
+
+
 def test_lightning_arguments_added_callbacks_and_a_tasks_own_section_are_accepted(
     make_cfg,
 ) -> None:

@@ -34,6 +34,7 @@ from stockcast.config.mixed_precision import refuse_clipping_a_fused_mixed_preci
 from stockcast.config.pipeline_sections import PipelineConfig, ReplayConfig
 from stockcast.config.refusals import refusal_sentence
 from stockcast.config.sections import TrainConfig
+from stockcast.config.unknown_keys import group_meant
 from stockcast.config.unresolvable import refuse_unresolvable, unresolved_error
 from stockcast.errors import ConfigError
 from stockcast.fields import Section, config_fields, model_of
@@ -193,9 +194,26 @@ def _refuse_unknown_key(
         if not prefix and (chosen or is_config_group(found[0])):
             # A config group's name at the top level: its file's settings landed under it.
             raise ConfigError(settings_under_group(found[0], chosen))
+        key, names = found
+        group = group_meant(key, names, _searched_folders()) if not prefix else None
+        # `+experimen=mlp_w10` composes: a misspelt group added with a '+' is told the group.
         raise ConfigError(
-            unknown_key(*found, f"the {name} config", _same_name_elsewhere(node, prefix, found[0]))
+            unknown_key(
+                key,
+                [group] if group else names,
+                f"the {name} config",
+                _same_name_elsewhere(node, prefix, key),
+            )
         )
+
+
+def _searched_folders() -> list[str]:
+    """The config folders the running Hydra app searched (configs/, `--config-dir`,
+    `hydra.searchpath`), whose groups a top-level typo may mean; none outside an app."""
+    if not HydraConfig.initialized():
+        return []
+    sources = HydraConfig.get().runtime.config_sources
+    return [str(source.path) for source in sources if source.schema == "file"]
 
 
 def _same_name_elsewhere(node: DictConfig, prefix: str, key: str) -> list[str]:

@@ -36,7 +36,7 @@ def unknown_key_sentence(
     added = _new_entry(key, names, overrides)
     if added is not None:
         return added
-    group = _group_meant(key, names, config_dirs)
+    group = group_meant(key, names, config_dirs)
     # A misspelt group that puts its settings at the top level (experiment, hparams_search,
     # debug) is no key of the composed config: offer it where it is near.
     return unknown_key(key, [group] if group else names, f"the {config_name} config")
@@ -57,9 +57,10 @@ def _new_entry(key: str, names: Sequence[str], overrides: Sequence[str]) -> str 
     )
 
 
-def _group_meant(key: str, names: Sequence[str], config_dirs: Sequence[str | Path]) -> str | None:
+def group_meant(key: str, names: Sequence[str], config_dirs: Sequence[str | Path]) -> str | None:
     """The config group (of configs/ or a `--config-dir` folder) a top-level `key` nothing
-    holds is a typo of, where no setting is nearer."""
+    holds is a typo of, where no setting is nearer: Hydra refuses `experimen=x`, and the
+    schema `+experimen=x`, which composes."""
     if "." in key or nearest(key, names) is not None:
         return None
     folders = [f for f in config_folders(config_dirs) if f.is_dir()]
