@@ -629,3 +629,60 @@ def test_a_mistake_in_hydras_own_settings_is_named_as_one(overrides, sentence: s
     with pytest.raises(ConfigError) as caught:
         compose_config("train", overrides, return_hydra_config=True)
     assert str(caught.value) == f"cannot compose the config: {sentence}"
+
+
+@pytest.mark.parametrize(
+    ("script", "groups"),
+    [
+        (
+            "src/train.py",
+            [
+                "callbacks: default, none",
+                "data: csv, gbm, market, parquet, seasonal",
+                "debug: default, fdr, limit, overfit",
+                "experiment: auto, market_global, mlp_seasonal, mlp_w10, mlp_w30",
+                "hparams_search: auto_optuna, mlp_optuna",
+                "logger: csv, mlflow, none",
+                "model: ensemble, es, ets, mlp, theta",
+                "optim: adam",
+                "paths: default",
+                "registry: azureml, local",
+                "trainer: cpu, ddp, default, gpu",
+            ],
+        ),
+        (
+            "scripts/predict.py",
+            [
+                "guard: default",
+                "input: csv, synthetic, test_split, values",
+                "paths: default",
+                "registry: azureml, local",
+            ],
+        ),
+        ("scripts/serve.py", ["guard: default", "paths: default", "registry: azureml, local"]),
+    ],
+)
+def test_help_lists_the_groups_a_user_chooses_for_that_command(
+    script: str,
+    groups: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Hydra's list held every folder of configs/: pieces other configs include (`data:
+    _common`, `experiment_data`) and, for predict and serve, train's groups, which they refuse."""
+    import runpy
+    import sys
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    monkeypatch.setattr(sys, "argv", [script, "--help"])
+    try:
+        runpy.run_path(str(CONFIG_DIR.parent / script), run_name="__main__")
+    except SystemExit:
+        pass
+    finally:
+        GlobalHydra.instance().clear()
+    text = capsys.readouterr().out
+    listed = text.split("(group=option)\n\n", 1)[1].split("\n\n== Config ==", 1)[0]
+    # configs/local/ is each user's own, listed where it is made.
+    assert [line for line in listed.splitlines() if not line.startswith("local:")] == groups

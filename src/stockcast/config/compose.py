@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.composed import compose_reusing_choices
 from stockcast.config.composition_errors import composition_error
+from stockcast.config.help_groups import config_groups_help
 from stockcast.config.overrides import override_key
 from stockcast.data.calendar import today_utc
 from stockcast.errors import ConfigError, first_line
@@ -68,8 +69,9 @@ def register_resolvers() -> None:
     """Make `${stockcast_root:}`, `${stockcast_today:}` (today's UTC date, the default
     `data.as_of`), `${stockcast_file:<path>}`, `${stockcast_absolute:<path>}` (a relative path
     read from the current folder, once: every path built on it then means one place, whichever
-    code joins it to what), `${stockcast_env:NAME,default}` and `${stockcast_run_name:<parts>}`
-    (`run_name`) available; safe to call any number of times."""
+    code joins it to what), `${stockcast_env:NAME,default}`, `${stockcast_run_name:<parts>}`
+    (`run_name`) and `${stockcast_config_groups:<groups>}` (`--help`'s list) available; safe to
+    call any number of times."""
 
     if not OmegaConf.has_resolver("stockcast_root"):
         OmegaConf.register_new_resolver("stockcast_root", project_root)
@@ -83,6 +85,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("stockcast_env", env_or_default)
     if not OmegaConf.has_resolver("stockcast_run_name"):
         OmegaConf.register_new_resolver("stockcast_run_name", run_name)
+    if not OmegaConf.has_resolver("stockcast_config_groups"):
+        OmegaConf.register_new_resolver("stockcast_config_groups", config_groups_help)
 
 
 # The database file of a local store, in its folder.
