@@ -133,70 +133,83 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
         # Out of a fit in half or double precision, the network runs in float32 as it is served.
         with back_in_float32(model):
             fit_or_interrupt(trainer, model, datamodule=datamodule, ckpt_path=resume_from)
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        ckpt_path = checkpoint_on_every_rank(trainer.strategy, best) or None
-        # Every rank loads the best checkpoint's weights once (validate and test then score the model
-        # as it is, not reloading the file) and fits the same member weights on the validation
-        # windows every member serves, so validation, the fallback and the bands score the weighted
-        # forecast.
-        best_step = trainer.global_step
-        if ckpt_path is not None:
-            best_step = load_checkpoint_weights(model, ckpt_path)
-        lr_drops = lr_drops_before(model.lr_drops, best_step)
-        # A short validation split gets the evidence of earlier cuts of the train split beside it.
-        folds = fold_evidence(
-            cfg,
-            prepared,
-            best_step,
-            datamodule.batch_size,
-            warm=warm is not None,
-            lr_drops=lr_drop_shares(lr_drops, best_step),
+        return best_scored(cfg, prepared, spec, model, datamodule, trainer, loggers, warm)
+
+
+def best_scored(
+    cfg: DictConfig,
+    prepared: PreparedData,
+    spec: dict[str, Any],
+    model: Forecaster,
+    datamodule: Any,
+    trainer: Any,
+    loggers: list[Any],
+    warm: WarmStart | None,
+) -> Fitted:
+    """The trained model at its best checkpoint, its members weighed, the naive fallback decided
+    and validation and test scored."""
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    ckpt_path = checkpoint_on_every_rank(trainer.strategy, best) or None
+    # Every rank loads the best checkpoint's weights once (validate and test then score the model
+    # as it is, not reloading the file) and fits the same member weights on the validation
+    # windows every member serves, so validation, the fallback and the bands score the weighted
+    # forecast.
+    best_step = trainer.global_step
+    if ckpt_path is not None:
+        best_step = load_checkpoint_weights(model, ckpt_path)
+    lr_drops = lr_drops_before(model.lr_drops, best_step)
+    # A short validation split gets the evidence of earlier cuts of the train split beside it.
+    folds = fold_evidence(
+        cfg,
+        prepared,
+        best_step,
+        datamodule.batch_size,
+        warm=warm is not None,
+        lr_drops=lr_drop_shares(lr_drops, best_step),
+    )
+    combination = fit_member_weights(cfg, model.net, prepared, member_names(spec), folds)
+    if combination is not None:
+        spec["combination"] = combination
+    metrics: dict[str, Any] = {"val": stage_metrics(trainer.validate, model, datamodule)}
+    if folds is not None:
+        weights = combination["weights"] if combination else None
+        metrics["folds"] = folds.record(weights, series_scales(prepared.splits["train"]))
+    failed = diverged(metrics["val"])
+    fell_back = falls_back_to_naive(cfg, model.net, metrics["val"], prepared, folds)
+    if fell_back:
+        model.net.fall_back_to_naive(failed)
+        metrics["val"] = stage_metrics(trainer.validate, model, datamodule)
+        log.info(
+            "the trained model %s, so it repeats the last price (fit.naive_fallback)",
+            "diverged (its validation forecasts are not numbers; a lower optim.lr may not)"
+            if failed
+            else "did not beat the naive forecast on the validation windows",
         )
-        combination = fit_member_weights(cfg, model.net, prepared, member_names(spec), folds)
-        if combination is not None:
-            spec["combination"] = combination
-        metrics: dict[str, Any] = {"val": stage_metrics(trainer.validate, model, datamodule)}
-        if folds is not None:
-            weights = combination["weights"] if combination else None
-            metrics["folds"] = folds.record(weights, series_scales(prepared.splits["train"]))
-        failed = diverged(metrics["val"])
-        fell_back = falls_back_to_naive(cfg, model.net, metrics["val"], prepared, folds)
-        if fell_back:
-            model.net.fall_back_to_naive(failed)
-            metrics["val"] = stage_metrics(trainer.validate, model, datamodule)
-            log.info(
-                "the trained model %s, so it repeats the last price (fit.naive_fallback)",
-                "diverged (its validation forecasts are not numbers; a lower optim.lr may not)"
-                if failed
-                else "did not beat the naive forecast on the validation windows",
-            )
-        elif failed:
-            # The fallback is an anchored model's (model.anchor=last): only there can it help.
-            fallback = (
-                ", or let fit.naive_fallback=true repeat the last price"
-                if model.net.anchored
-                else ""
-            )
-            raise ConfigError(
-                "the fit diverged: its validation forecasts are not numbers, so no model is saved; "
-                f"lower optim.lr{fallback}."
-            )
-        metrics["fell_back_to_naive"] = fell_back
-        if cfg.get("test", True):
-            metrics["test"] = stage_metrics(trainer.test, model, datamodule)
-        return Fitted(
-            model,
-            spec,
-            metrics,
-            trainer,
-            datamodule,
-            loggers,
-            best,
-            best_step,
-            lr_drops,
-            warm,
-            folds,
+    elif failed:
+        # The fallback is an anchored model's (model.anchor=last): only there can it help.
+        fallback = (
+            ", or let fit.naive_fallback=true repeat the last price" if model.net.anchored else ""
         )
+        raise ConfigError(
+            "the fit diverged: its validation forecasts are not numbers, so no model is saved; "
+            f"lower optim.lr{fallback}."
+        )
+    metrics["fell_back_to_naive"] = fell_back
+    if cfg.get("test", True):
+        metrics["test"] = stage_metrics(trainer.test, model, datamodule)
+    return Fitted(
+        model,
+        spec,
+        metrics,
+        trainer,
+        datamodule,
+        loggers,
+        best,
+        best_step,
+        lr_drops,
+        warm,
+        folds,
+    )
 
 
 def instantiate_loggers(cfg: DictConfig) -> list[Any]:
