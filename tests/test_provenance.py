@@ -79,3 +79,24 @@ def test_a_training_run_names_its_git_remote_without_this_machines_paths(
     monkeypatch.delenv(runs.RUN_CONTEXT_ENV, raising=False)
     runs.tag_runs_of_this_process()
     assert resolve_tags({})["mlflow.source.git.repoURL"] == (recorded or url)
+
+
+@pytest.mark.parametrize(
+    ("loggers", "tagged"),
+    [
+        (None, False),
+        ({"csv": {"_target_": "lightning.pytorch.loggers.CSVLogger"}, "mlflow": None}, False),
+        ({"mlflow": {"_target_": "lightning.pytorch.loggers.MLFlowLogger"}}, True),
+    ],
+)
+def test_only_a_fit_with_an_mlflow_logger_tags_its_runs(
+    monkeypatch: pytest.MonkeyPatch, loggers: dict | None, tagged: bool
+) -> None:
+    """Tagging reads the git remote through MLflow (two seconds of imports): a fit with no
+    MLflow logger (logger=none, csv) has no run to tag and paid for it on every fit."""
+    from stockcast.registry import runs
+
+    called: list[bool] = []
+    monkeypatch.setattr(runs, "tag_runs_of_this_process", lambda: called.append(True))
+    runs.close_orphaned_training_runs(loggers)
+    assert bool(called) is tagged

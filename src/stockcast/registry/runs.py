@@ -126,15 +126,21 @@ def close_orphaned_training_runs(logger_configs: Any) -> None:
     store is created under its lock, see `store_lock`). An unreachable store is one sentence, not
     minutes of retries and a traceback."""
 
+    mlflow_loggers = [
+        node
+        for node in (logger_configs or {}).values()
+        # None: a logger switched off (logger.mlflow=null)
+        if node is not None and str(node.get("_target_", "")).endswith("MLFlowLogger")
+    ]
+    if not mlflow_loggers:
+        return  # no MLflow run to tag: neither MLflow nor git is imported (logger=none, csv)
     tag_runs_of_this_process()
-    for node in (logger_configs or {}).values():
-        if node is None:  # a logger switched off (logger.mlflow=null)
-            continue
-        uri = node.get("tracking_uri")
-        if not str(node.get("_target_", "")).endswith("MLFlowLogger") or not uri:
-            continue
-        from mlflow import MlflowClient
+    from mlflow import MlflowClient
 
+    for node in mlflow_loggers:
+        uri = node.get("tracking_uri")
+        if not uri:
+            continue
         try:
             with store_lock(uri), quick_http():
                 # Created here, before the logger would: with the configured location, which on
