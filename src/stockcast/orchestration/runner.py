@@ -23,7 +23,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from stockcast.config.compose import CONFIG_DIR_PROVIDER, compose_config, hydra_quoted
+from stockcast.config.compose import (
+    compose_config,
+    config_dir_folders,
+    hydra_quoted,
+    searchpath_override,
+)
 from stockcast.config.task import TIMING_FILE, hydra_task, task_config
 from stockcast.errors import ConfigError, StockcastError
 from stockcast.orchestration.preflight import check_before_first_step
@@ -284,15 +289,8 @@ def config_dir_searchpath() -> list[str]:
     from hydra.core.hydra_config import HydraConfig
 
     hydra_cfg = HydraConfig.get()
-    folders = [
-        f"{source.schema}://{source.path}"
-        for source in hydra_cfg.runtime.config_sources
-        if source.provider == CONFIG_DIR_PROVIDER
-    ]
-    if not folders:
-        return []
-    entries = ",".join(hydra_quoted(str(entry)) for entry in [*folders, *hydra_cfg.searchpath])
-    return [f"hydra.searchpath=[{entries}]"]
+    folders = [f"file://{folder}" for folder in config_dir_folders(hydra_cfg)]
+    return [searchpath_override([*folders, *hydra_cfg.searchpath])] if folders else []
 
 
 def refuse_another_config(own: str) -> None:
