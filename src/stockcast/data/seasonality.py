@@ -113,7 +113,7 @@ def season_from_values(values: np.ndarray) -> int:
     lags = np.arange(1, beyond + 1)
     correlation = lag_products(changes, beyond) / variance
     searched = correlation[:max_lag]
-    first = first_negative(changes, searched, variance)
+    first = first_negative(changes, searched)
     if first is None:
         return 1
     # Which lag is largest is decided by each lag's own dot product, not the FFT's rounding
@@ -136,7 +136,7 @@ def lag_products(changes: np.ndarray, lags: int) -> np.ndarray:
     return np.fft.irfft(spectrum * spectrum.conj(), size)[1 : lags + 1]
 
 
-def first_negative(changes: np.ndarray, correlation: np.ndarray, variance: float) -> int | None:
+def first_negative(changes: np.ndarray, correlation: np.ndarray) -> int | None:
     """The index of the first negative `correlation` (of lags 1, 2, ...), or None; one within
     the FFT's rounding of 0 is judged by its lag's own dot product, so an exact 0 is not
     negative (only the lags up to the first negative one are computed again)."""

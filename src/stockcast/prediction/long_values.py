@@ -16,8 +16,10 @@ def long_values_warning(arguments: Sequence[str]) -> str | None:
     `SLOW_VALUES` values (counted by their commas, without parsing them), or None."""
     for argument in arguments:
         key, _, value = argument.lstrip("+~").partition("=")
+        if key != VALUES_KEY:
+            continue
         count = value.count(",") + 1
-        if key == VALUES_KEY and count > SLOW_VALUES:
+        if count > SLOW_VALUES:
             return (
                 f"warning: {VALUES_KEY} holds {count} values, which Hydra is slow to read from "
                 "the command line (10,000 take about half a minute, and the time grows with the "
