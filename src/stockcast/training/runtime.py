@@ -160,11 +160,12 @@ def runs_end_as_the_fit(loggers: Iterable[Any]) -> Iterator[None]:
         yield
     except BaseException as err:
         stopped = isinstance(err, KeyboardInterrupt) or stopped_by_sigterm(err)
-        for logger in loggers:
-            # MLflow loggers only, and only a run this rank made (others have no run_id).
-            run_id = getattr(logger, "run_id", None) if hasattr(logger, "experiment") else None
-            if run_id:
-                logger.experiment.set_terminated(
-                    run_id, STOPPED_STATUS if stopped else FAILED_STATUS
-                )
+        for logger, run_id in mlflow_runs(loggers):
+            logger.experiment.set_terminated(run_id, STOPPED_STATUS if stopped else FAILED_STATUS)
         raise
+
+
+def mlflow_runs(loggers: Iterable[Any]) -> list[tuple[Any, str]]:
+    """Each MLflow logger with the run it made on this rank: a CSV logger has an `experiment`
+    too (its file writer) but no run, and another DDP rank's MLflow logger has no run id."""
+    return [(logger, logger.run_id) for logger in loggers if getattr(logger, "run_id", None)]

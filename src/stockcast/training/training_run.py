@@ -22,7 +22,7 @@ from stockcast.training.distributed import configured_world_size
 from stockcast.training.export import save_model_dir
 from stockcast.training.fit import Fitted, fit
 from stockcast.training.metadata import model_metadata
-from stockcast.training.runtime import runs_end_as_the_fit
+from stockcast.training.runtime import mlflow_runs, runs_end_as_the_fit
 from stockcast.training.summary import (
     METRICS_FILE,
     RESOLVED_CONFIG_FILE,
@@ -58,7 +58,8 @@ def export_fit(
     fitted.spec["intervals"] = interval_spec(
         cfg, fitted.model.net, prepared, fell_back, fitted.folds
     )
-    run_id = next((lg.run_id for lg in fitted.loggers if hasattr(lg, "run_id")), None)
+    runs = mlflow_runs(fitted.loggers)
+    run_id = runs[0][1] if runs else None
     warm_source = None if fitted.warm is None else fitted.warm.source
     val_mase = fitted.metrics["val"].get("mase")
     metadata = model_metadata(prepared, val_mase, run_id, warm_source, fell_back)
@@ -97,11 +98,8 @@ def export_fit(
             summary["warm_vs_cold"] = {"skipped": f"no warm fit to compare ({why})"}
     write_json(output_dir / METRICS_FILE, summary)
     (output_dir / RESOLVED_CONFIG_FILE).write_text(OmegaConf.to_yaml(resolved))
-    # The MLflow loggers' run only: a CSV logger beside it (logger=[mlflow,csv]) has an
-    # `experiment` too, its file writer.
-    for logger in fitted.loggers:
-        if hasattr(logger, "run_id") and run_id:
-            logger.experiment.log_artifact(run_id, str(output_dir / METRICS_FILE))
+    for logger, own_run in runs:
+        logger.experiment.log_artifact(own_run, str(output_dir / METRICS_FILE))
     tracking_uri = OmegaConf.select(cfg, "logger.mlflow.tracking_uri")
     for line in training_summary(fitted.metrics, model_dir, run_id, tracking_uri).splitlines():
         log.info(line)
