@@ -595,7 +595,7 @@ def test_a_quoted_override_value_reads_back_as_written(text: str) -> None:
     bracket or quote broke composing, and `${` was resolved as an interpolation."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from stockcast.config.compose import hydra_quoted
+    from stockcast.config.overrides import hydra_quoted
 
     value = OverridesParser.create().parse_override(f"key={hydra_quoted(text)}").value()
     assert OmegaConf.to_container(OmegaConf.create({"key": value}), resolve=True) == {"key": text}

@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from mlflow import MlflowClient
 
-from stockcast.config.compose import flatten, hydra_quoted, plain
+from stockcast.config.compose import flatten, plain
+from stockcast.config.overrides import hydra_quoted
 from stockcast.config.task import NO_RUN_LINKS, hide_store_links_with_credentials
 from stockcast.errors import ConfigError
 from stockcast.redaction import MASK, PRIVATE_KEY_SHOWN, redacted, redacted_text, redacted_uri

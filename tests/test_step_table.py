@@ -209,7 +209,7 @@ def test_a_step_failing_after_a_registration_says_how_to_store_the_days_forecast
     days itself), adds nothing."""
     import shlex
 
-    from stockcast.config.compose import hydra_quoted
+    from stockcast.config.overrides import hydra_quoted
     from stockcast.orchestration import runner
     from stockcast.orchestration.steps.table import DECISION, PREPARED, port_folder
 
@@ -271,7 +271,7 @@ def test_the_rerun_command_pins_the_public_key_the_run_read(make_cfg, tmp_path: 
     is in no override: unpinned, the printed command checked no signature in a bare shell."""
     from omegaconf import open_dict
 
-    from stockcast.config.compose import hydra_quoted
+    from stockcast.config.overrides import hydra_quoted
     from stockcast.orchestration.runner import RERUN_PUBLIC_KEY_FILE, pinned_for_rerun
 
     cfg = make_cfg(config_name="pipeline")
@@ -337,7 +337,7 @@ def test_the_monitor_alone_stores_the_day_a_failed_monitor_step_lost(
 def test_the_local_pipeline_asks_for_the_rerun_hint_and_a_replay_does_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stores_from_template: None
 ) -> None:
-    from stockcast.config.compose import hydra_quoted
+    from stockcast.config.overrides import hydra_quoted
     from stockcast.orchestration import replay, runner
     from tests.conftest import compose_config, global_state_restored, run_local_pipeline
 

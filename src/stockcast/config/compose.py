@@ -7,7 +7,6 @@ does) before any config that uses `${stockcast_root:}` is composed.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from stockcast.config.composed import compose_reusing_choices
 from stockcast.config.composition_errors import composition_error
 from stockcast.config.help_groups import config_groups_help
-from stockcast.config.overrides import override_key
+from stockcast.config.overrides import hydra_quoted, override_key
 from stockcast.data.calendar import today_utc
 from stockcast.errors import ConfigError, first_line
 from stockcast.paths import CONFIG_DIR, PROJECT_ROOT
@@ -96,15 +95,6 @@ LOCAL_STORE_DB = "mlruns.db"
 def local_store_uri(folder: str | Path) -> str:
     """The tracking URI of the local store in `folder`."""
     return f"sqlite:///{folder}/{LOCAL_STORE_DB}"
-
-
-def hydra_quoted(text: str) -> str:
-    """`text` as a quoted Hydra override value, so a path holding `(`, `,`, `=`, a space or
-    `${` is read as written: a quote and an interpolation's `${` are escaped, and so are the
-    backslashes before one or at the end (the only ones Hydra reads as escapes in quotes)."""
-    body = re.sub(r"(\\*)('|\$\{)", lambda found: found[1] * 2 + "\\" + found[2], text)
-    trailing = "\\" * (len(body) - len(body.rstrip("\\")))
-    return f"'{body}{trailing}'"
 
 
 def local_store_overrides(folder: str | Path) -> list[str]:

@@ -3,6 +3,7 @@ cloud runs read and rewrite overrides alike."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 
@@ -22,3 +23,12 @@ def last_wins(overrides: Iterable[str]) -> list[str]:
     for override in overrides:
         by_key[override_key(override)] = override
     return list(by_key.values())
+
+
+def hydra_quoted(text: str) -> str:
+    """`text` as a quoted Hydra override value, so a path holding `(`, `,`, `=`, a space or
+    `${` is read as written: a quote and an interpolation's `${` are escaped, and so are the
+    backslashes before one or at the end (the only ones Hydra reads as escapes in quotes)."""
+    body = re.sub(r"(\\*)('|\$\{)", lambda found: found[1] * 2 + "\\" + found[2], text)
+    trailing = "\\" * (len(body) - len(body.rstrip("\\")))
+    return f"'{body}{trailing}'"

@@ -25,14 +25,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from stockcast.config.compose import (
-    LOCAL_STORE_DB,
-    hydra_quoted,
-    local_store_overrides,
-    local_store_uri,
-)
+from stockcast.config.compose import LOCAL_STORE_DB, local_store_overrides, local_store_uri
 from stockcast.config.optimizer_check import refuse_an_unbuildable_optimizer
-from stockcast.config.overrides import override_key
+from stockcast.config.overrides import hydra_quoted, override_key
 from stockcast.config.task import hydra_task
 from stockcast.errors import ConfigError, StockcastError, counted
 from stockcast.files import folder_not_made, write_json

@@ -26,9 +26,9 @@ from omegaconf import DictConfig
 from stockcast.config.compose import (
     compose_config,
     config_dir_folders,
-    hydra_quoted,
     searchpath_override,
 )
+from stockcast.config.overrides import hydra_quoted
 from stockcast.config.task import TIMING_FILE, hydra_task, task_config
 from stockcast.errors import ConfigError, StockcastError
 from stockcast.orchestration.preflight import check_before_first_step
