@@ -285,10 +285,12 @@ def test_a_batch_that_cannot_launch_leaves_no_trial_running(tmp_path: Path) -> N
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 4
 
 
-def test_a_trial_refusal_composes_from_the_sweeps_config_dir(tmp_path: Path) -> None:
-    """`--config-dir mine -m model=myets hparams_search=...`: the trial that did not compose was
-    composed again from configs/ alone, so the sentence named `model=myets` (which the sweep
-    found) instead of the search's key, and listed none of the folder's searches."""
+@pytest.mark.parametrize("given_as", ["--config-dir", "hydra.searchpath"])
+def test_a_trial_refusal_composes_from_the_sweeps_config_dir(tmp_path: Path, given_as: str) -> None:
+    """`--config-dir mine -m model=myets hparams_search=...` (or `hydra.searchpath=[file://mine]`):
+    the trial that did not compose was composed again from configs/ alone, so the sentence named
+    `model=myets` (which the sweep found) instead of the search's key, and listed none of the
+    folder's searches."""
     from hydra.conf import ConfigSourceInfo
     from hydra.errors import ConfigCompositionException
     from omegaconf import OmegaConf
@@ -301,10 +303,11 @@ def test_a_trial_refusal_composes_from_the_sweeps_config_dir(tmp_path: Path) -> 
     (mine / "hparams_search").mkdir()
     (mine / "hparams_search" / "ets_optuna.yaml").write_text("# @package _global_\n")
     sweeper = random_sweeper(f"sqlite:///{tmp_path}/study.db", tmp_path, None, {})
-    sources = [
-        ConfigSourceInfo(path=str(CONFIG_DIR), schema="file", provider="main"),
-        ConfigSourceInfo(path=str(mine), schema="file", provider="command-line"),
-    ]
+    sources = [ConfigSourceInfo(path=str(CONFIG_DIR), schema="file", provider="main")]
+    if given_as == "--config-dir":
+        sources.append(ConfigSourceInfo(path=str(mine), schema="file", provider="command-line"))
+    else:
+        sweeper.config.hydra.searchpath = [f"file://{mine}"]
     sweeper.config.hydra.runtime = {"config_sources": [OmegaConf.structured(s) for s in sources]}
     batch = [("model.hidden_sizes=[1]", "model=myets")]
     refusal = sweeper._trial_refusal(ConfigCompositionException("x"), 0, batch)

@@ -245,16 +245,17 @@ class OptunaSweeper(Sweeper):
         # only a failed launch needs these.
         from hydra.errors import ConfigCompositionException
 
-        from stockcast.config.compose import CONFIG_DIR, config_dir_folders, searching
+        from stockcast.config.compose import CONFIG_DIR, searching
         from stockcast.config.composition_errors import composition_error
         from stockcast.config.mistakes import listed
+        from stockcast.config.search_path import searched_folders
 
         if not isinstance(err, ConfigCompositionException):
             return None
         assert self.config is not None
         config_name = str(OmegaConf.select(self.config, "hydra.job.config_name") or "train")
-        # The sweep's --config-dir folders: its trials compose from them too.
-        folders = config_dir_folders(self.config.hydra)
+        # The sweep's --config-dir and hydra.searchpath folders: its trials compose from them.
+        folders = searched_folders(self.config.hydra)
         compose = searching(folders)
         for number, overrides in enumerate(batch, first):
             try:

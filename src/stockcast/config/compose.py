@@ -17,6 +17,12 @@ from stockcast.config.composed import compose_reusing_choices
 from stockcast.config.composition_errors import composition_error
 from stockcast.config.help_groups import config_groups_help
 from stockcast.config.overrides import hydra_quoted, override_key
+from stockcast.config.search_path import (
+    FOLDER_SCHEME,
+    SEARCHPATH_KEY,
+    searchpath_entries,
+    searchpath_override,
+)
 from stockcast.data.calendar import today_utc
 from stockcast.errors import ConfigError, first_line
 from stockcast.paths import CONFIG_DIR, PROJECT_ROOT
@@ -166,23 +172,6 @@ def compose_raw(
             GlobalHydra.instance().initialize(saved)
 
 
-# Hydra's name for the folders `--config-dir` (`-cd`) adds to the config search path.
-CONFIG_DIR_PROVIDER = "command-line"
-# The override that adds folders to Hydra's config search path.
-SEARCHPATH_KEY = "hydra.searchpath"
-
-
-def searchpath_override(entries: Sequence[str]) -> str:
-    """`hydra.searchpath=[...]` searching `entries` (`file://<folder>`) in order, each quoted."""
-    return f"{SEARCHPATH_KEY}=[{','.join(hydra_quoted(str(entry)) for entry in entries)}]"
-
-
-def config_dir_folders(hydra_cfg: Any) -> list[str]:
-    """The `--config-dir` folders the running command searched (Hydra's own config of it)."""
-    sources = OmegaConf.select(hydra_cfg, "runtime.config_sources", default=None) or []
-    return [str(s.path) for s in sources if s.provider == CONFIG_DIR_PROVIDER]
-
-
 def searching(folders: Sequence[str | Path]) -> Callable[..., DictConfig]:
     """`compose_raw` that also searches `folders` (a command's `--config-dir`, which Hydra gives
     to that command's own composition only), ahead of a `hydra.searchpath` the overrides give:
@@ -192,11 +181,8 @@ def searching(folders: Sequence[str | Path]) -> Callable[..., DictConfig]:
         return compose_raw
 
     def compose(config_name: str, overrides: Sequence[str] = (), *args: Any) -> DictConfig:
-        from hydra.core.override_parser.overrides_parser import OverridesParser
-
-        given = [o for o in overrides if override_key(o) == SEARCHPATH_KEY]
-        searched = OverridesParser.create().parse_override(given[-1]).value() if given else []
-        entries = [*(f"file://{folder}" for folder in folders), *searched]
+        entries = [*(f"{FOLDER_SCHEME}{folder}" for folder in folders)]
+        entries += searchpath_entries(overrides)
         others = [o for o in overrides if override_key(o) != SEARCHPATH_KEY]
         return compose_raw(config_name, [searchpath_override(entries), *others], *args)
 

@@ -18,6 +18,7 @@ from stockcast.config.mistakes import (
     unknown_position,
 )
 from stockcast.config.overrides import override_key, override_value
+from stockcast.config.search_path import searchpath_folders
 from stockcast.config.unknown_keys import Composer, names_beside, unknown_key_sentence
 from stockcast.errors import error_text, first_line
 from stockcast.paths import config_folders, is_config_group
@@ -50,7 +51,7 @@ def composition_error(
     from omegaconf.errors import OmegaConfBaseException, ValidationError
     from yaml import YAMLError
 
-    config_dirs = [*config_dirs, *_searchpath_folders(overrides)]
+    config_dirs = [*config_dirs, *searchpath_folders(overrides)]
 
     missing_dir = re.fullmatch(r"Additional config directory '(.*)' not found", str(err))
     if isinstance(err, SearchPathException) and missing_dir is not None:
@@ -157,22 +158,6 @@ def composition_error(
     # Hydra ends some first lines with a colon and gives the reason on the next one.
     reason = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
     return f"{f'cannot compose the {config_name} config: ' if lead is None else lead}{reason}"
-
-
-def _searchpath_folders(overrides: Sequence[str]) -> list[str]:
-    """The folders a `hydra.searchpath=[file://...]` override adds: the configs in them are the
-    command's own, as a `--config-dir` folder's are."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    from stockcast.config.compose import SEARCHPATH_KEY  # compose imports this module
-
-    given = [o for o in overrides if override_key(o) == SEARCHPATH_KEY]
-    try:
-        entries = OverridesParser.create().parse_override(given[-1]).value() if given else []
-    except Exception:  # an override Hydra cannot read is the mistake reported instead
-        return []
-    prefix = "file://"
-    return [str(e).removeprefix(prefix) for e in entries if str(e).startswith(prefix)]
 
 
 def _deleted_and_needed(reason: str, overrides: Sequence[str]) -> str | None:

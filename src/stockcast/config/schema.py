@@ -33,6 +33,7 @@ from stockcast.config.mistakes import (
 from stockcast.config.mixed_precision import refuse_clipping_a_fused_mixed_precision_step
 from stockcast.config.pipeline_sections import PipelineConfig, ReplayConfig
 from stockcast.config.refusals import refusal_sentence
+from stockcast.config.search_path import searched_folders
 from stockcast.config.sections import TrainConfig
 from stockcast.config.unknown_keys import group_meant
 from stockcast.config.unresolvable import refuse_unresolvable, unresolved_error
@@ -191,11 +192,12 @@ def _refuse_unknown_key(
     if found is not None:
         name = next(name for _, schema, name in SCHEMAS if schema is base)
         chosen = _chosen(node, found[0]) if not prefix else None
-        if not prefix and (chosen or is_config_group(found[0])):
+        folders = _searched_folders()
+        if not prefix and (chosen or is_config_group(found[0], folders)):
             # A config group's name at the top level: its file's settings landed under it.
             raise ConfigError(settings_under_group(found[0], chosen))
         key, names = found
-        group = group_meant(key, names, _searched_folders()) if not prefix else None
+        group = group_meant(key, names, folders) if not prefix else None
         # `+experimen=mlp_w10` composes: a misspelt group added with a '+' is told the group.
         raise ConfigError(
             unknown_key(
@@ -208,12 +210,9 @@ def _refuse_unknown_key(
 
 
 def _searched_folders() -> list[str]:
-    """The config folders the running Hydra app searched (configs/, `--config-dir`,
-    `hydra.searchpath`), whose groups a top-level typo may mean; none outside an app."""
-    if not HydraConfig.initialized():
-        return []
-    sources = HydraConfig.get().runtime.config_sources
-    return [str(source.path) for source in sources if source.schema == "file"]
+    """The folders besides configs/ the running Hydra app searched (`--config-dir`,
+    `hydra.searchpath`), whose groups a top-level key may name; none outside an app."""
+    return searched_folders(HydraConfig.get()) if HydraConfig.initialized() else []
 
 
 def _same_name_elsewhere(node: DictConfig, prefix: str, key: str) -> list[str]:

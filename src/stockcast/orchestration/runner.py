@@ -23,12 +23,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from stockcast.config.compose import (
-    compose_config,
-    config_dir_folders,
-    searchpath_override,
-)
+from stockcast.config.compose import compose_config
 from stockcast.config.overrides import hydra_quoted
+from stockcast.config.search_path import searched_entries, searchpath_override
 from stockcast.config.task import TIMING_FILE, hydra_task, task_config
 from stockcast.errors import ConfigError, StockcastError
 from stockcast.orchestration.preflight import check_before_first_step
@@ -263,34 +260,19 @@ def timing_table(timings: list[StepTiming]) -> str:
     return "\n".join(rows)
 
 
-# Hydra settings every step needs to compose the same config: where configs are found (a model
-# kind's config outside configs/, say). The run dir and the like are each step's own.
-SHARED_HYDRA_KEYS = ("hydra.searchpath=",)
-
-
 def user_overrides() -> list[str]:
-    """The overrides the pipeline was started with, minus Hydra's own settings (but its config
-    search path, `--config-dir` folders included)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    overrides = HydraConfig.get().overrides
-    shared = [o for o in overrides.hydra if o.startswith(SHARED_HYDRA_KEYS)]
-    return [
-        *(config_dir_searchpath() or shared),
-        *(o for o in overrides.task if not o.startswith("hydra.")),
-    ]
-
-
-def config_dir_searchpath() -> list[str]:
-    """The `--config-dir` folders, then `hydra.searchpath`'s, as one `hydra.searchpath`
-    override (the order Hydra searched them in); none without `--config-dir`. Hydra gives that
-    folder only to the command it was typed on: the steps, composing their config from the
-    overrides alone, did not find an experiment in it."""
+    """The overrides the pipeline was started with, minus Hydra's own settings but for where it
+    searched for configs: Hydra gives `--config-dir` and `hydra.searchpath` to the command they
+    were typed on only, and each step, composing its config from the overrides alone, must find
+    the same configs (an experiment or a model kind outside configs/)."""
     from hydra.core.hydra_config import HydraConfig
 
     hydra_cfg = HydraConfig.get()
-    folders = [f"file://{folder}" for folder in config_dir_folders(hydra_cfg)]
-    return [searchpath_override([*folders, *hydra_cfg.searchpath])] if folders else []
+    searched = searched_entries(hydra_cfg)
+    return [
+        *([searchpath_override(searched)] if searched else []),
+        *(o for o in hydra_cfg.overrides.task if not o.startswith("hydra.")),
+    ]
 
 
 def refuse_another_config(own: str) -> None:
