@@ -895,7 +895,4 @@ def test_a_deleted_section_is_named_not_taken_for_another_config(
             validate_config(cfg)
     finally:
         HydraConfig.instance().cfg = None
-    assert (
-        str(refused.value)
-        == f"~{section} deletes {section}, a section this command needs; drop it."
-    )
+    assert str(refused.value) == f"~{section} deletes {section}, which this command needs; drop it."

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stockcast.config.mistakes import (
+    deletes_what_is_needed,
     listed,
     nearest,
     source_apart_from_its_config,
@@ -102,7 +103,7 @@ def composition_error(
         return None
     deleted = _deleted_and_needed(lines[0], overrides)
     if deleted is not None:
-        return f"~{deleted} deletes {deleted}, which this command needs; drop it."
+        return deletes_what_is_needed(deleted)
     absent = re.match(r"Could not delete from config\. '([^']+)' does not exist\.", lines[0])
     if absent is not None:
         return _nothing_to_delete(absent.group(1), config_name, overrides, compose)

@@ -76,6 +76,13 @@ def unknown_position(key: str, count: int, where: str) -> str:
     return f"{key} is not in {where}: {parent} holds {count} (numbered 0 to {count - 1})."
 
 
+def deletes_what_is_needed(key: str) -> str:
+    """`~key` deleted a section or key the command composes or reads (the pipeline's `gate`,
+    `data` that an interpolation names): Hydra and the schema would otherwise fail on what is
+    missing, with advice about another config."""
+    return f"~{key} deletes {key}, which this command needs; drop it."
+
+
 def settings_under_group(group: str, chosen: str | None) -> str:
     """A config group's name found at the top level: its file (an experiment of one's own, say)
     lacks the header that puts its settings at the top level, so they landed under `group`."""

@@ -26,11 +26,13 @@ from stockcast.config.client_sections import PredictConfig, ServeConfig
 from stockcast.config.coverage_gate import refuse_a_coverage_gate_without_bands
 from stockcast.config.data_schema import DATA_SOURCES, DataCommon
 from stockcast.config.mistakes import (
+    deletes_what_is_needed,
     settings_under_group,
     source_apart_from_its_config,
     unknown_key,
 )
 from stockcast.config.mixed_precision import refuse_clipping_a_fused_mixed_precision_step
+from stockcast.config.overrides import override_key
 from stockcast.config.pipeline_sections import PipelineConfig, ReplayConfig
 from stockcast.config.refusals import refusal_sentence
 from stockcast.config.search_path import searched_folders
@@ -67,12 +69,11 @@ def _refuse_a_deleted_section(cfg: DictConfig | Mapping[str, Any]) -> None:
     the train config; remove it"), whose advice cannot work."""
     if not HydraConfig.initialized():
         return
-    deleted = {
-        str(o)[1:].partition("=")[0] for o in HydraConfig.get().overrides.task if str(o)[:1] == "~"
-    }
+    overrides = HydraConfig.get().overrides.task
+    deleted = {override_key(str(o)) for o in overrides if str(o).startswith("~")}
     for key, _, _ in SCHEMAS:
         if key in deleted and key not in cfg:
-            raise ConfigError(f"~{key} deletes {key}, a section this command needs; drop it.")
+            raise ConfigError(deletes_what_is_needed(key))
 
 
 @functools.cache
