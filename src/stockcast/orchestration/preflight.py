@@ -19,12 +19,19 @@ from stockcast.training.runtime import refuse_a_missing_accelerator
 CHAMPION_CHECK_DIR = "preflight_champion"
 
 
+def check_training_builds(cfg: DictConfig) -> None:
+    """An optimizer or schedule the train step could not build, or an accelerator this machine
+    lacks: found only once a fit starts, after the data was prepared (and a replay's or a
+    pipeline's earlier days or steps ran), so every command that trains refuses them first."""
+    refuse_an_unbuildable_optimizer(cfg)
+    refuse_a_missing_accelerator(cfg.get("trainer"))
+
+
 def check_before_first_step(cfg: DictConfig, run_dir: Path) -> None:
     """An optimizer or schedule the train step could not build, an accelerator this machine
     lacks, keys the register step would refuse, a ledger the monitor step could not open or that
     keeps another store's forecasts, and a champion no step may load."""
-    refuse_an_unbuildable_optimizer(cfg)
-    refuse_a_missing_accelerator(cfg.get("trainer"))
+    check_training_builds(cfg)
     keys = SigningKeys.from_config(cfg.registry.get("signing"))
     check_signing_keys(keys)
     check_ledger(

@@ -26,11 +26,11 @@ from typing import Any
 from omegaconf import DictConfig
 
 from stockcast.config.compose import LOCAL_STORE_DB, local_store_overrides, local_store_uri
-from stockcast.config.optimizer_check import refuse_an_unbuildable_optimizer
 from stockcast.config.overrides import hydra_quoted, override_key
 from stockcast.config.task import hydra_task
 from stockcast.errors import ConfigError, StockcastError, counted
 from stockcast.files import folder_not_made, write_json
+from stockcast.orchestration.preflight import check_training_builds
 from stockcast.orchestration.replay_day_start import keep_day_start, restore_day_start
 from stockcast.orchestration.replay_days import (
     data_as_of,
@@ -64,7 +64,6 @@ from stockcast.registry.connection import open_client
 from stockcast.registry.ledger import LEDGER_FILE
 from stockcast.registry.ledger_check import check_ledger_folder
 from stockcast.registry.signing import SigningKeys, check_signing_keys
-from stockcast.training.runtime import refuse_a_missing_accelerator
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +107,7 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
     # every day's train step could not build, an accelerator this machine lacks: refused once,
     # first.
     check_signing_keys(SigningKeys.from_config(cfg.registry.get("signing")))
-    refuse_an_unbuildable_optimizer(cfg)
-    refuse_a_missing_accelerator(cfg.get("trainer"))
+    check_training_builds(cfg)
     if cfg.replay.resume_from:
         return resume_replay(cfg)
     refuse_own_day(user_overrides())

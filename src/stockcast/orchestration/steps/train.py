@@ -8,14 +8,13 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from stockcast.config.compose import plain
-from stockcast.config.optimizer_check import refuse_an_unbuildable_optimizer
 from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData, check_prepared_settings
+from stockcast.orchestration.preflight import check_training_builds
 from stockcast.orchestration.steps.prepare import run_prepare
 from stockcast.orchestration.steps.table import table_step
 from stockcast.orchestration.sweeps.metric import optimized_value
 from stockcast.training.distributed import is_launch_rank_zero
-from stockcast.training.runtime import refuse_a_missing_accelerator
 from stockcast.training.training_run import run_training
 
 
@@ -30,8 +29,7 @@ def run_train_step(cfg: DictConfig) -> float | None:
 def run_train_task(cfg: DictConfig) -> float | None:
     """`python src/train.py`: prepare the data into the run directory, train, and return the
     value a sweeper optimises."""
-    refuse_an_unbuildable_optimizer(cfg)
-    refuse_a_missing_accelerator(cfg.get("trainer"))
+    check_training_builds(cfg)
     output_dir = Path(cfg.paths.output_dir)
     if is_launch_rank_zero():
         prepared = PreparedData.load(run_prepare(cfg, output_dir / "prepared"))
