@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from stockcast.errors import ConfigError, StockcastError
-from stockcast.models.kind import ModelKind, raised_at
+from stockcast.models.kind import ModelKind, kind_code_failed
 
 
 def build_core(
@@ -31,13 +31,13 @@ def build_core(
     except StockcastError:
         raise  # an ensemble's candidate's, already named
     except Exception as err:  # the kind's own code: its author's mistake, not a crash of ours
-        where = raised_at(err)
-        raise ConfigError(
-            f"model.kind={named}: its build_core failed{f' at {where}' if where else ''} "
-            f"({type(err).__name__}: {str(err).rstrip('.')}) given the network keys "
-            f"{sorted(network)}; fix its build_core, which gets that network block (its KIND's "
-            "network_keys and data_keys), the window, member_inputs and outputs "
-            "(models/kind.py: ModelKind)."
+        raise kind_code_failed(
+            named,
+            "build_core",
+            err,
+            f"given the network keys {sorted(network)}",
+            "that network block (its KIND's network_keys and data_keys), the window, "
+            "member_inputs and outputs",
         ) from err
     check_core(core, named, member_inputs, outputs)
     return core

@@ -225,6 +225,20 @@ def _import_failed(kind: str, name: str, err: Exception) -> KindDefinitionError:
     )
 
 
+def kind_code_failed(
+    kind: str, hook: str, err: Exception, given: str, gets: str
+) -> KindDefinitionError:
+    """One sentence for a kind's own `hook` (its build_core, its upgrade_state) raising `err`
+    when called `given` what it got: its author's mistake, named with where it raised and what
+    the hook gets (`gets`), not a traceback from the train step, serving or a warm start."""
+    where = raised_at(err)
+    return KindDefinitionError(
+        f"model.kind={kind}: its {hook} failed{f' at {where}' if where else ''} "
+        f"({type(err).__name__}: {str(err).rstrip('.')}) {given}; fix its {hook}, which gets "
+        f"{gets} (models/kind.py: ModelKind)."
+    )
+
+
 def raised_at(err: BaseException) -> str | None:
     """'file line N': where a kind's own code raised `err` (its deepest frame in a file), for a
     refusal to name; None where no frame is in a file."""

@@ -15,11 +15,11 @@ from typing import Any
 
 import torch
 
-from stockcast.errors import ConfigError, StockcastError
+from stockcast.errors import StockcastError
 from stockcast.forecasting.quantiles import quantile_levels
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.models.cores import build_core
-from stockcast.models.kind import model_kind, raised_at
+from stockcast.models.kind import kind_code_failed, model_kind
 from stockcast.models.level_range import LevelRange
 from stockcast.models.network import PriceForecaster
 from stockcast.models.scaling import LEVEL_INPUTS, LEVEL_KIND, WindowScaler, scaler_members
@@ -110,12 +110,12 @@ def load_weights(
     except StockcastError:
         raise  # a kind's own sentence
     except Exception as err:  # the kind's own code: its author's mistake, not a crash of ours
-        where = raised_at(err)
-        raise ConfigError(
-            f"model.kind={named}: its upgrade_state failed{f' at {where}' if where else ''} "
-            f"({type(err).__name__}: {str(err).rstrip('.')}) on saved weights; fix its "
-            "upgrade_state, which gets the saved state dict and returns it in the layout its "
-            "core has today (models/kind.py: ModelKind)."
+        raise kind_code_failed(
+            named,
+            "upgrade_state",
+            err,
+            "on saved weights",
+            "the saved state dict and returns it in the layout its core has today",
         ) from err
     net.load_state_dict(upgraded)
 
