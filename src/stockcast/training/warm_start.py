@@ -157,16 +157,17 @@ def warm_start(
             "model_hash": digest,
             "weights": "evaluated" if folder != copy else "registered",
         },
-        fell_back_to_naive(read_model_metadata(folder), saved, state),
+        start_model_fell_back(read_model_metadata(folder), saved, state),
     )
 
 
-def fell_back_to_naive(
+def start_model_fell_back(
     metadata: dict[str, Any], spec: dict[str, Any], state: dict[str, torch.Tensor]
 ) -> bool:
-    """Whether a model fell back to the last price: its metadata's `naive_fallback`. A model
-    saved before the metadata said so (a champion registered by older code) is asked: the
-    fallback zeroed its point outputs, which no fitted model leaves zero for a rising window.
+    """Whether the model a warm start begins from fell back to the last price (this fit's own
+    fallback is `validation.falls_back_to_naive`'s to decide): its metadata's `naive_fallback`.
+    A model saved before the metadata said so (a champion registered by older code) is asked:
+    the fallback zeroed its point outputs, which no fitted model leaves zero for a rising window.
     Read as no fallback, a warm start kept its ets and Theta gates at zero, and every warm
     fit after it repeated the last price through them."""
     if "naive_fallback" in metadata:
