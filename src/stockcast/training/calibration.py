@@ -8,7 +8,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 from omegaconf import DictConfig
 
 from stockcast.data.prepared import PreparedData
@@ -180,17 +179,11 @@ def conformalize_on_validation(
     so far (the band unit, the still offsets), so the scores are those of the bands as served:
     where no held-out window moved, in the floor's unit a price of 90 got an 80% band from -160
     to 340 at a window served in its own moves' unit."""
-    windows = prepared.splits["val"].origins(prepared.window)
-    net.eval()
-    outputs = forward_in_batches(net.quantile_forecast, windows.inputs, batch_size)
-    inputs, actual = windows.inputs, windows.actual
-    if folds is not None:
-        weights = net.member_weights
-        flat = None if weights is None else weights.flatten().double().numpy()
-        outputs = np.concatenate([outputs, folds.combined_quantiles(flat)])
-        inputs = np.concatenate([inputs, folds.inputs])
-        actual = np.concatenate([actual, folds.actual])
-    own = None if folds is None else len(windows)
+    inputs, outputs, actual = held_out_forecasts(
+        net, prepared, folds, batch_size=batch_size, quantiles=True
+    )
+    # The validation windows come first, the folds' after them.
+    own = None if folds is None else len(actual) - len(folds)
     min_relative_scale = float(prepared.scaler["min_relative_scale"])
     served = {"min_relative_scale": min_relative_scale, "scale_span": span, **(served or {})}
     outputs = served_quantiles(outputs, inputs, net.quantiles, net.point_index, served)

@@ -35,15 +35,19 @@ def validation_forecasts(
     batch_size: int | None,
     members: bool = False,
     splits: Sequence[str] = ("val",),
+    quantiles: bool = False,
 ) -> tuple[RollingOrigins, np.ndarray]:
     """Every validation window (rolling origins; of `splits` laid end to end, when given more)
     and the network's point forecast for it; with `members`, each member's, (members, windows,
-    horizon). `batch_size` windows at a time (None: all at once): a panel's whole fitted span
-    through every member at once can take gigabytes."""
+    horizon); with `quantiles`, a quantile model's outputs (windows, horizon, quantiles).
+    `batch_size` windows at a time (None: all at once): a panel's whole fitted span through
+    every member at once can take gigabytes."""
     span = prepared.splits[splits[0]] if len(splits) == 1 else join_splits(prepared.splits, splits)
     windows = span.origins(prepared.window)
     net.eval()
     forward, axis = (net.member_forecasts, 1) if members else (net, 0)
+    if quantiles:
+        forward = net.quantile_forecast
     forecast = forward_in_batches(forward, windows.inputs, batch_size, windows_axis=axis)
     return windows, forecast
 
@@ -55,15 +59,20 @@ def held_out_forecasts(
     *,
     batch_size: int | None,
     splits: Sequence[str] = ("val",),
+    quantiles: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(inputs, point forecast, actual) of every window a fit judges itself on: the validation
     windows (`validation_forecasts`), then the rolling-origin folds' where there are any, their
-    members combined as the network combines its own."""
-    windows, forecast = validation_forecasts(net, prepared, splits=splits, batch_size=batch_size)
+    members combined as the network combines its own. With `quantiles`, a quantile model's
+    outputs (windows, horizon, quantiles) in place of the point forecast."""
+    windows, forecast = validation_forecasts(
+        net, prepared, splits=splits, batch_size=batch_size, quantiles=quantiles
+    )
     if folds is None:
         return windows.inputs, forecast, windows.actual
     weights = net.member_weights
-    combined = folds.combined(None if weights is None else weights.flatten().double().numpy())
+    flat = None if weights is None else weights.flatten().double().numpy()
+    combined = folds.combined_quantiles(flat) if quantiles else folds.combined(flat)
     return (
         np.concatenate([windows.inputs, folds.inputs]),
         np.concatenate([forecast, combined]),
