@@ -13,7 +13,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from stockcast.config.compose import register_resolvers
-from stockcast.data.calendar import today_utc
+from stockcast.data.calendar import default_day
 from stockcast.orchestration.steps import train
 from stockcast.serving.metadata import TRAINING_CONFIG_FILE, read_model_metadata
 from stockcast.training.resume import CHECKPOINT_DIR, RESUME_CHECKPOINTS
@@ -51,7 +51,7 @@ def midnight_after_prepare(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     try:
         yield
     finally:
-        OmegaConf.register_new_resolver("stockcast_today", today_utc, replace=True)
+        OmegaConf.register_new_resolver("stockcast_today", default_day, replace=True)
 
 
 def test_a_run_past_midnight_records_the_day_its_data_was_read_as_of(

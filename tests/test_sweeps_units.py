@@ -577,37 +577,58 @@ def test_a_sweep_pins_its_data_day_and_a_later_days_run_is_refused(tmp_path: Pat
     assert open_study(storage, "s", "minimize", sampler, first).trials
 
 
-def test_a_local_sweep_gives_every_job_the_day_it_started_on(tmp_path: Path) -> None:
+def test_a_local_sweep_gives_every_job_the_day_it_started_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """data.as_of defaults to today, read as each job composes its config: a grid sweep running
     past midnight UTC trained its later jobs on the next day's data and ranked them with the
-    earlier ones. The day is added to the overrides the sweeper launches, unless one gives or
-    sweeps it; a cloud launcher's jobs each read the day they run on."""
+    earlier ones. Only the default is pinned: the day appended as an override also replaced the
+    one a swept experiment gives (`experiment=a,b`); a cloud launcher's jobs each read the day
+    they run on."""
     from omegaconf import OmegaConf
 
+    from stockcast.config.compose import searching
+    from stockcast.data import calendar
     from stockcast.orchestration.sweeps.callback import SweepCallback
 
-    def started(task: list[str], params: dict[str, str] | None = None, launcher: str = "") -> list:
+    monkeypatch.delenv(calendar.PINNED_DAY_ENV, raising=False)
+    experiments = tmp_path / "experiment"
+    experiments.mkdir()
+    (experiments / "backfill.yaml").write_text(
+        "# @package _global_\ndata:\n  as_of: '2024-03-01'\n"
+    )
+    (experiments / "today.yaml").write_text("# @package _global_\nseed: 3\n")
+
+    def job_day(experiment: str) -> str:
+        return searching([tmp_path])("train", [f"experiment={experiment}"]).data.as_of
+
+    def sweep(task: list[str], launcher: str = "") -> SweepCallback:
         config = OmegaConf.create(
             {
-                "data": {"as_of": "2026-12-01"},
                 "hydra": {
                     "sweep": {"dir": str(tmp_path / "sweep")},
                     "overrides": {"task": task},
-                    "sweeper": {"params": params},
                     "launcher": {"_target_": launcher},
                 },
             }
         )
-        SweepCallback(prepare_store=False).on_multirun_start(config)
-        return list(config.hydra.overrides.task)
+        callback = SweepCallback(prepare_store=False, summary=False)
+        callback.on_multirun_start(config)
+        assert list(config.hydra.overrides.task) == task
+        return callback
 
-    grid = ["optim.lr=1e-3,3e-3"]
-    assert started(grid) == [*grid, "data.as_of=2026-12-01"]
-    for given in (["data.as_of=2026-06-30"], ["data.as_of=2026-06-29,2026-06-30"]):
-        assert started([*grid, *given]) == [*grid, *given]
-    assert started(grid, {"data.as_of": "2026-06-29,2026-06-30"}) == grid
+    grid = ["experiment=backfill,today"]
+    monkeypatch.setattr(calendar, "today_utc", lambda: "2026-12-01")
+    callback = sweep(grid)
+    monkeypatch.setattr(calendar, "today_utc", lambda: "2026-12-02")  # past midnight
+    assert [job_day("backfill"), job_day("today")] == ["2024-03-01", "2026-12-01"]
+    # The sweep over, the clock's day is the default again.
+    callback.on_multirun_end(OmegaConf.create({"hydra": {"launcher": {}}}))
+    assert job_day("today") == "2026-12-02"
     azureml = "hydra_plugins.stockcast_azureml_launcher.azureml_launcher.AzureMLLauncher"
-    assert started(grid, launcher=azureml) == grid
+    sweep(grid, launcher=azureml)
+    monkeypatch.setattr(calendar, "today_utc", lambda: "2026-12-03")
+    assert job_day("today") == "2026-12-03"
 
 
 def test_a_study_without_a_scored_trial_takes_the_overrides_of_its_next_run(

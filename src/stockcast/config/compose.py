@@ -23,7 +23,7 @@ from stockcast.config.search_path import (
     searchpath_entries,
     searchpath_override,
 )
-from stockcast.data.calendar import today_utc
+from stockcast.data.calendar import default_day
 from stockcast.errors import ConfigError, first_line
 from stockcast.paths import CONFIG_DIR, PROJECT_ROOT
 
@@ -71,8 +71,8 @@ def run_name(*parts: Any) -> str:
 
 
 def register_resolvers() -> None:
-    """Make `${stockcast_root:}`, `${stockcast_today:}` (today's UTC date, the default
-    `data.as_of`), `${stockcast_file:<path>}`, `${stockcast_absolute:<path>}` (a relative path
+    """Make `${stockcast_root:}`, `${stockcast_today:}` (the default `data.as_of`,
+    `default_day`), `${stockcast_file:<path>}`, `${stockcast_absolute:<path>}` (a relative path
     read from the current folder, once: every path built on it then means one place, whichever
     code joins it to what), `${stockcast_env:NAME,default}`, `${stockcast_run_name:<parts>}`
     (`run_name`) and `${stockcast_config_groups:<groups>}` (`--help`'s list) available; safe to
@@ -83,7 +83,7 @@ def register_resolvers() -> None:
     if not OmegaConf.has_resolver("stockcast_absolute"):
         OmegaConf.register_new_resolver("stockcast_absolute", os.path.abspath)
     if not OmegaConf.has_resolver("stockcast_today"):
-        OmegaConf.register_new_resolver("stockcast_today", today_utc)
+        OmegaConf.register_new_resolver("stockcast_today", default_day)
     if not OmegaConf.has_resolver("stockcast_file"):
         OmegaConf.register_new_resolver("stockcast_file", file_or_null)
     if not OmegaConf.has_resolver("stockcast_env"):

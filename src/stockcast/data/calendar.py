@@ -6,7 +6,9 @@ value per business day, so a later `as_of` by one business day reveals exactly o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -83,6 +85,39 @@ def weekday_names(week: tuple[bool, ...]) -> str:
 def today_utc() -> str:
     """Today's date in UTC as YYYY-MM-DD: the default `data.as_of`, the same on every machine."""
     return datetime.now(UTC).date().isoformat()
+
+
+# The day `${stockcast_today:}` (the default `data.as_of`) means in this process and those it
+# starts, where set: a sweep's start day for its jobs, a DDP fit's data day for its other ranks.
+# Only the default: a day a config or an override gives still wins.
+PINNED_DAY_ENV = "STOCKCAST_PINNED_DAY"
+
+
+def default_day() -> str:
+    """The default `data.as_of`: the day pinned for this process (`PINNED_DAY_ENV`), else
+    today (UTC), read when a config resolves it."""
+    return os.environ.get(PINNED_DAY_ENV) or today_utc()
+
+
+def pin_default_day(day: str | None) -> str | None:
+    """Make `day` the default `data.as_of` here and in the processes started from here (None:
+    the clock's day again); returns the day pinned before, to restore it."""
+    before = os.environ.get(PINNED_DAY_ENV)
+    if day is None:
+        os.environ.pop(PINNED_DAY_ENV, None)
+    else:
+        os.environ[PINNED_DAY_ENV] = day
+    return before
+
+
+@contextmanager
+def default_day_pinned(day: str) -> Iterator[None]:
+    """`pin_default_day(day)` for the block, restored after it."""
+    before = pin_default_day(day)
+    try:
+        yield
+    finally:
+        pin_default_day(before)
 
 
 def after_today(day: np.datetime64) -> str | None:

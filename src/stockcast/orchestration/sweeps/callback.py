@@ -22,8 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.compose import register_resolvers
 from stockcast.config.composition_errors import range_without_a_search
-from stockcast.config.overrides import override_key
 from stockcast.config.task import JOB_CHDIR_REFUSAL, sweeper_records_failures
+from stockcast.data.calendar import default_day, pin_default_day
 from stockcast.errors import counted, exit_with_error
 from stockcast.orchestration.sweeps import tracking
 from stockcast.orchestration.sweeps.summary import summary_of, to_markdown, write_summary
@@ -37,8 +37,6 @@ MLFLOW_LOGGER_KEY = "logger.mlflow"
 REMOTE_LAUNCHERS = ("hydra_plugins.stockcast_azureml_launcher.",)
 # Hydra's grid sweeper, which runs lists of values and draws none from a range (`interval`).
 GRID_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
-# The day the data is seen from (default: today in UTC, read as each job composes its config).
-AS_OF = "data.as_of"
 
 
 def _is_multirun(config: DictConfig) -> bool:
@@ -64,19 +62,13 @@ def refuse_a_range_to_run(config: DictConfig) -> None:
         exit_with_error(range_without_a_search("interval", overrides))
 
 
-def pin_data_day(config: DictConfig) -> None:
-    """Give every job of the sweep the day it starts on as `data.as_of`, where no command-line
-    override or sweeper param gives or sweeps it: each job composes its own config when it
-    starts, so a sweep running past midnight UTC trained its later jobs on the next day's data
-    and ranked them with the earlier ones. The sweeper launches the task overrides it is given
-    after this callback, with this one among them."""
-    overrides = OmegaConf.select(config, "hydra.overrides.task")
-    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
-    given = [override_key(str(o)) for o in overrides or ()] + [str(k) for k in params]
-    day = OmegaConf.select(config, AS_OF, default=None)
-    if overrides is None or day is None or AS_OF in given:
-        return
-    overrides.append(f"{AS_OF}={day}")
+def pin_data_day() -> str | None:
+    """Make the day the sweep starts on every local job's default `data.as_of`: each job
+    composes its own config when it starts, so a sweep running past midnight UTC trained its
+    later jobs on the next day's data and ranked them with the earlier ones. Only the default
+    is pinned, not `data.as_of` itself: an override appended for it also replaced the day a
+    job's experiment (`experiment=a,b`) or a swept config gives. Returns the day pinned before."""
+    return pin_default_day(default_day())
 
 
 class SweepCallback(Callback):
@@ -91,6 +83,7 @@ class SweepCallback(Callback):
         self.sweep_id: str | None = None
         self._tags_before: str | None = None
         self.started: float | None = None
+        self._day_before: str | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # The summary's jobs are those this sweep ran: a sweep into a folder an earlier one
@@ -107,7 +100,7 @@ class SweepCallback(Callback):
         refuse_a_range_to_run(config)
         self.sweep_id = tracking.sweep_id(config.hydra.sweep.dir)
         if not _runs_remotely(config):
-            pin_data_day(config)
+            self._day_before = pin_data_day()
         if self.prepare_store and not _runs_remotely(config):
             self._prepare_tracking_store(config)
 
@@ -150,6 +143,8 @@ class SweepCallback(Callback):
             os.environ[runs.RUN_CONTEXT_ENV] = self._tags_before
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if not _runs_remotely(config):
+            pin_default_day(self._day_before)
         if not self.summary or _runs_remotely(config):
             return
         sweep_dir = Path(config.hydra.sweep.dir)
