@@ -16,6 +16,7 @@ from stockcast.config.compose import register_resolvers
 from stockcast.data.calendar import default_day
 from stockcast.orchestration.steps import train
 from stockcast.serving.metadata import TRAINING_CONFIG_FILE, read_model_metadata
+from stockcast.training import training_run
 from stockcast.training.resume import CHECKPOINT_DIR, RESUME_CHECKPOINTS
 from stockcast.training.resume_state import SETTINGS_KEY
 from tests.conftest import (
@@ -54,6 +55,26 @@ def midnight_after_prepare(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         OmegaConf.register_new_resolver("stockcast_today", default_day, replace=True)
 
 
+@pytest.fixture
+def midnight_during_fit(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The clock says PREPARED_ON until the fit starts, NEXT_DAY from then on: a fit that ran
+    past midnight UTC."""
+    day = {"today": PREPARED_ON}
+    fit = training_run.fit
+
+    def midnight_then_fit(*args, **kwargs):
+        day["today"] = NEXT_DAY
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(training_run, "fit", midnight_then_fit)
+    register_resolvers()
+    OmegaConf.register_new_resolver("stockcast_today", lambda: day["today"], replace=True)
+    try:
+        yield
+    finally:
+        OmegaConf.register_new_resolver("stockcast_today", default_day, replace=True)
+
+
 def test_a_run_past_midnight_records_the_day_its_data_was_read_as_of(
     tmp_path: Path, midnight_after_prepare: None
 ) -> None:
@@ -71,6 +92,22 @@ def test_a_run_past_midnight_records_the_day_its_data_was_read_as_of(
     checkpoint = run_dir / CHECKPOINT_DIR / RESUME_CHECKPOINTS[0]
     saved = torch.load(checkpoint, map_location="cpu", weights_only=False)[SETTINGS_KEY]
     assert saved["data"]["as_of"] == PREPARED_ON
+    params = next((run_dir / "csv").rglob("hparams.yaml")).read_text()
+    assert f"data.as_of: '{PREPARED_ON}'" in params
+
+
+def test_a_fit_past_midnight_records_the_day_its_data_was_read_as_of(
+    tmp_path: Path, midnight_during_fit: None
+) -> None:
+    """The day was left to the clock where it still matched the prepared folder's when the fit
+    began: a fit that ended after midnight recorded the next day in its training config."""
+    run_dir = tmp_path / "run"
+    with global_state_restored():
+        run_train(tmp_path, run_dir, *UNPINNED, "logger=csv")
+    recorded = yaml.safe_load((run_dir / "model" / TRAINING_CONFIG_FILE).read_text())
+    assert recorded["data"]["as_of"] == PREPARED_ON
+    resolved = yaml.safe_load((run_dir / "config_resolved.yaml").read_text())
+    assert resolved["data"]["as_of"] == PREPARED_ON
     params = next((run_dir / "csv").rglob("hparams.yaml")).read_text()
     assert f"data.as_of: '{PREPARED_ON}'" in params
 

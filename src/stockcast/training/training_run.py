@@ -110,9 +110,11 @@ def on_its_data_day(cfg: DictConfig, prepared: PreparedData) -> DictConfig:
     """`cfg` with `data.as_of` the day its prepared folder was read as of. The default day is the
     clock's, read again wherever the config is: a run that crossed midnight UTC after preparing
     its data, or a pipeline step composed later (on another cloud node), recorded the next day
-    in its training config, MLflow params and resume settings, which names other data."""
+    in its training config, MLflow params and resume settings, which names other data. Written
+    even where the clock still agrees: a default left to it is read again after the fit, which
+    may end past midnight."""
     day = (prepared.meta.get("source") or {}).get("as_of")
-    if day is None or OmegaConf.select(cfg, "data.as_of") == day:
+    if day is None:
         return cfg
     dated = copy.deepcopy(cfg)
     with open_dict(dated):
