@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -185,6 +186,39 @@ def test_a_refit_of_a_ddp_fit_runs_here_with_every_ranks_batch(make_cfg) -> None
     refit_state, one_state = refit_of_ddp.state_dict(), one_process.state_dict()
     assert refit_state.keys() == one_state.keys()
     assert all(torch.equal(refit_state[key], one_state[key]) for key in refit_state)
+
+
+def test_the_ranks_a_fit_starts_past_midnight_read_rank_zeros_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lightning starts the other ranks during the fit by running the command again, each
+    composing its config anew: a fit started just before midnight UTC had rank 1 read the next
+    day's data (more values, other windows and scaling than rank 0's) under a default
+    data.as_of. The ranks it starts read rank 0's day; the clock's day is the default again
+    after the fit."""
+    from stockcast.config.compose import compose_config
+    from stockcast.data import calendar
+    from stockcast.training import training_run
+
+    class Launched(Exception):
+        pass
+
+    def rank_day() -> str:
+        return compose_config("train", [*isolated_overrides(tmp_path), *DDP_RUN]).data.as_of
+
+    def fit(*args: object) -> None:
+        monkeypatch.setattr(calendar, "today_utc", lambda: "2026-07-01")  # midnight passes
+        raise Launched(rank_day())
+
+    monkeypatch.delenv(calendar.PINNED_DAY_ENV, raising=False)
+    monkeypatch.setattr(calendar, "today_utc", lambda: "2026-06-30")
+    monkeypatch.setattr(training_run, "fit", fit)
+    prepared = SimpleNamespace(meta={"source": {"as_of": "2026-06-30"}})
+    cfg = compose_config("train", [*isolated_overrides(tmp_path), *DDP_RUN])
+    with pytest.raises(Launched) as launched:
+        training_run.run_training(cfg, prepared, tmp_path, tmp_path / "model")
+    assert str(launched.value) == "2026-06-30"
+    assert rank_day() == "2026-07-01"
 
 
 # -- a real two-process fit ------------------------------------------------------------------

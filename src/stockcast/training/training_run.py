@@ -12,6 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from stockcast.data.calendar import default_day_pinned
 from stockcast.data.prepared import PreparedData
 from stockcast.files import write_json
 from stockcast.paths import portable
@@ -40,7 +41,10 @@ def run_training(
     """Fit, test the best checkpoint, export the model directory; returns metrics.json's content."""
     output_dir, model_dir = Path(output_dir), Path(model_dir)
     cfg = on_its_data_day(cfg, prepared)
-    fitted = fit(cfg, prepared, output_dir)
+    # Lightning starts the other DDP ranks during the fit by running the command again: each
+    # composes its config anew, and reads rank 0's day where data.as_of is left to the clock.
+    with default_day_pinned(str(cfg.data.as_of)):
+        fitted = fit(cfg, prepared, output_dir)
     if not fitted.trainer.is_global_zero:
         # The other DDP ranks took part in every stage; rank 0 alone calibrates (on all its
         # calibration windows) and writes the model, metrics.json and the MLflow artifacts.
