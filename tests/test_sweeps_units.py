@@ -577,6 +577,27 @@ def test_a_sweep_pins_its_data_day_and_a_later_days_run_is_refused(tmp_path: Pat
     assert open_study(storage, "s", "minimize", sampler, first).trials
 
 
+def test_a_search_over_experiments_leaves_each_its_own_data_day() -> None:
+    """An experiment may set its own data.as_of (a backfill day): the sweep's day, given to
+    every trial as an override, replaced it where the search picks the experiment
+    (`experiment=choice(a,b)`) or the data config. The study still records the day."""
+    from omegaconf import OmegaConf
+
+    from hydra_plugins.stockcast_optuna_sweeper.study import day_given_to_trials, pinned_data_day
+
+    choices = {"experiment": None, "data": "gbm", "model": "mlp"}
+    config = OmegaConf.create(
+        {"data": {"as_of": "2026-12-01"}, "hydra": {"runtime": {"choices": choices}}}
+    )
+    pinned = ["data.as_of=2026-12-01"]
+    for searched in ("experiment=choice(a,b)", "data=choice(gbm,csv)"):
+        space = parse_search_space({}, [searched, "optim.lr=interval(1e-4,1e-2)"])
+        assert pinned_data_day(config, space) == pinned
+        assert day_given_to_trials(config, space, pinned) == []
+    space = parse_search_space({}, ["experiment=a", "optim.lr=interval(1e-4,1e-2)"])
+    assert day_given_to_trials(config, space, pinned) == pinned
+
+
 def test_a_local_sweep_gives_every_job_the_day_it_started_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

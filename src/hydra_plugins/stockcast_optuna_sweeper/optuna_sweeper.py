@@ -26,7 +26,11 @@ from hydra_plugins.stockcast_optuna_sweeper.job_folders import (
     launched_job_folders,
     returned_job_folder,
 )
-from hydra_plugins.stockcast_optuna_sweeper.study import open_study, pinned_data_day
+from hydra_plugins.stockcast_optuna_sweeper.study import (
+    day_given_to_trials,
+    open_study,
+    pinned_data_day,
+)
 from stockcast.errors import ConfigError, StockcastError, exit_with_error, first_line
 
 if TYPE_CHECKING:
@@ -140,11 +144,11 @@ class OptunaSweeper(Sweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        space.fixed.extend(pinned_data_day(self.config, space))
-
+        pinned = pinned_data_day(self.config, space)
         study = open_study(
-            self.storage, self.study_name, self.direction, self.sampler_cfg, space.fixed
+            self.storage, self.study_name, self.direction, self.sampler_cfg, [*space.fixed, *pinned]
         )
+        space.fixed.extend(day_given_to_trials(self.config, space, pinned))
         # Numbered after the folders an earlier sweep into this folder left: a trial's folder
         # is its own, never one an older trial's job_dir names.
         first = 1 + max((int(p.name) for p in sweep_dir.iterdir() if p.name.isdigit()), default=-1)

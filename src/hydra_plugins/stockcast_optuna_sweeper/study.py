@@ -135,3 +135,12 @@ def pinned_data_day(config: DictConfig, space: SearchSpace) -> list[str]:
         return []
     day = OmegaConf.select(config, AS_OF, default=None)
     return [] if day is None else [f"{AS_OF}={day}"]
+
+
+def day_given_to_trials(config: DictConfig, space: SearchSpace, pinned: list[str]) -> list[str]:
+    """`pinned` (`pinned_data_day`) as an override for every trial, unless the search picks a
+    config group (`experiment`, `data`): a trial's group may set its own `data.as_of`, which an
+    override would replace. Such trials read the sweep's day where they leave it at its default
+    (the sweep callback pins it for local jobs); the study still records it."""
+    groups = OmegaConf.select(config, "hydra.runtime.choices", default=None) or {}
+    return [] if any(override_key(key) in groups for key in space.distributions) else pinned
