@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -26,7 +27,12 @@ from stockcast.models.level_range import (
 )
 from stockcast.models.scaling import WindowScaler
 from stockcast.models.spec import build_price_forecaster, load_weights
-from stockcast.training.losses import loss_and_forecast, make_loss, member_losses
+from stockcast.training.losses import (
+    forecast_and_outputs,
+    make_loss,
+    member_losses,
+    outputs_loss,
+)
 from stockcast.training.module import Forecaster
 from tests.conftest import give_outputs
 
@@ -480,6 +486,15 @@ def test_a_window_that_did_not_move_adds_nothing_to_the_per_window_loss(
     assert torch.count_nonzero(gradients(pegged)[window_members]) > 0
 
 
+def _validate(module: Forecaster, windows: torch.Tensor, batch_size: int) -> dict[str, float]:
+    """The metrics `trainer.validate` logs for `windows` in batches of `batch_size`."""
+    trainer = L.Trainer(
+        logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu"
+    )
+    loader = torch.utils.data.DataLoader(windows, batch_size=batch_size)
+    return trainer.validate(module, loader, verbose=False)[0]
+
+
 def test_the_forecaster_trains_and_validates_with_its_window_scale_power() -> None:
     torch.manual_seed(5)
     net = build_price_forecaster(SPEC)
@@ -491,10 +506,24 @@ def test_the_forecaster_trains_and_validates_with_its_window_scale_power() -> No
     torch.testing.assert_close(module.training_loss(windows), weighted)
     assert not torch.allclose(weighted, member_losses(net, inputs, targets, make_loss("mse"), 0.0))
     # Validation reports (and the LR scheduler watches) the same weighted loss.
-    logged: dict[str, torch.Tensor] = {}
-    module.log = lambda name, value, **kwargs: logged.__setitem__(name, value)  # type: ignore[method-assign]
-    module.validation_step(windows, 0)
-    torch.testing.assert_close(logged["val/loss"], weighted)
+    logged = _validate(module, windows, batch_size=len(windows))
+    assert logged["val/loss"] == pytest.approx(weighted.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("loss", ["mse", "huber"])
+def test_the_validation_loss_does_not_depend_on_the_evaluation_batch_size(loss: str) -> None:
+    """A window weighs relative to the mean scale of every validation window, not of its batch:
+    batched by 3 the loss was 8.77 against 6.34 in one batch."""
+    torch.manual_seed(5)
+    net = build_price_forecaster(SPEC)
+    give_outputs(net)
+    windows = 100 + torch.randn(8, 15).cumsum(1) * torch.linspace(0.1, 5.0, 8)[:, None]
+    module = Forecaster(net, make_loss(loss), torch.optim.Adam, window_scale_power=0.5)
+    whole = _validate(module, windows, batch_size=len(windows))
+    for batch_size in (3, 1):
+        batched = _validate(module, windows, batch_size=batch_size)
+        assert batched["val/loss"] == pytest.approx(whole["val/loss"], rel=1e-5)
+        assert batched["val/mase"] == pytest.approx(whole["val/mase"], rel=1e-5)
 
 
 def test_window_scale_power_one_weighs_per_window_errors_in_price_units() -> None:
@@ -600,7 +629,8 @@ def test_validation_gets_loss_and_forecast_from_one_pass_equal_to_each_alone() -
     give_outputs(net)
     windows = 100 + torch.randn(8, 15).cumsum(1)
     inputs, targets = windows[:, :10], windows[:, 10:]
-    loss, forecast = loss_and_forecast(net, inputs, targets, make_loss("mse"), 0.5)
+    forecast, outputs = forecast_and_outputs(net, inputs)
+    loss = outputs_loss(net, inputs, targets, make_loss("mse"), 0.5, outputs)
     torch.testing.assert_close(loss, member_losses(net, inputs, targets, make_loss("mse"), 0.5))
     assert not torch.allclose(loss, member_losses(net, inputs, targets, make_loss("mse"), 0.0))
     torch.testing.assert_close(forecast, net(inputs))

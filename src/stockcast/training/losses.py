@@ -12,6 +12,9 @@ from stockcast.models.log_view import log_targets
 from stockcast.models.network import PriceForecaster
 from stockcast.models.scaling import row_spread
 
+# Each member's raw outputs, scaled last input, loc and scale (`PriceForecaster.member_outputs`).
+MemberOutputs = tuple[torch.Tensor, ...]
+
 # A window whose values spread less than this share of their level did not move: float32
 # rounding around one value (an unchanged price) spreads about a tenth of it, a pegged price
 # that moves by 1e-5 of its level ten times more.
@@ -63,21 +66,31 @@ def member_losses(
     return _from_outputs(net, prices, targets, loss_fn, window_scale_power, *outputs)
 
 
-def loss_and_forecast(
+def forecast_and_outputs(
+    net: PriceForecaster, prices: torch.Tensor, level_rule: bool = True
+) -> tuple[torch.Tensor, MemberOutputs]:
+    """The point forecast in price units and the member outputs `outputs_loss` scores, from one
+    pass (validation and test need both); without `level_rule`, every member counts in every
+    window (a fit choosing its checkpoint: `Forecaster`)."""
+    outputs = net.member_outputs(prices)
+    forecast = net.in_prices(prices, *outputs, level_rule=level_rule)
+    return forecast[:, net.point_index, :], outputs
+
+
+def outputs_loss(
     net: PriceForecaster,
     prices: torch.Tensor,
     targets: torch.Tensor,
     loss_fn: nn.Module,
-    window_scale_power: float = 0.0,
-    level_rule: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """`member_losses` and the point forecast in price units from one pass (validation and test
-    need both); without `level_rule`, every member counts in every window (a fit choosing its
-    checkpoint: `Forecaster`)."""
-    outputs = net.member_outputs(prices)
-    loss = _from_outputs(net, prices, targets, loss_fn, window_scale_power, *outputs)
-    forecast = net.in_prices(prices, *outputs, level_rule=level_rule)
-    return loss, forecast[:, net.point_index, :]
+    window_scale_power: float,
+    outputs: MemberOutputs,
+    mean_scale: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """`member_losses` from member outputs already computed. A window's weight is relative to
+    `mean_scale`, each member's mean window scale (members, 1, 1), by default that of these
+    windows: evaluation passes the mean over all its windows, so its loss does not depend on how
+    they were batched (`data.eval_batch_size`)."""
+    return _from_outputs(net, prices, targets, loss_fn, window_scale_power, *outputs, mean_scale)
 
 
 def _from_outputs(
@@ -90,6 +103,7 @@ def _from_outputs(
     last_inputs: torch.Tensor,
     loc: torch.Tensor,
     scale: torch.Tensor,
+    mean_scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
     if net.anchored:
         outputs = outputs + last_inputs[:, :, None]
@@ -98,7 +112,8 @@ def _from_outputs(
     weight: torch.Tensor | float = 1.0
     if net.window_members is not None:
         weight = (
-            (scale / scale.mean(dim=1, keepdim=True)) ** window_scale_power
+            (scale / (scale.mean(dim=1, keepdim=True) if mean_scale is None else mean_scale))
+            ** window_scale_power
             if window_scale_power
             else torch.ones_like(scale)
         )

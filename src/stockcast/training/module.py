@@ -16,7 +16,12 @@ from stockcast.models.cores import fit_to_series
 from stockcast.models.network import PriceForecaster
 from stockcast.training.distributed import gather_rows
 from stockcast.training.evaluated_recipe import LrDropShares
-from stockcast.training.losses import loss_and_forecast, member_losses
+from stockcast.training.losses import (
+    MemberOutputs,
+    forecast_and_outputs,
+    member_losses,
+    outputs_loss,
+)
 
 # Where a checkpoint keeps the learning rates a fit started from and its scheduler's changes.
 LR_DROPS_KEY = "stockcast_lr_drops"
@@ -54,7 +59,9 @@ class Forecaster(L.LightningModule):
         self.scheduler_factory = scheduler
         self.input_size = net.input_size
         self.horizon = net.horizon
-        self._outputs: dict[str, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {}
+        self._outputs: dict[
+            str, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, MemberOutputs]]
+        ] = {}
         self._train_losses: list[torch.Tensor] = []
         # A fit of a fixed step budget (a refit, a fold, the held-back check) repeats the
         # evaluated fit's learning-rate schedule: (share of its steps taken, each parameter
@@ -151,31 +158,52 @@ class Forecaster(L.LightningModule):
             group["lr"] = start * (scales[index] if scales else 1.0)
 
     def _shared_eval_step(self, stage: str, windows: torch.Tensor, batch_idx: int) -> None:
-        """One step for val and test: scaled loss for the scheduler, price forecasts and each
-        window's MASE scale for metrics."""
+        """One step for val and test: price forecasts, each window's MASE scale for metrics and
+        the member outputs the stage's loss is computed from when it ends."""
         # While fitting, the checkpoint, early stopping and the LR schedule judge every member's
         # forecast of every validation window; which members serve a window outside the fitted
         # range is decided after the fit, with the weights. Judged with that rule, fits kept
         # other steps on the benchmark's trending series, no better overall (README).
         fitting = stage == "val" and self._trainer is not None and self.trainer.state.fn == "fit"
-        loss, forecast = loss_and_forecast(
-            self.net,
-            *self.split_window(windows),
-            self.loss_fn,
-            self.hparams.window_scale_power,
-            level_rule=not fitting,
-        )
-        # Under DDP the epoch value is the windows-weighted mean over every rank's windows.
-        self.log(
-            f"{stage}/loss",
-            loss,
-            on_step=False,
-            on_epoch=True,
-            batch_size=len(windows),
-            sync_dist=True,
+        forecast, outputs = forecast_and_outputs(
+            self.net, self.split_window(windows)[0], level_rule=not fitting
         )
         scales = self._window_scales(stage, batch_idx, windows)
-        self._outputs.setdefault(stage, []).append((forecast.detach(), windows.detach(), scales))
+        kept = tuple(part.detach() for part in outputs)
+        self._outputs.setdefault(stage, []).append(
+            (forecast.detach(), windows.detach(), scales, kept)
+        )
+
+    def _log_loss(
+        self, stage: str, windows: torch.Tensor, outputs: list[MemberOutputs], distributed: bool
+    ) -> None:
+        """The stage's scaled loss over all its windows (every rank's): each window weighs
+        relative to the mean scale of them all, not of its batch, so the value does not depend
+        on `data.eval_batch_size`. Under DDP the value is the windows-weighted mean over ranks."""
+        members = len(self.net.scalers)
+        parts = [torch.cat(part, dim=1) for part in zip(*outputs, strict=True)] if outputs else None
+        scale = parts[3] if parts else torch.empty((members, 0, 1), device=self.device)
+        totals = torch.cat(
+            [scale.sum(dim=1).flatten(), torch.tensor([scale.shape[1]], device=scale.device)]
+        ).double()
+        if distributed:
+            totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
+        if not totals[-1]:
+            return
+        mean_scale = (totals[:-1] / totals[-1]).to(scale.dtype).reshape(members, 1, 1)
+        loss = (
+            outputs_loss(
+                self.net,
+                *self.split_window(windows),
+                self.loss_fn,
+                self.hparams.window_scale_power,
+                tuple(parts),
+                mean_scale,
+            )
+            if parts
+            else torch.zeros((), device=self.device)
+        )
+        self.log(f"{stage}/loss", loss, batch_size=len(windows), sync_dist=True)
 
     def _window_scales(self, stage: str, batch_idx: int, windows: torch.Tensor) -> torch.Tensor:
         """Each window's MASE scale (CPU, float64): its own series' where the datamodule
@@ -206,10 +234,15 @@ class Forecaster(L.LightningModule):
         # MASE is the pooled one, not a mean of the ranks' values; a rank with no windows (from
         # a loader of its own: the datamodule refuses too few) still takes part in the gather.
         width = self.input_size + 2 * self.horizon
-        rows = [torch.cat([w, f], dim=1) for f, w, _ in outputs]
+        rows = [torch.cat([w, f], dim=1) for f, w, _, _ in outputs]
         local = torch.cat(rows) if rows else torch.empty((0, width), device=self.device)
         local_scales = (
-            torch.cat([s for _, _, s in outputs]) if rows else torch.empty(0, dtype=torch.float64)
+            torch.cat([s for _, _, s, _ in outputs])
+            if rows
+            else torch.empty(0, dtype=torch.float64)
+        )
+        self._log_loss(
+            stage, local[:, : width - self.horizon], [m for *_, m in outputs], distributed
         )
         everything = gather_rows(local) if distributed else local
         if not len(everything):
