@@ -23,6 +23,7 @@ from stockcast.data.prepared import PreparedData
 from stockcast.errors import ArtifactError, ConfigError, StockcastError
 from stockcast.evaluation.gate import coverage_check, gate_threshold
 from stockcast.evaluation.live import live_ratio
+from stockcast.evaluation.reports import REPORT_FILE, read_report
 from stockcast.evaluation.versus_naive import naive_within_rounding, ratio_vs_naive
 from stockcast.forecasting.frame import split_forecast_frame
 from stockcast.orchestration import runner
@@ -353,6 +354,19 @@ def test_a_score_the_report_holds_as_null_is_left_out_of_the_tags(tmp_path: Path
     tags = version_tags(tmp_path, report)
     assert (tags["test_mae"], tags["test_mase"], tags["naive_test_mase"]) == ("0", "0", "0")
     assert "test_mape" not in tags
+
+
+@pytest.mark.parametrize("text", ['{"kind": "stockcast.rep', "[1, 2]", "\xff"])
+def test_a_report_cut_short_or_edited_is_refused_in_one_sentence(tmp_path: Path, text: str) -> None:
+    """The register and refit steps read report.json: one that no longer parses stopped them
+    with a JSONDecodeError traceback."""
+    (tmp_path / REPORT_FILE).write_text(text, encoding="latin-1")
+    with pytest.raises(ArtifactError) as caught:
+        read_report(tmp_path)
+    assert str(caught.value) == (
+        f"{tmp_path / REPORT_FILE} is not a JSON object (cut short or edited); run the evaluate "
+        "step again to write it."
+    )
 
 
 def test_report_numbers_match_a_direct_recomputation(pipeline_store: Path) -> None:

@@ -3,11 +3,11 @@ scored the model at hand. Light on purpose: the step table and the runner read t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from stockcast.errors import ArtifactError
+from stockcast.files import read_json_object
 
 REPORT_KIND = "stockcast.report"
 REPORT_FILE = "report.json"
@@ -22,7 +22,12 @@ def read_report(report_dir: str | Path) -> dict[str, Any]:
         raise ArtifactError(
             f"report folder {report_dir} does not exist; run the evaluate step first."
         )
-    report = json.loads(path.read_text()) if path.is_file() else {}
+    report = read_json_object(path) if path.is_file() else {}
+    if report is None:
+        raise ArtifactError(
+            f"{path} is not a JSON object (cut short or edited); run the evaluate step again to "
+            "write it."
+        )
     if report.get("kind") != REPORT_KIND:
         raise ArtifactError(
             f"{report_dir} is not an evaluation report folder (no {REPORT_FILE} of kind "
