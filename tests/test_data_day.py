@@ -34,45 +34,42 @@ PREPARED_ON, NEXT_DAY = "2026-06-30", "2026-07-01"
 UNPINNED = tuple(o for o in FAST_OVERRIDES if not o.startswith("data.as_of="))
 
 
-@pytest.fixture
-def midnight_after_prepare(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The clock says PREPARED_ON until the run's data is prepared, NEXT_DAY after it: a run
-    started a minute before midnight UTC."""
+def _midnight_at(
+    monkeypatch: pytest.MonkeyPatch, module: object, name: str, after: bool
+) -> Iterator[None]:
+    """The clock says PREPARED_ON until `module.name` is called (`after`: until it returns),
+    NEXT_DAY from then on, for as long as the generator is suspended."""
     day = {"today": PREPARED_ON}
-    prepare = train.run_prepare
+    step = getattr(module, name)
 
-    def prepare_then_midnight(*args, **kwargs):
-        folder = prepare(*args, **kwargs)
+    def midnight_around_the_step(*args, **kwargs):
+        if not after:
+            day["today"] = NEXT_DAY
+        result = step(*args, **kwargs)
         day["today"] = NEXT_DAY
-        return folder
+        return result
 
-    monkeypatch.setattr(train, "run_prepare", prepare_then_midnight)
+    monkeypatch.setattr(module, name, midnight_around_the_step)
     register_resolvers()
     OmegaConf.register_new_resolver("stockcast_today", lambda: day["today"], replace=True)
     try:
         yield
     finally:
         OmegaConf.register_new_resolver("stockcast_today", default_day, replace=True)
+
+
+@pytest.fixture
+def midnight_after_prepare(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The clock says PREPARED_ON until the run's data is prepared, NEXT_DAY after it: a run
+    started a minute before midnight UTC."""
+    yield from _midnight_at(monkeypatch, train, "run_prepare", after=True)
 
 
 @pytest.fixture
 def midnight_during_fit(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The clock says PREPARED_ON until the fit starts, NEXT_DAY from then on: a fit that ran
     past midnight UTC."""
-    day = {"today": PREPARED_ON}
-    fit = training_run.fit
-
-    def midnight_then_fit(*args, **kwargs):
-        day["today"] = NEXT_DAY
-        return fit(*args, **kwargs)
-
-    monkeypatch.setattr(training_run, "fit", midnight_then_fit)
-    register_resolvers()
-    OmegaConf.register_new_resolver("stockcast_today", lambda: day["today"], replace=True)
-    try:
-        yield
-    finally:
-        OmegaConf.register_new_resolver("stockcast_today", default_day, replace=True)
+    yield from _midnight_at(monkeypatch, training_run, "fit", after=False)
 
 
 def test_a_run_past_midnight_records_the_day_its_data_was_read_as_of(
