@@ -457,6 +457,10 @@ def test_a_body_over_max_bytes_is_refused_before_it_is_read(absurd: OpenModel) -
         ("serve.max_rows=0", "serve.max_rows is 0; it must be a whole number above 0"),
         ("serve.max_bytes=1.5", "serve.max_bytes is 1.5; it must be a whole number above 0"),
         (
+            "serve.max_concurrent_requests=0",
+            "serve.max_concurrent_requests is 0; it must be a whole number above 0",
+        ),
+        (
             "guard.max_range_multiple=-1",
             "guard.max_range_multiple is -1; it must be a number above 0",
         ),

@@ -93,6 +93,7 @@ class ServeSettings(Section):
     port: Annotated[int, Field(strict=True, ge=1, le=65535, description="a port in 1..65535")]
     max_rows: WholeAbove0
     max_bytes: WholeAbove0
+    max_concurrent_requests: WholeAbove0
     shutdown_timeout_s: WholeAbove0
 
 

@@ -9,8 +9,9 @@ refusal with the server's stack trace. Here a body over `serve.max_bytes` is ref
 is read in full (from Content-Length, then by counting), more than `serve.max_rows` rows before
 any is forecast, and every window passes the same guards as predict (`OpenModel.forecast`), so
 a refusal is the same one sentence: HTTP 400 for input that is not a window of prices, 413 for
-a request too large, 422 for a forecast the output guard refuses, 503 for a request still open
-`serve.shutdown_timeout_s` after the server was told to stop. No body carries a traceback.
+a request too large, 422 for a forecast the output guard refuses, 503 for a request beyond
+`serve.max_concurrent_requests` under way or still open `serve.shutdown_timeout_s` after the
+server was told to stop. No body carries a traceback.
 """
 
 from __future__ import annotations
@@ -51,12 +52,18 @@ STOP_SIGNALS = tuple(
 )
 
 
+# How many seconds a client told the server is busy is asked to wait before it retries.
+BUSY_RETRY_AFTER_S = 1
+
+
 @dataclass(frozen=True)
 class Limits:
-    """The largest request served (`serve.max_rows`, `serve.max_bytes`)."""
+    """The largest request served (`serve.max_rows`, `serve.max_bytes`), and how many are
+    answered at once (`serve.max_concurrent_requests`; None: no bound)."""
 
     max_rows: int
     max_bytes: int
+    max_concurrent_requests: int | None = None
 
 
 def answer(model: OpenModel, body: bytes, content_type: str, limits: Limits) -> bytes:
@@ -91,6 +98,9 @@ def build_app(model: OpenModel, limits: Limits) -> Any:
     # client can tell when the champion alias has moved since (restart the server then).
     served = {MODEL_HEADER: model_header(str(model.name), model.version)}
     forecasts = ThreadPoolExecutor(thread_name_prefix="forecast")
+    # Requests read, queued or being forecast: each holds up to serve.max_bytes of body and its
+    # parsed rows, so a burst without a bound held them all (40 bodies of 8 MB: 1.9 GB).
+    under_way = [0]
 
     def error(refused: Refused, headers: Mapping[str, str] | None = None) -> Response:
         body = json.dumps({"error_code": refused.code, "message": str(refused)})
@@ -99,6 +109,22 @@ def build_app(model: OpenModel, limits: Limits) -> Any:
         )
 
     async def invocations(request: Request) -> Response:
+        most = limits.max_concurrent_requests
+        if most is not None and under_way[0] >= most:
+            busy = Refused(
+                503,
+                "SERVER_BUSY",
+                f"the server is answering {most} requests already, as many as it takes at once "
+                "(serve.max_concurrent_requests); retry shortly.",
+            )
+            return error(busy, {"Retry-After": str(BUSY_RETRY_AFTER_S)})
+        under_way[0] += 1
+        try:
+            return await forecast_request(request)
+        finally:
+            under_way[0] -= 1
+
+    async def forecast_request(request: Request) -> Response:
         body = None
         try:
             body = await bounded_body(request, limits.max_bytes)
@@ -177,7 +203,12 @@ def run_serve(cfg: DictConfig) -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="stockcast-serve-") as download_dir:
             model = open_model(cfg, download_dir)
-        app = build_app(model, Limits(int(cfg.serve.max_rows), int(cfg.serve.max_bytes)))
+        limits = Limits(
+            int(cfg.serve.max_rows),
+            int(cfg.serve.max_bytes),
+            int(cfg.serve.max_concurrent_requests),
+        )
+        app = build_app(model, limits)
         host, port = str(cfg.serve.host), int(cfg.serve.port)
         # Bound here, before saying it serves: uvicorn's own bind failure was its log line and
         # exit code 3 after this process had announced the address.
