@@ -231,11 +231,11 @@ def test_a_server_stopped_while_it_loads_ends_by_the_signal_and_leaves_no_copy(
 SLOW_FORECAST = """
 import runpy, sys, time
 import stockcast.serving.model as model
-served = model.OpenModel.frame
+served = model.OpenModel.records
 def slow(self, windows):
     time.sleep(60)  # a forecast far slower than serve.shutdown_timeout_s
     return served(self, windows)
-model.OpenModel.frame = slow
+model.OpenModel.records = slow
 sys.argv[0] = "scripts/serve.py"
 runpy.run_path("scripts/serve.py", run_name="__main__")
 """

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from stockcast.forecasting.frame import forecast_frame
+from stockcast.forecasting.frame import forecast_frame, forecast_records
 from stockcast.paths import PROJECT_ROOT
 from stockcast.serving.server import Limits, build_app
 
@@ -57,12 +57,12 @@ async def request(app: Any, body: bytes) -> tuple[int, dict[str, str], dict[str,
 def test_a_request_beyond_max_concurrent_requests_is_a_503_before_its_body_is_read() -> None:
     release = threading.Event()
 
-    def frame(rows: Any) -> Any:
+    def records(rows: Any) -> Any:
         release.wait(timeout=30)  # a slow forecast: the requests before it stay under way
         point = np.asarray(rows, dtype=np.float64)[:, -1:]
-        return forecast_frame(point, {})
+        return forecast_records(point, {})
 
-    model = SimpleNamespace(name="m", version=1, frame=frame)
+    model = SimpleNamespace(name="m", version=1, records=records)
     app = build_app(model, Limits(int(SERVE["max_rows"]), int(SERVE["max_bytes"]), 2))
 
     async def burst() -> list[tuple[int, dict[str, str], dict[str, Any], int]]:
@@ -84,3 +84,20 @@ def test_a_request_beyond_max_concurrent_requests_is_a_503_before_its_body_is_re
     # The two under way, and one after them (their places freed), are answered.
     assert [status for status, *_ in answered] == [200, 200, 200]
     assert answered[-1][2] == {"predictions": [{"forecast_1": 104.0}]}
+
+
+def test_the_served_answer_is_the_frame_s_records_value_for_value() -> None:
+    """The server writes its answer straight from the arrays: the same JSON, to the last digit
+    and column, as the DataFrame's records it wrote before."""
+    generator = np.random.default_rng(0)
+    point = generator.normal(100, 30, size=(7, 5))
+    point[0, 0], point[1, 1] = -0.0, 1e300
+    bands = {
+        level: (point - width * generator.random((7, 5)), point + width * generator.random((7, 5)))
+        for level, width in (("80", 1.0), ("95", 3.0), ("99", 1e-12))
+    }
+    records = forecast_records(point, bands)
+    assert records == forecast_frame(point, bands).to_dict(orient="records")
+    assert json.dumps(records) == json.dumps(forecast_frame(point, bands).to_dict("records"))
+    assert list(records[0])[:6] == [*(f"forecast_{h}" for h in range(1, 6)), "lower_80_1"]
+    assert all(type(value) is float for row in records for value in row.values())

@@ -21,15 +21,28 @@ def forecast_columns(next_time_window: int, levels: Sequence[str] = ()) -> list[
     return columns
 
 
+def _forecast_table(point: np.ndarray, bands: Bands) -> tuple[np.ndarray, list[str]]:
+    """(one row per window of the answer's values, their `forecast_columns`)."""
+    blocks = [np.asarray(point, dtype=np.float64)]
+    for lower, upper in bands.values():
+        blocks += [lower, upper]
+    return np.hstack(blocks), forecast_columns(point.shape[1], list(bands))
+
+
 def forecast_frame(point: np.ndarray, bands: Bands) -> Any:
     """The served model's answer as a DataFrame in `forecast_columns` order."""
     import pandas as pd
 
-    blocks = [np.asarray(point, dtype=np.float64)]
-    for lower, upper in bands.values():
-        blocks += [lower, upper]
-    columns = forecast_columns(point.shape[1], list(bands))
-    return pd.DataFrame(np.hstack(blocks), columns=columns)
+    values, columns = _forecast_table(point, bands)
+    return pd.DataFrame(values, columns=columns)
+
+
+def forecast_records(point: np.ndarray, bands: Bands) -> list[dict[str, float]]:
+    """`forecast_frame(point, bands).to_dict(orient="records")`, the same floats in the same
+    order, without the DataFrame: building it and reading it back row by row took twice as long
+    as the forecast itself in each request the server answered."""
+    values, columns = _forecast_table(point, bands)
+    return [dict(zip(columns, row, strict=True)) for row in values.tolist()]
 
 
 def split_forecast_frame(frame: Any) -> tuple[np.ndarray, Bands]:

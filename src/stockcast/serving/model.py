@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from stockcast.errors import DamagedFiles, DataError, UnloadableVersion
-from stockcast.forecasting.frame import forecast_frame, split_forecast_frame
+from stockcast.forecasting.frame import forecast_frame, forecast_records, split_forecast_frame
 from stockcast.forecasting.guard import (
     allows_non_positive,
     check_range,
@@ -159,6 +159,10 @@ class OpenModel:
     def frame(self, windows: Any) -> Any:
         """The served answer: a DataFrame, one row per window (see `forecast`)."""
         return forecast_frame(*self.forecast(windows))
+
+    def records(self, windows: Any) -> list[dict[str, float]]:
+        """`frame`'s rows as the server answers them, one `{column: value}` per window."""
+        return forecast_records(*self.forecast(windows))
 
 
 def _floor_today(

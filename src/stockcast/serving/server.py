@@ -70,12 +70,12 @@ def answer(model: OpenModel, body: bytes, content_type: str, limits: Limits) -> 
     """The JSON answer to one request: `{"predictions": [one object per row]}`."""
     rows = request_rows(body, content_type, limits.max_rows)
     try:
-        frame = model.frame(rows)
+        records = model.records(rows)
     except ForecastRefused as err:
         raise Refused(422, "FORECAST_REFUSED", str(err)) from None
     except StockcastError as err:
         raise Refused(400, "INVALID_PARAMETER_VALUE", str(err)) from None
-    return json.dumps({"predictions": frame.to_dict(orient="records")}).encode()
+    return json.dumps({"predictions": records}).encode()
 
 
 def model_header(name: str, version: int | None) -> str:
