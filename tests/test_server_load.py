@@ -10,6 +10,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pytest
+import torch
 import yaml
 
 from stockcast.forecasting.frame import forecast_frame, forecast_records
@@ -101,3 +103,72 @@ def test_the_served_answer_is_the_frame_s_records_value_for_value() -> None:
     assert json.dumps(records) == json.dumps(forecast_frame(point, bands).to_dict("records"))
     assert list(records[0])[:6] == [*(f"forecast_{h}" for h in range(1, 6)), "lower_80_1"]
     assert all(type(value) is float for row in records for value in row.values())
+
+
+@pytest.mark.parametrize("drift_free", [True, False])
+def test_a_served_quantile_model_measures_each_window_s_moves_once(
+    monkeypatch: pytest.MonkeyPatch, drift_free: bool
+) -> None:
+    """The still windows' test and the band unit read the same moves: measured once per call,
+    the bands are those of measuring them twice, to the last bit."""
+    from stockcast.forecasting import intervals as unit_module
+    from stockcast.forecasting.guard import guarded_forecast
+    from stockcast.forecasting.intervals import recorded_unit, volatility_scale
+    from stockcast.forecasting.quantiles import (
+        conformalized_bands,
+        quantile_bands,
+        served_quantiles,
+    )
+    from stockcast.serving import pyfunc_model
+    from stockcast.serving.pyfunc_model import PriceForecastModel
+
+    quantiles = (0.025, 0.1, 0.5, 0.9, 0.975)
+    generator = np.random.default_rng(1)
+    prices = 100 + np.cumsum(generator.normal(0, 1, size=(4, 10)), axis=1)
+    prices[1] = 50.0  # a window that did not move
+    outputs = np.sort(prices[:, -1:, None] + generator.normal(0, 1, size=(4, 5, 5)), axis=1)
+    served = PriceForecastModel()
+    served.net = SimpleNamespace(
+        quantiles=quantiles,
+        point_index=2,
+        quantile_forecast=lambda rows: torch.as_tensor(outputs),
+    )
+    served.allow_non_positive = False
+    served.intervals = {
+        "bounds": {},
+        "min_relative_scale": 1e-4,
+        "scale_span": 6,
+        "scale_drift_free": drift_free,
+        "still_unit": 0.02,
+        "still_quantile_offsets": (np.linspace(-0.05, 0.05, 5)[:, None] * np.ones(5)).tolist(),
+        "corrections": {"80": [0.3] * 5, "95": [-0.2, 0.1, 0.4, 0.5, 0.6]},
+    }
+    measured = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        measured.append(args)
+        return window_moves(*args, **kwargs)
+
+    window_moves = unit_module.window_moves
+    point, bands = served.forecast(prices)
+    monkeypatch.setattr(unit_module, "window_moves", counted)
+    monkeypatch.setattr(pyfunc_model, "window_moves", counted)
+    served.forecast(prices)
+    assert len(measured) == (1 if drift_free else 2)
+
+    monkeypatch.undo()
+    reference = served_quantiles(outputs, prices, quantiles, 2, served.intervals)
+    unit = volatility_scale(prices, 1e-4, **recorded_unit(served.intervals))
+    expected = conformalized_bands(
+        quantile_bands(reference, quantiles),
+        reference[:, 2, :],
+        unit,
+        served.intervals["corrections"],
+    )
+    expected_point, expected = guarded_forecast(prices, reference[:, 2, :], expected, False, None)
+    np.testing.assert_array_equal(point, expected_point)
+    assert list(bands) == list(expected) == ["80", "95"]
+    for level in bands:
+        np.testing.assert_array_equal(bands[level][0], expected[level][0])
+        np.testing.assert_array_equal(bands[level][1], expected[level][1])
+    assert not np.array_equal(reference[1], outputs[1]), "the still window was widened"

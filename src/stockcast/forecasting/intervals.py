@@ -23,6 +23,23 @@ Bounds = dict[str, list[list[float]]]
 MIN_SCALE_VALUES = 3
 
 
+def window_moves(
+    inputs: np.ndarray, span: int | None = None, drift_free: bool = True
+) -> np.ndarray:
+    """Each input row's mean absolute one-step change over its last `span` values (None: all of
+    it), measured from the changes' mean where `drift_free`, shape (n, 1): `volatility_scale`
+    before its floor, for a caller that reads it twice (a served quantile model's still windows
+    and its band unit) to measure once."""
+    inputs = np.asarray(inputs, dtype=np.float64)
+    if span is not None:
+        inputs = inputs[:, -span:]
+    changes = np.diff(inputs, axis=1)
+    # A single change (a window of two values) has no mean to be measured from but itself.
+    if drift_free and changes.shape[1] > 1:
+        changes = changes - changes.mean(axis=1, keepdims=True)
+    return np.abs(changes).mean(axis=1, keepdims=True)
+
+
 def volatility_scale(
     inputs: np.ndarray,
     min_relative_scale: float,
@@ -30,6 +47,7 @@ def volatility_scale(
     drift_free: bool = True,
     still_unit: float | None = None,
     still_move: float | None = None,
+    moves: np.ndarray | None = None,
 ) -> np.ndarray:
     """Each input row's recent volatility, shape (n, 1): the mean absolute deviation of its
     one-step changes over its last `span` values (None: all of it) from their mean, so a steady
@@ -43,15 +61,11 @@ def volatility_scale(
     the floor, whose band would be a few hundredths of a percent wide. A window that stayed at
     0 (a store closed for a month, in data that may reach 0) has no level to take a share of:
     with `still_move` (`typical_move`, recorded for such data) it gets the train windows'
-    typical move itself, where it had bands of no width."""
-    inputs = np.asarray(inputs, dtype=np.float64)
-    if span is not None:
-        inputs = inputs[:, -span:]
-    changes = np.diff(inputs, axis=1)
-    # A single change (a window of two values) has no mean to be measured from but itself.
-    if drift_free and changes.shape[1] > 1:
-        changes = changes - changes.mean(axis=1, keepdims=True)
-    moves = np.abs(changes).mean(axis=1, keepdims=True)
+    typical move itself, where it had bands of no width.
+
+    `moves`: `window_moves(inputs, span, drift_free)`, where the caller has it already."""
+    if moves is None:
+        moves = window_moves(inputs, span, drift_free)
     floor = scale_floor(inputs, min_relative_scale)
     if still_unit is not None or still_move is not None:
         last = np.abs(inputs[:, -1:])
@@ -164,10 +178,11 @@ def moved_windows(
     min_relative_scale: float,
     span: int | None = None,
     drift_free: bool = True,
+    moves: np.ndarray | None = None,
 ) -> np.ndarray:
     """Which windows moved: their band unit is above the floor. One that did not has only the
     floor as its unit, so its next move is thousands of units: in a spread it would stand for
     every window's, and more of them than a level's tail (5% at 95%) would set its
-    split-conformal rank too."""
-    scale = volatility_scale(inputs, min_relative_scale, span, drift_free)
+    split-conformal rank too. `moves`: as `volatility_scale`'s."""
+    scale = volatility_scale(inputs, min_relative_scale, span, drift_free, moves=moves)
     return above_floor(scale, inputs, min_relative_scale)

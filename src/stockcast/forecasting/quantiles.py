@@ -89,6 +89,7 @@ def widen_still_quantiles(
     min_relative_scale: float,
     span: int | None,
     zero_level: float | None = None,
+    moves: np.ndarray | None = None,
 ) -> np.ndarray:
     """A quantile model's outputs (n, quantiles, steps) where each window that did not move has
     each quantile at least its typical distance from the median (`quantile_offsets`). Its
@@ -97,8 +98,9 @@ def widen_still_quantiles(
     next value moves. Rows that moved, and the median, are unchanged; the order holds.
 
     The distances are shares of the last value: a window that stayed at 0 takes them of
-    `zero_level` instead (`still_zero_level`; None: of 0, no width)."""
-    still = ~moved_windows(inputs, min_relative_scale, span)
+    `zero_level` instead (`still_zero_level`; None: of 0, no width). `moves`: the windows'
+    drift-free `window_moves` over `span`, where the caller has them already."""
+    still = ~moved_windows(inputs, min_relative_scale, span, moves=moves)
     if not still.any():
         return outputs
     widened = np.array(outputs, dtype=np.float64, copy=True)
@@ -123,10 +125,12 @@ def served_quantiles(
     quantiles: Sequence[float],
     point_index: int,
     intervals: Mapping[str, Any],
+    moves: np.ndarray | None = None,
 ) -> np.ndarray:
     """A quantile model's outputs (n, quantiles, steps) as its bands are served from, and so
     calibrated on: rising with their quantiles (`monotone_quantiles`), each window that did not
-    move widened to the typical offsets the spec's `intervals` record (`widen_still_quantiles`)."""
+    move widened to the typical offsets the spec's `intervals` record (`widen_still_quantiles`;
+    `moves` as its)."""
     outputs = monotone_quantiles(outputs, quantiles)
     offsets = intervals.get("still_quantile_offsets")
     if offsets is None:
@@ -139,6 +143,7 @@ def served_quantiles(
         float(intervals["min_relative_scale"]),
         recorded_unit(intervals)["span"],
         still_zero_level(intervals),
+        moves,
     )
 
 

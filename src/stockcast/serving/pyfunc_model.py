@@ -24,7 +24,13 @@ from safetensors.torch import load_file
 from stockcast.errors import first_few
 from stockcast.forecasting.frame import forecast_frame
 from stockcast.forecasting.guard import allows_non_positive, guarded_forecast, price_rows
-from stockcast.forecasting.intervals import Bands, apply_intervals, recorded_unit, volatility_scale
+from stockcast.forecasting.intervals import (
+    Bands,
+    apply_intervals,
+    recorded_unit,
+    volatility_scale,
+    window_moves,
+)
 from stockcast.forecasting.quantiles import (
     conformalized_bands,
     quantile_bands,
@@ -85,9 +91,18 @@ class PriceForecastModel(PythonModel):
             # A copy: batch inputs may be read-only views, which torch.from_numpy warns about.
             outputs = self.net.quantile_forecast(torch.tensor(prices, dtype=torch.float32))
         outputs = outputs.double().numpy()
+        # Measured once: a quantile model's still windows and the band unit both read them.
+        unit = recorded_unit(self.intervals)
+        moves = window_moves(prices, unit["span"], unit["drift_free"])
         if self.net.quantiles:
             outputs = served_quantiles(
-                outputs, prices, self.net.quantiles, self.net.point_index, self.intervals
+                outputs,
+                prices,
+                self.net.quantiles,
+                self.net.point_index,
+                self.intervals,
+                # The still windows are told by the drift-free unit, whichever the bands' is.
+                moves if unit["drift_free"] else None,
             )
         point = outputs[:, self.net.point_index, :]
         # Calibrated bounds where a quantile model has them: it fell back to the last price.
@@ -96,9 +111,10 @@ class PriceForecastModel(PythonModel):
             corrections = self.intervals.get("corrections")
             if corrections:
                 # Conformalized: each level widened (or narrowed) by its calibrated correction.
-                bands = conformalized_bands(bands, point, self.band_unit(prices), corrections)
+                scale = self.band_unit(prices, moves)
+                bands = conformalized_bands(bands, point, scale, corrections)
         else:
-            bands = apply_intervals(point, self.band_unit(prices), self.intervals["bounds"])
+            bands = apply_intervals(point, self.band_unit(prices, moves), self.intervals["bounds"])
         finite = np.isfinite(point).all(axis=1)
         for lower, upper in bands.values():
             finite &= np.isfinite(lower).all(axis=1) & np.isfinite(upper).all(axis=1)
@@ -109,11 +125,15 @@ class PriceForecastModel(PythonModel):
             )
         return point, bands
 
-    def band_unit(self, prices: np.ndarray) -> np.ndarray:
+    def band_unit(self, prices: np.ndarray, moves: np.ndarray | None = None) -> np.ndarray:
         """Each row's volatility unit (n, 1), as the spec's `intervals` record it: what
-        calibrated bounds and corrections are in."""
+        calibrated bounds and corrections are in. `moves`: the rows' `window_moves` as the spec
+        records the unit, where the caller has them already."""
         return volatility_scale(
-            prices, float(self.intervals["min_relative_scale"]), **recorded_unit(self.intervals)
+            prices,
+            float(self.intervals["min_relative_scale"]),
+            **recorded_unit(self.intervals),
+            moves=moves,
         )
 
 
