@@ -7,7 +7,7 @@ and answers in one sentence with no stack trace: HTTP 400 for bad input, 413 for
 large, 422 for a forecast the output guard refuses, 503 for one beyond those it answers at once
 or still open when a stop's wait ran out. Options: configs/serve.yaml (`serve.host`,
 `serve.port`, `serve.max_rows`, `serve.max_bytes`, `serve.max_concurrent_requests`,
-`serve.shutdown_timeout_s`) and configs/guard/ (`guard.max_range_multiple`).
+`serve.read_timeout_s`, `serve.shutdown_timeout_s`) and configs/guard/ (`guard.max_range_multiple`).
 """
 
 from typing import Any

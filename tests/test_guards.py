@@ -460,6 +460,7 @@ def test_a_body_over_max_bytes_is_refused_before_it_is_read(absurd: OpenModel) -
             "serve.max_concurrent_requests=0",
             "serve.max_concurrent_requests is 0; it must be a whole number above 0",
         ),
+        ("serve.read_timeout_s=0", "serve.read_timeout_s is 0; it must be a whole number above 0"),
         (
             "guard.max_range_multiple=-1",
             "guard.max_range_multiple is -1; it must be a number above 0",

@@ -23,16 +23,19 @@ BODY = json.dumps({"inputs": [WINDOW]}).encode()
 SERVE = yaml.safe_load((PROJECT_ROOT / "configs" / "serve.yaml").read_text())["serve"]
 
 
-async def request(app: Any, body: bytes) -> tuple[int, dict[str, str], dict[str, Any], int]:
-    """(status, headers, JSON body, bytes the app pulled) of one POST to /invocations."""
+async def request(
+    app: Any, body: bytes, more_body: bool = False
+) -> tuple[int, dict[str, str], dict[str, Any], int]:
+    """(status, headers, JSON body, bytes the app pulled) of one POST to /invocations whose body
+    arrives in one chunk (`more_body`: then nothing more, the client still connected)."""
     pending, pulled, sent = [body], [0], []
 
     async def receive() -> dict[str, Any]:
         if not pending:
-            await asyncio.sleep(3600)  # the client waits for its answer
+            await asyncio.sleep(3600)  # the client waits for its answer, or stalls
         chunk = pending.pop()
         pulled[0] += len(chunk)
-        return {"type": "http.request", "body": chunk, "more_body": False}
+        return {"type": "http.request", "body": chunk, "more_body": more_body}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
@@ -172,3 +175,29 @@ def test_a_served_quantile_model_measures_each_window_s_moves_once(
         np.testing.assert_array_equal(bands[level][0], expected[level][0])
         np.testing.assert_array_equal(bands[level][1], expected[level][1])
     assert not np.array_equal(reference[1], outputs[1]), "the still window was widened"
+
+
+def test_a_body_that_stops_arriving_is_a_408_and_frees_its_place() -> None:
+    """A client that sends its headers and part of its body, then nothing: before, it held its
+    place among serve.max_concurrent_requests until it hung up, so that many such clients
+    locked every other request out with 503s."""
+    model = SimpleNamespace(
+        name="m",
+        version=1,
+        records=lambda rows: forecast_records(np.asarray(rows, dtype=np.float64)[:, -1:], {}),
+    )
+    limits = Limits(int(SERVE["max_rows"]), int(SERVE["max_bytes"]), 1, 0.2)
+    app = build_app(model, limits)
+
+    async def stalled_then_whole() -> list[tuple[int, dict[str, str], dict[str, Any], int]]:
+        stalled = await asyncio.wait_for(request(app, BODY[:10], more_body=True), timeout=10)
+        return [stalled, await request(app, BODY)]
+
+    (status, _, answer, pulled), (after, *_) = asyncio.run(stalled_then_whole())
+    assert (status, pulled) == (408, 10)
+    assert answer == {
+        "error_code": "REQUEST_TIMEOUT",
+        "message": "the request's body had not arrived in full 0.2 s after it began "
+        "(serve.read_timeout_s); send the whole body at once.",
+    }
+    assert after == 200

@@ -94,6 +94,7 @@ class ServeSettings(Section):
     max_rows: WholeAbove0
     max_bytes: WholeAbove0
     max_concurrent_requests: WholeAbove0
+    read_timeout_s: WholeAbove0
     shutdown_timeout_s: WholeAbove0
 
 

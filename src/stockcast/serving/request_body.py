@@ -4,6 +4,7 @@ with its HTTP status (`Refused`)."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -36,9 +37,11 @@ def _too_large(what: str, limit: int, key: str) -> Refused:
     )
 
 
-async def bounded_body(request: Any, max_bytes: int) -> bytes:
+async def bounded_body(request: Any, max_bytes: int, timeout_s: float | None = None) -> bytes:
     """The body, or a 413 once it is known to exceed `max_bytes`: from Content-Length before
-    reading anything, else after the first chunk that crosses the limit (never read further)."""
+    reading anything, else after the first chunk that crosses the limit (never read further);
+    or a 408 when it has not arrived in full `timeout_s` after reading began (None: no limit): a
+    client that stops sending held its place among serve.max_concurrent_requests for good."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -46,11 +49,20 @@ async def bounded_body(request: Any, max_bytes: int) -> bytes:
         if int(declared) > max_bytes:
             raise _too_large(f"{int(declared)} bytes", max_bytes, "serve.max_bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise _too_large(f"over {max_bytes} bytes", max_bytes, "serve.max_bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise _too_large(f"over {max_bytes} bytes", max_bytes, "serve.max_bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise Refused(
+            408,
+            "REQUEST_TIMEOUT",
+            f"the request's body had not arrived in full {timeout_s:g} s after it began "
+            "(serve.read_timeout_s); send the whole body at once.",
+        ) from None
     return b"".join(chunks)
 
 

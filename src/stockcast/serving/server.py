@@ -6,7 +6,8 @@ request formats (JSON `inputs`, `instances`, `dataframe_split`, `dataframe_recor
 rather than through `mlflow.pyfunc.scoring_server`: that app reads a body of any size into
 memory, turns `[true, 101.9]` into `[1.0, 101.9]` before the model sees it, and answers a
 refusal with the server's stack trace. Here a body over `serve.max_bytes` is refused before it
-is read in full (from Content-Length, then by counting), more than `serve.max_rows` rows before
+is read in full (from Content-Length, then by counting), one whose body has not arrived
+`serve.read_timeout_s` after it began is cut off, more than `serve.max_rows` rows before
 any is forecast, and every window passes the same guards as predict (`OpenModel.forecast`), so
 a refusal is the same one sentence: HTTP 400 for input that is not a window of prices, 413 for
 a request too large, 422 for a forecast the output guard refuses, 503 for a request beyond
@@ -58,12 +59,14 @@ BUSY_RETRY_AFTER_S = 1
 
 @dataclass(frozen=True)
 class Limits:
-    """The largest request served (`serve.max_rows`, `serve.max_bytes`), and how many are
-    answered at once (`serve.max_concurrent_requests`; None: no bound)."""
+    """The largest request served (`serve.max_rows`, `serve.max_bytes`), how many are
+    answered at once (`serve.max_concurrent_requests`) and how long a body may take to arrive
+    (`serve.read_timeout_s`); None: no bound."""
 
     max_rows: int
     max_bytes: int
     max_concurrent_requests: int | None = None
+    read_timeout_s: float | None = None
 
 
 def answer(model: OpenModel, body: bytes, content_type: str, limits: Limits) -> bytes:
@@ -127,7 +130,7 @@ def build_app(model: OpenModel, limits: Limits) -> Any:
     async def forecast_request(request: Request) -> Response:
         body = None
         try:
-            body = await bounded_body(request, limits.max_bytes)
+            body = await bounded_body(request, limits.max_bytes, limits.read_timeout_s)
             content_type = request.headers.get("content-type", "")
             # Not the loop's default executor, which closing the loop waits for: a stop then
             # ends within serve.shutdown_timeout_s even while a forecast is under way.
@@ -207,6 +210,7 @@ def run_serve(cfg: DictConfig) -> None:
             int(cfg.serve.max_rows),
             int(cfg.serve.max_bytes),
             int(cfg.serve.max_concurrent_requests),
+            float(cfg.serve.read_timeout_s),
         )
         app = build_app(model, limits)
         host, port = str(cfg.serve.host), int(cfg.serve.port)
