@@ -279,3 +279,24 @@ def test_a_store_that_keeps_no_aliases_holds_each_alias_on_one_version(
     monkeypatch.setattr(MlflowClient, "set_registered_model_alias", real_alias)
     store.promote("champion", by_number[3])
     assert [v.version for v in store.versions() if "champion" in v.aliases] == [3]
+
+
+def test_a_registration_the_store_refuses_leaves_its_run_failed(
+    seeded_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that refuses the version after the run has the files (a server error, a full
+    disk) fails the registration; its run is FAILED, not left RUNNING for ever by a process that
+    is still alive, and holds no version."""
+    from mlflow.exceptions import MlflowException, get_error_code
+
+    from tests.test_monitor import model_folder
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise MlflowException("try again later", error_code=get_error_code(503))
+
+    store = registry(seeded_tmp, create=True)
+    monkeypatch.setattr(MlflowClient, "create_model_version", refused)
+    with pytest.raises(MlflowException, match="try again later"), store.writing():
+        store.register(model_folder(seeded_tmp / "model", 0.0), {}, day="2026-06-30")
+    assert runs_by_status(seeded_tmp) == {"FAILED": 1}
+    assert store.versions() == []

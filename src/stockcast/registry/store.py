@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from stockcast.config.compose import run_name
 from stockcast.redaction import redacted_uri
 from stockcast.registry.alias_tags import (
     ALIASES_NOT_KEPT,
@@ -32,7 +33,7 @@ from stockcast.registry.faults import crash_point
 from stockcast.registry.integrity import private_copy
 from stockcast.registry.lock import TagLease, sqlite_file, store_lock
 from stockcast.registry.repair import sign_again, version_holding
-from stockcast.registry.runs import close_orphaned_runs, owner_tags, prepare_store
+from stockcast.registry.runs import close_orphaned_runs, logged_run, prepare_store
 from stockcast.registry.signing import SigningKeys, check_signing_keys, signature_for
 from stockcast.registry.verified import verified_folder
 from stockcast.registry.versions import (
@@ -258,29 +259,25 @@ class ModelRegistry:
         experiment_id = prepare_store(
             self.tracking_uri, self.experiment_name, self.artifact_location
         )
-        run = client.create_run(
-            experiment_id,
-            run_name="-".join(["register", self.model_name, *([day] if day else [])]),
-            tags=dict(run_tags or {}) | owner_tags(),
-        )
-        run_id = run.info.run_id
-        client.log_artifacts(run_id, str(model_dir), "model")
-        if self.keys.private_key:
-            self.log_signature(run_id, model_dir)
-        for path in extra_artifacts:
-            client.log_artifact(run_id, str(path), "report")
-        crash_point("before_version")
-        self._ensure_registered_model()
-        all_tags = {key: str(value) for key, value in tags.items()} | {
-            MODEL_HASH_TAG: contents.digest,
-            MANIFEST_TAG: contents.manifest(),
-        }
-        if promote:
-            all_tags[PROMOTION_TAG] = PENDING
-        created = client.create_model_version(
-            self.model_name, source=f"runs:/{run_id}/model", run_id=run_id, tags=all_tags
-        )
-        client.set_terminated(run_id)
+        name = run_name("register", self.model_name, *([day] if day else []))
+        # FAILED where logging, signing or the version is refused: not left RUNNING.
+        with logged_run(client, experiment_id, name, run_tags) as run_id:
+            client.log_artifacts(run_id, str(model_dir), "model")
+            if self.keys.private_key:
+                self.log_signature(run_id, model_dir)
+            for path in extra_artifacts:
+                client.log_artifact(run_id, str(path), "report")
+            crash_point("before_version")
+            self._ensure_registered_model()
+            all_tags = {key: str(value) for key, value in tags.items()} | {
+                MODEL_HASH_TAG: contents.digest,
+                MANIFEST_TAG: contents.manifest(),
+            }
+            if promote:
+                all_tags[PROMOTION_TAG] = PENDING
+            created = client.create_model_version(
+                self.model_name, source=f"runs:/{run_id}/model", run_id=run_id, tags=all_tags
+            )
         crash_point("after_version")
         return self.resolve(version=created.version), True
 
