@@ -300,3 +300,25 @@ def test_a_registration_the_store_refuses_leaves_its_run_failed(
         store.register(model_folder(seeded_tmp / "model", 0.0), {}, day="2026-06-30")
     assert runs_by_status(seeded_tmp) == {"FAILED": 1}
     assert store.versions() == []
+
+
+def test_a_folder_whose_version_lost_its_run_for_good_registers_again(seeded_tmp: Path) -> None:
+    """A version whose run `mlflow gc` deleted has no files: registering its folder again, as
+    the refusal of that version advises, makes a new version (it failed with that same
+    advice)."""
+    import subprocess
+    import sys
+
+    from tests.test_monitor import model_folder
+
+    store, folder = registry(seeded_tmp, create=True), model_folder(seeded_tmp / "model", 0.0)
+    with store.writing():
+        first, _ = store.register(folder, {}, promote=True)
+        store.promote("champion", first)
+    MlflowClient(store.tracking_uri).delete_run(first.run_id)
+    uri = store.tracking_uri
+    gc = [sys.executable, "-m", "mlflow", "gc", "--backend-store-uri", uri, "--tracking-uri", uri]
+    subprocess.run(gc, check=True, capture_output=True)
+    with store.writing():
+        again, created = store.register(folder, {}, promote=True)
+    assert (again.version, created) == (2, True)

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from stockcast.errors import DamagedVersion
 from stockcast.redaction import redacted_uri
 from stockcast.registry.connection import RegistryError, local_path
 
@@ -55,10 +56,13 @@ def _run(
         if err.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
         where = f"{name} version {version} was registered from run {run_id}, which"
-        if registry_uri == tracking_uri:  # the run was deleted from the store for good
-            raise RegistryError(
+        if registry_uri == tracking_uri:
+            # Deleted from the store for good: its files are gone as a damaged version's are, so
+            # registering the folder again makes a new version and a candidate replaces it.
+            raise DamagedVersion(
                 f"{where} the store {redacted_uri(tracking_uri)} no longer holds (deleted, as "
-                "mlflow gc does); register the model again from its folder."
+                "mlflow gc does); register the model again from its folder.",
+                "its files are gone",
             ) from None
         raise RegistryError(
             f"{where} the tracking store {redacted_uri(tracking_uri)} does not hold (the "
