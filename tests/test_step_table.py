@@ -266,6 +266,47 @@ def test_a_step_failing_after_a_registration_says_how_to_store_the_days_forecast
         assert str(failed.value) == f"step {name!r} failed: the ledger is damaged."
 
 
+def test_a_pipeline_stopped_after_a_registration_says_how_to_store_the_days_forecast(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C in the monitor step after the register step registered a version said "run the
+    command again", which stops at prepare (that version's data is no new data), so the day's
+    forecast was never stored: the monitor command is printed on its own line, and the stop's
+    sentence points at it. Stopped before a registration, it says nothing more."""
+    from stockcast.orchestration import runner
+    from stockcast.orchestration.steps.table import DECISION, port_folder
+
+    decision = port_folder(tmp_path, DECISION) / DECISION_FILE
+    registered = {"registered": True}
+
+    def step_run(step: Step, overrides: list[str], step_dir: Path) -> runner.StepTiming:
+        if step.name == "register":
+            decision.parent.mkdir(parents=True, exist_ok=True)
+            made = {"registered": registered["registered"], "version": 4}
+            decision.write_text(json.dumps(made | {"decision": {"promote": True}}))
+        if step.name == "monitor":
+            raise KeyboardInterrupt
+        return runner.StepTiming(step.name, 0.0, 0.0, 0.0)
+
+    monkeypatch.setattr(runner, "run_step_inprocess", step_run)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(tmp_path, ["seed=3"], PIPELINE_KEYS, "inprocess", rerun_pins=[])
+    printed = capsys.readouterr().err.strip()
+    assert printed.startswith("This run registered version 4 as the champion: to store and judge")
+    assert printed.split(" on this run's folders: ")[1].startswith(
+        f"{sys.executable} -m stockcast.orchestration.steps.monitor seed=3 "
+    )
+    assert runner.pipeline_goes_on(tmp_path) == (
+        "running it again would stop at prepare, as the version it registered holds this day's "
+        "data: store and judge the day's forecast with the monitor command above"
+    )
+    registered["registered"] = False
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(tmp_path, ["seed=3"], PIPELINE_KEYS, "inprocess", rerun_pins=[])
+    assert capsys.readouterr().err == ""
+    assert runner.pipeline_goes_on(tmp_path) is None
+
+
 def test_the_rerun_command_pins_the_public_key_the_run_read(make_cfg, tmp_path: Path) -> None:
     """A key read from the environment as text (registry=azureml's STOCKCAST_SIGNING_PUBLIC_KEY)
     is in no override: unpinned, the printed command checked no signature in a bare shell."""

@@ -174,7 +174,29 @@ def run_pipeline(
                 else registered_before(run_dir, steps, [*overrides, *rerun_pins], config_keys)
             )
             raise StepFailed(f"{err}{hint}") from None
+        except KeyboardInterrupt:
+            # Ctrl-C after the register step registered a version: the rerun the stop's sentence
+            # would ask for stops at prepare, so the monitor command goes on a line of its own
+            # (a sentence's full stop would end up in its last argument), before that sentence.
+            if rerun_pins is not None:
+                hint = registered_before(run_dir, steps, [*overrides, *rerun_pins], config_keys)
+                if hint:
+                    print(hint.strip(), file=sys.stderr, flush=True)
+            raise
     return timings
+
+
+def pipeline_goes_on(run_dir: Path) -> str | None:
+    """How a pipeline stopped by a signal after its register step registered a version goes
+    on: with the monitor command `run_pipeline` printed, as running it again would stop at
+    prepare (the version's data is no new data); None where no version was registered."""
+    decision = port_folder(run_dir, DECISION) / DECISION_FILE
+    if not decision.is_file() or not json.loads(decision.read_text()).get("registered"):
+        return None
+    return (
+        "running it again would stop at prepare, as the version it registered holds this "
+        "day's data: store and judge the day's forecast with the monitor command above"
+    )
 
 
 def registered_before(
@@ -306,7 +328,7 @@ def run_local_pipeline(cfg: DictConfig) -> dict:
     return decision
 
 
-main = hydra_task(run_local_pipeline, STEP_CONFIG, timed=False)
+main = hydra_task(run_local_pipeline, STEP_CONFIG, timed=False, goes_on=pipeline_goes_on)
 
 if __name__ == "__main__":
     main()
