@@ -110,7 +110,9 @@ def test_a_replay_stopped_by_sigterm_names_the_resume_that_goes_on(
 ) -> None:
     """Running a stopped replay's command again starts a new one from its first day in a fresh
     store; `replay.resume_from` goes on from the day it stopped in (README: Replay). The replay
-    hands its entry point that advice: another task is not told it, whatever it imported."""
+    hands its entry point that advice: another task is not told it, whatever it imported. The
+    folder ended the sentence, so copying the override took its full stop along, and the resume
+    was refused for naming no replay."""
     run_dir = tmp_path / "replay" / "runs" / "t"
     run_dir.mkdir(parents=True)
     (run_dir / REPLAY_FILE).write_text("{}")
@@ -126,7 +128,7 @@ def test_a_replay_stopped_by_sigterm_names_the_resume_that_goes_on(
 
     stop = f"error: stopped by SIGTERM before it finished (its folder: {run_dir}); "
     assert said(replay_goes_on) == (
-        f"{stop}go on with the same command and replay.resume_from={run_dir}.\n"
+        f"{stop}go on with replay.resume_from={run_dir} added to the same command.\n"
     )
     assert said(None) == f"{stop}run the command again.\n"
     (run_dir / REPLAY_FILE).unlink()

@@ -45,9 +45,10 @@ ENTRY_KEYS = {"as_of", "registered_version", "refusal", "champion_version", "liv
 
 def replay_goes_on(run_dir: Path) -> str | None:
     """How a replay stopped by a signal goes on: from its record in `run_dir`, where it wrote
-    one (the same command again would start a new replay from its first day)."""
+    one (the same command again would start a new replay from its first day). The folder is not
+    the sentence's last word: its full stop, copied with it, named no folder."""
     if (run_dir / REPLAY_FILE).is_file():
-        return f"go on with the same command and replay.resume_from={run_dir}"
+        return f"go on with replay.resume_from={run_dir} added to the same command"
     return None
 
 
