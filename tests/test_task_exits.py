@@ -101,7 +101,7 @@ def test_a_sweep_stopped_by_ctrl_c_names_how_to_rank_the_jobs_that_finished(
     )
     (sweep / "0").mkdir()
     (sweep / "0" / "metrics.json").write_text("{}")
-    ranked = f"rank the jobs that finished with python scripts/sweep_summary.py {sweep}"
+    ranked = f"python scripts/sweep_summary.py {sweep} ranks the jobs that finished"
     assert said().endswith(f"{resume}; {ranked}.\n")
 
 

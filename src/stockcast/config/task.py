@@ -131,7 +131,8 @@ def stopped_sentence(by: str, goes_on: GoesOn | None = None) -> str:
         advice = "run the command again"
     sweep = Path(HydraConfig.get().sweep.dir) if _in_multirun() else None
     if sweep is not None and any(sweep.glob("*/metrics.json")):
-        advice += f"; rank the jobs that finished with python scripts/sweep_summary.py {sweep}"
+        # The folder is not the sentence's last word: its full stop, copied with it, named none.
+        advice += f"; python scripts/sweep_summary.py {sweep} ranks the jobs that finished"
     return f"stopped by {by} before it finished (its folder: {run_dir}); {advice}."
 
 
