@@ -12,6 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from stockcast.config.compose import run_name
 from stockcast.errors import ArtifactError
 from stockcast.evaluation.live import live_metrics
 from stockcast.evaluation.plots import plot_live_errors
@@ -54,7 +55,7 @@ def finish_logged(
     # A monitor killed with its run open left it RUNNING: closed here, as training and
     # registration close their experiments' runs of killed processes.
     close_orphaned_runs(client, [experiment_id])
-    name, labels = f"monitor-{report['as_of']}", label_tags(cfg.get("tags"))
+    name, labels = run_name("monitor", report["as_of"]), label_tags(cfg.get("tags"))
     with logged_run(client, experiment_id, name, labels) as run_id:
         report["mlflow_run_id"] = run_id
         finish(output, report, history, changes, level)
