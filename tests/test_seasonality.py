@@ -431,3 +431,16 @@ def test_a_zero_correlation_is_not_the_first_negative_one() -> None:
     changes = np.ravel(np.column_stack([even, np.roll(even, -4)]))
     assert changes.sum() == 0 and changes[1:] @ changes[:-1] == 0
     assert season_from_values(np.concatenate([[100.0], 100.0 + np.cumsum(changes)])) == 1
+
+
+def test_a_long_noisy_season_is_found_at_its_own_length_not_a_multiple() -> None:
+    """Every multiple of a season correlates about as strongly as the season itself, so on long
+    noisy splits the largest correlation fell on 24, 36 or 48 for a season of 12 in about half
+    of them; the season is now the shortest whole part whose means the multiple's do not beat."""
+    t = np.arange(2000)
+    found = []
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        values = 100 + 0.2 * np.cumsum(rng.normal(0, 1, 2000)) + 5 * np.sin(2 * np.pi * t / 12)
+        found.append(season_from_values((values + rng.normal(0, 1, 2000))[:1400]))
+    assert sum(season == 12 for season in found) >= 18, found

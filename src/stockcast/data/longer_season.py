@@ -32,7 +32,7 @@ from statistics import NormalDist
 import numpy as np
 
 from stockcast.data.intraday import intraday_rhythm, intraday_sessions, mondays_of
-from stockcast.data.seasonality import demeaned_changes, left_by_position
+from stockcast.data.seasonality import demeaned_changes, f_as_normal_deviate, left_by_position
 from stockcast.data.series import Series
 from stockcast.data.split import split_lengths
 
@@ -159,18 +159,6 @@ def values_a_week(dates: np.ndarray) -> int | None:
     if not len(whole):
         return None
     return len(rhythm.offsets) * int(np.bincount(whole).argmax())
-
-
-def f_as_normal_deviate(f: float, numerator: int, denominator: int) -> float:
-    """Paulson's normal approximation to an F statistic of `numerator` and `denominator` degrees
-    of freedom (from Wilson and Hilferty's cube root), so that preparing data needs no statistics
-    library. Near the bar it overstates the tail chance, by up to about four times at a few
-    numerator degrees of freedom and hardly at a hundred or more: the bar only gets stricter."""
-    if f <= 0:
-        return -math.inf
-    a, b = 2 / (9 * numerator), 2 / (9 * denominator)
-    cube = f ** (1 / 3)
-    return ((1 - b) * cube - (1 - a)) / math.sqrt(b * cube**2 + a)
 
 
 def panel_longer_season(

@@ -123,7 +123,49 @@ def season_from_values(values: np.ndarray) -> int:
     still_rising = best + 1 < len(correlation) and correlation[best + 1] > correlation[best]
     if still_rising or correlation[best] < seasonal_bar(len(changes), max_lag):
         return 1
-    return nearest_season(changes, int(lags[best]), max_lag)
+    season = nearest_season(changes, int(lags[best]), max_lag)
+    return shortest_whole_season(changes, season, int(lags[first]))
+
+
+def shortest_whole_season(changes: np.ndarray, season: int, shortest: int) -> int:
+    """The shortest season from `shortest` (the first lag searched) that `season` is a whole
+    multiple of, whose positions' means `season`'s do not beat significantly (an F test of the
+    nested means at `FALSE_SEASON_CHANCE`), else `season`. Every multiple of a season
+    correlates about as strongly as the season itself, so on a long noisy split the largest
+    correlation fell on 24, 36 or up to 120 for a season of 12 about half the time; a longer
+    season the changes do repeat with is longer_season.py's to find."""
+    variance = float(changes @ changes)
+    left_by_season = _sum_left(changes, season)
+    bar = NormalDist().inv_cdf(1 - FALSE_SEASON_CHANCE)
+    for divisor in (d for d in range(max(2, shortest), season // 2 + 1) if season % d == 0):
+        left_by_divisor = _sum_left(changes, divisor)
+        if left_by_season <= FFT_ROUNDING * variance:
+            # The season's means fit every change: only a divisor's that do too explain as much.
+            if left_by_divisor <= FFT_ROUNDING * variance:
+                return divisor
+            continue
+        more_means, freedom = season - divisor, len(changes) - season
+        f = (left_by_divisor - left_by_season) / more_means / (left_by_season / freedom)
+        if f_as_normal_deviate(f, more_means, freedom) < bar:
+            return divisor
+    return season
+
+
+def _sum_left(changes: np.ndarray, season: int) -> float:
+    left = left_by_position(changes, season)
+    return float(left @ left)
+
+
+def f_as_normal_deviate(f: float, numerator: int, denominator: int) -> float:
+    """Paulson's normal approximation to an F statistic of `numerator` and `denominator` degrees
+    of freedom (from Wilson and Hilferty's cube root), so that preparing data needs no statistics
+    library. Near the bar it overstates the tail chance, by up to about four times at a few
+    numerator degrees of freedom and hardly at a hundred or more: the bar only gets stricter."""
+    if f <= 0:
+        return -math.inf
+    a, b = 2 / (9 * numerator), 2 / (9 * denominator)
+    cube = f ** (1 / 3)
+    return ((1 - b) * cube - (1 - a)) / math.sqrt(b * cube**2 + a)
 
 
 def lag_products(changes: np.ndarray, lags: int) -> np.ndarray:
