@@ -542,6 +542,11 @@ def test_a_decimal_comma_read_with_the_point_says_how_to_read_it(tmp_path: Path)
     assert table_refusal(path, "when", "value", separator=";").endswith(
         "its decimal mark is a comma: read it with \"data.decimal=','\"."
     )
+    # Also where points group its thousands, as a spreadsheet writes them.
+    path.write_text("when;value\n2024-01-01;10.012,57\n")
+    assert table_refusal(path, "when", "value", separator=";").endswith(
+        "its decimal mark is a comma: read it with \"data.decimal=','\"."
+    )
     # A comma file read as a semicolon one names both settings back.
     path.write_text("when,value\n2024-01-01,1.5\n")
     assert table_refusal(path, "when", "value", separator=";", decimal=",").endswith(

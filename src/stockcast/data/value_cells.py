@@ -65,9 +65,14 @@ def number_fix(cell: str, key: str, separator: str, decimal: str) -> str:
         )
     if decimal == "." and THOUSANDS["."].fullmatch(cell):
         return "write its numbers without thousands separators"
-    if decimal == "." and separator != "," and DECIMAL_COMMA.fullmatch(cell):
+    if decimal == "." and separator != "," and _decimal_comma(cell):
         return f"its decimal mark is a comma: read it with \"{key}.decimal=','\""
     return "clean the file or pick another column"
+
+
+def _decimal_comma(cell: str) -> bool:
+    """A number written with the decimal comma: 1002,51, or 1.002,51 with its thousands."""
+    return bool(DECIMAL_COMMA.fullmatch(cell) or THOUSANDS[","].fullmatch(cell))
 
 
 def markers_missing(column: Any) -> Any:
