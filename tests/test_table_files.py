@@ -329,6 +329,22 @@ def test_times_with_and_without_an_offset_in_one_column_are_refused(
     assert message.endswith("set data.date_column=null.")
 
 
+@pytest.mark.parametrize(
+    "cells",
+    [
+        [" 2024-01-05", "2024-01-08", "2024-01-09"],
+        ["01/05/2024 ", "01/08/2024", "01/09/2024"],
+        ["2024-01-05 ", "2024-01-08 ", "\t2024-01-09"],
+    ],
+)
+def test_a_date_padded_with_spaces_in_some_rows_is_that_date(
+    tmp_path: Path, cells: list[str]
+) -> None:
+    """Spaces around an id or a value are dropped; around a date in some rows they made
+    pandas read the other rows as another form, and the file was refused."""
+    assert dates_of(tmp_path, cells) == ["2024-01-05", "2024-01-08", "2024-01-09"]
+
+
 FORMS = "numbers are read as years (1990), months as YYYYMM (199004) or days as YYYYMMDD"
 
 

@@ -64,6 +64,10 @@ def read_date_column(column: Any, label: str, key: str) -> Any:
     # By position: a Parquet table joined from several frames repeats its index labels, which
     # the rules below would look cells up by. The column's own index comes back at the end.
     index, column = column.index, column.reset_index(drop=True)
+    # A date padded with spaces in some rows (` 2024-01-05`, an edited cell) is the date, as an
+    # id or a value is: pandas read it as another form than the rows without them.
+    if column.dtype == object or pd.api.types.is_string_dtype(column):
+        column = column.map(lambda cell: cell.strip() if isinstance(cell, str) else cell)
     where = DateColumn(column, label, key)
     if isinstance(column.dtype, pd.PeriodDtype):
         # A Parquet period column (pandas' period_range index): each period's first day, as a
