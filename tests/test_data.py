@@ -290,6 +290,12 @@ def test_a_parquet_text_column_reads_freds_dot_as_missing(tmp_path: Path) -> Non
             r"no column 'Date' \(data.date_column\); its columns are \['Day', 'Close'\]: set "
             r"data.date_column to one of them, or data.date_column=null for values without dates",
         ),
+        # A header written with a space after each comma: the setting that reads it, quoted.
+        (
+            "Date, Close\n2024-01-01, 1\n",
+            r"no column 'Close' \(data.value_column\), but one named ' Close', with spaces around "
+            r"the name; set \"data.value_column=' Close'\" \(quoted so\), or remove the spaces",
+        ),
         ("Date,Close\n2024-01-01,1\n2024-01-02,abc\n", "non-numeric value 'abc'.*data row 2"),
         ("Date,Close\n2024-01-01,1\n2024-01-02,\n2024-01-03,\n", r"2 missing.*row\(s\) 2, 3"),
         # FRED writes a day without an observation as ".": missing, counted, not text.
@@ -307,6 +313,17 @@ def test_bad_csv(tmp_path: Path, content: str | None, message: str) -> None:
         path.write_text(content)
     with pytest.raises(DataError, match=message):
         read_csv_series(path, "Date", "Close")
+
+
+def test_the_setting_named_for_a_padded_column_reads_it(tmp_path: Path) -> None:
+    """The refusal's setting, as Hydra parses it, keeps the spaces and reads the column."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    (override,) = OverridesParser.create().parse_overrides(["data.value_column=' Close'"])
+    path = tmp_path / "prices.csv"
+    path.write_text("Date, Close\n2024-01-01, 1\n2024-01-02, 2\n")
+    (series,) = read_csv_series(path, "Date", override.value())
+    assert list(series.values) == [1.0, 2.0]
 
 
 def test_a_missing_value_in_a_table_of_many_series_names_its_series(tmp_path: Path) -> None:

@@ -181,13 +181,7 @@ def read_table_series(
     wanted = {"value_column": value_column, "date_column": date_column, "id_column": id_column}
     for name, column in wanted.items():
         if column is not None and column not in frame.columns:
-            undated = f", or {key}.date_column=null for values without dates" * (
-                name == "date_column"
-            )
-            raise DataError(
-                f"{label} has no column {column!r} ({key}.{name}); its columns are "
-                f"{list(frame.columns)}: set {key}.{name} to one of them{undated}."
-            )
+            raise DataError(_no_column(label, list(frame.columns), key, name, column))
     named = [(name, column) for name, column in wanted.items() if column is not None]
     if fmt == "csv":
         refuse_a_repeated_column(path, label, named, separator, key)
@@ -263,6 +257,24 @@ def read_table_series(
         for series_id, group in groups
         if refused is None or str(series_id) not in refused
     ]
+
+
+def _no_column(label: str, columns: list[Any], key: str, name: str, column: str) -> str:
+    """The sentence for a column the settings name that the table lacks. One named so but for
+    spaces around it (`Date, Close`, a header written with a space after each comma) is named
+    with the setting that reads it: a shell and Hydra drop those spaces unless they are quoted."""
+    padded = [c for c in columns if isinstance(c, str) and c != column and c.strip() == column]
+    if len(padded) == 1:
+        return (
+            f"{label} has no column {column!r} ({key}.{name}), but one named {padded[0]!r}, "
+            f'with spaces around the name; set "{key}.{name}={padded[0]!r}" (quoted so), or '
+            "remove the spaces from the file's header."
+        )
+    undated = f", or {key}.date_column=null for values without dates" * (name == "date_column")
+    return (
+        f"{label} has no column {column!r} ({key}.{name}); its columns are {columns}: set "
+        f"{key}.{name} to one of them{undated}."
+    )
 
 
 def _without_empty_end(frame: Any) -> Any:
