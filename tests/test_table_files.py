@@ -563,6 +563,13 @@ def test_a_decimal_comma_read_with_the_point_says_how_to_read_it(tmp_path: Path)
     assert table_refusal(path, "when", "value", separator=";").endswith(
         "its decimal mark is a comma: read it with \"data.decimal=','\"."
     )
+    # A comma file's decimal commas are quoted, and read with that setting too.
+    path.write_text('when,value\n2024-01-01,"1002,51"\n2024-01-02,"2,5"\n')
+    assert table_refusal(path, "when", "value").endswith(
+        "its decimal mark is a comma: read it with \"data.decimal=','\"."
+    )
+    (series,) = read_table_series(path, "when", "value", decimal=",")
+    assert list(series.values) == [1002.51, 2.5]
     # A comma file read as a semicolon one names both settings back.
     path.write_text("when,value\n2024-01-01,1.5\n")
     assert table_refusal(path, "when", "value", separator=";", decimal=",").endswith(

@@ -219,7 +219,7 @@ def read_table_series(
         row = int(np.flatnonzero(bad)[0])
         cell = frame[value_column].iloc[row]
         more = f" (and {int(bad.sum()) - 1} more)" if bad.sum() > 1 else ""
-        fix = number_fix(str(cell).strip(), key, separator, decimal)
+        fix = number_fix(str(cell).strip(), key, decimal)
         # A file of several series names whose row it is, as a missing value's refusal does.
         whose = "" if id_column is None else f" (series {str(frame[id_column].iloc[row])!r})"
         raise DataError(

@@ -56,8 +56,9 @@ def _with_points(column: Any, decimal: str) -> Any:
     return column.map(pointed)
 
 
-def number_fix(cell: str, key: str, separator: str, decimal: str) -> str:
-    """What to do about a value cell that is no number, by how it is written."""
+def number_fix(cell: str, key: str, decimal: str) -> str:
+    """What to do about a value cell that is no number, by how it is written (in a comma file,
+    1002,51 reaches here quoted: read with the decimal comma it is 1002.51 there too)."""
     if decimal == "," and "." in cell:
         return (
             f"a point is no decimal mark with {key}.decimal=',' (only 1.234,5 groups thousands); "
@@ -65,7 +66,7 @@ def number_fix(cell: str, key: str, separator: str, decimal: str) -> str:
         )
     if decimal == "." and THOUSANDS["."].fullmatch(cell):
         return "write its numbers without thousands separators"
-    if decimal == "." and separator != "," and _decimal_comma(cell):
+    if decimal == "." and _decimal_comma(cell):
         return f"its decimal mark is a comma: read it with \"{key}.decimal=','\""
     return "clean the file or pick another column"
 
