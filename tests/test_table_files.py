@@ -552,6 +552,26 @@ def test_a_semicolon_files_mistakes_are_named_in_its_own_terms(
     )
 
 
+@pytest.mark.parametrize(
+    ("first", "header", "setting"),
+    [
+        ("sep=;", "when;value", " and read it with \"data.separator=';'\""),
+        ("sep=,", "when,value", ""),
+    ],
+)
+def test_a_spreadsheets_separator_line_is_named_not_read_as_the_header(
+    tmp_path: Path, first: str, header: str, setting: str
+) -> None:
+    """Read as the header, `sep=;` named the columns `sep=` and `Unnamed: 1`, and the refusal
+    of the missing column offered those, which no setting could use."""
+    path = tmp_path / "excel.csv"
+    path.write_text(f"{first}\n{header}\n2024-01-01{header[4]}1\n")
+    assert table_refusal(path, "when", "value") == (
+        f"CSV file {path} begins with the line {first!r}, a spreadsheet's note of its separator "
+        f"rather than its header; delete that line{setting}."
+    )
+
+
 def test_a_decimal_comma_read_with_the_point_says_how_to_read_it(tmp_path: Path) -> None:
     path = tmp_path / "semi.csv"
     path.write_text("when;value\n2024-01-01;1002,51\n")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -31,6 +32,8 @@ QUOTE = '"'
 # The separators files are written with, as a refusal names them: a spreadsheet writes
 # semicolons where the comma is the decimal mark.
 SEPARATOR_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "'|'"}
+# The line Excel writes (and reads) above the header to name the separator: `sep=;`.
+SEPARATOR_LINE = re.compile(r"sep=(.)", re.IGNORECASE)
 
 
 def separator_char(setting: str) -> str:
@@ -80,6 +83,7 @@ def _read_csv_frame(
     except UnicodeDecodeError:
         raise DataError(_not_utf8(path, label)) from None
     except pd.errors.ParserError as err:
+        refuse_a_separator_line(path, label, separator, key)
         refuse_other_separator(path, label, separator, key, decimal)
         refuse_a_nul_byte(path, label)
         problem = layout_problem(path, label, separator)
@@ -89,6 +93,8 @@ def _read_csv_frame(
         if problem is None:
             raise
         raise DataError(problem) from None
+    # After pandas opened the file: an archive without one file to read has its own sentence.
+    refuse_a_separator_line(path, label, separator, key)
     refuse_a_nul_byte(path, label)
     if len(frame.columns) == 1:
         refuse_other_separator(path, label, separator, key, decimal)
@@ -114,6 +120,23 @@ def refuse_a_nul_byte(path: Path, label: str) -> None:
             f"{label} holds a NUL byte (0x00) on line {line}, which no CSV text holds (its "
             "value would be cut short there); save the file as UTF-8 text, or remove the byte."
         )
+
+
+def refuse_a_separator_line(path: Path, label: str, separator: str, key: str) -> None:
+    """A first line `sep=;`, Excel's note of the file's separator: read as the header, it named
+    the columns `sep=` and `Unnamed: 1`, and the refusal of a missing column offered those."""
+    if not scannable(path):
+        return
+    with open_text(path) as handle:
+        found = SEPARATOR_LINE.fullmatch(handle.readline().rstrip("\r\n"))
+    if found is None:
+        return
+    named = found.group(1)
+    setting = "" if named == separator else f' and read it with "{key}.separator={named!r}"'
+    raise DataError(
+        f"{label} begins with the line {found.group(0)!r}, a spreadsheet's note of its "
+        f"separator rather than its header; delete that line{setting}."
+    )
 
 
 def refuse_other_separator(
