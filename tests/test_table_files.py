@@ -289,8 +289,8 @@ def test_a_critical_tag_other_than_the_iso_calendar_is_one_sentence(tmp_path: Pa
         (
             ["2024-03-08T09:30[America/New_York]", "2024-03-11T09:30[America/New_York]"],
             "with a bracket that is not read: only a time with its UTC offset, then its zone in "
-            "brackets (2024-03-10T09:30:00-05:00[America/New_York]), is; write it so, or with its "
-            "UTC offset alone (2024-03-10T09:30:00-05:00).",
+            "brackets (2024-03-08T09:30:00-05:00[America/New_York]), is; write it so, or with its "
+            "UTC offset alone (2024-03-08T09:30:00-05:00).",
         ),
     ],
 )
@@ -343,6 +343,16 @@ def test_a_date_padded_with_spaces_in_some_rows_is_that_date(
     """Spaces around an id or a value are dropped; around a date in some rows they made
     pandas read the other rows as another form, and the file was refused."""
     assert dates_of(tmp_path, cells) == ["2024-01-05", "2024-01-08", "2024-01-09"]
+
+
+def test_the_layout_a_bracket_refusal_offers_is_itself_read(tmp_path: Path) -> None:
+    """The refusal's example was 09:30-05:00 in New York on 10 March 2024, a day its clocks
+    showed -04:00 at that hour, so the example was refused as a zone that disagrees."""
+    from stockcast.data.zone_brackets import LAYOUT
+
+    later = "2024-03-11T09:30:00-04:00[America/New_York]"
+    assert dates_of(tmp_path, [LAYOUT, later]) == [LAYOUT[:10], "2024-03-11"]
+    assert dates_of(tmp_path, [LAYOUT.split("[")[0], later.split("[")[0]])[0] == LAYOUT[:10]
 
 
 FORMS = "numbers are read as years (1990), months as YYYYMM (199004) or days as YYYYMMDD"

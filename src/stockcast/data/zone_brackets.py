@@ -1,5 +1,5 @@
 """Times written in RFC 9557's layout: an RFC 3339 time with its UTC offset, then its zone's
-IANA name in brackets (`2024-03-10T09:30:00-05:00[America/New_York]`, as java.time and
+IANA name in brackets (`2024-03-08T09:30:00-05:00[America/New_York]`, as java.time and
 JavaScript's Temporal write them), and any `[key=value]` tags after it (`[u-ca=gregory]`, its
 calendar). RFC 3339's `t` and `z` may be lowercase.
 
@@ -30,7 +30,7 @@ READ_CRITICAL_TAGS = r"\[!u-ca=(?:iso8601|gregory)\]"
 CRITICAL_TAG = r"\[!([^\[\]]+)\]"
 # Offsets that give the instant in UTC and no local offset to check a zone against.
 NO_LOCAL_OFFSET = ("Z", "-00:00")
-LAYOUT = "2024-03-10T09:30:00-05:00[America/New_York]"
+LAYOUT = "2024-03-08T09:30:00-05:00[America/New_York]"
 MINUTES_PER_HOUR = 60
 
 
@@ -58,7 +58,7 @@ def drop_zone_brackets(column: Any, refuse: Callable[[Any, str], None]) -> Any:
             unread.idxmax(),
             "with a bracket that is not read: only a time with its UTC offset, then its zone "
             f"in brackets ({LAYOUT}), is; write it so, or with its UTC offset alone "
-            "(2024-03-10T09:30:00-05:00)",
+            "(2024-03-08T09:30:00-05:00)",
         )
     critical = (
         parts["tags"].str.replace(READ_CRITICAL_TAGS, "", regex=True).str.extract(CRITICAL_TAG)[0]
