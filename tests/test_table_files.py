@@ -562,6 +562,16 @@ def test_a_semicolon_files_mistakes_are_named_in_its_own_terms(
     )
 
 
+@pytest.mark.parametrize("cell", ["1 234,5", "1\u00a0234,5", "1\u202f234,5", "-12 345 678"])
+def test_thousands_grouped_by_spaces_are_named_as_such(tmp_path: Path, cell: str) -> None:
+    """As French and Nordic spreadsheets write them; refused before with "clean the file"."""
+    path = tmp_path / "spaced.csv"
+    path.write_text(f"when;value\n2024-01-01;{cell}\n", encoding="utf-8")
+    assert table_refusal(path, "when", "value", separator=";", decimal=",").endswith(
+        "write its numbers without the spaces that group their thousands."
+    )
+
+
 @pytest.mark.parametrize(
     ("first", "header", "setting"),
     [

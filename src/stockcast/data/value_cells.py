@@ -16,6 +16,9 @@ THOUSANDS = {
     ".": re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?"),
     ",": re.compile(r"[+-]?\d{1,3}(\.\d{3})+(,\d*)?"),
 }
+# A number whose thousands are grouped by spaces, as French, Nordic and other locales write them
+# (a space, a no-break space or a narrow one: "1 234,5"): no parser reads it as a number.
+SPACED_THOUSANDS = re.compile(r"[+-]?\d{1,3}([ \u00a0\u202f]\d{3})+([.,]\d*)?")
 # A number with a decimal comma ("1002,51"), as a file read with the decimal point holds it.
 DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")
 
@@ -59,6 +62,8 @@ def _with_points(column: Any, decimal: str) -> Any:
 def number_fix(cell: str, key: str, decimal: str) -> str:
     """What to do about a value cell that is no number, by how it is written (in a comma file,
     1002,51 reaches here quoted: read with the decimal comma it is 1002.51 there too)."""
+    if SPACED_THOUSANDS.fullmatch(cell):
+        return "write its numbers without the spaces that group their thousands"
     if decimal == "," and "." in cell:
         return (
             f"a point is no decimal mark with {key}.decimal=',' (only 1.234,5 groups thousands); "
