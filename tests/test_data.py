@@ -326,6 +326,28 @@ def test_the_setting_named_for_a_padded_column_reads_it(tmp_path: Path) -> None:
     assert list(series.values) == [1.0, 2.0]
 
 
+def test_the_id_column_a_refusal_suggests_is_given_as_a_shell_reads_it(tmp_path: Path) -> None:
+    """`set data.id_column=Ticker Symbol` typed as it was written passed the shell two words."""
+    import shlex
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    path = tmp_path / "panel.csv"
+    path.write_text(
+        "Date,Ticker Symbol,Close\n2024-01-01,A,1\n2024-01-01,B,2\n2024-01-02,A,3\n2024-01-02,B,4\n"
+    )
+    message = table_refusal(path, "Date", "Close")
+    assert message.endswith(
+        "one per 'Ticker Symbol' value; set \"data.id_column='Ticker Symbol'\" to read them as "
+        "separate series."
+    )
+    (word,) = shlex.split(
+        message.split("; set ")[1].removesuffix(" to read them as separate series.")
+    )
+    (override,) = OverridesParser.create().parse_overrides([word])
+    assert override.value() == "Ticker Symbol"
+
+
 def test_a_missing_value_in_a_table_of_many_series_names_its_series(tmp_path: Path) -> None:
     path = tmp_path / "panel.csv"
     path.write_text("Date,Ticker,Close\n2024-01-01,AAA,1\n2024-01-01,BBB,\n2024-01-02,BBB,2\n")

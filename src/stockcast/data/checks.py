@@ -29,6 +29,8 @@ SHOWN = 3  # how many rows or dates a message lists
 # A time of day written alone (09:30, 9:30:00, 4:00 PM): a file that keeps its times in a
 # column of their own beside the dates.
 TIME_OF_DAY = re.compile(r"\s*\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[AaPp][Mm])?\s*")
+# A setting's value that a shell and Hydra pass on as it is, without quotes.
+PLAIN_VALUE = re.compile(r"[\w.-]+")
 
 
 def day_or_time(stamp: Any) -> str:
@@ -39,6 +41,13 @@ def day_or_time(stamp: Any) -> str:
 def _data_rows(mask: np.ndarray) -> list[int]:
     """1-based data rows (the header not counted), as the other CSV messages number them."""
     return [int(row) + 1 for row in np.flatnonzero(mask)]
+
+
+def setting(key: str, value: Any) -> str:
+    """`key=value` as a command line must give it: quoted for the shell and for Hydra where the
+    value holds a space or another character either reads (a column named `Ticker Symbol`)."""
+    text = str(value)
+    return f"{key}={text}" if PLAIN_VALUE.fullmatch(text) else f'"{key}={text!r}"'
 
 
 def candidate_id_column(frame: Any, date_column: str, value_column: str) -> str | None:
@@ -176,7 +185,7 @@ def check_csv_layout(
             raise DataError(
                 f"{table_label(path)} repeats dates ({date} at data rows {where}) and looks like "
                 f"{count} series interleaved, one per {candidate!r} value; set "
-                f"{key}.id_column={candidate} to read them as separate series."
+                f"{setting(f'{key}.id_column', candidate)} to read them as separate series."
             )
     series = "" if id_column is None else f" of series {first[id_column]!r}"
     raise DataError(
