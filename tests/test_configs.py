@@ -390,6 +390,22 @@ def test_hydra_prints_the_job_config(tmp_path: Path) -> None:
     assert list(cfg.model.hidden_sizes) == [100, 100]
 
 
+@pytest.mark.slow  # a fresh Python process
+@pytest.mark.parametrize(
+    ("script", "task"), [("src/train.py", "train"), ("scripts/serve.py", "serve")]
+)
+def test_hydra_prints_its_own_settings_resolved(tmp_path: Path, script: str, task: str) -> None:
+    """`--cfg hydra --resolve` failed with `Interpolation key 'paths.log_dir' not found`: Hydra
+    dropped the task's keys its run folder is built from before resolving it."""
+    logs = tmp_path / "logs"
+    result = run_cli([script, "--cfg", "hydra", "--resolve", f"paths.log_dir={logs}"], tmp_path)
+    cfg = OmegaConf.create(result.stdout)
+    assert list(cfg) == ["hydra"]
+    assert cfg.hydra.run.dir.startswith(f"{logs}/{task}/runs/")
+    assert cfg.hydra.sweep.dir.startswith(f"{logs}/{task}/multiruns/")
+    assert not logs.exists()
+
+
 @pytest.mark.parametrize(
     ("args", "sentence"),
     [

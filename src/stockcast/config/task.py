@@ -17,6 +17,7 @@ from stockcast.config.command_line import composition_errors_reported
 from stockcast.config.compose import CONFIG_DIR, register_resolvers
 from stockcast.config.quiet import silence_library_noise
 from stockcast.config.schema import validate_config
+from stockcast.config.shown_settings import hydra_settings_resolvable
 from stockcast.errors import ConfigError, StockcastError, exit_with_error
 from stockcast.redaction import has_hidden_credentials
 
@@ -208,7 +209,7 @@ def hydra_task(
         register_resolvers()
         for name, value in QUIET_ENVIRONMENT.items():
             os.environ.setdefault(name, value)
-        with composition_errors_reported(config_name, task_errors):
+        with composition_errors_reported(config_name, task_errors), hydra_settings_resolvable():
             return decorated()
 
     return main
