@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from stockcast.orchestration.azureml.dry_run import entity_dict
@@ -412,3 +414,63 @@ def test_a_variable_only_the_node_sets_passes_the_cloud_check(
         )
     with pytest.raises(ConfigError, match=r"^logger.mlflow.tags.node_run cannot be resolved"):
         validate_config(compose_config("pipeline", ["logger=mlflow", tag]))
+
+
+OWN_KIND = "tests.model_kinds.drift"
+
+
+def own_kind_project(root, path: str, package: str, configs: str):
+    """A project at `root` holding the test-only drift kind as `<package>.drift` in folder
+    `path` and its config in `<configs>/model/drift.yaml`, with the project's `.amlignore`."""
+    import shutil
+
+    kind = f"{package}.drift"
+    module = root / path / package / "drift.py"
+    module.parent.mkdir(parents=True)
+    (module.parent / "__init__.py").write_text("")
+    text = (PROJECT_ROOT / "tests" / "model_kinds" / "drift.py").read_text()
+    module.write_text(text.replace(OWN_KIND, kind))
+    config = root / configs / "model" / "drift.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text(
+        (PROJECT_ROOT / "tests/configs/model/drift.yaml").read_text().replace(OWN_KIND, kind)
+    )
+    shutil.copyfile(PROJECT_ROOT / ".amlignore", root / ".amlignore")
+    return root / configs
+
+
+def test_configs_or_a_kind_the_code_snapshot_lacks_are_refused() -> None:
+    """README's own kind (tests/, which .amlignore leaves out) composed on the laptop, and the
+    dry run wrote a pipeline whose every step named this machine's tests/configs and imported
+    a module the node never gets: each run failed after being paid for."""
+    folder = PROJECT_ROOT / "tests" / "configs"
+    sc = compose_submit_config(["model=drift", f"hydra.searchpath=[file://{folder}]"])
+    refusal = re.escape(f"hydra.searchpath names {folder}, which the code snapshot")
+    with pytest.raises(AzureMLConfigError, match=refusal):
+        build_pipeline_job(sc)
+    with pytest.raises(AzureMLConfigError, match=refusal):
+        build_training_job(sc)
+
+
+def test_a_kind_in_the_snapshot_runs_from_its_place_there(tmp_path, monkeypatch) -> None:
+    """A searchpath folder inside the project is named by its path in the snapshot, where the
+    node starts (it named this machine's absolute path); a kind outside src/ is refused."""
+    from stockcast.orchestration.azureml.components import build_command, step_entry
+    from stockcast.orchestration.azureml.snapshot import check_snapshot_holds
+
+    configs = own_kind_project(tmp_path, "src", "snapshot_kinds", "kind_configs")
+    monkeypatch.syspath_prepend(str(tmp_path / "src"))
+    given = compose_submit_config(["model=drift", f"hydra.searchpath=[file://{configs}]"])
+    sc = SubmitConfig(cfg=given.cfg, step_overrides=given.step_overrides, root=tmp_path)
+    check_snapshot_holds(sc)
+    command = build_command(
+        step_entry("stockcast.orchestration.steps.train"), sc, "train", None, {}
+    )
+    assert "file://kind_configs" in command and str(tmp_path) not in command
+
+    configs = own_kind_project(tmp_path, ".", "elsewhere_kinds", "elsewhere_configs")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    given = compose_submit_config(["model=drift", f"hydra.searchpath=[file://{configs}]"])
+    sc = SubmitConfig(cfg=given.cfg, step_overrides=given.step_overrides, root=tmp_path)
+    with pytest.raises(AzureMLConfigError, match=r"model\.kind=elsewhere_kinds\.drift is imported"):
+        check_snapshot_holds(sc)

@@ -25,6 +25,7 @@ from stockcast.orchestration.azureml.settings import (
     DataBinding,
     SubmitConfig,
 )
+from stockcast.orchestration.azureml.snapshot import code_root, node_overrides
 from stockcast.orchestration.steps.table import STEPS, Step
 
 # The code snapshot is the project root; the package lives under src/ and is not installed there.
@@ -90,10 +91,12 @@ def build_command(
 ) -> str:
     """Join entry point, quoted user overrides, and the system overrides.
 
-    User overrides are shell-quoted (`'model.hidden_sizes=[64,64]'`); the data overrides and the
+    User overrides are shell-quoted and name `hydra.searchpath` folders by their path in the
+    code snapshot (`'model.hidden_sizes=[64,64]'`); the data overrides and the
     `${{...}}` bindings are not, so the shell and Azure ML can substitute them.
     """
-    tokens = [*entry, *(shlex.quote(o) for o in sc.step_overrides)]
+    overrides = node_overrides(sc.step_overrides, code_root(sc))
+    tokens = [*entry, *(shlex.quote(o) for o in overrides)]
     tokens += system_overrides(sc, run_name, data, bindings)
     return " ".join(tokens)
 

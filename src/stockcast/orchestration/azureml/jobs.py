@@ -38,6 +38,7 @@ from stockcast.orchestration.azureml.settings import (
     data_binding,
     is_azure_override,
 )
+from stockcast.orchestration.azureml.snapshot import check_snapshot_holds
 from stockcast.orchestration.sweeps import tracking
 from stockcast.paths import PROJECT_ROOT
 from stockcast.registry import runs
@@ -134,6 +135,7 @@ def build_sweep_job(cfg: DictConfig, spec: SweepJobSpec, settings: SweepJobSetti
     sc = SubmitConfig(cfg=cfg, step_overrides=step_overrides, root=PROJECT_ROOT)
     # Refused here, in one sentence, what the job would refuse on its node after being paid for.
     check_cloud_config(cfg, sections=("azureml",))
+    check_snapshot_holds(sc, cfg)
     check_azure_keys(cfg.azureml, sc.config_dir)
     # The data as `make submit-train` binds it: a file of this machine is no file on the node.
     market = OmegaConf.select(cfg, "data.start_date", default=None) is not None

@@ -14,6 +14,7 @@ from stockcast.config.schema import validate_config
 from stockcast.environment import environment_set
 from stockcast.orchestration.azureml.components import substitute_placeholders, system_overrides
 from stockcast.orchestration.azureml.settings import PRIMARY_CONFIG, DataBinding, SubmitConfig
+from stockcast.orchestration.azureml.snapshot import check_snapshot_holds
 
 PREFLIGHT_RUN_NAME = "preflight"
 # What an Azure ML node sets that a laptop lacks (registry=azureml reads it), stood in while a
@@ -30,7 +31,8 @@ def check_cloud_overrides(
 ) -> None:
     """Compose and check `config_name` with exactly the overrides a cloud run gets,
     placeholders filled: once as the steps that read the data get them, once as the others do.
-    `sections`: the steps' own config sections, which each checks on its node (hydra_task's
+    Then the code snapshot must hold its configs and model kind. `sections`: the steps' own
+    config sections, which each checks on its node (hydra_task's
     `sections`); a step added to the table brings one the shared schema does not know."""
     others = data.for_step(reads_outside_world=False)
     for view in (data,) if others == data else (data, others):
@@ -40,6 +42,7 @@ def check_cloud_overrides(
             config_name, overrides, config_dir=sc.config_dir, what="the cloud run's overrides"
         )
         check_cloud_config(cfg, sections)
+    check_snapshot_holds(sc)
 
 
 def check_cloud_config(cfg: DictConfig, sections: Sequence[str] = ()) -> None:
