@@ -224,3 +224,20 @@ def test_a_relative_stockcast_root_is_read_from_the_current_folder_everywhere(
     assert cfg.cfg.paths.root_dir == str(tmp_path / "relroot")
     assert cfg.cfg.paths.log_dir == str(tmp_path / "relroot" / "logs")
     assert Path(cfg.azure.dry_run_dir) == tmp_path / "relroot" / "outputs" / "azureml"
+
+
+def test_a_dry_run_folder_that_is_a_file_is_one_sentence_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file where the dry run's folder goes was FileExistsError's (NotADirectoryError's)
+    traceback, after every object was built."""
+    file = tmp_path / "out"
+    file.write_text("not a folder")
+    version = "azureml.endpoint.model_version=3"
+    with pytest.raises(SystemExit) as stopped:
+        main(["deploy", "--dry-run", version, f"azureml.dry_run_dir={file}/azureml"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: cannot write the dry run's files to {file}/azureml ({file} is a file, not a "
+        "folder); point azureml.dry_run_dir or STOCKCAST_ROOT at a folder that can be written."
+    )

@@ -10,6 +10,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from stockcast.azure_failures import describe_azure_failure
 from stockcast.config.task import user_errors_exit
+from stockcast.files import file_in_the_way, folder_not_made
 from stockcast.orchestration.azureml.components import check_compute_overrides
 from stockcast.orchestration.azureml.deployed_version import (
     EXAMPLE_VERSION,
@@ -65,7 +66,18 @@ def _client(sc: SubmitConfig, dry_run_does: str = "only write the YAML"):
 
 
 def _dry_run_dir(sc: SubmitConfig) -> Path:
-    return sc.root / sc.azure.dry_run_dir
+    """The folder a dry run writes into, made; one sentence where it cannot be (a file in its
+    place was the operating system's traceback)."""
+    folder = sc.root / sc.azure.dry_run_dir
+    reason = folder_not_made(folder)
+    if reason is not None:
+        blocking = file_in_the_way(folder)
+        why = f"{blocking} is a file, not a folder" if blocking is not None else reason.lower()
+        raise AzureMLConfigError(
+            f"cannot write the dry run's files to {folder} ({why}); point azureml.dry_run_dir "
+            "or STOCKCAST_ROOT at a folder that can be written."
+        )
+    return folder
 
 
 def _shown(path: Path, sc: SubmitConfig) -> str:
