@@ -474,3 +474,20 @@ def test_a_kind_in_the_snapshot_runs_from_its_place_there(tmp_path, monkeypatch)
     sc = SubmitConfig(cfg=given.cfg, step_overrides=given.step_overrides, root=tmp_path)
     with pytest.raises(AzureMLConfigError, match=r"model\.kind=elsewhere_kinds\.drift is imported"):
         check_snapshot_holds(sc)
+
+
+def test_a_sweep_job_searches_the_folders_the_sweep_searched() -> None:
+    """A job's overrides hold no Hydra setting, so each Azure ML sweep job's command lost the
+    sweep's `hydra.searchpath` and could not find a config of one's own (`model=<own kind>`)."""
+    from pathlib import Path
+
+    from stockcast.config.compose import compose_config
+    from stockcast.orchestration.azureml import jobs
+
+    folder = PROJECT_ROOT / "configs"
+    chosen = ["+azureml=default", f"hydra.searchpath=[file://{folder}]"]
+    cfg = compose_config("train", chosen, return_hydra_config=True)
+    spec = jobs.SweepJobSpec(0, ("optim.lr=0.001",), "sweep", Path("sweep"))
+    job = jobs.build_sweep_job(cfg, spec, jobs.SweepJobSettings(None, None, None))
+    assert "hydra.searchpath=['\"'\"'file://configs'\"'\"']" in job.command
+    assert str(PROJECT_ROOT) not in job.command

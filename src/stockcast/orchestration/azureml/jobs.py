@@ -38,7 +38,7 @@ from stockcast.orchestration.azureml.settings import (
     data_binding,
     is_azure_override,
 )
-from stockcast.orchestration.azureml.snapshot import check_snapshot_holds
+from stockcast.orchestration.azureml.snapshot import check_snapshot_holds, searchpath_overrides
 from stockcast.orchestration.sweeps import tracking
 from stockcast.paths import PROJECT_ROOT
 from stockcast.registry import runs
@@ -132,6 +132,8 @@ def sweep_experiment_name(cfg: DictConfig, settings: SweepJobSettings) -> str:
 def build_sweep_job(cfg: DictConfig, spec: SweepJobSpec, settings: SweepJobSettings) -> Command:
     """The validated command job of one sweep job; `cfg` is the job's config with `azureml`."""
     step_overrides = tuple(o for o in spec.overrides if not is_azure_override(o))
+    # A job's overrides hold no Hydra setting: the folders its configs come from go along.
+    step_overrides += searchpath_overrides(cfg)
     sc = SubmitConfig(cfg=cfg, step_overrides=step_overrides, root=PROJECT_ROOT)
     # Refused here, in one sentence, what the job would refuse on its node after being paid for.
     check_cloud_config(cfg, sections=("azureml",))

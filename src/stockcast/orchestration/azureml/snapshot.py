@@ -53,6 +53,12 @@ def searched_config_folders(cfg: DictConfig) -> list[Path]:
     ]
 
 
+def searchpath_overrides(cfg: DictConfig) -> tuple[str, ...]:
+    """The config's `hydra.searchpath` as an override, where it has one."""
+    entries = OmegaConf.select(cfg, SEARCHPATH_KEY, default=None) or []
+    return (searchpath_override([str(entry) for entry in entries]),) if entries else ()
+
+
 def own_kinds(cfg: DictConfig) -> list[str]:
     """The model kinds outside the package the run trains: the model's, an ensemble's
     candidates'."""
