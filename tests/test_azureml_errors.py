@@ -401,3 +401,25 @@ def test_the_submit_default_of_as_of_is_the_data_configs_own() -> None:
 
     common = yaml.safe_load((PROJECT_ROOT / "configs" / "data" / "_common.yaml").read_text())
     assert common["as_of"] == TODAY_DEFAULT
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["pipeline", "--cfg", "job"], "--cfg"),
+        (["train", "--dry-run", "--info"], "--info"),
+        (["pipeline", "-m", "experiment=mlp_w30"], "-m"),
+    ],
+)
+def test_hydras_flags_are_refused_with_the_command_that_shows_the_config(
+    argv: list[str], flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argparse read `pipeline --cfg job` as the verb `job` ("invalid choice: 'job'" beside the
+    verb given) and swallowed what followed `-m` as "unrecognized arguments", exit 2 with its
+    usage."""
+    err = _error_of(argv, capsys)
+    assert err == (
+        f"error: submit.py takes Hydra overrides, not Hydra's flag {flag}; drop it, and to see "
+        "the config a cloud step composes run its command here: PYTHONPATH=src python -m "
+        "stockcast.orchestration.steps.train --cfg job <the same overrides but azureml.*>."
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -230,6 +231,32 @@ VERBS: dict[str, Callable[[SubmitConfig, bool], None]] = {
 }
 
 
+# What shows a cloud step's config on this machine: its command line, as the node runs it.
+STEP_COMMAND = "PYTHONPATH=src python -m stockcast.orchestration.steps.train"
+
+
+def refuse_hydra_flags(argv: Sequence[str]) -> None:
+    """Refuse Hydra's own flags (`--cfg job`, `--info`, `-m`) in one sentence: argparse read
+    `pipeline --cfg job` as the verb `job` and refused it as no verb, and swallowed the overrides
+    after `-m` into "unrecognized arguments"."""
+    from hydra._internal.utils import get_args_parser
+
+    flags = {
+        option
+        for action in get_args_parser()._actions
+        for option in action.option_strings
+        if action.dest != "help"
+    }
+    given = [arg for arg in argv if arg.split("=", 1)[0] in flags]
+    if given:
+        flag = given[0].split("=", 1)[0]
+        raise AzureMLConfigError(
+            f"submit.py takes Hydra overrides, not Hydra's flag {flag}; drop it, and to see the "
+            f"config a cloud step composes run its command here: {STEP_COMMAND} --cfg job "
+            "<the same overrides but azureml.*>."
+        )
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="submit.py",
@@ -249,6 +276,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 @user_errors_exit
 def main(argv: Sequence[str] | None = None) -> None:
+    refuse_hydra_flags(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     quiet_sdk_warnings()
     check_compute_overrides(args.overrides)
