@@ -788,6 +788,28 @@ def test_an_interpolation_the_schema_does_not_judge_is_resolved_before_any_work(
     )
 
 
+def test_an_unresolvable_override_is_named_where_hydra_holds_the_overrides(make_cfg) -> None:
+    """In a run Hydra holds the command line's overrides, which the deleted-section check read
+    by iterating them: `tags=[${nope}]` was resolved there, an OmegaConf traceback (exit 1)
+    instead of the sentence naming the key."""
+    from hydra.conf import HydraConf
+    from hydra.core.hydra_config import HydraConfig
+
+    cfg = make_cfg("tags=[${nope}]")
+    hydra = OmegaConf.structured(HydraConf)
+    hydra.overrides.task = ["tags=[${nope}]"]
+    HydraConfig.instance().set_config(OmegaConf.create({"hydra": hydra}))
+    try:
+        with pytest.raises(ConfigError) as refused:
+            validate_config(cfg)
+    finally:
+        HydraConfig.instance().cfg = None
+    assert str(refused.value) == (
+        "tags[0] cannot be resolved (Interpolation key 'nope' not found); set it, or what it "
+        "refers to."
+    )
+
+
 def test_an_experiment_file_without_its_package_header_says_to_add_it(tmp_path: Path) -> None:
     """An experiment of one's own written without `# @package _global_` puts its settings under
     `experiment.`, which the schema would refuse as an unknown key the user never typed."""

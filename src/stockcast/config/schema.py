@@ -66,10 +66,12 @@ def schema_for(cfg: DictConfig | Mapping[str, Any]) -> type[Section]:
 def _refuse_a_deleted_section(cfg: DictConfig | Mapping[str, Any]) -> None:
     """`~gate` on the command line: without the section only its config has, the config was
     judged as another one (the pipeline's as the train config: "pipeline is not a setting of
-    the train config; remove it"), whose advice cannot work."""
+    the train config; remove it"), whose advice cannot work. The overrides are read as typed:
+    iterating Hydra's list resolved `tags=[${nope}]` there, a traceback before the schema could
+    name the key that cannot be resolved."""
     if not HydraConfig.initialized():
         return
-    overrides = HydraConfig.get().overrides.task
+    overrides = OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)
     deleted = {override_key(str(o)) for o in overrides if str(o).startswith("~")}
     for key, _, _ in SCHEMAS:
         if key in deleted and key not in cfg:
