@@ -147,3 +147,24 @@ def test_a_readme_command_composes_and_passes_the_schema(
         validate_config(cfg)
     finally:
         HydraConfig.instance().cfg = None
+
+
+def readme_layout() -> str:
+    """The README's code block that maps the repository (How it works)."""
+    found = re.search(r"^```\n(configs/.*?)^```", README.read_text(), re.S | re.M)
+    assert found, "the README's layout block was not found"
+    return found.group(1)
+
+
+def test_the_readme_layout_names_every_script_and_top_level_module() -> None:
+    """A script or module added without its line leaves a reader of the layout unaware of it
+    (`scripts/sweep_summary.py`, which a stopped sweep's message names, was missing)."""
+    layout = readme_layout()
+    scripts_line = next(line for line in layout.splitlines() if line.startswith("scripts/"))
+    root = CONFIG_DIR.parent
+    scripts = sorted(path.name for path in (root / "scripts").glob("*.py"))
+    assert [name for name in scripts if name not in scripts_line] == []
+    package = root / "src" / "stockcast"
+    modules = [p.name for p in package.glob("*.py") if p.name != "__init__.py"]
+    packages = [f"{p.name}/" for p in package.iterdir() if (p / "__init__.py").is_file()]
+    assert [name for name in sorted(modules + packages) if name not in layout] == []
