@@ -442,6 +442,29 @@ def test_a_config_dir_reaches_the_steps_as_a_search_path(tmp_path: Path) -> None
     assert compose_config("pipeline", overrides).data.previous_time_window == 7
 
 
+def test_the_steps_get_an_interpolation_typed_on_the_command_line_as_typed() -> None:
+    """Reading Hydra's record of the overrides resolved each `${...}` in the pipeline's config:
+    a step got `train.output_dir=<the pipeline's folder>/x` for `${paths.output_dir}/x`, where
+    its own config gives its own folder."""
+    from hydra.conf import HydraConf
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from stockcast.orchestration.runner import user_overrides
+
+    typed = "+extra=${paths.output_dir}/x"
+    hydra = OmegaConf.structured(HydraConf)
+    hydra.overrides.task = [typed]
+    HydraConfig.instance().set_config(
+        OmegaConf.create({"hydra": hydra, "paths": {"output_dir": "/pipeline"}})
+    )
+    try:
+        overrides = user_overrides()
+    finally:
+        HydraConfig.instance().cfg = None
+    assert overrides == [typed]
+
+
 @pytest.mark.parametrize(
     ("module", "task"), [("runner", "run_local_pipeline"), ("replay", "run_replay")]
 )

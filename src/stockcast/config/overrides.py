@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 
 def override_key(override: str) -> str:
@@ -32,3 +33,17 @@ def hydra_quoted(text: str) -> str:
     body = re.sub(r"(\\*)('|\$\{)", lambda found: found[1] * 2 + "\\" + found[2], text)
     trailing = "\\" * (len(body) - len(body.rstrip("\\")))
     return f"'{body}{trailing}'"
+
+
+def as_typed(overrides: Any) -> list[str]:
+    """Hydra's record of a command's overrides (`hydra.overrides.task`, a list node; None: none)
+    as they were typed. Reading the node's items resolves the `${...}` in them: in the parent's
+    config, so a pipeline handed its steps `${paths.output_dir}` as the parent's folder, and
+    one that names no key (`tags=[${nope}]`) was a traceback before the schema could say so."""
+    from omegaconf import OmegaConf
+
+    if overrides is None:
+        return []
+    if OmegaConf.is_config(overrides):
+        overrides = OmegaConf.to_container(overrides, resolve=False)
+    return [str(override) for override in overrides]

@@ -32,7 +32,7 @@ from stockcast.config.mistakes import (
     unknown_key,
 )
 from stockcast.config.mixed_precision import refuse_clipping_a_fused_mixed_precision_step
-from stockcast.config.overrides import override_key
+from stockcast.config.overrides import as_typed, override_key
 from stockcast.config.pipeline_sections import PipelineConfig, ReplayConfig
 from stockcast.config.refusals import refusal_sentence
 from stockcast.config.search_path import searched_folders
@@ -71,8 +71,8 @@ def _refuse_a_deleted_section(cfg: DictConfig | Mapping[str, Any]) -> None:
     name the key that cannot be resolved."""
     if not HydraConfig.initialized():
         return
-    overrides = OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)
-    deleted = {override_key(str(o)) for o in overrides if str(o).startswith("~")}
+    overrides = as_typed(HydraConfig.get().overrides.task)
+    deleted = {override_key(o) for o in overrides if o.startswith("~")}
     for key, _, _ in SCHEMAS:
         if key in deleted and key not in cfg:
             raise ConfigError(deletes_what_is_needed(key))

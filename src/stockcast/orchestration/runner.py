@@ -24,7 +24,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from stockcast.config.compose import compose_config
-from stockcast.config.overrides import hydra_quoted
+from stockcast.config.overrides import as_typed, hydra_quoted
 from stockcast.config.search_path import searched_entries, searchpath_override
 from stockcast.config.task import TIMING_FILE, hydra_task, task_config
 from stockcast.errors import ConfigError, StockcastError
@@ -293,7 +293,7 @@ def user_overrides() -> list[str]:
     searched = searched_entries(hydra_cfg)
     return [
         *([searchpath_override(searched)] if searched else []),
-        *(o for o in hydra_cfg.overrides.task if not o.startswith("hydra.")),
+        *(o for o in as_typed(hydra_cfg.overrides.task) if not o.startswith("hydra.")),
     ]
 
 

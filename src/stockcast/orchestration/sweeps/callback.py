@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.compose import register_resolvers
 from stockcast.config.composition_errors import range_without_a_search
+from stockcast.config.overrides import as_typed
 from stockcast.config.task import JOB_CHDIR_REFUSAL, sweeper_records_failures
 from stockcast.data.calendar import default_day, pin_default_day
 from stockcast.errors import counted, exit_with_error
@@ -56,7 +57,7 @@ def refuse_a_range_to_run(config: DictConfig) -> None:
 
     if OmegaConf.select(config, "hydra.sweeper._target_") != GRID_SWEEPER:
         return
-    overrides = [str(o) for o in OmegaConf.select(config, "hydra.overrides.task") or ()]
+    overrides = as_typed(OmegaConf.select(config, "hydra.overrides.task"))
     parsed = OverridesParser.create().parse_overrides(overrides)
     if any(o.value_type == ValueType.INTERVAL_SWEEP for o in parsed):
         exit_with_error(range_without_a_search("interval", overrides))

@@ -21,7 +21,7 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from stockcast.config.overrides import override_key, override_value
+from stockcast.config.overrides import as_typed, override_key, override_value
 from stockcast.errors import counted
 from stockcast.files import read_json_object, write_whole
 from stockcast.redaction import redacted_text
@@ -230,7 +230,7 @@ def summary_of(
     direction = OmegaConf.select(config, "hydra.sweeper.direction", default="minimize")
     searched = searched_keys(
         OmegaConf.select(config, "hydra.sweeper.params"),
-        OmegaConf.select(config, "hydra.overrides.task") or [],
+        as_typed(OmegaConf.select(config, "hydra.overrides.task")),
     )
     return summarize(jobs, metric, str(direction), searched), jobs
 
