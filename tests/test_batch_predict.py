@@ -7,6 +7,7 @@ Runs predict's task in this process against the session's registered model (`reg
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -307,6 +308,28 @@ def test_an_output_folder_that_is_a_file_is_one_sentence(tmp_path: Path, inside:
         predict(tmp_path / "no-store", output_dir, "input.values=[1,2,3]")
     assert str(refused.value) == (
         f"paths.output_dir {output_dir} is a file or inside one; point it at a folder."
+    )
+    assert not (tmp_path / "no-store").exists()
+
+
+def test_a_read_only_output_folder_is_one_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paths.output_dir this user cannot write was PermissionError's traceback from the first
+    write, after the model had forecast; it is refused before the store is opened."""
+    output_dir = tmp_path / "out"
+    output_dir.mkdir()
+    output_dir.chmod(0o555)
+    if os.geteuid() == 0:  # root writes anywhere: told what another user would find
+        real_access = os.access
+        monkeypatch.setattr(
+            os, "access", lambda path, mode: Path(path) != output_dir and real_access(path, mode)
+        )
+    with pytest.raises(ConfigError) as refused:
+        predict(tmp_path / "no-store", output_dir, "input.values=[1,2,3]")
+    assert str(refused.value) == (
+        f"cannot write predict's outputs to paths.output_dir {output_dir} (permission denied); "
+        "point it (or hydra.run.dir) at a folder this user can write."
     )
     assert not (tmp_path / "no-store").exists()
 

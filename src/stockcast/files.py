@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -40,6 +41,16 @@ def folder_not_made(folder: Path) -> str | None:
     except OSError as err:
         return err.strerror or str(err)
     return None
+
+
+def folder_not_writable(folder: Path) -> str | None:
+    """Makes `folder` and its parents; the operating system's reason where it cannot, or where
+    this user cannot create files in it (a read-only folder), else None: said before the work
+    whose files would go there, not by the traceback of its first write."""
+    reason = folder_not_made(folder)
+    if reason is None and not os.access(folder, os.W_OK | os.X_OK):
+        return os.strerror(errno.EACCES)
+    return reason
 
 
 def json_safe(value: Any) -> Any:

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.data.date_format import format_date
 from stockcast.errors import ConfigError, counted
-from stockcast.files import file_in_the_way, write_json
+from stockcast.files import file_in_the_way, folder_not_writable, write_json
 from stockcast.prediction import batch_outputs, outputs
 from stockcast.prediction.batch import build_batch, forecast_batch, is_batch, refuse_backtest
 from stockcast.prediction.forecast import (
@@ -46,7 +46,13 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(
             f"paths.output_dir {output_dir} is a file or inside one; point it at a folder."
         )
-    output_dir.mkdir(parents=True, exist_ok=True)
+    reason = folder_not_writable(output_dir)
+    if reason is not None:
+        # Before the model is opened: this was the first write's traceback, after the forecast.
+        raise ConfigError(
+            f"cannot write predict's outputs to paths.output_dir {output_dir} ({reason.lower()}); "
+            "point it (or hydra.run.dir) at a folder this user can write."
+        )
     with tempfile.TemporaryDirectory(prefix="stockcast-model-") as download_dir:
         model = open_model(cfg, download_dir)
     check_window_overrides(cfg, model.metadata)
