@@ -549,6 +549,26 @@ def test_a_run_folder_that_is_a_file_is_one_sentence_and_exit_2(
     )
 
 
+def test_a_run_folder_this_user_cannot_write_is_one_sentence(tmp_path: Path) -> None:
+    """An existing run folder this user cannot write fails as Hydra opens its log file there,
+    which logging reports as a ValueError caused by the PermissionError: that was a traceback
+    ending in 'Unable to configure handler', exit 1."""
+    from stockcast.config.command_line import run_folder_error
+
+    log_file = tmp_path / "run" / "predict.log"
+    try:
+        try:
+            raise PermissionError(13, "Permission denied", str(log_file))
+        except PermissionError as denied:
+            raise ValueError("Unable to configure handler 'file'") from denied
+    except ValueError as err:
+        sentence = run_folder_error(err)
+    assert sentence == (
+        f"cannot make or write the run folder {tmp_path / 'run'} (permission denied); point "
+        "hydra.run.dir, paths.log_dir or STOCKCAST_ROOT at a folder that can be written."
+    )
+
+
 def test_a_run_inside_its_run_folder_is_refused_before_any_work(tmp_path: Path) -> None:
     """`hydra.job.chdir=true` read a relative STOCKCAST_ROOT from inside the run folder: the
     run trained and put its MLflow store in `<run folder>/<root>/mlruns.db`, and a relative

@@ -108,10 +108,17 @@ def run_folder_error(err: BaseException) -> str | None:
     """One sentence for Hydra failing to make or write the command's run folder (a
     `hydra.run.dir`, `paths.log_dir` or `STOCKCAST_ROOT` that is a file, lies inside one, or
     cannot be written), or None for any other error: it was an OSError's traceback, exit 1.
-    Only Hydra's own errors reach here (the task's are re-raised first)."""
+    Only Hydra's own errors reach here (the task's are re-raised first). An existing folder
+    this user cannot write fails as Hydra opens the log file in it, which logging reports as a
+    ValueError ('Unable to configure handler') caused by the OSError: the folder is the file's."""
+    logged = not isinstance(err, OSError) and isinstance(err.__cause__, OSError)
+    if logged:
+        err = err.__cause__
     if not isinstance(err, OSError) or not err.filename:
         return None
     folder = Path(os.fsdecode(err.filename))
+    if logged:
+        folder = folder.parent
     blocking = file_in_the_way(folder)
     why = (
         f"{blocking} is a file, not a folder"
