@@ -484,6 +484,31 @@ def test_forecast_next_dates_follow_the_input() -> None:
     assert [r["date"] for r in forecast_rows(result)] == ["2024-01-15", "2024-01-16", "2024-01-17"]
 
 
+@pytest.mark.parametrize(
+    "before",
+    [
+        pd.date_range("2010-03-31", periods=30, freq="QE"),  # years of quarters
+        pd.bdate_range("2019-01-01", periods=200),  # a year of daily closes
+    ],
+)
+def test_months_after_another_rhythm_continue_in_months(before: pd.DatetimeIndex) -> None:
+    """A monthly model passes months read after years of another rhythm (the rhythm is judged on
+    the latest dates), but their forecast went on in that rhythm's steps: 2021-05-31,
+    2021-08-31, ... after quarters, 2021-03-01, 2021-03-02, ... after daily closes."""
+    from stockcast.data.series import Series
+    from stockcast.prediction.batch import shared_future_dates
+
+    months = pd.date_range("2020-01-31", periods=14, freq="ME")
+    dates = before.append(months).to_numpy("datetime64[ns]")
+    monthly = OpenModel(LastPlusStep(), Path("m"), "digest", META | {"date_rhythm": "monthly"})
+    values = np.linspace(100.0, 110.0, len(dates))
+    result = forecast_next(monthly, InputSeries(values, dates, "months after another rhythm"))
+    expected = ["2021-03-31", "2021-04-30", "2021-05-31"]
+    assert [r["date"] for r in forecast_rows(result)] == expected
+    batch, _ = shared_future_dates([Series("A", values, dates)], H, P, monthly.metadata)
+    assert formatted(batch[0]) == expected
+
+
 def test_hourly_dates_are_written_with_their_times_midnight_too() -> None:
     """An hourly forecast crossing midnight wrote its midnight bar as a bare date beside the
     others' times: one column of two formats, which pandas could not parse."""

@@ -20,7 +20,7 @@ from stockcast.data.series import Series
 from stockcast.errors import ConfigError, DataError, first_few
 from stockcast.forecasting.guard import series_names
 from stockcast.forecasting.intervals import Bands
-from stockcast.prediction.calendar import future_dates
+from stockcast.prediction.calendar import calendar_to_continue, future_dates
 from stockcast.prediction.forecast import Forecast
 from stockcast.prediction.inputs import InputSeries, read_input_table
 from stockcast.serving.model import OpenModel
@@ -270,7 +270,9 @@ def _dated(result: BatchForecast, batch: SeriesBatch, model: OpenModel) -> Batch
     if batch.series[0].dates is None:
         return result
     window_end = np.array([item.dates[-1] for item in batch.series], dtype="datetime64[ns]")
-    dates, frequencies = shared_future_dates(batch.series, model.next_time_window)
+    dates, frequencies = shared_future_dates(
+        batch.series, model.next_time_window, model.previous_time_window, model.metadata
+    )
     return replace(result, window_end=window_end, dates=dates, frequencies=frequencies)
 
 
@@ -282,9 +284,12 @@ def _all_refused(refused: Sequence[Refused], batch: SeriesBatch) -> DataError:
     )
 
 
-def shared_future_dates(series: Sequence[Series], horizon: int) -> tuple[np.ndarray, list[str]]:
-    """Future dates of every series, inferring each distinct calendar once: ids of a panel
-    usually share theirs, and inferring a frequency costs far more than comparing dates."""
+def shared_future_dates(
+    series: Sequence[Series], horizon: int, read: int, metadata: Mapping[str, Any]
+) -> tuple[np.ndarray, list[str]]:
+    """Future dates of every series, continuing each distinct calendar once
+    (`calendar_to_continue`: `read` and `metadata` are the model's): ids of a panel usually
+    share theirs, and inferring a frequency costs far more than comparing dates."""
     known: dict[tuple[int, Any, Any], list[tuple[np.ndarray, np.ndarray, str]]] = {}
     dates = np.empty((len(series), horizon), dtype="datetime64[ns]")
     frequencies = []
@@ -295,7 +300,9 @@ def shared_future_dates(series: Sequence[Series], horizon: int) -> tuple[np.ndar
         candidates = known.setdefault(key, [])
         match = next((c for c in candidates if np.array_equal(c[0], calendar)), None)
         if match is None:
-            future, frequency = future_dates(calendar, horizon)
+            future, frequency = future_dates(
+                calendar_to_continue(calendar, read, metadata), horizon
+            )
             match = (calendar, future, frequency)
             candidates.append(match)
         dates[i] = match[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,8 @@ from stockcast.data.calendar import (
     trading_week,
     weekday_names,
 )
+from stockcast.data.date_steps import RHYTHM_DATES
+from stockcast.data.rhythm import date_rhythm
 from stockcast.prediction.intraday_dates import intraday_dates
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,21 @@ DAYS_A_WEEK = 7
 # The latest dates whose weekday weekly data continues on: a series that moved its weekday
 # continues on the new one.
 RECENT_WEEKS = 10
+
+
+def calendar_to_continue(dates: np.ndarray, read: int, metadata: Mapping[str, Any]) -> np.ndarray:
+    """The dates whose calendar a forecast continues: all of them, unless they keep another
+    rhythm than the one the model records for its data (`date_rhythm`) while their latest do,
+    as the input's rhythm is judged on its latest dates (`window_dates_refusal`): months after
+    years of quarters or of daily closes go on in months, not in quarters or days. The latest
+    are the fewest that rhythm is judged on, else the `read` values the model reads."""
+    fitted = metadata.get("date_rhythm")
+    if fitted is None or date_rhythm(dates) == fitted:
+        return dates
+    for latest in (dates[-max(read, RHYTHM_DATES) :], dates[-read:]):
+        if date_rhythm(latest) == fitted:
+            return latest
+    return dates
 
 
 def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:

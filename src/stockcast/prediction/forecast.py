@@ -20,7 +20,7 @@ from stockcast.forecasting.windows import (
     WindowSizes,
     rolling_origins,
 )
-from stockcast.prediction.calendar import future_dates
+from stockcast.prediction.calendar import calendar_to_continue, future_dates
 from stockcast.prediction.inputs import InputSeries
 from stockcast.serving.model import OpenModel
 
@@ -81,7 +81,7 @@ def forecast_next(model: OpenModel, series: InputSeries) -> Forecast:
     prediction, bands = _first_row(*model.forecast(window))
     if series.dates is None:
         return Forecast(window, None, prediction, None, bands=bands)
-    dates, frequency = future_dates(series.dates, h)
+    dates, frequency = future_dates(calendar_to_continue(series.dates, p, model.metadata), h)
     return Forecast(
         window, series.dates[-p:], prediction, dates, date_frequency=frequency, bands=bands
     )
