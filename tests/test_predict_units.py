@@ -220,6 +220,30 @@ def test_calendar_months_ending_mid_month_continue_on_the_calendar_and_say_so(
     assert not str(freq).startswith("3M") and caplog.messages == []
 
 
+@pytest.mark.parametrize(
+    ("rule", "latest", "edges", "expected"),
+    [
+        ("BMS", "2024-01-17", "starts", ["2024-02-01", "2024-03-01", "2024-04-01"]),
+        ("BME", "2024-01-10", "ends", ["2024-02-29", "2024-03-29", "2024-04-30"]),
+    ],
+)
+def test_trading_months_ending_mid_month_continue_on_their_trading_days_and_say_so(
+    rule: str, latest: str, edges: str, expected: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Months' first (last) trading days downloaded mid-month: the forecast stepped 22 (21)
+    business days from the latest date (16 February, 19 March, ...) without a word, as calendar
+    months did before they were read as a month not yet over."""
+    days = pd.date_range("2022-01-01", "2023-12-31", freq=rule).append(pd.DatetimeIndex([latest]))
+    with caplog.at_level(logging.WARNING, logger="stockcast.prediction.calendar"):
+        future, freq = future_dates(days.to_numpy("datetime64[ns]"), 3)
+    assert (freq, formatted(future)) == (f"1{rule}", expected)
+    assert caplog.messages == [
+        f"the input's latest date {latest} is not on the month {edges} the dates before it "
+        f"keep: it is read as January 2024's value, and the forecast continues on the month "
+        f"{edges} after it"
+    ]
+
+
 @pytest.mark.parametrize(("rule", "expected"), [("BME", "1BME"), ("BQE", "3BME")])
 def test_month_end_closes_without_a_holiday_stay_on_business_days(rule: str, expected: str) -> None:
     """Five years of New York's 16:00 closes on months' (quarters') last business days, in UTC:

@@ -216,12 +216,21 @@ def month_step(index: Any) -> Any:
         # A month's first or last trading day (a weekend or a holiday moves it off the
         # calendar's): business month starts or ends. A long closure (Lunar New Year, Golden
         # Week) moves one now and then further: most near the edge, all in its half of the month.
-        near_end = (index + pd.offsets.MonthEnd(0) - index).days <= MONTH_EDGE_DAYS
-        if near_end.mean() >= MONTH_EDGE_SHARE and (index.day > HALF_MONTH).all():
-            return f"{step}BME"
-        near_start = index.day <= 1 + MONTH_EDGE_DAYS
-        if near_start.mean() >= MONTH_EDGE_SHARE and (index.day <= HALF_MONTH).all():
-            return f"{step}BMS"
+        # A latest date off them (a download mid-month) stands for its month, as for calendar
+        # months: monthly data only, judged on the dates before it.
+        near_end = np.asarray((index + pd.offsets.MonthEnd(0) - index).days <= MONTH_EDGE_DAYS)
+        near_start = np.asarray(index.day <= 1 + MONTH_EDGE_DAYS)
+        late = np.asarray(index.day > HALF_MONTH)
+        for near, half, rule, edges in (
+            (near_end, late, "BME", "ends"),
+            (near_start, ~late, "BMS", "starts"),
+        ):
+            if near.mean() >= MONTH_EDGE_SHARE and half.all():
+                return f"{step}{rule}"
+            partial = enough and step == 1 and not near[-1]
+            if partial and near[:-1].mean() >= MONTH_EDGE_SHARE and half[:-1].all():
+                _warn_partial_month(index[-1], edges)
+                return f"{step}{rule}"
     weekday = index.dayofweek[0]
     last_week = (index.days_in_month - index.day < DAYS_A_WEEK).all()
     if step == 1 and (index.dayofweek == weekday).all() and last_week:
