@@ -533,6 +533,15 @@ def test_months_after_another_rhythm_continue_in_months(before: pd.DatetimeIndex
     assert formatted(batch[0]) == expected
 
 
+def test_a_window_of_weekdays_in_a_row_continues_on_business_days() -> None:
+    """Dates Monday to Thursday, all a short window's input holds, read as calendar days to
+    pandas: the forecast went on on Saturday and Sunday."""
+    days = pd.bdate_range("2024-01-01", periods=P).to_numpy("datetime64[ns]")  # Mon 1 to Thu 4
+    result = forecast_next(model(), InputSeries(np.arange(1.0, P + 1), days, f"{P} values"))
+    assert [r["date"] for r in forecast_rows(result)] == ["2024-01-05", "2024-01-08", "2024-01-09"]
+    assert result.date_frequency == "B"
+
+
 def test_hourly_dates_are_written_with_their_times_midnight_too() -> None:
     """An hourly forecast crossing midnight wrote its midnight bar as a bare date beside the
     others' times: one column of two formats, which pandas could not parse."""

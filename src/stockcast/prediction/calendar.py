@@ -79,6 +79,10 @@ def future_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
         # pandas can name a rule its own dates break: last Fridays with a fifth one among them
         # read as fourth Fridays.
         freq = None
+    if freq == "D" and not all(trading_week(index.to_numpy("datetime64[ns]"))):
+        # Days in a row that never reach a weekend (a week of closes, Monday to Friday) are
+        # calendar days to pandas, but go on on the days of the week they trade on.
+        freq = None
     if freq is None:
         # Months are read on the calendar days; the last date's time of day is kept (16:00
         # closes, 20:00 or 21:00 in UTC with daylight saving).
