@@ -334,6 +334,30 @@ def test_a_read_only_output_folder_is_one_sentence(
     assert not (tmp_path / "no-store").exists()
 
 
+def test_a_previous_runs_file_this_user_cannot_replace_is_one_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forecast.csv left read-only in paths.output_dir by another run was PermissionError's
+    traceback after the model had forecast; it is refused before the store is opened."""
+    output_dir = tmp_path / "out"
+    output_dir.mkdir()
+    locked = output_dir / "forecast.csv"
+    locked.write_text("step,forecast\n")
+    locked.chmod(0o444)
+    if os.geteuid() == 0:  # root writes anywhere: told what another user would find
+        real_access = os.access
+        monkeypatch.setattr(
+            os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode)
+        )
+    with pytest.raises(ConfigError) as refused:
+        predict(tmp_path / "no-store", output_dir, "input.values=[1,2,3]")
+    assert str(refused.value) == (
+        f"cannot replace {locked} in paths.output_dir (permission denied); remove it or point "
+        "paths.output_dir (or hydra.run.dir) at another folder."
+    )
+    assert not (tmp_path / "no-store").exists()
+
+
 def test_backtest_mode_asks_for_one_series(registered_store: Path, tmp_path: Path) -> None:
     path = panel_csv(tmp_path / "panel.csv", {"AAA": 30, "BBB": 30})
     with pytest.raises(ConfigError, match="mode=backtest works on one series; pick one with"):

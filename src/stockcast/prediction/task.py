@@ -7,6 +7,7 @@ only for CSV input or dates, matplotlib only with vis=true. Lightning is never i
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,17 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
             f"cannot write predict's outputs to paths.output_dir {output_dir} ({reason.lower()}); "
             "point it (or hydra.run.dir) at a folder this user can write."
         )
+    locked = [
+        path
+        for path in _files_to_write(cfg, input_cfg, output_dir)
+        if path.exists() and not os.access(path, os.W_OK)
+    ]
+    if locked:
+        # A previous run's file this user cannot replace: the same traceback, after the work.
+        raise ConfigError(
+            f"cannot replace {locked[0]} in paths.output_dir (permission denied); remove it or "
+            "point paths.output_dir (or hydra.run.dir) at another folder."
+        )
     with tempfile.TemporaryDirectory(prefix="stockcast-model-") as download_dir:
         model = open_model(cfg, download_dir)
     check_window_overrides(cfg, model.metadata)
@@ -94,6 +106,18 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
             )
     _print_report(model, series, result, payload, written, int(cfg.print_decimals))
     return payload
+
+
+def _files_to_write(cfg: DictConfig, input_cfg: dict[str, Any], output_dir: Path) -> list[Path]:
+    """The files this run writes into `output_dir`, as its settings say."""
+    names = [outputs.FORECAST_CSV, outputs.FORECAST_JSON]
+    if cfg.mode == "backtest":
+        names.append(outputs.BACKTEST_CSV)
+    if cfg.vis:
+        names += [outputs.FORECAST_PNG] + [outputs.BACKTEST_PNG] * (cfg.mode == "backtest")
+    if input_cfg.get("skip_refused"):
+        names.append(batch_outputs.REFUSED_CSV)
+    return [output_dir / name for name in names]
 
 
 def run_batch_predict(
