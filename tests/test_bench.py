@@ -573,6 +573,54 @@ def test_accuracy_peers_come_from_an_earlier_csv_only_where_scored_alike(
     assert fitted == []
 
 
+def test_a_run_stopped_with_ctrl_c_writes_the_series_it_scored(
+    monkeypatch, tmp_path: Path, capsys
+) -> None:
+    """Ctrl-C printed a traceback and wrote nothing: the series scored before it (minutes of
+    peers' fits each) were lost, and the last whole run's CSV is left as it was."""
+    from types import SimpleNamespace
+
+    import benchmarks.accuracy.__main__ as bench
+    from benchmarks.accuracy.protocol import Result
+
+    def fit(name, split, overrides, refit, experiment):
+        if name == "b":
+            raise KeyboardInterrupt
+        return [Result(name, "stockcast", 0.5), Result(name, "stockcast+refit", 0.5)]
+
+    named = [SimpleNamespace(name=n, values=np.arange(1.0, 51.0), season_length=1) for n in "ab"]
+    monkeypatch.setattr(bench, "stockcast_default", fit)
+    monkeypatch.setattr(bench, "warm_up", lambda *args: None)
+    monkeypatch.setattr(bench, "load_bench_series", lambda names: named)
+    monkeypatch.setattr(bench, "naive", lambda name, split, floor: Result(name, "naive", 1.0))
+    monkeypatch.setattr(bench, "seasonal_naive", lambda *args: None)
+    whole = tmp_path / "bench_accuracy.csv"
+    whole.write_text("the last whole run\n")
+    assert bench.main(["--no-peers", "--output-dir", str(tmp_path)]) == 130
+    out, err = capsys.readouterr()
+    stopped = tmp_path / "bench_accuracy_stopped.csv"
+    assert err.splitlines()[-1] == (
+        f"bench-accuracy: stopped by Ctrl-C after 1 series; their scores are in {stopped}, "
+        "which --peers-from takes to reuse their peers' scores."
+    )
+    assert "Traceback" not in err
+    assert out.splitlines()[1].split()[:4] == ["a", "0.500", "0.500", "1.000"]
+    rows = [line.split(",")[:3] for line in stopped.read_text().splitlines()[1:]]
+    assert rows == [
+        ["a", "stockcast", "0.5"],
+        ["a", "stockcast+refit", "0.5"],
+        ["a", "naive", "1.0"],
+    ]
+    assert whole.read_text() == "the last whole run\n"
+    # Stopped before the first series was scored: nothing to write.
+    monkeypatch.setattr(bench, "load_bench_series", lambda names: named[1:])
+    assert bench.main(["--no-peers", "--output-dir", str(tmp_path / "none")]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "bench-accuracy: stopped by Ctrl-C before any series was scored."
+    )
+    assert not (tmp_path / "none" / "bench_accuracy_stopped.csv").exists()
+
+
 def test_no_peers_fits_no_peer_autogluon_included(monkeypatch) -> None:
     """make bench-accuracy adds --autogluon-python wherever .venv-autogluon exists, so
     ARGS=--no-peers still fitted AutoGluon, at up to 120 s a series."""

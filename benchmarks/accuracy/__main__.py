@@ -8,7 +8,8 @@ python -m benchmarks.accuracy model.anchor=none     # stockcast with other Hydra
 python -m benchmarks.accuracy --seeds 42,1,2        # stockcast's scores averaged over seeds
 python -m benchmarks.accuracy --peers-from "${STOCKCAST_ROOT:-.}/outputs/bench_accuracy/bench_accuracy.csv"
 
-It writes into outputs/bench_accuracy/ under STOCKCAST_ROOT (else the project folder).
+It writes into outputs/bench_accuracy/ under STOCKCAST_ROOT (else the project folder); a run
+stopped with Ctrl-C writes the series it scored to bench_accuracy_stopped.csv there.
 """
 
 from __future__ import annotations
@@ -53,12 +54,35 @@ from benchmarks.accuracy.series import (
     load_bench_series,
 )
 from benchmarks.common import quiet_console
-from stockcast.errors import StockcastError
+from stockcast.config.task import CTRL_C_EXIT
+from stockcast.errors import StockcastError, counted
+
+# Where a run stopped with Ctrl-C writes the series it scored: beside, not over, the last whole
+# run's CSV, which `--peers-from` may be reading from.
+STOPPED_CSV = "bench_accuracy_stopped.csv"
+
+
+class StoppedEarly(Exception):
+    """Ctrl-C during a run: the results of the series scored before it."""
+
+    def __init__(self, results: list[Result]) -> None:
+        super().__init__(f"stopped after {len(results)} results")
+        self.results = results
 
 
 def run(args: argparse.Namespace) -> list[Result]:
-    names = [n for n in args.series.split(",") if n]
+    """Every chosen series scored; Ctrl-C raises `StoppedEarly` with the series scored so far
+    (minutes of peers' fits each), which would otherwise be lost."""
     results: list[Result] = []
+    try:
+        return score_series(args, results)
+    except KeyboardInterrupt:
+        raise StoppedEarly(results) from None
+
+
+def score_series(args: argparse.Namespace, results: list[Result]) -> list[Result]:
+    """Each chosen series' results appended to `results` as soon as they are in."""
+    names = [n for n in args.series.split(",") if n]
     # One fit with the config's seed, or one per --seeds entry (averaged).
     seed_overrides = [[f"seed={s.strip()}"] for s in args.seeds.split(",") if s.strip()] or [[]]
     cache = read_peer_cache(args.peers_from) if args.peers_from else {}
@@ -187,8 +211,13 @@ def geometric_mean(values: list[float]) -> float:
 
 def write_outputs(results: list[Result], folder: Path) -> list[Path]:
     """The CSV (with each row's `scoring_digest`, for `--peers-from`) and the PNG."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "bench_accuracy.csv"
+    path = write_csv(results, folder / "bench_accuracy.csv")
+    return [path, plot(results, folder / "bench_accuracy.png")]
+
+
+def write_csv(results: list[Result], path: Path) -> Path:
+    """One row per result, with its `scoring_digest` and peer version (`--peers-from` reads it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(
@@ -207,7 +236,24 @@ def write_outputs(results: list[Result], folder: Path) -> list[Path]:
             cover = [r.coverage.get(level, "") for level in LEVELS]
             row = [r.series, r.forecaster, r.mase, *cover, r.fit_seconds, r.serve_ms]
             writer.writerow([*row, r.scored_sha256, r.peer_version])
-    return [path, plot(results, folder / "bench_accuracy.png")]
+    return path
+
+
+def report_stop(results: list[Result], folder: Path) -> int:
+    """What a run stopped with Ctrl-C says, after the table of the series it scored and their
+    CSV in `folder` (`STOPPED_CSV`); the exit status a shell gives a process Ctrl-C killed."""
+    scored = len(dict.fromkeys(r.series for r in results))
+    if not scored:
+        print("bench-accuracy: stopped by Ctrl-C before any series was scored.", file=sys.stderr)
+        return CTRL_C_EXIT
+    print(table(results))
+    path = write_csv(results, folder / STOPPED_CSV)
+    print(
+        f"bench-accuracy: stopped by Ctrl-C after {counted(scored, 'series', 'series')}; their "
+        f"scores are in {path}, which --peers-from takes to reuse their peers' scores.",
+        file=sys.stderr,
+    )
+    return CTRL_C_EXIT
 
 
 def plot(results: list[Result], path: Path) -> Path:
@@ -249,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
         results = run(args)
+    except StoppedEarly as stop:
+        return report_stop(stop.results, Path(args.output_dir))
     except StockcastError as err:  # a stockcast setting that does not compose or validate
         print(f"bench-accuracy: {err}", file=sys.stderr)
         return 2
