@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from benchmarks.common import BenchOptions, Row, format_table
+from benchmarks.common import BenchOptions, Row, compose_train_cfg, format_table
 from benchmarks.ddp import bench_ddp
 from benchmarks.panel import bench_panel
 from benchmarks.predict import bench_predict
@@ -37,6 +37,10 @@ def run_benchmarks(
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         raise ValueError(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
+    if opts.overrides:
+        # Composed before the first benchmark: `ddp` and `replay` pass them to a command of their
+        # own, which refused one the config lacks with a traceback, after the benchmarks before.
+        compose_train_cfg(opts.overrides)
     rows: list[Row] = []
     for name in names:
         if progress:

@@ -143,6 +143,23 @@ def test_unknown_benchmark_is_refused() -> None:
         run_benchmarks(["nope"], TINY)
 
 
+def test_an_override_the_train_config_lacks_is_refused_before_any_benchmark(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ddp` and `replay` pass the overrides to a command of their own: one the config lacks
+    stopped the bench with a traceback there, after the benchmarks before them had run."""
+    from benchmarks.__main__ import main
+
+    for name in BENCHMARKS:
+        monkeypatch.setitem(BENCHMARKS, name, lambda opts: pytest.fail("a benchmark ran"))
+    assert main(["--only", "startup,ddp", "foo=1"]) == 2
+    assert capsys.readouterr().err == (
+        "bench: cannot compose the bench's train config: foo is not a setting of the train "
+        "config; remove it (its top level holds callbacks, data, fit, logger, model, num_threads, "
+        "optim, optimized_metric, paths, registry, seed, tags and 4 more).\n"
+    )
+
+
 def test_a_bench_of_nothing_to_time_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     """A loop prefix shorter than one window printed negative timings and judged the speed
     target on them; zero rounds ran the fits, then found no median."""
