@@ -17,7 +17,7 @@ import sys
 import time
 
 from benchmarks import BENCHMARKS, BenchOptions, format_table, run_benchmarks
-from benchmarks.common import load_average
+from benchmarks.common import CommandFailed, load_average
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"bench: {error}", file=sys.stderr)
         return 2
+    except CommandFailed as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
     print(
         f"\nstockcast bench — {platform.python_version()}, {os.cpu_count()} CPUs, "
         f"load average at start {load}, {'quick' if args.quick else 'full'} sizes, "

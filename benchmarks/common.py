@@ -7,6 +7,7 @@ import gc
 import logging
 import os
 import statistics
+import subprocess
 import tempfile
 import time
 import tracemalloc
@@ -19,6 +20,18 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from stockcast.config.compose import compose_config
+
+
+class CommandFailed(RuntimeError):
+    """A benchmark's own command (a fit, a replay, a measurement) exited non-zero."""
+
+
+def command_failure(what: str, result: subprocess.CompletedProcess[str]) -> CommandFailed:
+    """`what` failed, saying why in the last line the command wrote to stderr (its own error
+    sentence, or an exception's last line): `make bench` prints it instead of a traceback."""
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    reason = lines[-1].removeprefix("error: ") if lines else "it wrote nothing to stderr"
+    return CommandFailed(f"{what} exited with status {result.returncode}: {reason}")
 
 
 def quiet_environment() -> None:

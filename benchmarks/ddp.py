@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import BenchOptions, Row
+from benchmarks.common import BenchOptions, Row, command_failure
 from stockcast.config.compose import local_store_overrides
 from stockcast.paths import PROJECT_ROOT
 
@@ -56,7 +56,7 @@ def _fit(processes: int, points: int, folder: Path, extra: list[str]) -> dict[st
     result = subprocess.run(args, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - begin
     if result.returncode != 0:
-        raise RuntimeError(f"{processes}-process fit failed:\n{result.stderr[-3000:]}")
+        raise command_failure(f"the {processes}-process fit", result)
     timing = json.loads((run_dir / TIMING_FILE).read_text())
     return {"wall_s": wall, **timing}
 

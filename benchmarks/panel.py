@@ -27,7 +27,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from benchmarks.common import BenchOptions, Row, compose_train_cfg, median, quiet_console
+from benchmarks.common import (
+    BenchOptions,
+    Row,
+    command_failure,
+    compose_train_cfg,
+    median,
+    quiet_console,
+)
 from stockcast.config.compose import local_store_overrides
 from stockcast.paths import PROJECT_ROOT
 
@@ -90,7 +97,7 @@ def prepare_rows(opts: BenchOptions) -> list[Row]:
         [*args, *opts.overrides], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
     )
     if result.returncode != 0:
-        raise RuntimeError(f"the prepare measurement failed:\n{result.stderr[-3000:]}")
+        raise command_failure("the prepare measurement", result)
     got = json.loads(result.stdout.strip().splitlines()[-1])
     points = int(got["points"])
     values_bytes = points * np.dtype(np.float64).itemsize

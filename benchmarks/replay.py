@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import BenchOptions, Row
+from benchmarks.common import BenchOptions, Row, command_failure
 from stockcast.orchestration.replay_record import REPLAY_FILE
 from stockcast.paths import PROJECT_ROOT
 
@@ -35,7 +35,9 @@ def replay_days(days: int, folder: Path, overrides: list[str]) -> list[dict]:
         f"hydra.run.dir={folder}/run",
         *overrides,
     ]
-    subprocess.run(command, check=True, cwd=PROJECT_ROOT, capture_output=True)
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise command_failure("the replay", result)
     return json.loads((folder / "run" / REPLAY_FILE).read_text())["days"]
 
 

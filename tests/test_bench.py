@@ -160,6 +160,24 @@ def test_an_override_the_train_config_lacks_is_refused_before_any_benchmark(
     )
 
 
+def test_a_replay_that_fails_says_why_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The replay benchmark's command failing ended the bench with a CalledProcessError
+    traceback that left out everything the replay had said about why."""
+    import benchmarks.replay
+    from benchmarks.__main__ import main
+
+    def fail(command, **kwargs):
+        return subprocess.CompletedProcess(command, 2, "", "error: the replay's reason.\n")
+
+    monkeypatch.setattr(benchmarks.replay.subprocess, "run", fail)
+    assert main(["--only", "replay"]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "bench: the replay exited with status 2: the replay's reason."
+    )
+
+
 def test_a_bench_of_nothing_to_time_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     """A loop prefix shorter than one window printed negative timings and judged the speed
     target on them; zero rounds ran the fits, then found no median."""
