@@ -32,3 +32,11 @@ def test_band_units_refuse_an_unknown_series_before_any_fit(capsys) -> None:
         main(["--series", "wineind,nope"])
     assert stopped.value.code == 2
     assert "--series names no series ['nope']" in capsys.readouterr().err
+
+
+def test_band_units_refuse_seeds_that_name_no_seed(capsys) -> None:
+    """`--seeds ,` fitted nothing: the header alone, and exit status 0."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["--seeds", ","])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith("error: --seeds ',' names no seed")

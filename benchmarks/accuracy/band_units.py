@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     if refusal is not None:
         parser.error(refusal)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if not seeds:
+        # No fit: the run printed its header alone and exited 0, as if it had measured.
+        parser.error(f"--seeds {args.seeds!r} names no seed")
     named = [n for n in args.series.split(",") if n]
     unknown = [n for n in named if n not in series_names()]
     if not named or unknown:
