@@ -31,9 +31,19 @@ BENCHMARKS: dict[str, Callable[[BenchOptions], list[Row]]] = {
 }
 
 
+class StoppedEarly(Exception):
+    """Ctrl-C during a bench run: the rows of the benchmarks that finished before it."""
+
+    def __init__(self, rows: list[Row], finished: list[str]) -> None:
+        super().__init__(f"stopped after {finished}")
+        self.rows, self.finished = rows, finished
+
+
 def run_benchmarks(
     names: Sequence[str], opts: BenchOptions, progress: Callable[[str], None] | None = None
 ) -> list[Row]:
+    """The named benchmarks' rows, in order; Ctrl-C raises `StoppedEarly` with the rows of those
+    that finished (minutes of measuring each at full sizes), which would otherwise be lost."""
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         raise ValueError(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
@@ -42,11 +52,23 @@ def run_benchmarks(
         # own, which refused one the config lacks with a traceback, after the benchmarks before.
         compose_train_cfg(opts.overrides)
     rows: list[Row] = []
-    for name in names:
-        if progress:
-            progress(name)
-        rows += BENCHMARKS[name](opts)
+    finished: list[str] = []
+    try:
+        for name in names:
+            if progress:
+                progress(name)
+            rows += BENCHMARKS[name](opts)
+            finished.append(name)
+    except KeyboardInterrupt:
+        raise StoppedEarly(rows, finished) from None
     return rows
 
 
-__all__ = ["BENCHMARKS", "BenchOptions", "Row", "format_table", "run_benchmarks"]
+__all__ = [
+    "BENCHMARKS",
+    "BenchOptions",
+    "Row",
+    "StoppedEarly",
+    "format_table",
+    "run_benchmarks",
+]

@@ -16,8 +16,9 @@ import platform
 import sys
 import time
 
-from benchmarks import BENCHMARKS, BenchOptions, format_table, run_benchmarks
+from benchmarks import BENCHMARKS, BenchOptions, StoppedEarly, format_table, run_benchmarks
 from benchmarks.common import CommandFailed, load_average
+from stockcast.config.task import CTRL_C_EXIT
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -79,6 +80,21 @@ def main(argv: list[str] | None = None) -> int:
     except CommandFailed as error:
         print(f"bench: {error}", file=sys.stderr)
         return 1
+    except StoppedEarly as stop:
+        during = names[len(stop.finished)]
+        if not stop.finished:
+            print(
+                f"bench: stopped by Ctrl-C during {during}, before any benchmark finished.",
+                file=sys.stderr,
+            )
+            return CTRL_C_EXIT
+        print(f"\n{format_table(stop.rows)}")
+        print(
+            f"bench: stopped by Ctrl-C during {during}; the table above holds "
+            f"{', '.join(stop.finished)}, which finished.",
+            file=sys.stderr,
+        )
+        return CTRL_C_EXIT
     print(
         f"\nstockcast bench — {platform.python_version()}, {os.cpu_count()} CPUs, "
         f"load average at start {load}, {'quick' if args.quick else 'full'} sizes, "

@@ -178,6 +178,29 @@ def test_a_replay_that_fails_says_why_in_one_line(
     )
 
 
+def test_a_bench_stopped_with_ctrl_c_prints_the_benchmarks_that_finished(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C printed a traceback and lost the rows of every benchmark that had finished."""
+    from benchmarks.__main__ import main
+
+    def interrupted(opts: BenchOptions) -> list[Row]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(BENCHMARKS, "windows", lambda opts: [Row("windows", "view", 2.0, "s")])
+    monkeypatch.setitem(BENCHMARKS, "startup", interrupted)
+    assert main(["--only", "windows,startup"]) == 130
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-1].split()[:4] == ["windows", "view", "2.000", "s"]
+    assert err.splitlines()[-1] == (
+        "bench: stopped by Ctrl-C during startup; the table above holds windows, which finished."
+    )
+    assert main(["--only", "startup"]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "bench: stopped by Ctrl-C during startup, before any benchmark finished."
+    )
+
+
 def test_a_bench_of_nothing_to_time_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     """A loop prefix shorter than one window printed negative timings and judged the speed
     target on them; zero rounds ran the fits, then found no median."""
