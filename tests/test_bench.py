@@ -363,6 +363,36 @@ def test_accuracy_arguments_are_refused_before_any_fit(
     assert "\nbench-accuracy: cannot compose" in capsys.readouterr().err
 
 
+def test_an_autogluon_python_that_cannot_run_is_refused_before_any_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A path with no interpreter skipped AutoGluon on every series; a file that cannot be run
+    (or a bare file name, looked up on PATH) stopped the run with a traceback after the first
+    series' fits."""
+    from benchmarks.accuracy.arguments import parse_args
+
+    text = tmp_path / "notes.txt"
+    text.write_text("")
+    for python in ("/no/such/python", str(tmp_path), str(text)):
+        with pytest.raises(SystemExit) as stopped:
+            parse_args(["--autogluon-python", python])
+        assert stopped.value.code == 2
+        assert (
+            capsys.readouterr()
+            .err.splitlines()[-1]
+            .endswith(
+                f"error: --autogluon-python {python} is no interpreter that can be run; give the "
+                "python of a venv with AutoGluon-TimeSeries (`make install-autogluon` builds "
+                ".venv-autogluon/bin/python)"
+            )
+        )
+    # One that runs is kept, as a path from the folder run in.
+    interpreter = tmp_path / "python"
+    interpreter.symlink_to(sys.executable)
+    monkeypatch.chdir(tmp_path)
+    assert parse_args(["--autogluon-python", "python"]).autogluon_python == str(interpreter)
+
+
 def test_accuracy_writes_under_stockcast_root(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -79,6 +79,12 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     refusal = seeds_refusal(args.seeds)
     if refusal is not None:
         parser.error(refusal)
+    if args.autogluon_python:
+        refusal = interpreter_refusal(args.autogluon_python)
+        if refusal is not None:
+            parser.error(refusal)
+        # Run as named: a bare file name was looked up on PATH, not in the folder run in.
+        args.autogluon_python = os.path.abspath(args.autogluon_python)
     # Before any fit: a folder that cannot be written lost every fit's scores at the end.
     output = Path(args.output_dir)
     reason = folder_not_made(output) or file_not_written(output)
@@ -101,6 +107,20 @@ def seeds_refusal(text: str) -> str | None:
         named = ", ".join(str(seed) for seed in twice)
         return f"--seeds {text!r} names seed {named} more than once; name each seed once"
     return None
+
+
+def interpreter_refusal(python: str) -> str | None:
+    """Why `--autogluon-python` names no interpreter that can be run, else None: checked before
+    any fit, since one that is not there skipped AutoGluon on every series, and a file that
+    cannot be run stopped the run with a traceback after the first series' fits."""
+    path = Path(python)
+    if path.is_file() and os.access(path, os.X_OK):
+        return None
+    return (
+        f"--autogluon-python {python} is no interpreter that can be run; give the python of a "
+        "venv with AutoGluon-TimeSeries (`make install-autogluon` builds "
+        ".venv-autogluon/bin/python)"
+    )
 
 
 def file_not_written(folder: Path) -> str | None:
