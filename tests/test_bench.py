@@ -709,6 +709,29 @@ def test_a_run_stopped_with_ctrl_c_writes_the_series_it_scored(
     assert not (tmp_path / "none" / "bench_accuracy_stopped.csv").exists()
 
 
+def test_accuracy_warns_before_any_fit_of_peers_whose_package_is_missing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Outside make bench-accuracy, a missing statsforecast left AutoETS and AutoTheta out of
+    every series' ratio to the best peer without a word."""
+    import benchmarks.accuracy.__main__ as bench
+
+    installed = {"statsforecast": None, "neuralforecast": "3.0"}
+    monkeypatch.setattr(bench, "installed_version", installed.__getitem__)
+    monkeypatch.setattr(bench, "load_bench_series", lambda names: [])
+    monkeypatch.setattr(bench, "configured_min_relative_scale", lambda overrides: 1e-3)
+    monkeypatch.setattr(bench, "warm_up", lambda *args: None)
+    assert bench.run(bench.parse_args([])) == []
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "warning: statsforecast not installed (pip install -e '.[peers]'; make bench-accuracy "
+        "installs it): each series' ratio to the best peer leaves out AutoETS, AutoTheta, which "
+        "this run cannot fit"
+    )
+    installed["statsforecast"] = "2.0"
+    bench.run(bench.parse_args([]))
+    assert "not installed" not in capsys.readouterr().err
+
+
 def test_no_peers_fits_no_peer_autogluon_included(monkeypatch) -> None:
     """make bench-accuracy adds --autogluon-python wherever .venv-autogluon exists, so
     ARGS=--no-peers still fitted AutoGluon, at up to 120 s a series."""

@@ -41,9 +41,11 @@ from benchmarks.accuracy.peer_cache import (
     warn_of_peers_left_out,
 )
 from benchmarks.accuracy.peers import (
+    PEER_PACKAGE,
     auto_ets,
     auto_theta,
     autogluon,
+    installed_version,
     neuralforecast_mlp,
     neuralforecast_nhits,
 )
@@ -60,6 +62,10 @@ from stockcast.errors import StockcastError, counted
 # Where a run stopped with Ctrl-C writes the series it scored: beside, not over, the last whole
 # run's CSV, which `--peers-from` may be reading from.
 STOPPED_CSV = "bench_accuracy_stopped.csv"
+
+
+# The peers fitted in this environment, each by its own package (AutoGluon: in its own venv).
+FITTED_HERE = ("AutoETS", "AutoTheta", "NeuralForecast MLP", "NeuralForecast NHITS")
 
 
 class StoppedEarly(Exception):
@@ -92,6 +98,8 @@ def score_series(args: argparse.Namespace, results: list[Result]) -> list[Result
             "their geometric mean, are to naive and seasonal naive only",
             file=sys.stderr,
         )
+    if not args.no_peers:
+        warn_of_peers_not_installed()
     try:
         chosen = load_bench_series(names or None)
     except SeriesUnavailable as err:
@@ -130,6 +138,21 @@ def score_series(args: argparse.Namespace, results: list[Result]) -> list[Result
             line = f"  {r.forecaster}: MASE {r.mase:.3f} {cover}{fit}"
             print(line, file=sys.stderr)
     return results
+
+
+def warn_of_peers_not_installed() -> None:
+    """Say, before any fit, which peers this run cannot fit because their package is missing
+    (a run outside `make bench-accuracy`, which installs them): each was left out of every
+    series' ratio to the best peer without a word."""
+    missing = [p for p in FITTED_HERE if installed_version(PEER_PACKAGE[p]) is None]
+    if missing:
+        packages = ", ".join(dict.fromkeys(PEER_PACKAGE[p] for p in missing))
+        print(
+            f"warning: {packages} not installed (pip install -e '.[peers]'; make bench-accuracy "
+            f"installs it): each series' ratio to the best peer leaves out {', '.join(missing)}, "
+            "which this run cannot fit",
+            file=sys.stderr,
+        )
 
 
 def peer_results(
