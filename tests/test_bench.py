@@ -287,6 +287,29 @@ def test_the_panel_benchmark_refuses_an_unknown_panel(capsys) -> None:
     assert "unknown panel 'nope'; choose from macro, fertility, danish" in capsys.readouterr().err
 
 
+def test_panels_stopped_with_ctrl_c_print_the_fits_that_finished(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C printed a traceback and lost the table of the panels' fits that had finished."""
+    import benchmarks.accuracy.panels as panels
+
+    def fit(panel: str, seed: int, *args: object) -> panels.PanelScores:
+        if seed == 2:
+            raise KeyboardInterrupt
+        per_series = {"a": 0.5, "b": 2.0}
+        return panels.PanelScores(panel, seed, {f: per_series for f in panels.FORECASTERS})
+
+    monkeypatch.setattr(panels, "score_panel", fit)
+    assert panels.main(["--panels", "danish", "--seeds", "1,2"]) == 130
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-1].split()[:5] == ["danish", "1", "1.250", "(geo", "1.000)"]
+    assert err.splitlines()[-1] == "panels: stopped by Ctrl-C after 1 fit."
+    assert panels.main(["--panels", "danish", "--seeds", "2"]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "panels: stopped by Ctrl-C before any fit finished."
+    )
+
+
 def test_panels_arguments_and_settings_are_one_sentence_before_any_fit(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -40,3 +40,17 @@ def test_band_units_refuse_seeds_that_name_no_seed(capsys) -> None:
         main(["--seeds", ","])
     assert stopped.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1].endswith("error: --seeds ',' names no seed")
+
+
+def test_band_units_stopped_with_ctrl_c_is_one_sentence(monkeypatch, capsys) -> None:
+    """Ctrl-C printed a traceback below the rows of the series that finished."""
+    import benchmarks.accuracy.band_units as measuring
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(measuring, "band_units", interrupted)
+    assert main(["--series", "wineind"]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "band_units: stopped by Ctrl-C; the rows above are of the series it finished."
+    )

@@ -29,6 +29,7 @@ from benchmarks.accuracy.forecasters import evaluated_fit, validation_start
 from benchmarks.accuracy.protocol import HORIZON, Cut, cut
 from benchmarks.accuracy.series import SeriesUnavailable, load_bench_series, series_names
 from benchmarks.common import quiet_console
+from stockcast.config.task import CTRL_C_EXIT
 from stockcast.errors import StockcastError
 
 LEVEL = "80"
@@ -133,6 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     except StockcastError as err:  # a setting that does not compose or validate
         print(f"band_units: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Each series' rows are printed once its seeds are fitted: those above are whole.
+        print(
+            "band_units: stopped by Ctrl-C; the rows above are of the series it finished.",
+            file=sys.stderr,
+        )
+        return CTRL_C_EXIT
     return 0
 
 

@@ -32,7 +32,8 @@ from benchmarks.accuracy.forecasters import csv_config
 from benchmarks.accuracy.series import SeriesUnavailable, load_bench_series
 from benchmarks.common import quiet_console
 from stockcast.config.compose import compose_config
-from stockcast.errors import StockcastError
+from stockcast.config.task import CTRL_C_EXIT
+from stockcast.errors import StockcastError, counted
 
 # name: (series, their spacing as a pandas frequency, the first date).
 PANELS: dict[str, tuple[tuple[str, ...], str, str]] = {
@@ -213,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
     for name in ("stockcast", "mlflow"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    scores: list[PanelScores] = []
     try:
         # The experiment and overrides as the fits compose them, before the first fit.
         compose_config(
@@ -220,19 +222,30 @@ def main(argv: list[str] | None = None) -> int:
             [f"experiment={args.experiment}", *args.overrides],
             what="the panels' config",
         )
-        scores = score_panels(args.panels.split(","), seeds, args.experiment, args.overrides)
+        score_panels(args.panels.split(","), seeds, args.experiment, args.overrides, scores)
     except StockcastError as err:  # a setting that does not compose or validate
         print(f"panels: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # The fits that finished are averaged as a whole run's are, not lost with a traceback.
+        if scores:
+            print(table(scores))
+        done = f"after {counted(len(scores), 'fit')}" if scores else "before any fit finished"
+        print(f"panels: stopped by Ctrl-C {done}.", file=sys.stderr)
+        return CTRL_C_EXIT
     print(table(scores))
     return 0
 
 
 def score_panels(
-    panels: Sequence[str], seeds: Sequence[int], experiment: str, overrides: Sequence[str]
+    panels: Sequence[str],
+    seeds: Sequence[int],
+    experiment: str,
+    overrides: Sequence[str],
+    scores: list[PanelScores],
 ) -> list[PanelScores]:
-    """Every panel fitted once per seed, each printed as it comes in."""
-    scores = []
+    """Every panel fitted once per seed, each printed as it comes in and appended to `scores`,
+    which keeps the fits that finished when Ctrl-C stops the rest."""
     for panel in panels:
         for seed in seeds:
             try:
