@@ -66,6 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         opts.with_validation = False
     opts.overrides = list(args.overrides)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
+    if not names:
+        # Nothing run: an empty table and "0 met, 0 missed", exit status 0, read as a pass.
+        print(
+            f"bench: --only {args.only!r} names no benchmark; choose from {','.join(BENCHMARKS)}",
+            file=sys.stderr,
+        )
+        return 2
 
     def progress(name: str) -> None:
         print(f"running {name} ...", file=sys.stderr, flush=True)

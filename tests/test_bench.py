@@ -203,7 +203,8 @@ def test_a_bench_stopped_with_ctrl_c_prints_the_benchmarks_that_finished(
 
 def test_a_bench_of_nothing_to_time_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     """A loop prefix shorter than one window printed negative timings and judged the speed
-    target on them; zero rounds ran the fits, then found no median."""
+    target on them; zero rounds ran the fits, then found no median; an --only that names no
+    benchmark printed an empty table as a pass."""
     from dataclasses import replace
 
     from benchmarks.__main__ import main
@@ -212,6 +213,12 @@ def test_a_bench_of_nothing_to_time_is_refused(capsys: pytest.CaptureFixture[str
         run_benchmarks(["windows"], replace(TINY, loop_points=5))
     assert main(["--rounds", "0"]) == 2
     assert capsys.readouterr().err == "bench: --rounds is 0; time at least 1\n"
+    # No benchmark named: an empty table and exit status 0.
+    assert main(["--only", ","]) == 2
+    assert capsys.readouterr().err == (
+        "bench: --only ',' names no benchmark; choose from "
+        "train,windows,startup,threads,predict,ddp,replay,panel\n"
+    )
 
 
 def test_panel_peer_scores_stockcast_test_windows(tmp_path: Path) -> None:
