@@ -16,7 +16,7 @@ from benchmarks.replay import bench_replay
 from benchmarks.startup import bench_startup
 from benchmarks.threads import bench_threads
 from benchmarks.training import bench_training
-from benchmarks.windowing import bench_windowing
+from benchmarks.windowing import bench_windowing, check_sizes
 
 # Which benchmarks exist, in table order.
 BENCHMARKS: dict[str, Callable[[BenchOptions], list[Row]]] = {
@@ -51,6 +51,9 @@ def run_benchmarks(
         # Composed before the first benchmark: `ddp` and `replay` pass them to a command of their
         # own, which refused one the config lacks with a traceback, after the benchmarks before.
         compose_train_cfg(opts.overrides)
+    if "windows" in names:
+        # Its sizes, before the benchmarks named before it have run (minutes at full sizes).
+        check_sizes(opts)
     rows: list[Row] = []
     finished: list[str] = []
     try:

@@ -23,6 +23,31 @@ def python_loop_windows(values: np.ndarray, length: int) -> np.ndarray:
     return np.array([values[i : i + length] for i in range(len(values) - length + 1)])
 
 
+def window_length(opts: BenchOptions) -> int:
+    """Values in one window of the benchmark's series: the gbm data config's, with the overrides."""
+    cfg = compose_train_cfg(["data=gbm", *opts.overrides]).data
+    return int(cfg.previous_time_window) + int(cfg.next_time_window)
+
+
+def check_sizes(opts: BenchOptions, length: int | None = None) -> None:
+    """Refuse a series (`--window-points`) or loop prefix (`--loop-points`) shorter than one
+    window: `make bench` checks before its first benchmark, not after the ones before this."""
+    length = window_length(opts) if length is None else length
+    if opts.window_points < length:
+        # Checked first: the loop prefix of so short a series is as short, and that refusal's
+        # advice, a larger --loop-points, could not work (0 points: numpy's error).
+        raise ValueError(
+            f"--window-points {opts.window_points} holds no whole window of {length} values; "
+            f"give at least {length}"
+        )
+    if opts.loop_points < length:
+        # Fewer than one window: no loop to time, and the scaled timings came out negative.
+        raise ValueError(
+            f"--loop-points {opts.loop_points} holds no whole window of {length} values; give "
+            f"at least {length}"
+        )
+
+
 def bench_windowing(opts: BenchOptions) -> list[Row]:
     from stockcast.data.sources import geometric_brownian_motion
     from stockcast.training.windows import WindowBatches, gather_windows, sliding_windows
@@ -30,6 +55,7 @@ def bench_windowing(opts: BenchOptions) -> list[Row]:
     cfg = compose_train_cfg(["data=gbm", *opts.overrides]).data
     length = int(cfg.previous_time_window) + int(cfg.next_time_window)
     batch, spb = int(cfg.batch_size), int(cfg.steps_per_batch)
+    check_sizes(opts, length)
     fix_malloc_for_rss()
     values = geometric_brownian_motion(
         opts.window_points, cfg.start_price, cfg.drift, cfg.volatility, int(cfg.seed)
@@ -39,12 +65,6 @@ def bench_windowing(opts: BenchOptions) -> list[Row]:
 
     # The per-window Python loop, on a prefix (too slow and big at full size), scaled linearly.
     prefix = values[: opts.loop_points]
-    if len(prefix) < length:
-        # Fewer than one window: no loop to time, and the scaled timings came out negative.
-        raise ValueError(
-            f"--loop-points {opts.loop_points} holds no whole window of {length} values; give "
-            f"at least {length}"
-        )
     scale = n_windows / (len(prefix) - length + 1)
     with peak_memory() as loop_mem:
         stacked = python_loop_windows(prefix, length)

@@ -211,6 +211,15 @@ def test_a_bench_of_nothing_to_time_is_refused(capsys: pytest.CaptureFixture[str
 
     with pytest.raises(ValueError, match="--loop-points 5 holds no whole window of 15 values"):
         run_benchmarks(["windows"], replace(TINY, loop_points=5))
+    # A series shorter than one window: not the loop prefix, which --loop-points cannot lengthen.
+    for points in (14, 0):
+        with pytest.raises(ValueError, match=f"--window-points {points} holds no whole window of"):
+            run_benchmarks(["windows"], replace(TINY, window_points=points))
+    # Refused before the benchmarks named before it run.
+    assert main(["--only", "startup,windows", "--loop-points", "5"]) == 2
+    assert capsys.readouterr().err == (
+        "bench: --loop-points 5 holds no whole window of 15 values; give at least 15\n"
+    )
     assert main(["--rounds", "0"]) == 2
     assert capsys.readouterr().err == "bench: --rounds is 0; time at least 1\n"
     # No benchmark named: an empty table and exit status 0.
