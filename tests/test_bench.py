@@ -771,6 +771,43 @@ def test_accuracy_warns_before_any_fit_of_peers_whose_package_is_missing(
     assert "not installed" not in capsys.readouterr().err
 
 
+def test_a_run_stopped_again_keeps_the_earlier_series_of_its_peers_csv(
+    monkeypatch, tmp_path: Path, capsys
+) -> None:
+    """Stopped again with --peers-from bench_accuracy_stopped.csv, a run wrote over that file
+    with the series it reached, and lost the rows of every series the first run had scored."""
+    from types import SimpleNamespace
+
+    import benchmarks.accuracy.__main__ as bench
+    from benchmarks.accuracy.protocol import Result
+
+    def fit(name, split, overrides, refit, experiment):
+        if name == "b":
+            raise KeyboardInterrupt
+        return [Result(name, "stockcast", 0.5), Result(name, "stockcast+refit", 0.5)]
+
+    named = [SimpleNamespace(name=n, values=np.arange(1.0, 51.0), season_length=1) for n in "ab"]
+    monkeypatch.setattr(bench, "stockcast_default", fit)
+    monkeypatch.setattr(bench, "warm_up", lambda *args: None)
+    monkeypatch.setattr(bench, "load_bench_series", lambda names: named)
+    monkeypatch.setattr(bench, "naive", lambda name, split, floor: Result(name, "naive", 1.0))
+    monkeypatch.setattr(bench, "seasonal_naive", lambda *args: None)
+    stopped = tmp_path / "bench_accuracy_stopped.csv"
+    earlier = [("b", "AutoETS", 0.7), ("a", "AutoETS", 0.9)]
+    bench.write_csv([Result(name, peer, mase) for name, peer, mase in earlier], stopped)
+    argv = ["--no-peers", "--peers-from", str(stopped), "--output-dir", str(tmp_path)]
+    assert bench.main(argv) == 130
+    capsys.readouterr()
+    rows = [line.split(",")[:3] for line in stopped.read_text().splitlines()[1:]]
+    # a as scored now, then b, which this run did not reach, as the earlier CSV held it.
+    assert rows == [
+        ["a", "stockcast", "0.5"],
+        ["a", "stockcast+refit", "0.5"],
+        ["a", "naive", "1.0"],
+        ["b", "AutoETS", "0.7"],
+    ]
+
+
 def test_no_peers_fits_no_peer_autogluon_included(monkeypatch) -> None:
     """make bench-accuracy adds --autogluon-python wherever .venv-autogluon exists, so
     ARGS=--no-peers still fitted AutoGluon, at up to 120 s a series."""

@@ -68,6 +68,19 @@ STOPPED_CSV = "bench_accuracy_stopped.csv"
 FITTED_HERE = ("AutoETS", "AutoTheta", "NeuralForecast MLP", "NeuralForecast NHITS")
 
 
+# The CSV's columns: what `--peers-from` reads back (`peer_cache.REQUIRED` among them).
+CSV_COLUMNS = (
+    "series",
+    "forecaster",
+    "mase",
+    *(f"coverage_{lv}" for lv in LEVELS),
+    "fit_s",
+    "serve_ms",
+    "scored_sha256",
+    "peer_version",
+)
+
+
 class StoppedEarly(Exception):
     """Ctrl-C during a run: the results of the series scored before it."""
 
@@ -238,39 +251,48 @@ def write_outputs(results: list[Result], folder: Path) -> list[Path]:
     return [path, plot(results, folder / "bench_accuracy.png")]
 
 
-def write_csv(results: list[Result], path: Path) -> Path:
-    """One row per result, with its `scoring_digest` and peer version (`--peers-from` reads it)."""
+def write_csv(results: list[Result], path: Path, carried: list[list[str]] | None = None) -> Path:
+    """One row per result, with its `scoring_digest` and peer version (`--peers-from` reads it),
+    then the `carried` rows as they are."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(
-            [
-                "series",
-                "forecaster",
-                "mase",
-                *(f"coverage_{lv}" for lv in LEVELS),
-                "fit_s",
-                "serve_ms",
-                "scored_sha256",
-                "peer_version",
-            ]
-        )
+        writer.writerow(CSV_COLUMNS)
         for r in results:
             cover = [r.coverage.get(level, "") for level in LEVELS]
             row = [r.series, r.forecaster, r.mase, *cover, r.fit_seconds, r.serve_ms]
             writer.writerow([*row, r.scored_sha256, r.peer_version])
+        writer.writerows(carried or [])
     return path
 
 
-def report_stop(results: list[Result], folder: Path) -> int:
+def rows_not_scored(peers_from: str, results: list[Result]) -> list[list[str]]:
+    """The rows of the `--peers-from` CSV whose series this run did not score, in this run's
+    columns: a run stopped early keeps them, since its CSV may be the one it read (a run stopped
+    again with --peers-from bench_accuracy_stopped.csv lost every series it had not reached)."""
+    if not peers_from:
+        return []
+    scored = {r.series for r in results}
+    try:
+        with Path(peers_from).open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []  # read at the start; gone or damaged since, it has nothing to keep
+    return [
+        [row.get(c) or "" for c in CSV_COLUMNS] for row in rows if row.get("series") not in scored
+    ]
+
+
+def report_stop(results: list[Result], folder: Path, peers_from: str = "") -> int:
     """What a run stopped with Ctrl-C says, after the table of the series it scored and their
-    CSV in `folder` (`STOPPED_CSV`); the exit status a shell gives a process Ctrl-C killed."""
+    CSV in `folder` (`STOPPED_CSV`, which keeps the `peers_from` rows of the series it did not
+    reach); the exit status a shell gives a process Ctrl-C killed."""
     scored = len(dict.fromkeys(r.series for r in results))
     if not scored:
         print("bench-accuracy: stopped by Ctrl-C before any series was scored.", file=sys.stderr)
         return CTRL_C_EXIT
     print(table(results))
-    path = write_csv(results, folder / STOPPED_CSV)
+    path = write_csv(results, folder / STOPPED_CSV, rows_not_scored(peers_from, results))
     print(
         f"bench-accuracy: stopped by Ctrl-C after {counted(scored, 'series', 'series')}; their "
         f"scores are in {path}, which --peers-from takes to reuse their peers' scores.",
@@ -319,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = run(args)
     except StoppedEarly as stop:
-        return report_stop(stop.results, Path(args.output_dir))
+        return report_stop(stop.results, Path(args.output_dir), args.peers_from)
     except StockcastError as err:  # a stockcast setting that does not compose or validate
         print(f"bench-accuracy: {err}", file=sys.stderr)
         return 2
