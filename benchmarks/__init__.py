@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from benchmarks.common import BenchOptions, Row, compose_train_cfg, format_table
+from benchmarks.common import (
+    BenchOptions,
+    Row,
+    compose_train_cfg,
+    format_table,
+    stopped_by_ctrl_c,
+)
 from benchmarks.ddp import bench_ddp
 from benchmarks.panel import bench_panel
 from benchmarks.predict import bench_predict
@@ -63,6 +69,10 @@ def run_benchmarks(
             rows += BENCHMARKS[name](opts)
             finished.append(name)
     except KeyboardInterrupt:
+        raise StoppedEarly(rows, finished) from None
+    except SystemExit as err:
+        if not stopped_by_ctrl_c(err):
+            raise
         raise StoppedEarly(rows, finished) from None
     return rows
 

@@ -34,6 +34,14 @@ def command_failure(what: str, result: subprocess.CompletedProcess[str]) -> Comm
     return CommandFailed(f"{what} exited with status {result.returncode}: {reason}")
 
 
+def stopped_by_ctrl_c(err: SystemExit) -> bool:
+    """Whether `err` is how Lightning ends a fit Ctrl-C interrupted: exit status 1, raised while
+    it handles the KeyboardInterrupt. The benchmarks' own fits and NeuralForecast's call
+    `Trainer.fit` directly, so a run stopped during one ended silently, with status 1, and lost
+    what it had measured."""
+    return err.code == 1 and isinstance(err.__context__, KeyboardInterrupt)
+
+
 def quiet_environment() -> None:
     """The library noise the entry points silence (`stockcast.config.quiet`) and their environment (no
     progress bars), without importing Lightning: what a serving-path benchmark needs."""

@@ -808,6 +808,45 @@ def test_a_run_stopped_again_keeps_the_earlier_series_of_its_peers_csv(
     ]
 
 
+def lightning_interrupted_fit(*args: object, **kwargs: object) -> None:
+    """A fit Ctrl-C interrupted, ended as Lightning's `_call_and_handle_interrupt` ends it."""
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        sys.exit(1)
+
+
+def test_ctrl_c_during_a_lightning_fit_stops_the_benchmarks_as_ctrl_c(
+    monkeypatch, tmp_path: Path, capsys
+) -> None:
+    """Lightning ends a fit Ctrl-C interrupted with exit status 1: a run stopped during one
+    (NeuralForecast's, or make bench's own) ended silently, with status 1, and lost what it had
+    scored; any other exit stays as it is."""
+    from types import SimpleNamespace
+
+    import benchmarks.accuracy.__main__ as bench
+    from benchmarks.__main__ import main
+    from benchmarks.accuracy.protocol import Result
+
+    monkeypatch.setattr(bench, "stockcast_default", lightning_interrupted_fit)
+    monkeypatch.setattr(bench, "warm_up", lambda *args: None)
+    series = SimpleNamespace(name="a", values=np.arange(1.0, 51.0), season_length=1)
+    monkeypatch.setattr(bench, "load_bench_series", lambda names: [series])
+    monkeypatch.setattr(bench, "naive", lambda name, split, floor: Result(name, "naive", 1.0))
+    assert bench.main(["--no-peers", "--output-dir", str(tmp_path)]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "bench-accuracy: stopped by Ctrl-C before any series was scored."
+    )
+    monkeypatch.setitem(BENCHMARKS, "train", lightning_interrupted_fit)
+    assert main(["--only", "train"]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "bench: stopped by Ctrl-C during train, before any benchmark finished."
+    )
+    monkeypatch.setitem(BENCHMARKS, "train", lambda opts: sys.exit(1))
+    with pytest.raises(SystemExit):
+        main(["--only", "train"])
+
+
 def test_no_peers_fits_no_peer_autogluon_included(monkeypatch) -> None:
     """make bench-accuracy adds --autogluon-python wherever .venv-autogluon exists, so
     ARGS=--no-peers still fitted AutoGluon, at up to 120 s a series."""

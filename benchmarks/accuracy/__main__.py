@@ -55,7 +55,7 @@ from benchmarks.accuracy.series import (
     SeriesUnavailable,
     load_bench_series,
 )
-from benchmarks.common import quiet_console
+from benchmarks.common import quiet_console, stopped_by_ctrl_c
 from stockcast.config.task import CTRL_C_EXIT
 from stockcast.errors import StockcastError, counted
 
@@ -96,6 +96,10 @@ def run(args: argparse.Namespace) -> list[Result]:
     try:
         return score_series(args, results)
     except KeyboardInterrupt:
+        raise StoppedEarly(results) from None
+    except SystemExit as err:
+        if not stopped_by_ctrl_c(err):
+            raise
         raise StoppedEarly(results) from None
 
 
