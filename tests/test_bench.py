@@ -342,6 +342,17 @@ def test_panels_arguments_and_settings_are_one_sentence_before_any_fit(
             panels.main(["--panels", "danish", *argv])
         assert stopped.value.code == 2
         assert "error: --seeds" in capsys.readouterr().err
+    # A panel named twice was fitted twice per seed, and its seeds read "42,42" in the table.
+    with pytest.raises(SystemExit) as stopped:
+        panels.main(["--panels", "danish,macro,danish"])
+    assert stopped.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .endswith(
+            "error: --panels 'danish,macro,danish' names danish more than once; name each once"
+        )
+    )
     for argv, said in (
         (["--experiment", "nope"], "experiment=nope is not one of the experiment configs"),
         (["model.nope=1"], "model.nope is not a setting of the pipeline config"),

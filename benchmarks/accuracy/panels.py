@@ -203,6 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.panels.split(",")) - set(PANELS))
     if unknown:
         parser.error(f"unknown panel {unknown[0]!r}; choose from {', '.join(PANELS)}")
+    named = args.panels.split(",")
+    twice = sorted({panel for panel in named if named.count(panel) > 1})
+    if twice:
+        # Each fitted again with every seed, to the same scores, which the means counted twice.
+        parser.error(f"--panels {args.panels!r} names {twice[0]} more than once; name each once")
     # Checked before any fit: a seed that is no number stopped the run after the fits before it.
     refusal = seeds_refusal(args.seeds)
     if refusal is not None:
