@@ -73,6 +73,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        # Run again, minutes at full sizes, for a second set of the same rows.
+        print(
+            f"bench: --only {args.only!r} names {twice[0]} more than once; name each once",
+            file=sys.stderr,
+        )
+        return 2
 
     def progress(name: str) -> None:
         print(f"running {name} ...", file=sys.stderr, flush=True)

@@ -204,7 +204,7 @@ def test_a_bench_stopped_with_ctrl_c_prints_the_benchmarks_that_finished(
 def test_a_bench_of_nothing_to_time_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     """A loop prefix shorter than one window printed negative timings and judged the speed
     target on them; zero rounds ran the fits, then found no median; an --only that names no
-    benchmark printed an empty table as a pass."""
+    benchmark printed an empty table as a pass, and one naming a benchmark twice ran it twice."""
     from dataclasses import replace
 
     from benchmarks.__main__ import main
@@ -227,6 +227,10 @@ def test_a_bench_of_nothing_to_time_is_refused(capsys: pytest.CaptureFixture[str
     assert capsys.readouterr().err == (
         "bench: --only ',' names no benchmark; choose from "
         "train,windows,startup,threads,predict,ddp,replay,panel\n"
+    )
+    assert main(["--only", "startup,windows,startup"]) == 2
+    assert capsys.readouterr().err == (
+        "bench: --only 'startup,windows,startup' names startup more than once; name each once\n"
     )
 
 
