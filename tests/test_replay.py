@@ -713,6 +713,42 @@ def test_a_warm_replay_starts_each_day_from_the_champion_before_it(
                       ["train.init_from=2"]]  # fmt: skip
 
 
+@pytest.mark.slow
+def test_a_warm_replay_whose_data_found_another_season_says_how_to_go_on(tmp_path: Path) -> None:
+    """A market that starts trading on Saturdays moves the season its dates give from 5 to 6:
+    the refusal advised train.init_from=null, which the replay overrides every day."""
+    business = pd.bdate_range("2025-01-01", periods=100)
+    every_day = pd.date_range(business[-1] + pd.Timedelta(days=1), periods=200)
+    dates = business.append(every_day)
+    steps = np.arange(len(dates))
+    noise = np.random.default_rng(0).normal(0.0, 1.0, len(dates))
+    csv = tmp_path / "sales.csv"
+    prices = 100 + 0.05 * steps + 5 * np.sin(2 * np.pi * steps / 5) + noise
+    pd.DataFrame({"Date": dates, "Sales": prices}).to_csv(csv, index=False)
+    given = [
+        *isolated_overrides(tmp_path),
+        "experiment=auto",
+        "data=csv",
+        f"data.path={csv}",
+        "data.value_column=Sales",
+        "trainer.max_steps=30",
+        "train.warm_max_steps=10",
+        "data.batch_size=32",
+        "days=2",
+        "replay.end=2025-09-05",
+        "replay.warm_start=true",
+        *LENIENT_GATE,
+    ]
+    with global_state_restored():
+        days = run_task(run_replay, "replay", given, tmp_path / "run").value["days"]
+    assert days[0]["registered_version"] == 1
+    assert days[1]["refusal"].endswith(
+        "its data.season_length is 5, this run's 6); data.season_length is null, so the season "
+        "is found in the data, which now gives another; set data.season_length=5 to keep that "
+        "model's, or train cold (train.init_from=null; in a replay, replay.warm_start=false)."
+    )
+
+
 @pytest.mark.parametrize("fails", [False, True])
 def test_a_stopped_day_that_had_registered_reruns_without_new_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: bool

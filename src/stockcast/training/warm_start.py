@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 # whether it repeats the last price: rising, as a flat window leaves some kinds' outputs zero
 # without a fallback.
 PROBE_PRICES = (1.0, 2.0)
+# How a warm-start refusal names the data's season (a seasonal kind's data key).
+SEASON_KEY = "data.season_length"
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,27 @@ def window_grew_alone(cfg: Any, ours: dict[str, Any], theirs: dict[str, Any]) ->
         return False
     same_window = {**theirs, "previous_time_window": ours["previous_time_window"]}
     return not differences(ours, same_window)
+
+
+def season_found_anew(cfg: Any, found: list[str]) -> bool:
+    """Whether the season among what differs is one the data chose (`data.season_length`
+    null): nothing the user set changed, and a daily loop that warm-starts every day (a replay
+    names `train.init_from` itself) fails each later day until the season is pinned."""
+    season = cfg.get("data", {}).get("season_length")
+    return season is None and any(phrase.startswith(f"{SEASON_KEY} is ") for phrase in found)
+
+
+def refusal_advice(cfg: Any, found: list[str], saved_season: Any) -> str:
+    """What to do about a start model that differs in `found`, as the refusal's last clause:
+    where the data chose another season than the model's (`saved_season`), pinning that
+    season works in a replay too, where `train.init_from=null` is overridden each day."""
+    if saved_season is None or not season_found_anew(cfg, found):
+        return "train cold (train.init_from=null) or use its settings."
+    return (
+        f"{SEASON_KEY} is null, so the season is found in the data, which now gives another; "
+        f"set {SEASON_KEY}={saved_season} to keep that model's, or train cold "
+        "(train.init_from=null; in a replay, replay.warm_start=false)."
+    )
 
 
 def resolve_init_from(value: int | str) -> dict[str, Any]:
@@ -143,10 +166,10 @@ def warm_start(
         )
         return None
     if found:
+        advice = refusal_advice(cfg, found, read_model_metadata(folder).get("season_length"))
         raise ConfigError(
             f"train.init_from={init_from} names {registry.label(info)}, which cannot start this "
-            "fit (its " + "; its ".join(found) + "); train cold (train.init_from=null) or use its "
-            "settings."
+            "fit (its " + "; its ".join(found) + "); " + advice
         )
     state = load_file(str(model_artifact(folder, "weights")))
     return WarmStart(
