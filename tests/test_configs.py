@@ -294,6 +294,21 @@ def test_the_schema_knows_every_lightning_trainer_callback_and_logger_argument()
             "trainer.check_val_every_n_epoch is now fit.val_every_steps (the fit validates about "
             "every that many optimizer steps whatever the epoch length); set that instead.",
         ),
+        (  # A Lightning argument the config leaves unset: "remove it" was the advice.
+            ["trainer.precision=bf16-mixed"],
+            "trainer.precision is an argument the train config leaves unset; add it with a "
+            "'+': +trainer.precision=bf16-mixed.",
+        ),
+        (
+            ["callbacks.early_stopping.stopping_threshold=0.5"],
+            "callbacks.early_stopping.stopping_threshold is an argument the train config leaves "
+            "unset; add it with a '+': +callbacks.early_stopping.stopping_threshold=0.5.",
+        ),
+        (  # near an argument, and no set key is nearer
+            ["trainer.limit_val_batch=2"],
+            "trainer.limit_val_batch is not a setting of the train config; did you mean "
+            "+trainer.limit_val_batches=2?",
+        ),
         (  # Hydra's ValueError named no override
             ["logger=null"],
             "logger=null gives the logger config group no config; choose one of csv, mlflow or "

@@ -8,9 +8,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from stockcast.config.mistakes import listed, nearest, unknown_key, unknown_position
+from stockcast.config.mistakes import (
+    MOVED_KEYS,
+    listed,
+    nearest,
+    unknown_key,
+    unknown_position,
+)
 from stockcast.config.named_entries import named_section
-from stockcast.config.overrides import override_key
+from stockcast.config.overrides import override_key, override_value
+from stockcast.fields import config_fields, model_of
 from stockcast.paths import config_folders, is_config_group
 
 # Composes a config by name with overrides, raising Hydra's own errors.
@@ -33,7 +40,7 @@ def unknown_key_sentence(
     key, names, positions = found
     if positions:
         return unknown_position(key, len(names), f"the {config_name} config")
-    added = _new_entry(key, names, overrides)
+    added = _new_entry(key, names, overrides) or _unset_argument(key, names, config_name, overrides)
     if added is not None:
         return added
     group = group_meant(key, names, config_dirs)
@@ -55,6 +62,49 @@ def _new_entry(key: str, names: Sequence[str], overrides: Sequence[str]) -> str 
         f"{key} is no entry of {section} yet (it holds {listed(sorted(names), 'and')}); add one "
         f"with a '+': +{given.lstrip('+')}."
     )
+
+
+def _unset_argument(
+    key: str, names: Sequence[str], config_name: str, overrides: Sequence[str]
+) -> str | None:
+    """`trainer.precision=bf16-mixed` without its '+': an argument of the object a section
+    builds (the Lightning Trainer, a callback, a logger) that its config file leaves unset, which
+    Hydra adds only with a '+' (the README's `+trainer.precision=bf16-mixed`). "Remove it" was
+    the advice; a near misspelling of one is offered with its '+' where no set key is nearer."""
+    if key in MOVED_KEYS:  # set elsewhere now: unknown_key says where
+        return None
+    section, _, name = key.rpartition(".")
+    arguments = built_arguments(config_name, section)
+    if name in arguments:
+        meant = name
+    elif nearest(name, names) is None:
+        meant = nearest(name, sorted(arguments))
+    else:
+        meant = None
+    if meant is None:
+        return None
+    given = next((o for o in overrides if override_key(o) == key), None)
+    added = f"+{section}.{meant}={override_value(given) if given else '...'}"
+    if meant == name:
+        return (
+            f"{key} is an argument the {config_name} config leaves unset; add it with a '+': "
+            f"{added}."
+        )
+    return f"{key} is not a setting of the {config_name} config; did you mean {added}?"
+
+
+def built_arguments(config_name: str, section: str) -> frozenset[str]:
+    """The arguments of the object `section` builds (a `_target_`) that its schema accepts
+    beyond the keys it judges: empty where the section builds nothing."""
+    from stockcast.config.schema import SCHEMAS  # the schema imports this module
+
+    held = next((schema for _, schema, name in SCHEMAS if name == config_name), None)
+    for part in section.split(".") if section else []:
+        fields = config_fields(held) if held is not None else {}
+        held = model_of(fields[part].annotation) if part in fields else None
+    if held is None or "_target_" not in getattr(held, "unjudged", ()):
+        return frozenset()
+    return held.unjudged - {"_target_"}
 
 
 def group_meant(key: str, names: Sequence[str], config_dirs: Sequence[str | Path]) -> str | None:
