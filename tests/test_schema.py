@@ -188,6 +188,13 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
             "decimal point) or a share of them from 0.0 to 1.0.",
         ),
         (["+trainer.overfit_batches=1.5"], "trainer.overfit_batches is 1.5; it must be a number"),
+        # The fit trained and tested, then ended on "val/mase was not computed; use one of []".
+        (
+            ["+trainer.limit_val_batches=0"],
+            "trainer.limit_val_batches is 0; the fit keeps its best checkpoint and decides its "
+            "naive fallback on the validation windows, so it must be above 0 (null: all of them).",
+        ),
+        (["+trainer.limit_val_batches=0.0"], "trainer.limit_val_batches is 0.0; the fit keeps"),
         # Lightning refused these once the data was prepared; a time of 0 trained nothing.
         (
             ["+trainer.max_time={day:1}"],

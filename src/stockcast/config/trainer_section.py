@@ -161,6 +161,18 @@ class TrainerConfig(Section):
             )
         return value
 
+    @field_validator("limit_val_batches")
+    @classmethod
+    def _some_validation(cls, value: int | float | None) -> int | float | None:
+        """No validation batches left a fit that trained and tested, then ended with "val/mase
+        was not computed; use one of []", its model never judged."""
+        if value == 0:
+            raise ValueError(
+                f"is {value!r}; the fit keeps its best checkpoint and decides its naive fallback "
+                "on the validation windows, so it must be above 0 (null: all of them)"
+            )
+        return value
+
     @field_validator("max_time")
     @classmethod
     def _a_duration(cls, value: Any) -> Any:
