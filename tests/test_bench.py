@@ -1080,3 +1080,37 @@ def test_a_peer_score_is_keyed_by_the_protocol_and_its_own_settings(
     failing.write_text("#!/bin/sh\necho 1.6.3\nexit 1\n")
     failing.chmod(0o755)
     assert peers.peer_version("AutoGluon", str(failing)) is None
+
+
+def test_a_run_of_some_series_keeps_the_other_series_of_its_peers_csv(
+    monkeypatch, tmp_path: Path, capsys
+) -> None:
+    """README's `--peers-from .../bench_accuracy.csv` with `--series X` wrote over that CSV with
+    X's rows alone, and lost the cached peers of every other series."""
+    from types import SimpleNamespace
+
+    import benchmarks.accuracy.__main__ as bench
+    from benchmarks.accuracy.protocol import Result
+
+    named = [SimpleNamespace(name=n, values=np.arange(1.0, 51.0), season_length=1) for n in "ab"]
+    monkeypatch.setattr(
+        bench, "stockcast_default", lambda name, *a, **k: [Result(name, "stockcast", 0.5)]
+    )
+    monkeypatch.setattr(bench, "warm_up", lambda *args: None)
+    monkeypatch.setattr(bench, "load_bench_series", lambda names: named[:1])
+    monkeypatch.setattr(bench, "naive", lambda name, split, floor: Result(name, "naive", 1.0))
+    monkeypatch.setattr(bench, "seasonal_naive", lambda *args: None)
+    csv_path = tmp_path / "bench_accuracy.csv"
+    earlier = [("a", "AutoETS", 0.9), ("b", "stockcast", 0.6), ("b", "AutoETS", 0.7)]
+    bench.write_csv([Result(name, peer, mase) for name, peer, mase in earlier], csv_path)
+    argv = ["--no-peers", "--peers-from", str(csv_path), "--output-dir", str(tmp_path)]
+    assert bench.main(argv) == 0
+    capsys.readouterr()
+    rows = [line.split(",")[:3] for line in csv_path.read_text().splitlines()[1:]]
+    # a as scored now (its AutoETS row, of no digest, not reused), then b as the CSV held it.
+    assert rows == [
+        ["a", "stockcast", "0.5"],
+        ["a", "naive", "1.0"],
+        ["b", "stockcast", "0.6"],
+        ["b", "AutoETS", "0.7"],
+    ]

@@ -249,9 +249,10 @@ def geometric_mean(values: list[float]) -> float:
     return float(np.exp(np.mean(np.log(values)))) if values else float("nan")
 
 
-def write_outputs(results: list[Result], folder: Path) -> list[Path]:
-    """The CSV (with each row's `scoring_digest`, for `--peers-from`) and the PNG."""
-    path = write_csv(results, folder / "bench_accuracy.csv")
+def write_outputs(results: list[Result], folder: Path, peers_from: str = "") -> list[Path]:
+    """The CSV (with each row's `scoring_digest`, for `--peers-from`; it keeps the `peers_from`
+    rows of the series this run did not score) and the PNG."""
+    path = write_csv(results, folder / "bench_accuracy.csv", rows_not_scored(peers_from, results))
     return [path, plot(results, folder / "bench_accuracy.png")]
 
 
@@ -272,8 +273,10 @@ def write_csv(results: list[Result], path: Path, carried: list[list[str]] | None
 
 def rows_not_scored(peers_from: str, results: list[Result]) -> list[list[str]]:
     """The rows of the `--peers-from` CSV whose series this run did not score, in this run's
-    columns: a run stopped early keeps them, since its CSV may be the one it read (a run stopped
-    again with --peers-from bench_accuracy_stopped.csv lost every series it had not reached)."""
+    columns: a run of some series, or one stopped early, keeps them, since its CSV may be the one
+    it read (README's `--peers-from bench_accuracy.csv` with `--series X` kept X's rows alone, and
+    a run stopped again with --peers-from bench_accuracy_stopped.csv lost every series it had not
+    reached)."""
     if not peers_from:
         return []
     scored = {r.series for r in results}
@@ -350,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench-accuracy: {err}", file=sys.stderr)
         return 2
     print(table(results))
-    for path in write_outputs(results, Path(args.output_dir)):
+    for path in write_outputs(results, Path(args.output_dir), args.peers_from):
         print(f"wrote {path}")
     return 0
 
