@@ -21,7 +21,7 @@ from benchmarks.predict import bench_predict
 from benchmarks.replay import bench_replay
 from benchmarks.startup import bench_startup
 from benchmarks.threads import bench_threads
-from benchmarks.training import bench_training
+from benchmarks.training import bench_training, check_train_points
 from benchmarks.windowing import bench_windowing, check_sizes
 
 # Which benchmarks exist, in table order.
@@ -60,6 +60,8 @@ def run_benchmarks(
     if "windows" in names:
         # Its sizes, before the benchmarks named before it have run (minutes at full sizes).
         check_sizes(opts)
+    if "train" in names:
+        check_train_points(opts)
     rows: list[Row] = []
     finished: list[str] = []
     try:

@@ -23,13 +23,9 @@ class Setup:
     windows: torch.Tensor  # every train window, materialised: the bare loop's "data in memory"
 
 
-def make_setup(opts: BenchOptions) -> Setup:
-    from stockcast.config.compose import plain
-    from stockcast.data.prepared import prepare_data
-    from stockcast.training.runtime import set_threads
-    from stockcast.training.windows import gather_windows
-
-    cfg = compose_train_cfg(
+def train_cfg(opts: BenchOptions) -> DictConfig:
+    """The benchmark's train config: a GBM of `train_points` values, with the overrides."""
+    return compose_train_cfg(
         [
             "data=gbm",
             f"data.length={opts.train_points}",
@@ -38,6 +34,32 @@ def make_setup(opts: BenchOptions) -> Setup:
             *opts.overrides,
         ]
     )
+
+
+def check_train_points(opts: BenchOptions) -> None:
+    """Refuse a series (`--train-points`) too short for a window in each split: `make bench`
+    checks before its first benchmark, and names the flag (the data check named data.length,
+    which the bench sets from it; 0 points stopped it with an IndexError)."""
+    from stockcast.data.prepared import shortest_sizes
+    from stockcast.data.split import min_series_length
+
+    data = train_cfg(opts).data
+    needed = min_series_length(shortest_sizes(data), data.split)
+    if opts.train_points < needed:
+        raise ValueError(
+            f"--train-points {opts.train_points} is too few points for a window of "
+            f"{shortest_sizes(data).length} values in each of the train, validation and test "
+            f"splits; give at least {needed}"
+        )
+
+
+def make_setup(opts: BenchOptions) -> Setup:
+    from stockcast.config.compose import plain
+    from stockcast.data.prepared import prepare_data
+    from stockcast.training.runtime import set_threads
+    from stockcast.training.windows import gather_windows
+
+    cfg = train_cfg(opts)
     set_threads(cfg.num_threads)
     prepared = prepare_data(plain(cfg.data))
     train = prepared.splits["train"]

@@ -234,6 +234,25 @@ def test_a_bench_of_nothing_to_time_is_refused(capsys: pytest.CaptureFixture[str
     )
 
 
+def test_too_few_train_points_are_refused_as_the_flag_before_any_benchmark(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--train-points 10` was refused after the benchmarks before `train` had run, naming
+    data.length=10, which the user never set; 0 points stopped it with an IndexError."""
+    from benchmarks.__main__ import main
+
+    for name in BENCHMARKS:
+        monkeypatch.setitem(BENCHMARKS, name, lambda opts: pytest.fail("a benchmark ran"))
+    for points in (10, 0):
+        assert main(["--only", "startup,train", "--train-points", str(points)]) == 2
+        assert capsys.readouterr().err == (
+            f"bench: --train-points {points} is too few points for a window of 15 values in "
+            "each of the train, validation and test splits; give at least 32\n"
+        )
+    monkeypatch.setitem(BENCHMARKS, "train", lambda opts: [])
+    assert main(["--only", "train", "--train-points", "32"]) == 0
+
+
 def test_panel_peer_scores_stockcast_test_windows(tmp_path: Path) -> None:
     """The NeuralForecast comparison is only fair if both sides forecast the same windows: every
     origin of each ticker's test split, inputs just before it, targets inside it."""
