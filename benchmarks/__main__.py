@@ -18,6 +18,7 @@ import time
 
 from benchmarks import BENCHMARKS, BenchOptions, StoppedEarly, format_table, run_benchmarks
 from benchmarks.common import CommandFailed, load_average
+from benchmarks.ddp import SERIES_LENGTH
 from stockcast.config.task import CTRL_C_EXIT
 
 
@@ -31,7 +32,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=",".join(BENCHMARKS),
         help=f"comma-separated subset of {','.join(BENCHMARKS)} (default: all)",
     )
-    parser.add_argument("--train-points", type=int, help="GBM length for the throughput runs")
+    parser.add_argument(
+        "--train-points",
+        type=int,
+        help="GBM length for the training run; the ddp runs train on its whole tickers of "
+        f"{SERIES_LENGTH:,} values (at least one)",
+    )
     parser.add_argument("--rounds", type=int, help="interleaved rounds of the training variants")
     parser.add_argument("--repeats", type=int, help="timed epochs per training variant and round")
     parser.add_argument("--window-points", type=int, help="series length for the windowing run")

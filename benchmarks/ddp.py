@@ -18,6 +18,7 @@ from pathlib import Path
 
 from benchmarks.common import BenchOptions, Row, command_failure
 from stockcast.config.compose import local_store_overrides
+from stockcast.errors import counted
 from stockcast.paths import PROJECT_ROOT
 
 DDP_EPOCHS = 2
@@ -28,7 +29,13 @@ TIMING_FILE = "fit_timing.json"
 PROCESS_COUNTS = (1, 2)
 
 
-def _fit(processes: int, points: int, folder: Path, extra: list[str]) -> dict[str, float]:
+def ticker_count(points: int) -> int:
+    """The whole tickers of `SERIES_LENGTH` values in `points` (at least one): what both runs
+    train on, so what the rows' note names."""
+    return max(1, points // SERIES_LENGTH)
+
+
+def _fit(processes: int, tickers: int, folder: Path, extra: list[str]) -> dict[str, float]:
     """One `src/train.py` run; its fit time, windows trained on and whole-command wall time."""
     run_dir = folder / f"run_{processes}"
     trainer = ["trainer=ddp", f"trainer.devices={processes}"] if processes > 1 else []
@@ -38,7 +45,7 @@ def _fit(processes: int, points: int, folder: Path, extra: list[str]) -> dict[st
         *trainer,
         "data=market",
         f"data.length={SERIES_LENGTH}",
-        f"data.num_series={max(1, points // SERIES_LENGTH)}",
+        f"data.num_series={tickers}",
         f"trainer.max_epochs={DDP_EPOCHS}",
         "trainer.max_steps=-1",
         "logger=none",
@@ -62,9 +69,9 @@ def _fit(processes: int, points: int, folder: Path, extra: list[str]) -> dict[st
 
 
 def bench_ddp(opts: BenchOptions) -> list[Row]:
-    points = opts.train_points
+    tickers = ticker_count(opts.train_points)
     with tempfile.TemporaryDirectory(prefix="stockcast-bench-ddp-") as tmp:
-        runs = {n: _fit(n, points, Path(tmp), list(opts.overrides)) for n in PROCESS_COUNTS}
+        runs = {n: _fit(n, tickers, Path(tmp), list(opts.overrides)) for n in PROCESS_COUNTS}
     single = runs[1]
     rows = []
     for processes, run in runs.items():
@@ -80,7 +87,8 @@ def bench_ddp(opts: BenchOptions) -> list[Row]:
                 ratio,
                 note=(
                     f"fit {run['fit_s']:.1f} s for {run['windows']:,} windows "
-                    f"({DDP_EPOCHS} epochs of {points:,} points, validation included); whole "
+                    f"({DDP_EPOCHS} epochs of {counted(tickers, 'ticker')} × {SERIES_LENGTH:,} "
+                    "values, validation included); whole "
                     f"command {run['wall_s']:.1f} s; {os.cpu_count()} CPUs on this machine"
                 ),
             )

@@ -253,6 +253,33 @@ def test_too_few_train_points_are_refused_as_the_flag_before_any_benchmark(
     assert main(["--only", "train", "--train-points", "32"]) == 0
 
 
+def test_the_ddp_note_names_the_tickers_its_runs_train_on(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The note said "2 epochs of 3,000 points" where both runs trained on one ticker of 2,000
+    values (whole tickers of `SERIES_LENGTH`, at least one)."""
+    import json
+
+    import benchmarks.ddp as ddp
+
+    commands = []
+
+    def fit(command, **kwargs):
+        commands.append(command)
+        timing = next(a for a in command if a.startswith("+callbacks.fit_timer.path="))
+        path = Path(timing.split("=", 1)[1])
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"fit_s": 1.0, "windows": 100}))
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(ddp.subprocess, "run", fit)
+    for points, tickers, named in ((3_000, 1, "1 ticker"), (40_000, 20, "20 tickers")):
+        commands.clear()
+        rows = ddp.bench_ddp(replace(TINY, train_points=points))
+        assert all(f"data.num_series={tickers}" in command for command in commands)
+        assert all(f"(2 epochs of {named} × 2,000 values, validation" in r.note for r in rows)
+
+
 def test_panel_peer_scores_stockcast_test_windows(tmp_path: Path) -> None:
     """The NeuralForecast comparison is only fair if both sides forecast the same windows: every
     origin of each ticker's test split, inputs just before it, targets inside it."""
