@@ -195,6 +195,12 @@ def test_the_shipped_defaults_are_valid(make_cfg, config_name: str) -> None:
             "naive fallback on the validation windows, so it must be above 0 (null: all of them).",
         ),
         (["+trainer.limit_val_batches=0.0"], "trainer.limit_val_batches is 0.0; the fit keeps"),
+        # It trained nothing: the untrained network fell back to the last price, silently.
+        (
+            ["+trainer.limit_train_batches=0"],
+            "trainer.limit_train_batches is 0; the fit would make no optimizer step, so it must be "
+            "above 0 (null: all of them); to train less, lower trainer.max_steps.",
+        ),
         # Lightning refused these once the data was prepared; a time of 0 trained nothing.
         (
             ["+trainer.max_time={day:1}"],

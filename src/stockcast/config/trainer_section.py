@@ -173,6 +173,18 @@ class TrainerConfig(Section):
             )
         return value
 
+    @field_validator("limit_train_batches")
+    @classmethod
+    def _some_training(cls, value: int | float | None) -> int | float | None:
+        """No training batches left a fit that made no step: its untrained network fell back to
+        the last price, and the run registered it as if trained."""
+        if value == 0:
+            raise ValueError(
+                f"is {value!r}; the fit would make no optimizer step, so it must be above 0 "
+                "(null: all of them); to train less, lower trainer.max_steps"
+            )
+        return value
+
     @field_validator("max_time")
     @classmethod
     def _a_duration(cls, value: Any) -> Any:
