@@ -301,3 +301,22 @@ def test_a_moved_run_folder_resumes_with_the_best_checkpoint_beside_its_own(
         f"best so far, which is not there nor in {moved}; the resumed fit ends on its best "
         "weights, so put that file back, or start a new run without train.resume."
     )
+
+
+def test_a_budget_ending_before_any_validation_validates_at_its_last_step(
+    tmp_path: Path,
+) -> None:
+    """Lightning ends a fit at trainer.max_steps without validating: one whose budget ended
+    before its first validation (6 epochs, 54 steps, apart here) had no best checkpoint and no
+    resume.ckpt, and kept its last weights unjudged."""
+    run_dir = tmp_path / "run"
+    max_steps = 20
+    run_train(
+        tmp_path, run_dir, *SETTINGS, "fit.val_every_steps=50", f"trainer.max_steps={max_steps}"
+    )
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    assert summary["optimizer_steps"] == max_steps
+    assert summary["best_checkpoint"] is not None
+    assert (run_dir / summary["best_checkpoint"]).is_file()
+    # The latest state, saved at the last step's validation: what train.resume continues from.
+    assert global_step(run_dir) == max_steps

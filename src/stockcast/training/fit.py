@@ -34,6 +34,7 @@ from stockcast.training.distributed import (
 )
 from stockcast.training.evaluated_recipe import lr_drop_shares, lr_drops_before
 from stockcast.training.folds import FoldEvidence, fold_evidence
+from stockcast.training.last_step_validation import ValidateAtLastStep
 from stockcast.training.module import Forecaster
 from stockcast.training.resume import (
     check_checkpoint_fits,
@@ -100,7 +101,7 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
         check_same_warm_start(cfg, resume_from, source)
     # Every checkpoint carries the settings and random state a resume needs (train.resume).
     resume_state = ResumeState(redacted(plain(cfg)), source, resume_from)
-    callbacks = [*instantiate_all(cfg.get("callbacks")), resume_state]
+    callbacks = [*instantiate_all(cfg.get("callbacks")), resume_state, ValidateAtLastStep()]
     if is_launch_rank_zero():
         close_orphaned_training_runs(cfg.get("logger"))
     loggers = instantiate_loggers(cfg)
