@@ -312,6 +312,15 @@ def test_an_output_folder_that_is_a_file_is_one_sentence(tmp_path: Path, inside:
     assert not (tmp_path / "no-store").exists()
 
 
+def _denied_even_to_root(monkeypatch: pytest.MonkeyPatch, denied: Path) -> None:
+    """Root writes anywhere: `denied` reads as not writable to it too, as to another user."""
+    if os.geteuid() == 0:
+        real_access = os.access
+        monkeypatch.setattr(
+            os, "access", lambda path, mode: Path(path) != denied and real_access(path, mode)
+        )
+
+
 def test_a_read_only_output_folder_is_one_sentence(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -320,11 +329,7 @@ def test_a_read_only_output_folder_is_one_sentence(
     output_dir = tmp_path / "out"
     output_dir.mkdir()
     output_dir.chmod(0o555)
-    if os.geteuid() == 0:  # root writes anywhere: told what another user would find
-        real_access = os.access
-        monkeypatch.setattr(
-            os, "access", lambda path, mode: Path(path) != output_dir and real_access(path, mode)
-        )
+    _denied_even_to_root(monkeypatch, output_dir)
     with pytest.raises(ConfigError) as refused:
         predict(tmp_path / "no-store", output_dir, "input.values=[1,2,3]")
     assert str(refused.value) == (
@@ -344,11 +349,7 @@ def test_a_previous_runs_file_this_user_cannot_replace_is_one_sentence(
     locked = output_dir / "forecast.csv"
     locked.write_text("step,forecast\n")
     locked.chmod(0o444)
-    if os.geteuid() == 0:  # root writes anywhere: told what another user would find
-        real_access = os.access
-        monkeypatch.setattr(
-            os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode)
-        )
+    _denied_even_to_root(monkeypatch, locked)
     with pytest.raises(ConfigError) as refused:
         predict(tmp_path / "no-store", output_dir, "input.values=[1,2,3]")
     assert str(refused.value) == (

@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -761,11 +762,9 @@ def test_accuracy_peers_come_from_an_earlier_csv_only_where_scored_alike(
     assert fitted == []
 
 
-def test_a_run_stopped_with_ctrl_c_writes_the_series_it_scored(
-    monkeypatch, tmp_path: Path, capsys
-) -> None:
-    """Ctrl-C printed a traceback and wrote nothing: the series scored before it (minutes of
-    peers' fits each) were lost, and the last whole run's CSV is left as it was."""
+def _stopped_at_series_b(monkeypatch) -> list[Any]:
+    """An accuracy run over stand-ins of series a and b (returned), whose fit of b is stopped
+    by Ctrl-C."""
     from types import SimpleNamespace
 
     import benchmarks.accuracy.__main__ as bench
@@ -782,6 +781,17 @@ def test_a_run_stopped_with_ctrl_c_writes_the_series_it_scored(
     monkeypatch.setattr(bench, "load_bench_series", lambda names: named)
     monkeypatch.setattr(bench, "naive", lambda name, split, floor: Result(name, "naive", 1.0))
     monkeypatch.setattr(bench, "seasonal_naive", lambda *args: None)
+    return named
+
+
+def test_a_run_stopped_with_ctrl_c_writes_the_series_it_scored(
+    monkeypatch, tmp_path: Path, capsys
+) -> None:
+    """Ctrl-C printed a traceback and wrote nothing: the series scored before it (minutes of
+    peers' fits each) were lost, and the last whole run's CSV is left as it was."""
+    import benchmarks.accuracy.__main__ as bench
+
+    named = _stopped_at_series_b(monkeypatch)
     whole = tmp_path / "bench_accuracy.csv"
     whole.write_text("the last whole run\n")
     assert bench.main(["--no-peers", "--output-dir", str(tmp_path)]) == 130
@@ -837,22 +847,10 @@ def test_a_run_stopped_again_keeps_the_earlier_series_of_its_peers_csv(
 ) -> None:
     """Stopped again with --peers-from bench_accuracy_stopped.csv, a run wrote over that file
     with the series it reached, and lost the rows of every series the first run had scored."""
-    from types import SimpleNamespace
-
     import benchmarks.accuracy.__main__ as bench
     from benchmarks.accuracy.protocol import Result
 
-    def fit(name, split, overrides, refit, experiment):
-        if name == "b":
-            raise KeyboardInterrupt
-        return [Result(name, "stockcast", 0.5), Result(name, "stockcast+refit", 0.5)]
-
-    named = [SimpleNamespace(name=n, values=np.arange(1.0, 51.0), season_length=1) for n in "ab"]
-    monkeypatch.setattr(bench, "stockcast_default", fit)
-    monkeypatch.setattr(bench, "warm_up", lambda *args: None)
-    monkeypatch.setattr(bench, "load_bench_series", lambda names: named)
-    monkeypatch.setattr(bench, "naive", lambda name, split, floor: Result(name, "naive", 1.0))
-    monkeypatch.setattr(bench, "seasonal_naive", lambda *args: None)
+    _stopped_at_series_b(monkeypatch)
     stopped = tmp_path / "bench_accuracy_stopped.csv"
     earlier = [("b", "AutoETS", 0.7), ("a", "AutoETS", 0.9)]
     bench.write_csv([Result(name, peer, mase) for name, peer, mase in earlier], stopped)
