@@ -115,7 +115,9 @@ def score_series(args: argparse.Namespace, results: list[Result]) -> list[Result
             "their geometric mean, are to naive and seasonal naive only",
             file=sys.stderr,
         )
-    if not args.no_peers:
+    if not args.no_peers and not args.peers_from:
+        # With --peers-from, a peer this run cannot fit keeps the CSV's rows, and one the CSV
+        # lacks is named by warn_of_peers_left_out.
         warn_of_peers_not_installed()
     try:
         chosen = load_bench_series(names or None)
