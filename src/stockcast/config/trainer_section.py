@@ -8,7 +8,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from stockcast.fields import (
     ACCELERATORS,
@@ -71,6 +71,19 @@ def _duration(value: Any) -> timedelta | None:
         return timedelta(**value)
     except OverflowError:
         return None
+
+
+# The batch limits a fit cannot take at 0, and why.
+ZERO_BATCHES_REFUSED = {
+    "limit_val_batches": (
+        "the fit keeps its best checkpoint and decides its naive fallback on the validation "
+        "windows, so it must be above 0 (null: all of them)"
+    ),
+    "limit_train_batches": (
+        "the fit would make no optimizer step, so it must be above 0 (null: all of them); to "
+        "train less, lower trainer.max_steps"
+    ),
+}
 
 
 class TrainerConfig(Section):
@@ -161,28 +174,14 @@ class TrainerConfig(Section):
             )
         return value
 
-    @field_validator("limit_val_batches")
+    @field_validator(*ZERO_BATCHES_REFUSED)
     @classmethod
-    def _some_validation(cls, value: int | float | None) -> int | float | None:
+    def _not_zero_batches(cls, value: int | float | None, info: ValidationInfo) -> Any:
         """No validation batches left a fit that trained and tested, then ended with "val/mase
-        was not computed; use one of []", its model never judged."""
+        was not computed; use one of []", its model never judged; no training batches, one
+        that made no step, whose untrained network fell back to the last price unsaid."""
         if value == 0:
-            raise ValueError(
-                f"is {value!r}; the fit keeps its best checkpoint and decides its naive fallback "
-                "on the validation windows, so it must be above 0 (null: all of them)"
-            )
-        return value
-
-    @field_validator("limit_train_batches")
-    @classmethod
-    def _some_training(cls, value: int | float | None) -> int | float | None:
-        """No training batches left a fit that made no step: its untrained network fell back to
-        the last price, and the run registered it as if trained."""
-        if value == 0:
-            raise ValueError(
-                f"is {value!r}; the fit would make no optimizer step, so it must be above 0 "
-                "(null: all of them); to train less, lower trainer.max_steps"
-            )
+            raise ValueError(f"is {value!r}; {ZERO_BATCHES_REFUSED[info.field_name]}")
         return value
 
     @field_validator("max_time")
