@@ -128,6 +128,30 @@ def _restore_mlflow_uris(uris: tuple[Any, Any] | None) -> None:
 
 
 @contextlib.contextmanager
+def hydra_held(hydra: Any, **beside: Any) -> Iterator[None]:
+    """`hydra` (a `HydraConf` node) held as a running command's Hydra config for the block, with
+    `beside` at the top of that config (what its interpolations read): what the code reads
+    through `HydraConfig.get()` in a run, without one."""
+    from omegaconf import OmegaConf
+
+    HydraConfig.instance().set_config(OmegaConf.create({"hydra": hydra, **beside}))
+    try:
+        yield
+    finally:
+        HydraConfig.instance().cfg = None
+
+
+def hydra_conf(task: Sequence[str] = ()) -> Any:
+    """Hydra's own config with default values, `task` its record of the command's overrides."""
+    from hydra.conf import HydraConf
+    from omegaconf import OmegaConf
+
+    hydra = OmegaConf.structured(HydraConf)
+    hydra.overrides.task = list(task)
+    return hydra
+
+
+@contextlib.contextmanager
 def global_state_restored() -> Iterator[None]:
     """In-process tasks set torch threads, MLflow URIs (and their environment variables),
     sys.path (MLflow's model code paths) and loggers' levels (a benchmark's main quiets

@@ -16,7 +16,7 @@ from stockcast.fields import INPUT_KINDS, NORMALIZATIONS
 from stockcast.models.settings import LOSS_NAMES
 from stockcast.prediction.inputs import INPUT_BUILDERS
 from stockcast.registry.runs import label_tags
-from tests.conftest import AS_OF, isolated_overrides, run_task
+from tests.conftest import AS_OF, hydra_conf, hydra_held, isolated_overrides, run_task
 
 
 @pytest.mark.parametrize("config_name", ["train", "pipeline", "predict"])
@@ -805,18 +805,9 @@ def test_an_unresolvable_override_is_named_where_hydra_holds_the_overrides(make_
     """In a run Hydra holds the command line's overrides, which the deleted-section check read
     by iterating them: `tags=[${nope}]` was resolved there, an OmegaConf traceback (exit 1)
     instead of the sentence naming the key."""
-    from hydra.conf import HydraConf
-    from hydra.core.hydra_config import HydraConfig
-
     cfg = make_cfg("tags=[${nope}]")
-    hydra = OmegaConf.structured(HydraConf)
-    hydra.overrides.task = ["tags=[${nope}]"]
-    HydraConfig.instance().set_config(OmegaConf.create({"hydra": hydra}))
-    try:
-        with pytest.raises(ConfigError) as refused:
-            validate_config(cfg)
-    finally:
-        HydraConfig.instance().cfg = None
+    with hydra_held(hydra_conf(["tags=[${nope}]"])), pytest.raises(ConfigError) as refused:
+        validate_config(cfg)
     assert str(refused.value) == (
         "tags[0] cannot be resolved (Interpolation key 'nope' not found); set it, or what it "
         "refers to."
@@ -918,16 +909,7 @@ def test_a_deleted_section_is_named_not_taken_for_another_config(
     """`~gate` on the pipeline: the config lacked the section that says which config it is, and
     was judged as the train config ("pipeline is not a setting of the train config; remove
     it"); `~trainer` as no config at all."""
-    from hydra.conf import HydraConf
-    from hydra.core.hydra_config import HydraConfig
-
     cfg = make_cfg(f"~{section}", config_name=config_name)
-    hydra = OmegaConf.structured(HydraConf)
-    hydra.overrides.task = [f"~{section}"]
-    HydraConfig.instance().set_config(OmegaConf.create({"hydra": hydra}))
-    try:
-        with pytest.raises(ConfigError) as refused:
-            validate_config(cfg)
-    finally:
-        HydraConfig.instance().cfg = None
+    with hydra_held(hydra_conf([f"~{section}"])), pytest.raises(ConfigError) as refused:
+        validate_config(cfg)
     assert str(refused.value) == f"~{section} deletes {section}, which this command needs; drop it."

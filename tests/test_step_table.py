@@ -29,7 +29,7 @@ from stockcast.orchestration.steps.table import (
     step_folders,
     wiring,
 )
-from tests.conftest import FAST_OVERRIDES, isolated_overrides, run_task
+from tests.conftest import FAST_OVERRIDES, hydra_conf, hydra_held, isolated_overrides, run_task
 from tests.dummy_step import PUBLISH_STEP, PUBLISHED_FILE
 
 PIPELINE_KEYS = {"prepare", "train", "evaluate", "refit", "register", "monitor"} | {
@@ -417,9 +417,7 @@ def test_a_config_dir_reaches_the_steps_as_a_search_path(tmp_path: Path) -> None
     """`--config-dir` gives its folder to the command it is typed on only: the pipeline composed
     `experiment=mine` from it, then each step, composing its config from the overrides, refused
     it (`experiment=mine is not one of the experiment configs`), in process and as a process."""
-    from hydra.conf import ConfigSourceInfo, HydraConf
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
+    from hydra.conf import ConfigSourceInfo
 
     from stockcast.config.compose import CONFIG_DIR, compose_config
     from stockcast.orchestration.runner import user_overrides
@@ -427,17 +425,13 @@ def test_a_config_dir_reaches_the_steps_as_a_search_path(tmp_path: Path) -> None
     mine = tmp_path / "my configs" / "experiment" / "mine.yaml"
     mine.parent.mkdir(parents=True)
     mine.write_text("# @package _global_\ndata:\n  previous_time_window: 7\n")
-    hydra = OmegaConf.structured(HydraConf)
+    hydra = hydra_conf(["experiment=mine"])
     hydra.runtime.config_sources = [
         ConfigSourceInfo(path=str(CONFIG_DIR), schema="file", provider="main"),
         ConfigSourceInfo(path=str(mine.parent.parent), schema="file", provider="command-line"),
     ]
-    hydra.overrides.task = ["experiment=mine"]
-    HydraConfig.instance().set_config(OmegaConf.create({"hydra": hydra}))
-    try:
+    with hydra_held(hydra):
         overrides = user_overrides()
-    finally:
-        HydraConfig.instance().cfg = None
     assert overrides == [f"hydra.searchpath=['file://{mine.parent.parent}']", "experiment=mine"]
     assert compose_config("pipeline", overrides).data.previous_time_window == 7
 
@@ -446,23 +440,11 @@ def test_the_steps_get_an_interpolation_typed_on_the_command_line_as_typed() -> 
     """Reading Hydra's record of the overrides resolved each `${...}` in the pipeline's config:
     a step got `train.output_dir=<the pipeline's folder>/x` for `${paths.output_dir}/x`, where
     its own config gives its own folder."""
-    from hydra.conf import HydraConf
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
-
     from stockcast.orchestration.runner import user_overrides
 
     typed = "+extra=${paths.output_dir}/x"
-    hydra = OmegaConf.structured(HydraConf)
-    hydra.overrides.task = [typed]
-    HydraConfig.instance().set_config(
-        OmegaConf.create({"hydra": hydra, "paths": {"output_dir": "/pipeline"}})
-    )
-    try:
-        overrides = user_overrides()
-    finally:
-        HydraConfig.instance().cfg = None
-    assert overrides == [typed]
+    with hydra_held(hydra_conf([typed]), paths={"output_dir": "/pipeline"}):
+        assert user_overrides() == [typed]
 
 
 @pytest.mark.parametrize(
@@ -475,19 +457,13 @@ def test_a_config_name_the_steps_would_not_compose_is_refused_before_any_work(
     then every step composed the pipeline config from the overrides alone, without a word."""
     import importlib
 
-    from hydra.conf import HydraConf
-    from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
-    hydra = OmegaConf.structured(HydraConf)
+    hydra = hydra_conf()
     hydra.job.config_name = "mine"
-    HydraConfig.instance().set_config(OmegaConf.create({"hydra": hydra}))
     run = getattr(importlib.import_module(f"stockcast.orchestration.{module}"), task)
-    try:
-        with pytest.raises(ConfigError) as refused:
-            run(OmegaConf.create({}))  # nothing of the config is read first
-    finally:
-        HydraConfig.instance().cfg = None
+    with hydra_held(hydra), pytest.raises(ConfigError) as refused:
+        run(OmegaConf.create({}))  # nothing of the config is read first
     assert str(refused.value) == (
         "--config-name mine reaches this command but not its steps, which compose the pipeline "
         "config: drop it, and give its settings as overrides or as an experiment config "

@@ -8,14 +8,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from hydra.conf import HydraConf
-from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import OmegaConf
 
 from stockcast.config.task import CTRL_C_EXIT, SIGTERM_EXIT, GoesOn, user_errors_exit
 from stockcast.orchestration.replay_record import REPLAY_FILE, replay_goes_on
+from tests.conftest import hydra_conf, hydra_held
 
 
 def test_a_fit_stopped_by_sigterm_exits_non_zero_in_one_sentence(
@@ -64,15 +62,12 @@ def test_a_task_stopped_by_ctrl_c_exits_130_in_one_sentence(
 def sweep_job(job: Path, sweep: Path, mode: RunMode = RunMode.MULTIRUN) -> Iterator[None]:
     """Hydra's config as a multirun job in `job` of the sweep in `sweep` sees it (or, with
     `mode=RunMode.RUN`, a single run in `job`)."""
-    hydra = OmegaConf.structured(HydraConf)
+    hydra = hydra_conf()
     hydra.mode = mode
     hydra.runtime.output_dir = str(job)
     hydra.sweep.dir = str(sweep)
-    HydraConfig.instance().set_config(OmegaConf.create({"hydra": hydra}))
-    try:
+    with hydra_held(hydra):
         yield
-    finally:
-        HydraConfig.instance().cfg = None
 
 
 def test_a_sweep_stopped_by_ctrl_c_names_how_to_rank_the_jobs_that_finished(
