@@ -28,6 +28,7 @@ from stockcast.prediction import task
 from stockcast.registry.store import ModelRegistry
 from stockcast.serving.model import OpenModel, open_version
 from stockcast.serving.server import Limits, build_app
+from tests.asgi import http_scope
 from tests.conftest import MODEL
 from tests.test_predict import predict, read_json, refused
 
@@ -81,20 +82,7 @@ def call(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "method": method,
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "scheme": "http",
-        "query_string": b"",
-        "http_version": "1.1",
-        "server": ("127.0.0.1", 5001),
-        "client": ("127.0.0.1", 1),
-        "headers": [(key.lower().encode(), value.encode()) for key, value in headers.items()],
-    }
-    asyncio.run(app(scope, receive, send))
+    asyncio.run(app(http_scope(path, method, headers), receive, send))
     body = b"".join(message.get("body", b"") for message in sent[1:])
     return sent[0]["status"], json.loads(body), pulled[0]
 

@@ -17,6 +17,7 @@ import yaml
 from stockcast.forecasting.frame import forecast_frame, forecast_records
 from stockcast.paths import PROJECT_ROOT
 from stockcast.serving.server import Limits, build_app
+from tests.asgi import http_scope
 
 WINDOW = [101.2, 101.9, 102.4, 101.8, 102.0, 102.7, 103.1, 102.9, 103.5, 104.0]
 BODY = json.dumps({"inputs": [WINDOW]}).encode()
@@ -40,20 +41,7 @@ async def request(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/invocations",
-        "raw_path": b"/invocations",
-        "root_path": "",
-        "scheme": "http",
-        "query_string": b"",
-        "http_version": "1.1",
-        "server": ("127.0.0.1", 5001),
-        "client": ("127.0.0.1", 1),
-        "headers": [(b"content-type", b"application/json")],
-    }
-    await app(scope, receive, send)
+    await app(http_scope(), receive, send)
     headers = {key.decode(): value.decode() for key, value in sent[0]["headers"]}
     answer = json.loads(b"".join(message.get("body", b"") for message in sent[1:]))
     return sent[0]["status"], headers, answer, pulled[0]
