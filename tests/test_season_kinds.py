@@ -13,8 +13,8 @@ import torch
 from omegaconf import OmegaConf
 
 from stockcast.config.schema import validate_config
+from stockcast.data.auto_window import auto_window, series_for_auto_window
 from stockcast.data.prepared import PreparedData
-from stockcast.data.seasonality import auto_window, series_for_auto_window
 from stockcast.data.series import Series
 from stockcast.data.split import join_splits, share_outside_range, split_lengths, split_series
 from stockcast.errors import ConfigError

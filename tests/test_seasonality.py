@@ -8,15 +8,14 @@ import pytest
 
 from stockcast.config.compose import plain
 from stockcast.data import seasonality
+from stockcast.data.auto_window import auto_window, window_sentence
 from stockcast.data.prepared import prepare_data
 from stockcast.data.rhythm import other_rhythm
 from stockcast.data.seasonality import (
-    auto_window,
     infer_season_length,
     lag_products,
     season_from_dates,
     season_from_values,
-    window_sentence,
 )
 from stockcast.data.series import Series
 from stockcast.errors import ConfigError, DataError

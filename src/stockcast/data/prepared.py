@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.data.auto_window import AUTO, auto_window, shortest_train_split
 from stockcast.data.calendar import day_text
 from stockcast.data.checks import (
     check_series_values,
@@ -23,12 +24,7 @@ from stockcast.data.longer_season import panel_longer_season
 from stockcast.data.mase_scales import naive_one_step_mae
 from stockcast.data.rhythm import data_rhythm, refuse_mixed_rhythms
 from stockcast.data.scaling import fit_scaler
-from stockcast.data.seasonality import (
-    AUTO,
-    auto_window,
-    infer_season_length,
-    shortest_train_split,
-)
+from stockcast.data.seasonality import infer_season_length
 from stockcast.data.series import Series
 from stockcast.data.sources import KnownSeries, as_of_applies, known_series
 from stockcast.data.split import (

@@ -18,7 +18,7 @@ import torch
 from omegaconf import DictConfig
 from safetensors.torch import load_file
 
-from stockcast.data.seasonality import AUTO
+from stockcast.data.auto_window import AUTO
 from stockcast.errors import ConfigError
 from stockcast.forecasting.windows import WINDOW_KEYS
 from stockcast.models.cores import start_anchored

@@ -10,7 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from stockcast.data.seasonality import AUTO, series_for_auto_window
+from stockcast.data.auto_window import AUTO, series_for_auto_window
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.models.cores import seasonless_windows
 

@@ -9,8 +9,8 @@ from omegaconf import DictConfig
 
 from stockcast.config.compose import plain
 from stockcast.config.task import hydra_task
+from stockcast.data.auto_window import window_sentence
 from stockcast.data.prepared import prepare_data
-from stockcast.data.seasonality import window_sentence
 from stockcast.orchestration.steps.table import table_step
 from stockcast.registry.freshness import check_new_data
 
