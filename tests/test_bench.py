@@ -18,6 +18,7 @@ import pytest
 import benchmarks.predict
 import benchmarks.startup
 from benchmarks import BENCHMARKS, BenchOptions, Row, format_table, run_benchmarks
+from benchmarks.accuracy.outputs import write_csv
 from benchmarks.common import compose_train_cfg, median, peak_memory
 from benchmarks.windowing import python_loop_windows
 from stockcast.config.compose import compose_config
@@ -536,8 +537,9 @@ def test_accuracy_table_and_csv_carry_the_served_milliseconds(tmp_path: Path) ->
     import csv
     from types import SimpleNamespace
 
-    from benchmarks.accuracy.__main__ import table, write_outputs
+    from benchmarks.accuracy.__main__ import table
     from benchmarks.accuracy.forecasters import served_milliseconds
+    from benchmarks.accuracy.outputs import write_outputs
     from benchmarks.accuracy.protocol import Result
 
     shapes: list[tuple[int, ...]] = []
@@ -853,7 +855,7 @@ def test_a_run_stopped_again_keeps_the_earlier_series_of_its_peers_csv(
     _stopped_at_series_b(monkeypatch)
     stopped = tmp_path / "bench_accuracy_stopped.csv"
     earlier = [("b", "AutoETS", 0.7), ("a", "AutoETS", 0.9)]
-    bench.write_csv([Result(name, peer, mase) for name, peer, mase in earlier], stopped)
+    write_csv([Result(name, peer, mase) for name, peer, mase in earlier], stopped)
     argv = ["--no-peers", "--peers-from", str(stopped), "--output-dir", str(tmp_path)]
     assert bench.main(argv) == 130
     capsys.readouterr()
@@ -1148,7 +1150,7 @@ def test_a_run_of_some_series_keeps_the_other_series_of_its_peers_csv(
     monkeypatch.setattr(bench, "seasonal_naive", lambda *args: None)
     csv_path = tmp_path / "bench_accuracy.csv"
     earlier = [("a", "AutoETS", 0.9), ("b", "stockcast", 0.6), ("b", "AutoETS", 0.7)]
-    bench.write_csv([Result(name, peer, mase) for name, peer, mase in earlier], csv_path)
+    write_csv([Result(name, peer, mase) for name, peer, mase in earlier], csv_path)
     argv = ["--no-peers", "--peers-from", str(csv_path), "--output-dir", str(tmp_path)]
     assert bench.main(argv) == 0
     capsys.readouterr()
