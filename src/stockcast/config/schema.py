@@ -22,7 +22,6 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 from pydantic import BaseModel, ValidationError, create_model
 
-from stockcast.config.client_sections import PredictConfig, ServeConfig
 from stockcast.config.coverage_gate import refuse_a_coverage_gate_without_bands
 from stockcast.config.data_schema import DATA_SOURCES, DataCommon
 from stockcast.config.mistakes import (
@@ -33,10 +32,9 @@ from stockcast.config.mistakes import (
 )
 from stockcast.config.mixed_precision import refuse_clipping_a_fused_mixed_precision_step
 from stockcast.config.overrides import as_typed, override_key
-from stockcast.config.pipeline_sections import PipelineConfig, ReplayConfig
 from stockcast.config.refusals import refusal_sentence
+from stockcast.config.schemas import SCHEMAS
 from stockcast.config.search_path import searched_folders
-from stockcast.config.sections import TrainConfig
 from stockcast.config.unknown_keys import group_meant
 from stockcast.config.unresolvable import refuse_unresolvable, unresolved_error
 from stockcast.errors import ConfigError
@@ -44,15 +42,6 @@ from stockcast.fields import Section, config_fields, model_of
 from stockcast.models.kind import builtin_kinds, model_kind
 from stockcast.models.settings import ModelSettings
 from stockcast.paths import is_config_group
-
-# Which schema a composed config answers to, by a key only that config has, and its name.
-SCHEMAS: tuple[tuple[str, type[Section], str], ...] = (
-    ("serve", ServeConfig, "serve"),
-    ("input", PredictConfig, "predict"),
-    ("replay", ReplayConfig, "replay"),
-    ("gate", PipelineConfig, "pipeline"),
-    ("trainer", TrainConfig, "train"),
-)
 
 
 def schema_for(cfg: DictConfig | Mapping[str, Any]) -> type[Section]:

@@ -17,6 +17,7 @@ from stockcast.config.mistakes import (
 )
 from stockcast.config.named_entries import named_section
 from stockcast.config.overrides import override_key, override_value
+from stockcast.config.schemas import SCHEMAS
 from stockcast.fields import config_fields, model_of
 from stockcast.paths import config_folders, is_config_group
 
@@ -96,8 +97,6 @@ def _unset_argument(
 def built_arguments(config_name: str, section: str) -> frozenset[str]:
     """The arguments of the object `section` builds (a `_target_`) that its schema accepts
     beyond the keys it judges: empty where the section builds nothing."""
-    from stockcast.config.schema import SCHEMAS  # the schema imports this module
-
     held = next((schema for _, schema, name in SCHEMAS if name == config_name), None)
     for part in section.split(".") if section else []:
         fields = config_fields(held) if held is not None else {}
