@@ -169,3 +169,32 @@ def test_a_refusal_quotes_what_the_request_sent_cut_short() -> None:
     assert refused.value.status == 415
     assert str(refused.value).startswith("Content-Type 'text/xxx")
     assert len(str(refused.value)) < 300
+
+
+def test_a_decimal_beyond_a_float_is_refused_as_too_large_not_as_infinity() -> None:
+    """`1e400` was read as inf by both bodies and refused as "send finite prices", which the
+    user had done: it is refused as too large, in the guard's words for a whole number beyond a
+    float, as predict refuses one. A written infinity stays infinity."""
+    from stockcast.errors import DataError
+    from stockcast.forecasting.guard import price_rows
+
+    rest = ",".join(str(100 + i) for i in range(9))
+    bodies = [
+        json_rows(f'{{"inputs": [[1e400, {rest}]]}}'.encode()),
+        json_rows(f'{{"inputs": [[-2.5E+999, {rest}]]}}'.encode()),
+        csv_rows(f"a,b,c,d,e,f,g,h,i,j\n1e400,{rest}\n".encode()),
+        csv_rows(f"a,b,c,d,e,f,g,h,i,j\n -1.5e309 ,{rest}\n".encode()),
+    ]
+    for rows in bodies:
+        with pytest.raises(DataError) as refused:
+            price_rows(rows, 10, True)
+        assert str(refused.value) == (
+            "the input holds a whole number too large for a float; rescale the prices, e.g. "
+            "divide them by a power of 10."
+        )
+    for rows in (
+        csv_rows(f"a,b,c,d,e,f,g,h,i,j\ninf,{rest}\n".encode()),
+        json_rows(f'{{"inputs": [[Infinity, {rest}]]}}'.encode()),
+    ):
+        with pytest.raises(DataError, match="holds inf at position 1; send finite prices"):
+            price_rows(rows, 10, True)

@@ -8,6 +8,7 @@ import asyncio
 import csv
 import io
 import json
+import math
 import re
 import sys
 from typing import Any
@@ -70,7 +71,7 @@ def json_rows(body: bytes) -> list[Any]:
     """The rows of a JSON body in one of MLflow's formats, values untouched (a `true` stays a
     bool for the input guard to refuse)."""
     try:
-        payload = json.loads(body, parse_int=whole_number)
+        payload = json.loads(body, parse_int=whole_number, parse_float=decimal_number)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         raise Refused(
             400, "BAD_REQUEST", f"the body is not valid JSON; send e.g. {EXAMPLE}."
@@ -201,13 +202,14 @@ def csv_rows(body: bytes) -> list[list[Any]]:
 
 
 def _price(cell: str) -> int | float | str:
-    """A CSV value as the number it writes (a whole number as an int, as JSON gives it, so one
-    too large for a float is refused in the same words), or the text itself for the guard to
+    """A CSV value as the number it writes, read as JSON reads it (a whole number as an int,
+    one beyond a float as too large), so both bodies are refused in the same words; or the text
+    itself for the guard to
     name (Python reads `1_000` and full-width digits such as `１０１` as numbers; a CSV writes
     neither, and JSON refuses both)."""
     if "_" in cell or not cell.isascii():
         return cell
-    for number in (whole_number, float):
+    for number in (whole_number, decimal_number):
         try:
             return number(cell)
         except ValueError:
@@ -215,6 +217,8 @@ def _price(cell: str) -> int | float | str:
     return cell
 
 
+# A whole number no float holds (float64's largest is about 1.8e308).
+BEYOND_FLOAT = 10**400
 # One sign at most, then more digits than int() converts: what `whole_number` reads as too large.
 LONG_WHOLE_NUMBER = re.compile(rf"\s*[+-]?[0-9]{{{sys.get_int_max_str_digits() + 1},}}\s*")
 
@@ -228,7 +232,23 @@ def whole_number(text: str) -> int:
     except ValueError:
         if not LONG_WHOLE_NUMBER.fullmatch(text):
             raise
-        return (-1 if text.strip().startswith("-") else 1) * 10**400
+        return _beyond_float(text)
+
+
+def decimal_number(text: str) -> float | int:
+    """A decimal's text as a float; one beyond a float's range (`1e400`, which float() reads as
+    inf) as `whole_number` gives one too large, so the guard refuses it as too large (rescale),
+    not as an infinity the user never wrote (`inf` itself, no digits, stays inf)."""
+    value = float(text)
+    if math.isinf(value) and any(char.isdigit() for char in text):
+        return _beyond_float(text)
+    return value
+
+
+def _beyond_float(text: str) -> int:
+    """An int of the sign `text` writes, too large for a float: what the guard refuses as a
+    number to rescale."""
+    return (-1 if text.strip().startswith("-") else 1) * BEYOND_FLOAT
 
 
 def _is_number_text(name: Any) -> bool:
