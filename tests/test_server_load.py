@@ -55,7 +55,7 @@ def test_a_request_beyond_max_concurrent_requests_is_a_503_before_its_body_is_re
         point = np.asarray(rows, dtype=np.float64)[:, -1:]
         return forecast_records(point, {})
 
-    model = SimpleNamespace(name="m", version=1, records=records)
+    model = SimpleNamespace(name="m", version=1, previous_time_window=10, records=records)
     app = build_app(model, Limits(int(SERVE["max_rows"]), int(SERVE["max_bytes"]), 2))
 
     async def burst() -> list[tuple[int, dict[str, str], dict[str, Any], int]]:
@@ -172,6 +172,7 @@ def test_a_body_that_stops_arriving_is_a_408_and_frees_its_place() -> None:
     model = SimpleNamespace(
         name="m",
         version=1,
+        previous_time_window=10,
         records=lambda rows: forecast_records(np.asarray(rows, dtype=np.float64)[:, -1:], {}),
     )
     limits = Limits(int(SERVE["max_rows"]), int(SERVE["max_bytes"]), 1, 0.2)

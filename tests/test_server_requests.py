@@ -198,3 +198,27 @@ def test_a_decimal_beyond_a_float_is_refused_as_too_large_not_as_infinity() -> N
     ):
         with pytest.raises(DataError, match="holds inf at position 1; send finite prices"):
             price_rows(rows, 10, True)
+
+
+def test_a_csv_body_wider_than_the_model_s_window_is_refused_from_its_header() -> None:
+    """A header of a million names was read, with its line of a million values, each converted,
+    before the guard refused the width (5.7 s, 150 MB): now refused from the header line, in
+    the guard's words for a row of the wrong width."""
+    import time
+
+    from stockcast.errors import DataError
+
+    wide = 1_000_000
+    body = (
+        ",".join(f"c{i}" for i in range(wide)) + "\n" + ",".join(["1.5"] * wide) + "\n"
+    ).encode()
+    started = time.perf_counter()
+    with pytest.raises(DataError) as refused:
+        request_rows(body, "text/csv", 10, width=10)
+    assert time.perf_counter() - started < 1.5
+    assert str(refused.value) == (
+        "the model reads windows of exactly 10 prices (its previous_time_window); got a CSV body "
+        "whose header has 1000000 names."
+    )
+    # A header as wide as the window reads as before.
+    assert request_rows(b"a,b\n1,2\n", "text/csv", 10, width=2) == [[1, 2]]

@@ -87,18 +87,22 @@ def _grid(values: Any, width: int) -> np.ndarray:
             lengths = sorted({len(item) for item in grid})
             # The first row off the width, so a long batch's one bad row can be found.
             wrong = next((n for n, item in enumerate(grid) if len(item) != width), 0)
-            raise DataError(
-                f"the model reads windows of exactly {width} prices (its previous_time_window); "
-                f"got rows of {', '.join(map(str, lengths))} values (row {wrong + 1} has "
-                f"{len(grid[wrong])})."
+            raise wrong_width(
+                width,
+                f"rows of {', '.join(map(str, lengths))} values (row {wrong + 1} has "
+                f"{len(grid[wrong])})",
             )
     grid = grid.reshape(1, -1) if grid.ndim == 1 else grid
     if grid.ndim != 2 or grid.shape[1] != width or grid.shape[0] == 0:
-        raise DataError(
-            f"the model reads windows of exactly {width} prices (its previous_time_window); "
-            f"got rows of shape {grid.shape}."
-        )
+        raise wrong_width(width, f"rows of shape {grid.shape}")
     return grid
+
+
+def wrong_width(width: int, got: str) -> DataError:
+    """The refusal of input that is no rows of `width` prices (`got`: what came instead)."""
+    return DataError(
+        f"the model reads windows of exactly {width} prices (its previous_time_window); got {got}."
+    )
 
 
 def price_rows(

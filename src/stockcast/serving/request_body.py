@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from stockcast.errors import counted, quoted
+from stockcast.forecasting.guard import wrong_width
 
 JSON_FORMATS = ("inputs", "instances", "dataframe_split", "dataframe_records")
 EXAMPLE = '{"inputs": [[101.2, 101.9, ...]]}'
@@ -143,12 +144,13 @@ def record_rows(records: list[dict[str, Any]], name: str) -> list[list[Any]]:
     return [[record[key] for key in columns] for record in records]
 
 
-def csv_rows(body: bytes) -> list[list[Any]]:
+def csv_rows(body: bytes, width: int | None = None) -> list[list[Any]]:
     """A CSV body's windows: a header line (any names, not all numbers), then one window of
-    prices per line, each as wide as the header. Read with the csv module, not pandas, which
-    renamed a repeated number in the header (so a window sent without one passed as it), made
-    a row's extra first value its index, cut a value at a NUL byte, and read a column holding
-    one text value all as text (so the refusal named a valid price)."""
+    prices per line, each as wide as the header (and, given, `width`: the model's window,
+    refused from the header before any line under it is read). Read with the csv module, not
+    pandas, which renamed a repeated number in the header (so a window sent without one passed
+    as it), made a row's extra first value its index, cut a value at a NUL byte, and read a
+    column holding one text value all as text (so the refusal named a valid price)."""
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -159,22 +161,30 @@ def csv_rows(body: bytes) -> list[list[Any]]:
         raise Refused(
             400, "BAD_REQUEST", "the CSV body holds a NUL byte; send the prices as plain text."
         )
+    # Blank lines (or only spaces) are skipped, as pandas skipped them; each line keeps its
+    # number in the body for a refusal to name.
+    reader = csv.reader(io.StringIO(text, newline=""))
+    lines = (
+        (reader.line_num, row)
+        for row in reader
+        if row and not (len(row) == 1 and not row[0].strip())
+    )
     try:
-        # Blank lines (or only spaces) are skipped, as pandas skipped them; each line keeps its
-        # number in the body for a refusal to name.
-        reader = csv.reader(io.StringIO(text, newline=""))
-        lines = [
-            (reader.line_num, row)
-            for row in reader
-            if row and not (len(row) == 1 and not row[0].strip())
-        ]
+        first = next(lines, None)
+        if first is None:
+            raise Refused(400, "BAD_REQUEST", "the body is not a CSV table with a header (empty).")
+        if width is not None and len(first[1]) != width:
+            # Before any line under it is read: a header of a million names was a million
+            # values read, and converted, for a refusal of their width.
+            raise wrong_width(
+                width, f"a CSV body whose header has {counted(len(first[1]), 'name')}"
+            )
+        rows = list(lines)
     except csv.Error as err:
         raise Refused(
             400, "BAD_REQUEST", f"the body is not a CSV table with a header ({err})."
         ) from None
-    if not lines:
-        raise Refused(400, "BAD_REQUEST", "the body is not a CSV table with a header (empty).")
-    header, rows = [name.strip() for name in lines[0][1]], lines[1:]
+    header = [name.strip() for name in first[1]]
     # pandas writes a frame's positions 0, 1, ... as its header: names, not a window.
     positions = header == [str(i) for i in range(len(header))]
     if not rows or (not positions and all(_is_number_text(name) for name in header)):
@@ -259,13 +269,17 @@ def _is_number_text(name: Any) -> bool:
     return True
 
 
-def request_rows(body: bytes, content_type: str, max_rows: int) -> list[Any]:
-    """The request's rows (lists of values, or one flat window), at most `max_rows` of them."""
+def request_rows(
+    body: bytes, content_type: str, max_rows: int, width: int | None = None
+) -> list[Any]:
+    """The request's rows (lists of values, or one flat window), at most `max_rows` of them; a
+    CSV body's header not `width` names wide (the model's window) is refused before its lines
+    are read (a JSON body is parsed whole first: the guard refuses its width)."""
     mime = content_type.split(";")[0].strip().lower()
     if mime == "application/json":
         rows = json_rows(body)
     elif mime == "text/csv":
-        rows = csv_rows(body)
+        rows = csv_rows(body, width)
     else:
         if content_type:
             sent = f"Content-Type {quoted(content_type, LONGEST_QUOTED)} is not served"

@@ -71,8 +71,8 @@ class Limits:
 
 def answer(model: OpenModel, body: bytes, content_type: str, limits: Limits) -> bytes:
     """The JSON answer to one request: `{"predictions": [one object per row]}`."""
-    rows = request_rows(body, content_type, limits.max_rows)
     try:
+        rows = request_rows(body, content_type, limits.max_rows, model.previous_time_window)
         records = model.records(rows)
     except ForecastRefused as err:
         raise Refused(422, "FORECAST_REFUSED", str(err)) from None
