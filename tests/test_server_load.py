@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 from types import SimpleNamespace
 from typing import Any
@@ -47,7 +48,9 @@ async def request(
     return sent[0]["status"], headers, answer, pulled[0]
 
 
-def test_a_request_beyond_max_concurrent_requests_is_a_503_before_its_body_is_read() -> None:
+def test_a_request_beyond_max_concurrent_requests_is_a_503_before_its_body_is_read(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     release = threading.Event()
 
     def records(rows: Any) -> Any:
@@ -74,6 +77,10 @@ def test_a_request_beyond_max_concurrent_requests_is_a_503_before_its_body_is_re
         "message": "the server is answering 2 requests already, as many as it takes at once "
         "(serve.max_concurrent_requests); retry shortly.",
     }
+    # Logged, as the server logs its other refusals: the log is where an operator sees it.
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", f"a request was refused (HTTP 503): {answer['message']}")
+    ]
     # The two under way, and one after them (their places freed), are answered.
     assert [status for status, *_ in answered] == [200, 200, 200]
     assert answered[-1][2] == {"predictions": [{"forecast_1": 104.0}]}
@@ -165,10 +172,13 @@ def test_a_served_quantile_model_measures_each_window_s_moves_once(
     assert not np.array_equal(reference[1], outputs[1]), "the still window was widened"
 
 
-def test_a_body_that_stops_arriving_is_a_408_and_frees_its_place() -> None:
+def test_a_body_that_stops_arriving_is_a_408_and_frees_its_place(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """A client that sends its headers and part of its body, then nothing: before, it held its
     place among serve.max_concurrent_requests until it hung up, so that many such clients
     locked every other request out with 503s."""
+    caplog.set_level(logging.INFO, logger="stockcast.serving.server")
     model = SimpleNamespace(
         name="m",
         version=1,
@@ -190,3 +200,6 @@ def test_a_body_that_stops_arriving_is_a_408_and_frees_its_place() -> None:
         "(serve.read_timeout_s); send the whole body at once.",
     }
     assert after == 200
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("INFO", f"a request was refused (HTTP 408), nothing was forecast: {answer['message']}")
+    ]

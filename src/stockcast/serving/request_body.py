@@ -20,6 +20,8 @@ JSON_FORMATS = ("inputs", "instances", "dataframe_split", "dataframe_records")
 EXAMPLE = '{"inputs": [[101.2, 101.9, ...]]}'
 # How much of a record's keys or a Content-Type a refusal quotes back (a value: the guard's 40).
 LONGEST_QUOTED = 200
+# The error code of a body that did not arrive in full within serve.read_timeout_s.
+TIMED_OUT = "REQUEST_TIMEOUT"
 
 
 class Refused(Exception):
@@ -61,7 +63,7 @@ async def bounded_body(request: Any, max_bytes: int, timeout_s: float | None = N
     except TimeoutError:
         raise Refused(
             408,
-            "REQUEST_TIMEOUT",
+            TIMED_OUT,
             f"the request's body had not arrived in full {timeout_s:g} s after it began "
             "(serve.read_timeout_s); send the whole body at once.",
         ) from None

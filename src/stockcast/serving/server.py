@@ -38,7 +38,7 @@ from omegaconf import DictConfig, OmegaConf
 from stockcast.errors import ConfigError, ForecastRefused, StockcastError
 from stockcast.registry.private_root import remove_private_copies
 from stockcast.serving.model import OpenModel, open_model
-from stockcast.serving.request_body import Refused, bounded_body, request_rows
+from stockcast.serving.request_body import TIMED_OUT, Refused, bounded_body, request_rows
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,8 @@ def build_app(model: OpenModel, limits: Limits) -> Any:
                 f"the server is answering {most} requests already, as many as it takes at once "
                 "(serve.max_concurrent_requests); retry shortly.",
             )
+            # The server's capacity, not the client's request: an operator may raise the bound.
+            log.warning("a request was refused (HTTP 503): %s", busy)
             return error(busy, {"Retry-After": str(BUSY_RETRY_AFTER_S)})
         under_way[0] += 1
         try:
@@ -138,6 +140,8 @@ def build_app(model: OpenModel, limits: Limits) -> Any:
                 forecasts, answer, model, body, content_type, limits
             )
         except Refused as refused:
+            if refused.code == TIMED_OUT:  # a client that stalled, as one that hangs up
+                log.info("a request was refused (HTTP 408), nothing was forecast: %s", refused)
             return error(refused)
         except asyncio.CancelledError:  # stopping, and serve.shutdown_timeout_s ran out
             stage = "read" if body is None else "answered"
