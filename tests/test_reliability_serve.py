@@ -334,3 +334,13 @@ def test_a_wrong_port_is_one_sentence(tmp_path: Path) -> None:
         ["scripts/serve.py", "serve.port=70000", f"paths.log_dir={tmp_path}"], tmp_path, check=False
     )
     assert_one_sentence_refusal(result, "serve.port is 70000; it must be a port in 1..65535")
+
+
+def test_the_url_the_server_announces_is_one_a_client_can_use() -> None:
+    """Served on an IPv6 address, it announced http://::1:5001/invocations, which neither curl
+    nor a browser reads: the address goes in brackets."""
+    from stockcast.serving.server import invocations_url
+
+    assert invocations_url("127.0.0.1", 5001) == "http://127.0.0.1:5001/invocations"
+    assert invocations_url("::1", 5001) == "http://[::1]:5001/invocations"
+    assert invocations_url("localhost", 80) == "http://localhost:80/invocations"

@@ -227,17 +227,23 @@ def run_serve(cfg: DictConfig) -> None:
     signed = OmegaConf.select(cfg, "registry.signing.public_key")
     checked = "hash and signature" if signed else "hash"
     log.info(
-        "serving %s (files verified against its registered %s) on http://%s:%d/invocations",
+        "serving %s (files verified against its registered %s) on %s",
         model.label,
         checked,
-        host,
-        listening.getsockname()[1],
+        invocations_url(host, listening.getsockname()[1]),
     )
     timeout = int(cfg.serve.shutdown_timeout_s)
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=timeout)
     )
     run_until_stopped(server, listening, stopped)
+
+
+def invocations_url(host: str, port: int) -> str:
+    """The URL windows are posted to, as a client writes it: an IPv6 address in brackets
+    (`http://::1:5001/...` is no URL a client reads)."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/invocations"
 
 
 def end_by_signal(number: int) -> NoReturn:
