@@ -495,8 +495,8 @@ def test_every_refusal_of_the_server_is_the_json_error_body(app: Any) -> None:
         "GET /invocations is not served; POST windows to /invocations (GET /ping, /health or "
         "/version).",
         "the request has no Content-Type; send application/json or text/csv.",
-        "the CSV body has a header line and no rows under it; send a header line (any names), "
-        "then one window of prices per line.",
+        "the CSV body's header line is all numbers, a window sent without a header; send a "
+        "header line (any names), then one window of prices per line.",
         "the CSV body's header line is all numbers, a window sent without a header; send a "
         "header line (any names), then one window of prices per line.",
     ]

@@ -58,9 +58,12 @@ def test_csv_windows_are_read_value_by_value_under_their_header() -> None:
     window = "101.9,101.9,102.4"
     assert csv_rows(f"a,b,c\n{window}\n\n{window}\n".encode()) == [[101.9, 101.9, 102.4]] * 2
     assert csv_rows(b"\xef\xbb\xbfa,b\r\n1,2\r\n") == [[1.0, 2.0]], "a BOM and CRLF lines"
-    assert _csv_refusal(f"{window}\n{window}\n".encode()).startswith(
-        "the CSV body's header line is all numbers, a window sent without a header"
-    )
+    for headless in (f"{window}\n{window}\n", f"{window}\n"):
+        # One window alone was "a header line and no rows under it".
+        assert _csv_refusal(headless.encode()).startswith(
+            "the CSV body's header line is all numbers, a window sent without a header"
+        )
+    assert _csv_refusal(b"a,b,c\n").startswith("the CSV body has a header line and no rows")
     assert _csv_refusal(b"a,b,c\n1,2,3\n5000,1,2,3\n") == (
         "line 3 of the CSV body holds 4 values under a header of 3 names; send one window per "
         "line, as many prices as the header has names."

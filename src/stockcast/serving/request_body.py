@@ -189,15 +189,17 @@ def csv_rows(body: bytes, width: int | None = None) -> list[list[Any]]:
     header = [name.strip() for name in first[1]]
     # pandas writes a frame's positions 0, 1, ... as its header: names, not a window.
     positions = header == [str(i) for i in range(len(header))]
-    if not rows or (not positions and all(_is_number_text(name) for name in header)):
-        # Its first line would be read as the header: windows sent without one.
+    # Its first line would be read as the header: windows sent without one (a single window
+    # too, which is no header with nothing under it).
+    unnamed = not positions and all(_is_number_text(name) for name in header)
+    if not rows or unnamed:
         raise Refused(
             400,
             "BAD_REQUEST",
             (
-                "the CSV body has a header line and no rows under it"
-                if not rows
-                else "the CSV body's header line is all numbers, a window sent without a header"
+                "the CSV body's header line is all numbers, a window sent without a header"
+                if unnamed
+                else "the CSV body has a header line and no rows under it"
             )
             + "; send a header line (any names), then one window of prices per line.",
         )
