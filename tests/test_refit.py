@@ -714,3 +714,46 @@ def test_a_fixed_step_fit_repeats_the_evaluated_learning_rate_schedule(
 
     assert apart(drops) == 0.0
     assert apart([]) > 1e-3, "at the starting rate throughout it lands elsewhere"
+
+
+# The smallest network spec a refit's fit can hold.
+SMALL_SPEC = {
+    "kind": "mlp",
+    "network": {"hidden_sizes": [4], "activation": "relu", "dropout": 0.0},
+    "previous_time_window": 10,
+    "next_time_window": 5,
+    "anchor": "last",
+    "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
+}
+
+
+def test_a_refit_fitted_beside_the_check_comes_back_as_the_same_fit() -> None:
+    """The child process sends its fit's weights as arrays; the parent builds the network
+    again from them: every field of the fit, weights included, arrives as it was sent."""
+    import torch
+
+    from stockcast.models.spec import build_price_forecaster
+    from stockcast.training import refit as refit_training
+    from stockcast.training.fixed_steps import FixedStepFit
+
+    net = build_price_forecaster(SMALL_SPEC)
+    sent = {key: value.numpy() for key, value in net.state_dict().items()}
+    fit = FixedStepFit(sent, SMALL_SPEC, {"version": 3}, 17)
+    rebuilt = refit_training._rebuilt(fit)
+    assert (rebuilt.spec, rebuilt.warm_source, rebuilt.steps) == (SMALL_SPEC, {"version": 3}, 17)
+    assert rebuilt.net.state_dict().keys() == net.state_dict().keys()
+    for key, value in net.state_dict().items():
+        assert torch.equal(rebuilt.net.state_dict()[key], value)
+
+
+def test_a_model_passed_on_is_a_copy_of_the_evaluated_one(tmp_path: Path) -> None:
+    """Where the refit is not registered (the check refused it, or it diverged) the evaluated
+    folder is copied as it is, and the record says why with the check's verdict."""
+    from stockcast.training import refit as refit_training
+
+    evaluated, output = tmp_path / "evaluated", tmp_path / "output"
+    (evaluated / "sub").mkdir(parents=True)
+    (evaluated / "sub" / "weights").write_bytes(b"\x00\x01")
+    record = refit_training._passed_on(evaluated, output, "why", {"helps": False}, diverged=True)
+    assert record == {"refit": False, "reason": "why", "check": {"helps": False}, "diverged": True}
+    assert folder_contents(output).digest == folder_contents(evaluated).digest

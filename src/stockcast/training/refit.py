@@ -53,7 +53,7 @@ from stockcast.training.batched import forward_in_batches
 from stockcast.training.beside import Beside, fits_beside
 from stockcast.training.evaluated_recipe import LrDropShares
 from stockcast.training.export import save_model_dir
-from stockcast.training.fixed_steps import refit_network, windows_per_step
+from stockcast.training.fixed_steps import FixedStepFit, refit_network, windows_per_step
 from stockcast.training.metadata import training_packages
 from stockcast.training.pruning import kept_candidates
 
@@ -137,13 +137,27 @@ def _refit_arrays(
     optimizer_steps: int,
     batch_size: int,
     lr_drops: LrDropShares,
-) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any] | None, int]:
-    """`refit_network`'s result as plain values, to cross from a child process."""
-    net, spec, warm_source, taken = refit_network(
-        cfg, history, optimizer_steps, batch_size, lr_drops
-    )
-    state = {key: value.detach().cpu().numpy() for key, value in net.state_dict().items()}
-    return state, spec, warm_source, taken
+) -> FixedStepFit:
+    """`refit_network`'s result with its network as its state's arrays, to cross from a child
+    process (`_rebuilt` makes the network again)."""
+    fit = refit_network(cfg, history, optimizer_steps, batch_size, lr_drops)
+    state = {key: value.detach().cpu().numpy() for key, value in fit.net.state_dict().items()}
+    return fit._replace(net=state)
+
+
+def _rebuilt(fit: FixedStepFit) -> FixedStepFit:
+    """A fit from `_refit_arrays` with its network built again from its spec and arrays."""
+    state = {key: torch.from_numpy(value) for key, value in fit.net.items()}
+    return fit._replace(net=saved_forecaster(fit.spec, state))
+
+
+def _passed_on(
+    evaluated: Path, output: Path, reason: str, check: dict[str, Any] | None, **details: Any
+) -> dict[str, Any]:
+    """The evaluated model copied to `output` as it is, where the refit is not registered
+    (`reason`), and the record that says so: the check's verdict and `details`."""
+    shutil.copytree(evaluated, output)
+    return {"refit": False, "reason": reason, "check": check, **details}
 
 
 def why_not_refit(cfg: DictConfig, report: dict[str, Any], metrics: dict[str, Any]) -> str | None:
@@ -201,31 +215,28 @@ def refit_where_it_helps(
                 cfg, prepared, evaluated, optimizer_steps, batch_size, weights, lr_drops
             )
             if not check["helps"]:
-                shutil.copytree(evaluated, output)
                 reason = check.get("reason") or (
                     "a fit with half the validation split added forecast the other half no "
                     f"better (MASE {check['with_more_history_mase']:.4g} against the evaluated "
                     f"model's {check['evaluated_mase']:.4g}): pipeline.refit_check"
                 )
                 # The candidates the check was fitted without; the evaluated model keeps them.
-                return {"refit": False, "reason": reason, "check": check,
-                        "check_left_out": kept.left_out}  # fmt: skip
+                return _passed_on(evaluated, output, reason, check, check_left_out=kept.left_out)
         if beside is None:
-            net, spec, warm_source, taken = refit_network(cfg, history, steps, batch_size, lr_drops)
+            fit = refit_network(cfg, history, steps, batch_size, lr_drops)
         else:
-            state, spec, warm_source, taken = beside.result()
-            net = saved_forecaster(spec, {k: torch.from_numpy(v) for k, v in state.items()})
+            fit = _rebuilt(beside.result())
     finally:
         if beside is not None:
             beside.cancel()
-    if refit_diverged(net, history, int(cfg.data.eval_batch_size)):
+    if refit_diverged(fit.net, history, int(cfg.data.eval_batch_size)):
         # Nothing held out would catch it later: the evaluated model, which was scored, goes on.
-        shutil.copytree(evaluated, output)
         reason = (
             "the refit diverged: its weights or its forecasts of the history it was fitted on "
             "are not numbers (a lower optim.lr may not)"
         )
-        return {"refit": False, "reason": reason, "check": check, "diverged": True}
+        return _passed_on(evaluated, output, reason, check, diverged=True)
+    spec = fit.spec
     # Its bands: the evaluated model's widths, centred on the refit's own forecasts (as they are
     # already, unless the evaluated model was calibrated per tail by an earlier version).
     intervals = evaluated_spec["intervals"]
@@ -243,13 +254,13 @@ def refit_where_it_helps(
         "budget": cfg.pipeline.refit_budget,
         # The steps it took: none where nothing learns (a refit that kept only its ets
         # candidate), fewer than planned where trainer.max_time stopped it.
-        "optimizer_steps": taken,
+        "optimizer_steps": fit.steps,
         # Windows per optimizer step, as `refit_network` took them.
         "batch_size": windows_per_step(cfg.trainer, batch_size),
         "splits": list(splits),
         "training_windows": history_windows,
         # The registered weights it started from (the evaluated fit's), or None: a cold start.
-        "warm_start": warm_source,
+        "warm_start": fit.warm_source,
         "trained_through": date_bound(last.dates),
         "intervals": bands_record(intervals, spec.get("quantiles") or []),
         "combination": (
@@ -271,7 +282,7 @@ def refit_where_it_helps(
         "training_packages": training_packages(),
     }
     last_inputs = last.values[-prepared.window.previous_time_window :]
-    save_model_dir(net, spec, output, metadata, last_inputs)
+    save_model_dir(fit.net, spec, output, metadata, last_inputs)
     write_refit_config(evaluated, output, cfg, bool(kept.left_out))
     shutil.copytree(evaluated, output / EVALUATED_DIR)
     return {"refit": True} | record
