@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -913,3 +914,26 @@ def test_a_deleted_section_is_named_not_taken_for_another_config(
     with hydra_held(hydra_conf([f"~{section}"])), pytest.raises(ConfigError) as refused:
         validate_config(cfg)
     assert str(refused.value) == f"~{section} deletes {section}, which this command needs; drop it."
+
+
+@pytest.mark.parametrize(
+    ("max_time", "argument"),
+    [
+        ({"days": 1, "hours": 0.5}, {"max_time": timedelta(days=1, minutes=30)}),
+        ({"weeks": 1, "milliseconds": 2}, {"max_time": timedelta(weeks=1, milliseconds=2)}),
+        # Lightning reads its own duration text: it is left to the Trainer's config.
+        ("01:00:30:00", {}),
+        (None, {}),
+    ],
+)
+def test_a_max_time_mapping_reaches_the_trainer_as_the_duration_the_schema_read(
+    max_time: object, argument: dict[str, timedelta]
+) -> None:
+    """The schema's reading of trainer.max_time and the fit's are one function: a mapping the
+    schema accepts is handed to Lightning's Timer as the very duration it checked."""
+    from stockcast.config.trainer_section import duration
+    from stockcast.training.build import max_time_argument
+
+    assert max_time_argument(OmegaConf.create({"max_time": max_time})) == argument
+    if isinstance(max_time, dict):
+        assert argument["max_time"] == duration(max_time)

@@ -51,9 +51,9 @@ MAX_TIME = (
 )
 
 
-def _duration(value: Any) -> timedelta | None:
+def duration(value: Any) -> timedelta | None:
     """The time `value` says in one of the forms Lightning's Timer reads, or None if it says
-    none."""
+    none: the schema's check of trainer.max_time, and the mapping a fit hands the Timer."""
     if isinstance(value, str):
         found = DURATION_TEXT.fullmatch(value.strip())
         if found is None:
@@ -188,8 +188,8 @@ class TrainerConfig(Section):
     @classmethod
     def _a_duration(cls, value: Any) -> Any:
         if value is not None:
-            duration = _duration(value)
-            if duration is None or duration <= timedelta(0):
+            said = duration(value)
+            if said is None or said <= timedelta(0):
                 raise ValueError(f"is {value!r}; it must be {MAX_TIME}")
         return value
 

@@ -5,7 +5,6 @@ The train step, the refit and the benchmarks all build through here."""
 from __future__ import annotations
 
 import importlib
-from datetime import timedelta
 from typing import Any
 
 import hydra
@@ -13,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.compose import plain
 from stockcast.config.mixed_precision import refuse_clipping_a_fused_mixed_precision_step
+from stockcast.config.trainer_section import duration
 from stockcast.data.prepared import PreparedData
 from stockcast.models.kind import DEFAULT_TRAINING_MODULE, KindDefinitionError, model_kind
 from stockcast.models.level_range import LevelRange
@@ -35,7 +35,7 @@ def max_time_argument(trainer: DictConfig) -> dict[str, Any]:
     held = trainer.get("max_time")
     if not isinstance(held, DictConfig):
         return {}
-    return {"max_time": timedelta(**OmegaConf.to_container(held, resolve=True))}
+    return {"max_time": duration(OmegaConf.to_container(held, resolve=True))}
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
