@@ -208,7 +208,7 @@ def test_a_yaml_error_that_is_no_config_files_is_not_taken_for_one() -> None:
     for text in ("a: [", "seed: 1\x07"):
         with pytest.raises(yaml.YAMLError) as raised:
             yaml.safe_load(text)
-        assert composition_error(raised.value, "train", [], compose_raw) is None
+        assert composition_error(raised.value, "train", []) is None
 
 
 def test_a_null_config_in_a_sweep_or_a_list_is_named_as_typed() -> None:
@@ -219,18 +219,18 @@ def test_a_null_config_in_a_sweep_or_a_list_is_named_as_typed() -> None:
 
     group_null = ValueError("Config group override must be a string or a list. Got NoneType")
     options = "choose one of csv, mlflow or none (logger=none switches it off)"
-    assert composition_error(group_null, "train", ["logger=csv,null"], compose_raw) == (
+    assert composition_error(group_null, "train", ["logger=csv,null"]) == (
         f"logger=null gives the logger config group no config; {options}, or leave logger out "
         "for its default."
     )
     for wording in ("is not iterable", "is not a container or iterable"):
         deep = TypeError(f"argument of type 'NoneType' {wording}")
-        assert composition_error(deep, "train", ["logger=[csv,null]"], compose_raw) == (
+        assert composition_error(deep, "train", ["logger=[csv,null]"]) == (
             f"logger=[csv,null] names null among the logger config group's configs; {options}, "
             "or leave logger out for its default."
         )
     other = TypeError("'NoneType' object is not iterable")
-    assert composition_error(other, "train", ["logger=[csv,null]"], compose_raw) is None
+    assert composition_error(other, "train", ["logger=[csv,null]"]) is None
 
 
 RANGE_REFUSAL = (
@@ -249,22 +249,18 @@ def test_a_range_the_grid_sweeper_cannot_run_is_named_with_the_sweeper_that_can(
 
     raised = HydraException("BasicSweeper does not support sweep type : INTERVAL_SWEEP")
     overrides = ["seed=1,2", "optim.lr=tag(log,interval(1e-4,1e-2))"]
-    assert composition_error(raised, "train", overrides, compose_raw) == RANGE_REFUSAL
+    assert composition_error(raised, "train", overrides) == RANGE_REFUSAL
 
 
 def test_a_group_given_null_lists_the_config_dir_options_too(tmp_path: Path) -> None:
     """`--config-dir mine logger=null`: the options offered were configs/ ones alone, so the
     user's own logger config in the folder was missing from "choose one of"."""
-    from stockcast.config.compose import searching
     from stockcast.config.composition_errors import composition_error
 
     (tmp_path / "logger").mkdir()
     (tmp_path / "logger" / "mine.yaml").write_text("{}\n")
     group_null = ValueError("Config group override must be a string or a list. Got NoneType")
-    compose = searching([tmp_path])
-    assert composition_error(
-        group_null, "train", ["logger=null"], compose, config_dirs=[tmp_path]
-    ) == (
+    assert composition_error(group_null, "train", ["logger=null"], config_dirs=[tmp_path]) == (
         "logger=null gives the logger config group no config; choose one of csv, mine, mlflow "
         "or none (logger=none switches it off), or leave logger out for its default."
     )
@@ -293,7 +289,7 @@ def test_a_config_dir_group_is_a_config_group(tmp_path: Path, override: str, sen
     compose = searching([tmp_path])
     with pytest.raises(Exception) as raised:
         compose("train", [override])
-    found = composition_error(raised.value, "train", [override], compose, config_dirs=[tmp_path])
+    found = composition_error(raised.value, "train", [override], config_dirs=[tmp_path])
     assert found == sentence
 
 
@@ -310,7 +306,7 @@ def test_a_config_dir_source_set_apart_from_its_config_is_named(tmp_path: Path) 
     overrides = ["data.source=mine", "data.path=x.csv"]
     with pytest.raises(ConfigCompositionException) as raised:
         compose("train", overrides)
-    assert composition_error(raised.value, "train", overrides, compose, "", [tmp_path]) == (
+    assert composition_error(raised.value, "train", overrides, "", [tmp_path]) == (
         "data.source=mine keeps the settings of the data config chosen; choose the source's "
         "own config with data=mine instead of setting data.source."
     )

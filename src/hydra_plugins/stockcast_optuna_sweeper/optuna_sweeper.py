@@ -265,9 +265,7 @@ class OptunaSweeper(Sweeper):
             try:
                 compose(config_name, list(overrides))
             except Exception as failed:  # whatever composing this trial raises: it is the one
-                sentence = composition_error(
-                    failed, config_name, list(overrides), compose, "", folders
-                )
+                sentence = composition_error(failed, config_name, list(overrides), "", folders)
                 sentence = sentence or first_line(failed)
                 searches = sorted(
                     {

@@ -12,9 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from stockcast.config.compose import searching
 from stockcast.config.composition_errors import composition_error
-from stockcast.config.unknown_keys import Composer
 from stockcast.errors import exit_with_error, first_line
 from stockcast.files import file_in_the_way
 
@@ -48,7 +46,6 @@ def composition_errors_reported(
                     err,
                     config_name_given(config_name),
                     command_line_overrides(),
-                    command_line_composer(),
                     config_dirs=command_line_config_dirs(),
                 )
                 if sentence is None:
@@ -95,11 +92,7 @@ def outside_run_error(err: Exception, config_name: str) -> str:
             f"the {config_name} config with it."
         )
     sentence = composition_error(
-        err,
-        config_name,
-        overrides,
-        command_line_composer(),
-        config_dirs=command_line_config_dirs(),
+        err, config_name, overrides, config_dirs=command_line_config_dirs()
     )
     return sentence or f"{first_line(err, '.')}; {HYDRA_HELP_FLAG} lists the flags."
 
@@ -156,13 +149,6 @@ def command_line_config_dirs() -> list[str]:
     flags = _hydra_flags()
     folder = flags.config_dir if flags is not None else None
     return [os.path.abspath(folder)] if folder else []
-
-
-def command_line_composer() -> Composer:
-    """`compose_raw` searching the command line's `--config-dir` folder too: a mistake composed
-    again to say what was meant (`model.hiden_sizes` beside `model=mine`) judged the configs/
-    default instead of the user's config, or failed on it."""
-    return searching(command_line_config_dirs())
 
 
 def command_line_overrides() -> list[str]:

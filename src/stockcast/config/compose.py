@@ -140,7 +140,7 @@ def compose_config(
         HydraException,
         OmegaConfBaseException,
     ) as err:
-        sentence = composition_error(err, config_name, overrides, compose_raw, lead="")
+        sentence = composition_error(err, config_name, overrides, lead="")
         if sentence is None and isinstance(err, TypeError | ValueError):
             raise  # not a composition mistake: a fault to see whole
         reason = sentence or first_line(err)

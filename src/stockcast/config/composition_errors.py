@@ -32,15 +32,14 @@ def composition_error(
     err: BaseException,
     config_name: str,
     overrides: Sequence[str],
-    compose: Composer,
     lead: str | None = None,
     config_dirs: Sequence[str | Path] = (),
 ) -> str | None:
     """One sentence for an error Hydra raised composing `config_name` with `overrides`: an
     unknown group option, a key the config lacks, an override it cannot parse; None for an
-    error that is not about composing. `compose` composes a config again (without the bad key)
-    to find the names beside it; `config_dirs` are the `--config-dir` folders the command
-    searched besides configs/, whose groups and options count as configs/' own. Any other
+    error that is not about composing. `config_dirs` are the `--config-dir` folders the command
+    searched besides configs/: their groups and options count as configs/' own, and the config
+    is composed again from them too (without the bad key) to find the names beside it. Any other
     composition error is Hydra's reason after `lead` (None: `cannot compose the <config_name>
     config: `; a caller that says so itself, "")."""
     from hydra.errors import (
@@ -52,6 +51,9 @@ def composition_error(
     from omegaconf.errors import OmegaConfBaseException, ValidationError
     from yaml import YAMLError
 
+    from stockcast.config.compose import searching  # compose.py reports through this module
+
+    compose = searching(config_dirs)
     config_dirs = [*config_dirs, *searchpath_folders(overrides)]
 
     missing_dir = re.fullmatch(r"Additional config directory '(.*)' not found", str(err))
