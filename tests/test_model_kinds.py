@@ -461,6 +461,63 @@ def test_an_upgrade_state_that_raises_is_one_sentence_naming_its_kind(
     assert saved_forecaster(spec, legacy).state_dict().keys() == state.keys()
 
 
+def test_an_ensemble_upgrades_each_candidates_saved_weights_with_its_own_kind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ensemble's upgrade_state was the identity: a candidate kind whose saved layout changed
+    (its own upgrade_state renames a weight) loaded inside an ensemble as a traceback of missing
+    and unexpected keys. A candidate's upgrade_state that raises names the candidate's kind."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+    from typing import Literal
+
+    from stockcast.models.spec import saved_forecaster
+    from tests.model_kinds.drift import KIND, DriftSettings
+
+    class Upgraded(DriftSettings):
+        kind: Literal["odd_kinds.upgraded"]  # type: ignore[assignment]
+
+    def upgrade(state: dict[str, Any]) -> dict[str, Any]:
+        """Each key as this kind's core alone has it: `core.old_drift` is today's `core.drift`."""
+        return {key.replace("core.old_drift", "core.drift"): value for key, value in state.items()}
+
+    upgraded = replace(KIND, name="odd_kinds.upgraded", settings=Upgraded, upgrade_state=upgrade)
+    monkeypatch.setitem(sys.modules, "odd_kinds.upgraded", SimpleNamespace(KIND=upgraded))
+    mlp = {"hidden_sizes": [4], "activation": "relu", "dropout": 0.0}
+    spec = {
+        "kind": "ensemble",
+        "network": {
+            "candidates": [
+                {"kind": "mlp", "window": None, "network": mlp},
+                {"kind": "odd_kinds.upgraded", "window": 4, "network": {}},
+            ]
+        },
+        "previous_time_window": 10,
+        "next_time_window": 5,
+        "anchor": "last",
+        "scaler": {"kind": "per_window", "loc": 0.0, "scale": 1.0, "min_relative_scale": 1e-4},
+    }
+    state = build_price_forecaster(spec).state_dict()
+    with torch.no_grad():
+        state["core.cores.1.drift"] += 2.5
+    legacy = {key.replace("cores.1.drift", "cores.1.old_drift"): v for key, v in state.items()}
+    loaded = saved_forecaster(spec, legacy).state_dict()
+    assert loaded.keys() == state.keys()
+    assert all(torch.equal(loaded[key], value) for key, value in state.items())
+
+    def fails(state: dict[str, Any]) -> dict[str, Any]:
+        raise KeyError("core.older_drift")
+
+    failing = replace(upgraded, upgrade_state=fails)
+    monkeypatch.setitem(sys.modules, "odd_kinds.upgraded", SimpleNamespace(KIND=failing))
+    with pytest.raises(ConfigError) as refused:
+        saved_forecaster(spec, legacy)
+    assert str(refused.value).startswith(
+        f"model.kind=odd_kinds.upgraded: its upgrade_state failed at {__file__} line "
+        f"{fails.__code__.co_firstlineno + 1} (KeyError: 'core.older_drift') on saved weights;"
+    )
+
+
 def test_an_ensembles_candidates_are_held_to_the_same_contract(
     make_cfg, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,7 +4,8 @@ kinds' duck-typed contract beyond `forward` and `zero_outputs`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,26 @@ def build_core(
         ) from err
     check_core(core, named, member_inputs, outputs)
     return core
+
+
+# What a kind's upgrade_state is given and returns, for the sentence naming its mistake.
+UPGRADE_STATE_GETS = "the saved state dict and returns it in the layout its core has today"
+
+
+@contextlib.contextmanager
+def upgrading(named: str) -> Iterator[None]:
+    """While saved weights are brought to the layout kind `named` has today: its upgrade_state
+    raising is the kind author's mistake, named in one sentence like its build_core's, not a
+    traceback from serving, predicting or a warm start (an ensemble's candidate's names the
+    candidate's kind)."""
+    try:
+        yield
+    except StockcastError:
+        raise  # a kind's own sentence, or an ensemble's candidate's, already named
+    except Exception as err:  # the kind's own code: its author's mistake, not a crash of ours
+        raise kind_code_failed(
+            named, "upgrade_state", err, "on saved weights", UPGRADE_STATE_GETS
+        ) from err
 
 
 def check_core(core: nn.Module, kind: str, member_inputs: Sequence[int], outputs: int) -> None:

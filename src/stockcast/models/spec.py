@@ -15,11 +15,10 @@ from typing import Any
 
 import torch
 
-from stockcast.errors import StockcastError
 from stockcast.forecasting.quantiles import quantile_levels
 from stockcast.forecasting.windows import WindowSizes
-from stockcast.models.cores import build_core
-from stockcast.models.kind import kind_code_failed, model_kind
+from stockcast.models.cores import build_core, upgrading
+from stockcast.models.kind import model_kind
 from stockcast.models.level_range import LevelRange
 from stockcast.models.network import PriceForecaster
 from stockcast.models.scaling import LEVEL_INPUTS, LEVEL_KIND, WindowScaler, scaler_members
@@ -104,19 +103,10 @@ def load_weights(
     """Load saved weights into the network `spec` built, in the layout the kind uses today: its
     upgrade_state raising is the kind author's mistake, named in one sentence like its
     build_core's, not a traceback from serving, predicting or a warm start."""
-    named = str(upgrade_spec(spec)["kind"])
-    try:
-        upgraded = model_kind(named).upgrade_state(dict(state))
-    except StockcastError:
-        raise  # a kind's own sentence
-    except Exception as err:  # the kind's own code: its author's mistake, not a crash of ours
-        raise kind_code_failed(
-            named,
-            "upgrade_state",
-            err,
-            "on saved weights",
-            "the saved state dict and returns it in the layout its core has today",
-        ) from err
+    spec = upgrade_spec(spec)
+    named = str(spec["kind"])
+    with upgrading(named):
+        upgraded = model_kind(named).upgraded_state(spec["network"], dict(state))
     net.load_state_dict(upgraded)
 
 

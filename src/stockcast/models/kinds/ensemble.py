@@ -28,6 +28,7 @@ from stockcast.models.cores import (
     fit_to_series,
     level_free_members,
     start_anchored,
+    upgrading,
 )
 from stockcast.models.kind import (
     DEFAULT_TRAINING_MODULE,
@@ -42,6 +43,9 @@ from stockcast.models.settings import ModelSettings
 
 # The keys of a candidate that are not its kind's own.
 CANDIDATE_KEYS = ("kind", "window")
+# Where a core's weights sit in a network's state: a kind's alone, and a candidate's (by number).
+CORE_STATE = "core."
+CANDIDATE_STATE = "core.cores.{}."
 
 
 class EnsembleSettings(ModelSettings):
@@ -187,6 +191,24 @@ class EnsembleKind(ModelKind):
 
     def kinds_used(self, network: Mapping[str, Any]) -> list[str]:
         return [self.name, *(str(c["kind"]) for c in network["candidates"])]
+
+    def upgraded_state(self, network: Mapping[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+        """Each candidate's part in today's layout of its own kind, which sees it as it sees
+        its core alone (`core.` keys): a kind whose saved weights changed layout is upgraded
+        inside an ensemble too, where it loaded as missing and unexpected keys."""
+        prefixes = [CANDIDATE_STATE.format(n) for n in range(len(network["candidates"]))]
+        upgraded = {k: v for k, v in state.items() if not k.startswith(tuple(prefixes))}
+        for prefix, candidate in zip(prefixes, network["candidates"], strict=True):
+            own = {
+                CORE_STATE + key.removeprefix(prefix): value
+                for key, value in state.items()
+                if key.startswith(prefix)
+            }
+            named = str(candidate["kind"])
+            with upgrading(named):
+                own = model_kind(named).upgraded_state(candidate["network"], own)
+            upgraded |= {prefix + key.removeprefix(CORE_STATE): v for key, v in own.items()}
+        return self.upgrade_state(upgraded)
 
     def network_spec(
         self, model_cfg: Mapping[str, Any], data_meta: Mapping[str, Any]
