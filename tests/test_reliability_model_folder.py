@@ -93,10 +93,25 @@ def _wrong_shape(path: Path) -> None:
     path.write_text(json.dumps(spec))
 
 
+def _renamed_weight(path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(path))
+    state["core.renamed"] = state.pop("core.weights.0")
+    save_file(state, str(path))
+
+
 @pytest.mark.parametrize(
     ("relative", "damage", "phrase"),
     [
         ("artifacts/weights.safetensors", _truncate, "weights.safetensors is missing, truncated"),
+        # PyTorch's heading line alone was the reason: "Error(s) in loading state_dict for ...".
+        (
+            "artifacts/weights.safetensors",
+            _renamed_weight,
+            'Missing key(s) in state_dict: "core.weights.0". Unexpected key(s) in state_dict: '
+            '"core.renamed"',
+        ),
         ("MLmodel", lambda p: p.write_text("flavors: [\n  a: :"), "MLmodel is not valid YAML"),
         ("artifacts/spec.json", lambda p: p.write_text("{not json"), "spec.json is missing or not"),
         ("artifacts/spec.json", _wrong_shape, "size mismatch for core.weights.0"),

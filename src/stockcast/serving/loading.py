@@ -28,6 +28,8 @@ TYPE_HINT_NOTICE = "type hint"
 # What MLflow appends to an error of the model's code; no stack trace is shown here.
 MLFLOW_HINT = " Review the stack trace for more information."
 REBUILD = "the folder is damaged: export or register the model again"
+# PyTorch's lines naming the weights missing from, and unexpected in, a state dict it loads.
+STATE_DICT_KEYS = "key(s) in state_dict"
 # What a message names: a folder, or a registered version by its name ("m version 3").
 Shown = Path | str
 
@@ -156,8 +158,11 @@ def check_refit_pair(model_dir: Path, evaluated_digest: str, shown: Shown) -> No
 
 
 def _first_line(err: BaseException) -> str:
-    # PyTorch puts the useful part ("size mismatch for ...") after a heading line.
-    detail = next((line.strip() for line in str(err).splitlines() if "size mismatch" in line), None)
+    # PyTorch puts the useful part ("size mismatch for ...", or the keys missing and unexpected)
+    # after a heading line, which alone names no weight.
+    lines = [line.strip() for line in str(err).splitlines()]
+    keys = " ".join(line for line in lines if STATE_DICT_KEYS in line)
+    detail = next((line for line in lines if "size mismatch" in line), None) or keys
     return (detail or first_line(err))[:300]
 
 
