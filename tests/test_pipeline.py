@@ -26,7 +26,7 @@ from stockcast.evaluation.live import live_ratio
 from stockcast.evaluation.reports import REPORT_FILE, read_report
 from stockcast.evaluation.versus_naive import naive_within_rounding, ratio_vs_naive
 from stockcast.forecasting.frame import split_forecast_frame
-from stockcast.orchestration import runner
+from stockcast.orchestration import step_run
 from stockcast.orchestration.steps.evaluate import run_evaluate
 from stockcast.orchestration.steps.prepare import run_prepare
 from stockcast.orchestration.steps.register import run_register, version_tags
@@ -424,7 +424,7 @@ def test_each_step_runs_alone_as_its_command_line(
     seeded_tmp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        runner, "subprocess", SimpleNamespace(run=forked_step, PIPE=subprocess.PIPE)
+        step_run, "subprocess", SimpleNamespace(run=forked_step, PIPE=subprocess.PIPE)
     )
     ran = run_pipeline(seeded_tmp, "pipeline.executor=subprocess")
     assert "registered pipeline_stock_predictor version 1" in ran.stdout

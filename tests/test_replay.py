@@ -327,7 +327,7 @@ def test_a_replay_whose_every_day_failed_ends_with_an_error(
 ) -> None:
     """A train step that fails every day (its trainer refused): each day was recorded with the
     error, and the replay printed its record and exited 0."""
-    from stockcast.orchestration.runner import StepFailed
+    from stockcast.orchestration.step_run import StepFailed
 
     def stopped(*args: object, **kwargs: object) -> None:
         raise StepFailed("step 'train' failed: the trainer settings cannot run here.")

@@ -13,9 +13,12 @@ from omegaconf import DictConfig
 
 from stockcast.errors import ConfigError, StockcastError
 from stockcast.evaluation.reports import REPORT_FILE
-from stockcast.orchestration.runner import (
+from stockcast.orchestration.monitor_rerun import pipeline_goes_on
+from stockcast.orchestration.runner import run_pipeline
+from stockcast.orchestration.step_run import (
+    StepFailed,
+    StepTiming,
     port_bindings,
-    run_pipeline,
     run_step_inprocess,
     step_command,
 )
@@ -216,7 +219,7 @@ def test_a_step_failing_after_a_registration_says_how_to_store_the_days_forecast
     decision = port_folder(tmp_path, DECISION) / DECISION_FILE
     failing = {"name": "monitor", "registered": True, "promote": True}
 
-    def step_run(step: Step, overrides: list[str], step_dir: Path) -> runner.StepTiming:
+    def step_run(step: Step, overrides: list[str], step_dir: Path) -> StepTiming:
         if step.name == "register":
             decision.parent.mkdir(parents=True, exist_ok=True)
             made = {"promote": failing["promote"]}
@@ -224,14 +227,14 @@ def test_a_step_failing_after_a_registration_says_how_to_store_the_days_forecast
                 json.dumps({"registered": failing["registered"], "version": 4, "decision": made})
             )
         if step.name == failing["name"]:
-            raise runner.StepFailed(f"step {step.name!r} failed: the ledger is damaged.")
-        return runner.StepTiming(step.name, 0.0, 0.0, 0.0)
+            raise StepFailed(f"step {step.name!r} failed: the ledger is damaged.")
+        return StepTiming(step.name, 0.0, 0.0, 0.0)
 
     monkeypatch.setattr(runner, "run_step_inprocess", step_run)
     for promote, made in [(True, "as the champion"), (False, "without making it the champion")]:
         failing["promote"] = promote
         user = ["seed=3", "+registry.signing.private_key='-----BEGIN PRIVATE KEY-----'"]
-        with pytest.raises(runner.StepFailed) as failed:
+        with pytest.raises(StepFailed) as failed:
             run_pipeline(
                 tmp_path, user, PIPELINE_KEYS, "inprocess", rerun_pins=["paths.root_dir=/r"]
             )
@@ -261,7 +264,7 @@ def test_a_step_failing_after_a_registration_says_how_to_store_the_days_forecast
         decision.unlink(missing_ok=True)
         failing.update(name=name, registered=registered, promote=promote)
         asked = {} if pins is None else {"rerun_pins": pins}  # None: run_pipeline's default
-        with pytest.raises(runner.StepFailed) as failed:
+        with pytest.raises(StepFailed) as failed:
             run_pipeline(tmp_path, [], PIPELINE_KEYS, "inprocess", **asked)
         assert str(failed.value) == f"step {name!r} failed: the ledger is damaged."
 
@@ -279,14 +282,14 @@ def test_a_pipeline_stopped_after_a_registration_says_how_to_store_the_days_fore
     decision = port_folder(tmp_path, DECISION) / DECISION_FILE
     registered = {"registered": True}
 
-    def step_run(step: Step, overrides: list[str], step_dir: Path) -> runner.StepTiming:
+    def step_run(step: Step, overrides: list[str], step_dir: Path) -> StepTiming:
         if step.name == "register":
             decision.parent.mkdir(parents=True, exist_ok=True)
             made = {"registered": registered["registered"], "version": 4}
             decision.write_text(json.dumps(made | {"decision": {"promote": True}}))
         if step.name == "monitor":
             raise KeyboardInterrupt
-        return runner.StepTiming(step.name, 0.0, 0.0, 0.0)
+        return StepTiming(step.name, 0.0, 0.0, 0.0)
 
     monkeypatch.setattr(runner, "run_step_inprocess", step_run)
     with pytest.raises(KeyboardInterrupt):
@@ -296,7 +299,7 @@ def test_a_pipeline_stopped_after_a_registration_says_how_to_store_the_days_fore
     assert printed.split(" on this run's folders: ")[1].startswith(
         f"{sys.executable} -m stockcast.orchestration.steps.monitor seed=3 "
     )
-    assert runner.pipeline_goes_on(tmp_path) == (
+    assert pipeline_goes_on(tmp_path) == (
         "running it again would stop at prepare, as the version it registered holds this day's "
         "data: store and judge the day's forecast with the monitor command above"
     )
@@ -304,7 +307,7 @@ def test_a_pipeline_stopped_after_a_registration_says_how_to_store_the_days_fore
     with pytest.raises(KeyboardInterrupt):
         run_pipeline(tmp_path, ["seed=3"], PIPELINE_KEYS, "inprocess", rerun_pins=[])
     assert capsys.readouterr().err == ""
-    assert runner.pipeline_goes_on(tmp_path) is None
+    assert pipeline_goes_on(tmp_path) is None
 
 
 def test_the_rerun_command_pins_the_public_key_the_run_read(make_cfg, tmp_path: Path) -> None:
@@ -313,7 +316,7 @@ def test_the_rerun_command_pins_the_public_key_the_run_read(make_cfg, tmp_path: 
     from omegaconf import open_dict
 
     from stockcast.config.overrides import hydra_quoted
-    from stockcast.orchestration.runner import RERUN_PUBLIC_KEY_FILE, pinned_for_rerun
+    from stockcast.orchestration.monitor_rerun import RERUN_PUBLIC_KEY_FILE, pinned_for_rerun
 
     cfg = make_cfg(config_name="pipeline")
     key_file = tmp_path / "keys" / "model-signing.pub"
@@ -339,7 +342,6 @@ def test_the_monitor_alone_stores_the_day_a_failed_monitor_step_lost(
     import shlex
 
     from stockcast.errors import LedgerUnusable
-    from stockcast.orchestration.runner import StepFailed
     from stockcast.registry.ledger import Ledger
     from stockcast.registry.store import ModelRegistry
     from tests.conftest import (
@@ -386,10 +388,10 @@ def test_the_local_pipeline_asks_for_the_rerun_hint_and_a_replay_does_not(
 
     def stopped(*args: object, rerun_pins: object = None, **kwargs: object) -> None:
         asked.append(rerun_pins)
-        raise runner.StepFailed("step 'monitor' failed: stopped here.")
+        raise StepFailed("step 'monitor' failed: stopped here.")
 
     monkeypatch.setattr(runner, "run_pipeline", stopped)
-    with global_state_restored(), pytest.raises(runner.StepFailed):
+    with global_state_restored(), pytest.raises(StepFailed):
         run_local_pipeline(tmp_path / "pipeline")
     monkeypatch.setattr(replay, "run_pipeline", stopped)
     # Its one day failed, so the replay ends with an error too (after recording the day).

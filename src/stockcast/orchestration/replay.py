@@ -57,9 +57,9 @@ from stockcast.orchestration.runner import (
     TIMINGS_FILE,
     refuse_another_config,
     run_pipeline,
-    timing_table,
     user_overrides,
 )
+from stockcast.orchestration.step_run import timing_table
 from stockcast.registry.connection import open_client
 from stockcast.registry.ledger import LEDGER_FILE
 from stockcast.registry.ledger_check import check_ledger_folder
