@@ -11,6 +11,7 @@ import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from hydra_plugins.stockcast_optuna_sweeper.job_folders import launched_job_folders
+from hydra_plugins.stockcast_optuna_sweeper.trial_refusal import trial_refusal
 from stockcast.errors import ConfigError
 from stockcast.orchestration.sweeps import tracking
 from stockcast.orchestration.sweeps.search_space import parse_search_space
@@ -269,7 +270,7 @@ def test_a_batch_that_cannot_launch_leaves_no_trial_running(tmp_path: Path) -> N
     ), str(refused.value)
     # In a batch, the trial named is the one that does not compose, not the batch's first.
     batch = [("optim.lr=0.01",), ("model.hiden_sizes=[1]",)]
-    named = sweeper._trial_refusal(ConfigCompositionException("x"), 4, batch)
+    named = trial_refusal(sweeper.config, ConfigCompositionException("x"), 4, batch)
     assert named is not None and str(named).startswith(
         "Optuna trial 5 (model.hiden_sizes=[1]) does not compose ("
     )
@@ -310,7 +311,7 @@ def test_a_trial_refusal_composes_from_the_sweeps_config_dir(tmp_path: Path, giv
         sweeper.config.hydra.searchpath = [f"file://{mine}"]
     sweeper.config.hydra.runtime = {"config_sources": [OmegaConf.structured(s) for s in sources]}
     batch = [("model.hidden_sizes=[1]", "model=myets")]
-    refusal = sweeper._trial_refusal(ConfigCompositionException("x"), 0, batch)
+    refusal = trial_refusal(sweeper.config, ConfigCompositionException("x"), 0, batch)
     assert str(refusal) == (
         "Optuna trial 0 (model.hidden_sizes=[1] model=myets) does not compose (model.hidden_sizes "
         "is not a setting of the train config; remove it (model holds anchor, combination, "

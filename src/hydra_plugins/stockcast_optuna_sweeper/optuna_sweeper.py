@@ -10,9 +10,7 @@ rerunning the same command continues it.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,36 +24,24 @@ from hydra_plugins.stockcast_optuna_sweeper.job_folders import (
     launched_job_folders,
     returned_job_folder,
 )
+from hydra_plugins.stockcast_optuna_sweeper.job_values import job_value, ranked, written_value
+from hydra_plugins.stockcast_optuna_sweeper.results import write_results, write_results_so_far
 from hydra_plugins.stockcast_optuna_sweeper.study import (
     day_given_to_trials,
     open_study,
     pinned_data_day,
 )
-from stockcast.errors import ConfigError, StockcastError, exit_with_error, first_line
+from hydra_plugins.stockcast_optuna_sweeper.trial_refusal import trial_refusal
+from stockcast.errors import ConfigError, StockcastError, exit_with_error
 
 if TYPE_CHECKING:
     import optuna
-    from hydra.core.utils import JobReturn
     from hydra.plugins.launcher import Launcher
 
 
 log = logging.getLogger(__name__)
 
-RESULTS_FILE = "optimization_results.yaml"
 DIRECTIONS = ("minimize", "maximize")
-
-
-def _job_value(ret: JobReturn) -> float | None:
-    """The job's metric, or None if the job failed or returned nothing usable."""
-    try:
-        value = ret.return_value
-    except Exception as err:  # the task's own exception, re-raised by JobReturn
-        log.warning("job %s failed: %s", ret.overrides, err)
-        return None
-    if value is None:
-        log.warning("job %s returned no metric (is optimized_metric set?)", ret.overrides)
-        return None
-    return float(value)
 
 
 class OptunaSweeper(Sweeper):
@@ -177,14 +163,14 @@ class OptunaSweeper(Sweeper):
                 for offset, (trial, overrides) in enumerate(zip(trials, batch, strict=True)):
                     number = first + job_idx + offset
                     job_dir = folders.get(number, sweep_dir / str(number))
-                    value = self._written_value(job_dir, overrides, launched)
+                    value = written_value(self.config, job_dir, overrides, launched)
                     if value is None:
                         study.tell(trial, state=optuna.trial.TrialState.FAIL)
                     else:
                         trial.set_user_attr("job_dir", str(job_dir))
-                        study.tell(trial, self._ranked(value))
-                self._write_results_so_far(study, sweep_dir)
-                refusal = self._trial_refusal(err, job_idx, batch)
+                        study.tell(trial, ranked(value, self.direction))
+                write_results_so_far(study, sweep_dir, self.storage, self.direction)
+                refusal = trial_refusal(self.config, err, job_idx, batch)
                 if refusal is not None:
                     raise refusal from None
                 raise
@@ -193,128 +179,17 @@ class OptunaSweeper(Sweeper):
                     first + job_idx + offset
                 )
                 trial.set_user_attr("job_dir", str(job_dir))
-                value = _job_value(ret)
+                value = job_value(ret)
                 if value is None:
                     failures += 1
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 else:
-                    study.tell(trial, self._ranked(value))
+                    study.tell(trial, ranked(value, self.direction))
             job_idx += size
             if failures > self.max_failures:
-                self._write_results_so_far(study, sweep_dir)
+                write_results_so_far(study, sweep_dir, self.storage, self.direction)
                 raise ConfigError(
                     f"{failures} Optuna trials failed (hydra.sweeper.max_failures="
                     f"{self.max_failures}); see the job logs under {sweep_dir}."
                 )
-        return self._write_results(study, sweep_dir)
-
-    def _ranked(self, value: float) -> float:
-        """A job's metric as the study ranks it: one that was not finite (the train task returns
-        inf for it) is the worst value in the study's direction, never its best."""
-        if math.isfinite(value):
-            return value
-        return float("-inf") if self.direction == "maximize" else float("inf")
-
-    def _written_value(
-        self, job_dir: Path, overrides: tuple[str, ...], since: float
-    ) -> float | None:
-        """The optimised metric a job of this launch wrote to its folder's metrics.json before
-        the launch raised, as its return value would have been; None if it wrote none (failed,
-        never started, killed while writing, or a folder an earlier sweep left with other
-        overrides)."""
-        from stockcast.orchestration.sweeps.metric import optimized_value
-        from stockcast.orchestration.sweeps.summary import OVERRIDES_FILE
-        from stockcast.training.summary import METRICS_FILE
-
-        assert self.config is not None
-        metric = OmegaConf.select(self.config, "optimized_metric")
-        metrics_file, overrides_file = job_dir / METRICS_FILE, job_dir / OVERRIDES_FILE
-        try:
-            if metrics_file.stat().st_mtime < since:
-                return None
-            if OmegaConf.to_container(OmegaConf.load(overrides_file)) != list(overrides):
-                return None
-            return optimized_value(json.loads(metrics_file.read_text()), metric)
-        except Exception:  # a file missing or cut off by the interruption: nothing to read
-            return None
-
-    def _trial_refusal(
-        self, err: BaseException, first: int, batch: list[tuple[str, ...]]
-    ) -> ConfigError | None:
-        """One sentence for a trial whose overrides do not compose: the search space names a key
-        this run's config lacks (hparams_search=mlp_optuna's model.hidden_sizes on another model
-        kind), which the user did not type. The batch's trials are composed again one by one to
-        name the one that fails. None for any other error."""
-        # Imported here, as optuna is: Hydra imports every plugin module on each start, and
-        # only a failed launch needs these.
-        from hydra.errors import ConfigCompositionException
-
-        from stockcast.config.compose import CONFIG_DIR, searching
-        from stockcast.config.composition_errors import composition_error
-        from stockcast.config.mistakes import listed
-        from stockcast.config.search_path import searched_folders
-
-        if not isinstance(err, ConfigCompositionException):
-            return None
-        assert self.config is not None
-        config_name = str(OmegaConf.select(self.config, "hydra.job.config_name") or "train")
-        # The sweep's --config-dir and hydra.searchpath folders: its trials compose from them.
-        folders = searched_folders(self.config.hydra)
-        compose = searching(folders)
-        for number, overrides in enumerate(batch, first):
-            try:
-                compose(config_name, list(overrides))
-            except Exception as failed:  # whatever composing this trial raises: it is the one
-                sentence = composition_error(failed, config_name, list(overrides), "", folders)
-                sentence = sentence or first_line(failed)
-                searches = sorted(
-                    {
-                        path.stem
-                        for folder in (CONFIG_DIR, *folders)
-                        for path in (Path(folder) / "hparams_search").glob("*.yaml")
-                        if not path.stem.startswith("_")
-                    }
-                )
-                return ConfigError(
-                    f"Optuna trial {number} ({' '.join(overrides)}) does not compose "
-                    f"({sentence.rstrip('.')}): its keys come from the search space "
-                    "(hydra.sweeper.params), so choose the hparams_search made for this run's "
-                    f"model (one of {listed(searches)}) or search keys its config has."
-                )
-        return None
-
-    def _write_results_so_far(self, study: optuna.Study, sweep_dir: Path) -> None:
-        """The best trial so far, as a finished sweep would leave it, where a sweep stops early
-        (a batch that raised, too many failures); a failure to write it must not hide what
-        stopped the sweep."""
-        import optuna
-
-        try:
-            if study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
-                self._write_results(study, sweep_dir)
-        except Exception:
-            log.warning("could not write %s", sweep_dir / RESULTS_FILE, exc_info=True)
-
-    def _write_results(self, study: optuna.Study, sweep_dir: Path) -> optuna.trial.FrozenTrial:
-        """optimization_results.yaml: the best trial of the whole study so far."""
-        import optuna
-
-        finished = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-        if not finished:
-            raise ConfigError(f"no Optuna trial finished; see the job logs under {sweep_dir}.")
-        best = study.best_trial
-        results = {
-            "name": "optuna",
-            "study_name": study.study_name,
-            "storage": self.storage,
-            "direction": self.direction,
-            "best_value": best.value,
-            "best_params": best.params,
-            "best_trial": best.number,
-            "best_job_dir": best.user_attrs.get("job_dir"),
-            "n_trials": len(study.trials),
-            "n_complete": len(finished),
-        }
-        OmegaConf.save(OmegaConf.create(results), sweep_dir / RESULTS_FILE)
-        log.info("best of %d trials: %s -> %s", len(study.trials), best.params, best.value)
-        return best
+        return write_results(study, sweep_dir, self.storage, self.direction)
