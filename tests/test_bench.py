@@ -285,12 +285,9 @@ def test_the_ddp_note_names_the_tickers_its_runs_train_on(
 def test_panel_peer_scores_stockcast_test_windows(tmp_path: Path) -> None:
     """The NeuralForecast comparison is only fair if both sides forecast the same windows: every
     origin of each ticker's test split, inputs just before it, targets inside it."""
-    from benchmarks.panel import (
-        _long_series_data,
-        held_out_scales,
-        held_out_windows,
-        panel_overrides,
-    )
+    from benchmarks.panel.peer import held_out_scales, held_out_windows
+    from benchmarks.panel.size import panel_overrides
+    from benchmarks.panel.train import _long_series_data
     from stockcast.config.compose import plain
     from stockcast.data.prepared import prepare_data
     from stockcast.data.sources import load_series
