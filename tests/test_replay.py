@@ -13,15 +13,12 @@ import pytest
 
 from stockcast.config.compose import local_store_overrides
 from stockcast.errors import ConfigError, StockcastError
-from stockcast.orchestration import replay, replay_plot
-from stockcast.orchestration.replay import (
-    REPLAY_PLOT_FILE,
-    pipeline_overrides,
-    run_replay,
-)
+from stockcast.orchestration import replay, replay_day_loop, replay_plot
+from stockcast.orchestration.replay import run_replay
+from stockcast.orchestration.replay_day_loop import pipeline_overrides
 from stockcast.orchestration.replay_day_start import DAY_START_DIR
 from stockcast.orchestration.replay_days import simulated_days
-from stockcast.orchestration.replay_record import REPLAY_FILE, why_not
+from stockcast.orchestration.replay_record import REPLAY_FILE, REPLAY_PLOT_FILE, why_not
 from stockcast.registry.ledger import LEDGER_FILE
 from stockcast.registry.store import ModelRegistry
 from tests.conftest import (
@@ -164,7 +161,7 @@ def test_a_five_day_replay_end_to_end_and_again_the_same(
     # created its store itself: this one's is a copy of an empty store, without the seconds of
     # migrations.
     request.getfixturevalue("stores_from_template")
-    real_pipeline = replay.run_pipeline
+    real_pipeline = replay_day_loop.run_pipeline
 
     def stop_after_day_3(
         day_dir: Path, overrides: list[str], keys: set[str], executor: str
@@ -175,7 +172,7 @@ def test_a_five_day_replay_end_to_end_and_again_the_same(
         return timings
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(replay, "run_pipeline", stop_after_day_3)
+        patch.setattr(replay_day_loop, "run_pipeline", stop_after_day_3)
         with pytest.raises(KeyboardInterrupt):
             _replay(tmp_path, "second", *EVERY_DAY_REGISTERS)
     resumed = _replay(
@@ -332,7 +329,7 @@ def test_a_replay_whose_every_day_failed_ends_with_an_error(
     def stopped(*args: object, **kwargs: object) -> None:
         raise StepFailed("step 'train' failed: the trainer settings cannot run here.")
 
-    monkeypatch.setattr(replay, "run_pipeline", stopped)
+    monkeypatch.setattr(replay_day_loop, "run_pipeline", stopped)
     given = [*isolated_overrides(tmp_path), "days=2", "replay.end=2026-06-30"]
     with global_state_restored(), pytest.raises(StockcastError) as refused:
         run_task(run_replay, "replay", given, tmp_path / "run")
@@ -431,7 +428,7 @@ def test_a_replay_stopped_part_way_keeps_the_days_it_ran(
             raise KeyboardInterrupt
         return {}
 
-    monkeypatch.setattr(replay, "run_pipeline", one_day)
+    monkeypatch.setattr(replay_day_loop, "run_pipeline", one_day)
     with pytest.raises(KeyboardInterrupt):
         _replay(tmp_path, "run")
     written = json.loads((tmp_path / "run" / REPLAY_FILE).read_text())
@@ -456,7 +453,7 @@ def _stop_on_day(
             raise KeyboardInterrupt
         return {}
 
-    monkeypatch.setattr(replay, "run_pipeline", one_day)
+    monkeypatch.setattr(replay_day_loop, "run_pipeline", one_day)
     return ran
 
 
@@ -489,7 +486,7 @@ def test_each_day_runs_its_steps_with_the_pipelines_executor(
         (day_dir / "prepare").mkdir(parents=True)
         return {}
 
-    monkeypatch.setattr(replay, "run_pipeline", one_day)
+    monkeypatch.setattr(replay_day_loop, "run_pipeline", one_day)
     _replay(tmp_path, "run", f"pipeline.executor={executor}")
     assert used == [executor] * len(simulated_days("2026-06-30", 5))
 
@@ -637,7 +634,7 @@ def test_a_replay_is_not_resumed_beside_a_process_running_it(
 
     _stopped_replay(tmp_path, monkeypatch, 1, "seed=3")
     with (
-        FileLock(str(tmp_path / "run" / replay.REPLAY_LOCK_FILE)),
+        FileLock(str(tmp_path / "run" / replay_day_loop.REPLAY_LOCK_FILE)),
         pytest.raises(ConfigError, match="is running in another process; wait for it"),
     ):
         _replay(tmp_path, "later", "seed=3", f"replay.resume_from={tmp_path / 'run'}")
@@ -703,7 +700,7 @@ def test_a_warm_replay_starts_each_day_from_the_champion_before_it(
     the version it registered itself."""
     given: list[list[str]] = []
     champions = iter([None, 1, 2, 2, 3])
-    monkeypatch.setattr(replay, "store_champion", lambda cfg, store: next(champions))
+    monkeypatch.setattr(replay_day_loop, "store_champion", lambda cfg, store: next(champions))
     warm = ("replay.warm_start=true",)
     _stopped_replay(tmp_path, monkeypatch, 3, *warm, given=given)
     _replay(tmp_path, "later", *warm, f"replay.resume_from={tmp_path / 'run'}")
@@ -759,7 +756,7 @@ def test_a_stopped_day_that_had_registered_reruns_without_new_data(
     given: list[list[str]] = []
     _stopped_replay(tmp_path, monkeypatch, 2, "seed=3", given=given)
     shutil.rmtree(tmp_path / "run" / DAY_START_DIR)
-    monkeypatch.setattr(replay, "registered_on", lambda name, store, as_of: 7)
+    monkeypatch.setattr(replay_day_loop, "registered_on", lambda name, store, as_of: 7)
     if fails:
         from stockcast.errors import DataError
 
@@ -767,7 +764,7 @@ def test_a_stopped_day_that_had_registered_reruns_without_new_data(
             given.append(overrides)
             raise DataError("the day's data was refused.")
 
-        monkeypatch.setattr(replay, "run_pipeline", refused)
+        monkeypatch.setattr(replay_day_loop, "run_pipeline", refused)
     resumed = _replay(tmp_path, "later", "seed=3", f"replay.resume_from={tmp_path / 'run'}")
     assert "data.require_new_data=false" in given[2]
     assert "data.require_new_data=true" in given[3]
@@ -887,20 +884,20 @@ def test_a_stopped_day_reruns_from_the_store_and_ledger_it_found(
             raise KeyboardInterrupt
         return {}
 
-    monkeypatch.setattr(replay, "run_pipeline", one_day)
+    monkeypatch.setattr(replay_day_loop, "run_pipeline", one_day)
     with pytest.raises(KeyboardInterrupt):
         _replay(tmp_path, "run")
     # The first resume is stopped too, once the stopped day's folder is set aside: the next
     # resume, which finds no folder of the day, restores its start all the same rather than
     # taking the store the stopped day wrote to as the day's start.
-    real_set_aside = replay.set_aside
+    real_set_aside = replay_day_loop.set_aside
 
     def stopped_once_set_aside(day_dir: Path) -> Path | None:
         real_set_aside(day_dir)
-        monkeypatch.setattr(replay, "set_aside", real_set_aside)
+        monkeypatch.setattr(replay_day_loop, "set_aside", real_set_aside)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(replay, "set_aside", stopped_once_set_aside)
+    monkeypatch.setattr(replay_day_loop, "set_aside", stopped_once_set_aside)
     with pytest.raises(KeyboardInterrupt):
         _replay(tmp_path, "later", f"replay.resume_from={tmp_path / 'run'}")
     resumed = _replay(tmp_path, "later2", f"replay.resume_from={tmp_path / 'run'}")
@@ -923,7 +920,7 @@ def test_a_day_of_an_older_replay_stopped_twice_still_reruns_without_new_data(
     rerun the day wanting new data its own version already took."""
     _stopped_replay(tmp_path, monkeypatch, 2, "seed=3")
     shutil.rmtree(tmp_path / "run" / DAY_START_DIR)
-    monkeypatch.setattr(replay, "registered_on", lambda name, store, as_of: 7)
+    monkeypatch.setattr(replay_day_loop, "registered_on", lambda name, store, as_of: 7)
     given: list[list[str]] = []
     _stop_on_day(1, monkeypatch, given)
     with pytest.raises(KeyboardInterrupt):

@@ -381,7 +381,7 @@ def test_the_local_pipeline_asks_for_the_rerun_hint_and_a_replay_does_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stores_from_template: None
 ) -> None:
     from stockcast.config.overrides import hydra_quoted
-    from stockcast.orchestration import replay, runner
+    from stockcast.orchestration import replay, replay_day_loop, runner
     from tests.conftest import compose_config, global_state_restored, run_local_pipeline
 
     asked: list[object] = []
@@ -393,7 +393,7 @@ def test_the_local_pipeline_asks_for_the_rerun_hint_and_a_replay_does_not(
     monkeypatch.setattr(runner, "run_pipeline", stopped)
     with global_state_restored(), pytest.raises(StepFailed):
         run_local_pipeline(tmp_path / "pipeline")
-    monkeypatch.setattr(replay, "run_pipeline", stopped)
+    monkeypatch.setattr(replay_day_loop, "run_pipeline", stopped)
     # Its one day failed, so the replay ends with an error too (after recording the day).
     with global_state_restored(), pytest.raises(StockcastError, match="every day of the replay"):
         run_task(
