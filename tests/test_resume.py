@@ -320,3 +320,23 @@ def test_a_budget_ending_before_any_validation_validates_at_its_last_step(
     assert (run_dir / summary["best_checkpoint"]).is_file()
     # The latest state, saved at the last step's validation: what train.resume continues from.
     assert global_step(run_dir) == max_steps
+
+
+def test_a_fit_stopped_after_its_step_budget_resumes_counting_its_last_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fit whose budget ends at a validation (step 12, inside its second epoch) and is killed
+    after it resumes with nothing left to train: Lightning skipped its loop, and metrics.json
+    recorded one epoch fewer than the uninterrupted fit's."""
+    settings = (*SETTINGS, "trainer.max_steps=12", "callbacks.early_stopping.patience=50")
+    with global_state_restored():
+        run_train(tmp_path, tmp_path / "whole", *settings)
+    whole = result(tmp_path / "whole")
+    assert (whole["optimizer_steps"], whole["epochs"]) == (12, 2)
+    monkeypatch.setenv(RAISE_AT_STEP, "1000")
+    with pytest.raises(Killed):
+        run_train(tmp_path, tmp_path / "stopped", *settings)
+    monkeypatch.delenv(RAISE_AT_STEP)
+    assert global_step(tmp_path / "stopped") == 12
+    run_train(tmp_path, tmp_path / "resumed", *settings, f"train.resume={tmp_path / 'stopped'}")
+    assert result(tmp_path / "resumed") == pytest.approx(whole, rel=1e-6)

@@ -12,7 +12,9 @@ made a resumed fit drift from the one it continues:
   registered model an alias in `train.init_from` named then (it may name another now);
 - whether the fit had decided to stop: early stopping restores its patience counter but decides
   again only at the next validation, so a fit killed after it had stopped (in its folds, its
-  member weights or its export) trained on for one more validation interval.
+  member weights or its export) trained on for one more validation interval;
+- the epoch its last step fell in: a fit killed after its step budget was spent resumes with
+  nothing left to train, and Lightning then skips its loop, leaving that epoch uncounted.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class ResumeState(L.Callback):
         self.resumed_from = resumed_from
         self._restore: dict[str, Any] | None = None
         self._stopped = False
+        # Whether the fit loop ran (it is skipped when the checkpoint already ends the fit).
+        self._trained = False
 
     def on_save_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
@@ -82,6 +86,7 @@ class ResumeState(L.Callback):
                 )
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._trained = True
         if self._restore is not None:
             set_rng_states(self._restore)
             self._restore = None
@@ -97,6 +102,13 @@ class ResumeState(L.Callback):
             ):
                 progress.increment_processed()
                 progress.increment_completed()
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.resumed_from is not None and not self._trained:
+            # The uninterrupted fit ended the epoch its last step fell in and counted it; the
+            # checkpoint, taken at that step, had not, and Lightning skipped the loop that would.
+            progress = trainer.fit_loop.epoch_progress.current
+            progress.processed = progress.completed = progress.started
 
 
 def stop_may_end_fit(trainer: L.Trainer) -> bool:
