@@ -198,6 +198,22 @@ def test_a_setting_added_since_a_run_was_killed_counts_as_its_old_behaviour(make
     assert settings_differences(saved, cfg) == ["trainer.check_val_every_n_epoch: 3 -> unset"]
 
 
+def test_a_resume_folder_under_home_is_read_from_there(
+    make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train.resume='~/run'` (quoted, Hydra passes the `~` on as typed) names the run in the
+    home folder, as `replay.resume_from` does; it was refused as a folder that does not exist."""
+    import torch
+
+    from stockcast.training.resume import resume_checkpoint
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    checkpoint = tmp_path / "run" / "checkpoints" / "resume.ckpt"
+    checkpoint.parent.mkdir(parents=True)
+    torch.save({}, checkpoint)
+    assert resume_checkpoint(make_cfg("train.resume='~/run'"), {}) == checkpoint
+
+
 def test_a_fit_killed_before_the_champion_alias_moved_resumes(make_cfg) -> None:
     """A checkpoint saved before `register.alias` became `registry.champion_alias` differs by
     that key alone, which says which alias the register step moves, nothing of the fit."""

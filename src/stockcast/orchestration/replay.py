@@ -45,6 +45,7 @@ from stockcast.orchestration.replay_record import (
     replay_goes_on,
 )
 from stockcast.orchestration.runner import refuse_another_config, user_overrides
+from stockcast.paths import user_path
 from stockcast.registry.connection import open_client
 from stockcast.registry.ledger import LEDGER_FILE
 from stockcast.registry.ledger_check import check_ledger_folder
@@ -110,7 +111,7 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
     """Go on with the replay in `replay.resume_from` from its first unfinished day, into its own
     run directory and store, with the days and overrides it recorded when it started (the days
     of a replay ending today would otherwise move with the clock)."""
-    run_dir = Path(cfg.replay.resume_from).expanduser()
+    run_dir = user_path(cfg.replay.resume_from)
     given = [o for o in user_overrides() if override_key(o) != "replay.resume_from"]
     # This resume's own run directory sits beside those of the replays it can go on with.
     plan, entries = recorded_replay(run_dir, given, Path(cfg.paths.output_dir).parent)

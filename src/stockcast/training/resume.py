@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from stockcast.config.compose import flatten, plain
 from stockcast.data.prepared import META_FILE
 from stockcast.errors import ArtifactError, first_few
+from stockcast.paths import user_path
 from stockcast.redaction import redacted
 from stockcast.training.resume_state import SETTINGS_KEY, WARM_KEY
 
@@ -97,7 +98,7 @@ def resume_checkpoint(cfg: DictConfig, prepared_meta: dict[str, Any]) -> Path | 
     resume = OmegaConf.select(cfg, "train.resume")
     if not resume:
         return None
-    given = Path(str(resume))
+    given = user_path(str(resume))
     candidates = (
         [given]
         if given.suffix == ".ckpt"
