@@ -14,6 +14,7 @@ from stockcast.config.compose import plain
 from stockcast.data.daily_holes import (
     LONGEST_CLOSURE_TRADING_DAYS,
     long_daily_holes,
+    warn_of_every_day_holes,
     warn_of_long_daily_holes,
 )
 from stockcast.data.date_steps import (
@@ -394,6 +395,47 @@ def test_training_data_with_a_long_daily_hole_trains_with_a_warning(
     (message,) = [r.getMessage() for r in caplog.records]
     assert message.startswith(f"series 'A': its dates skip from {days[99].date()} to ")
     assert "longer than any market closure (2 more series have such holes): " in message
+
+
+def test_every_day_data_skipping_single_days_trains_with_a_warning(
+    tmp_path: Path, make_cfg, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No market closes on a calendar of every day, so each missing day moves every later
+    value's weekday in the weekly season: such data was read in silence, as weekday data skips
+    its holidays, where a hole longer than any closure is warned of."""
+    every_day = pd.date_range("2020-01-01", periods=420, freq="D")
+    days = every_day.delete([50, 120, 121, 300])
+    path = tmp_path / "every_day.csv"
+    pd.DataFrame(
+        {"Date": days.strftime("%Y-%m-%d"), "Value": 100 + np.sin(np.arange(len(days)) * 0.9)}
+    ).to_csv(path, index=False)
+    cfg = make_cfg("data=csv", f"data.path={path}", "data.value_column=Value")
+    with caplog.at_level("WARNING", logger="stockcast.data.daily_holes"):
+        prepare_data(plain(cfg.data))
+    assert [r.getMessage() for r in caplog.records] == [
+        "the dates hold every day of the week but skip 4 day(s) in 3 gap(s), the first from "
+        "2020-02-19 to 2020-02-21: each gap shifts the weekday every later value is read at; "
+        "add the missing days (their values, or the last value carried forward)"
+    ]
+    # Weekday data skips its holidays by design; whole every-day data skips nothing.
+    caplog.clear()
+    business = pd.bdate_range("2020-01-01", periods=420).delete([50, 120, 121, 300])
+    with caplog.at_level("WARNING", logger="stockcast.data.daily_holes"):
+        warn_of_every_day_holes(
+            [
+                Series("B", np.ones(len(business)), business.to_numpy("datetime64[ns]")),
+                Series("FULL", np.ones(len(every_day)), every_day.to_numpy("datetime64[ns]")),
+            ]
+        )
+    assert caplog.records == []
+    # A panel says it once: its first series with gaps, and how many more have some.
+    with caplog.at_level("WARNING", logger="stockcast.data.daily_holes"):
+        warn_of_every_day_holes(
+            [Series(name, np.ones(len(days)), days.to_numpy("datetime64[ns]")) for name in "AB"]
+        )
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message.startswith("series 'A': its dates hold every day of the week but skip 4 ")
+    assert "2020-02-21 (1 more series skip days too): " in message
 
 
 def test_a_panel_of_two_calendars_is_refused_whatever_its_season(tmp_path: Path, make_cfg) -> None:

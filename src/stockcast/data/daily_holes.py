@@ -1,6 +1,8 @@
 """Daily data that skips more trading days than any market closure: not refused, as a skipped
 month is (a halted stock's series has such a hole), but warned of, since a model reads values by
-position and every window across the hole reads the move over it as one day's."""
+position and every window across the hole reads the move over it as one day's. Data of every
+day of the week has no closure to excuse even one missing day: each shifts the weekday every
+later value sits at in the weekly season, so those are warned of too."""
 
 from __future__ import annotations
 
@@ -20,20 +22,35 @@ log = logging.getLogger(__name__)
 # September 2001: four; a Lunar New Year week: five), with room to spare: a daily series that
 # skips more has lost data, which a model reading values by position takes for one day's move.
 LONGEST_CLOSURE_TRADING_DAYS = 10
+# A trading week of every day (a crypto market, daily sales): no day of it is a closure.
+EVERY_DAY = (True,) * 7
 
 
 def long_daily_holes(dates: np.ndarray | None) -> list[tuple[str, str, int]]:
     """Where daily dates skip more than `LONGEST_CLOSURE_TRADING_DAYS` days of their own trading
     week: each hole's dates before and after it and its trading days missing; empty for other
     data (undated, intraday, weekly or coarser, irregular)."""
+    return [hole for hole in daily_holes(dates) if hole[2] > LONGEST_CLOSURE_TRADING_DAYS]
+
+
+def short_every_day_holes(dates: np.ndarray | None) -> list[tuple[str, str, int]]:
+    """Where daily dates of every day of the week skip days, no more than
+    `LONGEST_CLOSURE_TRADING_DAYS` (longer ones are `long_daily_holes`): as `long_daily_holes`
+    gives them; empty for data of a shorter trading week, which skips its holidays by design."""
+    holes = daily_holes(dates)
+    if not holes or trading_week(dates) != EVERY_DAY:
+        return []
+    return [hole for hole in holes if hole[2] <= LONGEST_CLOSURE_TRADING_DAYS]
+
+
+def daily_holes(dates: np.ndarray | None) -> list[tuple[str, str, int]]:
+    """Where daily dates skip days of their own trading week: each hole's dates before and after
+    it and its trading days missing; empty for other data."""
     if dates is None or date_rhythm(dates) != DAILY:
         return []
     days = np.unique(np.asarray(dates, dtype="datetime64[D]"))
     missing = np.busday_count(days[:-1], days[1:], weekmask=list(trading_week(days))) - 1
-    return [
-        (str(days[i]), str(days[i + 1]), int(missing[i]))
-        for i in np.flatnonzero(missing > LONGEST_CLOSURE_TRADING_DAYS)
-    ]
+    return [(str(days[i]), str(days[i + 1]), int(missing[i])) for i in np.flatnonzero(missing)]
 
 
 def warn_of_long_daily_holes(series: Sequence[Series]) -> None:
@@ -58,5 +75,29 @@ def warn_of_long_daily_holes(series: Sequence[Series]) -> None:
         after,
         missing,
         more,
+        others,
+    )
+
+
+def warn_of_every_day_holes(series: Sequence[Series]) -> None:
+    """Say, once for the whole data, where data of every day of the week skips a few days
+    (`short_every_day_holes`): no market closes on such a calendar, and each missing day moves
+    every later value to the next weekday's position in the weekly season. A panel's first
+    series with such holes is named, and the others counted."""
+    holed = [(item, holes) for item in series if (holes := short_every_day_holes(item.dates))]
+    if not holed:
+        return
+    item, holes = holed[0]
+    before, after, _ = holes[0]
+    others = f" ({len(holed) - 1} more series skip days too)" if len(holed) > 1 else ""
+    log.warning(
+        "%s hold every day of the week but skip %d day(s) in %d gap(s), the first from %s to "
+        "%s%s: each gap shifts the weekday every later value is read at; add the missing days "
+        "(their values, or the last value carried forward)",
+        whose_dates(item),
+        sum(missing for _, _, missing in holes),
+        len(holes),
+        before,
+        after,
         others,
     )

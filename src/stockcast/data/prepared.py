@@ -18,7 +18,7 @@ from stockcast.data.checks import (
     refuse_constant_data,
     refuse_moves_float32_cannot_hold,
 )
-from stockcast.data.daily_holes import warn_of_long_daily_holes
+from stockcast.data.daily_holes import warn_of_every_day_holes, warn_of_long_daily_holes
 from stockcast.data.date_steps import refuse_date_gaps
 from stockcast.data.longer_season import panel_longer_season
 from stockcast.data.mase_scales import naive_one_step_mae
@@ -234,6 +234,7 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     refuse_constant_data(series, read_from_a_file=data_cfg.get("path") is not None)
     refuse_date_gaps(series)
     warn_of_long_daily_holes(series)
+    warn_of_every_day_holes(series)
     _refuse_short(series, data_cfg)
     train_lengths = [split_lengths(len(item), data_cfg["split"])["train"] for item in series]
     refuse_mixed_rhythms(series, train_lengths)
