@@ -17,6 +17,7 @@ from stockcast.config.schema import validate_config
 from stockcast.data.prepared import prepare_data
 from stockcast.data.sources import SOURCES, read_csv_series, read_table_series
 from stockcast.errors import ConfigError, DataError
+from stockcast.paths import project_path
 from stockcast.prediction.calendar import future_dates
 from stockcast.prediction.inputs import read_input_table
 from stockcast.prediction.task import run_predict
@@ -117,6 +118,19 @@ def test_prepare_names_the_file_and_line(tmp_path: Path, make_cfg) -> None:
     cfg = make_cfg("data=csv", f"data.path={path}")
     with pytest.raises(DataError, match=f"^CSV file {path} has 3 fields on line 5 "):
         prepare_data(plain(cfg.data))
+
+
+def test_a_data_path_under_home_is_read_from_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`data.path='~/prices.csv'` (quoted, Hydra passes the `~` on as typed) is the file in the
+    home folder, as a shell reads it: it was refused as a file that does not exist."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "prices.csv").write_bytes(HEADER + ROWS)
+    (series,) = read_csv_series("~/prices.csv", "Date", "Close")
+    assert len(series) == len(ROWS.splitlines())
+    # Where a model trained on it finds it again (predict's input=test_split).
+    assert project_path("~/prices.csv") == tmp_path / "prices.csv"
 
 
 # ---- numeric and quarterly dates ----------------------------------------------------------

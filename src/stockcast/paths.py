@@ -67,12 +67,14 @@ def portable(value: Any, *roots: Path) -> Any:
 
 
 def user_path(text: str) -> Path:
-    """A folder or file a user typed in a setting (`train.resume`, `replay.resume_from`), with
-    `~` read as their home as a shell would: Hydra passes a quoted `'~/run'` on as typed."""
+    """A folder or file a user typed in a setting (`train.resume`, `replay.resume_from`,
+    `data.path`), with `~` read as their home as a shell would: Hydra passes a quoted `'~/run'`
+    on as typed."""
     return Path(text).expanduser()
 
 
 def project_path(text: str, root: Path = PROJECT_ROOT) -> Path:
-    """Where a portable path points on this machine: relative ones are read from the project."""
-    path = Path(text)
+    """Where a portable path points on this machine: relative ones are read from the project,
+    one under `~` from the home folder (as the data file it names was read)."""
+    path = user_path(text)
     return path if path.is_absolute() or path.exists() else root / path

@@ -28,6 +28,7 @@ from stockcast.data.value_cells import (
     spaces_only,
 )
 from stockcast.errors import DataError, first_few, first_line
+from stockcast.paths import user_path
 
 # Table formats by name, and the file suffixes that imply them.
 TABLE_FORMATS = {"csv": "CSV", "parquet": "Parquet"}
@@ -170,7 +171,8 @@ def read_table_series(
     spreadsheet writes the comma as the decimal mark).
     """
 
-    path = Path(path)
+    # A `~` Hydra passed on as typed (`data.path='~/prices.csv'`) is the user's home.
+    path = user_path(str(path))
     separator = separator_char(separator)
     fmt = table_format(path, format, key)
     label = f"{TABLE_FORMATS[fmt]} file {path}"
