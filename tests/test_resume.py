@@ -214,6 +214,27 @@ def test_a_resume_folder_under_home_is_read_from_there(
     assert resume_checkpoint(make_cfg("train.resume='~/run'"), {}) == checkpoint
 
 
+def test_a_resume_given_the_run_checkpoints_folder_continues_from_its_checkpoint(
+    make_cfg, tmp_path: Path
+) -> None:
+    """The folder the checkpoints are seen in was refused as one holding none, with advice to
+    run the command again without train.resume (losing the fit so far)."""
+    import torch
+
+    from stockcast.training.resume import resume_checkpoint
+
+    checkpoint = tmp_path / "run" / "checkpoints" / "resume.ckpt"
+    checkpoint.parent.mkdir(parents=True)
+    torch.save({}, checkpoint)
+    folder = checkpoint.parent
+    assert resume_checkpoint(make_cfg(f"train.resume={folder}"), {}) == checkpoint
+    # Still the run's data the resume is held to: its prepared/ beside checkpoints/.
+    (tmp_path / "run" / "prepared").mkdir()
+    (tmp_path / "run" / "prepared" / "meta.json").write_text('{"data_hash": "old"}')
+    with pytest.raises(ArtifactError, match=r"trained on other data \(hash old, now new\)"):
+        resume_checkpoint(make_cfg(f"train.resume={folder}"), {"data_hash": "new"})
+
+
 def test_a_fit_killed_before_the_champion_alias_moved_resumes(make_cfg) -> None:
     """A checkpoint saved before `register.alias` became `registry.champion_alias` differs by
     that key alone, which says which alias the register step moves, nothing of the fit."""

@@ -94,15 +94,18 @@ def train_runs_example(cfg: DictConfig) -> str:
 
 
 def resume_checkpoint(cfg: DictConfig, prepared_meta: dict[str, Any]) -> Path | None:
-    """The checkpoint `train.resume` names (a run directory or a .ckpt file), or None."""
+    """The checkpoint `train.resume` names (a run directory, its checkpoints folder or a .ckpt
+    file), or None."""
     resume = OmegaConf.select(cfg, "train.resume")
     if not resume:
         return None
     given = user_path(str(resume))
+    # The checkpoints folder itself (where the files are seen) was refused as holding none.
+    folders = [given / CHECKPOINT_DIR, given]
     candidates = (
         [given]
         if given.suffix == ".ckpt"
-        else [given / CHECKPOINT_DIR / name for name in RESUME_CHECKPOINTS]
+        else [folder / name for folder in folders for name in RESUME_CHECKPOINTS]
     )
     checkpoint = next((path for path in candidates if path.is_file()), None)
     if checkpoint is None and not given.exists():
