@@ -128,3 +128,29 @@ def test_a_replay_stopped_by_sigterm_names_the_resume_that_goes_on(
     assert said(None) == f"{stop}run the command again.\n"
     (run_dir / REPLAY_FILE).unlink()
     assert said(replay_goes_on) == f"{stop}run the command again.\n"
+
+
+def test_a_stopped_fit_in_a_folder_hydra_cannot_read_unquoted_names_it_quoted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Under a root such as `exp(1),b` the advice `train.resume=<folder>` was refused by Hydra's
+    grammar when typed as shown; it is now quoted so that a shell and Hydra read it back."""
+    import shlex
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    run = tmp_path / "exp(1),b" / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "resume.ckpt").write_text("")
+
+    @user_errors_exit
+    def stopped() -> None:
+        raise KeyboardInterrupt
+
+    with sweep_job(run, tmp_path, RunMode.RUN), pytest.raises(SystemExit):
+        stopped()
+    err = capsys.readouterr().err
+    shown = f"\"train.resume='{run}'\""
+    assert err.endswith(f"; continue it with {shown} and the same settings.\n")
+    (typed,) = shlex.split(shown)
+    assert OverridesParser.create().parse_override(typed).value() == str(run)

@@ -4,8 +4,12 @@ cloud runs read and rewrite overrides alike."""
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable
 from typing import Any
+
+# What a shell still reads inside double quotes.
+SHELL_SPECIAL_IN_DOUBLE_QUOTES = set('"$`\\!')
 
 
 def override_key(override: str) -> str:
@@ -33,6 +37,26 @@ def hydra_quoted(text: str) -> str:
     body = re.sub(r"(\\*)('|\$\{)", lambda found: found[1] * 2 + "\\" + found[2], text)
     trailing = "\\" * (len(body) - len(body.rstrip("\\")))
     return f"'{body}{trailing}'"
+
+
+def typed_override(key: str, value: str) -> str:
+    """`key=value` as a user types it into a shell: as it is where both read it as written, else
+    quoted for the shell alone (a space), or for Hydra inside that (a folder holding `(`, `,` or
+    `=`, which Hydra refuses or reads as a sweep)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    plain = f"{key}={value}"
+    try:
+        read = OverridesParser.create().parse_override(plain).value()
+    except Exception:  # Hydra's grammar refuses it: quoted below
+        read = None
+    if read == value:
+        return shlex.quote(plain)
+    quoted = f"{key}={hydra_quoted(value)}"
+    # In double quotes where a shell reads them as written, as other refusals show an override.
+    return (
+        f'"{quoted}"' if not SHELL_SPECIAL_IN_DOUBLE_QUOTES & set(quoted) else shlex.quote(quoted)
+    )
 
 
 def as_typed(overrides: Any) -> list[str]:

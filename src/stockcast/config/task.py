@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.command_line import composition_errors_reported
 from stockcast.config.compose import CONFIG_DIR, register_resolvers
+from stockcast.config.overrides import typed_override
 from stockcast.config.quiet import silence_library_noise
 from stockcast.config.schema import validate_config
 from stockcast.config.shown_settings import hydra_settings_resolvable
@@ -125,7 +126,8 @@ def stopped_sentence(by: str, goes_on: GoesOn | None = None) -> str:
         return f"stopped by {by} before it finished; run the command again."
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if (run_dir / "checkpoints" / "resume.ckpt").is_file():
-        advice = f"continue it with train.resume={run_dir} and the same settings"
+        resume = typed_override("train.resume", str(run_dir))
+        advice = f"continue it with {resume} and the same settings"
     elif goes_on is not None and (own := goes_on(run_dir)) is not None:
         advice = own
     else:
