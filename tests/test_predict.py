@@ -207,6 +207,26 @@ def test_backtest_over_a_csv_holds_out_the_last_dates(store: Path, tmp_path: Pat
     np.testing.assert_allclose([row["actual"] for row in rows], frame["Close"].iloc[-5:])
 
 
+def test_a_reused_output_dir_holds_only_this_runs_outputs(
+    store: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A forecast written where a backtest with plots ran leaves no stale plot or backtest
+    beside it, says what it replaced, and keeps the user's own files."""
+    run_dir = tmp_path / "run"
+    predict(store, run_dir, "input=test_split", "mode=backtest", "vis=true")
+    (run_dir / "notes.txt").write_text("mine\n")
+    with caplog.at_level("INFO", logger="stockcast.prediction.task"):
+        predict(store, run_dir, "model.version=1")
+    names = {path.name for path in run_dir.iterdir() if path.is_file()}
+    assert names == {"forecast.csv", "forecast.json", "notes.txt"}
+    assert read_json(run_dir)["mode"] == "forecast"
+    assert (
+        f"paths.output_dir {run_dir} holds an earlier predict run's outputs: replacing "
+        "forecast.csv, forecast.json; removing backtest.csv, forecast.png, backtest.png, which "
+        "this run does not write"
+    ) in caplog.text
+
+
 # -- refused input ---------------------------------------------------------------------------
 
 

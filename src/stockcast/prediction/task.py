@@ -31,6 +31,17 @@ from stockcast.serving.model import OpenModel, open_model
 
 log = logging.getLogger(__name__)
 
+# Every file a predict run may write into paths.output_dir: those of an earlier run that this one
+# does not write are removed, so a reused folder never shows another run's plot or backtest.
+OWN_FILES = (
+    outputs.FORECAST_CSV,
+    outputs.FORECAST_JSON,
+    outputs.BACKTEST_CSV,
+    outputs.FORECAST_PNG,
+    outputs.BACKTEST_PNG,
+    batch_outputs.REFUSED_CSV,
+)
+
 
 def run_predict(cfg: DictConfig) -> dict[str, Any]:
     """The whole task; returns what forecast.json holds."""
@@ -82,6 +93,7 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
 
     payload = outputs.summary(model, series, result, cfg.mode, backtest)
     rows = payload["forecast"]
+    clear_earlier_outputs(output_dir, _files_to_write(cfg, input_cfg, output_dir))
     written = [
         outputs.write_csv(output_dir / outputs.FORECAST_CSV, rows),
         write_json(output_dir / outputs.FORECAST_JSON, payload),
@@ -120,6 +132,30 @@ def _files_to_write(cfg: DictConfig, input_cfg: dict[str, Any], output_dir: Path
     return [output_dir / name for name in names]
 
 
+def clear_earlier_outputs(output_dir: Path, to_write: list[Path]) -> None:
+    """Remove the files an earlier run left in `output_dir` that this run does not write (only
+    predict's own names, never a user's other files), and log them and the ones it replaces.
+
+    Called once the forecast stands, so a refused run leaves the earlier run's set whole."""
+    earlier = [output_dir / name for name in OWN_FILES]
+    earlier = [path for path in earlier if path.is_file() or path.is_symlink()]
+    replaced = [path.name for path in earlier if path in to_write]
+    removed = [path for path in earlier if path not in to_write]
+    for path in removed:
+        path.unlink()
+    said = []
+    if replaced:
+        said.append(f"replacing {', '.join(replaced)}")
+    if removed:
+        said.append(f"removing {', '.join(p.name for p in removed)}, which this run does not write")
+    if said:
+        log.info(
+            "paths.output_dir %s holds an earlier predict run's outputs: %s",
+            output_dir,
+            "; ".join(said),
+        )
+
+
 def run_batch_predict(
     cfg: DictConfig,
     model: OpenModel,
@@ -134,6 +170,7 @@ def run_batch_predict(
     result = forecast_batch(model, batch, skip_refused)
     frame = batch_outputs.batch_frame(result, batch.id_column)
     payload = batch_outputs.batch_summary(model, batch, result, frame)
+    clear_earlier_outputs(output_dir, _files_to_write(cfg, input_cfg, output_dir))
     frame.to_csv(output_dir / outputs.FORECAST_CSV, index=False)
     written = [
         output_dir / outputs.FORECAST_CSV,
