@@ -170,6 +170,23 @@ def test_csv_input_forecasts_business_days_after_the_last_date(store: Path, tmp_
     assert out["input_window_dates"][-1] == last.strftime("%Y-%m-%d")
 
 
+def test_zoned_closes_forecast_at_their_zones_time_after_a_clock_change(
+    store: Path, tmp_path: Path
+) -> None:
+    days = pd.bdate_range("2023-10-02", "2024-03-08")
+    closes = (days + pd.Timedelta(hours=16)).tz_localize("America/New_York")
+    values = 100 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.01, len(days))))
+    csv = tmp_path / "prices.csv"
+    pd.DataFrame({"Date": [t.isoformat() for t in closes], "Close": values}).to_csv(
+        csv, index=False
+    )
+    predict(store, tmp_path / "run", "input=csv", f"input.path={csv}")
+    out = read_json(tmp_path / "run")
+    # 16:00 in New York: 21:00 UTC before 10 March 2024, 20:00 after it.
+    assert out["input_window_dates"][-1] == "2024-03-08T21:00:00"
+    assert out["forecast"][0]["date"] == "2024-03-11T20:00:00"
+
+
 def test_alias_with_vis_writes_a_readable_png(store: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     predict(store, run_dir, "model.alias=champion", "vis=true")

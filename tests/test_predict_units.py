@@ -12,8 +12,11 @@ import pandas as pd
 import pytest
 
 from stockcast.data.date_format import format_date, format_dates
+from stockcast.data.series import Series
+from stockcast.data.table_file import read_table_series
 from stockcast.errors import ArtifactError, ConfigError, DataError, counted
 from stockcast.forecasting.frame import forecast_frame
+from stockcast.prediction.batch import shared_future_dates
 from stockcast.prediction.calendar import future_dates
 from stockcast.prediction.forecast import (
     check_window_overrides,
@@ -418,6 +421,70 @@ def test_intraday_session_data_continues_at_its_own_times_on_its_trading_days() 
     gappy = hourly.delete(-20)
     future, _ = future_dates(gappy.to_numpy(), 2)
     assert formatted(future) == ["2024-01-08", "2024-01-08T01:00:00"]
+
+
+def zoned_closes(zone: str, start: str, end: str, close: str) -> pd.DatetimeIndex:
+    """Business days' closes at `close` on `zone`'s clock."""
+    days = pd.bdate_range(start, end)
+    return (days + pd.Timedelta(f"{close}:00")).tz_localize(zone)
+
+
+def read_zoned(path: Path, frame: pd.DataFrame, **columns: str) -> list[Series]:
+    frame.to_csv(path, index=False) if path.suffix == ".csv" else frame.to_parquet(path)
+    return read_table_series(path, "Date", "Close", **columns)
+
+
+def test_zoned_daily_closes_continue_on_their_zones_clock(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Closes at 16:00 in New York are 21:00 UTC in winter and 20:00 after the change of 10 March
+    2024: the forecast keeps 16:00 there, whichever way the file says the zone."""
+    autumn = zoned_closes("America/New_York", "2023-10-02", "2024-03-08", "16:00")
+    winter = autumn[autumn >= "2023-12-01"]
+    after_change = ["2024-03-11T20:00:00", "2024-03-12T20:00:00", "2024-03-13T20:00:00"]
+
+    def continued(dates: pd.DatetimeIndex, as_text: Any, suffix: str = ".csv") -> list[str]:
+        values = np.linspace(100, 110, len(dates))
+        frame = pd.DataFrame({"Date": as_text(dates), "Close": values})
+        (item,) = read_zoned(tmp_path / f"closes{suffix}", frame)
+        return formatted(future_dates(item.dates, 3, item.zones)[0])
+
+    offsets = lambda dates: [t.isoformat() for t in dates]  # noqa: E731
+    assert continued(autumn, offsets) == after_change  # offsets that change name the rules
+    bracketed = lambda dates: [f"{t.isoformat()}[America/New_York]" for t in dates]  # noqa: E731
+    assert continued(winter, bracketed) == after_change
+    assert continued(winter, lambda dates: dates, ".parquet") == after_change
+    # One offset all winter fits zones with and without daylight saving: UTC, and why.
+    with caplog.at_level(logging.WARNING, logger="stockcast.prediction.calendar"):
+        assert continued(winter, offsets) == [d.replace("T20", "T21") for d in after_change]
+    assert "the input's dates give UTC offsets but not their time zone" in caplog.text
+    assert "(2024-03-08T09:30:00-05:00[America/New_York])" in caplog.text
+    # Zoned days (local midnights) and intraday bars are no zone's to move.
+    days = [f"{t.date()}T00:00:00-05:00" for t in winter]
+    frame = pd.DataFrame({"Date": days, "Close": np.linspace(100, 110, len(days))})
+    assert read_zoned(tmp_path / "days.csv", frame)[0].zones == ()
+
+
+def test_a_batch_continues_each_series_in_its_own_zone(tmp_path: Path) -> None:
+    new_york = zoned_closes("America/New_York", "2023-10-02", "2024-03-27", "16:00")
+    london = zoned_closes("Europe/London", "2023-10-02", "2024-03-27", "16:30")
+    frame = pd.concat(
+        pd.DataFrame({"Ticker": name, "Date": [t.isoformat() for t in dates], "Close": 100.0})
+        for name, dates in (("NYSE", new_york), ("LSE", london))
+    )
+    batch = read_zoned(tmp_path / "panel.csv", frame, id_column="Ticker")
+    dates, _ = shared_future_dates(batch, 3, 10, {})
+    assert [item.series_id for item in batch] == ["LSE", "NYSE"]
+    assert formatted(dates[0]) == [
+        "2024-03-28T16:30:00",
+        "2024-03-29T16:30:00",
+        "2024-04-01T15:30:00",
+    ]
+    assert formatted(dates[1]) == [
+        "2024-03-28T20:00:00",
+        "2024-03-29T20:00:00",
+        "2024-04-01T20:00:00",
+    ]
 
 
 def test_irregular_dates_continue_at_the_median_gap() -> None:

@@ -17,6 +17,8 @@ class Series:
     series_id: str
     values: np.ndarray
     dates: np.ndarray | None = None
+    # The zones its dates were written in (`date_zone.series_zones`): none for naive dates.
+    zones: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.values.ndim != 1:

@@ -18,6 +18,7 @@ from stockcast.data.checks import (
 )
 from stockcast.data.compressed import compression_of
 from stockcast.data.csv_file import read_csv_frame, refuse_a_repeated_column, separator_char
+from stockcast.data.date_zone import series_zones, written_offsets
 from stockcast.data.id_refusals import refused_ids
 from stockcast.data.series import UNNAMED, Series
 from stockcast.data.table_dates import read_date_column
@@ -39,6 +40,10 @@ COMPRESSIBLE_FORMATS = frozenset({"csv"})
 # The bytes every Parquet file starts with: such a file read as CSV is no text at all.
 PARQUET_MAGIC = b"PAR1"
 SHOWN_ROWS = 5  # how many rows with a missing value a refusal names
+# The columns carrying each row's written UTC offset and zone (`date_zone`): tuples, which no
+# table's header reads as.
+OFFSET_KEY = ("stockcast", "utc_offset")
+ZONE_KEY = ("stockcast", "zone")
 
 
 def table_format(path: Path, format: str | None, key: str, otherwise: str | None = None) -> str:
@@ -195,6 +200,7 @@ def read_table_series(
                 f"{key}.{name} and {key}.{other} both name column {column!r} of {label}; its "
                 f"columns are {list(frame.columns)}: set each to its own column."
             )
+    offsets = None if date_column is None else written_offsets(frame[date_column])
     if date_column is not None:
         frame = frame.assign(**{date_column: read_date_column(frame[date_column], label, key)})
     checked = (
@@ -239,6 +245,10 @@ def read_table_series(
         )
     frame = frame.assign(**{value_column: values.astype(np.float64)})
     check_csv_layout(frame, path, date_column, value_column, id_column, key, checked)
+    if offsets is not None:
+        # Beside the rows, under names no file's header holds, through the sort and grouping.
+        frame = frame.copy()
+        frame[OFFSET_KEY], frame[ZONE_KEY] = offsets
     if date_column is not None:
         frame = frame.sort_values(
             [c for c in (id_column, date_column) if c is not None], kind="stable"
@@ -255,6 +265,13 @@ def read_table_series(
             str(series_id),
             group[value_column].to_numpy(np.float64),
             None if date_column is None else group[date_column].to_numpy("datetime64[ns]"),
+            ()
+            if offsets is None
+            else series_zones(
+                group[date_column].to_numpy("datetime64[ns]"),
+                group[OFFSET_KEY].to_numpy(float),
+                group[ZONE_KEY].to_numpy(),
+            ),
         )
         for series_id, group in groups
         if refused is None or str(series_id) not in refused

@@ -142,7 +142,8 @@ class BatchForecast:
     def input_series(self, batch: SeriesBatch, i: int) -> InputSeries:
         item = next(item for item in batch.series if item.series_id == self.ids[i])
         label = f"{batch.details['value_column']} from {batch.details['path']} ({item.series_id})"
-        return InputSeries(item.values, item.dates, label, {"series_id": item.series_id})
+        details = {"series_id": item.series_id}
+        return InputSeries(item.values, item.dates, label, details, item.zones)
 
 
 def _non_positive(item: Series) -> str | None:
@@ -290,18 +291,20 @@ def shared_future_dates(
     """Future dates of every series, continuing each distinct calendar once
     (`calendar_to_continue`: `read` and `metadata` are the model's): ids of a panel usually
     share theirs, and inferring a frequency costs far more than comparing dates."""
-    known: dict[tuple[int, Any, Any], list[tuple[np.ndarray, np.ndarray, str]]] = {}
+    known: dict[
+        tuple[int, Any, Any, tuple[str, ...]], list[tuple[np.ndarray, np.ndarray, str]]
+    ] = {}
     dates = np.empty((len(series), horizon), dtype="datetime64[ns]")
     frequencies = []
     for i, item in enumerate(series):
         calendar = item.dates
         assert calendar is not None
-        key = (len(calendar), calendar[0], calendar[-1])
+        key = (len(calendar), calendar[0], calendar[-1], item.zones)
         candidates = known.setdefault(key, [])
         match = next((c for c in candidates if np.array_equal(c[0], calendar)), None)
         if match is None:
             future, frequency = future_dates(
-                calendar_to_continue(calendar, read, metadata), horizon
+                calendar_to_continue(calendar, read, metadata), horizon, item.zones
             )
             match = (calendar, future, frequency)
             candidates.append(match)

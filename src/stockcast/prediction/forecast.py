@@ -81,7 +81,8 @@ def forecast_next(model: OpenModel, series: InputSeries) -> Forecast:
     prediction, bands = _first_row(*model.forecast(window))
     if series.dates is None:
         return Forecast(window, None, prediction, None, bands=bands)
-    dates, frequency = future_dates(calendar_to_continue(series.dates, p, model.metadata), h)
+    continued = calendar_to_continue(series.dates, p, model.metadata)
+    dates, frequency = future_dates(continued, h, series.zones)
     return Forecast(
         window, series.dates[-p:], prediction, dates, date_frequency=frequency, bands=bands
     )

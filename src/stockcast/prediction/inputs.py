@@ -40,6 +40,8 @@ class InputSeries:
     dates: np.ndarray | None
     description: str
     details: dict[str, Any] = field(default_factory=dict)
+    # The zones its dates were written in, which its forecast's dates go on in.
+    zones: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.values)
@@ -188,7 +190,7 @@ def _csv(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeri
     if id_column is not None:
         details["series_id"] = chosen.series_id
     label = f"{value_column} from {path}" + (f" ({chosen.series_id})" if id_column else "")
-    return InputSeries(chosen.values, chosen.dates, label, details)
+    return InputSeries(chosen.values, chosen.dates, label, details, chosen.zones)
 
 
 def _pick_series(
