@@ -445,8 +445,18 @@ def test_a_coverage_gate_over_a_median_only_quantile_model_names_its_quantiles(m
         # the refusal did not say that quoting it makes it text.
         (
             ["model.alias=123"],
-            "model.alias is 123, read as a number; it must be a valid string: quote it "
-            "(model.alias=\"'123'\" on the command line, '123' in a YAML file).",
+            "model.alias is 123, read as a number; it must be a registered model alias: quote "
+            "it (model.alias=\"'123'\" on the command line, '123' in a YAML file).",
+        ),
+        # An empty alias was looked up in the store: "has no alias ''".
+        *(
+            (
+                [empty],
+                "model.alias is empty; give an alias the model's versions hold, e.g. "
+                "model.alias=champion, or leave it out (null) for the version holding "
+                "model.default_alias.",
+            )
+            for empty in ("model.alias=", "model.alias=' '")
         ),
         (["model.default_alias=true"], "model.default_alias is true, read as a boolean;"),
         (["backtest.span=0"], "backtest.span is 0; it must be a whole number above 0."),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from stockcast.config.data_schema import SeriesLength
 from stockcast.config.sections import PathsConfig, RegisteredModelName, RegistrySettings
@@ -22,12 +22,26 @@ from stockcast.fields import (
 )
 
 
+def _an_alias_to_open(value: str) -> str:
+    """An empty alias (`model.alias=`) names no version: the store's own answer, that it has
+    no alias '', says nothing of what to give."""
+    if not value.strip():
+        raise ValueError(
+            "is empty; give an alias the model's versions hold, e.g. model.alias=champion, or "
+            "leave it out (null) for the version holding model.default_alias"
+        )
+    return value
+
+
 class PredictModel(Section):
     name: RegisteredModelName
     version: Annotated[
         int | None, Field(strict=True, ge=1, description="a version number"), AsWhole
     ]
-    alias: str | None
+    alias: Annotated[
+        Annotated[str, AfterValidator(_an_alias_to_open)] | None,
+        Field(description="a registered model alias"),
+    ]
     # Neither version nor alias: the version holding this alias (the champion), else the latest.
     default_alias: str | None = None
 
