@@ -359,6 +359,20 @@ def test_a_previous_runs_file_this_user_cannot_replace_is_one_sentence(
     assert not (tmp_path / "no-store").exists()
 
 
+def test_a_folder_where_an_output_goes_is_one_sentence(tmp_path: Path) -> None:
+    """A folder named forecast.png in paths.output_dir was IsADirectoryError's traceback after
+    the model had forecast; it is refused before the store is opened."""
+    output_dir = tmp_path / "out"
+    (output_dir / "forecast.png").mkdir(parents=True)
+    with pytest.raises(ConfigError) as refused:
+        predict(tmp_path / "no-store", output_dir, "input.values=[1,2,3]", "vis=true")
+    assert str(refused.value) == (
+        f"cannot write forecast.png to paths.output_dir {output_dir}: a folder of that name is "
+        "there; move it, or point paths.output_dir (or hydra.run.dir) at another folder."
+    )
+    assert not (tmp_path / "no-store").exists()
+
+
 def test_backtest_mode_asks_for_one_series(registered_store: Path, tmp_path: Path) -> None:
     path = panel_csv(tmp_path / "panel.csv", {"AAA": 30, "BBB": 30})
     with pytest.raises(ConfigError, match="mode=backtest works on one series; pick one with"):

@@ -65,11 +65,16 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
             f"cannot write predict's outputs to paths.output_dir {output_dir} ({reason.lower()}); "
             "point it (or hydra.run.dir) at a folder this user can write."
         )
-    locked = [
-        path
-        for path in _files_to_write(cfg, input_cfg, output_dir)
-        if path.exists() and not os.access(path, os.W_OK)
-    ]
+    to_write = _files_to_write(cfg, input_cfg, output_dir)
+    folder = next((path for path in to_write if path.is_dir()), None)
+    if folder is not None:
+        # A folder where a file goes: the write's traceback, after the work.
+        raise ConfigError(
+            f"cannot write {folder.name} to paths.output_dir {output_dir}: a folder of that "
+            "name is there; move it, or point paths.output_dir (or hydra.run.dir) at another "
+            "folder."
+        )
+    locked = [path for path in to_write if path.exists() and not os.access(path, os.W_OK)]
     if locked:
         # A previous run's file this user cannot replace: the same traceback, after the work.
         raise ConfigError(
