@@ -100,6 +100,25 @@ def test_a_sweep_stopped_by_ctrl_c_names_how_to_rank_the_jobs_that_finished(
     assert said().endswith(f"{resume}; {ranked}.\n")
 
 
+def test_a_stopped_sweeps_summary_command_quotes_a_folder_the_shell_would_split(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The sweep folder is one argument of the command the sentence names: a space split it in
+    two, so the copied command ranked no sweep, and a `$` was read by the shell."""
+    sweep = tmp_path / "my sweeps $HOME" / "t"
+    (sweep / "0").mkdir(parents=True)
+    (sweep / "0" / "metrics.json").write_text("{}")
+
+    @user_errors_exit
+    def stopped() -> None:
+        raise KeyboardInterrupt
+
+    with sweep_job(sweep / "1", sweep), pytest.raises(SystemExit):
+        stopped()
+    ranked = f"python scripts/sweep_summary.py '{sweep}' ranks the jobs that finished"
+    assert capsys.readouterr().err.endswith(f"run the command again; {ranked}.\n")
+
+
 def test_a_replay_stopped_by_sigterm_names_the_resume_that_goes_on(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -39,6 +39,12 @@ def hydra_quoted(text: str) -> str:
     return f"'{body}{trailing}'"
 
 
+def typed_word(text: str) -> str:
+    """`text` as one word a user types into a shell: as it is where a shell reads it as
+    written, else single-quoted (a folder holding a space, `$`, `(` or `;`)."""
+    return shlex.quote(text)
+
+
 def typed_override(key: str, value: str) -> str:
     """`key=value` as a user types it into a shell: as it is where both read it as written, else
     quoted for the shell alone (a space), or for Hydra inside that (a folder holding `(`, `,` or
@@ -51,12 +57,10 @@ def typed_override(key: str, value: str) -> str:
     except Exception:  # Hydra's grammar refuses it: quoted below
         read = None
     if read == value:
-        return shlex.quote(plain)
+        return typed_word(plain)
     quoted = f"{key}={hydra_quoted(value)}"
     # In double quotes where a shell reads them as written, as other refusals show an override.
-    return (
-        f'"{quoted}"' if not SHELL_SPECIAL_IN_DOUBLE_QUOTES & set(quoted) else shlex.quote(quoted)
-    )
+    return f'"{quoted}"' if not SHELL_SPECIAL_IN_DOUBLE_QUOTES & set(quoted) else typed_word(quoted)
 
 
 def as_typed(overrides: Any) -> list[str]:

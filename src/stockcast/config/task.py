@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.command_line import composition_errors_reported
 from stockcast.config.compose import CONFIG_DIR, register_resolvers
-from stockcast.config.overrides import typed_override
+from stockcast.config.overrides import typed_override, typed_word
 from stockcast.config.quiet import silence_library_noise
 from stockcast.config.schema import validate_config
 from stockcast.config.shown_settings import hydra_settings_resolvable
@@ -134,8 +134,10 @@ def stopped_sentence(by: str, goes_on: GoesOn | None = None) -> str:
         advice = "run the command again"
     sweep = Path(HydraConfig.get().sweep.dir) if _in_multirun() else None
     if sweep is not None and any(sweep.glob("*/metrics.json")):
-        # The folder is not the sentence's last word: its full stop, copied with it, named none.
-        advice += f"; python scripts/sweep_summary.py {sweep} ranks the jobs that finished"
+        # The folder is not the sentence's last word: its full stop, copied with it, named none;
+        # quoted as the shell needs it, so a folder holding a space is still one argument.
+        summary = f"python scripts/sweep_summary.py {typed_word(str(sweep))}"
+        advice += f"; {summary} ranks the jobs that finished"
     return f"stopped by {by} before it finished (its folder: {run_dir}); {advice}."
 
 
