@@ -194,9 +194,9 @@ def test_a_stored_study_searched_over_other_choices_is_refused_in_one_sentence(
     with pytest.raises(ConfigError) as refused:
         sweeper._ask(study, new)
     assert str(refused.value) == (
-        f"study 's' in {storage} was searched over other choices for a categorical parameter "
-        "than hydra.sweeper.params now gives; pass a new hydra.sweeper.study_name to start a "
-        "fresh search."
+        f"study 's' in {storage} was searched over other choices for data.normalization than "
+        "hydra.sweeper.params now gives; pass a new hydra.sweeper.study_name to start a fresh "
+        "search."
     )
     # The same choices ask as before.
     assert sweeper._ask(study, old).params["data.normalization"] in ("per_window", "standard")
@@ -212,6 +212,34 @@ def test_a_stored_study_searched_over_other_choices_is_refused_in_one_sentence(
     # Any other error of Optuna's is not mistaken for a changed choice list.
     with pytest.raises(ValueError, match="another problem"):
         sweeper._ask(Failing(), old)
+
+
+def test_a_stored_study_searched_with_another_kind_of_values_is_refused_before_a_trial(
+    tmp_path: Path,
+) -> None:
+    """A range where the study drew from a choice (or whole numbers where it drew floats) was
+    Optuna's ValueError as a traceback, and left the trial it asked RUNNING in the study."""
+    import optuna
+
+    from hydra_plugins.stockcast_optuna_sweeper.optuna_sweeper import OptunaSweeper
+
+    storage = f"sqlite:///{tmp_path}/study.db"
+    study = optuna.create_study(storage=storage, study_name="s")
+    study.tell(study.ask({"model.dropout": FloatDistribution(0.0, 0.3)}), 1.0)
+    sweeper = OptunaSweeper(None, "minimize", storage, "s", 1, 1, 0, {})
+    new = {"model.dropout": CategoricalDistribution([0.1, 0.2])}
+    with pytest.raises(ConfigError) as refused:
+        sweeper._check_space(study, new)
+    assert str(refused.value) == (
+        f"study 's' in {storage} was searched with another kind of values (a choice, a range, "
+        "whole numbers) for model.dropout than hydra.sweeper.params now gives; pass a new "
+        "hydra.sweeper.study_name to start a fresh search."
+    )
+    with pytest.raises(ConfigError, match="another kind of values"):
+        sweeper._ask(study, {"model.dropout": IntDistribution(0, 3)})
+    # A new range of the same kind, and a key the study never searched, pass.
+    sweeper._check_space(study, {"model.dropout": FloatDistribution(0.0, 0.5)})
+    sweeper._check_space(study, {"optim.lr": CategoricalDistribution([1e-3])})
 
 
 def test_a_sweep_stopped_by_a_user_error_prints_one_line_and_exits_2(
@@ -235,10 +263,13 @@ def test_a_sweep_stopped_by_a_user_error_prints_one_line_and_exits_2(
         sweeper.sweep([])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"error: study 's' in {storage} was searched over other choices for a categorical "
-        "parameter than hydra.sweeper.params now gives; pass a new hydra.sweeper.study_name to "
-        "start a fresh search."
+        f"error: study 's' in {storage} was searched over other choices for data.normalization "
+        "than hydra.sweeper.params now gives; pass a new hydra.sweeper.study_name to start a "
+        "fresh search."
     )
+    # Refused before a trial was asked: none is left RUNNING in the study for good.
+    states = [trial.state for trial in optuna.load_study(study_name="s", storage=storage).trials]
+    assert states == [optuna.trial.TrialState.COMPLETE]
 
 
 def test_a_batch_that_cannot_launch_leaves_no_trial_running(tmp_path: Path) -> None:

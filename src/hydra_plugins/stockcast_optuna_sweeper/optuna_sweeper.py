@@ -42,6 +42,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DIRECTIONS = ("minimize", "maximize")
+# Optuna's refusals of a parameter sampled otherwise than a stored study's trials sampled it
+# (words of its messages), and how the refusal says what changed.
+CHANGED_SEARCHES = {
+    "dynamic value space": "over other choices for {key}",
+    "different log configuration": "with another scale (log or linear) for {key}",
+    "different distribution kind": "with another kind of values (a choice, a range, whole "
+    "numbers) for {key}",
+}
 
 
 class OptunaSweeper(Sweeper):
@@ -89,22 +97,48 @@ class OptunaSweeper(Sweeper):
 
     def _ask(self, study: optuna.Study, distributions: dict[str, Any]) -> optuna.trial.Trial:
         """A new trial; a stored study whose earlier trials sampled a parameter otherwise
-        (another choice list for a categorical, a log scale switched on or off: Optuna cannot
-        change either) is refused in one sentence."""
+        (another choice list for a categorical, a log scale switched on or off, a range where
+        it was a choice: Optuna cannot change any) is refused in one sentence. `_check_space`
+        refuses it before the sweep asks; this is where another run changed the study since."""
         try:
             return study.ask(distributions)
         except ValueError as err:
-            if "dynamic value space" in str(err):
-                changed = "over other choices for a categorical parameter"
-            elif "different log configuration" in str(err):
-                changed = "with another scale (log or linear) for a parameter"
-            else:
+            refusal = self._changed_search(err, "a parameter")
+            if refusal is None:
                 raise
-            raise ConfigError(
-                f"study {self.study_name!r} in {self.storage} was searched {changed} than "
-                "hydra.sweeper.params now gives; pass a new hydra.sweeper.study_name to start a "
-                "fresh search."
-            ) from None
+            self._check_space(study, distributions)  # the sentence naming the parameter
+            raise refusal from None
+
+    def _check_space(self, study: optuna.Study, distributions: dict[str, Any]) -> None:
+        """Refuse a search space the study's earlier trials sampled otherwise before a trial is
+        asked: a refused ask leaves its trial RUNNING in the stored study for good."""
+        from optuna.distributions import check_distribution_compatibility
+
+        for trial in study.get_trials(deepcopy=False):
+            for key, distribution in distributions.items():
+                if key not in trial.distributions:
+                    continue
+                try:
+                    check_distribution_compatibility(trial.distributions[key], distribution)
+                except ValueError as err:
+                    refusal = self._changed_search(err, key)
+                    if refusal is None:
+                        raise
+                    raise refusal from None
+
+    def _changed_search(self, err: ValueError, key: str) -> ConfigError | None:
+        """The sentence for Optuna's refusal `err` of `key` sampled otherwise than the stored
+        study's trials were; None for any other error."""
+        changed = next(
+            (said for found, said in CHANGED_SEARCHES.items() if found in str(err)), None
+        )
+        if changed is None:
+            return None
+        return ConfigError(
+            f"study {self.study_name!r} in {self.storage} was searched {changed.format(key=key)} "
+            "than hydra.sweeper.params now gives; pass a new hydra.sweeper.study_name to start a "
+            "fresh search."
+        )
 
     def sweep(self, arguments: list[str]) -> optuna.trial.FrozenTrial:
         """Run the study; a user's error stops it with one line and exit status 2, as the
@@ -135,6 +169,7 @@ class OptunaSweeper(Sweeper):
             self.storage, self.study_name, self.direction, self.sampler_cfg, [*space.fixed, *pinned]
         )
         space.fixed.extend(day_given_to_trials(self.config, space, pinned))
+        self._check_space(study, space.distributions)
         # Numbered after the folders an earlier sweep into this folder left: a trial's folder
         # is its own, never one an older trial's job_dir names.
         first = 1 + max((int(p.name) for p in sweep_dir.iterdir() if p.name.isdigit()), default=-1)
