@@ -753,6 +753,27 @@ def test_a_bad_sweeper_setting_is_one_sentence(
     )
 
 
+def test_a_negative_max_failures_is_refused_before_a_trial_trains(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No failure at all is more than -1: the study stopped after its first batch had trained,
+    saying 0 trials failed."""
+
+    class NoJobs:
+        def launch(self, *args: object, **kwargs: object) -> None:
+            raise AssertionError("no job may run")
+
+    sweeper = random_sweeper(f"sqlite:///{tmp_path}/s.db", tmp_path, NoJobs(), {})
+    sweeper.max_failures = -1
+    with pytest.raises(SystemExit) as exit_info:
+        sweeper.sweep(["optim.lr=interval(1e-4,1e-2)"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: hydra.sweeper.max_failures is -1; give the failed trials a run may have before "
+        "it stops, 0 or more."
+    )
+
+
 def test_the_summary_counts_only_the_jobs_of_this_sweep(tmp_path: Path) -> None:
     """A sweep into a folder an earlier one used: its folders, and a metrics.json that a job of
     this sweep refused before writing its own, were counted as this sweep's finished jobs."""

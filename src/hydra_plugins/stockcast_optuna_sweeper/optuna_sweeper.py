@@ -94,6 +94,12 @@ class OptunaSweeper(Sweeper):
             )
         if self.n_trials < 1 or self.n_jobs < 1:
             raise ConfigError("hydra.sweeper.n_trials and hydra.sweeper.n_jobs must be >= 1.")
+        if self.max_failures < 0:
+            # Else the first batch stopped the study, "0 Optuna trials failed", after training.
+            raise ConfigError(
+                f"hydra.sweeper.max_failures is {self.max_failures}; give the failed trials a "
+                "run may have before it stops, 0 or more."
+            )
 
     def _ask(self, study: optuna.Study, distributions: dict[str, Any]) -> optuna.trial.Trial:
         """A new trial; a stored study whose earlier trials sampled a parameter otherwise
