@@ -1021,3 +1021,18 @@ def test_a_summary_that_fails_part_way_leaves_the_previous_one_whole(
         write_summary(summarize(collect_jobs(tmp_path), "val/mase"), tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.glob("sweep_summary.*")} == before
     assert sorted(before) == ["sweep_summary.csv", "sweep_summary.json", "sweep_summary.md"]
+
+
+def test_an_azure_sweep_dry_runs_command_quotes_a_folder_the_shell_would_split(
+    tmp_path: Path,
+) -> None:
+    """The dry run names `az ml job create -f <file>`: a sweep folder holding a space split the
+    file in two, so the copied command sent nothing."""
+    from stockcast.orchestration.azureml.jobs import sweep_dry_run_note
+
+    written = tmp_path / "my sweep" / "0" / "azureml_job.yaml"
+    assert sweep_dry_run_note([written, tmp_path / "1.yaml"]) == (
+        f"dry run: nothing was sent; to send a job yourself: az ml job create -f '{written}'"
+    )
+    plain = tmp_path / "sweep" / "0" / "azureml_job.yaml"
+    assert sweep_dry_run_note([plain]).endswith(f"az ml job create -f {plain}")

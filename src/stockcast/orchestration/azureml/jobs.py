@@ -19,6 +19,7 @@ from azure.ai.ml import Input, command, load_online_deployment, load_online_endp
 from azure.ai.ml.entities import Command, ManagedOnlineDeployment, ManagedOnlineEndpoint
 from omegaconf import DictConfig, OmegaConf
 
+from stockcast.config.overrides import typed_word
 from stockcast.orchestration.azureml.components import (
     build_command,
     build_environment,
@@ -176,7 +177,9 @@ def write_sweep_job(job: Command, spec: SweepJobSpec) -> Path:
 
 
 def sweep_dry_run_note(paths: Sequence[Path]) -> str:
-    shown = " ".join(f"-f {path}" for path in paths[:1])
+    """How to send the first job the dry run wrote, its path quoted as the shell needs it (a
+    sweep folder holding a space split the copied command's file in two)."""
+    shown = " ".join(f"-f {typed_word(str(path))}" for path in paths[:1])
     return f"dry run: nothing was sent; to send a job yourself: az ml job create {shown}"
 
 
