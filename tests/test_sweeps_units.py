@@ -540,7 +540,8 @@ def random_sweeper(
 
     sampler = {"_target_": "optuna.samplers.RandomSampler"}
     sweeper = OptunaSweeper(sampler, direction, storage, "s", trials, jobs, 0, params)
-    sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}})
+    sweep = {"dir": str(tmp_path / "sweep")}
+    sweeper.config = OmegaConf.create({"optimized_metric": "val/mase", "hydra": {"sweep": sweep}})
     sweeper.launcher = launcher  # type: ignore[assignment]
     return sweeper
 
@@ -750,6 +751,27 @@ def test_a_bad_sweeper_setting_is_one_sentence(
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip() == (
         "error: hydra.sweeper.direction is 'max'; it must be one of ('minimize', 'maximize')."
+    )
+
+
+def test_an_optuna_sweep_without_a_metric_is_refused_before_a_trial_trains(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With optimized_metric=null every trial trained, returned no value and was told FAIL:
+    hydra.sweeper.max_failures + 1 fits lost before the study stopped."""
+
+    class NoJobs:
+        def launch(self, *args: object, **kwargs: object) -> None:
+            raise AssertionError("no job may run")
+
+    sweeper = random_sweeper(f"sqlite:///{tmp_path}/s.db", tmp_path, NoJobs(), {})
+    sweeper.config.optimized_metric = None
+    with pytest.raises(SystemExit) as exit_info:
+        sweeper.sweep(["optim.lr=interval(1e-4,1e-2)"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: optimized_metric is null; the Optuna sweeper tells the study each trial's value "
+        "of it, so give a validation metric such as optimized_metric=val/mase."
     )
 
 
