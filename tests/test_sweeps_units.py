@@ -147,6 +147,26 @@ def test_search_space_refuses_glob_sweeps() -> None:
         parse_search_space({}, ["model=glob(*)"])
 
 
+def test_an_interval_optuna_cannot_draw_from_is_one_sentence() -> None:
+    """Optuna's ValueError for these was a traceback as the sweep started."""
+    with pytest.raises(ConfigError) as refused:
+        parse_search_space({}, ["model.dropout=interval(0.3,0)"])
+    assert str(refused.value) == (
+        "model.dropout=interval(0.3,0): its low end 0.3 is above its high end 0.0; give "
+        "interval(low, high) with low at most high."
+    )
+    with pytest.raises(ConfigError) as refused:
+        parse_search_space({"optim.lr": "tag(log, interval(0, 1e-2))"}, [])
+    assert str(refused.value) == (
+        "optim.lr=tag(log, interval(0, 1e-2)): a log scale needs a low end above 0, not 0.0; "
+        "give a positive low end or drop tag(log, ...)."
+    )
+    with pytest.raises(ConfigError, match="its low end 4 is above its high end 1"):
+        parse_search_space({}, ["data.previous_time_window=int(interval(4,1))"])
+    # A range of one value is drawn from.
+    assert parse_search_space({}, ["model.dropout=interval(0.1,0.1)"]).distributions
+
+
 def test_sweep_id_is_stable_per_folder_and_tags_merge(tmp_path: Path) -> None:
     assert tracking.sweep_id(tmp_path / "a") == tracking.sweep_id(tmp_path / "a")
     assert tracking.sweep_id(tmp_path / "a") != tracking.sweep_id(tmp_path / "b" / "a")

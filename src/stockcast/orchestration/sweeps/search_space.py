@@ -42,6 +42,21 @@ def _value_text(value: Any, structured: bool) -> str:
     return Override._get_value_element_as_str(value)
 
 
+def _check_interval(line: str, low: float, high: float, log: bool) -> None:
+    """Refuse an interval Optuna cannot draw from, in one sentence naming the override: its
+    own ValueError, raised as the sweep starts, was a traceback."""
+    if low > high:
+        raise ConfigError(
+            f"{line}: its low end {low} is above its high end {high}; give interval(low, high) "
+            "with low at most high."
+        )
+    if log and low <= 0:
+        raise ConfigError(
+            f"{line}: a log scale needs a low end above 0, not {low}; give a positive low end "
+            "or drop tag(log, ...)."
+        )
+
+
 def to_distribution(override: Override) -> BaseDistribution | None:
     """The Optuna distribution of one sweep override; None for a plain (fixed) override."""
     if not override.is_sweep_override():
@@ -56,9 +71,12 @@ def to_distribution(override: Override) -> BaseDistribution | None:
         # Hydra's own cast, int(interval(...)), keeps whole bounds: an int key's sampled
         # floats were refused by every trial.
         whole = isinstance(value.start, int) and isinstance(value.end, int)
-        if "int" in value.tags or whole:
-            return IntDistribution(int(value.start), int(value.end), log=log)
-        return FloatDistribution(float(value.start), float(value.end), log=log)
+        as_int = "int" in value.tags or whole
+        low, high = (int(value.start), int(value.end)) if as_int else (value.start, value.end)
+        _check_interval(override.input_line, low, high, log)
+        if as_int:
+            return IntDistribution(low, high, log=log)
+        return FloatDistribution(float(low), float(high), log=log)
     raise ConfigError(
         f"{override.input_line}: the Optuna sweeper takes choice(...), range(...) or "
         f"interval(...) (optionally tag(log, ...) / tag(int, ...)), not {type(value).__name__}."
