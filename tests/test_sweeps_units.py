@@ -795,6 +795,30 @@ def test_an_optuna_sweep_without_a_metric_is_refused_before_a_trial_trains(
     )
 
 
+def test_an_optuna_sweep_ranking_by_no_validation_metric_is_refused_before_its_study(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each trial was refused for it in turn and told FAIL in the stored study, until more than
+    hydra.sweeper.max_failures had failed."""
+    import optuna
+
+    class NoJobs:
+        def launch(self, *args: object, **kwargs: object) -> None:
+            raise AssertionError("no job may run")
+
+    storage = f"sqlite:///{tmp_path}/s.db"
+    sweeper = random_sweeper(storage, tmp_path, NoJobs(), {})
+    sweeper.config.optimized_metric = "val/nope"
+    with pytest.raises(SystemExit) as exit_info:
+        sweeper.sweep(["optim.lr=interval(1e-4,1e-2)"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: optimized_metric is 'val/nope', which no fit computes; use one of val/loss, "
+        "val/mae, val/rmse, val/mape, val/mase, val/naive_mase."
+    )
+    assert not optuna.get_all_study_names(storage)
+
+
 def test_a_negative_max_failures_is_refused_before_a_trial_trains(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

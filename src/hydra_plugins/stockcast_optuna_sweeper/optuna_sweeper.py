@@ -94,12 +94,19 @@ class OptunaSweeper(Sweeper):
             )
         if self.n_trials < 1 or self.n_jobs < 1:
             raise ConfigError("hydra.sweeper.n_trials and hydra.sweeper.n_jobs must be >= 1.")
-        if OmegaConf.select(self.config, "optimized_metric") is None:
+        from stockcast.config.sections import optimized_metric_problem
+
+        metric = OmegaConf.select(self.config, "optimized_metric")
+        if metric is None:
             # Else every trial trained, returned no value, and was told FAIL.
             raise ConfigError(
                 "optimized_metric is null; the Optuna sweeper tells the study each trial's "
                 "value of it, so give a validation metric such as optimized_metric=val/mase."
             )
+        # Else each trial was refused for it in turn, and told FAIL in the study.
+        problem = optimized_metric_problem(str(metric))
+        if problem is not None:
+            raise ConfigError(f"optimized_metric {problem}.")
         if self.max_failures < 0:
             # Else the first batch stopped the study, "0 Optuna trials failed", after training.
             raise ConfigError(

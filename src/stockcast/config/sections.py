@@ -62,6 +62,21 @@ VALIDATION_METRICS = ("loss", *ERROR_METRICS, "naive_mase")
 MONITORED_METRICS = (*(f"val/{name}" for name in VALIDATION_METRICS), "train/loss")
 
 
+def optimized_metric_problem(metric: str | None) -> str | None:
+    """What is wrong with `optimized_metric` as a sweep ranks by it (the words after
+    `optimized_metric`); None for a validation metric a fit computes, or null. The schema and
+    the Optuna sweeper (before its study is opened or a trial runs) refuse with it alike."""
+    if metric is not None and not metric.startswith("val/"):
+        return (
+            f"is {metric!r}; a sweep chooses its trials by it, so it must be a validation "
+            "metric such as val/mase (the test split only scores what was chosen)"
+        )
+    if metric is not None and metric.removeprefix("val/") not in VALIDATION_METRICS:
+        names = ", ".join(f"val/{name}" for name in VALIDATION_METRICS)
+        return f"is {metric!r}, which no fit computes; use one of {names}"
+    return None
+
+
 def _a_monitored_metric(metric: str) -> str:
     """A name the fit never logs failed the fit at its first validation (early stopping, the
     checkpoint) or, for the schedule, left the learning rate where it started without a word."""
@@ -270,13 +285,7 @@ class TrainConfig(Section):
     @field_validator("optimized_metric")
     @classmethod
     def _a_validation_metric(cls, metric: str | None) -> str | None:
-        if metric is not None and not metric.startswith("val/"):
-            raise ValueError(
-                f"is {metric!r}; a sweep chooses its trials by it, so it must be a validation "
-                "metric such as val/mase (the test split only scores what was chosen)"
-            )
-        # Refused before any trial trains, not after each one has.
-        if metric is not None and metric.removeprefix("val/") not in VALIDATION_METRICS:
-            names = ", ".join(f"val/{name}" for name in VALIDATION_METRICS)
-            raise ValueError(f"is {metric!r}, which no fit computes; use one of {names}")
+        problem = optimized_metric_problem(metric)
+        if problem is not None:
+            raise ValueError(problem)
         return metric
