@@ -521,6 +521,26 @@ def test_a_rollback_passes_over_a_deleted_champion_and_stops_at_other_errors(
         lambda info: tried.append(info.version),
     )
     assert tried == [1] and done["done"] and done["to"] == 1
+    assert done["passed_over"] == {"2": "version 2 was deleted from the store"}
+
+
+def test_a_rollback_whose_previous_champions_were_deleted_says_so(seeded_tmp: Path) -> None:
+    """Every earlier champion deleted from the store: the reason names them, where "no previous
+    champion" would deny the versions the user saw as champion."""
+    from stockcast.registry.rollback import roll_back
+
+    reg, ledger = champions_in_turn(seeded_tmp, 3)
+    for version in ("1", "2"):
+        reg.client().delete_model_version(MODEL, version)
+    done = roll_back(
+        "champion", reg, ledger, reg.champion("champion"), "decayed", iso(10), lambda info: None
+    )
+    assert done == {
+        "done": False,
+        "reason": "no previous champion that opens to roll back to (version 2 was deleted from "
+        "the store; version 1 was deleted from the store)",
+    }
+    assert reg.champion("champion").version == 3
 
 
 def test_a_rollback_moves_nothing_where_the_alias_moved_while_it_opened(seeded_tmp: Path) -> None:

@@ -24,9 +24,10 @@ def roll_back(
     only if the alias still points at `flagged` (another run may have moved it meanwhile).
 
     A previous champion that `opens` refuses (an ArtifactError: its files no longer match their
-    hash, the public key refuses its signature, it does not load) is passed over for the one
-    before it: moved onto it, the alias would leave predict, serve and the monitor with a
-    champion none of them can open, where the flagged one still forecast. The versions are
+    hash, the public key refuses its signature, it does not load), or that the store no longer
+    holds (deleted), is passed over for the one before it: moved onto it, the alias would leave
+    predict, serve and the monitor with a champion none of them can open, where the flagged one
+    still forecast. The versions are
     opened before the lock is taken (a download, a hash and a load can take long, and a
     register step waits on that lock), and the choice is made again under it."""
     chosen, refused = _previous_champion_that_opens(alias, registry, ledger, flagged, opens)
@@ -78,11 +79,15 @@ def _previous_champion_that_opens(
     judged = {ROLLBACK_TAG, FLAGGED_TAG}
     excluded = other_horizon | {v.version for v in versions.values() if judged & set(v.tags)}
     history = ledger.champion_history(registry.model_name, alias)
-    # A champion the history names that the store no longer holds (deleted) is no target.
-    gone = {seen.model_version for seen in history} - set(versions)
     refused = dict(refused_before or {})
     while True:
-        target = previous_champion(history, flagged.version, excluded | gone | set(refused))
+        target = previous_champion(history, flagged.version, excluded | set(refused))
+        if target is not None and target not in versions:
+            # A champion the history names that the store no longer holds is no target: passed
+            # over as one that does not open, so the report names it rather than saying there
+            # was no previous champion.
+            refused[target] = f"version {target} was deleted from the store"
+            continue
         if target is None or opens is None:
             break
         try:
