@@ -965,3 +965,20 @@ def test_a_damaged_decision_file_is_one_sentence(tmp_path: Path) -> None:
             "edited); point monitor.decision_dir at the register step's output folder, or run "
             "the register step again."
         )
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_sentence(tmp_path: Path) -> None:
+    """Said before the ledger is touched, not as mkdir's traceback."""
+    output = Path("/proc/stockcast-monitor")
+    overrides = [
+        *isolated_overrides(tmp_path),
+        f"monitor.prepared_dir={tmp_path / 'prepared'}",
+        f"monitor.output_dir={output}",
+    ]
+    with pytest.raises(ConfigError) as refused:
+        run_task(run_monitor, "pipeline", overrides, tmp_path / "run")
+    assert str(refused.value) == (
+        f"cannot write the monitor's report to monitor.output_dir {output} (no such file or "
+        "directory); point it at a folder this user can write."
+    )
+    assert not (tmp_path / LEDGER_FILE).exists()

@@ -21,10 +21,17 @@ from omegaconf import DictConfig
 from stockcast.config.task import hydra_task
 from stockcast.data.calendar import later_than
 from stockcast.data.prepared import PreparedData
-from stockcast.errors import ArtifactError, DamagedVersion, LedgerUnusable, first_few
+from stockcast.errors import (
+    ArtifactError,
+    ConfigError,
+    DamagedVersion,
+    LedgerUnusable,
+    first_few,
+)
 from stockcast.evaluation.live import score_live
 from stockcast.evaluation.live_verdict import judge
 from stockcast.evaluation.maturity import observed_series, orphaned_report, overdue_report
+from stockcast.files import folder_not_writable
 from stockcast.orchestration.steps.monitor_outputs import (
     finish,
     finish_logged,
@@ -57,7 +64,14 @@ REFUSED = "refused champion"
 @table_step("monitor")
 def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     output = Path(cfg.monitor.output_dir)
-    output.mkdir(parents=True, exist_ok=True)
+    reason = folder_not_writable(output)
+    if reason is not None:
+        # Before the ledger is touched: this was mkdir's traceback, or the first write's after
+        # the day's forecast was stored.
+        raise ConfigError(
+            f"cannot write the monitor's report to monitor.output_dir {output} "
+            f"({reason.lower()}); point it at a folder this user can write."
+        )
     prepared = PreparedData.load(cfg.monitor.prepared_dir)
     report: dict[str, Any] = {
         "as_of": None,
