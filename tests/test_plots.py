@@ -84,6 +84,15 @@ def test_the_replay_of_one_day_says_nothing_matured_yet(tmp_path: Path, drawn) -
     assert "latest forecast (from 2026-06-08)" in prices.get_legend_handles_labels()[1]
 
 
+def test_the_replay_of_one_day_draws_its_champion(tmp_path: Path, drawn) -> None:
+    """A step line of one day is no line at all: the panel showed only its legend."""
+    replay(tmp_path, [forecast(5)], [entry(5, matured=False)])
+    _, _, champion = drawn[0].axes
+    (line,) = champion.lines
+    assert line.get_label() == "champion version" and list(line.get_ydata()) == [1]
+    assert line.get_marker() not in (None, "", "None", " "), "one day is drawn as a point"
+
+
 def test_the_latest_fan_stands_out_and_older_ones_fade_or_go(tmp_path: Path, drawn) -> None:
     replay(tmp_path, [forecast(day) for day in range(9)], [entry(d, d > 2) for d in range(9)])
     prices, live, _ = drawn[0].axes

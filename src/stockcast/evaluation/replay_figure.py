@@ -56,7 +56,10 @@ def plot_replay_days(
     )
     _draw_live_mase(live, days, entries)
     versions = [np.nan if e["champion_version"] is None else e["champion_version"] for e in entries]
-    champion.step(days, versions, where="post", color="tab:green", label="champion version")
+    # Marked day by day: a step line draws nothing of one day, nor of the last day's level.
+    champion.step(
+        days, versions, where="post", marker=".", color="tab:green", label="champion version"
+    )
     registered = [(d, e["registered_version"]) for d, e in zip(days, entries, strict=True)]
     marks = [(d, v) for d, v in registered if v is not None]
     if marks:
