@@ -763,6 +763,27 @@ def test_a_monitor_run_left_open_by_a_killed_process_is_closed(seeded_tmp: Path)
 
 
 @pytest.mark.slow
+def test_a_deleted_monitor_experiment_is_refused_before_the_day_is_stored(
+    seeded_tmp: Path,
+) -> None:
+    """The experiment was asked for only to log the report: the day's forecast was stored (a
+    rollback done) first, and its report.json never written."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{seeded_tmp}/mlruns.db"
+    experiment_id = prepare_store(uri, "stockcast-monitor")
+    MlflowClient(uri).delete_experiment(experiment_id)
+    register(seeded_tmp, "good", 0.0)
+    with pytest.raises(ConfigError) as refused:
+        monitor_day(seeded_tmp, FIRST_DAY)
+    assert str(refused.value).startswith(
+        f"the MLflow experiment 'stockcast-monitor' of {uri} was deleted, so no run can be added "
+        "to it; restore it"
+    )
+    assert not (seeded_tmp / LEDGER_FILE).exists()
+
+
+@pytest.mark.slow
 def test_with_no_champion_nothing_is_stored(seeded_tmp: Path) -> None:
     report = monitor_day(seeded_tmp, FIRST_DAY)
     assert report["status"] == NO_CHAMPION and report["stored"] == 0

@@ -35,6 +35,7 @@ from stockcast.files import folder_not_writable
 from stockcast.orchestration.steps.monitor_outputs import (
     finish,
     finish_logged,
+    monitor_experiment,
     registered_version,
 )
 from stockcast.orchestration.steps.monitor_rollback import restore_previous, rollback_outcome
@@ -96,6 +97,9 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     if champion is None:
         message = f"{registry.model_name} has no {alias} yet, so no forecast was stored"
         return finish(output, report | {"status": NO_CHAMPION, "message": message})
+    # Every day with a champion is logged there: a deleted experiment is refused now, before
+    # anything is stored or moved, not after.
+    monitor_experiment(cfg, registry)
     champion_end = later_data_end(prepared.meta.get("last_date"), champion)
     if champion_end is not None:
         # A rerun of an earlier day: the champion's forecasts from here would be scored on

@@ -49,9 +49,7 @@ def finish_logged(
     (`mlflow_run_id`). Runs of killed monitor processes in that experiment are marked KILLED
     first."""
     client = registry.client()
-    experiment_id = prepare_store(
-        registry.tracking_uri, cfg.monitor.experiment_name, cfg.registry.get("artifact_location")
-    )
+    experiment_id = monitor_experiment(cfg, registry)
     # A monitor killed with its run open left it RUNNING: closed here, as training and
     # registration close their experiments' runs of killed processes.
     close_orphaned_runs(client, [experiment_id])
@@ -75,6 +73,16 @@ def finish_logged(
             [output / MONITOR_REPORT_FILE, output / MONITOR_PLOT_FILE],
         )
     return report
+
+
+def monitor_experiment(cfg: DictConfig, registry: ModelRegistry) -> str:
+    """The id of `monitor.experiment_name`, created where it does not exist; one sentence where
+    it was deleted (no run can be added to it). Asked before the day's forecast is stored or
+    the alias rolled back: refused only when the report was logged, the day's report.json,
+    rollback included, was never written."""
+    return prepare_store(
+        registry.tracking_uri, cfg.monitor.experiment_name, cfg.registry.get("artifact_location")
+    )
 
 
 def finish(
