@@ -783,6 +783,33 @@ def test_a_deleted_monitor_experiment_is_refused_before_the_day_is_stored(
     assert not (seeded_tmp / LEDGER_FILE).exists()
 
 
+@pytest.mark.parametrize(
+    ("setting", "experiment"),
+    [("monitor.experiment_name", "stockcast-monitor"), ("registry.experiment_name", "mine")],
+)
+def test_a_later_steps_deleted_experiment_is_refused_before_a_pipelines_first_step(
+    seeded_tmp: Path, setting: str, experiment: str
+) -> None:
+    """The register step failed on it after the day's training, the monitor after the day's
+    version was registered."""
+    from mlflow import MlflowClient
+
+    from stockcast.orchestration.preflight import check_before_first_step
+    from tests.conftest import compose_config
+
+    uri = f"sqlite:///{seeded_tmp}/mlruns.db"
+    experiment_id = prepare_store(uri, experiment)
+    MlflowClient(uri).delete_experiment(experiment_id)
+    cfg = compose_config("pipeline", [f"{setting}={experiment}"], seeded_tmp)
+    with pytest.raises(ConfigError) as refused:
+        check_before_first_step(cfg, seeded_tmp / "run")
+    assert str(refused.value) == (
+        f"the MLflow experiment '{experiment}' of {uri} was deleted, so no run can be added to "
+        f"it; restore it (MLFLOW_TRACKING_URI={uri} mlflow experiments restore --experiment-id "
+        f"{experiment_id}) or name another experiment with {setting}."
+    )
+
+
 @pytest.mark.slow
 def test_with_no_champion_nothing_is_stored(seeded_tmp: Path) -> None:
     report = monitor_day(seeded_tmp, FIRST_DAY)

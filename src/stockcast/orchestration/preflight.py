@@ -4,14 +4,17 @@ no new data to run on (or fails the same way every day, after training again).""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from stockcast.config.optimizer_check import refuse_an_unbuildable_optimizer
-from stockcast.errors import DamagedVersion
+from stockcast.errors import ConfigError, DamagedVersion
 from stockcast.registry.ledger_check import check_ledger
 from stockcast.registry.lock import sqlite_file
+from stockcast.registry.runs import DELETED, deleted_experiment
 from stockcast.registry.signing import SigningKeys, check_signing_keys
 from stockcast.training.runtime import refuse_a_missing_accelerator
 
@@ -30,7 +33,8 @@ def check_training_builds(cfg: DictConfig) -> None:
 def check_before_first_step(cfg: DictConfig, run_dir: Path) -> None:
     """An optimizer or schedule the train step could not build, an accelerator this machine
     lacks, keys the register step would refuse, a ledger the monitor step could not open or that
-    keeps another store's forecasts, and a champion no step may load."""
+    keeps another store's forecasts, an experiment the register or monitor step logs to that was
+    deleted, and a champion no step may load."""
     check_training_builds(cfg)
     keys = SigningKeys.from_config(cfg.registry.get("signing"))
     check_signing_keys(keys)
@@ -40,8 +44,41 @@ def check_before_first_step(cfg: DictConfig, run_dir: Path) -> None:
         cfg.registry.model_name,
         cfg.monitor.ledger_timeout_s,
     )
+    refuse_deleted_experiments(cfg)
     if keys.public_key:
         check_champion_opens(cfg, run_dir / CHAMPION_CHECK_DIR)
+
+
+def refuse_deleted_experiments(cfg: DictConfig) -> None:
+    """An MLflow experiment the register step (registry.experiment_name) or the monitor step
+    (monitor.experiment_name) logs to, deleted in a local store: the register step failed on it
+    after the day's training, the monitor after the day's version was registered. Read from
+    MLflow's own table, without importing MLflow before the first step; a remote store is asked
+    by the steps themselves."""
+    uri = str(cfg.registry.tracking_uri)
+    store = sqlite_file(uri)
+    if store is None or not store.is_file():
+        return
+    settings = {
+        name: key
+        for key, name in (
+            ("registry.experiment_name", cfg.registry.get("experiment_name")),
+            ("monitor.experiment_name", cfg.monitor.experiment_name),
+        )
+        if name
+    }
+    try:
+        with closing(sqlite3.connect(store, timeout=cfg.monitor.ledger_timeout_s)) as read:
+            found = read.execute(
+                "SELECT name, experiment_id FROM experiments WHERE lifecycle_stage = ? AND name "
+                f"IN ({', '.join('?' * len(settings))})",
+                (DELETED, *settings),
+            ).fetchone()
+    except sqlite3.DatabaseError:
+        return  # a store MLflow has not set up yet, or one the steps refuse in their words
+    if found is not None:
+        name, experiment_id = found
+        raise ConfigError(deleted_experiment(name, uri, str(experiment_id), settings[name]))
 
 
 def check_champion_opens(cfg: DictConfig, workdir: Path) -> None:

@@ -177,6 +177,20 @@ def is_embedded_store(tracking_uri: str | None) -> bool:
     return bool(tracking_uri) and str(tracking_uri).startswith("sqlite:")
 
 
+def deleted_experiment(
+    experiment_name: str, tracking_uri: str, experiment_id: str, setting: str | None = None
+) -> str:
+    """The refusal of an experiment deleted (not purged) in the store at `tracking_uri`, naming
+    the `setting` that names another where the caller knows it."""
+    shown = redacted_uri(tracking_uri)
+    return (
+        f"the MLflow experiment {experiment_name!r} of {shown} was deleted, so no run can be "
+        f"added to it; restore it (MLFLOW_TRACKING_URI={shown} mlflow experiments restore "
+        f"--experiment-id {experiment_id}) or name another experiment"
+        + (f" with {setting}." if setting else ".")
+    )
+
+
 # Jobs of a parallel sweep (joblib workers) and concurrent pipelines share one embedded SQLite
 # store. Two fresh processes that both find no database run MLflow's schema migrations at once
 # (`table ... already exists`), and two that both miss the experiment both create it: one process
@@ -198,12 +212,8 @@ def prepare_store(
         experiment = client.get_experiment_by_name(experiment_name)
         if experiment is not None:
             if experiment.lifecycle_stage == DELETED:
-                shown = redacted_uri(tracking_uri)
                 raise ConfigError(
-                    f"the MLflow experiment {experiment_name!r} of {shown} was deleted, so "
-                    "no run can be added to it; restore it (MLFLOW_TRACKING_URI="
-                    f"{shown} mlflow experiments restore --experiment-id "
-                    f"{experiment.experiment_id}) or name another experiment."
+                    deleted_experiment(experiment_name, tracking_uri, experiment.experiment_id)
                 )
             return experiment.experiment_id
         location = location_for(tracking_uri, artifact_location)
