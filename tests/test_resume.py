@@ -340,6 +340,27 @@ def test_a_moved_run_folder_resumes_with_the_best_checkpoint_beside_its_own(
     )
 
 
+def test_a_budget_ending_between_validations_validates_at_its_last_step(
+    tmp_path: Path,
+) -> None:
+    """A budget that ends after one validation and before the next (every 50 steps, 70 here)
+    validates at its last step too: its last 20 steps were trained and never judged, so the best
+    checkpoint could not be among them, and train.resume continued from step 50's state."""
+    run_dir = tmp_path / "run"
+    max_steps = 70
+    run_train(
+        tmp_path,
+        run_dir,
+        *SETTINGS,
+        "fit.val_every_steps=50",
+        f"trainer.max_steps={max_steps}",
+        "callbacks.early_stopping.patience=10",
+    )
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    assert summary["optimizer_steps"] == max_steps
+    assert global_step(run_dir) == max_steps
+
+
 def test_a_budget_ending_before_any_validation_validates_at_its_last_step(
     tmp_path: Path,
 ) -> None:

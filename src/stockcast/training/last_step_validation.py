@@ -1,4 +1,4 @@
-"""Validate at a fit's last optimizer step where its step budget ends before any validation."""
+"""Validate at a fit's last optimizer step, wherever its step budget ends."""
 
 from __future__ import annotations
 
@@ -8,24 +8,17 @@ import lightning as L
 
 
 class ValidateAtLastStep(L.Callback):
-    """Makes the batch that spends `trainer.max_steps` a validation batch, in a fit that has not
-    validated yet.
+    """Makes the batch that spends `trainer.max_steps` a validation batch.
 
     Lightning validates only on its schedule (`validation_schedule`: about every
-    `fit.val_every_steps` steps), and ends a fit at its step budget without validating: a budget
-    that ended before the first validation (`trainer.max_steps=20`) left no best checkpoint and
-    no resume.ckpt, saved its last weights unjudged and decided the naive fallback on no
-    validation at all. A fit that validated already keeps its schedule: its best checkpoint
-    stands, and one more validation at the end would choose among other steps than the defaults
-    have always chosen among.
+    `fit.val_every_steps` steps, at the end of a batch of `data.steps_per_batch` steps), and ends
+    a fit at its step budget without validating. A budget that ended before the first validation
+    (`trainer.max_steps=20`) left no best checkpoint and no resume.ckpt, saved its last weights
+    unjudged and decided the naive fallback on no validation at all; one that ended between two
+    validations trained steps that could never be its best checkpoint (a default fit's last 28-40
+    of 1000, a warm start's last 38 of 200), and train.resume continued from the validation
+    before them.
     """
-
-    def __init__(self) -> None:
-        self.validated = False
-
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.sanity_checking:
-            self.validated = True
 
     def on_train_batch_end(
         self,
@@ -35,7 +28,7 @@ class ValidateAtLastStep(L.Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        if self.validated or not trainer.enable_validation:
+        if not trainer.enable_validation:
             return
         if 0 <= trainer.max_steps <= trainer.global_step:
             # Lightning decides right after this hook whether this batch validates: in this
