@@ -78,8 +78,8 @@ def finish_logged(
 def monitor_experiment(cfg: DictConfig, registry: ModelRegistry) -> str:
     """The id of `monitor.experiment_name`, created where it does not exist; one sentence where
     it was deleted (no run can be added to it). Asked before the day's forecast is stored or
-    the alias rolled back: refused only when the report was logged, the day's report.json,
-    rollback included, was never written."""
+    the alias rolled back: asked only when the report was logged, a deleted experiment failed
+    the step after both, and the day's report.json, rollback included, was never written."""
     return prepare_store(
         registry.tracking_uri, cfg.monitor.experiment_name, cfg.registry.get("artifact_location")
     )
