@@ -7,7 +7,7 @@ later value sits at in the weekly season, so those are warned of too."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -24,16 +24,18 @@ log = logging.getLogger(__name__)
 LONGEST_CLOSURE_TRADING_DAYS = 10
 # A trading week of every day (a crypto market, daily sales): no day of it is a closure.
 EVERY_DAY = (True,) * 7
+# A hole: the dates before and after it, and the trading days missing between them.
+Hole = tuple[str, str, int]
 
 
-def long_daily_holes(dates: np.ndarray | None) -> list[tuple[str, str, int]]:
+def long_daily_holes(dates: np.ndarray | None) -> list[Hole]:
     """Where daily dates skip more than `LONGEST_CLOSURE_TRADING_DAYS` days of their own trading
     week: each hole's dates before and after it and its trading days missing; empty for other
     data (undated, intraday, weekly or coarser, irregular)."""
     return [hole for hole in daily_holes(dates) if hole[2] > LONGEST_CLOSURE_TRADING_DAYS]
 
 
-def short_every_day_holes(dates: np.ndarray | None) -> list[tuple[str, str, int]]:
+def short_every_day_holes(dates: np.ndarray | None) -> list[Hole]:
     """Where daily dates of every day of the week skip days, no more than
     `LONGEST_CLOSURE_TRADING_DAYS` (longer ones are `long_daily_holes`): as `long_daily_holes`
     gives them; empty for data of a shorter trading week, which skips its holidays by design."""
@@ -43,7 +45,7 @@ def short_every_day_holes(dates: np.ndarray | None) -> list[tuple[str, str, int]
     return [hole for hole in holes if hole[2] <= LONGEST_CLOSURE_TRADING_DAYS]
 
 
-def daily_holes(dates: np.ndarray | None) -> list[tuple[str, str, int]]:
+def daily_holes(dates: np.ndarray | None) -> list[Hole]:
     """Where daily dates skip days of their own trading week: each hole's dates before and after
     it and its trading days missing; empty for other data."""
     if dates is None or date_rhythm(dates) != DAILY:
@@ -58,13 +60,13 @@ def warn_of_long_daily_holes(series: Sequence[Series]) -> None:
     market closure: not refused, as a skipped month is (a halted stock's series has such a
     hole), but every window across it reads the move over the hole as one day's. A panel's
     first series with a hole is named, and the others counted."""
-    holed = [(item, holes) for item in series if (holes := long_daily_holes(item.dates))]
-    if not holed:
+    first = _first_holed(series, long_daily_holes)
+    if first is None:
         return
-    item, holes = holed[0]
+    item, holes, other_series = first
     before, after, missing = holes[0]
     more = f"; {len(holes) - 1} more such hole(s) after it" if len(holes) > 1 else ""
-    others = f" ({len(holed) - 1} more series have such holes)" if len(holed) > 1 else ""
+    others = f" ({other_series} more series have such holes)" if other_series else ""
     log.warning(
         "%s skip from %s to %s (%d trading days missing%s), longer than any market closure%s: "
         "every window across the hole reads the move over it as one day's; add the missing "
@@ -84,12 +86,12 @@ def warn_of_every_day_holes(series: Sequence[Series]) -> None:
     (`short_every_day_holes`): no market closes on such a calendar, and each missing day moves
     every later value to the next weekday's position in the weekly season. A panel's first
     series with such holes is named, and the others counted."""
-    holed = [(item, holes) for item in series if (holes := short_every_day_holes(item.dates))]
-    if not holed:
+    first = _first_holed(series, short_every_day_holes)
+    if first is None:
         return
-    item, holes = holed[0]
+    item, holes, other_series = first
     before, after, _ = holes[0]
-    others = f" ({len(holed) - 1} more series skip days too)" if len(holed) > 1 else ""
+    others = f" ({other_series} more series skip days too)" if other_series else ""
     log.warning(
         "%s hold every day of the week but skip %d day(s) in %d gap(s), the first from %s to "
         "%s%s: each gap shifts the weekday every later value is read at; add the missing days "
@@ -101,3 +103,15 @@ def warn_of_every_day_holes(series: Sequence[Series]) -> None:
         after,
         others,
     )
+
+
+def _first_holed(
+    series: Sequence[Series], holes_of: Callable[[np.ndarray | None], list[Hole]]
+) -> tuple[Series, list[Hole], int] | None:
+    """The first series `holes_of` finds holes in, its holes, and how many other series have
+    some: a warning names the first and counts the others. None where none has any."""
+    holed = [(item, holes) for item in series if (holes := holes_of(item.dates))]
+    if not holed:
+        return None
+    item, holes = holed[0]
+    return item, holes, len(holed) - 1
