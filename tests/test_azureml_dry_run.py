@@ -7,13 +7,16 @@ itself runs once as a user types it.
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from azure.ai.ml import load_component, load_job, load_online_deployment, load_online_endpoint
 from azure.ai.ml.entities._load_functions import load_schedule
 
+from stockcast.orchestration.azureml import preflight
 from stockcast.orchestration.azureml.cli import main
 from stockcast.orchestration.steps.table import STEPS
 from stockcast.paths import PROJECT_ROOT
@@ -30,6 +33,7 @@ WORKSPACE_ENV = {
     "AZUREML_RESOURCE_GROUP": "rg-forecast",
     "AZUREML_WORKSPACE_NAME": "ws-forecast",
 }
+CHECK_CLOUD_CONFIG = preflight.check_cloud_config
 OVERRIDES = ("experiment=mlp_w30", "model.hidden_sizes=[64,64]", "azureml.compute.steps.train=gpu")
 
 
@@ -241,3 +245,116 @@ def test_a_dry_run_folder_that_is_a_file_is_one_sentence_and_exit_2(
         f"error: cannot write the dry run's files to {file}/azureml ({file} is a file, not a "
         "folder); point azureml.dry_run_dir or STOCKCAST_ROOT at a folder that can be written."
     )
+
+
+# The user's own settings (git-ignored configs/local/default.yaml) and workspace settings.
+LOCAL_SETTINGS = "# @package _global_\ntrainer:\n  max_steps: 50\nregistry:\n  model_name: mine\n"
+LOCAL_WORKSPACE = "experiment_name: my-experiment\n"
+SETTINGS_LOG = "stockcast.orchestration.azureml.settings"
+
+
+def _project(tmp_path: Path, local_settings: bool) -> Path:
+    """A project of the repo's configs (src/, environments/ and .amlignore linked), with a
+    configs/local/ holding the workspace settings and, where asked, the user's own settings."""
+    root = tmp_path / "project"
+    root.mkdir(parents=True)
+    ignore_local = shutil.ignore_patterns("local")
+    shutil.copytree(PROJECT_ROOT / "configs", root / "configs", ignore=ignore_local)
+    for name in ("src", "environments", ".amlignore"):
+        (root / name).symlink_to(PROJECT_ROOT / name)
+    local = root / "configs" / "local"
+    local.mkdir()
+    (local / "azureml.yaml").write_text(LOCAL_WORKSPACE)
+    if local_settings:
+        (local / "default.yaml").write_text(LOCAL_SETTINGS)
+    return root
+
+
+def _said(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What the submission itself logged (not the SDK's notes), as `LEVEL: message`."""
+    return [f"{r.levelname}: {r.getMessage()}" for r in caplog.records if r.name == SETTINGS_LOG]
+
+
+def _dry_runs(root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[Any]]:
+    """The schedule's and the training job's dry runs in `root`: their submit config and every
+    config the preflight checked."""
+    from stockcast.orchestration.azureml import cli
+    from stockcast.orchestration.azureml.settings import compose_submit_config
+
+    checked: list[Any] = []
+
+    def check(cfg: Any, *args: Any) -> None:
+        checked.append(cfg)
+        CHECK_CLOUD_CONFIG(cfg, *args)
+
+    monkeypatch.setattr(preflight, "check_cloud_config", check)
+    out = f"azureml.dry_run_dir={root / 'out'}"
+    sc = compose_submit_config([out], config_dir=root / "configs")
+    cli.submit_schedule(sc, dry_run=True)
+    cli.submit_training_job(sc, dry_run=True)
+    return sc, checked
+
+
+def test_a_cloud_run_is_composed_and_checked_without_the_users_local_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """.amlignore leaves configs/local/ out of the code snapshot: the nodes ran without
+    configs/local/default.yaml while the submission was composed, checked and its schedule
+    named with it (`mine-daily`, max_steps 50)."""
+    bare, bare_checked = _dry_runs(_project(tmp_path / "bare", False), monkeypatch)
+    assert not _said(caplog), "without the file nothing is said"
+    root = _project(tmp_path / "mine", True)
+    sc, checked = _dry_runs(root, monkeypatch)
+    default_steps = bare.cfg.trainer.max_steps
+    assert default_steps != 50
+    assert sc.cfg.trainer.max_steps == default_steps
+    assert sc.cfg.registry.model_name == bare.cfg.registry.model_name != "mine"
+    assert len(checked) == len(bare_checked) > 0
+    assert {cfg.trainer.max_steps for cfg in checked} == {default_steps}
+    assert {cfg.registry.model_name for cfg in checked} == {bare.cfg.registry.model_name}
+    assert sc.azure.experiment_name == "my-experiment", "the workspace settings are still read"
+    schedule = yaml.safe_load((root / "out" / "schedule.yaml").read_text())
+    assert schedule["name"] == f"{bare.cfg.registry.model_name}-daily"
+    for path in _yaml_files(root / "out"):
+        text = path.read_text()
+        assert "max_steps" not in text and "mine" not in text and "local" not in text
+    assert _said(caplog) == [
+        f"WARNING: {root / 'configs' / 'local' / 'default.yaml'}'s settings stay on this machine "
+        "(.amlignore leaves it out of the code snapshot), so the cloud run is checked and run "
+        "without them; give the ones it needs as overrides."
+    ]
+
+
+def test_a_sweeps_cloud_jobs_are_composed_without_the_users_local_settings(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The Azure ML launcher composed and checked each job with configs/local/default.yaml,
+    which its node lacks; the job's command line stays the sweep's overrides."""
+    from hydra import initialize_config_dir
+    from hydra._internal.callbacks import Callbacks
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import HydraContext, RunMode
+    from hydra.utils import instantiate
+
+    from stockcast.config.compose import register_resolvers
+    from stockcast.orchestration.azureml import jobs
+
+    register_resolvers()
+    config_dir = _project(tmp_path, True) / "configs"
+    sweep = ["hydra/launcher=azureml", "hydra.launcher.dry_run=true", "experiment=mlp_w10"]
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        cfg = loader.load_configuration("train", sweep, run_mode=RunMode.MULTIRUN)
+        assert cfg.trainer.max_steps == 50, "the sweep's own config has the user's settings"
+        launcher = instantiate(cfg.hydra.launcher)
+        context = HydraContext(config_loader=loader, callbacks=Callbacks(cfg))
+        launcher.setup(hydra_context=context, task_function=None, config=cfg)
+        job_cfg = launcher._job_config(["experiment=mlp_w10", "optim.lr=0.003"], 0)
+    assert job_cfg.trainer.max_steps != 50
+    assert job_cfg.registry.model_name != "mine"
+    assert job_cfg.azureml.experiment_name == "my-experiment"
+    spec = jobs.SweepJobSpec(0, ("experiment=mlp_w10", "optim.lr=0.003"), "s", tmp_path / "s")
+    job = jobs.build_sweep_job(job_cfg, spec, jobs.SweepJobSettings())
+    assert "local" not in job.command
+    said = _said(caplog)
+    assert len(said) == 1 and said[0].startswith(f"WARNING: {config_dir / 'local'}"), said

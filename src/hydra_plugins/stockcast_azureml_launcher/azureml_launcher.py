@@ -23,10 +23,17 @@ from stockcast.orchestration.azureml.settings import (
     dry_run_from_env,
     is_azure_override,
     missing_sdk,
+    node_composition,
     quiet_sdk_warnings,
+    warn_local_settings_left_out,
 )
+from stockcast.paths import CONFIG_DIR
 
 log = logging.getLogger(__name__)
+
+# How Hydra records the folder the sweep's primary config came from.
+MAIN_CONFIG_SOURCE = "main"
+FOLDER_SOURCE = "file"
 
 # Sweepers that choose the next jobs from the metrics of the previous ones.
 RESULT_DRIVEN_SWEEPERS = ("hydra_plugins.stockcast_optuna_sweeper.",)
@@ -72,11 +79,28 @@ class AzureMLLauncher(Launcher):
             exit_with_error(
                 f"hydra.launcher.azureml_overrides takes azureml.* overrides only: {unknown}"
             )
+        warn_local_settings_left_out(self._config_dir(), self._task_overrides())
+
+    def _config_dir(self) -> Path:
+        """The folder the sweep's configs come from, whose local/ settings its jobs' nodes lack."""
+        assert self.config is not None
+        sources = OmegaConf.select(self.config, "hydra.runtime.config_sources", default=None)
+        for source in sources or []:
+            if source.provider == MAIN_CONFIG_SOURCE and source.schema == FOLDER_SOURCE:
+                return Path(source.path)
+        return CONFIG_DIR
+
+    def _task_overrides(self) -> list[str]:
+        assert self.config is not None
+        return list(OmegaConf.select(self.config, "hydra.overrides.task", default=None) or [])
 
     def _job_config(self, overrides: Sequence[str], num: int) -> DictConfig:
-        """The job's config plus the azureml settings, composed as Hydra would compose the job."""
+        """The job's config plus the azureml settings, composed as its node will compose the job
+        (without configs/local/default.yaml, which the code snapshot leaves out); the job's command
+        line carries only `overrides`."""
         assert self.config is not None and self.hydra_context is not None
-        extra = [AZUREML_GROUP_OVERRIDE, *self.azureml_overrides]
+        node = node_composition(self._config_dir(), overrides)
+        extra = [*node, AZUREML_GROUP_OVERRIDE, *self.azureml_overrides]
         cfg = self.hydra_context.config_loader.load_sweep_config(self.config, [*overrides, *extra])
         with open_dict(cfg):
             cfg.hydra.job.id = f"azureml_{num}"

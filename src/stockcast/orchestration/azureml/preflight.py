@@ -13,7 +13,12 @@ from stockcast.config.compose import compose_config
 from stockcast.config.schema import validate_config
 from stockcast.environment import environment_set
 from stockcast.orchestration.azureml.components import substitute_placeholders, system_overrides
-from stockcast.orchestration.azureml.settings import PRIMARY_CONFIG, DataBinding, SubmitConfig
+from stockcast.orchestration.azureml.settings import (
+    PRIMARY_CONFIG,
+    DataBinding,
+    SubmitConfig,
+    node_composition,
+)
 from stockcast.orchestration.azureml.snapshot import check_snapshot_holds
 
 PREFLIGHT_RUN_NAME = "preflight"
@@ -30,14 +35,20 @@ def check_cloud_overrides(
     sections: Sequence[str] = (),
 ) -> None:
     """Compose and check `config_name` with exactly the overrides a cloud run gets,
-    placeholders filled: once as the steps that read the data get them, once as the others do.
-    Then the code snapshot must hold its configs and model kind. `sections`: the steps' own
-    config sections, which each checks on its node (hydra_task's
-    `sections`); a step added to the table brings one the shared schema does not know."""
+    placeholders filled, and without the configs/local/ settings its node lacks: once as the
+    steps that read the data get them, once as the others do. Then the code snapshot must hold
+    its configs and model kind. `sections`: the steps' own config sections, which each checks
+    on its node (hydra_task's `sections`); a step added to the table brings one the shared
+    schema does not know."""
     others = data.for_step(reads_outside_world=False)
+    as_on_the_node = node_composition(sc.config_dir, sc.step_overrides)
     for view in (data,) if others == data else (data, others):
         extra = system_overrides(sc, PREFLIGHT_RUN_NAME, view, bindings)
-        overrides = [*sc.step_overrides, *(substitute_placeholders(o) for o in extra)]
+        overrides = [
+            *as_on_the_node,
+            *sc.step_overrides,
+            *(substitute_placeholders(o) for o in extra),
+        ]
         cfg = compose_config(
             config_name, overrides, config_dir=sc.config_dir, what="the cloud run's overrides"
         )

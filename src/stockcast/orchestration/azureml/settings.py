@@ -23,6 +23,8 @@ from stockcast.errors import ConfigError
 from stockcast.orchestration.azureml.keys import check_azure_keys
 from stockcast.paths import PROJECT_ROOT
 
+log = logging.getLogger(__name__)
+
 PRIMARY_CONFIG = "pipeline"
 TRAIN_CONFIG = "train"
 AZUREML_GROUP_OVERRIDE = "+azureml=default"
@@ -37,6 +39,13 @@ FRESH_STORAGE = re.compile(r"^(https|wasbs|abfss|adl)://")
 SDK_EXPERIMENTAL_LOGGER = "azure.ai.ml._utils._experimental"
 CREDENTIAL_CHAIN_LOGGER = "azure.identity._credentials.chained"
 SDK_HTTP_LOGGER = "azure.core.pipeline.policies.http_logging_policy"
+
+# The user's own settings, which train/predict/serve.yaml merge last (`optional local: default`):
+# `.amlignore` leaves configs/local/ out of the code snapshot, so a cloud node composes without
+# them. Its workspace settings (local/azureml.yaml, merged by the azureml group) stay read here.
+LOCAL_GROUP = "local"
+LOCAL_SETTINGS_FILE = Path(LOCAL_GROUP) / "default.yaml"
+WITHOUT_LOCAL_SETTINGS = f"~{LOCAL_GROUP}"
 
 RAW_DATA_INPUT = "raw_data"
 CSV_DATA_CONFIG = "csv"
@@ -74,6 +83,28 @@ def is_azure_override(override: str) -> bool:
     return key == "azureml" or key.startswith(("azureml.", "azureml/"))
 
 
+def node_composition(config_dir: Path, overrides: Sequence[str] = ()) -> tuple[str, ...]:
+    """The overrides that compose a cloud run's config here as its node will: without
+    `configs/local/default.yaml`. Only where the file is (deleting a default that is not there
+    is refused) and the user has not chosen `local` themselves; never on the node's command
+    line, where the file is not."""
+    chosen = any(override_key(o) == LOCAL_GROUP for o in overrides)
+    if chosen or not (config_dir / LOCAL_SETTINGS_FILE).is_file():
+        return ()
+    return (WITHOUT_LOCAL_SETTINGS,)
+
+
+def warn_local_settings_left_out(config_dir: Path, overrides: Sequence[str] = ()) -> None:
+    """Say once per submission that the user's own settings do not reach the cloud run."""
+    if node_composition(config_dir, overrides):
+        log.warning(
+            "%s's settings stay on this machine (.amlignore leaves it out of the code snapshot), "
+            "so the cloud run is checked and run without them; give the ones it needs as "
+            "overrides.",
+            config_dir / LOCAL_SETTINGS_FILE,
+        )
+
+
 @dataclass(frozen=True)
 class SubmitConfig:
     """The composed config plus the user's step overrides, which the cloud command lines repeat."""
@@ -99,15 +130,17 @@ class SubmitConfig:
 def compose_submit_config(
     overrides: Sequence[str] = (), config_dir: Path = CONFIG_DIR
 ) -> SubmitConfig:
-    """Compose pipeline.yaml + the azureml group with the user's overrides, as a local run would.
+    """Compose pipeline.yaml + the azureml group with the user's overrides, as the cloud node
+    will (without configs/local/default.yaml, which it lacks).
 
     Composing (rather than forwarding overrides blindly) catches a misspelt experiment or key on
     the laptop instead of in a paid cloud run.
     """
     overrides = list(overrides)
+    warn_local_settings_left_out(config_dir, overrides)
     cfg = compose_config(
         PRIMARY_CONFIG,
-        [AZUREML_GROUP_OVERRIDE, *overrides],
+        [AZUREML_GROUP_OVERRIDE, *node_composition(config_dir, overrides), *overrides],
         config_dir=config_dir,
         return_hydra_config=True,
     )
