@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from stockcast.orchestration.azureml.settings import (
     data_binding,
 )
 from stockcast.orchestration.azureml.workspace import resolve_workspace
+from stockcast.paths import CONFIG_DIR
 
 # Builds and checks Azure ML objects with the SDK offline: make test runs them, test-fast not.
 pytestmark = pytest.mark.azureml
@@ -422,4 +424,50 @@ def test_hydras_flags_are_refused_with_the_command_that_shows_the_config(
         f"error: submit.py takes Hydra overrides, not Hydra's flag {flag}; drop it, and to see "
         "the config a cloud step composes run its command here: PYTHONPATH=src python -m "
         "stockcast.orchestration.steps.train --cfg job <the same overrides but azureml.*>."
+    )
+
+
+@pytest.mark.parametrize("override", ["local=short", "~local", "+local=short"])
+def test_a_cloud_run_refuses_what_configs_local_would_give_it(
+    override: str, tmp_path: Path
+) -> None:
+    """`local=short` (`~local`) composed here, where configs/local/ is, and was put on the
+    command line of every node, which lacks the folder and refused it after the run was paid."""
+    config_dir = shutil.copytree(
+        CONFIG_DIR, tmp_path / "configs", ignore=shutil.ignore_patterns("local")
+    )
+    (config_dir / "local").mkdir()
+    for name in ("default", "short"):
+        (config_dir / "local" / f"{name}.yaml").write_text("# @package _global_\nseed: 5\n")
+    with pytest.raises(AzureMLConfigError) as refused:
+        compose_submit_config([override], config_dir=config_dir)
+    assert str(refused.value) == (
+        f"{override} names configs/local/, which stays on this machine (.amlignore leaves it "
+        "out of the code snapshot) and a cloud run cannot read; drop it and give the settings "
+        "the run needs as overrides."
+    )
+
+
+def test_a_cloud_sweep_refuses_what_configs_local_would_give_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hydra.utils import instantiate
+    from omegaconf import open_dict
+
+    from stockcast.config.compose import compose_config
+    from tests.conftest import isolated_overrides
+
+    overrides = ["hydra/launcher=azureml", *isolated_overrides(tmp_path)]
+    cfg = compose_config("train", overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.overrides.task = ["optim.lr=1e-3,3e-3", "local=short"]
+    launcher = instantiate(cfg.hydra.launcher)
+    with pytest.raises(SystemExit) as exit_info:
+        launcher.setup(hydra_context=None, task_function=None, config=cfg)
+    assert exit_info.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .splitlines()[-1]
+        .startswith("error: local=short names configs/local/, which stays on this machine")
     )

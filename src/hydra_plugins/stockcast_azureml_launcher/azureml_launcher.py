@@ -20,6 +20,8 @@ from stockcast.azure_failures import describe_azure_failure
 from stockcast.errors import StockcastError, exit_with_error
 from stockcast.orchestration.azureml.settings import (
     AZUREML_GROUP_OVERRIDE,
+    AzureMLConfigError,
+    check_no_local_overrides,
     dry_run_from_env,
     is_azure_override,
     missing_sdk,
@@ -79,7 +81,11 @@ class AzureMLLauncher(Launcher):
             exit_with_error(
                 f"hydra.launcher.azureml_overrides takes azureml.* overrides only: {unknown}"
             )
-        warn_local_settings_left_out(self._config_dir(), self._task_overrides())
+        try:
+            check_no_local_overrides(self._task_overrides())
+        except AzureMLConfigError as err:
+            exit_with_error(str(err))
+        warn_local_settings_left_out(self._config_dir())
 
     def _config_dir(self) -> Path:
         """The folder the sweep's configs come from, whose local/ settings its jobs' nodes lack."""
@@ -99,7 +105,7 @@ class AzureMLLauncher(Launcher):
         (without configs/local/default.yaml, which the code snapshot leaves out); the job's command
         line carries only `overrides`."""
         assert self.config is not None and self.hydra_context is not None
-        node = node_composition(self._config_dir(), overrides)
+        node = node_composition(self._config_dir())
         extra = [*node, AZUREML_GROUP_OVERRIDE, *self.azureml_overrides]
         cfg = self.hydra_context.config_loader.load_sweep_config(self.config, [*overrides, *extra])
         with open_dict(cfg):

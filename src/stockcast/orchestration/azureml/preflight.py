@@ -41,7 +41,7 @@ def check_cloud_overrides(
     on its node (hydra_task's `sections`); a step added to the table brings one the shared
     schema does not know."""
     others = data.for_step(reads_outside_world=False)
-    as_on_the_node = node_composition(sc.config_dir, sc.step_overrides)
+    as_on_the_node = node_composition(sc.config_dir)
     for view in (data,) if others == data else (data, others):
         extra = system_overrides(sc, PREFLIGHT_RUN_NAME, view, bindings)
         overrides = [

@@ -83,25 +83,33 @@ def is_azure_override(override: str) -> bool:
     return key == "azureml" or key.startswith(("azureml.", "azureml/"))
 
 
-def node_composition(config_dir: Path, overrides: Sequence[str] = ()) -> tuple[str, ...]:
+def node_composition(config_dir: Path) -> tuple[str, ...]:
     """The overrides that compose a cloud run's config here as its node will: without
     `configs/local/default.yaml`. Only where the file is (deleting a default that is not there
-    is refused) and the user has not chosen `local` themselves; never on the node's command
-    line, where the file is not."""
-    chosen = any(override_key(o) == LOCAL_GROUP for o in overrides)
-    if chosen or not (config_dir / LOCAL_SETTINGS_FILE).is_file():
-        return ()
-    return (WITHOUT_LOCAL_SETTINGS,)
+    is refused); never on the node's command line, where the file is not."""
+    return (WITHOUT_LOCAL_SETTINGS,) if (config_dir / LOCAL_SETTINGS_FILE).is_file() else ()
 
 
-def warn_local_settings_left_out(config_dir: Path, overrides: Sequence[str] = ()) -> None:
+def warn_local_settings_left_out(config_dir: Path) -> None:
     """Say once per submission that the user's own settings do not reach the cloud run."""
-    if node_composition(config_dir, overrides):
+    if node_composition(config_dir):
         log.warning(
             "%s's settings stay on this machine (.amlignore leaves it out of the code snapshot), "
             "so the cloud run is checked and run without them; give the ones it needs as "
             "overrides.",
             config_dir / LOCAL_SETTINGS_FILE,
+        )
+
+
+def check_no_local_overrides(overrides: Sequence[str]) -> None:
+    """Refuse `local=<name>` or `~local`: they compose here, where configs/local/ is, and the
+    node, which lacks it, refuses them after the run is paid for."""
+    named = [o for o in overrides if override_key(o) == LOCAL_GROUP]
+    if named:
+        raise AzureMLConfigError(
+            f"{named[0]} names configs/local/, which stays on this machine (.amlignore leaves it "
+            "out of the code snapshot) and a cloud run cannot read; drop it and give the "
+            "settings the run needs as overrides."
         )
 
 
@@ -137,10 +145,11 @@ def compose_submit_config(
     the laptop instead of in a paid cloud run.
     """
     overrides = list(overrides)
-    warn_local_settings_left_out(config_dir, overrides)
+    check_no_local_overrides(overrides)
+    warn_local_settings_left_out(config_dir)
     cfg = compose_config(
         PRIMARY_CONFIG,
-        [AZUREML_GROUP_OVERRIDE, *node_composition(config_dir, overrides), *overrides],
+        [AZUREML_GROUP_OVERRIDE, *node_composition(config_dir), *overrides],
         config_dir=config_dir,
         return_hydra_config=True,
     )
