@@ -653,6 +653,46 @@ def test_the_refit_step_refuses_folders_of_another_run_or_damaged(
             refit(candidate=output)
 
 
+def evaluate_step(store: Path, model: Path, prepared: Path, report: Path) -> None:
+    """The evaluate step alone on `model` and `prepared`, writing `report`."""
+    from stockcast.orchestration.steps.evaluate import run_evaluate
+
+    overrides = [
+        *isolated_overrides(store),
+        *FAST,
+        *csv_data(store / "full.csv"),
+        f"evaluate.model_dir={model}",
+        f"evaluate.prepared_dir={prepared}",
+        f"evaluate.output_dir={report}",
+    ]
+    with global_state_restored():
+        run_task(run_evaluate, "pipeline", overrides, report.parent / "h")
+
+
+def test_the_evaluate_step_refuses_a_refit_and_names_the_model_to_score(
+    refit_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A refit was fitted on the test windows: scored on them it passed the gate with about half
+    the evaluated model's MASE and was registered as champion on that score."""
+    store, run = refit_runs["store"], refit_runs["full"]
+    candidate, prepared = run / "refit" / "candidate", run / "prepare" / "prepared"
+    with pytest.raises(ArtifactError) as refused:
+        evaluate_step(store, candidate, prepared, tmp_path / "refused")
+    assert str(refused.value) == (
+        f"evaluate.model_dir {candidate} is a refit, fitted on the test windows it would be "
+        "scored on, so its scores would not be held out; evaluate the model it was refitted "
+        f"from ({candidate / 'evaluated'}, or the train step's model folder) and register the "
+        "refit with that report."
+    )
+    assert not (tmp_path / "refused").exists(), "refused before any work"
+    # The folder it names is the one whose report the register step takes with the refit.
+    evaluate_step(store, candidate / "evaluated", prepared, tmp_path / "report")
+    scored = json.loads((tmp_path / "report" / REPORT_FILE).read_text())
+    earlier = json.loads((run / "evaluate" / "report" / REPORT_FILE).read_text())
+    assert scored["model_hash"] == earlier["model_hash"]
+    assert scored["metrics"] == earlier["metrics"]
+
+
 @pytest.mark.parametrize(
     "overrides",
     [

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
 from stockcast.evaluation.evaluate import evaluate_model
+from stockcast.evaluation.unseen_test import check_test_unseen
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.orchestration.steps.table import table_step
 from stockcast.serving.metadata import read_model_metadata
@@ -25,6 +26,7 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     model_dir = Path(cfg.evaluate.model_dir)
     prepared = PreparedData.load(cfg.evaluate.prepared_dir)
     metadata = read_model_metadata(model_dir)
+    check_test_unseen(metadata, model_dir)
     WindowSizes.of(metadata).require(
         prepared.window, f"model {model_dir}", "the prepared data has windows of"
     )
