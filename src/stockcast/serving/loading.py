@@ -157,6 +157,21 @@ def check_refit_pair(model_dir: Path, evaluated_digest: str, shown: Shown) -> No
             )
 
 
+def check_refit_whole(model_dir: Path, shown: Shown) -> None:
+    """A refit folder must still hold the model it was refitted from (`evaluated/`): that
+    model's report is the refit's only held-out score, and the champion comparison scores it.
+    Without it the register step said to evaluate the refit itself, which scores it on the test
+    windows it was fitted on."""
+    if (read_model_metadata(model_dir).get("refit") or {}) and not (
+        model_dir / EVALUATED_DIR / "MLmodel"
+    ).is_file():
+        raise ArtifactError(
+            f"{_named(shown)} is a refit without the model it was refitted from "
+            f"({EVALUATED_DIR}/), whose report is its only held-out score; register the refit "
+            "step's whole output folder, or run the refit step again to write it."
+        )
+
+
 def _first_line(err: BaseException) -> str:
     # PyTorch puts the useful part ("size mismatch for ...", or the keys missing and unexpected)
     # after a heading line, which alone names no weight.

@@ -33,7 +33,7 @@ from stockcast.registry.runs import label_tags
 from stockcast.registry.signing import check_signing_keys
 from stockcast.registry.store import ModelRegistry
 from stockcast.registry.versions import ROLLBACK_TAG
-from stockcast.serving.loading import check_refit_pair, load_checked_copy
+from stockcast.serving.loading import check_refit_pair, check_refit_whole, load_checked_copy
 from stockcast.serving.metadata import (
     TRAINING_CONFIG_FILE,
     evaluated_model_dir,
@@ -176,6 +176,8 @@ def run_register(cfg: DictConfig) -> dict[str, Any]:
     copy, digest = verified_copy(model_dir)
     # A refit carries the evaluated model inside it: the report must name those bytes.
     scored = evaluated_model_dir(copy)
+    if scored == copy:
+        check_refit_whole(copy, model_dir)
     scored_digest = digest if scored == copy else folder_contents(scored).digest
     check_report_matches(report, report_dir, scored_digest)
     if scored != copy:
