@@ -693,35 +693,58 @@ def test_the_evaluate_step_refuses_a_refit_and_names_the_model_to_score(
     assert scored["metrics"] == earlier["metrics"]
 
 
-def test_the_register_step_refuses_a_refit_without_its_evaluated_model(
-    refit_runs: dict[str, Path], tmp_path: Path
-) -> None:
-    """With evaluated/ removed, the refit's report named other bytes and the step said to
-    evaluate the refit itself, which scores it on the windows it was fitted on."""
+def refused_registration(store: Path, model: Path, report: Path, tmp_path: Path) -> str:
+    """The register step alone on `model` and `report`, which must refuse them before anything
+    is registered or written: its sentence."""
     from stockcast.orchestration.steps.register import run_register
 
-    store, run = refit_runs["store"], refit_runs["full"]
-    candidate = tmp_path / "candidate"
-    shutil.copytree(run / "refit" / "candidate", candidate)
-    shutil.rmtree(candidate / "evaluated")
     overrides = [
         *isolated_overrides(store),
         *FAST,
         *csv_data(store / "full.csv"),
-        f"register.model_dir={candidate}",
-        f"register.report_dir={run / 'evaluate' / 'report'}",
+        f"register.model_dir={model}",
+        f"register.report_dir={report}",
         f"register.output_dir={tmp_path / 'decision'}",
     ]
     versions = ModelRegistry(f"sqlite:///{store}/mlruns.db", MODEL).versions()
     with pytest.raises(ArtifactError) as refused, global_state_restored():
         run_task(run_register, "pipeline", overrides, tmp_path / "h")
-    assert str(refused.value) == (
+    assert ModelRegistry(f"sqlite:///{store}/mlruns.db", MODEL).versions() == versions
+    assert not (tmp_path / "decision").exists()
+    return str(refused.value)
+
+
+def test_the_register_step_refuses_a_refit_without_its_evaluated_model(
+    refit_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """With evaluated/ removed, the refit's report named other bytes and the step said to
+    evaluate the refit itself, which scores it on the windows it was fitted on."""
+    store, run = refit_runs["store"], refit_runs["full"]
+    candidate = tmp_path / "candidate"
+    shutil.copytree(run / "refit" / "candidate", candidate)
+    shutil.rmtree(candidate / "evaluated")
+    refused = refused_registration(store, candidate, run / "evaluate" / "report", tmp_path)
+    assert refused == (
         f"{candidate} is a refit without the model it was refitted from (evaluated/), whose "
         "report is its only held-out score; register the refit step's whole output folder, or "
         "run the refit step again to write it."
     )
-    assert ModelRegistry(f"sqlite:///{store}/mlruns.db", MODEL).versions() == versions
-    assert not (tmp_path / "decision").exists()
+
+
+def test_a_refit_given_another_models_report_is_told_to_evaluate_its_evaluated_model(
+    refit_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """The step said to evaluate the refit folder itself, which the evaluate step refuses (it
+    would score the refit on the windows it was fitted on): the report it needs is of the model
+    inside it."""
+    store, run = refit_runs["store"], refit_runs["full"]
+    candidate = run / "refit" / "candidate"
+    other = refit_runs["partial"] / "evaluate" / "report"
+    refused = refused_registration(store, candidate, other, tmp_path)
+    assert refused.startswith(f"report {other} was made for another model (hash ")
+    assert refused.endswith(
+        f"); evaluate the model it was refitted from, {candidate / 'evaluated'}, first."
+    )
 
 
 @pytest.mark.parametrize(

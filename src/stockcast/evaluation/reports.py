@@ -36,10 +36,16 @@ def read_report(report_dir: str | Path) -> dict[str, Any]:
     return report
 
 
-def check_report_matches(report: dict[str, Any], report_dir: str | Path, digest: str) -> None:
-    """Refuse a report that scored other bytes than the model folder at hand (hash `digest`)."""
+def check_report_matches(
+    report: dict[str, Any],
+    report_dir: str | Path,
+    digest: str,
+    scored: str = "this model folder",
+) -> None:
+    """Refuse a report that scored other bytes than the model at hand (hash `digest`), naming
+    the folder to evaluate (`scored`: a refit's is the model inside it, never the refit)."""
     if report["model_hash"] != digest:
         raise ArtifactError(
             f"report {report_dir} was made for another model (hash {report['model_hash']}, this "
-            f"model {digest}); evaluate this model folder first."
+            f"model {digest}); evaluate {scored} first."
         )

@@ -35,6 +35,7 @@ from stockcast.registry.store import ModelRegistry
 from stockcast.registry.versions import ROLLBACK_TAG
 from stockcast.serving.loading import check_refit_pair, check_refit_whole, load_checked_copy
 from stockcast.serving.metadata import (
+    EVALUATED_DIR,
     TRAINING_CONFIG_FILE,
     evaluated_model_dir,
     read_model_metadata,
@@ -179,7 +180,13 @@ def run_register(cfg: DictConfig) -> dict[str, Any]:
     if scored == copy:
         check_refit_whole(copy, model_dir)
     scored_digest = digest if scored == copy else folder_contents(scored).digest
-    check_report_matches(report, report_dir, scored_digest)
+    # A refit's own scores are not held out: its report is the evaluated model's.
+    shown = (
+        "this model folder"
+        if scored == copy
+        else f"the model it was refitted from, {model_dir / EVALUATED_DIR},"
+    )
+    check_report_matches(report, report_dir, scored_digest, shown)
     if scored != copy:
         check_refit_pair(copy, scored_digest, model_dir)
     # What predict and serve will load, loaded here once: a folder that does not load is not
