@@ -693,6 +693,37 @@ def test_the_evaluate_step_refuses_a_refit_and_names_the_model_to_score(
     assert scored["metrics"] == earlier["metrics"]
 
 
+def test_the_evaluate_step_refuses_a_split_whose_test_windows_the_model_was_selected_on(
+    refit_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """The splits leave the data hash as it is: a model of 70/15/15 scored on a 60/10/30 folder
+    of the same prices was scored on its own validation windows as if they were held out."""
+    store = refit_runs["store"]
+    model = refit_runs["full"] / "train" / "model"
+    longer_test = refit_runs["partial"] / "prepare" / "prepared"
+    with pytest.raises(ArtifactError) as refused:
+        evaluate_step(store, model, longer_test, tmp_path / "refused")
+    message = str(refused.value)
+    assert message.startswith(
+        f"evaluate.prepared_dir {longer_test} was split otherwise than the data of the model in "
+        f"{model}: its validation ends on "
+    )
+    assert message.endswith(
+        "so its test windows hold some the model was fitted or selected on; prepare the data "
+        "with the model's splits (data.split.train=0.7, data.split.val=0.15, "
+        "data.split.test=0.15), or point both at the same pipeline run."
+    )
+    assert not (tmp_path / "refused").exists(), "refused before any work"
+    # A test split later than the model's validation is held out: scored.
+    evaluate_step(
+        store,
+        refit_runs["partial"] / "train" / "model",
+        refit_runs["full"] / "prepare" / "prepared",
+        tmp_path / "report",
+    )
+    assert (tmp_path / "report" / REPORT_FILE).is_file()
+
+
 def refused_registration(store: Path, model: Path, report: Path, tmp_path: Path) -> str:
     """The register step alone on `model` and `report`, which must refuse them before anything
     is registered or written: its sentence."""

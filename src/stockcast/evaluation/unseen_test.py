@@ -6,8 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from stockcast.data.prepared import PreparedData
+from stockcast.data.split import SPLITS
 from stockcast.errors import ArtifactError
 from stockcast.serving.metadata import EVALUATED_DIR
+from stockcast.training.metadata import fit_data_end
 
 
 def check_test_unseen(metadata: dict[str, Any], model_dir: Path) -> None:
@@ -21,3 +26,27 @@ def check_test_unseen(metadata: dict[str, Any], model_dir: Path) -> None:
             f"from ({model_dir / EVALUATED_DIR}, or the train step's model folder) and register "
             "the refit with that report."
         )
+
+
+def check_split_unseen(
+    prepared: PreparedData, metadata: dict[str, Any], prepared_dir: str | Path, model_dir: Path
+) -> None:
+    """Refuse a prepared folder of the model's data split otherwise, whose validation ends
+    before the model's: its test split then holds windows the model was fitted or selected on
+    (early stopping, its bands' calibration), and the data hash, which the splits do not
+    change, let them be scored as held out. Undated data records no end to compare."""
+    ours, theirs = fit_data_end(prepared), metadata.get("fit_data_end")
+    if ours is None or theirs is None or np.datetime64(theirs) <= np.datetime64(ours):
+        return
+    split = (metadata.get("data_source") or {}).get("split")
+    settings = (
+        " (" + ", ".join(f"data.split.{k}={split[k]}" for k in SPLITS if k in split) + ")"
+        if isinstance(split, dict)
+        else ""
+    )
+    raise ArtifactError(
+        f"evaluate.prepared_dir {prepared_dir} was split otherwise than the data of the model "
+        f"in {model_dir}: its validation ends on {ours} and the model's on {theirs}, so its "
+        "test windows hold some the model was fitted or selected on; prepare the data with the "
+        f"model's splits{settings}, or point both at the same pipeline run."
+    )
