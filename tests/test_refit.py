@@ -778,6 +778,28 @@ def test_a_refit_given_another_models_report_is_told_to_evaluate_its_evaluated_m
     )
 
 
+def test_the_register_step_refuses_a_report_folder_without_its_windows_or_plots(
+    refit_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A report.json copied without a plot, or without the windows the champion is re-scored
+    on, was a FileNotFoundError traceback in the middle of registering."""
+    store, run = refit_runs["store"], refit_runs["full"]
+    candidate = run / "refit" / "candidate"
+    report = tmp_path / "report"
+    shutil.copytree(run / "evaluate" / "report", report)
+    plots = json.loads((report / REPORT_FILE).read_text())["plots"]
+    (report / plots[0]).unlink()
+    assert refused_registration(store, candidate, report, tmp_path) == (
+        f"report {report} lacks {plots[0]}, which the evaluate step wrote beside its report.json "
+        "(moved or deleted); point it at the whole folder the evaluate step wrote, or run that "
+        "step again."
+    )
+    (report / WINDOWS_FILE).unlink()
+    assert refused_registration(store, candidate, report, tmp_path).startswith(
+        f"report {report} lacks {WINDOWS_FILE}, {plots[0]}, which the evaluate step wrote "
+    )
+
+
 @pytest.mark.parametrize(
     "overrides",
     [

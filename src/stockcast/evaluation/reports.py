@@ -6,13 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from stockcast.errors import ArtifactError
+from stockcast.errors import ArtifactError, first_few
 from stockcast.files import read_json_object
 
 REPORT_KIND = "stockcast.report"
 REPORT_FILE = "report.json"
 # The scored test windows with the model's forecasts: what the champion comparison re-scores.
 WINDOWS_FILE = "test_windows.npz"
+# How many missing files a refusal names before counting the rest.
+SHOWN_FILES = 3
 
 
 def read_report(report_dir: str | Path) -> dict[str, Any]:
@@ -48,4 +50,20 @@ def check_report_matches(
         raise ArtifactError(
             f"report {report_dir} was made for another model (hash {report['model_hash']}, this "
             f"model {digest}); evaluate {scored} first."
+        )
+
+
+def check_report_files(report: dict[str, Any], report_dir: str | Path) -> None:
+    """Refuse a report folder without the files the evaluate step wrote beside report.json: the
+    register step logs its plots with the version and re-scores the champion on its windows, and
+    a missing one was a traceback from MLflow or numpy, after the gate, in the middle of
+    registering."""
+    report_dir = Path(report_dir)
+    wanted = [WINDOWS_FILE, *(report.get("plots") or [])]
+    missing = [name for name in wanted if not (report_dir / name).is_file()]
+    if missing:
+        raise ArtifactError(
+            f"report {report_dir} lacks {first_few(missing, SHOWN_FILES)}, which the evaluate "
+            f"step wrote beside its {REPORT_FILE} (moved or deleted); point it at the whole "
+            "folder the evaluate step wrote, or run that step again."
         )

@@ -20,7 +20,12 @@ from stockcast.config.task import hydra_task
 from stockcast.evaluation.champion import decide, refusal_reasons
 from stockcast.evaluation.champion_score import Candidate
 from stockcast.evaluation.gate import report_gate
-from stockcast.evaluation.reports import REPORT_FILE, check_report_matches, read_report
+from stockcast.evaluation.reports import (
+    REPORT_FILE,
+    check_report_files,
+    check_report_matches,
+    read_report,
+)
 from stockcast.files import write_json
 from stockcast.orchestration.steps.table import DECISION_FILE, table_step
 from stockcast.paths import portable_path
@@ -170,6 +175,7 @@ def run_register(cfg: DictConfig) -> dict[str, Any]:
     model_dir, report_dir = Path(cfg.register.model_dir), Path(cfg.register.report_dir)
     read_model_metadata(model_dir)
     report = read_report(report_dir)
+    check_report_files(report, report_dir)
     # The thresholds this step is given, judged on the report's scores: evaluate recorded its
     # verdict under the settings it ran with, which a step run alone may not share.
     report = report | {"gate": report_gate(report, cfg.gate)}
