@@ -202,6 +202,43 @@ def test_an_output_folder_in_a_file_is_refused_before_any_step_runs(
     assert ran == []
 
 
+@pytest.mark.parametrize("step", [step.name for step in STEPS if step.inputs])
+def test_an_output_folder_inside_an_input_folder_is_refused_before_the_step_runs(
+    step: str, tmp_path: Path
+) -> None:
+    """evaluate.output_dir inside evaluate.model_dir wrote the report into the model folder:
+    the model's hash changed, and the register step's advice to evaluate it again could never
+    be followed, as each evaluation changed it again."""
+    from stockcast.errors import ArtifactError
+    from stockcast.orchestration.steps.table import step_named, table_step
+    from tests.conftest import compose_config
+
+    read, written = step_named(step).inputs[0], step_named(step).outputs[0]
+    ran: list[DictConfig] = []
+    for folder in (tmp_path / "in", tmp_path / "in" / "out"):
+        cfg = compose_config(
+            "pipeline",
+            [f"{read.key}={tmp_path / 'in'}", f"{written.key}={folder}"],
+            tmp_path / "store",
+        )
+        with pytest.raises(ArtifactError) as refused:
+            table_step(step)(ran.append)(cfg)
+        assert str(refused.value) == (
+            f"{written.key} {folder} is {read.key}'s folder or lies inside it, so the step "
+            "would write into a folder it reads; point it at a folder of its own."
+        )
+    assert ran == []
+    # Beside the folder it reads, or above it, the step runs.
+    for folder in (tmp_path / "out", tmp_path):
+        cfg = compose_config(
+            "pipeline",
+            [f"{read.key}={tmp_path / 'in'}", f"{written.key}={folder}"],
+            tmp_path / "store",
+        )
+        table_step(step)(ran.append)(cfg)
+    assert len(ran) == 2
+
+
 def test_a_step_failing_after_a_registration_says_how_to_store_the_days_forecast(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -266,10 +266,32 @@ def refuse_outputs_in_files(cfg: DictConfig, step: Step) -> None:
             )
 
 
+def refuse_outputs_in_inputs(cfg: DictConfig, step: Step) -> None:
+    """One sentence, before any work, for an output folder that is one of the step's input
+    folders or lies inside one: the step would write into what it reads. evaluate's report in
+    its model folder changed the model's files, so no report could ever match the model again."""
+    read = {
+        port.key: Path(str(value)).resolve()
+        for port in step.inputs
+        if (value := OmegaConf.select(cfg, port.key)) is not None
+    }
+    for port in step.outputs:
+        value = OmegaConf.select(cfg, port.key)
+        if value is None:
+            continue
+        folder = Path(str(value)).resolve()
+        for key, source in read.items():
+            if folder == source or source in folder.parents:
+                raise ArtifactError(
+                    f"{port.key} {value} is {key}'s folder or lies inside it, so the step would "
+                    "write into a folder it reads; point it at a folder of its own."
+                )
+
+
 def table_step(name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Decorate a step's function: its folder ports left null in the config take the table's
     default folders (`with_table_folders`), and its output folders are checked
-    (`refuse_outputs_in_files`), before it runs."""
+    (`refuse_outputs_in_files`, `refuse_outputs_in_inputs`), before it runs."""
 
     def decorate(function: Callable[..., T]) -> Callable[..., T]:
         @functools.wraps(function)
@@ -277,6 +299,7 @@ def table_step(name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
             step = step_named(name)
             cfg = with_table_folders(cfg, step)
             refuse_outputs_in_files(cfg, step)
+            refuse_outputs_in_inputs(cfg, step)
             return function(cfg, *args, **kwargs)
 
         return run
