@@ -369,6 +369,23 @@ def test_a_report_cut_short_or_edited_is_refused_in_one_sentence(tmp_path: Path,
     )
 
 
+def test_a_report_without_what_the_later_steps_read_is_refused_in_one_sentence(
+    tmp_path: Path,
+) -> None:
+    """A report.json of the right kind without model_hash (edited, or an older one) stopped the
+    register step with a KeyError traceback."""
+    report = {"kind": "stockcast.report", "metrics": {}, "model_metadata": {}, "plots": []}
+    (tmp_path / REPORT_FILE).write_text(json.dumps(report))
+    with pytest.raises(ArtifactError) as caught:
+        read_report(tmp_path)
+    assert str(caught.value) == (
+        f"{tmp_path / REPORT_FILE} has no model_hash or data_hash (edited, or written by an "
+        "older stockcast); run the evaluate step again to write it."
+    )
+    (tmp_path / REPORT_FILE).write_text(json.dumps(report | {"model_hash": "0", "data_hash": "a"}))
+    assert read_report(tmp_path)["model_hash"] == "0"
+
+
 def test_report_numbers_match_a_direct_recomputation(pipeline_store: Path) -> None:
     run = pipeline_dirs(pipeline_store)[0]
     report = json.loads((run / "evaluate" / "report" / "report.json").read_text())

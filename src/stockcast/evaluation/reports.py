@@ -15,6 +15,8 @@ REPORT_FILE = "report.json"
 WINDOWS_FILE = "test_windows.npz"
 # How many missing files a refusal names before counting the rest.
 SHOWN_FILES = 3
+# What the steps after evaluate read from a report: the scored bytes, scores and data.
+REPORT_KEYS = ("model_hash", "metrics", "model_metadata", "data_hash", "plots")
 
 
 def read_report(report_dir: str | Path) -> dict[str, Any]:
@@ -34,6 +36,12 @@ def read_report(report_dir: str | Path) -> dict[str, Any]:
         raise ArtifactError(
             f"{report_dir} is not an evaluation report folder (no {REPORT_FILE} of kind "
             f"{REPORT_KIND!r}); point it at the evaluate step's output."
+        )
+    missing = [key for key in REPORT_KEYS if key not in report]
+    if missing:
+        raise ArtifactError(
+            f"{path} has no {' or '.join(missing)} (edited, or written by an older stockcast); "
+            "run the evaluate step again to write it."
         )
     return report
 
