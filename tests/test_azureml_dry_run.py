@@ -7,6 +7,7 @@ itself runs once as a user types it.
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any
@@ -213,6 +214,30 @@ def test_a_dry_run_writes_under_stockcast_root_where_it_is_set(
     assert (tmp_path / "outputs" / "azureml" / "train_job.yaml").is_file()
     assert f"wrote {tmp_path / 'outputs' / 'azureml' / 'train_job.yaml'}" in capsys.readouterr().out
     assert load_job(tmp_path / "outputs" / "azureml" / "train_job.yaml")._validate().passed
+
+
+@pytest.mark.parametrize(
+    ("verb", "files"),
+    [
+        ("train", ["train_job.yaml"]),
+        ("pipeline", ["pipeline.yaml"]),
+        ("schedule", ["schedule.yaml"]),
+        ("deploy", ["endpoint.yaml", "deployment.yaml"]),
+    ],
+)
+def test_the_dry_runs_command_keeps_a_folder_holding_a_space_one_word(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], verb: str, files: list[str]
+) -> None:
+    """The command a dry run offers was printed unquoted: a root holding a space split each
+    file the copied command names in two."""
+    out = tmp_path / "r x"
+    version = ["azureml.endpoint.model_version=3"] if verb == "deploy" else []
+    main([verb, "--dry-run", *version, f"azureml.dry_run_dir={out}"])
+    command = capsys.readouterr().out.split("to send it yourself: ", 1)[1]
+    words = shlex.split(command)
+    assert [words[i + 1] for i, word in enumerate(words) if word == "-f"] == [
+        str(out / name) for name in files
+    ]
 
 
 def test_a_relative_stockcast_root_is_read_from_the_current_folder_everywhere(

@@ -10,6 +10,7 @@ from pathlib import Path
 from azure.core.exceptions import ResourceNotFoundError
 
 from stockcast.azure_failures import describe_azure_failure
+from stockcast.config.overrides import typed_word
 from stockcast.config.task import user_errors_exit
 from stockcast.files import file_in_the_way, folder_not_made
 from stockcast.orchestration.azureml.components import check_compute_overrides
@@ -86,6 +87,11 @@ def _shown(path: Path, sc: SubmitConfig) -> str:
     return str(path.relative_to(sc.root)) if path.is_relative_to(sc.root) else str(path)
 
 
+def _typed(path: Path, sc: SubmitConfig) -> str:
+    """A path as one word of a command the user copies (a root holding a space split it)."""
+    return typed_word(_shown(path, sc))
+
+
 def _report(paths: Sequence[Path], sc: SubmitConfig, how: str) -> None:
     for path in paths:
         print(f"wrote {_shown(path, sc)}")
@@ -98,7 +104,7 @@ def submit_pipeline(sc: SubmitConfig, dry_run: bool) -> None:
         out = _dry_run_dir(sc)
         components = {step: node.component for step, node in job.jobs.items()}
         paths = [write_entity(job, out / PIPELINE_FILE), *write_components(components, out)]
-        _report(paths, sc, f"az ml job create -f {_shown(paths[0], sc)}")
+        _report(paths, sc, f"az ml job create -f {_typed(paths[0], sc)}")
         return
     created = _client(sc).jobs.create_or_update(job, experiment_name=sc.azure.experiment_name)
     print(f"submitted pipeline {created.name}: {created.studio_url}")
@@ -114,7 +120,7 @@ def submit_schedule(sc: SubmitConfig, dry_run: bool) -> None:
     if dry_run:
         out = _dry_run_dir(sc)
         paths = [write_entity(job, out / SCHEDULE_PIPELINE_FILE), write_schedule(schedule, out)]
-        _report(paths, sc, f"az ml schedule create -f {_shown(paths[1], sc)}")
+        _report(paths, sc, f"az ml schedule create -f {_typed(paths[1], sc)}")
         return
     created = _client(sc).schedules.begin_create_or_update(schedule).result()
     print(f"schedule {created.name} created or updated; enabled: {created.is_enabled}")
@@ -125,7 +131,7 @@ def submit_training_job(sc: SubmitConfig, dry_run: bool) -> None:
     if dry_run:
         out = _dry_run_dir(sc)
         path = write_entity(job, out / TRAINING_JOB_FILE)
-        _report([path], sc, f"az ml job create -f {_shown(path, sc)}")
+        _report([path], sc, f"az ml job create -f {_typed(path, sc)}")
         return
     created = _client(sc).jobs.create_or_update(job)
     print(f"submitted training job {created.name}: {created.studio_url}")
@@ -146,8 +152,8 @@ def deploy(sc: SubmitConfig, dry_run: bool) -> None:
         paths = [write_entity(endpoint, out / ENDPOINT_FILE)]
         paths.append(write_entity(deployment, out / DEPLOYMENT_FILE))
         how = (
-            f"az ml online-endpoint create -f {_shown(paths[0], sc)} && az ml online-deployment "
-            f"create -f {_shown(paths[1], sc)} --all-traffic"
+            f"az ml online-endpoint create -f {_typed(paths[0], sc)} && az ml online-deployment "
+            f"create -f {_typed(paths[1], sc)} --all-traffic"
         )
         _report(paths, sc, how)
         return
