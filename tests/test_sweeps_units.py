@@ -774,6 +774,26 @@ def test_a_bad_sweeper_setting_is_one_sentence(
     )
 
 
+@pytest.mark.parametrize(
+    ("trials", "jobs", "said"),
+    [
+        (0, 1, "hydra.sweeper.n_trials is 0; give the trials this run adds, 1 or more."),
+        (2, -1, "hydra.sweeper.n_jobs is -1; give the trials to run at a time, 1 or more."),
+    ],
+)
+def test_a_trial_count_below_one_is_named_with_its_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trials: int, jobs: int, said: str
+) -> None:
+    """One sentence named both settings: the user had to find which was wrong, and why."""
+    sweeper = random_sweeper(
+        f"sqlite:///{tmp_path}/s.db", tmp_path, object(), {}, trials=trials, jobs=jobs
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        sweeper.sweep(["optim.lr=interval(1e-4,1e-2)"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == f"error: {said}"
+
+
 def test_an_optuna_sweep_without_a_metric_is_refused_before_a_trial_trains(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -92,8 +92,13 @@ class OptunaSweeper(Sweeper):
             raise ConfigError(
                 f"hydra.sweeper.direction is {self.direction!r}; it must be one of {DIRECTIONS}."
             )
-        if self.n_trials < 1 or self.n_jobs < 1:
-            raise ConfigError("hydra.sweeper.n_trials and hydra.sweeper.n_jobs must be >= 1.")
+        # Named with its value: one sentence for both left the user to find which was wrong.
+        for key, value, gives in (
+            ("n_trials", self.n_trials, "the trials this run adds"),
+            ("n_jobs", self.n_jobs, "the trials to run at a time"),
+        ):
+            if value < 1:
+                raise ConfigError(f"hydra.sweeper.{key} is {value}; give {gives}, 1 or more.")
         from stockcast.config.sections import optimized_metric_problem
 
         metric = OmegaConf.select(self.config, "optimized_metric")
