@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import yaml
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.compose import register_resolvers
-from stockcast.errors import counted
+from stockcast.errors import StockcastError, counted
 from stockcast.orchestration.sweeps.summary import summary_of, to_markdown, write_summary
 from stockcast.paths import CONFIG_DIR
 
@@ -61,14 +61,22 @@ def main(argv: list[str]) -> int:
     folder = Path(argv[0])
     try:
         config = OmegaConf.load(folder / SWEEP_CONFIG)
+        why = None if isinstance(config, DictConfig) else "a list, not a config"
     except (OSError, yaml.YAMLError) as err:
+        why = type(err).__name__
+    if why is not None:
         print(
-            f"error: {folder / SWEEP_CONFIG} cannot be read ({type(err).__name__}); it is what "
-            "Hydra wrote when the sweep started, and the ranking reads its metric from it.",
+            f"error: {folder / SWEEP_CONFIG} cannot be read ({why}); it is what Hydra wrote "
+            "when the sweep started, and the ranking reads its metric from it.",
             file=sys.stderr,
         )
         return 2
-    summary, jobs = summary_of(config, folder)
+    try:
+        summary, jobs = summary_of(config, folder)
+    except StockcastError as err:
+        # A setting edited by hand into one the ranking cannot use, named in its file.
+        print(f"error: {folder / SWEEP_CONFIG}'s {err}", file=sys.stderr)
+        return 2
     if summary is None:
         print(
             f"error: no job of {folder} wrote metrics.json ({counted(len(jobs), 'job folder')} there), "

@@ -1087,6 +1087,83 @@ def test_a_job_whose_metrics_json_is_damaged_is_ranked_last_and_named(
     assert "| 3 | 1 | 0.003 |  |  | metrics.json unreadable |" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    ("edited", "told"),
+    [
+        (
+            "optimized_metric: ${nope}\n",
+            "optimized_metric cannot be read (Interpolation key 'nope' not found); set it to the "
+            "value the sweep ran with, e.g. optimized_metric: val/mase.",
+        ),
+        (
+            "optimized_metric: 3\n",
+            "optimized_metric is 3, not a metric's name; set it to the metric the sweep ranked "
+            "by, e.g. optimized_metric: val/mase.",
+        ),
+        (
+            "hydra:\n  sweeper:\n    direction: sideways\n",
+            "hydra.sweeper.direction is 'sideways'; set it to minimize or maximize.",
+        ),
+    ],
+)
+def test_a_multirun_yaml_edited_into_no_ranking_is_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edited: str, told: str
+) -> None:
+    """A metric or direction edited into one the ranking cannot use was OmegaConf's, an
+    AttributeError's or a ValueError's traceback: the sentence names it in its file."""
+    import runpy
+
+    main = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "sweep_summary.py"))["main"]
+    sweep = tmp_path / "sweep"
+    _job(sweep, 0, ["optim.lr=0.001"], 1.0)
+    (sweep / "multirun.yaml").write_text(edited)
+    assert main([str(sweep)]) == 2
+    assert capsys.readouterr().err == f"error: {sweep / 'multirun.yaml'}'s {told}\n"
+    assert not (sweep / "sweep_summary.json").exists()
+
+
+@pytest.mark.parametrize(
+    "edited",
+    [
+        "optimized_metric: val/mase\nhydra:\n  overrides:\n    task: 3\n",
+        "optimized_metric: val/mase\nhydra:\n  overrides:\n    task: ['optim.lr=((']\n",
+        "optimized_metric: val/mase\nhydra:\n  sweeper:\n    params: ${nope}\n",
+    ],
+)
+def test_a_search_space_edited_into_no_overrides_ranks_without_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edited: str
+) -> None:
+    """The searched keys only mark columns (keys whose values differ are columns anyway): a
+    command line or search space that cannot be read was a traceback that ranked no job."""
+    import runpy
+
+    main = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "sweep_summary.py"))["main"]
+    sweep = tmp_path / "sweep"
+    _job(sweep, 0, ["optim.lr=0.001"], 2.0)
+    _job(sweep, 1, ["optim.lr=0.003"], 1.0)
+    (sweep / "multirun.yaml").write_text(edited)
+    assert main([str(sweep)]) == 0
+    content = json.loads((sweep / "sweep_summary.json").read_text())
+    assert (content["best"], content["swept"]) == ({"job": 1, "value": 1.0}, ["optim.lr"])
+
+
+def test_a_multirun_yaml_holding_a_list_is_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A list where Hydra's config was ended in OmegaConf's ConfigTypeError traceback."""
+    import runpy
+
+    main = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "sweep_summary.py"))["main"]
+    sweep = tmp_path / "sweep"
+    _job(sweep, 0, ["optim.lr=0.001"], 1.0)
+    (sweep / "multirun.yaml").write_text("- optimized_metric\n")
+    assert main([str(sweep)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {sweep / 'multirun.yaml'} cannot be read (a list, not a config); it is what "
+        "Hydra wrote when the sweep started, and the ranking reads its metric from it.\n"
+    )
+
+
 def test_a_summary_that_fails_part_way_leaves_the_previous_one_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

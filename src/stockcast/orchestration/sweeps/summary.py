@@ -19,10 +19,12 @@ from typing import Any
 
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import OverrideParseException
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from stockcast.config.overrides import as_typed, override_key, override_value
-from stockcast.errors import counted
+from stockcast.errors import ConfigError, counted, first_line, quoted
 from stockcast.files import read_json_object, write_whole
 from stockcast.redaction import redacted_text
 from stockcast.training.summary import METRICS_FILE
@@ -32,6 +34,10 @@ OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
 HYDRA_FILE = Path(".hydra") / "hydra.yaml"
 METRIC_STAGES = ("val", "test")
 DIRECTIONS = ("minimize", "maximize")
+# What a sweep whose config names no optimized_metric is ranked by.
+DEFAULT_METRIC = "val/loss"
+# The metric a refusal of an unusable optimized_metric offers.
+EXAMPLE_METRIC = "val/mase"
 
 
 @dataclass(frozen=True)
@@ -216,23 +222,65 @@ def summarize(
     return SweepSummary(metric, direction, ranked, swept, common)
 
 
+def ranking_settings(config: Any) -> tuple[str, str]:
+    """The metric and direction `config` ranks the jobs by; a ConfigError naming the setting
+    where it holds neither (a `multirun.yaml` edited by hand: `${nope}`, a number), since a
+    guess would rank the jobs otherwise than the sweep did."""
+    try:
+        metric = OmegaConf.select(config, "optimized_metric")
+    except OmegaConfBaseException as err:
+        raise ConfigError(_unreadable("optimized_metric", err, EXAMPLE_METRIC)) from None
+    if metric is not None and not isinstance(metric, str):
+        raise ConfigError(
+            f"optimized_metric is {quoted(metric)}, not a metric's name; set it to the metric "
+            f"the sweep ranked by, e.g. optimized_metric: {EXAMPLE_METRIC}."
+        )
+    try:
+        direction = OmegaConf.select(config, "hydra.sweeper.direction", default=DIRECTIONS[0])
+    except OmegaConfBaseException as err:
+        raise ConfigError(_unreadable("hydra.sweeper.direction", err, DIRECTIONS[0])) from None
+    if direction not in DIRECTIONS:
+        raise ConfigError(
+            f"hydra.sweeper.direction is {quoted(direction)}; set it to {' or '.join(DIRECTIONS)}."
+        )
+    return metric or DEFAULT_METRIC, direction
+
+
+def _unreadable(key: str, err: Exception, example: str) -> str:
+    """Why `key` holds no value (an interpolation naming no key), and what to give it."""
+    return (
+        f"{key} cannot be read ({first_line(err)}); set it to the value the sweep ran with, e.g. "
+        f"{key.rsplit('.', 1)[-1]}: {example}."
+    )
+
+
+def searched_in(config: Any) -> list[str]:
+    """`searched_keys` of the sweep's `config`, without a source it cannot read (a search space
+    or command line edited into no mapping or overrides): they only mark columns that the
+    keys whose values differ between jobs mark anyway."""
+    try:
+        params = OmegaConf.select(config, "hydra.sweeper.params")
+    except OmegaConfBaseException:
+        params = None
+    params = params if isinstance(params, Mapping) else None
+    try:
+        return searched_keys(params, as_typed(OmegaConf.select(config, "hydra.overrides.task")))
+    except (OmegaConfBaseException, OverrideParseException, TypeError):
+        return searched_keys(params, [])
+
+
 def summary_of(
     config: Any, sweep_dir: Path, since: float | None = None
 ) -> tuple[SweepSummary | None, list[JobResult]]:
     """The summary of the jobs in `sweep_dir` (with `since`, of those written since) as the
-    sweep's `config` asks for it (its `optimized_metric`, the sweeper's direction and searched
-    keys): the live config at the sweep's end, or the `multirun.yaml` Hydra wrote at its start
-    (`scripts/sweep_summary.py`). None where no job wrote metrics; the jobs either way."""
+    sweep's `config` asks for it (`ranking_settings`, `searched_in`): the live config at the
+    sweep's end, or the `multirun.yaml` Hydra wrote at its start (`scripts/sweep_summary.py`).
+    None where no job wrote metrics; the jobs either way."""
     jobs = collect_jobs(sweep_dir, since)
     if not any(job.finished for job in jobs):
         return None, jobs
-    metric = OmegaConf.select(config, "optimized_metric") or "val/loss"
-    direction = OmegaConf.select(config, "hydra.sweeper.direction", default="minimize")
-    searched = searched_keys(
-        OmegaConf.select(config, "hydra.sweeper.params"),
-        as_typed(OmegaConf.select(config, "hydra.overrides.task")),
-    )
-    return summarize(jobs, metric, str(direction), searched), jobs
+    metric, direction = ranking_settings(config)
+    return summarize(jobs, metric, direction, searched_in(config)), jobs
 
 
 def _finite_or_none(value: Any) -> Any:
