@@ -252,6 +252,59 @@ def test_a_range_the_grid_sweeper_cannot_run_is_named_with_the_sweeper_that_can(
     assert composition_error(raised, "train", overrides) == RANGE_REFUSAL
 
 
+SEARCH_SPACE_REFUSAL = (
+    "error: {override} cannot be composed: Hydra reads the dots of a key such as optim.lr as "
+    "nested settings, and adds no key to hydra.sweeper.params from the command line; give the "
+    "searched key its own override instead, which either sweeper searches: {instead}."
+)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "instead"),
+    [
+        # Into the grid sweeper's null search space: OmegaConf's AttributeError.
+        (["hydra.sweeper.params={optim.lr:'1e-3,3e-3'}"], "optim.lr=1e-3,3e-3"),
+        # Into the Optuna sweeper's own null one, dotted: OmegaConf's AssertionError.
+        (
+            ["hydra/sweeper=optuna", "hydra.sweeper.params.optim.lr='interval(1e-4,1e-2)'"],
+            "'optim.lr=interval(1e-4,1e-2)'",
+        ),
+        # A key the search holds, dotted: Hydra reads optim.lr as optim, then lr.
+        (
+            ["hparams_search=mlp_optuna", "hydra.sweeper.params.optim.lr='interval(1e-4,1e-2)'"],
+            "'optim.lr=interval(1e-4,1e-2)'",
+        ),
+        # A key the search lacks: Hydra closes the search space to new keys.
+        (["hparams_search=mlp_optuna", "hydra.sweeper.params={seed:'1,2'}"], "seed=1,2"),
+        # Unquoted: a sweep of Hydra's own settings.
+        (["hydra.sweeper.params.optim.lr=1e-3,3e-3"], "optim.lr=1e-3,3e-3"),
+    ],
+)
+def test_a_search_space_set_on_the_command_line_names_the_override_that_searches(
+    overrides: list[str],
+    instead: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`-m hydra.sweeper.params...` as a user types it ended in OmegaConf's AttributeError or
+    AssertionError traceback, or a sentence saying it was no setting of Hydra's."""
+    import runpy
+    import sys
+
+    monkeypatch.setenv("STOCKCAST_ROOT", str(tmp_path))
+    monkeypatch.setattr(sys, "argv", ["src/train.py", "-m", *overrides])
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            runpy.run_path(str(CONFIG_DIR.parent / "src" / "train.py"), run_name="__main__")
+    finally:
+        GlobalHydra.instance().clear()
+    assert stopped.value.code == 2
+    told = SEARCH_SPACE_REFUSAL.format(override=overrides[-1], instead=instead)
+    assert capsys.readouterr().err.strip().splitlines()[-1] == told
+    assert not (tmp_path / "logs").exists()
+
+
 def test_a_group_given_null_lists_the_config_dir_options_too(tmp_path: Path) -> None:
     """`--config-dir mine logger=null`: the options offered were configs/ ones alone, so the
     user's own logger config in the folder was missing from "choose one of"."""

@@ -18,7 +18,7 @@ from stockcast.config.mistakes import (
     unknown_option,
     unknown_position,
 )
-from stockcast.config.overrides import override_key, override_value
+from stockcast.config.overrides import override_key, override_value, typed_word
 from stockcast.config.search_path import searchpath_folders
 from stockcast.config.unknown_keys import Composer, names_beside, unknown_key_sentence
 from stockcast.errors import error_text, first_line
@@ -26,6 +26,10 @@ from stockcast.paths import config_folders, is_config_group
 
 # Overrides of Hydra's own config (its launcher's and sweeper's settings among them).
 HYDRA_PREFIX = "hydra."
+# The sweepers' search space, which a config file sets (configs/hparams_search/).
+SEARCH_SPACE_KEY = "hydra.sweeper.params"
+# The searched key and values a refusal offers where the override names none.
+EXAMPLE_SEARCHED_KEY = ("optim.lr", "1e-3,3e-3")
 
 
 def composition_error(
@@ -62,6 +66,10 @@ def composition_error(
             f"--config-dir {missing_dir.group(1)} is not a folder; give the folder that holds "
             "your own configs (experiment/<name>.yaml in it, say)."
         )
+    searched = search_space_overrides(overrides)
+    if searched and (isinstance(err, AssertionError) or SEARCH_SPACE_KEY in error_text(err)):
+        # OmegaConf's own AssertionError (a dotted key into a null search space) names no key.
+        return search_space_on_the_command_line(searched[0])
     if isinstance(err, YAMLError | UnicodeDecodeError):  # Hydra lets a file's own through
         return unreadable_config_file(err)
     if isinstance(err, TypeError) and re.match(r"Index '.*' \(str\) is not an int", str(err)):
@@ -199,6 +207,48 @@ def _nothing_to_delete(
         return f"{lead} has no {missing}; did you mean ~{meant}?"
     holds = listed(sorted(names), "and")
     return f"{lead} has no {missing} ({parent or 'its top level'} holds {holds}); drop it."
+
+
+def search_space_overrides(overrides: Sequence[str]) -> list[str]:
+    """The overrides that set the sweepers' search space (`hydra.sweeper.params={...}`,
+    `hydra.sweeper.params.optim.lr=...`)."""
+    return [
+        o
+        for o in overrides
+        if override_key(o) == SEARCH_SPACE_KEY or override_key(o).startswith(SEARCH_SPACE_KEY + ".")
+    ]
+
+
+def search_space_on_the_command_line(override: str) -> str:
+    """An override of the search space that Hydra cannot compose: a null search space (the grid
+    sweeper's, hydra/sweeper=optuna's own) takes no key, a configured one no new key without
+    `+`, and the dots of `optim.lr` in `hydra.sweeper.params.optim.lr` are read as nested keys.
+    The searched key's own override is what both sweepers search, beside an hparams_search's."""
+    key, value = _searched_key_and_value(override)
+    return (
+        f"{override} cannot be composed: Hydra reads the dots of a key such as optim.lr as "
+        f"nested settings, and adds no key to {SEARCH_SPACE_KEY} from the command line; give the "
+        f"searched key its own override instead, which either sweeper searches: "
+        f"{typed_word(f'{key}={value}')}."
+    )
+
+
+def _searched_key_and_value(override: str) -> tuple[str, str]:
+    """The first key and value an override of the search space gives, as a sweep override's
+    (`hydra.sweeper.params={optim.lr:'1e-3,3e-3'}` -> optim.lr, 1e-3,3e-3)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    key = override_key(override)[len(SEARCH_SPACE_KEY) + 1 :]
+    try:
+        read = OverridesParser.create().parse_override(override.lstrip("+")).value()
+    except Exception:  # Hydra's grammar refuses it: the text as typed
+        read = override_value(override)
+    if isinstance(read, dict) and read:
+        key, read = next(iter(read.items()))
+    elif not isinstance(read, str):
+        # A sweep of values (1e-3,3e-3 unquoted): the text as typed.
+        read = override_value(override)
+    return (key, str(read)) if key else EXAMPLE_SEARCHED_KEY
 
 
 def range_without_a_search(kind: str, overrides: Sequence[str]) -> str:
