@@ -951,3 +951,30 @@ def test_a_day_start_whose_copy_is_gone_is_refused_and_the_store_kept(
     with pytest.raises(ConfigError, match=r"its copy of the store database is gone"):
         _replay(tmp_path, "later", f"replay.resume_from={tmp_path / 'run'}")
     assert tables(store) == before > 0
+
+
+def test_a_replay_whose_data_changed_since_it_started_is_not_resumed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its remaining days would train on other data than its first ones: the resume ran them
+    and exited 0, though a resumed replay ends as the uninterrupted one would have."""
+    dates = pd.bdate_range(end="2026-06-30", periods=300)
+    csv = tmp_path / "prices.csv"
+    closes = 100.0 + np.arange(len(dates), dtype=float)
+    pd.DataFrame({"Date": dates, "Close": closes}).to_csv(csv, index=False)
+    given = [*isolated_overrides(tmp_path), "data=csv", f"data.path={csv}", "days=4"]
+    ran = _stop_on_day(2, monkeypatch)
+    with global_state_restored(), pytest.raises(KeyboardInterrupt):
+        run_task(run_replay, "replay", [*given, "replay.end=2026-06-30"], tmp_path / "run")
+    closes[-10:] *= 1.5
+    pd.DataFrame({"Date": dates, "Close": closes}).to_csv(csv, index=False)
+    resume = [*given, "replay.end=2026-06-30", f"replay.resume_from={tmp_path / 'run'}"]
+    with global_state_restored(), pytest.raises(ConfigError) as refused:
+        run_task(run_replay, "replay", resume, tmp_path / "later")
+    assert str(refused.value).startswith(
+        f"the data the replay in {tmp_path / 'run'} reads has changed since it started"
+    )
+    assert str(refused.value).endswith(
+        "; put back the data it started with to resume it, or start a new replay."
+    )
+    assert len(ran) == 2, "no day runs on the other data"

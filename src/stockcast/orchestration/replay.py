@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 from stockcast.config.compose import LOCAL_STORE_DB, local_store_uri
 from stockcast.config.overrides import override_key
 from stockcast.config.task import hydra_task
+from stockcast.data.prepared import data_hash
 from stockcast.errors import ConfigError
 from stockcast.files import folder_not_made
 from stockcast.orchestration.preflight import check_training_builds
@@ -42,6 +43,7 @@ from stockcast.orchestration.replay_record import (
     plan_path,
     planned,
     recorded_replay,
+    refuse_other_data,
     replay_goes_on,
 )
 from stockcast.orchestration.runner import refuse_another_config, user_overrides
@@ -100,6 +102,8 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
     open_client(uri, uri, create=True)
     plan = {
         "days": days,
+        # What a resume checks its data against: the data as of the last day holds every day's.
+        "data_hash": data_hash(list(data_as_of(cfg, days[-1]))),
         "store_dir": plan_path(store, run_dir),
         "ledger_dir": plan_path(Path(ledger_dir), run_dir) if ledger_dir else None,
         "overrides": user_overrides(),
@@ -116,7 +120,9 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
     # This resume's own run directory sits beside those of the replays it can go on with.
     plan, entries = recorded_replay(run_dir, given, Path(cfg.paths.output_dir).parent)
     days = plan["days"]
-    refuse_undated(data_as_of(cfg, days[-1]))
+    series = data_as_of(cfg, days[-1])
+    refuse_undated(series)
+    refuse_other_data(run_dir, plan, series)
     where = (
         f"at day {len(entries) + 1}/{len(days)} ({days[len(entries)]})"
         if len(entries) < len(days)

@@ -4,7 +4,7 @@ stopped replay is taken up again.
 `replay.json` holds the replay's plan (its days, store, ledger folder and the overrides it was
 given) beside one entry per finished day, read back from the day's steps' files. A resume
 (`replay.resume_from`) reads that record back and refuses, in one sentence, what cannot go on:
-no record, a damaged one, other overrides, no day left, a store that is gone. The day that was
+no record, a damaged one, other overrides, other data, no day left, a store that is gone. The day that was
 running when the replay stopped is set aside here, and the store says whether it had registered
 its version.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ from typing import Any
 from omegaconf import DictConfig
 
 from stockcast.config.compose import LOCAL_STORE_DB, local_store_uri
+from stockcast.data.prepared import data_hash
+from stockcast.data.series import Series
 from stockcast.errors import ConfigError, StockcastError
 from stockcast.evaluation.champion import refusal_reasons
 from stockcast.orchestration.steps.table import (
@@ -37,7 +39,8 @@ REPLAY_FILE = "replay.json"
 REPLAY_PLOT_FILE = "replay.png"
 # The folder of a replay's run directory that holds each day's pipeline run.
 DAYS_DIR = "days"
-# What a replay's plan records (`ledger_dir` too, from the replays that could resume).
+# What a replay's plan records (`ledger_dir` too, from the replays that could resume, and
+# `data_hash` from those that fingerprinted their data).
 PLAN_KEYS = {"days", "store_dir", "overrides"}
 # What each day's entry records (`day_entry`), which the resume and the plot read back.
 ENTRY_KEYS = {"as_of", "registered_version", "refusal", "champion_version", "live", "seconds"}
@@ -130,6 +133,21 @@ def recorded_replay(
     return plan, [_with_every_coverage(entry) for entry in entries]
 
 
+def refuse_other_data(run_dir: Path, plan: dict[str, Any], series: Sequence[Series]) -> None:
+    """Refuse to resume a replay whose data (`series`, as of its last day) is not the data it
+    fingerprinted when it started: its remaining days would train on other values than its first
+    ones did, and it would not end as the uninterrupted replay would have. A replay that
+    recorded no fingerprint (from before they were kept) is not checked."""
+    recorded, now = plan.get("data_hash"), data_hash(list(series))
+    if recorded is not None and recorded != now:
+        raise ConfigError(
+            f"the data the replay in {run_dir} reads has changed since it started (as of its "
+            f"last day, {plan['days'][-1]}, its hash was {recorded} and is now {now}), so what "
+            "remains of it would run on other data than its first days did; put back the data "
+            "it started with to resume it, or start a new replay."
+        )
+
+
 def _with_every_coverage(entry: dict[str, Any]) -> dict[str, Any]:
     """A day recorded before the live coverage of every band was (only `coverage_80`), as a day
     is recorded now: one `replay.json` keeps one shape."""
@@ -153,6 +171,7 @@ def _well_formed(plan: Any, entries: Any) -> bool:
         and texts(plan["overrides"])
         and isinstance(plan["store_dir"], str)
         and isinstance(plan.get("ledger_dir"), str | None)
+        and isinstance(plan.get("data_hash"), str | None)
         and isinstance(entries, list)
         and len(entries) <= len(plan["days"])
         and all(
