@@ -978,3 +978,51 @@ def test_a_replay_whose_data_changed_since_it_started_is_not_resumed(
         "; put back the data it started with to resume it, or start a new replay."
     )
     assert len(ran) == 2, "no day runs on the other data"
+
+
+def test_a_ledger_that_cannot_be_written_stops_the_replay_at_that_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another run holds the ledger after day 1: the days after it were recorded as failed and
+    the replay went on, so their forecasts were lost for good (their reruns find no new data)."""
+    import sqlite3
+
+    from stockcast.orchestration.step_run import StepFailed
+    from stockcast.registry.ledger import Ledger
+
+    ledger = tmp_path / "run" / "store" / LEDGER_FILE
+    ran: list[str] = []
+    holders: list[sqlite3.Connection] = []
+
+    def one_day(
+        day_dir: Path, overrides: list[str], keys: set[str], executor: str
+    ) -> dict[str, float]:
+        ran.append(day_dir.name)
+        (day_dir / "prepare").mkdir(parents=True)
+        if len(ran) == 1:
+            Ledger(ledger, 1.0).append([])
+            holders.append(sqlite3.connect(ledger, isolation_level=None))
+            holders[0].execute("BEGIN IMMEDIATE")
+        elif holders:
+            raise StepFailed("step 'monitor' failed: the forecast ledger cannot be written.")
+        return {}
+
+    monkeypatch.setattr(replay_day_loop, "run_pipeline", one_day)
+    given = ("days=3", "monitor.ledger_timeout_s=0.2")
+    with pytest.raises(StockcastError) as stopped:
+        _replay(tmp_path, "run", *given)
+    planned = simulated_days("2026-06-30", 3)
+    assert str(stopped.value) == (
+        f"day 2/3 ({planned[1]}) of the replay could not write its forecast ledger {ledger} "
+        "(database is locked), so the replay stopped there rather than lose that day's "
+        f"forecast; once it can be written (no other run holding it), add "
+        f"replay.resume_from={tmp_path / 'run'} to the same command to run the day again."
+    )
+    assert ran == planned[:2], "no later day runs"
+    written = json.loads((tmp_path / "run" / REPLAY_FILE).read_text())
+    assert [day["as_of"] for day in written["days"]] == planned[:1], "the day is not recorded"
+
+    holders.pop().close()
+    again = _replay(tmp_path, "later", *given, f"replay.resume_from={tmp_path / 'run'}")
+    assert ran == [*planned[:2], *planned[1:]]
+    assert [day["refusal"] for day in again["days"]] == [None] * 3

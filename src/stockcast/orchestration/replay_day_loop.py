@@ -30,6 +30,7 @@ from stockcast.orchestration.replay_record import (
 from stockcast.orchestration.runner import TIMINGS_FILE, run_pipeline
 from stockcast.orchestration.step_run import timing_table
 from stockcast.registry.ledger import LEDGER_FILE
+from stockcast.registry.ledger_check import ledger_write_blocked
 
 # Held by the process running a replay's days, so a resume cannot run them a second time at once.
 REPLAY_LOCK_FILE = "replay.lock"
@@ -127,6 +128,9 @@ def _run_days(
             )
             (day_dir / TIMINGS_FILE).write_text(timing_table(timings) + "\n")
         except StockcastError as err:
+            _stop_at_a_blocked_ledger(
+                cfg, run_dir, databases["ledger"], f"{number}/{len(days)}", as_of
+            )
             error = str(err)
             failed.append((as_of, error))
         entries.append(day_entry(day_dir, as_of, time.perf_counter() - started, error))
@@ -154,6 +158,22 @@ def _run_days(
             f"{error.rstrip('.')}); fix that and start a new replay."
         )
     return summary
+
+
+def _stop_at_a_blocked_ledger(
+    cfg: DictConfig, run_dir: Path, ledger: Path, number: str, as_of: str
+) -> None:
+    """Stop the replay at a failed day whose ledger cannot be written (another run holds it):
+    recorded as failed, the day's forecast was lost for good (its rerun finds no new data), and
+    so were every later day's. Not recorded, the day runs again on a resume, from its start."""
+    blocked = ledger_write_blocked(ledger, cfg.monitor.ledger_timeout_s)
+    if blocked is not None:
+        raise StockcastError(
+            f"day {number} ({as_of}) of the replay could not write its forecast ledger {ledger} "
+            f"({blocked}), so the replay stopped there rather than lose that day's forecast; "
+            f"once it can be written (no other run holding it), add replay.resume_from={run_dir} "
+            "to the same command to run the day again."
+        )
 
 
 def _warm_start(cfg: DictConfig, entries: list[dict[str, Any]]) -> list[str]:

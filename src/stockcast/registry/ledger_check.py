@@ -78,6 +78,21 @@ def check_ledger(
         raise ConfigError(mismatch)
 
 
+def ledger_write_blocked(path: Path, timeout_s: float) -> str | None:
+    """Why the ledger at `path` cannot be written now (the SQLite error, after waiting
+    `timeout_s` for a writer), None where it can or does not exist yet: taken and given back
+    at once, as the monitor's write would take it, without creating the file."""
+    if not path.is_file():
+        return None
+    try:
+        with closing(sqlite3.connect(path, timeout=timeout_s, isolation_level=None)) as ledger:
+            ledger.execute("BEGIN IMMEDIATE")
+            ledger.execute("ROLLBACK")
+    except sqlite3.Error as err:
+        return str(err)
+    return None
+
+
 def _registered_in(store: Path, model_name: str, timeout_s: float) -> str | None:
     """When the local store at `store` registered `model_name` (milliseconds since 1970, as
     text, as `ModelRegistry.registered_stamp` gives it), None where it has not or does not
