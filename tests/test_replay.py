@@ -1026,3 +1026,34 @@ def test_a_ledger_that_cannot_be_written_stops_the_replay_at_that_day(
     again = _replay(tmp_path, "later", *given, f"replay.resume_from={tmp_path / 'run'}")
     assert ran == [*planned[:2], *planned[1:]]
     assert [day["refusal"] for day in again["days"]] == [None] * 3
+
+
+def test_a_day_start_another_run_holds_is_refused_after_the_wait(tmp_path: Path) -> None:
+    """SQLite's backup retried a locked database forever: the replay hung before the day."""
+    import sqlite3
+
+    from stockcast.orchestration.replay_day_start import keep_day_start, restore_day_start
+
+    ledger = tmp_path / LEDGER_FILE
+    created = sqlite3.connect(ledger)
+    created.execute("CREATE TABLE forecasts (day TEXT)")
+    created.commit()
+    created.close()
+    databases = {"ledger": ledger}
+    held = sqlite3.connect(ledger, isolation_level=None)
+    held.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(ConfigError) as refused:
+        keep_day_start(tmp_path, "2026-06-30", databases, 0.2)
+    assert str(refused.value) == (
+        f"the replay's ledger database {ledger} was held by another run for 0.2 s "
+        "(monitor.ledger_timeout_s), so its day 2026-06-30 did not start; once no other run "
+        f"holds it, resume the replay (replay.resume_from={tmp_path}) to go on."
+    )
+    held.execute("ROLLBACK")
+    keep_day_start(tmp_path, "2026-06-30", databases, 0.2)
+    held.execute("BEGIN IMMEDIATE")  # a writer: the copy cannot go back onto it
+    with pytest.raises(ConfigError, match="could not be put back to its start; once no"):
+        restore_day_start(tmp_path, "2026-06-30", databases, 0.2)
+    held.execute("ROLLBACK")
+    held.close()
+    assert restore_day_start(tmp_path, "2026-06-30", databases, 0.2)

@@ -95,6 +95,8 @@ def _run_days(
     write_json(run_dir / REPLAY_FILE, summary)
     # What a day's start is copied from and restored to (`replay_day_start`), by role.
     databases = {"store": store / LOCAL_STORE_DB, "ledger": (ledger_dir or store) / LEDGER_FILE}
+    # How long a copy of a day's start waits for a database another run holds.
+    wait_s = float(cfg.monitor.ledger_timeout_s)
     # This process's days whose pipeline failed, with their errors.
     failed: list[tuple[str, str]] = []
     ran = len(days) - len(entries)
@@ -105,7 +107,7 @@ def _run_days(
         # again); what it left is kept aside. A replay from before starts were copied: if the
         # stopped day had registered its version, the rerun's data is not new, the version it
         # registered stands for the rerun's, and no start is copied from that store.
-        restored = restore_day_start(run_dir, as_of, databases)
+        restored = restore_day_start(run_dir, as_of, databases, wait_s)
         interrupted = set_aside(day_dir)
         registered = (
             None
@@ -113,7 +115,7 @@ def _run_days(
             else registered_on(cfg.registry.model_name, store, as_of)
         )
         if interrupted is None or restored:
-            keep_day_start(run_dir, as_of, databases)
+            keep_day_start(run_dir, as_of, databases, wait_s)
         overrides = pipeline_overrides(
             plan["overrides"], store, ledger_dir, require_new_data=registered is None
         )
