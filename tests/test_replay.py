@@ -1057,3 +1057,39 @@ def test_a_day_start_another_run_holds_is_refused_after_the_wait(tmp_path: Path)
     held.execute("ROLLBACK")
     held.close()
     assert restore_day_start(tmp_path, "2026-06-30", databases, 0.2)
+
+
+def test_a_plot_whose_ledger_is_held_says_to_resume_the_replay_to_draw_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger's own advice, to rerun when the other run is done, started a new replay."""
+    import sqlite3
+
+    from stockcast.registry.ledger import Ledger
+
+    ledger = tmp_path / "run" / "store" / LEDGER_FILE
+    holders: list[sqlite3.Connection] = []
+
+    def one_day(
+        day_dir: Path, overrides: list[str], keys: set[str], executor: str
+    ) -> dict[str, float]:
+        (day_dir / "prepare").mkdir(parents=True)
+        if day_dir.name == "2026-06-30":
+            Ledger(ledger, 1.0).append([])
+            holders.append(sqlite3.connect(ledger, isolation_level=None))
+            holders[0].execute("BEGIN EXCLUSIVE")
+        return {}
+
+    monkeypatch.setattr(replay_day_loop, "run_pipeline", one_day)
+    given = ("days=2", "monitor.ledger_timeout_s=0.2")
+    with pytest.raises(StockcastError) as stopped:
+        _replay(tmp_path, "run", *given)
+    assert str(stopped.value) == (
+        f"the replay ran all its days, but its plot could not read the forecast ledger {ledger} "
+        "(database is locked); once no other run holds it, add "
+        f"replay.resume_from={tmp_path / 'run'} to the same command to draw {REPLAY_PLOT_FILE}."
+    )
+    holders.pop().close()
+    finished = _replay(tmp_path, "later", *given, f"replay.resume_from={tmp_path / 'run'}")
+    assert len(finished["days"]) == 2
+    assert (tmp_path / "run" / REPLAY_PLOT_FILE).is_file()

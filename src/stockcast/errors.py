@@ -75,7 +75,12 @@ class ArtifactError(StockcastError):
 
 class LedgerUnusable(ArtifactError):
     """The forecast ledger cannot be opened, read or written: the monitor step fails on it
-    rather than skipping a day, whose forecast would otherwise be lost without a word."""
+    rather than skipping a day, whose forecast would otherwise be lost without a word. `detail`
+    is SQLite's error, for sentences that give their own advice."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class DamagedVersion(ArtifactError):

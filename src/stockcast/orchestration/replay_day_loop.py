@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from stockcast.config.compose import LOCAL_STORE_DB, local_store_overrides
 from stockcast.config.overrides import hydra_quoted, override_key
-from stockcast.errors import ConfigError, StockcastError, counted
+from stockcast.errors import ConfigError, LedgerUnusable, StockcastError, counted
 from stockcast.files import write_json
 from stockcast.orchestration.replay_day_start import keep_day_start, restore_day_start
 from stockcast.orchestration.replay_plot import plot_replay
@@ -149,7 +149,15 @@ def _run_days(
                 entries[-1].update(registered_version=registered, refusal=None)
         _log_day(number, len(days), entries[-1])
         write_json(run_dir / REPLAY_FILE, summary)
-    plot_replay(run_dir / REPLAY_PLOT_FILE, cfg, ledger_dir or store, run_dir, entries)
+    try:
+        plot_replay(run_dir / REPLAY_PLOT_FILE, cfg, ledger_dir or store, run_dir, entries)
+    except LedgerUnusable as err:
+        # Its own advice, to rerun, would start a new replay: a resume only draws the plot.
+        raise StockcastError(
+            f"the replay ran all its days, but its plot could not read the forecast ledger "
+            f"{databases['ledger']} ({err.detail}); once no other run holds it, add "
+            f"replay.resume_from={run_dir} to the same command to draw {REPLAY_PLOT_FILE}."
+        ) from None
     print(f"replay of {counted(len(days), 'day')}: {run_dir / REPLAY_FILE}")
     if ran == len(days) and len(failed) == ran and not any(e["champion_version"] for e in entries):
         # Every day of a new replay refused the same way (a setting no day can run with): exit

@@ -131,7 +131,8 @@ class Ledger:
             connection = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
         except (OSError, sqlite3.Error) as err:
             raise LedgerUnusable(
-                f"cannot open the forecast ledger {self.path} ({err}); check monitor.ledger_dir."
+                f"cannot open the forecast ledger {self.path} ({err}); check monitor.ledger_dir.",
+                str(err),
             ) from None
         try:
             connection.execute("BEGIN IMMEDIATE" if write or not self._ready else "BEGIN")
@@ -150,7 +151,8 @@ class Ledger:
             ):
                 raise LedgerUnusable(
                     f"the forecast ledger {self.path} cannot be written ({err}); if another run "
-                    "holds it, rerun when it is done, otherwise move the damaged file aside."
+                    "holds it, rerun when it is done, otherwise move the damaged file aside.",
+                    str(err),
                 ) from None
             raise
         finally:
