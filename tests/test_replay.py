@@ -979,6 +979,18 @@ def test_a_replay_whose_data_changed_since_it_started_is_not_resumed(
     )
     assert len(ran) == 2, "no day runs on the other data"
 
+    # Stopped after its last day, before its plot: the plot draws the days' prepared data.
+    closes[-10:] /= 1.5
+    pd.DataFrame({"Date": dates, "Close": closes}).to_csv(csv, index=False)
+    with global_state_restored():
+        run_task(run_replay, "replay", resume, tmp_path / "later2")
+    (tmp_path / "run" / REPLAY_PLOT_FILE).unlink()
+    closes[-10:] *= 1.5
+    pd.DataFrame({"Date": dates, "Close": closes}).to_csv(csv, index=False)
+    with global_state_restored():
+        run_task(run_replay, "replay", resume, tmp_path / "later3")
+    assert (tmp_path / "run" / REPLAY_PLOT_FILE).is_file()
+
 
 def test_a_ledger_that_cannot_be_written_stops_the_replay_at_that_day(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -122,7 +122,8 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
     days = plan["days"]
     series = data_as_of(cfg, days[-1])
     refuse_undated(series)
-    refuse_other_data(run_dir, plan, series)
+    if len(entries) < len(days):  # the plot draws the days' own prepared data, not the file
+        refuse_other_data(run_dir, plan, series)
     where = (
         f"at day {len(entries) + 1}/{len(days)} ({days[len(entries)]})"
         if len(entries) < len(days)
