@@ -1105,3 +1105,26 @@ def test_a_plot_whose_ledger_is_held_says_to_resume_the_replay_to_draw_it(
     finished = _replay(tmp_path, "later", *given, f"replay.resume_from={tmp_path / 'run'}")
     assert len(finished["days"]) == 2
     assert (tmp_path / "run" / REPLAY_PLOT_FILE).is_file()
+
+
+def test_a_store_another_replay_is_starting_in_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two replays started at once into one replay.store_dir both found it fresh (MLflow takes
+    seconds to make its database) and registered their versions into one store."""
+    from filelock import FileLock
+
+    from stockcast.orchestration.replay_day_loop import REPLAY_LOCK_FILE
+
+    ran = _stop_on_day(0, monkeypatch)
+    store = tmp_path / "shared"
+    store.mkdir()
+    with FileLock(str(store / REPLAY_LOCK_FILE)), pytest.raises(ConfigError) as refused:
+        _replay(tmp_path, "run", f"replay.store_dir={store}")
+    assert str(refused.value) == (
+        f"replay.store_dir {store} is the store of another replay running now; pick another "
+        "folder for this one."
+    )
+    assert ran == [] and not (store / "mlruns.db").exists()
+    _replay(tmp_path, "run2", f"replay.store_dir={store}")
+    assert len(ran) == 5, "free again, the folder is a store"

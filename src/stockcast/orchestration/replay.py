@@ -30,7 +30,7 @@ from stockcast.data.prepared import data_hash
 from stockcast.errors import ConfigError
 from stockcast.files import folder_not_made
 from stockcast.orchestration.preflight import check_training_builds
-from stockcast.orchestration.replay_day_loop import run_days
+from stockcast.orchestration.replay_day_loop import REPLAY_LOCK_FILE, run_days
 from stockcast.orchestration.replay_days import (
     data_as_of,
     planned_days,
@@ -75,12 +75,7 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
     store = Path(cfg.replay.store_dir)
     # Refused before the store is made: a refused plan must leave no store to refuse its rerun.
     days = planned_days(cfg, int(cfg.days))
-    if (store / LOCAL_STORE_DB).exists():
-        raise ConfigError(
-            f"replay.store_dir {store} already holds a store; a replay starts from a fresh one: "
-            "pick another folder or remove it (or resume the replay it belongs to with "
-            "replay.resume_from)."
-        )
+    _refuse_a_store(store)
     ledger_dir = cfg.monitor.ledger_dir
     if (Path(ledger_dir or store) / LEDGER_FILE).exists():
         where = f"monitor.ledger_dir {ledger_dir}" if ledger_dir else f"replay.store_dir {store}"
@@ -96,19 +91,46 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
             f"cannot make replay.store_dir {store} ({reason.lower()}); set replay.store_dir to a "
             "folder that can be made."
         )
-    # The store's database exists before the first day starts, so each day's start is a copy
-    # that goes back onto it (`restore_day_start`), never a file to delete under MLflow.
-    uri = local_store_uri(store)
-    open_client(uri, uri, create=True)
-    plan = {
-        "days": days,
-        # What a resume checks its data against: the data as of the last day holds every day's.
-        "data_hash": data_hash(list(data_as_of(cfg, days[-1]))),
-        "store_dir": plan_path(store, run_dir),
-        "ledger_dir": plan_path(Path(ledger_dir), run_dir) if ledger_dir else None,
-        "overrides": user_overrides(),
-    }
-    return run_days(cfg, run_dir, plan, [])
+    from filelock import FileLock, Timeout
+
+    # Held while the store is made and its days run: two replays started at once into one folder
+    # both found it fresh (MLflow takes seconds to make its database) and mixed their versions.
+    lock = FileLock(str(store / REPLAY_LOCK_FILE))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ConfigError(
+            f"replay.store_dir {store} is the store of another replay running now; pick another "
+            "folder for this one."
+        ) from None
+    try:
+        _refuse_a_store(store)  # made by the replay that held the lock before this one
+        # The store's database exists before the first day starts, so each day's start is a
+        # copy that goes back onto it (`restore_day_start`), never a file to delete under MLflow.
+        uri = local_store_uri(store)
+        open_client(uri, uri, create=True)
+        plan = {
+            "days": days,
+            # What a resume checks its data against: the data as of the last day holds every
+            # day's.
+            "data_hash": data_hash(list(data_as_of(cfg, days[-1]))),
+            "store_dir": plan_path(store, run_dir),
+            "ledger_dir": plan_path(Path(ledger_dir), run_dir) if ledger_dir else None,
+            "overrides": user_overrides(),
+        }
+        return run_days(cfg, run_dir, plan, [])
+    finally:
+        lock.release()
+
+
+def _refuse_a_store(store: Path) -> None:
+    """A new replay starts from a fresh store: one there would mix its versions with the new."""
+    if (store / LOCAL_STORE_DB).exists():
+        raise ConfigError(
+            f"replay.store_dir {store} already holds a store; a replay starts from a fresh one: "
+            "pick another folder or remove it (or resume the replay it belongs to with "
+            "replay.resume_from)."
+        )
 
 
 def resume_replay(cfg: DictConfig) -> dict[str, Any]:
