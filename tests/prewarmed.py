@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import runpy
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -95,6 +96,11 @@ def _run_in_child(
     installed: Sequence[str],
 ) -> None:
     """In the forked process: become `python <args>` run from `cwd` with `env`."""
+    # Ctrl-C raises KeyboardInterrupt, as in an interpreter started from a terminal. The fork
+    # inherits the forkserver's disposition, and a forkserver started after an in-process fit
+    # was stopped by Ctrl-C inherited Lightning's SIG_IGN (it ignores Ctrl-C while it shuts
+    # down, and never puts it back): every command then ignored Ctrl-C.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for fd, path in ((1, stdout), (2, stderr)):
         target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         os.dup2(target, fd)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,24 @@ def test_a_killed_fit_resumes_to_the_uninterrupted_result(
     experiment = client.get_experiment_by_name("stockcast")
     statuses = sorted(r.info.status for r in client.search_runs([experiment.experiment_id]))
     assert statuses == ["FINISHED", "FINISHED", "KILLED"]
+
+
+def test_a_command_stops_on_ctrl_c_after_a_fit_in_this_process_ignored_it() -> None:
+    """Lightning ignores Ctrl-C while it shuts down a fit Ctrl-C stopped and never puts the
+    handler back; a forkserver started after such a fit in a test process passed SIG_IGN on to
+    every command, whose Ctrl-C then did nothing (the Ctrl-C test below passed or failed by
+    which tests its process had run first)."""
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        shown = run_forked(
+            ["-c", "import signal; print(signal.getsignal(signal.SIGINT).__name__)"],
+            PROJECT_ROOT,
+            environment(),
+            timeout=120,
+        )
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    assert shown.stdout.strip() == "default_int_handler", shown.stderr[-2000:]
 
 
 @pytest.mark.parametrize(
