@@ -123,6 +123,33 @@ def test_predict_and_serve_refuse_a_bad_price_in_the_same_sentence(
     assert by_predict.startswith(f"error: {sentence}")
 
 
+@pytest.mark.slow
+def test_a_decimal_too_small_for_a_float_is_refused_as_such_not_as_0(
+    registered_store: Path, tmp_path: Path, app: Any
+) -> None:
+    """`1e-400` reads as 0.0 in Hydra, JSON and CSV alike: the price model refused "the input
+    holds 0", a value the user never sent. It is refused as too small to rescale, everywhere in
+    the same sentence; a 0 written as `0e-400` is still a 0."""
+    rest = ",".join(map(str, WINDOW[1:]))
+    sentence = (
+        "the input holds a decimal too small for a float (not 0, yet it reads as 0); rescale "
+        "the prices, e.g. multiply them by a power of 10."
+    )
+    assert refused(registered_store, tmp_path, f"input.values=[1e-400,{rest}]") == (
+        f"error: {sentence}"
+    )
+    header = ",".join(f"p{i}" for i in range(len(WINDOW)))
+    for body, content_type in (
+        (f'{{"inputs": [[-2.5E-999, {rest}]]}}', "application/json"),
+        (f"{header}\n0.{'0' * 400}1,{rest}\n", "text/csv"),
+    ):
+        headers = {"content-type": content_type, "content-length": str(len(body))}
+        status, answer, _ = call(app, [body.encode()], headers)
+        assert (status, answer["message"]) == (400, sentence)
+    message = refused(registered_store, tmp_path, f"input.values=[0e-400,{rest}]")
+    assert message.startswith(f"error: the input holds 0 at position 1, {NOT_POSITIVE}")
+
+
 def test_several_rows_are_named_by_row_and_position() -> None:
     rows = [WINDOW, with_value(-1.0), with_value(-2.0)]
     with pytest.raises(DataError) as caught:

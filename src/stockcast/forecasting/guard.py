@@ -10,6 +10,7 @@ naming the row and position and what to do, the same wherever the input came fro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,6 +29,32 @@ SMALLEST_VALUE = float(np.sqrt(FLOAT32.tiny))
 ALLOW_NON_POSITIVE = "allow_non_positive"
 # How the output guard's key is named in the predict and serve configs.
 RANGE_KEY = "guard.max_range_multiple"
+# A decimal as written (`-2.5E-400`, `0.000...1`): `underflows` reads its mantissa's digits.
+DECIMAL_TEXT = re.compile(r"\s*[+-]?(?P<mantissa>[0-9_]*\.?[0-9_]*)(?:[eE][+-]?[0-9_]+)?\s*")
+TOO_SMALL_FOR_A_FLOAT = (
+    "the input holds a decimal too small for a float (not 0, yet it reads as 0); rescale the "
+    "prices, e.g. multiply them by a power of 10."
+)
+
+
+class Underflowed(float):
+    """What a reader gives for a decimal written as nonzero that no float holds (`1e-400`,
+    which float() reads as 0.0): the guard refuses it as too small to rescale, not as the 0 the
+    user never sent."""
+
+    def __new__(cls) -> Underflowed:
+        return super().__new__(cls, 0.0)
+
+
+def underflows(text: str) -> bool:
+    """True for a decimal's text that writes a nonzero number float() reads as 0."""
+    written = DECIMAL_TEXT.fullmatch(text)
+    if written is None or not any(char in "123456789" for char in written["mantissa"]):
+        return False
+    try:
+        return float(text) == 0
+    except ValueError:
+        return False
 
 
 def allows_non_positive(metadata: Any) -> bool:
@@ -122,6 +149,8 @@ def price_rows(
                 f"{_where(row, column, rows, placed)}{more}, "
                 "which is not a number; send prices as plain numbers (no text, booleans or nulls)."
             )
+        if any(isinstance(item, Underflowed) for item in grid.flat):
+            raise DataError(TOO_SMALL_FOR_A_FLOAT)
     try:
         matrix = grid.astype(np.float64)
     except OverflowError:  # a whole number beyond float64

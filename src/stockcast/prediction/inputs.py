@@ -6,6 +6,7 @@ forecasting code never cares where the numbers came from.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from stockcast.config.overrides import as_typed, override_key, override_value
 from stockcast.data.date_format import format_date
 from stockcast.data.prepared import data_hash, known_data
 from stockcast.data.series import Series
@@ -20,7 +22,12 @@ from stockcast.data.sources import load_series
 from stockcast.data.split import split_series
 from stockcast.data.table_file import read_table_series, table_format
 from stockcast.errors import ArtifactError, ConfigError, DataError, first_few
-from stockcast.forecasting.guard import allows_non_positive, price_rows
+from stockcast.forecasting.guard import (
+    TOO_SMALL_FOR_A_FLOAT,
+    allows_non_positive,
+    price_rows,
+    underflows,
+)
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.paths import ELIDED, project_path
 
@@ -30,6 +37,10 @@ GENERATED_SOURCES = ("gbm", "seasonal")
 MISSING_VALUE = "???"
 # How many ids a refusal lists before it counts the rest.
 LISTED_IDS = 10
+VALUES_KEY = "input.values"
+# A quoted item of an override's list (text, never a number) and what separates its items.
+QUOTED_ITEM = re.compile(r"'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"")
+LIST_PUNCTUATION = re.compile(r"[\[\],]")
 
 
 @dataclass(frozen=True)
@@ -88,7 +99,25 @@ def build_input(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> In
 
 def _values(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
     values = parse_values(input_cfg.get("values"))
+    if any(underflows(item) for item in LIST_PUNCTUATION.split(_written_values())):
+        # Hydra read it as 0.0: a price model refused "0", a value the user never sent.
+        raise DataError(TOO_SMALL_FOR_A_FLOAT)
     return InputSeries(values, None, f"{len(values)} given values", {"kind": "values"})
+
+
+def _written_values() -> str:
+    """The command line's last `input.values=[...]` as typed, its quoted items left out (""
+    without one): where a decimal too small for a float (`1e-400`) still shows as written."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return ""
+    written = [
+        override_value(override)
+        for override in as_typed(HydraConfig.get().overrides.task)
+        if override_key(override) == VALUES_KEY
+    ]
+    return QUOTED_ITEM.sub(",", written[-1]) if written else ""
 
 
 def _training_source(metadata: Mapping[str, Any]) -> dict[str, Any]:

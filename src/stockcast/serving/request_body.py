@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from stockcast.errors import counted, quoted
-from stockcast.forecasting.guard import wrong_width
+from stockcast.forecasting.guard import Underflowed, underflows, wrong_width
 
 JSON_FORMATS = ("inputs", "instances", "dataframe_split", "dataframe_records")
 EXAMPLE = '{"inputs": [[101.2, 101.9, ...]]}'
@@ -258,10 +258,14 @@ def whole_number(text: str) -> int:
 def decimal_number(text: str) -> float | int:
     """A decimal's text as a float; one beyond a float's range (`1e400`, which float() reads as
     inf) as `whole_number` gives one too large, so the guard refuses it as too large (rescale),
-    not as an infinity the user never wrote (`inf` itself, no digits, stays inf)."""
+    not as an infinity the user never wrote (`inf` itself, no digits, stays inf); a nonzero one
+    too small for a float (`1e-400`, read as 0.0) as the guard's `Underflowed`, refused as too
+    small, not as a 0 the user never wrote."""
     value = float(text)
     if math.isinf(value) and any(char.isdigit() for char in text):
         return _beyond_float(text)
+    if value == 0 and underflows(text):
+        return Underflowed()
     return value
 
 
