@@ -14,7 +14,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.compose import register_resolvers
-from stockcast.errors import StockcastError, counted
+from stockcast.errors import StockcastError, counted, quoted
 from stockcast.orchestration.sweeps.summary import summary_of, to_markdown, write_summary
 from stockcast.paths import CONFIG_DIR
 
@@ -50,6 +50,18 @@ def refusal(argv: list[str]) -> str | None:
     return None
 
 
+def single_value(path: Path) -> str | None:
+    """What is wrong with a config file holding one value (`3`), which OmegaConf refuses as an
+    OSError, as it does a file it cannot open; None for any other file."""
+    try:
+        held = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):  # ValueError: not UTF-8 text
+        return None
+    if isinstance(held, dict | list | str) or held is None:
+        return None
+    return f"a single value, {quoted(held)}, not a config"
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] in (["-h"], ["--help"]):
         print((__doc__ or "").strip())
@@ -63,7 +75,7 @@ def main(argv: list[str]) -> int:
         config = OmegaConf.load(folder / SWEEP_CONFIG)
         why = None if isinstance(config, DictConfig) else "a list, not a config"
     except (OSError, yaml.YAMLError) as err:
-        why = type(err).__name__
+        why = single_value(folder / SWEEP_CONFIG) or type(err).__name__
     if why is not None:
         print(
             f"error: {folder / SWEEP_CONFIG} cannot be read ({why}); it is what Hydra wrote "

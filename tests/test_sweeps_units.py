@@ -1147,19 +1147,28 @@ def test_a_search_space_edited_into_no_overrides_ranks_without_it(
     assert (content["best"], content["swept"]) == ({"job": 1, "value": 1.0}, ["optim.lr"])
 
 
-def test_a_multirun_yaml_holding_a_list_is_one_sentence(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("edited", "held"),
+    [
+        ("- optimized_metric\n", "a list,"),
+        ("3\n", "a single value, 3,"),
+        ("true\n", "a single value, True,"),
+    ],
+)
+def test_a_multirun_yaml_holding_no_config_is_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edited: str, held: str
 ) -> None:
-    """A list where Hydra's config was ended in OmegaConf's ConfigTypeError traceback."""
+    """A list where Hydra's config was ended in OmegaConf's ConfigTypeError traceback; a single
+    value was refused as "cannot be read (OSError)", which says nothing of what is wrong."""
     import runpy
 
     main = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "sweep_summary.py"))["main"]
     sweep = tmp_path / "sweep"
     _job(sweep, 0, ["optim.lr=0.001"], 1.0)
-    (sweep / "multirun.yaml").write_text("- optimized_metric\n")
+    (sweep / "multirun.yaml").write_text(edited)
     assert main([str(sweep)]) == 2
     assert capsys.readouterr().err == (
-        f"error: {sweep / 'multirun.yaml'} cannot be read (a list, not a config); it is what "
+        f"error: {sweep / 'multirun.yaml'} cannot be read ({held} not a config); it is what "
         "Hydra wrote when the sweep started, and the ranking reads its metric from it.\n"
     )
 
