@@ -459,6 +459,16 @@ def test_a_coverage_gate_over_a_median_only_quantile_model_names_its_quantiles(m
             for empty in ("model.alias=", "model.alias=' '")
         ),
         (["model.default_alias=true"], "model.default_alias is true, read as a boolean;"),
+        # An empty default alias was taken as null: the latest version, without a word.
+        *(
+            (
+                [empty],
+                "model.default_alias is empty; give the alias of the version to open when "
+                "neither model.version nor model.alias is set, e.g. "
+                "model.default_alias=champion, or null for the latest version.",
+            )
+            for empty in ("model.default_alias=", "model.default_alias=' '")
+        ),
         (["backtest.span=0"], "backtest.span is 0; it must be a whole number above 0."),
         (["input.seed=-1"], "input.seed is -1; it must be a whole number from 0 to 4294967295"),
         # A quote broke the store's search filter: a traceback.

@@ -33,6 +33,18 @@ def _an_alias_to_open(value: str) -> str:
     return value
 
 
+def _a_default_alias(value: str) -> str:
+    """An empty default alias (`model.default_alias=`) names no version: it was taken as null,
+    the latest version, without a word."""
+    if not value.strip():
+        raise ValueError(
+            "is empty; give the alias of the version to open when neither model.version nor "
+            "model.alias is set, e.g. model.default_alias=champion, or null for the latest "
+            "version"
+        )
+    return value
+
+
 class PredictModel(Section):
     name: RegisteredModelName
     version: Annotated[
@@ -43,7 +55,7 @@ class PredictModel(Section):
         Field(description="a registered model alias"),
     ]
     # Neither version nor alias: the version holding this alias (the champion), else the latest.
-    default_alias: str | None = None
+    default_alias: Annotated[str, AfterValidator(_a_default_alias)] | None = None
 
 
 class PredictInput(CsvForm):
