@@ -14,10 +14,10 @@ import pytest
 from stockcast.data.date_format import format_date, format_dates
 from stockcast.data.series import Series
 from stockcast.data.table_file import read_table_series
-from stockcast.errors import ArtifactError, ConfigError, DataError, counted
+from stockcast.errors import ArtifactError, ConfigError, DataError, counted, first_few
 from stockcast.forecasting.frame import forecast_frame
 from stockcast.prediction.batch import shared_future_dates
-from stockcast.prediction.calendar import future_dates
+from stockcast.prediction.calendar import SHOWN_ZONES, future_dates
 from stockcast.prediction.forecast import (
     check_window_overrides,
     forecast_held_out,
@@ -485,6 +485,30 @@ def test_a_batch_continues_each_series_in_its_own_zone(tmp_path: Path) -> None:
         "2024-03-29T20:00:00",
         "2024-04-01T20:00:00",
     ]
+
+
+def test_a_batch_says_once_that_its_series_zones_disagree(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One offset all winter fits zones with and without daylight saving: a batch warned once
+    per distinct calendar, the same sentence over and over for a panel of many. It warns once,
+    counting the series it applies to and naming the first one's zones."""
+    winter = zoned_closes("America/New_York", "2023-12-01", "2024-03-08", "16:00")
+    frame = pd.concat(
+        pd.DataFrame({"Ticker": name, "Date": [t.isoformat() for t in dates], "Close": 100.0})
+        for name, dates in (("A", winter), ("B", winter[1:]), ("C", winter[2:]), ("D", winter))
+    )
+    batch = read_zoned(tmp_path / "panel.csv", frame, id_column="Ticker")
+    with caplog.at_level(logging.WARNING, logger="stockcast.prediction.calendar"):
+        dates, _ = shared_future_dates(batch, 3, 10, {})
+    assert formatted(dates[0])[0] == "2024-03-11T21:00:00"
+    warned = [record.getMessage() for record in caplog.records]
+    assert len(warned) == 1, warned
+    assert warned[0].startswith(
+        "the dates of 4 series give UTC offsets but not their time zone, and the zones they fit "
+        f"({first_few(batch[0].zones, SHOWN_ZONES)} for series 'A') disagree on the forecast's "
+        "dates: those keep the last date's time in UTC;"
+    )
 
 
 def test_irregular_dates_continue_at_the_median_gap() -> None:

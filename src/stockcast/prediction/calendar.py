@@ -62,16 +62,40 @@ def calendar_to_continue(dates: np.ndarray, read: int, metadata: Mapping[str, An
 def future_dates(
     dates: np.ndarray, horizon: int, zones: tuple[str, ...] = ()
 ) -> tuple[np.ndarray, str]:
-    """The `horizon` dates after the last one (`continued_dates`), and the frequency used to get
-    them. Daily and coarser dates written in a zone (`zones`, `date_zone.series_zones`) go on on
-    its clock, so closes at 16:00 keep 16:00 across a daylight saving change rather than the
-    last date's time in UTC. Where the zones that offsets alone fit disagree on the new dates
-    (one offset all winter fits New York and Bogota), they go on in UTC, as intraday data does."""
+    """`zoned_future_dates`, with a warning where the zones disagree."""
+    future, freq, disagree = zoned_future_dates(dates, horizon, zones)
+    if disagree:
+        warn_zones_disagree("the input's dates", first_few(zones, SHOWN_ZONES))
+    return future, freq
+
+
+def warn_zones_disagree(whose: str, fitted: str) -> None:
+    """Warn that the zones `whose` dates fit (`fitted`, named) disagree on the forecast's dates,
+    which therefore go on in UTC."""
+    log.warning(
+        "%s give UTC offsets but not their time zone, and the zones they fit (%s) disagree on "
+        "the forecast's dates: those keep the last date's time in UTC; write the zone after "
+        "each offset to have them follow it (%s)",
+        whose,
+        fitted,
+        ZONED_LAYOUT,
+    )
+
+
+def zoned_future_dates(
+    dates: np.ndarray, horizon: int, zones: tuple[str, ...] = ()
+) -> tuple[np.ndarray, str, bool]:
+    """The `horizon` dates after the last one (`continued_dates`), the frequency used to get
+    them, and whether the zones disagreed. Daily and coarser dates written in a zone (`zones`,
+    `date_zone.series_zones`) go on on its clock, so closes at 16:00 keep 16:00 across a
+    daylight saving change rather than the last date's time in UTC. Where the zones that
+    offsets alone fit disagree on the new dates (one offset all winter fits New York and
+    Bogota), they go on in UTC, as intraday data does."""
     import pandas as pd
 
     future, freq = continued_dates(dates, horizon)
     if not zones or date_rhythm(dates) == INTRADAY:
-        return future, freq
+        return future, freq, False
     utc = pd.DatetimeIndex(dates).tz_localize("UTC")
     local, local_freq = continued_dates(
         utc.tz_convert(zones[0]).tz_localize(None).to_numpy("datetime64[ns]"), horizon
@@ -88,15 +112,8 @@ def future_dates(
         for zone in zones
     }
     if len(found) == 1:
-        return np.array(next(iter(found)), dtype="datetime64[ns]"), local_freq
-    log.warning(
-        "the input's dates give UTC offsets but not their time zone, and the zones they fit "
-        "(%s) disagree on the forecast's dates: those keep the last date's time in UTC; write "
-        "the zone after each offset to have them follow it (%s)",
-        first_few(zones, SHOWN_ZONES),
-        ZONED_LAYOUT,
-    )
-    return future, freq
+        return np.array(next(iter(found)), dtype="datetime64[ns]"), local_freq, False
+    return future, freq, True
 
 
 def continued_dates(dates: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:
