@@ -74,6 +74,8 @@ def main(argv: list[str]) -> int:
     try:
         config = OmegaConf.load(folder / SWEEP_CONFIG)
         why = None if isinstance(config, DictConfig) else "a list, not a config"
+    except UnicodeDecodeError:  # a binary file in its place: OmegaConf's traceback
+        why = "not UTF-8 text"
     except (OSError, yaml.YAMLError) as err:
         why = single_value(folder / SWEEP_CONFIG) or type(err).__name__
     if why is not None:

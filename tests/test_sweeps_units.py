@@ -1148,15 +1148,17 @@ def test_a_search_space_edited_into_no_overrides_ranks_without_it(
 
 
 @pytest.mark.parametrize(
-    ("edited", "held"),
+    ("edited", "why"),
     [
-        ("- optimized_metric\n", "a list,"),
-        ("3\n", "a single value, 3,"),
-        ("true\n", "a single value, True,"),
+        ("- optimized_metric\n", "a list, not a config"),
+        ("3\n", "a single value, 3, not a config"),
+        ("true\n", "a single value, True, not a config"),
+        # Bytes that are no UTF-8 text were OmegaConf's UnicodeDecodeError traceback.
+        (b"\xff\xfe\x00", "not UTF-8 text"),
     ],
 )
 def test_a_multirun_yaml_holding_no_config_is_one_sentence(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], edited: str, held: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edited: str | bytes, why: str
 ) -> None:
     """A list where Hydra's config was ended in OmegaConf's ConfigTypeError traceback; a single
     value was refused as "cannot be read (OSError)", which says nothing of what is wrong."""
@@ -1165,10 +1167,11 @@ def test_a_multirun_yaml_holding_no_config_is_one_sentence(
     main = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "sweep_summary.py"))["main"]
     sweep = tmp_path / "sweep"
     _job(sweep, 0, ["optim.lr=0.001"], 1.0)
-    (sweep / "multirun.yaml").write_text(edited)
+    path = sweep / "multirun.yaml"
+    path.write_bytes(edited) if isinstance(edited, bytes) else path.write_text(edited)
     assert main([str(sweep)]) == 2
     assert capsys.readouterr().err == (
-        f"error: {sweep / 'multirun.yaml'} cannot be read ({held} not a config); it is what "
+        f"error: {sweep / 'multirun.yaml'} cannot be read ({why}); it is what "
         "Hydra wrote when the sweep started, and the ranking reads its metric from it.\n"
     )
 
