@@ -1026,7 +1026,7 @@ def test_an_output_folder_that_cannot_be_made_is_one_sentence(tmp_path: Path) ->
     with pytest.raises(ConfigError) as refused:
         run_task(run_monitor, "pipeline", overrides, tmp_path / "run")
     assert str(refused.value) == (
-        f"cannot write the monitor's report to monitor.output_dir {output} (no such file or "
-        "directory); point it at a folder this user can write."
+        f"cannot write the monitor step's output to monitor.output_dir {output} (no such "
+        "file or directory); point it at a folder this user can write."
     )
     assert not (tmp_path / LEDGER_FILE).exists()

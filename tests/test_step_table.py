@@ -239,6 +239,39 @@ def test_an_output_folder_inside_an_input_folder_is_refused_before_the_step_runs
     assert len(ran) == 2
 
 
+@pytest.mark.parametrize(
+    ("step", "key"), [(step.name, port.key) for step in STEPS for port in step.outputs]
+)
+def test_an_output_folder_that_cannot_be_made_is_refused_before_the_step_works(
+    step: str, key: str, tmp_path: Path
+) -> None:
+    """Each step's outputs, worded as one: prepare read the data first and then ended in mkdir's
+    FileNotFoundError, the others in the first write's traceback after their work (or in a
+    refusal of their inputs, which are not read here)."""
+    from stockcast.orchestration.steps.table import step_named
+
+    folder = Path("/proc/stockcast-output")
+    overrides = [*isolated_overrides(tmp_path), *FAST_OVERRIDES, f"{key}={folder}"]
+    with pytest.raises(ConfigError) as refused:
+        run_task(step_named(step).function, "pipeline", overrides, tmp_path / "run")
+    assert str(refused.value) == (
+        f"cannot write the {step} step's output to {key} {folder} (no such file or directory); "
+        "point it at a folder this user can write."
+    )
+
+
+def test_prepare_into_a_given_folder_makes_no_table_folder(tmp_path: Path) -> None:
+    """The train task (and a benchmark) prepares into its own folder: the step table's folder
+    under paths.output_dir is neither bound nor made."""
+    from stockcast.orchestration.steps.prepare import run_prepare
+    from tests.conftest import compose_config
+
+    cfg = compose_config("pipeline", list(FAST_OVERRIDES), tmp_path / "store")
+    folder = run_prepare(cfg, tmp_path / "prepared")
+    assert (folder / "meta.json").is_file()
+    assert not (tmp_path / "store" / "run" / "prepare").exists()
+
+
 def test_a_step_failing_after_a_registration_says_how_to_store_the_days_forecast(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

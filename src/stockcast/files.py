@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -50,6 +51,18 @@ def folder_not_writable(folder: Path) -> str | None:
     reason = folder_not_made(folder)
     if reason is None and not os.access(folder, os.W_OK | os.X_OK):
         return os.strerror(errno.EACCES)
+    return reason
+
+
+def folder_cannot_be_written(folder: Path) -> str | None:
+    """`folder_not_writable`, leaving nothing behind: the folders made to find out are removed
+    again, so a step refused afterwards (for its inputs) leaves no empty output folder, and the
+    step makes them itself as before."""
+    made = [path for path in (folder, *folder.parents) if not path.exists()]
+    reason = folder_not_writable(folder)
+    for path in made:  # the deepest first; one another process has filled meanwhile stays
+        with contextlib.suppress(OSError):
+            path.rmdir()
     return reason
 
 

@@ -23,7 +23,6 @@ from stockcast.data.calendar import later_than
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import (
     ArtifactError,
-    ConfigError,
     DamagedVersion,
     LedgerUnusable,
     first_few,
@@ -31,7 +30,6 @@ from stockcast.errors import (
 from stockcast.evaluation.live import score_live
 from stockcast.evaluation.live_verdict import judge
 from stockcast.evaluation.maturity import observed_series, orphaned_report, overdue_report
-from stockcast.files import folder_not_writable
 from stockcast.orchestration.steps.monitor_outputs import (
     finish,
     finish_logged,
@@ -64,15 +62,8 @@ REFUSED = "refused champion"
 
 @table_step("monitor")
 def run_monitor(cfg: DictConfig) -> dict[str, Any]:
+    # Refused in one sentence by `table_step` where it cannot be written, before the ledger is.
     output = Path(cfg.monitor.output_dir)
-    reason = folder_not_writable(output)
-    if reason is not None:
-        # Before the ledger is touched: this was mkdir's traceback, or the first write's after
-        # the day's forecast was stored.
-        raise ConfigError(
-            f"cannot write the monitor's report to monitor.output_dir {output} "
-            f"({reason.lower()}); point it at a folder this user can write."
-        )
     prepared = PreparedData.load(cfg.monitor.prepared_dir)
     report: dict[str, Any] = {
         "as_of": None,

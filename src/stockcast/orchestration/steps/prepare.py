@@ -17,13 +17,25 @@ from stockcast.registry.freshness import check_new_data
 log = logging.getLogger(__name__)
 
 
-@table_step("prepare")
 def run_prepare(cfg: DictConfig, output_dir: str | Path | None = None) -> Path:
+    """The prepare step; given `output_dir` (the train task's run folder, a benchmark's), it
+    writes there instead, and neither binds nor makes the step table's folder."""
+    if output_dir is None:
+        return run_prepare_step(cfg)
+    return prepare_into(cfg, Path(output_dir))
+
+
+@table_step("prepare")
+def run_prepare_step(cfg: DictConfig) -> Path:
+    return prepare_into(cfg, Path(cfg.prepare.output_dir))
+
+
+def prepare_into(cfg: DictConfig, output_dir: Path) -> Path:
     prepared = prepare_data(plain(cfg.data))
     meta = prepared.meta
     if cfg.data.get("require_new_data", False):
         check_new_data(meta, plain(cfg.registry))
-    folder = prepared.save(output_dir or cfg.prepare.output_dir)
+    folder = prepared.save(output_dir)
     # Undated data (no date column) has no span to name.
     span = (
         f" ({meta['first_date']} to {meta['last_date']}, as of {meta['as_of']})"

@@ -21,9 +21,9 @@ from typing import Any, TypeVar
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.data.prepared import META_FILE, SCALER_FILE, SERIES_FILE
-from stockcast.errors import ArtifactError
+from stockcast.errors import ArtifactError, ConfigError
 from stockcast.evaluation.reports import REPORT_FILE, WINDOWS_FILE
-from stockcast.files import file_in_the_way
+from stockcast.files import file_in_the_way, folder_cannot_be_written
 from stockcast.training.summary import METRICS_FILE, RESOLVED_CONFIG_FILE
 
 URI_FOLDER = "uri_folder"
@@ -288,10 +288,28 @@ def refuse_outputs_in_inputs(cfg: DictConfig, step: Step) -> None:
                 )
 
 
+def refuse_unwritable_outputs(cfg: DictConfig, step: Step) -> None:
+    """One sentence, before any work, for an output folder of `step` that cannot be made or
+    written (a read-only mount, a system folder): otherwise the first write's traceback after
+    the work (the data read, the model fitted)."""
+    for port in step.outputs:
+        value = OmegaConf.select(cfg, port.key)
+        if value is None:
+            continue
+        folder = Path(str(value))
+        reason = folder_cannot_be_written(folder)
+        if reason is not None:
+            raise ConfigError(
+                f"cannot write the {step.name} step's output to {port.key} {folder} "
+                f"({reason.lower()}); point it at a folder this user can write."
+            )
+
+
 def table_step(name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Decorate a step's function: its folder ports left null in the config take the table's
     default folders (`with_table_folders`), and its output folders are checked
-    (`refuse_outputs_in_files`, `refuse_outputs_in_inputs`), before it runs."""
+    (`refuse_outputs_in_files`, `refuse_outputs_in_inputs`, `refuse_unwritable_outputs`),
+    before it runs."""
 
     def decorate(function: Callable[..., T]) -> Callable[..., T]:
         @functools.wraps(function)
@@ -300,6 +318,7 @@ def table_step(name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
             cfg = with_table_folders(cfg, step)
             refuse_outputs_in_files(cfg, step)
             refuse_outputs_in_inputs(cfg, step)
+            refuse_unwritable_outputs(cfg, step)
             return function(cfg, *args, **kwargs)
 
         return run
