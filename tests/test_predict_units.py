@@ -511,6 +511,19 @@ def test_a_batch_says_once_that_its_series_zones_disagree(
     )
 
 
+def test_the_as_of_cut_keeps_a_series_zones(tmp_path: Path) -> None:
+    """data.as_of's cut rebuilt each series without its zones, so the prepared data (and the
+    monitor's ledger forecasts from it) went on in UTC across a clock change."""
+    from stockcast.data.sources import until
+
+    closes = zoned_closes("America/New_York", "2023-10-02", "2024-03-27", "16:00")
+    frame = pd.DataFrame({"Date": [t.isoformat() for t in closes], "Close": 100.0})
+    (item,) = read_zoned(tmp_path / "closes.csv", frame)
+    (cut,) = until([item], np.datetime64("2024-03-08"))
+    assert len(cut) < len(item) and cut.zones == item.zones != ()
+    assert formatted(future_dates(cut.dates, 1, cut.zones)[0]) == ["2024-03-11T20:00:00"]
+
+
 def test_irregular_dates_continue_at_the_median_gap() -> None:
     dates = pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-05", "2024-01-08"]).to_numpy()
     future, freq = future_dates(dates, 1)

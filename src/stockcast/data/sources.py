@@ -64,7 +64,7 @@ def until(series: list[Series], as_of: np.datetime64) -> list[Series]:
         cut.append(
             item
             if keep == len(item)
-            else Series(item.series_id, item.values[:keep], item.dates[:keep])
+            else Series(item.series_id, item.values[:keep], item.dates[:keep], item.zones)
         )
     return cut
 
