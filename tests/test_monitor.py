@@ -117,12 +117,15 @@ def monitor_day(
     horizon: int = HORIZON,
     young: str = "",
     stopped: dict[str, int] | None = None,
+    data: pd.DataFrame | None = None,
 ) -> dict:
     """Prepare the first `rows` rows (the data as of that day, windows of `horizon` targets) and
     run the monitor on it, both with the `extra` overrides; with `tickers`, of a panel of those
     series, of which the `young` ones hold only that day's last 5 rows (listed days ago) and the
-    `stopped` ones only their first rows (their values stopped coming)."""
-    frame = panel(tickers).groupby("Ticker").head(rows) if tickers else prices().iloc[:rows]
+    `stopped` ones only their first rows (their values stopped coming); of `data` in place of
+    `prices()` where given."""
+    whole = prices() if data is None else data
+    frame = panel(tickers).groupby("Ticker").head(rows) if tickers else whole.iloc[:rows]
     for ticker, kept in (stopped or {}).items():
         cut = frame[frame.Ticker == ticker].iloc[kept:].index
         frame = frame.drop(cut)
@@ -884,6 +887,33 @@ def test_a_ledger_day_is_after_the_data_by_its_day_or_by_its_time() -> None:
     assert not later_than("2024-05-23", "2024-05-23T16:00:00")
     assert later_than("2024-05-24", "2024-05-23T16:00:00")
     assert not later_than(None, "2024-05-23"), "an empty ledger"
+
+
+def ny_closes() -> pd.DataFrame:
+    """`prices()` as closes at 16:00 in New York, written with their offsets, whose row
+    FIRST_DAY - 1 is Friday 8 March 2024: the clocks go forward on the Sunday after it."""
+    days = pd.bdate_range(end="2024-03-08", periods=FIRST_DAY)
+    days = days.append(pd.bdate_range("2024-03-11", periods=N_ROWS - FIRST_DAY))
+    closes = (days + pd.Timedelta(hours=16)).tz_localize("America/New_York")
+    return prices().assign(Date=[t.isoformat() for t in closes])
+
+
+@pytest.mark.slow
+def test_zoned_closes_are_forecast_and_matured_on_their_zones_clock(seeded_tmp: Path) -> None:
+    """16:00 in New York is 21:00 UTC before the change and 20:00 after it: the ledger's target
+    dates went on at 21:00, a time no row of the data holds, where predict's follow the zone.
+    They follow it too now, and the forecast still matures on the rows after its origin."""
+    from tests.conftest import global_state_restored
+
+    with global_state_restored():
+        register(seeded_tmp, "good", 0.0)
+        monitor_day(seeded_tmp, FIRST_DAY, data=ny_closes())
+        report = monitor_day(seeded_tmp, FIRST_DAY + 2, data=ny_closes())
+    (first, *_) = Ledger(seeded_tmp / LEDGER_FILE, 30).forecasts(MODEL)
+    assert first.origin_date == "2024-03-08T21:00:00"
+    assert first.target_dates == ("2024-03-11T20:00:00", "2024-03-12T20:00:00")
+    assert report["versions"]["1"]["matured"] == 1
+    assert report["overdue"] == 0
 
 
 @pytest.mark.slow

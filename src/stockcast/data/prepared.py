@@ -43,6 +43,8 @@ PREPARED_KIND = "stockcast.prepared"
 META_FILE = "meta.json"
 SERIES_FILE = "series.npz"
 SCALER_FILE = "scaler.json"
+# meta.json's key of the zoned series' zones (`series_zones`).
+SERIES_ZONES = "series_zones"
 # The data settings that shape a prepared folder's windows (`check_prepared_settings`).
 SHAPING_KEYS = (
     "previous_time_window",
@@ -54,6 +56,11 @@ SHAPING_KEYS = (
     "min_relative_scale",
     "allow_non_positive",
 )
+
+
+def series_zones(series: Sequence[Series]) -> dict[str, list[str]]:
+    """series id -> the zones its dates were written in, for the series that name any."""
+    return {item.series_id: list(item.zones) for item in series if item.zones}
 
 
 def data_hash(series: list[Series]) -> str:
@@ -77,6 +84,11 @@ class PreparedData:
     @property
     def mase_scale(self) -> float:
         return float(self.meta["mase_scale"])
+
+    def zones(self, series_id: str) -> tuple[str, ...]:
+        """The zones a series' dates were written in (none for naive dates, and in a folder
+        prepared before they were kept): what its forecast's dates go on in."""
+        return tuple(self.meta.get(SERIES_ZONES, {}).get(series_id, ()))
 
     @property
     def season_length(self) -> int:
@@ -266,6 +278,7 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     n_windows = {name: len(split.window_starts(window)) for name, split in splits.items()}
     # Windows and scores are float32: moves it cannot hold would be scored as rounding noise.
     refuse_moves_float32_cannot_hold(splits["train"].series_ids, splits["train"].segments())
+    zoned = series_zones(series)
     meta = {
         "kind": PREPARED_KIND,
         "source": dict(data_cfg),
@@ -283,6 +296,9 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
         "series_ids": [item.series_id for item in series],
         # Panel members data.as_of left too short to train on (rows known then), if any.
         **({"left_out_series": known.left_out} if known.left_out else {}),
+        # The zones each zoned series' dates were written in (`Series.zones`), if any: the
+        # monitor's ledger forecasts go on on their clock, as predict's do.
+        **({SERIES_ZONES: zoned} if zoned else {}),
         "n_points": int(sum(len(item) for item in series)),
         "n_windows": n_windows,
         "mase_scale": naive_one_step_mae(splits["train"]),

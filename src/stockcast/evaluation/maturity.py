@@ -25,6 +25,8 @@ class Observed:
     series_id: str
     values: np.ndarray
     dates: tuple[str, ...]
+    # The zones its dates were written in (`Series.zones`): its forecasts' dates go on in them.
+    zones: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ def observed_series(prepared: PreparedData) -> list[Observed]:
                 series_id,
                 np.concatenate(values),
                 tuple(format_dates(np.concatenate(dates), whole_seconds=True)),
+                prepared.zones(series_id),
             )
         )
     return observed

@@ -59,8 +59,10 @@ def champion_forecasts(
     point, bands = model.forecast(windows, series_names([s.series_id for s in kept]))
     forecasts = []
     for i, series in enumerate(kept):
+        # Zoned daily closes go on on their zone's clock, as predict's forecasts do: in UTC,
+        # the first target after a daylight saving change is a time no row of the data holds.
         targets, _ = future_dates(
-            np.asarray(series.dates, dtype="datetime64[ns]"), model.next_time_window
+            np.asarray(series.dates, dtype="datetime64[ns]"), model.next_time_window, series.zones
         )
         forecasts.append(
             LedgerForecast(
