@@ -822,6 +822,32 @@ def test_with_no_champion_nothing_is_stored(seeded_tmp: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_deleted_champion_is_named_not_called_missing(
+    seeded_tmp: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MLflow drops a deleted version's aliases with it: the monitor said the model had no
+    champion yet, as if none had ever been chosen. It names the deleted version and what gives
+    the alias a version again."""
+    from tests.conftest import global_state_restored
+
+    with global_state_restored():
+        register(seeded_tmp, "good", 0.0)
+        register(seeded_tmp, "bad", 3.0)
+        monitor_day(seeded_tmp, FIRST_DAY)
+        registry(seeded_tmp).client().delete_model_version(MODEL, "2")
+        with caplog.at_level(logging.WARNING, logger="stockcast.orchestration.steps.monitor"):
+            report = monitor_day(seeded_tmp, FIRST_DAY + 1)
+    assert report["status"] == NO_CHAMPION and report["stored"] == 0
+    assert report["message"] == (
+        f"{MODEL} version 2, the champion the monitor last saw (on {iso(FIRST_DAY - 1)}), is no "
+        "longer in the store (deleted, and its champion alias with it), so no forecast was "
+        "stored; set the champion alias on a version the store holds (1), or run the pipeline "
+        "on new data: a candidate that passes the gate becomes the champion"
+    )
+    assert report["message"] in caplog.text
+
+
+@pytest.mark.slow
 def test_undated_data_is_skipped_with_one_sentence(seeded_tmp: Path) -> None:
     register(seeded_tmp, "good", 0.0)
     report = monitor_day(seeded_tmp, FIRST_DAY, dated=False)

@@ -236,6 +236,12 @@ class Ledger:
         if mismatch is not None:
             raise ConfigError(mismatch)
 
+    def of_store(self, model_name: str, registered: str | None) -> bool:
+        """Whether its forecasts and champions of `model_name` may be those of the store that
+        registered it at `registered` (`store_mismatch`), read without claiming them for it."""
+        with self._transaction(write=False) as connection:
+            return store_mismatch(connection, self.path, model_name, registered) is None
+
     def last_day(self, model_name: str) -> str | None:
         """The latest origin, or day a champion was seen on, the ledger holds of `model_name`:
         the data a monitor last ran on, which a rerun of an earlier day must not judge after."""

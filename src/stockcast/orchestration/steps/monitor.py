@@ -41,12 +41,13 @@ from stockcast.orchestration.steps.table import table_step
 from stockcast.paths import portable_path
 from stockcast.prediction.ledger_forecast import store_champion_forecast
 from stockcast.registry.freshness import later_data_end
-from stockcast.registry.ledger import Ledger, champion_since, ledger_path
+from stockcast.registry.ledger import ChampionSeen, Ledger, champion_since, ledger_path
 from stockcast.registry.lock import sqlite_file
 from stockcast.registry.rollback import mark_flagged
 from stockcast.registry.store import ModelRegistry, VersionInfo
 
 SHOWN_SERIES = 5  # how many series the log names
+SHOWN_VERSIONS = 5  # how many versions a message names
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,15 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     store = sqlite_file(registry.tracking_uri)
     champion = None if store is not None and not store.is_file() else registry.champion(alias)
     if champion is None:
+        gone = deleted_champion(cfg, registry, store)
+        if gone is not None:
+            # The alias went with the version: not a store that never had a champion.
+            message = deleted(registry, alias, gone)
+            return finish(
+                output,
+                report | {"status": NO_CHAMPION, "message": message},
+                level=logging.WARNING,
+            )
         message = f"{registry.model_name} has no {alias} yet, so no forecast was stored"
         return finish(output, report | {"status": NO_CHAMPION, "message": message})
     # Every day with a champion is logged there: a deleted experiment is refused now, before
@@ -242,6 +252,38 @@ def skipped_day(
     """The report of a rerun of an earlier day: nothing stored, scored or judged."""
     skipped = {"champion": champion.version, "status": SKIPPED, "message": message}
     return finish_logged(cfg, registry, output, report | skipped)
+
+
+def deleted_champion(
+    cfg: DictConfig, registry: ModelRegistry, store: Path | None
+) -> ChampionSeen | None:
+    """The champion the monitor last saw where the store no longer holds it (deleted: MLflow
+    drops the version's aliases with it), else None. Read from this store's ledger where one
+    exists; none is made (nor a store that is not there)."""
+    if (store is None and cfg.monitor.ledger_dir is None) or (store and not store.is_file()):
+        return None
+    path = ledger_path(cfg.monitor.ledger_dir, registry.tracking_uri)
+    registered = registry.registered_stamp()
+    if registered is None or not path.is_file():
+        return None
+    ledger = Ledger(path, cfg.monitor.ledger_timeout_s)
+    if not ledger.of_store(registry.model_name, registered):
+        return None
+    history = ledger.champion_history(registry.model_name, cfg.registry.champion_alias)
+    held = {v.version for v in registry.versions()}
+    return history[-1] if history and history[-1].model_version not in held else None
+
+
+def deleted(registry: ModelRegistry, alias: str, seen: ChampionSeen) -> str:
+    """The warning for a champion deleted from the store: which, and what gives it a new one."""
+    held = first_few((v.version for v in registry.versions()), SHOWN_VERSIONS)
+    move = f"set the {alias} alias on a version the store holds ({held}), or " if held else ""
+    return (
+        f"{registry.model_name} version {seen.model_version}, the {alias} the monitor last saw "
+        f"(on {seen.seen_on}), is no longer in the store (deleted, and its {alias} alias with "
+        f"it), so no forecast was stored; {move}run the pipeline on new data: a candidate that "
+        f"passes the gate becomes the {alias}"
+    )
 
 
 def damaged(
