@@ -519,6 +519,33 @@ def test_the_steps_get_an_interpolation_typed_on_the_command_line_as_typed() -> 
         assert user_overrides() == [typed]
 
 
+def test_a_folder_port_set_on_a_pipeline_run_is_refused_before_any_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner binds every port after the user's overrides: `make pipeline
+    ARGS="register.output_dir=..."` wrote the decision into the run folder without a word."""
+    from stockcast.orchestration import runner
+    from tests.conftest import run_local_pipeline
+
+    def ran(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a step ran")
+
+    monkeypatch.setattr(runner, "run_pipeline", ran)
+    wanted = tmp_path / "decision"
+    with pytest.raises(ConfigError) as refused:
+        run_local_pipeline(tmp_path, f"register.output_dir={wanted}")
+    bound = tmp_path / "logs" / "pipeline" / "runs"
+    assert str(refused.value).startswith(
+        f"register.output_dir is set to {wanted}, but a pipeline run binds each step's folders "
+        f"in its run folder ({bound}/"
+    )
+    assert str(refused.value).endswith(
+        "/register/decision here) and would not use it; drop it, or run the register step alone "
+        "(python -m stockcast.orchestration.steps.register) to use that folder."
+    )
+    assert not wanted.exists()
+
+
 @pytest.mark.parametrize(
     ("module", "task"), [("runner", "run_local_pipeline"), ("replay", "run_replay")]
 )

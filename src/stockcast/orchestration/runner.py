@@ -44,6 +44,7 @@ from stockcast.orchestration.steps.table import (
     STEPS,
     Step,
     port_folder,
+    refuse_set_ports,
     step_folders,
 )
 
@@ -128,6 +129,7 @@ def run_local_pipeline(cfg: DictConfig) -> dict:
     """`make pipeline`: every step of the table, then the register step's decision."""
     refuse_another_config(STEP_CONFIG)
     run_dir = Path(cfg.paths.output_dir)
+    refuse_set_ports(cfg, run_dir)
     check_before_first_step(cfg, run_dir)
     timings = run_pipeline(
         run_dir, user_overrides(), set(cfg), cfg.pipeline.executor, rerun_pins=pinned_for_rerun(cfg)
