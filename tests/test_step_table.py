@@ -260,6 +260,32 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_the_step_works(
     )
 
 
+@pytest.mark.parametrize(
+    ("step", "model", "other", "inside"),
+    [
+        ("train", "train.model_dir", "train.prepared_dir", "prepared"),
+        ("refit", "refit.output_dir", "refit.model_dir", ""),
+    ],
+)
+def test_a_model_folder_over_another_folder_of_its_step_is_refused(
+    step: str, model: str, other: str, inside: str, tmp_path: Path
+) -> None:
+    """A model output folder is replaced whole: train.model_dir holding train.prepared_dir
+    deleted the prepared data once the fit was saved, refit.output_dir=refit.model_dir the
+    evaluated model."""
+    from stockcast.orchestration.steps.table import step_named
+
+    folder = tmp_path / "work"
+    held = folder / inside if inside else folder
+    overrides = [*isolated_overrides(tmp_path), *FAST_OVERRIDES, f"{model}={folder}"]
+    with pytest.raises(ConfigError) as refused:
+        run_task(step_named(step).function, "pipeline", [*overrides, f"{other}={held}"], tmp_path)
+    assert str(refused.value) == (
+        f"{model} {folder} is or holds {other} {held}, which writing the model would delete (its "
+        f"folder is replaced whole); point {model} at a folder of its own."
+    )
+
+
 def test_prepare_into_a_given_folder_makes_no_table_folder(tmp_path: Path) -> None:
     """The train task (and a benchmark) prepares into its own folder: the step table's folder
     under paths.output_dir is neither bound nor made."""

@@ -305,6 +305,28 @@ def refuse_outputs_in_inputs(cfg: DictConfig, step: Step) -> None:
                 )
 
 
+def refuse_models_over_ports(cfg: DictConfig, step: Step) -> None:
+    """One sentence, before any work, for a model output folder that is, or holds, another
+    folder of the step: a model folder is replaced whole (emptied, then written), which deleted
+    that folder with it (the prepared data the fit read, the evaluated model)."""
+    folders = {
+        port: Path(str(value))
+        for port in step.ports
+        if (value := OmegaConf.select(cfg, port.key)) is not None
+    }
+    for port, folder in folders.items():
+        if port.kind != MLFLOW_MODEL or port not in step.outputs:
+            continue
+        replaced = folder.resolve()
+        for other, inside in folders.items():
+            if other != port and replaced in (inside.resolve(), *inside.resolve().parents):
+                raise ConfigError(
+                    f"{port.key} {folder} is or holds {other.key} {inside}, which writing the "
+                    f"model would delete (its folder is replaced whole); point {port.key} at a "
+                    "folder of its own."
+                )
+
+
 def refuse_unwritable_outputs(cfg: DictConfig, step: Step) -> None:
     """One sentence, before any work, for an output folder of `step` that cannot be made or
     written (a read-only mount, a system folder): otherwise the first write's traceback after
@@ -325,8 +347,8 @@ def refuse_unwritable_outputs(cfg: DictConfig, step: Step) -> None:
 def table_step(name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Decorate a step's function: its folder ports left null in the config take the table's
     default folders (`with_table_folders`), and its output folders are checked
-    (`refuse_outputs_in_files`, `refuse_outputs_in_inputs`, `refuse_unwritable_outputs`),
-    before it runs."""
+    (`refuse_outputs_in_files`, `refuse_outputs_in_inputs`, `refuse_models_over_ports`,
+    `refuse_unwritable_outputs`), before it runs."""
 
     def decorate(function: Callable[..., T]) -> Callable[..., T]:
         @functools.wraps(function)
@@ -335,6 +357,7 @@ def table_step(name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
             cfg = with_table_folders(cfg, step)
             refuse_outputs_in_files(cfg, step)
             refuse_outputs_in_inputs(cfg, step)
+            refuse_models_over_ports(cfg, step)
             refuse_unwritable_outputs(cfg, step)
             return function(cfg, *args, **kwargs)
 
