@@ -319,6 +319,22 @@ def test_a_group_given_null_lists_the_config_dir_options_too(tmp_path: Path) -> 
     )
 
 
+def test_config_group_options_merge_the_config_dir_and_leave_out_pieces(tmp_path: Path) -> None:
+    """A group's options, as both the null-group refusal and a sweep trial's refusal offer
+    them: configs/ and the --config-dir folder's together, once each, without `_` pieces."""
+    from stockcast.paths import config_group_options
+
+    (tmp_path / "hparams_search").mkdir()
+    for name in ("mine", "_base", "mlp_optuna"):
+        (tmp_path / "hparams_search" / f"{name}.yaml").write_text("{}\n")
+    assert config_group_options("hparams_search", [tmp_path]) == [
+        "auto_optuna",
+        "mine",
+        "mlp_optuna",
+    ]
+    assert config_group_options("no_such_group") == []
+
+
 @pytest.mark.parametrize(
     ("override", "sentence"),
     [

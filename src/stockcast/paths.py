@@ -34,6 +34,17 @@ def is_config_group(name: str, config_dirs: Sequence[str | Path] = ()) -> bool:
     return "." not in name and any((f / name).is_dir() for f in config_folders(config_dirs))
 
 
+def config_group_options(group: str, config_dirs: Sequence[str | Path] = ()) -> list[str]:
+    """The configs of `group` a user may choose, in configs/ or a `--config-dir` folder, sorted:
+    those named `_...` are pieces other configs include, no option."""
+    names = {
+        path.stem
+        for folder in config_folders(config_dirs)
+        for path in (folder / group).glob("*.yaml")
+    }
+    return sorted(name for name in names if not name.startswith("_"))
+
+
 def _is_absolute(text: str) -> bool:
     return PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute()
 

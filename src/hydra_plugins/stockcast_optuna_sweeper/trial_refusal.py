@@ -3,11 +3,13 @@ search space, not from what the user typed."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.errors import ConfigError, first_line
+from stockcast.paths import config_group_options
+
+# The config group of search spaces, one per model kind it was made for.
+SEARCH_GROUP = "hparams_search"
 
 
 def trial_refusal(
@@ -21,7 +23,7 @@ def trial_refusal(
     # only a failed launch needs these.
     from hydra.errors import ConfigCompositionException
 
-    from stockcast.config.compose import CONFIG_DIR, searching
+    from stockcast.config.compose import searching
     from stockcast.config.composition_errors import composition_error
     from stockcast.config.mistakes import listed
     from stockcast.config.search_path import searched_folders
@@ -38,14 +40,7 @@ def trial_refusal(
         except Exception as failed:  # whatever composing this trial raises: it is the one
             sentence = composition_error(failed, config_name, list(overrides), "", folders)
             sentence = sentence or first_line(failed)
-            searches = sorted(
-                {
-                    path.stem
-                    for folder in (CONFIG_DIR, *folders)
-                    for path in (Path(folder) / "hparams_search").glob("*.yaml")
-                    if not path.stem.startswith("_")
-                }
-            )
+            searches = config_group_options(SEARCH_GROUP, folders)
             return ConfigError(
                 f"Optuna trial {number} ({' '.join(overrides)}) does not compose "
                 f"({sentence.rstrip('.')}): its keys come from the search space "

@@ -22,7 +22,7 @@ from stockcast.config.overrides import override_key, override_value, typed_word
 from stockcast.config.search_path import searchpath_folders
 from stockcast.config.unknown_keys import Composer, names_beside, unknown_key_sentence
 from stockcast.errors import error_text, first_line
-from stockcast.paths import config_folders, is_config_group
+from stockcast.paths import config_folders, config_group_options, is_config_group
 
 # Overrides of Hydra's own config (its launcher's and sweeper's settings among them).
 HYDRA_PREFIX = "hydra."
@@ -294,8 +294,7 @@ def _group_given_null(overrides: Sequence[str], config_dirs: Sequence[str | Path
         values = [v.strip().strip("[]").strip() for v in value.split(",")]
         nulls = [v for v in values if v.lower() in ("null", "~")]
         if is_config_group(group, config_dirs) and nulls:
-            folders = config_folders(config_dirs)
-            options = sorted({p.stem for f in folders for p in (f / group).glob("*.yaml")})
+            options = config_group_options(group, config_dirs)
             off = f" ({group}=none switches it off)" if "none" in options else ""
             given = (
                 f"{key}={value} names {nulls[0]} among the {group} config group's configs"
@@ -303,7 +302,7 @@ def _group_given_null(overrides: Sequence[str], config_dirs: Sequence[str | Path
                 else f"{key}={nulls[0]} gives the {group} config group no config"
             )
             return (
-                f"{given}; choose one of {listed([o for o in options if not o.startswith('_')])}"
+                f"{given}; choose one of {listed(options)}"
                 f"{off}, or leave {group} out for its default."
             )
     return None
