@@ -33,6 +33,7 @@ from hydra_plugins.stockcast_optuna_sweeper.study import (
 )
 from hydra_plugins.stockcast_optuna_sweeper.trial_refusal import trial_refusal
 from stockcast.errors import ConfigError, StockcastError, exit_with_error
+from stockcast.orchestration.sweeps.metric import DIRECTIONS
 
 if TYPE_CHECKING:
     import optuna
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DIRECTIONS = ("minimize", "maximize")
 # Optuna's refusals of a parameter sampled otherwise than a stored study's trials sampled it
 # (words of its messages), and how the refusal says what changed.
 CHANGED_SEARCHES = {

@@ -10,6 +10,9 @@ from typing import Any
 
 from stockcast.errors import ConfigError
 
+# The directions a sweep ranks its jobs in (`hydra.sweeper.direction`), the default first.
+DIRECTIONS = ("minimize", "maximize")
+
 
 def optimized_value(metrics: Mapping[str, Any], metric: str | None) -> float | None:
     """`val/mase` -> metrics['val']['mase'] as a float; inf for a value that was not finite (which

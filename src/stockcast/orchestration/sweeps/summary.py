@@ -26,6 +26,7 @@ from omegaconf.errors import OmegaConfBaseException
 from stockcast.config.overrides import as_typed, override_key, override_value
 from stockcast.errors import ConfigError, counted, first_line, quoted
 from stockcast.files import read_json_object, write_whole
+from stockcast.orchestration.sweeps.metric import DIRECTIONS
 from stockcast.redaction import redacted_text
 from stockcast.training.summary import METRICS_FILE
 
@@ -33,7 +34,6 @@ SUMMARY_STEM = "sweep_summary"
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
 HYDRA_FILE = Path(".hydra") / "hydra.yaml"
 METRIC_STAGES = ("val", "test")
-DIRECTIONS = ("minimize", "maximize")
 # What a sweep whose config names no optimized_metric is ranked by.
 DEFAULT_METRIC = "val/loss"
 # The metric a refusal of an unusable optimized_metric offers.
