@@ -9,6 +9,7 @@ import shlex
 import sys
 from collections.abc import Container, Sequence
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -18,6 +19,7 @@ from stockcast.orchestration.steps.table import (
     DECISION,
     DECISION_FILE,
     MONITOR,
+    STEPS,
     Step,
     port_folder,
     step_folders,
@@ -32,12 +34,21 @@ RERUN_PUBLIC_KEY_FILE = "public_key.pem"
 PRIVATE_KEY = "registry.signing.private_key="
 
 
+def registered_decision(run_dir: Path, steps: Sequence[Step] = STEPS) -> dict[str, Any] | None:
+    """The register step's decision in `run_dir` where it registered a version; None where the
+    run stopped before that step wrote it, or registered nothing: no monitor rerun to offer."""
+    decision_file = port_folder(run_dir, DECISION, steps) / DECISION_FILE
+    if not decision_file.is_file():
+        return None
+    decision = json.loads(decision_file.read_text())
+    return decision if decision.get("registered") else None
+
+
 def pipeline_goes_on(run_dir: Path) -> str | None:
     """How a pipeline stopped by a signal after its register step registered a version goes
     on: with the monitor command `run_pipeline` printed, as running it again would stop at
     prepare (the version's data is no new data); None where no version was registered."""
-    decision = port_folder(run_dir, DECISION) / DECISION_FILE
-    if not decision.is_file() or not json.loads(decision.read_text()).get("registered"):
+    if registered_decision(run_dir) is None:
         return None
     return (
         "running it again would stop at prepare, as the version it registered holds this "
@@ -57,11 +68,8 @@ def registered_before(
     has_decision = any(DECISION in (port.name for port in step.outputs) for step in steps)
     if monitor is None or not has_decision:
         return ""
-    decision_file = port_folder(run_dir, DECISION, steps) / DECISION_FILE
-    if not decision_file.is_file():
-        return ""
-    decision = json.loads(decision_file.read_text())
-    if not decision.get("registered"):
+    decision = registered_decision(run_dir, steps)
+    if decision is None:
         return ""
     # A folder of its own: the failed step's may hold what it wrote before failing.
     folders = step_folders(run_dir, steps)[monitor.name]
