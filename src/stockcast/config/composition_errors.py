@@ -1,7 +1,7 @@
 """Hydra's composition errors as one sentence: an unknown group option, a key the config lacks,
 an override it cannot parse (a comma outside a sweep, a list for named settings), a config file
-it cannot read. The entry points and the schema end here or in `mistakes`, so a mistake reads the
-same wherever it is caught."""
+it cannot read; a sweep override no sweeper runs is `sweep_overrides`' sentence. The entry points
+and the schema end here or in `mistakes`, so a mistake reads the same wherever it is caught."""
 
 from __future__ import annotations
 
@@ -18,18 +18,20 @@ from stockcast.config.mistakes import (
     unknown_option,
     unknown_position,
 )
-from stockcast.config.overrides import override_key, override_value, typed_word
+from stockcast.config.overrides import override_key, override_value
 from stockcast.config.search_path import searchpath_folders
+from stockcast.config.sweep_overrides import (
+    SEARCH_SPACE_KEY,
+    range_without_a_search,
+    search_space_on_the_command_line,
+    search_space_overrides,
+)
 from stockcast.config.unknown_keys import Composer, names_beside, unknown_key_sentence
 from stockcast.errors import error_text, first_line
 from stockcast.paths import config_folders, config_group_options, is_config_group
 
 # Overrides of Hydra's own config (its launcher's and sweeper's settings among them).
 HYDRA_PREFIX = "hydra."
-# The sweepers' search space, which a config file sets (configs/hparams_search/).
-SEARCH_SPACE_KEY = "hydra.sweeper.params"
-# The searched key and values a refusal offers where the override names none.
-EXAMPLE_SEARCHED_KEY = ("optim.lr", "1e-3,3e-3")
 
 
 def composition_error(
@@ -207,60 +209,6 @@ def _nothing_to_delete(
         return f"{lead} has no {missing}; did you mean ~{meant}?"
     holds = listed(sorted(names), "and")
     return f"{lead} has no {missing} ({parent or 'its top level'} holds {holds}); drop it."
-
-
-def search_space_overrides(overrides: Sequence[str]) -> list[str]:
-    """The overrides that set the sweepers' search space (`hydra.sweeper.params={...}`,
-    `hydra.sweeper.params.optim.lr=...`)."""
-    return [
-        o
-        for o in overrides
-        if override_key(o) == SEARCH_SPACE_KEY or override_key(o).startswith(SEARCH_SPACE_KEY + ".")
-    ]
-
-
-def search_space_on_the_command_line(override: str) -> str:
-    """An override of the search space that Hydra cannot compose: a null search space (the grid
-    sweeper's, hydra/sweeper=optuna's own) takes no key, a configured one no new key without
-    `+`, and the dots of `optim.lr` in `hydra.sweeper.params.optim.lr` are read as nested keys.
-    The searched key's own override is what both sweepers search, beside an hparams_search's."""
-    key, value = _searched_key_and_value(override)
-    return (
-        f"{override} cannot be composed: Hydra reads the dots of a key such as optim.lr as "
-        f"nested settings, and adds no key to {SEARCH_SPACE_KEY} from the command line; give the "
-        f"searched key its own override instead, which either sweeper searches: "
-        f"{typed_word(f'{key}={value}')}."
-    )
-
-
-def _searched_key_and_value(override: str) -> tuple[str, str]:
-    """The first key and value an override of the search space gives, as a sweep override's
-    (`hydra.sweeper.params={optim.lr:'1e-3,3e-3'}` -> optim.lr, 1e-3,3e-3)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    key = override_key(override)[len(SEARCH_SPACE_KEY) + 1 :]
-    try:
-        read = OverridesParser.create().parse_override(override.lstrip("+")).value()
-    except Exception:  # Hydra's grammar refuses it: the text as typed
-        read = override_value(override)
-    if isinstance(read, dict) and read:
-        key, read = next(iter(read.items()))
-    elif not isinstance(read, str):
-        # A sweep of values (1e-3,3e-3 unquoted): the text as typed.
-        read = override_value(override)
-    return (key, str(read)) if key else EXAMPLE_SEARCHED_KEY
-
-
-def range_without_a_search(kind: str, overrides: Sequence[str]) -> str:
-    """`optim.lr=interval(1e-4,1e-2)` under Hydra's grid sweeper, which runs a list of values
-    (`choice`, `range`, a comma list) and cannot draw from a range: the Optuna sweeper does."""
-    given = [o for o in overrides if f"{kind}(" in o.partition("=")[2]]
-    override = given[0] if given else f"{kind}(...)"
-    return (
-        f"{override} is a range to draw from, which only the Optuna sweeper searches: add "
-        "hydra/sweeper=optuna (or an hparams_search, with its own keys as well), or give the "
-        "grid sweeper values to run with choice(...), range(...) or a comma list."
-    )
 
 
 def _source_set_apart(

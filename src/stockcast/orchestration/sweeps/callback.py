@@ -21,8 +21,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.compose import register_resolvers
-from stockcast.config.composition_errors import range_without_a_search
 from stockcast.config.overrides import as_typed
+from stockcast.config.sweep_overrides import range_without_a_search
 from stockcast.config.task import JOB_CHDIR_REFUSAL, sweeper_records_failures
 from stockcast.data.calendar import default_day, pin_default_day
 from stockcast.errors import counted, exit_with_error
