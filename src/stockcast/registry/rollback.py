@@ -27,9 +27,9 @@ def roll_back(
     hash, the public key refuses its signature, it does not load), or that the store no longer
     holds (deleted), is passed over for the one before it: moved onto it, the alias would leave
     predict, serve and the monitor with a champion none of them can open, where the flagged one
-    still forecast. The versions are
-    opened before the lock is taken (a download, a hash and a load can take long, and a
-    register step waits on that lock), and the choice is made again under it."""
+    still forecast. The versions are opened before the lock is taken (a download, a hash and a
+    load can take long, and a register step waits on that lock), and the choice is made again
+    under it."""
     chosen, refused = _previous_champion_that_opens(alias, registry, ledger, flagged, opens)
     if isinstance(chosen, str):
         return {"done": False, "reason": chosen}

@@ -151,10 +151,10 @@ def csv_rows(body: bytes, width: int | None = None, max_rows: int | None = None)
     """A CSV body's windows: a header line (any names, not all numbers), then one window of
     prices per line, each as wide as the header (and, given, `width`: the model's window,
     refused from the header before any line under it is read), at most `max_rows` of them
-    (refused once one more is read). Read with the csv module, not
-    pandas, which renamed a repeated number in the header (so a window sent without one passed
-    as it), made a row's extra first value its index, cut a value at a NUL byte, and read a
-    column holding one text value all as text (so the refusal named a valid price)."""
+    (refused once one more is read). Read with the csv module, not pandas, which renamed a
+    repeated number in the header (so a window sent without one passed as it), made a row's
+    extra first value its index, cut a value at a NUL byte, and read a column holding one text
+    value all as text (so the refusal named a valid price)."""
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -224,9 +224,8 @@ def csv_rows(body: bytes, width: int | None = None, max_rows: int | None = None)
 def _price(cell: str) -> int | float | str:
     """A CSV value as the number it writes, read as JSON reads it (a whole number as an int,
     one beyond a float as too large), so both bodies are refused in the same words; or the text
-    itself for the guard to
-    name (Python reads `1_000` and full-width digits such as `１０１` as numbers; a CSV writes
-    neither, and JSON refuses both)."""
+    itself for the guard to name (Python reads `1_000` and full-width digits such as `１０１` as
+    numbers; a CSV writes neither, and JSON refuses both)."""
     if "_" in cell or not cell.isascii():
         return cell
     for number in (whole_number, decimal_number):
