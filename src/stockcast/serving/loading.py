@@ -18,7 +18,7 @@ from typing import Any
 from stockcast.errors import ArtifactError, DamagedFiles, first_line
 from stockcast.files import read_json_object
 from stockcast.forecasting.windows import WINDOW_KEYS
-from stockcast.serving.metadata import EVALUATED_DIR, read_model_metadata
+from stockcast.serving.metadata import EVALUATED_DIR, evaluated_model_dir, read_model_metadata
 from stockcast.serving.shipped_code import SHIPPED_CODE_DIR, shipped_code_imports
 
 CODE_MODEL_LOADER = "mlflow.pyfunc.loaders.code_model"
@@ -162,9 +162,8 @@ def check_refit_whole(model_dir: Path, shown: Shown) -> None:
     model's report is the refit's only held-out score, and the champion comparison scores it.
     Without it the register step said to evaluate the refit itself, which scores it on the test
     windows it was fitted on."""
-    if (read_model_metadata(model_dir).get("refit") or {}) and not (
-        model_dir / EVALUATED_DIR / "MLmodel"
-    ).is_file():
+    refit = read_model_metadata(model_dir).get("refit")
+    if refit and evaluated_model_dir(model_dir) == Path(model_dir):
         raise ArtifactError(
             f"{_named(shown)} is a refit without the model it was refitted from "
             f"({EVALUATED_DIR}/), whose report is its only held-out score; register the refit "
