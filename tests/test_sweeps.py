@@ -284,6 +284,34 @@ def test_azureml_launcher_without_workspace_says_what_is_missing(prestarted_job:
     assert line.endswith("or run with DRY_RUN=1 to only write the YAML.")
 
 
+def test_azureml_launcher_reads_the_sweep_overrides_as_typed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`-m hydra/launcher=azureml 'tags=[${nope}]' local=mine`: reading the overrides resolved
+    `${nope}`, so the sweep ended in Hydra's words ("cannot compose the train config:
+    Interpolation key 'nope' not found") before any sentence naming a setting."""
+    from hydra.utils import instantiate
+    from omegaconf import open_dict
+
+    cfg = compose_config(
+        "train",
+        ["hydra/launcher=azureml", *isolated_overrides(tmp_path)],
+        return_hydra_config=True,
+    )
+    with open_dict(cfg):
+        cfg.hydra.overrides.task = ["tags=[${nope}]", "local=mine"]
+    launcher = instantiate(cfg.hydra.launcher)
+    with pytest.raises(SystemExit) as exit_info:
+        launcher.setup(hydra_context=None, task_function=None, config=cfg)
+    assert exit_info.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .splitlines()[-1]
+        .startswith("error: local=mine names configs/local/, which stays on this machine")
+    )
+
+
 def test_azureml_launcher_refuses_optuna_without_wait(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -17,6 +17,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from stockcast.azure_failures import describe_azure_failure
+from stockcast.config.overrides import as_typed
 from stockcast.errors import StockcastError, exit_with_error
 from stockcast.orchestration.azureml.settings import (
     AZUREML_GROUP_OVERRIDE,
@@ -97,8 +98,11 @@ class AzureMLLauncher(Launcher):
         return CONFIG_DIR
 
     def _task_overrides(self) -> list[str]:
+        """The sweep's overrides as typed: read through the list node, one naming no key
+        (`tags=[${nope}]`) was resolved here and ended the sweep in Hydra's words, not the
+        schema's sentence naming the setting."""
         assert self.config is not None
-        return list(OmegaConf.select(self.config, "hydra.overrides.task", default=None) or [])
+        return as_typed(OmegaConf.select(self.config, "hydra.overrides.task", default=None))
 
     def _job_config(self, overrides: Sequence[str], num: int) -> DictConfig:
         """The job's config plus the azureml settings, composed as its node will compose the job
