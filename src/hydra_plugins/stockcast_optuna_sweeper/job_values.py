@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
 
+from stockcast.orchestration.sweeps.metric import optimized_value
+
 if TYPE_CHECKING:
     from hydra.core.utils import JobReturn
 
@@ -45,7 +47,8 @@ def written_value(
     the launch raised, as its return value would have been; None if it wrote none (failed,
     never started, killed while writing, or a folder an earlier sweep left with other
     overrides)."""
-    from stockcast.orchestration.sweeps.metric import optimized_value
+    # Imported here: training.summary brings the config schema, and Hydra imports this plugin
+    # on every start, where only a launch that raised reads these files.
     from stockcast.orchestration.sweeps.summary import OVERRIDES_FILE
     from stockcast.training.summary import METRICS_FILE
 

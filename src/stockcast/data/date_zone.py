@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import functools
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
 
 import numpy as np
 
@@ -84,8 +86,6 @@ def series_zones(dates: np.ndarray, minutes: np.ndarray, named: np.ndarray) -> t
 def _matching_zones(instants: tuple[int, ...], minutes: tuple[float, ...]) -> tuple[str, ...]:
     """The IANA zones whose offset at each instant (seconds since 1970, UTC) is the one given:
     ids of one panel share their dates, so their zones are worked out once."""
-    from datetime import UTC, datetime, timedelta
-
     moments = [datetime.fromtimestamp(second, UTC) for second in instants]
     wanted = [timedelta(minutes=written) for written in minutes]
     return tuple(
@@ -99,8 +99,6 @@ def _matching_zones(instants: tuple[int, ...], minutes: tuple[float, ...]) -> tu
 
 
 @functools.cache
-def _zones() -> tuple[tuple[str, Any], ...]:
+def _zones() -> tuple[tuple[str, ZoneInfo], ...]:
     """Every IANA zone zoneinfo knows, by name (listing them reads the zone files' folder)."""
-    from zoneinfo import ZoneInfo, available_timezones
-
     return tuple((name, ZoneInfo(name)) for name in sorted(available_timezones()))
