@@ -186,14 +186,14 @@ def test_a_training_run_writes_no_private_key_text(
 
 
 def test_the_rerun_command_masks_a_password_and_says_so(tmp_path: Path) -> None:
-    from stockcast.orchestration.monitor_rerun import registered_before
+    from stockcast.orchestration.monitor_rerun import monitor_command_hint
     from stockcast.orchestration.steps.table import DECISION, DECISION_FILE, STEPS, port_folder
 
     decision = port_folder(tmp_path, DECISION) / DECISION_FILE
     decision.parent.mkdir(parents=True)
     decision.write_text(json.dumps({"registered": True, "version": 2, "decision": {}}))
     pins = [f"registry.tracking_uri={hydra_quoted(DATABASE)}"]
-    said = registered_before(tmp_path, STEPS, ["seed=3", *pins], {"seed", "registry", "monitor"})
+    said = monitor_command_hint(tmp_path, STEPS, ["seed=3", *pins], {"seed", "registry", "monitor"})
     assert PASSWORD not in said
     _, caveat = said.split(" on this run's folders ", 1)
     told, command = caveat.split("): ", 1)

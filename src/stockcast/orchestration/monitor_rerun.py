@@ -56,7 +56,7 @@ def pipeline_goes_on(run_dir: Path) -> str | None:
     )
 
 
-def registered_before(
+def monitor_command_hint(
     run_dir: Path, steps: Sequence[Step], overrides: list[str], config_keys: Container[str]
 ) -> str:
     """What a step failing after the register step registered a version adds to its error: the

@@ -23,9 +23,9 @@ from stockcast.config.search_path import searched_entries, searchpath_override
 from stockcast.config.task import hydra_task
 from stockcast.errors import ConfigError
 from stockcast.orchestration.monitor_rerun import (
+    monitor_command_hint,
     pinned_for_rerun,
     pipeline_goes_on,
-    registered_before,
 )
 from stockcast.orchestration.preflight import check_before_first_step
 from stockcast.orchestration.step_run import (
@@ -62,7 +62,7 @@ def run_pipeline(
 ) -> list[StepTiming]:
     """Run every step of `steps` in order; the config (whose top-level keys are `config_keys`)
     was validated once before this. With `rerun_pins` (`pinned_for_rerun`), a step failing after
-    this run registered a version says how to store the day's forecast (`registered_before`; a
+    this run registered a version says how to store the day's forecast (`monitor_command_hint`; a
     replay reruns its days itself, and passes none)."""
     folders = step_folders(run_dir, steps)
     timings = []
@@ -80,7 +80,7 @@ def run_pipeline(
             hint = (
                 ""
                 if rerun_pins is None
-                else registered_before(run_dir, steps, [*overrides, *rerun_pins], config_keys)
+                else monitor_command_hint(run_dir, steps, [*overrides, *rerun_pins], config_keys)
             )
             raise StepFailed(f"{err}{hint}") from None
         except KeyboardInterrupt:
@@ -88,7 +88,7 @@ def run_pipeline(
             # would ask for stops at prepare, so the monitor command goes on a line of its own
             # (a sentence's full stop would end up in its last argument), before that sentence.
             if rerun_pins is not None:
-                hint = registered_before(run_dir, steps, [*overrides, *rerun_pins], config_keys)
+                hint = monitor_command_hint(run_dir, steps, [*overrides, *rerun_pins], config_keys)
                 if hint:
                     print(hint.strip(), file=sys.stderr, flush=True)
             raise
