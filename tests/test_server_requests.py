@@ -227,6 +227,19 @@ def test_a_csv_body_wider_than_the_model_s_window_is_refused_from_its_header() -
     assert request_rows(b"a,b\n1,2\n", "text/csv", 10, width=2) == [[1, 2]]
 
 
+def test_csv_windows_without_a_header_are_named_so_whatever_their_width() -> None:
+    """Windows sent without a header, narrower than the model's window, were refused as "a CSV
+    body whose header has 3 names": the width was checked first, on a header the body lacks."""
+    for body in (b"101,102,103\n104,105,106\n", b"101,102,103\n"):
+        with pytest.raises(Refused) as refused:
+            request_rows(body, "text/csv", 10, width=5)
+        assert (refused.value.status, str(refused.value)) == (
+            400,
+            "the CSV body's header line is all numbers, a window sent without a header; send a "
+            "header line (any names), then one window of prices per line.",
+        )
+
+
 def test_a_csv_body_of_more_lines_than_max_rows_is_refused_before_they_are_read() -> None:
     """Every line of an 8 MB body of 400,000 short lines was read and each value converted
     before the 413 for serve.max_rows (5 s, 200 MB): reading stops one line past the bound."""

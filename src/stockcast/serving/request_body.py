@@ -177,6 +177,15 @@ def csv_rows(body: bytes, width: int | None = None, max_rows: int | None = None)
         first = next(lines, None)
         if first is None:
             raise Refused(400, "BAD_REQUEST", "the body is not a CSV table with a header (empty).")
+        header = [name.strip() for name in first[1]]
+        # pandas writes a frame's positions 0, 1, ... as its header: names, not a window.
+        positions = header == [str(i) for i in range(len(header))]
+        if not positions and all(_is_number_text(name) for name in header):
+            # Its first line would be read as the header: windows sent without one, said before
+            # their width, which named the names of a header the body does not have.
+            raise _no_header(
+                "the CSV body's header line is all numbers, a window sent without a header"
+            )
         if width is not None and len(first[1]) != width:
             # Before any line under it is read: a header of a million names was a million
             # values read, and converted, for a refusal of their width.
@@ -192,23 +201,8 @@ def csv_rows(body: bytes, width: int | None = None, max_rows: int | None = None)
         raise Refused(
             400, "BAD_REQUEST", f"the body is not a CSV table with a header ({err})."
         ) from None
-    header = [name.strip() for name in first[1]]
-    # pandas writes a frame's positions 0, 1, ... as its header: names, not a window.
-    positions = header == [str(i) for i in range(len(header))]
-    # Its first line would be read as the header: windows sent without one (a single window
-    # too, which is no header with nothing under it).
-    unnamed = not positions and all(_is_number_text(name) for name in header)
-    if not rows or unnamed:
-        raise Refused(
-            400,
-            "BAD_REQUEST",
-            (
-                "the CSV body's header line is all numbers, a window sent without a header"
-                if unnamed
-                else "the CSV body has a header line and no rows under it"
-            )
-            + "; send a header line (any names), then one window of prices per line.",
-        )
+    if not rows:
+        raise _no_header("the CSV body has a header line and no rows under it")
     for number, row in rows:
         if len(row) != len(header):
             raise Refused(
@@ -219,6 +213,15 @@ def csv_rows(body: bytes, width: int | None = None, max_rows: int | None = None)
                 "prices as the header has names.",
             )
     return [[_price(cell) for cell in row] for _, row in rows]
+
+
+def _no_header(said: str) -> Refused:
+    """The refusal of a CSV body without a header line and windows under it, `said` first."""
+    return Refused(
+        400,
+        "BAD_REQUEST",
+        f"{said}; send a header line (any names), then one window of prices per line.",
+    )
 
 
 def _price(cell: str) -> int | float | str:
