@@ -233,6 +233,29 @@ def test_a_file_too_short_asks_for_a_longer_series(tmp_path: Path, make_cfg) -> 
         prepare_data(plain(cfg.data))
 
 
+def test_a_short_panel_member_is_refused_with_advice_that_can_work(
+    tmp_path: Path, make_cfg
+) -> None:
+    """A mistyped ticker of 5 rows that stopped before the others: no windows fit 5 values split
+    0.7/0.15/0.15 (the test split gets none), and leaving it out lets the others train."""
+    path = tmp_path / "panel.csv"
+    dates = pd.bdate_range("2024-01-01", periods=60)
+    pd.concat(
+        [
+            pd.DataFrame({"Date": dates, "Ticker": "AAA", "Close": np.linspace(10.0, 20.0, 60)}),
+            pd.DataFrame({"Date": dates[:5], "Ticker": "TYPO", "Close": [1.0, 2, 3, 4, 5]}),
+        ]
+    ).to_csv(path, index=False)
+    cfg = make_cfg("data=csv", f"data.path={path}", "data.id_column=Ticker")
+    with pytest.raises(DataError) as refused:
+        prepare_data(plain(cfg.data))
+    assert str(refused.value).endswith(
+        "test split gets 0; each split needs at least next_time_window = 5 values of its own, "
+        "train previous_time_window + next_time_window = 15: use a series of at least 32 "
+        "points, or leave it out of the data, whose other series are long enough."
+    )
+
+
 def test_a_series_too_short_for_an_auto_window_names_its_shortest_window(make_cfg) -> None:
     """previous_time_window=auto reads at least data.shortest_window values: that is the
     setting a too-short series is measured against, not the window it never chose."""

@@ -93,20 +93,33 @@ def refuse_short_series(
     """One sentence for the first series a split of which cannot hold its window (its inputs
     set by `inputs`). Run before anything else reads the series (the season of its dates), so a
     short panel member is refused as short, not as a series without the others' season.
-    `length`: a market's `data.length`, named where it is what cut the series that short."""
+    `length`: a market's `data.length`, named where it is what cut the series that short.
+
+    Smaller windows are offered only where some fit the series at these shares (5 values split
+    0.7/0.15/0.15 leave the test split none, whatever the windows), and a panel member's
+    refusal offers leaving it out where other series are long enough: a mistyped ticker of a
+    few rows is fixed there, not by a longer series or by shrinking every series' windows."""
     needs = split_needs(window)
-    for item in series:
+
+    def too_short(item: Series) -> dict[str, int]:
         lengths = split_lengths(len(item), fractions)
-        short = {name: size for name, size in lengths.items() if size < needs[name]}
+        return {name: size for name, size in lengths.items() if size < needs[name]}
+
+    for item in series:
+        short = too_short(item)
         if short:
             needed = min_series_length(window, fractions, longer_than=len(item))
+            fixes = [_longer(needed, len(item), length)]
+            if len(item) >= min_series_length(WindowSizes(1, 1), fractions):
+                fixes.append(_what_fits(list(short), inputs))
+            if any(other is not item and not too_short(other) for other in series):
+                fixes.append("leave it out of the data, whose other series are long enough")
             raise DataError(
                 f"series {item.series_id!r} has {len(item)} points, so the "
                 + ", ".join(f"{name} split gets {size}" for name, size in short.items())
                 + f"; each split needs at least next_time_window = {window.next_time_window} "
                 f"values of its own, train {inputs} + next_time_window = "
-                f"{window.length}: {_longer(needed, len(item), length)}, or "
-                f"{_what_fits(list(short), inputs)}."
+                f"{window.length}: {', or '.join(fixes)}."
             )
 
 
