@@ -258,6 +258,24 @@ def test_a_ticker_too_young_as_of_the_day_is_left_out_of_that_days_panel(
         load_series(cfg | {"as_of": "2025-12-31"}, min_values=20)
 
 
+def test_a_stopped_short_member_is_refused_by_name_beside_a_young_ticker(
+    make_cfg, tmp_path: Path
+) -> None:
+    """A ticker listed after the day (BBB, no rows yet) is left out while a mistyped one that
+    stopped early (TYPO) is refused: the refusal names TYPO, where it named BBB with 0 points,
+    a ticker the file holds 200 rows of and that day's panel would have left out."""
+    path = tmp_path / "prices.csv"
+    frame = write_prices(path)
+    frame = frame[(frame.Ticker == "AAA") | (frame.Date >= pd.Timestamp("2026-06-01"))]
+    typo = pd.DataFrame(
+        {"Date": frame.Date.iloc[:5], "Ticker": "TYPO", "Close": [1.0, 2.0, 3.0, 4.0, 5.0]}
+    )
+    pd.concat([frame, typo]).to_csv(path, index=False)
+    cfg = plain(make_cfg("data=csv", f"data.path={path}", "data.id_column=Ticker").data)
+    with pytest.raises(DataError, match=r"^series 'TYPO' has 5 points, so the train split"):
+        prepare_data(cfg | {"as_of": "2026-05-29"})
+
+
 def test_a_release_lag_hides_rows_until_they_are_known(make_cfg, tmp_path: Path) -> None:
     """Monthly values dated on the first of their month are known once the month is over: with
     release_lag_days=31 the run of 2024-03-15 sees February's value, not March's."""

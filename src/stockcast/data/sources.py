@@ -157,11 +157,13 @@ def known_series(data_cfg: Mapping[str, Any], min_values: int = 1) -> KnownSerie
             raise _too_short(data_cfg, as_of, known, *cut[0], min_values)
         return everything
     ends = [kept.dates[-1] for _, kept in pairs if kept.dates is not None and len(kept.dates)]
-    if not ends or not all(_still_listing(whole, kept, max(ends)) for whole, kept in short):
-        # A short member that is not a listing building its history (a mistyped ticker, one
-        # that stopped early) is the windows' refusal to make.
+    # A short member that is not a listing building its history (a mistyped ticker, one that
+    # stopped early) stays in, for the windows to refuse by name; the listings still go, or the
+    # first of them (a ticker with no rows yet that day) was refused in its place.
+    listing = [(w, k) for w, k in short if ends and _still_listing(w, k, max(ends))]
+    if not listing:
         return everything
-    left_out = {whole.series_id: len(kept) for whole, kept in short}
+    left_out = {whole.series_id: len(kept) for whole, kept in listing}
     log.warning(
         "%d series hold fewer than the %d values the windows and split need as of %s (listed "
         "after it or too recently), so that day's panel leaves them out: %s",
