@@ -258,6 +258,32 @@ def test_a_ticker_too_young_as_of_the_day_is_left_out_of_that_days_panel(
         load_series(cfg | {"as_of": "2025-12-31"}, min_values=20)
 
 
+def test_a_test_split_of_a_ticker_the_models_day_left_out_says_so(make_cfg, tmp_path: Path) -> None:
+    """input=test_split input.series_id=BBB of a model whose day left young BBB out of its panel:
+    'not in the data' misled, as the file holds BBB; it says why BBB has no test split."""
+    from stockcast.prediction.inputs import build_input
+
+    path = tmp_path / "prices.csv"
+    frame = write_prices(path)
+    frame = frame[(frame.Ticker == "AAA") | (frame.Date >= pd.Timestamp("2026-06-01"))]
+    frame.to_csv(path, index=False)
+    cfg = plain(make_cfg("data=csv", f"data.path={path}", "data.id_column=Ticker").data)
+    meta = prepare_data(cfg | {"as_of": "2026-06-03"}).meta
+    metadata = {
+        "data_source": meta["source"],
+        "data_hash": meta["data_hash"],
+        "previous_time_window": 10,
+        "next_time_window": 5,
+    }
+    with pytest.raises(ConfigError) as refused:
+        build_input({"kind": "test_split", "path": None, "series_id": "BBB"}, metadata)
+    assert str(refused.value) == (
+        "input.series_id 'BBB' was left out of the model's training data as too short as of "
+        "2026-06-03 (3 rows), so it has no test split; pick one of 'AAA', or forecast it with "
+        "input=csv."
+    )
+
+
 def test_a_stopped_short_member_is_refused_by_name_beside_a_young_ticker(
     make_cfg, tmp_path: Path
 ) -> None:

@@ -284,7 +284,7 @@ def _test_split(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> In
         other = bool(given) and path.resolve() != project_path(recorded).resolve()
     # As prepare read it: a panel member too short as of the model's day left out again.
     try:
-        series = known_data(source).series
+        known = known_data(source)
     except DataError as err:
         # Its reader's advice is for training's data.* settings, which predict has not: what
         # it found is kept, the advice left out.
@@ -298,6 +298,7 @@ def _test_split(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> In
             f"longer be read as it was when the model was trained ({found}), so its test split "
             "cannot be rebuilt; use input=csv instead."
         ) from None
+    series = known.series
     if metadata.get("data_hash") and data_hash(series) != metadata["data_hash"]:
         raise ArtifactError(
             f"input.path={given} holds other data than the model was trained on ({recorded}: "
@@ -310,6 +311,15 @@ def _test_split(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> In
         )
     window = WindowSizes(int(metadata["previous_time_window"]), int(metadata["next_time_window"]))
     test = split_series(series, window, source["split"])["test"]
+    asked = input_cfg.get("series_id")
+    if asked is not None and str(asked).strip() in known.left_out:
+        # In the file, so "not in the data" misled: the model's day left it out as too short.
+        others = first_few(map(repr, (item.series_id for item in series)), LISTED_IDS)
+        raise ConfigError(
+            f"input.series_id {asked!r} was left out of the model's training data as too short "
+            f"as of {source['as_of']} ({known.left_out[str(asked).strip()]} rows), so it has no "
+            f"test split; pick one of {others}, or forecast it with input=csv."
+        )
     chosen = _pick_series(series, input_cfg.get("series_id"), None, must_choose=False)
     index = [item.series_id for item in series].index(chosen.series_id)
     start, stop = int(test.offsets[index]), int(test.offsets[index + 1])
