@@ -848,6 +848,37 @@ def test_a_deleted_champion_is_named_not_called_missing(
 
 
 @pytest.mark.slow
+def test_a_champion_whose_alias_was_removed_is_named_not_called_missing(
+    seeded_tmp: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The alias taken off a version the store still holds: the monitor said the model had no
+    champion yet. It names the version and how to set the alias on it again."""
+    from tests.conftest import global_state_restored
+
+    with global_state_restored():
+        register(seeded_tmp, "good", 0.0)
+        monitor_day(seeded_tmp, FIRST_DAY)
+        registry(seeded_tmp).client().delete_registered_model_alias(MODEL, "champion")
+        with caplog.at_level(logging.WARNING, logger="stockcast.orchestration.steps.monitor"):
+            report = monitor_day(seeded_tmp, FIRST_DAY + 1)
+    uri = f"sqlite:///{seeded_tmp}/mlruns.db"
+    assert report["status"] == NO_CHAMPION and report["stored"] == 0
+    assert report["message"] == (
+        f"{MODEL} version 1, the champion the monitor last saw (on {iso(FIRST_DAY - 1)}), is "
+        "still in the store but no longer holds the champion alias (it was removed), so no "
+        f"forecast was stored; set the alias on it again (MLFLOW_TRACKING_URI={uri} python -c "
+        '"import mlflow; mlflow.MlflowClient().set_registered_model_alias('
+        f"'{MODEL}', 'champion', '1')\") or on another version, or run the pipeline on new "
+        "data: a candidate that passes the gate becomes the champion"
+    )
+    assert report["message"] in caplog.text
+    # The advice works: the alias is back on version 1.
+    command = report["message"].split("set the alias on it again (")[1].split(") or on")[0]
+    subprocess.run(command.replace("python", sys.executable, 1), shell=True, check=True)
+    assert registry(seeded_tmp).champion("champion").version == 1
+
+
+@pytest.mark.slow
 def test_undated_data_is_skipped_with_one_sentence(seeded_tmp: Path) -> None:
     register(seeded_tmp, "good", 0.0)
     report = monitor_day(seeded_tmp, FIRST_DAY, dated=False)

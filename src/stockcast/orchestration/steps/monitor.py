@@ -40,6 +40,7 @@ from stockcast.orchestration.steps.monitor_rollback import restore_previous, rol
 from stockcast.orchestration.steps.table import table_step
 from stockcast.paths import portable_path
 from stockcast.prediction.ledger_forecast import store_champion_forecast
+from stockcast.redaction import redacted_uri
 from stockcast.registry.freshness import later_data_end
 from stockcast.registry.ledger import ChampionSeen, Ledger, champion_since, ledger_path
 from stockcast.registry.lock import sqlite_file
@@ -87,10 +88,16 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     store = sqlite_file(registry.tracking_uri)
     champion = None if store is not None and not store.is_file() else registry.champion(alias)
     if champion is None:
-        gone = deleted_champion(cfg, registry, store)
-        if gone is not None:
-            # The alias went with the version: not a store that never had a champion.
-            message = deleted(registry, alias, gone)
+        seen = last_champion(cfg, registry, store)
+        if seen is not None:
+            # The alias was deleted with the version, or taken off it: not a store that never
+            # had a champion.
+            held = [v.version for v in registry.versions()]
+            message = (
+                unaliased(registry, alias, seen)
+                if seen.model_version in held
+                else deleted(registry, alias, seen, held)
+            )
             return finish(
                 output,
                 report | {"status": NO_CHAMPION, "message": message},
@@ -254,12 +261,11 @@ def skipped_day(
     return finish_logged(cfg, registry, output, report | skipped)
 
 
-def deleted_champion(
+def last_champion(
     cfg: DictConfig, registry: ModelRegistry, store: Path | None
 ) -> ChampionSeen | None:
-    """The champion the monitor last saw where the store no longer holds it (deleted: MLflow
-    drops the version's aliases with it), else None. Read from this store's ledger where one
-    exists; none is made (nor a store that is not there)."""
+    """The champion the monitor last saw, read from this store's ledger where one exists; none
+    is made (nor a store that is not there)."""
     if (store is None and cfg.monitor.ledger_dir is None) or (store and not store.is_file()):
         return None
     path = ledger_path(cfg.monitor.ledger_dir, registry.tracking_uri)
@@ -270,19 +276,37 @@ def deleted_champion(
     if not ledger.of_store(registry.model_name, registered):
         return None
     history = ledger.champion_history(registry.model_name, cfg.registry.champion_alias)
-    held = {v.version for v in registry.versions()}
-    return history[-1] if history and history[-1].model_version not in held else None
+    return history[-1] if history else None
 
 
-def deleted(registry: ModelRegistry, alias: str, seen: ChampionSeen) -> str:
-    """The warning for a champion deleted from the store: which, and what gives it a new one."""
-    held = first_few((v.version for v in registry.versions()), SHOWN_VERSIONS)
-    move = f"set the {alias} alias on a version the store holds ({held}), or " if held else ""
+def deleted(registry: ModelRegistry, alias: str, seen: ChampionSeen, held: list[int]) -> str:
+    """The warning for a champion deleted from the store (MLflow drops the version's aliases
+    with it): which, and what gives the alias a version again."""
+    shown = first_few(held, SHOWN_VERSIONS)
+    move = f"set the {alias} alias on a version the store holds ({shown}), or " if held else ""
     return (
         f"{registry.model_name} version {seen.model_version}, the {alias} the monitor last saw "
         f"(on {seen.seen_on}), is no longer in the store (deleted, and its {alias} alias with "
         f"it), so no forecast was stored; {move}run the pipeline on new data: a candidate that "
         f"passes the gate becomes the {alias}"
+    )
+
+
+def unaliased(registry: ModelRegistry, alias: str, seen: ChampionSeen) -> str:
+    """The warning for a champion the store still holds whose alias was taken off it: which,
+    and the command that sets the alias on it again."""
+    version = seen.model_version
+    command = (
+        f'MLFLOW_TRACKING_URI={redacted_uri(registry.tracking_uri)} python -c "import mlflow; '
+        f"mlflow.MlflowClient().set_registered_model_alias('{registry.model_name}', '{alias}', "
+        f"'{version}')\""
+    )
+    return (
+        f"{registry.model_name} version {version}, the {alias} the monitor last saw (on "
+        f"{seen.seen_on}), is still in the store but no longer holds the {alias} alias (it was "
+        f"removed), so no forecast was stored; set the alias on it again ({command}) or on "
+        f"another version, or run the pipeline on new data: a candidate that passes the gate "
+        f"becomes the {alias}"
     )
 
 
