@@ -3,6 +3,7 @@ drawing empty axes, and the replay's latest forecast fan stands out from the ear
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -152,6 +153,22 @@ def test_a_histogram_without_a_finite_ratio_says_why(tmp_path: Path, drawn) -> N
         "naive",
         "median 1.000",
     ]
+
+
+def test_each_series_bar_of_the_histogram_has_a_visible_edge(tmp_path: Path, drawn) -> None:
+    """Close ratios fill adjacent bins: their bars had no edge and read as one wide bar."""
+    from matplotlib.colors import to_rgba
+
+    plotting.plot_mase_by_series(tmp_path / "mase.png", np.array([0.95, 0.955, 0.96]), "test")
+    bars = [bar for bar in drawn[0].axes[0].patches if bar.get_height() > 0]
+    assert len(bars) == 3
+    assert all(
+        np.isclose(left.get_x() + left.get_width(), right.get_x()) for left, right in pairwise(bars)
+    )
+    for bar in bars:
+        edge, face = bar.get_edgecolor(), bar.get_facecolor()
+        assert bar.get_linewidth() > 0 and edge[3] > 0 and edge != face
+        assert edge[:3] == to_rgba(drawn[0].get_facecolor())[:3]
 
 
 def test_the_replay_of_a_panel_names_the_series_it_draws(tmp_path: Path, drawn) -> None:
