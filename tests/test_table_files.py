@@ -102,6 +102,53 @@ def test_a_missing_value_is_still_reported_as_one(tmp_path: Path) -> None:
         read_csv_series(path, "Date", "Close")
 
 
+TOO_SMALL = (
+    "a decimal too small for a float (not 0, yet it reads as 0); rescale the prices, e.g. "
+    "multiply them by a power of 10."
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "tiny", "separator", "decimal"),
+    [
+        ("prices.csv", "1e-400", ",", "."),
+        ("prices.csv.gz", f"0.{'0' * 400}1", ",", "."),
+        ("prices.csv", "-2,5E-999", ";", ","),
+    ],
+)
+def test_a_decimal_too_small_for_a_float_is_refused_by_row_not_read_as_0(
+    tmp_path: Path, name: str, tiny: str, separator: str, decimal: str
+) -> None:
+    """pandas reads `1e-400` as 0.0: a price model refused "0 on 2024-01-02", a value the user
+    never wrote. Training data and predict's input refuse it as serving does, by its row and
+    date; a 0 written `0e-400` is still read as 0."""
+    path = tmp_path / name
+    table = pd.DataFrame(
+        {
+            "Ticker": "AAA",
+            "Date": ["2024-01-01", "2024-01-02", "2024-01-03"],
+            "Close": ["1", tiny, "0"],
+        }
+    )
+    table.to_csv(path, sep=separator, index=False)
+    settings = {"separator": separator, "decimal": decimal}
+    expected = (
+        f"CSV file {path} holds {tiny!r} in column 'Close' at data row 2 (series 'AAA', "
+        f"2024-01-02), {TOO_SMALL}"
+    )
+    with pytest.raises(DataError) as caught:
+        read_table_series(path, "Date", "Close", "Ticker", **settings)
+    assert str(caught.value) == expected
+    cfg = {"path": str(path), "date_column": "Date", "value_column": "Close", **settings}
+    with pytest.raises(DataError) as caught:
+        read_input_table({**cfg, "id_column": "Ticker"})
+    assert str(caught.value) == expected
+    table.loc[1, "Close"] = "0e-400"
+    table.to_csv(path, sep=separator, index=False)
+    (series,) = read_table_series(path, "Date", "Close", "Ticker", **settings)
+    assert series.values.tolist() == [1.0, 0.0, 0.0]
+
+
 @pytest.mark.parametrize("name", ["prices.csv", "prices.parquet"])
 def test_a_directory_as_the_path_says_it_is_a_directory(tmp_path: Path, name: str) -> None:
     folder = tmp_path / name

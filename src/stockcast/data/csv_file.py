@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -34,6 +35,9 @@ QUOTE = '"'
 SEPARATOR_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "'|'"}
 # The line Excel writes (and reads) above the header to name the separator: `sep=;`.
 SEPARATOR_LINE = re.compile(r"sep=(.)", re.IGNORECASE)
+# What a decimal that reads as 0 though written as nonzero holds: a negative exponent, or more
+# zeros after the point than the smallest float's (5e-324) before its first digit.
+UNDERFLOW_MARKS = (b"e-", b"E-", b"0" * -(math.floor(math.log10(math.ulp(0.0))) + 1))
 
 
 def separator_char(setting: str) -> str:
@@ -108,6 +112,19 @@ def _read_csv_frame(
             stripped = frame[column].str.strip()
             frame[column] = stripped.mask(stripped == "")
     return frame
+
+
+def column_text(path: Path, column: str, separator: str = ",") -> Any:
+    """One column of the file as written, row for row as `read_csv_frame` read it (blank lines
+    skipped alike): the text of cells its number no longer shows (`1e-400`, read as 0.0). None
+    where no cell can be such (the file holds no UNDERFLOW_MARKS): it is not read again."""
+    import pandas as pd
+
+    if scannable(path) and not _holds_any(path, UNDERFLOW_MARKS):
+        return None
+    return pd.read_csv(path, sep=separator, usecols=[column], dtype=str, keep_default_na=False)[
+        column
+    ]
 
 
 def refuse_a_nul_byte(path: Path, label: str) -> None:
@@ -301,6 +318,20 @@ def first_nul_line(path: Path, chunk_size: int = 1 << 20) -> int | None:
                 return lines_before + chunk.count(b"\n", 0, at) + 1
             lines_before += chunk.count(b"\n")
     return None
+
+
+def _holds_any(path: Path, marks: Sequence[bytes], chunk_size: int = 1 << 20) -> bool:
+    """Whether the file's bytes hold any of `marks`: one pass, in chunks overlapping by the
+    longest mark less one (so none is missed across a chunk's end)."""
+    overlap = max(map(len, marks)) - 1
+    tail = b""
+    with open_bytes(path) as handle:
+        while chunk := handle.read(chunk_size):
+            window = tail + chunk
+            if any(mark in window for mark in marks):
+                return True
+            tail = window[-overlap:]
+    return False
 
 
 def first_non_utf8_line(path: Path) -> tuple[int, int] | None:

@@ -4,6 +4,7 @@ file checked and read, each series' values and dates checked before anything use
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,12 @@ from stockcast.data.checks import (
     refuse_true_false,
 )
 from stockcast.data.compressed import compression_of
-from stockcast.data.csv_file import read_csv_frame, refuse_a_repeated_column, separator_char
+from stockcast.data.csv_file import (
+    column_text,
+    read_csv_frame,
+    refuse_a_repeated_column,
+    separator_char,
+)
 from stockcast.data.date_zone import series_zones, written_offsets
 from stockcast.data.id_refusals import refused_ids
 from stockcast.data.series import UNNAMED, Series
@@ -27,8 +33,10 @@ from stockcast.data.value_cells import (
     markers_missing,
     number_fix,
     spaces_only,
+    underflowed,
 )
 from stockcast.errors import DataError, first_few, first_line
+from stockcast.forecasting.guard import TOO_SMALL_FOR_A_FLOAT
 from stockcast.paths import user_path
 
 # Table formats by name, and the file suffixes that imply them.
@@ -243,6 +251,12 @@ def read_table_series(
             f"{label} has {missing.size} missing value(s) in column {value_column!r} "
             f"at data row(s) {rows}{whose}; fill or drop them first."
         )
+    cells = frame[value_column]
+    # A Parquet file's numbers are stored as such: a 0 there was written as 0.
+    written = partial(column_text, path, value_column, separator) if fmt == "csv" else _no_text
+    tiny = underflowed(cells, values, checked, decimal, written)
+    if tiny:
+        raise DataError(_underflow(frame, tiny, label, date_column, value_column, id_column))
     frame = frame.assign(**{value_column: values.astype(np.float64)})
     check_csv_layout(frame, path, date_column, value_column, id_column, key, checked)
     if offsets is not None:
@@ -276,6 +290,33 @@ def read_table_series(
         for series_id, group in groups
         if refused is None or str(series_id) not in refused
     ]
+
+
+def _no_text() -> None:
+    """No text beside a file's numbers (a Parquet file stores them as numbers)."""
+    return None
+
+
+def _underflow(
+    frame: Any,
+    cells: dict[int, str],
+    label: str,
+    date_column: str | None,
+    value_column: str,
+    id_column: str | None,
+) -> str:
+    """The sentence for values written as nonzero that no float holds, naming the first's row,
+    series and date, in the words the serving guard refuses one with."""
+    row, cell = next(iter(cells.items()))
+    where = [] if id_column is None else [f"series {str(frame[id_column].iloc[row])!r}"]
+    if date_column is not None:
+        where.append(np.datetime_as_string(frame[date_column].to_numpy("datetime64[ns]")[row], "D"))
+    whose = f" ({', '.join(where)})" if where else ""
+    more = f" (and {len(cells) - 1} more)" if len(cells) > 1 else ""
+    return (
+        f"{label} holds {cell!r} in column {value_column!r} at data row {row + 1}{whose}{more}, "
+        f"{TOO_SMALL_FOR_A_FLOAT.removeprefix('the input holds ')}"
+    )
 
 
 def _no_column(label: str, columns: list[Any], key: str, name: str, column: str) -> str:

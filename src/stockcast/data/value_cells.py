@@ -4,7 +4,12 @@ written with the decimal comma or with thousands separators, read or refused wit
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
+
+import numpy as np
+
+from stockcast.forecasting.guard import underflows
 
 # Cells that mean "no value" beside those pandas already reads as missing (NA, null, #N/A, ...):
 # FRED's downloads write a day without an observation as ".".
@@ -29,6 +34,26 @@ def cells_as_numbers(column: Any, decimal: str) -> Any:
     import pandas as pd
 
     return pd.to_numeric(_with_points(column, decimal), errors="coerce")
+
+
+def underflowed(
+    column: Any, values: Any, checked: np.ndarray, decimal: str, texts: Callable[[], Any | None]
+) -> dict[int, str]:
+    """{row: cell} for the `checked` rows that write a nonzero number read as 0 (`1e-400`): a
+    price model would refuse the 0 the user never wrote. Only cells read as 0 are looked at,
+    and a column read as numbers (its text gone) is read again as `texts()` only when it holds
+    one (None: no cell can be such), so a file without a 0 costs nothing more."""
+    import pandas as pd
+
+    rows = np.flatnonzero((values == 0).to_numpy() & checked)
+    if not rows.size:
+        return {}
+    textual = column.dtype == object or pd.api.types.is_string_dtype(column)
+    written = column if textual else texts()
+    if written is None:
+        return {}
+    cells = {int(row): str(written.iloc[row]).strip() for row in rows}
+    return {row: cell for row, cell in cells.items() if underflows(cell.replace(decimal, "."))}
 
 
 def spaces_only(cell: Any) -> bool:
