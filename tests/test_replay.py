@@ -1128,3 +1128,33 @@ def test_a_store_another_replay_is_starting_in_is_refused(
     assert ran == [] and not (store / "mlruns.db").exists()
     _replay(tmp_path, "run2", f"replay.store_dir={store}")
     assert len(ran) == 5, "free again, the folder is a store"
+
+
+def test_a_ledger_folder_another_replay_is_writing_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two replays sharing monitor.ledger_dir: the second was refused only once the ledger file
+    existed; one started before the first's first champion made it was accepted, and its
+    monitor days then lost their forecasts to the ledger's "another store" check."""
+    from filelock import FileLock
+
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    ran = _stop_on_day(0, monkeypatch)
+    shared = f"monitor.ledger_dir={ledger}"
+    with FileLock(str(ledger / replay_day_loop.LEDGER_LOCK_FILE)):
+        with pytest.raises(ConfigError) as refused:
+            _replay(tmp_path, "run", shared)
+        assert str(refused.value) == (
+            f"monitor.ledger_dir {ledger} holds the forecast ledger of another replay running "
+            "now; set monitor.ledger_dir to another folder for this one."
+        )
+        assert ran == [] and not (tmp_path / "run" / "store" / "mlruns.db").exists()
+    _stopped_replay(tmp_path, monkeypatch, 1, shared)
+    with (
+        FileLock(str(ledger / replay_day_loop.LEDGER_LOCK_FILE)),
+        pytest.raises(ConfigError, match="running now; resume this one once it has ended"),
+    ):
+        _replay(tmp_path, "later", shared, f"replay.resume_from={tmp_path / 'run'}")
+    resumed = _replay(tmp_path, "later", shared, f"replay.resume_from={tmp_path / 'run'}")
+    assert len(resumed["days"]) == 5

@@ -30,7 +30,7 @@ from stockcast.data.prepared import data_hash
 from stockcast.errors import ConfigError
 from stockcast.files import folder_not_made
 from stockcast.orchestration.preflight import check_training_builds
-from stockcast.orchestration.replay_day_loop import REPLAY_LOCK_FILE, run_days
+from stockcast.orchestration.replay_day_loop import REPLAY_LOCK_FILE, ledger_held, run_days
 from stockcast.orchestration.replay_days import (
     data_as_of,
     planned_days,
@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 REPLAY_LOG_FILE = "replay.log"
 # The replay's own config, which holds the pipeline's (configs/replay.yaml).
 REPLAY_CONFIG = "replay"
+# What a new replay refused a ledger folder another replay writes is told to do.
+NEW_LEDGER_FIX = "set monitor.ledger_dir to another folder for this one"
 
 
 def run_replay(cfg: DictConfig) -> dict[str, Any]:
@@ -77,14 +79,11 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
     days = planned_days(cfg, int(cfg.days))
     _refuse_a_store(store)
     ledger_dir = cfg.monitor.ledger_dir
-    if (Path(ledger_dir or store) / LEDGER_FILE).exists():
-        where = f"monitor.ledger_dir {ledger_dir}" if ledger_dir else f"replay.store_dir {store}"
-        raise ConfigError(
-            f"{where} already holds a forecast ledger, whose versions would be mixed with the "
-            "fresh store's (they start at 1 again): pick another folder or remove it."
-        )
-    if ledger_dir:  # else beside the store, made next
-        check_ledger_folder(ledger_dir, local_store_uri(store))
+    _refuse_a_ledger(store, ledger_dir)
+    # Else beside the store, made next.
+    ledger_folder = (
+        check_ledger_folder(ledger_dir, local_store_uri(store)).parent if ledger_dir else None
+    )
     reason = folder_not_made(store)
     if reason is not None:
         raise ConfigError(
@@ -104,21 +103,25 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
             "folder for this one."
         ) from None
     try:
-        _refuse_a_store(store)  # made by the replay that held the lock before this one
-        # The store's database exists before the first day starts, so each day's start is a
-        # copy that goes back onto it (`restore_day_start`), never a file to delete under MLflow.
-        uri = local_store_uri(store)
-        open_client(uri, uri, create=True)
-        plan = {
-            "days": days,
-            # What a resume checks its data against: the data as of the last day holds every
-            # day's.
-            "data_hash": data_hash(list(data_as_of(cfg, days[-1]))),
-            "store_dir": plan_path(store, run_dir),
-            "ledger_dir": plan_path(Path(ledger_dir), run_dir) if ledger_dir else None,
-            "overrides": user_overrides(),
-        }
-        return run_days(cfg, run_dir, plan, [])
+        with ledger_held(ledger_folder, NEW_LEDGER_FIX):
+            # Made by the replay that held the locks before this one.
+            _refuse_a_store(store)
+            _refuse_a_ledger(store, ledger_dir)
+            # The store's database exists before the first day starts, so each day's start is a
+            # copy that goes back onto it (`restore_day_start`), never a file to delete under
+            # MLflow.
+            uri = local_store_uri(store)
+            open_client(uri, uri, create=True)
+            plan = {
+                "days": days,
+                # What a resume checks its data against: the data as of the last day holds every
+                # day's.
+                "data_hash": data_hash(list(data_as_of(cfg, days[-1]))),
+                "store_dir": plan_path(store, run_dir),
+                "ledger_dir": plan_path(Path(ledger_dir), run_dir) if ledger_dir else None,
+                "overrides": user_overrides(),
+            }
+            return run_days(cfg, run_dir, plan, [])
     finally:
         lock.release()
 
@@ -130,6 +133,17 @@ def _refuse_a_store(store: Path) -> None:
             f"replay.store_dir {store} already holds a store; a replay starts from a fresh one: "
             "pick another folder or remove it (or resume the replay it belongs to with "
             "replay.resume_from)."
+        )
+
+
+def _refuse_a_ledger(store: Path, ledger_dir: str | None) -> None:
+    """A new replay starts from a fresh ledger too: one there would mix its versions with the
+    new store's."""
+    if (Path(ledger_dir or store) / LEDGER_FILE).exists():
+        where = f"monitor.ledger_dir {ledger_dir}" if ledger_dir else f"replay.store_dir {store}"
+        raise ConfigError(
+            f"{where} already holds a forecast ledger, whose versions would be mixed with the "
+            "fresh store's (they start at 1 again): pick another folder or remove it."
         )
 
 
@@ -154,7 +168,10 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
     ledger_dir = planned(plan.get("ledger_dir"), run_dir)
     if ledger_dir is not None:  # as a new replay checks it: the days' monitors write there
         check_ledger_folder(str(ledger_dir), "")
-    with log_appended_to(run_dir / REPLAY_LOG_FILE):
+    with (
+        ledger_held(ledger_dir, "resume this one once it has ended"),
+        log_appended_to(run_dir / REPLAY_LOG_FILE),
+    ):
         log.info("resuming the replay in %s %s", run_dir, where)
         return run_days(cfg, run_dir, plan, entries)
 

@@ -5,7 +5,8 @@ day and after every day, so a replay stopped part way can be resumed."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,9 @@ from stockcast.registry.ledger_check import ledger_write_blocked
 
 # Held by the process running a replay's days, so a resume cannot run them a second time at once.
 REPLAY_LOCK_FILE = "replay.lock"
+# Held in monitor.ledger_dir by the replay whose days write the ledger there (named apart from
+# REPLAY_LOCK_FILE: the folder may be the replay's own run or store folder).
+LEDGER_LOCK_FILE = "replay_ledger.lock"
 # Keys of the replay config that are not pipeline settings: never passed on to the steps.
 OWN_KEYS = ("days", "replay")
 
@@ -81,6 +85,32 @@ def run_days(
         ) from None
     try:
         return _run_days(cfg, run_dir, plan, entries)
+    finally:
+        lock.release()
+
+
+@contextmanager
+def ledger_held(ledger_dir: Path | None, fix: str) -> Iterator[None]:
+    """Hold the lock of the ledger folder a replay's monitor days write (none beside its store,
+    which the store's lock guards): a replay sharing it, started before the other's first
+    champion made the ledger file, was accepted, and its days then lost their forecasts to the
+    ledger's check of which store it belongs to. Another replay holding it is refused, with
+    `fix` (what to do) after the sentence."""
+    if ledger_dir is None:
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(ledger_dir / LEDGER_LOCK_FILE))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ConfigError(
+            f"monitor.ledger_dir {ledger_dir} holds the forecast ledger of another replay running "
+            f"now; {fix}."
+        ) from None
+    try:
+        yield
     finally:
         lock.release()
 
