@@ -1158,3 +1158,22 @@ def test_a_ledger_folder_another_replay_is_writing_is_refused(
         _replay(tmp_path, "later", shared, f"replay.resume_from={tmp_path / 'run'}")
     resumed = _replay(tmp_path, "later", shared, f"replay.resume_from={tmp_path / 'run'}")
     assert len(resumed["days"]) == 5
+
+
+def test_a_folder_port_set_on_a_replay_is_refused_before_any_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each day binds its steps' folders after the user's overrides: `train.model_dir=...` on
+    a replay was left unused without a word, as on a pipeline run before it was refused."""
+    ran = _stop_on_day(0, monkeypatch)
+    wanted = tmp_path / "models"
+    with pytest.raises(ConfigError) as refused:
+        _replay(tmp_path, "run", f"train.model_dir={wanted}")
+    first_day = tmp_path / "run" / "days" / simulated_days("2026-06-30", 5)[0]
+    assert str(refused.value) == (
+        f"train.model_dir is set to {wanted}, but each day of a replay binds each step's "
+        f"folders in its run folder ({first_day / 'train' / 'model'} here) and would not use "
+        "it; drop it, or run the train step alone (python -m stockcast.orchestration.steps.train) "
+        "to use that folder."
+    )
+    assert ran == [] and not wanted.exists() and not (tmp_path / "run" / "store").exists()

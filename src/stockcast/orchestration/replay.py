@@ -38,6 +38,7 @@ from stockcast.orchestration.replay_days import (
     refuse_undated,
 )
 from stockcast.orchestration.replay_record import (
+    DAYS_DIR,
     REPLAY_PLOT_FILE,
     log_appended_to,
     plan_path,
@@ -47,6 +48,7 @@ from stockcast.orchestration.replay_record import (
     replay_goes_on,
 )
 from stockcast.orchestration.runner import refuse_another_config, user_overrides
+from stockcast.orchestration.steps.table import refuse_set_ports
 from stockcast.paths import user_path
 from stockcast.registry.connection import open_client
 from stockcast.registry.ledger import LEDGER_FILE
@@ -77,6 +79,8 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
     store = Path(cfg.replay.store_dir)
     # Refused before the store is made: a refused plan must leave no store to refuse its rerun.
     days = planned_days(cfg, int(cfg.days))
+    # Each day's steps get their folders in the day's run folder, after the user's overrides.
+    refuse_set_ports(cfg, run_dir / DAYS_DIR / days[0], run="each day of a replay")
     _refuse_a_store(store)
     ledger_dir = cfg.monitor.ledger_dir
     _refuse_a_ledger(store, ledger_dir)

@@ -232,17 +232,20 @@ def step_folders(run_dir: Path, steps: Sequence[Step]) -> dict[str, dict[str, Pa
     return folders
 
 
-def refuse_set_ports(cfg: DictConfig, run_dir: Path, steps: Sequence[Step] = STEPS) -> None:
+def refuse_set_ports(
+    cfg: DictConfig, run_dir: Path, steps: Sequence[Step] = STEPS, run: str = "a pipeline run"
+) -> None:
     """One sentence, before the first step, for a folder port the config sets: a pipeline run
-    binds every port to its run folder's layout (`step_folders`), after the user's overrides,
-    so the folder set would be left unused without a word."""
+    (and each day of a replay, `run` in the sentence) binds every port to its run folder's
+    layout (`step_folders`), after the user's overrides, so the folder set would be left unused
+    without a word."""
     folders = step_folders(run_dir, steps)
     for step in steps:
         for port in step.ports:
             value = OmegaConf.select(cfg, port.key)
             if value is not None:
                 raise ConfigError(
-                    f"{port.key} is set to {value}, but a pipeline run binds each step's folders "
+                    f"{port.key} is set to {value}, but {run} binds each step's folders "
                     f"in its run folder ({folders[step.name][port.name]} here) and would not use "
                     f"it; drop it, or run the {step.name} step alone (python -m {step.module}) "
                     "to use that folder."
