@@ -17,7 +17,6 @@ from stockcast.data.table_file import read_table_series
 from stockcast.errors import ArtifactError, ConfigError, DataError, counted, first_few
 from stockcast.forecasting.frame import forecast_frame
 from stockcast.prediction.batch import shared_future_dates
-from stockcast.prediction.calendar import SHOWN_ZONES, future_dates
 from stockcast.prediction.forecast import (
     check_window_overrides,
     forecast_held_out,
@@ -26,6 +25,7 @@ from stockcast.prediction.forecast import (
 )
 from stockcast.prediction.inputs import InputSeries, build_input, parse_values
 from stockcast.prediction.outputs import forecast_rows, format_table
+from stockcast.prediction.zoned_dates import SHOWN_ZONES, future_dates
 from stockcast.serving.model import OpenModel
 
 P, H = 4, 3
@@ -455,7 +455,7 @@ def test_zoned_daily_closes_continue_on_their_zones_clock(
     assert continued(winter, bracketed) == after_change
     assert continued(winter, lambda dates: dates, ".parquet") == after_change
     # One offset all winter fits zones with and without daylight saving: UTC, and why.
-    with caplog.at_level(logging.WARNING, logger="stockcast.prediction.calendar"):
+    with caplog.at_level(logging.WARNING, logger="stockcast.prediction.zoned_dates"):
         assert continued(winter, offsets) == [d.replace("T20", "T21") for d in after_change]
     assert "the input's dates give UTC offsets but not their time zone" in caplog.text
     assert "(2024-03-08T09:30:00-05:00[America/New_York])" in caplog.text
@@ -499,7 +499,7 @@ def test_a_batch_says_once_that_its_series_zones_disagree(
         for name, dates in (("A", winter), ("B", winter[1:]), ("C", winter[2:]), ("D", winter))
     )
     batch = read_zoned(tmp_path / "panel.csv", frame, id_column="Ticker")
-    with caplog.at_level(logging.WARNING, logger="stockcast.prediction.calendar"):
+    with caplog.at_level(logging.WARNING, logger="stockcast.prediction.zoned_dates"):
         dates, _ = shared_future_dates(batch, 3, 10, {})
     assert formatted(dates[0])[0] == "2024-03-11T21:00:00"
     warned = [record.getMessage() for record in caplog.records]

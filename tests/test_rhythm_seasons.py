@@ -22,9 +22,9 @@ from stockcast.data.rhythm import date_rhythm, other_rhythm, refuse_mixed_rhythm
 from stockcast.data.seasonality import season_from_dates
 from stockcast.data.series import Series
 from stockcast.errors import DataError
-from stockcast.prediction.calendar import future_dates
 from stockcast.prediction.forecast import forecast_next
 from stockcast.prediction.inputs import InputSeries
+from stockcast.prediction.zoned_dates import future_dates
 from tests.test_date_steps import preparing_refused
 from tests.test_predict_units import formatted, model
 

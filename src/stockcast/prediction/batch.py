@@ -20,14 +20,10 @@ from stockcast.data.series import Series
 from stockcast.errors import ConfigError, DataError, counted, first_few
 from stockcast.forecasting.guard import series_names
 from stockcast.forecasting.intervals import Bands
-from stockcast.prediction.calendar import (
-    SHOWN_ZONES,
-    calendar_to_continue,
-    warn_zones_disagree,
-    zoned_future_dates,
-)
+from stockcast.prediction.calendar import calendar_to_continue
 from stockcast.prediction.forecast import Forecast
 from stockcast.prediction.inputs import InputSeries, read_input_table
+from stockcast.prediction.zoned_dates import SHOWN_ZONES, warn_zones_disagree, zoned_future_dates
 from stockcast.serving.model import OpenModel
 
 # How many ids a refusal names before it only counts the rest.

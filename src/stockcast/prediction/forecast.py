@@ -20,8 +20,9 @@ from stockcast.forecasting.windows import (
     WindowSizes,
     rolling_origins,
 )
-from stockcast.prediction.calendar import calendar_to_continue, future_dates
+from stockcast.prediction.calendar import calendar_to_continue
 from stockcast.prediction.inputs import InputSeries
+from stockcast.prediction.zoned_dates import future_dates
 from stockcast.serving.model import OpenModel
 
 

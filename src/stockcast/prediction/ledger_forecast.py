@@ -13,7 +13,7 @@ from stockcast.data.date_format import format_dates
 from stockcast.errors import first_few
 from stockcast.evaluation.maturity import Observed
 from stockcast.forecasting.guard import series_names
-from stockcast.prediction.calendar import future_dates
+from stockcast.prediction.zoned_dates import future_dates
 from stockcast.registry.ledger import Ledger, LedgerForecast
 from stockcast.registry.store import ModelRegistry, VersionInfo
 from stockcast.serving.model import open_version
