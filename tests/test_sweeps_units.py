@@ -17,11 +17,11 @@ from stockcast.orchestration.sweeps import tracking
 from stockcast.orchestration.sweeps.search_space import parse_search_space
 from stockcast.orchestration.sweeps.summary import (
     collect_jobs,
-    searched_keys,
     summarize,
     to_markdown,
     write_summary,
 )
+from stockcast.orchestration.sweeps.sweep_config import searched_keys
 from stockcast.registry import runs
 
 

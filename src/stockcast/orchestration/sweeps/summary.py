@@ -12,21 +12,19 @@ import csv
 import io
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import OverrideParseException
 from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
-from stockcast.config.overrides import as_typed, override_key, override_value
-from stockcast.errors import ConfigError, counted, first_line, quoted
+from stockcast.config.overrides import override_key, override_value
+from stockcast.errors import counted
 from stockcast.files import read_json_object, write_whole
 from stockcast.orchestration.sweeps.metric import DIRECTIONS
+from stockcast.orchestration.sweeps.sweep_config import ranking_settings, searched_in
 from stockcast.redaction import redacted_text
 from stockcast.training.summary import METRICS_FILE
 
@@ -34,10 +32,6 @@ SUMMARY_STEM = "sweep_summary"
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
 HYDRA_FILE = Path(".hydra") / "hydra.yaml"
 METRIC_STAGES = ("val", "test")
-# What a sweep whose config names no optimized_metric is ranked by.
-DEFAULT_METRIC = "val/loss"
-# The metric a refusal of an unusable optimized_metric offers.
-EXAMPLE_METRIC = "val/mase"
 
 
 @dataclass(frozen=True)
@@ -194,14 +188,6 @@ def _sort_key(job: JobResult, metric: str, direction: str) -> tuple[int, float, 
     return (0, value if direction == "minimize" else -value, job.num)
 
 
-def searched_keys(params: Mapping[str, Any] | None, task_overrides: Sequence[str]) -> list[str]:
-    """The keys a sweep searches: its sweeper's `params` (Optuna's search space) and the
-    command line's sweep overrides (`optim.lr=1e-3,3e-3`, `choice(...)`, `interval(...)`)."""
-    parsed = OverridesParser.create().parse_overrides(list(task_overrides))
-    swept = [o.key_or_group for o in parsed if o.is_sweep_override()]
-    return list(dict.fromkeys([*(override_key(str(key)) for key in params or {}), *swept]))
-
-
 def summarize(
     jobs: Sequence[JobResult],
     metric: str,
@@ -220,53 +206,6 @@ def summarize(
     common = {key: jobs[0].overrides[key] for key in keys if key not in swept} if jobs else {}
     ranked = sorted(jobs, key=lambda job: _sort_key(job, metric, direction))
     return SweepSummary(metric, direction, ranked, swept, common)
-
-
-def ranking_settings(config: Any) -> tuple[str, str]:
-    """The metric and direction `config` ranks the jobs by; a ConfigError naming the setting
-    where it holds neither (a `multirun.yaml` edited by hand: `${nope}`, a number), since a
-    guess would rank the jobs otherwise than the sweep did."""
-    try:
-        metric = OmegaConf.select(config, "optimized_metric")
-    except OmegaConfBaseException as err:
-        raise ConfigError(_unreadable("optimized_metric", err, EXAMPLE_METRIC)) from None
-    if metric is not None and not isinstance(metric, str):
-        raise ConfigError(
-            f"optimized_metric is {quoted(metric)}, not a metric's name; set it to the metric "
-            f"the sweep ranked by, e.g. optimized_metric: {EXAMPLE_METRIC}."
-        )
-    try:
-        direction = OmegaConf.select(config, "hydra.sweeper.direction", default=DIRECTIONS[0])
-    except OmegaConfBaseException as err:
-        raise ConfigError(_unreadable("hydra.sweeper.direction", err, DIRECTIONS[0])) from None
-    if direction not in DIRECTIONS:
-        raise ConfigError(
-            f"hydra.sweeper.direction is {quoted(direction)}; set it to {' or '.join(DIRECTIONS)}."
-        )
-    return metric or DEFAULT_METRIC, direction
-
-
-def _unreadable(key: str, err: Exception, example: str) -> str:
-    """Why `key` holds no value (an interpolation naming no key), and what to give it."""
-    return (
-        f"{key} cannot be read ({first_line(err)}); set it to the value the sweep ran with, e.g. "
-        f"{key.rsplit('.', 1)[-1]}: {example}."
-    )
-
-
-def searched_in(config: Any) -> list[str]:
-    """`searched_keys` of the sweep's `config`, without a source it cannot read (a search space
-    or command line edited into no mapping or overrides): they only mark columns that the
-    keys whose values differ between jobs mark anyway."""
-    try:
-        params = OmegaConf.select(config, "hydra.sweeper.params")
-    except OmegaConfBaseException:
-        params = None
-    params = params if isinstance(params, Mapping) else None
-    try:
-        return searched_keys(params, as_typed(OmegaConf.select(config, "hydra.overrides.task")))
-    except (OmegaConfBaseException, OverrideParseException, TypeError):
-        return searched_keys(params, [])
 
 
 def summary_of(
