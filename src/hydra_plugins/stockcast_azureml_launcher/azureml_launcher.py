@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from stockcast.azure_failures import describe_azure_failure
 from stockcast.config.overrides import as_typed
+from stockcast.config.search_path import main_config_dir
 from stockcast.errors import StockcastError, exit_with_error
 from stockcast.orchestration.azureml.settings import (
     AZUREML_GROUP_OVERRIDE,
@@ -30,13 +31,8 @@ from stockcast.orchestration.azureml.settings import (
     quiet_sdk_warnings,
     warn_local_settings_left_out,
 )
-from stockcast.paths import CONFIG_DIR
 
 log = logging.getLogger(__name__)
-
-# How Hydra records the folder the sweep's primary config came from.
-MAIN_CONFIG_SOURCE = "main"
-FOLDER_SOURCE = "file"
 
 # Sweepers that choose the next jobs from the metrics of the previous ones.
 RESULT_DRIVEN_SWEEPERS = ("hydra_plugins.stockcast_optuna_sweeper.",)
@@ -91,11 +87,7 @@ class AzureMLLauncher(Launcher):
     def _config_dir(self) -> Path:
         """The folder the sweep's configs come from, whose local/ settings its jobs' nodes lack."""
         assert self.config is not None
-        sources = OmegaConf.select(self.config, "hydra.runtime.config_sources", default=None)
-        for source in sources or []:
-            if source.provider == MAIN_CONFIG_SOURCE and source.schema == FOLDER_SOURCE:
-                return Path(source.path)
-        return CONFIG_DIR
+        return main_config_dir(self.config.hydra)
 
     def _task_overrides(self) -> list[str]:
         """The sweep's overrides as typed: read through the list node, one naming no key

@@ -9,14 +9,19 @@ or a model kind of one's own) the command found.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
 
 from stockcast.config.overrides import hydra_quoted, override_key
+from stockcast.paths import CONFIG_DIR
 
 # Hydra's name for the folders `--config-dir` (`-cd`) adds to the config search path.
 CONFIG_DIR_PROVIDER = "command-line"
+# How Hydra records the folder the primary config came from.
+MAIN_CONFIG_SOURCE = "main"
+FOLDER_SOURCE = "file"
 # The override that adds folders to Hydra's config search path.
 SEARCHPATH_KEY = "hydra.searchpath"
 # The scheme of a search path entry that is a folder (others name a package: `pkg://`).
@@ -54,6 +59,16 @@ def config_dir_folders(hydra_cfg: Any) -> list[str]:
     """The `--config-dir` folders the running command searched (Hydra's own config of it)."""
     sources = OmegaConf.select(hydra_cfg, "runtime.config_sources", default=None) or []
     return [str(s.path) for s in sources if s.provider == CONFIG_DIR_PROVIDER]
+
+
+def main_config_dir(hydra_cfg: Any) -> Path:
+    """The folder the running command's primary config came from (`--config-path`), else
+    configs/."""
+    sources = OmegaConf.select(hydra_cfg, "runtime.config_sources", default=None) or []
+    for source in sources:
+        if source.provider == MAIN_CONFIG_SOURCE and source.schema == FOLDER_SOURCE:
+            return Path(source.path)
+    return CONFIG_DIR
 
 
 def searched_entries(hydra_cfg: Any) -> list[str]:
