@@ -99,14 +99,15 @@ class OptunaSweeper(Sweeper):
         ):
             if value < 1:
                 raise ConfigError(f"hydra.sweeper.{key} is {value}; give {gives}, 1 or more.")
-        from stockcast.config.sections import optimized_metric_problem
+        from stockcast.config.sections import EXAMPLE_METRIC, optimized_metric_problem
 
         metric = OmegaConf.select(self.config, "optimized_metric")
         if metric is None:
             # Else every trial trained, returned no value, and was told FAIL.
             raise ConfigError(
                 "optimized_metric is null; the Optuna sweeper tells the study each trial's "
-                "value of it, so give a validation metric such as optimized_metric=val/mase."
+                "value of it, so give a validation metric such as "
+                f"optimized_metric={EXAMPLE_METRIC}."
             )
         # Else each trial was refused for it in turn, and told FAIL in the study.
         problem = optimized_metric_problem(str(metric))

@@ -60,6 +60,8 @@ VALIDATION_METRICS = ("loss", *ERROR_METRICS, "naive_mase")
 # loss since the one before): all that early stopping, the checkpoint and the learning-rate
 # schedule can follow.
 MONITORED_METRICS = (*(f"val/{name}" for name in VALIDATION_METRICS), "train/loss")
+# The validation metric a refusal of an unusable optimized_metric offers.
+EXAMPLE_METRIC = "val/mase"
 
 
 def optimized_metric_problem(metric: str | None) -> str | None:
@@ -69,7 +71,7 @@ def optimized_metric_problem(metric: str | None) -> str | None:
     if metric is not None and not metric.startswith("val/"):
         return (
             f"is {metric!r}; a sweep chooses its trials by it, so it must be a validation "
-            "metric such as val/mase (the test split only scores what was chosen)"
+            f"metric such as {EXAMPLE_METRIC} (the test split only scores what was chosen)"
         )
     if metric is not None and metric.removeprefix("val/") not in VALIDATION_METRICS:
         names = ", ".join(f"val/{name}" for name in VALIDATION_METRICS)

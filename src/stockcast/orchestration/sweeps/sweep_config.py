@@ -13,13 +13,12 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from stockcast.config.overrides import as_typed, override_key
+from stockcast.config.sections import EXAMPLE_METRIC
 from stockcast.errors import ConfigError, first_line, quoted
 from stockcast.orchestration.sweeps.metric import DIRECTIONS
 
 # What a sweep whose config names no optimized_metric is ranked by.
 DEFAULT_METRIC = "val/loss"
-# The metric a refusal of an unusable optimized_metric offers.
-EXAMPLE_METRIC = "val/mase"
 
 
 def ranking_settings(config: Any) -> tuple[str, str]:
