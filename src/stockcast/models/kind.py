@@ -74,7 +74,9 @@ class ModelKind:
     def members_per_scaler(self, network: Mapping[str, Any]) -> int:
         return 1
 
-    def upgraded_state(self, network: Mapping[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    def state_in_todays_layout(
+        self, network: Mapping[str, Any], state: dict[str, Any]
+    ) -> dict[str, Any]:
         """Saved weights of a network of this kind (`network`: its spec's block) in today's
         layout: its `upgrade_state`'s (an ensemble's runs each candidate's kind's on its part)."""
         return self.upgrade_state(state)

@@ -106,7 +106,7 @@ def load_weights(
     spec = upgrade_spec(spec)
     named = str(spec["kind"])
     with upgrading(named):
-        upgraded = model_kind(named).upgraded_state(spec["network"], dict(state))
+        upgraded = model_kind(named).state_in_todays_layout(spec["network"], dict(state))
     net.load_state_dict(upgraded)
 
 

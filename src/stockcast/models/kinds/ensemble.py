@@ -192,7 +192,9 @@ class EnsembleKind(ModelKind):
     def kinds_used(self, network: Mapping[str, Any]) -> list[str]:
         return [self.name, *(str(c["kind"]) for c in network["candidates"])]
 
-    def upgraded_state(self, network: Mapping[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    def state_in_todays_layout(
+        self, network: Mapping[str, Any], state: dict[str, Any]
+    ) -> dict[str, Any]:
         """Each candidate's part in today's layout of its own kind, which sees it as it sees
         its core alone (`core.` keys): a kind whose saved weights changed layout is upgraded
         inside an ensemble too, where it loaded as missing and unexpected keys."""
@@ -206,7 +208,7 @@ class EnsembleKind(ModelKind):
             }
             named = str(candidate["kind"])
             with upgrading(named):
-                own = model_kind(named).upgraded_state(candidate["network"], own)
+                own = model_kind(named).state_in_todays_layout(candidate["network"], own)
             upgraded |= {prefix + key.removeprefix(CORE_STATE): v for key, v in own.items()}
         return self.upgrade_state(upgraded)
 
