@@ -1,6 +1,7 @@
 """What the network asks of a kind's core by its optional parts (`start_anchored`,
 `fit_to_series`, `season`, `level_free`, `log_values`, an ensemble's `cores`): one place for the
-kinds' duck-typed contract beyond `forward` and `zero_outputs`."""
+kinds' duck-typed contract beyond `forward` and `zero_outputs`, and for naming a kind's own code
+where it fails (`build_core`, and `upgrading` around its `upgrade_state`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from torch import nn
 
 from stockcast.errors import ConfigError, StockcastError
 from stockcast.models.kind import ModelKind, kind_code_failed
+
+# What a kind's upgrade_state is given and returns, for the sentence naming its mistake.
+UPGRADE_STATE_GETS = "the saved state dict and returns it in the layout its core has today"
 
 
 def build_core(
@@ -42,10 +46,6 @@ def build_core(
         ) from err
     check_core(core, named, member_inputs, outputs)
     return core
-
-
-# What a kind's upgrade_state is given and returns, for the sentence naming its mistake.
-UPGRADE_STATE_GETS = "the saved state dict and returns it in the layout its core has today"
 
 
 @contextlib.contextmanager
