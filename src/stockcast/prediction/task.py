@@ -86,7 +86,7 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
     check_window_overrides(cfg, model.metadata)
     input_cfg = with_trained_value_column(input_cfg, model.metadata)
     if is_batch(input_cfg):
-        return run_batch_predict(cfg, model, input_cfg, output_dir)
+        return run_batch_predict(cfg, model, input_cfg, output_dir, to_write)
     series = build_input(input_cfg, model.metadata)
 
     backtest = None
@@ -98,7 +98,7 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
 
     payload = outputs.summary(model, series, result, cfg.mode, backtest)
     rows = payload["forecast"]
-    clear_earlier_outputs(output_dir, _files_to_write(cfg, input_cfg, output_dir))
+    clear_earlier_outputs(output_dir, to_write)
     written = [
         outputs.write_csv(output_dir / outputs.FORECAST_CSV, rows),
         write_json(output_dir / outputs.FORECAST_JSON, payload),
@@ -166,8 +166,10 @@ def run_batch_predict(
     model: OpenModel,
     input_cfg: dict[str, Any],
     output_dir: Path,
+    to_write: list[Path],
 ) -> dict[str, Any]:
-    """Every id of the input table in one model call; one block per id in the files."""
+    """Every id of the input table in one model call; one block per id in the files (`to_write`,
+    checked before the model was opened)."""
     if cfg.mode != "forecast":
         refuse_backtest()
     batch = build_batch(input_cfg)
@@ -175,7 +177,7 @@ def run_batch_predict(
     result = forecast_batch(model, batch, skip_refused)
     frame = batch_outputs.batch_frame(result, batch.id_column)
     payload = batch_outputs.batch_summary(model, batch, result, frame)
-    clear_earlier_outputs(output_dir, _files_to_write(cfg, input_cfg, output_dir))
+    clear_earlier_outputs(output_dir, to_write)
     frame.to_csv(output_dir / outputs.FORECAST_CSV, index=False)
     written = [
         output_dir / outputs.FORECAST_CSV,
