@@ -34,13 +34,17 @@ RERUN_PUBLIC_KEY_FILE = "public_key.pem"
 PRIVATE_KEY = "registry.signing.private_key="
 
 
+def register_decision(run_dir: Path, steps: Sequence[Step] = STEPS) -> dict[str, Any]:
+    """The register step's decision in `run_dir`, whether or not it registered a version; empty
+    where the run stopped before that step wrote it."""
+    decision_file = port_folder(run_dir, DECISION, steps) / DECISION_FILE
+    return json.loads(decision_file.read_text()) if decision_file.is_file() else {}
+
+
 def registered_decision(run_dir: Path, steps: Sequence[Step] = STEPS) -> dict[str, Any] | None:
     """The register step's decision in `run_dir` where it registered a version; None where the
     run stopped before that step wrote it, or registered nothing: no monitor rerun to offer."""
-    decision_file = port_folder(run_dir, DECISION, steps) / DECISION_FILE
-    if not decision_file.is_file():
-        return None
-    decision = json.loads(decision_file.read_text())
+    decision = register_decision(run_dir, steps)
     return decision if decision.get("registered") else None
 
 

@@ -25,9 +25,8 @@ from stockcast.data.prepared import data_hash
 from stockcast.data.series import Series
 from stockcast.errors import ConfigError, StockcastError
 from stockcast.evaluation.champion import refusal_reasons
+from stockcast.orchestration.monitor_rerun import register_decision
 from stockcast.orchestration.steps.table import (
-    DECISION,
-    DECISION_FILE,
     MONITOR,
     MONITOR_REPORT_FILE,
     port_folder,
@@ -223,9 +222,8 @@ def why_not(decision: dict[str, Any]) -> str | None:
 
 def day_entry(run_dir: Path, as_of: str, seconds: float, error: str | None) -> dict[str, Any]:
     """What one simulated day produced, read back from its steps' files."""
-    decision_file = port_folder(run_dir, DECISION) / DECISION_FILE
     monitor_file = port_folder(run_dir, MONITOR) / MONITOR_REPORT_FILE
-    decision = json.loads(decision_file.read_text()) if decision_file.is_file() else {}
+    decision = register_decision(run_dir)
     monitor = json.loads(monitor_file.read_text()) if monitor_file.is_file() else {}
     rollback = monitor.get("rollback") or {}
     registered = decision.get("version") if decision.get("registered") else None
