@@ -30,7 +30,12 @@ from stockcast.data.prepared import data_hash
 from stockcast.errors import ConfigError
 from stockcast.files import folder_not_made
 from stockcast.orchestration.preflight import check_training_builds
-from stockcast.orchestration.replay_day_loop import REPLAY_LOCK_FILE, ledger_held, run_days
+from stockcast.orchestration.replay_day_loop import (
+    REPLAY_LOCK_FILE,
+    held_or_refused,
+    ledger_held,
+    run_days,
+)
 from stockcast.orchestration.replay_days import (
     data_as_of,
     planned_days,
@@ -94,40 +99,34 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
             f"cannot make replay.store_dir {store} ({reason.lower()}); set replay.store_dir to a "
             "folder that can be made."
         )
-    from filelock import FileLock, Timeout
-
     # Held while the store is made and its days run: two replays started at once into one folder
     # both found it fresh (MLflow takes seconds to make its database) and mixed their versions.
-    lock = FileLock(str(store / REPLAY_LOCK_FILE))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise ConfigError(
-            f"replay.store_dir {store} is the store of another replay running now; pick another "
-            "folder for this one."
-        ) from None
-    try:
-        with ledger_held(ledger_folder, NEW_LEDGER_FIX):
-            # Made by the replay that held the locks before this one.
-            _refuse_a_store(store)
-            _refuse_a_ledger(store, ledger_dir)
-            # The store's database exists before the first day starts, so each day's start is a
-            # copy that goes back onto it (`restore_day_start`), never a file to delete under
-            # MLflow.
-            uri = local_store_uri(store)
-            open_client(uri, uri, create=True)
-            plan = {
-                "days": days,
-                # What a resume checks its data against: the data as of the last day holds every
-                # day's.
-                "data_hash": data_hash(list(data_as_of(cfg, days[-1]))),
-                "store_dir": plan_path(store, run_dir),
-                "ledger_dir": plan_path(Path(ledger_dir), run_dir) if ledger_dir else None,
-                "overrides": user_overrides(),
-            }
-            return run_days(cfg, run_dir, plan, [])
-    finally:
-        lock.release()
+    running_there = (
+        f"replay.store_dir {store} is the store of another replay running now; pick another "
+        "folder for this one."
+    )
+    with (
+        held_or_refused(store / REPLAY_LOCK_FILE, running_there),
+        ledger_held(ledger_folder, NEW_LEDGER_FIX),
+    ):
+        # Made by the replay that held the locks before this one.
+        _refuse_a_store(store)
+        _refuse_a_ledger(store, ledger_dir)
+        # The store's database exists before the first day starts, so each day's start is a
+        # copy that goes back onto it (`restore_day_start`), never a file to delete under
+        # MLflow.
+        uri = local_store_uri(store)
+        open_client(uri, uri, create=True)
+        plan = {
+            "days": days,
+            # What a resume checks its data against: the data as of the last day holds every
+            # day's.
+            "data_hash": data_hash(list(data_as_of(cfg, days[-1]))),
+            "store_dir": plan_path(store, run_dir),
+            "ledger_dir": plan_path(Path(ledger_dir), run_dir) if ledger_dir else None,
+            "overrides": user_overrides(),
+        }
+        return run_days(cfg, run_dir, plan, [])
 
 
 def _refuse_a_store(store: Path) -> None:

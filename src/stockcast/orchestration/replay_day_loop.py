@@ -73,18 +73,27 @@ def run_days(
     holding the run directory's lock (one process runs a replay's days); `replay.json` holds the
     plan and every day's entry, written before the first day and after every day, so a replay
     stopped part way can be resumed."""
+    running_elsewhere = (
+        f"the replay in {run_dir} is running in another process; wait for it to end, or stop it "
+        "and resume it then."
+    )
+    with held_or_refused(run_dir / REPLAY_LOCK_FILE, running_elsewhere):
+        return _run_days(cfg, run_dir, plan, entries)
+
+
+@contextmanager
+def held_or_refused(lock_file: Path, refusal: str) -> Iterator[None]:
+    """Hold the file lock `lock_file` for the block, or refuse at once with `refusal` where
+    another process holds it: a replay never waits on another's run folder, store or ledger."""
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(run_dir / REPLAY_LOCK_FILE))
+    lock = FileLock(str(lock_file))
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise ConfigError(
-            f"the replay in {run_dir} is running in another process; wait for it to end, or stop "
-            "it and resume it then."
-        ) from None
+        raise ConfigError(refusal) from None
     try:
-        return _run_days(cfg, run_dir, plan, entries)
+        yield
     finally:
         lock.release()
 
@@ -99,20 +108,12 @@ def ledger_held(ledger_dir: Path | None, fix: str) -> Iterator[None]:
     if ledger_dir is None:
         yield
         return
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(str(ledger_dir / LEDGER_LOCK_FILE))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise ConfigError(
-            f"monitor.ledger_dir {ledger_dir} holds the forecast ledger of another replay running "
-            f"now; {fix}."
-        ) from None
-    try:
+    refusal = (
+        f"monitor.ledger_dir {ledger_dir} holds the forecast ledger of another replay running "
+        f"now; {fix}."
+    )
+    with held_or_refused(ledger_dir / LEDGER_LOCK_FILE, refusal):
         yield
-    finally:
-        lock.release()
 
 
 def _run_days(
