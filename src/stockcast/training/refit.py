@@ -55,7 +55,7 @@ from stockcast.training.evaluated_recipe import LrDropShares
 from stockcast.training.export import save_model_dir
 from stockcast.training.fixed_steps import FixedStepFit, refit_network, windows_per_step
 from stockcast.training.metadata import training_packages
-from stockcast.training.pruning import kept_candidates
+from stockcast.training.pruning import KeptCandidates, kept_candidates
 
 
 def history_for_refit(prepared: PreparedData, splits: Sequence[str] = SPLITS) -> PreparedData:
@@ -197,35 +197,19 @@ def refit_where_it_helps(
     evaluated_spec = model_spec(evaluated)
     # The candidates the evaluated weights gave next to nothing are not fitted again.
     kept = kept_candidates(cfg, evaluated_spec)
-    cfg, combination = kept.config, kept.combination
-    last = history.splits["train"]
-    history_windows = len(last.window_starts(prepared.window))
+    cfg = kept.config
+    history_windows = len(history.splits["train"].window_starts(prepared.window))
     steps = refit_steps(cfg, optimizer_steps, prepared, history_windows)
-    # Where it can, the refit runs in a child beside the check: the same bytes as after it.
-    beside = (
-        Beside(lambda: _refit_arrays(cfg, history, steps, batch_size, lr_drops))
-        if cfg.pipeline.refit_check and fits_beside(cfg)
-        else None
-    )
-    check = None
+    beside = _refit_beside(cfg, history, steps, batch_size, lr_drops)
     try:
-        if cfg.pipeline.refit_check:
-            weights = (combination or {}).get("weights")
-            check = held_back_check(
-                cfg, prepared, evaluated, optimizer_steps, batch_size, weights, lr_drops
-            )
-            if not check["helps"]:
-                reason = check.get("reason") or (
-                    "a fit with half the validation split added forecast the other half no "
-                    f"better (MASE {check['with_more_history_mase']:.4g} against the evaluated "
-                    f"model's {check['evaluated_mase']:.4g}): pipeline.refit_check"
-                )
-                # The candidates the check was fitted without; the evaluated model keeps them.
-                return _passed_on(evaluated, output, reason, check, check_left_out=kept.left_out)
-        if beside is None:
-            fit = refit_network(cfg, history, steps, batch_size, lr_drops)
-        else:
-            fit = _rebuilt(beside.result())
+        check = _held_back_verdict(
+            cfg, prepared, evaluated, optimizer_steps, batch_size, kept.combination, lr_drops
+        )
+        refused = _why_check_refuses(check)
+        if refused is not None:
+            # The candidates the check was fitted without; the evaluated model keeps them.
+            return _passed_on(evaluated, output, refused, check, check_left_out=kept.left_out)
+        fit = _fitted_refit(cfg, history, steps, batch_size, lr_drops, beside)
     finally:
         if beside is not None:
             beside.cancel()
@@ -236,17 +220,119 @@ def refit_where_it_helps(
             "are not numbers (a lower optim.lr may not)"
         )
         return _passed_on(evaluated, output, reason, check, diverged=True)
-    spec = fit.spec
+    intervals = evaluated_spec["intervals"]
+    spec = _refit_spec(fit.spec, intervals, kept.combination)
+    record = _refit_record(
+        cfg,
+        fit,
+        spec,
+        kept,
+        check,
+        history=history,
+        history_windows=history_windows,
+        evaluated_hash=evaluated_hash or folder_contents(evaluated).digest,
+        optimizer_steps=optimizer_steps,
+        batch_size=batch_size,
+        lr_drops=lr_drops,
+        splits=splits,
+        intervals=intervals,
+        beside_check=beside is not None,
+    )
+    _save_refit(fit.net, spec, record, evaluated, output, cfg, history, bool(kept.left_out))
+    return {"refit": True} | record
+
+
+def _refit_beside(
+    cfg: DictConfig,
+    history: PreparedData,
+    steps: int,
+    batch_size: int,
+    lr_drops: LrDropShares,
+) -> Beside | None:
+    """The refit started in a child process beside the held-back check, or None where there is
+    no check or the refit cannot run beside it (`fits_beside`): the same bytes as after it."""
+    if not (cfg.pipeline.refit_check and fits_beside(cfg)):
+        return None
+    return Beside(lambda: _refit_arrays(cfg, history, steps, batch_size, lr_drops))
+
+
+def _held_back_verdict(
+    cfg: DictConfig,
+    prepared: PreparedData,
+    evaluated: Path,
+    optimizer_steps: int,
+    batch_size: int,
+    combination: dict[str, Any] | None,
+    lr_drops: LrDropShares,
+) -> dict[str, Any] | None:
+    """`held_back_check`'s verdict with the kept candidates' evaluated weights, or None where
+    `pipeline.refit_check` is off (the refit is not checked)."""
+    if not cfg.pipeline.refit_check:
+        return None
+    weights = (combination or {}).get("weights")
+    return held_back_check(cfg, prepared, evaluated, optimizer_steps, batch_size, weights, lr_drops)
+
+
+def _why_check_refuses(check: dict[str, Any] | None) -> str | None:
+    """The reason the held-back check gives not to refit, or None where it did not run or found
+    that more history helps."""
+    if check is None or check["helps"]:
+        return None
+    return check.get("reason") or (
+        "a fit with half the validation split added forecast the other half no "
+        f"better (MASE {check['with_more_history_mase']:.4g} against the evaluated "
+        f"model's {check['evaluated_mase']:.4g}): pipeline.refit_check"
+    )
+
+
+def _fitted_refit(
+    cfg: DictConfig,
+    history: PreparedData,
+    steps: int,
+    batch_size: int,
+    lr_drops: LrDropShares,
+    beside: Beside | None,
+) -> FixedStepFit:
+    """The refit: the child's beside the check where one was started, else fitted here."""
+    if beside is None:
+        return refit_network(cfg, history, steps, batch_size, lr_drops)
+    return _rebuilt(beside.result())
+
+
+def _refit_spec(
+    spec: dict[str, Any], intervals: dict[str, Any], combination: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The refit's `spec` given what it cannot calibrate itself, having no held-out windows."""
     # Its bands: the evaluated model's widths, centred on the refit's own forecasts (as they are
     # already, unless the evaluated model was calibrated per tail by an earlier version).
-    intervals = evaluated_spec["intervals"]
     spec["intervals"] = intervals | {"bounds": centred_bounds(intervals["bounds"])}
     # The refit has no held-out windows of its own: it keeps the evaluated member weights (of
     # the kept candidates; the served network is built from the spec).
     if combination is not None:
         spec["combination"] = combination
-    record = {
-        "evaluated_model_hash": evaluated_hash or folder_contents(evaluated).digest,
+    return spec
+
+
+def _refit_record(
+    cfg: DictConfig,
+    fit: FixedStepFit,
+    spec: dict[str, Any],
+    kept: KeptCandidates,
+    check: dict[str, Any] | None,
+    *,
+    history: PreparedData,
+    history_windows: int,
+    evaluated_hash: str,
+    optimizer_steps: int,
+    batch_size: int,
+    lr_drops: LrDropShares,
+    splits: Sequence[str],
+    intervals: dict[str, Any],
+    beside_check: bool,
+) -> dict[str, Any]:
+    """What the refit did, as its metadata and the refit step's summary record it."""
+    return {
+        "evaluated_model_hash": evaluated_hash,
         "evaluated_optimizer_steps": optimizer_steps,
         # Each parameter group's learning rate relative to its start from each share of the
         # steps on (the evaluated fit's schedule).
@@ -261,7 +347,7 @@ def refit_where_it_helps(
         "training_windows": history_windows,
         # The registered weights it started from (the evaluated fit's), or None: a cold start.
         "warm_start": fit.warm_source,
-        "trained_through": date_bound(last.dates),
+        "trained_through": date_bound(history.splits["train"].dates),
         "intervals": bands_record(intervals, spec.get("quantiles") or []),
         "combination": (
             "the evaluated model's member weights"
@@ -273,19 +359,32 @@ def refit_where_it_helps(
         "left_out": kept.left_out,
         "check": check,
         # Whether it was fitted in a child process beside the check (pipeline.refit_beside_check).
-        "beside_check": beside is not None,
+        "beside_check": beside_check,
     }
+
+
+def _save_refit(
+    net: PriceForecaster,
+    spec: dict[str, Any],
+    record: dict[str, Any],
+    evaluated: Path,
+    output: Path,
+    cfg: DictConfig,
+    history: PreparedData,
+    pruned: bool,
+) -> None:
+    """The refit's folder: its network, spec and metadata (the evaluated model's with the
+    refit's `record`), its training config and the evaluated model inside (`evaluated/`)."""
     metadata = read_model_metadata(evaluated) | {
         "refit": record,
         "fit_data_end": record["trained_through"],
         # The refit's own fit: its step may run in another environment (a cloud component).
         "training_packages": training_packages(),
     }
-    last_inputs = last.values[-prepared.window.previous_time_window :]
-    save_model_dir(fit.net, spec, output, metadata, last_inputs)
-    write_refit_config(evaluated, output, cfg, bool(kept.left_out))
+    last_inputs = history.splits["train"].values[-history.window.previous_time_window :]
+    save_model_dir(net, spec, output, metadata, last_inputs)
+    write_refit_config(evaluated, output, cfg, pruned)
     shutil.copytree(evaluated, output / EVALUATED_DIR)
-    return {"refit": True} | record
 
 
 def refit_diverged(net: PriceForecaster, history: PreparedData, batch_size: int) -> bool:
