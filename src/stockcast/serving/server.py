@@ -27,10 +27,10 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import quote
 
 from omegaconf import DictConfig, OmegaConf
@@ -39,6 +39,13 @@ from stockcast.errors import ConfigError, ForecastRefused, StockcastError
 from stockcast.registry.private_root import remove_private_copies
 from stockcast.serving.model import OpenModel, open_model
 from stockcast.serving.request_body import TIMED_OUT, Refused, bounded_body, request_rows
+
+if TYPE_CHECKING:  # annotations only: starlette is imported where the app is built
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    # An endpoint of the app: a request in, its answer out.
+    Endpoint = Callable[[Request], Awaitable[Response]]
 
 log = logging.getLogger(__name__)
 
@@ -90,30 +97,53 @@ def model_header(name: str, version: int | None) -> str:
 
 def build_app(model: OpenModel, limits: Limits) -> Any:
     """The scoring app for this model."""
-    from mlflow.version import VERSION
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
-    from starlette.requests import ClientDisconnect, Request
-    from starlette.responses import Response
+
+    routes = _routes(_Scoring(model, limits).invocations, _version_endpoint())
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _not_served})
+    # Each route answers with a trailing slash too, rather than with Starlette's empty
+    # redirect, which a client that does not follow it read as an empty answer.
+    app.router.redirect_slashes = False
+    return app
+
+
+def _routes(invocations: Endpoint, version: Endpoint) -> list[Any]:
+    """MLflow's scoring routes, each with and without a trailing slash."""
     from starlette.routing import Route
 
-    # Which version answered: the server keeps the one it resolved when it started, so a
-    # client can tell when the champion alias has moved since (restart the server then).
-    served = {MODEL_HEADER: model_header(str(model.name), model.version)}
-    forecasts = ThreadPoolExecutor(thread_name_prefix="forecast")
-    # Requests read, queued or being forecast: each holds up to serve.max_bytes of body and its
-    # parsed rows, so a burst without a bound held them all (40 bodies of 8 MB: 1.9 GB).
-    under_way = [0]
-
-    def error(refused: Refused, headers: Mapping[str, str] | None = None) -> Response:
-        body = json.dumps({"error_code": refused.code, "message": str(refused)})
-        return Response(
-            body, status_code=refused.status, headers=headers, media_type="application/json"
+    return [
+        Route(path, endpoint, methods=methods)
+        for route, endpoint, methods in (
+            ("/invocations", invocations, ["POST"]),
+            ("/ping", _ping, None),
+            ("/health", _ping, None),
+            ("/version", version, None),
         )
+        for path in (route, f"{route}/")
+    ]
 
-    async def invocations(request: Request) -> Response:
-        most = limits.max_concurrent_requests
-        if most is not None and under_way[0] >= most:
+
+class _Scoring:
+    """The /invocations endpoint of one model: at most `limits.max_concurrent_requests` requests
+    under way, each forecast in a thread of its own pool, every failure one JSON sentence."""
+
+    def __init__(self, model: OpenModel, limits: Limits) -> None:
+        self.model = model
+        self.limits = limits
+        # Which version answered: the server keeps the one it resolved when it started, so a
+        # client can tell when the champion alias has moved since (restart the server then).
+        self.served = {MODEL_HEADER: model_header(str(model.name), model.version)}
+        self.forecasts = ThreadPoolExecutor(thread_name_prefix="forecast")
+        # Requests read, queued or being forecast: each holds up to serve.max_bytes of body and
+        # its parsed rows, so a burst without a bound held them all (40 bodies of 8 MB: 1.9 GB).
+        self.under_way = 0
+
+    async def invocations(self, request: Request) -> Response:
+        """The forecasts of the request's windows, or a 503 while the server is answering as
+        many requests as it takes at once."""
+        most = self.limits.max_concurrent_requests
+        if most is not None and self.under_way >= most:
             busy = Refused(
                 503,
                 "SERVER_BUSY",
@@ -122,14 +152,20 @@ def build_app(model: OpenModel, limits: Limits) -> Any:
             )
             # The server's capacity, not the client's request: an operator may raise the bound.
             log.warning("a request was refused (HTTP 503): %s", busy)
-            return error(busy, {"Retry-After": str(BUSY_RETRY_AFTER_S)})
-        under_way[0] += 1
+            return _error(busy, {"Retry-After": str(BUSY_RETRY_AFTER_S)})
+        self.under_way += 1
         try:
-            return await forecast_request(request)
+            return await self._forecast_request(request)
         finally:
-            under_way[0] -= 1
+            self.under_way -= 1
 
-    async def forecast_request(request: Request) -> Response:
+    async def _forecast_request(self, request: Request) -> Response:
+        """The request's body read within the limits and forecast, or the refusal that says
+        why not."""
+        from starlette.requests import ClientDisconnect
+        from starlette.responses import Response
+
+        limits = self.limits
         body = None
         try:
             body = await bounded_body(request, limits.max_bytes, limits.read_timeout_s)
@@ -137,63 +173,73 @@ def build_app(model: OpenModel, limits: Limits) -> Any:
             # Not the loop's default executor, which closing the loop waits for: a stop then
             # ends within serve.shutdown_timeout_s even while a forecast is under way.
             result = await asyncio.get_running_loop().run_in_executor(
-                forecasts, answer, model, body, content_type, limits
+                self.forecasts, answer, self.model, body, content_type, limits
             )
         except Refused as refused:
             if refused.code == TIMED_OUT:  # a client that stalled, as one that hangs up
                 log.info("a request was refused (HTTP 408), nothing was forecast: %s", refused)
-            return error(refused)
+            return _error(refused)
         except asyncio.CancelledError:  # stopping, and serve.shutdown_timeout_s ran out
             stage = "read" if body is None else "answered"
             log.warning("a request not yet %s when the server stopped was cut off", stage)
-            return error(
+            return _error(
                 Refused(
                     503, "SERVER_STOPPING", f"the server stopped before this request was {stage}."
                 )
             )
         except ClientDisconnect:  # the client's doing, not a failure of the server
             log.info("a client hung up before its request was read in full; nothing was forecast")
-            return error(
+            return _error(
                 Refused(400, "CLIENT_DISCONNECTED", "the request ended before its body was read.")
             )
         except Exception:  # the log keeps the traceback; the client gets one sentence
             log.exception("forecasting a request failed")
-            return error(
+            return _error(
                 Refused(500, "INTERNAL_ERROR", "the server failed to forecast; see its log.")
             )
-        return Response(result, headers=served, media_type="application/json")
+        return Response(result, headers=self.served, media_type="application/json")
 
-    async def not_served(request: Request, exc: Exception) -> Response:
-        # Starlette's own 404 and 405 are plain text; every answer here is the JSON error body.
-        assert isinstance(exc, HTTPException)
-        code = {404: "ENDPOINT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code)
-        message = (
-            f"{request.method} {request.url.path} is not served; POST windows to /invocations "
-            "(GET /ping, /health or /version)."
-        )
-        return error(Refused(exc.status_code, code or "BAD_REQUEST", message), exc.headers)
 
-    async def ping(request: Request) -> Response:
-        return Response("\n", media_type="application/json")
+def _error(refused: Refused, headers: Mapping[str, str] | None = None) -> Response:
+    """The JSON error body every refusal is answered with, under its HTTP status."""
+    from starlette.responses import Response
+
+    body = json.dumps({"error_code": refused.code, "message": str(refused)})
+    return Response(
+        body, status_code=refused.status, headers=headers, media_type="application/json"
+    )
+
+
+async def _not_served(request: Request, exc: Exception) -> Response:
+    """A path or method not served, as the JSON error body: Starlette's own 404 and 405 are
+    plain text."""
+    from starlette.exceptions import HTTPException
+
+    assert isinstance(exc, HTTPException)
+    code = {404: "ENDPOINT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code)
+    message = (
+        f"{request.method} {request.url.path} is not served; POST windows to /invocations "
+        "(GET /ping, /health or /version)."
+    )
+    return _error(Refused(exc.status_code, code or "BAD_REQUEST", message), exc.headers)
+
+
+async def _ping(request: Request) -> Response:
+    """/ping and /health: an answer at all says the server is up."""
+    from starlette.responses import Response
+
+    return Response("\n", media_type="application/json")
+
+
+def _version_endpoint() -> Endpoint:
+    """/version: the MLflow version the server runs, as MLflow's own scoring server answers."""
+    from mlflow.version import VERSION
+    from starlette.responses import Response
 
     async def version(request: Request) -> Response:
         return Response(VERSION, media_type="application/json")
 
-    routes = [
-        Route(path, endpoint, methods=methods)
-        for route, endpoint, methods in (
-            ("/invocations", invocations, ["POST"]),
-            ("/ping", ping, None),
-            ("/health", ping, None),
-            ("/version", version, None),
-        )
-        for path in (route, f"{route}/")
-    ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: not_served})
-    # Each route answers with a trailing slash too, rather than with Starlette's empty
-    # redirect, which a client that does not follow it read as an empty answer.
-    app.router.redirect_slashes = False
-    return app
+    return version
 
 
 def run_serve(cfg: DictConfig) -> None:
