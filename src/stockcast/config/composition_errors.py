@@ -48,19 +48,50 @@ def composition_error(
     is composed again from them too (without the bad key) to find the names beside it. Any other
     composition error is Hydra's reason after `lead` (None: `cannot compose the <config_name>
     config: `; a caller that says so itself, "")."""
-    from hydra.errors import (
-        ConfigCompositionException,
-        MissingConfigException,
-        OverrideParseException,
-        SearchPathException,
-    )
-    from omegaconf.errors import OmegaConfBaseException, ValidationError
+    from hydra.errors import ConfigCompositionException
+    from omegaconf.errors import OmegaConfBaseException
     from yaml import YAMLError
 
     from stockcast.config.compose import searching  # compose.py reports through this module
 
     compose = searching(config_dirs)
     config_dirs = [*config_dirs, *searchpath_folders(overrides)]
+    searched = _search_path_or_space(err, overrides)
+    if searched is not None:
+        return searched
+    if isinstance(err, YAMLError | UnicodeDecodeError):  # Hydra lets a file's own through
+        return unreadable_config_file(err)
+    if isinstance(err, TypeError) and re.match(r"Index '.*' \(str\) is not an int", str(err)):
+        # OmegaConf's own, let through by Hydra: an override names a list's position in words.
+        return _list_position_in_words(config_name, overrides, compose)
+    missing_config = _missing_config(err, config_name)
+    if missing_config is not None:
+        return missing_config
+    lines = [line.strip() for line in error_text(err).splitlines() if line.strip()] or [""]
+    unparsed = _unparsed_override(err, lines[0])
+    if unparsed is not None:
+        return unparsed
+    if _null_for_a_group(err):
+        return _group_given_null(overrides, config_dirs)
+    unsearched = re.match(r"\w+ does not support sweep type : (\w+)_SWEEP", lines[0])
+    if unsearched is not None:
+        return range_without_a_search(unsearched.group(1).lower(), overrides)
+    if not isinstance(err, ConfigCompositionException | OmegaConfBaseException):
+        return None
+    # The first step that recognises the error gives its sentence (never an empty one).
+    return (
+        _deletion_error(lines[0], config_name, overrides, compose)
+        or _key_lacked(err, lines[0], config_name, overrides, compose, config_dirs)
+        or _ambiguous_comma(lines[0], config_name, overrides, compose, config_dirs)
+        or _added_again(lines[0], overrides)
+        or _hydra_reason(lines, config_name, lead)
+    )
+
+
+def _search_path_or_space(err: BaseException, overrides: Sequence[str]) -> str | None:
+    """A `--config-dir` that is no folder, or a search space set on the command line (which
+    Hydra may refuse in any of several errors); None for any other error."""
+    from hydra.errors import SearchPathException
 
     missing_dir = re.fullmatch(r"Additional config directory '(.*)' not found", str(err))
     if isinstance(err, SearchPathException) and missing_dir is not None:
@@ -72,11 +103,13 @@ def composition_error(
     if searched and (isinstance(err, AssertionError) or SEARCH_SPACE_KEY in error_text(err)):
         # OmegaConf's own AssertionError (a dotted key into a null search space) names no key.
         return search_space_on_the_command_line(searched[0])
-    if isinstance(err, YAMLError | UnicodeDecodeError):  # Hydra lets a file's own through
-        return unreadable_config_file(err)
-    if isinstance(err, TypeError) and re.match(r"Index '.*' \(str\) is not an int", str(err)):
-        # OmegaConf's own, let through by Hydra: an override names a list's position in words.
-        return _list_position_in_words(config_name, overrides, compose)
+    return None
+
+
+def _missing_config(err: BaseException, config_name: str) -> str | None:
+    """A `--config-name` or a group option no config file holds; None for any other error."""
+    from hydra.errors import MissingConfigException
+
     if (
         isinstance(err, MissingConfigException)
         and not err.options
@@ -90,85 +123,137 @@ def composition_error(
     if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:
         group, _, option = err.missing_cfg_file.rpartition("/")
         return unknown_option(group, option, err.options)
-    lines = [line.strip() for line in error_text(err).splitlines() if line.strip()] or [""]
-    if isinstance(err, OverrideParseException):
-        key, _, value = str(err.override).partition("=")
-        if len(value) == 1 and value in ";,|":
-            # data.separator=';' typed in a shell reaches Hydra without its quotes.
-            return (
-                f"cannot read the override {err.override!r}: a value holding {value!r} is "
-                f"quoted for Hydra, and the whole override for the shell: \"{key}='{value}'\"."
-            )
-        return (
-            f"cannot read the override {err.override!r} ({lines[0]}); fix its syntax, e.g. a "
-            "list is written [1,2] and text with spaces is quoted."
-        )
-    if isinstance(err, ValueError) and str(err).startswith("Config group override must be"):
-        return _group_given_null(overrides, config_dirs)
-    if isinstance(err, TypeError) and re.search(r"type 'NoneType' is not .*iterable", str(err)):
-        # Hydra's own for a null inside a config group's list (`logger=[csv,null]`).
-        return _group_given_null(overrides, config_dirs)
-    unsearched = re.match(r"\w+ does not support sweep type : (\w+)_SWEEP", lines[0])
-    if unsearched is not None:
-        return range_without_a_search(unsearched.group(1).lower(), overrides)
-    if not isinstance(err, ConfigCompositionException | OmegaConfBaseException):
+    return None
+
+
+def _unparsed_override(err: BaseException, reason: str) -> str | None:
+    """An override Hydra's grammar cannot read, with Hydra's first line as `reason`; None for
+    any other error."""
+    from hydra.errors import OverrideParseException
+
+    if not isinstance(err, OverrideParseException):
         return None
-    deleted = _deleted_and_needed(lines[0], overrides)
+    key, _, value = str(err.override).partition("=")
+    if len(value) == 1 and value in ";,|":
+        # data.separator=';' typed in a shell reaches Hydra without its quotes.
+        return (
+            f"cannot read the override {err.override!r}: a value holding {value!r} is "
+            f"quoted for Hydra, and the whole override for the shell: \"{key}='{value}'\"."
+        )
+    return (
+        f"cannot read the override {err.override!r} ({reason}); fix its syntax, e.g. a "
+        "list is written [1,2] and text with spaces is quoted."
+    )
+
+
+def _null_for_a_group(err: BaseException) -> bool:
+    """Whether `err` is Hydra's for a config group given null, alone or inside its list
+    (`logger=null`, `logger=[csv,null]`)."""
+    if isinstance(err, ValueError) and str(err).startswith("Config group override must be"):
+        return True
+    # Hydra's own for a null inside a config group's list (`logger=[csv,null]`).
+    return isinstance(err, TypeError) and bool(
+        re.search(r"type 'NoneType' is not .*iterable", str(err))
+    )
+
+
+def _deletion_error(
+    reason: str, config_name: str, overrides: Sequence[str], compose: Composer
+) -> str | None:
+    """A `~key` override that deletes what the config needs, or deletes nothing, from Hydra's
+    first line `reason`; None for any other error."""
+    deleted = _deleted_and_needed(reason, overrides)
     if deleted is not None:
         return deletes_what_is_needed(deleted)
-    absent = re.match(r"Could not delete from config\. '([^']+)' does not exist\.", lines[0])
+    absent = re.match(r"Could not delete from config\. '([^']+)' does not exist\.", reason)
     if absent is not None:
         return _nothing_to_delete(absent.group(1), config_name, overrides, compose)
-    # A key the config lacks; a list position it lacks (`model.candidates.7.x=1`).
-    missing = re.match(r"Could not override '([^']+)'", lines[0]) or re.match(
-        r"Error merging override ([^=\s]+)=", lines[0]
+    return None
+
+
+def _key_lacked(
+    err: BaseException,
+    reason: str,
+    config_name: str,
+    overrides: Sequence[str],
+    compose: Composer,
+    config_dirs: Sequence[str | Path],
+) -> str | None:
+    """An override Hydra could not set, from its first line `reason`: a typed setting given a
+    value of another type, a key of Hydra's own it lacks, a key the config lacks (a list
+    position too: `model.candidates.7.x=1`) or one of another shape; None for any other error,
+    or where none of those can be told."""
+    from omegaconf.errors import OmegaConfBaseException, ValidationError
+
+    missing = re.match(r"Could not override '([^']+)'", reason) or re.match(
+        r"Error merging override ([^=\s]+)=", reason
     )
-    if missing is not None and isinstance(err.__cause__, ValidationError):
+    if missing is None:
+        return None
+    key = override_key(missing.group(1))
+    if isinstance(err.__cause__, ValidationError):
         # A typed setting (Hydra's and its plugins': hydra.sweeper.n_trials) given a value of
         # another type: the key is there, so its names are no help.
-        key = override_key(missing.group(1))
-        reason = first_line(err.__cause__, ".")
-        return f"{key} cannot take that value ({reason}); give a value of its type."
-    if missing is not None and override_key(missing.group(1)).startswith(HYDRA_PREFIX):
+        why = first_line(err.__cause__, ".")
+        return f"{key} cannot take that value ({why}); give a value of its type."
+    if key.startswith(HYDRA_PREFIX):
         # Hydra's own config is composed apart from the task's: its names are not beside it.
-        key = override_key(missing.group(1))
         section = key.rpartition(".")[0]
         return (
             f"{key} is not one of Hydra's settings here; the command without it, given "
             f"--cfg hydra --package {section}, lists those of {section}."
         )
-    if missing is not None and isinstance(err.__cause__, OmegaConfBaseException):
-        source = _source_set_apart(override_key(missing.group(1)), overrides, config_dirs)
+    if isinstance(err.__cause__, OmegaConfBaseException):
+        source = _source_set_apart(key, overrides, config_dirs)
         if source is not None:
             return source_apart_from_its_config(source, None)
         # `+model.x=1` names the key model.x (Hydra's merge message keeps the prefix).
-        unknown = unknown_key_sentence(
-            override_key(missing.group(1)), config_name, overrides, compose, config_dirs
-        )
+        unknown = unknown_key_sentence(key, config_name, overrides, compose, config_dirs)
         if unknown is not None:
             return unknown
-    if missing is not None and "Cannot merge DictConfig with ListConfig" in str(err.__cause__):
-        shape = _other_shape(override_key(missing.group(1)), config_name, overrides, compose)
-        if shape is not None:
-            return shape
-    ambiguous = re.match(r"Ambiguous value for argument '(.*)'$", lines[0])
-    if ambiguous is not None:
-        override = ambiguous.group(1)
-        text = _holds_text(override_key(override), config_name, overrides, compose)
-        return _comma_outside_a_sweep(override, text, config_dirs)
-    twice = re.match(r"Multiple values for ([\w/]+)\.", lines[0]) or re.match(
-        r"([\w/]+) appears more than once in the final defaults list", lines[0]
+    if "Cannot merge DictConfig with ListConfig" in str(err.__cause__):
+        return _other_shape(key, config_name, overrides, compose)
+    return None
+
+
+def _ambiguous_comma(
+    reason: str,
+    config_name: str,
+    overrides: Sequence[str],
+    compose: Composer,
+    config_dirs: Sequence[str | Path],
+) -> str | None:
+    """An override whose comma Hydra read as a sweep's, from its first line `reason`; None for
+    any other error."""
+    ambiguous = re.match(r"Ambiguous value for argument '(.*)'$", reason)
+    if ambiguous is None:
+        return None
+    override = ambiguous.group(1)
+    text = _holds_text(override_key(override), config_name, overrides, compose)
+    return _comma_outside_a_sweep(override, text, config_dirs)
+
+
+def _added_again(reason: str, overrides: Sequence[str]) -> str | None:
+    """A `+` override adding a config group option or a key the config already has, from
+    Hydra's first line `reason`; None for any other error."""
+    twice = re.match(r"Multiple values for ([\w/]+)\.", reason) or re.match(
+        r"([\w/]+) appears more than once in the final defaults list", reason
     )
     added = [o for o in overrides if twice is not None and o.startswith(f"+{twice.group(1)}=")]
     if added:
         # `+experiment=mlp_w10`: the group is in the defaults list already (Hydra's advice, where
         # it gives one, is for a defaults list, not for a command line).
         return f"{added[-1]} adds {twice.group(1)}, which is already chosen; drop the '+'."
-    present = re.match(r"Could not append to config\. An item is already at '([^']+)'", lines[0])
+    present = re.match(r"Could not append to config\. An item is already at '([^']+)'", reason)
     if present is not None:
         key = present.group(1)
         return f"+{key} adds {key}, which is already set; drop the '+' to change it."
-    # Hydra ends some first lines with a colon and gives the reason on the next one.
+    return None
+
+
+def _hydra_reason(lines: Sequence[str], config_name: str, lead: str | None) -> str:
+    """Any other composition error: Hydra's reason, its first line (and the next where Hydra
+    ends the first with a colon and gives the reason there), after `lead`."""
     reason = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
     return f"{f'cannot compose the {config_name} config: ' if lead is None else lead}{reason}"
 
