@@ -28,15 +28,9 @@ from stockcast.data.date_zone import series_zones, written_offsets
 from stockcast.data.id_refusals import refused_ids
 from stockcast.data.series import UNNAMED, Series
 from stockcast.data.table_dates import read_date_column
-from stockcast.data.value_cells import (
-    cells_as_numbers,
-    markers_missing,
-    number_fix,
-    spaces_only,
-    underflowed,
-)
-from stockcast.errors import DataError, first_few, first_line
-from stockcast.forecasting.guard import TOO_SMALL_FOR_A_FLOAT
+from stockcast.data.value_cells import cells_as_numbers, markers_missing, spaces_only
+from stockcast.data.value_refusals import refuse_unread_values
+from stockcast.errors import DataError, first_line
 from stockcast.paths import user_path
 
 # Table formats by name, and the file suffixes that imply them.
@@ -47,7 +41,6 @@ SUFFIX_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 COMPRESSIBLE_FORMATS = frozenset({"csv"})
 # The bytes every Parquet file starts with: such a file read as CSV is no text at all.
 PARQUET_MAGIC = b"PAR1"
-SHOWN_ROWS = 5  # how many rows with a missing value a refusal names
 # The columns carrying each row's written UTC offset and zone (`date_zone`): tuples, which no
 # table's header reads as.
 OFFSET_KEY = ("stockcast", "utc_offset")
@@ -193,33 +186,12 @@ def read_table_series(
     if fmt != "csv" and id_column is not None and id_column in frame.columns:
         # As a CSV's are read (`read_csv_frame`): `AAA ` is `AAA`, whichever file holds it.
         frame[id_column] = frame[id_column].map(lambda v: v.strip() if isinstance(v, str) else v)
-    wanted = {"value_column": value_column, "date_column": date_column, "id_column": id_column}
-    for name, column in wanted.items():
-        if column is not None and column not in frame.columns:
-            raise DataError(_no_column(label, list(frame.columns), key, name, column))
-    named = [(name, column) for name, column in wanted.items() if column is not None]
-    if fmt == "csv":
-        refuse_a_repeated_column(path, label, named, separator, key)
-    for number, (name, column) in enumerate(named):
-        other = next((o for o, c in named[number + 1 :] if c == column), None)
-        if other is not None:
-            # The dates parsed as numbers would be read as prices (nanoseconds since 1970).
-            raise DataError(
-                f"{key}.{name} and {key}.{other} both name column {column!r} of {label}; its "
-                f"columns are {list(frame.columns)}: set each to its own column."
-            )
+    _check_columns(frame, path, label, fmt, key, separator, date_column, value_column, id_column)
     offsets = None if date_column is None else written_offsets(frame[date_column])
     if date_column is not None:
         frame = frame.assign(**{date_column: read_date_column(frame[date_column], label, key)})
-    checked = (
-        np.ones(len(frame), dtype=bool)
-        if checked_through is None or date_column is None
-        else frame[date_column].to_numpy("datetime64[ns]") < after_day(checked_through)
-    )
-    refuse_times(frame[value_column], label, key)
-    refuse_true_false(frame[value_column].where(checked), label, key)
-    frame = frame.assign(**{value_column: markers_missing(frame[value_column])})
-    values = cells_as_numbers(frame[value_column], decimal)
+    checked = _checked_rows(frame, date_column, checked_through)
+    frame, values = _values_as_numbers(frame, label, key, value_column, decimal, checked)
     if date_column is not None:
         # Before any series is refused for repeating its dates: every one would be.
         refuse_times_apart_from_dates(
@@ -230,35 +202,77 @@ def read_table_series(
         # Their rows stay (the file's data rows keep their numbers) but are neither checked
         # nor read.
         checked = checked & ~frame[id_column].astype(str).isin(list(refused)).to_numpy()
-    bad = (values.isna() & frame[value_column].notna()).to_numpy() & checked
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        cell = frame[value_column].iloc[row]
-        more = f" (and {int(bad.sum()) - 1} more)" if bad.sum() > 1 else ""
-        fix = number_fix(str(cell).strip(), key, decimal)
-        # A file of several series names whose row it is, as a missing value's refusal does.
-        whose = "" if id_column is None else f" (series {str(frame[id_column].iloc[row])!r})"
-        raise DataError(
-            f"{label} has a non-numeric value {cell!r} in column {value_column!r} at data row "
-            f"{row + 1}{whose}{more}; {fix}."
-        )
-    missing = np.flatnonzero(values.isna().to_numpy() & checked)
-    if missing.size:
-        rows = first_few(missing + 1, SHOWN_ROWS)
-        ids = "" if id_column is None else frame[id_column].iloc[missing].astype(str).unique()
-        whose = "" if id_column is None else f" (series {first_few(map(repr, ids), SHOWN_ROWS)})"
-        raise DataError(
-            f"{label} has {missing.size} missing value(s) in column {value_column!r} "
-            f"at data row(s) {rows}{whose}; fill or drop them first."
-        )
-    cells = frame[value_column]
     # A Parquet file's numbers are stored as such: a 0 there was written as 0.
     written = partial(column_text, path, value_column, separator) if fmt == "csv" else _no_text
-    tiny = underflowed(cells, values, checked, decimal, written)
-    if tiny:
-        raise DataError(_underflow(frame, tiny, label, date_column, value_column, id_column))
+    refuse_unread_values(
+        frame, values, checked, label, key, decimal, written, date_column, value_column, id_column
+    )
     frame = frame.assign(**{value_column: values.astype(np.float64)})
     check_csv_layout(frame, path, date_column, value_column, id_column, key, checked)
+    return _series_by_id(frame, offsets, date_column, value_column, id_column, refused)
+
+
+def _check_columns(
+    frame: Any,
+    path: Path,
+    label: str,
+    fmt: str,
+    key: str,
+    separator: str,
+    date_column: str | None,
+    value_column: str,
+    id_column: str | None,
+) -> None:
+    """Each column the settings name is in the table, once, and no two settings name the same
+    one: the dates parsed as numbers would be read as prices (nanoseconds since 1970)."""
+    wanted = {"value_column": value_column, "date_column": date_column, "id_column": id_column}
+    for name, column in wanted.items():
+        if column is not None and column not in frame.columns:
+            raise DataError(_no_column(label, list(frame.columns), key, name, column))
+    named = [(name, column) for name, column in wanted.items() if column is not None]
+    if fmt == "csv":
+        refuse_a_repeated_column(path, label, named, separator, key)
+    for number, (name, column) in enumerate(named):
+        other = next((o for o, c in named[number + 1 :] if c == column), None)
+        if other is not None:
+            raise DataError(
+                f"{key}.{name} and {key}.{other} both name column {column!r} of {label}; its "
+                f"columns are {list(frame.columns)}: set each to its own column."
+            )
+
+
+def _checked_rows(
+    frame: Any, date_column: str | None, checked_through: np.datetime64 | None
+) -> np.ndarray:
+    """Which rows are checked: all, or those dated up to `checked_through` (the later ones are
+    cut by the caller, and may hold what is not out yet)."""
+    if checked_through is None or date_column is None:
+        return np.ones(len(frame), dtype=bool)
+    return frame[date_column].to_numpy("datetime64[ns]") < after_day(checked_through)
+
+
+def _values_as_numbers(
+    frame: Any, label: str, key: str, value_column: str, decimal: str, checked: np.ndarray
+) -> tuple[Any, Any]:
+    """(the frame with its missing-value markers as missing, the value column read as numbers
+    by `decimal`), once no value is a time or a checked one true or false: the numbers are NaN
+    for any cell that is no number, which the caller refuses or sets apart."""
+    refuse_times(frame[value_column], label, key)
+    refuse_true_false(frame[value_column].where(checked), label, key)
+    frame = frame.assign(**{value_column: markers_missing(frame[value_column])})
+    return frame, cells_as_numbers(frame[value_column], decimal)
+
+
+def _series_by_id(
+    frame: Any,
+    offsets: Any,
+    date_column: str | None,
+    value_column: str,
+    id_column: str | None,
+    refused: dict[str, str] | None,
+) -> list[Series]:
+    """One series per id (one in all without an id column), sorted by date, each with its
+    rows' written zones where the dates were written with offsets; a refused id has none."""
     if offsets is not None:
         # Beside the rows, under names no file's header holds, through the sort and grouping.
         frame = frame.copy()
@@ -295,28 +309,6 @@ def read_table_series(
 def _no_text() -> None:
     """No text beside a file's numbers (a Parquet file stores them as numbers)."""
     return None
-
-
-def _underflow(
-    frame: Any,
-    cells: dict[int, str],
-    label: str,
-    date_column: str | None,
-    value_column: str,
-    id_column: str | None,
-) -> str:
-    """The sentence for values written as nonzero that no float holds, naming the first's row,
-    series and date, in the words the serving guard refuses one with."""
-    row, cell = next(iter(cells.items()))
-    where = [] if id_column is None else [f"series {str(frame[id_column].iloc[row])!r}"]
-    if date_column is not None:
-        where.append(np.datetime_as_string(frame[date_column].to_numpy("datetime64[ns]")[row], "D"))
-    whose = f" ({', '.join(where)})" if where else ""
-    more = f" (and {len(cells) - 1} more)" if len(cells) > 1 else ""
-    return (
-        f"{label} holds {cell!r} in column {value_column!r} at data row {row + 1}{whose}{more}, "
-        f"{TOO_SMALL_FOR_A_FLOAT.removeprefix('the input holds ')}"
-    )
 
 
 def _no_column(label: str, columns: list[Any], key: str, name: str, column: str) -> str:
