@@ -153,6 +153,38 @@ def test_the_cold_comparison_of_a_resumed_warm_fit_starts_afresh(
     assert cold_cfg.train.resume is None and cold_cfg.train.init_from is None
 
 
+def test_a_cold_comparison_that_fails_keeps_the_warm_fit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cold fit that diverged at the full optim.lr failed the whole run after the warm model
+    was saved, its metrics.json unwritten, with an error saying no model was saved."""
+    from omegaconf import OmegaConf
+
+    from stockcast.training import training_run
+
+    diverged = "the fit diverged: its validation forecasts are not numbers, so no model is saved."
+
+    def refused(*_: object) -> None:
+        raise ConfigError(diverged)
+
+    monkeypatch.setattr(training_run, "run_training", refused)
+    warm = {"val": {"mase": 0.9}, "test": {"mase": 1.1}, "fell_back_to_naive": False}
+    cfg = OmegaConf.create(
+        {
+            "trainer": {"devices": 1},
+            "train": {"init_from": "champion", "compare_cold": True, "resume": None},
+            "logger": None,
+            "paths": {"output_dir": str(tmp_path)},
+        }
+    )
+    compared = training_run.warm_vs_cold(cfg, None, tmp_path, warm)  # type: ignore[arg-type]
+    assert compared == {
+        "warm": {"val_mase": 0.9, "test_mase": 1.1, "fell_back_to_naive": False},
+        "cold": {"failed": diverged},
+    }
+    assert "train.compare_cold: the cold fit failed, so nothing is compared" in caplog.text
+
+
 def test_init_from_is_a_version_or_an_alias() -> None:
     assert resolve_init_from(3) == {"version": 3}
     assert resolve_init_from("3") == {"version": 3}

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from stockcast.data.calendar import default_day_pinned
 from stockcast.data.prepared import PreparedData
+from stockcast.errors import StockcastError
 from stockcast.files import write_json
 from stockcast.paths import portable
 from stockcast.redaction import redacted
@@ -126,6 +127,15 @@ def on_its_data_day(cfg: DictConfig, prepared: PreparedData) -> DictConfig:
     return dated
 
 
+def stage_scores(found: dict[str, Any]) -> dict[str, Any]:
+    """One fit's validation and test MASE and fallback, as `warm_vs_cold` records them."""
+    return {
+        "val_mase": found["val"].get("mase"),
+        "test_mase": (found.get("test") or {}).get("mase"),
+        "fell_back_to_naive": found["fell_back_to_naive"],
+    }
+
+
 def warm_vs_cold(
     cfg: DictConfig, prepared: PreparedData, output_dir: Path, warm: dict[str, Any]
 ) -> dict[str, Any]:
@@ -142,15 +152,14 @@ def warm_vs_cold(
         cold_cfg.train.resume = None
         cold_cfg.logger = None
         cold_cfg.paths.output_dir = str(output_dir / "cold")
-    cold = run_training(cold_cfg, prepared, output_dir / "cold", output_dir / "cold" / "model")
-    scores = {
-        name: {
-            "val_mase": found["val"].get("mase"),
-            "test_mase": (found.get("test") or {}).get("mase"),
-            "fell_back_to_naive": found["fell_back_to_naive"],
-        }
-        for name, found in (("warm", warm), ("cold", cold))
-    }
+    try:
+        cold = run_training(cold_cfg, prepared, output_dir / "cold", output_dir / "cold" / "model")
+    except StockcastError as err:
+        # The warm model is saved and sound: a comparison whose cold fit is refused (diverged
+        # at the full optim.lr) failed the run, and its metrics.json was never written.
+        log.warning("train.compare_cold: the cold fit failed, so nothing is compared: %s", err)
+        return {"warm": stage_scores(warm), "cold": {"failed": str(err)}}
+    scores = {"warm": stage_scores(warm), "cold": stage_scores(cold)}
     scores["cold"]["optimizer_steps"] = cold["optimizer_steps"]
     log.info(
         "warm start vs cold on the same windows: validation MASE %.4f vs %.4f",
