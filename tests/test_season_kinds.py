@@ -700,6 +700,36 @@ def test_a_seasonal_window_too_short_for_the_season_is_said(
     assert "auto chooses two seasons once every series has at least" in said[4]
 
 
+def test_a_series_too_short_for_two_seasons_is_not_told_to_set_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """On 40 monthly values (28 in train) the warning said to set data.previous_time_window=24,
+    which the split check then refused: a train split of 28 holds no 24-value window and a
+    5-value horizon."""
+    import logging
+
+    from stockcast.training.window_warnings import warn_of_seasonless_windows
+
+    short = Theta(1, 10, 5, 12)
+    said = []
+    for data, train in (
+        ({"previous_time_window": "auto", "split": SPLIT}, 28),
+        (None, 28),
+        ({"previous_time_window": "auto", "split": SPLIT}, 29),
+    ):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="stockcast.training.window_warnings"):
+            warn_of_seasonless_windows(short, 12, WindowSizes(10, 5), data, train)
+        said.append(caplog.text)
+    too_short = (
+        "a window of 24 needs a train split of 29 values and the shortest series' holds 28, "
+        "so only a longer history lets it model the season"
+    )
+    assert too_short in said[0] and too_short in said[1]
+    assert not any("previous_time_window=24" in text or "at least 24" in text for text in said[:2])
+    assert "or set data.previous_time_window=24" in said[2]
+
+
 def test_the_series_length_auto_needs_for_a_window_is_exact() -> None:
     """The length the warning names is the first at which auto's rule allows the window."""
     for season, horizon in ((12, 5), (52, 5), (4, 8), (7, 1)):

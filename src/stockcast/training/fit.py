@@ -91,7 +91,10 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     resume_from = resume_checkpoint(cfg, prepared.meta)
     datamodule, model, spec = build_datamodule_and_model(cfg, prepared)
-    warn_of_seasonless_windows(model.net.core, prepared.season_length, prepared.window, cfg.data)
+    shortest_train = min(len(values) for values in prepared.splits["train"].segments())
+    warn_of_seasonless_windows(
+        model.net.core, prepared.season_length, prepared.window, cfg.data, shortest_train
+    )
     warn_of_cut_candidate_windows(cfg.model, prepared.window.previous_time_window)
     if resume_from is not None:
         check_checkpoint_fits(resume_from, model)

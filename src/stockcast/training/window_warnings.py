@@ -34,29 +34,43 @@ def warn_of_cut_candidate_windows(model_cfg: DictConfig, window: int) -> None:
 
 
 def warn_of_seasonless_windows(
-    core: Any, season: int, window: WindowSizes, data_cfg: Mapping[str, Any] | None = None
+    core: Any,
+    season: int,
+    window: WindowSizes,
+    data_cfg: Mapping[str, Any] | None = None,
+    shortest_train: int | None = None,
 ) -> None:
     """Say where a seasonal kind's window is too short for the data's season, which it then
     leaves out of its model: the spec still records the data's season. What to do depends on
     whose window is short: the data's as set, or as `data.previous_time_window=auto` chose it
-    for too short a series; else a candidate's own (`model.candidates.<n>.window`)."""
+    for too short a series; else a candidate's own (`model.candidates.<n>.window`). Where the
+    shortest series' train split (`shortest_train` values) cannot hold two seasons and the
+    horizon, no window setting helps (the split check refuses it), so only a longer history is
+    named."""
     windows = seasonless_windows(core, season)
     if not windows:
         return
     shortest = min(windows)
+    seasons = 2 * season
+    needed = seasons + window.next_time_window
     # The data's window first: a candidate's own window is capped at it, so only where it
     # holds two seasons can a candidate's be the one to lengthen.
-    if window.previous_time_window >= 2 * season:
-        advice = f"give that candidate (model.candidates.<n>.window) at least {2 * season} values"
+    if window.previous_time_window >= seasons:
+        advice = f"give that candidate (model.candidates.<n>.window) at least {seasons} values"
+    elif shortest_train is not None and shortest_train < needed:
+        advice = (
+            f"a window of {seasons} needs a train split of {needed} values and the shortest "
+            f"series' holds {shortest_train}, so only a longer history lets it model the season"
+        )
     elif data_cfg is not None and str(data_cfg.get("previous_time_window")) == AUTO:
-        needs = series_for_auto_window(2 * season, window.next_time_window, data_cfg["split"])
+        needs = series_for_auto_window(seasons, window.next_time_window, data_cfg["split"])
         advice = (
             "data.previous_time_window=auto chooses two seasons once every series has at least "
-            f"{needs} values, or set data.previous_time_window={2 * season}"
+            f"{needs} values, or set data.previous_time_window={seasons}"
         )
     else:
         advice = (
-            f"give it a window of at least {2 * season} (data.previous_time_window=auto chooses "
+            f"give it a window of at least {seasons} (data.previous_time_window=auto chooses "
             "one where the data is long enough)"
         )
     log.warning(
