@@ -267,8 +267,17 @@ def test_a_series_too_short_for_an_auto_window_names_its_shortest_window(make_cf
     # Its train split holds the window; only a shorter horizon or a larger share helps val.
     assert str(refused.value).endswith(
         "(or set it to null), or a shorter horizon (data.next_time_window) or a larger "
-        "data.split.val."
+        "data.split.val taken from data.split.train (the three sum to 1)."
     )
+    # As advised (a larger data.split.val alone was refused: the shares no longer summed to 1).
+    advised = make_cfg(
+        "data.length=30",
+        "data.previous_time_window=auto",
+        "data.split.train=0.6",
+        "data.split.val=0.2",
+        "data.split.test=0.2",
+    )
+    assert prepare_data(plain(advised.data)).splits["val"] is not None
     train_short = make_cfg("data.length=30", "data.previous_time_window=25")
     with pytest.raises(DataError) as refused:
         prepare_data(plain(train_short.data))

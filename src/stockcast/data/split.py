@@ -134,11 +134,15 @@ def _longer(needed: int, have: int, length: int | None) -> str:
 def _what_fits(short: list[str], inputs: str) -> str:
     """The settings that let the `short` splits hold their windows: the input window only
     helps the train split; validation and test need a shorter horizon or a larger share, which
-    a train split that is short too cannot give them."""
+    a train split that is short too cannot give them. The larger share is taken from train's:
+    the three sum to 1, so a larger one alone is refused."""
     if "train" in short:
         return f"smaller windows (data.{inputs}, data.next_time_window)"
     shares = " and ".join(f"data.split.{name}" for name in short)
-    return f"a shorter horizon (data.next_time_window) or a larger {shares}"
+    return (
+        f"a shorter horizon (data.next_time_window) or a larger {shares} taken from "
+        "data.split.train (the three sum to 1)"
+    )
 
 
 def split_series(
