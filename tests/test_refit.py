@@ -148,7 +148,7 @@ def test_the_refit_starts_from_the_version_the_evaluated_fit_started_from(
 def test_a_refits_record_says_whose_bands_it_serves() -> None:
     """A quantile model's refit serves its own refitted quantile outputs: its record said it
     served the evaluated model's calibrated band widths, which it has none of."""
-    from stockcast.training.refit import bands_record
+    from stockcast.training.refit_folder import bands_record
 
     calibrated = {"bounds": {"80": [[-1.0], [1.0]]}}
     assert bands_record(calibrated, []) == (

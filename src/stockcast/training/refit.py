@@ -22,40 +22,33 @@ refit is fitted in a child process while the check runs (`pipeline.refit_beside_
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from safetensors.torch import load_file
 
-from stockcast.data.calendar import date_bound
 from stockcast.data.mase_scales import scales_of_windows
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import SPLITS, join_splits, split_in_time
 from stockcast.evaluation.gate import report_gate
-from stockcast.forecasting.conformal import centred_bounds
 from stockcast.models.network import PriceForecaster
 from stockcast.models.spec import saved_forecaster
-from stockcast.paths import portable
 from stockcast.registry.integrity import folder_contents
 from stockcast.serving.metadata import (
-    EVALUATED_DIR,
-    TRAINING_CONFIG_FILE,
     model_artifact,
     model_spec,
-    read_model_metadata,
 )
 from stockcast.training.batched import forward_in_batches
 from stockcast.training.beside import Beside, fits_beside
 from stockcast.training.evaluated_recipe import LrDropShares
-from stockcast.training.export import save_model_dir
-from stockcast.training.fixed_steps import FixedStepFit, refit_network, windows_per_step
-from stockcast.training.metadata import training_packages
-from stockcast.training.pruning import KeptCandidates, kept_candidates
+from stockcast.training.fixed_steps import FixedStepFit, refit_network
+from stockcast.training.pruning import kept_candidates
+from stockcast.training.refit_folder import refit_record, refit_spec, save_refit
 
 
 def history_for_refit(prepared: PreparedData, splits: Sequence[str] = SPLITS) -> PreparedData:
@@ -221,8 +214,8 @@ def refit_where_it_helps(
         )
         return _passed_on(evaluated, output, reason, check, diverged=True)
     intervals = evaluated_spec["intervals"]
-    spec = _refit_spec(fit.spec, intervals, kept.combination)
-    record = _refit_record(
+    spec = refit_spec(fit.spec, intervals, kept.combination)
+    record = refit_record(
         cfg,
         fit,
         spec,
@@ -238,7 +231,7 @@ def refit_where_it_helps(
         intervals=intervals,
         beside_check=beside is not None,
     )
-    _save_refit(fit.net, spec, record, evaluated, output, cfg, history, bool(kept.left_out))
+    save_refit(fit.net, spec, record, evaluated, output, cfg, history, bool(kept.left_out))
     return {"refit": True} | record
 
 
@@ -299,94 +292,6 @@ def _fitted_refit(
     return _rebuilt(beside.result())
 
 
-def _refit_spec(
-    spec: dict[str, Any], intervals: dict[str, Any], combination: dict[str, Any] | None
-) -> dict[str, Any]:
-    """The refit's `spec` given what it cannot calibrate itself, having no held-out windows."""
-    # Its bands: the evaluated model's widths, centred on the refit's own forecasts (as they are
-    # already, unless the evaluated model was calibrated per tail by an earlier version).
-    spec["intervals"] = intervals | {"bounds": centred_bounds(intervals["bounds"])}
-    # The refit has no held-out windows of its own: it keeps the evaluated member weights (of
-    # the kept candidates; the served network is built from the spec).
-    if combination is not None:
-        spec["combination"] = combination
-    return spec
-
-
-def _refit_record(
-    cfg: DictConfig,
-    fit: FixedStepFit,
-    spec: dict[str, Any],
-    kept: KeptCandidates,
-    check: dict[str, Any] | None,
-    *,
-    history: PreparedData,
-    history_windows: int,
-    evaluated_hash: str,
-    optimizer_steps: int,
-    batch_size: int,
-    lr_drops: LrDropShares,
-    splits: Sequence[str],
-    intervals: dict[str, Any],
-    beside_check: bool,
-) -> dict[str, Any]:
-    """What the refit did, as its metadata and the refit step's summary record it."""
-    return {
-        "evaluated_model_hash": evaluated_hash,
-        "evaluated_optimizer_steps": optimizer_steps,
-        # Each parameter group's learning rate relative to its start from each share of the
-        # steps on (the evaluated fit's schedule).
-        "lr_drop_shares": [[share, list(scales)] for share, scales in lr_drops],
-        "budget": cfg.pipeline.refit_budget,
-        # The steps it took: none where nothing learns (a refit that kept only its ets
-        # candidate), fewer than planned where trainer.max_time stopped it.
-        "optimizer_steps": fit.steps,
-        # Windows per optimizer step, as `refit_network` took them.
-        "batch_size": windows_per_step(cfg.trainer, batch_size),
-        "splits": list(splits),
-        "training_windows": history_windows,
-        # The registered weights it started from (the evaluated fit's), or None: a cold start.
-        "warm_start": fit.warm_source,
-        "trained_through": date_bound(history.splits["train"].dates),
-        "intervals": bands_record(intervals, spec.get("quantiles") or []),
-        "combination": (
-            "the evaluated model's member weights"
-            + (", renormalised over the kept candidates" if kept.left_out else "")
-        )
-        if "combination" in spec
-        else "the members' mean",
-        # Candidates the evaluated weights gave less than pipeline.refit_min_candidate_weight.
-        "left_out": kept.left_out,
-        "check": check,
-        # Whether it was fitted in a child process beside the check (pipeline.refit_beside_check).
-        "beside_check": beside_check,
-    }
-
-
-def _save_refit(
-    net: PriceForecaster,
-    spec: dict[str, Any],
-    record: dict[str, Any],
-    evaluated: Path,
-    output: Path,
-    cfg: DictConfig,
-    history: PreparedData,
-    pruned: bool,
-) -> None:
-    """The refit's folder: its network, spec and metadata (the evaluated model's with the
-    refit's `record`), its training config and the evaluated model inside (`evaluated/`)."""
-    metadata = read_model_metadata(evaluated) | {
-        "refit": record,
-        "fit_data_end": record["trained_through"],
-        # The refit's own fit: its step may run in another environment (a cloud component).
-        "training_packages": training_packages(),
-    }
-    last_inputs = history.splits["train"].values[-history.window.previous_time_window :]
-    save_model_dir(net, spec, output, metadata, last_inputs)
-    write_refit_config(evaluated, output, cfg, pruned)
-    shutil.copytree(evaluated, output / EVALUATED_DIR)
-
-
 def refit_diverged(net: PriceForecaster, history: PreparedData, batch_size: int) -> bool:
     """Whether a refit's weights, or its forecasts of the windows it was fitted on, are not all
     finite. The evaluated fit's validation forecasts say it diverged (`diverged`); a refit has no
@@ -396,29 +301,3 @@ def refit_diverged(net: PriceForecaster, history: PreparedData, batch_size: int)
     net.eval()
     windows = history.splits["train"].origins(history.window)
     return not np.isfinite(forward_in_batches(net, windows.inputs, batch_size)).all()
-
-
-def bands_record(intervals: Mapping[str, Any], quantiles: Sequence[float]) -> str:
-    """What a refit's record says of its bands: the evaluated model's calibrated widths, or a
-    quantile model's own outputs (fitted again with the rest; it has no widths to carry),
-    widened by the evaluated model's conformal corrections where it has some."""
-    if intervals.get("bounds"):
-        return "the evaluated model's calibrated band widths, centred on the forecast"
-    if not quantiles:
-        return "none"
-    own = "its own quantile outputs, refitted with it"
-    if intervals.get("corrections"):
-        return f"{own}, widened by the evaluated model's conformal corrections"
-    return own
-
-
-def write_refit_config(evaluated: Path, output: Path, cfg: DictConfig, pruned: bool) -> None:
-    """The refit's training config: the evaluated run's, with the `model` the refit fitted
-    where it left candidates out, so the file (and the registry's `config` tag read from it)
-    says what made the registered model, not what made the evaluated one."""
-    if not pruned:
-        shutil.copyfile(evaluated / TRAINING_CONFIG_FILE, output / TRAINING_CONFIG_FILE)
-        return
-    written = OmegaConf.load(evaluated / TRAINING_CONFIG_FILE)
-    written.model = OmegaConf.create(portable(OmegaConf.to_container(cfg.model, resolve=True)))
-    (output / TRAINING_CONFIG_FILE).write_text(OmegaConf.to_yaml(written))
