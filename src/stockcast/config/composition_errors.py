@@ -10,10 +10,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from stockcast.config.deletion_mistakes import deletion_error
 from stockcast.config.mistakes import (
-    deletes_what_is_needed,
     listed,
-    nearest,
     source_apart_from_its_config,
     unknown_option,
     unknown_position,
@@ -80,7 +79,7 @@ def composition_error(
         return None
     # The first step that recognises the error gives its sentence (never an empty one).
     return (
-        _deletion_error(lines[0], config_name, overrides, compose)
+        deletion_error(lines[0], config_name, overrides, compose)
         or _key_lacked(err, lines[0], config_name, overrides, compose, config_dirs)
         or _ambiguous_comma(lines[0], config_name, overrides, compose, config_dirs)
         or _added_again(lines[0], overrides)
@@ -155,20 +154,6 @@ def _null_for_a_group(err: BaseException) -> bool:
     return isinstance(err, TypeError) and bool(
         re.search(r"type 'NoneType' is not .*iterable", str(err))
     )
-
-
-def _deletion_error(
-    reason: str, config_name: str, overrides: Sequence[str], compose: Composer
-) -> str | None:
-    """A `~key` override that deletes what the config needs, or deletes nothing, from Hydra's
-    first line `reason`; None for any other error."""
-    deleted = _deleted_and_needed(reason, overrides)
-    if deleted is not None:
-        return deletes_what_is_needed(deleted)
-    absent = re.match(r"Could not delete from config\. '([^']+)' does not exist\.", reason)
-    if absent is not None:
-        return _nothing_to_delete(absent.group(1), config_name, overrides, compose)
-    return None
 
 
 def _key_lacked(
@@ -256,44 +241,6 @@ def _hydra_reason(lines: Sequence[str], config_name: str, lead: str | None) -> s
     ends the first with a colon and gives the reason there), after `lead`."""
     reason = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
     return f"{f'cannot compose the {config_name} config: ' if lead is None else lead}{reason}"
-
-
-def _deleted_and_needed(reason: str, overrides: Sequence[str]) -> str | None:
-    """The key a `~key` override deletes that Hydra's `reason` shows was needed: an
-    interpolation of it (`${data}` in the experiment_data default, `${paths.log_dir}` in the run
-    folder) or an override of a key inside it (`~trainer trainer.max_steps=1`). Hydra's own
-    names neither the override nor what to do."""
-    for override in overrides:
-        if not override.startswith("~"):
-            continue
-        key = re.escape(override_key(override))
-        needed = (
-            rf"\$\{{{key}[.\[}}]",  # ${data}, ${paths.log_dir}
-            rf"Interpolation key '{key}[.']",
-            rf"(Could not override|Error merging override) '?\+?{key}[.=']",
-        )
-        if any(re.search(pattern, reason) for pattern in needed):
-            return override_key(override)
-    return None
-
-
-def _nothing_to_delete(
-    key: str, config_name: str, overrides: Sequence[str], compose: Composer
-) -> str:
-    """`~data.kind`: a key the config lacks (a typo, say), or holds as null, which Hydra cannot
-    delete either; its own "does not exist" said neither what was meant nor what to do."""
-    found = names_beside(key, config_name, overrides, compose)
-    lead = f"~{key} deletes nothing: the {config_name} config"
-    if found is None or not found[1] or found[2]:  # there as null, or no names to offer
-        return f"{lead} holds no value at {key}; drop it."
-    missing, names, _ = found
-    parent, _, name = missing.rpartition(".")
-    close = nearest(name, names)
-    if close is not None:
-        meant = f"{parent}{'.' if parent else ''}{close}{key[len(missing) :]}"
-        return f"{lead} has no {missing}; did you mean ~{meant}?"
-    holds = listed(sorted(names), "and")
-    return f"{lead} has no {missing} ({parent or 'its top level'} holds {holds}); drop it."
 
 
 def _source_set_apart(
