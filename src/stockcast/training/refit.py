@@ -35,7 +35,6 @@ from safetensors.torch import load_file
 from stockcast.data.mase_scales import scales_of_windows
 from stockcast.data.prepared import PreparedData
 from stockcast.data.split import SPLITS, join_splits, split_in_time
-from stockcast.evaluation.gate import report_gate
 from stockcast.models.network import PriceForecaster
 from stockcast.models.spec import saved_forecaster
 from stockcast.registry.integrity import folder_contents
@@ -151,17 +150,6 @@ def _passed_on(
     (`reason`), and the record that says so: the check's verdict and `details`."""
     shutil.copytree(evaluated, output)
     return {"refit": False, "reason": reason, "check": check, **details}
-
-
-def why_not_refit(cfg: DictConfig, report: dict[str, Any], metrics: dict[str, Any]) -> str | None:
-    """The reason the evaluated model is passed on as it is, or None to refit it."""
-    if not cfg.pipeline.refit:
-        return "pipeline.refit is false"
-    if not report_gate(report, cfg.gate)["passed"]:  # as the register step judges it
-        return "the gate refused the evaluated model, so nothing will be registered"
-    if metrics.get("fell_back_to_naive"):
-        return "the evaluated model repeats the last price, so there is nothing to refit"
-    return None
 
 
 def refit_where_it_helps(
