@@ -581,7 +581,7 @@ def test_every_route_answers_with_a_trailing_slash_too(app: Any) -> None:
 
 def test_a_port_in_use_is_one_sentence_before_serving_is_announced() -> None:
     from stockcast.errors import ConfigError
-    from stockcast.serving.server import bound_socket
+    from stockcast.serving.server_process import bound_socket
 
     taken = bound_socket("127.0.0.1", 0)
     port = taken.getsockname()[1]

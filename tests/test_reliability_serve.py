@@ -339,7 +339,7 @@ def test_a_wrong_port_is_one_sentence(tmp_path: Path) -> None:
 def test_the_url_the_server_announces_is_one_a_client_can_use() -> None:
     """Served on an IPv6 address, it announced http://::1:5001/invocations, which neither curl
     nor a browser reads: the address goes in brackets."""
-    from stockcast.serving.server import invocations_url
+    from stockcast.serving.server_process import invocations_url
 
     assert invocations_url("127.0.0.1", 5001) == "http://127.0.0.1:5001/invocations"
     assert invocations_url("::1", 5001) == "http://[::1]:5001/invocations"
