@@ -1,5 +1,5 @@
-"""Table files (CSV, Parquet) read into series: the format from its name or the config, the
-file checked and read, each series' values and dates checked before anything uses them.
+"""Table files (CSV, Parquet) read into series: the file read as a frame in its format
+(`table_formats`), each series' values and dates checked before anything uses them.
 """
 
 from __future__ import annotations
@@ -17,133 +17,21 @@ from stockcast.data.checks import (
     refuse_times_apart_from_dates,
     refuse_true_false,
 )
-from stockcast.data.compressed import compression_of
-from stockcast.data.csv_file import (
-    column_text,
-    read_csv_frame,
-    refuse_a_repeated_column,
-    separator_char,
-)
+from stockcast.data.csv_file import column_text, refuse_a_repeated_column, separator_char
 from stockcast.data.date_zone import series_zones, written_offsets
 from stockcast.data.id_refusals import refused_ids
 from stockcast.data.series import UNNAMED, Series
 from stockcast.data.table_dates import read_date_column
+from stockcast.data.table_formats import TABLE_FORMATS, read_frame, table_format
 from stockcast.data.value_cells import cells_as_numbers, markers_missing, spaces_only
 from stockcast.data.value_refusals import refuse_unread_values
-from stockcast.errors import DataError, first_line
+from stockcast.errors import DataError
 from stockcast.paths import user_path
 
-# Table formats by name, and the file suffixes that imply them.
-TABLE_FORMATS = {"csv": "CSV", "parquet": "Parquet"}
-SUFFIX_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-# Formats whose suffix may be followed by a compression's (prices.csv.gz): pandas decompresses a
-# CSV by its suffix, while a Parquet file compresses inside itself and pandas opens no .gz of it.
-COMPRESSIBLE_FORMATS = frozenset({"csv"})
-# The bytes every Parquet file starts with: such a file read as CSV is no text at all.
-PARQUET_MAGIC = b"PAR1"
 # The columns carrying each row's written UTC offset and zone (`date_zone`): tuples, which no
 # table's header reads as.
 OFFSET_KEY = ("stockcast", "utc_offset")
 ZONE_KEY = ("stockcast", "zone")
-
-
-def table_format(path: Path, format: str | None, key: str, otherwise: str | None = None) -> str:
-    """`format` when given, else the one the file's suffix names: a CSV's may be followed by
-    one of the compressions pandas reads it in (prices.csv.gz, prices.csv.zip). A suffix that
-    names no format is refused, or read as `otherwise` when given (predict's input=csv reads
-    prices.txt as CSV); a Parquet suffix followed by a compression's is refused either way."""
-    if format is not None:
-        if format not in TABLE_FORMATS:
-            raise DataError(
-                f"{key}.format is {format!r}; choose one of {sorted(TABLE_FORMATS)} or null "
-                "(from the file's suffix)."
-            )
-        return format
-    suffix, compression = format_suffix(path)
-    found = SUFFIX_FORMATS.get(suffix, otherwise)
-    if found is None or (compression and found not in COMPRESSIBLE_FORMATS):
-        raise DataError(
-            f"cannot tell the format of {path} from its suffix {suffix + compression!r}; name it "
-            f".csv or .parquet, or set {key}.format."
-        )
-    return found
-
-
-def format_suffix(path: Path) -> tuple[str, str]:
-    """(the suffix that names the format, the compression's after it), lower case: ('.csv',
-    '.gz') for prices.csv.gz, ('.csv', '') for prices.csv, ('', '.tar.gz') for prices.tar.gz."""
-    compression = compression_of(path)
-    return Path(path.name.lower().removesuffix(compression)).suffix, compression
-
-
-def check_file(path: Path, label: str, key: str) -> None:
-    """A file is there to read: a missing path and a folder each get their own sentence."""
-    if path.is_dir():
-        raise DataError(f"{label} is a directory, not a file; set {key}.path to the file itself.")
-    if not path.is_file():
-        raise DataError(f"{label} does not exist; set {key}.path to an existing file.")
-
-
-def refuse_parquet_as_csv(path: Path, key: str) -> None:
-    """A Parquet file given as CSV is named as Parquet, not as text that is not UTF-8."""
-    with path.open("rb") as handle:
-        if handle.read(len(PARQUET_MAGIC)) != PARQUET_MAGIC:
-            return
-    fix = (
-        "use data=parquet (columns date, id and value by default), or set data.format=parquet"
-        if key == "data"
-        else f"set {key}.format=parquet"
-    )
-    raise DataError(f"{path} is a Parquet file, not CSV; {fix}.")
-
-
-def refuse_text_as_parquet(path: Path, label: str, key: str) -> None:
-    """A file read as Parquet that does not begin as every Parquet file does (a CSV given to
-    data=parquet): named so, with the setting that reads a CSV, not in pyarrow's words alone."""
-    with path.open("rb") as handle:
-        if handle.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC:
-            return
-    fix = "use data=csv, or set data.format=csv" if key == "data" else f"set {key}.format=csv"
-    raise DataError(
-        f"{label} is not a readable Parquet file (it does not begin with the bytes "
-        f"{PARQUET_MAGIC.decode()} that every Parquet file begins with); if it is a CSV file, "
-        f"{fix}."
-    )
-
-
-def _read_frame(
-    path: Path, format: str, key: str, id_column: str | None, separator: str, decimal: str
-) -> Any:
-    """The file as a DataFrame with at least one row, or one sentence saying why not. A CSV's
-    `id_column` is read as text: ids are names, and 001 is not 1."""
-    import pandas as pd
-
-    label = f"{TABLE_FORMATS[format]} file {path}"
-    check_file(path, label, key)
-    if format == "csv":
-        refuse_parquet_as_csv(path, key)
-        text_columns = [] if id_column is None else [id_column]
-        frame = read_csv_frame(path, label, text_columns, separator, decimal, key)
-    else:
-        refuse_text_as_parquet(path, label, key)
-        try:
-            frame = pd.read_parquet(path)
-        except ImportError:
-            raise DataError(
-                f"reading {label} needs pyarrow; install it (pip install pyarrow)."
-            ) from None
-        except Exception as err:  # pyarrow's errors for damaged files vary by version
-            raise DataError(
-                f"{label} is not a readable Parquet file ({first_line(err)})."
-            ) from None
-        # A frame saved with its dates (or ids) as its index: pandas reads those back as the
-        # index, not as the columns the file holds (a level also kept as a column stays out).
-        if any(name is not None for name in frame.index.names):
-            apart = [n for n in frame.index.names if n is not None and n not in frame.columns]
-            frame = (frame.reset_index(level=apart) if apart else frame).reset_index(drop=True)
-    if frame.empty:
-        raise DataError(f"{label} has a header but no rows.")
-    return frame
 
 
 def read_table_series(
@@ -182,7 +70,7 @@ def read_table_series(
     separator = separator_char(separator)
     fmt = table_format(path, format, key)
     label = f"{TABLE_FORMATS[fmt]} file {path}"
-    frame = _without_empty_end(_read_frame(path, fmt, key, id_column, separator, decimal))
+    frame = _without_empty_end(read_frame(path, fmt, key, id_column, separator, decimal))
     if fmt != "csv" and id_column is not None and id_column in frame.columns:
         # As a CSV's are read (`read_csv_frame`): `AAA ` is `AAA`, whichever file holds it.
         frame[id_column] = frame[id_column].map(lambda v: v.strip() if isinstance(v, str) else v)

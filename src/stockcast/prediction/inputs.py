@@ -20,7 +20,8 @@ from stockcast.data.prepared import data_hash, known_data
 from stockcast.data.series import Series
 from stockcast.data.sources import load_series
 from stockcast.data.split import split_series
-from stockcast.data.table_file import read_table_series, table_format
+from stockcast.data.table_file import read_table_series
+from stockcast.data.table_formats import table_format
 from stockcast.errors import ArtifactError, ConfigError, DataError, first_few
 from stockcast.forecasting.guard import (
     TOO_SMALL_FOR_A_FLOAT,
