@@ -1117,3 +1117,29 @@ def test_an_output_folder_that_cannot_be_made_is_one_sentence(tmp_path: Path) ->
         "file or directory); point it at a folder this user can write."
     )
     assert not (tmp_path / LEDGER_FILE).exists()
+
+
+def test_a_pipeline_writing_a_running_replays_ledger_is_refused_before_its_first_step(
+    seeded_tmp: Path,
+) -> None:
+    """A replay holds its ledger folder's lock while its days run; a pipeline sharing the folder
+    was accepted, its monitor claimed the ledger for its own store, and the replay's later days
+    lost their forecasts to the ledger's check of which store it belongs to."""
+    from filelock import FileLock
+
+    from stockcast.orchestration.preflight import check_before_first_step
+    from stockcast.orchestration.replay_day_loop import LEDGER_LOCK_FILE
+    from tests.conftest import compose_config
+
+    ledger = seeded_tmp / "ledger"
+    ledger.mkdir()
+    cfg = compose_config("pipeline", [f"monitor.ledger_dir={ledger}"], seeded_tmp)
+    with FileLock(str(ledger / LEDGER_LOCK_FILE)), pytest.raises(ConfigError) as refused:
+        check_before_first_step(cfg, seeded_tmp / "run")
+    assert str(refused.value) == (
+        f"the forecast ledger {ledger / LEDGER_FILE} is written by a replay running now, whose "
+        "days would lose their forecasts to this run's; set monitor.ledger_dir to another folder "
+        "for this pipeline, or run it once the replay has ended."
+    )
+    check_before_first_step(cfg, seeded_tmp / "run")  # once the replay has ended
+    assert not (ledger / LEDGER_FILE).exists()

@@ -12,6 +12,8 @@ from omegaconf import DictConfig
 
 from stockcast.config.optimizer_check import refuse_an_unbuildable_optimizer
 from stockcast.errors import ConfigError, DamagedVersion
+from stockcast.orchestration.replay_locks import refuse_a_replays_ledger
+from stockcast.registry.ledger import ledger_path
 from stockcast.registry.ledger_check import check_ledger
 from stockcast.registry.lock import sqlite_file
 from stockcast.registry.runs import DELETED, deleted_experiment
@@ -32,9 +34,9 @@ def check_training_builds(cfg: DictConfig) -> None:
 
 def check_before_first_step(cfg: DictConfig, run_dir: Path) -> None:
     """An optimizer or schedule the train step could not build, an accelerator this machine
-    lacks, keys the register step would refuse, a ledger the monitor step could not open or that
-    keeps another store's forecasts, an experiment the register or monitor step logs to that was
-    deleted, and a champion no step may load."""
+    lacks, keys the register step would refuse, a ledger the monitor step could not open, that
+    keeps another store's forecasts or that a replay running now writes, an experiment the
+    register or monitor step logs to that was deleted, and a champion no step may load."""
     check_training_builds(cfg)
     keys = SigningKeys.from_config(cfg.registry.get("signing"))
     check_signing_keys(keys)
@@ -44,6 +46,7 @@ def check_before_first_step(cfg: DictConfig, run_dir: Path) -> None:
         cfg.registry.model_name,
         cfg.monitor.ledger_timeout_s,
     )
+    refuse_a_replays_ledger(ledger_path(cfg.monitor.ledger_dir, cfg.registry.tracking_uri))
     refuse_deleted_experiments(cfg)
     if keys.public_key:
         check_champion_opens(cfg, run_dir / CHAMPION_CHECK_DIR)

@@ -17,6 +17,7 @@ from stockcast.config.overrides import hydra_quoted, override_key
 from stockcast.errors import ConfigError, LedgerUnusable, StockcastError, counted
 from stockcast.files import write_json
 from stockcast.orchestration.replay_day_start import keep_day_start, restore_day_start
+from stockcast.orchestration.replay_locks import LEDGER_LOCK_FILE
 from stockcast.orchestration.replay_plot import plot_replay
 from stockcast.orchestration.replay_record import (
     DAYS_DIR,
@@ -35,9 +36,6 @@ from stockcast.registry.ledger_check import ledger_write_blocked
 
 # Held by the process running a replay's days, so a resume cannot run them a second time at once.
 REPLAY_LOCK_FILE = "replay.lock"
-# Held in monitor.ledger_dir by the replay whose days write the ledger there (named apart from
-# REPLAY_LOCK_FILE: the folder may be the replay's own run or store folder).
-LEDGER_LOCK_FILE = "replay_ledger.lock"
 # Keys of the replay config that are not pipeline settings: never passed on to the steps.
 OWN_KEYS = ("days", "replay")
 
