@@ -992,6 +992,26 @@ def test_a_replay_whose_data_changed_since_it_started_is_not_resumed(
     assert (tmp_path / "run" / REPLAY_PLOT_FILE).is_file()
 
 
+def test_a_replay_resumed_only_to_draw_its_plot_reads_no_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plot draws the days' prepared data: the resume read the data file anyway, so one
+    moved or removed after the last day refused the plot with the file's error."""
+    dates = pd.bdate_range(end="2026-06-30", periods=300)
+    csv = tmp_path / "prices.csv"
+    pd.DataFrame({"Date": dates, "Close": 100.0 + np.arange(len(dates.values))}).to_csv(csv)
+    given = [*isolated_overrides(tmp_path), "data=csv", f"data.path={csv}", "days=4"]
+    ran = _stop_on_day(0, monkeypatch)
+    with global_state_restored():
+        run_task(run_replay, "replay", [*given, "replay.end=2026-06-30"], tmp_path / "run")
+    (tmp_path / "run" / REPLAY_PLOT_FILE).unlink()
+    csv.unlink()
+    resume = [*given, "replay.end=2026-06-30", f"replay.resume_from={tmp_path / 'run'}"]
+    with global_state_restored():
+        run_task(run_replay, "replay", resume, tmp_path / "later")
+    assert (tmp_path / "run" / REPLAY_PLOT_FILE).is_file() and len(ran) == 4
+
+
 def test_a_ledger_that_cannot_be_written_stops_the_replay_at_that_day(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

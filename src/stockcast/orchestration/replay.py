@@ -159,9 +159,11 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
     # This resume's own run directory sits beside those of the replays it can go on with.
     plan, entries = recorded_replay(run_dir, given, Path(cfg.paths.output_dir).parent)
     days = plan["days"]
-    series = data_as_of(cfg, days[-1])
-    refuse_undated(series)
-    if len(entries) < len(days):  # the plot draws the days' own prepared data, not the file
+    # Only days to run read the data: the plot draws the days' own prepared data, not the file,
+    # so a resume that only draws it goes on after the file was moved or removed.
+    if len(entries) < len(days):
+        series = data_as_of(cfg, days[-1])
+        refuse_undated(series)
         refuse_other_data(run_dir, plan, series)
     where = (
         f"at day {len(entries) + 1}/{len(days)} ({days[len(entries)]})"
