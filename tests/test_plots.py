@@ -171,6 +171,14 @@ def test_each_series_bar_of_the_histogram_has_a_visible_edge(tmp_path: Path, dra
         assert edge[:3] == to_rgba(drawn[0].get_facecolor())[:3]
 
 
+def test_the_histogram_counts_series_in_whole_numbers(tmp_path: Path, drawn) -> None:
+    """A few series (at most one a bin) put ticks at 0.2, 0.4 ... of a series on its count axis."""
+    plotting.plot_mase_by_series(tmp_path / "mase.png", np.array([0.8, 0.95, 1.2]), "test")
+    (ax,) = drawn[0].axes
+    ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
+    assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks)
+
+
 def test_the_replay_of_a_panel_names_the_series_it_draws(tmp_path: Path, drawn) -> None:
     """The replay draws a panel's first series only: its title said 'prices' without whose."""
     observed = SimpleNamespace(

@@ -234,6 +234,8 @@ BAR_GAP_WIDTH = 1.0  # points of background between adjacent histogram bars
 def plot_mase_by_series(path: str | Path, mase_vs_naive: np.ndarray, title: str) -> Path:
     """Histogram of each series' MASE relative to naive (log scale): readable at any number of
     series, where one line per series is not."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = pyplot()
     given = np.asarray(mase_vs_naive, dtype=np.float64)
     ratios = given[np.isfinite(given) & (given > 0)]
@@ -261,6 +263,8 @@ def plot_mase_by_series(path: str | Path, mase_vs_naive: np.ndarray, title: str)
     median = float(np.median(ratios))
     ax.axvline(median, color="tab:orange", linewidth=1.2, label=f"median {median:.3f}")
     ax.set(title=title, xlabel="model MASE / naive MASE (left of 1: model better)", ylabel="series")
+    # Counts of series: ticks at 0.2 of a series said nothing a whole number would not.
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
     return save_figure(plt, fig, path)
