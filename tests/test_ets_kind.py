@@ -165,6 +165,21 @@ def lone_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return trained_once(tmp_path_factory, "ets", *LONE)
 
 
+def test_a_lone_ets_fit_warns_of_no_missing_optimizer(tmp_path: Path) -> None:
+    """An ets fit runs no optimizer on purpose: Lightning warned that it would, once for the fit
+    and again for every fold's, with nothing for a user to change."""
+    import warnings
+
+    from stockcast.config.quiet import silence_library_noise
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        silence_library_noise()
+        run_train(tmp_path, tmp_path / "run", *LONE)
+    assert [str(w.message) for w in caught if "optimizer" in str(w.message)] == []
+    assert (tmp_path / "run" / "model").is_dir()
+
+
 def test_a_lone_ets_is_fitted_not_trained_and_beats_the_last_price(lone_run: Path) -> None:
     metrics = json.loads((lone_run / "metrics.json").read_text())
     assert metrics["optimizer_steps"] == 0 and metrics["best_step"] == 0

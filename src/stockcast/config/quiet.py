@@ -18,6 +18,9 @@ NOISY_WARNINGS: tuple[tuple[type[Warning], str], ...] = (
     (UserWarning, r"(\x1b\[\d+m)?Add type hints to the `predict` method"),
     # Lightning's own use of a torch class that torch deprecated; nothing a user can change.
     (FutureWarning, r"`isinstance\(treespec, LeafSpec\)` is deprecated"),
+    # A fitted kind (ets) runs no optimizer on purpose (its numbers are fitted, not
+    # trained): Lightning said so at every fit, the fold fits and a refit's included.
+    (UserWarning, r"`LightningModule.configure_optimizers` returned `None`"),
 )
 NOISY_LOG_LINES: dict[str, tuple[str, ...]] = {
     "lightning.pytorch.utilities.rank_zero": (
