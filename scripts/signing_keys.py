@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from stockcast.config.compose import project_root
+from stockcast.config.resolvers import project_root
 from stockcast.errors import ConfigError
 from stockcast.registry.keys import create_key_pair
 

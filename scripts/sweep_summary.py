@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.config.compose import register_resolvers
+from stockcast.config.resolvers import register_resolvers
 from stockcast.errors import StockcastError, counted, quoted
 from stockcast.orchestration.sweeps.summary import summary_of, to_markdown, write_summary
 from stockcast.paths import CONFIG_DIR

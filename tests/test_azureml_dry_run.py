@@ -361,7 +361,7 @@ def test_a_sweeps_cloud_jobs_are_composed_without_the_users_local_settings(
     from hydra.types import HydraContext, RunMode
     from hydra.utils import instantiate
 
-    from stockcast.config.compose import register_resolvers
+    from stockcast.config.resolvers import register_resolvers
     from stockcast.orchestration.azureml import jobs
 
     register_resolvers()

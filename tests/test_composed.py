@@ -13,7 +13,8 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from stockcast.config import composed
-from stockcast.config.compose import CONFIG_DIR, compose_config, compose_raw, register_resolvers
+from stockcast.config.compose import CONFIG_DIR, compose_config, compose_raw
+from stockcast.config.resolvers import register_resolvers
 from stockcast.errors import ConfigError
 
 

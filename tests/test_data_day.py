@@ -12,7 +12,7 @@ import torch
 import yaml
 from omegaconf import OmegaConf
 
-from stockcast.config.compose import register_resolvers
+from stockcast.config.resolvers import register_resolvers
 from stockcast.data.calendar import default_day
 from stockcast.orchestration.steps import train
 from stockcast.serving.metadata import TRAINING_CONFIG_FILE, read_model_metadata

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.accuracy.series import series_names
-from stockcast.config.compose import env_or_default
+from stockcast.config.resolvers import env_or_default
 from stockcast.fields import LARGEST_SEED
 from stockcast.files import folder_not_made
 from stockcast.paths import PROJECT_ROOT

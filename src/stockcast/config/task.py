@@ -14,9 +14,10 @@ from typing import Any, TypeVar
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.command_line import composition_errors_reported
-from stockcast.config.compose import CONFIG_DIR, register_resolvers
+from stockcast.config.compose import CONFIG_DIR
 from stockcast.config.overrides import typed_override, typed_word
 from stockcast.config.quiet import silence_library_noise
+from stockcast.config.resolvers import register_resolvers
 from stockcast.config.schema import validate_config
 from stockcast.config.shown_settings import hydra_settings_resolvable
 from stockcast.errors import ConfigError, StockcastError, exit_with_error

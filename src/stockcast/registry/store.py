@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from stockcast.config.compose import run_name
+from stockcast.config.resolvers import run_name
 from stockcast.redaction import redacted_uri
 from stockcast.registry.alias_tags import (
     ALIASES_NOT_KEPT,

@@ -20,8 +20,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.config.compose import register_resolvers
 from stockcast.config.overrides import as_typed
+from stockcast.config.resolvers import register_resolvers
 from stockcast.config.sweep_overrides import range_without_a_search
 from stockcast.config.task import JOB_CHDIR_REFUSAL, sweeper_records_failures
 from stockcast.data.calendar import default_day, pin_default_day
