@@ -13,7 +13,8 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from stockcast.config import composed
-from stockcast.config.compose import CONFIG_DIR, compose_config, compose_raw
+from stockcast.config.compose import CONFIG_DIR, compose_config
+from stockcast.config.hydra_compose import compose_raw
 from stockcast.config.resolvers import register_resolvers
 from stockcast.errors import ConfigError
 
@@ -351,8 +352,8 @@ def test_config_group_options_merge_the_config_dir_and_leave_out_pieces(tmp_path
 def test_a_config_dir_group_is_a_config_group(tmp_path: Path, override: str, sentence: str) -> None:
     """A group of the user's --config-dir folder alone was no config group to the sentences: a
     typo of it was told to go, and a comma list for it was told to become a list."""
-    from stockcast.config.compose import searching
     from stockcast.config.composition_errors import composition_error
+    from stockcast.config.hydra_compose import searching
 
     (tmp_path / "mygroup").mkdir()
     (tmp_path / "mygroup" / "x.yaml").write_text("a: 1\n")
@@ -367,8 +368,8 @@ def test_a_config_dir_source_set_apart_from_its_config_is_named(tmp_path: Path) 
     """`--config-dir mine data.source=mine data.path=x.csv` (mine/data/mine.yaml holding path):
     the source's own config was read from configs/ alone, so data.path was refused as a
     setting to remove instead of the advice to choose data=mine."""
-    from stockcast.config.compose import searching
     from stockcast.config.composition_errors import composition_error
+    from stockcast.config.hydra_compose import searching
 
     (tmp_path / "data").mkdir()
     shutil.copy(CONFIG_DIR / "data" / "csv.yaml", tmp_path / "data" / "mine.yaml")

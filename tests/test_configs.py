@@ -372,7 +372,7 @@ def test_each_job_logging_choice_configures_logging(tmp_path: Path, choice: str 
 
     from hydra.core.utils import configure_log
 
-    from stockcast.config.compose import compose_raw
+    from stockcast.config.hydra_compose import compose_raw
 
     overrides = [] if choice is None else [f"hydra/job_logging={choice}"]
     cfg = compose_raw("train", overrides, return_hydra_config=True)

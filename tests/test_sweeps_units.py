@@ -661,7 +661,7 @@ def test_a_local_sweep_gives_every_job_the_day_it_started_on(
     they run on."""
     from omegaconf import OmegaConf
 
-    from stockcast.config.compose import searching
+    from stockcast.config.hydra_compose import searching
     from stockcast.data import calendar
     from stockcast.orchestration.sweeps.callback import SweepCallback
 

@@ -23,8 +23,8 @@ def trial_refusal(
     # only a failed launch needs these.
     from hydra.errors import ConfigCompositionException
 
-    from stockcast.config.compose import searching
     from stockcast.config.composition_errors import composition_error
+    from stockcast.config.hydra_compose import searching
     from stockcast.config.mistakes import listed
     from stockcast.config.search_path import searched_folders
 

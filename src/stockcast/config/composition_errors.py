@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stockcast.config.deletion_mistakes import deletion_error
+from stockcast.config.hydra_compose import searching
 from stockcast.config.mistakes import (
     listed,
     source_apart_from_its_config,
@@ -50,8 +51,6 @@ def composition_error(
     from hydra.errors import ConfigCompositionException
     from omegaconf.errors import OmegaConfBaseException
     from yaml import YAMLError
-
-    from stockcast.config.compose import searching  # compose.py reports through this module
 
     compose = searching(config_dirs)
     config_dirs = [*config_dirs, *searchpath_folders(overrides)]
