@@ -5,7 +5,6 @@ and the schema end here or in `mistakes`, so a mistake reads the same wherever i
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from stockcast.config.sweep_overrides import (
     search_space_overrides,
 )
 from stockcast.config.unknown_keys import Composer, names_beside, unknown_key_sentence
+from stockcast.config.unreadable_files import unreadable_config_file
 from stockcast.errors import error_text, first_line
 from stockcast.paths import config_folders, config_group_options, is_config_group
 
@@ -361,40 +361,3 @@ def _list_position_in_words(
         if found is not None and found[2]:
             return unknown_position(found[0], len(found[1]), f"the {config_name} config")
     return None
-
-
-def unreadable_config_file(err: Exception) -> str | None:
-    """A config file that is not YAML, or not UTF-8 text, as one clause naming the file (`the
-    config file .../trainer/default.yaml is not valid YAML at line 19 (found duplicate key
-    max_epochs); fix that file`); None for such an error about anything but a file."""
-    if isinstance(err, UnicodeDecodeError):
-        path = _file_being_read(err)
-        if path is None:
-            return None
-        byte = err.object[err.start : err.start + 1]
-        return (
-            f"the config file {path} is not UTF-8 text (byte {byte!r} at position {err.start}); "
-            "save it as UTF-8"
-        )
-    mark = getattr(err, "problem_mark", None)
-    if mark is not None:
-        path, where = mark.name, f"line {mark.line + 1}"
-    else:  # a character YAML refuses anywhere (a control character): where the reader was
-        path, where = getattr(err, "name", None), f"character {getattr(err, 'position', '?')}"
-    if not (isinstance(path, str) and os.path.isfile(path)):
-        return None
-    problem = getattr(err, "problem", None) or first_line(err)
-    return f"the config file {path} is not valid YAML at {where} ({problem}); fix that file"
-
-
-def _file_being_read(err: BaseException) -> str | None:
-    """The file Hydra's file source was reading when `err` was raised (its `full_path`); a
-    decoding error names no file of its own."""
-    tb = err.__traceback__
-    found = None
-    while tb is not None:
-        path = tb.tb_frame.f_locals.get("full_path")
-        if isinstance(path, str) and os.path.isfile(path):
-            found = path
-        tb = tb.tb_next
-    return found
