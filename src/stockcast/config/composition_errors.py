@@ -1,7 +1,10 @@
 """Hydra's composition errors as one sentence: an unknown group option, a key the config lacks,
 an override it cannot parse (a comma outside a sweep, a list for named settings), a config file
 it cannot read; a sweep override no sweeper runs is `sweep_overrides`' sentence. The entry points
-and the schema end here or in `mistakes`, so a mistake reads the same wherever it is caught."""
+and the schema end here or in `mistakes`, so a mistake reads the same wherever it is caught.
+`composition_error` tells which refusal an error is; the sentences of a few kinds live beside
+it: `refused_keys` (a key Hydra could not set), `override_syntax` (an override read otherwise
+than meant), `unreadable_files` (a config file that is not YAML or UTF-8 text)."""
 
 from __future__ import annotations
 
@@ -11,10 +14,8 @@ from pathlib import Path
 
 from stockcast.config.deletion_mistakes import deletion_error
 from stockcast.config.hydra_compose import searching
-from stockcast.config.mistakes import (
-    listed,
-    unknown_option,
-)
+from stockcast.config.mistakes import listed, unknown_option
+from stockcast.config.override_syntax import ambiguous_comma, unparsed_override
 from stockcast.config.overrides import override_key
 from stockcast.config.refused_keys import key_lacked, list_position_in_words
 from stockcast.config.search_path import searchpath_folders
@@ -24,7 +25,6 @@ from stockcast.config.sweep_overrides import (
     search_space_on_the_command_line,
     search_space_overrides,
 )
-from stockcast.config.unknown_keys import Composer
 from stockcast.config.unreadable_files import unreadable_config_file
 from stockcast.errors import error_text
 from stockcast.paths import config_group_options, is_config_group
@@ -62,7 +62,7 @@ def composition_error(
     if missing_config is not None:
         return missing_config
     lines = [line.strip() for line in error_text(err).splitlines() if line.strip()] or [""]
-    unparsed = _unparsed_override(err, lines[0])
+    unparsed = unparsed_override(err, lines[0])
     if unparsed is not None:
         return unparsed
     if _null_for_a_group(err):
@@ -76,7 +76,7 @@ def composition_error(
     return (
         deletion_error(lines[0], config_name, overrides, compose)
         or key_lacked(err, lines[0], config_name, overrides, compose, config_dirs)
-        or _ambiguous_comma(lines[0], config_name, overrides, compose, config_dirs)
+        or ambiguous_comma(lines[0], config_name, overrides, compose, config_dirs)
         or _added_again(lines[0], overrides)
         or _hydra_reason(lines, config_name, lead)
     )
@@ -120,26 +120,6 @@ def _missing_config(err: BaseException, config_name: str) -> str | None:
     return None
 
 
-def _unparsed_override(err: BaseException, reason: str) -> str | None:
-    """An override Hydra's grammar cannot read, with Hydra's first line as `reason`; None for
-    any other error."""
-    from hydra.errors import OverrideParseException
-
-    if not isinstance(err, OverrideParseException):
-        return None
-    key, _, value = str(err.override).partition("=")
-    if len(value) == 1 and value in ";,|":
-        # data.separator=';' typed in a shell reaches Hydra without its quotes.
-        return (
-            f"cannot read the override {err.override!r}: a value holding {value!r} is "
-            f"quoted for Hydra, and the whole override for the shell: \"{key}='{value}'\"."
-        )
-    return (
-        f"cannot read the override {err.override!r} ({reason}); fix its syntax, e.g. a "
-        "list is written [1,2] and text with spaces is quoted."
-    )
-
-
 def _null_for_a_group(err: BaseException) -> bool:
     """Whether `err` is Hydra's for a config group given null, alone or inside its list
     (`logger=null`, `logger=[csv,null]`)."""
@@ -149,23 +129,6 @@ def _null_for_a_group(err: BaseException) -> bool:
     return isinstance(err, TypeError) and bool(
         re.search(r"type 'NoneType' is not .*iterable", str(err))
     )
-
-
-def _ambiguous_comma(
-    reason: str,
-    config_name: str,
-    overrides: Sequence[str],
-    compose: Composer,
-    config_dirs: Sequence[str | Path],
-) -> str | None:
-    """An override whose comma Hydra read as a sweep's, from its first line `reason`; None for
-    any other error."""
-    ambiguous = re.match(r"Ambiguous value for argument '(.*)'$", reason)
-    if ambiguous is None:
-        return None
-    override = ambiguous.group(1)
-    text = _holds_text(override_key(override), config_name, overrides, compose)
-    return _comma_outside_a_sweep(override, text, config_dirs)
 
 
 def _added_again(reason: str, overrides: Sequence[str]) -> str | None:
@@ -216,43 +179,3 @@ def _group_given_null(overrides: Sequence[str], config_dirs: Sequence[str | Path
                 f"{off}, or leave {group} out for its default."
             )
     return None
-
-
-def _holds_text(key: str, config_name: str, overrides: Sequence[str], compose: Composer) -> bool:
-    """Whether `key` holds text in the config composed without its override (False where that
-    cannot be told)."""
-    from omegaconf import OmegaConf
-
-    others = [o for o in overrides if override_key(o) != key]
-    try:
-        return isinstance(OmegaConf.select(compose(config_name, others), key.lstrip("+~")), str)
-    except Exception:  # the other overrides may be as broken as this one
-        return False
-
-
-def _comma_outside_a_sweep(
-    override: str, holds_text: bool = False, config_dirs: Sequence[str | Path] = ()
-) -> str:
-    """Hydra reads a comma as the start of a sweep (`x=1,2`), which only a multirun runs. A
-    config group takes one option in a single run: a list of options in brackets would merge
-    them, each overriding the one before, without a word. A setting that holds text (a cron
-    expression) takes the comma quoted, never a list."""
-    key, _, value = override.partition("=")
-    sweep = (
-        f"cannot read the override {override!r}: a comma separates the values of a sweep, "
-        "which only a multirun takes (-m, where the command has one)"
-    )
-    group = key.lstrip("+~")
-    if is_config_group(group, config_dirs):
-        return f"{sweep}; choose one {group} option for a single run."
-    # A value already quoted in parts (`'Adj Close',Close`) is not quoted again.
-    quoted = any(mark in value for mark in "'\"")
-    quote = (
-        "quote a value holding a comma for Hydra and the whole override for the shell "
-        f"(\"{key}='{value}'\")"
-    )
-    # Words with spaces are text too, where the setting is null by default (a cron expression).
-    if (holds_text or " " in value.strip()) and not quoted:
-        return f"{sweep}; {key} holds text: {quote}."
-    instead = "give a single value" if quoted else quote
-    return f"{sweep}; for one value, write a list in brackets ({key}=[{value}]) or {instead}."
