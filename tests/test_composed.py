@@ -201,6 +201,17 @@ def test_a_config_file_holding_a_list_says_why_in_one_sentence(tmp_path: Path) -
     assert str(refused.value).endswith(": Cannot merge DictConfig with ListConfig")
 
 
+def test_an_unknown_option_in_a_config_groups_list_is_named_with_the_options() -> None:
+    """`logger=[csv,nope]`: Hydra's own error for an option in a list names no options, so the
+    sentence names the one it lacks and those there are, as for `logger=nope`."""
+    with pytest.raises(ConfigError) as refused:
+        compose_config("train", ["logger=[csv,nope]"])
+    assert str(refused.value) == (
+        "cannot compose the config: logger=[csv,nope] names nope, which is not one of the "
+        "logger configs; choose from csv, mlflow or none."
+    )
+
+
 def test_a_yaml_error_that_is_no_config_files_is_not_taken_for_one() -> None:
     """A command's own YAML reading (a sweep's summary) keeps its error: no file is to blame."""
     import yaml

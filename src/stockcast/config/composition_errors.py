@@ -16,7 +16,7 @@ from stockcast.config.deletion_mistakes import deletion_error
 from stockcast.config.hydra_compose import searching
 from stockcast.config.mistakes import listed, unknown_option
 from stockcast.config.override_syntax import ambiguous_comma, unparsed_override
-from stockcast.config.overrides import override_key
+from stockcast.config.overrides import override_key, override_value
 from stockcast.config.refused_keys import key_lacked, list_position_in_words
 from stockcast.config.search_path import searchpath_folders
 from stockcast.config.sweep_overrides import (
@@ -58,7 +58,9 @@ def composition_error(
     if isinstance(err, TypeError) and re.match(r"Index '.*' \(str\) is not an int", str(err)):
         # OmegaConf's own, let through by Hydra: an override names a list's position in words.
         return list_position_in_words(config_name, overrides, compose)
-    missing_config = _missing_config(err, config_name)
+    missing_config = _missing_config(err, config_name) or _unknown_listed_option(
+        err, overrides, config_dirs
+    )
     if missing_config is not None:
         return missing_config
     lines = [line.strip() for line in error_text(err).splitlines() if line.strip()] or [""]
@@ -117,6 +119,30 @@ def _missing_config(err: BaseException, config_name: str) -> str | None:
     if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:
         group, _, option = err.missing_cfg_file.rpartition("/")
         return unknown_option(group, option, err.options)
+    return None
+
+
+def _unknown_listed_option(
+    err: BaseException, overrides: Sequence[str], config_dirs: Sequence[str | Path]
+) -> str | None:
+    """`logger=[csv,nope]`: a config group's list naming an option it lacks (Hydra's own error
+    for an option in a list names no options); None for any other error."""
+    from hydra.errors import MissingConfigException
+
+    if not (isinstance(err, MissingConfigException) and err.missing_cfg_file):
+        return None
+    group, _, option = err.missing_cfg_file.rpartition("/")
+    options = config_group_options(group, config_dirs)
+    if not is_config_group(group, config_dirs) or option in options:
+        return None
+    for override in overrides:
+        value = override_value(override).strip()
+        listed_options = [v.strip() for v in value.strip("[]").split(",")]
+        if override_key(override) == group and value.startswith("[") and option in listed_options:
+            return (
+                f"{override} names {option}, which is not one of the {group} configs; choose "
+                f"from {listed(options)}."
+            )
     return None
 
 
