@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,17 @@ from stockcast.training.distributed import configured_world_size
 # A learning-rate schedule as a fit of any budget repeats it: (share of the steps taken, each
 # parameter group's rate relative to its start from there on), in order.
 LrDropShares = Sequence[tuple[float, Sequence[float]]]
+
+
+@dataclass(frozen=True)
+class FitSchedule:
+    """A fixed-step fit's budget and learning-rate schedule: its optimizer steps, one rank's
+    batch size and its `LrDropShares`. The evaluated fit's is what a refit repeats, each of
+    its fits with its own steps (`refit_steps`), so they travel together."""
+
+    optimizer_steps: int
+    batch_size: int
+    lr_drops: LrDropShares = ()
 
 
 def read_train_metrics(metrics_path: Path) -> dict[str, Any]:

@@ -44,10 +44,16 @@ from stockcast.serving.metadata import (
 )
 from stockcast.training.batched import forward_in_batches
 from stockcast.training.beside import Beside, fits_beside
-from stockcast.training.evaluated_recipe import LrDropShares
+from stockcast.training.evaluated_recipe import FitSchedule, LrDropShares
 from stockcast.training.fixed_steps import FixedStepFit, refit_network
 from stockcast.training.pruning import kept_candidates
-from stockcast.training.refit_folder import refit_record, refit_spec, save_refit
+from stockcast.training.refit_folder import (
+    EvaluatedModel,
+    RefitHistory,
+    refit_record,
+    refit_spec,
+    save_refit,
+)
 
 
 def history_for_refit(prepared: PreparedData, splits: Sequence[str] = SPLITS) -> PreparedData:
@@ -123,16 +129,17 @@ def _held_back_errors(net: Any, windows: Any, batch_size: int) -> np.ndarray:
     return np.abs(forecast - windows.actual)
 
 
-def _refit_arrays(
-    cfg: DictConfig,
-    history: PreparedData,
-    optimizer_steps: int,
-    batch_size: int,
-    lr_drops: LrDropShares,
-) -> FixedStepFit:
+def _fitted_on(cfg: DictConfig, history: PreparedData, schedule: FitSchedule) -> FixedStepFit:
+    """`refit_network` fitting `history` on `schedule`."""
+    return refit_network(
+        cfg, history, schedule.optimizer_steps, schedule.batch_size, schedule.lr_drops
+    )
+
+
+def _refit_arrays(cfg: DictConfig, history: PreparedData, schedule: FitSchedule) -> FixedStepFit:
     """`refit_network`'s result with its network as its state's arrays, to cross from a child
     process (`_rebuilt` makes the network again)."""
-    fit = refit_network(cfg, history, optimizer_steps, batch_size, lr_drops)
+    fit = _fitted_on(cfg, history, schedule)
     state = {key: value.detach().cpu().numpy() for key, value in fit.net.state_dict().items()}
     return fit._replace(net=state)
 
@@ -175,22 +182,26 @@ def refit_where_it_helps(
     learning-rate schedule (`LrDropShares`), which every fit here repeats at the same shares of
     its own budget."""
     history = history_for_refit(prepared, splits)
+    fitted_on = RefitHistory(
+        history, tuple(splits), len(history.splits["train"].window_starts(prepared.window))
+    )
+    schedule = FitSchedule(optimizer_steps, batch_size, lr_drops)
     evaluated_spec = model_spec(evaluated)
     # The candidates the evaluated weights gave next to nothing are not fitted again.
     kept = kept_candidates(cfg, evaluated_spec)
     cfg = kept.config
-    history_windows = len(history.splits["train"].window_starts(prepared.window))
-    steps = refit_steps(cfg, optimizer_steps, prepared, history_windows)
-    beside = _refit_beside(cfg, history, steps, batch_size, lr_drops)
+    # The evaluated schedule at the refit's own budget.
+    refit_schedule = replace(
+        schedule, optimizer_steps=refit_steps(cfg, optimizer_steps, prepared, fitted_on.windows)
+    )
+    beside = _refit_beside(cfg, history, refit_schedule)
     try:
-        check = _held_back_verdict(
-            cfg, prepared, evaluated, optimizer_steps, batch_size, kept.combination, lr_drops
-        )
+        check = _held_back_verdict(cfg, prepared, evaluated, schedule, kept.combination)
         refused = _why_check_refuses(check)
         if refused is not None:
             # The candidates the check was fitted without; the evaluated model keeps them.
             return _passed_on(evaluated, output, refused, check, check_left_out=kept.left_out)
-        fit = _fitted_refit(cfg, history, steps, batch_size, lr_drops, beside)
+        fit = _fitted_refit(cfg, history, refit_schedule, beside)
     finally:
         if beside is not None:
             beside.cancel()
@@ -201,57 +212,54 @@ def refit_where_it_helps(
             "are not numbers (a lower optim.lr may not)"
         )
         return _passed_on(evaluated, output, reason, check, diverged=True)
-    intervals = evaluated_spec["intervals"]
-    spec = refit_spec(fit.spec, intervals, kept.combination)
+    model = EvaluatedModel(
+        evaluated_hash or folder_contents(evaluated).digest, evaluated_spec["intervals"]
+    )
+    spec = refit_spec(fit.spec, model.intervals, kept.combination)
     record = refit_record(
         cfg,
         fit,
         spec,
         kept,
         check,
-        history=history,
-        history_windows=history_windows,
-        evaluated_hash=evaluated_hash or folder_contents(evaluated).digest,
-        optimizer_steps=optimizer_steps,
-        batch_size=batch_size,
-        lr_drops=lr_drops,
-        splits=splits,
-        intervals=intervals,
+        history=fitted_on,
+        evaluated=model,
+        schedule=schedule,
         beside_check=beside is not None,
     )
     save_refit(fit.net, spec, record, evaluated, output, cfg, history, bool(kept.left_out))
     return {"refit": True} | record
 
 
-def _refit_beside(
-    cfg: DictConfig,
-    history: PreparedData,
-    steps: int,
-    batch_size: int,
-    lr_drops: LrDropShares,
-) -> Beside | None:
+def _refit_beside(cfg: DictConfig, history: PreparedData, schedule: FitSchedule) -> Beside | None:
     """The refit started in a child process beside the held-back check, or None where there is
     no check or the refit cannot run beside it (`fits_beside`): the same bytes as after it."""
     if not (cfg.pipeline.refit_check and fits_beside(cfg)):
         return None
-    return Beside(lambda: _refit_arrays(cfg, history, steps, batch_size, lr_drops))
+    return Beside(lambda: _refit_arrays(cfg, history, schedule))
 
 
 def _held_back_verdict(
     cfg: DictConfig,
     prepared: PreparedData,
     evaluated: Path,
-    optimizer_steps: int,
-    batch_size: int,
+    schedule: FitSchedule,
     combination: dict[str, Any] | None,
-    lr_drops: LrDropShares,
 ) -> dict[str, Any] | None:
-    """`held_back_check`'s verdict with the kept candidates' evaluated weights, or None where
-    `pipeline.refit_check` is off (the refit is not checked)."""
+    """`held_back_check`'s verdict with the evaluated `schedule` and the kept candidates'
+    evaluated weights, or None where `pipeline.refit_check` is off (the refit is not checked)."""
     if not cfg.pipeline.refit_check:
         return None
     weights = (combination or {}).get("weights")
-    return held_back_check(cfg, prepared, evaluated, optimizer_steps, batch_size, weights, lr_drops)
+    return held_back_check(
+        cfg,
+        prepared,
+        evaluated,
+        schedule.optimizer_steps,
+        schedule.batch_size,
+        weights,
+        schedule.lr_drops,
+    )
 
 
 def _why_check_refuses(check: dict[str, Any] | None) -> str | None:
@@ -267,16 +275,11 @@ def _why_check_refuses(check: dict[str, Any] | None) -> str | None:
 
 
 def _fitted_refit(
-    cfg: DictConfig,
-    history: PreparedData,
-    steps: int,
-    batch_size: int,
-    lr_drops: LrDropShares,
-    beside: Beside | None,
+    cfg: DictConfig, history: PreparedData, schedule: FitSchedule, beside: Beside | None
 ) -> FixedStepFit:
     """The refit: the child's beside the check where one was started, else fitted here."""
     if beside is None:
-        return refit_network(cfg, history, steps, batch_size, lr_drops)
+        return _fitted_on(cfg, history, schedule)
     return _rebuilt(beside.result())
 
 

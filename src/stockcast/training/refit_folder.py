@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,30 @@ from stockcast.forecasting.conformal import centred_bounds
 from stockcast.models.network import PriceForecaster
 from stockcast.paths import portable
 from stockcast.serving.metadata import EVALUATED_DIR, TRAINING_CONFIG_FILE, read_model_metadata
-from stockcast.training.evaluated_recipe import LrDropShares
+from stockcast.training.evaluated_recipe import FitSchedule
 from stockcast.training.export import save_model_dir
 from stockcast.training.fixed_steps import FixedStepFit, windows_per_step
 from stockcast.training.metadata import training_packages
 from stockcast.training.pruning import KeptCandidates
+
+
+@dataclass(frozen=True)
+class RefitHistory:
+    """What a refit fitted on: the prepared data with `splits` joined into its train split
+    (`history_for_refit`), and how many windows that split holds."""
+
+    data: PreparedData
+    splits: tuple[str, ...]
+    windows: int
+
+
+@dataclass(frozen=True)
+class EvaluatedModel:
+    """The evaluated model a refit fits again, as its record names it: its folder's digest
+    and its calibrated intervals (which the refit carries, having none of its own)."""
+
+    digest: str
+    intervals: dict[str, Any]
 
 
 def refit_spec(
@@ -45,35 +65,31 @@ def refit_record(
     kept: KeptCandidates,
     check: dict[str, Any] | None,
     *,
-    history: PreparedData,
-    history_windows: int,
-    evaluated_hash: str,
-    optimizer_steps: int,
-    batch_size: int,
-    lr_drops: LrDropShares,
-    splits: Sequence[str],
-    intervals: dict[str, Any],
+    history: RefitHistory,
+    evaluated: EvaluatedModel,
+    schedule: FitSchedule,
     beside_check: bool,
 ) -> dict[str, Any]:
-    """What the refit did, as its metadata and the refit step's summary record it."""
+    """What the refit did, as its metadata and the refit step's summary record it (`schedule`:
+    the evaluated fit's, which the refit repeated)."""
     return {
-        "evaluated_model_hash": evaluated_hash,
-        "evaluated_optimizer_steps": optimizer_steps,
+        "evaluated_model_hash": evaluated.digest,
+        "evaluated_optimizer_steps": schedule.optimizer_steps,
         # Each parameter group's learning rate relative to its start from each share of the
         # steps on (the evaluated fit's schedule).
-        "lr_drop_shares": [[share, list(scales)] for share, scales in lr_drops],
+        "lr_drop_shares": [[share, list(scales)] for share, scales in schedule.lr_drops],
         "budget": cfg.pipeline.refit_budget,
         # The steps it took: none where nothing learns (a refit that kept only its ets
         # candidate), fewer than planned where trainer.max_time stopped it.
         "optimizer_steps": fit.steps,
         # Windows per optimizer step, as `refit_network` took them.
-        "batch_size": windows_per_step(cfg.trainer, batch_size),
-        "splits": list(splits),
-        "training_windows": history_windows,
+        "batch_size": windows_per_step(cfg.trainer, schedule.batch_size),
+        "splits": list(history.splits),
+        "training_windows": history.windows,
         # The registered weights it started from (the evaluated fit's), or None: a cold start.
         "warm_start": fit.warm_source,
-        "trained_through": date_bound(history.splits["train"].dates),
-        "intervals": bands_record(intervals, spec.get("quantiles") or []),
+        "trained_through": date_bound(history.data.splits["train"].dates),
+        "intervals": bands_record(evaluated.intervals, spec.get("quantiles") or []),
         "combination": (
             "the evaluated model's member weights"
             + (", renormalised over the kept candidates" if kept.left_out else "")
