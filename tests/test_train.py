@@ -512,6 +512,7 @@ def test_loading_the_model_imports_no_lightning_and_unpickles_nothing(
         "errors.py",
         "fields.py",
         "forecasting/__init__.py",
+        "forecasting/float_limits.py",
         "forecasting/frame.py",
         "forecasting/guard.py",
         "forecasting/intervals.py",

@@ -19,7 +19,7 @@ import numpy as np
 from stockcast.data.series import Series
 from stockcast.data.stacked_series import refuse_stacked_series
 from stockcast.errors import DataError, first_few
-from stockcast.forecasting.guard import LARGEST_VALUE, SMALLEST_VALUE
+from stockcast.forecasting.float_limits import LARGEST_VALUE, SMALLEST_VALUE
 
 # A series' typical one-step move must span at least this many float32 steps at its level (a
 # tenth of a move lost to rounding): fewer, and its windows are rounding noise.

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.forecasting.guard import underflows
+from stockcast.forecasting.float_limits import underflows
 
 # Cells that mean "no value" beside those pandas already reads as missing (NA, null, #N/A, ...):
 # FRED's downloads write a day without an observation as ".".

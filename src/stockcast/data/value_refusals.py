@@ -11,7 +11,7 @@ import numpy as np
 
 from stockcast.data.value_cells import number_fix, underflowed
 from stockcast.errors import DataError, first_few
-from stockcast.forecasting.guard import TOO_SMALL_FOR_A_FLOAT
+from stockcast.forecasting.float_limits import TOO_SMALL_FOR_A_FLOAT
 
 SHOWN_ROWS = 5  # how many rows with a missing value a refusal names
 

@@ -10,31 +10,21 @@ naming the row and position and what to do, the same wherever the input came fro
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+# Serving's request body reads it from here.
 from stockcast.errors import DataError, ForecastRefused, quoted
+from stockcast.forecasting.float_limits import LARGEST_VALUE, SMALLEST_VALUE, TOO_SMALL_FOR_A_FLOAT
 from stockcast.forecasting.intervals import Bands
 
-# The network computes in float32: a window's spread (squares of deviations) must stay finite
-# and distinguishable. Training data is held to the same bounds (stockcast.data.checks).
-FLOAT32 = np.finfo(np.float32)
-LARGEST_VALUE = float(np.sqrt(FLOAT32.max) / 4)
-SMALLEST_VALUE = float(np.sqrt(FLOAT32.tiny))
 # What a model's metadata says when its training data could hold values <= 0; a model without
 # the key (trained before it was recorded) is taken as a price model.
 ALLOW_NON_POSITIVE = "allow_non_positive"
 # How the output guard's key is named in the predict and serve configs.
 RANGE_KEY = "guard.max_range_multiple"
-# A decimal as written (`-2.5E-400`, `0.000...1`): `underflows` reads its mantissa's digits.
-DECIMAL_TEXT = re.compile(r"\s*[+-]?(?P<mantissa>[0-9_]*\.?[0-9_]*)(?:[eE][+-]?[0-9_]+)?\s*")
-TOO_SMALL_FOR_A_FLOAT = (
-    "the input holds a decimal too small for a float (not 0, yet it reads as 0); rescale the "
-    "prices, e.g. multiply them by a power of 10."
-)
 
 
 class Underflowed(float):
@@ -44,17 +34,6 @@ class Underflowed(float):
 
     def __new__(cls) -> Underflowed:
         return super().__new__(cls, 0.0)
-
-
-def underflows(text: str) -> bool:
-    """True for a decimal's text that writes a nonzero number float() reads as 0."""
-    written = DECIMAL_TEXT.fullmatch(text)
-    if written is None or not any(char in "123456789" for char in written["mantissa"]):
-        return False
-    try:
-        return float(text) == 0
-    except ValueError:
-        return False
 
 
 def allows_non_positive(metadata: Any) -> bool:

@@ -23,12 +23,8 @@ from stockcast.data.split import split_series
 from stockcast.data.table_file import read_table_series
 from stockcast.data.table_formats import table_format
 from stockcast.errors import ArtifactError, ConfigError, DataError, first_few
-from stockcast.forecasting.guard import (
-    TOO_SMALL_FOR_A_FLOAT,
-    allows_non_positive,
-    price_rows,
-    underflows,
-)
+from stockcast.forecasting.float_limits import TOO_SMALL_FOR_A_FLOAT, underflows
+from stockcast.forecasting.guard import allows_non_positive, price_rows
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.paths import ELIDED, project_path
 

@@ -15,7 +15,8 @@ import sys
 from typing import Any
 
 from stockcast.errors import counted, quoted
-from stockcast.forecasting.guard import Underflowed, underflows, wrong_width
+from stockcast.forecasting.float_limits import underflows
+from stockcast.forecasting.guard import Underflowed, wrong_width
 
 JSON_FORMATS = ("inputs", "instances", "dataframe_split", "dataframe_records")
 EXAMPLE = '{"inputs": [[101.2, 101.9, ...]]}'
