@@ -653,6 +653,30 @@ def test_the_refit_step_refuses_folders_of_another_run_or_damaged(
             refit(candidate=output)
 
 
+def test_the_refit_step_refuses_data_split_otherwise_than_the_evaluated_models(
+    refit_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """The splits leave the data hash as it is: a model of 70/15/15 was refitted on a 60/10/30
+    folder of the same prices, its held-back check scoring it on windows of its own train split
+    and its budget counted in another train split's windows."""
+    store, run = refit_runs["store"], tmp_path / "run"
+    shutil.copytree(refit_runs["full"], run)
+    folders = step_folders(run, STEPS)["refit"]
+    shutil.rmtree(folders["candidate"])
+    other = refit_runs["partial"] / "prepare" / "prepared"
+    overrides = refit_step_overrides(store, folders | {"prepared": other})
+    with pytest.raises(ArtifactError) as refused, global_state_restored():
+        run_task(run_refit, "pipeline", overrides, run / "refit")
+    assert str(refused.value) == (
+        f"refit.prepared_dir {other} was split otherwise than the data of the model in "
+        f"{folders['model']} (data.split.train=0.6, data.split.val=0.1, data.split.test=0.3 "
+        "there), and the refit repeats the model's fit on its train and validation splits; "
+        "prepare the data with the model's splits (data.split.train=0.7, data.split.val=0.15, "
+        "data.split.test=0.15), or point both at the same pipeline run."
+    )
+    assert not folders["candidate"].exists(), "refused before any work"
+
+
 def evaluate_step(store: Path, model: Path, prepared: Path, report: Path) -> None:
     """The evaluate step alone on `model` and `prepared`, writing `report`."""
     from stockcast.orchestration.steps.evaluate import run_evaluate

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import SPLITS
 from stockcast.errors import ArtifactError
 from stockcast.serving.metadata import EVALUATED_DIR
+from stockcast.training.evaluated_recipe import split_settings
 from stockcast.training.metadata import fit_data_end
 
 
@@ -38,12 +38,8 @@ def check_split_unseen(
     ours, theirs = fit_data_end(prepared), metadata.get("fit_data_end")
     if ours is None or theirs is None or np.datetime64(theirs) <= np.datetime64(ours):
         return
-    split = (metadata.get("data_source") or {}).get("split")
-    settings = (
-        " (" + ", ".join(f"data.split.{k}={split[k]}" for k in SPLITS if k in split) + ")"
-        if isinstance(split, dict)
-        else ""
-    )
+    split = split_settings((metadata.get("data_source") or {}).get("split"))
+    settings = f" ({split})" if split else ""
     raise ArtifactError(
         f"evaluate.prepared_dir {prepared_dir} was split otherwise than the data of the model "
         f"in {model_dir}: its validation ends on {ours} and the model's on {theirs}, so its "

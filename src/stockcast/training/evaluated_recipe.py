@@ -13,6 +13,7 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from stockcast.data.prepared import PreparedData
+from stockcast.data.split import SPLITS
 from stockcast.errors import ArtifactError
 from stockcast.files import read_json_object
 from stockcast.training.distributed import configured_world_size
@@ -67,6 +68,36 @@ def check_same_data(
             f"was trained on (data hash {found}, not {expected}); point both at the same "
             "pipeline run."
         )
+
+
+def split_settings(split: Any) -> str:
+    """A recorded `data.split` as the overrides that make it ("" where none is recorded)."""
+    if not isinstance(split, dict):
+        return ""
+    return ", ".join(f"data.split.{key}={split[key]}" for key in SPLITS if key in split)
+
+
+def check_same_split(
+    prepared: PreparedData,
+    metadata: dict[str, Any],
+    prepared_dir: str | Path,
+    model_dir: str | Path,
+) -> None:
+    """Refuse a prepared folder of the model's data split otherwise (the data hash, which the
+    splits do not change, passed it): the refit repeats the evaluated fit, whose budget is
+    counted in its train split's windows and whose held-back check scores the evaluated model
+    on the late half of its validation split; another split's are windows it was fitted on, or
+    another count. A folder or model from before the record passes."""
+    ours = (prepared.meta.get("source") or {}).get("split")
+    theirs = (metadata.get("data_source") or {}).get("split")
+    if not isinstance(ours, dict) or not isinstance(theirs, dict) or ours == theirs:
+        return
+    raise ArtifactError(
+        f"refit.prepared_dir {prepared_dir} was split otherwise than the data of the model in "
+        f"{model_dir} ({split_settings(ours)} there), and the refit repeats the model's fit on "
+        "its train and validation splits; prepare the data with the model's splits "
+        f"({split_settings(theirs)}), or point both at the same pipeline run."
+    )
 
 
 def evaluated_budget(metrics: dict[str, Any], metrics_path: Path) -> tuple[int, int]:

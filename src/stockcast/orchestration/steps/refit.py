@@ -20,6 +20,7 @@ from stockcast.registry.integrity import folder_contents, verified_copy
 from stockcast.serving.metadata import read_model_metadata
 from stockcast.training.evaluated_recipe import (
     check_same_data,
+    check_same_split,
     evaluated_budget,
     evaluated_lr_drops,
     pinned_processes,
@@ -53,6 +54,7 @@ def run_refit(cfg: DictConfig) -> dict[str, Any]:
     optimizer_steps, batch_size = evaluated_budget(metrics, metrics_path)
     prepared = PreparedData.load(section.prepared_dir)
     check_same_data(prepared, metadata, section.prepared_dir, section.model_dir)
+    check_same_split(prepared, metadata, section.prepared_dir, section.model_dir)
     _clear(output)
     pinned = pinned_processes(pinned_warm_start(cfg, metrics, metrics_path), metrics)
     outcome = refit_where_it_helps(
