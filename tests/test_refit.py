@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
+from stockcast.data.prepared import PreparedData
 from stockcast.data.series import Series
 from stockcast.data.split import join_splits, split_in_time, split_series
-from stockcast.errors import ArtifactError
+from stockcast.errors import ArtifactError, ConfigError
 from stockcast.evaluation.champion_score import unseen_windows
 from stockcast.evaluation.reports import REPORT_FILE, WINDOWS_FILE
 from stockcast.forecasting.windows import WindowSizes
@@ -677,8 +678,9 @@ def test_the_refit_step_refuses_data_split_otherwise_than_the_evaluated_models(
     assert not folders["candidate"].exists(), "refused before any work"
 
 
-def evaluate_step(store: Path, model: Path, prepared: Path, report: Path) -> None:
-    """The evaluate step alone on `model` and `prepared`, writing `report`."""
+def evaluate_step(store: Path, model: Path, prepared: Path, report: Path, *settings: str) -> None:
+    """The evaluate step alone on `model` and `prepared`, writing `report` (`settings`: a test's
+    own overrides)."""
     from stockcast.orchestration.steps.evaluate import run_evaluate
 
     overrides = [
@@ -688,6 +690,7 @@ def evaluate_step(store: Path, model: Path, prepared: Path, report: Path) -> Non
         f"evaluate.model_dir={model}",
         f"evaluate.prepared_dir={prepared}",
         f"evaluate.output_dir={report}",
+        *settings,
     ]
     with global_state_restored():
         run_task(run_evaluate, "pipeline", overrides, report.parent / "h")
@@ -746,6 +749,39 @@ def test_the_evaluate_step_refuses_a_split_whose_test_windows_the_model_was_sele
         tmp_path / "report",
     )
     assert (tmp_path / "report" / REPORT_FILE).is_file()
+
+
+def test_the_evaluate_step_refuses_a_season_longer_than_the_test_windows_past(
+    refit_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A seasonal-naive period set longer than a test window's past was a log line once the
+    windows were scored: the report left the baseline out, and the setting did nothing."""
+    run = refit_runs["full"]
+    model, prepared = run / "train" / "model", run / "prepare" / "prepared"
+    data = PreparedData.load(prepared)
+    # One series, the test split last: the earliest test window's first target lies this many
+    # values into the whole series.
+    test, whole = data.splits["test"], join_splits(data.splits, ("train", "val", "test"))
+    past = len(whole.values) - (len(test.values) - int(test.origins(data.window).origins.min()))
+    with pytest.raises(ConfigError) as refused:
+        evaluate_step(
+            refit_runs["store"],
+            model,
+            prepared,
+            tmp_path / "refused",
+            f"evaluate.season_length={past + 1}",
+        )
+    assert str(refused.value) == (
+        f"evaluate.season_length is {past + 1}, longer than the {past} values one test window "
+        "has of its series before it, so the report would have no seasonal-naive baseline; set "
+        f"at most {past}, or null for the data's season."
+    )
+    assert not (tmp_path / "refused").exists(), "refused before any work"
+    evaluate_step(
+        refit_runs["store"], model, prepared, tmp_path / "report", f"evaluate.season_length={past}"
+    )
+    report = json.loads((tmp_path / "report" / REPORT_FILE).read_text())
+    assert report["season_length"] == past and "seasonal_naive" in report["metrics"]
 
 
 def refused_registration(store: Path, model: Path, report: Path, tmp_path: Path) -> str:

@@ -19,6 +19,7 @@ from stockcast.data.seasonality import (
 )
 from stockcast.data.series import Series
 from stockcast.errors import ConfigError, DataError
+from tests.conftest import FAST_OVERRIDES
 
 # Train, validation and test fractions (data.split).
 SPLIT = {"train": 0.6, "val": 0.2, "test": 0.2}
@@ -443,3 +444,30 @@ def test_a_long_noisy_season_is_found_at_its_own_length_not_a_multiple() -> None
         values = 100 + 0.2 * np.cumsum(rng.normal(0, 1, 2000)) + 5 * np.sin(2 * np.pi * t / 12)
         found.append(season_from_values((values + rng.normal(0, 1, 2000))[:1400]))
     assert sum(season == 12 for season in found) >= 18, found
+
+
+def test_a_pipeline_refuses_a_baseline_season_longer_than_the_test_windows_past_at_prepare(
+    make_cfg, tmp_path
+) -> None:
+    """An `evaluate.season_length` longer than a test window's past left the seasonal-naive
+    baseline out of the report, with a log line after the fit: the pipeline refuses it once the
+    data is prepared, before anything is trained."""
+    from stockcast.evaluation.season_baseline import shortest_test_past
+    from stockcast.orchestration.steps.prepare import run_prepare
+
+    cfg = make_cfg(*FAST_OVERRIDES, config_name="pipeline")
+    past = shortest_test_past(prepare_data(plain(cfg.data)))
+    assert past is not None and past > 0
+    refused = make_cfg(
+        *FAST_OVERRIDES, f"evaluate.season_length={past + 1}", config_name="pipeline"
+    )
+    with pytest.raises(ConfigError) as refusal:
+        run_prepare(refused, tmp_path / "refused")
+    assert str(refusal.value) == (
+        f"evaluate.season_length is {past + 1}, longer than the {past} values one test window "
+        "has of its series before it, so the report would have no seasonal-naive baseline; set "
+        f"at most {past}, or null for the data's season."
+    )
+    assert not (tmp_path / "refused").exists(), "refused before the folder is written"
+    held = make_cfg(*FAST_OVERRIDES, f"evaluate.season_length={past}", config_name="pipeline")
+    assert (run_prepare(held, tmp_path / "prepared") / "meta.json").is_file()

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
 from stockcast.evaluation.evaluate import evaluate_model
+from stockcast.evaluation.season_baseline import check_season_length
 from stockcast.evaluation.unseen_test import check_split_unseen, check_test_unseen
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.orchestration.steps.table import table_step
@@ -37,6 +38,7 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
             prepared, metadata, cfg.evaluate.prepared_dir, model_dir, "evaluate.prepared_dir"
         )
     check_split_unseen(prepared, metadata, cfg.evaluate.prepared_dir, model_dir)
+    check_season_length(cfg.evaluate.season_length, prepared)
     # The report names exactly the bytes that were loaded and scored.
     model = open_model_dir(model_dir)
     report = evaluate_model(cfg, prepared, model, Path(cfg.evaluate.output_dir))

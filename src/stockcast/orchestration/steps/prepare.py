@@ -11,6 +11,7 @@ from stockcast.config.compose import plain
 from stockcast.config.task import hydra_task
 from stockcast.data.auto_window import window_sentence
 from stockcast.data.prepared import prepare_data
+from stockcast.evaluation.season_baseline import check_season_length
 from stockcast.orchestration.steps.table import table_step
 from stockcast.registry.freshness import check_new_data
 
@@ -35,6 +36,9 @@ def prepare_into(cfg: DictConfig, output_dir: Path) -> Path:
     meta = prepared.meta
     if cfg.data.get("require_new_data", False):
         check_new_data(meta, plain(cfg.registry))
+    # A pipeline's evaluate step would refuse it only after the train step's fit.
+    if cfg.get("evaluate") is not None:
+        check_season_length(cfg.evaluate.season_length, prepared)
     folder = prepared.save(output_dir)
     # Undated data (no date column) has no span to name.
     span = (
