@@ -438,6 +438,33 @@ def test_hydra_prints_its_own_settings_resolved(tmp_path: Path, script: str, tas
             ["scripts/predict.py", "+input.pth=prices.csv"],
             "input.pth is not a setting of the predict config; did you mean input.path?",
         ),
+        # The train config's data given to predict: "did you mean data?" named the very key.
+        (
+            ["scripts/predict.py", "data.path=prices.csv"],
+            "data.path is not a setting of the predict config, which reads its series from "
+            "input, not data; did you mean input=csv input.path=prices.csv?",
+        ),
+        (
+            ["scripts/predict.py", "+data.path=prices.csv"],
+            "data.path is not a setting of the predict config, which reads its series from "
+            "input, not data; did you mean input=csv input.path=prices.csv?",
+        ),
+        (
+            ["scripts/predict.py", "input=csv", "data.value_column=Close"],
+            "data.value_column is not a setting of the predict config, which reads its series "
+            "from input, not data; did you mean input.value_column=Close?",
+        ),
+        (
+            ["scripts/predict.py", "data.num_series=3"],
+            "data.num_series is not a setting of the predict config, which reads its series from "
+            "input, not data, and no input config has a num_series; remove it.",
+        ),
+        (
+            ["scripts/serve.py", "data.path=prices.csv"],
+            "data.path is not a setting of the serve config, which composes no data config; "
+            "remove it (its top level holds check_model_requirements, guard, model, paths, "
+            "registry, registry_connection, serve and task_name).",
+        ),
         (
             ["src/train.py", "--config-dir", "/no/such/folder"],
             "--config-dir /no/such/folder is not a folder; give the folder that holds your own "

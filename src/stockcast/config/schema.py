@@ -35,7 +35,7 @@ from stockcast.config.overrides import as_typed, override_key
 from stockcast.config.refusals import refusal_sentence
 from stockcast.config.schemas import SCHEMAS
 from stockcast.config.search_path import searched_folders
-from stockcast.config.unknown_keys import group_meant
+from stockcast.config.unknown_keys import READ_INSTEAD, group_meant, read_instead
 from stockcast.config.unresolvable import refuse_unresolvable, unresolved_error
 from stockcast.errors import ConfigError
 from stockcast.fields import Section, config_fields, model_of
@@ -185,6 +185,10 @@ def _refuse_unknown_key(
         name = next(name for _, schema, name in SCHEMAS if schema is base)
         chosen = _chosen(node, found[0]) if not prefix else None
         folders = _searched_folders()
+        instead = _read_instead(node, found, name, folders) if not (prefix or chosen) else None
+        if instead is not None:
+            # `+data.path=x` given to predict, which composes no data config.
+            raise ConfigError(instead)
         if not prefix and (chosen or is_config_group(found[0], folders)):
             # A config group's name at the top level: its file's settings landed under it.
             raise ConfigError(settings_under_group(found[0], chosen))
@@ -199,6 +203,22 @@ def _refuse_unknown_key(
                 _same_name_elsewhere(node, prefix, key),
             )
         )
+
+
+def _read_instead(
+    node: DictConfig, found: tuple[str, list[str]], config_name: str, folders: list[str]
+) -> str | None:
+    """`read_instead`'s sentence for the first setting under the top-level key `found` names,
+    where the config reads another section in that group's place (READ_INSTEAD)."""
+    top, names = found
+    if top not in READ_INSTEAD.get(config_name, {}) or top not in node:
+        return None
+    held = node[top]
+    if not isinstance(held, DictConfig) or not held:
+        return None
+    key = f"{top}.{next(iter(held))}"
+    given = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    return read_instead(key, top, names, config_name, given, folders)
 
 
 def _searched_folders() -> list[str]:

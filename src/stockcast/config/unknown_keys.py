@@ -19,8 +19,11 @@ from stockcast.config.named_entries import named_section
 from stockcast.config.overrides import override_key, override_value
 from stockcast.config.schemas import SCHEMAS
 from stockcast.fields import config_fields, model_of
-from stockcast.paths import config_folders, is_config_group
+from stockcast.paths import config_folders, config_group_options, is_config_group
 
+# The section a config reads in place of a config group it does not compose: predict forecasts
+# the series its input names (input=csv input.path=...), not the training data.
+READ_INSTEAD = {"predict": {"data": "input"}}
 # Composes a config by name with overrides, raising Hydra's own errors.
 Composer = Callable[[str, Sequence[str]], Any]
 
@@ -35,6 +38,7 @@ def unknown_key_sentence(
     """One sentence for the override of `key` the composed config has no place for, or None
     where the config cannot say what is beside it. `config_dirs`: the `--config-dir` folders
     searched besides configs/, whose groups a top-level typo may mean too."""
+    given_key = key
     found = names_beside(key, config_name, overrides, compose)
     if found is None or not found[1]:
         return None
@@ -44,6 +48,9 @@ def unknown_key_sentence(
     added = _new_entry(key, names, overrides) or _unset_argument(key, names, config_name, overrides)
     if added is not None:
         return added
+    elsewhere = read_instead(given_key, key, names, config_name, overrides, config_dirs)
+    if elsewhere is not None:
+        return elsewhere
     group = group_meant(key, names, config_dirs)
     # A misspelt group that puts its settings at the top level (experiment, hparams_search,
     # debug) is no key of the composed config: offer it where it is near.
@@ -104,6 +111,57 @@ def built_arguments(config_name: str, section: str) -> frozenset[str]:
     if held is None or "_target_" not in getattr(held, "unjudged", ()):
         return frozenset()
     return held.unjudged - {"_target_"}
+
+
+def read_instead(
+    key: str,
+    top: str,
+    names: Sequence[str],
+    config_name: str,
+    overrides: Sequence[str],
+    config_dirs: Sequence[str | Path] = (),
+) -> str | None:
+    """One sentence for `key` under a config group the config does not compose (`top`: the
+    train config's `data` given to predict), naming the section it reads in that one's place
+    (READ_INSTEAD) and the option of it that holds the same name; None for any other key.
+    "Did you mean data?" named the very group that was refused."""
+    if "." in top or top in names or not is_config_group(top, config_dirs):
+        return None
+    where = f"the {config_name} config"
+    instead = READ_INSTEAD.get(config_name, {}).get(top)
+    if instead is None:
+        holds = listed(sorted(names), "and")
+        return (
+            f"{key} is not a setting of {where}, which composes no {top} config; remove it "
+            f"(its top level holds {holds})."
+        )
+    name = key.rpartition(".")[2]
+    options = config_group_options(instead, config_dirs)
+    holding = [o for o in options if name in _option_keys(instead, o, config_dirs)]
+    lead = f"{key} is not a setting of {where}, which reads its series from {instead}, not {top}"
+    if name == key:
+        return f"{lead}; remove it."
+    if not holding:
+        return f"{lead}, and no {instead} config has a {name}; remove it."
+    given = next((o for o in overrides if override_key(o) == key), None)
+    value = override_value(given) if given else "..."
+    chosen = next((override_value(o) for o in overrides if override_key(o) == instead), None)
+    choice = "" if chosen in holding else f"{instead}={holding[0]} "
+    return f"{lead}; did you mean {choice}{instead}.{name}={value}?"
+
+
+def _option_keys(group: str, option: str, config_dirs: Sequence[str | Path]) -> frozenset[str]:
+    """The top-level keys of a config group's option file (the first folder holding it)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    for folder in config_folders(config_dirs):
+        path = folder / group / f"{option}.yaml"
+        if path.is_file():
+            loaded = OmegaConf.load(path)
+            return (
+                frozenset(str(k) for k in loaded) if isinstance(loaded, DictConfig) else frozenset()
+            )
+    return frozenset()
 
 
 def group_meant(key: str, names: Sequence[str], config_dirs: Sequence[str | Path]) -> str | None:
