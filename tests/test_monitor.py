@@ -4,11 +4,15 @@ forecasts far worse than naive is flagged and rolled back to the one before it."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
+import sqlite3
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +43,9 @@ PREVIOUS, HORIZON = 10, 2
 N_ROWS = 110
 # Origins of the scenario: the data ends on row 100, then one more business day per run.
 FIRST_DAY = 100
+# How long another run's transaction holds the MLflow store in the preflight's test: past the
+# ledger's timeout that test sets.
+WRITER_S = 0.3
 SPEC = {
     "previous_time_window": PREVIOUS,
     "next_time_window": HORIZON,
@@ -811,6 +818,48 @@ def test_a_later_steps_deleted_experiment_is_refused_before_a_pipelines_first_st
         f"it; restore it (MLFLOW_TRACKING_URI={uri} mlflow experiments restore --experiment-id "
         f"{experiment_id}) or name another experiment with {setting}."
     )
+
+
+@contextlib.contextmanager
+def store_committing(store: Path, seconds: float) -> Iterator[None]:
+    """Another run's transaction holding MLflow's store `store` for `seconds` from now."""
+    writer = sqlite3.connect(store, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN EXCLUSIVE")
+    done = threading.Timer(seconds, lambda: writer.execute("COMMIT"))
+    done.start()
+    try:
+        yield
+    finally:
+        done.join()
+        writer.close()
+
+
+def test_the_preflight_waits_for_the_mlflow_stores_writer_not_the_ledgers_timeout(
+    seeded_tmp: Path,
+) -> None:
+    """The checks read MLflow's store with monitor.ledger_timeout_s, a setting of the ledger: a
+    short one refused a pipeline whose store another run was committing to ("cannot be read
+    (database is locked)") or skipped the deleted-experiment check, where the steps wait for
+    that store's writers."""
+    from mlflow import MlflowClient
+
+    from stockcast.orchestration.preflight import refuse_deleted_experiments
+    from stockcast.registry.ledger_check import check_ledger
+    from tests.conftest import compose_config
+
+    uri = f"sqlite:///{seeded_tmp}/mlruns.db"
+    experiment_id = prepare_store(uri, "stockcast-monitor")
+    MlflowClient(uri).delete_experiment(experiment_id)
+    cfg = compose_config("pipeline", ["monitor.ledger_timeout_s=0.01"], seeded_tmp)
+    Ledger(seeded_tmp / LEDGER_FILE, 1.0).forecasts(MODEL)  # a ledger: the store is read beside it
+    with store_committing(seeded_tmp / "mlruns.db", WRITER_S):
+        check_ledger(None, uri, MODEL, cfg.monitor.ledger_timeout_s)
+    deleted = r"^the MLflow experiment 'stockcast-monitor' of "
+    with (
+        store_committing(seeded_tmp / "mlruns.db", WRITER_S),
+        pytest.raises(ConfigError, match=deleted),
+    ):
+        refuse_deleted_experiments(cfg)
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from stockcast.errors import ConfigError, DamagedVersion
 from stockcast.orchestration.replay_locks import refuse_a_replays_ledger
 from stockcast.registry.ledger import ledger_path
 from stockcast.registry.ledger_check import check_ledger
-from stockcast.registry.lock import sqlite_file
+from stockcast.registry.lock import WAIT_S, sqlite_file
 from stockcast.registry.runs import DELETED, deleted_experiment
 from stockcast.registry.signing import SigningKeys, check_signing_keys
 from stockcast.training.runtime import refuse_a_missing_accelerator
@@ -71,7 +71,9 @@ def refuse_deleted_experiments(cfg: DictConfig) -> None:
         if name
     }
     try:
-        with closing(sqlite3.connect(store, timeout=cfg.monitor.ledger_timeout_s)) as read:
+        # A writer of the store is waited for as long as the steps wait for its lock: the
+        # ledger's timeout (monitor.ledger_timeout_s) is no setting of this store.
+        with closing(sqlite3.connect(store, timeout=WAIT_S)) as read:
             found = read.execute(
                 "SELECT name, experiment_id FROM experiments WHERE lifecycle_stage = ? AND name "
                 f"IN ({', '.join('?' * len(settings))})",

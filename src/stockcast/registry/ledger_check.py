@@ -14,7 +14,7 @@ from stockcast.errors import ConfigError
 from stockcast.files import folder_not_made
 from stockcast.registry.ledger import ledger_path
 from stockcast.registry.ledger_stores import store_mismatch
-from stockcast.registry.lock import sqlite_file
+from stockcast.registry.lock import WAIT_S, sqlite_file
 
 
 def check_ledger_folder(ledger_dir: str | None, tracking_uri: str) -> Path:
@@ -44,18 +44,23 @@ def check_ledger_folder(ledger_dir: str | None, tracking_uri: str) -> Path:
 
 
 def check_ledger(
-    ledger_dir: str | None, tracking_uri: str, model_name: str, timeout_s: float
+    ledger_dir: str | None,
+    tracking_uri: str,
+    model_name: str,
+    timeout_s: float,
+    store_wait_s: float = WAIT_S,
 ) -> None:
     """Refuse a ledger the monitor could not write (`check_ledger_folder`), a file there that is
     no SQLite database, and, beside a local store, a ledger that keeps `model_name`'s forecasts
     of another store (`store_mismatch`). Both files are opened as the monitor and MLflow open
     them, not read-only: a transaction a killed process left behind is rolled back, not read as
-    damage. `timeout_s`: how long to wait for a writer (monitor.ledger_timeout_s)."""
+    damage. `timeout_s`: how long to wait for a writer of the ledger (monitor.ledger_timeout_s);
+    `store_wait_s`: of the MLflow store, as long as a step waits for its lock (`store_lock`)."""
     path = check_ledger_folder(ledger_dir, tracking_uri)
     store = sqlite_file(tracking_uri)
     if not path.exists():
         return
-    registered = None if store is None else _registered_in(store, model_name, timeout_s)
+    registered = None if store is None else _registered_in(store, model_name, store_wait_s)
     try:
         with closing(sqlite3.connect(path, timeout=timeout_s)) as ledger:
             # Every page, not only those the claim is read from: a damaged forecasts table
