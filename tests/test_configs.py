@@ -460,6 +460,11 @@ def test_hydra_prints_its_own_settings_resolved(tmp_path: Path, script: str, tas
             "input, not data, and no input config has a num_series; remove it.",
         ),
         (
+            ["scripts/predict.py", "+data=csv"],
+            "data=csv chooses a config the predict config does not read: it reads its series "
+            "from input, not data; choose input=csv instead.",
+        ),
+        (
             ["scripts/serve.py", "data.path=prices.csv"],
             "data.path is not a setting of the serve config, which composes no data config; "
             "remove it (its top level holds check_model_requirements, guard, model, paths, "

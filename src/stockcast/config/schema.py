@@ -35,7 +35,12 @@ from stockcast.config.overrides import as_typed, override_key
 from stockcast.config.refusals import refusal_sentence
 from stockcast.config.schemas import SCHEMAS
 from stockcast.config.search_path import searched_folders
-from stockcast.config.unknown_keys import READ_INSTEAD, group_meant, read_instead
+from stockcast.config.unknown_keys import (
+    READ_INSTEAD,
+    group_meant,
+    group_read_instead,
+    read_instead,
+)
 from stockcast.config.unresolvable import refuse_unresolvable, unresolved_error
 from stockcast.errors import ConfigError
 from stockcast.fields import Section, config_fields, model_of
@@ -189,6 +194,10 @@ def _refuse_unknown_key(
         if instead is not None:
             # `+data.path=x` given to predict, which composes no data config.
             raise ConfigError(instead)
+        added = group_read_instead(found[0], chosen, name, folders) if chosen else None
+        if added is not None:
+            # `+data=csv` given to predict: no file of it lacks a header.
+            raise ConfigError(added)
         if not prefix and (chosen or is_config_group(found[0], folders)):
             # A config group's name at the top level: its file's settings landed under it.
             raise ConfigError(settings_under_group(found[0], chosen))

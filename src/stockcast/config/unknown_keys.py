@@ -150,6 +150,22 @@ def read_instead(
     return f"{lead}; did you mean {choice}{instead}.{name}={value}?"
 
 
+def group_read_instead(
+    group: str, chosen: str, config_name: str, config_dirs: Sequence[str | Path] = ()
+) -> str | None:
+    """One sentence for `+data=csv` given to a config that reads another section in that
+    group's place (READ_INSTEAD), naming the option of it to choose; None for any other."""
+    instead = READ_INSTEAD.get(config_name, {}).get(group)
+    if instead is None:
+        return None
+    options = config_group_options(instead, config_dirs)
+    pick = f"{instead}={chosen}" if chosen in options else f"one of {instead}={listed(options)}"
+    return (
+        f"{group}={chosen} chooses a config the {config_name} config does not read: it reads its "
+        f"series from {instead}, not {group}; choose {pick} instead."
+    )
+
+
 def _option_keys(group: str, option: str, config_dirs: Sequence[str | Path]) -> frozenset[str]:
     """The top-level keys of a config group's option file (the first folder holding it)."""
     from omegaconf import DictConfig, OmegaConf
