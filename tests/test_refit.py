@@ -30,6 +30,7 @@ from stockcast.serving.model import open_model_dir
 from stockcast.training.evaluated_recipe import evaluated_budget, pinned_warm_start
 from stockcast.training.summary import METRICS_FILE
 from tests.conftest import (
+    AS_OF,
     MODEL,
     global_state_restored,
     isolated_overrides,
@@ -901,6 +902,7 @@ def test_a_fixed_step_fit_repeats_the_evaluated_learning_rate_schedule(
         run_dir,
         "data=seasonal",
         "data.length=400",
+        AS_OF,
         "fit.folds=0",
         "logger=none",
         *overrides,
