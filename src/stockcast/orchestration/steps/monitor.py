@@ -21,12 +21,7 @@ from omegaconf import DictConfig
 from stockcast.config.task import hydra_task
 from stockcast.data.calendar import later_than
 from stockcast.data.prepared import PreparedData
-from stockcast.errors import (
-    ArtifactError,
-    DamagedVersion,
-    LedgerUnusable,
-    first_few,
-)
+from stockcast.errors import ArtifactError, DamagedVersion, LedgerUnusable, first_few
 from stockcast.evaluation.live import score_live
 from stockcast.evaluation.live_verdict import judge
 from stockcast.evaluation.maturity import observed_series, orphaned_report, overdue_report
@@ -40,15 +35,14 @@ from stockcast.orchestration.steps.monitor_rollback import restore_previous, rol
 from stockcast.orchestration.steps.table import table_step
 from stockcast.paths import portable_path
 from stockcast.prediction.ledger_forecast import store_champion_forecast
-from stockcast.redaction import redacted_uri
+from stockcast.registry.champion_state import damaged, last_champion, lost, refused
 from stockcast.registry.freshness import later_data_end
-from stockcast.registry.ledger import ChampionSeen, Ledger, champion_since, ledger_path
+from stockcast.registry.ledger import Ledger, champion_since, ledger_path
 from stockcast.registry.lock import sqlite_file
 from stockcast.registry.rollback import mark_flagged
 from stockcast.registry.store import ModelRegistry, VersionInfo
 
 SHOWN_SERIES = 5  # how many series the log names
-SHOWN_VERSIONS = 5  # how many versions a message names
 
 log = logging.getLogger(__name__)
 
@@ -88,19 +82,12 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     store = sqlite_file(registry.tracking_uri)
     champion = None if store is not None and not store.is_file() else registry.champion(alias)
     if champion is None:
-        seen = last_champion(cfg, registry, store)
+        ledger_dir, timeout_s = cfg.monitor.ledger_dir, cfg.monitor.ledger_timeout_s
+        seen = last_champion(registry, alias, store, ledger_dir, timeout_s)
         if seen is not None:
-            # The alias was deleted with the version, or taken off it: not a store that never
-            # had a champion.
-            held = [v.version for v in registry.versions()]
-            message = (
-                unaliased(registry, alias, seen)
-                if seen.model_version in held
-                else deleted(registry, alias, seen, held)
-            )
             return finish(
                 output,
-                report | {"status": NO_CHAMPION, "message": message},
+                report | {"status": NO_CHAMPION, "message": lost(registry, alias, seen)},
                 level=logging.WARNING,
             )
         message = f"{registry.model_name} has no {alias} yet, so no forecast was stored"
@@ -259,95 +246,6 @@ def skipped_day(
     """The report of a rerun of an earlier day: nothing stored, scored or judged."""
     skipped = {"champion": champion.version, "status": SKIPPED, "message": message}
     return finish_logged(cfg, registry, output, report | skipped)
-
-
-def last_champion(
-    cfg: DictConfig, registry: ModelRegistry, store: Path | None
-) -> ChampionSeen | None:
-    """The champion the monitor last saw, read from this store's ledger where one exists; none
-    is made (nor a store that is not there)."""
-    if (store is None and cfg.monitor.ledger_dir is None) or (store and not store.is_file()):
-        return None
-    path = ledger_path(cfg.monitor.ledger_dir, registry.tracking_uri)
-    registered = registry.registered_stamp()
-    if registered is None or not path.is_file():
-        return None
-    ledger = Ledger(path, cfg.monitor.ledger_timeout_s)
-    if not ledger.of_store(registry.model_name, registered):
-        return None
-    history = ledger.champion_history(registry.model_name, cfg.registry.champion_alias)
-    return history[-1] if history else None
-
-
-def deleted(registry: ModelRegistry, alias: str, seen: ChampionSeen, held: list[int]) -> str:
-    """The warning for a champion deleted from the store (MLflow drops the version's aliases
-    with it): which, and what gives the alias a version again."""
-    shown = first_few(held, SHOWN_VERSIONS)
-    move = f"set the {alias} alias on a version the store holds ({shown}), or " if held else ""
-    return (
-        f"{registry.model_name} version {seen.model_version}, the {alias} the monitor last saw "
-        f"(on {seen.seen_on}), is no longer in the store (deleted, and its {alias} alias with "
-        f"it), so no forecast was stored; {move}run the pipeline on new data: a candidate that "
-        f"passes the gate becomes the {alias}"
-    )
-
-
-def unaliased(registry: ModelRegistry, alias: str, seen: ChampionSeen) -> str:
-    """The warning for a champion the store still holds whose alias was taken off it: which,
-    and the command that sets the alias on it again."""
-    version = seen.model_version
-    command = (
-        f'MLFLOW_TRACKING_URI={redacted_uri(registry.tracking_uri)} python -c "import mlflow; '
-        f"mlflow.MlflowClient().set_registered_model_alias('{registry.model_name}', '{alias}', "
-        f"'{version}')\""
-    )
-    return (
-        f"{registry.model_name} version {version}, the {alias} the monitor last saw (on "
-        f"{seen.seen_on}), is still in the store but no longer holds the {alias} alias (it was "
-        f"removed), so no forecast was stored; set the alias on it again ({command}) or on "
-        f"another version, or run the pipeline on new data: a candidate that passes the gate "
-        f"becomes the {alias}"
-    )
-
-
-def damaged(
-    registry: ModelRegistry,
-    champion: VersionInfo,
-    alias: str,
-    err: DamagedVersion,
-    by_candidates: bool = True,
-    replaced: bool = False,
-) -> str:
-    """The warning for a champion whose files are damaged: what is wrong, and what replaces it
-    (nothing more where a rollback has `replaced` it). A candidate replaces it only where the
-    register step compares candidates with the champion (`by_candidates`:
-    gate.require_beat_champion); otherwise the alias stays until it is moved."""
-    damage = (
-        f"{registry.label(champion)} ({alias}) is damaged: its files {err.how} ({err.detail}), "
-        f"so no forecast {'of it ' * replaced}was stored, scored or judged"
-    )
-    if replaced:
-        return damage
-    way_out = (
-        "run the pipeline on new data: a candidate that passes the gate replaces it"
-        if by_candidates
-        else f"move the {alias} alias to a version that opens (with "
-        "gate.require_beat_champion=false no candidate replaces it; monitor.rollback=true moves "
-        "it back to the previous champion that opens)"
-    )
-    return (
-        f"{damage}, and predict and serve cannot open it either; register the model again from "
-        f"its original folder, or {way_out}"
-    )
-
-
-def refused(registry: ModelRegistry, champion: VersionInfo, alias: str, err: ArtifactError) -> str:
-    """The warning for a champion that does not open: the consequence first, then the reason
-    and its fix, in the refusal's own words."""
-    return (
-        f"{registry.label(champion)} ({alias}) does not open, so no forecast was stored, scored "
-        f"or judged, and predict and serve refuse it too: {str(err).rstrip('.')}"
-    )
 
 
 main = hydra_task(run_monitor)
