@@ -21,15 +21,15 @@ import pytest
 
 from stockcast.data.calendar import later_than
 from stockcast.errors import ArtifactError, ConfigError
-from stockcast.evaluation.reports import REPORT_FILE
-from stockcast.orchestration.steps.monitor import (
+from stockcast.evaluation.monitor_status import (
     DAMAGED,
     NO_CHAMPION,
     REFUSED,
     ROLLED_BACK,
     SKIPPED,
-    run_monitor,
 )
+from stockcast.evaluation.reports import REPORT_FILE
+from stockcast.orchestration.steps.monitor import run_monitor
 from stockcast.orchestration.steps.monitor_outputs import registered_version
 from stockcast.orchestration.steps.prepare import run_prepare
 from stockcast.orchestration.steps.table import MONITOR_PLOT_FILE

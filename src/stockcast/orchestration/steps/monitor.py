@@ -19,12 +19,24 @@ from typing import Any
 from omegaconf import DictConfig
 
 from stockcast.config.task import hydra_task
-from stockcast.data.calendar import later_than
 from stockcast.data.prepared import PreparedData
 from stockcast.errors import ArtifactError, DamagedVersion, LedgerUnusable, first_few
 from stockcast.evaluation.live import score_live
 from stockcast.evaluation.live_verdict import judge
 from stockcast.evaluation.maturity import observed_series, orphaned_report, overdue_report
+from stockcast.evaluation.monitor_status import (
+    DAMAGED,
+    FLAGGED,
+    NO_CHAMPION,
+    OK,
+    REFUSED,
+    ROLLED_BACK,
+    SKIPPED,
+    before_champion_data,
+    before_ledger_day,
+    skipped_day,
+    undated,
+)
 from stockcast.orchestration.steps.monitor_outputs import (
     finish,
     finish_logged,
@@ -36,24 +48,14 @@ from stockcast.orchestration.steps.table import table_step
 from stockcast.paths import portable_path
 from stockcast.prediction.ledger_forecast import store_champion_forecast
 from stockcast.registry.champion_state import damaged, last_champion, lost, refused
-from stockcast.registry.freshness import later_data_end
 from stockcast.registry.ledger import Ledger, champion_since, ledger_path
 from stockcast.registry.lock import sqlite_file
 from stockcast.registry.rollback import mark_flagged
-from stockcast.registry.store import ModelRegistry, VersionInfo
+from stockcast.registry.store import ModelRegistry
 
 SHOWN_SERIES = 5  # how many series the log names
 
 log = logging.getLogger(__name__)
-
-# The status a monitor run ends with.
-OK, FLAGGED, ROLLED_BACK = "ok", "flagged", "rolled back"
-NO_CHAMPION, SKIPPED = "no champion", "skipped"
-# The champion's registered files are damaged: nothing can forecast with it until it is replaced.
-DAMAGED = "damaged champion"
-# The champion does not open for another reason (its signature, or the key it was signed with):
-# predict and serve refuse it the same way.
-REFUSED = "refused champion"
 
 
 @table_step("monitor")
@@ -68,13 +70,8 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         "registered_version": registered_version(cfg.monitor.decision_dir),
     }
     if not prepared.meta.get("has_dates"):
-        message = (
-            "the monitor needs dated data to match forecasts with the days they target, and "
-            f"{portable_path(str(cfg.monitor.prepared_dir), Path(cfg.paths.output_dir))} has "
-            "none; use a dated source (e.g. data=csv with a date "
-            "column)"
-        )
-        return finish(output, report | {"status": SKIPPED, "message": message})
+        shown = portable_path(str(cfg.monitor.prepared_dir), Path(cfg.paths.output_dir))
+        return finish(output, report | {"status": SKIPPED, "message": undated(shown)})
     observed = observed_series(prepared)
     report["as_of"] = max(s.dates[-1] for s in observed)
     registry = ModelRegistry.from_config(cfg.registry)
@@ -95,16 +92,9 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     # Every day with a champion is logged there: a deleted experiment is refused now, before
     # anything is stored or moved, not after.
     monitor_experiment(cfg, registry)
-    champion_end = later_data_end(prepared.meta.get("last_date"), champion)
-    if champion_end is not None:
-        # A rerun of an earlier day: the champion's forecasts from here would be scored on
-        # values it was fitted on, and its live score judged as of a day it had already seen.
-        message = (
-            f"the data ends on {prepared.meta['last_date']}, before the data of "
-            f"{registry.label(champion)} ({alias}), which ends on {champion_end}, so nothing was "
-            "stored, scored or judged; monitor it on data of that day or later"
-        )
-        return skipped_day(cfg, registry, output, report, champion, message)
+    message = before_champion_data(prepared.meta.get("last_date"), registry, champion, alias)
+    if message is not None:
+        return finish_logged(cfg, registry, output, report | skipped_day(champion, message))
 
     ledger = Ledger(
         ledger_path(cfg.monitor.ledger_dir, registry.tracking_uri), cfg.monitor.ledger_timeout_s
@@ -112,16 +102,9 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     ledger_roots = [Path(f) for f in (cfg.monitor.ledger_dir, store and store.parent) if f]
     ledger.claim_store(registry.model_name, registry.registered_stamp())
     last_day = ledger.last_day(registry.model_name)
-    if later_than(last_day, report["as_of"]):
-        # A rerun of an earlier day: the ledger holds later days' forecasts and champions, and
-        # today's champion would be judged, and store a forecast, as of a day it may not have
-        # been champion on.
-        message = (
-            f"the data ends on {report['as_of']}, before {last_day}, the last day the forecast "
-            f"ledger holds of {registry.model_name}, so nothing was stored, scored or judged; "
-            "monitor it on data of that day or later"
-        )
-        return skipped_day(cfg, registry, output, report, champion, message)
+    message = before_ledger_day(report["as_of"], last_day, registry.model_name)
+    if message is not None:
+        return finish_logged(cfg, registry, output, report | skipped_day(champion, message))
     ledger.record_champion(registry.model_name, alias, champion.version, report["as_of"], "seen")
     try:
         stored = store_champion_forecast(ledger, registry, champion, observed, output)
@@ -233,19 +216,6 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
         "ledger": portable_path(str(ledger.path), *ledger_roots),
     }
     return finish_logged(cfg, registry, output, report, scores.history, changes)
-
-
-def skipped_day(
-    cfg: DictConfig,
-    registry: ModelRegistry,
-    output: Path,
-    report: dict[str, Any],
-    champion: VersionInfo,
-    message: str,
-) -> dict[str, Any]:
-    """The report of a rerun of an earlier day: nothing stored, scored or judged."""
-    skipped = {"champion": champion.version, "status": SKIPPED, "message": message}
-    return finish_logged(cfg, registry, output, report | skipped)
 
 
 main = hydra_task(run_monitor)
