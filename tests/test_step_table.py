@@ -188,7 +188,8 @@ def test_an_output_folder_in_a_file_is_refused_before_any_step_runs(
     """Each step's outputs, not the refit's alone: a folder that is a file (or lies inside one)
     failed half-way with the operating system's error."""
     from stockcast.errors import ArtifactError
-    from stockcast.orchestration.steps.table import step_named, table_step
+    from stockcast.orchestration.steps.table import step_named
+    from stockcast.orchestration.steps.table_step import table_step
     from tests.conftest import compose_config
 
     (tmp_path / "a_file").write_text("")
@@ -210,7 +211,8 @@ def test_an_output_folder_inside_an_input_folder_is_refused_before_the_step_runs
     the model's hash changed, and the register step's advice to evaluate it again could never
     be followed, as each evaluation changed it again."""
     from stockcast.errors import ArtifactError
-    from stockcast.orchestration.steps.table import step_named, table_step
+    from stockcast.orchestration.steps.table import step_named
+    from stockcast.orchestration.steps.table_step import table_step
     from tests.conftest import compose_config
 
     read, written = step_named(step).inputs[0], step_named(step).outputs[0]

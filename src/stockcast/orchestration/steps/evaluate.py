@@ -14,7 +14,7 @@ from stockcast.evaluation.evaluate import evaluate_model
 from stockcast.evaluation.season_baseline import check_season_length
 from stockcast.evaluation.unseen_test import check_split_unseen, check_test_unseen
 from stockcast.forecasting.windows import WindowSizes
-from stockcast.orchestration.steps.table import table_step
+from stockcast.orchestration.steps.table_step import table_step
 from stockcast.serving.metadata import read_model_metadata
 from stockcast.serving.model import open_model_dir
 from stockcast.training.evaluated_recipe import check_same_data

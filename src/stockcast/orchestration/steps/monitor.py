@@ -44,7 +44,7 @@ from stockcast.orchestration.steps.monitor_outputs import (
     registered_version,
 )
 from stockcast.orchestration.steps.monitor_rollback import restore_previous, rollback_outcome
-from stockcast.orchestration.steps.table import table_step
+from stockcast.orchestration.steps.table_step import table_step
 from stockcast.paths import portable_path
 from stockcast.prediction.ledger_forecast import store_champion_forecast
 from stockcast.registry.champion_state import damaged, last_champion, lost, refused

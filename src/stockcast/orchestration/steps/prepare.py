@@ -12,7 +12,7 @@ from stockcast.config.task import hydra_task
 from stockcast.data.auto_window import window_sentence
 from stockcast.data.prepared import prepare_data
 from stockcast.evaluation.season_baseline import check_season_length
-from stockcast.orchestration.steps.table import table_step
+from stockcast.orchestration.steps.table_step import table_step
 from stockcast.registry.freshness import check_new_data
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
 from stockcast.evaluation.gate import report_gate
 from stockcast.evaluation.reports import check_report_matches, read_report
-from stockcast.orchestration.steps.table import table_step
+from stockcast.orchestration.steps.table_step import table_step
 from stockcast.registry.integrity import folder_contents, verified_copy
 from stockcast.serving.metadata import read_model_metadata
 from stockcast.training.evaluated_recipe import (

@@ -27,7 +27,8 @@ from stockcast.evaluation.reports import (
     read_report,
 )
 from stockcast.files import write_json
-from stockcast.orchestration.steps.table import DECISION_FILE, table_step
+from stockcast.orchestration.steps.table import DECISION_FILE
+from stockcast.orchestration.steps.table_step import table_step
 from stockcast.paths import portable_path
 from stockcast.redaction import redacted_uri
 from stockcast.registry.freshness import AS_OF_TAG, data_tags

@@ -12,7 +12,7 @@ from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData, check_prepared_settings
 from stockcast.orchestration.preflight import check_training_builds
 from stockcast.orchestration.steps.prepare import run_prepare
-from stockcast.orchestration.steps.table import table_step
+from stockcast.orchestration.steps.table_step import table_step
 from stockcast.orchestration.sweeps.metric import optimized_value
 from stockcast.training.distributed import is_launch_rank_zero
 from stockcast.training.training_run import run_training
