@@ -187,7 +187,8 @@ def test_a_training_run_writes_no_private_key_text(
 
 def test_the_rerun_command_masks_a_password_and_says_so(tmp_path: Path) -> None:
     from stockcast.orchestration.monitor_rerun import monitor_command_hint
-    from stockcast.orchestration.steps.table import DECISION, DECISION_FILE, STEPS, port_folder
+    from stockcast.orchestration.steps.run_folders import port_folder
+    from stockcast.orchestration.steps.table import DECISION, DECISION_FILE, STEPS
 
     decision = port_folder(tmp_path, DECISION) / DECISION_FILE
     decision.parent.mkdir(parents=True)

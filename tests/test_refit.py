@@ -22,7 +22,8 @@ from stockcast.evaluation.champion_score import unseen_windows
 from stockcast.evaluation.reports import REPORT_FILE, WINDOWS_FILE
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.orchestration.steps.refit import run_refit
-from stockcast.orchestration.steps.table import DECISION_FILE, STEPS, step_folders, step_named
+from stockcast.orchestration.steps.run_folders import step_folders
+from stockcast.orchestration.steps.table import DECISION_FILE, STEPS, step_named
 from stockcast.registry.integrity import folder_contents
 from stockcast.registry.store import ModelRegistry
 from stockcast.serving.metadata import model_artifact, model_spec, read_model_metadata

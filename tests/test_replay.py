@@ -803,7 +803,8 @@ def test_the_replay_plot_draws_forecasts_made_from_lagged_data(
     from stockcast.config.compose import plain
     from stockcast.data.prepared import prepare_data
     from stockcast.data.sources import load_series
-    from stockcast.orchestration.steps.table import PREPARED, port_folder
+    from stockcast.orchestration.steps.run_folders import port_folder
+    from stockcast.orchestration.steps.table import PREPARED
     from stockcast.registry.ledger import Ledger, LedgerForecast
 
     dates = pd.bdate_range("2025-01-01", "2026-06-30")
@@ -840,7 +841,8 @@ def test_the_replay_plot_draws_the_prices_a_refused_last_day_did_not_prepare(
 
     from stockcast.config.compose import plain
     from stockcast.data.prepared import prepare_data
-    from stockcast.orchestration.steps.table import PREPARED, port_folder
+    from stockcast.orchestration.steps.run_folders import port_folder
+    from stockcast.orchestration.steps.table import PREPARED
 
     dates = pd.bdate_range("2025-01-01", "2026-06-26")
     csv = tmp_path / "daily.csv"

@@ -22,6 +22,7 @@ from stockcast.orchestration.step_run import (
     run_step_inprocess,
     step_command,
 )
+from stockcast.orchestration.steps.run_folders import step_folders
 from stockcast.orchestration.steps.table import (
     DECISION_FILE,
     STEPS,
@@ -29,7 +30,6 @@ from stockcast.orchestration.steps.table import (
     Port,
     Step,
     check_table,
-    step_folders,
     wiring,
 )
 from tests.conftest import FAST_OVERRIDES, hydra_conf, hydra_held, isolated_overrides, run_task
@@ -313,7 +313,8 @@ def test_a_step_failing_after_a_registration_says_how_to_store_the_days_forecast
 
     from stockcast.config.overrides import hydra_quoted
     from stockcast.orchestration import runner
-    from stockcast.orchestration.steps.table import DECISION, PREPARED, port_folder
+    from stockcast.orchestration.steps.run_folders import port_folder
+    from stockcast.orchestration.steps.table import DECISION, PREPARED
 
     decision = port_folder(tmp_path, DECISION) / DECISION_FILE
     failing = {"name": "monitor", "registered": True, "promote": True}
@@ -376,7 +377,8 @@ def test_a_pipeline_stopped_after_a_registration_says_how_to_store_the_days_fore
     forecast was never stored: the monitor command is printed on its own line, and the stop's
     sentence points at it. Stopped before a registration, it says nothing more."""
     from stockcast.orchestration import runner
-    from stockcast.orchestration.steps.table import DECISION, port_folder
+    from stockcast.orchestration.steps.run_folders import port_folder
+    from stockcast.orchestration.steps.table import DECISION
 
     decision = port_folder(tmp_path, DECISION) / DECISION_FILE
     registered = {"registered": True}

@@ -15,15 +15,8 @@ from omegaconf import DictConfig
 
 from stockcast.config.overrides import hydra_quoted
 from stockcast.orchestration.step_run import port_bindings
-from stockcast.orchestration.steps.table import (
-    DECISION,
-    DECISION_FILE,
-    MONITOR,
-    STEPS,
-    Step,
-    port_folder,
-    step_folders,
-)
+from stockcast.orchestration.steps.run_folders import port_folder, step_folders
+from stockcast.orchestration.steps.table import DECISION, DECISION_FILE, MONITOR, STEPS, Step
 from stockcast.redaction import MASK, redacted_override
 from stockcast.registry.signing import PEM_START
 

@@ -53,7 +53,7 @@ from stockcast.orchestration.replay_record import (
     replay_goes_on,
 )
 from stockcast.orchestration.runner import refuse_another_config, user_overrides
-from stockcast.orchestration.steps.table import refuse_set_ports
+from stockcast.orchestration.steps.run_folders import refuse_set_ports
 from stockcast.paths import user_path
 from stockcast.registry.connection import open_client
 from stockcast.registry.ledger import LEDGER_FILE

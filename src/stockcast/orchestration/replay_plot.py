@@ -13,7 +13,8 @@ from stockcast.data.calendar import known_through
 from stockcast.data.prepared import PreparedData
 from stockcast.evaluation.maturity import observed_series
 from stockcast.evaluation.replay_figure import plot_replay_days
-from stockcast.orchestration.steps.table import PREPARED, port_folder
+from stockcast.orchestration.steps.run_folders import port_folder
+from stockcast.orchestration.steps.table import PREPARED
 from stockcast.registry.ledger import LEDGER_FILE, Ledger
 
 

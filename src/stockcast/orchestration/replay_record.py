@@ -26,11 +26,8 @@ from stockcast.data.series import Series
 from stockcast.errors import ConfigError, StockcastError
 from stockcast.evaluation.champion import refusal_reasons
 from stockcast.orchestration.monitor_rerun import register_decision
-from stockcast.orchestration.steps.table import (
-    MONITOR,
-    MONITOR_REPORT_FILE,
-    port_folder,
-)
+from stockcast.orchestration.steps.run_folders import port_folder
+from stockcast.orchestration.steps.table import MONITOR, MONITOR_REPORT_FILE
 from stockcast.registry.freshness import AS_OF_TAG
 from stockcast.registry.store import ModelRegistry
 

@@ -38,15 +38,8 @@ from stockcast.orchestration.step_run import (
     step_command,
     timing_table,
 )
-from stockcast.orchestration.steps.table import (
-    DECISION,
-    DECISION_FILE,
-    STEPS,
-    Step,
-    port_folder,
-    refuse_set_ports,
-    step_folders,
-)
+from stockcast.orchestration.steps.run_folders import port_folder, refuse_set_ports, step_folders
+from stockcast.orchestration.steps.table import DECISION, DECISION_FILE, STEPS, Step
 
 # Seconds per step of one pipeline run, in its run directory.
 TIMINGS_FILE = "timings.txt"

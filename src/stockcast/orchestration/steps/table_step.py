@@ -13,7 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.errors import ArtifactError, ConfigError
 from stockcast.files import file_in_the_way, folder_cannot_be_written
-from stockcast.orchestration.steps.table import MLFLOW_MODEL, Step, step_named, with_table_folders
+from stockcast.orchestration.steps.run_folders import with_table_folders
+from stockcast.orchestration.steps.table import MLFLOW_MODEL, Step, step_named
 
 T = TypeVar("T")
 
