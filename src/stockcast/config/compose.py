@@ -15,7 +15,6 @@ from omegaconf import DictConfig, OmegaConf
 from stockcast.config.composition_errors import composition_error
 from stockcast.config.hydra_compose import compose_raw
 from stockcast.config.overrides import hydra_quoted
-from stockcast.config.resolvers import run_name as run_name  # steps/monitor_outputs.py's import
 from stockcast.errors import ConfigError, first_line
 from stockcast.paths import CONFIG_DIR
 

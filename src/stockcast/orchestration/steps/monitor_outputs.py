@@ -12,7 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from stockcast.config.compose import run_name
+from stockcast.config.resolvers import run_name
 from stockcast.errors import ArtifactError
 from stockcast.evaluation.live import live_metrics
 from stockcast.evaluation.plots import plot_live_errors
