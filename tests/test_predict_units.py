@@ -204,7 +204,7 @@ def test_calendar_months_ending_mid_month_continue_on_the_calendar_and_say_so(
     days = pd.date_range(end="2023-12-31", periods=12, freq=rule).append(
         pd.DatetimeIndex(["2024-01-15"])
     )
-    with caplog.at_level(logging.WARNING, logger="stockcast.prediction.calendar"):
+    with caplog.at_level(logging.WARNING, logger="stockcast.prediction.monthly_dates"):
         future, freq = future_dates(days.to_numpy("datetime64[ns]"), 3)
     assert (freq, formatted(future)) == (f"1{rule}", expected)
     edges = "ends" if rule == "ME" else "starts"
@@ -218,7 +218,7 @@ def test_calendar_months_ending_mid_month_continue_on_the_calendar_and_say_so(
     quarters = pd.date_range(end="2022-12-31", periods=16, freq=f"Q{rule[-1]}").append(
         pd.DatetimeIndex(["2023-02-15"])
     )
-    with caplog.at_level(logging.WARNING, logger="stockcast.prediction.calendar"):
+    with caplog.at_level(logging.WARNING, logger="stockcast.prediction.monthly_dates"):
         _, freq = future_dates(quarters.to_numpy("datetime64[ns]"), 3)
     assert not str(freq).startswith("3M") and caplog.messages == []
 
@@ -237,7 +237,7 @@ def test_trading_months_ending_mid_month_continue_on_their_trading_days_and_say_
     business days from the latest date (16 February, 19 March, ...) without a word, as calendar
     months did before they were read as a month not yet over."""
     days = pd.date_range("2022-01-01", "2023-12-31", freq=rule).append(pd.DatetimeIndex([latest]))
-    with caplog.at_level(logging.WARNING, logger="stockcast.prediction.calendar"):
+    with caplog.at_level(logging.WARNING, logger="stockcast.prediction.monthly_dates"):
         future, freq = future_dates(days.to_numpy("datetime64[ns]"), 3)
     assert (freq, formatted(future)) == (f"1{rule}", expected)
     assert caplog.messages == [
