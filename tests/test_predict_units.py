@@ -16,7 +16,7 @@ from stockcast.data.series import Series
 from stockcast.data.table_file import read_table_series
 from stockcast.errors import ArtifactError, ConfigError, DataError, counted, first_few
 from stockcast.forecasting.frame import forecast_frame
-from stockcast.prediction.batch import shared_future_dates
+from stockcast.prediction.batch_dates import shared_future_dates
 from stockcast.prediction.forecast import (
     check_window_overrides,
     forecast_held_out,
@@ -624,7 +624,7 @@ def test_months_after_another_rhythm_continue_in_months(before: pd.DatetimeIndex
     the latest dates), but their forecast went on in that rhythm's steps: 2021-05-31,
     2021-08-31, ... after quarters, 2021-03-01, 2021-03-02, ... after daily closes."""
     from stockcast.data.series import Series
-    from stockcast.prediction.batch import shared_future_dates
+    from stockcast.prediction.batch_dates import shared_future_dates
 
     months = pd.date_range("2020-01-31", periods=14, freq="ME")
     dates = before.append(months).to_numpy("datetime64[ns]")
