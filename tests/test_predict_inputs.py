@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from stockcast.errors import ConfigError, DataError
-from stockcast.prediction.inputs import build_input, read_input_table, with_trained_value_column
+from stockcast.prediction.input_tables import read_input_table, with_trained_value_column
+from stockcast.prediction.inputs import build_input
 
 DAYS = pd.bdate_range("2024-01-01", periods=3)
 CLOSES = [1.5, 2.5, 3.5]

@@ -18,7 +18,7 @@ from stockcast.data.prepared import prepare_data
 from stockcast.data.sources import SOURCES, read_csv_series, read_table_series
 from stockcast.errors import ConfigError, DataError
 from stockcast.paths import project_path
-from stockcast.prediction.inputs import read_input_table
+from stockcast.prediction.input_tables import read_input_table
 from stockcast.prediction.task import run_predict
 from stockcast.prediction.zoned_dates import future_dates
 from stockcast.registry.ledger import LEDGER_FILE

@@ -22,7 +22,8 @@ from stockcast.forecasting.guard import series_names
 from stockcast.forecasting.intervals import Bands
 from stockcast.prediction.batch_dates import shared_future_dates
 from stockcast.prediction.forecast import Forecast
-from stockcast.prediction.inputs import InputSeries, read_input_table
+from stockcast.prediction.input_tables import read_input_table
+from stockcast.prediction.inputs import InputSeries
 from stockcast.serving.model import OpenModel
 
 # How many ids a refusal names before it only counts the rest.

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,23 +16,22 @@ import numpy as np
 from stockcast.config.overrides import as_typed, override_key, override_value
 from stockcast.data.date_format import format_date
 from stockcast.data.prepared import data_hash, known_data
-from stockcast.data.series import Series
 from stockcast.data.sources import load_series
 from stockcast.data.split import split_series
-from stockcast.data.table_file import read_table_series
-from stockcast.data.table_formats import table_format
 from stockcast.errors import ArtifactError, ConfigError, DataError, first_few
 from stockcast.forecasting.float_limits import TOO_SMALL_FOR_A_FLOAT, underflows
 from stockcast.forecasting.guard import allows_non_positive, price_rows
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.paths import ELIDED, project_path
+from stockcast.prediction.input_tables import (
+    LISTED_IDS,
+    MISSING_VALUE,
+    pick_series,
+    read_input_table,
+)
 
 GENERATED_SOURCES = ("gbm", "seasonal")
 
-# How a mandatory setting left unset reads (OmegaConf's `???`).
-MISSING_VALUE = "???"
-# How many ids a refusal lists before it counts the rest.
-LISTED_IDS = 10
 VALUES_KEY = "input.values"
 # A quoted item of an override's list (text, never a number) and what separates its items.
 QUOTED_ITEM = re.compile(r"'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"")
@@ -149,51 +147,6 @@ def _synthetic(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> Inp
     )
 
 
-# The column a table input reads its values from where input.value_column is null and the
-# model's own data named none (a model trained on a synthetic market): data=csv's default.
-UNNAMED_VALUE_COLUMN = "Close"
-
-
-def with_trained_value_column(
-    input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]
-) -> dict[str, Any]:
-    """`input_cfg` whose null `value_column` is the one the model's training file held its values
-    in (`data_source` in its metadata): a model trained on Sales reads Sales from the same kind
-    of file without being told twice."""
-    chosen = dict(input_cfg)
-    if chosen.get("kind") == "csv" and chosen.get("value_column") is None:
-        source = metadata.get("data_source") or {}
-        chosen["value_column"] = source.get("value_column") or UNNAMED_VALUE_COLUMN
-    return chosen
-
-
-def read_input_table(
-    input_cfg: Mapping[str, Any], refused: dict[str, str] | None = None
-) -> list[Series]:
-    """Every series of `input.path` (CSV, or Parquet by `input.format` or a .parquet/.pq
-    suffix), one per id, each sorted by date and validated. The format is told from the suffix
-    as data reading tells it (prices.csv.gz is a compressed CSV, prices.parquet.gz is refused),
-    except that a suffix naming no format reads as CSV, as input=csv always has (prices.txt).
-    `refused`: takes the ids whose own rows would refuse the file, with why, instead."""
-    path = input_cfg.get("path")
-    if path is None or str(path).strip() in ("", MISSING_VALUE):
-        raise ConfigError(
-            "input.path is not set; give the file to forecast from, e.g. input.path=prices.csv."
-        )
-    fmt = table_format(Path(str(path)), input_cfg.get("format") or None, "input", otherwise="csv")
-    return read_table_series(
-        path,
-        input_cfg.get("date_column"),
-        input_cfg.get("value_column"),
-        input_cfg.get("id_column"),
-        key="input",
-        format=fmt,
-        refused=refused,
-        separator=input_cfg.get("separator") or ",",
-        decimal=input_cfg.get("decimal") or ".",
-    )
-
-
 def _csv(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
     path, value_column = input_cfg.get("path"), input_cfg.get("value_column")
     id_column, series_id = input_cfg.get("id_column"), input_cfg.get("series_id")
@@ -211,40 +164,12 @@ def _csv(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeri
         raise DataError(refused[str(series_id)])
     if not series and series_id is None:  # its only series refused for its own rows
         raise DataError(next(iter(refused.values())))
-    chosen = _pick_series(series, series_id, id_column, must_choose=True, also_held=[*refused])
+    chosen = pick_series(series, series_id, id_column, must_choose=True, also_held=[*refused])
     details = {"kind": "csv", "path": str(path), "value_column": value_column}
     if id_column is not None:
         details["series_id"] = chosen.series_id
     label = f"{value_column} from {path}" + (f" ({chosen.series_id})" if id_column else "")
     return InputSeries(chosen.values, chosen.dates, label, details, chosen.zones)
-
-
-def _pick_series(
-    series: list[Series],
-    series_id: Any,
-    id_column: str | None,
-    *,
-    must_choose: bool,
-    also_held: list[str] | None = None,
-) -> Series:
-    """The series `series_id` names; without one, the only series (`must_choose`: refused
-    where the file holds several, `also_held` counting the ids refused for their own rows)."""
-    held = sorted([item.series_id for item in series] + list(also_held or []))
-    listed = first_few(map(repr, held), LISTED_IDS)
-    if series_id is None:
-        if len(held) > 1 and must_choose:
-            raise ConfigError(
-                f"the file holds {len(held)} series in column {id_column!r}; pick one with "
-                f"input.series_id=... (one of {listed})."
-            )
-        return series[0]
-    # Ids are read without the spaces around them (`read_csv_frame`): so is the one asked for.
-    match = [item for item in series if item.series_id == str(series_id).strip()]
-    if not match:
-        raise ConfigError(
-            f"input.series_id {series_id!r} is not in the data; its ids are {listed}."
-        )
-    return match[0]
 
 
 def _test_split(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
@@ -317,7 +242,7 @@ def _test_split(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> In
             f"as of {source['as_of']} ({known.left_out[str(asked).strip()]} rows), so it has no "
             f"test split; pick one of {others}, or forecast it with input=csv."
         )
-    chosen = _pick_series(series, input_cfg.get("series_id"), None, must_choose=False)
+    chosen = pick_series(series, input_cfg.get("series_id"), None, must_choose=False)
     index = [item.series_id for item in series].index(chosen.series_id)
     start, stop = int(test.offsets[index]), int(test.offsets[index + 1])
     dates = None if test.dates is None else test.dates[start:stop]

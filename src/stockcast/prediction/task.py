@@ -26,7 +26,8 @@ from stockcast.prediction.forecast import (
     forecast_next,
     rolling_backtest,
 )
-from stockcast.prediction.inputs import InputSeries, build_input, with_trained_value_column
+from stockcast.prediction.input_tables import with_trained_value_column
+from stockcast.prediction.inputs import InputSeries, build_input
 from stockcast.serving.model import OpenModel, open_model
 
 log = logging.getLogger(__name__)
