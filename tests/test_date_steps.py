@@ -29,7 +29,8 @@ from stockcast.data.rhythm import date_rhythm, other_rhythm
 from stockcast.data.seasonality import season_from_dates
 from stockcast.data.series import UNNAMED, Series
 from stockcast.errors import DataError
-from stockcast.prediction.batch import SeriesBatch, forecast_batch
+from stockcast.prediction.batch import SeriesBatch
+from stockcast.prediction.batch_forecast import forecast_batch
 from stockcast.prediction.forecast import forecast_held_out, forecast_next
 from stockcast.prediction.inputs import InputSeries
 from tests.test_predict_units import P, model

@@ -314,7 +314,8 @@ def absurd() -> OpenModel:
 def test_batch_predict_names_the_series_whose_forecast_is_refused(absurd: OpenModel) -> None:
     """It named `row 3`, the series' place among the sorted ids, in no row of the file."""
     from stockcast.data.series import Series
-    from stockcast.prediction.batch import SeriesBatch, forecast_batch
+    from stockcast.prediction.batch import SeriesBatch
+    from stockcast.prediction.batch_forecast import forecast_batch
 
     ids = ("AAA", "BBB", "WILD")
     rows = [np.full(10, 100.0), np.full(10, 50.0), np.array([1e-6, 1e6] * 5)]
@@ -379,7 +380,8 @@ def test_a_batch_that_skips_refused_series_forecasts_the_rest_and_says_why(
     whole batch of thousands; with skip_refused the rest are forecast and each refused id keeps
     the sentence it would have refused the batch in."""
     from stockcast.data.series import Series
-    from stockcast.prediction.batch import Refused, SeriesBatch, check_long_enough, forecast_batch
+    from stockcast.prediction.batch import Refused, SeriesBatch, check_long_enough
+    from stockcast.prediction.batch_forecast import forecast_batch
 
     model = replace(absurd, pyfunc=WildOnly())
     rows = {

@@ -685,7 +685,7 @@ def test_dates_are_written_as_isoformat_writes_each_one() -> None:
 def test_a_batchs_dates_are_written_in_one_format_in_every_column() -> None:
     """Each column had decided alone: an hourly batch whose last bars were at 23:00 wrote its
     forecast dates as bare dates beside window ends with times."""
-    from stockcast.prediction.batch import BatchForecast
+    from stockcast.prediction.batch_forecast import BatchForecast
     from stockcast.prediction.batch_outputs import batch_frame, preview_rows
 
     ends = np.array(["2024-01-02T23:00", "2024-01-02T23:00"], dtype="datetime64[ns]")

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.date_format import format_dates, holds_times
-from stockcast.prediction.batch import BatchForecast, SeriesBatch, named
+from stockcast.prediction.batch import SeriesBatch, named
+from stockcast.prediction.batch_forecast import BatchForecast
 from stockcast.prediction.outputs import format_table, model_block
 from stockcast.serving.model import OpenModel
 

@@ -18,7 +18,8 @@ from stockcast.data.date_format import format_date
 from stockcast.errors import ConfigError, counted
 from stockcast.files import file_in_the_way, folder_not_writable, write_json
 from stockcast.prediction import batch_outputs, outputs
-from stockcast.prediction.batch import build_batch, forecast_batch, is_batch, refuse_backtest
+from stockcast.prediction.batch import build_batch, is_batch, refuse_backtest
+from stockcast.prediction.batch_forecast import forecast_batch
 from stockcast.prediction.forecast import (
     Forecast,
     check_window_overrides,
