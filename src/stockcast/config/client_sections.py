@@ -59,7 +59,8 @@ class PredictModel(Section):
 
 
 class PredictInput(CsvForm):
-    # What the input kinds read; prediction/inputs.py judges them, naming the file or value.
+    # What the input kinds read; prediction/inputs.py and input_tables.py judge them, naming the
+    # file or value.
     unjudged = frozenset(
         {"path", "format", "date_column", "value_column", "id_column", "series_id", "values"}
     )

@@ -1,8 +1,9 @@
 """How intraday data repeats each day: around the clock, or in sessions on trading days.
 
 Read on the times as stored (zoned times in UTC). A series' season (`data/seasonality.py`) is
-the number of values a day of this rhythm holds, and its forecast dates (`prediction/calendar.py`)
-continue it, so they fall on times the series has, where the monitor's ledger can mature them.
+the number of values a day of this rhythm holds, and its forecast dates
+(`prediction/intraday_dates.py`) continue it, so they fall on times the series has, where the
+monitor's ledger can mature them.
 """
 
 from __future__ import annotations
