@@ -515,13 +515,14 @@ def test_a_ledger_keeps_one_stores_forecasts_of_a_model_name(seeded_tmp: Path) -
     store whose model it keeps, and refuses another, at the monitor and before a pipeline's
     first step alike (read from MLflow's table there, as MLflow itself gives it)."""
     from stockcast.registry.ledger_check import check_ledger
+    from stockcast.registry.registration import ensure_registered_model
     from stockcast.registry.store import ModelRegistry
 
     uri = f"sqlite:///{seeded_tmp}/mlruns.db"
     store = ModelRegistry(uri, "m", create=True)
     check_ledger(None, uri, "m", TIMEOUT_S)  # no ledger yet
     with store.writing():
-        store._ensure_registered_model()
+        ensure_registered_model(store.client(), store.model_name)
     stamp = store.registered_stamp()
     assert stamp is not None and ModelRegistry(uri, "other").registered_stamp() is None
     # A registry that leaves the time out claims nothing, rather than failing the monitor.
@@ -570,6 +571,7 @@ def test_a_ledger_from_before_claims_is_another_stores_where_it_predates_the_mod
     another store, even where this one has registered the name since; stored after, they may
     be its own, and the monitor's first claim records it."""
     from stockcast.registry.ledger_check import check_ledger
+    from stockcast.registry.registration import ensure_registered_model
     from stockcast.registry.store import ModelRegistry
 
     uri = f"sqlite:///{seeded_tmp}/mlruns.db"
@@ -583,7 +585,7 @@ def test_a_ledger_from_before_claims_is_another_stores_where_it_predates_the_mod
     for name in ("old", "new"):
         registry = ModelRegistry(uri, name, create=True)
         with registry.writing():
-            registry._ensure_registered_model()
+            ensure_registered_model(registry.client(), registry.model_name)
     ledger.append([LedgerForecast("new", 1, "A", "2024-01-02", ("2024-01-03",), (1.0,), 1.0)])
     with pytest.raises(ConfigError, match=r"keeps the forecasts of old from another store \(this"):
         check_ledger(None, uri, "old", TIMEOUT_S)

@@ -5,11 +5,11 @@ workspace's MLflow endpoint on Azure ML. Models are registered from their folder
 artifacts, then a version), never through `log_model`.
 
 Writers hold the store (`writing()`: a file lock locally, a tag lease remotely) for a whole
-compare-and-set: look the model up by hash, create the version, move the champion alias. A
-version records its folder's hash and file manifest (checked before it is loaded, by
-registry/verified.py), is signed with `registry.signing.private_key` when one is set, and, until
-its alias has moved, records a pending promotion, so a rerun after a crash finishes what the
-crash cut short.
+compare-and-set: look the model up by hash, create the version (registry/registration.py), move
+the champion alias. A version records its folder's hash and file manifest (checked before it is
+loaded, by registry/verified.py), is signed with `registry.signing.private_key` when one is set,
+and, until its alias has moved, records a pending promotion, so a rerun after a crash finishes
+what the crash cut short.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from stockcast.config.resolvers import run_name
 from stockcast.redaction import redacted_uri
 from stockcast.registry.alias_tags import (
     ALIASES_NOT_KEPT,
@@ -30,21 +29,12 @@ from stockcast.registry.alias_tags import (
 from stockcast.registry.artifacts import version_folder
 from stockcast.registry.connection import RegistryError, open_client
 from stockcast.registry.faults import crash_point
-from stockcast.registry.integrity import private_copy
 from stockcast.registry.lock import TagLease, sqlite_file, store_lock
-from stockcast.registry.repair import sign_again, version_holding
-from stockcast.registry.runs import close_orphaned_runs, logged_run, prepare_store
-from stockcast.registry.signing import SigningKeys, check_signing_keys, signature_for
+from stockcast.registry.registration import ensure_registered_model, register_folder
+from stockcast.registry.runs import close_orphaned_runs
+from stockcast.registry.signing import SigningKeys, signature_for
 from stockcast.registry.verified import verified_folder
-from stockcast.registry.versions import (
-    DECLINED,
-    MANIFEST_TAG,
-    MODEL_HASH_TAG,
-    PENDING,
-    PROMOTION_TAG,
-    SETTLED,
-    VersionInfo,
-)
+from stockcast.registry.versions import DECLINED, PROMOTION_TAG, SETTLED, VersionInfo
 
 # VersionInfo is the store's answer: callers take both from here.
 __all__ = ["ModelRegistry", "VersionInfo"]
@@ -212,25 +202,13 @@ class ModelRegistry:
         if sqlite_file(self.tracking_uri) is not None:
             held = store_lock(self.tracking_uri)
         else:
-            self._ensure_registered_model()
+            ensure_registered_model(client, self.model_name)
             held = TagLease(client, self.model_name).held()
         with held:
             experiment = client.get_experiment_by_name(self.experiment_name)
             if experiment is not None:
                 close_orphaned_runs(client, [experiment.experiment_id])
             yield
-
-    def _ensure_registered_model(self) -> None:
-        from mlflow.exceptions import MlflowException
-
-        client = self.client()
-        try:
-            client.get_registered_model(self.model_name)
-        except MlflowException:
-            try:
-                client.create_registered_model(self.model_name)
-            except MlflowException:  # created by a rival in between: fine if it now exists
-                client.get_registered_model(self.model_name)
 
     def register(
         self,
@@ -246,40 +224,10 @@ class ModelRegistry:
         The same files give the same version. `promote` records a pending promotion on the new
         version, settled by `promote()`: a crash in between leaves it for the rerun to finish.
         `run_tags` go on the run that logs the folder (the config's labels); `day`, the day of
-        the model's data, ends its name (`register-<model>-<day>`), as a training run's does.
+        the model's data, ends its name (`register-<model>-<day>`), as a training run's does
+        (registry/registration.py).
         """
-        # What is logged, hashed and signed is one private copy: the very same bytes.
-        model_dir, contents = private_copy(model_dir)
-        check_signing_keys(self.keys)
-        held = version_holding(self, contents.digest)
-        if held is not None:
-            sign_again(self, held, model_dir)
-            return held.info, False
-        client = self.client()
-        experiment_id = prepare_store(
-            self.tracking_uri, self.experiment_name, self.artifact_location
-        )
-        name = run_name("register", self.model_name, *([day] if day else []))
-        # FAILED where logging, signing or the version is refused: not left RUNNING.
-        with logged_run(client, experiment_id, name, run_tags) as run_id:
-            client.log_artifacts(run_id, str(model_dir), "model")
-            if self.keys.private_key:
-                self.log_signature(run_id, model_dir)
-            for path in extra_artifacts:
-                client.log_artifact(run_id, str(path), "report")
-            crash_point("before_version")
-            self._ensure_registered_model()
-            all_tags = {key: str(value) for key, value in tags.items()} | {
-                MODEL_HASH_TAG: contents.digest,
-                MANIFEST_TAG: contents.manifest(),
-            }
-            if promote:
-                all_tags[PROMOTION_TAG] = PENDING
-            created = client.create_model_version(
-                self.model_name, source=f"runs:/{run_id}/model", run_id=run_id, tags=all_tags
-            )
-        crash_point("after_version")
-        return self.resolve(version=created.version), True
+        return register_folder(self, model_dir, tags, extra_artifacts, promote, run_tags, day)
 
     def log_signature(self, run_id: str, model_dir: Path) -> None:
         """`model.sig` of `model_dir`, into the run's `model/` folder: the version's folder."""
