@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 from stockcast.config.help_groups import config_groups_help
 from stockcast.data.calendar import default_day
 from stockcast.paths import CONFIG_DIR, PROJECT_ROOT
+from stockcast.registry.run_names import run_name
 
 
 def project_root() -> str:
@@ -45,20 +46,6 @@ def env_or_default(name: str, default: Any = REQUIRED) -> Any:
     if default is REQUIRED:
         raise ValueError(f"Environment variable '{name}' not found")
     return default
-
-
-def run_name(*parts: Any) -> str:
-    """An MLflow run's name: its parts joined by '-' (`pipeline-2026-06-30`, the task and the
-    data's day), and in a sweep's job `job<number>` after them, as a sweep's runs share the rest."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    named = [str(part) for part in parts]
-    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-        number = OmegaConf.select(HydraConfig.get(), "job.num", default=None)
-        if number is not None:  # None: the sweep's own process, which is no job
-            named.append(f"job{number}")
-    return "-".join(named)
 
 
 def register_resolvers() -> None:

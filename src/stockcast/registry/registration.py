@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from stockcast.config.resolvers import run_name
 from stockcast.registry.faults import crash_point
 from stockcast.registry.integrity import private_copy
 from stockcast.registry.repair import VersionStore, sign_again, version_holding
+from stockcast.registry.run_names import run_name
 from stockcast.registry.runs import logged_run, prepare_store
 from stockcast.registry.signing import check_signing_keys
 from stockcast.registry.versions import (

@@ -12,7 +12,6 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from stockcast.config.resolvers import run_name
 from stockcast.errors import ArtifactError
 from stockcast.evaluation.live import live_metrics
 from stockcast.evaluation.plots import plot_live_errors
@@ -22,6 +21,7 @@ from stockcast.orchestration.steps.table import (
     MONITOR_PLOT_FILE,
     MONITOR_REPORT_FILE,
 )
+from stockcast.registry.run_names import run_name
 from stockcast.registry.runs import (
     close_orphaned_runs,
     label_tags,
