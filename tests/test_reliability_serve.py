@@ -344,3 +344,25 @@ def test_the_url_the_server_announces_is_one_a_client_can_use() -> None:
     assert invocations_url("127.0.0.1", 5001) == "http://127.0.0.1:5001/invocations"
     assert invocations_url("::1", 5001) == "http://[::1]:5001/invocations"
     assert invocations_url("localhost", 80) == "http://localhost:80/invocations"
+
+
+def test_an_ipv6_serve_host_written_in_brackets_is_listened_on() -> None:
+    """serve.host=[::1], as the announced URL and every client write the address, was refused as
+    "not an address this machine can listen on" without a word about the brackets."""
+    import socket
+
+    from stockcast.serving.server_process import bound_socket, invocations_url, listen_host
+
+    assert listen_host("[::1]") == "::1"
+    assert listen_host("::1") == "::1"
+    assert listen_host("127.0.0.1") == "127.0.0.1"
+    assert listen_host("[localhost]") == "[localhost]"  # no address in brackets: refused as it is
+    if not socket.has_ipv6:
+        pytest.skip("this machine has no IPv6")
+    listening = bound_socket(listen_host("[::1]"), 0)
+    try:
+        port = listening.getsockname()[1]
+        assert listening.getsockname()[0] == "::1"
+        assert invocations_url(listen_host("[::1]"), port) == f"http://[::1]:{port}/invocations"
+    finally:
+        listening.close()

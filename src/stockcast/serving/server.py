@@ -38,6 +38,7 @@ from stockcast.serving.server_process import (
     bound_socket,
     end_by_signal,
     invocations_url,
+    listen_host,
     run_until_stopped,
 )
 
@@ -257,7 +258,7 @@ def run_serve(cfg: DictConfig) -> None:
             float(cfg.serve.read_timeout_s),
         )
         app = build_app(model, limits)
-        host, port = str(cfg.serve.host), int(cfg.serve.port)
+        host, port = listen_host(str(cfg.serve.host)), int(cfg.serve.port)
         # Bound here, before saying it serves: uvicorn's own bind failure was its log line and
         # exit code 3 after this process had announced the address.
         listening = bound_socket(host, port)

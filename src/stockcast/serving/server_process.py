@@ -70,6 +70,13 @@ def run_until_stopped(server: Any, listening: socket.socket, stopped: list[int])
         end_by_signal(stopped[0])
 
 
+def listen_host(host: str) -> str:
+    """`serve.host` as a socket binds it: an IPv6 address written as in a URL (`[::1]`, how
+    clients and the announced URL write it) without its brackets, which no resolver reads."""
+    inner = host[1:-1]
+    return inner if host.startswith("[") and host.endswith("]") and ":" in inner else host
+
+
 def bound_socket(host: str, port: int) -> socket.socket:
     """A listening socket on `host`:`port`, as uvicorn binds one (IPv6 where the host is an
     IPv6 address, else IPv4: `localhost` is 127.0.0.1), or one sentence naming serve.host or
