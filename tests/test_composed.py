@@ -212,6 +212,26 @@ def test_an_unknown_option_in_a_config_groups_list_is_named_with_the_options() -
     )
 
 
+def test_a_group_the_config_does_not_compose_is_named_with_what_to_do() -> None:
+    """`data=csv` given to predict, which reads its series from input, was Hydra's "Could not
+    override 'data'. No match in the defaults list.", naming no way out."""
+    cases = {
+        ("predict", "data=csv"): "data=csv chooses a config the predict config does not read: it "
+        "reads its series from input, not data; choose input=csv instead.",
+        ("predict", "data=gbm"): "data=gbm chooses a config the predict config does not read: it "
+        "reads its series from input, not data; choose one of input=csv, synthetic, test_split or "
+        "values instead.",
+        ("serve", "data=csv"): "data=csv is read by no step of the serve config, which composes no "
+        "data config; remove it.",
+        ("train", "input=values"): "input=values is read by no step of the train config, which "
+        "composes no input config; remove it.",
+    }
+    for (config_name, override), sentence in cases.items():
+        with pytest.raises(ConfigError) as refused:
+            compose_config(config_name, [override])
+        assert str(refused.value) == f"cannot compose the config: {sentence}"
+
+
 def test_a_yaml_error_that_is_no_config_files_is_not_taken_for_one() -> None:
     """A command's own YAML reading (a sweep's summary) keeps its error: no file is to blame."""
     import yaml

@@ -25,6 +25,7 @@ from stockcast.config.sweep_overrides import (
     search_space_on_the_command_line,
     search_space_overrides,
 )
+from stockcast.config.unknown_keys import group_read_instead
 from stockcast.config.unreadable_files import unreadable_config_file
 from stockcast.errors import error_text
 from stockcast.paths import config_group_options, is_config_group
@@ -80,6 +81,7 @@ def composition_error(
         or key_lacked(err, lines[0], config_name, overrides, compose, config_dirs)
         or ambiguous_comma(lines[0], config_name, overrides, compose, config_dirs)
         or _added_again(lines[0], overrides)
+        or _group_not_composed(lines[0], config_name, overrides, config_dirs)
         or _hydra_reason(lines, config_name, lead)
     )
 
@@ -173,6 +175,25 @@ def _added_again(reason: str, overrides: Sequence[str]) -> str | None:
         key = present.group(1)
         return f"+{key} adds {key}, which is already set; drop the '+' to change it."
     return None
+
+
+def _group_not_composed(
+    reason: str, config_name: str, overrides: Sequence[str], config_dirs: Sequence[str | Path]
+) -> str | None:
+    """`data=csv` given to a config whose defaults list has no data (predict, serve), from
+    Hydra's first line `reason`: the section read in its place where there is one
+    (`group_read_instead`), else that the config composes no such group; None for any other
+    error. Hydra's "No match in the defaults list" named no way out."""
+    unmatched = re.match(r"Could not override '([\w/]+)'\. No match in the defaults list", reason)
+    if unmatched is None or not is_config_group(group := unmatched.group(1), config_dirs):
+        return None
+    chosen = next((override_value(o) for o in overrides if override_key(o) == group), None)
+    if chosen is None:
+        return None
+    return group_read_instead(group, chosen, config_name, config_dirs) or (
+        f"{group}={chosen} is read by no step of the {config_name} config, which composes no "
+        f"{group} config; remove it."
+    )
 
 
 def _hydra_reason(lines: Sequence[str], config_name: str, lead: str | None) -> str:
