@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.data.checks import day_or_time, or_clock_hour
+from stockcast.data.table_layout import day_or_time, or_clock_hour
 from stockcast.errors import first_few
 
 # How many data rows a sentence lists before it says there are more.

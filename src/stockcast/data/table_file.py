@@ -11,18 +11,18 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.calendar import after_day
-from stockcast.data.checks import (
-    check_csv_layout,
-    refuse_times,
-    refuse_times_apart_from_dates,
-    refuse_true_false,
-)
 from stockcast.data.csv_file import column_text, refuse_a_repeated_column, separator_char
 from stockcast.data.date_zone import series_zones, written_offsets
 from stockcast.data.id_refusals import refused_ids
 from stockcast.data.series import UNNAMED, Series
 from stockcast.data.table_dates import read_date_column
 from stockcast.data.table_formats import TABLE_FORMATS, read_frame, table_format
+from stockcast.data.table_layout import (
+    check_csv_layout,
+    refuse_times,
+    refuse_times_apart_from_dates,
+    refuse_true_false,
+)
 from stockcast.data.value_cells import cells_as_numbers, markers_missing, spaces_only
 from stockcast.data.value_refusals import refuse_unread_values
 from stockcast.errors import DataError
