@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from stockcast.data.series import Series
-from stockcast.data.split import rolling_folds, split_series
+from stockcast.data.split import split_series
+from stockcast.data.split_recuts import rolling_folds
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.serving.metadata import model_spec
 from tests.conftest import run_train

@@ -15,7 +15,8 @@ import torch
 
 from stockcast.data.mase_scales import series_of_windows, series_scales
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import SplitData, split_in_time
+from stockcast.data.split import SplitData
+from stockcast.data.split_recuts import split_in_time
 from stockcast.evaluation.champion_score import Candidate, compare_with_champion
 from stockcast.evaluation.reports import WINDOWS_FILE
 from stockcast.evaluation.versus_naive import model_vs_naive_test, naive_within_rounding

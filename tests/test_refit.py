@@ -16,7 +16,8 @@ from omegaconf import OmegaConf
 
 from stockcast.data.prepared import PreparedData
 from stockcast.data.series import Series
-from stockcast.data.split import join_splits, split_in_time, split_series
+from stockcast.data.split import split_series
+from stockcast.data.split_recuts import join_splits, split_in_time
 from stockcast.errors import ArtifactError, ConfigError
 from stockcast.evaluation.champion_score import unseen_windows
 from stockcast.evaluation.reports import REPORT_FILE, WINDOWS_FILE

@@ -16,7 +16,8 @@ from stockcast.config.schema import validate_config
 from stockcast.data.auto_window import auto_window, series_for_auto_window
 from stockcast.data.prepared import PreparedData
 from stockcast.data.series import Series
-from stockcast.data.split import join_splits, share_outside_range, split_lengths, split_series
+from stockcast.data.split import share_outside_range, split_lengths, split_series
+from stockcast.data.split_recuts import join_splits
 from stockcast.errors import ConfigError
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.models.kinds.es import HoltWinters

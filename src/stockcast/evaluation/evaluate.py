@@ -14,7 +14,8 @@ from omegaconf import DictConfig
 from stockcast.data.calendar import date_bound
 from stockcast.data.mase_scales import series_of_windows, series_scales
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import SPLITS, join_splits
+from stockcast.data.split import SPLITS
+from stockcast.data.split_recuts import join_splits
 from stockcast.data.window_times import window_times
 from stockcast.evaluation.gate import report_gate
 from stockcast.evaluation.report_plots import plot_report

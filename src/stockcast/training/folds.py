@@ -22,7 +22,8 @@ from omegaconf import DictConfig
 from stockcast.data.mase_scales import series_of_windows
 from stockcast.data.prepared import PreparedData
 from stockcast.data.scaling import refit_scaler
-from stockcast.data.split import SplitData, rolling_folds
+from stockcast.data.split import SplitData
+from stockcast.data.split_recuts import rolling_folds
 from stockcast.data.window_times import segment_values, window_times
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.models.level_range import combine_member_forecasts, set_aside_mask

@@ -34,7 +34,8 @@ from safetensors.torch import load_file
 
 from stockcast.data.mase_scales import scales_of_windows
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import SPLITS, join_splits, split_in_time
+from stockcast.data.split import SPLITS
+from stockcast.data.split_recuts import join_splits, split_in_time
 from stockcast.models.network import PriceForecaster
 from stockcast.models.spec import saved_forecaster
 from stockcast.registry.integrity import folder_contents

@@ -15,7 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.data.mase_scales import series_of_windows, series_scales
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import join_splits, share_outside_range
+from stockcast.data.split import share_outside_range
+from stockcast.data.split_recuts import join_splits
 from stockcast.data.window_times import segment_values, window_times
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.metrics import diebold_mariano, inverse_mse_weights
