@@ -84,7 +84,8 @@ def csv_config(
 
     from stockcast.config.compose import compose_config, local_store_overrides
     from stockcast.config.data_schema import CsvData
-    from stockcast.config.schema import config_fields, validate_config
+    from stockcast.config.schema import validate_config
+    from stockcast.fields import config_fields
 
     cfg = compose_config(
         "pipeline",
