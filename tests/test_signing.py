@@ -779,6 +779,36 @@ def test_a_damaged_champion_is_registered_again_as_a_new_version_that_replaces_i
     check_champion_opens(pipeline_cfg, tmp_path / "check")
 
 
+@pytest.mark.parametrize("signed", ["unsigned", "with another pair"])
+def test_a_champion_changed_since_it_was_registered_is_replaced_whatever_its_signature(
+    registered_store: Path,
+    store: Path,
+    keys: Path,
+    other_keys: Path,
+    tmp_path: Path,
+    signed: str,
+) -> None:
+    """A champion registered unsigned or with a replaced pair, whose files then changed, was
+    refused for its signature: registering its original folder again (the advice) passed it
+    over as changed and was refused by the champion comparison in the same words, every time."""
+    first_keys = key_overrides(other_keys) if signed == "with another pair" else []
+    first = register_step(registered_store, store, tmp_path / "first", *first_keys)
+    assert first["version"] == 1 and first["decision"]["promote"]
+    registry = store_registry(store, SigningKeys())
+    folder = registry.download(registry.resolve(version=1), tmp_path / "unused")
+    (folder / "pyfunc_model.py").write_text("# lost\n")
+    cfg = predict_cfg(store, "model.version=1", *key_overrides(keys))
+    assert "(changed pyfunc_model.py)" in refusal(cfg, tmp_path / "refused")
+    again = register_step(registered_store, store, tmp_path / "again", *key_overrides(keys))
+    assert again["registered"] and again["version"] == 2
+    assert again["decision"]["reasons"][0] == (
+        "champion version 1's files were changed or lost since it was registered (changed "
+        "pyfunc_model.py), so the candidate takes its place"
+    )
+    champion_cfg = predict_cfg(store, f"registry.signing.public_key={keys / PUBLIC_KEY_FILE}")
+    assert open_model(champion_cfg, tmp_path / "open").version == 2
+
+
 def test_a_champion_refused_for_its_key_stays_champion(
     registered_store: Path, store: Path, keys: Path, other_keys: Path, tmp_path: Path
 ) -> None:

@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
-from stockcast.errors import DamagedVersion, UnverifiableVersion
+from stockcast.errors import ArtifactError, DamagedVersion, UnverifiableVersion
 from stockcast.registry.integrity import Expected, check_contents, parse_manifest, private_copy
 from stockcast.registry.signing import SIGNATURE_FILE, SigningKeys, verify_folder
 from stockcast.registry.versions import MANIFEST_TAG, VersionInfo
@@ -69,7 +69,16 @@ def verified_folder(
     copy, contents = private_copy(folder)
     signature = folder / SIGNATURE_FILE
     if store.keys.public_key:
-        verify_folder(copy, signature, store.keys.public_key, label)
+        try:
+            verify_folder(copy, signature, store.keys.public_key, label)
+        except DamagedVersion:
+            raise
+        except ArtifactError:
+            # Unsigned or signed with another key, and changed since it was registered too:
+            # registering it again passes a changed version over (a new version), so the
+            # refusal to name is the changed files, else the signature's would repeat forever.
+            check_contents(contents, expected)
+            raise
     elif signature.is_file():
         # A key folder that moved or a mistyped STOCKCAST_KEYS_DIR turns the check off.
         log.warning(
