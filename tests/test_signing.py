@@ -371,6 +371,28 @@ def test_keys_may_be_given_as_pem_text_and_a_missing_key_file_is_one_sentence(
     )
 
 
+def test_a_public_key_file_that_holds_no_key_is_named(
+    model_folder: Path, keys: Path, tmp_path: Path
+) -> None:
+    """A broken public key file was refused as 'registry.signing.public_key is not an EC public
+    key', without its path: the local config reads keys/ or STOCKCAST_KEYS_DIR by default, so the
+    user had no way to tell which file to mend."""
+    signature = tmp_path / SIGNATURE_FILE
+    sign_folder(model_folder, str(keys / PRIVATE_KEY_FILE), signature)
+    broken = tmp_path / PUBLIC_KEY_FILE
+    broken.write_text("junk\n")
+    expected = (
+        f"^registry.signing.public_key {re.escape(str(broken))} is not an EC public key in PEM "
+    )
+    with pytest.raises(ConfigError, match=expected):
+        verify_folder(model_folder, signature, str(broken), "the model")
+    with pytest.raises(ConfigError, match=expected):
+        check_signing_keys(SigningKeys(str(keys / PRIVATE_KEY_FILE), str(broken)))
+    text = "-----BEGIN PUBLIC KEY-----\njunk\n-----END PUBLIC KEY-----\n"
+    with pytest.raises(ConfigError, match=r"^registry.signing.public_key is not an EC public key"):
+        verify_folder(model_folder, signature, text, "the model")
+
+
 def test_a_key_file_this_user_cannot_read_is_said_to_be_unreadable(
     model_folder: Path, keys: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -85,6 +85,17 @@ def _key_file(value: str, setting: str) -> Iterator[Path]:
         Path(name).unlink(missing_ok=True)
 
 
+def _not_a_public_key(value: str, err: BaseException) -> ConfigError:
+    """The refusal of a public key's contents, naming its file where the setting is one: the
+    local config reads keys/ (or STOCKCAST_KEYS_DIR) by default, a path the user never typed."""
+    setting = "registry.signing.public_key"
+    shown = setting if value.lstrip().startswith(PEM_START) else f"{setting} {value}"
+    return ConfigError(
+        f"{shown} is not an EC public key in PEM ({first_line(err, '. ')}); give the public "
+        "half of the signing key."
+    )
+
+
 def _hashing() -> Any:
     """Every file counts (git files too), sha256 each: the same settings to sign and to verify."""
     from model_signing import hashing
@@ -145,10 +156,7 @@ def check_signing_keys(keys: SigningKeys) -> None:
         try:
             public = serialization.load_pem_public_key(key.read_bytes())
         except Exception as err:  # not PEM, or not a public key
-            raise ConfigError(
-                f"registry.signing.public_key is not an EC public key in PEM "
-                f"({first_line(err, '. ')}); give the public half of the signing key."
-            ) from None
+            raise _not_a_public_key(keys.public_key, err) from None
     shown = public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode()
@@ -201,10 +209,7 @@ def verify_folder(folder: Path, signature: Path, public_key: str, label: str) ->
         try:
             config = verifying.Config().use_elliptic_key_verifier(public_key=key)
         except Exception as err:  # not PEM, or not an EC key
-            raise ConfigError(
-                f"registry.signing.public_key is not an EC public key in PEM "
-                f"({first_line(err, '. ')}); give the public half of the signing key."
-            ) from None
+            raise _not_a_public_key(public_key, err) from None
         try:
             config.set_hashing_config(_hashing()).verify(folder, signature)
         except Exception as err:  # a bad signature fails closed, whatever the library raised
