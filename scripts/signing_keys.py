@@ -3,7 +3,8 @@
 The folder defaults to where the local config reads the pair (configs/registry/local.yaml):
 STOCKCAST_KEYS_DIR, else keys/ under STOCKCAST_ROOT, else keys/ in the project. `make` runs it
 before train, pipeline, replay and serve; the config uses the pair once it exists. An existing
-key is kept: a public key alone (a machine that only verifies) is left as it is.
+key is kept: a public key alone (a machine that only verifies) is left as it is, and a private
+key others can read is named in a warning.
 """
 
 import os
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from stockcast.config.resolvers import project_root
 from stockcast.errors import ConfigError
-from stockcast.registry.keys import create_key_pair
+from stockcast.registry.keys import create_key_pair, loose_private_key
 
 DEFAULT_FOLDER = "keys"
 
@@ -47,6 +48,9 @@ def main(argv: list[str]) -> int:
         print(f"signing keys: {public} only (public): this machine verifies models, signs none")
     else:
         print(f"signing keys: {private} (private, keep it secret) and {public} (public)")
+        loose = loose_private_key(private)
+        if loose is not None:
+            print(f"warning: {loose}", file=sys.stderr)
     return 0
 
 

@@ -500,6 +500,25 @@ def test_the_key_script_takes_one_folder_and_no_options(
     )
 
 
+def test_the_key_script_warns_of_a_private_key_others_can_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An existing private key is kept as it is: one copied or unpacked readable by everyone was
+    reported as kept secret, though README promises mode 0600."""
+    main = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "signing_keys.py"))["main"]
+    folder = tmp_path / "keys"
+    assert main([str(folder)]) == 0
+    assert capsys.readouterr().err == ""
+    private = folder / PRIVATE_KEY_FILE
+    private.chmod(0o644)
+    assert main([str(folder)]) == 0
+    assert capsys.readouterr().err == (
+        f"warning: the private key {private} can be read by others than its owner (mode 0644), "
+        f"and whoever reads it can sign models this project loads; run chmod 600 {private}.\n"
+    )
+    assert private.stat().st_mode & 0o777 == 0o644  # kept as it is: the owner decides
+
+
 def test_the_key_script_writes_where_the_config_reads_the_keys(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,6 +9,7 @@ a public key alone is a machine that verifies and signs nothing.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +23,8 @@ PUBLIC_KEY_FILE = "model-signing.pub"
 # Anyone may read the public key.
 PUBLIC_KEY_MODE = 0o644
 PRIVATE_KEY_MODE = 0o600
+# The group's and everyone's bits: any of them set lets others than the owner at the private key.
+OTHERS_MODE = 0o077
 # How long a process waits for a racing one to finish writing the private key it created in place
 # (only where the folder has no hard links): a few hundred bytes take milliseconds.
 WHOLE_KEY_WAIT_S = 5.0
@@ -59,6 +62,22 @@ def create_key_pair(folder: str | Path) -> tuple[Path | None, Path]:
     if not public_path.is_file():
         _write_public_key(private_path, public_path)
     return private_path, public_path
+
+
+def loose_private_key(private_path: Path) -> str | None:
+    """A warning where others than its owner may read the private key (an existing key is kept
+    as it is, with whatever mode it was copied or unpacked with), else None. Windows keeps no
+    such mode bits."""
+    if os.name != "posix":
+        return None
+    mode = stat.S_IMODE(private_path.stat().st_mode)
+    if not mode & OTHERS_MODE:
+        return None
+    return (
+        f"the private key {private_path} can be read by others than its owner (mode "
+        f"{mode:04o}), and whoever reads it can sign models this project loads; run chmod "
+        f"{PRIVATE_KEY_MODE:o} {private_path}."
+    )
 
 
 def _place_private_key(private_path: Path, private_pem: bytes) -> None:
