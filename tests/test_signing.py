@@ -393,6 +393,36 @@ def test_a_public_key_file_that_holds_no_key_is_named(
         verify_folder(model_folder, signature, text, "the model")
 
 
+def test_a_public_key_of_a_kind_signing_does_not_take_is_named_as_that_kind(
+    model_folder: Path, keys: Path, tmp_path: Path
+) -> None:
+    """An RSA public key was refused as "not an EC public key in PEM ('RSAPublicKey' object has
+    no attribute 'curve')": the library's words for what is a key of another kind."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    signature = tmp_path / SIGNATURE_FILE
+    sign_folder(model_folder, str(keys / PRIVATE_KEY_FILE), signature)
+    others = {
+        "an RSA key": rsa.generate_private_key(65537, 2048),
+        "an EC key on secp256k1": ec.generate_private_key(ec.SECP256K1()),
+    }
+    for kind, private in others.items():
+        path = tmp_path / "other.pub"
+        path.write_bytes(
+            private.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        with pytest.raises(ConfigError) as refused:
+            verify_folder(model_folder, signature, str(path), "the model")
+        assert str(refused.value) == (
+            f"registry.signing.public_key {path} is {kind}, which model signing does not verify "
+            "with; give the public half of the signing key (python scripts/signing_keys.py "
+            "writes a P-256 pair)."
+        )
+
+
 def test_a_key_file_this_user_cannot_read_is_said_to_be_unreadable(
     model_folder: Path, keys: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -125,6 +125,22 @@ def _unwritable(path: Path, err: OSError) -> ConfigError:
     )
 
 
+def unsigning_public_key(pem: bytes) -> str | None:
+    """'an RSA key', 'an EC key on secp256k1': what a PEM public key is where model signing
+    cannot verify with it (the library said "'RSAPublicKey' object has no attribute 'curve'");
+    None for a key it takes, or for text that is no public key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except Exception:  # not PEM, or PEM of no public key: the caller's sentence says so
+        return None
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return None if key.curve.name in SIGNING_CURVES else f"an EC key on {key.curve.name}"
+    return f"{key_kind(key)} key"
+
+
 def signing_key(pem: bytes, source: str) -> Any:
     """`pem` as a private key the model-signing library signs with, else one sentence naming
     `source` (a file or a setting) and what is wrong: the library itself refuses a password, an
@@ -145,7 +161,7 @@ def signing_key(pem: bytes, source: str) -> Any:
         ) from None
     curve = getattr(getattr(key, "curve", None), "name", None)
     if not isinstance(key, ec.EllipticCurvePrivateKey) or curve not in SIGNING_CURVES:
-        kind = f"an EC key on {curve}" if curve else f"{_kind(key)} key"
+        kind = f"an EC key on {curve}" if curve else f"{key_kind(key)} key"
         raise ConfigError(
             f"{source} is {kind}, which model signing does not take; give {WANTED_KEY} "
             "(python scripts/signing_keys.py writes a P-256 pair)."
@@ -153,9 +169,9 @@ def signing_key(pem: bytes, source: str) -> Any:
     return key
 
 
-def _kind(key: Any) -> str:
-    """'an RSA', 'an Ed25519', 'a DSA': the kind of a private key, for a sentence."""
-    name = type(key).__name__.replace("PrivateKey", "") or "unknown"
+def key_kind(key: Any) -> str:
+    """'an RSA', 'an Ed25519', 'a DSA': the kind of a private or public key, for a sentence."""
+    name = type(key).__name__.replace("PrivateKey", "").replace("PublicKey", "") or "unknown"
     # Said letter by letter (an RSA, an Ed25519) or as a word: only the first letter decides.
     return f"{'an' if name[0] in 'AEFHILMNORSX' else 'a'} {name}"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from stockcast.errors import ArtifactError, ConfigError, DamagedVersion, first_few, first_line
-from stockcast.registry.keys import signing_key
+from stockcast.registry.keys import signing_key, unsigning_public_key
 
 SIGNATURE_FILE = "model.sig"
 PEM_START = "-----BEGIN"
@@ -85,11 +85,18 @@ def _key_file(value: str, setting: str) -> Iterator[Path]:
         Path(name).unlink(missing_ok=True)
 
 
-def _not_a_public_key(value: str, err: BaseException) -> ConfigError:
-    """The refusal of a public key's contents, naming its file where the setting is one: the
-    local config reads keys/ (or STOCKCAST_KEYS_DIR) by default, a path the user never typed."""
+def _not_a_public_key(value: str, pem: bytes, err: BaseException) -> ConfigError:
+    """The refusal of a public key's contents (`pem`), naming its file where the setting is one:
+    the local config reads keys/ (or STOCKCAST_KEYS_DIR) by default, a path the user never typed.
+    A public key of a kind signing does not take is named as that kind."""
     setting = "registry.signing.public_key"
     shown = setting if value.lstrip().startswith(PEM_START) else f"{setting} {value}"
+    kind = unsigning_public_key(pem)
+    if kind is not None:
+        return ConfigError(
+            f"{shown} is {kind}, which model signing does not verify with; give the public half "
+            "of the signing key (python scripts/signing_keys.py writes a P-256 pair)."
+        )
     return ConfigError(
         f"{shown} is not an EC public key in PEM ({first_line(err, '. ')}); give the public "
         "half of the signing key."
@@ -156,7 +163,7 @@ def check_signing_keys(keys: SigningKeys) -> None:
         try:
             public = serialization.load_pem_public_key(key.read_bytes())
         except Exception as err:  # not PEM, or not a public key
-            raise _not_a_public_key(keys.public_key, err) from None
+            raise _not_a_public_key(keys.public_key, key.read_bytes(), err) from None
     shown = public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode()
@@ -209,7 +216,7 @@ def verify_folder(folder: Path, signature: Path, public_key: str, label: str) ->
         try:
             config = verifying.Config().use_elliptic_key_verifier(public_key=key)
         except Exception as err:  # not PEM, or not an EC key
-            raise _not_a_public_key(public_key, err) from None
+            raise _not_a_public_key(public_key, key.read_bytes(), err) from None
         try:
             config.set_hashing_config(_hashing()).verify(folder, signature)
         except Exception as err:  # a bad signature fails closed, whatever the library raised
