@@ -917,6 +917,38 @@ def test_the_summary_finds_jobs_in_folders_named_by_their_overrides(tmp_path: Pa
     assert folders == {**{j.num: j.dir for j in jobs}, 3: tmp_path / "3"}
 
 
+@pytest.mark.parametrize(("job", "task"), [("runner", "pipeline"), ("replay", "replay")])
+def test_a_search_of_a_pipeline_or_replay_is_refused_before_any_job(
+    job: str, task: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make pipeline ARGS="hparams_search=mlp_optuna"` ran a whole pipeline as the first trial
+    and then ended in a traceback: only a training run returns the metric a search is told."""
+    from omegaconf import OmegaConf
+
+    from stockcast.orchestration.sweeps.callback import SweepCallback
+
+    config = OmegaConf.create(
+        {
+            "task_name": task,
+            "hydra": {
+                "sweep": {"dir": str(tmp_path / "sweep")},
+                "sweeper": {"_target_": "hydra_plugins.stockcast_optuna_sweeper.X"},
+                "runtime": {"choices": {"hydra/sweeper": "optuna"}},
+                "job": {"name": job},
+            },
+        }
+    )
+    with pytest.raises(SystemExit) as stopped:
+        SweepCallback(prepare_store=False).on_multirun_start(config)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == (
+        f"error: the optuna sweeper searches training runs by the metric each returns, and a "
+        f'{task} run returns none; search with src/train.py (make train ARGS="..."), then '
+        f"run the {task} with the best trial's settings (optimization_results.yaml).\n"
+    )
+    assert not (tmp_path / "sweep").exists()
+
+
 def test_a_joblib_launcher_of_no_jobs_is_refused_before_the_sweep_starts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

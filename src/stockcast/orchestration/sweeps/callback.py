@@ -38,6 +38,9 @@ MLFLOW_LOGGER_KEY = "logger.mlflow"
 REMOTE_LAUNCHERS = ("hydra_plugins.stockcast_azureml_launcher.",)
 # Hydra's grid sweeper, which runs lists of values and draws none from a range (`interval`).
 GRID_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+# The Hydra job whose runs return the metric a search (Optuna) is told: src/train.py and the
+# train step run alone.
+SEARCHED_JOB = "train"
 
 
 def _is_multirun(config: DictConfig) -> bool:
@@ -61,6 +64,23 @@ def refuse_a_range_to_run(config: DictConfig) -> None:
     parsed = OverridesParser.create().parse_overrides(overrides)
     if any(o.value_type == ValueType.INTERVAL_SWEEP for o in parsed):
         exit_with_error(range_without_a_search("interval", overrides))
+
+
+def refuse_a_search_of_another_task(config: DictConfig) -> None:
+    """`make pipeline ARGS="hparams_search=mlp_optuna"`: a search tells its sampler each job's
+    metric, which only a training run returns, so a pipeline's or a replay's first trial ran in
+    full and then ended in a traceback. Refused before any job starts; a grid sweep of them
+    ranks nothing and is left to run."""
+    target = OmegaConf.select(config, "hydra.sweeper._target_", default=GRID_SWEEPER)
+    if target == GRID_SWEEPER or OmegaConf.select(config, "hydra.job.name") == SEARCHED_JOB:
+        return
+    task = OmegaConf.select(config, "task_name", default="this")
+    sweeper = OmegaConf.select(config, "hydra.runtime.choices.hydra/sweeper", default=target)
+    exit_with_error(
+        f"the {sweeper} sweeper searches training runs by the metric each returns, and a "
+        f'{task} run returns none; search with src/train.py (make train ARGS="..."), then '
+        f"run the {task} with the best trial's settings (optimization_results.yaml)."
+    )
 
 
 def pin_data_day() -> str | None:
@@ -99,6 +119,7 @@ class SweepCallback(Callback):
         if OmegaConf.select(config, "hydra.job.chdir"):
             exit_with_error(JOB_CHDIR_REFUSAL)  # once, not by each job
         refuse_a_range_to_run(config)
+        refuse_a_search_of_another_task(config)
         self.sweep_id = tracking.sweep_id(config.hydra.sweep.dir)
         if not _runs_remotely(config):
             self._day_before = pin_data_day()
