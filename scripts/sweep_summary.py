@@ -15,7 +15,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.resolvers import register_resolvers
 from stockcast.errors import StockcastError, counted, quoted
-from stockcast.orchestration.sweeps.summary import summary_of, to_markdown, write_summary
+from stockcast.orchestration.sweeps.summary import (
+    summary_of,
+    to_markdown,
+    unranked_sweep,
+    write_summary,
+)
 from stockcast.paths import CONFIG_DIR
 
 SWEEP_CONFIG = "multirun.yaml"
@@ -84,6 +89,10 @@ def main(argv: list[str]) -> int:
             "when the sweep started, and the ranking reads its metric from it.",
             file=sys.stderr,
         )
+        return 2
+    unranked = unranked_sweep(config)
+    if unranked is not None:
+        print(f"error: {unranked}.", file=sys.stderr)
         return 2
     try:
         summary, jobs = summary_of(config, folder)

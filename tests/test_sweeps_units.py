@@ -386,7 +386,7 @@ def test_a_batch_interrupted_after_a_job_finished_keeps_that_jobs_value(tmp_path
         folder = sweep / str(number)
         (folder / ".hydra").mkdir(parents=True, exist_ok=True)
         (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
-        (folder / "metrics.json").write_text(json.dumps({"val": {"mase": mase}}))
+        (folder / "metrics.json").write_text(json.dumps({"val": {"loss": mase}}))
 
     finished_job(1, ["optim.lr=0.5"], 0.1)  # an earlier sweep's job 1
 
@@ -1243,3 +1243,37 @@ def test_an_azure_sweep_dry_runs_command_quotes_a_folder_the_shell_would_split(
     )
     plain = tmp_path / "sweep" / "0" / "azureml_job.yaml"
     assert sweep_dry_run_note([plain]).endswith(f"az ml job create -f {plain}")
+
+
+def test_a_pipeline_sweep_ranks_its_jobs_by_their_train_steps_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A grid sweep of pipelines that all registered ended "no job wrote metrics.json" and
+    "error: 1 of 1 job of the sweep were refused": a pipeline writes its metrics in its train
+    step's output folder, not beside its .hydra/. A replay's jobs write none: its sweep ranks
+    nothing and counts none refused."""
+    from omegaconf import OmegaConf
+
+    from stockcast.orchestration.sweeps.callback import SweepCallback
+    from stockcast.orchestration.sweeps.summary import summary_of, unranked_sweep
+
+    for num, lr, mase in ((0, "0.001", 2.0), (1, "0.003", 1.0)):
+        _job(tmp_path, num, [f"optim.lr={lr}"], None)
+        train_output = tmp_path / str(num) / "train" / "train_output"
+        train_output.mkdir(parents=True)
+        (train_output / "metrics.json").write_text(json.dumps({"val": {"loss": mase}}))
+    pipeline = OmegaConf.create(
+        {"task_name": "pipeline", "hydra": {"sweep": {"dir": str(tmp_path)}}}
+    )
+    summary, jobs = summary_of(pipeline, tmp_path)
+    assert summary is not None and [job.num for job in summary.jobs] == [1, 0]
+    assert all(job.finished for job in jobs)
+    assert unranked_sweep(pipeline) is None
+    replay = OmegaConf.create({"task_name": "replay", "hydra": {"sweep": {"dir": str(tmp_path)}}})
+    assert unranked_sweep(replay) == (
+        "a sweep of replay runs has no metric to rank its jobs by (training runs and pipelines "
+        "write metrics.json), so it has no summary"
+    )
+    assert summary_of(replay, tmp_path) == (None, [])
+    SweepCallback(prepare_store=False).on_multirun_end(replay)  # no exit: nothing was refused
+    assert "refused" not in capsys.readouterr().err

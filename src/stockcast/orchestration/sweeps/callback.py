@@ -27,7 +27,12 @@ from stockcast.config.task import JOB_CHDIR_REFUSAL, sweeper_records_failures
 from stockcast.data.calendar import default_day, pin_default_day
 from stockcast.errors import counted, exit_with_error
 from stockcast.orchestration.sweeps import tracking
-from stockcast.orchestration.sweeps.summary import summary_of, to_markdown, write_summary
+from stockcast.orchestration.sweeps.summary import (
+    summary_of,
+    to_markdown,
+    unranked_sweep,
+    write_summary,
+)
 from stockcast.paths import portable_path
 from stockcast.registry import runs
 
@@ -168,6 +173,11 @@ class SweepCallback(Callback):
         if not _runs_remotely(config):
             pin_default_day(self._day_before)
         if not self.summary or _runs_remotely(config):
+            return
+        unranked = unranked_sweep(config)
+        if unranked is not None:
+            # Its jobs' own lines said which failed: nothing here tells a refused job apart.
+            log.info("%s.", unranked)
             return
         sweep_dir = Path(config.hydra.sweep.dir)
         summary, jobs = summary_of(config, sweep_dir, self.started)

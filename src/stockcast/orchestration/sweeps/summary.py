@@ -1,7 +1,8 @@
 """The sweep summary: every job's overrides and metrics in one table, best first.
 
 Each job of a multirun writes `<sweep dir>/<job num>/.hydra/overrides.yaml` (Hydra) and
-`metrics.json` (the train task: `{"val": {...}, "test": {...}}`). The summary lists the overrides
+`metrics.json` (the train task: `{"val": {...}}`; a pipeline's in its train step's output folder,
+`jobs_metrics`). The summary lists the overrides
 that differ between jobs as columns, the ones shared by all jobs once, and ranks the jobs by the
 optimised metric; a job without metrics.json (failed or still running) is ranked last.
 """
@@ -23,10 +24,16 @@ from omegaconf import OmegaConf
 from stockcast.config.overrides import override_key, override_value
 from stockcast.errors import counted
 from stockcast.files import read_json_object, write_whole
+from stockcast.orchestration.steps.run_folders import port_folder
 from stockcast.orchestration.sweeps.metric import DIRECTIONS
 from stockcast.orchestration.sweeps.sweep_config import ranking_settings, searched_in
 from stockcast.redaction import redacted_text
 from stockcast.training.summary import METRICS_FILE
+
+# The tasks whose jobs write metrics.json, and the train step's port that holds a pipeline's.
+TRAIN_TASK = "train"
+PIPELINE_TASK = "pipeline"
+TRAIN_OUTPUT = "train_output"
 
 SUMMARY_STEM = "sweep_summary"
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
@@ -109,10 +116,36 @@ def flatten_metrics(content: dict[str, Any]) -> dict[str, float]:
     return flat
 
 
-def read_job(job_dir: Path, since: float | None = None) -> JobResult | None:
-    """A job folder's overrides and metrics; None if the folder is not a Hydra job folder, or
-    (with `since`, a sweep's start) one no job of that sweep ran in. Metrics written before
-    `since` are an earlier sweep's: a job of this one that wrote none has none."""
+def jobs_metrics(config: Any) -> Path | None:
+    """Where in its folder a job of the sweep's `config` writes its metrics: a training run
+    beside its `.hydra/`, a pipeline in its train step's output folder; None for a task that
+    writes none (a replay), whose sweep ranks nothing."""
+    task = OmegaConf.select(config, "task_name", default=TRAIN_TASK)
+    if task == TRAIN_TASK:
+        return Path(METRICS_FILE)
+    if task == PIPELINE_TASK:
+        return port_folder(Path(), TRAIN_OUTPUT) / METRICS_FILE
+    return None
+
+
+def unranked_sweep(config: Any) -> str | None:
+    """Why a sweep of `config`'s task has no summary (its jobs write no metrics), else None."""
+    if jobs_metrics(config) is not None:
+        return None
+    task = OmegaConf.select(config, "task_name")
+    return (
+        f"a sweep of {task} runs has no metric to rank its jobs by (training runs and pipelines "
+        "write metrics.json), so it has no summary"
+    )
+
+
+def read_job(
+    job_dir: Path, since: float | None = None, metrics_at: Path = Path(METRICS_FILE)
+) -> JobResult | None:
+    """A job folder's overrides and its metrics (`metrics_at`, within it: `jobs_metrics`); None
+    if the folder is not a Hydra job folder, or (with `since`, a sweep's start) one no job of
+    that sweep ran in. Metrics written before `since` are an earlier sweep's: a job of this one
+    that wrote none has none."""
     overrides_file = job_dir / OVERRIDES_FILE
     num = job_number(job_dir)
     if num is None or not overrides_file.is_file():
@@ -123,7 +156,7 @@ def read_job(job_dir: Path, since: float | None = None) -> JobResult | None:
         overrides = yaml.safe_load(overrides_file.read_text()) or []
     except yaml.YAMLError:  # written in part when an interruption cut the job off
         return None
-    metrics_file = job_dir / METRICS_FILE
+    metrics_file = job_dir / metrics_at
     current = metrics_file.is_file() and (since is None or metrics_file.stat().st_mtime >= since)
     # One damaged file ranks its job last, instead of a traceback that ranks none.
     content = read_json_object(metrics_file) if current else {}
@@ -171,9 +204,11 @@ def job_folders(sweep_dir: Path, since: float | None = None) -> list[tuple[int, 
     return sorted(folders, key=lambda pair: pair[0])
 
 
-def collect_jobs(sweep_dir: Path, since: float | None = None) -> list[JobResult]:
-    """Every job of `job_folders`, with its overrides and metrics."""
-    jobs = (read_job(folder, since) for _, folder in job_folders(sweep_dir, since))
+def collect_jobs(
+    sweep_dir: Path, since: float | None = None, metrics_at: Path = Path(METRICS_FILE)
+) -> list[JobResult]:
+    """Every job of `job_folders`, with its overrides and metrics (`read_job`'s `metrics_at`)."""
+    jobs = (read_job(folder, since, metrics_at) for _, folder in job_folders(sweep_dir, since))
     return [job for job in jobs if job is not None]
 
 
@@ -214,8 +249,12 @@ def summary_of(
     """The summary of the jobs in `sweep_dir` (with `since`, of those written since) as the
     sweep's `config` asks for it (`ranking_settings`, `searched_in`): the live config at the
     sweep's end, or the `multirun.yaml` Hydra wrote at its start (`scripts/sweep_summary.py`).
-    None where no job wrote metrics; the jobs either way."""
-    jobs = collect_jobs(sweep_dir, since)
+    None where no job wrote metrics; the jobs either way (none for a task that writes no
+    metrics, `jobs_metrics`: `unranked_sweep` says so)."""
+    metrics_at = jobs_metrics(config)
+    if metrics_at is None:
+        return None, []
+    jobs = collect_jobs(sweep_dir, since, metrics_at)
     if not any(job.finished for job in jobs):
         return None, jobs
     metric, direction = ranking_settings(config)
