@@ -33,6 +33,7 @@ from omegaconf import DictConfig, open_dict
 
 from stockcast.config.compose import compose_config as compose
 from stockcast.config.compose import local_store_overrides
+from stockcast.data.calendar import PINNED_DAY_ENV
 from stockcast.data.sources import read_table_series
 from stockcast.errors import DataError
 from stockcast.paths import PROJECT_ROOT
@@ -42,7 +43,12 @@ from stockcast.registry.lock import sqlite_file
 from tests.prewarmed import SERVER_ENV, run_forked
 
 # Markets reveal a new value every business day: tests see them as of one fixed day.
-AS_OF = "data.as_of=2026-06-30"
+TEST_DAY = "2026-06-30"
+AS_OF = f"data.as_of={TEST_DAY}"
+# A test that names no data.as_of reads its data as of the same day, here and in every command it
+# starts: a synthetic series ending today changed under such a test from one day to the next.
+# Tests of the clock itself drop the pin (monkeypatch.delenv).
+os.environ[PINNED_DAY_ENV] = TEST_DAY
 # A fast, small run: enough windows per split, few epochs.
 FAST_OVERRIDES = (
     "data.length=400",
