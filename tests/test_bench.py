@@ -450,6 +450,9 @@ def test_accuracy_arguments_are_refused_before_any_fit(
         # Each fit of a seed gives the same result: named twice, it counted twice in the means.
         (["--seeds", "42,1,042"], "--seeds '42,1,042' names seed 42 more than once"),
         (["--series", ","], "--series ',' names no series; leave it out for every one"),
+        # Ran as if --seeds were left out: one fit with the config's seed, without a word.
+        (["--seeds", ","], "--seeds ',' names no seed; leave it out for the config's seed"),
+        (["--seeds", ""], "--seeds '' names no seed; leave it out for the config's seed"),
         (["--output-dir", str(taken)], f"--output-dir {taken} cannot be a folder to write into"),
         # A folder that exists but takes no file passed, and lost every fit's scores at the end.
         (["--output-dir", "/proc"], "--output-dir /proc cannot be a folder to write into"),

@@ -64,7 +64,8 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     )
     parser.add_argument(
         "--seeds",
-        default="",
+        # None, not "": `--seeds ''` (an unset variable in a script) names no seed and is refused.
+        default=None,
         help="comma-separated seeds: stockcast is fitted once per seed and its MASE, coverage "
         "and fit seconds are the means (default: the config's seed, one fit)",
     )
@@ -76,6 +77,10 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     unknown = [n for n in named if n not in series_names()]
     if unknown:
         parser.error(f"--series names no series {unknown}; choose from {series_names()}")
+    if args.seeds is not None and not [s for s in args.seeds.split(",") if s.strip()]:
+        # Run as if --seeds were left out: one fit with the config's seed, without a word.
+        parser.error(f"--seeds {args.seeds!r} names no seed; leave it out for the config's seed")
+    args.seeds = args.seeds or ""
     refusal = seeds_refusal(args.seeds)
     if refusal is not None:
         parser.error(refusal)
