@@ -16,7 +16,7 @@ from benchmarks.common import (
     stopped_by_ctrl_c,
 )
 from benchmarks.ddp import bench_ddp
-from benchmarks.panel import bench_panel
+from benchmarks.panel import bench_panel, check_panel_overrides
 from benchmarks.predict import bench_predict
 from benchmarks.replay import bench_replay
 from benchmarks.startup import bench_startup
@@ -57,6 +57,8 @@ def run_benchmarks(
         # Composed before the first benchmark: `ddp` and `replay` pass them to a command of their
         # own, which refused one the config lacks with a traceback, after the benchmarks before.
         compose_train_cfg(opts.overrides)
+        if "panel" in names:
+            check_panel_overrides(opts)
     if "windows" in names:
         # Its sizes, before the benchmarks named before it have run (minutes at full sizes).
         check_sizes(opts)

@@ -236,6 +236,23 @@ def test_a_bench_of_nothing_to_time_is_refused(capsys: pytest.CaptureFixture[str
     )
 
 
+def test_overrides_the_panel_cannot_take_are_refused_before_any_benchmark(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """experiment=mlp_w10 composes for the train config, and failed only at the panel, after
+    every other benchmark, asking to remove the panel's own data.num_series."""
+    from benchmarks.__main__ import main
+
+    ran = []
+    monkeypatch.setitem(BENCHMARKS, "startup", lambda opts: ran.append("startup") or [])
+    assert main(["--only", "startup,panel", "--quick", "experiment=mlp_w10"]) == 2
+    assert ran == []
+    assert capsys.readouterr().err == (
+        "bench: the panel benchmark's experiment=market_global cannot take the overrides "
+        "experiment=mlp_w10; leave them out, or leave panel out of --only\n"
+    )
+
+
 def test_too_few_train_points_are_refused_as_the_flag_before_any_benchmark(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

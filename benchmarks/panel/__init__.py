@@ -16,10 +16,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from benchmarks.common import BenchOptions, Row
+from benchmarks.common import BenchOptions, Row, compose_train_cfg
 from benchmarks.panel.peer import peer_rows
 from benchmarks.panel.prepare import prepare_rows
+from benchmarks.panel.size import EXPERIMENT, panel_overrides
 from benchmarks.panel.train import train_rows
+from stockcast.errors import ConfigError
+
+
+def check_panel_overrides(opts: BenchOptions) -> None:
+    """Refuse overrides the train config takes but the panel's (`EXPERIMENT`, data=market) does
+    not, such as another experiment: the panel runs last, after minutes of the other benchmarks,
+    and failed there asking to remove its own data.num_series."""
+    try:
+        compose_train_cfg(panel_overrides(opts.panel_series, opts.overrides))
+    except ConfigError:
+        raise ValueError(
+            f"the panel benchmark's experiment={EXPERIMENT} cannot take the overrides "
+            f"{' '.join(opts.overrides)}; leave them out, or leave panel out of --only"
+        ) from None
 
 
 def bench_panel(opts: BenchOptions) -> list[Row]:
