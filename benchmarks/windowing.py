@@ -135,7 +135,8 @@ def bench_windowing(opts: BenchOptions) -> list[Row]:
             loop_s,
             "s",
             1.0,
-            note=f"{points}; measured on a {opts.loop_points:,}-point prefix ×{scale:.2f} (linear)",
+            # The prefix as measured: a --loop-points past the series' end times the series.
+            note=f"{points}; measured on a {len(prefix):,}-point prefix ×{scale:.2f} (linear)",
         ),
         Row(
             "windows",

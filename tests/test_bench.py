@@ -253,6 +253,17 @@ def test_overrides_the_panel_cannot_take_are_refused_before_any_benchmark(
     )
 
 
+def test_the_loop_row_names_the_prefix_it_timed() -> None:
+    """--window-points under --loop-points timed the whole series, and the row said it was
+    measured on a prefix longer than the series."""
+    from benchmarks.windowing import bench_windowing
+
+    rows = bench_windowing(replace(TINY, window_points=1_000, loop_points=5_000))
+    assert rows[0].note.startswith(
+        "1,000-point float64 series (0 MiB); measured on a 1,000-point prefix ×1.00 (linear)"
+    )
+
+
 def test_too_few_train_points_are_refused_as_the_flag_before_any_benchmark(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
