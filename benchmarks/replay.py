@@ -1,4 +1,5 @@
-"""The simulated schedule: seconds per business day of `make replay` for experiment=mlp_w10.
+"""The simulated schedule: seconds per business day of `make replay` for experiment=mlp_w10
+(or the experiment an override names).
 
 One real `python -m stockcast.orchestration.replay` command (imports paid once, as a user
 runs it); the seconds per day come from its replay.json. The target is for the days after the
@@ -11,6 +12,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,14 @@ from stockcast.paths import PROJECT_ROOT
 
 SECONDS_PER_DAY_TARGET = 3.0
 REPLAY_END = "2026-06-30"
+EXPERIMENT = "mlp_w10"
+
+
+def replay_experiment(overrides: Sequence[str]) -> str:
+    """The experiment the replay runs: `EXPERIMENT`, unless an override names another (the
+    last, as Hydra takes it), which the rows then name instead of one that did not run."""
+    named = [o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("experiment=")]
+    return named[-1] if named else EXPERIMENT
 
 
 def replay_days(days: int, folder: Path, overrides: list[str]) -> list[dict]:
@@ -28,7 +38,7 @@ def replay_days(days: int, folder: Path, overrides: list[str]) -> list[dict]:
         sys.executable,
         "-m",
         "stockcast.orchestration.replay",
-        "experiment=mlp_w10",
+        f"experiment={EXPERIMENT}",
         f"days={days}",
         f"replay.end={REPLAY_END}",
         f"paths.log_dir={folder}/logs",
@@ -49,17 +59,18 @@ def bench_replay(opts: BenchOptions) -> list[Row]:
             runs[warm] = replay_days(opts.replay_days, Path(tmp), extra)
     cold, warm = (float(np.median([d["seconds"] for d in runs[w][1:]])) for w in (False, True))
     later = len(runs[False]) - 1
+    experiment = replay_experiment(opts.overrides)
     return [
         Row(
             "replay",
-            "make replay experiment=mlp_w10, day 1",
+            f"make replay experiment={experiment}, day 1",
             runs[False][0]["seconds"],
             "s",
             note="prepare, train, evaluate, refit, register, monitor; no champion yet",
         ),
         Row(
             "replay",
-            f"make replay experiment=mlp_w10, per later day ({later} days, default)",
+            f"make replay experiment={experiment}, per later day ({later} days, default)",
             cold,
             "s",
             target=f"≤ {SECONDS_PER_DAY_TARGET:g} s",

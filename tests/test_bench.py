@@ -264,6 +264,27 @@ def test_the_loop_row_names_the_prefix_it_timed() -> None:
     )
 
 
+def test_the_replay_rows_name_the_experiment_that_ran(monkeypatch: pytest.MonkeyPatch) -> None:
+    """make bench ARGS="experiment=auto" replayed auto, and its rows said mlp_w10."""
+    import benchmarks.replay
+    from benchmarks.replay import bench_replay
+
+    commands = []
+
+    def replayed(days: int, folder: Path, overrides: list[str]) -> list[dict]:
+        commands.append(overrides)
+        return [{"seconds": 2.0}, {"seconds": 1.0}]
+
+    monkeypatch.setattr(benchmarks.replay, "replay_days", replayed)
+    rows = bench_replay(replace(TINY, overrides=["experiment=auto", "model.dropout=0"]))
+    assert [row.case for row in rows[:2]] == [
+        "make replay experiment=auto, day 1",
+        "make replay experiment=auto, per later day (1 days, default)",
+    ]
+    assert commands[0][0] == "experiment=auto"
+    assert bench_replay(TINY)[0].case == "make replay experiment=mlp_w10, day 1"
+
+
 def test_too_few_train_points_are_refused_as_the_flag_before_any_benchmark(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
