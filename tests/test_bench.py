@@ -514,6 +514,24 @@ def test_accuracy_arguments_are_refused_before_any_fit(
     assert "\nbench-accuracy: cannot compose" in capsys.readouterr().err
 
 
+def test_accuracy_refuses_a_value_the_config_refuses_before_the_warm_up_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The warm-up fit sets its own trainer.max_steps, so trainer.max_steps=abc was refused only
+    after it, at the first series' fit."""
+    import benchmarks.accuracy.__main__ as bench
+
+    warmed = []
+    monkeypatch.setattr(bench, "warm_up", lambda *args: warmed.append(args))
+    argv = ["--no-peers", "--series", "gbm_1", "--output-dir", str(tmp_path)]
+    assert bench.main([*argv, "trainer.max_steps=abc"]) == 2
+    assert warmed == []
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "bench-accuracy: trainer.max_steps is 'abc'; it must be a whole number: -1 (no step "
+        "limit) or at least 1."
+    )
+
+
 def test_an_autogluon_python_that_cannot_run_is_refused_before_any_fit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -37,11 +37,15 @@ VALIDATION_SHARE = 0.2
 def configured_min_relative_scale(overrides: tuple[str, ...]) -> float:
     """`data.min_relative_scale` as the config the fits compose (the pipeline's: its refit
     settings apply) with the run's `overrides` (its experiment among them) sets it: the naive
-    baseline's band unit is floored as the model's is. Composed before any fit, so an override
-    that config lacks is refused then, and one it has (`pipeline.refit_budget=steps`) is not."""
+    baseline's band unit is floored as the model's is. Composed and validated before any fit, so
+    an override that config lacks, or a value it refuses, is refused then (the warm-up fit sets
+    its own trainer.max_steps, so trainer.max_steps=abc was refused only after it), and one it
+    has (`pipeline.refit_budget=steps`) is not."""
     from stockcast.config.compose import compose_config
+    from stockcast.config.schema import validate_config
 
     cfg = compose_config("pipeline", overrides, what="the bench's config")
+    validate_config(cfg)
     return float(cfg.data.min_relative_scale)
 
 
