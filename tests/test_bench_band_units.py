@@ -42,6 +42,20 @@ def test_band_units_refuse_seeds_that_name_no_seed(capsys) -> None:
     assert capsys.readouterr().err.splitlines()[-1].endswith("error: --seeds ',' names no seed")
 
 
+def test_band_units_refuse_overrides_before_the_header(monkeypatch, capsys) -> None:
+    """An experiment or a value the config refuses came below the table's header."""
+    import benchmarks.accuracy.band_units as measuring
+
+    monkeypatch.setattr(measuring, "band_units", lambda *args: pytest.fail("fitted"))
+    for argv, said in (
+        (["--experiment", "nope"], "band_units: cannot compose the band units' config: "),
+        (["trainer.max_steps=abc"], "band_units: trainer.max_steps is 'abc'; it must be"),
+    ):
+        assert main(["--series", "gbm_1", *argv]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith(said)
+
+
 def test_band_units_stopped_with_ctrl_c_is_one_sentence(monkeypatch, capsys) -> None:
     """Ctrl-C printed a traceback below the rows of the series that finished."""
     import benchmarks.accuracy.band_units as measuring

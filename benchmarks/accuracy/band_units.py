@@ -29,6 +29,8 @@ from benchmarks.accuracy.forecasters import evaluated_fit, validation_start
 from benchmarks.accuracy.protocol import HORIZON, Cut, cut
 from benchmarks.accuracy.series import SeriesUnavailable, load_bench_series, series_names
 from benchmarks.common import quiet_console
+from stockcast.config.compose import compose_config
+from stockcast.config.schema import validate_config
 from stockcast.config.task import CTRL_C_EXIT
 from stockcast.errors import StockcastError
 
@@ -112,11 +114,20 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
     for name in ("stockcast", "mlflow"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    print(
-        f"{'series':14s} {'seed':>5s} {'train':>7s} {'val':>7s} {'held-out':>9s} "
-        f"{'cover ' + LEVEL:>9s} {'train-q cover':>14s}"
-    )
     try:
+        # Composed and validated before the header and the first fit: a refusal came below the
+        # header, as if the table had begun.
+        validate_config(
+            compose_config(
+                "pipeline",
+                [f"experiment={args.experiment}", *args.overrides],
+                what="the band units' config",
+            )
+        )
+        print(
+            f"{'series':14s} {'seed':>5s} {'train':>7s} {'val':>7s} {'held-out':>9s} "
+            f"{'cover ' + LEVEL:>9s} {'train-q cover':>14s}"
+        )
         for one in series:
             measured = [
                 band_units(cut(one.values), seed, args.experiment, args.overrides) for seed in seeds
