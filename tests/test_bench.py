@@ -532,6 +532,23 @@ def test_accuracy_refuses_a_value_the_config_refuses_before_the_warm_up_fit(
     )
 
 
+def test_accuracy_refuses_a_series_too_short_for_the_windows_before_any_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A series too short for the run's windows stopped the run at its turn, after the fits of
+    the series before it, and lost every one of their scores."""
+    import benchmarks.accuracy.__main__ as bench
+
+    fitted = []
+    monkeypatch.setattr(bench, "warm_up", lambda *args: fitted.append("warm-up"))
+    monkeypatch.setattr(bench, "stockcast_default", lambda *args, **kw: fitted.append(args[0]))
+    argv = ["--no-peers", "--series", "gbm_1,walk150_1000", "--output-dir", str(tmp_path)]
+    assert bench.main([*argv, "data.previous_time_window=100"]) == 2
+    assert fitted == []
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith("bench-accuracy: walk150_1000: series 'series' has 150 points")
+
+
 def test_an_autogluon_python_that_cannot_run_is_refused_before_any_fit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -664,6 +681,8 @@ def test_accuracy_seeds_fit_stockcast_once_per_seed_with_the_overrides(monkeypat
     # The untimed warm-up fit comes first, with the same experiment and overrides.
     monkeypatch.setattr(bench, "warm_up", lambda *args: seen.append(["warm-up", *args]))
     monkeypatch.setattr(bench, "load_bench_series", lambda names: [series])
+    # 50 values are too few for a real cut; the fits are faked.
+    monkeypatch.setattr(bench, "refuse_too_short", lambda *args: None)
     floors = []
     monkeypatch.setattr(
         bench,

@@ -28,6 +28,7 @@ from benchmarks.accuracy.arguments import parse_args
 from benchmarks.accuracy.forecasters import (
     configured_min_relative_scale,
     naive,
+    refuse_too_short,
     seasonal_naive,
     stockcast_default,
     warm_up,
@@ -112,6 +113,7 @@ def score_series(args: argparse.Namespace, results: list[Result]) -> list[Result
         raise SystemExit(f"--series {err}") from None
     # The naive baseline's band unit is floored as the fitted experiment's is.
     floor = configured_min_relative_scale((f"experiment={args.experiment}", *args.overrides))
+    refuse_too_short([(s.name, s.values) for s in chosen], args.experiment, args.overrides)
     print("warming up (one untimed fit of a short series) ...", file=sys.stderr)
     warm_up(args.experiment, args.overrides)
     for series in chosen:

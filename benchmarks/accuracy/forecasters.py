@@ -141,6 +141,41 @@ def validation_start(split: Cut) -> int:
     return split.start - round(split.start * VALIDATION_SHARE)
 
 
+def cut_config(folder: Path, split: Cut, experiment: str, overrides: Sequence[str]) -> DictConfig:
+    """`csv_config` of the cut series, written into `folder`: train and validation are the
+    first 80% (validation its last fifth); the test split is exactly the held-out 20%, which
+    training never reads."""
+    csv = folder / "series.csv"
+    csv.write_text("value\n" + "\n".join(repr(float(v)) for v in split.values))
+    n, val_points = len(split.values), split.start - validation_start(split)
+    columns = [
+        "data.date_column=null",
+        "data.value_column=value",
+        f"data.split.train={(split.start - val_points) / n!r}",
+        f"data.split.val={val_points / n!r}",
+        f"data.split.test={(n - split.start) / n!r}",
+    ]
+    return csv_config(folder, csv, experiment, columns, overrides)
+
+
+def refuse_too_short(
+    named: Sequence[tuple[str, np.ndarray]], experiment: str, overrides: Sequence[str]
+) -> None:
+    """Each (name, values) cut and split as its fit will split it, before any fit: a series too
+    short for the run's windows (data.previous_time_window=100 on a walk of 150) stopped the run
+    at its turn, after minutes of fits, and lost every series scored before it."""
+    from stockcast.config.compose import plain
+    from stockcast.data.prepared import prepare_data
+
+    for name, values in named:
+        with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as tmp:
+            cfg = cut_config(Path(tmp), cut(values), experiment, overrides)
+            try:
+                prepare_data(plain(cfg.data))
+            except DataError as err:
+                raise DataError(f"{name}: {err}") from None
+
+
 @contextmanager
 def evaluated_fit(
     split: Cut, overrides: Sequence[str] = (), experiment: str = "mlp_w10"
@@ -153,19 +188,7 @@ def evaluated_fit(
 
     with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as tmp:
         folder = Path(tmp)
-        csv = folder / "series.csv"
-        csv.write_text("value\n" + "\n".join(repr(float(v)) for v in split.values))
-        # Train and validation are the first 80% (validation its last fifth); the test split is
-        # exactly the held-out 20%, which training never reads.
-        n, val_points = len(split.values), split.start - validation_start(split)
-        columns = [
-            "data.date_column=null",
-            "data.value_column=value",
-            f"data.split.train={(split.start - val_points) / n!r}",
-            f"data.split.val={val_points / n!r}",
-            f"data.split.test={(n - split.start) / n!r}",
-        ]
-        cfg = csv_config(folder, csv, experiment, columns, overrides)
+        cfg = cut_config(folder, split, experiment, overrides)
         begin = time.perf_counter()
         prepared = PreparedData.load(run_prepare(cfg, folder / "run" / "prepared"))
         refuse_another_cut(prepared, split.start)
