@@ -463,3 +463,32 @@ def test_a_searchpath_folder_counts_as_the_commands_own(tmp_path: Path) -> None:
         "choose one of csv, mine, mlflow or none (logger=none switches it off), or leave logger "
         "out for its default."
     )
+
+
+@pytest.mark.parametrize(
+    "defaults",
+    [
+        "defaults:\n  - override /model: mlp\n",
+        "defaults:\n  - _self_\n  - override /data: csv\n  - override /model: mlp\n",
+    ],
+    ids=["one_override", "self_then_two"],
+)
+def test_an_experiment_overriding_a_group_without_its_header_says_to_add_it(
+    tmp_path: Path, defaults: str
+) -> None:
+    """`--config-dir mine experiment=mine2`, mine2.yaml overriding a group but lacking the
+    `# @package _global_` line: Hydra's "Could not override 'model@experiment.model'" was
+    passed on, though README promises the sentence saying to add the header."""
+    from stockcast.config.composition_errors import composition_error
+    from stockcast.config.hydra_compose import searching
+
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "mine2.yaml").write_text(f"{defaults}\ntrainer:\n  max_steps: 5\n")
+    overrides = ["experiment=mine2"]
+    with pytest.raises(ConfigCompositionException) as raised:
+        searching([tmp_path])("train", overrides)
+    assert composition_error(raised.value, "train", overrides, config_dirs=[tmp_path]) == (
+        "experiment holds settings of its config file instead of the top level: add '# @package "
+        "_global_' as the first line of experiment/mine2.yaml, as the built-in experiment "
+        "configs have it."
+    )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from stockcast.config.deletion_mistakes import deletion_error
 from stockcast.config.hydra_compose import searching
-from stockcast.config.mistakes import listed, unknown_option
+from stockcast.config.mistakes import listed, settings_under_group, unknown_option
 from stockcast.config.override_syntax import ambiguous_comma, unparsed_override
 from stockcast.config.overrides import override_key, override_value
 from stockcast.config.refused_keys import key_lacked, list_position_in_words
@@ -28,7 +28,10 @@ from stockcast.config.sweep_overrides import (
 from stockcast.config.unknown_keys import group_read_instead
 from stockcast.config.unreadable_files import unreadable_config_file
 from stockcast.errors import error_text
-from stockcast.paths import config_group_options, is_config_group
+from stockcast.paths import CONFIG_DIR, config_group_options, is_config_group
+
+# The header that puts a config file's settings at the top level, not under its group.
+GLOBAL_HEADER = "# @package _global_"
 
 
 def composition_error(
@@ -82,6 +85,7 @@ def composition_error(
         or ambiguous_comma(lines[0], config_name, overrides, compose, config_dirs)
         or _added_again(lines[0], overrides)
         or _group_not_composed(lines[0], config_name, overrides, config_dirs)
+        or _override_under_group(lines[0])
         or _hydra_reason(lines, config_name, lead)
     )
 
@@ -193,6 +197,30 @@ def _group_not_composed(
     return group_read_instead(group, chosen, config_name, config_dirs) or (
         f"{group}={chosen} is read by no step of the {config_name} config, which composes no "
         f"{group} config; remove it."
+    )
+
+
+def _override_under_group(reason: str) -> str | None:
+    """An experiment of one's own without `# @package _global_` whose defaults list overrides
+    a group (`override /model: mlp`), from Hydra's first line `reason`: its package is the
+    group's own, so Hydra looks for `model@experiment.model` and names no way out; the header
+    is what is missing, as for such a file without a defaults list. None for any other error."""
+    unplaced = re.match(
+        r"In '([\w/]+)/([^']+)': Could not override '[\w/]+@([\w.]+)\.[\w/]+'", reason
+    )
+    if unplaced is None or unplaced.group(3) != unplaced.group(1).replace("/", "."):
+        return None
+    if not _global_group(unplaced.group(1)):
+        return None  # a model config overriding a group: the header is not what it lacks
+    return settings_under_group(unplaced.group(1), unplaced.group(2))
+
+
+def _global_group(group: str) -> bool:
+    """Whether the built-in configs of `group` put their settings at the top level (experiment,
+    debug, hparams_search), as a file of one's own in that group must."""
+    folder = CONFIG_DIR / group
+    return folder.is_dir() and any(
+        path.read_text(encoding="utf-8").startswith(GLOBAL_HEADER) for path in folder.glob("*.yaml")
     )
 
 
