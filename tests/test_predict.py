@@ -262,8 +262,8 @@ def test_a_window_override_that_disagrees_with_the_model_is_refused(
 ) -> None:
     message = refused(store, tmp_path, "previous_time_window=20")
     assert "the model takes 10 values and forecasts 5" in message
-    assert "the command line asks for 20 in / 5 out" in message
-    assert "asks for 10 in / 3 out" in refused(store, tmp_path, "next_time_window=3")
+    assert "the command line asks for previous_time_window=20; drop" in message
+    assert "asks for next_time_window=3; drop" in refused(store, tmp_path, "next_time_window=3")
 
 
 def test_without_a_version_or_alias_the_champion_forecasts(

@@ -571,8 +571,34 @@ def test_weekday_data_a_few_days_apart_never_continues_on_a_weekend() -> None:
 
 def test_window_overrides_that_agree_pass_and_others_are_refused() -> None:
     check_window_overrides({"previous_time_window": P, "next_time_window": None}, META)
-    with pytest.raises(ArtifactError, match=r"the model takes 4 values .* asks for 5 in"):
+    with pytest.raises(ArtifactError, match=r"the model takes 4 values .* previous_time_window=5"):
         check_window_overrides({"previous_time_window": 5}, META)
+
+
+@pytest.mark.parametrize(
+    ("requested", "asked", "them"),
+    [
+        ({"previous_time_window": None, "next_time_window": 5}, "next_time_window=5", "it"),
+        ({"previous_time_window": 9, "next_time_window": None}, "previous_time_window=9", "it"),
+        (
+            {"previous_time_window": P, "next_time_window": 5},
+            f"previous_time_window={P} and next_time_window=5",
+            "them",
+        ),
+    ],
+    ids=["next_only", "previous_only", "both"],
+)
+def test_a_window_override_refused_names_only_what_the_command_line_gave(
+    requested: dict[str, int | None], asked: str, them: str
+) -> None:
+    """`predict.py next_time_window=3` was told "the command line asks for 10 in / 3 out": the
+    10 was the model's own, not given, and the advice named both keys."""
+    with pytest.raises(ArtifactError) as refused:
+        check_window_overrides(requested, META)
+    assert str(refused.value) == (
+        f"the model takes {P} values and forecasts {H}, but the command line asks for {asked}; "
+        f"drop {asked} or pick a model trained with {them}."
+    )
 
 
 def test_forecast_next_uses_the_last_window_and_numbers_steps() -> None:

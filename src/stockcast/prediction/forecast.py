@@ -10,7 +10,7 @@ import numpy as np
 
 from stockcast.data.date_format import format_date
 from stockcast.data.date_steps import window_dates_refusal
-from stockcast.errors import ConfigError, DataError
+from stockcast.errors import ArtifactError, ConfigError, DataError
 from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.intervals import Bands
 from stockcast.forecasting.metrics import coverage, forecast_errors
@@ -27,17 +27,18 @@ from stockcast.serving.model import OpenModel
 
 
 def check_window_overrides(requested: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
-    """Window sizes belong to the model; an explicit value that disagrees is a mistake, refused."""
-    model_windows = tuple(int(metadata[key]) for key in WINDOW_KEYS)
-    asked = tuple(
-        model_windows[i] if requested.get(key) is None else int(requested[key])
-        for i, key in enumerate(WINDOW_KEYS)
-    )
-    WindowSizes(*model_windows).require(
-        WindowSizes(*asked),
-        "the model",
-        "the command line asks for",
-        "drop previous_time_window/next_time_window or pick a model trained with them",
+    """Window sizes belong to the model; an explicit value that disagrees is a mistake, refused
+    naming only the sizes the command line gave (a size it left out is the model's, not asked)."""
+    model = WindowSizes.of(metadata)
+    given = {key: int(requested[key]) for key in WINDOW_KEYS if requested.get(key) is not None}
+    if all(value == model.as_dict()[key] for key, value in given.items()):
+        return
+    asked = " and ".join(f"{key}={value}" for key, value in given.items())
+    them = "them" if len(given) > 1 else "it"
+    raise ArtifactError(
+        f"the model takes {model.previous_time_window} values and forecasts "
+        f"{model.next_time_window}, but the command line asks for {asked}; drop {asked} or "
+        f"pick a model trained with {them}."
     )
 
 
