@@ -767,6 +767,23 @@ def test_a_key_folder_the_script_cannot_use_is_one_sentence(
     )
 
 
+def test_a_folder_where_the_private_key_goes_is_named_as_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder at keys/model-signing.key was refused as "cannot read the private key ... (Is a
+    directory) ...; run this as the user who owns it": advice no user could follow."""
+    main = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "signing_keys.py"))["main"]
+    private = tmp_path / "keys" / PRIVATE_KEY_FILE
+    private.mkdir(parents=True)
+    assert main([str(tmp_path / "keys")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: the private key {private} is a folder, not a key file, so no key is written "
+        "there; move that folder away, or name another key folder (python "
+        "scripts/signing_keys.py <folder>, or STOCKCAST_KEYS_DIR).\n"
+    )
+    assert sorted(p.name for p in private.parent.iterdir()) == [PRIVATE_KEY_FILE]
+
+
 def test_registering_a_version_again_after_the_keys_changed_signs_it_with_the_new_pair(
     store: Path, model_folder: Path, keys: Path, other_keys: Path, tmp_path: Path
 ) -> None:

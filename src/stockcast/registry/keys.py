@@ -51,6 +51,12 @@ def create_key_pair(folder: str | Path) -> tuple[Path | None, Path]:
             # A process creating the pair places its private key before writing the public one:
             # a public key that appeared since is that pair's, not a lone one.
             return (private_path if private_path.is_file() else None), public_path
+        if private_path.is_dir():
+            raise ConfigError(
+                f"the private key {private_path} is a folder, not a key file, so no key is "
+                "written there; move that folder away, or name another key folder "
+                "(python scripts/signing_keys.py <folder>, or STOCKCAST_KEYS_DIR)."
+            )
         _make_folder(folder)
         key = ec.generate_private_key(ec.SECP256R1())
         private_pem = key.private_bytes(
