@@ -606,10 +606,6 @@ def test_the_key_script_keeps_any_key_it_finds_and_survives_running_twice_at_onc
     assert sorted(p.name for p in folder.iterdir()) == sorted([PRIVATE_KEY_FILE, PUBLIC_KEY_FILE])
     assert public_half(folder / PRIVATE_KEY_FILE) == (folder / PUBLIC_KEY_FILE).read_bytes()
 
-    (tmp_path / "a_file").write_text("")
-    with pytest.raises(ConfigError, match=r"^cannot create the key folder .*a_file/keys"):
-        create_key_pair(tmp_path / "a_file" / "keys")
-
 
 LINK_REFUSALS = [
     PermissionError(errno.EPERM, "Operation not permitted"),
@@ -782,6 +778,27 @@ def test_a_folder_where_the_private_key_goes_is_named_as_a_folder(
         "scripts/signing_keys.py <folder>, or STOCKCAST_KEYS_DIR).\n"
     )
     assert sorted(p.name for p in private.parent.iterdir()) == [PRIVATE_KEY_FILE]
+
+
+def test_a_file_where_the_key_folder_goes_is_named_as_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`signing_keys.py <a file>` said "cannot create the key folder ... (File exists)", and a
+    folder inside a file "(Not a directory)": neither said the path was a file."""
+    main = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "signing_keys.py"))["main"]
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    advice = "not a folder; name a folder (python scripts/signing_keys.py <folder>, or "
+    assert main([str(a_file)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: the key folder {a_file} is a file, {advice}STOCKCAST_KEYS_DIR).\n"
+    )
+    assert main([str(a_file / "keys")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: the key folder {a_file / 'keys'} cannot be made: {a_file} is a file, {advice}"
+        "STOCKCAST_KEYS_DIR).\n"
+    )
+    assert a_file.read_text() == ""
 
 
 def test_registering_a_version_again_after_the_keys_changed_signs_it_with_the_new_pair(

@@ -207,6 +207,19 @@ def _whole_private_key(private_path: Path) -> bytes:
 
 
 def _make_folder(folder: Path) -> None:
+    """Refuse, in its own words, a file where the key folder or one above it should be: the
+    system's "File exists" or "Not a directory" said neither which path nor what was wrong."""
+    in_the_way = next((path for path in (folder, *folder.parents) if path.exists()), None)
+    if in_the_way is not None and not in_the_way.is_dir():
+        what = (
+            f"the key folder {folder} is a file"
+            if in_the_way == folder
+            else f"the key folder {folder} cannot be made: {in_the_way} is a file"
+        )
+        raise ConfigError(
+            f"{what}, not a folder; name a folder (python scripts/signing_keys.py <folder>, or "
+            "STOCKCAST_KEYS_DIR)."
+        )
     reason = folder_not_made(folder)
     if reason is not None:
         raise ConfigError(
