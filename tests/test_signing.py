@@ -780,6 +780,30 @@ def test_a_folder_where_the_private_key_goes_is_named_as_a_folder(
     assert sorted(p.name for p in private.parent.iterdir()) == [PRIVATE_KEY_FILE]
 
 
+def test_a_folder_where_the_public_key_goes_is_named_as_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder at keys/model-signing.pub ended the script in a traceback (IsADirectoryError
+    from moving the public key into place), after a new private key had been made."""
+    main = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "signing_keys.py"))["main"]
+    for name, private_key in [("new", False), ("kept", True)]:
+        folder = tmp_path / name
+        if private_key:
+            create_key_pair(folder)
+            (folder / PUBLIC_KEY_FILE).unlink()
+        public = folder / PUBLIC_KEY_FILE
+        public.mkdir(parents=True)
+        assert main([str(folder)]) == 2
+        assert capsys.readouterr().err == (
+            f"error: the public key {public} is a folder, not a key file, so no public key is "
+            "written there; move that folder away, or name another key folder (python "
+            "scripts/signing_keys.py <folder>, or STOCKCAST_KEYS_DIR).\n"
+        )
+        kept = [PRIVATE_KEY_FILE, PUBLIC_KEY_FILE] if private_key else [PUBLIC_KEY_FILE]
+        assert sorted(p.name for p in folder.iterdir()) == kept
+        assert list(public.iterdir()) == []
+
+
 def test_a_file_where_the_key_folder_goes_is_named_as_a_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -46,6 +46,12 @@ def create_key_pair(folder: str | Path) -> tuple[Path | None, Path]:
 
     folder = Path(folder)
     private_path, public_path = folder / PRIVATE_KEY_FILE, folder / PUBLIC_KEY_FILE
+    if public_path.is_dir():  # said before a private key is made that no public key could join
+        raise ConfigError(
+            f"the public key {public_path} is a folder, not a key file, so no public key is "
+            "written there; move that folder away, or name another key folder "
+            "(python scripts/signing_keys.py <folder>, or STOCKCAST_KEYS_DIR)."
+        )
     if not private_path.is_file():
         if public_path.is_file():
             # A process creating the pair places its private key before writing the public one:
