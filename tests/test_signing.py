@@ -780,6 +780,31 @@ def test_a_folder_where_the_private_key_goes_is_named_as_a_folder(
     assert sorted(p.name for p in private.parent.iterdir()) == [PRIVATE_KEY_FILE]
 
 
+def test_a_key_folder_that_links_to_nowhere_names_the_missing_target(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key folder that is a symbolic link to a folder not there (an unmounted drive, a moved
+    folder) was refused as "cannot create the key folder ... (File exists)"."""
+    main = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "signing_keys.py"))["main"]
+    link = tmp_path / "keys"
+    link.symlink_to(tmp_path / "unmounted" / "keys")
+    advice = "or name another key folder (python scripts/signing_keys.py <folder>, or "
+    target = tmp_path / "unmounted" / "keys"
+    for folder, what in [
+        (link, f"{link}"),
+        (link / "inner", f"{link / 'inner'} cannot be made: {link}"),
+    ]:
+        assert main([str(folder)]) == 2
+        assert capsys.readouterr().err == (
+            f"error: the key folder {what} is a symbolic link to {target}, which does not exist; "
+            f"create {target}, {advice}STOCKCAST_KEYS_DIR).\n"
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keys"]
+    target.mkdir(parents=True)
+    assert main([str(link)]) == 0
+    assert sorted(p.name for p in target.iterdir()) == [PRIVATE_KEY_FILE, PUBLIC_KEY_FILE]
+
+
 def test_a_folder_where_the_public_key_goes_is_named_as_a_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -213,17 +213,24 @@ def _whole_private_key(private_path: Path) -> bytes:
 
 
 def _make_folder(folder: Path) -> None:
-    """Refuse, in its own words, a file where the key folder or one above it should be: the
-    system's "File exists" or "Not a directory" said neither which path nor what was wrong."""
-    in_the_way = next((path for path in (folder, *folder.parents) if path.exists()), None)
+    """Refuse, in its own words, a file or a link to nowhere where the key folder or one above it
+    should be: the system's "File exists" or "Not a directory" said neither which path nor what
+    was wrong."""
+    # The nearest of the folder and those above it that is there, a link to nowhere included.
+    in_the_way = next((path for path in (folder, *folder.parents) if os.path.lexists(path)), None)
     if in_the_way is not None and not in_the_way.is_dir():
-        what = (
-            f"the key folder {folder} is a file"
-            if in_the_way == folder
-            else f"the key folder {folder} cannot be made: {in_the_way} is a file"
+        what = f"the key folder {folder}" + (
+            "" if in_the_way == folder else f" cannot be made: {in_the_way}"
         )
+        if in_the_way.exists():
+            raise ConfigError(
+                f"{what} is a file, not a folder; name a folder (python scripts/signing_keys.py "
+                "<folder>, or STOCKCAST_KEYS_DIR)."
+            )
+        target = in_the_way.parent / os.readlink(in_the_way)
         raise ConfigError(
-            f"{what}, not a folder; name a folder (python scripts/signing_keys.py <folder>, or "
+            f"{what} is a symbolic link to {target}, which does not exist; create {target}, or "
+            "name another key folder (python scripts/signing_keys.py <folder>, or "
             "STOCKCAST_KEYS_DIR)."
         )
     reason = folder_not_made(folder)
