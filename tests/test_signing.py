@@ -805,6 +805,33 @@ def test_a_key_folder_that_links_to_nowhere_names_the_missing_target(
     assert sorted(p.name for p in target.iterdir()) == [PRIVATE_KEY_FILE, PUBLIC_KEY_FILE]
 
 
+def test_a_key_that_links_to_nowhere_names_the_missing_target(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A private key linked to a file not there was refused as "cannot read the private key ...
+    (No such file or directory) ...; run this as the user who owns it", and a public key's link
+    was replaced by a new public key file."""
+    main = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "signing_keys.py"))["main"]
+    advice = "remove the link, or name another key folder (python scripts/signing_keys.py "
+    for name, what in [(PRIVATE_KEY_FILE, "private"), (PUBLIC_KEY_FILE, "public")]:
+        folder = tmp_path / what
+        folder.mkdir()
+        target = tmp_path / "unmounted" / name
+        (folder / name).symlink_to(target)
+        assert main([str(folder)]) == 2
+        assert capsys.readouterr().err == (
+            f"error: the {what} key {folder / name} is a symbolic link to {target}, which does "
+            f"not exist; restore {target}, {advice}<folder>, or STOCKCAST_KEYS_DIR).\n"
+        )
+        assert [p.name for p in folder.iterdir()] == [name] and (folder / name).is_symlink()
+    keys = create_key_pair(tmp_path / "signer")[0]
+    assert keys is not None
+    (tmp_path / "unmounted").mkdir()
+    shutil.copy(keys, tmp_path / "unmounted" / PRIVATE_KEY_FILE)
+    assert main([str(tmp_path / "private")]) == 0
+    assert (tmp_path / "private" / PUBLIC_KEY_FILE).read_bytes() == public_half(keys)
+
+
 def test_a_folder_where_the_public_key_goes_is_named_as_a_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

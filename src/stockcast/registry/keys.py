@@ -52,6 +52,7 @@ def create_key_pair(folder: str | Path) -> tuple[Path | None, Path]:
             "written there; move that folder away, or name another key folder "
             "(python scripts/signing_keys.py <folder>, or STOCKCAST_KEYS_DIR)."
         )
+    _refuse_a_link_to_nowhere(public_path, "public")
     if not private_path.is_file():
         if public_path.is_file():
             # A process creating the pair places its private key before writing the public one:
@@ -63,6 +64,7 @@ def create_key_pair(folder: str | Path) -> tuple[Path | None, Path]:
                 "written there; move that folder away, or name another key folder "
                 "(python scripts/signing_keys.py <folder>, or STOCKCAST_KEYS_DIR)."
             )
+        _refuse_a_link_to_nowhere(private_path, "private")
         _make_folder(folder)
         key = ec.generate_private_key(ec.SECP256R1())
         private_pem = key.private_bytes(
@@ -74,6 +76,19 @@ def create_key_pair(folder: str | Path) -> tuple[Path | None, Path]:
     if not public_path.is_file():
         _write_public_key(private_path, public_path)
     return private_path, public_path
+
+
+def _refuse_a_link_to_nowhere(path: Path, what: str) -> None:
+    """Refuse a key path that is a symbolic link to a file not there (a drive not mounted, a key
+    moved): the private key was then said to be unreadable, and a public key's link was replaced
+    by a new key file, as if no key had been placed there."""
+    if os.path.lexists(path) and not path.exists():
+        target = path.parent / os.readlink(path)
+        raise ConfigError(
+            f"the {what} key {path} is a symbolic link to {target}, which does not exist; "
+            f"restore {target}, remove the link, or name another key folder "
+            "(python scripts/signing_keys.py <folder>, or STOCKCAST_KEYS_DIR)."
+        )
 
 
 def loose_private_key(private_path: Path) -> str | None:
