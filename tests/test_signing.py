@@ -371,6 +371,31 @@ def test_keys_may_be_given_as_pem_text_and_a_missing_key_file_is_one_sentence(
     )
 
 
+def test_a_key_setting_naming_a_folder_or_a_link_to_nowhere_says_so(
+    model_folder: Path, keys: Path, tmp_path: Path
+) -> None:
+    """A private key setting naming a folder was refused as "neither a file nor PEM text",
+    without the path; a public key's folder or link to nowhere as "which is not a file"."""
+    advice = (
+        "; give the path of a PEM key (`make` creates keys/model-signing.key and .pub) or the "
+        "PEM text itself."
+    )
+    folder, link = tmp_path / "a_folder", tmp_path / "gone.pem"
+    folder.mkdir()
+    link.symlink_to(tmp_path / "unmounted.pem")
+    nowhere = f"{link} is a symbolic link to {tmp_path / 'unmounted.pem'}, which does not exist"
+    private, public = str(keys / PRIVATE_KEY_FILE), str(keys / PUBLIC_KEY_FILE)
+    for given, setting, what in [
+        (SigningKeys(str(folder), public), "private_key", f"{folder} is a folder, not a key file"),
+        (SigningKeys(private, str(folder)), "public_key", f"{folder} is a folder, not a key file"),
+        (SigningKeys(str(link), public), "private_key", nowhere),
+        (SigningKeys(private, str(link)), "public_key", nowhere),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            check_signing_keys(given)
+        assert str(caught.value) == f"registry.signing.{setting} {what}{advice}"
+
+
 def test_a_public_key_file_that_holds_no_key_is_named(
     model_folder: Path, keys: Path, tmp_path: Path
 ) -> None:

@@ -55,12 +55,17 @@ def _key_file(value: str, setting: str) -> Iterator[Path]:
     if not value.lstrip().startswith(PEM_START):
         path = Path(value)
         if not path.is_file():
-            # A private key's text that lost its header (quoted, cut short) is never repeated.
-            what = (
-                f"is neither a file nor PEM text (which starts with {PEM_START})"
-                if setting == PRIVATE_KEY_SETTING
-                else f"is {value}, which is not a file"
-            )
+            # A private key's text that lost its header (quoted, cut short) is never repeated; a
+            # path that is there as something else is named, and what it is.
+            if os.path.lexists(path) and not path.exists():
+                target = path.parent / os.readlink(path)
+                what = f"{path} is a symbolic link to {target}, which does not exist"
+            elif path.is_dir():
+                what = f"{path} is a folder, not a key file"
+            elif setting == PRIVATE_KEY_SETTING:
+                what = f"is neither a file nor PEM text (which starts with {PEM_START})"
+            else:
+                what = f"is {value}, which is not a file"
             raise ConfigError(
                 f"{setting} {what}; give the path of a PEM key (`make` creates "
                 "keys/model-signing.key and .pub) or the PEM text itself."
