@@ -39,6 +39,13 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
+    if argv and not argv[0].strip():  # Path("") is the current folder, where nothing reads keys
+        print(
+            "signing_keys.py was given an empty folder name; name a folder, or none for the "
+            f"default ({default_folder()}).",
+            file=sys.stderr,
+        )
+        return 2
     try:
         private, public = create_key_pair(Path(argv[0]) if argv else default_folder())
     except ConfigError as err:

@@ -549,6 +549,14 @@ def test_the_key_script_takes_one_folder_and_no_options(
     assert main(["--force"]) == 2
     assert "takes one folder and no options, not '--force'" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+    # An empty argument (an unset shell variable, quoted) wrote the pair into the current folder.
+    monkeypatch.setenv("STOCKCAST_KEYS_DIR", str(tmp_path / "keys"))
+    assert main([""]) == 2
+    assert capsys.readouterr().err == (
+        "signing_keys.py was given an empty folder name; name a folder, or none for the default "
+        f"({tmp_path / 'keys'}).\n"
+    )
+    assert list(tmp_path.iterdir()) == []
     assert main(["mine"]) == 0
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == sorted(
         [PRIVATE_KEY_FILE, PUBLIC_KEY_FILE]
