@@ -481,6 +481,25 @@ def test_bad_predict_values_are_one_sentence(make_cfg, overrides, message: str) 
     assert str(caught.value).startswith(message)
 
 
+def test_an_ipv6_serve_host_in_brackets_says_how_to_write_it(make_cfg) -> None:
+    """serve.host=[::1], as a URL writes the address, reached the schema as a list and was
+    refused as "serve.host is ['::1']", without a word on the brackets; both ways it names
+    pass."""
+    with pytest.raises(ConfigError) as refused:
+        validate_config(make_cfg("serve.host=[::1]", config_name="serve"))
+    assert str(refused.value) == (
+        "serve.host is [::1], read as a list; it must be a host name or address: write the "
+        "address without its brackets (serve.host=::1), or quote it (serve.host=\"'[::1]'\" on "
+        "the command line)."
+    )
+    for written in ("serve.host=::1", "serve.host='[::1]'"):
+        validate_config(make_cfg(written, config_name="serve"))
+    # Brackets around anything but an IPv6 address are no address's: no advice about them.
+    with pytest.raises(ConfigError) as refused:
+        validate_config(make_cfg("model.name=[a:b]", config_name="serve"))
+    assert str(refused.value) == "model.name is ['a:b']; it must be a registered model name."
+
+
 def test_names_the_schema_accepts_are_the_names_the_code_builds() -> None:
     assert set(INPUT_KINDS) == set(INPUT_BUILDERS)
     for kind in NORMALIZATIONS:

@@ -3,6 +3,7 @@ what it must be (the field's own description, else pydantic's words)."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Iterable, Mapping
 from types import UnionType
@@ -84,6 +85,14 @@ def refusal_sentence(schema: type[BaseModel], error: Mapping[str, Any]) -> str:
                 f"quote it ({key}=\"'{written}'\" on the command line, '{written}' in a YAML file)"
             )
         return f"{key} is {written}, read as {typed}; it must be {requirement}: {how}."
+    if kind == "string_type" and _bracketed_address(value):
+        # Hydra and YAML read `[::1]`, an IPv6 address as a URL writes it, as a list of one item.
+        written = f"[{value[0]}]"
+        return (
+            f"{key} is {written}, read as a list; it must be {requirement}: write the address "
+            f"without its brackets ({key}={value[0]}), or quote it ({key}=\"'{written}'\" on the "
+            "command line)."
+        )
     if kind in NUMBER_TYPES and _reads_as_number(error["input"]):
         # Text that reads as a number: a quoted one, or an environment variable's (always text).
         return (
@@ -91,6 +100,16 @@ def refusal_sentence(schema: type[BaseModel], error: Mapping[str, Any]) -> str:
             f"environment variable as a number with {key}='${{oc.decode:${{oc.env:NAME}}}}')."
         )
     return f"{key} is {_display(error['input'])}; it must be {requirement}."
+
+
+def _bracketed_address(value: Any) -> bool:
+    """Whether `value` is a list of one IPv6 address: the address written in brackets."""
+    if not (isinstance(value, list) and len(value) == 1 and isinstance(value[0], str)):
+        return False
+    try:
+        return isinstance(ipaddress.ip_address(value[0]), ipaddress.IPv6Address)
+    except ValueError:
+        return False
 
 
 # pydantic's error types for a value of another type where a strict number was expected.
