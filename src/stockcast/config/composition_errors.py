@@ -1,10 +1,11 @@
 """Hydra's composition errors as one sentence: an unknown group option, a key the config lacks,
-an override it cannot parse (a comma outside a sweep, a list for named settings), a config file
-it cannot read; a sweep override no sweeper runs is `sweep_overrides`' sentence. The entry points
-and the schema end here or in `mistakes`, so a mistake reads the same wherever it is caught.
-`composition_error` tells which refusal an error is; the sentences of a few kinds live beside
-it: `refused_keys` (a key Hydra could not set), `override_syntax` (an override read otherwise
-than meant), `unreadable_files` (a config file that is not YAML or UTF-8 text)."""
+a config group it does not compose, an override it cannot parse (a comma outside a sweep, a list
+for named settings), a config file it cannot read; a sweep override no sweeper runs is
+`sweep_overrides`' sentence. The entry points and the schema end here or in `mistakes`, so a
+mistake reads the same wherever it is caught. `composition_error` tells which refusal an error
+is; the sentences of a few kinds live beside it: `refused_keys` (a key Hydra could not set),
+`deletion_mistakes` (a `~key` it refused), `override_syntax` (an override read otherwise than
+meant), `unreadable_files` (a config file that is not YAML or UTF-8 text)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
 """What a key the composed config lacks was meant to be: a misspelt setting, a position of a
-list, a misspelt config group, or a new entry of a section whose entries the user names, which
-needs a '+'. `composition_errors` asks here once Hydra has refused the key."""
+list, a misspelt config group, a new entry of a section whose entries the user names, which
+needs a '+', or a section the command reads in its place (predict's input for data). Asked by
+`refused_keys` once Hydra has refused the key, by `deletion_mistakes` for a `~key` that deletes
+nothing, by `unnamed_keys` once the schema has found one no section reads, and by
+`composition_errors` for a config group the config does not compose."""
 
 from __future__ import annotations
 
