@@ -1177,7 +1177,7 @@ def test_a_pipeline_writing_a_running_replays_ledger_is_refused_before_its_first
     from filelock import FileLock
 
     from stockcast.orchestration.preflight import check_before_first_step
-    from stockcast.orchestration.replay_day_loop import LEDGER_LOCK_FILE
+    from stockcast.orchestration.replay_locks import LEDGER_LOCK_FILE
     from tests.conftest import compose_config
 
     ledger = seeded_tmp / "ledger"

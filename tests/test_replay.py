@@ -18,6 +18,7 @@ from stockcast.orchestration.replay import run_replay
 from stockcast.orchestration.replay_day_loop import pipeline_overrides
 from stockcast.orchestration.replay_day_start import DAY_START_DIR
 from stockcast.orchestration.replay_days import simulated_days
+from stockcast.orchestration.replay_locks import LEDGER_LOCK_FILE
 from stockcast.orchestration.replay_record import REPLAY_FILE, REPLAY_PLOT_FILE, why_not
 from stockcast.registry.ledger import LEDGER_FILE
 from stockcast.registry.store import ModelRegistry
@@ -1164,7 +1165,7 @@ def test_a_ledger_folder_another_replay_is_writing_is_refused(
     ledger.mkdir()
     ran = _stop_on_day(0, monkeypatch)
     shared = f"monitor.ledger_dir={ledger}"
-    with FileLock(str(ledger / replay_day_loop.LEDGER_LOCK_FILE)):
+    with FileLock(str(ledger / LEDGER_LOCK_FILE)):
         with pytest.raises(ConfigError) as refused:
             _replay(tmp_path, "run", shared)
         assert str(refused.value) == (
@@ -1174,7 +1175,7 @@ def test_a_ledger_folder_another_replay_is_writing_is_refused(
         assert ran == [] and not (tmp_path / "run" / "store" / "mlruns.db").exists()
     _stopped_replay(tmp_path, monkeypatch, 1, shared)
     with (
-        FileLock(str(ledger / replay_day_loop.LEDGER_LOCK_FILE)),
+        FileLock(str(ledger / LEDGER_LOCK_FILE)),
         pytest.raises(ConfigError, match="running now; resume this one once it has ended"),
     ):
         _replay(tmp_path, "later", shared, f"replay.resume_from={tmp_path / 'run'}")
