@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-# Serving's request body reads it from here.
 from stockcast.errors import DataError, ForecastRefused, quoted
 from stockcast.forecasting.float_limits import LARGEST_VALUE, SMALLEST_VALUE, TOO_SMALL_FOR_A_FLOAT
 from stockcast.forecasting.intervals import Bands
