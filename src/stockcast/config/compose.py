@@ -1,4 +1,6 @@
-"""Hydra/OmegaConf glue shared by every entry point: where configs live, and composing them.
+"""Hydra/OmegaConf glue shared by every entry point: composing a config with a mistake as one
+sentence (Hydra's own compose is `hydra_compose`), the overrides that keep a run's MLflow store
+in a folder of its own, and a config as plain values.
 
 Nothing happens on import: entry points call `resolvers.register_resolvers()` (or
 `compose_config`, which does) before any config that uses `${stockcast_root:}` is composed.

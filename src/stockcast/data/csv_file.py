@@ -3,8 +3,8 @@
 pandas reports a malformed file as a multi-line tokenizer or codec error, silently reads a row
 with one extra field as an index column, and fills a short row with NaN. A file is read by
 pandas' fast parser; only when that fails, or its result shows one of those silent repairs, is
-the file scanned again line by line to name the first line at fault (that scan costs nothing on
-a well-formed file).
+the file scanned again line by line (`csv_scans`) to name the first line at fault (that scan
+costs nothing on a well-formed file).
 """
 
 from __future__ import annotations

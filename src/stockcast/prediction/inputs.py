@@ -1,4 +1,5 @@
-"""The series a forecast starts from: generated, read from a CSV, or given as explicit values.
+"""The series a forecast starts from: generated, read from a table file (`input_tables` reads
+it), the test split of the data the model was trained on, or given as explicit values.
 
 Every kind ends as an `InputSeries` of raw prices (oldest first) with optional dates, so the
 forecasting code never cares where the numbers came from.

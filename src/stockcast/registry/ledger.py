@@ -2,13 +2,14 @@
 once the targets arrive.
 
 One SQLite file beside the MLflow store (or in a datastore folder on Azure ML). Append-only:
-triggers refuse updates and deletes, and a forecast is stored once per (model name, version,
-series, origin date) with `INSERT ... ON CONFLICT DO NOTHING`, so a rerun adds nothing. Every
-write is one `BEGIN IMMEDIATE` transaction, so concurrent writers queue instead of corrupting
-it. A second table records each champion the monitor has seen, which makes "the previous
-champion" known without the register step writing anything here. A third records which store's
-model each model name's forecasts are of (`claim_store`, `ledger_stores.py`): a ledger beside
-two stores, or copied beside a fresh one, would mix their versions of one name.
+triggers refuse updates and deletes (the tables and triggers: `ledger_schema`), and a forecast
+is stored once per (model name, version, series, origin date) with `INSERT ... ON CONFLICT DO
+NOTHING`, so a rerun adds nothing. Every write is one `BEGIN IMMEDIATE` transaction, so
+concurrent writers queue instead of corrupting it. A second table records each champion the
+monitor has seen, which makes "the previous champion" known without the register step writing
+anything here. A third records which store's model each model name's forecasts are of
+(`claim_store`, `ledger_stores.py`): a ledger beside two stores, or copied beside a fresh one,
+would mix their versions of one name.
 """
 
 from __future__ import annotations
