@@ -221,10 +221,11 @@ def test_a_group_the_config_does_not_compose_is_named_with_what_to_do() -> None:
         ("predict", "data=gbm"): "data=gbm chooses a config the predict config does not read: it "
         "reads its series from input, not data; choose one of input=csv, synthetic, test_split or "
         "values instead.",
-        ("serve", "data=csv"): "data=csv is read by no step of the serve config, which composes no "
-        "data config; remove it.",
-        ("train", "input=values"): "input=values is read by no step of the train config, which "
-        "composes no input config; remove it.",
+        # Neither command is a step: "read by no step of the serve config" named none.
+        ("serve", "data=csv"): "data=csv chooses a config the serve config does not read: it "
+        "composes no data config; remove it.",
+        ("train", "input=values"): "input=values chooses a config the train config does not read: "
+        "it composes no input config; remove it.",
     }
     for (config_name, override), sentence in cases.items():
         with pytest.raises(ConfigError) as refused:

@@ -196,8 +196,8 @@ def _group_not_composed(
     if chosen is None:
         return None
     return group_read_instead(group, chosen, config_name, config_dirs) or (
-        f"{group}={chosen} is read by no step of the {config_name} config, which composes no "
-        f"{group} config; remove it."
+        f"{group}={chosen} chooses a config the {config_name} config does not read: it composes "
+        f"no {group} config; remove it."
     )
 
 
