@@ -452,6 +452,18 @@ def test_deleting_a_key_the_config_lacks_is_one_sentence(
     assert str(refused.value) == f"cannot compose the config: {sentence}"
 
 
+def test_deleting_a_group_the_config_does_not_compose_is_one_sentence() -> None:
+    """`~data` given to predict, which composes no data config, was Hydra's "Could not delete
+    'data'. No match in the defaults list", naming no way out."""
+    for config_name, group in (("predict", "data"), ("train", "input")):
+        with pytest.raises(ConfigError) as refused:
+            compose_config(config_name, [f"~{group}"])
+        assert str(refused.value) == (
+            f"cannot compose the config: ~{group} deletes nothing: the {config_name} config "
+            f"composes no {group} config; drop it."
+        )
+
+
 def test_a_searchpath_folder_counts_as_the_commands_own(tmp_path: Path) -> None:
     """`hydra.searchpath=[file://mine] logger=null`: the folder's configs compose as a
     --config-dir folder's do, but the options offered were configs/ ones alone."""

@@ -1,5 +1,6 @@
 """A `~key` override Hydra refused, as one sentence: it deletes what the config needs (an
-interpolation of it, an override inside it), or it deletes nothing (a typo, or a null)."""
+interpolation of it, an override inside it), or it deletes nothing (a typo, a null, or a config
+group the config does not compose)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,15 @@ def deletion_error(
     absent = re.match(r"Could not delete from config\. '([^']+)' does not exist\.", reason)
     if absent is not None:
         return nothing_to_delete(absent.group(1), config_name, overrides, compose)
+    # `~data` given to predict, whose defaults list composes no data config: Hydra's "No match
+    # in the defaults list" named no way out.
+    uncomposed = re.match(r"Could not delete '([\w/]+)'\. No match in the defaults list", reason)
+    if uncomposed is not None:
+        group = uncomposed.group(1)
+        return (
+            f"~{group} deletes nothing: the {config_name} config composes no {group} config; "
+            "drop it."
+        )
     return None
 
 
