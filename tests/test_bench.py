@@ -907,6 +907,36 @@ def test_a_run_stopped_with_ctrl_c_writes_the_series_it_scored(
     assert not (tmp_path / "none" / "bench_accuracy_stopped.csv").exists()
 
 
+def test_a_run_stopped_by_an_error_writes_the_series_it_scored_then_refuses(
+    monkeypatch, tmp_path: Path, capsys
+) -> None:
+    """An error a user can fix at series b was its one line alone: the series scored before
+    it (minutes of peers' fits each) were lost, as Ctrl-C no longer lost them."""
+    import benchmarks.accuracy.__main__ as bench
+    from benchmarks.accuracy.protocol import Result
+    from stockcast.errors import DataError
+
+    def fit(name, split, overrides, refit, experiment):
+        if name == "b":
+            raise DataError("b: cannot be fitted")
+        return [Result(name, "stockcast", 0.5), Result(name, "stockcast+refit", 0.5)]
+
+    _stopped_at_series_b(monkeypatch)
+    monkeypatch.setattr(bench, "stockcast_default", fit)
+    assert bench.main(["--no-peers", "--output-dir", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    stopped = tmp_path / "bench_accuracy_stopped.csv"
+    assert err.splitlines()[-2:] == [
+        f"bench-accuracy: stopped after 1 series; their scores are in {stopped}, which "
+        "--peers-from takes to reuse their peers' scores.",
+        "bench-accuracy: b: cannot be fitted",
+    ]
+    assert out.splitlines()[1].split()[:4] == ["a", "0.500", "0.500", "1.000"]
+    rows = [line.split(",")[:3] for line in stopped.read_text().splitlines()[1:]]
+    assert [row[0] for row in rows] == ["a", "a", "a"]
+    assert not (tmp_path / "bench_accuracy.csv").exists()
+
+
 def test_accuracy_warns_before_any_fit_of_peers_whose_package_is_missing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

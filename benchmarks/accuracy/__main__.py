@@ -9,7 +9,7 @@ python -m benchmarks.accuracy --seeds 42,1,2        # stockcast's scores average
 python -m benchmarks.accuracy --peers-from "${STOCKCAST_ROOT:-.}/outputs/bench_accuracy/bench_accuracy.csv"
 
 It writes into outputs/bench_accuracy/ under STOCKCAST_ROOT (else the project folder); a run
-stopped with Ctrl-C writes the series it scored to bench_accuracy_stopped.csv there.
+stopped by Ctrl-C or an error writes the series it scored to bench_accuracy_stopped.csv there.
 """
 
 from __future__ import annotations
@@ -70,19 +70,23 @@ FITTED_HERE = ("AutoETS", "AutoTheta", "NeuralForecast MLP", "NeuralForecast NHI
 
 
 class StoppedEarly(Exception):
-    """Ctrl-C during a run: the results of the series scored before it."""
+    """Ctrl-C, or the stockcast `error` a user can fix, during a run: the results of the series
+    scored before it."""
 
-    def __init__(self, results: list[Result]) -> None:
+    def __init__(self, results: list[Result], error: StockcastError | None = None) -> None:
         super().__init__(f"stopped after {len(results)} results")
         self.results = results
+        self.error = error
 
 
 def run(args: argparse.Namespace) -> list[Result]:
-    """Every chosen series scored; Ctrl-C raises `StoppedEarly` with the series scored so far
-    (minutes of peers' fits each), which would otherwise be lost."""
+    """Every chosen series scored; Ctrl-C or a stockcast error raises `StoppedEarly` with the
+    series scored so far (minutes of peers' fits each), which would otherwise be lost."""
     results: list[Result] = []
     try:
         return score_series(args, results)
+    except StockcastError as err:  # a setting that does not compose, or a series it refuses
+        raise StoppedEarly(results, err) from None
     except KeyboardInterrupt:
         raise StoppedEarly(results) from None
     except SystemExit as err:
@@ -240,21 +244,27 @@ def geometric_mean(values: list[float]) -> float:
     return float(np.exp(np.mean(np.log(values)))) if values else float("nan")
 
 
-def report_stop(results: list[Result], folder: Path, peers_from: str = "") -> int:
-    """What a run stopped with Ctrl-C says, after the table of the series it scored and their
-    CSV in `folder` (`STOPPED_CSV`, which keeps the `peers_from` rows of the series it did not
-    reach); the exit status a shell gives a process Ctrl-C killed."""
+def report_stop(
+    results: list[Result], folder: Path, peers_from: str = "", error: StockcastError | None = None
+) -> int:
+    """What a run stopped by Ctrl-C or by a stockcast `error` says, after the table of the series
+    it scored and their CSV in `folder` (`STOPPED_CSV`, which keeps the `peers_from` rows of the
+    series it did not reach); the exit status: a shell's for a process Ctrl-C killed, else 2."""
     scored = len(dict.fromkeys(r.series for r in results))
+    by = "by Ctrl-C " if error is None else ""
+    if scored:
+        print(table(results))
+        path = write_csv(results, folder / STOPPED_CSV, rows_not_scored(peers_from, results))
+        print(
+            f"bench-accuracy: stopped {by}after {counted(scored, 'series', 'series')}; their "
+            f"scores are in {path}, which --peers-from takes to reuse their peers' scores.",
+            file=sys.stderr,
+        )
+    if error is not None:
+        print(f"bench-accuracy: {error}", file=sys.stderr)
+        return 2
     if not scored:
         print("bench-accuracy: stopped by Ctrl-C before any series was scored.", file=sys.stderr)
-        return CTRL_C_EXIT
-    print(table(results))
-    path = write_csv(results, folder / STOPPED_CSV, rows_not_scored(peers_from, results))
-    print(
-        f"bench-accuracy: stopped by Ctrl-C after {counted(scored, 'series', 'series')}; their "
-        f"scores are in {path}, which --peers-from takes to reuse their peers' scores.",
-        file=sys.stderr,
-    )
     return CTRL_C_EXIT
 
 
@@ -267,10 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = run(args)
     except StoppedEarly as stop:
-        return report_stop(stop.results, Path(args.output_dir), args.peers_from)
-    except StockcastError as err:  # a stockcast setting that does not compose or validate
-        print(f"bench-accuracy: {err}", file=sys.stderr)
-        return 2
+        return report_stop(stop.results, Path(args.output_dir), args.peers_from, stop.error)
     print(table(results))
     for path in write_outputs(results, Path(args.output_dir), args.peers_from):
         print(f"wrote {path}")
