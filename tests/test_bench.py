@@ -424,6 +424,33 @@ def test_panels_stopped_with_ctrl_c_print_the_fits_that_finished(
     )
 
 
+def test_panels_stopped_by_an_error_print_the_fits_that_finished_then_refuse(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An error a user can fix at the second fit was its one line alone: the table of the fits
+    that had finished was lost, as Ctrl-C no longer lost it."""
+    import benchmarks.accuracy.panels as panels
+    from stockcast.errors import DataError
+
+    def fit(panel: str, seed: int, *args: object) -> panels.PanelScores:
+        if seed == 2:
+            raise DataError("dk_lrm: cannot be fitted")
+        per_series = {"a": 0.5, "b": 2.0}
+        return panels.PanelScores(panel, seed, {f: per_series for f in panels.FORECASTERS})
+
+    monkeypatch.setattr(panels, "score_panel", fit)
+    assert panels.main(["--panels", "danish", "--seeds", "1,2"]) == 2
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-1].split()[:5] == ["danish", "1", "1.250", "(geo", "1.000)"]
+    assert err.splitlines()[-2:] == [
+        "panels: stopped after 1 fit.",
+        "panels: dk_lrm: cannot be fitted",
+    ]
+    assert panels.main(["--panels", "danish", "--seeds", "2"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == "panels: dk_lrm: cannot be fitted\n"
+
+
 def test_panels_arguments_and_settings_are_one_sentence_before_any_fit(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

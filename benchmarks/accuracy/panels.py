@@ -228,18 +228,28 @@ def main(argv: list[str] | None = None) -> int:
             what="the panels' config",
         )
         score_panels(args.panels.split(","), seeds, args.experiment, args.overrides, scores)
-    except StockcastError as err:  # a setting that does not compose or validate
-        print(f"panels: {err}", file=sys.stderr)
-        return 2
+    except StockcastError as err:  # a setting that does not compose, validate or fit a panel
+        return report_stop(scores, err)
     except KeyboardInterrupt:
-        # The fits that finished are averaged as a whole run's are, not lost with a traceback.
-        if scores:
-            print(table(scores))
-        done = f"after {counted(len(scores), 'fit')}" if scores else "before any fit finished"
-        print(f"panels: stopped by Ctrl-C {done}.", file=sys.stderr)
-        return CTRL_C_EXIT
+        return report_stop(scores)
     print(table(scores))
     return 0
+
+
+def report_stop(scores: Sequence[PanelScores], error: StockcastError | None = None) -> int:
+    """The table of the fits that finished, averaged as a whole run's are rather than lost, then
+    what stopped the rest (Ctrl-C, or the `error` last); the exit status: a shell's for a
+    process Ctrl-C killed, else 2."""
+    if scores:
+        print(table(scores))
+    if error is not None:
+        if scores:
+            print(f"panels: stopped after {counted(len(scores), 'fit')}.", file=sys.stderr)
+        print(f"panels: {error}", file=sys.stderr)
+        return 2
+    done = f"after {counted(len(scores), 'fit')}" if scores else "before any fit finished"
+    print(f"panels: stopped by Ctrl-C {done}.", file=sys.stderr)
+    return CTRL_C_EXIT
 
 
 def score_panels(
