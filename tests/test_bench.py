@@ -488,6 +488,36 @@ def test_panels_arguments_and_settings_are_one_sentence_before_any_fit(
         assert "Traceback" not in err
 
 
+def test_series_and_panels_take_spaces_after_commas_as_seeds_do(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--series "wineind, gbm_1" named no series ' gbm_1', and --panels "macro, danish" an
+    unknown panel ' danish', where --seeds "42, 1" and bench's --only took the space."""
+    import benchmarks.accuracy.panels as panels
+    from benchmarks.accuracy.arguments import parse_args
+
+    assert parse_args(["--series", "wineind, gbm_1 "]).series == "wineind,gbm_1"
+    fitted = []
+
+    def fit(panel: str, seed: int, *args: object) -> panels.PanelScores:
+        fitted.append(panel)
+        per_series = {"a": 1.0}
+        return panels.PanelScores(panel, seed, {f: per_series for f in panels.FORECASTERS})
+
+    monkeypatch.setattr(panels, "score_panel", fit)
+    assert panels.main(["--panels", "macro, danish"]) == 0
+    assert fitted == ["macro", "danish"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        panels.main(["--panels", " , "])
+    assert stopped.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .endswith("error: --panels ' , ' names no panel; leave it out for every one")
+    )
+
+
 def test_a_damaged_peers_csv_is_one_sentence(tmp_path: Path) -> None:
     """A cell that is no number was a ValueError traceback, bytes that are not UTF-8 a
     UnicodeDecodeError one."""

@@ -71,12 +71,14 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for stockcast's run")
     args = parser.parse_args(argv)
-    named = [n for n in args.series.split(",") if n]
+    # Spaces around a name stripped, as --seeds' are: "wineind, gbm_1" named no series ' gbm_1'.
+    named = [n.strip() for n in args.series.split(",") if n.strip()]
     if args.series and not named:
         parser.error(f"--series {args.series!r} names no series; leave it out for every one")
     unknown = [n for n in named if n not in series_names()]
     if unknown:
         parser.error(f"--series names no series {unknown}; choose from {series_names()}")
+    args.series = ",".join(named)
     if args.seeds is not None and not [s for s in args.seeds.split(",") if s.strip()]:
         # Run as if --seeds were left out: one fit with the config's seed, without a word.
         parser.error(f"--seeds {args.seeds!r} names no seed; leave it out for the config's seed")

@@ -200,10 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experiment", default="auto", help="the experiment fitted (auto)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for the fit")
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.panels.split(",")) - set(PANELS))
+    # Spaces around a name stripped, as --seeds' are: "macro, danish" was an unknown ' danish'.
+    named = [panel.strip() for panel in args.panels.split(",") if panel.strip()]
+    if not named:
+        parser.error(f"--panels {args.panels!r} names no panel; leave it out for every one")
+    unknown = sorted(set(named) - set(PANELS))
     if unknown:
         parser.error(f"unknown panel {unknown[0]!r}; choose from {', '.join(PANELS)}")
-    named = args.panels.split(",")
     twice = sorted({panel for panel in named if named.count(panel) > 1})
     if twice:
         # Each fitted again with every seed, to the same scores, which the means counted twice.
@@ -227,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             [f"experiment={args.experiment}", *args.overrides],
             what="the panels' config",
         )
-        score_panels(args.panels.split(","), seeds, args.experiment, args.overrides, scores)
+        score_panels(named, seeds, args.experiment, args.overrides, scores)
     except StockcastError as err:  # a setting that does not compose, validate or fit a panel
         return report_stop(scores, err)
     except KeyboardInterrupt:
