@@ -44,8 +44,8 @@ TINY.thread_budget_s, TINY.with_validation = 0.2, True
 
 @pytest.fixture(autouse=True)
 def output_dir_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """bench-accuracy's default --output-dir, which its argument check makes, under tmp_path:
-    a test that gives none left an empty outputs/bench_accuracy in the checkout."""
+    """bench-accuracy's default --output-dir, which its writers make, under tmp_path: a test
+    that gives none wrote into outputs/bench_accuracy in the checkout."""
     import benchmarks.accuracy.arguments as arguments
 
     monkeypatch.setattr(arguments, "OUTPUT_DIR", tmp_path / "outputs" / "bench_accuracy")
@@ -636,6 +636,24 @@ def test_an_autogluon_python_that_cannot_run_is_refused_before_any_fit(
     assert parse_args(["--autogluon-python", "python"]).autogluon_python == str(interpreter)
 
 
+def test_a_refused_accuracy_run_leaves_no_empty_output_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The argument check made --output-dir (and its parents) to try a file in it, so a run
+    refused afterwards (an experiment that does not compose) left them behind, empty."""
+    import benchmarks.accuracy.__main__ as bench
+
+    folder = tmp_path / "deep" / "out"
+    argv = ["--no-peers", "--series", "gbm_1", "--output-dir", str(folder)]
+    assert bench.main([*argv, "--experiment", "nope"]) == 2
+    assert "cannot compose" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    # A run that scores something still makes it to write into.
+    _stopped_at_series_b(monkeypatch)
+    assert bench.main(["--no-peers", "--output-dir", str(folder)]) == 130
+    assert (folder / "bench_accuracy_stopped.csv").is_file()
+
+
 def test_accuracy_writes_under_stockcast_root(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -650,7 +668,7 @@ def test_accuracy_writes_under_stockcast_root(
         monkeypatch.setenv("STOCKCAST_ROOT", root)
         folder = Path(arguments.parse_args(["--series", "gbm_1"]).output_dir)
         assert folder == (written or Path(root)) / "outputs" / "bench_accuracy"
-        assert folder.is_dir(), "made by the argument check, before any fit"
+        assert not folder.exists(), "made by the writers, not by the argument check"
     monkeypatch.delenv("STOCKCAST_ROOT")
     assert arguments.default_output_dir() == PROJECT_ROOT / "outputs" / "bench_accuracy"
 

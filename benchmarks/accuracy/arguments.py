@@ -4,6 +4,7 @@ before any fit where it cannot work."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -94,7 +95,12 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
         args.autogluon_python = os.path.abspath(args.autogluon_python)
     # Before any fit: a folder that cannot be written lost every fit's scores at the end.
     output = Path(args.output_dir)
+    made = [path for path in (output, *output.parents) if not path.exists()]
     reason = folder_not_made(output) or file_not_written(output)
+    # Made only to find out: the writers make it, so a run refused later leaves no empty folder.
+    for path in made:  # the deepest first; one another process has filled meanwhile stays
+        with contextlib.suppress(OSError):
+            path.rmdir()
     if reason is not None:
         parser.error(f"--output-dir {output} cannot be a folder to write into ({reason})")
     return args
