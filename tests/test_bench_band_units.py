@@ -34,6 +34,16 @@ def test_band_units_refuse_an_unknown_series_before_any_fit(capsys) -> None:
     assert "--series names no series ['nope']" in capsys.readouterr().err
 
 
+def test_band_units_take_spaces_after_commas_as_seeds_do(monkeypatch) -> None:
+    """--series "gbm_1, gbm_2" named no series ' gbm_2', where --seeds "42, 1" took the space."""
+    import benchmarks.accuracy.band_units as measuring
+
+    loaded = []
+    monkeypatch.setattr(measuring, "load_bench_series", lambda names: loaded.append(names) or [])
+    assert main(["--series", "gbm_1, gbm_2 ", "--seeds", "42, 1"]) == 0
+    assert loaded == [["gbm_1", "gbm_2"]]
+
+
 def test_band_units_refuse_seeds_that_name_no_seed(capsys) -> None:
     """`--seeds ,` fitted nothing: the header alone, and exit status 0."""
     with pytest.raises(SystemExit) as stopped:

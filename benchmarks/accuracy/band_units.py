@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     if not seeds:
         # No fit: the run printed its header alone and exited 0, as if it had measured.
         parser.error(f"--seeds {args.seeds!r} names no seed")
-    named = [n for n in args.series.split(",") if n]
+    # Spaces around a name stripped, as --seeds' are: "wineind, ausbeer" named no ' ausbeer'.
+    named = [n.strip() for n in args.series.split(",") if n.strip()]
     unknown = [n for n in named if n not in series_names()]
     if not named or unknown:
         parser.error(f"--series names no series {unknown}; choose from {series_names()}")
