@@ -413,6 +413,7 @@ def test_panels_stopped_with_ctrl_c_print_the_fits_that_finished(
         per_series = {"a": 0.5, "b": 2.0}
         return panels.PanelScores(panel, seed, {f: per_series for f in panels.FORECASTERS})
 
+    monkeypatch.setattr(panels, "refuse_too_short", lambda *args: None)
     monkeypatch.setattr(panels, "score_panel", fit)
     assert panels.main(["--panels", "danish", "--seeds", "1,2"]) == 130
     out, err = capsys.readouterr()
@@ -438,6 +439,7 @@ def test_panels_stopped_by_an_error_print_the_fits_that_finished_then_refuse(
         per_series = {"a": 0.5, "b": 2.0}
         return panels.PanelScores(panel, seed, {f: per_series for f in panels.FORECASTERS})
 
+    monkeypatch.setattr(panels, "refuse_too_short", lambda *args: None)
     monkeypatch.setattr(panels, "score_panel", fit)
     assert panels.main(["--panels", "danish", "--seeds", "1,2"]) == 2
     out, err = capsys.readouterr()
@@ -449,6 +451,26 @@ def test_panels_stopped_by_an_error_print_the_fits_that_finished_then_refuse(
     assert panels.main(["--panels", "danish", "--seeds", "2"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err == "panels: dk_lrm: cannot be fitted\n"
+
+
+def test_a_panel_too_short_for_the_windows_is_refused_before_any_fit(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A panel too short for the run's windows (danish with data.previous_time_window=40) was
+    refused at its turn, after the fits of the panels before it."""
+    import benchmarks.accuracy.panels as panels
+
+    fitted = []
+    monkeypatch.setattr(panels, "score_panel", lambda panel, *args: fitted.append(panel))
+    # Random walks, which no optional package reads: 1000 points each, and 150.
+    monkeypatch.setitem(panels.PANELS, "long", (("gbm_1", "gbm_2"), "D", "2000-01-01"))
+    monkeypatch.setitem(panels.PANELS, "short", (("walk150_1000",), "D", "2000-01-01"))
+    argv = ["--panels", "long,short", "--experiment", "mlp_w10", "data.previous_time_window=120"]
+    assert panels.main(argv) == 2
+    assert fitted == []
+    assert capsys.readouterr().err.startswith(
+        "panels: panel short: series 'walk150_1000' has 150 points"
+    )
 
 
 def test_panels_arguments_and_settings_are_one_sentence_before_any_fit(
@@ -504,6 +526,7 @@ def test_series_and_panels_take_spaces_after_commas_as_seeds_do(
         per_series = {"a": 1.0}
         return panels.PanelScores(panel, seed, {f: per_series for f in panels.FORECASTERS})
 
+    monkeypatch.setattr(panels, "refuse_too_short", lambda *args: None)
     monkeypatch.setattr(panels, "score_panel", fit)
     assert panels.main(["--panels", "macro, danish"]) == 0
     assert fitted == ["macro", "danish"]

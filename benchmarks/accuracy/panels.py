@@ -33,7 +33,7 @@ from benchmarks.accuracy.series import SeriesUnavailable, load_bench_series
 from benchmarks.common import quiet_console
 from stockcast.config.compose import compose_config
 from stockcast.config.task import CTRL_C_EXIT
-from stockcast.errors import StockcastError, counted
+from stockcast.errors import DataError, StockcastError, counted
 
 # name: (series, their spacing as a pandas frequency, the first date).
 PANELS: dict[str, tuple[tuple[str, ...], str, str]] = {
@@ -56,6 +56,8 @@ PANELS: dict[str, tuple[tuple[str, ...], str, str]] = {
 }
 # What is scored: the model as fitted, each series with its own weights, the last price.
 FORECASTERS = ("panel weights", "per-series weights", "naive")
+# How a panel's CSV (`panel_csv`) is read: one long table of several series.
+PANEL_COLUMNS = ("data.date_column=date", "data.value_column=value", "data.id_column=id")
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,7 @@ def score_panel(
     with tempfile.TemporaryDirectory(prefix="stockcast-panel-") as tmp:
         folder = Path(tmp)
         csv = panel_csv(names, frequency, start, folder / "panel.csv")
-        columns = ["data.date_column=date", "data.value_column=value", "data.id_column=id"]
-        cfg = csv_config(folder, csv, experiment, columns, [f"seed={seed}", *overrides])
+        cfg = csv_config(folder, csv, experiment, PANEL_COLUMNS, [f"seed={seed}", *overrides])
         prepared = PreparedData.load(run_prepare(cfg, folder / "run" / "prepared"))
         # The fitted network as the fit leaves it (weighed, fallen back where it did), and the
         # rolling-origin folds it weighed on beside the validation windows, if any.
@@ -176,6 +177,33 @@ def score_panel(
     return PanelScores(panel, seed, mase)
 
 
+def refuse_too_short(
+    panels: Sequence[str],
+    experiment: str,
+    overrides: Sequence[str],
+    table: dict[str, tuple[tuple[str, ...], str, str]] = PANELS,
+) -> None:
+    """Each panel's data prepared as its fit prepares it, before any fit: a panel too short for
+    the run's windows (danish with data.previous_time_window=40) stopped the run at its turn,
+    after the fits of the panels before it."""
+    from stockcast.config.compose import plain
+    from stockcast.data.prepared import prepare_data
+
+    for panel in panels:
+        names, frequency, start = table[panel]
+        with tempfile.TemporaryDirectory(prefix="stockcast-panel-") as tmp:
+            folder = Path(tmp)
+            try:
+                csv = panel_csv(names, frequency, start, folder / "panel.csv")
+            except SeriesUnavailable as err:
+                raise SystemExit(f"panel {panel}: {err}") from None
+            cfg = csv_config(folder, csv, experiment, PANEL_COLUMNS, overrides)
+            try:
+                prepare_data(plain(cfg.data))
+            except DataError as err:
+                raise DataError(f"panel {panel}: {err}") from None
+
+
 def table(scores: Sequence[PanelScores]) -> str:
     """One row per panel: each forecaster's mean and geometric mean MASE over its series, each
     averaged over the seeds."""
@@ -230,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             [f"experiment={args.experiment}", *args.overrides],
             what="the panels' config",
         )
+        refuse_too_short(named, args.experiment, args.overrides)
         score_panels(named, seeds, args.experiment, args.overrides, scores)
     except StockcastError as err:  # a setting that does not compose, validate or fit a panel
         return report_stop(scores, err)
