@@ -92,7 +92,7 @@ class BenchOptions:
     panel_peer_steps: int | None = None  # NeuralForecast MLP's max_steps (None: its default)
     # Batch prediction's panels, (series, business days each): a watch list and a large universe
     # with a quarter of history each (the one with most series is judged), and the many-tickers
-    # issue's 500 tickers with ten years (timed, no target: reading 1.26 M rows).
+    # panel's 500 tickers with ten years (timed, no target: reading 1.26 M rows).
     batch_cases: tuple[tuple[int, int], ...] = ((500, 63), (5000, 63), (500, 2520))
     overrides: list[str] = field(default_factory=list)  # extra Hydra overrides for the configs
 

@@ -1,6 +1,6 @@
-"""Many tickers (issue 13, item 6): the synthetic market panel through prepare, training and a peer.
+"""Many tickers: the synthetic market panel through prepare, training and a peer.
 
-At full size the panel is the issue's 500 tickers × 2,520 business days (1.26 M points) of
+At full size the panel is 500 tickers × 2,520 business days (1.26 M points) of
 `experiment=market_global`; `--quick` shrinks the ticker count (`BenchOptions.panel_series`).
 
 - prepare: `prepare_data` on the panel in a fresh subprocess, so that what earlier benchmarks left

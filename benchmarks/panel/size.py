@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 EXPERIMENT = "market_global"
-PANEL_DAYS = 2520  # ten years of business days per ticker: the size
+PANEL_DAYS = 2520  # ten years of business days per ticker
 # Pinned so the panel is the same every day (data.as_of defaults to today, which would slide the
 # trailing 2,520-day window); 2015-01-01 to here holds 2,609 business days, enough for PANEL_DAYS.
 PANEL_AS_OF = "2024-12-31"
