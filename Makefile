@@ -51,9 +51,11 @@ help: ## list the targets
 
 # Written when the venv has no torch recorded yet, and rewritten only when this make's command line
 # names another torch (a venv made before the stamp existed adopts its torch as it is), so targets
-# depending on it rebuild only then.
+# depending on it rebuild only then. A venv without pip (one a python lacking ensurepip left
+# half-made) gets it from its own python: every install below runs its pip.
 $(TORCH_STAMP): FORCE
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/pip || $(BIN)/python -m ensurepip --upgrade --default-pip
 	@if [ ! -f $@ ] && [ -f $(INSTALLED) ]; then echo '$(TORCH_WANTED)' > $@; touch -r $(INSTALLED) $@; fi
 	@if [ ! -f $@ ] || { [ -n '$(TORCH_NAMED)' ] && [ "$$(cat $@)" != '$(TORCH_WANTED)' ]; }; then \
 		echo "installing $(TORCH_WANTED)"; \

@@ -27,6 +27,7 @@ def fake_venv(tmp: Path) -> Path:
     python = venv / "bin" / "python"
     python.write_text('#!/bin/sh\necho "$@" >> "$(dirname "$0")/../calls.log"\n')
     python.chmod(0o755)
+    (venv / "bin" / "pip").symlink_to("python")
     return venv
 
 
@@ -71,6 +72,19 @@ def test_a_make_without_a_spec_keeps_the_torch_installed_with_one(tmp_path: Path
     assert stamp.read_text().strip() == CPU_STAMP
     assert make_stamp(venv, "TORCH_SPEC=torch") == ["-m pip install --quiet torch"]
     assert stamp.read_text().strip() == "torch"
+
+
+def test_a_venv_left_without_pip_gets_it(tmp_path: Path) -> None:
+    """A python without ensurepip (Debian without python3-venv) leaves bin/python but no pip:
+    make kept that venv, so every later make failed on `No module named pip` even once
+    python3-venv was installed."""
+    venv = fake_venv(tmp_path)
+    (venv / "bin" / "pip").unlink()
+    env = {k: v for k, v in os.environ.items() if k not in ("TORCH_SPEC", "TORCH_INDEX")}
+    ensurepip = "-m ensurepip --upgrade --default-pip"
+    assert ensurepip in run_make(venv, [f"{venv}/.torch-spec"], env)
+    (venv / "bin" / "pip").symlink_to("python")
+    assert ensurepip not in run_make(venv, [f"{venv}/.torch-spec"], env), "pip there is kept"
 
 
 def test_ci_exports_the_cpu_wheel_and_a_fresh_venv_installs_it(tmp_path: Path) -> None:
