@@ -50,13 +50,14 @@ help: ## list the targets
 		awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
 # Written when the venv has no torch recorded yet, and rewritten only when this make's command line
-# names another torch (a venv made before the stamp existed adopts its torch as it is), so targets
-# depending on it rebuild only then. A venv without pip (one a python lacking ensurepip left
-# half-made) gets it from its own python: every install below runs its pip.
+# names another torch (a venv made before the stamp existed adopts its torch as it is, unless this
+# command line names one: that one is installed), so targets depending on it rebuild only then.
+# A venv without pip (one a python lacking ensurepip left half-made) gets it from its own python:
+# every install below runs its pip.
 $(TORCH_STAMP): FORCE
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(BIN)/pip || $(BIN)/python -m ensurepip --upgrade --default-pip
-	@if [ ! -f $@ ] && [ -f $(INSTALLED) ]; then echo '$(TORCH_WANTED)' > $@; touch -r $(INSTALLED) $@; fi
+	@if [ ! -f $@ ] && [ -f $(INSTALLED) ] && [ -z '$(TORCH_NAMED)' ]; then echo '$(TORCH_WANTED)' > $@; touch -r $(INSTALLED) $@; fi
 	@if [ ! -f $@ ] || { [ -n '$(TORCH_NAMED)' ] && [ "$$(cat $@)" != '$(TORCH_WANTED)' ]; }; then \
 		echo "installing $(TORCH_WANTED)"; \
 		$(BIN)/python -m pip install --quiet --upgrade pip && \

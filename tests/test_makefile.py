@@ -74,6 +74,20 @@ def test_a_make_without_a_spec_keeps_the_torch_installed_with_one(tmp_path: Path
     assert stamp.read_text().strip() == "torch"
 
 
+def test_a_venv_from_before_the_stamp_installs_a_torch_its_command_line_names(
+    tmp_path: Path,
+) -> None:
+    """A venv installed before .torch-spec existed recorded the named CPU spec as installed and
+    kept its CUDA torch; a make naming none still adopts its torch as it is."""
+    venv = fake_venv(tmp_path)
+    (venv / ".installed").touch()
+    assert make_stamp(venv) == []
+    assert (venv / ".torch-spec").read_text().strip() == "torch"
+    (venv / ".torch-spec").unlink()
+    assert make_stamp(venv, *CPU) == [f"-m pip install --quiet {CPU_STAMP}"]
+    assert (venv / ".torch-spec").read_text().strip() == CPU_STAMP
+
+
 def test_a_venv_left_without_pip_gets_it(tmp_path: Path) -> None:
     """A python without ensurepip (Debian without python3-venv) leaves bin/python but no pip:
     make kept that venv, so every later make failed on `No module named pip` even once
