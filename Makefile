@@ -160,10 +160,27 @@ deploy: $(INSTALLED) ## managed online endpoint for the champion (or ARGS="azure
 tracking-uri: $(INSTALLED) ## print the workspace's MLflow tracking URI (for registry=azureml on a laptop)
 	@$(BIN)/python scripts/submit.py tracking-uri $(ARGS)
 
+CLEANED_FOLDERS := logs outputs mlartifacts .pytest_cache .ruff_cache
+CLEANED := $(CLEANED_FOLDERS) mlruns.db mlruns.db.lock ledger.db ledger.db-journal optuna.db
+# Refuses where the folder $(2) (named $(1) to the user) is inside a folder clean removes: a
+# STOCKCAST_ROOT in outputs/<experiment>, or a key folder there, would go with it (its store and
+# private signing key), though clean leaves both as they are.
+define keep_out_of_clean
+path="$(2)"; [ -n "$$path" ] && [ -d "$$path" ] || exit 0; path="$$(cd "$$path" && pwd -P)"; \
+for folder in $(CLEANED_FOLDERS); do \
+	[ -d "$$folder" ] && case "$$path/" in "$$(cd "$$folder" && pwd -P)/"*) \
+		echo "make clean would remove $(1) with $$folder/, which it leaves as it is: move it out of $$folder/ (or remove it yourself) and run make clean again." >&2; \
+		exit 1;; \
+	esac; \
+done; true
+endef
+
 # A STOCKCAST_ROOT naming this folder (its path, `.`) was just cleaned: only another one is said
 # to be left as it is.
 clean: ## remove logs, the local MLflow store and caches (keeps .venv; a STOCKCAST_ROOT folder is left as it is)
-	rm -rf logs outputs mlruns.db mlruns.db.lock ledger.db ledger.db-journal mlartifacts optuna.db .pytest_cache .ruff_cache
+	@$(call keep_out_of_clean,STOCKCAST_ROOT=$$STOCKCAST_ROOT,$$STOCKCAST_ROOT)
+	@$(call keep_out_of_clean,the signing key folder $(KEYS_DIR),$(KEYS_DIR))
+	rm -rf $(CLEANED)
 	@if [ -n "$$STOCKCAST_ROOT" ] && [ "$$(cd "$$STOCKCAST_ROOT" 2>/dev/null && pwd -P)" != "$$(pwd -P)" ]; then echo "STOCKCAST_ROOT=$$STOCKCAST_ROOT is left as it is: remove its logs/, outputs/, mlruns.db, mlartifacts/ and ledger.db yourself if you mean to."; fi
 	find . -path ./$(VENV) -prune -o -path ./$(AUTOGLUON_VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 

@@ -266,3 +266,35 @@ def test_make_clean_says_a_store_root_is_left_only_where_it_is(tmp_path: Path) -
         "mlartifacts/ and ledger.db yourself if you mean to."
     ) in clean(str(other)).splitlines()
     assert (other / "mlruns.db").is_file() and (other / "logs").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("variable", "folder", "named"),
+    [
+        ("STOCKCAST_ROOT", "outputs/exp1", "STOCKCAST_ROOT=outputs/exp1"),
+        ("STOCKCAST_KEYS_DIR", "logs/keys", "the signing key folder logs/keys"),
+    ],
+)
+def test_make_clean_refuses_to_remove_a_store_root_or_keys_inside_what_it_cleans(
+    tmp_path: Path, variable: str, folder: str, named: str
+) -> None:
+    """A STOCKCAST_ROOT in outputs/ went with outputs/ (its store and private signing key) while
+    clean said it was left as it is."""
+    kept = tmp_path / folder
+    kept.mkdir(parents=True)
+    (kept / "mlruns.db").write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKCAST_")}
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-f", str(PROJECT_ROOT / "Makefile"), "clean"],
+        cwd=tmp_path,
+        env=env | {variable: folder},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0
+    assert (
+        f"make clean would remove {named} with {folder.split('/')[0]}/, which it leaves as it "
+        f"is: move it out of {folder.split('/')[0]}/ (or remove it yourself) and run make "
+        "clean again."
+    ) in done.stderr.splitlines()
+    assert (kept / "mlruns.db").is_file()
