@@ -131,7 +131,9 @@ install-autogluon: ## AutoGluon-TimeSeries in .venv-autogluon, a peer for bench-
 # overrides as local runs plus azureml.* settings, e.g. ARGS="experiment=mlp_w30 azureml.schedule.hour=5";
 # without an experiment= the cloud runs (and the schedule's name) are make pipeline's, EXPERIMENT.
 DRY_RUN ?=
-SUBMIT := $(BIN)/python scripts/submit.py $(if $(filter-out 0 false no,$(DRY_RUN)),--dry-run)
+# scripts/submit.py reads it itself, so `make submit DRY_RUN=False` means what a direct run's does.
+export DRY_RUN
+SUBMIT := $(BIN)/python scripts/submit.py
 
 submit: $(INSTALLED) ## run the pipeline (prepare → train → evaluate → refit → register → monitor) once on Azure ML (DRY_RUN=1: only write YAML)
 	$(SUBMIT) pipeline $(WITH_EXPERIMENT)

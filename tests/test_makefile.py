@@ -298,3 +298,27 @@ def test_make_clean_refuses_to_remove_a_store_root_or_keys_inside_what_it_cleans
         "clean again."
     ) in done.stderr.splitlines()
     assert (kept / "mlruns.db").is_file()
+
+
+@pytest.mark.parametrize("value", ["1", "yes", "0", "False", "NO", ""])
+def test_make_submit_reads_dry_run_as_the_script_does(tmp_path: Path, value: str) -> None:
+    """make took DRY_RUN=False (or NO) for a dry run, which the script run directly reads as a
+    real submission: the same words must mean the same in both."""
+    from stockcast.orchestration.azureml.settings import dry_run_from_env
+
+    venv = fake_venv(tmp_path)
+    (venv / "bin" / "python").write_text(
+        '#!/bin/sh\necho "$DRY_RUN|$@" >> "$(dirname "$0")/../calls.log"\n'
+    )
+    (venv / ".installed").touch()
+    stamp = f"{venv}/.torch-spec"
+    env = {k: v for k, v in os.environ.items() if k != "DRY_RUN"}
+    (call,) = run_make(
+        venv, ["-o", f"{venv}/.installed", "-o", stamp, "submit", f"DRY_RUN={value}"], env
+    )
+    seen, arguments = call.split("|", 1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DRY_RUN", seen)
+        dry = "--dry-run" in arguments.split() or dry_run_from_env()
+        patch.setenv("DRY_RUN", value)
+        assert dry == dry_run_from_env()
