@@ -39,6 +39,15 @@ TORCH_STAMP := $(VENV)/.torch-spec
 TORCH_WANTED := $(TORCH_SPEC)$(if $(TORCH_INDEX), --index-url $(TORCH_INDEX))
 TORCH_NAMED := $(filter command,$(origin TORCH_SPEC) $(origin TORCH_INDEX))
 TORCH_PIP_ARGS := "$(TORCH_SPEC)"$(if $(TORCH_INDEX), --index-url "$(TORCH_INDEX)")
+# setup.cfg's python_requires (>=X.Y), read only where used: checked before a python makes the
+# venv, and of a venv not yet installed, so an older one is refused before torch is downloaded
+# rather than by pip after it.
+PYTHON_REQUIRES = $(shell sed -n 's/^python_requires *= *>= *//p' setup.cfg)
+# Exits 1, saying so and then $(2), where the python $(1) is older than PYTHON_REQUIRES.
+define require_python
+$(1) -c 'import sys; old = sys.version_info[:2] < tuple(map(int, "$(PYTHON_REQUIRES)".split("."))); old and sys.stderr.write("$(1) is Python %d.%d and stockcast needs $(PYTHON_REQUIRES) or newer (setup.cfg): $(2).\n" % sys.version_info[:2]); sys.exit(old)'
+endef
+NEWER_PYTHON = run make again with PYTHON set to a newer one (make install PYTHON=python$(PYTHON_REQUIRES))
 
 .DEFAULT_GOAL := help
 .PHONY: help install keys train pipeline serve test test-fast lint format bench bench-accuracy install-autogluon clean submit submit-schedule \
@@ -55,7 +64,8 @@ help: ## list the targets
 # A venv without pip (one a python lacking ensurepip left half-made) gets it from its own python:
 # every install below runs its pip.
 $(TORCH_STAMP): FORCE
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || { $(call require_python,$(PYTHON),$(NEWER_PYTHON)) && $(PYTHON) -m venv $(VENV); }
+	@test -f $(INSTALLED) || $(call require_python,$(BIN)/python,remove $(VENV) and $(NEWER_PYTHON))
 	@test -x $(BIN)/pip || $(BIN)/python -m ensurepip --upgrade --default-pip
 	@if [ ! -f $@ ] && [ -f $(INSTALLED) ] && [ -z '$(TORCH_NAMED)' ]; then echo '$(TORCH_WANTED)' > $@; touch -r $(INSTALLED) $@; fi
 	@if [ ! -f $@ ] || { [ -n '$(TORCH_NAMED)' ] && [ "$$(cat $@)" != '$(TORCH_WANTED)' ]; }; then \

@@ -101,6 +101,43 @@ def test_a_venv_left_without_pip_gets_it(tmp_path: Path) -> None:
     assert ensurepip not in run_make(venv, [f"{venv}/.torch-spec"], env), "pip there is kept"
 
 
+OLD_PYTHON = (
+    "#!/bin/sh\n"  # reports Python 3.10 to a -c check, logs anything else (a venv it would make)
+    '[ "$1" = -c ] && exec python3 -c '
+    '\'import sys; sys.version_info = (3, 10, 12, "final", 0); exec(sys.argv[1])\' "$2"\n'
+    'echo "$@" >> "$(dirname "$0")/calls.log"\n'
+)
+
+
+@pytest.mark.parametrize("venv_exists", [False, True])
+def test_make_refuses_a_python_older_than_setup_cfg_asks(tmp_path: Path, venv_exists: bool) -> None:
+    """A Python 3.10 made the venv and pip refused stockcast only after torch was downloaded; a
+    later make with PYTHON=python3.11 then kept that venv and failed the same way."""
+    python = tmp_path / "python3"
+    python.write_text(OLD_PYTHON)
+    python.chmod(0o755)
+    venv = tmp_path / "venv"
+    if venv_exists:
+        venv = fake_venv(tmp_path)
+        (venv / "bin" / "python").write_text(OLD_PYTHON)
+        python = tmp_path / "python3.11"
+        python.symlink_to(shutil.which("python3") or "python3")
+    done = subprocess.run(
+        ["make", "--no-print-directory", f"VENV={venv}", f"PYTHON={python}", f"{venv}/.torch-spec"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0
+    old = venv / "bin" / "python" if venv_exists else python
+    fix = f"remove {venv} and run" if venv_exists else "run"
+    assert (
+        f"{old} is Python 3.10 and stockcast needs 3.11 or newer (setup.cfg): {fix} make again "
+        "with PYTHON set to a newer one (make install PYTHON=python3.11)."
+    ) in done.stderr.splitlines()
+    assert not list(tmp_path.rglob("calls.log")), "neither a venv made of it nor torch installed"
+
+
 def test_ci_exports_the_cpu_wheel_and_a_fresh_venv_installs_it(tmp_path: Path) -> None:
     venv = fake_venv(tmp_path)
     assert make_stamp(venv, TORCH_SPEC="torch==2.13.0") == ["-m pip install --quiet torch==2.13.0"]
