@@ -29,7 +29,11 @@ INSTALLED := $(VENV)/.installed
 KEYS_DIR ?= $(or $(STOCKCAST_KEYS_DIR),$(if $(STOCKCAST_ROOT),$(STOCKCAST_ROOT)/keys,keys))
 # Both files are targets: a private key without its public one signs but verifies nothing, so
 # a lost public key is written again from the private one.
-SIGNING_KEYS := $(KEYS_DIR)/model-signing.key $(KEYS_DIR)/model-signing.pub
+# A space in the folder (STOCKCAST_ROOT=~/My Projects/x) is escaped in the file names, or make read
+# two targets and passed the script two words.
+SPACE := $(subst ,, )
+KEYS_TARGET_DIR := $(subst $(SPACE),\$(SPACE),$(KEYS_DIR))
+SIGNING_KEYS := $(KEYS_TARGET_DIR)/model-signing.key $(KEYS_TARGET_DIR)/model-signing.pub
 # Records which torch is installed. A new venv gets TORCH_SPEC/TORCH_INDEX (the defaults above,
 # or the environment's: .ci/run exports TORCH_SPEC=torch==2.13.0, which CI's package mirror serves
 # as its CPU wheel); after that only a make that names
@@ -85,7 +89,7 @@ install: $(INSTALLED) ## create .venv and install stockcast with its dev tools
 keys: $(SIGNING_KEYS) ## create the local model-signing key pair in keys/ (kept if it exists; see KEYS_DIR)
 
 $(SIGNING_KEYS): | $(INSTALLED)
-	$(BIN)/python scripts/signing_keys.py $(KEYS_DIR)
+	$(BIN)/python scripts/signing_keys.py "$(KEYS_DIR)"
 
 train: $(INSTALLED) $(SIGNING_KEYS) ## train experiment=mlp_w10 locally (ARGS="..." adds Hydra overrides)
 	$(BIN)/python src/train.py $(WITH_EXPERIMENT)

@@ -196,6 +196,23 @@ def test_make_writes_a_lost_public_key_again(
     assert calls == ([f"scripts/signing_keys.py {keys}"] if writes else [])
 
 
+def test_make_keys_takes_a_folder_with_a_space_as_one(tmp_path: Path) -> None:
+    """With STOCKCAST_ROOT=~/My Projects/x make read two targets and gave the script two words,
+    which it refused, and its advice (create the pair by hand) left make failing the same way."""
+    keys = tmp_path / "my keys"
+    venv = fake_venv(tmp_path)
+    (venv / "bin" / "python").write_text(
+        '#!/bin/sh\nlog="$(dirname "$0")/../calls.log"\nprintf "%s|" "$@" >> "$log"\necho >> "$log"\n'
+    )
+    assert set(make_keys(venv, {"STOCKCAST_KEYS_DIR": str(keys)})) == {
+        f"scripts/signing_keys.py|{keys}|"
+    }
+    keys.mkdir()
+    for name in ("model-signing.key", "model-signing.pub"):
+        (keys / name).write_text("a stand-in for the PEM")
+    assert make_keys(venv, {"STOCKCAST_KEYS_DIR": str(keys)}) == [], "a pair there is kept"
+
+
 @pytest.mark.parametrize(
     ("args", "command"),
     [
