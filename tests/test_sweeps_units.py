@@ -386,7 +386,7 @@ def test_a_batch_interrupted_after_a_job_finished_keeps_that_jobs_value(tmp_path
         folder = sweep / str(number)
         (folder / ".hydra").mkdir(parents=True, exist_ok=True)
         (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
-        (folder / "metrics.json").write_text(json.dumps({"val": {"loss": mase}}))
+        (folder / "metrics.json").write_text(json.dumps({"val": {"mase": mase}}))
 
     finished_job(1, ["optim.lr=0.5"], 0.1)  # an earlier sweep's job 1
 
