@@ -143,3 +143,23 @@ def test_a_bad_value_of_a_dated_file_is_named_by_its_date(tmp_path: Path) -> Non
     # Given values have no dates: their position is named, as before.
     with pytest.raises(DataError, match=r"^the input holds -5 at position 2, but prices"):
         build_input({"kind": "values", "values": [1.0, -5.0, 2.0]}, metadata)
+
+
+@pytest.mark.parametrize(
+    ("held", "read_as"), [("1e3", 1000.0), ("1_000", 1000), ("true", True), ("007", "007")]
+)
+def test_an_id_the_command_line_reads_as_a_number_still_picks_its_series(
+    tmp_path: Path, held: str, read_as: object
+) -> None:
+    """Hydra reads an unquoted input.series_id=1e3 as 1000.0 and =true as True: a file whose ids
+    are read as text was refused as not holding them, naming the id it was asked for."""
+    days = pd.bdate_range("2024-01-01", periods=12)
+    rows = [(held, 100.0 + i) for i in range(12)] + [("ZZZ", 50.0 + i) for i in range(12)]
+    frame = pd.DataFrame(rows, columns=["Ticker", "Close"]).assign(Date=list(days) * 2)
+    path = tmp_path / "watch.csv"
+    frame.to_csv(path, index=False)
+    cfg = {"kind": "csv", **_cfg(path, id_column="Ticker"), "series_id": read_as}
+    metadata = {"previous_time_window": 10, "next_time_window": 5}
+    assert build_input(cfg, metadata).values.tolist() == [100.0 + i for i in range(12)]
+    with pytest.raises(ConfigError, match=r"^input.series_id 2000.0 is not in the data"):
+        build_input(cfg | {"series_id": 2000.0}, metadata)

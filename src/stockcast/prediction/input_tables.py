@@ -3,9 +3,13 @@ the one series an id picks."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 
 from stockcast.data.series import Series
 from stockcast.data.table_file import read_table_series
@@ -60,6 +64,37 @@ def read_input_table(
         separator=input_cfg.get("separator") or ",",
         decimal=input_cfg.get("decimal") or ".",
     )
+
+
+def _read_unquoted(text: str) -> Any:
+    """What the command line makes of `text` written unquoted after `input.series_id=`
+    (None where it is no single value)."""
+    try:
+        return OverridesParser.create().parse_override(f"input.series_id={text}").value()
+    except HydraException:
+        return None
+
+
+def held_series_id(series_id: Any, held: Iterable[str]) -> Any:
+    """The id of `held` that `series_id` was written as: the command line reads an unquoted
+    1e3, 1_000 or true as a number or a boolean, whose text ('1000.0', 'True') names no id of
+    a table whose ids are read as text. `series_id` itself where it is text, names an id as it
+    is, or no single held id reads as it."""
+    if series_id is None or isinstance(series_id, str):
+        return series_id
+    ids = list(held)
+    if str(series_id).strip() in ids:
+        return series_id
+    written = [
+        item
+        for item in ids
+        if type(value := _read_unquoted(item)) is type(series_id)
+        and (
+            value == series_id
+            or (isinstance(value, float) and math.isnan(value) and math.isnan(series_id))
+        )
+    ]
+    return written[0] if len(written) == 1 else series_id
 
 
 def pick_series(

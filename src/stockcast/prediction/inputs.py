@@ -27,6 +27,7 @@ from stockcast.paths import ELIDED, project_path
 from stockcast.prediction.input_tables import (
     LISTED_IDS,
     MISSING_VALUE,
+    held_series_id,
     pick_series,
     read_input_table,
 )
@@ -161,6 +162,7 @@ def _csv(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeri
     # reason to refuse it (nor to hide that the id asked for is not in the file).
     refused: dict[str, str] = {}
     series = read_input_table(input_cfg, refused if id_column is not None else None)
+    series_id = held_series_id(series_id, [*(item.series_id for item in series), *refused])
     if series_id is not None and str(series_id) in refused:
         raise DataError(refused[str(series_id)])
     if not series and series_id is None:  # its only series refused for its own rows
@@ -234,7 +236,9 @@ def _test_split(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> In
         )
     window = WindowSizes(int(metadata["previous_time_window"]), int(metadata["next_time_window"]))
     test = split_series(series, window, source["split"])["test"]
-    asked = input_cfg.get("series_id")
+    asked = held_series_id(
+        input_cfg.get("series_id"), [*(item.series_id for item in series), *known.left_out]
+    )
     if asked is not None and str(asked).strip() in known.left_out:
         # In the file, so "not in the data" misled: the model's day left it out as too short.
         others = first_few(map(repr, (item.series_id for item in series)), LISTED_IDS)
@@ -243,7 +247,7 @@ def _test_split(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> In
             f"as of {source['as_of']} ({known.left_out[str(asked).strip()]} rows), so it has no "
             f"test split; pick one of {others}, or forecast it with input=csv."
         )
-    chosen = pick_series(series, input_cfg.get("series_id"), None, must_choose=False)
+    chosen = pick_series(series, asked, None, must_choose=False)
     index = [item.series_id for item in series].index(chosen.series_id)
     start, stop = int(test.offsets[index]), int(test.offsets[index + 1])
     dates = None if test.dates is None else test.dates[start:stop]
