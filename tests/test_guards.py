@@ -170,6 +170,24 @@ def test_a_boolean_column_of_a_dataframe_is_not_a_price() -> None:
         price_rows(frame, len(WINDOW), allow_non_positive=False)
 
 
+def test_a_panels_ticker_sent_with_each_window_is_named_as_no_price() -> None:
+    """A ticker column beside each window was refused as 'rows of shape (2, 11)', which did not
+    say that the model reads no series' name."""
+    frame = pd.DataFrame([WINDOW, WINDOW], columns=[f"p{i}" for i in range(len(WINDOW))])
+    frame.insert(0, "Ticker", ["AAA", "BBB"])
+    with pytest.raises(DataError) as caught:
+        price_rows(frame, len(WINDOW), allow_non_positive=False)
+    assert str(caught.value) == (
+        "the input's column 'Ticker' holds 'AAA', not a price; a model reads no series' name "
+        "(it forecasts any series from its window), so send each window's 10 prices alone."
+    )
+    with pytest.raises(DataError, match=r"^the input's position 11 holds 'AAA', not a price;"):
+        price_rows([[*WINDOW, "AAA"]], len(WINDOW), allow_non_positive=False)
+    # A null beside a window is no name: the width is what is wrong.
+    with pytest.raises(DataError, match=r"exactly 10 prices .*got rows of shape \(1, 11\)"):
+        price_rows([[None, *WINDOW]], len(WINDOW), allow_non_positive=False)
+
+
 class TakesAnyValue:
     """The served model's code as a model trained with data.allow_non_positive=true loads it."""
 

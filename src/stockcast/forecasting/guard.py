@@ -73,6 +73,7 @@ def _first(mask: np.ndarray) -> tuple[int, int, str]:
 
 def _grid(values: Any, width: int) -> np.ndarray:
     """A 2-D array of `width` columns, numeric when the input is, else of Python objects."""
+    names = list(values.columns) if hasattr(values, "columns") else None
     values = values.to_numpy() if hasattr(values, "to_numpy") else values
     if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
         grid = values
@@ -98,9 +99,28 @@ def _grid(values: Any, width: int) -> np.ndarray:
                 f"{len(grid[wrong])})",
             )
     grid = grid.reshape(1, -1) if grid.ndim == 1 else grid
+    _refuse_label_columns(grid, width, names)
     if grid.ndim != 2 or grid.shape[1] != width or grid.shape[0] == 0:
         raise wrong_width(width, f"rows of shape {grid.shape}")
     return grid
+
+
+def _refuse_label_columns(grid: np.ndarray, width: int, names: list[Any] | None) -> None:
+    """Refuse rows of `width` prices beside columns of text (a panel's ticker sent with each
+    window), naming the first: the width alone did not say that a model reads no series'
+    name, as it forecasts any series from its window's prices."""
+    if grid.dtype != object or grid.ndim != 2 or grid.shape[0] == 0 or grid.shape[1] <= width:
+        return
+    labels = [n for n in range(grid.shape[1]) if all(isinstance(i, str) for i in grid[:, n])]
+    if not labels or grid.shape[1] - len(labels) != width:
+        return
+    column = labels[0]
+    named = f"column {names[column]!r}" if names is not None else f"position {column + 1}"
+    raise DataError(
+        f"the input's {named} holds {quoted(grid[0, column])}, not a price; a model reads no "
+        f"series' name (it forecasts any series from its window), so send each window's "
+        f"{width} prices alone."
+    )
 
 
 def wrong_width(width: int, got: str) -> DataError:
