@@ -470,6 +470,16 @@ def test_a_coverage_gate_over_a_median_only_quantile_model_names_its_quantiles(m
             for empty in ("model.default_alias=", "model.default_alias=' '")
         ),
         (["backtest.span=0"], "backtest.span is 0; it must be a whole number above 0."),
+        # A column named by digits was looked up as a number: the file's refusal named the
+        # column '2024' to set, which the same override cannot.
+        *(
+            (
+                ["input=csv", "input.path=p.csv", f"input.{key}=2024"],
+                f"input.{key} is 2024, read as a number; it must be a valid string: quote it "
+                f"(input.{key}=\"'2024'\" on the command line, '2024' in a YAML file).",
+            )
+            for key in ("id_column", "value_column", "date_column")
+        ),
         (["input.seed=-1"], "input.seed is -1; it must be a whole number from 0 to 4294967295"),
         # A quote broke the store's search filter: a traceback.
         (["model.name='it\\'s'"], 'model.name is "it\'s"; a registered model name is letters'),

@@ -61,11 +61,14 @@ class PredictModel(Section):
 class PredictInput(CsvForm):
     # What the input kinds read; prediction/inputs.py and input_tables.py judge them, naming the
     # file or value.
-    unjudged = frozenset(
-        {"path", "format", "date_column", "value_column", "id_column", "series_id", "values"}
-    )
+    unjudged = frozenset({"path", "format", "series_id", "values"})
 
     kind: Literal[INPUT_KINDS]  # type: ignore[valid-type]
+    # Column names, as data's: one Hydra read as a number (2024) is refused saying to quote it,
+    # where the file's lookup named the column '2024' as the one to set.
+    date_column: str | None = None
+    value_column: str | None = None
+    id_column: str | None = None
     seed: SeedOrNone = None
     length: SeriesLength | None = None
     # A batch only: leave out the ids the guards refuse instead of refusing the file.
