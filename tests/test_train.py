@@ -798,6 +798,20 @@ def test_an_accelerator_this_machine_lacks_is_refused_before_any_work(
     refused_by_train_and_pipeline_first(tmp_path, overrides, sentence)
 
 
+def test_the_nccl_backend_without_a_cuda_gpu_is_refused_before_any_work(
+    tmp_path: Path, no_gpu: None
+) -> None:
+    """torch stopped the fit with "Distributed package doesn't have NCCL built in" and its
+    traceback as DDP started, after the data was prepared."""
+    sentence = (
+        "trainer.strategy.process_group_backend is 'nccl', which runs only on CUDA GPUs, but "
+        "this machine has no CUDA GPU; set trainer.strategy.process_group_backend=gloo here, or "
+        "train where one is (an Azure ML job on a GPU cluster)."
+    )
+    overrides = ["trainer=ddp", "trainer.devices=1", "trainer.strategy.process_group_backend=nccl"]
+    refused_by_train_and_pipeline_first(tmp_path, overrides, sentence)
+
+
 @pytest.mark.parametrize("accelerator", ["cpu", "auto"])
 def test_devices_a_cpu_cannot_take_are_refused_before_any_work(
     tmp_path: Path, no_gpu: None, accelerator: str

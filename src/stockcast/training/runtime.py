@@ -131,6 +131,36 @@ def refuse_a_missing_accelerator(trainer: DictConfig | None) -> None:
         raise ConfigError(_cannot_run_here(err)) from None
 
 
+# The process group backend that runs only on CUDA GPUs (configs/trainer/ddp.yaml: gloo on CPUs).
+CUDA_ONLY_BACKEND = "nccl"
+
+
+def refuse_nccl_without_cuda(trainer: DictConfig | None) -> None:
+    """`trainer.strategy.process_group_backend=nccl` on a machine without a CUDA GPU, or with
+    `trainer.accelerator=cpu`: torch stopped the fit with its traceback as DDP started, after
+    the data was prepared. Asked before a local run's first work, as the accelerator is."""
+    strategy = None if trainer is None else trainer.get("strategy")
+    if not isinstance(strategy, DictConfig):
+        return  # no strategy, or one Lightning names (`ddp` picks the backend itself)
+    if strategy.get("process_group_backend") != CUDA_ONLY_BACKEND:
+        return
+    from lightning.pytorch.accelerators import CUDAAccelerator
+
+    if not CUDAAccelerator.is_available():
+        missing = "this machine has no CUDA GPU"
+        do = "train where one is (an Azure ML job on a GPU cluster)"
+    elif trainer.get("accelerator") == "cpu":
+        missing = "trainer.accelerator is 'cpu'"
+        do = "set trainer.accelerator=gpu"
+    else:
+        return
+    raise ConfigError(
+        f"trainer.strategy.process_group_backend is '{CUDA_ONLY_BACKEND}', which runs only on "
+        f"CUDA GPUs, but {missing}; set trainer.strategy.process_group_backend=gloo here, or "
+        f"{do}."
+    )
+
+
 def _cannot_run_here(cause: BaseException) -> str:
     reason = " ".join(str(cause).split()).rstrip(".")
     return (
