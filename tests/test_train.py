@@ -812,6 +812,31 @@ def test_the_nccl_backend_without_a_cuda_gpu_is_refused_before_any_work(
     refused_by_train_and_pipeline_first(tmp_path, overrides, sentence)
 
 
+def test_several_nodes_no_launcher_started_are_refused_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fit prepared the data, then waited for the other machine forever, deaf to Ctrl-C."""
+    from stockcast.training.runtime import NODE_LAUNCHER_VARIABLES
+
+    for name in NODE_LAUNCHER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    sentence = (
+        "trainer.num_nodes is 2, but nothing started the other machines' processes (none of "
+        "NODE_RANK, RANK, WORLD_SIZE or SLURM_NODEID is set), so the fit would wait for them "
+        "forever; set trainer.num_nodes=1 here, or run on a cluster (make submit-train "
+        'ARGS="trainer=ddp azureml.job.instance_count=2").'
+    )
+    refused_by_train_and_pipeline_first(tmp_path, ["+trainer.num_nodes=2"], sentence)
+
+
+def test_several_nodes_a_launcher_started_are_not_refused(make_cfg) -> None:
+    """Azure ML sets NODE_RANK, RANK and WORLD_SIZE on every node it starts."""
+    from stockcast.training.runtime import refuse_nodes_nothing_started
+
+    trainer = make_cfg("trainer=ddp", "trainer.num_nodes=2").trainer
+    refuse_nodes_nothing_started(trainer, {"NODE_RANK": "1", "RANK": "2", "WORLD_SIZE": "4"})
+
+
 @pytest.mark.parametrize("accelerator", ["cpu", "auto"])
 def test_devices_a_cpu_cannot_take_are_refused_before_any_work(
     tmp_path: Path, no_gpu: None, accelerator: str

@@ -18,7 +18,11 @@ from stockcast.registry.ledger_check import check_ledger
 from stockcast.registry.lock import WAIT_S, sqlite_file
 from stockcast.registry.runs import DELETED, deleted_experiment
 from stockcast.registry.signing import SigningKeys, check_signing_keys
-from stockcast.training.runtime import refuse_a_missing_accelerator, refuse_nccl_without_cuda
+from stockcast.training.runtime import (
+    refuse_a_missing_accelerator,
+    refuse_nccl_without_cuda,
+    refuse_nodes_nothing_started,
+)
 
 # Under the run folder: the champion's private copy the check opens, removed after it.
 CHAMPION_CHECK_DIR = "preflight_champion"
@@ -26,12 +30,13 @@ CHAMPION_CHECK_DIR = "preflight_champion"
 
 def check_training_builds(cfg: DictConfig) -> None:
     """An optimizer or schedule the train step could not build, an accelerator this machine
-    lacks, or a process group backend it cannot run: found only once a fit starts, after the
-    data was prepared (and a replay's or a pipeline's earlier days or steps ran), so every
-    command that trains refuses them first."""
+    lacks, a process group backend it cannot run, or machines no launcher started: found only
+    once a fit starts, after the data was prepared (and a replay's or a pipeline's earlier days
+    or steps ran), so every command that trains refuses them first."""
     refuse_an_unbuildable_optimizer(cfg)
     refuse_a_missing_accelerator(cfg.get("trainer"))
     refuse_nccl_without_cuda(cfg.get("trainer"))
+    refuse_nodes_nothing_started(cfg.get("trainer"))
 
 
 def check_before_first_step(cfg: DictConfig, run_dir: Path) -> None:

@@ -3,7 +3,8 @@ and how a fit stopped by Ctrl-C or ended by an error ends (its exception, its ML
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import os
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -158,6 +159,30 @@ def refuse_nccl_without_cuda(trainer: DictConfig | None) -> None:
         f"trainer.strategy.process_group_backend is '{CUDA_ONLY_BACKEND}', which runs only on "
         f"CUDA GPUs, but {missing}; set trainer.strategy.process_group_backend=gloo here, or "
         f"{do}."
+    )
+
+
+# What a launcher that started a fit's processes on several machines sets (Azure ML, torchrun:
+# NODE_RANK, RANK, WORLD_SIZE; SLURM: SLURM_NODEID): Lightning starts the processes of one node.
+NODE_LAUNCHER_VARIABLES = ("NODE_RANK", "RANK", "WORLD_SIZE", "SLURM_NODEID")
+
+
+def refuse_nodes_nothing_started(
+    trainer: DictConfig | None, environ: Mapping[str, str] | None = None
+) -> None:
+    """`trainer.num_nodes` above 1 where no launcher started the other machines' processes: the
+    fit prepared the data, then waited for them forever, deaf to Ctrl-C. Azure ML's job sets
+    the launcher's variables (and the matching `trainer.num_nodes`) on every node it starts."""
+    nodes = 1 if trainer is None else trainer.get("num_nodes") or 1
+    env = os.environ if environ is None else environ
+    if int(nodes) == 1 or any(env.get(name) for name in NODE_LAUNCHER_VARIABLES):
+        return
+    *others, last = NODE_LAUNCHER_VARIABLES
+    raise ConfigError(
+        f"trainer.num_nodes is {nodes}, but nothing started the other machines' processes "
+        f"(none of {', '.join(others)} or {last} is set), so the fit would wait for them "
+        "forever; set trainer.num_nodes=1 here, or run on a cluster (make submit-train "
+        f'ARGS="trainer=ddp azureml.job.instance_count={nodes}").'
     )
 
 
