@@ -243,6 +243,30 @@ def test_resuming_a_checkpoint_of_another_network_is_one_sentence(tmp_path: Path
     )
 
 
+def test_a_cut_resume_checkpoint_names_the_last_checkpoint_beside_it(tmp_path: Path) -> None:
+    """A resume.ckpt cut short was refused with "resume from another run or start a new run",
+    though the fit's whole last.ckpt beside it continues it without losing its steps."""
+    import torch
+
+    from stockcast.errors import ArtifactError
+    from stockcast.training.resume import check_checkpoint_fits
+
+    model = torch.nn.Module()
+    model.net = torch.nn.Linear(10, 5)
+    whole = {"state_dict": model.state_dict(), "optimizer_states": []}
+    cut, last = tmp_path / "resume.ckpt", tmp_path / "last.ckpt"
+    torch.save(whole, cut)
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    torch.save(whole, last)
+    with pytest.raises(ArtifactError) as refused:
+        check_checkpoint_fits(cut, model)
+    assert str(refused.value).endswith(
+        f"; resume from the earlier checkpoint beside it, train.resume={last}, or start a new "
+        "run without train.resume."
+    )
+    check_checkpoint_fits(last, model)
+
+
 def test_resuming_a_checkpoint_of_the_weights_alone_is_one_sentence(tmp_path: Path) -> None:
     """callbacks.model_checkpoint.save_weights_only=true writes the best and last.ckpt without
     the optimizer state: Lightning stopped a resume from one with a KeyError traceback."""

@@ -277,8 +277,7 @@ def check_checkpoint_fits(checkpoint: Path, model: Any) -> None:
     except Exception as err:  # whatever a damaged or foreign file makes torch raise
         raise ArtifactError(
             f"train.resume checkpoint {checkpoint} cannot be read as a training checkpoint "
-            f"({type(err).__name__}); resume from another run or start a new run without "
-            "train.resume."
+            f"({type(err).__name__}); {_unreadable_advice(checkpoint)}"
         ) from None
     ours = model.state_dict()
     differing = sorted(
@@ -294,3 +293,16 @@ def check_checkpoint_fits(checkpoint: Path, model: Any) -> None:
             "without train.resume."
         )
     check_training_state(checkpoint, whole)
+
+
+def _unreadable_advice(checkpoint: Path) -> str:
+    """What to resume from instead of an unreadable checkpoint: a resume.ckpt cut short (a disk
+    filled, a kill as it was written) has the fit's last.ckpt beside it, an earlier state of the
+    same fit, which keeps the steps up to it that starting again would lose."""
+    earlier = checkpoint.with_name(RESUME_CHECKPOINTS[1])
+    if checkpoint.name == RESUME_CHECKPOINTS[0] and earlier.is_file():
+        return (
+            f"resume from the earlier checkpoint beside it, train.resume={earlier}, or start a "
+            "new run without train.resume."
+        )
+    return "resume from another run or start a new run without train.resume."
