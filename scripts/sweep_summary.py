@@ -15,12 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.resolvers import register_resolvers
 from stockcast.errors import StockcastError, counted, quoted
-from stockcast.orchestration.sweeps.summary import (
-    summary_of,
-    to_markdown,
-    unranked_sweep,
-    write_summary,
-)
+from stockcast.orchestration.sweeps.jobs import unranked_sweep
+from stockcast.orchestration.sweeps.summary import summary_of, to_markdown, write_summary
 from stockcast.paths import CONFIG_DIR
 
 SWEEP_CONFIG = "multirun.yaml"

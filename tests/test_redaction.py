@@ -211,12 +211,8 @@ def test_a_sweep_shows_and_a_study_records_no_password_typed_on_the_command_line
     import yaml
 
     from hydra_plugins.stockcast_optuna_sweeper.study import compared_overrides
-    from stockcast.orchestration.sweeps.summary import (
-        OVERRIDES_FILE,
-        read_job,
-        summarize,
-        to_markdown,
-    )
+    from stockcast.orchestration.sweeps.jobs import OVERRIDES_FILE, read_job
+    from stockcast.orchestration.sweeps.summary import summarize, to_markdown
 
     typed = [f"registry.tracking_uri={hydra_quoted(DATABASE)}", "optim.lr=0.001"]
     job_dir = tmp_path / "0"

@@ -14,13 +14,9 @@ from hydra_plugins.stockcast_optuna_sweeper.job_folders import launched_job_fold
 from hydra_plugins.stockcast_optuna_sweeper.trial_refusal import trial_refusal
 from stockcast.errors import ConfigError
 from stockcast.orchestration.sweeps import tracking
+from stockcast.orchestration.sweeps.jobs import collect_jobs
 from stockcast.orchestration.sweeps.search_space import parse_search_space
-from stockcast.orchestration.sweeps.summary import (
-    collect_jobs,
-    summarize,
-    to_markdown,
-    write_summary,
-)
+from stockcast.orchestration.sweeps.summary import summarize, to_markdown, write_summary
 from stockcast.orchestration.sweeps.sweep_config import searched_keys
 from stockcast.registry import runs
 
@@ -1255,7 +1251,8 @@ def test_a_pipeline_sweep_ranks_its_jobs_by_their_train_steps_metrics(
     from omegaconf import OmegaConf
 
     from stockcast.orchestration.sweeps.callback import SweepCallback
-    from stockcast.orchestration.sweeps.summary import summary_of, unranked_sweep
+    from stockcast.orchestration.sweeps.jobs import unranked_sweep
+    from stockcast.orchestration.sweeps.summary import summary_of
 
     for num, lr, mase in ((0, "0.001", 2.0), (1, "0.003", 1.0)):
         _job(tmp_path, num, [f"optim.lr={lr}"], None)

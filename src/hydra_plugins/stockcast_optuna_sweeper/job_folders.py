@@ -27,6 +27,6 @@ def returned_job_folder(ret: Any, sweep_dir: Path) -> Path | None:
 def launched_job_folders(sweep_dir: Path, since: float) -> dict[int, Path]:
     """The folder of each job (by its number) launched since `since`, wherever
     `hydra.sweep.subdir` put it (its metrics may be cut off: they are not read here)."""
-    from stockcast.orchestration.sweeps.summary import job_folders
+    from stockcast.orchestration.sweeps.jobs import job_folders
 
     return dict(job_folders(sweep_dir, since))

@@ -49,7 +49,7 @@ def written_value(
     overrides)."""
     # Imported here: training.summary brings the config schema, and Hydra imports this plugin
     # on every start, where only a launch that raised reads these files.
-    from stockcast.orchestration.sweeps.summary import OVERRIDES_FILE
+    from stockcast.orchestration.sweeps.jobs import OVERRIDES_FILE
     from stockcast.training.summary import METRICS_FILE
 
     metric = OmegaConf.select(config, "optimized_metric")

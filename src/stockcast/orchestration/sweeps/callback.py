@@ -27,12 +27,8 @@ from stockcast.config.task import JOB_CHDIR_REFUSAL, sweeper_records_failures
 from stockcast.data.calendar import default_day, pin_default_day
 from stockcast.errors import counted, exit_with_error
 from stockcast.orchestration.sweeps import tracking
-from stockcast.orchestration.sweeps.summary import (
-    summary_of,
-    to_markdown,
-    unranked_sweep,
-    write_summary,
-)
+from stockcast.orchestration.sweeps.jobs import unranked_sweep
+from stockcast.orchestration.sweeps.summary import summary_of, to_markdown, write_summary
 from stockcast.paths import portable_path
 from stockcast.registry import runs
 
