@@ -40,7 +40,7 @@ def check_train_points(opts: BenchOptions) -> None:
     """Refuse a series (`--train-points`) too short for a window in each split: `make bench`
     checks before its first benchmark, and names the flag (the data check named data.length,
     which the bench sets from it; 0 points stopped it with an IndexError)."""
-    from stockcast.data.prepared import shortest_sizes
+    from stockcast.data.known_data import shortest_sizes
     from stockcast.data.split import min_series_length
 
     data = train_cfg(opts).data

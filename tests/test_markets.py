@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from stockcast.config.compose import plain
-from stockcast.data.prepared import PreparedData, data_hash, known_data, prepare_data
+from stockcast.data.known_data import known_data
+from stockcast.data.prepared import PreparedData, data_hash, prepare_data
 from stockcast.data.sources import load_series, read_csv_series, read_table_series
 from stockcast.data.split import min_series_length
 from stockcast.errors import ConfigError, DataError, StockcastError

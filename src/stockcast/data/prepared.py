@@ -20,19 +20,18 @@ from stockcast.data.checks import (
 )
 from stockcast.data.daily_holes import warn_of_every_day_holes, warn_of_long_daily_holes
 from stockcast.data.date_steps import refuse_date_gaps
+from stockcast.data.known_data import known_data, refuse_short, shortest_sizes
 from stockcast.data.longer_season import panel_longer_season
 from stockcast.data.mase_scales import naive_one_step_mae
 from stockcast.data.rhythm import data_rhythm, refuse_mixed_rhythms
 from stockcast.data.scaling import fit_scaler
 from stockcast.data.seasonality import infer_season_length
 from stockcast.data.series import Series
-from stockcast.data.sources import KnownSeries, as_of_applies, known_series
+from stockcast.data.sources import as_of_applies
 from stockcast.data.split import (
     SPLITS,
     SplitData,
     WindowSizes,
-    min_series_length,
-    refuse_short_series,
     split_lengths,
     split_series,
 )
@@ -201,40 +200,6 @@ def data_window(data_cfg: Mapping[str, Any], series: list[Series]) -> dict[str, 
     return window
 
 
-def shortest_sizes(data_cfg: Mapping[str, Any]) -> WindowSizes:
-    """The smallest windows the data config can give: its window, or the floor of an automatic
-    one (`data.shortest_window`)."""
-    requested = data_cfg["previous_time_window"]
-    # Read only for an automatic window: a model's source saved before the setting has a number.
-    inputs = int(data_cfg["shortest_window"]) if requested == AUTO else int(requested)
-    return WindowSizes(inputs, int(data_cfg["next_time_window"]))
-
-
-def known_data(data_cfg: Mapping[str, Any]) -> KnownSeries:
-    """The series a run prepares as of `data.as_of`, each long enough for the shortest windows
-    and split (a panel member too short as of then is left out): also what rebuilds a model's
-    training data later."""
-    return known_series(data_cfg, min_series_length(shortest_sizes(data_cfg), data_cfg["split"]))
-
-
-def check_long_enough_as_of(data_cfg: Mapping[str, Any]) -> Sequence[Series]:
-    """Refuse data that as of `data.as_of` is too short for the shortest windows and split:
-    what says, before a replay's days run, whether a day has data to train on. Returns the
-    series it read, for the replay's other checks of them."""
-    series = known_data(data_cfg).series
-    _refuse_short(series, data_cfg)
-    return series
-
-
-def _refuse_short(series: Sequence[Series], data_cfg: Mapping[str, Any]) -> None:
-    inputs = (
-        "shortest_window" if data_cfg["previous_time_window"] == AUTO else "previous_time_window"
-    )
-    refuse_short_series(
-        series, shortest_sizes(data_cfg), data_cfg["split"], inputs, data_cfg.get("length")
-    )
-
-
 def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     """Load, split, then fit the scaler on train: the whole data side of a run."""
     requested = data_cfg["previous_time_window"]
@@ -247,7 +212,7 @@ def prepare_data(data_cfg: Mapping[str, Any]) -> PreparedData:
     refuse_date_gaps(series)
     warn_of_long_daily_holes(series)
     warn_of_every_day_holes(series)
-    _refuse_short(series, data_cfg)
+    refuse_short(series, data_cfg)
     train_lengths = [split_lengths(len(item), data_cfg["split"])["train"] for item in series]
     refuse_mixed_rhythms(series, train_lengths)
     season, season_from = infer_season_length(

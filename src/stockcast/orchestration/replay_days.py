@@ -21,7 +21,7 @@ from stockcast.data.calendar import (
     today_utc,
     trading_week,
 )
-from stockcast.data.prepared import check_long_enough_as_of, known_data
+from stockcast.data.known_data import check_long_enough_as_of, known_data
 from stockcast.data.series import Series
 from stockcast.errors import ConfigError, DataError, TooEarly
 

@@ -16,7 +16,8 @@ import numpy as np
 
 from stockcast.config.overrides import as_typed, override_key, override_value
 from stockcast.data.date_format import format_date
-from stockcast.data.prepared import data_hash, known_data
+from stockcast.data.known_data import known_data
+from stockcast.data.prepared import data_hash
 from stockcast.data.sources import load_series
 from stockcast.data.split import split_series
 from stockcast.errors import ArtifactError, ConfigError, DataError, first_few
