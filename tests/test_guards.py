@@ -22,7 +22,8 @@ import yaml
 from stockcast.config.schema import validate_config
 from stockcast.errors import ConfigError, DataError, ForecastRefused
 from stockcast.forecasting.frame import forecast_frame
-from stockcast.forecasting.guard import guarded_forecast, price_rows, series_names
+from stockcast.forecasting.guard import price_rows
+from stockcast.forecasting.output_guard import guarded_forecast, series_names
 from stockcast.paths import PROJECT_ROOT
 from stockcast.prediction import task
 from stockcast.registry.store import ModelRegistry

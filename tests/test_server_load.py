@@ -110,8 +110,8 @@ def test_a_served_quantile_model_measures_each_window_s_moves_once(
     """The still windows' test and the band unit read the same moves: measured once per call,
     the bands are those of measuring them twice, to the last bit."""
     from stockcast.forecasting import intervals as unit_module
-    from stockcast.forecasting.guard import guarded_forecast
     from stockcast.forecasting.intervals import recorded_unit, volatility_scale
+    from stockcast.forecasting.output_guard import guarded_forecast
     from stockcast.forecasting.quantiles import (
         conformalized_bands,
         quantile_bands,

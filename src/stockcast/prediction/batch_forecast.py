@@ -17,8 +17,8 @@ from stockcast.data.checks import check_series_values
 from stockcast.data.date_steps import window_dates_refusal
 from stockcast.data.series import Series
 from stockcast.errors import DataError
-from stockcast.forecasting.guard import series_names
 from stockcast.forecasting.intervals import Bands
+from stockcast.forecasting.output_guard import series_names
 from stockcast.prediction.batch import (
     Refused,
     SeriesBatch,

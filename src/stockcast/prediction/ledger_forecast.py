@@ -12,7 +12,7 @@ import numpy as np
 from stockcast.data.date_format import format_dates
 from stockcast.errors import first_few
 from stockcast.evaluation.maturity import Observed
-from stockcast.forecasting.guard import series_names
+from stockcast.forecasting.output_guard import series_names
 from stockcast.prediction.zoned_dates import future_dates
 from stockcast.registry.ledger import Ledger, LedgerForecast
 from stockcast.registry.store import ModelRegistry, VersionInfo

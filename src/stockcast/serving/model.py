@@ -6,8 +6,8 @@ latest), verifies its files against the hash its registration recorded and, with
 `registry.signing.public_key`, against its signature, and loads the verified copy;
 `open_model_dir` does the same for a model folder on disk (hash only: a folder of this run is
 signed when it is registered). `OpenModel.forecast(windows)` passes the windows through the
-input guard, the model, then the output guard (`stockcast.forecasting.guard`), and returns the
-point forecast and the bands.
+input guard (`stockcast.forecasting.guard`), the model, then the output guard
+(`stockcast.forecasting.output_guard`), and returns the point forecast and the bands.
 """
 
 from __future__ import annotations
@@ -24,14 +24,9 @@ import numpy as np
 
 from stockcast.errors import DamagedFiles, DataError, UnloadableVersion
 from stockcast.forecasting.frame import forecast_frame, forecast_records, split_forecast_frame
-from stockcast.forecasting.guard import (
-    allows_non_positive,
-    check_range,
-    guarded_forecast,
-    price_rows,
-    range_refusals,
-)
+from stockcast.forecasting.guard import allows_non_positive, price_rows
 from stockcast.forecasting.intervals import Bands
+from stockcast.forecasting.output_guard import check_range, guarded_forecast, range_refusals
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.registry.connection import configure_client
 from stockcast.registry.integrity import Expected, verified_copy

@@ -23,7 +23,7 @@ from safetensors.torch import load_file
 
 from stockcast.errors import first_few
 from stockcast.forecasting.frame import forecast_frame
-from stockcast.forecasting.guard import allows_non_positive, guarded_forecast, price_rows
+from stockcast.forecasting.guard import allows_non_positive, price_rows
 from stockcast.forecasting.intervals import (
     Bands,
     apply_intervals,
@@ -31,6 +31,7 @@ from stockcast.forecasting.intervals import (
     volatility_scale,
     window_moves,
 )
+from stockcast.forecasting.output_guard import guarded_forecast
 from stockcast.forecasting.quantiles import (
     conformalized_bands,
     quantile_bands,
