@@ -149,7 +149,7 @@ def test_a_model_folder_is_served_in_process_with_the_code_it_ships(
     forecasting = older / "code" / "stockcast" / "forecasting"
     with (forecasting / "intervals.py").open("a") as shipped:
         shipped.write(OLDER_BANDS)
-    with (forecasting / "guard.py").open("a") as shipped:  # and did not floor at zero
+    with (forecasting / "output_guard.py").open("a") as shipped:  # and did not floor at zero
         shipped.write(NO_FLOOR)
     if not package_init:  # a namespace package, which the project's regular one would shadow
         (older / "code" / "stockcast" / "__init__.py").unlink()
