@@ -258,3 +258,21 @@ def test_a_csv_body_of_more_lines_than_max_rows_is_refused_before_they_are_read(
     )
     # As many lines as the bound, blank ones aside, are read.
     assert len(request_rows(("a\n" + "1\n\n" * 3).encode(), "text/csv", 3)) == 3
+
+
+def test_a_csv_bodys_ticker_column_is_named_as_no_price() -> None:
+    """A ticker column beside each window of a CSV body was refused as "a CSV body whose header
+    has 11 names", where the JSON forms name the column: the model reads no series' name."""
+    from stockcast.errors import DataError
+
+    prices = ",".join(str(100 + i) for i in range(10))
+    header = "Ticker," + ",".join(f"p{i}" for i in range(10))
+    with pytest.raises(DataError) as caught:
+        csv_rows(f"{header}\nAAA,{prices}\nBBB,{prices}\n".encode(), width=10)
+    assert str(caught.value) == (
+        "the input's column 'Ticker' holds 'AAA', not a price; a model reads no series' name "
+        "(it forecasts any series from its window), so send each window's 10 prices alone."
+    )
+    # A header one name too wide over a line of prices is refused by its width, as before.
+    with pytest.raises(DataError, match=r"got a CSV body whose header has 11 names"):
+        csv_rows(f"x,{','.join(f'p{i}' for i in range(10))}\n1,{prices}\n".encode(), width=10)

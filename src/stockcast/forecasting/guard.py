@@ -95,13 +95,13 @@ def _grid(values: Any, width: int) -> np.ndarray:
                 f"{len(grid[wrong])})",
             )
     grid = grid.reshape(1, -1) if grid.ndim == 1 else grid
-    _refuse_label_columns(grid, width, names)
+    refuse_label_columns(grid, width, names)
     if grid.ndim != 2 or grid.shape[1] != width or grid.shape[0] == 0:
         raise wrong_width(width, f"rows of shape {grid.shape}")
     return grid
 
 
-def _refuse_label_columns(grid: np.ndarray, width: int, names: list[Any] | None) -> None:
+def refuse_label_columns(grid: np.ndarray, width: int, names: list[Any] | None) -> None:
     """Refuse rows of `width` prices beside columns of text (a panel's ticker sent with each
     window), naming the first: the width alone did not say that a model reads no series'
     name, as it forecasts any series from its window's prices."""

@@ -14,9 +14,11 @@ import re
 import sys
 from typing import Any
 
+import numpy as np
+
 from stockcast.errors import counted, quoted
 from stockcast.forecasting.float_limits import underflows
-from stockcast.forecasting.guard import Underflowed, wrong_width
+from stockcast.forecasting.guard import Underflowed, refuse_label_columns, wrong_width
 
 JSON_FORMATS = ("inputs", "instances", "dataframe_split", "dataframe_records")
 EXAMPLE = '{"inputs": [[101.2, 101.9, ...]]}'
@@ -189,7 +191,13 @@ def csv_rows(body: bytes, width: int | None = None, max_rows: int | None = None)
             )
         if width is not None and len(first[1]) != width:
             # Before any line under it is read: a header of a million names was a million
-            # values read, and converted, for a refusal of their width.
+            # values read, and converted, for a refusal of their width. A header at most twice
+            # the window's width has its first line read: a ticker sent beside each window is
+            # named as no price there, as in a JSON body.
+            under = next(lines, None) if width < len(header) <= 2 * width else None
+            if under is not None and len(under[1]) == len(header):
+                cells = np.array([[_price(cell) for cell in under[1]]], dtype=object)
+                refuse_label_columns(cells, width, header)
             raise wrong_width(
                 width, f"a CSV body whose header has {counted(len(first[1]), 'name')}"
             )
