@@ -258,6 +258,32 @@ def new_run_dir(tmp: Path, task_name: str) -> Path:
     return tmp / "logs" / task_name / "runs" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
 
 
+def azureml_launcher_refusal(
+    tmp: Path,
+    capsys: pytest.CaptureFixture[str],
+    overrides: Sequence[str] = (),
+    task_overrides: Sequence[str] | None = None,
+) -> str:
+    """The last line the Azure ML launcher's setup writes as it refuses a sweep of the train
+    config composed with `overrides` (and, given, `task_overrides` as the sweep's command line),
+    which must end the sweep with exit status 2."""
+    from hydra.utils import instantiate
+
+    cfg = compose(
+        "train",
+        ["hydra/launcher=azureml", *overrides, *isolated_overrides(tmp)],
+        return_hydra_config=True,
+    )
+    if task_overrides is not None:
+        with open_dict(cfg):
+            cfg.hydra.overrides.task = list(task_overrides)
+    launcher = instantiate(cfg.hydra.launcher)
+    with pytest.raises(SystemExit) as exit_info:
+        launcher.setup(hydra_context=None, task_function=None, config=cfg)
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
 def run_local_pipeline(tmp: Path, *overrides: str) -> Ran:
     """`python -m stockcast.orchestration.runner <overrides>` in this process, its store and logs in tmp;
     `value` is the register step's decision, `stdout` what the command prints."""

@@ -451,23 +451,9 @@ def test_a_cloud_run_refuses_what_configs_local_would_give_it(
 def test_a_cloud_sweep_refuses_what_configs_local_would_give_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from hydra.utils import instantiate
-    from omegaconf import open_dict
+    from tests.conftest import azureml_launcher_refusal
 
-    from stockcast.config.compose import compose_config
-    from tests.conftest import isolated_overrides
-
-    overrides = ["hydra/launcher=azureml", *isolated_overrides(tmp_path)]
-    cfg = compose_config("train", overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.overrides.task = ["optim.lr=1e-3,3e-3", "local=short"]
-    launcher = instantiate(cfg.hydra.launcher)
-    with pytest.raises(SystemExit) as exit_info:
-        launcher.setup(hydra_context=None, task_function=None, config=cfg)
-    assert exit_info.value.code == 2
-    assert (
-        capsys.readouterr()
-        .err.strip()
-        .splitlines()[-1]
-        .startswith("error: local=short names configs/local/, which stays on this machine")
+    last = azureml_launcher_refusal(
+        tmp_path, capsys, task_overrides=["optim.lr=1e-3,3e-3", "local=short"]
     )
+    assert last.startswith("error: local=short names configs/local/, which stays on this machine")

@@ -18,9 +18,16 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from stockcast.config.compose import compose_config
 from stockcast.paths import PROJECT_ROOT
-from tests.conftest import CLI_ENV, Command, Job, JobContext, isolated_overrides, prestart
+from tests.conftest import (
+    CLI_ENV,
+    Command,
+    Job,
+    JobContext,
+    azureml_launcher_refusal,
+    isolated_overrides,
+    prestart,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -290,26 +297,10 @@ def test_azureml_launcher_reads_the_sweep_overrides_as_typed(
     """`-m hydra/launcher=azureml 'tags=[${nope}]' local=mine`: reading the overrides resolved
     `${nope}`, so the sweep ended in Hydra's words ("cannot compose the train config:
     Interpolation key 'nope' not found") before any sentence naming a setting."""
-    from hydra.utils import instantiate
-    from omegaconf import open_dict
-
-    cfg = compose_config(
-        "train",
-        ["hydra/launcher=azureml", *isolated_overrides(tmp_path)],
-        return_hydra_config=True,
+    last = azureml_launcher_refusal(
+        tmp_path, capsys, task_overrides=["tags=[${nope}]", "local=mine"]
     )
-    with open_dict(cfg):
-        cfg.hydra.overrides.task = ["tags=[${nope}]", "local=mine"]
-    launcher = instantiate(cfg.hydra.launcher)
-    with pytest.raises(SystemExit) as exit_info:
-        launcher.setup(hydra_context=None, task_function=None, config=cfg)
-    assert exit_info.value.code == 2
-    assert (
-        capsys.readouterr()
-        .err.strip()
-        .splitlines()[-1]
-        .startswith("error: local=mine names configs/local/, which stays on this machine")
-    )
+    assert last.startswith("error: local=mine names configs/local/, which stays on this machine")
 
 
 def test_azureml_launcher_refuses_optuna_without_wait(
@@ -317,15 +308,5 @@ def test_azureml_launcher_refuses_optuna_without_wait(
 ) -> None:
     # What `src/train.py -m hparams_search=mlp_optuna hydra/launcher=azureml` hands the
     # launcher (the sweep's exit status and one line are test_..._says_what_is_missing's).
-    from hydra.utils import instantiate
-
-    cfg = compose_config(
-        "train",
-        ["hparams_search=mlp_optuna", "hydra/launcher=azureml", *isolated_overrides(tmp_path)],
-        return_hydra_config=True,
-    )
-    launcher = instantiate(cfg.hydra.launcher)
-    with pytest.raises(SystemExit) as exit_info:
-        launcher.setup(hydra_context=None, task_function=None, config=cfg)
-    assert exit_info.value.code == 2
-    assert "hydra.launcher.wait=true" in capsys.readouterr().err.strip().splitlines()[-1]
+    last = azureml_launcher_refusal(tmp_path, capsys, ["hparams_search=mlp_optuna"])
+    assert "hydra.launcher.wait=true" in last
