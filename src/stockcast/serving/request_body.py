@@ -9,16 +9,18 @@ import csv
 import io
 import itertools
 import json
-import math
-import re
-import sys
 from typing import Any
 
 import numpy as np
 
 from stockcast.errors import counted, quoted
-from stockcast.forecasting.float_limits import underflows
-from stockcast.forecasting.guard import Underflowed, refuse_label_columns, wrong_width
+from stockcast.forecasting.guard import refuse_label_columns, wrong_width
+from stockcast.serving.number_text import (
+    cell_value,
+    decimal_number,
+    is_number_text,
+    whole_number,
+)
 
 JSON_FORMATS = ("inputs", "instances", "dataframe_split", "dataframe_records")
 EXAMPLE = '{"inputs": [[101.2, 101.9, ...]]}'
@@ -183,7 +185,7 @@ def csv_rows(body: bytes, width: int | None = None, max_rows: int | None = None)
         header = [name.strip() for name in first[1]]
         # pandas writes a frame's positions 0, 1, ... as its header: names, not a window.
         positions = header == [str(i) for i in range(len(header))]
-        if not positions and all(_is_number_text(name) for name in header):
+        if not positions and all(is_number_text(name) for name in header):
             # Its first line would be read as the header: windows sent without one, said before
             # their width, which named the names of a header the body does not have.
             raise _no_header(
@@ -196,7 +198,7 @@ def csv_rows(body: bytes, width: int | None = None, max_rows: int | None = None)
             # named as no price there, as in a JSON body.
             under = next(lines, None) if width < len(header) <= 2 * width else None
             if under is not None and len(under[1]) == len(header):
-                cells = np.array([[_price(cell) for cell in under[1]]], dtype=object)
+                cells = np.array([[cell_value(cell) for cell in under[1]]], dtype=object)
                 refuse_label_columns(cells, width, header)
             raise wrong_width(
                 width, f"a CSV body whose header has {counted(len(first[1]), 'name')}"
@@ -221,7 +223,7 @@ def csv_rows(body: bytes, width: int | None = None, max_rows: int | None = None)
                 f"header of {counted(len(header), 'name')}; send one window per line, as many "
                 "prices as the header has names.",
             )
-    return [[_price(cell) for cell in row] for _, row in rows]
+    return [[cell_value(cell) for cell in row] for _, row in rows]
 
 
 def _no_header(said: str) -> Refused:
@@ -231,67 +233,6 @@ def _no_header(said: str) -> Refused:
         "BAD_REQUEST",
         f"{said}; send a header line (any names), then one window of prices per line.",
     )
-
-
-def _price(cell: str) -> int | float | str:
-    """A CSV value as the number it writes, read as JSON reads it (a whole number as an int,
-    one beyond a float as too large), so both bodies are refused in the same words; or the text
-    itself for the guard to name (Python reads `1_000` and full-width digits such as `１０１` as
-    numbers; a CSV writes neither, and JSON refuses both)."""
-    if "_" in cell or not cell.isascii():
-        return cell
-    for number in (whole_number, decimal_number):
-        try:
-            return number(cell)
-        except ValueError:
-            continue
-    return cell
-
-
-# A whole number no float holds (float64's largest is about 1.8e308).
-BEYOND_FLOAT = 10**400
-# One sign at most, then more digits than int() converts: what `whole_number` reads as too large.
-LONG_WHOLE_NUMBER = re.compile(rf"\s*[+-]?[0-9]{{{sys.get_int_max_str_digits() + 1},}}\s*")
-
-
-def whole_number(text: str) -> int:
-    """A whole number's digits as an int; one of more digits than Python converts (4300) as an
-    int of the same sign that is still too large for a float, so the guard refuses it in the
-    same words as one of 400 digits (JSON's parse failed as "not valid JSON", CSV's read inf)."""
-    try:
-        return int(text)
-    except ValueError:
-        if not LONG_WHOLE_NUMBER.fullmatch(text):
-            raise
-        return _beyond_float(text)
-
-
-def decimal_number(text: str) -> float | int:
-    """A decimal's text as a float; one beyond a float's range (`1e400`, which float() reads as
-    inf) as `whole_number` gives one too large, so the guard refuses it as too large (rescale),
-    not as an infinity the user never wrote (`inf` itself, no digits, stays inf); a nonzero one
-    too small for a float (`1e-400`, read as 0.0) as the guard's `Underflowed`, refused as too
-    small, not as a 0 the user never wrote."""
-    value = float(text)
-    if math.isinf(value) and any(char.isdigit() for char in text):
-        return _beyond_float(text)
-    if value == 0 and underflows(text):
-        return Underflowed()
-    return value
-
-
-def _beyond_float(text: str) -> int:
-    """An int of the sign `text` writes, too large for a float: what the guard refuses as a
-    number to rescale."""
-    return (-1 if text.strip().startswith("-") else 1) * BEYOND_FLOAT
-
-
-def _is_number_text(name: Any) -> bool:
-    try:
-        float(str(name))
-    except ValueError:
-        return False
-    return True
 
 
 def request_rows(
