@@ -1,5 +1,6 @@
 """The evaluation gate's thresholds: absolute MASE, MASE relative to the naive forecast on the
-same windows, and interval coverage. The register step adds the champion comparison."""
+same windows, and interval coverage. The register step adds the champion comparison; the refit
+step asks the same verdict whether there is anything to fit again (`why_not_refit`)."""
 
 from __future__ import annotations
 
@@ -121,3 +122,15 @@ def report_gate(report: Mapping[str, Any], gate: Any) -> dict[str, Any]:
 def _score(value: float | None) -> float:
     """A score as evaluate computed it: report.json holds an undefined one (NaN) as null."""
     return float("nan") if value is None else float(value)
+
+
+def why_not_refit(cfg: Any, report: Mapping[str, Any], metrics: Mapping[str, Any]) -> str | None:
+    """The reason the refit step passes the evaluated model on as it is, or None to refit it:
+    the gate judged here as the register step will judge it."""
+    if not cfg.pipeline.refit:
+        return "pipeline.refit is false"
+    if not report_gate(report, cfg.gate)["passed"]:  # as the register step judges it
+        return "the gate refused the evaluated model, so nothing will be registered"
+    if metrics.get("fell_back_to_naive"):
+        return "the evaluated model repeats the last price, so there is nothing to refit"
+    return None

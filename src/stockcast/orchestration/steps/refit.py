@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
-from stockcast.evaluation.gate import report_gate
+from stockcast.evaluation.gate import why_not_refit
 from stockcast.evaluation.reports import check_report_matches, read_report
 from stockcast.orchestration.steps.table_step import table_step
 from stockcast.registry.integrity import folder_contents, verified_copy
@@ -78,17 +78,6 @@ def run_refit(cfg: DictConfig) -> dict[str, Any]:
         output,
     )
     return outcome | {"model_hash": folder_contents(output).digest}
-
-
-def why_not_refit(cfg: DictConfig, report: dict[str, Any], metrics: dict[str, Any]) -> str | None:
-    """The reason the evaluated model is passed on as it is, or None to refit it."""
-    if not cfg.pipeline.refit:
-        return "pipeline.refit is false"
-    if not report_gate(report, cfg.gate)["passed"]:  # as the register step judges it
-        return "the gate refused the evaluated model, so nothing will be registered"
-    if metrics.get("fell_back_to_naive"):
-        return "the evaluated model repeats the last price, so there is nothing to refit"
-    return None
 
 
 def _clear(output: Path) -> None:
