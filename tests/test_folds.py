@@ -15,6 +15,7 @@ from stockcast.data.split import split_series
 from stockcast.data.split_recuts import rolling_folds
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.serving.metadata import model_spec
+from stockcast.training.evaluated_recipe import FitSchedule
 from tests.conftest import run_train
 
 SIZES = WindowSizes(4, 2)
@@ -160,9 +161,9 @@ def test_folds_fitted_beside_each_other_forecast_the_same_as_in_turn(make_cfg) -
     if not forks_safely(cfg):
         pytest.skip("a fit cannot fork here (one core, or not Linux)")
     prepared = prepare_data(plain(cfg.data))
-    beside = fold_evidence(cfg, prepared, optimizer_steps=20, batch_size=16)
+    beside = fold_evidence(cfg, prepared, FitSchedule(20, 16))
     cfg.fit.folds_beside = False
-    in_turn = fold_evidence(cfg, prepared, optimizer_steps=20, batch_size=16)
+    in_turn = fold_evidence(cfg, prepared, FitSchedule(20, 16))
     assert beside is not None and in_turn is not None and beside.folds == in_turn.folds == 2
     np.testing.assert_array_equal(beside.inputs, in_turn.inputs)
     np.testing.assert_array_equal(beside.member_forecasts, in_turn.member_forecasts)
@@ -189,7 +190,7 @@ def test_the_held_out_windows_times_follow_the_series_dated_or_not(make_cfg) -> 
     )
     orders = []
     for data in (prepared, undated):
-        folds = fold_evidence(cfg, data, optimizer_steps=5, batch_size=16)
+        folds = fold_evidence(cfg, data, FitSchedule(5, 16))
         assert folds is not None and folds.folds == 2
         times = held_out_times(data, folds)
         assert times is not None and len(np.unique(times)) == len(times)
@@ -221,8 +222,8 @@ def test_a_fold_scales_by_its_own_train_part_not_the_train_splits(make_cfg) -> N
     assert standard and standard != [
         m for m in prepared.scaler["members"] if m["kind"] == "standard"
     ]
-    first = fold_forecasts(cfg, prepared, fold, 20, 16)[2]
-    np.testing.assert_array_equal(fold_forecasts(cfg, moved, fold, 20, 16)[2], first)
+    first = fold_forecasts(cfg, prepared, fold, FitSchedule(20, 16))[2]
+    np.testing.assert_array_equal(fold_forecasts(cfg, moved, fold, FitSchedule(20, 16))[2], first)
 
 
 def test_a_warm_start_fits_no_folds(make_cfg) -> None:
@@ -256,7 +257,7 @@ def test_a_folds_level_members_step_aside_outside_its_own_train_part(make_cfg) -
     prepared = prepare_data(plain(cfg.data))
     fold_train, scored = fold_plan(cfg, prepared)[0]
     inputs, actual, members, series, set_aside, *_ = fold_forecasts(
-        cfg, prepared, (fold_train, scored), 20, 16
+        cfg, prepared, (fold_train, scored), FitSchedule(20, 16)
     )
     lo, hi = fold_train.values.min(), fold_train.values.max()
     outside = ((inputs < lo) | (inputs > hi)).any(axis=1)

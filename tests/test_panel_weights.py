@@ -18,6 +18,7 @@ from stockcast.forecasting.metrics import inverse_mse_weights
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.training import folds as fold_module
 from stockcast.training import validation
+from stockcast.training.evaluated_recipe import FitSchedule
 from stockcast.training.fixed_steps import FixedStepFit
 from stockcast.training.folds import FoldEvidence, fold_evidence
 
@@ -185,7 +186,7 @@ def test_fold_windows_carry_the_series_they_come_from(monkeypatch) -> None:
             "data": {"eval_batch_size": FOLD_BATCH_SIZE},
         }
     )
-    evidence = fold_evidence(cfg, panel, optimizer_steps=1, batch_size=8)
+    evidence = fold_evidence(cfg, panel, FitSchedule(1, 8))
     assert evidence.folds >= 2 and sorted(set(evidence.series.tolist())) == [0, 1, 2]
     # Each fold's windows are forecast data.eval_batch_size at a time.
     assert max(forecast_sizes) == FOLD_BATCH_SIZE < len(evidence)

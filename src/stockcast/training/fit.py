@@ -32,7 +32,7 @@ from stockcast.training.distributed import (
     checkpoint_on_every_rank,
     is_launch_rank_zero,
 )
-from stockcast.training.evaluated_recipe import lr_drop_shares, lr_drops_before
+from stockcast.training.evaluated_recipe import FitSchedule, lr_drop_shares, lr_drops_before
 from stockcast.training.folds import FoldEvidence, fold_evidence
 from stockcast.training.last_step_validation import ValidateAtLastStep
 from stockcast.training.module import Forecaster
@@ -163,14 +163,8 @@ def best_scored(
         best_step = load_checkpoint_weights(model, ckpt_path)
     lr_drops = lr_drops_before(model.lr_drops, best_step)
     # A short validation split gets the evidence of earlier cuts of the train split beside it.
-    folds = fold_evidence(
-        cfg,
-        prepared,
-        best_step,
-        datamodule.batch_size,
-        warm=warm is not None,
-        lr_drops=lr_drop_shares(lr_drops, best_step),
-    )
+    folds_fit = FitSchedule(best_step, datamodule.batch_size, lr_drop_shares(lr_drops, best_step))
+    folds = fold_evidence(cfg, prepared, folds_fit, warm=warm is not None)
     combination = fit_member_weights(cfg, model.net, prepared, member_names(spec), folds)
     if combination is not None:
         spec["combination"] = combination

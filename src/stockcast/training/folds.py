@@ -30,7 +30,7 @@ from stockcast.models.level_range import combine_member_forecasts, set_aside_mas
 from stockcast.training.batched import forward_in_batches
 from stockcast.training.beside import Beside, forks_safely
 from stockcast.training.distributed import configured_world_size
-from stockcast.training.evaluated_recipe import LrDropShares
+from stockcast.training.evaluated_recipe import FitSchedule
 from stockcast.training.fixed_steps import refit_network
 
 log = logging.getLogger(__name__)
@@ -114,14 +114,9 @@ def fold_plan(
 
 
 def fold_evidence(
-    cfg: DictConfig,
-    prepared: PreparedData,
-    optimizer_steps: int,
-    batch_size: int,
-    warm: bool = False,
-    lr_drops: LrDropShares = (),
+    cfg: DictConfig, prepared: PreparedData, schedule: FitSchedule, warm: bool = False
 ) -> FoldEvidence | None:
-    """Each fold's fit (the evaluated budget, batch and learning-rate schedule) and its member
+    """Each fold's fit (`schedule`: the evaluated budget, batch and learning rates) and its member
     forecasts of the span after its cut; None where there are no folds (`fold_plan`). With
     `fit.folds_beside` (and where a fit forks safely) every second fold is fitted in a child
     process beside the others."""
@@ -137,10 +132,7 @@ def fold_evidence(
     after = [number * val + later for number in range(1, len(plan) + 1)]
 
     def forecasts(numbers: range) -> list[tuple[np.ndarray, ...]]:
-        return [
-            fold_forecasts(cfg, prepared, plan[i], optimizer_steps, batch_size, lr_drops, after[i])
-            for i in numbers
-        ]
+        return [fold_forecasts(cfg, prepared, plan[i], schedule, after[i]) for i in numbers]
 
     beside = (
         Beside(
@@ -187,12 +179,10 @@ def fold_forecasts(
     cfg: DictConfig,
     prepared: PreparedData,
     fold: tuple[SplitData, SplitData],
-    optimizer_steps: int,
-    batch_size: int,
-    lr_drops: LrDropShares = (),
+    schedule: FitSchedule,
     after: np.ndarray | None = None,
 ) -> tuple[np.ndarray, ...]:
-    """One fold fitted on its train part: (inputs, actual, member forecasts, each window's
+    """One fold fitted on its train part (`schedule`): (inputs, actual, member forecasts, each window's
     series, the members set aside for each window, each window's time, a quantile model's
     member outputs or None) of the windows of the span after it, as plain arrays (they may
     cross from a child process). `after`: how many of each series' values follow the span
@@ -204,7 +194,9 @@ def fold_forecasts(
         splits={**prepared.splits, "train": fold_train},
         scaler=refit_scaler(prepared.scaler, fold_train.values, fold_train.segments()),
     )
-    net = refit_network(cfg, fitted_on, optimizer_steps, batch_size, lr_drops).net
+    net = refit_network(
+        cfg, fitted_on, schedule.optimizer_steps, schedule.batch_size, schedule.lr_drops
+    ).net
     windows = scored.origins(prepared.window)
     net.eval()
     batch_size = int(cfg.data.eval_batch_size)
