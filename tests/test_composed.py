@@ -505,3 +505,36 @@ def test_an_experiment_overriding_a_group_without_its_header_says_to_add_it(
         "_global_' as the first line of experiment/mine2.yaml, as the built-in experiment "
         "configs have it."
     )
+
+
+@pytest.mark.parametrize(
+    "defaults",
+    [
+        "defaults:\n  - mlp\n  - override /data: seasonal\n  - _self_\n",
+        "defaults:\n  - override /data: seasonal\n",
+    ],
+    ids=["beside_its_base", "alone"],
+)
+def test_a_model_config_choosing_data_says_how_to_write_it(tmp_path: Path, defaults: str) -> None:
+    """`--config-dir mine model=mine2`, mine2.yaml choosing data with `override /data: seasonal`:
+    Hydra's "Could not override 'data@model.data'" was passed on, and the header an experiment
+    lacks would put the model's settings at the top level; the line named composes."""
+    from stockcast.config.composition_errors import composition_error
+    from stockcast.config.hydra_compose import searching
+
+    (tmp_path / "model").mkdir()
+    written = tmp_path / "model" / "mine2.yaml"
+    written.write_text(f"{defaults}kind: mlp\nhidden_sizes: [8]\n")
+    overrides = ["model=mine2"]
+    with pytest.raises(ConfigCompositionException) as raised:
+        searching([tmp_path])("train", overrides)
+    assert composition_error(raised.value, "train", overrides, config_dirs=[tmp_path]) == (
+        "model/mine2.yaml chooses data in its defaults list, where a model config's choices "
+        "land under model; write '- override /data@_global_.data: seasonal' there, which "
+        "chooses the top-level data config."
+    )
+    written.write_text(
+        written.read_text().replace("/data: seasonal", "/data@_global_.data: seasonal")
+    )
+    cfg = searching([tmp_path])("train", overrides)
+    assert (cfg.data.source, cfg.model.hidden_sizes) == ("seasonal", [8])

@@ -15,7 +15,12 @@ from pathlib import Path
 
 from stockcast.config.deletion_mistakes import deletion_error
 from stockcast.config.hydra_compose import searching
-from stockcast.config.mistakes import listed, settings_under_group, unknown_option
+from stockcast.config.mistakes import (
+    choice_under_group,
+    listed,
+    settings_under_group,
+    unknown_option,
+)
 from stockcast.config.override_syntax import ambiguous_comma, unparsed_override
 from stockcast.config.overrides import override_key, override_value
 from stockcast.config.refused_keys import key_lacked, list_position_in_words
@@ -29,7 +34,7 @@ from stockcast.config.sweep_overrides import (
 from stockcast.config.unknown_keys import group_read_instead
 from stockcast.config.unreadable_files import unreadable_config_file
 from stockcast.errors import error_text
-from stockcast.paths import CONFIG_DIR, config_group_options, is_config_group
+from stockcast.paths import CONFIG_DIR, config_folders, config_group_options, is_config_group
 
 # The header that puts a config file's settings at the top level, not under its group.
 GLOBAL_HEADER = "# @package _global_"
@@ -86,7 +91,7 @@ def composition_error(
         or ambiguous_comma(lines[0], config_name, overrides, compose, config_dirs)
         or _added_again(lines[0], overrides)
         or _group_not_composed(lines[0], config_name, overrides, config_dirs)
-        or _override_under_group(lines[0])
+        or _override_under_group(lines[0], config_dirs)
         or _hydra_reason(lines, config_name, lead)
     )
 
@@ -201,19 +206,39 @@ def _group_not_composed(
     )
 
 
-def _override_under_group(reason: str) -> str | None:
-    """An experiment of one's own without `# @package _global_` whose defaults list overrides
-    a group (`override /model: mlp`), from Hydra's first line `reason`: its package is the
-    group's own, so Hydra looks for `model@experiment.model` and names no way out; the header
-    is what is missing, as for such a file without a defaults list. None for any other error."""
-    unplaced = re.match(
-        r"In '([\w/]+)/([^']+)': Could not override '[\w/]+@([\w.]+)\.[\w/]+'", reason
-    )
-    if unplaced is None or unplaced.group(3) != unplaced.group(1).replace("/", "."):
+def _override_under_group(reason: str, config_dirs: Sequence[str | Path]) -> str | None:
+    """A config of one's own whose defaults list overrides another group (`override /model:
+    mlp`), from Hydra's first line `reason`: its package is its group's, so Hydra looks for
+    `model@experiment.model` and names no way out. An experiment lacks its header, as such a
+    file without a defaults list does; a model config's choice needs the top-level package
+    named. None for any other error."""
+    unplaced = re.match(r"In '([\w/]+)/([^']+)': Could not override '([\w/]+)@([\w.]+)'", reason)
+    if unplaced is None:
         return None
-    if not _global_group(unplaced.group(1)):
-        return None  # a model config overriding a group: the header is not what it lacks
-    return settings_under_group(unplaced.group(1), unplaced.group(2))
+    group, chosen, overridden, package = unplaced.groups()
+    if package != f"{group}.{overridden}".replace("/", "."):
+        return None
+    if _global_group(group):
+        return settings_under_group(group, chosen)
+    option = _overriding_option(group, chosen, overridden, config_dirs)
+    return choice_under_group(group, chosen, overridden, option)
+
+
+def _overriding_option(
+    group: str, chosen: str, overridden: str, config_dirs: Sequence[str | Path]
+) -> str:
+    """The option `<group>/<chosen>.yaml`'s defaults list overrides `overridden` with (the first
+    folder holding the file), or `<option>` where it cannot be read."""
+    from omegaconf import OmegaConf
+
+    paths = [f / group / f"{chosen}.yaml" for f in config_folders(config_dirs)]
+    loaded = next((OmegaConf.to_container(OmegaConf.load(p)) for p in paths if p.is_file()), {})
+    entries = loaded.get("defaults") if isinstance(loaded, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        for key, value in entry.items() if isinstance(entry, dict) else []:
+            if str(key).split() == ["override", f"/{overridden}"]:
+                return str(value)
+    return "<option>"
 
 
 def _global_group(group: str) -> bool:

@@ -94,6 +94,18 @@ def settings_under_group(group: str, chosen: str | None) -> str:
     )
 
 
+def choice_under_group(group: str, chosen: str, overridden: str, option: str) -> str:
+    """A config of a group whose settings stay under it (model/mine.yaml) choosing another
+    group in its defaults list (`override /data: gbm`): Hydra looked for that choice under the
+    file's group; the header an experiment lacks would move the file's own settings too."""
+    package = overridden.replace("/", ".")
+    return (
+        f"{group}/{chosen}.yaml chooses {overridden} in its defaults list, where a {group} "
+        f"config's choices land under {group}; write '- override /{overridden}@_global_."
+        f"{package}: {option}' there, which chooses the top-level {overridden} config."
+    )
+
+
 def source_apart_from_its_config(source: str, chosen: str | None) -> str:
     """`data.source=market` typed for `data=market`: the source changes, but the settings stay
     those of the data config chosen (a walk's, without `data.num_series` or `data.path`), which
