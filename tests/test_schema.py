@@ -986,3 +986,30 @@ def test_a_max_time_mapping_reaches_the_trainer_as_the_duration_the_schema_read(
     assert max_time_argument(OmegaConf.create({"max_time": max_time})) == argument
     if isinstance(max_time, dict):
         assert argument["max_time"] == duration(max_time)
+
+
+@pytest.mark.parametrize(
+    ("chosen", "instead"),
+    [
+        ("gbm", "one of input=csv, synthetic, test_split or values"),
+        ("seasonal", "one of input=csv, synthetic, test_split or values"),
+        ("csv", "input=csv"),
+    ],
+)
+def test_a_data_config_added_to_predict_names_its_input_instead(
+    tmp_path: Path, chosen: str, instead: str
+) -> None:
+    """`scripts/predict.py +data=gbm`: the data config's `${seed}` (a key predict lacks) was
+    refused as "data.seed cannot be resolved", naming no way out; predict reads its series
+    from input, as it says of `data=gbm`, and no work is done."""
+    overrides = [*isolated_overrides(tmp_path), f"+data={chosen}"]
+
+    def never(cfg) -> None:
+        raise AssertionError("the task ran")
+
+    with pytest.raises(ConfigError) as caught:
+        run_task(never, "predict", overrides, tmp_path)
+    assert str(caught.value) == (
+        f"data={chosen} chooses a config the predict config does not read: it reads its series "
+        f"from input, not data; choose {instead} instead."
+    )

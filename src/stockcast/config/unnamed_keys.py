@@ -1,7 +1,8 @@
 """A key of the composed config its schema does not name, as one sentence: another model
 kind's setting (saying whose it is), or a key no section reads (with the nearest name, the
 section that holds one of that name, or the config group it belongs to). `schema.py` asks here
-once the values are valid, so each section a key names is there and of its type."""
+once the values are valid, so each section a key names is there and of its type; a config group
+chosen where the config reads another section (`+data=gbm` given to predict) is asked first."""
 
 from __future__ import annotations
 
@@ -75,6 +76,19 @@ def chosen_config(cfg: DictConfig, group: str) -> str | None:
     return chosen
 
 
+def refuse_a_group_read_instead(base: type[Section], cfg: DictConfig) -> None:
+    """`+data=gbm` given to predict, which reads its series from input in data's place
+    (READ_INSTEAD): one sentence naming the input config to choose, as for `data=gbm`, before
+    the data config's own values are judged (its `${seed}` names a key predict lacks, and
+    "data.seed cannot be resolved" named no way out)."""
+    name = next(name for _, schema, name in SCHEMAS if schema is base)
+    for group in READ_INSTEAD.get(name, {}):
+        chosen = chosen_config(cfg, group)
+        added = group_read_instead(group, chosen, name, _searched_folders()) if chosen else None
+        if added is not None:
+            raise ConfigError(added)
+
+
 def refuse_unknown_key(
     base: type[Section],
     model: type[Section],
@@ -93,10 +107,6 @@ def refuse_unknown_key(
         if instead is not None:
             # `+data.path=x` given to predict, which composes no data config.
             raise ConfigError(instead)
-        added = group_read_instead(found[0], chosen, name, folders) if chosen else None
-        if added is not None:
-            # `+data=csv` given to predict: no file of it lacks a header.
-            raise ConfigError(added)
         if not prefix and (chosen or is_config_group(found[0], folders)):
             # A config group's name at the top level: its file's settings landed under it.
             raise ConfigError(settings_under_group(found[0], chosen))
