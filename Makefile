@@ -12,9 +12,16 @@ ARGS ?=
 EXPERIMENT ?= mlp_w10
 # The searches that select their own experiment (configs/hparams_search/).
 SEARCHES_WITH_EXPERIMENT = hparams_search=auto_optuna
+# ARGS's words as a shell reads its quotes, with nothing in them expanded, each quoted for the
+# recipe's shell: make, then the shell, took a Hydra interpolation (x=${oc.env:HOME}) for a
+# variable of their own and passed it on empty. A quote ARGS leaves open stops make.
+SHELL_WORDS := import shlex, sys; print(" ".join(map(shlex.quote, shlex.split(sys.argv[1]))))
+ARGS_WORDS = $(if $(strip $(value ARGS)),$(or \
+	$(shell $(PYTHON) -c '$(SHELL_WORDS)' '$(subst ','\'',$(value ARGS))' 2>/dev/null),\
+	$(error ARGS ($(value ARGS)) could not be split into words as a shell splits a command line: close each quote it opens)))
 # After ARGS (Hydra's -m comes before the overrides), and only where ARGS names no experiment
 # and no search that selects one.
-WITH_EXPERIMENT = $(ARGS) $(if $(or $(findstring experiment=,$(ARGS)),$(filter $(SEARCHES_WITH_EXPERIMENT),$(ARGS))),,experiment=$(EXPERIMENT))
+WITH_EXPERIMENT = $(ARGS_WORDS) $(if $(or $(findstring experiment=,$(value ARGS)),$(filter $(SEARCHES_WITH_EXPERIMENT),$(value ARGS))),,experiment=$(EXPERIMENT))
 PYTEST_ARGS ?=
 # The venv AutoGluon-TimeSeries is installed in (`make install-autogluon`), apart from .venv.
 AUTOGLUON_VENV ?= .venv-autogluon
@@ -101,7 +108,7 @@ replay: $(INSTALLED) $(SIGNING_KEYS) ## the daily schedule simulated locally, on
 	$(BIN)/python -m stockcast.orchestration.replay $(WITH_EXPERIMENT)
 
 serve: $(INSTALLED) $(SIGNING_KEYS) ## serve a registered model on 127.0.0.1 after verifying its files (ARGS="model.alias=champion serve.port=5001")
-	$(BIN)/python scripts/serve.py $(ARGS)
+	$(BIN)/python scripts/serve.py $(ARGS_WORDS)
 
 test: $(INSTALLED) ## lint, then run the whole test suite (slow end-to-end tests included), two at a time
 	$(BIN)/ruff check src tests scripts benchmarks
@@ -123,7 +130,7 @@ format: $(INSTALLED) ## apply ruff's fixes and formatting
 	$(BIN)/ruff format src tests scripts benchmarks
 
 bench: $(INSTALLED) ## training, windowing, start-up, thread, predict, DDP, replay and panel benchmarks (benchmarks/)
-	$(BIN)/python -m benchmarks $(ARGS)
+	$(BIN)/python -m benchmarks $(ARGS_WORDS)
 
 # The peers and the data sets, installed once (again when setup.cfg changes): a later run,
 # offline too, starts at once.
@@ -133,7 +140,7 @@ $(PEERS_INSTALLED): $(INSTALLED)
 	touch $@
 
 bench-accuracy: $(PEERS_INSTALLED) ## stockcast vs naive, AutoETS, AutoTheta, NeuralForecast (+ AutoGluon once installed)
-	$(BIN)/python -m benchmarks.accuracy $(if $(wildcard $(AUTOGLUON_PYTHON)),--autogluon-python $(AUTOGLUON_PYTHON)) $(ARGS)
+	$(BIN)/python -m benchmarks.accuracy $(if $(wildcard $(AUTOGLUON_PYTHON)),--autogluon-python $(AUTOGLUON_PYTHON)) $(ARGS_WORDS)
 
 # AutoGluon-TimeSeries pins its own torch and Lightning, so it gets a venv of its own, which
 # bench-accuracy runs as one more peer once it exists.
@@ -174,7 +181,7 @@ deploy: $(INSTALLED) ## managed online endpoint for the champion (or ARGS="azure
 	$(SUBMIT) deploy $(WITH_EXPERIMENT)
 
 tracking-uri: $(INSTALLED) ## print the workspace's MLflow tracking URI (for registry=azureml on a laptop)
-	@$(BIN)/python scripts/submit.py tracking-uri $(ARGS)
+	@$(BIN)/python scripts/submit.py tracking-uri $(ARGS_WORDS)
 
 CLEANED_FOLDERS := logs outputs mlartifacts .pytest_cache .ruff_cache
 CLEANED := $(CLEANED_FOLDERS) mlruns.db mlruns.db.lock ledger.db ledger.db-journal optuna.db

@@ -1,6 +1,7 @@
 """`make`'s torch stamp: a make whose command line names no torch keeps the installed one (a CPU
 build stays a CPU build), one that names another installs it, and CI's exported spec installs on
-a fresh venv; and the default experiment `make train` adds to ARGS."""
+a fresh venv; the default experiment `make train` adds to ARGS; and ARGS reaching the command
+as a shell splits it, with nothing in it expanded."""
 
 from __future__ import annotations
 
@@ -376,3 +377,58 @@ def test_make_submit_reads_dry_run_as_the_script_does(tmp_path: Path, value: str
         dry = "--dry-run" in arguments.split() or dry_run_from_env()
         patch.setenv("DRY_RUN", value)
         assert dry == dry_run_from_env()
+
+
+@pytest.mark.parametrize(
+    ("target", "before", "after"),
+    [("train", ["src/train.py"], ["experiment=mlp_w10"]), ("serve", ["scripts/serve.py"], [])],
+)
+def test_args_reach_the_command_as_a_shell_reads_their_quotes_with_nothing_expanded(
+    tmp_path: Path, target: str, before: list[str], after: list[str]
+) -> None:
+    """`make train ARGS='x=${oc.env:HOME}'` ran train.py with `x=`: make read the interpolation
+    as a variable of its own (and the shell would have, had make left it)."""
+    venv = fake_venv(tmp_path)
+    (venv / "bin" / "python").write_text(
+        '#!/bin/sh\nlog="$(dirname "$0")/../calls.log"\nprintf "%s|" "$@" >> "$log"\necho >> "$log"\n'
+    )
+    (venv / ".installed").touch()
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for name in ("model-signing.key", "model-signing.pub"):
+        (keys / name).write_text("a stand-in for the PEM")
+    args = (
+        "paths.x=${oc.env:HOME} -m optim.lr=1e-3,3e-3 model.hidden_sizes=[64,64] "
+        "data.path='${oc.env:HOME}/My  Data/x.csv' \"azureml.schedule.cron='0 6 * * 1,3,5'\" y=$$z"
+    )
+    words = [
+        "paths.x=${oc.env:HOME}",
+        "-m",
+        "optim.lr=1e-3,3e-3",
+        "model.hidden_sizes=[64,64]",
+        "data.path=${oc.env:HOME}/My  Data/x.csv",
+        "azureml.schedule.cron='0 6 * * 1,3,5'",
+        "y=$$z",
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKCAST_")}
+    stamp = f"{venv}/.torch-spec"
+    flags = ["-o", f"{venv}/.installed", "-o", stamp]
+    (call,) = run_make(
+        venv, [*flags, target, f"ARGS={args}"], env | {"STOCKCAST_KEYS_DIR": str(keys)}
+    )
+    assert call.split("|")[:-1] == [*before, *words, *after]
+
+
+def test_args_with_a_quote_left_open_stop_make_before_the_command_runs() -> None:
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-n", "train", "ARGS=data.path='a b"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0
+    assert (
+        "ARGS (data.path='a b) could not be split into words as a shell splits a command line: "
+        "close each quote it opens.  Stop."
+    ) in done.stderr
+    assert "src/train.py" not in done.stdout
