@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -629,15 +630,27 @@ def test_mlflow_charts_metrics_at_the_optimizer_step_metrics_json_counts(
     assert epochs[-1].value == summary["epochs"]
 
 
-def test_mlflow_records_the_precision_the_fit_ran_in(seeded_tmp: Path) -> None:
+def test_a_cpu_fit_asked_for_16_mixed_says_and_records_it_ran_in_bf16_mixed(
+    seeded_tmp: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """On a CPU Lightning runs 16-mixed as bf16-mixed (fp16 autocast is CUDA's): the run's
-    params said 16-mixed."""
+    params said 16-mixed, and only Lightning's warning on stderr (not the run's log) said what
+    ran."""
     run_dir = seeded_tmp / "run"
-    run_train(seeded_tmp, run_dir, *FAST_OVERRIDES, "+trainer.precision=16-mixed")
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        run_train(seeded_tmp, run_dir, *FAST_OVERRIDES, "+trainer.precision=16-mixed")
     summary = json.loads((run_dir / "metrics.json").read_text())
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{seeded_tmp}/mlruns.db")
     params = client.get_run(summary["training_run_id"]).data.params
     assert params["trainer.precision"] == "bf16-mixed"
+    said = [r.getMessage() for r in caplog.records if r.name == "stockcast.training.precision_used"]
+    assert said == [
+        "trainer.precision=16-mixed runs as bf16-mixed on a CPU, which has no fp16 mixed "
+        "precision: ask for +trainer.precision=bf16-mixed there, or train on a CUDA GPU "
+        "(trainer=gpu) for fp16."
+    ]
+    assert not [w for w in shown if "AMP with fp16" in str(w.message)], "said once, by us"
 
 
 def test_a_fit_refused_after_lightning_ended_it_leaves_its_run_failed(tmp_path: Path) -> None:

@@ -36,6 +36,10 @@ from stockcast.training.evaluated_recipe import FitSchedule, lr_drop_shares, lr_
 from stockcast.training.folds import FoldEvidence, fold_evidence
 from stockcast.training.last_step_validation import ValidateAtLastStep
 from stockcast.training.module import Forecaster
+from stockcast.training.precision_used import (
+    say_the_precision_used,
+    without_lightning_cpu_fp16_warning,
+)
 from stockcast.training.resume import (
     check_checkpoint_fits,
     check_same_warm_start,
@@ -108,7 +112,7 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
     if is_launch_rank_zero():
         close_orphaned_training_runs(cfg.get("logger"))
     loggers = instantiate_loggers(cfg)
-    with trainer_refusals():
+    with trainer_refusals(), without_lightning_cpu_fp16_warning():
         trainer = hydra.utils.instantiate(
             cfg.trainer,
             callbacks=callbacks,
@@ -118,8 +122,9 @@ def fit(cfg: DictConfig, prepared: PreparedData, output_dir: Path) -> Fitted:
             **CLIPPED_BY_THE_MODULE,
             **max_time_argument(cfg.trainer),
         )
-    # The precision Lightning trains in, not the one asked for: on a CPU it runs 16-mixed as
-    # bf16-mixed (with a warning the run's record would contradict). Beside optim.lr and
+    say_the_precision_used(cfg.trainer.get("precision"), str(trainer.precision))
+    # The precision Lightning trains in, not the one asked for (16-mixed on a CPU is bf16-mixed,
+    # as the run's log says), or the run's record would contradict its log. Beside optim.lr and
     # trainer.max_steps, the rate and budget the fit used: a warm start's lr x warm_lr_scale and
     # warm_max_steps, a network with nothing to train's 0 steps.
     hparams = logged_params(cfg) | {
