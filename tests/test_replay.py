@@ -1183,6 +1183,76 @@ def test_a_ledger_folder_another_replay_is_writing_is_refused(
     assert len(resumed["days"]) == 5
 
 
+def test_a_ledger_folder_a_pipeline_is_writing_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pipeline running on a ledger only looked at the replays' lock before its first step:
+    a replay started while it ran on the same ledger was accepted, and both wrote it."""
+    from stockcast.orchestration.replay_locks import pipeline_writes_ledger
+
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    pipeline_run = tmp_path / "pipeline-run"
+    ran = _stop_on_day(0, monkeypatch)
+    shared = f"monitor.ledger_dir={ledger}"
+    with pipeline_writes_ledger(ledger / LEDGER_FILE, pipeline_run):
+        with pytest.raises(ConfigError) as refused:
+            _replay(tmp_path, "run", shared)
+        assert str(refused.value) == (
+            f"monitor.ledger_dir {ledger} holds the forecast ledger that the pipeline running "
+            f"now in {pipeline_run} writes; set monitor.ledger_dir to another folder for this "
+            "one."
+        )
+        assert ran == [] and not (tmp_path / "run" / "store" / "mlruns.db").exists()
+        # Without monitor.ledger_dir the days write the ledger beside the replay's store.
+        store = tmp_path / "pipelines-store"
+        store.mkdir()
+        with pipeline_writes_ledger(store / LEDGER_FILE, pipeline_run):
+            with pytest.raises(ConfigError, match=f"^replay.store_dir {store} holds the"):
+                _replay(tmp_path, "other", f"replay.store_dir={store}")
+        assert ran == [] and not (store / "mlruns.db").exists()
+    assert not list(ledger.glob("pipeline_ledger.*")), "the pipeline's lock files are gone"
+    _stopped_replay(tmp_path, monkeypatch, 1, shared)
+    with (
+        pipeline_writes_ledger(ledger / LEDGER_FILE, pipeline_run),
+        pytest.raises(ConfigError, match="now in .* writes; resume this one once it has ended"),
+    ):
+        _replay(tmp_path, "later", shared, f"replay.resume_from={tmp_path / 'run'}")
+    resumed = _replay(tmp_path, "later", shared, f"replay.resume_from={tmp_path / 'run'}")
+    assert len(resumed["days"]) == 5
+
+
+def test_a_replay_started_while_a_pipeline_runs_on_its_ledger_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline holds its ledger lock while its steps run, not only looks at the replays'
+    before its first step: a replay started meanwhile on the same ledger was accepted."""
+    from stockcast.orchestration import runner
+    from stockcast.orchestration.step_run import StepFailed
+
+    ledger = tmp_path / "ledger"
+    shared = f"monitor.ledger_dir={ledger}"
+    ran = _stop_on_day(0, monkeypatch)
+    refusals: list[str] = []
+
+    def steps_starting_a_replay(run_dir: Path, *args: object, **kwargs: object) -> None:
+        with pytest.raises(ConfigError) as refused:
+            _replay(tmp_path, "replay", shared)
+        refusals.append(str(refused.value).replace(str(run_dir), "<run>"))
+        raise StepFailed("step 'prepare' failed: stopped here.")
+
+    monkeypatch.setattr(runner, "run_pipeline", steps_starting_a_replay)
+    with global_state_restored(), pytest.raises(StepFailed):
+        run_local_pipeline(tmp_path / "pipeline", shared)
+    assert refusals == [
+        f"monitor.ledger_dir {ledger} holds the forecast ledger that the pipeline running now in "
+        "<run> writes; set monitor.ledger_dir to another folder for this one."
+    ]
+    assert ran == [] and not list(ledger.glob("pipeline_ledger.*"))
+    _replay(tmp_path, "after", shared)  # free once the pipeline has ended
+    assert len(ran) == 5
+
+
 def test_a_folder_port_set_on_a_replay_is_refused_before_any_day(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

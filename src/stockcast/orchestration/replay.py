@@ -42,6 +42,7 @@ from stockcast.orchestration.replay_days import (
     refuse_own_day,
     refuse_undated,
 )
+from stockcast.orchestration.replay_locks import refuse_running_pipelines
 from stockcast.orchestration.replay_record import (
     DAYS_DIR,
     REPLAY_PLOT_FILE,
@@ -112,6 +113,7 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
         # Made by the replay that held the locks before this one.
         _refuse_a_store(store)
         _refuse_a_ledger(store, ledger_dir)
+        _refuse_running_pipelines(ledger_folder, store, NEW_LEDGER_FIX)
         # The store's database exists before the first day starts, so each day's start is a
         # copy that goes back onto it (`restore_day_start`), never a file to delete under
         # MLflow.
@@ -150,6 +152,15 @@ def _refuse_a_ledger(store: Path, ledger_dir: str | None) -> None:
         )
 
 
+def _refuse_running_pipelines(ledger_folder: Path | None, store: Path, fix: str) -> None:
+    """A pipeline writing the ledger folder the replay's days would write (the store's folder
+    without monitor.ledger_dir): its monitor would claim the ledger for its own store."""
+    if ledger_folder is not None:
+        refuse_running_pipelines(ledger_folder, f"monitor.ledger_dir {ledger_folder}", fix)
+    else:
+        refuse_running_pipelines(store, f"replay.store_dir {store}", fix)
+
+
 def resume_replay(cfg: DictConfig) -> dict[str, Any]:
     """Go on with the replay in `replay.resume_from` from its first unfinished day, into its own
     run directory and store, with the days and overrides it recorded when it started (the days
@@ -177,6 +188,9 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
         ledger_held(ledger_dir, "resume this one once it has ended"),
         log_appended_to(run_dir / REPLAY_LOG_FILE),
     ):
+        _refuse_running_pipelines(
+            ledger_dir, planned(plan["store_dir"], run_dir), "resume this one once it has ended"
+        )
         log.info("resuming the replay in %s %s", run_dir, where)
         return run_days(cfg, run_dir, plan, entries)
 

@@ -1,9 +1,14 @@
-"""The ledger lock a running replay holds, and the pipeline's look at it: a pipeline whose
-monitor writes the ledger a replay's days write claims it for its own store, and the replay's
-later days then lose their forecasts to the ledger's check of which store it belongs to."""
+"""The ledger locks of replays and pipelines: a pipeline whose monitor writes the ledger a
+replay's days write claims it for its own store, and the replay's later days then lose their
+forecasts to the ledger's check of which store it belongs to. A replay holds one lock in its
+ledger folder, which a pipeline checks; each pipeline holds one of its own there (pipelines may
+share a ledger with each other), which a replay checks."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from stockcast.errors import ConfigError
@@ -11,24 +16,71 @@ from stockcast.errors import ConfigError
 # Held in monitor.ledger_dir by the replay whose days write the ledger there (named apart from
 # the replay's own lock file: the folder may be the replay's own run or store folder).
 LEDGER_LOCK_FILE = "replay_ledger.lock"
+# Held in the ledger's folder by each pipeline writing it, as `<prefix><pid>.lock`, beside
+# `<prefix><pid>.run`, which names the pipeline's run folder for the replay it refuses.
+PIPELINE_LOCK_PREFIX = "pipeline_ledger."
 
 
 def refuse_a_replays_ledger(ledger: Path) -> None:
     """Refuse a pipeline whose forecast ledger `ledger` is in the ledger folder of a replay
     running now. The lock is taken and given back at once, never made: a folder without the
     file is no replay's."""
-    from filelock import FileLock, Timeout
-
     lock_file = ledger.parent / LEDGER_LOCK_FILE
-    if not lock_file.exists():
-        return
-    lock = FileLock(str(lock_file))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
+    if lock_file.exists() and _held(lock_file):
         raise ConfigError(
             f"the forecast ledger {ledger} is written by a replay running now, whose days would "
             "lose their forecasts to this run's; set monitor.ledger_dir to another folder for "
             "this pipeline, or run it once the replay has ended."
-        ) from None
+        )
+
+
+@contextmanager
+def pipeline_writes_ledger(ledger: Path, run_dir: Path) -> Iterator[None]:
+    """Hold this pipeline's lock in the folder of its forecast ledger `ledger` for the block, so
+    a replay started meanwhile is refused naming `run_dir`; refused at once where a replay
+    writes the ledger now. Its own lock is taken before the replay's is looked at (a replay
+    takes its own before it looks at the pipelines'), so of the two started at once, at least
+    one is refused."""
+    from filelock import FileLock
+
+    base = f"{PIPELINE_LOCK_PREFIX}{os.getpid()}"
+    run_file, lock_file = ledger.parent / f"{base}.run", ledger.parent / f"{base}.lock"
+    # Written before the lock is taken and removed after it is given back: a replay that finds
+    # the lock held finds the run folder it names.
+    run_file.write_text(str(run_dir))
+    lock = FileLock(str(lock_file))
+    try:
+        with lock:
+            refuse_a_replays_ledger(ledger)
+            yield
+    finally:
+        lock_file.unlink(missing_ok=True)
+        run_file.unlink(missing_ok=True)
+
+
+def refuse_running_pipelines(folder: Path, where: str, fix: str) -> None:
+    """Refuse a replay whose days would write the forecast ledger in `folder` (named by
+    `where`, its setting and value) while a pipeline writes it, saying which, with `fix` (what
+    to do) after the sentence. Locks no pipeline holds (one killed) are passed over."""
+    for lock_file in sorted(folder.glob(f"{PIPELINE_LOCK_PREFIX}*.lock")):
+        if _held(lock_file):
+            run_file = lock_file.with_suffix(".run")
+            pid = lock_file.stem.removeprefix(PIPELINE_LOCK_PREFIX)
+            run = run_file.read_text() if run_file.exists() else f"process {pid}"
+            raise ConfigError(
+                f"{where} holds the forecast ledger that the pipeline running now in {run} "
+                f"writes; {fix}."
+            )
+
+
+def _held(lock_file: Path) -> bool:
+    """Whether another process holds the file lock `lock_file`: taken and given back at once."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(lock_file))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
     lock.release()
+    return False

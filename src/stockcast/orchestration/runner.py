@@ -28,6 +28,7 @@ from stockcast.orchestration.monitor_rerun import (
     pipeline_goes_on,
 )
 from stockcast.orchestration.preflight import check_before_first_step
+from stockcast.orchestration.replay_locks import pipeline_writes_ledger
 from stockcast.orchestration.step_run import (
     STEP_CONFIG,
     StepFailed,
@@ -40,6 +41,7 @@ from stockcast.orchestration.step_run import (
 )
 from stockcast.orchestration.steps.run_folders import port_folder, refuse_set_ports, step_folders
 from stockcast.orchestration.steps.table import DECISION, DECISION_FILE, STEPS, Step
+from stockcast.registry.ledger import ledger_path
 
 # Seconds per step of one pipeline run, in its run directory.
 TIMINGS_FILE = "timings.txt"
@@ -124,9 +126,17 @@ def run_local_pipeline(cfg: DictConfig) -> dict:
     run_dir = Path(cfg.paths.output_dir)
     refuse_set_ports(cfg, run_dir)
     check_before_first_step(cfg, run_dir)
-    timings = run_pipeline(
-        run_dir, user_overrides(), set(cfg), cfg.pipeline.executor, rerun_pins=pinned_for_rerun(cfg)
-    )
+    # Held while the steps run: a replay started meanwhile on the same ledger is refused.
+    with pipeline_writes_ledger(
+        ledger_path(cfg.monitor.ledger_dir, cfg.registry.tracking_uri), run_dir
+    ):
+        timings = run_pipeline(
+            run_dir,
+            user_overrides(),
+            set(cfg),
+            cfg.pipeline.executor,
+            rerun_pins=pinned_for_rerun(cfg),
+        )
     decision = json.loads((port_folder(run_dir, DECISION) / DECISION_FILE).read_text())
     (run_dir / TIMINGS_FILE).write_text(timing_table(timings) + "\n")
     print(timing_table(timings))
