@@ -17,7 +17,7 @@ from stockcast.data.calendar import default_day
 from stockcast.orchestration.steps import train
 from stockcast.serving.metadata import TRAINING_CONFIG_FILE, read_model_metadata
 from stockcast.training import training_run
-from stockcast.training.resume import CHECKPOINT_DIR, RESUME_CHECKPOINTS
+from stockcast.training.checkpoint_file import CHECKPOINT_DIR, RESUME_CHECKPOINTS
 from stockcast.training.resume_state import SETTINGS_KEY
 from tests.conftest import (
     FAST_OVERRIDES,

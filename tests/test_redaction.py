@@ -21,7 +21,7 @@ from stockcast.redaction import MASK, PRIVATE_KEY_SHOWN, redacted, redacted_text
 from stockcast.registry.connection import RegistryError, cannot_open, open_client
 from stockcast.registry.signing import public_half
 from stockcast.serving.metadata import TRAINING_CONFIG_FILE
-from stockcast.training.resume import settings_differences
+from stockcast.training.resume_settings import settings_differences
 from stockcast.training.summary import RESOLVED_CONFIG_FILE, logged_params
 from stockcast_store import not_beside_a_store
 from tests.conftest import FAST_OVERRIDES, run_train

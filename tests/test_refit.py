@@ -893,9 +893,9 @@ def test_a_fixed_step_fit_repeats_the_evaluated_learning_rate_schedule(
     evaluated weights (0.08 apart on a seasonal series whose rate was halved before its best
     step). With the recorded schedule, each parameter group's, it rebuilds them to the bit."""
     from stockcast.data.prepared import PreparedData
+    from stockcast.training.checkpoint_file import read_checkpoint
     from stockcast.training.evaluated_recipe import LrDropShares, evaluated_lr_drops
     from stockcast.training.fixed_steps import refit_network
-    from stockcast.training.resume import read_checkpoint
 
     run_dir = tmp_path / "run"
     # Without MLflow: what is compared is read from the run folder.

@@ -209,7 +209,7 @@ def test_resuming_a_checkpoint_of_another_network_is_one_sentence(tmp_path: Path
     import torch
 
     from stockcast.errors import ArtifactError
-    from stockcast.training.resume import check_checkpoint_fits
+    from stockcast.training.checkpoint_file import check_checkpoint_fits
 
     model = torch.nn.Module()
     model.net = torch.nn.Linear(10, 5)
@@ -249,7 +249,7 @@ def test_a_cut_resume_checkpoint_names_the_last_checkpoint_beside_it(tmp_path: P
     import torch
 
     from stockcast.errors import ArtifactError
-    from stockcast.training.resume import check_checkpoint_fits
+    from stockcast.training.checkpoint_file import check_checkpoint_fits
 
     model = torch.nn.Module()
     model.net = torch.nn.Linear(10, 5)
@@ -273,7 +273,7 @@ def test_resuming_a_checkpoint_of_the_weights_alone_is_one_sentence(tmp_path: Pa
     import torch
 
     from stockcast.errors import ArtifactError
-    from stockcast.training.resume import check_checkpoint_fits
+    from stockcast.training.checkpoint_file import check_checkpoint_fits
 
     model = torch.nn.Module()
     model.net = torch.nn.Linear(10, 5)

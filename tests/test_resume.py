@@ -179,7 +179,7 @@ def test_a_setting_added_since_a_run_was_killed_counts_as_its_old_behaviour(make
     """A CSV fit killed before data.release_lag_days existed saved no such key: unset is the
     lag 0 it read with, and only another lag is a change."""
     from stockcast.config.compose import flatten, plain
-    from stockcast.training.resume import settings_differences
+    from stockcast.training.resume_settings import settings_differences
 
     cfg = make_cfg("data=csv", "data.path=prices.csv")
     saved = flatten(plain(cfg))
@@ -239,7 +239,7 @@ def test_a_fit_killed_before_the_champion_alias_moved_resumes(make_cfg) -> None:
     """A checkpoint saved before `register.alias` became `registry.champion_alias` differs by
     that key alone, which says which alias the register step moves, nothing of the fit."""
     from stockcast.config.compose import flatten, plain
-    from stockcast.training.resume import settings_differences
+    from stockcast.training.resume_settings import settings_differences
 
     cfg = make_cfg(config_name="pipeline")
     saved = flatten(plain(cfg))
@@ -255,7 +255,7 @@ def test_a_resume_whose_alias_moved_is_refused_naming_the_version_it_started_fro
     import torch
     from omegaconf import OmegaConf
 
-    from stockcast.training.resume import check_same_warm_start
+    from stockcast.training.resume_settings import check_same_warm_start
     from stockcast.training.resume_state import SETTINGS_KEY, WARM_KEY
 
     checkpoint = tmp_path / "resume.ckpt"

@@ -28,6 +28,7 @@ from stockcast.training.build import (
     max_time_argument,
     validation_schedule,
 )
+from stockcast.training.checkpoint_file import check_checkpoint_fits
 from stockcast.training.distributed import (
     checkpoint_on_every_rank,
     is_launch_rank_zero,
@@ -40,11 +41,8 @@ from stockcast.training.precision_used import (
     say_the_precision_used,
     without_lightning_cpu_fp16_warning,
 )
-from stockcast.training.resume import (
-    check_checkpoint_fits,
-    check_same_warm_start,
-    resume_checkpoint,
-)
+from stockcast.training.resume import resume_checkpoint
+from stockcast.training.resume_settings import check_same_warm_start
 from stockcast.training.resume_state import ResumeState
 from stockcast.training.runtime import (
     fit_or_interrupt,

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from stockcast.training.resume import read_checkpoint
+from stockcast.training.checkpoint_file import read_checkpoint
 
 # What `trainer.precision` 16-true, bf16-true and 64-true hold the network's weights in: every
 # forecast outside the trainer, and the served model, runs in float32.
