@@ -15,7 +15,7 @@ from stockcast.forecasting.baselines import naive_forecast
 from stockcast.forecasting.metrics import diebold_mariano
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.training.folds import FoldEvidence
-from stockcast.training.validation import falls_back_to_naive
+from stockcast.training.naive_fallback import falls_back_to_naive
 
 WINDOW = WindowSizes(10, 5)
 

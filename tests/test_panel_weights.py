@@ -17,7 +17,7 @@ from stockcast.data.split import split_series
 from stockcast.forecasting.metrics import inverse_mse_weights
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.training import folds as fold_module
-from stockcast.training import validation
+from stockcast.training import member_weights, naive_fallback, validation
 from stockcast.training.evaluated_recipe import FitSchedule
 from stockcast.training.fixed_steps import FixedStepFit
 from stockcast.training.folds import FoldEvidence, fold_evidence
@@ -74,7 +74,9 @@ def test_a_panel_is_weighed_in_each_series_own_units(panel, monkeypatch) -> None
     np.testing.assert_allclose(scales, [100.0, 0.1])
     windows = panel.splits["val"].origins(SIZES)
     forecasts = member_forecasts(panel.splits["val"], windows, scales)
-    monkeypatch.setattr(validation, "validation_forecasts", lambda *a, **k: (windows, forecasts))
+    monkeypatch.setattr(
+        member_weights, "validation_forecasts", lambda *a, **k: (windows, forecasts)
+    )
     cfg = OmegaConf.create(
         {
             "model": {"combination": "inverse_mse", "combination_power": 4.0},
@@ -82,7 +84,7 @@ def test_a_panel_is_weighed_in_each_series_own_units(panel, monkeypatch) -> None
         }
     )
     net = TwoMembers()
-    record = validation.fit_member_weights(cfg, net, panel, ["a", "b"])
+    record = member_weights.fit_member_weights(cfg, net, panel, ["a", "b"])
     # In prices member 0 wins (the high-priced series' errors are all that count there); in each
     # series' units member 1 does: its mean squared error is 2.5 against member 0's 8.5.
     in_prices = inverse_mse_weights(forecasts, windows.actual, 4.0)
@@ -104,14 +106,16 @@ def test_a_single_series_weights_are_its_errors_in_prices(panel, monkeypatch) ->
     )
     windows = big.splits["val"].origins(SIZES)
     forecasts = member_forecasts(big.splits["val"], windows, np.array([100.0]))
-    monkeypatch.setattr(validation, "validation_forecasts", lambda *a, **k: (windows, forecasts))
+    monkeypatch.setattr(
+        member_weights, "validation_forecasts", lambda *a, **k: (windows, forecasts)
+    )
     cfg = OmegaConf.create(
         {
             "model": {"combination": "inverse_mse", "combination_power": 4.0},
             "data": {"eval_batch_size": EVAL_BATCH_SIZE},
         }
     )
-    record = validation.fit_member_weights(cfg, TwoMembers(), big, ["a", "b"])
+    record = member_weights.fit_member_weights(cfg, TwoMembers(), big, ["a", "b"])
     np.testing.assert_allclose(
         record["weights"], inverse_mse_weights(forecasts, windows.actual, 4.0), rtol=1e-12
     )
@@ -214,7 +218,7 @@ def test_a_panel_falls_back_when_the_model_loses_in_each_series_units(panel, mon
     def held_out(*args: object, **kwargs: object) -> tuple[np.ndarray, ...]:
         return windows.inputs, forecast, actual  # the forecast as it stands at the call
 
-    monkeypatch.setattr(validation, "held_out_forecasts", held_out)
+    monkeypatch.setattr(naive_fallback, "held_out_forecasts", held_out)
     cfg = OmegaConf.create(
         {
             "fit": {
@@ -229,8 +233,8 @@ def test_a_panel_falls_back_when_the_model_loses_in_each_series_units(panel, mon
     in_prices = np.abs(forecast - actual).mean() / np.abs(windows.inputs[:, -1:] - actual).mean()
     assert in_prices < 0.6
     val = {"mase": in_prices, "naive_mase": 1.0}
-    assert validation.falls_back_to_naive(cfg, net, val, panel)
+    assert naive_fallback.falls_back_to_naive(cfg, net, val, panel)
     # Worse than the last price on the high-priced series (1.5 units), far better on the other
     # (0.1): in prices it loses, in each series' units it wins (0.8 of naive's error), and stays.
     forecast = actual + np.where(owner == 0, 1.5, 0.1)[:, None] * step
-    assert not validation.falls_back_to_naive(cfg, net, {"mase": 1.5, "naive_mase": 1.0}, panel)
+    assert not naive_fallback.falls_back_to_naive(cfg, net, {"mase": 1.5, "naive_mase": 1.0}, panel)

@@ -33,10 +33,11 @@ from stockcast.forecasting.metrics import inverse_mse_weights, pooled_errors
 from stockcast.models.spec import build_price_forecaster, saved_forecaster
 from stockcast.serving.metadata import model_artifact, read_model_metadata
 from stockcast.serving.model import open_model_dir
-from stockcast.training import validation
+from stockcast.training import naive_fallback, validation
 from stockcast.training.batched import forward_in_batches
+from stockcast.training.member_weights import fit_member_weights
 from stockcast.training.module import Forecaster
-from stockcast.training.validation import fit_member_weights, validation_forecasts
+from stockcast.training.validation import validation_forecasts
 from tests.conftest import (
     AS_OF,
     FAST_OVERRIDES,
@@ -362,7 +363,7 @@ def test_held_out_windows_forecast_a_batch_at_a_time_as_all_at_once(
     fit_member_weights(cfg, net, prepared, NAMES)
     assert sizes == [EVAL_BATCH_SIZE]
     # Judged window by window only where the validation score alone does not decide.
-    validation.falls_back_to_naive(cfg, net, {"mase": 0.0, "naive_mase": 1.0}, prepared)
+    naive_fallback.falls_back_to_naive(cfg, net, {"mase": 0.0, "naive_mase": 1.0}, prepared)
     assert sizes == [EVAL_BATCH_SIZE] * 2
 
 

@@ -36,7 +36,9 @@ from stockcast.training.distributed import (
 from stockcast.training.evaluated_recipe import FitSchedule, lr_drop_shares, lr_drops_before
 from stockcast.training.folds import FoldEvidence, fold_evidence
 from stockcast.training.last_step_validation import ValidateAtLastStep
+from stockcast.training.member_weights import fit_member_weights
 from stockcast.training.module import Forecaster
+from stockcast.training.naive_fallback import diverged, falls_back_to_naive
 from stockcast.training.precision_used import (
     say_the_precision_used,
     without_lightning_cpu_fp16_warning,
@@ -54,7 +56,6 @@ from stockcast.training.stages import back_in_float32, load_checkpoint_weights, 
 from stockcast.training.summary import (
     logged_params,
 )
-from stockcast.training.validation import diverged, falls_back_to_naive, fit_member_weights
 from stockcast.training.warm_start import WarmStart, start_warm
 from stockcast.training.window_warnings import (
     warn_of_cut_candidate_windows,

@@ -188,7 +188,7 @@ def start_model_fell_back(
     metadata: dict[str, Any], spec: dict[str, Any], state: dict[str, torch.Tensor]
 ) -> bool:
     """Whether the model a warm start begins from fell back to the last price (this fit's own
-    fallback is `validation.falls_back_to_naive`'s to decide): its metadata's `naive_fallback`.
+    fallback is `naive_fallback.falls_back_to_naive`'s to decide): its metadata's `naive_fallback`.
     A model saved before the metadata said so (a champion registered by older code) is asked:
     the fallback zeroed its point outputs, which no fitted model leaves zero for a rising window.
     Read as no fallback, a warm start kept its ets and Theta gates at zero, and every warm
