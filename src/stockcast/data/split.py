@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -58,6 +59,13 @@ def split_lengths(n: int, fractions: Mapping[str, float]) -> dict[str, int]:
     n_train = round(n * fractions["train"])
     n_val = round(n * fractions["val"])
     return {"train": n_train, "val": n_val, "test": n - n_train - n_val}
+
+
+def split_settings(split: Any) -> str:
+    """A recorded `data.split` as the overrides that make it ("" where none is recorded)."""
+    if not isinstance(split, dict):
+        return ""
+    return ", ".join(f"data.split.{key}={split[key]}" for key in SPLITS if key in split)
 
 
 def split_needs(window: WindowSizes) -> dict[str, int]:

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from stockcast.data.prepared import PreparedData
+from stockcast.data.split import split_settings
 from stockcast.errors import ArtifactError
 from stockcast.serving.metadata import EVALUATED_DIR
-from stockcast.training.evaluated_recipe import split_settings
 from stockcast.training.metadata import fit_data_end
 
 

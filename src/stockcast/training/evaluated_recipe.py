@@ -13,7 +13,7 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from stockcast.data.prepared import PreparedData
-from stockcast.data.split import SPLITS
+from stockcast.data.split import split_settings
 from stockcast.errors import ArtifactError
 from stockcast.files import read_json_object
 from stockcast.training.distributed import configured_world_size
@@ -68,13 +68,6 @@ def check_same_data(
             f"was trained on (data hash {found}, not {expected}); point both at the same "
             "pipeline run."
         )
-
-
-def split_settings(split: Any) -> str:
-    """A recorded `data.split` as the overrides that make it ("" where none is recorded)."""
-    if not isinstance(split, dict):
-        return ""
-    return ", ".join(f"data.split.{key}={split[key]}" for key in SPLITS if key in split)
 
 
 def check_same_split(
