@@ -12,7 +12,7 @@ from stockcast.config.task import hydra_task
 from stockcast.data.prepared import PreparedData
 from stockcast.evaluation.evaluate import evaluate_model
 from stockcast.evaluation.season_baseline import check_season_length
-from stockcast.evaluation.unseen_test import check_split_unseen, check_test_unseen
+from stockcast.evaluation.unseen_test_windows import check_split_unseen, check_test_unseen
 from stockcast.forecasting.windows import WindowSizes
 from stockcast.orchestration.steps.table_step import table_step
 from stockcast.serving.metadata import read_model_metadata
