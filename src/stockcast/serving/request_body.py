@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from stockcast.errors import counted, quoted
+from stockcast.errors import DataError, counted, quoted
 from stockcast.forecasting.guard import refuse_label_columns, wrong_width
+from stockcast.serving.csv_header import too_wide_header
 from stockcast.serving.number_text import (
     cell_value,
     decimal_number,
@@ -170,6 +171,9 @@ def csv_rows(body: bytes, width: int | None = None, max_rows: int | None = None)
         raise Refused(
             400, "BAD_REQUEST", "the CSV body holds a NUL byte; send the prices as plain text."
         )
+    wide = None if width is None else too_wide_header(text, width)
+    if wide is not None:
+        raise _header_too_wide(width, wide)
     # Blank lines (or only spaces) are skipped, as pandas skipped them; each line keeps its
     # number in the body for a refusal to name.
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -200,9 +204,7 @@ def csv_rows(body: bytes, width: int | None = None, max_rows: int | None = None)
             if under is not None and len(under[1]) == len(header):
                 cells = np.array([[cell_value(cell) for cell in under[1]]], dtype=object)
                 refuse_label_columns(cells, width, header)
-            raise wrong_width(
-                width, f"a CSV body whose header has {counted(len(first[1]), 'name')}"
-            )
+            raise _header_too_wide(width, len(first[1]))
         # One line past max_rows at most: a body of 400,000 short lines was read, and each
         # value converted, before its 413 (5 s, 200 MB).
         rows = list(lines if max_rows is None else itertools.islice(lines, max_rows + 1))
@@ -224,6 +226,11 @@ def csv_rows(body: bytes, width: int | None = None, max_rows: int | None = None)
                 "prices as the header has names.",
             )
     return [[cell_value(cell) for cell in row] for _, row in rows]
+
+
+def _header_too_wide(width: int, names: int) -> DataError:
+    """The guard's refusal of a CSV body whose header has `names` names, not `width`."""
+    return wrong_width(width, f"a CSV body whose header has {counted(names, 'name')}")
 
 
 def _no_header(said: str) -> Refused:
