@@ -22,7 +22,7 @@ import yaml
 from stockcast.config.schema import validate_config
 from stockcast.errors import ConfigError, DataError, ForecastRefused
 from stockcast.forecasting.frame import forecast_frame
-from stockcast.forecasting.guard import price_rows
+from stockcast.forecasting.guard import price_rows, refuse_label_columns
 from stockcast.forecasting.output_guard import guarded_forecast, series_names
 from stockcast.paths import PROJECT_ROOT
 from stockcast.prediction import task
@@ -187,6 +187,34 @@ def test_a_panels_ticker_sent_with_each_window_is_named_as_no_price() -> None:
     # A null beside a window is no name: the width is what is wrong.
     with pytest.raises(DataError, match=r"exactly 10 prices .*got rows of shape \(1, 11\)"):
         price_rows([[None, *WINDOW]], len(WINDOW), allow_non_positive=False)
+
+
+class ColumnSlicesCounted(np.ndarray):
+    """A grid that counts the whole columns sliced out of it."""
+
+    columns_sliced = 0
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, tuple) and key and key[0] == slice(None):
+            ColumnSlicesCounted.columns_sliced += 1
+        return super().__getitem__(key)
+
+
+def test_a_row_far_wider_than_the_window_is_refused_by_its_width_at_once() -> None:
+    """Each column of a row of two million numbers was sliced out to see whether it was a
+    ticker beside the window (4.4 s) before the row was refused by its width: a column of names
+    is looked for only where the first row holds enough text."""
+    grid = np.array([[1.5] * 1000], dtype=object).view(ColumnSlicesCounted)
+    ColumnSlicesCounted.columns_sliced = 0
+    refuse_label_columns(grid, len(WINDOW), None)
+    assert ColumnSlicesCounted.columns_sliced == 0
+    with pytest.raises(DataError, match=r"got rows of shape \(1, 2000000\)\.$"):
+        price_rows([[1.5] * 2_000_000], len(WINDOW), allow_non_positive=False)
+    # A name in the first row alone is no column of names: the width is what is wrong.
+    with pytest.raises(DataError, match=r"got rows of shape \(2, 11\)\.$"):
+        price_rows([["AAA", *WINDOW], [1.0, *WINDOW]], len(WINDOW), allow_non_positive=False)
+    with pytest.raises(DataError, match=r"^the input's position 2 holds 'x', not a price;"):
+        price_rows([[1.0, "x", "y", *WINDOW[:9]]], 10, allow_non_positive=False)
 
 
 class TakesAnyValue:

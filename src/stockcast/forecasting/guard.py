@@ -107,7 +107,17 @@ def refuse_label_columns(grid: np.ndarray, width: int, names: list[Any] | None) 
     name, as it forecasts any series from its window's prices."""
     if grid.dtype != object or grid.ndim != 2 or grid.shape[0] == 0 or grid.shape[1] <= width:
         return
-    labels = [n for n in range(grid.shape[1]) if all(isinstance(i, str) for i in grid[:, n])]
+    # Only a column of text in the first row can be one, and there must be as many as the
+    # columns past `width`: a row of four million numbers was as many column slices (9 s)
+    # before its width was refused.
+    first = grid[0].tolist()
+    if sum(map(str.__instancecheck__, first)) < grid.shape[1] - width:
+        return
+    labels = [
+        n
+        for n, item in enumerate(first)
+        if isinstance(item, str) and all(isinstance(i, str) for i in grid[:, n])
+    ]
     if not labels or grid.shape[1] - len(labels) != width:
         return
     column = labels[0]
