@@ -7,7 +7,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -401,19 +402,24 @@ def test_the_panel_benchmark_refuses_an_unknown_panel(capsys) -> None:
     assert "unknown panel 'nope'; choose from macro, fertility, danish" in capsys.readouterr().err
 
 
+def unprepared(panels: Iterable[str], *args: object) -> AbstractContextManager[dict[str, None]]:
+    """Stands in for the data prepared before any fit, where the fits are faked: none read."""
+    return nullcontext(dict.fromkeys(panels))
+
+
 def test_panels_stopped_with_ctrl_c_print_the_fits_that_finished(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Ctrl-C printed a traceback and lost the table of the panels' fits that had finished."""
     import benchmarks.accuracy.panels as panels
 
-    def fit(panel: str, seed: int, *args: object) -> panels.PanelScores:
+    def fit(panel: str, seed: int, *args: object, **kwargs: object) -> panels.PanelScores:
         if seed == 2:
             raise KeyboardInterrupt
         per_series = {"a": 0.5, "b": 2.0}
         return panels.PanelScores(panel, seed, {f: per_series for f in panels.FORECASTERS})
 
-    monkeypatch.setattr(panels, "refuse_too_short", lambda *args: None)
+    monkeypatch.setattr(panels, "prepared_panels", unprepared)
     monkeypatch.setattr(panels, "score_panel", fit)
     assert panels.main(["--panels", "danish", "--seeds", "1,2"]) == 130
     out, err = capsys.readouterr()
@@ -433,13 +439,13 @@ def test_panels_stopped_by_an_error_print_the_fits_that_finished_then_refuse(
     import benchmarks.accuracy.panels as panels
     from stockcast.errors import DataError
 
-    def fit(panel: str, seed: int, *args: object) -> panels.PanelScores:
+    def fit(panel: str, seed: int, *args: object, **kwargs: object) -> panels.PanelScores:
         if seed == 2:
             raise DataError("dk_lrm: cannot be fitted")
         per_series = {"a": 0.5, "b": 2.0}
         return panels.PanelScores(panel, seed, {f: per_series for f in panels.FORECASTERS})
 
-    monkeypatch.setattr(panels, "refuse_too_short", lambda *args: None)
+    monkeypatch.setattr(panels, "prepared_panels", unprepared)
     monkeypatch.setattr(panels, "score_panel", fit)
     assert panels.main(["--panels", "danish", "--seeds", "1,2"]) == 2
     out, err = capsys.readouterr()
@@ -461,7 +467,7 @@ def test_a_panel_too_short_for_the_windows_is_refused_before_any_fit(
     import benchmarks.accuracy.panels as panels
 
     fitted = []
-    monkeypatch.setattr(panels, "score_panel", lambda panel, *args: fitted.append(panel))
+    monkeypatch.setattr(panels, "score_panel", lambda panel, *a, **k: fitted.append(panel))
     # Random walks, which no optional package reads: 1000 points each, and 150.
     monkeypatch.setitem(panels.PANELS, "long", (("gbm_1", "gbm_2"), "D", "2000-01-01"))
     monkeypatch.setitem(panels.PANELS, "short", (("walk150_1000",), "D", "2000-01-01"))
@@ -521,12 +527,12 @@ def test_series_and_panels_take_spaces_after_commas_as_seeds_do(
     assert parse_args(["--series", "wineind, gbm_1 "]).series == "wineind,gbm_1"
     fitted = []
 
-    def fit(panel: str, seed: int, *args: object) -> panels.PanelScores:
+    def fit(panel: str, seed: int, *args: object, **kwargs: object) -> panels.PanelScores:
         fitted.append(panel)
         per_series = {"a": 1.0}
         return panels.PanelScores(panel, seed, {f: per_series for f in panels.FORECASTERS})
 
-    monkeypatch.setattr(panels, "refuse_too_short", lambda *args: None)
+    monkeypatch.setattr(panels, "prepared_panels", unprepared)
     monkeypatch.setattr(panels, "score_panel", fit)
     assert panels.main(["--panels", "macro, danish"]) == 0
     assert fitted == ["macro", "danish"]
@@ -769,7 +775,7 @@ def test_accuracy_seeds_fit_stockcast_once_per_seed_with_the_overrides(monkeypat
 
     seen = []
 
-    def fit(name, split, overrides, refit, experiment):
+    def fit(name, split, overrides, refit, experiment, prepared):
         seen.append([experiment, *overrides])
         mase = 0.5 if "seed=42" in overrides else 1.0
         return [Result(name, "stockcast", mase), Result(name, "stockcast+refit", mase)]
@@ -780,7 +786,7 @@ def test_accuracy_seeds_fit_stockcast_once_per_seed_with_the_overrides(monkeypat
     monkeypatch.setattr(bench, "warm_up", lambda *args: seen.append(["warm-up", *args]))
     monkeypatch.setattr(bench, "load_bench_series", lambda names: [series])
     # 50 values are too few for a real cut; the fits are faked.
-    monkeypatch.setattr(bench, "refuse_too_short", lambda *args: None)
+    monkeypatch.setattr(bench, "prepared_cuts", lambda named, *args: unprepared(dict(named)))
     floors = []
     monkeypatch.setattr(
         bench,
@@ -956,7 +962,7 @@ def _stopped_at_series_b(monkeypatch) -> list[Any]:
     import benchmarks.accuracy.__main__ as bench
     from benchmarks.accuracy.protocol import Result
 
-    def fit(name, split, overrides, refit, experiment):
+    def fit(name, split, overrides, refit, experiment, prepared):
         if name == "b":
             raise KeyboardInterrupt
         return [Result(name, "stockcast", 0.5), Result(name, "stockcast+refit", 0.5)]
@@ -1014,7 +1020,7 @@ def test_a_run_stopped_by_an_error_writes_the_series_it_scored_then_refuses(
     from benchmarks.accuracy.protocol import Result
     from stockcast.errors import DataError
 
-    def fit(name, split, overrides, refit, experiment):
+    def fit(name, split, overrides, refit, experiment, prepared):
         if name == "b":
             raise DataError("b: cannot be fitted")
         return [Result(name, "stockcast", 0.5), Result(name, "stockcast+refit", 0.5)]

@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.accuracy.arguments import parse_args
+from benchmarks.accuracy.fit_data import PreparedCsv, prepared_cuts
 from benchmarks.accuracy.forecasters import (
     configured_min_relative_scale,
     naive,
-    refuse_too_short,
     seasonal_naive,
     stockcast_default,
     warm_up,
@@ -36,6 +36,7 @@ from benchmarks.accuracy.forecasters import (
 from benchmarks.accuracy.outputs import (
     STOPPED_CSV,
     rows_not_scored,
+    table,
     write_csv,
     write_outputs,
 )
@@ -55,7 +56,7 @@ from benchmarks.accuracy.peers import (
     neuralforecast_mlp,
     neuralforecast_nhits,
 )
-from benchmarks.accuracy.protocol import LEVELS, Cut, Result, cut
+from benchmarks.accuracy.protocol import Cut, Result, cut
 from benchmarks.accuracy.series import (
     BenchSeries,
     SeriesUnavailable,
@@ -117,39 +118,60 @@ def score_series(args: argparse.Namespace, results: list[Result]) -> list[Result
         raise SystemExit(f"--series {err}") from None
     # The naive baseline's band unit is floored as the fitted experiment's is.
     floor = configured_min_relative_scale((f"experiment={args.experiment}", *args.overrides))
-    refuse_too_short([(s.name, s.values) for s in chosen], args.experiment, args.overrides)
-    print("warming up (one untimed fit of a short series) ...", file=sys.stderr)
-    warm_up(args.experiment, args.overrides)
-    for series in chosen:
-        print(f"running {series.name} ({len(series.values)} points) ...", file=sys.stderr)
-        split = cut(series.values)
-        runs = [
-            stockcast_default(
-                series.name, split, [*args.overrides, *seed], refit=True, experiment=args.experiment
-            )
-            for seed in seed_overrides
-        ]
-        candidates = [
-            *mean_over_seeds(runs),
-            naive(series.name, split, floor),
-            seasonal_naive(series.name, split, series.season_length),
-        ]
-        digests = series_digests(series.values, series.season_length)
-        cached = cached_peers(cache, series.name, digests, args.autogluon_python)
-        if args.peers_from:
-            warn_of_peers_left_out(
-                args.peers_from, args.no_peers, args.autogluon_python, series.name, cached, cache
-            )
-        candidates += peer_results(args, series, split, cached)
-        scored = stamped([r for r in candidates if r is not None], digests, args.autogluon_python)
-        results += scored
-        # Each series' results as soon as they are in: a long run shows (and keeps) its progress.
-        for r in scored:
-            cover = " ".join(f"{lv}:{c:.2f}" for lv, c in r.coverage.items())
-            fit = f" fit {r.fit_seconds:.1f}s" if np.isfinite(r.fit_seconds) else ""
-            line = f"  {r.forecaster}: MASE {r.mase:.3f} {cover}{fit}"
-            print(line, file=sys.stderr)
+    # Each series prepared once, before any fit (a series too short is refused then), and read
+    # by each of its fits.
+    named = [(s.name, s.values) for s in chosen]
+    with prepared_cuts(named, args.experiment, args.overrides) as prepared:
+        print("warming up (one untimed fit of a short series) ...", file=sys.stderr)
+        warm_up(args.experiment, args.overrides)
+        for series in chosen:
+            results += score_one(args, series, prepared[series.name], seed_overrides, floor, cache)
     return results
+
+
+def score_one(
+    args: argparse.Namespace,
+    series: BenchSeries,
+    prepared: PreparedCsv,
+    seed_overrides: list[list[str]],
+    floor: float,
+    cache: dict[tuple[str, str, str], Result],
+) -> list[Result]:
+    """One series' results: stockcast's (on its `prepared` data), the baselines' and the
+    peers'; each printed as soon as it is in."""
+    print(f"running {series.name} ({len(series.values)} points) ...", file=sys.stderr)
+    split = cut(series.values)
+    runs = [
+        stockcast_default(
+            series.name,
+            split,
+            [*args.overrides, *seed],
+            refit=True,
+            experiment=args.experiment,
+            prepared=prepared,
+        )
+        for seed in seed_overrides
+    ]
+    candidates = [
+        *mean_over_seeds(runs),
+        naive(series.name, split, floor),
+        seasonal_naive(series.name, split, series.season_length),
+    ]
+    digests = series_digests(series.values, series.season_length)
+    cached = cached_peers(cache, series.name, digests, args.autogluon_python)
+    if args.peers_from:
+        warn_of_peers_left_out(
+            args.peers_from, args.no_peers, args.autogluon_python, series.name, cached, cache
+        )
+    candidates += peer_results(args, series, split, cached)
+    scored = stamped([r for r in candidates if r is not None], digests, args.autogluon_python)
+    # Each series' results as soon as they are in: a long run shows (and keeps) its progress.
+    for r in scored:
+        cover = " ".join(f"{lv}:{c:.2f}" for lv, c in r.coverage.items())
+        fit = f" fit {r.fit_seconds:.1f}s" if np.isfinite(r.fit_seconds) else ""
+        line = f"  {r.forecaster}: MASE {r.mase:.3f} {cover}{fit}"
+        print(line, file=sys.stderr)
+    return scored
 
 
 def warn_of_peers_not_installed() -> None:
@@ -204,44 +226,6 @@ def mean_over_seeds(runs: list[list[Result]]) -> list[Result]:
             )
         )
     return means
-
-
-def table(results: list[Result]) -> str:
-    """One row per series: each forecaster's MASE, stockcast's ratio to the best peer and to
-    naive, coverage, fit seconds, and milliseconds per served one-window forecast."""
-    forecasters = list(dict.fromkeys(r.forecaster for r in results))
-    by_series: dict[str, dict[str, Result]] = {}
-    for r in results:
-        by_series.setdefault(r.series, {})[r.forecaster] = r
-    head = ["series", *forecasters, "vs best peer", "vs naive"]
-    head += [f"cover {level}" for level in LEVELS] + ["fit s", "NF fit s", "serve ms"]
-    rows, ratios = [head], []
-    for series, found in by_series.items():
-        # What the pipeline registers: the refit when there is one (pipeline.refit's default).
-        ours = found.get("stockcast+refit", found["stockcast"])
-        # A peer that failed to forecast (MASE not a number) is no peer.
-        peers = [
-            r.mase
-            for name, r in found.items()
-            if not name.startswith("stockcast") and np.isfinite(r.mase)
-        ]
-        row = [series, *(f"{found[f].mase:.3f}" if f in found else "-" for f in forecasters)]
-        ratios.append(ours.mase / min(peers))
-        row += [f"{ratios[-1]:.3f}", f"{ours.mase / found['naive'].mase:.3f}"]
-        row += [f"{ours.coverage.get(level, float('nan')):.2f}" for level in LEVELS]
-        nf = found.get("NeuralForecast MLP")
-        row += [f"{ours.fit_seconds:.1f}", f"{nf.fit_seconds:.1f}" if nf else "-"]
-        row += [f"{ours.serve_ms:.2f}" if np.isfinite(ours.serve_ms) else "-"]
-        rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    lines.append(f"geometric mean of the ratios to the best peer: {geometric_mean(ratios):.3f}")
-    return "\n".join(lines)
-
-
-def geometric_mean(values: list[float]) -> float:
-    """The mean of ratios that treats 0.5x and 2x alike."""
-    return float(np.exp(np.mean(np.log(values)))) if values else float("nan")
 
 
 def report_stop(

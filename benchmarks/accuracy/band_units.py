@@ -25,7 +25,8 @@ from dataclasses import astuple, dataclass
 import numpy as np
 
 from benchmarks.accuracy.arguments import seeds_refusal
-from benchmarks.accuracy.forecasters import evaluated_fit, validation_start
+from benchmarks.accuracy.fit_data import validation_start
+from benchmarks.accuracy.forecasters import evaluated_fit
 from benchmarks.accuracy.protocol import HORIZON, Cut, cut
 from benchmarks.accuracy.series import SeriesUnavailable, load_bench_series, series_names
 from benchmarks.common import quiet_console

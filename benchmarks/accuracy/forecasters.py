@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from benchmarks.accuracy.fit_data import PreparedCsv, cut_config, fit_data
 from benchmarks.accuracy.protocol import HORIZON, LEVELS, Cut, Result, cut, score
 from benchmarks.common import forecast_seconds
 from stockcast.errors import DataError
@@ -30,8 +31,6 @@ SERVE_CALLS = 200
 # The untimed fit that warms the process: a short monthly-like series, a few optimizer steps.
 WARM_UP_POINTS = 120
 WARM_UP_STEPS = 2
-# The share of the fitted first 80% that stockcast validates on: its last fifth.
-VALIDATION_SHARE = 0.2
 
 
 def configured_min_relative_scale(overrides: tuple[str, ...]) -> float:
@@ -78,43 +77,6 @@ def seasonal_naive(name: str, split: Cut, season: int) -> Result | None:
     return score(name, "seasonal naive", split, seasonal_naive_forecast(inputs, HORIZON, season))
 
 
-def csv_config(
-    folder: Path, csv: Path, experiment: str, columns: Sequence[str], overrides: Sequence[str]
-) -> DictConfig:
-    """The pipeline's config of `experiment` (its refit settings apply too) reading `csv`
-    (`columns`: which columns and how it is split), its store, logs and run folder in `folder`,
-    validated."""
-    from omegaconf import open_dict
-
-    from stockcast.config.compose import compose_config, local_store_overrides
-    from stockcast.config.data_schema import CsvData
-    from stockcast.config.schema import validate_config
-    from stockcast.fields import config_fields
-
-    cfg = compose_config(
-        "pipeline",
-        [
-            f"experiment={experiment}",
-            "data=csv",
-            f"data.path={csv}",
-            *columns,
-            "++data.allow_non_positive=true",
-            "logger=none",
-            "test=false",
-            *local_store_overrides(folder),
-            *overrides,
-        ],
-    )
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(folder / "run")
-        # An experiment's own data keys for its market (mlp_w10's length) mean nothing to a
-        # file: keep the keys a CSV source reads.
-        for key in set(cfg.data) - set(config_fields(CsvData)):
-            del cfg.data[key]
-    validate_config(cfg)
-    return cfg
-
-
 @dataclass(frozen=True)
 class EvaluatedFit:
     """`experiment`'s evaluated fit on a cut series: its run folder (temporary), config, prepared
@@ -136,65 +98,28 @@ class EvaluatedFit:
         return split.values[origins[:, None] - p + np.arange(p)]
 
 
-def validation_start(split: Cut) -> int:
-    """Where stockcast's validation split starts in a cut series (`VALIDATION_SHARE`)."""
-    return split.start - round(split.start * VALIDATION_SHARE)
-
-
-def cut_config(folder: Path, split: Cut, experiment: str, overrides: Sequence[str]) -> DictConfig:
-    """`csv_config` of the cut series, written into `folder`: train and validation are the
-    first 80% (validation its last fifth); the test split is exactly the held-out 20%, which
-    training never reads."""
-    csv = folder / "series.csv"
-    csv.write_text("value\n" + "\n".join(repr(float(v)) for v in split.values))
-    n, val_points = len(split.values), split.start - validation_start(split)
-    columns = [
-        "data.date_column=null",
-        "data.value_column=value",
-        f"data.split.train={(split.start - val_points) / n!r}",
-        f"data.split.val={val_points / n!r}",
-        f"data.split.test={(n - split.start) / n!r}",
-    ]
-    return csv_config(folder, csv, experiment, columns, overrides)
-
-
-def refuse_too_short(
-    named: Sequence[tuple[str, np.ndarray]], experiment: str, overrides: Sequence[str]
-) -> None:
-    """Each (name, values) cut and split as its fit will split it, before any fit: a series too
-    short for the run's windows (data.previous_time_window=100 on a walk of 150) stopped the run
-    at its turn, after minutes of fits, and lost every series scored before it."""
-    from stockcast.config.compose import plain
-    from stockcast.data.prepared import prepare_data
-
-    for name, values in named:
-        with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as tmp:
-            cfg = cut_config(Path(tmp), cut(values), experiment, overrides)
-            try:
-                prepare_data(plain(cfg.data))
-            except DataError as err:
-                raise DataError(f"{name}: {err}") from None
-
-
 @contextmanager
 def evaluated_fit(
-    split: Cut, overrides: Sequence[str] = (), experiment: str = "mlp_w10"
+    split: Cut,
+    overrides: Sequence[str] = (),
+    experiment: str = "mlp_w10",
+    prepared: PreparedCsv | None = None,
 ) -> Iterator[EvaluatedFit]:
     """`experiment`'s model and training defaults on this series, fitted in process on the
-    first 80% (its last fifth as validation); its folder lasts while the context does."""
-    from stockcast.data.prepared import PreparedData
-    from stockcast.orchestration.steps.prepare import run_prepare
+    first 80% (its last fifth as validation), on its `prepared` data where given (else
+    prepared here); its folder lasts while the context does."""
     from stockcast.training.training_run import run_training
 
     with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as tmp:
         folder = Path(tmp)
         cfg = cut_config(folder, split, experiment, overrides)
         begin = time.perf_counter()
-        prepared = PreparedData.load(run_prepare(cfg, folder / "run" / "prepared"))
-        refuse_another_cut(prepared, split.start)
-        summary = run_training(cfg, prepared, folder / "run", folder / "run" / "model")
-        seconds = time.perf_counter() - begin
-        yield EvaluatedFit(folder, cfg, prepared, summary, seconds)
+        data = fit_data(cfg, folder / "run" / "prepared", prepared)
+        refuse_another_cut(data, split.start)
+        summary = run_training(cfg, data, folder / "run", folder / "run" / "model")
+        # Prepared before any fit or here: the seconds from prepare to the saved model.
+        seconds = time.perf_counter() - begin + (prepared.seconds if prepared else 0.0)
+        yield EvaluatedFit(folder, cfg, data, summary, seconds)
 
 
 def stockcast_default(
@@ -204,14 +129,15 @@ def stockcast_default(
     label: str = "stockcast",
     refit: bool = False,
     experiment: str = "mlp_w10",
+    prepared: PreparedCsv | None = None,
 ) -> list[Result]:
-    """`experiment`'s model (`evaluated_fit`) forecasting every held-out origin, and with
-    `refit` the model the pipeline would register after it."""
+    """`experiment`'s model (`evaluated_fit`, on `prepared` data where given) forecasting every
+    held-out origin, and with `refit` the model the pipeline would register after it."""
     from stockcast.serving.model import open_model_dir
     from stockcast.training.evaluated_recipe import evaluated_lr_drops
     from stockcast.training.refit import refit_where_it_helps
 
-    with evaluated_fit(split, overrides, experiment) as fitted:
+    with evaluated_fit(split, overrides, experiment, prepared) as fitted:
         inputs = fitted.inputs(split, split.origins)
         evaluated = open_model_dir(fitted.model_dir)
         forecast, bands = evaluated.forecast(inputs)

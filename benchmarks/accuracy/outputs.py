@@ -1,4 +1,5 @@
-"""What `make bench-accuracy` writes: its CSV (which `--peers-from` reads back) and its plot."""
+"""What `make bench-accuracy` writes: its table, its CSV (which `--peers-from` reads back) and its
+plot."""
 
 from __future__ import annotations
 
@@ -25,6 +26,44 @@ CSV_COLUMNS = (
     "scored_sha256",
     "peer_version",
 )
+
+
+def table(results: list[Result]) -> str:
+    """One row per series: each forecaster's MASE, stockcast's ratio to the best peer and to
+    naive, coverage, fit seconds, and milliseconds per served one-window forecast."""
+    forecasters = list(dict.fromkeys(r.forecaster for r in results))
+    by_series: dict[str, dict[str, Result]] = {}
+    for r in results:
+        by_series.setdefault(r.series, {})[r.forecaster] = r
+    head = ["series", *forecasters, "vs best peer", "vs naive"]
+    head += [f"cover {level}" for level in LEVELS] + ["fit s", "NF fit s", "serve ms"]
+    rows, ratios = [head], []
+    for series, found in by_series.items():
+        # What the pipeline registers: the refit when there is one (pipeline.refit's default).
+        ours = found.get("stockcast+refit", found["stockcast"])
+        # A peer that failed to forecast (MASE not a number) is no peer.
+        peers = [
+            r.mase
+            for name, r in found.items()
+            if not name.startswith("stockcast") and np.isfinite(r.mase)
+        ]
+        row = [series, *(f"{found[f].mase:.3f}" if f in found else "-" for f in forecasters)]
+        ratios.append(ours.mase / min(peers))
+        row += [f"{ratios[-1]:.3f}", f"{ours.mase / found['naive'].mase:.3f}"]
+        row += [f"{ours.coverage.get(level, float('nan')):.2f}" for level in LEVELS]
+        nf = found.get("NeuralForecast MLP")
+        row += [f"{ours.fit_seconds:.1f}", f"{nf.fit_seconds:.1f}" if nf else "-"]
+        row += [f"{ours.serve_ms:.2f}" if np.isfinite(ours.serve_ms) else "-"]
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines.append(f"geometric mean of the ratios to the best peer: {geometric_mean(ratios):.3f}")
+    return "\n".join(lines)
+
+
+def geometric_mean(values: list[float]) -> float:
+    """The mean of ratios that treats 0.5x and 2x alike."""
+    return float(np.exp(np.mean(np.log(values)))) if values else float("nan")
 
 
 def write_outputs(results: list[Result], folder: Path, peers_from: str = "") -> list[Path]:

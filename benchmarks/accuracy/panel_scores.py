@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.accuracy.forecasters import csv_config
+from benchmarks.accuracy.fit_data import PreparedCsv, csv_config, fit_data
 from benchmarks.accuracy.series import load_bench_series
 
 # name: (series, their spacing as a pandas frequency, the first date).
@@ -75,13 +75,13 @@ def score_panel(
     experiment: str = "auto",
     overrides: Sequence[str] = (),
     panels: dict[str, tuple[tuple[str, ...], str, str]] = PANELS,
+    prepared: PreparedCsv | None = None,
 ) -> PanelScores:
-    """Fit `experiment` on the panel and score every series' test windows."""
+    """Fit `experiment` on the panel (on its `prepared` data where given, else prepared here)
+    and score every series' test windows."""
     from stockcast.data.mase_scales import series_of_windows, series_scales
-    from stockcast.data.prepared import PreparedData
     from stockcast.forecasting.metrics import inverse_mse_weights
     from stockcast.models.level_range import combine_member_forecasts, set_aside_mask
-    from stockcast.orchestration.steps.prepare import run_prepare
     from stockcast.training.fit import fit
     from stockcast.training.validation import (
         held_out_set_aside,
@@ -92,20 +92,18 @@ def score_panel(
     names, frequency, start = panels[panel]
     with tempfile.TemporaryDirectory(prefix="stockcast-panel-") as tmp:
         folder = Path(tmp)
-        csv = panel_csv(names, frequency, start, folder / "panel.csv")
+        csv = prepared.csv if prepared else panel_csv(names, frequency, start, folder / "panel.csv")
         cfg = csv_config(folder, csv, experiment, PANEL_COLUMNS, [f"seed={seed}", *overrides])
-        prepared = PreparedData.load(run_prepare(cfg, folder / "run" / "prepared"))
+        data = fit_data(cfg, folder / "run" / "prepared", prepared)
         # The fitted network as the fit leaves it (weighed, fallen back where it did), and the
         # rolling-origin folds it weighed on beside the validation windows, if any.
-        fitted = fit(cfg, prepared, folder / "run")
+        fitted = fit(cfg, data, folder / "run")
     net, spec, folds = fitted.model.net, fitted.spec, fitted.folds
-    val, test = prepared.splits["val"], prepared.splits["test"]
+    val, test = data.splits["val"], data.splits["test"]
     batch_size = int(cfg.data.eval_batch_size)
-    val_windows, val_members = validation_forecasts(
-        net, prepared, batch_size=batch_size, members=True
-    )
+    val_windows, val_members = validation_forecasts(net, data, batch_size=batch_size, members=True)
     test_windows, test_members = validation_forecasts(
-        net, prepared, batch_size=batch_size, members=True, splits=("test",)
+        net, data, batch_size=batch_size, members=True, splits=("test",)
     )
     test_set_aside = set_aside_mask(net, test_windows.inputs)
     held_out_owner = series_of_windows(val, val_windows.origins)
@@ -115,7 +113,7 @@ def score_panel(
         held_out_members = np.concatenate([val_members, folds.member_forecasts], axis=1)
         held_out_actual = np.concatenate([held_out_actual, folds.actual])
     test_owner = series_of_windows(test, test_windows.origins)
-    scales = series_scales(prepared.splits["train"])
+    scales = series_scales(data.splits["train"])
     combination = spec.get("combination") or {}
     weights = np.asarray(
         combination.get("weights") or np.full(len(test_members), 1.0 / len(test_members))

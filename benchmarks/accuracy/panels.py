@@ -21,13 +21,14 @@ import logging
 import sys
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.accuracy.arguments import seeds_refusal
-from benchmarks.accuracy.forecasters import csv_config
+from benchmarks.accuracy.fit_data import PreparedCsv, csv_config, prepare_csv
 from benchmarks.accuracy.panel_scores import (
     FORECASTERS,
     PANEL_COLUMNS,
@@ -40,34 +41,33 @@ from benchmarks.accuracy.series import SeriesUnavailable
 from benchmarks.common import quiet_console
 from stockcast.config.compose import compose_config
 from stockcast.config.task import CTRL_C_EXIT
-from stockcast.errors import DataError, StockcastError, counted
+from stockcast.errors import StockcastError, counted
 
 
-def refuse_too_short(
+@contextmanager
+def prepared_panels(
     panels: Sequence[str],
     experiment: str,
     overrides: Sequence[str],
     table: dict[str, tuple[tuple[str, ...], str, str]] = PANELS,
-) -> None:
-    """Each panel's data prepared as its fit prepares it, before any fit: a panel too short for
-    the run's windows (danish with data.previous_time_window=40) stopped the run at its turn,
-    after the fits of the panels before it."""
-    from stockcast.config.compose import plain
-    from stockcast.data.prepared import prepare_data
-
-    for panel in panels:
-        names, frequency, start = table[panel]
-        with tempfile.TemporaryDirectory(prefix="stockcast-panel-") as tmp:
-            folder = Path(tmp)
+) -> Iterator[dict[str, PreparedCsv]]:
+    """Each panel's data prepared as its fit prepares it, before any fit, kept while the context
+    lasts for every fit of it: a panel too short for the run's windows (danish with
+    data.previous_time_window=40) stopped the run at its turn, after the fits of the panels
+    before it."""
+    with tempfile.TemporaryDirectory(prefix="stockcast-panel-") as tmp:
+        prepared = {}
+        for index, panel in enumerate(panels):
+            names, frequency, start = table[panel]
+            folder = Path(tmp) / str(index)
+            folder.mkdir()
             try:
                 csv = panel_csv(names, frequency, start, folder / "panel.csv")
             except SeriesUnavailable as err:
                 raise SystemExit(f"panel {panel}: {err}") from None
             cfg = csv_config(folder, csv, experiment, PANEL_COLUMNS, overrides)
-            try:
-                prepare_data(plain(cfg.data))
-            except DataError as err:
-                raise DataError(f"panel {panel}: {err}") from None
+            prepared[panel] = prepare_csv(cfg, folder, f"panel {panel}")
+        yield prepared
 
 
 def table(scores: Sequence[PanelScores]) -> str:
@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             [f"experiment={args.experiment}", *args.overrides],
             what="the panels' config",
         )
-        refuse_too_short(named, args.experiment, args.overrides)
-        score_panels(named, seeds, args.experiment, args.overrides, scores)
+        with prepared_panels(named, args.experiment, args.overrides) as prepared:
+            score_panels(prepared, seeds, args.experiment, args.overrides, scores)
     except StockcastError as err:  # a setting that does not compose, validate or fit a panel
         return report_stop(scores, err)
     except KeyboardInterrupt:
@@ -151,18 +151,18 @@ def report_stop(scores: Sequence[PanelScores], error: StockcastError | None = No
 
 
 def score_panels(
-    panels: Sequence[str],
+    panels: dict[str, PreparedCsv],
     seeds: Sequence[int],
     experiment: str,
     overrides: Sequence[str],
     scores: list[PanelScores],
 ) -> list[PanelScores]:
-    """Every panel fitted once per seed, each printed as it comes in and appended to `scores`,
-    which keeps the fits that finished when Ctrl-C stops the rest."""
-    for panel in panels:
+    """Every panel fitted once per seed on its prepared data, each printed as it comes in and
+    appended to `scores`, which keeps the fits that finished when Ctrl-C stops the rest."""
+    for panel, prepared in panels.items():
         for seed in seeds:
             try:
-                result = score_panel(panel, seed, experiment, overrides)
+                result = score_panel(panel, seed, experiment, overrides, prepared=prepared)
             except SeriesUnavailable as err:
                 raise SystemExit(f"panel {panel}: {err}") from None
             for forecaster in FORECASTERS:
