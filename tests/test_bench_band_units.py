@@ -79,3 +79,25 @@ def test_band_units_stopped_with_ctrl_c_is_one_sentence(monkeypatch, capsys) -> 
     assert capsys.readouterr().err.splitlines()[-1] == (
         "band_units: stopped by Ctrl-C; the rows above are of the series it finished."
     )
+
+
+def test_band_units_refuse_a_series_too_short_for_the_windows_before_any_fit(
+    monkeypatch, capsys
+) -> None:
+    """A series too short for the run's windows was refused at its turn, after the rows of the
+    series before it were fitted: it is refused before any fit, as bench-accuracy refuses it."""
+    import benchmarks.accuracy.band_units as measuring
+
+    fitted = []
+
+    def fit(split, seed, *args):
+        fitted.append(seed)
+        return measuring.BandUnits(1.0, 1.0, 1.0, 0.8, 0.8)
+
+    monkeypatch.setattr(measuring, "band_units", fit)
+    argv = ["--series", "gbm_1,walk150_1000", "--experiment", "mlp_w10"]
+    assert main([*argv, "data.previous_time_window=100"]) == 2
+    assert fitted == []
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("band_units: walk150_1000: series 'series' has 150 points")

@@ -25,10 +25,15 @@ from dataclasses import astuple, dataclass
 import numpy as np
 
 from benchmarks.accuracy.arguments import seeds_refusal
-from benchmarks.accuracy.fit_data import validation_start
+from benchmarks.accuracy.fit_data import PreparedCsv, prepared_cuts, validation_start
 from benchmarks.accuracy.forecasters import evaluated_fit
 from benchmarks.accuracy.protocol import HORIZON, Cut, cut
-from benchmarks.accuracy.series import SeriesUnavailable, load_bench_series, series_names
+from benchmarks.accuracy.series import (
+    BenchSeries,
+    SeriesUnavailable,
+    load_bench_series,
+    series_names,
+)
 from benchmarks.common import quiet_console
 from stockcast.config.compose import compose_config
 from stockcast.config.schema import validate_config
@@ -49,13 +54,20 @@ class BandUnits:
     train_quantile_coverage: float
 
 
-def band_units(split: Cut, seed: int, experiment: str, overrides: Sequence[str]) -> BandUnits:
-    """`experiment`'s evaluated model on `split` (`evaluated_fit`), measured in band units."""
+def band_units(
+    split: Cut,
+    seed: int,
+    experiment: str,
+    overrides: Sequence[str],
+    prepared: PreparedCsv | None = None,
+) -> BandUnits:
+    """`experiment`'s evaluated model on `split` (`evaluated_fit`, on its `prepared` data where
+    given), measured in band units."""
     from stockcast.forecasting.intervals import recorded_unit, volatility_scale
     from stockcast.serving.metadata import model_spec
     from stockcast.serving.model import open_model_dir
 
-    with evaluated_fit(split, [*overrides, f"seed={seed}"], experiment) as fitted:
+    with evaluated_fit(split, [*overrides, f"seed={seed}"], experiment, prepared) as fitted:
         model = open_model_dir(fitted.model_dir)
         intervals = model_spec(fitted.model_dir)["intervals"]
         window = fitted.prepared.window.previous_time_window
@@ -126,25 +138,17 @@ def main(argv: list[str] | None = None) -> int:
                 what="the band units' config",
             )
         )
-        print(
-            f"{'series':14s} {'seed':>5s} {'train':>7s} {'val':>7s} {'held-out':>9s} "
-            f"{'cover ' + LEVEL:>9s} {'train-q cover':>14s}"
-        )
-        for one in series:
-            measured = [
-                band_units(cut(one.values), seed, args.experiment, args.overrides) for seed in seeds
-            ]
-            rows = list(zip(seeds, measured, strict=True))
-            if len(measured) > 1:
-                rows.append(("mean", _mean(measured)))
-            for seed, units in rows:
-                train, val, held_out, coverage, train_q = astuple(units)
-                print(
-                    f"{one.name:14s} {seed!s:>5s} {train:7.3f} {val:7.3f} {held_out:9.3f} "
-                    f"{coverage:9.2f} {train_q:14.3f}",
-                    flush=True,
-                )
-    except StockcastError as err:  # a setting that does not compose or validate
+        # Each series prepared before any fit, as bench-accuracy's: one too short for the run's
+        # windows was refused only after the series before it were fitted.
+        named = [(one.name, one.values) for one in series]
+        with prepared_cuts(named, args.experiment, args.overrides) as prepared:
+            print(
+                f"{'series':14s} {'seed':>5s} {'train':>7s} {'val':>7s} {'held-out':>9s} "
+                f"{'cover ' + LEVEL:>9s} {'train-q cover':>14s}"
+            )
+            for one in series:
+                print_rows(one, seeds, args, prepared[one.name])
+    except StockcastError as err:  # a setting that does not compose or validate, a short series
         print(f"band_units: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -155,6 +159,26 @@ def main(argv: list[str] | None = None) -> int:
         )
         return CTRL_C_EXIT
     return 0
+
+
+def print_rows(
+    one: BenchSeries, seeds: Sequence[int], args: argparse.Namespace, prepared: PreparedCsv
+) -> None:
+    """One series' rows, one per seed (and their mean), printed once every seed is fitted."""
+    measured = [
+        band_units(cut(one.values), seed, args.experiment, args.overrides, prepared)
+        for seed in seeds
+    ]
+    rows = list(zip(seeds, measured, strict=True))
+    if len(measured) > 1:
+        rows.append(("mean", _mean(measured)))
+    for seed, units in rows:
+        train, val, held_out, coverage, train_q = astuple(units)
+        print(
+            f"{one.name:14s} {seed!s:>5s} {train:7.3f} {val:7.3f} {held_out:9.3f} "
+            f"{coverage:9.2f} {train_q:14.3f}",
+            flush=True,
+        )
 
 
 def _mean(measured: Sequence[BandUnits]) -> BandUnits:
