@@ -101,3 +101,17 @@ def test_band_units_refuse_a_series_too_short_for_the_windows_before_any_fit(
     out, err = capsys.readouterr()
     assert out == ""
     assert err.startswith("band_units: walk150_1000: series 'series' has 150 points")
+
+
+def test_band_units_refuse_series_that_name_no_series(capsys) -> None:
+    """`--series ,` was refused as naming the unknown series []; it is refused as bench-accuracy
+    and the panels refuse a flag of commas alone."""
+    for text in (",", " , ", ""):
+        with pytest.raises(SystemExit) as stopped:
+            main(["--series", text])
+        assert stopped.value.code == 2
+        assert (
+            capsys.readouterr()
+            .err.splitlines()[-1]
+            .endswith(f"error: --series {text!r} names no series; leave it out for wineind,ausbeer")
+        )

@@ -72,10 +72,10 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for stockcast's run")
     args = parser.parse_args(argv)
-    # Spaces around a name stripped, as --seeds' are: "wineind, gbm_1" named no series ' gbm_1'.
-    named = [n.strip() for n in args.series.split(",") if n.strip()]
-    if args.series and not named:
-        parser.error(f"--series {args.series!r} names no series; leave it out for every one")
+    named = comma_separated(args.series)
+    refusal = no_names_refusal("--series", args.series, "series") if args.series else None
+    if refusal is not None:
+        parser.error(refusal)
     unknown = [n for n in named if n not in series_names()]
     if unknown:
         parser.error(f"--series names no series {unknown}; choose from {series_names()}")
@@ -104,6 +104,20 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     if reason is not None:
         parser.error(f"--output-dir {output} cannot be a folder to write into ({reason})")
     return args
+
+
+def comma_separated(text: str) -> list[str]:
+    """The names in `text`, spaces around each stripped, as --seeds' are: "wineind, gbm_1"
+    named no series ' gbm_1'."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def no_names_refusal(flag: str, text: str, what: str, left_out: str = "every one") -> str | None:
+    """Why `flag` given `text` names no `what` (commas and spaces alone: a script's unset
+    variable), else None; `left_out` is what leaving the flag out runs."""
+    if comma_separated(text):
+        return None
+    return f"{flag} {text!r} names no {what}; leave it out for {left_out}"
 
 
 def seeds_refusal(text: str) -> str | None:

@@ -24,7 +24,7 @@ from dataclasses import astuple, dataclass
 
 import numpy as np
 
-from benchmarks.accuracy.arguments import seeds_refusal
+from benchmarks.accuracy.arguments import comma_separated, no_names_refusal, seeds_refusal
 from benchmarks.accuracy.fit_data import PreparedCsv, prepared_cuts, validation_start
 from benchmarks.accuracy.forecasters import evaluated_fit
 from benchmarks.accuracy.protocol import HORIZON, Cut, cut
@@ -115,10 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     if not seeds:
         # No fit: the run printed its header alone and exited 0, as if it had measured.
         parser.error(f"--seeds {args.seeds!r} names no seed")
-    # Spaces around a name stripped, as --seeds' are: "wineind, ausbeer" named no ' ausbeer'.
-    named = [n.strip() for n in args.series.split(",") if n.strip()]
+    # "wineind, ausbeer" named no ' ausbeer'; "," no series, and said so as an unknown [].
+    named = comma_separated(args.series)
+    refusal = no_names_refusal("--series", args.series, "series", parser.get_default("series"))
+    if refusal is not None:
+        parser.error(refusal)
     unknown = [n for n in named if n not in series_names()]
-    if not named or unknown:
+    if unknown:
         parser.error(f"--series names no series {unknown}; choose from {series_names()}")
     try:
         series = load_bench_series(named)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.accuracy.arguments import seeds_refusal
+from benchmarks.accuracy.arguments import comma_separated, no_names_refusal, seeds_refusal
 from benchmarks.accuracy.fit_data import PreparedCsv, csv_config, prepare_csv
 from benchmarks.accuracy.panel_scores import (
     FORECASTERS,
@@ -94,10 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experiment", default="auto", help="the experiment fitted (auto)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for the fit")
     args = parser.parse_args(argv)
-    # Spaces around a name stripped, as --seeds' are: "macro, danish" was an unknown ' danish'.
-    named = [panel.strip() for panel in args.panels.split(",") if panel.strip()]
-    if not named:
-        parser.error(f"--panels {args.panels!r} names no panel; leave it out for every one")
+    # "macro, danish" was an unknown ' danish'.
+    named = comma_separated(args.panels)
+    refusal = no_names_refusal("--panels", args.panels, "panel")
+    if refusal is not None:
+        parser.error(refusal)
     unknown = sorted(set(named) - set(PANELS))
     if unknown:
         parser.error(f"unknown panel {unknown[0]!r}; choose from {', '.join(PANELS)}")
