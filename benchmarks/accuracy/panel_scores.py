@@ -83,11 +83,8 @@ def score_panel(
     from stockcast.forecasting.metrics import inverse_mse_weights
     from stockcast.models.level_range import combine_member_forecasts, set_aside_mask
     from stockcast.training.fit import fit
-    from stockcast.training.validation import (
-        held_out_set_aside,
-        validation_forecasts,
-        windows_every_member_serves,
-    )
+    from stockcast.training.member_weights import windows_every_member_serves
+    from stockcast.training.validation import held_out_set_aside, validation_forecasts
 
     names, frequency, start = panels[panel]
     with tempfile.TemporaryDirectory(prefix="stockcast-panel-") as tmp:

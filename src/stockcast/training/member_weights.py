@@ -20,10 +20,24 @@ from stockcast.training.validation import (
     held_out_set_aside,
     validation_forecasts,
     window_scales,
-    windows_every_member_serves,
 )
 
 log = logging.getLogger(__name__)
+
+
+def windows_every_member_serves(
+    stepping_aside: np.ndarray | None, set_aside: np.ndarray, windows: int
+) -> np.ndarray:
+    """(windows,): the windows the members' weights are fitted on. Where the network sets
+    members aside for a window (`stepping_aside`, members by windows), it serves the others
+    there with their weights renormalised: a window counts only where every member weighed
+    serves it, so that the level members' extrapolation past the range does not lower their
+    weight where they are served. Every window, where the members `set_aside` for the whole
+    series are the only ones a window sets aside, or where no window would be left."""
+    if stepping_aside is None:
+        return np.ones(windows, dtype=bool)
+    served = ~stepping_aside[~set_aside].any(axis=0)
+    return served if served.any() else np.ones_like(served)
 
 
 def fit_member_weights(
