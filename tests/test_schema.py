@@ -1013,3 +1013,59 @@ def test_a_data_config_added_to_predict_names_its_input_instead(
         f"data={chosen} chooses a config the predict config does not read: it reads its series "
         f"from input, not data; choose {instead} instead."
     )
+
+
+@pytest.mark.parametrize(
+    ("config_name", "added", "sentence"),
+    [
+        ("serve", "data=gbm", "it composes no data config; remove it."),
+        ("serve", "data=csv", "it composes no data config; remove it."),
+        ("serve", "input=synthetic", "it composes no input config; remove it."),
+        ("predict", "model=mlp", "it composes no model config; remove it."),
+        ("predict", "trainer=cpu", "it composes no trainer config; remove it."),
+        ("predict", "callbacks=default", "it composes no callbacks config; remove it."),
+        ("train", "input=synthetic", "it composes no input config; remove it."),
+        ("pipeline", "input=csv", "it composes no input config; remove it."),
+        ("replay", "input=values", "it composes no input config; remove it."),
+    ],
+)
+def test_a_group_added_to_a_config_that_does_not_compose_it_is_named(
+    tmp_path: Path, config_name: str, added: str, sentence: str
+) -> None:
+    """`scripts/serve.py +data=gbm` stopped at "data.seed cannot be resolved", `+data=csv` said
+    to add a header to data/csv.yaml, `src/train.py +input=synthetic` was judged as a predict
+    config: each command says, as for `data=csv` without the '+', before any work is done."""
+    overrides = [*isolated_overrides(tmp_path), f"+{added}"]
+
+    def never(cfg) -> None:
+        raise AssertionError("the task ran")
+
+    with pytest.raises(ConfigError) as caught:
+        run_task(never, config_name, overrides, tmp_path)
+    assert str(caught.value) == (
+        f"{added} chooses a config the {config_name} config does not read: {sentence}"
+    )
+
+
+def test_a_group_of_ones_own_added_without_its_header_says_to_add_it(tmp_path: Path) -> None:
+    """A group only a folder of one's own holds (experiment-style: its files set top-level keys)
+    is no group the command was meant to compose: its file lacking the header is what is said."""
+    (tmp_path / "mine" / "my_group").mkdir(parents=True)
+    (tmp_path / "mine" / "my_group" / "one.yaml").write_text("seed: 1\n")
+    searched = f"hydra.searchpath=[file://{tmp_path}/mine]"
+    overrides = [*isolated_overrides(tmp_path), searched, "+my_group=one"]
+    with pytest.raises(ConfigError) as caught:
+        run_task(lambda cfg: None, "predict", overrides, tmp_path)
+    assert str(caught.value) == (
+        "my_group holds settings of its config file instead of the top level: add '# @package "
+        "_global_' as the first line of my_group/one.yaml, as the built-in my_group configs have "
+        "it."
+    )
+
+
+def test_the_azureml_group_added_to_the_pipeline_config_is_accepted(tmp_path: Path) -> None:
+    """scripts/submit.py adds `+azureml=default` to a config that does not compose it: the
+    schema takes that section whole, so the group is no mistake there."""
+    overrides = [*isolated_overrides(tmp_path), AS_OF, "+azureml=default"]
+    ran = run_task(lambda cfg: "azureml" in cfg, "pipeline", overrides, tmp_path)
+    assert ran.value is True

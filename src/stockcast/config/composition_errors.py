@@ -31,7 +31,7 @@ from stockcast.config.sweep_overrides import (
     search_space_on_the_command_line,
     search_space_overrides,
 )
-from stockcast.config.unknown_keys import group_read_instead
+from stockcast.config.unknown_keys import group_not_read
 from stockcast.config.unreadable_files import unreadable_config_file
 from stockcast.errors import error_text
 from stockcast.paths import CONFIG_DIR, config_folders, config_group_options, is_config_group
@@ -191,19 +191,15 @@ def _group_not_composed(
     reason: str, config_name: str, overrides: Sequence[str], config_dirs: Sequence[str | Path]
 ) -> str | None:
     """`data=csv` given to a config whose defaults list has no data (predict, serve), from
-    Hydra's first line `reason`: the section read in its place where there is one
-    (`group_read_instead`), else that the config composes no such group; None for any other
-    error. Hydra's "No match in the defaults list" named no way out."""
+    Hydra's first line `reason`: `group_not_read`'s sentence, as for `+data=csv`; None for any
+    other error. Hydra's "No match in the defaults list" named no way out."""
     unmatched = re.match(r"Could not override '([\w/]+)'\. No match in the defaults list", reason)
     if unmatched is None or not is_config_group(group := unmatched.group(1), config_dirs):
         return None
     chosen = next((override_value(o) for o in overrides if override_key(o) == group), None)
     if chosen is None:
         return None
-    return group_read_instead(group, chosen, config_name, config_dirs) or (
-        f"{group}={chosen} chooses a config the {config_name} config does not read: it composes "
-        f"no {group} config; remove it."
-    )
+    return group_not_read(group, chosen, config_name, config_dirs)
 
 
 def _override_under_group(reason: str, config_dirs: Sequence[str | Path]) -> str | None:

@@ -31,7 +31,7 @@ from stockcast.config.refusals import refusal_sentence
 from stockcast.config.schemas import SCHEMAS
 from stockcast.config.unnamed_keys import (
     chosen_config,
-    refuse_a_group_read_instead,
+    refuse_a_group_not_composed,
     refuse_another_kinds_key,
     refuse_unknown_key,
 )
@@ -83,6 +83,7 @@ def validate_config(
     here for a run elsewhere (a cloud node), whose environment sets variables this one lacks.
     """
     base = schema_for(cfg)
+    refuse_a_group_not_composed(base, cfg, frozenset(sections))
     schema = base
     if "model" in base.model_fields and model_of(base.model_fields["model"].annotation) is (
         ModelSettings
@@ -91,7 +92,6 @@ def validate_config(
         if kind is None:
             raise ConfigError("model.kind is not set; choose a model kind (model=<kind>).")
         schema = with_model_kind(base, model_kind(str(kind)).settings)
-    refuse_a_group_read_instead(base, cfg)
     _refuse_a_source_apart_from_its_config(cfg)
     try:
         validated = schema.model_validate(_named_values(schema, cfg))

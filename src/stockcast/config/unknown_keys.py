@@ -169,6 +169,18 @@ def group_read_instead(
     )
 
 
+def group_not_read(
+    group: str, chosen: str, config_name: str, config_dirs: Sequence[str | Path] = ()
+) -> str:
+    """One sentence for a config group the config does not compose, chosen all the same
+    (`data=csv` or `+data=csv` given to serve): the section it reads in that one's place
+    (`group_read_instead`), else that it composes no such group."""
+    return group_read_instead(group, chosen, config_name, config_dirs) or (
+        f"{group}={chosen} chooses a config the {config_name} config does not read: it composes "
+        f"no {group} config; remove it."
+    )
+
+
 def _option_keys(group: str, option: str, config_dirs: Sequence[str | Path]) -> frozenset[str]:
     """The top-level keys of a config group's option file (the first folder holding it)."""
     from omegaconf import DictConfig, OmegaConf

@@ -2,7 +2,7 @@
 kind's setting (saying whose it is), or a key no section reads (with the nearest name, the
 section that holds one of that name, or the config group it belongs to). `schema.py` asks here
 once the values are valid, so each section a key names is there and of its type; a config group
-chosen where the config reads another section (`+data=gbm` given to predict) is asked first."""
+the config does not compose, added with a '+' (`+data=gbm` given to predict), is asked first."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.data_schema import DATA_SOURCES
 from stockcast.config.mistakes import settings_under_group, unknown_key
+from stockcast.config.overrides import as_typed, override_key, override_value
 from stockcast.config.schemas import SCHEMAS
 from stockcast.config.search_path import searched_folders
 from stockcast.config.unknown_keys import (
     READ_INSTEAD,
     group_meant,
-    group_read_instead,
+    group_not_read,
     read_instead,
 )
 from stockcast.errors import ConfigError
@@ -76,17 +77,54 @@ def chosen_config(cfg: DictConfig, group: str) -> str | None:
     return chosen
 
 
-def refuse_a_group_read_instead(base: type[Section], cfg: DictConfig) -> None:
-    """`+data=gbm` given to predict, which reads its series from input in data's place
-    (READ_INSTEAD): one sentence naming the input config to choose, as for `data=gbm`, before
-    the data config's own values are judged (its `${seed}` names a key predict lacks, and
-    "data.seed cannot be resolved" named no way out)."""
-    name = next(name for _, schema, name in SCHEMAS if schema is base)
-    for group in READ_INSTEAD.get(name, {}):
-        chosen = chosen_config(cfg, group)
-        added = group_read_instead(group, chosen, name, _searched_folders()) if chosen else None
-        if added is not None:
-            raise ConfigError(added)
+def refuse_a_group_not_composed(
+    base: type[Section], cfg: DictConfig, sections: frozenset[str] = frozenset()
+) -> None:
+    """`+data=gbm` given to serve, or `+input=csv` to train: a group of configs/ the command's
+    config does not compose, added all the same. Its settings land under a section the config
+    reads in another way, or not at all ("data.seed cannot be resolved", "add '# @package
+    _global_'"): one sentence (`group_not_read`) before any value is judged, for every command
+    alike. A group the schema takes whole when added (`+azureml=default`, a step's own section)
+    is left alone, and so is one of a folder of one's own (its file may lack its header)."""
+    name, given = _config_name_and_overrides(cfg)
+    added = [
+        (override_key(o), override_value(o))
+        for o in given
+        if o.startswith("+") and "=" in o and is_config_group(override_key(o))
+    ]
+    if not added or name is None:
+        return
+    schema = next((schema for _, schema, known in SCHEMAS if known == name), base)
+    taken = schema.unjudged | sections
+    composed = _groups_composed(name)
+    for group, chosen in added:
+        if composed is not None and group not in composed | taken:
+            raise ConfigError(group_not_read(group, chosen, name, _searched_folders()))
+
+
+def _config_name_and_overrides(cfg: DictConfig) -> tuple[str | None, list[str]]:
+    """The name of the config composed and the command's overrides, as typed: from the composed
+    config where it keeps Hydra's node (the compose API's), else from the running Hydra app."""
+    held = cfg.get("hydra") if isinstance(cfg.get("hydra"), DictConfig) else None
+    if held is None and HydraConfig.initialized():
+        held = HydraConfig.get()
+    if held is None:
+        return None, []
+    name = OmegaConf.select(held, "job.config_name", default=None)
+    return (str(name) if name else None), as_typed(OmegaConf.select(held, "overrides.task"))
+
+
+def _groups_composed(config_name: str) -> frozenset[str] | None:
+    """The config groups `config_name`'s own defaults list chooses (null ones too), composed
+    without the command's overrides; None where it cannot be composed alone."""
+    from stockcast.config.hydra_compose import searching
+    from stockcast.paths import CONFIG_DIR
+
+    try:
+        cfg = searching(_searched_folders())(config_name, [], CONFIG_DIR, True)
+    except Exception:  # the schema judges what this check cannot compose
+        return None
+    return frozenset(str(group) for group in cfg.hydra.runtime.choices)
 
 
 def refuse_unknown_key(
