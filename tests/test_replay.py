@@ -639,6 +639,20 @@ def test_a_replay_is_not_resumed_beside_a_process_running_it(
         pytest.raises(ConfigError, match="is running in another process; wait for it"),
     ):
         _replay(tmp_path, "later", "seed=3", f"replay.resume_from={tmp_path / 'run'}")
+    # The running process holds its ledger folder's lock too (beside its store, or in
+    # monitor.ledger_dir): the resume is told that it runs, not that another replay writes there.
+    ledger = tmp_path / "other" / "ledger"
+    _stopped_replay(tmp_path / "other", monkeypatch, 1, f"monitor.ledger_dir={ledger}")
+    for tmp, ledger_folder, given in (
+        (tmp_path, tmp_path / "run" / "store", "seed=3"),
+        (tmp_path / "other", ledger, f"monitor.ledger_dir={ledger}"),
+    ):
+        with (
+            FileLock(str(tmp / "run" / replay_day_loop.REPLAY_LOCK_FILE)),
+            FileLock(str(ledger_folder / LEDGER_LOCK_FILE)),
+            pytest.raises(ConfigError, match="is running in another process; wait for it"),
+        ):
+            _replay(tmp, "later", given, f"replay.resume_from={tmp / 'run'}")
 
 
 def test_a_replay_whose_record_or_store_is_damaged_is_refused(
@@ -1207,15 +1221,17 @@ def test_a_ledger_folder_a_pipeline_is_writing_is_refused(
         # Without monitor.ledger_dir the days write the ledger beside the replay's store.
         store = tmp_path / "pipelines-store"
         store.mkdir()
-        with pipeline_writes_ledger(store / LEDGER_FILE, pipeline_run):
-            with pytest.raises(ConfigError, match=f"^replay.store_dir {store} holds the"):
-                _replay(tmp_path, "other", f"replay.store_dir={store}")
+        with (
+            pipeline_writes_ledger(store / LEDGER_FILE, pipeline_run),
+            pytest.raises(ConfigError, match=f"^replay.store_dir {store} holds the"),
+        ):
+            _replay(tmp_path, "other", f"replay.store_dir={store}")
         assert ran == [] and not (store / "mlruns.db").exists()
     assert not list(ledger.glob("pipeline_ledger.*")), "the pipeline's lock files are gone"
     _stopped_replay(tmp_path, monkeypatch, 1, shared)
     with (
         pipeline_writes_ledger(ledger / LEDGER_FILE, pipeline_run),
-        pytest.raises(ConfigError, match="now in .* writes; resume this one once it has ended"),
+        pytest.raises(ConfigError, match=r"now in .* writes; resume this one once it has ended"),
     ):
         _replay(tmp_path, "later", shared, f"replay.resume_from={tmp_path / 'run'}")
     resumed = _replay(tmp_path, "later", shared, f"replay.resume_from={tmp_path / 'run'}")
@@ -1270,3 +1286,60 @@ def test_a_folder_port_set_on_a_replay_is_refused_before_any_day(
         "to use that folder."
     )
     assert ran == [] and not wanted.exists() and not (tmp_path / "run" / "store").exists()
+
+
+def test_a_pipeline_on_the_ledger_beside_a_running_replays_store_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without monitor.ledger_dir a replay's days write the ledger beside its store, but the
+    replay held its ledger lock only in monitor.ledger_dir (and a resume held none there): a
+    pipeline on that store's ledger was accepted while the replay's days ran."""
+    from stockcast.orchestration.replay_locks import refuse_a_replays_ledger
+
+    ledger = tmp_path / "run" / "store" / LEDGER_FILE
+    refusals: list[str] = []
+
+    def one_day(day_dir: Path, *args: object, **kwargs: object) -> dict[str, float]:
+        try:
+            refuse_a_replays_ledger(ledger)
+        except ConfigError as err:
+            refusals.append(str(err))
+        else:
+            refusals.append("accepted")
+        (day_dir / "prepare").mkdir(parents=True)
+        if len(refusals) == 2:
+            raise KeyboardInterrupt
+        return {}
+
+    monkeypatch.setattr(replay_day_loop, "run_pipeline", one_day)
+    with pytest.raises(KeyboardInterrupt):
+        _replay(tmp_path, "run")
+    _replay(tmp_path, "later", f"replay.resume_from={tmp_path / 'run'}")
+    # Two days of the new replay, then days 2 to 5 of the resume.
+    assert refusals == 6 * [
+        f"the forecast ledger {ledger.resolve()} is written by a replay running now, whose days "
+        "would lose their forecasts to this run's; set monitor.ledger_dir to another folder for "
+        "this pipeline, or run it once the replay has ended."
+    ]
+    refuse_a_replays_ledger(ledger)  # free once the replay has ended
+
+
+def test_a_store_whose_folder_another_replay_writes_its_ledger_in_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replay's days keep the ledger beside its store without monitor.ledger_dir: one into the
+    ledger folder of another replay running now was accepted, and both wrote that ledger."""
+    from filelock import FileLock
+
+    ran = _stop_on_day(0, monkeypatch)
+    store = tmp_path / "shared"
+    store.mkdir()
+    with FileLock(str(store / LEDGER_LOCK_FILE)), pytest.raises(ConfigError) as refused:
+        _replay(tmp_path, "run", f"replay.store_dir={store}")
+    assert str(refused.value) == (
+        f"replay.store_dir {store} holds the forecast ledger of another replay running now; set "
+        "monitor.ledger_dir to another folder for this one."
+    )
+    assert ran == [] and not (store / "mlruns.db").exists()
+    _replay(tmp_path, "run2", f"replay.store_dir={store}")
+    assert len(ran) == 5, "free again"

@@ -18,6 +18,7 @@ replay resume (`replay.resume_from`) and end as an uninterrupted one would.
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +31,18 @@ from stockcast.data.prepared import data_hash
 from stockcast.errors import ConfigError
 from stockcast.files import folder_not_made
 from stockcast.orchestration.preflight import check_training_builds
-from stockcast.orchestration.replay_day_loop import (
-    REPLAY_LOCK_FILE,
-    held_or_refused,
-    ledger_held,
-    run_days,
-)
+from stockcast.orchestration.replay_day_loop import REPLAY_LOCK_FILE, days_held, run_days
 from stockcast.orchestration.replay_days import (
     data_as_of,
     planned_days,
     refuse_own_day,
     refuse_undated,
 )
-from stockcast.orchestration.replay_locks import refuse_running_pipelines
+from stockcast.orchestration.replay_locks import (
+    held_or_refused,
+    refuse_running_pipelines,
+    replay_writes_ledger,
+)
 from stockcast.orchestration.replay_record import (
     DAYS_DIR,
     REPLAY_PLOT_FILE,
@@ -69,6 +69,8 @@ REPLAY_LOG_FILE = "replay.log"
 REPLAY_CONFIG = "replay"
 # What a new replay refused a ledger folder another replay writes is told to do.
 NEW_LEDGER_FIX = "set monitor.ledger_dir to another folder for this one"
+# What a resume refused the same is told to do.
+RESUME_FIX = "resume this one once it has ended"
 
 
 def run_replay(cfg: DictConfig) -> dict[str, Any]:
@@ -107,8 +109,9 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
         "folder for this one."
     )
     with (
+        days_held(run_dir),
         held_or_refused(store / REPLAY_LOCK_FILE, running_there),
-        ledger_held(ledger_folder, NEW_LEDGER_FIX),
+        _ledger_held(ledger_folder, store, NEW_LEDGER_FIX),
     ):
         # Made by the replay that held the locks before this one.
         _refuse_a_store(store)
@@ -152,6 +155,15 @@ def _refuse_a_ledger(store: Path, ledger_dir: str | None) -> None:
         )
 
 
+def _ledger_held(ledger_folder: Path | None, store: Path, fix: str) -> AbstractContextManager[None]:
+    """The ledger lock of the folder the replay's days write the ledger in: monitor.ledger_dir,
+    else the store's folder, which the store's own lock does not guard (a pipeline on that
+    store, or another replay's monitor.ledger_dir there)."""
+    if ledger_folder is not None:
+        return replay_writes_ledger(ledger_folder, f"monitor.ledger_dir {ledger_folder}", fix)
+    return replay_writes_ledger(store, f"replay.store_dir {store}", fix)
+
+
 def _refuse_running_pipelines(ledger_folder: Path | None, store: Path, fix: str) -> None:
     """A pipeline writing the ledger folder the replay's days would write (the store's folder
     without monitor.ledger_dir): its monitor would claim the ledger for its own store."""
@@ -184,13 +196,14 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
     ledger_dir = planned(plan.get("ledger_dir"), run_dir)
     if ledger_dir is not None:  # as a new replay checks it: the days' monitors write there
         check_ledger_folder(str(ledger_dir), "")
+    store = planned(plan["store_dir"], run_dir)
     with (
-        ledger_held(ledger_dir, "resume this one once it has ended"),
+        # The run folder's first: a resume beside the process running the replay is told so.
+        days_held(run_dir),
+        _ledger_held(ledger_dir, store, RESUME_FIX),
         log_appended_to(run_dir / REPLAY_LOG_FILE),
     ):
-        _refuse_running_pipelines(
-            ledger_dir, planned(plan["store_dir"], run_dir), "resume this one once it has ended"
-        )
+        _refuse_running_pipelines(ledger_dir, store, RESUME_FIX)
         log.info("resuming the replay in %s %s", run_dir, where)
         return run_days(cfg, run_dir, plan, entries)
 

@@ -14,10 +14,10 @@ from omegaconf import DictConfig
 
 from stockcast.config.compose import LOCAL_STORE_DB, local_store_overrides
 from stockcast.config.overrides import hydra_quoted, override_key
-from stockcast.errors import ConfigError, LedgerUnusable, StockcastError, counted
+from stockcast.errors import LedgerUnusable, StockcastError, counted
 from stockcast.files import write_json
 from stockcast.orchestration.replay_day_start import keep_day_start, restore_day_start
-from stockcast.orchestration.replay_locks import LEDGER_LOCK_FILE
+from stockcast.orchestration.replay_locks import held_or_refused
 from stockcast.orchestration.replay_plot import plot_replay
 from stockcast.orchestration.replay_record import (
     DAYS_DIR,
@@ -64,59 +64,26 @@ def pipeline_overrides(
     return [*kept, *forced]
 
 
-def run_days(
-    cfg: DictConfig, run_dir: Path, plan: dict[str, Any], entries: list[dict[str, Any]]
-) -> dict[str, Any]:
-    """Run the plan's days after those `entries` record, into `run_dir` and the plan's store,
-    holding the run directory's lock (one process runs a replay's days); `replay.json` holds the
-    plan and every day's entry, written before the first day and after every day, so a replay
-    stopped part way can be resumed."""
+@contextmanager
+def days_held(run_dir: Path) -> Iterator[None]:
+    """Hold the lock of the replay in `run_dir` while its days run (one process runs a
+    replay's days), taken before any other of its locks: a resume beside the process running
+    it is told so, not that another replay holds its store's or ledger's folder."""
     running_elsewhere = (
         f"the replay in {run_dir} is running in another process; wait for it to end, or stop it "
         "and resume it then."
     )
     with held_or_refused(run_dir / REPLAY_LOCK_FILE, running_elsewhere):
-        return _run_days(cfg, run_dir, plan, entries)
-
-
-@contextmanager
-def held_or_refused(lock_file: Path, refusal: str) -> Iterator[None]:
-    """Hold the file lock `lock_file` for the block, or refuse at once with `refusal` where
-    another process holds it: a replay never waits on another's run folder, store or ledger."""
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(str(lock_file))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise ConfigError(refusal) from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-@contextmanager
-def ledger_held(ledger_dir: Path | None, fix: str) -> Iterator[None]:
-    """Hold the lock of the ledger folder a replay's monitor days write (none beside its store,
-    which the store's lock guards): a replay sharing it, started before the other's first
-    champion made the ledger file, was accepted, and its days then lost their forecasts to the
-    ledger's check of which store it belongs to. Another replay holding it is refused, with
-    `fix` (what to do) after the sentence."""
-    if ledger_dir is None:
-        yield
-        return
-    refusal = (
-        f"monitor.ledger_dir {ledger_dir} holds the forecast ledger of another replay running "
-        f"now; {fix}."
-    )
-    with held_or_refused(ledger_dir / LEDGER_LOCK_FILE, refusal):
         yield
 
 
-def _run_days(
+def run_days(
     cfg: DictConfig, run_dir: Path, plan: dict[str, Any], entries: list[dict[str, Any]]
 ) -> dict[str, Any]:
+    """Run the plan's days after those `entries` record, into `run_dir` and the plan's store,
+    the caller holding `days_held(run_dir)`; `replay.json` holds the plan and every day's entry,
+    written before the first day and after every day, so a replay stopped part way can be
+    resumed."""
     store = planned(plan["store_dir"], run_dir)
     ledger_dir = planned(plan.get("ledger_dir"), run_dir)
     days = plan["days"]

@@ -13,12 +13,40 @@ from pathlib import Path
 
 from stockcast.errors import ConfigError
 
-# Held in monitor.ledger_dir by the replay whose days write the ledger there (named apart from
-# the replay's own lock file: the folder may be the replay's own run or store folder).
+# Held in the folder a replay's days write the ledger in (monitor.ledger_dir, else its store's)
+# by the replay (named apart from its own lock files: the folder may be its run or store folder).
 LEDGER_LOCK_FILE = "replay_ledger.lock"
 # Held in the ledger's folder by each pipeline writing it, as `<prefix><pid>.lock`, beside
 # `<prefix><pid>.run`, which names the pipeline's run folder for the replay it refuses.
 PIPELINE_LOCK_PREFIX = "pipeline_ledger."
+
+
+@contextmanager
+def held_or_refused(lock_file: Path, refusal: str) -> Iterator[None]:
+    """Hold the file lock `lock_file` for the block, or refuse at once with `refusal` where
+    another process holds it: a replay never waits on another's run folder, store or ledger."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(lock_file))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ConfigError(refusal) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextmanager
+def replay_writes_ledger(folder: Path, where: str, fix: str) -> Iterator[None]:
+    """Hold the ledger lock in `folder`, where a replay's monitor days write the ledger
+    (monitor.ledger_dir, else beside its store), for the block: a pipeline or another replay
+    started meanwhile on that ledger is refused. Another replay holding it is refused, naming
+    `where` (the setting and its value), with `fix` (what to do) after the sentence."""
+    refusal = f"{where} holds the forecast ledger of another replay running now; {fix}."
+    with held_or_refused(folder / LEDGER_LOCK_FILE, refusal):
+        yield
 
 
 def refuse_a_replays_ledger(ledger: Path) -> None:
