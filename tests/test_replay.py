@@ -1294,12 +1294,14 @@ def test_a_pipeline_on_the_ledger_beside_a_running_replays_store_is_refused(
     """Without monitor.ledger_dir a replay's days write the ledger beside its store, but the
     replay held its ledger lock only in monitor.ledger_dir (and a resume held none there): a
     pipeline on that store's ledger was accepted while the replay's days ran."""
-    from stockcast.orchestration.replay_locks import refuse_a_replays_ledger
+    from stockcast.orchestration.replay_locks import REPLAY_RUN_ENV, refuse_a_replays_ledger
 
     ledger = tmp_path / "run" / "store" / LEDGER_FILE
     refusals: list[str] = []
 
     def one_day(day_dir: Path, *args: object, **kwargs: object) -> dict[str, float]:
+        # As a pipeline in a process of its own looks, without the replay's mark on its steps.
+        monkeypatch.delenv(REPLAY_RUN_ENV, raising=False)
         try:
             refuse_a_replays_ledger(ledger)
         except ConfigError as err:
@@ -1343,3 +1345,54 @@ def test_a_store_whose_folder_another_replay_writes_its_ledger_in_is_refused(
     assert ran == [] and not (store / "mlruns.db").exists()
     _replay(tmp_path, "run2", f"replay.store_dir={store}")
     assert len(ran) == 5, "free again"
+
+
+@pytest.mark.parametrize("executor", ["inprocess", "subprocess"])
+def test_a_replays_own_monitor_days_are_not_refused_its_ledger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, executor: str
+) -> None:
+    """The monitor step refuses a ledger a running replay holds; the replay's own days, whose
+    steps run in its process or as processes of their own, carry its mark and are not refused,
+    and a monitor step without it is."""
+    import dataclasses
+    import os
+    import subprocess
+    from types import SimpleNamespace
+
+    from stockcast.evaluation.monitor_status import NO_CHAMPION
+    from stockcast.orchestration import runner, step_run
+    from stockcast.orchestration.replay_locks import REPLAY_RUN_ENV
+    from stockcast.orchestration.step_run import StepFailed
+    from stockcast.orchestration.steps.table import MONITOR_REPORT_FILE, STEPS
+    from tests.conftest import CLI_ENV, CLI_TIMEOUT_S
+    from tests.prewarmed import run_forked
+
+    def forked_step(command: list[str], **_: object) -> object:
+        return run_forked(command[1:], Path.cwd(), {**os.environ, **CLI_ENV}, CLI_TIMEOUT_S)
+
+    monkeypatch.setattr(
+        step_run, "subprocess", SimpleNamespace(run=forked_step, PIPE=subprocess.PIPE)
+    )
+    prepare, monitor = STEPS[0], next(step for step in STEPS if step.name == "monitor")
+    # The day's prepare and monitor steps only: the monitor's decision is read where it is.
+    prepared = tuple(port for port in monitor.inputs if port.name == "prepared")
+    steps = (prepare, dataclasses.replace(monitor, inputs=prepared))
+    statuses: list[str] = []
+
+    def one_day(day_dir: Path, overrides: list[str], keys: set[str], executor: str) -> None:
+        runner.run_pipeline(day_dir, overrides, keys, executor, steps=steps)
+        report = day_dir / "monitor" / "monitor" / MONITOR_REPORT_FILE
+        statuses.append(json.loads(report.read_text())["status"])
+        mark = os.environ.pop(REPLAY_RUN_ENV)
+        try:
+            with pytest.raises(StepFailed, match="is written by a replay running now"):
+                runner.run_pipeline(day_dir / "alone", overrides, keys, executor, steps=steps)
+        finally:
+            os.environ[REPLAY_RUN_ENV] = mark
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(replay_day_loop, "run_pipeline", one_day)
+    with pytest.raises(KeyboardInterrupt):
+        _replay(tmp_path, "run", f"pipeline.executor={executor}")
+    assert statuses == [NO_CHAMPION]
+    assert REPLAY_RUN_ENV not in os.environ

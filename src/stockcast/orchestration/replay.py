@@ -111,7 +111,7 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
     with (
         days_held(run_dir),
         held_or_refused(store / REPLAY_LOCK_FILE, running_there),
-        _ledger_held(ledger_folder, store, NEW_LEDGER_FIX),
+        _ledger_held(ledger_folder, store, NEW_LEDGER_FIX, run_dir),
     ):
         # Made by the replay that held the locks before this one.
         _refuse_a_store(store)
@@ -155,13 +155,16 @@ def _refuse_a_ledger(store: Path, ledger_dir: str | None) -> None:
         )
 
 
-def _ledger_held(ledger_folder: Path | None, store: Path, fix: str) -> AbstractContextManager[None]:
-    """The ledger lock of the folder the replay's days write the ledger in: monitor.ledger_dir,
-    else the store's folder, which the store's own lock does not guard (a pipeline on that
-    store, or another replay's monitor.ledger_dir there)."""
+def _ledger_held(
+    ledger_folder: Path | None, store: Path, fix: str, run_dir: Path
+) -> AbstractContextManager[None]:
+    """The ledger lock of the folder the days of the replay in `run_dir` write the ledger in:
+    monitor.ledger_dir, else the store's folder, which the store's own lock does not guard (a
+    pipeline on that store, or another replay's monitor.ledger_dir there)."""
     if ledger_folder is not None:
-        return replay_writes_ledger(ledger_folder, f"monitor.ledger_dir {ledger_folder}", fix)
-    return replay_writes_ledger(store, f"replay.store_dir {store}", fix)
+        where = f"monitor.ledger_dir {ledger_folder}"
+        return replay_writes_ledger(ledger_folder, where, fix, run_dir)
+    return replay_writes_ledger(store, f"replay.store_dir {store}", fix, run_dir)
 
 
 def _refuse_running_pipelines(ledger_folder: Path | None, store: Path, fix: str) -> None:
@@ -200,7 +203,7 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
     with (
         # The run folder's first: a resume beside the process running the replay is told so.
         days_held(run_dir),
-        _ledger_held(ledger_dir, store, RESUME_FIX),
+        _ledger_held(ledger_dir, store, RESUME_FIX, run_dir),
         log_appended_to(run_dir / REPLAY_LOG_FILE),
     ):
         _refuse_running_pipelines(ledger_dir, store, RESUME_FIX)

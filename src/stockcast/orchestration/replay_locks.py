@@ -16,6 +16,13 @@ from stockcast.errors import ConfigError
 # Held in the folder a replay's days write the ledger in (monitor.ledger_dir, else its store's)
 # by the replay (named apart from its own lock files: the folder may be its run or store folder).
 LEDGER_LOCK_FILE = "replay_ledger.lock"
+# Beside it while it is held: the run folder of the replay holding it.
+LEDGER_OWNER_FILE = "replay_ledger.run"
+# Set by a replay holding its ledger lock to its run folder, so its days' steps (in this process,
+# or inherited by a subprocess step) are known as its own: a monitor step finding the lock held
+# runs only where this names its owner. Not a setting: set by hand, it would let a monitor step
+# write the ledger of a replay running now.
+REPLAY_RUN_ENV = "STOCKCAST_REPLAY_RUN"
 # Held in the ledger's folder by each pipeline writing it, as `<prefix><pid>.lock`, beside
 # `<prefix><pid>.run`, which names the pipeline's run folder for the replay it refuses.
 PIPELINE_LOCK_PREFIX = "pipeline_ledger."
@@ -39,27 +46,52 @@ def held_or_refused(lock_file: Path, refusal: str) -> Iterator[None]:
 
 
 @contextmanager
-def replay_writes_ledger(folder: Path, where: str, fix: str) -> Iterator[None]:
-    """Hold the ledger lock in `folder`, where a replay's monitor days write the ledger
-    (monitor.ledger_dir, else beside its store), for the block: a pipeline or another replay
-    started meanwhile on that ledger is refused. Another replay holding it is refused, naming
-    `where` (the setting and its value), with `fix` (what to do) after the sentence."""
+def replay_writes_ledger(folder: Path, where: str, fix: str, run_dir: Path) -> Iterator[None]:
+    """Hold the ledger lock in `folder`, where the days of the replay in `run_dir` write the
+    ledger (monitor.ledger_dir, else beside its store), for the block: a pipeline, a monitor
+    step run alone or another replay started meanwhile on that ledger is refused; the replay's
+    own steps are marked as its own (`REPLAY_RUN_ENV`). Another replay holding it is refused,
+    naming `where` (the setting and its value), with `fix` (what to do) after the sentence."""
     refusal = f"{where} holds the forecast ledger of another replay running now; {fix}."
+    owner_file = folder / LEDGER_OWNER_FILE
     with held_or_refused(folder / LEDGER_LOCK_FILE, refusal):
-        yield
+        # Written once the lock is held (a replay refused it must not overwrite the holder's)
+        # and removed before it is given back.
+        owner_file.write_text(str(run_dir))
+        before = os.environ.get(REPLAY_RUN_ENV)
+        os.environ[REPLAY_RUN_ENV] = str(run_dir)
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop(REPLAY_RUN_ENV, None)
+            else:
+                os.environ[REPLAY_RUN_ENV] = before
+            owner_file.unlink(missing_ok=True)
 
 
-def refuse_a_replays_ledger(ledger: Path) -> None:
-    """Refuse a pipeline whose forecast ledger `ledger` is in the ledger folder of a replay
-    running now. The lock is taken and given back at once, never made: a folder without the
-    file is no replay's."""
+def refuse_a_replays_ledger(ledger: Path, run: str = "pipeline") -> None:
+    """Refuse a `run` (a pipeline, a monitor step) whose forecast ledger `ledger` is in the
+    ledger folder of a replay running now, unless it is one of that replay's own steps
+    (`REPLAY_RUN_ENV` names the lock's owner; looked at first, as its own process's lock reads
+    as held). The lock is taken and given back at once, never made: a folder without the file
+    is no replay's."""
     lock_file = ledger.parent / LEDGER_LOCK_FILE
-    if lock_file.exists() and _held(lock_file):
+    if not lock_file.exists() or _the_replays_own(ledger.parent / LEDGER_OWNER_FILE):
+        return
+    if _held(lock_file):
         raise ConfigError(
             f"the forecast ledger {ledger} is written by a replay running now, whose days would "
-            "lose their forecasts to this run's; set monitor.ledger_dir to another folder for "
-            "this pipeline, or run it once the replay has ended."
+            f"lose their forecasts to this run's; set monitor.ledger_dir to another folder for "
+            f"this {run}, or run it once the replay has ended."
         )
+
+
+def _the_replays_own(owner_file: Path) -> bool:
+    """Whether this process runs a step of the replay that `owner_file` names as the holder of
+    its folder's ledger lock."""
+    marked = os.environ.get(REPLAY_RUN_ENV)
+    return bool(marked) and owner_file.is_file() and owner_file.read_text() == marked
 
 
 @contextmanager
