@@ -1069,3 +1069,39 @@ def test_the_azureml_group_added_to_the_pipeline_config_is_accepted(tmp_path: Pa
     overrides = [*isolated_overrides(tmp_path), AS_OF, "+azureml=default"]
     ran = run_task(lambda cfg: "azureml" in cfg, "pipeline", overrides, tmp_path)
     assert ran.value is True
+
+
+@pytest.mark.parametrize(
+    ("config_name", "added", "sentence"),
+    [
+        ("train", "+input.path=x.csv", "input.path is not a setting of the train config, which "),
+        ("pipeline", "+input.path=x", "input.path is not a setting of the pipeline config, which "),
+        ("replay", "+input.kind=csv", "input.kind is not a setting of the replay config, which "),
+        ("train", "+serve.port=80", "serve is not a setting of the train config; "),
+        ("pipeline", "+serve.port=80", "serve is not a setting of the pipeline config; "),
+        ("predict", "+serve.port=80", "serve is not a setting of the predict config; "),
+        ("train", "+gate.max_mase=1", "gate is not a setting of the train config; "),
+        ("train", "+replay.days=3", "replay is not a setting of the train config; "),
+    ],
+)
+def test_a_section_of_another_command_is_judged_by_the_config_composed(
+    tmp_path: Path, config_name: str, added: str, sentence: str
+) -> None:
+    """`src/train.py +input.path=x.csv` was judged as a predict config, by the first key of
+    another command's found in it: "model.name is not set", nothing to do with the mistake.
+    The config is judged as the one composed, and the key it does not read is named as Hydra
+    names it without the '+' (a config group's setting: that the config composes no such group)."""
+    pinned = [AS_OF] if config_name in ("train", "pipeline") else []
+    overrides = [*isolated_overrides(tmp_path), *pinned, added]
+
+    def never(cfg) -> None:
+        raise AssertionError("the task ran")
+
+    with pytest.raises(ConfigError) as caught:
+        run_task(never, config_name, overrides, tmp_path)
+    refused = str(caught.value)
+    assert refused.startswith(sentence)
+    group = added.removeprefix("+").partition(".")[0]
+    assert ("composes no input config; remove it" in refused) == (group == "input")
+    if group == "input":  # the keys the config holds, as Hydra's refusal lists them
+        assert "hydra" not in refused.partition("(")[2]

@@ -31,6 +31,7 @@ from stockcast.config.refusals import refusal_sentence
 from stockcast.config.schemas import SCHEMAS
 from stockcast.config.unnamed_keys import (
     chosen_config,
+    config_name_and_overrides,
     refuse_a_group_not_composed,
     refuse_another_kinds_key,
     refuse_unknown_key,
@@ -43,7 +44,16 @@ from stockcast.models.settings import ModelSettings
 
 
 def schema_for(cfg: DictConfig | Mapping[str, Any]) -> type[Section]:
+    """The schema of the config composed, by its name (`hydra.job.config_name`), where that
+    config's own section is there; else by the first key only one config has. By key alone,
+    `src/train.py +input.path=x` was judged as a predict config ("model.name is not set"). The
+    section is asked for too: a pipeline step composed in-process under a running replay is
+    the pipeline config, whatever the app's name."""
     _refuse_a_deleted_section(cfg)
+    name, _ = config_name_and_overrides(cfg)
+    for key, schema, known in SCHEMAS:
+        if known == name and key in cfg:
+            return schema
     for key, schema, _ in SCHEMAS:
         if key in cfg:
             return schema

@@ -6,6 +6,9 @@ the config does not compose, added with a '+' (`+data=gbm` given to predict), is
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
@@ -15,7 +18,6 @@ from stockcast.config.overrides import as_typed, override_key, override_value
 from stockcast.config.schemas import SCHEMAS
 from stockcast.config.search_path import searched_folders
 from stockcast.config.unknown_keys import (
-    READ_INSTEAD,
     group_meant,
     group_not_read,
     read_instead,
@@ -86,7 +88,7 @@ def refuse_a_group_not_composed(
     _global_'"): one sentence (`group_not_read`) before any value is judged, for every command
     alike. A group the schema takes whole when added (`+azureml=default`, a step's own section)
     is left alone, and so is one of a folder of one's own (its file may lack its header)."""
-    name, given = _config_name_and_overrides(cfg)
+    name, given = config_name_and_overrides(cfg)
     added = [
         (override_key(o), override_value(o))
         for o in given
@@ -102,7 +104,7 @@ def refuse_a_group_not_composed(
             raise ConfigError(group_not_read(group, chosen, name, _searched_folders()))
 
 
-def _config_name_and_overrides(cfg: DictConfig) -> tuple[str | None, list[str]]:
+def config_name_and_overrides(cfg: DictConfig | Mapping[str, Any]) -> tuple[str | None, list[str]]:
     """The name of the config composed and the command's overrides, as typed: from the composed
     config where it keeps Hydra's node (the compose API's), else from the running Hydra app."""
     held = cfg.get("hydra") if isinstance(cfg.get("hydra"), DictConfig) else None
@@ -165,16 +167,20 @@ def _read_instead(
     node: DictConfig, found: tuple[str, list[str]], config_name: str, folders: list[str]
 ) -> str | None:
     """`read_instead`'s sentence for the first setting under the top-level key `found` names,
-    where the config reads another section in that group's place (READ_INSTEAD)."""
+    where that key is a config group the config does not compose: the section it reads in that
+    group's place (READ_INSTEAD), else that it composes none (`+input.path=x` given to train),
+    as Hydra's refusal of the same key without the '+' says."""
     top, names = found
-    if top not in READ_INSTEAD.get(config_name, {}) or top not in node:
+    if not is_config_group(top, folders) or top not in node:
         return None
     held = node[top]
     if not isinstance(held, DictConfig) or not held:
         return None
     key = f"{top}.{next(iter(held))}"
     given = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-    return read_instead(key, top, names, config_name, given, folders)
+    # The keys the config holds, as Hydra's refusal lists them: not every one the schema takes.
+    held_names = [name for name in names if name in node]
+    return read_instead(key, top, held_names, config_name, given, folders)
 
 
 def _searched_folders() -> list[str]:
