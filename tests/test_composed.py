@@ -538,3 +538,30 @@ def test_a_model_config_choosing_data_says_how_to_write_it(tmp_path: Path, defau
     )
     cfg = searching([tmp_path])("train", overrides)
     assert (cfg.data.source, cfg.model.hidden_sizes) == ("seasonal", [8])
+
+
+@pytest.mark.parametrize(
+    ("config_name", "override", "registered"),
+    [
+        ("predict", "+experiment=mlp_w10", "pipeline_stock_predictor"),
+        ("predict", "+experiment=mlp_w30", "stock_predictor_mlp_w30"),
+        ("predict", "experiment=mlp_w30", "stock_predictor_mlp_w30"),
+        ("serve", "+experiment=auto", "stock_predictor_auto"),
+        ("serve", "experiment=market_global", "market_global"),
+    ],
+)
+def test_an_experiment_given_to_a_registered_models_client_names_its_model(
+    config_name: str, override: str, registered: str
+) -> None:
+    """`scripts/predict.py +experiment=mlp_w10` was Hydra's raw "In 'experiment/mlp_w10': Could
+    not override 'data'. No match in the defaults list.": an experiment is how a model is
+    trained, and predict and serve open the model it registered, by its name."""
+    chosen = override.removeprefix("+")
+    with pytest.raises(ConfigError) as refused:
+        compose_config(config_name, [override])
+    assert str(refused.value) == (
+        f"cannot compose the config: {chosen} chooses a config the {config_name} config does not "
+        f"read: an experiment says how a model is trained, and {config_name} opens the model it "
+        f"registered; choose model.name={registered} instead (with model.version=N or "
+        "model.alias=NAME for one of its versions)."
+    )

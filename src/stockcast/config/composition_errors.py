@@ -192,9 +192,19 @@ def _group_not_composed(
 ) -> str | None:
     """`data=csv` given to a config whose defaults list has no data (predict, serve), from
     Hydra's first line `reason`: `group_not_read`'s sentence, as for `+data=csv`; None for any
-    other error. Hydra's "No match in the defaults list" named no way out."""
-    unmatched = re.match(r"Could not override '([\w/]+)'\. No match in the defaults list", reason)
-    if unmatched is None or not is_config_group(group := unmatched.group(1), config_dirs):
+    other error. Hydra's "No match in the defaults list" named no way out. So did its "In
+    'experiment/mlp_w10': Could not override 'data'" of `+experiment=mlp_w10` given to predict:
+    the group added with a '+' (so not composed: `_added_again`) is the one named."""
+    unmatched = re.match(
+        r"(?:In '([\w/]+)/[^']+': )?Could not override '([\w/]+)'\. No match in the defaults list",
+        reason,
+    )
+    if unmatched is None:
+        return None
+    added, group = unmatched.groups()
+    if added is not None:
+        group, overrides = added, [o for o in overrides if o.startswith("+")]
+    if not is_config_group(group, config_dirs):
         return None
     chosen = next((override_value(o) for o in overrides if override_key(o) == group), None)
     if chosen is None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from stockcast.config.experiment_models import experiment_model_instead
 from stockcast.config.mistakes import (
     MOVED_KEYS,
     listed,
@@ -174,10 +175,15 @@ def group_not_read(
 ) -> str:
     """One sentence for a config group the config does not compose, chosen all the same
     (`data=csv` or `+data=csv` given to serve): the section it reads in that one's place
-    (`group_read_instead`), else that it composes no such group."""
-    return group_read_instead(group, chosen, config_name, config_dirs) or (
-        f"{group}={chosen} chooses a config the {config_name} config does not read: it composes "
-        f"no {group} config; remove it."
+    (`group_read_instead`), the model an experiment registered where the config opens one
+    (`experiment_model_instead`), else that it composes no such group."""
+    return (
+        group_read_instead(group, chosen, config_name, config_dirs)
+        or experiment_model_instead(group, chosen, config_name, config_dirs)
+        or (
+            f"{group}={chosen} chooses a config the {config_name} config does not read: it composes "
+            f"no {group} config; remove it."
+        )
     )
 
 
