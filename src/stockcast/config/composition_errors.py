@@ -13,6 +13,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from stockcast.config.deletion_mistakes import deletion_error
 from stockcast.config.hydra_compose import searching
 from stockcast.config.mistakes import (
@@ -235,8 +237,6 @@ def _overriding_option(
 ) -> str:
     """The option `<group>/<chosen>.yaml`'s defaults list overrides `overridden` with (the first
     folder holding the file), or `<option>` where it cannot be read."""
-    from omegaconf import OmegaConf
-
     paths = [f / group / f"{chosen}.yaml" for f in config_folders(config_dirs)]
     loaded = next((OmegaConf.to_container(OmegaConf.load(p)) for p in paths if p.is_file()), {})
     entries = loaded.get("defaults") if isinstance(loaded, dict) else None

@@ -7,6 +7,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
+from stockcast.config.hydra_compose import searching
+from stockcast.paths import CONFIG_DIR
+
 # The configs that open a registered model (model.name, model.version, model.alias).
 REGISTRY_CLIENTS = ("predict", "serve")
 # The config whose run registers an experiment's model under its registry.model_name.
@@ -32,11 +37,6 @@ def experiment_model_instead(
 def _registered_name(chosen: str, config_dirs: Sequence[str | Path]) -> str | None:
     """The name the experiment `chosen` registers its model under; None where it cannot be
     composed (the sentence then names the setting to read)."""
-    from omegaconf import OmegaConf
-
-    from stockcast.config.hydra_compose import searching
-    from stockcast.paths import CONFIG_DIR
-
     try:
         cfg = searching(config_dirs)(REGISTERING_CONFIG, [f"experiment={chosen}"], CONFIG_DIR)
         name = OmegaConf.select(cfg, "registry.model_name")

@@ -13,6 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.data_schema import DATA_SOURCES
+from stockcast.config.hydra_compose import searching
 from stockcast.config.mistakes import settings_under_group, unknown_key
 from stockcast.config.overrides import as_typed, override_key, override_value
 from stockcast.config.schemas import SCHEMAS
@@ -25,7 +26,7 @@ from stockcast.config.unknown_keys import (
 from stockcast.errors import ConfigError
 from stockcast.fields import Section, config_fields, model_of
 from stockcast.models.kind import builtin_kinds, model_kind
-from stockcast.paths import is_config_group
+from stockcast.paths import CONFIG_DIR, is_config_group
 
 
 def refuse_another_kinds_key(schema: type[Section], cfg: DictConfig) -> None:
@@ -119,9 +120,6 @@ def config_name_and_overrides(cfg: DictConfig | Mapping[str, Any]) -> tuple[str 
 def _groups_composed(config_name: str) -> frozenset[str] | None:
     """The config groups `config_name`'s own defaults list chooses (null ones too), composed
     without the command's overrides; None where it cannot be composed alone."""
-    from stockcast.config.hydra_compose import searching
-    from stockcast.paths import CONFIG_DIR
-
     try:
         cfg = searching(_searched_folders())(config_name, [], CONFIG_DIR, True)
     except Exception:  # the schema judges what this check cannot compose
