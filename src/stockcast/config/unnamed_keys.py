@@ -6,6 +6,7 @@ the config does not compose, added with a '+' (`+data=gbm` given to predict), is
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -120,8 +121,15 @@ def config_name_and_overrides(cfg: DictConfig | Mapping[str, Any]) -> tuple[str 
 def _groups_composed(config_name: str) -> frozenset[str] | None:
     """The config groups `config_name`'s own defaults list chooses (null ones too), composed
     without the command's overrides; None where it cannot be composed alone."""
+    return _groups_composed_in(config_name, tuple(_searched_folders()))
+
+
+@functools.lru_cache(maxsize=16)
+def _groups_composed_in(config_name: str, folders: tuple[str, ...]) -> frozenset[str] | None:
+    """`_groups_composed` with `folders` searched, once per process: each step a pipeline or a
+    replay validates in its process asks again, with the same name and command line."""
     try:
-        cfg = searching(_searched_folders())(config_name, [], CONFIG_DIR, True)
+        cfg = searching(list(folders))(config_name, [], CONFIG_DIR, True)
     except Exception:  # the schema judges what this check cannot compose
         return None
     return frozenset(str(group) for group in cfg.hydra.runtime.choices)
