@@ -204,6 +204,28 @@ def test_every_series_the_input_guard_refuses_is_named_in_one_refusal(
     )
 
 
+def test_the_reader_and_the_input_guard_refusals_are_named_in_one_refusal(
+    registered_store: Path, tmp_path: Path
+) -> None:
+    """A missing value in one series and a negative price in another: the refusal named the
+    first alone, so the other surfaced only after a rerun, although skip_refused left both
+    out."""
+    path = panel_csv(tmp_path / "panel.csv", {"AAA": 30, "BBB": 30, "CCC": 30})
+    frame = pd.read_csv(path)
+    frame.loc[frame.index[frame["Ticker"] == "AAA"][-1], "Close"] = -5.0
+    blank = frame.index[frame["Ticker"] == "BBB"][4]
+    frame.loc[blank, "Close"] = None
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError) as refused:
+        predict(registered_store, tmp_path / "run", *batch_args(path))
+    assert str(refused.value) == (
+        f"2 of 3 series in {path} are refused (fix them, or set input.skip_refused=true to "
+        "forecast the others): 'BBB', 'AAA'; the first: series 'BBB' has 1 missing value(s) in "
+        f"column 'Close' at data row(s) {blank + 1}; fill or drop them first."
+    )
+    assert not (tmp_path / "run" / "forecast.csv").exists()
+
+
 def test_skip_refused_forecasts_the_others_and_lists_the_refused_in_the_files(
     registered_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -215,13 +237,13 @@ def test_skip_refused_forecasts_the_others_and_lists_the_refused_in_the_files(
     frame.loc[blank, "Close"] = None
     frame = pd.concat([frame, frame[frame["Ticker"] == "DUP"].iloc[[2]]])
     frame.to_csv(path, index=False)
-    # Without skip_refused, every series the reader refuses is named in one refusal.
+    # Without skip_refused, every series it would leave out is named in one refusal.
     with pytest.raises(DataError) as strict:
         predict(registered_store, tmp_path / "strict", *batch_args(path))
     assert str(strict.value).startswith(
-        f"2 of 6 series in {path} are refused (fix them, or set input.skip_refused=true to "
-        "forecast the others): 'BLANK', 'DUP'; the first: series 'BLANK' has 1 missing value(s) "
-        "in column 'Close'"
+        f"4 of 6 series in {path} are refused (fix them, or set input.skip_refused=true to "
+        "forecast the others): 'BLANK', 'DUP', 'BBB', 'NEW'; the first: series 'BLANK' has 1 "
+        "missing value(s) in column 'Close'"
     )
     run_dir = tmp_path / "run"
     predict(registered_store, run_dir, *batch_args(path, "input.skip_refused=true"))

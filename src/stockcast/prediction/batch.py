@@ -64,16 +64,14 @@ class SeriesBatch:
 
 
 def build_batch(input_cfg: Mapping[str, Any]) -> SeriesBatch:
-    """Read every id of `input.path` (validated as the single-series reader validates); with
-    `input.skip_refused`, an id whose own rows the reader refuses (a value that is not a number
-    or is missing, a repeated date) is left out; without it, every such id is named in one
-    refusal (`refused_together`), not the first alone."""
+    """Read every id of `input.path` (validated as the single-series reader validates); an id
+    whose own rows the reader refuses (a value that is not a number or is missing, a repeated
+    date) is left out and kept in `refused`: without `input.skip_refused` the forecast names
+    it in one refusal beside those the input guard refuses, not before and alone."""
     refused: dict[str, str] = {}
     series = read_input_table(input_cfg, refused)
     left_out = tuple(Refused(i, reason) for i, reason in refused.items())
     path, id_column = input_cfg["path"], str(input_cfg["id_column"])
-    if left_out and not input_cfg.get("skip_refused"):
-        raise refused_together(left_out, len(series) + len(left_out), path)
     details = {
         "kind": input_cfg["kind"],
         "path": str(path),

@@ -84,16 +84,20 @@ def _non_positive(item: Series) -> str | None:
 
 
 def _check_inputs(batch: SeriesBatch, model: OpenModel) -> None:
-    """Refuse the batch in one sentence naming every series the input guard refuses."""
+    """Refuse the batch in one sentence naming every series the reader or the input guard
+    refuses (those `input.skip_refused` would leave out), so a file is fixed in one pass; ids
+    too short are refused in a sentence of their own where the reader refused none."""
     p, h = model.previous_time_window, model.next_time_window
-    check_long_enough(batch, p, f"the model ({p} values in, {h} out)")
-    refused = [
+    if not batch.refused:
+        check_long_enough(batch, p, f"the model ({p} values in, {h} out)")
+    refused = list(batch.refused) + [
         Refused(item.series_id, reason)
         for item in batch.series
         if (reason := _input_refusal(item, model)) is not None
     ]
     if refused:
-        raise refused_together(refused, len(batch), batch.details["path"])
+        count = len(batch) + len(batch.refused)
+        raise refused_together(refused, count, batch.details["path"])
 
 
 def _input_refusal(item: Series, model: OpenModel) -> str | None:
