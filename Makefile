@@ -14,11 +14,12 @@ EXPERIMENT ?= mlp_w10
 SEARCHES_WITH_EXPERIMENT = hparams_search=auto_optuna
 # ARGS's words as a shell reads its quotes, with nothing in them expanded, each quoted for the
 # recipe's shell: make, then the shell, took a Hydra interpolation (x=${oc.env:HOME}) for a
-# variable of their own and passed it on empty. A quote ARGS leaves open stops make.
+# variable of their own and passed it on empty. A quote ARGS leaves open (or a lone backslash at
+# its end) stops make.
 SHELL_WORDS := import shlex, sys; print(" ".join(map(shlex.quote, shlex.split(sys.argv[1]))))
 ARGS_WORDS = $(if $(strip $(value ARGS)),$(or \
 	$(shell $(PYTHON) -c '$(SHELL_WORDS)' '$(subst ','\'',$(value ARGS))' 2>/dev/null),\
-	$(error ARGS ($(value ARGS)) could not be split into words as a shell splits a command line: close each quote it opens)))
+	$(error ARGS ($(value ARGS)) could not be split into words as a shell splits a command line: close each quote it opens, and end it with no lone backslash)))
 # After ARGS (Hydra's -m comes before the overrides), and only where ARGS names no experiment
 # and no search that selects one.
 WITH_EXPERIMENT = $(ARGS_WORDS) $(if $(or $(findstring experiment=,$(value ARGS)),$(filter $(SEARCHES_WITH_EXPERIMENT),$(value ARGS))),,experiment=$(EXPERIMENT))

@@ -419,16 +419,17 @@ def test_args_reach_the_command_as_a_shell_reads_their_quotes_with_nothing_expan
     assert call.split("|")[:-1] == [*before, *words, *after]
 
 
-def test_args_with_a_quote_left_open_stop_make_before_the_command_runs() -> None:
+@pytest.mark.parametrize("args", ["data.path='a b", "data.path=a\\"])
+def test_args_with_a_quote_left_open_stop_make_before_the_command_runs(args: str) -> None:
     done = subprocess.run(
-        ["make", "--no-print-directory", "-n", "train", "ARGS=data.path='a b"],
+        ["make", "--no-print-directory", "-n", "train", f"ARGS={args}"],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
     )
     assert done.returncode != 0
     assert (
-        "ARGS (data.path='a b) could not be split into words as a shell splits a command line: "
-        "close each quote it opens.  Stop."
+        f"ARGS ({args}) could not be split into words as a shell splits a command line: "
+        "close each quote it opens, and end it with no lone backslash.  Stop."
     ) in done.stderr
     assert "src/train.py" not in done.stdout
