@@ -143,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         # Each series prepared before any fit, as bench-accuracy's: one too short for the run's
         # windows was refused only after the series before it were fitted.
-        named = [(one.name, one.values) for one in series]
-        with prepared_cuts(named, args.experiment, args.overrides) as prepared:
+        cut_series = [(one.name, one.values) for one in series]
+        with prepared_cuts(cut_series, args.experiment, args.overrides) as prepared:
             print(
                 f"{'series':14s} {'seed':>5s} {'train':>7s} {'val':>7s} {'held-out':>9s} "
                 f"{'cover ' + LEVEL:>9s} {'train-q cover':>14s}"
