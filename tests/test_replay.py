@@ -1197,6 +1197,26 @@ def test_a_ledger_folder_another_replay_is_writing_is_refused(
     assert len(resumed["days"]) == 5
 
 
+def test_two_pipelines_of_one_process_id_hold_ledger_locks_of_their_own(tmp_path: Path) -> None:
+    """Named by the process id alone, two pipelines of one id on a shared ledger folder
+    (containers on one volume, each its own pid 1) shared one lock file: the second waited for
+    the first, which then deleted the files the second held, and a replay started after that
+    was let in beside it."""
+    from stockcast.orchestration.replay_locks import (
+        pipeline_writes_ledger,
+        refuse_running_pipelines,
+    )
+
+    ledger = tmp_path / LEDGER_FILE
+    with pipeline_writes_ledger(ledger, tmp_path / "first-run"):
+        with pipeline_writes_ledger(ledger, tmp_path / "second-run"):
+            assert len(list(tmp_path.glob("pipeline_ledger.*.lock"))) == 2
+        assert len(list(tmp_path.glob("pipeline_ledger.*.lock"))) == 1
+        with pytest.raises(ConfigError, match=r"the pipeline running now in .*first-run writes"):
+            refuse_running_pipelines(tmp_path, "monitor.ledger_dir", "wait")
+    assert not list(tmp_path.glob("pipeline_ledger.*"))
+
+
 def test_a_ledger_folder_a_pipeline_is_writing_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

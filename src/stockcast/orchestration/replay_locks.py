@@ -7,6 +7,7 @@ share a ledger with each other), which a replay checks."""
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,8 +24,9 @@ LEDGER_OWNER_FILE = "replay_ledger.run"
 # runs only where this names its owner. Not a setting: set by hand, it would let a monitor step
 # write the ledger of a replay running now.
 REPLAY_RUN_ENV = "STOCKCAST_REPLAY_RUN"
-# Held in the ledger's folder by each pipeline writing it, as `<prefix><pid>.lock`, beside
-# `<prefix><pid>.run`, which names the pipeline's run folder for the replay it refuses.
+# Held in the ledger's folder by each pipeline writing it, as `<prefix><pid>-<random>.lock`,
+# beside `<prefix><pid>-<random>.run`, which names the pipeline's run folder for the replay it
+# refuses.
 PIPELINE_LOCK_PREFIX = "pipeline_ledger."
 
 
@@ -103,7 +105,10 @@ def pipeline_writes_ledger(ledger: Path, run_dir: Path) -> Iterator[None]:
     one is refused."""
     from filelock import FileLock
 
-    base = f"{PIPELINE_LOCK_PREFIX}{os.getpid()}"
+    # The process id names the pipeline for a person; the random part keeps two pipelines of
+    # one id (containers sharing a volume, each its own pid 1) from sharing, then deleting, one
+    # lock.
+    base = f"{PIPELINE_LOCK_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
     run_file, lock_file = ledger.parent / f"{base}.run", ledger.parent / f"{base}.lock"
     # Written before the lock is taken and removed after it is given back: a replay that finds
     # the lock held finds the run folder it names.
@@ -125,7 +130,7 @@ def refuse_running_pipelines(folder: Path, where: str, fix: str) -> None:
     for lock_file in sorted(folder.glob(f"{PIPELINE_LOCK_PREFIX}*.lock")):
         if _held(lock_file):
             run_file = lock_file.with_suffix(".run")
-            pid = lock_file.stem.removeprefix(PIPELINE_LOCK_PREFIX)
+            pid = lock_file.stem.removeprefix(PIPELINE_LOCK_PREFIX).partition("-")[0]
             run = run_file.read_text() if run_file.exists() else f"process {pid}"
             raise ConfigError(
                 f"{where} holds the forecast ledger that the pipeline running now in {run} "
