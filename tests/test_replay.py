@@ -1151,12 +1151,12 @@ def test_a_store_another_replay_is_starting_in_is_refused(
     seconds to make its database) and registered their versions into one store."""
     from filelock import FileLock
 
-    from stockcast.orchestration.replay_day_loop import REPLAY_LOCK_FILE
+    from stockcast.orchestration.replay import STORE_LOCK_FILE
 
     ran = _stop_on_day(0, monkeypatch)
     store = tmp_path / "shared"
     store.mkdir()
-    with FileLock(str(store / REPLAY_LOCK_FILE)), pytest.raises(ConfigError) as refused:
+    with FileLock(str(store / STORE_LOCK_FILE)), pytest.raises(ConfigError) as refused:
         _replay(tmp_path, "run", f"replay.store_dir={store}")
     assert str(refused.value) == (
         f"replay.store_dir {store} is the store of another replay running now; pick another "
@@ -1195,6 +1195,17 @@ def test_a_ledger_folder_another_replay_is_writing_is_refused(
         _replay(tmp_path, "later", shared, f"replay.resume_from={tmp_path / 'run'}")
     resumed = _replay(tmp_path, "later", shared, f"replay.resume_from={tmp_path / 'run'}")
     assert len(resumed["days"]) == 5
+
+
+def test_a_replay_may_keep_its_store_in_its_own_run_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run folder's lock and the store's were one file there, which the replay then held
+    twice: it was refused as "the store of another replay running now"."""
+    ran = _stop_on_day(0, monkeypatch)
+    _replay(tmp_path, "run", f"replay.store_dir={tmp_path / 'run'}")
+    assert len(ran) == len(simulated_days("2026-06-30", 5))
+    assert (tmp_path / "run" / "mlruns.db").is_file()
 
 
 def test_two_pipelines_of_one_process_id_hold_ledger_locks_of_their_own(tmp_path: Path) -> None:

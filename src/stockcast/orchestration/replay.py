@@ -31,7 +31,7 @@ from stockcast.data.prepared import data_hash
 from stockcast.errors import ConfigError
 from stockcast.files import folder_not_made
 from stockcast.orchestration.preflight import check_training_builds
-from stockcast.orchestration.replay_day_loop import REPLAY_LOCK_FILE, days_held, run_days
+from stockcast.orchestration.replay_day_loop import days_held, run_days
 from stockcast.orchestration.replay_days import (
     data_as_of,
     planned_days,
@@ -71,6 +71,9 @@ REPLAY_CONFIG = "replay"
 NEW_LEDGER_FIX = "set monitor.ledger_dir to another folder for this one"
 # What a resume refused the same is told to do.
 RESUME_FIX = "resume this one once it has ended"
+# Held in replay.store_dir by the replay whose store it is, named apart from the run folder's
+# lock: a store kept in the replay's own run folder was held twice, and refused as another's.
+STORE_LOCK_FILE = "replay_store.lock"
 
 
 def run_replay(cfg: DictConfig) -> dict[str, Any]:
@@ -110,7 +113,7 @@ def run_replay(cfg: DictConfig) -> dict[str, Any]:
     )
     with (
         days_held(run_dir),
-        held_or_refused(store / REPLAY_LOCK_FILE, running_there),
+        held_or_refused(store / STORE_LOCK_FILE, running_there),
         _ledger_held(ledger_folder, store, NEW_LEDGER_FIX, run_dir),
     ):
         # Made by the replay that held the locks before this one.
