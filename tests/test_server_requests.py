@@ -73,7 +73,6 @@ def test_csv_windows_are_read_value_by_value_under_their_header() -> None:
         "the CSV body holds a NUL byte; send the prices as plain text."
     )
     assert _csv_refusal(b"") == "the body is not a CSV table with a header (empty)."
-    assert _csv_refusal(b"a,b\n\xff,2\n").endswith("(it is not UTF-8 text).")
     # Text stays text, for the input guard to name where it is.
     assert csv_rows(b"a,b\n1,2\nx,1_000\n") == [[1.0, 2.0], ["x", "1_000"]]
     assert csv_rows("a,b\n1,\uff11\uff10\uff11\n".encode()) == [[1, "\uff11\uff10\uff11"]]
@@ -310,3 +309,15 @@ def test_a_csv_bodys_ticker_column_is_named_as_no_price() -> None:
     # A header one name too wide over a line of prices is refused by its width, as before.
     with pytest.raises(DataError, match=r"got a CSV body whose header has 11 names"):
         csv_rows(f"x,{','.join(f'p{i}' for i in range(10))}\n1,{prices}\n".encode(), width=10)
+
+
+def test_a_csv_body_not_in_utf8_is_told_to_send_utf8_and_where_it_is_not() -> None:
+    """It was refused as 'not a CSV table with a header (it is not UTF-8 text)', with no word of
+    what to send nor where the text went wrong."""
+    assert _csv_refusal(b"a,b\n\xff,2\n") == (
+        "the CSV body is not UTF-8 text (line 2 holds the byte 0xff); send the table encoded as "
+        "UTF-8."
+    )
+    # Counted in the body as sent: a BOM, lines ending in CR alone.
+    assert "(line 3 holds the byte 0xe9)" in _csv_refusal(b"\xef\xbb\xbfa,b\r1,2\r\xe9,1\r")
+    assert "(line 1 holds the byte 0xe9)" in _csv_refusal("Kurs\xe9,b\n1,2\n".encode("latin-1"))

@@ -5,6 +5,7 @@ with its HTTP status (`Refused`)."""
 from __future__ import annotations
 
 import asyncio
+import codecs
 import csv
 import io
 import itertools
@@ -163,9 +164,15 @@ def csv_rows(body: bytes, width: int | None = None, max_rows: int | None = None)
     value all as text (so the refusal named a valid price)."""
     try:
         text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as err:
+        # Where in the body as sent: the decoder counts from after a BOM it strips.
+        at = err.start + len(codecs.BOM_UTF8) * body.startswith(codecs.BOM_UTF8)
+        line = len((body[:at] + b"x").splitlines())
         raise Refused(
-            400, "BAD_REQUEST", "the body is not a CSV table with a header (it is not UTF-8 text)."
+            400,
+            "BAD_REQUEST",
+            f"the CSV body is not UTF-8 text (line {line} holds the byte 0x{body[at]:02x}); "
+            "send the table encoded as UTF-8.",
         ) from None
     if "\x00" in text:
         raise Refused(
