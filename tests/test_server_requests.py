@@ -321,3 +321,24 @@ def test_a_csv_body_not_in_utf8_is_told_to_send_utf8_and_where_it_is_not() -> No
     # Counted in the body as sent: a BOM, lines ending in CR alone.
     assert "(line 3 holds the byte 0xe9)" in _csv_refusal(b"\xef\xbb\xbfa,b\r1,2\r\xe9,1\r")
     assert "(line 1 holds the byte 0xe9)" in _csv_refusal("Kurs\xe9,b\n1,2\n".encode("latin-1"))
+
+
+def test_a_json_body_in_a_form_not_read_is_told_the_forms_that_are() -> None:
+    """MLflow's named-tensor form (a mapping under inputs) was told it 'holds no rows of
+    prices', which did not say what form is read."""
+    forms = (
+        "send a list of rows (one window of prices each) under inputs or instances, or a table "
+        "as dataframe_split (columns and data) or dataframe_records, e.g. "
+        '{"inputs": [[101.2, 101.9, ...]]}.'
+    )
+    for key in ("inputs", "instances"):
+        body = json.dumps({key: {"x": [101.0, 102.0]}}).encode()
+        with pytest.raises(Refused) as refused:
+            json_rows(body)
+        assert refused.value.status == 400
+        assert str(refused.value) == (
+            f"{key} holds named inputs, which this server does not read; {forms}"
+        )
+    with pytest.raises(Refused) as refused:
+        json_rows(b'{"inputs": []}')
+    assert str(refused.value) == f"inputs holds no rows of prices; {forms}"

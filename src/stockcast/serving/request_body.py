@@ -26,6 +26,11 @@ from stockcast.serving.number_text import (
 
 JSON_FORMATS = ("inputs", "instances", "dataframe_split", "dataframe_records")
 EXAMPLE = '{"inputs": [[101.2, 101.9, ...]]}'
+# The JSON forms read, as a refusal of another says them.
+READ_FORMS = (
+    "send a list of rows (one window of prices each) under inputs or instances, or a table as "
+    "dataframe_split (columns and data) or dataframe_records"
+)
 # How much of a record's keys or a Content-Type a refusal quotes back (a value: the guard's 40).
 LONGEST_QUOTED = 200
 # The error code of a body that did not arrive in full within serve.read_timeout_s.
@@ -100,9 +105,17 @@ def json_rows(body: bytes) -> list[Any]:
         rows = split_rows(rows)
     if isinstance(rows, list) and rows and all(isinstance(row, dict) for row in rows):
         rows = record_rows(rows, keys[0])
+    if isinstance(rows, dict) and keys[0] in ("inputs", "instances"):
+        # MLflow's named tensors ({"inputs": {"x": [...]}}): the model reads unnamed rows.
+        raise Refused(
+            400,
+            "BAD_REQUEST",
+            f"{keys[0]} holds named inputs, which this server does not read; {READ_FORMS}, "
+            f"e.g. {EXAMPLE}.",
+        )
     if not isinstance(rows, list) or not rows:
         raise Refused(
-            400, "BAD_REQUEST", f"{keys[0]} holds no rows of prices; send e.g. {EXAMPLE}."
+            400, "BAD_REQUEST", f"{keys[0]} holds no rows of prices; {READ_FORMS}, e.g. {EXAMPLE}."
         )
     # One flat row is one window; rows of which any is a list are rows, for the guard to name
     # the one that is not.
