@@ -644,3 +644,18 @@ def test_a_port_in_use_is_one_sentence_before_serving_is_announced() -> None:
     # An address of another machine (TEST-NET-1): the host is named, not the port.
     with pytest.raises(ConfigError, match=r"^serve.host '192.0.2.1' is not an address of this "):
         bound_socket("192.0.2.1", 0)
+
+
+def test_rows_nested_a_list_too_deep_are_told_to_be_flat() -> None:
+    """A window wrapped in one list too many was refused as 'rows of shape (1, 1, 10)'."""
+    for nested, shape in (
+        ([[WINDOW]], "(1, 1, 10)"),
+        (np.array([[WINDOW], [WINDOW]]), "(2, 1, 10)"),
+    ):
+        with pytest.raises(DataError) as caught:
+            price_rows(nested, len(WINDOW), allow_non_positive=False)
+        assert str(caught.value) == (
+            "the model reads windows of exactly 10 prices (its previous_time_window); got rows "
+            f"nested 3 deep (shape {shape}); send each window as one flat list of numbers, one "
+            "window per row."
+        )

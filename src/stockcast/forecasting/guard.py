@@ -95,6 +95,13 @@ def _grid(values: Any, width: int) -> np.ndarray:
                 f"{len(grid[wrong])})",
             )
     grid = grid.reshape(1, -1) if grid.ndim == 1 else grid
+    if grid.ndim > 2:
+        # A window wrapped in one list too many ([[[...]]]): its shape said nothing of why.
+        raise wrong_width(
+            width,
+            f"rows nested {grid.ndim} deep (shape {grid.shape}); send each window as one flat "
+            "list of numbers, one window per row",
+        )
     refuse_label_columns(grid, width, names)
     if grid.ndim != 2 or grid.shape[1] != width or grid.shape[0] == 0:
         raise wrong_width(width, f"rows of shape {grid.shape}")
