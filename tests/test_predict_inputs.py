@@ -163,3 +163,31 @@ def test_an_id_the_command_line_reads_as_a_number_still_picks_its_series(
     assert build_input(cfg, metadata).values.tolist() == [100.0 + i for i in range(12)]
     with pytest.raises(ConfigError, match=r"^input.series_id 2000.0 is not in the data"):
         build_input(cfg | {"series_id": 2000.0}, metadata)
+
+
+def test_a_file_without_the_value_column_chosen_for_it_says_why_that_column(
+    tmp_path: Path,
+) -> None:
+    """With input.value_column unset, a file without 'Close' was told it 'has no column
+    'Close' (input.value_column)', a column the user never named."""
+    path = tmp_path / "p.csv"
+    pd.DataFrame({"Date": DAYS, "Price": CLOSES}).to_csv(path, index=False)
+    unset = {"kind": "csv", **_cfg(path), "value_column": None}
+    trained = {
+        "synthetic series": ({"data_source": {"source": "gbm"}}, "Close"),
+        "training file": ({"data_source": {"source": "csv", "value_column": "Sales"}}, "Sales"),
+    }
+    said = {
+        "synthetic series": "unset: Close, the default for a model trained on a synthetic series",
+        "training file": "unset: the column the model's training file held its values in",
+    }
+    for kind, (metadata, column) in trained.items():
+        with pytest.raises(DataError) as refused:
+            read_input_table(with_trained_value_column(unset, metadata))
+        assert str(refused.value) == (
+            f"CSV file {path} has no column {column!r} (input.value_column, {said[kind]}); its "
+            "columns are ['Date', 'Price']: set input.value_column to one of them."
+        )
+    # A column the user named is refused as before.
+    with pytest.raises(DataError, match=r"no column 'Close' \(input.value_column\); its"):
+        read_input_table(_cfg(path))

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ def read_table_series(
     refused: dict[str, str] | None = None,
     separator: str = ",",
     decimal: str = ".",
+    chosen: Mapping[str, str | None] | None = None,
 ) -> list[Series]:
     """Read one series per id from a CSV or Parquet table, sorted by date, refusing anything
     that is not a price series.
@@ -63,6 +65,9 @@ def read_table_series(
 
     `separator` and `decimal`: a CSV's field separator and decimal mark (`;` and `,` where a
     spreadsheet writes the comma as the decimal mark).
+
+    `chosen`: for a column setting the user left unset, how it was chosen, which a refusal of a
+    table without that column says beside the setting's name.
     """
 
     # A `~` Hydra passed on as typed (`data.path='~/prices.csv'`) is the user's home.
@@ -74,7 +79,9 @@ def read_table_series(
     if fmt != "csv" and id_column is not None and id_column in frame.columns:
         # As a CSV's are read (`read_csv_frame`): `AAA ` is `AAA`, whichever file holds it.
         frame[id_column] = frame[id_column].map(lambda v: v.strip() if isinstance(v, str) else v)
-    _check_columns(frame, path, label, fmt, key, separator, date_column, value_column, id_column)
+    _check_columns(
+        frame, path, label, fmt, key, separator, date_column, value_column, id_column, chosen
+    )
     offsets = None if date_column is None else written_offsets(frame[date_column])
     if date_column is not None:
         frame = frame.assign(**{date_column: read_date_column(frame[date_column], label, key)})
@@ -110,13 +117,17 @@ def _check_columns(
     date_column: str | None,
     value_column: str,
     id_column: str | None,
+    chosen: Mapping[str, str | None] | None = None,
 ) -> None:
     """Each column the settings name is in the table, once, and no two settings name the same
     one: the dates parsed as numbers would be read as prices (nanoseconds since 1970)."""
     wanted = {"value_column": value_column, "date_column": date_column, "id_column": id_column}
     for name, column in wanted.items():
         if column is not None and column not in frame.columns:
-            raise DataError(_no_column(label, list(frame.columns), key, name, column))
+            setting = f"{key}.{name}"
+            if chosen and chosen.get(name):
+                setting += f", {chosen[name]}"
+            raise DataError(_no_column(label, list(frame.columns), key, name, column, setting))
     named = [(name, column) for name, column in wanted.items() if column is not None]
     if fmt == "csv":
         refuse_a_repeated_column(path, label, named, separator, key)
@@ -199,20 +210,23 @@ def _no_text() -> None:
     return None
 
 
-def _no_column(label: str, columns: list[Any], key: str, name: str, column: str) -> str:
-    """The sentence for a column the settings name that the table lacks. One named so but for
-    spaces around it (`Date, Close`, a header written with a space after each comma) is named
-    with the setting that reads it: a shell and Hydra drop those spaces unless they are quoted."""
+def _no_column(
+    label: str, columns: list[Any], key: str, name: str, column: str, setting: str
+) -> str:
+    """The sentence for a column the settings name that the table lacks (`setting`: the key,
+    and how it was chosen where the user left it unset). One named so but for spaces around it
+    (`Date, Close`, a header written with a space after each comma) is named with the setting
+    that reads it: a shell and Hydra drop those spaces unless they are quoted."""
     padded = [c for c in columns if isinstance(c, str) and c != column and c.strip() == column]
     if len(padded) == 1:
         return (
-            f"{label} has no column {column!r} ({key}.{name}), but one named {padded[0]!r}, "
+            f"{label} has no column {column!r} ({setting}), but one named {padded[0]!r}, "
             f'with spaces around the name; set "{key}.{name}={padded[0]!r}" (quoted so), or '
             "remove the spaces from the file's header."
         )
     undated = f", or {key}.date_column=null for values without dates" * (name == "date_column")
     return (
-        f"{label} has no column {column!r} ({key}.{name}); its columns are {columns}: set "
+        f"{label} has no column {column!r} ({setting}); its columns are {columns}: set "
         f"{key}.{name} to one of them{undated}."
     )
 

@@ -24,6 +24,9 @@ LISTED_IDS = 10
 # The column a table input reads its values from where input.value_column is null and the
 # model's own data named none (a model trained on a synthetic market): data=csv's default.
 UNNAMED_VALUE_COLUMN = "Close"
+# The key with_trained_value_column adds beside a value_column it chose: why that column, for a
+# refusal of a file without it to say (the user named none).
+VALUE_COLUMN_CHOSEN = "value_column_chosen"
 
 
 def with_trained_value_column(
@@ -35,7 +38,14 @@ def with_trained_value_column(
     chosen = dict(input_cfg)
     if chosen.get("kind") == "csv" and chosen.get("value_column") is None:
         source = metadata.get("data_source") or {}
-        chosen["value_column"] = source.get("value_column") or UNNAMED_VALUE_COLUMN
+        trained = source.get("value_column")
+        chosen["value_column"] = trained or UNNAMED_VALUE_COLUMN
+        chosen[VALUE_COLUMN_CHOSEN] = (
+            "unset: the column the model's training file held its values in"
+            if trained
+            else f"unset: {UNNAMED_VALUE_COLUMN}, the default for a model trained on a "
+            "synthetic series"
+        )
     return chosen
 
 
@@ -63,6 +73,7 @@ def read_input_table(
         refused=refused,
         separator=input_cfg.get("separator") or ",",
         decimal=input_cfg.get("decimal") or ".",
+        chosen={"value_column": input_cfg.get(VALUE_COLUMN_CHOSEN)},
     )
 
 
