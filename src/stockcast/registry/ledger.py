@@ -248,16 +248,21 @@ def champion_since(history: Sequence[ChampionSeen], version: int) -> str | None:
     return None
 
 
+def ledger_folder(ledger_dir: str | None, tracking_uri: str) -> Path | None:
+    """The ledger's folder: `ledger_dir` (`monitor.ledger_dir`), or the local MLflow store's
+    when that is null; None where it is null and the store is not a local SQLite file."""
+    if ledger_dir:
+        return Path(ledger_dir)
+    store = sqlite_file(tracking_uri)
+    return None if store is None else store.parent
+
+
 def ledger_path(ledger_dir: str | None, tracking_uri: str) -> Path:
-    """The ledger's file in `ledger_dir` (`monitor.ledger_dir`), or beside the local MLflow store
-    when that is null."""
-    folder = ledger_dir
+    """The ledger's file in `ledger_folder`, refused where there is none."""
+    folder = ledger_folder(ledger_dir, tracking_uri)
     if folder is None:
-        store = sqlite_file(tracking_uri)
-        if store is None:
-            raise ConfigError(
-                f"monitor.ledger_dir is not set and the registry {redacted_uri(tracking_uri)} is "
-                "not a local SQLite store to keep it beside; set monitor.ledger_dir to a folder."
-            )
-        folder = store.parent
-    return Path(folder) / LEDGER_FILE
+        raise ConfigError(
+            f"monitor.ledger_dir is not set and the registry {redacted_uri(tracking_uri)} is "
+            "not a local SQLite store to keep it beside; set monitor.ledger_dir to a folder."
+        )
+    return folder / LEDGER_FILE

@@ -49,7 +49,13 @@ from stockcast.orchestration.steps.table_step import table_step
 from stockcast.paths import portable_path
 from stockcast.prediction.ledger_forecast import store_champion_forecast
 from stockcast.registry.champion_state import damaged, last_champion, lost, refused
-from stockcast.registry.ledger import LEDGER_FILE, Ledger, champion_since, ledger_path
+from stockcast.registry.ledger import (
+    LEDGER_FILE,
+    Ledger,
+    champion_since,
+    ledger_folder,
+    ledger_path,
+)
 from stockcast.registry.lock import sqlite_file
 from stockcast.registry.rollback import mark_flagged
 from stockcast.registry.store import ModelRegistry
@@ -66,10 +72,9 @@ def run_monitor(cfg: DictConfig) -> dict[str, Any]:
     # Run alone (or by a pipeline) beside a replay writing the same ledger, its store's claim
     # on the ledger would lose the replay's later days their forecasts; the replay's own days
     # are not refused.
-    store_file = sqlite_file(cfg.registry.tracking_uri)
-    ledger_folder = cfg.monitor.ledger_dir or (store_file and store_file.parent)
-    if ledger_folder:
-        refuse_a_replays_ledger(Path(ledger_folder) / LEDGER_FILE, "monitor step")
+    folder = ledger_folder(cfg.monitor.ledger_dir, cfg.registry.tracking_uri)
+    if folder is not None:
+        refuse_a_replays_ledger(folder / LEDGER_FILE, "monitor step")
     prepared = PreparedData.load(cfg.monitor.prepared_dir)
     report: dict[str, Any] = {
         "as_of": None,
