@@ -14,7 +14,7 @@ import pytest
 from stockcast.config.compose import local_store_overrides
 from stockcast.errors import ConfigError, StockcastError
 from stockcast.orchestration import replay, replay_day_loop, replay_plot
-from stockcast.orchestration.replay import run_replay
+from stockcast.orchestration.replay import STORE_LOCK_FILE, run_replay
 from stockcast.orchestration.replay_day_loop import pipeline_overrides
 from stockcast.orchestration.replay_day_start import DAY_START_DIR
 from stockcast.orchestration.replay_days import simulated_days
@@ -1144,24 +1144,32 @@ def test_a_plot_whose_ledger_is_held_says_to_resume_the_replay_to_draw_it(
     assert (tmp_path / "run" / REPLAY_PLOT_FILE).is_file()
 
 
-def test_a_store_another_replay_is_starting_in_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("lock_file", "held_for"),
+    [
+        (STORE_LOCK_FILE, "is the store of another replay running now; pick another folder"),
+        (
+            LEDGER_LOCK_FILE,
+            "holds the forecast ledger of another replay running now; set monitor.ledger_dir to "
+            "another folder",
+        ),
+    ],
+)
+def test_a_store_folder_another_replay_holds_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lock_file: str, held_for: str
 ) -> None:
     """Two replays started at once into one replay.store_dir both found it fresh (MLflow takes
-    seconds to make its database) and registered their versions into one store."""
+    seconds to make its database) and registered their versions into one store; and without
+    monitor.ledger_dir, where a replay's days keep the ledger beside its store, one into the
+    ledger folder of another replay running now was accepted, and both wrote that ledger."""
     from filelock import FileLock
-
-    from stockcast.orchestration.replay import STORE_LOCK_FILE
 
     ran = _stop_on_day(0, monkeypatch)
     store = tmp_path / "shared"
     store.mkdir()
-    with FileLock(str(store / STORE_LOCK_FILE)), pytest.raises(ConfigError) as refused:
+    with FileLock(str(store / lock_file)), pytest.raises(ConfigError) as refused:
         _replay(tmp_path, "run", f"replay.store_dir={store}")
-    assert str(refused.value) == (
-        f"replay.store_dir {store} is the store of another replay running now; pick another "
-        "folder for this one."
-    )
+    assert str(refused.value) == f"replay.store_dir {store} {held_for} for this one."
     assert ran == [] and not (store / "mlruns.db").exists()
     _replay(tmp_path, "run2", f"replay.store_dir={store}")
     assert len(ran) == 5, "free again, the folder is a store"
@@ -1355,27 +1363,6 @@ def test_a_pipeline_on_the_ledger_beside_a_running_replays_store_is_refused(
         "this pipeline, or run it once the replay has ended."
     ]
     refuse_a_replays_ledger(ledger)  # free once the replay has ended
-
-
-def test_a_store_whose_folder_another_replay_writes_its_ledger_in_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A replay's days keep the ledger beside its store without monitor.ledger_dir: one into the
-    ledger folder of another replay running now was accepted, and both wrote that ledger."""
-    from filelock import FileLock
-
-    ran = _stop_on_day(0, monkeypatch)
-    store = tmp_path / "shared"
-    store.mkdir()
-    with FileLock(str(store / LEDGER_LOCK_FILE)), pytest.raises(ConfigError) as refused:
-        _replay(tmp_path, "run", f"replay.store_dir={store}")
-    assert str(refused.value) == (
-        f"replay.store_dir {store} holds the forecast ledger of another replay running now; set "
-        "monitor.ledger_dir to another folder for this one."
-    )
-    assert ran == [] and not (store / "mlruns.db").exists()
-    _replay(tmp_path, "run2", f"replay.store_dir={store}")
-    assert len(ran) == 5, "free again"
 
 
 @pytest.mark.parametrize("executor", ["inprocess", "subprocess"])
