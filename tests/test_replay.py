@@ -628,6 +628,29 @@ def test_a_moved_replay_resumes_into_the_store_it_carries(
     assert all("data.require_new_data=true" in overrides for overrides in given)
 
 
+def test_a_replay_resumed_from_a_relative_folder_runs_its_days_where_it_started_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README's `replay.resume_from=logs/replay/runs/<timestamp>` is typed relative to the
+    folder the command runs in: the resumed days ran in relative folders, so what they recorded
+    (metrics.json's `model_dir`, read from its run folder) named a path from the shell's folder
+    instead, unlike the days the replay ran before its stop."""
+    given: list[list[str]] = []
+    ran_in: list[Path] = []
+    _stopped_replay(tmp_path, monkeypatch, 2, "seed=3", given=given)
+    stub = replay_day_loop.run_pipeline
+
+    def one_day(day_dir: Path, *args: object, **kwargs: object) -> dict[str, float]:
+        ran_in.append(day_dir)
+        return stub(day_dir, *args, **kwargs)
+
+    monkeypatch.setattr(replay_day_loop, "run_pipeline", one_day)
+    monkeypatch.chdir(tmp_path)
+    _replay(tmp_path, "later", "seed=3", "replay.resume_from=run")
+    days = simulated_days("2026-06-30", 5)
+    assert ran_in == [tmp_path / "run" / "days" / day for day in days[1:]]
+
+
 def test_a_replay_is_not_resumed_beside_a_process_running_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

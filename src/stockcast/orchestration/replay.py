@@ -183,7 +183,9 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
     """Go on with the replay in `replay.resume_from` from its first unfinished day, into its own
     run directory and store, with the days and overrides it recorded when it started (the days
     of a replay ending today would otherwise move with the clock)."""
-    run_dir = user_path(cfg.replay.resume_from)
+    # Absolute, as a new replay's (Hydra's run folder): its days record their folders relative
+    # to their own, which a folder typed relative to the shell's would not be.
+    run_dir = user_path(cfg.replay.resume_from).absolute()
     given = [o for o in user_overrides() if override_key(o) != "replay.resume_from"]
     # This resume's own run directory sits beside those of the replays it can go on with.
     plan, entries = recorded_replay(run_dir, given, Path(cfg.paths.output_dir).parent)
