@@ -149,6 +149,33 @@ def test_a_replay_stopped_by_sigterm_names_the_resume_that_goes_on(
     assert said(replay_goes_on) == f"{stop}run the command again.\n"
 
 
+def test_a_stopped_resume_names_the_replay_it_goes_on_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume runs in a Hydra run folder of its own, which holds only its log: stopped, it
+    named that folder alone, not the replay whose days and record the same command goes on
+    with (README: Replay). The folder is read as typed, relative to the shell's folder."""
+    replay_dir = tmp_path / "replay" / "runs" / "t"
+    replay_dir.mkdir(parents=True)
+    (replay_dir / REPLAY_FILE).write_text("{}")
+    own = tmp_path / "replay" / "runs" / "u"
+    own.mkdir()
+    monkeypatch.chdir(tmp_path)
+    hydra = hydra_conf(["days=5", "replay.resume_from='replay/runs/t'"])
+    hydra.runtime.output_dir = str(own)
+
+    def stopped() -> None:
+        raise KeyboardInterrupt
+
+    with hydra_held(hydra), pytest.raises(SystemExit) as ended:
+        user_errors_exit(stopped, replay_goes_on)()
+    assert ended.value.code == CTRL_C_EXIT
+    assert capsys.readouterr().err == (
+        f"error: stopped by Ctrl-C before it finished (its folder: {own}); the replay it "
+        f"resumes, in {replay_dir}, goes on with the same command again.\n"
+    )
+
+
 def test_a_stopped_fit_in_a_folder_hydra_cannot_read_unquoted_names_it_quoted(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

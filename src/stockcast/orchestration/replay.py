@@ -46,6 +46,7 @@ from stockcast.orchestration.replay_locks import (
 from stockcast.orchestration.replay_record import (
     DAYS_DIR,
     REPLAY_PLOT_FILE,
+    RESUME_KEY,
     log_appended_to,
     plan_path,
     planned,
@@ -186,7 +187,7 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
     # Absolute, as a new replay's (Hydra's run folder): its days record their folders relative
     # to their own, which a folder typed relative to the shell's would not be.
     run_dir = user_path(cfg.replay.resume_from).absolute()
-    given = [o for o in user_overrides() if override_key(o) != "replay.resume_from"]
+    given = [o for o in user_overrides() if override_key(o) != RESUME_KEY]
     # This resume's own run directory sits beside those of the replays it can go on with.
     plan, entries = recorded_replay(run_dir, given, Path(cfg.paths.output_dir).parent)
     days = plan["days"]

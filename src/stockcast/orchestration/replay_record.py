@@ -21,6 +21,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from stockcast.config.compose import LOCAL_STORE_DB, local_store_uri
+from stockcast.config.overrides import as_typed, override_key
 from stockcast.data.prepared import data_hash
 from stockcast.data.series import Series
 from stockcast.errors import ConfigError, StockcastError
@@ -28,6 +29,7 @@ from stockcast.evaluation.champion import refusal_reasons
 from stockcast.orchestration.monitor_rerun import register_decision
 from stockcast.orchestration.steps.run_folders import port_folder
 from stockcast.orchestration.steps.table import MONITOR, MONITOR_REPORT_FILE
+from stockcast.paths import user_path
 from stockcast.registry.freshness import AS_OF_TAG
 from stockcast.registry.store import ModelRegistry
 
@@ -35,6 +37,8 @@ REPLAY_FILE = "replay.json"
 REPLAY_PLOT_FILE = "replay.png"
 # The folder of a replay's run directory that holds each day's pipeline run.
 DAYS_DIR = "days"
+# The setting that names the replay a resume goes on with.
+RESUME_KEY = "replay.resume_from"
 # What a replay's plan records (`ledger_dir` too, from the replays that could resume, and
 # `data_hash` from those that fingerprinted their data).
 PLAN_KEYS = {"days", "store_dir", "overrides"}
@@ -44,11 +48,27 @@ ENTRY_KEYS = {"as_of", "registered_version", "refusal", "champion_version", "liv
 
 def replay_goes_on(run_dir: Path) -> str | None:
     """How a replay stopped by a signal goes on: from its record in `run_dir`, where it wrote
-    one (the same command again would start a new replay from its first day). The folder is not
-    the sentence's last word: its full stop, copied with it, named no folder."""
+    one (the same command again would start a new replay from its first day), or, for a resume,
+    whose own run folder holds only its log, from the replay it resumes. The folder is not the
+    sentence's last word: its full stop, copied with it, named no folder."""
     if (run_dir / REPLAY_FILE).is_file():
         return f"go on with replay.resume_from={run_dir} added to the same command"
+    resumed = _resumed_replay()
+    if resumed is not None and (resumed / REPLAY_FILE).is_file():
+        return f"the replay it resumes, in {resumed}, goes on with the same command again"
     return None
+
+
+def _resumed_replay() -> Path | None:
+    """The run directory the running command resumes (`replay.resume_from` as typed, read from
+    the shell's folder as the resume read it); None for a new replay."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    task = as_typed(HydraConfig.get().overrides.task)
+    given = [o for o in task if override_key(o) == RESUME_KEY]
+    value = OverridesParser.create().parse_override(given[-1]).value() if given else None
+    return user_path(str(value)).absolute() if value else None
 
 
 def plan_path(folder: Path, run_dir: Path) -> str:
