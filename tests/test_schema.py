@@ -1105,3 +1105,51 @@ def test_a_section_of_another_command_is_judged_by_the_config_composed(
     assert ("composes no input config; remove it" in refused) == (group == "input")
     if group == "input":  # the keys the config holds, as Hydra's refusal lists them
         assert "hydra" not in refused.partition("(")[2]
+
+
+@pytest.mark.parametrize(
+    ("config_name", "added", "listed"),
+    [
+        (
+            "train",
+            "+replay.days=3",
+            "callbacks, data, fit, logger, model, num_threads, optim, optimized_metric, paths, "
+            "registry, seed, tags and 4 more",
+        ),
+        (
+            "predict",
+            "+serve.port=80",
+            "backtest, check_model_requirements, guard, input, mode, model, next_time_window, "
+            "paths, plot, previous_time_window, print_decimals, print_series and 4 more",
+        ),
+        (
+            "serve",
+            "+qqq=1",
+            "check_model_requirements, guard, model, paths, registry, "
+            "registry_connection, serve and task_name",
+        ),
+    ],
+)
+def test_a_key_nothing_reads_lists_the_keys_the_composed_config_holds(
+    tmp_path: Path, config_name: str, added: str, listed: str
+) -> None:
+    """The list ended with every key the schema accepts, `azureml` and `hydra` among them, which
+    the composed config does not hold: what Hydra's refusal of the same key lists, and no more."""
+    pinned = [AS_OF] if config_name in ("train", "pipeline") else []
+    overrides = [*isolated_overrides(tmp_path), *pinned, added]
+    with pytest.raises(ConfigError) as caught:
+        run_task(lambda cfg: None, config_name, overrides, tmp_path)
+    assert str(caught.value).endswith(f"; remove it (its top level holds {listed}).")
+
+
+def test_a_section_lists_the_keys_it_holds_not_every_argument_it_takes(make_cfg) -> None:
+    """trainer takes Lightning arguments its config leaves unset (added with a '+'): it does not
+    hold them, and the list of what it holds names the ones it does, as Hydra's list does."""
+    with pytest.raises(ConfigError) as caught:
+        validate_config(make_cfg("+trainer.qqq=1"))
+    assert str(caught.value) == (
+        "trainer.qqq is not a setting of the train config; remove it (trainer holds _target_, "
+        "accelerator, default_root_dir, deterministic, devices, enable_model_summary, "
+        "enable_progress_bar, gradient_clip_algorithm, gradient_clip_val, log_every_n_steps, "
+        "max_epochs, max_steps and 1 more)."
+    )

@@ -49,11 +49,19 @@ def listed(names: Sequence[str], last: str = "or") -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" {last} {names[-1]}"
 
 
-def unknown_key(key: str, names: Sequence[str], where: str, elsewhere: Sequence[str] = ()) -> str:
+def unknown_key(
+    key: str,
+    names: Sequence[str],
+    where: str,
+    elsewhere: Sequence[str] = (),
+    held: Sequence[str] | None = None,
+) -> str:
     """`model.hiden_sizes is not a setting of the train config; did you mean
     model.hidden_sizes?`: the same name where the config holds it (`elsewhere`:
-    model.previous_time_window is data's), else the nearest name the section holds, else all
-    the names it holds; a key that moved names where it is now."""
+    model.previous_time_window is data's), else the nearest name the section takes (`names`),
+    else the names it holds (`held`, default `names`: a name the schema takes but the config
+    does not hold, such as `azureml`, is no help to a key that is removed); a key that moved
+    names where it is now."""
     if key in MOVED_KEYS:
         moved_to, why = MOVED_KEYS[key]
         return f"{key} is now {moved_to} ({why}); set that instead."
@@ -65,7 +73,7 @@ def unknown_key(key: str, names: Sequence[str], where: str, elsewhere: Sequence[
     if close is not None:
         return f"{key} is not a setting of {where}; did you mean {prefix}{close}?"
     section = parent or "its top level"
-    holds = listed(sorted(names), "and")
+    holds = listed(sorted(names if held is None else held), "and")
     return f"{key} is not a setting of {where}; remove it ({section} holds {holds})."
 
 

@@ -156,7 +156,7 @@ def refuse_unknown_key(
         if not prefix and (chosen or is_config_group(found[0], folders)):
             # A config group's name at the top level: its file's settings landed under it.
             raise ConfigError(settings_under_group(found[0], chosen))
-        key, names = found
+        key, names, held = found
         group = group_meant(key, names, folders) if not prefix else None
         # `+experimen=mlp_w10` composes: a misspelt group added with a '+' is told the group.
         raise ConfigError(
@@ -165,18 +165,19 @@ def refuse_unknown_key(
                 [group] if group else names,
                 f"the {name} config",
                 _same_name_elsewhere(node, prefix, key),
+                None if group else held,
             )
         )
 
 
 def _read_instead(
-    node: DictConfig, found: tuple[str, list[str]], config_name: str, folders: list[str]
+    node: DictConfig, found: tuple[str, list[str], list[str]], config_name: str, folders: list[str]
 ) -> str | None:
     """`read_instead`'s sentence for the first setting under the top-level key `found` names,
     where that key is a config group the config does not compose: the section it reads in that
     group's place (READ_INSTEAD), else that it composes none (`+input.path=x` given to train),
     as Hydra's refusal of the same key without the '+' says."""
-    top, names = found
+    top, _, held_names = found
     if not is_config_group(top, folders) or top not in node:
         return None
     held = node[top]
@@ -184,8 +185,6 @@ def _read_instead(
         return None
     key = f"{top}.{next(iter(held))}"
     given = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-    # The keys the config holds, as Hydra's refusal lists them: not every one the schema takes.
-    held_names = [name for name in names if name in node]
     return read_instead(key, top, held_names, config_name, given, folders)
 
 
@@ -214,17 +213,20 @@ def _same_name_elsewhere(node: DictConfig, prefix: str, key: str) -> list[str]:
 
 def _unknown_key(
     model: type[Section], node: DictConfig, prefix: str, extra: frozenset[str] = frozenset()
-) -> tuple[str, list[str]] | None:
+) -> tuple[str, list[str], list[str]] | None:
     """The first key under `node` that `model` (or the section it holds) does not name, with the
-    names accepted beside it; None when every key is known. Runs after validation, so each
-    section a key names is there and of its type."""
+    names accepted beside it and those of them the config holds there, as Hydra's refusal lists
+    them (not `hydra`, nor a section or argument the schema takes only when added); None when
+    every key is known. Runs after validation, so each section a key names is there and of its
+    type."""
     fields = config_fields(model)
     known = set(fields) | model.unjudged | extra
     if model.targets:
         known |= {name for name in node if _is_target(node, name)}
     for name in node:
         if name not in known:
-            return f"{prefix}{name}", sorted(known)
+            holds = [other for other in sorted(known) if other in node and other != "hydra"]
+            return f"{prefix}{name}", sorted(known), holds
         held = model_of(fields[name].annotation) if name in fields else None
         value = node[name] if held is not None else None
         if name == "data" and isinstance(value, DictConfig):
