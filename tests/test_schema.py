@@ -1153,3 +1153,55 @@ def test_a_section_lists_the_keys_it_holds_not_every_argument_it_takes(make_cfg)
         "enable_progress_bar, gradient_clip_algorithm, gradient_clip_val, log_every_n_steps, "
         "max_epochs, max_steps and 1 more)."
     )
+
+
+# What predict's window sizes are: the registered model's, which its top-level keys only check.
+MODELS_WINDOW = (
+    "a whole number matching the window the registered model records in its metadata (predict "
+    "feeds the model exactly that many values; this setting only checks it), or left out"
+)
+MODELS_HORIZON = (
+    "a whole number matching the horizon the registered model records in its metadata "
+    "(predict forecasts exactly that many steps; this setting only checks it), or left out"
+)
+
+
+@pytest.mark.parametrize(
+    ("override", "sentence"),
+    [
+        (
+            "previous_time_window=auto",
+            f"previous_time_window is 'auto'; it must be {MODELS_WINDOW}.",
+        ),
+        ("previous_time_window=0", f"previous_time_window is 0; it must be {MODELS_WINDOW}."),
+        ("next_time_window=auto", f"next_time_window is 'auto'; it must be {MODELS_HORIZON}."),
+        *(
+            (
+                f"{plus}{section}.previous_time_window=auto",
+                f"{section}.previous_time_window is not a setting of the predict config; "
+                f"previous_time_window is, and it must be {MODELS_WINDOW}.",
+            )
+            for section in ("data", "model")
+            for plus in ("", "+")
+        ),
+        (
+            "+data.next_time_window=3",
+            "data.next_time_window is not a setting of the predict config; next_time_window is, "
+            f"and it must be {MODELS_HORIZON}.",
+        ),
+    ],
+)
+def test_a_window_given_to_predict_is_refused_saying_it_is_the_models(
+    tmp_path: Path, override: str, sentence: str
+) -> None:
+    """`previous_time_window=auto` was "a valid integer", `data.previous_time_window=auto` "no
+    input config has a previous_time_window", `model.previous_time_window` "remove it": none
+    said that predict feeds the model the window its metadata records, whatever a config says.
+    Hydra refuses the keys without a '+' (naming the composition), the schema those with one."""
+
+    def never(cfg) -> None:
+        raise AssertionError("the task ran")
+
+    with pytest.raises(ConfigError) as caught:
+        run_task(never, "predict", [*isolated_overrides(tmp_path), override], tmp_path)
+    assert str(caught.value).removeprefix("cannot compose the config: ") == sentence

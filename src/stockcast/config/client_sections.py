@@ -3,7 +3,7 @@ which model, where its registry is, what they read and what they refuse to answe
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, Field
 
@@ -91,11 +91,24 @@ class GuardConfig(Section):
     max_range_multiple: Above0
 
 
+def _checks_the_model(size: str, use: str) -> Any:
+    """A window size the registered model records in its metadata, which the command uses
+    whatever the config says: its key only checks the model's (prediction.forecast refuses one
+    that differs)."""
+    return Field(
+        description=f"a whole number matching the {size} the registered model records in its "
+        f"metadata ({use}; this setting only checks it), or left out"
+    )
+
+
 class ClientConfig(Section):
     """What predict and serve share: the model, where its registry is, the command's paths,
     what the output guard refuses."""
 
     unjudged = frozenset({"hydra"})
+    # Its top-level keys that check what the registered model records: the same name under a
+    # section (the train config's data.previous_time_window) is refused with their description.
+    checks_the_model: ClassVar[frozenset[str]] = frozenset()
 
     task_name: str
     model: PredictModel
@@ -107,9 +120,17 @@ class ClientConfig(Section):
 
 
 class PredictConfig(ClientConfig):
+    checks_the_model = frozenset({"previous_time_window", "next_time_window"})
+
     vis: bool
-    previous_time_window: WholeAbove0 | None
-    next_time_window: WholeAbove0 | None
+    previous_time_window: Annotated[
+        WholeAbove0 | None,
+        _checks_the_model("window", "predict feeds the model exactly that many values"),
+    ]
+    next_time_window: Annotated[
+        WholeAbove0 | None,
+        _checks_the_model("horizon", "predict forecasts exactly that many steps"),
+    ]
     mode: Literal[PREDICT_MODES]  # type: ignore[valid-type]
     backtest: BacktestConfig
     input: PredictInput

@@ -43,6 +43,9 @@ def unknown_key_sentence(
     where the config cannot say what is beside it. `config_dirs`: the `--config-dir` folders
     searched besides configs/, whose groups a top-level typo may mean too."""
     given_key = key
+    checked = checked_against_the_model(key, config_name)
+    if checked is not None:
+        return checked
     found = names_beside(key, config_name, overrides, compose)
     if found is None or not found[1]:
         return None
@@ -115,6 +118,22 @@ def built_arguments(config_name: str, section: str) -> frozenset[str]:
     if held is None or "_target_" not in getattr(held, "unjudged", ()):
         return frozenset()
     return held.unjudged - {"_target_"}
+
+
+def checked_against_the_model(key: str, config_name: str) -> str | None:
+    """One sentence for a window size under a section (`data.previous_time_window=auto`) given
+    to a config that takes it from the registered model, whose top-level key of that name only
+    checks it (`checks_the_model`): that key's description; None for any other key. "No input
+    config has a previous_time_window; remove it" did not say the window is the model's."""
+    section, _, name = key.rpartition(".")
+    schema = next((schema for _, schema, known in SCHEMAS if known == config_name), None)
+    if not section or name not in getattr(schema, "checks_the_model", ()):
+        return None
+    description = config_fields(schema)[name].description
+    return (
+        f"{key} is not a setting of the {config_name} config; {name} is, and it must be "
+        f"{description}."
+    )
 
 
 def read_instead(

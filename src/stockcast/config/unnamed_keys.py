@@ -20,6 +20,7 @@ from stockcast.config.overrides import as_typed, override_key, override_value
 from stockcast.config.schemas import SCHEMAS
 from stockcast.config.search_path import searched_folders
 from stockcast.config.unknown_keys import (
+    checked_against_the_model,
     group_meant,
     group_not_read,
     read_instead,
@@ -147,6 +148,10 @@ def refuse_unknown_key(
     found = _unknown_key(model, node, prefix, extra)
     if found is not None:
         name = next(name for _, schema, name in SCHEMAS if schema is base)
+        checked = checked_against_the_model(_first_setting(node, found[0]), name)
+        if checked is not None:
+            # `+data.previous_time_window=auto` given to predict, which takes the model's.
+            raise ConfigError(checked)
         chosen = chosen_config(node, found[0]) if not prefix else None
         folders = _searched_folders()
         instead = _read_instead(node, found, name, folders) if not (prefix or chosen) else None
@@ -178,14 +183,18 @@ def _read_instead(
     group's place (READ_INSTEAD), else that it composes none (`+input.path=x` given to train),
     as Hydra's refusal of the same key without the '+' says."""
     top, _, held_names = found
-    if not is_config_group(top, folders) or top not in node:
+    key = _first_setting(node, top)
+    if not is_config_group(top, folders) or key == top:
         return None
-    held = node[top]
-    if not isinstance(held, DictConfig) or not held:
-        return None
-    key = f"{top}.{next(iter(held))}"
     given = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     return read_instead(key, top, held_names, config_name, given, folders)
+
+
+def _first_setting(node: DictConfig, key: str) -> str:
+    """The first setting under the top-level `key` of `node` where it holds a section
+    (`+data.path=x` adds `data` to predict's config), else `key` itself."""
+    held = node.get(key) if "." not in key else None
+    return f"{key}.{next(iter(held))}" if isinstance(held, DictConfig) and held else key
 
 
 def _searched_folders() -> list[str]:
