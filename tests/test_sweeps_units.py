@@ -1274,3 +1274,34 @@ def test_a_pipeline_sweep_ranks_its_jobs_by_their_train_steps_metrics(
     assert summary_of(replay, tmp_path) == (None, [])
     SweepCallback(prepare_store=False).on_multirun_end(replay)  # no exit: nothing was refused
     assert "refused" not in capsys.readouterr().err
+
+
+def test_sweep_summary_of_an_azure_ml_launcher_sweep_says_its_jobs_ran_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """scripts/sweep_summary.py on a hydra/launcher=azureml sweep's folder said "no job ...
+    wrote metrics.json (0 job folders there), so there is nothing to rank yet": its job folders
+    hold azureml_job.yaml, and no metrics ever come to it, as its jobs run on Azure ML."""
+    import runpy
+
+    from omegaconf import OmegaConf
+
+    from hydra_plugins.stockcast_azureml_launcher.config import LAUNCHER_TARGET
+
+    main = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "sweep_summary.py"))["main"]
+    sweep = tmp_path / "sweep"
+    (sweep / "0").mkdir(parents=True)
+    (sweep / "0" / "azureml_job.yaml").write_text("type: command\n")
+    config = {
+        "optimized_metric": "val/mase",
+        "task_name": "train",
+        "hydra": {"launcher": {"_target_": LAUNCHER_TARGET, "dry_run": True}},
+    }
+    OmegaConf.save(OmegaConf.create(config), sweep / "multirun.yaml")
+    assert main([str(sweep)]) == 2
+    assert capsys.readouterr().err == (
+        "error: the jobs of a sweep with hydra/launcher=azureml run on Azure ML (a dry run only "
+        "writes each job's azureml_job.yaml), whose runs hold their metrics, so it has no "
+        "summary here.\n"
+    )
+    assert not (sweep / "sweep_summary.json").exists()

@@ -27,7 +27,7 @@ from stockcast.config.task import JOB_CHDIR_REFUSAL, sweeper_records_failures
 from stockcast.data.calendar import default_day, pin_default_day
 from stockcast.errors import counted, exit_with_error
 from stockcast.orchestration.sweeps import tracking
-from stockcast.orchestration.sweeps.jobs import unranked_sweep
+from stockcast.orchestration.sweeps.jobs import runs_remotely, unranked_sweep
 from stockcast.orchestration.sweeps.summary import summary_of, to_markdown, write_summary
 from stockcast.paths import portable_path
 from stockcast.registry import runs
@@ -35,8 +35,6 @@ from stockcast.registry import runs
 log = logging.getLogger(__name__)
 
 MLFLOW_LOGGER_KEY = "logger.mlflow"
-# Launchers whose jobs run elsewhere: nothing to prepare or summarise on this machine.
-REMOTE_LAUNCHERS = ("hydra_plugins.stockcast_azureml_launcher.",)
 # Hydra's grid sweeper, which runs lists of values and draws none from a range (`interval`).
 GRID_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 # The Hydra job whose runs return the metric a search (Optuna) is told: src/train.py and the
@@ -46,11 +44,6 @@ SEARCHED_JOB = "train"
 
 def _is_multirun(config: DictConfig) -> bool:
     return OmegaConf.select(config, "hydra.mode") == RunMode.MULTIRUN
-
-
-def _runs_remotely(config: DictConfig) -> bool:
-    target = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
-    return target.startswith(REMOTE_LAUNCHERS)
 
 
 def refuse_a_range_to_run(config: DictConfig) -> None:
@@ -122,9 +115,9 @@ class SweepCallback(Callback):
         refuse_a_range_to_run(config)
         refuse_a_search_of_another_task(config)
         self.sweep_id = tracking.sweep_id(config.hydra.sweep.dir)
-        if not _runs_remotely(config):
+        if not runs_remotely(config):
             self._day_before = pin_data_day()
-        if self.prepare_store and not _runs_remotely(config):
+        if self.prepare_store and not runs_remotely(config):
             self._prepare_tracking_store(config)
 
     def _prepare_tracking_store(self, config: DictConfig) -> None:
@@ -166,9 +159,9 @@ class SweepCallback(Callback):
             os.environ[runs.RUN_CONTEXT_ENV] = self._tags_before
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if not _runs_remotely(config):
+        if not runs_remotely(config):
             pin_default_day(self._day_before)
-        if not self.summary or _runs_remotely(config):
+        if not self.summary or runs_remotely(config):
             return
         unranked = unranked_sweep(config)
         if unranked is not None:

@@ -25,6 +25,8 @@ TRAIN_OUTPUT = "train_output"
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
 HYDRA_FILE = Path(".hydra") / "hydra.yaml"
 METRIC_STAGES = ("val", "test")
+# Launchers whose jobs run elsewhere: nothing to prepare or summarise on this machine.
+REMOTE_LAUNCHERS = ("hydra_plugins.stockcast_azureml_launcher.",)
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,21 @@ def jobs_metrics(config: Any) -> Path | None:
     return None
 
 
+def runs_remotely(config: Any) -> bool:
+    """Whether the sweep's jobs run elsewhere (Azure ML), not in its folder on this machine."""
+    target = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
+    return target.startswith(REMOTE_LAUNCHERS)
+
+
 def unranked_sweep(config: Any) -> str | None:
-    """Why a sweep of `config`'s task has no summary (its jobs write no metrics), else None."""
+    """Why a sweep of `config` has no summary (its jobs write no metrics, or write them on Azure
+    ML, not into its folder), else None."""
+    if runs_remotely(config):
+        return (
+            "the jobs of a sweep with hydra/launcher=azureml run on Azure ML (a dry run only "
+            "writes each job's azureml_job.yaml), whose runs hold their metrics, so it has no "
+            "summary here"
+        )
     if jobs_metrics(config) is not None:
         return None
     task = OmegaConf.select(config, "task_name")
