@@ -726,7 +726,7 @@ def test_a_mistake_in_hydras_own_settings_is_named_as_one(overrides, sentence: s
                 "experiment: auto, market_global, mlp_seasonal, mlp_w10, mlp_w30",
                 "hparams_search: auto_optuna, mlp_optuna",
                 "logger: csv, mlflow, none",
-                "model: ensemble, es, ets, mlp, theta",
+                "model: ensemble, es, ets, fitted_theta, mlp, theta",
                 "optim: adam",
                 "paths: default",
                 "registry: azureml, local",
