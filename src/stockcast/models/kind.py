@@ -35,6 +35,20 @@ class KindDefinitionError(ConfigError):
 DEFAULT_TRAINING_MODULE = "stockcast.training.module:Forecaster"
 
 
+def seasonal_core_sizes(
+    network: Mapping[str, Any], window: int, member_inputs: Sequence[int], outputs: int
+) -> dict[str, int]:
+    """The sizes a seasonal kind's core is built from, out of `build_core`'s arguments: its
+    members, the window it reads, the horizon and the data's season length (1: none), which
+    `data_keys=("season_length",)` put into `network`."""
+    return {
+        "members": len(member_inputs),
+        "window": window,
+        "horizon": outputs,
+        "season": int(network.get("season_length") or 1),
+    }
+
+
 @dataclass(frozen=True)
 class ModelKind:
     """What a model kind provides.

@@ -19,7 +19,7 @@ from pydantic import Field
 from torch import nn
 
 from stockcast.fields import Number
-from stockcast.models.kind import ModelKind
+from stockcast.models.kind import ModelKind, seasonal_core_sizes
 from stockcast.models.linear_map import apply_map
 from stockcast.models.served_weights import KeepsValues, while_unchanged
 from stockcast.models.settings import MethodSettings
@@ -251,10 +251,7 @@ def build_holt_winters(
     network: Mapping[str, Any], window: int, member_inputs: Sequence[int], outputs: int
 ) -> HoltWinters:
     return HoltWinters(
-        members=len(member_inputs),
-        window=window,
-        horizon=outputs,
-        season=int(network.get("season_length") or 1),
+        **seasonal_core_sizes(network, window, member_inputs, outputs),
         min_damping=float(network["min_damping"]),
     )
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from stockcast.models.kind import ModelKind
+from stockcast.models.kind import ModelKind, seasonal_core_sizes
 from stockcast.models.kinds.es import HoltWintersMap
 from stockcast.models.served_weights import while_unchanged
 from stockcast.models.settings import MethodSettings
@@ -245,10 +245,7 @@ def build_fitted_holt_winters(
     network: Mapping[str, Any], window: int, member_inputs: Sequence[int], outputs: int
 ) -> FittedHoltWinters:
     return FittedHoltWinters(
-        members=len(member_inputs),
-        window=window,
-        horizon=outputs,
-        season=int(network.get("season_length") or 1),
+        **seasonal_core_sizes(network, window, member_inputs, outputs),
         trends=network["trends"],
         # A spec saved before the choice smoothed prices.
         values=network.get("values", PRICES),

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from stockcast.models.kind import ModelKind
+from stockcast.models.kind import ModelKind, seasonal_core_sizes
 from stockcast.models.served_weights import KeepsValues, while_unchanged
 from stockcast.models.settings import MethodSettings
 
@@ -240,10 +240,7 @@ def build_fitted_theta(
     network: Mapping[str, Any], window: int, member_inputs: Sequence[int], outputs: int
 ) -> FittedTheta:
     return FittedTheta(
-        members=len(member_inputs),
-        window=window,
-        horizon=outputs,
-        season=int(network.get("season_length") or 1),
+        **seasonal_core_sizes(network, window, member_inputs, outputs),
     )
 
 

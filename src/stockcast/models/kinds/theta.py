@@ -20,7 +20,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from stockcast.models.kind import ModelKind
+from stockcast.models.kind import ModelKind, seasonal_core_sizes
 from stockcast.models.linear_map import apply_map
 from stockcast.models.served_weights import KeepsValues, while_unchanged
 from stockcast.models.settings import MethodSettings
@@ -156,10 +156,7 @@ def build_theta(
     network: Mapping[str, Any], window: int, member_inputs: Sequence[int], outputs: int
 ) -> Theta:
     return Theta(
-        members=len(member_inputs),
-        window=window,
-        horizon=outputs,
-        season=int(network.get("season_length") or 1),
+        **seasonal_core_sizes(network, window, member_inputs, outputs),
     )
 
 
