@@ -478,6 +478,20 @@ def test_a_searchpath_folder_counts_as_the_commands_own(tmp_path: Path) -> None:
     )
 
 
+def _own_config_refused(folder: Path, group: str, text: str) -> str | None:
+    """composition_error's sentence for the train config with `<group>=mine2`, whose file in
+    `folder` (a `--config-dir`) holds `text`, which Hydra refuses to compose."""
+    from stockcast.config.composition_errors import composition_error
+    from stockcast.config.hydra_compose import searching
+
+    (folder / group).mkdir()
+    (folder / group / "mine2.yaml").write_text(text)
+    overrides = [f"{group}=mine2"]
+    with pytest.raises(ConfigCompositionException) as raised:
+        searching([folder])("train", overrides)
+    return composition_error(raised.value, "train", overrides, config_dirs=[folder])
+
+
 @pytest.mark.parametrize(
     "defaults",
     [
@@ -492,15 +506,8 @@ def test_an_experiment_overriding_a_group_without_its_header_says_to_add_it(
     """`--config-dir mine experiment=mine2`, mine2.yaml overriding a group but lacking the
     `# @package _global_` line: Hydra's "Could not override 'model@experiment.model'" was
     passed on, though README promises the sentence saying to add the header."""
-    from stockcast.config.composition_errors import composition_error
-    from stockcast.config.hydra_compose import searching
-
-    (tmp_path / "experiment").mkdir()
-    (tmp_path / "experiment" / "mine2.yaml").write_text(f"{defaults}\ntrainer:\n  max_steps: 5\n")
-    overrides = ["experiment=mine2"]
-    with pytest.raises(ConfigCompositionException) as raised:
-        searching([tmp_path])("train", overrides)
-    assert composition_error(raised.value, "train", overrides, config_dirs=[tmp_path]) == (
+    refused = _own_config_refused(tmp_path, "experiment", f"{defaults}\ntrainer:\n  max_steps: 5\n")
+    assert refused == (
         "experiment holds settings of its config file instead of the top level: add '# @package "
         "_global_' as the first line of experiment/mine2.yaml, as the built-in experiment "
         "configs have it."
@@ -519,24 +526,19 @@ def test_a_model_config_choosing_data_says_how_to_write_it(tmp_path: Path, defau
     """`--config-dir mine model=mine2`, mine2.yaml choosing data with `override /data: seasonal`:
     Hydra's "Could not override 'data@model.data'" was passed on, and the header an experiment
     lacks would put the model's settings at the top level; the line named composes."""
-    from stockcast.config.composition_errors import composition_error
     from stockcast.config.hydra_compose import searching
 
-    (tmp_path / "model").mkdir()
-    written = tmp_path / "model" / "mine2.yaml"
-    written.write_text(f"{defaults}kind: mlp\nhidden_sizes: [8]\n")
-    overrides = ["model=mine2"]
-    with pytest.raises(ConfigCompositionException) as raised:
-        searching([tmp_path])("train", overrides)
-    assert composition_error(raised.value, "train", overrides, config_dirs=[tmp_path]) == (
+    refused = _own_config_refused(tmp_path, "model", f"{defaults}kind: mlp\nhidden_sizes: [8]\n")
+    assert refused == (
         "model/mine2.yaml chooses data in its defaults list, where a model config's choices "
         "land under model; write '- override /data@_global_.data: seasonal' there, which "
         "chooses the top-level data config."
     )
+    written = tmp_path / "model" / "mine2.yaml"
     written.write_text(
         written.read_text().replace("/data: seasonal", "/data@_global_.data: seasonal")
     )
-    cfg = searching([tmp_path])("train", overrides)
+    cfg = searching([tmp_path])("train", ["model=mine2"])
     assert (cfg.data.source, cfg.model.hidden_sizes) == ("seasonal", [8])
 
 
