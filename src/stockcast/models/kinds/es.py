@@ -19,9 +19,10 @@ from pydantic import Field
 from torch import nn
 
 from stockcast.fields import Number
+from stockcast.models.gated_method import GatedMethod
 from stockcast.models.kind import ModelKind, seasonal_core_sizes
 from stockcast.models.linear_map import apply_map
-from stockcast.models.served_weights import KeepsValues, while_unchanged
+from stockcast.models.served_weights import while_unchanged
 from stockcast.models.settings import MethodSettings
 
 # Where the smoothing parameters start (the usual textbook values): level, trend (a fraction of
@@ -53,7 +54,7 @@ def matrix_powers(matrix: torch.Tensor, count: int) -> torch.Tensor:
     return powers[:, :count]
 
 
-class HoltWintersMap(KeepsValues):
+class HoltWintersMap(GatedMethod):
     """Scaled windows (members, batch, inputs) -> each member's change from the last value over
     the horizon (members, batch, horizon), computed from the first `window` inputs by the
     method's linear map for the parameters `parameters_in_range()` gives (a subclass holds them:
@@ -63,7 +64,6 @@ class HoltWintersMap(KeepsValues):
     level_free = True
     # Whether the parameters change while training (the map is then built afresh each step).
     learns = True
-    gate: torch.Tensor
 
     def __init__(self, window: int, horizon: int, season: int) -> None:
         super().__init__()
@@ -81,14 +81,6 @@ class HoltWintersMap(KeepsValues):
         base, trend = _readout_patterns(self.season, horizon)
         self.register_buffer("readout_base", base, persistent=False)
         self.register_buffer("readout_trend", trend, persistent=False)
-
-    @property
-    def members(self) -> int:
-        return int(self.gate.shape[0])
-
-    def zero_outputs(self, columns: slice) -> None:
-        with torch.no_grad():
-            self.gate[:, :, columns] = 0.0
 
     @property
     def start_span(self) -> int:

@@ -22,8 +22,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from stockcast.models.gated_method import GatedMethod
 from stockcast.models.kind import ModelKind, seasonal_core_sizes
-from stockcast.models.served_weights import KeepsValues, while_unchanged
+from stockcast.models.served_weights import while_unchanged
 from stockcast.models.settings import MethodSettings
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,7 @@ def phase_maps(
     return torch.stack(scores, dim=1), torch.stack(maps)
 
 
-class FittedTheta(KeepsValues):
+class FittedTheta(GatedMethod):
     """Scaled windows (members, batch, inputs) -> each member's change from the last value over
     the horizon (members, batch, horizon), computed from the first `window` inputs."""
 
@@ -162,14 +163,6 @@ class FittedTheta(KeepsValues):
         self.register_buffer("shape", torch.zeros(members, self.season))
         # Each output's weight on the method's forecast: 0 after the naive fallback.
         self.register_buffer("gate", torch.ones(members, 1, horizon))
-
-    @property
-    def members(self) -> int:
-        return int(self.gate.shape[0])
-
-    def zero_outputs(self, columns: slice) -> None:
-        with torch.no_grad():
-            self.gate[:, :, columns] = 0.0
 
     def start_anchored(self) -> None:
         with torch.no_grad():

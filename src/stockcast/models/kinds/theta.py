@@ -20,9 +20,10 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from stockcast.models.gated_method import GatedMethod
 from stockcast.models.kind import ModelKind, seasonal_core_sizes
 from stockcast.models.linear_map import apply_map
-from stockcast.models.served_weights import KeepsValues, while_unchanged
+from stockcast.models.served_weights import while_unchanged
 from stockcast.models.settings import MethodSettings
 
 # Where alpha starts, and its floor (the level's weights (1 - alpha)^k stay representable).
@@ -62,7 +63,7 @@ def fixed_maps(window: int, horizon: int, season: int) -> tuple[torch.Tensor, ..
     return adjust, slope, indices[future]
 
 
-class Theta(KeepsValues):
+class Theta(GatedMethod):
     """Scaled windows (members, batch, inputs) -> each member's change from the last value over
     the horizon (members, batch, horizon), computed from the first `window` inputs."""
 
@@ -89,14 +90,6 @@ class Theta(KeepsValues):
         self.register_buffer("adjust", adjust.float(), persistent=False)
         self.register_buffer("adjusted_slope", (slope @ adjust).float(), persistent=False)
         self.register_buffer("season_out", season_out.float(), persistent=False)
-
-    @property
-    def members(self) -> int:
-        return int(self.gate.shape[0])
-
-    def zero_outputs(self, columns: slice) -> None:
-        with torch.no_grad():
-            self.gate[:, :, columns] = 0.0
 
     def start_anchored(self) -> None:
         """An anchored Theta starts from the method's own forecast (gate 1), which its alpha is
