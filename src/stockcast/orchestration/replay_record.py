@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
 from stockcast.config.compose import LOCAL_STORE_DB, local_store_uri
@@ -62,9 +64,6 @@ def replay_goes_on(run_dir: Path) -> str | None:
 def _resumed_replay() -> Path | None:
     """The run directory the running command resumes (`replay.resume_from` as typed, read from
     the shell's folder as the resume read it); None for a new replay."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     task = as_typed(HydraConfig.get().overrides.task)
     given = [o for o in task if override_key(o) == RESUME_KEY]
     value = OverridesParser.create().parse_override(given[-1]).value() if given else None
