@@ -112,3 +112,68 @@ def test_a_lone_fitted_theta_forecasts_the_same_after_reload(lone_run: Path) -> 
     served, bands = open_model_dir(lone_run / "model").forecast(windows)
     np.testing.assert_allclose(served, direct, rtol=1e-6)
     assert set(bands) == {"80", "95"}
+
+
+def forecast_by_every_phase_map(core: FittedTheta, x: torch.Tensor) -> torch.Tensor:
+    """The core's forecast as one (window, horizon) map per phase, every phase's forecast of
+    every window, then each window's best-fitting phase picked: the form the core reduces."""
+    n, horizon, season = core.window, core.horizon, core.season
+    t = torch.arange(n, dtype=torch.float64)
+    line = torch.stack([torch.ones(n, dtype=torch.float64), t - t.mean()], dim=1)
+    off_line = torch.eye(n, dtype=torch.float64) - line @ torch.linalg.pinv(line)
+    scores, maps = [], []
+    for member in range(core.members):
+        base = theta_map(
+            n,
+            horizon,
+            float(core.alpha[member]),
+            float(core.theta[member]),
+            bool(core.dynamic[member] > 0.5),
+        )
+        member_scores = torch.zeros(n, season, dtype=torch.float64)
+        member_maps = [base] * season
+        shape = core.shape[member].double()
+        for phase in range(season if core.seasonal[member] > 0.5 else 0):
+            past = shape[(t.long() - n + phase) % season]
+            future = shape[(torch.arange(horizon) + phase) % season]
+            across = off_line @ past
+            size = across @ across
+            if size > 0:
+                member_scores[:, phase] = across / size.sqrt()
+                member_maps[phase] = base + torch.outer(across / size, future - past @ base)
+        scores.append(member_scores)
+        maps.append(torch.stack(member_maps))
+    window = x[..., :n].double()
+    phase = (window @ torch.stack(scores)).abs().argmax(dim=-1)
+    every = torch.einsum("mbw,mpwh->mbph", window, torch.stack(maps))
+    picked = every.gather(2, phase[..., None, None].expand(-1, -1, 1, horizon))[:, :, 0]
+    return core.gate * (picked - window[..., -1:])
+
+
+@pytest.mark.parametrize("season", [4, 12])
+def test_each_window_is_forecast_as_every_phase_map_would_forecast_it(season: int) -> None:
+    """Four members: static and dynamic seasonal lines, one without a season and one whose
+    season fits no phase; each window's own phase alone gives every phase map's pick."""
+    rng = np.random.default_rng(season)
+    window, members = 2 * season + 3, 4
+    core = FittedTheta(members, window, 5, season).double().eval()
+    shape = rng.normal(size=(members, season))
+    shape -= shape.mean(axis=1, keepdims=True)
+    shape /= np.sqrt(np.mean(shape**2, axis=1, keepdims=True))
+    shape[3] = 0.0
+    with torch.no_grad():
+        core.alpha.copy_(torch.tensor([0.3, 0.6, 0.2, 0.5]))
+        core.theta.copy_(torch.tensor([2.0, 1.5, 3.0, 2.0]))
+        core.dynamic.copy_(torch.tensor([0.0, 1.0, 0.0, 1.0]))
+        core.seasonal.copy_(torch.tensor([1.0, 1.0, 0.0, 1.0]))
+        core.shape.copy_(torch.tensor(shape))
+    t = np.arange(window + 1)
+    phases = rng.integers(season, size=(members, 64, 1))
+    seasons = shape[np.arange(members)[:, None, None], (t + phases) % season]
+    walks = np.cumsum(rng.normal(size=(members, 64, window + 1)), axis=-1)
+    x = torch.tensor(100 + walks + rng.uniform(1, 5, size=(members, 64, 1)) * seasons)
+    with torch.no_grad():
+        forecast, expected = core(x), forecast_by_every_phase_map(core, x)
+    torch.testing.assert_close(forecast, expected, rtol=1e-6, atol=1e-6)
+    chosen = (x[..., :window] @ core.served_weights()[0]).abs().argmax(dim=-1)
+    assert all(len(chosen[member].unique()) > 1 for member in (0, 1))

@@ -8,9 +8,10 @@ reads them off the few seasons of one window. A window carries neither its calen
 its level (the core sees it scaled), so the fitted indices keep their shape only: each window's
 phase is the rotation of that shape its values fit best, and its amplitude is read off the
 window by least squares beside a line (an amplitude that follows the level is what makes the
-decomposition multiplicative). Given the phase the forecast is linear in the window: one
-(window, horizon) map per phase, built from the fitted numbers, saved with the weights as
-buffers; serving needs neither statsforecast nor the series.
+decomposition multiplicative). Given the phase the forecast is linear in the window: the plain
+Theta map plus the amplitude times that phase's season (less what the plain map makes of it),
+all built from the fitted numbers saved with the weights as buffers; serving needs neither
+statsforecast nor the series.
 """
 
 from __future__ import annotations
@@ -117,18 +118,20 @@ def theta_map(window: int, horizon: int, alpha: float, theta: float, dynamic: bo
     return weights
 
 
-def phase_maps(
+def phase_lifts(
     window: int, horizon: int, base: torch.Tensor, shape: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """For each rotation of the season's `shape`: the projection that scores how well it fits a
-    window beside a line (window, phases), and the forecast map with the season's amplitude
-    read off the window, taken out, forecast without it and put back (phases, window,
-    horizon)."""
+    window beside a line (window, phases), and what one unit of that score adds to the plain
+    map's forecast (phases, horizon): the season's amplitude read off the window, taken out,
+    forecast without it and put back. A phase's forecast map is `base` plus the outer product
+    of its score over its size and its lift; kept apart, a window's forecast needs only its own
+    phase's lift, not every phase's map."""
     m = len(shape)
     t = torch.arange(window, dtype=torch.float64)
     line = torch.stack([torch.ones(window, dtype=torch.float64), t - t.mean()], dim=1)
     off_line = torch.eye(window, dtype=torch.float64) - line @ torch.linalg.pinv(line)
-    scores, maps = [], []
+    scores, lifts = [], []
     for phase in range(m):
         past = shape[(t.long() - window + phase) % m]
         future = shape[(torch.arange(horizon) + phase) % m]
@@ -136,12 +139,12 @@ def phase_maps(
         size = across @ across
         if size <= 0:
             scores.append(torch.zeros(window, dtype=torch.float64))
-            maps.append(base)
+            lifts.append(torch.zeros(horizon, dtype=torch.float64))
             continue
         scores.append(across / size.sqrt())
-        amplitude = across / size  # amplitude = window @ amplitude
-        maps.append(base + torch.outer(amplitude, future - past @ base))
-    return torch.stack(scores, dim=1), torch.stack(maps)
+        # The amplitude, window @ across / size, is the window's score over sqrt(size).
+        lifts.append((future - past @ base) / size.sqrt())
+    return torch.stack(scores, dim=1), torch.stack(lifts)
 
 
 class FittedTheta(GatedMethod):
@@ -188,14 +191,16 @@ class FittedTheta(GatedMethod):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         x = features[..., : self.window]
-        scores, maps = self.served_weights()
-        fit = (x.double() @ scores).abs()  # (members, batch, phases)
-        phase = fit.argmax(dim=-1)
-        every = torch.einsum("mbw,mpwh->mbph", x.double(), maps)
-        picked = every.gather(2, phase[..., None, None].expand(-1, -1, 1, self.horizon))
-        return self.gate * (picked[:, :, 0].to(x.dtype) - x[..., -1:])
+        scores, base, lifts = self.served_weights()
+        window = x.double()
+        fit = window @ scores  # (members, batch, phases)
+        phase = fit.abs().argmax(dim=-1, keepdim=True)
+        member = torch.arange(lifts.shape[0], device=lifts.device)[:, None]
+        lift = lifts[member, phase[..., 0]]  # (members, batch, horizon)
+        forecast = window @ base + fit.gather(-1, phase) * lift
+        return self.gate * (forecast.to(x.dtype) - x[..., -1:])
 
-    def served_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def served_weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return while_unchanged(
             self,
             "forecast_map",
@@ -203,10 +208,11 @@ class FittedTheta(GatedMethod):
             self.forecast_weights,
         )
 
-    def forecast_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each member's phase scores (members, window, phases) and forecast maps (members,
-        phases, window, horizon); one phase, the plain map, without a season."""
-        scores, maps = [], []
+    def forecast_weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Each member's phase scores (members, window, phases), plain Theta map (members,
+        window, horizon) and phase lifts (members, phases, horizon); without a season, scores
+        and lifts of zeros."""
+        scores, bases, lifts = [], [], []
         phases = self.season
         for member in range(self.members):
             base = theta_map(
@@ -217,16 +223,21 @@ class FittedTheta(GatedMethod):
                 bool(self.dynamic[member] > 0.5),
             )
             if self.seasonal[member] > 0.5 and phases > 1:
-                score, member_maps = phase_maps(
+                score, lift = phase_lifts(
                     self.window, self.horizon, base, self.shape[member].double()
                 )
             else:
                 score = torch.zeros(self.window, phases, dtype=torch.float64)
-                member_maps = base.expand(phases, -1, -1)
+                lift = torch.zeros(phases, self.horizon, dtype=torch.float64)
             scores.append(score)
-            maps.append(member_maps)
+            bases.append(base)
+            lifts.append(lift)
         device = self.gate.device
-        return torch.stack(scores).to(device), torch.stack(maps).to(device)
+        return (
+            torch.stack(scores).to(device),
+            torch.stack(bases).to(device),
+            torch.stack(lifts).to(device),
+        )
 
 
 def build_fitted_theta(
