@@ -1259,6 +1259,55 @@ def test_two_pipelines_of_one_process_id_hold_ledger_locks_of_their_own(tmp_path
     assert not list(tmp_path.glob("pipeline_ledger.*"))
 
 
+# A pipeline on the ledger in argv[1], run folder argv[2], that says so, then waits to be killed.
+HOLD_A_LEDGER = """
+import sys, time
+from pathlib import Path
+from stockcast.orchestration.replay_locks import pipeline_writes_ledger
+with pipeline_writes_ledger(Path(sys.argv[1]), Path(sys.argv[2])):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_pipeline_removes_the_lock_files_of_pipelines_killed_on_its_ledger(
+    tmp_path: Path,
+) -> None:
+    """A pipeline killed outright (SIGKILL) left its lock and run files in the ledger folder for
+    good: they refused nothing, but the folder filled with them over a schedule's life and a
+    person reading it took them for pipelines running. A live pipeline's are kept."""
+    import os
+    import subprocess
+    import sys
+
+    from stockcast.orchestration.replay_locks import (
+        pipeline_writes_ledger,
+        refuse_running_pipelines,
+    )
+
+    ledger = tmp_path / LEDGER_FILE
+    killed = subprocess.Popen(
+        [sys.executable, "-c", HOLD_A_LEDGER, str(ledger), str(tmp_path / "killed-run")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    assert killed.stdout is not None and killed.stdout.readline() == "held\n"
+    killed.kill()
+    killed.wait()
+    left = {path.name for path in tmp_path.glob("pipeline_ledger.*")}
+    assert {Path(name).suffix for name in left} == {".lock", ".run"} and len(left) == 2
+    with pipeline_writes_ledger(ledger, tmp_path / "live-run"):
+        live = {path.name for path in tmp_path.glob("pipeline_ledger.*")} - left
+        with pipeline_writes_ledger(ledger, tmp_path / "new-run"):
+            now = {path.name for path in tmp_path.glob("pipeline_ledger.*")}
+            assert not now & left and live < now and len(now) == 4
+        assert {path.name for path in tmp_path.glob("pipeline_ledger.*")} == live
+        with pytest.raises(ConfigError, match=r"the pipeline running now in .*live-run writes"):
+            refuse_running_pipelines(tmp_path, "monitor.ledger_dir", "wait")
+    assert not list(tmp_path.glob("pipeline_ledger.*"))
+
+
 def test_a_ledger_folder_a_pipeline_is_writing_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

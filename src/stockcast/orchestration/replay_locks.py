@@ -102,7 +102,7 @@ def pipeline_writes_ledger(ledger: Path, run_dir: Path) -> Iterator[None]:
     a replay started meanwhile is refused naming `run_dir`; refused at once where a replay
     writes the ledger now. Its own lock is taken before the replay's is looked at (a replay
     takes its own before it looks at the pipelines'), so of the two started at once, at least
-    one is refused."""
+    one is refused. Once its own is held it removes those of pipelines killed there."""
     from filelock import FileLock
 
     # The process id names the pipeline for a person; the random part keeps two pipelines of
@@ -115,12 +115,52 @@ def pipeline_writes_ledger(ledger: Path, run_dir: Path) -> Iterator[None]:
     run_file.write_text(str(run_dir))
     lock = FileLock(str(lock_file))
     try:
-        with lock:
+        lock.acquire()
+        # A pipeline starting meanwhile may have taken the lock file, made but not yet locked,
+        # for a killed pipeline's and removed the pair (the lock last, so the run file is gone
+        # by then): lock it anew, and write the run file again.
+        while not lock_file.exists():
+            lock.release()
+            lock.acquire()
+        if not run_file.exists():
+            run_file.write_text(str(run_dir))
+        try:
+            remove_abandoned_pipeline_locks(ledger.parent)
             refuse_a_replays_ledger(ledger)
             yield
+        finally:
+            lock.release()
     finally:
         lock_file.unlink(missing_ok=True)
         run_file.unlink(missing_ok=True)
+
+
+def remove_abandoned_pipeline_locks(folder: Path) -> list[Path]:
+    """Remove the lock and run files in `folder` of pipelines gone without removing them
+    (killed outright: the operating system gave their locks back, but the files stayed, and a
+    person reading the folder took them for pipelines running); returns the lock files removed.
+    Each is taken at once or passed over: one held is a pipeline running now. A run file with
+    no lock file beside it is left: it may be a pipeline's about to take its lock."""
+    from filelock import FileLock, Timeout
+
+    removed = []
+    for lock_file in sorted(folder.glob(f"{PIPELINE_LOCK_PREFIX}*.lock")):
+        lock = FileLock(str(lock_file))
+        try:
+            lock.acquire(timeout=0)
+        except (Timeout, OSError):  # held, or not ours to take
+            continue
+        try:
+            # Removed while held, the lock file last: the pipeline that made it, had it not
+            # locked it yet, finds it gone once it does, and makes both again.
+            lock_file.with_suffix(".run").unlink(missing_ok=True)
+            lock_file.unlink(missing_ok=True)
+            removed.append(lock_file)
+        except OSError:
+            continue
+        finally:
+            lock.release()
+    return removed
 
 
 def refuse_running_pipelines(folder: Path, where: str, fix: str) -> None:
