@@ -1199,24 +1199,41 @@ def test_a_monitor_step_run_alone_on_a_running_replays_ledger_is_refused(
 ) -> None:
     """Run alone, the monitor step looked at no lock: beside a replay running on its ledger it
     claimed the ledger for its own store, and the replay's later days lost their forecasts. The
-    replay's own days, marked by it, still write the ledger it holds."""
-    from stockcast.orchestration.replay_locks import REPLAY_RUN_ENV, replay_writes_ledger
+    replay's own days, marked by it, still write the ledger it holds; the mark was its run
+    folder, which anyone reading `replay_ledger.run` could set by hand and get in."""
+    import os
+    import stat
+
+    from stockcast.orchestration.replay_locks import (
+        LEDGER_OWNER_FILE,
+        REPLAY_RUN_ENV,
+        replay_writes_ledger,
+    )
 
     ledger = seeded_tmp / "ledger"
     ledger.mkdir()
     register(seeded_tmp, "naive", 0.0)
     replay_run = seeded_tmp / "replay-run"
+    refusal = (
+        f"the forecast ledger {ledger / LEDGER_FILE} is written by a replay running now, "
+        "whose days would lose their forecasts to this run's; set monitor.ledger_dir to "
+        "another folder for this monitor step, or run it once the replay has ended."
+    )
     with replay_writes_ledger(ledger, "where", "fix", replay_run):
+        owner = ledger / LEDGER_OWNER_FILE
+        assert owner.read_text().splitlines()[0] == str(replay_run)
+        assert stat.S_IMODE(owner.stat().st_mode) == 0o600
         # This process holds the lock as a replay would; a step run alone carries no mark.
+        mark = os.environ[REPLAY_RUN_ENV]
         monkeypatch.delenv(REPLAY_RUN_ENV)
         with pytest.raises(ConfigError) as refused:
             monitor_day(seeded_tmp, FIRST_DAY, f"monitor.ledger_dir={ledger}")
-        assert str(refused.value) == (
-            f"the forecast ledger {ledger / LEDGER_FILE} is written by a replay running now, "
-            "whose days would lose their forecasts to this run's; set monitor.ledger_dir to "
-            "another folder for this monitor step, or run it once the replay has ended."
-        )
+        assert str(refused.value) == refusal
+        monkeypatch.setenv(REPLAY_RUN_ENV, str(replay_run))  # the run folder, set by hand
+        with pytest.raises(ConfigError) as refused:
+            monitor_day(seeded_tmp, FIRST_DAY, f"monitor.ledger_dir={ledger}")
+        assert str(refused.value) == refusal
         assert not (ledger / LEDGER_FILE).exists()
-        monkeypatch.setenv(REPLAY_RUN_ENV, str(replay_run))
+        monkeypatch.setenv(REPLAY_RUN_ENV, mark)
         assert monitor_day(seeded_tmp, FIRST_DAY + 1, f"monitor.ledger_dir={ledger}")["stored"]
     assert (ledger / LEDGER_FILE).exists()

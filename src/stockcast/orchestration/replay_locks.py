@@ -6,7 +6,9 @@ share a ledger with each other), which a replay checks."""
 
 from __future__ import annotations
 
+import hmac
 import os
+import secrets
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,12 +19,13 @@ from stockcast.errors import ConfigError
 # Held in the folder a replay's days write the ledger in (monitor.ledger_dir, else its store's)
 # by the replay (named apart from its own lock files: the folder may be its run or store folder).
 LEDGER_LOCK_FILE = "replay_ledger.lock"
-# Beside it while it is held: the run folder of the replay holding it.
+# Beside it while it is held (this user's only): the run folder of the replay holding it, for a
+# person, then the replay's mark.
 LEDGER_OWNER_FILE = "replay_ledger.run"
-# Set by a replay holding its ledger lock to its run folder, so its days' steps (in this process,
-# or inherited by a subprocess step) are known as its own: a monitor step finding the lock held
-# runs only where this names its owner. Not a setting: set by hand, it would let a monitor step
-# write the ledger of a replay running now.
+# Set by a replay holding its ledger lock to a random mark of its own, so its days' steps (in this
+# process, or inherited by a subprocess step) are known as its own: a monitor step finding the
+# lock held runs only where this is the mark in the owner file. Not its run folder, which anyone
+# reading the owner file could set by hand and so write the ledger of a replay running now.
 REPLAY_RUN_ENV = "STOCKCAST_REPLAY_RUN"
 # Held in the ledger's folder by each pipeline writing it, as `<prefix><pid>-<random>.lock`,
 # beside `<prefix><pid>-<random>.run`, which names the pipeline's run folder for the replay it
@@ -59,9 +62,10 @@ def replay_writes_ledger(folder: Path, where: str, fix: str, run_dir: Path) -> I
     with held_or_refused(folder / LEDGER_LOCK_FILE, refusal):
         # Written once the lock is held (a replay refused it must not overwrite the holder's)
         # and removed before it is given back.
-        owner_file.write_text(str(run_dir))
+        mark = secrets.token_hex(16)
+        _write_private(owner_file, f"{run_dir}\n{mark}\n")
         before = os.environ.get(REPLAY_RUN_ENV)
-        os.environ[REPLAY_RUN_ENV] = str(run_dir)
+        os.environ[REPLAY_RUN_ENV] = mark
         try:
             yield
         finally:
@@ -75,9 +79,9 @@ def replay_writes_ledger(folder: Path, where: str, fix: str, run_dir: Path) -> I
 def refuse_a_replays_ledger(ledger: Path, run: str = "pipeline") -> None:
     """Refuse a `run` (a pipeline, a monitor step) whose forecast ledger `ledger` is in the
     ledger folder of a replay running now, unless it is one of that replay's own steps
-    (`REPLAY_RUN_ENV` names the lock's owner; looked at first, as its own process's lock reads
-    as held). The lock is taken and given back at once, never made: a folder without the file
-    is no replay's."""
+    (`REPLAY_RUN_ENV` is the mark of the lock's owner; looked at first, as its own process's
+    lock reads as held). The lock is taken and given back at once, never made: a folder without
+    the file is no replay's."""
     lock_file = ledger.parent / LEDGER_LOCK_FILE
     if not lock_file.exists() or _the_replays_own(ledger.parent / LEDGER_OWNER_FILE):
         return
@@ -89,11 +93,25 @@ def refuse_a_replays_ledger(ledger: Path, run: str = "pipeline") -> None:
         )
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write `path` anew, readable by this user only (a killed replay's may be left there)."""
+    path.unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    with os.fdopen(os.open(path, flags, 0o600), "w") as written:
+        written.write(text)
+
+
 def _the_replays_own(owner_file: Path) -> bool:
-    """Whether this process runs a step of the replay that `owner_file` names as the holder of
-    its folder's ledger lock."""
+    """Whether this process runs a step of the replay whose mark `owner_file` (beside its
+    folder's ledger lock) holds after the replay's run folder."""
     marked = os.environ.get(REPLAY_RUN_ENV)
-    return bool(marked) and owner_file.is_file() and owner_file.read_text() == marked
+    if not marked or not owner_file.is_file():
+        return False
+    try:
+        mark = owner_file.read_text().splitlines()[-1]
+    except (OSError, IndexError):  # not this user's, or emptied by hand
+        return False
+    return hmac.compare_digest(os.fsencode(mark), os.fsencode(marked))
 
 
 @contextmanager
