@@ -12,7 +12,7 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from stockcast.config.task import CTRL_C_EXIT, SIGTERM_EXIT, GoesOn, user_errors_exit
-from stockcast.orchestration.replay_record import REPLAY_FILE, replay_goes_on
+from stockcast.orchestration.replay_record import REPLAY_FILE, replay_goes_on, resumed_run_dir
 from tests.conftest import hydra_conf, hydra_held
 
 
@@ -174,6 +174,18 @@ def test_a_stopped_resume_names_the_replay_it_goes_on_with(
         f"error: stopped by Ctrl-C before it finished (its folder: {own}); the replay it "
         f"resumes, in {replay_dir}, goes on with the same command again.\n"
     )
+
+
+def test_a_resume_folder_typed_relative_absolute_or_from_home_is_one_run_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The resume and a stopped resume's advice read `replay.resume_from` through one function:
+    a folder typed relative to the shell's, absolute, or under `~` is the same run directory."""
+    run_dir = tmp_path / "replay" / "runs" / "t"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    typed = ["replay/runs/t", str(run_dir), "~/replay/runs/t"]
+    assert [resumed_run_dir(folder) for folder in typed] == [run_dir] * len(typed)
 
 
 def test_a_stopped_fit_in_a_folder_hydra_cannot_read_unquoted_names_it_quoted(

@@ -53,10 +53,10 @@ from stockcast.orchestration.replay_record import (
     recorded_replay,
     refuse_other_data,
     replay_goes_on,
+    resumed_run_dir,
 )
 from stockcast.orchestration.runner import refuse_another_config, user_overrides
 from stockcast.orchestration.steps.run_folders import refuse_set_ports
-from stockcast.paths import user_path
 from stockcast.registry.connection import open_client
 from stockcast.registry.ledger import LEDGER_FILE
 from stockcast.registry.ledger_check import check_ledger_folder
@@ -184,9 +184,7 @@ def resume_replay(cfg: DictConfig) -> dict[str, Any]:
     """Go on with the replay in `replay.resume_from` from its first unfinished day, into its own
     run directory and store, with the days and overrides it recorded when it started (the days
     of a replay ending today would otherwise move with the clock)."""
-    # Absolute, as a new replay's (Hydra's run folder): its days record their folders relative
-    # to their own, which a folder typed relative to the shell's would not be.
-    run_dir = user_path(cfg.replay.resume_from).absolute()
+    run_dir = resumed_run_dir(cfg.replay.resume_from)
     given = [o for o in user_overrides() if override_key(o) != RESUME_KEY]
     # This resume's own run directory sits beside those of the replays it can go on with.
     plan, entries = recorded_replay(run_dir, given, Path(cfg.paths.output_dir).parent)

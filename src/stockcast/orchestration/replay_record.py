@@ -61,13 +61,18 @@ def replay_goes_on(run_dir: Path) -> str | None:
     return None
 
 
+def resumed_run_dir(typed: str) -> Path:
+    """The run directory `replay.resume_from` names (`~` the home, a relative one from the shell's
+    folder), absolute as a new replay's is: its days record their folders relative to it."""
+    return user_path(typed).absolute()
+
+
 def _resumed_replay() -> Path | None:
-    """The run directory the running command resumes (`replay.resume_from` as typed, read from
-    the shell's folder as the resume read it); None for a new replay."""
+    """The run directory the running command resumes; None for a new replay."""
     task = as_typed(HydraConfig.get().overrides.task)
     given = [o for o in task if override_key(o) == RESUME_KEY]
     value = OverridesParser.create().parse_override(given[-1]).value() if given else None
-    return user_path(str(value)).absolute() if value else None
+    return resumed_run_dir(str(value)) if value else None
 
 
 def plan_path(folder: Path, run_dir: Path) -> str:
