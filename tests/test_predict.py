@@ -347,6 +347,23 @@ def test_a_csv_with_a_missing_value_is_refused(store: Path, tmp_path: Path) -> N
     assert "1 missing value(s) in column 'Close' at data row(s) 41" in message
 
 
+def test_a_table_without_the_column_predict_chose_says_why_for_one_series_or_a_batch(
+    store: Path, tmp_path: Path
+) -> None:
+    """With input.value_column unset, predict reads the column the model was trained on (Close
+    for this synthetic market's): a file without it is told why that column, whether one series
+    or every id of the file is forecast, not only that input.value_column names it."""
+    csv = business_day_csv(tmp_path / "prices.csv")
+    frame = pd.read_csv(csv).rename(columns={"Close": "Price"}).assign(Ticker="AAA")
+    frame.to_csv(csv, index=False)
+    why = (
+        "(input.value_column, unset: Close, the default for a model trained on a synthetic series)"
+    )
+    for batch in ([], ["input.id_column=Ticker"]):
+        message = refused(store, tmp_path, "input=csv", f"input.path={csv}", *batch)
+        assert f"has no column 'Close' {why}; its columns are" in message
+
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

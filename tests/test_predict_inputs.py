@@ -117,14 +117,15 @@ def test_one_series_of_a_file_is_judged_by_its_own_rows(tmp_path: Path) -> None:
 def test_a_table_input_reads_the_value_column_the_model_was_trained_on_unless_named() -> None:
     trained_on_sales = {"data_source": {"source": "csv", "value_column": "Sales"}}
     csv = {"kind": "csv", "path": "p.csv", "value_column": None}
-    assert with_trained_value_column(csv, trained_on_sales)["value_column"] == "Sales"
+    assert with_trained_value_column(csv, trained_on_sales)[0]["value_column"] == "Sales"
     named = csv | {"value_column": "Adj Close"}
-    assert with_trained_value_column(named, trained_on_sales)["value_column"] == "Adj Close"
+    # A column the user named needs no why.
+    assert with_trained_value_column(named, trained_on_sales) == (named, None)
     # A synthetic market's model names no column: data=csv's default.
     synthetic = {"data_source": {"source": "gbm"}}
-    assert with_trained_value_column(csv, synthetic)["value_column"] == "Close"
+    assert with_trained_value_column(csv, synthetic)[0]["value_column"] == "Close"
     test_split = {"kind": "test_split"}
-    assert with_trained_value_column(test_split, trained_on_sales) == test_split
+    assert with_trained_value_column(test_split, trained_on_sales) == (test_split, None)
 
 
 def test_a_bad_value_of_a_dated_file_is_named_by_its_date(tmp_path: Path) -> None:
@@ -182,8 +183,11 @@ def test_a_file_without_the_value_column_chosen_for_it_says_why_that_column(
         "training file": "unset: the column the model's training file held its values in",
     }
     for kind, (metadata, column) in trained.items():
+        chosen, why = with_trained_value_column(unset, metadata)
+        # Why that column travels beside the config, not inside it where it could be written.
+        assert (chosen, why) == (unset | {"value_column": column}, said[kind])
         with pytest.raises(DataError) as refused:
-            read_input_table(with_trained_value_column(unset, metadata))
+            read_input_table(chosen, value_column_why=why)
         assert str(refused.value) == (
             f"CSV file {path} has no column {column!r} (input.value_column, {said[kind]}); its "
             "columns are ['Date', 'Price']: set input.value_column to one of them."

@@ -63,13 +63,15 @@ class SeriesBatch:
         return replace(self, series=[item for item in self.series if item.series_id not in ids])
 
 
-def build_batch(input_cfg: Mapping[str, Any]) -> SeriesBatch:
+def build_batch(input_cfg: Mapping[str, Any], value_column_why: str | None = None) -> SeriesBatch:
     """Read every id of `input.path` (validated as the single-series reader validates); an id
     whose own rows the reader refuses (a value that is not a number or is missing, a repeated
     date) is left out and kept in `refused`: without `input.skip_refused` the forecast names
-    it in one refusal beside those the input guard refuses, not before and alone."""
+    it in one refusal beside those the input guard refuses, not before and alone.
+    `value_column_why`: how an unset `input.value_column` was chosen, as `read_input_table`
+    takes it."""
     refused: dict[str, str] = {}
-    series = read_input_table(input_cfg, refused)
+    series = read_input_table(input_cfg, refused, value_column_why)
     left_out = tuple(Refused(i, reason) for i, reason in refused.items())
     path, id_column = input_cfg["path"], str(input_cfg["id_column"])
     details = {

@@ -24,39 +24,40 @@ LISTED_IDS = 10
 # The column a table input reads its values from where input.value_column is null and the
 # model's own data named none (a model trained on a synthetic market): data=csv's default.
 UNNAMED_VALUE_COLUMN = "Close"
-# The key with_trained_value_column adds beside a value_column it chose: why that column, for a
-# refusal of a file without it to say (the user named none).
-VALUE_COLUMN_CHOSEN = "value_column_chosen"
 
 
 def with_trained_value_column(
     input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], str | None]:
     """`input_cfg` whose null `value_column` is the one the model's training file held its values
     in (`data_source` in its metadata): a model trained on Sales reads Sales from the same kind
-    of file without being told twice."""
+    of file without being told twice. Beside it, why that column where it chose one (None where
+    the user named it), for `read_input_table`'s refusal of a file without it to say: the user
+    named none. Returned apart, not as a key of the config, which would travel wherever it does."""
     chosen = dict(input_cfg)
-    if chosen.get("kind") == "csv" and chosen.get("value_column") is None:
-        source = metadata.get("data_source") or {}
-        trained = source.get("value_column")
-        chosen["value_column"] = trained or UNNAMED_VALUE_COLUMN
-        chosen[VALUE_COLUMN_CHOSEN] = (
-            "unset: the column the model's training file held its values in"
-            if trained
-            else f"unset: {UNNAMED_VALUE_COLUMN}, the default for a model trained on a "
-            "synthetic series"
-        )
-    return chosen
+    if chosen.get("kind") != "csv" or chosen.get("value_column") is not None:
+        return chosen, None
+    trained = (metadata.get("data_source") or {}).get("value_column")
+    chosen["value_column"] = trained or UNNAMED_VALUE_COLUMN
+    if trained:
+        return chosen, "unset: the column the model's training file held its values in"
+    return chosen, (
+        f"unset: {UNNAMED_VALUE_COLUMN}, the default for a model trained on a synthetic series"
+    )
 
 
 def read_input_table(
-    input_cfg: Mapping[str, Any], refused: dict[str, str] | None = None
+    input_cfg: Mapping[str, Any],
+    refused: dict[str, str] | None = None,
+    value_column_why: str | None = None,
 ) -> list[Series]:
     """Every series of `input.path` (CSV, or Parquet by `input.format` or a .parquet/.pq
     suffix), one per id, each sorted by date and validated. The format is told from the suffix
     as data reading tells it (prices.csv.gz is a compressed CSV, prices.parquet.gz is refused),
     except that a suffix naming no format reads as CSV, as input=csv always has (prices.txt).
-    `refused`: takes the ids whose own rows would refuse the file, with why, instead."""
+    `refused`: takes the ids whose own rows would refuse the file, with why, instead.
+    `value_column_why`: why `input.value_column` is the column it is, where the user left it
+    unset (`with_trained_value_column`), for a file without it to be told."""
     path = input_cfg.get("path")
     if path is None or str(path).strip() in ("", MISSING_VALUE):
         raise ConfigError(
@@ -73,7 +74,7 @@ def read_input_table(
         refused=refused,
         separator=input_cfg.get("separator") or ",",
         decimal=input_cfg.get("decimal") or ".",
-        chosen={"value_column": input_cfg.get(VALUE_COLUMN_CHOSEN)},
+        chosen={"value_column": value_column_why},
     )
 
 

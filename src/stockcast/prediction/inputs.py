@@ -80,11 +80,20 @@ def parse_values(raw: Any, key: str = "input.values") -> np.ndarray:
     return price_rows(list(raw), len(raw), allow_non_positive=True)[0]
 
 
-def build_input(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
-    """The input series named by `input.kind`; explicit `input.values` win over any kind."""
+def build_input(
+    input_cfg: Mapping[str, Any],
+    metadata: Mapping[str, Any],
+    value_column_why: str | None = None,
+) -> InputSeries:
+    """The input series named by `input.kind`; explicit `input.values` win over any kind.
+    `value_column_why`: how a table's unset `input.value_column` was chosen
+    (`with_trained_value_column`)."""
 
     kind = "values" if input_cfg.get("values") is not None else input_cfg["kind"]
-    series = INPUT_BUILDERS[kind](input_cfg, metadata)
+    if kind == "csv":
+        series = _csv(input_cfg, metadata, value_column_why)
+    else:
+        series = INPUT_BUILDERS[kind](input_cfg, metadata)
     # The guard every window the model reads passes, here over the whole series (a backtest
     # reads more than the last window): finite, within float32's reach, positive for a price
     # model. Refusals name the value's date where the series has dates (its position, after
@@ -150,7 +159,11 @@ def _synthetic(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> Inp
     )
 
 
-def _csv(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
+def _csv(
+    input_cfg: Mapping[str, Any],
+    metadata: Mapping[str, Any],
+    value_column_why: str | None = None,
+) -> InputSeries:
     path, value_column = input_cfg.get("path"), input_cfg.get("value_column")
     id_column, series_id = input_cfg.get("id_column"), input_cfg.get("series_id")
     if id_column is None and series_id is not None:
@@ -162,7 +175,9 @@ def _csv(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeri
     # Of a file of several series only the chosen one's rows decide: another's bad row is no
     # reason to refuse it (nor to hide that the id asked for is not in the file).
     refused: dict[str, str] = {}
-    series = read_input_table(input_cfg, refused if id_column is not None else None)
+    series = read_input_table(
+        input_cfg, refused if id_column is not None else None, value_column_why
+    )
     series_id = held_series_id(series_id, [*(item.series_id for item in series), *refused])
     if series_id is not None and str(series_id) in refused:
         raise DataError(refused[str(series_id)])

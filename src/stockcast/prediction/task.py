@@ -86,10 +86,10 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="stockcast-model-") as download_dir:
         model = open_model(cfg, download_dir)
     check_window_overrides(cfg, model.metadata)
-    input_cfg = with_trained_value_column(input_cfg, model.metadata)
+    input_cfg, value_column_why = with_trained_value_column(input_cfg, model.metadata)
     if is_batch(input_cfg):
-        return run_batch_predict(cfg, model, input_cfg, output_dir, to_write)
-    series = build_input(input_cfg, model.metadata)
+        return run_batch_predict(cfg, model, input_cfg, output_dir, to_write, value_column_why)
+    series = build_input(input_cfg, model.metadata, value_column_why)
 
     backtest = None
     if cfg.mode == "backtest":
@@ -169,12 +169,13 @@ def run_batch_predict(
     input_cfg: dict[str, Any],
     output_dir: Path,
     to_write: list[Path],
+    value_column_why: str | None = None,
 ) -> dict[str, Any]:
     """Every id of the input table in one model call; one block per id in the files (`to_write`,
-    checked before the model was opened)."""
+    checked before the model was opened; `value_column_why` as `build_batch` takes it)."""
     if cfg.mode != "forecast":
         refuse_backtest()
-    batch = build_batch(input_cfg)
+    batch = build_batch(input_cfg, value_column_why)
     skip_refused = bool(input_cfg.get("skip_refused"))
     result = forecast_batch(model, batch, skip_refused)
     frame = batch_outputs.batch_frame(result, batch.id_column)
