@@ -107,6 +107,11 @@ def test_concurrent_promotions_leave_the_best_compared_model_champion(
     assert float(champions[0].tags["test_mase"]) == pytest.approx(best, rel=1e-5)
 
 
+# How long the lease tests wait for a renewal thread: far beyond any load, so only a renewal that
+# never comes (or a writer that waits for a hung one) reaches it.
+HANG_BOUND_S = 30.0
+
+
 class FakeRegistryClient:
     """The three MLflow calls a tag lease makes, on one registered model's tags."""
 
@@ -187,35 +192,50 @@ def test_a_lost_lease_is_said_and_a_stuck_renewal_does_not_hold_the_writer_up(
     monkeypatch, caplog
 ) -> None:
     import logging
+    import threading
     import time
 
     monkeypatch.setattr("stockcast.registry.lock.LEASE_SETTLE_S", 0.0)
     monkeypatch.setattr("stockcast.registry.lock.LEASE_JOIN_S", 0.1)
+    lost = "lost the write lease of registered model 'm' to another writer"
     client = FakeRegistryClient()
     lease = TagLease(client, "m", ttl_s=0.3)
     with caplog.at_level(logging.WARNING, logger="stockcast.registry.lock"), lease.held():
         client.tags[LEASE_TAG] = "rival:1:abc|9999999999"  # taken over while this one works
-        time.sleep(0.3)
-    assert "lost the write lease of registered model 'm' to another writer" in caplog.text
+        deadline = time.monotonic() + HANG_BOUND_S
+        while lost not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.01)  # the next renewal finds the rival
+    assert lost in caplog.text
 
     class Stuck(FakeRegistryClient):
-        """A store whose answer to a renewal's read takes 2 s."""
+        """A store whose answer to a renewal's read hangs until the test lets it go; the
+        writer's own calls (acquire, release) are answered at once."""
 
-        renewing = False
+        def __init__(self) -> None:
+            super().__init__()
+            self.writer = threading.current_thread()
+            self.hung, self.let_go, self.answered = (threading.Event() for _ in range(3))
+            self.renewer: threading.Thread | None = None
 
         def get_registered_model(self, name: str):
-            if self.renewing:
-                time.sleep(2.0)
+            if threading.current_thread() is not self.writer:
+                self.renewer = threading.current_thread()
+                self.hung.set()
+                self.let_go.wait(HANG_BOUND_S)
+                self.answered.set()
             return super().get_registered_model(name)
 
     stuck = Stuck()
-    lease = TagLease(stuck, "m", ttl_s=0.15)
-    begin = time.perf_counter()
-    with lease.held():
-        stuck.renewing = True
-        time.sleep(0.1)  # the renewal starts and hangs
-        stuck.renewing = False
-    assert time.perf_counter() - begin < 1.0
+    with TagLease(stuck, "m", ttl_s=0.15).held():
+        assert stuck.hung.wait(HANG_BOUND_S)  # the first renewal reads, and hangs
+    # The writer left the block and released its lease while the renewal still hung: a writer
+    # that waited for it would only have left once the read gave up, and found it answered.
+    assert not stuck.answered.is_set()
+    assert LEASE_TAG not in stuck.tags
+    stuck.let_go.set()
+    stuck.renewer.join(HANG_BOUND_S)
+    assert stuck.answered.is_set() and not stuck.renewer.is_alive()
+    assert LEASE_TAG not in stuck.tags  # answered after the release, the renewal wrote nothing
 
 
 def test_an_expired_lease_of_a_killed_writer_is_taken_over(monkeypatch) -> None:
