@@ -1305,3 +1305,39 @@ def test_sweep_summary_of_an_azure_ml_launcher_sweep_says_its_jobs_ran_there(
         "summary here.\n"
     )
     assert not (sweep / "sweep_summary.json").exists()
+
+
+def test_a_sighup_in_a_batch_tells_its_trials_failed_and_names_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A closed terminal's SIGHUP ended the sweep's process at once: its batch's trials stayed
+    RUNNING in the stored study for good. Its handler is put back as the sweep ends."""
+    import os
+    import signal
+
+    import optuna
+
+    storage = f"sqlite:///{tmp_path}/study.db"
+
+    class HungUp:
+        def launch(self, batch: list[tuple[str, ...]], initial_job_idx: int) -> None:
+            os.kill(os.getpid(), signal.SIGHUP)
+            raise AssertionError("the signal stops the batch")
+
+    before = signal.getsignal(signal.SIGHUP)
+    params = {"optim.lr": "interval(0.001, 0.01)"}
+    sweeper = random_sweeper(storage, tmp_path, HungUp(), params, trials=4, jobs=2)
+    with pytest.raises(SystemExit) as ended:
+        sweeper.sweep([])
+    assert ended.value.code == 129
+    sweep = tmp_path / "sweep"
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: stopped by SIGHUP during Optuna trials 0 (its folder: {sweep / '0'}), 1 (its "
+        f"folder: {sweep / '1'}); told them failed in study 's'; run the same command again to "
+        "add trials to it."
+    )
+    trials = optuna.load_study(study_name="s", storage=storage).trials
+    assert [(t.state, t.user_attrs) for t in trials] == [
+        (optuna.trial.TrialState.FAIL, {"stopped_by": "SIGHUP"})
+    ] * 2
+    assert signal.getsignal(signal.SIGHUP) == before

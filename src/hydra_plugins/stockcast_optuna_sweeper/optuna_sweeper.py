@@ -11,6 +11,7 @@ rerunning the same command continues it.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,11 @@ from hydra_plugins.stockcast_optuna_sweeper.job_folders import (
 )
 from hydra_plugins.stockcast_optuna_sweeper.job_values import job_value, ranked, written_value
 from hydra_plugins.stockcast_optuna_sweeper.results import write_results, write_results_so_far
+from hydra_plugins.stockcast_optuna_sweeper.stop_signals import (
+    STOPPED_BY_ATTR,
+    StopSignals,
+    stopped_sweep_sentence,
+)
 from hydra_plugins.stockcast_optuna_sweeper.study import (
     day_given_to_trials,
     open_study,
@@ -76,6 +82,9 @@ class OptunaSweeper(Sweeper):
         self.params = dict(params or {})
         self.config: DictConfig | None = None
         self.launcher: Launcher | None = None
+        # The trials (study numbers, job folders) a batch that raised told FAIL.
+        self.stopped: list[tuple[int, Path]] = []
+        self.stops = StopSignals()
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -167,11 +176,22 @@ class OptunaSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> optuna.trial.FrozenTrial:
         """Run the study; a user's error stops it with one line and exit status 2, as the
-        commands do (Hydra calls the sweeper outside the task's own error handling)."""
+        commands do (Hydra calls the sweeper outside the task's own error handling); one
+        stopped by a signal tells its running trials FAIL and says which in one line, with the
+        exit status of a process that signal killed (`stop_signals`)."""
         try:
-            return self._sweep(arguments)
+            with self.stops.raised():
+                return self._sweep(arguments)
         except StockcastError as err:
             exit_with_error(str(err))
+        except BaseException as err:
+            stop = self.stops.stopping(err)
+            if stop is None:
+                raise
+            by, status = stop
+            said = stopped_sweep_sentence(by, self.stopped, self.study_name, self.storage)
+            print(f"error: {said}", file=sys.stderr, flush=True)
+            raise SystemExit(status) from None
 
     def _sweep(self, arguments: list[str]) -> optuna.trial.FrozenTrial:
         import optuna
@@ -209,6 +229,7 @@ class OptunaSweeper(Sweeper):
         )
         job_idx, failures = 0, 0
         while job_idx < self.n_trials:
+            self.stops.check()
             size = min(self.n_jobs, self.n_trials - job_idx)
             trials = [self._ask(study, space.distributions) for _ in range(size)]
             batch = [tuple(space.trial_overrides(trial.params)) for trial in trials]
@@ -220,11 +241,15 @@ class OptunaSweeper(Sweeper):
                 # back no values: a trial whose job finished before is told the value it wrote,
                 # the others FAIL (or the study keeps them RUNNING for good).
                 folders = launched_job_folders(sweep_dir, launched)
+                stop = self.stops.stopping(err)
                 for offset, (trial, overrides) in enumerate(zip(trials, batch, strict=True)):
                     number = first + job_idx + offset
                     job_dir = folders.get(number, sweep_dir / str(number))
                     value = written_value(self.config, job_dir, overrides, launched)
                     if value is None:
+                        if stop is not None:
+                            trial.set_user_attr(STOPPED_BY_ATTR, stop[0])
+                        self.stopped.append((trial.number, job_dir))
                         study.tell(trial, state=optuna.trial.TrialState.FAIL)
                     else:
                         trial.set_user_attr("job_dir", str(job_dir))

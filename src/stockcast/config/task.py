@@ -77,10 +77,12 @@ def user_errors_exit(func: Callable[..., T], goes_on: GoesOn | None = None) -> C
         try:
             return func(*args, **kwargs)
         except KeyboardInterrupt:
+            if _sweeper_says_stops():
+                raise
             print(f"error: {stopped_sentence('Ctrl-C', goes_on)}", file=sys.stderr, flush=True)
             raise SystemExit(CTRL_C_EXIT) from None
         except SystemExit as err:
-            if not stopped_by_sigterm(err):
+            if not stopped_by_sigterm(err) or _sweeper_says_stops():
                 raise
             # Lightning ends a fit that got SIGTERM with a SystemExit of no code: exit status 0,
             # as if the run (or the sweep, or a pipeline's step) had finished.
@@ -152,7 +154,15 @@ def _in_multirun() -> bool:
 def _sweeper_target() -> str:
     from hydra.core.hydra_config import HydraConfig
 
-    return str(HydraConfig.get().sweeper.get("_target_") or "")
+    # Read where it may be unset (a config built without Hydra's defaults): no sweeper named.
+    return str(OmegaConf.select(HydraConfig.get(), "sweeper._target_", default="") or "")
+
+
+def _sweeper_says_stops() -> bool:
+    """Whether the sweep running this job says itself which job a signal stopped, and ends it
+    (the Optuna sweeper, which tells the study its trial failed): the job then raises the stop
+    on to it and says nothing, or the stop took two lines."""
+    return _in_multirun() and sweeper_records_failures(_sweeper_target())
 
 
 def sweeper_records_failures(target: str) -> bool:
