@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -100,3 +101,21 @@ def test_only_a_fit_with_an_mlflow_logger_tags_its_runs(
     monkeypatch.setattr(runs, "tag_runs_of_this_process", lambda: called.append(True))
     runs.close_orphaned_training_runs(loggers)
     assert bool(called) is tagged
+
+
+def test_reading_the_commit_writes_nothing_into_the_checkouts_git_folder(checkout: Path) -> None:
+    """`git status` refreshes the index where a file's times changed, under `.git/index.lock`:
+    a fit stopped (Ctrl-C, SIGTERM to its process group) while it ran left that lock behind,
+    and the user's next commit in the checkout was refused as another git process's."""
+    tracked = checkout / "src" / "pkg" / "fit.py"
+    index = checkout / ".git" / "index"
+    before = index.stat()
+    later = before.st_mtime_ns + 5_000_000_000
+    os.utime(tracked, ns=(later, later))
+    assert metadata.git_commit() == _git(checkout, "rev-parse", "HEAD")
+    after = index.stat()
+    assert (after.st_mtime_ns, after.st_ino, after.st_size) == (
+        before.st_mtime_ns,
+        before.st_ino,
+        before.st_size,
+    )

@@ -23,8 +23,15 @@ CODE_FOLDERS = ("src", "configs")
 
 
 def _git(*args: str) -> str:
+    # Without optional locks `git status` reads the index and never rewrites it under
+    # .git/index.lock, which a fit stopped meanwhile (its process group signalled) left behind
+    # to refuse the user's next commit.
     return subprocess.run(
-        ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+        ["git", "--no-optional-locks", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
 
 
