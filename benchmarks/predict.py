@@ -5,7 +5,8 @@ batch prediction over many series.
 a temporary store first (the fast pipeline settings below), so it never touches the user's store.
 Targets: the script's wall time within 1.5x of `import torch, mlflow`, which
 it cannot avoid; one forecast through the loaded model under 1 ms; and for many tickers, one
-call forecasting 5,000 series from a long CSV within 1.3x of the single-series call.
+call forecasting 5,000 series from a long CSV within 1.3x of the single-series call; signing the
+model's folder and verifying its signature under 1 s each (benchmarks/signing.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import BenchOptions, Row, forecast_seconds, quiet_environment
+from benchmarks.signing import signing_rows
 from benchmarks.startup import wall_time
 from stockcast.config.compose import compose_config, local_store_overrides
 from stockcast.paths import PROJECT_ROOT
@@ -161,6 +163,7 @@ def bench_predict(opts: BenchOptions) -> list[Row]:
         register_throwaway_model(store)
         reference_s, predict_s = predict_wall_times(store, repeats)
         latency_s = forecast_latency(store)
+        signing = signing_rows(store)
         single_s, batch_s = batch_wall_times(store, repeats, opts.batch_cases)
     ratio = predict_s / reference_s
     return [
@@ -192,4 +195,5 @@ def bench_predict(opts: BenchOptions) -> list[Row]:
             note=f"median of {FORECAST_CALLS} warm calls",
         ),
         *batch_rows(single_s, batch_s, repeats),
+        *signing,
     ]

@@ -132,13 +132,16 @@ def test_startup_threads_and_predict_hook_run(
     _check([r for r in rows if r.bench == "startup"], "startup")
     _check([r for r in rows if r.bench == "threads"], "threads")
     predict = [r for r in rows if r.bench == "predict"]
-    assert len(predict) == 7 and all(r.value and r.value > 0 for r in predict)
+    assert len(predict) == 9 and all(r.value and r.value > 0 for r in predict)
     assert predict[1].ratio == pytest.approx(predict[1].value / predict[0].value)
     assert predict[2].met is not None, "the one-forecast latency is judged against its target"
     # Batch rows: ratios to the single-series call (row 3); the one with most series is judged.
     assert predict[5].ratio == pytest.approx(predict[5].value / predict[3].value)
     assert "200 series" in predict[5].case and predict[5].met is not None
     assert predict[4].met is None and predict[6].met is None
+    # Signing the model's folder and verifying its signature, each judged.
+    assert predict[7].case.startswith("sign ") and predict[8].case.startswith("verify ")
+    assert predict[7].met is not None and predict[8].met is not None
 
 
 def test_unknown_benchmark_is_refused() -> None:
