@@ -171,19 +171,46 @@ def test_a_wait_for_the_local_store_lock_is_said(tmp_path: Path, monkeypatch, ca
     assert caplog.messages == []
 
 
+class LeaseClock:
+    """The lease's clock (`time.time`), moved by the test alone; its `sleep` (a rival's polls)
+    moves it without waiting. The renewals keep their real pace, so a renewal thread starved
+    on a loaded machine only makes the test wait longer, never lets a lease expire."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def lease_expiry(client: FakeRegistryClient) -> float:
+    return float(client.tags[LEASE_TAG].rpartition("|")[2])
+
+
 def test_a_writer_working_past_the_lease_ttl_keeps_it(monkeypatch) -> None:
     """The lease was never extended: a writer still uploading after its TTL lost it to a rival,
     and both wrote at once."""
     import time
 
+    ttl_s = 0.3
+    clock = LeaseClock()
+    monkeypatch.setattr("stockcast.registry.lock.time", clock)
     monkeypatch.setattr("stockcast.registry.lock.LEASE_SETTLE_S", 0.0)
     monkeypatch.setattr("stockcast.registry.lock.LEASE_POLL_S", 0.01)
     client = FakeRegistryClient()
-    first, rival = TagLease(client, "m", ttl_s=0.3), TagLease(client, "m", ttl_s=0.3)
+    first, rival = TagLease(client, "m", ttl_s=ttl_s), TagLease(client, "m", ttl_s=ttl_s)
     with first.held():
-        time.sleep(0.8)  # over two TTLs
+        deadline = time.monotonic() + HANG_BOUND_S
+        for _ in range(3):  # three TTLs of work, each past the expiry the lease had
+            clock.now = lease_expiry(client) + ttl_s
+            while lease_expiry(client) <= clock.now and time.monotonic() < deadline:
+                time.sleep(0.01)  # until the renewal thread's next round extends it
+        # Polling takes a fraction of a TTL on the lease's clock: a lease renewed stays held.
         with pytest.raises(StoreBusy):
-            rival.acquire(wait_s=0.2)
+            rival.acquire(wait_s=ttl_s / 2)
         assert client.tags[LEASE_TAG].startswith(first.owner)
     assert LEASE_TAG not in client.tags
 
