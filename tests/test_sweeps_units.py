@@ -1341,3 +1341,45 @@ def test_a_sighup_in_a_batch_tells_its_trials_failed_and_names_them(
         (optuna.trial.TrialState.FAIL, {"stopped_by": "SIGHUP"})
     ] * 2
     assert signal.getsignal(signal.SIGHUP) == before
+
+
+def test_a_sighup_while_the_study_is_told_leaves_no_trial_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stop that came while the sweeper told the study a batch's values (or asked its next
+    trials) raised there: the trials not yet told stayed RUNNING in the stored study for good.
+    Outside a launch it waits until the study is told, then stops the sweep."""
+    import os
+    import signal
+
+    import optuna
+    from hydra.core.utils import JobReturn, JobStatus
+
+    from hydra_plugins.stockcast_optuna_sweeper import optuna_sweeper
+
+    storage = f"sqlite:///{tmp_path}/study.db"
+
+    class Finished:
+        def launch(self, batch: list[tuple[str, ...]], initial_job_idx: int) -> list[JobReturn]:
+            return [
+                JobReturn(overrides=list(o), status=JobStatus.COMPLETED, _return_value=0.5)
+                for o in batch
+            ]
+
+    told = optuna_sweeper.job_value
+
+    def hung_up_while_told(ret: JobReturn) -> float | None:
+        os.kill(os.getpid(), signal.SIGHUP)
+        return told(ret)
+
+    monkeypatch.setattr(optuna_sweeper, "job_value", hung_up_while_told)
+    params = {"optim.lr": "interval(0.001, 0.01)"}
+    sweeper = random_sweeper(storage, tmp_path, Finished(), params, trials=4, jobs=2)
+    with pytest.raises(SystemExit) as ended:
+        sweeper.sweep([])
+    assert ended.value.code == 129
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "error: stopped by SIGHUP between Optuna trials; run the command again."
+    )
+    trials = optuna.load_study(study_name="s", storage=storage).trials
+    assert [(t.state, t.value) for t in trials] == [(optuna.trial.TrialState.COMPLETE, 0.5)] * 2

@@ -235,7 +235,8 @@ class OptunaSweeper(Sweeper):
             batch = [tuple(space.trial_overrides(trial.params)) for trial in trials]
             launched = time.time()
             try:
-                returns = self.launcher.launch(batch, initial_job_idx=first + job_idx)
+                with self.stops.launching():
+                    returns = self.launcher.launch(batch, initial_job_idx=first + job_idx)
             except BaseException as err:
                 # A batch whose launch raised (a trial's overrides do not compose, Ctrl-C) gives
                 # back no values: a trial whose job finished before is told the value it wrote,
@@ -277,4 +278,6 @@ class OptunaSweeper(Sweeper):
                     f"{failures} Optuna trials failed (hydra.sweeper.max_failures="
                     f"{self.max_failures}); see the job logs under {sweep_dir}."
                 )
-        return write_results(study, sweep_dir, self.storage, self.direction)
+        results = write_results(study, sweep_dir, self.storage, self.direction)
+        self.stops.check()
+        return results

@@ -37,15 +37,16 @@ class StoppedBySignal(BaseException):
 class StopSignals:
     """While `raised`, SIGTERM and SIGHUP stop the sweep. During a fit Lightning's SIGTERM
     handler is installed (it calls this one after its own): the fit is then stopped by it at
-    its next step, SIGHUP too, with the exit its train task gives such a run. Elsewhere the
-    signal raises `StoppedBySignal`, or, where that was lost (raised in a garbage collector's
-    callback, which drops it; a fit that ended before its next step), `check` raises it before
-    the next trial is asked. The signal's own name is what the sweep says stopped it."""
+    its next step, SIGHUP too, with the exit its train task gives such a run. Elsewhere in a
+    batch's launch the signal raises `StoppedBySignal`; outside a launch (the study asked or
+    told, where a raise would leave trials RUNNING) or where the raise was lost (in a garbage
+    collector's callback, which drops it; a fit that ended before its next step), `check`
+    raises it once the study is told. The signal's own name is what the sweep says stopped it."""
 
     def __init__(self) -> None:
         self.received: str | None = None
-        # Set once the sweep handles a stop: another signal would cut short its telling.
-        self.ending = False
+        # Set while a batch launches: only there does a stop raise.
+        self.armed = False
 
     @contextmanager
     def raised(self) -> Iterator[None]:
@@ -73,11 +74,21 @@ class StopSignals:
             if number != signal.SIGTERM:
                 fit_handler(signal.SIGTERM, frame)
             return
-        if not self.ending:
+        if self.armed:
             raise StoppedBySignal(self.received)
 
+    @contextmanager
+    def launching(self) -> Iterator[None]:
+        """A batch's launch, which a stop raises into: the batch's handling tells its trials."""
+        self.armed = True
+        try:
+            yield
+        finally:
+            self.armed = False
+
     def check(self) -> None:
-        """Raise the stop a signal asked for where it did not stop the sweep then."""
+        """Raise the stop a signal asked for where it did not stop the sweep then (outside a
+        launch, or lost)."""
         if self.received is not None:
             raise StoppedBySignal(self.received)
 
@@ -90,7 +101,6 @@ class StopSignals:
             by = self.received or "SIGTERM"
         else:
             return None
-        self.ending = True
         return by, STOP_SIGNALS.get(by, CTRL_C_EXIT)
 
 
