@@ -133,13 +133,11 @@ def pipeline_writes_ledger(ledger: Path, run_dir: Path) -> Iterator[None]:
     run_file.write_text(str(run_dir))
     lock = FileLock(str(lock_file))
     try:
-        lock.acquire()
         # A pipeline starting meanwhile may have taken the lock file, made but not yet locked,
-        # for a killed pipeline's and removed the pair (the lock last, so the run file is gone
-        # by then): lock it anew, and write the run file again.
-        while not lock_file.exists():
-            lock.release()
-            lock.acquire()
+        # for a killed pipeline's and removed the pair: filelock then locks a new file of that
+        # name (it takes no lock on a removed one, setup.cfg's floor), and the run file, removed
+        # first, is written again.
+        lock.acquire()
         if not run_file.exists():
             run_file.write_text(str(run_dir))
         try:
