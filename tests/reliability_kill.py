@@ -4,7 +4,8 @@ for the killed run only, says when to stop.
 
 KillAtEpoch: kill -9 at an epoch's start (after the previous epoch's checkpoint was written), as a
 crash or an OOM killer would. TermAtEpoch: SIGTERM there instead, as a scheduler or a pre-empted
-node sends it. InterruptAtEpoch: SIGINT there, as Ctrl-C in a terminal sends it. RaiseAtStep:
+node sends it. HangUpAtEpoch: SIGHUP there, as a closed terminal or SSH session sends it.
+InterruptAtEpoch: SIGINT there, as Ctrl-C in a terminal sends it. RaiseAtStep:
 in-process, raise once the optimizer step reaches the given one (before that batch's validation
 and checkpoint), so the fit stops between checkpoints, or, given a step past its end, once
 training has ended (before its member weights and export).
@@ -19,6 +20,7 @@ from lightning.pytorch import Callback
 
 KILL_AT_EPOCH = "STOCKCAST_TEST_KILL_AT_EPOCH"
 TERM_AT_EPOCH = "STOCKCAST_TEST_TERM_AT_EPOCH"
+HANG_UP_AT_EPOCH = "STOCKCAST_TEST_HANG_UP_AT_EPOCH"
 INTERRUPT_AT_EPOCH = "STOCKCAST_TEST_INTERRUPT_AT_EPOCH"
 RAISE_AT_STEP = "STOCKCAST_TEST_RAISE_AT_STEP"
 
@@ -42,6 +44,12 @@ class TermAtEpoch(Callback):
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         if trainer.current_epoch == _wanted(TERM_AT_EPOCH):
             os.kill(os.getpid(), signal.SIGTERM)
+
+
+class HangUpAtEpoch(Callback):
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == _wanted(HANG_UP_AT_EPOCH):
+            os.kill(os.getpid(), signal.SIGHUP)
 
 
 class InterruptAtEpoch(Callback):

@@ -28,7 +28,12 @@ from tests.reliability_helpers import (
     global_step,
     shared_pipeline_run,
 )
-from tests.reliability_kill import INTERRUPT_AT_EPOCH, KILL_AT_EPOCH, TERM_AT_EPOCH
+from tests.reliability_kill import (
+    HANG_UP_AT_EPOCH,
+    INTERRUPT_AT_EPOCH,
+    KILL_AT_EPOCH,
+    TERM_AT_EPOCH,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -135,6 +140,9 @@ def test_a_command_stops_on_ctrl_c_after_a_fit_in_this_process_ignored_it() -> N
         # Lightning ends a fit that gets SIGTERM with a SystemExit of no code, which exited 0:
         # a scheduler, a sweep or the pipeline read the stopped run as finished.
         ("TermAtEpoch", TERM_AT_EPOCH, 143, "SIGTERM"),
+        # A closed terminal's SIGHUP killed the fit at once: exit -1, no line, the MLflow run
+        # left RUNNING. It now stops as SIGTERM does.
+        ("HangUpAtEpoch", HANG_UP_AT_EPOCH, 129, "SIGHUP"),
         # A fit it interrupted it ends with exit status 1 and a line of its own: nothing said
         # where the run stopped or how it continues.
         ("InterruptAtEpoch", INTERRUPT_AT_EPOCH, 130, "Ctrl-C"),

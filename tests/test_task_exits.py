@@ -1,9 +1,10 @@
-"""How an entry point ends when something outside the task stops it: a fit stopped by SIGTERM or
-Ctrl-C is not a success, and says where it stopped."""
+"""How an entry point ends when something outside the task stops it: a fit stopped by SIGTERM,
+SIGHUP or Ctrl-C is not a success, and says where it stopped."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import signal
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,7 +12,13 @@ import pytest
 from hydra.types import RunMode
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from stockcast.config.task import CTRL_C_EXIT, SIGTERM_EXIT, GoesOn, user_errors_exit
+from stockcast.config.task import (
+    CTRL_C_EXIT,
+    SIGHUP_EXIT,
+    SIGTERM_EXIT,
+    GoesOn,
+    user_errors_exit,
+)
 from stockcast.orchestration.replay_record import REPLAY_FILE, replay_goes_on, resumed_run_dir
 from tests.conftest import hydra_conf, hydra_held
 
@@ -31,6 +38,68 @@ def test_a_fit_stopped_by_sigterm_exits_non_zero_in_one_sentence(
     err = capsys.readouterr().err
     assert err.startswith("error: stopped by SIGTERM before it finished")
     assert err.count("\n") == 1
+
+
+@pytest.fixture
+def hang_up_handler() -> Iterator[Callable[..., object]]:
+    """Sets SIGHUP's handler in this process (as a shell, `nohup` or a sweeper left it) and
+    puts the test process's own back afterwards."""
+    own = signal.getsignal(signal.SIGHUP)
+    yield lambda handler: signal.signal(signal.SIGHUP, handler)
+    signal.signal(signal.SIGHUP, own)
+
+
+def test_a_fit_stopped_by_a_closed_terminal_exits_129_in_one_sentence(
+    hang_up_handler: Callable[..., object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A closed terminal's SIGHUP killed a fit at once (exit -1, no line, its MLflow run left
+    RUNNING): it is now handed to the SIGTERM handler a fit installs, Lightning's, which stops
+    the fit at its next step, and named in the line and the exit status. The handler is the
+    default one again afterwards."""
+    hang_up_handler(signal.SIG_DFL)
+    received: list[int] = []
+
+    @user_errors_exit
+    def fitting() -> None:
+        # Raised only where it can no longer kill the test process.
+        assert signal.getsignal(signal.SIGHUP) != signal.SIG_DFL, "SIGHUP would kill the fit"
+        lightnings = signal.signal(signal.SIGTERM, lambda number, _: received.append(number))
+        try:
+            signal.raise_signal(signal.SIGHUP)
+        finally:
+            signal.signal(signal.SIGTERM, lightnings)
+        if received:
+            raise SIGTERMException()
+
+    with pytest.raises(SystemExit) as ended:
+        fitting()
+    assert received == [signal.SIGTERM]
+    assert ended.value.code == SIGHUP_EXIT == 129
+    err = capsys.readouterr().err
+    assert err == "error: stopped by SIGHUP before it finished; run the command again.\n"
+    assert signal.getsignal(signal.SIGHUP) == signal.SIG_DFL
+
+
+def test_a_hang_up_someone_else_handles_is_left_to_them(
+    hang_up_handler: Callable[..., object],
+) -> None:
+    """`nohup` ignores SIGHUP so that a run outlives its terminal, and the Optuna sweeper
+    handles it to name the trials it stopped: neither is overridden."""
+    hung_up: list[int] = []
+
+    def sweepers(number: int, _: object) -> None:
+        hung_up.append(number)
+
+    @user_errors_exit
+    def fitting() -> str:
+        signal.raise_signal(signal.SIGHUP)
+        return "finished"
+
+    for handler in (signal.SIG_IGN, sweepers):
+        hang_up_handler(handler)
+        assert fitting() == "finished"
+        assert signal.getsignal(signal.SIGHUP) == handler
+    assert hung_up == [signal.SIGHUP]
 
 
 def test_any_other_exit_passes_through_unchanged() -> None:

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.config.command_line import composition_errors_reported
 from stockcast.config.compose import CONFIG_DIR
+from stockcast.config.hang_up import HangUp
 from stockcast.config.overrides import typed_override, typed_word
 from stockcast.config.quiet import silence_library_noise
 from stockcast.config.resolvers import register_resolvers
@@ -69,13 +70,16 @@ GoesOn = Callable[[Path], str | None]
 
 def user_errors_exit(func: Callable[..., T], goes_on: GoesOn | None = None) -> Callable[..., T]:
     """Turn a StockcastError into one line on stderr and exit status 2 instead of a traceback;
-    a task stopped by SIGTERM or Ctrl-C into one line saying where it stopped (and how it goes
-    on: `goes_on`), and the exit status a shell gives a process that signal killed."""
+    a task stopped by SIGTERM, SIGHUP (a closed terminal: stopped as SIGTERM stops it, `HangUp`)
+    or Ctrl-C into one line saying where it stopped (and how it goes on: `goes_on`), and the
+    exit status a shell gives a process that signal killed."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        hang_up = HangUp()
         try:
-            return func(*args, **kwargs)
+            with hang_up.stops_as_sigterm():
+                return func(*args, **kwargs)
         except KeyboardInterrupt:
             if _sweeper_says_stops():
                 raise
@@ -86,8 +90,9 @@ def user_errors_exit(func: Callable[..., T], goes_on: GoesOn | None = None) -> C
                 raise
             # Lightning ends a fit that got SIGTERM with a SystemExit of no code: exit status 0,
             # as if the run (or the sweep, or a pipeline's step) had finished.
-            print(f"error: {stopped_sentence('SIGTERM', goes_on)}", file=sys.stderr, flush=True)
-            raise SystemExit(SIGTERM_EXIT) from None
+            by, status = ("SIGHUP", SIGHUP_EXIT) if hang_up.received else ("SIGTERM", SIGTERM_EXIT)
+            print(f"error: {stopped_sentence(by, goes_on)}", file=sys.stderr, flush=True)
+            raise SystemExit(status) from None
         except StockcastError as err:
             if not _in_multirun():
                 exit_with_error(str(err))
@@ -103,8 +108,9 @@ def user_errors_exit(func: Callable[..., T], goes_on: GoesOn | None = None) -> C
 
 
 # A command stopped by a signal exits as a shell reports one killed by it: 128 + its number
-# (SIGTERM 15, SIGINT 2: Ctrl-C).
+# (SIGTERM 15, SIGHUP 1: a closed terminal, SIGINT 2: Ctrl-C).
 SIGTERM_EXIT = 128 + 15
+SIGHUP_EXIT = 128 + 1
 CTRL_C_EXIT = 128 + 2
 
 
