@@ -1,9 +1,10 @@
 """The process settings a fit runs under: torch threads, trainer settings this machine refuses,
-and how a fit stopped by Ctrl-C or ended by an error ends (its exception, its MLflow run)."""
+and how a fit stopped by a signal or ended by an error ends (its exception, its MLflow run)."""
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -13,8 +14,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from stockcast.config.task import stopped_by_sigterm
 from stockcast.errors import ConfigError
 
-# MLflow's run statuses: one a user stopped (Ctrl-C, SIGTERM: train.resume continues it), one
-# that ended in an error.
+# MLflow's run statuses: one a user stopped (Ctrl-C, SIGTERM, SIGHUP: train.resume continues it),
+# one that ended in an error.
 STOPPED_STATUS = "KILLED"
 FAILED_STATUS = "FAILED"
 
@@ -214,10 +215,27 @@ def runs_end_as_the_fit(loggers: Iterable[Any]) -> Iterator[None]:
     try:
         yield
     except BaseException as err:
-        stopped = isinstance(err, KeyboardInterrupt) or stopped_by_sigterm(err)
+        stopped = stopped_by_a_signal(err)
         for logger, run_id in mlflow_runs(loggers):
             logger.experiment.set_terminated(run_id, STOPPED_STATUS if stopped else FAILED_STATUS)
         raise
+
+
+# Where the Optuna sweeper raises its stop (SIGTERM, SIGHUP) outside a fit: between the fit and
+# the export of one of its trials, among other places.
+SWEEPER_STOPS = "hydra_plugins.stockcast_optuna_sweeper.stop_signals"
+
+
+def stopped_by_a_signal(err: BaseException) -> bool:
+    """Whether `err` is a stop a signal asked for: Ctrl-C, Lightning's SIGTERM stop (SIGHUP's
+    too), or the Optuna sweeper's stop elsewhere in a trial, which ended its run FAILED. Looked
+    up, not imported: the sweeper is a Hydra plugin, loaded only by a sweep that uses it."""
+    sweeper_stop = getattr(sys.modules.get(SWEEPER_STOPS), "StoppedBySignal", None)
+    return (
+        isinstance(err, KeyboardInterrupt)
+        or stopped_by_sigterm(err)
+        or (sweeper_stop is not None and isinstance(err, sweeper_stop))
+    )
 
 
 def mlflow_runs(loggers: Iterable[Any]) -> list[tuple[Any, str]]:
