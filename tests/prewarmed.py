@@ -101,6 +101,10 @@ def _run_in_child(
     # was stopped by Ctrl-C inherited Lightning's SIG_IGN (it ignores Ctrl-C while it shuts
     # down, and never puts it back): every command then ignored Ctrl-C.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    # A closed terminal's SIGHUP ends the command as it would one started from a terminal: a
+    # suite run under nohup left the forkserver, and so every command, ignoring it.
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
     for fd, path in ((1, stdout), (2, stderr)):
         target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         os.dup2(target, fd)
