@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from hydra_plugins.stockcast_optuna_sweeper.stop_signals import StoppedBySignal
+from hydra_plugins.stockcast_optuna_sweeper import stop_signals
 from stockcast.training.runtime import runs_end_as_the_fit
 
 
@@ -24,20 +26,23 @@ class _Tracked:
 
 
 @pytest.mark.parametrize(
-    ("raised", "status"),
+    ("raising", "status"),
     [
-        (KeyboardInterrupt(), "KILLED"),
-        (SIGTERMException(), "KILLED"),
+        (KeyboardInterrupt, "KILLED"),
+        (SIGTERMException, "KILLED"),
         # The Optuna sweeper's stop of a trial by SIGTERM or SIGHUP outside its fit (scoring the
-        # best checkpoint, exporting): the run ended FAILED, as if the trial were broken.
-        (StoppedBySignal("SIGHUP"), "KILLED"),
-        (StoppedBySignal("SIGTERM"), "KILLED"),
-        (ValueError("broken"), "FAILED"),
+        # best checkpoint, exporting): the run ended FAILED, as if the trial were broken. Its
+        # class is read when the test runs: Hydra's plugin scan runs the sweeper's modules again
+        # in place (rebinding their classes), as the sweeper's own raise reads it.
+        (lambda: stop_signals.StoppedBySignal("SIGHUP"), "KILLED"),
+        (lambda: stop_signals.StoppedBySignal("SIGTERM"), "KILLED"),
+        (lambda: ValueError("broken"), "FAILED"),
     ],
 )
 def test_a_run_stopped_by_a_signal_ends_killed_and_one_that_failed_failed(
-    raised: BaseException, status: str
+    raising: Callable[[], BaseException], status: str
 ) -> None:
+    raised = raising()
     tracked = _Tracked()
     with pytest.raises(type(raised)), runs_end_as_the_fit([tracked]):
         raise raised
