@@ -17,10 +17,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from stockcast.config.task import CTRL_C_EXIT, SIGTERM_EXIT, stopped_by_sigterm
+from stockcast.config.task import CTRL_C_EXIT, SIGHUP_EXIT, SIGTERM_EXIT, stopped_by_sigterm
 
 # The signals that stop a sweep, by name, with the exit status of a process each killed.
-STOP_SIGNALS = {"SIGTERM": SIGTERM_EXIT, "SIGHUP": 128 + 1}
+STOP_SIGNALS = {"SIGTERM": SIGTERM_EXIT, "SIGHUP": SIGHUP_EXIT}
 # An Optuna trial's user attribute naming the signal that stopped it.
 STOPPED_BY_ATTR = "stopped_by"
 
