@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from stockcast.errors import ConfigError
 
 # Held in the folder a replay's days write the ledger in (monitor.ledger_dir, else its store's)
@@ -34,20 +36,29 @@ PIPELINE_LOCK_PREFIX = "pipeline_ledger."
 
 
 @contextmanager
-def held_or_refused(lock_file: Path, refusal: str) -> Iterator[None]:
-    """Hold the file lock `lock_file` for the block, or refuse at once with `refusal` where
-    another process holds it: a replay never waits on another's run folder, store or ledger."""
-    from filelock import FileLock, Timeout
-
+def _taken_at_once(lock_file: Path) -> Iterator[bool]:
+    """Hold the file lock `lock_file` for the block where no other process holds it (True),
+    never waiting for it (False): every lock of replays and pipelines is looked at this way."""
     lock = FileLock(str(lock_file))
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise ConfigError(refusal) from None
+        yield False
+        return
     try:
-        yield
+        yield True
     finally:
         lock.release()
+
+
+@contextmanager
+def held_or_refused(lock_file: Path, refusal: str) -> Iterator[None]:
+    """Hold the file lock `lock_file` for the block, or refuse at once with `refusal` where
+    another process holds it: a replay never waits on another's run folder, store or ledger."""
+    with _taken_at_once(lock_file) as taken:
+        if not taken:
+            raise ConfigError(refusal)
+        yield
 
 
 @contextmanager
@@ -121,8 +132,6 @@ def pipeline_writes_ledger(ledger: Path, run_dir: Path) -> Iterator[None]:
     writes the ledger now. Its own lock is taken before the replay's is looked at (a replay
     takes its own before it looks at the pipelines'), so of the two started at once, at least
     one is refused. Once its own is held it removes those of pipelines killed there."""
-    from filelock import FileLock
-
     # The process id names the pipeline for a person; the random part keeps two pipelines of
     # one id (containers sharing a volume, each its own pid 1) from sharing, then deleting, one
     # lock.
@@ -157,25 +166,19 @@ def remove_abandoned_pipeline_locks(folder: Path) -> list[Path]:
     person reading the folder took them for pipelines running); returns the lock files removed.
     Each is taken at once or passed over: one held is a pipeline running now. A run file with
     no lock file beside it is left: it may be a pipeline's about to take its lock."""
-    from filelock import FileLock, Timeout
-
     removed = []
     for lock_file in sorted(folder.glob(f"{PIPELINE_LOCK_PREFIX}*.lock")):
-        lock = FileLock(str(lock_file))
         try:
-            lock.acquire(timeout=0)
-        except (Timeout, OSError):  # held, or not ours to take
+            with _taken_at_once(lock_file) as taken:
+                if not taken:  # a pipeline running now
+                    continue
+                # Removed while held, the lock file last: the pipeline that made it, had it not
+                # locked it yet, finds it gone once it does, and makes both again.
+                lock_file.with_suffix(".run").unlink(missing_ok=True)
+                lock_file.unlink(missing_ok=True)
+                removed.append(lock_file)
+        except OSError:  # not ours to take, or to remove
             continue
-        try:
-            # Removed while held, the lock file last: the pipeline that made it, had it not
-            # locked it yet, finds it gone once it does, and makes both again.
-            lock_file.with_suffix(".run").unlink(missing_ok=True)
-            lock_file.unlink(missing_ok=True)
-            removed.append(lock_file)
-        except OSError:
-            continue
-        finally:
-            lock.release()
     return removed
 
 
@@ -196,12 +199,5 @@ def refuse_running_pipelines(folder: Path, where: str, fix: str) -> None:
 
 def _held(lock_file: Path) -> bool:
     """Whether another process holds the file lock `lock_file`: taken and given back at once."""
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(str(lock_file))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return True
-    lock.release()
-    return False
+    with _taken_at_once(lock_file) as taken:
+        return not taken
