@@ -299,7 +299,8 @@ def test_a_batch_says_a_repeated_hour_may_be_daylight_saving_ending(tmp_path: Pa
         frame.assign(Close=100.0).to_csv(path, index=False)
         batch = build_batch(
             {"kind": "csv", "path": str(path), "value_column": "Close", "date_column": "Date"}
-            | {"id_column": "Ticker", "skip_refused": True}
+            | {"id_column": "Ticker", "skip_refused": True},
+            {},
         )
         reasons |= {item.series_id: item.reason for item in batch.refused}
     assert reasons["HOURS"] == (

@@ -9,7 +9,7 @@ from typing import Any
 
 from stockcast.data.series import Series
 from stockcast.errors import ConfigError, DataError, first_few
-from stockcast.prediction.input_tables import read_input_table
+from stockcast.prediction.input_tables import read_input_table, with_trained_value_column
 
 # How many ids a refusal names before it only counts the rest.
 NAMED_IDS = 10
@@ -63,13 +63,13 @@ class SeriesBatch:
         return replace(self, series=[item for item in self.series if item.series_id not in ids])
 
 
-def build_batch(input_cfg: Mapping[str, Any], value_column_why: str | None = None) -> SeriesBatch:
+def build_batch(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> SeriesBatch:
     """Read every id of `input.path` (validated as the single-series reader validates); an id
     whose own rows the reader refuses (a value that is not a number or is missing, a repeated
     date) is left out and kept in `refused`: without `input.skip_refused` the forecast names
-    it in one refusal beside those the input guard refuses, not before and alone.
-    `value_column_why`: how an unset `input.value_column` was chosen, as `read_input_table`
-    takes it."""
+    it in one refusal beside those the input guard refuses, not before and alone. An unset
+    `input.value_column` is the one the model was trained on (`with_trained_value_column`)."""
+    input_cfg, value_column_why = with_trained_value_column(input_cfg, metadata)
     refused: dict[str, str] = {}
     series = read_input_table(input_cfg, refused, value_column_why)
     left_out = tuple(Refused(i, reason) for i, reason in refused.items())

@@ -31,6 +31,7 @@ from stockcast.prediction.input_tables import (
     held_series_id,
     pick_series,
     read_input_table,
+    with_trained_value_column,
 )
 
 GENERATED_SOURCES = ("gbm", "seasonal")
@@ -80,20 +81,11 @@ def parse_values(raw: Any, key: str = "input.values") -> np.ndarray:
     return price_rows(list(raw), len(raw), allow_non_positive=True)[0]
 
 
-def build_input(
-    input_cfg: Mapping[str, Any],
-    metadata: Mapping[str, Any],
-    value_column_why: str | None = None,
-) -> InputSeries:
-    """The input series named by `input.kind`; explicit `input.values` win over any kind.
-    `value_column_why`: how a table's unset `input.value_column` was chosen
-    (`with_trained_value_column`)."""
+def build_input(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
+    """The input series named by `input.kind`; explicit `input.values` win over any kind."""
 
     kind = "values" if input_cfg.get("values") is not None else input_cfg["kind"]
-    if kind == "csv":
-        series = _csv(input_cfg, metadata, value_column_why)
-    else:
-        series = INPUT_BUILDERS[kind](input_cfg, metadata)
+    series = INPUT_BUILDERS[kind](input_cfg, metadata)
     # The guard every window the model reads passes, here over the whole series (a backtest
     # reads more than the last window): finite, within float32's reach, positive for a price
     # model. Refusals name the value's date where the series has dates (its position, after
@@ -159,11 +151,8 @@ def _synthetic(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> Inp
     )
 
 
-def _csv(
-    input_cfg: Mapping[str, Any],
-    metadata: Mapping[str, Any],
-    value_column_why: str | None = None,
-) -> InputSeries:
+def _csv(input_cfg: Mapping[str, Any], metadata: Mapping[str, Any]) -> InputSeries:
+    input_cfg, value_column_why = with_trained_value_column(input_cfg, metadata)
     path, value_column = input_cfg.get("path"), input_cfg.get("value_column")
     id_column, series_id = input_cfg.get("id_column"), input_cfg.get("series_id")
     if id_column is None and series_id is not None:

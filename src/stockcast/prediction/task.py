@@ -27,7 +27,6 @@ from stockcast.prediction.forecast import (
     forecast_next,
     rolling_backtest,
 )
-from stockcast.prediction.input_tables import with_trained_value_column
 from stockcast.prediction.inputs import InputSeries, build_input
 from stockcast.serving.model import OpenModel, open_model
 
@@ -86,10 +85,9 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="stockcast-model-") as download_dir:
         model = open_model(cfg, download_dir)
     check_window_overrides(cfg, model.metadata)
-    input_cfg, value_column_why = with_trained_value_column(input_cfg, model.metadata)
     if is_batch(input_cfg):
-        return run_batch_predict(cfg, model, input_cfg, output_dir, to_write, value_column_why)
-    series = build_input(input_cfg, model.metadata, value_column_why)
+        return run_batch_predict(cfg, model, input_cfg, output_dir, to_write)
+    series = build_input(input_cfg, model.metadata)
 
     backtest = None
     if cfg.mode == "backtest":
@@ -169,13 +167,12 @@ def run_batch_predict(
     input_cfg: dict[str, Any],
     output_dir: Path,
     to_write: list[Path],
-    value_column_why: str | None = None,
 ) -> dict[str, Any]:
     """Every id of the input table in one model call; one block per id in the files (`to_write`,
-    checked before the model was opened; `value_column_why` as `build_batch` takes it)."""
+    checked before the model was opened)."""
     if cfg.mode != "forecast":
         refuse_backtest()
-    batch = build_batch(input_cfg, value_column_why)
+    batch = build_batch(input_cfg, model.metadata)
     skip_refused = bool(input_cfg.get("skip_refused"))
     result = forecast_batch(model, batch, skip_refused)
     frame = batch_outputs.batch_frame(result, batch.id_column)
